@@ -1,0 +1,97 @@
+# Community Alerts: every command a newcomer needs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+
+# Local development services, used unless you export your own URLs. These are
+# development credentials for a database on loopback; production gets its URLs
+# from the environment and refuses to start without them (app/config.py).
+DATABASE_URL_GIVEN := $(if $(filter environment%,$(origin DATABASE_URL)),1,0)
+REDIS_URL_GIVEN := $(if $(filter environment%,$(origin REDIS_URL)),1,0)
+DATABASE_URL ?= postgresql+psycopg://community_alerts:community_alerts@127.0.0.1:5432/community_alerts
+REDIS_URL ?= redis://127.0.0.1:6379/0
+# Tests get their own database and Redis database: they empty both.
+TEST_DATABASE_URL ?= $(if $(filter 1,$(DATABASE_URL_GIVEN)),$(DATABASE_URL),postgresql+psycopg://community_alerts:community_alerts@127.0.0.1:5432/community_alerts_test)
+TEST_REDIS_URL ?= $(if $(filter 1,$(REDIS_URL_GIVEN)),$(REDIS_URL),redis://127.0.0.1:6379/1)
+# `make` is the development harness: development settings unless you say otherwise,
+# and a secret key kept on this machine only (.run/ is git-ignored).
+APP_ENV ?= development
+ifndef SECRET_KEY
+SECRET_KEY := $(shell mkdir -p .run && { test -s .run/secret_key || $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(48))' > .run/secret_key; } && cat .run/secret_key)
+endif
+export APP_ENV SECRET_KEY
+export DATABASE_URL REDIS_URL TEST_DATABASE_URL TEST_REDIS_URL DATABASE_URL_GIVEN REDIS_URL_GIVEN
+export FLASK_APP := app:create_app
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help run test lint format check setup services stop-services db demo-data worker web bench browser assets clean
+
+help: ## List every target with one line each
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36mmake %-13s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+run: setup services db demo-data ## Set everything up, then run the web app and a worker with demo data (Ctrl-C stops)
+	@scripts/run.sh
+
+test: setup services browser ## Set everything up, then lint and run every test, browser tests included
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: setup ## ruff lint and format check only
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup ## Reformat the code with ruff and apply safe lint fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+setup: $(VENV)/.installed static/vendor/.installed ## Python virtualenv with pinned packages, and front-end assets
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
+	  echo "Installing python3-venv"; scripts/services.sh apt python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $@
+
+assets: static/vendor/.installed ## Install Leaflet, Leaflet-Geoman and axe-core from npm into static/vendor/
+
+static/vendor/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || scripts/services.sh apt nodejs npm
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	rm -rf static/vendor && mkdir -p static/vendor
+	cp -r node_modules/leaflet/dist static/vendor/leaflet
+	cp -r node_modules/@geoman-io/leaflet-geoman-free/dist static/vendor/leaflet-geoman
+	mkdir -p static/vendor/axe-core && cp node_modules/axe-core/axe.min.js static/vendor/axe-core/
+	@touch $@
+
+services: ## Install (if missing) and start PostgreSQL + PostGIS and Redis, unless DATABASE_URL / REDIS_URL are given
+	@scripts/services.sh up
+
+stop-services: ## Stop the PostgreSQL and Redis that `make run` / `make test` started
+	@scripts/services.sh down
+
+browser: ## Install Debian's Chromium for the browser tests (Playwright drives it)
+	@command -v chromium >/dev/null || scripts/services.sh apt chromium
+
+db: setup services ## Run the migrations and load the shipped postcodes and boundaries (skips what is loaded)
+	$(BIN)/flask db upgrade
+	$(BIN)/flask geo load-shipped
+
+demo-data: db ## Seed demo accounts and a few thousand synthetic residents (once)
+	$(BIN)/flask demo seed
+
+web: ## Run only the web app (expects `make db`)
+	$(BIN)/gunicorn --bind 127.0.0.1:$(PORT) --workers 2 --threads 4 'app:create_app()'
+
+worker: ## Run only an RQ worker (expects `make db`)
+	$(BIN)/flask worker
+
+bench: setup services ## Run the benchmarks under bench/ and print their figures
+	$(BIN)/python -m bench
+
+clean: ## Remove the virtualenv, installed assets and caches (not your databases)
+	rm -rf $(VENV) node_modules static/vendor .pytest_cache .ruff_cache test-artifacts

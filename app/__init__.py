@@ -1,0 +1,116 @@
+"""Community Alerts: the Flask application."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Flask, render_template
+
+from app.config import config_for
+from app.extensions import csrf, db, login_manager, migrate, redis_store
+
+# What the data licences require every map page to show (data/postcodes/README.md).
+DATA_ATTRIBUTION = (
+    "Contains OS data © Crown copyright and database right 2025",
+    "Contains Royal Mail data © Royal Mail copyright and database right 2025",
+    "Contains National Statistics data © Crown copyright and database right 2025",
+    "Source: Office for National Statistics licensed under the Open Government Licence v.3.0",
+    "Boundaries: Contains OS data © Crown copyright and database right 2023",
+)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def create_app(config: str | type | None = None) -> Flask:
+    """Build the application. `config` is an APP_ENV name or a Config class."""
+    config_class = config if isinstance(config, type) else config_for(config)
+    config_class.check()
+
+    app = Flask(
+        __name__,
+        static_folder=os.path.join(ROOT, "static"),
+        template_folder="templates",
+    )
+    app.config.from_object(config_class)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    redis_store.init_app(app)
+    _after_fork_dispose_engine(app)
+
+    from app import models  # noqa: F401  (register the tables)
+    from app.analysts import bp as analysts_bp
+    from app.api import bp as api_bp
+    from app.auth import bp as auth_bp
+    from app.cli import register_cli
+    from app.officers import bp as officers_bp
+    from app.public import bp as public_bp
+
+    app.register_blueprint(public_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(officers_bp, url_prefix="/officers")
+    app.register_blueprint(analysts_bp, url_prefix="/analysts")
+    app.register_blueprint(api_bp, url_prefix="/api")
+    register_cli(app)
+
+    @app.context_processor
+    def service_names():
+        return {
+            "service_name": app.config["SERVICE_NAME"],
+            "force_name": app.config["FORCE_NAME"],
+            "environment": app.config["ENV_NAME"],
+            "data_attribution": DATA_ATTRIBUTION,
+        }
+
+    @app.errorhandler(404)
+    def not_found(error):
+        return render_template("error.html", title="Page not found", status=404), 404
+
+    @app.errorhandler(403)
+    def forbidden(error):
+        return render_template(
+            "error.html", title="You do not have access to this page", status=403
+        ), 403
+
+    @app.errorhandler(500)
+    def server_error(error):
+        return render_template("error.html", title="Something went wrong", status=500), 500
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        # Everything the pages load comes from us (no CDN); say so to the browser.
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data: blob: "
+            + (_tile_origin(app.config.get("MAP_TILE_URL")) or "")
+            + "; style-src 'self' 'unsafe-inline'; object-src 'none'; frame-ancestors 'none'",
+        )
+        return response
+
+    return app
+
+
+def _tile_origin(url: str | None) -> str | None:
+    if not url:
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.replace("{s}", "a"))
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _after_fork_dispose_engine(app: Flask) -> None:
+    """RQ forks a work-horse per job: the child must not reuse the parent's sockets."""
+
+    def dispose() -> None:
+        with app.app_context():
+            db.engine.dispose(close=False)
+
+    os.register_at_fork(after_in_child=dispose)

@@ -1,0 +1,72 @@
+"""Signing in and out, and who may see what."""
+
+from __future__ import annotations
+
+import functools
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from app.extensions import db, login_manager
+from app.models import Officer
+from app.services.accounts import SignInRefused, authenticate
+
+bp = Blueprint("auth", __name__)
+
+login_manager.login_view = "auth.sign_in"
+login_manager.login_message = "Sign in to see that page."
+login_manager.session_protection = "strong"
+
+
+@login_manager.user_loader
+def load_officer(officer_id: str) -> Officer | None:
+    officer = db.session.get(Officer, int(officer_id))
+    return officer if officer is not None and officer.active else None
+
+
+def role_required(*roles: str):
+    """Only officers with one of these roles (admins always) may use the view."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        @login_required
+        def wrapper(*args, **kwargs):
+            if current_user.role not in roles and current_user.role != "admin":
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def home_for(officer: Officer) -> str:
+    if officer.role == "analyst":
+        return url_for("analysts.density")
+    return url_for("officers.target")
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in():
+    if current_user.is_authenticated:
+        return redirect(home_for(current_user))
+    error = None
+    if request.method == "POST":
+        try:
+            officer = authenticate(request.form.get("email", ""), request.form.get("password", ""))
+        except SignInRefused as refusal:
+            error = str(refusal)
+        else:
+            session.clear()  # a fresh session at sign-in: nothing carried over
+            session.permanent = True
+            login_user(officer)
+            return redirect(home_for(officer))
+    return render_template("auth/sign_in.html", error=error), (400 if error else 200)
+
+
+@bp.route("/sign-out", methods=["POST"])
+def sign_out():
+    logout_user()
+    session.clear()
+    flash("You have signed out.")
+    return redirect(url_for("auth.sign_in"))

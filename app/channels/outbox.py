@@ -1,0 +1,28 @@
+"""The development transport: records each message instead of sending it.
+
+It writes in the caller's transaction, so the record and the delivery's status change
+commit together: a job that runs twice cannot record a message twice.
+"""
+
+from __future__ import annotations
+
+from app.channels.base import OutgoingMessage, SendResult
+from app.extensions import db
+from app.models import OutboxMessage
+
+
+class OutboxTransport:
+    name = "outbox"
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        record = OutboxMessage(
+            delivery_id=message.delivery_id,
+            alert_id=message.alert_id,
+            channel=message.channel,
+            recipient=message.recipient,
+            subject=message.subject,
+            body=message.body,
+        )
+        db.session.add(record)
+        db.session.flush()
+        return SendResult(provider_ref=f"outbox-{record.id}", status="delivered")

@@ -1,0 +1,17 @@
+"""`flask` commands: data loads, demo data, the worker, accounts."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from app.cli.data import geo_cli
+from app.cli.demo import demo_cli
+from app.cli.ops import alerts_cli, officers_cli, worker
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(geo_cli)
+    app.cli.add_command(demo_cli)
+    app.cli.add_command(alerts_cli)
+    app.cli.add_command(officers_cli)
+    app.cli.add_command(worker)

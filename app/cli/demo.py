@@ -1,0 +1,120 @@
+"""flask demo seed: accounts and clearly synthetic residents for trying the product."""
+
+from __future__ import annotations
+
+import random
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import func, select, text
+
+from app.extensions import db
+from app.models import InterestGroup, Officer, Resident, ResidentChannel, ResidentLocation
+
+demo_cli = AppGroup("demo", help="Demo data (never in production).")
+
+DEMO_ACCOUNTS = (
+    ("officer@example.invalid", "PCSO Demo Officer", "officer", "demo-officer-1"),
+    ("supervisor@example.invalid", "Sgt Demo Supervisor", "supervisor", "demo-supervisor-1"),
+    ("analyst@example.invalid", "Demo Analyst", "analyst", "demo-analyst-1"),
+    ("admin@example.invalid", "Demo Admin", "admin", "demo-admin-1"),
+)
+DEFAULT_GROUPS = (
+    ("neighbourhood-watch", "Neighbourhood Watch"),
+    ("farm-watch", "Farm Watch"),
+    ("business-watch", "Business Watch"),
+    ("horse-watch", "Horse Watch"),
+)
+
+
+def ensure_interest_groups() -> None:
+    existing = set(db.session.scalars(select(InterestGroup.slug)))
+    for slug, name in DEFAULT_GROUPS:
+        if slug not in existing:
+            db.session.add(InterestGroup(slug=slug, name=name))
+    db.session.commit()
+
+
+def seed_residents(count: int, *, seed: int = 2026) -> int:
+    """`count` synthetic residents on real postcodes inside the force area.
+
+    Phone numbers come from Ofcom's drama ranges (07700 900xxx, 0117 496 0xxx), e-mail
+    addresses are under example.invalid: none of them can reach a real person.
+    """
+    rng = random.Random(seed)  # noqa: S311 (synthetic data, not security)
+    db.session.execute(text("SELECT setseed(:s)"), {"s": (seed % 1000) / 1000})
+    force = current_app.config["FORCE_CODE"]
+    postcodes = db.session.execute(
+        text(
+            """
+            SELECT p.postcode, p.location FROM postcodes p
+            JOIN places f ON f.kind = 'force' AND f.code = :force
+            WHERE p.location IS NOT NULL
+              AND p.admin_district_code IN (
+                  SELECT jsonb_array_elements_text(f.properties -> 'constituent_lad23cd'))
+            ORDER BY random() LIMIT :n
+            """
+        ),
+        {"force": force, "n": count},
+    ).all()
+    if not postcodes:
+        raise click.ClickException("No postcodes in the force area: run `flask geo load-shipped`.")
+    groups = {g.slug: g for g in db.session.scalars(select(InterestGroup))}
+    for n in range(count):
+        postcode, location = postcodes[n % len(postcodes)]
+        resident = Resident(name=f"Demo Resident {n + 1:05d}")
+        resident.locations.append(
+            ResidentLocation(label="Home", postcode=postcode, location=location)
+        )
+        channels = [
+            c for c, p in (("sms", 0.6), ("voice", 0.25), ("email", 0.5)) if rng.random() < p
+        ]
+        for channel in channels or ["email"]:
+            if channel == "sms":
+                address = f"+447700900{rng.randrange(1000):03d}"
+            elif channel == "voice":
+                address = f"+441174960{rng.randrange(1000):03d}"
+            else:
+                address = f"demo.resident.{n + 1:05d}@example.invalid"
+            resident.channels.append(ResidentChannel(channel=channel, address=address))
+        for slug, share in (
+            ("neighbourhood-watch", 0.3),
+            ("farm-watch", 0.05),
+            ("business-watch", 0.05),
+            ("horse-watch", 0.02),
+        ):
+            if slug in groups and rng.random() < share:
+                resident.groups.append(groups[slug])
+        db.session.add(resident)
+    db.session.commit()
+    return count
+
+
+@demo_cli.command("seed")
+@click.option("--residents", default=3000, show_default=True)
+def seed(residents: int) -> None:
+    """Demo accounts, interest groups and synthetic residents (skips what exists)."""
+    if current_app.config["ENV_NAME"] == "production":
+        raise click.ClickException("Demo data is never loaded in production.")
+    from app.services.accounts import create_officer
+
+    ensure_interest_groups()
+    for email, name, role, password in DEMO_ACCOUNTS:
+        if db.session.scalar(select(Officer.id).where(Officer.email == email)) is None:
+            create_officer(email=email, name=name, role=role, password=password)
+    have = db.session.scalar(select(func.count()).select_from(Resident))
+    if have == 0:
+        seed_residents(residents)
+        click.echo(f"Seeded {residents:,} synthetic residents.")
+    else:
+        click.echo(f"{have:,} residents already there; not seeding more.")
+    click.echo("`flask demo accounts` lists the demo sign-ins.")
+
+
+@demo_cli.command("accounts")
+def print_accounts() -> None:
+    """Print the demo accounts' e-mail addresses and passwords."""
+    click.echo("Demo accounts (development only):")
+    for email, _, role, password in DEMO_ACCOUNTS:
+        click.echo(f"  {role:<11} {email:<28} password: {password}")

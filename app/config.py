@@ -1,0 +1,109 @@
+"""Configuration, one class per environment, every secret from the environment.
+
+APP_ENV picks the class (production unless told otherwise, so a forgotten setting
+fails closed). Production refuses to start when a secret or a service URL is missing.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class ConfigError(RuntimeError):
+    """The environment does not hold what this configuration needs."""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name, default)
+    return value if value not in ("", None) else default
+
+
+def _int(name: str, default: int) -> int:
+    return int(_env(name, str(default)))
+
+
+class Config:
+    ENV_NAME = "base"
+    SECRET_KEY = _env("SECRET_KEY")
+    SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL")
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    REDIS_URL = _env("REDIS_URL")
+    RQ_QUEUE = _env("RQ_QUEUE", "alerts")
+
+    # The force this installation serves. The code is ONS's police force area code;
+    # places of kind "force" with that code are its boundary.
+    FORCE_CODE = _env("FORCE_CODE", "E23000036")
+    FORCE_NAME = _env("FORCE_NAME", "Avon and Somerset")
+    SERVICE_NAME = _env("SERVICE_NAME", "Community Alerts")
+
+    # Optional base map tiles, e.g. the force's own tile server. Without it the map
+    # shows ward and district outlines from our own data (no third-party requests).
+    MAP_TILE_URL = _env("MAP_TILE_URL")
+    MAP_TILE_ATTRIBUTION = _env("MAP_TILE_ATTRIBUTION", "")
+
+    # Density maps aggregate residents into square cells and hide small counts, so
+    # that no cell points at a single household.
+    DENSITY_CELL_M = _int("DENSITY_CELL_M", 1000)
+    DENSITY_MIN_COUNT = _int("DENSITY_MIN_COUNT", 5)
+
+    DELIVERY_BATCH_SIZE = _int("DELIVERY_BATCH_SIZE", 200)
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    PERMANENT_SESSION_LIFETIME = _int("SESSION_IDLE_MINUTES", 30) * 60
+    WTF_CSRF_TIME_LIMIT = None  # the session lifetime already bounds the token
+
+    REQUIRED = ("SECRET_KEY", "SQLALCHEMY_DATABASE_URI", "REDIS_URL")
+
+    @classmethod
+    def check(cls) -> None:
+        missing = [name for name in cls.REQUIRED if not getattr(cls, name)]
+        if missing:
+            names = ", ".join(
+                {"SQLALCHEMY_DATABASE_URI": "DATABASE_URL"}.get(n, n) for n in missing
+            )
+            raise ConfigError(f"{cls.ENV_NAME} configuration needs {names} in the environment.")
+
+
+class DevelopmentConfig(Config):
+    ENV_NAME = "development"
+
+
+class TestingConfig(Config):
+    ENV_NAME = "testing"
+    TESTING = True
+    SQLALCHEMY_DATABASE_URI = _env("TEST_DATABASE_URL")
+    REDIS_URL = _env("TEST_REDIS_URL")
+    SECRET_KEY = "tests-only-not-secret"  # noqa: S105
+    RQ_QUEUE = "alerts-test"
+
+
+class ProductionConfig(Config):
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = True
+
+    @classmethod
+    def check(cls) -> None:
+        super().check()
+        if len(cls.SECRET_KEY or "") < 32:
+            raise ConfigError("production needs a SECRET_KEY of at least 32 characters.")
+        for name in ("SQLALCHEMY_DATABASE_URI", "REDIS_URL"):
+            value = getattr(cls, name)
+            if "community_alerts:community_alerts@" in value:
+                raise ConfigError(f"production must not use the development {name} credentials.")
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def config_for(name: str | None = None) -> type[Config]:
+    name = name or _env("APP_ENV", "production")
+    try:
+        config = CONFIGS[name]
+    except KeyError:
+        raise ConfigError(f"APP_ENV must be one of {', '.join(CONFIGS)}, not {name!r}.") from None
+    return config

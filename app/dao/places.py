@@ -1,0 +1,80 @@
+"""Postcodes and places: lookups that read as questions."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Place, Postcode
+
+
+def find_postcode(key: str) -> Postcode | None:
+    """The postcode with this compact key, or None."""
+    return db.session.get(Postcode, key)
+
+
+def find_force(code: str) -> Place | None:
+    """The newest boundary release of the force with this ONS code."""
+    return db.session.scalars(
+        select(Place)
+        .where(Place.kind == "force", Place.code == code)
+        .order_by(Place.release.desc())
+    ).first()
+
+
+def find_district(code: str | None) -> Place | None:
+    if not code:
+        return None
+    return db.session.scalars(
+        select(Place).where(Place.kind == "district", Place.code == code)
+    ).first()
+
+
+def find_place_names_at(postcode: Postcode) -> dict[str, str]:
+    """Names of the ward and district a postcode lies in, by kind."""
+    names: dict[str, str] = {}
+    for kind, code in (
+        ("ward", postcode.admin_ward_code),
+        ("district", postcode.admin_district_code),
+    ):
+        if code:
+            name = db.session.scalar(
+                select(Place.name).where(Place.kind == kind, Place.code == code).limit(1)
+            )
+            if name:
+                names[kind] = name
+    return names
+
+
+def is_postcode_in_force(postcode: Postcode, force: Place) -> bool:
+    """Inside the force: by its district (exact, as in law) or, with none, by its point."""
+    districts = force.properties.get("constituent_lad23cd") or []
+    if postcode.admin_district_code and districts:
+        return postcode.admin_district_code in districts
+    if postcode.location is None:
+        return False
+    return bool(db.session.scalar(select(func.ST_Covers(force.boundary, postcode.location))))
+
+
+def find_places_geojson(kind: str, simplify_m: float) -> list[dict]:
+    """Boundaries of one kind in WGS84, simplified for drawing on the map."""
+    geometry = func.ST_AsGeoJSON(
+        func.ST_Transform(func.ST_SimplifyPreserveTopology(Place.boundary, simplify_m), 4326), 5
+    )
+    rows = db.session.execute(
+        select(Place.code, Place.name, geometry).where(Place.kind == kind).order_by(Place.name)
+    )
+    return [{"code": code, "name": name, "geometry": geo} for code, name, geo in rows]
+
+
+def find_force_bounds_wgs84(force: Place) -> list[list[float]]:
+    """[[south, west], [north, east]] of the force area, as Leaflet wants them."""
+    box = db.session.execute(
+        select(
+            func.ST_XMin(func.ST_Transform(force.boundary, 4326)),
+            func.ST_YMin(func.ST_Transform(force.boundary, 4326)),
+            func.ST_XMax(func.ST_Transform(force.boundary, 4326)),
+            func.ST_YMax(func.ST_Transform(force.boundary, 4326)),
+        )
+    ).one()
+    return [[box[1], box[0]], [box[3], box[2]]]

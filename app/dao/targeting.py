@@ -1,0 +1,38 @@
+"""Who an area reaches. One query serves the preview and the send, so the number an
+officer sees is the number that goes out."""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, exists, func, literal, select
+
+from app.models import ResidentChannel, ResidentLocation
+from geo.projection import BNG
+
+
+def area_param(area_wkb: bytes):
+    return func.ST_GeomFromWKB(literal(area_wkb), BNG)
+
+
+def targeted_channels(area_wkb: bytes) -> Select:
+    """resident_id, channel, address for every channel of every resident with a location
+    in the area. A location counts when its postcode's centre is inside the area or on
+    its edge; ST_Intersects uses the GiST index on resident_locations.location."""
+    in_area = exists().where(
+        ResidentLocation.resident_id == ResidentChannel.resident_id,
+        func.ST_Intersects(ResidentLocation.location, area_param(area_wkb)),
+    )
+    return select(
+        ResidentChannel.resident_id, ResidentChannel.channel, ResidentChannel.address
+    ).where(in_area)
+
+
+def count_targets(session, area_wkb: bytes) -> dict:
+    """{"residents": n, "channels": {"sms": n, "voice": n, "email": n}}."""
+    targets = targeted_channels(area_wkb).subquery()
+    rows = session.execute(
+        select(targets.c.channel, func.count()).group_by(targets.c.channel)
+    ).all()
+    residents = session.scalar(select(func.count(func.distinct(targets.c.resident_id))))
+    channels = {"sms": 0, "voice": 0, "email": 0}
+    channels.update({channel: count for channel, count in rows})
+    return {"residents": residents or 0, "channels": channels}

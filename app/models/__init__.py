@@ -1,0 +1,26 @@
+"""Tables only, one module per aggregate."""
+
+from app.models.alert import Alert
+from app.models.audit import AuditEvent
+from app.models.delivery import CHANNELS, Delivery, DeliveryStatus, OutboxMessage
+from app.models.officer import ROLES, Officer
+from app.models.place import DataLoad, Place, Postcode
+from app.models.resident import InterestGroup, Resident, ResidentChannel, ResidentLocation
+
+__all__ = [
+    "CHANNELS",
+    "ROLES",
+    "Alert",
+    "AuditEvent",
+    "DataLoad",
+    "Delivery",
+    "DeliveryStatus",
+    "InterestGroup",
+    "Officer",
+    "OutboxMessage",
+    "Place",
+    "Postcode",
+    "Resident",
+    "ResidentChannel",
+    "ResidentLocation",
+]

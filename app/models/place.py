@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import DateTime, Index, Integer, SmallInteger, String, Text, UniqueConstraint, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+
+
+class Postcode(db.Model):
+    """A postcode and its centroid. Stored twice: compact key and display form."""
+
+    __tablename__ = "postcodes"
+
+    postcode: Mapped[str] = mapped_column(String(8), primary_key=True)  # "BS11AD"
+    display: Mapped[str] = mapped_column(String(8), nullable=False)  # "BS1 1AD"
+    positional_quality: Mapped[int | None] = mapped_column(SmallInteger)
+    country_code: Mapped[str | None] = mapped_column(String(9))
+    admin_district_code: Mapped[str | None] = mapped_column(String(9))
+    admin_ward_code: Mapped[str | None] = mapped_column(String(9))
+    # Metres (British National Grid) for every distance and containment query; WGS84
+    # only to draw on the map. NULL when the directory has no location for it.
+    location = mapped_column(Geometry("POINT", srid=27700, spatial_index=True))
+    location_wgs84 = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    source: Mapped[str] = mapped_column(Text, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+
+class Place(db.Model):
+    """A named area (force, district, ward) from one boundary release."""
+
+    __tablename__ = "places"
+    __table_args__ = (
+        UniqueConstraint("kind", "code", "release"),
+        Index("ix_places_kind_name", "kind", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    code: Mapped[str] = mapped_column(String(20), nullable=False)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    release: Mapped[str] = mapped_column(String(40), nullable=False)
+    properties: Mapped[dict] = mapped_column(JSONB, nullable=False, server_default="{}")
+    boundary = mapped_column(
+        Geometry("MULTIPOLYGON", srid=27700, spatial_index=True), nullable=False
+    )
+
+
+class DataLoad(db.Model):
+    """Which shipped or imported file was loaded, so re-running a load is a no-op."""
+
+    __tablename__ = "data_loads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset: Mapped[str] = mapped_column(Text, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    summary: Mapped[dict] = mapped_column(JSONB, nullable=False, server_default="{}")
+    loaded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+    __table_args__ = (UniqueConstraint("dataset", "sha256"),)

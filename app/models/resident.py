@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+
+resident_groups = Table(
+    "resident_groups",
+    db.metadata,
+    Column("resident_id", ForeignKey("residents.id", ondelete="CASCADE"), primary_key=True),
+    Column("group_id", ForeignKey("interest_groups.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Resident(db.Model):
+    """A member of the public who asked to hear from the police."""
+
+    __tablename__ = "residents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The identifier that may appear in URLs and logs; the integer id never leaves us.
+    reference: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), unique=True, nullable=False, default=uuid.uuid4
+    )
+    name: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+    locations: Mapped[list[ResidentLocation]] = relationship(
+        back_populates="resident", cascade="all, delete-orphan"
+    )
+    channels: Mapped[list[ResidentChannel]] = relationship(
+        back_populates="resident", cascade="all, delete-orphan"
+    )
+    groups: Mapped[list[InterestGroup]] = relationship(secondary=resident_groups)
+
+
+class ResidentLocation(db.Model):
+    """A place a resident wants alerts for (home, farm, business), at its postcode's point.
+
+    The point is copied from the postcode when the location is saved, so a postcode
+    that is later terminated or moved does not silently drop the resident.
+    """
+
+    __tablename__ = "resident_locations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    resident_id: Mapped[int] = mapped_column(
+        ForeignKey("residents.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    label: Mapped[str] = mapped_column(String(40), nullable=False, server_default="Home")
+    postcode: Mapped[str] = mapped_column(String(8), nullable=False)
+    location = mapped_column(Geometry("POINT", srid=27700, spatial_index=True), nullable=False)
+
+    resident: Mapped[Resident] = relationship(back_populates="locations")
+
+
+class ResidentChannel(db.Model):
+    """One way to reach a resident: a mobile for SMS, a phone for voice, an e-mail."""
+
+    __tablename__ = "resident_channels"
+    __table_args__ = (
+        CheckConstraint("channel IN ('sms', 'voice', 'email')", name="channel_known"),
+    )
+
+    resident_id: Mapped[int] = mapped_column(
+        ForeignKey("residents.id", ondelete="CASCADE"), primary_key=True
+    )
+    channel: Mapped[str] = mapped_column(String(10), primary_key=True)
+    address: Mapped[str] = mapped_column(String(254), nullable=False)  # E.164 or e-mail
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+    resident: Mapped[Resident] = relationship(back_populates="channels")
+
+
+class InterestGroup(db.Model):
+    """A group residents can join (Neighbourhood Watch, Farm Watch...), set by the force."""
+
+    __tablename__ = "interest_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(Text, nullable=False)

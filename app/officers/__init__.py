@@ -1,0 +1,117 @@
+"""The officer's screens: target an area, see who it reaches, send, follow delivery."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, jsonify, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from app.auth import role_required
+from app.dao import places as places_dao
+from app.dao.audit import create_audit_event
+from app.extensions import db
+from app.models import Alert, OutboxMessage
+from app.services.alerts import AlertInvalid, alert_progress, preview_targets, submit_alert
+from app.services.contacts import mask_address
+from geo.areas import AreaError
+
+bp = Blueprint("officers", __name__)
+
+SENDERS = ("officer", "supervisor")
+
+
+def _json_body() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        abort(jsonify(error="Send the request as a JSON object."), 400)
+    return data
+
+
+@bp.route("/")
+@role_required(*SENDERS)
+def target():
+    force = places_dao.find_force(current_app.config["FORCE_CODE"])
+    bounds = places_dao.find_force_bounds_wgs84(force) if force else None
+    return render_template("officers/target.html", bounds=bounds)
+
+
+@bp.route("/preview", methods=["POST"])
+@role_required(*SENDERS)
+def preview():
+    shapes = _json_body().get("shapes")
+    try:
+        counts = preview_targets(shapes if isinstance(shapes, list) else [])
+    except AreaError as refusal:
+        return jsonify(error=str(refusal)), 400
+    return jsonify(counts)
+
+
+@bp.route("/alerts", methods=["POST"])
+@role_required(*SENDERS)
+def send():
+    data = _json_body()
+    shapes = data.get("shapes")
+    try:
+        sent = submit_alert(
+            current_user,
+            shapes=shapes if isinstance(shapes, list) else [],
+            title=str(data.get("title") or ""),
+            body=str(data.get("body") or ""),
+        )
+    except AlertInvalid as invalid:
+        return jsonify(error=str(invalid), errors=invalid.errors), 400
+    return jsonify(
+        alert_id=sent.alert.id,
+        deliveries=sent.deliveries,
+        url=url_for("officers.alert", alert_id=sent.alert.id),
+    ), 201
+
+
+@bp.route("/alerts")
+@role_required(*SENDERS)
+def alerts():
+    rows = db.session.scalars(select(Alert).order_by(Alert.id.desc()).limit(100)).all()
+    return render_template("officers/alerts.html", alerts=rows)
+
+
+@bp.route("/alerts/<int:alert_id>")
+@role_required(*SENDERS)
+def alert(alert_id: int):
+    row = db.session.get(Alert, alert_id) or abort(404)
+    return render_template("officers/alert.html", alert=row, progress=alert_progress(alert_id))
+
+
+@bp.route("/alerts/<int:alert_id>/progress")
+@role_required(*SENDERS)
+def progress(alert_id: int):
+    status = db.session.scalar(select(Alert.status).where(Alert.id == alert_id)) or abort(404)
+    return jsonify(alert_progress(alert_id) | {"status": status})
+
+
+@bp.route("/outbox")
+@role_required(*SENDERS)
+def outbox():
+    """What the development transport recorded, newest first."""
+    alert_id = request.args.get("alert", type=int)
+    query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(200)
+    count_query = select(func.count()).select_from(OutboxMessage)
+    if alert_id:
+        query = query.where(OutboxMessage.alert_id == alert_id)
+        count_query = count_query.where(OutboxMessage.alert_id == alert_id)
+    messages = db.session.scalars(query).all()
+    total = db.session.scalar(count_query)
+    create_audit_event(
+        "outbox.viewed",
+        actor_id=current_user.id,
+        subject_type="alert" if alert_id else None,
+        subject_id=alert_id,
+        details={"messages_shown": len(messages)},
+    )
+    db.session.commit()
+    return render_template(
+        "officers/outbox.html",
+        messages=messages,
+        total=total,
+        alert_id=alert_id,
+        mask=mask_address,
+    )

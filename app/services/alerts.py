@@ -1,0 +1,155 @@
+"""Preview who an area reaches, send an alert, and follow its deliveries."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import func, insert, literal, select
+
+from app.dao.audit import create_audit_event
+from app.dao.targeting import count_targets, targeted_channels
+from app.extensions import db
+from app.models import Alert, Delivery, Officer
+from geo.areas import AreaError, area_from_shapes
+
+log = logging.getLogger(__name__)
+
+MAX_TITLE = 120
+MAX_BODY = 1_000
+FINISHED_STATUSES = ("sent", "delivered", "failed")
+
+
+class AlertInvalid(ValueError):
+    """The alert cannot be sent as it is; `errors` maps each field to what to fix."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+def preview_targets(shapes: list) -> dict:
+    """Residents reached per channel by these shapes. Raises AreaError."""
+    area = area_from_shapes(shapes)
+    counts = count_targets(db.session, area.wkb)
+    counts["area_km2"] = round(area.area / 1e6, 3)
+    db.session.rollback()  # read-only: end the transaction
+    return counts
+
+
+@dataclass
+class SentAlert:
+    alert: Alert
+    deliveries: int
+
+
+def submit_alert(officer: Officer, *, shapes: list, title: str, body: str) -> SentAlert:
+    """Record the alert and one delivery per resident and channel in one transaction,
+    then queue the work. Raises AlertInvalid."""
+    title, body = (title or "").strip(), (body or "").strip()
+    errors: dict[str, str] = {}
+    area = None
+    try:
+        area = area_from_shapes(shapes)
+    except AreaError as refusal:
+        errors["area"] = str(refusal)
+    if not title:
+        errors["title"] = "Give the alert a title."
+    elif len(title) > MAX_TITLE:
+        errors["title"] = f"Keep the title to {MAX_TITLE} characters (it is {len(title)})."
+    if not body:
+        errors["body"] = "Write the message."
+    elif len(body) > MAX_BODY:
+        errors["body"] = f"Keep the message to {MAX_BODY:,} characters (it is {len(body):,})."
+    if errors:
+        raise AlertInvalid(errors)
+
+    assert area is not None
+    alert = Alert(
+        created_by_id=officer.id,
+        title=title,
+        body=body,
+        shapes=shapes,
+        area=func.ST_GeomFromWKB(area.wkb, 27700),
+        status="sending",
+    )
+    db.session.add(alert)
+    try:
+        db.session.flush()
+        targets = targeted_channels(area.wkb).subquery()
+        result = db.session.execute(
+            insert(Delivery).from_select(
+                ["alert_id", "resident_id", "channel", "address"],
+                select(
+                    literal(alert.id), targets.c.resident_id, targets.c.channel, targets.c.address
+                ),
+            )
+        )
+        count = result.rowcount
+        alert.recipient_count = db.session.scalar(
+            select(func.count(func.distinct(Delivery.resident_id))).where(
+                Delivery.alert_id == alert.id
+            )
+        )
+        alert.sent_at = func.now()
+        if count == 0:
+            alert.status = "sent"
+        create_audit_event(
+            "alert.sent",
+            actor_id=officer.id,
+            subject_type="alert",
+            subject_id=alert.id,
+            details={"title": title, "deliveries": count, "shapes": len(shapes)},
+        )
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    enqueue_alert_deliveries(alert.id)
+    return SentAlert(alert=alert, deliveries=count)
+
+
+def enqueue_alert_deliveries(alert_id: int) -> int:
+    """Queue every still-queued delivery of an alert in batches. Safe to repeat: a job
+    only acts on deliveries still in the state it expects."""
+    from app.jobs import queue
+    from app.jobs.delivery import deliver_batch
+
+    ids = list(
+        db.session.scalars(
+            select(Delivery.id)
+            .where(Delivery.alert_id == alert_id, Delivery.status == "queued")
+            .order_by(Delivery.id)
+        )
+    )
+    db.session.rollback()
+    size = current_app.config["DELIVERY_BATCH_SIZE"]
+    q = queue()
+    for start in range(0, len(ids), size):
+        q.enqueue(deliver_batch, ids[start : start + size], job_timeout=600)
+    log.info("alert %s: queued %s deliveries in %s jobs", alert_id, len(ids), -(-len(ids) // size))
+    return len(ids)
+
+
+def alert_progress(alert_id: int) -> dict:
+    """Counts of deliveries per channel and status, and whether the alert is finished."""
+    rows = db.session.execute(
+        select(Delivery.channel, Delivery.status, func.count())
+        .where(Delivery.alert_id == alert_id)
+        .group_by(Delivery.channel, Delivery.status)
+    ).all()
+    by_channel: dict[str, dict[str, int]] = {}
+    totals: dict[str, int] = {}
+    for channel, status, count in rows:
+        by_channel.setdefault(channel, {})[status] = count
+        totals[status] = totals.get(status, 0) + count
+    total = sum(totals.values())
+    done = sum(totals.get(status, 0) for status in FINISHED_STATUSES)
+    db.session.rollback()
+    return {
+        "total": total,
+        "by_status": totals,
+        "by_channel": by_channel,
+        "finished": done == total,
+    }

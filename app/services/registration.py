@@ -1,0 +1,112 @@
+"""register_resident: the resident journey's one write."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from flask import current_app
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import InterestGroup, Resident, ResidentChannel, ResidentLocation
+from app.services.contacts import ContactRefused, normalise_email, normalise_phone
+from app.services.postcode_check import CheckedPostcode, PostcodeRefused, check_postcode
+
+CHANNEL_FIELDS = {"sms": "sms_phone", "voice": "voice_phone", "email": "email"}
+
+
+class RegistrationInvalid(ValueError):
+    """The form has mistakes; `errors` maps each field to what to do about it."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+@dataclass
+class RegistrationForm:
+    name: str = ""
+    postcode: str = ""
+    channels: list[str] = field(default_factory=list)
+    sms_phone: str = ""
+    voice_phone: str = ""
+    email: str = ""
+    groups: list[str] = field(default_factory=list)
+    consent: bool = False
+
+    @classmethod
+    def from_form(cls, form: Mapping) -> RegistrationForm:
+        getlist = getattr(form, "getlist", lambda k: form.get(k) or [])
+        return cls(
+            name=(form.get("name") or "").strip()[:100],
+            postcode=form.get("postcode") or "",
+            channels=[c for c in getlist("channels") if c in CHANNEL_FIELDS],
+            sms_phone=form.get("sms_phone") or "",
+            voice_phone=form.get("voice_phone") or "",
+            email=form.get("email") or "",
+            groups=list(getlist("groups")),
+            consent=form.get("consent") in ("yes", "on", True),
+        )
+
+
+def find_interest_groups() -> list[InterestGroup]:
+    return list(db.session.scalars(select(InterestGroup).order_by(InterestGroup.name)))
+
+
+def register_resident(form: RegistrationForm) -> tuple[Resident, CheckedPostcode]:
+    """Validate everything, then store the resident, their location, channels and groups
+    in one transaction. Raises RegistrationInvalid with every mistake at once."""
+    errors: dict[str, str] = {}
+    checked = None
+    try:
+        checked = check_postcode(form.postcode)
+    except PostcodeRefused as refusal:
+        errors["postcode"] = str(refusal)
+
+    allow_drama = current_app.config["ENV_NAME"] != "production"
+    addresses: dict[str, str] = {}
+    if not form.channels:
+        errors["channels"] = "Choose at least one way for us to contact you."
+    for channel in form.channels:
+        field_name = CHANNEL_FIELDS[channel]
+        try:
+            if channel == "email":
+                addresses[channel] = normalise_email(form.email)
+            else:
+                addresses[channel] = normalise_phone(
+                    getattr(form, field_name), need_mobile=channel == "sms", allow_drama=allow_drama
+                )
+        except ContactRefused as refusal:
+            errors[field_name] = str(refusal)
+
+    groups = []
+    if form.groups:
+        groups = list(
+            db.session.scalars(select(InterestGroup).where(InterestGroup.slug.in_(form.groups)))
+        )
+        if len(groups) != len(set(form.groups)):
+            errors["groups"] = "One of the groups you chose no longer exists. Choose again."
+    if not form.consent:
+        errors["consent"] = "Tick the box to say you agree, or we can't send you alerts."
+
+    if errors:
+        db.session.rollback()
+        raise RegistrationInvalid(errors)
+
+    assert checked is not None
+    resident = Resident(name=form.name or None, groups=groups)
+    resident.locations.append(
+        ResidentLocation(
+            label="Home", postcode=checked.postcode.postcode, location=checked.postcode.location
+        )
+    )
+    for channel, address in addresses.items():
+        resident.channels.append(ResidentChannel(channel=channel, address=address))
+    db.session.add(resident)
+    try:
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return resident, checked

@@ -1,0 +1,5 @@
+"""A plain library of UK postcodes, projections, areas and spatial SQL.
+
+It never imports the web application (app/) or Flask: everything here takes plain
+values or a database connection and can be used from a script, a job or a benchmark.
+"""

@@ -1,0 +1,158 @@
+"""Turn the shapes an officer draws into one area in British National Grid metres.
+
+A shape arrives from the map in WGS84 (Leaflet speaks longitude/latitude):
+
+    {"kind": "circle", "center": [-2.59, 51.45], "radius_m": 1500}
+    {"kind": "polygon", "coordinates": [[[lon, lat], ...]]}     # GeoJSON Polygon rings
+    {"kind": "rectangle", ...}                                   # same as polygon
+
+and may carry "exclude": true to be cut out of the others. Every refusal raises
+AreaError with a sentence an officer can act on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from shapely import MultiPolygon, Point, Polygon, unary_union
+from shapely.geometry.base import BaseGeometry
+from shapely.validation import explain_validity
+
+from geo.projection import BNG, WGS84, transform_geometry, wgs84_to_bng
+
+MIN_RADIUS_M = 100
+MAX_RADIUS_M = 20_000
+# A circle becomes a polygon with 4 * 64 = 256 sides; at 20 km radius its edge is at
+# most 20_000 * (1 - cos(pi / 256)) = 1.5 m inside the true circle: well under the
+# accuracy of a postcode centroid.
+CIRCLE_QUAD_SEGMENTS = 64
+MAX_SHAPES = 20
+# A hand-drawn polygon has tens of points; thousands means a pasted file or an attack
+# on the database, and a slow preview either way.
+MAX_VERTICES_PER_SHAPE = 2_000
+# Bigger than any force area (North Yorkshire, about 8,300 km2), so only a mistake hits it.
+MAX_AREA_KM2 = 12_000
+# Longitude/latitude box around Great Britain and its islands (EPSG:27700 is meaningless
+# far outside it).
+GB_LON = (-9.0, 2.5)
+GB_LAT = (49.5, 61.5)
+
+
+class AreaError(ValueError):
+    """A shape we cannot use, with a message for the officer who drew it."""
+
+
+def area_from_shapes(shapes: Iterable[Mapping[str, Any]]) -> MultiPolygon:
+    """Union the included shapes, minus the excluded ones, in BNG metres.
+
+    Raises AreaError when there is nothing to send to or a shape is unusable.
+    """
+    shapes = list(shapes or [])
+    if not shapes:
+        raise AreaError("Draw an area on the map or enter a postcode and radius first.")
+    if len(shapes) > MAX_SHAPES:
+        raise AreaError(f"Use at most {MAX_SHAPES} shapes; merge some of them.")
+    included, excluded = [], []
+    for number, shape in enumerate(shapes, start=1):
+        if not isinstance(shape, Mapping):
+            raise AreaError(f"Shape {number} is not a shape.")
+        geometry = shape_to_bng(shape, number=number)
+        (excluded if shape.get("exclude") else included).append(geometry)
+    if not included:
+        raise AreaError("Every shape is an exclusion: add an area to send to.")
+    area = unary_union(included)
+    if excluded:
+        area = area.difference(unary_union(excluded))
+    if area.is_empty:
+        raise AreaError("The exclusions cover the whole area: nobody is left to send to.")
+    if area.area / 1e6 > MAX_AREA_KM2:
+        raise AreaError(
+            f"The area is {area.area / 1e6:,.0f} km², more than the {MAX_AREA_KM2:,} km² "
+            "allowed. Draw a smaller area."
+        )
+    return as_multipolygon(area)
+
+
+def shape_to_bng(shape: Mapping[str, Any], *, number: int = 1) -> BaseGeometry:
+    """One shape from the map as a valid polygon in BNG metres. Raises AreaError."""
+    kind = shape.get("kind")
+    if kind == "circle":
+        return _circle(shape, number)
+    if kind in ("polygon", "rectangle"):
+        return _polygon(shape.get("coordinates"), number)
+    raise AreaError(f"Shape {number} has an unknown kind {kind!r}: use a circle or a polygon.")
+
+
+def _lon_lat(value: Any, number: int) -> tuple[float, float]:
+    try:
+        lon, lat = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise AreaError(
+            f"Shape {number} has a point that is not a longitude and latitude."
+        ) from None
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        raise AreaError(f"Shape {number} has a point that is not a longitude and latitude.")
+    if not (GB_LON[0] <= lon <= GB_LON[1] and GB_LAT[0] <= lat <= GB_LAT[1]):
+        raise AreaError(f"Shape {number} reaches outside Great Britain. Redraw it on the map.")
+    return lon, lat
+
+
+def _circle(shape: Mapping[str, Any], number: int) -> Polygon:
+    lon, lat = _lon_lat(shape.get("center"), number)
+    try:
+        radius_m = float(shape.get("radius_m"))
+    except (TypeError, ValueError):
+        raise AreaError(f"Circle {number} needs a radius in metres.") from None
+    if not math.isfinite(radius_m) or not MIN_RADIUS_M <= radius_m <= MAX_RADIUS_M:
+        raise AreaError(
+            f"Circle {number}: choose a radius between {MIN_RADIUS_M} m and "
+            f"{MAX_RADIUS_M // 1000} km."
+        )
+    easting, northing = wgs84_to_bng([lon], [lat])
+    return Point(float(easting[0]), float(northing[0])).buffer(
+        radius_m, quad_segs=CIRCLE_QUAD_SEGMENTS
+    )
+
+
+def _polygon(rings: Any, number: int) -> Polygon:
+    if not isinstance(rings, list) or not rings or not isinstance(rings[0], list):
+        raise AreaError(f"Shape {number} has no outline.")
+    points = [[_lon_lat(p, number) for p in ring] for ring in rings]
+    vertices = sum(len(r) for r in points)
+    if vertices > MAX_VERTICES_PER_SHAPE:
+        raise AreaError(
+            f"Shape {number} has {vertices:,} points; at most {MAX_VERTICES_PER_SHAPE:,} "
+            "are allowed. Simplify it."
+        )
+    if len({p for p in points[0]}) < 3:
+        raise AreaError(f"Shape {number} needs at least three distinct corners.")
+    polygon = transform_geometry(Polygon(points[0], points[1:]), WGS84, BNG)
+    if not polygon.is_valid:
+        reason = explain_validity(polygon)
+        if "Self-intersection" in reason:
+            raise AreaError(
+                f"Shape {number} crosses over itself. Redraw it so that its edges do not cross."
+            )
+        raise AreaError(f"Shape {number} is not a usable outline ({reason}). Redraw it.")
+    if polygon.area < 1.0:
+        raise AreaError(f"Shape {number} has no area. Redraw it.")
+    return polygon
+
+
+def as_multipolygon(geometry: BaseGeometry) -> MultiPolygon:
+    """Keep only the polygonal parts, as a MultiPolygon (what the database stores).
+
+    >>> as_multipolygon(Point(0, 0).buffer(1)).geom_type
+    'MultiPolygon'
+    """
+    if isinstance(geometry, MultiPolygon):
+        return geometry
+    if isinstance(geometry, Polygon):
+        return MultiPolygon([geometry])
+    parts = [g for g in getattr(geometry, "geoms", []) if isinstance(g, Polygon | MultiPolygon)]
+    polygons: list[Polygon] = []
+    for part in parts:
+        polygons.extend(part.geoms if isinstance(part, MultiPolygon) else [part])
+    return MultiPolygon(polygons)

@@ -1,0 +1,81 @@
+"""The rules for UK postcodes, as a trio: canonical key, validity, display form.
+
+The canonical key is the compact upper-case form ("BS11AD"); the display form has one
+space before the three-character inward code ("BS1 1AD"). Input arrives as people type
+it, so normalising is forgiving: any case, any whitespace (including non-breaking and
+zero-width spaces), and stray punctuation at the ends.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# The shape of every postcode Royal Mail issues, outward + inward code, plus GIR 0AA.
+# Stricter per-position letter rules exist, but the data decides whether a postcode is
+# real; the pattern only has to say whether something *looks* like one.
+_COMPACT = re.compile(r"^(?:[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}|GIR0AA)$")
+_OUTWARD = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]?$")
+
+# Characters people (and copy-paste) put inside postcodes that carry no meaning.
+_IGNORABLE = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"}
+
+
+def canonical(text: str | None) -> str:
+    """Return the compact upper-case key for whatever was typed.
+
+    Does not check validity: use is_valid() on the result.
+
+    >>> canonical(" bs1  1ad. ")
+    'BS11AD'
+    >>> canonical("BS1\\u00a01AD")
+    'BS11AD'
+    >>> canonical(None)
+    ''
+    """
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFKC", text)
+    kept = [ch for ch in text if ch not in _IGNORABLE and not ch.isspace()]
+    return "".join(kept).strip(".,;:-").upper()
+
+
+def is_valid(text: str | None) -> bool:
+    """True when the text, normalised, has the shape of a UK postcode.
+
+    >>> is_valid("ba4 6qn"), is_valid("BA4"), is_valid("12345")
+    (True, False, False)
+    """
+    return bool(_COMPACT.match(canonical(text)))
+
+
+def display(text: str | None) -> str:
+    """Return the display form, one space before the inward code.
+
+    Raises ValueError when the text is not a postcode.
+
+    >>> display("ba46qn")
+    'BA4 6QN'
+    """
+    key = canonical(text)
+    if not _COMPACT.match(key):
+        raise ValueError(f"{text!r} is not a postcode")
+    return f"{key[:-3]} {key[-3:]}"
+
+
+def outward(text: str | None) -> str:
+    """The outward code ("BS1" of "BS1 1AD"). Raises ValueError when not a postcode.
+
+    >>> outward("bs11ad")
+    'BS1'
+    """
+    return display(text).split(" ")[0]
+
+
+def is_outward_code(text: str | None) -> bool:
+    """True for a district such as "BS1" or "SW1A".
+
+    >>> is_outward_code("bs1"), is_outward_code("bs1 1")
+    (True, False)
+    """
+    return bool(_OUTWARD.match(canonical(text)))

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs the web app and an RQ worker in the foreground; Ctrl-C stops both, and stops the
+# PostgreSQL and Redis that this `make run` started (scripts/services.sh records them).
+# Called by `make run` after set-up, migrations, data and demo accounts.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$here"
+bin="$here/.venv/bin"
+port="${PORT:-5000}"
+mkdir -p .run
+
+# The Makefile exports APP_ENV, SECRET_KEY, DATABASE_URL and REDIS_URL.
+: "${SECRET_KEY:?run this through make run}"
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo
+  echo "Stopping the web app and the worker..."
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  scripts/services.sh down
+}
+trap stop INT TERM EXIT
+
+"$bin/gunicorn" --bind "127.0.0.1:$port" --workers 2 --threads 4 --access-logfile - \
+  --access-logformat '%(h)s "%(m)s %(U)s" %(s)s %(M)sms' 'app:create_app()' &
+pids+=($!)
+"$bin/flask" worker &
+pids+=($!)
+
+for _ in $(seq 1 50); do
+  curl -fsS -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && break
+  sleep 0.2
+done
+cat <<MSG
+
+  Community Alerts is running at http://127.0.0.1:$port/
+
+    Residents sign up at   http://127.0.0.1:$port/register
+    Officers sign in at    http://127.0.0.1:$port/sign-in
+MSG
+"$bin/flask" demo accounts | sed "s/^/  /"
+echo
+echo "  Messages go to the Outbox page, not to real phones or inboxes. Ctrl-C stops everything."
+echo
+wait -n "${pids[@]}"

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Makes sure PostgreSQL + PostGIS and Redis are installed and running for development
+# and tests, without systemd. Idempotent: a second run finds everything up and returns
+# at once.
+#
+#   scripts/services.sh up      install if missing, start, create roles and databases
+#   scripts/services.sh down    stop the services this script started (see .run/started)
+#   scripts/services.sh apt P.. install Debian/Ubuntu packages (as root or through sudo)
+#
+# When DATABASE_URL_GIVEN / REDIS_URL_GIVEN are 1 (the Makefile sets them when you
+# exported DATABASE_URL / REDIS_URL yourself) the matching service is left alone: you
+# run it, we only use it.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")/.." && pwd)"
+run_dir="$here/.run"
+started="$run_dir/started"
+mkdir -p "$run_dir"
+
+DB_USER="${CA_DB_USER:-community_alerts}"
+DB_PASSWORD="${CA_DB_PASSWORD:-community_alerts}"
+DB_NAMES="${CA_DB_NAMES:-community_alerts community_alerts_test}"
+PG_PORT="${CA_PG_PORT:-5432}"
+REDIS_PORT="${CA_REDIS_PORT:-6379}"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@";
+  elif command -v sudo >/dev/null; then sudo "$@";
+  else echo "Need root (or sudo) to run: $*" >&2; exit 1; fi
+}
+
+as_postgres() {
+  # Postgres refuses to run as root, so everything private to it runs as `postgres`.
+  if [ "$(id -un)" = postgres ]; then "$@";
+  elif [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@";
+  else sudo -u postgres "$@"; fi
+}
+
+apt_install() {
+  say "Installing $* from the distribution's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  # apt-cache knows nothing until the lists exist; refresh them once per machine.
+  if [ ! -e /var/lib/apt/lists/lock ] || [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ]; then
+    as_root apt-get update -qq
+  fi
+  as_root apt-get install -y -qq "$@" >/dev/null || { as_root apt-get update -qq; as_root apt-get install -y -qq "$@" >/dev/null; }
+}
+
+pg_version() { ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -1; }
+
+postgis_installed() {
+  local v; v="$(pg_version)"
+  [ -n "$v" ] && ls /usr/share/postgresql/"$v"/extension/postgis.control >/dev/null 2>&1
+}
+
+pg_up() {
+  if ! command -v pg_ctlcluster >/dev/null || ! postgis_installed; then
+    apt_install postgresql postgresql-postgis
+  fi
+  local v; v="$(pg_version)"
+  if ! pg_lsclusters -h 2>/dev/null | awk '{print $1"/"$2}' | grep -qx "$v/main"; then
+    say "Creating PostgreSQL $v cluster 'main'"
+    as_root pg_createcluster "$v" main --port "$PG_PORT" >/dev/null
+  fi
+  if ! pg_lsclusters -h | awk -v v="$v" '$1==v && $2=="main" {print $4}' | grep -q online; then
+    say "Starting PostgreSQL $v"
+    as_root pg_ctlcluster "$v" main start
+    echo "postgres $v" >> "$started"
+  fi
+  for _ in $(seq 1 50); do
+    as_postgres pg_isready -q -p "$PG_PORT" && break
+    sleep 0.2
+  done
+  as_postgres psql -q -p "$PG_PORT" -v ON_ERROR_STOP=1 -tAc "SELECT 1" >/dev/null
+
+  if [ "$(as_postgres psql -p "$PG_PORT" -tAc "SELECT 1 FROM pg_roles WHERE rolname='$DB_USER'")" != 1 ]; then
+    say "Creating database role $DB_USER"
+    as_postgres psql -q -p "$PG_PORT" -v ON_ERROR_STOP=1 \
+      -c "CREATE ROLE $DB_USER LOGIN PASSWORD '$DB_PASSWORD'"
+  fi
+  for db in $DB_NAMES; do
+    if [ "$(as_postgres psql -p "$PG_PORT" -tAc "SELECT 1 FROM pg_database WHERE datname='$db'")" != 1 ]; then
+      say "Creating database $db"
+      as_postgres createdb -p "$PG_PORT" -O "$DB_USER" "$db"
+    fi
+    # PostGIS is not a trusted extension, so the superuser creates it once; the
+    # migrations then only check that it is there.
+    as_postgres psql -q -p "$PG_PORT" -d "$db" -v ON_ERROR_STOP=1 \
+      -c "CREATE EXTENSION IF NOT EXISTS postgis" 2>&1 | grep -v 'already exists' || true
+  done
+}
+
+redis_up() {
+  if ! command -v redis-server >/dev/null; then
+    apt_install redis-server
+  fi
+  if redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; then
+    return
+  fi
+  say "Starting Redis on port $REDIS_PORT"
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --daemonize yes \
+    --dir "$run_dir" --pidfile "$run_dir/redis.pid" --logfile "$run_dir/redis.log" \
+    --save "" --appendonly no >/dev/null
+  for _ in $(seq 1 50); do
+    redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && break
+    sleep 0.1
+  done
+  echo "redis $REDIS_PORT" >> "$started"
+}
+
+down() {
+  [ -f "$started" ] || return 0
+  while read -r what arg; do
+    case "$what" in
+      postgres) say "Stopping PostgreSQL $arg"; as_root pg_ctlcluster "$arg" main stop || true ;;
+      redis) say "Stopping Redis"; redis-cli -p "$arg" shutdown nosave >/dev/null 2>&1 || true ;;
+    esac
+  done < "$started"
+  rm -f "$started"
+}
+
+case "${1:-up}" in
+  up)
+    [ "${DATABASE_URL_GIVEN:-0}" = 1 ] || pg_up
+    [ "${REDIS_URL_GIVEN:-0}" = 1 ] || redis_up
+    ;;
+  down) down ;;
+  apt) shift; apt_install "$@" ;;
+  *) echo "usage: $0 up|down|apt PACKAGE..." >&2; exit 2 ;;
+esac

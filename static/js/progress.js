@@ -1,0 +1,28 @@
+/* Follows an alert's deliveries until every one is finished. */
+(function () {
+  "use strict";
+  var section = document.getElementById("progress");
+  function update() {
+    fetch(section.dataset.url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (p) {
+        var s = p.by_status;
+        var delivered = (s.delivered || 0) + (s.sent || 0);
+        document.getElementById("delivered").textContent = delivered;
+        document.getElementById("total").textContent = p.total;
+        document.getElementById("status").textContent = p.status;
+        var bar = document.getElementById("progress-bar");
+        bar.max = p.total || 1; bar.value = delivered;
+        ["sms", "voice", "email"].forEach(function (channel) {
+          var c = p.by_channel[channel] || {};
+          var row = document.querySelector('tr[data-channel="' + channel + '"]');
+          row.querySelector(".queued").textContent = (c.queued || 0) + (c.sending || 0);
+          row.querySelector(".delivered").textContent = (c.delivered || 0) + (c.sent || 0);
+          row.querySelector(".failed").textContent = c.failed || 0;
+        });
+        if (!p.finished) { setTimeout(update, 1000); }
+      })
+      .catch(function () { setTimeout(update, 3000); });
+  }
+  update();
+})();
