@@ -75,7 +75,7 @@ def outward(text: str | None) -> str:
 def is_outward_code(text: str | None) -> bool:
     """True for a district such as "BS1" or "SW1A".
 
-    >>> is_outward_code("bs1"), is_outward_code("bs1 1")
+    >>> is_outward_code("bs1"), is_outward_code("bs1 1a")
     (True, False)
     """
     return bool(_OUTWARD.match(canonical(text)))

@@ -45,6 +45,7 @@ def wgs84_to_bng(longitudes, latitudes):
 
 def transform_geometry(geometry, source: int, target: int):
     """Return a shapely geometry re-projected from one EPSG code to another."""
-    from shapely.ops import transform
+    import shapely
 
-    return transform(_transformer(source, target).transform, geometry)
+    transformer = _transformer(source, target)
+    return shapely.transform(geometry, lambda x, y: transformer.transform(x, y), interleaved=False)

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, jsonify, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    jsonify,
+    make_response,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -23,7 +32,7 @@ SENDERS = ("officer", "supervisor")
 def _json_body() -> dict:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
-        abort(jsonify(error="Send the request as a JSON object."), 400)
+        abort(make_response(jsonify(error="Send the request as a JSON object."), 400))
     return data
 
 

@@ -78,15 +78,18 @@ def submit_alert(officer: Officer, *, shapes: list, title: str, body: str) -> Se
     try:
         db.session.flush()
         targets = targeted_channels(area.wkb).subquery()
-        result = db.session.execute(
-            insert(Delivery).from_select(
+        inserted = (
+            insert(Delivery)
+            .from_select(
                 ["alert_id", "resident_id", "channel", "address"],
                 select(
                     literal(alert.id), targets.c.resident_id, targets.c.channel, targets.c.address
                 ),
             )
+            .returning(Delivery.id)
+            .cte("inserted")
         )
-        count = result.rowcount
+        count = db.session.scalar(select(func.count()).select_from(inserted))
         alert.recipient_count = db.session.scalar(
             select(func.count(func.distinct(Delivery.resident_id))).where(
                 Delivery.alert_id == alert.id

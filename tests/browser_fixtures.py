@@ -1,0 +1,131 @@
+"""A live server, a real worker process and Chromium driven by Playwright.
+
+The browser is Debian's Chromium (`make test` installs it); Playwright's own browser
+downloads are not used. On failure a screenshot goes to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    # No network beyond loopback: don't let Chromium try to phone home.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def chromium_path() -> str:
+    for name in (os.environ.get("CHROMIUM"), "chromium", "chromium-browser"):
+        if name and (found := shutil.which(name)):
+            return found
+    raise RuntimeError("Chromium is not installed: run `make browser` (Debian's chromium).")
+
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture
+def worker_process(app):
+    """A real `flask worker` process on the test queue, stopped after the test."""
+    env = dict(os.environ, APP_ENV="testing", FLASK_APP="app:create_app")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flask", "worker"],
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    yield process
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
+
+
+def _new_page(browser, request, live_server, **context_options):
+    context = browser.new_context(base_url=live_server, **context_options)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    console_errors: list[str] = []
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: console_errors.append(str(e)))
+    page.console_errors = console_errors
+    return context, page
+
+
+@pytest.fixture
+def page(browser, request, live_server):
+    """A phone-sized page (390x844, touch), as a PCSO or resident would use."""
+    context, page = _new_page(
+        browser,
+        request,
+        live_server,
+        viewport={"width": 390, "height": 844},
+        has_touch=True,
+        is_mobile=True,
+        device_scale_factor=2,
+    )
+    yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+@pytest.fixture
+def sign_in_page(page, make_officer):
+    from tests.factories import PASSWORDS
+
+    def do(role: str = "officer"):
+        officer = make_officer(role=role)
+        page.goto("/sign-in")
+        page.get_by_label("E-mail address").fill(officer.email)
+        page.get_by_label("Password").fill(PASSWORDS[role])
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_load_state()
+        return officer
+
+    return do

@@ -1,0 +1,96 @@
+"""Keyword-only factories with obvious defaults, and helpers for signing in and
+running the worker."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from rq import SimpleWorker
+
+from app.extensions import db, redis_store
+from app.jobs import queue
+from app.models import InterestGroup, Resident, ResidentChannel, ResidentLocation
+from app.services.accounts import create_officer
+from app.services.postcode_check import check_postcode
+
+PASSWORDS = {
+    role: f"{role}-test-password" for role in ("officer", "supervisor", "analyst", "admin")
+}
+
+
+@pytest.fixture
+def make_officer(app_ctx):
+    def make(*, role: str = "officer", email: str | None = None, name: str | None = None):
+        return create_officer(
+            email=email or f"{role}@police.example",
+            name=name or f"Test {role.title()}",
+            role=role,
+            password=PASSWORDS[role],
+        )
+
+    return make
+
+
+@pytest.fixture
+def make_resident(app_ctx):
+    def make(
+        *,
+        postcode: str = "BS1 6AD",
+        sms: str | None = "+447700900001",
+        voice: str | None = None,
+        email: str | None = None,
+        groups: tuple[str, ...] = (),
+        name: str = "Test Resident",
+    ) -> Resident:
+        located = check_postcode(postcode).postcode
+        resident = Resident(name=name)
+        resident.locations.append(
+            ResidentLocation(postcode=located.postcode, location=located.location)
+        )
+        for channel, address in (("sms", sms), ("voice", voice), ("email", email)):
+            if address:
+                resident.channels.append(ResidentChannel(channel=channel, address=address))
+        for slug in groups:
+            group = db.session.query(InterestGroup).filter_by(slug=slug).one_or_none()
+            resident.groups.append(group or InterestGroup(slug=slug, name=slug.title()))
+        db.session.add(resident)
+        db.session.commit()
+        return resident
+
+    return make
+
+
+@pytest.fixture
+def sign_in(client, make_officer):
+    """Sign the test client in as a new officer of the given role."""
+
+    def do(role: str = "officer"):
+        officer = make_officer(role=role)
+        page = client.get("/sign-in")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        response = client.post(
+            "/sign-in",
+            data={"email": officer.email, "password": PASSWORDS[role], "csrf_token": token},
+        )
+        assert response.status_code == 302, response.text
+        return officer
+
+    return do
+
+
+def csrf_token(client) -> str:
+    page = client.get("/register")
+    return re.search(r'name="csrf-token" content="([^"]+)"', page.text).group(1)
+
+
+@pytest.fixture
+def run_worker(app_ctx):
+    """Run a real RQ worker (in this process) until the queue is empty."""
+
+    def run() -> bool:
+        """True when the worker did any work."""
+        worker = SimpleWorker([queue()], connection=redis_store.client)
+        return worker.work(burst=True)
+
+    return run

@@ -1,0 +1,34 @@
+import pytest
+
+from app import create_app
+from app.config import ConfigError, ProductionConfig
+
+
+def production(**settings):
+    return type("Prod", (ProductionConfig,), settings)
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    config = production(SECRET_KEY=None, SQLALCHEMY_DATABASE_URI="postgresql://x", REDIS_URL="r")
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        create_app(config)
+
+
+def test_production_refuses_to_start_without_service_urls():
+    config = production(SECRET_KEY="s" * 40, SQLALCHEMY_DATABASE_URI=None, REDIS_URL=None)
+    with pytest.raises(ConfigError, match="DATABASE_URL, REDIS_URL"):
+        create_app(config)
+
+
+def test_production_refuses_a_short_secret_and_the_development_credentials():
+    with pytest.raises(ConfigError, match="at least 32"):
+        create_app(production(SECRET_KEY="short", SQLALCHEMY_DATABASE_URI="p", REDIS_URL="r"))
+    dev_db = "postgresql+psycopg://community_alerts:community_alerts@127.0.0.1/x"
+    with pytest.raises(ConfigError, match="development"):
+        create_app(production(SECRET_KEY="s" * 40, SQLALCHEMY_DATABASE_URI=dev_db, REDIS_URL="r"))
+
+
+def test_an_unknown_environment_name_is_refused(monkeypatch):
+    monkeypatch.setenv("APP_ENV", "staging")
+    with pytest.raises(ConfigError, match="APP_ENV must be one of"):
+        create_app()

@@ -1,0 +1,141 @@
+"""The resident journey: sign up by postcode; every refusal says what to do."""
+
+import html
+import re
+
+import pytest
+from sqlalchemy import func, select, text
+
+from app.extensions import db
+from app.models import Resident, ResidentChannel, ResidentLocation
+from tests.factories import csrf_token
+
+GOOD = {
+    "postcode": "bs1 6ad",
+    "channels": ["sms", "email"],
+    "sms_phone": "07700 900123",
+    "email": "Sam@Example.INVALID",
+    "consent": "yes",
+}
+
+
+def post(client, **changes):
+    data = GOOD | changes
+    data = {k: v for k, v in data.items() if v is not None}
+    data["csrf_token"] = csrf_token(client)
+    return client.post("/register", data=data)
+
+
+def count_residents():
+    return db.session.scalar(select(func.count()).select_from(Resident))
+
+
+def test_resident_is_stored_with_the_postcodes_point_and_told_where(client, app_ctx):
+    response = post(client, groups=["neighbourhood-watch"])
+    # The group does not exist yet: the form says so and stores nothing.
+    assert response.status_code == 400
+    assert count_residents() == 0
+
+    response = post(client)
+    assert response.status_code == 302
+    done = client.get(response.headers["Location"])
+    assert "You're signed up" in done.text
+    assert "Central ward, Bristol, City of" in done.text
+
+    resident = db.session.scalars(select(Resident)).one()
+    location = db.session.execute(
+        select(ResidentLocation.postcode, func.ST_AsText(ResidentLocation.location))
+    ).one()
+    postcode_point = db.session.scalar(
+        text("SELECT ST_AsText(location) FROM postcodes WHERE postcode = 'BS16AD'")
+    )
+    assert location == ("BS16AD", postcode_point)
+    channels = dict(
+        db.session.execute(select(ResidentChannel.channel, ResidentChannel.address)).all()
+    )
+    assert channels == {"sms": "+447700900123", "email": "Sam@example.invalid"}
+    assert resident.reference is not None
+
+
+def test_resident_can_join_interest_groups(client, app_ctx, runner):
+    runner.invoke(args=["demo", "seed", "--residents", "1"])
+    db.session.execute(text("TRUNCATE residents CASCADE"))
+    db.session.commit()
+    response = post(client, groups=["farm-watch", "horse-watch"])
+    assert response.status_code == 302
+    resident = db.session.scalars(select(Resident)).one()
+    assert sorted(g.slug for g in resident.groups) == ["farm-watch", "horse-watch"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"postcode": ""}, "postcode", "Enter a postcode"),
+        ({"postcode": "hello"}, "postcode", "“hello” is not a postcode"),
+        ({"postcode": "BS99 9ZZ"}, "postcode", "We can't find BS99 9ZZ"),
+        (
+            {"postcode": "ba12 9aa"},
+            "postcode",
+            "BA12 9AA is in Wiltshire, outside the area Avon and Somerset Police covers",
+        ),
+        ({"channels": []}, "channels", "Choose at least one way"),
+        ({"sms_phone": "0117 496 0123"}, "sms_phone", "Texts can only go to a mobile"),
+        ({"sms_phone": "0909 879 0000"}, "sms_phone", "premium-rate"),
+        ({"sms_phone": "0701 234 5678"}, "sms_phone", "personal"),
+        ({"sms_phone": "+33 6 12 34 56 78"}, "sms_phone", "only send to UK phone numbers"),
+        ({"sms_phone": "07700"}, "sms_phone", "not a complete UK phone number"),
+        ({"sms_phone": "call me"}, "sms_phone", "Enter a UK phone number"),
+        ({"email": "sam@"}, "email", "right format"),
+        ({"consent": None}, "consent", "Tick the box"),
+    ],
+)
+def test_each_refusal_says_what_to_do_and_stores_nothing(client, app_ctx, changes, field, message):
+    response = post(client, **changes)
+    assert response.status_code == 400
+    assert "There is a problem" in response.text
+    assert message in html.unescape(response.text)
+    assert f'href="#{field}"' in response.text
+    assert count_residents() == 0
+    # What the resident typed is kept, so they only fix the mistake.
+    if field != "postcode":
+        assert 'value="bs1 6ad"' in response.text
+
+
+def test_postcode_with_no_location_is_refused(client, app_ctx):
+    db.session.execute(
+        text(
+            "INSERT INTO postcodes (postcode, display, positional_quality, admin_district_code,"
+            " source) VALUES ('BS10ZZ', 'BS1 0ZZ', 90, 'E06000023', 'test')"
+        )
+    )
+    db.session.commit()
+    try:
+        response = post(client, postcode="BS1 0ZZ")
+        assert response.status_code == 400
+        assert "BS1 0ZZ has no location in the postcode data" in html.unescape(response.text)
+    finally:
+        db.session.execute(text("DELETE FROM postcodes WHERE postcode = 'BS10ZZ'"))
+        db.session.commit()
+
+
+def test_several_mistakes_are_reported_together(client, app_ctx):
+    response = post(client, postcode="nope", sms_phone="123", consent=None)
+    assert response.status_code == 400
+    errors = re.findall(r'<li><a href="#(\w+)">', response.text)
+    assert errors == ["postcode", "sms_phone", "consent"]
+
+
+def test_registration_without_csrf_token_is_refused(client, app_ctx):
+    response = client.post("/register", data=GOOD)
+    assert response.status_code == 400
+    assert count_residents() == 0
+
+
+def test_drama_numbers_are_refused_in_production():
+    from app.services.contacts import ContactRefused, normalise_phone
+
+    with pytest.raises(ContactRefused):
+        normalise_phone("07700 900123", need_mobile=True, allow_drama=False)
+    assert normalise_phone("07700 900123", need_mobile=True, allow_drama=True) == "+447700900123"
+    assert normalise_phone("07911 123456", need_mobile=True) == "+447911123456"
+    assert normalise_phone("+44 1534 123456", need_mobile=False) == "+441534123456"

@@ -1,0 +1,160 @@
+"""The officer journey on real parts: preview, send, RQ worker, outbox."""
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.jobs.delivery import deliver_batch
+from app.models import Alert, AuditEvent, Delivery, OutboxMessage
+
+# BS1 6AD (Central, Bristol) and BS8 1TH are about 1.1 km apart; TA1 1AA is Taunton.
+BS1_6AD = [-2.588230, 51.451967]
+
+
+def circle(center=BS1_6AD, radius_m=500, **extra):
+    return {"kind": "circle", "center": center, "radius_m": radius_m} | extra
+
+
+@pytest.fixture
+def officer_client(client, sign_in):
+    sign_in("officer")
+    page = client.get("/officers/")
+    token = re.search(r'name="csrf-token" content="([^"]+)"', page.text).group(1)
+    client.environ_base["HTTP_X_CSRFTOKEN"] = token
+    return client
+
+
+@pytest.fixture
+def residents(make_resident):
+    return {
+        "centre": make_resident(postcode="BS1 6AD", sms="+447700900001", email="a@example.invalid"),
+        "clifton": make_resident(postcode="BS8 1TH", sms=None, voice="+441174960001"),
+        "taunton": make_resident(postcode="TA1 1AA", sms="+447700900003"),
+    }
+
+
+def test_preview_counts_residents_per_channel_inside_the_circle(officer_client, residents):
+    small = officer_client.post("/officers/preview", json={"shapes": [circle(radius_m=500)]})
+    assert small.status_code == 200
+    assert small.json["residents"] == 1
+    assert small.json["channels"] == {"sms": 1, "voice": 0, "email": 1}
+
+    larger = officer_client.post("/officers/preview", json={"shapes": [circle(radius_m=2000)]})
+    assert larger.json["residents"] == 2
+    assert larger.json["channels"] == {"sms": 1, "voice": 1, "email": 1}
+
+
+def test_excluded_shape_removes_its_residents(officer_client, residents):
+    shapes = [circle(radius_m=2000), circle(radius_m=300, exclude=True)]
+    response = officer_client.post("/officers/preview", json={"shapes": shapes})
+    assert response.json["residents"] == 1
+    assert response.json["channels"] == {"sms": 0, "voice": 1, "email": 0}
+
+
+def test_polygon_targets_only_what_it_covers(officer_client, residents):
+    ring = [[-3.2, 50.95], [-3.0, 50.95], [-3.0, 51.1], [-3.2, 51.1], [-3.2, 50.95]]
+    response = officer_client.post(
+        "/officers/preview", json={"shapes": [{"kind": "polygon", "coordinates": [ring]}]}
+    )
+    assert response.json["residents"] == 1  # Taunton only
+    assert response.json["channels"]["sms"] == 1
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"shapes": []}, "Draw an area"),
+        ({"shapes": [circle(radius_m=99_000)]}, "between 100 m and 20 km"),
+        ({"shapes": "everywhere"}, "Draw an area"),
+        ({"shapes": [{"kind": "polygon", "coordinates": "x"}]}, "no outline"),
+        ([1, 2, 3], "JSON object"),
+    ],
+)
+def test_bad_areas_get_a_400_with_a_reason(officer_client, residents, payload, message):
+    response = officer_client.post("/officers/preview", json=payload)
+    assert response.status_code == 400
+    assert message in response.json["error"]
+
+
+def test_sent_count_equals_preview_and_every_message_reaches_the_outbox(
+    officer_client, residents, run_worker
+):
+    shapes = [circle(radius_m=2000)]
+    preview = officer_client.post("/officers/preview", json={"shapes": shapes}).json
+    response = officer_client.post(
+        "/officers/alerts",
+        json={"shapes": shapes, "title": "Burglaries", "body": "Lock your doors & windows <b>."},
+    )
+    assert response.status_code == 201, response.json
+    alert_id = response.json["alert_id"]
+    assert response.json["deliveries"] == sum(preview["channels"].values()) == 3
+
+    alert = db.session.get(Alert, alert_id)
+    assert alert.recipient_count == preview["residents"] == 2
+    assert alert.status == "sending"
+    assert run_worker() is True
+
+    outbox = db.session.execute(
+        select(OutboxMessage.channel, OutboxMessage.recipient, OutboxMessage.body).order_by(
+            OutboxMessage.channel
+        )
+    ).all()
+    assert [(c, r) for c, r, _ in outbox] == [
+        ("email", "a@example.invalid"),
+        ("sms", "+447700900001"),
+        ("voice", "+441174960001"),
+    ]
+    assert "Lock your doors & windows <b>." in outbox[1].body
+    db.session.expire_all()
+    assert db.session.get(Alert, alert_id).status == "sent"
+    progress = officer_client.get(f"/officers/alerts/{alert_id}/progress").json
+    assert progress["by_status"] == {"delivered": 3}
+    assert progress["finished"] is True
+
+    page = officer_client.get(f"/officers/outbox?alert={alert_id}")
+    assert "Burglaries" in page.text
+    assert "+447700900•••" in page.text
+    assert "+447700900001" not in page.text, "the outbox masks contact details"
+    assert "Lock your doors &amp; windows &lt;b&gt;." in page.text
+
+
+def test_running_a_delivery_job_twice_sends_once(officer_client, residents, app_ctx):
+    response = officer_client.post(
+        "/officers/alerts", json={"shapes": [circle(radius_m=2000)], "title": "T", "body": "B"}
+    )
+    ids = list(db.session.scalars(select(Delivery.id).order_by(Delivery.id)))
+    first = deliver_batch(ids)
+    second = deliver_batch(ids)
+    assert first == {"sent": 3, "skipped": 0, "failed": 0}
+    assert second == {"sent": 0, "skipped": 3, "failed": 0}
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 3
+    assert response.status_code == 201
+
+
+def test_alert_with_mistakes_is_refused_and_nothing_is_written(officer_client, residents):
+    response = officer_client.post(
+        "/officers/alerts",
+        json={"shapes": [circle(radius_m=10)], "title": "", "body": "x" * 1001},
+    )
+    assert response.status_code == 400
+    assert set(response.json["errors"]) == {"area", "title", "body"}
+    assert "1,000 characters" in response.json["errors"]["body"]
+    assert db.session.scalar(select(func.count()).select_from(Alert)) == 0
+    assert db.session.scalar(select(func.count()).select_from(Delivery)) == 0
+
+
+def test_sending_is_audited_with_who_and_what(officer_client, residents):
+    response = officer_client.post(
+        "/officers/alerts", json={"shapes": [circle()], "title": "Missing dog", "body": "B"}
+    )
+    event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "alert.sent")).one()
+    assert event.subject_id == str(response.json["alert_id"])
+    assert event.details["title"] == "Missing dog"
+    assert event.actor_id is not None
+
+
+def test_viewing_the_outbox_is_audited(officer_client, residents):
+    officer_client.get("/officers/outbox")
+    assert db.session.scalar(select(func.count()).where(AuditEvent.action == "outbox.viewed")) == 1
