@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+ASSET_TYPES = {"script", "stylesheet", "image", "font", "other"}
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -88,9 +89,21 @@ def _new_page(browser, request, live_server, **context_options):
     context = browser.new_context(base_url=live_server, **context_options)
     context.set_default_timeout(10_000)
     page = context.new_page()
+    # Script errors, and any of our assets that failed to load. (A form answered with a
+    # 400 is expected, so HTTP statuses of pages and fetches are left to the tests.)
     console_errors: list[str] = []
-    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+
+    def on_console(message):
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            console_errors.append(message.text)
+
+    def on_response(response):
+        if response.status >= 400 and response.request.resource_type in ASSET_TYPES:
+            console_errors.append(f"{response.status} {response.url}")
+
+    page.on("console", on_console)
     page.on("pageerror", lambda e: console_errors.append(str(e)))
+    page.on("response", on_response)
     page.console_errors = console_errors
     return context, page
 

@@ -5,7 +5,8 @@
   var csrf = document.querySelector('meta[name="csrf-token"]').content;
 
   function makeMap(elementId) {
-    var map = L.map(elementId, { zoomSnap: 0.5, tap: true });
+    var map = L.map(elementId, { zoomSnap: 0.5 });
+    window.CA.map = map;  // one map a page; handy from the browser console
     map.attributionControl.setPrefix(false);
     map.attributionControl.addAttribution(config.attribution);
     if (config.tileUrl) {

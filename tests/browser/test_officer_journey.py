@@ -1,0 +1,105 @@
+"""The officer's journey in Chromium on a phone-sized touch screen: find a postcode,
+draw an area, see the count, send, watch delivery, read the outbox."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def bristol_residents(make_resident):
+    make_resident(postcode="BS1 6AD", sms="+447700900001", email="one@example.invalid")
+    make_resident(postcode="BS1 6AD", sms=None, voice="+441174960002", name="Two")
+    make_resident(postcode="TA1 1AA", sms="+447700900003", name="Far away in Taunton")
+
+
+def map_box(page):
+    box = page.locator("#map").bounding_box()
+    return box["x"], box["y"], box["width"], box["height"]
+
+
+def test_officer_draws_an_area_sees_the_count_sends_and_reads_the_outbox(
+    page, sign_in_page, bristol_residents, worker_process, live_server
+):
+    outside_requests = []
+    page.on(
+        "request",
+        lambda r: outside_requests.append(r.url) if not r.url.startswith(live_server) else None,
+    )
+    sign_in_page("officer")
+    expect(page).to_have_url(re.compile(r"/officers/$"))
+    expect(page.locator("#map .leaflet-overlay-pane path").first).to_be_visible()
+
+    # A postcode centres a circle; the count comes from PostGIS.
+    page.get_by_label("Postcode to centre a circle on").fill("bs1 6ad")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#centre-postcode")).to_have_value("BS1 6AD")
+    expect(page.locator("#reach-residents")).to_have_text("2")
+    expect(page.locator("#reach-sms")).to_have_text("1")
+    expect(page.locator("#reach-voice")).to_have_text("1")
+
+    # Clear it and draw a polygon around the same place (the map is centred on it).
+    page.get_by_role("button", name="Clear").click()
+    expect(page.locator("#reach-residents")).to_have_text("0")
+    page.get_by_role("button", name="Draw area").click()
+    x, y, width, height = map_box(page)
+    # Keep clear of the drawing toolbar's action buttons, top left.
+    cx, cy, dx, dy = x + width / 2, y + height / 2, width / 4, height / 8
+    corners = [(cx - dx, cy - dy), (cx + dx, cy - dy), (cx + dx, cy + dy), (cx - dx, cy + dy)]
+    for px, py in corners:
+        page.touchscreen.tap(px, py)
+        page.wait_for_timeout(350)  # at a person's pace: two quick taps are a double-tap zoom
+    page.get_by_role("button", name="Finish").tap()  # the drawing toolbar's own action
+    expect(page.locator("#reach-residents")).to_have_text("2")
+    expect(page.locator("#reach-email")).to_have_text("1")
+
+    page.get_by_label("Title").fill("Burglary in the Centre")
+    page.get_by_label("Message").fill("Two break-ins on Park Street tonight. Lock up & call 101.")
+    page.get_by_role("button", name="Send…").click()
+    expect(page.locator("#confirm")).to_contain_text("to 2 residents now?")
+    page.get_by_role("button", name="Send now").click()
+
+    expect(page).to_have_url(re.compile(r"/officers/alerts/\d+$"))
+    expect(page.locator("#delivered")).to_have_text("3", timeout=20_000)
+    expect(page.locator("#total")).to_have_text("3")
+    expect(page.locator("#status")).to_have_text("sent")
+
+    page.get_by_role("link", name="See the messages in the outbox").click()
+    messages = page.locator(".outbox-message")
+    expect(messages).to_have_count(3)
+    expect(page.locator('.outbox-message[data-channel="sms"]')).to_contain_text(
+        "Burglary in the Centre: Two break-ins on Park Street tonight. Lock up & call 101."
+    )
+    expect(page.locator('.outbox-message[data-channel="voice"]')).to_contain_text(
+        "This is a message from Avon and Somerset Police."
+    )
+    expect(page.locator("body")).not_to_contain_text("Taunton")
+    assert outside_requests == [], "pages must load nothing from outside our server"
+    assert page.console_errors == []
+
+
+def test_a_self_crossing_polygon_is_refused_with_a_reason(page, sign_in_page, bristol_residents):
+    sign_in_page("officer")
+    expect(page.locator("#map .leaflet-overlay-pane path").first).to_be_visible()
+    status = page.evaluate(
+        """async () => {
+            const token = document.querySelector('meta[name="csrf-token"]').content;
+            const ring = [[-2.6, 51.4], [-2.5, 51.5], [-2.5, 51.4], [-2.6, 51.5], [-2.6, 51.4]];
+            const r = await fetch('/officers/preview', {method: 'POST',
+                headers: {'Content-Type': 'application/json', 'X-CSRFToken': token},
+                body: JSON.stringify({shapes: [{kind: 'polygon', coordinates: [ring]}]})});
+            return [r.status, (await r.json()).error];
+        }"""
+    )
+    assert status[0] == 400
+    assert "crosses over itself" in status[1]
+
+
+def test_an_unknown_postcode_tells_the_officer(page, sign_in_page, bristol_residents):
+    sign_in_page("officer")
+    page.get_by_label("Postcode to centre a circle on").fill("BS99 9ZZ")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#area-error")).to_contain_text("We can't find BS99 9ZZ")

@@ -1,0 +1,46 @@
+"""A resident signs up on a phone, after being told their first postcode is outside."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Resident
+
+pytestmark = pytest.mark.browser
+
+
+def test_resident_is_told_why_a_postcode_is_refused_then_signs_up(page, app_ctx):
+    page.goto("/")
+    page.get_by_role("link", name="Sign up for alerts").click()
+
+    page.get_by_label("Your postcode").fill("ba12 9aa")
+    # Contact fields appear only for the channels ticked.
+    expect(page.get_by_label("Mobile number")).to_be_hidden()
+    page.get_by_label("Text message").check()
+    page.get_by_label("Mobile number").fill("07700 900123")
+    page.get_by_label("I agree").check()
+    page.get_by_role("button", name="Sign up").click()
+
+    summary = page.locator(".error-summary")
+    expect(summary).to_be_focused()
+    expect(summary).to_contain_text(
+        "BA12 9AA is in Wiltshire, outside the area Avon and Somerset Police covers"
+    )
+    expect(page).to_have_title(re.compile("^Error: "))
+    assert db.session.scalars(select(Resident)).first() is None
+
+    page.get_by_label("Your postcode").fill("BS1 6AD")
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_role("heading", name="You're signed up")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("Central ward, Bristol, City of")
+    assert db.session.scalars(select(Resident)).one().channels[0].address == "+447700900123"
+    assert page.console_errors == []
+
+
+def test_registration_page_fits_a_phone_screen(page):
+    page.goto("/register")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, "no sideways scrolling on a 390 px wide phone"
