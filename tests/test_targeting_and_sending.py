@@ -158,3 +158,13 @@ def test_sending_is_audited_with_who_and_what(officer_client, residents):
 def test_viewing_the_outbox_is_audited(officer_client, residents):
     officer_client.get("/officers/outbox")
     assert db.session.scalar(select(func.count()).where(AuditEvent.action == "outbox.viewed")) == 1
+
+
+def test_an_alert_that_reaches_nobody_is_refused(officer_client, residents):
+    far = circle(center=[-2.95, 51.2], radius_m=200)  # open country near Wedmore
+    response = officer_client.post(
+        "/officers/alerts", json={"shapes": [far], "title": "T", "body": "B"}
+    )
+    assert response.status_code == 400
+    assert "Nobody registered is inside this area" in response.json["errors"]["area"]
+    assert db.session.scalar(select(func.count()).select_from(Alert)) == 0

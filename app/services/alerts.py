@@ -90,14 +90,16 @@ def submit_alert(officer: Officer, *, shapes: list, title: str, body: str) -> Se
             .cte("inserted")
         )
         count = db.session.scalar(select(func.count()).select_from(inserted))
+        if count == 0:
+            raise AlertInvalid(
+                {"area": "Nobody registered is inside this area. Make it larger or move it."}
+            )
         alert.recipient_count = db.session.scalar(
             select(func.count(func.distinct(Delivery.resident_id))).where(
                 Delivery.alert_id == alert.id
             )
         )
         alert.sent_at = func.now()
-        if count == 0:
-            alert.status = "sent"
         create_audit_event(
             "alert.sent",
             actor_id=officer.id,
