@@ -1,11 +1,8 @@
-"""Bulk loaders for postcode directories and boundary files.
+"""Reading source files (Code-Point Open CSVs, GeoJSON boundaries) and loading places.
 
-They take an open psycopg 3 connection and never commit: the caller owns the
-transaction, so a load that fails part-way changes nothing. Rows are streamed in chunks
-(never the whole file in memory), projected with pyproj in vectorised batches, and sent
-with COPY into a temporary staging table, then merged into the live table in one
-statement, which reports how many rows were new or changed. Loading the same file twice
-changes nothing the second time.
+Loaders take an open psycopg 3 connection and never commit: the caller owns the
+transaction, so a load that fails part-way changes nothing. Postcode directories are
+loaded by geo.postcode_loader.
 """
 
 from __future__ import annotations
@@ -15,17 +12,15 @@ import gzip
 import io
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from shapely import MultiPolygon, Polygon, make_valid
 from shapely.geometry import shape
 
-from geo import postcodes
 from geo.areas import as_multipolygon
-from geo.projection import BNG, WGS84, bng_to_wgs84, transform_geometry
+from geo.projection import BNG, WGS84, transform_geometry
 
 CODEPOINT_COLUMNS = [
     "postcode",
@@ -51,6 +46,7 @@ class LoadSummary:
     changed: int = 0
     unchanged: int = 0
     repaired: int = 0
+    terminated: int = 0
     rejected: Counter = field(default_factory=Counter)
 
     @property
@@ -63,6 +59,7 @@ class LoadSummary:
             f"new {self.new:,}",
             f"changed {self.changed:,}",
             f"unchanged {self.unchanged:,}",
+            f"terminated {self.terminated:,}",
             f"repaired {self.repaired:,}",
             f"rejected {self.rejected_total:,}",
         ]
@@ -105,151 +102,6 @@ def iter_codepoint_rows(path: Path) -> Iterator[list[str]]:
             if row[0].strip().lower() == "postcode":
                 continue  # header
             yield (row + [""] * len(CODEPOINT_COLUMNS))[: len(CODEPOINT_COLUMNS)]
-
-
-def _chunks(rows: Iterable[list[str]], size: int) -> Iterator[list[list[str]]]:
-    chunk: list[list[str]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def load_codepoint(
-    conn,
-    path: Path,
-    *,
-    source: str,
-    progress: Callable[[int], None] | None = None,
-) -> LoadSummary:
-    """Merge OS Code-Point Open rows into the postcodes table. Does not commit."""
-    summary = LoadSummary()
-    with conn.cursor() as cur:
-        cur.execute(
-            """
-            CREATE TEMPORARY TABLE postcodes_staging (
-                postcode text PRIMARY KEY,
-                display text NOT NULL,
-                positional_quality smallint,
-                country_code text,
-                admin_district_code text,
-                admin_ward_code text,
-                easting double precision,
-                northing double precision,
-                longitude double precision,
-                latitude double precision
-            ) ON COMMIT DROP
-            """
-        )
-        seen: set[str] = set()
-        with cur.copy(
-            "COPY postcodes_staging (postcode, display, positional_quality, country_code, "
-            "admin_district_code, admin_ward_code, easting, northing, longitude, latitude) "
-            "FROM STDIN"
-        ) as copy:
-            for file in codepoint_files(path):
-                for chunk in _chunks(iter_codepoint_rows(file), CHUNK_ROWS):
-                    summary.read += len(chunk)
-                    _copy_codepoint_chunk(copy, chunk, seen, summary)
-                    if progress:
-                        progress(len(chunk))
-        cur.execute(
-            """
-            WITH staged AS (
-                SELECT postcode, display, positional_quality, country_code,
-                       NULLIF(admin_district_code, '') AS admin_district_code,
-                       NULLIF(admin_ward_code, '') AS admin_ward_code,
-                       CASE WHEN easting IS NULL THEN NULL
-                            ELSE ST_SetSRID(ST_MakePoint(easting, northing), %(bng)s) END
-                           AS location,
-                       CASE WHEN longitude IS NULL THEN NULL
-                            ELSE ST_SetSRID(ST_MakePoint(longitude, latitude), %(wgs84)s) END
-                           AS location_wgs84
-                FROM postcodes_staging
-            ), merged AS (
-                INSERT INTO postcodes AS p (postcode, display, positional_quality, country_code,
-                    admin_district_code, admin_ward_code, location, location_wgs84, source,
-                    updated_at)
-                SELECT s.*, %(source)s, now() FROM staged s
-                ON CONFLICT (postcode) DO UPDATE SET
-                    display = EXCLUDED.display,
-                    positional_quality = EXCLUDED.positional_quality,
-                    country_code = EXCLUDED.country_code,
-                    admin_district_code = EXCLUDED.admin_district_code,
-                    admin_ward_code = EXCLUDED.admin_ward_code,
-                    location = EXCLUDED.location,
-                    location_wgs84 = EXCLUDED.location_wgs84,
-                    source = EXCLUDED.source,
-                    updated_at = now()
-                WHERE (p.positional_quality, p.country_code, p.admin_district_code,
-                       p.admin_ward_code)
-                      IS DISTINCT FROM
-                      (EXCLUDED.positional_quality, EXCLUDED.country_code,
-                       EXCLUDED.admin_district_code, EXCLUDED.admin_ward_code)
-                   OR NOT ST_OrderingEquals(p.location, EXCLUDED.location)
-                   OR (p.location IS NULL) <> (EXCLUDED.location IS NULL)
-                RETURNING (xmax = 0) AS inserted
-            )
-            SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)
-            FROM merged
-            """,
-            {"bng": BNG, "wgs84": WGS84, "source": source},
-        )
-        summary.new, summary.changed = cur.fetchone()
-        cur.execute("SELECT count(*) FROM postcodes_staging")
-        staged = cur.fetchone()[0]
-        summary.unchanged = staged - summary.new - summary.changed
-        cur.execute("DROP TABLE postcodes_staging")
-    return summary
-
-
-def _copy_codepoint_chunk(copy, chunk: list[list[str]], seen: set[str], summary: LoadSummary):
-    keys, displays, quality, eastings, northings, extra = [], [], [], [], [], []
-    for row in chunk:
-        key = postcodes.canonical(row[0])
-        if not postcodes.is_valid(key):
-            summary.rejected["not a postcode"] += 1
-            continue
-        if key in seen:
-            summary.rejected["duplicate postcode"] += 1
-            continue
-        try:
-            q = int(row[1]) if row[1].strip() else None
-            e = float(row[2]) if row[2].strip() else 0.0
-            n = float(row[3]) if row[3].strip() else 0.0
-        except ValueError:
-            summary.rejected["unreadable quality or coordinates"] += 1
-            continue
-        seen.add(key)
-        keys.append(key)
-        displays.append(postcodes.display(key))
-        quality.append(q)
-        no_location = q == NO_COORDINATES_QUALITY or (e == 0 and n == 0)
-        eastings.append(np.nan if no_location else e)
-        northings.append(np.nan if no_location else n)
-        extra.append((row[4], row[8], row[9]))
-    if not keys:
-        return
-    lons, lats = bng_to_wgs84(eastings, northings)
-    for i, key in enumerate(keys):
-        has_point = not np.isnan(eastings[i])
-        copy.write_row(
-            (
-                key,
-                displays[i],
-                quality[i],
-                extra[i][0] or None,
-                extra[i][1],
-                extra[i][2],
-                eastings[i] if has_point else None,
-                northings[i] if has_point else None,
-                float(lons[i]) if has_point else None,
-                float(lats[i]) if has_point else None,
-            )
-        )
 
 
 @dataclass

@@ -19,7 +19,7 @@ mkdir -p "$run_dir"
 
 DB_USER="${CA_DB_USER:-community_alerts}"
 DB_PASSWORD="${CA_DB_PASSWORD:-community_alerts}"
-DB_NAMES="${CA_DB_NAMES:-community_alerts community_alerts_test}"
+DB_NAMES="${CA_DB_NAMES:-community_alerts community_alerts_test community_alerts_bench}"
 PG_PORT="${CA_PG_PORT:-5432}"
 REDIS_PORT="${CA_REDIS_PORT:-6379}"
 

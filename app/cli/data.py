@@ -14,7 +14,8 @@ from tqdm import tqdm
 
 from app.extensions import db
 from app.models import DataLoad
-from geo.loaders import LoadSummary, load_codepoint, load_places, read_places_geojson
+from geo.loaders import LoadSummary, load_places, read_places_geojson
+from geo.postcode_loader import load_codepoint, load_onspd
 
 geo_cli = AppGroup("geo", help="Load postcodes and boundaries.")
 
@@ -85,23 +86,33 @@ def _raw_connection():
 
 
 def _report(title: str, summary: LoadSummary) -> None:
-    click.echo(f"{title}: " + ", ".join(summary.lines()[:6]))
-    for line in summary.lines()[6:]:
-        click.echo(line)
+    lines = summary.lines()
+    headline = [line for line in lines if not line.startswith(" ")]
+    click.echo(f"{title}: " + ", ".join(headline))
+    for line in lines:
+        if line.startswith(" "):
+            click.echo(line)
 
 
-def run_codepoint_load(path: Path, *, dataset: str, force: bool = False) -> LoadSummary | None:
+def run_postcode_load(
+    path: Path, *, dataset: str, loader, force: bool = False, **options
+) -> LoadSummary | None:
+    """Run a postcode loader with a progress bar, record it, print its summary."""
     sha = _sha256(path)
     if not force and _already_loaded(dataset, sha):
         click.echo(f"{dataset}: already loaded, unchanged")
         return None
     disable = not os.isatty(2)
     with tqdm(desc=f"Loading {path.name}", unit=" rows", unit_scale=True, disable=disable) as bar:
-        summary = load_codepoint(_raw_connection(), path, source=dataset, progress=bar.update)
+        summary = loader(_raw_connection(), path, source=dataset, progress=bar.update, **options)
     _record_load(dataset, sha, summary)
     db.session.commit()
     _report(dataset, summary)
     return summary
+
+
+def run_codepoint_load(path: Path, *, dataset: str, force: bool = False) -> LoadSummary | None:
+    return run_postcode_load(path, dataset=dataset, loader=load_codepoint, force=force)
 
 
 def run_places_load(path: Path, spec: PlacesFile, *, force: bool = False) -> LoadSummary | None:
@@ -128,6 +139,7 @@ def _as_dict(summary: LoadSummary) -> dict:
         "changed": summary.changed,
         "unchanged": summary.unchanged,
         "repaired": summary.repaired,
+        "terminated": summary.terminated,
         "rejected": dict(summary.rejected),
     }
 
@@ -143,9 +155,27 @@ def load_shipped(force: bool) -> None:
 
 @geo_cli.command("load-codepoint")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
-def load_codepoint_command(path: Path) -> None:
+@click.option(
+    "--terminate-missing/--keep-missing",
+    default=None,
+    help="Mark live postcodes of the loaded areas that the files no longer list as "
+    "terminated (default: yes for a folder of area files, no for a single file).",
+)
+def load_codepoint_command(path: Path, terminate_missing: bool | None) -> None:
     """Load OS Code-Point Open: a folder of per-area CSVs (gzipped or not) or one file."""
-    run_codepoint_load(path, dataset=f"codepoint:{path.name}")
+    run_postcode_load(
+        path,
+        dataset=f"codepoint:{path.name}",
+        loader=load_codepoint,
+        terminate_missing=terminate_missing,
+    )
+
+
+@geo_cli.command("load-onspd")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def load_onspd_command(path: Path) -> None:
+    """Load an ONS Postcode Directory CSV (adds terminated postcodes and their dates)."""
+    run_postcode_load(path, dataset=f"onspd:{path.name}", loader=load_onspd)
 
 
 @geo_cli.command("load-places")

@@ -1,9 +1,19 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import DateTime, Index, Integer, SmallInteger, String, Text, UniqueConstraint, func
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -25,9 +35,24 @@ class Postcode(db.Model):
     # only to draw on the map. NULL when the directory has no location for it.
     location = mapped_column(Geometry("POINT", srid=27700, spatial_index=True))
     location_wgs84 = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    introduced_on: Mapped[date | None] = mapped_column(Date)
+    # Set for a postcode Royal Mail no longer uses (ONSPD's doterm, or the day a
+    # complete Code-Point area file stopped listing it). Such rows are kept so that a
+    # resident can be told why, and existing residents are not silently dropped.
+    terminated_on: Mapped[date | None] = mapped_column(Date)
     source: Mapped[str] = mapped_column(Text, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+    __table_args__ = (
+        # Prefix search (autocomplete, outward codes): LIKE 'BS1%' cannot use the
+        # primary key's index under a non-C collation; text_pattern_ops can.
+        Index(
+            "ix_postcodes_postcode_prefix",
+            "postcode",
+            postgresql_ops={"postcode": "text_pattern_ops"},
+        ),
     )
 
 

@@ -66,7 +66,7 @@ class ResidentLocation(db.Model):
         ForeignKey("residents.id", ondelete="CASCADE"), nullable=False, index=True
     )
     label: Mapped[str] = mapped_column(String(40), nullable=False, server_default="Home")
-    postcode: Mapped[str] = mapped_column(String(8), nullable=False)
+    postcode: Mapped[str] = mapped_column(String(8), nullable=False, index=True)
     location = mapped_column(Geometry("POINT", srid=27700, spatial_index=True), nullable=False)
 
     resident: Mapped[Resident] = relationship(back_populates="locations")

@@ -2,12 +2,14 @@
 
 import gzip
 import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from app.extensions import db
-from geo.loaders import LoadSummary, load_codepoint, load_places, read_places_geojson
+from geo.loaders import LoadSummary, load_places, read_places_geojson
+from geo.postcode_loader import load_codepoint, load_onspd, load_postcodes
 
 # Made-up postcodes in a made-up area (ZZ), so the shipped data is never touched.
 ROWS = [
@@ -53,7 +55,7 @@ def test_codepoint_loads_with_or_without_gzip_and_header(conn, tmp_path, gz, hea
 
     summary = load_codepoint(raw(conn), path, source="test")
 
-    assert (summary.read, summary.new, summary.changed) == (6, 3, 0)
+    assert (summary.read, summary.new, summary.changed, summary.unchanged) == (6, 3, 0, 0)
     assert summary.rejected == {
         "not a postcode": 1,
         "duplicate postcode": 1,
@@ -78,9 +80,12 @@ def test_loading_the_same_file_twice_changes_nothing_and_a_moved_postcode_is_cha
     folder.mkdir()
     write(folder / "zz.csv", ROWS[:2], gz=False)
     load_codepoint(raw(conn), folder, source="test")
+    table_before = conn.execute(text("SELECT 'postcodes'::regclass::oid")).scalar()
 
     again = load_codepoint(raw(conn), folder, source="test")
     assert (again.new, again.changed, again.unchanged) == (0, 0, 2)
+    table_after = conn.execute(text("SELECT 'postcodes'::regclass::oid")).scalar()
+    assert table_after == table_before, "an unchanged load must not rewrite the table"
 
     write(folder / "zz.csv", [ROWS[0].replace("358000", "358050"), ROWS[1]], gz=False)
     moved = load_codepoint(raw(conn), folder, source="test")
@@ -121,3 +126,104 @@ def test_invalid_boundary_is_repaired_and_counted(conn, tmp_path):
         text("SELECT bool_and(ST_IsValid(boundary)) FROM places WHERE release = 'test'")
     ).scalar()
     assert valid is True
+
+
+def test_a_postcode_dropped_from_a_complete_area_file_is_terminated_not_deleted(conn, tmp_path):
+    folder = tmp_path / "codepoint"
+    folder.mkdir()
+    write(folder / "zz.csv", ROWS[:2], gz=False)
+    load_codepoint(raw(conn), folder, source="test")
+
+    write(folder / "zz.csv", ROWS[:1], gz=False)
+    summary = load_codepoint(raw(conn), folder, source="test")
+
+    assert summary.terminated == 1
+    rows = conn.execute(
+        text(
+            "SELECT postcode, terminated_on IS NOT NULL, location IS NOT NULL FROM postcodes "
+            "WHERE postcode LIKE 'ZZ%' ORDER BY postcode"
+        )
+    ).all()
+    assert rows == [("ZZ11AA", False, True), ("ZZ11AB", True, True)]
+    # Other areas are not touched by a ZZ load.
+    bs = conn.execute(text("SELECT count(*) FROM postcodes WHERE terminated_on IS NOT NULL"))
+    assert bs.scalar() == 1
+
+
+def test_the_swap_keeps_the_index_names_the_migrations_expect(conn, tmp_path):
+    before = (
+        conn.execute(
+            text("SELECT indexname FROM pg_indexes WHERE tablename = 'postcodes' ORDER BY 1")
+        )
+        .scalars()
+        .all()
+    )
+    load_codepoint(raw(conn), write(tmp_path / "zz.csv", ROWS[:2], gz=False), source="test")
+    after = (
+        conn.execute(
+            text("SELECT indexname FROM pg_indexes WHERE tablename = 'postcodes' ORDER BY 1")
+        )
+        .scalars()
+        .all()
+    )
+    assert after == before
+    assert "pk_postcodes" in after and "idx_postcodes_location" in after
+    plan = (
+        conn.execute(
+            text(
+                "EXPLAIN SELECT * FROM postcodes WHERE ST_DWithin(location, "
+                "ST_SetSRID(ST_MakePoint(358000, 173000), 27700), 500)"
+            )
+        )
+        .scalars()
+        .all()
+    )
+    assert any("idx_postcodes_location" in line for line in plan)
+
+
+def test_lookups_keep_answering_during_a_load_and_a_failed_load_changes_nothing(
+    conn, app_ctx, tmp_path
+):
+    seen_during_load = []
+
+    def rows_that_fail_half_way():
+        yield ("ZZ1 1AA", "10", "358000", "173000", "E92000001", "E06000023", "", "", "")
+        # Another connection looks a postcode up while the load is streaming.
+        with db.engine.connect() as other:
+            seen_during_load.append(
+                other.execute(
+                    text("SELECT display FROM postcodes WHERE postcode = 'BS16AD'")
+                ).scalar()
+            )
+        raise OSError("disk went away")
+
+    savepoint = conn.begin_nested()
+    with pytest.raises(OSError):
+        load_postcodes(raw(conn), rows_that_fail_half_way(), source="test")
+    savepoint.rollback()
+
+    assert seen_during_load == ["BS1 6AD"]
+    assert (
+        conn.execute(text("SELECT count(*) FROM postcodes WHERE postcode LIKE 'ZZ%'")).scalar() == 0
+    )
+    assert conn.execute(text("SELECT count(*) FROM postcodes")).scalar() == 121_988
+
+
+def test_onspd_adds_terminated_postcodes_with_their_dates(conn):
+    # 20 real ONSPD (Aug 2024) rows: Aberdeen live and terminated, and edge cases.
+    sample = Path(__file__).resolve().parents[1] / "data" / "onspd_aug2024_sample.csv"
+    summary = load_onspd(raw(conn), sample, source="test")
+
+    assert (summary.read, summary.new, summary.rejected_total) == (20, 20, 0)
+    assert summary.terminated == 16
+    row = conn.execute(
+        text(
+            "SELECT terminated_on, introduced_on, location IS NOT NULL FROM postcodes "
+            "WHERE postcode = 'SE19ZZ'"
+        )
+    ).one()
+    assert (str(row[0]), str(row[1]), row[2]) == ("1998-12-01", "1998-06-01", True)
+    jersey = conn.execute(
+        text("SELECT location, admin_district_code FROM postcodes WHERE postcode = 'JE24WD'")
+    ).one()
+    assert jersey == (None, None), "no grid reference and a pseudo-code: no place, no district"
