@@ -13,20 +13,123 @@ def test_postcode_lookup_gives_the_point_and_places(client, app_ctx):
     assert body["longitude"] == pytest.approx(-2.5264, abs=1e-3)
     assert body["latitude"] == pytest.approx(51.1562, abs=1e-3)
     assert body["places"] == {"ward": "Mendip Central and East", "district": "Somerset"}
+    assert body["in_force"] is True
+    outside = client.get("/api/postcodes/BA12 9AA").json
+    assert outside["in_force"] is False
+    assert outside["places"] == {"district": "Wiltshire"}
 
 
 @pytest.mark.parametrize(
-    ("postcode", "message"),
+    ("postcode", "status", "reason", "message"),
     [
-        ("XYZ", "is not a postcode"),
-        ("BS99 9ZZ", "find BS99 9ZZ"),
-        ("BA12 9AA", "in Wiltshire, outside"),
+        ("XYZ", 400, "invalid", "is not a postcode"),
+        ("BS99 9ZZ", 404, "unknown", "find BS99 9ZZ"),
     ],
 )
-def test_postcode_lookup_errors_are_json_with_a_reason(client, app_ctx, postcode, message):
+def test_postcode_lookup_errors_are_json_with_a_reason(
+    client, app_ctx, postcode, status, reason, message
+):
     response = client.get(f"/api/postcodes/{postcode}")
-    assert response.status_code == 404
+    assert response.status_code == status
+    assert response.json["reason"] == reason
     assert message in response.json["error"]
+
+
+@pytest.fixture
+def terminated_postcode(app_ctx):
+    db.session.execute(
+        text(
+            "INSERT INTO postcodes (postcode, display, admin_district_code, terminated_on,"
+            " location, source) VALUES ('BS19ZZ', 'BS1 9ZZ', 'E06000023', '2019-06-01',"
+            " ST_SetSRID(ST_MakePoint(358900, 172800), 27700), 'test')"
+        )
+    )
+    db.session.commit()
+    yield "BS1 9ZZ"
+    db.session.execute(text("DELETE FROM postcodes WHERE postcode = 'BS19ZZ'"))
+    db.session.commit()
+
+
+def test_a_terminated_postcode_is_gone_and_says_when(client, terminated_postcode):
+    response = client.get("/api/postcodes/bs19zz")
+    assert response.status_code == 410
+    assert response.json["reason"] == "terminated"
+    assert "stopped using it in June 2019" in response.json["error"]
+    assert client.get("/api/autocomplete?q=BS1 9ZZ").json["results"] == []
+
+
+def test_bulk_lookup_answers_each_query_in_order(client, app_ctx):
+    response = client.post(
+        "/api/postcodes", json={"postcodes": ["bs16ad", "nonsense", "BS99 9ZZ", "TA1 1AA"]}
+    )
+    assert response.status_code == 200
+    results = response.json["results"]
+    assert [r["query"] for r in results] == ["bs16ad", "nonsense", "BS99 9ZZ", "TA1 1AA"]
+    assert [r["result"]["postcode"] if r["result"] else None for r in results] == [
+        "BS1 6AD",
+        None,
+        None,
+        "TA1 1AA",
+    ]
+    too_many = client.post("/api/postcodes", json={"postcodes": ["BS1 6AD"] * 101})
+    assert too_many.status_code == 400
+    assert too_many.json["reason"] == "too_many"
+    assert client.post("/api/postcodes", json={"postcodes": "BS1 6AD"}).status_code == 400
+
+
+def test_nearest_postcodes_are_in_distance_order_within_the_radius(client, app_ctx):
+    response = client.get("/api/postcodes?longitude=-2.58823&latitude=51.45197&radius_m=150")
+    results = response.json["results"]
+    assert results[0]["postcode"] == "BS1 6AD"
+    distances = [r["distance_m"] for r in results]
+    assert distances == sorted(distances)
+    assert all(d <= 150 for d in distances)
+    assert client.get("/api/postcodes?longitude=2.35&latitude=48.85").status_code == 400
+    assert client.get("/api/postcodes?longitude=x&latitude=1").status_code == 400
+    assert (
+        client.get("/api/postcodes?longitude=-2.5&latitude=51.4&radius_m=99999").status_code == 400
+    )
+
+
+def test_autocomplete_offers_postcodes_that_start_with_what_was_typed(client, app_ctx):
+    results = client.get("/api/autocomplete?q=bs1 6a").json["results"]
+    assert "BS1 6AD" in results
+    assert all(r.startswith("BS1 6A") for r in results)
+    assert len(results) <= 10
+    assert client.get("/api/autocomplete?q=b").json["results"] == []
+
+
+def test_outward_code_and_sector_centres(client, app_ctx):
+    bs1 = client.get("/api/outcodes/bs1").json
+    assert bs1["outcode"] == "BS1"
+    assert bs1["longitude"] == pytest.approx(-2.59, abs=0.02)
+    # BS1 only: BS10-BS16 are other districts and must not be counted in it.
+    count_bs1 = db.session.scalar(
+        text("SELECT count(*) FROM postcodes WHERE postcode ~ '^BS1[0-9][A-Z]{2}$'")
+    )
+    assert bs1["postcodes"] == count_bs1
+    sector = client.get("/api/sectors/BS1 6").json
+    assert sector["sector"] == "BS1 6"
+    assert 0 < sector["postcodes"] < bs1["postcodes"]
+    assert client.get("/api/outcodes/ZZ9").status_code == 404
+    assert client.get("/api/outcodes/hello").status_code == 400
+    assert client.get("/api/sectors/BS1").status_code == 400
+
+
+def test_places_containing_a_postcode_and_postcodes_in_a_place(client, app_ctx):
+    places = client.get("/api/places/containing?postcode=BS1 6AD").json["results"]
+    assert [(p["kind"], p["name"]) for p in places] == [
+        ("force", "Avon and Somerset"),
+        ("district", "Bristol, City of"),
+        ("ward", "Central"),
+    ]
+    ward = next(p for p in places if p["kind"] == "ward")
+    inside = client.get(f"/api/places/{ward['id']}/postcodes").json
+    assert inside["count"] > 100
+    assert "BS1 6AD" in inside["postcodes"]
+    by_point = client.get("/api/places/containing?longitude=-2.58823&latitude=51.45197").json
+    assert [p["name"] for p in by_point["results"]] == [p["name"] for p in places]
+    assert client.get("/api/places/containing").status_code == 400
 
 
 def test_boundaries_are_served_as_geojson(client, app_ctx):

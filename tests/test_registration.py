@@ -118,6 +118,27 @@ def test_postcode_with_no_location_is_refused(client, app_ctx):
         db.session.commit()
 
 
+def test_a_terminated_postcode_is_refused_with_when(client, app_ctx):
+    db.session.execute(
+        text(
+            "INSERT INTO postcodes (postcode, display, admin_district_code, terminated_on,"
+            " location, source) VALUES ('BS19ZZ', 'BS1 9ZZ', 'E06000023', '2019-06-01',"
+            " ST_SetSRID(ST_MakePoint(358900, 172800), 27700), 'test')"
+        )
+    )
+    db.session.commit()
+    try:
+        response = post(client, postcode="BS1 9ZZ")
+        assert response.status_code == 400
+        assert "BS1 9ZZ is no longer in use: Royal Mail stopped using it in June 2019" in (
+            html.unescape(response.text)
+        )
+        assert count_residents() == 0
+    finally:
+        db.session.execute(text("DELETE FROM postcodes WHERE postcode = 'BS19ZZ'"))
+        db.session.commit()
+
+
 def test_several_mistakes_are_reported_together(client, app_ctx):
     response = post(client, postcode="nope", sms_phone="123", consent=None)
     assert response.status_code == 400

@@ -1,42 +1,154 @@
-"""JSON for the maps: postcodes and boundaries (open data, no personal data)."""
+"""JSON API: postcodes and places (open data, no personal data).
+
+Errors are JSON {"error": message, "reason": code} with the matching 4xx status.
+"""
 
 from __future__ import annotations
 
 import json
 
-from flask import Blueprint, abort, jsonify
-from sqlalchemy import func, select
+from flask import Blueprint, abort, jsonify, request
 
 from app.dao import places as places_dao
 from app.extensions import csrf, db
-from app.models import Postcode
 from app.services.postcode_check import PostcodeRefused, check_postcode
+from geo import lookups, postcodes
 
 bp = Blueprint("api", __name__)
-csrf.exempt(bp)  # read-only GETs
+# Read-only lookups: no session state changes, so no CSRF token is needed, even for
+# the bulk lookup's POST (it carries a list too long for a URL).
+csrf.exempt(bp)
 
 PLACE_KINDS = {"force": 50.0, "district": 50.0, "ward": 20.0}
+STATUS_FOR_REASON = {"invalid": 400, "unknown": 404, "terminated": 410}
+
+
+def error(status: int, reason: str, message: str):
+    return jsonify(error=message, reason=reason), status
+
+
+def _record_json(record: lookups.PostcodeRecord, checked=None) -> dict:
+    body = record.as_json()
+    if checked is not None:
+        body["in_force"] = checked.in_force
+        body["places"] = checked.place_names
+        body["description"] = checked.description
+    return body
 
 
 @bp.route("/postcodes/<path:text>")
 def postcode(text: str):
-    """One postcode inside the force area, with its point in WGS84."""
+    """One postcode: its point (WGS84 and BNG), codes, places, and whether it is ours."""
     try:
-        checked = check_postcode(text)
+        checked = check_postcode(text, require_in_force=False)
     except PostcodeRefused as refusal:
-        return jsonify(error=str(refusal)), 404
-    lon, lat = db.session.execute(
-        select(func.ST_X(Postcode.location_wgs84), func.ST_Y(Postcode.location_wgs84)).where(
-            Postcode.postcode == checked.postcode.postcode
-        )
-    ).one()
-    return jsonify(
-        postcode=checked.postcode.display,
-        longitude=lon,
-        latitude=lat,
-        places=checked.place_names,
-        description=checked.description,
+        return error(STATUS_FOR_REASON.get(refusal.reason, 422), refusal.reason, str(refusal))
+    record = lookups.by_postcode(db.session, checked.postcode.postcode)
+    return jsonify(_record_json(record, checked))
+
+
+@bp.route("/postcodes", methods=["POST"])
+def bulk_postcodes():
+    """Up to 100 postcodes: {"postcodes": [...]} -> {"results": [{query, result}]}."""
+    data = request.get_json(silent=True)
+    typed = data.get("postcodes") if isinstance(data, dict) else None
+    if not isinstance(typed, list) or not all(isinstance(t, str) for t in typed):
+        return error(400, "invalid", 'Send {"postcodes": ["BS1 6AD", ...]} as JSON.')
+    if len(typed) > lookups.MAX_BULK:
+        return error(400, "too_many", f"Send at most {lookups.MAX_BULK} postcodes at once.")
+    found = lookups.by_postcodes(db.session, [t for t in typed if postcodes.is_valid(t)])
+    results = []
+    for query in typed:
+        record = found.get(postcodes.canonical(query))
+        results.append({"query": query, "result": record.as_json() if record else None})
+    return jsonify(results=results)
+
+
+@bp.route("/postcodes")
+def nearest_postcodes():
+    """Live postcodes nearest a point: ?longitude=&latitude=&radius_m=&limit=."""
+    try:
+        longitude = float(request.args["longitude"])
+        latitude = float(request.args["latitude"])
+        radius_m = float(request.args.get("radius_m", 1000))
+        limit = int(request.args.get("limit", 10))
+    except (KeyError, ValueError):
+        return error(400, "invalid", "Give longitude and latitude as numbers.")
+    if not (-9 <= longitude <= 2.5 and 49.5 <= latitude <= 61.5):
+        return error(400, "outside_gb", "That point is outside Great Britain.")
+    if not 0 < radius_m <= lookups.MAX_NEAREST_RADIUS_M:
+        return error(400, "invalid", "radius_m must be between 0 and 20,000 metres.")
+    if not 1 <= limit <= lookups.MAX_NEAREST_LIMIT:
+        return error(400, "invalid", "limit must be between 1 and 100.")
+    rows = lookups.nearest(
+        db.session, longitude=longitude, latitude=latitude, radius_m=radius_m, limit=limit
     )
+    return jsonify(results=[record.as_json() | {"distance_m": round(d, 1)} for record, d in rows])
+
+
+@bp.route("/autocomplete")
+def autocomplete():
+    """Live postcodes starting with ?q= (at least the area letters), for type-ahead."""
+    return jsonify(results=lookups.autocomplete(db.session, request.args.get("q", ""), limit=10))
+
+
+@bp.route("/outcodes/<outward>")
+def outcode(outward: str):
+    """Centre of an outward code (district), e.g. BS1."""
+    if not postcodes.is_outward_code(outward):
+        return error(400, "invalid", f"“{outward[:10]}” is not an outward code like BS1.")
+    found = lookups.centroid(db.session, outward=outward)
+    if found is None:
+        return error(404, "unknown", f"We hold no postcodes in {postcodes.canonical(outward)}.")
+    return jsonify(found | {"outcode": postcodes.canonical(outward)})
+
+
+@bp.route("/sectors/<path:sector>")
+def sector(sector: str):
+    """Centre of a postcode sector, e.g. "BS1 6"."""
+    key = postcodes.canonical(sector)
+    outward, digit = key[:-1], key[-1:]
+    if not digit.isdigit() or not postcodes.is_outward_code(outward):
+        return error(400, "invalid", f"“{sector[:10]}” is not a postcode sector like BS1 6.")
+    found = lookups.centroid(db.session, outward=outward, sector=digit)
+    if found is None:
+        return error(404, "unknown", f"We hold no postcodes in {outward} {digit}.")
+    return jsonify(found | {"sector": f"{outward} {digit}"})
+
+
+@bp.route("/places/containing")
+def places_containing():
+    """Places covering ?postcode= or ?longitude=&latitude=."""
+    if "postcode" in request.args:
+        try:
+            checked = check_postcode(request.args["postcode"], require_in_force=False)
+        except PostcodeRefused as refusal:
+            status = STATUS_FOR_REASON.get(refusal.reason, 422)
+            return error(status, refusal.reason, str(refusal))
+        record = lookups.by_postcode(db.session, checked.postcode.postcode)
+        if not record.has_location:
+            return error(422, "no_location", f"{record.postcode} has no location.")
+        easting, northing = record.easting, record.northing
+    else:
+        try:
+            from geo.projection import wgs84_to_bng
+
+            e, n = wgs84_to_bng(
+                [float(request.args["longitude"])], [float(request.args["latitude"])]
+            )
+            easting, northing = float(e[0]), float(n[0])
+        except (KeyError, ValueError):
+            return error(400, "invalid", "Give a postcode, or longitude and latitude.")
+    return jsonify(
+        results=lookups.places_containing(db.session, easting=easting, northing=northing)
+    )
+
+
+@bp.route("/places/<int:place_id>/postcodes")
+def place_postcodes(place_id: int):
+    """How many live postcodes a place covers, and (up to 1,000 of) which."""
+    count, names = lookups.postcodes_in_place(db.session, place_id)
+    return jsonify(place_id=place_id, count=count, postcodes=names)
 
 
 @bp.route("/places/<kind>.geojson")

@@ -12,17 +12,25 @@ from geo import postcodes
 
 
 class PostcodeRefused(ValueError):
-    """A postcode we cannot use, with a message for the person who typed it."""
+    """A postcode we cannot use: `reason` for programs, the message for people.
+
+    Reasons: invalid, unknown, terminated, no_location, outside_force, not_configured.
+    """
+
+    def __init__(self, message: str, *, reason: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass
 class CheckedPostcode:
     postcode: Postcode
     place_names: dict[str, str]
+    in_force: bool
 
     @property
     def description(self) -> str:
-        """ "Ashley ward, Bristol, City of" for showing back to the resident."""
+        """'Central ward, Bristol, City of', to show back to the resident."""
         parts = []
         if "ward" in self.place_names:
             parts.append(f"{self.place_names['ward']} ward")
@@ -31,35 +39,65 @@ class CheckedPostcode:
         return ", ".join(parts)
 
 
-def check_postcode(text: str | None) -> CheckedPostcode:
-    """The postcode, known, located and inside the force area. Raises PostcodeRefused."""
+def check_postcode(text: str | None, *, require_in_force: bool = True) -> CheckedPostcode:
+    """The postcode, known, in use, located and (by default) inside the force area.
+
+    Raises PostcodeRefused with a message that says what to do.
+    """
     if not (text or "").strip():
-        raise PostcodeRefused("Enter a postcode, for example BS1 6AD.")
+        raise PostcodeRefused("Enter a postcode, for example BS1 6AD.", reason="invalid")
     key = postcodes.canonical(text)
     if not postcodes.is_valid(key):
         shown = text.strip()[:20]
         raise PostcodeRefused(
-            f"“{shown}” is not a postcode. A postcode looks like BS1 6AD or TA1 1AA."
+            f"“{shown}” is not a postcode. A postcode looks like BS1 6AD or TA1 1AA.",
+            reason="invalid",
         )
     shown = postcodes.display(key)
     postcode = places_dao.find_postcode(key)
     if postcode is None:
         raise PostcodeRefused(
             f"We can't find {shown}. Check it is typed correctly. If it is a new postcode, "
-            "use the postcode of a neighbour's address."
+            "use the postcode of a neighbour's address.",
+            reason="unknown",
         )
-    if postcode.location is None:
+    if postcode.terminated_on is not None:
+        raise PostcodeRefused(
+            f"{shown} is no longer in use: Royal Mail stopped using it in "
+            f"{postcode.terminated_on:%B %Y}. Use the postcode on a recent letter.",
+            reason="terminated",
+        )
+    in_force = _in_force(postcode, shown, require=require_in_force)
+    if postcode.location is None and require_in_force:
         raise PostcodeRefused(
             f"{shown} has no location in the postcode data, so we can't tell which alerts "
-            "are for it. Use the postcode of a neighbour's address."
+            "are for it. Use the postcode of a neighbour's address.",
+            reason="no_location",
         )
+    return CheckedPostcode(
+        postcode=postcode, place_names=places_dao.find_place_names_at(postcode), in_force=in_force
+    )
+
+
+def _in_force(postcode: Postcode, shown: str, *, require: bool) -> bool:
     force_name = current_app.config["FORCE_NAME"]
     force = places_dao.find_force(current_app.config["FORCE_CODE"])
-    if force is not None and not places_dao.is_postcode_in_force(postcode, force):
+    if force is None:
+        # Without the force's boundary we cannot tell who is ours: refuse rather than
+        # accept everyone. `flask geo load-places --kind force` fixes it.
+        if require:
+            raise PostcodeRefused(
+                "We can't check postcodes at the moment. Please try again later.",
+                reason="not_configured",
+            )
+        return False
+    inside = places_dao.is_postcode_in_force(postcode, force)
+    if require and not inside:
         district = places_dao.find_district(postcode.admin_district_code)
         where = f" is in {district.name}," if district else " is"
         raise PostcodeRefused(
             f"{shown}{where} outside the area {force_name} Police covers. "
-            "Your local police force can tell you about alerts there."
+            "Your local police force can tell you about alerts there.",
+            reason="outside_force",
         )
-    return CheckedPostcode(postcode=postcode, place_names=places_dao.find_place_names_at(postcode))
+    return inside

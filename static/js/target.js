@@ -93,6 +93,10 @@
     if (!postcode.trim()) { showAreaError("Enter a postcode to centre the circle on."); return; }
     CA.fetchJSON(CA.postcodeUrl(postcode)).then(function (found) {
       $("centre-postcode").value = found.postcode;
+      if (found.latitude === null) {
+        showAreaError(found.postcode + " has no location in the postcode data. Try a neighbouring postcode.");
+        return;
+      }
       var centre = [found.latitude, found.longitude];
       var radius = Number($("radius").value);
       if (searchCircle) { shapes.removeLayer(searchCircle); }

@@ -1,0 +1,186 @@
+"""Postcode and place lookups, as questions: by_postcode, nearest, containing...
+
+Each function takes anything with SQLAlchemy's `execute(text, params)` (a Connection
+or a Session) and only reads. Distances are metres in the British National Grid;
+points come back in WGS84 for maps, axis order in the names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import bindparam, text
+
+from geo import postcodes
+from geo.projection import wgs84_to_bng
+
+MAX_BULK = 100
+MAX_NEAREST_RADIUS_M = 20_000
+MAX_NEAREST_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class PostcodeRecord:
+    postcode: str  # display form
+    key: str
+    longitude: float | None
+    latitude: float | None
+    easting: float | None
+    northing: float | None
+    positional_quality: int | None
+    country_code: str | None
+    admin_district_code: str | None
+    admin_ward_code: str | None
+    introduced_on: date | None
+    terminated_on: date | None
+
+    @property
+    def has_location(self) -> bool:
+        return self.easting is not None
+
+    def as_json(self) -> dict:
+        return {
+            "postcode": self.postcode,
+            "longitude": self.longitude,
+            "latitude": self.latitude,
+            "eastings": self.easting,
+            "northings": self.northing,
+            "positional_quality": self.positional_quality,
+            "country_code": self.country_code,
+            "admin_district_code": self.admin_district_code,
+            "admin_ward_code": self.admin_ward_code,
+            "introduced_on": self.introduced_on.isoformat() if self.introduced_on else None,
+            "terminated_on": self.terminated_on.isoformat() if self.terminated_on else None,
+        }
+
+
+_RECORD_COLUMNS = """
+    display, postcode, ST_X(location_wgs84), ST_Y(location_wgs84), ST_X(location),
+    ST_Y(location), positional_quality, country_code, admin_district_code,
+    admin_ward_code, introduced_on, terminated_on
+"""
+
+
+def _record(row) -> PostcodeRecord:
+    return PostcodeRecord(*row)
+
+
+def by_postcode(conn, text_typed: str) -> PostcodeRecord | None:
+    """The postcode as typed (any spacing or case), or None if we don't hold it."""
+    key = postcodes.canonical(text_typed)
+    row = conn.execute(
+        text(f"SELECT {_RECORD_COLUMNS} FROM postcodes WHERE postcode = :key"), {"key": key}
+    ).first()
+    return _record(row) if row else None
+
+
+def by_postcodes(conn, typed: Sequence[str]) -> dict[str, PostcodeRecord]:
+    """Up to MAX_BULK postcodes in one query, keyed by their compact form."""
+    if len(typed) > MAX_BULK:
+        raise ValueError(f"at most {MAX_BULK} postcodes at once")
+    keys = sorted({postcodes.canonical(t) for t in typed})
+    rows = conn.execute(
+        text(f"SELECT {_RECORD_COLUMNS} FROM postcodes WHERE postcode IN :keys").bindparams(
+            bindparam("keys", expanding=True)
+        ),
+        {"keys": keys},
+    )
+    return {record.key: record for record in map(_record, rows)}
+
+
+def nearest(
+    conn, *, longitude: float, latitude: float, radius_m: float, limit: int = 10
+) -> list[tuple[PostcodeRecord, float]]:
+    """Live postcodes within radius_m of a point, nearest first, with their distances.
+
+    ORDER BY location <-> point walks the GiST index outwards (a KNN scan); the
+    ST_DWithin filter stops it at the radius.
+    """
+    easting, northing = (float(v[0]) for v in wgs84_to_bng([longitude], [latitude]))
+    rows = conn.execute(
+        text(
+            f"""
+            SELECT {_RECORD_COLUMNS}, ST_Distance(location, point) AS distance_m
+            FROM postcodes, ST_SetSRID(ST_MakePoint(:e, :n), 27700) AS point
+            WHERE terminated_on IS NULL AND ST_DWithin(location, point, :radius)
+            ORDER BY location <-> point
+            LIMIT :limit
+            """
+        ),
+        {"e": easting, "n": northing, "radius": radius_m, "limit": limit},
+    )
+    return [(_record(row[:-1]), float(row[-1])) for row in rows]
+
+
+def autocomplete(conn, prefix: str, *, limit: int = 10) -> list[str]:
+    """Live postcodes (display form) starting with what has been typed so far."""
+    key = postcodes.canonical(prefix)
+    if len(key) < 2:
+        return []
+    like = key.replace("\\", "").replace("%", "").replace("_", "") + "%"
+    return list(
+        conn.execute(
+            text(
+                "SELECT display FROM postcodes WHERE postcode LIKE :like "
+                "AND terminated_on IS NULL ORDER BY postcode LIMIT :limit"
+            ),
+            {"like": like, "limit": limit},
+        ).scalars()
+    )
+
+
+def centroid(conn, *, outward: str, sector: str | None = None) -> dict | None:
+    """The centre of the live postcodes of an outward code ("BS1") or a sector
+    ("BS1 6"), with how many there are and their extent, or None."""
+    out = postcodes.canonical(outward)
+    prefix = out + (sector or "")
+    # An outward code is followed by exactly the three-character inward code; the
+    # length test stops "BS1" from also matching BS10..BS16.
+    length = len(out) + 3
+    row = conn.execute(
+        text(
+            """
+            SELECT count(*), ST_X(ST_Transform(ST_Centroid(ST_Collect(location)), 4326)),
+                   ST_Y(ST_Transform(ST_Centroid(ST_Collect(location)), 4326)),
+                   ST_Extent(location_wgs84)::text
+            FROM postcodes
+            WHERE postcode LIKE :like AND length(postcode) = :length
+              AND terminated_on IS NULL AND location IS NOT NULL
+            """
+        ),
+        {"like": prefix + "%", "length": length},
+    ).one()
+    if not row[0]:
+        return None
+    return {"postcodes": row[0], "longitude": row[1], "latitude": row[2], "extent": row[3]}
+
+
+def places_containing(conn, *, easting: float, northing: float) -> list[dict]:
+    """Places (force, district, ward) whose boundary covers a BNG point."""
+    rows = conn.execute(
+        text(
+            """
+            SELECT id, kind, code, name, release FROM places
+            WHERE ST_Covers(boundary, ST_SetSRID(ST_MakePoint(:e, :n), 27700))
+            ORDER BY CASE kind WHEN 'force' THEN 0 WHEN 'district' THEN 1 ELSE 2 END, name
+            """
+        ),
+        {"e": easting, "n": northing},
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def postcodes_in_place(conn, place_id: int, *, limit: int = 1000) -> tuple[int, list[str]]:
+    """How many live postcodes a place covers, and the first `limit` of them."""
+    params = {"id": place_id, "limit": limit}
+    inside = """
+        FROM postcodes p JOIN places pl ON pl.id = :id
+        WHERE p.terminated_on IS NULL AND ST_Covers(pl.boundary, p.location)
+    """
+    count = conn.execute(text("SELECT count(*) " + inside), params).scalar()
+    names = conn.execute(
+        text("SELECT p.display " + inside + " ORDER BY p.postcode LIMIT :limit"), params
+    ).scalars()
+    return count, list(names)
