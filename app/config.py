@@ -26,7 +26,16 @@ class Config:
     ENV_NAME = "base"
     SECRET_KEY = _env("SECRET_KEY")
     SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL")
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # hide_parameters: a failed statement's error never carries residents' details
+    # (names, numbers, addresses) into the logs.
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
+    MAX_CONTENT_LENGTH = 1024 * 1024  # no form or drawn area needs more
+    # How many proxies (e.g. the force's TLS terminator) sit in front of the app, so
+    # that audit records carry the user's address, not the proxy's.
+    PROXY_HOPS = _int("PROXY_HOPS", 0)
+    # Where messages go. Only the development outbox exists so far; production must
+    # choose it explicitly, so that nobody believes alerts reach phones when they don't.
+    DELIVERY_TRANSPORT = _env("DELIVERY_TRANSPORT")
     REDIS_URL = _env("REDIS_URL")
     RQ_QUEUE = _env("RQ_QUEUE", "alerts")
 
@@ -67,6 +76,7 @@ class Config:
 
 class DevelopmentConfig(Config):
     ENV_NAME = "development"
+    DELIVERY_TRANSPORT = _env("DELIVERY_TRANSPORT", "outbox")
 
 
 class TestingConfig(Config):
@@ -76,6 +86,7 @@ class TestingConfig(Config):
     REDIS_URL = _env("TEST_REDIS_URL")
     SECRET_KEY = "tests-only-not-secret"  # noqa: S105
     RQ_QUEUE = "alerts-test"
+    DELIVERY_TRANSPORT = "outbox"
 
 
 class ProductionConfig(Config):
@@ -85,6 +96,11 @@ class ProductionConfig(Config):
     @classmethod
     def check(cls) -> None:
         super().check()
+        if cls.DELIVERY_TRANSPORT != "outbox":
+            raise ConfigError(
+                "production needs DELIVERY_TRANSPORT. Only 'outbox' (messages are recorded, "
+                "not sent) is available until the SMS, voice and e-mail providers are added."
+            )
         if len(cls.SECRET_KEY or "") < 32:
             raise ConfigError("production needs a SECRET_KEY of at least 32 characters.")
         for name in ("SQLALCHEMY_DATABASE_URI", "REDIS_URL"):

@@ -59,7 +59,7 @@ def area_from_shapes(shapes: Iterable[Mapping[str, Any]]) -> MultiPolygon:
         if not isinstance(shape, Mapping):
             raise AreaError(f"Shape {number} is not a shape.")
         geometry = shape_to_bng(shape, number=number)
-        (excluded if shape.get("exclude") else included).append(geometry)
+        (excluded if shape.get("exclude") is True else included).append(geometry)
     if not included:
         raise AreaError("Every shape is an exclusion: add an area to send to.")
     area = unary_union(included)
@@ -117,18 +117,25 @@ def _circle(shape: Mapping[str, Any], number: int) -> Polygon:
 
 
 def _polygon(rings: Any, number: int) -> Polygon:
-    if not isinstance(rings, list) or not rings or not isinstance(rings[0], list):
+    if (
+        not isinstance(rings, list)
+        or not rings
+        or not all(isinstance(ring, list) for ring in rings)
+    ):
         raise AreaError(f"Shape {number} has no outline.")
-    points = [[_lon_lat(p, number) for p in ring] for ring in rings]
-    vertices = sum(len(r) for r in points)
+    vertices = sum(len(ring) for ring in rings)
     if vertices > MAX_VERTICES_PER_SHAPE:
         raise AreaError(
             f"Shape {number} has {vertices:,} points; at most {MAX_VERTICES_PER_SHAPE:,} "
             "are allowed. Simplify it."
         )
-    if len({p for p in points[0]}) < 3:
+    points = [[_lon_lat(p, number) for p in ring] for ring in rings]
+    if any(len(set(ring)) < 3 for ring in points):
         raise AreaError(f"Shape {number} needs at least three distinct corners.")
-    polygon = transform_geometry(Polygon(points[0], points[1:]), WGS84, BNG)
+    try:
+        polygon = transform_geometry(Polygon(points[0], points[1:]), WGS84, BNG)
+    except (ValueError, TypeError):
+        raise AreaError(f"Shape {number} is not a usable outline. Redraw it.") from None
     if not polygon.is_valid:
         reason = explain_validity(polygon)
         if "Self-intersection" in reason:
@@ -139,6 +146,27 @@ def _polygon(rings: Any, number: int) -> Polygon:
     if polygon.area < 1.0:
         raise AreaError(f"Shape {number} has no area. Redraw it.")
     return polygon
+
+
+def clean_shapes(shapes: Iterable[Mapping[str, Any]]) -> list[dict]:
+    """The shapes as they will be stored: only the keys we understand, numbers as
+    numbers. Call after area_from_shapes has accepted them.
+
+    >>> clean_shapes([{"kind": "circle", "center": ["-2.5", 51], "radius_m": "900", "x": 1}])
+    [{'kind': 'circle', 'exclude': False, 'center': [-2.5, 51.0], 'radius_m': 900.0}]
+    """
+    cleaned = []
+    for shape in shapes:
+        item: dict[str, Any] = {"kind": shape["kind"], "exclude": shape.get("exclude") is True}
+        if shape["kind"] == "circle":
+            item["center"] = [float(v) for v in shape["center"]]
+            item["radius_m"] = float(shape["radius_m"])
+        else:
+            item["coordinates"] = [
+                [[float(v) for v in point] for point in ring] for ring in shape["coordinates"]
+            ]
+        cleaned.append(item)
+    return cleaned
 
 
 def as_multipolygon(geometry: BaseGeometry) -> MultiPolygon:

@@ -5,7 +5,7 @@ from app.config import ConfigError, ProductionConfig
 
 
 def production(**settings):
-    return type("Prod", (ProductionConfig,), settings)
+    return type("Prod", (ProductionConfig,), {"DELIVERY_TRANSPORT": "outbox"} | settings)
 
 
 def test_production_refuses_to_start_without_a_secret_key():
@@ -26,6 +26,17 @@ def test_production_refuses_a_short_secret_and_the_development_credentials():
     dev_db = "postgresql+psycopg://community_alerts:community_alerts@127.0.0.1/x"
     with pytest.raises(ConfigError, match="development"):
         create_app(production(SECRET_KEY="s" * 40, SQLALCHEMY_DATABASE_URI=dev_db, REDIS_URL="r"))
+
+
+def test_production_must_choose_where_messages_go():
+    config = production(
+        SECRET_KEY="s" * 40,
+        SQLALCHEMY_DATABASE_URI="postgresql://db",
+        REDIS_URL="r",
+        DELIVERY_TRANSPORT=None,
+    )
+    with pytest.raises(ConfigError, match="DELIVERY_TRANSPORT"):
+        create_app(config)
 
 
 def test_an_unknown_environment_name_is_refused(monkeypatch):

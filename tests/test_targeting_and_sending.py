@@ -115,7 +115,7 @@ def test_sent_count_equals_preview_and_every_message_reaches_the_outbox(
 
     page = officer_client.get(f"/officers/outbox?alert={alert_id}")
     assert "Burglaries" in page.text
-    assert "+447700900•••" in page.text
+    assert "+447••••••001" in page.text
     assert "+447700900001" not in page.text, "the outbox masks contact details"
     assert "Lock your doors &amp; windows &lt;b&gt;." in page.text
 
@@ -168,3 +168,75 @@ def test_an_alert_that_reaches_nobody_is_refused(officer_client, residents):
     assert response.status_code == 400
     assert "Nobody registered is inside this area" in response.json["errors"]["area"]
     assert db.session.scalar(select(func.count()).select_from(Alert)) == 0
+
+
+def test_a_number_registered_twice_hears_the_alert_once(officer_client, make_resident):
+    make_resident(postcode="BS1 6AD", sms="+447700900055", name="Parent")
+    make_resident(postcode="BS1 6AD", sms="+447700900055", name="Teenager")
+    preview = officer_client.post("/officers/preview", json={"shapes": [circle()]}).json
+    assert preview["channels"]["sms"] == 1
+    response = officer_client.post(
+        "/officers/alerts", json={"shapes": [circle()], "title": "T", "body": "B"}
+    )
+    assert response.json["deliveries"] == 1
+
+
+def test_control_characters_never_reach_the_database(officer_client, residents):
+    response = officer_client.post(
+        "/officers/alerts",
+        json={"shapes": [circle()], "title": "Road\x00 closed", "body": "A38\x00 shut.\r\nDetour"},
+    )
+    assert response.status_code == 201
+    alert = db.session.get(Alert, response.json["alert_id"])
+    assert (alert.title, alert.body) == ("Road closed", "A38 shut.\nDetour")
+    assert alert.shapes == [
+        {"kind": "circle", "exclude": False, "center": BS1_6AD, "radius_m": 500.0}
+    ]
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        {
+            "kind": "polygon",
+            "coordinates": [[[-2.6, 51.4], [-2.5, 51.4], [-2.5, 51.5], [-2.6, 51.4]], "x"],
+        },
+        {
+            "kind": "polygon",
+            "coordinates": [
+                [[-2.6, 51.4], [-2.5, 51.4], [-2.5, 51.5], [-2.6, 51.4]],
+                [[-2.55, 51.45]],
+            ],
+        },
+        {"kind": "circle", "center": None, "radius_m": 500},
+    ],
+)
+def test_malformed_shapes_are_refused_not_crashed_on(officer_client, residents, shape):
+    response = officer_client.post("/officers/preview", json={"shapes": [shape]})
+    assert response.status_code == 400
+    assert response.json["error"]
+
+
+def test_a_stalled_delivery_is_released_and_sent_once(officer_client, residents, run_worker):
+    from sqlalchemy import text
+
+    from app.jobs.delivery import release_stalled_deliveries
+    from app.services.alerts import enqueue_alert_deliveries
+
+    response = officer_client.post(
+        "/officers/alerts", json={"shapes": [circle()], "title": "T", "body": "B"}
+    )
+    alert_id = response.json["alert_id"]
+    # A worker claimed every delivery and died before sending.
+    db.session.execute(
+        text("UPDATE deliveries SET status = 'sending', updated_at = now() - interval '1 hour'")
+    )
+    db.session.commit()
+    from app.extensions import redis_store
+
+    redis_store.client.flushdb()  # its jobs are gone too
+    assert release_stalled_deliveries(10) == 2
+    enqueue_alert_deliveries(alert_id)
+    run_worker()
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 2
+    assert release_stalled_deliveries(10) == 0

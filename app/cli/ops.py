@@ -23,11 +23,14 @@ def worker(burst: bool) -> None:
 
 
 @alerts_cli.command("requeue")
-def requeue() -> None:
-    """Queue again every delivery still waiting in an unfinished alert."""
-    from app.jobs.delivery import find_unfinished_alert_ids
+@click.option("--stalled-minutes", default=10, show_default=True)
+def requeue(stalled_minutes: int) -> None:
+    """Queue again every delivery still waiting in an unfinished alert, including those
+    a dead worker left in "sending" for longer than --stalled-minutes."""
+    from app.jobs.delivery import find_unfinished_alert_ids, release_stalled_deliveries
     from app.services.alerts import enqueue_alert_deliveries
 
+    click.echo(f"released {release_stalled_deliveries(stalled_minutes)} stalled deliveries")
     for alert_id in find_unfinished_alert_ids():
         click.echo(f"alert {alert_id}: {enqueue_alert_deliveries(alert_id)} queued")
 

@@ -15,15 +15,20 @@ def area_param(area_wkb: bytes):
 
 def targeted_channels(area_wkb: bytes) -> Select:
     """resident_id, channel, address for every channel of every resident with a location
-    in the area. A location counts when its postcode's centre is inside the area or on
-    its edge; ST_Intersects uses the GiST index on resident_locations.location."""
+    in the area, one row per channel and address: a household that registered the same
+    phone twice hears the alert once. A location counts when its postcode's centre is
+    inside the area or on its edge; ST_Intersects uses the GiST index on
+    resident_locations.location."""
     in_area = exists().where(
         ResidentLocation.resident_id == ResidentChannel.resident_id,
         func.ST_Intersects(ResidentLocation.location, area_param(area_wkb)),
     )
-    return select(
-        ResidentChannel.resident_id, ResidentChannel.channel, ResidentChannel.address
-    ).where(in_area)
+    return (
+        select(ResidentChannel.resident_id, ResidentChannel.channel, ResidentChannel.address)
+        .where(in_area)
+        .distinct(ResidentChannel.channel, ResidentChannel.address)
+        .order_by(ResidentChannel.channel, ResidentChannel.address, ResidentChannel.resident_id)
+    )
 
 
 def count_targets(session, area_wkb: bytes) -> dict:

@@ -31,11 +31,24 @@ def deliver_batch(delivery_ids: list[int]) -> dict[str, int]:
         alert = alerts.get(alert_id) or db.session.get(Alert, alert_id)
         alerts[alert_id] = alert
         message = render_message(alert, delivery_id=delivery_id, channel=channel, recipient=address)
+        transport = transport_for(channel)
         try:
-            result = transport_for(channel).send(message)
+            result = transport.send(message)
         except TransportError as error:
             db.session.rollback()
             _finish(delivery_id, status="failed", reason=error.reason)
+            outcomes["failed"] += 1
+            continue
+        except Exception as error:
+            # Never leave a delivery in "sending" because of a bug: record it, with the
+            # kind of error only (its text could quote the recipient).
+            db.session.rollback()
+            log.exception("delivery %s: %s failed unexpectedly", delivery_id, transport.name)
+            _finish(
+                delivery_id,
+                status="failed",
+                reason=f"unexpected error in {transport.name}: {type(error).__name__}",
+            )
             outcomes["failed"] += 1
             continue
         _finish(delivery_id, status=result.status, provider_ref=result.provider_ref)
@@ -107,3 +120,26 @@ def render_message(alert: Alert, *, delivery_id: int, channel: str, recipient: s
 
 def find_unfinished_alert_ids() -> list[int]:
     return list(db.session.scalars(select(Alert.id).where(Alert.status == "sending")))
+
+
+def release_stalled_deliveries(older_than_minutes: int = 10) -> int:
+    """Put back to "queued" deliveries stuck in "sending" (their worker died) that the
+    outbox never recorded. The outbox writes in the same transaction as the status, so
+    no record means it was not sent. Returns how many were released."""
+    from app.models import OutboxMessage
+
+    recorded = exists().where(OutboxMessage.delivery_id == Delivery.id)
+    result = db.session.execute(
+        update(Delivery)
+        .where(
+            Delivery.status == "sending",
+            Delivery.updated_at
+            < func.now() - func.make_interval(0, 0, 0, 0, 0, older_than_minutes),
+            ~recorded,
+        )
+        .values(status="queued", updated_at=func.now())
+        .returning(Delivery.id)
+    )
+    released = len(result.all())
+    db.session.commit()
+    return released

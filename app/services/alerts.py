@@ -6,13 +6,15 @@ import logging
 from dataclasses import dataclass
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import func, insert, literal, select
 
 from app.dao.audit import create_audit_event
 from app.dao.targeting import count_targets, targeted_channels
 from app.extensions import db
 from app.models import Alert, Delivery, Officer
-from geo.areas import AreaError, area_from_shapes
+from app.services.text import clean_text
+from geo.areas import AreaError, area_from_shapes, clean_shapes
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ class SentAlert:
 def submit_alert(officer: Officer, *, shapes: list, title: str, body: str) -> SentAlert:
     """Record the alert and one delivery per resident and channel in one transaction,
     then queue the work. Raises AlertInvalid."""
-    title, body = (title or "").strip(), (body or "").strip()
+    title, body = clean_text(title), clean_text(body, multiline=True)
     errors: dict[str, str] = {}
     area = None
     try:
@@ -70,7 +72,7 @@ def submit_alert(officer: Officer, *, shapes: list, title: str, body: str) -> Se
         created_by_id=officer.id,
         title=title,
         body=body,
-        shapes=shapes,
+        shapes=clean_shapes(shapes),
         area=func.ST_GeomFromWKB(area.wkb, 27700),
         status="sending",
     )
@@ -111,7 +113,12 @@ def submit_alert(officer: Officer, *, shapes: list, title: str, body: str) -> Se
     except Exception:
         db.session.rollback()
         raise
-    enqueue_alert_deliveries(alert.id)
+    try:
+        enqueue_alert_deliveries(alert.id)
+    except RedisError:
+        # The alert and its deliveries are safely recorded; `flask alerts requeue`
+        # (and, later, the periodic sweeper) queues them when Redis is back.
+        log.exception("alert %s recorded but not queued: Redis unavailable", alert.id)
     return SentAlert(alert=alert, deliveries=count)
 
 

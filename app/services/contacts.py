@@ -90,9 +90,10 @@ def mask_address(address: str) -> str:
     """Enough of an address to recognise it, not enough to use it.
 
     >>> mask_address("+447700900123"), mask_address("sam.jones@example.invalid")
-    ('+447700900•••', 's••••••••@example.invalid')
+    ('+447••••••123', 's•••@e•••.invalid')
     """
     if "@" in address:
         local, domain = address.split("@", 1)
-        return f"{local[:1]}{'•' * max(len(local) - 1, 1)}@{domain}"
-    return address[:-3] + "•••"
+        suffix = domain.rsplit(".", 1)[-1]
+        return f"{local[:1]}•••@{domain[:1]}•••.{suffix}"
+    return address[:4] + "•" * max(len(address) - 7, 1) + address[-3:]

@@ -12,6 +12,7 @@ from app.extensions import db
 from app.models import InterestGroup, Resident, ResidentChannel, ResidentLocation
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
 from app.services.postcode_check import CheckedPostcode, PostcodeRefused, check_postcode
+from app.services.text import clean_text
 
 CHANNEL_FIELDS = {"sms": "sms_phone", "voice": "voice_phone", "email": "email"}
 
@@ -39,13 +40,13 @@ class RegistrationForm:
     def from_form(cls, form: Mapping) -> RegistrationForm:
         getlist = getattr(form, "getlist", lambda k: form.get(k) or [])
         return cls(
-            name=(form.get("name") or "").strip()[:100],
-            postcode=form.get("postcode") or "",
+            name=clean_text(form.get("name"), max_length=100),
+            postcode=clean_text(form.get("postcode"), max_length=40),
             channels=[c for c in getlist("channels") if c in CHANNEL_FIELDS],
-            sms_phone=form.get("sms_phone") or "",
-            voice_phone=form.get("voice_phone") or "",
-            email=form.get("email") or "",
-            groups=list(getlist("groups")),
+            sms_phone=clean_text(form.get("sms_phone"), max_length=40),
+            voice_phone=clean_text(form.get("voice_phone"), max_length=40),
+            email=clean_text(form.get("email"), max_length=320),
+            groups=[clean_text(g, max_length=40) for g in getlist("groups")],
             consent=form.get("consent") in ("yes", "on", True),
         )
 
