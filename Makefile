@@ -23,7 +23,10 @@ APP_ENV ?= development
 ifndef SECRET_KEY
 SECRET_KEY := $(shell mkdir -p .run && { test -s .run/secret_key || $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(48))' > .run/secret_key; } && cat .run/secret_key)
 endif
-export APP_ENV SECRET_KEY
+# Services this make started are recorded under this id, so Ctrl-C on `make run`
+# stops those and nothing that another run or someone else started.
+CA_RUN_ID ?= $(shell date +%s%N)
+export APP_ENV SECRET_KEY CA_RUN_ID
 export DATABASE_URL REDIS_URL TEST_DATABASE_URL TEST_REDIS_URL DATABASE_URL_GIVEN REDIS_URL_GIVEN
 export FLASK_APP := app:create_app
 export PYTHONDONTWRITEBYTECODE := 1
@@ -52,8 +55,8 @@ format: setup ## Reformat the code with ruff and apply safe lint fixes
 setup: $(VENV)/.installed static/vendor/.installed ## Python virtualenv with pinned packages, and front-end assets
 
 $(VENV)/.installed: pyproject.toml constraints.txt
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
-	  echo "Installing python3-venv"; scripts/services.sh apt python3-venv && $(PYTHON) -m venv $(VENV); }
+	@test -x $(BIN)/pip || $(PYTHON) -m venv --clear $(VENV) || { \
+	  echo "Installing python3-venv"; scripts/services.sh apt python3-venv && $(PYTHON) -m venv --clear $(VENV); }
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $@
 
@@ -72,10 +75,11 @@ services: ## Install (if missing) and start PostgreSQL + PostGIS and Redis, unle
 	@scripts/services.sh up
 
 stop-services: ## Stop the PostgreSQL and Redis that `make run` / `make test` started
-	@scripts/services.sh down
+	@scripts/services.sh down-all
 
-browser: ## Install Debian's Chromium for the browser tests (Playwright drives it)
-	@command -v chromium >/dev/null || scripts/services.sh apt chromium
+browser: setup ## Install Chromium for the browser tests: Debian's package, else Playwright's own
+	@command -v chromium >/dev/null || scripts/services.sh apt chromium || \
+	  $(BIN)/playwright install --with-deps chromium
 
 db: setup services ## Run the migrations and load the shipped postcodes and boundaries (skips what is loaded)
 	$(BIN)/flask db upgrade

@@ -71,6 +71,21 @@ def create_app(config: str | type | None = None) -> Flask:
             "data_attribution": DATA_ATTRIBUTION,
         }
 
+    from flask_wtf.csrf import CSRFError
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(error):
+        message = "This page has expired. Reload it and try again."
+        from app.auth import wants_json
+
+        if wants_json():
+            return {"error": message}, 400
+        return render_template("error.html", title=message, status=400), 400
+
+    @app.errorhandler(413)
+    def too_large(error):
+        return {"error": "That request is too large."}, 413
+
     @app.errorhandler(404)
     def not_found(error):
         return render_template("error.html", title="Page not found", status=404), 404

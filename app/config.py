@@ -52,6 +52,7 @@ class Config:
 
     # Density maps aggregate residents into square cells and hide small counts, so
     # that no cell points at a single household.
+    # One size only: see app/analysts (nested grids would reveal suppressed cells).
     DENSITY_CELL_M = _int("DENSITY_CELL_M", 1000)
     DENSITY_MIN_COUNT = _int("DENSITY_MIN_COUNT", 5)
 
@@ -66,6 +67,8 @@ class Config:
 
     @classmethod
     def check(cls) -> None:
+        if cls.DENSITY_CELL_M not in (250, 500, 1000, 2000, 5000):
+            raise ConfigError("DENSITY_CELL_M must be 250, 500, 1000, 2000 or 5000 (metres).")
         missing = [name for name in cls.REQUIRED if not getattr(cls, name)]
         if missing:
             names = ", ".join(

@@ -30,10 +30,21 @@ pids+=($!)
 "$bin/flask" worker &
 pids+=($!)
 
-for _ in $(seq 1 50); do
-  curl -fsS -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && break
-  sleep 0.2
-done
+# Wait until the app answers (python, not curl: a fresh machine may have no curl).
+if ! "$bin/python" - "$port" <<'PY'
+import sys, time, urllib.request
+for _ in range(100):
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/", timeout=1)
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.2)
+sys.exit(1)
+PY
+then
+  echo "The web app did not start: see the messages above." >&2
+  exit 1
+fi
 cat <<MSG
 
   Community Alerts is running at http://127.0.0.1:$port/

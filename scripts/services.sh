@@ -4,7 +4,8 @@
 # at once.
 #
 #   scripts/services.sh up      install if missing, start, create roles and databases
-#   scripts/services.sh down    stop the services this script started (see .run/started)
+#   scripts/services.sh down    stop the services this run started (.run/started.$CA_RUN_ID)
+#   scripts/services.sh down-all  stop every service any run of this script started
 #   scripts/services.sh apt P.. install Debian/Ubuntu packages (as root or through sudo)
 #
 # When DATABASE_URL_GIVEN / REDIS_URL_GIVEN are 1 (the Makefile sets them when you
@@ -14,7 +15,8 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")/.." && pwd)"
 run_dir="$here/.run"
-started="$run_dir/started"
+# What this run started, so that `down` stops exactly that (CA_RUN_ID from the Makefile).
+started="$run_dir/started.${CA_RUN_ID:-manual}"
 mkdir -p "$run_dir"
 
 DB_USER="${CA_DB_USER:-community_alerts}"
@@ -87,8 +89,8 @@ pg_up() {
     fi
     # PostGIS is not a trusted extension, so the superuser creates it once; the
     # migrations then only check that it is there.
-    as_postgres psql -q -p "$PG_PORT" -d "$db" -v ON_ERROR_STOP=1 \
-      -c "CREATE EXTENSION IF NOT EXISTS postgis" 2>&1 | grep -v 'already exists' || true
+    PGOPTIONS="-c client_min_messages=warning" as_postgres psql -q -p "$PG_PORT" -d "$db" \
+      -v ON_ERROR_STOP=1 -c "CREATE EXTENSION IF NOT EXISTS postgis"
   done
 }
 
@@ -111,14 +113,15 @@ redis_up() {
 }
 
 down() {
-  [ -f "$started" ] || return 0
+  local record="$1"
+  [ -f "$record" ] || return 0
   while read -r what arg; do
     case "$what" in
       postgres) say "Stopping PostgreSQL $arg"; as_root pg_ctlcluster "$arg" main stop || true ;;
       redis) say "Stopping Redis"; redis-cli -p "$arg" shutdown nosave >/dev/null 2>&1 || true ;;
     esac
-  done < "$started"
-  rm -f "$started"
+  done < "$record"
+  rm -f "$record"
 }
 
 case "${1:-up}" in
@@ -126,7 +129,8 @@ case "${1:-up}" in
     [ "${DATABASE_URL_GIVEN:-0}" = 1 ] || pg_up
     [ "${REDIS_URL_GIVEN:-0}" = 1 ] || redis_up
     ;;
-  down) down ;;
+  down) down "$started" ;;
+  down-all) for record in "$run_dir"/started.*; do down "$record"; done ;;
   apt) shift; apt_install "$@" ;;
-  *) echo "usage: $0 up|down|apt PACKAGE..." >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|down-all|apt PACKAGE..." >&2; exit 2 ;;
 esac

@@ -160,12 +160,11 @@ def test_density_counts_residents_per_cell_and_hides_small_cells(make_resident, 
     assert inside is True
 
 
-def test_density_endpoint_refuses_odd_cell_sizes(client, sign_in):
+def test_density_has_one_cell_size_so_hidden_cells_cannot_be_derived(client, sign_in):
     sign_in("analyst")
-    assert client.get("/analysts/density.geojson?cell_m=1000").status_code == 200
-    response = client.get("/analysts/density.geojson?cell_m=7")
-    assert response.status_code == 400
-    assert "must be one of" in response.json["error"]
+    default = client.get("/analysts/density.geojson").json
+    asked_for_smaller = client.get("/analysts/density.geojson?cell_m=250").json
+    assert default["cell_m"] == asked_for_smaller["cell_m"] == 1000
 
 
 def test_map_pages_show_the_data_attribution(client, sign_in):

@@ -88,3 +88,21 @@ def test_sign_in_is_audited_and_sign_out_is_a_post(client, sign_in):
     assert client.get("/sign-out").status_code == 405
     client.post("/sign-out", data={"csrf_token": token(client, "/officers/")})
     assert client.get("/officers/").status_code == 302
+
+
+def test_sign_in_returns_to_the_page_asked_for_but_never_off_site(client, make_officer):
+    officer = make_officer()
+    for target, expected in (
+        ("/officers/outbox", "/officers/outbox"),
+        ("//evil.example/x", "/officers/"),
+    ):
+        client.post("/sign-out", data={"csrf_token": token(client, "/register")})
+        response = client.post(
+            f"/sign-in?next={target}",
+            data={
+                "email": officer.email,
+                "password": PASSWORDS["officer"],
+                "csrf_token": token(client, "/register"),
+            },
+        )
+        assert response.headers["Location"] == expected

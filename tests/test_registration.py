@@ -94,7 +94,8 @@ def test_each_refusal_says_what_to_do_and_stores_nothing(client, app_ctx, change
     assert response.status_code == 400
     assert "There is a problem" in response.text
     assert message in html.unescape(response.text)
-    assert f'href="#{field}"' in response.text
+    anchor = {"channels": "channel-sms"}.get(field, field)
+    assert f'href="#{anchor}"' in response.text
     assert count_residents() == 0
     # What the resident typed is kept, so they only fix the mistake.
     if field != "postcode":

@@ -141,6 +141,7 @@ def test_alert_with_mistakes_is_refused_and_nothing_is_written(officer_client, r
     assert response.status_code == 400
     assert set(response.json["errors"]) == {"area", "title", "body"}
     assert "1,000 characters" in response.json["errors"]["body"]
+    assert "Give the alert a title" in response.json["errors"]["title"]
     assert db.session.scalar(select(func.count()).select_from(Alert)) == 0
     assert db.session.scalar(select(func.count()).select_from(Delivery)) == 0
 
@@ -240,3 +241,28 @@ def test_a_stalled_delivery_is_released_and_sent_once(officer_client, residents,
     run_worker()
     assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 2
     assert release_stalled_deliveries(10) == 0
+
+
+def test_sending_refuses_when_the_count_changed_since_the_preview(officer_client, residents):
+    response = officer_client.post(
+        "/officers/alerts",
+        json={"shapes": [circle()], "title": "T", "body": "B", "expected_residents": 7},
+    )
+    assert response.status_code == 400
+    assert "now reaches 1 residents, not 7" in response.json["errors"]["area"]
+    assert db.session.scalar(select(func.count()).select_from(Alert)) == 0
+    ok = officer_client.post(
+        "/officers/alerts",
+        json={"shapes": [circle()], "title": "T", "body": "B", "expected_residents": 1},
+    )
+    assert ok.status_code == 201
+
+
+def test_an_ended_session_gets_json_the_map_can_show(client, app_ctx):
+    response = client.post("/officers/preview", json={"shapes": []})
+    # No session: CSRF fails first, and says so in JSON.
+    assert response.status_code == 400
+    assert "expired" in response.json["error"]
+    response = client.get("/officers/alerts/1/progress", headers={"Accept": "application/json"})
+    assert response.status_code == 401
+    assert "Sign in again" in response.json["error"]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import Blueprint, current_app, jsonify, render_template
 
 from app.auth import role_required
 from app.dao import places as places_dao
-from app.services.density import DENSITY_CELL_SIZES_M, resident_density
+from app.services.density import resident_density
 
 bp = Blueprint("analysts", __name__)
 
@@ -19,8 +19,7 @@ def density():
     return render_template(
         "analysts/density.html",
         bounds=bounds,
-        cell_sizes=DENSITY_CELL_SIZES_M,
-        default_cell=current_app.config["DENSITY_CELL_M"],
+        cell_m=current_app.config["DENSITY_CELL_M"],
         min_count=current_app.config["DENSITY_MIN_COUNT"],
     )
 
@@ -28,8 +27,10 @@ def density():
 @bp.route("/density.geojson")
 @role_required("analyst", "supervisor")
 def density_geojson():
-    cell_m = request.args.get("cell_m", type=int) or current_app.config["DENSITY_CELL_M"]
-    if cell_m not in DENSITY_CELL_SIZES_M:
-        sizes = ", ".join(str(s) for s in DENSITY_CELL_SIZES_M)
-        return jsonify(error=f"cell_m must be one of {sizes} metres."), 400
-    return jsonify(resident_density(cell_m, current_app.config["DENSITY_MIN_COUNT"]))
+    # One cell size per installation: with two nested grids, a hidden small cell's
+    # count could be worked out by subtracting the visible ones from a larger cell.
+    return jsonify(
+        resident_density(
+            current_app.config["DENSITY_CELL_M"], current_app.config["DENSITY_MIN_COUNT"]
+        )
+    )

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import functools
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
 
 from app.extensions import db, login_manager
@@ -16,6 +26,18 @@ bp = Blueprint("auth", __name__)
 login_manager.login_view = "auth.sign_in"
 login_manager.login_message = "Sign in to see that page."
 login_manager.session_protection = "strong"
+
+
+def wants_json() -> bool:
+    return request.is_json or request.accept_mimetypes.best == "application/json"
+
+
+@login_manager.unauthorized_handler
+def unauthorized():
+    """Pages redirect to sign-in; the map's JSON calls get a message they can show."""
+    if wants_json():
+        return jsonify(error="Your session has ended. Sign in again to carry on."), 401
+    return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
 
 
 @login_manager.user_loader
@@ -60,8 +82,15 @@ def sign_in():
             session.clear()  # a fresh session at sign-in: nothing carried over
             session.permanent = True
             login_user(officer)
-            return redirect(home_for(officer))
+            return redirect(_safe_next(request.args.get("next")) or home_for(officer))
     return render_template("auth/sign_in.html", error=error), (400 if error else 200)
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only a path on this site: never another host (an open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target
 
 
 @bp.route("/sign-out", methods=["POST"])

@@ -13,15 +13,15 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.auth import role_required
 from app.dao import places as places_dao
-from app.dao.audit import create_audit_event
 from app.extensions import db
-from app.models import Alert, OutboxMessage
+from app.models import Alert
 from app.services.alerts import AlertInvalid, alert_progress, preview_targets, submit_alert
 from app.services.contacts import mask_address
+from app.services.outbox import view_outbox
 from geo.areas import AreaError
 
 bp = Blueprint("officers", __name__)
@@ -60,12 +60,16 @@ def preview():
 def send():
     data = _json_body()
     shapes = data.get("shapes")
+    expected = data.get("expected_residents")
+    if expected is not None and (isinstance(expected, bool) or not isinstance(expected, int)):
+        return jsonify(error="expected_residents must be a whole number."), 400
     try:
         sent = submit_alert(
             current_user,
             shapes=shapes if isinstance(shapes, list) else [],
             title=str(data.get("title") or ""),
             body=str(data.get("body") or ""),
+            expected_residents=expected,
         )
     except AlertInvalid as invalid:
         return jsonify(error=str(invalid), errors=invalid.errors), 400
@@ -102,21 +106,7 @@ def progress(alert_id: int):
 def outbox():
     """What the development transport recorded, newest first."""
     alert_id = request.args.get("alert", type=int)
-    query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(200)
-    count_query = select(func.count()).select_from(OutboxMessage)
-    if alert_id:
-        query = query.where(OutboxMessage.alert_id == alert_id)
-        count_query = count_query.where(OutboxMessage.alert_id == alert_id)
-    messages = db.session.scalars(query).all()
-    total = db.session.scalar(count_query)
-    create_audit_event(
-        "outbox.viewed",
-        actor_id=current_user.id,
-        subject_type="alert" if alert_id else None,
-        subject_id=alert_id,
-        details={"messages_shown": len(messages)},
-    )
-    db.session.commit()
+    messages, total = view_outbox(current_user, alert_id=alert_id)
     return render_template(
         "officers/outbox.html",
         messages=messages,

@@ -46,7 +46,14 @@ class SentAlert:
     deliveries: int
 
 
-def submit_alert(officer: Officer, *, shapes: list, title: str, body: str) -> SentAlert:
+def submit_alert(
+    officer: Officer,
+    *,
+    shapes: list,
+    title: str,
+    body: str,
+    expected_residents: int | None = None,
+) -> SentAlert:
     """Record the alert and one delivery per resident and channel in one transaction,
     then queue the work. Raises AlertInvalid."""
     title, body = clean_text(title), clean_text(body, multiline=True)
@@ -101,6 +108,15 @@ def submit_alert(officer: Officer, *, shapes: list, title: str, body: str) -> Se
                 Delivery.alert_id == alert.id
             )
         )
+        if expected_residents is not None and alert.recipient_count != expected_residents:
+            # Someone registered or left since the officer saw the count: they must
+            # confirm the number that will actually be sent.
+            raise AlertInvalid(
+                {
+                    "area": f"The area now reaches {alert.recipient_count:,} residents, not "
+                    f"{expected_residents:,}. Check the new count and send again."
+                }
+            )
         alert.sent_at = func.now()
         create_audit_event(
             "alert.sent",

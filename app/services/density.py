@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from app.extensions import db
 
-DENSITY_CELL_SIZES_M = (250, 500, 1000, 2000, 5000)
+DENSITY_CELL_SIZES_M = (250, 500, 1000, 2000, 5000)  # what DENSITY_CELL_M may be
 
 
 def resident_density(cell_m: int, min_count: int) -> dict:

@@ -12,8 +12,7 @@
   }
 
   function load() {
-    var size = document.getElementById("cell-size").value;
-    CA.fetchJSON(settings.url + "?cell_m=" + encodeURIComponent(size)).then(function (data) {
+    CA.fetchJSON(settings.url).then(function (data) {
       if (layer) { map.removeLayer(layer); }
       layer = L.geoJSON(data, {
         style: function (f) {
@@ -29,6 +28,5 @@
       document.getElementById("density-summary").textContent = error.message;
     });
   }
-  document.getElementById("cell-size").addEventListener("change", load);
   load();
 })();

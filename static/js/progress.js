@@ -20,7 +20,12 @@
           row.querySelector(".delivered").textContent = (c.delivered || 0) + (c.sent || 0);
           row.querySelector(".failed").textContent = c.failed || 0;
         });
-        if (!p.finished) { setTimeout(update, 1000); }
+        if (p.finished) {
+          document.getElementById("progress-announce").textContent =
+            "Finished: " + delivered + " of " + p.total + " messages delivered.";
+        } else {
+          setTimeout(update, 1000);
+        }
       })
       .catch(function () { setTimeout(update, 3000); });
   }

@@ -9,9 +9,10 @@
   var $ = function (id) { return document.getElementById(id); };
 
   map.pm.setGlobalOptions({ allowSelfIntersection: false, layerGroup: shapes, snappable: false });
+  // Top right, apart from the zoom buttons, and only the tools a PCSO needs.
   map.pm.addControls({
-    position: "topleft", drawMarker: false, drawCircleMarker: false, drawPolyline: false,
-    drawText: false, cutPolygon: false, rotateMode: false
+    position: "topright", drawMarker: false, drawCircleMarker: false, drawPolyline: false,
+    drawText: false, cutPolygon: false, rotateMode: false, dragMode: false
   });
 
   function radiusLabel(metres) {
@@ -41,8 +42,13 @@
     return specs;
   }
 
-  function showCounts(counts) {
+  function showCounts(counts, announce) {
     lastCount = counts.residents;
+    if (announce) {
+      $("reach-announce").textContent = counts.residents + " residents reached: " +
+        counts.channels.sms + " by text, " + counts.channels.voice + " by voice, " +
+        counts.channels.email + " by e-mail.";
+    }
     $("reach-residents").textContent = counts.residents.toLocaleString("en-GB");
     $("reach-sms").textContent = counts.channels.sms.toLocaleString("en-GB");
     $("reach-voice").textContent = counts.channels.voice.toLocaleString("en-GB");
@@ -52,6 +58,14 @@
   function showAreaError(message) {
     $("area-error").textContent = message || "";
     $("area-error").hidden = !message;
+  }
+
+  // While a count is on its way, sending would confirm a number that may be stale.
+  function setBusy(busy) {
+    $("reach").setAttribute("aria-busy", busy ? "true" : "false");
+    $("send").disabled = busy;
+    $("confirm-send").disabled = busy;
+    if (busy) { $("confirm").hidden = true; }
   }
 
   var timer = null;
@@ -66,15 +80,16 @@
         return;
       }
       var mine = ++sequence;  // only the newest answer is shown
-      $("reach").setAttribute("aria-busy", "true");
+      setBusy(true);
       CA.fetchJSON(settings.previewUrl, { shapes: specs }).then(function (counts) {
         if (mine !== sequence) { return; }
         showAreaError("");
-        showCounts(counts);
+        showCounts(counts, true);
       }).catch(function (error) {
         if (mine !== sequence) { return; }
+        lastCount = null;
         showAreaError(error.message);
-      }).finally(function () { $("reach").removeAttribute("aria-busy"); });
+      }).finally(function () { if (mine === sequence) { setBusy(false); } });
     }, 250);
   }
 
@@ -102,8 +117,10 @@
       if (searchCircle) { shapes.removeLayer(searchCircle); }
       searchCircle = L.circle(centre, { radius: radius }).addTo(shapes);
       searchCircle.on("pm:edit pm:dragend", function () {
-        $("radius").value = Math.round(searchCircle.getRadius());
-        $("radius-label").textContent = radiusLabel(Number($("radius").value));
+        var metres = Math.round(searchCircle.getRadius());
+        $("radius").value = metres;
+        $("radius-m").value = metres;
+        $("radius-label").textContent = radiusLabel(metres);
         refreshPreview();
       });
       map.fitBounds(searchCircle.getBounds(), { padding: [20, 20] });
@@ -111,11 +128,16 @@
     }).catch(function (error) { showAreaError(error.message); });
   });
 
-  $("radius").addEventListener("input", function () {
-    var metres = Number($("radius").value);
+  function setRadius(metres) {
+    metres = Math.min(20000, Math.max(100, Math.round(metres / 100) * 100 || 1000));
+    $("radius").value = metres;
+    $("radius-m").value = metres;
     $("radius-label").textContent = radiusLabel(metres);
+    $("radius").setAttribute("aria-valuetext", radiusLabel(metres));
     if (searchCircle) { searchCircle.setRadius(metres); refreshPreview(); }
-  });
+  }
+  $("radius").addEventListener("input", function () { setRadius(Number($("radius").value)); });
+  $("radius-m").addEventListener("change", function () { setRadius(Number($("radius-m").value)); });
 
   $("draw-polygon").addEventListener("click", function () {
     map.pm.enableDraw("Polygon", { allowSelfIntersection: false });
@@ -141,11 +163,15 @@
     $("confirm").hidden = false;
     $("confirm-send").focus();
   });
-  $("confirm-cancel").addEventListener("click", function () { $("confirm").hidden = true; });
+  $("confirm-cancel").addEventListener("click", function () {
+    $("confirm").hidden = true;
+    $("send").focus();
+  });
   $("confirm-send").addEventListener("click", function () {
     $("confirm-send").disabled = true;
     CA.fetchJSON(settings.sendUrl, {
-      shapes: shapeSpecs(), title: $("title").value, body: $("body").value
+      shapes: shapeSpecs(), title: $("title").value, body: $("body").value,
+      expected_residents: lastCount
     }).then(function (sent) {
       window.location.assign(sent.url);
     }).catch(function (error) {
