@@ -57,7 +57,10 @@ def main() -> None:
             CREATE TEMP TABLE bench_bng AS
             SELECT ST_Translate(location, (random() - 0.5) * 200, (random() - 0.5) * 200)
                    AS location
-            FROM postcodes, generate_series(1, %s) WHERE location IS NOT NULL
+            FROM postcodes, generate_series(1, %s)
+            WHERE location IS NOT NULL
+              -- the postcode areas the product ships, whichever database this runs on
+              AND substring(postcode from '^[A-Z]+') IN ('BS', 'BA', 'TA', 'GL', 'DT', 'SN', 'EX')
             """,
             (args.copies,),
         )

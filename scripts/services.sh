@@ -66,6 +66,15 @@ pg_up() {
     say "Creating PostgreSQL $v cluster 'main'"
     as_root pg_createcluster "$v" main --port "$PG_PORT" >/dev/null
   fi
+  # Postgres ships with 128 MB of shared buffers; targeting a million residents wants
+  # their locations in memory. Only set on the cluster this script manages.
+  local conf="/etc/postgresql/$v/main/conf.d/community-alerts.conf"
+  if [ -d "$(dirname "$conf")" ] && [ ! -f "$conf" ]; then
+    printf '%s\n' "# Set by Community Alerts' scripts/services.sh" "shared_buffers = '1GB'" \
+      | as_root tee "$conf" >/dev/null
+    pg_lsclusters -h | awk -v v="$v" '$1==v && $2=="main" {print $4}' | grep -q online \
+      && as_root pg_ctlcluster "$v" main restart
+  fi
   if ! pg_lsclusters -h | awk -v v="$v" '$1==v && $2=="main" {print $4}' | grep -q online; then
     say "Starting PostgreSQL $v"
     as_root pg_ctlcluster "$v" main start

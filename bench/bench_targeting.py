@@ -1,0 +1,183 @@
+"""Residents within 1, 5 and 20 km of a postcode, and inside a 20-vertex polygon, over
+1,000,000 synthetic residents placed on real GB postcodes — target p95 under 5 ms in
+the database for radii up to 5 km. Uses the app's own preview query
+(app.dao.targeting.count_targets) and shapes from geo.areas, and prints the plans.
+
+Also compares Postgres settings on this 2-core machine: parallel workers per gather
+(0 vs 2) and JIT (off vs on), which the app's engine sets per connection.
+
+    .venv/bin/python bench/bench_targeting.py [--residents 1000000] [--queries 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import bench_app, figures  # noqa: E402
+
+
+def seed_residents(db, text, count: int) -> None:
+    have = db.session.scalar(text("SELECT count(*) FROM residents"))
+    if have == count:
+        print(f"{count:,} synthetic residents already in place")
+        return
+    print(f"placing {count:,} synthetic residents on random live GB postcodes…", flush=True)
+    start = time.perf_counter()
+    db.session.execute(
+        text("TRUNCATE residents, resident_locations, resident_channels RESTART IDENTITY CASCADE")
+    )
+    db.session.execute(
+        text(
+            "INSERT INTO residents (id, reference) "
+            "SELECT g, gen_random_uuid() FROM generate_series(1, :n) g"
+        ),
+        {"n": count},
+    )
+    db.session.execute(
+        text(
+            """
+            INSERT INTO resident_locations (resident_id, label, postcode, location)
+            SELECT row_number() OVER (), 'Home', postcode, location
+            FROM (SELECT postcode, location FROM postcodes
+                  WHERE location IS NOT NULL AND terminated_on IS NULL
+                  ORDER BY random() LIMIT :n) chosen
+            """
+        ),
+        {"n": count},
+    )
+    db.session.execute(
+        text(
+            """
+            INSERT INTO resident_channels (resident_id, channel, address)
+            SELECT id, 'sms', '+447700' || lpad((id % 1000000)::text, 6, '0') FROM residents
+            UNION ALL
+            SELECT id, 'email', 'r' || id || '@example.invalid' FROM residents WHERE id % 2 = 0
+            """
+        )
+    )
+    db.session.execute(text("ALTER SEQUENCE residents_id_seq RESTART WITH 1000001"))
+    db.session.commit()
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE residents, resident_locations, resident_channels"))
+    print(f"  done in {time.perf_counter() - start:.1f} s")
+
+
+def polygon_20(lon: float, lat: float, radius_deg: float = 0.012) -> dict:
+    ring = [
+        [
+            lon + radius_deg * 1.6 * math.cos(2 * math.pi * i / 20),
+            lat + radius_deg * math.sin(2 * math.pi * i / 20),
+        ]
+        for i in range(20)
+    ]
+    ring.append(ring[0])
+    return {"kind": "polygon", "coordinates": [ring]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--residents", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=200)
+    args = parser.parse_args()
+
+    app = bench_app()
+    from sqlalchemy import text
+
+    from app.dao.targeting import count_targets
+    from app.extensions import db
+    from geo.areas import area_from_shapes
+
+    with app.app_context():
+        seed_residents(db, text, args.residents)
+        centres = db.session.execute(
+            text(
+                "SELECT ST_X(location_wgs84), ST_Y(location_wgs84) FROM postcodes "
+                "WHERE location IS NOT NULL ORDER BY random() LIMIT :n"
+            ),
+            {"n": args.queries},
+        ).all()
+        shapes = {
+            f"within {r // 1000} km": [
+                [{"kind": "circle", "center": [lon, lat], "radius_m": r}] for lon, lat in centres
+            ]
+            for r in (1000, 5000, 20000)
+        }
+        shapes["20-vertex polygon (~2.7 km across)"] = [
+            [polygon_20(lon, lat)] for lon, lat in centres
+        ]
+        settings = db.session.execute(
+            text(
+                "SELECT current_setting('jit'), current_setting('max_parallel_workers_per_gather')"
+            )
+        ).one()
+        print(
+            f"app connection settings: jit={settings[0]}, "
+            f"max_parallel_workers_per_gather={settings[1]}"
+        )
+        areas = {
+            label: [area_from_shapes(batch).wkb for batch in batches]
+            for label, batches in shapes.items()
+        }
+
+        def spatial_only(wkb: bytes) -> int:
+            # The spatial part alone: resident locations inside the area (GiST scan).
+            return db.session.execute(
+                text(
+                    "SELECT count(*) FROM resident_locations "
+                    "WHERE ST_Intersects(location, ST_GeomFromWKB(:wkb, 27700))"
+                ),
+                {"wkb": wkb},
+            ).scalar()
+
+        def preview(wkb: bytes) -> int:
+            # What the officer's screen runs: channels, one per address, per channel.
+            return count_targets(db.session, wkb)["residents"]
+
+        def run(title: str, query) -> None:
+            print(f"-- {title}")
+            for label, wkbs in areas.items():
+                millis, reached = [], []
+                for wkb in wkbs:
+                    start = time.perf_counter()
+                    reached.append(query(wkb))
+                    millis.append((time.perf_counter() - start) * 1000)
+                reached.sort()
+                median = reached[len(reached) // 2]
+                print(figures(label, millis) + f"   found: median {median:,}, max {reached[-1]:,}")
+
+        run("resident locations in the area, first touch (cold)", spatial_only)
+        run("resident locations in the area, warm", spatial_only)
+        run("the officer's preview (channels, deduplicated), warm", preview)
+        db.session.commit()
+        print("CLUSTER resident_locations by its GiST index (a maintenance step)…", flush=True)
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            start = time.perf_counter()
+            conn.execute(text("CLUSTER resident_locations USING idx_resident_locations_location"))
+            conn.execute(text("ANALYZE resident_locations"))
+            print(f"  took {time.perf_counter() - start:.1f} s")
+        run("resident locations in the area, clustered, warm", spatial_only)
+        run("the officer's preview, clustered, warm", preview)
+        db.session.rollback()
+
+        from app.dao.targeting import targeted_channels
+
+        for label in ("within 5 km", "20-vertex polygon (~2.7 km across)"):
+            area = area_from_shapes(shapes[label][0]).wkb
+            compiled = targeted_channels(area).compile(dialect=db.engine.dialect)
+            cursor = db.session.connection().connection.cursor()
+            cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + str(compiled), compiled.params)
+            print(f"plan, {label}:")
+            for (line,) in cursor.fetchall():
+                print("   " + re.sub(r"'[0-9A-F]{40,}'::geometry", "<area>", line))
+            db.session.rollback()
+
+
+if __name__ == "__main__":
+    main()
