@@ -174,3 +174,48 @@ def test_map_pages_show_the_data_attribution(client, sign_in):
         assert "Contains OS data © Crown copyright and database right 2025" in page
         assert "Contains Royal Mail data © Royal Mail copyright and database right 2025" in page
         assert "Open Government Licence v.3.0" in page
+
+
+def test_residents_on_ended_or_moved_postcodes_are_listed_and_still_reached(
+    client, sign_in, make_resident
+):
+    make_resident(postcode="BS1 6AD", sms="+447700900301")
+    make_resident(postcode="BS8 1TH", sms="+447700900302")
+    make_resident(postcode="TA1 1AA", sms="+447700900303")
+    sign_in("analyst")
+    assert "Nothing to review" in client.get("/analysts/postcode-review").text
+    original = db.session.execute(
+        text(
+            "SELECT postcode, terminated_on, location FROM postcodes WHERE postcode IN ('BS16AD', 'BS81TH')"
+        )
+    ).all()
+    try:
+        db.session.execute(
+            text("UPDATE postcodes SET terminated_on = '2025-03-01' WHERE postcode = 'BS16AD'")
+        )
+        db.session.execute(
+            text(
+                "UPDATE postcodes SET location = ST_Translate(location, 300, 0) "
+                "WHERE postcode = 'BS81TH'"
+            )
+        )
+        db.session.commit()
+        page = client.get("/analysts/postcode-review").text
+        assert "BS1 6AD" in page and "Terminated in March 2025" in page
+        assert "BS8 1TH" in page and "Centre moved 300 m since they registered" in page
+        assert "TA1 1AA" not in page
+
+        from app.dao.targeting import count_targets
+        from geo.areas import area_from_shapes
+
+        around = area_from_shapes(
+            [{"kind": "circle", "center": [-2.5882, 51.4520], "radius_m": 2000}]
+        )
+        assert count_targets(db.session, around.wkb)["residents"] == 2
+    finally:
+        for key, terminated_on, location in original:
+            db.session.execute(
+                text("UPDATE postcodes SET terminated_on = :t, location = :l WHERE postcode = :k"),
+                {"t": terminated_on, "l": location, "k": key},
+            )
+        db.session.commit()

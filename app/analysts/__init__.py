@@ -7,6 +7,7 @@ from flask import Blueprint, current_app, jsonify, render_template
 from app.auth import role_required
 from app.dao import places as places_dao
 from app.services.density import resident_density
+from app.services.postcode_review import MOVED_THRESHOLD_M, find_postcode_reviews
 
 bp = Blueprint("analysts", __name__)
 
@@ -33,4 +34,15 @@ def density_geojson():
         resident_density(
             current_app.config["DENSITY_CELL_M"], current_app.config["DENSITY_MIN_COUNT"]
         )
+    )
+
+
+@bp.route("/postcode-review")
+@role_required("analyst", "supervisor")
+def postcode_review():
+    """Postcodes residents registered with that the directory has since ended or moved."""
+    return render_template(
+        "analysts/postcode_review.html",
+        reviews=find_postcode_reviews(),
+        moved_threshold_m=MOVED_THRESHOLD_M,
     )

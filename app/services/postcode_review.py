@@ -1,0 +1,71 @@
+"""Residents whose postcode has changed under them, for an analyst to review.
+
+A resident keeps the point they registered with, so a terminated or moved postcode
+never silently stops their alerts; this list says where the directory and our records
+disagree. It names postcodes and counts, never residents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import text
+
+from app.extensions import db
+
+# Further than this from the directory's current point counts as "moved": postcode
+# centroids shift by a few metres between releases for no reason worth a review.
+MOVED_THRESHOLD_M = 50
+
+
+@dataclass(frozen=True)
+class PostcodeReview:
+    postcode: str
+    residents: int
+    reason: str  # "terminated", "moved", "no location", "not in the directory"
+    terminated_on: date | None
+    moved_m: float | None
+
+    @property
+    def explanation(self) -> str:
+        if self.reason == "terminated":
+            return f"Terminated in {self.terminated_on:%B %Y}"
+        if self.reason == "moved":
+            return f"Centre moved {self.moved_m:,.0f} m since they registered"
+        if self.reason == "no location":
+            return "The directory no longer gives it a location"
+        return "No longer in the postcode directory"
+
+
+def find_postcode_reviews(limit: int = 500) -> list[PostcodeReview]:
+    rows = db.session.execute(
+        text(
+            """
+            SELECT l.postcode, count(DISTINCT l.resident_id), p.postcode IS NULL,
+                   p.terminated_on, p.location IS NULL,
+                   max(ST_Distance(l.location, p.location))
+            FROM resident_locations l LEFT JOIN postcodes p USING (postcode)
+            WHERE p.postcode IS NULL OR p.terminated_on IS NOT NULL OR p.location IS NULL
+               OR NOT ST_DWithin(l.location, p.location, :moved)
+            GROUP BY l.postcode, p.postcode, p.terminated_on, p.location
+            ORDER BY count(DISTINCT l.resident_id) DESC, l.postcode
+            LIMIT :limit
+            """
+        ),
+        {"moved": MOVED_THRESHOLD_M, "limit": limit},
+    ).all()
+    db.session.rollback()
+    reviews = []
+    for key, residents, missing, terminated_on, no_location, moved_m in rows:
+        if missing:
+            reason = "not in the directory"
+        elif terminated_on is not None:
+            reason = "terminated"
+        elif no_location:
+            reason = "no location"
+        else:
+            reason = "moved"
+        shown = f"{key[:-3]} {key[-3:]}"
+        reviews.append(PostcodeReview(shown, residents, reason, terminated_on, moved_m))
+    return reviews
