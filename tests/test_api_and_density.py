@@ -186,7 +186,8 @@ def test_residents_on_ended_or_moved_postcodes_are_listed_and_still_reached(
     assert "Nothing to review" in client.get("/analysts/postcode-review").text
     original = db.session.execute(
         text(
-            "SELECT postcode, terminated_on, location FROM postcodes WHERE postcode IN ('BS16AD', 'BS81TH')"
+            "SELECT postcode, terminated_on, location FROM postcodes "
+            "WHERE postcode IN ('BS16AD', 'BS81TH')"
         )
     ).all()
     try:
