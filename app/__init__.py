@@ -51,6 +51,7 @@ def create_app(config: str | type | None = None) -> Flask:
     from app.analysts import bp as analysts_bp
     from app.api import bp as api_bp
     from app.auth import bp as auth_bp
+    from app.callbacks import bp as callbacks_bp
     from app.cli import register_cli
     from app.officers import bp as officers_bp
     from app.public import bp as public_bp
@@ -60,6 +61,7 @@ def create_app(config: str | type | None = None) -> Flask:
     app.register_blueprint(officers_bp, url_prefix="/officers")
     app.register_blueprint(analysts_bp, url_prefix="/analysts")
     app.register_blueprint(api_bp, url_prefix="/api")
+    app.register_blueprint(callbacks_bp, url_prefix="/callbacks")
     register_cli(app)
 
     @app.context_processor

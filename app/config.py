@@ -40,9 +40,48 @@ class Config:
     # How many proxies (e.g. the force's TLS terminator) sit in front of the app, so
     # that audit records carry the user's address, not the proxy's.
     PROXY_HOPS = _int("PROXY_HOPS", 0)
-    # Where messages go. Only the development outbox exists so far; production must
-    # choose it explicitly, so that nobody believes alerts reach phones when they don't.
-    DELIVERY_TRANSPORT = _env("DELIVERY_TRANSPORT")
+    # Providers. With Twilio and SMTP settings the product sends for real; without them
+    # messages go to the development outbox.
+    TWILIO_ACCOUNT_SID = _env("TWILIO_ACCOUNT_SID")
+    TWILIO_AUTH_TOKEN = _env("TWILIO_AUTH_TOKEN")
+    TWILIO_MESSAGING_SERVICE_SID = _env("TWILIO_MESSAGING_SERVICE_SID")
+    TWILIO_FROM_NUMBER = _env("TWILIO_FROM_NUMBER")
+    TWILIO_VOICE_FROM_NUMBER = _env("TWILIO_VOICE_FROM_NUMBER")
+    # One voice for every call, so residents learn to recognise it.
+    TWILIO_VOICE = _env("TWILIO_VOICE", "Polly.Amy")
+    TWILIO_API_BASE_URL = _env("TWILIO_API_BASE_URL")  # a Twilio-compatible server
+    TWILIO_TIMEOUT_SECONDS = float(_env("TWILIO_TIMEOUT_SECONDS", "10"))
+    SMTP_HOST = _env("SMTP_HOST")
+    SMTP_PORT = _int("SMTP_PORT", 25)
+    SMTP_USERNAME = _env("SMTP_USERNAME")
+    SMTP_PASSWORD = _env("SMTP_PASSWORD")
+    SMTP_STARTTLS = _env("SMTP_STARTTLS", "") in ("1", "true", "yes")
+    MAIL_FROM = _env("MAIL_FROM")
+    # The address the public reaches this service at (behind any proxy): callback and
+    # unsubscribe URLs are built from it, and Twilio signatures are checked against it.
+    PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
+    # "providers" (Twilio + SMTP) or "outbox"; unset, providers when both are configured.
+    DELIVERY_TRANSPORT = _env(
+        "DELIVERY_TRANSPORT",
+        "providers" if _env("TWILIO_ACCOUNT_SID") and _env("SMTP_HOST") else None,
+    )
+    # Messages per second each channel may send, across all workers (0: no limit).
+    RATE_LIMITS = {
+        "sms": _int("SMS_PER_SECOND", 0),
+        "voice": _int("VOICE_PER_SECOND", 0),
+        "email": _int("EMAIL_PER_SECOND", 0),
+    }
+    DELIVERY_CONCURRENCY = _int("DELIVERY_CONCURRENCY", 16)  # requests in flight per job
+    DELIVERY_MAX_ATTEMPTS = _int("DELIVERY_MAX_ATTEMPTS", 8)
+    RETRY_BASE_SECONDS = float(_env("RETRY_BASE_SECONDS", "0.5"))
+    RETRY_MAX_SECONDS = float(_env("RETRY_MAX_SECONDS", "60"))
+    # The sweeper: how long a claimed delivery may stay "sending" before its worker is
+    # presumed dead, how long an "unknown" one waits for the provider's callback before
+    # it is sent again, and how long a queued one waits for a worker before re-queueing.
+    STALLED_SECONDS = _int("STALLED_SECONDS", 120)
+    RECONCILE_SECONDS = _int("RECONCILE_SECONDS", 300)
+    REQUEUE_SECONDS = _int("REQUEUE_SECONDS", 60)
+    SWEEP_INTERVAL_SECONDS = float(_env("SWEEP_INTERVAL_SECONDS", "15"))
     REDIS_URL = _env("REDIS_URL")
     RQ_QUEUE = _env("RQ_QUEUE", "alerts")
 
@@ -86,7 +125,7 @@ class Config:
 
 class DevelopmentConfig(Config):
     ENV_NAME = "development"
-    DELIVERY_TRANSPORT = _env("DELIVERY_TRANSPORT", "outbox")
+    DELIVERY_TRANSPORT = Config.DELIVERY_TRANSPORT or "outbox"
 
 
 class TestingConfig(Config):
@@ -96,7 +135,7 @@ class TestingConfig(Config):
     REDIS_URL = _env("TEST_REDIS_URL")
     SECRET_KEY = "tests-only-not-secret"  # noqa: S105
     RQ_QUEUE = "alerts-test"
-    DELIVERY_TRANSPORT = "outbox"
+    DELIVERY_TRANSPORT = _env("DELIVERY_TRANSPORT", "outbox")
 
 
 class ProductionConfig(Config):
@@ -106,11 +145,23 @@ class ProductionConfig(Config):
     @classmethod
     def check(cls) -> None:
         super().check()
-        if cls.DELIVERY_TRANSPORT != "outbox":
+        if cls.DELIVERY_TRANSPORT not in ("outbox", "providers"):
             raise ConfigError(
-                "production needs DELIVERY_TRANSPORT. Only 'outbox' (messages are recorded, "
-                "not sent) is available until the SMS, voice and e-mail providers are added."
+                "production needs Twilio and SMTP settings (or DELIVERY_TRANSPORT=outbox to "
+                "record messages without sending them, knowingly)."
             )
+        if cls.DELIVERY_TRANSPORT == "providers":
+            missing = [
+                name
+                for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "SMTP_HOST", "MAIL_FROM")
+                if not getattr(cls, name)
+            ]
+            if not (cls.TWILIO_MESSAGING_SERVICE_SID or cls.TWILIO_FROM_NUMBER):
+                missing.append("TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER")
+            if not (cls.PUBLIC_BASE_URL or "").startswith("https://"):
+                missing.append("PUBLIC_BASE_URL (https://...)")
+            if missing:
+                raise ConfigError(f"production needs {', '.join(missing)}.")
         if len(cls.SECRET_KEY or "") < 32:
             raise ConfigError("production needs a SECRET_KEY of at least 32 characters.")
         for name in ("SQLALCHEMY_DATABASE_URI", "REDIS_URL"):

@@ -38,7 +38,7 @@ MUTABLE_TABLES = (
     "officers",
 )
 
-pytest_plugins = ["tests.factories", "tests.browser_fixtures"]
+pytest_plugins = ["tests.factories", "tests.browser_fixtures", "tests.provider_fixtures"]
 
 
 class FreshContextClient(FlaskClient):

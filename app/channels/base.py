@@ -12,6 +12,8 @@ class OutgoingMessage:
     recipient: str  # E.164 number or e-mail address
     subject: str | None
     body: str  # the text, the e-mail body or the script to be spoken
+    unsubscribe_url: str | None = None  # e-mail: RFC 8058 one-click unsubscribe
+    status_callback_url: str | None = None  # SMS and voice: where the provider reports
 
 
 @dataclass(frozen=True)
@@ -20,18 +22,28 @@ class SendResult:
     # "delivered" when the transport knows it arrived (the outbox), else "sent" and a
     # provider callback moves it on later.
     status: str
+    segments: int | None = None
 
 
 class TransportError(Exception):
-    """The provider refused or failed; `permanent` says whether a retry could help."""
+    """The provider refused or failed.
 
-    def __init__(self, reason: str, *, permanent: bool):
+    permanent: retrying cannot help (an invalid or opted-out number): fail now.
+    maybe_sent: the request may have reached the provider (it timed out after being
+    sent): never resend blindly; the provider's status callback settles it.
+    """
+
+    def __init__(self, reason: str, *, permanent: bool, maybe_sent: bool = False):
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
+        self.maybe_sent = maybe_sent
 
 
 class Transport(Protocol):
     name: str
+    # Whether send() writes to the database (and so must run in the job's own thread
+    # and transaction) rather than only calling out over the network.
+    writes_to_database: bool
 
     def send(self, message: OutgoingMessage) -> SendResult: ...

@@ -13,6 +13,7 @@ from app.models import OutboxMessage
 
 class OutboxTransport:
     name = "outbox"
+    writes_to_database = True
 
     def send(self, message: OutgoingMessage) -> SendResult:
         record = OutboxMessage(

@@ -19,20 +19,45 @@ def worker(burst: bool) -> None:
 
     from app.jobs import queue
 
-    Worker([queue()], connection=redis_store.client).work(burst=burst, logging_level="INFO")
+    # A dead worker is noticed within two minutes: it must renew its registration
+    # every worker_ttl seconds, and maintenance (which moves abandoned jobs out of the
+    # started registry) runs every 30 seconds. The sweeper re-queues their deliveries.
+    worker = Worker(
+        [queue()], connection=redis_store.client, worker_ttl=60, maintenance_interval=30
+    )
+    worker.work(burst=burst, logging_level="INFO")
 
 
 @alerts_cli.command("requeue")
-@click.option("--stalled-minutes", default=10, show_default=True)
-def requeue(stalled_minutes: int) -> None:
-    """Queue again every delivery still waiting in an unfinished alert, including those
-    a dead worker left in "sending" for longer than --stalled-minutes."""
-    from app.jobs.delivery import find_unfinished_alert_ids, release_stalled_deliveries
-    from app.services.alerts import enqueue_alert_deliveries
+def requeue() -> None:
+    """Sweep once: put back work a dead worker, a lost Redis or a crash left behind."""
+    from app.services.dispatch import sweep
 
-    click.echo(f"released {release_stalled_deliveries(stalled_minutes)} stalled deliveries")
-    for alert_id in find_unfinished_alert_ids():
-        click.echo(f"alert {alert_id}: {enqueue_alert_deliveries(alert_id)} queued")
+    click.echo(sweep())
+
+
+@click.command("sweeper")
+@click.option("--once", is_flag=True, help="Sweep once and stop.")
+def sweeper(once: bool) -> None:
+    """Every SWEEP_INTERVAL_SECONDS, put back work left behind (see dispatch.sweep)."""
+    import time
+
+    from flask import current_app
+
+    from app.extensions import db
+    from app.services.dispatch import sweep
+
+    while True:
+        try:
+            found = sweep()
+            if any(found.values()):
+                click.echo(f"sweeper: {found}")
+        except Exception as error:  # a database or Redis outage: try again next round
+            db.session.rollback()
+            click.echo(f"sweeper: {type(error).__name__}; trying again", err=True)
+        if once:
+            return
+        time.sleep(current_app.config["SWEEP_INTERVAL_SECONDS"])
 
 
 @alerts_cli.command("progress")

@@ -25,7 +25,7 @@ def targeted_channels(area_wkb: bytes) -> Select:
     )
     return (
         select(ResidentChannel.resident_id, ResidentChannel.channel, ResidentChannel.address)
-        .where(in_area)
+        .where(in_area, ResidentChannel.unsubscribed_at.is_(None))
         .distinct(ResidentChannel.channel, ResidentChannel.address)
         .order_by(ResidentChannel.channel, ResidentChannel.address, ResidentChannel.resident_id)
     )

@@ -2,13 +2,22 @@
 
 from app.models.alert import Alert
 from app.models.audit import AuditEvent
-from app.models.delivery import CHANNELS, Delivery, DeliveryStatus, OutboxMessage
+from app.models.delivery import (
+    CHANNELS,
+    FINAL_STATUSES,
+    STATUS_RANK,
+    Delivery,
+    DeliveryStatus,
+    OutboxMessage,
+)
 from app.models.officer import ROLES, Officer
 from app.models.place import DataLoad, Place, Postcode
 from app.models.resident import InterestGroup, Resident, ResidentChannel, ResidentLocation
 
 __all__ = [
     "CHANNELS",
+    "FINAL_STATUSES",
+    "STATUS_RANK",
     "ROLES",
     "Alert",
     "AuditEvent",

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.extensions import db
 from app.models.officer import Officer
 
-ALERT_STATUSES = ("draft", "sending", "sent")
+ALERT_STATUSES = ("draft", "sending", "sent", "cancelled")
 
 
 class Alert(db.Model):
@@ -33,5 +33,7 @@ class Alert(db.Model):
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
 
-    created_by: Mapped[Officer] = relationship()
+    created_by: Mapped[Officer] = relationship(foreign_keys=[created_by_id])

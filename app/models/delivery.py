@@ -23,13 +23,31 @@ CHANNELS = ("sms", "voice", "email")
 
 
 class DeliveryStatus(enum.StrEnum):
-    """A delivery only moves forward: queued -> sending -> sent -> delivered, or failed."""
+    """A delivery only moves forward (see STATUS_RANK): queued -> sending -> sent ->
+    delivered, or ends failed / cancelled with a reason. "unknown" is a request that
+    may have reached the provider (it timed out): its status callback settles it."""
 
     QUEUED = "queued"
     SENDING = "sending"
+    UNKNOWN = "unknown"
     SENT = "sent"
     DELIVERED = "delivered"
     FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+# How far along each status is: an update may only raise the rank. A late or repeated
+# provider callback can therefore never move a delivery backwards.
+STATUS_RANK = {
+    "queued": 0,
+    "sending": 1,
+    "unknown": 1,
+    "sent": 2,
+    "delivered": 3,
+    "failed": 3,
+    "cancelled": 3,
+}
+FINAL_STATUSES = ("delivered", "failed", "cancelled")
 
 
 class Delivery(db.Model):
@@ -39,9 +57,19 @@ class Delivery(db.Model):
     __table_args__ = (
         UniqueConstraint("alert_id", "resident_id", "channel"),
         CheckConstraint(
-            "status IN ('queued', 'sending', 'sent', 'delivered', 'failed')", name="status_known"
+            "status IN ('queued', 'sending', 'unknown', 'sent', 'delivered', 'failed', "
+            "'cancelled')",
+            name="status_known",
         ),
         Index("ix_deliveries_alert_id_status", "alert_id", "status"),
+        # The sweeper looks for work left behind: only unfinished rows are indexed.
+        Index(
+            "ix_deliveries_unfinished",
+            "status",
+            "updated_at",
+            postgresql_where="status IN ('queued', 'sending', 'unknown')",
+        ),
+        Index("ix_deliveries_provider_ref", "provider_ref"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -52,6 +80,13 @@ class Delivery(db.Model):
     status: Mapped[str] = mapped_column(String(20), nullable=False, server_default="queued")
     reason: Mapped[str | None] = mapped_column(Text)
     provider_ref: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    # Not before this time (a retry's backoff); NULL means now.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    segments: Mapped[int | None] = mapped_column(Integer)  # SMS segments billed
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)  # voice call length
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )

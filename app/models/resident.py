@@ -85,6 +85,9 @@ class ResidentChannel(db.Model):
     )
     channel: Mapped[str] = mapped_column(String(10), primary_key=True)
     address: Mapped[str] = mapped_column(String(254), nullable=False)  # E.164 or e-mail
+    # Set when the resident stopped this channel (SMS STOP, one-click unsubscribe):
+    # nothing more is sent to it, and the record shows when and why.
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )

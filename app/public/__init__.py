@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 
+from app.extensions import csrf
+from app.services.dispatch import read_unsubscribe_token
+from app.services.optout import unsubscribe_channel
 from app.services.registration import (
     RegistrationForm,
     RegistrationInvalid,
@@ -44,3 +47,18 @@ def registered():
     if place is None:
         return redirect(url_for("public.register"))
     return render_template("public/registered.html", place=place)
+
+
+@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
+@csrf.exempt  # a mail client's one-click POST carries no CSRF token; the signed token
+def unsubscribe(token: str):  # in the URL is the proof
+    """One-click unsubscribe (RFC 8058). GET only shows a button: mail scanners follow
+    links, and must not unsubscribe anyone; the mail client's POST (or the button) does.
+    """
+    found = read_unsubscribe_token(token)
+    if found is None:
+        return render_template("error.html", title="That link is not valid", status=404), 404
+    if request.method == "POST":
+        unsubscribe_channel(*found)
+        return render_template("public/unsubscribed.html")
+    return render_template("public/unsubscribe.html", token=token)

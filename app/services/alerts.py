@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import func, insert, literal, select
+from sqlalchemy import func, insert, literal, select, update
 
 from app.dao.audit import create_audit_event
 from app.dao.targeting import count_targets, targeted_channels
@@ -20,7 +19,7 @@ log = logging.getLogger(__name__)
 
 MAX_TITLE = 120
 MAX_BODY = 1_000
-FINISHED_STATUSES = ("sent", "delivered", "failed")
+FINISHED_STATUSES = ("sent", "delivered", "failed", "cancelled")
 
 
 class AlertInvalid(ValueError):
@@ -141,8 +140,7 @@ def submit_alert(
 def enqueue_alert_deliveries(alert_id: int) -> int:
     """Queue every still-queued delivery of an alert in batches. Safe to repeat: a job
     only acts on deliveries still in the state it expects."""
-    from app.jobs import queue
-    from app.jobs.delivery import deliver_batch
+    from app.services.dispatch import enqueue
 
     ids = list(
         db.session.scalars(
@@ -152,12 +150,41 @@ def enqueue_alert_deliveries(alert_id: int) -> int:
         )
     )
     db.session.rollback()
-    size = current_app.config["DELIVERY_BATCH_SIZE"]
-    q = queue()
-    for start in range(0, len(ids), size):
-        q.enqueue(deliver_batch, ids[start : start + size], job_timeout=600)
-    log.info("alert %s: queued %s deliveries in %s jobs", alert_id, len(ids), -(-len(ids) // size))
+    enqueue(ids)
+    log.info("alert %s: queued %s deliveries", alert_id, len(ids))
     return len(ids)
+
+
+def cancel_alert(officer: Officer, alert_id: int) -> int:
+    """Stop an alert: nothing more goes out. Messages already handed to a provider
+    cannot be recalled. Returns how many deliveries were cancelled."""
+    alert = db.session.get(Alert, alert_id)
+    if alert is None or alert.status not in ("sending", "draft"):
+        db.session.rollback()
+        return 0
+    cancelled = db.session.execute(
+        update(Delivery)
+        .where(Delivery.alert_id == alert_id, Delivery.status == "queued")
+        .values(
+            status="cancelled",
+            reason=f"alert cancelled by {officer.name}",
+            finished_at=func.now(),
+            updated_at=func.now(),
+        )
+        .returning(Delivery.id)
+    ).all()
+    alert.status = "cancelled"
+    alert.cancelled_at = func.now()
+    alert.cancelled_by_id = officer.id
+    create_audit_event(
+        "alert.cancelled",
+        actor_id=officer.id,
+        subject_type="alert",
+        subject_id=alert_id,
+        details={"deliveries_cancelled": len(cancelled)},
+    )
+    db.session.commit()
+    return len(cancelled)
 
 
 def alert_progress(alert_id: int) -> dict:

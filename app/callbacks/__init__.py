@@ -1,0 +1,79 @@
+"""Provider webhooks: Twilio status callbacks and inbound SMS (STOP).
+
+Every request must carry a valid X-Twilio-Signature, computed over the URL Twilio
+called, which is PUBLIC_BASE_URL plus the path: behind a proxy the app sees a different
+host, so the configured public address is what is checked. Handlers are idempotent.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from flask import Blueprint, Response, abort, current_app, request
+from twilio.request_validator import RequestValidator
+
+from app.extensions import csrf
+from app.services.dispatch import apply_provider_status
+from app.services.optout import handle_inbound_sms
+
+bp = Blueprint("callbacks", __name__)
+csrf.exempt(bp)  # providers cannot hold a CSRF token; the signature is the check
+log = logging.getLogger(__name__)
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+def public_url() -> str:
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    path = request.full_path if request.query_string else request.path
+    return base + path
+
+
+def twilio_signed(view):
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        token = current_app.config.get("TWILIO_AUTH_TOKEN")
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not token or not RequestValidator(token).validate(
+            public_url(), request.form.to_dict(), signature
+        ):
+            log.warning("refused a Twilio callback with a bad signature: %s", request.path)
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+@bp.route("/twilio/status/<int:delivery_id>", methods=["POST"])
+@twilio_signed
+def twilio_status(delivery_id: int):
+    form = request.form
+    provider_ref = form.get("MessageSid") or form.get("CallSid") or ""
+    status = form.get("MessageStatus") or form.get("CallStatus") or ""
+    if not provider_ref or not status:
+        return {"error": "MessageSid/CallSid and a status are required."}, 400
+    found = apply_provider_status(
+        delivery_id,
+        provider_ref=provider_ref,
+        provider_status=status,
+        error_code=form.get("ErrorCode"),
+        segments=_int(form.get("NumSegments")),
+        duration_seconds=_int(form.get("CallDuration")),
+    )
+    # 200 even for an unknown delivery: Twilio would only retry something we can't use.
+    return ("", 204) if found else ("", 200)
+
+
+@bp.route("/twilio/inbound-sms", methods=["POST"])
+@twilio_signed
+def twilio_inbound_sms():
+    handle_inbound_sms(request.form.get("From", ""), request.form.get("Body", ""))
+    return Response(EMPTY_TWIML, mimetype="application/xml")

@@ -1,0 +1,508 @@
+"""Delivering an alert's messages: claim, send, record, retry, reconcile, sweep.
+
+The database is the source of truth and Redis only carries work. Every status change is
+a compare-and-swap that can only move a delivery forward (models.delivery.STATUS_RANK),
+so a job that runs twice, or a late provider callback, never sends twice or goes back.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from flask import current_app, url_for
+from itsdangerous import URLSafeSerializer
+from sqlalchemy import bindparam, text
+
+from app.channels import OutgoingMessage, SendResult, TransportError, transport_for
+from app.channels.ratelimit import RateLimiter
+from app.extensions import db, redis_store
+from app.models import Alert
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    delivery_id: int
+    alert_id: int
+    resident_id: int | None
+    channel: str
+    address: str
+    attempts: int
+
+
+@dataclass
+class Outcome:
+    claimed: Claimed
+    result: SendResult | None = None
+    error: TransportError | None = None
+
+
+# --- claiming and recording -------------------------------------------------------
+
+
+def claim(delivery_ids: Iterable[int]) -> list[Claimed]:
+    """queued -> sending for those still queued and due, in one committed statement."""
+    rows = db.session.execute(
+        text(
+            """
+            UPDATE deliveries SET status = 'sending', attempts = attempts + 1,
+                   updated_at = now()
+            WHERE id IN :ids AND status = 'queued'
+              AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+            RETURNING id, alert_id, resident_id, channel, address, attempts
+            """
+        ).bindparams(bindparam("ids", expanding=True)),
+        {"ids": list(delivery_ids)},
+    ).all()
+    db.session.commit()
+    return [Claimed(*row) for row in rows]
+
+
+def record(outcomes: list[Outcome]) -> dict[str, int]:
+    """Write what the providers said, in one transaction. Returns counts by outcome."""
+    counts = {"sent": 0, "retry": 0, "failed": 0, "unknown": 0}
+    max_attempts = current_app.config["DELIVERY_MAX_ATTEMPTS"]
+    for outcome in outcomes:
+        claimed, error = outcome.claimed, outcome.error
+        if error is None:
+            result = outcome.result
+            _mark_sent(claimed.delivery_id, result)
+            counts["sent"] += 1
+        elif error.maybe_sent:
+            _set_status(claimed.delivery_id, "unknown", error.reason, from_=("sending",))
+            counts["unknown"] += 1
+        elif error.permanent or claimed.attempts >= max_attempts:
+            reason = error.reason
+            if not error.permanent:
+                reason = f"gave up after {claimed.attempts} attempts: {reason}"
+            _set_status(claimed.delivery_id, "failed", reason, from_=("sending",), final=True)
+            counts["failed"] += 1
+        else:
+            db.session.execute(
+                text(
+                    """
+                    UPDATE deliveries SET status = 'queued', reason = :reason,
+                           next_attempt_at = now() + make_interval(secs => :delay),
+                           updated_at = now()
+                    WHERE id = :id AND status = 'sending'
+                    """
+                ),
+                {
+                    "id": claimed.delivery_id,
+                    "reason": error.reason,
+                    "delay": backoff_seconds(claimed.attempts),
+                },
+            )
+            counts["retry"] += 1
+    db.session.commit()
+    return counts
+
+
+def _mark_sent(delivery_id: int, result: SendResult) -> None:
+    # A provider callback may already have moved it on ("delivered"): keep that status,
+    # fill in what the send call knows.
+    db.session.execute(
+        text(
+            """
+            UPDATE deliveries SET
+                status = CASE WHEN status IN ('sending', 'unknown') THEN :status
+                              ELSE status END,
+                provider_ref = coalesce(provider_ref, :ref),
+                segments = coalesce(:segments, segments),
+                sent_at = coalesce(sent_at, now()),
+                finished_at = CASE WHEN :status = 'delivered' THEN now() ELSE finished_at END,
+                reason = NULL, updated_at = now()
+            WHERE id = :id
+            """
+        ),
+        {
+            "id": delivery_id,
+            "status": result.status,
+            "ref": result.provider_ref,
+            "segments": result.segments,
+        },
+    )
+
+
+def _set_status(delivery_id: int, status: str, reason: str, *, from_, final=False) -> None:
+    db.session.execute(
+        text(
+            """
+            UPDATE deliveries SET status = :status, reason = :reason, updated_at = now(),
+                   finished_at = CASE WHEN :final THEN now() ELSE finished_at END
+            WHERE id = :id AND status IN :from_
+            """
+        ).bindparams(bindparam("from_", expanding=True)),
+        {
+            "id": delivery_id,
+            "status": status,
+            "reason": reason,
+            "final": final,
+            "from_": list(from_),
+        },
+    )
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Capped exponential backoff with full jitter: retries from many workers spread out
+    instead of arriving together."""
+    base = current_app.config["RETRY_BASE_SECONDS"]
+    cap = current_app.config["RETRY_MAX_SECONDS"]
+    return random.uniform(0, min(cap, base * 2 ** max(attempt - 1, 0)))  # noqa: S311
+
+
+# --- the words each channel carries -------------------------------------------------
+
+_unsubscribe_signer_salt = "one-click-unsubscribe"
+
+
+def unsubscribe_token(resident_id: int, channel: str) -> str:
+    signer = URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_unsubscribe_signer_salt)
+    return signer.dumps([resident_id, channel])
+
+
+def read_unsubscribe_token(token: str) -> tuple[int, str] | None:
+    signer = URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_unsubscribe_signer_salt)
+    try:
+        resident_id, channel = signer.loads(token)
+    except Exception:  # noqa: BLE001 - any bad token is simply not ours
+        return None
+    return int(resident_id), str(channel)
+
+
+def _public_url(endpoint: str, **values) -> str:
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    with current_app.test_request_context(base_url=base):
+        return url_for(endpoint, _external=True, **values)
+
+
+def render_message(alert: Alert, claimed: Claimed) -> OutgoingMessage:
+    """The words each channel carries. Alert text is plain text everywhere."""
+    force = current_app.config["FORCE_NAME"]
+    unsubscribe_url = callback_url = None
+    if claimed.channel == "sms":
+        body = f"{alert.title}: {alert.body}\n- {force} Police. Reply STOP to stop."
+        subject = None
+    elif claimed.channel == "voice":
+        body = f"This is a message from {force} Police. {alert.title}. {alert.body}"
+        subject = None
+    else:
+        subject = f"{force} Police: {alert.title}"
+        body = f"{alert.body}\n\n{force} Police"
+    if current_app.config.get("DELIVERY_TRANSPORT") == "providers":
+        if claimed.channel == "email" and claimed.resident_id:
+            unsubscribe_url = _public_url(
+                "public.unsubscribe", token=unsubscribe_token(claimed.resident_id, "email")
+            )
+        if claimed.channel in ("sms", "voice"):
+            callback_url = _public_url("callbacks.twilio_status", delivery_id=claimed.delivery_id)
+    return OutgoingMessage(
+        delivery_id=claimed.delivery_id,
+        alert_id=alert.id,
+        channel=claimed.channel,
+        recipient=claimed.address,
+        subject=subject,
+        body=body,
+        unsubscribe_url=unsubscribe_url,
+        status_callback_url=callback_url,
+    )
+
+
+# --- sending a batch ----------------------------------------------------------------
+
+
+def deliver(delivery_ids: list[int]) -> dict[str, int]:
+    """Send every delivery of the batch that is still queued, retrying temporary
+    failures with backoff until each is sent, failed for good, or left to the sweeper.
+    Safe to run twice: only deliveries still "queued" are claimed."""
+    totals = {"sent": 0, "retry": 0, "failed": 0, "unknown": 0, "skipped": 0}
+    pending = list(delivery_ids)
+    concurrency = max(1, current_app.config["DELIVERY_CONCURRENCY"])
+    alerts: dict[int, Alert] = {}
+    app = current_app._get_current_object()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        while pending:
+            due = _due(pending)
+            if not due:
+                wait = _seconds_until_next_attempt(pending)
+                if wait is None:
+                    break  # nothing left to send from this batch
+                time.sleep(min(wait, 5))
+                continue
+            # Claim a little at a time, so a worker that dies leaves few "sending".
+            for start in range(0, len(due), concurrency * 2):
+                chunk = claim(due[start : start + concurrency * 2])
+                for claimed in chunk:
+                    if claimed.alert_id not in alerts:
+                        alerts[claimed.alert_id] = db.session.get(Alert, claimed.alert_id)
+                outcomes = _send_all(app, pool, chunk, alerts)
+                for key, count in record(outcomes).items():
+                    totals[key] += count
+            pending = _still_queued(pending)
+    for alert_id in {a for a in alerts}:
+        mark_alert_sent_when_done(alert_id)
+    totals["skipped"] = len(delivery_ids) - totals["sent"] - totals["failed"] - totals["unknown"]
+    return totals
+
+
+def _send_all(app, pool, chunk: list[Claimed], alerts) -> list[Outcome]:
+    messages = [(c, render_message(alerts[c.alert_id], c)) for c in chunk]
+    by_transport: dict[str, list] = {}
+    for claimed, message in messages:
+        by_transport.setdefault(claimed.channel, []).append((claimed, message))
+    outcomes: list[Outcome] = []
+    for channel, items in by_transport.items():
+        transport = transport_for(channel)
+        limiter = RateLimiter(
+            redis_store.client, channel, current_app.config["RATE_LIMITS"].get(channel, 0)
+        )
+        if transport.writes_to_database:
+            # The outbox records in this thread's transaction, with the status change.
+            for claimed, message in items:
+                outcomes.append(_send_one(transport, limiter, claimed, message))
+                _commit_outbox(outcomes[-1])
+            continue
+
+        def send(item, transport=transport, limiter=limiter):
+            with app.app_context():
+                return _send_one(transport, limiter, *item)
+
+        outcomes.extend(pool.map(send, items))
+    return outcomes
+
+
+def _commit_outbox(outcome: Outcome) -> None:
+    if outcome.error is None:
+        _mark_sent(outcome.claimed.delivery_id, outcome.result)
+    db.session.commit()
+
+
+def _send_one(transport, limiter, claimed: Claimed, message: OutgoingMessage) -> Outcome:
+    limiter.acquire()
+    try:
+        return Outcome(claimed, result=transport.send(message))
+    except TransportError as error:
+        return Outcome(claimed, error=error)
+    except Exception as error:  # a bug must not leave the delivery "sending"
+        log.exception("delivery %s: %s failed unexpectedly", claimed.delivery_id, transport.name)
+        return Outcome(
+            claimed,
+            error=TransportError(
+                f"unexpected error in {transport.name}: {type(error).__name__}", permanent=True
+            ),
+        )
+
+
+def _due(ids: list[int]) -> list[int]:
+    return list(
+        db.session.execute(
+            text(
+                "SELECT id FROM deliveries WHERE id IN :ids AND status = 'queued' "
+                "AND (next_attempt_at IS NULL OR next_attempt_at <= now()) ORDER BY id"
+            ).bindparams(bindparam("ids", expanding=True)),
+            {"ids": ids},
+        ).scalars()
+    )
+
+
+def _still_queued(ids: list[int]) -> list[int]:
+    return list(
+        db.session.execute(
+            text("SELECT id FROM deliveries WHERE id IN :ids AND status = 'queued'").bindparams(
+                bindparam("ids", expanding=True)
+            ),
+            {"ids": ids},
+        ).scalars()
+    )
+
+
+def _seconds_until_next_attempt(ids: list[int]) -> float | None:
+    wait = db.session.execute(
+        text(
+            "SELECT extract(epoch FROM min(next_attempt_at) - now()) FROM deliveries "
+            "WHERE id IN :ids AND status = 'queued'"
+        ).bindparams(bindparam("ids", expanding=True)),
+        {"ids": ids},
+    ).scalar()
+    db.session.rollback()
+    return None if wait is None else max(float(wait), 0.05)
+
+
+def mark_alert_sent_when_done(alert_id: int) -> None:
+    db.session.execute(
+        text(
+            """
+            UPDATE alerts SET status = 'sent' WHERE id = :id AND status = 'sending'
+            AND NOT EXISTS (SELECT 1 FROM deliveries WHERE alert_id = :id
+                            AND status IN ('queued', 'sending', 'unknown'))
+            """
+        ),
+        {"id": alert_id},
+    )
+    db.session.commit()
+
+
+# --- provider callbacks -------------------------------------------------------------
+
+SMS_STATUSES = {
+    "accepted": "sent",
+    "queued": "sent",
+    "sending": "sent",
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "delivered",
+    "undelivered": "failed",
+    "failed": "failed",
+    "canceled": "failed",
+}
+CALL_STATUSES = {
+    "queued": "sent",
+    "initiated": "sent",
+    "ringing": "sent",
+    "in-progress": "sent",
+    "answered": "sent",
+    "completed": "delivered",
+    "busy": "failed",
+    "no-answer": "failed",
+    "failed": "failed",
+    "canceled": "failed",
+}
+
+
+def apply_provider_status(
+    delivery_id: int,
+    *,
+    provider_ref: str,
+    provider_status: str,
+    error_code: str | None = None,
+    segments: int | None = None,
+    duration_seconds: int | None = None,
+) -> bool:
+    """Move a delivery forward from a provider's callback. Idempotent: a repeated or
+    late callback cannot move it back. Returns whether the delivery exists."""
+    mapping = CALL_STATUSES if provider_ref.startswith("CA") else SMS_STATUSES
+    status = mapping.get(provider_status)
+    if status is None:
+        return True  # a status we do not track: nothing to do
+    reason = None
+    if status == "failed":
+        reason = f"{provider_status}" + (f" (Twilio error {error_code})" if error_code else "")
+    row = db.session.execute(
+        text(
+            """
+            UPDATE deliveries SET
+                provider_ref = coalesce(provider_ref, :ref),
+                segments = coalesce(:segments, segments),
+                duration_seconds = coalesce(:duration, duration_seconds),
+                sent_at = coalesce(sent_at, now()),
+                status = CASE WHEN (CASE status WHEN 'queued' THEN 0 WHEN 'sending' THEN 1
+                                   WHEN 'unknown' THEN 1 WHEN 'sent' THEN 2 ELSE 3 END)
+                                   < :rank THEN :status ELSE status END,
+                reason = CASE WHEN :status = 'failed' AND status NOT IN
+                              ('delivered', 'failed', 'cancelled') THEN :reason ELSE reason END,
+                finished_at = CASE WHEN :rank = 3 AND finished_at IS NULL THEN now()
+                                   ELSE finished_at END,
+                updated_at = now()
+            WHERE id = :id
+            RETURNING alert_id
+            """
+        ),
+        {
+            "id": delivery_id,
+            "ref": provider_ref,
+            "segments": segments,
+            "duration": duration_seconds,
+            "status": status,
+            "rank": 3 if status in ("delivered", "failed") else 2,
+            "reason": reason,
+        },
+    ).first()
+    db.session.commit()
+    if row is not None:
+        mark_alert_sent_when_done(row[0])
+    return row is not None
+
+
+# --- the sweeper ------------------------------------------------------------------
+
+
+def sweep() -> dict[str, int]:
+    """Find work left behind and put it back on the road. Run it every few seconds
+    (`flask sweeper`); running it twice at once is harmless.
+
+    1. "sending" for longer than STALLED_SECONDS: its worker died mid-send. With a
+       provider the request may have gone out, so it becomes "unknown"; the outbox
+       records in the status change's own transaction, so it goes back to "queued".
+    2. "unknown" for longer than RECONCILE_SECONDS with no provider reference: the
+       provider never reported it, so it never saw it: queue it again.
+    3. "queued" and due, untouched for REQUEUE_SECONDS (Redis lost its job, or a crash
+       came between commit and enqueue): enqueue it again.
+    """
+    config = current_app.config
+    outbox = config.get("DELIVERY_TRANSPORT") != "providers"
+    stalled = db.session.execute(
+        text(
+            """
+            UPDATE deliveries SET
+                status = CASE WHEN :outbox THEN 'queued' ELSE 'unknown' END,
+                reason = 'worker stopped while sending', updated_at = now()
+            WHERE status = 'sending' AND updated_at < now() - make_interval(secs => :secs)
+              AND NOT EXISTS (SELECT 1 FROM outbox_messages o WHERE o.delivery_id = deliveries.id)
+            RETURNING id
+            """
+        ),
+        {"outbox": outbox, "secs": config["STALLED_SECONDS"]},
+    ).all()
+    resend = db.session.execute(
+        text(
+            """
+            UPDATE deliveries SET status = 'queued', next_attempt_at = NULL,
+                   reason = 'provider never saw it; sending again', updated_at = now()
+            WHERE status = 'unknown' AND provider_ref IS NULL
+              AND updated_at < now() - make_interval(secs => :secs)
+            RETURNING id
+            """
+        ),
+        {"secs": config["RECONCILE_SECONDS"]},
+    ).all()
+    forgotten = (
+        db.session.execute(
+            text(
+                """
+            UPDATE deliveries SET updated_at = now()
+            WHERE status = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+              AND updated_at < now() - make_interval(secs => :secs)
+            RETURNING id
+            """
+            ),
+            {"secs": config["REQUEUE_SECONDS"]},
+        )
+        .scalars()
+        .all()
+    )
+    db.session.commit()
+    ids = sorted(
+        set(forgotten) | {r[0] for r in resend} | ({r[0] for r in stalled} if outbox else set())
+    )
+    enqueue(ids)
+    for (alert_id,) in db.session.execute(
+        text("SELECT id FROM alerts WHERE status = 'sending'")
+    ).all():
+        mark_alert_sent_when_done(alert_id)
+    return {"stalled": len(stalled), "resend": len(resend), "requeued": len(ids)}
+
+
+def enqueue(delivery_ids: list[int]) -> None:
+    from app.jobs import queue
+    from app.jobs.delivery import deliver_batch
+
+    size = current_app.config["DELIVERY_BATCH_SIZE"]
+    q = queue()
+    for start in range(0, len(delivery_ids), size):
+        q.enqueue(deliver_batch, delivery_ids[start : start + size], job_timeout=3600)

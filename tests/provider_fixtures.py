@@ -1,0 +1,73 @@
+"""Real providers on loopback: the Twilio-compatible gateway and an aiosmtpd server,
+with the app configured to use them through the real Twilio SDK and smtplib."""
+
+from __future__ import annotations
+
+import email
+import socket
+from email import policy
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from tests.twilio_gateway import TwilioGateway
+
+
+class MailCollector:
+    def __init__(self):
+        self.messages: list[email.message.EmailMessage] = []
+        self.envelopes = []
+        self.refuse: dict[str, str] = {}  # address -> SMTP reply
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        self.envelopes.append(envelope)
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Providers:
+    def __init__(self, gateway: TwilioGateway, mail: MailCollector, settings: dict):
+        self.gateway = gateway
+        self.mail = mail
+        self.settings = settings
+
+
+@pytest.fixture
+def providers(app, live_server):
+    gateway = TwilioGateway().start()
+    mail = MailCollector()
+    controller = Controller(mail, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings = {
+        "DELIVERY_TRANSPORT": "providers",
+        "TWILIO_ACCOUNT_SID": gateway.account_sid,
+        "TWILIO_AUTH_TOKEN": gateway.auth_token,
+        "TWILIO_FROM_NUMBER": "+447700900999",
+        "TWILIO_MESSAGING_SERVICE_SID": None,
+        "TWILIO_API_BASE_URL": gateway.base_url,
+        "TWILIO_TIMEOUT_SECONDS": 1.0,
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": controller.port,
+        "MAIL_FROM": "alerts@police.example",
+        "PUBLIC_BASE_URL": live_server,
+        "RETRY_BASE_SECONDS": 0.05,
+        "RETRY_MAX_SECONDS": 0.5,
+    }
+    saved = {key: app.config.get(key) for key in settings}
+    app.config.update(settings)
+    yield Providers(gateway, mail, settings)
+    app.config.update(saved)
+    controller.stop()
+    gateway.stop()

@@ -1,0 +1,279 @@
+"""Delivery through real providers on loopback: the Twilio SDK to a Twilio-compatible
+gateway, smtplib to aiosmtpd; callbacks signed like Twilio's; faults injected."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from sqlalchemy import func, select, text
+
+from app.extensions import db
+from app.models import Alert, Delivery
+from app.services.alerts import submit_alert
+from app.services.dispatch import deliver, sweep
+
+BS1_6AD = [-2.588230, 51.451967]
+AREA = [{"kind": "circle", "center": BS1_6AD, "radius_m": 800}]
+
+
+def wait_until(condition, timeout=10.0, message="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        db.session.rollback()
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {message}")
+
+
+def statuses(alert_id: int) -> dict[str, int]:
+    db.session.rollback()
+    rows = db.session.execute(
+        select(Delivery.status, func.count())
+        .where(Delivery.alert_id == alert_id)
+        .group_by(Delivery.status)
+    ).all()
+    return dict(rows)
+
+
+@pytest.fixture
+def officer(make_officer):
+    return make_officer()
+
+
+def many_residents(make_resident, count: int, *, channel="sms"):
+    for n in range(count):
+        make_resident(
+            postcode="BS1 6AD",
+            sms=f"+4477009{n:05d}" if channel == "sms" else None,
+            voice=f"+4411749{n:05d}" if channel == "voice" else None,
+            email=f"r{n}@example.invalid" if channel == "email" else None,
+        )
+
+
+def send(officer, *, title="Road closed", body="The A38 is shut.") -> Alert:
+    return submit_alert(officer, shapes=AREA, title=title, body=body).alert
+
+
+def ids(alert_id: int) -> list[int]:
+    return list(db.session.scalars(select(Delivery.id).where(Delivery.alert_id == alert_id)))
+
+
+def test_sms_voice_and_email_go_out_and_callbacks_settle_them(
+    providers, officer, make_resident, run_worker
+):
+    make_resident(
+        postcode="BS1 6AD", sms="+447700900101", voice="+441174960101", email="sam@example.invalid"
+    )
+    alert = send(officer, body="Missing <b>dog</b> & cat.\nCall 101.")
+    assert run_worker() is True
+
+    gateway, mail = providers.gateway, providers.mail
+    assert gateway.accepted_to("Messages") == ["+447700900101"]
+    assert gateway.accepted_to("Calls") == ["+441174960101"]
+    sms = next(a for a in gateway.accepted if a.kind == "Messages")
+    assert sms.params["From"] == "+447700900999"
+    assert "Missing <b>dog</b> & cat." in sms.params["Body"]
+    assert re.search(r"/callbacks/twilio/status/\d+$", sms.params["StatusCallback"])
+    call = next(a for a in gateway.accepted if a.kind == "Calls")
+    assert call.params["MachineDetection"] == "DetectMessageEnd"
+    assert "Missing &lt;b&gt;dog&lt;/b&gt; &amp; cat." in call.params["Twiml"]
+    assert 'voice="Polly.Amy"' in call.params["Twiml"]
+
+    # SMS and calls are confirmed by callbacks; SMTP has no receipt, so e-mail stays "sent".
+    wait_until(
+        lambda: statuses(alert.id) == {"delivered": 2, "sent": 1}, message="callbacks applied"
+    )
+    rows = {d.channel: d for d in db.session.scalars(select(Delivery))}
+    assert rows["sms"].provider_ref == sms.sid and rows["sms"].segments == 1
+    assert rows["voice"].duration_seconds == 42
+    assert rows["email"].provider_ref
+    assert db.session.get(Alert, alert.id).status == "sent"
+
+    (message,) = mail.messages
+    assert message["To"] == "sam@example.invalid"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    unsubscribe_url = message["List-Unsubscribe"].strip("<>")
+    assert unsubscribe_url.startswith(providers.settings["PUBLIC_BASE_URL"] + "/unsubscribe/")
+    html_part = message.get_body(("html",)).get_content()
+    assert "Missing &lt;b&gt;dog&lt;/b&gt; &amp; cat." in html_part
+    assert "<b>dog</b>" not in html_part
+    assert "Missing <b>dog</b> & cat." in message.get_body(("plain",)).get_content()
+
+
+def test_one_click_unsubscribe_is_a_post_never_a_get(
+    providers, officer, make_resident, run_worker, client
+):
+    make_resident(postcode="BS1 6AD", sms=None, email="sam@example.invalid")
+    send(officer)
+    run_worker()
+    url = providers.mail.messages[0]["List-Unsubscribe"].strip("<>")
+    path = url.removeprefix(providers.settings["PUBLIC_BASE_URL"])
+
+    assert "Stop e-mail alerts" in client.get(path).text  # a scanner's GET changes nothing
+    unsubscribed = db.session.execute(text("SELECT unsubscribed_at FROM resident_channels"))
+    assert unsubscribed.scalar() is None
+    assert client.post(path).status_code == 200  # the mail client's one-click POST
+    db.session.rollback()
+    assert db.session.execute(text("SELECT unsubscribed_at FROM resident_channels")).scalar()
+    assert client.post("/unsubscribe/forged-token").status_code == 404
+    # Nothing more goes to that address.
+    with pytest.raises(Exception, match="Nobody registered"):
+        send(officer)
+
+
+def test_a_forged_or_unsigned_callback_is_refused(
+    providers, officer, make_resident, run_worker, live_server
+):
+    make_resident(postcode="BS1 6AD", sms="+447700900102")
+    alert = send(officer)
+    providers.gateway.send_callbacks = False
+    run_worker()
+    (delivery_id,) = ids(alert.id)
+    url = f"{live_server}/callbacks/twilio/status/{delivery_id}"
+    params = {"MessageSid": "SMforged", "MessageStatus": "delivered"}
+    assert providers.gateway.post_signed(url, params, signature="not-a-signature") == 403
+    assert statuses(alert.id) == {"sent": 1}
+    # A signature is for one URL: this one's does not fit another delivery's.
+    signature = providers.gateway.signature(url, params)
+    other_url = f"{live_server}/callbacks/twilio/status/{delivery_id + 1}"
+    assert providers.gateway.post_signed(other_url, params, signature=signature) == 403
+    assert statuses(alert.id) == {"sent": 1}
+    assert providers.gateway.post_signed(url, params) == 204
+    assert statuses(alert.id) == {"delivered": 1}
+
+
+def test_a_late_or_repeated_callback_never_moves_a_status_back(
+    providers, officer, make_resident, run_worker, live_server
+):
+    make_resident(postcode="BS1 6AD", sms="+447700900103")
+    alert = send(officer)
+    run_worker()
+    wait_until(lambda: statuses(alert.id) == {"delivered": 1}, message="delivered")
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    url = f"{live_server}/callbacks/twilio/status/{delivery.id}"
+    for status in ("sent", "queued", "delivered", "failed"):
+        code = providers.gateway.post_signed(
+            url, {"MessageSid": delivery.provider_ref, "MessageStatus": status}
+        )
+        assert code == 204
+    assert statuses(alert.id) == {"delivered": 1}
+
+
+def test_permanent_errors_fail_at_once_with_the_providers_reason(
+    providers, officer, make_resident, run_worker
+):
+    make_resident(postcode="BS1 6AD", sms="+447700900104")
+    make_resident(postcode="BS1 6AD", sms="+447700900105")
+    providers.gateway.errors_for["+447700900104"] = (400, 21211, "Invalid 'To' Phone Number")
+    providers.gateway.errors_for["+447700900105"] = (400, 21610, "Attempt to send to unsubscribed")
+    alert = send(officer)
+    run_worker()
+    rows = {d.address: d for d in db.session.scalars(select(Delivery))}
+    assert rows["+447700900104"].status == "failed"
+    assert rows["+447700900104"].reason == "Twilio 21211: invalid phone number"
+    assert rows["+447700900105"].reason == "Twilio 21610: recipient has replied STOP (opted out)"
+    assert all(d.attempts == 1 for d in rows.values())
+    assert providers.gateway.requests == 2
+    assert db.session.get(Alert, alert.id).status == "sent"
+
+
+def test_with_a_fifth_of_requests_answered_429_everything_arrives_once(
+    providers, officer, make_resident, run_worker
+):
+    many_residents(make_resident, 60)
+    providers.gateway.rate_429 = 0.2
+    alert = send(officer)
+    run_worker()
+    wait_until(lambda: statuses(alert.id) == {"delivered": 60}, message="all delivered")
+    accepted = providers.gateway.accepted_to("Messages")
+    assert len(accepted) == 60 and len(set(accepted)) == 60, "each number exactly once"
+    assert len(providers.gateway.refused) > 0, "the gateway did refuse some requests"
+    retried = db.session.scalar(select(func.count()).where(Delivery.attempts > 1))
+    assert retried == len(providers.gateway.refused) or retried > 0
+
+
+def test_a_timeout_after_the_provider_accepted_is_reconciled_not_resent(
+    providers, officer, make_resident, run_worker
+):
+    make_resident(postcode="BS1 6AD", sms="+447700900106")
+    providers.gateway.slow_accept_for.add("+447700900106")
+    providers.gateway.slow_accept_s = 2.0  # the SDK gives up after 1 s
+    alert = send(officer)
+    run_worker()
+    # The callback says it went: the delivery is settled with Twilio's id, not resent.
+    wait_until(lambda: statuses(alert.id) == {"delivered": 1}, message="reconciled")
+    providers.gateway.slow_accept_for.clear()
+    providers.app_config = None
+    sweep()
+    run_worker()
+    assert providers.gateway.accepted_to("Messages") == ["+447700900106"]
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    assert delivery.provider_ref.startswith("SM")
+
+
+def test_an_unknown_delivery_the_provider_never_saw_is_sent_again(
+    providers, officer, make_resident, run_worker, app
+):
+    make_resident(postcode="BS1 6AD", sms="+447700900107")
+    alert = send(officer)
+    # As if a worker timed out on a request that never reached Twilio.
+    db.session.execute(
+        text("UPDATE deliveries SET status = 'unknown', updated_at = now() - interval '1 hour'")
+    )
+    db.session.commit()
+    assert sweep()["resend"] == 1
+    run_worker()
+    wait_until(lambda: statuses(alert.id) == {"delivered": 1}, message="sent again")
+    assert providers.gateway.accepted_to("Messages") == ["+447700900107"]
+
+
+def test_stop_received_mid_send_stops_that_number(providers, officer, make_resident, live_server):
+    many_residents(make_resident, 6)
+    alert = send(officer)
+    code = providers.gateway.post_signed(
+        f"{live_server}/callbacks/twilio/inbound-sms", {"From": "+447700900003", "Body": "stop "}
+    )
+    assert code == 200
+    deliver(ids(alert.id))
+    assert "+447700900003" not in providers.gateway.accepted_to("Messages")
+    assert len(providers.gateway.accepted_to("Messages")) == 5
+    db.session.rollback()
+    stopped = db.session.scalars(select(Delivery).where(Delivery.address == "+447700900003")).one()
+    assert (stopped.status, stopped.reason) == ("cancelled", "recipient replied STOP")
+    with pytest.raises(Exception, match="now reaches 5 residents"):
+        submit_alert(officer, shapes=AREA, title="T", body="B", expected_residents=6)
+
+
+def test_an_officer_can_cancel_mid_send(providers, officer, make_resident):
+    from app.services.alerts import cancel_alert
+
+    many_residents(make_resident, 10)
+    alert = send(officer)
+    first = ids(alert.id)[:3]
+    deliver(first)
+    assert cancel_alert(officer, alert.id) == 7
+    deliver(ids(alert.id))
+    assert len(providers.gateway.accepted_to("Messages")) == 3
+    assert statuses(alert.id).get("cancelled") == 7
+    assert db.session.get(Alert, alert.id).status == "cancelled"
+
+
+def test_a_channel_never_exceeds_its_rate_limit(providers, officer, make_resident, app):
+    many_residents(make_resident, 12)
+    app.config["RATE_LIMITS"] = {"sms": 5, "voice": 0, "email": 0}
+    try:
+        alert = send(officer)
+        started = time.monotonic()
+        deliver(ids(alert.id))
+        elapsed = time.monotonic() - started
+    finally:
+        app.config["RATE_LIMITS"] = {"sms": 0, "voice": 0, "email": 0}
+    times = sorted(a.at for a in providers.gateway.accepted)
+    assert len(times) == 12
+    assert elapsed >= 2.0  # 12 messages at 5 a second need more than two seconds
+    for i, t in enumerate(times):
+        in_window = [u for u in times[i:] if u - t < 1.0]
+        assert len(in_window) <= 5, f"{len(in_window)} sends within one second"

@@ -1,0 +1,196 @@
+"""A Twilio-compatible HTTP server on loopback, for the real Twilio SDK to talk to.
+
+It speaks the two endpoints we use (Messages.json, Calls.json) with Basic auth, answers
+like Twilio, and then calls the request's StatusCallback signed the way Twilio signs
+(X-Twilio-Signature over the URL and the sorted form parameters). It can be told to be
+slow and to fail: 429s, 500s, 400s with Twilio error codes, or to accept a request and
+then answer too late (the caller times out, yet the message was sent).
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import random
+import re
+import threading
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from twilio.request_validator import RequestValidator
+
+PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/(?P<kind>Messages|Calls)\.json$")
+
+
+@dataclass
+class Accepted:
+    sid: str
+    kind: str  # "Messages" or "Calls"
+    to: str
+    params: dict
+    at: float = field(default_factory=time.monotonic)
+
+
+class TwilioGateway:
+    def __init__(self, account_sid: str = "AC" + "0" * 32, auth_token: str = "test-token"):  # noqa: S107
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.accepted: list[Accepted] = []
+        self.requests = 0
+        self.refused: list[tuple[int, str]] = []
+        self.lock = threading.Lock()
+        self.latency_s = 0.0
+        self.rate_429 = 0.0
+        self.rate_500 = 0.0
+        self.errors_for: dict[str, tuple[int, int, str]] = {}  # number -> status, code, text
+        self.slow_accept_for: set[str] = set()  # accept, then answer after slow_accept_s
+        self.slow_accept_s = 3.0
+        self.send_callbacks = True
+        self.call_duration_s = 42
+        self.callback_failures = 0
+        self.callback_errors: list[str] = []
+        self._rng = random.Random(7)
+        self._ids = itertools.count(1)
+        self._server: ThreadingHTTPServer | None = None
+
+    # --- server -------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> TwilioGateway:
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_POST(self):  # noqa: N802 - the http.server API
+                length = int(self.headers.get("Content-Length") or 0)
+                form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
+                status, body = gateway._handle(self.path, self.headers, form)
+                if status is None:  # accepted, but answer late: the caller gives up
+                    time.sleep(gateway.slow_accept_s)
+                    status = 201
+                payload = json.dumps(body).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+    # --- Twilio's behaviour ------------------------------------------------------
+
+    def _handle(self, path: str, headers, form: dict):
+        match = PATH.match(path.split("?")[0])
+        if not match:
+            return 404, {"code": 20404, "message": "not found", "status": 404}
+        expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        if headers.get("Authorization") != f"Basic {expected}":
+            return 401, {"code": 20003, "message": "Authenticate", "status": 401}
+        kind, to = match["kind"], form.get("To", "")
+        with self.lock:
+            self.requests += 1
+            roll = self._rng.random()
+        if self.latency_s:
+            time.sleep(self.latency_s)
+        if roll < self.rate_429:
+            return self._refuse(429, 20429, "Too Many Requests", to)
+        if roll < self.rate_429 + self.rate_500:
+            return self._refuse(500, 20500, "Internal Server Error", to)
+        if to in self.errors_for:
+            status, code, message = self.errors_for[to]
+            return self._refuse(status, code, message, to)
+        prefix = "SM" if kind == "Messages" else "CA"
+        sid = f"{prefix}{next(self._ids):032x}"
+        with self.lock:
+            self.accepted.append(Accepted(sid, kind, to, form))
+        if self.send_callbacks and form.get("StatusCallback"):
+            threading.Thread(target=self._callbacks, args=(sid, kind, form), daemon=True).start()
+        body = {"sid": sid, "account_sid": self.account_sid, "to": to, "status": "queued"}
+        if kind == "Messages":
+            body |= {"body": form.get("Body"), "num_segments": str(self.segments(form))}
+        if to in self.slow_accept_for:
+            return None, body
+        return 201, body
+
+    def _refuse(self, status: int, code: int, message: str, to: str):
+        with self.lock:
+            self.refused.append((status, to))
+        return status, {"code": code, "message": message, "status": status}
+
+    @staticmethod
+    def segments(form: dict) -> int:
+        text = form.get("Body", "")
+        return max(1, -(-len(text) // 153)) if len(text) > 160 else 1
+
+    def _callbacks(self, sid: str, kind: str, form: dict) -> None:
+        time.sleep(0.05)
+        if kind == "Messages":
+            steps = [
+                {
+                    "MessageSid": sid,
+                    "MessageStatus": "sent",
+                    "NumSegments": str(self.segments(form)),
+                },
+                {"MessageSid": sid, "MessageStatus": "delivered"},
+            ]
+        else:
+            steps = [
+                {"CallSid": sid, "CallStatus": "initiated"},
+                {
+                    "CallSid": sid,
+                    "CallStatus": "completed",
+                    "CallDuration": str(self.call_duration_s),
+                },
+            ]
+        for params in steps:
+            self.post_signed(form["StatusCallback"], params)
+
+    def signature(self, url: str, params: dict) -> str:
+        return RequestValidator(self.auth_token).compute_signature(url, params)
+
+    def post_signed(self, url: str, params: dict, *, signature: str | None = None) -> int:
+        """POST a form to url with a Twilio signature (or the one given)."""
+        data = urllib.parse.urlencode(params).encode()
+        sign = signature or self.signature(url, params)
+        request = urllib.request.Request(
+            url, data=data, headers={"X-Twilio-Signature": sign}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (http only)
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+        except OSError as error:
+            with self.lock:
+                self.callback_failures += 1
+                self.callback_errors.append(repr(error))
+            return 0
+
+    # --- what tests ask ----------------------------------------------------------
+
+    def accepted_to(self, kind: str = "Messages") -> list[str]:
+        with self.lock:
+            return [a.to for a in self.accepted if a.kind == kind]
