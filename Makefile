@@ -31,7 +31,7 @@ export DATABASE_URL REDIS_URL TEST_DATABASE_URL TEST_REDIS_URL DATABASE_URL_GIVE
 export FLASK_APP := app:create_app
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run test lint format check setup services stop-services db demo-data worker web bench browser assets clean
+.PHONY: help run test lint format check setup services stop-services db demo-data worker sweeper web bench browser assets clean
 
 help: ## List every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36mmake %-13s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -93,6 +93,9 @@ web: ## Run only the web app (expects `make db`)
 
 worker: ## Run only an RQ worker (expects `make db`)
 	$(BIN)/flask worker
+
+sweeper: ## Run only the sweeper that re-queues work left behind (expects `make db`)
+	$(BIN)/flask sweeper
 
 bench: setup services ## Run the benchmarks under bench/ and print their figures
 	$(BIN)/python -m bench

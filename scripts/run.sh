@@ -29,6 +29,8 @@ trap stop INT TERM EXIT
 pids+=($!)
 "$bin/flask" worker &
 pids+=($!)
+"$bin/flask" sweeper &
+pids+=($!)
 
 # Wait until the app answers (python, not curl: a fresh machine may have no curl).
 if ! "$bin/python" - "$port" <<'PY'

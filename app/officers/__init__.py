@@ -6,8 +6,10 @@ from flask import (
     Blueprint,
     abort,
     current_app,
+    flash,
     jsonify,
     make_response,
+    redirect,
     render_template,
     request,
     url_for,
@@ -19,7 +21,13 @@ from app.auth import role_required
 from app.dao import places as places_dao
 from app.extensions import db
 from app.models import Alert
-from app.services.alerts import AlertInvalid, alert_progress, preview_targets, submit_alert
+from app.services.alerts import (
+    AlertInvalid,
+    alert_progress,
+    cancel_alert,
+    preview_targets,
+    submit_alert,
+)
 from app.services.contacts import mask_address
 from app.services.outbox import view_outbox
 from geo.areas import AreaError
@@ -92,6 +100,15 @@ def alerts():
 def alert(alert_id: int):
     row = db.session.get(Alert, alert_id) or abort(404)
     return render_template("officers/alert.html", alert=row, progress=alert_progress(alert_id))
+
+
+@bp.route("/alerts/<int:alert_id>/cancel", methods=["POST"])
+@role_required(*SENDERS)
+def cancel(alert_id: int):
+    db.session.get(Alert, alert_id) or abort(404)
+    cancelled = cancel_alert(current_user, alert_id)
+    flash(f"Alert cancelled: {cancelled:,} messages will not be sent.")
+    return redirect(url_for("officers.alert", alert_id=alert_id))
 
 
 @bp.route("/alerts/<int:alert_id>/progress")

@@ -16,11 +16,15 @@
         ["sms", "voice", "email"].forEach(function (channel) {
           var c = p.by_channel[channel] || {};
           var row = document.querySelector('tr[data-channel="' + channel + '"]');
-          row.querySelector(".queued").textContent = (c.queued || 0) + (c.sending || 0);
-          row.querySelector(".delivered").textContent = (c.delivered || 0) + (c.sent || 0);
+          row.querySelector(".queued").textContent = (c.queued || 0) + (c.sending || 0) + (c.unknown || 0);
+          row.querySelector(".sent").textContent = c.sent || 0;
+          row.querySelector(".delivered").textContent = c.delivered || 0;
           row.querySelector(".failed").textContent = c.failed || 0;
+          row.querySelector(".cancelled").textContent = c.cancelled || 0;
         });
         if (p.finished) {
+          var form = document.getElementById("cancel-form");
+          if (form) { form.hidden = true; }
           document.getElementById("progress-announce").textContent =
             "Finished: " + delivered + " of " + p.total + " messages delivered.";
         } else {

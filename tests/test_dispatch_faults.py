@@ -1,0 +1,226 @@
+"""Crashes in the middle of a send, on real processes: a worker killed with SIGKILL,
+Redis killed and restarted empty. Every recipient must end with exactly one message
+accepted at the gateway, and nothing may stay "sending"."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+
+from app.extensions import db, redis_store
+from app.models import Delivery
+from app.services.alerts import submit_alert
+from app.services.dispatch import sweep
+from tests.provider_fixtures import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPIENTS = 2_000
+AREA = [{"kind": "circle", "center": [-2.588230, 51.451967], "radius_m": 500}]
+
+
+def add_residents(count: int) -> None:
+    """count residents at BS1 6AD, each with its own drama-range-shaped mobile."""
+    db.session.execute(
+        text(
+            """
+            WITH new AS (
+                INSERT INTO residents (reference, name)
+                SELECT gen_random_uuid(), 'Load ' || g FROM generate_series(1, :n) g
+                RETURNING id
+            ), located AS (
+                INSERT INTO resident_locations (resident_id, label, postcode, location)
+                SELECT id, 'Home', 'BS16AD',
+                       (SELECT location FROM postcodes WHERE postcode = 'BS16AD')
+                FROM new RETURNING resident_id
+            )
+            INSERT INTO resident_channels (resident_id, channel, address)
+            SELECT resident_id, 'sms', '+44770' || lpad(resident_id::text, 7, '0') FROM located
+            """
+        ),
+        {"n": count},
+    )
+    db.session.commit()
+
+
+def worker_env(providers, **extra) -> dict:
+    settings = providers.settings
+    env = dict(
+        os.environ,
+        APP_ENV="testing",
+        FLASK_APP="app:create_app",
+        DELIVERY_TRANSPORT="providers",
+        TWILIO_ACCOUNT_SID=settings["TWILIO_ACCOUNT_SID"],
+        TWILIO_AUTH_TOKEN=settings["TWILIO_AUTH_TOKEN"],
+        TWILIO_FROM_NUMBER=settings["TWILIO_FROM_NUMBER"],
+        TWILIO_API_BASE_URL=settings["TWILIO_API_BASE_URL"],
+        TWILIO_TIMEOUT_SECONDS="2",
+        SMTP_HOST=settings["SMTP_HOST"],
+        SMTP_PORT=str(settings["SMTP_PORT"]),
+        MAIL_FROM=settings["MAIL_FROM"],
+        PUBLIC_BASE_URL=settings["PUBLIC_BASE_URL"],
+        DELIVERY_BATCH_SIZE="100",
+        DELIVERY_CONCURRENCY="8",
+    )
+    env.update(extra)
+    return env
+
+
+def start_worker(env: dict) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "flask", "worker"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def kill_process_group(process: subprocess.Popen) -> None:
+    """SIGKILL the worker and its work-horse (same process group): no clean-up at all."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+
+
+def unfinished() -> int:
+    db.session.rollback()
+    return db.session.scalar(
+        select(func.count()).where(Delivery.status.in_(("queued", "sending", "unknown")))
+    )
+
+
+def sweep_until_done(timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        sweep()
+        if unfinished() == 0:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{unfinished()} deliveries still unfinished after {timeout_s} s")
+
+
+@pytest.fixture
+def fast_sweeper(app):
+    saved = {k: app.config[k] for k in ("STALLED_SECONDS", "RECONCILE_SECONDS", "REQUEUE_SECONDS")}
+    app.config.update(STALLED_SECONDS=2, RECONCILE_SECONDS=3, REQUEUE_SECONDS=2)
+    yield
+    app.config.update(saved)
+
+
+def assert_each_recipient_exactly_once(gateway) -> None:
+    per_number = Counter(gateway.accepted_to("Messages"))
+    expected = set(db.session.scalars(select(Delivery.address)))
+    assert set(per_number) == expected, f"{len(expected - set(per_number))} never sent"
+    duplicated = {n: c for n, c in per_number.items() if c > 1}
+    assert not duplicated, f"sent more than once: {list(duplicated.items())[:5]}"
+    assert db.session.scalar(select(func.count()).where(Delivery.status == "sending")) == 0
+
+
+@pytest.mark.timeout(180)
+def test_killing_a_worker_mid_send_loses_nothing_and_duplicates_nothing(
+    providers, make_officer, fast_sweeper
+):
+    providers.gateway.latency_s = 0.01
+    add_residents(RECIPIENTS)
+    officer = make_officer()
+    submit_alert(officer, shapes=AREA, title="Test", body="Kill the worker mid-send")
+    env = worker_env(providers)
+    first = start_worker(env)
+    try:
+        deadline = time.monotonic() + 60
+        while len(providers.gateway.accepted) < RECIPIENTS * 0.3:
+            assert time.monotonic() < deadline, "the first worker never got going"
+            time.sleep(0.05)
+    finally:
+        kill_process_group(first)
+    at_kill = len(providers.gateway.accepted)
+    assert at_kill < RECIPIENTS, "the kill came too late to test anything"
+
+    second = start_worker(env)
+    try:
+        sweep_until_done(120)
+    finally:
+        second.terminate()
+        second.wait(timeout=20)
+    assert_each_recipient_exactly_once(providers.gateway)
+    assert db.session.scalar(select(func.count()).where(Delivery.status == "delivered")) == (
+        RECIPIENTS
+    )
+
+
+@pytest.fixture
+def private_redis(app):
+    """A Redis of this test's own, so that killing it harms nothing else."""
+    port = free_port()
+    command = [
+        "redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
+
+    def start():
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                import redis
+
+                redis.Redis(port=port).ping()
+                return process
+            except Exception:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    url = f"redis://127.0.0.1:{port}/0"
+    server = {"process": start(), "start": start, "url": url}
+    saved_url = redis_store.url
+    redis_store.url, redis_store._client = url, None
+    yield server
+    redis_store.url, redis_store._client = saved_url, None
+    server["process"].kill()
+    server["process"].wait()
+
+
+@pytest.mark.timeout(180)
+def test_redis_lost_and_restarted_empty_mid_send_still_delivers_everything(
+    providers, make_officer, fast_sweeper, private_redis
+):
+    providers.gateway.latency_s = 0.01
+    add_residents(RECIPIENTS)
+    submit_alert(make_officer(), shapes=AREA, title="Test", body="Redis goes away")
+    env = worker_env(providers, TEST_REDIS_URL=private_redis["url"])
+    worker = start_worker(env)
+    try:
+        deadline = time.monotonic() + 60
+        while len(providers.gateway.accepted) < RECIPIENTS * 0.3:
+            assert time.monotonic() < deadline, "the worker never got going"
+            time.sleep(0.05)
+        private_redis["process"].kill()  # SIGKILL: every queued job is gone
+        private_redis["process"].wait()
+        time.sleep(0.5)
+        private_redis["process"] = private_redis["start"]()  # back, and empty
+        redis_store._client = None
+    finally:
+        kill_process_group(worker)  # a supervisor would restart it; we start a new one
+    worker = start_worker(env)
+    try:
+        sweep_until_done(120)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+    assert_each_recipient_exactly_once(providers.gateway)
