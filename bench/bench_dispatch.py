@@ -1,0 +1,181 @@
+"""Dispatch speed, on the benchmark database (1,000,000 synthetic residents, from
+bench_targeting.py) and the Twilio-compatible gateway from tests/ on loopback.
+
+1. Fan-out: from "send" until every delivery row exists and its work is queued, for an
+   alert over London reaching about 100,000 residents — target under 5 seconds.
+2. Sustained sending through the real Twilio SDK, 2 worker processes, the gateway
+   answering each request after 50 ms, no rate limit — target at least 500 a second.
+3. With SMS_PER_SECOND=10: the rate the gateway observes — within 5% of 10, and never
+   more than 10 in any one-second window.
+
+    .venv/bin/python bench/bench_dispatch.py
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import ROOT, bench_app  # noqa: E402
+from tests.twilio_gateway import TwilioGateway  # noqa: E402
+
+# A 36 x 24 km box over London: about 100,000 of the million synthetic residents.
+LONDON = [[[-0.45, 51.35], [0.20, 51.35], [0.20, 51.68], [-0.45, 51.68], [-0.45, 51.35]]]
+
+
+def officer_id(db, text) -> int:
+    row = db.session.execute(text("SELECT id FROM officers WHERE email = 'bench@police.example'"))
+    found = row.scalar()
+    if found:
+        return found
+    from app.services.accounts import create_officer
+
+    return create_officer(
+        email="bench@police.example",
+        name="Bench",
+        role="officer",
+        password="bench-password",  # noqa: S106
+    ).id
+
+
+def workers(count: int, env: dict) -> list[subprocess.Popen]:
+    return [
+        subprocess.Popen(
+            [str(ROOT / ".venv/bin/flask"), "worker"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(f"/tmp/bench-worker-{n}.log", "w"),  # noqa: SIM115, S108
+        )
+        for n in range(count)
+    ]
+
+
+def stop(processes) -> None:
+    for process in processes:
+        process.kill()
+    for process in processes:
+        process.wait(timeout=30)
+
+
+def main() -> None:
+    app = bench_app()
+    from sqlalchemy import text
+
+    from app.extensions import db, redis_store
+    from app.models import Officer
+    from app.services.alerts import submit_alert
+
+    with app.app_context():
+        residents = db.session.scalar(text("SELECT count(*) FROM residents"))
+        if residents < 500_000:
+            sys.exit("Seed the residents first: .venv/bin/python bench/bench_targeting.py")
+        redis_store.client.flushdb()
+        db.session.execute(text("TRUNCATE alerts, deliveries, outbox_messages CASCADE"))
+        db.session.commit()
+        officer = db.session.get(Officer, officer_id(db, text))
+
+        # 1. Fan-out.
+        start = time.perf_counter()
+        sent = submit_alert(
+            officer, shapes=[{"kind": "polygon", "coordinates": LONDON}], title="T", body="B"
+        )
+        seconds = time.perf_counter() - start
+        queued_jobs = len(__import__("app.jobs", fromlist=["queue"]).queue())
+        print(
+            f"fan-out: {sent.alert.recipient_count:,} residents, {sent.deliveries:,} deliveries "
+            f"written and {queued_jobs:,} jobs queued in {seconds:.2f} s "
+            f"({os.cpu_count()} cores)"
+        )
+        redis_store.client.flushdb()
+        db.session.execute(text("TRUNCATE alerts, deliveries, outbox_messages CASCADE"))
+        db.session.commit()
+
+        gateway = TwilioGateway().start()
+        gateway.send_callbacks = False
+        env = dict(
+            os.environ,
+            DATABASE_URL=os.environ["DATABASE_URL"],
+            REDIS_URL=app.config["REDIS_URL"],
+            APP_ENV="development",
+            SECRET_KEY="bench",  # noqa: S106
+            DELIVERY_TRANSPORT="providers",
+            TWILIO_ACCOUNT_SID=gateway.account_sid,
+            TWILIO_AUTH_TOKEN=gateway.auth_token,
+            TWILIO_FROM_NUMBER="+447700900999",
+            TWILIO_API_BASE_URL=gateway.base_url,
+            SMTP_HOST="127.0.0.1",
+            MAIL_FROM="bench@police.example",
+            DELIVERY_BATCH_SIZE="500",
+            DELIVERY_CONCURRENCY="48",
+        )
+        try:
+            # 2. Sustained sending, 50 ms a request, no limit.
+            gateway.latency_s = 0.05
+            box = [[[-2.70, 51.40], [-2.50, 51.40], [-2.50, 51.52], [-2.70, 51.52], [-2.70, 51.40]]]
+            alert = submit_alert(
+                officer, shapes=[{"kind": "polygon", "coordinates": box}], title="T", body="B"
+            )
+            total_sms = db.session.scalar(
+                text("SELECT count(*) FROM deliveries WHERE channel = 'sms' AND alert_id = :a"),
+                {"a": alert.alert.id},
+            )
+            processes = workers(2, env)
+            try:
+                deadline = time.monotonic() + 300
+                print(f"  sending {total_sms:,} SMS…", flush=True)
+                while len(gateway.accepted_to("Messages")) < total_sms:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.2)
+            finally:
+                stop(processes)
+            times = sorted(a.at for a in gateway.accepted if a.kind == "Messages")
+            rate = (len(times) - 1) / (times[-1] - times[0])
+            print(
+                f"sustained SMS through the Twilio SDK, 50 ms per request, 2 workers x 48 in "
+                f"flight: {len(times):,} messages at {rate:,.0f} a second"
+            )
+
+            # 3. A 10 a second limit.
+            redis_store.client.flushdb()
+            db.session.execute(text("TRUNCATE alerts, deliveries, outbox_messages CASCADE"))
+            db.session.commit()
+            gateway.accepted.clear()
+            gateway.latency_s = 0.05
+            small = [
+                [[-2.60, 51.45], [-2.585, 51.45], [-2.585, 51.46], [-2.60, 51.46], [-2.60, 51.45]]
+            ]
+            submit_alert(
+                officer, shapes=[{"kind": "polygon", "coordinates": small}], title="T", body="B"
+            )
+            target = db.session.scalar(
+                text("SELECT count(*) FROM deliveries WHERE channel = 'sms'")
+            )
+            processes = workers(2, env | {"SMS_PER_SECOND": "10"})
+            try:
+                deadline = time.monotonic() + 120
+                while len(gateway.accepted_to("Messages")) < target:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.2)
+            finally:
+                stop(processes)
+            times = sorted(a.at for a in gateway.accepted if a.kind == "Messages")
+            rate = (len(times) - 1) / (times[-1] - times[0])
+            worst = max(sum(1 for u in times[i:] if u - t < 1.0) for i, t in enumerate(times))
+            print(
+                f"SMS_PER_SECOND=10: {len(times)} messages at {rate:.2f} a second "
+                f"({(rate - 10) / 10:+.1%}); most in any one-second window: {worst}"
+            )
+        finally:
+            gateway.stop()
+
+
+if __name__ == "__main__":
+    main()
