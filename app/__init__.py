@@ -39,6 +39,9 @@ def create_app(config: str | type | None = None) -> Flask:
         hops = app.config["PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # The Twilio SDK logs every request at INFO, numbers included: personal data in
+    # logs, and a cost on every message. Warnings only.
+    logging.getLogger("twilio").setLevel(logging.WARNING)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"))
