@@ -260,3 +260,22 @@ def test_an_ended_session_gets_json_the_map_can_show(client, app_ctx):
     response = client.get("/officers/alerts/1/progress", headers={"Accept": "application/json"})
     assert response.status_code == 401
     assert "Sign in again" in response.json["error"]
+
+
+def test_the_sweeper_requeues_forgotten_work_only_when_no_job_waits(officer_client, residents):
+    from sqlalchemy import text
+
+    from app.extensions import redis_store
+    from app.jobs import queue
+    from app.services.dispatch import sweep
+
+    officer_client.post("/officers/alerts", json={"shapes": [circle()], "title": "T", "body": "B"})
+    db.session.execute(text("UPDATE deliveries SET updated_at = now() - interval '1 hour'"))
+    db.session.commit()
+    waiting = queue().count
+    assert waiting >= 1
+    assert sweep()["requeued"] == 0, "a waiting job will reach them: no duplicate jobs"
+    assert queue().count == waiting
+    redis_store.client.flushdb()  # Redis lost its jobs
+    assert sweep()["requeued"] == 2
+    assert queue().count >= 1

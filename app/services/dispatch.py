@@ -441,8 +441,8 @@ def sweep() -> dict[str, int]:
        records in the status change's own transaction, so it goes back to "queued".
     2. "unknown" for longer than RECONCILE_SECONDS with no provider reference: the
        provider never reported it, so it never saw it: queue it again.
-    3. "queued" and due, untouched for REQUEUE_SECONDS (Redis lost its job, or a crash
-       came between commit and enqueue): enqueue it again.
+    3. "queued" and due, untouched for REQUEUE_SECONDS while no job waits in the queue
+       (Redis lost its jobs, or a crash came between commit and enqueue): enqueue again.
     """
     config = current_app.config
     outbox = config.get("DELIVERY_TRANSPORT") != "providers"
@@ -471,21 +471,24 @@ def sweep() -> dict[str, int]:
         ),
         {"secs": config["RECONCILE_SECONDS"]},
     ).all()
-    forgotten = (
-        db.session.execute(
-            text(
-                """
-            UPDATE deliveries SET updated_at = now()
-            WHERE status = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= now())
-              AND updated_at < now() - make_interval(secs => :secs)
-            RETURNING id
-            """
-            ),
-            {"secs": config["REQUEUE_SECONDS"]},
+    # Only when no job is waiting: a long alert's queued rows are not forgotten, just
+    # behind others, and re-queueing them every sweep would flood the queue.
+    forgotten: list[int] = []
+    if _queue_is_empty():
+        forgotten = list(
+            db.session.execute(
+                text(
+                    """
+                    UPDATE deliveries SET updated_at = now()
+                    WHERE status = 'queued'
+                      AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+                      AND updated_at < now() - make_interval(secs => :secs)
+                    RETURNING id
+                    """
+                ),
+                {"secs": config["REQUEUE_SECONDS"]},
+            ).scalars()
         )
-        .scalars()
-        .all()
-    )
     db.session.commit()
     ids = sorted(
         set(forgotten) | {r[0] for r in resend} | ({r[0] for r in stalled} if outbox else set())
@@ -496,6 +499,12 @@ def sweep() -> dict[str, int]:
     ).all():
         mark_alert_sent_when_done(alert_id)
     return {"stalled": len(stalled), "resend": len(resend), "requeued": len(ids)}
+
+
+def _queue_is_empty() -> bool:
+    from app.jobs import queue
+
+    return queue().count == 0
 
 
 def enqueue(delivery_ids: list[int]) -> None:
