@@ -94,3 +94,46 @@ def run_worker(app_ctx):
         return worker.work(burst=True)
 
     return run
+
+
+@pytest.fixture
+def make_postcode(app_ctx):
+    """Add a made-up postcode (removed after the test): terminated, or with no location."""
+    from sqlalchemy import text
+
+    added: list[str] = []
+
+    def make(
+        *,
+        postcode: str,
+        terminated_on: str | None = None,
+        easting: float | None = 358900,
+        northing: float | None = 172800,
+        district: str = "E06000023",
+    ) -> str:
+        key = postcode.replace(" ", "")
+        db.session.execute(
+            text(
+                "INSERT INTO postcodes (postcode, display, admin_district_code, terminated_on,"
+                " location, source) VALUES (:key, :display, :district, :terminated,"
+                " CASE WHEN CAST(:e AS float8) IS NULL THEN NULL"
+                " ELSE ST_SetSRID(ST_MakePoint(:e, :n), 27700) END, 'test')"
+            ),
+            {
+                "key": key,
+                "display": postcode,
+                "district": district,
+                "terminated": terminated_on,
+                "e": easting,
+                "n": northing,
+            },
+        )
+        db.session.commit()
+        added.append(key)
+        return postcode
+
+    yield make
+    db.session.rollback()
+    for key in added:
+        db.session.execute(text("DELETE FROM postcodes WHERE postcode = :k"), {"k": key})
+    db.session.commit()

@@ -36,18 +36,8 @@ def test_postcode_lookup_errors_are_json_with_a_reason(
 
 
 @pytest.fixture
-def terminated_postcode(app_ctx):
-    db.session.execute(
-        text(
-            "INSERT INTO postcodes (postcode, display, admin_district_code, terminated_on,"
-            " location, source) VALUES ('BS19ZZ', 'BS1 9ZZ', 'E06000023', '2019-06-01',"
-            " ST_SetSRID(ST_MakePoint(358900, 172800), 27700), 'test')"
-        )
-    )
-    db.session.commit()
-    yield "BS1 9ZZ"
-    db.session.execute(text("DELETE FROM postcodes WHERE postcode = 'BS19ZZ'"))
-    db.session.commit()
+def terminated_postcode(make_postcode):
+    return make_postcode(postcode="BS1 9ZZ", terminated_on="2019-06-01")
 
 
 def test_a_terminated_postcode_is_gone_and_says_when(client, terminated_postcode):

@@ -109,6 +109,16 @@ def sweep_until_done(timeout_s: float) -> None:
     raise AssertionError(f"{unfinished()} deliveries still unfinished after {timeout_s} s")
 
 
+def finish_with_a_new_worker(env: dict) -> None:
+    """Start a worker, as a supervisor would, and sweep until nothing is left to do."""
+    worker = start_worker(env)
+    try:
+        sweep_until_done(120)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+
+
 @pytest.fixture
 def fast_sweeper(app):
     saved = {k: app.config[k] for k in ("STALLED_SECONDS", "RECONCILE_SECONDS", "REQUEUE_SECONDS")}
@@ -146,12 +156,7 @@ def test_killing_a_worker_mid_send_loses_nothing_and_duplicates_nothing(
     at_kill = len(providers.gateway.accepted)
     assert at_kill < RECIPIENTS, "the kill came too late to test anything"
 
-    second = start_worker(env)
-    try:
-        sweep_until_done(120)
-    finally:
-        second.terminate()
-        second.wait(timeout=20)
+    finish_with_a_new_worker(env)
     assert_each_recipient_exactly_once(providers.gateway)
     assert db.session.scalar(select(func.count()).where(Delivery.status == "delivered")) == (
         RECIPIENTS
@@ -217,10 +222,5 @@ def test_redis_lost_and_restarted_empty_mid_send_still_delivers_everything(
         redis_store._client = None
     finally:
         kill_process_group(worker)  # a supervisor would restart it; we start a new one
-    worker = start_worker(env)
-    try:
-        sweep_until_done(120)
-    finally:
-        worker.terminate()
-        worker.wait(timeout=20)
+    finish_with_a_new_worker(env)
     assert_each_recipient_exactly_once(providers.gateway)

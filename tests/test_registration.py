@@ -102,42 +102,21 @@ def test_each_refusal_says_what_to_do_and_stores_nothing(client, app_ctx, change
         assert 'value="bs1 6ad"' in response.text
 
 
-def test_postcode_with_no_location_is_refused(client, app_ctx):
-    db.session.execute(
-        text(
-            "INSERT INTO postcodes (postcode, display, positional_quality, admin_district_code,"
-            " source) VALUES ('BS10ZZ', 'BS1 0ZZ', 90, 'E06000023', 'test')"
-        )
-    )
-    db.session.commit()
-    try:
-        response = post(client, postcode="BS1 0ZZ")
-        assert response.status_code == 400
-        assert "BS1 0ZZ has no location in the postcode data" in html.unescape(response.text)
-    finally:
-        db.session.execute(text("DELETE FROM postcodes WHERE postcode = 'BS10ZZ'"))
-        db.session.commit()
+def test_postcode_with_no_location_is_refused(client, make_postcode):
+    make_postcode(postcode="BS1 0ZZ", easting=None, northing=None)
+    response = post(client, postcode="BS1 0ZZ")
+    assert response.status_code == 400
+    assert "BS1 0ZZ has no location in the postcode data" in html.unescape(response.text)
 
 
-def test_a_terminated_postcode_is_refused_with_when(client, app_ctx):
-    db.session.execute(
-        text(
-            "INSERT INTO postcodes (postcode, display, admin_district_code, terminated_on,"
-            " location, source) VALUES ('BS19ZZ', 'BS1 9ZZ', 'E06000023', '2019-06-01',"
-            " ST_SetSRID(ST_MakePoint(358900, 172800), 27700), 'test')"
-        )
+def test_a_terminated_postcode_is_refused_with_when(client, make_postcode):
+    make_postcode(postcode="BS1 9ZZ", terminated_on="2019-06-01")
+    response = post(client, postcode="BS1 9ZZ")
+    assert response.status_code == 400
+    assert "BS1 9ZZ is no longer in use: Royal Mail stopped using it in June 2019" in (
+        html.unescape(response.text)
     )
-    db.session.commit()
-    try:
-        response = post(client, postcode="BS1 9ZZ")
-        assert response.status_code == 400
-        assert "BS1 9ZZ is no longer in use: Royal Mail stopped using it in June 2019" in (
-            html.unescape(response.text)
-        )
-        assert count_residents() == 0
-    finally:
-        db.session.execute(text("DELETE FROM postcodes WHERE postcode = 'BS19ZZ'"))
-        db.session.commit()
+    assert count_residents() == 0
 
 
 def test_several_mistakes_are_reported_together(client, app_ctx):
