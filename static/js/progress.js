@@ -22,7 +22,8 @@
           row.querySelector(".failed").textContent = c.failed || 0;
           row.querySelector(".cancelled").textContent = c.cancelled || 0;
         });
-        if (p.finished) {
+        // The alert is marked sent just after its last delivery: wait for both.
+        if (p.finished && p.status !== "sending") {
           var form = document.getElementById("cancel-form");
           if (form) { form.hidden = true; }
           document.getElementById("progress-announce").textContent =
