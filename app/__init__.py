@@ -51,6 +51,7 @@ def create_app(config: str | type | None = None) -> Flask:
     _after_fork_dispose_engine(app)
 
     from app import models  # noqa: F401  (register the tables)
+    from app.admin import bp as admin_bp
     from app.analysts import bp as analysts_bp
     from app.api import bp as api_bp
     from app.auth import bp as auth_bp
@@ -63,6 +64,7 @@ def create_app(config: str | type | None = None) -> Flask:
     app.register_blueprint(auth_bp)
     app.register_blueprint(officers_bp, url_prefix="/officers")
     app.register_blueprint(analysts_bp, url_prefix="/analysts")
+    app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(api_bp, url_prefix="/api")
     app.register_blueprint(callbacks_bp, url_prefix="/callbacks")
     register_cli(app)

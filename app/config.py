@@ -104,6 +104,26 @@ class Config:
 
     DELIVERY_BATCH_SIZE = _int("DELIVERY_BATCH_SIZE", 200)
 
+    # Composing. An SMS longer than this many segments is refused: it costs as many
+    # texts, and phones show long ones badly. Prices (pounds) give the officer a cost
+    # before sending; set them from the force's Twilio contract.
+    SMS_MAX_SEGMENTS = _int("SMS_MAX_SEGMENTS", 4)
+    SMS_PRICE_PER_SEGMENT = float(_env("SMS_PRICE_PER_SEGMENT", "0.04"))
+    VOICE_PRICE_PER_MINUTE = float(_env("VOICE_PRICE_PER_MINUTE", "0.02"))
+    # Alerts to more residents than this, or of these categories, wait for a
+    # supervisor's approval (nobody approves their own).
+    APPROVAL_THRESHOLD = _int("APPROVAL_THRESHOLD", 2000)
+    APPROVAL_CATEGORIES = tuple(
+        c.strip() for c in _env("APPROVAL_CATEGORIES", "missing_person").split(",") if c.strip()
+    )
+    # The officer's preview map shows residents reached per square of this size, and
+    # hides counts under DENSITY_MIN_COUNT (never a single home).
+    PREVIEW_CELL_M = _int("PREVIEW_CELL_M", 500)
+    # Sign-in: at most this many wrong passwords per account (and per address) in
+    # LOGIN_WINDOW_SECONDS, then a wait.
+    LOGIN_MAX_FAILURES = _int("LOGIN_MAX_FAILURES", 10)
+    LOGIN_WINDOW_SECONDS = _int("LOGIN_WINDOW_SECONDS", 300)
+
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     PERMANENT_SESSION_LIFETIME = _int("SESSION_IDLE_MINUTES", 30) * 60

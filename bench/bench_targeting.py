@@ -90,7 +90,7 @@ def main() -> None:
     app = bench_app()
     from sqlalchemy import text
 
-    from app.dao.targeting import count_targets
+    from app.dao.targeting import Audience, count_targets
     from app.extensions import db
     from geo.areas import area_from_shapes
 
@@ -138,7 +138,7 @@ def main() -> None:
 
         def preview(wkb: bytes) -> int:
             # What the officer's screen runs: channels, one per address, per channel.
-            return count_targets(db.session, wkb)["residents"]
+            return count_targets(db.session, Audience(area_wkb=wkb))["residents"]
 
         def run(title: str, query) -> None:
             print(f"-- {title}")
@@ -166,11 +166,11 @@ def main() -> None:
         run("the officer's preview, clustered, warm", preview)
         db.session.rollback()
 
-        from app.dao.targeting import targeted_channels
+        from app.dao.targeting import Audience, targeted_channels
 
         for label in ("within 5 km", "20-vertex polygon (~2.7 km across)"):
             area = area_from_shapes(shapes[label][0]).wkb
-            compiled = targeted_channels(area).compile(dialect=db.engine.dialect)
+            compiled = targeted_channels(Audience(area_wkb=area)).compile(dialect=db.engine.dialect)
             cursor = db.session.connection().connection.cursor()
             cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + str(compiled), compiled.params)
             print(f"plan, {label}:")

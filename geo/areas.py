@@ -5,6 +5,7 @@ A shape arrives from the map in WGS84 (Leaflet speaks longitude/latitude):
     {"kind": "circle", "center": [-2.59, 51.45], "radius_m": 1500}
     {"kind": "polygon", "coordinates": [[[lon, lat], ...]]}     # GeoJSON Polygon rings
     {"kind": "rectangle", ...}                                   # same as polygon
+    {"kind": "place", "place_id": 12}          # a ward, district or the force, by id
 
 and may carry "exclude": true to be cut out of the others. Every refusal raises
 AreaError with a sentence an officer can act on.
@@ -13,7 +14,7 @@ AreaError with a sentence an officer can act on.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from shapely import MultiPolygon, Point, Polygon, unary_union
@@ -44,9 +45,14 @@ class AreaError(ValueError):
     """A shape we cannot use, with a message for the officer who drew it."""
 
 
-def area_from_shapes(shapes: Iterable[Mapping[str, Any]]) -> MultiPolygon:
+def area_from_shapes(
+    shapes: Iterable[Mapping[str, Any]],
+    place_boundary: Callable[[int], BaseGeometry | None] | None = None,
+) -> MultiPolygon:
     """Union the included shapes, minus the excluded ones, in BNG metres.
 
+    place_boundary(place_id) gives a named place's boundary in BNG, or None when there
+    is no such place (the caller reads them from its database).
     Raises AreaError when there is nothing to send to or a shape is unusable.
     """
     shapes = list(shapes or [])
@@ -58,7 +64,7 @@ def area_from_shapes(shapes: Iterable[Mapping[str, Any]]) -> MultiPolygon:
     for number, shape in enumerate(shapes, start=1):
         if not isinstance(shape, Mapping):
             raise AreaError(f"Shape {number} is not a shape.")
-        geometry = shape_to_bng(shape, number=number)
+        geometry = shape_to_bng(shape, number=number, place_boundary=place_boundary)
         (excluded if shape.get("exclude") is True else included).append(geometry)
     if not included:
         raise AreaError("Every shape is an exclusion: add an area to send to.")
@@ -75,14 +81,35 @@ def area_from_shapes(shapes: Iterable[Mapping[str, Any]]) -> MultiPolygon:
     return as_multipolygon(area)
 
 
-def shape_to_bng(shape: Mapping[str, Any], *, number: int = 1) -> BaseGeometry:
+def shape_to_bng(
+    shape: Mapping[str, Any],
+    *,
+    number: int = 1,
+    place_boundary: Callable[[int], BaseGeometry | None] | None = None,
+) -> BaseGeometry:
     """One shape from the map as a valid polygon in BNG metres. Raises AreaError."""
     kind = shape.get("kind")
+    if kind == "place":
+        return _place(shape, number, place_boundary)
     if kind == "circle":
         return _circle(shape, number)
     if kind in ("polygon", "rectangle"):
         return _polygon(shape.get("coordinates"), number)
     raise AreaError(f"Shape {number} has an unknown kind {kind!r}: use a circle or a polygon.")
+
+
+def _place(
+    shape: Mapping[str, Any],
+    number: int,
+    place_boundary: Callable[[int], BaseGeometry | None] | None,
+) -> BaseGeometry:
+    place_id = shape.get("place_id")
+    if isinstance(place_id, bool) or not isinstance(place_id, int):
+        raise AreaError(f"Shape {number} names no place. Choose it from the list again.")
+    boundary = place_boundary(place_id) if place_boundary else None
+    if boundary is None or boundary.is_empty:
+        raise AreaError(f"Shape {number} is a place we no longer have. Choose it again.")
+    return boundary
 
 
 def _lon_lat(value: Any, number: int) -> tuple[float, float]:
@@ -158,7 +185,11 @@ def clean_shapes(shapes: Iterable[Mapping[str, Any]]) -> list[dict]:
     cleaned = []
     for shape in shapes:
         item: dict[str, Any] = {"kind": shape["kind"], "exclude": shape.get("exclude") is True}
-        if shape["kind"] == "circle":
+        if shape["kind"] == "place":
+            item["place_id"] = shape["place_id"]
+            if isinstance(shape.get("name"), str):
+                item["name"] = shape["name"][:120]
+        elif shape["kind"] == "circle":
             item["center"] = [float(v) for v in shape["center"]]
             item["radius_m"] = float(shape["radius_m"])
         else:

@@ -196,13 +196,13 @@ def test_residents_on_ended_or_moved_postcodes_are_listed_and_still_reached(
         assert "BS8 1TH" in page and "Centre moved 300 m since they registered" in page
         assert "TA1 1AA" not in page
 
-        from app.dao.targeting import count_targets
+        from app.dao.targeting import Audience, count_targets
         from geo.areas import area_from_shapes
 
         around = area_from_shapes(
             [{"kind": "circle", "center": [-2.5882, 51.4520], "radius_m": 2000}]
         )
-        assert count_targets(db.session, around.wkb)["residents"] == 2
+        assert count_targets(db.session, Audience(area_wkb=around.wkb))["residents"] == 2
     finally:
         for key, terminated_on, location in original:
             db.session.execute(

@@ -19,7 +19,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from app.extensions import db, login_manager
 from app.models import Officer
-from app.services.accounts import SignInRefused, authenticate
+from app.services.accounts import SignInRefused, TooManyAttempts, authenticate
 
 bp = Blueprint("auth", __name__)
 
@@ -75,7 +75,13 @@ def sign_in():
     error = None
     if request.method == "POST":
         try:
-            officer = authenticate(request.form.get("email", ""), request.form.get("password", ""))
+            officer = authenticate(
+                request.form.get("email", ""),
+                request.form.get("password", ""),
+                ip_address=request.remote_addr,
+            )
+        except TooManyAttempts as refusal:
+            return render_template("auth/sign_in.html", error=str(refusal)), 429
         except SignInRefused as refusal:
             error = str(refusal)
         else:

@@ -39,17 +39,19 @@ def requeue() -> None:
 @click.command("sweeper")
 @click.option("--once", is_flag=True, help="Sweep once and stop.")
 def sweeper(once: bool) -> None:
-    """Every SWEEP_INTERVAL_SECONDS, put back work left behind (see dispatch.sweep)."""
+    """Every SWEEP_INTERVAL_SECONDS, send scheduled alerts whose time has come and put
+    back work left behind (see dispatch.sweep)."""
     import time
 
     from flask import current_app
 
     from app.extensions import db
+    from app.services.alerts import release_scheduled_alerts
     from app.services.dispatch import sweep
 
     while True:
         try:
-            found = sweep()
+            found = sweep() | {"scheduled_released": release_scheduled_alerts()}
             if any(found.values()):
                 click.echo(f"sweeper: {found}")
         except Exception as error:  # a database or Redis outage: try again next round
@@ -85,3 +87,16 @@ def create(email: str, name: str, role: str, password: str) -> None:
 
     create_officer(email=email, name=name, role=role, password=password)
     click.echo(f"Created {role} {email}")
+
+
+@officers_cli.command("disable")
+@click.option("--email", required=True)
+def disable(email: str) -> None:
+    """Disable a staff account: its sessions end at their next request."""
+    from app.services.accounts import AccountError, set_officer_active_by_email
+
+    try:
+        set_officer_active_by_email(email, active=False)
+    except AccountError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Disabled {email}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from app.extensions import db
 from app.models import Place, Postcode
@@ -78,3 +78,60 @@ def find_force_bounds_wgs84(force: Place) -> list[list[float]]:
         )
     ).one()
     return [[box[1], box[0]], [box[3], box[2]]]
+
+
+def find_place_boundary_wkb(place_id: int) -> bytes | None:
+    """A place's boundary (BNG) as WKB, or None when there is no such place."""
+    found = db.session.scalar(select(func.ST_AsBinary(Place.boundary)).where(Place.id == place_id))
+    return bytes(found) if found is not None else None
+
+
+def area_outside_km2(force: Place, area_wkb: bytes) -> float:
+    """How much of an area (BNG WKB) lies outside the force's boundary, in km²."""
+    area = func.ST_GeomFromWKB(area_wkb, 27700)
+    return float(
+        db.session.scalar(select(func.ST_Area(func.ST_Difference(area, force.boundary)) / 1e6))
+        or 0.0
+    )
+
+
+def find_targetable_places(force: Place | None, query: str, limit: int = 20) -> list[dict]:
+    """The force, its districts and its wards whose names contain `query` (any case),
+    force first, then districts, then wards, by name."""
+    districts = (force.properties.get("constituent_lad23cd") or []) if force else []
+    kind_order = case({"force": 0, "district": 1, "ward": 2}, value=Place.kind)
+    rows = db.session.execute(
+        select(Place.id, Place.kind, Place.name)
+        .where(
+            Place.name.ilike(f"%{_escape_like(query)}%", escape="\\"),
+            (Place.kind == "ward")
+            | ((Place.kind == "district") & Place.code.in_(districts))
+            | ((Place.kind == "force") & (Place.id == (force.id if force else -1))),
+        )
+        .order_by(kind_order, Place.name)
+        .limit(limit)
+    ).all()
+    return [{"id": pid, "kind": kind, "name": name} for pid, kind, name in rows]
+
+
+def find_place_geojson(place_id: int, simplify_m: float = 20) -> dict | None:
+    """One place's name, kind and outline in WGS84 (simplified for drawing)."""
+    row = db.session.execute(
+        select(
+            Place.kind,
+            Place.name,
+            func.ST_AsGeoJSON(
+                func.ST_Transform(
+                    func.ST_SimplifyPreserveTopology(Place.boundary, simplify_m), 4326
+                ),
+                5,
+            ),
+        ).where(Place.id == place_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    return {"id": place_id, "kind": row[0], "name": row[1], "geometry": row[2]}
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,40 +1,86 @@
-"""Who an area reaches. One query serves the preview and the send, so the number an
+"""Who an alert reaches. One query serves the preview and the send, so the number an
 officer sees is the number that goes out."""
 
 from __future__ import annotations
 
-from sqlalchemy import Select, exists, func, literal, select, tuple_
+from dataclasses import dataclass, field
 
-from app.models import ResidentChannel, ResidentLocation
+from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, select, tuple_
+
+from app.models import Delivery, InterestGroup, ResidentChannel, ResidentLocation
+from app.models.resident import resident_groups
 from geo.projection import BNG
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who an alert is for: everyone with a location in `area_wkb` (BNG), or everyone an
+    earlier alert reached (`parent_alert_id`, for a follow-up); then only members of
+    `groups` (slugs; empty: everyone) on `channels` (empty: every channel)."""
+
+    area_wkb: bytes | None = None
+    parent_alert_id: int | None = None
+    groups: tuple[str, ...] = field(default=())
+    channels: tuple[str, ...] = field(default=())
 
 
 def area_param(area_wkb: bytes):
     return func.ST_GeomFromWKB(literal(area_wkb), BNG)
 
 
-def targeted_channels(area_wkb: bytes) -> Select:
-    """resident_id, channel, address for every channel of every resident with a location
-    in the area, one row per channel and address: a household that registered the same
-    phone twice hears the alert once. A location counts when its postcode's centre is
-    inside the area or on its edge; ST_Intersects uses the GiST index on
-    resident_locations.location."""
-    in_area = exists().where(
-        ResidentLocation.resident_id == ResidentChannel.resident_id,
-        func.ST_Intersects(ResidentLocation.location, area_param(area_wkb)),
-    )
+def _filters(audience: Audience) -> list[ColumnElement]:
+    """Everything but the where: subscribed, in a chosen group, on a chosen channel."""
+    conditions: list[ColumnElement] = [ResidentChannel.unsubscribed_at.is_(None)]
+    if audience.groups:
+        conditions.append(
+            exists().where(
+                resident_groups.c.resident_id == ResidentChannel.resident_id,
+                resident_groups.c.group_id == InterestGroup.id,
+                InterestGroup.slug.in_(audience.groups),
+            )
+        )
+    if audience.channels:
+        conditions.append(ResidentChannel.channel.in_(audience.channels))
+    return conditions
+
+
+def _in_audience(audience: Audience) -> list[ColumnElement]:
+    conditions = _filters(audience)
+    if audience.parent_alert_id is not None:
+        conditions.append(
+            exists().where(
+                Delivery.alert_id == audience.parent_alert_id,
+                Delivery.resident_id == ResidentChannel.resident_id,
+            )
+        )
+    else:
+        # A location counts when its postcode's centre is inside the area or on its
+        # edge; ST_Intersects uses the GiST index on resident_locations.location.
+        conditions.append(
+            exists().where(
+                ResidentLocation.resident_id == ResidentChannel.resident_id,
+                func.ST_Intersects(ResidentLocation.location, area_param(audience.area_wkb)),
+            )
+        )
+    return conditions
+
+
+def targeted_channels(audience: Audience) -> Select:
+    """resident_id, channel, address for every channel of every resident in the
+    audience, one row per channel and address: a household that registered the same
+    phone twice hears the alert once."""
     return (
         select(ResidentChannel.resident_id, ResidentChannel.channel, ResidentChannel.address)
-        .where(in_area, ResidentChannel.unsubscribed_at.is_(None))
+        .where(and_(*_in_audience(audience)))
         .distinct(ResidentChannel.channel, ResidentChannel.address)
         .order_by(ResidentChannel.channel, ResidentChannel.address, ResidentChannel.resident_id)
     )
 
 
-def count_targets(session, area_wkb: bytes) -> dict:
+def count_targets(session, audience: Audience) -> dict:
     """{"residents": n, "channels": {"sms": n, "voice": n, "email": n}}, in one query:
     the grouping set () adds a row (channel NULL) with the distinct residents."""
-    targets = targeted_channels(area_wkb).subquery()
+    targets = targeted_channels(audience).subquery()
     rows = session.execute(
         select(
             targets.c.channel,
@@ -50,3 +96,73 @@ def count_targets(session, area_wkb: bytes) -> dict:
         else:
             channels[channel] = messages
     return {"residents": residents, "channels": channels}
+
+
+def count_targets_by_group(session, audience: Audience) -> dict[str, int]:
+    """Residents reached who belong to each interest group, by slug (every group the
+    force offers, 0 when none is reached)."""
+    targets = targeted_channels(audience).subquery()
+    reached = select(func.distinct(targets.c.resident_id).label("resident_id")).subquery()
+    rows = session.execute(
+        select(InterestGroup.slug, func.count(reached.c.resident_id))
+        .select_from(InterestGroup)
+        .outerjoin(resident_groups, resident_groups.c.group_id == InterestGroup.id)
+        .outerjoin(reached, reached.c.resident_id == resident_groups.c.resident_id)
+        .group_by(InterestGroup.slug)
+    ).all()
+    return dict(rows)
+
+
+EDGE_M = 100  # "near the edge": within a postcode's typical spread of its centre
+
+
+def count_near_edge(session, audience: Audience) -> dict[str, int]:
+    """Residents whose point is within EDGE_M metres of the area's outline: those just
+    inside (included, perhaps a street away from the incident) and just outside (left
+    out). Same filters as the send, except the area itself."""
+    if audience.area_wkb is None:
+        return {"inside": 0, "outside": 0}
+    candidates = select(ResidentChannel.resident_id).where(and_(*_filters(audience)))
+    area = area_param(audience.area_wkb)
+    line = func.ST_Boundary(area)
+    inside = func.ST_Intersects(ResidentLocation.location, area)
+    counts = session.execute(
+        select(
+            func.count(func.distinct(ResidentLocation.resident_id)).filter(inside),
+            func.count(func.distinct(ResidentLocation.resident_id)).filter(~inside),
+        ).where(
+            func.ST_DWithin(ResidentLocation.location, line, EDGE_M),
+            ResidentLocation.resident_id.in_(candidates),
+        )
+    ).one()
+    return {"inside": counts[0], "outside": counts[1]}
+
+
+def find_target_cells(session, audience: Audience, *, cell_m: int, min_count: int) -> list:
+    """Residents reached per national-grid square of cell_m metres, as
+    (residents or None when fewer than min_count, GeoJSON of the square in WGS84): the
+    map shows where an alert lands without pointing at any home."""
+    targets = targeted_channels(audience).subquery()
+    reached = select(func.distinct(targets.c.resident_id).label("resident_id")).subquery()
+    i = func.floor(func.ST_X(ResidentLocation.location) / cell_m).label("i")
+    j = func.floor(func.ST_Y(ResidentLocation.location) / cell_m).label("j")
+    where = [ResidentLocation.resident_id == reached.c.resident_id]
+    if audience.area_wkb is not None:
+        where.append(func.ST_Intersects(ResidentLocation.location, area_param(audience.area_wkb)))
+    cells = (
+        select(i, j, func.count(func.distinct(ResidentLocation.resident_id)).label("n"))
+        .where(*where)
+        .group_by(i, j)
+        .subquery()
+    )
+    envelope = func.ST_MakeEnvelope(
+        cells.c.i * cell_m,
+        cells.c.j * cell_m,
+        (cells.c.i + 1) * cell_m,
+        (cells.c.j + 1) * cell_m,
+        BNG,
+    )
+    rows = session.execute(
+        select(cells.c.n, func.ST_AsGeoJSON(func.ST_Transform(envelope, 4326), 6))
+    ).all()
+    return [(n if n >= min_count else None, geometry) for n, geometry in rows]

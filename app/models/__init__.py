@@ -1,6 +1,6 @@
 """Tables only, one module per aggregate."""
 
-from app.models.alert import Alert
+from app.models.alert import ALERT_MODES, CATEGORIES, Alert, AlertTemplate
 from app.models.audit import AuditEvent
 from app.models.delivery import (
     CHANNELS,
@@ -15,6 +15,9 @@ from app.models.place import DataLoad, Place, Postcode
 from app.models.resident import InterestGroup, Resident, ResidentChannel, ResidentLocation
 
 __all__ = [
+    "ALERT_MODES",
+    "CATEGORIES",
+    "AlertTemplate",
     "CHANNELS",
     "FINAL_STATUSES",
     "STATUS_RANK",

@@ -3,37 +3,109 @@ from __future__ import annotations
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Integer, String, Text, func
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
 from app.models.officer import Officer
 
-ALERT_STATUSES = ("draft", "sending", "sent", "cancelled")
+# draft: being written; pending_approval: waits for a supervisor; scheduled: approved
+# (or not needing approval) and waiting for its time; sending; sent; rejected; cancelled.
+ALERT_STATUSES = (
+    "draft",
+    "pending_approval",
+    "scheduled",
+    "sending",
+    "sent",
+    "rejected",
+    "cancelled",
+)
+# live: to residents. exercise: to residents, every message and screen marked as an
+# exercise. test: only to the officer who asked ("send a test to myself").
+ALERT_MODES = ("live", "exercise", "test")
+# What an alert is about; the force can make some of them need approval.
+CATEGORIES = {
+    "incident": "Incident",
+    "missing_person": "Missing person",
+    "crime_prevention": "Crime prevention",
+    "appeal": "Appeal for information",
+    "update": "Update",
+    "all_clear": "All clear",
+}
 
 
 class Alert(db.Model):
-    """A message to everyone registered inside an area."""
+    """A message to everyone registered inside an area (or to the people an earlier
+    alert reached, for a follow-up)."""
 
     __tablename__ = "alerts"
-    __table_args__ = (CheckConstraint(f"status IN {ALERT_STATUSES!r}", name="status_known"),)
+    __table_args__ = (
+        CheckConstraint(f"status IN {ALERT_STATUSES!r}", name="status_known"),
+        CheckConstraint(f"mode IN {ALERT_MODES!r}", name="mode_known"),
+        CheckConstraint(f"category IN {tuple(CATEGORIES)!r}", name="category_known"),
+        # The sweeper releases scheduled alerts when their time comes.
+        Index("ix_alerts_scheduled", "send_at", postgresql_where="status = 'scheduled'"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     created_by_id: Mapped[int] = mapped_column(ForeignKey("officers.id"), nullable=False)
     title: Mapped[str] = mapped_column(String(120), nullable=False)
     body: Mapped[str] = mapped_column(Text, nullable=False)
+    category: Mapped[str] = mapped_column(String(30), nullable=False, server_default="incident")
+    mode: Mapped[str] = mapped_column(String(10), nullable=False, server_default="live")
     # The shapes as the officer drew them (WGS84), and the area they resolve to (BNG):
     # the area is what targeting used, so the record shows exactly who was meant.
     shapes: Mapped[list] = mapped_column(JSONB, nullable=False)
-    area = mapped_column(Geometry("MULTIPOLYGON", srid=27700, spatial_index=False), nullable=False)
+    # {"groups": [slug, ...], "channels": [...]}: empty lists mean everyone, every channel.
+    filters: Mapped[dict] = mapped_column(JSONB, nullable=False, server_default="{}")
+    area = mapped_column(Geometry("MULTIPOLYGON", srid=27700, spatial_index=False))
+    # A follow-up (update, all-clear) of an earlier alert; with audience "parent" it
+    # goes to the residents the earlier one reached, wherever the area now is.
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), index=True)
+    audience: Mapped[str] = mapped_column(String(10), nullable=False, server_default="area")
     status: Mapped[str] = mapped_column(String(20), nullable=False, server_default="draft")
     recipient_count: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
+    send_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
 
     created_by: Mapped[Officer] = relationship(foreign_keys=[created_by_id])
+    decided_by: Mapped[Officer | None] = relationship(foreign_keys=[decided_by_id])
+    parent: Mapped[Alert | None] = relationship(remote_side=[id], foreign_keys=[parent_id])
+
+    @property
+    def category_label(self) -> str:
+        return CATEGORIES.get(self.category, self.category)
+
+
+class AlertTemplate(db.Model):
+    """Wording a team reuses (a burglary warning, a missing-person appeal)."""
+
+    __tablename__ = "alert_templates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True, nullable=False)
+    category: Mapped[str] = mapped_column(String(30), nullable=False)
+    title: Mapped[str] = mapped_column(String(120), nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("officers.id"), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )

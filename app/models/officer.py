@@ -24,6 +24,8 @@ class Officer(UserMixin, db.Model):
     name: Mapped[str] = mapped_column(Text, nullable=False)
     role: Mapped[str] = mapped_column(String(20), nullable=False)
     password_hash: Mapped[str] = mapped_column(Text, nullable=False)
+    # Where "send a test to myself" goes by text, besides the e-mail address (E.164).
+    mobile: Mapped[str | None] = mapped_column(String(20))
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()

@@ -1,4 +1,5 @@
-"""The officer's screens: target an area, see who it reaches, send, follow delivery."""
+"""The officer's screens: choose who hears, write it, get it approved, send, follow
+delivery, follow up."""
 
 from __future__ import annotations
 
@@ -20,17 +21,26 @@ from sqlalchemy import select
 from app.auth import role_required
 from app.dao import places as places_dao
 from app.extensions import db
-from app.models import Alert
+from app.models import CATEGORIES, Alert, InterestGroup
 from app.services.alerts import (
+    APPROVERS,
     AlertInvalid,
+    NotAllowed,
     alert_progress,
+    approve_alert,
     cancel_alert,
+    compose_preview,
+    draft_from_json,
+    find_pending_approval,
+    find_thread,
     preview_targets,
+    reject_alert,
+    send_test_to_self,
     submit_alert,
 )
 from app.services.contacts import mask_address
 from app.services.outbox import view_outbox
-from geo.areas import AreaError
+from app.services.templates import find_templates, save_template
 
 bp = Blueprint("officers", __name__)
 
@@ -44,46 +54,134 @@ def _json_body() -> dict:
     return data
 
 
+def _invalid(invalid: AlertInvalid):
+    return jsonify(error=str(invalid), errors=invalid.errors), 400
+
+
 @bp.route("/")
 @role_required(*SENDERS)
 def target():
     force = places_dao.find_force(current_app.config["FORCE_CODE"])
     bounds = places_dao.find_force_bounds_wgs84(force) if force else None
-    return render_template("officers/target.html", bounds=bounds)
+    parent = None
+    follow_up = request.args.get("follow_up", type=int)
+    if follow_up:
+        parent = db.session.get(Alert, follow_up)
+        while parent is not None and parent.parent is not None:
+            parent = parent.parent  # follow-ups hang off the original
+    config = current_app.config
+    return render_template(
+        "officers/target.html",
+        bounds=bounds,
+        parent=parent,
+        follow_up_kind=request.args.get("kind", "update"),
+        categories=CATEGORIES,
+        groups=db.session.scalars(select(InterestGroup).order_by(InterestGroup.name)).all(),
+        templates=find_templates(),
+        settings={
+            "previewUrl": url_for("officers.preview"),
+            "composeUrl": url_for("officers.compose"),
+            "sendUrl": url_for("officers.send"),
+            "testUrl": url_for("officers.send_test"),
+            "placesUrl": url_for("officers.places"),
+            "placeUrl": url_for("officers.place", place_id=0),
+            "templatesUrl": url_for("officers.templates"),
+            "maxSegments": config["SMS_MAX_SEGMENTS"],
+            "parentId": parent.id if parent else None,
+        },
+    )
 
 
 @bp.route("/preview", methods=["POST"])
 @role_required(*SENDERS)
 def preview():
-    shapes = _json_body().get("shapes")
     try:
-        counts = preview_targets(shapes if isinstance(shapes, list) else [])
-    except AreaError as refusal:
-        return jsonify(error=str(refusal)), 400
+        counts = preview_targets(draft_from_json(_json_body()))
+    except AlertInvalid as invalid:
+        return _invalid(invalid)
     return jsonify(counts)
+
+
+@bp.route("/compose", methods=["POST"])
+@role_required(*SENDERS)
+def compose():
+    data = _json_body()
+    return jsonify(
+        compose_preview(
+            title=str(data.get("title") or ""),
+            body=str(data.get("body") or ""),
+            mode=str(data.get("mode") or "live"),
+        )
+    )
+
+
+@bp.route("/places")
+@role_required(*SENDERS)
+def places():
+    query = (request.args.get("q") or "").strip()[:60]
+    if len(query) < 2:
+        return jsonify(places=[])
+    force = places_dao.find_force(current_app.config["FORCE_CODE"])
+    return jsonify(places=places_dao.find_targetable_places(force, query))
+
+
+@bp.route("/places/<int:place_id>")
+@role_required(*SENDERS)
+def place(place_id: int):
+    found = places_dao.find_place_geojson(place_id)
+    if found is None:
+        return jsonify(error="There is no such place. Search again."), 404
+    return jsonify(found)
+
+
+@bp.route("/templates", methods=["GET", "POST"])
+@role_required(*SENDERS)
+def templates():
+    if request.method == "GET":
+        return jsonify(templates=find_templates())
+    data = _json_body()
+    try:
+        template = save_template(
+            current_user,
+            name=str(data.get("name") or ""),
+            category=str(data.get("category") or ""),
+            title=str(data.get("title") or ""),
+            body=str(data.get("body") or ""),
+        )
+    except AlertInvalid as invalid:
+        return _invalid(invalid)
+    return jsonify(id=template.id, name=template.name, templates=find_templates()), 201
 
 
 @bp.route("/alerts", methods=["POST"])
 @role_required(*SENDERS)
 def send():
-    data = _json_body()
-    shapes = data.get("shapes")
-    expected = data.get("expected_residents")
-    if expected is not None and (isinstance(expected, bool) or not isinstance(expected, int)):
-        return jsonify(error="expected_residents must be a whole number."), 400
     try:
-        sent = submit_alert(
-            current_user,
-            shapes=shapes if isinstance(shapes, list) else [],
-            title=str(data.get("title") or ""),
-            body=str(data.get("body") or ""),
-            expected_residents=expected,
-        )
+        sent = submit_alert(current_user, draft_from_json(_json_body()))
     except AlertInvalid as invalid:
-        return jsonify(error=str(invalid), errors=invalid.errors), 400
+        return _invalid(invalid)
     return jsonify(
         alert_id=sent.alert.id,
+        status=sent.alert.status,
         deliveries=sent.deliveries,
+        url=url_for("officers.alert", alert_id=sent.alert.id),
+    ), 201
+
+
+@bp.route("/alerts/test", methods=["POST"])
+@role_required(*SENDERS)
+def send_test():
+    data = _json_body()
+    try:
+        sent = send_test_to_self(
+            current_user, title=str(data.get("title") or ""), body=str(data.get("body") or "")
+        )
+    except AlertInvalid as invalid:
+        return _invalid(invalid)
+    where = "your e-mail" + (" and mobile" if current_user.mobile else "")
+    return jsonify(
+        alert_id=sent.alert.id,
+        message=f"A test has gone to {where} only. Check it, then send for real.",
         url=url_for("officers.alert", alert_id=sent.alert.id),
     ), 201
 
@@ -95,11 +193,58 @@ def alerts():
     return render_template("officers/alerts.html", alerts=rows)
 
 
+@bp.route("/approvals")
+@role_required(*APPROVERS)
+def approvals():
+    return render_template("officers/approvals.html", alerts=find_pending_approval())
+
+
 @bp.route("/alerts/<int:alert_id>")
 @role_required(*SENDERS)
 def alert(alert_id: int):
     row = db.session.get(Alert, alert_id) or abort(404)
-    return render_template("officers/alert.html", alert=row, progress=alert_progress(alert_id))
+    return render_template(
+        "officers/alert.html",
+        alert=row,
+        thread=find_thread(row),
+        progress=alert_progress(alert_id),
+        can_approve=(
+            row.status == "pending_approval"
+            and current_user.role in APPROVERS
+            and row.created_by_id != current_user.id
+        ),
+    )
+
+
+@bp.route("/alerts/<int:alert_id>/approve", methods=["POST"])
+@role_required(*APPROVERS)
+def approve(alert_id: int):
+    try:
+        approved = approve_alert(current_user, alert_id)
+    except NotAllowed as refusal:
+        flash(str(refusal))
+    else:
+        flash(
+            "Approved: "
+            + (
+                "it is going out now."
+                if approved.status != "scheduled"
+                else f"it will go at {approved.send_at:%H:%M on %d %b}."
+            )
+        )
+    return redirect(url_for("officers.alert", alert_id=alert_id))
+
+
+@bp.route("/alerts/<int:alert_id>/reject", methods=["POST"])
+@role_required(*APPROVERS)
+def reject(alert_id: int):
+    try:
+        reject_alert(current_user, alert_id, request.form.get("reason", ""))
+    except (NotAllowed, AlertInvalid) as refusal:
+        flash(str(refusal))
+    else:
+        flash("Rejected. The officer can see your reason on the alert's page.")
+    return redirect(url_for("officers.alert", alert_id=alert_id))
 
 
 @bp.route("/alerts/<int:alert_id>/cancel", methods=["POST"])

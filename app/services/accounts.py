@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
 from sqlalchemy import func, select
 
 from app.dao.audit import create_audit_event
-from app.extensions import db
+from app.extensions import db, redis_store
 from app.models import ROLES, Officer
 
 _hasher = PasswordHasher()
@@ -18,6 +21,44 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 class SignInRefused(ValueError):
     pass
+
+
+class TooManyAttempts(SignInRefused):
+    """Too many wrong passwords lately: wait, then try again."""
+
+
+class AccountError(ValueError):
+    """An account change that cannot be made, with the reason."""
+
+
+def _throttle_keys(email: str, ip_address: str | None) -> list[str]:
+    # Hashed: Redis holds no e-mail addresses or IP addresses in the clear.
+    digest = hashlib.sha256
+    keys = [f"signin-failures:account:{digest(email.encode()).hexdigest()[:32]}"]
+    if ip_address:
+        keys.append(f"signin-failures:ip:{digest(ip_address.encode()).hexdigest()[:32]}")
+    return keys
+
+
+def _check_throttle(keys: list[str]) -> None:
+    config = current_app.config
+    counts = redis_store.client.mget(keys)
+    if any(int(c or 0) >= config["LOGIN_MAX_FAILURES"] for c in counts):
+        wait = max(redis_store.client.ttl(k) for k in keys)
+        minutes = max(1, -(-max(wait, 0) // 60))
+        raise TooManyAttempts(
+            f"Too many wrong passwords. Wait {minutes} minute{'s' if minutes != 1 else ''} "
+            "and try again, or ask an administrator to reset your password."
+        )
+
+
+def _count_failure(keys: list[str]) -> None:
+    window = current_app.config["LOGIN_WINDOW_SECONDS"]
+    pipe = redis_store.client.pipeline()
+    for key in keys:
+        pipe.incr(key)
+        pipe.expire(key, window, nx=True)
+    pipe.execute()
 
 
 def create_officer(*, email: str, name: str, role: str, password: str) -> Officer:
@@ -31,8 +72,12 @@ def create_officer(*, email: str, name: str, role: str, password: str) -> Office
     return officer
 
 
-def authenticate(email: str, password: str) -> Officer:
-    """The active officer with these credentials. Raises SignInRefused."""
+def authenticate(email: str, password: str, ip_address: str | None = None) -> Officer:
+    """The active officer with these credentials. Raises SignInRefused (TooManyAttempts
+    after LOGIN_MAX_FAILURES wrong passwords for the account or from the address in
+    LOGIN_WINDOW_SECONDS)."""
+    keys = _throttle_keys((email or "").strip().lower(), ip_address)
+    _check_throttle(keys)
     officer = db.session.scalar(
         select(Officer).where(func.lower(Officer.email) == (email or "").strip().lower())
     )
@@ -41,6 +86,7 @@ def authenticate(email: str, password: str) -> Officer:
     except (VerificationError, InvalidHashError):
         officer = None
     if officer is None or not officer.active:
+        _count_failure(keys)
         create_audit_event("officer.sign_in_refused", actor_id=None, details={})
         db.session.commit()
         raise SignInRefused("The e-mail address or password is not right.")
@@ -52,3 +98,48 @@ def authenticate(email: str, password: str) -> Officer:
     )
     db.session.commit()
     return officer
+
+
+def set_officer_active(admin: Officer, officer_id: int, *, active: bool) -> Officer:
+    """An admin disables (or enables again) a staff account. A disabled officer's
+    sessions end at their next request (the session loader refuses inactive accounts).
+    Raises AccountError."""
+    if admin.role != "admin":
+        raise AccountError("Only an administrator can do that.")
+    if admin.id == officer_id and not active:
+        raise AccountError("You cannot disable your own account.")
+    officer = db.session.get(Officer, officer_id)
+    if officer is None:
+        raise AccountError("There is no such account.")
+    officer.active = active
+    create_audit_event(
+        "officer.enabled" if active else "officer.disabled",
+        actor_id=admin.id,
+        subject_type="officer",
+        subject_id=officer.id,
+    )
+    db.session.commit()
+    return officer
+
+
+def set_officer_active_by_email(email: str, *, active: bool) -> Officer:
+    """The command-line version of set_officer_active (run by the force's IT team)."""
+    officer = db.session.scalar(
+        select(Officer).where(func.lower(Officer.email) == email.strip().lower())
+    )
+    if officer is None:
+        raise AccountError(f"There is no account for {email}.")
+    officer.active = active
+    create_audit_event(
+        "officer.enabled" if active else "officer.disabled",
+        actor_id=None,
+        subject_type="officer",
+        subject_id=officer.id,
+        details={"by": "command line"},
+    )
+    db.session.commit()
+    return officer
+
+
+def find_officers() -> list[Officer]:
+    return list(db.session.scalars(select(Officer).order_by(Officer.role, Officer.name)))

@@ -1,17 +1,31 @@
-"""Preview who an area reaches, send an alert, and follow its deliveries."""
+"""Preview who an alert reaches, write it, get it approved, schedule, send, follow up,
+and follow its deliveries."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from flask import current_app
 from redis.exceptions import RedisError
+from shapely import wkb as shapely_wkb
 from sqlalchemy import func, insert, literal, select, update
 
+from app.dao import places as places_dao
 from app.dao.audit import create_audit_event
-from app.dao.targeting import count_targets, targeted_channels
+from app.dao.targeting import (
+    Audience,
+    count_near_edge,
+    count_targets,
+    count_targets_by_group,
+    find_target_cells,
+    targeted_channels,
+)
 from app.extensions import db
-from app.models import Alert, Delivery, Officer
+from app.models import ALERT_MODES, CATEGORIES, CHANNELS, Alert, Delivery, InterestGroup, Officer
+from app.services import message_text
 from app.services.text import clean_text
 from geo.areas import AreaError, area_from_shapes, clean_shapes
 
@@ -20,6 +34,10 @@ log = logging.getLogger(__name__)
 MAX_TITLE = 120
 MAX_BODY = 1_000
 FINISHED_STATUSES = ("sent", "delivered", "failed", "cancelled")
+# Far enough ahead for any planned appeal; further is more likely a typo in the year.
+MAX_SCHEDULE_DAYS = 30
+# Roles that may approve other people's alerts.
+APPROVERS = ("supervisor", "admin")
 
 
 class AlertInvalid(ValueError):
@@ -30,13 +48,263 @@ class AlertInvalid(ValueError):
         self.errors = errors
 
 
-def preview_targets(shapes: list) -> dict:
-    """Residents reached per channel by these shapes. Raises AreaError."""
-    area = area_from_shapes(shapes)
-    counts = count_targets(db.session, area.wkb)
-    counts["area_km2"] = round(area.area / 1e6, 3)
+class NotAllowed(PermissionError):
+    """The officer may not do this to this alert; the message says why."""
+
+
+@dataclass
+class AlertDraft:
+    """What the officer composed, before it is checked."""
+
+    shapes: list = field(default_factory=list)
+    title: str = ""
+    body: str = ""
+    category: str = "incident"
+    mode: str = "live"
+    groups: list[str] = field(default_factory=list)
+    channels: list[str] = field(default_factory=list)
+    parent_id: int | None = None
+    # "area": residents in the shapes; "parent": whoever the parent alert reached.
+    audience: str = "area"
+    send_at: datetime | None = None
+    expected_residents: int | None = None
+
+
+def draft_from_json(data: dict[str, Any]) -> AlertDraft:
+    """An AlertDraft from the map page's JSON. Raises AlertInvalid for values of the
+    wrong type (the page never sends them; a hand-made request might)."""
+    errors: dict[str, str] = {}
+
+    def strings(name: str) -> list[str]:
+        value = data.get(name) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            errors[name] = f"{name} must be a list of names."
+            return []
+        return value
+
+    def whole_number(name: str) -> int | None:
+        value = data.get(name)
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            errors[name] = f"{name} must be a whole number."
+            return None
+        return value
+
+    send_at = None
+    if data.get("send_at"):
+        try:
+            send_at = datetime.fromisoformat(str(data["send_at"]))
+        except ValueError:
+            errors["send_at"] = "Give the time to send as a date and time, e.g. 2026-12-01 18:30."
+        else:
+            if send_at.tzinfo is None:
+                errors["send_at"] = "Give the time to send with its time zone."
+    shapes = data.get("shapes")
+    draft = AlertDraft(
+        shapes=shapes if isinstance(shapes, list) else [],
+        title=str(data.get("title") or ""),
+        body=str(data.get("body") or ""),
+        category=str(data.get("category") or "incident"),
+        mode=str(data.get("mode") or "live"),
+        groups=strings("groups"),
+        channels=strings("channels"),
+        parent_id=whole_number("parent_id"),
+        audience=str(data.get("audience") or "area"),
+        send_at=send_at,
+        expected_residents=whole_number("expected_residents"),
+    )
+    if errors:
+        raise AlertInvalid(errors)
+    return draft
+
+
+# --- who it reaches -----------------------------------------------------------------
+
+
+def place_boundary(place_id: int):
+    """A place's boundary (BNG) as a shapely geometry, or None."""
+    boundary = places_dao.find_place_boundary_wkb(place_id)
+    return None if boundary is None else shapely_wkb.loads(boundary)
+
+
+@dataclass
+class Target:
+    audience: Audience
+    area_wkb: bytes | None
+    area_km2: float | None
+
+
+def resolve_target(draft: AlertDraft, errors: dict[str, str]) -> Target | None:
+    """The audience a draft describes, adding what is wrong to `errors`."""
+    groups = tuple(sorted(set(draft.groups)))
+    channels = tuple(sorted(set(draft.channels)))
+    unknown_channels = set(channels) - set(CHANNELS)
+    if unknown_channels:
+        errors["channels"] = "Choose text, voice or e-mail."
+    if groups:
+        known = set(db.session.scalars(select(InterestGroup.slug)))
+        if set(groups) - known:
+            errors["groups"] = "One of the groups no longer exists. Reload the page."
+    if draft.audience == "parent":
+        parent = db.session.get(Alert, draft.parent_id) if draft.parent_id else None
+        if parent is None or parent.mode == "test" or parent.status in ("draft", "rejected"):
+            errors["area"] = "The alert this follows up has not been sent. Choose an area."
+            return None
+        audience = Audience(parent_alert_id=parent.id, groups=groups, channels=channels)
+        return Target(audience, _stored_area_wkb(parent.id), None)
+    try:
+        area = area_from_shapes(draft.shapes, place_boundary=place_boundary)
+    except AreaError as refusal:
+        errors["area"] = str(refusal)
+        return None
+    audience = Audience(area_wkb=area.wkb, groups=groups, channels=channels)
+    return Target(audience, area.wkb, round(area.area / 1e6, 3))
+
+
+def _stored_area_wkb(alert_id: int) -> bytes | None:
+    found = db.session.scalar(select(func.ST_AsBinary(Alert.area)).where(Alert.id == alert_id))
+    return bytes(found) if found is not None else None
+
+
+def preview_targets(draft: AlertDraft) -> dict:
+    """Residents reached per channel and per group, residents near the edge, where they
+    are (in squares, never a home), and how much of the area is outside the force.
+    Raises AlertInvalid."""
+    errors: dict[str, str] = {}
+    target = resolve_target(draft, errors)
+    if errors or target is None:
+        db.session.rollback()
+        raise AlertInvalid(errors)
+    config = current_app.config
+    counts = count_targets(db.session, target.audience)
+    counts["groups"] = count_targets_by_group(db.session, target.audience)
+    counts["near_edge"] = count_near_edge(db.session, target.audience)
+    counts["cells"] = [
+        {"residents": n, "geometry": geometry}
+        for n, geometry in find_target_cells(
+            db.session,
+            target.audience,
+            cell_m=config["PREVIEW_CELL_M"],
+            min_count=config["DENSITY_MIN_COUNT"],
+        )
+    ]
+    counts["cell_m"] = config["PREVIEW_CELL_M"]
+    counts["min_count"] = config["DENSITY_MIN_COUNT"]
+    counts["area_km2"] = target.area_km2
+    counts["outside_force_km2"] = _outside_force_km2(target.area_wkb)
+    counts["needs_approval"] = needs_approval(draft.category, counts["residents"])
     db.session.rollback()  # read-only: end the transaction
     return counts
+
+
+def _outside_force_km2(area_wkb: bytes | None) -> float:
+    force = places_dao.find_force(current_app.config["FORCE_CODE"])
+    if area_wkb is None or force is None:
+        return 0.0
+    return round(places_dao.area_outside_km2(force, area_wkb), 3)
+
+
+def needs_approval(category: str, residents: int) -> bool:
+    config = current_app.config
+    return category in config["APPROVAL_CATEGORIES"] or residents > config["APPROVAL_THRESHOLD"]
+
+
+# --- what it says -------------------------------------------------------------------
+
+
+def compose_preview(*, title: str, body: str, mode: str = "live") -> dict:
+    """Each channel's words as residents will get them, the SMS's encoding and
+    segments, and what one message costs on each channel."""
+    from app.channels.base import OutgoingMessage
+    from app.channels.smtp import build_email
+
+    config = current_app.config
+    force = config["FORCE_NAME"]
+    title, body = clean_text(title), clean_text(body, multiline=True)
+    mode = mode if mode in ALERT_MODES else "live"
+    sms = message_text.sms_text(title=title, body=body, force=force, mode=mode)
+    length = message_text.sms_length(sms)
+    script = message_text.voice_script(title=title, body=body, force=force, mode=mode)
+    minutes = message_text.voice_minutes(script)
+    email = build_email(
+        OutgoingMessage(
+            delivery_id=0,
+            alert_id=0,
+            channel="email",
+            recipient="resident@example.invalid",
+            subject=message_text.email_subject(title=title, force=force, mode=mode),
+            body=message_text.email_text(body=body, force=force, mode=mode),
+            unsubscribe_url="https://example.invalid/unsubscribe",
+        ),
+        "alerts@example.invalid",
+    )
+    return {
+        "sms": {
+            "text": sms,
+            **length.as_dict(),
+            "max_segments": config["SMS_MAX_SEGMENTS"],
+            "too_long": length.segments > config["SMS_MAX_SEGMENTS"],
+            "cost": round(length.segments * config["SMS_PRICE_PER_SEGMENT"], 4),
+        },
+        "voice": {
+            "script": script,
+            "minutes": minutes,
+            "cost": round(minutes * config["VOICE_PRICE_PER_MINUTE"], 4),
+        },
+        "email": {
+            "subject": email["Subject"],
+            "text": email.get_body(("plain",)).get_content(),
+            "html": email.get_body(("html",)).get_content(),
+            "cost": 0,
+        },
+    }
+
+
+def _check_words(draft: AlertDraft, errors: dict[str, str]) -> tuple[str, str]:
+    title, body = clean_text(draft.title), clean_text(draft.body, multiline=True)
+    if not title:
+        errors["title"] = "Give the alert a title."
+    elif len(title) > MAX_TITLE:
+        errors["title"] = f"Keep the title to {MAX_TITLE} characters (it is {len(title)})."
+    if not body:
+        errors["body"] = "Write the message."
+    elif len(body) > MAX_BODY:
+        errors["body"] = f"Keep the message to {MAX_BODY:,} characters (it is {len(body):,})."
+    elif not draft.channels or "sms" in draft.channels:
+        force = current_app.config["FORCE_NAME"]
+        sms = message_text.sms_text(title=title, body=body, force=force, mode=draft.mode)
+        length = message_text.sms_length(sms)
+        most = current_app.config["SMS_MAX_SEGMENTS"]
+        if length.segments > most:
+            over = length.units - most * length.per_segment
+            hint = (
+                f" Replacing {''.join(length.ucs2_characters)} would fit far more in each."
+                if length.ucs2_characters
+                else ""
+            )
+            errors["body"] = (
+                f"As a text message this is {length.segments} parts; at most {most} are "
+                f"allowed. Shorten it by about {over} characters.{hint}"
+            )
+    if draft.category not in CATEGORIES:
+        errors["category"] = "Choose what the alert is about."
+    if draft.mode not in ("live", "exercise"):
+        errors["mode"] = "Choose live or exercise."
+    return title, body
+
+
+def _check_schedule(draft: AlertDraft, errors: dict[str, str]) -> None:
+    if draft.send_at is None:
+        return
+    now = datetime.now(UTC)
+    if draft.send_at <= now:
+        errors["send_at"] = "That time has passed. Choose a later time, or send now."
+    elif draft.send_at > now + timedelta(days=MAX_SCHEDULE_DAYS):
+        errors["send_at"] = f"Schedule at most {MAX_SCHEDULE_DAYS} days ahead."
+
+
+# --- submitting ---------------------------------------------------------------------
 
 
 @dataclass
@@ -47,45 +315,113 @@ class SentAlert:
 
 def submit_alert(
     officer: Officer,
-    *,
-    shapes: list,
-    title: str,
-    body: str,
-    expected_residents: int | None = None,
+    draft: AlertDraft | None = None,
+    **fields: Any,
 ) -> SentAlert:
-    """Record the alert and one delivery per resident and channel in one transaction,
-    then queue the work. Raises AlertInvalid."""
-    title, body = clean_text(title), clean_text(body, multiline=True)
+    """Record the alert, then, as its rules say: send it now (every delivery written
+    in this transaction, then queued), schedule it, or hold it for a supervisor's
+    approval. Raises AlertInvalid."""
+    draft = draft or AlertDraft(**fields)
     errors: dict[str, str] = {}
-    area = None
-    try:
-        area = area_from_shapes(shapes)
-    except AreaError as refusal:
-        errors["area"] = str(refusal)
-    if not title:
-        errors["title"] = "Give the alert a title."
-    elif len(title) > MAX_TITLE:
-        errors["title"] = f"Keep the title to {MAX_TITLE} characters (it is {len(title)})."
-    if not body:
-        errors["body"] = "Write the message."
-    elif len(body) > MAX_BODY:
-        errors["body"] = f"Keep the message to {MAX_BODY:,} characters (it is {len(body):,})."
-    if errors:
+    title, body = _check_words(draft, errors)
+    _check_schedule(draft, errors)
+    target = resolve_target(draft, errors)
+    if errors or target is None:
+        db.session.rollback()
         raise AlertInvalid(errors)
 
-    assert area is not None
+    residents = count_targets(db.session, target.audience)["residents"]
+    if residents == 0:
+        db.session.rollback()
+        raise AlertInvalid(
+            {"area": "Nobody registered is inside this area. Make it larger or move it."}
+        )
+    if draft.expected_residents is not None and residents != draft.expected_residents:
+        # Someone registered or left since the officer saw the count: they must
+        # confirm the number that will actually be sent.
+        db.session.rollback()
+        raise AlertInvalid(
+            {
+                "area": f"The area now reaches {residents:,} residents, not "
+                f"{draft.expected_residents:,}. Check the new count and send again."
+            }
+        )
     alert = Alert(
         created_by_id=officer.id,
         title=title,
         body=body,
-        shapes=clean_shapes(shapes),
-        area=func.ST_GeomFromWKB(area.wkb, 27700),
-        status="sending",
+        category=draft.category,
+        mode=draft.mode,
+        shapes=clean_shapes(draft.shapes) if draft.audience == "area" else [],
+        filters={
+            "groups": list(target.audience.groups),
+            "channels": list(target.audience.channels),
+        },
+        area=func.ST_GeomFromWKB(target.area_wkb, 27700) if target.area_wkb else None,
+        parent_id=draft.parent_id,
+        audience="parent" if draft.audience == "parent" else "area",
+        send_at=draft.send_at,
+        recipient_count=residents,
+        status="draft",
     )
     db.session.add(alert)
+    db.session.flush()
+    details = {
+        "title": title,
+        "category": draft.category,
+        "mode": draft.mode,
+        "residents": residents,
+        "shapes": len(draft.shapes),
+        "parent_id": draft.parent_id,
+    }
+    create_audit_event(
+        "alert.drafted",
+        actor_id=officer.id,
+        subject_type="alert",
+        subject_id=alert.id,
+        details=details,
+    )
+    count = 0
+    if needs_approval(draft.category, residents):
+        alert.status = "pending_approval"
+        create_audit_event(
+            "alert.approval_requested",
+            actor_id=officer.id,
+            subject_type="alert",
+            subject_id=alert.id,
+        )
+        db.session.commit()
+    elif draft.send_at is not None:
+        _schedule(alert, officer)
+        db.session.commit()
+    else:
+        count = _fan_out(alert, officer)
+    return SentAlert(alert=alert, deliveries=count)
+
+
+def _schedule(alert: Alert, officer: Officer) -> None:
+    alert.status = "scheduled"
+    create_audit_event(
+        "alert.scheduled",
+        actor_id=officer.id,
+        subject_type="alert",
+        subject_id=alert.id,
+        details={"send_at": alert.send_at.isoformat() if alert.send_at else None},
+    )
+
+
+def _fan_out(alert: Alert, officer: Officer | None) -> int:
+    """Write one delivery per resident, channel and address in this transaction, mark
+    the alert sending, commit, then queue the work. Returns the deliveries written."""
+    filters = alert.filters or {}
+    audience = Audience(
+        area_wkb=_stored_area_wkb(alert.id),
+        parent_alert_id=alert.parent_id if alert.audience == "parent" else None,
+        groups=tuple(filters.get("groups") or ()),
+        channels=tuple(filters.get("channels") or ()),
+    )
     try:
-        db.session.flush()
-        targets = targeted_channels(area.wkb).subquery()
+        targets = targeted_channels(audience).subquery()
         inserted = (
             insert(Delivery)
             .from_select(
@@ -98,43 +434,171 @@ def submit_alert(
             .cte("inserted")
         )
         count = db.session.scalar(select(func.count()).select_from(inserted))
-        if count == 0:
-            raise AlertInvalid(
-                {"area": "Nobody registered is inside this area. Make it larger or move it."}
-            )
         alert.recipient_count = db.session.scalar(
             select(func.count(func.distinct(Delivery.resident_id))).where(
                 Delivery.alert_id == alert.id
             )
         )
-        if expected_residents is not None and alert.recipient_count != expected_residents:
-            # Someone registered or left since the officer saw the count: they must
-            # confirm the number that will actually be sent.
-            raise AlertInvalid(
-                {
-                    "area": f"The area now reaches {alert.recipient_count:,} residents, not "
-                    f"{expected_residents:,}. Check the new count and send again."
-                }
-            )
+        alert.status = "sending" if count else "sent"
         alert.sent_at = func.now()
         create_audit_event(
             "alert.sent",
-            actor_id=officer.id,
+            actor_id=officer.id if officer else None,
             subject_type="alert",
             subject_id=alert.id,
-            details={"title": title, "deliveries": count, "shapes": len(shapes)},
+            details={
+                "title": alert.title,
+                "mode": alert.mode,
+                "deliveries": count,
+                "residents": alert.recipient_count,
+            },
         )
         db.session.commit()
     except Exception:
         db.session.rollback()
         raise
+    _enqueue_safely(alert.id)
+    return count
+
+
+def _enqueue_safely(alert_id: int) -> None:
     try:
-        enqueue_alert_deliveries(alert.id)
+        enqueue_alert_deliveries(alert_id)
     except RedisError:
-        # The alert and its deliveries are safely recorded; `flask alerts requeue`
-        # (and, later, the periodic sweeper) queues them when Redis is back.
-        log.exception("alert %s recorded but not queued: Redis unavailable", alert.id)
-    return SentAlert(alert=alert, deliveries=count)
+        # The alert and its deliveries are safely recorded; the sweeper queues them
+        # when Redis is back.
+        log.exception("alert %s recorded but not queued: Redis unavailable", alert_id)
+
+
+def send_test_to_self(officer: Officer, *, title: str, body: str) -> SentAlert:
+    """The message, marked as a test, to the officer's own e-mail (and mobile, if
+    they gave one): nobody else. Raises AlertInvalid."""
+    errors: dict[str, str] = {}
+    title, body = _check_words(AlertDraft(title=title, body=body), errors)
+    if errors:
+        raise AlertInvalid(errors)
+    alert = Alert(
+        created_by_id=officer.id,
+        title=title,
+        body=body,
+        mode="test",
+        shapes=[],
+        recipient_count=1,
+        status="sending",
+        sent_at=func.now(),
+    )
+    db.session.add(alert)
+    db.session.flush()
+    addresses = [("email", officer.email)] + ([("sms", officer.mobile)] if officer.mobile else [])
+    for channel, address in addresses:
+        db.session.add(Delivery(alert_id=alert.id, channel=channel, address=address))
+    create_audit_event(
+        "alert.test_sent",
+        actor_id=officer.id,
+        subject_type="alert",
+        subject_id=alert.id,
+        details={"channels": [c for c, _ in addresses]},
+    )
+    db.session.commit()
+    _enqueue_safely(alert.id)
+    return SentAlert(alert=alert, deliveries=len(addresses))
+
+
+# --- approving, scheduling, cancelling ----------------------------------------------
+
+
+def _alert_for_update(alert_id: int) -> Alert:
+    alert = db.session.scalar(select(Alert).where(Alert.id == alert_id).with_for_update())
+    if alert is None:
+        db.session.rollback()
+        raise NotAllowed("There is no such alert.")
+    return alert
+
+
+def approve_alert(supervisor: Officer, alert_id: int) -> Alert:
+    """A supervisor approves someone else's alert: it goes now, or at its time.
+    Raises NotAllowed."""
+    alert = _alert_for_update(alert_id)
+    if supervisor.role not in APPROVERS:
+        db.session.rollback()
+        raise NotAllowed("Only a supervisor can approve alerts.")
+    if alert.created_by_id == supervisor.id:
+        db.session.rollback()
+        raise NotAllowed("You wrote this alert: another supervisor must approve it.")
+    if alert.status != "pending_approval":
+        db.session.rollback()
+        raise NotAllowed(f"This alert is {alert.status.replace('_', ' ')}: nothing to approve.")
+    alert.decided_by_id = supervisor.id
+    alert.decided_at = func.now()
+    create_audit_event(
+        "alert.approved", actor_id=supervisor.id, subject_type="alert", subject_id=alert.id
+    )
+    if alert.send_at is not None and alert.send_at > datetime.now(UTC):
+        _schedule(alert, supervisor)
+        db.session.commit()
+    else:
+        _fan_out(alert, supervisor)
+    return alert
+
+
+def reject_alert(supervisor: Officer, alert_id: int, reason: str) -> Alert:
+    """Send it back with a reason the author can act on. Raises NotAllowed or
+    AlertInvalid."""
+    reason = clean_text(reason, multiline=True)
+    if not reason:
+        raise AlertInvalid({"reason": "Say why, so the officer can put it right."})
+    alert = _alert_for_update(alert_id)
+    if supervisor.role not in APPROVERS:
+        db.session.rollback()
+        raise NotAllowed("Only a supervisor can reject alerts.")
+    if alert.status != "pending_approval":
+        db.session.rollback()
+        raise NotAllowed(f"This alert is {alert.status.replace('_', ' ')}: nothing to reject.")
+    alert.status = "rejected"
+    alert.decided_by_id = supervisor.id
+    alert.decided_at = func.now()
+    alert.rejection_reason = reason[:1000]
+    create_audit_event(
+        "alert.rejected",
+        actor_id=supervisor.id,
+        subject_type="alert",
+        subject_id=alert.id,
+        details={"reason": reason[:1000]},
+    )
+    db.session.commit()
+    return alert
+
+
+def release_scheduled_alerts() -> int:
+    """Send every scheduled alert whose time has come (the sweeper calls this).
+    Safe to run twice at once: each alert is locked and rechecked."""
+    due = list(
+        db.session.scalars(
+            select(Alert.id).where(Alert.status == "scheduled", Alert.send_at <= func.now())
+        )
+    )
+    db.session.rollback()
+    released = 0
+    for alert_id in due:
+        alert = db.session.scalar(
+            select(Alert)
+            .where(Alert.id == alert_id, Alert.status == "scheduled")
+            .with_for_update(skip_locked=True)
+        )
+        if alert is None:
+            db.session.rollback()
+            continue
+        _fan_out(alert, None)
+        released += 1
+    return released
+
+
+def find_pending_approval() -> list[Alert]:
+    return list(
+        db.session.scalars(
+            select(Alert).where(Alert.status == "pending_approval").order_by(Alert.created_at)
+        )
+    )
 
 
 def enqueue_alert_deliveries(alert_id: int) -> int:
@@ -156,10 +620,11 @@ def enqueue_alert_deliveries(alert_id: int) -> int:
 
 
 def cancel_alert(officer: Officer, alert_id: int) -> int:
-    """Stop an alert: nothing more goes out. Messages already handed to a provider
-    cannot be recalled. Returns how many deliveries were cancelled."""
+    """Stop an alert: nothing more goes out (a scheduled or unapproved one never does).
+    Messages already handed to a provider cannot be recalled. Returns how many
+    deliveries were cancelled."""
     alert = db.session.get(Alert, alert_id)
-    if alert is None or alert.status not in ("sending", "draft"):
+    if alert is None or alert.status not in ("sending", "draft", "pending_approval", "scheduled"):
         db.session.rollback()
         return 0
     cancelled = db.session.execute(
@@ -185,6 +650,18 @@ def cancel_alert(officer: Officer, alert_id: int) -> int:
     )
     db.session.commit()
     return len(cancelled)
+
+
+def find_thread(alert: Alert) -> list[Alert]:
+    """The original alert and every follow-up of it, oldest first."""
+    root = alert
+    while root.parent is not None:
+        root = root.parent
+    return [root] + list(
+        db.session.scalars(
+            select(Alert).where(Alert.parent_id == root.id).order_by(Alert.created_at)
+        )
+    )
 
 
 def alert_progress(alert_id: int) -> dict:

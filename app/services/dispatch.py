@@ -22,6 +22,7 @@ from app.channels import OutgoingMessage, SendResult, TransportError, transport_
 from app.channels.ratelimit import RateLimiter
 from app.extensions import db, redis_store
 from app.models import Alert
+from app.services import message_text
 
 log = logging.getLogger(__name__)
 
@@ -186,15 +187,15 @@ def render_message(alert: Alert, claimed: Claimed) -> OutgoingMessage:
     """The words each channel carries. Alert text is plain text everywhere."""
     force = current_app.config["FORCE_NAME"]
     unsubscribe_url = callback_url = None
+    words = {"title": alert.title, "body": alert.body, "force": force, "mode": alert.mode}
+    subject = None
     if claimed.channel == "sms":
-        body = f"{alert.title}: {alert.body}\n- {force} Police. Reply STOP to stop."
-        subject = None
+        body = message_text.sms_text(**words)
     elif claimed.channel == "voice":
-        body = f"This is a message from {force} Police. {alert.title}. {alert.body}"
-        subject = None
+        body = message_text.voice_script(**words)
     else:
-        subject = f"{force} Police: {alert.title}"
-        body = f"{alert.body}\n\n{force} Police"
+        subject = message_text.email_subject(title=alert.title, force=force, mode=alert.mode)
+        body = message_text.email_text(body=alert.body, force=force, mode=alert.mode)
     if current_app.config.get("DELIVERY_TRANSPORT") == "providers":
         if claimed.channel == "email" and claimed.resident_id:
             unsubscribe_url = _public_url(

@@ -1,12 +1,19 @@
-/* The officer's targeting screen: shapes on the map -> live count -> compose -> send. */
+/* The officer's screen: areas and filters -> live count -> compose -> test, approve or send. */
 (function () {
   "use strict";
   var settings = JSON.parse(document.getElementById("target-config").textContent);
+  var templates = JSON.parse(document.getElementById("template-data").textContent);
   var map = CA.makeMap("map");
-  var shapes = L.featureGroup().addTo(map);
+  var shapes = L.featureGroup().addTo(map);     // what the officer drew (editable)
+  var places = L.featureGroup().addTo(map);     // named places (outlines, not editable)
+  var cells = L.featureGroup().addTo(map);      // where residents are, in squares
+  var entries = [];                              // every area, in the order added
+  var nextId = 1;
   var searchCircle = null;
-  var lastCount = null;
+  var lastCounts = null;
+  var lastCompose = null;
   var $ = function (id) { return document.getElementById(id); };
+  var number = function (n) { return Number(n || 0).toLocaleString("en-GB"); };
 
   map.pm.setGlobalOptions({ allowSelfIntersection: false, layerGroup: shapes, snappable: false });
   // Top right, apart from the zoom buttons, and only the tools a PCSO needs.
@@ -15,44 +22,170 @@
     drawText: false, cutPolygon: false, rotateMode: false, dragMode: false
   });
 
+  var STYLE = { include: { color: "#1d4ed8", dashArray: null, fillOpacity: 0.1 },
+                exclude: { color: "#d4351c", dashArray: "8 6", fillOpacity: 0.25 } };
+
   function radiusLabel(metres) {
     return metres < 1000 ? metres + " m" : (metres / 1000).toFixed(metres % 1000 ? 1 : 0) + " km";
   }
 
+  function audience() {
+    var chosen = document.querySelector('input[name="audience"]:checked');
+    return chosen ? chosen.value : "area";
+  }
+
+  // --- the list of areas ------------------------------------------------------------
+
+  function addEntry(layer, kind, label, extra) {
+    var entry = { id: nextId++, layer: layer, kind: kind, label: label, exclude: false };
+    Object.keys(extra || {}).forEach(function (k) { entry[k] = extra[k]; });
+    layer.caEntry = entry;
+    entries.push(entry);
+    styleEntry(entry);
+    renderEntries();
+    return entry;
+  }
+
+  function removeEntry(entry) {
+    entries = entries.filter(function (e) { return e !== entry; });
+    if (entry.layer === searchCircle) { searchCircle = null; }
+    shapes.removeLayer(entry.layer);
+    places.removeLayer(entry.layer);
+    renderEntries();
+    refreshPreview();
+  }
+
+  function styleEntry(entry) {
+    var style = entry.exclude ? STYLE.exclude : STYLE.include;
+    entry.layer.setStyle && entry.layer.setStyle(style);
+  }
+
+  function renderEntries() {
+    var list = $("shapes-list");
+    list.textContent = "";
+    $("shapes-empty").hidden = entries.length > 0;
+    entries.forEach(function (entry) {
+      var item = document.createElement("li");
+      item.className = "shape-item" + (entry.exclude ? " excluded" : "");
+      var text = document.createElement("span");
+      text.textContent = (entry.exclude ? "Leave out: " : "") + entry.label;
+      var toggle = document.createElement("button");
+      toggle.type = "button";
+      toggle.className = "button secondary small";
+      toggle.setAttribute("aria-pressed", entry.exclude ? "true" : "false");
+      toggle.textContent = "Exclude";
+      toggle.setAttribute("aria-label", "Exclude " + entry.label);
+      toggle.addEventListener("click", function () {
+        entry.exclude = !entry.exclude;
+        styleEntry(entry);
+        renderEntries();
+        refreshPreview();
+      });
+      var remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "button secondary small";
+      remove.textContent = "Remove";
+      remove.setAttribute("aria-label", "Remove " + entry.label);
+      remove.addEventListener("click", function () { removeEntry(entry); });
+      item.appendChild(text);
+      item.appendChild(toggle);
+      item.appendChild(remove);
+      list.appendChild(item);
+    });
+  }
+
   function shapeSpecs() {
     var specs = [];
-    shapes.eachLayer(function (layer) {
-      if (layer instanceof L.Circle) {
+    entries.forEach(function (entry) {
+      var layer = entry.layer;
+      var spec;
+      if (entry.kind === "place") {
+        spec = { kind: "place", place_id: entry.placeId, name: entry.label };
+      } else if (layer instanceof L.Circle) {
         var c = layer.getLatLng();
-        specs.push({ kind: "circle", center: [c.lng, c.lat], radius_m: Math.round(layer.getRadius()) });
+        spec = { kind: "circle", center: [c.lng, c.lat], radius_m: Math.round(layer.getRadius()) };
       } else if (layer instanceof L.Polygon) {
         var rings = layer.getLatLngs();
         if (rings.length && !Array.isArray(rings[0])) { rings = [rings]; }
         // Leaflet leaves rings open; GeoJSON closes them.
-        specs.push({
+        spec = {
           kind: layer instanceof L.Rectangle ? "rectangle" : "polygon",
           coordinates: rings.map(function (ring) {
             var points = ring.map(function (p) { return [p.lng, p.lat]; });
             if (points.length) { points.push(points[0]); }
             return points;
           })
-        });
+        };
       }
+      if (spec) { spec.exclude = entry.exclude; specs.push(spec); }
     });
     return specs;
   }
 
+  function checked(name) {
+    return Array.prototype.map.call(
+      document.querySelectorAll('input[name="' + name + '"]:checked'), function (i) { return i.value; });
+  }
+
+  function targetRequest() {
+    var channels = checked("channels");
+    return {
+      shapes: audience() === "parent" ? [] : shapeSpecs(),
+      groups: checked("groups"),
+      // All three ticked is "every channel"; none ticked is refused by the server.
+      channels: channels.length === 3 ? [] : (channels.length ? channels : ["none"]),
+      category: $("category").value,
+      audience: audience(),
+      parent_id: settings.parentId
+    };
+  }
+
+  // --- the count --------------------------------------------------------------------
+
   function showCounts(counts, announce) {
-    lastCount = counts.residents;
+    lastCounts = counts;
     if (announce) {
       $("reach-announce").textContent = counts.residents + " residents reached: " +
         counts.channels.sms + " by text, " + counts.channels.voice + " by voice, " +
         counts.channels.email + " by e-mail.";
     }
-    $("reach-residents").textContent = counts.residents.toLocaleString("en-GB");
-    $("reach-sms").textContent = counts.channels.sms.toLocaleString("en-GB");
-    $("reach-voice").textContent = counts.channels.voice.toLocaleString("en-GB");
-    $("reach-email").textContent = counts.channels.email.toLocaleString("en-GB");
+    $("reach-residents").textContent = number(counts.residents);
+    $("reach-sms").textContent = number(counts.channels.sms);
+    $("reach-voice").textContent = number(counts.channels.voice);
+    $("reach-email").textContent = number(counts.channels.email);
+    var groups = counts.groups || {};
+    Array.prototype.forEach.call(document.querySelectorAll(".group-count"), function (span) {
+      var n = groups[span.dataset.group];
+      span.textContent = n === undefined ? "" : "(" + number(n) + " reached)";
+    });
+    var edge = counts.near_edge || { inside: 0, outside: 0 };
+    $("reach-edge").textContent = counts.residents ?
+      number(edge.inside) + " of them live within 100 m of the edge; " + number(edge.outside) +
+      " just outside it are left out." : "";
+    var outside = counts.outside_force_km2 || 0;
+    $("reach-outside").hidden = outside < 0.01;
+    $("reach-outside").textContent = outside >= 0.01 ?
+      outside.toLocaleString("en-GB") + " km² of this area is outside " + CA.config.forceName +
+      ": residents there are registered with another force." : "";
+    $("reach-approval").hidden = !counts.needs_approval;
+    $("send").textContent = counts.needs_approval ? "Request approval…" : "Send…";
+    drawCells(counts.cells || [], counts.min_count);
+    showCost();
+  }
+
+  function drawCells(list, minCount) {
+    cells.clearLayers();
+    var most = list.reduce(function (m, c) { return Math.max(m, c.residents || 0); }, 1);
+    list.forEach(function (cell) {
+      var layer = L.geoJSON(JSON.parse(cell.geometry), {
+        interactive: false, pmIgnore: true,
+        style: cell.residents === null ?
+          { stroke: false, fillColor: "#6b7280", fillOpacity: 0.25 } :
+          { stroke: false, fillColor: "#b45309", fillOpacity: 0.2 + 0.5 * cell.residents / most }
+      });
+      cells.addLayer(layer);
+    });
+    cells.bringToBack();
   }
 
   function showAreaError(message) {
@@ -73,34 +206,55 @@
   function refreshPreview() {
     clearTimeout(timer);
     timer = setTimeout(function () {
-      var specs = shapeSpecs();
-      if (!specs.length) {
-        showCounts({ residents: 0, channels: { sms: 0, voice: 0, email: 0 } });
+      var request = targetRequest();
+      if (request.audience === "area" && !request.shapes.length) {
+        showCounts({ residents: 0, channels: { sms: 0, voice: 0, email: 0 }, cells: [] });
         showAreaError("");
         return;
       }
       var mine = ++sequence;  // only the newest answer is shown
       setBusy(true);
-      CA.fetchJSON(settings.previewUrl, { shapes: specs }).then(function (counts) {
+      CA.fetchJSON(settings.previewUrl, request).then(function (counts) {
         if (mine !== sequence) { return; }
         showAreaError("");
         showCounts(counts, true);
       }).catch(function (error) {
         if (mine !== sequence) { return; }
-        lastCount = null;
+        lastCounts = null;
+        cells.clearLayers();
         showAreaError(error.message);
       }).finally(function () { if (mine === sequence) { setBusy(false); } });
-    }, 250);
+    }, 300);
   }
 
+  // --- drawing and finding ----------------------------------------------------------
+
   map.on("pm:create", function (e) {
+    var kind = e.shape === "Circle" ? "circle" : "polygon";
+    var label = e.shape === "Circle" ? "Drawn circle" : e.shape === "Rectangle" ? "Drawn rectangle" : "Drawn area";
+    addEntry(e.layer, kind, label);
     e.layer.on("pm:edit pm:dragend", refreshPreview);
     refreshPreview();
   });
   map.on("pm:remove", function (e) {
-    if (e.layer === searchCircle) { searchCircle = null; }
-    refreshPreview();
+    if (e.layer.caEntry) { removeEntry(e.layer.caEntry); } else { refreshPreview(); }
   });
+
+  function centreCircle(latlng, label) {
+    var radius = Number($("radius").value);
+    if (searchCircle) { removeEntry(searchCircle.caEntry); }
+    searchCircle = L.circle(latlng, { radius: radius }).addTo(shapes);
+    addEntry(searchCircle, "circle", label);
+    searchCircle.on("pm:edit pm:dragend", function () {
+      var metres = Math.round(searchCircle.getRadius());
+      setRadiusFields(metres);
+      searchCircle.caEntry.label = searchCircle.caEntry.label.replace(/^[\d.]+ k?m/, radiusLabel(metres));
+      renderEntries();
+      refreshPreview();
+    });
+    map.fitBounds(searchCircle.getBounds(), { padding: [20, 20] });
+    refreshPreview();
+  }
 
   $("postcode-form").addEventListener("submit", function (event) {
     event.preventDefault();
@@ -112,54 +266,245 @@
         showAreaError(found.postcode + " has no location in the postcode data. Try a neighbouring postcode.");
         return;
       }
-      var centre = [found.latitude, found.longitude];
-      var radius = Number($("radius").value);
-      if (searchCircle) { shapes.removeLayer(searchCircle); }
-      searchCircle = L.circle(centre, { radius: radius }).addTo(shapes);
-      searchCircle.on("pm:edit pm:dragend", function () {
-        var metres = Math.round(searchCircle.getRadius());
-        $("radius").value = metres;
-        $("radius-m").value = metres;
-        $("radius-label").textContent = radiusLabel(metres);
-        refreshPreview();
-      });
-      map.fitBounds(searchCircle.getBounds(), { padding: [20, 20] });
-      refreshPreview();
+      centreCircle([found.latitude, found.longitude],
+        radiusLabel(Number($("radius").value)) + " round " + found.postcode);
     }).catch(function (error) { showAreaError(error.message); });
   });
 
-  function setRadius(metres) {
-    metres = Math.min(20000, Math.max(100, Math.round(metres / 100) * 100 || 1000));
+  $("use-location").addEventListener("click", function () {
+    if (!navigator.geolocation) { showAreaError("This browser cannot tell where you are. Enter a postcode."); return; }
+    navigator.geolocation.getCurrentPosition(function (position) {
+      centreCircle([position.coords.latitude, position.coords.longitude],
+        radiusLabel(Number($("radius").value)) + " round your location");
+    }, function () {
+      showAreaError("Your location is not available (permission refused or no signal). Enter a postcode.");
+    }, { enableHighAccuracy: true, timeout: 10000 });
+  });
+
+  function setRadiusFields(metres) {
     $("radius").value = metres;
     $("radius-m").value = metres;
     $("radius-label").textContent = radiusLabel(metres);
     $("radius").setAttribute("aria-valuetext", radiusLabel(metres));
-    if (searchCircle) { searchCircle.setRadius(metres); refreshPreview(); }
+  }
+
+  function setRadius(metres) {
+    metres = Math.min(20000, Math.max(100, Math.round(metres / 100) * 100 || 1000));
+    setRadiusFields(metres);
+    if (searchCircle) {
+      searchCircle.setRadius(metres);
+      searchCircle.caEntry.label = searchCircle.caEntry.label.replace(/^[\d.]+ k?m/, radiusLabel(metres));
+      renderEntries();
+      refreshPreview();
+    }
   }
   $("radius").addEventListener("input", function () { setRadius(Number($("radius").value)); });
   $("radius-m").addEventListener("change", function () { setRadius(Number($("radius-m").value)); });
 
   $("draw-polygon").addEventListener("click", function () {
+    // On a phone the map may have scrolled away under the panel: bring it back to draw on.
+    $("map").scrollIntoView({ block: "start" });
     map.pm.enableDraw("Polygon", { allowSelfIntersection: false });
   });
   $("clear-shapes").addEventListener("click", function () {
     shapes.clearLayers();
+    places.clearLayers();
+    entries = [];
     searchCircle = null;
+    renderEntries();
     refreshPreview();
   });
+
+  // Named places: search, choose, outline on the map.
+  var placeTimer = null;
+  var KIND = { force: "Force", district: "District", ward: "Ward" };
+  $("place-search").addEventListener("input", function () {
+    clearTimeout(placeTimer);
+    var q = $("place-search").value.trim();
+    placeTimer = setTimeout(function () {
+      var results = $("place-results");
+      if (q.length < 2) { results.textContent = ""; return; }
+      CA.fetchJSON(settings.placesUrl + "?q=" + encodeURIComponent(q)).then(function (data) {
+        results.textContent = "";
+        if (!data.places.length) {
+          var none = document.createElement("li");
+          none.className = "hint";
+          none.textContent = "No ward or district called that in " + CA.config.forceName + ".";
+          results.appendChild(none);
+        }
+        data.places.forEach(function (place) {
+          var item = document.createElement("li");
+          var button = document.createElement("button");
+          button.type = "button";
+          button.className = "button secondary place-choice";
+          button.textContent = KIND[place.kind] + ": " + place.name;
+          button.addEventListener("click", function () { addPlace(place); });
+          item.appendChild(button);
+          results.appendChild(item);
+        });
+      }).catch(function (error) { showAreaError(error.message); });
+    }, 250);
+  });
+
+  function addPlace(place) {
+    $("place-results").textContent = "";
+    $("place-search").value = "";
+    CA.fetchJSON(settings.placeUrl.replace(/0$/, place.id)).then(function (found) {
+      var layer = L.geoJSON(JSON.parse(found.geometry), { pmIgnore: true, interactive: false });
+      places.addLayer(layer);
+      addEntry(layer, "place", KIND[found.kind] + ": " + found.name, { placeId: found.id });
+      map.fitBounds(layer.getBounds(), { padding: [20, 20] });
+      refreshPreview();
+    }).catch(function (error) { showAreaError(error.message); });
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll('input[name="groups"], input[name="channels"]'),
+    function (input) { input.addEventListener("change", function () { refreshPreview(); showCost(); }); });
+  $("category").addEventListener("change", refreshPreview);
+  Array.prototype.forEach.call(document.querySelectorAll('input[name="audience"]'), function (input) {
+    input.addEventListener("change", function () {
+      $("area-tools").hidden = audience() === "parent";
+      refreshPreview();
+    });
+  });
+  if (settings.parentId) { $("area-tools").hidden = true; }
+
+  // --- the words --------------------------------------------------------------------
+
+  function mode() { return $("exercise").checked ? "exercise" : "live"; }
+
+  // The SMS as residents will see it, with the characters that cost extra marked.
+  function showMarked(element, text, marked) {
+    element.textContent = "";
+    Array.from(text).forEach(function (ch) {
+      if (marked.indexOf(ch) >= 0) {
+        var mark = document.createElement("mark");
+        mark.textContent = ch;
+        element.appendChild(mark);
+      } else if (element.lastChild && element.lastChild.nodeType === 3) {
+        element.lastChild.textContent += ch;
+      } else {
+        element.appendChild(document.createTextNode(ch));
+      }
+    });
+  }
+
+  function showCompose(c) {
+    lastCompose = c;
+    var sms = c.sms;
+    $("sms-length").textContent = "Text message: " + sms.segments + " part" + (sms.segments === 1 ? "" : "s") +
+      " (" + sms.units + " characters, " + sms.encoding + ", up to " + sms.per_segment + " a part" +
+      "; at most " + sms.max_segments + " parts)";
+    $("sms-length").classList.toggle("field-error", sms.too_long);
+    $("sms-ucs2").hidden = !sms.ucs2_characters.length;
+    $("sms-ucs2").textContent = sms.ucs2_characters.length ?
+      "These characters make the text message shorter per part: " + sms.ucs2_characters.join(" ") +
+      " — replace them (for example ’ with ') to fit more in each part." : "";
+    showMarked($("preview-sms"), sms.text, sms.ucs2_characters);
+    $("preview-email-subject").textContent = c.email.subject;
+    $("preview-email").textContent = c.email.text;
+    $("preview-voice").textContent = c.voice.script;
+    $("preview-voice-minutes").textContent = "About " + c.voice.minutes + " minute" +
+      (c.voice.minutes === 1 ? "" : "s") + " a call (said twice).";
+    showCost();
+  }
+
+  function showCost() {
+    if (!lastCompose || !lastCounts) { return; }
+    var ch = lastCounts.channels;
+    var total = ch.sms * lastCompose.sms.cost + ch.voice * lastCompose.voice.cost;
+    $("cost").textContent = "Estimated cost: £" + total.toFixed(2) + " (" + number(ch.sms) + " texts × " +
+      lastCompose.sms.segments + " part" + (lastCompose.sms.segments === 1 ? "" : "s") + ", " +
+      number(ch.voice) + " calls × " + lastCompose.voice.minutes + " min; e-mail free).";
+  }
+
+  var composeTimer = null;
+  var composeSequence = 0;
+  function refreshCompose() {
+    clearTimeout(composeTimer);
+    composeTimer = setTimeout(function () {
+      var mine = ++composeSequence;
+      CA.fetchJSON(settings.composeUrl, { title: $("title").value, body: $("body").value, mode: mode() })
+        .then(function (c) { if (mine === composeSequence) { showCompose(c); } })
+        .catch(function () {});
+    }, 250);
+  }
+  $("title").addEventListener("input", refreshCompose);
+  $("body").addEventListener("input", refreshCompose);
+  $("exercise").addEventListener("change", function () {
+    document.body.classList.toggle("exercise", $("exercise").checked);
+    $("exercise-banner").hidden = !$("exercise").checked;
+    refreshCompose();
+  });
+  $("send-later").addEventListener("change", function () {
+    $("send-later-fields").hidden = !$("send-later").checked;
+  });
+
+  var useTemplate = $("use-template");
+  if (useTemplate) {
+    useTemplate.addEventListener("click", function () {
+      var id = Number($("template").value);
+      var chosen = templates.filter(function (t) { return t.id === id; })[0];
+      if (!chosen) { return; }
+      $("category").value = chosen.category;
+      $("title").value = chosen.title;
+      $("body").value = chosen.body;
+      refreshCompose();
+      refreshPreview();
+    });
+  }
+  $("save-template").addEventListener("click", function () {
+    CA.fetchJSON(settings.templatesUrl, {
+      name: $("template-name").value, category: $("category").value,
+      title: $("title").value, body: $("body").value
+    }).then(function (saved) {
+      templates = saved.templates;
+      $("template-status").textContent = "Saved as “" + saved.name + "”. Your team can use it from now on.";
+    }).catch(function (error) { $("template-status").textContent = error.message; });
+  });
+
+  // --- sending ----------------------------------------------------------------------
 
   function composeError(message) {
     $("compose-error").textContent = message || "";
     $("compose-error").hidden = !message;
   }
 
+  function sendAt() {
+    if (!$("send-later").checked || !$("send-at").value) { return null; }
+    return new Date($("send-at").value).toISOString();  // the officer's local time, as UTC
+  }
+
+  $("send-test").addEventListener("click", function () {
+    if (!$("title").value.trim() || !$("body").value.trim()) { composeError("Write a title and a message first."); return; }
+    composeError("");
+    CA.fetchJSON(settings.testUrl, { title: $("title").value, body: $("body").value }).then(function (sent) {
+      $("test-status").hidden = false;
+      $("test-status").textContent = sent.message;
+    }).catch(function (error) { composeError(error.message); });
+  });
+
   $("compose").addEventListener("submit", function (event) {
     event.preventDefault();
-    if (!shapeSpecs().length) { composeError("Choose an area first: find a postcode or draw on the map."); return; }
+    var request = targetRequest();
+    if (request.audience === "area" && !request.shapes.length) { composeError("Choose an area first: find a postcode, draw on the map, or add a place."); return; }
     if (!$("title").value.trim() || !$("body").value.trim()) { composeError("Write a title and a message."); return; }
+    if ($("send-later").checked && !$("send-at").value) { composeError("Choose the date and time to send, or untick “Send later”."); return; }
+    if (lastCompose && lastCompose.sms.too_long && (request.channels.length === 0 || request.channels.indexOf("sms") >= 0)) {
+      composeError("The text message is " + lastCompose.sms.segments + " parts; at most " + lastCompose.sms.max_segments + " are allowed. Shorten the message.");
+      return;
+    }
     composeError("");
-    $("confirm-title").textContent = $("title").value.trim();
-    $("confirm-count").textContent = (lastCount || 0).toLocaleString("en-GB");
+    var count = lastCounts ? number(lastCounts.residents) : "0";
+    var what = (mode() === "exercise" ? "the EXERCISE " : "") + "“" + $("title").value.trim() + "”";
+    var when = sendAt() ? " at " + new Date(sendAt()).toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" }) : " now";
+    if (lastCounts && lastCounts.needs_approval) {
+      $("confirm-text").textContent = "Ask a supervisor to approve " + what + " to " + count + " residents? It goes" + (sendAt() ? when : " as soon as it is approved") + ".";
+      $("confirm-send").textContent = "Request approval";
+    } else {
+      $("confirm-text").textContent = (sendAt() ? "Schedule " : "Send ") + what + " to " + count + " residents" + when + "?";
+      $("confirm-send").textContent = sendAt() ? "Schedule" : "Send now";
+    }
     $("confirm").hidden = false;
     $("confirm-send").focus();
   });
@@ -169,14 +514,21 @@
   });
   $("confirm-send").addEventListener("click", function () {
     $("confirm-send").disabled = true;
-    CA.fetchJSON(settings.sendUrl, {
-      shapes: shapeSpecs(), title: $("title").value, body: $("body").value,
-      expected_residents: lastCount
-    }).then(function (sent) {
+    var request = targetRequest();
+    request.title = $("title").value;
+    request.body = $("body").value;
+    request.mode = mode();
+    request.send_at = sendAt();
+    request.expected_residents = lastCounts ? lastCounts.residents : null;
+    CA.fetchJSON(settings.sendUrl, request).then(function (sent) {
       window.location.assign(sent.url);
     }).catch(function (error) {
       $("confirm").hidden = true;
       composeError(error.message);
     }).finally(function () { $("confirm-send").disabled = false; });
   });
+
+  renderEntries();
+  refreshCompose();
+  if (settings.parentId) { refreshPreview(); }
 })();

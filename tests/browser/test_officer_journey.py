@@ -57,7 +57,9 @@ def test_officer_draws_an_area_sees_the_count_sends_and_reads_the_outbox(
     expect(page.locator("#reach-email")).to_have_text("1")
 
     page.get_by_label("Title").fill("Burglary in the Centre")
-    page.get_by_label("Message").fill("Two break-ins on Park Street tonight. Lock up & call 101.")
+    page.get_by_label("Message", exact=True).fill(
+        "Two break-ins on Park Street tonight. Lock up & call 101."
+    )
     page.get_by_role("button", name="Send…").click()
     expect(page.locator("#confirm")).to_contain_text("to 2 residents now?")
     page.get_by_role("button", name="Send now").click()

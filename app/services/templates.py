@@ -1,0 +1,57 @@
+"""Wording a team reuses: save the alert being written as a template, pick one."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.dao.audit import create_audit_event
+from app.extensions import db
+from app.models import CATEGORIES, AlertTemplate, Officer
+from app.services.alerts import MAX_BODY, MAX_TITLE, AlertInvalid
+from app.services.text import clean_text
+
+MAX_NAME = 80
+
+
+def save_template(officer: Officer, *, name: str, category: str, title: str, body: str):
+    """Save a template under a name nobody has used. Raises AlertInvalid."""
+    name, title = clean_text(name), clean_text(title)
+    body = clean_text(body, multiline=True)
+    errors = {}
+    if not name:
+        errors["template_name"] = "Name the template so your team can find it."
+    elif len(name) > MAX_NAME:
+        errors["template_name"] = f"Keep the name to {MAX_NAME} characters."
+    if not title or len(title) > MAX_TITLE:
+        errors["title"] = f"Give the template a title of up to {MAX_TITLE} characters."
+    if not body or len(body) > MAX_BODY:
+        errors["body"] = f"Give the template a message of up to {MAX_BODY:,} characters."
+    if category not in CATEGORIES:
+        errors["category"] = "Choose what the alert is about."
+    if errors:
+        raise AlertInvalid(errors)
+    template = AlertTemplate(
+        name=name, category=category, title=title, body=body, created_by_id=officer.id
+    )
+    db.session.add(template)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise AlertInvalid(
+            {"template_name": f"There is already a template called “{name}”. Choose another name."}
+        ) from None
+    create_audit_event(
+        "template.saved", actor_id=officer.id, subject_type="template", subject_id=template.id
+    )
+    db.session.commit()
+    return template
+
+
+def find_templates() -> list[dict]:
+    rows = db.session.scalars(select(AlertTemplate).order_by(AlertTemplate.name))
+    return [
+        {"id": t.id, "name": t.name, "category": t.category, "title": t.title, "body": t.body}
+        for t in rows
+    ]
