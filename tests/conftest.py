@@ -29,6 +29,7 @@ MUTABLE_TABLES = (
     "outbox_messages",
     "deliveries",
     "alerts",
+    "alert_templates",
     "audit_events",
     "resident_groups",
     "resident_channels",

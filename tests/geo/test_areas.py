@@ -1,8 +1,9 @@
 import math
 
 import pytest
+from shapely import Polygon
 
-from geo.areas import MAX_RADIUS_M, AreaError, area_from_shapes
+from geo.areas import MAX_RADIUS_M, AreaError, area_from_shapes, clean_shapes
 
 BRISTOL = [-2.5879, 51.4545]
 
@@ -81,3 +82,16 @@ def test_too_many_points_is_refused():
     ring.append(ring[0])
     with pytest.raises(AreaError, match="Simplify it"):
         area_from_shapes([{"kind": "polygon", "coordinates": [ring]}])
+
+
+def test_a_place_comes_from_the_callers_boundaries_and_can_be_cut_by_a_circle():
+    square = Polygon([(358000, 172000), (360000, 172000), (360000, 174000), (358000, 174000)])
+    boundaries = {7: square}
+    area = area_from_shapes([{"kind": "place", "place_id": 7}], place_boundary=boundaries.get)
+    assert area.area == pytest.approx(4_000_000)
+    with pytest.raises(AreaError, match="no longer have"):
+        area_from_shapes([{"kind": "place", "place_id": 8}], place_boundary=boundaries.get)
+    with pytest.raises(AreaError, match="names no place"):
+        area_from_shapes([{"kind": "place", "place_id": True}], place_boundary=boundaries.get)
+    stored = clean_shapes([{"kind": "place", "place_id": 7, "name": "Ward", "extra": 1}])
+    assert stored == [{"kind": "place", "exclude": False, "place_id": 7, "name": "Ward"}]

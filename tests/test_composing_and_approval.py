@@ -1,0 +1,456 @@
+"""Choosing who hears, writing it, approval, scheduling, follow-ups, tests to oneself and
+exercises, on real PostgreSQL + PostGIS and Redis, through the officer's JSON API."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, text, update
+
+from app.extensions import db
+from app.models import Alert, AuditEvent, Delivery, OutboxMessage, Place
+from app.services.alerts import release_scheduled_alerts
+from tests.factories import PASSWORDS
+
+BS1_6AD = [-2.588230, 51.451967]
+FROME = [-2.3197, 51.2300]  # BA11, a few km from the Wiltshire border
+
+
+def circle(center=BS1_6AD, radius_m=2000, **extra):
+    return {"kind": "circle", "center": center, "radius_m": radius_m} | extra
+
+
+def place_id(kind: str, name: str) -> int:
+    return db.session.scalar(select(Place.id).where(Place.kind == kind, Place.name == name))
+
+
+def signed_in(app, officer, role: str):
+    """A test client of its own, signed in as this officer, sending the CSRF token."""
+    client = app.test_client()
+    page = client.get("/sign-in")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    response = client.post(
+        "/sign-in", data={"email": officer.email, "password": PASSWORDS[role], "csrf_token": token}
+    )
+    assert response.status_code == 302, response.text
+    page = client.get("/officers/")
+    client.environ_base["HTTP_X_CSRFTOKEN"] = re.search(
+        r'name="csrf-token" content="([^"]+)"', page.text
+    ).group(1)
+    return client
+
+
+def form_token(client, path: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text).group(1)
+
+
+@pytest.fixture
+def officer(make_officer):
+    return make_officer(role="officer")
+
+
+@pytest.fixture
+def officer_client(app, officer):
+    return signed_in(app, officer, "officer")
+
+
+@pytest.fixture
+def supervisor_client(app, make_officer):
+    return signed_in(app, make_officer(role="supervisor"), "supervisor")
+
+
+@pytest.fixture
+def town(make_resident):
+    """Central Bristol: watch members and others, on different channels."""
+    return {
+        "watch": make_resident(
+            postcode="BS1 6AD", sms="+447700900001", groups=("neighbourhood-watch",)
+        ),
+        "farm": make_resident(
+            postcode="BS8 1TH", sms=None, email="farm@example.invalid", groups=("farm-watch",)
+        ),
+        "both": make_resident(
+            postcode="BS1 6AD",
+            sms="+447700900002",
+            voice="+441174960002",
+            groups=("neighbourhood-watch", "farm-watch"),
+        ),
+        "none": make_resident(postcode="BS8 1TH", sms="+447700900004", email="n@example.invalid"),
+        "taunton": make_resident(postcode="TA1 1AA", sms="+447700900005"),
+    }
+
+
+def send(client, **payload):
+    body = {"shapes": [circle()], "title": "Burglaries", "body": "Lock your doors."} | payload
+    return client.post("/officers/alerts", json=body)
+
+
+# --- choosing who hears -------------------------------------------------------------
+
+
+def test_groups_and_channels_narrow_the_audience_and_the_send_matches_the_preview(
+    officer_client, town, run_worker
+):
+    request = {"shapes": [circle()], "groups": ["neighbourhood-watch"], "channels": ["sms"]}
+    preview = officer_client.post("/officers/preview", json=request)
+    assert preview.status_code == 200
+    assert preview.json["residents"] == 2
+    assert preview.json["channels"] == {"sms": 2, "voice": 0, "email": 0}
+
+    sent = send(officer_client, **request, expected_residents=preview.json["residents"])
+    assert sent.status_code == 201, sent.json
+    deliveries = db.session.scalars(select(Delivery)).all()
+    assert sorted((d.channel, d.address) for d in deliveries) == [
+        ("sms", "+447700900001"),
+        ("sms", "+447700900002"),
+    ]
+
+
+def test_preview_counts_each_group_reached(officer_client, town):
+    preview = officer_client.post("/officers/preview", json={"shapes": [circle()]})
+    assert preview.json["residents"] == 4
+    assert preview.json["groups"] == {"neighbourhood-watch": 2, "farm-watch": 2}
+
+
+def test_a_ward_minus_a_circle_reaches_the_rest_of_the_ward(officer_client, town):
+    central = place_id("ward", "Central")
+    whole = officer_client.post(
+        "/officers/preview", json={"shapes": [{"kind": "place", "place_id": central}]}
+    )
+    assert whole.json["residents"] == 4  # Taunton is in another ward
+    # BS1 6AD and BS8 1TH are about 1.1 km apart: a 300 m hole round BS1 6AD.
+    minus = officer_client.post(
+        "/officers/preview",
+        json={
+            "shapes": [
+                {"kind": "place", "place_id": central},
+                circle(radius_m=300, exclude=True),
+            ]
+        },
+    )
+    assert minus.json["residents"] == 2
+    assert minus.json["channels"] == {"sms": 1, "voice": 0, "email": 2}
+
+
+def test_places_are_searchable_force_first(officer_client):
+    found = officer_client.get("/officers/places?q=bristol").json["places"]
+    assert found[0] == {
+        "id": place_id("district", "Bristol, City of"),
+        "kind": "district",
+        "name": "Bristol, City of",
+    }
+    wards = officer_client.get("/officers/places?q=centr").json["places"]
+    assert {"kind": "ward", "name": "Central"} in [
+        {"kind": p["kind"], "name": p["name"]} for p in wards
+    ]
+    # Districts of other forces are not offered.
+    assert officer_client.get("/officers/places?q=wiltshire").json["places"] == []
+    outline = officer_client.get(f"/officers/places/{place_id('ward', 'Central')}").json
+    assert outline["name"] == "Central" and '"Polygon"' in outline["geometry"]
+
+
+def test_residents_near_the_edge_are_counted_both_sides(officer_client, make_resident):
+    make_resident(postcode="BS1 6AD", sms="+447700900001")
+    # A circle whose edge passes about 50 m from BS1 6AD, first with it just inside...
+    east = [BS1_6AD[0] + 0.0135, BS1_6AD[1]]  # ~940 m east
+    inside = officer_client.post(
+        "/officers/preview", json={"shapes": [circle(center=east, radius_m=990)]}
+    ).json
+    assert inside["residents"] == 1
+    assert inside["near_edge"] == {"inside": 1, "outside": 0}
+    # ...then just outside.
+    outside = officer_client.post(
+        "/officers/preview", json={"shapes": [circle(center=east, radius_m=890)]}
+    ).json
+    assert outside["residents"] == 0
+    assert outside["near_edge"] == {"inside": 0, "outside": 1}
+
+
+def test_the_map_gets_squares_never_homes(app, officer_client, make_resident):
+    for n in range(6):
+        make_resident(postcode="BS1 6AD", sms=f"+4477009001{n:02d}")
+    make_resident(postcode="BS8 1TH", sms="+447700900200")
+    cells = officer_client.post("/officers/preview", json={"shapes": [circle()]}).json["cells"]
+    counts = sorted((c["residents"] is None, c["residents"]) for c in cells)
+    # Six residents in one square are shown; the lone one in another is hidden.
+    assert counts == [(False, 6), (True, None)]
+    assert all('"Polygon"' in c["geometry"] for c in cells)
+
+
+def test_an_area_reaching_outside_the_force_is_flagged(officer_client):
+    inside = officer_client.post("/officers/preview", json={"shapes": [circle(radius_m=500)]})
+    assert inside.json["outside_force_km2"] == 0
+    frome = officer_client.post(
+        "/officers/preview", json={"shapes": [circle(center=FROME, radius_m=10_000)]}
+    )
+    assert frome.status_code == 200
+    assert 20 < frome.json["outside_force_km2"] < 314  # part, not all, of a 314 km² circle
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "message"),
+    [
+        ({"groups": "watch"}, "groups", "list"),
+        ({"groups": ["no-such-group"]}, "groups", "no longer exists"),
+        ({"channels": ["fax"]}, "channels", "text, voice or e-mail"),
+        ({"shapes": [{"kind": "place", "place_id": 999999}]}, "area", "no longer have"),
+        ({"shapes": [{"kind": "place", "place_id": "Central"}]}, "area", "names no place"),
+        ({"send_at": "next tuesday"}, "send_at", "date and time"),
+        ({"category": "gossip"}, "category", "what the alert is about"),
+        ({"mode": "test"}, "mode", "live or exercise"),
+        ({"parent_id": "7"}, "parent_id", "whole number"),
+    ],
+)
+def test_bad_requests_get_a_400_naming_the_field(officer_client, town, payload, field, message):
+    response = send(officer_client, **payload)
+    assert response.status_code == 400
+    assert message in response.json["errors"][field]
+    assert db.session.scalar(select(Alert.id)) is None  # nothing half-written
+
+
+# --- writing it ---------------------------------------------------------------------
+
+
+def test_compose_preview_counts_segments_and_marks_what_forces_ucs2(officer_client):
+    plain = officer_client.post("/officers/compose", json={"title": "Lock up", "body": "x" * 60})
+    assert plain.json["sms"]["encoding"] == "GSM-7"
+    assert plain.json["sms"]["segments"] == 1
+    curly = officer_client.post(
+        "/officers/compose", json={"title": "Lock up", "body": "Don’t leave keys out " + "x" * 20}
+    )
+    assert curly.json["sms"]["encoding"] == "UCS-2"
+    assert curly.json["sms"]["segments"] == 2  # 97 characters: over 70, so two parts
+    assert curly.json["sms"]["ucs2_characters"] == ["’"]
+    html = officer_client.post(
+        "/officers/compose", json={"title": "T", "body": "<b>not bold</b> & more"}
+    ).json["email"]["html"]
+    assert "&lt;b&gt;not bold&lt;/b&gt; &amp; more" in html
+    voice = plain.json["voice"]
+    assert voice["script"].startswith("This is a message from Avon and Somerset Police.")
+    assert voice["minutes"] == 1 and voice["cost"] > 0
+
+
+def test_a_text_message_over_the_part_limit_is_refused_with_what_to_do(officer_client, town):
+    response = send(officer_client, body="Don’t " + "a" * 300)  # UCS-2: 5+ parts
+    assert response.status_code == 400
+    assert "at most 4 are allowed" in response.json["errors"]["body"]
+    assert "Replacing ’" in response.json["errors"]["body"]
+    # Without text messages, the same words are fine (e-mail and voice only).
+    assert (
+        send(officer_client, body="Don’t " + "a" * 300, channels=["email", "voice"]).status_code
+        == 201
+    )
+
+
+def test_templates_are_saved_once_per_name_and_offered_to_the_team(officer_client):
+    template = {"name": "Burglary", "category": "crime_prevention", "title": "T", "body": "B"}
+    saved = officer_client.post("/officers/templates", json=template)
+    assert saved.status_code == 201
+    again = officer_client.post("/officers/templates", json=template)
+    assert again.status_code == 400
+    assert "already a template called" in again.json["errors"]["template_name"]
+    listed = officer_client.get("/officers/templates").json["templates"]
+    assert [(t["name"], t["category"]) for t in listed] == [("Burglary", "crime_prevention")]
+    assert "Burglary" in officer_client.get("/officers/").text
+
+
+# --- approval -----------------------------------------------------------------------
+
+
+def test_a_large_alert_waits_for_another_supervisors_approval(
+    app, monkeypatch, officer_client, supervisor_client, make_officer, town, run_worker
+):
+    monkeypatch.setitem(app.config, "APPROVAL_THRESHOLD", 3)
+    preview = officer_client.post("/officers/preview", json={"shapes": [circle()]})
+    assert preview.json["needs_approval"] is True
+    response = send(officer_client)
+    assert response.json["status"] == "pending_approval"
+    alert_id = response.json["alert_id"]
+    assert db.session.scalar(select(Delivery.id)) is None  # nothing sent yet
+
+    # The officer who wrote it cannot approve it, nor can any officer.
+    assert officer_client.post(f"/officers/alerts/{alert_id}/approve").status_code == 403
+
+    supervisor = make_officer(role="supervisor", email="sarge@police.example")
+    author_client = signed_in(app, supervisor, "supervisor")
+    own = send(author_client, title="Mine")
+    refused = author_client.post(
+        f"/officers/alerts/{own.json['alert_id']}/approve",
+        data={"csrf_token": form_token(author_client, f"/officers/alerts/{own.json['alert_id']}")},
+        follow_redirects=True,
+    )
+    assert "another supervisor must approve it" in refused.text
+    assert db.session.get(Alert, own.json["alert_id"]).status == "pending_approval"
+
+    page = supervisor_client.get(f"/officers/alerts/{alert_id}")
+    assert "Approve this alert?" in page.text
+    approved = supervisor_client.post(
+        f"/officers/alerts/{alert_id}/approve",
+        data={"csrf_token": form_token(supervisor_client, f"/officers/alerts/{alert_id}")},
+    )
+    assert approved.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Alert, alert_id).status == "sending"
+    run_worker()
+    assert db.session.scalar(select(Alert.status).where(Alert.id == alert_id)) == "sent"
+    actions = db.session.scalars(
+        select(AuditEvent.action)
+        .where(AuditEvent.subject_type == "alert", AuditEvent.subject_id == str(alert_id))
+        .order_by(AuditEvent.id)
+    ).all()
+    assert actions == ["alert.drafted", "alert.approval_requested", "alert.approved", "alert.sent"]
+
+
+def test_urgent_categories_need_approval_and_a_rejection_says_why(
+    officer_client, supervisor_client, town
+):
+    response = send(officer_client, category="missing_person")
+    assert response.json["status"] == "pending_approval"
+    alert_id = response.json["alert_id"]
+    token = form_token(supervisor_client, f"/officers/alerts/{alert_id}")
+    empty = supervisor_client.post(
+        f"/officers/alerts/{alert_id}/reject",
+        data={"csrf_token": token, "reason": " "},
+        follow_redirects=True,
+    )
+    assert "Say why" in empty.text
+    supervisor_client.post(
+        f"/officers/alerts/{alert_id}/reject",
+        data={"csrf_token": token, "reason": "Add the child's description."},
+    )
+    page = officer_client.get(f"/officers/alerts/{alert_id}")
+    assert "Rejected by" in page.text and "Add the child&#39;s description." in page.text
+    assert db.session.scalar(select(Delivery.id)) is None
+
+
+# --- scheduling, cancelling ---------------------------------------------------------
+
+
+def test_a_scheduled_alert_goes_when_its_time_comes_and_not_before(officer_client, town):
+    later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    response = send(officer_client, send_at=later)
+    assert response.json["status"] == "scheduled"
+    assert release_scheduled_alerts() == 0
+    assert db.session.scalar(select(Delivery.id)) is None
+
+    db.session.execute(update(Alert).values(send_at=text("now() - interval '1 second'")))
+    db.session.commit()
+    assert release_scheduled_alerts() == 1
+    assert release_scheduled_alerts() == 0  # twice is harmless
+    assert db.session.scalar(select(Alert.status)) == "sending"
+    assert len(db.session.scalars(select(Delivery)).all()) == 6  # 4 residents, 6 channels
+
+
+def test_a_time_in_the_past_is_refused(officer_client, town):
+    earlier = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    response = send(officer_client, send_at=earlier)
+    assert response.status_code == 400
+    assert "That time has passed" in response.json["errors"]["send_at"]
+
+
+def test_cancelling_a_scheduled_alert_means_it_never_goes(officer_client, town):
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    alert_id = send(officer_client, send_at=later).json["alert_id"]
+    token = form_token(officer_client, f"/officers/alerts/{alert_id}")
+    officer_client.post(f"/officers/alerts/{alert_id}/cancel", data={"csrf_token": token})
+    db.session.execute(update(Alert).values(send_at=text("now() - interval '1 second'")))
+    db.session.commit()
+    assert release_scheduled_alerts() == 0
+    assert db.session.scalar(select(Alert.status)) == "cancelled"
+    assert db.session.scalar(select(Delivery.id)) is None
+
+
+# --- follow-ups, tests and exercises ------------------------------------------------
+
+
+def test_an_all_clear_goes_to_the_same_people_and_joins_the_thread(
+    officer_client, town, make_resident, run_worker
+):
+    first = send(officer_client, channels=["sms"]).json["alert_id"]
+    run_worker()
+    original = set(db.session.scalars(select(Delivery.resident_id)))
+    # Someone registers in the area afterwards; someone else leaves text messages.
+    make_resident(postcode="BS1 6AD", sms="+447700900099")
+    all_clear = send(
+        officer_client,
+        shapes=[],
+        audience="parent",
+        parent_id=first,
+        category="all_clear",
+        title="All clear",
+        body="The man has been arrested.",
+        channels=["sms"],
+    )
+    assert all_clear.status_code == 201, all_clear.json
+    second = all_clear.json["alert_id"]
+    reached = set(
+        db.session.scalars(select(Delivery.resident_id).where(Delivery.alert_id == second))
+    )
+    assert reached == original
+    page = officer_client.get(f"/officers/alerts/{first}").text
+    assert "This alert and its follow-ups" in page and "All clear" in page
+    form = officer_client.get(f"/officers/?follow_up={second}&kind=all_clear").text
+    assert f"Follow-up to “Burglaries” (alert {first})" in form  # the original, not the update
+
+
+def test_a_test_goes_only_to_the_officer_marked_as_a_test(
+    officer_client, officer, town, run_worker
+):
+    response = officer_client.post("/officers/alerts/test", json={"title": "T", "body": "Check me"})
+    assert response.status_code == 201
+    assert "your e-mail" in response.json["message"]
+    run_worker()
+    messages = db.session.scalars(select(OutboxMessage)).all()
+    assert [(m.channel, m.recipient) for m in messages] == [("email", officer.email)]
+    assert messages[0].subject.startswith("TEST, only to you:")
+    assert (
+        db.session.scalar(select(Delivery.resident_id).where(Delivery.resident_id.is_not(None)))
+        is None
+    )
+
+
+def test_an_exercise_says_so_in_every_message_and_on_its_page(officer_client, town, run_worker):
+    alert_id = send(officer_client, mode="exercise").json["alert_id"]
+    run_worker()
+    bodies = db.session.scalars(select(OutboxMessage.body)).all()
+    assert bodies and all("EXERCISE EXERCISE EXERCISE" in b for b in bodies)
+    assert all("This is an exercise. No action is needed." in b for b in bodies)
+    assert "EXERCISE — not a live alert" in officer_client.get(f"/officers/alerts/{alert_id}").text
+
+
+# --- accounts -----------------------------------------------------------------------
+
+
+def test_sign_in_is_refused_after_ten_wrong_passwords_even_with_the_right_one(client, make_officer):
+    officer = make_officer(role="officer")
+
+    def attempt(password):
+        token = form_token(client, "/sign-in")
+        return client.post(
+            "/sign-in", data={"email": officer.email, "password": password, "csrf_token": token}
+        )
+
+    for _ in range(10):
+        assert attempt("wrong").status_code == 400
+    refused = attempt(PASSWORDS["officer"])
+    assert refused.status_code == 429
+    assert "Too many wrong passwords. Wait 5 minutes" in refused.text
+
+
+def test_an_admin_disables_an_account_and_its_session_ends(
+    app, make_officer, officer_client, officer
+):
+    assert officer_client.get("/officers/alerts").status_code == 200
+    assert officer_client.get("/admin/officers").status_code == 403
+    admin_client = signed_in(app, make_officer(role="admin"), "admin")
+    page = admin_client.get("/admin/officers")
+    assert officer.email in page.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    admin_client.post(f"/admin/officers/{officer.id}/disable", data={"csrf_token": token})
+    after = officer_client.get("/officers/alerts")
+    assert after.status_code == 302 and "/sign-in" in after.headers["Location"]
+    assert db.session.scalar(
+        select(AuditEvent.action).where(AuditEvent.action == "officer.disabled")
+    )
