@@ -21,6 +21,12 @@
     position: "topright", drawMarker: false, drawCircleMarker: false, drawPolyline: false,
     drawText: false, cutPolygon: false, rotateMode: false, dragMode: false
   });
+  // Geoman puts each tool's name on a wrapper's title: give the button itself the name,
+  // so screen readers announce "Draw Polygon" rather than "link".
+  Array.prototype.forEach.call(document.querySelectorAll(".leaflet-pm-toolbar [title]"), function (wrapper) {
+    var button = wrapper.querySelector(".leaflet-buttons-control-button");
+    if (button) { button.setAttribute("aria-label", wrapper.getAttribute("title")); }
+  });
 
   var STYLE = { include: { color: "#1d4ed8", dashArray: null, fillOpacity: 0.1 },
                 exclude: { color: "#d4351c", dashArray: "8 6", fillOpacity: 0.25 } };

@@ -1,0 +1,168 @@
+"""A PCSO on a phone (390x844, touch): find a postcode, set a radius, draw, exclude a
+ward, see the count, write a message with a curly apostrophe and watch the text
+message's parts change, request approval; a supervisor approves on their own phone;
+delivery is followed live. axe-core checks every page on the way."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+SERIOUS = ("serious", "critical")
+
+
+def axe_violations(page) -> list[str]:
+    """Serious and critical accessibility violations axe-core (served by us) finds."""
+    page.add_script_tag(url="/static/vendor/axe-core/axe.min.js")
+    found = page.evaluate(
+        """async () => {
+            const result = await axe.run(document, {resultTypes: ['violations']});
+            return result.violations.map(v => ({id: v.id, impact: v.impact,
+                nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 3)}));
+        }"""
+    )
+    return [f"{v['id']} ({v['impact']}): {v['nodes']}" for v in found if v["impact"] in SERIOUS]
+
+
+@pytest.fixture
+def bristol(make_resident):
+    # Central ward: BS1 6AD, BS8 1TH. Lawrence Hill ward: BS2 0GR, 400 m from BS1 6AD.
+    make_resident(postcode="BS1 6AD", sms="+447700900001", groups=("neighbourhood-watch",))
+    make_resident(postcode="BS8 1TH", sms=None, email="b@example.invalid")
+    make_resident(postcode="BS2 0GR", sms="+447700900003", email="c@example.invalid")
+    make_resident(postcode="BS2 0GR", sms=None, voice="+441174960004")
+
+
+def tap_polygon(page):
+    box = page.locator("#map").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    dx, dy = box["width"] / 5, box["height"] / 8
+    for px, py in [(cx - dx, cy - dy), (cx + dx, cy - dy), (cx + dx, cy + dy), (cx - dx, cy + dy)]:
+        page.touchscreen.tap(px, py)
+        page.wait_for_timeout(350)  # two quick taps would be a double-tap zoom
+    page.get_by_role("button", name="Finish").tap()
+
+
+def test_pcso_targets_composes_and_gets_approval_then_delivery_is_followed(
+    app,
+    monkeypatch,
+    browser,
+    page,
+    sign_in_page,
+    make_officer,
+    bristol,
+    worker_process,
+    live_server,
+):
+    monkeypatch.setitem(app.config, "APPROVAL_THRESHOLD", 2)
+    sign_in_page("officer")
+    expect(page.locator("#map .leaflet-overlay-pane path").first).to_be_visible()
+    assert axe_violations(page) == []
+
+    # A postcode and a radius.
+    page.get_by_label("Postcode to centre a circle on").fill("bs1 6ad")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#reach-residents")).to_have_text("3")  # 1 km: not BS8 1TH
+    page.get_by_label("Radius in metres").fill("2000")
+    page.get_by_label("Radius in metres").press("Enter")
+    expect(page.locator("#radius-label")).to_have_text("2 km")
+    expect(page.locator("#reach-residents")).to_have_text("4")
+    expect(page.locator("#shapes-list")).to_contain_text("2 km round BS1 6AD")
+
+    # A drawn polygon joins the list of areas (it adds nobody new here).
+    page.get_by_role("button", name="Draw area").click()
+    tap_polygon(page)
+    expect(page.locator("#shapes-list li")).to_have_count(2)
+    expect(page.locator("#reach-residents")).to_have_text("4")
+
+    # Exclude the Central ward: only Lawrence Hill's two residents are left.
+    page.get_by_label("Add a ward, district or the whole force").fill("Centr")
+    page.get_by_role("button", name="Ward: Central").click()
+    expect(page.locator("#shapes-list li")).to_have_count(3)
+    page.get_by_role("button", name="Exclude Ward: Central").click()
+    expect(page.locator("#shapes-list")).to_contain_text("Leave out: Ward: Central")
+    expect(page.locator("#reach-residents")).to_have_text("2")
+    expect(page.locator("#reach-sms")).to_have_text("1")
+    expect(page.locator("#reach-voice")).to_have_text("1")
+    expect(page.locator("#reach-email")).to_have_text("1")
+    expect(page.locator("#reach-approval")).to_be_hidden()  # 2 is not over the threshold
+    # The preview shows where they are, as squares.
+    expect(page.locator("#map .leaflet-overlay-pane path")).not_to_have_count(0)
+
+    # Writing it: a curly apostrophe makes the text message UCS-2, in more parts.
+    page.get_by_label("Title").fill("Car crime")
+    body = "Cars broken into on Old Market Street overnight. Please check yours " + "x" * 20
+    page.get_by_label("Message", exact=True).fill(body)
+    expect(page.locator("#sms-length")).to_contain_text("1 part (")
+    expect(page.locator("#sms-length")).to_contain_text("GSM-7")
+    page.get_by_label("Message", exact=True).fill(body.replace("Please", "Don’t panic; please"))
+    expect(page.locator("#sms-length")).to_contain_text("3 parts")
+    expect(page.locator("#sms-length")).to_contain_text("UCS-2")
+    expect(page.locator("#sms-ucs2")).to_contain_text("’")
+    page.get_by_text("Text message as residents see it").click()
+    expect(page.locator("#preview-sms mark")).to_have_text("’")
+    expect(page.locator("#cost")).to_contain_text("1 texts × 3 parts")
+    assert axe_violations(page) == []
+
+    # Over the threshold: the officer asks for approval.
+    monkeypatch.setitem(app.config, "APPROVAL_THRESHOLD", 1)
+    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")  # a fresh count
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#send")).to_have_text("Request approval…")
+    page.get_by_role("button", name="Request approval…").click()
+    expect(page.locator("#confirm")).to_contain_text("Ask a supervisor to approve")
+    page.get_by_role("button", name="Request approval", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/officers/alerts/\d+$"))
+    expect(page.locator("#alert-status")).to_have_text("pending approval")
+    alert_url = page.url
+    assert axe_violations(page) == []
+
+    # The supervisor, on their own phone, approves.
+    supervisor = make_officer(role="supervisor")
+    context = browser.new_context(
+        base_url=live_server,
+        viewport={"width": 390, "height": 844},
+        has_touch=True,
+        is_mobile=True,
+    )
+    phone = context.new_page()
+    try:
+        from tests.factories import PASSWORDS
+
+        phone.goto("/sign-in")
+        phone.get_by_label("E-mail address").fill(supervisor.email)
+        phone.get_by_label("Password").fill(PASSWORDS["supervisor"])
+        phone.get_by_role("button", name="Sign in").click()
+        phone.get_by_role("link", name="Approvals").click()
+        expect(phone.locator("main")).to_contain_text("Car crime")
+        assert axe_violations(phone) == []
+        phone.get_by_role("link", name="Car crime").click()
+        assert axe_violations(phone) == []
+        phone.get_by_role("button", name="Approve and send").click()
+        expect(phone.locator(".flash").first).to_contain_text("Approved")
+    finally:
+        context.close()
+
+    # The officer watches it go out.
+    page.goto(alert_url)
+    expect(page.locator("#total")).to_have_text("3")
+    expect(page.locator("#delivered")).to_have_text("3", timeout=20_000)
+    expect(page.locator("#status")).to_have_text("sent")
+    expect(page.locator("main")).to_contain_text("Approved by Test Supervisor")
+    assert page.console_errors == []
+
+
+def test_exercise_mode_is_unmistakable(page, sign_in_page, bristol):
+    sign_in_page("officer")
+    banner = page.locator("#exercise-banner")
+    expect(banner).to_be_hidden()
+    page.get_by_label("This is an exercise").check()
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("EXERCISE")
+    page.get_by_label("Title").fill("Drill")
+    page.get_by_label("Message", exact=True).fill("Practice")
+    page.get_by_text("Text message as residents see it").click()
+    expect(page.locator("#preview-sms")).to_contain_text("EXERCISE EXERCISE EXERCISE")
+    assert axe_violations(page) == []
