@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 
 from app.extensions import db
 from app.models import Alert, AuditEvent, Delivery, OutboxMessage, Place
@@ -454,3 +454,14 @@ def test_an_admin_disables_an_account_and_its_session_ends(
     assert db.session.scalar(
         select(AuditEvent.action).where(AuditEvent.action == "officer.disabled")
     )
+
+
+def test_the_demo_offers_templates_to_start_from(app_ctx, runner):
+    from app.models import AlertTemplate
+
+    result = runner.invoke(args=["demo", "seed", "--residents", "1"])
+    assert result.exit_code == 0, result.output
+    names = db.session.scalars(select(AlertTemplate.name).order_by(AlertTemplate.name)).all()
+    assert names == ["Burglary warning", "Missing person appeal"]
+    runner.invoke(args=["demo", "seed", "--residents", "1"])  # again: nothing doubled
+    assert db.session.scalar(select(func.count()).select_from(AlertTemplate)) == 2

@@ -103,6 +103,7 @@ def seed(residents: int) -> None:
     for email, name, role, password in DEMO_ACCOUNTS:
         if db.session.scalar(select(Officer.id).where(Officer.email == email)) is None:
             create_officer(email=email, name=name, role=role, password=password)
+    seed_templates()
     have = db.session.scalar(select(func.count()).select_from(Resident))
     if have == 0:
         seed_residents(residents)
@@ -110,6 +111,39 @@ def seed(residents: int) -> None:
     else:
         click.echo(f"{have:,} residents already there; not seeding more.")
     click.echo("`flask demo accounts` lists the demo sign-ins.")
+
+
+DEMO_TEMPLATES = (
+    (
+        "Burglary warning",
+        "crime_prevention",
+        "Burglaries in your area",
+        "There have been break-ins nearby. Lock doors and windows, keep keys away from the "
+        "letterbox and report anything suspicious on 101, or 999 in an emergency.",
+    ),
+    (
+        "Missing person appeal",
+        "missing_person",
+        "Missing person: please help us find",
+        "We are looking for [name], [age], last seen at [place] at [time], wearing [clothes]. "
+        "If you see them, call 999 and quote [reference].",
+    ),
+)
+
+
+def seed_templates() -> None:
+    from app.models import AlertTemplate
+
+    if db.session.scalar(select(func.count()).select_from(AlertTemplate)):
+        return
+    author = db.session.scalar(select(Officer.id).where(Officer.role == "supervisor"))
+    for name, category, title, body in DEMO_TEMPLATES:
+        db.session.add(
+            AlertTemplate(
+                name=name, category=category, title=title, body=body, created_by_id=author
+            )
+        )
+    db.session.commit()
 
 
 @demo_cli.command("accounts")
