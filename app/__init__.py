@@ -59,8 +59,10 @@ def create_app(config: str | type | None = None) -> Flask:
     from app.cli import register_cli
     from app.officers import bp as officers_bp
     from app.public import bp as public_bp
+    from app.residents import bp as residents_bp
 
     app.register_blueprint(public_bp)
+    app.register_blueprint(residents_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(officers_bp, url_prefix="/officers")
     app.register_blueprint(analysts_bp, url_prefix="/analysts")

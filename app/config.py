@@ -119,6 +119,18 @@ class Config:
     # The officer's preview map shows residents reached per square of this size, and
     # hides counts under DENSITY_MIN_COUNT (never a single home).
     PREVIEW_CELL_M = _int("PREVIEW_CELL_M", 500)
+    # Residents. Delivery records keep an address for RETENTION_DAYS, then only a
+    # pseudonym; people who never confirm any way to reach them are removed after
+    # UNVERIFIED_DAYS. Quiet hours hold every category but these.
+    RETENTION_DAYS = _int("RETENTION_DAYS", 730)
+    UNVERIFIED_DAYS = _int("UNVERIFIED_DAYS", 7)
+    URGENT_CATEGORIES = tuple(
+        c.strip()
+        for c in _env("URGENT_CATEGORIES", "incident,missing_person").split(",")
+        if c.strip()
+    )
+    # Sign-ups per IP address per hour (a shared office or library needs a few).
+    REGISTRATIONS_PER_IP_PER_HOUR = _int("REGISTRATIONS_PER_IP_PER_HOUR", 20)
     # Sign-in: at most this many wrong passwords per account (and per address) in
     # LOGIN_WINDOW_SECONDS, then a wait.
     LOGIN_MAX_FAILURES = _int("LOGIN_MAX_FAILURES", 10)

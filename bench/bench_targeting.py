@@ -55,10 +55,12 @@ def seed_residents(db, text, count: int) -> None:
     db.session.execute(
         text(
             """
-            INSERT INTO resident_channels (resident_id, channel, address)
-            SELECT id, 'sms', '+447700' || lpad((id % 1000000)::text, 6, '0') FROM residents
+            INSERT INTO resident_channels (resident_id, channel, address, verified_at)
+            SELECT id, 'sms', '+447700' || lpad((id % 1000000)::text, 6, '0'), now()
+            FROM residents
             UNION ALL
-            SELECT id, 'email', 'r' || id || '@example.invalid' FROM residents WHERE id % 2 = 0
+            SELECT id, 'email', 'r' || id || '@example.invalid', now() FROM residents
+            WHERE id % 2 = 0
             """
         )
     )

@@ -7,6 +7,7 @@ import re
 
 import pytest
 from rq import SimpleWorker
+from sqlalchemy import func
 
 from app.extensions import db, redis_store
 from app.jobs import queue
@@ -42,6 +43,7 @@ def make_resident(app_ctx):
         email: str | None = None,
         groups: tuple[str, ...] = (),
         name: str = "Test Resident",
+        verified: bool = True,
     ) -> Resident:
         located = check_postcode(postcode).postcode
         resident = Resident(name=name)
@@ -50,7 +52,13 @@ def make_resident(app_ctx):
         )
         for channel, address in (("sms", sms), ("voice", voice), ("email", email)):
             if address:
-                resident.channels.append(ResidentChannel(channel=channel, address=address))
+                resident.channels.append(
+                    ResidentChannel(
+                        channel=channel,
+                        address=address,
+                        verified_at=func.now() if verified else None,
+                    )
+                )
         for slug in groups:
             group = db.session.query(InterestGroup).filter_by(slug=slug).one_or_none()
             resident.groups.append(group or InterestGroup(slug=slug, name=slug.title()))

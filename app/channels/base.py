@@ -14,6 +14,7 @@ class OutgoingMessage:
     body: str  # the text, the e-mail body or the script to be spoken
     unsubscribe_url: str | None = None  # e-mail: RFC 8058 one-click unsubscribe
     status_callback_url: str | None = None  # SMS and voice: where the provider reports
+    notice_id: int | None = None  # a notice to one resident (a code, a link), not an alert
 
 
 @dataclass(frozen=True)

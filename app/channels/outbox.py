@@ -16,9 +16,11 @@ class OutboxTransport:
     writes_to_database = True
 
     def send(self, message: OutgoingMessage) -> SendResult:
+        notice = message.notice_id is not None
         record = OutboxMessage(
-            delivery_id=message.delivery_id,
-            alert_id=message.alert_id,
+            delivery_id=None if notice else message.delivery_id,
+            notice_id=message.notice_id,
+            alert_id=None if notice else message.alert_id,
             channel=message.channel,
             recipient=message.recipient,
             subject=message.subject,

@@ -77,7 +77,9 @@ def seed_residents(count: int, *, seed: int = 2026) -> int:
                 address = f"+441174960{rng.randrange(1000):03d}"
             else:
                 address = f"demo.resident.{n + 1:05d}@example.invalid"
-            resident.channels.append(ResidentChannel(channel=channel, address=address))
+            resident.channels.append(
+                ResidentChannel(channel=channel, address=address, verified_at=func.now())
+            )
         for slug, share in (
             ("neighbourhood-watch", 0.3),
             ("farm-watch", 0.05),

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, select, tuple_
 
-from app.models import Delivery, InterestGroup, ResidentChannel, ResidentLocation
+from app.models import Delivery, InterestGroup, Resident, ResidentChannel, ResidentLocation
 from app.models.resident import resident_groups
 from geo.projection import BNG
 
@@ -29,8 +29,15 @@ def area_param(area_wkb: bytes):
 
 
 def _filters(audience: Audience) -> list[ColumnElement]:
-    """Everything but the where: subscribed, in a chosen group, on a chosen channel."""
-    conditions: list[ColumnElement] = [ResidentChannel.unsubscribed_at.is_(None)]
+    """Everything but the where: a verified channel the resident has not stopped, of a
+    resident who has not paused alerts, in a chosen group, on a chosen channel."""
+    conditions: list[ColumnElement] = [
+        ResidentChannel.unsubscribed_at.is_(None),
+        ResidentChannel.verified_at.is_not(None),
+        ~exists().where(
+            Resident.id == ResidentChannel.resident_id, Resident.paused_at.is_not(None)
+        ),
+    ]
     if audience.groups:
         conditions.append(
             exists().where(

@@ -9,6 +9,7 @@ from app.models.delivery import (
     Delivery,
     DeliveryStatus,
     OutboxMessage,
+    ResidentNotice,
 )
 from app.models.officer import ROLES, Officer
 from app.models.place import DataLoad, Place, Postcode
@@ -35,4 +36,5 @@ __all__ = [
     "Resident",
     "ResidentChannel",
     "ResidentLocation",
+    "ResidentNotice",
 ]

@@ -95,16 +95,48 @@ class Delivery(db.Model):
     )
 
 
+class ResidentNotice(db.Model):
+    """A message to one resident that is not an alert: a verification code or link, a
+    link to manage their alerts, a notice that an imported list now includes them.
+    The text is dropped once sent (it may hold a code)."""
+
+    __tablename__ = "resident_notices"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'sending', 'sent', 'failed')", name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    resident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("residents.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(30), nullable=False)
+    channel: Mapped[str] = mapped_column(String(10), nullable=False)
+    address: Mapped[str] = mapped_column(String(254), nullable=False)
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), nullable=False, server_default="queued")
+    reason: Mapped[str | None] = mapped_column(Text)
+    provider_ref: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class OutboxMessage(db.Model):
     """What the development transport would have sent, instead of sending it."""
 
     __tablename__ = "outbox_messages"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    delivery_id: Mapped[int] = mapped_column(
-        ForeignKey("deliveries.id", ondelete="CASCADE"), unique=True, nullable=False
+    # An alert's delivery, or a notice to one resident.
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), unique=True
     )
-    alert_id: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
+    notice_id: Mapped[int | None] = mapped_column(
+        ForeignKey("resident_notices.id", ondelete="CASCADE"), unique=True
+    )
+    alert_id: Mapped[int | None] = mapped_column(Integer, index=True)
     channel: Mapped[str] = mapped_column(String(10), nullable=False)
     recipient: Mapped[str] = mapped_column(String(254), nullable=False)
     subject: Mapped[str | None] = mapped_column(Text)

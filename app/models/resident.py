@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, time
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
@@ -10,9 +10,11 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
+    SmallInteger,
     String,
     Table,
     Text,
+    Time,
     func,
 )
 from sqlalchemy.dialects.postgresql import UUID
@@ -42,6 +44,17 @@ class Resident(db.Model):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
+    # The consent statement exactly as shown, its version and when it was given.
+    consent_version: Mapped[str | None] = mapped_column(String(40))
+    consent_text: Mapped[str | None] = mapped_column(Text)
+    consent_given_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # "web", or "import:<file>" for residents brought over from another system.
+    source: Mapped[str] = mapped_column(String(80), nullable=False, server_default="web")
+    # Paused: nothing is sent until the resident resumes (their details are kept).
+    paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Quiet hours (UK local time): non-urgent alerts wait until quiet_until.
+    quiet_from: Mapped[time | None] = mapped_column(Time)
+    quiet_until: Mapped[time | None] = mapped_column(Time)
 
     locations: Mapped[list[ResidentLocation]] = relationship(
         back_populates="resident", cascade="all, delete-orphan"
@@ -88,6 +101,12 @@ class ResidentChannel(db.Model):
     # Set when the resident stopped this channel (SMS STOP, one-click unsubscribe):
     # nothing more is sent to it, and the record shows when and why.
     unsubscribed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Nothing is sent to a channel until the resident proves it is theirs: a link for
+    # e-mail, a 6-digit code for SMS and voice (only its hash is kept, for 10 minutes).
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    verify_code_hash: Mapped[str | None] = mapped_column(String(128))
+    verify_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    verify_attempts: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )

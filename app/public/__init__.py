@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from app.extensions import csrf
+from app.residents import remember
 from app.services.dispatch import read_unsubscribe_token
 from app.services.optout import unsubscribe_channel
+from app.services.postcode_check import PostcodeRefused, check_postcode
 from app.services.registration import (
     RegistrationForm,
     RegistrationInvalid,
+    consent_statement,
     find_interest_groups,
     register_resident,
 )
+from app.services.verification import allow_per_hour
 
 bp = Blueprint("public", __name__)
 
@@ -28,25 +41,45 @@ def register():
     errors: dict[str, str] = {}
     if request.method == "POST":
         form = RegistrationForm.from_form(request.form)
+        limit = current_app.config["REGISTRATIONS_PER_IP_PER_HOUR"]
+        if not allow_per_hour("register", request.remote_addr or "", limit):
+            return render_template(
+                "public/register.html",
+                form=form,
+                errors={
+                    "form": "Too many sign-ups from this connection in the last hour. "
+                    "Please try again later, or call 101."
+                },
+                groups=find_interest_groups(),
+                consent=consent_statement(current_app.config["FORCE_NAME"]),
+            ), 429
         try:
-            _, checked = register_resident(form)
+            resident, checked = register_resident(form)
         except RegistrationInvalid as invalid:
             errors = invalid.errors
         else:
             # Shown once on the next page; nothing personal goes into the URL.
             session["registered_place"] = checked.description or checked.postcode.display
-            return redirect(url_for("public.registered"))
+            remember(resident)
+            return redirect(url_for("residents.confirm"))
     return render_template(
-        "public/register.html", form=form, errors=errors, groups=find_interest_groups()
+        "public/register.html",
+        form=form,
+        errors=errors,
+        groups=find_interest_groups(),
+        consent=consent_statement(current_app.config["FORCE_NAME"]),
     ), (400 if errors else 200)
 
 
-@bp.route("/register/done")
-def registered():
-    place = session.pop("registered_place", None)
-    if place is None:
-        return redirect(url_for("public.register"))
-    return render_template("public/registered.html", place=place)
+@bp.route("/register/postcode")
+def postcode_place():
+    """What a postcode is, for the form to show as the resident types (so a wrong
+    postcode is caught before they go on): the ward and district, or why it is refused."""
+    try:
+        checked = check_postcode(request.args.get("postcode", "")[:20])
+    except PostcodeRefused as refusal:
+        return jsonify(error=str(refusal)), 400
+    return jsonify(postcode=checked.postcode.display, place=checked.description)
 
 
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])

@@ -6,15 +6,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from app.dao.audit import create_audit_event
 from app.extensions import db
 from app.models import InterestGroup, Resident, ResidentChannel, ResidentLocation
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
+from app.services.notices import queue_notices
 from app.services.postcode_check import CheckedPostcode, PostcodeRefused, check_postcode
+from app.services.residents import ChangeRefused, parse_quiet_hours
 from app.services.text import clean_text
+from app.services.verification import start_verification
 
 CHANNEL_FIELDS = {"sms": "sms_phone", "voice": "voice_phone", "email": "email"}
+# The consent statement as shown on the form. Change the words, change the version:
+# each resident's record keeps the version and the words they agreed to.
+CONSENT_VERSION = "2026-11"
+
+
+def consent_statement(force_name: str) -> str:
+    return (
+        f"I agree that {force_name} Police may keep these details to send me alerts, "
+        "until I ask them to stop."
+    )
 
 
 class RegistrationInvalid(ValueError):
@@ -35,6 +49,9 @@ class RegistrationForm:
     email: str = ""
     groups: list[str] = field(default_factory=list)
     consent: bool = False
+    quiet: bool = False
+    quiet_from: str = "22:00"
+    quiet_until: str = "07:00"
 
     @classmethod
     def from_form(cls, form: Mapping) -> RegistrationForm:
@@ -48,6 +65,9 @@ class RegistrationForm:
             email=clean_text(form.get("email"), max_length=320),
             groups=[clean_text(g, max_length=40) for g in getlist("groups")],
             consent=form.get("consent") in ("yes", "on", True),
+            quiet=form.get("quiet") in ("yes", "on", True),
+            quiet_from=clean_text(form.get("quiet_from"), max_length=5) or "22:00",
+            quiet_until=clean_text(form.get("quiet_until"), max_length=5) or "07:00",
         )
 
 
@@ -90,13 +110,28 @@ def register_resident(form: RegistrationForm) -> tuple[Resident, CheckedPostcode
             errors["groups"] = "One of the groups you chose no longer exists. Choose again."
     if not form.consent:
         errors["consent"] = "Tick the box to say you agree, or we can't send you alerts."
+    quiet = None
+    if form.quiet:
+        try:
+            quiet = parse_quiet_hours(form.quiet_from, form.quiet_until)
+        except ChangeRefused as refusal:
+            errors["quiet_from"] = str(refusal)
 
     if errors:
         db.session.rollback()
         raise RegistrationInvalid(errors)
 
     assert checked is not None
-    resident = Resident(name=form.name or None, groups=groups)
+    force = current_app.config["FORCE_NAME"]
+    resident = Resident(
+        name=form.name or None,
+        groups=groups,
+        consent_version=CONSENT_VERSION,
+        consent_text=consent_statement(force),
+        consent_given_at=func.now(),
+        quiet_from=quiet[0] if quiet else None,
+        quiet_until=quiet[1] if quiet else None,
+    )
     resident.locations.append(
         ResidentLocation(
             label="Home", postcode=checked.postcode.postcode, location=checked.postcode.location
@@ -106,8 +141,18 @@ def register_resident(form: RegistrationForm) -> tuple[Resident, CheckedPostcode
         resident.channels.append(ResidentChannel(channel=channel, address=address))
     db.session.add(resident)
     try:
+        db.session.flush()
+        notice_ids = [start_verification(resident, channel) for channel in resident.channels]
+        create_audit_event(
+            "resident.registered",
+            actor_id=None,
+            subject_type="resident",
+            subject_id=str(resident.reference),
+            details={"channels": sorted(addresses), "consent_version": CONSENT_VERSION},
+        )
         db.session.commit()
     except Exception:
         db.session.rollback()
         raise
+    queue_notices([n for n in notice_ids if n is not None])
     return resident, checked

@@ -7,6 +7,26 @@
     box.addEventListener("change", sync);
     sync();
   });
+  // Show the place a postcode is in as soon as it is typed, so a wrong one is caught.
+  var postcode = document.getElementById("postcode");
+  var place = document.getElementById("postcode-place");
+  if (postcode && place) {
+    var check = function () {
+      var value = postcode.value.trim();
+      if (value.length < 5) { place.textContent = ""; return; }
+      fetch(postcode.dataset.placeUrl + "?postcode=" + encodeURIComponent(value),
+            { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (found) {
+          place.textContent = found.error ? found.error :
+            found.postcode + ": " + (found.place || "found") + ". Not right? Check the postcode.";
+          place.className = found.error ? "field-error" : "hint";
+        })
+        .catch(function () { place.textContent = ""; });
+    };
+    postcode.addEventListener("change", check);
+    postcode.addEventListener("blur", check);
+  }
   var summary = document.getElementById("error-summary");
   if (summary) { summary.focus(); }
 })();

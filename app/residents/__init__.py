@@ -1,0 +1,325 @@
+"""Residents in control: confirm a phone or an e-mail address, open their own page from
+a link (no password), change places, channels, groups and quiet hours, pause, take
+their data, leave. The resident is remembered in the session, never in a URL."""
+
+from __future__ import annotations
+
+import functools
+import json
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from app.extensions import db
+from app.services.contacts import ContactRefused, normalise_email, normalise_phone
+from app.services.notices import queue_notices
+from app.services.registration import find_interest_groups
+from app.services.residents import (
+    CHANNEL_LABELS,
+    ChangeRefused,
+    add_location,
+    delete_resident,
+    export_data,
+    find_resident,
+    parse_quiet_hours,
+    remove_channel,
+    remove_location,
+    set_channel,
+    set_groups,
+    set_paused,
+    set_quiet_hours,
+)
+from app.services.verification import (
+    VerificationRefused,
+    allow_per_hour,
+    check_code,
+    read_manage_token,
+    send_manage_link,
+    start_verification,
+    verify_email_token,
+)
+from geo.postcodes import display
+
+bp = Blueprint("residents", __name__)
+
+SESSION_KEY = "resident"
+# Asking for a sign-in link: per address and per IP address, each hour.
+LINKS_PER_ADDRESS_PER_HOUR = 3
+LINKS_PER_IP_PER_HOUR = 10
+
+
+def resident_required(view):
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        resident = find_resident(session.get(SESSION_KEY))
+        if resident is None:
+            session.pop(SESSION_KEY, None)
+            flash("Your page has closed. Ask for a new link to open it again.")
+            return redirect(url_for("residents.manage"))
+        return view(resident, *args, **kwargs)
+
+    return wrapper
+
+
+def remember(resident) -> None:
+    session[SESSION_KEY] = str(resident.reference)
+    session.permanent = True
+
+
+# --- confirming -------------------------------------------------------------------
+
+
+@bp.route("/register/confirm", methods=["GET", "POST"])
+@resident_required
+def confirm(resident):
+    """Enter the codes sent to the resident's phones; e-mail is confirmed by its link."""
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        channel = request.form.get("channel", "")
+        if request.form.get("action") == "resend":
+            _resend(resident, channel)
+            return redirect(url_for("residents.confirm"))
+        try:
+            check_code(resident, channel, request.form.get("code", ""))
+        except VerificationRefused as refusal:
+            errors[f"code-{channel}"] = str(refusal)
+        db.session.commit()  # a wrong guess counts
+        if not errors:
+            flash(f"{CHANNEL_LABELS.get(channel, 'That')} confirmed.")
+            return redirect(url_for("residents.confirm"))
+    return render_template(
+        "residents/confirm.html", resident=resident, errors=errors, labels=CHANNEL_LABELS
+    ), (400 if errors else 200)
+
+
+def _resend(resident, channel_name: str) -> None:
+    channel = next((c for c in resident.channels if c.channel == channel_name), None)
+    if channel is None or channel.verified_at is not None:
+        return
+    notice_id = start_verification(resident, channel)
+    db.session.commit()
+    if notice_id is None:
+        flash("We have sent that number as many codes as we can this hour. Try again later.")
+        return
+    queue_notices([notice_id])
+    flash("We have sent a new code." if channel_name != "email" else "We have sent a new link.")
+
+
+@bp.route("/confirm-email/<token>", methods=["GET", "POST"])
+def verify_email(token: str):
+    """GET only shows a button: mail scanners follow links, and a click by a scanner
+    must not confirm an address."""
+    if request.method == "GET":
+        return render_template("residents/confirm_email.html", token=token)
+    try:
+        resident = verify_email_token(token)
+    except VerificationRefused as refusal:
+        db.session.rollback()
+        return render_template("error.html", title=str(refusal), status=400), 400
+    db.session.commit()
+    remember(resident)
+    flash("E-mail address confirmed. You will get alerts by e-mail.")
+    return redirect(url_for("residents.my_alerts"))
+
+
+# --- opening the resident's page --------------------------------------------------
+
+
+@bp.route("/manage", methods=["GET", "POST"])
+def manage():
+    error = None
+    if request.method == "POST":
+        text = (request.form.get("address") or "").strip()
+        address = None
+        try:
+            address = (
+                normalise_email(text)
+                if "@" in text
+                else normalise_phone(
+                    text,
+                    need_mobile=True,
+                    allow_drama=current_app.config["ENV_NAME"] != "production",
+                )
+            )
+        except ContactRefused as refusal:
+            error = str(refusal)
+        if address is not None:
+            if not (
+                allow_per_hour("manage-link-ip", request.remote_addr or "", LINKS_PER_IP_PER_HOUR)
+                and allow_per_hour("manage-link", address, LINKS_PER_ADDRESS_PER_HOUR)
+            ):
+                return render_template(
+                    "residents/manage.html",
+                    error="We have sent as many links as we can this hour. Try again later.",
+                ), 429
+            notice_id = send_manage_link(address)
+            db.session.commit()
+            queue_notices([notice_id] if notice_id else [])
+            # The same answer whether or not we hold the address: the page must not
+            # tell a stranger who is registered.
+            return render_template("residents/link_sent.html")
+    return render_template("residents/manage.html", error=error), (400 if error else 200)
+
+
+@bp.route("/manage/<token>")
+def open_manage(token: str):
+    try:
+        resident = read_manage_token(token)
+    except VerificationRefused as refusal:
+        return render_template("residents/manage.html", error=str(refusal)), 400
+    remember(resident)
+    return redirect(url_for("residents.my_alerts"))
+
+
+@bp.route("/my-alerts")
+@resident_required
+def my_alerts(resident):
+    return render_template(
+        "residents/my_alerts.html",
+        resident=resident,
+        groups=find_interest_groups(),
+        labels=CHANNEL_LABELS,
+        display=display,
+        errors={},
+    )
+
+
+def _change(resident, action):
+    """Run a change; on a refusal show the page again with the message by its field."""
+    try:
+        message = action()
+    except ChangeRefused as refusal:
+        db.session.rollback()
+        return render_template(
+            "residents/my_alerts.html",
+            resident=resident,
+            groups=find_interest_groups(),
+            labels=CHANNEL_LABELS,
+            display=display,
+            errors={refusal.field: str(refusal)},
+        ), 400
+    flash(message)
+    return redirect(url_for("residents.my_alerts"))
+
+
+@bp.route("/my-alerts/places", methods=["POST"])
+@resident_required
+def add_place(resident):
+    def action():
+        location = add_location(
+            resident, label=request.form.get("label", ""), postcode=request.form.get("postcode", "")
+        )
+        return f"Added {location.label} ({display(location.postcode)})."
+
+    return _change(resident, action)
+
+
+@bp.route("/my-alerts/places/<int:location_id>/remove", methods=["POST"])
+@resident_required
+def remove_place(resident, location_id: int):
+    return _change(resident, lambda: remove_location(resident, location_id) or "Place removed.")
+
+
+@bp.route("/my-alerts/channels", methods=["POST"])
+@resident_required
+def set_contact(resident):
+    channel = request.form.get("channel", "")
+
+    def action():
+        notice_id = set_channel(resident, channel, request.form.get("address", ""))
+        queue_notices([notice_id] if notice_id else [])
+        if channel == "email":
+            return "We have sent a link to that address. Open it to confirm."
+        return "We have sent a code to that number. Enter it below to confirm."
+
+    result = _change(resident, action)
+    if channel in ("sms", "voice") and getattr(result, "status_code", 0) == 302:
+        return redirect(url_for("residents.confirm"))
+    return result
+
+
+@bp.route("/my-alerts/channels/<any(sms, voice, email):channel>/remove", methods=["POST"])
+@resident_required
+def remove_contact(resident, channel: str):
+    return _change(
+        resident,
+        lambda: remove_channel(resident, channel) or f"{CHANNEL_LABELS[channel]} alerts stopped.",
+    )
+
+
+@bp.route("/my-alerts/groups", methods=["POST"])
+@resident_required
+def groups(resident):
+    return _change(
+        resident, lambda: set_groups(resident, request.form.getlist("groups")) or "Groups saved."
+    )
+
+
+@bp.route("/my-alerts/quiet-hours", methods=["POST"])
+@resident_required
+def quiet_hours(resident):
+    def action():
+        if request.form.get("quiet") not in ("yes", "on"):
+            set_quiet_hours(resident, None)
+            return "Quiet hours turned off: alerts come at any time."
+        quiet = parse_quiet_hours(
+            request.form.get("quiet_from", ""), request.form.get("quiet_until", "")
+        )
+        set_quiet_hours(resident, quiet)
+        return f"Quiet hours saved: {quiet[0]:%H:%M} to {quiet[1]:%H:%M}."
+
+    return _change(resident, action)
+
+
+@bp.route("/my-alerts/<any(pause, resume):action>", methods=["POST"])
+@resident_required
+def pause(resident, action: str):
+    paused = action == "pause"
+    return _change(
+        resident,
+        lambda: (
+            set_paused(resident, paused)
+            or (
+                "Alerts paused. Nothing will be sent until you resume."
+                if paused
+                else "Alerts resumed."
+            )
+        ),
+    )
+
+
+@bp.route("/my-alerts/data.json")
+@resident_required
+def download(resident):
+    body = json.dumps(export_data(resident), indent=2, ensure_ascii=False)
+    return Response(
+        body,
+        mimetype="application/json",
+        headers={"Content-Disposition": 'attachment; filename="my-alerts-data.json"'},
+    )
+
+
+@bp.route("/my-alerts/delete", methods=["GET", "POST"])
+@resident_required
+def delete(resident):
+    if request.method == "GET":
+        return render_template("residents/delete.html")
+    delete_resident(resident)
+    session.pop(SESSION_KEY, None)
+    return render_template("residents/deleted.html")
+
+
+@bp.route("/my-alerts/sign-out", methods=["POST"])
+def sign_out():
+    session.pop(SESSION_KEY, None)
+    flash("Your page is closed.")
+    return redirect(url_for("public.index"))

@@ -1,0 +1,338 @@
+"""A resident's own page: places, ways to reach them, groups, quiet hours, pause,
+their data, and leaving. Every change is audited under the resident's reference,
+never their details."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, time, timedelta
+
+from flask import current_app
+from sqlalchemy import case, delete, func, select, text, update
+
+from app.dao.audit import create_audit_event
+from app.extensions import db
+from app.models import (
+    Alert,
+    Delivery,
+    InterestGroup,
+    OutboxMessage,
+    Resident,
+    ResidentChannel,
+    ResidentLocation,
+    ResidentNotice,
+)
+from app.services.contacts import ContactRefused, normalise_email, normalise_phone
+from app.services.postcode_check import PostcodeRefused, check_postcode
+from app.services.text import clean_text
+from app.services.verification import start_verification
+
+MAX_LOCATIONS = 5
+CHANNEL_LABELS = {"sms": "Text message", "voice": "Phone call", "email": "E-mail"}
+
+
+class ChangeRefused(ValueError):
+    """A change we cannot make, with what to do instead; `field` names the input."""
+
+    def __init__(self, message: str, field: str = "form"):
+        super().__init__(message)
+        self.field = field
+
+
+def _audit(resident: Resident, action: str, **details) -> None:
+    create_audit_event(
+        action,
+        actor_id=None,
+        subject_type="resident",
+        subject_id=str(resident.reference),
+        details=details,
+    )
+
+
+def find_resident(reference: str | None) -> Resident | None:
+    if not reference:
+        return None
+    return db.session.scalar(select(Resident).where(Resident.reference == reference))
+
+
+# --- places -------------------------------------------------------------------------
+
+
+def add_location(resident: Resident, *, label: str, postcode: str) -> ResidentLocation:
+    label = clean_text(label, max_length=40) or "Home"
+    if len(resident.locations) >= MAX_LOCATIONS:
+        raise ChangeRefused(f"You can have up to {MAX_LOCATIONS} places. Remove one first.")
+    try:
+        checked = check_postcode(postcode)
+    except PostcodeRefused as refusal:
+        raise ChangeRefused(str(refusal), "postcode") from None
+    location = ResidentLocation(
+        label=label, postcode=checked.postcode.postcode, location=checked.postcode.location
+    )
+    resident.locations.append(location)
+    _audit(resident, "resident.location_added")
+    db.session.commit()
+    return location
+
+
+def remove_location(resident: Resident, location_id: int) -> None:
+    location = next((loc for loc in resident.locations if loc.id == location_id), None)
+    if location is None:
+        raise ChangeRefused("That place is not on your list.")
+    if len(resident.locations) == 1:
+        raise ChangeRefused("This is your only place. Add another first, or stop all alerts.")
+    resident.locations.remove(location)
+    _audit(resident, "resident.location_removed")
+    db.session.commit()
+
+
+# --- ways to reach them -------------------------------------------------------------
+
+
+def set_channel(resident: Resident, channel_name: str, address: str) -> int | None:
+    """Add a channel or change its address; it must be confirmed again before anything
+    is sent to it. Returns the id of the notice carrying the code or link (None when the
+    number has had its codes for this hour)."""
+    if channel_name not in CHANNEL_LABELS:
+        raise ChangeRefused("Choose text message, phone call or e-mail.")
+    allow_drama = current_app.config["ENV_NAME"] != "production"
+    try:
+        if channel_name == "email":
+            address = normalise_email(address)
+        else:
+            address = normalise_phone(
+                address, need_mobile=channel_name == "sms", allow_drama=allow_drama
+            )
+    except ContactRefused as refusal:
+        raise ChangeRefused(str(refusal), "address") from None
+    channel = next((c for c in resident.channels if c.channel == channel_name), None)
+    if channel is not None and channel.address == address and channel.unsubscribed_at is None:
+        raise ChangeRefused("That is already the address we have.", "address")
+    if channel is None:
+        channel = ResidentChannel(channel=channel_name, address=address)
+        resident.channels.append(channel)
+    channel.address = address
+    channel.verified_at = None
+    channel.unsubscribed_at = None
+    db.session.flush()
+    notice_id = start_verification(resident, channel)
+    _audit(resident, "resident.channel_set", channel=channel_name)
+    db.session.commit()
+    return notice_id
+
+
+def remove_channel(resident: Resident, channel_name: str) -> None:
+    channel = next((c for c in resident.channels if c.channel == channel_name), None)
+    if channel is None:
+        raise ChangeRefused("That is not one of your ways to get alerts.")
+    if len(resident.channels) == 1:
+        raise ChangeRefused(
+            "This is your only way to get alerts. To stop them all, choose “Stop all alerts”."
+        )
+    resident.channels.remove(channel)
+    db.session.execute(
+        update(Delivery)
+        .where(
+            Delivery.resident_id == resident.id,
+            Delivery.channel == channel_name,
+            Delivery.status == "queued",
+        )
+        .values(status="cancelled", reason="resident removed this channel", updated_at=func.now())
+    )
+    _audit(resident, "resident.channel_removed", channel=channel_name)
+    db.session.commit()
+
+
+# --- groups, quiet hours, pause -----------------------------------------------------
+
+
+def set_groups(resident: Resident, slugs: list[str]) -> None:
+    groups = list(db.session.scalars(select(InterestGroup).where(InterestGroup.slug.in_(slugs))))
+    if len(groups) != len(set(slugs)):
+        raise ChangeRefused("One of the groups no longer exists. Choose again.", "groups")
+    resident.groups = groups
+    _audit(resident, "resident.groups_set", groups=sorted(slugs))
+    db.session.commit()
+
+
+def parse_quiet_hours(start: str, end: str) -> tuple[time, time]:
+    """('22:00', '07:00') -> times. Raises ChangeRefused."""
+    try:
+        quiet_from, quiet_until = time.fromisoformat(start), time.fromisoformat(end)
+    except (TypeError, ValueError):
+        raise ChangeRefused("Give both times, like 22:00 and 07:00.", "quiet_from") from None
+    if quiet_from == quiet_until:
+        raise ChangeRefused("The start and end of quiet hours must differ.", "quiet_from")
+    return quiet_from, quiet_until
+
+
+def set_quiet_hours(resident: Resident, quiet: tuple[time, time] | None) -> None:
+    resident.quiet_from, resident.quiet_until = quiet if quiet else (None, None)
+    _audit(resident, "resident.quiet_hours_set", on=quiet is not None)
+    db.session.commit()
+
+
+def set_paused(resident: Resident, paused: bool) -> None:
+    resident.paused_at = func.now() if paused else None
+    if paused:
+        db.session.execute(
+            update(Delivery)
+            .where(Delivery.resident_id == resident.id, Delivery.status == "queued")
+            .values(status="cancelled", reason="resident paused alerts", updated_at=func.now())
+        )
+    _audit(resident, "resident.paused" if paused else "resident.resumed")
+    db.session.commit()
+
+
+# --- their data, and leaving --------------------------------------------------------
+
+
+def export_data(resident: Resident) -> dict:
+    """Everything we hold about the resident, as they could read it."""
+    deliveries = db.session.execute(
+        select(Alert.title, Alert.sent_at, Delivery.channel, Delivery.status, Delivery.finished_at)
+        .join(Alert, Alert.id == Delivery.alert_id)
+        .where(Delivery.resident_id == resident.id)
+        .order_by(Delivery.id)
+    ).all()
+    _audit(resident, "resident.data_downloaded")
+    db.session.commit()
+
+    def stamp(value):
+        return value.isoformat() if value else None
+
+    return {
+        "reference": str(resident.reference),
+        "name": resident.name,
+        "registered_at": stamp(resident.created_at),
+        "source": resident.source,
+        "consent": {
+            "version": resident.consent_version,
+            "statement": resident.consent_text,
+            "given_at": stamp(resident.consent_given_at),
+        },
+        "paused_at": stamp(resident.paused_at),
+        "quiet_hours": (
+            {"from": resident.quiet_from.isoformat(), "until": resident.quiet_until.isoformat()}
+            if resident.quiet_from and resident.quiet_until
+            else None
+        ),
+        "places": [
+            {"label": loc.label, "postcode": _display(loc.postcode)} for loc in resident.locations
+        ],
+        "contact": [
+            {
+                "channel": c.channel,
+                "address": c.address,
+                "confirmed_at": stamp(c.verified_at),
+                "stopped_at": stamp(c.unsubscribed_at),
+            }
+            for c in resident.channels
+        ],
+        "groups": [g.name for g in resident.groups],
+        "alerts_sent_to_you": [
+            {
+                "title": title,
+                "sent_at": stamp(sent_at),
+                "channel": channel,
+                "status": status,
+                "finished_at": stamp(finished_at),
+            }
+            for title, sent_at, channel, status, finished_at in deliveries
+        ],
+    }
+
+
+def _display(key: str) -> str:
+    from geo.postcodes import display
+
+    return display(key)
+
+
+def delete_resident(resident: Resident) -> None:
+    """Remove the resident's personal data. Their deliveries stay for the force's
+    statistics, with the address replaced by a pseudonym and no link to the resident."""
+    _pseudonymise_deliveries(Delivery.resident_id == resident.id)
+    db.session.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.notice_id.in_(
+                select(ResidentNotice.id).where(ResidentNotice.resident_id == resident.id)
+            )
+        )
+    )
+    reference = str(resident.reference)
+    db.session.delete(resident)  # locations, channels, groups, notices go with it
+    create_audit_event(
+        "resident.deleted", actor_id=None, subject_type="resident", subject_id=reference
+    )
+    db.session.commit()
+
+
+def _pseudonymise_deliveries(where) -> int:
+    """Replace the address of matching deliveries with a keyed hash (enough to count
+    distinct recipients in statistics, not enough to contact anyone) and drop the link
+    to the resident; anything still waiting to go is cancelled."""
+    salt = hashlib.sha256(current_app.config["SECRET_KEY"].encode()).hexdigest()
+    ids = list(
+        db.session.scalars(
+            update(Delivery)
+            .where(where, ~Delivery.address.startswith("removed:"))
+            .values(
+                address="removed:" + func.left(func.md5(salt + Delivery.address), 16),
+                resident_id=None,
+                status=case((Delivery.status == "queued", "cancelled"), else_=Delivery.status),
+                reason=case(
+                    (Delivery.status == "queued", "resident removed"), else_=Delivery.reason
+                ),
+                updated_at=func.now(),
+            )
+            .returning(Delivery.id)
+        )
+    )
+    if ids:
+        db.session.execute(delete(OutboxMessage).where(OutboxMessage.delivery_id.in_(ids)))
+    return len(ids)
+
+
+def purge_expired() -> dict[str, int]:
+    """The retention rules (run daily, and by the sweeper hourly):
+    - deliveries older than RETENTION_DAYS keep only a pseudonym of the address;
+    - residents who confirmed no way to reach them within UNVERIFIED_DAYS are removed;
+    - sent notices older than a day lose their text; all older than 30 days go."""
+    config = current_app.config
+    cutoff = datetime.now(UTC) - timedelta(days=config["RETENTION_DAYS"])
+    pseudonymised = _pseudonymise_deliveries(Delivery.created_at < cutoff)
+    unverified_cutoff = datetime.now(UTC) - timedelta(days=config["UNVERIFIED_DAYS"])
+    stale = list(
+        db.session.scalars(
+            select(Resident).where(
+                Resident.created_at < unverified_cutoff,
+                ~select(ResidentChannel.resident_id)
+                .where(
+                    ResidentChannel.resident_id == Resident.id,
+                    ResidentChannel.verified_at.is_not(None),
+                )
+                .exists(),
+            )
+        )
+    )
+    for resident in stale:
+        db.session.delete(resident)
+    notices = db.session.execute(
+        text("DELETE FROM resident_notices WHERE created_at < now() - interval '30 days'")
+    ).rowcount
+    db.session.execute(
+        text(
+            "UPDATE resident_notices SET body = NULL WHERE body IS NOT NULL AND status <> "
+            "'queued' AND created_at < now() - interval '1 day'"
+        )
+    )
+    found = {
+        "deliveries_pseudonymised": pseudonymised,
+        "unverified_residents_removed": len(stale),
+        "notices_removed": notices,
+    }
+    if any(found.values()):
+        create_audit_event("retention.purged", actor_id=None, details=found)
+    db.session.commit()
+    return found

@@ -1,0 +1,235 @@
+"""Proving a phone or an e-mail address is the resident's own before anything is sent
+to it: a 6-digit code by text or call, a link by e-mail. Codes are kept only as a
+keyed hash, last 10 minutes, work once, and allow a few guesses."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app, url_for
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import func, select
+
+from app.dao.audit import create_audit_event
+from app.extensions import db, redis_store
+from app.models import Resident, ResidentChannel
+from app.services.notices import create_notice
+
+CODE_MINUTES = 10
+MAX_GUESSES = 5
+EMAIL_LINK_DAYS = 3
+# A phone number gets at most this many codes an hour, however they are asked for:
+# verification texts to numbers that never signed up are what SMS-pumping fraud sells.
+CODES_PER_NUMBER_PER_HOUR = 3
+
+
+class VerificationRefused(ValueError):
+    """A code or link that does not prove anything, with what to do next."""
+
+
+def _serializer(salt: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=salt)
+
+
+def _code_hash(resident_id: int, channel: str, address: str, code: str) -> str:
+    key = current_app.config["SECRET_KEY"].encode()
+    message = f"{resident_id}:{channel}:{address}:{code}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def _digest(address: str) -> str:
+    return hashlib.sha256(address.encode()).hexdigest()[:16]
+
+
+def public_url(endpoint: str, **values) -> str:
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    with current_app.test_request_context(base_url=base):
+        return url_for(endpoint, _external=True, **values)
+
+
+def allow_per_hour(kind: str, identifier: str, limit: int) -> bool:
+    """Count one use of `kind` by `identifier` (hashed) this hour; False once over."""
+    digest = hashlib.sha256(f"{kind}:{identifier}".encode()).hexdigest()[:32]
+    key = f"ratelimit:{kind}:{digest}"
+    pipe = redis_store.client.pipeline()
+    pipe.incr(key)
+    pipe.expire(key, 3600, nx=True)
+    count, _ = pipe.execute()
+    return int(count) <= limit
+
+
+def start_verification(resident: Resident, channel: ResidentChannel) -> int | None:
+    """Send the proof for one channel: a code (SMS, voice) or a link (e-mail). Returns
+    the notice's id, or None when this number has had its codes for the hour."""
+    force = current_app.config["FORCE_NAME"]
+    if channel.channel == "email":
+        token = _serializer("verify-email").dumps(
+            [str(resident.reference), _digest(channel.address)]
+        )
+        link = public_url("residents.verify_email", token=token)
+        notice = create_notice(
+            resident_id=resident.id,
+            kind="verify_email",
+            channel="email",
+            address=channel.address,
+            subject=f"{force} Police: confirm your e-mail address",
+            body=(
+                f"Confirm this is your e-mail address, to get alerts from {force} Police:\n"
+                f"{link}\n\nThe link works for {EMAIL_LINK_DAYS} days. If you did not sign up, "
+                "ignore this e-mail and you will hear nothing more."
+            ),
+        )
+    else:
+        if not allow_per_hour("code", channel.address, CODES_PER_NUMBER_PER_HOUR):
+            return None
+        code = f"{secrets.randbelow(1_000_000):06d}"
+        channel.verify_code_hash = _code_hash(resident.id, channel.channel, channel.address, code)
+        channel.verify_expires_at = datetime.now(UTC) + timedelta(minutes=CODE_MINUTES)
+        channel.verify_attempts = 0
+        if channel.channel == "sms":
+            body = (
+                f"{code} is your code to confirm alerts from {force} Police. It works for "
+                f"{CODE_MINUTES} minutes. If you did not ask for it, ignore this message."
+            )
+        else:
+            spoken = " ".join(code)
+            body = f"Your code to confirm alerts from {force} Police is {spoken}. Again: {spoken}."
+        notice = create_notice(
+            resident_id=resident.id,
+            kind="verify_code",
+            channel=channel.channel,
+            address=channel.address,
+            body=body,
+        )
+    db.session.flush()
+    return notice.id
+
+
+def check_code(resident: Resident, channel_name: str, code: str) -> None:
+    """Mark the channel verified if the code is right. Raises VerificationRefused.
+    The caller commits (a wrong guess is counted even though it raises)."""
+    channel = next((c for c in resident.channels if c.channel == channel_name), None)
+    code = "".join((code or "").split())
+    if channel is None or channel.verified_at is not None:
+        raise VerificationRefused("That number is already confirmed, or no longer on your list.")
+    if not channel.verify_code_hash or channel.verify_expires_at is None:
+        raise VerificationRefused("Ask for a new code: we have no code waiting for that number.")
+    if channel.verify_expires_at < datetime.now(UTC):
+        raise VerificationRefused("That code has expired. Ask for a new one.")
+    if channel.verify_attempts >= MAX_GUESSES:
+        raise VerificationRefused("Too many wrong codes. Ask for a new one.")
+    expected = _code_hash(resident.id, channel.channel, channel.address, code)
+    if not (
+        len(code) == 6
+        and code.isdigit()
+        and hmac.compare_digest(expected, channel.verify_code_hash)
+    ):
+        channel.verify_attempts += 1
+        left = MAX_GUESSES - channel.verify_attempts
+        raise VerificationRefused(
+            "That code is not right. "
+            + (f"You have {left} more tries." if left else "Ask for a new code.")
+        )
+    channel.verified_at = func.now()
+    channel.verify_code_hash = None  # single use
+    channel.verify_expires_at = None
+    create_audit_event(
+        "resident.channel_verified",
+        actor_id=None,
+        subject_type="resident",
+        subject_id=str(resident.reference),
+        details={"channel": channel.channel},
+    )
+
+
+def verify_email_token(token: str) -> Resident:
+    """The resident whose e-mail address the link proves; marks it verified. Raises
+    VerificationRefused. The caller commits."""
+    try:
+        reference, address_digest = _serializer("verify-email").loads(
+            token, max_age=EMAIL_LINK_DAYS * 86400
+        )
+    except SignatureExpired:
+        raise VerificationRefused(
+            "That link has expired. Sign in to manage your alerts to get a new one."
+        ) from None
+    except (BadSignature, ValueError, TypeError):
+        raise VerificationRefused("That link is not valid. Check you copied all of it.") from None
+    resident = db.session.scalar(select(Resident).where(Resident.reference == reference))
+    channel = (
+        next((c for c in resident.channels if c.channel == "email"), None) if resident else None
+    )
+    if (
+        channel is None
+        or hashlib.sha256(channel.address.encode()).hexdigest()[:16] != address_digest
+    ):
+        raise VerificationRefused(
+            "That link is for an e-mail address that is no longer on the list."
+        )
+    if channel.verified_at is None:
+        channel.verified_at = func.now()
+        create_audit_event(
+            "resident.channel_verified",
+            actor_id=None,
+            subject_type="resident",
+            subject_id=str(resident.reference),
+            details={"channel": "email"},
+        )
+    return resident
+
+
+# --- the link that opens a resident's own page --------------------------------------
+
+MANAGE_LINK_HOURS = 24
+
+
+def manage_token(resident: Resident) -> str:
+    return _serializer("manage").dumps(str(resident.reference))
+
+
+def read_manage_token(token: str) -> Resident:
+    """Raises VerificationRefused."""
+    try:
+        reference = _serializer("manage").loads(token, max_age=MANAGE_LINK_HOURS * 3600)
+    except SignatureExpired:
+        raise VerificationRefused("That link has expired. Ask for a new one below.") from None
+    except (BadSignature, ValueError, TypeError):
+        raise VerificationRefused("That link is not valid. Ask for a new one below.") from None
+    resident = db.session.scalar(select(Resident).where(Resident.reference == reference))
+    if resident is None:
+        raise VerificationRefused("We no longer hold any details for that link.")
+    return resident
+
+
+def send_manage_link(address: str) -> int | None:
+    """Send a link to the resident page to a verified address (a mobile by text, an
+    e-mail address by e-mail). Returns the notice id, or None when the address is not
+    one we hold (the caller says the same thing either way)."""
+    channel = db.session.scalar(
+        select(ResidentChannel).where(
+            ResidentChannel.address == address,
+            ResidentChannel.channel.in_(("sms", "email")),
+            ResidentChannel.verified_at.is_not(None),
+        )
+    )
+    if channel is None:
+        return None
+    resident = channel.resident
+    link = public_url("residents.open_manage", token=manage_token(resident))
+    force = current_app.config["FORCE_NAME"]
+    notice = create_notice(
+        resident_id=resident.id,
+        kind="manage_link",
+        channel=channel.channel,
+        address=channel.address,
+        subject=f"{force} Police: manage your alerts" if channel.channel == "email" else None,
+        body=(
+            f"Open this link to change or stop your alerts from {force} Police: {link} "
+            f"(it works for {MANAGE_LINK_HOURS} hours)."
+        ),
+    )
+    db.session.flush()
+    return notice.id
