@@ -30,6 +30,8 @@ MUTABLE_TABLES = (
     "deliveries",
     "alerts",
     "alert_templates",
+    "resident_imports",
+    "resident_notices",
     "audit_events",
     "resident_groups",
     "resident_channels",

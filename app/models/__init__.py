@@ -13,7 +13,13 @@ from app.models.delivery import (
 )
 from app.models.officer import ROLES, Officer
 from app.models.place import DataLoad, Place, Postcode
-from app.models.resident import InterestGroup, Resident, ResidentChannel, ResidentLocation
+from app.models.resident import (
+    InterestGroup,
+    Resident,
+    ResidentChannel,
+    ResidentImport,
+    ResidentLocation,
+)
 
 __all__ = [
     "ALERT_MODES",
@@ -35,6 +41,7 @@ __all__ = [
     "Postcode",
     "Resident",
     "ResidentChannel",
+    "ResidentImport",
     "ResidentLocation",
     "ResidentNotice",
 ]

@@ -5,6 +5,7 @@ from datetime import datetime, time
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -17,7 +18,7 @@ from sqlalchemy import (
     Time,
     func,
 )
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -122,3 +123,23 @@ class InterestGroup(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     slug: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
     name: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class ResidentImport(db.Model):
+    """A subscriber list brought over from another system: the file (dropped once
+    imported), whether to tell the residents, and the report of every row."""
+
+    __tablename__ = "resident_imports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    filename: Mapped[str] = mapped_column(String(200), nullable=False)
+    content: Mapped[str | None] = mapped_column(Text)
+    notify: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    # queued, checked (dry run done), running, done, failed
+    status: Mapped[str] = mapped_column(String(20), nullable=False, server_default="queued")
+    report: Mapped[dict] = mapped_column(JSONB, nullable=False, server_default="{}")
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("officers.id"), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

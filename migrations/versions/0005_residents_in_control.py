@@ -7,6 +7,7 @@ Revises: 0004
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0005"
 down_revision = "0004"
@@ -63,6 +64,25 @@ def upgrade():
         ),
     )
     op.create_index(op.f("ix_resident_notices_resident_id"), "resident_notices", ["resident_id"])
+    op.create_table(
+        "resident_imports",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("filename", sa.String(200), nullable=False),
+        sa.Column("content", sa.Text(), nullable=True),
+        sa.Column("notify", sa.Boolean(), server_default="false", nullable=False),
+        sa.Column("status", sa.String(20), server_default="queued", nullable=False),
+        sa.Column("report", postgresql.JSONB(), server_default="{}", nullable=False),
+        sa.Column("created_by_id", sa.Integer(), nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["officers.id"],
+            name=op.f("fk_resident_imports_created_by_id_officers"),
+        ),
+    )
     op.alter_column("outbox_messages", "delivery_id", nullable=True)
     op.alter_column("outbox_messages", "alert_id", nullable=True)
     add("outbox_messages", sa.Column("notice_id", sa.BigInteger(), nullable=True))
@@ -88,6 +108,7 @@ def downgrade():
     op.drop_column("outbox_messages", "notice_id")
     op.alter_column("outbox_messages", "alert_id", nullable=False)
     op.alter_column("outbox_messages", "delivery_id", nullable=False)
+    op.drop_table("resident_imports")
     op.drop_index(op.f("ix_resident_notices_resident_id"), table_name="resident_notices")
     op.drop_table("resident_notices")
     for column in ("verify_attempts", "verify_expires_at", "verify_code_hash", "verified_at"):
