@@ -1,0 +1,392 @@
+"""Residents in control, on real PostgreSQL + PostGIS and Redis: proving a phone or an
+address is theirs, their own page from a link, their data, leaving, retention, and
+importing a list from another system."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select, text, update
+
+from app.extensions import db
+from app.models import (
+    AuditEvent,
+    Delivery,
+    OutboxMessage,
+    Resident,
+    ResidentChannel,
+    ResidentImport,
+    ResidentNotice,
+)
+from app.services.alerts import submit_alert
+from app.services.resident_import import import_residents
+from app.services.residents import purge_expired
+from tests.factories import PASSWORDS, csrf_token
+
+GOOD = {
+    "postcode": "bs1 6ad",
+    "channels": ["sms", "email"],
+    "sms_phone": "07700 900123",
+    "email": "sam@example.invalid",
+    "consent": "yes",
+}
+AROUND_BS1 = [{"kind": "circle", "center": [-2.588230, 51.451967], "radius_m": 2000}]
+
+
+def register(client, **changes):
+    data = {k: v for k, v in (GOOD | changes).items() if v is not None}
+    data["csrf_token"] = csrf_token(client)
+    return client.post("/register", data=data)
+
+
+def page_token(client, path: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text).group(1)
+
+
+def notices_sent(run_worker) -> list[OutboxMessage]:
+    run_worker()
+    return db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.notice_id.is_not(None)).order_by(OutboxMessage.id)
+    ).all()
+
+
+def code_in(message: OutboxMessage) -> str:
+    return re.search(r"\b(\d{6})\b", message.body).group(1)
+
+
+def link_in(message: OutboxMessage) -> str:
+    return re.search(r"https?://\S+", message.body).group(0).rstrip(".)").split("5000", 1)[1]
+
+
+def alert_addresses(officer) -> set[str]:
+    alert = submit_alert(officer, shapes=AROUND_BS1, title="T", body="B").alert
+    return set(db.session.scalars(select(Delivery.address).where(Delivery.alert_id == alert.id)))
+
+
+# --- proving it's them --------------------------------------------------------------
+
+
+def test_nothing_goes_to_a_channel_until_it_is_confirmed(client, app_ctx, make_officer, run_worker):
+    officer = make_officer()
+    assert register(client).status_code == 302
+    resident = db.session.scalars(select(Resident)).one()
+    assert resident.consent_version == "2026-11"
+    assert "Avon and Somerset Police may keep these details" in resident.consent_text
+    assert resident.consent_given_at is not None
+    with pytest.raises(Exception, match="Nobody registered"):
+        alert_addresses(officer)  # both channels unconfirmed: nobody to send to
+    db.session.rollback()
+
+    sms, email = notices_sent(run_worker)
+    assert (sms.channel, sms.recipient, email.channel) == ("sms", "+447700900123", "email")
+    page = client.get("/register/confirm")
+    assert "You're signed up" in page.text and "Central ward, Bristol, City of" in page.text
+    token = page_token(client, "/register/confirm")
+    client.post(
+        "/register/confirm", data={"csrf_token": token, "channel": "sms", "code": code_in(sms)}
+    )
+    assert alert_addresses(officer) == {"+447700900123"}  # the e-mail is still unconfirmed
+
+    path = link_in(email)
+    assert client.get(path).status_code == 200  # a scanner following the link confirms nothing
+    assert (
+        db.session.scalar(
+            select(ResidentChannel.verified_at).where(ResidentChannel.channel == "email")
+        )
+        is None
+    )
+    client.post(path, data={"csrf_token": page_token(client, path)})
+    assert alert_addresses(officer) == {"+447700900123", "sam@example.invalid"}
+    # The codes' and links' text is dropped once sent.
+    assert db.session.scalar(select(func.count()).where(ResidentNotice.body.is_not(None))) == 0
+
+
+def test_a_code_is_single_use_limited_in_guesses_and_expires(client, app_ctx, run_worker):
+    register(client, channels=["sms"])
+    (sms,) = notices_sent(run_worker)
+    code = code_in(sms)
+    wrong = "000000" if code != "000000" else "111111"
+    token = page_token(client, "/register/confirm")
+
+    def attempt(guess):
+        return client.post(
+            "/register/confirm", data={"csrf_token": token, "channel": "sms", "code": guess}
+        )
+
+    answer = attempt(wrong)
+    assert answer.status_code == 400 and "You have 4 more tries." in answer.text
+    for _ in range(4):
+        attempt(wrong)
+    refused = attempt(code)
+    assert "Too many wrong codes" in refused.text
+
+    # A new code; it expires after ten minutes.
+    client.post(
+        "/register/confirm", data={"csrf_token": token, "channel": "sms", "action": "resend"}
+    )
+    (_, fresh) = notices_sent(run_worker)
+    db.session.execute(
+        update(ResidentChannel).values(verify_expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    )
+    db.session.commit()
+    assert "expired" in attempt(code_in(fresh)).text
+
+
+def test_a_number_gets_at_most_three_codes_an_hour(client, app_ctx, run_worker):
+    register(client, channels=["sms"])
+    token = page_token(client, "/register/confirm")
+    for _ in range(3):
+        answer = client.post(
+            "/register/confirm",
+            data={"csrf_token": token, "channel": "sms", "action": "resend"},
+            follow_redirects=True,
+        )
+    assert "as many codes as we can this hour" in answer.text
+    assert len(notices_sent(run_worker)) == 3
+
+
+def test_sign_ups_are_limited_per_address(app, client, app_ctx, monkeypatch):
+    monkeypatch.setitem(app.config, "REGISTRATIONS_PER_IP_PER_HOUR", 2)
+    assert register(client, sms_phone="07700 900001").status_code == 302
+    assert register(client, sms_phone="07700 900002").status_code == 302
+    third = register(client, sms_phone="07700 900003")
+    assert third.status_code == 429
+    assert "Too many sign-ups from this connection" in third.text
+
+
+def test_the_form_shows_the_place_a_postcode_is_in(client, app_ctx):
+    found = client.get("/register/postcode?postcode=bs16ad").json
+    assert found == {"postcode": "BS1 6AD", "place": "Central ward, Bristol, City of"}
+    refused = client.get("/register/postcode?postcode=BA12 9AA")
+    assert refused.status_code == 400 and "Wiltshire" in refused.json["error"]
+
+
+def test_an_unsubscribed_channel_gets_nothing_from_the_next_alert(
+    app_ctx, make_resident, make_officer
+):
+    resident = make_resident(sms="+447700900001", email="a@example.invalid")
+    db.session.execute(
+        update(ResidentChannel)
+        .where(ResidentChannel.channel == "email")
+        .values(unsubscribed_at=func.now())
+    )
+    db.session.commit()
+    assert resident.id
+    assert alert_addresses(make_officer()) == {"+447700900001"}
+
+
+# --- their own page -----------------------------------------------------------------
+
+
+@pytest.fixture
+def resident_client(client, make_resident, run_worker):
+    """A client that opened the resident's page from the link we texted."""
+    make_resident(postcode="BS1 6AD", sms="+447700900001", groups=("neighbourhood-watch",))
+    client.post("/manage", data={"csrf_token": csrf_token(client), "address": "07700 900001"})
+    (message,) = notices_sent(run_worker)
+    assert message.recipient == "+447700900001"
+    opened = client.get(link_in(message))
+    assert opened.status_code == 302 and opened.headers["Location"].endswith("/my-alerts")
+    client.environ_base["HTTP_X_CSRFTOKEN"] = page_token(client, "/my-alerts")
+    return client
+
+
+def test_asking_for_a_link_never_tells_who_is_registered(client, app_ctx, run_worker):
+    answer = client.post(
+        "/manage", data={"csrf_token": csrf_token(client), "address": "07700 900999"}
+    )
+    assert "If that number or address gets our alerts" in answer.text
+    assert notices_sent(run_worker) == []
+    forged = client.get("/manage/not-a-real-token")
+    assert forged.status_code == 400 and "not valid" in forged.text
+    assert client.get("/my-alerts").status_code == 302  # nobody signed in
+
+
+def test_a_resident_changes_places_groups_and_quiet_hours(resident_client):
+    client = resident_client
+    token = page_token(client, "/my-alerts")
+    outside = client.post("/my-alerts/places", data={"csrf_token": token, "postcode": "BA12 9AA"})
+    assert outside.status_code == 400 and "Wiltshire" in outside.text
+    client.post(
+        "/my-alerts/places", data={"csrf_token": token, "label": "Farm", "postcode": "TA1 1AA"}
+    )
+    resident = db.session.scalars(select(Resident)).one()
+    assert sorted(loc.label for loc in resident.locations) == ["Farm", "Home"]
+    client.post("/my-alerts/groups", data={"csrf_token": token, "groups": []})
+    bad = client.post(
+        "/my-alerts/quiet-hours",
+        data={"csrf_token": token, "quiet": "yes", "quiet_from": "7", "quiet_until": ""},
+    )
+    assert bad.status_code == 400 and "Give both times" in bad.text
+    client.post(
+        "/my-alerts/quiet-hours",
+        data={"csrf_token": token, "quiet": "yes", "quiet_from": "22:30", "quiet_until": "06:45"},
+    )
+    db.session.expire_all()
+    resident = db.session.scalars(select(Resident)).one()
+    assert resident.groups == []
+    assert (str(resident.quiet_from), str(resident.quiet_until)) == ("22:30:00", "06:45:00")
+    home = next(loc for loc in resident.locations if loc.label == "Home")
+    client.post(f"/my-alerts/places/{home.id}/remove", data={"csrf_token": token})
+    db.session.expire_all()
+    (farm,) = db.session.scalars(select(Resident)).one().locations
+    last = client.post(f"/my-alerts/places/{farm.id}/remove", data={"csrf_token": token})
+    assert last.status_code == 400 and "your only place" in last.text
+
+
+def test_a_new_number_must_be_confirmed_and_pausing_stops_everything(
+    resident_client, make_officer, run_worker
+):
+    client = resident_client
+    officer = make_officer()
+    token = page_token(client, "/my-alerts")
+    answer = client.post(
+        "/my-alerts/channels",
+        data={"csrf_token": token, "channel": "voice", "address": "0117 496 0001"},
+    )
+    assert answer.headers["Location"].endswith("/register/confirm")
+    assert alert_addresses(officer) == {"+447700900001"}  # the landline waits for its code
+    call = notices_sent(run_worker)[-1]
+    assert call.channel == "voice" and "Again:" in call.body
+    spoken = re.search(r"is ((?:\d ){5}\d)", call.body).group(1).replace(" ", "")
+    client.post("/register/confirm", data={"csrf_token": token, "channel": "voice", "code": spoken})
+    assert alert_addresses(officer) == {"+447700900001", "+441174960001"}
+
+    client.post("/my-alerts/pause", data={"csrf_token": token})
+    with pytest.raises(Exception, match="Nobody registered"):
+        alert_addresses(officer)
+    db.session.rollback()
+    client.post("/my-alerts/resume", data={"csrf_token": token})
+    client.post("/my-alerts/channels/sms/remove", data={"csrf_token": token})
+    assert alert_addresses(officer) == {"+441174960001"}
+
+
+def test_a_resident_downloads_their_data_then_deletes_it(resident_client, make_officer, run_worker):
+    client = resident_client
+    officer = make_officer()
+    alert_addresses(officer)
+    run_worker()
+    data = client.get("/my-alerts/data.json")
+    assert data.headers["Content-Disposition"].startswith("attachment")
+    exported = json.loads(data.text)
+    assert exported["contact"][0]["address"] == "+447700900001"
+    assert exported["places"] == [{"label": "Home", "postcode": "BS1 6AD"}]
+    assert exported["alerts_sent_to_you"][0]["title"] == "T"
+    assert exported["groups"] == ["Neighbourhood-Watch"]
+
+    token = page_token(client, "/my-alerts/delete")
+    gone = client.post("/my-alerts/delete", data={"csrf_token": token})
+    assert "Your details are deleted" in gone.text
+    assert db.session.scalar(select(func.count()).select_from(Resident)) == 0
+    delivery = db.session.scalars(select(Delivery)).one()  # kept for the statistics...
+    assert delivery.resident_id is None and delivery.address.startswith("removed:")
+    assert "+447700900001" not in delivery.address  # ...without the number
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+    events = db.session.scalars(select(AuditEvent.details)).all()
+    assert "+447700900001" not in json.dumps(events)
+    assert client.get("/my-alerts").status_code == 302
+
+
+def test_retention_pseudonymises_old_deliveries_and_removes_the_never_confirmed(
+    app, app_ctx, make_resident, make_officer, monkeypatch
+):
+    make_resident(sms="+447700900001")
+    alert_addresses(make_officer())
+    make_resident(sms="+447700900002", verified=False)
+    db.session.execute(text("UPDATE deliveries SET created_at = now() - interval '800 days'"))
+    db.session.execute(text("UPDATE residents SET created_at = now() - interval '8 days'"))
+    db.session.commit()
+    found = purge_expired()
+    assert found["deliveries_pseudonymised"] == 1
+    assert found["unverified_residents_removed"] == 1
+    assert db.session.scalar(select(Delivery.address)).startswith("removed:")
+    assert db.session.scalar(select(func.count()).select_from(Resident)) == 1
+    assert purge_expired()["deliveries_pseudonymised"] == 0  # once is enough
+
+
+# --- importing a list ---------------------------------------------------------------
+
+CSV = """name,postcode,mobile,landline,email,groups,label
+Ann,BS1 6AD,07700 900101,,ann@example.invalid,Neighbourhood Watch,
+Bob,BA12 9AA,07700 900102,,,,
+Cat,BS8 1TH,,0117 496 0103,,farm-watch;nosuch,Farm
+Dan,TA1 1AA,09011 234567,,,,
+Eve,BS1 6AD,07700 900101,,,,
+Fay,,,,,,
+Gus,TA1 1AA,,,gus@example.invalid,,Shop
+"""
+
+
+def test_an_import_reports_every_rejected_row_and_writes_all_the_rest_at_once(
+    app_ctx, make_resident, run_worker
+):
+    from app.cli.demo import ensure_interest_groups
+
+    ensure_interest_groups()
+    make_resident(postcode="BS1 6AD", sms=None, email="gus@example.invalid")
+    dry = import_residents(CSV, filename="legacy.csv", dry_run=True)
+    reasons = {r["row"]: " ".join(r["reasons"]) for r in dry.rejected}
+    assert dry.rows_read == 7 and dry.accepted == 1
+    assert "Wiltshire" in reasons[3]
+    assert "no group called “nosuch”" in reasons[4]
+    assert "premium-rate" in reasons[5]
+    assert "+447700900101 is also on row 2" in reasons[6]
+    assert "Enter a postcode" in reasons[7]
+    assert "gus@example.invalid is already registered" in reasons[8]
+    assert db.session.scalar(select(func.count()).select_from(Resident)) == 1  # dry: nothing
+
+    done = import_residents(CSV, filename="legacy.csv", dry_run=False, notify=True)
+    assert done.imported == 1 and done.notified == 1
+    ann = db.session.scalars(select(Resident).where(Resident.name == "Ann")).one()
+    assert ann.source == "import:legacy.csv" and ann.consent_version == "imported"
+    assert {c.channel: c.address for c in ann.channels} == {
+        "sms": "+447700900101",
+        "email": "ann@example.invalid",
+    }
+    assert all(c.verified_at for c in ann.channels)
+    assert [g.slug for g in ann.groups] == ["neighbourhood-watch"]
+    (notice,) = notices_sent(run_worker)
+    assert notice.channel == "email" and "/manage" in notice.body
+
+
+def test_an_unreadable_file_is_refused_whole(app_ctx):
+    from app.services.resident_import import ImportRefused
+
+    with pytest.raises(ImportRefused, match="no “postcode” column"):
+        import_residents("name,phone\nA,1\n", filename="x.csv", dry_run=True)
+
+
+def test_the_admin_checks_then_imports_a_file_in_the_background(
+    app, client, make_officer, run_worker, sign_in
+):
+    from app.cli.demo import ensure_interest_groups
+
+    with app.app_context():
+        ensure_interest_groups()
+    sign_in("admin")
+    token = page_token(client, "/admin/import")
+    from io import BytesIO
+
+    upload = client.post(
+        "/admin/import",
+        data={"csrf_token": token, "file": (BytesIO(CSV.encode()), "legacy.csv")},
+        content_type="multipart/form-data",
+    )
+    assert upload.status_code == 302
+    status_url = upload.headers["Location"]
+    run_worker()
+    page = client.get(status_url).text
+    assert "6" in page and "can be imported" in page and "Wiltshire" in page
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Resident)) == 0
+    client.post(status_url + "/run", data={"csrf_token": page_token(client, status_url)})
+    run_worker()
+    assert "imported" in client.get(status_url).text
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Resident)) == 2
+        record = db.session.scalars(select(ResidentImport)).one()
+        assert record.status == "done" and record.content is None  # the file is not kept
+    assert PASSWORDS  # the admin signed in with the test password
