@@ -8,22 +8,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.axe import axe_violations
+
 pytestmark = pytest.mark.browser
-
-SERIOUS = ("serious", "critical")
-
-
-def axe_violations(page) -> list[str]:
-    """Serious and critical accessibility violations axe-core (served by us) finds."""
-    page.add_script_tag(url="/static/vendor/axe-core/axe.min.js")
-    found = page.evaluate(
-        """async () => {
-            const result = await axe.run(document, {resultTypes: ['violations']});
-            return result.violations.map(v => ({id: v.id, impact: v.impact,
-                nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 3)}));
-        }"""
-    )
-    return [f"{v['id']} ({v['impact']}): {v['nodes']}" for v in found if v["impact"] in SERIOUS]
 
 
 @pytest.fixture

@@ -1,0 +1,110 @@
+"""A resident on a phone (390x844, touch): each refusal on the sign-up form, then
+signing up, confirming the mobile with the texted code, opening their own page from
+a texted link, changing it, and stopping e-mails with one click. axe-core checks every
+public page on the way."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import OutboxMessage, Resident, ResidentChannel
+from app.services.dispatch import unsubscribe_token
+from tests.browser.axe import axe_violations
+
+pytestmark = pytest.mark.browser
+
+
+def last_notice(run_worker, channel: str = "sms") -> str:
+    run_worker()
+    db.session.expire_all()
+    return db.session.scalars(
+        select(OutboxMessage.body)
+        .where(OutboxMessage.notice_id.is_not(None), OutboxMessage.channel == channel)
+        .order_by(OutboxMessage.id.desc())
+    ).first()
+
+
+def test_a_resident_signs_up_confirms_and_manages_their_alerts(page, app_ctx, run_worker):
+    page.goto("/")
+    assert axe_violations(page) == []
+    page.get_by_role("link", name="Sign up for alerts").click()
+
+    # The place a postcode is in shows as soon as it is typed.
+    page.get_by_label("Your postcode").fill("bs1 6ad")
+    page.get_by_label("Your postcode").blur()
+    expect(page.locator("#postcode-place")).to_contain_text("Central ward, Bristol, City of")
+
+    # Each refusal says what to do, and nothing is stored.
+    page.get_by_label("Text message").check()
+    page.get_by_label("Mobile number").fill("09011 234567")
+    page.get_by_label("E-mail", exact=True).check()
+    page.get_by_label("E-mail address").fill("not an address")
+    page.get_by_label("Hold routine alerts overnight").check()
+    page.get_by_role("button", name="Sign up").click()
+    summary = page.locator(".error-summary")
+    expect(summary).to_be_focused()
+    expect(summary).to_contain_text("premium-rate")
+    expect(summary).to_contain_text("e-mail address in the right format")
+    expect(summary).to_contain_text("Tick the box to say you agree")
+    assert axe_violations(page) == []
+    assert db.session.scalars(select(Resident)).first() is None
+
+    page.get_by_label("Mobile number").fill("07700 900123")
+    page.get_by_label("E-mail address").fill("sam@example.invalid")
+    page.get_by_label("I agree").check()
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_role("heading", name="You're signed up")).to_be_visible()
+    assert axe_violations(page) == []
+
+    # The texted code confirms the mobile.
+    code = re.search(r"\b(\d{6})\b", last_notice(run_worker)).group(1)
+    page.get_by_label("The 6-digit code we texted you").fill("000000" if code != "000000" else "1")
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.locator(".field-error")).to_contain_text("That code is not right")
+    page.get_by_label("The 6-digit code we texted you").fill(code)
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.locator(".flash")).to_contain_text("Text message confirmed")
+    resident = db.session.scalars(select(Resident)).one()
+    assert str(resident.quiet_from) == "22:00:00"
+
+    # Later, on the same phone: a link to their own page, by text.
+    page.context.clear_cookies()
+    page.goto("/")
+    page.get_by_role("link", name="Change or stop your alerts").click()
+    assert axe_violations(page) == []
+    page.get_by_label("Your mobile number or e-mail address").fill("07700 900123")
+    page.get_by_role("button", name="Send me a link").click()
+    expect(page.get_by_role("heading", name="Check your messages")).to_be_visible()
+    link = re.search(r"https?://\S+?(/manage/\S+?) ", last_notice(run_worker)).group(1)
+    page.goto(link)
+    expect(page.get_by_role("heading", name="Your alerts")).to_be_visible()
+    assert axe_violations(page) == []
+
+    page.get_by_label("Add a place: what is it?").fill("Allotment")
+    page.get_by_label("Its postcode").fill("TA1 1AA")
+    page.get_by_role("button", name="Add place").click()
+    expect(page.locator(".flash")).to_contain_text("Added Allotment (TA1 1AA)")
+    page.get_by_role("button", name="Pause my alerts").click()
+    expect(page.locator(".flash").first).to_contain_text("Alerts paused")
+    page.get_by_role("button", name="Resume my alerts").click()
+    expect(page.locator(".flash").first).to_contain_text("Alerts resumed")
+    page.get_by_role("link", name="Stop all alerts and delete my details").click()
+    assert axe_violations(page) == []
+    assert page.console_errors == []
+
+
+def test_one_click_stops_e_mails_and_only_e_mails(page, make_resident):
+    resident = make_resident(sms="+447700900001", email="a@example.invalid")
+    page.goto(f"/unsubscribe/{unsubscribe_token(resident.id, 'email')}")
+    assert axe_violations(page) == []
+    page.get_by_role("button", name="Stop e-mail alerts").click()
+    expect(page.get_by_role("heading", name="E-mail alerts stopped")).to_be_visible()
+    db.session.expire_all()
+    stopped = {
+        c.channel: c.unsubscribed_at is not None
+        for c in db.session.scalars(select(ResidentChannel))
+    }
+    assert stopped == {"sms": False, "email": True}
