@@ -13,6 +13,12 @@ def find_postcode(key: str) -> Postcode | None:
     return db.session.get(Postcode, key)
 
 
+def find_postcodes(keys: list[str]) -> dict[str, Postcode]:
+    """The postcodes with these compact keys that exist, by key."""
+    rows = db.session.scalars(select(Postcode).where(Postcode.postcode.in_(keys)))
+    return {p.postcode: p for p in rows}
+
+
 def find_force(code: str) -> Place | None:
     """The newest boundary release of the force with this ONS code."""
     return db.session.scalars(

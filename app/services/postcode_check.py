@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flask import current_app
@@ -44,6 +45,45 @@ def check_postcode(text: str | None, *, require_in_force: bool = True) -> Checke
 
     Raises PostcodeRefused with a message that says what to do.
     """
+    key = _key(text)
+    force = places_dao.find_force(current_app.config["FORCE_CODE"])
+    postcode, in_force = _check_found(
+        key, places_dao.find_postcode(key), force, require_in_force=require_in_force
+    )
+    return CheckedPostcode(
+        postcode=postcode, place_names=places_dao.find_place_names_at(postcode), in_force=in_force
+    )
+
+
+def check_postcodes(texts: Iterable[str]) -> dict[str, Postcode | PostcodeRefused]:
+    """Many postcodes at once (an import), each the postcode inside the force or the
+    refusal check_postcode would give, keyed by the text as given. A few queries for
+    any number of postcodes, where check_postcode makes several for each."""
+    force = places_dao.find_force(current_app.config["FORCE_CODE"])
+    keys: dict[str, str | PostcodeRefused] = {}
+    for text in set(texts):
+        try:
+            keys[text] = _key(text)
+        except PostcodeRefused as refusal:
+            keys[text] = refusal
+    wanted = sorted({k for k in keys.values() if isinstance(k, str)})
+    found = {}
+    for start in range(0, len(wanted), 5_000):
+        found.update(places_dao.find_postcodes(wanted[start : start + 5_000]))
+    results: dict[str, Postcode | PostcodeRefused] = {}
+    for text, key in keys.items():
+        if isinstance(key, PostcodeRefused):
+            results[text] = key
+            continue
+        try:
+            results[text] = _check_found(key, found.get(key), force, require_in_force=True)[0]
+        except PostcodeRefused as refusal:
+            results[text] = refusal
+    return results
+
+
+def _key(text: str | None) -> str:
+    """The compact form of a typed postcode. Raises PostcodeRefused."""
     if not (text or "").strip():
         raise PostcodeRefused("Enter a postcode, for example BS1 6AD.", reason="invalid")
     key = postcodes.canonical(text)
@@ -53,8 +93,14 @@ def check_postcode(text: str | None, *, require_in_force: bool = True) -> Checke
             f"“{shown}” is not a postcode. A postcode looks like BS1 6AD or TA1 1AA.",
             reason="invalid",
         )
+    return key
+
+
+def _check_found(
+    key: str, postcode: Postcode | None, force, *, require_in_force: bool
+) -> tuple[Postcode, bool]:
+    """The postcode found for a key, and whether it is in the force; or the refusal."""
     shown = postcodes.display(key)
-    postcode = places_dao.find_postcode(key)
     if postcode is None:
         raise PostcodeRefused(
             f"We can't find {shown}. Check it is typed correctly. If it is a new postcode, "
@@ -67,21 +113,18 @@ def check_postcode(text: str | None, *, require_in_force: bool = True) -> Checke
             f"{postcode.terminated_on:%B %Y}. Use the postcode on a recent letter.",
             reason="terminated",
         )
-    in_force = _in_force(postcode, shown, require=require_in_force)
+    in_force = _in_force(postcode, shown, force, require=require_in_force)
     if postcode.location is None and require_in_force:
         raise PostcodeRefused(
             f"{shown} has no location in the postcode data, so we can't tell which alerts "
             "are for it. Use the postcode of a neighbour's address.",
             reason="no_location",
         )
-    return CheckedPostcode(
-        postcode=postcode, place_names=places_dao.find_place_names_at(postcode), in_force=in_force
-    )
+    return postcode, in_force
 
 
-def _in_force(postcode: Postcode, shown: str, *, require: bool) -> bool:
+def _in_force(postcode: Postcode, shown: str, force, *, require: bool) -> bool:
     force_name = current_app.config["FORCE_NAME"]
-    force = places_dao.find_force(current_app.config["FORCE_CODE"])
     if force is None:
         # Without the force's boundary we cannot tell who is ours: refuse rather than
         # accept everyone. `flask geo load-places --kind force` fixes it.

@@ -28,9 +28,8 @@ from app.models import InterestGroup, Resident, ResidentChannel, ResidentLocatio
 from app.models.resident import resident_groups
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
 from app.services.notices import create_notice, queue_notices
-from app.services.postcode_check import PostcodeRefused, check_postcode
+from app.services.postcode_check import PostcodeRefused, check_postcodes
 from app.services.text import clean_text
-from geo import postcodes
 
 MAX_ROWS = 200_000
 CHUNK = 5_000  # rows written per statement
@@ -93,7 +92,6 @@ def read_rows(
     for group in db.session.scalars(select(InterestGroup)):
         groups[group.slug.lower()] = group.id
         groups[group.name.lower()] = group.id
-    checked_postcodes: dict[str, object] = {}
     seen: dict[str, int] = {}  # address -> row that has it
     report = ImportReport(filename="")
     rows: list[Row] = []
@@ -101,22 +99,16 @@ def read_rows(
     def cell(record, name):
         return clean_text(record.get(columns[name], "")) if name in columns else ""
 
-    for number, record in enumerate(reader, start=2):
-        if number - 1 > MAX_ROWS:
-            raise ImportRefused(f"The file has more than {MAX_ROWS:,} rows. Split it.")
+    records = list(reader)
+    if len(records) > MAX_ROWS:
+        raise ImportRefused(f"The file has more than {MAX_ROWS:,} rows. Split it.")
+    checked_postcodes = check_postcodes(cell(record, "postcode") for record in records)
+    for number, record in enumerate(records, start=2):
         report.rows_read += 1
         if progress and report.rows_read % 1000 == 0:
             progress(report.rows_read)
         reasons: list[str] = []
-        postcode_text = cell(record, "postcode")
-        key = postcodes.canonical(postcode_text)
-        checked = checked_postcodes.get(key)
-        if checked is None:
-            try:
-                checked = check_postcode(postcode_text)
-            except PostcodeRefused as refusal:
-                checked = refusal
-            checked_postcodes[key] = checked
+        checked = checked_postcodes[cell(record, "postcode")]
         if isinstance(checked, PostcodeRefused):
             reasons.append(f"postcode: {checked}")
         channels: dict[str, str] = {}
@@ -155,8 +147,8 @@ def read_rows(
                 number=number,
                 name=cell(record, "name") or None,
                 label=(cell(record, "label") or "Home")[:40],
-                postcode_key=checked.postcode.postcode,
-                location=checked.postcode.location,
+                postcode_key=checked.postcode,
+                location=checked.location,
                 channels=channels,
                 group_ids=sorted(set(group_ids)),
             )
