@@ -390,3 +390,20 @@ def test_the_admin_checks_then_imports_a_file_in_the_background(
         record = db.session.scalars(select(ResidentImport)).one()
         assert record.status == "done" and record.content is None  # the file is not kept
     assert PASSWORDS  # the admin signed in with the test password
+
+
+def test_a_code_lost_with_redis_is_sent_by_the_sweeper_once(client, app_ctx, run_worker, runner):
+    from app.extensions import redis_store
+
+    register(client, channels=["sms"])
+    redis_store.client.flushdb()  # the queued job is gone
+    db.session.execute(
+        text("UPDATE resident_notices SET created_at = now() - interval '2 minutes'")
+    )
+    db.session.commit()
+    result = runner.invoke(args=["sweeper", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "'notices_requeued': 1" in result.output
+    assert len(notices_sent(run_worker)) == 1
+    runner.invoke(args=["sweeper", "--once"])
+    assert len(notices_sent(run_worker)) == 1  # not twice

@@ -40,7 +40,8 @@ def requeue() -> None:
 @click.option("--once", is_flag=True, help="Sweep once and stop.")
 def sweeper(once: bool) -> None:
     """Every SWEEP_INTERVAL_SECONDS, send scheduled alerts whose time has come and put
-    back work left behind (see dispatch.sweep)."""
+    back work left behind (see dispatch.sweep and notices); once an hour, apply the
+    retention rules."""
     import time
 
     from flask import current_app
@@ -48,10 +49,16 @@ def sweeper(once: bool) -> None:
     from app.extensions import db
     from app.services.alerts import release_scheduled_alerts
     from app.services.dispatch import sweep
+    from app.services.notices import requeue_forgotten_notices
+    from app.services.residents import purge_expired_hourly
 
     while True:
         try:
-            found = sweep() | {"scheduled_released": release_scheduled_alerts()}
+            found = sweep() | {
+                "scheduled_released": release_scheduled_alerts(),
+                "notices_requeued": requeue_forgotten_notices(),
+            }
+            purge_expired_hourly()
             if any(found.values()):
                 click.echo(f"sweeper: {found}")
         except Exception as error:  # a database or Redis outage: try again next round

@@ -8,7 +8,7 @@ import asyncio
 import logging
 
 from redis.exceptions import RedisError
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from app.channels import OutgoingMessage, TransportError, transport_for
 from app.extensions import db
@@ -102,18 +102,23 @@ def _send(transport, message: OutgoingMessage):
     return asyncio.run(transport.send_async(message))
 
 
-def find_queued_notice_ids(older_than_seconds: int) -> list[int]:
-    """Notices nobody sent (Redis lost them): for the sweeper."""
-    from sqlalchemy import func, text
+def requeue_forgotten_notices(older_than_seconds: int = 60) -> int:
+    """Queue again the notices that waited longer than this while no job is waiting
+    (Redis lost them, or a crash came between commit and enqueue). Sending claims
+    each one first, so a notice queued twice still goes once."""
+    from app.jobs import queue
 
+    if queue().count:
+        return 0
     ids = list(
         db.session.scalars(
             select(ResidentNotice.id).where(
                 ResidentNotice.status == "queued",
                 ResidentNotice.created_at
-                < func.now() - text(f"interval '{int(older_than_seconds)} seconds'"),
+                < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, older_than_seconds),
             )
         )
     )
     db.session.rollback()
-    return ids
+    queue_notices(ids)
+    return len(ids)

@@ -336,3 +336,12 @@ def purge_expired() -> dict[str, int]:
         create_audit_event("retention.purged", actor_id=None, details=found)
     db.session.commit()
     return found
+
+
+def purge_expired_hourly() -> dict[str, int] | None:
+    """purge_expired at most once an hour, however many sweepers run."""
+    from app.extensions import redis_store
+
+    if not redis_store.client.set("retention:last-run", 1, nx=True, ex=3600):
+        return None
+    return purge_expired()
