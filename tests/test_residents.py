@@ -407,3 +407,69 @@ def test_a_code_lost_with_redis_is_sent_by_the_sweeper_once(client, app_ctx, run
     assert len(notices_sent(run_worker)) == 1
     runner.invoke(args=["sweeper", "--once"])
     assert len(notices_sent(run_worker)) == 1  # not twice
+
+
+# --- quiet hours --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("quiet_from", "quiet_until", "at", "released"),
+    [
+        ("22:00", "07:00", "2026-11-25 23:30+00", "2026-11-26 07:00+00"),  # GMT, before midnight
+        ("22:00", "07:00", "2026-11-26 03:00+00", "2026-11-26 07:00+00"),  # after midnight
+        ("22:00", "07:00", "2026-11-26 12:00+00", None),  # not quiet
+        ("22:00", "07:00", "2026-07-01 22:30+00", "2026-07-02 06:00+00"),  # BST: 23:30 local
+        ("09:00", "17:00", "2026-11-26 10:00+00", "2026-11-26 17:00+00"),  # a day sleeper
+        ("09:00", "17:00", "2026-11-26 17:00+00", None),  # the end is not quiet
+    ],
+)
+def test_quiet_hours_hold_until_their_end_in_uk_time(
+    app_ctx, quiet_from, quiet_until, at, released
+):
+    found = db.session.scalar(
+        text(
+            "SELECT quiet_hours_release(CAST(:f AS time), CAST(:u AS time),"
+            " CAST(:at AS timestamptz))"
+        ),
+        {"f": quiet_from, "u": quiet_until, "at": at},
+    )
+    expected = None if released is None else datetime.fromisoformat(released)
+    assert found == expected
+
+
+def test_routine_alerts_wait_for_quiet_hours_and_urgent_ones_do_not(
+    app_ctx, make_resident, make_officer, run_worker
+):
+    officer = make_officer()
+    sleeper = make_resident(sms="+447700900001")
+    make_resident(sms="+447700900002")
+    # Quiet from an hour ago to an hour from now, UK time.
+    db.session.execute(
+        text(
+            "UPDATE residents SET quiet_from = (now() AT TIME ZONE 'Europe/London' - interval "
+            "'1 hour')::time, quiet_until = (now() AT TIME ZONE 'Europe/London' + interval "
+            "'1 hour')::time WHERE id = :id"
+        ),
+        {"id": sleeper.id},
+    )
+    db.session.commit()
+    routine = submit_alert(
+        officer, shapes=AROUND_BS1, title="T", body="B", category="crime_prevention"
+    ).alert
+    run_worker()  # returns: the held message does not keep a worker waiting
+    statuses = dict(
+        db.session.execute(
+            select(Delivery.address, Delivery.status).where(Delivery.alert_id == routine.id)
+        ).all()
+    )
+    assert statuses == {"+447700900001": "queued", "+447700900002": "delivered"}
+    held = db.session.scalar(
+        select(Delivery.next_attempt_at - func.now()).where(Delivery.address == "+447700900001")
+    )
+    assert timedelta(minutes=55) < held < timedelta(minutes=65)
+
+    urgent = submit_alert(officer, shapes=AROUND_BS1, title="T", body="B", category="incident")
+    run_worker()
+    assert set(
+        db.session.scalars(select(Delivery.status).where(Delivery.alert_id == urgent.alert.id))
+    ) == {"delivered"}

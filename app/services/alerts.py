@@ -11,7 +11,7 @@ from typing import Any
 from flask import current_app
 from redis.exceptions import RedisError
 from shapely import wkb as shapely_wkb
-from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy import func, insert, literal, null, select, update
 
 from app.dao import places as places_dao
 from app.dao.audit import create_audit_event
@@ -24,7 +24,16 @@ from app.dao.targeting import (
     targeted_channels,
 )
 from app.extensions import db
-from app.models import ALERT_MODES, CATEGORIES, CHANNELS, Alert, Delivery, InterestGroup, Officer
+from app.models import (
+    ALERT_MODES,
+    CATEGORIES,
+    CHANNELS,
+    Alert,
+    Delivery,
+    InterestGroup,
+    Officer,
+    Resident,
+)
 from app.services import message_text
 from app.services.text import clean_text
 from geo.areas import AreaError, area_from_shapes, clean_shapes
@@ -422,13 +431,24 @@ def _fan_out(alert: Alert, officer: Officer | None) -> int:
     )
     try:
         targets = targeted_channels(audience).subquery()
+        # Quiet hours hold routine alerts until the resident's morning; urgent ones go.
+        urgent = alert.category in current_app.config["URGENT_CATEGORIES"]
+        held_until = (
+            null()
+            if urgent or alert.mode == "test"
+            else func.quiet_hours_release(Resident.quiet_from, Resident.quiet_until, func.now())
+        )
         inserted = (
             insert(Delivery)
             .from_select(
-                ["alert_id", "resident_id", "channel", "address"],
+                ["alert_id", "resident_id", "channel", "address", "next_attempt_at"],
                 select(
-                    literal(alert.id), targets.c.resident_id, targets.c.channel, targets.c.address
-                ),
+                    literal(alert.id),
+                    targets.c.resident_id,
+                    targets.c.channel,
+                    targets.c.address,
+                    held_until,
+                ).join(Resident, Resident.id == targets.c.resident_id),
             )
             .returning(Delivery.id)
             .cte("inserted")

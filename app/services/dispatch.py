@@ -218,6 +218,11 @@ def render_message(alert: Alert, claimed: Claimed) -> OutgoingMessage:
 # --- sending a batch ----------------------------------------------------------------
 
 
+# A job waits for retries due within this long (backoff is capped at RETRY_MAX_SECONDS,
+# 60 s by default); anything due later is left queued for the sweeper.
+HOLD_IN_JOB_SECONDS = 90
+
+
 def deliver(delivery_ids: list[int]) -> dict[str, int]:
     """Send every delivery of the batch that is still queued, retrying temporary
     failures with backoff until each is sent, failed for good, or left to the sweeper.
@@ -234,6 +239,10 @@ def deliver(delivery_ids: list[int]) -> dict[str, int]:
                 wait = _seconds_until_next_attempt(pending)
                 if wait is None:
                     break  # nothing left to send from this batch
+                if wait > HOLD_IN_JOB_SECONDS:
+                    # Held for quiet hours: the sweeper queues them when their time comes,
+                    # rather than this job holding a worker until morning.
+                    break
                 time.sleep(min(wait, 5))
                 continue
             # Claim a little at a time, so a worker that dies leaves few "sending".
