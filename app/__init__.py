@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from zoneinfo import ZoneInfo
 
 from flask import Flask, render_template
 
@@ -20,6 +21,9 @@ DATA_ATTRIBUTION = (
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+UK_TIME = ZoneInfo("Europe/London")
 
 
 def create_app(config: str | type | None = None) -> Flask:
@@ -70,6 +74,11 @@ def create_app(config: str | type | None = None) -> Flask:
     app.register_blueprint(api_bp, url_prefix="/api")
     app.register_blueprint(callbacks_bp, url_prefix="/callbacks")
     register_cli(app)
+
+    @app.template_filter("uk")
+    def uk_time(moment, fmt: str = "%d %b %Y %H:%M") -> str:
+        """A timestamp as people in the force read clocks: UK time, BST in summer."""
+        return moment.astimezone(UK_TIME).strftime(fmt) if moment else ""
 
     @app.context_processor
     def service_names():

@@ -46,7 +46,7 @@ def make_resident(app_ctx):
         verified: bool = True,
     ) -> Resident:
         located = check_postcode(postcode).postcode
-        resident = Resident(name=name)
+        resident = Resident(name=name, confirmed_at=func.now() if verified else None)
         resident.locations.append(
             ResidentLocation(postcode=located.postcode, location=located.location)
         )

@@ -465,3 +465,39 @@ def test_the_demo_offers_templates_to_start_from(app_ctx, runner):
     assert names == ["Burglary warning", "Missing person appeal"]
     runner.invoke(args=["demo", "seed", "--residents", "1"])  # again: nothing doubled
     assert db.session.scalar(select(func.count()).select_from(AlertTemplate)) == 2
+
+
+def test_a_follow_up_skips_those_whose_message_was_cancelled(officer_client, town, run_worker):
+    first = send(officer_client, channels=["sms"]).json["alert_id"]
+    token = form_token(officer_client, f"/officers/alerts/{first}")
+    officer_client.post(f"/officers/alerts/{first}/cancel", data={"csrf_token": token})
+    update_ = send(
+        officer_client, shapes=[], audience="parent", parent_id=first, title="Update", body="B"
+    )
+    assert update_.status_code == 400
+    assert "Nobody registered" in update_.json["error"]
+
+
+def test_odd_input_gets_a_400_or_is_cleaned_never_a_500(officer_client, town):
+    missing_parent = send(officer_client, parent_id=987654)
+    assert missing_parent.status_code == 400
+    assert "no longer exists" in missing_parent.json["errors"]["parent_id"]
+    surrogate = officer_client.post(
+        "/officers/compose",
+        data='{"title": "T", "body": "x\\ud800"}',
+        content_type="application/json",
+    )
+    assert surrogate.status_code == 200
+    assert send(officer_client, body="x\ud800y").status_code == 201
+
+
+def test_cancelling_a_finished_alert_says_there_is_nothing_to_cancel(
+    officer_client, town, run_worker
+):
+    alert_id = send(officer_client).json["alert_id"]
+    run_worker()
+    token = form_token(officer_client, f"/officers/alerts/{alert_id}")
+    answer = officer_client.post(
+        f"/officers/alerts/{alert_id}/cancel", data={"csrf_token": token}, follow_redirects=True
+    )
+    assert "already finished" in answer.text

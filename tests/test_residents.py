@@ -150,9 +150,10 @@ def test_a_number_gets_at_most_three_codes_an_hour(client, app_ctx, run_worker):
 
 def test_sign_ups_are_limited_per_address(app, client, app_ctx, monkeypatch):
     monkeypatch.setitem(app.config, "REGISTRATIONS_PER_IP_PER_HOUR", 2)
-    assert register(client, sms_phone="07700 900001").status_code == 302
-    assert register(client, sms_phone="07700 900002").status_code == 302
-    third = register(client, sms_phone="07700 900003")
+    one, two, three = ("07700 900001", "07700 900002", "07700 900003")
+    assert register(client, channels=["sms"], sms_phone=one).status_code == 302
+    assert register(client, channels=["sms"], sms_phone=two).status_code == 302
+    third = register(client, channels=["sms"], sms_phone=three)
     assert third.status_code == 429
     assert "Too many sign-ups from this connection" in third.text
 
@@ -333,9 +334,10 @@ def test_an_import_reports_every_rejected_row_and_writes_all_the_rest_at_once(
     assert "Wiltshire" in reasons[3]
     assert "no group called “nosuch”" in reasons[4]
     assert "premium-rate" in reasons[5]
-    assert "+447700900101 is also on row 2" in reasons[6]
+    assert "mobile: the same as on row 2" in reasons[6]
     assert "Enter a postcode" in reasons[7]
-    assert "gus@example.invalid is already registered" in reasons[8]
+    assert "email: already registered" in reasons[8]
+    assert "example.invalid" not in str(dry.rejected)  # the report holds no addresses
     assert db.session.scalar(select(func.count()).select_from(Resident)) == 1  # dry: nothing
 
     done = import_residents(CSV, filename="legacy.csv", dry_run=False, notify=True)
@@ -473,3 +475,62 @@ def test_routine_alerts_wait_for_quiet_hours_and_urgent_ones_do_not(
     assert set(
         db.session.scalars(select(Delivery.status).where(Delivery.alert_id == urgent.alert.id))
     ) == {"delivered"}
+
+
+# --- what review found --------------------------------------------------------------
+
+
+def test_one_person_one_record_a_second_sign_up_is_sent_to_manage(client, app_ctx, make_resident):
+    make_resident(sms="+447700900123", email=None)
+    again = register(client, channels=["sms"])
+    assert again.status_code == 400
+    assert "already signed up for alerts" in again.text
+    assert db.session.scalar(select(func.count()).select_from(Resident)) == 1
+
+
+def test_links_work_once(resident_client, client, run_worker):
+    # resident_client opened the page with its link; the same link again is refused.
+    link = link_in(
+        db.session.scalars(
+            select(OutboxMessage).where(OutboxMessage.notice_id.is_not(None))
+        ).first()
+    )
+    client.post("/my-alerts/sign-out", data={"csrf_token": page_token(client, "/my-alerts")})
+    again = client.get(link)
+    assert again.status_code == 400 and "used already" in again.text
+
+
+def test_a_resident_cannot_make_us_text_many_numbers(client, app_ctx, run_worker):
+    register(client, channels=["sms"])
+    token = page_token(client, "/my-alerts")
+    for n in range(12):
+        client.post(
+            "/my-alerts/channels",
+            data={"csrf_token": token, "channel": "sms", "address": f"07700 9001{n:02d}"},
+        )
+    # The sign-up's own code, then at most 7 more this hour, whatever the numbers.
+    assert len(notices_sent(run_worker)) == 8
+
+
+def test_retention_keeps_a_resident_who_is_changing_their_number(
+    app_ctx, make_resident, monkeypatch
+):
+    from app.services.residents import set_channel
+
+    resident = make_resident(sms="+447700900001")
+    db.session.execute(text("UPDATE residents SET created_at = now() - interval '400 days'"))
+    db.session.commit()
+    set_channel(resident, "sms", "07700 900002")  # unconfirmed until they type the code
+    assert purge_expired()["unverified_residents_removed"] == 0
+
+
+def test_an_upload_is_imported_once_however_often_it_is_run(app_ctx, make_officer):
+    from app.cli.demo import ensure_interest_groups
+    from app.services.resident_import import create_import, run_import
+
+    ensure_interest_groups()
+    record = create_import(make_officer(role="admin"), filename="l.csv", content=CSV, notify=False)
+    run_import(record.id, dry_run=True)
+    run_import(record.id, dry_run=False)
+    run_import(record.id, dry_run=False)  # a second click, a second worker
+    assert db.session.scalar(select(func.count()).select_from(Resident)) == 2

@@ -63,7 +63,7 @@ def seed_residents(count: int, *, seed: int = 2026) -> int:
     groups = {g.slug: g for g in db.session.scalars(select(InterestGroup))}
     for n in range(count):
         postcode, location = postcodes[n % len(postcodes)]
-        resident = Resident(name=f"Demo Resident {n + 1:05d}")
+        resident = Resident(name=f"Demo Resident {n + 1:05d}", confirmed_at=func.now())
         resident.locations.append(
             ResidentLocation(label="Home", postcode=postcode, location=location)
         )

@@ -58,6 +58,8 @@ def _in_audience(audience: Audience) -> list[ColumnElement]:
             exists().where(
                 Delivery.alert_id == audience.parent_alert_id,
                 Delivery.resident_id == ResidentChannel.resident_id,
+                # Not those whose message was cancelled before it went.
+                Delivery.status != "cancelled",
             )
         )
     else:

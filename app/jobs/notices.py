@@ -9,3 +9,17 @@ from app.services import notices
 @with_app_context
 def send_notices(notice_ids: list[int]) -> dict[str, int]:
     return notices.send_notices(notice_ids)
+
+
+@with_app_context
+def send_manage_link(address: str) -> bool:
+    """Look the address up and, if we hold it, send it a link to the resident's page.
+    Done in a job so that the page answers in the same time whether or not we do."""
+    from app.extensions import db
+    from app.services.verification import send_manage_link as create_link
+
+    notice_id = create_link(address)
+    db.session.commit()
+    if notice_id is not None:
+        notices.send_notices([notice_id])
+    return notice_id is not None

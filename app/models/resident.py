@@ -51,6 +51,8 @@ class Resident(db.Model):
     consent_given_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # "web", or "import:<file>" for residents brought over from another system.
     source: Mapped[str] = mapped_column(String(80), nullable=False, server_default="web")
+    # When the resident first confirmed any way to reach them (None: never).
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Paused: nothing is sent until the resident resumes (their details are kept).
     paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Quiet hours (UK local time): non-urgent alerts wait until quiet_until.

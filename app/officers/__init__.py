@@ -3,6 +3,8 @@ delivery, follow up."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import (
     Blueprint,
     abort,
@@ -18,6 +20,7 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy import select
 
+from app import UK_TIME
 from app.auth import role_required
 from app.dao import places as places_dao
 from app.extensions import db
@@ -208,6 +211,7 @@ def alert(alert_id: int):
         alert=row,
         thread=find_thread(row),
         progress=alert_progress(alert_id),
+        now=datetime.now(UTC),
         can_approve=(
             row.status == "pending_approval"
             and current_user.role in APPROVERS
@@ -229,7 +233,7 @@ def approve(alert_id: int):
             + (
                 "it is going out now."
                 if approved.status != "scheduled"
-                else f"it will go at {approved.send_at:%H:%M on %d %b}."
+                else f"it will go at {approved.send_at.astimezone(UK_TIME):%H:%M on %d %b}."
             )
         )
     return redirect(url_for("officers.alert", alert_id=alert_id))
@@ -252,7 +256,10 @@ def reject(alert_id: int):
 def cancel(alert_id: int):
     db.session.get(Alert, alert_id) or abort(404)
     cancelled = cancel_alert(current_user, alert_id)
-    flash(f"Alert cancelled: {cancelled:,} messages will not be sent.")
+    if cancelled < 0:
+        flash("This alert has already finished: there is nothing left to cancel.")
+    else:
+        flash(f"Alert cancelled: {cancelled:,} messages will not be sent.")
     return redirect(url_for("officers.alert", alert_id=alert_id))
 
 

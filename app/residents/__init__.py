@@ -20,6 +20,8 @@ from flask import (
 )
 
 from app.extensions import db
+from app.jobs import queue
+from app.jobs.notices import send_manage_link as send_manage_link_job
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
 from app.services.notices import queue_notices
 from app.services.registration import find_interest_groups
@@ -43,7 +45,6 @@ from app.services.verification import (
     allow_per_hour,
     check_code,
     read_manage_token,
-    send_manage_link,
     start_verification,
     verify_email_token,
 )
@@ -52,8 +53,7 @@ from geo.postcodes import display
 bp = Blueprint("residents", __name__)
 
 SESSION_KEY = "resident"
-# Asking for a sign-in link: per address and per IP address, each hour.
-LINKS_PER_ADDRESS_PER_HOUR = 3
+# Asking for a sign-in link, per IP address each hour (per address: in the job).
 LINKS_PER_IP_PER_HOUR = 10
 
 
@@ -121,11 +121,15 @@ def verify_email(token: str):
     if request.method == "GET":
         return render_template("residents/confirm_email.html", token=token)
     try:
-        resident = verify_email_token(token)
+        resident, confirmed = verify_email_token(token)
     except VerificationRefused as refusal:
         db.session.rollback()
         return render_template("error.html", title=str(refusal), status=400), 400
     db.session.commit()
+    if not confirmed:
+        # A used link proves nothing new: it does not open the resident's page.
+        flash("That e-mail address is already confirmed. To change your alerts, ask for a link.")
+        return redirect(url_for("residents.manage"))
     remember(resident)
     flash("E-mail address confirmed. You will get alerts by e-mail.")
     return redirect(url_for("residents.my_alerts"))
@@ -153,19 +157,17 @@ def manage():
         except ContactRefused as refusal:
             error = str(refusal)
         if address is not None:
-            if not (
-                allow_per_hour("manage-link-ip", request.remote_addr or "", LINKS_PER_IP_PER_HOUR)
-                and allow_per_hour("manage-link", address, LINKS_PER_ADDRESS_PER_HOUR)
+            if not allow_per_hour(
+                "manage-link-ip", request.remote_addr or "", LINKS_PER_IP_PER_HOUR
             ):
                 return render_template(
                     "residents/manage.html",
                     error="We have sent as many links as we can this hour. Try again later.",
                 ), 429
-            notice_id = send_manage_link(address)
-            db.session.commit()
-            queue_notices([notice_id] if notice_id else [])
-            # The same answer whether or not we hold the address: the page must not
-            # tell a stranger who is registered.
+            # The same answer, in the same time, whether or not we hold the address: a
+            # job looks it up, so the page tells a stranger nothing about who is
+            # registered.
+            queue().enqueue(send_manage_link_job, address, job_timeout=300)
             return render_template("residents/link_sent.html")
     return render_template("residents/manage.html", error=error), (400 if error else 200)
 
@@ -237,6 +239,11 @@ def set_contact(resident):
     def action():
         notice_id = set_channel(resident, channel, request.form.get("address", ""))
         queue_notices([notice_id] if notice_id else [])
+        if notice_id is None:
+            return (
+                "Saved, but we could not send a code or link now: it has had as many as we "
+                "allow in an hour. Ask for a new one later."
+            )
         if channel == "email":
             return "We have sent a link to that address. Open it to confirm."
         return "We have sent a code to that number. Enter it below to confirm."

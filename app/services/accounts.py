@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from app.dao.audit import create_audit_event
@@ -17,6 +19,9 @@ _hasher = PasswordHasher()
 # Verifying against a real hash when the account does not exist keeps the time the
 # same, so response times don't reveal which e-mail addresses have accounts.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+log = logging.getLogger(__name__)
 
 
 class SignInRefused(ValueError):
@@ -42,8 +47,18 @@ def _throttle_keys(email: str, ip_address: str | None) -> list[str]:
 
 def _check_throttle(keys: list[str]) -> None:
     config = current_app.config
-    counts = redis_store.client.mget(keys)
-    if any(int(c or 0) >= config["LOGIN_MAX_FAILURES"] for c in counts):
+    # Per account: LOGIN_MAX_FAILURES. Per address, ten times that: a force's staff
+    # often share one address behind its proxy, and one person's typos must not lock
+    # everyone out.
+    limits = [config["LOGIN_MAX_FAILURES"], config["LOGIN_MAX_FAILURES"] * 10]
+    try:
+        counts = redis_store.client.mget(keys)
+    except RedisError:
+        # Officers must still be able to sign in during a Redis outage (alerts are
+        # sent through one): the password check itself stays as strong.
+        log.warning("sign-in throttle unavailable: Redis is down")
+        return
+    if any(int(c or 0) >= limit for c, limit in zip(counts, limits, strict=False)):
         wait = max(redis_store.client.ttl(k) for k in keys)
         minutes = max(1, -(-max(wait, 0) // 60))
         raise TooManyAttempts(
@@ -54,11 +69,14 @@ def _check_throttle(keys: list[str]) -> None:
 
 def _count_failure(keys: list[str]) -> None:
     window = current_app.config["LOGIN_WINDOW_SECONDS"]
-    pipe = redis_store.client.pipeline()
-    for key in keys:
-        pipe.incr(key)
-        pipe.expire(key, window, nx=True)
-    pipe.execute()
+    try:
+        pipe = redis_store.client.pipeline()
+        for key in keys:
+            pipe.incr(key)
+            pipe.expire(key, window, nx=True)
+        pipe.execute()
+    except RedisError:
+        log.warning("sign-in throttle unavailable: Redis is down")
 
 
 def create_officer(*, email: str, name: str, role: str, password: str) -> Officer:

@@ -157,11 +157,23 @@ def resolve_target(draft: AlertDraft, errors: dict[str, str]) -> Target | None:
             errors["groups"] = "One of the groups no longer exists. Reload the page."
     if draft.audience == "parent":
         parent = db.session.get(Alert, draft.parent_id) if draft.parent_id else None
-        if parent is None or parent.mode == "test" or parent.status in ("draft", "rejected"):
+        if (
+            parent is None
+            or parent.mode == "test"
+            or parent.status
+            not in (
+                "sending",
+                "sent",
+                "cancelled",
+            )
+        ):
             errors["area"] = "The alert this follows up has not been sent. Choose an area."
             return None
         audience = Audience(parent_alert_id=parent.id, groups=groups, channels=channels)
         return Target(audience, _stored_area_wkb(parent.id), None)
+    if draft.parent_id is not None and db.session.get(Alert, draft.parent_id) is None:
+        errors["parent_id"] = "The alert this follows up no longer exists. Start a new alert."
+        return None
     try:
         area = area_from_shapes(draft.shapes, place_boundary=place_boundary)
     except AreaError as refusal:
@@ -642,11 +654,13 @@ def enqueue_alert_deliveries(alert_id: int) -> int:
 def cancel_alert(officer: Officer, alert_id: int) -> int:
     """Stop an alert: nothing more goes out (a scheduled or unapproved one never does).
     Messages already handed to a provider cannot be recalled. Returns how many
-    deliveries were cancelled."""
-    alert = db.session.get(Alert, alert_id)
+    deliveries were cancelled, or -1 when the alert had already finished."""
+    # Locked, so that an approval or a scheduled release at the same moment either
+    # happens first (and its deliveries are cancelled here) or finds it cancelled.
+    alert = db.session.scalar(select(Alert).where(Alert.id == alert_id).with_for_update())
     if alert is None or alert.status not in ("sending", "draft", "pending_approval", "scheduled"):
         db.session.rollback()
-        return 0
+        return -1
     cancelled = db.session.execute(
         update(Delivery)
         .where(Delivery.alert_id == alert_id, Delivery.status == "queued")

@@ -14,7 +14,7 @@ from app.models import InterestGroup, Resident, ResidentChannel, ResidentLocatio
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
 from app.services.notices import queue_notices
 from app.services.postcode_check import CheckedPostcode, PostcodeRefused, check_postcode
-from app.services.residents import ChangeRefused, parse_quiet_hours
+from app.services.residents import TAKEN, ChangeRefused, address_taken, parse_quiet_hours
 from app.services.text import clean_text
 from app.services.verification import start_verification
 
@@ -101,6 +101,10 @@ def register_resident(form: RegistrationForm) -> tuple[Resident, CheckedPostcode
         except ContactRefused as refusal:
             errors[field_name] = str(refusal)
 
+    for channel, address in addresses.items():
+        if address_taken(address):
+            what = "That e-mail address" if channel == "email" else "That number"
+            errors[CHANNEL_FIELDS[channel]] = TAKEN.format(what=what)
     groups = []
     if form.groups:
         groups = list(

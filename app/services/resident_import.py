@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from flask import current_app
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 from app.dao.audit import create_audit_event
 from app.extensions import db
@@ -32,6 +32,7 @@ from app.services.postcode_check import PostcodeRefused, check_postcodes
 from app.services.text import clean_text
 
 MAX_ROWS = 200_000
+COLUMN = {"sms": "mobile", "voice": "landline", "email": "email"}
 CHUNK = 5_000  # rows written per statement
 
 
@@ -128,9 +129,9 @@ def read_rows(
         contact_refused = any(r.split(":")[0] in ("mobile", "landline", "email") for r in reasons)
         if not channels and not contact_refused:
             reasons.append("no mobile, landline or e-mail address: there is no way to reach them")
-        for address in channels.values():
+        for channel, address in channels.items():
             if address in seen:
-                reasons.append(f"{address} is also on row {seen[address]}")
+                reasons.append(f"{COLUMN[channel]}: the same as on row {seen[address]}")
         group_ids = []
         for name in filter(None, (g.strip().lower() for g in cell(record, "groups").split(";"))):
             if name in groups:
@@ -175,10 +176,15 @@ def _reject_already_registered(rows: list[Row], report: ImportReport) -> None:
         return
     kept = []
     for row in rows:
-        taken = [a for a in row.channels.values() if a in existing]
+        taken = [c for c, a in row.channels.items() if a in existing]
         if taken:
+            # The report names the column, not the address: it is kept, and must hold
+            # no personal data.
             report.rejected.append(
-                {"row": row.number, "reasons": [f"{a} is already registered" for a in taken]}
+                {
+                    "row": row.number,
+                    "reasons": [f"{COLUMN[c]}: already registered" for c in taken],
+                }
             )
         else:
             kept.append(row)
@@ -220,6 +226,7 @@ def import_residents(
                         "consent_version": "imported",
                         "consent_text": consent,
                         "consent_given_at": now,
+                        "confirmed_at": now,
                     }
                     for row in chunk
                 ],
@@ -360,13 +367,27 @@ def run_import(import_id: int, *, dry_run: bool) -> None:
     from app.extensions import redis_store
     from app.models import ResidentImport
 
-    record = db.session.get(ResidentImport, import_id)
-    if record is None or record.content is None or record.status in ("running", "done"):
-        db.session.rollback()
-        return
-    if not dry_run:
-        record.status = "running"
-    db.session.commit()
+    if dry_run:
+        record = db.session.get(ResidentImport, import_id)
+        if record is None or record.content is None or record.status != "queued":
+            db.session.rollback()
+            return
+    else:
+        # Claimed in one statement, so two clicks (or two workers) import it once.
+        claimed = db.session.execute(
+            update(ResidentImport)
+            .where(
+                ResidentImport.id == import_id,
+                ResidentImport.status == "checked",
+                ResidentImport.content.is_not(None),
+            )
+            .values(status="running")
+            .returning(ResidentImport.id)
+        ).first()
+        db.session.commit()
+        if claimed is None:
+            return
+        record = db.session.get(ResidentImport, import_id)
     content, filename, notify = record.content, record.filename, record.notify
     actor_id, total = record.created_by_id, record.report.get("total", 1)
     key = progress_key(import_id)

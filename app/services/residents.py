@@ -49,6 +49,23 @@ def _audit(resident: Resident, action: str, **details) -> None:
     )
 
 
+def address_taken(address: str, *, other_than: int | None = None) -> bool:
+    """Whether another resident already has this number or address (any channel): one
+    person, one record, so that pausing, STOP and deleting reach everything sent to it."""
+    query = select(ResidentChannel.resident_id).where(
+        func.lower(ResidentChannel.address) == address.lower()
+    )
+    if other_than is not None:
+        query = query.where(ResidentChannel.resident_id != other_than)
+    return db.session.scalar(query.limit(1)) is not None
+
+
+TAKEN = (
+    "{what} is already signed up for alerts. To change them, choose “Change or stop your "
+    "alerts” on the start page: we will send a link."
+)
+
+
 def find_resident(reference: str | None) -> Resident | None:
     if not reference:
         return None
@@ -108,6 +125,8 @@ def set_channel(resident: Resident, channel_name: str, address: str) -> int | No
     channel = next((c for c in resident.channels if c.channel == channel_name), None)
     if channel is not None and channel.address == address and channel.unsubscribed_at is None:
         raise ChangeRefused("That is already the address we have.", "address")
+    if address_taken(address, other_than=resident.id):
+        raise ChangeRefused(TAKEN.format(what="That number or address"), "address")
     if channel is None:
         channel = ResidentChannel(channel=channel_name, address=address)
         resident.channels.append(channel)
@@ -297,7 +316,9 @@ def _pseudonymise_deliveries(where) -> int:
 def purge_expired() -> dict[str, int]:
     """The retention rules (run daily, and by the sweeper hourly):
     - deliveries older than RETENTION_DAYS keep only a pseudonym of the address;
-    - residents who confirmed no way to reach them within UNVERIFIED_DAYS are removed;
+    - residents who never confirmed a way to reach them within UNVERIFIED_DAYS of
+      signing up are removed (not those who once did and are changing a number);
+    - an uploaded list not imported within a day is dropped;
     - sent notices older than a day lose their text; all older than 30 days go."""
     config = current_app.config
     cutoff = datetime.now(UTC) - timedelta(days=config["RETENTION_DAYS"])
@@ -306,18 +327,21 @@ def purge_expired() -> dict[str, int]:
     stale = list(
         db.session.scalars(
             select(Resident).where(
-                Resident.created_at < unverified_cutoff,
-                ~select(ResidentChannel.resident_id)
-                .where(
-                    ResidentChannel.resident_id == Resident.id,
-                    ResidentChannel.verified_at.is_not(None),
-                )
-                .exists(),
+                Resident.created_at < unverified_cutoff, Resident.confirmed_at.is_(None)
             )
         )
     )
+    if stale:
+        _pseudonymise_deliveries(Delivery.resident_id.in_([r.id for r in stale]))
     for resident in stale:
         db.session.delete(resident)
+    # An uploaded list that was checked but never imported is not kept.
+    db.session.execute(
+        text(
+            "UPDATE resident_imports SET content = NULL WHERE content IS NOT NULL "
+            "AND created_at < now() - interval '1 day'"
+        )
+    )
     notices = db.session.execute(
         text("DELETE FROM resident_notices WHERE created_at < now() - interval '30 days'")
     ).rowcount

@@ -18,6 +18,8 @@ def clean_text(value: object, *, max_length: int | None = None, multiline: bool 
     'Line one\\nLine two'
     """
     text = "" if value is None else str(value)
+    # Lone surrogates (from JSON's \ud800 escapes) cannot be stored or encoded.
+    text = text.encode("utf-8", "replace").decode("utf-8")
     text = _CONTROL.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
     if not multiline:
         text = " ".join(text.split())

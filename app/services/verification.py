@@ -24,6 +24,7 @@ EMAIL_LINK_DAYS = 3
 # A phone number gets at most this many codes an hour, however they are asked for:
 # verification texts to numbers that never signed up are what SMS-pumping fraud sells.
 CODES_PER_NUMBER_PER_HOUR = 3
+SENDS_PER_RESIDENT_PER_HOUR = 8
 
 
 class VerificationRefused(ValueError):
@@ -41,7 +42,10 @@ def _code_hash(resident_id: int, channel: str, address: str, code: str) -> str:
 
 
 def _digest(address: str) -> str:
-    return hashlib.sha256(address.encode()).hexdigest()[:16]
+    """A keyed hash of the address: the link proves which address it was sent to
+    without carrying anything that could be matched against a list of addresses."""
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, address.lower().encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def public_url(endpoint: str, **values) -> str:
@@ -65,6 +69,14 @@ def start_verification(resident: Resident, channel: ResidentChannel) -> int | No
     """Send the proof for one channel: a code (SMS, voice) or a link (e-mail). Returns
     the notice's id, or None when this number has had its codes for the hour."""
     force = current_app.config["FORCE_NAME"]
+    # However they are asked for: at most CODES_PER_NUMBER_PER_HOUR to one number or
+    # address, and SENDS_PER_RESIDENT_PER_HOUR for one resident (who could otherwise
+    # cycle through other people's numbers).
+    if not (
+        allow_per_hour("verify-address", channel.address.lower(), CODES_PER_NUMBER_PER_HOUR)
+        and allow_per_hour("verify-resident", str(resident.reference), SENDS_PER_RESIDENT_PER_HOUR)
+    ):
+        return None
     if channel.channel == "email":
         token = _serializer("verify-email").dumps(
             [str(resident.reference), _digest(channel.address)]
@@ -83,8 +95,6 @@ def start_verification(resident: Resident, channel: ResidentChannel) -> int | No
             ),
         )
     else:
-        if not allow_per_hour("code", channel.address, CODES_PER_NUMBER_PER_HOUR):
-            return None
         code = f"{secrets.randbelow(1_000_000):06d}"
         channel.verify_code_hash = _code_hash(resident.id, channel.channel, channel.address, code)
         channel.verify_expires_at = datetime.now(UTC) + timedelta(minutes=CODE_MINUTES)
@@ -112,6 +122,9 @@ def check_code(resident: Resident, channel_name: str, code: str) -> None:
     """Mark the channel verified if the code is right. Raises VerificationRefused.
     The caller commits (a wrong guess is counted even though it raises)."""
     channel = next((c for c in resident.channels if c.channel == channel_name), None)
+    if channel is not None:
+        # Locked, so that guesses sent at the same moment are each counted.
+        db.session.refresh(channel, with_for_update=True)
     code = "".join((code or "").split())
     if channel is None or channel.verified_at is not None:
         raise VerificationRefused("That number is already confirmed, or no longer on your list.")
@@ -134,6 +147,7 @@ def check_code(resident: Resident, channel_name: str, code: str) -> None:
             + (f"You have {left} more tries." if left else "Ask for a new code.")
         )
     channel.verified_at = func.now()
+    resident.confirmed_at = resident.confirmed_at or func.now()
     channel.verify_code_hash = None  # single use
     channel.verify_expires_at = None
     create_audit_event(
@@ -145,9 +159,9 @@ def check_code(resident: Resident, channel_name: str, code: str) -> None:
     )
 
 
-def verify_email_token(token: str) -> Resident:
-    """The resident whose e-mail address the link proves; marks it verified. Raises
-    VerificationRefused. The caller commits."""
+def verify_email_token(token: str) -> tuple[Resident, bool]:
+    """The resident whose e-mail address the link proves, and whether this confirmed it
+    (False: it already was). Raises VerificationRefused. The caller commits."""
     try:
         reference, address_digest = _serializer("verify-email").loads(
             token, max_age=EMAIL_LINK_DAYS * 86400
@@ -162,23 +176,22 @@ def verify_email_token(token: str) -> Resident:
     channel = (
         next((c for c in resident.channels if c.channel == "email"), None) if resident else None
     )
-    if (
-        channel is None
-        or hashlib.sha256(channel.address.encode()).hexdigest()[:16] != address_digest
-    ):
+    if channel is None or not hmac.compare_digest(_digest(channel.address), address_digest):
         raise VerificationRefused(
             "That link is for an e-mail address that is no longer on the list."
         )
-    if channel.verified_at is None:
-        channel.verified_at = func.now()
-        create_audit_event(
-            "resident.channel_verified",
-            actor_id=None,
-            subject_type="resident",
-            subject_id=str(resident.reference),
-            details={"channel": "email"},
-        )
-    return resident
+    if channel.verified_at is not None:
+        return resident, False
+    channel.verified_at = func.now()
+    resident.confirmed_at = resident.confirmed_at or func.now()
+    create_audit_event(
+        "resident.channel_verified",
+        actor_id=None,
+        subject_type="resident",
+        subject_id=str(resident.reference),
+        details={"channel": "email"},
+    )
+    return resident, True
 
 
 # --- the link that opens a resident's own page --------------------------------------
@@ -191,13 +204,17 @@ def manage_token(resident: Resident) -> str:
 
 
 def read_manage_token(token: str) -> Resident:
-    """Raises VerificationRefused."""
+    """The resident a link opens the page of; each link works once (it travels in
+    messages and URLs, so it ends up in histories and logs). Raises VerificationRefused."""
     try:
         reference = _serializer("manage").loads(token, max_age=MANAGE_LINK_HOURS * 3600)
     except SignatureExpired:
         raise VerificationRefused("That link has expired. Ask for a new one below.") from None
     except (BadSignature, ValueError, TypeError):
         raise VerificationRefused("That link is not valid. Ask for a new one below.") from None
+    used = "manage-link-used:" + hashlib.sha256(token.encode()).hexdigest()[:32]
+    if not redis_store.client.set(used, 1, nx=True, ex=MANAGE_LINK_HOURS * 3600):
+        raise VerificationRefused("That link has been used already. Ask for a new one below.")
     resident = db.session.scalar(select(Resident).where(Resident.reference == reference))
     if resident is None:
         raise VerificationRefused("We no longer hold any details for that link.")
@@ -205,17 +222,20 @@ def read_manage_token(token: str) -> Resident:
 
 
 def send_manage_link(address: str) -> int | None:
-    """Send a link to the resident page to a verified address (a mobile by text, an
-    e-mail address by e-mail). Returns the notice id, or None when the address is not
-    one we hold (the caller says the same thing either way)."""
-    channel = db.session.scalar(
-        select(ResidentChannel).where(
-            ResidentChannel.address == address,
+    """Send a link to the resident page to an address we hold (a mobile by text, an
+    e-mail address by e-mail; confirmed or not: opening the link proves it). Returns
+    the notice id, or None when we hold no such address or it has had its links for
+    the hour (the caller says the same thing either way)."""
+    channel = db.session.scalars(
+        select(ResidentChannel)
+        .where(
+            func.lower(ResidentChannel.address) == address.lower(),
             ResidentChannel.channel.in_(("sms", "email")),
-            ResidentChannel.verified_at.is_not(None),
+            ResidentChannel.unsubscribed_at.is_(None),
         )
-    )
-    if channel is None:
+        .order_by(ResidentChannel.verified_at.desc().nulls_last(), ResidentChannel.resident_id)
+    ).first()
+    if channel is None or not allow_per_hour("manage-link", address.lower(), 3):
         return None
     resident = channel.resident
     link = public_url("residents.open_manage", token=manage_token(resident))
@@ -228,7 +248,7 @@ def send_manage_link(address: str) -> int | None:
         subject=f"{force} Police: manage your alerts" if channel.channel == "email" else None,
         body=(
             f"Open this link to change or stop your alerts from {force} Police: {link} "
-            f"(it works for {MANAGE_LINK_HOURS} hours)."
+            f"(it works once, for {MANAGE_LINK_HOURS} hours)."
         ),
     )
     db.session.flush()

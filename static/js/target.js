@@ -495,6 +495,7 @@
     var request = targetRequest();
     if (request.audience === "area" && !request.shapes.length) { composeError("Choose an area first: find a postcode, draw on the map, or add a place."); return; }
     if (!$("title").value.trim() || !$("body").value.trim()) { composeError("Write a title and a message."); return; }
+    if (!lastCounts) { composeError("Wait for the count of residents reached, then send. If it does not come, check your signal and change the area to try again."); refreshPreview(); return; }
     if ($("send-later").checked && !$("send-at").value) { composeError("Choose the date and time to send, or untick “Send later”."); return; }
     if (lastCompose && lastCompose.sms.too_long && (request.channels.length === 0 || request.channels.indexOf("sms") >= 0)) {
       composeError("The text message is " + lastCompose.sms.segments + " parts; at most " + lastCompose.sms.max_segments + " are allowed. Shorten the message.");

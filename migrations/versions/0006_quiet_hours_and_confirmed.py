@@ -1,0 +1,45 @@
+"""Quiet hours in SQL, and when a resident first confirmed a way to reach them.
+
+Revision ID: 0006
+Revises: 0005
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+# When a message held by quiet hours may go: the end of the quiet hours that `at`
+# falls in (UK local time, so it follows the clocks), or NULL when `at` is outside them.
+QUIET_HOURS_RELEASE = """
+CREATE OR REPLACE FUNCTION quiet_hours_release(quiet_from time, quiet_until time, at timestamptz)
+RETURNS timestamptz LANGUAGE sql STABLE AS $$
+  SELECT CASE
+    WHEN quiet_from IS NULL OR quiet_until IS NULL THEN NULL
+    WHEN (quiet_from < quiet_until AND local::time >= quiet_from AND local::time < quiet_until)
+      OR (quiet_from > quiet_until AND (local::time >= quiet_from OR local::time < quiet_until))
+    THEN ((local::date + CASE WHEN local::time < quiet_until THEN 0 ELSE 1 END) + quiet_until)
+         AT TIME ZONE 'Europe/London'
+  END
+  FROM (SELECT at AT TIME ZONE 'Europe/London' AS local) now_local
+$$
+"""
+
+
+def upgrade():
+    op.execute(QUIET_HOURS_RELEASE)
+    # Set when a resident first confirms any channel; the retention rule removes only
+    # sign-ups that never did (not a long-standing resident who just changed number).
+    op.add_column("residents", sa.Column("confirmed_at", sa.DateTime(timezone=True)))
+    op.execute(
+        "UPDATE residents r SET confirmed_at = r.created_at WHERE EXISTS (SELECT 1 FROM "
+        "resident_channels c WHERE c.resident_id = r.id AND c.verified_at IS NOT NULL)"
+    )
+
+
+def downgrade():
+    op.drop_column("residents", "confirmed_at")
+    op.execute("DROP FUNCTION IF EXISTS quiet_hours_release(time, time, timestamptz)")
