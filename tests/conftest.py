@@ -29,6 +29,7 @@ MUTABLE_TABLES = (
     "outbox_messages",
     "deliveries",
     "alerts",
+    "alert_recordings",
     "alert_templates",
     "resident_imports",
     "resident_notices",

@@ -501,3 +501,43 @@ def test_cancelling_a_finished_alert_says_there_is_nothing_to_cancel(
         f"/officers/alerts/{alert_id}/cancel", data={"csrf_token": token}, follow_redirects=True
     )
     assert "already finished" in answer.text
+
+
+def wav(seconds: float) -> bytes:
+    import io
+    import wave
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(b"\x00\x01" * int(8000 * seconds))
+    return buffer.getvalue()
+
+
+def upload(client, data: bytes, name="message.wav"):
+    from io import BytesIO
+
+    return client.post(
+        "/officers/recordings",
+        data={"recording": (BytesIO(data), name)},
+        content_type="multipart/form-data",
+    )
+
+
+def test_an_officers_recording_is_checked_served_and_costed(officer_client, town):
+    assert "not an MP3 or WAV" in upload(officer_client, b"hello" * 100, "x.mp3").json["error"]
+    assert "1 seconds long" in upload(officer_client, wav(1)).json["error"]
+    saved = upload(officer_client, wav(40))
+    assert saved.status_code == 201 and saved.json["seconds"] == 40.0
+    served = officer_client.get(saved.json["url"])
+    assert served.headers["Content-Type"] == "audio/wav" and served.data == wav(40)
+    preview = officer_client.post(
+        "/officers/compose", json={"title": "T", "body": "B", "recording_id": saved.json["id"]}
+    ).json["voice"]
+    assert preview["recording"] is True and preview["minutes"] == 2  # 40 s twice, and words
+    sent = send(officer_client, recording_id=saved.json["id"])
+    assert db.session.get(Alert, sent.json["alert_id"]).recording.seconds == 40.0
+    gone = send(officer_client, recording_id=999999)
+    assert "no longer here" in gone.json["errors"]["recording"]

@@ -1,6 +1,6 @@
 """Tables only, one module per aggregate."""
 
-from app.models.alert import ALERT_MODES, CATEGORIES, Alert, AlertTemplate
+from app.models.alert import ALERT_MODES, CATEGORIES, Alert, AlertRecording, AlertTemplate
 from app.models.audit import AuditEvent
 from app.models.delivery import (
     CHANNELS,
@@ -24,6 +24,7 @@ from app.models.resident import (
 __all__ = [
     "ALERT_MODES",
     "CATEGORIES",
+    "AlertRecording",
     "AlertTemplate",
     "CHANNELS",
     "FINAL_STATUSES",

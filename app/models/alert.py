@@ -6,9 +6,11 @@ from geoalchemy2 import Geometry
 from sqlalchemy import (
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     func,
@@ -73,6 +75,8 @@ class Alert(db.Model):
     # goes to the residents the earlier one reached, wherever the area now is.
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), index=True)
     audience: Mapped[str] = mapped_column(String(10), nullable=False, server_default="area")
+    # Voice calls play this recording instead of speaking the text.
+    recording_id: Mapped[int | None] = mapped_column(ForeignKey("alert_recordings.id"))
     status: Mapped[str] = mapped_column(String(20), nullable=False, server_default="draft")
     recipient_count: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(
@@ -89,6 +93,7 @@ class Alert(db.Model):
     created_by: Mapped[Officer] = relationship(foreign_keys=[created_by_id])
     decided_by: Mapped[Officer | None] = relationship(foreign_keys=[decided_by_id])
     parent: Mapped[Alert | None] = relationship(remote_side=[id], foreign_keys=[parent_id])
+    recording: Mapped[AlertRecording | None] = relationship()
 
     @property
     def category_label(self) -> str:
@@ -105,6 +110,24 @@ class AlertTemplate(db.Model):
     category: Mapped[str] = mapped_column(String(30), nullable=False)
     title: Mapped[str] = mapped_column(String(120), nullable=False)
     body: Mapped[str] = mapped_column(Text, nullable=False)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("officers.id"), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+
+class AlertRecording(db.Model):
+    """An officer's own recording, played on voice calls instead of the spoken text.
+    Twilio fetches it from /media/recordings/<token>: the token is random, not an id."""
+
+    __tablename__ = "alert_recordings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    filename: Mapped[str] = mapped_column(String(200), nullable=False)
+    content_type: Mapped[str] = mapped_column(String(40), nullable=False)
+    seconds: Mapped[float] = mapped_column(Float, nullable=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     created_by_id: Mapped[int] = mapped_column(ForeignKey("officers.id"), nullable=False)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()

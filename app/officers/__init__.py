@@ -43,6 +43,7 @@ from app.services.alerts import (
 )
 from app.services.contacts import mask_address
 from app.services.outbox import view_outbox
+from app.services.recordings import RecordingRefused, save_recording
 from app.services.templates import find_templates, save_template
 
 bp = Blueprint("officers", __name__)
@@ -89,6 +90,7 @@ def target():
             "placesUrl": url_for("officers.places"),
             "placeUrl": url_for("officers.place", place_id=0),
             "templatesUrl": url_for("officers.templates"),
+            "recordingsUrl": url_for("officers.upload_recording"),
             "maxSegments": config["SMS_MAX_SEGMENTS"],
             "parentId": parent.id if parent else None,
         },
@@ -109,13 +111,34 @@ def preview():
 @role_required(*SENDERS)
 def compose():
     data = _json_body()
+    recording = data.get("recording_id")
     return jsonify(
         compose_preview(
             title=str(data.get("title") or ""),
             body=str(data.get("body") or ""),
             mode=str(data.get("mode") or "live"),
+            recording_id=recording if type(recording) is int else None,
         )
     )
+
+
+@bp.route("/recordings", methods=["POST"])
+@role_required(*SENDERS)
+def upload_recording():
+    upload = request.files.get("recording")
+    try:
+        recording = save_recording(
+            current_user,
+            filename=upload.filename if upload else "",
+            data=upload.read() if upload else b"",
+        )
+    except RecordingRefused as refusal:
+        return jsonify(error=str(refusal)), 400
+    return jsonify(
+        id=recording.id,
+        seconds=recording.seconds,
+        url=url_for("public.recording", token=recording.token),
+    ), 201
 
 
 @bp.route("/places")

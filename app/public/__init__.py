@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
+    Response,
     current_app,
     jsonify,
     redirect,
@@ -18,6 +19,7 @@ from app.residents import remember
 from app.services.dispatch import read_unsubscribe_token
 from app.services.optout import unsubscribe_channel
 from app.services.postcode_check import PostcodeRefused, check_postcode
+from app.services.recordings import find_recording_by_token
 from app.services.registration import (
     RegistrationForm,
     RegistrationInvalid,
@@ -95,3 +97,17 @@ def unsubscribe(token: str):  # in the URL is the proof
         unsubscribe_channel(*found)
         return render_template("public/unsubscribed.html")
     return render_template("public/unsubscribe.html", token=token)
+
+
+@bp.route("/media/recordings/<token>")
+def recording(token: str):
+    """An officer's recording, for Twilio to play on calls (and the officer to check).
+    The token is random and long: it is the only way to find a recording."""
+    found = find_recording_by_token(token)
+    if found is None:
+        return render_template("error.html", title="There is no such recording", status=404), 404
+    return Response(
+        found.data,
+        mimetype=found.content_type,
+        headers={"Cache-Control": "private, max-age=86400"},
+    )

@@ -4,6 +4,7 @@ and follow its deliveries."""
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +30,7 @@ from app.models import (
     CATEGORIES,
     CHANNELS,
     Alert,
+    AlertRecording,
     Delivery,
     InterestGroup,
     Officer,
@@ -77,6 +79,8 @@ class AlertDraft:
     audience: str = "area"
     send_at: datetime | None = None
     expected_residents: int | None = None
+    # Voice calls play this recording (an AlertRecording id) instead of the text.
+    recording_id: int | None = None
 
 
 def draft_from_json(data: dict[str, Any]) -> AlertDraft:
@@ -122,6 +126,7 @@ def draft_from_json(data: dict[str, Any]) -> AlertDraft:
         audience=str(data.get("audience") or "area"),
         send_at=send_at,
         expected_residents=whole_number("expected_residents"),
+        recording_id=whole_number("recording_id"),
     )
     if errors:
         raise AlertInvalid(errors)
@@ -234,7 +239,9 @@ def needs_approval(category: str, residents: int) -> bool:
 # --- what it says -------------------------------------------------------------------
 
 
-def compose_preview(*, title: str, body: str, mode: str = "live") -> dict:
+def compose_preview(
+    *, title: str, body: str, mode: str = "live", recording_id: int | None = None
+) -> dict:
     """Each channel's words as residents will get them, the SMS's encoding and
     segments, and what one message costs on each channel."""
     from app.channels.base import OutgoingMessage
@@ -248,6 +255,15 @@ def compose_preview(*, title: str, body: str, mode: str = "live") -> dict:
     length = message_text.sms_length(sms)
     script = message_text.voice_script(title=title, body=body, force=force, mode=mode)
     minutes = message_text.voice_minutes(script)
+    recording = db.session.get(AlertRecording, recording_id) if recording_id else None
+    if recording is not None:
+        # Played twice, with the words before and after it.
+        minutes = max(1, math.ceil((recording.seconds * 2 + 15) / 60))
+        script = (
+            f"This is a message from {force} Police. [Your recording, "
+            f"{recording.seconds:.0f} seconds, played twice.] To stop these calls, call 101."
+        )
+    db.session.rollback()
     email = build_email(
         OutgoingMessage(
             delivery_id=0,
@@ -270,6 +286,7 @@ def compose_preview(*, title: str, body: str, mode: str = "live") -> dict:
         },
         "voice": {
             "script": script,
+            "recording": recording is not None,
             "minutes": minutes,
             "cost": round(minutes * config["VOICE_PRICE_PER_MINUTE"], 4),
         },
@@ -310,6 +327,11 @@ def _check_words(draft: AlertDraft, errors: dict[str, str]) -> tuple[str, str]:
             )
     if draft.category not in CATEGORIES:
         errors["category"] = "Choose what the alert is about."
+    if (
+        draft.recording_id is not None
+        and db.session.get(AlertRecording, draft.recording_id) is None
+    ):
+        errors["recording"] = "That recording is no longer here. Upload it again."
     if draft.mode not in ("live", "exercise"):
         errors["mode"] = "Choose live or exercise."
     return title, body
@@ -382,6 +404,7 @@ def submit_alert(
         parent_id=draft.parent_id,
         audience="parent" if draft.audience == "parent" else "area",
         send_at=draft.send_at,
+        recording_id=draft.recording_id,
         recipient_count=residents,
         status="draft",
     )

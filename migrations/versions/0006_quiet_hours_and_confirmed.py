@@ -1,4 +1,5 @@
-"""Quiet hours in SQL, and when a resident first confirmed a way to reach them.
+"""Quiet hours in SQL; when a resident first confirmed a way to reach them; officers'
+recordings for voice calls.
 
 Revision ID: 0006
 Revises: 0005
@@ -38,8 +39,40 @@ def upgrade():
         "UPDATE residents r SET confirmed_at = r.created_at WHERE EXISTS (SELECT 1 FROM "
         "resident_channels c WHERE c.resident_id = r.id AND c.verified_at IS NOT NULL)"
     )
+    op.create_table(
+        "alert_recordings",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("token", sa.String(64), nullable=False),
+        sa.Column("filename", sa.String(200), nullable=False),
+        sa.Column("content_type", sa.String(40), nullable=False),
+        sa.Column("seconds", sa.Float(), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.Column("created_by_id", sa.Integer(), nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["officers.id"],
+            name=op.f("fk_alert_recordings_created_by_id_officers"),
+        ),
+        sa.UniqueConstraint("token", name=op.f("uq_alert_recordings_token")),
+    )
+    op.add_column("alerts", sa.Column("recording_id", sa.Integer(), nullable=True))
+    op.create_foreign_key(
+        op.f("fk_alerts_recording_id_alert_recordings"),
+        "alerts",
+        "alert_recordings",
+        ["recording_id"],
+        ["id"],
+    )
 
 
 def downgrade():
+    op.drop_constraint(
+        op.f("fk_alerts_recording_id_alert_recordings"), "alerts", type_="foreignkey"
+    )
+    op.drop_column("alerts", "recording_id")
+    op.drop_table("alert_recordings")
     op.drop_column("residents", "confirmed_at")
     op.execute("DROP FUNCTION IF EXISTS quiet_hours_release(time, time, timestamptz)")

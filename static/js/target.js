@@ -379,6 +379,42 @@
 
   function mode() { return $("exercise").checked ? "exercise" : "live"; }
 
+  // An officer's recording, played on voice calls instead of the spoken text.
+  var recordingId = null;
+  function showRecordingError(message) {
+    $("recording-error").textContent = message || "";
+    $("recording-error").hidden = !message;
+  }
+  $("recording").addEventListener("change", function () {
+    var file = $("recording").files[0];
+    if (!file) { return; }
+    if (file.size > 1024 * 1024) { showRecordingError("That file is over 1 MB. Save it as MP3 to make it smaller."); return; }
+    var form = new FormData();
+    form.append("recording", file);
+    fetch(settings.recordingsUrl, {
+      method: "POST", body: form, credentials: "same-origin",
+      headers: { "Accept": "application/json", "X-CSRFToken": document.querySelector('meta[name="csrf-token"]').content }
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (data) {
+        if (!response.ok) { throw new Error(data.error || "The recording did not upload (" + response.status + "). Try again."); }
+        return data;
+      });
+    }).then(function (saved) {
+      showRecordingError("");
+      recordingId = saved.id;
+      $("recording-player").src = saved.url;
+      $("recording-chosen").hidden = false;
+      refreshCompose();
+    }).catch(function (error) { showRecordingError(error.message); });
+  });
+  $("recording-remove").addEventListener("click", function () {
+    recordingId = null;
+    $("recording").value = "";
+    $("recording-player").removeAttribute("src");
+    $("recording-chosen").hidden = true;
+    refreshCompose();
+  });
+
   // The SMS as residents will see it, with the characters that cost extra marked.
   function showMarked(element, text, marked) {
     element.textContent = "";
@@ -430,7 +466,7 @@
     clearTimeout(composeTimer);
     composeTimer = setTimeout(function () {
       var mine = ++composeSequence;
-      CA.fetchJSON(settings.composeUrl, { title: $("title").value, body: $("body").value, mode: mode() })
+      CA.fetchJSON(settings.composeUrl, { title: $("title").value, body: $("body").value, mode: mode(), recording_id: recordingId })
         .then(function (c) { if (mine === composeSequence) { showCompose(c); } })
         .catch(function () {});
     }, 250);
@@ -526,6 +562,7 @@
     request.body = $("body").value;
     request.mode = mode();
     request.send_at = sendAt();
+    request.recording_id = recordingId;
     request.expected_residents = lastCounts ? lastCounts.residents : null;
     CA.fetchJSON(settings.sendUrl, request).then(function (sent) {
       window.location.assign(sent.url);

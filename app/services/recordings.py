@@ -1,0 +1,69 @@
+"""An officer's recording for voice calls: checked to be real audio of a sensible
+length (mutagen reads the file), kept in the database, served to Twilio by a random
+token."""
+
+from __future__ import annotations
+
+import io
+import secrets
+
+import mutagen
+from sqlalchemy import select
+
+from app.dao.audit import create_audit_event
+from app.extensions import db
+from app.models import AlertRecording, Officer
+from app.services.text import clean_text
+
+# What Twilio's <Play> takes and a phone line carries well.
+KINDS = {"MP3": "audio/mpeg", "WAVE": "audio/wav"}
+MAX_SECONDS = 180  # a voice alert is said twice: longer loses the listener
+MIN_SECONDS = 2
+
+
+class RecordingRefused(ValueError):
+    """A file we cannot play on a call, with what to do."""
+
+
+def save_recording(officer: Officer, *, filename: str, data: bytes) -> AlertRecording:
+    """Raises RecordingRefused."""
+    if not data:
+        raise RecordingRefused("Choose a recording to upload.")
+    try:
+        audio = mutagen.File(io.BytesIO(data))
+    except mutagen.MutagenError:
+        audio = None
+    kind = type(audio).__name__ if audio is not None else None
+    if kind not in KINDS:
+        raise RecordingRefused(
+            "That file is not an MP3 or WAV recording. Record it again, or save it as MP3."
+        )
+    seconds = float(audio.info.length or 0)
+    if not MIN_SECONDS <= seconds <= MAX_SECONDS:
+        raise RecordingRefused(
+            f"The recording is {seconds:.0f} seconds long. Keep it between {MIN_SECONDS} "
+            f"seconds and {MAX_SECONDS // 60} minutes."
+        )
+    recording = AlertRecording(
+        token=secrets.token_urlsafe(24),
+        filename=clean_text(filename, max_length=200) or "recording",
+        content_type=KINDS[kind],
+        seconds=round(seconds, 1),
+        data=data,
+        created_by_id=officer.id,
+    )
+    db.session.add(recording)
+    db.session.flush()
+    create_audit_event(
+        "recording.uploaded",
+        actor_id=officer.id,
+        subject_type="recording",
+        subject_id=recording.id,
+        details={"seconds": recording.seconds},
+    )
+    db.session.commit()
+    return recording
+
+
+def find_recording_by_token(token: str) -> AlertRecording | None:
+    return db.session.scalar(select(AlertRecording).where(AlertRecording.token == token))
