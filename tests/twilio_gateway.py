@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from twilio.request_validator import RequestValidator
 
 PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/(?P<kind>Messages|Calls)\.json$")
+ACCOUNT = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)\.json$")
 
 
 @dataclass
@@ -32,7 +33,7 @@ class Accepted:
     kind: str  # "Messages" or "Calls"
     to: str
     params: dict
-    at: float = field(default_factory=time.monotonic)
+    at: float = field(default_factory=time.monotonic)  # when the request arrived
 
 
 class TwilioGateway:
@@ -73,6 +74,9 @@ class TwilioGateway:
             def log_message(self, *args):  # quiet
                 pass
 
+            def do_GET(self):  # noqa: N802 - the http.server API
+                self._answer(*gateway._account(self.path, self.headers))
+
             def do_POST(self):  # noqa: N802 - the http.server API
                 length = int(self.headers.get("Content-Length") or 0)
                 form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
@@ -80,6 +84,9 @@ class TwilioGateway:
                 if status is None:  # accepted, but answer late: the caller gives up
                     time.sleep(gateway.slow_accept_s)
                     status = 201
+                self._answer(status, body)
+
+            def _answer(self, status: int, body: dict):
                 payload = json.dumps(body).encode()
                 try:
                     self.send_response(status)
@@ -107,12 +114,32 @@ class TwilioGateway:
 
     # --- Twilio's behaviour ------------------------------------------------------
 
+    def _authorised(self, headers) -> bool:
+        expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        return headers.get("Authorization") == f"Basic {expected}"
+
+    def _account(self, path: str, headers):
+        """GET the account: what a client reads to check its credentials."""
+        match = ACCOUNT.match(path.split("?")[0])
+        if not match or match["sid"] != self.account_sid:
+            return 404, {"code": 20404, "message": "not found", "status": 404}
+        if not self._authorised(headers):
+            return 401, {"code": 20003, "message": "Authenticate", "status": 401}
+        return 200, {
+            "sid": self.account_sid,
+            "owner_account_sid": self.account_sid,
+            "friendly_name": "Loopback gateway",
+            "status": "active",
+            "type": "Full",
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}.json",
+        }
+
     def _handle(self, path: str, headers, form: dict):
+        arrived = time.monotonic()
         match = PATH.match(path.split("?")[0])
         if not match:
             return 404, {"code": 20404, "message": "not found", "status": 404}
-        expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
-        if headers.get("Authorization") != f"Basic {expected}":
+        if not self._authorised(headers):
             return 401, {"code": 20003, "message": "Authenticate", "status": 401}
         kind, to = match["kind"], form.get("To", "")
         with self.lock:
@@ -130,7 +157,7 @@ class TwilioGateway:
         prefix = "SM" if kind == "Messages" else "CA"
         sid = f"{prefix}{next(self._ids):032x}"
         with self.lock:
-            self.accepted.append(Accepted(sid, kind, to, form))
+            self.accepted.append(Accepted(sid, kind, to, form, at=arrived))
         if self.send_callbacks and form.get("StatusCallback"):
             threading.Thread(target=self._callbacks, args=(sid, kind, form), daemon=True).start()
         body = {"sid": sid, "account_sid": self.account_sid, "to": to, "status": "queued"}

@@ -41,6 +41,11 @@ class TransportError(Exception):
 
 
 class Transport(Protocol):
+    """Sends one message: `send` (blocking) or, for a transport that can keep many
+    requests in flight on one event loop, `async send_async` instead. Either raises
+    TransportError when the provider refused or failed. A transport may also have
+    `async warm_up()`: get ready to send at once (connect), before a rate-limited send."""
+
     name: str
     # Whether send() writes to the database (and so must run in the job's own thread
     # and transaction) rather than only calling out over the network.

@@ -9,6 +9,7 @@ late (a new connection, a busy machine) cannot bunch up with the next second's.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from redis import Redis
@@ -42,12 +43,20 @@ class RateLimiter:
         """Block until this send's turn comes (no limit: return at once)."""
         if self.per_second <= 0:
             return
-        interval_ms = WINDOW_MS / self.per_second
-        while True:
-            # Redis's clock, not ours: every worker measures time the same way.
-            seconds, micros = self.redis.time()
-            now_ms = seconds * 1000 + micros / 1000
-            wait_ms = self._script(keys=[self.key], args=[now_ms, interval_ms])
-            if wait_ms == 0:
-                return
-            time.sleep(float(wait_ms) / 1000)
+        while wait_ms := self._take_turn():
+            time.sleep(wait_ms / 1000)
+
+    async def acquire_async(self) -> None:
+        """acquire() for a task on an event loop: it sleeps without holding the loop up
+        (taking a turn is one sub-millisecond Redis round trip)."""
+        if self.per_second <= 0:
+            return
+        while wait_ms := self._take_turn():
+            await asyncio.sleep(wait_ms / 1000)
+
+    def _take_turn(self) -> float:
+        """0 when a send may go now (its turn is taken), else the milliseconds to wait."""
+        # Redis's clock, not ours: every worker measures time the same way.
+        seconds, micros = self.redis.time()
+        now_ms = seconds * 1000 + micros / 1000
+        return float(self._script(keys=[self.key], args=[now_ms, WINDOW_MS / self.per_second]))
