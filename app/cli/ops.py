@@ -17,6 +17,8 @@ def worker(burst: bool) -> None:
     """Run an RQ worker that delivers alerts."""
     from rq import Worker
 
+    import app.jobs.delivery  # noqa: F401 - see preload() below
+    from app.channels import preload
     from app.jobs import queue
 
     # A dead worker is noticed within two minutes: it must renew its registration
@@ -25,6 +27,9 @@ def worker(burst: bool) -> None:
     worker = Worker(
         [queue()], connection=redis_store.client, worker_ttl=60, maintenance_interval=30
     )
+    # Each job runs in a fork of this process: load the jobs' code once, here, rather than
+    # in every job.
+    preload()
     worker.work(burst=burst, logging_level="INFO")
 
 
