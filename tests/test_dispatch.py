@@ -214,6 +214,36 @@ def test_a_timeout_after_the_provider_accepted_is_reconciled_not_resent(
     assert delivery.provider_ref.startswith("SM")
 
 
+def test_a_connection_dropped_after_the_request_went_out_is_unknown_not_resent(
+    providers, officer, make_resident
+):
+    make_resident(postcode="BS1 6AD", sms="+447700900108")
+    providers.gateway.send_callbacks = False
+    providers.gateway.drop_for.add("+447700900108")
+    alert = send(officer)
+    assert deliver(ids(alert.id))["unknown"] == 1
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    assert (delivery.status, delivery.attempts) == ("unknown", 1)
+    assert providers.gateway.accepted_to("Messages") == ["+447700900108"]
+
+
+def test_a_provider_that_cannot_be_reached_is_retried_never_unknown(
+    providers, officer, make_resident, app, monkeypatch
+):
+    from tests.provider_fixtures import free_port
+
+    make_resident(postcode="BS1 6AD", sms="+447700900109")
+    # Nothing listens there: every connection is refused, so no request ever went out.
+    monkeypatch.setitem(app.config, "TWILIO_API_BASE_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setitem(app.config, "DELIVERY_MAX_ATTEMPTS", 3)
+    alert = send(officer)
+    assert deliver(ids(alert.id))["retry"] == 2
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    assert delivery.status == "failed"
+    assert delivery.reason == "gave up after 3 attempts: could not reach Twilio"
+    assert delivery.attempts == 3
+
+
 def test_an_unknown_delivery_the_provider_never_saw_is_sent_again(
     providers, officer, make_resident, run_worker, app
 ):

@@ -4,7 +4,8 @@ It speaks the two endpoints we use (Messages.json, Calls.json) with Basic auth, 
 like Twilio, and then calls the request's StatusCallback signed the way Twilio signs
 (X-Twilio-Signature over the URL and the sorted form parameters). It can be told to be
 slow and to fail: 429s, 500s, 400s with Twilio error codes, or to accept a request and
-then answer too late (the caller times out, yet the message was sent).
+then answer too late (the caller times out, yet the message was sent) or not at all
+(the connection closes).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from twilio.request_validator import RequestValidator
 
 PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/(?P<kind>Messages|Calls)\.json$")
+DROP = -1  # _handle's status for "close the connection without an answer"
 ACCOUNT = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)\.json$")
 
 
@@ -50,6 +52,7 @@ class TwilioGateway:
         self.errors_for: dict[str, tuple[int, int, str]] = {}  # number -> status, code, text
         self.slow_accept_for: set[str] = set()  # accept, then answer after slow_accept_s
         self.slow_accept_s = 3.0
+        self.drop_for: set[str] = set()  # accept, then close the connection unanswered
         self.send_callbacks = True
         self.call_duration_s = 42
         self.callback_failures = 0
@@ -84,6 +87,9 @@ class TwilioGateway:
                 if status is None:  # accepted, but answer late: the caller gives up
                     time.sleep(gateway.slow_accept_s)
                     status = 201
+                if status == DROP:
+                    self.close_connection = True
+                    return
                 self._answer(status, body)
 
             def _answer(self, status: int, body: dict):
@@ -165,6 +171,8 @@ class TwilioGateway:
             body |= {"body": form.get("Body"), "num_segments": str(self.segments(form))}
         if to in self.slow_accept_for:
             return None, body
+        if to in self.drop_for:
+            return DROP, body
         return 201, body
 
     def _refuse(self, status: int, code: int, message: str, to: str):
