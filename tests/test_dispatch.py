@@ -72,6 +72,7 @@ def test_sms_voice_and_email_go_out_and_callbacks_settle_them(
 
     gateway, mail = providers.gateway, providers.mail
     assert gateway.accepted_to("Messages") == ["+447700900101"]
+    assert gateway.account_reads == []  # no rate limit: no connection opened ahead
     assert gateway.accepted_to("Calls") == ["+441174960101"]
     sms = next(a for a in gateway.accepted if a.kind == "Messages")
     assert sms.params["From"] == "+447700900999"
@@ -303,6 +304,9 @@ def test_a_channel_never_exceeds_its_rate_limit(providers, officer, make_residen
         app.config["RATE_LIMITS"] = {"sms": 0, "voice": 0, "email": 0}
     times = sorted(a.at for a in providers.gateway.accepted)
     assert len(times) == 12
+    # The connection was opened (by reading the account) before the first turn was taken.
+    (warm_up,) = providers.gateway.account_reads
+    assert warm_up < times[0]
     assert elapsed >= 2.0  # 12 messages at 5 a second need more than two seconds
     for i, t in enumerate(times):
         in_window = [u for u in times[i:] if u - t < 1.0]

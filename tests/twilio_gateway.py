@@ -44,6 +44,7 @@ class TwilioGateway:
         self.auth_token = auth_token
         self.accepted: list[Accepted] = []
         self.requests = 0
+        self.account_reads: list[float] = []  # when each GET of the account arrived
         self.refused: list[tuple[int, str]] = []
         self.lock = threading.Lock()
         self.latency_s = 0.0
@@ -131,6 +132,8 @@ class TwilioGateway:
             return 404, {"code": 20404, "message": "not found", "status": 404}
         if not self._authorised(headers):
             return 401, {"code": 20003, "message": "Authenticate", "status": 401}
+        with self.lock:
+            self.account_reads.append(time.monotonic())
         return 200, {
             "sid": self.account_sid,
             "owner_account_sid": self.account_sid,
