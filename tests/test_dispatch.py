@@ -245,6 +245,26 @@ def test_a_provider_that_cannot_be_reached_is_retried_never_unknown(
     assert delivery.attempts == 3
 
 
+def test_a_rate_limit_that_cannot_be_checked_holds_messages_back(
+    providers, officer, make_resident, app, monkeypatch
+):
+    from app.extensions import redis_store
+    from tests.provider_fixtures import free_port
+
+    make_resident(postcode="BS1 6AD", sms="+447700900110")
+    alert = send(officer)
+    monkeypatch.setitem(app.config, "RATE_LIMITS", {"sms": 5, "voice": 0, "email": 0})
+    monkeypatch.setitem(app.config, "DELIVERY_MAX_ATTEMPTS", 2)
+    # Redis, which keeps the shared rate, goes away after the work was queued.
+    monkeypatch.setattr(redis_store, "url", f"redis://127.0.0.1:{free_port()}/0")
+    monkeypatch.setattr(redis_store, "_client", None)
+    assert deliver(ids(alert.id))["retry"] == 1
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    assert delivery.status == "failed"
+    assert delivery.reason == "gave up after 2 attempts: rate limiter unavailable (Redis)"
+    assert providers.gateway.accepted == []
+
+
 def test_an_unknown_delivery_the_provider_never_saw_is_sent_again(
     providers, officer, make_resident, run_worker, app
 ):

@@ -18,7 +18,9 @@ import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from app.channels.base import OutgoingMessage, SendResult, Transport
+from redis.exceptions import RedisError
+
+from app.channels.base import OutgoingMessage, SendResult, Transport, TransportError
 from app.channels.ratelimit import RateLimiter
 
 
@@ -60,7 +62,12 @@ class ConcurrentSender:
                 await self._warm_up(transport)
                 turn = self._turns.setdefault(limiter.key, asyncio.Lock())
                 async with turn:
-                    await limiter.acquire_async()
+                    try:
+                        await limiter.acquire_async()
+                    except RedisError:  # not sent: retry later, like a refused connection
+                        raise TransportError(
+                            "rate limiter unavailable (Redis)", permanent=False
+                        ) from None
             if hasattr(transport, "send_async"):
                 return await transport.send_async(message)
             if self._threads is None:
