@@ -10,9 +10,9 @@ then answer too late (the caller times out, yet the message was sent) or not at 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
-import json
 import random
 import re
 import threading
@@ -20,8 +20,8 @@ import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from aiohttp import web
 from twilio.request_validator import RequestValidator
 
 PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/(?P<kind>Messages|Calls)\.json$")
@@ -60,64 +60,64 @@ class TwilioGateway:
         self.callback_errors: list[str] = []
         self._rng = random.Random(7)
         self._ids = itertools.count(1)
-        self._server: ThreadingHTTPServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._address: tuple[str, int] | None = None
 
     # --- server -------------------------------------------------------------------
+    # aiohttp on an event loop of its own thread: waiting out the latency costs a timer,
+    # not a thread, so the gateway answers in latency_s however many requests are in
+    # flight, as Twilio would (its CPU is not ours).
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
+        host, port = self._address
         return f"http://{host}:{port}"
 
     def start(self) -> TwilioGateway:
-        gateway = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):  # quiet
-                pass
-
-            def do_GET(self):  # noqa: N802 - the http.server API
-                self._answer(*gateway._account(self.path, self.headers))
-
-            def do_POST(self):  # noqa: N802 - the http.server API
-                length = int(self.headers.get("Content-Length") or 0)
-                form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
-                status, body = gateway._handle(self.path, self.headers, form)
-                if status is None:  # accepted, but answer late: the caller gives up
-                    time.sleep(gateway.slow_accept_s)
-                    status = 201
-                if status == DROP:
-                    self.close_connection = True
-                    return
-                self._answer(status, body)
-
-            def _answer(self, status: int, body: dict):
-                payload = json.dumps(body).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-        class Server(ThreadingHTTPServer):
-            # Many senders connect at once; the default backlog of 5 would make the
-            # kernel drop their connection attempts and the clients retry seconds later.
-            request_queue_size = 256
-
-        self._server = Server(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        app = web.Application()
+        app.router.add_route("*", "/{path:.*}", self._on_request)
+        self._runner = web.AppRunner(app, access_log=None)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._call(self._listen())
         return self
 
+    async def _listen(self) -> None:
+        await self._runner.setup()
+        # Many senders connect at once: a deep backlog, so the kernel keeps them all.
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=256)
+        await site.start()
+        self._address = self._runner.addresses[0][:2]
+
+    def _call(self, coroutine):
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
     def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+        if self._loop:
+            self._call(self._runner.cleanup())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+            self._loop.close()
+
+    async def _on_request(self, request: web.Request) -> web.StreamResponse:
+        if request.method == "GET":
+            status, body = self._account(request.path, request.headers)
+            return web.json_response(body, status=status)
+        arrived = time.monotonic()
+        form = dict(urllib.parse.parse_qsl(await request.text()))
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        status, body = self._handle(request.path, request.headers, form, arrived)
+        if status is None:  # accepted, but answer late: the caller gives up
+            await asyncio.sleep(self.slow_accept_s)
+            status = 201
+        if status == DROP:
+            request.transport.close()
+            raise asyncio.CancelledError  # end the handler without writing any answer
+        return web.json_response(body, status=status)
 
     # --- Twilio's behaviour ------------------------------------------------------
 
@@ -127,7 +127,7 @@ class TwilioGateway:
 
     def _account(self, path: str, headers):
         """GET the account: what a client reads to check its credentials."""
-        match = ACCOUNT.match(path.split("?")[0])
+        match = ACCOUNT.match(path)
         if not match or match["sid"] != self.account_sid:
             return 404, {"code": 20404, "message": "not found", "status": 404}
         if not self._authorised(headers):
@@ -143,9 +143,10 @@ class TwilioGateway:
             "uri": f"/2010-04-01/Accounts/{self.account_sid}.json",
         }
 
-    def _handle(self, path: str, headers, form: dict):
-        arrived = time.monotonic()
-        match = PATH.match(path.split("?")[0])
+    def _handle(self, path: str, headers, form: dict, arrived: float):
+        """Twilio's answer to a request that arrived at `arrived` and has been waited on
+        for latency_s: (status, JSON body), status None to answer late, DROP for none."""
+        match = PATH.match(path)
         if not match:
             return 404, {"code": 20404, "message": "not found", "status": 404}
         if not self._authorised(headers):
@@ -154,8 +155,6 @@ class TwilioGateway:
         with self.lock:
             self.requests += 1
             roll = self._rng.random()
-        if self.latency_s:
-            time.sleep(self.latency_s)
         if roll < self.rate_429:
             return self._refuse(429, 20429, "Too Many Requests", to)
         if roll < self.rate_429 + self.rate_500:
