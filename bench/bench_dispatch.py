@@ -142,7 +142,7 @@ def main() -> None:
             try:
                 deadline = time.monotonic() + 300
                 print(f"  sending {total_sms:,} SMS…", flush=True)
-                while not gateway.accepted:  # the workers start up
+                while not gateway.accepted and time.monotonic() < deadline:  # workers start
                     time.sleep(0.01)
                 cpu_start = [cpu_seconds(p.pid) for p in processes], time.process_time()
                 while len(gateway.accepted_to("Messages")) < total_sms:
