@@ -331,3 +331,38 @@ def test_a_channel_never_exceeds_its_rate_limit(providers, officer, make_residen
     for i, t in enumerate(times):
         in_window = [u for u in times[i:] if u - t < 1.0]
         assert len(in_window) <= 5, f"{len(in_window)} sends within one second"
+
+
+def test_the_rate_limiter_keeps_its_schedule_yet_never_lets_more_go_in_a_second(app_ctx):
+    """On Redis's clock given explicitly: turns taken a little late, as on a busy
+    machine, do not slow the rate down, and nothing lets limit + 1 sends into one
+    second."""
+    import random
+
+    from app.channels.ratelimit import RateLimiter
+    from app.extensions import redis_store
+
+    limiter = RateLimiter(redis_store.client, "sms", 10)  # one every 103 ms
+    assert limiter.take_turn_at(1_000_000) == 0
+    assert limiter.take_turn_at(1_000_050) == 53
+    assert limiter.take_turn_at(1_000_108) == 0  # 5 ms late
+    assert limiter.take_turn_at(1_000_205) == 1  # the next turn is still at 206
+    assert limiter.take_turn_at(1_000_206) == 0
+
+    def run(start: float, asks_after: list[float], wakes_late: list[float]) -> list[float]:
+        rng, now, sent = random.Random(4), start, []
+        while len(sent) < 500:
+            wait = limiter.take_turn_at(now)
+            if wait == 0:
+                sent.append(now)
+                now += rng.choice(asks_after)  # when the next sender asks
+            else:
+                now += wait + rng.choice(wakes_late)  # how late it wakes
+        return sent
+
+    # Always something to send, each woken up to 9 ms late: the rate holds.
+    busy = run(2_000_000, [0], [0, 1, 3, 5, 7, 9])
+    assert (len(busy) - 1) / (busy[-1] - busy[0]) * 1000 > 9.6
+    # Any lateness and idleness: never 11 in one second.
+    for sent in (busy, run(3_000_000, [0, 0, 2, 30, 400], [0, 0.5, 3, 9, 11, 20, 60])):
+        assert all(later - first >= 1000 for first, later in zip(sent, sent[10:], strict=False))
