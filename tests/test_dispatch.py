@@ -72,6 +72,7 @@ def test_sms_voice_and_email_go_out_and_callbacks_settle_them(
 
     gateway, mail = providers.gateway, providers.mail
     assert gateway.accepted_to("Messages") == ["+447700900101"]
+    assert gateway.account_reads == []  # no rate limit: no connection opened ahead
     assert gateway.accepted_to("Calls") == ["+441174960101"]
     sms = next(a for a in gateway.accepted if a.kind == "Messages")
     assert sms.params["From"] == "+447700900999"
@@ -214,6 +215,56 @@ def test_a_timeout_after_the_provider_accepted_is_reconciled_not_resent(
     assert delivery.provider_ref.startswith("SM")
 
 
+def test_a_connection_dropped_after_the_request_went_out_is_unknown_not_resent(
+    providers, officer, make_resident
+):
+    make_resident(postcode="BS1 6AD", sms="+447700900108")
+    providers.gateway.send_callbacks = False
+    providers.gateway.drop_for.add("+447700900108")
+    alert = send(officer)
+    assert deliver(ids(alert.id))["unknown"] == 1
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    assert (delivery.status, delivery.attempts) == ("unknown", 1)
+    assert providers.gateway.accepted_to("Messages") == ["+447700900108"]
+
+
+def test_a_provider_that_cannot_be_reached_is_retried_never_unknown(
+    providers, officer, make_resident, app, monkeypatch
+):
+    from tests.provider_fixtures import free_port
+
+    make_resident(postcode="BS1 6AD", sms="+447700900109")
+    # Nothing listens there: every connection is refused, so no request ever went out.
+    monkeypatch.setitem(app.config, "TWILIO_API_BASE_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setitem(app.config, "DELIVERY_MAX_ATTEMPTS", 3)
+    alert = send(officer)
+    assert deliver(ids(alert.id))["retry"] == 2
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    assert delivery.status == "failed"
+    assert delivery.reason == "gave up after 3 attempts: could not reach Twilio"
+    assert delivery.attempts == 3
+
+
+def test_a_rate_limit_that_cannot_be_checked_holds_messages_back(
+    providers, officer, make_resident, app, monkeypatch
+):
+    from app.extensions import redis_store
+    from tests.provider_fixtures import free_port
+
+    make_resident(postcode="BS1 6AD", sms="+447700900110")
+    alert = send(officer)
+    monkeypatch.setitem(app.config, "RATE_LIMITS", {"sms": 5, "voice": 0, "email": 0})
+    monkeypatch.setitem(app.config, "DELIVERY_MAX_ATTEMPTS", 2)
+    # Redis, which keeps the shared rate, goes away after the work was queued.
+    monkeypatch.setattr(redis_store, "url", f"redis://127.0.0.1:{free_port()}/0")
+    monkeypatch.setattr(redis_store, "_client", None)
+    assert deliver(ids(alert.id))["retry"] == 1
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    assert delivery.status == "failed"
+    assert delivery.reason == "gave up after 2 attempts: rate limiter unavailable (Redis)"
+    assert providers.gateway.accepted == []
+
+
 def test_an_unknown_delivery_the_provider_never_saw_is_sent_again(
     providers, officer, make_resident, run_worker, app
 ):
@@ -273,7 +324,75 @@ def test_a_channel_never_exceeds_its_rate_limit(providers, officer, make_residen
         app.config["RATE_LIMITS"] = {"sms": 0, "voice": 0, "email": 0}
     times = sorted(a.at for a in providers.gateway.accepted)
     assert len(times) == 12
+    # The connection was opened (by reading the account) before the first turn was taken.
+    (warm_up,) = providers.gateway.account_reads
+    assert warm_up < times[0]
     assert elapsed >= 2.0  # 12 messages at 5 a second need more than two seconds
     for i, t in enumerate(times):
         in_window = [u for u in times[i:] if u - t < 1.0]
         assert len(in_window) <= 5, f"{len(in_window)} sends within one second"
+
+
+def test_the_rate_limiter_keeps_its_schedule_yet_never_lets_more_go_in_a_second(app_ctx):
+    """On Redis's clock given explicitly: turns taken a little late, as on a busy
+    machine, do not slow the rate down, and nothing lets limit + 1 sends into one
+    second."""
+    import random
+
+    from app.channels.ratelimit import RateLimiter
+    from app.extensions import redis_store
+
+    limiter = RateLimiter(redis_store.client, "sms", 10)  # one every 103 ms
+    assert limiter.take_turn_at(1_000_000) == 0
+    assert limiter.take_turn_at(1_000_050) == 53
+    assert limiter.take_turn_at(1_000_108) == 0  # 5 ms late
+    assert limiter.take_turn_at(1_000_205) == 1  # the next turn is still at 206
+    assert limiter.take_turn_at(1_000_206) == 0
+
+    def run(start: float, asks_after: list[float], wakes_late: list[float]) -> list[float]:
+        rng, now, sent = random.Random(4), start, []
+        while len(sent) < 500:
+            wait = limiter.take_turn_at(now)
+            if wait == 0:
+                sent.append(now)
+                now += rng.choice(asks_after)  # when the next sender asks
+            else:
+                now += wait + rng.choice(wakes_late)  # how late it wakes
+        return sent
+
+    # Always something to send, each woken up to 9 ms late: the rate holds.
+    busy = run(2_000_000, [0], [0, 1, 3, 5, 7, 9])
+    assert (len(busy) - 1) / (busy[-1] - busy[0]) * 1000 > 9.6
+    # Any lateness and idleness: never 11 in one second.
+    for sent in (busy, run(3_000_000, [0, 0, 2, 30, 400], [0, 0.5, 3, 9, 11, 20, 60])):
+        assert all(later - first >= 1000 for first, later in zip(sent, sent[10:], strict=False))
+
+
+def test_a_call_plays_the_officers_recording_twice(providers, officer, make_resident, run_worker):
+    import io
+    import wave
+
+    from app.services.recordings import save_recording
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(b"\x00\x01" * 8000 * 5)
+    recording = save_recording(officer, filename="appeal.wav", data=buffer.getvalue())
+    make_resident(postcode="BS1 6AD", sms=None, voice="+441174960101")
+    submit_alert(
+        officer,
+        shapes=AREA,
+        title="T",
+        body="Spoken only if no recording",
+        recording_id=recording.id,
+    )
+    run_worker()
+    (call,) = [a for a in providers.gateway.accepted if a.kind == "Calls"]
+    twiml = call.params["Twiml"]
+    url = providers.settings["PUBLIC_BASE_URL"] + f"/media/recordings/{recording.token}"
+    assert twiml.count(f"<Play>{url}</Play>") == 2
+    assert "This is a message from Avon and Somerset Police." in twiml
+    assert "Spoken only if no recording" not in twiml

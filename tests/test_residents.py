@@ -534,3 +534,18 @@ def test_an_upload_is_imported_once_however_often_it_is_run(app_ctx, make_office
     run_import(record.id, dry_run=False)
     run_import(record.id, dry_run=False)  # a second click, a second worker
     assert db.session.scalar(select(func.count()).select_from(Resident)) == 2
+
+
+def test_codes_and_links_go_through_twilio_and_smtp_when_configured(
+    providers, client, app_ctx, run_worker
+):
+    register(client)
+    run_worker()
+    (text_message,) = [a.params for a in providers.gateway.accepted if a.kind == "Messages"]
+    assert text_message["To"] == "+447700900123"
+    assert re.search(r"\b\d{6}\b is your code", text_message["Body"])
+    (mail,) = providers.mail.messages
+    assert mail["To"] == "sam@example.invalid"
+    assert "/confirm-email/" in mail.get_body(("plain",)).get_content()
+    statuses = set(db.session.scalars(select(ResidentNotice.status)))
+    assert statuses == {"sent"}

@@ -4,14 +4,15 @@ It speaks the two endpoints we use (Messages.json, Calls.json) with Basic auth, 
 like Twilio, and then calls the request's StatusCallback signed the way Twilio signs
 (X-Twilio-Signature over the URL and the sorted form parameters). It can be told to be
 slow and to fail: 429s, 500s, 400s with Twilio error codes, or to accept a request and
-then answer too late (the caller times out, yet the message was sent).
+then answer too late (the caller times out, yet the message was sent) or not at all
+(the connection closes).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
-import json
 import random
 import re
 import threading
@@ -19,11 +20,13 @@ import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from aiohttp import web
 from twilio.request_validator import RequestValidator
 
 PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/(?P<kind>Messages|Calls)\.json$")
+DROP = -1  # _handle's status for "close the connection without an answer"
+ACCOUNT = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)\.json$")
 
 
 @dataclass
@@ -32,7 +35,7 @@ class Accepted:
     kind: str  # "Messages" or "Calls"
     to: str
     params: dict
-    at: float = field(default_factory=time.monotonic)
+    at: float = field(default_factory=time.monotonic)  # when the request arrived
 
 
 class TwilioGateway:
@@ -41,6 +44,7 @@ class TwilioGateway:
         self.auth_token = auth_token
         self.accepted: list[Accepted] = []
         self.requests = 0
+        self.account_reads: list[float] = []  # when each GET of the account arrived
         self.refused: list[tuple[int, str]] = []
         self.lock = threading.Lock()
         self.latency_s = 0.0
@@ -49,77 +53,108 @@ class TwilioGateway:
         self.errors_for: dict[str, tuple[int, int, str]] = {}  # number -> status, code, text
         self.slow_accept_for: set[str] = set()  # accept, then answer after slow_accept_s
         self.slow_accept_s = 3.0
+        self.drop_for: set[str] = set()  # accept, then close the connection unanswered
         self.send_callbacks = True
         self.call_duration_s = 42
         self.callback_failures = 0
         self.callback_errors: list[str] = []
         self._rng = random.Random(7)
         self._ids = itertools.count(1)
-        self._server: ThreadingHTTPServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._address: tuple[str, int] | None = None
 
     # --- server -------------------------------------------------------------------
+    # aiohttp on an event loop of its own thread: waiting out the latency costs a timer,
+    # not a thread, so the gateway answers in latency_s however many requests are in
+    # flight, as Twilio would (its CPU is not ours).
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
+        host, port = self._address
         return f"http://{host}:{port}"
 
     def start(self) -> TwilioGateway:
-        gateway = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):  # quiet
-                pass
-
-            def do_POST(self):  # noqa: N802 - the http.server API
-                length = int(self.headers.get("Content-Length") or 0)
-                form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
-                status, body = gateway._handle(self.path, self.headers, form)
-                if status is None:  # accepted, but answer late: the caller gives up
-                    time.sleep(gateway.slow_accept_s)
-                    status = 201
-                payload = json.dumps(body).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-        class Server(ThreadingHTTPServer):
-            # Many senders connect at once; the default backlog of 5 would make the
-            # kernel drop their connection attempts and the clients retry seconds later.
-            request_queue_size = 256
-
-        self._server = Server(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        app = web.Application()
+        app.router.add_route("*", "/{path:.*}", self._on_request)
+        self._runner = web.AppRunner(app, access_log=None)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._call(self._listen())
         return self
 
+    async def _listen(self) -> None:
+        await self._runner.setup()
+        # Many senders connect at once: a deep backlog, so the kernel keeps them all.
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=256)
+        await site.start()
+        self._address = self._runner.addresses[0][:2]
+
+    def _call(self, coroutine):
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
     def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+        if self._loop:
+            self._call(self._runner.cleanup())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+            self._loop.close()
+
+    async def _on_request(self, request: web.Request) -> web.StreamResponse:
+        if request.method == "GET":
+            status, body = self._account(request.path, request.headers)
+            return web.json_response(body, status=status)
+        arrived = time.monotonic()
+        form = dict(urllib.parse.parse_qsl(await request.text()))
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        status, body = self._handle(request.path, request.headers, form, arrived)
+        if status is None:  # accepted, but answer late: the caller gives up
+            await asyncio.sleep(self.slow_accept_s)
+            status = 201
+        if status == DROP:
+            request.transport.close()
+            raise asyncio.CancelledError  # end the handler without writing any answer
+        return web.json_response(body, status=status)
 
     # --- Twilio's behaviour ------------------------------------------------------
 
-    def _handle(self, path: str, headers, form: dict):
-        match = PATH.match(path.split("?")[0])
+    def _authorised(self, headers) -> bool:
+        expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        return headers.get("Authorization") == f"Basic {expected}"
+
+    def _account(self, path: str, headers):
+        """GET the account: what a client reads to check its credentials."""
+        match = ACCOUNT.match(path)
+        if not match or match["sid"] != self.account_sid:
+            return 404, {"code": 20404, "message": "not found", "status": 404}
+        if not self._authorised(headers):
+            return 401, {"code": 20003, "message": "Authenticate", "status": 401}
+        with self.lock:
+            self.account_reads.append(time.monotonic())
+        return 200, {
+            "sid": self.account_sid,
+            "owner_account_sid": self.account_sid,
+            "friendly_name": "Loopback gateway",
+            "status": "active",
+            "type": "Full",
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}.json",
+        }
+
+    def _handle(self, path: str, headers, form: dict, arrived: float):
+        """Twilio's answer to a request that arrived at `arrived` and has been waited on
+        for latency_s: (status, JSON body), status None to answer late, DROP for none."""
+        match = PATH.match(path)
         if not match:
             return 404, {"code": 20404, "message": "not found", "status": 404}
-        expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
-        if headers.get("Authorization") != f"Basic {expected}":
+        if not self._authorised(headers):
             return 401, {"code": 20003, "message": "Authenticate", "status": 401}
         kind, to = match["kind"], form.get("To", "")
         with self.lock:
             self.requests += 1
             roll = self._rng.random()
-        if self.latency_s:
-            time.sleep(self.latency_s)
         if roll < self.rate_429:
             return self._refuse(429, 20429, "Too Many Requests", to)
         if roll < self.rate_429 + self.rate_500:
@@ -130,7 +165,7 @@ class TwilioGateway:
         prefix = "SM" if kind == "Messages" else "CA"
         sid = f"{prefix}{next(self._ids):032x}"
         with self.lock:
-            self.accepted.append(Accepted(sid, kind, to, form))
+            self.accepted.append(Accepted(sid, kind, to, form, at=arrived))
         if self.send_callbacks and form.get("StatusCallback"):
             threading.Thread(target=self._callbacks, args=(sid, kind, form), daemon=True).start()
         body = {"sid": sid, "account_sid": self.account_sid, "to": to, "status": "queued"}
@@ -138,6 +173,8 @@ class TwilioGateway:
             body |= {"body": form.get("Body"), "num_segments": str(self.segments(form))}
         if to in self.slow_accept_for:
             return None, body
+        if to in self.drop_for:
+            return DROP, body
         return 201, body
 
     def _refuse(self, status: int, code: int, message: str, to: str):

@@ -15,6 +15,8 @@ class OutgoingMessage:
     unsubscribe_url: str | None = None  # e-mail: RFC 8058 one-click unsubscribe
     status_callback_url: str | None = None  # SMS and voice: where the provider reports
     notice_id: int | None = None  # a notice to one resident (a code, a link), not an alert
+    # Voice: a recording to play (after `body` is said) instead of speaking the text.
+    audio_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,11 @@ class TransportError(Exception):
 
 
 class Transport(Protocol):
+    """Sends one message: `send` (blocking) or, for a transport that can keep many
+    requests in flight on one event loop, `async send_async` instead. Either raises
+    TransportError when the provider refused or failed. A transport may also have
+    `async warm_up()`: get ready to send at once (connect), before a rate-limited send."""
+
     name: str
     # Whether send() writes to the database (and so must run in the job's own thread
     # and transaction) rather than only calling out over the network.

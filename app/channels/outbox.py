@@ -24,7 +24,12 @@ class OutboxTransport:
             channel=message.channel,
             recipient=message.recipient,
             subject=message.subject,
-            body=message.body,
+            body=message.body
+            + (
+                f"\n[Then plays the recording, twice: {message.audio_url}]"
+                if message.audio_url
+                else ""
+            ),
         )
         db.session.add(record)
         db.session.flush()

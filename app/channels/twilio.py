@@ -1,17 +1,25 @@
 """SMS and voice calls through the Twilio SDK.
 
+The SDK's asynchronous client (`create_async`) on aiohttp, one per event loop: one job
+keeps many requests in flight on a single thread. Measured on this project's machine,
+it costs less than half the CPU per message of the SDK's synchronous client on
+`requests` with a thread per request in flight (0.5 ms against 1.2 ms).
+
 TWILIO_API_BASE_URL points the real SDK at another Twilio-compatible server (the tests'
 loopback gateway); unset, it talks to api.twilio.com.
 """
 
 from __future__ import annotations
 
-import threading
+import asyncio
+import logging
+import weakref
 from xml.sax.saxutils import escape
 
-import requests
+import aiohttp
 from twilio.base.exceptions import TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
+from twilio.http import AsyncHttpClient
+from twilio.http.response import Response
 from twilio.rest import Client
 
 from app.channels.base import OutgoingMessage, SendResult, TransportError
@@ -29,17 +37,54 @@ PERMANENT_CODES = {
 }
 
 
-class _RedirectingHttpClient(TwilioHttpClient):
-    """The SDK's own HTTP client, sending to base_url instead of api.twilio.com."""
+class _RedirectingAsyncHttpClient(AsyncHttpClient):
+    """The SDK's asynchronous HTTP client interface on one aiohttp session, as its own
+    AsyncTwilioHttpClient does, sending to base_url instead of api.twilio.com. Its
+    timeouts are for connecting and for reading the answer, never one total, so that a
+    timeout says whether the request can have reached Twilio (see _error)."""
 
     def __init__(self, base_url: str | None, timeout: float):
-        super().__init__(timeout=timeout, pool_connections=True)
+        super().__init__(logger=logging.getLogger("twilio.http_client"), is_async=True)
         self.base_url = base_url.rstrip("/") if base_url else None
+        self.session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
+            # The sender bounds how many requests are in flight, not the pool.
+            connector=aiohttp.TCPConnector(limit=0),
+        )
 
-    def request(self, method, url, *args, **kwargs):
+    async def request(
+        self,
+        method,
+        url,
+        params=None,
+        data=None,
+        headers=None,
+        auth=None,
+        timeout=None,
+        allow_redirects=False,
+    ) -> Response:
         if self.base_url and url.startswith(TWILIO_API):
             url = self.base_url + url[len(TWILIO_API) :]
-        return super().request(method, url, *args, **kwargs)
+        headers = dict(headers or {})
+        if auth is not None:
+            headers["Authorization"] = aiohttp.encode_basic_auth(*auth)
+        if self.logger.isEnabledFor(logging.INFO):
+            self.log_request({"method": method, "url": url, "params": params, "headers": headers})
+        async with self.session.request(
+            method.upper(),
+            url,
+            params=params,
+            data=data,
+            headers=headers,
+            allow_redirects=allow_redirects,
+        ) as answer:
+            response = Response(answer.status, await answer.text(), answer.headers)
+        if self.logger.isEnabledFor(logging.INFO):
+            self.log_response(answer.status, response)
+        return response
+
+    async def close(self) -> None:
+        await self.session.close()
 
 
 class TwilioSettings:
@@ -54,18 +99,49 @@ class TwilioSettings:
         self.timeout = float(config.get("TWILIO_TIMEOUT_SECONDS", 10))
 
 
-_local = threading.local()
+def preload() -> None:
+    """Import the SDK's modules for messages and calls (it imports them on first use)."""
+    import twilio.rest.api.v2010.account.call
+    import twilio.rest.api.v2010.account.message  # noqa: F401
 
 
-def _client(settings: TwilioSettings) -> Client:
-    """One SDK client per thread (its HTTP session is not shared between threads)."""
+# One asynchronous client per event loop (an aiohttp session belongs to its loop).
+_loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _async_client(settings: TwilioSettings) -> Client:
     key = (settings.account_sid, settings.api_base_url, settings.timeout)
-    cached = getattr(_local, "clients", {})
-    if key not in cached:
-        http_client = _RedirectingHttpClient(settings.api_base_url, settings.timeout)
-        cached[key] = Client(settings.account_sid, settings.auth_token, http_client=http_client)
-        _local.clients = cached
-    return cached[key]
+    clients = _loop_clients.setdefault(asyncio.get_running_loop(), {})
+    if key not in clients:
+        http_client = _RedirectingAsyncHttpClient(settings.api_base_url, settings.timeout)
+        clients[key] = Client(settings.account_sid, settings.auth_token, http_client=http_client)
+    return clients[key]
+
+
+async def close_async_clients() -> None:
+    """Close the running loop's clients and their connections."""
+    for client in _loop_clients.pop(asyncio.get_running_loop(), {}).values():
+        await client.http_client.close()
+
+
+async def _warm_up(settings: TwilioSettings, resource: str) -> None:
+    """Load the SDK's code for the resource and open a connection to Twilio, by reading
+    our own account, so that the first rate-limited send is not the one that pays."""
+    client = _async_client(settings)
+    getattr(client, resource)  # the SDK imports each resource's module on first use
+    try:
+        await client.api.v2010.accounts(settings.account_sid).fetch_async()
+    except (TwilioRestException, aiohttp.ClientError, TimeoutError) as error:
+        logging.getLogger(__name__).warning("warming up Twilio: %s", _error(error).reason)
+
+
+# Failures that mean the request never left this machine: no connection was made.
+_NEVER_CONNECTED = (
+    aiohttp.ClientConnectorError,  # refused, unreachable, name not resolved
+    aiohttp.ConnectionTimeoutError,
+)
 
 
 def _error(error: Exception) -> TransportError:
@@ -74,19 +150,11 @@ def _error(error: Exception) -> TransportError:
             return TransportError(f"Twilio {error.status}: try again", permanent=False)
         reason = PERMANENT_CODES.get(error.code) or (error.msg or "refused")
         return TransportError(f"Twilio {error.code or error.status}: {reason}", permanent=True)
-    if isinstance(error, requests.exceptions.ConnectTimeout) or _never_connected(error):
+    if isinstance(error, _NEVER_CONNECTED):
         return TransportError("could not reach Twilio", permanent=False)
     # A read timeout, or a connection dropped after the request went out: Twilio may
     # have accepted it.
     return _maybe_sent()
-
-
-def _never_connected(error: Exception) -> bool:
-    """True when the request cannot have left this machine (no connection was made)."""
-    text = repr(error)
-    return isinstance(error, requests.exceptions.ConnectionError) and (
-        "NewConnectionError" in text or "Failed to resolve" in text or "Connection refused" in text
-    )
 
 
 def _maybe_sent() -> TransportError:
@@ -104,29 +172,48 @@ class TwilioSmsTransport:
     def __init__(self, settings: TwilioSettings):
         self.settings = settings
 
-    def send(self, message: OutgoingMessage) -> SendResult:
+    def _params(self, message: OutgoingMessage) -> dict:
         sender = (
             {"messaging_service_sid": self.settings.messaging_service_sid}
             if self.settings.messaging_service_sid
             else {"from_": self.settings.from_number}
         )
+        return dict(
+            to=message.recipient,
+            body=message.body,
+            status_callback=message.status_callback_url,
+            **sender,
+        )
+
+    async def send_async(self, message: OutgoingMessage) -> SendResult:
         try:
-            sent = _client(self.settings).messages.create(
-                to=message.recipient,
-                body=message.body,
-                status_callback=message.status_callback_url,
-                **sender,
-            )
-        except (TwilioRestException, requests.exceptions.RequestException) as error:
+            sent = await _async_client(self.settings).messages.create_async(**self._params(message))
+        except (TwilioRestException, aiohttp.ClientError, TimeoutError) as error:
             raise _error(error) from None
         segments = int(sent.num_segments) if sent.num_segments else None
         return SendResult(provider_ref=sent.sid, status="sent", segments=segments)
 
+    async def warm_up(self) -> None:
+        await _warm_up(self.settings, "messages")
 
-def voice_twiml(script: str, voice: str) -> str:
+
+def voice_twiml(script: str, voice: str, audio_url: str | None = None) -> str:
     """Say the script (twice, so someone who picks up late still hears it) in one voice,
-    and how to stop the calls. Alert text is escaped: it is never markup."""
+    and how to stop the calls. With a recording, say the script once as an introduction
+    and play the recording twice. Alert text is escaped: it is never markup."""
     said = escape(script)
+    if audio_url:
+        play = f"<Play>{escape(audio_url)}</Play>"
+        return (
+            "<Response>"
+            f'<Say voice="{escape(voice)}" language="en-GB">{said}</Say>'
+            f"{play}"
+            '<Pause length="1"/>'
+            f'<Say voice="{escape(voice)}" language="en-GB">Again.</Say>'
+            f"{play}"
+            f'<Say voice="{escape(voice)}" language="en-GB">To stop these calls, call 101.</Say>'
+            "</Response>"
+        )
     return (
         "<Response>"
         f'<Say voice="{escape(voice)}" language="en-GB">{said}</Say>'
@@ -144,18 +231,24 @@ class TwilioVoiceTransport:
     def __init__(self, settings: TwilioSettings):
         self.settings = settings
 
-    def send(self, message: OutgoingMessage) -> SendResult:
+    def _params(self, message: OutgoingMessage) -> dict:
+        return dict(
+            to=message.recipient,
+            from_=self.settings.voice_from_number,
+            twiml=voice_twiml(message.body, self.settings.voice, message.audio_url),
+            # Wait for the voicemail greeting to end so the whole message is kept.
+            machine_detection="DetectMessageEnd",
+            status_callback=message.status_callback_url,
+            status_callback_event=["initiated", "answered", "completed"],
+            status_callback_method="POST",
+        )
+
+    async def send_async(self, message: OutgoingMessage) -> SendResult:
         try:
-            call = _client(self.settings).calls.create(
-                to=message.recipient,
-                from_=self.settings.voice_from_number,
-                twiml=voice_twiml(message.body, self.settings.voice),
-                # Wait for the voicemail greeting to end so the whole message is kept.
-                machine_detection="DetectMessageEnd",
-                status_callback=message.status_callback_url,
-                status_callback_event=["initiated", "answered", "completed"],
-                status_callback_method="POST",
-            )
-        except (TwilioRestException, requests.exceptions.RequestException) as error:
+            call = await _async_client(self.settings).calls.create_async(**self._params(message))
+        except (TwilioRestException, aiohttp.ClientError, TimeoutError) as error:
             raise _error(error) from None
         return SendResult(provider_ref=call.sid, status="sent")
+
+    async def warm_up(self) -> None:
+        await _warm_up(self.settings, "calls")

@@ -8,10 +8,11 @@ so a job that runs twice, or a late provider callback, never sends twice or goes
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from flask import current_app, url_for
@@ -20,6 +21,7 @@ from sqlalchemy import bindparam, text
 
 from app.channels import OutgoingMessage, SendResult, TransportError, transport_for
 from app.channels.ratelimit import RateLimiter
+from app.channels.sender import ConcurrentSender
 from app.extensions import db, redis_store
 from app.models import Alert
 from app.services import message_text
@@ -66,86 +68,93 @@ def claim(delivery_ids: Iterable[int]) -> list[Claimed]:
 
 
 def record(outcomes: list[Outcome]) -> dict[str, int]:
-    """Write what the providers said, in one transaction. Returns counts by outcome."""
-    counts = {"sent": 0, "retry": 0, "failed": 0, "unknown": 0}
+    """Write what the providers said, in one transaction and a statement per kind of
+    outcome, however many there are. Returns counts by outcome."""
     max_attempts = current_app.config["DELIVERY_MAX_ATTEMPTS"]
+    sent: list[Outcome] = []
+    settled: dict[str, list] = {"ids": [], "statuses": [], "reasons": []}  # unknown, failed
+    retry: dict[str, list] = {"ids": [], "reasons": [], "delays": []}
+    counts = {"sent": 0, "retry": 0, "failed": 0, "unknown": 0}
     for outcome in outcomes:
         claimed, error = outcome.claimed, outcome.error
         if error is None:
-            result = outcome.result
-            _mark_sent(claimed.delivery_id, result)
-            counts["sent"] += 1
-        elif error.maybe_sent:
-            _set_status(claimed.delivery_id, "unknown", error.reason, from_=("sending",))
-            counts["unknown"] += 1
-        elif error.permanent or claimed.attempts >= max_attempts:
+            sent.append(outcome)
+            kind = "sent"
+        elif error.maybe_sent or error.permanent or claimed.attempts >= max_attempts:
+            kind = "unknown" if error.maybe_sent else "failed"
             reason = error.reason
-            if not error.permanent:
+            if kind == "failed" and not error.permanent:
                 reason = f"gave up after {claimed.attempts} attempts: {reason}"
-            _set_status(claimed.delivery_id, "failed", reason, from_=("sending",), final=True)
-            counts["failed"] += 1
+            settled["ids"].append(claimed.delivery_id)
+            settled["statuses"].append(kind)
+            settled["reasons"].append(reason)
         else:
-            db.session.execute(
-                text(
-                    """
-                    UPDATE deliveries SET status = 'queued', reason = :reason,
-                           next_attempt_at = now() + make_interval(secs => :delay),
-                           updated_at = now()
-                    WHERE id = :id AND status = 'sending'
-                    """
-                ),
-                {
-                    "id": claimed.delivery_id,
-                    "reason": error.reason,
-                    "delay": backoff_seconds(claimed.attempts),
-                },
-            )
-            counts["retry"] += 1
+            kind = "retry"
+            retry["ids"].append(claimed.delivery_id)
+            retry["reasons"].append(error.reason)
+            retry["delays"].append(backoff_seconds(claimed.attempts))
+        counts[kind] += 1
+    if sent:
+        _mark_sent(sent)
+    if settled["ids"]:
+        db.session.execute(
+            text(
+                """
+                UPDATE deliveries d SET status = v.status, reason = v.reason,
+                       updated_at = now(),
+                       finished_at = CASE WHEN v.status = 'failed' THEN now()
+                                          ELSE d.finished_at END
+                FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS text[]),
+                            CAST(:reasons AS text[])) AS v(id, status, reason)
+                WHERE d.id = v.id AND d.status = 'sending'
+                """
+            ),
+            settled,
+        )
+    if retry["ids"]:
+        db.session.execute(
+            text(
+                """
+                UPDATE deliveries d SET status = 'queued', reason = v.reason,
+                       next_attempt_at = now() + make_interval(secs => v.delay),
+                       updated_at = now()
+                FROM unnest(CAST(:ids AS bigint[]), CAST(:reasons AS text[]),
+                            CAST(:delays AS float8[])) AS v(id, reason, delay)
+                WHERE d.id = v.id AND d.status = 'sending'
+                """
+            ),
+            retry,
+        )
     db.session.commit()
     return counts
 
 
-def _mark_sent(delivery_id: int, result: SendResult) -> None:
-    # A provider callback may already have moved it on ("delivered"): keep that status,
+def _mark_sent(outcomes: list[Outcome]) -> None:
+    # A provider callback may already have moved one on ("delivered"): keep that status,
     # fill in what the send call knows.
     db.session.execute(
         text(
             """
-            UPDATE deliveries SET
-                status = CASE WHEN status IN ('sending', 'unknown') THEN :status
-                              ELSE status END,
-                provider_ref = coalesce(provider_ref, :ref),
-                segments = coalesce(:segments, segments),
-                sent_at = coalesce(sent_at, now()),
-                finished_at = CASE WHEN :status = 'delivered' THEN now() ELSE finished_at END,
+            UPDATE deliveries d SET
+                status = CASE WHEN d.status IN ('sending', 'unknown') THEN v.status
+                              ELSE d.status END,
+                provider_ref = coalesce(d.provider_ref, v.ref),
+                segments = coalesce(v.segments, d.segments),
+                sent_at = coalesce(d.sent_at, now()),
+                finished_at = CASE WHEN v.status = 'delivered' THEN now()
+                                   ELSE d.finished_at END,
                 reason = NULL, updated_at = now()
-            WHERE id = :id
+            FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS text[]),
+                        CAST(:refs AS text[]), CAST(:segments AS int[]))
+                 AS v(id, status, ref, segments)
+            WHERE d.id = v.id
             """
         ),
         {
-            "id": delivery_id,
-            "status": result.status,
-            "ref": result.provider_ref,
-            "segments": result.segments,
-        },
-    )
-
-
-def _set_status(delivery_id: int, status: str, reason: str, *, from_, final=False) -> None:
-    db.session.execute(
-        text(
-            """
-            UPDATE deliveries SET status = :status, reason = :reason, updated_at = now(),
-                   finished_at = CASE WHEN :final THEN now() ELSE finished_at END
-            WHERE id = :id AND status IN :from_
-            """
-        ).bindparams(bindparam("from_", expanding=True)),
-        {
-            "id": delivery_id,
-            "status": status,
-            "reason": reason,
-            "final": final,
-            "from_": list(from_),
+            "ids": [o.claimed.delivery_id for o in outcomes],
+            "statuses": [o.result.status for o in outcomes],
+            "refs": [o.result.provider_ref for o in outcomes],
+            "segments": [o.result.segments for o in outcomes],
         },
     )
 
@@ -177,20 +186,26 @@ def read_unsubscribe_token(token: str) -> tuple[int, str] | None:
     return int(resident_id), str(channel)
 
 
-def _public_url(endpoint: str, **values) -> str:
+def render_messages(chunk: list[Claimed], alerts: dict[int, Alert]) -> list[OutgoingMessage]:
+    """render_message for each claimed delivery, with their URLs built in one request
+    context (one per message would cost more than all the rest of the rendering)."""
     base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
     with current_app.test_request_context(base_url=base):
-        return url_for(endpoint, _external=True, **values)
+        return [render_message(alerts[c.alert_id], c) for c in chunk]
 
 
 def render_message(alert: Alert, claimed: Claimed) -> OutgoingMessage:
-    """The words each channel carries. Alert text is plain text everywhere."""
+    """The words each channel carries. Alert text is plain text everywhere. URLs are
+    PUBLIC_BASE_URL's: call it inside render_messages' request context."""
     force = current_app.config["FORCE_NAME"]
-    unsubscribe_url = callback_url = None
+    unsubscribe_url = callback_url = audio_url = None
     words = {"title": alert.title, "body": alert.body, "force": force, "mode": alert.mode}
     subject = None
     if claimed.channel == "sms":
         body = message_text.sms_text(**words)
+    elif claimed.channel == "voice" and alert.recording is not None:
+        audio_url = url_for("public.recording", token=alert.recording.token, _external=True)
+        body = message_text.voice_introduction(force=force, mode=alert.mode)
     elif claimed.channel == "voice":
         body = message_text.voice_script(**words)
     else:
@@ -198,11 +213,15 @@ def render_message(alert: Alert, claimed: Claimed) -> OutgoingMessage:
         body = message_text.email_text(body=alert.body, force=force, mode=alert.mode)
     if current_app.config.get("DELIVERY_TRANSPORT") == "providers":
         if claimed.channel == "email" and claimed.resident_id:
-            unsubscribe_url = _public_url(
-                "public.unsubscribe", token=unsubscribe_token(claimed.resident_id, "email")
+            unsubscribe_url = url_for(
+                "public.unsubscribe",
+                _external=True,
+                token=unsubscribe_token(claimed.resident_id, "email"),
             )
         if claimed.channel in ("sms", "voice"):
-            callback_url = _public_url("callbacks.twilio_status", delivery_id=claimed.delivery_id)
+            callback_url = url_for(
+                "callbacks.twilio_status", delivery_id=claimed.delivery_id, _external=True
+            )
     return OutgoingMessage(
         delivery_id=claimed.delivery_id,
         alert_id=alert.id,
@@ -212,6 +231,7 @@ def render_message(alert: Alert, claimed: Claimed) -> OutgoingMessage:
         body=body,
         unsubscribe_url=unsubscribe_url,
         status_callback_url=callback_url,
+        audio_url=audio_url,
     )
 
 
@@ -229,10 +249,8 @@ def deliver(delivery_ids: list[int]) -> dict[str, int]:
     Safe to run twice: only deliveries still "queued" are claimed."""
     totals = {"sent": 0, "retry": 0, "failed": 0, "unknown": 0, "skipped": 0}
     pending = list(delivery_ids)
-    concurrency = max(1, current_app.config["DELIVERY_CONCURRENCY"])
     alerts: dict[int, Alert] = {}
-    app = current_app._get_current_object()
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+    with ConcurrentSender(current_app.config["DELIVERY_CONCURRENCY"]) as sender:
         while pending:
             due = _due(pending)
             if not due:
@@ -245,68 +263,100 @@ def deliver(delivery_ids: list[int]) -> dict[str, int]:
                     break
                 time.sleep(min(wait, 5))
                 continue
-            # Claim a little at a time, so a worker that dies leaves few "sending".
-            for start in range(0, len(due), concurrency * 2):
-                chunk = claim(due[start : start + concurrency * 2])
-                for claimed in chunk:
-                    if claimed.alert_id not in alerts:
-                        alerts[claimed.alert_id] = db.session.get(Alert, claimed.alert_id)
-                outcomes = _send_all(app, pool, chunk, alerts)
-                for key, count in record(outcomes).items():
-                    totals[key] += count
+            for key, count in _send_due(sender, due, alerts).items():
+                totals[key] += count
             pending = _still_queued(pending)
-    for alert_id in {a for a in alerts}:
+    for alert_id in alerts:
         mark_alert_sent_when_done(alert_id)
     totals["skipped"] = len(delivery_ids) - totals["sent"] - totals["failed"] - totals["unknown"]
     return totals
 
 
-def _send_all(app, pool, chunk: list[Claimed], alerts) -> list[Outcome]:
-    messages = [(c, render_message(alerts[c.alert_id], c)) for c in chunk]
-    by_transport: dict[str, list] = {}
-    for claimed, message in messages:
-        by_transport.setdefault(claimed.channel, []).append((claimed, message))
-    outcomes: list[Outcome] = []
-    for channel, items in by_transport.items():
-        transport = transport_for(channel)
-        limiter = RateLimiter(
-            redis_store.client, channel, current_app.config["RATE_LIMITS"].get(channel, 0)
-        )
-        if transport.writes_to_database:
-            # The outbox records in this thread's transaction, with the status change.
-            for claimed, message in items:
-                outcomes.append(_send_one(transport, limiter, claimed, message))
-                _commit_outbox(outcomes[-1])
-            continue
+def _send_due(sender: ConcurrentSender, due: list[int], alerts) -> dict[str, int]:
+    """Claim, send and record, a chunk at a time and overlapping: while the sender has
+    one chunk in flight, the next is claimed, and outcomes are recorded as a chunk's
+    worth come back. At most two chunks are claimed and unrecorded at once, so a worker
+    that dies leaves few deliveries "sending"."""
+    totals = {"sent": 0, "retry": 0, "failed": 0, "unknown": 0}
+    step = sender.concurrency
+    finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
+    in_flight: dict[Future, Claimed] = {}
 
-        def send(item, transport=transport, limiter=limiter):
-            with app.app_context():
-                return _send_one(transport, limiter, *item)
+    def record_finished(at_least: int) -> None:
+        done = [finished.get() for _ in range(at_least)]
+        while not finished.empty():
+            done.append(finished.get())
+        outcomes = [_outcome(in_flight.pop(future), future) for future in done]
+        for key, count in record(outcomes).items():
+            totals[key] += count
 
-        outcomes.extend(pool.map(send, items))
-    return outcomes
+    for start in range(0, len(due), step):
+        if len(in_flight) >= step:
+            record_finished(len(in_flight) - step + 1)
+        chunk = claim(due[start : start + step])
+        for claimed in chunk:
+            if claimed.alert_id not in alerts:
+                alerts[claimed.alert_id] = db.session.get(Alert, claimed.alert_id)
+        for claimed, message, transport, limiter in _prepare(chunk, alerts):
+            if transport.writes_to_database:
+                # The outbox records in this thread's transaction, with the status change.
+                outcome = _send_here(transport, limiter, claimed, message)
+                for key, count in record([outcome]).items():
+                    totals[key] += count
+                continue
+            future = sender.submit(transport, limiter, message)
+            in_flight[future] = claimed
+            future.add_done_callback(finished.put)
+    if in_flight:
+        record_finished(len(in_flight))
+    return totals
 
 
-def _commit_outbox(outcome: Outcome) -> None:
-    if outcome.error is None:
-        _mark_sent(outcome.claimed.delivery_id, outcome.result)
-    db.session.commit()
+def _prepare(chunk: list[Claimed], alerts):
+    """Each claimed delivery with its message, transport and rate limiter."""
+    transports, limiters = {}, {}
+    for claimed, message in zip(chunk, render_messages(chunk, alerts), strict=True):
+        channel = claimed.channel
+        if channel not in transports:
+            transports[channel] = transport_for(channel)
+            limiters[channel] = RateLimiter(
+                redis_store.client, channel, current_app.config["RATE_LIMITS"].get(channel, 0)
+            )
+        yield claimed, message, transports[channel], limiters[channel]
 
 
-def _send_one(transport, limiter, claimed: Claimed, message: OutgoingMessage) -> Outcome:
+def _outcome(claimed: Claimed, future: Future) -> Outcome:
+    try:
+        return Outcome(claimed, result=future.result())
+    except TransportError as error:
+        return Outcome(claimed, error=error)
+    except Exception as error:  # a bug must not leave the delivery "sending"
+        return _unexpected(claimed, error)
+
+
+def _send_here(transport, limiter, claimed: Claimed, message: OutgoingMessage) -> Outcome:
     limiter.acquire()
     try:
         return Outcome(claimed, result=transport.send(message))
     except TransportError as error:
+        db.session.rollback()
         return Outcome(claimed, error=error)
-    except Exception as error:  # a bug must not leave the delivery "sending"
-        log.exception("delivery %s: %s failed unexpectedly", claimed.delivery_id, transport.name)
-        return Outcome(
-            claimed,
-            error=TransportError(
-                f"unexpected error in {transport.name}: {type(error).__name__}", permanent=True
-            ),
-        )
+    except Exception as error:
+        db.session.rollback()
+        return _unexpected(claimed, error)
+
+
+def _unexpected(claimed: Claimed, error: Exception) -> Outcome:
+    log.error(
+        "delivery %s: %s sending failed unexpectedly",
+        claimed.delivery_id,
+        claimed.channel,
+        exc_info=error,
+    )
+    return Outcome(
+        claimed,
+        error=TransportError(f"unexpected error sending: {type(error).__name__}", permanent=True),
+    )
 
 
 def _due(ids: list[int]) -> list[int]:

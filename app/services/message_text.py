@@ -103,6 +103,13 @@ def voice_script(*, title: str, body: str, force: str, mode: str = "live") -> st
     )
 
 
+def voice_introduction(*, force: str, mode: str = "live") -> str:
+    """What is said before an officer's recording is played."""
+    return f"This is a message from {force} Police." + (
+        " " + EXERCISE_START.strip() if mode == "exercise" else ""
+    )
+
+
 def email_subject(*, title: str, force: str, mode: str = "live") -> str:
     return _marked(mode, f"{force} Police: {title}")
 

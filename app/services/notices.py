@@ -4,14 +4,17 @@ sent by a job that takes their ids (safe to run twice: it claims each one first)
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from concurrent.futures import Future
 
+from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
 
 from app.channels import OutgoingMessage, TransportError, transport_for
-from app.extensions import db
+from app.channels.ratelimit import RateLimiter
+from app.channels.sender import ConcurrentSender
+from app.extensions import db, redis_store
 from app.models import ResidentNotice
 
 log = logging.getLogger(__name__)
@@ -55,51 +58,68 @@ def queue_notices(notice_ids: list[int]) -> None:
 
 
 def send_notices(notice_ids: list[int]) -> dict[str, int]:
-    """Send each notice still queued. A notice is claimed (queued -> sending, committed)
-    before its provider is called, so a second run never sends it again."""
+    """Send each notice still queued. Notices are claimed (queued -> sending, committed)
+    before any provider is called, so a second run never sends one again. They go
+    through the same sender and per-channel rate limits as alerts."""
     totals = {"sent": 0, "failed": 0, "skipped": 0}
-    for notice_id in notice_ids:
-        claimed = db.session.execute(
+    claimed = set(
+        db.session.scalars(
             update(ResidentNotice)
-            .where(ResidentNotice.id == notice_id, ResidentNotice.status == "queued")
+            .where(ResidentNotice.id.in_(notice_ids), ResidentNotice.status == "queued")
             .values(status="sending")
             .returning(ResidentNotice.id)
-        ).first()
-        db.session.commit()
-        if claimed is None:
-            totals["skipped"] += 1
-            continue
-        notice = db.session.get(ResidentNotice, notice_id)
-        message = OutgoingMessage(
-            delivery_id=0,
-            alert_id=0,
-            notice_id=notice.id,
-            channel=notice.channel,
-            recipient=notice.address,
-            subject=notice.subject,
-            body=notice.body or "",
         )
-        transport = transport_for(notice.channel)
-        try:
-            result = _send(transport, message)
-        except TransportError as error:
-            notice.status, notice.reason = "failed", error.reason
-            totals["failed"] += 1
-        else:
-            notice.status, notice.provider_ref = "sent", result.provider_ref
-            notice.sent_at = db.func.now()
-            totals["sent"] += 1
-        # The text may hold a code or a sign-in link: keep it no longer than needed.
-        notice.body = None
-        db.session.commit()
+    )
+    db.session.commit()
+    totals["skipped"] = len(set(notice_ids) - claimed)
+    notices = db.session.scalars(
+        select(ResidentNotice).where(ResidentNotice.id.in_(claimed)).order_by(ResidentNotice.id)
+    ).all()
+    limits = current_app.config["RATE_LIMITS"]
+    with ConcurrentSender(current_app.config["DELIVERY_CONCURRENCY"]) as sender:
+        pending = []
+        for notice in notices:
+            message = OutgoingMessage(
+                delivery_id=0,
+                alert_id=0,
+                notice_id=notice.id,
+                channel=notice.channel,
+                recipient=notice.address,
+                subject=notice.subject,
+                body=notice.body or "",
+            )
+            transport = transport_for(notice.channel)
+            if transport.writes_to_database:  # the outbox: in this thread's transaction
+                pending.append((notice, _now(transport.send, message)))
+            else:
+                limiter = RateLimiter(
+                    redis_store.client, notice.channel, limits.get(notice.channel, 0)
+                )
+                pending.append((notice, sender.submit(transport, limiter, message)))
+        for notice, future in pending:
+            try:
+                result = future.result()
+            except TransportError as error:
+                notice.status, notice.reason = "failed", error.reason
+                totals["failed"] += 1
+            else:
+                notice.status, notice.provider_ref = "sent", result.provider_ref
+                notice.sent_at = func.now()
+                totals["sent"] += 1
+            # The text may hold a code or a sign-in link: keep it no longer than needed.
+            notice.body = None
+    db.session.commit()
     return totals
 
 
-def _send(transport, message: OutgoingMessage):
-    send = getattr(transport, "send", None)
-    if send is not None:
-        return send(message)
-    return asyncio.run(transport.send_async(message))
+def _now(send, message) -> Future:
+    """Send at once in this thread, with the result where a submitted send's would be."""
+    future: Future = Future()
+    try:
+        future.set_result(send(message))
+    except TransportError as error:
+        future.set_exception(error)
+    return future
 
 
 def requeue_forgotten_notices(older_than_seconds: int = 60) -> int:

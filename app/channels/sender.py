@@ -1,0 +1,88 @@
+"""Many sends in flight at once from one job, on an event loop of its own.
+
+The job's thread claims and records deliveries in the database while this loop, on a
+thread of its own, keeps up to `concurrency` requests in flight: the providers are never
+left waiting for the database, nor the database for the providers. Transports with
+`send_async` (Twilio) run on the loop itself; blocking ones (SMTP) on a pool of threads.
+
+A rate-limited channel takes its turn (ratelimit.py) at the last moment before the
+request goes out, one task per process at a time, and only after the transport has
+warmed up: a turn taken and then spent opening a connection would arrive late and
+bunch up with the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from redis.exceptions import RedisError
+
+from app.channels.base import OutgoingMessage, SendResult, Transport, TransportError
+from app.channels.ratelimit import RateLimiter
+
+
+class ConcurrentSender:
+    def __init__(self, concurrency: int):
+        self.concurrency = max(1, concurrency)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._threads: ThreadPoolExecutor | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._turns: dict[str, asyncio.Lock] = {}  # one task per limiter waits for a turn
+        self._warmed: dict[str, asyncio.Task] = {}
+
+    def __enter__(self) -> ConcurrentSender:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        asyncio.run_coroutine_threadsafe(self._close(), self._loop).result()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+        if self._threads is not None:
+            self._threads.shutdown()
+
+    def submit(
+        self, transport: Transport, limiter: RateLimiter, message: OutgoingMessage
+    ) -> Future[SendResult]:
+        """Send in the background; the future holds the result or the exception."""
+        return asyncio.run_coroutine_threadsafe(self._send(transport, limiter, message), self._loop)
+
+    async def _send(
+        self, transport: Transport, limiter: RateLimiter, message: OutgoingMessage
+    ) -> SendResult:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.concurrency)
+        async with self._slots:
+            if limiter.per_second > 0:
+                await self._warm_up(transport)
+                turn = self._turns.setdefault(limiter.key, asyncio.Lock())
+                async with turn:
+                    try:
+                        await limiter.acquire_async()
+                    except RedisError:  # not sent: retry later, like a refused connection
+                        raise TransportError(
+                            "rate limiter unavailable (Redis)", permanent=False
+                        ) from None
+            if hasattr(transport, "send_async"):
+                return await transport.send_async(message)
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(self.concurrency)
+            return await self._loop.run_in_executor(self._threads, transport.send, message)
+
+    async def _warm_up(self, transport: Transport) -> None:
+        warm_up = getattr(transport, "warm_up", None)
+        if warm_up is None:
+            return
+        if transport.name not in self._warmed:  # the first task warms up, others wait
+            self._warmed[transport.name] = asyncio.ensure_future(warm_up())
+        await asyncio.shield(self._warmed[transport.name])
+
+    async def _close(self) -> None:
+        twilio = sys.modules.get("app.channels.twilio")
+        if twilio is not None:
+            await twilio.close_async_clients()
