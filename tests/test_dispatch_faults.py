@@ -33,8 +33,8 @@ def add_residents(count: int) -> None:
         text(
             """
             WITH new AS (
-                INSERT INTO residents (reference, name)
-                SELECT gen_random_uuid(), 'Load ' || g FROM generate_series(1, :n) g
+                INSERT INTO residents (reference, name, confirmed_at)
+                SELECT gen_random_uuid(), 'Load ' || g, now() FROM generate_series(1, :n) g
                 RETURNING id
             ), located AS (
                 INSERT INTO resident_locations (resident_id, label, postcode, location)
@@ -42,8 +42,9 @@ def add_residents(count: int) -> None:
                        (SELECT location FROM postcodes WHERE postcode = 'BS16AD')
                 FROM new RETURNING resident_id
             )
-            INSERT INTO resident_channels (resident_id, channel, address)
-            SELECT resident_id, 'sms', '+44770' || lpad(resident_id::text, 7, '0') FROM located
+            INSERT INTO resident_channels (resident_id, channel, address, verified_at)
+            SELECT resident_id, 'sms', '+44770' || lpad(resident_id::text, 7, '0'), now()
+            FROM located
             """
         ),
         {"n": count},
