@@ -77,6 +77,8 @@ def stop(processes) -> None:
 
 def main() -> None:
     app = bench_app()
+    # The benchmark measures the machine, not a supervisor: no alert waits for approval.
+    app.config["APPROVAL_THRESHOLD"] = 10**9
     from sqlalchemy import text
 
     from app.extensions import db, redis_store
