@@ -166,6 +166,21 @@ def main() -> None:
             print(f"  took {time.perf_counter() - start:.1f} s")
         run("resident locations in the area, clustered, warm", spatial_only)
         run("the officer's preview, clustered, warm", preview)
+
+        from app.services.alerts import AlertDraft, preview_targets
+
+        by_wkb = {
+            wkb: batch
+            for label, batches in shapes.items()
+            for wkb, batch in zip(areas[label], batches, strict=True)
+        }
+
+        def full_preview(wkb: bytes) -> int:
+            # Everything the map shows as shapes move: per channel and group, near the
+            # edge, the squares of residents, the area outside the force.
+            return preview_targets(AlertDraft(shapes=by_wkb[wkb]))["residents"]
+
+        run("the officer's full preview with the map's squares, warm", full_preview)
         db.session.rollback()
 
         from app.dao.targeting import Audience, targeted_channels
