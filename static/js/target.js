@@ -445,6 +445,8 @@
     showMarked($("preview-sms"), sms.text, sms.ucs2_characters);
     $("preview-email-subject").textContent = c.email.subject;
     $("preview-email").textContent = c.email.text;
+    // The HTML part, in a sandbox: no scripts, no links followed, nothing fetched.
+    $("preview-email-html").srcdoc = c.email.html;
     $("preview-voice").textContent = c.voice.script;
     $("preview-voice-minutes").textContent = "About " + c.voice.minutes + " minute" +
       (c.voice.minutes === 1 ? "" : "s") + " a call (said twice).";

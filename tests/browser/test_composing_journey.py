@@ -149,7 +149,10 @@ def test_exercise_mode_is_unmistakable(page, sign_in_page, bristol):
     expect(banner).to_be_visible()
     expect(banner).to_contain_text("EXERCISE")
     page.get_by_label("Title").fill("Drill")
-    page.get_by_label("Message", exact=True).fill("Practice")
+    page.get_by_label("Message", exact=True).fill("Practice <b>not bold</b>")
     page.get_by_text("Text message as residents see it").click()
     expect(page.locator("#preview-sms")).to_contain_text("EXERCISE EXERCISE EXERCISE")
+    page.locator("#compose summary", has_text="E-mail").click()
+    html = page.frame_locator("#preview-email-html").locator("body")
+    expect(html).to_contain_text("Practice <b>not bold</b>")  # shown as typed, never markup
     assert axe_violations(page) == []
