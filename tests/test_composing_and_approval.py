@@ -541,3 +541,48 @@ def test_an_officers_recording_is_checked_served_and_costed(officer_client, town
     assert db.session.get(Alert, sent.json["alert_id"]).recording.seconds == 40.0
     gone = send(officer_client, recording_id=999999)
     assert "no longer here" in gone.json["errors"]["recording"]
+
+
+def test_a_test_also_goes_to_the_officers_mobile_when_they_gave_one(app_ctx, runner, run_worker):
+    result = runner.invoke(
+        args=[
+            "officers",
+            "create",
+            "--email",
+            "pc@police.example",
+            "--name",
+            "PC Test",
+            "--role",
+            "officer",
+            "--mobile",
+            "07700 900555",
+            "--password",
+            "pw-123456789",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    from app.models import Officer
+    from app.services.alerts import send_test_to_self
+
+    officer = db.session.scalars(select(Officer)).one()
+    send_test_to_self(officer, title="T", body="Check")
+    run_worker()
+    sent = {m.channel: m.recipient for m in db.session.scalars(select(OutboxMessage))}
+    assert sent == {"email": "pc@police.example", "sms": "+447700900555"}
+    refused = runner.invoke(
+        args=[
+            "officers",
+            "create",
+            "--email",
+            "x@police.example",
+            "--name",
+            "X",
+            "--role",
+            "officer",
+            "--mobile",
+            "0117 496 0000",
+            "--password",
+            "pw-123456789",
+        ]
+    )
+    assert refused.exit_code != 0 and "--mobile: Texts can only go to a mobile" in refused.output

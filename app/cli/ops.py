@@ -94,12 +94,17 @@ def progress(alert_id: int) -> None:
 @click.option(
     "--role", required=True, type=click.Choice(["officer", "supervisor", "analyst", "admin"])
 )
+@click.option("--mobile", help="Their work mobile: tests they send to themselves go there too.")
 @click.password_option()
-def create(email: str, name: str, role: str, password: str) -> None:
+def create(email: str, name: str, role: str, password: str, mobile: str | None) -> None:
     """Create a staff account."""
     from app.services.accounts import create_officer
+    from app.services.contacts import ContactRefused
 
-    create_officer(email=email, name=name, role=role, password=password)
+    try:
+        create_officer(email=email, name=name, role=role, password=password, mobile=mobile)
+    except ContactRefused as refusal:
+        raise click.ClickException(f"--mobile: {refusal}") from None
     click.echo(f"Created {role} {email}")
 
 

@@ -79,11 +79,24 @@ def _count_failure(keys: list[str]) -> None:
         log.warning("sign-in throttle unavailable: Redis is down")
 
 
-def create_officer(*, email: str, name: str, role: str, password: str) -> Officer:
+def create_officer(
+    *, email: str, name: str, role: str, password: str, mobile: str | None = None
+) -> Officer:
+    """Raises ValueError (an unknown role) or ContactRefused (a mobile we cannot text)."""
+    from app.services.contacts import normalise_phone
+
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    allow_drama = current_app.config["ENV_NAME"] != "production"
     officer = Officer(
-        email=email.strip().lower(), name=name, role=role, password_hash=_hasher.hash(password)
+        email=email.strip().lower(),
+        name=name,
+        role=role,
+        password_hash=_hasher.hash(password),
+        # Where "send a test to myself" also goes, by text.
+        mobile=normalise_phone(mobile, need_mobile=True, allow_drama=allow_drama)
+        if mobile
+        else None,
     )
     db.session.add(officer)
     db.session.commit()
