@@ -5,7 +5,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    TableClause,
+    and_,
+    column,
+    exists,
+    func,
+    literal,
+    select,
+    table,
+    text,
+    tuple_,
+)
 
 from app.models import Delivery, InterestGroup, Resident, ResidentChannel, ResidentLocation
 from app.models.resident import resident_groups
@@ -86,10 +99,26 @@ def targeted_channels(audience: Audience) -> Select:
     )
 
 
-def count_targets(session, audience: Audience) -> dict:
+def materialise_targets(session, audience: Audience) -> TableClause:
+    """The audience's rows (resident_id, channel, address) in a temporary table that
+    lasts until the transaction ends: the preview asks four questions of the same rows
+    (per channel, per group, where on the map), and finding them is the costly part."""
+    compiled = targeted_channels(audience).compile(
+        dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True}
+    )
+    session.execute(text("DROP TABLE IF EXISTS preview_targets"))
+    session.connection().exec_driver_sql(
+        f"CREATE TEMP TABLE preview_targets ON COMMIT DROP AS {compiled}", compiled.params
+    )
+    return table("preview_targets", column("resident_id"), column("channel"), column("address"))
+
+
+def count_targets(session, audience: Audience, targets=None) -> dict:
     """{"residents": n, "channels": {"sms": n, "voice": n, "email": n}}, in one query:
-    the grouping set () adds a row (channel NULL) with the distinct residents."""
-    targets = targeted_channels(audience).subquery()
+    the grouping set () adds a row (channel NULL) with the distinct residents.
+    `targets`: the audience's rows already found (materialise_targets)."""
+    if targets is None:
+        targets = targeted_channels(audience).subquery()
     rows = session.execute(
         select(
             targets.c.channel,
@@ -107,10 +136,11 @@ def count_targets(session, audience: Audience) -> dict:
     return {"residents": residents, "channels": channels}
 
 
-def count_targets_by_group(session, audience: Audience) -> dict[str, int]:
+def count_targets_by_group(session, audience: Audience, targets=None) -> dict[str, int]:
     """Residents reached who belong to each interest group, by slug (every group the
     force offers, 0 when none is reached)."""
-    targets = targeted_channels(audience).subquery()
+    if targets is None:
+        targets = targeted_channels(audience).subquery()
     reached = select(func.distinct(targets.c.resident_id).label("resident_id")).subquery()
     rows = session.execute(
         select(InterestGroup.slug, func.count(reached.c.resident_id))
@@ -147,11 +177,14 @@ def count_near_edge(session, audience: Audience) -> dict[str, int]:
     return {"inside": counts[0], "outside": counts[1]}
 
 
-def find_target_cells(session, audience: Audience, *, cell_m: int, min_count: int) -> list:
+def find_target_cells(
+    session, audience: Audience, *, cell_m: int, min_count: int, targets=None
+) -> list:
     """Residents reached per national-grid square of cell_m metres, as
     (residents or None when fewer than min_count, GeoJSON of the square in WGS84): the
     map shows where an alert lands without pointing at any home."""
-    targets = targeted_channels(audience).subquery()
+    if targets is None:
+        targets = targeted_channels(audience).subquery()
     reached = select(func.distinct(targets.c.resident_id).label("resident_id")).subquery()
     i = func.floor(func.ST_X(ResidentLocation.location) / cell_m).label("i")
     j = func.floor(func.ST_Y(ResidentLocation.location) / cell_m).label("j")

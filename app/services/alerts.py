@@ -22,6 +22,7 @@ from app.dao.targeting import (
     count_targets,
     count_targets_by_group,
     find_target_cells,
+    materialise_targets,
     targeted_channels,
 )
 from app.extensions import db
@@ -203,8 +204,9 @@ def preview_targets(draft: AlertDraft) -> dict:
         db.session.rollback()
         raise AlertInvalid(errors)
     config = current_app.config
-    counts = count_targets(db.session, target.audience)
-    counts["groups"] = count_targets_by_group(db.session, target.audience)
+    found = materialise_targets(db.session, target.audience)
+    counts = count_targets(db.session, target.audience, found)
+    counts["groups"] = count_targets_by_group(db.session, target.audience, found)
     counts["near_edge"] = count_near_edge(db.session, target.audience)
     counts["cells"] = [
         {"residents": n, "geometry": geometry}
@@ -213,6 +215,7 @@ def preview_targets(draft: AlertDraft) -> dict:
             target.audience,
             cell_m=config["PREVIEW_CELL_M"],
             min_count=config["DENSITY_MIN_COUNT"],
+            targets=found,
         )
     ]
     counts["cell_m"] = config["PREVIEW_CELL_M"]
