@@ -124,6 +124,7 @@ class Config:
     # UNVERIFIED_DAYS. Quiet hours hold every category but these.
     RETENTION_DAYS = _int("RETENTION_DAYS", 730)
     UNVERIFIED_DAYS = _int("UNVERIFIED_DAYS", 7)
+    RECORDING_DAYS = _int("RECORDING_DAYS", 90)  # officers' recordings for voice calls
     URGENT_CATEGORIES = tuple(
         c.strip()
         for c in _env("URGENT_CATEGORIES", "incident,missing_person").split(",")

@@ -586,3 +586,23 @@ def test_a_test_also_goes_to_the_officers_mobile_when_they_gave_one(app_ctx, run
         ]
     )
     assert refused.exit_code != 0 and "--mobile: Texts can only go to a mobile" in refused.output
+
+
+def test_an_officer_uses_only_their_own_recordings_and_old_ones_go(
+    app, officer_client, supervisor_client, town
+):
+    from app.models import AlertRecording
+    from app.services.residents import purge_expired
+
+    theirs = upload(supervisor_client, wav(5)).json["id"]
+    refused = send(officer_client, recording_id=theirs)
+    assert "recording you uploaded yourself" in refused.json["errors"]["recording"]
+    mine = upload(officer_client, wav(5)).json["id"]
+    sent = send(officer_client, recording_id=mine)
+    assert sent.status_code == 201
+    db.session.execute(text("UPDATE alert_recordings SET created_at = now() - interval '100 days'"))
+    db.session.execute(text("UPDATE alerts SET status = 'sent'"))
+    db.session.commit()
+    purge_expired()
+    assert db.session.scalar(select(func.count()).select_from(AlertRecording)) == 0
+    assert db.session.scalar(select(Alert.recording_id)) is None

@@ -189,7 +189,9 @@ def resident_client(client, make_resident, run_worker):
     client.post("/manage", data={"csrf_token": csrf_token(client), "address": "07700 900001"})
     (message,) = notices_sent(run_worker)
     assert message.recipient == "+447700900001"
-    opened = client.get(link_in(message))
+    link = link_in(message)
+    assert "Open my alerts page" in client.get(link).text  # a preview spends nothing
+    opened = client.post(link, data={"csrf_token": page_token(client, link)})
     assert opened.status_code == 302 and opened.headers["Location"].endswith("/my-alerts")
     client.environ_base["HTTP_X_CSRFTOKEN"] = page_token(client, "/my-alerts")
     return client
@@ -549,3 +551,46 @@ def test_codes_and_links_go_through_twilio_and_smtp_when_configured(
     assert "/confirm-email/" in mail.get_body(("plain",)).get_content()
     statuses = set(db.session.scalars(select(ResidentNotice.status)))
     assert statuses == {"sent"}
+
+
+def test_a_link_after_stop_lets_the_resident_back_in(client, app_ctx, make_resident, run_worker):
+    make_resident(sms="+447700900001")
+    db.session.execute(update(ResidentChannel).values(unsubscribed_at=func.now()))
+    db.session.commit()
+    again = register(client, channels=["sms"], sms_phone="07700 900001")
+    assert "already signed up" in again.text
+    client.post("/manage", data={"csrf_token": csrf_token(client), "address": "07700 900001"})
+    (message,) = notices_sent(run_worker)
+    assert "/manage/" in message.body
+
+
+def test_one_broken_notice_fails_alone_and_stuck_ones_are_given_up(
+    app, client, app_ctx, run_worker, monkeypatch, runner
+):
+    from app.channels import outbox
+
+    register(client, channels=["sms", "email"])
+    real_send = outbox.OutboxTransport.send
+
+    def send(self, message):
+        if message.channel == "email":
+            raise ValueError("a bug in building the e-mail")
+        return real_send(self, message)
+
+    monkeypatch.setattr(outbox.OutboxTransport, "send", send)
+    run_worker()
+    statuses = dict(db.session.execute(select(ResidentNotice.channel, ResidentNotice.status)).all())
+    assert statuses == {"sms": "sent", "email": "failed"}
+    assert db.session.scalar(select(func.count()).where(ResidentNotice.body.is_not(None))) == 0
+
+    # A notice whose worker died mid-send is failed (and its code dropped) in time.
+    db.session.execute(
+        text(
+            "UPDATE resident_notices SET status = 'sending', body = 'code 123456', "
+            "created_at = now() - interval '20 minutes' WHERE channel = 'sms'"
+        )
+    )
+    db.session.commit()
+    runner.invoke(args=["sweeper", "--once"])
+    stuck = db.session.scalars(select(ResidentNotice).where(ResidentNotice.channel == "sms")).one()
+    assert (stuck.status, stuck.body) == ("failed", None)

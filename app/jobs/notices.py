@@ -12,13 +12,17 @@ def send_notices(notice_ids: list[int]) -> dict[str, int]:
 
 
 @with_app_context
-def send_manage_link(address: str) -> bool:
-    """Look the address up and, if we hold it, send it a link to the resident's page.
-    Done in a job so that the page answers in the same time whether or not we do."""
-    from app.extensions import db
+def send_manage_link(request_key: str) -> bool:
+    """Look up the address the resident gave (kept briefly in Redis under
+    request_key) and, if we hold it, send it a link to their page. Done in a job so that
+    the page answers in the same time whether or not we hold the address."""
+    from app.extensions import db, redis_store
     from app.services.verification import send_manage_link as create_link
 
-    notice_id = create_link(address)
+    address = redis_store.client.getdel(f"manage-request:{request_key}")
+    if address is None:
+        return False
+    notice_id = create_link(address.decode())
     db.session.commit()
     if notice_id is not None:
         notices.send_notices([notice_id])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import secrets
 
 from flask import (
     Blueprint,
@@ -19,7 +20,7 @@ from flask import (
     url_for,
 )
 
-from app.extensions import db
+from app.extensions import db, redis_store
 from app.jobs import queue
 from app.jobs.notices import send_manage_link as send_manage_link_job
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
@@ -167,17 +168,27 @@ def manage():
             # The same answer, in the same time, whether or not we hold the address: a
             # job looks it up, so the page tells a stranger nothing about who is
             # registered.
-            queue().enqueue(send_manage_link_job, address, job_timeout=300)
+            # The job gets a random key, not the address: job arguments are kept in
+            # Redis and written to the worker's log.
+            key = secrets.token_urlsafe(16)
+            redis_store.client.set(f"manage-request:{key}", address, ex=600)
+            queue().enqueue(
+                send_manage_link_job, key, job_timeout=300, result_ttl=0, failure_ttl=3600
+            )
             return render_template("residents/link_sent.html")
     return render_template("residents/manage.html", error=error), (400 if error else 200)
 
 
-@bp.route("/manage/<token>")
+@bp.route("/manage/<token>", methods=["GET", "POST"])
 def open_manage(token: str):
+    """GET shows a button; only the resident's POST spends the one-use link (mail
+    scanners and message previews fetch links before people do)."""
     try:
-        resident = read_manage_token(token)
+        resident = read_manage_token(token, use=request.method == "POST")
     except VerificationRefused as refusal:
         return render_template("residents/manage.html", error=str(refusal)), 400
+    if request.method == "GET":
+        return render_template("residents/open_manage.html")
     remember(resident)
     return redirect(url_for("residents.my_alerts"))
 

@@ -370,6 +370,9 @@ def submit_alert(
     draft = draft or AlertDraft(**fields)
     errors: dict[str, str] = {}
     title, body = _check_words(draft, errors)
+    recording = db.session.get(AlertRecording, draft.recording_id) if draft.recording_id else None
+    if recording is not None and recording.created_by_id != officer.id:
+        errors["recording"] = "Use a recording you uploaded yourself."
     _check_schedule(draft, errors)
     target = resolve_target(draft, errors)
     if errors or target is None:

@@ -61,7 +61,7 @@ def send_notices(notice_ids: list[int]) -> dict[str, int]:
     """Send each notice still queued. Notices are claimed (queued -> sending, committed)
     before any provider is called, so a second run never sends one again. They go
     through the same sender and per-channel rate limits as alerts."""
-    totals = {"sent": 0, "failed": 0, "skipped": 0}
+    totals = {"sent": 0, "retry": 0, "failed": 0, "skipped": 0}
     claimed = set(
         db.session.scalars(
             update(ResidentNotice)
@@ -100,15 +100,25 @@ def send_notices(notice_ids: list[int]) -> dict[str, int]:
             try:
                 result = future.result()
             except TransportError as error:
-                notice.status, notice.reason = "failed", error.reason
+                if error.permanent or error.maybe_sent:
+                    notice.status, notice.reason = "failed", error.reason
+                    notice.body = None
+                    totals["failed"] += 1
+                else:  # worth another go: the sweeper queues it again
+                    notice.status, notice.reason = "queued", error.reason
+                    totals["retry"] += 1
+            except Exception as error:  # anything else fails this one, not the batch
+                log.exception("notice %s could not be sent", notice.id)
+                notice.status, notice.reason = "failed", f"unexpected {type(error).__name__}"
+                notice.body = None
                 totals["failed"] += 1
             else:
                 notice.status, notice.provider_ref = "sent", result.provider_ref
                 notice.sent_at = func.now()
+                # The text may hold a code or a sign-in link: keep it no longer than needed.
+                notice.body = None
                 totals["sent"] += 1
-            # The text may hold a code or a sign-in link: keep it no longer than needed.
-            notice.body = None
-    db.session.commit()
+            db.session.commit()  # each as it comes: a killed worker strands none sent
     return totals
 
 
@@ -117,17 +127,34 @@ def _now(send, message) -> Future:
     future: Future = Future()
     try:
         future.set_result(send(message))
-    except TransportError as error:
+    except Exception as error:
         future.set_exception(error)
     return future
 
 
+# A code lasts 10 minutes and a link is wanted now: a notice not sent within this long
+# is given up rather than sent late.
+GIVE_UP_MINUTES = 15
+
+
 def requeue_forgotten_notices(older_than_seconds: int = 60) -> int:
-    """Queue again the notices that waited longer than this while no job is waiting
-    (Redis lost them, or a crash came between commit and enqueue). Sending claims
-    each one first, so a notice queued twice still goes once."""
+    """For the sweeper. Notices that waited longer than this while no job is waiting
+    (Redis lost them, a crash between commit and enqueue, a temporary failure) are
+    queued again; sending claims each one first, so one queued twice still goes once.
+    Notices too old to be useful, or stuck "sending" (their worker died), fail and
+    lose their text."""
     from app.jobs import queue
 
+    db.session.execute(
+        update(ResidentNotice)
+        .where(
+            ResidentNotice.status.in_(("queued", "sending")),
+            ResidentNotice.created_at
+            < func.now() - func.make_interval(0, 0, 0, 0, 0, GIVE_UP_MINUTES),
+        )
+        .values(status="failed", reason="not sent in time", body=None)
+    )
+    db.session.commit()
     if queue().count:
         return 0
     ids = list(

@@ -29,8 +29,11 @@ def save_recording(officer: Officer, *, filename: str, data: bytes) -> AlertReco
     """Raises RecordingRefused."""
     if not data:
         raise RecordingRefused("Choose a recording to upload.")
+    named = io.BytesIO(data)
+    # With a name, mutagen also recognises an MP3 that has no ID3 tag by its extension.
+    named.name = clean_text(filename, max_length=200) or "recording"
     try:
-        audio = mutagen.File(io.BytesIO(data))
+        audio = mutagen.File(named)
     except mutagen.MutagenError:
         audio = None
     kind = type(audio).__name__ if audio is not None else None

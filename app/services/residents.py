@@ -335,6 +335,25 @@ def purge_expired() -> dict[str, int]:
         _pseudonymise_deliveries(Delivery.resident_id.in_([r.id for r in stale]))
     for resident in stale:
         db.session.delete(resident)
+    # Officers' recordings (their voices) go after RECORDING_DAYS, unless an alert
+    # still waiting to go needs one.
+    db.session.execute(
+        text(
+            """
+            WITH old AS (
+                SELECT id FROM alert_recordings
+                WHERE created_at < now() - make_interval(days => :days)
+                  AND id NOT IN (SELECT recording_id FROM alerts WHERE recording_id IS NOT NULL
+                                 AND status IN ('draft', 'pending_approval', 'scheduled',
+                                                'sending'))
+            ), unlinked AS (
+                UPDATE alerts SET recording_id = NULL WHERE recording_id IN (SELECT id FROM old)
+            )
+            DELETE FROM alert_recordings WHERE id IN (SELECT id FROM old)
+            """
+        ),
+        {"days": config["RECORDING_DAYS"]},
+    )
     # An uploaded list that was checked but never imported is not kept.
     db.session.execute(
         text(

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from flask import current_app, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from app.dao.audit import create_audit_event
@@ -200,20 +201,33 @@ MANAGE_LINK_HOURS = 24
 
 
 def manage_token(resident: Resident) -> str:
-    return _serializer("manage").dumps(str(resident.reference))
+    # The nonce is what "used" is recorded against: the decoded value, not the token's
+    # text (which has more than one spelling of the same signature).
+    return _serializer("manage").dumps([str(resident.reference), secrets.token_hex(8)])
 
 
-def read_manage_token(token: str) -> Resident:
-    """The resident a link opens the page of; each link works once (it travels in
-    messages and URLs, so it ends up in histories and logs). Raises VerificationRefused."""
+def read_manage_token(token: str, *, use: bool) -> Resident:
+    """The resident a link opens the page of. Each link works once (it travels in
+    messages and URLs, so it ends up in histories and logs): `use` spends it; without,
+    it is only checked (a link preview or a mail scanner fetching it spends nothing).
+    Raises VerificationRefused."""
     try:
-        reference = _serializer("manage").loads(token, max_age=MANAGE_LINK_HOURS * 3600)
+        reference, nonce = _serializer("manage").loads(token, max_age=MANAGE_LINK_HOURS * 3600)
     except SignatureExpired:
         raise VerificationRefused("That link has expired. Ask for a new one below.") from None
     except (BadSignature, ValueError, TypeError):
         raise VerificationRefused("That link is not valid. Ask for a new one below.") from None
-    used = "manage-link-used:" + hashlib.sha256(token.encode()).hexdigest()[:32]
-    if not redis_store.client.set(used, 1, nx=True, ex=MANAGE_LINK_HOURS * 3600):
+    used = f"manage-link-used:{nonce}"
+    try:
+        if use:
+            fresh = redis_store.client.set(used, 1, nx=True, ex=MANAGE_LINK_HOURS * 3600)
+        else:
+            fresh = not redis_store.client.exists(used)
+    except RedisError:
+        raise VerificationRefused(
+            "We can't open links at the moment. Please try again in a few minutes."
+        ) from None
+    if not fresh:
         raise VerificationRefused("That link has been used already. Ask for a new one below.")
     resident = db.session.scalar(select(Resident).where(Resident.reference == reference))
     if resident is None:
@@ -230,8 +244,9 @@ def send_manage_link(address: str) -> int | None:
         select(ResidentChannel)
         .where(
             func.lower(ResidentChannel.address) == address.lower(),
+            # Stopped ones too: opening the link proves the address is theirs, and
+            # their page lets them start again.
             ResidentChannel.channel.in_(("sms", "email")),
-            ResidentChannel.unsubscribed_at.is_(None),
         )
         .order_by(ResidentChannel.verified_at.desc().nulls_last(), ResidentChannel.resident_id)
     ).first()

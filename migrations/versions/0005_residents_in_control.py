@@ -15,7 +15,25 @@ branch_labels = None
 depends_on = None
 
 
+# When a message held by quiet hours may go: the end of the quiet hours that `at`
+# falls in (UK local time, so it follows the clocks), or NULL when `at` is outside them.
+QUIET_HOURS_RELEASE = """
+CREATE OR REPLACE FUNCTION quiet_hours_release(quiet_from time, quiet_until time, at timestamptz)
+RETURNS timestamptz LANGUAGE sql STABLE AS $$
+  SELECT CASE
+    WHEN quiet_from IS NULL OR quiet_until IS NULL THEN NULL
+    WHEN (quiet_from < quiet_until AND local::time >= quiet_from AND local::time < quiet_until)
+      OR (quiet_from > quiet_until AND (local::time >= quiet_from OR local::time < quiet_until))
+    THEN ((local::date + CASE WHEN local::time < quiet_until THEN 0 ELSE 1 END) + quiet_until)
+         AT TIME ZONE 'Europe/London'
+  END
+  FROM (SELECT at AT TIME ZONE 'Europe/London' AS local) now_local
+$$
+"""
+
+
 def upgrade():
+    op.execute(QUIET_HOURS_RELEASE)
     add = op.add_column
     add("residents", sa.Column("consent_version", sa.String(40), nullable=True))
     add("residents", sa.Column("consent_text", sa.Text(), nullable=True))
@@ -100,6 +118,7 @@ def upgrade():
 
 
 def downgrade():
+    op.execute("DROP FUNCTION IF EXISTS quiet_hours_release(time, time, timestamptz)")
     op.execute("DELETE FROM outbox_messages WHERE delivery_id IS NULL")
     op.drop_constraint(op.f("uq_outbox_messages_notice_id"), "outbox_messages", type_="unique")
     op.drop_constraint(

@@ -31,13 +31,24 @@ $$
 
 
 def upgrade():
+    # 0005 creates it; an early copy of 0005 did not, so make sure (it is idempotent).
     op.execute(QUIET_HOURS_RELEASE)
     # Set when a resident first confirms any channel; the retention rule removes only
     # sign-ups that never did (not a long-standing resident who just changed number).
     op.add_column("residents", sa.Column("confirmed_at", sa.DateTime(timezone=True)))
+    # Confirmed once: a channel confirmed now, an audited confirmation (they may be
+    # changing number), an import (the old system confirmed them), or alerts received.
     op.execute(
-        "UPDATE residents r SET confirmed_at = r.created_at WHERE EXISTS (SELECT 1 FROM "
-        "resident_channels c WHERE c.resident_id = r.id AND c.verified_at IS NOT NULL)"
+        """
+        UPDATE residents r SET confirmed_at = r.created_at
+        WHERE EXISTS (SELECT 1 FROM resident_channels c
+                      WHERE c.resident_id = r.id AND c.verified_at IS NOT NULL)
+           OR EXISTS (SELECT 1 FROM audit_events a
+                      WHERE a.action = 'resident.channel_verified'
+                        AND a.subject_type = 'resident' AND a.subject_id = r.reference::text)
+           OR r.source LIKE 'import:%'
+           OR EXISTS (SELECT 1 FROM deliveries d WHERE d.resident_id = r.id)
+        """
     )
     op.create_table(
         "alert_recordings",
@@ -75,4 +86,4 @@ def downgrade():
     op.drop_column("alerts", "recording_id")
     op.drop_table("alert_recordings")
     op.drop_column("residents", "confirmed_at")
-    op.execute("DROP FUNCTION IF EXISTS quiet_hours_release(time, time, timestamptz)")
+    # quiet_hours_release stays: 0005 owns it, and the release before this one uses it.

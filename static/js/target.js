@@ -388,7 +388,7 @@
   $("recording").addEventListener("change", function () {
     var file = $("recording").files[0];
     if (!file) { return; }
-    if (file.size > 1024 * 1024) { showRecordingError("That file is over 1 MB. Save it as MP3 to make it smaller."); return; }
+    if (file.size > 950 * 1024) { showRecordingError("That file is over 950 KB. Save it as a lower-quality MP3 to make it smaller."); return; }
     var form = new FormData();
     form.append("recording", file);
     fetch(settings.recordingsUrl, {

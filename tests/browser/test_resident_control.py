@@ -80,6 +80,7 @@ def test_a_resident_signs_up_confirms_and_manages_their_alerts(page, app_ctx, ru
     expect(page.get_by_role("heading", name="Check your messages")).to_be_visible()
     link = re.search(r"https?://\S+?(/manage/\S+?) ", last_notice(run_worker)).group(1)
     page.goto(link)
+    page.get_by_role("button", name="Open my alerts page").click()
     expect(page.get_by_role("heading", name="Your alerts")).to_be_visible()
     assert axe_violations(page) == []
 
