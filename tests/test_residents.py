@@ -482,12 +482,25 @@ def test_routine_alerts_wait_for_quiet_hours_and_urgent_ones_do_not(
 # --- what review found --------------------------------------------------------------
 
 
-def test_one_person_one_record_a_second_sign_up_is_sent_to_manage(client, app_ctx, make_resident):
+def test_signing_up_a_registered_number_again_looks_the_same_and_tells_its_owner(
+    client, app_ctx, make_resident, run_worker
+):
     make_resident(sms="+447700900123", email=None)
     again = register(client, channels=["sms"])
-    assert again.status_code == 400
-    assert "already signed up for alerts" in again.text
+    # The same reply as a new sign-up: the form does not tell who is registered...
+    assert again.status_code == 302 and again.headers["Location"].endswith("/register/confirm")
+    page = client.get("/register/confirm").text
+    assert "You're signed up" in page and "The 6-digit code we texted you" in page
+    token = page_token(client, "/register/confirm")
+    guess = client.post(
+        "/register/confirm", data={"csrf_token": token, "channel": "sms", "code": "123456"}
+    )
+    assert "That code is not right" in guess.text
+    assert "Confirm how we reach you first" in client.get("/my-alerts").text
+    # ...nobody new is stored, and the number's owner hears what happened.
     assert db.session.scalar(select(func.count()).select_from(Resident)) == 1
+    (notice,) = notices_sent(run_worker)
+    assert notice.recipient == "+447700900123" and "It already gets them" in notice.body
 
 
 def test_links_work_once(resident_client, client, run_worker):
@@ -504,7 +517,11 @@ def test_links_work_once(resident_client, client, run_worker):
 
 def test_a_resident_cannot_make_us_text_many_numbers(client, app_ctx, run_worker):
     register(client, channels=["sms"])
-    token = page_token(client, "/my-alerts")
+    token = page_token(client, "/register/confirm")
+    (code,) = notices_sent(run_worker)
+    client.post(
+        "/register/confirm", data={"csrf_token": token, "channel": "sms", "code": code_in(code)}
+    )
     for n in range(12):
         client.post(
             "/my-alerts/channels",
@@ -557,10 +574,10 @@ def test_a_link_after_stop_lets_the_resident_back_in(client, app_ctx, make_resid
     make_resident(sms="+447700900001")
     db.session.execute(update(ResidentChannel).values(unsubscribed_at=func.now()))
     db.session.commit()
-    again = register(client, channels=["sms"], sms_phone="07700 900001")
-    assert "already signed up" in again.text
+    register(client, channels=["sms"], sms_phone="07700 900001")
+    notices_sent(run_worker)  # "it already gets them" (stopped, but still theirs)
     client.post("/manage", data={"csrf_token": csrf_token(client), "address": "07700 900001"})
-    (message,) = notices_sent(run_worker)
+    message = notices_sent(run_worker)[-1]
     assert "/manage/" in message.body
 
 

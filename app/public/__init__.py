@@ -15,12 +15,13 @@ from flask import (
 )
 
 from app.extensions import csrf
-from app.residents import remember
+from app.residents import remember, remember_unregistered
 from app.services.dispatch import read_unsubscribe_token
 from app.services.optout import unsubscribe_channel
 from app.services.postcode_check import PostcodeRefused, check_postcode
 from app.services.recordings import find_recording_by_token
 from app.services.registration import (
+    AlreadyRegistered,
     RegistrationForm,
     RegistrationInvalid,
     consent_statement,
@@ -59,6 +60,13 @@ def register():
             resident, checked = register_resident(form)
         except RegistrationInvalid as invalid:
             errors = invalid.errors
+        except AlreadyRegistered as already:
+            # The same next page as a new sign-up (see AlreadyRegistered).
+            session["registered_place"] = (
+                already.checked.description or already.checked.postcode.display
+            )
+            remember_unregistered(already.addresses)
+            return redirect(url_for("residents.confirm"))
         else:
             # Shown once on the next page; nothing personal goes into the URL.
             session["registered_place"] = checked.description or checked.postcode.display

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import secrets
+from types import SimpleNamespace
 
 from flask import (
     Blueprint,
@@ -42,6 +43,7 @@ from app.services.residents import (
     set_quiet_hours,
 )
 from app.services.verification import (
+    MAX_GUESSES,
     VerificationRefused,
     allow_per_hour,
     check_code,
@@ -62,6 +64,11 @@ def resident_required(view):
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         resident = find_resident(session.get(SESSION_KEY))
+        if (resident is None and session.get(UNREGISTERED_KEY)) or (
+            resident is not None and resident.confirmed_at is None
+        ):
+            # A sign-up opens its page once it has confirmed a way to reach it.
+            return render_template("residents/confirm_first.html")
         if resident is None:
             session.pop(SESSION_KEY, None)
             flash("Your page has closed. Ask for a new link to open it again.")
@@ -72,17 +79,62 @@ def resident_required(view):
 
 
 def remember(resident) -> None:
+    session.pop(UNREGISTERED_KEY, None)
     session[SESSION_KEY] = str(resident.reference)
     session.permanent = True
+
+
+# A sign-up whose number or address was already registered: nothing was stored, and
+# the confirm page behaves as for anyone else (no code will ever match).
+UNREGISTERED_KEY = "unregistered"
+
+
+def remember_unregistered(addresses: dict[str, str]) -> None:
+    session.pop(SESSION_KEY, None)
+    session[UNREGISTERED_KEY] = {"channels": addresses, "guesses": 0}
+    session.permanent = True
+
+
+def _confirm_unregistered(pending: dict):
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        channel = request.form.get("channel", "")
+        if request.form.get("action") == "resend":
+            flash("We have sent a new code." if channel != "email" else "We have sent a new link.")
+            return redirect(url_for("residents.confirm"))
+        pending["guesses"] = guesses = pending.get("guesses", 0) + 1
+        session[UNREGISTERED_KEY] = pending
+        left = max(MAX_GUESSES - guesses, 0)
+        errors[f"code-{channel}"] = (
+            "Too many wrong codes. Ask for a new one."
+            if guesses > MAX_GUESSES
+            else "That code is not right. "
+            + (f"You have {left} more tries." if left else "Ask for a new code.")
+        )
+    channels = [
+        SimpleNamespace(channel=c, address=a, verified_at=None)
+        for c, a in pending["channels"].items()
+    ]
+    return render_template(
+        "residents/confirm.html",
+        resident=SimpleNamespace(channels=channels),
+        errors=errors,
+        labels=CHANNEL_LABELS,
+    ), (400 if errors else 200)
 
 
 # --- confirming -------------------------------------------------------------------
 
 
 @bp.route("/register/confirm", methods=["GET", "POST"])
-@resident_required
-def confirm(resident):
+def confirm():
     """Enter the codes sent to the resident's phones; e-mail is confirmed by its link."""
+    resident = find_resident(session.get(SESSION_KEY))
+    if resident is None and session.get(UNREGISTERED_KEY):
+        return _confirm_unregistered(session[UNREGISTERED_KEY])
+    if resident is None:
+        flash("Your page has closed. Ask for a new link to open it again.")
+        return redirect(url_for("residents.manage"))
     errors: dict[str, str] = {}
     if request.method == "POST":
         channel = request.form.get("channel", "")

@@ -12,11 +12,16 @@ from app.dao.audit import create_audit_event
 from app.extensions import db
 from app.models import InterestGroup, Resident, ResidentChannel, ResidentLocation
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
-from app.services.notices import queue_notices
+from app.services.notices import create_notice, queue_notices
 from app.services.postcode_check import CheckedPostcode, PostcodeRefused, check_postcode
-from app.services.residents import TAKEN, ChangeRefused, address_taken, parse_quiet_hours
+from app.services.residents import ChangeRefused, address_taken, parse_quiet_hours
 from app.services.text import clean_text
-from app.services.verification import start_verification
+from app.services.verification import (
+    CODES_PER_NUMBER_PER_HOUR,
+    allow_per_hour,
+    public_url,
+    start_verification,
+)
 
 CHANNEL_FIELDS = {"sms": "sms_phone", "voice": "voice_phone", "email": "email"}
 # The consent statement as shown on the form. Change the words, change the version:
@@ -29,6 +34,48 @@ def consent_statement(force_name: str) -> str:
         f"I agree that {force_name} Police may keep these details to send me alerts, "
         "until I ask them to stop."
     )
+
+
+class AlreadyRegistered(Exception):
+    """A number or address on the form is already signed up: nobody new is stored.
+    `addresses` are the form's, for a reply that looks like any other sign-up."""
+
+    def __init__(self, addresses: dict[str, str], checked: CheckedPostcode):
+        super().__init__("already registered")
+        self.addresses = addresses
+        self.checked = checked
+
+
+def tell_owners_of(taken: dict[str, str]) -> list[int]:
+    """Tell each address that someone tried to sign it up again, and how to manage the
+    alerts it already gets (at most CODES_PER_NUMBER_PER_HOUR such messages an hour)."""
+    force = current_app.config["FORCE_NAME"]
+    manage = public_url("residents.manage")
+    ids = []
+    for channel, address in taken.items():
+        if not allow_per_hour("verify-address", address.lower(), CODES_PER_NUMBER_PER_HOUR):
+            continue
+        body = (
+            f"Someone asked for {force} Police alerts on this "
+            f"{'e-mail address' if channel == 'email' else 'number'}. It already gets them. "
+            f"To change or stop them: {manage}. If it was not you, you can ignore this."
+        )
+        if channel == "voice":
+            body = (
+                f"Someone asked for {force} Police alerts on this number, which already gets "
+                "them. To change or stop them, call 101."
+            )
+        notice = create_notice(
+            resident_id=None,
+            kind="already_registered",
+            channel=channel,
+            address=address,
+            subject=f"{force} Police alerts" if channel == "email" else None,
+            body=body,
+        )
+        db.session.flush()
+        ids.append(notice.id)
+    return ids
 
 
 class RegistrationInvalid(ValueError):
@@ -101,10 +148,7 @@ def register_resident(form: RegistrationForm) -> tuple[Resident, CheckedPostcode
         except ContactRefused as refusal:
             errors[field_name] = str(refusal)
 
-    for channel, address in addresses.items():
-        if address_taken(address):
-            what = "That e-mail address" if channel == "email" else "That number"
-            errors[CHANNEL_FIELDS[channel]] = TAKEN.format(what=what)
+    taken = {c: a for c, a in addresses.items() if address_taken(a)}
     groups = []
     if form.groups:
         groups = list(
@@ -124,6 +168,13 @@ def register_resident(form: RegistrationForm) -> tuple[Resident, CheckedPostcode
     if errors:
         db.session.rollback()
         raise RegistrationInvalid(errors)
+    if taken:
+        # Answered exactly like a new sign-up, so the form cannot be used to find out
+        # who is registered; the owner of the address hears what happened instead.
+        notice_ids = tell_owners_of(taken)
+        db.session.commit()
+        queue_notices(notice_ids)
+        raise AlreadyRegistered(addresses, checked)
 
     assert checked is not None
     force = current_app.config["FORCE_NAME"]

@@ -25,7 +25,11 @@ from app.models import (
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
 from app.services.postcode_check import PostcodeRefused, check_postcode
 from app.services.text import clean_text
-from app.services.verification import start_verification
+from app.services.verification import (
+    SENDS_PER_RESIDENT_PER_HOUR,
+    allow_per_hour,
+    start_verification,
+)
 
 MAX_LOCATIONS = 5
 CHANNEL_LABELS = {"sms": "Text message", "voice": "Phone call", "email": "E-mail"}
@@ -126,6 +130,8 @@ def set_channel(resident: Resident, channel_name: str, address: str) -> int | No
     if channel is not None and channel.address == address and channel.unsubscribed_at is None:
         raise ChangeRefused("That is already the address we have.", "address")
     if address_taken(address, other_than=resident.id):
+        # Counted like a code sent, so a page cannot be used to test many numbers.
+        allow_per_hour("verify-resident", str(resident.reference), SENDS_PER_RESIDENT_PER_HOUR)
         raise ChangeRefused(TAKEN.format(what="That number or address"), "address")
     if channel is None:
         channel = ResidentChannel(channel=channel_name, address=address)
