@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.extensions import db
 
 # officer: a PCSO or constable who targets and sends; supervisor: also sees the
-# outbox and (later) approves; analyst: maps and reports, never residents' details.
+# outbox and approves other people's alerts; analyst: maps and reports, never residents' details.
 ROLES = ("officer", "supervisor", "analyst", "admin")
 
 
