@@ -606,3 +606,32 @@ def test_an_officer_uses_only_their_own_recordings_and_old_ones_go(
     purge_expired()
     assert db.session.scalar(select(func.count()).select_from(AlertRecording)) == 0
     assert db.session.scalar(select(Alert.recording_id)) is None
+
+
+def test_with_redis_down_officers_still_sign_in_and_guessing_is_still_limited(
+    client, make_officer, monkeypatch
+):
+    from redis import Redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    from app.extensions import redis_store
+    from app.services import accounts
+
+    officer = make_officer(role="officer")
+    # Nothing listens on port 1; no retries, so the test does not wait on backoff.
+    down = Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    monkeypatch.setattr(redis_store, "_client", down)
+    monkeypatch.setattr(accounts, "_local_failures", {})
+
+    def attempt(password):
+        token = form_token(client, "/sign-in")
+        return client.post(
+            "/sign-in", data={"email": officer.email, "password": password, "csrf_token": token}
+        )
+
+    assert attempt(PASSWORDS["officer"]).status_code == 302
+    client.post("/sign-out", data={"csrf_token": form_token(client, "/officers/")})
+    for _ in range(10):
+        assert attempt("wrong").status_code == 400
+    assert attempt(PASSWORDS["officer"]).status_code == 429

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -45,21 +46,33 @@ def _throttle_keys(email: str, ip_address: str | None) -> list[str]:
     return keys
 
 
+# While Redis is down, failures are counted in this process instead: officers can still
+# sign in (alerts are sent through this service), and guessing is still limited.
+_local_failures: dict[str, list[float]] = {}
+
+
+def _counts(keys: list[str]) -> tuple[list[int], int]:
+    """Failures in the window for each key, and seconds until the oldest expires."""
+    window = current_app.config["LOGIN_WINDOW_SECONDS"]
+    try:
+        counts = [int(c or 0) for c in redis_store.client.mget(keys)]
+        return counts, max(redis_store.client.ttl(k) for k in keys)
+    except RedisError:
+        log.warning("sign-in throttle on this process only: Redis is down")
+        now = time.monotonic()
+        recent = [[t for t in _local_failures.get(k, []) if t > now - window] for k in keys]
+        oldest = min((t for times in recent for t in times), default=now)
+        return [len(times) for times in recent], int(oldest + window - now)
+
+
 def _check_throttle(keys: list[str]) -> None:
     config = current_app.config
     # Per account: LOGIN_MAX_FAILURES. Per address, ten times that: a force's staff
     # often share one address behind its proxy, and one person's typos must not lock
     # everyone out.
     limits = [config["LOGIN_MAX_FAILURES"], config["LOGIN_MAX_FAILURES"] * 10]
-    try:
-        counts = redis_store.client.mget(keys)
-    except RedisError:
-        # Officers must still be able to sign in during a Redis outage (alerts are
-        # sent through one): the password check itself stays as strong.
-        log.warning("sign-in throttle unavailable: Redis is down")
-        return
-    if any(int(c or 0) >= limit for c, limit in zip(counts, limits, strict=False)):
-        wait = max(redis_store.client.ttl(k) for k in keys)
+    counts, wait = _counts(keys)
+    if any(count >= limit for count, limit in zip(counts, limits, strict=False)):
         minutes = max(1, -(-max(wait, 0) // 60))
         raise TooManyAttempts(
             f"Too many wrong passwords. Wait {minutes} minute{'s' if minutes != 1 else ''} "
@@ -76,7 +89,10 @@ def _count_failure(keys: list[str]) -> None:
             pipe.expire(key, window, nx=True)
         pipe.execute()
     except RedisError:
-        log.warning("sign-in throttle unavailable: Redis is down")
+        now = time.monotonic()
+        for key in keys:
+            times = [t for t in _local_failures.get(key, []) if t > now - window]
+            _local_failures[key] = times + [now]
 
 
 def create_officer(
