@@ -18,7 +18,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app import UK_TIME
 from app.auth import role_required
@@ -229,9 +229,16 @@ def approvals():
 @role_required(*SENDERS)
 def alert(alert_id: int):
     row = db.session.get(Alert, alert_id) or abort(404)
+    area = db.session.scalar(
+        select(func.ST_AsGeoJSON(func.ST_Transform(Alert.area, 4326), 5)).where(
+            Alert.id == alert_id
+        )
+    )
     return render_template(
         "officers/alert.html",
         alert=row,
+        area=area,
+        bounds=None,
         thread=find_thread(row),
         progress=alert_progress(alert_id),
         now=datetime.now(UTC),

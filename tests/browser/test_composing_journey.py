@@ -126,6 +126,9 @@ def test_pcso_targets_composes_and_gets_approval_then_delivery_is_followed(
         expect(phone.locator("main")).to_contain_text("Car crime")
         assert axe_violations(phone) == []
         phone.get_by_role("link", name="Car crime").click()
+        # The supervisor sees where it goes before approving.
+        expect(phone.get_by_role("region", name="Map of the area this alert is for")).to_be_visible()
+        expect(phone.locator("#map .leaflet-overlay-pane path").first).to_be_visible()
         assert axe_violations(phone) == []
         phone.get_by_role("button", name="Approve and send").click()
         expect(phone.locator(".flash").first).to_contain_text("Approved")
