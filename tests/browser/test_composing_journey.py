@@ -127,7 +127,8 @@ def test_pcso_targets_composes_and_gets_approval_then_delivery_is_followed(
         assert axe_violations(phone) == []
         phone.get_by_role("link", name="Car crime").click()
         # The supervisor sees where it goes before approving.
-        expect(phone.get_by_role("region", name="Map of the area this alert is for")).to_be_visible()
+        area_map = phone.get_by_role("region", name="Map of the area this alert is for")
+        expect(area_map).to_be_visible()
         expect(phone.locator("#map .leaflet-overlay-pane path").first).to_be_visible()
         assert axe_violations(phone) == []
         phone.get_by_role("button", name="Approve and send").click()
