@@ -2,7 +2,8 @@
 (function () {
   "use strict";
   var section = document.getElementById("import-progress");
-  if (!section || ["queued", "running"].indexOf(section.dataset.status) < 0) { return; }
+  // "checked" too: after "Import", the page waits for the job to pick the file up.
+  if (!section || ["queued", "running", "checked"].indexOf(section.dataset.status) < 0) { return; }
   function poll() {
     fetch(section.dataset.url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
       .then(function (r) { return r.json(); })

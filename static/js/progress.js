@@ -10,7 +10,9 @@
         var delivered = (s.delivered || 0) + (s.sent || 0);
         document.getElementById("delivered").textContent = delivered;
         document.getElementById("total").textContent = p.total;
-        document.getElementById("status").textContent = p.status;
+        document.getElementById("status").textContent = p.status.replace("_", " ");
+        var top = document.getElementById("alert-status");
+        if (top) { top.textContent = p.status.replace("_", " "); }
         var bar = document.getElementById("progress-bar");
         bar.max = p.total || 1; bar.value = delivered;
         ["sms", "voice", "email"].forEach(function (channel) {
@@ -23,7 +25,9 @@
           row.querySelector(".cancelled").textContent = c.cancelled || 0;
         });
         // The alert is marked sent just after its last delivery: wait for both.
-        if (p.finished && p.status !== "sending") {
+        if (p.status === "pending_approval" || p.status === "scheduled") {
+          setTimeout(update, 3000);  // waiting for a supervisor or its time: keep watching
+        } else if (p.finished && p.status !== "sending") {
           var form = document.getElementById("cancel-form");
           if (form) { form.hidden = true; }
           document.getElementById("progress-announce").textContent =

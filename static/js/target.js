@@ -299,6 +299,7 @@
     setRadiusFields(metres);
     if (searchCircle) {
       searchCircle.setRadius(metres);
+      map.fitBounds(searchCircle.getBounds(), { padding: [20, 20] });
       searchCircle.caEntry.label = searchCircle.caEntry.label.replace(/^[\d.]+ k?m/, radiusLabel(metres));
       renderEntries();
       refreshPreview();
