@@ -248,13 +248,17 @@ def open_manage(token: str):
 @bp.route("/my-alerts")
 @resident_required
 def my_alerts(resident):
+    return _my_alerts_page(resident, errors={})
+
+
+def _my_alerts_page(resident, *, errors: dict[str, str]) -> str:
     return render_template(
         "residents/my_alerts.html",
         resident=resident,
         groups=find_interest_groups(),
         labels=CHANNEL_LABELS,
         display=display,
-        errors={},
+        errors=errors,
     )
 
 
@@ -264,14 +268,7 @@ def _change(resident, action):
         message = action()
     except ChangeRefused as refusal:
         db.session.rollback()
-        return render_template(
-            "residents/my_alerts.html",
-            resident=resident,
-            groups=find_interest_groups(),
-            labels=CHANNEL_LABELS,
-            display=display,
-            errors={refusal.field: str(refusal)},
-        ), 400
+        return _my_alerts_page(resident, errors={refusal.field: str(refusal)}), 400
     flash(message)
     return redirect(url_for("residents.my_alerts"))
 

@@ -158,15 +158,7 @@ def set_officer_active(admin: Officer, officer_id: int, *, active: bool) -> Offi
     officer = db.session.get(Officer, officer_id)
     if officer is None:
         raise AccountError("There is no such account.")
-    officer.active = active
-    create_audit_event(
-        "officer.enabled" if active else "officer.disabled",
-        actor_id=admin.id,
-        subject_type="officer",
-        subject_id=officer.id,
-    )
-    db.session.commit()
-    return officer
+    return _set_active(officer, active, actor_id=admin.id)
 
 
 def set_officer_active_by_email(email: str, *, active: bool) -> Officer:
@@ -176,13 +168,19 @@ def set_officer_active_by_email(email: str, *, active: bool) -> Officer:
     )
     if officer is None:
         raise AccountError(f"There is no account for {email}.")
+    return _set_active(officer, active, actor_id=None, details={"by": "command line"})
+
+
+def _set_active(
+    officer: Officer, active: bool, *, actor_id: int | None, details: dict | None = None
+) -> Officer:
     officer.active = active
     create_audit_event(
         "officer.enabled" if active else "officer.disabled",
-        actor_id=None,
+        actor_id=actor_id,
         subject_type="officer",
         subject_id=officer.id,
-        details={"by": "command line"},
+        details=details,
     )
     db.session.commit()
     return officer

@@ -576,21 +576,28 @@ def _alert_for_update(alert_id: int) -> Alert:
     return alert
 
 
-def approve_alert(supervisor: Officer, alert_id: int) -> Alert:
-    """A supervisor approves someone else's alert: it goes now, or at its time.
-    Raises NotAllowed."""
+def _pending_alert_to_decide(supervisor: Officer, alert_id: int, verb: str) -> Alert:
+    """The alert, locked, if it waits for approval and this officer may decide on it;
+    the decision is stamped with who and when. Raises NotAllowed."""
     alert = _alert_for_update(alert_id)
     if supervisor.role not in APPROVERS:
         db.session.rollback()
-        raise NotAllowed("Only a supervisor can approve alerts.")
+        raise NotAllowed(f"Only a supervisor can {verb} alerts.")
+    if alert.status != "pending_approval":
+        db.session.rollback()
+        raise NotAllowed(f"This alert is {alert.status.replace('_', ' ')}: nothing to {verb}.")
+    alert.decided_by_id = supervisor.id
+    alert.decided_at = func.now()
+    return alert
+
+
+def approve_alert(supervisor: Officer, alert_id: int) -> Alert:
+    """A supervisor approves someone else's alert: it goes now, or at its time.
+    Raises NotAllowed."""
+    alert = _pending_alert_to_decide(supervisor, alert_id, "approve")
     if alert.created_by_id == supervisor.id:
         db.session.rollback()
         raise NotAllowed("You wrote this alert: another supervisor must approve it.")
-    if alert.status != "pending_approval":
-        db.session.rollback()
-        raise NotAllowed(f"This alert is {alert.status.replace('_', ' ')}: nothing to approve.")
-    alert.decided_by_id = supervisor.id
-    alert.decided_at = func.now()
     create_audit_event(
         "alert.approved", actor_id=supervisor.id, subject_type="alert", subject_id=alert.id
     )
@@ -608,16 +615,8 @@ def reject_alert(supervisor: Officer, alert_id: int, reason: str) -> Alert:
     reason = clean_text(reason, multiline=True)
     if not reason:
         raise AlertInvalid({"reason": "Say why, so the officer can put it right."})
-    alert = _alert_for_update(alert_id)
-    if supervisor.role not in APPROVERS:
-        db.session.rollback()
-        raise NotAllowed("Only a supervisor can reject alerts.")
-    if alert.status != "pending_approval":
-        db.session.rollback()
-        raise NotAllowed(f"This alert is {alert.status.replace('_', ' ')}: nothing to reject.")
+    alert = _pending_alert_to_decide(supervisor, alert_id, "reject")
     alert.status = "rejected"
-    alert.decided_by_id = supervisor.id
-    alert.decided_at = func.now()
     alert.rejection_reason = reason[:1000]
     create_audit_event(
         "alert.rejected",
