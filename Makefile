@@ -21,7 +21,7 @@ TEST_REDIS_URL ?= $(if $(filter 1,$(REDIS_URL_GIVEN)),$(REDIS_URL),redis://127.0
 # and a secret key kept on this machine only (.run/ is git-ignored).
 APP_ENV ?= development
 ifndef SECRET_KEY
-SECRET_KEY := $(shell mkdir -p .run && { test -s .run/secret_key || $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(48))' > .run/secret_key; } && cat .run/secret_key)
+SECRET_KEY := $(shell mkdir -p .run && { test -s .run/secret_key || (umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(48))' > .run/secret_key); } && chmod 600 .run/secret_key && cat .run/secret_key)
 endif
 # Services this make started are recorded under this id, so Ctrl-C on `make run`
 # stops those and nothing that another run or someone else started.
@@ -31,7 +31,9 @@ export DATABASE_URL REDIS_URL TEST_DATABASE_URL TEST_REDIS_URL DATABASE_URL_GIVE
 export FLASK_APP := app:create_app
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run test lint format check setup services stop-services db demo-data worker sweeper web bench browser assets clean
+# `make audit` asks PyPI's and npm's advisory services: it needs the network, and it
+# fails (never passes quietly) when a package cannot be checked.
+.PHONY: audit help run test lint format check setup services stop-services db demo-data worker sweeper web bench browser assets clean
 
 help: ## List every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36mmake %-13s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -96,6 +98,10 @@ worker: ## Run only an RQ worker (expects `make db`)
 
 sweeper: ## Run only the sweeper that re-queues work left behind (expects `make db`)
 	$(BIN)/flask sweeper
+
+audit: setup ## Check the pinned Python packages and the front-end assets for known vulnerabilities
+	$(BIN)/pip-audit --strict --no-deps --disable-pip --progress-spinner off -r constraints.txt
+	npm audit --audit-level=low
 
 bench: setup services ## Run the benchmarks under bench/ and print their figures
 	$(BIN)/python -m bench

@@ -6,7 +6,7 @@ import logging
 import os
 from zoneinfo import ZoneInfo
 
-from flask import Flask, render_template
+from flask import Flask
 
 from app.config import config_for
 from app.extensions import csrf, db, login_manager, migrate, redis_store
@@ -53,6 +53,9 @@ def create_app(config: str | type | None = None) -> Flask:
     login_manager.init_app(app)
     redis_store.init_app(app)
     _after_fork_dispose_engine(app)
+    from app import web
+
+    web.install(app)
 
     from app import models  # noqa: F401  (register the tables)
     from app.admin import bp as admin_bp
@@ -89,59 +92,7 @@ def create_app(config: str | type | None = None) -> Flask:
             "data_attribution": DATA_ATTRIBUTION,
         }
 
-    from flask_wtf.csrf import CSRFError
-
-    @app.errorhandler(CSRFError)
-    def csrf_failed(error):
-        message = "This page has expired. Reload it and try again."
-        from app.auth import wants_json
-
-        if wants_json():
-            return {"error": message}, 400
-        return render_template("error.html", title=message, status=400), 400
-
-    @app.errorhandler(413)
-    def too_large(error):
-        return {"error": "That request is too large."}, 413
-
-    @app.errorhandler(404)
-    def not_found(error):
-        return render_template("error.html", title="Page not found", status=404), 404
-
-    @app.errorhandler(403)
-    def forbidden(error):
-        return render_template(
-            "error.html", title="You do not have access to this page", status=403
-        ), 403
-
-    @app.errorhandler(500)
-    def server_error(error):
-        return render_template("error.html", title="Something went wrong", status=500), 500
-
-    @app.after_request
-    def security_headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        # Everything the pages load comes from us (no CDN); say so to the browser.
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data: blob: "
-            + (_tile_origin(app.config.get("MAP_TILE_URL")) or "")
-            + "; style-src 'self' 'unsafe-inline'; object-src 'none'; frame-ancestors 'none'",
-        )
-        return response
-
     return app
-
-
-def _tile_origin(url: str | None) -> str | None:
-    if not url:
-        return None
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url.replace("{s}", "a"))
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _after_fork_dispose_engine(app: Flask) -> None:

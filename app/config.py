@@ -136,11 +136,26 @@ class Config:
     # LOGIN_WINDOW_SECONDS, then a wait.
     LOGIN_MAX_FAILURES = _int("LOGIN_MAX_FAILURES", 10)
     LOGIN_WINDOW_SECONDS = _int("LOGIN_WINDOW_SECONDS", 300)
+    # From one address to one account, LOGIN_FREE_FAILURES wrong passwords cost
+    # nothing; after that each waits twice as long as the one before (starting at
+    # LOGIN_DELAY_SECONDS, never more than LOGIN_MAX_DELAY_SECONDS). The owner's own
+    # typos slow them down; nobody else's lock them out.
+    LOGIN_FREE_FAILURES = _int("LOGIN_FREE_FAILURES", 5)
+    LOGIN_DELAY_SECONDS = _int("LOGIN_DELAY_SECONDS", 1)
+    LOGIN_MAX_DELAY_SECONDS = _int("LOGIN_MAX_DELAY_SECONDS", 300)
+    # A browser the account has signed in from before (a signed cookie) is not held
+    # back by wrong passwords from elsewhere, so guessing cannot keep officers out.
+    LOGIN_DEVICE_DAYS = _int("LOGIN_DEVICE_DAYS", 90)
+    # Staff sessions end after this long unused, and in any case after a shift.
+    SESSION_IDLE_MINUTES = _int("SESSION_IDLE_MINUTES", 30)
+    SESSION_ABSOLUTE_HOURS = _int("SESSION_ABSOLUTE_HOURS", 12)
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
-    PERMANENT_SESSION_LIFETIME = _int("SESSION_IDLE_MINUTES", 30) * 60
+    PERMANENT_SESSION_LIFETIME = SESSION_IDLE_MINUTES * 60
     WTF_CSRF_TIME_LIMIT = None  # the session lifetime already bounds the token
+
+    HSTS_SECONDS = 0  # development and tests run over plain HTTP on loopback
 
     REQUIRED = ("SECRET_KEY", "SQLALCHEMY_DATABASE_URI", "REDIS_URL")
 
@@ -174,6 +189,9 @@ class TestingConfig(Config):
 class ProductionConfig(Config):
     ENV_NAME = "production"
     SESSION_COOKIE_SECURE = True
+    # Browsers use HTTPS only for a year once they have seen this (the service is
+    # behind TLS in production; PUBLIC_BASE_URL must be https).
+    HSTS_SECONDS = _int("HSTS_SECONDS", 31_536_000)
 
     @classmethod
     def check(cls) -> None:

@@ -39,6 +39,8 @@ MUTABLE_TABLES = (
     "resident_locations",
     "residents",
     "interest_groups",
+    "staff_sessions",
+    "provider_events",
     "officers",
 )
 

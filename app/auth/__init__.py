@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+from urllib.parse import unquote, urlsplit
 
 from flask import (
     Blueprint,
     abort,
+    current_app,
     flash,
     jsonify,
     redirect,
@@ -16,20 +18,23 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required, login_user, logout_user
+from itsdangerous import BadData, URLSafeTimedSerializer
 
-from app.extensions import db, login_manager
+from app.extensions import login_manager
 from app.models import Officer
 from app.services.accounts import SignInRefused, TooManyAttempts, authenticate
+from app.services.accounts import sign_out as end_staff_session
+from app.services.staff_sessions import officer_for_session
+from app.web import wants_json
 
 bp = Blueprint("auth", __name__)
 
 login_manager.login_view = "auth.sign_in"
 login_manager.login_message = "Sign in to see that page."
-login_manager.session_protection = "strong"
-
-
-def wants_json() -> bool:
-    return request.is_json or request.accept_mimetypes.best == "application/json"
+# Flask-Login's own protection only marks a permanent session "not fresh"; ours is on
+# the server (app/services/staff_sessions.py), bound to the browser, and ends for real.
+login_manager.session_protection = None
+DEVICE_COOKIE = "ca_device"
 
 
 @login_manager.unauthorized_handler
@@ -41,9 +46,23 @@ def unauthorized():
 
 
 @login_manager.user_loader
-def load_officer(officer_id: str) -> Officer | None:
-    officer = db.session.get(Officer, int(officer_id))
-    return officer if officer is not None and officer.active else None
+def load_officer(token: str) -> Officer | None:
+    return officer_for_session(token, request.user_agent.string)
+
+
+def _device_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="sign-in-device")
+
+
+def _device_officer_id() -> int | None:
+    """The account this browser signed in to before, from its signed cookie."""
+    cookie = request.cookies.get(DEVICE_COOKIE, "")
+    days = current_app.config["LOGIN_DEVICE_DAYS"]
+    try:
+        value = _device_serializer().loads(cookie, max_age=days * 86400)
+    except BadData:
+        return None
+    return value.get("o") if isinstance(value, dict) and type(value.get("o")) is int else None
 
 
 def role_required(*roles: str):
@@ -79,6 +98,8 @@ def sign_in():
                 request.form.get("email", ""),
                 request.form.get("password", ""),
                 ip_address=request.remote_addr,
+                user_agent=request.user_agent.string,
+                device_officer_id=_device_officer_id(),
             )
         except TooManyAttempts as refusal:
             return render_template("auth/sign_in.html", error=str(refusal)), 429
@@ -88,19 +109,49 @@ def sign_in():
             session.clear()  # a fresh session at sign-in: nothing carried over
             session.permanent = True
             login_user(officer)
-            return redirect(_safe_next(request.args.get("next")) or home_for(officer))
+            response = redirect(_safe_next(request.args.get("next")) or home_for(officer))
+            response.set_cookie(
+                DEVICE_COOKIE,
+                _device_serializer().dumps({"o": officer.id}),
+                max_age=current_app.config["LOGIN_DEVICE_DAYS"] * 86400,
+                httponly=True,
+                secure=current_app.config.get("SESSION_COOKIE_SECURE", False),
+                samesite="Lax",
+            )
+            return response
     return render_template("auth/sign_in.html", error=error), (400 if error else 200)
 
 
+# Longer than any page of ours with its query: refused rather than carried along.
+MAX_NEXT_LENGTH = 512
+
+
 def _safe_next(target: str | None) -> str | None:
-    """Only a path on this site: never another host (an open redirect)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """A path on this site to go to after signing in, or None.
+
+    Browsers forgive a lot in a Location header: they drop tabs and newlines, read a
+    backslash as a slash, and take "//host" or "/\\host" as another site. So only a
+    plain path passes: no control characters, spaces or backslashes (raw or
+    percent-encoded), no scheme, no host, and not starting with two slashes even once
+    decoded.
+    """
+    if not target or len(target) > MAX_NEXT_LENGTH or not target.startswith("/"):
+        return None
+    decoded = unquote(unquote(target))
+    for text in (target, decoded):
+        if "\\" in text or any(ch.isspace() or not ch.isprintable() for ch in text):
+            return None
+        if text.startswith("//") or text.startswith("/\\"):
+            return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or urlsplit(decoded).netloc:
         return None
     return target
 
 
 @bp.route("/sign-out", methods=["POST"])
 def sign_out():
+    end_staff_session(session.get("_user_id"))
     logout_user()
     session.clear()
     flash("You have signed out.")

@@ -99,8 +99,12 @@ def progress(alert_id: int) -> None:
 def create(email: str, name: str, role: str, password: str, mobile: str | None) -> None:
     """Create a staff account."""
     from app.services.accounts import create_officer
-    from app.services.contacts import ContactRefused
+    from app.services.contacts import ContactRefused, normalise_email
 
+    try:
+        normalise_email(email)
+    except ContactRefused as refusal:
+        raise click.ClickException(f"--email: {refusal}") from None
     try:
         create_officer(email=email, name=name, role=role, password=password, mobile=mobile)
     except ContactRefused as refusal:
@@ -119,3 +123,18 @@ def disable(email: str) -> None:
     except AccountError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"Disabled {email}")
+
+
+@officers_cli.command("set-password")
+@click.option("--email", required=True)
+@click.password_option()
+def set_password(email: str, password: str) -> None:
+    """Give an account a new password: every session it has open ends at once."""
+    from app.services.accounts import AccountError
+    from app.services.accounts import set_password as change
+
+    try:
+        change(email, password)
+    except AccountError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"New password set for {email}; its sessions have ended.")

@@ -9,9 +9,10 @@ from app.models.delivery import (
     Delivery,
     DeliveryStatus,
     OutboxMessage,
+    ProviderEvent,
     ResidentNotice,
 )
-from app.models.officer import ROLES, Officer
+from app.models.officer import ROLES, Officer, StaffSession
 from app.models.place import DataLoad, Place, Postcode
 from app.models.resident import (
     InterestGroup,
@@ -21,7 +22,11 @@ from app.models.resident import (
     ResidentLocation,
 )
 
+# Ids are PostgreSQL integers: a larger number names no row (and is refused, not sent).
+MAX_ID = 2**31 - 1
+
 __all__ = [
+    "MAX_ID",
     "ALERT_MODES",
     "CATEGORIES",
     "AlertRecording",
@@ -39,10 +44,12 @@ __all__ = [
     "Officer",
     "OutboxMessage",
     "Place",
+    "ProviderEvent",
     "Postcode",
     "Resident",
     "ResidentChannel",
     "ResidentImport",
     "ResidentLocation",
     "ResidentNotice",
+    "StaffSession",
 ]

@@ -144,3 +144,15 @@ class OutboxMessage(db.Model):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
+
+
+class ProviderEvent(db.Model):
+    """An inbound message or status event a provider sent, by its own id: acted on
+    once, however often it is replayed."""
+
+    __tablename__ = "provider_events"
+
+    event_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
+import threading
 import time
 
 from argon2 import PasswordHasher
@@ -15,6 +17,10 @@ from sqlalchemy import func, select
 from app.dao.audit import create_audit_event
 from app.extensions import db, redis_store
 from app.models import ROLES, Officer
+from app.services.staff_sessions import end_session, end_sessions_of, start_session
+
+# NCSC: length, not composition rules (the full policy comes with single sign-on).
+MIN_PASSWORD_LENGTH = 12
 
 _hasher = PasswordHasher()
 # Verifying against a real hash when the account does not exist keeps the time the
@@ -37,75 +43,127 @@ class AccountError(ValueError):
     """An account change that cannot be made, with the reason."""
 
 
-def _throttle_keys(email: str, ip_address: str | None) -> list[str]:
-    # Hashed: Redis holds no e-mail addresses or IP addresses in the clear.
-    digest = hashlib.sha256
-    keys = [f"signin-failures:account:{digest(email.encode()).hexdigest()[:32]}"]
-    if ip_address:
-        keys.append(f"signin-failures:ip:{digest(ip_address.encode()).hexdigest()[:32]}")
+def _throttle_keys(email: str, ip_address: str | None, *, trusted: bool) -> list[tuple[str, int]]:
+    """The counters one sign-in attempt is held to, each with its free failures.
+    Hashed: Redis holds no e-mail addresses or IP addresses in the clear."""
+    config = current_app.config
+
+    def digest(value: str) -> str:
+        return hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()[:32]
+
+    ip = ip_address or "unknown"
+    keys = [
+        # This account from this address: the owner's own typos, or a guesser there.
+        (f"signin:pair:{digest(email + ' ' + ip)}", config["LOGIN_FREE_FAILURES"]),
+        # This address, whatever the account: a force's staff often share one address
+        # behind its proxy, so ten times an account's allowance.
+        (f"signin:ip:{digest(ip)}", config["LOGIN_MAX_FAILURES"] * 10),
+    ]
+    if not trusted:
+        # This account from anywhere: slows a guesser with many addresses, but only
+        # for browsers the account has not signed in from before.
+        keys.append((f"signin:account:{digest(email)}", config["LOGIN_MAX_FAILURES"]))
     return keys
 
 
-# While Redis is down, failures are counted in this process instead: officers can still
-# sign in (alerts are sent through this service), and guessing is still limited.
-_local_failures: dict[str, list[float]] = {}
+# Atomically: either every counter allows the attempt and each counts it (before the
+# password is checked, so parallel guesses cannot all pass), or none does and the
+# longest wait is returned. Counters are hashes {n: attempts since a success, last}.
+_TAKE_ATTEMPT = """
+local now, base, cap, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
+  tonumber(ARGV[4])
+local wait = 0
+for i, key in ipairs(KEYS) do
+  local free = tonumber(ARGV[4 + i])
+  local n = tonumber(redis.call('HGET', key, 'n') or '0')
+  if n >= free then
+    local last = tonumber(redis.call('HGET', key, 'last') or '0')
+    local w = last + math.min(base * 2 ^ (n - free), cap) - now
+    if w > wait then wait = w end
+  end
+end
+if wait > 0 then return tostring(wait) end
+for _, key in ipairs(KEYS) do
+  redis.call('HINCRBY', key, 'n', 1)
+  redis.call('HSET', key, 'last', ARGV[1])
+  redis.call('EXPIRE', key, ttl)
+end
+return '0'
+"""
+
+# While Redis is down, attempts are counted in this process instead: officers can
+# still sign in (alerts are sent through this service), and guessing is still slowed.
+_local_counts: dict[str, tuple[int, float]] = {}
+_local_lock = threading.Lock()
 
 
-def _counts(keys: list[str]) -> tuple[list[int], int]:
-    """Failures in the window for each key, and seconds until the oldest expires."""
-    window = current_app.config["LOGIN_WINDOW_SECONDS"]
+def _take_attempt(keys: list[tuple[str, int]]) -> float:
+    """Count an attempt against every key, or return the seconds to wait first."""
+    config = current_app.config
+    base, cap = config["LOGIN_DELAY_SECONDS"], config["LOGIN_MAX_DELAY_SECONDS"]
+    ttl = config["LOGIN_WINDOW_SECONDS"] + cap
+    now = time.time()
     try:
-        counts = [int(c or 0) for c in redis_store.client.mget(keys)]
-        return counts, max(redis_store.client.ttl(k) for k in keys)
+        script = redis_store.client.register_script(_TAKE_ATTEMPT)
+        names = [name for name, _ in keys]
+        return float(script(keys=names, args=[now, base, cap, ttl, *[f for _, f in keys]]))
     except RedisError:
         log.warning("sign-in throttle on this process only: Redis is down")
-        now = time.monotonic()
-        recent = [[t for t in _local_failures.get(k, []) if t > now - window] for k in keys]
-        oldest = min((t for times in recent for t in times), default=now)
-        return [len(times) for times in recent], int(oldest + window - now)
+    with _local_lock:
+        wait = 0.0
+        for name, free in keys:
+            n, last = _local_counts.get(name, (0, 0.0))
+            if last < now - ttl:
+                n = 0
+            if n >= free:
+                wait = max(wait, last + min(base * 2 ** (n - free), cap) - now)
+        if wait > 0:
+            return wait
+        for name, _ in keys:
+            n, last = _local_counts.get(name, (0, 0.0))
+            _local_counts[name] = ((0 if last < now - ttl else n) + 1, now)
+    return 0.0
 
 
-def _check_throttle(keys: list[str]) -> None:
-    config = current_app.config
-    # Per account: LOGIN_MAX_FAILURES. Per address, ten times that: a force's staff
-    # often share one address behind its proxy, and one person's typos must not lock
-    # everyone out.
-    limits = [config["LOGIN_MAX_FAILURES"], config["LOGIN_MAX_FAILURES"] * 10]
-    counts, wait = _counts(keys)
-    if any(count >= limit for count, limit in zip(counts, limits, strict=False)):
-        minutes = max(1, -(-max(wait, 0) // 60))
-        raise TooManyAttempts(
-            f"Too many wrong passwords. Wait {minutes} minute{'s' if minutes != 1 else ''} "
-            "and try again, or ask an administrator to reset your password."
-        )
-
-
-def _count_failure(keys: list[str]) -> None:
-    window = current_app.config["LOGIN_WINDOW_SECONDS"]
+def _forget_attempts(keys: list[tuple[str, int]]) -> None:
+    """A right password: this account's counters start again (the address's keeps
+    the others' failures, less this one)."""
+    account_keys = [name for name, _ in keys if not name.startswith("signin:ip:")]
+    ip_keys = [name for name, _ in keys if name.startswith("signin:ip:")]
     try:
         pipe = redis_store.client.pipeline()
-        for key in keys:
-            pipe.incr(key)
-            pipe.expire(key, window, nx=True)
+        pipe.delete(*account_keys)
+        for name in ip_keys:
+            pipe.hincrby(name, "n", -1)
         pipe.execute()
     except RedisError:
-        now = time.monotonic()
-        for key in keys:
-            times = [t for t in _local_failures.get(key, []) if t > now - window]
-            _local_failures[key] = times + [now]
+        with _local_lock:
+            for name in account_keys:
+                _local_counts.pop(name, None)
+
+
+def _refusal(wait: float) -> TooManyAttempts:
+    seconds = max(1, math.ceil(wait))
+    when = (
+        f"{seconds} second{'s' if seconds != 1 else ''}"
+        if seconds < 60
+        else f"{math.ceil(seconds / 60)} minute{'s' if seconds > 60 else ''}"
+    )
+    return TooManyAttempts(f"Too many wrong passwords. Wait {when} and try again.")
 
 
 def create_officer(
     *, email: str, name: str, role: str, password: str, mobile: str | None = None
 ) -> Officer:
-    """Raises ValueError (an unknown role) or ContactRefused (a mobile we cannot text)."""
-    from app.services.contacts import normalise_phone
+    """Raises ValueError (an unknown role) or ContactRefused (an e-mail address we
+    cannot use, a mobile we cannot text)."""
+    from app.services.contacts import normalise_email, normalise_phone
 
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     allow_drama = current_app.config["ENV_NAME"] != "production"
     officer = Officer(
-        email=email.strip().lower(),
+        email=normalise_email(email).lower(),
         name=name,
         role=role,
         password_hash=_hasher.hash(password),
@@ -119,29 +177,70 @@ def create_officer(
     return officer
 
 
-def authenticate(email: str, password: str, ip_address: str | None = None) -> Officer:
-    """The active officer with these credentials. Raises SignInRefused (TooManyAttempts
-    after LOGIN_MAX_FAILURES wrong passwords for the account or from the address in
-    LOGIN_WINDOW_SECONDS)."""
-    keys = _throttle_keys((email or "").strip().lower(), ip_address)
-    _check_throttle(keys)
-    officer = db.session.scalar(
-        select(Officer).where(func.lower(Officer.email) == (email or "").strip().lower())
-    )
+def authenticate(
+    email: str,
+    password: str,
+    ip_address: str | None = None,
+    *,
+    user_agent: str = "",
+    device_officer_id: int | None = None,
+) -> Officer:
+    """The active officer with these credentials, signed in: a new server-side session
+    whose token is in officer.session_token. Raises SignInRefused (TooManyAttempts
+    while this account or address must wait). `device_officer_id` is the account a
+    signed device cookie says this browser signed in to before."""
+    email = (email or "").strip().lower()
+    officer = db.session.scalar(select(Officer).where(func.lower(Officer.email) == email))
+    trusted = officer is not None and device_officer_id == officer.id
+    keys = _throttle_keys(email, ip_address, trusted=trusted)
+    wait = _take_attempt(keys)
+    if wait > 0:
+        create_audit_event("officer.sign_in_throttled", actor_id=None, details={})
+        db.session.commit()
+        raise _refusal(wait)
     try:
         _hasher.verify(officer.password_hash if officer else _DUMMY_HASH, password or "")
     except (VerificationError, InvalidHashError):
         officer = None
     if officer is None or not officer.active:
-        _count_failure(keys)
         create_audit_event("officer.sign_in_refused", actor_id=None, details={})
         db.session.commit()
         raise SignInRefused("The e-mail address or password is not right.")
+    _forget_attempts(keys)
     if _hasher.check_needs_rehash(officer.password_hash):
         officer.password_hash = _hasher.hash(password)
     officer.last_login_at = func.now()
+    officer.session_token = start_session(officer, user_agent)
     create_audit_event(
         "officer.signed_in", actor_id=officer.id, subject_type="officer", subject_id=officer.id
+    )
+    db.session.commit()
+    return officer
+
+
+def sign_out(token: str | None) -> None:
+    end_session(token, "signed_out")
+    db.session.commit()
+
+
+def set_password(email: str, password: str, *, actor_id: int | None = None) -> Officer:
+    """A new password for an account (the force's IT team, from the shell). Every
+    session of the account ends at once. Raises AccountError."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"Use a password of at least {MIN_PASSWORD_LENGTH} characters.")
+    officer = db.session.scalar(
+        select(Officer).where(func.lower(Officer.email) == email.strip().lower())
+    )
+    if officer is None:
+        raise AccountError(f"There is no account for {email}.")
+    officer.password_hash = _hasher.hash(password)
+    ended = end_sessions_of(officer.id, "password_changed")
+    create_audit_event(
+        "officer.password_changed",
+        actor_id=actor_id,
+        subject_type="officer",
+        subject_id=officer.id,
+        details={"sessions_ended": ended},
     )
     db.session.commit()
     return officer
@@ -175,6 +274,8 @@ def _set_active(
     officer: Officer, active: bool, *, actor_id: int | None, details: dict | None = None
 ) -> Officer:
     officer.active = active
+    if not active:
+        end_sessions_of(officer.id, "disabled")
     create_audit_event(
         "officer.enabled" if active else "officer.disabled",
         actor_id=actor_id,

@@ -1,0 +1,171 @@
+"""What every request and response goes through: ids in URLs, JSON bodies, error
+answers, security headers and the access log.
+
+One place, so that a new route gets all of it without asking: an id too large for the
+database is a 404, JSON nested without end is a 400, a value the database cannot hold
+is a 400, and no page that may hold personal data is kept in a cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from urllib.parse import urlsplit
+
+from flask import Flask, g, jsonify, render_template, request
+from flask.json.provider import DefaultJSONProvider
+from sqlalchemy.exc import DataError
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
+
+from app.extensions import db
+from app.models import MAX_ID
+
+access_log = logging.getLogger("app.access")
+
+# A JSON body deeper than this is not something any of our pages or API clients send;
+# refusing it early keeps recursion (ours and the libraries') far from its limit.
+MAX_JSON_DEPTH = 32
+
+
+class IdConverter(IntegerConverter):
+    """<int:...> in a route: a whole number a PostgreSQL integer column can hold.
+    Anything larger names nothing, so the route does not match (404), rather than
+    reaching the database and failing there."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=MAX_ID, signed=False):
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
+def record_id(value: str) -> int:
+    """For request.args.get(name, type=record_id): an id, or ValueError (so the
+    argument counts as absent)."""
+    number = int(value)
+    if not 1 <= number <= MAX_ID:
+        raise ValueError("not an id")
+    return number
+
+
+def json_depth(value) -> int:
+    """How deeply lists and objects nest, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+class GuardedJSONProvider(DefaultJSONProvider):
+    """request.get_json() refuses (as invalid JSON, a 400) a body nested too deeply,
+    instead of the parser running out of stack (a 500)."""
+
+    def loads(self, s, **kwargs):
+        try:
+            value = super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+        if json_depth(value) > MAX_JSON_DEPTH:
+            raise ValueError("JSON nested too deeply")
+        return value
+
+
+def wants_json() -> bool:
+    return (
+        request.is_json
+        or request.accept_mimetypes.best == "application/json"
+        or request.path.startswith("/api/")
+    )
+
+
+def error_answer(status: int, message: str, reason: str | None = None):
+    """An error in the form the caller reads: JSON for the map's calls and the API,
+    a page for people."""
+    if wants_json():
+        body = {"error": message}
+        if reason or request.path.startswith("/api/"):
+            body["reason"] = reason or {400: "invalid", 404: "not_found"}.get(status, "error")
+        return jsonify(body), status
+    return render_template("error.html", title=message, status=status), status
+
+
+def install(app: Flask) -> None:
+    app.url_map.converters["int"] = IdConverter
+    app.json_provider_class = GuardedJSONProvider
+    app.json = GuardedJSONProvider(app)
+
+    from flask_wtf.csrf import CSRFError
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(error):
+        return error_answer(400, "This page has expired. Reload it and try again.", "expired")
+
+    @app.errorhandler(DataError)
+    def value_database_refused(error):
+        # A value that slipped past the checks and that PostgreSQL cannot hold (a NUL
+        # character, a number out of range): nothing was written (the transaction is
+        # rolled back), and the caller is told, rather than shown a server error.
+        db.session.rollback()
+        app.logger.warning("refused a value the database cannot hold: %s", type(error.orig))
+        return error_answer(400, "Something in that request is not a value we can use.")
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        titles = {
+            400: "That request was not understood. Check it and try again.",
+            403: "You do not have access to this page",
+            404: "Page not found",
+            405: "That page cannot be used that way",
+            413: "That request is too large.",
+        }
+        answer = error_answer(error.code or 500, titles.get(error.code, error.name))
+        if error.code == 405 and isinstance(answer, tuple):
+            response = app.make_response(answer)
+            response.headers["Allow"] = ", ".join(error.valid_methods or ())
+            return response
+        return answer
+
+    @app.errorhandler(500)
+    def server_error(error):
+        return error_answer(500, "Something went wrong")
+
+    @app.before_request
+    def start_clock():
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def headers_and_access_log(response):
+        headers = response.headers
+        if request.endpoint != "static":
+            # Pages and downloads may hold personal data: no browser or proxy keeps them.
+            headers["Cache-Control"] = "no-store"
+            headers.pop("Expires", None)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        if app.config.get("HSTS_SECONDS"):
+            headers.setdefault("Strict-Transport-Security", f"max-age={app.config['HSTS_SECONDS']}")
+        # Everything the pages load comes from us (no CDN); say so to the browser.
+        headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data: blob: "
+            + (_tile_origin(app.config.get("MAP_TILE_URL")) or "")
+            + "; style-src 'self' 'unsafe-inline'; object-src 'none'; frame-ancestors 'none'"
+            + "; base-uri 'none'; form-action 'self'",
+        )
+        headers.pop("Server", None)
+        # The route, never the path: paths carry tokens (unsubscribe, recordings,
+        # manage links) and postcodes, and access logs are kept and shared.
+        rule = request.url_rule.rule if request.url_rule is not None else "(no route)"
+        elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        access_log.info("%s %s %s %.0fms", request.method, rule, response.status_code, elapsed)
+        return response
+
+
+def _tile_origin(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url.replace("{s}", "a"))
+    return f"{parts.scheme}://{parts.netloc}"

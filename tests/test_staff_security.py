@@ -1,0 +1,273 @@
+"""Staff sign-in from an attacker's side: where `next` may lead, what a copied session
+cookie is worth, and whether guessing passwords can keep an officer out."""
+
+from __future__ import annotations
+
+import re
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from app.extensions import db
+from app.models import StaffSession
+from app.services.accounts import SignInRefused, TooManyAttempts, authenticate
+from tests.factories import PASSWORDS
+
+BROWSER = "Mozilla/5.0 (Linux; Android 14) Mobile Safari"
+
+
+def form_token(client, path="/sign-in") -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text).group(1)
+
+
+def post_sign_in(client, email, password, next_=None, ip="198.51.100.7"):
+    url = "/sign-in" + (f"?next={next_}" if next_ is not None else "")
+    return client.post(
+        url,
+        data={"email": email, "password": password, "csrf_token": form_token(client)},
+        environ_base={"REMOTE_ADDR": ip},
+    )
+
+
+def new_client(app, agent=BROWSER, ip="198.51.100.7"):
+    client = app.test_client()
+    client.environ_base.update({"HTTP_USER_AGENT": agent, "REMOTE_ADDR": ip})
+    return client
+
+
+# --- 1. where `next` may lead ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/%09/evil.example",
+        "/\t/evil.example",
+        "/%0a/evil.example",
+        "/%0d%0aSet-Cookie:x=1",
+        "%0d%0aLocation:%20https://evil.example",
+        "/\\evil.example",
+        "/%5Cevil.example",
+        "/%2F/evil.example",
+        "/%252F%252Fevil.example",
+        "//evil.example",
+        "///evil.example",
+        "https://evil.example/",
+        "https:evil.example",
+        "javascript:alert(1)",
+        "/%20/evil.example",
+        "/\u3000/evil.example",
+        "/" + "a" * 5000,
+        "evil.example",
+    ],
+)
+def test_sign_in_never_sends_an_officer_off_site(app, make_officer, target):
+    officer = make_officer()
+    client = new_client(app)
+    response = post_sign_in(client, officer.email, PASSWORDS["officer"], next_=target)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/officers/"
+
+
+def test_sign_in_still_returns_to_a_page_of_ours(app, make_officer):
+    officer = make_officer()
+    client = new_client(app)
+    response = post_sign_in(
+        client, officer.email, PASSWORDS["officer"], next_="/officers/alerts%3Fpage%3D2"
+    )
+    assert response.headers["Location"] == "/officers/alerts?page=2"
+
+
+# --- 4. sessions live on the server -----------------------------------------------------
+
+
+def signed_in_client(app, officer, role="officer", agent=BROWSER):
+    client = new_client(app, agent)
+    assert post_sign_in(client, officer.email, PASSWORDS[role]).status_code == 302
+    assert client.get("/officers/").status_code == 200
+    return client
+
+
+def session_cookie(client) -> str:
+    return client.get_cookie("session").value
+
+
+def copy_of(app, cookie: str, agent=BROWSER):
+    thief = new_client(app, agent, ip="203.0.113.9")
+    thief.set_cookie("session", cookie)
+    return thief
+
+
+def is_signed_in(client) -> bool:
+    return client.get("/officers/").status_code == 200
+
+
+def test_a_copied_cookie_dies_when_its_owner_signs_out(app, make_officer):
+    client = signed_in_client(app, make_officer())
+    cookie = session_cookie(client)
+    assert is_signed_in(copy_of(app, cookie))  # the copy works while the session lives
+    client.post("/sign-out", data={"csrf_token": form_token(client, "/officers/")})
+    assert not is_signed_in(copy_of(app, cookie))
+    ended = db.session.scalars(select(StaffSession.ended_reason)).all()
+    assert ended == ["signed_out"]
+
+
+def test_a_copied_cookie_does_not_work_in_another_browser(app, make_officer):
+    client = signed_in_client(app, make_officer())
+    assert not is_signed_in(copy_of(app, session_cookie(client), agent="curl/8.0"))
+    # ...and the session it was copied from has ended too: it was exposed.
+    assert not is_signed_in(client)
+
+
+def test_sessions_end_when_idle_and_after_a_shift(app, make_officer):
+    idle = signed_in_client(app, make_officer())
+    long = signed_in_client(app, make_officer(role="supervisor"), role="supervisor")
+    now = datetime.now(UTC)
+    idle_minutes = app.config["SESSION_IDLE_MINUTES"]
+    shift_hours = app.config["SESSION_ABSOLUTE_HOURS"]
+    rows = db.session.scalars(select(StaffSession).order_by(StaffSession.id)).all()
+    db.session.execute(
+        update(StaffSession)
+        .where(StaffSession.id == rows[0].id)
+        .values(last_seen_at=now - timedelta(minutes=idle_minutes + 1))
+    )
+    # Used a minute ago, but signed in more than a shift ago.
+    db.session.execute(
+        update(StaffSession)
+        .where(StaffSession.id == rows[1].id)
+        .values(
+            created_at=now - timedelta(hours=shift_hours, minutes=1),
+            last_seen_at=now - timedelta(minutes=1),
+        )
+    )
+    db.session.commit()
+    assert not is_signed_in(idle)
+    assert not is_signed_in(long)
+    db.session.expire_all()
+    reasons = db.session.scalars(select(StaffSession.ended_reason).order_by(StaffSession.id))
+    assert reasons.all() == ["idle", "shift_over"]
+
+
+def test_disabling_and_a_new_password_end_every_session_at_once(app, make_officer, runner):
+    officer = make_officer()
+    phone = signed_in_client(app, officer)
+    desk = signed_in_client(app, officer, agent="Mozilla/5.0 (X11; Linux x86_64) Firefox")
+    result = runner.invoke(
+        args=["officers", "set-password", "--email", officer.email],
+        input="a-new-long-passphrase\na-new-long-passphrase\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert not is_signed_in(phone) and not is_signed_in(desk)
+    again = new_client(app)
+    assert post_sign_in(again, officer.email, "a-new-long-passphrase").status_code == 302
+    assert is_signed_in(again)
+    runner.invoke(args=["officers", "disable", "--email", officer.email])
+    assert not is_signed_in(again)
+
+
+def test_a_short_new_password_is_refused(make_officer, runner):
+    officer = make_officer()
+    result = runner.invoke(
+        args=["officers", "set-password", "--email", officer.email], input="short\nshort\n"
+    )
+    assert result.exit_code != 0
+    assert "at least 12 characters" in result.output
+
+
+def test_signing_in_again_gives_a_new_session_id(app, make_officer):
+    officer = make_officer()
+    client = signed_in_client(app, officer)
+    first = session_cookie(client)
+    client.post("/sign-out", data={"csrf_token": form_token(client, "/officers/")})
+    assert post_sign_in(client, officer.email, PASSWORDS["officer"]).status_code == 302
+    assert session_cookie(client) != first
+    tokens = db.session.scalars(select(StaffSession.token_hash)).all()
+    assert len(set(tokens)) == 2
+
+
+# --- 5. guessing cannot lock the owner out ----------------------------------------------
+
+
+@pytest.fixture
+def slow_delays(app, monkeypatch):
+    """Delays long enough that no test outruns them by accident."""
+    monkeypatch.setitem(app.config, "LOGIN_DELAY_SECONDS", 60)
+
+
+def test_guesses_from_elsewhere_do_not_keep_the_owner_out(app, make_officer, slow_delays):
+    officer = make_officer()
+    owner = signed_in_client(app, officer)  # the owner's phone has signed in before
+    owner.post("/sign-out", data={"csrf_token": form_token(owner, "/officers/")})
+    for attempt in range(40):  # a guesser on many addresses
+        attacker = new_client(app, ip=f"203.0.113.{attempt % 8}")
+        post_sign_in(attacker, officer.email, f"guess-{attempt}", ip=f"203.0.113.{attempt % 8}")
+    assert post_sign_in(owner, officer.email, PASSWORDS["officer"]).status_code == 302
+    # A browser that has never signed in to the account is slowed, though.
+    stranger = new_client(app, ip="192.0.2.50")
+    refused = post_sign_in(stranger, officer.email, PASSWORDS["officer"], ip="192.0.2.50")
+    assert refused.status_code == 429
+    assert "Too many wrong passwords. Wait" in refused.text
+
+
+def test_the_owners_own_typos_grow_a_delay_not_a_lock(app, make_officer, monkeypatch):
+    officer = make_officer()
+    client = new_client(app)
+    free = app.config["LOGIN_FREE_FAILURES"]
+    monkeypatch.setitem(app.config, "LOGIN_DELAY_SECONDS", 60)
+    for _ in range(free):
+        assert post_sign_in(client, officer.email, "typo").status_code == 400
+    refused = post_sign_in(client, officer.email, PASSWORDS["officer"])
+    assert refused.status_code == 429
+    assert "Wait 1 minute" in refused.text
+    # Once the delay has passed, the right password works (delays measured in seconds).
+    monkeypatch.setitem(app.config, "LOGIN_DELAY_SECONDS", 0)
+    assert post_sign_in(client, officer.email, PASSWORDS["officer"]).status_code == 302
+
+
+def test_parallel_guesses_are_each_counted(app, make_officer, slow_delays):
+    email = make_officer().email  # read here: threads must not share this session
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def guess(n):
+        with app.app_context():
+            try:
+                authenticate(email, f"wrong-{n}", ip_address="198.51.100.99")
+            except TooManyAttempts:
+                result = "throttled"
+            except SignInRefused:
+                result = "checked"
+            finally:
+                db.session.remove()
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("checked") == app.config["LOGIN_FREE_FAILURES"]
+    assert outcomes.count("throttled") == 30 - app.config["LOGIN_FREE_FAILURES"]
+
+
+def test_sign_in_works_and_is_still_limited_while_redis_is_down(
+    app, make_officer, monkeypatch, slow_delays
+):
+    from app.extensions import redis_store
+
+    officer = make_officer()
+    monkeypatch.setattr(redis_store, "_client", None)
+    monkeypatch.setattr(redis_store, "url", "redis://127.0.0.1:1/0")  # nothing listens
+    client = new_client(app, ip="198.51.100.200")
+    for _ in range(app.config["LOGIN_FREE_FAILURES"]):
+        assert post_sign_in(client, officer.email, "typo", ip="198.51.100.200").status_code == 400
+    refused = post_sign_in(client, officer.email, PASSWORDS["officer"], ip="198.51.100.200")
+    assert refused.status_code == 429
+    other = new_client(app, ip="198.51.100.201")
+    assert (
+        post_sign_in(other, officer.email, PASSWORDS["officer"], ip="198.51.100.201").status_code
+        == 302
+    )
