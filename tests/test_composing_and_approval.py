@@ -423,22 +423,6 @@ def test_an_exercise_says_so_in_every_message_and_on_its_page(officer_client, to
 # --- accounts -----------------------------------------------------------------------
 
 
-def test_sign_in_is_refused_after_ten_wrong_passwords_even_with_the_right_one(client, make_officer):
-    officer = make_officer(role="officer")
-
-    def attempt(password):
-        token = form_token(client, "/sign-in")
-        return client.post(
-            "/sign-in", data={"email": officer.email, "password": password, "csrf_token": token}
-        )
-
-    for _ in range(10):
-        assert attempt("wrong").status_code == 400
-    refused = attempt(PASSWORDS["officer"])
-    assert refused.status_code == 429
-    assert "Too many wrong passwords. Wait 5 minutes" in refused.text
-
-
 def test_an_admin_disables_an_account_and_its_session_ends(
     app, make_officer, officer_client, officer
 ):
@@ -478,7 +462,7 @@ def test_a_follow_up_skips_those_whose_message_was_cancelled(officer_client, tow
     assert "Nobody registered" in update_.json["error"]
 
 
-def test_odd_input_gets_a_400_or_is_cleaned_never_a_500(officer_client, town):
+def test_odd_input_gets_a_400_never_a_500(officer_client, town):
     missing_parent = send(officer_client, parent_id=987654)
     assert missing_parent.status_code == 400
     assert "no longer exists" in missing_parent.json["errors"]["parent_id"]
@@ -487,8 +471,10 @@ def test_odd_input_gets_a_400_or_is_cleaned_never_a_500(officer_client, town):
         data='{"title": "T", "body": "x\\ud800"}',
         content_type="application/json",
     )
-    assert surrogate.status_code == 200
-    assert send(officer_client, body="x\ud800y").status_code == 201
+    assert surrogate.status_code == 200  # only a preview: the send refuses it
+    refused = send(officer_client, body="x\ud800y")
+    assert refused.status_code == 400
+    assert "half of a pair" in refused.json["errors"]["body"]
 
 
 def test_cancelling_a_finished_alert_says_there_is_nothing_to_cancel(
@@ -606,32 +592,3 @@ def test_an_officer_uses_only_their_own_recordings_and_old_ones_go(
     purge_expired()
     assert db.session.scalar(select(func.count()).select_from(AlertRecording)) == 0
     assert db.session.scalar(select(Alert.recording_id)) is None
-
-
-def test_with_redis_down_officers_still_sign_in_and_guessing_is_still_limited(
-    client, make_officer, monkeypatch
-):
-    from redis import Redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    from app.extensions import redis_store
-    from app.services import accounts
-
-    officer = make_officer(role="officer")
-    # Nothing listens on port 1; no retries, so the test does not wait on backoff.
-    down = Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
-    monkeypatch.setattr(redis_store, "_client", down)
-    monkeypatch.setattr(accounts, "_local_failures", {})
-
-    def attempt(password):
-        token = form_token(client, "/sign-in")
-        return client.post(
-            "/sign-in", data={"email": officer.email, "password": password, "csrf_token": token}
-        )
-
-    assert attempt(PASSWORDS["officer"]).status_code == 302
-    client.post("/sign-out", data={"csrf_token": form_token(client, "/officers/")})
-    for _ in range(10):
-        assert attempt("wrong").status_code == 400
-    assert attempt(PASSWORDS["officer"]).status_code == 429

@@ -38,7 +38,7 @@ from app.models import (
     Resident,
 )
 from app.services import message_text
-from app.services.text import clean_text
+from app.services.text import TextRefused, checked_text, clean_text
 from geo.areas import AreaError, area_from_shapes, clean_shapes
 
 log = logging.getLogger(__name__)
@@ -303,12 +303,24 @@ def compose_preview(
 
 
 def _check_words(draft: AlertDraft, errors: dict[str, str]) -> tuple[str, str]:
-    title, body = clean_text(draft.title), clean_text(draft.body, multiline=True)
-    if not title:
+    title = body = ""
+    try:
+        title = checked_text(draft.title, "The title")
+    except TextRefused as refusal:
+        errors["title"] = str(refusal)
+    try:
+        body = checked_text(draft.body, "The message", multiline=True)
+    except TextRefused as refusal:
+        errors["body"] = str(refusal)
+    if "title" in errors:
+        pass
+    elif not title:
         errors["title"] = "Give the alert a title."
     elif len(title) > MAX_TITLE:
         errors["title"] = f"Keep the title to {MAX_TITLE} characters (it is {len(title)})."
-    if not body:
+    if "body" in errors:
+        pass
+    elif not body:
         errors["body"] = "Write the message."
     elif len(body) > MAX_BODY:
         errors["body"] = f"Keep the message to {MAX_BODY:,} characters (it is {len(body):,})."
@@ -612,7 +624,10 @@ def approve_alert(supervisor: Officer, alert_id: int) -> Alert:
 def reject_alert(supervisor: Officer, alert_id: int, reason: str) -> Alert:
     """Send it back with a reason the author can act on. Raises NotAllowed or
     AlertInvalid."""
-    reason = clean_text(reason, multiline=True)
+    try:
+        reason = checked_text(reason, "The reason", multiline=True)
+    except TextRefused as refusal:
+        raise AlertInvalid({"reason": str(refusal)}) from None
     if not reason:
         raise AlertInvalid({"reason": "Say why, so the officer can put it right."})
     alert = _pending_alert_to_decide(supervisor, alert_id, "reject")

@@ -15,7 +15,7 @@ from app.services.contacts import ContactRefused, normalise_email, normalise_pho
 from app.services.notices import create_notice, queue_notices
 from app.services.postcode_check import CheckedPostcode, PostcodeRefused, check_postcode
 from app.services.residents import ChangeRefused, address_taken, parse_quiet_hours
-from app.services.text import clean_text
+from app.services.text import TextRefused, checked_text, clean_text
 from app.services.verification import (
     CODES_PER_NUMBER_PER_HOUR,
     allow_per_hour,
@@ -99,22 +99,35 @@ class RegistrationForm:
     quiet: bool = False
     quiet_from: str = "22:00"
     quiet_until: str = "07:00"
+    # Fields whose text we refuse outright (a line break in a name, a NUL in a
+    # postcode), with the message: never silently cleaned into something else.
+    refused: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_form(cls, form: Mapping) -> RegistrationForm:
         getlist = getattr(form, "getlist", lambda k: form.get(k) or [])
+        refused: dict[str, str] = {}
+
+        def text(name: str, label: str, max_length: int) -> str:
+            try:
+                return checked_text(form.get(name), label, max_length=max_length)
+            except TextRefused as refusal:
+                refused[name] = str(refusal)
+                return ""
+
         return cls(
-            name=clean_text(form.get("name"), max_length=100),
-            postcode=clean_text(form.get("postcode"), max_length=40),
+            name=text("name", "Your name", 100),
+            postcode=text("postcode", "The postcode", 40),
             channels=[c for c in getlist("channels") if c in CHANNEL_FIELDS],
-            sms_phone=clean_text(form.get("sms_phone"), max_length=40),
-            voice_phone=clean_text(form.get("voice_phone"), max_length=40),
-            email=clean_text(form.get("email"), max_length=320),
+            sms_phone=text("sms_phone", "The mobile number", 40),
+            voice_phone=text("voice_phone", "The phone number", 40),
+            email=text("email", "The e-mail address", 320),
             groups=[clean_text(g, max_length=40) for g in getlist("groups")],
             consent=form.get("consent") in ("yes", "on", True),
             quiet=form.get("quiet") in ("yes", "on", True),
             quiet_from=clean_text(form.get("quiet_from"), max_length=5) or "22:00",
             quiet_until=clean_text(form.get("quiet_until"), max_length=5) or "07:00",
+            refused=refused,
         )
 
 
@@ -125,12 +138,13 @@ def find_interest_groups() -> list[InterestGroup]:
 def register_resident(form: RegistrationForm) -> tuple[Resident, CheckedPostcode]:
     """Validate everything, then store the resident, their location, channels and groups
     in one transaction. Raises RegistrationInvalid with every mistake at once."""
-    errors: dict[str, str] = {}
+    errors: dict[str, str] = dict(form.refused)
     checked = None
-    try:
-        checked = check_postcode(form.postcode)
-    except PostcodeRefused as refusal:
-        errors["postcode"] = str(refusal)
+    if "postcode" not in errors:
+        try:
+            checked = check_postcode(form.postcode)
+        except PostcodeRefused as refusal:
+            errors["postcode"] = str(refusal)
 
     allow_drama = current_app.config["ENV_NAME"] != "production"
     addresses: dict[str, str] = {}
@@ -138,6 +152,8 @@ def register_resident(form: RegistrationForm) -> tuple[Resident, CheckedPostcode
         errors["channels"] = "Choose at least one way for us to contact you."
     for channel in form.channels:
         field_name = CHANNEL_FIELDS[channel]
+        if field_name in errors:
+            continue
         try:
             if channel == "email":
                 addresses[channel] = normalise_email(form.email)

@@ -29,7 +29,7 @@ from app.models.resident import resident_groups
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
 from app.services.notices import create_notice, queue_notices
 from app.services.postcode_check import PostcodeRefused, check_postcodes
-from app.services.text import clean_text
+from app.services.text import TextRefused, checked_text, clean_text
 
 MAX_ROWS = 200_000
 COLUMN = {"sms": "mobile", "voice": "landline", "email": "email"}
@@ -109,6 +109,13 @@ def read_rows(
         if progress and report.rows_read % 1000 == 0:
             progress(report.rows_read)
         reasons: list[str] = []
+        for column, name in columns.items():
+            try:
+                checked_text(record.get(name, ""), "the value")
+            except TextRefused as refusal:
+                # A line break or NUL inside a cell: refuse the row, never store it
+                # cleaned into something else.
+                reasons.append(f"{column}: {refusal}")
         checked = checked_postcodes[cell(record, "postcode")]
         if isinstance(checked, PostcodeRefused):
             reasons.append(f"postcode: {checked}")

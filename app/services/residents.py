@@ -24,7 +24,7 @@ from app.models import (
 )
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
 from app.services.postcode_check import PostcodeRefused, check_postcode
-from app.services.text import clean_text
+from app.services.text import TextRefused, checked_text
 from app.services.verification import (
     SENDS_PER_RESIDENT_PER_HOUR,
     allow_per_hour,
@@ -80,7 +80,10 @@ def find_resident(reference: str | None) -> Resident | None:
 
 
 def add_location(resident: Resident, *, label: str, postcode: str) -> ResidentLocation:
-    label = clean_text(label, max_length=40) or "Home"
+    try:
+        label = checked_text(label, "The place's name", max_length=40) or "Home"
+    except TextRefused as refusal:
+        raise ChangeRefused(str(refusal), "label") from None
     if len(resident.locations) >= MAX_LOCATIONS:
         raise ChangeRefused(f"You can have up to {MAX_LOCATIONS} places. Remove one first.")
     try:

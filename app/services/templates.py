@@ -9,23 +9,38 @@ from app.dao.audit import create_audit_event
 from app.extensions import db
 from app.models import CATEGORIES, AlertTemplate, Officer
 from app.services.alerts import MAX_BODY, MAX_TITLE, AlertInvalid
-from app.services.text import clean_text
+from app.services.text import TextRefused, checked_text
 
 MAX_NAME = 80
 
 
 def save_template(officer: Officer, *, name: str, category: str, title: str, body: str):
     """Save a template under a name nobody has used. Raises AlertInvalid."""
-    name, title = clean_text(name), clean_text(title)
-    body = clean_text(body, multiline=True)
     errors = {}
-    if not name:
+    fields = {}
+    for key, value, label, multiline in (
+        ("template_name", name, "The template's name", False),
+        ("title", title, "The title", False),
+        ("body", body, "The message", True),
+    ):
+        try:
+            fields[key] = checked_text(value, label, multiline=multiline)
+        except TextRefused as refusal:
+            errors[key], fields[key] = str(refusal), ""
+    name, title, body = fields["template_name"], fields["title"], fields["body"]
+    if "template_name" in errors:
+        pass
+    elif not name:
         errors["template_name"] = "Name the template so your team can find it."
     elif len(name) > MAX_NAME:
         errors["template_name"] = f"Keep the name to {MAX_NAME} characters."
-    if not title or len(title) > MAX_TITLE:
+    if "title" in errors:
+        pass
+    elif not title or len(title) > MAX_TITLE:
         errors["title"] = f"Give the template a title of up to {MAX_TITLE} characters."
-    if not body or len(body) > MAX_BODY:
+    if "body" in errors:
+        pass
+    elif not body or len(body) > MAX_BODY:
         errors["body"] = f"Give the template a message of up to {MAX_BODY:,} characters."
     if category not in CATEGORIES:
         errors["category"] = "Choose what the alert is about."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # Control characters other than tab and newlines: PostgreSQL refuses NUL outright, and
 # none of them belongs in a name, an address or an alert.
@@ -25,3 +26,84 @@ def clean_text(value: object, *, max_length: int | None = None, multiline: bool 
         text = " ".join(text.split())
     text = text.strip()
     return text[:max_length] if max_length else text
+
+
+class TextRefused(ValueError):
+    """Text holding a character we will not store, with a message naming it."""
+
+
+# How a person would know each invisible character.
+_NAMED = {
+    "\x00": "a null character (NUL)",
+    "\r": "a line break (carriage return)",
+    "\n": "a line break",
+    "\t": "a tab",
+    "\x0b": "a vertical tab",
+    "\x0c": "a page break",
+    "\x1b": "an escape character",
+    "\x7f": "a delete character",
+}
+
+
+def describe_character(character: str) -> str:
+    """
+    >>> describe_character("\\n"), describe_character("\\u200b")
+    ('a line break', 'an invisible character (U+200B ZERO WIDTH SPACE)')
+    """
+    if character in _NAMED:
+        return _NAMED[character]
+    code = f"U+{ord(character):04X}"
+    if 0xD800 <= ord(character) <= 0xDFFF:
+        return f"a broken character ({code}, half of a pair)"
+    name = unicodedata.name(character, "")
+    return f"an invisible character ({code}{' ' + name if name else ''})"
+
+
+def _visible(character: str) -> bool:
+    return not (character.isspace() or unicodedata.category(character) in ("Cc", "Cf", "Zs"))
+
+
+def checked_text(
+    value: object, label: str, *, max_length: int | None = None, multiline: bool = False
+) -> str:
+    """The text, trimmed (runs of spaces kept as typed; CRLF as LF when multiline), or
+    TextRefused naming the first character we refuse and where it is: control
+    characters (line breaks too, unless multiline), halves of surrogate pairs, and text
+    that is nothing but invisible characters. `label` names the field: "The title".
+
+    >>> checked_text("  Burglary in Hotwells ", "The title")
+    'Burglary in Hotwells'
+    >>> checked_text("Two\\r\\nlines", "The message", multiline=True)
+    'Two\\nlines'
+    >>> try:
+    ...     checked_text("Sam\\nJones", "Your name")
+    ... except TextRefused as refusal:
+    ...     print(refusal)
+    Your name has a line break in it (at character 4). Remove it and try again.
+    """
+    text = "" if value is None else str(value)
+    if multiline:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    allowed = {"\n", "\t"} if multiline else set()
+    for position, character in enumerate(text, start=1):
+        code = ord(character)
+        if character in allowed:
+            continue
+        if (
+            unicodedata.category(character) == "Cc"
+            or 0xD800 <= code <= 0xDFFF
+            or character in "\u2028\u2029"
+        ):
+            raise TextRefused(
+                f"{label} has {describe_character(character)} in it (at character "
+                f"{position}). Remove it and try again."
+            )
+    text = text.strip()
+    if text and not any(_visible(character) for character in text):
+        raise TextRefused(
+            f"{label} is only invisible characters, such as "
+            f"{describe_character(text[0])}. Type some words."
+        )
+    if max_length and len(text) > max_length:
+        raise TextRefused(f"{label} is too long: keep it to {max_length:,} characters.")
+    return text
