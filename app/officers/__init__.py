@@ -24,7 +24,7 @@ from app import UK_TIME
 from app.auth import role_required
 from app.dao import places as places_dao
 from app.extensions import db
-from app.models import CATEGORIES, Alert, InterestGroup
+from app.models import CATEGORIES, MAX_ID, Alert, InterestGroup
 from app.services.alerts import (
     APPROVERS,
     AlertInvalid,
@@ -45,6 +45,7 @@ from app.services.contacts import mask_address
 from app.services.outbox import view_outbox
 from app.services.recordings import RecordingRefused, save_recording
 from app.services.templates import find_templates, save_template
+from app.web import record_id
 
 bp = Blueprint("officers", __name__)
 
@@ -68,7 +69,7 @@ def target():
     force = places_dao.find_force(current_app.config["FORCE_CODE"])
     bounds = places_dao.find_force_bounds_wgs84(force) if force else None
     parent = None
-    follow_up = request.args.get("follow_up", type=int)
+    follow_up = request.args.get("follow_up", type=record_id)
     if follow_up:
         parent = db.session.get(Alert, follow_up)
         while parent is not None and parent.parent is not None:
@@ -117,7 +118,7 @@ def compose():
             title=str(data.get("title") or ""),
             body=str(data.get("body") or ""),
             mode=str(data.get("mode") or "live"),
-            recording_id=recording if type(recording) is int else None,
+            recording_id=recording if type(recording) is int and 0 < recording <= MAX_ID else None,
         )
     )
 
@@ -304,7 +305,7 @@ def progress(alert_id: int):
 @role_required(*SENDERS)
 def outbox():
     """What the development transport recorded, newest first."""
-    alert_id = request.args.get("alert", type=int)
+    alert_id = request.args.get("alert", type=record_id)
     messages, total = view_outbox(current_user, alert_id=alert_id)
     return render_template(
         "officers/outbox.html",

@@ -30,6 +30,7 @@ from app.models import (
     ALERT_MODES,
     CATEGORIES,
     CHANNELS,
+    MAX_ID,
     Alert,
     AlertRecording,
     Delivery,
@@ -100,8 +101,8 @@ def draft_from_json(data: dict[str, Any]) -> AlertDraft:
         value = data.get(name)
         if value is None or value == "":
             return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            errors[name] = f"{name} must be a whole number."
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
+            errors[name] = f"{name} must be a whole number from 0 to {MAX_ID:,}."
             return None
         return value
 
@@ -330,7 +331,7 @@ def _check_words(draft: AlertDraft, errors: dict[str, str]) -> tuple[str, str]:
         length = message_text.sms_length(sms)
         most = current_app.config["SMS_MAX_SEGMENTS"]
         if length.segments > most:
-            over = length.units - most * length.per_segment
+            over = max(1, length.units - most * length.per_segment)
             hint = (
                 f" Replacing {''.join(length.ucs2_characters)} would fit far more in each."
                 if length.ucs2_characters

@@ -1,0 +1,189 @@
+"""Every route the app registers, walked with hostile values: ids beyond PostgreSQL's
+integer range, CR/LF and NUL in path parts, query values and form fields, JSON nested
+a thousand levels deep, and numbers in JSON too large for a column. Whoever asks
+(nobody, a resident, an admin), the answer is never a server error.
+
+Routes are read from the app's URL map, so a new route is walked without anyone
+remembering to add it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from app.extensions import db
+from app.residents import SESSION_KEY
+from tests.factories import PASSWORDS
+
+HUGE = "99999999999"
+# Values for path parts of type string/path/any: CR/LF, NUL, encoded slashes, long.
+HOSTILE_PARTS = ["%0D%0A", "%00", "a%0Ab", "%2F%2Fx", "x" * 3000, "%F0%9F%92%A9", "%ED%A0%80"]
+# Query values sent to every GET, under every name a route reads.
+QUERY_NAMES = [
+    "next",
+    "follow_up",
+    "alert",
+    "parent_id",
+    "recording_id",
+    "kind",
+    "q",
+    "postcode",
+    "limit",
+    "radius_m",
+    "latitude",
+    "longitude",
+    "page",
+    "id",
+    "channel",
+    "token",
+]
+HOSTILE_QUERY = [HUGE, "%0D%0A", "%00", "-1", "1e309", "nan", "x" * 3000, "%ED%A0%80"]
+FORM_NAMES = [
+    "email",
+    "password",
+    "name",
+    "postcode",
+    "channels",
+    "sms_phone",
+    "voice_phone",
+    "address",
+    "label",
+    "code",
+    "channel",
+    "action",
+    "reason",
+    "quiet",
+    "quiet_from",
+    "quiet_until",
+    "groups",
+    "notify",
+    "csrf_token",
+]
+
+
+def deep_json(levels: int = 1000) -> str:
+    return '{"shapes": ' + "[" * levels + "]" * levels + "}"
+
+
+def huge_json() -> dict:
+    return {
+        "shapes": [{"type": "circle", "center": [-2.59, 51.45], "radius_m": 10**30}],
+        "title": "T",
+        "body": "B",
+        "parent_id": 10**20,
+        "recording_id": 10**20,
+        "expected_residents": 10**20,
+        "postcodes": ["\r\n", "\x00", "x" * 5000],
+    }
+
+
+def paths_for(rule) -> list[str]:
+    """The rule's URL with hostile values in each of its parts."""
+    if not rule.arguments:
+        return [rule.rule]
+    paths = []
+    for hostile in [HUGE, *HOSTILE_PARTS]:
+        path = rule.rule
+        for argument, converter in rule._converters.items():
+            kind = type(converter).__name__
+            value = HUGE if kind in ("IdConverter", "IntegerConverter") else hostile
+            if kind == "AnyConverter":
+                value = sorted(converter.items)[0] if hasattr(converter, "items") else "sms"
+            path = re.sub(rf"<[^>]*:?{argument}>", value, path)
+        paths.append(path)
+    return paths
+
+
+def walk(client, rules, seen_statuses):
+    for rule in rules:
+        methods = sorted(rule.methods - {"HEAD", "OPTIONS"})
+        for path in paths_for(rule):
+            for method in methods:
+                if method == "GET":
+                    for value in HOSTILE_QUERY:
+                        query = "&".join(f"{name}={value}" for name in QUERY_NAMES)
+                        answer = client.get(f"{path}?{query}")
+                        seen_statuses.append((rule.endpoint, answer.status_code))
+                        assert answer.status_code < 500, (method, path, value)
+                else:
+                    # Already URL-encoded; %ED%A0%80 is half a surrogate pair in UTF-8.
+                    for value in ("%0D%0A", "%00", HUGE, "x" * 5000, "%ED%A0%80"):
+                        form = "&".join(f"{name}={value}" for name in FORM_NAMES[:-1])
+                        answer = client.open(
+                            path,
+                            method=method,
+                            data=form,
+                            content_type="application/x-www-form-urlencoded",
+                        )
+                        assert answer.status_code < 500, (method, path, "form", value)
+                    for body in (deep_json(), huge_json()):
+                        answer = client.open(path, method=method, json=body)
+                        assert answer.status_code < 500, (method, path, "json")
+                    answer = client.open(
+                        path, method=method, data=deep_json(), content_type="application/json"
+                    )
+                    assert answer.status_code < 500, (method, path, "deep json")
+
+
+def app_rules(app, *, skip=("static", "auth.sign_out", "residents.sign_out")):
+    return [rule for rule in app.url_map.iter_rules() if rule.endpoint not in skip]
+
+
+def with_csrf(client, page="/register"):
+    text = client.get(page).text
+    token = re.search(r'name="csrf-token" content="([^"]+)"', text) or re.search(
+        r'name="csrf_token" value="([^"]+)"', text
+    )
+    client.environ_base["HTTP_X_CSRFTOKEN"] = token.group(1)
+    return client
+
+
+@pytest.mark.timeout(600)
+def test_no_route_answers_hostile_values_with_a_server_error(app, make_officer, make_resident):
+    statuses: list[tuple[str, int]] = []
+    # Nobody signed in: the public pages, the API, and the sign-in redirects.
+    walk(with_csrf(app.test_client()), app_rules(app), statuses)
+
+    # A resident on their own page.
+    resident = make_resident(email="sam@example.invalid")
+    reference = str(resident.reference)
+    db.session.commit()
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session[SESSION_KEY] = reference
+    walk(with_csrf(client), app_rules(app), statuses)
+
+    # An admin, who may use every staff page.
+    admin = make_officer(role="admin")
+    client = app.test_client()
+    page = client.get("/sign-in").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    signed = client.post(
+        "/sign-in",
+        data={"email": admin.email, "password": PASSWORDS["admin"], "csrf_token": token},
+    )
+    assert signed.status_code == 302
+    walk(with_csrf(client, "/officers/"), app_rules(app), statuses)
+    # The walk really reached the pages (not only sign-in redirects and 404s).
+    reached = {endpoint for endpoint, status in statuses if status == 200}
+    assert {"officers.target", "admin.officers", "residents.my_alerts"} <= reached
+
+
+def test_ids_beyond_the_integer_range_are_404_not_500(app, make_officer):
+    admin = make_officer(role="admin")
+    client = app.test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/sign-in").text).group(1)
+    client.post(
+        "/sign-in", data={"email": admin.email, "password": PASSWORDS["admin"], "csrf_token": token}
+    )
+    assert client.get(f"/officers/alerts/{HUGE}").status_code == 404
+    assert client.get(f"/officers/alerts/{HUGE}/progress").status_code == 404
+    assert client.get(f"/officers/?follow_up={HUGE}").status_code == 200
+
+
+def test_deep_json_is_a_clear_400_from_the_public_api(client):
+    answer = client.post("/api/postcodes", data=deep_json(), content_type="application/json")
+    assert answer.status_code == 400
+    assert answer.is_json and answer.json["error"]
