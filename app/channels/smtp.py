@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import html
+import re
 import smtplib
 import threading
+from email import policy
+from email.header import Header
 from email.message import EmailMessage
 from email.utils import make_msgid
 
 from app.channels.base import OutgoingMessage, SendResult, TransportError
 
 _local = threading.local()
+
+# CRLF and 7-bit bodies (quoted-printable or base64: 8BITMIME is never negotiated).
+# refold_source="none": the headers set_raw() puts in go out exactly as made here,
+# because Python's header folder loses spaces and can leave an encoded word unclosed.
+_POLICY = policy.SMTP.clone(cte_type="7bit", refold_source="none")
+# A URI fit to go between RFC 2369's angle brackets on one line (at most 998 in all).
+_PLAIN_URI = re.compile(r"[!-;=?-~]{1,900}")  # printable ASCII but < and >
 
 
 class SmtpSettings:
@@ -24,14 +34,35 @@ class SmtpSettings:
         self.timeout = float(config.get("SMTP_TIMEOUT_SECONDS", 10))
 
 
+def encoded_header(name: str, value: str) -> str:
+    """A header value ready for the wire: as it is when it is ASCII and fits on one
+    line, else RFC 2047 encoded words, each whole, one to a folded line.
+
+    >>> encoded_header("Subject", "Road closed")
+    'Road closed'
+    >>> encoded_header("Subject", "Rhybudd: dŵr")
+    '=?utf-8?q?Rhybudd=3A_d=C5=B5r?='
+    """
+    plain = value.isascii() and value.isprintable() and "=?" not in value
+    if plain and len(name) + 2 + len(value) <= _POLICY.max_line_length:
+        return value
+    # email.header splits only between characters, and encodes the spaces too. 76
+    # columns: " " and an encoded word of at most 75 (RFC 2047).
+    return Header(value, "utf-8", maxlinelen=76, header_name=name).encode(linesep=_POLICY.linesep)
+
+
 def build_email(message: OutgoingMessage, sender: str) -> EmailMessage:
-    email = EmailMessage()
+    email = EmailMessage(policy=_POLICY)
     email["From"] = sender
     email["To"] = message.recipient
-    email["Subject"] = message.subject or ""
+    email.set_raw("Subject", encoded_header("Subject", message.subject or ""))
     email["Message-ID"] = make_msgid(idstring=f"delivery-{message.delivery_id}")
     if message.unsubscribe_url:
-        email["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
+        if not _PLAIN_URI.fullmatch(message.unsubscribe_url):
+            raise ValueError(f"not a plain URI: {message.unsubscribe_url!r}")
+        # Raw: the policy would write a line over 78 as encoded words, which mail
+        # programs do not read as a URI. A URL has no space to fold at; one line is fine.
+        email.set_raw("List-Unsubscribe", f"<{message.unsubscribe_url}>")
         # RFC 8058: mail clients POST to the URL; a scanner following links cannot.
         email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     footer = "\n\nTo stop these e-mails: " + (message.unsubscribe_url or "call 101")
@@ -76,9 +107,15 @@ class SmtpTransport:
         return connection
 
     def send(self, message: OutgoingMessage) -> SendResult:
+        if smtplib.quoteaddr(message.recipient) != f"<{message.recipient}>":
+            # smtplib would send to what it parses out of it ("x,y@z" goes to <x>).
+            raise TransportError("not a single e-mail address", permanent=True)
         email = build_email(message, self.settings.sender)
         try:
-            refused = self._connection().send_message(email)
+            # The envelope is the one validated address, never what the headers say.
+            refused = self._connection().send_message(
+                email, from_addr=self.settings.sender, to_addrs=[message.recipient]
+            )
         except smtplib.SMTPRecipientsRefused as error:
             code, text = next(iter(error.recipients.values()))
             raise TransportError(f"SMTP {code}: {_text(text)}", permanent=code >= 500) from None

@@ -6,6 +6,7 @@ it, so what the officer reads is what residents get.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -53,30 +54,45 @@ def sms_length(text: str) -> SmsLength:
     >>> s = sms_length("Don’t go out")
     >>> s.encoding, s.segments, s.ucs2_characters
     ('UCS-2', 1, ('’',))
+    >>> s = sms_length("a" * 152 + "€" + "a" * 152)  # € would straddle septets 153-154
+    >>> s.units, s.segments  # so it starts part 2, and part 2 overflows into a third
+    (306, 3)
     """
+    septets = [_septets(character) for character in text]
+    if None in septets:
+        # The characters that force UCS-2, each once, in the order they first appear.
+        offending = dict.fromkeys(c for c, size in zip(text, septets, strict=True) if size is None)
+        # Outside the Basic Multilingual Plane (emoji) a character is a surrogate pair.
+        code_units = [2 if ord(character) > 0xFFFF else 1 for character in text]
+        return _length("UCS-2", code_units, UCS2_SINGLE, UCS2_PART, tuple(offending))
+    return _length("GSM-7", septets, GSM_SINGLE, GSM_PART, ())
+
+
+@functools.lru_cache(maxsize=4096)
+def _septets(character: str) -> int | None:
+    """Septets one character takes in GSM-7 (2 for an escape pair), None if it has none."""
     try:
-        units = len(text.encode("gsm03.38"))
+        return len(character.encode("gsm03.38"))
     except UnicodeEncodeError:
-        offending = []
-        for character in text:
-            if character not in offending and not _is_gsm(character):
-                offending.append(character)
-        units = len(text.encode("utf-16-le")) // 2
-        return _length("UCS-2", units, UCS2_SINGLE, UCS2_PART, tuple(offending))
-    return _length("GSM-7", units, GSM_SINGLE, GSM_PART, ())
+        return None
 
 
-def _is_gsm(character: str) -> bool:
-    try:
-        character.encode("gsm03.38")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _length(encoding: str, units: int, single: int, part: int, offending) -> SmsLength:
-    segments = 1 if units <= single else math.ceil(units / part)
+def _length(encoding: str, sizes: list[int], single: int, part: int, offending) -> SmsLength:
+    units = sum(sizes)
+    segments = 1 if units <= single else _parts(sizes, part)
     return SmsLength(encoding, units, segments, single if segments == 1 else part, offending)
+
+
+def _parts(sizes: list[int], part: int) -> int:
+    """Parts of `part` units each, filled as the networks do: a two-unit character (a
+    GSM escape pair, a UTF-16 surrogate pair) is never split, so one that would
+    straddle a boundary starts the next part and leaves a unit unused."""
+    parts, used = 1, 0
+    for size in sizes:
+        if used + size > part:
+            parts, used = parts + 1, 0
+        used += size
+    return parts
 
 
 def _marked(mode: str, text: str) -> str:

@@ -1,0 +1,316 @@
+"""What goes over the wire: SMS parts as the networks count them, and e-mail as a real
+SMTP server on loopback receives it (headers, body, envelope), parsed from its bytes."""
+
+from __future__ import annotations
+
+import dataclasses
+import email
+import html
+import math
+import re
+from email import policy
+
+import pytest
+from aiosmtpd.controller import Controller
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.channels import smtp as smtp_channel
+from app.channels.base import OutgoingMessage, TransportError
+from app.channels.smtp import SmtpSettings, SmtpTransport, build_email
+from app.services.message_text import sms_length
+from tests.provider_fixtures import MailCollector, free_port
+
+# --- SMS parts -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "units", "segments"),
+    [
+        ("", 0, 1),
+        ("a" * 160, 160, 1),
+        ("a" * 161, 161, 2),
+        ("a" * 306, 306, 2),
+        ("a" * 307, 307, 3),
+        ("€" * 80, 160, 1),  # one part: no boundary to straddle
+        ("ŵ" * 70, 70, 1),
+        ("ŵ" * 71, 71, 2),
+        ("ŵ" * 134, 134, 2),
+        ("ŵ" * 135, 135, 3),
+        ("🚨" * 35, 70, 1),
+    ],
+    ids=["empty", "160a", "161a", "306a", "307a", "80€", "70ŵ", "71ŵ", "134ŵ", "135ŵ", "35🚨"],
+)
+def test_simple_lengths_keep_their_counts(text, units, segments):
+    length = sms_length(text)
+    assert (length.units, length.segments) == (units, segments)
+
+
+def test_a_gsm_escape_pair_that_would_straddle_a_part_starts_the_next_part():
+    # Septets 153 and 154 would be € (ESC, e): part 1 stops at 152, part 2 gets the
+    # pair and 151 more, and the last 'a' needs a third part; ceil(306/153) says 2.
+    straddling = sms_length("a" * 152 + "€" + "a" * 152)
+    assert (straddling.encoding, straddling.units) == ("GSM-7", 306)
+    assert (straddling.segments, straddling.per_segment) == (3, 153)
+    # One septet earlier the pair fills septets 152-153 exactly: two parts.
+    assert sms_length("a" * 151 + "€" + "a" * 153).segments == 2
+    # The brief's case: the pair moves to part 2, which still has room.
+    assert sms_length("a" * 152 + "€" + "a" * 10).segments == 2
+    # Only pairs: 76 fit in a part of 153, so 153 of them take three parts, not two.
+    assert sms_length("{" * 153).units == 306
+    assert sms_length("{" * 153).segments == 3
+
+
+def test_an_emoji_that_would_straddle_a_ucs2_part_starts_the_next_part():
+    # The surrogate pair would be code units 67 and 68: it moves to part 2 whole,
+    # and 134 units need three parts, not ceil(134/67) = 2.
+    straddling = sms_length("ŵ" * 66 + "🚨" + "ŵ" * 66)
+    assert (straddling.encoding, straddling.units) == ("UCS-2", 134)
+    assert (straddling.segments, straddling.per_segment) == (3, 67)
+    assert straddling.ucs2_characters == ("ŵ", "🚨")
+    assert sms_length("ŵ" * 65 + "🚨" + "ŵ" * 67).segments == 2  # units 66-67: fits
+
+
+def reference_parts(text: str) -> tuple[int, int, int]:
+    """(units, part size, parts) by cutting the encoded message itself, as a network
+    does: a part may not end on an ESC septet or a UTF-16 high surrogate."""
+    try:
+        units = list(text.encode("gsm03.38"))
+        single, part = 160, 153
+
+        def leads(unit):
+            return unit == 0x1B
+
+    except UnicodeEncodeError:
+        data = text.encode("utf-16-be")
+        units = [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
+        single, part = 70, 67
+
+        def leads(unit):
+            return 0xD800 <= unit <= 0xDBFF
+
+    if len(units) <= single:
+        return len(units), single, 1
+    parts = start = 0
+    while start < len(units):
+        end = min(start + part, len(units))
+        if end < len(units) and leads(units[end - 1]):
+            end -= 1
+        parts, start = parts + 1, end
+    return len(units), part, parts
+
+
+GSM_TEXT = st.text(alphabet=st.sampled_from("aZ 0.,'@£é\n€{}[]~\\^|\f"), max_size=700)
+ANY_TEXT = st.text(
+    alphabet=st.one_of(
+        st.sampled_from("a €{ŵŷ’🚨😀"),
+        st.characters(blacklist_categories=("Cs", "Cc")),
+    ),
+    max_size=400,
+)
+# Random text seldom puts a pair on a boundary with the rest just filling the last
+# part, where the count changes: aim both there.
+NEAR = st.sampled_from(
+    sorted({0} | {m * part + d for part in (153, 67) for m in (1, 2, 3) for d in (-2, -1, 0)})
+)
+PAIR_NEAR_A_BOUNDARY = st.builds(
+    lambda filler, before, pair, after, tail: filler * before + pair + filler * after + tail,
+    st.sampled_from("aŵ"),
+    NEAR,
+    st.sampled_from("€{\\🚨😀"),
+    NEAR,
+    st.one_of(st.just(""), GSM_TEXT, ANY_TEXT),
+)
+
+
+@given(st.one_of(GSM_TEXT, ANY_TEXT, PAIR_NEAR_A_BOUNDARY))
+@settings(max_examples=400, deadline=None)
+def test_segments_match_cutting_the_encoded_message(text):
+    length = sms_length(text)
+    units, part, parts = reference_parts(text)
+    assert (length.units, length.segments) == (units, parts)
+    assert length.per_segment == part
+    # Never fewer parts than the units alone need.
+    assert length.segments >= max(1, math.ceil(length.units / length.per_segment))
+
+
+# --- E-mail over a real SMTP server on loopback ----------------------------------------
+
+SENDER = "alerts@police.example"
+UNSUBSCRIBE = (
+    "https://alerts.south-wales.police.uk/unsubscribe/"
+    "IjEyMzQ1Njc4OSI.ZxYwVQ.kq3tD9mJ2v0lJb3n8s6YH4aQp1c-unsubscribe-token-long"
+)
+WELSH_BODY = (
+    "Mae'r heddlu'n gofyn i bobl ger Heol y Frenhines gadw draw: ŵyr a ŷd, tŷ a dŵr.\n"
+    "Ffoniwch 101.\n\nAil baragraff — diolch 🚨"
+)
+# An encoded word (RFC 2047): charset, B or Q, text without '?' or whitespace.
+ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[BbQq]\?[^?\s]*\?=")
+
+
+@pytest.fixture
+def smtp_server():
+    """The aiosmtpd collector the provider tests use, served on its own port, and a
+    transport pointed at it."""
+    mail = MailCollector()
+    controller = Controller(mail, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    config = {
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": controller.port,
+        "MAIL_FROM": SENDER,
+        "SMTP_TIMEOUT_SECONDS": 5,
+    }
+    yield mail, SmtpTransport(SmtpSettings(config))
+    # The transport keeps one connection a thread; the next test has another server.
+    connection = getattr(smtp_channel._local, "smtp", None)
+    if connection is not None:
+        connection.close()
+        smtp_channel._local.smtp = None
+    controller.stop()
+
+
+def outgoing(subject: str, **fields) -> OutgoingMessage:
+    alert = OutgoingMessage(
+        delivery_id=7,
+        alert_id=3,
+        channel="email",
+        recipient="sam@example.com",
+        subject=subject,
+        body=WELSH_BODY,
+        unsubscribe_url=UNSUBSCRIBE,
+    )
+    return dataclasses.replace(alert, **fields)
+
+
+def received(mail: MailCollector) -> tuple[bytes, email.message.EmailMessage]:
+    (envelope,) = mail.envelopes
+    raw = envelope.original_content or envelope.content
+    return raw, email.message_from_bytes(raw, policy=policy.default)
+
+
+def header_lines(raw: bytes) -> list[str]:
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    return head.decode("ascii").split("\r\n")  # decode: headers must be ASCII
+
+
+def raw_header(raw: bytes, name: str) -> list[str]:
+    """The header's physical lines as sent: its first line and its continuations."""
+    lines, found = [], False
+    for line in header_lines(raw):
+        if line[:1] in (" ", "\t"):
+            if found:
+                lines.append(line)
+        else:
+            found = line.lower().startswith(name.lower() + ":")
+            if found:
+                lines.append(line)
+    return lines
+
+
+LONG_WELSH = (
+    "Heddlu De Cymru: Rhybudd: toriad pŵer a dŵr yng Nghaerdydd cadwch gŵn ar dennyn, "
+    "peidiwch â gadael eich tŷ heb ei gloi, ac arhoswch draw o'r Ŵyl ym Mae Caerdydd tan "
+    "mae'r heddlu'n gofyn i chi ffonio 101 os gwelwch ŵyr neu ŷd ar dân 🚨"
+)
+LONG_ASCII = (
+    "Avon and Somerset Police: Road closed on the M5 northbound between junctions 18 and "
+    "19 after a serious collision; please avoid the area and allow extra time for travel"
+)
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Rhybudd: ŵyr a ŷd yng Nghaerdydd — heddlu",
+        LONG_WELSH,
+        "🚨 Llifogydd: cadwch draw o'r afon 🌊 Flooding: keep away from the river",
+        LONG_ASCII,
+        "Road closed",
+        "Looks like an encoded word: =?utf-8?q?not_one?=",
+    ],
+    ids=["welsh", "long-welsh", "emoji", "long-ascii", "short-ascii", "literal-encoded-word"],
+)
+def test_the_subject_arrives_exactly_as_written(smtp_server, subject):
+    mail, transport = smtp_server
+    assert len(LONG_WELSH) > 150 and len(LONG_ASCII) > 150
+    transport.send(outgoing(subject))
+    raw, message = received(mail)
+
+    assert message["Subject"] == subject
+    for line in header_lines(raw):
+        assert len(line) <= 998
+        # Every encoded word opened on a line is closed on it, and none is too long.
+        assert "=?" not in ENCODED_WORD.sub("", line), line
+        assert all(len(word) <= 75 for word in ENCODED_WORD.findall(line))
+    # Long subjects fold: no physical line of the Subject over 78 characters.
+    subject_lines = raw_header(raw, "Subject")
+    assert all(len(line) <= 78 for line in subject_lines), subject_lines
+    if len(subject) > 70:
+        assert len(subject_lines) > 1
+
+
+def test_list_unsubscribe_is_a_plain_uri_and_the_body_decodes_as_sent(smtp_server):
+    mail, transport = smtp_server
+    assert len(f"List-Unsubscribe: <{UNSUBSCRIBE}>") > 78
+    transport.send(outgoing("Rhybudd: ŵyr a ŷd"))
+    raw, message = received(mail)
+
+    # RFC 2369: the URI in angle brackets, literally, on one line: never an encoded word.
+    assert raw_header(raw, "List-Unsubscribe") == [f"List-Unsubscribe: <{UNSUBSCRIBE}>"]
+    assert message["List-Unsubscribe"] == f"<{UNSUBSCRIBE}>"
+    assert raw_header(raw, "List-Unsubscribe-Post") == [
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click"
+    ]
+
+    # 7-bit on the wire: no 8BITMIME is negotiated, so every part is encoded.
+    assert max(raw) < 0x80
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    for part in message.walk():
+        if not part.is_multipart():
+            assert part["Content-Transfer-Encoding"] in ("7bit", "quoted-printable", "base64")
+    # SMTP's CRLF is the reader's newline.
+    plain = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert plain == f"{WELSH_BODY}\n\nTo stop these e-mails: {UNSUBSCRIBE}\n"
+    markup = message.get_body(("html",)).get_content()
+    for paragraph in WELSH_BODY.split("\n\n"):
+        assert f"<p>{html.escape(paragraph).replace(chr(10), '<br>')}</p>" in markup
+    assert f'<a href="{html.escape(UNSUBSCRIBE)}">' in markup
+
+
+def test_the_envelope_is_the_sender_and_the_one_recipient(smtp_server):
+    mail, transport = smtp_server
+    result = transport.send(outgoing("Road closed"))
+    (envelope,) = mail.envelopes
+    assert envelope.mail_from == SENDER
+    assert envelope.rcpt_tos == ["sam@example.com"]
+    _, message = received(mail)
+    assert message["Message-ID"].strip("<>").startswith(result.provider_ref)
+
+
+def test_an_address_smtp_would_read_as_two_is_refused_and_nothing_is_sent(smtp_server):
+    # The address check lets a comma through in the local part; the To header then
+    # reads as two addresses, "x" and "victim@example.com", and smtplib would parse
+    # the envelope address down to <x>. Refuse, rather than send to either.
+    mail, transport = smtp_server
+    with pytest.raises(TransportError) as refused:
+        transport.send(outgoing("Road closed", recipient="x,victim@example.com"))
+    assert refused.value.permanent
+    assert mail.envelopes == [] and mail.messages == []
+
+
+def test_the_preview_reads_the_message_as_built():
+    # compose_preview reads these back from the EmailMessage, not from the wire.
+    built = build_email(outgoing(LONG_WELSH), SENDER)
+    assert built["Subject"] == LONG_WELSH
+    assert built["List-Unsubscribe"] == f"<{UNSUBSCRIBE}>"
+    assert built.get_body(("plain",)).get_content().startswith(WELSH_BODY + "\n\n")
+    assert "ŵyr a ŷd, tŷ a dŵr.<br>Ffoniwch" in built.get_body(("html",)).get_content()
+
+
+def test_an_unsubscribe_url_that_is_not_a_plain_uri_is_refused():
+    with pytest.raises(ValueError, match="not a plain URI"):
+        build_email(outgoing("x", unsubscribe_url="https://example.com/a b"), SENDER)
+    with pytest.raises(ValueError, match="not a plain URI"):
+        build_email(outgoing("x", unsubscribe_url="https://example.com/\r\nBcc: x@y"), SENDER)
