@@ -81,6 +81,8 @@ def by_postcodes(conn, typed: Sequence[str]) -> dict[str, PostcodeRecord]:
     if len(typed) > MAX_BULK:
         raise ValueError(f"at most {MAX_BULK} postcodes at once")
     keys = sorted({postcodes.canonical(t) for t in typed})
+    if not keys:  # an empty IN list is typed as integers, which PostgreSQL refuses
+        return {}
     rows = conn.execute(
         text(f"SELECT {_RECORD_COLUMNS} FROM postcodes WHERE postcode IN :keys").bindparams(
             bindparam("keys", expanding=True)
@@ -117,7 +119,8 @@ def nearest(
 def autocomplete(conn, prefix: str, *, limit: int = 10) -> list[str]:
     """Live postcodes (display form) starting with what has been typed so far."""
     key = postcodes.canonical(prefix)
-    if len(key) < 2:
+    # Not Great Britain: lookups refuse these (ONSPD holds a few), so never offer them.
+    if len(key) < 2 or postcodes.outside_great_britain(key):
         return []
     like = key.replace("\\", "").replace("%", "").replace("_", "") + "%"
     return list(

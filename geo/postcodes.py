@@ -4,6 +4,9 @@ The canonical key is the compact upper-case form ("BS11AD"); the display form ha
 space before the three-character inward code ("BS1 1AD"). Input arrives as people type
 it, so normalising is forgiving: any case, any whitespace (including non-breaking and
 zero-width spaces), and stray punctuation at the ends.
+
+Also: which valid postcodes are not in Great Britain (Northern Ireland, the Channel
+Islands, the Isle of Man), told by their area letters alone.
 """
 
 from __future__ import annotations
@@ -16,6 +19,17 @@ import unicodedata
 # real; the pattern only has to say whether something *looks* like one.
 _COMPACT = re.compile(r"^(?:[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}|GIR0AA)$")
 _OUTWARD = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]?$")
+_AREA = re.compile(r"^[A-Z]{1,2}(?=[0-9]|$)")
+
+# Postcode areas that Royal Mail runs outside Great Britain. Code-Point Open covers
+# Great Britain only, so none of these is ever in our data (ONSPD has a few, with no
+# location); their area letters say where they are, without any data.
+OUTSIDE_GREAT_BRITAIN = {
+    "BT": "Northern Ireland",
+    "GY": "the Bailiwick of Guernsey",  # Guernsey, Alderney and Sark
+    "JE": "Jersey",
+    "IM": "the Isle of Man",
+}
 
 # Characters people (and copy-paste) put inside postcodes that carry no meaning.
 _IGNORABLE = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"}
@@ -79,3 +93,24 @@ def is_outward_code(text: str | None) -> bool:
     (True, False)
     """
     return bool(_OUTWARD.match(canonical(text)))
+
+
+def area(text: str | None) -> str:
+    """The postcode area: the letters before the first digit ("BS" of "BS1 1AD").
+
+    >>> area("bs1 1ad"), area("B1 1AA"), area("JE2"), area("je"), area("hello")
+    ('BS', 'B', 'JE', 'JE', '')
+    """
+    found = _AREA.match(canonical(text))
+    return found.group() if found else ""
+
+
+def outside_great_britain(text: str | None) -> str | None:
+    """Where a postcode or outward code is when it is not in Great Britain, else None.
+
+    >>> outside_great_britain("BT1 1AA"), outside_great_britain("im1")
+    ('Northern Ireland', 'the Isle of Man')
+    >>> outside_great_britain("B1 1AA") is None
+    True
+    """
+    return OUTSIDE_GREAT_BRITAIN.get(area(text))

@@ -1,6 +1,11 @@
 """JSON API: postcodes and places (open data, no personal data).
 
-Errors are JSON {"error": message, "reason": code} with the matching 4xx status.
+Errors are JSON {"error": message, "reason": code} with the matching 4xx status. For a
+postcode: invalid (400: empty, not a postcode, or holding a control character such as a
+line break), outside_great_britain (404: a Northern Ireland, Channel Islands or Isle of
+Man postcode; the data covers Great Britain only, and the message names the police
+service there), unknown (404), terminated (410), no_location (422, where a point is
+needed). A postcode's "in_force" is null when nothing in the data says where it is.
 """
 
 from __future__ import annotations
@@ -8,10 +13,18 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, abort, jsonify, request
+from werkzeug.routing import PathConverter
 
 from app.dao import places as places_dao
 from app.extensions import csrf, db
-from app.services.postcode_check import PostcodeRefused, check_postcode
+from app.services.postcode_check import (
+    PostcodeRefused,
+    check_postcode,
+    no_location_message,
+    outside_great_britain,
+    postcode_key,
+    refuse_control_characters,
+)
 from geo import lookups, postcodes
 
 bp = Blueprint("api", __name__)
@@ -19,12 +32,33 @@ bp = Blueprint("api", __name__)
 # the bulk lookup's POST (it carries a list too long for a URL).
 csrf.exempt(bp)
 
+
+class TypedConverter(PathConverter):
+    """Text as typed into a URL. Like `path`, but a line break matches too: otherwise
+    routing would answer a bare 404 before the view could say what is wrong."""
+
+    regex = r"[^/][\s\S]*?"
+
+
+# Deferred functions run in order, so the converter is there before the routes below.
+bp.record_once(lambda state: state.app.url_map.converters.setdefault("typed", TypedConverter))
+
 PLACE_KINDS = {"force": 50.0, "district": 50.0, "ward": 20.0}
-STATUS_FOR_REASON = {"invalid": 400, "unknown": 404, "terminated": 410}
+STATUS_FOR_REASON = {
+    "invalid": 400,
+    "outside_great_britain": 404,
+    "unknown": 404,
+    "terminated": 410,
+    "no_location": 422,
+}
 
 
 def error(status: int, reason: str, message: str):
     return jsonify(error=message, reason=reason), status
+
+
+def refused(refusal: PostcodeRefused):
+    return error(STATUS_FOR_REASON.get(refusal.reason, 422), refusal.reason, str(refusal))
 
 
 def _record_json(record: lookups.PostcodeRecord, checked=None) -> dict:
@@ -36,31 +70,47 @@ def _record_json(record: lookups.PostcodeRecord, checked=None) -> dict:
     return body
 
 
-@bp.route("/postcodes/<path:text>")
+@bp.route("/postcodes/", defaults={"text": ""})
+@bp.route("/postcodes/<typed:text>")
 def postcode(text: str):
     """One postcode: its point (WGS84 and BNG), codes, places, and whether it is ours."""
     try:
         checked = check_postcode(text, require_in_force=False)
     except PostcodeRefused as refusal:
-        return error(STATUS_FOR_REASON.get(refusal.reason, 422), refusal.reason, str(refusal))
+        return refused(refusal)
     record = lookups.by_postcode(db.session, checked.postcode.postcode)
     return jsonify(_record_json(record, checked))
 
 
 @bp.route("/postcodes", methods=["POST"])
 def bulk_postcodes():
-    """Up to 100 postcodes: {"postcodes": [...]} -> {"results": [{query, result}]}."""
+    """Up to 100 postcodes: {"postcodes": [...]} -> {"results": [{query, result}]}.
+
+    A query with no result also has the "error" and "reason" a single lookup would
+    give, where they need no lookup (invalid, outside_great_britain), else unknown."""
     data = request.get_json(silent=True)
     typed = data.get("postcodes") if isinstance(data, dict) else None
     if not isinstance(typed, list) or not all(isinstance(t, str) for t in typed):
         return error(400, "invalid", 'Send {"postcodes": ["BS1 6AD", ...]} as JSON.')
     if len(typed) > lookups.MAX_BULK:
         return error(400, "too_many", f"Send at most {lookups.MAX_BULK} postcodes at once.")
-    found = lookups.by_postcodes(db.session, [t for t in typed if postcodes.is_valid(t)])
+    keys: dict[str, str | PostcodeRefused] = {}
+    for query in typed:
+        try:
+            keys[query] = postcode_key(query)
+        except PostcodeRefused as refusal:
+            keys[query] = refusal
+    found = lookups.by_postcodes(db.session, [k for k in keys.values() if isinstance(k, str)])
     results = []
     for query in typed:
-        record = found.get(postcodes.canonical(query))
-        results.append({"query": query, "result": record.as_json() if record else None})
+        key = keys[query]
+        record = found.get(key) if isinstance(key, str) else None
+        answer = {"query": query, "result": record.as_json() if record else None}
+        if isinstance(key, PostcodeRefused):
+            answer |= {"error": str(key), "reason": key.reason}
+        elif record is None:
+            answer |= {"error": f"We can't find {postcodes.display(key)}.", "reason": "unknown"}
+        results.append(answer)
     return jsonify(results=results)
 
 
@@ -92,24 +142,43 @@ def autocomplete():
     return jsonify(results=lookups.autocomplete(db.session, request.args.get("q", ""), limit=10))
 
 
-@bp.route("/outcodes/<outward>")
+@bp.route("/outcodes/", defaults={"outward": ""})
+@bp.route("/outcodes/<typed:outward>")
 def outcode(outward: str):
     """Centre of an outward code (district), e.g. BS1."""
+    if not postcodes.canonical(outward):
+        return error(400, "invalid", "Enter an outward code, for example BS1.")
+    try:
+        refuse_control_characters(outward, "The outward code")
+    except PostcodeRefused as refusal:
+        return refused(refusal)
     if not postcodes.is_outward_code(outward):
-        return error(400, "invalid", f"“{outward[:10]}” is not an outward code like BS1.")
+        return error(400, "invalid", f"“{outward.strip()[:10]}” is not an outward code like BS1.")
+    if refusal := outside_great_britain(postcodes.canonical(outward)):
+        return refused(refusal)
     found = lookups.centroid(db.session, outward=outward)
     if found is None:
         return error(404, "unknown", f"We hold no postcodes in {postcodes.canonical(outward)}.")
     return jsonify(found | {"outcode": postcodes.canonical(outward)})
 
 
-@bp.route("/sectors/<path:sector>")
+@bp.route("/sectors/", defaults={"sector": ""})
+@bp.route("/sectors/<typed:sector>")
 def sector(sector: str):
     """Centre of a postcode sector, e.g. "BS1 6"."""
+    if not postcodes.canonical(sector):
+        return error(400, "invalid", "Enter a postcode sector, for example BS1 6.")
+    try:
+        refuse_control_characters(sector, "The postcode sector")
+    except PostcodeRefused as refusal:
+        return refused(refusal)
     key = postcodes.canonical(sector)
     outward, digit = key[:-1], key[-1:]
     if not digit.isdigit() or not postcodes.is_outward_code(outward):
-        return error(400, "invalid", f"“{sector[:10]}” is not a postcode sector like BS1 6.")
+        shown = sector.strip()[:10]
+        return error(400, "invalid", f"“{shown}” is not a postcode sector like BS1 6.")
+    if refusal := outside_great_britain(f"{outward} {digit}"):
+        return refused(refusal)
     found = lookups.centroid(db.session, outward=outward, sector=digit)
     if found is None:
         return error(404, "unknown", f"We hold no postcodes in {outward} {digit}.")
@@ -123,11 +192,10 @@ def places_containing():
         try:
             checked = check_postcode(request.args["postcode"], require_in_force=False)
         except PostcodeRefused as refusal:
-            status = STATUS_FOR_REASON.get(refusal.reason, 422)
-            return error(status, refusal.reason, str(refusal))
+            return refused(refusal)
         record = lookups.by_postcode(db.session, checked.postcode.postcode)
         if not record.has_location:
-            return error(422, "no_location", f"{record.postcode} has no location.")
+            return error(422, "no_location", no_location_message(record.postcode))
         easting, northing = record.easting, record.northing
     else:
         try:

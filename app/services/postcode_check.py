@@ -9,13 +9,24 @@ from flask import current_app
 
 from app.dao import places as places_dao
 from app.models import Postcode
+from app.services.text import TextRefused, checked_text
 from geo import postcodes
+
+# Who polices the places whose postcodes are not in Great Britain (geo.postcodes
+# OUTSIDE_GREAT_BRITAIN), to tell a resident there where to turn instead.
+POLICE_OUTSIDE_GREAT_BRITAIN = {
+    "BT": "the Police Service of Northern Ireland",
+    "GY": "Guernsey Police (Bailiwick of Guernsey Law Enforcement)",
+    "JE": "the States of Jersey Police",
+    "IM": "the Isle of Man Constabulary",
+}
 
 
 class PostcodeRefused(ValueError):
     """A postcode we cannot use: `reason` for programs, the message for people.
 
-    Reasons: invalid, unknown, terminated, no_location, outside_force, not_configured.
+    Reasons: invalid, outside_great_britain, unknown, terminated, no_location,
+    outside_force, not_configured.
     """
 
     def __init__(self, message: str, *, reason: str):
@@ -27,7 +38,7 @@ class PostcodeRefused(ValueError):
 class CheckedPostcode:
     postcode: Postcode
     place_names: dict[str, str]
-    in_force: bool
+    in_force: bool | None  # None: nothing in the data says where it is
 
     @property
     def description(self) -> str:
@@ -45,7 +56,7 @@ def check_postcode(text: str | None, *, require_in_force: bool = True) -> Checke
 
     Raises PostcodeRefused with a message that says what to do.
     """
-    key = _key(text)
+    key = postcode_key(text)
     force = places_dao.find_force(current_app.config["FORCE_CODE"])
     postcode, in_force = _check_found(
         key, places_dao.find_postcode(key), force, require_in_force=require_in_force
@@ -63,7 +74,7 @@ def check_postcodes(texts: Iterable[str]) -> dict[str, Postcode | PostcodeRefuse
     keys: dict[str, str | PostcodeRefused] = {}
     for text in set(texts):
         try:
-            keys[text] = _key(text)
+            keys[text] = postcode_key(text)
         except PostcodeRefused as refusal:
             keys[text] = refusal
     wanted = sorted({k for k in keys.values() if isinstance(k, str)})
@@ -82,10 +93,18 @@ def check_postcodes(texts: Iterable[str]) -> dict[str, Postcode | PostcodeRefuse
     return results
 
 
-def _key(text: str | None) -> str:
-    """The compact form of a typed postcode. Raises PostcodeRefused."""
-    if not (text or "").strip():
+def postcode_key(text: str | None) -> str:
+    """The compact form of a typed postcode, when it is one we could hold.
+
+    Everything that needs no lookup: refuses empty text, control characters (give it
+    the text as typed, so a NUL or line break is refused, as on every other form field,
+    rather than quietly dropped), text that is not a postcode, and postcodes outside
+    Great Britain. Raises PostcodeRefused.
+    """
+    if not postcodes.canonical(text):
+        # Nothing but spaces, line breaks or invisible characters: nothing typed.
         raise PostcodeRefused("Enter a postcode, for example BS1 6AD.", reason="invalid")
+    refuse_control_characters(text, "The postcode")
     key = postcodes.canonical(text)
     if not postcodes.is_valid(key):
         shown = text.strip()[:20]
@@ -93,12 +112,45 @@ def _key(text: str | None) -> str:
             f"“{shown}” is not a postcode. A postcode looks like BS1 6AD or TA1 1AA.",
             reason="invalid",
         )
+    refusal = outside_great_britain(postcodes.display(key))
+    if refusal:
+        raise refusal
     return key
+
+
+def refuse_control_characters(text: str, label: str) -> None:
+    """PostcodeRefused naming the character when the text holds a control character."""
+    try:
+        checked_text(text, label)
+    except TextRefused as refusal:
+        raise PostcodeRefused(str(refusal), reason="invalid") from None
+
+
+def outside_great_britain(shown: str) -> PostcodeRefused | None:
+    """The refusal for a postcode or outward code outside Great Britain, or None. It
+    says which police service covers it, so the resident knows where to turn."""
+    where = postcodes.outside_great_britain(shown)
+    if where is None:
+        return None
+    police = POLICE_OUTSIDE_GREAT_BRITAIN[postcodes.area(shown)]
+    return PostcodeRefused(
+        f"{shown} is in {where}. This service only covers postcodes in Great Britain "
+        "(England, Scotland and Wales), so we can't send alerts for it. "
+        f"For alerts in {where}, contact {police}.",
+        reason="outside_great_britain",
+    )
+
+
+def no_location_message(shown: str) -> str:
+    return (
+        f"{shown} has no location in the postcode data, so we can't place it on the map "
+        "or tell which alerts are for it. Use the postcode of a neighbour's address."
+    )
 
 
 def _check_found(
     key: str, postcode: Postcode | None, force, *, require_in_force: bool
-) -> tuple[Postcode, bool]:
+) -> tuple[Postcode, bool | None]:
     """The postcode found for a key, and whether it is in the force; or the refusal."""
     shown = postcodes.display(key)
     if postcode is None:
@@ -113,13 +165,16 @@ def _check_found(
             f"{postcode.terminated_on:%B %Y}. Use the postcode on a recent letter.",
             reason="terminated",
         )
+    if postcode.location is None and not postcode.admin_district_code:
+        # Code-Point's "no coordinates" rows carry no district either: nothing says
+        # where the postcode is, so it is not "outside" anything; it just can't be placed.
+        if require_in_force:
+            raise PostcodeRefused(no_location_message(shown), reason="no_location")
+        return postcode, None
+    # With a district but no point, the district still tells inside from outside.
     in_force = _in_force(postcode, shown, force, require=require_in_force)
     if postcode.location is None and require_in_force:
-        raise PostcodeRefused(
-            f"{shown} has no location in the postcode data, so we can't tell which alerts "
-            "are for it. Use the postcode of a neighbour's address.",
-            reason="no_location",
-        )
+        raise PostcodeRefused(no_location_message(shown), reason="no_location")
     return postcode, in_force
 
 

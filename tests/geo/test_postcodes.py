@@ -53,3 +53,37 @@ def test_the_examples_people_actually_type():
     assert not postcodes.is_valid("BS1 1A")
     assert not postcodes.is_valid("")
     assert postcodes.is_outward_code("ta1")
+
+
+# Every postcode area in Great Britain (one OS Code-Point Open file each).
+_GREAT_BRITAIN_AREAS = """
+    AB AL B BA BB BD BH BL BN BR BS CA CB CF CH CM CO CR CT CV CW DA DD DE DG DH DL DN DT
+    DY E EC EH EN EX FK FY G GL GU HA HD HG HP HR HS HU HX IG IP IV KA KT KW KY L LA LD
+    LE LL LN LS LU M ME MK ML N NE NG NN NP NR NW OL OX PA PE PH PL PO PR RG RH RM S SA
+    SE SG SK SL SM SN SO SP SR SS ST SW SY TA TD TF TN TQ TR TS TW UB W WA WC WD WF WN WR
+    WS WV YO ZE
+"""
+GREAT_BRITAIN_AREAS = _GREAT_BRITAIN_AREAS.split()
+
+
+def test_postcodes_outside_great_britain_are_known_by_their_area_letters():
+    assert len(GREAT_BRITAIN_AREAS) == 120
+    assert postcodes.outside_great_britain("bt1 1aa") == "Northern Ireland"
+    assert postcodes.outside_great_britain("BT93 8AD") == "Northern Ireland"
+    assert postcodes.outside_great_britain("GY9 3AA") == "the Bailiwick of Guernsey"  # Alderney
+    assert postcodes.outside_great_britain("JE2 4WD") == "Jersey"
+    assert postcodes.outside_great_britain("IM99 1AA") == "the Isle of Man"
+    assert postcodes.outside_great_britain("JE") == "Jersey"  # an area typed so far
+    for area in GREAT_BRITAIN_AREAS:
+        assert postcodes.area(f"{area}1 1AA") == area
+        assert postcodes.outside_great_britain(f"{area}1 1AA") is None, area
+    # Nor does anything that is not a postcode area.
+    assert postcodes.outside_great_britain("") is None
+    assert postcodes.outside_great_britain("BTX") is None
+
+
+@given(outward, inward)
+def test_a_postcode_is_outside_great_britain_exactly_when_its_area_is(o, i):
+    area = o[: 2 if o[1].isalpha() else 1]
+    expected = postcodes.OUTSIDE_GREAT_BRITAIN.get(area)
+    assert postcodes.outside_great_britain(o + i) == expected
