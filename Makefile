@@ -91,7 +91,7 @@ demo-data: db ## Seed demo accounts and a few thousand synthetic residents (once
 	$(BIN)/flask demo seed
 
 web: ## Run only the web app (expects `make db`)
-	$(BIN)/gunicorn --bind 127.0.0.1:$(PORT) --workers 2 --threads 4 --graceful-timeout 3 'app:create_app()'
+	$(BIN)/gunicorn -c python:app.gunicorn_conf --bind 127.0.0.1:$(PORT) --workers 2 --threads 4 'app:create_app()'
 
 worker: ## Run only an RQ worker (expects `make db`)
 	$(BIN)/flask worker

@@ -124,7 +124,12 @@ class Config:
     # UNVERIFIED_DAYS. Quiet hours hold every category but these.
     RETENTION_DAYS = _int("RETENTION_DAYS", 730)
     UNVERIFIED_DAYS = _int("UNVERIFIED_DAYS", 7)
-    RECORDING_DAYS = _int("RECORDING_DAYS", 90)  # officers' recordings for voice calls
+    RECORDING_DAYS = _int("RECORDING_DAYS", 90)
+    # An e-mail's unsubscribe link works this long after it was sent; after that the
+    # page sends the resident to "change or stop your alerts" instead.
+    UNSUBSCRIBE_LINK_DAYS = _int(
+        "UNSUBSCRIBE_LINK_DAYS", 365
+    )  # officers' recordings for voice calls
     URGENT_CATEGORIES = tuple(
         c.strip()
         for c in _env("URGENT_CATEGORIES", "incident,missing_person").split(",")

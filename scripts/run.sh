@@ -23,9 +23,8 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-"$bin/gunicorn" --bind "127.0.0.1:$port" --workers 2 --threads 4 --graceful-timeout 3 \
-  --access-logfile - \
-  --access-logformat '%(h)s "%(m)s %(U)s" %(s)s %(M)sms' 'app:create_app()' &
+"$bin/gunicorn" -c python:app.gunicorn_conf --bind "127.0.0.1:$port" --workers 2 --threads 4 \
+  'app:create_app()' &
 pids+=($!)
 "$bin/flask" worker &
 pids+=($!)

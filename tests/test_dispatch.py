@@ -285,7 +285,8 @@ def test_stop_received_mid_send_stops_that_number(providers, officer, make_resid
     many_residents(make_resident, 6)
     alert = send(officer)
     code = providers.gateway.post_signed(
-        f"{live_server}/callbacks/twilio/inbound-sms", {"From": "+447700900003", "Body": "stop "}
+        f"{live_server}/callbacks/twilio/inbound-sms",
+        {"From": "+447700900003", "Body": "stop ", "MessageSid": "SM" + "0" * 32},
     )
     assert code == 200
     deliver(ids(alert.id))

@@ -38,7 +38,8 @@ def twilio_signed(view):
         if not token or not RequestValidator(token).validate(
             public_url(), request.form.to_dict(), signature
         ):
-            log.warning("refused a Twilio callback with a bad signature: %s", request.path)
+            # The route, not the path: no ids or numbers in the log.
+            log.warning("refused a Twilio callback with a bad signature: %s", request.endpoint)
             abort(403)
         return view(*args, **kwargs)
 
@@ -75,5 +76,8 @@ def twilio_status(delivery_id: int):
 @bp.route("/twilio/inbound-sms", methods=["POST"])
 @twilio_signed
 def twilio_inbound_sms():
-    handle_inbound_sms(request.form.get("From", ""), request.form.get("Body", ""))
+    sid = request.form.get("MessageSid") or request.form.get("SmsSid") or ""
+    if not sid:
+        return {"error": "MessageSid is required."}, 400
+    handle_inbound_sms(request.form.get("From", ""), request.form.get("Body", ""), sid)
     return Response(EMPTY_TWIML, mimetype="application/xml")

@@ -100,7 +100,11 @@ def unsubscribe(token: str):  # in the URL is the proof
     """
     found = read_unsubscribe_token(token)
     if found is None:
-        return render_template("error.html", title="That link is not valid", status=404), 404
+        title = (
+            "That link has expired or is not valid. To stop these e-mails, use "
+            "“Change or stop your alerts” on our start page."
+        )
+        return render_template("error.html", title=title, status=404), 404
     if request.method == "POST":
         unsubscribe_channel(*found)
         return render_template("public/unsubscribed.html")

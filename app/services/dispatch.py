@@ -16,15 +16,17 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 from flask import current_app, url_for
-from itsdangerous import URLSafeSerializer
+from itsdangerous import BadSignature
 from sqlalchemy import bindparam, text
 
 from app.channels import OutgoingMessage, SendResult, TransportError, transport_for
 from app.channels.ratelimit import RateLimiter
 from app.channels.sender import ConcurrentSender
+from app.dao.events import create_provider_event
 from app.extensions import db, redis_store
 from app.models import Alert
 from app.services import message_text
+from app.services.tokens import SealedSerializer
 
 log = logging.getLogger(__name__)
 
@@ -173,15 +175,19 @@ _unsubscribe_signer_salt = "one-click-unsubscribe"
 
 
 def unsubscribe_token(resident_id: int, channel: str) -> str:
-    signer = URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_unsubscribe_signer_salt)
-    return signer.dumps([resident_id, channel])
+    """Opaque and expiring (app/services/tokens.py): the link says nothing of who it
+    is for, and stops working UNSUBSCRIBE_LINK_DAYS after the e-mail was sent."""
+    return SealedSerializer(_unsubscribe_signer_salt).dumps([resident_id, channel])
 
 
 def read_unsubscribe_token(token: str) -> tuple[int, str] | None:
-    signer = URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_unsubscribe_signer_salt)
+    """(resident id, channel), or None for a link that is not ours or has expired."""
+    days = current_app.config["UNSUBSCRIBE_LINK_DAYS"]
     try:
-        resident_id, channel = signer.loads(token)
-    except Exception:  # noqa: BLE001 - any bad token is simply not ours
+        resident_id, channel = SealedSerializer(_unsubscribe_signer_salt).loads(
+            token, max_age=days * 86400
+        )
+    except (BadSignature, ValueError, TypeError):
         return None
     return int(resident_id), str(channel)
 
@@ -450,6 +456,9 @@ def apply_provider_status(
     status = mapping.get(provider_status)
     if status is None:
         return True  # a status we do not track: nothing to do
+    if not create_provider_event(f"status:{delivery_id}:{provider_ref}:{provider_status}"):
+        db.session.rollback()
+        return True  # this very event was applied before: a replay or a retry
     reason = None
     if status == "failed":
         reason = f"{provider_status}" + (f" (Twilio error {error_code})" if error_code else "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from app.dao.audit import create_audit_event
+from app.dao.events import create_provider_event
 from app.extensions import db
 
 # The words carriers and Twilio treat as opting out, and back in.
@@ -12,9 +13,15 @@ STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "STOP A
 START_WORDS = {"START", "UNSTOP", "YES"}
 
 
-def handle_inbound_sms(from_number: str, body: str) -> str | None:
+def handle_inbound_sms(from_number: str, body: str, message_sid: str | None = None) -> str | None:
     """STOP: unsubscribe every SMS channel on that number and cancel what is still
-    queued to it. START: subscribe it again. Returns what was done, or None."""
+    queued to it. START: subscribe it again. Returns what was done, or None.
+
+    Each inbound message is acted on once, by its provider id: a replayed START
+    (signature and all) cannot undo a later STOP. Returns "duplicate" for a replay."""
+    if message_sid and not create_provider_event(f"inbound:{message_sid}"):
+        db.session.rollback()
+        return "duplicate"
     word = " ".join((body or "").upper().split()).strip(".! ")
     if word in STOP_WORDS:
         stopped = db.session.execute(
@@ -51,7 +58,7 @@ def handle_inbound_sms(from_number: str, body: str) -> str | None:
         create_audit_event("resident.sms_started", actor_id=None)
         db.session.commit()
         return "started"
-    db.session.rollback()
+    db.session.commit()  # the event is recorded even when it asked for nothing
     return None
 
 

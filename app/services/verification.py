@@ -10,7 +10,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app, url_for
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
@@ -18,6 +18,7 @@ from app.dao.audit import create_audit_event
 from app.extensions import db, redis_store
 from app.models import Resident, ResidentChannel
 from app.services.notices import create_notice
+from app.services.tokens import SealedSerializer
 
 CODE_MINUTES = 10
 MAX_GUESSES = 5
@@ -32,8 +33,8 @@ class VerificationRefused(ValueError):
     """A code or link that does not prove anything, with what to do next."""
 
 
-def _serializer(salt: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=salt)
+def _serializer(purpose: str) -> SealedSerializer:
+    return SealedSerializer(purpose)
 
 
 def _code_hash(resident_id: int, channel: str, address: str, code: str) -> str:

@@ -1,0 +1,29 @@
+"""gunicorn settings for `make run`, `make web` and production:
+`gunicorn -c python:app.gunicorn_conf ...`.
+
+- No access log from gunicorn: its lines hold the request path, and paths carry tokens
+  (unsubscribe, recordings, manage links) and postcodes. The app logs the route
+  instead ("GET /unsubscribe/<token> 200 12ms", app/web.py).
+- No Server header naming the software and its version.
+- Each run its own control socket (CA_RUN_ID): two instances on one host must not take
+  over each other's.
+"""
+
+import os
+
+from gunicorn.http import wsgi
+
+accesslog = None
+graceful_timeout = 3
+control_socket = os.path.join(
+    os.environ.get("CA_RUN_DIR", ".run"), f"gunicorn-{os.environ.get('CA_RUN_ID', os.getpid())}.ctl"
+)
+
+_default_headers = wsgi.Response.default_headers
+
+
+def _without_server(self):
+    return [line for line in _default_headers(self) if not line.lower().startswith("server:")]
+
+
+wsgi.Response.default_headers = _without_server

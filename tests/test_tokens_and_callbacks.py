@@ -1,0 +1,166 @@
+"""Links and webhooks an attacker can replay or read: opaque expiring tokens, provider
+events acted on once, paths with tokens kept out of the access log, and the headers
+every page carries."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import stat
+import subprocess
+
+import pytest
+from sqlalchemy import select
+from twilio.request_validator import RequestValidator
+
+from app.extensions import db
+from app.models import ResidentChannel
+from app.services.dispatch import read_unsubscribe_token, unsubscribe_token
+from app.services.tokens import SealedSerializer
+
+TOKEN = "test-auth-token"  # noqa: S105
+BASE = "https://alerts.example.invalid"
+
+
+@pytest.fixture
+def signed(app, monkeypatch):
+    monkeypatch.setitem(app.config, "TWILIO_AUTH_TOKEN", TOKEN)
+    monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", BASE)
+
+    def post(client, path: str, form: dict):
+        signature = RequestValidator(TOKEN).compute_signature(BASE + path, form)
+        return client.post(path, data=form, headers={"X-Twilio-Signature": signature})
+
+    return post
+
+
+def sms_stopped(number: str) -> bool:
+    db.session.expire_all()
+    channel = db.session.scalars(
+        select(ResidentChannel).where(ResidentChannel.address == number)
+    ).one()
+    return channel.unsubscribed_at is not None
+
+
+def test_a_replayed_start_cannot_undo_a_later_stop(client, signed, make_resident):
+    make_resident(sms="+447700900401")
+    start = {"From": "+447700900401", "Body": "START", "MessageSid": "SM" + "a" * 32}
+    stop = {"From": "+447700900401", "Body": "STOP", "MessageSid": "SM" + "b" * 32}
+    assert signed(client, "/callbacks/twilio/inbound-sms", start).status_code == 200
+    assert signed(client, "/callbacks/twilio/inbound-sms", stop).status_code == 200
+    assert sms_stopped("+447700900401")
+    # The attacker captured the START request, signature and all, and sends it again.
+    assert signed(client, "/callbacks/twilio/inbound-sms", start).status_code == 200
+    assert sms_stopped("+447700900401")
+
+
+def test_an_inbound_message_without_its_id_is_refused(client, signed, make_resident):
+    make_resident(sms="+447700900402")
+    answer = signed(
+        client, "/callbacks/twilio/inbound-sms", {"From": "+447700900402", "Body": "STOP"}
+    )
+    assert answer.status_code == 400
+    assert not sms_stopped("+447700900402")
+
+
+def test_unsubscribe_tokens_are_opaque_and_expire(app_ctx, app, make_resident, monkeypatch):
+    resident = make_resident(email="sam@example.invalid")
+    token = unsubscribe_token(resident.id, "email")
+    # Nothing readable: neither the id nor the channel, however it is decoded.
+    decoded = base64.urlsafe_b64decode(token[1:] + "=" * (-len(token[1:]) % 4))
+    assert b"email" not in decoded and f"[{resident.id}".encode() not in decoded
+    assert read_unsubscribe_token(token) == (resident.id, "email")
+    # Tampered with, or made for another purpose: not ours.
+    flipped = token[:-3] + ("A" if token[-3] != "A" else "B") + token[-2:]
+    assert read_unsubscribe_token(flipped) is None
+    assert read_unsubscribe_token(SealedSerializer("manage").dumps([resident.id, "email"])) is None
+    # Expired: an unsubscribe link lasts UNSUBSCRIBE_LINK_DAYS.
+    monkeypatch.setitem(app.config, "UNSUBSCRIBE_LINK_DAYS", -1)
+    assert read_unsubscribe_token(token) is None
+
+
+def test_the_access_log_names_the_route_never_the_token(client, app_ctx, make_resident, caplog):
+    resident = make_resident(email="sam@example.invalid")
+    token = unsubscribe_token(resident.id, "email")
+    with caplog.at_level(logging.INFO, logger="app.access"):
+        client.get(f"/unsubscribe/{token}")
+        client.get("/api/postcodes/BS1 6AD")
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "app.access")
+    assert "GET /unsubscribe/<token> 200" in logged
+    assert token not in logged and "BS1 6AD" not in logged
+
+
+def test_every_page_forbids_caching_and_says_where_it_may_load_from(client, app_ctx):
+    for path in ("/", "/register", "/sign-in", "/api/postcodes/BS1 6AD", "/nowhere"):
+        headers = client.get(path).headers
+        assert headers["Cache-Control"] == "no-store", path
+        csp = headers["Content-Security-Policy"]
+        assert "base-uri 'none'" in csp and "form-action 'self'" in csp
+        assert "Server" not in headers
+        assert "Strict-Transport-Security" not in headers  # plain HTTP on loopback
+    # Our own static files may be cached.
+    assert client.get("/static/css/app.css").headers.get("Cache-Control") != "no-store"
+
+
+def test_production_sends_hsts():
+    from app.config import ProductionConfig
+
+    assert ProductionConfig.HSTS_SECONDS >= 31_536_000
+
+
+def test_the_development_secret_is_readable_by_its_owner_only(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    subprocess.run(
+        ["make", "-s", "-C", root, "-f", "Makefile", "help"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    mode = stat.S_IMODE(os.stat(os.path.join(root, ".run", "secret_key")).st_mode)
+    assert mode == 0o600
+
+
+def test_gunicorn_names_no_server_logs_routes_and_keeps_its_own_control_socket(app, tmp_path):
+    import http.client
+    import sys
+    import time
+
+    from tests.provider_fixtures import free_port
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+    servers = []
+    for run_id in ("first", "second"):
+        port = free_port()
+        env = dict(os.environ, CA_RUN_DIR=str(tmp_path), CA_RUN_ID=run_id)
+        process = subprocess.Popen(
+            [gunicorn, "-c", "python:app.gunicorn_conf", "--bind", f"127.0.0.1:{port}"]
+            + ["--workers", "1", "app:create_app()"],
+            cwd=root,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        servers.append((process, port))
+    try:
+        for _process, port in servers:
+            for _ in range(100):
+                try:
+                    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                    connection.request("GET", "/unsubscribe/some-token-value")
+                    response = connection.getresponse()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            assert response.status == 404
+            assert response.getheader("Server") is None
+        sockets = sorted(p.name for p in tmp_path.iterdir())
+        assert sockets == ["gunicorn-first.ctl", "gunicorn-second.ctl"]
+    finally:
+        for process, _ in servers:
+            process.terminate()
+    log = servers[0][0].communicate(timeout=20)[1]
+    assert "GET /unsubscribe/<token> 404" in log
+    assert "some-token-value" not in log
