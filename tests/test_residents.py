@@ -611,3 +611,76 @@ def test_one_broken_notice_fails_alone_and_stuck_ones_are_given_up(
     runner.invoke(args=["sweeper", "--once"])
     stuck = db.session.scalars(select(ResidentNotice).where(ResidentNotice.channel == "sms")).one()
     assert (stuck.status, stuck.body) == ("failed", None)
+
+
+def add_number(client, number: str, channel: str = "sms"):
+    answer = client.post(
+        "/my-alerts/channels",
+        data={"channel": channel, "address": number},
+        follow_redirects=True,
+    )
+    return answer.status_code, answer.text
+
+
+def flash_in(page: str) -> str:
+    found = re.search(r'class="flash[^"]*"[^>]*>\s*(.*?)\s*<', page, re.S)
+    return found.group(1) if found else ""
+
+
+def test_the_residents_page_never_tells_whose_number_is_registered(
+    resident_client, make_resident, run_worker
+):
+    make_resident(sms="+447700900555", email=None, name="Someone Else")
+    before = len(notices_sent(run_worker))
+    taken_status, taken_page = add_number(resident_client, "07700 900555")
+    taken_answer = flash_in(taken_page)
+    # Clear the way: a free number answered from the same state.
+    free_status, free_page = add_number(resident_client, "07700 900556")
+    assert (taken_status, taken_answer) == (free_status, flash_in(free_page))
+    assert "already" not in taken_page.lower()
+    notices = notices_sent(run_worker)[before:]
+    # The owner is told someone tried their number; the free number gets its code.
+    assert [n.recipient for n in notices] == ["+447700900555", "+447700900556"]
+    assert "It already gets them" in notices[0].body and not re.search(r"\d{6}", notices[0].body)
+    assert code_in(notices[1])
+
+
+def test_trying_numbers_from_the_residents_page_is_limited_taken_or_not(
+    resident_client, make_resident, run_worker
+):
+    for n in range(4):
+        make_resident(sms=f"+4477009007{n:02d}", email=None, name=f"Owner {n}")
+    answers = []
+    for n in range(10):
+        # Alternate other residents' numbers and free ones.
+        number = f"07700 9007{n // 2:02d}" if n % 2 == 0 else f"07700 9008{n:02d}"
+        answers.append(flash_in(add_number(resident_client, number)[1]))
+    sent = "We have sent a code to that number. Enter it below to confirm."
+    refused = "could not send a code or link now"
+    # SENDS_PER_RESIDENT_PER_HOUR (8), then every attempt is refused, taken or free.
+    assert answers[:8] == [sent] * 8
+    assert all(refused in answer for answer in answers[8:]), answers
+
+
+def test_resending_a_code_answers_the_same_for_a_registered_number(
+    app, client, app_ctx, make_resident, run_worker
+):
+    make_resident(sms="+447700900777", email=None)
+
+    def resends(number: str) -> list[str]:
+        fresh = app.test_client()
+        register(fresh, channels=["sms"], sms_phone=number)
+        answers = []
+        for _ in range(4):
+            token = page_token(fresh, "/register/confirm")
+            page = fresh.post(
+                "/register/confirm",
+                data={"csrf_token": token, "channel": "sms", "action": "resend"},
+                follow_redirects=True,
+            ).text
+            answers.append(flash_in(page))
+        return answers
+
+    taken, free = resends("07700 900777"), resends("07700 900778")
+    assert taken == free
+    assert taken[-1].startswith("We have sent that number as many codes as we can")

@@ -49,6 +49,7 @@ from app.services.verification import (
     check_code,
     read_manage_token,
     start_verification,
+    tell_owners_of,
     verify_email_token,
 )
 from geo.postcodes import display
@@ -100,7 +101,13 @@ def _confirm_unregistered(pending: dict):
     if request.method == "POST":
         channel = request.form.get("channel", "")
         if request.form.get("action") == "resend":
-            flash("We have sent a new code." if channel != "email" else "We have sent a new link.")
+            # As for anyone's resend: the same allowance spent, the same answer; the
+            # number's owner is told someone asked again.
+            address = pending["channels"].get(channel)
+            notice_ids = tell_owners_of({channel: address}) if address else []
+            db.session.commit()
+            queue_notices(notice_ids)
+            _flash_resent(channel, sent=bool(notice_ids))
             return redirect(url_for("residents.confirm"))
         pending["guesses"] = guesses = pending.get("guesses", 0) + 1
         session[UNREGISTERED_KEY] = pending
@@ -160,11 +167,15 @@ def _resend(resident, channel_name: str) -> None:
         return
     notice_id = start_verification(resident, channel)
     db.session.commit()
-    if notice_id is None:
+    queue_notices([notice_id] if notice_id else [])
+    _flash_resent(channel_name, sent=notice_id is not None)
+
+
+def _flash_resent(channel_name: str, *, sent: bool) -> None:
+    if not sent:
         flash("We have sent that number as many codes as we can this hour. Try again later.")
-        return
-    queue_notices([notice_id])
-    flash("We have sent a new code." if channel_name != "email" else "We have sent a new link.")
+    else:
+        flash("We have sent a new code." if channel_name != "email" else "We have sent a new link.")
 
 
 @bp.route("/confirm-email/<token>", methods=["GET", "POST"])

@@ -12,15 +12,13 @@ from app.dao.audit import create_audit_event
 from app.extensions import db
 from app.models import InterestGroup, Resident, ResidentChannel, ResidentLocation
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
-from app.services.notices import create_notice, queue_notices
+from app.services.notices import queue_notices
 from app.services.postcode_check import CheckedPostcode, PostcodeRefused, check_postcode
 from app.services.residents import ChangeRefused, address_taken, parse_quiet_hours
 from app.services.text import TextRefused, checked_text, clean_text
 from app.services.verification import (
-    CODES_PER_NUMBER_PER_HOUR,
-    allow_per_hour,
-    public_url,
     start_verification,
+    tell_owners_of,
 )
 
 CHANNEL_FIELDS = {"sms": "sms_phone", "voice": "voice_phone", "email": "email"}
@@ -44,38 +42,6 @@ class AlreadyRegistered(Exception):
         super().__init__("already registered")
         self.addresses = addresses
         self.checked = checked
-
-
-def tell_owners_of(taken: dict[str, str]) -> list[int]:
-    """Tell each address that someone tried to sign it up again, and how to manage the
-    alerts it already gets (at most CODES_PER_NUMBER_PER_HOUR such messages an hour)."""
-    force = current_app.config["FORCE_NAME"]
-    manage = public_url("residents.manage")
-    ids = []
-    for channel, address in taken.items():
-        if not allow_per_hour("verify-address", address.lower(), CODES_PER_NUMBER_PER_HOUR):
-            continue
-        body = (
-            f"Someone asked for {force} Police alerts on this "
-            f"{'e-mail address' if channel == 'email' else 'number'}. It already gets them. "
-            f"To change or stop them: {manage}. If it was not you, you can ignore this."
-        )
-        if channel == "voice":
-            body = (
-                f"Someone asked for {force} Police alerts on this number, which already gets "
-                "them. To change or stop them, call 101."
-            )
-        notice = create_notice(
-            resident_id=None,
-            kind="already_registered",
-            channel=channel,
-            address=address,
-            subject=f"{force} Police alerts" if channel == "email" else None,
-            body=body,
-        )
-        db.session.flush()
-        ids.append(notice.id)
-    return ids
 
 
 class RegistrationInvalid(ValueError):

@@ -29,6 +29,7 @@ from app.services.verification import (
     SENDS_PER_RESIDENT_PER_HOUR,
     allow_per_hour,
     start_verification,
+    tell_owners_of,
 )
 
 MAX_LOCATIONS = 5
@@ -62,12 +63,6 @@ def address_taken(address: str, *, other_than: int | None = None) -> bool:
     if other_than is not None:
         query = query.where(ResidentChannel.resident_id != other_than)
     return db.session.scalar(query.limit(1)) is not None
-
-
-TAKEN = (
-    "{what} is already signed up for alerts. To change them, choose “Change or stop your "
-    "alerts” on the start page: we will send a link."
-)
 
 
 def find_resident(reference: str | None) -> Resident | None:
@@ -132,10 +127,7 @@ def set_channel(resident: Resident, channel_name: str, address: str) -> int | No
     channel = next((c for c in resident.channels if c.channel == channel_name), None)
     if channel is not None and channel.address == address and channel.unsubscribed_at is None:
         raise ChangeRefused("That is already the address we have.", "address")
-    if address_taken(address, other_than=resident.id):
-        # Counted like a code sent, so a page cannot be used to test many numbers.
-        allow_per_hour("verify-resident", str(resident.reference), SENDS_PER_RESIDENT_PER_HOUR)
-        raise ChangeRefused(TAKEN.format(what="That number or address"), "address")
+    taken = address_taken(address, other_than=resident.id)
     if channel is None:
         channel = ResidentChannel(channel=channel_name, address=address)
         resident.channels.append(channel)
@@ -143,7 +135,16 @@ def set_channel(resident: Resident, channel_name: str, address: str) -> int | No
     channel.verified_at = None
     channel.unsubscribed_at = None
     db.session.flush()
-    notice_id = start_verification(resident, channel)
+    if taken:
+        # Someone else's number or address. The page must not tell: it answers and
+        # costs exactly as for a free one (the same hourly allowances are spent), the
+        # channel waits for a code that is never sent, and the owner is told that
+        # someone tried to add it.
+        notice_id = None
+        if allow_per_hour("verify-resident", str(resident.reference), SENDS_PER_RESIDENT_PER_HOUR):
+            notice_id = next(iter(tell_owners_of({channel_name: address})), None)
+    else:
+        notice_id = start_verification(resident, channel)
     _audit(resident, "resident.channel_set", channel=channel_name)
     db.session.commit()
     return notice_id

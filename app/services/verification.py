@@ -67,6 +67,38 @@ def allow_per_hour(kind: str, identifier: str, limit: int) -> bool:
     return int(count) <= limit
 
 
+def tell_owners_of(taken: dict[str, str]) -> list[int]:
+    """Tell each address that someone tried to sign it up again, and how to manage the
+    alerts it already gets (at most CODES_PER_NUMBER_PER_HOUR such messages an hour)."""
+    force = current_app.config["FORCE_NAME"]
+    manage = public_url("residents.manage")
+    ids = []
+    for channel, address in taken.items():
+        if not allow_per_hour("verify-address", address.lower(), CODES_PER_NUMBER_PER_HOUR):
+            continue
+        body = (
+            f"Someone asked for {force} Police alerts on this "
+            f"{'e-mail address' if channel == 'email' else 'number'}. It already gets them. "
+            f"To change or stop them: {manage}. If it was not you, you can ignore this."
+        )
+        if channel == "voice":
+            body = (
+                f"Someone asked for {force} Police alerts on this number, which already gets "
+                "them. To change or stop them, call 101."
+            )
+        notice = create_notice(
+            resident_id=None,
+            kind="already_registered",
+            channel=channel,
+            address=address,
+            subject=f"{force} Police alerts" if channel == "email" else None,
+            body=body,
+        )
+        db.session.flush()
+        ids.append(notice.id)
+    return ids
+
+
 def start_verification(resident: Resident, channel: ResidentChannel) -> int | None:
     """Send the proof for one channel: a code (SMS, voice) or a link (e-mail). Returns
     the notice's id, or None when this number has had its codes for the hour."""
