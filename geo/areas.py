@@ -9,6 +9,11 @@ A shape arrives from the map in WGS84 (Leaflet speaks longitude/latitude):
 
 and may carry "exclude": true to be cut out of the others. Every refusal raises
 AreaError with a sentence an officer can act on.
+
+Every number must be a JSON number: text such as "51.45", true/false, NaN and Infinity
+are refused, not converted. A point may carry a third value (altitude, as GPS apps
+write it), which is dropped. An outline that does not end where it starts is closed,
+and a note saying so is returned for the preview.
 """
 
 from __future__ import annotations
@@ -48,11 +53,13 @@ class AreaError(ValueError):
 def area_from_shapes(
     shapes: Iterable[Mapping[str, Any]],
     place_boundary: Callable[[int], BaseGeometry | None] | None = None,
+    notes: list[str] | None = None,
 ) -> MultiPolygon:
     """Union the included shapes, minus the excluded ones, in BNG metres.
 
     place_boundary(place_id) gives a named place's boundary in BNG, or None when there
     is no such place (the caller reads them from its database).
+    Appends to `notes` what we changed in a shape to use it, for the officer to see.
     Raises AreaError when there is nothing to send to or a shape is unusable.
     """
     shapes = list(shapes or [])
@@ -64,7 +71,7 @@ def area_from_shapes(
     for number, shape in enumerate(shapes, start=1):
         if not isinstance(shape, Mapping):
             raise AreaError(f"Shape {number} is not a shape.")
-        geometry = shape_to_bng(shape, number=number, place_boundary=place_boundary)
+        geometry = shape_to_bng(shape, number=number, place_boundary=place_boundary, notes=notes)
         (excluded if shape.get("exclude") is True else included).append(geometry)
     if not included:
         raise AreaError("Every shape is an exclusion: add an area to send to.")
@@ -86,6 +93,7 @@ def shape_to_bng(
     *,
     number: int = 1,
     place_boundary: Callable[[int], BaseGeometry | None] | None = None,
+    notes: list[str] | None = None,
 ) -> BaseGeometry:
     """One shape from the map as a valid polygon in BNG metres. Raises AreaError."""
     kind = shape.get("kind")
@@ -94,7 +102,7 @@ def shape_to_bng(
     if kind == "circle":
         return _circle(shape, number)
     if kind in ("polygon", "rectangle"):
-        return _polygon(shape.get("coordinates"), number)
+        return _polygon(shape.get("coordinates"), number, notes)
     raise AreaError(f"Shape {number} has an unknown kind {kind!r}: use a circle or a polygon.")
 
 
@@ -112,15 +120,49 @@ def _place(
     return boundary
 
 
+def _describe(value: Any) -> str:
+    """A value as the officer's JSON spelt it, for a message."""
+    if isinstance(value, str):
+        return f'text ("{value[:20]}{"…" if len(value) > 20 else ""}")'
+    if isinstance(value, bool):
+        return f"true or false ({str(value).lower()})"
+    if value is None:
+        return "empty (null)"
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    if isinstance(value, float):
+        return "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, int):
+        return "a number too large to use"
+    return "a list" if isinstance(value, list | tuple) else "an object"
+
+
+def _number(value: Any, number: int, rule: str) -> float:
+    """A finite JSON number, or AreaError naming the shape, the rule and the value.
+
+    float() would turn "51.45", True and "nan" into numbers, so the type is checked.
+    """
+    if not isinstance(value, bool) and isinstance(value, int | float):
+        try:
+            if math.isfinite(value):
+                return float(value)
+        except OverflowError:  # an int past 1.8e308: JSON has no limit on digits
+            pass
+    raise AreaError(f"Shape {number}: {rule}, not {_describe(value)}.")
+
+
 def _lon_lat(value: Any, number: int) -> tuple[float, float]:
-    try:
-        lon, lat = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise AreaError(
-            f"Shape {number} has a point that is not a longitude and latitude."
-        ) from None
-    if not (math.isfinite(lon) and math.isfinite(lat)):
+    """[longitude, latitude] or [longitude, latitude, altitude], without the altitude:
+    only where a resident lives on the map matters, not how high."""
+    if not isinstance(value, list | tuple) or len(value) < 2:
         raise AreaError(f"Shape {number} has a point that is not a longitude and latitude.")
+    if len(value) > 3:
+        raise AreaError(
+            f"Shape {number}: a point has {len(value)} values; give its longitude and "
+            "latitude (an altitude may follow, and is ignored)."
+        )
+    # The altitude is checked like the others, then dropped.
+    lon, lat = [_number(v, number, "coordinates must be numbers") for v in value][:2]
     if not (GB_LON[0] <= lon <= GB_LON[1] and GB_LAT[0] <= lat <= GB_LAT[1]):
         raise AreaError(f"Shape {number} reaches outside Great Britain. Redraw it on the map.")
     return lon, lat
@@ -128,11 +170,10 @@ def _lon_lat(value: Any, number: int) -> tuple[float, float]:
 
 def _circle(shape: Mapping[str, Any], number: int) -> Polygon:
     lon, lat = _lon_lat(shape.get("center"), number)
-    try:
-        radius_m = float(shape.get("radius_m"))
-    except (TypeError, ValueError):
-        raise AreaError(f"Circle {number} needs a radius in metres.") from None
-    if not math.isfinite(radius_m) or not MIN_RADIUS_M <= radius_m <= MAX_RADIUS_M:
+    if shape.get("radius_m") is None:
+        raise AreaError(f"Circle {number} needs a radius in metres.")
+    radius_m = _number(shape["radius_m"], number, "the radius in metres must be a number")
+    if not MIN_RADIUS_M <= radius_m <= MAX_RADIUS_M:
         raise AreaError(
             f"Circle {number}: choose a radius between {MIN_RADIUS_M} m and "
             f"{MAX_RADIUS_M // 1000} km."
@@ -143,13 +184,22 @@ def _circle(shape: Mapping[str, Any], number: int) -> Polygon:
     )
 
 
-def _polygon(rings: Any, number: int) -> Polygon:
-    if (
-        not isinstance(rings, list)
-        or not rings
-        or not all(isinstance(ring, list) for ring in rings)
-    ):
+def _rings(rings: Any, number: int) -> tuple[list[list[tuple[float, float]]], bool]:
+    """The outline and its holes as closed lists of (lon, lat), and whether any of
+    them had to be closed. Raises AreaError."""
+    if not isinstance(rings, list) or not rings:
         raise AreaError(f"Shape {number} has no outline.")
+    # Each ring a list of points, each point a list of numbers. The first point shows
+    # the depth: a lone ring or a MultiPolygon's extra level gets this, not a puzzle.
+    if not all(isinstance(ring, list) for ring in rings) or any(
+        not isinstance(point, list) or any(isinstance(v, list) for v in point)
+        for ring in rings[:1]
+        for point in ring[:1]
+    ):
+        raise AreaError(
+            f"Shape {number}: coordinates must be a list of outlines, each a list of "
+            "[longitude, latitude] points."
+        )
     vertices = sum(len(ring) for ring in rings)
     if vertices > MAX_VERTICES_PER_SHAPE:
         raise AreaError(
@@ -159,6 +209,20 @@ def _polygon(rings: Any, number: int) -> Polygon:
     points = [[_lon_lat(p, number) for p in ring] for ring in rings]
     if any(len(set(ring)) < 3 for ring in points):
         raise AreaError(f"Shape {number} needs at least three distinct corners.")
+    # GeoJSON rings end where they start; Shapely would close an open one silently,
+    # and the officer should know their last point was joined to their first.
+    opened = [ring for ring in points if ring[0] != ring[-1]]
+    for ring in opened:
+        ring.append(ring[0])
+    return points, bool(opened)
+
+
+def _polygon(rings: Any, number: int, notes: list[str] | None = None) -> Polygon:
+    points, closed_by_us = _rings(rings, number)
+    if closed_by_us and notes is not None:
+        notes.append(
+            f"Shape {number}: the outline was not closed, so we joined its last point to its first."
+        )
     try:
         polygon = transform_geometry(Polygon(points[0], points[1:]), WGS84, BNG)
     except (ValueError, TypeError):
@@ -176,26 +240,26 @@ def _polygon(rings: Any, number: int) -> Polygon:
 
 
 def clean_shapes(shapes: Iterable[Mapping[str, Any]]) -> list[dict]:
-    """The shapes as they will be stored: only the keys we understand, numbers as
-    numbers. Call after area_from_shapes has accepted them.
+    """The shapes as they will be stored, as they were used: only the keys we
+    understand, floats, no altitude, outlines closed. Call after area_from_shapes has
+    accepted them.
 
-    >>> clean_shapes([{"kind": "circle", "center": ["-2.5", 51], "radius_m": "900", "x": 1}])
+    >>> clean_shapes([{"kind": "circle", "center": [-2.5, 51, 80], "radius_m": 900, "x": 1}])
     [{'kind': 'circle', 'exclude': False, 'center': [-2.5, 51.0], 'radius_m': 900.0}]
     """
     cleaned = []
-    for shape in shapes:
+    for number, shape in enumerate(shapes, start=1):
         item: dict[str, Any] = {"kind": shape["kind"], "exclude": shape.get("exclude") is True}
         if shape["kind"] == "place":
             item["place_id"] = shape["place_id"]
             if isinstance(shape.get("name"), str):
                 item["name"] = shape["name"][:120]
         elif shape["kind"] == "circle":
-            item["center"] = [float(v) for v in shape["center"]]
+            item["center"] = list(_lon_lat(shape["center"], number))
             item["radius_m"] = float(shape["radius_m"])
         else:
-            item["coordinates"] = [
-                [[float(v) for v in point] for point in ring] for ring in shape["coordinates"]
-            ]
+            rings, _ = _rings(shape["coordinates"], number)
+            item["coordinates"] = [[list(point) for point in ring] for ring in rings]
         cleaned.append(item)
     return cleaned
 

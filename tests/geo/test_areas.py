@@ -49,7 +49,7 @@ def test_two_shapes_are_joined():
         ([{"kind": "circle", "center": BRISTOL, "radius_m": MAX_RADIUS_M + 1}], "20 km"),
         ([{"kind": "circle", "center": BRISTOL, "radius_m": "far"}], "radius in metres"),
         ([{"kind": "circle", "center": [2.35, 48.85], "radius_m": 500}], "outside Great Britain"),
-        ([{"kind": "circle", "center": ["x", 1], "radius_m": 500}], "longitude and latitude"),
+        ([{"kind": "circle", "center": "x", "radius_m": 500}], "longitude and latitude"),
         (
             [
                 {
@@ -95,3 +95,95 @@ def test_a_place_comes_from_the_callers_boundaries_and_can_be_cut_by_a_circle():
         area_from_shapes([{"kind": "place", "place_id": True}], place_boundary=boundaries.get)
     stored = clean_shapes([{"kind": "place", "place_id": 7, "name": "Ward", "extra": 1}])
     assert stored == [{"kind": "place", "exclude": False, "place_id": 7, "name": "Ward"}]
+
+
+# --- every number in a shape is a real JSON number -----------------------------------
+
+RING = [[-2.60, 51.44], [-2.58, 51.44], [-2.58, 51.46], [-2.60, 51.46], [-2.60, 51.44]]
+
+
+def polygon(ring=RING):
+    return {"kind": "polygon", "coordinates": [ring]}
+
+
+COORDINATES = "Shape 1: coordinates must be numbers, not "
+RADIUS = "Shape 1: the radius in metres must be a number, not "
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [
+        # float() would turn each of these into a number; a hand-made request is wrong.
+        (polygon([[-2.60, "51.44"], *RING[1:]]), COORDINATES + 'text ("51.44").'),
+        ({"kind": "circle", "center": ["-2.59", 51.45], "radius_m": 500}, COORDINATES + "text"),
+        ({"kind": "circle", "center": BRISTOL, "radius_m": "900"}, RADIUS + 'text ("900").'),
+        # True is an int in Python, and float(True) is 1.0.
+        ({"kind": "circle", "center": BRISTOL, "radius_m": True}, RADIUS + "true or false"),
+        (polygon([[True, 51.44], *RING[1:]]), COORDINATES + "true or false (true)."),
+        ({"kind": "circle", "center": [-2.59, None], "radius_m": 500}, COORDINATES + "empty"),
+        # Python's JSON reader turns NaN, Infinity and 1e999 into floats, and reads
+        # any number of digits into an int.
+        (polygon([[math.nan, 51.44], *RING[1:]]), COORDINATES + "NaN."),
+        ({"kind": "circle", "center": BRISTOL, "radius_m": math.inf}, RADIUS + "Infinity."),
+        ({"kind": "circle", "center": BRISTOL, "radius_m": 10**400}, RADIUS + "a number too"),
+        # An altitude is dropped, but only once it is known to be a number.
+        (polygon([[-2.6, 51.44, "high"], *RING[1:]]), COORDINATES + 'text ("high").'),
+    ],
+)
+def test_numbers_given_as_anything_but_numbers_are_refused_naming_the_value(shape, message):
+    with pytest.raises(AreaError) as refused:
+        area_from_shapes([shape])
+    assert str(refused.value).startswith(message)
+
+
+def test_the_message_names_which_shape():
+    with pytest.raises(AreaError) as refused:
+        area_from_shapes([polygon(), polygon([["x", 51.44], *RING[1:]])])
+    assert str(refused.value) == 'Shape 2: coordinates must be numbers, not text ("x").'
+
+
+def test_an_altitude_is_dropped_and_the_area_is_the_flat_one():
+    flat = area_from_shapes([polygon()])
+    with_altitude = area_from_shapes([polygon([[lon, lat, 87.5] for lon, lat in RING])])
+    assert with_altitude.equals(flat)
+    circle = area_from_shapes([{"kind": "circle", "center": [*BRISTOL, 12], "radius_m": 900}])
+    assert circle.equals(area_from_shapes([{"kind": "circle", "center": BRISTOL, "radius_m": 900}]))
+    stored = clean_shapes([polygon([[lon, lat, 87.5] for lon, lat in RING])])
+    assert stored[0]["coordinates"] == [[list(p) for p in RING]]
+
+
+def test_a_point_with_four_values_is_refused():
+    with pytest.raises(AreaError, match="^Shape 1: a point has 4 values"):
+        area_from_shapes([polygon([[lon, lat, 0, 0] for lon, lat in RING])])
+
+
+def test_an_unclosed_outline_is_closed_and_noted():
+    notes: list[str] = []
+    area = area_from_shapes([polygon(), polygon(RING[:-1])], notes=notes)
+    assert notes == [
+        "Shape 2: the outline was not closed, so we joined its last point to its first."
+    ]
+    assert area.equals(area_from_shapes([polygon()]))
+    assert clean_shapes([polygon(RING[:-1])])[0]["coordinates"] == [RING]
+    closed: list[str] = []
+    area_from_shapes([polygon()], notes=closed)
+    assert closed == []
+
+
+@pytest.mark.parametrize(
+    ("coordinates", "message"),
+    [
+        (None, "no outline"),
+        ([], "no outline"),
+        (RING, "list of outlines"),  # one level too shallow
+        ([[RING]], "list of outlines"),  # one level too deep (a MultiPolygon)
+        ([[[-2.6], *RING[1:]]], "longitude and latitude"),
+        ([[None, *RING[1:]]], "list of outlines"),
+        ([[]], "three distinct"),
+        ([[[-2.6, 95.0], *RING[1:]]], "outside Great Britain"),
+        ([[[200.0, 51.4], *RING[1:]]], "outside Great Britain"),
+    ],
+)
+def test_malformed_outlines_are_refused_with_a_message(coordinates, message):
+    with pytest.raises(AreaError, match=message):
+        area_from_shapes([{"kind": "polygon", "coordinates": coordinates}])
