@@ -178,7 +178,8 @@ def main() -> None:
         def full_preview(wkb: bytes) -> int:
             # Everything the map shows as shapes move: per channel and group, near the
             # edge, the squares of residents, the area outside the force.
-            return preview_targets(AlertDraft(shapes=by_wkb[wkb]))["residents"]
+            # Small totals come back hidden (None): count them as 0 for the figures.
+            return preview_targets(AlertDraft(shapes=by_wkb[wkb]))["residents"] or 0
 
         run("the officer's full preview with the map's squares, warm", full_preview)
         db.session.rollback()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from flask import current_app
 from sqlalchemy import (
     ColumnElement,
     Select,
@@ -35,6 +36,16 @@ class Audience:
     parent_alert_id: int | None = None
     groups: tuple[str, ...] = field(default=())
     channels: tuple[str, ...] = field(default=())
+
+
+def suppressed(count: int, min_count: int | None = None) -> int | None:
+    """A count of residents (or of their messages) as staff may see it: None when under
+    min_count (DENSITY_MIN_COUNT unless given). Every figure about people reached goes
+    through here, so one rule decides what is small; 0 is hidden too, or "hidden" would
+    mean "someone is registered here"."""
+    if min_count is None:
+        min_count = current_app.config["DENSITY_MIN_COUNT"]
+    return count if count >= min_count else None
 
 
 def area_param(area_wkb: bytes):
@@ -180,9 +191,11 @@ def count_near_edge(session, audience: Audience) -> dict[str, int]:
 def find_target_cells(
     session, audience: Audience, *, cell_m: int, min_count: int, targets=None
 ) -> list:
-    """Residents reached per national-grid square of cell_m metres, as
-    (residents or None when fewer than min_count, GeoJSON of the square in WGS84): the
-    map shows where an alert lands without pointing at any home."""
+    """Residents reached per national-grid square of cell_m metres, as (residents,
+    GeoJSON of the square in WGS84), leaving out squares of fewer than min_count: the
+    map shows where an alert lands without pointing at any home. A square shown without
+    its count would still say "someone registered is here" (for a small area, that
+    they are in it), so small squares are left out altogether, as on the density map."""
     if targets is None:
         targets = targeted_channels(audience).subquery()
     reached = select(func.distinct(targets.c.resident_id).label("resident_id")).subquery()
@@ -207,4 +220,4 @@ def find_target_cells(
     rows = session.execute(
         select(cells.c.n, func.ST_AsGeoJSON(func.ST_Transform(envelope, 4326), 6))
     ).all()
-    return [(n if n >= min_count else None, geometry) for n, geometry in rows]
+    return [(n, geometry) for n, geometry in rows if suppressed(n, min_count) is not None]

@@ -37,6 +37,7 @@ from app.services.alerts import (
     find_pending_approval,
     find_thread,
     preview_targets,
+    recipients_label,
     reject_alert,
     send_test_to_self,
     submit_alert,
@@ -50,6 +51,11 @@ from app.web import record_id
 bp = Blueprint("officers", __name__)
 
 SENDERS = ("officer", "supervisor")
+
+
+# "{{ alert|recipients }} residents": the expected count hides small numbers until the
+# alert has gone. For every page that shows an alert's audience.
+bp.add_app_template_filter(recipients_label, "recipients")
 
 
 def _json_body() -> dict:

@@ -23,6 +23,7 @@ from app.dao.targeting import (
     count_targets_by_group,
     find_target_cells,
     materialise_targets,
+    suppressed,
     targeted_channels,
 )
 from app.extensions import db
@@ -149,6 +150,8 @@ class Target:
     audience: Audience
     area_wkb: bytes | None
     area_km2: float | None
+    # What we changed in the drawn shapes to use them (e.g. closed an outline).
+    notes: list[str] = field(default_factory=list)
 
 
 def resolve_target(draft: AlertDraft, errors: dict[str, str]) -> Target | None:
@@ -181,13 +184,14 @@ def resolve_target(draft: AlertDraft, errors: dict[str, str]) -> Target | None:
     if draft.parent_id is not None and db.session.get(Alert, draft.parent_id) is None:
         errors["parent_id"] = "The alert this follows up no longer exists. Start a new alert."
         return None
+    notes: list[str] = []
     try:
-        area = area_from_shapes(draft.shapes, place_boundary=place_boundary)
+        area = area_from_shapes(draft.shapes, place_boundary=place_boundary, notes=notes)
     except AreaError as refusal:
         errors["area"] = str(refusal)
         return None
     audience = Audience(area_wkb=area.wkb, groups=groups, channels=channels)
-    return Target(audience, area.wkb, round(area.area / 1e6, 3))
+    return Target(audience, area.wkb, round(area.area / 1e6, 3), notes)
 
 
 def _stored_area_wkb(alert_id: int) -> bytes | None:
@@ -195,9 +199,30 @@ def _stored_area_wkb(alert_id: int) -> bytes | None:
     return bytes(found) if found is not None else None
 
 
+def hidden_label() -> str:
+    """What staff see instead of a count under DENSITY_MIN_COUNT."""
+    return f"fewer than {current_app.config['DENSITY_MIN_COUNT']}"
+
+
+def count_label(count: int) -> str:
+    """A count of people as staff may read it: "1,234", or "fewer than 5"."""
+    shown = suppressed(count)
+    return hidden_label() if shown is None else f"{shown:,}"
+
+
+def recipients_label(alert: Alert) -> str:
+    """How many residents an alert is for, as staff may read it. Until it goes, the
+    expected count of a pending or scheduled alert is a preview, small counts hidden;
+    once sent, the real number (the delivery ledger is personal data under audit)."""
+    count = alert.recipient_count or 0
+    return f"{count:,}" if alert.sent_at is not None else count_label(count)
+
+
 def preview_targets(draft: AlertDraft) -> dict:
     """Residents reached per channel and per group, residents near the edge, where they
     are (in squares, never a home), and how much of the area is outside the force.
+    Every count under min_count is null and shown as hidden_label ("fewer than 5"):
+    a tiny area round one postcode must not say that someone there is registered.
     Raises AlertInvalid."""
     errors: dict[str, str] = {}
     target = resolve_target(draft, errors)
@@ -205,27 +230,41 @@ def preview_targets(draft: AlertDraft) -> dict:
         db.session.rollback()
         raise AlertInvalid(errors)
     config = current_app.config
+    min_count = config["DENSITY_MIN_COUNT"]
     found = materialise_targets(db.session, target.audience)
     counts = count_targets(db.session, target.audience, found)
-    counts["groups"] = count_targets_by_group(db.session, target.audience, found)
-    counts["near_edge"] = count_near_edge(db.session, target.audience)
-    counts["cells"] = [
-        {"residents": n, "geometry": geometry}
-        for n, geometry in find_target_cells(
-            db.session,
-            target.audience,
-            cell_m=config["PREVIEW_CELL_M"],
-            min_count=config["DENSITY_MIN_COUNT"],
-            targets=found,
-        )
-    ]
-    counts["cell_m"] = config["PREVIEW_CELL_M"]
-    counts["min_count"] = config["DENSITY_MIN_COUNT"]
-    counts["area_km2"] = target.area_km2
-    counts["outside_force_km2"] = _outside_force_km2(target.area_wkb)
-    counts["needs_approval"] = needs_approval(draft.category, counts["residents"])
+    residents = suppressed(counts["residents"])
+    groups = count_targets_by_group(db.session, target.audience, found)
+    edge = None
+    if target.audience.area_wkb is not None:  # a follow-up to the same people has no edge
+        edge = count_near_edge(db.session, target.audience)
+        edge = {side: suppressed(n) for side, n in edge.items()}
+    cells = find_target_cells(
+        db.session,
+        target.audience,
+        cell_m=config["PREVIEW_CELL_M"],
+        min_count=min_count,
+        targets=found,
+    )
+    preview = {
+        "residents": residents,
+        "channels": {channel: suppressed(n) for channel, n in counts["channels"].items()},
+        "groups": {slug: suppressed(n) for slug, n in groups.items()},
+        "near_edge": edge,
+        "cells": [{"residents": n, "geometry": geometry} for n, geometry in cells],
+        "cell_m": config["PREVIEW_CELL_M"],
+        "min_count": min_count,
+        "hidden_label": hidden_label(),
+        "area_km2": target.area_km2,
+        "outside_force_km2": _outside_force_km2(target.area_wkb),
+        # What we changed in the drawn shapes (an open outline closed), to show.
+        "notes": target.notes,
+        # From the count as shown: a threshold under min_count would otherwise tell which
+        # side of it a hidden count lies. The send applies the rule to the real count.
+        "needs_approval": needs_approval(draft.category, residents or 0),
+    }
     db.session.rollback()  # read-only: end the transaction
-    return counts
+    return preview
 
 
 def _outside_force_km2(area_wkb: bytes | None) -> float:
@@ -398,14 +437,17 @@ def submit_alert(
         raise AlertInvalid(
             {"area": "Nobody registered is inside this area. Make it larger or move it."}
         )
-    if draft.expected_residents is not None and residents != draft.expected_residents:
+    if draft.expected_residents is not None and suppressed(residents) != suppressed(
+        draft.expected_residents
+    ):
         # Someone registered or left since the officer saw the count: they must
-        # confirm the number that will actually be sent.
+        # confirm the number that will actually be sent. Compared as the officer saw
+        # it: "fewer than 5" (the page sends 0) matches any count under the minimum.
         db.session.rollback()
         raise AlertInvalid(
             {
-                "area": f"The area now reaches {residents:,} residents, not "
-                f"{draft.expected_residents:,}. Check the new count and send again."
+                "area": f"The area now reaches {count_label(residents)} residents, not "
+                f"{count_label(draft.expected_residents)}. Check the new count and send again."
             }
         )
     alert = Alert(

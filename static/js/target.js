@@ -14,6 +14,11 @@
   var lastCompose = null;
   var $ = function (id) { return document.getElementById(id); };
   var number = function (n) { return Number(n || 0).toLocaleString("en-GB"); };
+  // A count of people under the minimum comes as null: show "fewer than 5", never a
+  // number (a tiny area would otherwise say that someone there is registered).
+  var figure = function (n) {
+    return n === null ? (lastCounts && lastCounts.hidden_label) || "fewer than 5" : number(n);
+  };
 
   map.pm.setGlobalOptions({ allowSelfIntersection: false, layerGroup: shapes, snappable: false });
   // Top right, apart from the zoom buttons, and only the tools a PCSO needs.
@@ -151,43 +156,47 @@
   function showCounts(counts, announce) {
     lastCounts = counts;
     if (announce) {
-      $("reach-announce").textContent = counts.residents + " residents reached: " +
-        counts.channels.sms + " by text, " + counts.channels.voice + " by voice, " +
-        counts.channels.email + " by e-mail.";
+      $("reach-announce").textContent = figure(counts.residents) + " residents reached: " +
+        figure(counts.channels.sms) + " by text, " + figure(counts.channels.voice) + " by voice, " +
+        figure(counts.channels.email) + " by e-mail.";
     }
-    $("reach-residents").textContent = number(counts.residents);
-    $("reach-sms").textContent = number(counts.channels.sms);
-    $("reach-voice").textContent = number(counts.channels.voice);
-    $("reach-email").textContent = number(counts.channels.email);
+    $("reach-residents").textContent = figure(counts.residents);
+    $("reach-sms").textContent = figure(counts.channels.sms);
+    $("reach-voice").textContent = figure(counts.channels.voice);
+    $("reach-email").textContent = figure(counts.channels.email);
     var groups = counts.groups || {};
     Array.prototype.forEach.call(document.querySelectorAll(".group-count"), function (span) {
-      var n = groups[span.dataset.group];
-      span.textContent = n === undefined ? "" : "(" + number(n) + " reached)";
+      span.textContent = span.dataset.group in groups ?
+        "(" + figure(groups[span.dataset.group]) + " reached)" : "";
     });
-    var edge = counts.near_edge || { inside: 0, outside: 0 };
-    $("reach-edge").textContent = counts.residents ?
-      number(edge.inside) + " of them live within 100 m of the edge; " + number(edge.outside) +
+    // No edge for a follow-up to the same people, nor before an area is drawn.
+    var edge = counts.near_edge;
+    $("reach-edge").textContent = edge && counts.residents !== 0 ?
+      figure(edge.inside) + " of them live within 100 m of the edge; " + figure(edge.outside) +
       " just outside it are left out." : "";
     var outside = counts.outside_force_km2 || 0;
     $("reach-outside").hidden = outside < 0.01;
     $("reach-outside").textContent = outside >= 0.01 ?
       outside.toLocaleString("en-GB") + " km² of this area is outside " + CA.config.forceName +
       ": residents there are registered with another force." : "";
+    // What the server changed in the drawn shapes to use them, e.g. an outline it closed.
+    var notes = counts.notes || [];
+    $("reach-notes").hidden = !notes.length;
+    $("reach-notes").textContent = notes.join(" ");
     $("reach-approval").hidden = !counts.needs_approval;
     $("send").textContent = counts.needs_approval ? "Request approval…" : "Send…";
-    drawCells(counts.cells || [], counts.min_count);
+    drawCells(counts.cells || []);
     showCost();
   }
 
-  function drawCells(list, minCount) {
+  // Squares with fewer than the minimum never come: the server leaves them out.
+  function drawCells(list) {
     cells.clearLayers();
-    var most = list.reduce(function (m, c) { return Math.max(m, c.residents || 0); }, 1);
+    var most = list.reduce(function (m, c) { return Math.max(m, c.residents); }, 1);
     list.forEach(function (cell) {
       var layer = L.geoJSON(JSON.parse(cell.geometry), {
         interactive: false, pmIgnore: true,
-        style: cell.residents === null ?
-          { stroke: false, fillColor: "#6b7280", fillOpacity: 0.25 } :
-          { stroke: false, fillColor: "#b45309", fillOpacity: 0.2 + 0.5 * cell.residents / most }
+        style: { stroke: false, fillColor: "#b45309", fillOpacity: 0.2 + 0.5 * cell.residents / most }
       });
       cells.addLayer(layer);
     });
@@ -457,10 +466,14 @@
   function showCost() {
     if (!lastCompose || !lastCounts) { return; }
     var ch = lastCounts.channels;
-    var total = ch.sms * lastCompose.sms.cost + ch.voice * lastCompose.voice.cost;
-    $("cost").textContent = "Estimated cost: £" + total.toFixed(2) + " (" + number(ch.sms) + " texts × " +
+    // £0.04 would say "one text": for a hidden count, cost the most it can be.
+    var most = function (n) { return n === null ? lastCounts.min_count - 1 : n; };
+    var bound = ch.sms === null || ch.voice === null;
+    var total = most(ch.sms) * lastCompose.sms.cost + most(ch.voice) * lastCompose.voice.cost;
+    $("cost").textContent = "Estimated cost: " + (bound ? "at most £" : "£") + total.toFixed(2) +
+      " (" + figure(ch.sms) + " texts × " +
       lastCompose.sms.segments + " part" + (lastCompose.sms.segments === 1 ? "" : "s") + ", " +
-      number(ch.voice) + " calls × " + lastCompose.voice.minutes + " min; e-mail free).";
+      figure(ch.voice) + " calls × " + lastCompose.voice.minutes + " min; e-mail free).";
   }
 
   var composeTimer = null;
@@ -541,7 +554,7 @@
       return;
     }
     composeError("");
-    var count = lastCounts ? number(lastCounts.residents) : "0";
+    var count = lastCounts ? figure(lastCounts.residents) : "0";
     var what = (mode() === "exercise" ? "the EXERCISE " : "") + "“" + $("title").value.trim() + "”";
     var when = sendAt() ? " at " + new Date(sendAt()).toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" }) : " now";
     if (lastCounts && lastCounts.needs_approval) {
@@ -566,7 +579,9 @@
     request.mode = mode();
     request.send_at = sendAt();
     request.recording_id = recordingId;
-    request.expected_residents = lastCounts ? lastCounts.residents : null;
+    // The count as the officer saw it; 0 stands for "fewer than 5", which the server
+    // matches against its own count under the same rule.
+    request.expected_residents = lastCounts ? (lastCounts.residents === null ? 0 : lastCounts.residents) : null;
     CA.fetchJSON(settings.sendUrl, request).then(function (sent) {
       window.location.assign(sent.url);
     }).catch(function (error) {

@@ -47,7 +47,7 @@ def test_a_resident_signs_up_confirms_and_manages_their_alerts(page, app_ctx, ru
     summary = page.locator(".error-summary")
     expect(summary).to_be_focused()
     expect(summary).to_contain_text("premium-rate")
-    expect(summary).to_contain_text("e-mail address in the right format")
+    expect(summary).to_contain_text("That e-mail address can't be used")
     expect(summary).to_contain_text("Tick the box to say you agree")
     assert axe_violations(page) == []
     assert db.session.scalars(select(Resident)).first() is None
