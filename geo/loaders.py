@@ -39,6 +39,15 @@ NO_COORDINATES_QUALITY = 90
 CHUNK_ROWS = 50_000
 
 
+# What a postcode load says of the values it kept because a newer release set them.
+KEPT_NEWER = {
+    "position": "positions (and positional quality)",
+    "codes": "country, district and ward codes",
+    "introduced": "introduction dates",
+    "status": "live/terminated statuses",
+}
+
+
 @dataclass
 class LoadSummary:
     read: int = 0
@@ -48,12 +57,22 @@ class LoadSummary:
     repaired: int = 0
     terminated: int = 0
     rejected: Counter = field(default_factory=Counter)
+    # Postcode loads: rows whose value of each field ("position", "admin_ward_code",
+    # "terminated_on", ...) the load changed;
+    fields: Counter = field(default_factory=Counter)
+    # (field group, release) -> rows whose differing values the load did not apply,
+    # because that newer release had set them;
+    kept: Counter = field(default_factory=Counter)
+    # and unchanged rows it confirmed, now recorded as of its release.
+    redated: int = 0
 
     @property
     def rejected_total(self) -> int:
         return sum(self.rejected.values())
 
-    def lines(self) -> list[str]:
+    def lines(self, release_names: dict | None = None) -> list[str]:
+        """Headline counts, then indented details. release_names: what to call a
+        release (a date) in the details, e.g. the dataset it came from."""
         out = [
             f"read {self.read:,}",
             f"new {self.new:,}",
@@ -64,6 +83,20 @@ class LoadSummary:
             f"rejected {self.rejected_total:,}",
         ]
         out += [f"  {count:,} {reason}" for reason, count in self.rejected.most_common()]
+        out += [f"  {name} changed: {count:,}" for name, count in self.fields.items() if count]
+        order = list(KEPT_NEWER)
+        for (group, release), count in sorted(
+            self.kept.items(), key=lambda item: (order.index(item[0][0]), str(item[0][1]))
+        ):
+            line = (
+                f"  kept the newer {KEPT_NEWER[group]} of {count:,} "
+                f"postcode{'' if count == 1 else 's'}, from the {release} release"
+            )
+            if release_names and release in release_names:
+                line += f" ({release_names[release]})"
+            out.append(line)
+        if self.redated:
+            out.append(f"  {self.redated:,} unchanged, now recorded as of this release")
         return out
 
 

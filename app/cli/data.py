@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import click
@@ -15,7 +16,7 @@ from tqdm import tqdm
 from app.extensions import db
 from app.models import DataLoad
 from geo.loaders import LoadSummary, load_places, read_places_geojson
-from geo.postcode_loader import load_codepoint, load_onspd
+from geo.postcode_loader import load_codepoint, load_onspd, parse_release, release_from_name
 
 geo_cli = AppGroup("geo", help="Load postcodes and boundaries.")
 
@@ -34,6 +35,10 @@ class PlacesFile:
 # What the product ships (see data/postcodes/README.md): Code-Point Open for the
 # postcode areas that touch the demo force, and the ONS boundaries.
 SHIPPED_CODEPOINT = "codepoint_open"
+# Which edition it is decides what a later ONSPD or Code-Point load may overwrite. The
+# source does not name the edition; it was taken in October 2025 and holds codes from
+# 2024-25, so it is taken to be the edition current then.
+SHIPPED_CODEPOINT_RELEASE = date(2025, 10, 1)
 SHIPPED_PLACES = (
     PlacesFile("lad_may2023_uk_buc.geojson", "district", "lad23cd", "lad23nm", "2023-05"),
     PlacesFile(
@@ -60,23 +65,25 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _already_loaded(dataset: str, sha: str) -> bool:
-    return (
-        db.session.scalar(
-            select(DataLoad.id).where(DataLoad.dataset == dataset, DataLoad.sha256 == sha)
-        )
-        is not None
-    )
+def _already_loaded(dataset: str, sha: str, release: date | None = None) -> bool:
+    query = select(DataLoad.id).where(DataLoad.dataset == dataset, DataLoad.sha256 == sha)
+    if release is not None:
+        # Loaded as another release, or before releases were recorded: load it again,
+        # so the table records the release its fields came from (unchanged values are
+        # only re-dated).
+        query = query.where(DataLoad.summary["release"].astext == release.isoformat())
+    return db.session.scalar(query) is not None
 
 
-def _record_load(dataset: str, sha: str, summary: LoadSummary) -> None:
+def _record_load(dataset: str, sha: str, summary: LoadSummary, release: date | None = None) -> None:
+    recorded = _as_dict(summary, release)
     existing = db.session.scalar(
         select(DataLoad).where(DataLoad.dataset == dataset, DataLoad.sha256 == sha)
     )
     if existing is None:
-        db.session.add(DataLoad(dataset=dataset, sha256=sha, summary=_as_dict(summary)))
+        db.session.add(DataLoad(dataset=dataset, sha256=sha, summary=recorded))
     else:  # a forced reload of the same file
-        existing.summary = _as_dict(summary)
+        existing.summary = recorded
         existing.loaded_at = func.now()
 
 
@@ -85,8 +92,19 @@ def _raw_connection():
     return db.session.connection().connection.driver_connection
 
 
+def _release_names() -> dict[date, str]:
+    """The datasets loaded of each release, to name the releases a load gave way to."""
+    names: dict[date, list[str]] = {}
+    for dataset, summary in db.session.execute(
+        select(DataLoad.dataset, DataLoad.summary).order_by(DataLoad.loaded_at)
+    ):
+        if (summary or {}).get("release"):
+            names.setdefault(parse_release(summary["release"]), []).append(dataset)
+    return {release: ", ".join(dict.fromkeys(found)) for release, found in names.items()}
+
+
 def _report(title: str, summary: LoadSummary) -> None:
-    lines = summary.lines()
+    lines = summary.lines(_release_names() if summary.kept else None)
     headline = [line for line in lines if not line.startswith(" ")]
     click.echo(f"{title}: " + ", ".join(headline))
     for line in lines:
@@ -95,24 +113,64 @@ def _report(title: str, summary: LoadSummary) -> None:
 
 
 def run_postcode_load(
-    path: Path, *, dataset: str, loader, force: bool = False, **options
+    path: Path, *, dataset: str, loader, release: date, force: bool = False, **options
 ) -> LoadSummary | None:
-    """Run a postcode loader with a progress bar, record it, print its summary."""
+    """Run a postcode loader with a progress bar, record it, print its summary.
+
+    release: the date of the edition loaded; a field is replaced only by a release at
+    least as new as the one that set it.
+    """
     sha = _sha256(path)
-    if not force and _already_loaded(dataset, sha):
+    if not force and _already_loaded(dataset, sha, release):
         click.echo(f"{dataset}: already loaded, unchanged")
         return None
     disable = not os.isatty(2)
     with tqdm(desc=f"Loading {path.name}", unit=" rows", unit_scale=True, disable=disable) as bar:
-        summary = loader(_raw_connection(), path, source=dataset, progress=bar.update, **options)
-    _record_load(dataset, sha, summary)
+        summary = loader(
+            _raw_connection(),
+            path,
+            source=dataset,
+            release=release,
+            progress=bar.update,
+            **options,
+        )
+    _record_load(dataset, sha, summary, release)
     db.session.commit()
-    _report(dataset, summary)
+    _report(f"{dataset} (release {release.isoformat()})", summary)
     return summary
 
 
-def run_codepoint_load(path: Path, *, dataset: str, force: bool = False) -> LoadSummary | None:
-    return run_postcode_load(path, dataset=dataset, loader=load_codepoint, force=force)
+def run_codepoint_load(
+    path: Path, *, dataset: str, release: date = SHIPPED_CODEPOINT_RELEASE, force: bool = False
+) -> LoadSummary | None:
+    return run_postcode_load(
+        path, dataset=dataset, loader=load_codepoint, release=release, force=force
+    )
+
+
+def _release(path: Path, given: str | None, product: str) -> date:
+    """The --release given, else the month in the file or folder name."""
+    if given:
+        try:
+            return parse_release(given)
+        except ValueError:
+            raise click.BadParameter(
+                f"{given!r} is not YYYY-MM or YYYY-MM-DD", param_hint="--release"
+            ) from None
+    found = release_from_name(path.name)
+    if found is None:
+        raise click.UsageError(
+            f"Which {product} edition is {path.name}? Give --release YYYY-MM: a field is only "
+            "replaced by a release at least as new as the one that set it."
+        )
+    return found
+
+
+RELEASE_OPTION = click.option(
+    "--release",
+    help="Release date of the edition, YYYY-MM or YYYY-MM-DD (default: the month in the "
+    "file name, as in ONSPD_AUG_2024_UK.csv). Newer releases win, field by field.",
+)
 
 
 def run_places_load(path: Path, spec: PlacesFile, *, force: bool = False) -> LoadSummary | None:
@@ -132,8 +190,8 @@ def run_places_load(path: Path, spec: PlacesFile, *, force: bool = False) -> Loa
     return summary
 
 
-def _as_dict(summary: LoadSummary) -> dict:
-    return {
+def _as_dict(summary: LoadSummary, release: date | None = None) -> dict:
+    recorded = {
         "read": summary.read,
         "new": summary.new,
         "changed": summary.changed,
@@ -142,6 +200,17 @@ def _as_dict(summary: LoadSummary) -> dict:
         "terminated": summary.terminated,
         "rejected": dict(summary.rejected),
     }
+    if release is not None:  # a postcode load
+        recorded |= {
+            "release": release.isoformat(),
+            "fields": dict(summary.fields),
+            "kept_newer": {
+                f"{group} {newer.isoformat() if newer else 'undated'}": count
+                for (group, newer), count in summary.kept.items()
+            },
+            "redated": summary.redated,
+        }
+    return recorded
 
 
 @geo_cli.command("load-shipped")
@@ -150,7 +219,12 @@ def load_shipped(force: bool) -> None:
     """Load the postcodes and boundaries in data/postcodes/ (skips loaded files)."""
     for spec in SHIPPED_PLACES:
         run_places_load(DATA_DIR / spec.path, spec, force=force)
-    run_codepoint_load(DATA_DIR / SHIPPED_CODEPOINT, dataset="codepoint:shipped", force=force)
+    run_codepoint_load(
+        DATA_DIR / SHIPPED_CODEPOINT,
+        dataset="codepoint:shipped",
+        release=SHIPPED_CODEPOINT_RELEASE,
+        force=force,
+    )
 
 
 @geo_cli.command("load-codepoint")
@@ -161,21 +235,29 @@ def load_shipped(force: bool) -> None:
     help="Mark live postcodes of the loaded areas that the files no longer list as "
     "terminated (default: yes for a folder of area files, no for a single file).",
 )
-def load_codepoint_command(path: Path, terminate_missing: bool | None) -> None:
+@RELEASE_OPTION
+def load_codepoint_command(path: Path, terminate_missing: bool | None, release: str | None) -> None:
     """Load OS Code-Point Open: a folder of per-area CSVs (gzipped or not) or one file."""
     run_postcode_load(
         path,
         dataset=f"codepoint:{path.name}",
         loader=load_codepoint,
+        release=_release(path, release, "Code-Point Open"),
         terminate_missing=terminate_missing,
     )
 
 
 @geo_cli.command("load-onspd")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def load_onspd_command(path: Path) -> None:
+@RELEASE_OPTION
+def load_onspd_command(path: Path, release: str | None) -> None:
     """Load an ONS Postcode Directory CSV (adds terminated postcodes and their dates)."""
-    run_postcode_load(path, dataset=f"onspd:{path.name}", loader=load_onspd)
+    run_postcode_load(
+        path,
+        dataset=f"onspd:{path.name}",
+        loader=load_onspd,
+        release=_release(path, release, "ONSPD"),
+    )
 
 
 @geo_cli.command("load-places")

@@ -13,7 +13,7 @@ from app.models.delivery import (
     ResidentNotice,
 )
 from app.models.officer import ROLES, Officer, StaffSession
-from app.models.place import DataLoad, Place, Postcode
+from app.models.place import DataLoad, Place, Postcode, PostcodeAreaCoverage
 from app.models.resident import (
     InterestGroup,
     Resident,
@@ -46,6 +46,7 @@ __all__ = [
     "Place",
     "ProviderEvent",
     "Postcode",
+    "PostcodeAreaCoverage",
     "Resident",
     "ResidentChannel",
     "ResidentImport",

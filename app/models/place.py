@@ -40,6 +40,12 @@ class Postcode(db.Model):
     # complete Code-Point area file stopped listing it). Such rows are kept so that a
     # resident can be told why, and existing residents are not silently dropped.
     terminated_on: Mapped[date | None] = mapped_column(Date)
+    # The release that set each group of fields (geo/postcode_loader.py): a load
+    # replaces a group only with a release at least as new. NULL: older than any.
+    position_release: Mapped[date | None] = mapped_column(Date)
+    codes_release: Mapped[date | None] = mapped_column(Date)
+    introduced_release: Mapped[date | None] = mapped_column(Date)
+    status_release: Mapped[date | None] = mapped_column(Date)
     source: Mapped[str] = mapped_column(Text, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
@@ -53,6 +59,21 @@ class Postcode(db.Model):
             "postcode",
             postgresql_ops={"postcode": "text_pattern_ops"},
         ),
+    )
+
+
+class PostcodeAreaCoverage(db.Model):
+    """A postcode area (BS, TA...) that a complete Code-Point edition covered: the
+    postcodes it did not list ended with that release, and an older source loaded
+    later cannot bring them back."""
+
+    __tablename__ = "postcode_area_coverage"
+
+    area: Mapped[str] = mapped_column(String(2), primary_key=True)
+    release: Mapped[date] = mapped_column(Date, nullable=False)
+    source: Mapped[str] = mapped_column(Text, nullable=False)
+    loaded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
     )
 
 

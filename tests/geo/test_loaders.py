@@ -2,6 +2,7 @@
 
 import gzip
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -227,3 +228,42 @@ def test_onspd_adds_terminated_postcodes_with_their_dates(conn):
         text("SELECT location, admin_district_code FROM postcodes WHERE postcode = 'JE24WD'")
     ).one()
     assert jersey == (None, None), "no grid reference and a pseudo-code: no place, no district"
+
+
+def test_a_newer_edition_with_the_same_values_only_redates_and_an_older_one_changes_nothing(
+    conn, tmp_path
+):
+    folder = tmp_path / "codepoint"
+    folder.mkdir()
+    write(folder / "zz.csv", ROWS[:2], gz=False)
+    january, april = date(2025, 1, 1), date(2025, 4, 1)
+    load_codepoint(raw(conn), folder, source="january", release=january)
+
+    again = load_codepoint(raw(conn), folder, source="april", release=april)
+    assert (again.changed, again.unchanged, again.redated, again.fields) == (0, 2, 2, {})
+    releases = "SELECT DISTINCT position_release, status_release, source FROM postcodes "
+    assert conn.execute(text(releases + "WHERE postcode LIKE 'ZZ%'")).all() == [
+        (april, april, "january")  # re-dated; the values (and so source) are January's
+    ]
+
+    table_before = conn.execute(text("SELECT 'postcodes'::regclass::oid")).scalar()
+    write(folder / "zz.csv", [ROWS[0].replace("358000", "358050")], gz=False)
+    older = load_codepoint(raw(conn), folder, source="2024", release=date(2024, 10, 1))
+    assert (older.changed, older.terminated, older.fields) == (0, 0, {})
+    assert older.kept == {("position", april): 1, ("status", april): 1}
+    table_after = conn.execute(text("SELECT 'postcodes'::regclass::oid")).scalar()
+    assert table_after == table_before, "nothing to change: nothing rewritten"
+
+
+def test_the_cli_asks_which_edition_a_file_is(runner, tmp_path):
+    folder = tmp_path / "codepoint"
+    folder.mkdir()
+    write(folder / "zz.csv", ROWS[:2], gz=False)
+
+    result = runner.invoke(args=["geo", "load-codepoint", str(folder)])
+    assert result.exit_code == 2
+    assert "Which Code-Point Open edition is codepoint? Give --release" in result.output
+
+    result = runner.invoke(args=["geo", "load-codepoint", str(folder), "--release", "Oct 2025"])
+    assert result.exit_code == 2
+    assert "'Oct 2025' is not YYYY-MM or YYYY-MM-DD" in result.output
