@@ -77,11 +77,14 @@ class Config:
     RETRY_MAX_SECONDS = float(_env("RETRY_MAX_SECONDS", "60"))
     # The sweeper: how long a claimed delivery may stay "sending" before its worker is
     # presumed dead, how long an "unknown" one waits for the provider's callback before
-    # it is sent again, and how long a queued one waits for a worker before re-queueing.
-    STALLED_SECONDS = _int("STALLED_SECONDS", 120)
-    RECONCILE_SECONDS = _int("RECONCILE_SECONDS", 300)
-    REQUEUE_SECONDS = _int("REQUEUE_SECONDS", 60)
-    SWEEP_INTERVAL_SECONDS = float(_env("SWEEP_INTERVAL_SECONDS", "15"))
+    # the provider is asked whether it took it, and how long a queued one waits for a
+    # worker before re-queueing.
+    # Together they bound recovery after a worker dies to about a minute: stalled after
+    # 30 s (no send waits that long: Twilio's timeout is 10 s), asked about 15 s later.
+    STALLED_SECONDS = _int("STALLED_SECONDS", 30)
+    RECONCILE_SECONDS = _int("RECONCILE_SECONDS", 15)
+    REQUEUE_SECONDS = _int("REQUEUE_SECONDS", 20)
+    SWEEP_INTERVAL_SECONDS = float(_env("SWEEP_INTERVAL_SECONDS", "5"))
     REDIS_URL = _env("REDIS_URL")
     RQ_QUEUE = _env("RQ_QUEUE", "alerts")
 

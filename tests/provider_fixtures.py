@@ -3,6 +3,7 @@ with the app configured to use them through the real Twilio SDK and smtplib."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import socket
 from email import policy
@@ -18,6 +19,7 @@ class MailCollector:
         self.messages: list[email.message.EmailMessage] = []
         self.envelopes = []
         self.refuse: dict[str, str] = {}  # address -> SMTP reply
+        self.delay_s = 0.0  # how long the server takes over each message
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         if address in self.refuse:
@@ -26,6 +28,8 @@ class MailCollector:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         self.envelopes.append(envelope)
         self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
         return "250 Message accepted"

@@ -57,6 +57,14 @@ def send(officer, *, title="Road closed", body="The A38 is shut.") -> Alert:
     return submit_alert(officer, shapes=AREA, title=title, body=body).alert
 
 
+def taken_off_the_queue() -> None:
+    """As a worker that starts the batch's job: nothing else waits in the queue (a job
+    hands its retries back to the queue only when other batches are waiting)."""
+    from app.jobs import queue
+
+    queue().empty()
+
+
 def ids(alert_id: int) -> list[int]:
     return list(db.session.scalars(select(Delivery.id).where(Delivery.alert_id == alert_id)))
 
@@ -238,6 +246,7 @@ def test_a_provider_that_cannot_be_reached_is_retried_never_unknown(
     monkeypatch.setitem(app.config, "TWILIO_API_BASE_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setitem(app.config, "DELIVERY_MAX_ATTEMPTS", 3)
     alert = send(officer)
+    taken_off_the_queue()
     assert deliver(ids(alert.id))["retry"] == 2
     (delivery,) = db.session.scalars(select(Delivery)).all()
     assert delivery.status == "failed"
@@ -275,10 +284,11 @@ def test_an_unknown_delivery_the_provider_never_saw_is_sent_again(
         text("UPDATE deliveries SET status = 'unknown', updated_at = now() - interval '1 hour'")
     )
     db.session.commit()
-    assert sweep()["resend"] == 1
-    run_worker()
+    assert sweep()["reconcile"] == 1
+    run_worker()  # asks the gateway (nothing to that number), then sends it again
     wait_until(lambda: statuses(alert.id) == {"delivered": 1}, message="sent again")
     assert providers.gateway.accepted_to("Messages") == ["+447700900107"]
+    assert providers.gateway.lists == 1
 
 
 def test_stop_received_mid_send_stops_that_number(providers, officer, make_resident, live_server):
@@ -397,3 +407,142 @@ def test_a_call_plays_the_officers_recording_twice(providers, officer, make_resi
     assert twiml.count(f"<Play>{url}</Play>") == 2
     assert "This is a message from Avon and Somerset Police." in twiml
     assert "Spoken only if no recording" not in twiml
+
+
+# --- the promise under faults: never twice, never lost without a reason ------------
+
+
+def unknown_after_no_answer(providers, officer, make_resident, number: str) -> Alert:
+    """A text the gateway took but answered too late: the sender gave up waiting."""
+    make_resident(postcode="BS1 6AD", sms=number)
+    providers.gateway.slow_accept_for = {number}
+    providers.gateway.slow_accept_s = 2.5  # past the 1 s read timeout
+    providers.gateway.send_callbacks = False  # and its callback never arrives
+    alert = send(officer)
+    deliver(ids(alert.id))
+    assert statuses(alert.id) == {"unknown": 1}
+    return alert
+
+
+def reconcile_now(app, monkeypatch, run_worker) -> dict:
+    monkeypatch.setitem(app.config, "RECONCILE_SECONDS", 0)
+    swept = sweep()
+    run_worker()
+    return swept
+
+
+def test_a_text_whose_callback_never_comes_is_found_at_the_provider_not_resent(
+    providers, officer, make_resident, run_worker, app, monkeypatch
+):
+    alert = unknown_after_no_answer(providers, officer, make_resident, "+447700900301")
+    assert reconcile_now(app, monkeypatch, run_worker)["reconcile"] == 1
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    (taken,) = providers.gateway.accepted
+    assert (delivery.status, delivery.provider_ref) == ("sent", taken.sid)
+    assert "the provider had taken it" in delivery.reason
+    # Later sweeps leave it alone: one text, ever.
+    sweep()
+    run_worker()
+    assert providers.gateway.accepted_to("Messages") == ["+447700900301"]
+    assert db.session.get(Alert, alert.id).status == "sent"
+
+
+def test_when_the_provider_cannot_tell_the_text_is_possibly_sent_never_resent(
+    providers, officer, make_resident, run_worker, app, monkeypatch
+):
+    alert = unknown_after_no_answer(providers, officer, make_resident, "+447700900302")
+    providers.gateway.list_fails = True
+    reconcile_now(app, monkeypatch, run_worker)
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    assert delivery.status == "possibly_sent"
+    assert delivery.reason.startswith("possibly sent: no answer in time, and Twilio could not say")
+    sweep()
+    run_worker()
+    assert providers.gateway.accepted_to("Messages") == ["+447700900302"]
+    assert db.session.get(Alert, alert.id).status == "sent"  # finished: nothing pending
+
+
+def test_every_resend_path_is_capped_by_the_attempt_limit(
+    providers, officer, make_resident, run_worker, app, monkeypatch
+):
+    make_resident(postcode="BS1 6AD", sms="+447700900303")
+    alert = send(officer)
+    monkeypatch.setitem(app.config, "DELIVERY_MAX_ATTEMPTS", 3)
+    # Timed out on its last attempt, and the provider never took it.
+    db.session.execute(
+        text("UPDATE deliveries SET status = 'unknown', attempts = 3, updated_at = now()")
+    )
+    db.session.commit()
+    reconcile_now(app, monkeypatch, run_worker)
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    assert delivery.status == "failed"
+    assert delivery.reason.startswith("gave up after 3 attempts")
+    assert providers.gateway.accepted == []
+    assert db.session.get(Alert, alert.id).status == "sent"
+
+
+def test_a_fast_failure_callback_keeps_its_reason(providers, officer, make_resident, app):
+    from app.channels import SendResult
+    from app.services.dispatch import Outcome, apply_provider_status, claim, record
+
+    make_resident(postcode="BS1 6AD", sms="+447700900304")
+    alert = send(officer)
+    (claimed,) = claim(ids(alert.id))
+    # The provider's "undelivered" callback arrives before the send is recorded.
+    apply_provider_status(
+        claimed.delivery_id,
+        provider_ref="SM" + "f" * 32,
+        provider_status="undelivered",
+        error_code="30003",
+    )
+    record([Outcome(claimed, result=SendResult(provider_ref="SM" + "f" * 32, status="sent"))])
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    db.session.refresh(delivery)
+    assert delivery.status == "failed"
+    assert delivery.reason == "undelivered (Twilio error 30003)"
+
+
+def test_an_email_whose_worker_died_is_possibly_sent_and_never_sent_again(
+    providers, officer, make_resident, run_worker, app, monkeypatch
+):
+    many_residents(make_resident, 3, channel="email")
+    alert = send(officer)
+    claim(ids(alert.id))  # a worker claimed them, maybe sent them, then died
+    monkeypatch.setitem(app.config, "STALLED_SECONDS", 0)
+    monkeypatch.setitem(app.config, "RECONCILE_SECONDS", 0)
+    assert sweep()["stalled"] == 3
+    run_worker()
+    assert providers.mail.messages == []
+    db.session.rollback()
+    rows = db.session.scalars(select(Delivery)).all()
+    assert {(d.status, d.finished_at is not None) for d in rows} == {("possibly_sent", True)}
+    assert all("an e-mail is never sent twice" in d.reason for d in rows)
+    assert db.session.get(Alert, alert.id).status == "sent"
+
+
+def claim(delivery_ids):
+    from app.services.dispatch import claim as claim_deliveries
+
+    return claim_deliveries(delivery_ids)
+
+
+def test_a_retry_waits_in_the_queue_not_in_the_worker_when_others_wait(
+    providers, officer, make_resident, app, monkeypatch
+):
+    from rq.registry import ScheduledJobRegistry
+
+    from app.jobs import queue
+
+    make_resident(postcode="BS1 6AD", sms="+447700900305")
+    providers.gateway.errors_for = {"+447700900305": (429, 20429, "Too Many Requests")}
+    monkeypatch.setitem(app.config, "RETRY_BASE_SECONDS", 5)
+    monkeypatch.setitem(app.config, "RETRY_MAX_SECONDS", 5)
+    alert = send(officer)  # its job, and so another, waits in the queue
+    outcome = deliver(ids(alert.id))
+    # One try, then the retry is handed back to the queue for when it is due, instead of
+    # this worker sleeping on it while other batches wait.
+    assert outcome["retry"] == 1
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    assert (delivery.status, delivery.attempts) == ("queued", 1)
+    scheduled = ScheduledJobRegistry(queue=queue())
+    assert scheduled.count == 1

@@ -253,7 +253,7 @@ def test_a_stalled_delivery_is_released_and_sent_once(officer_client, residents,
     assert sweep()["stalled"] == 2
     run_worker()
     assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 2
-    assert sweep() == {"stalled": 0, "resend": 0, "requeued": 0}
+    assert sweep() == {"stalled": 0, "reconcile": 0, "requeued": 0}
 
 
 def test_sending_refuses_when_the_count_changed_since_the_preview(officer_client, residents):

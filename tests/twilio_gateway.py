@@ -1,6 +1,7 @@
 """A Twilio-compatible HTTP server on loopback, for the real Twilio SDK to talk to.
 
-It speaks the two endpoints we use (Messages.json, Calls.json) with Basic auth, answers
+It speaks the two endpoints we use (Messages.json, Calls.json) with Basic auth, and
+lists what it took (GET Messages.json / Calls.json?To=..., newest first), answers
 like Twilio, and then calls the request's StatusCallback signed the way Twilio signs
 (X-Twilio-Signature over the URL and the sorted form parameters). It can be told to be
 slow and to fail: 429s, 500s, 400s with Twilio error codes, or to accept a request and
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import email.utils
 import itertools
 import random
 import re
@@ -20,6 +22,7 @@ import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from aiohttp import web
 from twilio.request_validator import RequestValidator
@@ -36,6 +39,7 @@ class Accepted:
     to: str
     params: dict
     at: float = field(default_factory=time.monotonic)  # when the request arrived
+    wall: float = field(default_factory=time.time)  # the same, by the clock
 
 
 class TwilioGateway:
@@ -55,6 +59,8 @@ class TwilioGateway:
         self.slow_accept_s = 3.0
         self.drop_for: set[str] = set()  # accept, then close the connection unanswered
         self.send_callbacks = True
+        self.list_fails = False  # GET of the lists answers 500: "cannot tell"
+        self.lists = 0
         self.call_duration_s = 42
         self.callback_failures = 0
         self.callback_errors: list[str] = []
@@ -104,7 +110,10 @@ class TwilioGateway:
 
     async def _on_request(self, request: web.Request) -> web.StreamResponse:
         if request.method == "GET":
-            status, body = self._account(request.path, request.headers)
+            if PATH.match(request.path):
+                status, body = self._list(request.path, request.headers, request.query)
+            else:
+                status, body = self._account(request.path, request.headers)
             return web.json_response(body, status=status)
         arrived = time.monotonic()
         form = dict(urllib.parse.parse_qsl(await request.text()))
@@ -141,6 +150,53 @@ class TwilioGateway:
             "status": "active",
             "type": "Full",
             "uri": f"/2010-04-01/Accounts/{self.account_sid}.json",
+        }
+
+    def _list(self, path: str, headers, query):
+        """Twilio's list of messages or calls, newest first, filtered by To (and From)."""
+        match = PATH.match(path)
+        if match["sid"] != self.account_sid:
+            return 404, {"code": 20404, "message": "not found", "status": 404}
+        if not self._authorised(headers):
+            return 401, {"code": 20003, "message": "Authenticate", "status": 401}
+        with self.lock:
+            self.lists += 1
+            if self.list_fails:
+                return 500, {"code": 20500, "message": "Internal Server Error", "status": 500}
+            taken = [a for a in self.accepted if a.kind == match["kind"]]
+        to, sender = query.get("To"), query.get("From")
+        records = []
+        for a in reversed(taken):
+            if (to and a.to != to) or (sender and a.params.get("From") != sender):
+                continue
+            created = email.utils.format_datetime(datetime.fromtimestamp(a.wall, UTC), usegmt=False)
+            record = {
+                "sid": a.sid,
+                "account_sid": self.account_sid,
+                "to": a.to,
+                "from": a.params.get("From"),
+                "status": "sent",
+                "date_created": created,
+                "date_sent": created,
+            }
+            if match["kind"] == "Messages":
+                record |= {
+                    "body": a.params.get("Body"),
+                    "num_segments": str(self.segments(a.params)),
+                }
+            else:
+                record |= {"start_time": created}
+            records.append(record)
+        size = int(query.get("PageSize", 50))
+        key = "messages" if match["kind"] == "Messages" else "calls"
+        return 200, {
+            key: records[:size],
+            "page": 0,
+            "page_size": size,
+            "uri": path,
+            "first_page_uri": path,
+            "next_page_uri": None,
+            "previous_page_uri": None,
         }
 
     def _handle(self, path: str, headers, form: dict, arrived: float):

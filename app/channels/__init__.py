@@ -33,7 +33,17 @@ def preload() -> None:
     twilio.preload()
 
 
+async def close_async_clients() -> None:
+    """Close the connections the transports opened on the running event loop."""
+    import sys
+
+    twilio = sys.modules.get("app.channels.twilio")
+    if twilio is not None:
+        await twilio.close_async_clients()
+
+
 __all__ = [
+    "close_async_clients",
     "OutgoingMessage",
     "SendResult",
     "Transport",

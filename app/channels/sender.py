@@ -14,7 +14,6 @@ bunch up with the next one.
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -83,6 +82,6 @@ class ConcurrentSender:
         await asyncio.shield(self._warmed[transport.name])
 
     async def _close(self) -> None:
-        twilio = sys.modules.get("app.channels.twilio")
-        if twilio is not None:
-            await twilio.close_async_clients()
+        from app.channels import close_async_clients
+
+        await close_async_clients()

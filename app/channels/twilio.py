@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from datetime import datetime
 from xml.sax.saxutils import escape
 
 import aiohttp
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
@@ -165,6 +166,23 @@ def _maybe_sent() -> TransportError:
     )
 
 
+# How many of a recipient's latest messages or calls to look through: a resident gets a
+# handful in the minutes that matter.
+LOOK_AT = 20
+
+
+def _taken_since(created: datetime | None, since: datetime) -> bool:
+    return created is not None and created >= since
+
+
+def _cannot_tell(error: Exception) -> TransportError:
+    if isinstance(error, TwilioRestException | aiohttp.ClientError | TimeoutError):
+        why = _error(error).reason
+    else:  # the SDK's own, e.g. "Unable to fetch page" with the HTTP status
+        why = str(error.args[0]) if error.args else type(error).__name__
+    return TransportError(f"Twilio could not say whether it took it ({why})", permanent=True)
+
+
 class TwilioSmsTransport:
     name = "twilio-sms"
     writes_to_database = False
@@ -195,6 +213,22 @@ class TwilioSmsTransport:
 
     async def warm_up(self) -> None:
         await _warm_up(self.settings, "messages")
+
+    async def find_async(self, message: OutgoingMessage, since: datetime) -> SendResult | None:
+        """The message Twilio took for this recipient with this text since `since`, or
+        None: asked before sending again after no answer. Listed by recipient, newest
+        first, and matched here (Twilio filters on the day sent only, and a message
+        still queued at Twilio has no date sent)."""
+        client = _async_client(self.settings)
+        try:
+            found = await client.messages.list_async(to=message.recipient, limit=LOOK_AT)
+        except (TwilioException, aiohttp.ClientError, TimeoutError) as error:
+            raise _cannot_tell(error) from None
+        for sent in found:
+            if _taken_since(sent.date_created, since) and sent.body == message.body:
+                segments = int(sent.num_segments) if sent.num_segments else None
+                return SendResult(provider_ref=sent.sid, status="sent", segments=segments)
+        return None
 
 
 def voice_twiml(script: str, voice: str, audio_url: str | None = None) -> str:
@@ -252,3 +286,21 @@ class TwilioVoiceTransport:
 
     async def warm_up(self) -> None:
         await _warm_up(self.settings, "calls")
+
+    async def find_async(self, message: OutgoingMessage, since: datetime) -> SendResult | None:
+        """A call Twilio took to this recipient from our number since `since`, or None.
+        A call's words cannot be listed, so two alerts calling one number within the
+        look-back are not told apart: the second is then not made (at most once)."""
+        client = _async_client(self.settings)
+        try:
+            found = await client.calls.list_async(to=message.recipient, limit=LOOK_AT)
+        except (TwilioException, aiohttp.ClientError, TimeoutError) as error:
+            raise _cannot_tell(error) from None
+        for call in found:
+            ours = not self.settings.voice_from_number or call._from in (
+                None,
+                self.settings.voice_from_number,
+            )
+            if ours and _taken_since(call.date_created, since):
+                return SendResult(provider_ref=call.sid, status="sent")
+        return None

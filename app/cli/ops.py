@@ -32,7 +32,8 @@ def worker(burst: bool) -> None:
     # mappers once, here, rather than in every job.
     preload()
     configure_mappers()
-    worker.work(burst=burst, logging_level="INFO")
+    # The scheduler runs retries whose backoff has passed (dispatch.enqueue).
+    worker.work(burst=burst, logging_level="INFO", with_scheduler=True)
 
 
 @alerts_cli.command("requeue")

@@ -23,5 +23,13 @@ def deliver_batch(delivery_ids: list[int]) -> dict[str, int]:
     return outcomes
 
 
+@with_app_context
+def reconcile_batch(delivery_ids: list[int]) -> dict[str, int]:
+    """Ask the provider about deliveries whose send got no answer, before any resend."""
+    outcomes = dispatch.reconcile(delivery_ids)
+    log.info("reconciled %s: %s", len(delivery_ids), outcomes)
+    return outcomes
+
+
 def find_unfinished_alert_ids() -> list[int]:
     return list(db.session.scalars(select(Alert.id).where(Alert.status == "sending")))

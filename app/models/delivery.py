@@ -30,6 +30,9 @@ class DeliveryStatus(enum.StrEnum):
     QUEUED = "queued"
     SENDING = "sending"
     UNKNOWN = "unknown"
+    # May have gone out; never sent again (at most once): an e-mail whose worker died
+    # mid-send, or a text or call whose provider cannot say whether it accepted it.
+    POSSIBLY_SENT = "possibly_sent"
     SENT = "sent"
     DELIVERED = "delivered"
     FAILED = "failed"
@@ -42,6 +45,7 @@ STATUS_RANK = {
     "queued": 0,
     "sending": 1,
     "unknown": 1,
+    "possibly_sent": 2,
     "sent": 2,
     "delivered": 3,
     "failed": 3,
@@ -57,8 +61,8 @@ class Delivery(db.Model):
     __table_args__ = (
         UniqueConstraint("alert_id", "resident_id", "channel"),
         CheckConstraint(
-            "status IN ('queued', 'sending', 'unknown', 'sent', 'delivered', 'failed', "
-            "'cancelled')",
+            "status IN ('queued', 'sending', 'unknown', 'possibly_sent', 'sent', 'delivered', "
+            "'failed', 'cancelled')",
             name="status_known",
         ),
         Index("ix_deliveries_alert_id_status", "alert_id", "status"),

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 MAX_TITLE = 120
 MAX_BODY = 1_000
-FINISHED_STATUSES = ("sent", "delivered", "failed", "cancelled")
+FINISHED_STATUSES = ("possibly_sent", "sent", "delivered", "failed", "cancelled")
 # Far enough ahead for any planned appeal; further is more likely a typo in the year.
 MAX_SCHEDULE_DAYS = 30
 # Roles that may approve other people's alerts.

@@ -7,6 +7,7 @@ so a job that runs twice, or a late provider callback, never sends twice or goes
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import random
@@ -14,9 +15,11 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from flask import current_app, url_for
 from itsdangerous import BadSignature
+from redis.exceptions import RedisError
 from sqlalchemy import bindparam, text
 
 from app.channels import OutgoingMessage, SendResult, TransportError, transport_for
@@ -145,7 +148,10 @@ def _mark_sent(outcomes: list[Outcome]) -> None:
                 sent_at = coalesce(d.sent_at, now()),
                 finished_at = CASE WHEN v.status = 'delivered' THEN now()
                                    ELSE d.finished_at END,
-                reason = NULL, updated_at = now()
+                -- A fast callback may already have failed it: keep why.
+                reason = CASE WHEN d.status IN ('sending', 'unknown') THEN NULL
+                              ELSE d.reason END,
+                updated_at = now()
             FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS text[]),
                         CAST(:refs AS text[]), CAST(:segments AS int[]))
                  AS v(id, status, ref, segments)
@@ -267,7 +273,13 @@ def deliver(delivery_ids: list[int]) -> dict[str, int]:
                     # Held for quiet hours: the sweeper queues them when their time comes,
                     # rather than this job holding a worker until morning.
                     break
-                time.sleep(min(wait, 5))
+                if not _queue_is_empty():
+                    # Other batches wait for a worker: their first tries must not wait
+                    # for these retries. The retries come back when due (RQ's scheduler,
+                    # run by `flask worker`; failing that, the sweeper re-queues them).
+                    enqueue(pending, after_seconds=wait)
+                    break
+                time.sleep(min(wait, 1))
                 continue
             for key, count in _send_due(sender, due, alerts).items():
                 totals[key] += count
@@ -313,8 +325,11 @@ def _send_due(sender: ConcurrentSender, due: list[int], alerts) -> dict[str, int
             future = sender.submit(transport, limiter, message)
             in_flight[future] = claimed
             future.add_done_callback(finished.put)
-    if in_flight:
-        record_finished(len(in_flight))
+    # Record each outcome as it comes back (with whatever else has finished), not when
+    # the slowest of the batch answers: an e-mail has no callback, so one sent but not
+    # yet recorded when a worker dies can only be counted "possibly sent".
+    while in_flight:
+        record_finished(1)
     return totals
 
 
@@ -471,10 +486,13 @@ def apply_provider_status(
                 duration_seconds = coalesce(:duration, duration_seconds),
                 sent_at = coalesce(sent_at, now()),
                 status = CASE WHEN (CASE status WHEN 'queued' THEN 0 WHEN 'sending' THEN 1
-                                   WHEN 'unknown' THEN 1 WHEN 'sent' THEN 2 ELSE 3 END)
+                                   WHEN 'unknown' THEN 1 WHEN 'possibly_sent' THEN 2
+                                   WHEN 'sent' THEN 2 ELSE 3 END)
                                    < :rank THEN :status ELSE status END,
                 reason = CASE WHEN :status = 'failed' AND status NOT IN
-                              ('delivered', 'failed', 'cancelled') THEN :reason ELSE reason END,
+                              ('delivered', 'failed', 'cancelled') THEN :reason
+                              WHEN :status = 'delivered' AND status = 'possibly_sent' THEN NULL
+                              ELSE reason END,
                 finished_at = CASE WHEN :rank = 3 AND finished_at IS NULL THEN now()
                                    ELSE finished_at END,
                 updated_at = now()
@@ -505,11 +523,13 @@ def sweep() -> dict[str, int]:
     """Find work left behind and put it back on the road. Run it every few seconds
     (`flask sweeper`); running it twice at once is harmless.
 
-    1. "sending" for longer than STALLED_SECONDS: its worker died mid-send. With a
-       provider the request may have gone out, so it becomes "unknown"; the outbox
+    1. "sending" for longer than STALLED_SECONDS: its worker died mid-send. The outbox
        records in the status change's own transaction, so it goes back to "queued".
-    2. "unknown" for longer than RECONCILE_SECONDS with no provider reference: the
-       provider never reported it, so it never saw it: queue it again.
+       With a provider the request may have gone out: an e-mail (no callback, no way to
+       ask) ends "possibly_sent", never resent; a text or call becomes "unknown".
+    2. "unknown" for longer than RECONCILE_SECONDS: its callback never came. With a
+       provider reference the provider took it: "sent". Without, a job asks the
+       provider whether it took it before anything is sent again (reconcile()).
     3. "queued" and due, untouched for REQUEUE_SECONDS while no job waits in the queue
        (Redis lost its jobs, or a crash came between commit and enqueue): enqueue again.
     """
@@ -519,8 +539,16 @@ def sweep() -> dict[str, int]:
         text(
             """
             UPDATE deliveries SET
-                status = CASE WHEN :outbox THEN 'queued' ELSE 'unknown' END,
-                reason = 'worker stopped while sending', updated_at = now()
+                status = CASE WHEN :outbox THEN 'queued'
+                              WHEN channel = 'email' THEN 'possibly_sent'
+                              ELSE 'unknown' END,
+                reason = CASE WHEN NOT :outbox AND channel = 'email'
+                              THEN 'possibly sent: the worker stopped while sending it, '
+                                   || 'and an e-mail is never sent twice'
+                              ELSE 'worker stopped while sending' END,
+                finished_at = CASE WHEN NOT :outbox AND channel = 'email' THEN now()
+                                   ELSE finished_at END,
+                updated_at = now()
             WHERE status = 'sending' AND updated_at < now() - make_interval(secs => :secs)
               AND NOT EXISTS (SELECT 1 FROM outbox_messages o WHERE o.delivery_id = deliveries.id)
             RETURNING id
@@ -528,11 +556,22 @@ def sweep() -> dict[str, int]:
         ),
         {"outbox": outbox, "secs": config["STALLED_SECONDS"]},
     ).all()
-    resend = db.session.execute(
+    db.session.execute(
         text(
             """
-            UPDATE deliveries SET status = 'queued', next_attempt_at = NULL,
-                   reason = 'provider never saw it; sending again', updated_at = now()
+            UPDATE deliveries SET status = 'sent', updated_at = now(),
+                   reason = 'accepted by the provider; it never reported delivery'
+            WHERE status = 'unknown' AND provider_ref IS NOT NULL
+              AND updated_at < now() - make_interval(secs => :secs)
+            """
+        ),
+        {"secs": config["RECONCILE_SECONDS"]},
+    )
+    # Taken for asking (updated_at moves on), so the next sweep leaves them to the job.
+    to_reconcile = db.session.execute(
+        text(
+            """
+            UPDATE deliveries SET updated_at = now()
             WHERE status = 'unknown' AND provider_ref IS NULL
               AND updated_at < now() - make_interval(secs => :secs)
             RETURNING id
@@ -559,28 +598,174 @@ def sweep() -> dict[str, int]:
             ).scalars()
         )
     db.session.commit()
-    ids = sorted(
-        set(forgotten) | {r[0] for r in resend} | ({r[0] for r in stalled} if outbox else set())
-    )
+    ids = sorted(set(forgotten) | ({r[0] for r in stalled} if outbox else set()))
     enqueue(ids)
+    enqueue_reconcile([r[0] for r in to_reconcile])
     for (alert_id,) in db.session.execute(
         text("SELECT id FROM alerts WHERE status = 'sending'")
     ).all():
         mark_alert_sent_when_done(alert_id)
-    return {"stalled": len(stalled), "resend": len(resend), "requeued": len(ids)}
+    return {"stalled": len(stalled), "reconcile": len(to_reconcile), "requeued": len(ids)}
+
+
+# How far before a delivery went "unknown" to look for it at the provider: the request
+# went out at most a timeout (plus the stall time) before, and clocks differ a little.
+LOOK_BACK_SECONDS = 120
+
+
+def reconcile(delivery_ids: list[int]) -> dict[str, int]:
+    """For each text or call still "unknown" with no provider reference, ask the
+    provider whether it took it since the attempt began (Twilio lists messages and
+    calls by recipient and date), before anything is sent twice:
+      - it did: adopt its reference, "sent" (its status callback may still come);
+      - it did not: send again while attempts remain, else "failed" with why;
+      - it cannot tell: "possibly_sent" with why, never sent again.
+    Safe to run twice: each row changes only while still unknown and unreferenced."""
+    rows = db.session.execute(
+        text(
+            """
+            SELECT id, alert_id, resident_id, channel, address, attempts, updated_at
+            FROM deliveries WHERE id IN :ids AND status = 'unknown' AND provider_ref IS NULL
+            """
+        ).bindparams(bindparam("ids", expanding=True)),
+        {"ids": list(delivery_ids) or [0]},
+    ).all()
+    db.session.rollback()
+    max_attempts = current_app.config["DELIVERY_MAX_ATTEMPTS"]
+    look_back = LOOK_BACK_SECONDS + current_app.config["STALLED_SECONDS"]
+    claimed = [Claimed(*row[:6]) for row in rows]
+    alerts = {c.alert_id: db.session.get(Alert, c.alert_id) for c in claimed}
+    messages = render_messages(claimed, alerts)
+    answers = _ask_providers(
+        [
+            (m, row.updated_at - timedelta(seconds=look_back))
+            for m, row in zip(messages, rows, strict=True)
+        ]
+    )
+    counts = {"found": 0, "resend": 0, "failed": 0, "possibly_sent": 0}
+    resend: list[int] = []
+    for claim_, answer in zip(claimed, answers, strict=True):
+        if isinstance(answer, SendResult):
+            kind, values = (
+                "found",
+                {
+                    "status": "sent",
+                    "ref": answer.provider_ref,
+                    "reason": "no answer in time, but the provider had taken it",
+                },
+            )
+        elif isinstance(answer, TransportError):
+            kind, values = (
+                "possibly_sent",
+                {
+                    "status": "possibly_sent",
+                    "ref": None,
+                    "reason": f"possibly sent: no answer in time, and {answer.reason}",
+                },
+            )
+        elif claim_.attempts >= max_attempts:
+            kind, values = (
+                "failed",
+                {
+                    "status": "failed",
+                    "ref": None,
+                    "reason": f"gave up after {claim_.attempts} attempts: no answer in time, "
+                    "and the provider has no record of it",
+                },
+            )
+        else:
+            kind, values = (
+                "resend",
+                {
+                    "status": "queued",
+                    "ref": None,
+                    "reason": "no answer in time, and the provider has no record of it: "
+                    "sending again",
+                },
+            )
+        changed = db.session.execute(
+            text(
+                """
+                UPDATE deliveries SET status = CAST(:status AS text), reason = :reason,
+                       provider_ref = CAST(:ref AS text), next_attempt_at = NULL,
+                       updated_at = now(),
+                       sent_at = CASE WHEN CAST(:status AS text) = 'sent'
+                                      THEN coalesce(sent_at, now()) ELSE sent_at END,
+                       finished_at = CASE WHEN CAST(:status AS text) IN ('failed', 'possibly_sent')
+                                          THEN now() ELSE finished_at END
+                WHERE id = :id AND status = 'unknown' AND provider_ref IS NULL
+                RETURNING id
+                """
+            ),
+            values | {"id": claim_.delivery_id},
+        ).first()
+        if changed is not None:
+            counts[kind] += 1
+            if kind == "resend":
+                resend.append(claim_.delivery_id)
+    db.session.commit()
+    enqueue(resend)
+    for alert_id in alerts:
+        mark_alert_sent_when_done(alert_id)
+    return counts
+
+
+def _ask_providers(asks: list[tuple[OutgoingMessage, datetime]]) -> list:
+    """For each (message, since): the provider's record of it (SendResult), None when
+    it has none, or the TransportError that kept it from saying."""
+
+    async def ask_all():
+        async def ask(message, since):
+            transport = transport_for(message.channel)
+            find = getattr(transport, "find_async", None)
+            if find is None:
+                return TransportError(
+                    f"{transport.name} cannot be asked what it sent", permanent=True
+                )
+            try:
+                return await find(message, since)
+            except TransportError as error:
+                return error
+
+        try:
+            return await asyncio.gather(*(ask(m, since) for m, since in asks))
+        finally:
+            from app.channels import close_async_clients
+
+            await close_async_clients()
+
+    return asyncio.run(ask_all()) if asks else []
+
+
+def enqueue_reconcile(delivery_ids: list[int]) -> None:
+    from app.jobs import queue
+    from app.jobs.delivery import reconcile_batch
+
+    size = current_app.config["DELIVERY_BATCH_SIZE"]
+    for start in range(0, len(delivery_ids), size):
+        queue().enqueue(reconcile_batch, delivery_ids[start : start + size], job_timeout=600)
 
 
 def _queue_is_empty() -> bool:
+    """Whether no job waits for a worker (True when Redis cannot say: then a job keeps
+    its retries rather than handing them to a queue that may not be there)."""
     from app.jobs import queue
 
-    return queue().count == 0
+    try:
+        return queue().count == 0
+    except RedisError:
+        return True
 
 
-def enqueue(delivery_ids: list[int]) -> None:
+def enqueue(delivery_ids: list[int], *, after_seconds: float = 0) -> None:
     from app.jobs import queue
     from app.jobs.delivery import deliver_batch
 
     size = current_app.config["DELIVERY_BATCH_SIZE"]
     q = queue()
     for start in range(0, len(delivery_ids), size):
-        q.enqueue(deliver_batch, delivery_ids[start : start + size], job_timeout=3600)
+        batch = delivery_ids[start : start + size]
+        if after_seconds > 0:
+            q.enqueue_in(timedelta(seconds=after_seconds), deliver_batch, batch, job_timeout=3600)
+        else:
+            q.enqueue(deliver_batch, batch, job_timeout=3600)

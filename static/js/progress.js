@@ -22,6 +22,7 @@
           row.querySelector(".sent").textContent = c.sent || 0;
           row.querySelector(".delivered").textContent = c.delivered || 0;
           row.querySelector(".failed").textContent = c.failed || 0;
+          row.querySelector(".possibly_sent").textContent = c.possibly_sent || 0;
           row.querySelector(".cancelled").textContent = c.cancelled || 0;
         });
         // The alert is marked sent just after its last delivery: wait for both.
