@@ -21,6 +21,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -64,6 +65,9 @@ class TwilioGateway:
         self.call_duration_s = 42
         self.callback_failures = 0
         self.callback_errors: list[str] = []
+        # Callbacks go out from a bounded pool, as from a provider's senders: a thread
+        # each would have thousands in flight at once against one test server.
+        self._callback_pool = ThreadPoolExecutor(32, thread_name_prefix="callbacks")
         self._rng = random.Random(7)
         self._ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -102,6 +106,7 @@ class TwilioGateway:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
     def stop(self) -> None:
+        self._callback_pool.shutdown(wait=False, cancel_futures=True)
         if self._loop:
             self._call(self._runner.cleanup())
             self._loop.call_soon_threadsafe(self._loop.stop)
@@ -223,7 +228,7 @@ class TwilioGateway:
         with self.lock:
             self.accepted.append(Accepted(sid, kind, to, form, at=arrived))
         if self.send_callbacks and form.get("StatusCallback"):
-            threading.Thread(target=self._callbacks, args=(sid, kind, form), daemon=True).start()
+            self._callback_pool.submit(self._callbacks, sid, kind, form)
         body = {"sid": sid, "account_sid": self.account_sid, "to": to, "status": "queued"}
         if kind == "Messages":
             body |= {"body": form.get("Body"), "num_segments": str(self.segments(form))}

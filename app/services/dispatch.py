@@ -13,7 +13,7 @@ import queue
 import random
 import time
 from collections.abc import Iterable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -480,24 +480,25 @@ def apply_provider_status(
     row = db.session.execute(
         text(
             """
-            UPDATE deliveries SET
-                provider_ref = coalesce(provider_ref, :ref),
-                segments = coalesce(:segments, segments),
-                duration_seconds = coalesce(:duration, duration_seconds),
-                sent_at = coalesce(sent_at, now()),
-                status = CASE WHEN (CASE status WHEN 'queued' THEN 0 WHEN 'sending' THEN 1
+            WITH old AS (SELECT id, status FROM deliveries WHERE id = :id FOR UPDATE)
+            UPDATE deliveries d SET
+                provider_ref = coalesce(d.provider_ref, :ref),
+                segments = coalesce(:segments, d.segments),
+                duration_seconds = coalesce(:duration, d.duration_seconds),
+                sent_at = coalesce(d.sent_at, now()),
+                status = CASE WHEN (CASE d.status WHEN 'queued' THEN 0 WHEN 'sending' THEN 1
                                    WHEN 'unknown' THEN 1 WHEN 'possibly_sent' THEN 2
                                    WHEN 'sent' THEN 2 ELSE 3 END)
-                                   < :rank THEN :status ELSE status END,
-                reason = CASE WHEN :status = 'failed' AND status NOT IN
+                                   < :rank THEN :status ELSE d.status END,
+                reason = CASE WHEN :status = 'failed' AND d.status NOT IN
                               ('delivered', 'failed', 'cancelled') THEN :reason
-                              WHEN :status = 'delivered' AND status = 'possibly_sent' THEN NULL
-                              ELSE reason END,
-                finished_at = CASE WHEN :rank = 3 AND finished_at IS NULL THEN now()
-                                   ELSE finished_at END,
+                              WHEN :status = 'delivered' AND d.status = 'possibly_sent' THEN NULL
+                              ELSE d.reason END,
+                finished_at = CASE WHEN :rank = 3 AND d.finished_at IS NULL THEN now()
+                                   ELSE d.finished_at END,
                 updated_at = now()
-            WHERE id = :id
-            RETURNING alert_id
+            FROM old WHERE d.id = old.id
+            RETURNING d.alert_id, old.status
             """
         ),
         {
@@ -511,7 +512,9 @@ def apply_provider_status(
         },
     ).first()
     db.session.commit()
-    if row is not None:
+    # Only a delivery this moved out of waiting can have finished its alert: the many
+    # "sent -> delivered" callbacks of a big alert need not ask.
+    if row is not None and row[1] in ("queued", "sending", "unknown"):
         mark_alert_sent_when_done(row[0])
     return row is not None
 
@@ -713,28 +716,31 @@ def reconcile(delivery_ids: list[int]) -> dict[str, int]:
 def _ask_providers(asks: list[tuple[OutgoingMessage, datetime]]) -> list:
     """For each (message, since): the provider's record of it (SendResult), None when
     it has none, or the TransportError that kept it from saying."""
+    transports = {m.channel: transport_for(m.channel) for m, _ in asks}  # app context here
+
+    async def ask(message, since):
+        transport = transports[message.channel]
+        find = getattr(transport, "find_async", None)
+        if find is None:
+            return TransportError(f"{transport.name} cannot be asked what it sent", permanent=True)
+        try:
+            return await find(message, since)
+        except TransportError as error:
+            return error
 
     async def ask_all():
-        async def ask(message, since):
-            transport = transport_for(message.channel)
-            find = getattr(transport, "find_async", None)
-            if find is None:
-                return TransportError(
-                    f"{transport.name} cannot be asked what it sent", permanent=True
-                )
-            try:
-                return await find(message, since)
-            except TransportError as error:
-                return error
+        from app.channels import close_async_clients
 
         try:
             return await asyncio.gather(*(ask(m, since) for m, since in asks))
         finally:
-            from app.channels import close_async_clients
-
             await close_async_clients()
 
-    return asyncio.run(ask_all()) if asks else []
+    if not asks:
+        return []
+    # On an event loop of its own thread: the caller's thread may already run one.
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, ask_all()).result()
 
 
 def enqueue_reconcile(delivery_ids: list[int]) -> None:
