@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import current_app
 
 from app.channels.base import OutgoingMessage, SendResult, Transport, TransportError
+from app.channels.connections import close_async_clients
 from app.channels.outbox import OutboxTransport
 
 
@@ -31,15 +32,6 @@ def preload() -> None:
     from app.channels import sender, smtp, twilio  # noqa: F401
 
     twilio.preload()
-
-
-async def close_async_clients() -> None:
-    """Close the connections the transports opened on the running event loop."""
-    import sys
-
-    twilio = sys.modules.get("app.channels.twilio")
-    if twilio is not None:
-        await twilio.close_async_clients()
 
 
 __all__ = [

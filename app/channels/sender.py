@@ -20,6 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from redis.exceptions import RedisError
 
 from app.channels.base import OutgoingMessage, SendResult, Transport, TransportError
+from app.channels.connections import close_async_clients
 from app.channels.ratelimit import RateLimiter
 
 
@@ -82,6 +83,4 @@ class ConcurrentSender:
         await asyncio.shield(self._warmed[transport.name])
 
     async def _close(self) -> None:
-        from app.channels import close_async_clients
-
         await close_async_clients()

@@ -1,9 +1,14 @@
 """RQ entry points. A job takes ids, reloads state from the database, and acts only on
-rows still in the state it expects, so running it twice does no harm."""
+rows still in the state it expects, so running it twice does no harm.
+
+Services put work on the queue by the job's name (`enqueue("delivery.deliver_batch",
+ids)`), through this package only: they never import a job module, and job modules
+import services, so the arrow points one way (tests/test_architecture.py checks it)."""
 
 from __future__ import annotations
 
 import functools
+from datetime import timedelta
 
 from flask import current_app, has_app_context
 from rq import Queue
@@ -15,6 +20,35 @@ _app = None
 
 def queue() -> Queue:
     return Queue(current_app.config["RQ_QUEUE"], connection=redis_store.client)
+
+
+# The jobs there are; a name not listed is a bug, found at once rather than by a worker.
+JOBS = {
+    "delivery.deliver_batch",
+    "delivery.reconcile_batch",
+    "imports.run_import",
+    "notices.send_notices",
+    "notices.send_manage_link",
+}
+
+
+def enqueue(name: str, *args, after_seconds: float = 0, job_timeout: int = 3600, **options):
+    """Queue the job called `name` (module.function under app.jobs) with these
+    arguments, now or after_seconds from now (run by RQ's scheduler in `flask worker`).
+    `options` are RQ's (result_ttl, failure_ttl...)."""
+    if name not in JOBS:
+        raise ValueError(f"no job called {name}")
+    target = f"app.jobs.{name}"
+    if after_seconds > 0:
+        return queue().enqueue_in(
+            timedelta(seconds=after_seconds), target, *args, job_timeout=job_timeout, **options
+        )
+    return queue().enqueue(target, *args, job_timeout=job_timeout, **options)
+
+
+def waiting() -> int:
+    """How many jobs wait for a worker."""
+    return queue().count
 
 
 def with_app_context(fn):

@@ -21,9 +21,8 @@ from flask import (
     url_for,
 )
 
+from app import jobs
 from app.extensions import db, redis_store
-from app.jobs import queue
-from app.jobs.notices import send_manage_link as send_manage_link_job
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
 from app.services.notices import queue_notices
 from app.services.registration import find_interest_groups
@@ -235,8 +234,8 @@ def manage():
             # Redis and written to the worker's log.
             key = secrets.token_urlsafe(16)
             redis_store.client.set(f"manage-request:{key}", address, ex=600)
-            queue().enqueue(
-                send_manage_link_job, key, job_timeout=300, result_ttl=0, failure_ttl=3600
+            jobs.enqueue(
+                "notices.send_manage_link", key, job_timeout=300, result_ttl=0, failure_ttl=3600
             )
             return render_template("residents/link_sent.html")
     return render_template("residents/manage.html", error=error), (400 if error else 200)

@@ -22,6 +22,7 @@ from itsdangerous import BadSignature
 from redis.exceptions import RedisError
 from sqlalchemy import bindparam, text
 
+from app import jobs
 from app.channels import OutgoingMessage, SendResult, TransportError, transport_for
 from app.channels.ratelimit import RateLimiter
 from app.channels.sender import ConcurrentSender
@@ -744,34 +745,22 @@ def _ask_providers(asks: list[tuple[OutgoingMessage, datetime]]) -> list:
 
 
 def enqueue_reconcile(delivery_ids: list[int]) -> None:
-    from app.jobs import queue
-    from app.jobs.delivery import reconcile_batch
-
     size = current_app.config["DELIVERY_BATCH_SIZE"]
     for start in range(0, len(delivery_ids), size):
-        queue().enqueue(reconcile_batch, delivery_ids[start : start + size], job_timeout=600)
+        jobs.enqueue("delivery.reconcile_batch", delivery_ids[start : start + size])
 
 
 def _queue_is_empty() -> bool:
     """Whether no job waits for a worker (True when Redis cannot say: then a job keeps
     its retries rather than handing them to a queue that may not be there)."""
-    from app.jobs import queue
-
     try:
-        return queue().count == 0
+        return jobs.waiting() == 0
     except RedisError:
         return True
 
 
 def enqueue(delivery_ids: list[int], *, after_seconds: float = 0) -> None:
-    from app.jobs import queue
-    from app.jobs.delivery import deliver_batch
-
     size = current_app.config["DELIVERY_BATCH_SIZE"]
-    q = queue()
     for start in range(0, len(delivery_ids), size):
         batch = delivery_ids[start : start + size]
-        if after_seconds > 0:
-            q.enqueue_in(timedelta(seconds=after_seconds), deliver_batch, batch, job_timeout=3600)
-        else:
-            q.enqueue(deliver_batch, batch, job_timeout=3600)
+        jobs.enqueue("delivery.deliver_batch", batch, after_seconds=after_seconds)

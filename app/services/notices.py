@@ -11,6 +11,7 @@ from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
 
+from app import jobs
 from app.channels import OutgoingMessage, TransportError, transport_for
 from app.channels.ratelimit import RateLimiter
 from app.channels.sender import ConcurrentSender
@@ -45,14 +46,11 @@ def create_notice(
 def queue_notices(notice_ids: list[int]) -> None:
     """Put committed notices on the queue. If Redis is down they stay queued in the
     database, and the sweeper queues them later."""
-    from app.jobs import queue
-    from app.jobs.notices import send_notices
-
     if not notice_ids:
         return
     try:
         for start in range(0, len(notice_ids), 200):
-            queue().enqueue(send_notices, notice_ids[start : start + 200], job_timeout=3600)
+            jobs.enqueue("notices.send_notices", notice_ids[start : start + 200])
     except RedisError:
         log.exception("%s notices recorded but not queued: Redis unavailable", len(notice_ids))
 
@@ -143,8 +141,6 @@ def requeue_forgotten_notices(older_than_seconds: int = 60) -> int:
     queued again; sending claims each one first, so one queued twice still goes once.
     Notices too old to be useful, or stuck "sending" (their worker died), fail and
     lose their text."""
-    from app.jobs import queue
-
     db.session.execute(
         update(ResidentNotice)
         .where(
@@ -155,7 +151,7 @@ def requeue_forgotten_notices(older_than_seconds: int = 60) -> int:
         .values(status="failed", reason="not sent in time", body=None)
     )
     db.session.commit()
-    if queue().count:
+    if jobs.waiting():
         return 0
     ids = list(
         db.session.scalars(

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from flask import current_app
 from sqlalchemy import func, insert, select, update
 
+from app import jobs
 from app.dao.audit import create_audit_event
 from app.extensions import db
 from app.models import InterestGroup, Resident, ResidentChannel, ResidentLocation
@@ -362,10 +363,7 @@ def create_import(officer, *, filename: str, content: str, notify: bool):
 
 
 def queue_import(import_id: int, *, dry_run: bool) -> None:
-    from app.jobs import queue
-    from app.jobs.imports import run_import
-
-    queue().enqueue(run_import, import_id, dry_run, job_timeout=3600)
+    jobs.enqueue("imports.run_import", import_id, dry_run)
 
 
 def run_import(import_id: int, *, dry_run: bool) -> None:
