@@ -546,3 +546,70 @@ def test_a_retry_waits_in_the_queue_not_in_the_worker_when_others_wait(
     assert (delivery.status, delivery.attempts) == ("queued", 1)
     scheduled = ScheduledJobRegistry(queue=queue())
     assert scheduled.count == 1
+
+
+def test_the_provider_is_asked_about_the_attempt_however_late_the_asking(
+    providers, officer, make_resident, run_worker, app, monkeypatch
+):
+    unknown_after_no_answer(providers, officer, make_resident, "+447700900306")
+    # The attempt and the gateway's record of it are ten minutes old; the row was
+    # touched just now. The question must cover the attempt, not the last touch.
+    db.session.execute(
+        text(
+            "UPDATE deliveries SET attempted_at = now() - interval '10 minutes', "
+            "updated_at = now() - interval '1 minute'"
+        )
+    )
+    db.session.commit()
+    providers.gateway.accepted[0].wall -= 600
+    reconcile_now(app, monkeypatch, run_worker)
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    assert delivery.status == "sent"
+    assert providers.gateway.accepted_to("Messages") == ["+447700900306"]
+
+
+def test_a_delivery_is_asked_about_once_while_its_question_is_pending(
+    providers, officer, make_resident, app, monkeypatch
+):
+    unknown_after_no_answer(providers, officer, make_resident, "+447700900307")
+    monkeypatch.setitem(app.config, "RECONCILE_SECONDS", 0)
+    assert sweep()["reconcile"] == 1
+    assert sweep()["reconcile"] == 0  # the job asking has not run yet: not queued again
+
+
+def test_an_unknown_text_of_a_cancelled_alert_is_not_sent_again(
+    providers, officer, make_resident, run_worker, app, monkeypatch
+):
+    from app.services.alerts import cancel_alert
+
+    make_resident(postcode="BS1 6AD", sms="+447700900308")
+    alert = send(officer)
+    db.session.execute(text("UPDATE deliveries SET status = 'unknown', updated_at = now()"))
+    db.session.commit()
+    cancel_alert(officer, alert.id)
+    taken_off_the_queue()
+    reconcile_now(app, monkeypatch, run_worker)
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    assert delivery.status == "cancelled"
+    assert providers.gateway.accepted == []
+
+
+def test_a_send_that_went_after_its_row_was_taken_for_lost_is_sent_not_resent(
+    providers, officer, make_resident, run_worker
+):
+    from app.channels import SendResult
+    from app.services.dispatch import Outcome, record
+
+    make_resident(postcode="BS1 6AD", sms="+447700900309")
+    alert = send(officer)
+    (claimed,) = claim(ids(alert.id))
+    # The sweeper thought the worker dead and queued it again (no answer, no record)...
+    db.session.execute(text("UPDATE deliveries SET status = 'queued', reason = 'retry me'"))
+    db.session.commit()
+    # ...but the request was only waiting its turn, and then went.
+    record([Outcome(claimed, result=SendResult(provider_ref="SM" + "e" * 32, status="sent"))])
+    run_worker()
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    db.session.refresh(delivery)
+    assert (delivery.status, delivery.reason) == ("sent", None)
+    assert providers.gateway.accepted == []  # the queued copy was never sent

@@ -87,6 +87,8 @@ class Delivery(db.Model):
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     # Not before this time (a retry's backoff); NULL means now.
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the latest attempt was claimed: a provider is asked about messages since then.
+    attempted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     segments: Mapped[int | None] = mapped_column(Integer)  # SMS segments billed

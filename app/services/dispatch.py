@@ -61,7 +61,7 @@ def claim(delivery_ids: Iterable[int]) -> list[Claimed]:
         text(
             """
             UPDATE deliveries SET status = 'sending', attempts = attempts + 1,
-                   updated_at = now()
+                   updated_at = now(), attempted_at = now()
             WHERE id IN :ids AND status = 'queued'
               AND (next_attempt_at IS NULL OR next_attempt_at <= now())
             RETURNING id, alert_id, resident_id, channel, address, attempts
@@ -142,16 +142,20 @@ def _mark_sent(outcomes: list[Outcome]) -> None:
         text(
             """
             UPDATE deliveries d SET
-                status = CASE WHEN d.status IN ('sending', 'unknown') THEN v.status
-                              ELSE d.status END,
+                -- Also a row the sweeper took for lost (requeued, or possibly sent)
+                -- while this send was still waiting its turn: it went, so it is sent.
+                status = CASE WHEN d.status IN ('queued', 'sending', 'unknown', 'possibly_sent')
+                              THEN v.status ELSE d.status END,
                 provider_ref = coalesce(d.provider_ref, v.ref),
                 segments = coalesce(v.segments, d.segments),
                 sent_at = coalesce(d.sent_at, now()),
                 finished_at = CASE WHEN v.status = 'delivered' THEN now()
+                                   WHEN d.status = 'possibly_sent' THEN NULL
                                    ELSE d.finished_at END,
-                -- A fast callback may already have failed it: keep why.
-                reason = CASE WHEN d.status IN ('sending', 'unknown') THEN NULL
-                              ELSE d.reason END,
+                -- A fast callback may already have failed it: keep why. Otherwise an
+                -- earlier attempt's reason ("Twilio 503: try again") is history.
+                reason = CASE WHEN d.status IN ('failed', 'cancelled') THEN d.reason
+                              ELSE NULL END,
                 updated_at = now()
             FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS text[]),
                         CAST(:refs AS text[]), CAST(:segments AS int[]))
@@ -302,7 +306,14 @@ def _send_due(sender: ConcurrentSender, due: list[int], alerts) -> dict[str, int
     in_flight: dict[Future, Claimed] = {}
 
     def record_finished(at_least: int) -> None:
-        done = [finished.get() for _ in range(at_least)]
+        done = []
+        while len(done) < at_least:
+            try:
+                done.append(finished.get(timeout=HEARTBEAT_SECONDS))
+            except queue.Empty:
+                # Still waiting (a rate limit, a slow provider): say this job is alive,
+                # so the sweeper does not take its rows for a dead worker's.
+                _heartbeat([c.delivery_id for c in in_flight.values()])
         while not finished.empty():
             done.append(finished.get())
         outcomes = [_outcome(in_flight.pop(future), future) for future in done]
@@ -332,6 +343,20 @@ def _send_due(sender: ConcurrentSender, due: list[int], alerts) -> dict[str, int
     while in_flight:
         record_finished(1)
     return totals
+
+
+# How often a job waiting on its sends touches their rows (well inside STALLED_SECONDS).
+HEARTBEAT_SECONDS = 5
+
+
+def _heartbeat(delivery_ids: list[int]) -> None:
+    db.session.execute(
+        text(
+            "UPDATE deliveries SET updated_at = now() WHERE id IN :ids AND status = 'sending'"
+        ).bindparams(bindparam("ids", expanding=True)),
+        {"ids": delivery_ids or [0]},
+    )
+    db.session.commit()
 
 
 def _prepare(chunk: list[Claimed], alerts):
@@ -571,17 +596,19 @@ def sweep() -> dict[str, int]:
         ),
         {"secs": config["RECONCILE_SECONDS"]},
     )
-    # Taken for asking (updated_at moves on), so the next sweep leaves them to the job.
+    # Taken for asking: next_attempt_at (unused while unknown) says when to ask again if
+    # the job asking was lost, so sweeps in between do not queue it twice.
     to_reconcile = db.session.execute(
         text(
             """
-            UPDATE deliveries SET updated_at = now()
+            UPDATE deliveries SET next_attempt_at = now() + make_interval(secs => :again)
             WHERE status = 'unknown' AND provider_ref IS NULL
               AND updated_at < now() - make_interval(secs => :secs)
+              AND (next_attempt_at IS NULL OR next_attempt_at <= now())
             RETURNING id
             """
         ),
-        {"secs": config["RECONCILE_SECONDS"]},
+        {"secs": config["RECONCILE_SECONDS"], "again": ASK_AGAIN_SECONDS},
     ).all()
     # Only when no job is waiting: a long alert's queued rows are not forgotten, just
     # behind others, and re-queueing them every sweep would flood the queue.
@@ -612,9 +639,10 @@ def sweep() -> dict[str, int]:
     return {"stalled": len(stalled), "reconcile": len(to_reconcile), "requeued": len(ids)}
 
 
-# How far before a delivery went "unknown" to look for it at the provider: the request
-# went out at most a timeout (plus the stall time) before, and clocks differ a little.
-LOOK_BACK_SECONDS = 120
+# Look for a message at the provider from a little before its attempt was claimed
+# (clocks differ), and ask again if the job asking was lost.
+LOOK_BACK_SECONDS = 60
+ASK_AGAIN_SECONDS = 120
 
 
 def reconcile(delivery_ids: list[int]) -> dict[str, int]:
@@ -628,27 +656,35 @@ def reconcile(delivery_ids: list[int]) -> dict[str, int]:
     rows = db.session.execute(
         text(
             """
-            SELECT id, alert_id, resident_id, channel, address, attempts, updated_at
-            FROM deliveries WHERE id IN :ids AND status = 'unknown' AND provider_ref IS NULL
+            SELECT d.id, d.alert_id, d.resident_id, d.channel, d.address, d.attempts,
+                   coalesce(d.attempted_at, d.created_at) AS attempted_at,
+                   -- Not to be sent again: the alert was cancelled or they stopped.
+                   (a.status = 'cancelled' OR coalesce(rc.unsubscribed_at IS NOT NULL, false))
+                       AS stopped
+            FROM deliveries d
+            JOIN alerts a ON a.id = d.alert_id
+            LEFT JOIN resident_channels rc
+                   ON rc.resident_id = d.resident_id AND rc.channel = d.channel
+                  AND rc.address = d.address
+            WHERE d.id IN :ids AND d.status = 'unknown' AND d.provider_ref IS NULL
             """
         ).bindparams(bindparam("ids", expanding=True)),
         {"ids": list(delivery_ids) or [0]},
     ).all()
     db.session.rollback()
     max_attempts = current_app.config["DELIVERY_MAX_ATTEMPTS"]
-    look_back = LOOK_BACK_SECONDS + current_app.config["STALLED_SECONDS"]
     claimed = [Claimed(*row[:6]) for row in rows]
     alerts = {c.alert_id: db.session.get(Alert, c.alert_id) for c in claimed}
     messages = render_messages(claimed, alerts)
     answers = _ask_providers(
         [
-            (m, row.updated_at - timedelta(seconds=look_back))
+            (m, row.attempted_at - timedelta(seconds=LOOK_BACK_SECONDS))
             for m, row in zip(messages, rows, strict=True)
         ]
     )
-    counts = {"found": 0, "resend": 0, "failed": 0, "possibly_sent": 0}
+    counts = {"found": 0, "resend": 0, "failed": 0, "possibly_sent": 0, "cancelled": 0}
     resend: list[int] = []
-    for claim_, answer in zip(claimed, answers, strict=True):
+    for claim_, answer, row in zip(claimed, answers, rows, strict=True):
         if isinstance(answer, SendResult):
             kind, values = (
                 "found",
@@ -665,6 +701,15 @@ def reconcile(delivery_ids: list[int]) -> dict[str, int]:
                     "status": "possibly_sent",
                     "ref": None,
                     "reason": f"possibly sent: no answer in time, and {answer.reason}",
+                },
+            )
+        elif row.stopped:
+            kind, values = (
+                "cancelled",
+                {
+                    "status": "cancelled",
+                    "ref": None,
+                    "reason": "not sent again: the alert was cancelled or the recipient stopped",
                 },
             )
         elif claim_.attempts >= max_attempts:
@@ -695,7 +740,8 @@ def reconcile(delivery_ids: list[int]) -> dict[str, int]:
                        updated_at = now(),
                        sent_at = CASE WHEN CAST(:status AS text) = 'sent'
                                       THEN coalesce(sent_at, now()) ELSE sent_at END,
-                       finished_at = CASE WHEN CAST(:status AS text) IN ('failed', 'possibly_sent')
+                       finished_at = CASE WHEN CAST(:status AS text)
+                                               IN ('failed', 'possibly_sent', 'cancelled')
                                           THEN now() ELSE finished_at END
                 WHERE id = :id AND status = 'unknown' AND provider_ref IS NULL
                 RETURNING id
