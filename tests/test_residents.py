@@ -4,6 +4,7 @@ importing a list from another system."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -684,3 +685,66 @@ def test_resending_a_code_answers_the_same_for_a_registered_number(
     taken, free = resends("07700 900777"), resends("07700 900778")
     assert taken == free
     assert taken[-1].startswith("We have sent that number as many codes as we can")
+
+
+def guess_answers(client, channel="sms", guesses=6) -> list[str]:
+    answers = []
+    for _ in range(guesses):
+        token = page_token(client, "/register/confirm")
+        page = client.post(
+            "/register/confirm", data={"csrf_token": token, "channel": channel, "code": "000000"}
+        ).text
+        found = re.search(r'class="field-error"[^>]*>(?:<span[^>]*>[^<]*</span>)?\s*([^<]+)', page)
+        answers.append(html.unescape(found.group(1)).strip() if found else "")
+    return answers
+
+
+def test_wrong_codes_and_resends_read_the_same_for_a_registered_number(
+    app, app_ctx, make_resident, run_worker
+):
+    make_resident(sms="+447700900888", email=None)
+
+    def journey(number: str) -> list[str]:
+        fresh = app.test_client()
+        register(fresh, channels=["sms"], sms_phone=number)
+        answers = guess_answers(fresh)
+        token = page_token(fresh, "/register/confirm")
+        fresh.post(
+            "/register/confirm", data={"csrf_token": token, "channel": "sms", "action": "resend"}
+        )
+        return answers + guess_answers(fresh, guesses=1) + guess_answers(fresh, "voice", 1)
+
+    taken, free = journey("07700 900888"), journey("07700 900889")
+    assert taken == free
+    assert taken[4].endswith("Ask for a new code.") and taken[5].startswith("Too many")
+    assert taken[6] == "That code is not right. You have 4 more tries."
+
+
+def test_a_code_for_someone_elses_number_reads_as_a_wrong_code_and_a_resend_tells_the_owner(
+    resident_client, make_resident, run_worker
+):
+    make_resident(sms="+447700900666", voice=None, email=None, name="Owner")
+    add_number(resident_client, "07700 900666")
+    before = len(notices_sent(run_worker))
+    (answer,) = guess_answers(resident_client, guesses=1)
+    assert answer == "That code is not right. You have 4 more tries."
+    token = page_token(resident_client, "/register/confirm")
+    resident_client.post(
+        "/register/confirm", data={"csrf_token": token, "channel": "sms", "action": "resend"}
+    )
+    (notice,) = notices_sent(run_worker)[before:]
+    assert notice.recipient == "+447700900666"
+    assert "It already gets them" in notice.body and not re.search(r"\b\d{6}\b", notice.body)
+
+
+def test_signing_up_ones_own_email_with_someone_elses_number_confirms_the_email(
+    client, app_ctx, make_resident, run_worker
+):
+    make_resident(sms="+447700900777", email=None)
+    register(
+        client, channels=["sms", "email"], sms_phone="07700 900777", email="me@example.invalid"
+    )
+    notices = {n.recipient: n for n in notices_sent(run_worker)}
+    assert "confirm" in notices["me@example.invalid"].body.lower()
+    assert "It already gets them" not in notices["me@example.invalid"].body
+    assert "It already gets them" in notices["+447700900777"].body

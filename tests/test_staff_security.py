@@ -271,3 +271,27 @@ def test_sign_in_works_and_is_still_limited_while_redis_is_down(
         post_sign_in(other, officer.email, PASSWORDS["officer"], ip="198.51.100.201").status_code
         == 302
     )
+
+
+def test_a_new_password_ends_a_browsers_trust_and_a_shared_browser_trusts_each(
+    app, make_officer, runner, slow_delays
+):
+    first, second = make_officer(), make_officer(role="supervisor")
+    station = new_client(app)  # one computer at the station, two officers
+    for officer, role in ((first, "officer"), (second, "supervisor")):
+        assert post_sign_in(station, officer.email, PASSWORDS[role]).status_code == 302
+        station.post("/sign-out", data={"csrf_token": form_token(station, "/officers/")})
+    for attempt in range(12):  # guesses at both accounts from elsewhere
+        attacker = new_client(app, ip=f"203.0.113.{attempt}")
+        for officer in (first, second):
+            post_sign_in(attacker, officer.email, "guess", ip=f"203.0.113.{attempt}")
+    # Both still sign in at the station...
+    assert post_sign_in(station, second.email, PASSWORDS["supervisor"]).status_code == 302
+    station.post("/sign-out", data={"csrf_token": form_token(station, "/officers/")})
+    # ...until a password changes: then that browser is a stranger to that account.
+    runner.invoke(
+        args=["officers", "set-password", "--email", first.email],
+        input="another-long-passphrase\nanother-long-passphrase\n",
+    )
+    refused = post_sign_in(station, first.email, "another-long-passphrase")
+    assert refused.status_code == 429

@@ -164,3 +164,29 @@ def test_gunicorn_names_no_server_logs_routes_and_keeps_its_own_control_socket(a
     log = servers[0][0].communicate(timeout=20)[1]
     assert "GET /unsubscribe/<token> 404" in log
     assert "some-token-value" not in log
+
+
+def test_retention_removes_old_provider_events_and_ended_sessions(app_ctx, make_officer):
+    from sqlalchemy import text
+
+    from app.services.residents import purge_expired
+
+    officer = make_officer()
+    db.session.execute(
+        text(
+            "INSERT INTO provider_events (event_key, received_at) VALUES "
+            "('inbound:old', now() - interval '800 days'), ('inbound:new', now())"
+        )
+    )
+    db.session.execute(
+        text(
+            "INSERT INTO staff_sessions (token_hash, officer_id, agent_hash, ended_at) VALUES "
+            "('a', :o, 'x', now() - interval '40 days'), ('b', :o, 'x', now())"
+        ),
+        {"o": officer.id},
+    )
+    db.session.commit()
+    found = purge_expired()
+    assert (found["provider_events_removed"], found["staff_sessions_removed"]) == (1, 1)
+    keys = db.session.scalars(text("SELECT event_key FROM provider_events")).all()
+    assert keys == ["inbound:new"]

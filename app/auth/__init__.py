@@ -22,7 +22,12 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 
 from app.extensions import login_manager
 from app.models import Officer
-from app.services.accounts import SignInRefused, TooManyAttempts, authenticate
+from app.services.accounts import (
+    SignInRefused,
+    TooManyAttempts,
+    authenticate,
+    credentials_version,
+)
 from app.services.accounts import sign_out as end_staff_session
 from app.services.staff_sessions import officer_for_session
 from app.web import wants_json
@@ -35,6 +40,7 @@ login_manager.login_message = "Sign in to see that page."
 # the server (app/services/staff_sessions.py), bound to the browser, and ends for real.
 login_manager.session_protection = None
 DEVICE_COOKIE = "ca_device"
+MAX_DEVICE_ACCOUNTS = 8
 
 
 @login_manager.unauthorized_handler
@@ -54,15 +60,23 @@ def _device_serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.secret_key, salt="sign-in-device")
 
 
-def _device_officer_id() -> int | None:
-    """The account this browser signed in to before, from its signed cookie."""
+def _trusted_devices() -> dict[int, str]:
+    """The accounts this browser signed in to before (id -> credentials version), from
+    its signed cookie: several officers may share a station's computer."""
     cookie = request.cookies.get(DEVICE_COOKIE, "")
     days = current_app.config["LOGIN_DEVICE_DAYS"]
     try:
         value = _device_serializer().loads(cookie, max_age=days * 86400)
     except BadData:
-        return None
-    return value.get("o") if isinstance(value, dict) and type(value.get("o")) is int else None
+        return {}
+    entries = value.get("d") if isinstance(value, dict) else None
+    if not isinstance(entries, list):
+        return {}
+    return {
+        e[0]: e[1]
+        for e in entries[:MAX_DEVICE_ACCOUNTS]
+        if isinstance(e, list) and len(e) == 2 and type(e[0]) is int and isinstance(e[1], str)
+    }
 
 
 def role_required(*roles: str):
@@ -99,7 +113,7 @@ def sign_in():
                 request.form.get("password", ""),
                 ip_address=request.remote_addr,
                 user_agent=request.user_agent.string,
-                device_officer_id=_device_officer_id(),
+                trusted_devices=_trusted_devices(),
             )
         except TooManyAttempts as refusal:
             return render_template("auth/sign_in.html", error=str(refusal)), 429
@@ -112,7 +126,7 @@ def sign_in():
             response = redirect(_safe_next(request.args.get("next")) or home_for(officer))
             response.set_cookie(
                 DEVICE_COOKIE,
-                _device_serializer().dumps({"o": officer.id}),
+                _device_serializer().dumps({"d": _remembered(officer)}),
                 max_age=current_app.config["LOGIN_DEVICE_DAYS"] * 86400,
                 httponly=True,
                 secure=current_app.config.get("SESSION_COOKIE_SECURE", False),
@@ -124,6 +138,12 @@ def sign_in():
 
 # Longer than any page of ours with its query: refused rather than carried along.
 MAX_NEXT_LENGTH = 512
+
+
+def _remembered(officer: Officer) -> list[list]:
+    """The device cookie's accounts with this one first, bound to its current password."""
+    others = [[i, v] for i, v in _trusted_devices().items() if i != officer.id]
+    return [[officer.id, credentials_version(officer)], *others][:MAX_DEVICE_ACCOUNTS]
 
 
 def _safe_next(target: str | None) -> str | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import secrets
+import time
 from types import SimpleNamespace
 
 from flask import (
@@ -42,12 +43,13 @@ from app.services.residents import (
     set_quiet_hours,
 )
 from app.services.verification import (
+    CODE_MINUTES,
     MAX_GUESSES,
     VerificationRefused,
     allow_per_hour,
     check_code,
     read_manage_token,
-    start_verification,
+    send_proof,
     tell_owners_of,
     verify_email_token,
 )
@@ -91,7 +93,7 @@ UNREGISTERED_KEY = "unregistered"
 
 def remember_unregistered(addresses: dict[str, str]) -> None:
     session.pop(SESSION_KEY, None)
-    session[UNREGISTERED_KEY] = {"channels": addresses, "guesses": 0}
+    session[UNREGISTERED_KEY] = {"channels": addresses, "guesses": {}, "started": time.time()}
     session.permanent = True
 
 
@@ -99,24 +101,40 @@ def _confirm_unregistered(pending: dict):
     errors: dict[str, str] = {}
     if request.method == "POST":
         channel = request.form.get("channel", "")
+        # Every answer as check_code and _resend give a real sign-up: guesses counted
+        # per channel and reset by a new code, codes that expire, the same refusals.
+        address = pending["channels"].get(channel)
+        guesses = pending.setdefault("guesses", {})
+        if not isinstance(guesses, dict):
+            guesses = pending["guesses"] = {}
         if request.form.get("action") == "resend":
-            # As for anyone's resend: the same allowance spent, the same answer; the
-            # number's owner is told someone asked again.
-            address = pending["channels"].get(channel)
-            notice_ids = tell_owners_of({channel: address}) if address else []
-            db.session.commit()
-            queue_notices(notice_ids)
-            _flash_resent(channel, sent=bool(notice_ids))
+            if address is not None:
+                notice_ids = tell_owners_of({channel: address})
+                db.session.commit()
+                queue_notices(notice_ids)
+                if notice_ids and channel != "email":
+                    guesses[channel] = 0
+                    pending.setdefault("sent_at", {})[channel] = time.time()
+                session[UNREGISTERED_KEY] = pending
+                _flash_resent(channel, sent=bool(notice_ids))
             return redirect(url_for("residents.confirm"))
-        pending["guesses"] = guesses = pending.get("guesses", 0) + 1
+        sent_at = pending.get("sent_at", {}).get(channel, pending.get("started", time.time()))
+        if address is None:
+            refusal = "That number is already confirmed, or no longer on your list."
+        elif channel == "email":
+            refusal = "Ask for a new code: we have no code waiting for that number."
+        elif time.time() - sent_at > CODE_MINUTES * 60:
+            refusal = "That code has expired. Ask for a new one."
+        elif guesses.get(channel, 0) >= MAX_GUESSES:
+            refusal = "Too many wrong codes. Ask for a new one."
+        else:
+            guesses[channel] = guesses.get(channel, 0) + 1
+            left = MAX_GUESSES - guesses[channel]
+            refusal = "That code is not right. " + (
+                f"You have {left} more tries." if left else "Ask for a new code."
+            )
         session[UNREGISTERED_KEY] = pending
-        left = max(MAX_GUESSES - guesses, 0)
-        errors[f"code-{channel}"] = (
-            "Too many wrong codes. Ask for a new one."
-            if guesses > MAX_GUESSES
-            else "That code is not right. "
-            + (f"You have {left} more tries." if left else "Ask for a new code.")
-        )
+        errors[f"code-{channel}"] = refusal
     channels = [
         SimpleNamespace(channel=c, address=a, verified_at=None)
         for c, a in pending["channels"].items()
@@ -164,7 +182,7 @@ def _resend(resident, channel_name: str) -> None:
     channel = next((c for c in resident.channels if c.channel == channel_name), None)
     if channel is None or channel.verified_at is not None:
         return
-    notice_id = start_verification(resident, channel)
+    notice_id = send_proof(resident, channel)
     db.session.commit()
     queue_notices([notice_id] if notice_id else [])
     _flash_resent(channel_name, sent=notice_id is not None)

@@ -95,6 +95,7 @@ return '0'
 # still sign in (alerts are sent through this service), and guessing is still slowed.
 _local_counts: dict[str, tuple[int, float]] = {}
 _local_lock = threading.Lock()
+LOCAL_COUNTS_KEPT = 50_000
 
 
 def _take_attempt(keys: list[tuple[str, int]]) -> float:
@@ -110,6 +111,12 @@ def _take_attempt(keys: list[tuple[str, int]]) -> float:
     except RedisError:
         log.warning("sign-in throttle on this process only: Redis is down")
     with _local_lock:
+        if len(_local_counts) > LOCAL_COUNTS_KEPT:
+            # A long outage with many addresses must not grow this without end.
+            for name in [k for k, (_, last) in _local_counts.items() if last < now - ttl]:
+                del _local_counts[name]
+            while len(_local_counts) > LOCAL_COUNTS_KEPT:
+                _local_counts.pop(next(iter(_local_counts)))
         wait = 0.0
         for name, free in keys:
             n, last = _local_counts.get(name, (0, 0.0))
@@ -183,15 +190,18 @@ def authenticate(
     ip_address: str | None = None,
     *,
     user_agent: str = "",
-    device_officer_id: int | None = None,
+    trusted_devices: dict[int, str] | None = None,
 ) -> Officer:
     """The active officer with these credentials, signed in: a new server-side session
     whose token is in officer.session_token. Raises SignInRefused (TooManyAttempts
-    while this account or address must wait). `device_officer_id` is the account a
-    signed device cookie says this browser signed in to before."""
+    while this account or address must wait). `trusted_devices` holds the accounts a
+    signed device cookie says this browser signed in to before: account id -> the
+    credentials_version it signed in with (a new password ends the trust)."""
     email = (email or "").strip().lower()
     officer = db.session.scalar(select(Officer).where(func.lower(Officer.email) == email))
-    trusted = officer is not None and device_officer_id == officer.id
+    trusted = officer is not None and (trusted_devices or {}).get(officer.id) == (
+        credentials_version(officer)
+    )
     keys = _throttle_keys(email, ip_address, trusted=trusted)
     wait = _take_attempt(keys)
     if wait > 0:
@@ -216,6 +226,11 @@ def authenticate(
     )
     db.session.commit()
     return officer
+
+
+def credentials_version(officer: Officer) -> str:
+    """Changes when the password does: what a browser's trust is bound to."""
+    return hashlib.sha256(officer.password_hash.encode()).hexdigest()[:16]
 
 
 def sign_out(token: str | None) -> None:

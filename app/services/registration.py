@@ -14,12 +14,9 @@ from app.models import InterestGroup, Resident, ResidentChannel, ResidentLocatio
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
 from app.services.notices import queue_notices
 from app.services.postcode_check import CheckedPostcode, PostcodeRefused, check_postcode
-from app.services.residents import ChangeRefused, address_taken, parse_quiet_hours
+from app.services.residents import ChangeRefused, parse_quiet_hours
 from app.services.text import TextRefused, checked_text, clean_text
-from app.services.verification import (
-    start_verification,
-    tell_owners_of,
-)
+from app.services.verification import address_taken, send_proof, tell_owners_of
 
 CHANNEL_FIELDS = {"sms": "sms_phone", "voice": "voice_phone", "email": "email"}
 # The consent statement as shown on the form. Change the words, change the version:
@@ -150,7 +147,7 @@ def register_resident(form: RegistrationForm) -> tuple[Resident, CheckedPostcode
     if errors:
         db.session.rollback()
         raise RegistrationInvalid(errors)
-    if taken:
+    if taken and len(taken) == len(addresses):
         # Answered exactly like a new sign-up, so the form cannot be used to find out
         # who is registered; the owner of the address hears what happened instead.
         notice_ids = tell_owners_of(taken)
@@ -179,7 +176,10 @@ def register_resident(form: RegistrationForm) -> tuple[Resident, CheckedPostcode
     db.session.add(resident)
     try:
         db.session.flush()
-        notice_ids = [start_verification(resident, channel) for channel in resident.channels]
+        # A number or address someone else holds is stored waiting for a code nobody
+        # gets, and its owner is told (send_proof): the sign-up's own ones are confirmed
+        # as usual, and nothing on the pages tells the two apart.
+        notice_ids = [send_proof(resident, channel) for channel in resident.channels]
         create_audit_event(
             "resident.registered",
             actor_id=None,

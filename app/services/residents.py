@@ -26,10 +26,7 @@ from app.services.contacts import ContactRefused, normalise_email, normalise_pho
 from app.services.postcode_check import PostcodeRefused, check_postcode
 from app.services.text import TextRefused, checked_text
 from app.services.verification import (
-    SENDS_PER_RESIDENT_PER_HOUR,
-    allow_per_hour,
-    start_verification,
-    tell_owners_of,
+    send_proof,
 )
 
 MAX_LOCATIONS = 5
@@ -52,17 +49,6 @@ def _audit(resident: Resident, action: str, **details) -> None:
         subject_id=str(resident.reference),
         details=details,
     )
-
-
-def address_taken(address: str, *, other_than: int | None = None) -> bool:
-    """Whether another resident already has this number or address (any channel): one
-    person, one record, so that pausing, STOP and deleting reach everything sent to it."""
-    query = select(ResidentChannel.resident_id).where(
-        func.lower(ResidentChannel.address) == address.lower()
-    )
-    if other_than is not None:
-        query = query.where(ResidentChannel.resident_id != other_than)
-    return db.session.scalar(query.limit(1)) is not None
 
 
 def find_resident(reference: str | None) -> Resident | None:
@@ -127,7 +113,6 @@ def set_channel(resident: Resident, channel_name: str, address: str) -> int | No
     channel = next((c for c in resident.channels if c.channel == channel_name), None)
     if channel is not None and channel.address == address and channel.unsubscribed_at is None:
         raise ChangeRefused("That is already the address we have.", "address")
-    taken = address_taken(address, other_than=resident.id)
     if channel is None:
         channel = ResidentChannel(channel=channel_name, address=address)
         resident.channels.append(channel)
@@ -135,16 +120,8 @@ def set_channel(resident: Resident, channel_name: str, address: str) -> int | No
     channel.verified_at = None
     channel.unsubscribed_at = None
     db.session.flush()
-    if taken:
-        # Someone else's number or address. The page must not tell: it answers and
-        # costs exactly as for a free one (the same hourly allowances are spent), the
-        # channel waits for a code that is never sent, and the owner is told that
-        # someone tried to add it.
-        notice_id = None
-        if allow_per_hour("verify-resident", str(resident.reference), SENDS_PER_RESIDENT_PER_HOUR):
-            notice_id = next(iter(tell_owners_of({channel_name: address})), None)
-    else:
-        notice_id = start_verification(resident, channel)
+    # Someone else's number or address answers exactly as a free one (send_proof).
+    notice_id = send_proof(resident, channel)
     _audit(resident, "resident.channel_set", channel=channel_name)
     db.session.commit()
     return notice_id
@@ -329,7 +306,8 @@ def purge_expired() -> dict[str, int]:
     - residents who never confirmed a way to reach them within UNVERIFIED_DAYS of
       signing up are removed (not those who once did and are changing a number);
     - an uploaded list not imported within a day is dropped;
-    - sent notices older than a day lose their text; all older than 30 days go."""
+    - sent notices older than a day lose their text; all older than 30 days go;
+    - provider event ids go after RETENTION_DAYS, staff sessions 30 days after they end."""
     config = current_app.config
     cutoff = datetime.now(UTC) - timedelta(days=config["RETENTION_DAYS"])
     pseudonymised = _pseudonymise_deliveries(Delivery.created_at < cutoff)
@@ -380,10 +358,26 @@ def purge_expired() -> dict[str, int]:
             "'queued' AND created_at < now() - interval '1 day'"
         )
     )
+    # Provider event ids are kept long enough to refuse any replay Twilio's signature
+    # would still pass (it carries no time): RETENTION_DAYS, like the deliveries.
+    events = db.session.execute(
+        text("DELETE FROM provider_events WHERE received_at < now() - make_interval(days => :d)"),
+        {"d": config["RETENTION_DAYS"]},
+    ).rowcount
+    # Staff sessions that ended (or would have) more than 30 days ago: the audit log
+    # keeps who signed in; these rows only hold what a session needed.
+    sessions = db.session.execute(
+        text(
+            "DELETE FROM staff_sessions WHERE coalesce(ended_at, last_seen_at) "
+            "< now() - interval '30 days'"
+        )
+    ).rowcount
     found = {
         "deliveries_pseudonymised": pseudonymised,
         "unverified_residents_removed": len(stale),
         "notices_removed": notices,
+        "provider_events_removed": events,
+        "staff_sessions_removed": sessions,
     }
     if any(found.values()):
         create_audit_event("retention.purged", actor_id=None, details=found)

@@ -67,14 +67,52 @@ def allow_per_hour(kind: str, identifier: str, limit: int) -> bool:
     return int(count) <= limit
 
 
-def tell_owners_of(taken: dict[str, str]) -> list[int]:
+def address_taken(address: str, *, other_than: int | None = None) -> bool:
+    """Whether another resident already has this number or address (any channel): one
+    person, one record, so that pausing, STOP and deleting reach everything sent to it."""
+    query = select(ResidentChannel.resident_id).where(
+        func.lower(ResidentChannel.address) == address.lower()
+    )
+    if other_than is not None:
+        query = query.where(ResidentChannel.resident_id != other_than)
+    return db.session.scalar(query.limit(1)) is not None
+
+
+def send_proof(resident: Resident, channel: ResidentChannel) -> int | None:
+    """Send the proof for a channel (start_verification). For a number or address that
+    another resident holds, do the same things with a code nobody receives: the same
+    allowances spent in the same order, a code waiting (so a guess reads like any wrong
+    guess), and a notice to the owner instead. Nothing on the page tells the two apart.
+    Returns the notice's id, or None when the hour's allowance is spent."""
+    if not address_taken(channel.address, other_than=resident.id):
+        return start_verification(resident, channel)
+    if not (
+        allow_per_hour("verify-address", channel.address.lower(), CODES_PER_NUMBER_PER_HOUR)
+        and allow_per_hour("verify-resident", str(resident.reference), SENDS_PER_RESIDENT_PER_HOUR)
+    ):
+        return None
+    if channel.channel != "email":
+        unknowable = secrets.token_hex(16)  # matches no 6-digit code
+        channel.verify_code_hash = _code_hash(
+            resident.id, channel.channel, channel.address, unknowable
+        )
+        channel.verify_expires_at = datetime.now(UTC) + timedelta(minutes=CODE_MINUTES)
+        channel.verify_attempts = 0
+    ids = tell_owners_of({channel.channel: channel.address}, counted=True)
+    return ids[0] if ids else None
+
+
+def tell_owners_of(taken: dict[str, str], *, counted: bool = False) -> list[int]:
     """Tell each address that someone tried to sign it up again, and how to manage the
-    alerts it already gets (at most CODES_PER_NUMBER_PER_HOUR such messages an hour)."""
+    alerts it already gets (at most CODES_PER_NUMBER_PER_HOUR such messages an hour;
+    `counted`: the caller has spent the allowance already)."""
     force = current_app.config["FORCE_NAME"]
     manage = public_url("residents.manage")
     ids = []
     for channel, address in taken.items():
-        if not allow_per_hour("verify-address", address.lower(), CODES_PER_NUMBER_PER_HOUR):
+        if not counted and not allow_per_hour(
+            "verify-address", address.lower(), CODES_PER_NUMBER_PER_HOUR
+        ):
             continue
         body = (
             f"Someone asked for {force} Police alerts on this "
