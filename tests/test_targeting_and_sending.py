@@ -178,6 +178,13 @@ def test_an_alert_that_reaches_nobody_is_refused(officer_client, residents):
     assert response.status_code == 400
     assert "Nobody registered is inside this area" in response.json["errors"]["area"]
     assert db.session.scalar(select(func.count()).select_from(Alert)) == 0
+    # Asked of a tiny area, that answer says whether anyone lives there: recorded.
+    from app.models import AuditEvent
+
+    (event,) = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "alert.refused_nobody_inside")
+    ).all()
+    assert event.actor_id is not None
 
 
 def test_a_number_registered_twice_hears_the_alert_once(

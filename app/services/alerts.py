@@ -434,6 +434,14 @@ def submit_alert(
     residents = count_targets(db.session, target.audience)["residents"]
     if residents == 0:
         db.session.rollback()
+        # The preview said "fewer than 5"; this answer says "none". Tried on a tiny area
+        # it would say whether anyone is registered there, so who asked is recorded.
+        create_audit_event(
+            "alert.refused_nobody_inside",
+            actor_id=officer.id,
+            details={"area_km2": target.area_km2, "audience": draft.audience},
+        )
+        db.session.commit()
         raise AlertInvalid(
             {"area": "Nobody registered is inside this area. Make it larger or move it."}
         )
