@@ -145,3 +145,38 @@ def make_postcode(app_ctx):
     for key in added:
         db.session.execute(text("DELETE FROM postcodes WHERE postcode = :k"), {"k": key})
     db.session.commit()
+
+
+def signed_in(app, officer, role: str):
+    """A test client of its own, signed in as this officer, sending the CSRF token."""
+    client = app.test_client()
+    page = client.get("/sign-in")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    response = client.post(
+        "/sign-in", data={"email": officer.email, "password": PASSWORDS[role], "csrf_token": token}
+    )
+    assert response.status_code == 302, response.text
+    page = client.get("/officers/")
+    client.environ_base["HTTP_X_CSRFTOKEN"] = re.search(
+        r'name="csrf-token" content="([^"]+)"', page.text
+    ).group(1)
+    return client
+
+
+def form_token(client, path: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text).group(1)
+
+
+@pytest.fixture
+def officer(make_officer):
+    return make_officer(role="officer")
+
+
+@pytest.fixture
+def officer_client(app, officer):
+    return signed_in(app, officer, "officer")
+
+
+@pytest.fixture
+def supervisor_client(app, make_officer):
+    return signed_in(app, make_officer(role="supervisor"), "supervisor")

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text, update
 from app.extensions import db
 from app.models import Alert, AuditEvent, Delivery, OutboxMessage, Place
 from app.services.alerts import release_scheduled_alerts
-from tests.factories import PASSWORDS
+from tests.factories import form_token, signed_in
 
 BS1_6AD = [-2.588230, 51.451967]
 FROME = [-2.3197, 51.2300]  # BA11, a few km from the Wiltshire border
@@ -24,41 +24,6 @@ def circle(center=BS1_6AD, radius_m=2000, **extra):
 
 def place_id(kind: str, name: str) -> int:
     return db.session.scalar(select(Place.id).where(Place.kind == kind, Place.name == name))
-
-
-def signed_in(app, officer, role: str):
-    """A test client of its own, signed in as this officer, sending the CSRF token."""
-    client = app.test_client()
-    page = client.get("/sign-in")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    response = client.post(
-        "/sign-in", data={"email": officer.email, "password": PASSWORDS[role], "csrf_token": token}
-    )
-    assert response.status_code == 302, response.text
-    page = client.get("/officers/")
-    client.environ_base["HTTP_X_CSRFTOKEN"] = re.search(
-        r'name="csrf-token" content="([^"]+)"', page.text
-    ).group(1)
-    return client
-
-
-def form_token(client, path: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text).group(1)
-
-
-@pytest.fixture
-def officer(make_officer):
-    return make_officer(role="officer")
-
-
-@pytest.fixture
-def officer_client(app, officer):
-    return signed_in(app, officer, "officer")
-
-
-@pytest.fixture
-def supervisor_client(app, make_officer):
-    return signed_in(app, make_officer(role="supervisor"), "supervisor")
 
 
 @pytest.fixture

@@ -98,6 +98,18 @@ def kill_process_group(process: subprocess.Popen) -> None:
     process.wait(timeout=10)
 
 
+def kill_worker_once(env: dict, far_enough) -> None:
+    """Start a worker and SIGKILL it as soon as far_enough() holds (mid-send)."""
+    worker = start_worker(env)
+    try:
+        deadline = time.monotonic() + 60
+        while not far_enough():
+            assert time.monotonic() < deadline, "the worker never got going"
+            time.sleep(0.02)
+    finally:
+        kill_process_group(worker)
+
+
 def unfinished() -> int:
     db.session.rollback()
     return db.session.scalar(
@@ -158,14 +170,7 @@ def test_killing_a_worker_mid_send_loses_nothing_and_duplicates_nothing(
     officer = make_officer()
     submit_alert(officer, shapes=AREA, title="Test", body="Kill the worker mid-send")
     env = worker_env(providers)
-    first = start_worker(env)
-    try:
-        deadline = time.monotonic() + 60
-        while len(providers.gateway.accepted) < RECIPIENTS * 0.3:
-            assert time.monotonic() < deadline, "the first worker never got going"
-            time.sleep(0.05)
-    finally:
-        kill_process_group(first)
+    kill_worker_once(env, lambda: len(providers.gateway.accepted) >= RECIPIENTS * 0.3)
     at_kill = len(providers.gateway.accepted)
     assert at_kill < RECIPIENTS, "the kill came too late to test anything"
 
@@ -263,14 +268,7 @@ def test_killing_a_worker_mid_email_never_sends_an_email_twice(
     add_residents(recipients, channel="email")
     submit_alert(make_officer(), shapes=AREA, title="Test", body="Kill the worker mid-e-mail")
     env = worker_env(providers)
-    first = start_worker(env)
-    try:
-        deadline = time.monotonic() + 60
-        while len(providers.mail.envelopes) < recipients * 0.3:
-            assert time.monotonic() < deadline, "the first worker never got going"
-            time.sleep(0.02)
-    finally:
-        kill_process_group(first)
+    kill_worker_once(env, lambda: len(providers.mail.envelopes) >= recipients * 0.3)
     assert len(providers.mail.envelopes) < recipients, "the kill came too late"
 
     finish_with_a_new_worker(env)

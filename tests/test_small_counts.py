@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Alert, Delivery, ResidentLocation
-from tests.test_composing_and_approval import form_token, signed_in
+from tests.factories import form_token
 
 BS1_6AD = [-2.588230, 51.451967]
 # Fields of the preview that are not counts of people or their messages.
@@ -36,21 +36,6 @@ def count_fields(preview, path=""):
 
 def small_figures(preview) -> list:
     return [(path, n) for path, n in count_fields(preview) if n < 5]
-
-
-@pytest.fixture
-def officer(make_officer):
-    return make_officer(role="officer")
-
-
-@pytest.fixture
-def officer_client(app, officer):
-    return signed_in(app, officer, "officer")
-
-
-@pytest.fixture
-def supervisor_client(app, make_officer):
-    return signed_in(app, make_officer(role="supervisor"), "supervisor")
 
 
 @pytest.fixture

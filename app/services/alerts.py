@@ -40,7 +40,7 @@ from app.models import (
     Resident,
 )
 from app.services import message_text
-from app.services.text import TextRefused, checked_text, clean_text
+from app.services.text import checked_field, clean_text
 from geo.areas import AreaError, area_from_shapes, clean_shapes
 
 log = logging.getLogger(__name__)
@@ -343,23 +343,16 @@ def compose_preview(
 
 
 def _check_words(draft: AlertDraft, errors: dict[str, str]) -> tuple[str, str]:
-    title = body = ""
-    try:
-        title = checked_text(draft.title, "The title")
-    except TextRefused as refusal:
-        errors["title"] = str(refusal)
-    try:
-        body = checked_text(draft.body, "The message", multiline=True)
-    except TextRefused as refusal:
-        errors["body"] = str(refusal)
+    title = checked_field(errors, "title", draft.title, "The title")
+    body = checked_field(errors, "body", draft.body, "The message", multiline=True)
     if "title" in errors:
-        pass
+        pass  # refused as text already
     elif not title:
         errors["title"] = "Give the alert a title."
     elif len(title) > MAX_TITLE:
         errors["title"] = f"Keep the title to {MAX_TITLE} characters (it is {len(title)})."
     if "body" in errors:
-        pass
+        pass  # refused as text already
     elif not body:
         errors["body"] = "Write the message."
     elif len(body) > MAX_BODY:
@@ -675,10 +668,10 @@ def approve_alert(supervisor: Officer, alert_id: int) -> Alert:
 def reject_alert(supervisor: Officer, alert_id: int, reason: str) -> Alert:
     """Send it back with a reason the author can act on. Raises NotAllowed or
     AlertInvalid."""
-    try:
-        reason = checked_text(reason, "The reason", multiline=True)
-    except TextRefused as refusal:
-        raise AlertInvalid({"reason": str(refusal)}) from None
+    errors: dict[str, str] = {}
+    reason = checked_field(errors, "reason", reason, "The reason", multiline=True)
+    if errors:
+        raise AlertInvalid(errors)
     if not reason:
         raise AlertInvalid({"reason": "Say why, so the officer can put it right."})
     alert = _pending_alert_to_decide(supervisor, alert_id, "reject")

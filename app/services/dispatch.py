@@ -28,7 +28,7 @@ from app.channels.ratelimit import RateLimiter
 from app.channels.sender import ConcurrentSender
 from app.dao.events import create_provider_event
 from app.extensions import db, redis_store
-from app.models import Alert
+from app.models import STATUS_RANK, Alert
 from app.services import message_text
 from app.services.tokens import SealedSerializer
 
@@ -482,6 +482,14 @@ CALL_STATUSES = {
 }
 
 
+# STATUS_RANK (models/delivery.py, the one statement of the order) as SQL over d.status.
+_RANK_OF_STATUS = (
+    "(CASE d.status "
+    + " ".join(f"WHEN '{status}' THEN {rank}" for status, rank in STATUS_RANK.items())
+    + " END)"
+)
+
+
 def apply_provider_status(
     delivery_id: int,
     *,
@@ -512,10 +520,8 @@ def apply_provider_status(
                 segments = coalesce(:segments, d.segments),
                 duration_seconds = coalesce(:duration, d.duration_seconds),
                 sent_at = coalesce(d.sent_at, now()),
-                status = CASE WHEN (CASE d.status WHEN 'queued' THEN 0 WHEN 'sending' THEN 1
-                                   WHEN 'unknown' THEN 1 WHEN 'possibly_sent' THEN 2
-                                   WHEN 'sent' THEN 2 ELSE 3 END)
-                                   < :rank THEN :status ELSE d.status END,
+                status = CASE WHEN {rank_of_status} < :rank THEN :status
+                              ELSE d.status END,
                 reason = CASE WHEN :status = 'failed' AND d.status NOT IN
                               ('delivered', 'failed', 'cancelled') THEN :reason
                               WHEN :status = 'delivered' AND d.status = 'possibly_sent' THEN NULL
@@ -525,7 +531,7 @@ def apply_provider_status(
                 updated_at = now()
             FROM old WHERE d.id = old.id
             RETURNING d.alert_id, old.status
-            """
+            """.replace("{rank_of_status}", _RANK_OF_STATUS)
         ),
         {
             "id": delivery_id,
@@ -533,7 +539,7 @@ def apply_provider_status(
             "segments": segments,
             "duration": duration_seconds,
             "status": status,
-            "rank": 3 if status in ("delivered", "failed") else 2,
+            "rank": STATUS_RANK[status],
             "reason": reason,
         },
     ).first()

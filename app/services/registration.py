@@ -15,7 +15,7 @@ from app.services.contacts import ContactRefused, normalise_email, normalise_pho
 from app.services.notices import queue_notices
 from app.services.postcode_check import CheckedPostcode, PostcodeRefused, check_postcode
 from app.services.residents import ChangeRefused, parse_quiet_hours
-from app.services.text import TextRefused, checked_text, clean_text
+from app.services.text import checked_field, clean_text
 from app.services.verification import address_taken, send_proof, tell_owners_of
 
 CHANNEL_FIELDS = {"sms": "sms_phone", "voice": "voice_phone", "email": "email"}
@@ -72,11 +72,7 @@ class RegistrationForm:
         refused: dict[str, str] = {}
 
         def text(name: str, label: str, max_length: int) -> str:
-            try:
-                return checked_text(form.get(name), label, max_length=max_length)
-            except TextRefused as refusal:
-                refused[name] = str(refusal)
-                return ""
+            return checked_field(refused, name, form.get(name), label, max_length=max_length)
 
         return cls(
             name=text("name", "Your name", 100),

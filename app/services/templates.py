@@ -9,27 +9,19 @@ from app.dao.audit import create_audit_event
 from app.extensions import db
 from app.models import CATEGORIES, AlertTemplate, Officer
 from app.services.alerts import MAX_BODY, MAX_TITLE, AlertInvalid
-from app.services.text import TextRefused, checked_text
+from app.services.text import checked_field
 
 MAX_NAME = 80
 
 
 def save_template(officer: Officer, *, name: str, category: str, title: str, body: str):
     """Save a template under a name nobody has used. Raises AlertInvalid."""
-    errors = {}
-    fields = {}
-    for key, value, label, multiline in (
-        ("template_name", name, "The template's name", False),
-        ("title", title, "The title", False),
-        ("body", body, "The message", True),
-    ):
-        try:
-            fields[key] = checked_text(value, label, multiline=multiline)
-        except TextRefused as refusal:
-            errors[key], fields[key] = str(refusal), ""
-    name, title, body = fields["template_name"], fields["title"], fields["body"]
+    errors: dict[str, str] = {}
+    name = checked_field(errors, "template_name", name, "The template's name")
+    title = checked_field(errors, "title", title, "The title")
+    body = checked_field(errors, "body", body, "The message", multiline=True)
     if "template_name" in errors:
-        pass
+        pass  # refused as text already
     elif not name:
         errors["template_name"] = "Name the template so your team can find it."
     elif len(name) > MAX_NAME:

@@ -107,3 +107,21 @@ def checked_text(
     if max_length and len(text) > max_length:
         raise TextRefused(f"{label} is too long: keep it to {max_length:,} characters.")
     return text
+
+
+def checked_field(
+    errors: dict[str, str],
+    key: str,
+    value: object,
+    label: str,
+    *,
+    max_length: int | None = None,
+    multiline: bool = False,
+) -> str:
+    """checked_text for one field of a form: its refusal goes in errors[key] and the
+    text is then "", so a form reports every field's mistake at once."""
+    try:
+        return checked_text(value, label, max_length=max_length, multiline=multiline)
+    except TextRefused as refusal:
+        errors[key] = str(refusal)
+        return ""

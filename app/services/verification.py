@@ -78,6 +78,15 @@ def address_taken(address: str, *, other_than: int | None = None) -> bool:
     return db.session.scalar(query.limit(1)) is not None
 
 
+def _spend_allowance(resident: Resident, channel: ResidentChannel) -> bool:
+    """Count one proof sent. However they are asked for: at most
+    CODES_PER_NUMBER_PER_HOUR to one number or address, and SENDS_PER_RESIDENT_PER_HOUR
+    for one resident (who could otherwise cycle through other people's numbers)."""
+    return allow_per_hour(
+        "verify-address", channel.address.lower(), CODES_PER_NUMBER_PER_HOUR
+    ) and allow_per_hour("verify-resident", str(resident.reference), SENDS_PER_RESIDENT_PER_HOUR)
+
+
 def send_proof(resident: Resident, channel: ResidentChannel) -> int | None:
     """Send the proof for a channel (start_verification). For a number or address that
     another resident holds, do the same things with a code nobody receives: the same
@@ -86,10 +95,7 @@ def send_proof(resident: Resident, channel: ResidentChannel) -> int | None:
     Returns the notice's id, or None when the hour's allowance is spent."""
     if not address_taken(channel.address, other_than=resident.id):
         return start_verification(resident, channel)
-    if not (
-        allow_per_hour("verify-address", channel.address.lower(), CODES_PER_NUMBER_PER_HOUR)
-        and allow_per_hour("verify-resident", str(resident.reference), SENDS_PER_RESIDENT_PER_HOUR)
-    ):
+    if not _spend_allowance(resident, channel):
         return None
     if channel.channel != "email":
         unknowable = secrets.token_hex(16)  # matches no 6-digit code
@@ -141,13 +147,7 @@ def start_verification(resident: Resident, channel: ResidentChannel) -> int | No
     """Send the proof for one channel: a code (SMS, voice) or a link (e-mail). Returns
     the notice's id, or None when this number has had its codes for the hour."""
     force = current_app.config["FORCE_NAME"]
-    # However they are asked for: at most CODES_PER_NUMBER_PER_HOUR to one number or
-    # address, and SENDS_PER_RESIDENT_PER_HOUR for one resident (who could otherwise
-    # cycle through other people's numbers).
-    if not (
-        allow_per_hour("verify-address", channel.address.lower(), CODES_PER_NUMBER_PER_HOUR)
-        and allow_per_hour("verify-resident", str(resident.reference), SENDS_PER_RESIDENT_PER_HOUR)
-    ):
+    if not _spend_allowance(resident, channel):
         return None
     if channel.channel == "email":
         token = _serializer("verify-email").dumps(
