@@ -483,6 +483,7 @@ def test_every_resend_path_is_capped_by_the_attempt_limit(
 
 def test_a_fast_failure_callback_keeps_its_reason(providers, officer, make_resident, app):
     from app.channels import SendResult
+    from app.channels.twilio import read_status_callback
     from app.services.dispatch import Outcome, apply_provider_status, claim, record
 
     make_resident(postcode="BS1 6AD", sms="+447700900304")
@@ -490,10 +491,10 @@ def test_a_fast_failure_callback_keeps_its_reason(providers, officer, make_resid
     (claimed,) = claim(ids(alert.id))
     # The provider's "undelivered" callback arrives before the send is recorded.
     apply_provider_status(
-        claimed.delivery_id,
-        provider_ref="SM" + "f" * 32,
-        provider_status="undelivered",
-        error_code="30003",
+        claimed.id,
+        read_status_callback(
+            {"MessageSid": "SM" + "f" * 32, "MessageStatus": "undelivered", "ErrorCode": "30003"}
+        ),
     )
     record([Outcome(claimed, result=SendResult(provider_ref="SM" + "f" * 32, status="sent"))])
     (delivery,) = db.session.scalars(select(Delivery)).all()

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.jobs.delivery import deliver_batch
+from app.jobs.outbound import deliver_batch
 from app.models import Alert, AuditEvent, Delivery, OutboxMessage
 
 # BS1 6AD (Central, Bristol) and BS8 1TH are about 1.1 km apart; TA1 1AA is Taunton.
@@ -134,8 +134,8 @@ def test_running_a_delivery_job_twice_sends_once(officer_client, residents, app_
         "/officers/alerts", json={"shapes": [circle(radius_m=2000)], "title": "T", "body": "B"}
     )
     ids = list(db.session.scalars(select(Delivery.id).order_by(Delivery.id)))
-    first = deliver_batch(ids)
-    second = deliver_batch(ids)
+    first = deliver_batch("alerts", ids)
+    second = deliver_batch("alerts", ids)
     assert (first["sent"], first["skipped"], first["failed"]) == (3, 0, 0)
     assert (second["sent"], second["skipped"], second["failed"]) == (0, 3, 0)
     assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 3

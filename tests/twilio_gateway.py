@@ -56,6 +56,7 @@ class TwilioGateway:
         self.rate_429 = 0.0
         self.rate_500 = 0.0
         self.errors_for: dict[str, tuple[int, int, str]] = {}  # number -> status, code, text
+        self.unavailable_for: dict[str, int] = {}  # number -> how many 503s before accepting
         self.slow_accept_for: set[str] = set()  # accept, then answer after slow_accept_s
         self.slow_accept_s = 3.0
         self.drop_for: set[str] = set()  # accept, then close the connection unanswered
@@ -223,6 +224,12 @@ class TwilioGateway:
         if to in self.errors_for:
             status, code, message = self.errors_for[to]
             return self._refuse(status, code, message, to)
+        with self.lock:
+            unavailable = self.unavailable_for.get(to, 0) > 0
+            if unavailable:
+                self.unavailable_for[to] -= 1
+        if unavailable:
+            return self._refuse(503, 20503, "Service Unavailable", to)
         prefix = "SM" if kind == "Messages" else "CA"
         sid = f"{prefix}{next(self._ids):032x}"
         with self.lock:

@@ -13,8 +13,9 @@ import logging
 from flask import Blueprint, Response, abort, current_app, request
 from twilio.request_validator import RequestValidator
 
+from app.channels.twilio import read_status_callback
 from app.extensions import csrf
-from app.services.dispatch import apply_provider_status
+from app.services import dispatch, notices
 from app.services.optout import handle_inbound_sms
 
 bp = Blueprint("callbacks", __name__)
@@ -46,30 +47,24 @@ def twilio_signed(view):
     return wrapper
 
 
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except ValueError:
-        return None
-
-
 @bp.route("/twilio/status/<int:delivery_id>", methods=["POST"])
 @twilio_signed
 def twilio_status(delivery_id: int):
-    form = request.form
-    provider_ref = form.get("MessageSid") or form.get("CallSid") or ""
-    status = form.get("MessageStatus") or form.get("CallStatus") or ""
-    if not provider_ref or not status:
+    return _status(dispatch.apply_provider_status, delivery_id)
+
+
+@bp.route("/twilio/status/notice/<int:notice_id>", methods=["POST"])
+@twilio_signed
+def twilio_notice_status(notice_id: int):
+    return _status(notices.apply_provider_status, notice_id)
+
+
+def _status(apply, row_id: int):
+    update = read_status_callback(request.form)
+    if update is None:
         return {"error": "MessageSid/CallSid and a status are required."}, 400
-    found = apply_provider_status(
-        delivery_id,
-        provider_ref=provider_ref,
-        provider_status=status,
-        error_code=form.get("ErrorCode"),
-        segments=_int(form.get("NumSegments")),
-        duration_seconds=_int(form.get("CallDuration")),
-    )
-    # 200 even for an unknown delivery: Twilio would only retry something we can't use.
+    found = apply(row_id, update)
+    # 200 even for an unknown row: Twilio would only retry something we can't use.
     return ("", 204) if found else ("", 200)
 
 

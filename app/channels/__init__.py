@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from flask import current_app
 
-from app.channels.base import OutgoingMessage, SendResult, Transport, TransportError
+from app.channels.base import (
+    OutgoingMessage,
+    ProviderStatus,
+    SendResult,
+    Transport,
+    TransportError,
+)
 from app.channels.connections import close_async_clients
 from app.channels.outbox import OutboxTransport
 
@@ -37,6 +43,7 @@ def preload() -> None:
 __all__ = [
     "close_async_clients",
     "OutgoingMessage",
+    "ProviderStatus",
     "SendResult",
     "Transport",
     "TransportError",

@@ -28,6 +28,18 @@ class SendResult:
     segments: int | None = None
 
 
+@dataclass(frozen=True)
+class ProviderStatus:
+    """A provider's report on a message it took, in our words (models/delivery.py)."""
+
+    provider_ref: str
+    status: str | None  # "sent", "delivered" or "failed"; None for a status not tracked
+    event_key: str  # the same report twice has the same key
+    reason: str | None = None  # why it failed
+    segments: int | None = None
+    duration_seconds: int | None = None
+
+
 class TransportError(Exception):
     """The provider refused or failed.
 

@@ -56,7 +56,10 @@ def build_email(message: OutgoingMessage, sender: str) -> EmailMessage:
     email["From"] = sender
     email["To"] = message.recipient
     email.set_raw("Subject", encoded_header("Subject", message.subject or ""))
-    email["Message-ID"] = make_msgid(idstring=f"delivery-{message.delivery_id}")
+    kind, number = (
+        ("notice", message.notice_id) if message.notice_id else ("delivery", message.delivery_id)
+    )
+    email["Message-ID"] = make_msgid(idstring=f"{kind}-{number}")
     if message.unsubscribe_url:
         if not _PLAIN_URI.fullmatch(message.unsubscribe_url):
             raise ValueError(f"not a plain URI: {message.unsubscribe_url!r}")

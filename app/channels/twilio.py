@@ -23,7 +23,7 @@ from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from app.channels.base import OutgoingMessage, SendResult, TransportError
+from app.channels.base import OutgoingMessage, ProviderStatus, SendResult, TransportError
 
 TWILIO_API = "https://api.twilio.com"
 # Twilio error codes that no retry can fix (https://www.twilio.com/docs/api/errors).
@@ -36,6 +36,62 @@ PERMANENT_CODES = {
     21614: "not a mobile number",
     13224: "invalid phone number for calls",
 }
+
+# Twilio's status words in ours (https://www.twilio.com/docs/messaging/api/message-resource
+# and .../voice/api/call-resource).
+SMS_STATUSES = {
+    "accepted": "sent",
+    "queued": "sent",
+    "sending": "sent",
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "delivered",
+    "undelivered": "failed",
+    "failed": "failed",
+    "canceled": "failed",
+}
+CALL_STATUSES = {
+    "queued": "sent",
+    "initiated": "sent",
+    "ringing": "sent",
+    "in-progress": "sent",
+    "answered": "sent",
+    "completed": "delivered",
+    "busy": "failed",
+    "no-answer": "failed",
+    "failed": "failed",
+    "canceled": "failed",
+}
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def read_status_callback(form) -> ProviderStatus | None:
+    """A Twilio status callback (message or call) in our words; None when it lacks the
+    SID or the status."""
+    call = bool(form.get("CallSid")) and not form.get("MessageSid")
+    provider_ref = form.get("MessageSid") or form.get("CallSid") or ""
+    provider_status = form.get("MessageStatus") or form.get("CallStatus") or ""
+    if not provider_ref or not provider_status:
+        return None
+    status = (CALL_STATUSES if call else SMS_STATUSES).get(provider_status)
+    error_code = form.get("ErrorCode")
+    reason = None
+    if status == "failed":
+        reason = provider_status + (f" (Twilio error {error_code})" if error_code else "")
+    return ProviderStatus(
+        provider_ref=provider_ref,
+        status=status,
+        event_key=f"{provider_ref}:{provider_status}",
+        reason=reason,
+        segments=_int(form.get("NumSegments")),
+        duration_seconds=_int(form.get("CallDuration")),
+    )
 
 
 class _RedirectingAsyncHttpClient(AsyncHttpClient):

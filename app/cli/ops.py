@@ -18,7 +18,7 @@ def worker(burst: bool) -> None:
     from rq import Worker
     from sqlalchemy.orm import configure_mappers
 
-    import app.jobs.delivery  # noqa: F401 - see preload() below
+    import app.jobs.outbound  # noqa: F401 - see preload() below
     from app.channels import preload
     from app.jobs import queue
 
@@ -32,14 +32,14 @@ def worker(burst: bool) -> None:
     # mappers once, here, rather than in every job.
     preload()
     configure_mappers()
-    # The scheduler runs retries whose backoff has passed (dispatch.enqueue).
+    # The scheduler runs retries whose backoff has passed (outbound.enqueue).
     worker.work(burst=burst, logging_level="INFO", with_scheduler=True)
 
 
 @alerts_cli.command("requeue")
 def requeue() -> None:
     """Sweep once: put back work a dead worker, a lost Redis or a crash left behind."""
-    from app.services.dispatch import sweep
+    from app.services.ledgers import sweep
 
     click.echo(sweep())
 
@@ -48,7 +48,7 @@ def requeue() -> None:
 @click.option("--once", is_flag=True, help="Sweep once and stop.")
 def sweeper(once: bool) -> None:
     """Every SWEEP_INTERVAL_SECONDS, send scheduled alerts whose time has come and put
-    back work left behind (see dispatch.sweep and notices); once an hour, apply the
+    back work left behind (see services/outbound.py); once an hour, apply the
     retention rules."""
     import time
 
@@ -56,16 +56,12 @@ def sweeper(once: bool) -> None:
 
     from app.extensions import db
     from app.services.alerts import release_scheduled_alerts
-    from app.services.dispatch import sweep
-    from app.services.notices import requeue_forgotten_notices
+    from app.services.ledgers import sweep
     from app.services.residents import purge_expired_hourly
 
     while True:
         try:
-            found = sweep() | {
-                "scheduled_released": release_scheduled_alerts(),
-                "notices_requeued": requeue_forgotten_notices(),
-            }
+            found = sweep() | {"scheduled_released": release_scheduled_alerts()}
             purge_expired_hourly()
             if any(found.values()):
                 click.echo(f"sweeper: {found}")

@@ -1,9 +1,10 @@
 """RQ entry points. A job takes ids, reloads state from the database, and acts only on
 rows still in the state it expects, so running it twice does no harm.
 
-Services put work on the queue by the job's name (`enqueue("delivery.deliver_batch",
-ids)`), through this package only: they never import a job module, and job modules
-import services, so the arrow points one way (tests/test_architecture.py checks it)."""
+Services put work on the queue by the job's name (`enqueue("imports.run_import",
+import_id, dry_run)`), through this package only: they never import a job module, and
+job modules import services, so the arrow points one way (tests/test_architecture.py
+checks it)."""
 
 from __future__ import annotations
 
@@ -24,10 +25,9 @@ def queue() -> Queue:
 
 # The jobs there are; a name not listed is a bug, found at once rather than by a worker.
 JOBS = {
-    "delivery.deliver_batch",
-    "delivery.reconcile_batch",
+    "outbound.deliver_batch",
+    "outbound.reconcile_batch",
     "imports.run_import",
-    "notices.send_notices",
     "notices.send_manage_link",
 }
 

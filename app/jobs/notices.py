@@ -1,14 +1,10 @@
-"""RQ entry point for notices to residents (codes, links). Takes ids; safe to run twice."""
+"""RQ entry point for a resident's request for a link to their page. (Notices
+themselves are sent by the outbound engine's job, app/jobs/outbound.py.)"""
 
 from __future__ import annotations
 
 from app.jobs import with_app_context
 from app.services import notices
-
-
-@with_app_context
-def send_notices(notice_ids: list[int]) -> dict[str, int]:
-    return notices.send_notices(notice_ids)
 
 
 @with_app_context

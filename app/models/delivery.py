@@ -52,6 +52,9 @@ STATUS_RANK = {
     "cancelled": 3,
 }
 FINAL_STATUSES = ("delivered", "failed", "cancelled")
+# Still on the way: a row in one of these has not finished.
+UNFINISHED_STATUSES = ("queued", "sending", "unknown")
+_STATUSES_SQL = ", ".join(f"'{status}'" for status in STATUS_RANK)
 
 
 class Delivery(db.Model):
@@ -60,11 +63,7 @@ class Delivery(db.Model):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("alert_id", "resident_id", "channel"),
-        CheckConstraint(
-            "status IN ('queued', 'sending', 'unknown', 'possibly_sent', 'sent', 'delivered', "
-            "'failed', 'cancelled')",
-            name="status_known",
-        ),
+        CheckConstraint(f"status IN ({_STATUSES_SQL})", name="status_known"),
         Index("ix_deliveries_alert_id_status", "alert_id", "status"),
         # The sweeper looks for work left behind: only unfinished rows are indexed.
         Index(
@@ -104,11 +103,19 @@ class Delivery(db.Model):
 class ResidentNotice(db.Model):
     """A message to one resident that is not an alert: a verification code or link, a
     link to manage their alerts, a notice that an imported list now includes them.
-    The text is dropped once sent (it may hold a code)."""
+    The text is dropped once it is finished with (it may hold a code). Its ledger has
+    the shape of a delivery's, and the same statuses: one engine sends both."""
 
     __tablename__ = "resident_notices"
     __table_args__ = (
-        CheckConstraint("status IN ('queued', 'sending', 'sent', 'failed')", name="status_known"),
+        CheckConstraint(f"status IN ({_STATUSES_SQL})", name="status_known"),
+        Index(
+            "ix_resident_notices_unfinished",
+            "status",
+            "updated_at",
+            postgresql_where="status IN ('queued', 'sending', 'unknown')",
+        ),
+        Index("ix_resident_notices_provider_ref", "provider_ref"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -123,10 +130,19 @@ class ResidentNotice(db.Model):
     status: Mapped[str] = mapped_column(String(20), nullable=False, server_default="queued")
     reason: Mapped[str | None] = mapped_column(Text)
     provider_ref: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    segments: Mapped[int | None] = mapped_column(Integer)
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
 
 
 class OutboxMessage(db.Model):

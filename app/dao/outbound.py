@@ -1,0 +1,412 @@
+"""The outbound ledgers' SQL: one set of statements for every table of messages going
+out (an alert's deliveries, notices to one resident), which share one shape and one
+status order (models/delivery.py). The engine (services/outbound.py) owns the
+transactions: nothing here commits.
+
+Every status change is a compare-and-swap that only moves a row forward, so a job run
+twice, a late callback or a sweeper racing a worker never sends twice or goes back.
+"""
+
+# Table names are put into the SQL, and only ever from TABLES (checked by _table).
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from sqlalchemy import bindparam, text
+
+from app.extensions import db
+from app.models import STATUS_RANK
+
+# The tables with a ledger's shape, and the outbox column that points at each.
+TABLES = {"deliveries": "delivery_id", "resident_notices": "notice_id"}
+
+# STATUS_RANK as SQL over d.status.
+_RANK_OF_STATUS = (
+    "(CASE d.status "
+    + " ".join(f"WHEN '{status}' THEN {rank}" for status, rank in STATUS_RANK.items())
+    + " END)"
+)
+
+
+def _table(table: str) -> str:
+    if table not in TABLES:  # only ever a name from this module: never user input
+        raise ValueError(f"not an outbound ledger: {table}")
+    return table
+
+
+def _ids(sql: str):
+    return text(sql).bindparams(bindparam("ids", expanding=True))
+
+
+def claim(table: str, ids: list[int]) -> list[tuple]:
+    """queued -> sending for those still queued and due. (id, alert_id, resident_id,
+    channel, address, attempts) of each claimed."""
+    owner = "alert_id" if table == "deliveries" else "NULL::bigint"
+    return db.session.execute(
+        _ids(
+            f"""
+            UPDATE {_table(table)} SET status = 'sending', attempts = attempts + 1,
+                   updated_at = now(), attempted_at = now()
+            WHERE id IN :ids AND status = 'queued'
+              AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+            RETURNING id, {owner}, resident_id, channel, address, attempts
+            """
+        ),
+        {"ids": list(ids)},
+    ).all()
+
+
+def mark_sent(table: str, ids: list[int], statuses: list[str], refs: list, segments: list):
+    """What a send call returned. A provider callback may already have moved one on
+    ("delivered", "failed"): keep that status and its reason, fill in what is known."""
+    db.session.execute(
+        text(
+            f"""
+            UPDATE {_table(table)} d SET
+                -- Also a row the sweeper took for lost (requeued, or possibly sent)
+                -- while this send was still waiting its turn: it went, so it is sent.
+                status = CASE WHEN d.status IN ('queued', 'sending', 'unknown', 'possibly_sent')
+                              THEN v.status ELSE d.status END,
+                provider_ref = coalesce(d.provider_ref, v.ref),
+                segments = coalesce(v.segments, d.segments),
+                sent_at = coalesce(d.sent_at, now()),
+                finished_at = CASE WHEN v.status = 'delivered' THEN now()
+                                   WHEN d.status = 'possibly_sent' THEN NULL
+                                   ELSE d.finished_at END,
+                -- A fast callback may already have failed it: keep why. Otherwise an
+                -- earlier attempt's reason ("Twilio 503: try again") is history.
+                reason = CASE WHEN d.status IN ('failed', 'cancelled') THEN d.reason
+                              ELSE NULL END,
+                updated_at = now()
+            FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS text[]),
+                        CAST(:refs AS text[]), CAST(:segments AS int[]))
+                 AS v(id, status, ref, segments)
+            WHERE d.id = v.id
+            """
+        ),
+        {"ids": ids, "statuses": statuses, "refs": refs, "segments": segments},
+    )
+
+
+def settle(table: str, ids: list[int], statuses: list[str], reasons: list[str]) -> None:
+    """sending -> failed / unknown / possibly_sent, each with its reason."""
+    db.session.execute(
+        text(
+            f"""
+            UPDATE {_table(table)} d SET status = v.status, reason = v.reason,
+                   updated_at = now(),
+                   finished_at = CASE WHEN v.status IN ('failed', 'possibly_sent')
+                                      THEN now() ELSE d.finished_at END
+            FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS text[]),
+                        CAST(:reasons AS text[])) AS v(id, status, reason)
+            WHERE d.id = v.id AND d.status = 'sending'
+            """
+        ),
+        {"ids": ids, "statuses": statuses, "reasons": reasons},
+    )
+
+
+def retry_later(table: str, ids: list[int], reasons: list[str], delays: list[float]) -> None:
+    """sending -> queued, not before each row's delay has passed."""
+    db.session.execute(
+        text(
+            f"""
+            UPDATE {_table(table)} d SET status = 'queued', reason = v.reason,
+                   next_attempt_at = now() + make_interval(secs => v.delay),
+                   updated_at = now()
+            FROM unnest(CAST(:ids AS bigint[]), CAST(:reasons AS text[]),
+                        CAST(:delays AS float8[])) AS v(id, reason, delay)
+            WHERE d.id = v.id AND d.status = 'sending'
+            """
+        ),
+        {"ids": ids, "reasons": reasons, "delays": delays},
+    )
+
+
+def forget_finished_texts(table: str, ids: list[int]) -> None:
+    """A notice's text may hold a code: dropped once the notice is on its way or done."""
+    if table != "resident_notices":
+        return
+    db.session.execute(
+        _ids(
+            "UPDATE resident_notices SET body = NULL WHERE id IN :ids AND body IS NOT NULL "
+            "AND status NOT IN ('queued', 'sending', 'unknown')"
+        ),
+        {"ids": ids or [0]},
+    )
+
+
+def heartbeat(table: str, ids: list[int]) -> None:
+    db.session.execute(
+        _ids(
+            f"UPDATE {_table(table)} SET updated_at = now() WHERE id IN :ids AND status = 'sending'"
+        ),
+        {"ids": ids or [0]},
+    )
+
+
+def due(table: str, ids: list[int]) -> list[int]:
+    return list(
+        db.session.execute(
+            _ids(
+                f"SELECT id FROM {_table(table)} WHERE id IN :ids AND status = 'queued' "
+                "AND (next_attempt_at IS NULL OR next_attempt_at <= now()) ORDER BY id"
+            ),
+            {"ids": ids},
+        ).scalars()
+    )
+
+
+def still_queued(table: str, ids: list[int]) -> list[int]:
+    return list(
+        db.session.execute(
+            _ids(f"SELECT id FROM {_table(table)} WHERE id IN :ids AND status = 'queued'"),
+            {"ids": ids},
+        ).scalars()
+    )
+
+
+def seconds_until_next_attempt(table: str, ids: list[int]) -> float | None:
+    return db.session.execute(
+        _ids(
+            f"SELECT extract(epoch FROM min(next_attempt_at) - now()) FROM {_table(table)} "
+            "WHERE id IN :ids AND status = 'queued'"
+        ),
+        {"ids": ids},
+    ).scalar()
+
+
+def apply_status(
+    table: str,
+    row_id: int,
+    *,
+    provider_ref: str,
+    status: str,
+    reason: str | None,
+    segments: int | None,
+    duration_seconds: int | None,
+):
+    """A provider's callback: move the row forward, never back. (alert_id or None, the
+    status it had) or None when there is no such row."""
+    owner = "d.alert_id" if table == "deliveries" else "NULL::bigint"
+    return db.session.execute(
+        text(
+            f"""
+            WITH old AS (SELECT id, status FROM {_table(table)} WHERE id = :id FOR UPDATE)
+            UPDATE {table} d SET
+                provider_ref = coalesce(d.provider_ref, :ref),
+                segments = coalesce(:segments, d.segments),
+                duration_seconds = coalesce(:duration, d.duration_seconds),
+                sent_at = coalesce(d.sent_at, now()),
+                status = CASE WHEN {_RANK_OF_STATUS} < :rank THEN :status
+                              ELSE d.status END,
+                reason = CASE WHEN :status = 'failed' AND d.status NOT IN
+                              ('delivered', 'failed', 'cancelled') THEN :reason
+                              WHEN :status = 'delivered' AND d.status = 'possibly_sent' THEN NULL
+                              ELSE d.reason END,
+                finished_at = CASE WHEN :rank = 3 AND d.finished_at IS NULL THEN now()
+                                   ELSE d.finished_at END,
+                updated_at = now()
+            FROM old WHERE d.id = old.id
+            RETURNING {owner}, old.status
+            """
+        ),
+        {
+            "id": row_id,
+            "ref": provider_ref,
+            "segments": segments,
+            "duration": duration_seconds,
+            "status": status,
+            "rank": STATUS_RANK[status],
+            "reason": reason,
+        },
+    ).first()
+
+
+# --- the sweeper's statements -------------------------------------------------------
+
+
+def take_stalled(table: str, *, outbox: bool, seconds: int) -> list[int]:
+    """Rows "sending" for longer than `seconds`: their worker died mid-send. The outbox
+    records in the status change's own transaction, so they go back to "queued". With a
+    provider the request may have gone out: an e-mail (no callback, no way to ask) ends
+    "possibly_sent", never resent; a text or call becomes "unknown"."""
+    return list(
+        db.session.execute(
+            text(
+                f"""
+                UPDATE {_table(table)} t SET
+                    status = CASE WHEN :outbox THEN 'queued'
+                                  WHEN channel = 'email' THEN 'possibly_sent'
+                                  ELSE 'unknown' END,
+                    reason = CASE WHEN NOT :outbox AND channel = 'email'
+                                  THEN 'possibly sent: the worker stopped while sending it, '
+                                       || 'and an e-mail is never sent twice'
+                                  ELSE 'worker stopped while sending' END,
+                    finished_at = CASE WHEN NOT :outbox AND channel = 'email' THEN now()
+                                       ELSE finished_at END,
+                    updated_at = now()
+                WHERE status = 'sending' AND updated_at < now() - make_interval(secs => :secs)
+                  AND NOT EXISTS (SELECT 1 FROM outbox_messages o
+                                  WHERE o.{TABLES[table]} = t.id)
+                RETURNING id
+                """
+            ),
+            {"outbox": outbox, "secs": seconds},
+        ).scalars()
+    )
+
+
+def accept_referenced_unknown(table: str, *, seconds: int) -> None:
+    """ "unknown" with a provider reference, and no callback in `seconds`: the provider
+    took it, so it is sent."""
+    db.session.execute(
+        text(
+            f"""
+            UPDATE {_table(table)} SET status = 'sent', updated_at = now(),
+                   reason = 'accepted by the provider; it never reported delivery'
+            WHERE status = 'unknown' AND provider_ref IS NOT NULL
+              AND updated_at < now() - make_interval(secs => :secs)
+            """
+        ),
+        {"secs": seconds},
+    )
+
+
+def take_for_reconciling(table: str, *, seconds: int, ask_again_seconds: int) -> list[int]:
+    """ "unknown" without a reference for longer than `seconds`: to be asked about.
+    next_attempt_at (unused while unknown) says when to ask again if the job asking was
+    lost, so sweeps in between do not take it twice."""
+    return list(
+        db.session.execute(
+            text(
+                f"""
+                UPDATE {_table(table)}
+                SET next_attempt_at = now() + make_interval(secs => :again)
+                WHERE status = 'unknown' AND provider_ref IS NULL
+                  AND updated_at < now() - make_interval(secs => :secs)
+                  AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+                RETURNING id
+                """
+            ),
+            {"secs": seconds, "again": ask_again_seconds},
+        ).scalars()
+    )
+
+
+def take_forgotten(table: str, *, seconds: int) -> list[int]:
+    """ "queued" and due, untouched for `seconds`: its job was lost. Touched, so the next
+    sweep leaves it to the job queued now."""
+    return list(
+        db.session.execute(
+            text(
+                f"""
+                UPDATE {_table(table)} SET updated_at = now()
+                WHERE status = 'queued'
+                  AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+                  AND updated_at < now() - make_interval(secs => :secs)
+                RETURNING id
+                """
+            ),
+            {"secs": seconds},
+        ).scalars()
+    )
+
+
+def give_up_late(table: str, *, seconds: int) -> list[int]:
+    """Still queued `seconds` after it was made: too late to be of use (a code lasts
+    minutes), so failed rather than sent late."""
+    return list(
+        db.session.execute(
+            text(
+                f"""
+                UPDATE {_table(table)} SET status = 'failed', reason = 'not sent in time',
+                       finished_at = now(), updated_at = now()
+                WHERE status = 'queued' AND created_at < now() - make_interval(secs => :secs)
+                RETURNING id
+                """
+            ),
+            {"secs": seconds},
+        ).scalars()
+    )
+
+
+# --- asking the provider ------------------------------------------------------------
+
+
+def to_reconcile(table: str, ids: list[int], *, give_up_seconds: int | None) -> list:
+    """Rows still unknown and unreferenced, with when their attempt began, whether
+    they must not be sent again (an alert cancelled, a channel stopped) and whether they
+    are too late to send (a notice past its use)."""
+    if table == "deliveries":
+        owner = "d.alert_id"
+        stopped = (
+            "(EXISTS (SELECT 1 FROM alerts a WHERE a.id = d.alert_id AND a.status = 'cancelled')"
+            " OR EXISTS (SELECT 1 FROM resident_channels rc WHERE rc.resident_id = d.resident_id"
+            " AND rc.channel = d.channel AND rc.address = d.address"
+            " AND rc.unsubscribed_at IS NOT NULL))"
+        )
+    else:
+        owner, stopped = "NULL::bigint", "false"
+    return db.session.execute(
+        _ids(
+            f"""
+            SELECT d.id, {owner}, d.resident_id, d.channel, d.address, d.attempts,
+                   coalesce(d.attempted_at, d.created_at) AS attempted_at,
+                   {stopped} AS stopped,
+                   (CAST(:give_up AS float8) IS NOT NULL
+                    AND d.created_at < now() - make_interval(secs => :give_up)) AS too_late
+            FROM {_table(table)} d
+            WHERE d.id IN :ids AND d.status = 'unknown' AND d.provider_ref IS NULL
+            """
+        ),
+        {"ids": list(ids) or [0], "give_up": give_up_seconds},
+    ).all()
+
+
+def settle_reconciled(
+    table: str, row_id: int, *, status: str, reason: str, provider_ref: str | None
+) -> bool:
+    """unknown -> what the provider's answer says; False if the row moved meanwhile."""
+    return (
+        db.session.execute(
+            text(
+                f"""
+                UPDATE {_table(table)} SET status = CAST(:status AS text), reason = :reason,
+                       provider_ref = CAST(:ref AS text), next_attempt_at = NULL,
+                       updated_at = now(),
+                       sent_at = CASE WHEN CAST(:status AS text) = 'sent'
+                                      THEN coalesce(sent_at, now()) ELSE sent_at END,
+                       finished_at = CASE WHEN CAST(:status AS text)
+                                               IN ('failed', 'possibly_sent', 'cancelled')
+                                          THEN now() ELSE finished_at END
+                WHERE id = :id AND status = 'unknown' AND provider_ref IS NULL
+                RETURNING id
+                """
+            ),
+            {"status": status, "reason": reason, "ref": provider_ref, "id": row_id},
+        ).first()
+        is not None
+    )
+
+
+# --- alerts -------------------------------------------------------------------------
+
+
+def mark_alert_sent_when_done(alert_id: int) -> None:
+    db.session.execute(
+        text(
+            """
+            UPDATE alerts SET status = 'sent' WHERE id = :id AND status = 'sending'
+            AND NOT EXISTS (SELECT 1 FROM deliveries WHERE alert_id = :id
+                            AND status IN ('queued', 'sending', 'unknown'))
+            """
+        ),
+        {"id": alert_id},
+    )
+
+
+def alerts_sending() -> list[int]:
+    return list(
+        db.session.execute(text("SELECT id FROM alerts WHERE status = 'sending'")).scalars()
+    )

@@ -1,0 +1,28 @@
+"""RQ entry points of the outbound engine. They take a ledger's name and row ids, and
+act only on rows still in the state they expect (app.services.outbound), so running
+one twice sends nothing twice."""
+
+from __future__ import annotations
+
+import logging
+
+from app.jobs import with_app_context
+from app.services import ledgers, outbound
+
+log = logging.getLogger(__name__)
+
+
+@with_app_context
+def deliver_batch(ledger: str, ids: list[int]) -> dict[str, int]:
+    """Send each row of the batch that is still queued."""
+    outcomes = outbound.deliver(ledgers.ledger(ledger), ids)
+    log.info("sent %s batch of %s: %s", ledger, len(ids), outcomes)
+    return outcomes
+
+
+@with_app_context
+def reconcile_batch(ledger: str, ids: list[int]) -> dict[str, int]:
+    """Ask the provider about rows whose send got no answer, before any resend."""
+    outcomes = outbound.reconcile(ledgers.ledger(ledger), ids)
+    log.info("reconciled %s %s: %s", len(ids), ledger, outcomes)
+    return outcomes

@@ -1,0 +1,497 @@
+"""The one outbound engine: claim, render, send, record, reconcile, sweep.
+
+Every message the product sends goes through here: an alert's deliveries
+(services/dispatch.py), notices to one resident such as codes and links
+(services/notices.py), and replies to residents. They differ only in how a message is
+rendered and which table holds its row (a Ledger); rate limits, retries, the outbox,
+error sorting, asking the provider and the sweeper exist once.
+
+The database is the source of truth and Redis only carries work. Every status change is
+a compare-and-swap that only moves a row forward (models.delivery.STATUS_RANK; the SQL
+is in dao/outbound.py), so a job that runs twice, or a late provider callback, never
+sends twice or goes back. The rule per channel is in the README ("Exactly once, channel
+by channel").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import random
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import current_app
+from redis.exceptions import RedisError
+
+from app import jobs
+from app.channels import (
+    OutgoingMessage,
+    ProviderStatus,
+    SendResult,
+    TransportError,
+    close_async_clients,
+    transport_for,
+)
+from app.channels.ratelimit import RateLimiter
+from app.channels.sender import ConcurrentSender
+from app.dao import outbound as ledger_sql
+from app.dao.events import create_provider_event
+from app.extensions import db, redis_store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int  # the row's id in its ledger
+    alert_id: int | None  # the alert it belongs to, if any
+    resident_id: int | None
+    channel: str
+    address: str
+    attempts: int
+
+
+def _nothing(*_args) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """One kind of outbound message: where its rows live and how each is rendered."""
+
+    name: str  # jobs carry it: "alerts", "notices"
+    table: str  # a table of dao.outbound.TABLES
+    # The message for each claimed row, in order (called inside an app context).
+    render: Callable[[list[Claimed]], list[OutgoingMessage]]
+    # Called with the alert ids a batch, a question or a callback touched.
+    after: Callable[[set[int]], None] = _nothing
+    after_sweep: Callable[[], None] = _nothing
+    # Not sent within this long after it was made: failed, not sent late (a code).
+    give_up_seconds: int | None = None
+
+
+@dataclass
+class Outcome:
+    claimed: Claimed
+    result: SendResult | None = None
+    error: TransportError | None = None
+
+
+@dataclass
+class Totals:
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"sent": 0, "retry": 0, "failed": 0, "unknown": 0}
+    )
+
+    def add(self, more: dict[str, int]) -> None:
+        for key, count in more.items():
+            self.counts[key] = self.counts.get(key, 0) + count
+
+
+# --- claiming and recording -------------------------------------------------------
+
+
+def claim(ledger: Ledger, ids: Iterable[int]) -> list[Claimed]:
+    """queued -> sending for those still queued and due, in one committed statement."""
+    rows = ledger_sql.claim(ledger.table, list(ids))
+    db.session.commit()
+    return [Claimed(*row) for row in rows]
+
+
+def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
+    """Write what the providers said, in one transaction and a statement per kind of
+    outcome, however many there are. Returns counts by outcome."""
+    max_attempts = current_app.config["DELIVERY_MAX_ATTEMPTS"]
+    sent: list[Outcome] = []
+    settled: dict[str, list] = {"ids": [], "statuses": [], "reasons": []}  # unknown, failed
+    retry: dict[str, list] = {"ids": [], "reasons": [], "delays": []}
+    counts = {"sent": 0, "retry": 0, "failed": 0, "unknown": 0}
+    for outcome in outcomes:
+        claimed, error = outcome.claimed, outcome.error
+        if error is None:
+            sent.append(outcome)
+            kind = "sent"
+        elif error.maybe_sent or error.permanent or claimed.attempts >= max_attempts:
+            kind = "unknown" if error.maybe_sent else "failed"
+            reason = error.reason
+            if kind == "failed" and not error.permanent:
+                reason = f"gave up after {claimed.attempts} attempts: {reason}"
+            settled["ids"].append(claimed.id)
+            settled["statuses"].append(kind)
+            settled["reasons"].append(reason)
+        else:
+            kind = "retry"
+            retry["ids"].append(claimed.id)
+            retry["reasons"].append(error.reason)
+            retry["delays"].append(backoff_seconds(claimed.attempts))
+        counts[kind] += 1
+    if sent:
+        ledger_sql.mark_sent(
+            ledger.table,
+            [o.claimed.id for o in sent],
+            [o.result.status for o in sent],
+            [o.result.provider_ref for o in sent],
+            [o.result.segments for o in sent],
+        )
+    if settled["ids"]:
+        ledger_sql.settle(ledger.table, **settled)
+    if retry["ids"]:
+        ledger_sql.retry_later(ledger.table, **retry)
+    ledger_sql.forget_finished_texts(ledger.table, [o.claimed.id for o in outcomes])
+    db.session.commit()
+    return counts
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Capped exponential backoff with full jitter: retries from many workers spread out
+    instead of arriving together."""
+    base = current_app.config["RETRY_BASE_SECONDS"]
+    cap = current_app.config["RETRY_MAX_SECONDS"]
+    return random.uniform(0, min(cap, base * 2 ** max(attempt - 1, 0)))  # noqa: S311
+
+
+# --- sending a batch ----------------------------------------------------------------
+
+
+# A job waits for retries due within this long (backoff is capped at RETRY_MAX_SECONDS,
+# 60 s by default); anything due later is left queued for the sweeper.
+HOLD_IN_JOB_SECONDS = 90
+# How often a job waiting on its sends touches their rows (well inside STALLED_SECONDS).
+HEARTBEAT_SECONDS = 5
+
+
+def deliver(ledger: Ledger, ids: list[int]) -> dict[str, int]:
+    """Send every row of the batch that is still queued, retrying temporary failures
+    with backoff until each is sent, failed for good, or left to the sweeper. Safe to
+    run twice: only rows still "queued" are claimed."""
+    totals = Totals()
+    pending = list(ids)
+    touched: set[int] = set()
+    with ConcurrentSender(current_app.config["DELIVERY_CONCURRENCY"]) as sender:
+        while pending:
+            due = ledger_sql.due(ledger.table, pending)
+            if not due:
+                wait = _seconds_until_next_attempt(ledger, pending)
+                if wait is None:
+                    break  # nothing left to send from this batch
+                if wait > HOLD_IN_JOB_SECONDS:
+                    # Held for quiet hours: the sweeper queues them when their time comes,
+                    # rather than this job holding a worker until morning.
+                    break
+                if not _queue_is_empty():
+                    # Other batches wait for a worker: their first tries must not wait
+                    # for these retries. The retries come back when due (RQ's scheduler,
+                    # run by `flask worker`; failing that, the sweeper re-queues them).
+                    enqueue(ledger, pending, after_seconds=wait)
+                    break
+                time.sleep(min(wait, 1))
+                continue
+            totals.add(_send_due(ledger, sender, due, touched))
+            pending = ledger_sql.still_queued(ledger.table, pending)
+    db.session.rollback()
+    ledger.after(touched)
+    counts = totals.counts
+    counts["skipped"] = len(ids) - counts["sent"] - counts["failed"] - counts["unknown"]
+    return counts
+
+
+def _send_due(ledger: Ledger, sender: ConcurrentSender, due: list[int], touched: set[int]):
+    """Claim, send and record, a chunk at a time and overlapping: while the sender has
+    one chunk in flight, the next is claimed, and outcomes are recorded as a chunk's
+    worth come back. At most two chunks are claimed and unrecorded at once, so a worker
+    that dies leaves few rows "sending"."""
+    totals = Totals()
+    step = sender.concurrency
+    finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
+    in_flight: dict[Future, Claimed] = {}
+
+    def record_finished(at_least: int) -> None:
+        done = []
+        while len(done) < at_least:
+            try:
+                done.append(finished.get(timeout=HEARTBEAT_SECONDS))
+            except queue.Empty:
+                # Still waiting (a rate limit, a slow provider): say this job is alive,
+                # so the sweeper does not take its rows for a dead worker's.
+                ledger_sql.heartbeat(ledger.table, [c.id for c in in_flight.values()])
+                db.session.commit()
+        while not finished.empty():
+            done.append(finished.get())
+        outcomes = [_outcome(in_flight.pop(future), future) for future in done]
+        totals.add(record(ledger, outcomes))
+
+    for start in range(0, len(due), step):
+        if len(in_flight) >= step:
+            record_finished(len(in_flight) - step + 1)
+        chunk = claim(ledger, due[start : start + step])
+        touched.update(c.alert_id for c in chunk if c.alert_id is not None)
+        for claimed, message, transport, limiter in _prepare(ledger, chunk):
+            if transport.writes_to_database:
+                # The outbox records in this thread's transaction, with the status change.
+                totals.add(record(ledger, [_send_here(transport, limiter, claimed, message)]))
+                continue
+            future = sender.submit(transport, limiter, message)
+            in_flight[future] = claimed
+            future.add_done_callback(finished.put)
+    # Record each outcome as it comes back (with whatever else has finished), not when
+    # the slowest of the batch answers: an e-mail has no callback, so one sent but not
+    # yet recorded when a worker dies can only be counted "possibly sent".
+    while in_flight:
+        record_finished(1)
+    return totals.counts
+
+
+def _prepare(ledger: Ledger, chunk: list[Claimed]):
+    """Each claimed row with its message, transport and rate limiter."""
+    transports, limiters = {}, {}
+    for claimed, message in zip(chunk, ledger.render(chunk), strict=True):
+        channel = claimed.channel
+        if channel not in transports:
+            transports[channel] = transport_for(channel)
+            limiters[channel] = RateLimiter(
+                redis_store.client, channel, current_app.config["RATE_LIMITS"].get(channel, 0)
+            )
+        yield claimed, message, transports[channel], limiters[channel]
+
+
+def _outcome(claimed: Claimed, future: Future) -> Outcome:
+    try:
+        return Outcome(claimed, result=future.result())
+    except TransportError as error:
+        return Outcome(claimed, error=error)
+    except Exception as error:  # a bug must not leave the row "sending"
+        return _unexpected(claimed, error)
+
+
+def _send_here(transport, limiter, claimed: Claimed, message: OutgoingMessage) -> Outcome:
+    limiter.acquire()
+    try:
+        return Outcome(claimed, result=transport.send(message))
+    except TransportError as error:
+        db.session.rollback()
+        return Outcome(claimed, error=error)
+    except Exception as error:
+        db.session.rollback()
+        return _unexpected(claimed, error)
+
+
+def _unexpected(claimed: Claimed, error: Exception) -> Outcome:
+    log.error("%s sending failed unexpectedly", claimed.channel, exc_info=error)
+    return Outcome(
+        claimed,
+        error=TransportError(f"unexpected error sending: {type(error).__name__}", permanent=True),
+    )
+
+
+def _seconds_until_next_attempt(ledger: Ledger, ids: list[int]) -> float | None:
+    wait = ledger_sql.seconds_until_next_attempt(ledger.table, ids)
+    db.session.rollback()
+    return None if wait is None else max(float(wait), 0.05)
+
+
+# --- provider callbacks -------------------------------------------------------------
+
+
+def apply_provider_status(ledger: Ledger, row_id: int, update: ProviderStatus) -> bool:
+    """Move a row forward from a provider's callback (already read by its transport).
+    Idempotent: a repeated or late callback cannot move it back. Returns whether the
+    row exists."""
+    if update.status is None:
+        return True  # a status we do not track: nothing to do
+    if not create_provider_event(f"status:{ledger.name}:{row_id}:{update.event_key}"):
+        db.session.rollback()
+        return True  # this very event was applied before: a replay or a retry
+    row = ledger_sql.apply_status(
+        ledger.table,
+        row_id,
+        provider_ref=update.provider_ref,
+        status=update.status,
+        reason=update.reason,
+        segments=update.segments,
+        duration_seconds=update.duration_seconds,
+    )
+    db.session.commit()
+    # Only a row this moved out of waiting can have finished its alert: the many
+    # "sent -> delivered" callbacks of a big alert need not ask.
+    if row is not None and row[0] is not None and row[1] in ("queued", "sending", "unknown"):
+        ledger.after({row[0]})
+    return row is not None
+
+
+# --- the sweeper ------------------------------------------------------------------
+
+
+# Look for a message at the provider from a little before its attempt was claimed
+# (clocks differ), and ask again if the job asking was lost.
+LOOK_BACK_SECONDS = 60
+ASK_AGAIN_SECONDS = 120
+
+
+def sweep(ledger: Ledger) -> dict[str, int]:
+    """Find this ledger's work left behind and put it back on the road. Run it every
+    few seconds (`flask sweeper`); running it twice at once is harmless.
+
+    1. "sending" for longer than STALLED_SECONDS: its worker died mid-send (see
+       dao.outbound.take_stalled for what each channel becomes).
+    2. "unknown" for longer than RECONCILE_SECONDS: its callback never came. With a
+       provider reference the provider took it: "sent". Without, a job asks the
+       provider whether it took it before anything is sent again (reconcile()).
+    3. Too late to be of use (give_up_seconds): failed, never sent late.
+    4. "queued" and due, untouched for REQUEUE_SECONDS while no job waits in the queue
+       (Redis lost its jobs, or a crash came between commit and enqueue): enqueue again.
+    """
+    config = current_app.config
+    outbox = config.get("DELIVERY_TRANSPORT") != "providers"
+    table = ledger.table
+    stalled = ledger_sql.take_stalled(table, outbox=outbox, seconds=config["STALLED_SECONDS"])
+    ledger_sql.accept_referenced_unknown(table, seconds=config["RECONCILE_SECONDS"])
+    to_reconcile = ledger_sql.take_for_reconciling(
+        table, seconds=config["RECONCILE_SECONDS"], ask_again_seconds=ASK_AGAIN_SECONDS
+    )
+    given_up = []
+    if ledger.give_up_seconds is not None:
+        given_up = ledger_sql.give_up_late(table, seconds=ledger.give_up_seconds)
+    ledger_sql.forget_finished_texts(table, stalled + given_up)
+    # Only when no job is waiting: a long alert's queued rows are not forgotten, just
+    # behind others, and re-queueing them every sweep would flood the queue.
+    forgotten: list[int] = []
+    if _queue_is_empty():
+        forgotten = ledger_sql.take_forgotten(table, seconds=config["REQUEUE_SECONDS"])
+    db.session.commit()
+    ids = sorted(set(forgotten) | (set(stalled) if outbox else set()))
+    enqueue(ledger, ids)
+    enqueue_reconcile(ledger, to_reconcile)
+    ledger.after_sweep()
+    found = {"stalled": len(stalled), "reconcile": len(to_reconcile), "requeued": len(ids)}
+    if ledger.give_up_seconds is not None:
+        found["given_up"] = len(given_up)
+    return found
+
+
+def reconcile(ledger: Ledger, ids: list[int]) -> dict[str, int]:
+    """For each text or call still "unknown" with no provider reference, ask the
+    provider whether it took it since the attempt began (Twilio lists messages and
+    calls by recipient and date), before anything is sent twice:
+      - it did: adopt its reference, "sent" (its status callback may still come);
+      - it did not: send again while attempts remain and it is still of use, else
+        "failed" with why (or "cancelled" when the alert was cancelled or the channel
+        stopped);
+      - it cannot tell: "possibly_sent" with why, never sent again.
+    Safe to run twice: each row changes only while still unknown and unreferenced."""
+    rows = ledger_sql.to_reconcile(ledger.table, ids, give_up_seconds=ledger.give_up_seconds)
+    db.session.rollback()
+    max_attempts = current_app.config["DELIVERY_MAX_ATTEMPTS"]
+    claimed = [Claimed(*row[:6]) for row in rows]
+    messages = ledger.render(claimed)
+    answers = _ask_providers(
+        [
+            (m, row.attempted_at - timedelta(seconds=LOOK_BACK_SECONDS))
+            for m, row in zip(messages, rows, strict=True)
+        ]
+    )
+    counts = {"found": 0, "resend": 0, "failed": 0, "possibly_sent": 0, "cancelled": 0}
+    resend: list[int] = []
+    for claim_, answer, row in zip(claimed, answers, rows, strict=True):
+        kind, status, reason, ref = _reconciled(claim_, answer, row, max_attempts)
+        if ledger_sql.settle_reconciled(
+            ledger.table, claim_.id, status=status, reason=reason, provider_ref=ref
+        ):
+            counts[kind] += 1
+            if kind == "resend":
+                resend.append(claim_.id)
+    ledger_sql.forget_finished_texts(ledger.table, [c.id for c in claimed])
+    db.session.commit()
+    enqueue(ledger, resend)
+    ledger.after({c.alert_id for c in claimed if c.alert_id is not None})
+    return counts
+
+
+def _reconciled(claimed: Claimed, answer, row, max_attempts: int) -> tuple:
+    """(kind, status, reason, provider reference) for the provider's answer."""
+    if isinstance(answer, SendResult):
+        return (
+            "found",
+            "sent",
+            "no answer in time, but the provider had taken it",
+            answer.provider_ref,
+        )
+    if isinstance(answer, TransportError):
+        reason = f"possibly sent: no answer in time, and {answer.reason}"
+        return "possibly_sent", "possibly_sent", reason, None
+    if row.stopped:
+        reason = "not sent again: the alert was cancelled or the recipient stopped"
+        return "cancelled", "cancelled", reason, None
+    if row.too_late:
+        reason = "not sent in time: no answer, and the provider has no record of it"
+        return "failed", "failed", reason, None
+    if claimed.attempts >= max_attempts:
+        reason = (
+            f"gave up after {claimed.attempts} attempts: no answer in time, "
+            "and the provider has no record of it"
+        )
+        return "failed", "failed", reason, None
+    reason = "no answer in time, and the provider has no record of it: sending again"
+    return "resend", "queued", reason, None
+
+
+def _ask_providers(asks: list[tuple[OutgoingMessage, datetime]]) -> list:
+    """For each (message, since): the provider's record of it (SendResult), None when
+    it has none, or the TransportError that kept it from saying."""
+    transports = {m.channel: transport_for(m.channel) for m, _ in asks}  # app context here
+
+    async def ask(message, since):
+        transport = transports[message.channel]
+        find = getattr(transport, "find_async", None)
+        if find is None:
+            return TransportError(f"{transport.name} cannot be asked what it sent", permanent=True)
+        try:
+            return await find(message, since)
+        except TransportError as error:
+            return error
+
+    async def ask_all():
+        try:
+            return await asyncio.gather(*(ask(m, since) for m, since in asks))
+        finally:
+            await close_async_clients()
+
+    if not asks:
+        return []
+    # On an event loop of its own thread: the caller's thread may already run one.
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, ask_all()).result()
+
+
+# --- putting work on the queue ------------------------------------------------------
+
+
+def _queue_is_empty() -> bool:
+    """Whether no job waits for a worker (True when Redis cannot say: then a job keeps
+    its retries rather than handing them to a queue that may not be there)."""
+    try:
+        return jobs.waiting() == 0
+    except RedisError:
+        return True
+
+
+def enqueue(ledger: Ledger, ids: list[int], *, after_seconds: float = 0) -> None:
+    """Queue jobs sending these rows, a batch per job, now or after_seconds from now."""
+    size = current_app.config["DELIVERY_BATCH_SIZE"]
+    for start in range(0, len(ids), size):
+        jobs.enqueue(
+            "outbound.deliver_batch",
+            ledger.name,
+            ids[start : start + size],
+            after_seconds=after_seconds,
+        )
+
+
+def enqueue_reconcile(ledger: Ledger, ids: list[int]) -> None:
+    size = current_app.config["DELIVERY_BATCH_SIZE"]
+    for start in range(0, len(ids), size):
+        jobs.enqueue("outbound.reconcile_batch", ledger.name, ids[start : start + size])

@@ -1,0 +1,79 @@
+"""The one outbound engine: notices (codes, links) keep the same promise as alerts,
+because they go through the same claim, record, reconcile and sweep."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import ResidentNotice
+from app.services import ledgers, notices
+
+
+def a_code(number: str = "+447700900411") -> int:
+    notice = notices.create_notice(
+        resident_id=None, kind="code", channel="sms", address=number, body="123456 is your code"
+    )
+    db.session.commit()
+    return notice.id
+
+
+def notice(notice_id: int) -> ResidentNotice:
+    db.session.rollback()
+    return db.session.get(ResidentNotice, notice_id)
+
+
+def test_a_code_whose_answer_never_came_is_found_at_the_provider_not_sent_twice(
+    providers, run_worker, app, monkeypatch
+):
+    providers.gateway.slow_accept_for = {"+447700900411"}
+    providers.gateway.slow_accept_s = 2.5  # past the 1 s read timeout
+    providers.gateway.send_callbacks = False
+    notice_id = a_code()
+    assert notices.send_notices([notice_id])["unknown"] == 1
+    # Not failed and not sent blindly again: the text may well be on its way.
+    assert notice(notice_id).status == "unknown"
+    assert notice(notice_id).body is not None  # kept until its fate is known
+
+    monkeypatch.setitem(app.config, "RECONCILE_SECONDS", 0)
+    assert ledgers.sweep()["notices_reconcile"] == 1
+    run_worker()
+    found = notice(notice_id)
+    (taken,) = providers.gateway.accepted
+    assert (found.status, found.provider_ref) == ("sent", taken.sid)
+    assert found.body is None  # the code is dropped once its fate is known
+    ledgers.sweep()
+    run_worker()
+    assert providers.gateway.accepted_to("Messages") == ["+447700900411"]
+
+
+def test_a_code_is_retried_through_the_engine_and_settled_by_its_callback(providers, run_worker):
+    providers.gateway.unavailable_for = {"+447700900412": 1}  # a 503: the engine retries
+    notice_id = a_code("+447700900412")
+    notices.queue_notices([notice_id])
+    run_worker()
+    deadline = time.monotonic() + 10
+    while notice(notice_id).status != "delivered":
+        assert time.monotonic() < deadline, notice(notice_id).status
+        time.sleep(0.05)
+    found = notice(notice_id)
+    assert found.attempts == 2 and found.reason is None
+    assert providers.gateway.accepted_to("Messages") == ["+447700900412"]
+    assert found.body is None
+
+
+def test_a_code_too_old_to_be_of_use_is_failed_not_sent_late(app_ctx, run_worker):
+    notice_id = a_code("+447700900413")
+    db.session.execute(
+        ResidentNotice.__table__.update()
+        .where(ResidentNotice.id == notice_id)
+        .values(created_at=db.func.now() - db.text("interval '16 minutes'"))
+    )
+    db.session.commit()
+    assert ledgers.sweep()["notices_given_up"] == 1
+    run_worker()
+    found = notice(notice_id)
+    assert (found.status, found.reason, found.body) == ("failed", "not sent in time", None)
+    assert db.session.scalars(select(ResidentNotice).where(ResidentNotice.attempts > 0)).all() == []
