@@ -36,6 +36,8 @@ from app.services.alerts import (
     draft_from_json,
     find_pending_approval,
     find_thread,
+    find_thread_root,
+    may_approve,
     preview_targets,
     recipients_label,
     reject_alert,
@@ -74,12 +76,8 @@ def _invalid(invalid: AlertInvalid):
 def target():
     force = places_dao.find_force(current_app.config["FORCE_CODE"])
     bounds = places_dao.find_force_bounds_wgs84(force) if force else None
-    parent = None
     follow_up = request.args.get("follow_up", type=record_id)
-    if follow_up:
-        parent = db.session.get(Alert, follow_up)
-        while parent is not None and parent.parent is not None:
-            parent = parent.parent  # follow-ups hang off the original
+    parent = find_thread_root(follow_up) if follow_up else None
     config = current_app.config
     return render_template(
         "officers/target.html",
@@ -249,11 +247,7 @@ def alert(alert_id: int):
         thread=find_thread(row),
         progress=alert_progress(alert_id),
         now=datetime.now(UTC),
-        can_approve=(
-            row.status == "pending_approval"
-            and current_user.role in APPROVERS
-            and row.created_by_id != current_user.id
-        ),
+        can_approve=may_approve(current_user, row),
     )
 
 

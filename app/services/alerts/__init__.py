@@ -1,0 +1,93 @@
+"""Alerts: preview who one reaches, write it, get it approved, schedule, send, follow
+up, and follow its deliveries.
+
+    drafts      what the officer composed (AlertDraft), parsed from the page's JSON
+    targeting   who it reaches: the audience, the preview, counts as staff may read them
+    compose     what it says on each channel, and the checks on the words and the time
+    lifecycle   the transition table, its one audit helper, and the approval rules
+    submitting  submit_alert: check, record, then hold, schedule or send
+    approval    approve_alert, reject_alert
+    sending     write the deliveries, queue them after the commit, test, release, cancel
+    threads     follow-ups and the original they hang off
+    progress    how the deliveries are getting on
+
+Callers import from here (`from app.services.alerts import submit_alert`)."""
+
+from app.services.alerts.approval import approve_alert, find_pending_approval, reject_alert
+from app.services.alerts.compose import (
+    MAX_BODY,
+    MAX_SCHEDULE_DAYS,
+    MAX_TITLE,
+    check_schedule,
+    check_words,
+    compose_preview,
+)
+from app.services.alerts.drafts import AlertDraft, AlertInvalid, draft_from_json
+from app.services.alerts.lifecycle import (
+    APPROVERS,
+    TRANSITIONS,
+    NotAllowed,
+    Transition,
+    approval_refusal,
+    may_approve,
+    needs_approval,
+)
+from app.services.alerts.progress import FINISHED_STATUSES, alert_progress
+from app.services.alerts.sending import (
+    SentAlert,
+    cancel_alert,
+    enqueue_alert_deliveries,
+    release_scheduled_alerts,
+    send_test_to_self,
+)
+from app.services.alerts.submitting import submit_alert
+from app.services.alerts.targeting import (
+    Target,
+    count_label,
+    hidden_label,
+    place_boundary,
+    preview_targets,
+    recipients_label,
+    resolve_target,
+)
+from app.services.alerts.threads import find_thread, find_thread_root, thread_root
+
+__all__ = [
+    "APPROVERS",
+    "FINISHED_STATUSES",
+    "MAX_BODY",
+    "MAX_SCHEDULE_DAYS",
+    "MAX_TITLE",
+    "TRANSITIONS",
+    "AlertDraft",
+    "AlertInvalid",
+    "NotAllowed",
+    "SentAlert",
+    "Target",
+    "Transition",
+    "alert_progress",
+    "approval_refusal",
+    "approve_alert",
+    "cancel_alert",
+    "check_schedule",
+    "check_words",
+    "compose_preview",
+    "count_label",
+    "draft_from_json",
+    "enqueue_alert_deliveries",
+    "find_pending_approval",
+    "find_thread",
+    "find_thread_root",
+    "hidden_label",
+    "may_approve",
+    "needs_approval",
+    "place_boundary",
+    "preview_targets",
+    "recipients_label",
+    "reject_alert",
+    "release_scheduled_alerts",
+    "resolve_target",
+    "send_test_to_self",
+    "submit_alert",
+    "thread_root",
+]

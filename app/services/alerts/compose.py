@@ -1,0 +1,140 @@
+"""What an alert says: each channel's words as residents will get them, and the checks
+on the title, message, category, recording and time to send."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app
+
+from app.channels.base import OutgoingMessage
+from app.channels.smtp import build_email
+from app.extensions import db
+from app.models import ALERT_MODES, CATEGORIES, AlertRecording
+from app.services import message_text
+from app.services.alerts.drafts import AlertDraft
+from app.services.text import checked_field, clean_text
+from app.services.transaction import read_only
+
+MAX_TITLE = 120
+MAX_BODY = 1_000
+# Far enough ahead for any planned appeal; further is more likely a typo in the year.
+MAX_SCHEDULE_DAYS = 30
+
+
+def compose_preview(
+    *, title: str, body: str, mode: str = "live", recording_id: int | None = None
+) -> dict:
+    """Each channel's words as residents will get them, the SMS's encoding and
+    segments, and what one message costs on each channel."""
+    config = current_app.config
+    force = config["FORCE_NAME"]
+    title, body = clean_text(title), clean_text(body, multiline=True)
+    mode = mode if mode in ALERT_MODES else "live"
+    sms = message_text.sms_text(title=title, body=body, force=force, mode=mode)
+    length = message_text.sms_length(sms)
+    script = message_text.voice_script(title=title, body=body, force=force, mode=mode)
+    minutes = message_text.voice_minutes(script)
+    with read_only():
+        recording = db.session.get(AlertRecording, recording_id) if recording_id else None
+        if recording is not None:
+            # Played twice, with the words before and after it.
+            minutes = max(1, math.ceil((recording.seconds * 2 + 15) / 60))
+            script = (
+                f"This is a message from {force} Police. [Your recording, "
+                f"{recording.seconds:.0f} seconds, played twice.] To stop these calls, call 101."
+            )
+    email = build_email(
+        OutgoingMessage(
+            delivery_id=0,
+            alert_id=0,
+            channel="email",
+            recipient="resident@example.invalid",
+            subject=message_text.email_subject(title=title, force=force, mode=mode),
+            body=message_text.email_text(body=body, force=force, mode=mode),
+            unsubscribe_url="https://example.invalid/unsubscribe",
+        ),
+        "alerts@example.invalid",
+    )
+    return {
+        "sms": {
+            "text": sms,
+            **length.as_dict(),
+            "max_segments": config["SMS_MAX_SEGMENTS"],
+            "too_long": length.segments > config["SMS_MAX_SEGMENTS"],
+            "cost": round(length.segments * config["SMS_PRICE_PER_SEGMENT"], 4),
+        },
+        "voice": {
+            "script": script,
+            "recording": recording is not None,
+            "minutes": minutes,
+            "cost": round(minutes * config["VOICE_PRICE_PER_MINUTE"], 4),
+        },
+        "email": {
+            "subject": email["Subject"],
+            "text": email.get_body(("plain",)).get_content(),
+            "html": email.get_body(("html",)).get_content(),
+            "cost": 0,
+        },
+    }
+
+
+def check_words(draft: AlertDraft, errors: dict[str, str]) -> tuple[str, str]:
+    """The title and message cleaned, adding what is wrong with them, the category,
+    the recording or the mode to `errors`."""
+    title = checked_field(errors, "title", draft.title, "The title")
+    body = checked_field(errors, "body", draft.body, "The message", multiline=True)
+    if "title" in errors:
+        pass  # refused as text already
+    elif not title:
+        errors["title"] = "Give the alert a title."
+    elif len(title) > MAX_TITLE:
+        errors["title"] = f"Keep the title to {MAX_TITLE} characters (it is {len(title)})."
+    if "body" in errors:
+        pass  # refused as text already
+    elif not body:
+        errors["body"] = "Write the message."
+    elif len(body) > MAX_BODY:
+        errors["body"] = f"Keep the message to {MAX_BODY:,} characters (it is {len(body):,})."
+    elif not draft.channels or "sms" in draft.channels:
+        _check_sms_length(title, body, draft.mode, errors)
+    if draft.category not in CATEGORIES:
+        errors["category"] = "Choose what the alert is about."
+    if (
+        draft.recording_id is not None
+        and db.session.get(AlertRecording, draft.recording_id) is None
+    ):
+        errors["recording"] = "That recording is no longer here. Upload it again."
+    if draft.mode not in ("live", "exercise"):
+        errors["mode"] = "Choose live or exercise."
+    return title, body
+
+
+def _check_sms_length(title: str, body: str, mode: str, errors: dict[str, str]) -> None:
+    force = current_app.config["FORCE_NAME"]
+    sms = message_text.sms_text(title=title, body=body, force=force, mode=mode)
+    length = message_text.sms_length(sms)
+    most = current_app.config["SMS_MAX_SEGMENTS"]
+    if length.segments > most:
+        over = max(1, length.units - most * length.per_segment)
+        hint = (
+            f" Replacing {''.join(length.ucs2_characters)} would fit far more in each."
+            if length.ucs2_characters
+            else ""
+        )
+        errors["body"] = (
+            f"As a text message this is {length.segments} parts; at most {most} are "
+            f"allowed. Shorten it by about {over} characters.{hint}"
+        )
+
+
+def check_schedule(draft: AlertDraft, errors: dict[str, str]) -> None:
+    """Adds to `errors` what is wrong with the time to send, if one is given."""
+    if draft.send_at is None:
+        return
+    now = datetime.now(UTC)
+    if draft.send_at <= now:
+        errors["send_at"] = "That time has passed. Choose a later time, or send now."
+    elif draft.send_at > now + timedelta(days=MAX_SCHEDULE_DAYS):
+        errors["send_at"] = f"Schedule at most {MAX_SCHEDULE_DAYS} days ahead."

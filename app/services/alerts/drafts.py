@@ -1,0 +1,88 @@
+"""What the officer composed, as the map page sends it, and the refusal that says what
+to fix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from app.models import MAX_ID
+
+
+class AlertInvalid(ValueError):
+    """The alert cannot be sent as it is; `errors` maps each field to what to fix."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+@dataclass
+class AlertDraft:
+    """What the officer composed, before it is checked."""
+
+    shapes: list = field(default_factory=list)
+    title: str = ""
+    body: str = ""
+    category: str = "incident"
+    mode: str = "live"
+    groups: list[str] = field(default_factory=list)
+    channels: list[str] = field(default_factory=list)
+    parent_id: int | None = None
+    # "area": residents in the shapes; "parent": whoever the parent alert reached.
+    audience: str = "area"
+    send_at: datetime | None = None
+    expected_residents: int | None = None
+    # Voice calls play this recording (an AlertRecording id) instead of the text.
+    recording_id: int | None = None
+
+
+def draft_from_json(data: dict[str, Any]) -> AlertDraft:
+    """An AlertDraft from the map page's JSON. Raises AlertInvalid for values of the
+    wrong type (the page never sends them; a hand-made request might)."""
+    errors: dict[str, str] = {}
+
+    def strings(name: str) -> list[str]:
+        value = data.get(name) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            errors[name] = f"{name} must be a list of names."
+            return []
+        return value
+
+    def whole_number(name: str) -> int | None:
+        value = data.get(name)
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
+            errors[name] = f"{name} must be a whole number from 0 to {MAX_ID:,}."
+            return None
+        return value
+
+    send_at = None
+    if data.get("send_at"):
+        try:
+            send_at = datetime.fromisoformat(str(data["send_at"]))
+        except ValueError:
+            errors["send_at"] = "Give the time to send as a date and time, e.g. 2026-12-01 18:30."
+        else:
+            if send_at.tzinfo is None:
+                errors["send_at"] = "Give the time to send with its time zone."
+    shapes = data.get("shapes")
+    draft = AlertDraft(
+        shapes=shapes if isinstance(shapes, list) else [],
+        title=str(data.get("title") or ""),
+        body=str(data.get("body") or ""),
+        category=str(data.get("category") or "incident"),
+        mode=str(data.get("mode") or "live"),
+        groups=strings("groups"),
+        channels=strings("channels"),
+        parent_id=whole_number("parent_id"),
+        audience=str(data.get("audience") or "area"),
+        send_at=send_at,
+        expected_residents=whole_number("expected_residents"),
+        recording_id=whole_number("recording_id"),
+    )
+    if errors:
+        raise AlertInvalid(errors)
+    return draft

@@ -1,0 +1,135 @@
+"""The rules of an alert's life: which status each action may start from and where it
+leaves the alert (one table), the audit event each move writes, who may approve, and
+what needs approval. Nothing here commits: the use cases that call it own the
+transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from app.dao.audit import create_audit_event
+from app.extensions import db
+from app.models import Alert, Officer
+
+# Roles that may approve other people's alerts.
+APPROVERS = ("supervisor", "admin")
+
+
+class NotAllowed(PermissionError):
+    """The officer may not do this to this alert; the message says why."""
+
+
+@dataclass(frozen=True)
+class Transition:
+    sources: tuple[str, ...]  # the statuses the action may start from
+    target: str | None  # where it leaves the alert; None: a decision, the status stays
+    event: str | None  # the audit event it writes; None: not audited
+    verb: str  # for a refusal: "This alert is sent: nothing to approve."
+
+
+# Not gone yet: nothing of these has reached anyone.
+UNSENT = ("draft", "pending_approval", "scheduled")
+
+# Every change of an alert's status goes through this table (models/alert.py lists the
+# statuses). An alert is created "draft", which is not a transition.
+TRANSITIONS: dict[str, Transition] = {
+    # action: Transition(from, to, audit event, verb)
+    "request_approval": Transition(
+        ("draft",), "pending_approval", "alert.approval_requested", "submit"
+    ),
+    # The supervisor's yes; "schedule" or "send" moves it on in the same transaction.
+    "approve": Transition(("pending_approval",), None, "alert.approved", "approve"),
+    "reject": Transition(("pending_approval",), "rejected", "alert.rejected", "reject"),
+    # From pending_approval only after "approve" (approval.approve_alert).
+    "schedule": Transition(
+        ("draft", "pending_approval"), "scheduled", "alert.scheduled", "schedule"
+    ),
+    "send": Transition(UNSENT, "sending", "alert.sent", "send"),
+    "send_test": Transition(("draft",), "sending", "alert.test_sent", "send"),
+    # Sent with nothing to deliver (everyone it was for has left). Once deliveries
+    # finish, dispatch.mark_alert_sent_when_done makes the same move in its SQL.
+    "finish": Transition(("sending",), "sent", None, "finish"),
+    "cancel": Transition((*UNSENT, "sending"), "cancelled", "alert.cancelled", "cancel"),
+}
+
+
+def refusal(alert: Alert, action: str) -> str | None:
+    """Why the table does not let this alert take this action now, or None."""
+    step = TRANSITIONS[action]
+    if alert.status in step.sources:
+        return None
+    return f"This alert is {alert.status.replace('_', ' ')}: nothing to {step.verb}."
+
+
+def require(alert: Alert, action: str) -> None:
+    """Raises NotAllowed unless the table lets this alert take this action now."""
+    refused = refusal(alert, action)
+    if refused is not None:
+        raise NotAllowed(refused)
+
+
+def transition(
+    alert: Alert, action: str, actor: Officer | None, details: dict[str, Any] | None = None
+) -> None:
+    """Move the alert as the table says and write the move's audit event, in the
+    caller's transaction. `actor` is None for the sweeper. Raises NotAllowed."""
+    require(alert, action)
+    step = TRANSITIONS[action]
+    if step.target is not None:
+        alert.status = step.target
+    if step.event is not None:
+        audit(alert, step.event, actor, details)
+
+
+def audit(
+    alert: Alert, event: str, actor: Officer | None, details: dict[str, Any] | None = None
+) -> None:
+    """The audit event of something done to an alert, in the caller's transaction."""
+    create_audit_event(
+        event,
+        actor_id=actor.id if actor else None,
+        subject_type="alert",
+        subject_id=alert.id,
+        details=details,
+    )
+
+
+def lock_alert(alert_id: int) -> Alert:
+    """The alert, locked until the transaction ends, so that two decisions on it (an
+    approval and a cancel, a release by the sweeper) happen one after the other.
+    Raises NotAllowed when there is no such alert."""
+    alert = db.session.scalar(select(Alert).where(Alert.id == alert_id).with_for_update())
+    if alert is None:
+        raise NotAllowed("There is no such alert.")
+    return alert
+
+
+# --- approval -----------------------------------------------------------------------
+
+
+def needs_approval(category: str, residents: int) -> bool:
+    """Whether an alert of this category to this many residents waits for a supervisor."""
+    config = current_app.config
+    return category in config["APPROVAL_CATEGORIES"] or residents > config["APPROVAL_THRESHOLD"]
+
+
+def approval_refusal(officer: Officer, alert: Alert, action: str = "approve") -> str | None:
+    """Why this officer may not approve (or, with action "reject", reject) this alert,
+    or None if they may: a supervisor or admin decides on an alert that waits for
+    approval, and never approves their own."""
+    if officer.role not in APPROVERS:
+        return f"Only a supervisor can {TRANSITIONS[action].verb} alerts."
+    refused = refusal(alert, action)
+    if refused is not None:
+        return refused
+    if action == "approve" and alert.created_by_id == officer.id:
+        return "You wrote this alert: another supervisor must approve it."
+    return None
+
+
+def may_approve(officer: Officer, alert: Alert) -> bool:
+    return approval_refusal(officer, alert) is None

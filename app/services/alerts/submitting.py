@@ -1,0 +1,135 @@
+"""An officer submits an alert: it is checked, recorded, and then, as its rules say,
+sent now, scheduled, or held for a supervisor's approval."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func
+
+from app.dao.audit import create_audit_event
+from app.dao.targeting import count_targets, suppressed
+from app.extensions import db
+from app.models import Alert, AlertRecording, Officer
+from app.services.alerts.compose import check_schedule, check_words
+from app.services.alerts.drafts import AlertDraft, AlertInvalid
+from app.services.alerts.lifecycle import audit, needs_approval, transition
+from app.services.alerts.sending import SentAlert, enqueue_safely, send_now_or_later
+from app.services.alerts.targeting import Target, count_label, resolve_target
+from app.services.transaction import transaction
+from geo.areas import clean_shapes
+from geo.projection import BNG
+
+
+class _NobodyInside(Exception):
+    """Nobody registered is inside the area: refused, and who asked is recorded."""
+
+    def __init__(self, target: Target):
+        self.target = target
+
+
+def submit_alert(
+    officer: Officer,
+    draft: AlertDraft | None = None,
+    **fields: Any,
+) -> SentAlert:
+    """Record the alert, then, as its rules say: send it now (every delivery written
+    in this transaction, then queued), schedule it, or hold it for a supervisor's
+    approval. Raises AlertInvalid."""
+    draft = draft or AlertDraft(**fields)
+    try:
+        with transaction():
+            title, body, target = _checked(officer, draft)
+            residents = count_targets(db.session, target.audience)["residents"]
+            if residents == 0:
+                raise _NobodyInside(target)
+            _check_count_unchanged(draft, residents)
+            alert = _record(officer, draft, title, body, target, residents)
+            alert_id = alert.id
+            if needs_approval(draft.category, residents):
+                transition(alert, "request_approval", officer)
+                deliveries = None
+            else:
+                deliveries = send_now_or_later(alert, officer, later=draft.send_at is not None)
+    except _NobodyInside as nobody:
+        # The preview said "fewer than 5"; this answer says "none". Tried on a tiny area
+        # it would say whether anyone is registered there, so who asked is recorded.
+        with transaction():
+            create_audit_event(
+                "alert.refused_nobody_inside",
+                actor_id=officer.id,
+                details={"area_km2": nobody.target.area_km2, "audience": draft.audience},
+            )
+        raise AlertInvalid(
+            {"area": "Nobody registered is inside this area. Make it larger or move it."}
+        ) from None
+    if deliveries is not None:
+        enqueue_safely(alert_id)
+    return SentAlert(alert=alert, deliveries=deliveries or 0)
+
+
+def _checked(officer: Officer, draft: AlertDraft) -> tuple[str, str, Target]:
+    """The cleaned title and message and the audience. Raises AlertInvalid with every
+    mistake at once."""
+    errors: dict[str, str] = {}
+    title, body = check_words(draft, errors)
+    recording = db.session.get(AlertRecording, draft.recording_id) if draft.recording_id else None
+    if recording is not None and recording.created_by_id != officer.id:
+        errors["recording"] = "Use a recording you uploaded yourself."
+    check_schedule(draft, errors)
+    target = resolve_target(draft, errors)
+    if errors or target is None:
+        raise AlertInvalid(errors)
+    return title, body, target
+
+
+def _check_count_unchanged(draft: AlertDraft, residents: int) -> None:
+    """Someone registered or left since the officer saw the count: they must confirm
+    the number that will actually be sent. Compared as the officer saw it: "fewer than
+    5" (the page sends 0) matches any count under the minimum. Raises AlertInvalid."""
+    if draft.expected_residents is None:
+        return
+    if suppressed(residents) != suppressed(draft.expected_residents):
+        raise AlertInvalid(
+            {
+                "area": f"The area now reaches {count_label(residents)} residents, not "
+                f"{count_label(draft.expected_residents)}. Check the new count and send again."
+            }
+        )
+
+
+def _record(
+    officer: Officer, draft: AlertDraft, title: str, body: str, target: Target, residents: int
+) -> Alert:
+    """The alert as a draft, with its audit event, in the caller's transaction."""
+    alert = Alert(
+        created_by_id=officer.id,
+        title=title,
+        body=body,
+        category=draft.category,
+        mode=draft.mode,
+        shapes=clean_shapes(draft.shapes) if draft.audience == "area" else [],
+        filters={
+            "groups": list(target.audience.groups),
+            "channels": list(target.audience.channels),
+        },
+        area=func.ST_GeomFromWKB(target.area_wkb, BNG) if target.area_wkb else None,
+        parent_id=draft.parent_id,
+        audience="parent" if draft.audience == "parent" else "area",
+        send_at=draft.send_at,
+        recording_id=draft.recording_id,
+        recipient_count=residents,
+        status="draft",
+    )
+    db.session.add(alert)
+    db.session.flush()
+    details = {
+        "title": title,
+        "category": draft.category,
+        "mode": draft.mode,
+        "residents": residents,
+        "shapes": len(draft.shapes),
+        "parent_id": draft.parent_id,
+    }
+    audit(alert, "alert.drafted", officer, details)
+    return alert

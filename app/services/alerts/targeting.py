@@ -1,0 +1,171 @@
+"""Who an alert reaches: the audience a draft describes or a recorded alert stores,
+the preview the officer sees before sending, and counts as staff may read them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask import current_app
+from shapely import wkb as shapely_wkb
+from sqlalchemy import func, select
+
+from app.dao import places as places_dao
+from app.dao.targeting import (
+    Audience,
+    count_near_edge,
+    count_targets,
+    count_targets_by_group,
+    find_target_cells,
+    materialise_targets,
+    suppressed,
+)
+from app.extensions import db
+from app.models import CHANNELS, Alert, InterestGroup
+from app.services.alerts.drafts import AlertDraft, AlertInvalid
+from app.services.alerts.lifecycle import needs_approval
+from app.services.transaction import read_only
+from geo.areas import AreaError, area_from_shapes
+
+# A follow-up to "the same people" needs an alert that reached (or began to reach) them.
+FOLLOWED_UP_STATUSES = ("sending", "sent", "cancelled")
+
+
+def place_boundary(place_id: int):
+    """A place's boundary (BNG) as a shapely geometry, or None."""
+    boundary = places_dao.find_place_boundary_wkb(place_id)
+    return None if boundary is None else shapely_wkb.loads(boundary)
+
+
+@dataclass
+class Target:
+    audience: Audience
+    area_wkb: bytes | None
+    area_km2: float | None
+    # What we changed in the drawn shapes to use them (e.g. closed an outline).
+    notes: list[str] = field(default_factory=list)
+
+
+def resolve_target(draft: AlertDraft, errors: dict[str, str]) -> Target | None:
+    """The audience a draft describes, adding what is wrong to `errors`."""
+    groups = tuple(sorted(set(draft.groups)))
+    channels = tuple(sorted(set(draft.channels)))
+    unknown_channels = set(channels) - set(CHANNELS)
+    if unknown_channels:
+        errors["channels"] = "Choose text, voice or e-mail."
+    if groups:
+        known = set(db.session.scalars(select(InterestGroup.slug)))
+        if set(groups) - known:
+            errors["groups"] = "One of the groups no longer exists. Reload the page."
+    if draft.audience == "parent":
+        parent = db.session.get(Alert, draft.parent_id) if draft.parent_id else None
+        if parent is None or parent.mode == "test" or parent.status not in FOLLOWED_UP_STATUSES:
+            errors["area"] = "The alert this follows up has not been sent. Choose an area."
+            return None
+        audience = Audience(parent_alert_id=parent.id, groups=groups, channels=channels)
+        return Target(audience, stored_area_wkb(parent.id), None)
+    if draft.parent_id is not None and db.session.get(Alert, draft.parent_id) is None:
+        errors["parent_id"] = "The alert this follows up no longer exists. Start a new alert."
+        return None
+    notes: list[str] = []
+    try:
+        area = area_from_shapes(draft.shapes, place_boundary=place_boundary, notes=notes)
+    except AreaError as refusal:
+        errors["area"] = str(refusal)
+        return None
+    audience = Audience(area_wkb=area.wkb, groups=groups, channels=channels)
+    return Target(audience, area.wkb, round(area.area / 1e6, 3), notes)
+
+
+def stored_area_wkb(alert_id: int) -> bytes | None:
+    """The area a recorded alert was resolved to (BNG), as WKB."""
+    found = db.session.scalar(select(func.ST_AsBinary(Alert.area)).where(Alert.id == alert_id))
+    return bytes(found) if found is not None else None
+
+
+def audience_of(alert: Alert) -> Audience:
+    """Who a recorded alert is for: its stored area (or the residents its parent
+    reached) with the groups and channels it was limited to."""
+    filters = alert.filters or {}
+    return Audience(
+        area_wkb=stored_area_wkb(alert.id),
+        parent_alert_id=alert.parent_id if alert.audience == "parent" else None,
+        groups=tuple(filters.get("groups") or ()),
+        channels=tuple(filters.get("channels") or ()),
+    )
+
+
+def hidden_label() -> str:
+    """What staff see instead of a count under DENSITY_MIN_COUNT."""
+    return f"fewer than {current_app.config['DENSITY_MIN_COUNT']}"
+
+
+def count_label(count: int) -> str:
+    """A count of people as staff may read it: "1,234", or "fewer than 5"."""
+    shown = suppressed(count)
+    return hidden_label() if shown is None else f"{shown:,}"
+
+
+def recipients_label(alert: Alert) -> str:
+    """How many residents an alert is for, as staff may read it. Until it goes, the
+    expected count of a pending or scheduled alert is a preview, small counts hidden;
+    once sent, the real number (the delivery ledger is personal data under audit)."""
+    count = alert.recipient_count or 0
+    return f"{count:,}" if alert.sent_at is not None else count_label(count)
+
+
+def preview_targets(draft: AlertDraft) -> dict:
+    """Residents reached per channel and per group, residents near the edge, where they
+    are (in squares, never a home), and how much of the area is outside the force.
+    Every count under min_count is null and shown as hidden_label ("fewer than 5"):
+    a tiny area round one postcode must not say that someone there is registered.
+    Raises AlertInvalid."""
+    with read_only():
+        errors: dict[str, str] = {}
+        target = resolve_target(draft, errors)
+        if errors or target is None:
+            raise AlertInvalid(errors)
+        return _preview(draft, target)
+
+
+def _preview(draft: AlertDraft, target: Target) -> dict:
+    config = current_app.config
+    min_count = config["DENSITY_MIN_COUNT"]
+    found = materialise_targets(db.session, target.audience)
+    counts = count_targets(db.session, target.audience, found)
+    residents = suppressed(counts["residents"])
+    groups = count_targets_by_group(db.session, target.audience, found)
+    edge = None
+    if target.audience.area_wkb is not None:  # a follow-up to the same people has no edge
+        edge = count_near_edge(db.session, target.audience)
+        edge = {side: suppressed(n) for side, n in edge.items()}
+    cells = find_target_cells(
+        db.session,
+        target.audience,
+        cell_m=config["PREVIEW_CELL_M"],
+        min_count=min_count,
+        targets=found,
+    )
+    return {
+        "residents": residents,
+        "channels": {channel: suppressed(n) for channel, n in counts["channels"].items()},
+        "groups": {slug: suppressed(n) for slug, n in groups.items()},
+        "near_edge": edge,
+        "cells": [{"residents": n, "geometry": geometry} for n, geometry in cells],
+        "cell_m": config["PREVIEW_CELL_M"],
+        "min_count": min_count,
+        "hidden_label": hidden_label(),
+        "area_km2": target.area_km2,
+        "outside_force_km2": _outside_force_km2(target.area_wkb),
+        # What we changed in the drawn shapes (an open outline closed), to show.
+        "notes": target.notes,
+        # From the count as shown: a threshold under min_count would otherwise tell which
+        # side of it a hidden count lies. The send applies the rule to the real count.
+        "needs_approval": needs_approval(draft.category, residents or 0),
+    }
+
+
+def _outside_force_km2(area_wkb: bytes | None) -> float:
+    force = places_dao.find_force(current_app.config["FORCE_CODE"])
+    if area_wkb is None or force is None:
+        return 0.0
+    return round(places_dao.area_outside_km2(force, area_wkb), 3)

@@ -1,0 +1,35 @@
+"""Where a use case's transaction starts and ends, said once.
+
+A service wraps its writes in `with transaction():` instead of calling commit and
+rollback in each branch. Work that must see the committed rows (queueing a job) goes
+after the block, never inside it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from app.extensions import db
+
+
+@contextmanager
+def transaction() -> Iterator[None]:
+    """Commit the session when the block ends; roll back when it raises (the exception
+    goes on to the caller, and nothing of the block is kept). Returning from inside the
+    block commits."""
+    try:
+        yield
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+
+
+@contextmanager
+def read_only() -> Iterator[None]:
+    """A block that only reads: its transaction is rolled back however the block ends,
+    so no snapshot, lock or temporary table outlives it."""
+    try:
+        yield
+    finally:
+        db.session.rollback()
