@@ -16,6 +16,7 @@ from flask import Blueprint, abort, jsonify, request
 from werkzeug.routing import PathConverter
 
 from app.dao import places as places_dao
+from app.dao import postcodes as postcodes_dao
 from app.extensions import csrf, db
 from app.services.postcode_check import (
     PostcodeRefused,
@@ -25,7 +26,7 @@ from app.services.postcode_check import (
     postcode_key,
     refuse_control_characters,
 )
-from geo import lookups, postcodes
+from geo import postcodes
 
 bp = Blueprint("api", __name__)
 # Read-only lookups: no session state changes, so no CSRF token is needed, even for
@@ -61,7 +62,7 @@ def refused(refusal: PostcodeRefused):
     return error(STATUS_FOR_REASON.get(refusal.reason, 422), refusal.reason, str(refusal))
 
 
-def _record_json(record: lookups.PostcodeRecord, checked=None) -> dict:
+def _record_json(record: postcodes_dao.PostcodeRecord, checked=None) -> dict:
     body = record.as_json()
     if checked is not None:
         body["in_force"] = checked.in_force
@@ -78,7 +79,7 @@ def postcode(text: str):
         checked = check_postcode(text, require_in_force=False)
     except PostcodeRefused as refusal:
         return refused(refusal)
-    record = lookups.by_postcode(db.session, checked.postcode.postcode)
+    record = postcodes_dao.by_postcode(db.session, checked.postcode.postcode)
     return jsonify(_record_json(record, checked))
 
 
@@ -92,15 +93,15 @@ def bulk_postcodes():
     typed = data.get("postcodes") if isinstance(data, dict) else None
     if not isinstance(typed, list) or not all(isinstance(t, str) for t in typed):
         return error(400, "invalid", 'Send {"postcodes": ["BS1 6AD", ...]} as JSON.')
-    if len(typed) > lookups.MAX_BULK:
-        return error(400, "too_many", f"Send at most {lookups.MAX_BULK} postcodes at once.")
+    if len(typed) > postcodes_dao.MAX_BULK:
+        return error(400, "too_many", f"Send at most {postcodes_dao.MAX_BULK} postcodes at once.")
     keys: dict[str, str | PostcodeRefused] = {}
     for query in typed:
         try:
             keys[query] = postcode_key(query)
         except PostcodeRefused as refusal:
             keys[query] = refusal
-    found = lookups.by_postcodes(db.session, [k for k in keys.values() if isinstance(k, str)])
+    found = postcodes_dao.by_postcodes(db.session, [k for k in keys.values() if isinstance(k, str)])
     results = []
     for query in typed:
         key = keys[query]
@@ -126,11 +127,11 @@ def nearest_postcodes():
         return error(400, "invalid", "Give longitude and latitude as numbers.")
     if not (-9 <= longitude <= 2.5 and 49.5 <= latitude <= 61.5):
         return error(400, "outside_gb", "That point is outside Great Britain.")
-    if not 0 < radius_m <= lookups.MAX_NEAREST_RADIUS_M:
+    if not 0 < radius_m <= postcodes_dao.MAX_NEAREST_RADIUS_M:
         return error(400, "invalid", "radius_m must be between 0 and 20,000 metres.")
-    if not 1 <= limit <= lookups.MAX_NEAREST_LIMIT:
+    if not 1 <= limit <= postcodes_dao.MAX_NEAREST_LIMIT:
         return error(400, "invalid", "limit must be between 1 and 100.")
-    rows = lookups.nearest(
+    rows = postcodes_dao.nearest(
         db.session, longitude=longitude, latitude=latitude, radius_m=radius_m, limit=limit
     )
     return jsonify(results=[record.as_json() | {"distance_m": round(d, 1)} for record, d in rows])
@@ -139,7 +140,9 @@ def nearest_postcodes():
 @bp.route("/autocomplete")
 def autocomplete():
     """Live postcodes starting with ?q= (at least the area letters), for type-ahead."""
-    return jsonify(results=lookups.autocomplete(db.session, request.args.get("q", ""), limit=10))
+    return jsonify(
+        results=postcodes_dao.autocomplete(db.session, request.args.get("q", ""), limit=10)
+    )
 
 
 @bp.route("/outcodes/", defaults={"outward": ""})
@@ -156,7 +159,7 @@ def outcode(outward: str):
         return error(400, "invalid", f"“{outward.strip()[:10]}” is not an outward code like BS1.")
     if refusal := outside_great_britain(postcodes.canonical(outward)):
         return refused(refusal)
-    found = lookups.centroid(db.session, outward=outward)
+    found = postcodes_dao.centroid(db.session, outward=outward)
     if found is None:
         return error(404, "unknown", f"We hold no postcodes in {postcodes.canonical(outward)}.")
     return jsonify(found | {"outcode": postcodes.canonical(outward)})
@@ -179,7 +182,7 @@ def sector(sector: str):
         return error(400, "invalid", f"“{shown}” is not a postcode sector like BS1 6.")
     if refusal := outside_great_britain(f"{outward} {digit}"):
         return refused(refusal)
-    found = lookups.centroid(db.session, outward=outward, sector=digit)
+    found = postcodes_dao.centroid(db.session, outward=outward, sector=digit)
     if found is None:
         return error(404, "unknown", f"We hold no postcodes in {outward} {digit}.")
     return jsonify(found | {"sector": f"{outward} {digit}"})
@@ -193,7 +196,7 @@ def places_containing():
             checked = check_postcode(request.args["postcode"], require_in_force=False)
         except PostcodeRefused as refusal:
             return refused(refusal)
-        record = lookups.by_postcode(db.session, checked.postcode.postcode)
+        record = postcodes_dao.by_postcode(db.session, checked.postcode.postcode)
         if not record.has_location:
             return error(422, "no_location", no_location_message(record.postcode))
         easting, northing = record.easting, record.northing
@@ -208,14 +211,14 @@ def places_containing():
         except (KeyError, ValueError):
             return error(400, "invalid", "Give a postcode, or longitude and latitude.")
     return jsonify(
-        results=lookups.places_containing(db.session, easting=easting, northing=northing)
+        results=places_dao.places_containing(db.session, easting=easting, northing=northing)
     )
 
 
 @bp.route("/places/<int:place_id>/postcodes")
 def place_postcodes(place_id: int):
     """How many live postcodes a place covers, and (up to 1,000 of) which."""
-    count, names = lookups.postcodes_in_place(db.session, place_id)
+    count, names = postcodes_dao.postcodes_in_place(db.session, place_id)
     return jsonify(place_id=place_id, count=count, postcodes=names)
 
 

@@ -7,8 +7,9 @@ import random
 import click
 from flask import current_app
 from flask.cli import AppGroup
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
+from app.dao.postcodes import find_random_postcodes_in_force
 from app.extensions import db
 from app.models import InterestGroup, Officer, Resident, ResidentChannel, ResidentLocation
 
@@ -43,21 +44,9 @@ def seed_residents(count: int, *, seed: int = 2026) -> int:
     addresses are under example.invalid: none of them can reach a real person.
     """
     rng = random.Random(seed)  # noqa: S311 (synthetic data, not security)
-    db.session.execute(text("SELECT setseed(:s)"), {"s": (seed % 1000) / 1000})
-    force = current_app.config["FORCE_CODE"]
-    postcodes = db.session.execute(
-        text(
-            """
-            SELECT p.postcode, p.location FROM postcodes p
-            JOIN places f ON f.kind = 'force' AND f.code = :force
-            WHERE p.location IS NOT NULL
-              AND p.admin_district_code IN (
-                  SELECT jsonb_array_elements_text(f.properties -> 'constituent_lad23cd'))
-            ORDER BY random() LIMIT :n
-            """
-        ),
-        {"force": force, "n": count},
-    ).all()
+    postcodes = find_random_postcodes_in_force(
+        db.session, current_app.config["FORCE_CODE"], count, seed=(seed % 1000) / 1000
+    )
     if not postcodes:
         raise click.ClickException("No postcodes in the force area: run `flask geo load-shipped`.")
     groups = {g.slug: g for g in db.session.scalars(select(InterestGroup))}

@@ -6,6 +6,7 @@ from sqlalchemy import case, func, select
 
 from app.extensions import db
 from app.models import Place, Postcode
+from geo.projection import BNG, WGS84
 
 
 def find_postcode(key: str) -> Postcode | None:
@@ -65,7 +66,7 @@ def is_postcode_in_force(postcode: Postcode, force: Place) -> bool:
 def find_places_geojson(kind: str, simplify_m: float) -> list[dict]:
     """Boundaries of one kind in WGS84, simplified for drawing on the map."""
     geometry = func.ST_AsGeoJSON(
-        func.ST_Transform(func.ST_SimplifyPreserveTopology(Place.boundary, simplify_m), 4326), 5
+        func.ST_Transform(func.ST_SimplifyPreserveTopology(Place.boundary, simplify_m), WGS84), 5
     )
     rows = db.session.execute(
         select(Place.code, Place.name, geometry).where(Place.kind == kind).order_by(Place.name)
@@ -77,13 +78,26 @@ def find_force_bounds_wgs84(force: Place) -> list[list[float]]:
     """[[south, west], [north, east]] of the force area, as Leaflet wants them."""
     box = db.session.execute(
         select(
-            func.ST_XMin(func.ST_Transform(force.boundary, 4326)),
-            func.ST_YMin(func.ST_Transform(force.boundary, 4326)),
-            func.ST_XMax(func.ST_Transform(force.boundary, 4326)),
-            func.ST_YMax(func.ST_Transform(force.boundary, 4326)),
+            func.ST_XMin(func.ST_Transform(force.boundary, WGS84)),
+            func.ST_YMin(func.ST_Transform(force.boundary, WGS84)),
+            func.ST_XMax(func.ST_Transform(force.boundary, WGS84)),
+            func.ST_YMax(func.ST_Transform(force.boundary, WGS84)),
         )
     ).one()
     return [[box[1], box[0]], [box[3], box[2]]]
+
+
+def places_containing(conn, *, easting: float, northing: float) -> list[dict]:
+    """Places (force, district, ward) whose boundary covers a BNG point: the force
+    first, then districts, then wards, by name."""
+    point = func.ST_SetSRID(func.ST_MakePoint(easting, northing), BNG)
+    kind_order = case({"force": 0, "district": 1}, value=Place.kind, else_=2)
+    rows = conn.execute(
+        select(Place.id, Place.kind, Place.code, Place.name, Place.release)
+        .where(func.ST_Covers(Place.boundary, point))
+        .order_by(kind_order, Place.name)
+    )
+    return [dict(r._mapping) for r in rows]
 
 
 def find_place_boundary_wkb(place_id: int) -> bytes | None:
@@ -94,7 +108,7 @@ def find_place_boundary_wkb(place_id: int) -> bytes | None:
 
 def area_outside_km2(force: Place, area_wkb: bytes) -> float:
     """How much of an area (BNG WKB) lies outside the force's boundary, in km²."""
-    area = func.ST_GeomFromWKB(area_wkb, 27700)
+    area = func.ST_GeomFromWKB(area_wkb, BNG)
     return float(
         db.session.scalar(select(func.ST_Area(func.ST_Difference(area, force.boundary)) / 1e6))
         or 0.0
@@ -128,7 +142,7 @@ def find_place_geojson(place_id: int, simplify_m: float = 20) -> dict | None:
             Place.name,
             func.ST_AsGeoJSON(
                 func.ST_Transform(
-                    func.ST_SimplifyPreserveTopology(Place.boundary, simplify_m), 4326
+                    func.ST_SimplifyPreserveTopology(Place.boundary, simplify_m), WGS84
                 ),
                 5,
             ),

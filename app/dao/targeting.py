@@ -1,5 +1,6 @@
 """Who an alert reaches. One query serves the preview and the send, so the number an
-officer sees is the number that goes out."""
+officer sees is the number that goes out. Also the small-count rule (suppressed()) and
+residents per grid square under it, for the preview's map and the density map."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass, field
 from flask import current_app
 from sqlalchemy import (
     ColumnElement,
+    FromClause,
     Select,
     TableClause,
     and_,
@@ -23,7 +25,7 @@ from sqlalchemy import (
 
 from app.models import Delivery, InterestGroup, Resident, ResidentChannel, ResidentLocation
 from app.models.resident import resident_groups
-from geo.projection import BNG
+from geo.projection import BNG, WGS84
 
 
 @dataclass(frozen=True)
@@ -199,11 +201,41 @@ def find_target_cells(
     if targets is None:
         targets = targeted_channels(audience).subquery()
     reached = select(func.distinct(targets.c.resident_id).label("resident_id")).subquery()
+    return find_grid_squares(
+        session, cell_m=cell_m, min_count=min_count, residents=reached, area_wkb=audience.area_wkb
+    ).shown
+
+
+@dataclass(frozen=True)
+class GridSquares:
+    """Residents per national-grid square. `shown`: (residents, GeoJSON of the square in
+    WGS84) for each square suppressed() lets staff see; `hidden`: how many were not."""
+
+    shown: list[tuple[int, str]]
+    hidden: int
+
+
+def find_grid_squares(
+    session,
+    *,
+    cell_m: int,
+    min_count: int,
+    residents: FromClause | None = None,
+    area_wkb: bytes | None = None,
+) -> GridSquares:
+    """Distinct residents counted per square of cell_m metres of the national grid, by
+    where they registered, with the small-count rule applied: the density map (every
+    resident) and the officer's preview (`residents`: a subquery of the resident_id
+    reached; `area_wkb`: only their locations inside the area, BNG) share it, so both
+    hide the same squares. Squares are multiples of cell_m, so they never move between
+    requests."""
     i = func.floor(func.ST_X(ResidentLocation.location) / cell_m).label("i")
     j = func.floor(func.ST_Y(ResidentLocation.location) / cell_m).label("j")
-    where = [ResidentLocation.resident_id == reached.c.resident_id]
-    if audience.area_wkb is not None:
-        where.append(func.ST_Intersects(ResidentLocation.location, area_param(audience.area_wkb)))
+    where = []
+    if residents is not None:
+        where.append(ResidentLocation.resident_id == residents.c.resident_id)
+    if area_wkb is not None:
+        where.append(func.ST_Intersects(ResidentLocation.location, area_param(area_wkb)))
     cells = (
         select(i, j, func.count(func.distinct(ResidentLocation.resident_id)).label("n"))
         .where(*where)
@@ -218,6 +250,7 @@ def find_target_cells(
         BNG,
     )
     rows = session.execute(
-        select(cells.c.n, func.ST_AsGeoJSON(func.ST_Transform(envelope, 4326), 6))
+        select(cells.c.n, func.ST_AsGeoJSON(func.ST_Transform(envelope, WGS84), 6))
     ).all()
-    return [(n, geometry) for n, geometry in rows if suppressed(n, min_count) is not None]
+    shown = [(n, geometry) for n, geometry in rows if suppressed(n, min_count) is not None]
+    return GridSquares(shown=shown, hidden=len(rows) - len(shown))

@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import text
-
+from app.dao.postcodes import find_changed_postcodes
 from app.extensions import db
 
 # Further than this from the directory's current point counts as "moved": postcode
@@ -39,22 +38,7 @@ class PostcodeReview:
 
 
 def find_postcode_reviews(limit: int = 500) -> list[PostcodeReview]:
-    rows = db.session.execute(
-        text(
-            """
-            SELECT l.postcode, count(DISTINCT l.resident_id), p.postcode IS NULL,
-                   p.terminated_on, p.location IS NULL,
-                   max(ST_Distance(l.location, p.location))
-            FROM resident_locations l LEFT JOIN postcodes p USING (postcode)
-            WHERE p.postcode IS NULL OR p.terminated_on IS NOT NULL OR p.location IS NULL
-               OR NOT ST_DWithin(l.location, p.location, :moved)
-            GROUP BY l.postcode, p.postcode, p.terminated_on, p.location
-            ORDER BY count(DISTINCT l.resident_id) DESC, l.postcode
-            LIMIT :limit
-            """
-        ),
-        {"moved": MOVED_THRESHOLD_M, "limit": limit},
-    ).all()
+    rows = find_changed_postcodes(db.session, moved_m=MOVED_THRESHOLD_M, limit=limit)
     db.session.rollback()
     reviews = []
     for key, residents, missing, terminated_on, no_location, moved_m in rows:

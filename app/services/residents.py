@@ -8,8 +8,9 @@ import hashlib
 from datetime import UTC, datetime, time, timedelta
 
 from flask import current_app
-from sqlalchemy import case, delete, func, select, text, update
+from sqlalchemy import case, delete, func, select, update
 
+from app.dao import retention
 from app.dao.audit import create_audit_event
 from app.extensions import db
 from app.models import (
@@ -325,53 +326,17 @@ def purge_expired() -> dict[str, int]:
         db.session.delete(resident)
     # Officers' recordings (their voices) go after RECORDING_DAYS, unless an alert
     # still waiting to go needs one.
-    db.session.execute(
-        text(
-            """
-            WITH old AS (
-                SELECT id FROM alert_recordings
-                WHERE created_at < now() - make_interval(days => :days)
-                  AND id NOT IN (SELECT recording_id FROM alerts WHERE recording_id IS NOT NULL
-                                 AND status IN ('draft', 'pending_approval', 'scheduled',
-                                                'sending'))
-            ), unlinked AS (
-                UPDATE alerts SET recording_id = NULL WHERE recording_id IN (SELECT id FROM old)
-            )
-            DELETE FROM alert_recordings WHERE id IN (SELECT id FROM old)
-            """
-        ),
-        {"days": config["RECORDING_DAYS"]},
-    )
+    retention.delete_old_recordings(db.session, days=config["RECORDING_DAYS"])
     # An uploaded list that was checked but never imported is not kept.
-    db.session.execute(
-        text(
-            "UPDATE resident_imports SET content = NULL WHERE content IS NOT NULL "
-            "AND created_at < now() - interval '1 day'"
-        )
-    )
-    notices = db.session.execute(
-        text("DELETE FROM resident_notices WHERE created_at < now() - interval '30 days'")
-    ).rowcount
-    db.session.execute(
-        text(
-            "UPDATE resident_notices SET body = NULL WHERE body IS NOT NULL AND status <> "
-            "'queued' AND created_at < now() - interval '1 day'"
-        )
-    )
+    retention.update_unimported_lists_to_drop_content(db.session)
+    notices = retention.delete_old_notices(db.session)
+    retention.update_sent_notices_to_drop_body(db.session)
     # Provider event ids are kept long enough to refuse any replay Twilio's signature
     # would still pass (it carries no time): RETENTION_DAYS, like the deliveries.
-    events = db.session.execute(
-        text("DELETE FROM provider_events WHERE received_at < now() - make_interval(days => :d)"),
-        {"d": config["RETENTION_DAYS"]},
-    ).rowcount
+    events = retention.delete_old_provider_events(db.session, days=config["RETENTION_DAYS"])
     # Staff sessions that ended (or would have) more than 30 days ago: the audit log
     # keeps who signed in; these rows only hold what a session needed.
-    sessions = db.session.execute(
-        text(
-            "DELETE FROM staff_sessions WHERE coalesce(ended_at, last_seen_at) "
-            "< now() - interval '30 days'"
-        )
-    ).rowcount
+    sessions = retention.delete_ended_staff_sessions(db.session)
     found = {
         "deliveries_pseudonymised": pseudonymised,
         "unverified_residents_removed": len(stale),

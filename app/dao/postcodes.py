@@ -1,8 +1,8 @@
-"""Postcode and place lookups, as questions: by_postcode, nearest, containing...
+"""Postcode lookups, as questions: by_postcode, nearest, centroid...
 
-Each function takes anything with SQLAlchemy's `execute(text, params)` (a Connection
-or a Session) and only reads. Distances are metres in the British National Grid;
-points come back in WGS84 for maps, axis order in the names.
+The lookups take anything with SQLAlchemy's `execute(text, params)` (a Connection or a
+Session) and only read. Distances are metres in the British National Grid; points come
+back in WGS84 for maps, axis order in the names.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import date
 from sqlalchemy import bindparam, text
 
 from geo import postcodes
-from geo.projection import wgs84_to_bng
+from geo.projection import BNG, WGS84, wgs84_to_bng
 
 MAX_BULK = 100
 MAX_NEAREST_RADIUS_M = 20_000
@@ -105,7 +105,7 @@ def nearest(
         text(
             f"""
             SELECT {_RECORD_COLUMNS}, ST_Distance(location, point) AS distance_m
-            FROM postcodes, ST_SetSRID(ST_MakePoint(:e, :n), 27700) AS point
+            FROM postcodes, ST_SetSRID(ST_MakePoint(:e, :n), {BNG}) AS point
             WHERE terminated_on IS NULL AND ST_DWithin(location, point, :radius)
             ORDER BY location <-> point
             LIMIT :limit
@@ -144,9 +144,9 @@ def centroid(conn, *, outward: str, sector: str | None = None) -> dict | None:
     length = len(out) + 3
     row = conn.execute(
         text(
-            """
-            SELECT count(*), ST_X(ST_Transform(ST_Centroid(ST_Collect(location)), 4326)),
-                   ST_Y(ST_Transform(ST_Centroid(ST_Collect(location)), 4326)),
+            f"""
+            SELECT count(*), ST_X(ST_Transform(ST_Centroid(ST_Collect(location)), {WGS84})),
+                   ST_Y(ST_Transform(ST_Centroid(ST_Collect(location)), {WGS84})),
                    ST_Extent(location_wgs84)::text
             FROM postcodes
             WHERE postcode LIKE :like AND length(postcode) = :length
@@ -158,21 +158,6 @@ def centroid(conn, *, outward: str, sector: str | None = None) -> dict | None:
     if not row[0]:
         return None
     return {"postcodes": row[0], "longitude": row[1], "latitude": row[2], "extent": row[3]}
-
-
-def places_containing(conn, *, easting: float, northing: float) -> list[dict]:
-    """Places (force, district, ward) whose boundary covers a BNG point."""
-    rows = conn.execute(
-        text(
-            """
-            SELECT id, kind, code, name, release FROM places
-            WHERE ST_Covers(boundary, ST_SetSRID(ST_MakePoint(:e, :n), 27700))
-            ORDER BY CASE kind WHEN 'force' THEN 0 WHEN 'district' THEN 1 ELSE 2 END, name
-            """
-        ),
-        {"e": easting, "n": northing},
-    )
-    return [dict(r._mapping) for r in rows]
 
 
 def postcodes_in_place(conn, place_id: int, *, limit: int = 1000) -> tuple[int, list[str]]:
@@ -187,3 +172,45 @@ def postcodes_in_place(conn, place_id: int, *, limit: int = 1000) -> tuple[int, 
         text("SELECT p.display " + inside + " ORDER BY p.postcode LIMIT :limit"), params
     ).scalars()
     return count, list(names)
+
+
+def find_changed_postcodes(session, *, moved_m: float, limit: int) -> list[tuple]:
+    """Postcodes residents registered with that the directory no longer gives as they
+    were: (compact key, residents, not in the directory, terminated_on, no location,
+    furthest a resident's point is from the directory's in metres), most residents
+    first. "Moved" is further than moved_m from the directory's current point."""
+    return session.execute(
+        text(
+            """
+            SELECT l.postcode, count(DISTINCT l.resident_id), p.postcode IS NULL,
+                   p.terminated_on, p.location IS NULL,
+                   max(ST_Distance(l.location, p.location))
+            FROM resident_locations l LEFT JOIN postcodes p USING (postcode)
+            WHERE p.postcode IS NULL OR p.terminated_on IS NOT NULL OR p.location IS NULL
+               OR NOT ST_DWithin(l.location, p.location, :moved)
+            GROUP BY l.postcode, p.postcode, p.terminated_on, p.location
+            ORDER BY count(DISTINCT l.resident_id) DESC, l.postcode
+            LIMIT :limit
+            """
+        ),
+        {"moved": moved_m, "limit": limit},
+    ).all()
+
+
+def find_random_postcodes_in_force(session, force_code: str, count: int, *, seed: float):
+    """(compact key, BNG point) of up to `count` located postcodes in the force's
+    districts, in an order that is random but the same for the same seed (0 to 1)."""
+    session.execute(text("SELECT setseed(:s)"), {"s": seed})
+    return session.execute(
+        text(
+            """
+            SELECT p.postcode, p.location FROM postcodes p
+            JOIN places f ON f.kind = 'force' AND f.code = :force
+            WHERE p.location IS NOT NULL
+              AND p.admin_district_code IN (
+                  SELECT jsonb_array_elements_text(f.properties -> 'constituent_lad23cd'))
+            ORDER BY random() LIMIT :n
+            """
+        ),
+        {"force": force_code, "n": count},
+    ).all()
