@@ -64,6 +64,7 @@ def create_app(config: str | type | None = None) -> Flask:
     from app.auth import bp as auth_bp
     from app.callbacks import bp as callbacks_bp
     from app.cli import register_cli
+    from app.inbox import bp as inbox_bp
     from app.officers import bp as officers_bp
     from app.public import bp as public_bp
     from app.residents import bp as residents_bp
@@ -72,6 +73,7 @@ def create_app(config: str | type | None = None) -> Flask:
     app.register_blueprint(residents_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(officers_bp, url_prefix="/officers")
+    app.register_blueprint(inbox_bp, url_prefix="/officers")
     app.register_blueprint(analysts_bp, url_prefix="/analysts")
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(api_bp, url_prefix="/api")

@@ -126,6 +126,9 @@ class Config:
     # pseudonym; people who never confirm any way to reach them are removed after
     # UNVERIFIED_DAYS. Quiet hours hold every category but these.
     RETENTION_DAYS = _int("RETENTION_DAYS", 730)
+    # A text is taken as a reply to the latest alert sent to its number this recently;
+    # older, it goes to the force's inbox on its own.
+    REPLY_WINDOW_HOURS = _int("REPLY_WINDOW_HOURS", 72)
     UNVERIFIED_DAYS = _int("UNVERIFIED_DAYS", 7)
     RECORDING_DAYS = _int("RECORDING_DAYS", 90)
     # An e-mail's unsubscribe link works this long after it was sent; after that the

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import email.utils
+import html
 import itertools
 import random
 import re
@@ -298,6 +299,37 @@ class TwilioGateway:
                 self.callback_failures += 1
                 self.callback_errors.append(repr(error))
             return 0
+
+    # --- residents answering -----------------------------------------------------
+
+    def text_in(self, url: str, from_: str, body: str, *, sid: str | None = None) -> int:
+        """A resident's text to our number, as Twilio posts it to the messaging webhook
+        (signed). Returns the HTTP status; the same sid twice is a redelivery."""
+        sid = sid or f"SM{next(self._ids):032x}"
+        params = {
+            "MessageSid": sid,
+            "SmsSid": sid,
+            "AccountSid": self.account_sid,
+            "From": from_,
+            "To": "+447700900999",
+            "Body": body,
+            "NumMedia": "0",
+        }
+        return self.post_signed(url, params)
+
+    def press_keys(self, call: Accepted, digits: str) -> int:
+        """Keys pressed during a call we placed: posted to its <Gather action>."""
+        action = re.search(r'<Gather [^>]*action="([^"]+)"', call.params["Twiml"])
+        url = html.unescape(action.group(1))
+        params = {
+            "CallSid": call.sid,
+            "AccountSid": self.account_sid,
+            "From": "+447700900999",
+            "To": call.to,
+            "Digits": digits,
+            "FinishedOnKey": "",
+        }
+        return self.post_signed(url, params)
 
     # --- what tests ask ----------------------------------------------------------
 

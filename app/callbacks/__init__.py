@@ -1,4 +1,5 @@
-"""Provider webhooks: Twilio status callbacks and inbound SMS (STOP).
+"""Provider webhooks: Twilio status callbacks, texts residents send us, and keys
+pressed in a call.
 
 Every request must carry a valid X-Twilio-Signature, computed over the URL Twilio
 called, which is PUBLIC_BASE_URL plus the path: behind a proxy the app sees a different
@@ -15,8 +16,7 @@ from twilio.request_validator import RequestValidator
 
 from app.channels.twilio import read_status_callback
 from app.extensions import csrf
-from app.services import dispatch, notices
-from app.services.optout import handle_inbound_sms
+from app.services import dispatch, notices, replies
 
 bp = Blueprint("callbacks", __name__)
 csrf.exempt(bp)  # providers cannot hold a CSRF token; the signature is the check
@@ -71,8 +71,35 @@ def _status(apply, row_id: int):
 @bp.route("/twilio/inbound-sms", methods=["POST"])
 @twilio_signed
 def twilio_inbound_sms():
-    sid = request.form.get("MessageSid") or request.form.get("SmsSid") or ""
-    if not sid:
+    form = request.form
+    sid = form.get("MessageSid") or form.get("SmsSid") or ""
+    if not sid or len(sid) > 80:
         return {"error": "MessageSid is required."}, 400
-    handle_inbound_sms(request.form.get("From", ""), request.form.get("Body", ""), sid)
+    try:
+        replies.receive_text(form.get("From", ""), form.get("Body", ""), sid)
+    except replies.ReplyRefused as refusal:
+        return {"error": str(refusal)}, 400
     return Response(EMPTY_TWIML, mimetype="application/xml")
+
+
+@bp.route("/twilio/keys/<int:delivery_id>", methods=["POST"])
+@twilio_signed
+def twilio_keys(delivery_id: int):
+    """The key pressed at the end of an alert's call (<Gather>)."""
+    form = request.form
+    sid = form.get("CallSid") or ""
+    if not sid or len(sid) > 64:
+        return {"error": "CallSid is required."}, 400
+    kind = replies.receive_keys(delivery_id, sid, form.get("Digits", ""))
+    words = {
+        "answer": "Thank you for your answer.",
+        "confirmation": "Thank you for confirming.",
+        "duplicate": "Thank you.",
+    }.get(kind)
+    if words is None:
+        return Response(EMPTY_TWIML, mimetype="application/xml")
+    return Response(
+        f'<?xml version="1.0" encoding="UTF-8"?><Response><Say language="en-GB">{words}'
+        " Goodbye.</Say><Hangup/></Response>",
+        mimetype="application/xml",
+    )

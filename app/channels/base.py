@@ -17,6 +17,10 @@ class OutgoingMessage:
     notice_id: int | None = None  # a notice to one resident (a code, a link), not an alert
     # Voice: a recording to play (after `body` is said) instead of speaking the text.
     audio_url: str | None = None
+    # Voice: a question (or a request to confirm) answered with one key, posted to
+    # answer_url. A text carries its question in `body`.
+    ask: str | None = None
+    answer_url: str | None = None
 
 
 @dataclass(frozen=True)

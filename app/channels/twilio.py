@@ -287,31 +287,34 @@ class TwilioSmsTransport:
         return None
 
 
-def voice_twiml(script: str, voice: str, audio_url: str | None = None) -> str:
+def voice_twiml(
+    script: str,
+    voice: str,
+    audio_url: str | None = None,
+    ask: str | None = None,
+    answer_url: str | None = None,
+) -> str:
     """Say the script (twice, so someone who picks up late still hears it) in one voice,
     and how to stop the calls. With a recording, say the script once as an introduction
-    and play the recording twice. Alert text is escaped: it is never markup."""
+    and play the recording twice. With `ask` (a question, or a request to confirm), end
+    by gathering one key, posted to `answer_url`. Alert text is escaped: never markup."""
+
+    def say(words: str) -> str:
+        return f'<Say voice="{escape(voice)}" language="en-GB">{words}</Say>'
+
     said = escape(script)
     if audio_url:
         play = f"<Play>{escape(audio_url)}</Play>"
-        return (
-            "<Response>"
-            f'<Say voice="{escape(voice)}" language="en-GB">{said}</Say>'
-            f"{play}"
-            '<Pause length="1"/>'
-            f'<Say voice="{escape(voice)}" language="en-GB">Again.</Say>'
-            f"{play}"
-            f'<Say voice="{escape(voice)}" language="en-GB">To stop these calls, call 101.</Say>'
-            "</Response>"
+        message = f'{say(said)}{play}<Pause length="1"/>{say("Again.")}{play}'
+    else:
+        message = f'{say(said)}<Pause length="1"/>{say("Again: " + said)}'
+    gather = ""
+    if ask and answer_url:
+        gather = (
+            f'<Gather input="dtmf" numDigits="1" timeout="8" method="POST" '
+            f'action="{escape(answer_url)}">{say(escape(ask))}</Gather>'
         )
-    return (
-        "<Response>"
-        f'<Say voice="{escape(voice)}" language="en-GB">{said}</Say>'
-        '<Pause length="1"/>'
-        f'<Say voice="{escape(voice)}" language="en-GB">Again: {said}</Say>'
-        f'<Say voice="{escape(voice)}" language="en-GB">To stop these calls, call 101.</Say>'
-        "</Response>"
-    )
+    return f"<Response>{message}{gather}{say('To stop these calls, call 101.')}</Response>"
 
 
 class TwilioVoiceTransport:
@@ -325,7 +328,13 @@ class TwilioVoiceTransport:
         return dict(
             to=message.recipient,
             from_=self.settings.voice_from_number,
-            twiml=voice_twiml(message.body, self.settings.voice, message.audio_url),
+            twiml=voice_twiml(
+                message.body,
+                self.settings.voice,
+                message.audio_url,
+                ask=message.ask,
+                answer_url=message.answer_url,
+            ),
             # Wait for the voicemail greeting to end so the whole message is kept.
             machine_detection="DetectMessageEnd",
             status_callback=message.status_callback_url,

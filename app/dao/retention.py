@@ -50,8 +50,8 @@ def update_sent_notices_to_drop_body(session) -> None:
     """A notice no longer waiting to go loses its text after a day."""
     session.execute(
         text(
-            "UPDATE resident_notices SET body = NULL WHERE body IS NOT NULL AND status <> "
-            "'queued' AND created_at < now() - interval '1 day'"
+            "UPDATE resident_notices SET body = NULL WHERE body IS NOT NULL AND status NOT IN "
+            "('queued', 'sending', 'unknown') AND created_at < now() - interval '1 day'"
         )
     )
 
@@ -71,4 +71,12 @@ def delete_ended_staff_sessions(session) -> int:
             "DELETE FROM staff_sessions WHERE coalesce(ended_at, last_seen_at) "
             "< now() - interval '30 days'"
         )
+    ).rowcount
+
+
+def delete_old_replies(session, *, days: int) -> int:
+    """What residents sent us, after `days` (RETENTION_DAYS, like the deliveries)."""
+    return session.execute(
+        text("DELETE FROM replies WHERE received_at < now() - make_interval(days => :d)"),
+        {"d": days},
     ).rowcount

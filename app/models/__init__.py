@@ -14,6 +14,7 @@ from app.models.delivery import (
 )
 from app.models.officer import ROLES, Officer, StaffSession
 from app.models.place import DataLoad, Place, Postcode, PostcodeAreaCoverage
+from app.models.reply import REPLY_KINDS, Reply
 from app.models.resident import (
     InterestGroup,
     Resident,
@@ -52,5 +53,7 @@ __all__ = [
     "ResidentImport",
     "ResidentLocation",
     "ResidentNotice",
+    "REPLY_KINDS",
+    "Reply",
     "StaffSession",
 ]

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -77,6 +78,12 @@ class Alert(db.Model):
     audience: Mapped[str] = mapped_column(String(10), nullable=False, server_default="area")
     # Voice calls play this recording instead of speaking the text.
     recording_id: Mapped[int | None] = mapped_column(ForeignKey("alert_recordings.id"))
+    # A quick question at the end ("Did you see anything?") and its options, answered
+    # by replying or pressing the option's number (1, 2...).
+    question: Mapped[str | None] = mapped_column(Text)
+    answer_options: Mapped[list | None] = mapped_column(JSONB(none_as_null=True))
+    # "Reply OK or press 1 to confirm you got this": the alert page shows who did.
+    confirm_receipt: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
     status: Mapped[str] = mapped_column(String(20), nullable=False, server_default="draft")
     recipient_count: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(

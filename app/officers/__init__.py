@@ -25,6 +25,7 @@ from app.auth import role_required
 from app.dao import places as places_dao
 from app.extensions import db
 from app.models import CATEGORIES, MAX_ID, Alert, InterestGroup
+from app.services import replies
 from app.services.alerts import (
     APPROVERS,
     AlertInvalid,
@@ -117,12 +118,16 @@ def preview():
 def compose():
     data = _json_body()
     recording = data.get("recording_id")
+    options = data.get("answer_options")
     return jsonify(
         compose_preview(
             title=str(data.get("title") or ""),
             body=str(data.get("body") or ""),
             mode=str(data.get("mode") or "live"),
             recording_id=recording if type(recording) is int and 0 < recording <= MAX_ID else None,
+            question=str(data.get("question") or ""),
+            answer_options=[str(o) for o in options[:10]] if isinstance(options, list) else None,
+            confirm_receipt=data.get("confirm_receipt") is True,
         )
     )
 
@@ -248,6 +253,8 @@ def alert(alert_id: int):
         progress=alert_progress(alert_id),
         now=datetime.now(UTC),
         can_approve=may_approve(current_user, row),
+        answers=replies.answers_of(row) if row.question or row.confirm_receipt else None,
+        unread_replies=replies.unread_count(alert_id),
     )
 
 

@@ -16,7 +16,8 @@ from flask import (
 
 from app.extensions import csrf
 from app.residents import remember, remember_unregistered
-from app.services.dispatch import read_unsubscribe_token
+from app.services import replies
+from app.services.dispatch import read_answer_token, read_unsubscribe_token
 from app.services.optout import unsubscribe_channel
 from app.services.postcode_check import PostcodeRefused, check_postcode
 from app.services.recordings import find_recording_by_token
@@ -109,6 +110,27 @@ def unsubscribe(token: str):  # in the URL is the proof
         unsubscribe_channel(*found)
         return render_template("public/unsubscribed.html")
     return render_template("public/unsubscribe.html", token=token)
+
+
+@bp.route("/answer/<token>", methods=["GET", "POST"])
+def answer(token: str):  # the token in the URL is the proof of which message it is
+    """An e-mail's link to answer the alert's question or confirm receipt. GET only
+    shows the choices (mail scanners follow links); a button press records one."""
+    delivery_id = read_answer_token(token)
+    asked = replies.question_for(delivery_id) if delivery_id is not None else None
+    if asked is None:
+        title = "That link has expired or is not valid. There is nothing to answer."
+        return render_template("error.html", title=title, status=404), 404
+    error = None
+    if request.method == "POST":
+        try:
+            kind = replies.receive_web_answer(delivery_id, request.form.get("choice", ""))
+        except replies.ReplyRefused as refusal:
+            error = str(refusal)
+        else:
+            return render_template("public/answered.html", asked=asked, kind=kind)
+    status = 400 if error else 200
+    return render_template("public/answer.html", asked=asked, error=error), status
 
 
 @bp.route("/media/recordings/<token>")

@@ -50,19 +50,27 @@ def render_message(alert: Alert, claimed: Claimed) -> OutgoingMessage:
     """The words each channel carries. Alert text is plain text everywhere. URLs are
     PUBLIC_BASE_URL's: call it inside render_messages' request context."""
     force = current_app.config["FORCE_NAME"]
-    unsubscribe_url = callback_url = audio_url = None
+    unsubscribe_url = callback_url = audio_url = ask = answer_url = None
     words = {"title": alert.title, "body": alert.body, "force": force, "mode": alert.mode}
+    question = (alert.question, alert.answer_options, alert.confirm_receipt)
     subject = None
     if claimed.channel == "sms":
-        body = message_text.sms_text(**words)
-    elif claimed.channel == "voice" and alert.recording is not None:
-        audio_url = url_for("public.recording", token=alert.recording.token, _external=True)
-        body = message_text.voice_introduction(force=force, mode=alert.mode)
+        body = message_text.sms_text(**words, ask=message_text.sms_ask(*question))
     elif claimed.channel == "voice":
-        body = message_text.voice_script(**words)
+        if alert.recording is not None:
+            audio_url = url_for("public.recording", token=alert.recording.token, _external=True)
+            body = message_text.voice_introduction(force=force, mode=alert.mode)
+        else:
+            body = message_text.voice_script(**words)
+        ask = message_text.voice_ask(*question)
+        if ask:
+            answer_url = url_for("callbacks.twilio_keys", delivery_id=claimed.id, _external=True)
     else:
         subject = message_text.email_subject(title=alert.title, force=force, mode=alert.mode)
         body = message_text.email_text(body=alert.body, force=force, mode=alert.mode)
+        if message_text.sms_ask(*question):
+            link = url_for("public.answer", token=answer_token(claimed.id), _external=True)
+            body += "\n\n" + message_text.email_ask(*question, link=link)
     if current_app.config.get("DELIVERY_TRANSPORT") == "providers":
         if claimed.channel == "email" and claimed.resident_id:
             unsubscribe_url = url_for(
@@ -84,7 +92,27 @@ def render_message(alert: Alert, claimed: Claimed) -> OutgoingMessage:
         unsubscribe_url=unsubscribe_url,
         status_callback_url=callback_url,
         audio_url=audio_url,
+        ask=ask,
+        answer_url=answer_url,
     )
+
+
+_answer_signer_salt = "answer-an-alert"
+
+
+def answer_token(delivery_id: int) -> str:
+    """Opaque and expiring, like the unsubscribe link: an e-mail's link to answer the
+    alert's question or confirm receipt."""
+    return SealedSerializer(_answer_signer_salt).dumps([delivery_id])
+
+
+def read_answer_token(token: str) -> int | None:
+    hours = current_app.config["REPLY_WINDOW_HOURS"]
+    try:
+        (delivery_id,) = SealedSerializer(_answer_signer_salt).loads(token, max_age=hours * 3600)
+    except (BadSignature, ValueError, TypeError):
+        return None
+    return int(delivery_id)
 
 
 def _after(alert_ids: set[int]) -> None:

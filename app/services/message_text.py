@@ -107,8 +107,14 @@ def _closing(mode: str) -> str:
     return EXERCISE_END if mode == "exercise" else ""
 
 
-def sms_text(*, title: str, body: str, force: str, mode: str = "live") -> str:
-    return _marked(mode, f"{title}: {body}\n- {force} Police. Reply STOP to stop.") + _closing(mode)
+def sms_text(
+    *, title: str, body: str, force: str, mode: str = "live", ask: str | None = None
+) -> str:
+    """`ask`: a question or request to confirm receipt (sms_ask), after the message."""
+    asked = f"\n{ask}" if ask else ""
+    return _marked(
+        mode, f"{title}: {body}{asked}\n- {force} Police. Reply STOP to stop."
+    ) + _closing(mode)
 
 
 def voice_script(*, title: str, body: str, force: str, mode: str = "live") -> str:
@@ -117,6 +123,50 @@ def voice_script(*, title: str, body: str, force: str, mode: str = "live") -> st
         + _marked(mode, f"{title}. {body}")
         + _closing(mode)
     )
+
+
+def _options(options: list[str]) -> str:
+    return ", ".join(f"{n} for {label}" for n, label in enumerate(options, start=1))
+
+
+def sms_ask(question: str | None, options: list[str] | None, confirm: bool) -> str | None:
+    """What a text asks at its end: "Did you see anything? Reply 1 for Yes, 2 for No."
+    or "Reply OK to confirm you got this." (None: it asks nothing)."""
+    if question and options:
+        return f"{question} Reply {_options(options)}."
+    if confirm:
+        return "Reply OK to confirm you got this."
+    return None
+
+
+def voice_ask(question: str | None, options: list[str] | None, confirm: bool) -> str | None:
+    """What a call asks after the message, answered with the keypad."""
+    if question and options:
+        return f"{question} Press {_options(options)}."
+    if confirm:
+        return "Press 1 to confirm you got this message."
+    return None
+
+
+def email_ask(question: str | None, options: list[str] | None, confirm: bool, *, link: str) -> str:
+    """An e-mail's question, or its request to confirm, and the link that answers it."""
+    if question and options:
+        return f"{question} Answer here: {link}"
+    return f"Please confirm you got this: {link}"
+
+
+def help_text(*, force: str, site: str) -> str:
+    """The automatic answer to HELP."""
+    return (
+        f"{force} Police community alerts. Reply STOP to stop texts, START to restart. "
+        f"Manage your alerts at {site}/manage. To report a crime call 101; "
+        "in an emergency call 999."
+    )
+
+
+def officer_answer_text(*, words: str, force: str) -> str:
+    """An officer's answer to a resident's text."""
+    return f"{words}\n- {force} Police. Reply STOP to stop."
 
 
 def voice_introduction(*, force: str, mode: str = "live") -> str:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, time, timedelta
 from flask import current_app
 from sqlalchemy import case, delete, func, select, update
 
+from app.dao import replies as replies_dao
 from app.dao import retention
 from app.dao.audit import create_audit_event
 from app.extensions import db
@@ -202,6 +203,7 @@ def export_data(resident: Resident) -> dict:
         .where(Delivery.resident_id == resident.id)
         .order_by(Delivery.id)
     ).all()
+    sent_us = replies_dao.replies_of(resident.id)
     _audit(resident, "resident.data_downloaded")
     db.session.commit()
 
@@ -246,6 +248,16 @@ def export_data(resident: Resident) -> dict:
                 "finished_at": stamp(finished_at),
             }
             for title, sent_at, channel, status, finished_at in deliveries
+        ],
+        "what_you_sent_us": [
+            {
+                "received_at": stamp(reply.received_at),
+                "channel": reply.channel,
+                "from": reply.address,
+                "words": reply.body,
+                "kind": reply.kind,
+            }
+            for reply in sent_us
         ],
     }
 
@@ -308,7 +320,8 @@ def purge_expired() -> dict[str, int]:
       signing up are removed (not those who once did and are changing a number);
     - an uploaded list not imported within a day is dropped;
     - sent notices older than a day lose their text; all older than 30 days go;
-    - provider event ids go after RETENTION_DAYS, staff sessions 30 days after they end."""
+    - provider event ids and residents' replies go after RETENTION_DAYS, staff
+      sessions 30 days after they end."""
     config = current_app.config
     cutoff = datetime.now(UTC) - timedelta(days=config["RETENTION_DAYS"])
     pseudonymised = _pseudonymise_deliveries(Delivery.created_at < cutoff)
@@ -337,7 +350,9 @@ def purge_expired() -> dict[str, int]:
     # Staff sessions that ended (or would have) more than 30 days ago: the audit log
     # keeps who signed in; these rows only hold what a session needed.
     sessions = retention.delete_ended_staff_sessions(db.session)
+    replies = retention.delete_old_replies(db.session, days=config["RETENTION_DAYS"])
     found = {
+        "replies_removed": replies,
         "deliveries_pseudonymised": pseudonymised,
         "unverified_residents_removed": len(stale),
         "notices_removed": notices,

@@ -482,11 +482,24 @@
     clearTimeout(composeTimer);
     composeTimer = setTimeout(function () {
       var mine = ++composeSequence;
-      CA.fetchJSON(settings.composeUrl, { title: $("title").value, body: $("body").value, mode: mode(), recording_id: recordingId })
+      CA.fetchJSON(settings.composeUrl, Object.assign(
+        { title: $("title").value, body: $("body").value, mode: mode(), recording_id: recordingId },
+        asked()))
         .then(function (c) { if (mine === composeSequence) { showCompose(c); } })
         .catch(function () {});
     }, 250);
   }
+  // The quick question, its answers and whether to ask for confirmation.
+  function asked() {
+    var options = Array.prototype.map.call(document.querySelectorAll(".answer-option"), function (input) {
+      return input.value.trim();
+    }).filter(function (value) { return value; });
+    return { question: $("question").value, answer_options: options, confirm_receipt: $("confirm-receipt").checked };
+  }
+  ["question", "answer-1", "answer-2", "answer-3", "answer-4"].forEach(function (id) {
+    $(id).addEventListener("input", refreshCompose);
+  });
+  $("confirm-receipt").addEventListener("change", refreshCompose);
   $("title").addEventListener("input", refreshCompose);
   $("body").addEventListener("input", refreshCompose);
   $("exercise").addEventListener("change", function () {
@@ -579,6 +592,7 @@
     request.mode = mode();
     request.send_at = sendAt();
     request.recording_id = recordingId;
+    Object.assign(request, asked());
     // The count as the officer saw it; 0 stands for "fewer than 5", which the server
     // matches against its own count under the same rule.
     request.expected_residents = lastCounts ? (lastCounts.residents === null ? 0 : lastCounts.residents) : null;

@@ -21,10 +21,21 @@ MAX_TITLE = 120
 MAX_BODY = 1_000
 # Far enough ahead for any planned appeal; further is more likely a typo in the year.
 MAX_SCHEDULE_DAYS = 30
+# A quick question: short enough to fit a text with the alert.
+MAX_QUESTION = 100
+MAX_OPTIONS = 4
+MAX_OPTION = 30
 
 
 def compose_preview(
-    *, title: str, body: str, mode: str = "live", recording_id: int | None = None
+    *,
+    title: str,
+    body: str,
+    mode: str = "live",
+    recording_id: int | None = None,
+    question: str | None = None,
+    answer_options: list[str] | None = None,
+    confirm_receipt: bool = False,
 ) -> dict:
     """Each channel's words as residents will get them, the SMS's encoding and
     segments, and what one message costs on each channel."""
@@ -32,10 +43,16 @@ def compose_preview(
     force = config["FORCE_NAME"]
     title, body = clean_text(title), clean_text(body, multiline=True)
     mode = mode if mode in ALERT_MODES else "live"
-    sms = message_text.sms_text(title=title, body=body, force=force, mode=mode)
+    question = clean_text(question or "") or None
+    options = [clean_text(o) for o in answer_options or [] if clean_text(o)] or None
+    ask = (question, options if question else None, confirm_receipt)
+    sms = message_text.sms_text(
+        title=title, body=body, force=force, mode=mode, ask=message_text.sms_ask(*ask)
+    )
     length = message_text.sms_length(sms)
     script = message_text.voice_script(title=title, body=body, force=force, mode=mode)
-    minutes = message_text.voice_minutes(script)
+    voice_ask = message_text.voice_ask(*ask)
+    minutes = message_text.voice_minutes(script + (" " + voice_ask if voice_ask else ""))
     with read_only():
         recording = db.session.get(AlertRecording, recording_id) if recording_id else None
         if recording is not None:
@@ -43,8 +60,12 @@ def compose_preview(
             minutes = max(1, math.ceil((recording.seconds * 2 + 15) / 60))
             script = (
                 f"This is a message from {force} Police. [Your recording, "
-                f"{recording.seconds:.0f} seconds, played twice.] To stop these calls, call 101."
+                f"{recording.seconds:.0f} seconds, played twice.]"
             )
+    if voice_ask:
+        script += f" [Then asks, for one key:] {voice_ask}"
+    if recording is not None:
+        script += " To stop these calls, call 101."
     email = build_email(
         OutgoingMessage(
             delivery_id=0,
@@ -52,7 +73,12 @@ def compose_preview(
             channel="email",
             recipient="resident@example.invalid",
             subject=message_text.email_subject(title=title, force=force, mode=mode),
-            body=message_text.email_text(body=body, force=force, mode=mode),
+            body=message_text.email_text(body=body, force=force, mode=mode)
+            + (
+                "\n\n" + message_text.email_ask(*ask, link="https://example.invalid/answer/…")
+                if message_text.sms_ask(*ask)
+                else ""
+            ),
             unsubscribe_url="https://example.invalid/unsubscribe",
         ),
         "alerts@example.invalid",
@@ -81,8 +107,9 @@ def compose_preview(
 
 
 def check_words(draft: AlertDraft, errors: dict[str, str]) -> tuple[str, str]:
-    """The title and message cleaned, adding what is wrong with them, the category,
-    the recording or the mode to `errors`."""
+    """The title and message cleaned, adding what is wrong with them, the question, the
+    category, the recording or the mode to `errors`. The question and its answers are
+    left cleaned in the draft."""
     title = checked_field(errors, "title", draft.title, "The title")
     body = checked_field(errors, "body", draft.body, "The message", multiline=True)
     if "title" in errors:
@@ -97,8 +124,10 @@ def check_words(draft: AlertDraft, errors: dict[str, str]) -> tuple[str, str]:
         errors["body"] = "Write the message."
     elif len(body) > MAX_BODY:
         errors["body"] = f"Keep the message to {MAX_BODY:,} characters (it is {len(body):,})."
-    elif not draft.channels or "sms" in draft.channels:
-        _check_sms_length(title, body, draft.mode, errors)
+    question, options = draft.question, draft.answer_options = check_ask(draft, errors)
+    if "body" not in errors and body and (not draft.channels or "sms" in draft.channels):
+        ask = message_text.sms_ask(question, options, draft.confirm_receipt)
+        _check_sms_length(title, body, draft.mode, errors, ask=ask)
     if draft.category not in CATEGORIES:
         errors["category"] = "Choose what the alert is about."
     if (
@@ -111,9 +140,39 @@ def check_words(draft: AlertDraft, errors: dict[str, str]) -> tuple[str, str]:
     return title, body
 
 
-def _check_sms_length(title: str, body: str, mode: str, errors: dict[str, str]) -> None:
+def check_ask(draft: AlertDraft, errors: dict[str, str]) -> tuple[str | None, list[str] | None]:
+    """The quick question and its options, cleaned, adding what is wrong to `errors`:
+    both or neither, 2 to MAX_OPTIONS options of at most MAX_OPTION characters."""
+    question = checked_field(errors, "question", draft.question or "", "The question")
+    options = [
+        checked_field(errors, "answer_options", option, f"Answer {n}")
+        for n, option in enumerate(draft.answer_options or [], start=1)
+    ]
+    options = [option for option in options if option]
+    if "question" in errors or "answer_options" in errors:
+        return None, None
+    if not question and not options:
+        return None, None
+    if not question:
+        errors["question"] = "Write the question the answers are for, or remove the answers."
+    elif len(question) > MAX_QUESTION:
+        errors["question"] = f"Keep the question to {MAX_QUESTION} characters."
+    if len(options) < 2:
+        errors["answer_options"] = "Give at least two answers to choose from."
+    elif len(options) > MAX_OPTIONS:
+        errors["answer_options"] = f"Give at most {MAX_OPTIONS} answers."
+    elif any(len(option) > MAX_OPTION for option in options):
+        errors["answer_options"] = f"Keep each answer to {MAX_OPTION} characters."
+    if "question" in errors or "answer_options" in errors:
+        return None, None
+    return question, options
+
+
+def _check_sms_length(
+    title: str, body: str, mode: str, errors: dict[str, str], *, ask: str | None = None
+) -> None:
     force = current_app.config["FORCE_NAME"]
-    sms = message_text.sms_text(title=title, body=body, force=force, mode=mode)
+    sms = message_text.sms_text(title=title, body=body, force=force, mode=mode, ask=ask)
     length = message_text.sms_length(sms)
     most = current_app.config["SMS_MAX_SEGMENTS"]
     if length.segments > most:

@@ -36,6 +36,11 @@ class AlertDraft:
     expected_residents: int | None = None
     # Voice calls play this recording (an AlertRecording id) instead of the text.
     recording_id: int | None = None
+    # A quick question ("Did you see anything?") and its options, answered by reply or
+    # keypad; and whether residents are asked to confirm they got it.
+    question: str | None = None
+    answer_options: list[str] | None = None
+    confirm_receipt: bool = False
 
 
 def draft_from_json(data: dict[str, Any]) -> AlertDraft:
@@ -82,6 +87,9 @@ def draft_from_json(data: dict[str, Any]) -> AlertDraft:
         send_at=send_at,
         expected_residents=whole_number("expected_residents"),
         recording_id=whole_number("recording_id"),
+        question=str(data.get("question") or "") or None,
+        answer_options=[o for o in strings("answer_options") if o.strip()] or None,
+        confirm_receipt=data.get("confirm_receipt") is True,
     )
     if errors:
         raise AlertInvalid(errors)

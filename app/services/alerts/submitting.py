@@ -70,7 +70,7 @@ def submit_alert(
 
 def _checked(officer: Officer, draft: AlertDraft) -> tuple[str, str, Target]:
     """The cleaned title and message and the audience. Raises AlertInvalid with every
-    mistake at once."""
+    mistake at once. The quick question is left cleaned in the draft (check_words)."""
     errors: dict[str, str] = {}
     title, body = check_words(draft, errors)
     recording = db.session.get(AlertRecording, draft.recording_id) if draft.recording_id else None
@@ -118,6 +118,9 @@ def _record(
         audience="parent" if draft.audience == "parent" else "area",
         send_at=draft.send_at,
         recording_id=draft.recording_id,
+        question=draft.question,
+        answer_options=draft.answer_options,
+        confirm_receipt=draft.confirm_receipt,
         recipient_count=residents,
         status="draft",
     )

@@ -1,0 +1,61 @@
+"""Stopping and restarting the ways residents are reached. Nothing here commits."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from app.extensions import db
+
+
+def stop_number(number: str, channel: str = "sms") -> tuple[int, int]:
+    """Stop every channel of this kind on the number, and cancel what is still queued
+    to it. (channels stopped, deliveries cancelled)."""
+    stopped = db.session.execute(
+        text(
+            "UPDATE resident_channels SET unsubscribed_at = now() "
+            "WHERE channel = :channel AND address = :number AND unsubscribed_at IS NULL "
+            "RETURNING resident_id"
+        ),
+        {"number": number, "channel": channel},
+    ).all()
+    cancelled = db.session.execute(
+        text(
+            "UPDATE deliveries SET status = 'cancelled', reason = 'recipient replied STOP',"
+            " finished_at = now(), updated_at = now() "
+            "WHERE channel = :channel AND address = :number AND status = 'queued' RETURNING id"
+        ),
+        {"number": number, "channel": channel},
+    ).all()
+    return len(stopped), len(cancelled)
+
+
+def start_number(number: str, channel: str = "sms") -> None:
+    db.session.execute(
+        text(
+            "UPDATE resident_channels SET unsubscribed_at = NULL "
+            "WHERE channel = :channel AND address = :number"
+        ),
+        {"number": number, "channel": channel},
+    )
+
+
+def stop_channel(resident_id: int, channel: str) -> bool:
+    """Stop one channel of one resident and cancel what is queued on it. Whether it
+    was on."""
+    row = db.session.execute(
+        text(
+            "UPDATE resident_channels SET unsubscribed_at = now() "
+            "WHERE resident_id = :r AND channel = :c AND unsubscribed_at IS NULL "
+            "RETURNING resident_id"
+        ),
+        {"r": resident_id, "c": channel},
+    ).first()
+    db.session.execute(
+        text(
+            "UPDATE deliveries SET status = 'cancelled', reason = 'recipient unsubscribed',"
+            " finished_at = now(), updated_at = now() "
+            "WHERE resident_id = :r AND channel = :c AND status = 'queued'"
+        ),
+        {"r": resident_id, "c": channel},
+    )
+    return row is not None

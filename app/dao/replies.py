@@ -1,0 +1,183 @@
+"""Queries about what residents send back: which message a reply answers, who holds a
+number, the inbox, and the answers to an alert's question. Nothing here commits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+
+from app.extensions import db
+from app.models import Reply
+
+
+@dataclass(frozen=True)
+class Answered:
+    """The latest message sent to a number: what a reply from it answers."""
+
+    delivery_id: int
+    alert_id: int
+    resident_id: int | None
+    channel: str
+    address: str
+    alert_status: str
+    closed: bool  # cancelled, or followed by an all-clear
+    question_options: int  # how many options its question has (0: no question)
+    confirm_receipt: bool
+
+
+# What a reply needs to know of the message it answers (Answered, in order).
+_ANSWERED = """
+    SELECT d.id, d.alert_id, d.resident_id, d.channel, d.address, a.status,
+           (a.status = 'cancelled' OR EXISTS (
+                SELECT 1 FROM alerts f WHERE f.parent_id = a.id
+                AND f.category = 'all_clear' AND f.status IN ('sending', 'sent'))) AS closed,
+           CASE WHEN jsonb_typeof(a.answer_options) = 'array'
+                THEN jsonb_array_length(a.answer_options) ELSE 0 END,
+           a.confirm_receipt
+    FROM deliveries d JOIN alerts a ON a.id = d.alert_id
+"""
+
+
+def find_answered(address: str, channels: tuple[str, ...], hours: int) -> Answered | None:
+    """The latest alert message to `address` on one of `channels` that went out (or was
+    going out: a reply can overtake the send's own record) within `hours`."""
+    row = db.session.execute(
+        text(
+            _ANSWERED
+            + """
+            WHERE d.address = :address AND d.channel IN :channels
+              AND d.status NOT IN ('queued', 'cancelled')
+              AND coalesce(d.sent_at, d.attempted_at, d.created_at)
+                  > now() - make_interval(hours => :hours)
+            ORDER BY coalesce(d.sent_at, d.attempted_at, d.created_at) DESC, d.id DESC
+            LIMIT 1
+            """
+        ).bindparams(bindparam("channels", expanding=True)),
+        {"address": address, "channels": list(channels), "hours": hours},
+    ).first()
+    return Answered(*row) if row else None
+
+
+def find_delivery_answered(delivery_id: int) -> Answered | None:
+    """The delivery a call's keys answer (the call's own)."""
+    row = db.session.execute(
+        text(_ANSWERED + " WHERE d.id = :id"),
+        {"id": delivery_id},
+    ).first()
+    return Answered(*row) if row else None
+
+
+def holders_of(address: str, channels: tuple[str, ...]) -> list[int]:
+    """The residents who hold this number or address (several may share one)."""
+    return list(
+        db.session.execute(
+            text(
+                "SELECT DISTINCT resident_id FROM resident_channels "
+                "WHERE address = :address AND channel IN :channels ORDER BY resident_id"
+            ).bindparams(bindparam("channels", expanding=True)),
+            {"address": address, "channels": list(channels)},
+        ).scalars()
+    )
+
+
+def create_reply(**values) -> int | None:
+    """Record a reply once: None when its provider_ref was recorded before."""
+    return db.session.execute(
+        insert(Reply)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["provider_ref"])
+        .returning(Reply.id)
+    ).scalar()
+
+
+def inbox(*, alert_id: int | None, limit: int, before_id: int | None = None) -> list[Reply]:
+    """Messages for an officer to read, newest first: words that are not an answer,
+    and answers that fit no option."""
+    query = (
+        select(Reply)
+        .where(Reply.kind == "message")
+        .order_by(Reply.received_at.desc(), Reply.id.desc())
+        .limit(limit)
+    )
+    if alert_id is not None:
+        query = query.where(Reply.alert_id == alert_id)
+    if before_id is not None:
+        query = query.where(Reply.id < before_id)
+    return list(db.session.scalars(query))
+
+
+def unread_count(alert_id: int | None = None) -> int:
+    query = select(func.count()).where(Reply.kind == "message", Reply.read_at.is_(None))
+    if alert_id is not None:
+        query = query.where(Reply.alert_id == alert_id)
+    return db.session.scalar(query)
+
+
+def mark_read(reply_ids: list[int], officer_id: int) -> None:
+    db.session.execute(
+        update(Reply)
+        .where(Reply.id.in_(reply_ids), Reply.read_at.is_(None))
+        .values(read_at=func.now(), read_by_id=officer_id)
+    )
+
+
+def answer_counts(alert_id: int) -> list[tuple[str | None, str | None, int, int]]:
+    """(ward code, ward name, option, residents) for the alert's answers: each delivery's
+    latest answer counts once, placed in the ward of the resident's first location."""
+    return db.session.execute(
+        text(
+            """
+            WITH latest AS (
+                SELECT DISTINCT ON (r.delivery_id) r.delivery_id, r.answer
+                FROM replies r
+                WHERE r.alert_id = :alert_id AND r.kind = 'answer' AND NOT r.after_close
+                  AND r.delivery_id IS NOT NULL
+                ORDER BY r.delivery_id, r.received_at DESC, r.id DESC
+            ), placed AS (
+                SELECT l.answer, (
+                    SELECT p.admin_ward_code FROM resident_locations rl
+                    JOIN postcodes p ON p.postcode = rl.postcode
+                    WHERE rl.resident_id = d.resident_id ORDER BY rl.id LIMIT 1
+                ) AS ward_code
+                FROM latest l JOIN deliveries d ON d.id = l.delivery_id
+            )
+            SELECT placed.ward_code,
+                   (SELECT name FROM places WHERE kind = 'ward' AND code = placed.ward_code
+                    ORDER BY release DESC LIMIT 1),
+                   placed.answer, count(*)
+            FROM placed GROUP BY placed.ward_code, placed.answer
+            ORDER BY 2 NULLS LAST, 3
+            """
+        ),
+        {"alert_id": alert_id},
+    ).all()
+
+
+def receipt_counts(alert_id: int) -> list[tuple[str, str, int]]:
+    """(channel, state, deliveries) with state confirmed, not_confirmed or unreachable:
+    a reply of any kind to the message (an answer, OK, a key) confirms it."""
+    return db.session.execute(
+        text(
+            """
+            SELECT d.channel,
+                   CASE WHEN EXISTS (SELECT 1 FROM replies r WHERE r.delivery_id = d.id
+                                     AND r.kind IN ('answer', 'confirmation'))
+                        THEN 'confirmed'
+                        WHEN d.status IN ('failed', 'cancelled') THEN 'unreachable'
+                        ELSE 'not_confirmed' END AS state,
+                   count(*)
+            FROM deliveries d WHERE d.alert_id = :alert_id
+            GROUP BY 1, 2 ORDER BY 1, 2
+            """
+        ),
+        {"alert_id": alert_id},
+    ).all()
+
+
+def replies_of(resident_id: int) -> list[Reply]:
+    """Everything a resident sent us, for their download."""
+    return list(
+        db.session.scalars(select(Reply).where(Reply.resident_id == resident_id).order_by(Reply.id))
+    )

@@ -1,0 +1,58 @@
+"""The officers' inbox: what residents texted back, for the force or one alert, and
+answering them."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from app.auth import role_required
+from app.extensions import db
+from app.models import Alert
+from app.services import replies
+from app.web import record_id
+
+bp = Blueprint("inbox", __name__)
+
+READERS = ("officer", "supervisor", "admin")
+
+
+@bp.route("/inbox")
+@role_required(*READERS)
+def inbox():
+    before = request.args.get("before", type=record_id)
+    seen = replies.read_inbox(current_user, before_id=before)
+    return render_template("inbox/inbox.html", alert=None, saved=replies.SAVED_ANSWERS, **seen)
+
+
+@bp.route("/alerts/<int:alert_id>/replies")
+@role_required(*READERS)
+def alert_replies(alert_id: int):
+    alert = db.session.get(Alert, alert_id) or abort(404)
+    before = request.args.get("before", type=record_id)
+    seen = replies.read_inbox(current_user, alert_id=alert_id, before_id=before)
+    return render_template("inbox/inbox.html", alert=alert, saved=replies.SAVED_ANSWERS, **seen)
+
+
+@bp.route("/alerts/<int:alert_id>/answers")
+@role_required(*READERS)
+def alert_answers(alert_id: int):
+    """The quick question's answers and receipts so far, for the alert page to follow."""
+    alert = db.session.get(Alert, alert_id) or abort(404)
+    return jsonify(replies.answers_of(alert))
+
+
+@bp.route("/replies/<int:reply_id>/answer", methods=["POST"])
+@role_required(*READERS)
+def answer(reply_id: int):
+    words = request.form.get("saved") or request.form.get("words", "")
+    back = request.form.get("back_to_alert")
+    try:
+        replies.answer_reply(current_user, reply_id, words)
+    except replies.ReplyRefused as refusal:
+        flash(str(refusal))
+    else:
+        flash("Your answer is on its way.")
+    if back and back.isdigit():
+        return redirect(url_for("inbox.alert_replies", alert_id=int(back)) + f"#reply-{reply_id}")
+    return redirect(url_for("inbox.inbox") + f"#reply-{reply_id}")

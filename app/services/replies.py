@@ -1,0 +1,311 @@
+"""Residents answer back: texts to our number, keys pressed in a call.
+
+A text is matched to the latest alert message sent to its number (REPLY_WINDOW_HOURS).
+STOP and START keep their meaning (services/optout.py); HELP is answered at once; an
+option of the alert's quick question is counted; OK (or 1) confirms receipt when the
+alert asks for it; anything else goes to the officers' inbox. Replies are personal
+data: numbers are masked on every page, every view is audited, and they follow the
+retention rules.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from flask import current_app
+from redis.exceptions import RedisError
+
+from app.dao import replies as replies_dao
+from app.dao.audit import create_audit_event
+from app.dao.events import create_provider_event
+from app.dao.targeting import suppressed
+from app.extensions import db
+from app.models import Alert, Reply
+from app.services import message_text, notices, optout
+from app.services.contacts import mask_address
+from app.services.text import TextRefused, checked_text
+from app.services.verification import allow_per_hour
+
+E164 = re.compile(r"\+[1-9]\d{6,14}")
+MAX_REPLY_LENGTH = 1600  # Twilio joins a long text into at most 1,600 characters
+CONFIRM_WORDS = {"OK", "OKAY", "CONFIRM", "RECEIVED", "GOT IT"}
+# Saved answers an officer can send with one tap; a force may add its own.
+SAVED_ANSWERS = (
+    "Thank you. We have passed this to the local team.",
+    "Thank you for letting us know. If you see anything else, call 101.",
+    "If someone is in danger or a crime is happening now, call 999.",
+)
+# What an officer may send in answer: two text parts at most.
+MAX_ANSWER_LENGTH = 306
+
+
+class ReplyRefused(ValueError):
+    """A request we cannot act on, with a message a person can act on."""
+
+
+def word_of(body: str) -> str:
+    """The reply as one upper-case word or phrase, as phones and people vary it:
+    ' ok. ' -> 'OK', '1)' -> '1'."""
+    return " ".join((body or "").upper().split()).strip(".!)( ")
+
+
+def option_chosen(word: str, options: int) -> int | None:
+    """The option a reply picks: its number alone, or first ("2 no"), 1..options."""
+    match = re.fullmatch(r"(\d{1,2})(?:[\s.,:;)-].*)?", word)
+    if match and 1 <= int(match.group(1)) <= options:
+        return int(match.group(1))
+    return None
+
+
+def receive_text(from_number: str, body: str, message_sid: str) -> str:
+    """Act on a text sent to our number, once however often it is delivered to us.
+    Returns what was done: duplicate, stopped, started, help, answer, confirmation or
+    message."""
+    if not E164.fullmatch(from_number or ""):
+        raise ReplyRefused("From must be a phone number in international format.")
+    if not create_provider_event(f"inbound:{message_sid}"):
+        db.session.rollback()
+        return "duplicate"
+    body = (body or "")[:MAX_REPLY_LENGTH]
+    word = word_of(body)
+    if word in optout.STOP_WORDS:
+        optout.stop_sms(from_number)
+        db.session.commit()
+        return "stopped"
+    if word in optout.START_WORDS:
+        optout.start_sms(from_number)
+        db.session.commit()
+        return "started"
+    hours = current_app.config["REPLY_WINDOW_HOURS"]
+    answered = replies_dao.find_answered(from_number, ("sms", "voice"), hours)
+    kind, answer = "message", None
+    if word in ("HELP", "INFO"):
+        kind = "help"
+    elif answered is not None and not answered.closed:
+        answer = option_chosen(word, answered.question_options)
+        if answer is not None:
+            kind = "answer"
+        elif answered.confirm_receipt and (word in CONFIRM_WORDS or word == "1"):
+            kind = "confirmation"
+    holders = replies_dao.holders_of(from_number, ("sms", "voice"))
+    replies_dao.create_reply(
+        provider_ref=message_sid,
+        alert_id=answered.alert_id if answered else None,
+        delivery_id=answered.delivery_id if answered else None,
+        # A number two residents share says nothing of which one wrote.
+        resident_id=holders[0] if len(holders) == 1 else None,
+        channel="sms",
+        address=from_number,
+        body=body if kind in ("message", "help") else word,
+        kind=kind,
+        answer=answer,
+        after_close=bool(answered and answered.closed),
+    )
+    help_notice = _answer_help(from_number, holders) if kind == "help" else None
+    db.session.commit()
+    if help_notice is not None:
+        _queue([help_notice])
+    return kind
+
+
+def _answer_help(number: str, holders: list[int]) -> int | None:
+    """Answer HELP with who we are and how to stop: at most twice an hour a number."""
+    try:
+        allowed = allow_per_hour("help-answer", number, 2)
+    except RedisError:
+        allowed = False
+    if not allowed:
+        return None
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    notice = notices.create_notice(
+        resident_id=holders[0] if len(holders) == 1 else None,
+        kind="help",
+        channel="sms",
+        address=number,
+        body=message_text.help_text(force=current_app.config["FORCE_NAME"], site=base),
+    )
+    db.session.flush()
+    return notice.id
+
+
+def receive_keys(delivery_id: int, call_sid: str, digits: str) -> str:
+    """Keys pressed at the end of an alert's call (Twilio's <Gather>): an option of its
+    question, or 1 to confirm receipt. Returns what was recorded (or "ignored")."""
+    digits = (digits or "").strip()
+    answered = replies_dao.find_delivery_answered(delivery_id)
+    if answered is None or answered.channel != "voice" or not re.fullmatch(r"\d{1,2}", digits):
+        return "ignored"
+    answer = option_chosen(digits, answered.question_options)
+    if answer is not None:
+        kind = "answer"
+    elif answered.confirm_receipt and digits == "1":
+        kind = "confirmation"
+    else:
+        return "ignored"
+    created = _record_answer(answered, f"{call_sid}:keys:{digits}", digits, kind, answer)
+    return kind if created else "duplicate"
+
+
+def question_for(delivery_id: int) -> dict | None:
+    """What an e-mail's answer link shows: the alert's title, question and options."""
+    answered = replies_dao.find_delivery_answered(delivery_id)
+    if answered is None or answered.channel != "email":
+        return None
+    alert = db.session.get(Alert, answered.alert_id)
+    return {
+        "title": alert.title,
+        "question": alert.question if alert.answer_options else None,
+        "options": list(enumerate(alert.answer_options or [], start=1)),
+        "confirm": alert.confirm_receipt,
+        "closed": answered.closed,
+    }
+
+
+def receive_web_answer(delivery_id: int, choice: str) -> str:
+    """An answer (an option's number, or "confirm") from an e-mail's link; the latest
+    answer counts."""
+    answered = replies_dao.find_delivery_answered(delivery_id)
+    if answered is None or answered.channel != "email":
+        raise ReplyRefused("This link is not valid any more.")
+    answer = option_chosen(choice or "", answered.question_options)
+    if answer is not None:
+        kind = "answer"
+    elif choice == "confirm" and answered.confirm_receipt:
+        kind = "confirmation"
+    else:
+        raise ReplyRefused("Choose one of the answers shown.")
+    # Each press is its own answer: the latest counts, so changing back counts too.
+    _record_answer(answered, f"web:{delivery_id}:{uuid.uuid4().hex}", choice, kind, answer)
+    return kind
+
+
+def _record_answer(answered, provider_ref: str, body: str, kind: str, answer: int | None):
+    """An answer given on the message itself (keys in its call, its e-mail's link),
+    so from its resident; committed. Its id, or None when recorded before."""
+    created = replies_dao.create_reply(
+        provider_ref=provider_ref,
+        alert_id=answered.alert_id,
+        delivery_id=answered.delivery_id,
+        resident_id=answered.resident_id,
+        channel=answered.channel,
+        address=answered.address,
+        body=body,
+        kind=kind,
+        answer=answer,
+        after_close=answered.closed,
+    )
+    db.session.commit()
+    return created
+
+
+def _queue(notice_ids: list[int]) -> None:
+    notices.queue_notices(notice_ids)
+
+
+# --- the officers' side -------------------------------------------------------------
+
+
+def read_inbox(officer, *, alert_id: int | None = None, before_id: int | None = None) -> dict:
+    """The newest messages (for one alert, or the force), marked read by this view, and
+    the view audited: who looked at which replies."""
+    items = replies_dao.inbox(alert_id=alert_id, limit=50, before_id=before_id)
+    unread = [reply.id for reply in items if reply.read_at is None]
+    shown = [
+        {
+            "id": reply.id,
+            "received_at": reply.received_at,
+            "from": mask_address(reply.address),
+            "resident": reply.resident_id is not None,
+            "body": reply.body or "",
+            "alert_id": reply.alert_id,
+            "after_close": reply.after_close,
+            "new": reply.read_at is None,
+            "channel": reply.channel,
+        }
+        for reply in items
+    ]
+    replies_dao.mark_read(unread, officer.id)
+    create_audit_event(
+        "replies.viewed",
+        actor_id=officer.id,
+        subject_type="alert" if alert_id else "inbox",
+        subject_id=alert_id,
+        details={"replies": [reply.id for reply in items]},
+    )
+    db.session.commit()
+    return {"replies": shown, "more": len(items) == 50, "unread_now": len(unread)}
+
+
+def unread_count(alert_id: int | None = None) -> int:
+    count = replies_dao.unread_count(alert_id)
+    db.session.rollback()
+    return count
+
+
+def answer_reply(officer, reply_id: int, words: str) -> int:
+    """Send an officer's answer to the number a reply came from, through the same
+    engine and limits as everything else. Returns the notice's id."""
+    reply = db.session.get(Reply, reply_id)
+    if reply is None or reply.kind != "message":
+        raise ReplyRefused("That reply cannot be answered.")
+    if reply.channel != "sms":
+        raise ReplyRefused("Only a text can be answered by text.")
+    try:
+        words = checked_text(words, "Your answer", max_length=MAX_ANSWER_LENGTH, multiline=True)
+    except TextRefused as refusal:
+        raise ReplyRefused(str(refusal)) from None
+    if not words:
+        raise ReplyRefused("Write an answer, or choose a saved one.")
+    force = current_app.config["FORCE_NAME"]
+    notice = notices.create_notice(
+        resident_id=reply.resident_id,
+        kind="officer_answer",
+        channel="sms",
+        address=reply.address,
+        body=message_text.officer_answer_text(words=words, force=force),
+    )
+    db.session.flush()
+    create_audit_event(
+        "reply.answered",
+        actor_id=officer.id,
+        subject_type="reply",
+        subject_id=reply.id,
+        details={"notice_id": notice.id, "characters": len(words)},
+    )
+    db.session.commit()
+    _queue([notice.id])
+    return notice.id
+
+
+def answers_of(alert) -> dict:
+    """The alert's quick-question answers, by option and by ward, with small counts
+    hidden in the ward rows; and confirmation of receipt per channel."""
+    options = alert.answer_options or []
+    totals = {n: 0 for n in range(1, len(options) + 1)}
+    wards: dict[str, dict] = {}
+    for ward_code, ward_name, option, count in replies_dao.answer_counts(alert.id):
+        totals[option] = totals.get(option, 0) + count
+        ward = wards.setdefault(
+            ward_code or "", {"name": ward_name or "Ward not known", "counts": {}}
+        )
+        ward["counts"][option] = count
+    ward_rows = [
+        {
+            "name": ward["name"],
+            "counts": {n: suppressed(ward["counts"].get(n, 0)) for n in totals},
+        }
+        for ward in wards.values()
+    ]
+    receipt: dict[str, dict[str, int]] = {}
+    if alert.confirm_receipt:
+        for channel, state, count in replies_dao.receipt_counts(alert.id):
+            receipt.setdefault(channel, {"confirmed": 0, "not_confirmed": 0, "unreachable": 0})[
+                state
+            ] = count
+    return {
+        "question": alert.question,
+        "options": [{"number": n, "label": options[n - 1], "count": totals[n]} for n in totals],
+        "wards": ward_rows,
+        "receipt": receipt,
+    }

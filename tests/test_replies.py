@@ -1,0 +1,250 @@
+"""Residents answer back, through the loopback Twilio-compatible gateway: texts to our
+number and keys pressed in a call, signed as Twilio signs them, including repeats,
+texts that overtake their alert's own record, strangers, closed alerts and shared
+numbers."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Alert, AuditEvent, Delivery, Reply, ResidentNotice
+from app.services import replies
+from app.services.alerts import submit_alert
+from app.services.dispatch import answer_token, claim
+
+BS1_6AD = [-2.588230, 51.451967]
+AREA = [{"kind": "circle", "center": BS1_6AD, "radius_m": 800}]
+
+
+@pytest.fixture
+def officer(make_officer):
+    return make_officer()
+
+
+def send(officer, run_worker=None, *, question=None, options=None, confirm=False) -> Alert:
+    alert = submit_alert(
+        officer,
+        shapes=AREA,
+        title="Break-ins",
+        body="Sheds broken into on Elm Road.",
+        question=question,
+        answer_options=options,
+        confirm_receipt=confirm,
+    ).alert
+    if run_worker is not None:
+        run_worker()
+    return alert
+
+
+def inbound(providers) -> str:
+    return providers.settings["PUBLIC_BASE_URL"] + "/callbacks/twilio/inbound-sms"
+
+
+def all_replies() -> list[Reply]:
+    db.session.rollback()
+    return db.session.scalars(select(Reply).order_by(Reply.id)).all()
+
+
+def test_a_text_reply_is_recorded_once_against_its_alert_and_resident(
+    providers, officer, make_resident, run_worker
+):
+    resident = make_resident(sms="+447700900501")
+    alert = send(officer, run_worker)
+    gateway = providers.gateway
+    sid = "SM" + "5" * 32
+    assert gateway.text_in(inbound(providers), "+447700900501", "Saw a van at 2am", sid=sid) == 200
+    # Twilio retries a webhook it thinks failed: the same message again.
+    assert gateway.text_in(inbound(providers), "+447700900501", "Saw a van at 2am", sid=sid) == 200
+    (reply,) = all_replies()
+    assert (reply.alert_id, reply.resident_id, reply.kind) == (alert.id, resident.id, "message")
+    assert reply.body == "Saw a van at 2am" and reply.after_close is False
+
+
+def test_a_stranger_a_shared_number_and_a_closed_alert_each_go_to_the_inbox(
+    providers, officer, make_resident, run_worker
+):
+    make_resident(sms="+447700900502")
+    make_resident(sms="+447700900502", name="Their partner")  # one phone, two people
+    make_resident(sms="+447700900503")
+    alert = send(officer, run_worker, question="Did you see anything?", options=["Yes", "No"])
+    url = inbound(providers)
+    providers.gateway.text_in(url, "+447700900599", "Who is this?")
+    providers.gateway.text_in(url, "+447700900502", "1")
+    db.session.execute(Alert.__table__.update().values(status="cancelled"))
+    db.session.commit()
+    providers.gateway.text_in(url, "+447700900503", "1")
+    stranger, shared, late = all_replies()
+    assert (stranger.alert_id, stranger.resident_id, stranger.kind) == (None, None, "message")
+    # Counted, but not put on either of the two residents who share the number.
+    assert (shared.alert_id, shared.resident_id, shared.kind) == (alert.id, None, "answer")
+    # After the alert closed: kept for the inbox, not counted.
+    assert (late.alert_id, late.kind, late.after_close) == (alert.id, "message", True)
+    assert replies.answers_of(db.session.get(Alert, alert.id))["options"] == [
+        {"number": 1, "label": "Yes", "count": 1},
+        {"number": 2, "label": "No", "count": 0},
+    ]
+
+
+def test_quick_question_answers_are_counted_latest_first_and_by_ward_with_small_counts_hidden(
+    providers, officer, make_resident, run_worker
+):
+    numbers = [f"+4477009006{n:02d}" for n in range(7)]
+    for number in numbers:
+        make_resident(sms=number)
+    alert = send(officer, run_worker, question="Did you see anything?", options=["Yes", "No"])
+    (text_sent, *_) = [a for a in providers.gateway.accepted if a.to == numbers[0]]
+    assert "Did you see anything? Reply 1 for Yes, 2 for No." in text_sent.params["Body"]
+    url = inbound(providers)
+    for number in numbers[:5]:
+        providers.gateway.text_in(url, number, "1.")
+    providers.gateway.text_in(url, numbers[5], "2 no sorry")
+    providers.gateway.text_in(url, numbers[0], " 2 ")  # changed their mind: latest counts
+    providers.gateway.text_in(url, numbers[6], "maybe, I heard a dog")  # fits no option
+    answers = replies.answers_of(db.session.get(Alert, alert.id))
+    assert [o["count"] for o in answers["options"]] == [4, 2]
+    (ward,) = answers["wards"]
+    assert ward["counts"] == {1: None, 2: None}  # under 5 in one ward: not shown
+    assert [r.body for r in all_replies() if r.kind == "message"] == ["maybe, I heard a dog"]
+
+
+def test_a_reply_that_overtakes_its_own_send_record_still_finds_its_alert(
+    providers, officer, make_resident
+):
+    make_resident(sms="+447700900701")
+    alert = send(officer, question="Seen this man?", options=["Yes", "No"])
+    ids = list(db.session.scalars(select(Delivery.id).where(Delivery.alert_id == alert.id)))
+    claim(ids)  # being sent: the text went, its record has not been written yet
+    providers.gateway.text_in(inbound(providers), "+447700900701", "2")
+    (reply,) = all_replies()
+    assert (reply.alert_id, reply.kind, reply.answer) == (alert.id, "answer", 2)
+
+
+def test_help_is_answered_automatically_but_not_without_end(
+    providers, officer, make_resident, run_worker
+):
+    make_resident(sms="+447700900702")
+    url = inbound(providers)
+    for _ in range(3):
+        providers.gateway.text_in(url, "+447700900702", "help")
+    run_worker()
+    answers = [a for a in providers.gateway.accepted if a.to == "+447700900702"]
+    assert len(answers) == 2  # twice an hour at most: HELP cannot be used to spam
+    assert "Reply STOP to stop" in answers[0].params["Body"]
+    assert {r.kind for r in all_replies()} == {"help"}
+
+
+def test_a_call_takes_its_answer_by_keypad_once(providers, officer, make_resident, run_worker):
+    make_resident(sms=None, voice="+441174960701")
+    alert = send(officer, run_worker, question="Did you hear anything?", options=["Yes", "No"])
+    (call,) = providers.gateway.accepted
+    assert "Did you hear anything? Press 1 for Yes, 2 for No." in call.params["Twiml"]
+    assert providers.gateway.press_keys(call, "2") == 200
+    assert providers.gateway.press_keys(call, "2") == 200  # the same callback again
+    assert providers.gateway.press_keys(call, "9") == 200  # no such option: ignored
+    (reply,) = all_replies()
+    assert (reply.alert_id, reply.channel, reply.kind, reply.answer) == (
+        alert.id,
+        "voice",
+        "answer",
+        2,
+    )
+
+
+def test_confirm_receipt_counts_confirmed_not_confirmed_and_unreachable_per_channel(
+    providers, officer, make_resident, run_worker, client
+):
+    make_resident(sms="+447700900801")
+    make_resident(sms="+447700900802")
+    make_resident(sms="+447700900803")
+    make_resident(sms=None, voice="+441174960801")
+    make_resident(sms=None, email="conf@example.invalid")
+    providers.gateway.errors_for["+447700900803"] = (400, 21614, "not a mobile number")
+    alert = send(officer, run_worker, confirm=True)
+    body = next(a for a in providers.gateway.accepted if a.to == "+447700900801").params["Body"]
+    assert "Reply OK to confirm you got this." in body
+    providers.gateway.text_in(inbound(providers), "+447700900801", "Ok!")
+    (call,) = [a for a in providers.gateway.accepted if a.kind == "Calls"]
+    providers.gateway.press_keys(call, "1")
+    (mail,) = providers.mail.messages
+    link = re.search(r"https?://\S+/answer/\S+", mail.get_body(("plain",)).get_content()).group(0)
+    path = link.split("://", 1)[1].split("/", 1)[1]
+    page = client.get("/" + path)
+    assert page.status_code == 200 and "I got this message" in page.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    assert (
+        client.post("/" + path, data={"csrf_token": token, "choice": "confirm"}).status_code == 200
+    )
+    receipt = replies.answers_of(db.session.get(Alert, alert.id))["receipt"]
+    assert receipt == {
+        "email": {"confirmed": 1, "not_confirmed": 0, "unreachable": 0},
+        "sms": {"confirmed": 1, "not_confirmed": 1, "unreachable": 1},
+        "voice": {"confirmed": 1, "not_confirmed": 0, "unreachable": 0},
+    }
+
+
+def test_an_answer_link_that_is_not_ours_or_a_choice_not_offered_is_refused(
+    app_ctx, client, officer, make_resident, run_worker
+):
+    make_resident(sms=None, email="q@example.invalid")
+    send(officer, run_worker, question="Seen it?", options=["Yes", "No"])
+    (delivery_id,) = db.session.scalars(select(Delivery.id))
+    assert client.get("/answer/not-a-token").status_code == 404
+    path = f"/answer/{answer_token(delivery_id)}"
+    page = client.get(path)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    refused = client.post(path, data={"csrf_token": token, "choice": "7"})
+    assert refused.status_code == 400 and "Choose one of the answers shown." in refused.text
+    assert all_replies() == []
+
+
+def test_an_officer_answers_a_text_through_the_engine_and_every_view_is_audited(
+    providers, officer, make_resident, run_worker
+):
+    make_resident(sms="+447700900901")
+    send(officer, run_worker)
+    providers.gateway.text_in(inbound(providers), "+447700900901", "There is smoke now")
+    seen = replies.read_inbox(officer)
+    (shown,) = seen["replies"]
+    assert shown["from"] == "+447••••••901" and shown["new"] is True
+    assert "+447700900901" not in repr(seen)
+    assert replies.read_inbox(officer)["replies"][0]["new"] is False  # read now
+    notice_id = replies.answer_reply(officer, shown["id"], SAVED := replies.SAVED_ANSWERS[0])
+    run_worker()
+    (answer,) = [a for a in providers.gateway.accepted if a.to == "+447700900901"][1:]
+    assert SAVED in answer.params["Body"]
+    assert db.session.get(ResidentNotice, notice_id).status in ("sent", "delivered")
+    actions = db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
+    assert actions.count("replies.viewed") == 2 and "reply.answered" in actions
+    with pytest.raises(replies.ReplyRefused, match="Write an answer"):
+        replies.answer_reply(officer, shown["id"], "   ")
+
+
+def test_a_text_from_something_that_is_not_a_number_is_refused_and_nothing_kept(
+    providers, make_resident
+):
+    status = providers.gateway.text_in(inbound(providers), "not-a-number", "hi")
+    assert status == 400
+    assert db.session.scalar(select(func.count()).select_from(Reply)) == 0
+
+
+def test_replies_are_in_the_residents_download_and_go_after_the_retention_period(
+    providers, officer, make_resident, run_worker, app, monkeypatch
+):
+    from app.services.residents import export_data, purge_expired
+
+    resident = make_resident(sms="+447700900951")
+    send(officer, run_worker)
+    providers.gateway.text_in(inbound(providers), "+447700900951", "My shed too")
+    (sent,) = export_data(db.session.get(type(resident), resident.id))["what_you_sent_us"]
+    assert (sent["words"], sent["from"], sent["channel"]) == ("My shed too", "+447700900951", "sms")
+    monkeypatch.setitem(app.config, "RETENTION_DAYS", 30)
+    db.session.execute(
+        Reply.__table__.update().values(received_at=func.now() - db.text("interval '31 days'"))
+    )
+    db.session.commit()
+    assert purge_expired()["replies_removed"] == 1
+    assert all_replies() == []
