@@ -26,6 +26,7 @@ from app.extensions import db, redis_store  # noqa: E402
 
 # Everything a test can write. Reference data (postcodes, places, data_loads) stays.
 MUTABLE_TABLES = (
+    "replies",
     "outbox_messages",
     "deliveries",
     "alerts",

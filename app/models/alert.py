@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
 from app.models.officer import Officer
+from geo.projection import BNG
 
 # draft: being written; pending_approval: waits for a supervisor; scheduled: approved
 # (or not needing approval) and waiting for its time; sending; sent; rejected; cancelled.
@@ -71,7 +72,7 @@ class Alert(db.Model):
     shapes: Mapped[list] = mapped_column(JSONB, nullable=False)
     # {"groups": [slug, ...], "channels": [...]}: empty lists mean everyone, every channel.
     filters: Mapped[dict] = mapped_column(JSONB, nullable=False, server_default="{}")
-    area = mapped_column(Geometry("MULTIPOLYGON", srid=27700, spatial_index=False))
+    area = mapped_column(Geometry("MULTIPOLYGON", srid=BNG, spatial_index=False))
     # A follow-up (update, all-clear) of an earlier alert; with audience "parent" it
     # goes to the residents the earlier one reached, wherever the area now is.
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), index=True)

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
+from geo.projection import BNG, WGS84
 
 
 class Postcode(db.Model):
@@ -33,8 +34,8 @@ class Postcode(db.Model):
     admin_ward_code: Mapped[str | None] = mapped_column(String(9))
     # Metres (British National Grid) for every distance and containment query; WGS84
     # only to draw on the map. NULL when the directory has no location for it.
-    location = mapped_column(Geometry("POINT", srid=27700, spatial_index=True))
-    location_wgs84 = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    location = mapped_column(Geometry("POINT", srid=BNG, spatial_index=True))
+    location_wgs84 = mapped_column(Geometry("POINT", srid=WGS84, spatial_index=False))
     introduced_on: Mapped[date | None] = mapped_column(Date)
     # Set for a postcode Royal Mail no longer uses (ONSPD's doterm, or the day a
     # complete Code-Point area file stopped listing it). Such rows are kept so that a
@@ -92,9 +93,7 @@ class Place(db.Model):
     name: Mapped[str] = mapped_column(Text, nullable=False)
     release: Mapped[str] = mapped_column(String(40), nullable=False)
     properties: Mapped[dict] = mapped_column(JSONB, nullable=False, server_default="{}")
-    boundary = mapped_column(
-        Geometry("MULTIPOLYGON", srid=27700, spatial_index=True), nullable=False
-    )
+    boundary = mapped_column(Geometry("MULTIPOLYGON", srid=BNG, spatial_index=True), nullable=False)
 
 
 class DataLoad(db.Model):

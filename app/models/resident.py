@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
+from geo.projection import BNG
 
 resident_groups = Table(
     "resident_groups",
@@ -83,7 +84,7 @@ class ResidentLocation(db.Model):
     )
     label: Mapped[str] = mapped_column(String(40), nullable=False, server_default="Home")
     postcode: Mapped[str] = mapped_column(String(8), nullable=False, index=True)
-    location = mapped_column(Geometry("POINT", srid=27700, spatial_index=True), nullable=False)
+    location = mapped_column(Geometry("POINT", srid=BNG, spatial_index=True), nullable=False)
 
     resident: Mapped[Resident] = relationship(back_populates="locations")
 

@@ -1,6 +1,6 @@
 """Residents answer back, and the officer follows it on a phone: a quick question
-written with the alert, answers counted on the alert's page, a text in the inbox with
-its number masked, answered with one tap."""
+written with the alert, answers and confirmations counted on the alert's page, a text
+in the inbox with its number masked, answered with one tap."""
 
 import re
 
@@ -58,6 +58,7 @@ def test_officer_asks_sees_answers_and_answers_a_text_from_the_inbox(
         body="Sheds broken into on Elm Road last night.",
         question="Did you see anything?",
         answer_options=["Yes", "No"],
+        confirm_receipt=True,
     ).alert
     page.goto(f"/officers/alerts/{alert.id}")
     expect(page.locator("#status")).to_have_text("sent", timeout=20_000)
@@ -70,6 +71,10 @@ def test_officer_asks_sees_answers_and_answers_a_text_from_the_inbox(
     # The answers are counted live, without reloading the page.
     expect(page.locator('#answers [data-option="1"]')).to_have_text("5", timeout=15_000)
     expect(page.locator("#answers")).to_contain_text("Did you see anything?")
+    # An answer confirms receipt too; the resident who only wrote words has not.
+    receipt = page.locator('#receipt tr[data-channel="sms"]')
+    expect(receipt.locator(".confirmed")).to_have_text("5")
+    expect(receipt.locator(".not_confirmed")).to_have_text("1")
     page.reload()
     page.get_by_role("link", name=re.compile(r"Replies to this alert \(1 new\)")).tap()
 
