@@ -24,7 +24,7 @@
   // Top right, apart from the zoom buttons, and only the tools a PCSO needs.
   map.pm.addControls({
     position: "topright", drawMarker: false, drawCircleMarker: false, drawPolyline: false,
-    drawText: false, cutPolygon: false, rotateMode: false, dragMode: false
+    drawPolygon: false, drawText: false, cutPolygon: false, rotateMode: false, dragMode: false
   });
   // Geoman puts each tool's name on a wrapper's title: give the button itself the name,
   // so screen readers announce "Draw Polygon" rather than "link".
@@ -79,13 +79,14 @@
       var item = document.createElement("li");
       item.className = "shape-item" + (entry.exclude ? " excluded" : "");
       var text = document.createElement("span");
-      text.textContent = (entry.exclude ? "Leave out: " : "") + entry.label;
+      text.className = "shape-label";
+      text.textContent = (entry.exclude ? "Left out: " : "") + entry.label;
       var toggle = document.createElement("button");
       toggle.type = "button";
       toggle.className = "button secondary small";
-      toggle.setAttribute("aria-pressed", entry.exclude ? "true" : "false");
-      toggle.textContent = "Exclude";
-      toggle.setAttribute("aria-label", "Exclude " + entry.label);
+      // Says what it does now, in words: no state to read from a colour.
+      toggle.textContent = entry.exclude ? "Include again" : "Leave out";
+      toggle.setAttribute("aria-label", (entry.exclude ? "Include again: " : "Leave out: ") + entry.label);
       toggle.addEventListener("click", function () {
         entry.exclude = !entry.exclude;
         styleEntry(entry);
@@ -184,10 +185,42 @@
     $("reach-notes").hidden = !notes.length;
     $("reach-notes").textContent = notes.join(" ");
     $("reach-approval").hidden = !counts.needs_approval;
+    showFinish(counts.finish);
     $("send").textContent = counts.needs_approval ? "Request approval…" : "Send…";
     drawCells(counts.cells || []);
     showCost();
   }
+
+  // When the last message would go, from each channel's provider limit and the queue
+  // already waiting; a voice alert that takes over an hour is offered as texts instead.
+  function duration(seconds) {
+    if (seconds < 60) { return "under a minute"; }
+    var minutes = Math.round(seconds / 60);
+    if (minutes < 60) { return minutes + " min"; }
+    return Math.floor(minutes / 60) + " h " + (minutes % 60) + " min";
+  }
+  function showFinish(finish) {
+    var slowest = finish ? finish.slowest_seconds : null;
+    $("reach-time").textContent = slowest === null || slowest === undefined ? "" :
+      "all out in " + duration(slowest);
+    var voice = finish && finish.channels.voice;
+    var slow = voice && voice.seconds > 3600;
+    $("reach-slow").hidden = !slow;
+    $("reach-slow-text").textContent = slow ?
+      "The calls would take " + duration(voice.seconds) + " to place, at " + voice.per_second +
+      " a second" + (voice.waiting ? " behind " + number(voice.waiting) + " already waiting" : "") +
+      ". Texts reach the same people faster if they have a mobile." : "";
+  }
+  $("text-instead").addEventListener("click", function () {
+    $("channel-voice").checked = false;
+    $("channel-sms").checked = true;
+    refreshPreview();
+  });
+  $("reach-bar").addEventListener("click", function (event) {
+    event.preventDefault();
+    $("step-send").scrollIntoView({ block: "start" });
+    $("step-send").focus({ preventScroll: true });
+  });
 
   // Squares with fewer than the minimum never come: the server leaves them out.
   function drawCells(list) {
@@ -211,6 +244,8 @@
   // While a count is on its way, sending would confirm a number that may be stale.
   function setBusy(busy) {
     $("reach").setAttribute("aria-busy", busy ? "true" : "false");
+    $("reach-bar").setAttribute("aria-busy", busy ? "true" : "false");
+    $("reach-updating").hidden = !busy;
     $("send").disabled = busy;
     $("confirm-send").disabled = busy;
     if (busy) { $("confirm").hidden = true; }
@@ -317,10 +352,70 @@
   $("radius").addEventListener("input", function () { setRadius(Number($("radius").value)); });
   $("radius-m").addEventListener("change", function () { setRadius(Number($("radius-m").value)); });
 
+  // --- drawing an area with one thumb ------------------------------------------------
+  // Each tap adds a corner (the first one too); tapping the first corner again, or
+  // "Finish shape", closes it; "Undo last point" takes the latest corner back.
+  var drawing = null;
+  function drawStatus() {
+    var n = drawing.points.length;
+    $("draw-status").textContent = n === 0 ? "Tap the map to add corners." :
+      n + " corner" + (n === 1 ? "" : "s") + (n < 3 ? ": tap at least " + (3 - n) + " more." :
+      ". Tap the first corner or Finish shape to close it.");
+    $("draw-undo").disabled = n === 0;
+    $("draw-finish").disabled = n < 3;
+    drawing.line.setLatLngs(drawing.points);
+    drawing.marks.clearLayers();
+    drawing.points.forEach(function (point, index) {
+      L.circleMarker(point, { radius: index === 0 ? 9 : 6, color: "#1d4ed8", weight: 3,
+        fillColor: "#fff", fillOpacity: 1, interactive: false, pmIgnore: true }).addTo(drawing.marks);
+    });
+  }
+  function startDrawing() {
+    stopDrawing();
+    drawing = { points: [], line: L.polyline([], { color: "#1d4ed8", dashArray: "6 6", interactive: false, pmIgnore: true }).addTo(map),
+                marks: L.layerGroup().addTo(map) };
+    map.doubleClickZoom.disable();  // two quick taps are two corners, not a zoom
+    $("map").classList.add("drawing");
+    $("draw-bar").hidden = false;
+    drawStatus();
+  }
+  function stopDrawing() {
+    if (!drawing) { return; }
+    map.removeLayer(drawing.line);
+    map.removeLayer(drawing.marks);
+    drawing = null;
+    map.doubleClickZoom.enable();
+    $("map").classList.remove("drawing");
+    $("draw-bar").hidden = true;
+  }
+  function finishDrawing() {
+    if (!drawing || drawing.points.length < 3) { return; }
+    var layer = L.polygon(drawing.points, STYLE.include).addTo(shapes);
+    stopDrawing();
+    addEntry(layer, "polygon", "Drawn area");
+    layer.on("pm:edit pm:dragend", refreshPreview);
+    refreshPreview();
+    $("draw-polygon").focus({ preventScroll: true });
+  }
+  map.on("click", function (event) {
+    if (!drawing) { return; }
+    var points = drawing.points;
+    if (points.length >= 3) {
+      var first = map.latLngToContainerPoint(points[0]);
+      if (first.distanceTo(event.containerPoint) <= 22) { finishDrawing(); return; }
+    }
+    points.push(event.latlng);
+    drawStatus();
+  });
+  $("draw-undo").addEventListener("click", function () {
+    if (drawing && drawing.points.length) { drawing.points.pop(); drawStatus(); }
+  });
+  $("draw-finish").addEventListener("click", finishDrawing);
+  $("draw-cancel").addEventListener("click", function () { stopDrawing(); $("draw-polygon").focus({ preventScroll: true }); });
   $("draw-polygon").addEventListener("click", function () {
     // On a phone the map may have scrolled away under the panel: bring it back to draw on.
     $("map").scrollIntoView({ block: "start" });
-    map.pm.enableDraw("Polygon", { allowSelfIntersection: false });
+    startDrawing();
   });
   $("clear-shapes").addEventListener("click", function () {
     shapes.clearLayers();

@@ -29,7 +29,7 @@ def tap_polygon(page):
     for px, py in [(cx - dx, cy - dy), (cx + dx, cy - dy), (cx + dx, cy + dy), (cx - dx, cy + dy)]:
         page.touchscreen.tap(px, py)
         page.wait_for_timeout(350)  # two quick taps would be a double-tap zoom
-    page.get_by_role("button", name="Finish").tap()
+    page.get_by_role("button", name="Finish shape").tap()
 
 
 def test_pcso_targets_composes_and_gets_approval_then_delivery_is_followed(
@@ -70,8 +70,8 @@ def test_pcso_targets_composes_and_gets_approval_then_delivery_is_followed(
     page.get_by_label("Add a ward, district or the whole force").fill("Centr")
     page.get_by_role("button", name="Ward: Central").click()
     expect(page.locator("#shapes-list li")).to_have_count(3)
-    page.get_by_role("button", name="Exclude Ward: Central").click()
-    expect(page.locator("#shapes-list")).to_contain_text("Leave out: Ward: Central")
+    page.get_by_role("button", name="Leave out: Ward: Central").click()
+    expect(page.locator("#shapes-list")).to_contain_text("Left out: Ward: Central")
     expect(page.locator("#reach-residents")).to_have_text("2")
     expect(page.locator("#reach-sms")).to_have_text("fewer than 2")
     expect(page.locator("#reach-voice")).to_have_text("fewer than 2")

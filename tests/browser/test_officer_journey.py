@@ -53,7 +53,7 @@ def test_officer_draws_an_area_sees_the_count_sends_and_reads_the_outbox(
     for px, py in corners:
         page.touchscreen.tap(px, py)
         page.wait_for_timeout(350)  # at a person's pace: two quick taps are a double-tap zoom
-    page.get_by_role("button", name="Finish").tap()  # the drawing toolbar's own action
+    page.get_by_role("button", name="Finish shape").tap()
     expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
     expect(page.locator("#reach-email")).to_have_text("fewer than 5")
 
