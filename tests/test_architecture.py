@@ -10,7 +10,17 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BLUEPRINTS = ("admin", "analysts", "api", "auth", "callbacks", "officers", "public", "residents")
+BLUEPRINTS = (
+    "admin",
+    "analysts",
+    "api",
+    "auth",
+    "callbacks",
+    "inbox",
+    "officers",
+    "public",
+    "residents",
+)
 
 
 def module_name(path: Path) -> str:
@@ -211,3 +221,94 @@ def text(name, label): ...
 name = text("name", "Where you live, from residents")
 """
     assert raw_sql_tables(own_text, tables) == []
+
+
+# Views only translate HTTP (issue 11): a blueprint reads the request, calls a service,
+# and renders or redirects. The rules are the services': a view never commits or rolls
+# back, never counts in Redis or queues a job, and writes no query. Loading one row by
+# its id for a 404 (db.session.get) is all it asks of the session; handing db.session
+# to a dao function is not a query of its own.
+SESSION_METHODS_FOR_VIEWS = {"get"}
+
+
+def _is_db_session(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.Attribute)
+        and node.attr == "session"
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "db"
+    )
+
+
+def rules_in_view(source: str) -> list[tuple[int, str]]:
+    """(line, what) for each thing in a view module's source that belongs in a service."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names = [alias.name for alias in node.names]
+            if isinstance(node, ast.ImportFrom):
+                # `from app import jobs` imports the module app.jobs.
+                module = node.module or ""
+                modules = [module] + [f"{module}.{name}" for name in names]
+            else:
+                modules = names
+            if any(m == "sqlalchemy" or m.startswith("sqlalchemy.") for m in modules):
+                found.append((node.lineno, "imports sqlalchemy (a query)"))
+            if any(m == "app.jobs" or m.startswith("app.jobs.") for m in modules):
+                found.append((node.lineno, "imports app.jobs (queues a job)"))
+            if "redis_store" in names:
+                found.append((node.lineno, "imports redis_store"))
+        elif isinstance(node, ast.Attribute):
+            if node.attr in ("commit", "rollback"):
+                found.append((node.lineno, f"calls .{node.attr}()"))
+            elif node.attr in ("enqueue", "redis_store"):
+                found.append((node.lineno, f"uses .{node.attr}"))
+            elif _is_db_session(node.value) and node.attr not in SESSION_METHODS_FOR_VIEWS:
+                found.append((node.lineno, f"calls db.session.{node.attr}"))
+        elif isinstance(node, ast.Name) and node.id == "redis_store":
+            found.append((node.lineno, "uses redis_store"))
+        elif isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            if name == "text":
+                found.append((node.lineno, "calls text() (SQL)"))
+    return sorted(set(found))
+
+
+def test_views_leave_transactions_redis_jobs_and_queries_to_services():
+    found = []
+    for blueprint in BLUEPRINTS:
+        path = ROOT / "app" / blueprint / "__init__.py"
+        relative = path.relative_to(ROOT).as_posix()
+        found += [f"{relative}:{line} {what}" for line, what in rules_in_view(path.read_text())]
+    assert not found, "A rule in a view; move it to a service:\n" + "\n".join(found)
+
+
+def test_the_view_check_finds_rules_and_lets_a_view_load_a_row_for_a_404():
+    source = """
+from app import jobs
+from app.extensions import db, redis_store
+from sqlalchemy import select, text
+
+def view(alert_id):
+    alert = db.session.get(Alert, alert_id) or abort(404)
+    rows = db.session.scalars(select(Alert)).all()
+    found = postcodes_dao.by_postcode(db.session, "BS16AD")
+    redis_store.client.set("key", 1)
+    jobs.enqueue("notices.send_manage_link", "key")
+    db.session.execute(text("SELECT 1"))
+    db.session.commit()
+    session.rollback()
+"""
+    assert rules_in_view(source) == [
+        (2, "imports app.jobs (queues a job)"),
+        (3, "imports redis_store"),
+        (4, "imports sqlalchemy (a query)"),
+        (8, "calls db.session.scalars"),
+        (10, "uses redis_store"),
+        (11, "uses .enqueue"),
+        (12, "calls db.session.execute"),
+        (12, "calls text() (SQL)"),
+        (13, "calls .commit()"),
+        (14, "calls .rollback()"),
+    ]

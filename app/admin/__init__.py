@@ -17,10 +17,10 @@ from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
 from app.auth import role_required
-from app.extensions import csrf, db, redis_store
+from app.extensions import csrf, db
 from app.models import ResidentImport
 from app.services.accounts import AccountError, find_officers, set_officer_active
-from app.services.resident_import import create_import, progress_key, queue_import
+from app.services.resident_import import import_progress, start_import, upload_import
 
 bp = Blueprint("admin", __name__)
 
@@ -74,13 +74,12 @@ def import_residents():
             error = "The file is not UTF-8 text. In your spreadsheet, save it as “CSV UTF-8”."
     if error:
         return render_template("admin/import.html", error=error), 400
-    record = create_import(
+    record = upload_import(
         current_user,
         filename=upload.filename,
         content=content,
         notify=request.form.get("notify") == "yes",
     )
-    queue_import(record.id, dry_run=True)
     return redirect(url_for("admin.import_status", import_id=record.id))
 
 
@@ -88,11 +87,10 @@ def import_residents():
 @role_required("admin")
 def import_status(import_id: int):
     record = db.session.get(ResidentImport, import_id) or abort(404)
-    done = redis_store.client.get(progress_key(import_id))
     if request.accept_mimetypes.best == "application/json":
         return jsonify(
             status=record.status,
-            done=int(done or 0),
+            done=import_progress(import_id),
             total=record.report.get("total", 1),
         )
     return render_template("admin/import_status.html", record=record)
@@ -102,9 +100,8 @@ def import_status(import_id: int):
 @role_required("admin")
 def import_run(import_id: int):
     record = db.session.get(ResidentImport, import_id) or abort(404)
-    if record.status != "checked" or record.content is None:
-        flash("This file has already been imported, or has not been checked yet.")
-    else:
-        queue_import(record.id, dry_run=False)
+    if start_import(record):
         flash("Importing. This page shows the progress.")
+    else:
+        flash("This file has already been imported, or has not been checked yet.")
     return redirect(url_for("admin.import_status", import_id=import_id))

@@ -27,6 +27,7 @@ from app.services.accounts import (
     TooManyAttempts,
     authenticate,
     credentials_version,
+    has_role,
 )
 from app.services.accounts import sign_out as end_staff_session
 from app.services.staff_sessions import officer_for_session
@@ -86,7 +87,7 @@ def role_required(*roles: str):
         @functools.wraps(view)
         @login_required
         def wrapper(*args, **kwargs):
-            if current_user.role not in roles and current_user.role != "admin":
+            if not has_role(current_user, roles):
                 abort(403)
             return view(*args, **kwargs)
 

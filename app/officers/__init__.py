@@ -18,13 +18,12 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import func, select
 
 from app import UK_TIME
 from app.auth import role_required
 from app.dao import places as places_dao
 from app.extensions import db
-from app.models import CATEGORIES, MAX_ID, Alert, InterestGroup
+from app.models import CATEGORIES, MAX_ID, Alert
 from app.services import replies
 from app.services.alerts import (
     APPROVERS,
@@ -35,7 +34,9 @@ from app.services.alerts import (
     cancel_alert,
     compose_preview,
     draft_from_json,
+    find_alert_status,
     find_pending_approval,
+    find_recent_alerts,
     find_thread,
     find_thread_root,
     may_approve,
@@ -43,11 +44,13 @@ from app.services.alerts import (
     recipients_label,
     reject_alert,
     send_test_to_self,
+    stored_area_geojson,
     submit_alert,
 )
 from app.services.contacts import mask_address
 from app.services.outbox import view_outbox
 from app.services.recordings import RecordingRefused, save_recording
+from app.services.registration import find_interest_groups
 from app.services.templates import find_templates, save_template
 from app.web import record_id
 
@@ -86,7 +89,7 @@ def target():
         parent=parent,
         follow_up_kind=request.args.get("kind", "update"),
         categories=CATEGORIES,
-        groups=db.session.scalars(select(InterestGroup).order_by(InterestGroup.name)).all(),
+        groups=find_interest_groups(),
         templates=find_templates(),
         settings={
             "previewUrl": url_for("officers.preview"),
@@ -225,8 +228,7 @@ def send_test():
 @bp.route("/alerts")
 @role_required(*SENDERS)
 def alerts():
-    rows = db.session.scalars(select(Alert).order_by(Alert.id.desc()).limit(100)).all()
-    return render_template("officers/alerts.html", alerts=rows)
+    return render_template("officers/alerts.html", alerts=find_recent_alerts(100))
 
 
 @bp.route("/approvals")
@@ -239,15 +241,10 @@ def approvals():
 @role_required(*SENDERS)
 def alert(alert_id: int):
     row = db.session.get(Alert, alert_id) or abort(404)
-    area = db.session.scalar(
-        select(func.ST_AsGeoJSON(func.ST_Transform(Alert.area, 4326), 5)).where(
-            Alert.id == alert_id
-        )
-    )
     return render_template(
         "officers/alert.html",
         alert=row,
-        area=area,
+        area=stored_area_geojson(alert_id),
         bounds=None,
         thread=find_thread(row),
         progress=alert_progress(alert_id),
@@ -304,7 +301,7 @@ def cancel(alert_id: int):
 @bp.route("/alerts/<int:alert_id>/progress")
 @role_required(*SENDERS)
 def progress(alert_id: int):
-    status = db.session.scalar(select(Alert.status).where(Alert.id == alert_id)) or abort(404)
+    status = find_alert_status(alert_id) or abort(404)
     return jsonify(alert_progress(alert_id) | {"status": status})
 
 

@@ -25,11 +25,11 @@ from app.services.registration import (
     AlreadyRegistered,
     RegistrationForm,
     RegistrationInvalid,
+    TooManySignUps,
     consent_statement,
     find_interest_groups,
     register_resident,
 )
-from app.services.verification import allow_per_hour
 
 bp = Blueprint("public", __name__)
 
@@ -45,20 +45,16 @@ def register():
     errors: dict[str, str] = {}
     if request.method == "POST":
         form = RegistrationForm.from_form(request.form)
-        limit = current_app.config["REGISTRATIONS_PER_IP_PER_HOUR"]
-        if not allow_per_hour("register", request.remote_addr or "", limit):
+        try:
+            resident, checked = register_resident(form, ip_address=request.remote_addr or "")
+        except TooManySignUps as refusal:
             return render_template(
                 "public/register.html",
                 form=form,
-                errors={
-                    "form": "Too many sign-ups from this connection in the last hour. "
-                    "Please try again later, or call 101."
-                },
+                errors={"form": str(refusal)},
                 groups=find_interest_groups(),
                 consent=consent_statement(current_app.config["FORCE_NAME"]),
             ), 429
-        try:
-            resident, checked = register_resident(form)
         except RegistrationInvalid as invalid:
             errors = invalid.errors
         except AlreadyRegistered as already:

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import functools
 import json
-import secrets
-import time
 from types import SimpleNamespace
 
 from flask import (
     Blueprint,
     Response,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -22,10 +19,7 @@ from flask import (
     url_for,
 )
 
-from app import jobs
-from app.extensions import db, redis_store
-from app.services.contacts import ContactRefused, normalise_email, normalise_phone
-from app.services.notices import queue_notices
+from app.services.contacts import ContactRefused
 from app.services.registration import find_interest_groups
 from app.services.residents import (
     CHANNEL_LABELS,
@@ -34,6 +28,7 @@ from app.services.residents import (
     delete_resident,
     export_data,
     find_resident,
+    page_is_open,
     parse_quiet_hours,
     remove_channel,
     remove_location,
@@ -43,14 +38,15 @@ from app.services.residents import (
     set_quiet_hours,
 )
 from app.services.verification import (
-    CODE_MINUTES,
-    MAX_GUESSES,
+    TooManyLinks,
     VerificationRefused,
-    allow_per_hour,
     check_code,
     read_manage_token,
-    send_proof,
-    tell_owners_of,
+    request_manage_link,
+    resend_proof,
+    resend_unregistered,
+    start_unregistered,
+    unregistered_guess,
     verify_email_token,
 )
 from geo.postcodes import display
@@ -58,8 +54,6 @@ from geo.postcodes import display
 bp = Blueprint("residents", __name__)
 
 SESSION_KEY = "resident"
-# Asking for a sign-in link, per IP address each hour (per address: in the job).
-LINKS_PER_IP_PER_HOUR = 10
 
 
 def resident_required(view):
@@ -67,9 +61,8 @@ def resident_required(view):
     def wrapper(*args, **kwargs):
         resident = find_resident(session.get(SESSION_KEY))
         if (resident is None and session.get(UNREGISTERED_KEY)) or (
-            resident is not None and resident.confirmed_at is None
+            resident is not None and not page_is_open(resident)
         ):
-            # A sign-up opens its page once it has confirmed a way to reach it.
             return render_template("residents/confirm_first.html")
         if resident is None:
             session.pop(SESSION_KEY, None)
@@ -93,7 +86,7 @@ UNREGISTERED_KEY = "unregistered"
 
 def remember_unregistered(addresses: dict[str, str]) -> None:
     session.pop(SESSION_KEY, None)
-    session[UNREGISTERED_KEY] = {"channels": addresses, "guesses": {}, "started": time.time()}
+    session[UNREGISTERED_KEY] = start_unregistered(addresses)
     session.permanent = True
 
 
@@ -101,40 +94,14 @@ def _confirm_unregistered(pending: dict):
     errors: dict[str, str] = {}
     if request.method == "POST":
         channel = request.form.get("channel", "")
-        # Every answer as check_code and _resend give a real sign-up: guesses counted
-        # per channel and reset by a new code, codes that expire, the same refusals.
-        address = pending["channels"].get(channel)
-        guesses = pending.setdefault("guesses", {})
-        if not isinstance(guesses, dict):
-            guesses = pending["guesses"] = {}
         if request.form.get("action") == "resend":
-            if address is not None:
-                notice_ids = tell_owners_of({channel: address})
-                db.session.commit()
-                queue_notices(notice_ids)
-                if notice_ids and channel != "email":
-                    guesses[channel] = 0
-                    pending.setdefault("sent_at", {})[channel] = time.time()
+            sent = resend_unregistered(pending, channel)
+            if sent is not None:
                 session[UNREGISTERED_KEY] = pending
-                _flash_resent(channel, sent=bool(notice_ids))
+                _flash_resent(channel, sent=sent)
             return redirect(url_for("residents.confirm"))
-        sent_at = pending.get("sent_at", {}).get(channel, pending.get("started", time.time()))
-        if address is None:
-            refusal = "That number is already confirmed, or no longer on your list."
-        elif channel == "email":
-            refusal = "Ask for a new code: we have no code waiting for that number."
-        elif time.time() - sent_at > CODE_MINUTES * 60:
-            refusal = "That code has expired. Ask for a new one."
-        elif guesses.get(channel, 0) >= MAX_GUESSES:
-            refusal = "Too many wrong codes. Ask for a new one."
-        else:
-            guesses[channel] = guesses.get(channel, 0) + 1
-            left = MAX_GUESSES - guesses[channel]
-            refusal = "That code is not right. " + (
-                f"You have {left} more tries." if left else "Ask for a new code."
-            )
+        errors[f"code-{channel}"] = unregistered_guess(pending, channel)
         session[UNREGISTERED_KEY] = pending
-        errors[f"code-{channel}"] = refusal
     channels = [
         SimpleNamespace(channel=c, address=a, verified_at=None)
         for c, a in pending["channels"].items()
@@ -163,29 +130,20 @@ def confirm():
     if request.method == "POST":
         channel = request.form.get("channel", "")
         if request.form.get("action") == "resend":
-            _resend(resident, channel)
+            sent = resend_proof(resident, channel)
+            if sent is not None:
+                _flash_resent(channel, sent=sent)
             return redirect(url_for("residents.confirm"))
         try:
             check_code(resident, channel, request.form.get("code", ""))
         except VerificationRefused as refusal:
             errors[f"code-{channel}"] = str(refusal)
-        db.session.commit()  # a wrong guess counts
         if not errors:
             flash(f"{CHANNEL_LABELS.get(channel, 'That')} confirmed.")
             return redirect(url_for("residents.confirm"))
     return render_template(
         "residents/confirm.html", resident=resident, errors=errors, labels=CHANNEL_LABELS
     ), (400 if errors else 200)
-
-
-def _resend(resident, channel_name: str) -> None:
-    channel = next((c for c in resident.channels if c.channel == channel_name), None)
-    if channel is None or channel.verified_at is not None:
-        return
-    notice_id = send_proof(resident, channel)
-    db.session.commit()
-    queue_notices([notice_id] if notice_id else [])
-    _flash_resent(channel_name, sent=notice_id is not None)
 
 
 def _flash_resent(channel_name: str, *, sent: bool) -> None:
@@ -204,9 +162,7 @@ def verify_email(token: str):
     try:
         resident, confirmed = verify_email_token(token)
     except VerificationRefused as refusal:
-        db.session.rollback()
         return render_template("error.html", title=str(refusal), status=400), 400
-    db.session.commit()
     if not confirmed:
         # A used link proves nothing new: it does not open the resident's page.
         flash("That e-mail address is already confirmed. To change your alerts, ask for a link.")
@@ -223,38 +179,16 @@ def verify_email(token: str):
 def manage():
     error = None
     if request.method == "POST":
-        text = (request.form.get("address") or "").strip()
-        address = None
         try:
-            address = (
-                normalise_email(text)
-                if "@" in text
-                else normalise_phone(
-                    text,
-                    need_mobile=True,
-                    allow_drama=current_app.config["ENV_NAME"] != "production",
-                )
+            # The same answer, in the same time, whether or not we hold the address.
+            request_manage_link(
+                request.form.get("address") or "", ip_address=request.remote_addr or ""
             )
         except ContactRefused as refusal:
             error = str(refusal)
-        if address is not None:
-            if not allow_per_hour(
-                "manage-link-ip", request.remote_addr or "", LINKS_PER_IP_PER_HOUR
-            ):
-                return render_template(
-                    "residents/manage.html",
-                    error="We have sent as many links as we can this hour. Try again later.",
-                ), 429
-            # The same answer, in the same time, whether or not we hold the address: a
-            # job looks it up, so the page tells a stranger nothing about who is
-            # registered.
-            # The job gets a random key, not the address: job arguments are kept in
-            # Redis and written to the worker's log.
-            key = secrets.token_urlsafe(16)
-            redis_store.client.set(f"manage-request:{key}", address, ex=600)
-            jobs.enqueue(
-                "notices.send_manage_link", key, job_timeout=300, result_ttl=0, failure_ttl=3600
-            )
+        except TooManyLinks as refusal:
+            return render_template("residents/manage.html", error=str(refusal)), 429
+        else:
             return render_template("residents/link_sent.html")
     return render_template("residents/manage.html", error=error), (400 if error else 200)
 
@@ -295,7 +229,6 @@ def _change(resident, action):
     try:
         message = action()
     except ChangeRefused as refusal:
-        db.session.rollback()
         return _my_alerts_page(resident, errors={refusal.field: str(refusal)}), 400
     flash(message)
     return redirect(url_for("residents.my_alerts"))
@@ -326,7 +259,6 @@ def set_contact(resident):
 
     def action():
         notice_id = set_channel(resident, channel, request.form.get("address", ""))
-        queue_notices([notice_id] if notice_id else [])
         if notice_id is None:
             return (
                 "Saved, but we could not send a code or link now: it has had as many as we "

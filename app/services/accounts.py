@@ -228,6 +228,11 @@ def authenticate(
     return officer
 
 
+def has_role(officer: Officer, roles: tuple[str, ...]) -> bool:
+    """Whether the officer may use what these roles may (an admin may use everything)."""
+    return officer.role in roles or officer.role == "admin"
+
+
 def credentials_version(officer: Officer) -> str:
     """Changes when the password does: what a browser's trust is bound to."""
     return hashlib.sha256(officer.password_hash.encode()).hexdigest()[:16]

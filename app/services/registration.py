@@ -16,7 +16,7 @@ from app.services.notices import queue_notices
 from app.services.postcode_check import CheckedPostcode, PostcodeRefused, check_postcode
 from app.services.residents import ChangeRefused, parse_quiet_hours
 from app.services.text import checked_field, clean_text
-from app.services.verification import address_taken, send_proof, tell_owners_of
+from app.services.verification import address_taken, allow_per_hour, send_proof, tell_owners_of
 
 CHANNEL_FIELDS = {"sms": "sms_phone", "voice": "voice_phone", "email": "email"}
 # The consent statement as shown on the form. Change the words, change the version:
@@ -39,6 +39,10 @@ class AlreadyRegistered(Exception):
         super().__init__("already registered")
         self.addresses = addresses
         self.checked = checked
+
+
+class TooManySignUps(Exception):
+    """This connection has signed up as often as it may this hour."""
 
 
 class RegistrationInvalid(ValueError):
@@ -94,9 +98,20 @@ def find_interest_groups() -> list[InterestGroup]:
     return list(db.session.scalars(select(InterestGroup).order_by(InterestGroup.name)))
 
 
-def register_resident(form: RegistrationForm) -> tuple[Resident, CheckedPostcode]:
+def register_resident(
+    form: RegistrationForm, *, ip_address: str
+) -> tuple[Resident, CheckedPostcode]:
     """Validate everything, then store the resident, their location, channels and groups
-    in one transaction. Raises RegistrationInvalid with every mistake at once."""
+    in one transaction. Raises TooManySignUps when this IP address has had its
+    REGISTRATIONS_PER_IP_PER_HOUR (every attempt counts, right or wrong),
+    RegistrationInvalid with every mistake at once, AlreadyRegistered (see there)."""
+    if not allow_per_hour(
+        "register", ip_address, current_app.config["REGISTRATIONS_PER_IP_PER_HOUR"]
+    ):
+        raise TooManySignUps(
+            "Too many sign-ups from this connection in the last hour. "
+            "Please try again later, or call 101."
+        )
     errors: dict[str, str] = dict(form.refused)
     checked = None
     if "postcode" not in errors:

@@ -24,8 +24,8 @@ from sqlalchemy import func, insert, select, update
 
 from app import jobs
 from app.dao.audit import create_audit_event
-from app.extensions import db
-from app.models import InterestGroup, Resident, ResidentChannel, ResidentLocation
+from app.extensions import db, redis_store
+from app.models import InterestGroup, Resident, ResidentChannel, ResidentImport, ResidentLocation
 from app.models.resident import resident_groups
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
 from app.services.notices import create_notice, queue_notices
@@ -340,9 +340,7 @@ def progress_key(import_id: int) -> str:
 
 
 def create_import(officer, *, filename: str, content: str, notify: bool):
-    """Keep the uploaded file until it is imported (or purged) and check it in a job."""
-    from app.models import ResidentImport
-
+    """Keep the uploaded file until it is imported (or purged); upload_import checks it."""
     record = ResidentImport(
         filename=clean_text(filename, max_length=200) or "upload.csv",
         content=content,
@@ -366,12 +364,31 @@ def queue_import(import_id: int, *, dry_run: bool) -> None:
     jobs.enqueue("imports.run_import", import_id, dry_run)
 
 
+def upload_import(officer, *, filename: str, content: str, notify: bool) -> ResidentImport:
+    """Keep an uploaded file (create_import) and queue its check (a dry run)."""
+    record = create_import(officer, filename=filename, content=content, notify=notify)
+    queue_import(record.id, dry_run=True)
+    return record
+
+
+def start_import(record: ResidentImport) -> bool:
+    """Queue the import of a checked upload. False when it is not waiting for one: it
+    has been imported already (or is being), or has not been checked yet. (run_import
+    claims it, so two clicks still import it once.)"""
+    if record.status != "checked" or record.content is None:
+        return False
+    queue_import(record.id, dry_run=False)
+    return True
+
+
+def import_progress(import_id: int) -> int:
+    """How many rows the running check or import has read so far."""
+    return int(redis_store.client.get(progress_key(import_id)) or 0)
+
+
 def run_import(import_id: int, *, dry_run: bool) -> None:
     """Check (dry run) or import a stored upload; the report is kept on the record.
     Safe to run twice: an import that is done is not run again."""
-    from app.extensions import redis_store
-    from app.models import ResidentImport
-
     if dry_run:
         record = db.session.get(ResidentImport, import_id)
         if record is None or record.content is None or record.status != "queued":

@@ -1,6 +1,7 @@
 """A resident's own page: places, ways to reach them, groups, quiet hours, pause,
 their data, and leaving. Every change is audited under the resident's reference,
-never their details."""
+never their details, and is one transaction: a refusal (ChangeRefused) leaves nothing
+of it."""
 
 from __future__ import annotations
 
@@ -25,11 +26,11 @@ from app.models import (
     ResidentNotice,
 )
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
+from app.services.notices import queue_notices
 from app.services.postcode_check import PostcodeRefused, check_postcode
 from app.services.text import TextRefused, checked_text
-from app.services.verification import (
-    send_proof,
-)
+from app.services.transaction import transactional
+from app.services.verification import send_proof
 
 MAX_LOCATIONS = 5
 CHANNEL_LABELS = {"sms": "Text message", "voice": "Phone call", "email": "E-mail"}
@@ -59,9 +60,15 @@ def find_resident(reference: str | None) -> Resident | None:
     return db.session.scalar(select(Resident).where(Resident.reference == reference))
 
 
+def page_is_open(resident: Resident) -> bool:
+    """A sign-up opens its own page once it has confirmed a way to reach it."""
+    return resident.confirmed_at is not None
+
+
 # --- places -------------------------------------------------------------------------
 
 
+@transactional
 def add_location(resident: Resident, *, label: str, postcode: str) -> ResidentLocation:
     try:
         label = checked_text(label, "The place's name", max_length=40) or "Home"
@@ -78,10 +85,10 @@ def add_location(resident: Resident, *, label: str, postcode: str) -> ResidentLo
     )
     resident.locations.append(location)
     _audit(resident, "resident.location_added")
-    db.session.commit()
     return location
 
 
+@transactional
 def remove_location(resident: Resident, location_id: int) -> None:
     location = next((loc for loc in resident.locations if loc.id == location_id), None)
     if location is None:
@@ -90,7 +97,6 @@ def remove_location(resident: Resident, location_id: int) -> None:
         raise ChangeRefused("This is your only place. Add another first, or stop all alerts.")
     resident.locations.remove(location)
     _audit(resident, "resident.location_removed")
-    db.session.commit()
 
 
 # --- ways to reach them -------------------------------------------------------------
@@ -98,8 +104,15 @@ def remove_location(resident: Resident, location_id: int) -> None:
 
 def set_channel(resident: Resident, channel_name: str, address: str) -> int | None:
     """Add a channel or change its address; it must be confirmed again before anything
-    is sent to it. Returns the id of the notice carrying the code or link (None when the
-    number has had its codes for this hour)."""
+    is sent to it. Queues the notice carrying the code or link and returns its id (None
+    when the number has had its codes for this hour). Raises ChangeRefused."""
+    notice_id = _set_channel(resident, channel_name, address)
+    queue_notices([notice_id] if notice_id else [])
+    return notice_id
+
+
+@transactional
+def _set_channel(resident: Resident, channel_name: str, address: str) -> int | None:
     if channel_name not in CHANNEL_LABELS:
         raise ChangeRefused("Choose text message, phone call or e-mail.")
     allow_drama = current_app.config["ENV_NAME"] != "production"
@@ -125,10 +138,10 @@ def set_channel(resident: Resident, channel_name: str, address: str) -> int | No
     # Someone else's number or address answers exactly as a free one (send_proof).
     notice_id = send_proof(resident, channel)
     _audit(resident, "resident.channel_set", channel=channel_name)
-    db.session.commit()
     return notice_id
 
 
+@transactional
 def remove_channel(resident: Resident, channel_name: str) -> None:
     channel = next((c for c in resident.channels if c.channel == channel_name), None)
     if channel is None:
@@ -148,19 +161,18 @@ def remove_channel(resident: Resident, channel_name: str) -> None:
         .values(status="cancelled", reason="resident removed this channel", updated_at=func.now())
     )
     _audit(resident, "resident.channel_removed", channel=channel_name)
-    db.session.commit()
 
 
 # --- groups, quiet hours, pause -----------------------------------------------------
 
 
+@transactional
 def set_groups(resident: Resident, slugs: list[str]) -> None:
     groups = list(db.session.scalars(select(InterestGroup).where(InterestGroup.slug.in_(slugs))))
     if len(groups) != len(set(slugs)):
         raise ChangeRefused("One of the groups no longer exists. Choose again.", "groups")
     resident.groups = groups
     _audit(resident, "resident.groups_set", groups=sorted(slugs))
-    db.session.commit()
 
 
 def parse_quiet_hours(start: str, end: str) -> tuple[time, time]:
@@ -174,12 +186,13 @@ def parse_quiet_hours(start: str, end: str) -> tuple[time, time]:
     return quiet_from, quiet_until
 
 
+@transactional
 def set_quiet_hours(resident: Resident, quiet: tuple[time, time] | None) -> None:
     resident.quiet_from, resident.quiet_until = quiet if quiet else (None, None)
     _audit(resident, "resident.quiet_hours_set", on=quiet is not None)
-    db.session.commit()
 
 
+@transactional
 def set_paused(resident: Resident, paused: bool) -> None:
     resident.paused_at = func.now() if paused else None
     if paused:
@@ -189,7 +202,6 @@ def set_paused(resident: Resident, paused: bool) -> None:
             .values(status="cancelled", reason="resident paused alerts", updated_at=func.now())
         )
     _audit(resident, "resident.paused" if paused else "resident.resumed")
-    db.session.commit()
 
 
 # --- their data, and leaving --------------------------------------------------------

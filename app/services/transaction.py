@@ -6,8 +6,10 @@ after the block, never inside it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
 
 from app.extensions import db
 
@@ -23,6 +25,22 @@ def transaction() -> Iterator[None]:
     except BaseException:
         db.session.rollback()
         raise
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def transactional(use_case: Callable[P, R]) -> Callable[P, R]:
+    """The whole function is one transaction(): committed when it returns, rolled back
+    when it raises (a refusal leaves nothing of what it had begun)."""
+
+    @functools.wraps(use_case)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with transaction():
+            return use_case(*args, **kwargs)
+
+    return wrapper
 
 
 @contextmanager

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app, url_for
@@ -14,11 +15,14 @@ from itsdangerous import BadSignature, SignatureExpired
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
+from app import jobs
 from app.dao.audit import create_audit_event
 from app.extensions import db, redis_store
 from app.models import Resident, ResidentChannel
-from app.services.notices import create_notice
+from app.services.contacts import normalise_email, normalise_phone
+from app.services.notices import create_notice, queue_notices, send_notices
 from app.services.tokens import SealedSerializer
+from app.services.transaction import transaction
 
 CODE_MINUTES = 10
 MAX_GUESSES = 5
@@ -27,6 +31,19 @@ EMAIL_LINK_DAYS = 3
 # verification texts to numbers that never signed up are what SMS-pumping fraud sells.
 CODES_PER_NUMBER_PER_HOUR = 3
 SENDS_PER_RESIDENT_PER_HOUR = 8
+
+# What a guess is told. A sign-up that stored nothing (unregistered_guess) must read
+# exactly like a real one (check_code), so both take their words from here.
+NOT_WAITING = "That number is already confirmed, or no longer on your list."
+NO_CODE = "Ask for a new code: we have no code waiting for that number."
+CODE_EXPIRED = "That code has expired. Ask for a new one."
+TOO_MANY_GUESSES = "Too many wrong codes. Ask for a new one."
+
+
+def wrong_code(guesses_left: int) -> str:
+    return "That code is not right. " + (
+        f"You have {guesses_left} more tries." if guesses_left else "Ask for a new code."
+    )
 
 
 class VerificationRefused(ValueError):
@@ -190,22 +207,44 @@ def start_verification(resident: Resident, channel: ResidentChannel) -> int | No
     return notice.id
 
 
+def resend_proof(resident: Resident, channel_name: str) -> bool | None:
+    """Send a new code (or link) for one of the resident's channels still waiting to be
+    confirmed, and queue it. None when there is nothing to confirm there; otherwise
+    whether it went (False: the hour's allowance is spent)."""
+    channel = next((c for c in resident.channels if c.channel == channel_name), None)
+    if channel is None or channel.verified_at is not None:
+        return None
+    with transaction():
+        notice_id = send_proof(resident, channel)
+    queue_notices([notice_id] if notice_id else [])
+    return notice_id is not None
+
+
 def check_code(resident: Resident, channel_name: str, code: str) -> None:
     """Mark the channel verified if the code is right. Raises VerificationRefused.
-    The caller commits (a wrong guess is counted even though it raises)."""
+    Committed either way: a wrong guess is counted even though it raises."""
+    try:
+        _check_code(resident, channel_name, code)
+    except VerificationRefused:
+        db.session.commit()
+        raise
+    db.session.commit()
+
+
+def _check_code(resident: Resident, channel_name: str, code: str) -> None:
     channel = next((c for c in resident.channels if c.channel == channel_name), None)
     if channel is not None:
         # Locked, so that guesses sent at the same moment are each counted.
         db.session.refresh(channel, with_for_update=True)
     code = "".join((code or "").split())
     if channel is None or channel.verified_at is not None:
-        raise VerificationRefused("That number is already confirmed, or no longer on your list.")
+        raise VerificationRefused(NOT_WAITING)
     if not channel.verify_code_hash or channel.verify_expires_at is None:
-        raise VerificationRefused("Ask for a new code: we have no code waiting for that number.")
+        raise VerificationRefused(NO_CODE)
     if channel.verify_expires_at < datetime.now(UTC):
-        raise VerificationRefused("That code has expired. Ask for a new one.")
+        raise VerificationRefused(CODE_EXPIRED)
     if channel.verify_attempts >= MAX_GUESSES:
-        raise VerificationRefused("Too many wrong codes. Ask for a new one.")
+        raise VerificationRefused(TOO_MANY_GUESSES)
     expected = _code_hash(resident.id, channel.channel, channel.address, code)
     if not (
         len(code) == 6
@@ -213,11 +252,7 @@ def check_code(resident: Resident, channel_name: str, code: str) -> None:
         and hmac.compare_digest(expected, channel.verify_code_hash)
     ):
         channel.verify_attempts += 1
-        left = MAX_GUESSES - channel.verify_attempts
-        raise VerificationRefused(
-            "That code is not right. "
-            + (f"You have {left} more tries." if left else "Ask for a new code.")
-        )
+        raise VerificationRefused(wrong_code(MAX_GUESSES - channel.verify_attempts))
     channel.verified_at = func.now()
     resident.confirmed_at = resident.confirmed_at or func.now()
     channel.verify_code_hash = None  # single use
@@ -233,7 +268,12 @@ def check_code(resident: Resident, channel_name: str, code: str) -> None:
 
 def verify_email_token(token: str) -> tuple[Resident, bool]:
     """The resident whose e-mail address the link proves, and whether this confirmed it
-    (False: it already was). Raises VerificationRefused. The caller commits."""
+    (False: it already was), committed. Raises VerificationRefused."""
+    with transaction():
+        return _verify_email_token(token)
+
+
+def _verify_email_token(token: str) -> tuple[Resident, bool]:
     try:
         reference, address_digest = _serializer("verify-email").loads(
             token, max_age=EMAIL_LINK_DAYS * 86400
@@ -266,9 +306,113 @@ def verify_email_token(token: str) -> tuple[Resident, bool]:
     return resident, True
 
 
+# --- a sign-up that stored nothing -------------------------------------------------
+# Every number and address on the form was someone else's (AlreadyRegistered): nobody
+# was stored and the owners were told. The confirm page still answers as it does for
+# any sign-up: guesses counted per channel and reset by a new code, codes that expire,
+# the same refusals as check_code and resend_proof give. No code ever matches. The
+# state is a plain dict the caller keeps (the visitor's session): we hold nothing.
+
+
+def start_unregistered(addresses: dict[str, str]) -> dict:
+    """The state of a sign-up that stored nothing: the form's addresses by channel."""
+    return {"channels": addresses, "guesses": {}, "started": time.time()}
+
+
+def _unregistered_guesses(pending: dict) -> dict[str, int]:
+    guesses = pending.setdefault("guesses", {})
+    if not isinstance(guesses, dict):
+        guesses = pending["guesses"] = {}
+    return guesses
+
+
+def resend_unregistered(pending: dict, channel: str) -> bool | None:
+    """As resend_proof: tell the owner again (within the hour's allowance) and start a
+    new code's guesses and clock. None when the channel is not one of the sign-up's;
+    otherwise whether anything went. Updates `pending`."""
+    address = pending["channels"].get(channel)
+    guesses = _unregistered_guesses(pending)
+    if address is None:
+        return None
+    with transaction():
+        notice_ids = tell_owners_of({channel: address})
+    queue_notices(notice_ids)
+    if notice_ids and channel != "email":
+        guesses[channel] = 0
+        pending.setdefault("sent_at", {})[channel] = time.time()
+    return bool(notice_ids)
+
+
+def unregistered_guess(pending: dict, channel: str) -> str:
+    """Count a guess at a code nobody was sent; return its refusal, the one check_code
+    would give. Updates `pending`."""
+    address = pending["channels"].get(channel)
+    guesses = _unregistered_guesses(pending)
+    sent_at = pending.get("sent_at", {}).get(channel, pending.get("started", time.time()))
+    if address is None:
+        return NOT_WAITING
+    if channel == "email":
+        return NO_CODE
+    if time.time() - sent_at > CODE_MINUTES * 60:
+        return CODE_EXPIRED
+    if guesses.get(channel, 0) >= MAX_GUESSES:
+        return TOO_MANY_GUESSES
+    guesses[channel] = guesses.get(channel, 0) + 1
+    return wrong_code(MAX_GUESSES - guesses[channel])
+
+
 # --- the link that opens a resident's own page --------------------------------------
 
 MANAGE_LINK_HOURS = 24
+# Asking for a link, per IP address each hour (per address: in send_manage_link).
+LINKS_PER_IP_PER_HOUR = 10
+# How long the address asked about waits in Redis for the job that looks it up.
+MANAGE_REQUEST_SECONDS = 600
+
+
+class TooManyLinks(Exception):
+    """This connection has asked for as many links as it may this hour."""
+
+
+def request_manage_link(typed: str, *, ip_address: str) -> None:
+    """Ask for a link to the resident's page to go to a mobile or e-mail address.
+
+    The answer is the same, in the same time, whether or not we hold the address: a
+    job looks it up (send_manage_link), so the page tells a stranger nothing about who
+    is registered. The job gets a random key, not the address: job arguments are kept
+    in Redis and written to the worker's log.
+
+    Raises ContactRefused when the text is not a mobile number or e-mail address we
+    could send to, TooManyLinks when this IP address has asked too often this hour."""
+    typed = typed.strip()
+    address = (
+        normalise_email(typed)
+        if "@" in typed
+        else normalise_phone(
+            typed,
+            need_mobile=True,
+            allow_drama=current_app.config["ENV_NAME"] != "production",
+        )
+    )
+    if not allow_per_hour("manage-link-ip", ip_address, LINKS_PER_IP_PER_HOUR):
+        raise TooManyLinks("We have sent as many links as we can this hour. Try again later.")
+    key = secrets.token_urlsafe(16)
+    redis_store.client.set(f"manage-request:{key}", address, ex=MANAGE_REQUEST_SECONDS)
+    jobs.enqueue("notices.send_manage_link", key, job_timeout=300, result_ttl=0, failure_ttl=3600)
+
+
+def send_requested_manage_link(request_key: str) -> bool:
+    """For the job request_manage_link queued: look up the address the resident gave
+    (kept briefly in Redis under request_key) and, if we hold it, send it a link to
+    their page. Whether a link went."""
+    address = redis_store.client.getdel(f"manage-request:{request_key}")
+    if address is None:
+        return False
+    with transaction():
+        notice_id = send_manage_link(address.decode())
+    if notice_id is not None:
+        send_notices([notice_id])
+    return notice_id is not None
 
 
 def manage_token(resident: Resident) -> str:

@@ -9,7 +9,7 @@ up, and follow its deliveries.
     approval    approve_alert, reject_alert
     sending     write the deliveries, queue them after the commit, test, release, cancel
     threads     follow-ups and the original they hang off
-    progress    how the deliveries are getting on
+    progress    how alerts are getting on: the newest, a status, the deliveries
 
 Callers import from here (`from app.services.alerts import submit_alert`)."""
 
@@ -32,7 +32,12 @@ from app.services.alerts.lifecycle import (
     may_approve,
     needs_approval,
 )
-from app.services.alerts.progress import FINISHED_STATUSES, alert_progress
+from app.services.alerts.progress import (
+    FINISHED_STATUSES,
+    alert_progress,
+    find_alert_status,
+    find_recent_alerts,
+)
 from app.services.alerts.sending import (
     SentAlert,
     cancel_alert,
@@ -49,6 +54,7 @@ from app.services.alerts.targeting import (
     preview_targets,
     recipients_label,
     resolve_target,
+    stored_area_geojson,
 )
 from app.services.alerts.threads import find_thread, find_thread_root, thread_root
 
@@ -75,7 +81,9 @@ __all__ = [
     "count_label",
     "draft_from_json",
     "enqueue_alert_deliveries",
+    "find_alert_status",
     "find_pending_approval",
+    "find_recent_alerts",
     "find_thread",
     "find_thread_root",
     "hidden_label",
@@ -88,6 +96,7 @@ __all__ = [
     "release_scheduled_alerts",
     "resolve_target",
     "send_test_to_self",
+    "stored_area_geojson",
     "submit_alert",
     "thread_root",
 ]

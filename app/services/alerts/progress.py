@@ -1,14 +1,24 @@
-"""How an alert's deliveries are getting on."""
+"""How alerts are getting on: the newest, one alert's status, its deliveries."""
 
 from __future__ import annotations
 
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Delivery
+from app.models import Alert, Delivery
 from app.services.transaction import read_only
 
 FINISHED_STATUSES = ("possibly_sent", "sent", "delivered", "failed", "cancelled")
+
+
+def find_recent_alerts(limit: int = 100) -> list[Alert]:
+    """The newest alerts first."""
+    return list(db.session.scalars(select(Alert).order_by(Alert.id.desc()).limit(limit)))
+
+
+def find_alert_status(alert_id: int) -> str | None:
+    """The alert's status, or None when there is no such alert."""
+    return db.session.scalar(select(Alert.status).where(Alert.id == alert_id))
 
 
 def alert_progress(alert_id: int) -> dict:

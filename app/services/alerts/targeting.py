@@ -25,6 +25,7 @@ from app.services.alerts.drafts import AlertDraft, AlertInvalid
 from app.services.alerts.lifecycle import needs_approval
 from app.services.transaction import read_only
 from geo.areas import AreaError, area_from_shapes
+from geo.projection import WGS84
 
 # A follow-up to "the same people" needs an alert that reached (or began to reach) them.
 FOLLOWED_UP_STATUSES = ("sending", "sent", "cancelled")
@@ -80,6 +81,15 @@ def stored_area_wkb(alert_id: int) -> bytes | None:
     """The area a recorded alert was resolved to (BNG), as WKB."""
     found = db.session.scalar(select(func.ST_AsBinary(Alert.area)).where(Alert.id == alert_id))
     return bytes(found) if found is not None else None
+
+
+def stored_area_geojson(alert_id: int) -> str | None:
+    """The area a recorded alert was resolved to, as GeoJSON in WGS84 for the map."""
+    return db.session.scalar(
+        select(func.ST_AsGeoJSON(func.ST_Transform(Alert.area, WGS84), 5)).where(
+            Alert.id == alert_id
+        )
+    )
 
 
 def audience_of(alert: Alert) -> Audience:
