@@ -197,6 +197,19 @@ def test_compose_preview_counts_segments_and_marks_what_forces_ucs2(officer_clie
     assert curly.json["sms"]["encoding"] == "UCS-2"
     assert curly.json["sms"]["segments"] == 2  # 97 characters: over 70, so two parts
     assert curly.json["sms"]["ucs2_characters"] == ["’"]
+    # Named as a person knows them, with the plain one that would fit, and the saving.
+    assert curly.json["sms"]["characters"] == [
+        {"character": "’", "name": "curly quote", "plain": "'"}
+    ]
+    assert curly.json["sms"]["plain_segments"] == 1
+    emoji = officer_client.post(
+        "/officers/compose", json={"title": "Lock up", "body": "Stay safe 🙂 – thanks"}
+    ).json["sms"]
+    assert [(c["name"], c["plain"]) for c in emoji["characters"]] == [
+        ("emoji", None),
+        ("long dash", "-"),
+    ]
+    assert emoji["plain_segments"] == emoji["segments"]  # the emoji still costs its parts
     html = officer_client.post(
         "/officers/compose", json={"title": "T", "body": "<b>not bold</b> & more"}
     ).json["email"]["html"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+import unicodedata
 from dataclasses import dataclass
 
 import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
@@ -81,6 +82,68 @@ def _length(encoding: str, sizes: list[int], single: int, part: int, offending) 
     units = sum(sizes)
     segments = 1 if units <= single else _parts(sizes, part)
     return SmsLength(encoding, units, segments, single if segments == 1 else part, offending)
+
+
+# What phones type for you, and the plain character that fits a text's basic set.
+PLAIN = {
+    "\u2018": "'",  # ‘
+    "\u2019": "'",  # ’
+    "\u201a": "'",  # ‚
+    "\u201b": "'",  # ‛
+    "\u2032": "'",  # ′
+    "\u201c": '"',  # “
+    "\u201d": '"',  # ”
+    "\u201e": '"',  # „
+    "\u201f": '"',  # ‟
+    "\u2033": '"',  # ″
+    "\u2013": "-",  # –
+    "\u2014": "-",  # —
+    "\u2012": "-",  # ‒
+    "\u2015": "-",  # ―
+    "\u2212": "-",  # −
+    "\u2026": "...",  # …
+    "\u00a0": " ",  # no-break space
+    "\u2009": " ",  # thin space
+    "\u202f": " ",  # narrow no-break space
+    "\u200b": "",  # zero-width space
+    "\u2022": "-",  # •
+}
+_NAMES = {
+    "'": "curly quote",
+    '"': "curly double quote",
+    "-": "long dash",
+    "...": "three dots in one character",
+    " ": "special space",
+    "": "invisible space",
+}
+
+
+def plain_punctuation(text: str) -> str:
+    """The text with the punctuation phones type automatically made plain, so that
+    it fits the basic character set of a text message.
+
+    >>> print(plain_punctuation("Don’t – it’s “urgent”…"))
+    Don't - it's "urgent"...
+    """
+    return "".join(PLAIN.get(character, character) for character in text)
+
+
+def describe_character(character: str) -> str:
+    """A character that makes texts take more parts, named as a person would know it.
+
+    >>> describe_character("’"), describe_character("😀"), describe_character("é")
+    ('curly quote', 'emoji', 'accented letter é')
+    """
+    if character in PLAIN:
+        return _NAMES[PLAIN[character]]
+    category = unicodedata.category(character)
+    if category == "So" or ord(character) > 0xFFFF:
+        return "emoji" if ord(character) >= 0x2190 else "symbol"
+    if category.startswith("L") and unicodedata.decomposition(character):
+        return f"accented letter {character}"
+    if category.startswith("L"):
+        return f"letter {character}"
+    return f"character {character}"
 
 
 def _parts(sizes: list[int], part: int) -> int:

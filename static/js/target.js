@@ -539,14 +539,27 @@
   function showCompose(c) {
     lastCompose = c;
     var sms = c.sms;
-    $("sms-length").textContent = "Text message: " + sms.segments + " part" + (sms.segments === 1 ? "" : "s") +
-      " (" + sms.units + " characters, " + sms.encoding + ", up to " + sms.per_segment + " a part" +
-      "; at most " + sms.max_segments + " parts)";
+    var parts = function (n) { return n + " part" + (n === 1 ? "" : "s"); };
+    // Parts in plain words: how much fits, and why this text fits less.
+    $("sms-length").textContent = "Text message: " + parts(sms.segments) + " (at most " + sms.max_segments + "). " +
+      (sms.ucs2_characters.length ?
+        "Because of the characters below, each part holds " + sms.per_segment + " characters instead of " +
+        (sms.segments === 1 ? 160 : 153) + "." :
+        "Each part holds " + sms.per_segment + " characters.");
     $("sms-length").classList.toggle("field-error", sms.too_long);
     $("sms-ucs2").hidden = !sms.ucs2_characters.length;
-    $("sms-ucs2").textContent = sms.ucs2_characters.length ?
-      "These characters make the text message shorter per part: " + sms.ucs2_characters.join(" ") +
-      " — replace them (for example ’ with ') to fit more in each part." : "";
+    var fixable = sms.characters.filter(function (c) { return c.plain !== null; });
+    $("sms-ucs2-text").textContent = sms.characters.length ?
+      "These make every part shorter: " + sms.characters.map(function (c) {
+        return c.character + " (" + c.name + ")";
+      }).join(", ") + "." : "";
+    var saving = sms.segments - sms.plain_segments;
+    $("plain-punctuation").hidden = !fixable.length;
+    $("plain-punctuation").textContent = fixable.length ?
+      "Use plain " + fixable.map(function (c) { return c.plain.trim() || "space"; }).filter(function (v, i, all) {
+        return all.indexOf(v) === i;
+      }).join(" ") + " instead" + (saving > 0 ? " (saves " + parts(saving) + ")" : "") : "";
+    if (fixable.length && $("plain-always").checked) { makePlain(); return; }
     showMarked($("preview-sms"), sms.text, sms.ucs2_characters);
     $("preview-email-subject").textContent = c.email.subject;
     $("preview-email").textContent = c.email.text;
@@ -595,6 +608,28 @@
     $(id).addEventListener("input", refreshCompose);
   });
   $("confirm-receipt").addEventListener("change", refreshCompose);
+  // Phones type ’ “ ” – … for you; each makes a text hold 70 characters a part, not 160.
+  var PLAIN = { "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"',
+    "\u2013": "-", "\u2014": "-", "\u2012": "-", "\u2015": "-", "\u2212": "-", "\u2026": "...",
+    "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u200b": "", "\u2022": "-" };
+  function plain(text) {
+    return Array.from(text).map(function (ch) { return ch in PLAIN ? PLAIN[ch] : ch; }).join("");
+  }
+  function makePlain() {
+    ["title", "body", "question", "answer-1", "answer-2", "answer-3", "answer-4"].forEach(function (id) {
+      var field = $(id);
+      var made = plain(field.value);
+      if (made !== field.value) { field.value = made; }
+    });
+    refreshCompose();
+  }
+  $("plain-punctuation").addEventListener("click", makePlain);
+  try { $("plain-always").checked = window.localStorage.getItem("ca-plain-punctuation") === "1"; } catch (e) { /* private mode */ }
+  $("plain-always").addEventListener("change", function () {
+    try { window.localStorage.setItem("ca-plain-punctuation", $("plain-always").checked ? "1" : "0"); } catch (e) { /* private mode */ }
+    if ($("plain-always").checked) { makePlain(); }
+  });
   $("title").addEventListener("input", refreshCompose);
   $("body").addEventListener("input", refreshCompose);
   $("exercise").addEventListener("change", function () {

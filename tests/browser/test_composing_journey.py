@@ -84,18 +84,29 @@ def test_pcso_targets_composes_and_gets_approval_then_delivery_is_followed(
     page.get_by_label("Title").fill("Car crime")
     body = "Cars broken into on Old Market Street overnight. Please check yours " + "x" * 20
     page.get_by_label("Message", exact=True).fill(body)
-    expect(page.locator("#sms-length")).to_contain_text("1 part (")
-    expect(page.locator("#sms-length")).to_contain_text("GSM-7")
+    expect(page.locator("#sms-length")).to_contain_text("1 part (at most 4)")
+    expect(page.locator("#sms-length")).to_contain_text("Each part holds 160 characters.")
     page.get_by_label("Message", exact=True).fill(body.replace("Please", "Don’t panic; please"))
     expect(page.locator("#sms-length")).to_contain_text("3 parts")
-    expect(page.locator("#sms-length")).to_contain_text("UCS-2")
-    expect(page.locator("#sms-ucs2")).to_contain_text("’")
+    # In plain words, never "UCS-2".
+    expect(page.locator("#sms-length")).to_contain_text(
+        "each part holds 67 characters instead of 153"
+    )
+    expect(page.locator("#sms-length")).not_to_contain_text("UCS")
+    expect(page.locator("#sms-ucs2")).to_contain_text("’ (curly quote)")
     page.get_by_text("Text message as residents see it").click()
     expect(page.locator("#preview-sms mark")).to_have_text("’")
     # A cost would tell the hidden number of texts: it says the most it can be.
     expect(page.locator("#cost")).to_contain_text("at most £")
     expect(page.locator("#cost")).to_contain_text("fewer than 2 texts × 3 parts")
     assert axe_violations(page) == []
+    # One tap makes the punctuation plain, and says what it saves.
+    page.get_by_role("button", name="Use plain ' instead (saves 2 parts)").tap()
+    expect(page.locator("#sms-length")).to_contain_text("1 part (at most 4)")
+    expect(page.get_by_label("Message", exact=True)).to_have_value(
+        body.replace("Please", "Don't panic; please")
+    )
+    expect(page.locator("#sms-ucs2")).to_be_hidden()
 
     # Over the threshold: the officer asks for approval.
     monkeypatch.setitem(app.config, "APPROVAL_THRESHOLD", 1)

@@ -50,6 +50,10 @@ def compose_preview(
         title=title, body=body, force=force, mode=mode, ask=message_text.sms_ask(*ask)
     )
     length = message_text.sms_length(sms)
+    # What the phone typed that costs parts, and how many parts plain punctuation takes.
+    plain = message_text.plain_punctuation
+    plain_sms = plain(sms)
+    plain_length = message_text.sms_length(plain_sms) if plain_sms != sms else length
     script = message_text.voice_script(title=title, body=body, force=force, mode=mode)
     voice_ask = message_text.voice_ask(*ask)
     minutes = message_text.voice_minutes(script + (" " + voice_ask if voice_ask else ""))
@@ -90,6 +94,15 @@ def compose_preview(
             "max_segments": config["SMS_MAX_SEGMENTS"],
             "too_long": length.segments > config["SMS_MAX_SEGMENTS"],
             "cost": round(length.segments * config["SMS_PRICE_PER_SEGMENT"], 4),
+            "characters": [
+                {
+                    "character": character,
+                    "name": message_text.describe_character(character),
+                    "plain": message_text.PLAIN.get(character),
+                }
+                for character in length.ucs2_characters
+            ],
+            "plain_segments": plain_length.segments,
         },
         "voice": {
             "script": script,
