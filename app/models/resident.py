@@ -10,6 +10,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     SmallInteger,
     String,
@@ -95,6 +96,8 @@ class ResidentChannel(db.Model):
     __tablename__ = "resident_channels"
     __table_args__ = (
         CheckConstraint("channel IN ('sms', 'voice', 'email')", name="channel_known"),
+        # STOP, replies, "is this number taken?" and manage-link requests look it up.
+        Index("ix_resident_channels_address", "address"),
     )
 
     resident_id: Mapped[int] = mapped_column(
