@@ -62,7 +62,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $@
 
-assets: static/vendor/.installed ## Install Leaflet, Leaflet-Geoman and axe-core from npm into static/vendor/
+assets: static/vendor/.installed ## Install Leaflet, Leaflet-Geoman, protomaps-leaflet and axe-core from npm into static/vendor/
 
 static/vendor/.installed: package.json package-lock.json
 	@command -v npm >/dev/null || scripts/services.sh apt nodejs npm
@@ -71,6 +71,9 @@ static/vendor/.installed: package.json package-lock.json
 	cp -r node_modules/leaflet/dist static/vendor/leaflet
 	cp -r node_modules/@geoman-io/leaflet-geoman-free/dist static/vendor/leaflet-geoman
 	mkdir -p static/vendor/axe-core && cp node_modules/axe-core/axe.min.js static/vendor/axe-core/
+	mkdir -p static/vendor/protomaps-leaflet && cp node_modules/protomaps-leaflet/dist/protomaps-leaflet.js \
+	  node_modules/protomaps-leaflet/dist/protomaps-leaflet.js.map node_modules/protomaps-leaflet/LICENSE \
+	  static/vendor/protomaps-leaflet/
 	@touch $@
 
 services: ## Install (if missing) and start PostgreSQL + PostGIS and Redis, unless DATABASE_URL / REDIS_URL are given
@@ -83,9 +86,11 @@ browser: setup ## Install Chromium for the browser tests: Debian's package, else
 	@command -v chromium >/dev/null || scripts/services.sh apt chromium || \
 	  $(BIN)/playwright install --with-deps chromium
 
-db: setup services ## Run the migrations and load the shipped postcodes and boundaries (skips what is loaded)
+db: setup services ## Run the migrations, load the shipped postcodes and boundaries, build the base map (skips what is done)
 	$(BIN)/flask db upgrade
 	$(BIN)/flask geo load-shipped
+	@# The base map is optional: without it the maps show outlines, so a failure here says so and goes on.
+	$(BIN)/flask geo build-basemap || echo "No base map built (see above): the maps will show outlines only."
 
 demo-data: db ## Seed demo accounts and a few thousand synthetic residents (once)
 	$(BIN)/flask demo seed

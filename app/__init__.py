@@ -62,6 +62,7 @@ def create_app(config: str | type | None = None) -> Flask:
     from app.analysts import bp as analysts_bp
     from app.api import bp as api_bp
     from app.auth import bp as auth_bp
+    from app.basemap import bp as basemap_bp
     from app.callbacks import bp as callbacks_bp
     from app.cli import register_cli
     from app.inbox import bp as inbox_bp
@@ -78,6 +79,7 @@ def create_app(config: str | type | None = None) -> Flask:
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(api_bp, url_prefix="/api")
     app.register_blueprint(callbacks_bp, url_prefix="/callbacks")
+    app.register_blueprint(basemap_bp)
     register_cli(app)
 
     @app.template_filter("uk")

@@ -94,10 +94,28 @@ class Config:
     FORCE_NAME = _env("FORCE_NAME", "Avon and Somerset")
     SERVICE_NAME = _env("SERVICE_NAME", "Community Alerts")
 
-    # Optional base map tiles, e.g. the force's own tile server. Without it the map
-    # shows ward and district outlines from our own data (no third-party requests).
+    # The map's base, first that is set (README, "Base maps"):
+    # 1. raster tiles from any XYZ URL or RESTful WMTS template in Web Mercator, e.g.
+    #    the OS Maps API, https://api.os.uk/maps/raster/v1/zxy/Road_3857/{z}/{x}/{y}.png
+    #    ?key={key}: {key} is filled from MAP_TILE_KEY (which every map page then shows
+    #    its users: restrict the key to the service's address at the provider);
+    # 2. the vector base map in BASEMAP_PATH, built from our own data by
+    #    `flask geo build-basemap` and served by us (app/basemap), when the file exists;
+    # 3. ward and force outlines from our own data.
+    # Only the first sends requests to another site (the CSP allows that origin).
     MAP_TILE_URL = _env("MAP_TILE_URL")
+    MAP_TILE_KEY = _env("MAP_TILE_KEY", "")
     MAP_TILE_ATTRIBUTION = _env("MAP_TILE_ATTRIBUTION", "")
+    MAP_TILE_MAX_ZOOM = _int("MAP_TILE_MAX_ZOOM", 19)
+    BASEMAP_PATH = _env(
+        "BASEMAP_PATH",
+        os.path.join(
+            os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+            "data",
+            "basemap",
+            "force.pmtiles",
+        ),
+    )
 
     # Density maps aggregate residents into square cells and hide small counts, so
     # that no cell points at a single household.
@@ -195,6 +213,8 @@ class TestingConfig(Config):
     SECRET_KEY = "tests-only-not-secret"  # noqa: S105
     RQ_QUEUE = "alerts-test"
     DELIVERY_TRANSPORT = _env("DELIVERY_TRANSPORT", "outbox")
+    # Not the development machine's base map: a test that wants one builds its own.
+    BASEMAP_PATH = None
 
 
 class ProductionConfig(Config):

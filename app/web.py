@@ -23,6 +23,10 @@ from app.models import MAX_ID
 
 access_log = logging.getLogger("app.access")
 
+# Answers that hold no personal data and that browsers may keep: our static files, and
+# the base map (open data, app/basemap), which sets its own Cache-Control.
+CACHEABLE_ENDPOINTS = frozenset({"static", "basemap.tiles"})
+
 # A JSON body deeper than this is not something any of our pages or API clients send;
 # refusing it early keeps recursion (ours and the libraries') far from its limit.
 MAX_JSON_DEPTH = 32
@@ -138,7 +142,7 @@ def install(app: Flask) -> None:
     @app.after_request
     def headers_and_access_log(response):
         headers = response.headers
-        if request.endpoint != "static":
+        if request.endpoint not in CACHEABLE_ENDPOINTS:
             # Pages and downloads may hold personal data: no browser or proxy keeps them.
             headers["Cache-Control"] = "no-store"
             headers.pop("Expires", None)

@@ -15,6 +15,7 @@ BLUEPRINTS = (
     "analysts",
     "api",
     "auth",
+    "basemap",
     "callbacks",
     "inbox",
     "officers",

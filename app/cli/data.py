@@ -13,12 +13,14 @@ from flask.cli import AppGroup
 from sqlalchemy import func, select
 from tqdm import tqdm
 
+from app.cli.basemap import build_basemap
 from app.extensions import db
 from app.models import DataLoad
 from geo.loaders import LoadSummary, load_places, read_places_geojson
 from geo.postcode_loader import load_codepoint, load_onspd, parse_release, release_from_name
 
-geo_cli = AppGroup("geo", help="Load postcodes and boundaries.")
+geo_cli = AppGroup("geo", help="Load postcodes and boundaries; build the base map.")
+geo_cli.add_command(build_basemap)
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "postcodes"
 

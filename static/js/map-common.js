@@ -1,4 +1,5 @@
-/* Shared by the map pages: the base map, outlines and attribution, all from our own server. */
+/* Shared by the map pages: the base map, outlines and attribution, all from our own server
+   (or from the raster tile server the force configures). */
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("map-config").textContent);
@@ -9,21 +10,23 @@
     window.CA.map = map;  // one map a page; handy from the browser console
     map.attributionControl.setPrefix(false);
     map.attributionControl.addAttribution(config.attribution);
-    if (config.tileUrl) {
-      L.tileLayer(config.tileUrl, { attribution: config.tileAttribution, maxZoom: 19 }).addTo(map);
-    }
+    var base = addBaseMap(map);
+    window.CA.baseMapKind = base;
     if (config.bounds) {
       map.fitBounds(config.bounds);
     } else {
       map.setView([51.2, -2.8], 9);
     }
-    // Without tiles the outlines are the base map: wards faint, the force boldly.
-    fetchJSON(config.outlines.ward).then(function (data) {
-      L.geoJSON(data, {
-        interactive: false, pmIgnore: true,
-        style: { color: "#6b7280", weight: 1, fill: false }
-      }).addTo(map);
-    });
+    // Without a base map the outlines are the map: wards faint, the force boldly. The
+    // vector base map draws wards itself; the force's edge is drawn over any base.
+    if (base !== "vector") {
+      fetchJSON(config.outlines.ward).then(function (data) {
+        L.geoJSON(data, {
+          interactive: false, pmIgnore: true,
+          style: { color: "#6b7280", weight: 1, fill: false }
+        }).addTo(map);
+      });
+    }
     fetchJSON(config.outlines.force).then(function (data) {
       L.geoJSON(data, {
         interactive: false, pmIgnore: true,
@@ -31,6 +34,151 @@
       }).addTo(map);
     });
     return map;
+  }
+
+  // The first base map that is set: raster tiles (MAP_TILE_URL, its {key} from
+  // MAP_TILE_KEY), else the vector base map we serve (`flask geo build-basemap`),
+  // else none. Returns which: "tiles", "vector" or "outlines".
+  function addBaseMap(map) {
+    if (config.tileUrl) {
+      L.tileLayer(config.tileUrl, {
+        attribution: config.tileAttribution, maxZoom: config.tileMaxZoom, key: config.tileKey
+      }).addTo(map);
+      return "tiles";
+    }
+    if (config.baseMap && window.protomapsL) {
+      var layer = protomapsL.leafletLayer({
+        url: config.baseMap.url,
+        maxDataZoom: config.baseMap.maxDataZoom,
+        maxZoom: 19,  // past the data's last zoom the tiles are stretched
+        paintRules: basePaintRules(config.baseMap.layers),
+        labelRules: baseLabelRules(config.baseMap.layers),
+        backgroundColor: BASE.background,
+        // Only what the force's own layers add: the data every map page credits is
+        // credited once, above. (Left unset, the library would credit OpenStreetMap.)
+        attribution: config.baseMap.attribution || ""
+      });
+      layer.addTo(map);
+      window.CA.baseLayer = layer;
+      return "vector";
+    }
+    return "outlines";
+  }
+
+  // --- the vector base map's style ---------------------------------------------------
+  // Quiet colours, so that what the officer draws and the counts stand out.
+  var BASE = {
+    background: "#f4f2ee",
+    // Postcodes per km² (a stand-in for homes): lighter is emptier.
+    density: [[250, "#c4b59b"], [100, "#d2c6b0"], [40, "#ddd4c3"], [10, "#e6dfd3"], [0, "#ece8e0"]],
+    ward: "#8a8f98",
+    district: "#4b5563",
+    force: "#1d4ed8",
+    text: "#1f2937",
+    halo: "rgba(255, 255, 255, 0.9)",
+    sector: "#115e59"
+  };
+  var STANDARD = { density: true, boundaries: true, places: true, sectors: true };
+
+  function densityColour(z, f) {
+    var perKm2 = f.props.per_km2 || 0;
+    for (var i = 0; i < BASE.density.length; i++) {
+      if (perKm2 >= BASE.density[i][0]) { return BASE.density[i][1]; }
+    }
+    return BASE.density[BASE.density.length - 1][1];
+  }
+
+  function kindIs(kind) {
+    return function (z, f) { return f.props.kind === kind; };
+  }
+
+  // A road's class from the words forces' road data uses (OS Open Roads' "function" and
+  // "class", OpenStreetMap's "highway").
+  function roadRank(f) {
+    var words = [f.props["function"], f.props["class"], f.props.highway, f.props.road_class,
+      f.props.roadClassification].join(" ").toLowerCase();
+    if (/motorway/.test(words)) { return 3; }
+    if (/a road|primary|trunk/.test(words)) { return 2; }
+    if (/b road|secondary/.test(words)) { return 1; }
+    return 0;
+  }
+
+  function byGeometry(geometry) {
+    return function (z, f) { return f.geomType === geometry; };
+  }
+
+  function forceLayers(layers) {
+    return (layers || []).filter(function (layer) { return !STANDARD[layer.name]; });
+  }
+
+  function basePaintRules(layers) {
+    var P = protomapsL;
+    var rules = [
+      // Stroked in its own colour: no hairline shows where two squares meet.
+      { dataLayer: "density",
+        symbolizer: new P.PolygonSymbolizer({ fill: densityColour, stroke: densityColour, width: 1 }) }
+    ];
+    forceLayers(layers).forEach(function (layer) {
+      rules.push({
+        dataLayer: layer.name, filter: byGeometry(3),
+        symbolizer: new P.PolygonSymbolizer({ fill: "#dfe6d3", opacity: 0.7 })
+      });
+      rules.push({
+        dataLayer: layer.name, filter: byGeometry(2),
+        symbolizer: new P.LineSymbolizer({
+          color: "#9ca3af", lineCap: "round", lineJoin: "round",
+          width: function (z, f) { return (z < 13 ? 1.2 : 2.4) + roadRank(f) * (z < 13 ? 0.6 : 1.2); }
+        })
+      });
+      rules.push({
+        dataLayer: layer.name, filter: byGeometry(2),
+        symbolizer: new P.LineSymbolizer({
+          lineCap: "round", lineJoin: "round",
+          color: function (z, f) { return ["#ffffff", "#fde68a", "#fdba74", "#93c5fd"][roadRank(f)]; },
+          width: function (z, f) { return (z < 13 ? 0.6 : 1.4) + roadRank(f) * (z < 13 ? 0.6 : 1.2); }
+        })
+      });
+    });
+    rules.push(
+      { dataLayer: "boundaries", filter: kindIs("ward"),
+        symbolizer: new P.LineSymbolizer({ color: BASE.ward, width: 1, dash: [4, 3] }) },
+      { dataLayer: "boundaries", filter: kindIs("district"),
+        symbolizer: new P.LineSymbolizer({ color: BASE.district, width: 1.75 }) },
+      { dataLayer: "boundaries", filter: kindIs("force"),
+        symbolizer: new P.LineSymbolizer({ color: BASE.force, width: 2.5, opacity: 0.6 }) }
+    );
+    return rules;
+  }
+
+  function text(font, fill, props) {
+    return new protomapsL.CenteredTextSymbolizer({
+      labelProps: props, font: font, fill: fill, stroke: BASE.halo, width: 3
+    });
+  }
+
+  function baseLabelRules(layers) {
+    var rules = [
+      { dataLayer: "places", filter: kindIs("district"),
+        symbolizer: text("600 14px sans-serif", BASE.text, ["name"]) },
+      { dataLayer: "sectors", symbolizer: text("700 12px sans-serif", BASE.sector, ["sector"]) },
+      { dataLayer: "places", filter: kindIs("ward"),
+        symbolizer: text("500 12px sans-serif", "#374151", ["name"]) }
+    ];
+    forceLayers(layers).forEach(function (layer) {
+      var names = ["name", "name1", "Name", "NAME", "roadName", "name_en"];
+      rules.push({
+        dataLayer: layer.name, filter: byGeometry(1),
+        symbolizer: text("500 12px sans-serif", BASE.text, names)
+      });
+      rules.push({
+        dataLayer: layer.name, filter: byGeometry(2), minzoom: 14,
+        symbolizer: new protomapsL.LineLabelSymbolizer({
+          labelProps: names, font: "400 11px sans-serif", fill: "#374151",
+          stroke: BASE.halo, width: 3
+        })
+      });
+    });
+    return rules;
   }
 
   function fetchJSON(url, body) {
