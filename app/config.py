@@ -66,6 +66,13 @@ class Config:
         "providers" if _env("TWILIO_ACCOUNT_SID") and _env("SMTP_HOST") else None,
     )
     # Messages per second each channel may send, across all workers (0: no limit).
+    # The rates the officer's "all out in…" assumes for a channel with no limit set
+    # above: Twilio places 1 call a second by default; texts and e-mail go faster.
+    ESTIMATE_RATES = {
+        "sms": float(_env("ESTIMATE_SMS_PER_SECOND", "10")),
+        "voice": float(_env("ESTIMATE_VOICE_PER_SECOND", "1")),
+        "email": float(_env("ESTIMATE_EMAIL_PER_SECOND", "10")),
+    }
     RATE_LIMITS = {
         "sms": _int("SMS_PER_SECOND", 0),
         "voice": _int("VOICE_PER_SECOND", 0),

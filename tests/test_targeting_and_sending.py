@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.extensions import db
 from app.jobs.outbound import deliver_batch
@@ -306,3 +306,37 @@ def test_the_sweeper_requeues_forgotten_work_only_when_no_job_waits(officer_clie
     redis_store.client.flushdb()  # Redis lost its jobs
     assert sweep()["requeued"] == 2
     assert queue().count >= 1
+
+
+def test_the_preview_says_when_the_last_message_would_go_behind_the_queue(
+    officer_client, residents, exact_counts, app, monkeypatch
+):
+    from app.services.alerts.timing import duration_words
+
+    monkeypatch.setitem(app.config, "RATE_LIMITS", {"sms": 0, "voice": 0, "email": 5})
+    monkeypatch.setitem(app.config, "ESTIMATE_RATES", {"sms": 10.0, "voice": 1.0, "email": 10.0})
+    first = officer_client.post("/officers/preview", json={"shapes": [circle(radius_m=2000)]})
+    assert first.json["finish"]["channels"]["voice"] == {
+        "seconds": 1,
+        "per_second": 1.0,
+        "waiting": 0,
+    }
+    assert first.json["finish"]["channels"]["email"]["per_second"] == 5  # our limit, when set
+    assert first.json["finish"]["slow_voice"] is False
+    # An alert already sending 9,999 calls: a new one waits behind them.
+    officer_client.post(
+        "/officers/alerts", json={"shapes": [circle(radius_m=2000)], "title": "T", "body": "B"}
+    )
+    db.session.execute(
+        text(
+            "INSERT INTO deliveries (alert_id, resident_id, channel, address, status) "
+            "SELECT (SELECT max(id) FROM alerts), NULL, 'voice', '+4411749' || n, 'queued' "
+            "FROM generate_series(1, 9998) n"
+        )
+    )
+    db.session.commit()
+    second = officer_client.post("/officers/preview", json={"shapes": [circle(radius_m=2000)]})
+    voice = second.json["finish"]["channels"]["voice"]
+    assert (voice["waiting"], voice["seconds"]) == (9_999, 10_000)
+    assert second.json["finish"]["slow_voice"] is True
+    assert duration_words(second.json["finish"]["slowest_seconds"]) == "2 h 47 min"

@@ -410,3 +410,15 @@ def alerts_sending() -> list[int]:
     return list(
         db.session.execute(text("SELECT id FROM alerts WHERE status = 'sending'")).scalars()
     )
+
+
+def waiting_by_channel() -> dict[str, int]:
+    """Alert messages not yet handed to a provider, by channel: the queue a new alert
+    joins."""
+    rows = db.session.execute(
+        text(
+            "SELECT channel, count(*) FROM deliveries "
+            "WHERE status IN ('queued', 'sending', 'unknown') GROUP BY channel"
+        )
+    ).all()
+    return {channel: count for channel, count in rows}

@@ -23,6 +23,7 @@ from app.extensions import db
 from app.models import CHANNELS, Alert, InterestGroup
 from app.services.alerts.drafts import AlertDraft, AlertInvalid
 from app.services.alerts.lifecycle import needs_approval
+from app.services.alerts.timing import finish_estimate
 from app.services.transaction import read_only
 from geo.areas import AreaError, area_from_shapes
 from geo.projection import WGS84
@@ -155,9 +156,12 @@ def _preview(draft: AlertDraft, target: Target) -> dict:
         min_count=min_count,
         targets=found,
     )
+    channels = {channel: suppressed(n) for channel, n in counts["channels"].items()}
     return {
         "residents": residents,
-        "channels": {channel: suppressed(n) for channel, n in counts["channels"].items()},
+        "channels": channels,
+        # When the last message would go: the provider limits and the queue waiting.
+        "finish": finish_estimate(channels),
         "groups": {slug: suppressed(n) for slug, n in groups.items()},
         "near_edge": edge,
         "cells": [{"residents": n, "geometry": geometry} for n, geometry in cells],

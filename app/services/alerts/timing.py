@@ -1,0 +1,63 @@
+"""When the last message of an alert would go, before it is sent: each channel's
+provider limit and the queue already waiting."""
+
+from __future__ import annotations
+
+import math
+
+from flask import current_app
+
+from app.dao import outbound as outbound_dao
+
+# Beyond this, a voice alert is offered as texts instead.
+SLOW_VOICE_SECONDS = 3600
+
+
+def per_second(channel: str) -> float:
+    """The rate a channel goes at: our limit when one is set (SMS_PER_SECOND...), else
+    what the provider takes by default (ESTIMATE_*_PER_SECOND: Twilio places 1 call a
+    second unless the account is raised)."""
+    config = current_app.config
+    rate = config["RATE_LIMITS"].get(channel) or config["ESTIMATE_RATES"][channel]
+    return rate if rate > 0 else 1.0
+
+
+def finish_estimate(channels: dict[str, int | None]) -> dict:
+    """Seconds until each channel's last message goes, for counts as staff see them (a
+    hidden count is taken at its most, so the estimate tells no more than the count)."""
+    most_hidden = current_app.config["DENSITY_MIN_COUNT"] - 1
+    waiting = outbound_dao.waiting_by_channel()
+    found: dict[str, dict] = {}
+    for channel, count in channels.items():
+        messages = most_hidden if count is None else count
+        if not messages:
+            continue
+        rate = per_second(channel)
+        ahead = waiting.get(channel, 0)
+        found[channel] = {
+            "seconds": math.ceil((ahead + messages) / rate),
+            "per_second": rate,
+            "waiting": ahead,
+        }
+    slowest = max((c["seconds"] for c in found.values()), default=None)
+    voice = found.get("voice")
+    return {
+        "channels": found,
+        "slowest_seconds": slowest,
+        "slow_voice": bool(voice and voice["seconds"] > SLOW_VOICE_SECONDS),
+    }
+
+
+def duration_words(seconds: int | None) -> str:
+    """
+    >>> duration_words(10_000), duration_words(59), duration_words(600)
+    ('2 h 47 min', 'under a minute', '10 min')
+    """
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return "under a minute"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
