@@ -42,6 +42,7 @@ from app.services.alerts import (
     may_approve,
     preview_targets,
     recipients_label,
+    recipients_phrase,
     reject_alert,
     send_test_to_self,
     stored_area_geojson,
@@ -62,6 +63,7 @@ SENDERS = ("officer", "supervisor")
 # "{{ alert|recipients }} residents": the expected count hides small numbers until the
 # alert has gone. For every page that shows an alert's audience.
 bp.add_app_template_filter(recipients_label, "recipients")
+bp.add_app_template_filter(recipients_phrase, "recipients_phrase")
 
 
 def _json_body() -> dict:

@@ -53,6 +53,7 @@ from app.services.alerts.targeting import (
     place_boundary,
     preview_targets,
     recipients_label,
+    recipients_phrase,
     resolve_target,
     stored_area_geojson,
 )
@@ -92,6 +93,7 @@ __all__ = [
     "place_boundary",
     "preview_targets",
     "recipients_label",
+    "recipients_phrase",
     "reject_alert",
     "release_scheduled_alerts",
     "resolve_target",

@@ -124,6 +124,13 @@ def recipients_label(alert: Alert) -> str:
     return f"{count:,}" if alert.sent_at is not None else count_label(count)
 
 
+def recipients_phrase(alert: Alert) -> str:
+    """recipients_label with its noun: "1 resident", "2,000 residents", "fewer than 5
+    residents"."""
+    label = recipients_label(alert)
+    return f"{label} resident" if label == "1" else f"{label} residents"
+
+
 def preview_targets(draft: AlertDraft) -> dict:
     """Residents reached per channel and per group, residents near the edge, where they
     are (in squares, never a home), and how much of the area is outside the force.

@@ -1,0 +1,65 @@
+"""Staff pages on a 390-pixel phone: nothing scrolls sideways (long titles, long
+addresses, the delivery table), counts read as words ("1 resident"), and every button
+and map control is at least 44 by 44 pixels."""
+
+import pytest
+from playwright.sync_api import expect
+
+from app.services.accounts import create_officer
+from app.services.alerts import submit_alert
+
+pytestmark = pytest.mark.browser
+
+AREA = [{"kind": "circle", "center": [-2.588230, 51.451967], "radius_m": 800}]
+
+
+def sideways(page) -> int:
+    return page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
+
+
+def small_targets(page) -> list[str]:
+    """Visible buttons and map controls under 44x44 CSS pixels."""
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll(
+              'button, .button, .leaflet-control a, summary, input[type=checkbox] + label'))
+            .filter(e => e.offsetParent !== null)
+            .map(e => [e, e.getBoundingClientRect()])
+            .filter(([e, r]) => r.width > 0 && (r.height < 44 || r.width < 44))
+            .map(([e, r]) => `${e.tagName}#${e.id} ${e.textContent.trim().slice(0, 30)} ` +
+                             `${Math.round(r.width)}x${Math.round(r.height)}`)"""
+    )
+
+
+def test_staff_pages_fit_a_phone(page, sign_in_page, make_resident, worker_process):
+    make_resident(sms="+447700901201")
+    admin = sign_in_page("admin")
+    create_officer(
+        email="a.very.long.address.for.a.constable@avonandsomerset.police.example",
+        name="Constable With A Rather Long Double-Barrelled Name",
+        role="officer",
+        password="a long enough password",  # noqa: S106
+    )
+    long_title = "Burglaries" * 12  # one word of 120 letters
+    alert = submit_alert(admin, shapes=AREA, title=long_title, body="Lock up.").alert
+
+    page.goto("/officers/alerts")
+    expect(page.locator(".alert-list")).to_contain_text("1 resident ")
+    expect(page.locator(".alert-list")).not_to_contain_text("1 residents")
+    assert sideways(page) <= 0
+
+    page.goto(f"/officers/alerts/{alert.id}")
+    expect(page.locator("#status")).to_have_text("sent", timeout=20_000)
+    expect(page.locator('tr[data-channel="sms"] .delivered')).to_be_visible()
+    assert sideways(page) <= 0
+    assert small_targets(page) == []
+
+    page.goto("/admin/officers")
+    expect(page.locator("main")).to_contain_text("a.very.long.address")
+    assert sideways(page) <= 0
+    assert small_targets(page) == []
+
+    page.goto("/officers/")
+    expect(page.locator("#map .leaflet-control-zoom-in")).to_be_visible()
+    assert sideways(page) <= 0
+    assert small_targets(page) == []
+    assert page.console_errors == []
