@@ -13,6 +13,7 @@ ORDER = (
     "bench_lookup_http",
     "bench_targeting",
     "bench_dispatch",
+    "bench_map_browser",
     "bench_location_storage",
 )
 

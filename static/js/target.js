@@ -253,6 +253,10 @@
 
   var timer = null;
   var sequence = 0;
+  // How long the page waits after the last change before it asks for a count (a
+  // dragged slider asks once, not forty times). bench/bench_map_browser.py reports it.
+  var PREVIEW_DEBOUNCE_MS = 300;
+  CA.previewDebounceMs = PREVIEW_DEBOUNCE_MS;
   function refreshPreview() {
     clearTimeout(timer);
     timer = setTimeout(function () {
@@ -274,7 +278,7 @@
         cells.clearLayers();
         showAreaError(error.message);
       }).finally(function () { if (mine === sequence) { setBusy(false); } });
-    }, 300);
+    }, PREVIEW_DEBOUNCE_MS);
   }
 
   // --- drawing and finding ----------------------------------------------------------
@@ -676,13 +680,23 @@
     return new Date($("send-at").value).toISOString();  // the officer's local time, as UTC
   }
 
+  // The alert as residents will get it (category, exercise marking, recording, question),
+  // by every channel it uses, to the officer's own mobile and e-mail only.
   $("send-test").addEventListener("click", function () {
     if (!$("title").value.trim() || !$("body").value.trim()) { composeError("Write a title and a message first."); return; }
     composeError("");
-    CA.fetchJSON(settings.testUrl, { title: $("title").value, body: $("body").value }).then(function (sent) {
+    var target = targetRequest();
+    var request = Object.assign({
+      title: $("title").value, body: $("body").value, category: target.category,
+      channels: target.channels, mode: mode(), recording_id: recordingId
+    }, asked());
+    $("send-test").disabled = true;
+    CA.fetchJSON(settings.testUrl, request).then(function (sent) {
       $("test-status").hidden = false;
       $("test-status").textContent = sent.message;
-    }).catch(function (error) { composeError(error.message); });
+      $("test-status").dataset.channels = (sent.channels || []).join(" ");
+    }).catch(function (error) { composeError(error.message); })
+      .finally(function () { $("send-test").disabled = false; });
   });
 
   $("compose").addEventListener("submit", function (event) {
