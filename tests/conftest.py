@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import pytest
 
@@ -20,12 +21,14 @@ if not os.environ.get("TEST_DATABASE_URL") or not os.environ.get("TEST_REDIS_URL
 from flask.testing import FlaskClient  # noqa: E402
 from flask_migrate import downgrade, upgrade  # noqa: E402
 from sqlalchemy import text  # noqa: E402
+from sqlalchemy.exc import OperationalError
 
 from app import create_app  # noqa: E402
 from app.extensions import db, redis_store  # noqa: E402
 
 # Everything a test can write. Reference data (postcodes, places, data_loads) stays.
 MUTABLE_TABLES = (
+    "named_places",
     "replies",
     "outbox_messages",
     "deliveries",
@@ -91,8 +94,20 @@ def _isolated(request):
     app = request.getfixturevalue("app")
     with app.app_context():
         db.session.remove()
-        with db.engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {', '.join(MUTABLE_TABLES)} RESTART IDENTITY CASCADE"))
+        # A request the test left in flight (a page's last count, a worker's last batch)
+        # can still hold a table: PostgreSQL then breaks the deadlock by failing one
+        # side. The wipe tries again rather than fail the next test.
+        for attempt in range(5):
+            try:
+                with db.engine.begin() as conn:
+                    conn.execute(
+                        text(f"TRUNCATE {', '.join(MUTABLE_TABLES)} RESTART IDENTITY CASCADE")
+                    )
+                break
+            except OperationalError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
         redis_store.client.flushdb()
 
 

@@ -1,0 +1,127 @@
+"""The PCSO's map with one thumb, at 390x844 with touch: the reach bar stays in sight at
+every step, a drawn area keeps its first corner, closes on it, takes a corner back, and
+the time until the last message goes is shown before sending."""
+
+import json
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.axe import axe_violations
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def bristol(make_resident):
+    for n in range(6):
+        make_resident(postcode="BS1 6AD", sms=f"+4477009013{n:02d}", name=f"Centre {n}")
+    make_resident(postcode="BS8 1TH", sms=None, voice="+441174961301", name="Clifton")
+
+
+def tap_corners(page, corners):
+    for px, py in corners:
+        page.touchscreen.tap(px, py)
+        page.wait_for_timeout(350)  # at a person's pace
+
+
+def corners_around_the_middle(page):
+    box = page.locator("#map").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    dx, dy = box["width"] / 5, box["height"] / 6
+    return [(cx - dx, cy - dy), (cx + dx, cy - dy), (cx + dx, cy + dy), (cx - dx, cy + dy)]
+
+
+def drawn_polygon(request) -> list:
+    """The outline of the last drawn area in a preview request, as sent."""
+    shapes = json.loads(request.post_data)["shapes"]
+    polygons = [s for s in shapes if s["kind"] == "polygon"]
+    return polygons[-1]["coordinates"][0]
+
+
+def test_the_reach_bar_stays_in_sight_and_a_drawn_area_keeps_every_corner(
+    page, sign_in_page, bristol, app, monkeypatch
+):
+    monkeypatch.setitem(app.config, "DENSITY_MIN_COUNT", 2)
+    monkeypatch.setitem(app.config, "ESTIMATE_RATES", {"sms": 10.0, "voice": 1.0, "email": 10.0})
+    sign_in_page("officer")
+    bar = page.locator("#reach-bar")
+    expect(bar).to_be_in_viewport()
+
+    # Step 1: a postcode and a radius.
+    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#reach-residents")).to_have_text("6")
+    expect(bar).to_contain_text("Text 6")
+    expect(page.locator("#reach-time")).to_have_text("all out in under a minute")
+    page.get_by_label("Radius in metres").fill("2000")
+    page.get_by_label("Radius in metres").press("Enter")
+    expect(page.locator("#reach-residents")).to_have_text("7")
+    expect(bar).to_be_in_viewport()
+
+    # A drawn area: four taps, and the first corner kept.
+    page.get_by_role("button", name="Draw area").click()
+    corners = corners_around_the_middle(page)
+    tap_corners(page, corners)
+    expect(page.locator("#draw-status")).to_contain_text("4 corners")
+    with page.expect_request("**/officers/preview") as sent:
+        page.get_by_role("button", name="Finish shape").tap()
+    ring = drawn_polygon(sent.value)
+    assert len(ring) == 5 and ring[0] == ring[-1]  # four corners, closed
+    expect(page.locator("#shapes-list li")).to_have_count(2)
+    expect(bar).to_be_in_viewport()
+
+    # Another: five taps, one taken back, and closed by tapping the first corner again.
+    page.get_by_role("button", name="Draw area").click()
+    corners = corners_around_the_middle(page)
+    box = page.locator("#map").bounding_box()
+    stray = (box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.85)
+    tap_corners(page, [*corners, stray])
+    expect(page.locator("#draw-status")).to_contain_text("5 corners")
+    page.get_by_role("button", name="Undo last point").tap()
+    expect(page.locator("#draw-status")).to_contain_text("4 corners")
+    with page.expect_request("**/officers/preview") as sent:
+        tap_corners(page, [corners[0]])
+    assert len(drawn_polygon(sent.value)) == 5
+    expect(page.locator("#draw-bar")).to_be_hidden()
+    expect(page.locator("#shapes-list li")).to_have_count(3)
+    assert axe_violations(page) == []
+
+    # Leave one out: it says so in words, and its buttons stay on its row.
+    first = page.locator("#shapes-list li").first
+    first.get_by_role("button", name=re.compile("^Leave out")).tap()
+    expect(first).to_contain_text("Left out:")
+    include = first.get_by_role("button", name=re.compile("^Include again"))
+    remove = first.get_by_role("button", name=re.compile("^Remove"))
+    assert abs(include.bounding_box()["y"] - remove.bounding_box()["y"]) < 2
+    expect(bar).to_be_in_viewport()
+
+    # Step 2 and 3: the bar is still there while the form scrolls, and a tap goes to Send.
+    page.get_by_label("Title").scroll_into_view_if_needed()
+    expect(bar).to_be_in_viewport()
+    page.get_by_label("Message", exact=True).fill("Lock sheds tonight.")
+    bar.tap()
+    expect(page.locator("#step-send")).to_be_in_viewport()
+    expect(page.locator("#step-send")).to_be_focused()
+    expect(bar).to_be_in_viewport()
+
+
+def test_a_voice_alert_that_would_take_over_an_hour_offers_texts_instead(
+    page, sign_in_page, bristol, app, monkeypatch
+):
+    monkeypatch.setitem(app.config, "DENSITY_MIN_COUNT", 0)
+    # A provider that places one call every two hours makes one call take over an hour.
+    monkeypatch.setitem(
+        app.config, "ESTIMATE_RATES", {"sms": 10.0, "voice": 1 / 7200, "email": 10.0}
+    )
+    sign_in_page("officer")
+    page.get_by_label("Postcode to centre a circle on").fill("BS8 1TH")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#reach-voice")).to_have_text("1")
+    expect(page.locator("#reach-time")).to_have_text("all out in 2 h 0 min")
+    warning = page.locator("#reach-slow")
+    expect(warning).to_contain_text("The calls would take 2 h 0 min to place")
+    warning.get_by_role("button", name="Send by text instead of calls").tap()
+    expect(page.get_by_role("checkbox", name="Voice call")).not_to_be_checked()
+    expect(warning).to_be_hidden()
