@@ -47,6 +47,7 @@ from pmtiles.writer import Writer
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from geo.geojson import read_feature_collection
 from geo.postcodes import display
 from geo.projection import BNG, WGS84, bng_to_wgs84, transform_geometry
 
@@ -299,15 +300,10 @@ def read_geojson_layer(
 
     Raises ValueError when the file is not a FeatureCollection.
     """
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        collection = json.load(handle)
-    if not isinstance(collection, dict) or collection.get("type") != "FeatureCollection":
-        raise ValueError(f"{path} is not a GeoJSON FeatureCollection")
-    crs_name = str(((collection.get("crs") or {}).get("properties") or {}).get("name", ""))
-    from_bng = crs_name.replace("::", ":").endswith(f":{BNG}")
+    items, srid = read_feature_collection(path)
+    from_bng = srid == BNG
     features = []
-    for item in collection.get("features") or []:
+    for item in items:
         if not (item or {}).get("geometry"):
             continue
         geometry = shape(item["geometry"])

@@ -6,6 +6,8 @@ line break), outside_great_britain (404: a Northern Ireland, Channel Islands or 
 Man postcode; the data covers Great Britain only, and the message names the police
 service there), unknown (404), terminated (410), no_location (422, where a point is
 needed). A postcode's "in_force" is null when nothing in the data says where it is.
+A street or place name search: too_short (400: under 2 characters), invalid (400: a
+control character, or a limit out of range).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from werkzeug.routing import PathConverter
 from app.dao import places as places_dao
 from app.dao import postcodes as postcodes_dao
 from app.extensions import csrf, db
+from app.services import names as names_service
 from app.services.postcode_check import (
     PostcodeRefused,
     check_postcode,
@@ -143,6 +146,19 @@ def autocomplete():
     return jsonify(
         results=postcodes_dao.autocomplete(db.session, request.args.get("q", ""), limit=10)
     )
+
+
+@bp.route("/names")
+def names():
+    """Streets and places whose name starts with ?q= (at least 2 characters; &limit=,
+    1-50, default 10), best first: {"loaded": bool, "results": [{name, kind, area,
+    longitude, latitude}]}. "loaded" is false when no names are loaded: then only a
+    postcode can be searched."""
+    try:
+        found = names_service.search_names(request.args.get("q", ""), request.args.get("limit"))
+    except names_service.NameSearchRefused as refusal:
+        return error(400, refusal.reason, str(refusal))
+    return jsonify(loaded=found.loaded, results=found.results)
 
 
 @bp.route("/outcodes/", defaults={"outward": ""})

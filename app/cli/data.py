@@ -17,9 +17,10 @@ from app.cli.basemap import build_basemap
 from app.extensions import db
 from app.models import DataLoad
 from geo.loaders import LoadSummary, load_places, read_places_geojson
+from geo.names import NamesSummary, load_named_places, read_named_places_file
 from geo.postcode_loader import load_codepoint, load_onspd, parse_release, release_from_name
 
-geo_cli = AppGroup("geo", help="Load postcodes and boundaries; build the base map.")
+geo_cli = AppGroup("geo", help="Load postcodes, boundaries and street names; build the base map.")
 geo_cli.add_command(build_basemap)
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "postcodes"
@@ -272,3 +273,64 @@ def load_places_command(path: Path, kind, code_property, name_property, release)
     """Load named areas from a WGS84 GeoJSON FeatureCollection."""
     spec = PlacesFile(str(path), kind, code_property, name_property, release)
     run_places_load(path, spec)
+
+
+@geo_cli.command("load-names")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--kind",
+    help='What every feature is, e.g. "street" (default "place"); with --kind-property, '
+    "what those without one are.",
+)
+@click.option("--kind-property", help="GeoJSON property holding each feature's kind.")
+@click.option(
+    "--name-property", help="GeoJSON property holding the name (default: name, then NAME1)."
+)
+@click.option(
+    "--area-property",
+    "area_properties",
+    multiple=True,
+    help="GeoJSON property holding the locality it is in; repeat it, the first found wins "
+    "(default: area, then OS Open Names' POPULATED_PLACE, DISTRICT_BOROUGH, COUNTY_UNITARY).",
+)
+@click.option("--release", required=True, help="Which release, e.g. 2025-10.")
+def load_names_command(
+    path: Path,
+    kind: str | None,
+    kind_property: str | None,
+    name_property: str | None,
+    area_properties: tuple[str, ...],
+    release: str,
+) -> None:
+    """Load street and place names (e.g. OS Open Names) for the map's search box, from
+    a GeoJSON FeatureCollection in WGS84 or EPSG:27700. Lines and areas become one
+    point on them. Loading replaces the names loaded from a file of this name and
+    release, in one transaction."""
+    release = release.strip()
+    if not release or len(release) > 40:
+        raise click.BadParameter("give the release, e.g. 2025-10", param_hint="--release")
+    summary = NamesSummary()
+    try:
+        places = read_named_places_file(
+            path,
+            name_property=name_property,
+            kind=kind,
+            kind_property=kind_property,
+            area_properties=area_properties,
+            summary=summary,
+        )
+    except ValueError as error:  # not GeoJSON, or a kind too long
+        raise click.ClickException(str(error)) from None
+    if places:
+        load_named_places(
+            _raw_connection(), places, source=path.name, release=release, summary=summary
+        )
+        db.session.commit()
+    headline, *reasons = summary.lines()
+    click.echo(f"names:{path.name} (release {release}): {headline}")
+    for line in reasons:
+        click.echo(line)
+    if not places:
+        raise click.ClickException(
+            "No names to load: every feature was rejected. The names loaded before are kept."
+        )

@@ -13,7 +13,15 @@ from app.models.delivery import (
     ResidentNotice,
 )
 from app.models.officer import ROLES, Officer, StaffSession
-from app.models.place import DataLoad, Place, Postcode, PostcodeAreaCoverage
+from app.models.place import (
+    NAME_SEARCH_KEY,
+    DataLoad,
+    NamedPlace,
+    Place,
+    Postcode,
+    PostcodeAreaCoverage,
+    name_search_key,
+)
 from app.models.reply import REPLY_KINDS, Reply
 from app.models.resident import (
     InterestGroup,
@@ -42,6 +50,8 @@ __all__ = [
     "Delivery",
     "DeliveryStatus",
     "InterestGroup",
+    "NAME_SEARCH_KEY",
+    "NamedPlace",
     "Officer",
     "OutboxMessage",
     "Place",
@@ -56,4 +66,5 @@ __all__ = [
     "REPLY_KINDS",
     "Reply",
     "StaffSession",
+    "name_search_key",
 ]

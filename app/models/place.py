@@ -4,8 +4,10 @@ from datetime import date, datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
+    BigInteger,
     Date,
     DateTime,
+    Float,
     Index,
     Integer,
     SmallInteger,
@@ -13,6 +15,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -94,6 +97,43 @@ class Place(db.Model):
     release: Mapped[str] = mapped_column(String(40), nullable=False)
     properties: Mapped[dict] = mapped_column(JSONB, nullable=False, server_default="{}")
     boundary = mapped_column(Geometry("MULTIPOLYGON", srid=BNG, spatial_index=True), nullable=False)
+
+
+# What a typed name is compared by: lower case, with the curly apostrophes phones type
+# (’ ‘ ʼ) as a plain one, so "St Mary’s" finds "St Mary's Road". The index below and
+# the search (app/dao/names.py) use these very words: PostgreSQL only uses an index on
+# an expression for a query that repeats the expression exactly.
+def name_search_key(expression: str = "name") -> str:
+    """SQL folding `expression` (a column, a bound parameter) as names are searched."""
+    return f"lower(translate({expression}, '‘’ʼ', ''''''''))"
+
+
+NAME_SEARCH_KEY = name_search_key()
+
+
+class NamedPlace(db.Model):
+    """A street or locality a force loaded (OS Open Names, Open Roads...), at one point,
+    so the map's search box finds "Stapleton Road" as well as a postcode. Loaded by
+    geo/names.py; a load replaces the rows of its source file and release."""
+
+    __tablename__ = "named_places"
+    __table_args__ = (
+        # Prefix search (LIKE 'stap%') on the search key, whatever the collation.
+        Index("ix_named_places_search_key", text(f"{NAME_SEARCH_KEY} text_pattern_ops")),
+        Index("ix_named_places_source_release", "source", "release"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    kind: Mapped[str] = mapped_column(String(40), nullable=False)  # "street", "Named Road"
+    # The locality or district the source says it is in (Open Names' POPULATED_PLACE).
+    area: Mapped[str | None] = mapped_column(Text)
+    release: Mapped[str] = mapped_column(String(40), nullable=False)
+    source: Mapped[str] = mapped_column(Text, nullable=False)  # the file's name
+    # A line or area is stored as one point on it (the middle of a street).
+    location = mapped_column(Geometry("POINT", srid=BNG, spatial_index=True), nullable=False)
+    longitude: Mapped[float] = mapped_column(Float, nullable=False)  # WGS84, for the map
+    latitude: Mapped[float] = mapped_column(Float, nullable=False)
 
 
 class DataLoad(db.Model):

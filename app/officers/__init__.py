@@ -99,6 +99,7 @@ def target():
             "sendUrl": url_for("officers.send"),
             "testUrl": url_for("officers.send_test"),
             "placesUrl": url_for("officers.places"),
+            "namesUrl": url_for("api.names"),
             "placeUrl": url_for("officers.place", place_id=0),
             "templatesUrl": url_for("officers.templates"),
             "recordingsUrl": url_for("officers.upload_recording"),

@@ -310,10 +310,55 @@
     refreshPreview();
   }
 
+  // The box takes a postcode, or a street or place name when the force has loaded
+  // them (flask geo load-names); otherwise it says it needs a postcode.
+  function looksLikePostcode(text) { return /^[A-Za-z]{1,2}\d/.test(text.trim()); }
+  function showNameResults(results) {
+    var list = $("name-results");
+    list.textContent = "";
+    results.forEach(function (found) {
+      var item = document.createElement("li");
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "button secondary place-choice";
+      button.textContent = found.name + (found.area ? ", " + found.area : "");
+      button.addEventListener("click", function () {
+        list.textContent = "";
+        $("centre-postcode").value = found.name;
+        centreCircle([found.latitude, found.longitude],
+          radiusLabel(Number($("radius").value)) + " round " + found.name);
+      });
+      item.appendChild(button);
+      list.appendChild(item);
+    });
+  }
+  function findName(typed) {
+    CA.fetchJSON(settings.namesUrl + "?limit=8&q=" + encodeURIComponent(typed.trim())).then(function (found) {
+      if (!found.loaded) {
+        showAreaError("Enter a postcode, like BS1 6AD: no street or place names are loaded here. " +
+          "To choose a ward or district, use the search below.");
+        return;
+      }
+      if (!found.results.length) {
+        showAreaError("We can't find a street or place called " + typed.trim() + ". Try a postcode.");
+        return;
+      }
+      showAreaError("");
+      if (found.results.length === 1) {
+        var only = found.results[0];
+        centreCircle([only.latitude, only.longitude],
+          radiusLabel(Number($("radius").value)) + " round " + only.name);
+        return;
+      }
+      showNameResults(found.results);
+    }).catch(function (error) { showAreaError(error.message); });
+  }
   $("postcode-form").addEventListener("submit", function (event) {
     event.preventDefault();
     var postcode = $("centre-postcode").value;
+    $("name-results").textContent = "";
     if (!postcode.trim()) { showAreaError("Enter a postcode to centre the circle on."); return; }
+    if (!looksLikePostcode(postcode)) { findName(postcode); return; }
     CA.fetchJSON(CA.postcodeUrl(postcode)).then(function (found) {
       $("centre-postcode").value = found.postcode;
       if (found.latitude === null) {

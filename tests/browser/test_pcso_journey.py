@@ -4,6 +4,7 @@ the time until the last message goes is shown before sending."""
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -125,3 +126,27 @@ def test_a_voice_alert_that_would_take_over_an_hour_offers_texts_instead(
     warning.get_by_role("button", name="Send by text instead of calls").tap()
     expect(page.get_by_role("checkbox", name="Voice call")).not_to_be_checked()
     expect(warning).to_be_hidden()
+
+
+def test_the_search_box_takes_a_street_when_names_are_loaded_and_says_so_when_not(
+    page, sign_in_page, bristol, app, runner
+):
+    sign_in_page("officer")
+    box = page.get_by_label("Postcode to centre a circle on")
+    box.fill("Stapleton Road")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#area-error")).to_contain_text(
+        "Enter a postcode, like BS1 6AD: no street or place names are loaded here."
+    )
+    sample = Path(__file__).resolve().parents[1] / "data" / "open_names_sample.geojson"
+    loaded = runner.invoke(args=["geo", "load-names", str(sample), "--release", "2025-10"])
+    assert loaded.exit_code == 0, loaded.output
+    (name,) = json.loads(sample.read_text())["features"][:1]
+    first = name["properties"].get("NAME1") or name["properties"]["name"]
+    box.fill(first[:5])
+    page.get_by_role("button", name="Find").click()
+    choice = page.locator("#name-results button").first
+    expect(choice).to_be_visible()
+    choice.tap()
+    expect(page.locator("#shapes-list")).to_contain_text(" round ")
+    expect(page.locator("#area-error")).to_be_hidden()
