@@ -77,6 +77,7 @@ def mark_sent(table: str, ids: list[int], statuses: list[str], refs: list, segme
                 -- earlier attempt's reason ("Twilio 503: try again") is history.
                 reason = CASE WHEN d.status IN ('failed', 'cancelled') THEN d.reason
                               ELSE NULL END,
+                {_forget_text(table, "true")}
                 updated_at = now()
             FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS text[]),
                         CAST(:refs AS text[]), CAST(:segments AS int[]))
@@ -95,6 +96,7 @@ def settle(table: str, ids: list[int], statuses: list[str], reasons: list[str]) 
             f"""
             UPDATE {_table(table)} d SET status = v.status, reason = v.reason,
                    updated_at = now(),
+                   {_forget_text(table, "v.status IN ('failed', 'possibly_sent')")}
                    finished_at = CASE WHEN v.status IN ('failed', 'possibly_sent')
                                       THEN now() ELSE d.finished_at END
             FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS text[]),
@@ -121,6 +123,14 @@ def retry_later(table: str, ids: list[int], reasons: list[str], delays: list[flo
         ),
         {"ids": ids, "reasons": reasons, "delays": delays},
     )
+
+
+def _forget_text(table: str, finished: str) -> str:
+    """A SET clause dropping a notice's text (it may hold a code) as the same statement
+    finishes it; nothing for a table that keeps no text."""
+    if table != "resident_notices":
+        return ""
+    return f"body = CASE WHEN {finished} THEN NULL ELSE d.body END,"
 
 
 def forget_finished_texts(table: str, ids: list[int]) -> None:

@@ -142,7 +142,6 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
         ledger_sql.settle(ledger.table, **settled)
     if retry["ids"]:
         ledger_sql.retry_later(ledger.table, **retry)
-    ledger_sql.forget_finished_texts(ledger.table, [o.claimed.id for o in outcomes])
     db.session.commit()
     return counts
 
