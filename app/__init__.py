@@ -96,6 +96,21 @@ def create_app(config: str | type | None = None) -> Flask:
             "data_attribution": DATA_ATTRIBUTION,
         }
 
+    @app.context_processor
+    def approvals_waiting():
+        """The staff menu's "Approvals (2)": a function, so only a page that shows the
+        menu to a supervisor or admin asks the database."""
+        from flask_login import current_user
+
+        from app.services.alerts import count_waiting_for
+
+        def waiting() -> int | None:
+            if not current_user.is_authenticated:
+                return None
+            return count_waiting_for(current_user)
+
+        return {"approvals_waiting": waiting}
+
     return app
 
 

@@ -394,7 +394,10 @@ def test_a_test_goes_only_to_the_officer_marked_as_a_test(
 ):
     response = officer_client.post("/officers/alerts/test", json={"title": "T", "body": "Check me"})
     assert response.status_code == 201
-    assert "your e-mail" in response.json["message"]
+    # No mobile on the account: e-mail only, and the officer is told why.
+    assert response.json["channels"] == ["email"]
+    assert "by e-mail" in response.json["message"]
+    assert "your account has no mobile number" in response.json["message"]
     run_worker()
     messages = db.session.scalars(select(OutboxMessage)).all()
     assert [(m.channel, m.recipient) for m in messages] == [("email", officer.email)]
@@ -548,7 +551,8 @@ def test_a_test_also_goes_to_the_officers_mobile_when_they_gave_one(app_ctx, run
     send_test_to_self(officer, title="T", body="Check")
     run_worker()
     sent = {m.channel: m.recipient for m in db.session.scalars(select(OutboxMessage))}
-    assert sent == {"email": "pc@police.example", "sms": "+447700900555"}
+    # Every channel: texts and calls to the mobile, e-mail to the e-mail address.
+    assert sent == {"email": "pc@police.example", "sms": "+447700900555", "voice": "+447700900555"}
     refused = runner.invoke(
         args=[
             "officers",
@@ -586,3 +590,104 @@ def test_an_officer_uses_only_their_own_recordings_and_old_ones_go(
     purge_expired()
     assert db.session.scalar(select(func.count()).select_from(AlertRecording)) == 0
     assert db.session.scalar(select(Alert.recording_id)) is None
+
+
+@pytest.fixture
+def pc_with_mobile(app):
+    from app.services.accounts import create_officer
+    from tests.factories import PASSWORDS
+
+    with app.app_context():
+        officer = create_officer(
+            email="pc@police.example",
+            name="PC Mobile",
+            role="officer",
+            password=PASSWORDS["officer"],
+            mobile="07700 900555",
+        )
+        return signed_in(app, officer, "officer")
+
+
+def test_a_test_goes_by_every_channel_the_alert_uses_as_residents_will_get_it(
+    app_ctx, pc_with_mobile, town, run_worker
+):
+    client = pc_with_mobile
+    recording = upload(client, wav(5)).json
+    response = client.post(
+        "/officers/alerts/test",
+        json={
+            "title": "Drill",
+            "body": "Practice.",
+            "category": "missing_person",
+            "mode": "exercise",
+            "recording_id": recording["id"],
+            "channels": [],  # every channel
+            "question": "Did you get this?",
+            "answer_options": ["Yes", "No"],
+        },
+    )
+    assert response.status_code == 201, response.json
+    assert response.json["channels"] == ["sms", "voice", "email"]
+    assert "by text, call and e-mail" in response.json["message"]
+    run_worker()
+    sent = {m.channel: m for m in db.session.scalars(select(OutboxMessage))}
+    assert {c: m.recipient for c, m in sent.items()} == {
+        "sms": "+447700900555",
+        "voice": "+447700900555",
+        "email": "pc@police.example",
+    }
+    # The exercise marking residents get, not "TEST": the officer sees it as they will.
+    sms = sent["sms"].body
+    assert sms.startswith("EXERCISE EXERCISE EXERCISE. Drill: Practice.")
+    assert "Did you get this? Reply 1 for Yes, 2 for No." in sms
+    assert sms.endswith("This is an exercise. No action is needed.")
+    assert sent["voice"].body.startswith(
+        "This is a message from Avon and Somerset Police. EXERCISE EXERCISE EXERCISE"
+    )
+    assert f"[Then plays the recording, twice: http://127.0.0.1:5000{recording['url']}]" in (
+        sent["voice"].body
+    )
+    assert sent["email"].subject.startswith("EXERCISE EXERCISE EXERCISE")
+    assert "Did you get this? Answer here:" in sent["email"].body
+    test = db.session.scalars(select(Alert)).one()
+    assert (test.category, test.mode, test.audience) == ("missing_person", "exercise", "self")
+    assert test.filters == {"channels": ["sms", "voice", "email"]}
+    assert db.session.scalar(select(Delivery.id).where(Delivery.resident_id.is_not(None))) is None
+    # Still a test: marked as one, never followed up.
+    assert '<span class="tag">TEST</span>' in client.get("/officers/alerts").text
+    page = client.get(f"/officers/alerts/{test.id}").text
+    assert "A test, sent only to PC Mobile." in page and "Send an update" not in page
+    follow_up = send(client, shapes=[], audience="parent", parent_id=test.id, title="U", body="B")
+    assert "has not been sent" in follow_up.json["errors"]["area"]
+
+
+def test_a_test_of_a_live_alert_by_text_only_is_marked_test(app_ctx, pc_with_mobile, run_worker):
+    response = pc_with_mobile.post(
+        "/officers/alerts/test",
+        json={"title": "T", "body": "Check", "channels": ["sms"], "category": "appeal"},
+    )
+    assert response.json["channels"] == ["sms"] and response.json["unreachable"] == []
+    assert "by text." in response.json["message"]
+    run_worker()
+    (message,) = db.session.scalars(select(OutboxMessage)).all()
+    assert (message.channel, message.body[:24]) == ("sms", "TEST, only to you: T: Ch")
+    assert db.session.scalar(select(Alert.category)) == "appeal"
+
+
+def test_a_test_that_cannot_reach_the_officer_says_why(officer_client, supervisor_client):
+    no_mobile = officer_client.post(
+        "/officers/alerts/test",
+        json={"title": "T", "body": "B", "channels": ["sms", "voice"]},
+    )
+    assert no_mobile.status_code == 400
+    assert "no mobile number" in no_mobile.json["errors"]["channels"]
+    theirs = upload(supervisor_client, wav(5)).json["id"]
+    not_mine = officer_client.post(
+        "/officers/alerts/test", json={"title": "T", "body": "B", "recording_id": theirs}
+    )
+    assert "recording you uploaded yourself" in not_mine.json["errors"]["recording"]
+    unknown = officer_client.post(
+        "/officers/alerts/test", json={"title": "T", "body": "B", "channels": ["fax"]}
+    )
+    assert "text, voice or e-mail" in unknown.json["errors"]["channels"]
+    assert db.session.scalar(select(Alert.id)) is None

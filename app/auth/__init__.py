@@ -30,6 +30,7 @@ from app.services.accounts import (
     has_role,
 )
 from app.services.accounts import sign_out as end_staff_session
+from app.services.alerts import count_waiting_for
 from app.services.staff_sessions import officer_for_session
 from app.web import wants_json
 
@@ -97,8 +98,12 @@ def role_required(*roles: str):
 
 
 def home_for(officer: Officer) -> str:
+    """Where signing in lands: analysts on the density map; a supervisor (or admin)
+    on Approvals when an alert waits for them; everyone else on a new alert."""
     if officer.role == "analyst":
         return url_for("analysts.density")
+    if count_waiting_for(officer):
+        return url_for("officers.approvals")
     return url_for("officers.target")
 
 

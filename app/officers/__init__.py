@@ -30,20 +30,23 @@ from app.services.alerts import (
     AlertInvalid,
     NotAllowed,
     alert_progress,
+    all_clear_sent,
     approve_alert,
     cancel_alert,
     compose_preview,
     draft_from_json,
     find_alert_status,
-    find_pending_approval,
+    find_pending_reviews,
     find_recent_alerts,
     find_thread,
     find_thread_root,
+    is_test,
     may_approve,
     preview_targets,
     recipients_label,
     recipients_phrase,
     reject_alert,
+    review_alert,
     send_test_to_self,
     stored_area_geojson,
     submit_alert,
@@ -64,6 +67,8 @@ SENDERS = ("officer", "supervisor")
 # alert has gone. For every page that shows an alert's audience.
 bp.add_app_template_filter(recipients_label, "recipients")
 bp.add_app_template_filter(recipients_phrase, "recipients_phrase")
+# "{% if alert is test_alert %}": an officer's test to themselves.
+bp.add_app_template_test(is_test, "test_alert")
 
 
 def _json_body() -> dict:
@@ -84,12 +89,16 @@ def target():
     bounds = places_dao.find_force_bounds_wgs84(force) if force else None
     follow_up = request.args.get("follow_up", type=record_id)
     parent = find_thread_root(follow_up) if follow_up else None
+    kind = request.args.get("kind", "update")
+    if parent is not None and kind == "all_clear" and all_clear_sent(parent):
+        flash("The all-clear for this alert has gone already: this is an update.")
+        kind = "update"
     config = current_app.config
     return render_template(
         "officers/target.html",
         bounds=bounds,
         parent=parent,
-        follow_up_kind=request.args.get("kind", "update"),
+        follow_up_kind=kind,
         categories=CATEGORIES,
         groups=find_interest_groups(),
         templates=find_templates(),
@@ -213,17 +222,15 @@ def send():
 @bp.route("/alerts/test", methods=["POST"])
 @role_required(*SENDERS)
 def send_test():
-    data = _json_body()
     try:
-        sent = send_test_to_self(
-            current_user, title=str(data.get("title") or ""), body=str(data.get("body") or "")
-        )
+        sent = send_test_to_self(current_user, draft_from_json(_json_body()))
     except AlertInvalid as invalid:
         return _invalid(invalid)
-    where = "your e-mail" + (" and mobile" if current_user.mobile else "")
     return jsonify(
         alert_id=sent.alert.id,
-        message=f"A test has gone to {where} only. Check it, then send for real.",
+        channels=sent.channels,
+        unreachable=sent.unreachable,
+        message=sent.summary(),
         url=url_for("officers.alert", alert_id=sent.alert.id),
     ), 201
 
@@ -237,16 +244,20 @@ def alerts():
 @bp.route("/approvals")
 @role_required(*APPROVERS)
 def approvals():
-    return render_template("officers/approvals.html", alerts=find_pending_approval())
+    return render_template("officers/approvals.html", reviews=find_pending_reviews())
 
 
 @bp.route("/alerts/<int:alert_id>")
 @role_required(*SENDERS)
 def alert(alert_id: int):
     row = db.session.get(Alert, alert_id) or abort(404)
+    pending = row.status == "pending_approval"
     return render_template(
         "officers/alert.html",
         alert=row,
+        # What residents will get on each channel, counted now: for the decision.
+        review=review_alert(row) if pending else None,
+        all_clear_gone=all_clear_sent(row),
         area=stored_area_geojson(alert_id),
         bounds=None,
         thread=find_thread(row),

@@ -7,6 +7,7 @@ import logging
 import math
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -14,6 +15,7 @@ from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
+from app.dao import officers as officers_dao
 from app.dao.audit import create_audit_event
 from app.extensions import db, redis_store
 from app.models import ROLES, Officer
@@ -309,3 +311,17 @@ def _set_active(
 
 def find_officers() -> list[Officer]:
     return list(db.session.scalars(select(Officer).order_by(Officer.role, Officer.name)))
+
+
+def find_on_duty(roles: tuple[str, ...], *, except_id: int | None = None) -> list[Officer]:
+    """Staff of these roles on duty now. No rota is kept, so signing in is how staff
+    come on duty: an active account that signed in within the last shift
+    (SESSION_ABSOLUTE_HOURS, when a session ends however busy) and has not signed out
+    since. Being idle is not going off duty."""
+    since = datetime.now(UTC) - timedelta(hours=current_app.config["SESSION_ABSOLUTE_HOURS"])
+    return officers_dao.find_officers_signed_in_since(roles, since=since, except_id=except_id)
+
+
+def find_active(roles: tuple[str, ...], *, except_id: int | None = None) -> list[Officer]:
+    """Every active account of these roles, on duty or not."""
+    return officers_dao.find_active_officers(roles, except_id=except_id)

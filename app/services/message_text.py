@@ -251,3 +251,37 @@ def voice_minutes(script: str) -> int:
     """Whole minutes a call is billed for: the script said twice, plus the goodbye."""
     words = len(script.split()) * 2 + 12
     return max(1, math.ceil(words / WORDS_PER_MINUTE))
+
+
+def approval_request_text(
+    *,
+    title: str,
+    category: str,
+    author: str,
+    residents: str,
+    link: str,
+    urgent: bool = False,
+    exercise: bool = False,
+) -> str:
+    """What a supervisor is sent when an alert waits for their approval: by text or
+    e-mail, so plain characters only (a curly quote would double the parts).
+    `residents`: the count as staff may read it ("1,234", "fewer than 5").
+
+    >>> text = approval_request_text(title="Sam", category="Missing person",
+    ...     author="PC Lee", residents="1,234", link="https://x/a/7", urgent=True)
+    >>> print(text.replace(". ", ".\\n"))
+    URGENT - Missing person alert waiting for your approval: "Sam" by PC Lee, to 1,234 residents.
+    Approve or reject: https://x/a/7
+    """
+    title = plain_punctuation(title)
+    what = f"{category} alert waiting for your approval"
+    text = (
+        f'{"URGENT - " if urgent else ""}{what}: "{title}" by {plain_punctuation(author)}, '
+        f"to {residents} residents. Approve or reject: {link}"
+    )
+    return ("EXERCISE. " if exercise else "") + text
+
+
+def approval_request_subject(*, title: str, category: str, urgent: bool = False) -> str:
+    """The e-mail's subject for approval_request_text."""
+    return f"{'URGENT: ' if urgent else ''}{category} alert waiting for your approval: {title}"

@@ -1,4 +1,6 @@
-/* The area an alert is for, on a small map, so whoever approves or follows it sees where. */
+/* The area an alert is for, on a small map, so whoever approves or follows it sees where:
+   fitted to the area, clear of the zoom buttons and of the data credit that the licences
+   require at the foot of the map (on a phone it takes two or three lines). */
 (function () {
   "use strict";
   var area = JSON.parse(document.getElementById("alert-area").textContent);
@@ -6,5 +8,16 @@
   var layer = L.geoJSON(area, {
     interactive: false, style: { color: "#1d4ed8", weight: 2, fillOpacity: 0.15 }
   }).addTo(map);
-  map.fitBounds(layer.getBounds(), { padding: [16, 16] });
+  var MARGIN = 12;  // px between the area and the map's edge or a control
+  function size(control) {
+    var element = control && control.getContainer();
+    return element ? { width: element.offsetWidth, height: element.offsetHeight } : { width: 0, height: 0 };
+  }
+  var zoom = size(map.zoomControl);
+  var credit = size(map.attributionControl);
+  map.fitBounds(layer.getBounds(), {
+    paddingTopLeft: [zoom.width + MARGIN * 2, MARGIN],
+    paddingBottomRight: [MARGIN, credit.height + MARGIN]
+  });
+  CA.alertArea = layer;  // for the browser tests
 })();

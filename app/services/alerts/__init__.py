@@ -6,14 +6,22 @@ up, and follow its deliveries.
     compose     what it says on each channel, and the checks on the words and the time
     lifecycle   the transition table, its one audit helper, and the approval rules
     submitting  submit_alert: check, record, then hold, schedule or send
-    approval    approve_alert, reject_alert
+    approval    approve_alert, reject_alert, what waits for whom
+    approval_requests  the supervisors on duty told that an alert waits
+    review      what a supervisor reviews: each channel's words, count, cost and time
     sending     write the deliveries, queue them after the commit, test, release, cancel
     threads     follow-ups and the original they hang off
     progress    how alerts are getting on: the newest, a status, the deliveries
 
 Callers import from here (`from app.services.alerts import submit_alert`)."""
 
-from app.services.alerts.approval import approve_alert, find_pending_approval, reject_alert
+from app.services.alerts.approval import (
+    approve_alert,
+    count_waiting_for,
+    find_pending_approval,
+    find_pending_reviews,
+    reject_alert,
+)
 from app.services.alerts.compose import (
     MAX_BODY,
     MAX_SCHEDULE_DAYS,
@@ -29,6 +37,7 @@ from app.services.alerts.lifecycle import (
     NotAllowed,
     Transition,
     approval_refusal,
+    is_test,
     may_approve,
     needs_approval,
 )
@@ -38,8 +47,10 @@ from app.services.alerts.progress import (
     find_alert_status,
     find_recent_alerts,
 )
+from app.services.alerts.review import review_alert
 from app.services.alerts.sending import (
     SentAlert,
+    SentTest,
     cancel_alert,
     enqueue_alert_deliveries,
     release_scheduled_alerts,
@@ -57,7 +68,12 @@ from app.services.alerts.targeting import (
     resolve_target,
     stored_area_geojson,
 )
-from app.services.alerts.threads import find_thread, find_thread_root, thread_root
+from app.services.alerts.threads import (
+    all_clear_sent,
+    find_thread,
+    find_thread_root,
+    thread_root,
+)
 
 __all__ = [
     "APPROVERS",
@@ -70,9 +86,11 @@ __all__ = [
     "AlertInvalid",
     "NotAllowed",
     "SentAlert",
+    "SentTest",
     "Target",
     "Transition",
     "alert_progress",
+    "all_clear_sent",
     "approval_refusal",
     "approve_alert",
     "cancel_alert",
@@ -80,14 +98,17 @@ __all__ = [
     "check_words",
     "compose_preview",
     "count_label",
+    "count_waiting_for",
     "draft_from_json",
     "enqueue_alert_deliveries",
     "find_alert_status",
     "find_pending_approval",
+    "find_pending_reviews",
     "find_recent_alerts",
     "find_thread",
     "find_thread_root",
     "hidden_label",
+    "is_test",
     "may_approve",
     "needs_approval",
     "place_boundary",
@@ -97,6 +118,7 @@ __all__ = [
     "reject_alert",
     "release_scheduled_alerts",
     "resolve_target",
+    "review_alert",
     "send_test_to_self",
     "stored_area_geojson",
     "submit_alert",

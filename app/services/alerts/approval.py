@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
 from app.models import Alert, Officer
 from app.services.alerts.drafts import AlertInvalid
-from app.services.alerts.lifecycle import NotAllowed, approval_refusal, lock_alert, transition
+from app.services.alerts.lifecycle import (
+    APPROVERS,
+    NotAllowed,
+    approval_refusal,
+    lock_alert,
+    transition,
+)
+from app.services.alerts.review import review_alert
 from app.services.alerts.sending import enqueue_safely, send_now_or_later
 from app.services.text import checked_field
 from app.services.transaction import transaction
+
+log = logging.getLogger(__name__)
 
 
 def approve_alert(supervisor: Officer, alert_id: int) -> Alert:
@@ -62,3 +73,26 @@ def find_pending_approval() -> list[Alert]:
             select(Alert).where(Alert.status == "pending_approval").order_by(Alert.created_at)
         )
     )
+
+
+def find_pending_reviews() -> list[tuple[Alert, dict]]:
+    """Each alert waiting for approval, oldest first, with what residents will get and
+    what it costs (review.review_alert)."""
+    return [(alert, review_alert(alert)) for alert in find_pending_approval()]
+
+
+def count_waiting_for(officer: Officer) -> int | None:
+    """How many alerts wait for this officer's decision: other people's, pending
+    approval. None for an officer who does not approve, or when the database cannot
+    answer (the menu is on every page, error pages too, and must not fail them)."""
+    if officer.role not in APPROVERS:
+        return None
+    try:
+        return db.session.scalar(
+            select(func.count())
+            .select_from(Alert)
+            .where(Alert.status == "pending_approval", Alert.created_by_id != officer.id)
+        )
+    except SQLAlchemyError:
+        log.warning("approvals waiting not counted: the database did not answer")
+        return None

@@ -11,7 +11,7 @@ from flask import current_app
 from app.channels.base import OutgoingMessage
 from app.channels.smtp import build_email
 from app.extensions import db
-from app.models import ALERT_MODES, CATEGORIES, AlertRecording
+from app.models import ALERT_MODES, CATEGORIES, AlertRecording, Officer
 from app.services import message_text
 from app.services.alerts.drafts import AlertDraft
 from app.services.text import checked_field, clean_text
@@ -199,6 +199,14 @@ def _check_sms_length(
             f"As a text message this is {length.segments} parts; at most {most} are "
             f"allowed. Shorten it by about {over} characters.{hint}"
         )
+
+
+def check_own_recording(officer: Officer, draft: AlertDraft, errors: dict[str, str]) -> None:
+    """Adds to `errors` a recording that is someone else's: an officer plays only their
+    own on calls (and in their tests)."""
+    recording = db.session.get(AlertRecording, draft.recording_id) if draft.recording_id else None
+    if recording is not None and recording.created_by_id != officer.id:
+        errors["recording"] = "Use a recording you uploaded yourself."
 
 
 def check_schedule(draft: AlertDraft, errors: dict[str, str]) -> None:

@@ -57,6 +57,19 @@ TRANSITIONS: dict[str, Transition] = {
 }
 
 
+# "Send a test to myself" goes to the officer who asked and nobody else: its audience
+# is "self". Its mode is "test" (its messages start "TEST, only to you"), or
+# "exercise" when it tries out an exercise, so that it carries the exercise marking
+# exactly as residents will get it.
+TEST_AUDIENCE = "self"
+
+
+def is_test(alert: Alert) -> bool:
+    """Whether the alert is an officer's test to themselves (never followed up, never
+    counted as an alert to residents)."""
+    return alert.audience == TEST_AUDIENCE or alert.mode == "test"
+
+
 def refusal(alert: Alert, action: str) -> str | None:
     """Why the table does not let this alert take this action now, or None."""
     step = TRANSITIONS[action]

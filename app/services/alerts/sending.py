@@ -13,10 +13,17 @@ from sqlalchemy import func, insert, literal, null, select, update
 
 from app.dao.targeting import targeted_channels
 from app.extensions import db
-from app.models import Alert, Delivery, Officer, Resident
-from app.services.alerts.compose import check_words
+from app.models import CHANNELS, Alert, Delivery, Officer, Resident
+from app.services.alerts.compose import check_own_recording, check_words
 from app.services.alerts.drafts import AlertDraft, AlertInvalid
-from app.services.alerts.lifecycle import NotAllowed, lock_alert, require, transition
+from app.services.alerts.lifecycle import (
+    TEST_AUDIENCE,
+    NotAllowed,
+    is_test,
+    lock_alert,
+    require,
+    transition,
+)
 from app.services.alerts.targeting import audience_of
 from app.services.dispatch import enqueue
 from app.services.transaction import read_only, transaction
@@ -49,7 +56,7 @@ def write_deliveries(alert: Alert, actor: Officer | None) -> int:
     urgent = alert.category in current_app.config["URGENT_CATEGORIES"]
     held_until = (
         null()
-        if urgent or alert.mode == "test"
+        if urgent or is_test(alert)
         else func.quiet_hours_release(Resident.quiet_from, Resident.quiet_until, func.now())
     )
     inserted = (
@@ -110,21 +117,69 @@ def enqueue_safely(alert_id: int) -> None:
         log.exception("alert %s recorded but not queued: Redis unavailable", alert_id)
 
 
-def send_test_to_self(officer: Officer, *, title: str, body: str) -> SentAlert:
-    """The message, marked as a test, to the officer's own e-mail (and mobile, if
-    they gave one): nobody else. Raises AlertInvalid."""
-    addresses = [("email", officer.email)] + ([("sms", officer.mobile)] if officer.mobile else [])
+# How a test reaches the officer on each channel, in words for what they are told.
+TEST_CHANNEL_WORDS = {"sms": "text", "voice": "call", "email": "e-mail"}
+
+
+@dataclass
+class SentTest:
+    alert: Alert
+    channels: list[str]  # the channels the test went by, in CHANNELS order
+    unreachable: list[str]  # channels the alert uses that cannot reach the officer
+
+    def summary(self) -> str:
+        """What the officer is told, e.g. "A test has gone to you only, by text, call
+        and e-mail. ..." """
+        words = [TEST_CHANNEL_WORDS[c] for c in self.channels]
+        said = ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else words[0]
+        text = f"A test has gone to you only, by {said}."
+        if self.unreachable:
+            missing = " or ".join(TEST_CHANNEL_WORDS[c] for c in self.unreachable)
+            text += f" Not by {missing}: your account has no mobile number."
+        return text + " Check it, then send for real."
+
+
+def _own_address(officer: Officer, channel: str) -> str | None:
+    """Where a test reaches the officer: texts and calls to their mobile, e-mail to
+    their e-mail address."""
+    return officer.email if channel == "email" else officer.mobile
+
+
+def send_test_to_self(officer: Officer, draft: AlertDraft | None = None, **fields) -> SentTest:
+    """The alert as residents will get it, to the officer alone: by every channel it
+    uses (none chosen: every channel), to their own mobile (texts and calls) and
+    e-mail, with its category, recording and question. A live alert's test is marked
+    "TEST, only to you"; an exercise's carries the exercise marking residents will get
+    instead. Raises AlertInvalid."""
+    draft = draft or AlertDraft(**fields)
     with transaction():
         errors: dict[str, str] = {}
-        title, body = check_words(AlertDraft(title=title, body=body), errors)
+        title, body = check_words(draft, errors)
+        check_own_recording(officer, draft, errors)
+        if set(draft.channels) - set(CHANNELS):
+            errors["channels"] = "Choose text, voice or e-mail."
+        used = [c for c in CHANNELS if not draft.channels or c in draft.channels]
+        reached = [c for c in used if _own_address(officer, c)]
+        if not errors and not reached:
+            errors["channels"] = (
+                "Your account has no mobile number, so a test by text or call cannot reach "
+                "you. Include e-mail, or ask an administrator to add your mobile."
+            )
         if errors:
             raise AlertInvalid(errors)
         alert = Alert(
             created_by_id=officer.id,
             title=title,
             body=body,
-            mode="test",
+            category=draft.category,
+            mode="exercise" if draft.mode == "exercise" else "test",
+            audience=TEST_AUDIENCE,
             shapes=[],
+            filters={"channels": reached},
+            recording_id=draft.recording_id,
+            question=draft.question,
+            answer_options=draft.answer_options,
+            confirm_receipt=draft.confirm_receipt,
             recipient_count=1,
             status="draft",
             sent_at=func.now(),
@@ -132,11 +187,15 @@ def send_test_to_self(officer: Officer, *, title: str, body: str) -> SentAlert:
         db.session.add(alert)
         db.session.flush()
         alert_id = alert.id
-        for channel, address in addresses:
+        for channel in reached:
+            address = _own_address(officer, channel)
             db.session.add(Delivery(alert_id=alert.id, channel=channel, address=address))
-        transition(alert, "send_test", officer, {"channels": [c for c, _ in addresses]})
+        details = {"channels": reached, "mode": alert.mode, "category": alert.category}
+        transition(alert, "send_test", officer, details)
     enqueue_safely(alert_id)
-    return SentAlert(alert=alert, deliveries=len(addresses))
+    return SentTest(
+        alert=alert, channels=reached, unreachable=[c for c in used if c not in reached]
+    )
 
 
 def release_scheduled_alerts() -> int:

@@ -1,5 +1,6 @@
 """An officer submits an alert: it is checked, recorded, and then, as its rules say,
-sent now, scheduled, or held for a supervisor's approval."""
+sent now, scheduled, or held for a supervisor's approval (and the supervisors on duty
+are told)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from sqlalchemy import func
 from app.dao.audit import create_audit_event
 from app.dao.targeting import count_targets, suppressed
 from app.extensions import db
-from app.models import Alert, AlertRecording, Officer
-from app.services.alerts.compose import check_schedule, check_words
+from app.models import Alert, Officer
+from app.services.alerts.approval_requests import create_approval_requests
+from app.services.alerts.compose import check_own_recording, check_schedule, check_words
 from app.services.alerts.drafts import AlertDraft, AlertInvalid
 from app.services.alerts.lifecycle import audit, needs_approval, transition
 from app.services.alerts.sending import SentAlert, enqueue_safely, send_now_or_later
 from app.services.alerts.targeting import Target, count_label, resolve_target
+from app.services.notices import queue_notices
 from app.services.transaction import transaction
 from geo.areas import clean_shapes
 from geo.projection import BNG
@@ -46,8 +49,12 @@ def submit_alert(
             _check_count_unchanged(draft, residents)
             alert = _record(officer, draft, title, body, target, residents)
             alert_id = alert.id
+            notice_ids: list[int] = []
             if needs_approval(draft.category, residents):
-                transition(alert, "request_approval", officer)
+                # The supervisors' messages are written with the request, so both or
+                # neither are kept, and queued only once both are committed.
+                notice_ids = create_approval_requests(alert, officer)
+                transition(alert, "request_approval", officer, {"approvers_told": len(notice_ids)})
                 deliveries = None
             else:
                 deliveries = send_now_or_later(alert, officer, later=draft.send_at is not None)
@@ -63,6 +70,7 @@ def submit_alert(
         raise AlertInvalid(
             {"area": "Nobody registered is inside this area. Make it larger or move it."}
         ) from None
+    queue_notices(notice_ids)
     if deliveries is not None:
         enqueue_safely(alert_id)
     return SentAlert(alert=alert, deliveries=deliveries or 0)
@@ -73,9 +81,7 @@ def _checked(officer: Officer, draft: AlertDraft) -> tuple[str, str, Target]:
     mistake at once. The quick question is left cleaned in the draft (check_words)."""
     errors: dict[str, str] = {}
     title, body = check_words(draft, errors)
-    recording = db.session.get(AlertRecording, draft.recording_id) if draft.recording_id else None
-    if recording is not None and recording.created_by_id != officer.id:
-        errors["recording"] = "Use a recording you uploaded yourself."
+    check_own_recording(officer, draft, errors)
     check_schedule(draft, errors)
     target = resolve_target(draft, errors)
     if errors or target is None:

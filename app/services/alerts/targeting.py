@@ -22,7 +22,7 @@ from app.dao.targeting import (
 from app.extensions import db
 from app.models import CHANNELS, Alert, InterestGroup
 from app.services.alerts.drafts import AlertDraft, AlertInvalid
-from app.services.alerts.lifecycle import needs_approval
+from app.services.alerts.lifecycle import is_test, needs_approval
 from app.services.alerts.timing import finish_estimate
 from app.services.transaction import read_only
 from geo.areas import AreaError, area_from_shapes
@@ -60,7 +60,7 @@ def resolve_target(draft: AlertDraft, errors: dict[str, str]) -> Target | None:
             errors["groups"] = "One of the groups no longer exists. Reload the page."
     if draft.audience == "parent":
         parent = db.session.get(Alert, draft.parent_id) if draft.parent_id else None
-        if parent is None or parent.mode == "test" or parent.status not in FOLLOWED_UP_STATUSES:
+        if parent is None or is_test(parent) or parent.status not in FOLLOWED_UP_STATUSES:
             errors["area"] = "The alert this follows up has not been sent. Choose an area."
             return None
         audience = Audience(parent_alert_id=parent.id, groups=groups, channels=channels)

@@ -3,7 +3,7 @@ original and every follow-up of it."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import exists, or_, select
 
 from app.extensions import db
 from app.models import Alert
@@ -30,5 +30,26 @@ def find_thread(alert: Alert) -> list[Alert]:
     return [root] + list(
         db.session.scalars(
             select(Alert).where(Alert.parent_id == root.id).order_by(Alert.created_at)
+        )
+    )
+
+
+# An all-clear in these has gone (or is going) to residents: a second would confuse them.
+GONE_STATUSES = ("sending", "sent")
+
+
+def all_clear_sent(alert: Alert) -> bool:
+    """Whether the all-clear has gone for this alert's thread (the original or any
+    follow-up of it), so that it is not offered again."""
+    root = thread_root(alert)
+    return bool(
+        db.session.scalar(
+            select(
+                exists().where(
+                    or_(Alert.id == root.id, Alert.parent_id == root.id),
+                    Alert.category == "all_clear",
+                    Alert.status.in_(GONE_STATUSES),
+                )
+            )
         )
     )

@@ -1,0 +1,64 @@
+"""Asking for approval: when an alert waits, the supervisors on duty are sent a text or
+an e-mail with a link to it, a missing-person alert marked URGENT. The messages are
+notices, sent by the one outbound engine (services/notices.py)."""
+
+from __future__ import annotations
+
+from flask import current_app, url_for
+
+from app.extensions import db
+from app.models import Alert, Officer
+from app.services import message_text
+from app.services.accounts import find_active, find_on_duty
+from app.services.alerts.lifecycle import APPROVERS
+from app.services.alerts.targeting import count_label
+from app.services.notices import create_notice
+
+# The request is marked URGENT for these: the first hours of a search matter most.
+URGENT_REQUESTS = ("missing_person",)
+NOTICE_KIND = "approval_request"
+
+
+def approvers_to_ask(author: Officer) -> list[Officer]:
+    """Who is asked to approve the author's alert: every supervisor and admin on duty
+    (accounts.find_on_duty: signed in this shift, not signed out), or, when none is,
+    every active one, so that an alert never waits unseen. Never the author, who may
+    not approve their own."""
+    return find_on_duty(APPROVERS, except_id=author.id) or find_active(
+        APPROVERS, except_id=author.id
+    )
+
+
+def create_approval_requests(alert: Alert, author: Officer) -> list[int]:
+    """One message to each approver asked, added in the caller's transaction: a text
+    to their mobile when they have one (it is seen first), else an e-mail. The link is
+    PUBLIC_BASE_URL and the alert's page, which asks them to sign in: it carries the
+    alert's number and nothing about anyone. The caller queues the notices
+    (notices.queue_notices) once it has committed. Returns their ids."""
+    config = current_app.config
+    base = config["PUBLIC_BASE_URL"].rstrip("/")
+    with current_app.test_request_context(base_url=base):
+        link = url_for("officers.alert", alert_id=alert.id, _external=True)
+    urgent = alert.category in URGENT_REQUESTS
+    text = message_text.approval_request_text(
+        title=alert.title,
+        category=alert.category_label,
+        author=author.name,
+        residents=count_label(alert.recipient_count or 0),
+        link=link,
+        urgent=urgent,
+        exercise=alert.mode == "exercise",
+    )
+    subject = message_text.approval_request_subject(
+        title=alert.title, category=alert.category_label, urgent=urgent
+    )
+    signed = f"{text}\n\n{config['FORCE_NAME']} Police {config['SERVICE_NAME']}"
+    notices = []
+    for approver in approvers_to_ask(author):
+        if approver.mobile:
+            by = {"channel": "sms", "address": approver.mobile, "body": text}
+        else:
+            by = {"channel": "email", "address": approver.email, "subject": subject, "body": signed}
+        notices.append(create_notice(resident_id=None, kind=NOTICE_KIND, **by))
+    db.session.flush()
+    return [notice.id for notice in notices]

@@ -1,0 +1,90 @@
+"""What a supervisor reviews before approving: each channel's words as residents will
+get them, who the alert reaches on each channel counted now, what it costs and how
+long until its last message goes."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from app.dao.targeting import count_targets, suppressed
+from app.extensions import db
+from app.models import CHANNELS, Alert
+from app.services.alerts.approval_requests import URGENT_REQUESTS
+from app.services.alerts.compose import compose_preview
+from app.services.alerts.targeting import audience_of, count_label, hidden_label
+from app.services.alerts.timing import duration_words, finish_estimate
+from app.services.transaction import read_only
+
+CHANNEL_NAMES = {"sms": "Text message", "voice": "Phone call", "email": "E-mail"}
+# One message on each channel, and more than one.
+MESSAGE_WORDS = {
+    "sms": ("text", "texts"),
+    "voice": ("call", "calls"),
+    "email": ("e-mail", "e-mails"),
+}
+
+
+def channels_used(alert: Alert) -> list[str]:
+    """The channels an alert goes by (none chosen: every channel), in CHANNELS order."""
+    chosen = (alert.filters or {}).get("channels") or CHANNELS
+    return [channel for channel in CHANNELS if channel in chosen]
+
+
+def review_alert(alert: Alert) -> dict:
+    """Each channel the alert uses, with the words residents will get on it (compose
+    preview), how many it reaches now (under DENSITY_MIN_COUNT: hidden_label), the
+    cost on it and when its last message would go; and the totals. A cost over a
+    hidden count is taken at its most, marked `cost_at_most`, as the preview does: an
+    exact cost would tell the hidden count."""
+    words = compose_preview(
+        title=alert.title,
+        body=alert.body,
+        mode=alert.mode,
+        recording_id=alert.recording_id,
+        question=alert.question,
+        answer_options=alert.answer_options,
+        confirm_receipt=alert.confirm_receipt,
+    )
+    used = channels_used(alert)
+    with read_only():
+        counts = count_targets(db.session, audience_of(alert))
+    most_hidden = current_app.config["DENSITY_MIN_COUNT"] - 1
+    shown = {channel: suppressed(counts["channels"][channel]) for channel in used}
+    finish = finish_estimate(shown)
+    channels = []
+    for channel in used:
+        count = shown[channel]
+        each = words[channel]["cost"]
+        seconds = finish["channels"].get(channel, {}).get("seconds")
+        channels.append(
+            {
+                "channel": channel,
+                "name": CHANNEL_NAMES[channel],
+                "count": count,
+                "count_label": hidden_label() if count is None else f"{count:,}",
+                # "fewer than 5 texts", "1 call", "1,234 e-mails"
+                "count_phrase": _messages(channel, count),
+                "cost": round((most_hidden if count is None else count) * each, 2),
+                "cost_at_most": count is None and each > 0,
+                "finish_words": duration_words(seconds),
+                # text, parts and encoding; subject and text; script, recording, minutes
+                "words": words[channel],
+            }
+        )
+    return {
+        # Marked URGENT, as in the message that asked for approval.
+        "urgent": alert.category in URGENT_REQUESTS,
+        "residents": count_label(counts["residents"]),
+        "channels": channels,
+        "cost": round(sum(c["cost"] for c in channels), 2),
+        "cost_at_most": any(c["cost_at_most"] for c in channels),
+        "finish": finish,
+        "finish_words": duration_words(finish["slowest_seconds"]),
+    }
+
+
+def _messages(channel: str, count: int | None) -> str:
+    one, many = MESSAGE_WORDS[channel]
+    if count is None:
+        return f"{hidden_label()} {many}"
+    return f"{count:,} {one if count == 1 else many}"

@@ -1,0 +1,170 @@
+"""A supervisor on a phone (390x844, touch): told by text that a missing-person alert
+waits, signs in and lands on Approvals, sees what residents will get on each channel
+with the count, cost and time, checks the area on a map that the data credit does not
+cover, and approves. axe-core checks both pages. And an officer's "send a test to
+myself" goes by the alert's channels, marked as residents will get it."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Alert, OutboxMessage
+from app.services.accounts import create_officer
+from app.services.alerts import submit_alert
+from tests.browser.axe import axe_violations
+from tests.factories import PASSWORDS
+
+pytestmark = pytest.mark.browser
+
+BS1_6AD = [-2.588230, 51.451967]
+
+
+@pytest.fixture
+def street(make_resident):
+    make_resident(postcode="BS1 6AD", sms="+447700900001")
+    make_resident(postcode="BS1 6AD", sms="+447700900002", voice="+441174960002")
+    make_resident(postcode="BS8 1TH", sms="+447700900003", email="a@example.invalid")
+    make_resident(postcode="BS8 1TH", sms=None, email="b@example.invalid")
+
+
+def test_supervisor_is_told_lands_on_approvals_sees_every_channel_and_approves(
+    app, monkeypatch, page, make_officer, street, run_worker
+):
+    monkeypatch.setitem(app.config, "DENSITY_MIN_COUNT", 2)  # the call count is hidden
+    sarge = create_officer(
+        email="sarge@police.example",
+        name="Sgt Shaw",
+        role="supervisor",
+        password=PASSWORDS["supervisor"],
+        mobile="07700 900777",
+    )
+    officer = make_officer(role="officer")
+    sent = submit_alert(
+        officer,
+        shapes=[{"kind": "circle", "center": BS1_6AD, "radius_m": 1500}],
+        title="Missing child",
+        body="Sam, 7, red coat. Last seen near Old Market.",
+        category="missing_person",
+    )
+    assert sent.alert.status == "pending_approval"
+
+    # The text to the supervisor, marked urgent, with a link to the alert.
+    run_worker()
+    told = db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.recipient == "+447700900777")
+    ).one()
+    assert told.body.startswith("URGENT - Missing person alert waiting for your approval")
+    assert told.body.endswith(f"/officers/alerts/{sent.alert.id}")
+
+    page.goto("/sign-in")
+    page.get_by_label("E-mail address").fill(sarge.email)
+    page.get_by_label("Password").fill(PASSWORDS["supervisor"])
+    page.get_by_role("button", name="Sign in").tap()
+    expect(page).to_have_url(re.compile(r"/officers/approvals$"))
+    expect(page.get_by_role("link", name="Approvals (1)")).to_be_visible()
+    item = page.locator(".approval-item").first
+    expect(item).to_contain_text("URGENT")
+    expect(item.locator(".review-residents")).to_have_text("4")
+    expect(item.locator(".review-cost")).to_have_text(re.compile(r"^at most £\d+\.\d\d$"))
+    expect(item.locator(".review-time")).to_have_text("under a minute")
+    item.get_by_text("What residents will get: 3 texts, fewer than 2 calls, 2 e-mails").tap()
+    expect(item.locator("[data-channel=sms] .sample")).to_contain_text(
+        "Missing child: Sam, 7, red coat."
+    )
+    assert axe_violations(page) == []
+
+    item.get_by_role("link", name="Missing child").tap()
+    expect(page).to_have_url(re.compile(rf"/officers/alerts/{sent.alert.id}$"))
+    review = page.locator("#review")
+    expect(review.locator(".review-residents")).to_have_text("4")
+    text = review.locator("[data-channel=sms]")
+    expect(text).to_contain_text("3 texts · 1 part each")
+    expect(text.locator(".sample")).to_contain_text(
+        "- Avon and Somerset Police. Reply STOP to stop."
+    )
+    call = review.locator("[data-channel=voice]")
+    expect(call).to_contain_text("fewer than 2 calls")
+    expect(call.locator(".sample")).to_contain_text("This is a message from Avon and Somerset")
+    mail = review.locator("[data-channel=email]")
+    expect(mail).to_contain_text("Subject: Avon and Somerset Police: Missing child")
+    expect(review.locator(".review-cost")).to_contain_text("at most £")
+    expect(review.locator(".review-time")).to_have_text("under a minute")
+
+    # The map is fitted to the area, and the data credit at its foot does not cover it.
+    area_map = page.get_by_role("region", name="Map of the area this alert is for")
+    area_map.scroll_into_view_if_needed()
+    expect(page.locator("#map .leaflet-overlay-pane path").first).to_be_visible()
+    boxes = page.evaluate(
+        """() => {
+            const box = (el) => { const r = el.getBoundingClientRect();
+                return {left: r.left, top: r.top, right: r.right, bottom: r.bottom}; };
+            return {
+                map: box(document.getElementById("map")),
+                area: box(CA.alertArea.getLayers()[0].getElement()),
+                credit: box(document.querySelector(".leaflet-control-attribution")),
+                zoom: box(document.querySelector(".leaflet-control-zoom")),
+            };
+        }"""
+    )
+    the_map, area, credit, zoom = boxes["map"], boxes["area"], boxes["credit"], boxes["zoom"]
+    assert the_map["left"] <= area["left"] and area["right"] <= the_map["right"]
+    assert the_map["top"] <= area["top"] and area["bottom"] <= credit["top"]
+    assert area["left"] >= zoom["right"]
+    # Fitted: the area fills most of the map one way or the other.
+    fills = max(
+        (area["right"] - area["left"]) / (the_map["right"] - the_map["left"]),
+        (area["bottom"] - area["top"]) / (credit["top"] - the_map["top"]),
+    )
+    assert fills > 0.6, boxes
+
+    # Reject and Cancel do not look alike, nor say the same.
+    reject = page.get_by_role("button", name="Reject and say why")
+    cancel = page.get_by_role("button", name="Cancel this alert")
+
+    def background(locator):
+        return locator.evaluate("el => getComputedStyle(el).backgroundColor")
+
+    assert background(reject) != background(cancel)
+    assert background(cancel) == "rgb(212, 53, 28)"  # the warning red
+    assert axe_violations(page) == []
+
+    page.get_by_role("button", name="Approve and send").tap()
+    expect(page.locator(".flash").first).to_contain_text("Approved: it is going out now.")
+    expect(page.locator("#alert-status")).to_have_text("sending")
+    expect(page.get_by_role("link", name="Approvals", exact=True)).to_be_visible()  # none waits
+    assert page.console_errors == []
+
+
+def test_a_test_to_myself_goes_by_the_alerts_channels_as_residents_will_get_it(page, run_worker):
+    pc = create_officer(
+        email="pc@police.example",
+        name="PC Phone",
+        role="officer",
+        password=PASSWORDS["officer"],
+        mobile="07700 900555",
+    )
+    page.goto("/sign-in")
+    page.get_by_label("E-mail address").fill(pc.email)
+    page.get_by_label("Password").fill(PASSWORDS["officer"])
+    page.get_by_role("button", name="Sign in").tap()
+    # The alert goes by text and e-mail only: so does its test.
+    page.get_by_role("checkbox", name="Voice call").uncheck()
+    page.get_by_label("What it is about").select_option("appeal")
+    page.get_by_label("Title").fill("Drill")
+    page.get_by_label("Message", exact=True).fill("Practice only.")
+    page.get_by_label("This is an exercise").check()
+    page.get_by_role("button", name="Send a test to myself").tap()
+    expect(page.locator("#test-status")).to_have_text(
+        "A test has gone to you only, by text and e-mail. Check it, then send for real."
+    )
+    run_worker()
+    sent = {m.channel: m for m in db.session.scalars(select(OutboxMessage))}
+    assert set(sent) == {"sms", "email"}
+    assert sent["sms"].recipient == "+447700900555"
+    assert sent["sms"].body.startswith("EXERCISE EXERCISE EXERCISE. Drill: Practice only.")
+    assert sent["email"].subject.startswith("EXERCISE EXERCISE EXERCISE")
+    assert db.session.scalar(select(Alert.category)) == "appeal"
+    assert page.console_errors == []
