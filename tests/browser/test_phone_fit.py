@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 
 from app.services.accounts import create_officer
 from app.services.alerts import submit_alert
+from tests.browser.axe import axe_violations
 
 pytestmark = pytest.mark.browser
 
@@ -46,6 +47,7 @@ def test_staff_pages_fit_a_phone(page, sign_in_page, make_resident, worker_proce
     expect(page.locator(".alert-list")).to_contain_text("1 resident ")
     expect(page.locator(".alert-list")).not_to_contain_text("1 residents")
     assert sideways(page) <= 0
+    assert axe_violations(page) == []
 
     page.goto(f"/officers/alerts/{alert.id}")
     expect(page.locator("#status")).to_have_text("sent", timeout=20_000)
@@ -57,6 +59,7 @@ def test_staff_pages_fit_a_phone(page, sign_in_page, make_resident, worker_proce
     expect(page.locator("main")).to_contain_text("a.very.long.address")
     assert sideways(page) <= 0
     assert small_targets(page) == []
+    assert axe_violations(page) == []
 
     page.goto("/officers/")
     expect(page.locator("#map .leaflet-control-zoom-in")).to_be_visible()
