@@ -305,9 +305,12 @@ def replies_rate(db, text, gateway, env: dict) -> None:
                 time.sleep(0.2)
         count = 4_000
 
+        run = int(time.time())  # message ids unique to this run: none is a replay
+
         def reply(n: int) -> int:
             body = "1" if n % 2 else "I saw a van by the shop"
-            return gateway.text_in(url, numbers[n % len(numbers)], body, sid=f"SM{n:032x}")
+            sid = f"SM{run:08x}{n:024x}"
+            return gateway.text_in(url, numbers[n % len(numbers)], body, sid=sid)
 
         with ThreadPoolExecutor(32) as pool:
             list(pool.map(reply, range(200)))  # warm up: connections, caches
