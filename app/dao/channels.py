@@ -18,11 +18,20 @@ def stop_number(number: str, channel: str = "sms") -> tuple[int, int]:
         ),
         {"number": number, "channel": channel},
     ).all()
+    # Through the alerts still going out and the residents holding the number (the
+    # deliveries' own unique index): deliveries are not indexed by address.
     cancelled = db.session.execute(
         text(
-            "UPDATE deliveries SET status = 'cancelled', reason = 'recipient replied STOP',"
-            " finished_at = now(), updated_at = now() "
-            "WHERE channel = :channel AND address = :number AND status = 'queued' RETURNING id"
+            """
+            UPDATE deliveries d SET status = 'cancelled', reason = 'recipient replied STOP',
+                   finished_at = now(), updated_at = now()
+            FROM alerts a
+            WHERE d.alert_id = a.id AND a.status IN ('sending', 'scheduled')
+              AND d.resident_id IN (SELECT resident_id FROM resident_channels
+                                    WHERE address = :number)
+              AND d.channel = :channel AND d.address = :number AND d.status = 'queued'
+            RETURNING d.id
+            """
         ),
         {"number": number, "channel": channel},
     ).all()

@@ -42,12 +42,20 @@ _ANSWERED = """
 
 def find_answered(address: str, channels: tuple[str, ...], hours: int) -> Answered | None:
     """The latest alert message to `address` on one of `channels` that went out (or was
-    going out: a reply can overtake the send's own record) within `hours`."""
+    going out: a reply can overtake the send's own record) within `hours`, to a
+    resident who still holds that number."""
     row = db.session.execute(
         text(
-            _ANSWERED
+            _ANSWERED  # noqa: S608 (constant text: no value is put into the SQL)
             + """
-            WHERE d.address = :address AND d.channel IN :channels
+            -- Found through the alerts of the window and the residents holding the
+            -- number (the deliveries' own unique index): the deliveries are not
+            -- indexed by address, which would slow every alert's fan-out.
+            WHERE a.status IN ('sending', 'sent', 'cancelled')
+              AND coalesce(a.sent_at, a.created_at) > now() - make_interval(hours => :hours)
+              AND d.resident_id IN (SELECT resident_id FROM resident_channels
+                                    WHERE address = :address)
+              AND d.address = :address AND d.channel IN :channels
               AND d.status NOT IN ('queued', 'cancelled')
               AND coalesce(d.sent_at, d.attempted_at, d.created_at)
                   > now() - make_interval(hours => :hours)

@@ -73,8 +73,6 @@ class Delivery(db.Model):
             postgresql_where="status IN ('queued', 'sending', 'unknown')",
         ),
         Index("ix_deliveries_provider_ref", "provider_ref"),
-        # A reply is matched to the latest message sent to its number.
-        Index("ix_deliveries_address", "address"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
