@@ -17,7 +17,6 @@ bench_targeting.py) and the Twilio-compatible gateway from tests/ on loopback.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, bench_app  # noqa: E402
+from bench.common import ROOT, bench_app, web_app  # noqa: E402
 from tests.twilio_gateway import TwilioGateway  # noqa: E402
 
 # A 36 x 24 km box over London: about 100,000 of the million synthetic residents.
@@ -74,12 +73,6 @@ def sent_rate(gateway, expected: int, deadline_s: float) -> tuple[int, float]:
         time.sleep(0.2)
     times = sorted(a.at for a in gateway.accepted if a.kind == "Messages")
     return len(times), (len(times) - 1) / (times[-1] - times[0])
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -272,37 +265,8 @@ def replies_rate(db, text, gateway, env: dict) -> None:
     )
     db.session.execute(text("TRUNCATE replies"))
     db.session.commit()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    web = subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/gunicorn"),
-            "-c",
-            "python:app.gunicorn_conf",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--threads",
-            "4",
-            "app:create_app()",
-        ],
-        cwd=ROOT,
-        env=env | {"PUBLIC_BASE_URL": base, "CA_RUN_ID": f"bench-{port}"},
-        stdout=subprocess.DEVNULL,
-        stderr=open("/tmp/bench-web.log", "w"),  # noqa: SIM115, S108
-    )
-    url = base + "/callbacks/twilio/inbound-sms"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+    with web_app(env, "/tmp/bench-web.log") as base:  # noqa: S108
+        url = base + "/callbacks/twilio/inbound-sms"
         count = 4_000
 
         run = int(time.time())  # message ids unique to this run: none is a replay
@@ -319,9 +283,6 @@ def replies_rate(db, text, gateway, env: dict) -> None:
             start = time.perf_counter()
             statuses = list(pool.map(reply, range(1_000, 1_000 + count)))
             seconds = time.perf_counter() - start
-    finally:
-        web.terminate()
-        web.wait(10)
     recorded = db.session.scalar(text("SELECT count(*) FROM replies"))
     matched = db.session.scalar(text("SELECT count(*) FROM replies WHERE alert_id IS NOT NULL"))
     print(

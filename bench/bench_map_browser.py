@@ -12,36 +12,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_dispatch import officer_id  # noqa: E402
-from bench.common import ROOT, bench_app  # noqa: E402
+from bench.common import bench_app, figures, web_app  # noqa: E402
 
 # Central London, where the synthetic residents are densest.
 POSTCODE = "EC1A 1BB"
 PASSWORD = "bench-password"  # noqa: S105 (bench_dispatch's officer)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def quantiles(label: str, millis: list[float]) -> str:
-    ordered = sorted(millis)
-    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
-    return (
-        f"{label:<52} p50 {statistics.median(ordered):6.0f} ms   p95 {p95:6.0f} ms   "
-        f"(n={len(ordered)}, {os.cpu_count()} cores)"
-    )
 
 
 # In the page: time from a change to the count on screen, and to the request leaving.
@@ -100,26 +81,15 @@ def main() -> None:
         email = db.session.get(
             __import__("app.models", fromlist=["Officer"]).Officer, officer_id(db, text)
         ).email
-    port = free_port()
     env = dict(
         os.environ,
         DATABASE_URL=os.environ["DATABASE_URL"],
         REDIS_URL=app.config["REDIS_URL"],
         APP_ENV="development",
         SECRET_KEY="bench",  # noqa: S106
-        CA_RUN_ID=f"bench-map-{port}",
     )
-    web = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "-c", "python:app.gunicorn_conf", "--bind",
-         f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "app:create_app()"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-        stderr=open("/tmp/bench-map-web.log", "w"),  # noqa: SIM115, S108
-    )  # fmt: skip
-    try:
-        _measure(f"http://127.0.0.1:{port}", email, args.rounds)
-    finally:
-        web.terminate()
-        web.wait(10)
+    with web_app(env, "/tmp/bench-map-web.log") as base:  # noqa: S108
+        _measure(base, email, args.rounds)
 
 
 def _measure(base: str, email: str, rounds: int) -> None:
@@ -127,15 +97,6 @@ def _measure(base: str, email: str, rounds: int) -> None:
 
     from tests.browser_fixtures import CHROMIUM_ARGS, chromium_path
 
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1])), 1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         context = browser.new_context(
@@ -169,9 +130,9 @@ def _measure(base: str, email: str, rounds: int) -> None:
                 radius[key].append(value)
         residents = page.locator("#reach-residents").text_content()
         print(f"around {POSTCODE}, 4.9 / 5 km: {residents} residents")
-        print(quantiles("radius change -> count on screen", radius["total"]))
-        print(quantiles("  of which the page's debounce (waits, then asks)", radius["sent"]))
-        print(quantiles("  of which the server's answer", radius["server"]))
+        print(figures("radius change -> count on screen", radius["total"]))
+        print(figures("  of which the page's debounce (waits, then asks)", radius["sent"]))
+        print(figures("  of which the server's answer", radius["server"]))
         print(f"  (the debounce is set to {debounce} ms in static/js/target.js)")
 
         # A drawn shape: four taps, then "Finish shape".
@@ -190,8 +151,8 @@ def _measure(base: str, email: str, rounds: int) -> None:
             total, sent, server = wait_for_count(page, started)
             for key, value in zip(finish, (total, sent, server), strict=True):
                 finish[key].append(value)
-        print(quantiles("finish a drawn shape -> count on screen", finish["total"]))
-        print(quantiles("  of which the server's answer", finish["server"]))
+        print(figures("finish a drawn shape -> count on screen", finish["total"]))
+        print(figures("  of which the server's answer", finish["server"]))
         browser.close()
 
 

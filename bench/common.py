@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import statistics
+import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,3 +42,40 @@ def figures(label: str, millis: list[float]) -> str:
         f"{label:<44} median {statistics.median(ordered):7.2f} ms   p95 {p95:7.2f} ms   "
         f"(n={len(ordered)}, {os.cpu_count()} cores)"
     )
+
+
+@contextlib.contextmanager
+def web_app(env: dict, log: str) -> Iterator[str]:
+    """The app under gunicorn as `make run` serves it (2 workers x 4 threads) on a free
+    loopback port, with PUBLIC_BASE_URL set to it; yields its base URL once it accepts
+    connections, and stops it afterwards. Its log goes to `log`."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    command = [
+        str(ROOT / ".venv/bin/gunicorn"), "-c", "python:app.gunicorn_conf",
+        "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "app:create_app()",
+    ]  # fmt: skip
+    with open(log, "w") as errors:
+        web = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env | {"PUBLIC_BASE_URL": base, "CA_RUN_ID": f"bench-{port}"},
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or web.poll() is not None:
+                        raise
+                    time.sleep(0.2)
+            yield base
+        finally:
+            web.terminate()
+            web.wait(10)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import exists, select, text
 
-from app.dao.places import _escape_like
+from app.dao.places import escape_like
 from app.extensions import db
 from app.models import NAME_SEARCH_KEY, NamedPlace, name_search_key
 
@@ -73,7 +73,7 @@ def search_names(prefix: str, limit: int = 10) -> list[dict]:
     rows = db.session.execute(
         _SEARCH,
         {
-            "pattern": _escape_like(prefix) + "%",
+            "pattern": escape_like(prefix) + "%",
             "typed": prefix,
             "candidates": CANDIDATES,
             "limit": limit,

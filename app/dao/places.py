@@ -123,7 +123,7 @@ def find_targetable_places(force: Place | None, query: str, limit: int = 20) -> 
     rows = db.session.execute(
         select(Place.id, Place.kind, Place.name)
         .where(
-            Place.name.ilike(f"%{_escape_like(query)}%", escape="\\"),
+            Place.name.ilike(f"%{escape_like(query)}%", escape="\\"),
             (Place.kind == "ward")
             | ((Place.kind == "district") & Place.code.in_(districts))
             | ((Place.kind == "force") & (Place.id == (force.id if force else -1))),
@@ -153,5 +153,5 @@ def find_place_geojson(place_id: int, simplify_m: float = 20) -> dict | None:
     return {"id": place_id, "kind": row[0], "name": row[1], "geometry": row[2]}
 
 
-def _escape_like(text: str) -> str:
+def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -105,7 +105,7 @@ def receive_text(from_number: str, body: str, message_sid: str) -> str:
     help_notice = _answer_help(from_number, holders) if kind == "help" else None
     db.session.commit()
     if help_notice is not None:
-        _queue([help_notice])
+        notices.queue_notices([help_notice])
     return kind
 
 
@@ -199,10 +199,6 @@ def _record_answer(answered, provider_ref: str, body: str, kind: str, answer: in
     return created
 
 
-def _queue(notice_ids: list[int]) -> None:
-    notices.queue_notices(notice_ids)
-
-
 # --- the officers' side -------------------------------------------------------------
 
 
@@ -274,7 +270,7 @@ def answer_reply(officer, reply_id: int, words: str) -> int:
         details={"notice_id": notice.id, "characters": len(words)},
     )
     db.session.commit()
-    _queue([notice.id])
+    notices.queue_notices([notice.id])
     return notice.id
 
 

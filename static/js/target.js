@@ -657,13 +657,15 @@
     $(id).addEventListener("input", refreshCompose);
   });
   $("confirm-receipt").addEventListener("change", refreshCompose);
-  // Phones type ’ “ ” – … for you; each makes a text hold 70 characters a part, not 160.
-  var PLAIN = { "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
-    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"',
-    "\u2013": "-", "\u2014": "-", "\u2012": "-", "\u2015": "-", "\u2212": "-", "\u2026": "...",
-    "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u200b": "", "\u2022": "-" };
+  // Phones type ’ “ ” – … for you; each makes a text hold 70 characters a part, not
+  // 160. The server names them and their plain forms (message_text.PLAIN), in the
+  // latest preview: one table, not a copy here.
   function plain(text) {
-    return Array.from(text).map(function (ch) { return ch in PLAIN ? PLAIN[ch] : ch; }).join("");
+    var swaps = {};
+    (lastCompose ? lastCompose.sms.characters : []).forEach(function (c) {
+      if (c.plain !== null) { swaps[c.character] = c.plain; }
+    });
+    return Array.from(text).map(function (ch) { return ch in swaps ? swaps[ch] : ch; }).join("");
   }
   function makePlain() {
     ["title", "body", "question", "answer-1", "answer-2", "answer-3", "answer-4"].forEach(function (id) {
