@@ -22,6 +22,11 @@ def _int(name: str, default: int) -> int:
     return int(_env(name, str(default)))
 
 
+def _bool(name: str, default: bool) -> bool:
+    value = _env(name)
+    return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
+
+
 class Config:
     ENV_NAME = "base"
     SECRET_KEY = _env("SECRET_KEY")
@@ -137,6 +142,10 @@ class Config:
     # before sending; set them from the force's Twilio contract.
     SMS_MAX_SEGMENTS = _int("SMS_MAX_SEGMENTS", 4)
     SMS_PRICE_PER_SEGMENT = float(_env("SMS_PRICE_PER_SEGMENT", "0.04"))
+    # Every e-mail prints the alert's public reference (e.g. A7K2-9QF) and every call
+    # says it, so anyone can check the message at /check; a text carries it too unless
+    # this is off ("Ref A7K2-9QF." is 14 characters, counted in the parts).
+    TEXTS_CARRY_REFERENCE = _bool("TEXTS_CARRY_REFERENCE", True)
     VOICE_PRICE_PER_MINUTE = float(_env("VOICE_PRICE_PER_MINUTE", "0.02"))
     # Alerts to more residents than this, or of these categories, wait for a
     # supervisor's approval (nobody approves their own).
@@ -168,6 +177,13 @@ class Config:
     )
     # Sign-ups per IP address per hour (a shared office or library needs a few).
     REGISTRATIONS_PER_IP_PER_HOUR = _int("REGISTRATIONS_PER_IP_PER_HOUR", 20)
+    # "Is this message genuine?" checks per IP address per hour.
+    CHECKS_PER_IP_PER_HOUR = _int("CHECKS_PER_IP_PER_HOUR", 30)
+    # Public alert pages may say how many residents an alert went to ("sent to 2,140
+    # residents"): off unless the force chooses it, and never a figure under
+    # PUBLIC_TOTAL_MIN (at least 100), which could point at a street.
+    PUBLIC_TOTALS = _bool("PUBLIC_TOTALS", False)
+    PUBLIC_TOTAL_MIN = max(100, _int("PUBLIC_TOTAL_MIN", 100))
     # Sign-in: at most this many wrong passwords per account (and per address) in
     # LOGIN_WINDOW_SECONDS, then a wait.
     LOGIN_MAX_FAILURES = _int("LOGIN_MAX_FAILURES", 10)

@@ -227,12 +227,16 @@ def test_the_approval_page_shows_each_channels_words_count_cost_and_time(
     )["alert_id"]
     page = supervisor_client.get(f"/officers/alerts/{alert_id}").text
     review = page[page.index('id="review"') : page.index('id="decision-heading"')]
-    # The text as residents will get it, with its parts; the e-mail; the call's script.
+    reference = db.session.get(Alert, alert_id).reference
+    # The text as residents will get it, with its public reference and its parts; the
+    # e-mail; the call's script.
     assert (
         "Missing child: Sam, 7, red coat. Seen near Old Market.\nHave you seen Sam? "
-        "Reply 1 for Yes, 2 for No.\n- Avon and Somerset Police. Reply STOP to stop."
+        f"Reply 1 for Yes, 2 for No.\n- Avon and Somerset Police. Ref {reference}. "
+        "Reply STOP to stop."
     ) in review
     assert "1 part each" in review
+    assert f"Reference: {reference} (check this message is genuine at http" in review
     assert "Avon and Somerset Police: Missing child" in review  # the e-mail's subject
     assert "Have you seen Sam? Answer here:" in review
     assert "This is a message from Avon and Somerset Police. Missing child." in review

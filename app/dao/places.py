@@ -155,3 +155,30 @@ def find_place_geojson(place_id: int, simplify_m: float = 20) -> dict | None:
 
 def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def find_postcode_point_wkb(key: str) -> bytes | None:
+    """A postcode's point (BNG) as WKB, or None when it has no location."""
+    found = db.session.scalar(
+        select(func.ST_AsBinary(Postcode.location)).where(
+            Postcode.postcode == key, Postcode.location.is_not(None)
+        )
+    )
+    return bytes(found) if found is not None else None
+
+
+def find_place_named(name: str) -> tuple[int, str, str] | None:
+    """(id, kind, name) of the ward or district called `name` (any case), or else the
+    first whose name starts with it, districts before wards; None when none does."""
+    kind_order = case({"district": 0, "ward": 1}, value=Place.kind)
+    exact = func.lower(Place.name) == name.lower()
+    row = db.session.execute(
+        select(Place.id, Place.kind, Place.name)
+        .where(
+            Place.kind.in_(("district", "ward")),
+            Place.name.ilike(f"{escape_like(name)}%", escape="\\"),
+        )
+        .order_by(exact.desc(), kind_order, Place.name)
+        .limit(1)
+    ).one_or_none()
+    return (row[0], row[1], row[2]) if row else None

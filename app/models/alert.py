@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
 from app.models.officer import Officer
+from app.references import new_reference
 from geo.projection import BNG
 
 # draft: being written; pending_approval: waits for a supervisor; scheduled: approved
@@ -62,6 +63,10 @@ class Alert(db.Model):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The short public reference (app/references.py), e.g. A7K2-9QF.
+    reference: Mapped[str] = mapped_column(
+        String(8), unique=True, nullable=False, default=new_reference
+    )
     created_by_id: Mapped[int] = mapped_column(ForeignKey("officers.id"), nullable=False)
     title: Mapped[str] = mapped_column(String(120), nullable=False)
     body: Mapped[str] = mapped_column(Text, nullable=False)

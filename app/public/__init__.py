@@ -15,8 +15,9 @@ from flask import (
 )
 
 from app.extensions import csrf
+from app.models import CATEGORIES
 from app.residents import remember, remember_unregistered
-from app.services import replies
+from app.services import public_alerts, replies
 from app.services.dispatch import read_answer_token, read_unsubscribe_token
 from app.services.optout import unsubscribe_channel
 from app.services.postcode_check import PostcodeRefused, check_postcode
@@ -141,3 +142,47 @@ def recording(token: str):
         mimetype=found.content_type,
         headers={"Cache-Control": "private, max-age=86400"},
     )
+
+
+@bp.route("/alerts")
+def alerts():
+    """The force's alerts, newest first, by category and area (a postcode or a place)."""
+    listed = public_alerts.list_public_alerts(
+        request.args.get("page"), request.args.get("category"), request.args.get("area")
+    )
+    return render_template("public/alerts.html", listed=listed, categories=CATEGORIES), (
+        400 if listed.errors else 200
+    )
+
+
+@bp.route("/alerts/<reference>")
+def alert(reference: str):
+    found = public_alerts.find_public_alert(reference)
+    if found is None:
+        return render_template("public/no_alert.html", reference=reference[:40]), 404
+    return render_template(
+        "public/alert.html",
+        found=found,
+        area=found.area_geojson,
+        bounds=None,
+    )
+
+
+@bp.route("/check", methods=["GET", "POST"])
+def check():
+    """Is this message genuine? The reference or the pasted message is posted, never
+    put in the URL, and is neither stored nor logged."""
+    result = error = None
+    typed = ""
+    status = 200
+    if request.method == "POST":
+        typed = request.form.get("message", "")
+        try:
+            result = public_alerts.check_message(typed, ip_address=request.remote_addr or "")
+        except public_alerts.TooManyChecks as refusal:
+            error, status = str(refusal), 429
+        except ValueError as refusal:
+            error, status = str(refusal), 400
+    return render_template(
+        "public/check.html", result=result, error=error, typed=typed[:2_000]
+    ), status

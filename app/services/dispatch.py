@@ -37,6 +37,11 @@ def read_unsubscribe_token(token: str) -> tuple[int, str] | None:
     return int(resident_id), str(channel)
 
 
+def sms_reference(reference: str) -> str | None:
+    """The reference a text carries: the alert's, unless the force has turned it off."""
+    return reference if current_app.config["TEXTS_CARRY_REFERENCE"] else None
+
+
 def render_messages(chunk: list[Claimed]) -> list[OutgoingMessage]:
     """render_message for each claimed delivery, with their URLs built in one request
     context (one per message would cost more than all the rest of the rendering)."""
@@ -53,21 +58,32 @@ def render_message(alert: Alert, claimed: Claimed) -> OutgoingMessage:
     unsubscribe_url = callback_url = audio_url = ask = answer_url = None
     words = {"title": alert.title, "body": alert.body, "force": force, "mode": alert.mode}
     question = (alert.question, alert.answer_options, alert.confirm_receipt)
+    reference = alert.reference
     subject = None
     if claimed.channel == "sms":
-        body = message_text.sms_text(**words, ask=message_text.sms_ask(*question))
+        body = message_text.sms_text(
+            **words, ask=message_text.sms_ask(*question), reference=sms_reference(reference)
+        )
     elif claimed.channel == "voice":
         if alert.recording is not None:
             audio_url = url_for("public.recording", token=alert.recording.token, _external=True)
-            body = message_text.voice_introduction(force=force, mode=alert.mode)
+            body = message_text.voice_introduction(
+                force=force, mode=alert.mode, reference=reference
+            )
         else:
-            body = message_text.voice_script(**words)
+            body = message_text.voice_script(**words, reference=reference)
         ask = message_text.voice_ask(*question)
         if ask:
             answer_url = url_for("callbacks.twilio_keys", delivery_id=claimed.id, _external=True)
     else:
         subject = message_text.email_subject(title=alert.title, force=force, mode=alert.mode)
-        body = message_text.email_text(body=alert.body, force=force, mode=alert.mode)
+        body = message_text.email_text(
+            body=alert.body,
+            force=force,
+            mode=alert.mode,
+            reference=reference,
+            check_url=url_for("public.check", _external=True),
+        )
         if message_text.sms_ask(*question):
             link = url_for("public.answer", token=answer_token(claimed.id), _external=True)
             body += "\n\n" + message_text.email_ask(*question, link=link)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
 
+from app.references import spoken
+
 # GSM 03.38: 160 septets in one SMS, 153 in each part of a longer one (the rest is the
 # header that joins the parts). Anything outside the GSM alphabet sends the whole
 # message as UCS-2: 70 UTF-16 code units, 67 per part.
@@ -171,19 +173,39 @@ def _closing(mode: str) -> str:
 
 
 def sms_text(
-    *, title: str, body: str, force: str, mode: str = "live", ask: str | None = None
+    *,
+    title: str,
+    body: str,
+    force: str,
+    mode: str = "live",
+    ask: str | None = None,
+    reference: str | None = None,
 ) -> str:
-    """`ask`: a question or request to confirm receipt (sms_ask), after the message."""
+    """`ask`: a question or request to confirm receipt (sms_ask), after the message.
+    `reference`: the alert's public reference, when texts carry it (it costs
+    characters: TEXTS_CARRY_REFERENCE)."""
     asked = f"\n{ask}" if ask else ""
+    ref = f" Ref {reference}." if reference else ""
     return _marked(
-        mode, f"{title}: {body}{asked}\n- {force} Police. Reply STOP to stop."
+        mode, f"{title}: {body}{asked}\n- {force} Police.{ref} Reply STOP to stop."
     ) + _closing(mode)
 
 
-def voice_script(*, title: str, body: str, force: str, mode: str = "live") -> str:
+def _spoken_reference(reference: str | None, after: str = ".") -> str:
+    """The reference as a sentence of its own after `after` (the words before it)."""
+    if not reference:
+        return ""
+    stop = "" if after.rstrip()[-1:] in (".", "!", "?") else "."
+    return f"{stop} The reference for this message is {spoken(reference)}."
+
+
+def voice_script(
+    *, title: str, body: str, force: str, mode: str = "live", reference: str | None = None
+) -> str:
     return (
         f"This is a message from {force} Police. "
         + _marked(mode, f"{title}. {body}")
+        + _spoken_reference(reference, after=body)
         + _closing(mode)
     )
 
@@ -232,10 +254,12 @@ def officer_answer_text(*, words: str, force: str) -> str:
     return f"{words}\n- {force} Police. Reply STOP to stop."
 
 
-def voice_introduction(*, force: str, mode: str = "live") -> str:
+def voice_introduction(*, force: str, mode: str = "live", reference: str | None = None) -> str:
     """What is said before an officer's recording is played."""
-    return f"This is a message from {force} Police." + (
-        " " + EXERCISE_START.strip() if mode == "exercise" else ""
+    return (
+        f"This is a message from {force} Police."
+        + (" " + EXERCISE_START.strip() if mode == "exercise" else "")
+        + _spoken_reference(reference)
     )
 
 
@@ -243,8 +267,22 @@ def email_subject(*, title: str, force: str, mode: str = "live") -> str:
     return _marked(mode, f"{force} Police: {title}")
 
 
-def email_text(*, body: str, force: str, mode: str = "live") -> str:
-    return _marked(mode, f"{body}\n\n{force} Police") + _closing(mode)
+def email_text(
+    *,
+    body: str,
+    force: str,
+    mode: str = "live",
+    reference: str | None = None,
+    check_url: str | None = None,
+) -> str:
+    """`reference` and `check_url`: the alert's public reference and the page where
+    anyone can check that the force sent it."""
+    signed = f"{body}\n\n{force} Police"
+    if reference:
+        signed += f"\nReference: {reference}"
+        if check_url:
+            signed += f" (check this message is genuine at {check_url})"
+    return _marked(mode, signed) + _closing(mode)
 
 
 def voice_minutes(script: str) -> int:

@@ -83,7 +83,7 @@ def test_supervisor_is_told_lands_on_approvals_sees_every_channel_and_approves(
     text = review.locator("[data-channel=sms]")
     expect(text).to_contain_text("3 texts · 1 part each")
     expect(text.locator(".sample")).to_contain_text(
-        "- Avon and Somerset Police. Reply STOP to stop."
+        f"- Avon and Somerset Police. Ref {sent.alert.reference}. Reply STOP to stop."
     )
     call = review.locator("[data-channel=voice]")
     expect(call).to_contain_text("fewer than 2 calls")

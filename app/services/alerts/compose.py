@@ -8,14 +8,17 @@ from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 
+from app import references
 from app.channels.base import OutgoingMessage
 from app.channels.smtp import build_email
 from app.extensions import db
 from app.models import ALERT_MODES, CATEGORIES, AlertRecording, Officer
 from app.services import message_text
 from app.services.alerts.drafts import AlertDraft
+from app.services.dispatch import sms_reference
 from app.services.text import checked_field, clean_text
 from app.services.transaction import read_only
+from app.services.verification import public_url
 
 MAX_TITLE = 120
 MAX_BODY = 1_000
@@ -36,10 +39,13 @@ def compose_preview(
     question: str | None = None,
     answer_options: list[str] | None = None,
     confirm_receipt: bool = False,
+    reference: str | None = None,
 ) -> dict:
     """Each channel's words as residents will get them, the SMS's encoding and
-    segments, and what one message costs on each channel."""
+    segments, and what one message costs on each channel. `reference`: the alert's
+    public reference; before the alert has one, a stand-in of the same length."""
     config = current_app.config
+    reference = reference or references.SAMPLE
     force = config["FORCE_NAME"]
     title, body = clean_text(title), clean_text(body, multiline=True)
     mode = mode if mode in ALERT_MODES else "live"
@@ -47,14 +53,21 @@ def compose_preview(
     options = [clean_text(o) for o in answer_options or [] if clean_text(o)] or None
     ask = (question, options if question else None, confirm_receipt)
     sms = message_text.sms_text(
-        title=title, body=body, force=force, mode=mode, ask=message_text.sms_ask(*ask)
+        title=title,
+        body=body,
+        force=force,
+        mode=mode,
+        ask=message_text.sms_ask(*ask),
+        reference=sms_reference(reference),
     )
     length = message_text.sms_length(sms)
     # What the phone typed that costs parts, and how many parts plain punctuation takes.
     plain = message_text.plain_punctuation
     plain_sms = plain(sms)
     plain_length = message_text.sms_length(plain_sms) if plain_sms != sms else length
-    script = message_text.voice_script(title=title, body=body, force=force, mode=mode)
+    script = message_text.voice_script(
+        title=title, body=body, force=force, mode=mode, reference=reference
+    )
     voice_ask = message_text.voice_ask(*ask)
     minutes = message_text.voice_minutes(script + (" " + voice_ask if voice_ask else ""))
     with read_only():
@@ -63,8 +76,8 @@ def compose_preview(
             # Played twice, with the words before and after it.
             minutes = max(1, math.ceil((recording.seconds * 2 + 15) / 60))
             script = (
-                f"This is a message from {force} Police. [Your recording, "
-                f"{recording.seconds:.0f} seconds, played twice.]"
+                message_text.voice_introduction(force=force, mode=mode, reference=reference)
+                + f" [Your recording, {recording.seconds:.0f} seconds, played twice.]"
             )
     if voice_ask:
         script += f" [Then asks, for one key:] {voice_ask}"
@@ -77,7 +90,13 @@ def compose_preview(
             channel="email",
             recipient="resident@example.invalid",
             subject=message_text.email_subject(title=title, force=force, mode=mode),
-            body=message_text.email_text(body=body, force=force, mode=mode)
+            body=message_text.email_text(
+                body=body,
+                force=force,
+                mode=mode,
+                reference=reference,
+                check_url=public_url("public.check"),
+            )
             + (
                 "\n\n" + message_text.email_ask(*ask, link="https://example.invalid/answer/…")
                 if message_text.sms_ask(*ask)
@@ -185,7 +204,14 @@ def _check_sms_length(
     title: str, body: str, mode: str, errors: dict[str, str], *, ask: str | None = None
 ) -> None:
     force = current_app.config["FORCE_NAME"]
-    sms = message_text.sms_text(title=title, body=body, force=force, mode=mode, ask=ask)
+    sms = message_text.sms_text(
+        title=title,
+        body=body,
+        force=force,
+        mode=mode,
+        ask=ask,
+        reference=sms_reference(references.SAMPLE),
+    )
     length = message_text.sms_length(sms)
     most = current_app.config["SMS_MAX_SEGMENTS"]
     if length.segments > most:

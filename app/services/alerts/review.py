@@ -44,6 +44,7 @@ def review_alert(alert: Alert) -> dict:
         question=alert.question,
         answer_options=alert.answer_options,
         confirm_receipt=alert.confirm_receipt,
+        reference=alert.reference,
     )
     used = channels_used(alert)
     with read_only():

@@ -1,0 +1,98 @@
+"""What the public may see of alerts: only alerts that went to residents for real or
+as an exercise (never a test), and of those only what the force publishes."""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, func, select
+
+from app.extensions import db
+from app.models import Alert, Place
+from geo.projection import WGS84
+
+PUBLIC_MODES = ("live", "exercise")
+
+
+def public_alerts() -> Select:
+    """Alerts the public can see, newest first: sent (or cancelled after sending began)."""
+    return (
+        select(Alert)
+        .where(Alert.mode.in_(PUBLIC_MODES), Alert.sent_at.is_not(None))
+        .order_by(Alert.sent_at.desc(), Alert.id.desc())
+    )
+
+
+def find_public_alert(reference: str) -> Alert | None:
+    return db.session.scalar(public_alerts().where(Alert.reference == reference))
+
+
+def find_public_page(
+    *,
+    offset: int,
+    limit: int,
+    category: str | None = None,
+    area_wkb: bytes | None = None,
+    roots_only: bool = False,
+) -> tuple[list[Alert], int]:
+    """One page of public alerts and how many there are in all, limited to a category
+    and to alerts whose area meets `area_wkb` (BNG; a point or a place's boundary)."""
+    query = public_alerts()
+    if category:
+        query = query.where(Alert.category == category)
+    if area_wkb is not None:
+        # A follow-up to "the residents the first alert reached" has no area of its
+        # own: it is found through its original's.
+        parent = Alert.__table__.alias("parent")
+        area = func.coalesce(
+            Alert.area,
+            select(parent.c.area).where(parent.c.id == Alert.parent_id).scalar_subquery(),
+        )
+        query = query.where(func.ST_Intersects(area, func.ST_GeomFromWKB(area_wkb, 27700)))
+    if roots_only:
+        query = query.where(Alert.parent_id.is_(None))
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    return list(db.session.scalars(query.offset(offset).limit(limit))), int(total or 0)
+
+
+def find_public_since(limit: int) -> list[Alert]:
+    """The newest public alerts, for the feeds and the message check."""
+    return list(db.session.scalars(public_alerts().limit(limit)))
+
+
+def find_public_thread(root_id: int) -> list[Alert]:
+    """The original and its public follow-ups, oldest first."""
+    return list(
+        db.session.scalars(
+            select(Alert)
+            .where(
+                (Alert.id == root_id) | (Alert.parent_id == root_id),
+                Alert.mode.in_(PUBLIC_MODES),
+                Alert.sent_at.is_not(None),
+            )
+            .order_by(Alert.sent_at, Alert.id)
+        )
+    )
+
+
+def find_area_geojson(alert_id: int) -> str | None:
+    """The area an alert was for, simplified to 10 m, in WGS84 (for the public map)."""
+    return db.session.scalar(
+        select(
+            func.ST_AsGeoJSON(
+                func.ST_Transform(func.ST_SimplifyPreserveTopology(Alert.area, 10), WGS84), 5
+            )
+        ).where(Alert.id == alert_id)
+    )
+
+
+def find_ward_names(alert_id: int, limit: int = 12) -> list[str]:
+    """The wards an alert's area covers, those it covers most first."""
+    area = select(Alert.area).where(Alert.id == alert_id).scalar_subquery()
+    overlap = func.ST_Area(func.ST_Intersection(Place.boundary, area))
+    rows = db.session.execute(
+        select(Place.name, func.max(overlap).label("overlap"))
+        .where(Place.kind == "ward", func.ST_Intersects(Place.boundary, area))
+        .group_by(Place.name)
+        .order_by(func.max(overlap).desc(), Place.name)
+        .limit(limit)
+    ).all()
+    return [name for name, _ in rows]

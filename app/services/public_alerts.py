@@ -1,0 +1,305 @@
+"""Alerts as the public sees them: a page for each alert sent, a list of them, and the
+check that tells anyone whether a message they got came from the force.
+
+Only what the force publishes leaves here: the alert's words, category, when it went,
+the area as drawn (never residents' squares or counts), its thread, and (when the force
+turns it on) a total of at least PUBLIC_TOTAL_MIN residents. Nothing says who got it."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from flask import current_app
+
+from app import references
+from app.dao import places as places_dao
+from app.dao import public_alerts as dao
+from app.models import CATEGORIES, Alert
+from app.services import message_text
+from app.services.postcode_check import PostcodeRefused, check_postcode
+from app.services.text import clean_text
+from app.services.transaction import read_only
+from app.services.verification import allow_per_hour, public_url
+from geo import postcodes
+
+PAGE_SIZE = 20
+MAX_CHECK_TEXT = 2_000
+MAX_AREA_TEXT = 60
+# How many recent alerts a pasted message without a reference is compared with.
+CHECK_CANDIDATES = 5_000
+
+
+class PublicQueryRefused(ValueError):
+    """An area or page the list cannot show, with a message to show instead."""
+
+
+class TooManyChecks(Exception):
+    """This connection has checked too many messages this hour."""
+
+
+@dataclass(frozen=True)
+class PublicAlert:
+    alert: Alert
+    state: str  # "sent", "sending" or "cancelled"
+    area_geojson: str | None
+    area_names: list[str]
+    thread: list[Alert]
+    total: int | None  # residents it went to, when the force publishes it (>= the minimum)
+
+    @property
+    def exercise(self) -> bool:
+        return self.alert.mode == "exercise"
+
+    @property
+    def root(self) -> Alert:
+        return self.thread[0] if self.thread else self.alert
+
+
+def state_of(alert: Alert) -> str:
+    if alert.status == "cancelled":
+        return "cancelled"
+    return "sending" if alert.status == "sending" else "sent"
+
+
+def _total(alert: Alert) -> int | None:
+    config = current_app.config
+    count = alert.recipient_count
+    if not config["PUBLIC_TOTALS"] or count is None:
+        return None
+    return count if count >= max(100, config["PUBLIC_TOTAL_MIN"]) else None
+
+
+def find_public_alert(typed_reference: object) -> PublicAlert | None:
+    """The public view of the alert with this reference, or None when there is no
+    such alert or it is not public (a test, or never sent)."""
+    reference = references.read_reference(typed_reference)
+    if reference is None:
+        return None
+    with read_only():
+        alert = dao.find_public_alert(reference)
+        if alert is None:
+            return None
+        root = alert
+        while root.parent is not None:
+            root = root.parent
+        thread = dao.find_public_thread(root.id)
+        area_of = alert if alert.area is not None else root
+        return PublicAlert(
+            alert=alert,
+            state=state_of(alert),
+            area_geojson=dao.find_area_geojson(area_of.id),
+            area_names=dao.find_ward_names(area_of.id),
+            thread=thread,
+            total=_total(alert),
+        )
+
+
+@dataclass
+class PublicList:
+    alerts: list[Alert]
+    total: int
+    page: int
+    pages: int
+    category: str | None
+    area: str
+    area_found: str | None  # what the area text was read as: "BS1 4ST", "Bedminster (ward)"
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _area_boundary(area: str) -> tuple[bytes, str]:
+    """The point of a postcode, or the boundary of a ward or district named `area`."""
+    if postcodes.is_valid(area):
+        try:
+            checked = check_postcode(area, require_in_force=False)
+        except PostcodeRefused as refusal:
+            raise PublicQueryRefused(str(refusal)) from None
+        point = places_dao.find_postcode_point_wkb(checked.postcode.postcode)
+        if point is None:
+            raise PublicQueryRefused(
+                f"We do not know where {checked.postcode.display} is. Try a place name."
+            )
+        return point, checked.postcode.display
+    found = places_dao.find_place_named(area)
+    if found is None:
+        raise PublicQueryRefused(
+            f"We could not find a postcode or place called “{area}”. Check the spelling, "
+            "or try a postcode such as BS1 4ST or a town such as Taunton."
+        )
+    place_id, kind, name = found
+    boundary = places_dao.find_place_boundary_wkb(place_id)
+    return boundary, f"{name} ({kind})"
+
+
+def list_public_alerts(
+    page: object = 1, category: object = None, area: object = None
+) -> PublicList:
+    """One page of the force's public alerts, newest first, limited to a category and
+    to those whose area covers a postcode or meets a place. A filter that cannot be
+    read is said in `errors` and the list shows without it."""
+    errors: dict[str, str] = {}
+    try:
+        page_number = int(str(page)) if page not in (None, "") else 1
+    except ValueError:
+        page_number = 1
+    page_number = min(max(page_number, 1), 10_000)
+    chosen = category if isinstance(category, str) and category in CATEGORIES else None
+    if category not in (None, "") and chosen is None:
+        errors["category"] = "Choose a category from the list."
+    area_text = clean_text(area, max_length=MAX_AREA_TEXT) if isinstance(area, str) else ""
+    boundary = found = None
+    with read_only():
+        if area_text:
+            try:
+                boundary, found = _area_boundary(area_text)
+            except PublicQueryRefused as refusal:
+                errors["area"] = str(refusal)
+        alerts, total = dao.find_public_page(
+            offset=(page_number - 1) * PAGE_SIZE,
+            limit=PAGE_SIZE,
+            category=chosen,
+            area_wkb=boundary,
+        )
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    return PublicList(alerts, total, page_number, pages, chosen, area_text, found, errors)
+
+
+# --- "Is this message genuine?" ---------------------------------------------------
+
+_APOSTROPHES = dict.fromkeys(map(ord, "'’‘ʼ`´"), None)
+_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"]+", re.IGNORECASE)
+# Words a phone or mail program adds to a forwarded or copied message.
+_WRAPPING = {"fwd", "fw", "forwarded", "message", "begin", "original", "sms", "text"}
+
+
+def words(text: str) -> list[str]:
+    """The words of a message as a phone may have changed it: case, curly or straight
+    quotes and apostrophes, dashes, spaces and line breaks, accents (ŵ as w) all
+    ignored.
+
+    >>> words("It’s  “here”\\n— now!") == words('its "HERE" - now')
+    True
+    """
+    text = unicodedata.normalize("NFKD", text.translate(_APOSTROPHES))
+    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
+    return re.findall(r"[^\W_]+", text)
+
+
+def _contains(haystack: list[str], needle: list[str]) -> bool:
+    if not needle or len(needle) > len(haystack):
+        return False
+    first = needle[0]
+    for start in range(len(haystack) - len(needle) + 1):
+        if haystack[start] == first and haystack[start : start + len(needle)] == needle:
+            return True
+    return False
+
+
+def _what_we_sent(alert: Alert) -> list[str]:
+    """Every channel's words for this alert, as residents got them."""
+    force = current_app.config["FORCE_NAME"]
+    question = (alert.question, alert.answer_options, alert.confirm_receipt)
+    check = public_url("public.check")
+    common = {"force": force, "mode": alert.mode, "reference": alert.reference}
+    return [
+        message_text.sms_text(
+            title=alert.title, body=alert.body, ask=message_text.sms_ask(*question), **common
+        ),
+        message_text.voice_script(title=alert.title, body=alert.body, **common),
+        message_text.voice_ask(*question) or "",
+        message_text.email_subject(title=alert.title, force=force, mode=alert.mode),
+        message_text.email_text(body=alert.body, check_url=check, **common),
+        message_text.email_ask(*question, link=check) if message_text.sms_ask(*question) else "",
+        public_url("public.alert", reference=alert.reference),
+    ]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    # genuine: the words are ours (found by reference or by the words);
+    # reference: only a reference was typed, and it is ours;
+    # extra_words: our words, with words added that we did not send;
+    # words_differ: a reference of ours on words we did not send;
+    # not_ours: nothing we sent matches.
+    outcome: str
+    alert: Alert | None = None
+    extra: tuple[str, ...] = ()
+    links: tuple[str, ...] = ()
+
+
+def _our_host() -> str:
+    return (urlsplit(current_app.config["PUBLIC_BASE_URL"]).hostname or "").lower()
+
+
+def _foreign_links(text: str) -> tuple[str, ...]:
+    found = []
+    for link in _URL.findall(text):
+        host = urlsplit(link if "://" in link else "http://" + link).hostname or ""
+        if host.lower() != _our_host():
+            found.append(link[:80])
+    return tuple(found[:3])
+
+
+def _compare(alert: Alert, pasted: list[str], text: str) -> CheckResult | None:
+    sent = [w for part in _what_we_sent(alert) for w in words(part)]
+    body, title = words(alert.body), words(alert.title)
+    ours = body and (_contains(pasted, body) or (len(pasted) >= 6 and _contains(sent, pasted)))
+    if not ours and not (title and _contains(pasted, title) and len(pasted) <= len(title) + 12):
+        return None
+    known = set(sent) | _WRAPPING
+    extra = tuple(dict.fromkeys(w for w in pasted if w not in known))
+    links = _foreign_links(text)
+    if extra or links:
+        return CheckResult("extra_words", alert, extra[:12], links)
+    return CheckResult("genuine", alert)
+
+
+def check_message(typed: object, *, ip_address: str) -> CheckResult:
+    """Whether the force sent a message: `typed` is its reference or the message as
+    pasted from a phone or e-mail. Raises ValueError (with a message to show) for
+    nothing to check, TooManyChecks past CHECKS_PER_IP_PER_HOUR. Says nothing about
+    who received anything; the pasted text is neither stored nor logged."""
+    text = clean_text(typed, multiline=True) if isinstance(typed, str) else ""
+    if not text:
+        raise ValueError("Type the reference (such as A7K2-9QF) or paste the message you got.")
+    if len(text) > MAX_CHECK_TEXT:
+        raise ValueError(
+            f"That is longer than any alert we send. Paste just the message "
+            f"(up to {MAX_CHECK_TEXT:,} characters), or type its reference."
+        )
+    if not allow_per_hour("check", ip_address, current_app.config["CHECKS_PER_IP_PER_HOUR"]):
+        raise TooManyChecks(
+            "You have checked a lot of messages from this connection in the last hour. "
+            "Please try again later. If you are worried about a message, call 101."
+        )
+    pasted = words(text)
+    only_reference = references.read_reference(text)
+    reference = only_reference or references.find_reference(text)
+    with read_only():
+        if reference:
+            alert = dao.find_public_alert(reference)
+            if alert is not None:
+                if only_reference or pasted in (words(reference), ["ref", *words(reference)]):
+                    return CheckResult("reference", alert)
+                return _compare(alert, pasted, text) or CheckResult(
+                    "words_differ", alert, links=_foreign_links(text)
+                )
+        if len(pasted) < 3:
+            return CheckResult("not_ours", links=_foreign_links(text))
+        for alert in dao.find_public_since(CHECK_CANDIDATES):
+            result = _compare(alert, pasted, text)
+            if result is not None:
+                return result
+    return CheckResult("not_ours", links=_foreign_links(text))
+
+
+def public_alert_json(found: PublicAlert) -> dict:
+    """The public page's data for scripts (the map): no more than the page shows."""
+    return {
+        "reference": found.alert.reference,
+        "area": json.loads(found.area_geojson) if found.area_geojson else None,
+    }

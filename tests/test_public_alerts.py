@@ -1,0 +1,277 @@
+"""Public alert pages, the list, the short reference in every message, and the
+"is this message genuine?" check (issue 15)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from app.dao.public_alerts import find_ward_names
+from app.extensions import db
+from app.models import Alert, OutboxMessage, Postcode
+from app.references import ALPHABET, find_reference, new_reference, read_reference
+from app.services.public_alerts import words
+from tests.factories import form_token
+
+BS1_6AD = [-2.588230, 51.451967]
+
+
+def circle(center=BS1_6AD, radius_m=1500):
+    return {"kind": "circle", "center": center, "radius_m": radius_m}
+
+
+def send(client, **payload) -> Alert:
+    body = {"shapes": [circle()], "title": "Burglaries", "body": "Lock your doors."} | payload
+    response = client.post("/officers/alerts", json=body)
+    assert response.status_code == 201, response.json
+    return db.session.get(Alert, response.json["alert_id"])
+
+
+@pytest.fixture
+def street(make_resident):
+    make_resident(postcode="BS1 6AD", sms="+447700900001", email="a@example.invalid")
+    make_resident(postcode="BS1 6AD", sms="+447700900002", voice="+441174960002")
+
+
+def messages_for(alert: Alert, channel: str) -> list[str]:
+    return list(
+        db.session.scalars(
+            select(OutboxMessage.body).where(
+                OutboxMessage.alert_id == alert.id, OutboxMessage.channel == channel
+            )
+        )
+    )
+
+
+def test_references_are_short_unambiguous_and_read_however_typed():
+    reference = new_reference()
+    assert re.fullmatch(rf"[{ALPHABET}]{{4}}-[{ALPHABET}]{{3}}", reference)
+    assert not set("01IL5S8BO") & set(ALPHABET)
+    assert read_reference(reference.lower().replace("-", " ") + ".") == reference
+    assert read_reference(f"  {reference[:4]}{reference[5:]} ") == reference
+    assert read_reference("A7K2-9QO") is None  # O is never in a reference
+    assert read_reference("x" * 100) is None
+    assert find_reference(f"Lock your doors.\n- Police. Ref {reference}. Reply STOP") == reference
+
+
+def test_every_message_carries_the_reference_and_texts_count_it(
+    app, officer_client, street, run_worker
+):
+    alert = send(officer_client)
+    run_worker()
+    db.session.expire_all()
+    texts = messages_for(alert, "sms")
+    assert texts and all(f"Ref {alert.reference}." in text for text in texts)
+    [mail] = messages_for(alert, "email")
+    assert f"Reference: {alert.reference}" in mail
+    assert "/check" in mail
+    # The call says each symbol on its own.
+    [call] = messages_for(alert, "voice")
+    first, second = alert.reference.split("-")
+    assert f"The reference for this message is {', '.join(first)}. {', '.join(second)}." in call
+    # The officer's preview counts the reference in the text's characters.
+    words_ = {"title": "Burglaries", "body": "Lock your doors."}
+    with_ref = officer_client.post("/officers/compose", json=words_).json["sms"]
+    app.config["TEXTS_CARRY_REFERENCE"] = False
+    try:
+        without = officer_client.post("/officers/compose", json=words_).json["sms"]
+    finally:
+        app.config["TEXTS_CARRY_REFERENCE"] = True
+    assert with_ref["units"] - without["units"] == len(" Ref XXXX-XXX.")
+    assert "Ref" not in without["text"]
+
+
+def test_a_sent_alert_has_a_public_page_with_its_area_and_nothing_about_residents(
+    client, officer_client, street, run_worker
+):
+    alert = send(
+        officer_client, title="Burglaries in Redcliffe", body="Lock doors & windows <now>."
+    )
+    run_worker()
+    page = client.get(f"/alerts/{alert.reference}")
+    assert page.status_code == 200
+    html = page.text
+    assert "Burglaries in Redcliffe" in html
+    assert "Lock doors &amp; windows &lt;now&gt;." in html  # escaped, never markup
+    assert "Avon and Somerset Police" in html
+    assert alert.reference in html
+    assert 'id="alert-area"' in html  # the area as drawn, for the map
+    # No count of residents unless the force publishes totals, and then never under 100.
+    assert "residents</dd>" not in html
+    # Found however the reference is typed into the address bar.
+    assert client.get(f"/alerts/{alert.reference.lower()}").status_code == 200
+    assert alert.reference in client.get("/alerts").text
+
+
+def test_totals_are_shown_only_when_the_force_chooses_and_never_under_100(
+    app, client, officer_client, street, run_worker
+):
+    alert = send(officer_client)
+    run_worker()
+    app.config["PUBLIC_TOTALS"] = True
+    try:
+        assert "residents</dd>" not in client.get(f"/alerts/{alert.reference}").text
+        alert.recipient_count = 2140
+        db.session.commit()
+        assert "2,140 residents</dd>" in client.get(f"/alerts/{alert.reference}").text
+    finally:
+        app.config["PUBLIC_TOTALS"] = False
+
+
+def test_test_alerts_drafts_and_unknown_references_are_not_public(
+    client, officer_client, street, run_worker
+):
+    response = officer_client.post(
+        "/officers/alerts/test",
+        json={"shapes": [circle()], "title": "Only for me", "body": "Lock your doors."},
+    )
+    assert response.status_code == 201, response.json
+    test_alert = db.session.get(Alert, response.json["alert_id"])
+    run_worker()
+    assert client.get(f"/alerts/{test_alert.reference}").status_code == 404
+    assert "Only for me" not in client.get("/alerts").text
+    for hostile in ("%3Cscript%3E", "A" * 500, "ZZZZ-ZZZ", "%00"):
+        response = client.get(f"/alerts/{hostile}")
+        assert response.status_code == 404
+        assert "<script>" not in response.text
+
+
+def test_exercises_are_marked_and_a_cancelled_alert_says_so(
+    client, officer_client, street, run_worker
+):
+    exercise = send(officer_client, mode="exercise", title="Flood drill")
+    run_worker()
+    assert "EXERCISE" in client.get(f"/alerts/{exercise.reference}").text
+    live = send(officer_client, title="Road closed")
+    response = officer_client.post(f"/officers/alerts/{live.id}/cancel")
+    assert response.status_code in (200, 302)
+    db.session.expire_all()
+    assert live.status == "cancelled" and live.sent_at is not None  # stopped while sending
+    assert "This alert was cancelled" in client.get(f"/alerts/{live.reference}").text
+
+
+def test_the_thread_shows_updates_and_the_all_clear(client, officer_client, street, run_worker):
+    first = send(officer_client, title="Missing dog", body="Brown spaniel.")
+    run_worker()
+    update = send(
+        officer_client,
+        title="Missing dog: found",
+        body="Found safe, thank you.",
+        category="all_clear",
+        parent_id=first.id,
+        audience="parent",
+    )
+    run_worker()
+    page = client.get(f"/alerts/{first.reference}").text
+    assert update.reference in page and "Missing dog: found" in page
+    later = client.get(f"/alerts/{update.reference}").text
+    assert "an update to" in later and first.reference in later
+
+
+def test_the_list_filters_by_category_and_by_postcode_or_place(
+    client, officer_client, street, run_worker, make_resident
+):
+    bristol = send(
+        officer_client,
+        title="Bristol burglaries",
+        category="crime_prevention",
+        shapes=[circle(radius_m=200)],
+    )
+    make_resident(postcode="BS8 1TH", sms="+447700900003")
+    clifton = db.session.scalar(
+        select(func.ST_AsGeoJSON(Postcode.location_wgs84)).where(Postcode.postcode == "BS81TH")
+    )
+    taunton = send(
+        officer_client,
+        title="Clifton appeal",
+        category="appeal",
+        shapes=[circle(json.loads(clifton)["coordinates"], radius_m=200)],
+    )
+    run_worker()
+    by_category = client.get("/alerts?category=appeal").text
+    assert "Clifton appeal" in by_category and "Bristol burglaries" not in by_category
+    near = client.get("/alerts", query_string={"area": "bs1 6ad"}).text
+    assert "Bristol burglaries" in near and "Clifton appeal" not in near
+    [ward, *_] = find_ward_names(bristol.id)
+    by_place = client.get("/alerts", query_string={"area": ward.upper()}).text
+    assert "Bristol burglaries" in by_place and f"{ward} (ward)" in by_place
+    unknown = client.get("/alerts", query_string={"area": "Atlantis\x00"})
+    assert unknown.status_code == 400
+    assert "could not find a postcode or place" in unknown.text
+    assert client.get("/alerts?category=nonsense").status_code == 400
+    for page in ("-1", "abc", "99999999999"):
+        assert client.get(f"/alerts?page={page}").status_code == 200
+    assert bristol.reference and taunton.reference
+
+
+def test_the_check_says_yes_to_what_we_sent_however_the_phone_changed_it(
+    client, officer_client, street, run_worker
+):
+    alert = send(
+        officer_client,
+        title="Burglaries",
+        body="Don't leave keys near the door - it's how they got in.",
+    )
+    run_worker()
+    db.session.expire_all()
+    [text] = messages_for(alert, "sms")[:1]
+    token = form_token(client, "/check")
+    # As a phone shows it pasted back: curly apostrophes, a dash, lines joined.
+    changed = text.replace("'", "’").replace(" - ", " – ").replace("\n", "  ")
+    answer = client.post("/check", data={"message": changed, "csrf_token": token})
+    assert answer.status_code == 200
+    assert "Yes, we sent this message" in answer.text
+    assert f"/alerts/{alert.reference}" in answer.text
+    # The reference alone.
+    typed = client.post("/check", data={"message": alert.reference.lower(), "csrf_token": token})
+    assert "that reference is ours" in typed.text
+    # Our words with a link added: not simply "yes".
+    added = client.post(
+        "/check",
+        data={
+            "message": text + " Claim a refund at http://police-refund.example",
+            "csrf_token": token,
+        },
+    )
+    assert "something added" in added.text and "police-refund.example" in added.text
+    # Our reference on other words.
+    copied = client.post(
+        "/check",
+        data={
+            "message": f"Your account is locked. Call 0900 000 000. Ref {alert.reference}",
+            "csrf_token": token,
+        },
+    )
+    assert "the reference is ours, but the words are not" in copied.text
+    # Words we never sent.
+    scam = client.post(
+        "/check", data={"message": "Police fine unpaid: pay now at bit.ly/x", "csrf_token": token}
+    )
+    assert "we did not send this message" in scam.text
+
+
+def test_the_check_refuses_nothing_too_much_and_too_often(app, client):
+    token = form_token(client, "/check")
+    empty = client.post("/check", data={"message": "  ", "csrf_token": token})
+    assert empty.status_code == 400 and "Type the reference" in empty.text
+    long = client.post("/check", data={"message": "x" * 5000, "csrf_token": token})
+    assert long.status_code == 400 and "longer than any alert" in long.text
+    app.config["CHECKS_PER_IP_PER_HOUR"] = 2
+    try:
+        codes = [
+            client.post(
+                "/check", data={"message": "hello there friend", "csrf_token": token}
+            ).status_code
+            for _ in range(3)
+        ]
+    finally:
+        app.config["CHECKS_PER_IP_PER_HOUR"] = 30
+    assert codes[-1] == 429
+
+
+def test_words_ignore_what_phones_change():
+    assert words("It’s “here”\r\n— now!") == words('its "HERE" - now')
+    assert words("Ŵyl Dewi") == words("wyl dewi")
