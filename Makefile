@@ -89,6 +89,7 @@ browser: setup ## Install Chromium for the browser tests: Debian's package, else
 db: setup services ## Run the migrations, load the shipped postcodes and boundaries, build the base map (skips what is done)
 	$(BIN)/flask db upgrade
 	$(BIN)/flask geo load-shipped
+	$(BIN)/flask geo load-population
 	@# The base map is optional: without it the maps show outlines, so a failure here says so and goes on.
 	$(BIN)/flask geo build-basemap || echo "No base map built (see above): the maps will show outlines only."
 

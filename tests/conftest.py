@@ -81,6 +81,9 @@ def app():
         for spec in SHIPPED_PLACES:
             run_places_load(DATA_DIR / spec.path, spec)
         run_codepoint_load(DATA_DIR / SHIPPED_CODEPOINT, dataset="codepoint:shipped")
+        from app.cli.data import SHIPPED_POPULATION, load_population
+
+        load_population(SHIPPED_POPULATION)
         db.session.remove()
     return app
 

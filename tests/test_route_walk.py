@@ -38,6 +38,8 @@ QUERY_NAMES = [
     "id",
     "channel",
     "token",
+    "sort",
+    "order",
 ]
 HOSTILE_QUERY = [HUGE, "%0D%0A", "%00", "-1", "1e309", "nan", "x" * 3000, "%ED%A0%80"]
 FORM_NAMES = [

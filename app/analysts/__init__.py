@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, render_template
+from flask import Blueprint, current_app, jsonify, render_template, request
 
 from app.auth import role_required
 from app.dao import places as places_dao
 from app.services.density import resident_density
+from app.services.penetration import (
+    ORDERS,
+    SORTS,
+    penetration_geojson,
+    penetration_report,
+    sorted_report,
+)
 from app.services.postcode_review import MOVED_THRESHOLD_M, find_postcode_reviews
 
 bp = Blueprint("analysts", __name__)
@@ -46,3 +53,26 @@ def postcode_review():
         reviews=find_postcode_reviews(),
         moved_threshold_m=MOVED_THRESHOLD_M,
     )
+
+
+@bp.route("/penetration")
+@role_required("analyst", "supervisor")
+def penetration():
+    """Confirmed residents per 1,000 adults by ward and district, lowest first; sorted
+    on the server (?sort=rate|residents|adults|name|district&order=asc|desc)."""
+    sort = request.args.get("sort", "rate")
+    order = request.args.get("order", "asc")
+    sort = sort if sort in SORTS else "rate"
+    order = order if order in ORDERS else "asc"
+    code = current_app.config["FORCE_CODE"]
+    report = sorted_report(penetration_report(code), sort, order)
+    return render_template(
+        "analysts/penetration.html", report=report, sort=sort, order=order, bounds=report.bounds
+    )
+
+
+@bp.route("/penetration.geojson")
+@role_required("analyst", "supervisor")
+def penetration_map():
+    """The wards with their suppressed figures only, for the choropleth."""
+    return jsonify(penetration_geojson(current_app.config["FORCE_CODE"]))

@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 from tqdm import tqdm
@@ -16,6 +17,7 @@ from tqdm import tqdm
 from app.cli.basemap import build_basemap
 from app.extensions import db
 from app.models import DataLoad
+from app.services.penetration import PopulationLoadError, describe_load, load_population
 from geo.loaders import LoadSummary, load_places, read_places_geojson
 from geo.names import NamesSummary, load_named_places, read_named_places_file
 from geo.postcode_loader import load_codepoint, load_onspd, parse_release, release_from_name
@@ -334,3 +336,37 @@ def load_names_command(
         raise click.ClickException(
             "No names to load: every feature was rejected. The names loaded before are kept."
         )
+
+
+POPULATION_DIR = Path(__file__).resolve().parents[2] / "data" / "population"
+SHIPPED_POPULATION = POPULATION_DIR / "ward_population_mid2022_wards2023_avon_and_somerset.csv.gz"
+
+
+@geo_cli.command("load-population")
+@click.argument(
+    "path",
+    required=False,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option(
+    "--year",
+    type=int,
+    help="Year of the mid-year estimates (default: the year in the file name, as in mid2022).",
+)
+@click.option("--force", is_flag=True, help="Load it even if this file was loaded before.")
+def load_population_command(path: Path | None, year: int | None, force: bool) -> None:
+    """Load ONS ward population estimates (single year of age; wd23cd, age_0 ... age_89,
+    age_90_plus), by default the force's wards shipped in data/population/. Stores
+    adults (18+) and all ages per ward code; the year's figures are replaced whole, in
+    one transaction, and a bad row loads nothing."""
+    try:
+        load = load_population(
+            path or SHIPPED_POPULATION,
+            year=year,
+            force_code=current_app.config.get("FORCE_CODE"),
+            force=force,
+        )
+    except PopulationLoadError as error:
+        raise click.ClickException(f"{error}. Nothing was loaded.") from None
+    for line in describe_load(load):
+        click.echo(line)

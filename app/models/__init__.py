@@ -22,6 +22,7 @@ from app.models.place import (
     PostcodeAreaCoverage,
     name_search_key,
 )
+from app.models.population import WardPopulation
 from app.models.reply import REPLY_KINDS, Reply
 from app.models.resident import (
     InterestGroup,
@@ -66,5 +67,6 @@ __all__ = [
     "REPLY_KINDS",
     "Reply",
     "StaffSession",
+    "WardPopulation",
     "name_search_key",
 ]

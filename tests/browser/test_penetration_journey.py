@@ -1,0 +1,104 @@
+"""An analyst opens reach against population on a phone and on a desktop: the map of
+wards with its legend, the tables, sorting them (with the keyboard on the desktop, with
+the sort form on the phone), and axe-core finds nothing serious."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import text
+
+from app.extensions import db
+from tests.browser.axe import axe_violations
+from tests.browser_fixtures import _new_page
+from tests.factories import PASSWORDS
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def residents(make_resident):
+    wards = db.session.execute(
+        text(
+            "SELECT p.admin_ward_code, min(p.display) FROM postcodes p"
+            " JOIN places w ON w.kind = 'ward' AND w.code = p.admin_ward_code"
+            " WHERE p.location IS NOT NULL AND p.terminated_on IS NULL"
+            " GROUP BY 1 ORDER BY 1 LIMIT 3"
+        )
+    ).all()
+    for (ward, postcode), n in zip(wards, (7, 12, 2), strict=True):
+        for i in range(n):
+            make_resident(postcode=postcode, sms=f"+4477009{len(ward)}{n:02d}{i:03d}")
+    return [ward for ward, _ in wards]
+
+
+def sideways(page) -> int:
+    return page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
+
+
+def open_report(page, make_officer):
+    officer = make_officer(role="analyst", email="reach.analyst@police.example")
+    page.goto("/sign-in")
+    page.get_by_label("E-mail address").fill(officer.email)
+    page.get_by_label("Password").fill(PASSWORDS["analyst"])
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    page.get_by_role("link", name="Reach").click()
+    expect(page).to_have_url(re.compile(r"/analysts/penetration$"))
+    expect(page.locator("#map-status")).to_have_text(
+        "185 wards drawn; 183 with figures not shown (fewer than 5)."
+    )
+    expect(page.locator("#map path.leaflet-interactive")).to_have_count(185)
+    expect(page.locator("#legend li")).not_to_have_count(0)
+    expect(page.locator("#legend")).to_contain_text("fewer than 5")
+    expect(page.locator("#population-source")).to_contain_text("mid-2022")
+    expect(page.locator("#population-source")).to_contain_text(
+        "Source: Office for National Statistics licensed under the Open Government Licence v.3.0"
+    )
+    expect(page.locator("#ward-table tbody tr")).to_have_count(185)
+
+
+def test_reach_on_a_phone(page, make_officer, residents):
+    seven, twelve, two = residents
+    open_report(page, make_officer)
+    first = page.locator("#ward-table tbody tr").first
+    # Lowest rate first among the two wards shown; the hidden ward reads "fewer than 5".
+    assert first.get_attribute("data-code") in (seven, twelve)
+    expect(page.locator(f'#ward-table tr[data-code="{two}"]')).to_contain_text("fewer than 5")
+    assert sideways(page) <= 0
+    assert axe_violations(page) == []
+
+    page.get_by_label("Sort the tables by").select_option("name")
+    page.get_by_label("Order").select_option("desc")
+    page.get_by_role("button", name="Sort").click()
+    expect(page).to_have_url(re.compile(r"sort=name&order=desc"))
+    names = page.locator('#ward-table tbody th[data-label="Ward"]').all_inner_texts()
+    names = [re.sub(r"\s+E\d{8}$", "", n) for n in names]
+    assert names == sorted(names, key=str.lower, reverse=True)
+    assert sideways(page) <= 0
+    assert page.console_errors == []
+
+
+def test_reach_on_a_desktop(browser, request, live_server, make_officer, residents):
+    context, page = _new_page(
+        browser, request, live_server, viewport={"width": 1440, "height": 900}
+    )
+    try:
+        open_report(page, make_officer)
+        assert sideways(page) <= 0
+        assert axe_violations(page) == []
+        # Sort by confirmed residents with the keyboard: focus the header link, Enter.
+        link = page.locator("#ward-table thead a", has_text="Confirmed residents")
+        link.focus()
+        page.keyboard.press("Enter")
+        expect(page).to_have_url(re.compile(r"sort=residents&order=asc#wards$"))
+        header = page.locator("#ward-table thead th", has_text="Confirmed residents")
+        expect(header).to_have_attribute("aria-sort", "ascending")
+        counts = page.locator('#ward-table tbody td[data-label="Confirmed residents"]')
+        assert counts.all_inner_texts()[:2] == ["7", "12"]
+        page.locator("#ward-table thead a", has_text="Confirmed residents").press("Enter")
+        expect(header).to_have_attribute("aria-sort", "descending")
+        assert counts.all_inner_texts()[:2] == ["12", "7"]
+        assert page.console_errors == []
+    finally:
+        context.close()

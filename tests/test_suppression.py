@@ -1,0 +1,194 @@
+"""Small-count suppression (k = 5), tried the way someone would try to undo it: by
+subtracting the shown parts from a shown total, and by solving every group's sum at
+once. Property tests over random hierarchies (force, districts, wards) and two-way
+tables with margins (channels by status)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.services.suppression import Group, grid_groups, suppress, tree_groups
+
+# Mostly small counts, so that there is plenty to hide.
+COUNTS = st.one_of(st.integers(0, 6), st.integers(0, 60))
+
+
+def recovered_by_subtraction(result, groups) -> list:
+    """Hidden cells that one group gives away: the total minus the shown parts (or a
+    part as the total minus the other parts), when that cell is the group's only
+    hidden one. Worked out from the shown figures only, as a reader would."""
+    found = []
+    for group in groups:
+        members = [group.total, *group.parts]
+        hidden = [m for m in members if result.shown(m) is None]
+        if len(hidden) != 1:
+            continue
+        cell = hidden[0]
+        if cell == group.total:
+            worked_out = sum(result.shown(p) for p in group.parts)
+        else:
+            worked_out = result.shown(group.total) - sum(
+                result.shown(p) for p in group.parts if p != cell
+            )
+        assert worked_out == result.values[cell]  # the subtraction really does give it
+        found.append(cell)
+    return found
+
+
+def determined_by_all_groups(result, groups) -> list:
+    """Hidden cells that the groups' sums pin down taken together (any linear
+    combination of the groups): Gaussian elimination in exact fractions, written
+    separately from the code under test."""
+    unknowns = [key for key in result.values if result.shown(key) is None]
+    index = {key: i for i, key in enumerate(unknowns)}
+    rows = []
+    for group in groups:
+        row = [Fraction(0)] * len(unknowns)
+        constant = Fraction(0)
+        for key, sign in ((group.total, 1), *((p, -1) for p in group.parts)):
+            if key in index:
+                row[index[key]] += sign
+            else:
+                constant -= sign * result.shown(key)
+        if any(row):
+            rows.append(row + [constant])
+    # Reduced row echelon form.
+    pivots = []
+    r = 0
+    for c in range(len(unknowns)):
+        pivot = next((i for i in range(r, len(rows)) if rows[i][c] != 0), None)
+        if pivot is None:
+            continue
+        rows[r], rows[pivot] = rows[pivot], rows[r]
+        rows[r] = [v / rows[r][c] for v in rows[r]]
+        for i in range(len(rows)):
+            if i != r and rows[i][c] != 0:
+                factor = rows[i][c]
+                rows[i] = [a - factor * b for a, b in zip(rows[i], rows[r], strict=True)]
+        pivots.append(c)
+        r += 1
+    found = []
+    for i, c in enumerate(pivots):
+        others = [j for j in range(len(unknowns)) if j != c and rows[i][j] != 0]
+        if not others:
+            key = unknowns[c]
+            assert rows[i][-1] == result.values[key]  # solved: the true value
+            found.append(key)
+    return found
+
+
+def check(result, groups, k=5):
+    for key, value in result.values.items():
+        if value < k:
+            assert result.shown(key) is None, key
+            assert result.label(key) == f"fewer than {k}"
+        if result.shown(key) is not None:
+            assert result.shown(key) >= k
+    assert recovered_by_subtraction(result, groups) == []
+    assert determined_by_all_groups(result, groups) == []
+
+
+@st.composite
+def hierarchies(draw):
+    """A force of districts of wards: {key: count} with totals that add up."""
+    values: dict = {}
+    parent_of: dict = {}
+    districts = draw(st.integers(1, 5))
+    force_total = 0
+    for d in range(districts):
+        wards = draw(st.lists(COUNTS, min_size=1, max_size=7))
+        for w, n in enumerate(wards):
+            values[("ward", d, w)] = n
+            parent_of[("ward", d, w)] = ("district", d)
+        values[("district", d)] = sum(wards)
+        parent_of[("district", d)] = "force"
+        force_total += sum(wards)
+    values["force"] = force_total
+    parent_of["force"] = None
+    return values, tree_groups(parent_of)
+
+
+@st.composite
+def grids(draw):
+    """Channels by status with both margins (row and column totals)."""
+    rows = [f"r{i}" for i in range(draw(st.integers(1, 4)))]
+    columns = [f"c{j}" for j in range(draw(st.integers(1, 4)))]
+    values = {(r, c): draw(COUNTS) for r in rows for c in columns}
+    for r in rows:
+        values[(r, "total")] = sum(values[(r, c)] for c in columns)
+    for c in columns:
+        values[("total", c)] = sum(values[(r, c)] for r in rows)
+    values[("total", "total")] = sum(values[(r, "total")] for r in rows)
+    return values, grid_groups(rows, columns)
+
+
+@settings(max_examples=300, deadline=None)
+@given(hierarchies())
+def test_no_hidden_ward_or_district_can_be_worked_out(table):
+    values, groups = table
+    check(suppress(values, groups), groups)
+
+
+@settings(max_examples=300, deadline=None)
+@given(grids())
+def test_no_hidden_cell_of_a_two_way_table_can_be_worked_out(table):
+    values, groups = table
+    check(suppress(values, groups), groups)
+
+
+def test_a_hidden_ward_takes_the_next_smallest_sibling_with_it():
+    values = {"district": 43, "a": 3, "b": 12, "c": 28}
+    groups = [Group("district", ("a", "b", "c"))]
+    result = suppress(values, groups)
+    assert result.primary == {"a"}
+    assert result.secondary == {"b"}  # the next smallest, not the largest
+    assert [result.label(k) for k in values] == ["43", "fewer than 5", "fewer than 5", "28"]
+    # Without the secondary cell: 43 - 12 - 28 = 3, the hidden ward.
+    assert values["district"] - values["b"] - values["c"] == values["a"]
+
+
+def test_a_lone_hidden_part_hides_its_total_and_that_spreads_upwards():
+    values = {"force": 40, "north": 3, "south": 37, "n1": 3, "s1": 20, "s2": 17}
+    groups = tree_groups(
+        {"force": None, "north": "force", "south": "force", "n1": "north", "s1": "south"}
+        | {"s2": "south"}
+    )
+    result = suppress(values, groups)
+    # north (3) is its only ward's figure; the force's total would give it away, so
+    # the other district is hidden and with it the smaller of its wards.
+    assert result.shown("north") is None and result.shown("n1") is None
+    assert result.shown("south") is None
+    assert result.shown("s2") is None and result.shown("s1") == 20
+    check(result, groups)
+
+
+def test_a_chain_of_groups_that_gives_a_cell_away_is_broken():
+    # Each group alone has two hidden cells, but together they pin one down:
+    # row r0 and column c0 share the cell (r0, c0).
+    values, groups = (
+        {
+            ("r0", "c0"): 2,
+            ("r0", "c1"): 30,
+            ("r1", "c0"): 40,
+            ("r1", "c1"): 3,
+            ("r0", "total"): 32,
+            ("r1", "total"): 43,
+            ("total", "c0"): 42,
+            ("total", "c1"): 33,
+            ("total", "total"): 75,
+        },
+        grid_groups(["r0", "r1"], ["c0", "c1"]),
+    )
+    check(suppress(values, groups), groups)
+
+
+def test_zero_is_hidden_too_and_a_rate_goes_with_its_count():
+    result = suppress({"total": 30, "a": 0, "b": 30}, [Group("total", ("a", "b"))])
+    assert result.label("a") == "fewer than 5"
+    assert result.rate("a", 1000) is None
+    assert result.rate("b", 1000) is None  # hidden to protect a, so no rate either
+    assert result.rate("total", 2000) == 15.0
+    assert result.rate("total", 0) is None
