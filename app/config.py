@@ -105,6 +105,11 @@ class Config:
     FORCE_CODE = _env("FORCE_CODE", "E23000036")
     FORCE_NAME = _env("FORCE_NAME", "Avon and Somerset")
     SERVICE_NAME = _env("SERVICE_NAME", "Community Alerts")
+    # What the public pages and feeds say of the force: how to reach it, its own
+    # website, and the sender of its CAP alerts (default: alerts@ the public host).
+    FORCE_CONTACT = _env("FORCE_CONTACT", "Call 101, or 999 in an emergency")
+    FORCE_WEBSITE = _env("FORCE_WEBSITE")
+    CAP_SENDER = _env("CAP_SENDER")
 
     # The map's base, first that is set (README, "Base maps"):
     # 1. raster tiles from any XYZ URL or RESTful WMTS template in Web Mercator, e.g.

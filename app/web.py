@@ -25,7 +25,10 @@ access_log = logging.getLogger("app.access")
 
 # Answers that hold no personal data and that browsers may keep: our static files, and
 # the base map (open data, app/basemap), which sets its own Cache-Control.
-CACHEABLE_ENDPOINTS = frozenset({"static", "basemap.tiles"})
+# The public feeds (open by design, with their own Cache-Control and ETag) too.
+CACHEABLE_ENDPOINTS = frozenset(
+    {"static", "basemap.tiles", "public.feed", "public.cap_feed", "public.cap_document"}
+)
 
 # A JSON body deeper than this is not something any of our pages or API clients send;
 # refusing it early keeps recursion (ours and the libraries') far from its limit.

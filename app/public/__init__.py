@@ -17,7 +17,7 @@ from flask import (
 from app.extensions import csrf
 from app.models import CATEGORIES
 from app.residents import remember, remember_unregistered
-from app.services import public_alerts, replies
+from app.services import public_alerts, public_feeds, replies
 from app.services.dispatch import read_answer_token, read_unsubscribe_token
 from app.services.optout import unsubscribe_channel
 from app.services.postcode_check import PostcodeRefused, check_postcode
@@ -186,3 +186,34 @@ def check():
     return render_template(
         "public/check.html", result=result, error=error, typed=typed[:2_000]
     ), status
+
+
+def _document(document):
+    """A feed or CAP document, or 304 when the reader has this version already."""
+    response = Response(mimetype=document.media_type)
+    response.set_etag(document.etag)
+    if document.last_modified:
+        response.last_modified = document.last_modified
+    response.headers["Cache-Control"] = "public, max-age=60"
+    response = response.make_conditional(request)
+    if response.status_code != 304:
+        response.set_data(document.build())
+    return response
+
+
+@bp.route("/alerts/feed/<any(en, cy):language>.atom")
+def feed(language: str):
+    return _document(public_feeds.atom(language))
+
+
+@bp.route("/alerts/feed/cap.atom")
+def cap_feed():
+    return _document(public_feeds.cap_index())
+
+
+@bp.route("/alerts/<reference>/cap.xml")
+def cap_document(reference: str):
+    document = public_feeds.cap_document(reference)
+    if document is None:
+        return render_template("public/no_alert.html", reference=reference[:40]), 404
+    return _document(document)

@@ -1,0 +1,176 @@
+"""The public feeds: Atom (English and Welsh), a CAP 1.2 document per alert and a feed
+of those, built by app/services/feeds.py from the alerts the public may see.
+
+Readers poll every minute: each document comes with a strong ETag and a Last-Modified
+worked out from a small query (references, states, times), so an unchanged feed
+costs that query and a 304, never the building of the documents."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from types import SimpleNamespace
+from urllib.parse import urlsplit
+
+from flask import current_app
+
+from app import references
+from app.dao import public_alerts as dao
+from app.models import Alert
+from app.services import feeds
+from app.services.transaction import read_only
+from app.services.verification import public_url
+
+# How many of the newest alerts the feeds carry.
+FEED_SIZE = 50
+
+
+@dataclass(frozen=True)
+class FeedDocument:
+    etag: str
+    last_modified: datetime | None
+    media_type: str
+    build: Callable[[], bytes]
+
+
+def feed_source() -> feeds.FeedSource:
+    config = current_app.config
+    base = config["PUBLIC_BASE_URL"].rstrip("/")
+    host = urlsplit(base).hostname or "localhost"
+    return feeds.FeedSource(
+        name=f"{config['FORCE_NAME']} Police",
+        sender=config["CAP_SENDER"] or f"alerts@{host}",
+        base_url=base,
+        contact=config["FORCE_CONTACT"],
+        web=config["FORCE_WEBSITE"] or base,
+        attribution=f"© {config['FORCE_NAME']} Police. Open Government Licence v3.0.",
+    )
+
+
+def _state(alert: Alert) -> str:
+    return "cancelled" if alert.status == "cancelled" else "sent"
+
+
+def _updated(alert: Alert) -> datetime:
+    return (
+        alert.cancelled_at if alert.status == "cancelled" and alert.cancelled_at else alert.sent_at
+    )
+
+
+def _validator_of(alerts: list[Alert]) -> list[SimpleNamespace]:
+    """What etag_for and last_modified read, without building anything."""
+    return [
+        SimpleNamespace(reference=a.reference, state=_state(a), updated_at=_updated(a))
+        for a in alerts
+    ]
+
+
+def _rings(area_geojson: str | None) -> tuple:
+    if not area_geojson:
+        return ()
+    geometry = json.loads(area_geojson)
+    polygons = (
+        geometry["coordinates"] if geometry["type"] == "MultiPolygon" else [geometry["coordinates"]]
+    )
+    return tuple(tuple(tuple(point) for point in polygon[0]) for polygon in polygons if polygon)
+
+
+def feed_alert(alert: Alert, cache: dict[int, feeds.FeedAlert] | None = None) -> feeds.FeedAlert:
+    """The feed's view of a public alert (and of the alerts up its thread)."""
+    cache = {} if cache is None else cache
+    if alert.id in cache:
+        return cache[alert.id]
+    parent = alert.parent if alert.parent is not None and alert.parent.sent_at else None
+    # A follow-up to "everyone the first alert reached" has its original's area.
+    area_of = alert
+    while area_of.area is None and area_of.parent is not None:
+        area_of = area_of.parent
+    found = feeds.FeedAlert(
+        reference=alert.reference,
+        title=alert.title,
+        body=alert.body,
+        category=alert.category,
+        category_label=alert.category_label,
+        mode=alert.mode,
+        state=_state(alert),
+        sent_at=alert.sent_at,
+        updated_at=_updated(alert),
+        parent=feed_alert(parent, cache) if parent is not None else None,
+        shapes=tuple(alert.shapes or ()) if area_of is alert else tuple(area_of.shapes or ()),
+        area_polygons=_rings(dao.find_area_geojson(area_of.id)),
+        area_names=tuple(dao.find_ward_names(area_of.id)),
+        url=public_url("public.alert", reference=alert.reference),
+        language="en",
+    )
+    cache[alert.id] = found
+    return found
+
+
+def atom(language: str) -> FeedDocument:
+    """The Atom feed of the newest public alerts in English ("en") or Welsh ("cy")."""
+    with read_only():
+        alerts = dao.find_public_since(FEED_SIZE)
+        validators = _validator_of(alerts)
+
+    def build() -> bytes:
+        with read_only():
+            cache: dict = {}
+            chosen = [feed_alert(a, cache) for a in dao.find_public_since(FEED_SIZE)]
+            return feeds.atom_feed(chosen, feed_source(), language)
+
+    return FeedDocument(
+        etag=feeds.etag_for(validators, "atom", language, *_settings()),
+        last_modified=feeds.last_modified(validators),
+        media_type="application/atom+xml",
+        build=build,
+    )
+
+
+def cap_index() -> FeedDocument:
+    """The feed of the newest alerts' CAP documents."""
+    with read_only():
+        validators = _validator_of(dao.find_public_since(FEED_SIZE))
+
+    def build() -> bytes:
+        with read_only():
+            cache: dict = {}
+            chosen = [feed_alert(a, cache) for a in dao.find_public_since(FEED_SIZE)]
+            return feeds.cap_feed(chosen, feed_source())
+
+    return FeedDocument(
+        etag=feeds.etag_for(validators, "cap-feed", *_settings()),
+        last_modified=feeds.last_modified(validators),
+        media_type="application/atom+xml",
+        build=build,
+    )
+
+
+def cap_document(typed_reference: object) -> FeedDocument | None:
+    """The CAP 1.2 document of one public alert, or None when there is no such alert."""
+    reference = references.read_reference(typed_reference)
+    if reference is None:
+        return None
+    with read_only():
+        alert = dao.find_public_alert(reference)
+        if alert is None:
+            return None
+        validators = _validator_of([alert])
+
+    def build() -> bytes:
+        with read_only():
+            return feeds.cap_document(feed_alert(dao.find_public_alert(reference)), feed_source())
+
+    return FeedDocument(
+        etag=feeds.etag_for(validators, "cap", *_settings()),
+        last_modified=feeds.last_modified(validators),
+        media_type="application/cap+xml",
+        build=build,
+    )
+
+
+def _settings() -> tuple[str, ...]:
+    """The force's settings that shape the documents: a change to one is a new ETag."""
+    source = feed_source()
+    return (source.name, source.sender, source.base_url, source.contact, source.web)

@@ -1,0 +1,120 @@
+"""The public feeds as readers fetch them: Atom in English and Welsh, CAP 1.2 per alert
+and as a feed, with ETag and Last-Modified so polling costs a 304 (issue 15)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from app.extensions import db
+from app.models import Alert
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+CAP = "{urn:oasis:names:tc:emergency:cap:1.2}"
+SCHEMA = etree.XMLSchema(
+    etree.parse(str(Path(__file__).resolve().parents[1] / "data" / "schemas" / "CAP-v1.2.xsd"))
+)
+BS1_6AD = [-2.588230, 51.451967]
+
+
+def send(client, **payload) -> Alert:
+    body = {
+        "shapes": [{"kind": "circle", "center": BS1_6AD, "radius_m": 1500}],
+        "title": "Burglaries",
+        "body": "Lock your doors.",
+    } | payload
+    response = client.post("/officers/alerts", json=body)
+    assert response.status_code == 201, response.json
+    return db.session.get(Alert, response.json["alert_id"])
+
+
+@pytest.fixture
+def street(make_resident):
+    make_resident(postcode="BS1 6AD", sms="+447700900001")
+
+
+def test_the_atom_feeds_list_sent_alerts_and_answer_304_when_nothing_changed(
+    client, officer_client, street, run_worker
+):
+    # Public from the moment it starts to go (sending), before the worker has run.
+    alert = send(officer_client, title="Car thefts <tonight> & more")
+    response = client.get("/alerts/feed/en.atom")
+    assert response.status_code == 200
+    assert response.mimetype == "application/atom+xml"
+    assert "public" in response.headers["Cache-Control"]
+    feed = etree.fromstring(response.data)
+    assert feed.tag == f"{ATOM}feed"
+    [entry] = feed.findall(f"{ATOM}entry")
+    assert entry.findtext(f"{ATOM}title") == "Car thefts <tonight> & more"
+    link = entry.find(f"{ATOM}link[@rel='alternate']").get("href")
+    assert link.endswith(f"/alerts/{alert.reference}")
+    etag = response.headers["ETag"]
+    assert response.headers["Last-Modified"]
+    again = client.get("/alerts/feed/en.atom", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    welsh = etree.fromstring(client.get("/alerts/feed/cy.atom").data)
+    assert welsh.get("{http://www.w3.org/XML/1998/namespace}lang", "").startswith("cy")
+    assert client.get("/alerts/feed/fr.atom").status_code == 404
+    # Cancelling the alert while it goes changes the feed: the reader's copy is stale.
+    officer_client.post(f"/officers/alerts/{alert.id}/cancel")
+    db.session.expire_all()
+    assert db.session.get(Alert, alert.id).status == "cancelled"
+    changed = client.get("/alerts/feed/en.atom", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+
+
+def test_each_alert_has_a_cap_document_that_the_oasis_schema_accepts(
+    client, officer_client, street, run_worker
+):
+    first = send(officer_client, title="Road closed", category="incident")
+    run_worker()
+    update = send(
+        officer_client,
+        title="Road open again",
+        body="Found safe.",
+        category="all_clear",
+        parent_id=first.id,
+        audience="parent",
+    )
+    run_worker()
+    for alert, kind in ((first, "Alert"), (update, "Update")):
+        response = client.get(f"/alerts/{alert.reference}/cap.xml")
+        assert response.status_code == 200
+        document = etree.fromstring(response.data)
+        SCHEMA.assertValid(document)
+        assert document.findtext(f"{CAP}msgType") == kind
+        assert document.findtext(f"{CAP}status") == "Actual"
+        area = document.find(f"{CAP}info/{CAP}area")
+        assert area.findtext(f"{CAP}areaDesc")
+        if alert is update:  # the residents the first reached: its area, as an outline
+            assert area.find(f"{CAP}circle") is not None or area.find(f"{CAP}polygon") is not None
+            continue
+        lat_lon, radius = area.findtext(f"{CAP}circle").split()
+        assert [round(float(v), 3) for v in lat_lon.split(",")] == [51.452, -2.588]
+        assert float(radius) == pytest.approx(1.5)
+    assert first.reference in client.get(f"/alerts/{update.reference}/cap.xml").text
+    index = etree.fromstring(client.get("/alerts/feed/cap.atom").data)
+    hrefs = [link.get("href") for link in index.iter(f"{ATOM}link")]
+    assert any(href.endswith(f"/alerts/{first.reference}/cap.xml") for href in hrefs)
+
+
+def test_exercises_are_exercise_and_tests_have_no_cap(client, officer_client, street, run_worker):
+    exercise = send(officer_client, mode="exercise")
+    response = officer_client.post(
+        "/officers/alerts/test",
+        json={
+            "shapes": [{"kind": "circle", "center": BS1_6AD, "radius_m": 500}],
+            "title": "Just me",
+            "body": "Testing.",
+        },
+    )
+    test_alert = db.session.get(Alert, response.json["alert_id"])
+    run_worker()
+    document = etree.fromstring(client.get(f"/alerts/{exercise.reference}/cap.xml").data)
+    SCHEMA.assertValid(document)
+    assert document.findtext(f"{CAP}status") == "Exercise"
+    assert client.get(f"/alerts/{test_alert.reference}/cap.xml").status_code == 404
+    assert "Just me" not in client.get("/alerts/feed/en.atom").text
+    assert client.get("/alerts/%3Cx%3E/cap.xml").status_code == 404
