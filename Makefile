@@ -62,7 +62,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $@
 
-assets: static/vendor/.installed ## Install Leaflet, Leaflet-Geoman, protomaps-leaflet and axe-core from npm into static/vendor/
+assets: static/vendor/.installed ## Install Leaflet, Leaflet-Geoman, protomaps-leaflet, uPlot and axe-core from npm into static/vendor/
 
 static/vendor/.installed: package.json package-lock.json
 	@command -v npm >/dev/null || scripts/services.sh apt nodejs npm
@@ -74,6 +74,8 @@ static/vendor/.installed: package.json package-lock.json
 	mkdir -p static/vendor/protomaps-leaflet && cp node_modules/protomaps-leaflet/dist/protomaps-leaflet.js \
 	  node_modules/protomaps-leaflet/dist/protomaps-leaflet.js.map node_modules/protomaps-leaflet/LICENSE \
 	  static/vendor/protomaps-leaflet/
+	mkdir -p static/vendor/uplot && cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css \
+	  node_modules/uplot/LICENSE static/vendor/uplot/
 	@touch $@
 
 services: ## Install (if missing) and start PostgreSQL + PostGIS and Redis, unless DATABASE_URL / REDIS_URL are given
