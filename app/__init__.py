@@ -62,6 +62,7 @@ def create_app(config: str | type | None = None) -> Flask:
     from app.analysts import bp as analysts_bp
     from app.api import bp as api_bp
     from app.auth import bp as auth_bp
+    from app.auth.sso import bp as sso_bp
     from app.basemap import bp as basemap_bp
     from app.callbacks import bp as callbacks_bp
     from app.cli import register_cli
@@ -73,6 +74,7 @@ def create_app(config: str | type | None = None) -> Flask:
     app.register_blueprint(public_bp)
     app.register_blueprint(residents_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(sso_bp)
     app.register_blueprint(officers_bp, url_prefix="/officers")
     app.register_blueprint(inbox_bp, url_prefix="/officers")
     app.register_blueprint(analysts_bp, url_prefix="/analysts")

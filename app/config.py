@@ -206,6 +206,20 @@ class Config:
     # Staff sessions end after this long unused, and in any case after a shift.
     SESSION_IDLE_MINUTES = _int("SESSION_IDLE_MINUTES", 30)
     SESSION_ABSOLUTE_HOURS = _int("SESSION_ABSOLUTE_HOURS", 12)
+    # Single sign-on with OpenID Connect (README, "Single sign-on"): on when SSO_ISSUER
+    # and SSO_CLIENT_ID are set. SSO_ROLE_MAP is "claim value=role, ..."; the highest
+    # role matched wins.
+    SSO_ISSUER = _env("SSO_ISSUER")
+    SSO_DISCOVERY_URL = _env("SSO_DISCOVERY_URL")  # default: the issuer's well-known URL
+    SSO_CLIENT_ID = _env("SSO_CLIENT_ID")
+    SSO_CLIENT_SECRET = _env("SSO_CLIENT_SECRET")
+    SSO_SCOPES = _env("SSO_SCOPES", "openid profile email")
+    SSO_ROLES_CLAIM = _env("SSO_ROLES_CLAIM", "roles")
+    SSO_ROLE_MAP = _env("SSO_ROLE_MAP", "")
+    SSO_EMAIL_CLAIM = _env("SSO_EMAIL_CLAIM", "email")
+    SSO_PROVIDER_NAME = _env("SSO_PROVIDER_NAME", "your force account")
+    SSO_LINK_BY_EMAIL = _env("SSO_LINK_BY_EMAIL", "") in ("1", "true", "yes")
+    SSO_TIMEOUT_SECONDS = float(_env("SSO_TIMEOUT_SECONDS", "10"))
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

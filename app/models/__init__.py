@@ -12,6 +12,7 @@ from app.models.delivery import (
     ProviderEvent,
     ResidentNotice,
 )
+from app.models.identity import OfficerIdentity
 from app.models.officer import ROLES, Officer, StaffSession
 from app.models.place import (
     NAME_SEARCH_KEY,
@@ -54,6 +55,7 @@ __all__ = [
     "NAME_SEARCH_KEY",
     "NamedPlace",
     "Officer",
+    "OfficerIdentity",
     "OutboxMessage",
     "Place",
     "ProviderEvent",

@@ -1,0 +1,445 @@
+"""Single sign-on through the force's identity provider (OpenID Connect).
+
+The authorisation code flow with PKCE (S256), through Authlib's Flask client: the
+state, nonce and code verifier are kept in the signed session cookie between the
+redirect out and the callback, and each is used once. The ID token is checked for its
+issuer (the configured one, which discovery must agree with), audience (our client id),
+expiry and signature, against the keys the provider publishes (JWKS, found through
+discovery). Authlib caches the keys in this process and fetches them again when a
+token names a key it has not seen: the provider has rotated them.
+
+The token says who the person is (issuer + subject) and which groups or app roles they
+have (SSO_ROLES_CLAIM). SSO_ROLE_MAP turns those into one of our roles, the highest
+matched winning (ROLE_ORDER); the role is set again at every sign-in, so a change at
+the provider takes effect at the next one. The first sign-in creates the account;
+none is created, or signed in, when no value maps to a role. A disabled account stays
+out whatever the provider says. An account that already exists with the same e-mail
+address (a password account) is linked only when SSO_LINK_BY_EMAIL is on.
+
+Every refusal is an audit event ("officer.sso_refused", with a reason) and a message
+the person can act on. Nothing of the token, and no e-mail address, goes in the logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import requests
+from authlib.integrations.base_client import MismatchingStateError, OAuthError
+from authlib.integrations.flask_client import OAuth
+from flask import current_app, request
+from joserfc.errors import (
+    BadSignatureError,
+    ExpiredTokenError,
+    InvalidClaimError,
+    InvalidKeyIdError,
+    JoseError,
+    MissingClaimError,
+)
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+
+from app.dao import identity as identity_dao
+from app.dao.audit import create_audit_event
+from app.extensions import db
+from app.models import ROLES, Officer, OfficerIdentity
+from app.services.contacts import ContactRefused, normalise_email
+from app.services.staff_sessions import start_session
+from app.services.transaction import transaction
+
+log = logging.getLogger(__name__)
+
+# When the claim maps to several roles, the first of these wins: an admin may do
+# everything; a supervisor what an officer may and approvals; an officer sends; an
+# analyst only reads maps and reports.
+ROLE_ORDER = ("admin", "supervisor", "officer", "analyst")
+assert set(ROLE_ORDER) == set(ROLES)  # noqa: S101 (a new role must be placed here)
+
+# Accounts made by single sign-on have no password: this is no argon2 hash, so no
+# password ever matches it (the password check reads it as a wrong password).
+NO_PASSWORD = "!single-sign-on"  # noqa: S105
+
+# Clients built for each configuration (tests change it): each holds its provider's
+# metadata and keys.
+CLIENTS_KEPT = 4
+_clients: OrderedDict[tuple, object] = OrderedDict()
+_clients_lock = threading.Lock()
+
+
+class SsoRefused(Exception):
+    """Single sign-on did not sign this person in: `str()` is for them, `reason` for
+    the audit log."""
+
+    def __init__(self, reason: str, message: str, *, officer_id: int | None = None, **details):
+        super().__init__(message)
+        self.reason = reason
+        self.officer_id = officer_id
+        self.details = details
+
+
+@dataclass(frozen=True)
+class SsoSettings:
+    issuer: str
+    discovery_url: str
+    client_id: str
+    client_secret: str | None
+    scopes: str
+    roles_claim: str
+    role_map: dict[str, str]
+    email_claim: str
+    provider_name: str
+    link_by_email: bool
+    timeout: float
+
+
+class SsoMisconfigured(ValueError):
+    pass
+
+
+def parse_role_map(text: str) -> dict[str, str]:
+    """SSO_ROLE_MAP: "claim value=role" pairs, separated by commas or new lines (a
+    claim value may hold "="; the last one separates). Raises SsoMisconfigured."""
+    mapping = {}
+    for part in (text or "").replace("\n", ",").split(","):
+        if not part.strip():
+            continue
+        value, sep, role = part.strip().rpartition("=")
+        value, role = value.strip(), role.strip().lower()
+        if not sep or not value or role not in ROLES:
+            raise SsoMisconfigured(
+                f"SSO_ROLE_MAP: each entry is 'claim value=role', role one of {', '.join(ROLES)}"
+            )
+        mapping[value] = role
+    return mapping
+
+
+def settings() -> SsoSettings | None:
+    """The single sign-on settings, or None when it is not set up. Raises
+    SsoMisconfigured when it is set up wrongly."""
+    config = current_app.config
+    issuer, client_id = config.get("SSO_ISSUER"), config.get("SSO_CLIENT_ID")
+    if not issuer or not client_id:
+        return None
+    return SsoSettings(
+        issuer=issuer,
+        discovery_url=config.get("SSO_DISCOVERY_URL")
+        or issuer.rstrip("/") + "/.well-known/openid-configuration",
+        client_id=client_id,
+        client_secret=config.get("SSO_CLIENT_SECRET"),
+        scopes=config.get("SSO_SCOPES") or "openid profile email",
+        roles_claim=config.get("SSO_ROLES_CLAIM") or "roles",
+        role_map=parse_role_map(config.get("SSO_ROLE_MAP", "")),
+        email_claim=config.get("SSO_EMAIL_CLAIM") or "email",
+        provider_name=config.get("SSO_PROVIDER_NAME") or "your force account",
+        link_by_email=bool(config.get("SSO_LINK_BY_EMAIL")),
+        timeout=float(config.get("SSO_TIMEOUT_SECONDS") or 10),
+    )
+
+
+def provider_name() -> str | None:
+    """What the sign-in page's button names, or None when single sign-on is off."""
+    config = current_app.config
+    if not config.get("SSO_ISSUER") or not config.get("SSO_CLIENT_ID"):
+        return None
+    return config.get("SSO_PROVIDER_NAME") or "your force account"
+
+
+def role_for(values, role_map: dict[str, str]) -> str | None:
+    """Our role for the claim's values (a list, or one string): the highest mapped."""
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, list | tuple):
+        return None
+    mapped = {role_map[v] for v in values if isinstance(v, str) and v in role_map}
+    return next((role for role in ROLE_ORDER if role in mapped), None)
+
+
+def _new_client(s: SsoSettings):
+    oauth = OAuth()
+    oauth.app = current_app._get_current_object()  # no registry in app.extensions
+    return oauth.register(
+        "sso",
+        client_id=s.client_id,
+        client_secret=s.client_secret,
+        server_metadata_url=s.discovery_url,
+        client_kwargs={
+            "scope": s.scopes,
+            "code_challenge_method": "S256",
+            "default_timeout": s.timeout,
+        },
+    )
+
+
+def _client(s: SsoSettings):
+    key = (s.discovery_url, s.issuer, s.client_id, s.client_secret, s.scopes, s.timeout)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = _new_client(s)
+            while len(_clients) > CLIENTS_KEPT:
+                _clients.popitem(last=False)
+    metadata = client.load_server_metadata()
+    if metadata.get("issuer") != s.issuer:
+        raise SsoMisconfigured("the provider's discovery document names another issuer")
+    # Signed with the provider's keys only: never "none", never a shared secret.
+    metadata["id_token_signing_alg_values_supported"] = ["RS256", "PS256", "ES256"]
+    return client
+
+
+def _unavailable(s: SsoSettings | None) -> SsoRefused:
+    name = s.provider_name if s else "single sign-on"
+    return SsoRefused(
+        "provider_unreachable",
+        f"Signing in with {name} is not working just now. Try again in a minute, or sign "
+        "in with your e-mail address and password if you have them.",
+    )
+
+
+def _not_set_up() -> SsoRefused:
+    return SsoRefused(
+        "not_configured",
+        "Single sign-on is not set up here. Sign in with your e-mail address and password.",
+    )
+
+
+def begin(redirect_uri: str):
+    """The redirect to the provider's sign-in page (a Flask response), with a new
+    state, nonce and PKCE challenge kept in the session. Raises SsoRefused."""
+    try:
+        s = settings()
+        if s is None:
+            raise _not_set_up()
+        return _client(s).authorize_redirect(redirect_uri)
+    except SsoRefused as refusal:
+        _record_refusal(refusal)
+        raise
+    except SsoMisconfigured as problem:
+        log.error("single sign-on is misconfigured: %s", problem)
+        refusal = _unavailable(None)
+        refusal.reason = "misconfigured"
+        _record_refusal(refusal)
+        raise refusal from None
+    except (requests.RequestException, ValueError):
+        log.warning("single sign-on: the provider's discovery document could not be read")
+        refusal = _unavailable(s)
+        _record_refusal(refusal)
+        raise refusal from None
+
+
+def finish(user_agent: str) -> Officer:
+    """The callback: check what the provider sent back and sign the person in. Returns
+    the officer, with a new staff session's token in officer.session_token. Raises
+    SsoRefused (audited)."""
+    try:
+        s = settings()
+        if s is None:
+            raise _not_set_up()
+        claims = _checked_claims(s)
+        with transaction():
+            return _sign_in(s, claims, user_agent)
+    except SsoRefused as refusal:
+        _record_refusal(refusal)
+        raise
+    except SsoMisconfigured as problem:
+        log.error("single sign-on is misconfigured: %s", problem)
+        refusal = _unavailable(None)
+        refusal.reason = "misconfigured"
+        _record_refusal(refusal)
+        raise refusal from None
+
+
+def _record_refusal(refusal: SsoRefused) -> None:
+    log.info("single sign-on refused: %s", refusal.reason)
+    if refusal.reason == "not_configured":
+        return  # nobody tried to sign in: a link followed where there is none
+    with transaction():
+        create_audit_event(
+            "officer.sso_refused",
+            actor_id=None,
+            subject_type="officer" if refusal.officer_id else None,
+            subject_id=refusal.officer_id,
+            details={"reason": refusal.reason, **refusal.details},
+        )
+
+
+def _checked_claims(s: SsoSettings) -> dict:
+    """The ID token's claims, once the state, token and its signature have been
+    checked. Raises SsoRefused."""
+    not_verified = (
+        f"Your sign-in with {s.provider_name} could not be verified, so you are not signed "
+        "in. Try again; if it happens again, tell your IT team."
+    )
+    if not request.args.get("error") and not (
+        request.args.get("code") and request.args.get("state")
+    ):
+        raise SsoRefused(
+            "incomplete_callback",
+            f"That sign-in link is not complete. Start again with “Sign in with "
+            f"{s.provider_name}”.",
+        )
+    claims_options = {
+        "iss": {"essential": True, "value": s.issuer},
+        "aud": {"essential": True, "value": s.client_id},
+        "sub": {"essential": True},
+        "exp": {"essential": True},
+    }
+    try:
+        client = _client(s)
+        token = client.authorize_access_token(claims_options=claims_options, leeway=60)
+    except MismatchingStateError:
+        raise SsoRefused(
+            "state_mismatch",
+            "That sign-in has already been used, or was started in another browser or "
+            f"too long ago. Start again with “Sign in with {s.provider_name}”.",
+        ) from None
+    except OAuthError as error:
+        # The provider said no (the person cancelled, or is not allowed the app), or
+        # refused the code: its error code only, never its description (it may hold
+        # names or addresses).
+        raise SsoRefused(
+            "provider_refused",
+            f"{s.provider_name[:1].upper()}{s.provider_name[1:]} did not sign you in. "
+            "Try again; if it happens again, tell your IT team.",
+            error=str(error.error)[:60],
+        ) from None
+    except ExpiredTokenError:
+        raise SsoRefused(
+            "expired_token",
+            f"Your sign-in with {s.provider_name} had expired by the time it reached us. "
+            "Sign in again; if it happens again, tell your IT team (the server's clock may "
+            "be wrong).",
+        ) from None
+    except (InvalidClaimError, MissingClaimError) as error:
+        claim = getattr(error, "claim", None) or "unknown"
+        reason = {
+            "aud": "wrong_audience",
+            "azp": "wrong_audience",
+            "iss": "wrong_issuer",
+            "nonce": "nonce_mismatch",
+        }.get(claim.split(",")[0], "invalid_claim")
+        raise SsoRefused(reason, not_verified, claim=claim[:40]) from None
+    except BadSignatureError:
+        raise SsoRefused("bad_signature", not_verified) from None
+    except InvalidKeyIdError:
+        raise SsoRefused("unknown_key", not_verified) from None
+    except JoseError as error:
+        raise SsoRefused("invalid_token", not_verified, error=type(error).__name__) from None
+    except SsoMisconfigured:
+        raise
+    except (requests.RequestException, ValueError):
+        log.warning("single sign-on: the provider could not be reached or answered badly")
+        raise _unavailable(s) from None
+    userinfo = token.get("userinfo") if isinstance(token, dict) else None
+    if not userinfo:
+        raise SsoRefused("no_id_token", not_verified)
+    return dict(userinfo)
+
+
+def _sign_in(s: SsoSettings, claims: dict, user_agent: str) -> Officer:
+    """Find or create the account for these (checked) claims, and start its session.
+    Runs in the caller's transaction."""
+    issuer, subject = claims["iss"], str(claims["sub"])
+    who = {"issuer": issuer[:200], "subject": subject[:200]}
+    role = role_for(claims.get(s.roles_claim), s.role_map)
+    identity = identity_dao.find_identity(issuer, subject)
+    officer = db.session.get(Officer, identity.officer_id) if identity else None
+    if officer is not None and not officer.active:
+        raise _disabled(officer, who)
+    if role is None:
+        raise SsoRefused(
+            "no_role",
+            "Your account is not in a group that may use "
+            f"{current_app.config['SERVICE_NAME']}. Ask your IT team to add you to the "
+            "right group, then sign in again.",
+            officer_id=officer.id if officer else None,
+            **who,
+        )
+    if officer is None:
+        officer = _link_or_create(s, claims, role, who)
+        if not officer.active:
+            raise _disabled(officer, who)
+        identity = OfficerIdentity(officer_id=officer.id, issuer=issuer, subject=subject)
+        db.session.add(identity)
+    if officer.role != role:
+        create_audit_event(
+            "officer.role_changed",
+            actor_id=None,
+            subject_type="officer",
+            subject_id=officer.id,
+            details={"from": officer.role, "to": role, "by": "single sign-on"},
+        )
+        officer.role = role
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # The same person's first sign-in twice at once: the other one made the rows.
+        raise SsoRefused("busy", "Signing in took two tries at once. Sign in again.") from None
+    identity.last_used_at = func.now()
+    officer.last_login_at = func.now()
+    officer.session_token = start_session(officer, user_agent)
+    create_audit_event(
+        "officer.signed_in",
+        actor_id=officer.id,
+        subject_type="officer",
+        subject_id=officer.id,
+        details={"method": "single sign-on"},
+    )
+    return officer
+
+
+def _disabled(officer: Officer, who: dict) -> SsoRefused:
+    return SsoRefused(
+        "disabled",
+        "Your account here has been disabled, so you cannot sign in, whatever your "
+        "force account allows. Ask an administrator if you think that is wrong.",
+        officer_id=officer.id,
+        **who,
+    )
+
+
+def _link_or_create(s: SsoSettings, claims: dict, role: str, who: dict) -> Officer:
+    """The account a first sign-in with this identity is for: an existing one with the
+    same e-mail address only when SSO_LINK_BY_EMAIL is on, else a new one."""
+    try:
+        email = normalise_email(str(claims.get(s.email_claim) or "")).lower()
+    except ContactRefused:
+        raise SsoRefused(
+            "no_email",
+            f"{s.provider_name[:1].upper()}{s.provider_name[1:]} did not tell us a usable "
+            "e-mail address for you, so no account can be made. Tell your IT team.",
+            **who,
+        ) from None
+    existing = identity_dao.find_officer_by_email(email)
+    if existing is not None:
+        if not s.link_by_email:
+            raise SsoRefused(
+                "email_taken",
+                "There is already an account here with your e-mail address, so single "
+                "sign-on cannot sign you in to it. Sign in with your password, or ask an "
+                "administrator to link the accounts.",
+                officer_id=existing.id,
+                **who,
+            )
+        create_audit_event(
+            "officer.sso_linked",
+            actor_id=None,
+            subject_type="officer",
+            subject_id=existing.id,
+            details={"by": "e-mail address", **who},
+        )
+        return existing
+    name = str(claims.get("name") or "").strip()[:200] or email.split("@")[0]
+    officer = Officer(email=email, name=name, role=role, password_hash=NO_PASSWORD)
+    db.session.add(officer)
+    db.session.flush()
+    create_audit_event(
+        "officer.created",
+        actor_id=None,
+        subject_type="officer",
+        subject_id=officer.id,
+        details={"by": "single sign-on", "role": role},
+    )
+    return officer
