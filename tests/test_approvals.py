@@ -235,7 +235,7 @@ def test_the_approval_page_shows_each_channels_words_count_cost_and_time(
         f"Reply 1 for Yes, 2 for No.\n- Avon and Somerset Police. Ref {reference}. "
         "Reply STOP to stop."
     ) in review
-    assert "1 part each" in review
+    assert "2 parts each" in review  # 162 characters with the reference
     assert f"Reference: {reference} (check this message is genuine at http" in review
     assert "Avon and Somerset Police: Missing child" in review  # the e-mail's subject
     assert "Have you seen Sam? Answer here:" in review
@@ -246,7 +246,7 @@ def test_the_approval_page_shows_each_channels_words_count_cost_and_time(
     assert "<strong>fewer than 2 calls</strong>" in review
     assert "<strong>1 call" not in review
     # A hidden count is costed at its most (1 call), never exactly.
-    assert re.search(r'class="review-cost">at most £0\.1[0-9]</strong>', review)
+    assert re.search(r'class="review-cost">at most £0\.2[0-9]</strong>', review)
     assert "· free" in review  # e-mail
     assert re.search(r'class="review-time">under a minute</strong>', review)
     assert re.search(r'class="review-residents">4</strong>', review)

@@ -1,6 +1,11 @@
 """Who an alert reaches. One query serves the preview and the send, so the number an
 officer sees is the number that goes out. Also the small-count rule (suppressed()) and
-residents per grid square under it, for the preview's map and the density map."""
+residents per grid square under it, for the preview's map and the density map.
+
+An area's audience is found in the targets table (app/models/target.py), one row per
+way to reach a resident at one of their places, kept in step by PostgreSQL: one scan
+of its spatial index, no joins. A follow-up to "everyone the first alert reached" is
+found through that alert's deliveries instead."""
 
 from __future__ import annotations
 
@@ -22,9 +27,19 @@ from sqlalchemy import (
     text,
     tuple_,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import Integer
 
-from app.models import Delivery, InterestGroup, Resident, ResidentChannel, ResidentLocation
+from app.models import (
+    Delivery,
+    InterestGroup,
+    Resident,
+    ResidentChannel,
+    ResidentLocation,
+    Target,
+)
 from app.models.resident import resident_groups
+from geo.areas import edge_bands
 from geo.projection import BNG, WGS84
 
 
@@ -55,8 +70,9 @@ def area_param(area_wkb: bytes):
 
 
 def _filters(audience: Audience) -> list[ColumnElement]:
-    """Everything but the where: a verified channel the resident has not stopped, of a
-    resident who has not paused alerts, in a chosen group, on a chosen channel."""
+    """For a follow-up to an earlier alert's residents: a verified channel the resident
+    has not stopped, of a resident who has not paused alerts, in a chosen group, on a
+    chosen channel (the targets table holds these rules for an area's audience)."""
     conditions: list[ColumnElement] = [
         ResidentChannel.unsubscribed_at.is_(None),
         ResidentChannel.verified_at.is_not(None),
@@ -77,53 +93,105 @@ def _filters(audience: Audience) -> list[ColumnElement]:
     return conditions
 
 
-def _in_audience(audience: Audience) -> list[ColumnElement]:
-    conditions = _filters(audience)
-    if audience.parent_alert_id is not None:
-        conditions.append(
-            exists().where(
-                Delivery.alert_id == audience.parent_alert_id,
-                Delivery.resident_id == ResidentChannel.resident_id,
-                # Not those whose message was cancelled before it went.
-                Delivery.status != "cancelled",
-            )
+def _target_filters(audience: Audience) -> list[ColumnElement]:
+    """The chosen groups and channels, on the targets table."""
+    conditions: list[ColumnElement] = []
+    if audience.groups:
+        chosen = (
+            select(func.array_agg(InterestGroup.id, type_=ARRAY(Integer)))
+            .where(InterestGroup.slug.in_(audience.groups))
+            .scalar_subquery()
         )
-    else:
-        # A location counts when its postcode's centre is inside the area or on its
-        # edge; ST_Intersects uses the GiST index on resident_locations.location.
-        conditions.append(
-            exists().where(
-                ResidentLocation.resident_id == ResidentChannel.resident_id,
-                func.ST_Intersects(ResidentLocation.location, area_param(audience.area_wkb)),
-            )
-        )
+        conditions.append(Target.group_ids.overlap(chosen))
+    if audience.channels:
+        conditions.append(Target.channel.in_(audience.channels))
     return conditions
+
+
+def area_rows(audience: Audience) -> Select:
+    """Every way to reach a resident with a place in the area (its point inside it or
+    on its edge) who is in the chosen groups, on the chosen channels: resident_id,
+    channel, address, group_ids, location. A household that registered one number
+    twice is here twice; targeted_channels keeps one."""
+    return select(
+        Target.resident_id, Target.channel, Target.address, Target.group_ids, Target.location
+    ).where(
+        func.ST_Intersects(Target.location, area_param(audience.area_wkb)),
+        *_target_filters(audience),
+    )
+
+
+def _one_per_address(rows: FromClause) -> Select:
+    # Bytewise ("C") order sorts faster than the language's, and keeps the same rows:
+    # equal addresses are equal either way, and the lowest resident id wins.
+    address = rows.c.address.collate("C")
+    return (
+        select(rows.c.resident_id, rows.c.channel, rows.c.address)
+        .distinct(rows.c.channel, address)
+        .order_by(rows.c.channel, address, rows.c.resident_id)
+    )
 
 
 def targeted_channels(audience: Audience) -> Select:
     """resident_id, channel, address for every channel of every resident in the
     audience, one row per channel and address: a household that registered the same
     phone twice hears the alert once."""
-    return (
-        select(ResidentChannel.resident_id, ResidentChannel.channel, ResidentChannel.address)
-        .where(and_(*_in_audience(audience)))
-        .distinct(ResidentChannel.channel, ResidentChannel.address)
-        .order_by(ResidentChannel.channel, ResidentChannel.address, ResidentChannel.resident_id)
+    if audience.parent_alert_id is None:
+        return _one_per_address(area_rows(audience).subquery("in_area"))
+    reached_before = exists().where(
+        Delivery.alert_id == audience.parent_alert_id,
+        Delivery.resident_id == ResidentChannel.resident_id,
+        # Not those whose message was cancelled before it went.
+        Delivery.status != "cancelled",
     )
+    channels = (
+        select(ResidentChannel.resident_id, ResidentChannel.channel, ResidentChannel.address)
+        .where(and_(*_filters(audience), reached_before))
+        .subquery("reached_before")
+    )
+    return _one_per_address(channels)
 
 
-def materialise_targets(session, audience: Audience) -> TableClause:
-    """The audience's rows (resident_id, channel, address) in a temporary table that
-    lasts until the transaction ends: the preview asks four questions of the same rows
-    (per channel, per group, where on the map), and finding them is the costly part."""
-    compiled = targeted_channels(audience).compile(
+@dataclass(frozen=True)
+class Found:
+    """An audience found once for the preview's several questions: `targets`, the rows
+    the send would make (resident_id, channel, address); `rows`, for an area, every way
+    to reach each resident at each place inside it, with groups and points."""
+
+    targets: TableClause
+    rows: TableClause | None
+
+
+def _temp_table(session, name: str, query: Select) -> None:
+    compiled = query.compile(
         dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True}
     )
-    session.execute(text("DROP TABLE IF EXISTS preview_targets"))
+    session.execute(text(f"DROP TABLE IF EXISTS {name}"))
     session.connection().exec_driver_sql(
-        f"CREATE TEMP TABLE preview_targets ON COMMIT DROP AS {compiled}", compiled.params
+        f"CREATE TEMP TABLE {name} ON COMMIT DROP AS {compiled}", compiled.params
     )
-    return table("preview_targets", column("resident_id"), column("channel"), column("address"))
+
+
+def materialise_targets(session, audience: Audience) -> Found:
+    """The audience in temporary tables that last until the transaction ends: the
+    preview asks several questions of the same rows (per channel, per group, where on
+    the map), and finding them is the costly part."""
+    rows = None
+    if audience.parent_alert_id is None:
+        _temp_table(session, "preview_rows", area_rows(audience))
+        rows = table(
+            "preview_rows",
+            column("resident_id"),
+            column("channel"),
+            column("address"),
+            column("group_ids"),
+            column("location"),
+        )
+        _temp_table(session, "preview_targets", _one_per_address(rows))
+    else:
+        _temp_table(session, "preview_targets", targeted_channels(audience))
+    targets = table("preview_targets", column("resident_id"), column("channel"), column("address"))
+    return Found(targets=targets, rows=rows)
 
 
 def count_targets(session, audience: Audience, targets=None) -> dict:
@@ -149,61 +217,98 @@ def count_targets(session, audience: Audience, targets=None) -> dict:
     return {"residents": residents, "channels": channels}
 
 
-def count_targets_by_group(session, audience: Audience, targets=None) -> dict[str, int]:
+def count_targets_by_group(session, audience: Audience, found: Found | None = None) -> dict:
     """Residents reached who belong to each interest group, by slug (every group the
     force offers, 0 when none is reached)."""
-    if targets is None:
+    counts = dict.fromkeys(session.scalars(select(InterestGroup.slug)), 0)
+    if found is None:
         targets = targeted_channels(audience).subquery()
-    reached = select(func.distinct(targets.c.resident_id).label("resident_id")).subquery()
+        reached = select(func.distinct(targets.c.resident_id).label("resident_id")).subquery()
+        rows = session.execute(
+            select(InterestGroup.slug, func.count(reached.c.resident_id))
+            .select_from(InterestGroup)
+            .join(resident_groups, resident_groups.c.group_id == InterestGroup.id)
+            .join(reached, reached.c.resident_id == resident_groups.c.resident_id)
+            .group_by(InterestGroup.slug)
+        ).all()
+        return counts | dict(rows)
+    reached = select(found.targets.c.resident_id)
+    if found.rows is None:
+        members = (
+            select(resident_groups.c.resident_id, resident_groups.c.group_id)
+            .where(resident_groups.c.resident_id.in_(reached))
+            .subquery()
+        )
+    else:
+        group_id = func.unnest(found.rows.c.group_ids).label("group_id")
+        members = (
+            select(found.rows.c.resident_id, group_id)
+            .where(found.rows.c.resident_id.in_(reached))
+            .subquery()
+        )
     rows = session.execute(
-        select(InterestGroup.slug, func.count(reached.c.resident_id))
-        .select_from(InterestGroup)
-        .outerjoin(resident_groups, resident_groups.c.group_id == InterestGroup.id)
-        .outerjoin(reached, reached.c.resident_id == resident_groups.c.resident_id)
+        select(InterestGroup.slug, func.count(func.distinct(members.c.resident_id)))
+        .join(members, members.c.group_id == InterestGroup.id)
         .group_by(InterestGroup.slug)
     ).all()
-    return dict(rows)
+    return counts | dict(rows)
 
 
 EDGE_M = 100  # "near the edge": within a postcode's typical spread of its centre
 
 
-def count_near_edge(session, audience: Audience) -> dict[str, int]:
-    """Residents whose point is within EDGE_M metres of the area's outline: those just
+def count_near_edge(session, audience: Audience, found: Found | None = None) -> dict[str, int]:
+    """Residents with a place within EDGE_M metres of the area's outline: those just
     inside (included, perhaps a street away from the incident) and just outside (left
     out). Same filters as the send, except the area itself."""
     if audience.area_wkb is None:
         return {"inside": 0, "outside": 0}
-    candidates = select(ResidentChannel.resident_id).where(and_(*_filters(audience)))
-    area = area_param(audience.area_wkb)
-    line = func.ST_Boundary(area)
-    inside = func.ST_Intersects(ResidentLocation.location, area)
-    counts = session.execute(
-        select(
-            func.count(func.distinct(ResidentLocation.resident_id)).filter(inside),
-            func.count(func.distinct(ResidentLocation.resident_id)).filter(~inside),
-        ).where(
-            func.ST_DWithin(ResidentLocation.location, line, EDGE_M),
-            ResidentLocation.resident_id.in_(candidates),
+    inner_wkb, ring_wkb = edge_bands(audience.area_wkb, EDGE_M)
+    inner, ring = area_param(inner_wkb), area_param(ring_wkb)
+    if found is not None and found.rows is not None:
+        rows = found.rows
+        inside = session.scalar(
+            select(func.count(func.distinct(rows.c.resident_id))).where(
+                ~func.ST_Intersects(rows.c.location, inner)
+            )
         )
-    ).one()
-    return {"inside": counts[0], "outside": counts[1]}
+    else:
+        inside = session.scalar(
+            select(func.count(func.distinct(Target.resident_id))).where(
+                func.ST_Intersects(Target.location, area_param(audience.area_wkb)),
+                ~func.ST_Intersects(Target.location, inner),
+                *_target_filters(audience),
+            )
+        )
+    outside = session.scalar(
+        select(func.count(func.distinct(Target.resident_id))).where(
+            func.ST_Intersects(Target.location, ring), *_target_filters(audience)
+        )
+    )
+    return {"inside": inside or 0, "outside": outside or 0}
 
 
 def find_target_cells(
-    session, audience: Audience, *, cell_m: int, min_count: int, targets=None
+    session, audience: Audience, *, cell_m: int, min_count: int, found: Found | None = None
 ) -> list:
     """Residents reached per national-grid square of cell_m metres, as (residents,
     GeoJSON of the square in WGS84), leaving out squares of fewer than min_count: the
     map shows where an alert lands without pointing at any home. A square shown without
     its count would still say "someone registered is here" (for a small area, that
     they are in it), so small squares are left out altogether, as on the density map."""
-    if targets is None:
-        targets = targeted_channels(audience).subquery()
-    reached = select(func.distinct(targets.c.resident_id).label("resident_id")).subquery()
-    return find_grid_squares(
-        session, cell_m=cell_m, min_count=min_count, residents=reached, area_wkb=audience.area_wkb
-    ).shown
+    if found is None:
+        found = materialise_targets(session, audience)
+    reached = select(found.targets.c.resident_id)
+    if found.rows is not None:
+        # The reached residents' places inside the area, as the targets found them.
+        points = (
+            select(found.rows.c.resident_id, found.rows.c.location)
+            .where(found.rows.c.resident_id.in_(reached))
+            .subquery()
+        )
+        return find_grid_squares(session, cell_m=cell_m, min_count=min_count, points=points).shown
+    residents = select(func.distinct(found.targets.c.resident_id).label("resident_id")).subquery()
+    return find_grid_squares(session, cell_m=cell_m, min_count=min_count, residents=residents).shown
 
 
 @dataclass(frozen=True)
@@ -222,6 +327,7 @@ def find_grid_squares(
     min_count: int,
     residents: FromClause | None = None,
     area_wkb: bytes | None = None,
+    points: FromClause | None = None,
 ) -> GridSquares:
     """Distinct residents counted per square of cell_m metres of the national grid, by
     where they registered, with the small-count rule applied: the density map (every
@@ -229,15 +335,16 @@ def find_grid_squares(
     reached; `area_wkb`: only their locations inside the area, BNG) share it, so both
     hide the same squares. Squares are multiples of cell_m, so they never move between
     requests."""
-    i = func.floor(func.ST_X(ResidentLocation.location) / cell_m).label("i")
-    j = func.floor(func.ST_Y(ResidentLocation.location) / cell_m).label("j")
+    source = points if points is not None else ResidentLocation.__table__
+    i = func.floor(func.ST_X(source.c.location) / cell_m).label("i")
+    j = func.floor(func.ST_Y(source.c.location) / cell_m).label("j")
     where = []
     if residents is not None:
-        where.append(ResidentLocation.resident_id == residents.c.resident_id)
+        where.append(source.c.resident_id == residents.c.resident_id)
     if area_wkb is not None:
-        where.append(func.ST_Intersects(ResidentLocation.location, area_param(area_wkb)))
+        where.append(func.ST_Intersects(source.c.location, area_param(area_wkb)))
     cells = (
-        select(i, j, func.count(func.distinct(ResidentLocation.resident_id)).label("n"))
+        select(i, j, func.count(func.distinct(source.c.resident_id)).label("n"))
         .where(*where)
         .group_by(i, j)
         .subquery()

@@ -32,6 +32,7 @@ from app.models.resident import (
     ResidentImport,
     ResidentLocation,
 )
+from app.models.target import Target
 
 # Ids are PostgreSQL integers: a larger number names no row (and is refused, not sent).
 MAX_ID = 2**31 - 1
@@ -69,6 +70,7 @@ __all__ = [
     "REPLY_KINDS",
     "Reply",
     "StaffSession",
+    "Target",
     "WardPopulation",
     "name_search_key",
 ]

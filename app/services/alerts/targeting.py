@@ -149,19 +149,19 @@ def _preview(draft: AlertDraft, target: Target) -> dict:
     config = current_app.config
     min_count = config["DENSITY_MIN_COUNT"]
     found = materialise_targets(db.session, target.audience)
-    counts = count_targets(db.session, target.audience, found)
+    counts = count_targets(db.session, target.audience, found.targets)
     residents = suppressed(counts["residents"])
     groups = count_targets_by_group(db.session, target.audience, found)
     edge = None
     if target.audience.area_wkb is not None:  # a follow-up to the same people has no edge
-        edge = count_near_edge(db.session, target.audience)
+        edge = count_near_edge(db.session, target.audience, found)
         edge = {side: suppressed(n) for side, n in edge.items()}
     cells = find_target_cells(
         db.session,
         target.audience,
         cell_m=config["PREVIEW_CELL_M"],
         min_count=min_count,
-        targets=found,
+        found=found,
     )
     channels = {channel: suppressed(n) for channel, n in counts["channels"].items()}
     return {
