@@ -122,14 +122,11 @@ def area_rows(audience: Audience) -> Select:
 
 
 def _one_per_address(rows: FromClause) -> Select:
-    # Bytewise ("C") order sorts faster than the language's, and keeps the same rows:
-    # equal addresses are equal either way, and the lowest resident id wins.
-    address = rows.c.address.collate("C")
-    return (
-        select(rows.c.resident_id, rows.c.channel, rows.c.address)
-        .distinct(rows.c.channel, address)
-        .order_by(rows.c.channel, address, rows.c.resident_id)
-    )
+    # One row per channel and address, the lowest resident id holding it: grouped by
+    # hashing, so no sort of every row in a large area.
+    return select(
+        func.min(rows.c.resident_id).label("resident_id"), rows.c.channel, rows.c.address
+    ).group_by(rows.c.channel, rows.c.address)
 
 
 def targeted_channels(audience: Audience) -> Select:
@@ -152,46 +149,18 @@ def targeted_channels(audience: Audience) -> Select:
     return _one_per_address(channels)
 
 
-@dataclass(frozen=True)
-class Found:
-    """An audience found once for the preview's several questions: `targets`, the rows
-    the send would make (resident_id, channel, address); `rows`, for an area, every way
-    to reach each resident at each place inside it, with groups and points."""
-
-    targets: TableClause
-    rows: TableClause | None
-
-
-def _temp_table(session, name: str, query: Select) -> None:
-    compiled = query.compile(
+def materialise_targets(session, audience: Audience) -> TableClause:
+    """The audience's rows (resident_id, channel, address) in a temporary table that
+    lasts until the transaction ends, for a follow-up's preview to ask several
+    questions of (an area's preview is one statement: preview_area)."""
+    compiled = targeted_channels(audience).compile(
         dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True}
     )
-    session.execute(text(f"DROP TABLE IF EXISTS {name}"))
+    session.execute(text("DROP TABLE IF EXISTS preview_targets"))
     session.connection().exec_driver_sql(
-        f"CREATE TEMP TABLE {name} ON COMMIT DROP AS {compiled}", compiled.params
+        f"CREATE TEMP TABLE preview_targets ON COMMIT DROP AS {compiled}", compiled.params
     )
-
-
-def materialise_targets(session, audience: Audience) -> Found:
-    """The audience in temporary tables that last until the transaction ends: the
-    preview asks several questions of the same rows (per channel, per group, where on
-    the map), and finding them is the costly part."""
-    rows = None
-    if audience.parent_alert_id is None:
-        _temp_table(session, "preview_rows", area_rows(audience))
-        rows = table(
-            "preview_rows",
-            column("resident_id"),
-            column("channel"),
-            column("address"),
-            column("group_ids"),
-            column("location"),
-        )
-        _temp_table(session, "preview_targets", _one_per_address(rows))
-    else:
-        _temp_table(session, "preview_targets", targeted_channels(audience))
-    targets = table("preview_targets", column("resident_id"), column("channel"), column("address"))
-    return Found(targets=targets, rows=rows)
+    return table("preview_targets", column("resident_id"), column("channel"), column("address"))
 
 
 def count_targets(session, audience: Audience, targets=None) -> dict:
@@ -217,98 +186,39 @@ def count_targets(session, audience: Audience, targets=None) -> dict:
     return {"residents": residents, "channels": channels}
 
 
-def count_targets_by_group(session, audience: Audience, found: Found | None = None) -> dict:
+def count_targets_by_group(session, audience: Audience, targets=None) -> dict[str, int]:
     """Residents reached who belong to each interest group, by slug (every group the
     force offers, 0 when none is reached)."""
-    counts = dict.fromkeys(session.scalars(select(InterestGroup.slug)), 0)
-    if found is None:
+    if targets is None:
         targets = targeted_channels(audience).subquery()
-        reached = select(func.distinct(targets.c.resident_id).label("resident_id")).subquery()
-        rows = session.execute(
-            select(InterestGroup.slug, func.count(reached.c.resident_id))
-            .select_from(InterestGroup)
-            .join(resident_groups, resident_groups.c.group_id == InterestGroup.id)
-            .join(reached, reached.c.resident_id == resident_groups.c.resident_id)
-            .group_by(InterestGroup.slug)
-        ).all()
-        return counts | dict(rows)
-    reached = select(found.targets.c.resident_id)
-    if found.rows is None:
-        members = (
-            select(resident_groups.c.resident_id, resident_groups.c.group_id)
-            .where(resident_groups.c.resident_id.in_(reached))
-            .subquery()
-        )
-    else:
-        group_id = func.unnest(found.rows.c.group_ids).label("group_id")
-        members = (
-            select(found.rows.c.resident_id, group_id)
-            .where(found.rows.c.resident_id.in_(reached))
-            .subquery()
-        )
+    reached = select(func.distinct(targets.c.resident_id).label("resident_id")).subquery()
     rows = session.execute(
-        select(InterestGroup.slug, func.count(func.distinct(members.c.resident_id)))
-        .join(members, members.c.group_id == InterestGroup.id)
+        select(InterestGroup.slug, func.count(reached.c.resident_id))
+        .select_from(InterestGroup)
+        .outerjoin(resident_groups, resident_groups.c.group_id == InterestGroup.id)
+        .outerjoin(reached, reached.c.resident_id == resident_groups.c.resident_id)
         .group_by(InterestGroup.slug)
     ).all()
-    return counts | dict(rows)
+    return dict(rows)
 
 
 EDGE_M = 100  # "near the edge": within a postcode's typical spread of its centre
 
 
-def count_near_edge(session, audience: Audience, found: Found | None = None) -> dict[str, int]:
-    """Residents with a place within EDGE_M metres of the area's outline: those just
-    inside (included, perhaps a street away from the incident) and just outside (left
-    out). Same filters as the send, except the area itself."""
-    if audience.area_wkb is None:
-        return {"inside": 0, "outside": 0}
-    inner_wkb, ring_wkb = edge_bands(audience.area_wkb, EDGE_M)
-    inner, ring = area_param(inner_wkb), area_param(ring_wkb)
-    if found is not None and found.rows is not None:
-        rows = found.rows
-        inside = session.scalar(
-            select(func.count(func.distinct(rows.c.resident_id))).where(
-                ~func.ST_Intersects(rows.c.location, inner)
-            )
-        )
-    else:
-        inside = session.scalar(
-            select(func.count(func.distinct(Target.resident_id))).where(
-                func.ST_Intersects(Target.location, area_param(audience.area_wkb)),
-                ~func.ST_Intersects(Target.location, inner),
-                *_target_filters(audience),
-            )
-        )
-    outside = session.scalar(
-        select(func.count(func.distinct(Target.resident_id))).where(
-            func.ST_Intersects(Target.location, ring), *_target_filters(audience)
-        )
-    )
-    return {"inside": inside or 0, "outside": outside or 0}
-
-
 def find_target_cells(
-    session, audience: Audience, *, cell_m: int, min_count: int, found: Found | None = None
+    session, audience: Audience, *, cell_m: int, min_count: int, targets=None
 ) -> list:
     """Residents reached per national-grid square of cell_m metres, as (residents,
     GeoJSON of the square in WGS84), leaving out squares of fewer than min_count: the
     map shows where an alert lands without pointing at any home. A square shown without
     its count would still say "someone registered is here" (for a small area, that
     they are in it), so small squares are left out altogether, as on the density map."""
-    if found is None:
-        found = materialise_targets(session, audience)
-    reached = select(found.targets.c.resident_id)
-    if found.rows is not None:
-        # The reached residents' places inside the area, as the targets found them.
-        points = (
-            select(found.rows.c.resident_id, found.rows.c.location)
-            .where(found.rows.c.resident_id.in_(reached))
-            .subquery()
-        )
-        return find_grid_squares(session, cell_m=cell_m, min_count=min_count, points=points).shown
-    residents = select(func.distinct(found.targets.c.resident_id).label("resident_id")).subquery()
-    return find_grid_squares(session, cell_m=cell_m, min_count=min_count, residents=residents).shown
+    if targets is None:
+        targets = targeted_channels(audience).subquery()
+    reached = select(func.distinct(targets.c.resident_id).label("resident_id")).subquery()
+    return find_grid_squares(
+        session, cell_m=cell_m, min_count=min_count, residents=reached, area_wkb=audience.area_wkb
+    ).shown
 
 
 @dataclass(frozen=True)
@@ -327,7 +237,6 @@ def find_grid_squares(
     min_count: int,
     residents: FromClause | None = None,
     area_wkb: bytes | None = None,
-    points: FromClause | None = None,
 ) -> GridSquares:
     """Distinct residents counted per square of cell_m metres of the national grid, by
     where they registered, with the small-count rule applied: the density map (every
@@ -335,16 +244,15 @@ def find_grid_squares(
     reached; `area_wkb`: only their locations inside the area, BNG) share it, so both
     hide the same squares. Squares are multiples of cell_m, so they never move between
     requests."""
-    source = points if points is not None else ResidentLocation.__table__
-    i = func.floor(func.ST_X(source.c.location) / cell_m).label("i")
-    j = func.floor(func.ST_Y(source.c.location) / cell_m).label("j")
+    i = func.floor(func.ST_X(ResidentLocation.location) / cell_m).label("i")
+    j = func.floor(func.ST_Y(ResidentLocation.location) / cell_m).label("j")
     where = []
     if residents is not None:
-        where.append(source.c.resident_id == residents.c.resident_id)
+        where.append(ResidentLocation.resident_id == residents.c.resident_id)
     if area_wkb is not None:
-        where.append(func.ST_Intersects(source.c.location, area_param(area_wkb)))
+        where.append(func.ST_Intersects(ResidentLocation.location, area_param(area_wkb)))
     cells = (
-        select(i, j, func.count(func.distinct(source.c.resident_id)).label("n"))
+        select(i, j, func.count(func.distinct(ResidentLocation.resident_id)).label("n"))
         .where(*where)
         .group_by(i, j)
         .subquery()
@@ -361,3 +269,101 @@ def find_grid_squares(
     ).all()
     shown = [(n, geometry) for n, geometry in rows if suppressed(n, min_count) is not None]
     return GridSquares(shown=shown, hidden=len(rows) - len(shown))
+
+
+@dataclass(frozen=True)
+class AreaPreview:
+    """Everything the officer's map shows for an area, found in one statement."""
+
+    residents: int
+    channels: dict[str, int]
+    groups: dict[str, int]
+    near_edge: dict[str, int]
+    cells: list[tuple[int, str]]
+
+
+def _near_edge_count(audience: Audience, band_wkb: bytes):
+    """Residents with a place in `band` (BNG WKB), in the audience's groups and on its
+    channels. The band is cut into pieces of at most 64 points, so each piece's spatial
+    index lookup touches only the places near it, not everything in the band's box."""
+    pieces = select(func.ST_Subdivide(area_param(band_wkb), 64).label("piece")).subquery("pieces")
+    return (
+        select(func.count(func.distinct(Target.resident_id)))
+        .select_from(pieces)
+        .join(Target, func.ST_Intersects(Target.location, pieces.c.piece))
+        .where(*_target_filters(audience))
+        .scalar_subquery()
+    )
+
+
+def preview_area(session, audience: Audience, *, cell_m: int, min_count: int) -> AreaPreview:
+    """The preview of an area's audience in one statement: the rows in the area are
+    read once by the targets' spatial index, and the counts per channel (one per
+    address, as the send makes them), per group and per square, and near the edge, are
+    all taken from them. Squares under min_count are left out (see find_target_cells)."""
+    rows = area_rows(audience).cte("rows")
+    sent = _one_per_address(rows).cte("sent")
+    reached = select(sent.c.resident_id).distinct().cte("reached")
+    by_channel = select(sent.c.channel, func.count().label("n")).group_by(sent.c.channel).subquery()
+    group_id = func.unnest(rows.c.group_ids).label("group_id")
+    members = (
+        select(rows.c.resident_id, group_id)
+        .where(rows.c.resident_id.in_(select(reached.c.resident_id)))
+        .subquery()
+    )
+    by_group = (
+        select(InterestGroup.slug, func.count(func.distinct(members.c.resident_id)).label("n"))
+        .join(members, members.c.group_id == InterestGroup.id)
+        .group_by(InterestGroup.slug)
+        .subquery()
+    )
+    i = func.floor(func.ST_X(rows.c.location) / cell_m).label("i")
+    j = func.floor(func.ST_Y(rows.c.location) / cell_m).label("j")
+    placed = (
+        select(rows.c.resident_id, i, j)
+        .where(rows.c.resident_id.in_(select(reached.c.resident_id)))
+        .distinct()
+        .subquery()
+    )
+    squares = (
+        select(placed.c.i, placed.c.j, func.count().label("n"))
+        .group_by(placed.c.i, placed.c.j)
+        .subquery()
+    )
+    envelope = func.ST_MakeEnvelope(
+        squares.c.i * cell_m,
+        squares.c.j * cell_m,
+        (squares.c.i + 1) * cell_m,
+        (squares.c.j + 1) * cell_m,
+        BNG,
+    )
+    shown = (
+        select(
+            func.json_agg(
+                func.json_build_array(
+                    squares.c.n, func.ST_AsGeoJSON(func.ST_Transform(envelope, WGS84), 6)
+                )
+            )
+        )
+        .where(squares.c.n >= min_count)
+        .scalar_subquery()
+    )
+    band_inside, band_outside = edge_bands(audience.area_wkb, EDGE_M)
+    found = session.execute(
+        select(
+            select(func.count()).select_from(reached).scalar_subquery(),
+            select(func.json_object_agg(by_channel.c.channel, by_channel.c.n)).scalar_subquery(),
+            select(func.json_object_agg(by_group.c.slug, by_group.c.n)).scalar_subquery(),
+            shown,
+            _near_edge_count(audience, band_inside),
+            _near_edge_count(audience, band_outside),
+        )
+    ).one()
+    residents, channels, groups, cells, inside, outside = found
+    return AreaPreview(
+        residents=residents or 0,
+        channels={"sms": 0, "voice": 0, "email": 0} | (channels or {}),
+        groups=dict.fromkeys(session.scalars(select(InterestGroup.slug)), 0) | (groups or {}),
+        near_edge={"inside": inside or 0, "outside": outside or 0},
+        cells=[(n, geometry) for n, geometry in cells or []],
+    )

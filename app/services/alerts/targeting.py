@@ -12,11 +12,11 @@ from sqlalchemy import func, select
 from app.dao import places as places_dao
 from app.dao.targeting import (
     Audience,
-    count_near_edge,
     count_targets,
     count_targets_by_group,
     find_target_cells,
     materialise_targets,
+    preview_area,
     suppressed,
 )
 from app.extensions import db
@@ -148,21 +148,22 @@ def preview_targets(draft: AlertDraft) -> dict:
 def _preview(draft: AlertDraft, target: Target) -> dict:
     config = current_app.config
     min_count = config["DENSITY_MIN_COUNT"]
-    found = materialise_targets(db.session, target.audience)
-    counts = count_targets(db.session, target.audience, found.targets)
+    audience = target.audience
+    cell_m = config["PREVIEW_CELL_M"]
+    if audience.area_wkb is not None:
+        area = preview_area(db.session, audience, cell_m=cell_m, min_count=min_count)
+        counts = {"residents": area.residents, "channels": area.channels}
+        groups, cells = area.groups, area.cells
+        edge = {side: suppressed(n) for side, n in area.near_edge.items()}
+    else:  # a follow-up to the same people: no area, so no edge
+        found = materialise_targets(db.session, audience)
+        counts = count_targets(db.session, audience, found)
+        groups = count_targets_by_group(db.session, audience, found)
+        cells = find_target_cells(
+            db.session, audience, cell_m=cell_m, min_count=min_count, targets=found
+        )
+        edge = None
     residents = suppressed(counts["residents"])
-    groups = count_targets_by_group(db.session, target.audience, found)
-    edge = None
-    if target.audience.area_wkb is not None:  # a follow-up to the same people has no edge
-        edge = count_near_edge(db.session, target.audience, found)
-        edge = {side: suppressed(n) for side, n in edge.items()}
-    cells = find_target_cells(
-        db.session,
-        target.audience,
-        cell_m=config["PREVIEW_CELL_M"],
-        min_count=min_count,
-        found=found,
-    )
     channels = {channel: suppressed(n) for channel, n in counts["channels"].items()}
     return {
         "residents": residents,
