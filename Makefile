@@ -33,7 +33,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 # `make audit` asks PyPI's and npm's advisory services: it needs the network, and it
 # fails (never passes quietly) when a package cannot be checked.
-.PHONY: audit help run test lint format check setup services stop-services db demo-data worker sweeper web bench browser assets clean
+.PHONY: audit help run test lint format check setup translations services stop-services db demo-data worker sweeper web bench browser assets clean
 
 help: ## List every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36mmake %-13s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,7 +54,16 @@ format: setup ## Reformat the code with ruff and apply safe lint fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-setup: $(VENV)/.installed static/vendor/.installed ## Python virtualenv with pinned packages, and front-end assets
+# The Welsh (and any other) message catalogues, compiled from their .po (not committed).
+CATALOGUES := $(patsubst %.po,%.mo,$(wildcard app/translations/*/LC_MESSAGES/*.po))
+setup: $(VENV)/.installed static/vendor/.installed $(CATALOGUES) ## Python virtualenv with pinned packages, front-end assets, compiled translations
+
+app/translations/%.mo: app/translations/%.po $(VENV)/.installed
+	$(BIN)/pybabel compile -i $< -o $@
+
+translations: setup ## Extract the marked words into messages.pot and update each language's .po
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k _l --add-location=file --sort-by-file -o app/translations/messages.pot .
+	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations --no-fuzzy-matching
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(BIN)/pip || $(PYTHON) -m venv --clear $(VENV) || { \

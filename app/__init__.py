@@ -113,6 +113,9 @@ def create_app(config: str | type | None = None) -> Flask:
 
         return {"approvals_waiting": waiting}
 
+    from app import i18n  # English and Welsh; after the context processors it overrides
+
+    i18n.init_app(app)
     return app
 
 

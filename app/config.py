@@ -54,6 +54,8 @@ class Config:
     TWILIO_VOICE_FROM_NUMBER = _env("TWILIO_VOICE_FROM_NUMBER")
     # One voice for every call, so residents learn to recognise it.
     TWILIO_VOICE = _env("TWILIO_VOICE", "Polly.Amy")
+    # The voice for the Welsh words of a call (Amazon Polly's Welsh voice at Twilio).
+    TWILIO_VOICE_CY = _env("TWILIO_VOICE_CY", "Polly.Gwyneth")
     TWILIO_API_BASE_URL = _env("TWILIO_API_BASE_URL")  # a Twilio-compatible server
     TWILIO_TIMEOUT_SECONDS = float(_env("TWILIO_TIMEOUT_SECONDS", "10"))
     SMTP_HOST = _env("SMTP_HOST")
@@ -104,6 +106,7 @@ class Config:
     # places of kind "force" with that code are its boundary.
     FORCE_CODE = _env("FORCE_CODE", "E23000036")
     FORCE_NAME = _env("FORCE_NAME", "Avon and Somerset")
+    FORCE_NAME_CY = _env("FORCE_NAME_CY", "Avon a Gwlad yr Haf")  # "Heddlu …" on Welsh pages
     SERVICE_NAME = _env("SERVICE_NAME", "Community Alerts")
     # What the public pages and feeds say of the force: how to reach it, its own
     # website, and the sender of its CAP alerts (default: alerts@ the public host).
@@ -206,6 +209,10 @@ class Config:
     # Staff sessions end after this long unused, and in any case after a shift.
     SESSION_IDLE_MINUTES = _int("SESSION_IDLE_MINUTES", 30)
     SESSION_ABSOLUTE_HOURS = _int("SESSION_ABSOLUTE_HOURS", 12)
+    # Password accounts (README, "Staff accounts"): an admin's reset or invitation link
+    # works this long, once; a second factor (TOTP) is required (always in production).
+    ACCOUNT_LINK_HOURS = _int("ACCOUNT_LINK_HOURS", 24)
+    STAFF_TOTP_REQUIRED = _bool("STAFF_TOTP_REQUIRED", True)
     # Single sign-on with OpenID Connect (README, "Single sign-on"): on when SSO_ISSUER
     # and SSO_CLIENT_ID are set. SSO_ROLE_MAP is "claim value=role, ..."; the highest
     # role matched wins.
@@ -257,6 +264,9 @@ class TestingConfig(Config):
     DELIVERY_TRANSPORT = _env("DELIVERY_TRANSPORT", "outbox")
     # Not the development machine's base map: a test that wants one builds its own.
     BASEMAP_PATH = None
+    # Accounts the tests make without a second factor sign in by password alone; the
+    # sign-in helpers (tests/factories.py) set one up and use it.
+    STAFF_TOTP_REQUIRED = _bool("STAFF_TOTP_REQUIRED", False)
 
 
 class ProductionConfig(Config):

@@ -131,16 +131,30 @@ def page(browser, request, live_server):
 
 
 @pytest.fixture
-def sign_in_page(page, make_officer):
-    from tests.factories import PASSWORDS
+def sign_in_page(app, page, make_officer):
+    """Sign the phone-sized page in as a new officer of the given role: the password,
+    then a code from the officer's authenticator app (pyotp)."""
+    from tests.factories import (
+        PASSWORDS,
+        forget_second_factor,
+        second_factor_secret,
+        totp_code,
+    )
 
     def do(role: str = "officer"):
         officer = make_officer(role=role)
+        second_factor_secret(app, officer.id)
         page.goto("/sign-in")
         page.get_by_label("E-mail address").fill(officer.email)
         page.get_by_label("Password").fill(PASSWORDS[role])
         page.get_by_role("button", name="Sign in").click()
         page.wait_for_load_state()
+        page.get_by_label("The 6-digit code your authenticator app shows").fill(
+            totp_code(app, officer.id)
+        )
+        page.get_by_role("button", name="Continue").click()
+        page.wait_for_load_state()
+        forget_second_factor(app, officer.id)  # as make_officer made it
         return officer
 
     return do

@@ -28,6 +28,7 @@ from app.extensions import db, redis_store  # noqa: E402
 
 # Everything a test can write. Reference data (postcodes, places, data_loads) stays.
 MUTABLE_TABLES = (
+    "teams",
     "named_places",
     "replies",
     "outbox_messages",
@@ -41,6 +42,7 @@ MUTABLE_TABLES = (
     "resident_groups",
     "resident_channels",
     "resident_locations",
+    "resident_events",
     "residents",
     "interest_groups",
     "staff_sessions",

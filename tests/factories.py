@@ -4,14 +4,17 @@ running the worker."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
+import pyotp
 import pytest
+from flask import has_app_context
 from rq import SimpleWorker
-from sqlalchemy import func
+from sqlalchemy import func, text, update
 
 from app.extensions import db, redis_store
 from app.jobs import queue
-from app.models import InterestGroup, Resident, ResidentChannel, ResidentLocation
+from app.models import InterestGroup, Officer, Resident, ResidentChannel, ResidentLocation
 from app.services.accounts import create_officer
 from app.services.postcode_check import check_postcode
 
@@ -69,18 +72,100 @@ def make_resident(app_ctx):
     return make
 
 
+def second_factor_secret(app, officer_id: int) -> str:
+    """The account's TOTP secret, set up first if it has none (as the demo's are)."""
+    from app.services.second_factor import enrol, has_second_factor
+
+    with app.app_context():
+        officer = db.session.get(Officer, officer_id)
+        secret = officer.totp_secret if has_second_factor(officer) else enrol(officer, by="tests")
+        db.session.remove()
+    if has_app_context():  # the test's own session must not keep the account as it was
+        db.session.expire_all()
+    return secret
+
+
+def totp_code(app, officer_id: int) -> str:
+    """A code the account's app would show now, and one the account has not used yet:
+    signing the same account in twice within 30 seconds would otherwise replay a code
+    (refused), so the last step used is forgotten, as if the clock had moved on."""
+    with app.app_context():
+        officer = db.session.get(Officer, officer_id)
+        totp = pyotp.TOTP(officer.totp_secret)
+        now = totp.timecode(datetime.now(UTC))
+        if officer.totp_last_step is not None and officer.totp_last_step >= now:
+            db.session.execute(
+                update(Officer).where(Officer.id == officer_id).values(totp_last_step=None)
+            )
+            db.session.commit()
+        db.session.remove()
+        return totp.now()
+
+
+def pass_second_factor(app, client, officer_id: int, response):
+    """After the password step: give the code the sign-in asks for."""
+    assert response.status_code == 302, response.text
+    if not response.headers["Location"].startswith("/sign-in/code"):
+        return response
+    page = client.get("/sign-in/code")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    answer = client.post(
+        "/sign-in/code", data={"code": totp_code(app, officer_id), "csrf_token": token}
+    )
+    assert answer.status_code == 302, answer.text
+    return answer
+
+
+def had_second_factor(app, officer_id: int) -> bool:
+    from app.services.second_factor import has_second_factor
+
+    with app.app_context():
+        had = has_second_factor(db.session.get(Officer, officer_id))
+        db.session.remove()
+    return had
+
+
+def forget_second_factor(app, officer_id: int) -> None:
+    """Leave an account as the helper found it: without a second factor, so that a
+    test that goes on to sign it in by password alone (tests don't require one, see
+    TestingConfig) still can."""
+    from app.services.second_factor import start_again
+
+    with app.app_context():
+        start_again(db.session.get(Officer, officer_id))
+        db.session.remove()
+    if has_app_context():
+        db.session.expire_all()
+
+
+def password_and_code(app, client, officer, password: str, *, next_=None, **kwargs):
+    """Both steps of signing in: the password, then a code from the account's app
+    (set up for the sign-in if it has none, and forgotten again after). Returns the
+    final response."""
+    officer_id = officer.id
+    had = had_second_factor(app, officer_id)
+    second_factor_secret(app, officer_id)
+    page = client.get("/sign-in")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    response = client.post(
+        "/sign-in" + (f"?next={next_}" if next_ is not None else ""),
+        data={"email": officer.email, "password": password, "csrf_token": token},
+        **kwargs,
+    )
+    answer = pass_second_factor(app, client, officer_id, response)
+    if not had:
+        forget_second_factor(app, officer_id)
+    return answer
+
+
 @pytest.fixture
-def sign_in(client, make_officer):
-    """Sign the test client in as a new officer of the given role."""
+def sign_in(app, client, make_officer):
+    """Sign the test client in as a new officer of the given role: password, then a
+    code from the officer's authenticator app (pyotp)."""
 
     def do(role: str = "officer"):
         officer = make_officer(role=role)
-        page = client.get("/sign-in")
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-        response = client.post(
-            "/sign-in",
-            data={"email": officer.email, "password": PASSWORDS[role], "csrf_token": token},
-        )
+        response = password_and_code(app, client, officer, PASSWORDS[role])
         assert response.status_code == 302, response.text
         return officer
 
@@ -150,11 +235,7 @@ def make_postcode(app_ctx):
 def signed_in(app, officer, role: str):
     """A test client of its own, signed in as this officer, sending the CSRF token."""
     client = app.test_client()
-    page = client.get("/sign-in")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    response = client.post(
-        "/sign-in", data={"email": officer.email, "password": PASSWORDS[role], "csrf_token": token}
-    )
+    response = password_and_code(app, client, officer, PASSWORDS[role])
     assert response.status_code == 302, response.text
     page = client.get("/officers/")
     client.environ_base["HTTP_X_CSRFTOKEN"] = re.search(
@@ -180,3 +261,21 @@ def officer_client(app, officer):
 @pytest.fixture
 def supervisor_client(app, make_officer):
     return signed_in(app, make_officer(role="supervisor"), "supervisor")
+
+
+@pytest.fixture
+def residents_in_three_wards(make_resident):
+    """7, 12 and 2 confirmed residents in the first three wards (by code) that have a
+    live postcode with a location; the ward codes, in that order."""
+    wards = db.session.execute(
+        text(
+            "SELECT p.admin_ward_code, min(p.display) FROM postcodes p"
+            " JOIN places w ON w.kind = 'ward' AND w.code = p.admin_ward_code"
+            " WHERE p.location IS NOT NULL AND p.terminated_on IS NULL"
+            " GROUP BY 1 ORDER BY 1 LIMIT 3"
+        )
+    ).all()
+    for (_, postcode), n in zip(wards, (7, 12, 2), strict=True):
+        for i in range(n):
+            make_resident(postcode=postcode, sms=f"+4477006{n:02d}{i:03d}")
+    return [ward for ward, _ in wards]

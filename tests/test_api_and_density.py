@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from sqlalchemy import text
 
@@ -131,23 +133,258 @@ def test_boundaries_are_served_as_geojson(client, app_ctx):
 
 
 def test_density_counts_residents_per_cell_and_hides_small_cells(make_resident, app_ctx):
-    for n in range(5):
+    for n in range(6):
         make_resident(postcode="BS1 6AD", sms=f"+44770090010{n}")
-    make_resident(postcode="TA1 1AA")  # alone in its cell: must not be shown
+    make_resident(postcode="TA1 1AA")  # alone in its cell: grey, never a number
+    make_resident(postcode="TA1 1AA", sms="+447700900199", verified=False)  # not counted
 
     density = resident_density(1000, min_count=5)
 
-    assert density["suppressed_cells"] == 1
-    assert [f["properties"]["residents"] for f in density["features"]] == [5]
-    ring = density["features"][0]["geometry"]["coordinates"][0]
-    inside = db.session.scalar(
+    # The lone resident's square is grey; so is the 6, or the 1 would be the force's
+    # total minus 6. Together they hold 7, which pins neither.
+    assert density["suppressed_cells"] == 2
+    assert density["shown_cells"] == 0
+    assert density["hidden_residents"] == 7
+    assert {f["properties"]["residents"] for f in density["features"]} == {None}
+    assert {f["properties"]["label"] for f in density["features"]} == {"fewer than 5 residents"}
+    rings = [f["geometry"]["coordinates"][0] for f in density["features"]]
+    inside = [
+        db.session.scalar(
+            text(
+                "SELECT ST_Contains(ST_GeomFromGeoJSON(:g), location_wgs84) "
+                "FROM postcodes WHERE postcode = 'BS16AD'"
+            ),
+            {"g": json.dumps({"type": "Polygon", "coordinates": [ring]})},
+        )
+        for ring in rings
+    ]
+    assert sorted(inside) == [False, True]
+
+
+# ---------------------------------------------------------------- density, safely ------
+
+
+def distinct_squares(n: int) -> list[str]:
+    """Postcodes (as residents type them) in n different 1 km squares of the grid,
+    far enough apart that no two share a square."""
+    rows = db.session.execute(
         text(
-            "SELECT ST_Contains(ST_GeomFromGeoJSON(:g), location_wgs84) "
-            "FROM postcodes WHERE postcode = 'BS16AD'"
+            "SELECT DISTINCT ON (floor(ST_X(p.location) / 5000), floor(ST_Y(p.location) / 5000))"
+            " p.display FROM postcodes p"
+            " JOIN places w ON w.kind = 'ward' AND w.code = p.admin_ward_code"
+            " WHERE p.location IS NOT NULL AND p.terminated_on IS NULL"
+            " ORDER BY floor(ST_X(p.location) / 5000), floor(ST_Y(p.location) / 5000), p.postcode"
+            " LIMIT :n"
         ),
-        {"g": f'{{"type":"Polygon","coordinates":[{ring}]}}'.replace("(", "[").replace(")", "]")},
+        {"n": n},
+    ).scalars()
+    found = list(rows)
+    assert len(found) == n
+    return found
+
+
+@pytest.fixture
+def place_residents(make_resident):
+    """Residents in squares: {postcode: [(channels, groups), ...]}; every one with a
+    confirmed text number unless told, numbered so that none share one."""
+    counter = iter(range(10_000))
+
+    def place(layout: dict[str, list[dict]]):
+        for postcode, people in layout.items():
+            for person in people:
+                i = next(counter)
+                make_resident(
+                    postcode=postcode,
+                    sms=f"+4477009{i:05d}" if person.get("sms", True) else None,
+                    email=f"d{i}@example.org" if person.get("email") else None,
+                    groups=tuple(person.get("groups", ())),
+                )
+
+    return place
+
+
+def square_of(feature) -> tuple:
+    ring = feature["geometry"]["coordinates"][0]
+    return (round(min(p[0] for p in ring), 4), round(min(p[1] for p in ring), 4))
+
+
+def published(density: dict) -> tuple[dict, set, int | None]:
+    """What a reader gets from one map: shown counts by square, the grey squares,
+    and the grey squares' total (None when not given)."""
+    shown = {
+        square_of(f): f["properties"]["residents"]
+        for f in density["features"]
+        if f["properties"]["status"] == "shown"
+    }
+    grey = {square_of(f) for f in density["features"] if f["properties"]["status"] == "hidden"}
+    return shown, grey, density["hidden_residents"]
+
+
+def sums_to(total: int, ranges: list[range]):
+    """Every way to pick one value from each range so that they add up to total."""
+    if not ranges:
+        if total == 0:
+            yield ()
+        return
+    for first in ranges[0]:
+        if first > total:
+            break
+        for rest in sums_to(total - first, ranges[1:]):
+            yield (first, *rest)
+
+
+def what_subtraction_leaves(
+    everyone: dict, filtered: dict | None = None, *, force_total: int, filter_total: int = 0
+) -> dict:
+    """Every value each hidden figure could take, for someone who has both maps and
+    both force totals (from any other page): they subtract the shown squares from
+    the totals and try every split of the rest. Unfiltered grey squares hold 1 or
+    more each; a filtered count is at most its square's unfiltered count."""
+    shown_u, grey_u, _ = published(everyone)
+    grey_u = sorted(grey_u)
+    left_u = force_total - sum(shown_u.values())
+    possible: dict = {}
+    if filtered is None:
+        for values in sums_to(left_u, [range(1, left_u + 1)] * len(grey_u)):
+            for key, v in zip(grey_u, values, strict=True):
+                possible.setdefault(("all", key), set()).add(v)
+        return possible
+    shown_f, grey_f, _ = published(filtered)
+    grey_f = sorted(grey_f)
+    left_f = filter_total - sum(shown_f.values())
+    for values in sums_to(left_u, [range(1, left_u + 1)] * len(grey_u)):
+        unfiltered = dict(zip(grey_u, values, strict=True)) | shown_u
+        if any(n > unfiltered[key] for key, n in shown_f.items()):
+            continue  # a square cannot hold more of the filter's residents than in all
+        ranges = [range(0, unfiltered[key] + 1) for key in grey_f]
+        for split in sums_to(left_f, ranges):
+            for key, v in zip(grey_u, values, strict=True):
+                possible.setdefault(("all", key), set()).add(v)
+            for key, v in zip(grey_f, split, strict=True):
+                possible.setdefault(("filtered", key), set()).add(v)
+                possible.setdefault(("left out", key), set()).add(unfiltered[key] - v)
+    return possible
+
+
+def test_density_legend_counts_squares_and_gives_the_grey_total(client, sign_in, place_residents):
+    a, b, c, d = distinct_squares(4)
+    place_residents({a: [{}] * 12, b: [{}] * 7, c: [{}] * 3, d: [{}] * 2})
+    sign_in("analyst")
+
+    density = client.get("/analysts/density.geojson").json
+
+    assert density["shown_cells"] == 2 and density["shown_residents"] == 19
+    assert density["suppressed_cells"] == 2 and density["hidden_residents"] == 5
+    legend = {row["label"]: (row["squares"], row["residents"]) for row in density["legend"]}
+    assert legend["5 to 9"] == (1, 7)
+    assert legend["10 to 24"] == (1, 12)
+    assert legend["250 or more"] == (0, 0)
+    assert legend["Fewer than 5 (or hidden to protect such a square)"] == (2, 5)
+    greys = [f for f in density["features"] if f["properties"]["status"] == "hidden"]
+    assert {f["properties"]["colour"] for f in greys} == {"#9ca3af"}
+    # The force's total (24, as any other page may give it) minus what is shown is
+    # the grey total: it says 5 between two squares, never which holds what.
+    possible = what_subtraction_leaves(density, force_total=24)
+    assert {key: len(values) for key, values in possible.items()} == {
+        ("all", key): 4 for key in published(density)[1]
+    }
+
+    page = client.get("/analysts/density").text
+    assert "2 squares showing 19 residents" in page
+    assert "2 grey squares with fewer than 5 each (or hidden to protect one), holding 5" in page
+    assert "Download briefing map" in page
+
+
+@pytest.mark.parametrize(
+    ("counts", "grey_counts"),
+    [
+        # A lone small square: its total would be the force's minus the rest.
+        ([12, 9, 1], [9, 1]),
+        # Two squares of 4: their total 8 says both are 4.
+        ([30, 12, 4, 4], [12, 4, 4]),
+        # Five squares of 1: their total 5 says each holds one.
+        ([20, 8, 1, 1, 1, 1, 1], [8, 1, 1, 1, 1, 1]),
+        # Two small squares adding up to under 5.
+        ([15, 11, 2, 1], [11, 2, 1]),
+    ],
+)
+def test_density_hides_a_shown_square_when_subtraction_would_reveal_a_grey_one(
+    app_ctx, place_residents, counts, grey_counts
+):
+    squares = distinct_squares(len(counts))
+    place_residents({sq: [{}] * n for sq, n in zip(squares, counts, strict=True)})
+
+    density = resident_density(1000, min_count=5)
+
+    shown, grey, hidden_total = published(density)
+    assert sorted(shown.values()) == sorted(set(counts) - set(grey_counts)) or sorted(
+        shown.values()
+    ) == sorted(n for n in counts if n not in grey_counts)
+    assert len(grey) == len(grey_counts)
+    assert hidden_total == sum(grey_counts)
+    assert all(v is None or v >= 5 for v in shown.values())
+    for key, values in what_subtraction_leaves(density, force_total=sum(counts)).items():
+        assert len(values) >= 2, f"{key} is pinned to {values}"
+
+
+def test_filtered_density_cannot_be_subtracted_from_the_whole(client, sign_in, place_residents):
+    a, b, c, d, e = distinct_squares(5)
+    farm = {"groups": ["farm-watch"]}
+    place_residents(
+        {
+            a: [farm] * 7 + [{}] * 4,  # 11, of whom 7 in the group: 4 left out
+            b: [farm] * 12,  # everyone in the group: nobody left out
+            c: [farm] * 9,  # grey to protect d: shown filtered, it would give d away
+            d: [farm] * 1,  # grey on every map
+            e: [farm] * 5 + [{}] * 10,  # grey filtered: else a's 4 left out would show
+        }
     )
-    assert inside is True
+    sign_in("analyst")
+
+    everyone = client.get("/analysts/density.geojson").json
+    filtered = client.get("/analysts/density.geojson?group=farm-watch").json
+
+    shown_u, grey_u, total_u = published(everyone)
+    shown_f, grey_f, total_f = published(filtered)
+    assert sorted(shown_u.values()) == [11, 12, 15] and total_u == 10
+    assert sorted(shown_f.values()) == [12] and total_f == 22
+    assert filtered["filter"] == "In the group Farm-Watch"
+    # A grey square stays grey on the filtered map, and the square where the filter
+    # leaves out 4 is grey there too, though 7 are in the group.
+    assert grey_u <= grey_f
+    assert square_of_count(everyone, 11) in grey_f
+    # Filtered minus unfiltered, square by square: 0 or 5 and more, never 1 to 4.
+    for key, n in shown_f.items():
+        assert shown_u[key] - n == 0 or shown_u[key] - n >= 5
+    # And with both maps and both totals, every hidden figure keeps two values or more.
+    possible = what_subtraction_leaves(everyone, filtered, force_total=48, filter_total=34)
+    assert possible and all(len(v) >= 2 for v in possible.values()), possible
+
+    by_text = client.get("/analysts/density.geojson?channel=sms").json
+    assert by_text["filter"] == "On text message"
+    assert published(by_text)[0] == shown_u  # everyone has a text number
+
+
+def square_of_count(density: dict, n: int) -> tuple:
+    return next(square_of(f) for f in density["features"] if f["properties"]["residents"] == n)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("group=farm-watch&channel=sms", "Choose a group or a channel, not both"),
+        ("group=nobody-has-this", "There is no interest group by that name"),
+        ("channel=pigeon", "There is no channel by that name"),
+    ],
+)
+def test_a_density_filter_that_cannot_be_applied_says_why(client, sign_in, query, message):
+    sign_in("analyst")
+    answer = client.get(f"/analysts/density.geojson?{query}")
+    assert answer.status_code == 400
+    assert message in answer.json["error"]
+    page = client.get(f"/analysts/density?{query}")
+    assert page.status_code == 400
+    assert message in page.text and "The map below shows everyone" in page.text
 
 
 def test_density_has_one_cell_size_so_hidden_cells_cannot_be_derived(client, sign_in):

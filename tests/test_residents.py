@@ -84,11 +84,18 @@ def test_nothing_goes_to_a_channel_until_it_is_confirmed(client, app_ctx, make_o
     sms, email = notices_sent(run_worker)
     assert (sms.channel, sms.recipient, email.channel) == ("sms", "+447700900123", "email")
     page = client.get("/register/confirm")
-    assert "You're signed up" in page.text and "Central ward, Bristol, City of" in page.text
+    assert "Check your messages" in page.text and "Central ward, Bristol, City of" in page.text
+    assert "07700 900123" in page.text and "+447700900123" not in page.text  # as people write it
     token = page_token(client, "/register/confirm")
-    client.post(
-        "/register/confirm", data={"csrf_token": token, "channel": "sms", "code": code_in(sms)}
-    )
+    confirmed = client.post(
+        "/register/confirm",
+        data={"csrf_token": token, "channel": "sms", "code": code_in(sms)},
+        follow_redirects=True,
+    ).text
+    # The heading says what happened and what comes next; the e-mail is still to confirm.
+    assert "Text message confirmed: you're signed up" in confirmed
+    assert "What happens next" in confirmed and "Still to confirm" in confirmed
+    assert "Check your messages" not in client.get("/register/confirm").text
     assert alert_addresses(officer) == {"+447700900123"}  # the e-mail is still unconfirmed
 
     path = link_in(email)
@@ -334,13 +341,28 @@ def test_an_import_reports_every_rejected_row_and_writes_all_the_rest_at_once(
     dry = import_residents(CSV, filename="legacy.csv", dry_run=True)
     reasons = {r["row"]: " ".join(r["reasons"]) for r in dry.rejected}
     assert dry.rows_read == 7 and dry.accepted == 1
-    assert "Wiltshire" in reasons[3]
-    assert "no group called “nosuch”" in reasons[4]
-    assert "premium-rate" in reasons[5]
-    assert "mobile: the same as on row 2" in reasons[6]
-    assert "Enter a postcode" in reasons[7]
-    assert "email: already registered" in reasons[8]
-    assert "example.invalid" not in str(dry.rejected)  # the report holds no addresses
+    # Reasons for the staff running the import, not the words a resident is shown.
+    assert reasons[3] == "postcode outside the force area: Wiltshire"
+    assert reasons[4] == "group not known: “nosuch”"
+    assert reasons[5] == "mobile is a premium-rate, personal or shared-cost number"
+    assert reasons[6] == "mobile is the same as on row 2"
+    assert reasons[7].startswith("postcode missing")
+    assert reasons[8] == "e-mail address already registered"
+    # Each row's values, its contact details masked: the report holds no addresses.
+    values = {r["row"]: r["values"] for r in dry.rejected}
+    assert values[3] == {
+        "name": "Bob",
+        "postcode": "BA12 9AA",
+        "mobile": "0770••••102",
+        "landline": "",
+        "email": "",
+        "groups": "",
+        "label": "",
+    }
+    assert values[4]["landline"] == "0117••••103" and values[4]["label"] == "Farm"
+    assert values[8]["email"] == "g•••@e•••.invalid"
+    assert "example.invalid" not in str(dry.rejected)
+    assert "900102" not in str(dry.rejected) and "496 0103" not in str(dry.rejected)
     assert db.session.scalar(select(func.count()).select_from(Resident)) == 1  # dry: nothing
 
     done = import_residents(CSV, filename="legacy.csv", dry_run=False, notify=True)
@@ -384,7 +406,9 @@ def test_the_admin_checks_then_imports_a_file_in_the_background(
     status_url = upload.headers["Location"]
     run_worker()
     page = client.get(status_url).text
-    assert "6" in page and "can be imported" in page and "Wiltshire" in page
+    assert "6" in page and "can be imported" in page
+    assert "postcode outside the force area: Wiltshire" in page
+    assert "0770••••102" in page and "900102" not in page  # the row's values, masked
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Resident)) == 0
     client.post(status_url + "/run", data={"csrf_token": page_token(client, status_url)})
@@ -395,6 +419,113 @@ def test_the_admin_checks_then_imports_a_file_in_the_background(
         record = db.session.scalars(select(ResidentImport)).one()
         assert record.status == "done" and record.content is None  # the file is not kept
     assert PASSWORDS  # the admin signed in with the test password
+
+
+STAFF_CSV = """name,postcode,mobile,landline,email,notes
+Kim,BS1 6AD,0117 496 0104,,,private
+Lee,BS1 6AD,07700 900105 ext 5,,,
+Mo,BS1 6AD,,,mo@@example.invalid,
+Ned,BS1 6AD,07700 seven,,,
+"=HYPERLINK(""http://evil.example"",""x"")",@SUM(1+1),+447700900106,,,
+"Pip
+Jones",BS1 6AD,07700 900107,,,
+"""
+
+
+def test_import_reasons_are_for_staff_and_values_are_masked(app_ctx):
+    dry = import_residents(STAFF_CSV, filename="staff.csv", dry_run=True)
+    reasons = {r["row"]: r["reasons"] for r in dry.rejected}
+    values = {r["row"]: r["values"] for r in dry.rejected}
+    assert reasons[2] == ["mobile is not a mobile number (texts need one starting 07)"]
+    assert reasons[3] == ["mobile has an extension, which automated messages cannot dial"]
+    assert reasons[4][0].startswith("e-mail address not valid: ")
+    assert reasons[5] == ["mobile has letters in it"]
+    assert reasons[6] == ["postcode not valid: “@SUM(1+1)”"]
+    assert reasons[7] == ["name has a line break in it (at character 4)"]
+    everything = json.dumps(dry.rejected, ensure_ascii=False)
+    # Nothing a resident would be told to do, and no usable contact details.
+    for advice in ("Enter ", "Give ", "We can", "try again", "Check "):
+        assert advice not in everything
+    for secret in ("496 0104", "900105", "mo@@example", "900106", "900107"):
+        assert secret not in everything
+    assert values[2]["landline"] == "" and values[2]["mobile"] == "0117••••104"
+    assert values[4]["email"] == "m•••@@•••.invalid"
+    assert values[6]["mobile"] == "+447••••••106"
+    assert values[7]["name"] == "Pip\ufffdJones"  # the line break shown, not hidden
+    assert "notes" not in values[2]  # a column we do not read is not shown
+    assert dry.columns == ["name", "postcode", "mobile", "landline", "email"]
+
+
+def test_the_rejected_rows_download_as_csv_a_spreadsheet_never_runs(app_ctx):
+    import csv as csv_module
+    import io
+
+    from app.services.resident_import import rejected_rows_csv
+
+    report = import_residents(STAFF_CSV, filename="staff.csv", dry_run=True).as_dict()
+    body = rejected_rows_csv(report)
+    assert body.startswith("\ufeff")
+    header, *rows = list(csv_module.reader(io.StringIO(body.lstrip("\ufeff"))))
+    assert header == [
+        "Row",
+        "Why",
+        "Name",
+        "Postcode",
+        "Mobile (masked)",
+        "Landline (masked)",
+        "E-mail (masked)",
+    ]
+    assert [row[0] for row in rows] == ["2", "3", "4", "5", "6", "7"]
+    formula = rows[4]
+    assert formula[2] == '\'=HYPERLINK("http://evil.example","x")'
+    assert formula[3] == "'@SUM(1+1)" and formula[4] == "'+447••••••106"
+    assert formula[1] == "postcode not valid: “@SUM(1+1)”"
+    for row in rows:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r", "|", "%")), row
+    assert "900105" not in body and "496 0104" not in body
+
+
+def test_only_admins_import_and_download_rejected_rows(app, client, make_officer, run_worker):
+    from io import BytesIO
+
+    from tests.factories import signed_in
+
+    admin = signed_in(app, make_officer(role="admin"), "admin")
+    page = admin.get("/admin/import")
+    assert page.status_code == 200
+    assert 'href="/admin/import">Import</a>' in page.text  # in the admin menu
+    assert 'href="/admin/audit">Audit log</a>' in page.text
+    upload = admin.post(
+        "/admin/import",
+        data={
+            "csrf_token": page_token(admin, "/admin/import"),
+            "file": (BytesIO(STAFF_CSV.encode()), "staff.csv"),
+        },
+        content_type="multipart/form-data",
+    )
+    status_url = upload.headers["Location"]
+    import_id = int(status_url.rsplit("/", 1)[1])
+    assert admin.get(f"/admin/imports/{import_id}/rejected.csv").status_code == 404  # unchecked
+    run_worker()
+    shown = html.unescape(admin.get(status_url).text)
+    assert "mobile has letters in it" in shown and "+447••••••106" in shown
+    assert "Download the rejected rows (CSV)" in shown
+    download = admin.get(f"/admin/imports/{import_id}/rejected.csv")
+    assert download.status_code == 200 and download.mimetype == "text/csv"
+    assert download.headers["Content-Disposition"] == (
+        'attachment; filename="rejected-rows-staff.csv"'
+    )
+    assert "'=HYPERLINK" in download.text and "900106" not in download.text
+    (event,) = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "residents.import_rejected_downloaded")
+    ).all()
+    assert event.subject_id == str(import_id) and event.details == {"rows": 6}
+    for role in ("officer", "supervisor", "analyst"):
+        other = signed_in(app, make_officer(role=role), role)
+        for path in ("/admin/import", status_url, f"/admin/imports/{import_id}/rejected.csv"):
+            assert other.get(path).status_code == 403, (role, path)
+        assert 'href="/admin/audit"' not in other.get("/officers/").text
 
 
 def test_a_code_lost_with_redis_is_sent_by_the_sweeper_once(client, app_ctx, run_worker, runner):
@@ -494,7 +625,10 @@ def test_signing_up_a_registered_number_again_looks_the_same_and_tells_its_owner
     # The same reply as a new sign-up: the form does not tell who is registered...
     assert again.status_code == 302 and again.headers["Location"].endswith("/register/confirm")
     page = client.get("/register/confirm").text
-    assert "You're signed up" in page and "The 6-digit code we texted you" in page
+    assert "Check your messages" in page and "The 6-digit code we texted you" in page
+    # What the page says is true either way, and does not say which it is.
+    assert "If this number can get alerts, we have sent it a message." in page
+    assert "signed up" not in page
     token = page_token(client, "/register/confirm")
     guess = client.post(
         "/register/confirm", data={"csrf_token": token, "channel": "sms", "code": "123456"}
@@ -753,3 +887,89 @@ def test_signing_up_ones_own_email_with_someone_elses_number_confirms_the_email(
     assert "confirm" in notices["me@example.invalid"].body.lower()
     assert "It already gets them" not in notices["me@example.invalid"].body
     assert "It already gets them" in notices["+447700900777"].body
+
+
+# --- the resident's page as one form (issue 15) ----------------------------------------
+
+
+def save(client, **fields):
+    """Press a button on the page's one form: every section goes with it."""
+    data = {
+        "csrf_token": page_token(client, "/my-alerts"),
+        "groups_shown": "1",
+        "groups": ["neighbourhood-watch"],
+        "quiet_shown": "1",
+        "quiet_from": "22:00",
+        "quiet_until": "07:00",
+        "language": "en",
+    } | fields
+    return client.post("/my-alerts", data=data, follow_redirects=True)
+
+
+def test_one_form_saves_every_section_and_a_refusal_loses_nothing(resident_client):
+    client = resident_client
+    page = client.get("/my-alerts").text
+    assert page.count('type="submit"') >= 3 and page.count("<form") == 2  # the page, close
+    assert "Save changes" in page and "Every button on this page saves everything" in page
+    # Quiet hours turned on and a place added with a postcode we cannot use: the hours
+    # are saved, the place is refused by its field, and what was typed is still there.
+    answer = save(client, quiet="yes", quiet_from="23:00", label="Farm", postcode="BA12 9AA")
+    assert answer.status_code == 400
+    assert "Wiltshire" in answer.text and 'value="BA12 9AA"' in answer.text
+    assert "Everything else you changed is saved: quiet hours." in answer.text
+    resident = db.session.scalars(select(Resident)).one()
+    assert str(resident.quiet_from) == "23:00:00"
+    # A remove button in another section sends the typed place too: both are saved.
+    home = resident.locations[0]
+    save(client, quiet="yes", quiet_from="23:00", label="Farm", postcode="TA1 1AA")
+    answer = save(
+        client,
+        quiet="yes",
+        quiet_from="23:00",
+        label="Shop",
+        postcode="BS1 4ST",
+        remove_place=str(home.id),
+    )
+    assert answer.status_code == 200
+    assert "Saved: new place, place removed." in html.unescape(answer.text)
+    db.session.expire_all()
+    labels = [loc.label for loc in db.session.scalars(select(Resident)).one().locations]
+    assert sorted(labels) == ["Farm", "Shop"]
+    # Nothing changed says so rather than claiming a save.
+    again = save(client, quiet="yes", quiet_from="23:00")
+    assert "Nothing has changed." in again.text
+
+
+def test_places_are_shown_in_the_order_added_home_first(resident_client):
+    client = resident_client
+    save(client, label="Zoo", postcode="TA1 1AA")
+    save(client, label="Allotment", postcode="BS1 4ST")
+    page = client.get("/my-alerts").text
+    places = re.findall(r"<li>(Home|Zoo|Allotment):", page)
+    assert places == ["Home", "Zoo", "Allotment"]
+    exported = json.loads(client.get("/my-alerts/data.json").text)
+    assert [p["label"] for p in exported["places"]] == ["Home", "Zoo", "Allotment"]
+
+
+def test_numbers_are_shown_as_people_write_them_on_the_residents_page(resident_client):
+    page = resident_client.get("/my-alerts").text
+    assert "07700 900001" in page and "+447700900001" not in page
+
+
+def test_the_residents_data_is_a_page_to_read_as_well_as_a_file(
+    resident_client, make_officer, run_worker
+):
+    client = resident_client
+    alert_addresses(make_officer())
+    run_worker()
+    page = client.get("/my-alerts")
+    assert 'href="/my-alerts/data"' in page.text and "download it as a file (JSON)" in page.text
+    readable = client.get("/my-alerts/data")
+    assert readable.status_code == 200
+    assert "Everything we hold about you" in readable.text
+    assert "07700 900001" in readable.text and "Home: BS1 6AD" in readable.text
+    assert "<td>T</td>" in readable.text  # the alert we sent, in a table
+    assert 'href="/my-alerts/data.json"' in readable.text
+    assert "no-store" in readable.headers.get("Cache-Control", "")
+    actions = db.session.scalars(select(AuditEvent.action)).all()
+    assert "resident.data_viewed" in actions

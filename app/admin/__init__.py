@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     flash,
     jsonify,
@@ -18,9 +19,23 @@ from wtforms import ValidationError
 
 from app.auth import role_required
 from app.extensions import csrf, db
-from app.models import ResidentImport
-from app.services.accounts import AccountError, find_officers, set_officer_active
-from app.services.resident_import import import_progress, start_import, upload_import
+from app.models import ROLES, Officer, ResidentImport
+from app.services.accounts import (
+    AccountError,
+    PasswordRefused,
+    change_role,
+    find_officers,
+    invite_officer,
+    send_reset,
+    set_officer_active,
+)
+from app.services.contacts import ContactRefused
+from app.services.resident_import import (
+    download_rejected_rows,
+    import_progress,
+    start_import,
+    upload_import,
+)
 
 bp = Blueprint("admin", __name__)
 
@@ -31,19 +46,89 @@ def officers():
     return render_template("admin/officers.html", officers=find_officers())
 
 
-@bp.route("/officers/<int:officer_id>/<any(disable, enable):action>", methods=["POST"])
+@bp.route("/officers/<int:officer_id>")
 @role_required("admin")
-def set_active(officer_id: int, action: str):
+def officer(officer_id: int):
+    account = db.session.get(Officer, officer_id) or abort(404)
+    return render_template("admin/officer.html", account=account, roles=ROLES)
+
+
+@bp.route("/officers/invite", methods=["GET", "POST"])
+@role_required("admin")
+def invite():
+    form = {"email": "", "name": "", "role": "officer", "sign_in": "password"}
+    error = None
+    if request.method == "POST":
+        form = {key: request.form.get(key, default)[:300] for key, default in form.items()}
+        try:
+            account = invite_officer(
+                current_user,
+                email=form["email"],
+                name=form["name"],
+                role=form["role"],
+                sso_only=form["sign_in"] == "sso",
+            )
+        except (AccountError, ContactRefused, PasswordRefused, ValueError) as refusal:
+            error = str(refusal)
+        else:
+            flash(
+                f"{account.name}'s account is made: they sign in through single sign-on."
+                if form["sign_in"] == "sso"
+                else f"{account.name} has been sent a link to set their password."
+            )
+            return redirect(url_for("admin.officer", officer_id=account.id))
+    return render_template("admin/invite.html", form=form, roles=ROLES, error=error), (
+        400 if error else 200
+    )
+
+
+@bp.route("/officers/<int:officer_id>/role", methods=["POST"])
+@role_required("admin")
+def set_role(officer_id: int):
     try:
-        officer = set_officer_active(current_user, officer_id, active=action == "enable")
+        account = change_role(current_user, officer_id, request.form.get("role", "")[:20])
+    except AccountError as refusal:
+        flash(str(refusal))
+    else:
+        flash(f"{account.name} is now {account.role_label}.")
+    return redirect(url_for("admin.officer", officer_id=officer_id))
+
+
+@bp.route("/officers/<int:officer_id>/reset", methods=["POST"])
+@role_required("admin")
+def reset(officer_id: int):
+    try:
+        account = send_reset(current_user, officer_id)
     except AccountError as refusal:
         flash(str(refusal))
     else:
         flash(
-            f"{officer.name} can sign in again."
-            if officer.active
-            else f"{officer.name}'s account is disabled and their sessions have ended."
+            f"{account.name} has been sent a link to set a new password; their sessions have "
+            "ended. They set up their second factor again."
         )
+    return redirect(url_for("admin.officer", officer_id=officer_id))
+
+
+@bp.route("/officers/<int:officer_id>/disable")
+@role_required("admin")
+def confirm_disable(officer_id: int):
+    account = db.session.get(Officer, officer_id) or abort(404)
+    return render_template("admin/confirm_disable.html", account=account)
+
+
+@bp.route("/officers/<int:officer_id>/<any(disable, enable):action>", methods=["POST"])
+@role_required("admin")
+def set_active(officer_id: int, action: str):
+    try:
+        account = set_officer_active(current_user, officer_id, active=action == "enable")
+    except AccountError as refusal:
+        flash(str(refusal))
+        return redirect(url_for("admin.officer", officer_id=officer_id))
+    flash(
+        f"{account.name} can sign in again."
+        if account.active
+        else f"{account.name}'s account is disabled and their sessions have ended."
+    )
     return redirect(url_for("admin.officers"))
 
 
@@ -105,3 +190,27 @@ def import_run(import_id: int):
     else:
         flash("This file has already been imported, or has not been checked yet.")
     return redirect(url_for("admin.import_status", import_id=import_id))
+
+
+@bp.route("/imports/<int:import_id>/rejected.csv")
+@role_required("admin")
+def import_rejected_csv(import_id: int):
+    """The rejected rows, their reasons and their values (contact details masked)."""
+    record = db.session.get(ResidentImport, import_id) or abort(404)
+    found = download_rejected_rows(current_user, record)
+    if found is None:
+        abort(404)
+    body, name = found
+    return Response(
+        body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
+from app.admin.audit import register_audit  # noqa: E402
+
+register_audit(bp)
+
+
+from app.admin.teams import register_teams  # noqa: E402 (after bp exists)
+
+register_teams(bp)

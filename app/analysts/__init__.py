@@ -6,7 +6,12 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 
 from app.auth import role_required
 from app.dao import places as places_dao
-from app.services.density import resident_density
+from app.services.density import (
+    CHANNEL_NAMES,
+    DensityFilterError,
+    density_features,
+    density_map,
+)
 from app.services.penetration import (
     ORDERS,
     SORTS,
@@ -22,14 +27,30 @@ bp = Blueprint("analysts", __name__)
 @bp.route("/density")
 @role_required("analyst", "supervisor")
 def density():
+    """Residents per grid square, for everyone or one group or channel (?group= or
+    ?channel=), with the legend and the grey squares' total worked out on the server."""
     force = places_dao.find_force(current_app.config["FORCE_CODE"])
     bounds = places_dao.find_force_bounds_wgs84(force) if force else None
-    return render_template(
+    cell_m = current_app.config["DENSITY_CELL_M"]
+    min_count = current_app.config["DENSITY_MIN_COUNT"]
+    error = None
+    try:
+        result = density_map(
+            cell_m, min_count, group=request.args.get("group"), channel=request.args.get("channel")
+        )
+    except DensityFilterError as problem:
+        error = str(problem)
+        result = density_map(cell_m, min_count)
+    page = render_template(
         "analysts/density.html",
         bounds=bounds,
-        cell_m=current_app.config["DENSITY_CELL_M"],
-        min_count=current_app.config["DENSITY_MIN_COUNT"],
+        cell_m=cell_m,
+        min_count=min_count,
+        density=result,
+        error=error,
+        channel_names=CHANNEL_NAMES,
     )
+    return (page, 400) if error else page
 
 
 @bp.route("/density.geojson")
@@ -37,11 +58,16 @@ def density():
 def density_geojson():
     # One cell size per installation: with two nested grids, a hidden small cell's
     # count could be worked out by subtracting the visible ones from a larger cell.
-    return jsonify(
-        resident_density(
-            current_app.config["DENSITY_CELL_M"], current_app.config["DENSITY_MIN_COUNT"]
+    try:
+        result = density_map(
+            current_app.config["DENSITY_CELL_M"],
+            current_app.config["DENSITY_MIN_COUNT"],
+            group=request.args.get("group"),
+            channel=request.args.get("channel"),
         )
-    )
+    except DensityFilterError as problem:
+        return jsonify(error=str(problem), reason="invalid_filter"), 400
+    return jsonify(density_features(result))
 
 
 @bp.route("/postcode-review")
@@ -76,3 +102,12 @@ def penetration():
 def penetration_map():
     """The wards with their suppressed figures only, for the choropleth."""
     return jsonify(penetration_geojson(current_app.config["FORCE_CODE"]))
+
+
+from app.analysts.briefing import register_briefing  # noqa: E402
+from app.analysts.reports import register_reports  # noqa: E402
+from app.analysts.timeline import register_timeline  # noqa: E402
+
+register_timeline(bp)
+register_briefing(bp)
+register_reports(bp)

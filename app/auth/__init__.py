@@ -22,12 +22,18 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 
 from app.extensions import login_manager
 from app.models import Officer
+from app.services import second_factor
 from app.services.accounts import (
+    AccountError,
+    PasswordRefused,
     SignInRefused,
     TooManyAttempts,
-    authenticate,
+    check_password,
+    complete_sign_in,
     credentials_version,
+    find_link,
     has_role,
+    use_link,
 )
 from app.services.accounts import sign_out as end_staff_session
 from app.services.alerts import count_waiting_for
@@ -107,39 +113,170 @@ def home_for(officer: Officer) -> str:
     return url_for("officers.target")
 
 
+PENDING = "pending_sign_in"
+
+
 @bp.route("/sign-in", methods=["GET", "POST"])
 def sign_in():
+    """The first step: e-mail address and password. A password account then gives a
+    code from its authenticator app (or sets one up); see services/second_factor."""
     if current_user.is_authenticated:
         return redirect(home_for(current_user))
     error = None
     if request.method == "POST":
         try:
-            officer = authenticate(
+            officer = check_password(
                 request.form.get("email", ""),
                 request.form.get("password", ""),
                 ip_address=request.remote_addr,
                 user_agent=request.user_agent.string,
                 trusted_devices=_trusted_devices(),
             )
+            step = second_factor.next_step(officer)
+            if step is None:
+                complete_sign_in(officer, "password", user_agent=request.user_agent.string)
         except TooManyAttempts as refusal:
             return render_template("auth/sign_in.html", error=str(refusal)), 429
         except SignInRefused as refusal:
             error = str(refusal)
         else:
-            session.clear()  # a fresh session at sign-in: nothing carried over
-            session.permanent = True
-            login_user(officer)
-            response = redirect(_safe_next(request.args.get("next")) or home_for(officer))
-            response.set_cookie(
-                DEVICE_COOKIE,
-                _device_serializer().dumps({"d": _remembered(officer)}),
-                max_age=current_app.config["LOGIN_DEVICE_DAYS"] * 86400,
-                httponly=True,
-                secure=current_app.config.get("SESSION_COOKIE_SECURE", False),
-                samesite="Lax",
+            target = _safe_next(request.args.get("next"))
+            if step is None:
+                return signed_in_response(officer, target)
+            session.clear()
+            session[PENDING] = {**second_factor.pending_for(officer), "next": target}
+            return redirect(
+                url_for("auth.second_factor" if step == "code" else "auth.set_up_second_factor")
             )
-            return response
     return render_template("auth/sign_in.html", error=error), (400 if error else 200)
+
+
+def _begin_browser_session(officer: Officer) -> None:
+    session.clear()  # a fresh session at sign-in: nothing carried over
+    session.permanent = True
+    login_user(officer)
+
+
+def _remember_device(response, officer: Officer):
+    response.set_cookie(
+        DEVICE_COOKIE,
+        _device_serializer().dumps({"d": _remembered(officer)}),
+        max_age=current_app.config["LOGIN_DEVICE_DAYS"] * 86400,
+        httponly=True,
+        secure=current_app.config.get("SESSION_COOKIE_SECURE", False),
+        samesite="Lax",
+    )
+    return response
+
+
+def signed_in_response(officer: Officer, next_target: str | None = None):
+    """The browser's side of signing in, once accounts.complete_sign_in has started the
+    officer's session (officer.session_token): a fresh cookie session, the device
+    remembered, and on to where they were going (a path of ours) or their home page.
+    Single sign-on's callback ends with this too."""
+    _begin_browser_session(officer)
+    return _remember_device(redirect(_safe_next(next_target) or home_for(officer)), officer)
+
+
+def _pending():
+    """The officer who has given the right password and not yet a code, or None."""
+    pending = session.get(PENDING)
+    officer = second_factor.pending_officer(pending)
+    return officer, (pending.get("next") if officer is not None else None)
+
+
+def _start_again():
+    session.pop(PENDING, None)
+    flash("Sign in again: that took too long, or the account changed.")
+    return redirect(url_for("auth.sign_in"))
+
+
+@bp.route("/sign-in/code", methods=["GET", "POST"], endpoint="second_factor")
+def second_factor_code():
+    officer, target = _pending()
+    if officer is None:
+        return _start_again()
+    if not second_factor.has_second_factor(officer):
+        return redirect(url_for("auth.set_up_second_factor"))
+    error, status = None, 200
+    if request.method == "POST":
+        try:
+            method = second_factor.verify_and_sign_in(
+                officer, request.form.get("code", ""), user_agent=request.user_agent.string
+            )
+        except TooManyAttempts as refusal:
+            error, status = str(refusal), 429
+        except SignInRefused as refusal:
+            error, status = str(refusal), 400
+        else:
+            response = signed_in_response(officer, target)
+            if method == "password+recovery_code":
+                left = second_factor.recovery_codes_left(officer)
+                flash(
+                    f"You signed in with a recovery code; {left} left. If your phone is lost, "
+                    "ask an administrator to reset your account."
+                )
+            return response
+    return render_template("auth/second_factor.html", error=error), status
+
+
+@bp.route("/sign-in/set-up", methods=["GET", "POST"])
+def set_up_second_factor():
+    officer, target = _pending()
+    if officer is None:
+        return _start_again()
+    if second_factor.has_second_factor(officer):
+        return redirect(url_for("auth.second_factor"))
+    error, status = None, 200
+    if request.method == "POST":
+        try:
+            codes = second_factor.confirm_setup(
+                officer, request.form.get("code", ""), user_agent=request.user_agent.string
+            )
+        except TooManyAttempts as refusal:
+            error, status = str(refusal), 429
+        except SignInRefused as refusal:
+            error, status = str(refusal), 400
+        else:
+            _begin_browser_session(officer)
+            page = render_template(
+                "auth/recovery_codes.html",
+                codes=codes,
+                onward=_safe_next(target) or home_for(officer),
+            )
+            return _remember_device(current_app.make_response(page), officer)
+    setup = second_factor.begin_setup(officer)
+    return render_template("auth/set_up.html", setup=setup, error=error), status
+
+
+@bp.route("/account/set-password/<token>", methods=["GET", "POST"])
+def account_link(token: str):
+    """An administrator's one-time link (an invitation or a reset): set a password,
+    then set up the second factor. The token is in the path; the access log records
+    the route, never the path, and pages are sent no-store."""
+    try:
+        link = find_link(token)
+    except AccountError as refusal:
+        return render_template("auth/account_link.html", refused=str(refusal)), 410
+    error = None
+    if request.method == "POST":
+        try:
+            officer = use_link(
+                token, request.form.get("password", ""), request.form.get("confirm", "")
+            )
+        except (AccountError, PasswordRefused) as refusal:
+            error = str(refusal)
+        else:
+            session.clear()
+            if second_factor.next_step(officer) is None:
+                flash("Your password is set. Sign in with it.")
+                return redirect(url_for("auth.sign_in"))
+            session[PENDING] = {**second_factor.pending_for(officer), "next": None}
+            flash("Your password is set. Now set up your second factor.")
+            return redirect(url_for("auth.set_up_second_factor"))
+    return render_template("auth/account_link.html", link=link, error=error), (
+        400 if error else 200
+    )
 
 
 # Longer than any page of ours with its query: refused rather than carried along.

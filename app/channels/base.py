@@ -21,6 +21,13 @@ class OutgoingMessage:
     # answer_url. A text carries its question in `body`.
     ask: str | None = None
     answer_url: str | None = None
+    # Voice: the words in Welsh too (the officer wrote both), said by the Welsh voice,
+    # before `body` for a resident who chose Welsh (`welsh_first`).
+    welsh: str | None = None
+    welsh_first: bool = False
+    # Voice: how to stop the calls, said last; in Welsh (by the Welsh voice) for a
+    # resident who chose Welsh. None: the English words.
+    closing: str | None = None
 
 
 @dataclass(frozen=True)

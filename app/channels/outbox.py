@@ -11,6 +11,14 @@ from app.extensions import db
 from app.models import OutboxMessage
 
 
+def spoken_in_order(message: OutgoingMessage) -> str:
+    """A call's words as the resident hears them (both languages when it has both)."""
+    if not message.welsh:
+        return message.body
+    parts = [message.welsh, message.body] if message.welsh_first else [message.body, message.welsh]
+    return "\n".join(parts)
+
+
 class OutboxTransport:
     name = "outbox"
     writes_to_database = True
@@ -24,7 +32,7 @@ class OutboxTransport:
             channel=message.channel,
             recipient=message.recipient,
             subject=message.subject,
-            body=message.body
+            body=spoken_in_order(message)
             + (
                 f"\n[Then plays the recording, twice: {message.audio_url}]"
                 if message.audio_url

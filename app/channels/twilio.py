@@ -152,6 +152,7 @@ class TwilioSettings:
         self.from_number = config.get("TWILIO_FROM_NUMBER")
         self.voice_from_number = config.get("TWILIO_VOICE_FROM_NUMBER") or self.from_number
         self.voice = config.get("TWILIO_VOICE", "Polly.Amy")
+        self.voice_cy = config.get("TWILIO_VOICE_CY", "Polly.Gwyneth")
         self.api_base_url = config.get("TWILIO_API_BASE_URL")
         self.timeout = float(config.get("TWILIO_TIMEOUT_SECONDS", 10))
 
@@ -293,6 +294,10 @@ def voice_twiml(
     audio_url: str | None = None,
     ask: str | None = None,
     answer_url: str | None = None,
+    welsh: str | None = None,
+    welsh_voice: str | None = None,
+    welsh_first: bool = False,
+    closing: str | None = None,
 ) -> str:
     """Say the script (twice, so someone who picks up late still hears it) in one voice,
     and how to stop the calls. With a recording, say the script once as an introduction
@@ -302,10 +307,19 @@ def voice_twiml(
     def say(words: str) -> str:
         return f'<Say voice="{escape(voice)}" language="en-GB">{words}</Say>'
 
+    def say_welsh(words: str) -> str:
+        return f'<Say voice="{escape(welsh_voice or voice)}" language="cy-GB">{words}</Say>'
+
     said = escape(script)
     if audio_url:
         play = f"<Play>{escape(audio_url)}</Play>"
         message = f'{say(said)}{play}<Pause length="1"/>{say("Again.")}{play}'
+    elif welsh:
+        # Both languages, the resident's first, then both again.
+        both = [say_welsh(escape(welsh)), say(said)]
+        if not welsh_first:
+            both.reverse()
+        message = "".join(both) + '<Pause length="1"/>' + "".join(both)
     else:
         message = f'{say(said)}<Pause length="1"/>{say("Again: " + said)}'
     gather = ""
@@ -314,7 +328,11 @@ def voice_twiml(
             f'<Gather input="dtmf" numDigits="1" timeout="8" method="POST" '
             f'action="{escape(answer_url)}">{say(escape(ask))}</Gather>'
         )
-    return f"<Response>{message}{gather}{say('To stop these calls, call 101.')}</Response>"
+    if closing and welsh_first:
+        ending = say_welsh(escape(closing))
+    else:
+        ending = say(escape(closing or "To stop these calls, call 101."))
+    return f"<Response>{message}{gather}{ending}</Response>"
 
 
 class TwilioVoiceTransport:
@@ -334,6 +352,10 @@ class TwilioVoiceTransport:
                 message.audio_url,
                 ask=message.ask,
                 answer_url=message.answer_url,
+                welsh=message.welsh,
+                welsh_voice=self.settings.voice_cy,
+                welsh_first=message.welsh_first,
+                closing=message.closing,
             ),
             # Wait for the voicemail greeting to end so the whole message is kept.
             machine_detection="DetectMessageEnd",

@@ -18,8 +18,25 @@ demo_cli = AppGroup("demo", help="Demo data (never in production).")
 DEMO_ACCOUNTS = (
     ("officer@example.invalid", "PCSO Demo Officer", "officer", "demo-officer-1"),
     ("supervisor@example.invalid", "Sgt Demo Supervisor", "supervisor", "demo-supervisor-1"),
-    ("analyst@example.invalid", "Demo Analyst", "analyst", "demo-analyst-1"),
-    ("admin@example.invalid", "Demo Admin", "admin", "demo-admin-1"),
+    ("analyst@example.invalid", "Demo Analyst", "analyst", "demo-analyst-passphrase"),
+    ("admin@example.invalid", "Demo Admin", "admin", "demo-admin-passphrase"),
+)
+# The demo's team: the demo officer and supervisor (who supervises it) send inside
+# these central Bristol wards; the demo admin sends anywhere (README, "Teams").
+DEMO_TEAM = "Bristol Central"
+DEMO_TEAM_WARDS = (
+    "Central",
+    "Hotwells and Harbourside",
+    "Clifton Down",
+    "Clifton",
+    "Cotham",
+    "Redland",
+    "Ashley",
+    "Lawrence Hill",
+    "Easton",
+    "Southville",
+    "Bedminster",
+    "Windmill Hill",
 )
 DEFAULT_GROUPS = (
     ("neighbourhood-watch", "Neighbourhood Watch"),
@@ -89,12 +106,19 @@ def seed(residents: int) -> None:
     if current_app.config["ENV_NAME"] == "production":
         raise click.ClickException("Demo data is never loaded in production.")
     from app.services.accounts import create_officer
+    from app.services.second_factor import enrol
 
     ensure_interest_groups()
     for email, name, role, password in DEMO_ACCOUNTS:
-        if db.session.scalar(select(Officer.id).where(Officer.email == email)) is None:
-            create_officer(email=email, name=name, role=role, password=password)
+        officer = db.session.scalar(select(Officer).where(Officer.email == email))
+        if officer is None:
+            officer = create_officer(email=email, name=name, role=role, password=password)
+        if officer.totp_secret is None or officer.totp_confirmed_at is None:
+            # Set up already, so that the demo signs in at once: the secret is a demo
+            # setting, printed by `flask demo accounts`.
+            enrol(officer, by="demo seed")
     seed_templates()
+    seed_team()
     have = db.session.scalar(select(func.count()).select_from(Resident))
     if have == 0:
         seed_residents(residents)
@@ -137,9 +161,47 @@ def seed_templates() -> None:
     db.session.commit()
 
 
+def seed_team() -> None:
+    """The demo team, once: the demo officer and supervisor, and central Bristol."""
+    from app.services import teams
+
+    if any(team.name == DEMO_TEAM for team in teams.find_teams()):
+        return
+    by_email = {o.email: o for o in db.session.scalars(select(Officer))}
+    admin = by_email["admin@example.invalid"]
+    team = teams.create_team(admin, DEMO_TEAM)
+    members = [
+        str(by_email[e].id) for e in ("officer@example.invalid", "supervisor@example.invalid")
+    ]
+    teams.set_members(admin, team.id, members)
+    teams.set_supervisors(admin, team.id, members[1:])
+    bristol = {
+        place["name"]: place["id"]
+        for place in teams.find_area_places()
+        if place["kind"] == "ward" and place["district"] == "Bristol, City of"
+    }
+    for ward in DEMO_TEAM_WARDS:
+        if ward in bristol:
+            teams.add_place_area(admin, team.id, str(bristol[ward]))
+    click.echo(f"Made the team {DEMO_TEAM}: it sends inside {len(team.areas)} Bristol wards.")
+
+
 @demo_cli.command("accounts")
 def print_accounts() -> None:
-    """Print the demo accounts' e-mail addresses and passwords."""
+    """Print the demo accounts' e-mail addresses, passwords and second-factor secrets."""
+    if current_app.config["ENV_NAME"] == "production":
+        raise click.ClickException("There are no demo accounts in production.")
+    secrets = dict(db.session.execute(select(Officer.email, Officer.totp_secret)).all())
     click.echo("Demo accounts (development only):")
     for email, _, role, password in DEMO_ACCOUNTS:
         click.echo(f"  {role:<11} {email:<28} password: {password}")
+        if secrets.get(email):
+            click.echo(f"  {'':<11} {'':<28} TOTP secret: {secrets[email]}")
+    click.echo(
+        "  After the password, sign-in asks for a code: add a secret to an authenticator\n"
+        "  app, or run `flask officers totp-code EMAIL` (APP_ENV=development only)."
+    )
+    click.echo(
+        f"  The officer and supervisor are the team {DEMO_TEAM}: they send only inside\n"
+        f"  its wards ({', '.join(DEMO_TEAM_WARDS)}); the admin sends anywhere."
+    )

@@ -95,7 +95,7 @@ def progress(alert_id: int) -> None:
 @click.password_option()
 def create(email: str, name: str, role: str, password: str, mobile: str | None) -> None:
     """Create a staff account."""
-    from app.services.accounts import create_officer
+    from app.services.accounts import AccountError, PasswordRefused, create_officer
     from app.services.contacts import ContactRefused, normalise_email
 
     try:
@@ -103,10 +103,17 @@ def create(email: str, name: str, role: str, password: str, mobile: str | None) 
     except ContactRefused as refusal:
         raise click.ClickException(f"--email: {refusal}") from None
     try:
-        create_officer(email=email, name=name, role=role, password=password, mobile=mobile)
+        create_officer(
+            email=email, name=name, role=role, password=password, mobile=mobile, audit=True
+        )
     except ContactRefused as refusal:
         raise click.ClickException(f"--mobile: {refusal}") from None
-    click.echo(f"Created {role} {email}")
+    except (AccountError, PasswordRefused) as refusal:
+        raise click.ClickException(str(refusal)) from None
+    click.echo(
+        f"Created {role} {email}. They set up their second factor (an authenticator app) "
+        "when they first sign in."
+    )
 
 
 @officers_cli.command("disable")
@@ -135,3 +142,39 @@ def set_password(email: str, password: str) -> None:
     except AccountError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"New password set for {email}; its sessions have ended.")
+
+
+@officers_cli.command("totp-code")
+@click.argument("email")
+def totp_code(email: str) -> None:
+    """Development only: the code an account's authenticator app shows now (the demo's
+    accounts have their secrets printed by `flask demo accounts`)."""
+    from flask import current_app
+
+    from app.services.accounts import find_by_email
+    from app.services.second_factor import current_code
+
+    if current_app.config["ENV_NAME"] != "development":
+        raise click.ClickException(
+            "totp-code works only with APP_ENV=development: a real account's codes come "
+            "from its owner's phone."
+        )
+    officer = find_by_email(email)
+    code = current_code(officer) if officer is not None else None
+    if code is None:
+        raise click.ClickException(f"{email} has no second factor set up.")
+    click.echo(code)
+
+
+@officers_cli.command("reset-second-factor")
+@click.option("--email", required=True)
+def reset_second_factor(email: str) -> None:
+    """Forget an account's second factor (a lost phone and no recovery codes): it sets
+    one up again at its next sign-in, and its sessions end."""
+    from app.services.accounts import AccountError, forget_second_factor_by_email
+
+    try:
+        forget_second_factor_by_email(email)
+    except AccountError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{email} sets up a second factor at their next sign-in; sessions ended.")

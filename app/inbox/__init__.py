@@ -9,7 +9,7 @@ from flask_login import current_user
 from app.auth import role_required
 from app.extensions import db
 from app.models import Alert
-from app.services import replies
+from app.services import authorisation, replies
 from app.web import record_id
 
 bp = Blueprint("inbox", __name__)
@@ -29,6 +29,8 @@ def inbox():
 @role_required(*READERS)
 def alert_replies(alert_id: int):
     alert = db.session.get(Alert, alert_id) or abort(404)
+    if not authorisation.may(current_user, "alert.replies", alert):
+        abort(403)
     before = request.args.get("before", type=record_id)
     seen = replies.read_inbox(current_user, alert_id=alert_id, before_id=before)
     return render_template("inbox/inbox.html", alert=alert, saved=replies.SAVED_ANSWERS, **seen)
@@ -39,6 +41,8 @@ def alert_replies(alert_id: int):
 def alert_answers(alert_id: int):
     """The quick question's answers and receipts so far, for the alert page to follow."""
     alert = db.session.get(Alert, alert_id) or abort(404)
+    if not authorisation.may(current_user, "alert.replies", alert):
+        abort(403)
     return jsonify(replies.answers_of(alert))
 
 

@@ -33,6 +33,7 @@ from app.models.resident import (
     ResidentLocation,
 )
 from app.models.target import Target
+from app.models.team import Team, TeamArea, alert_teams, team_members, team_supervisors
 
 # Ids are PostgreSQL integers: a larger number names no row (and is refused, not sent).
 MAX_ID = 2**31 - 1
@@ -71,6 +72,11 @@ __all__ = [
     "Reply",
     "StaffSession",
     "Target",
+    "Team",
+    "TeamArea",
+    "alert_teams",
+    "team_members",
+    "team_supervisors",
     "WardPopulation",
     "name_search_key",
 ]

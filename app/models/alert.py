@@ -70,6 +70,9 @@ class Alert(db.Model):
     created_by_id: Mapped[int] = mapped_column(ForeignKey("officers.id"), nullable=False)
     title: Mapped[str] = mapped_column(String(120), nullable=False)
     body: Mapped[str] = mapped_column(Text, nullable=False)
+    # The Welsh words, when the officer wrote them (issue 15); None: English only.
+    title_cy: Mapped[str | None] = mapped_column(String(120))
+    body_cy: Mapped[str | None] = mapped_column(Text)
     category: Mapped[str] = mapped_column(String(30), nullable=False, server_default="incident")
     mode: Mapped[str] = mapped_column(String(10), nullable=False, server_default="live")
     # The shapes as the officer drew them (WGS84), and the area they resolve to (BNG):

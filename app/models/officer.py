@@ -4,6 +4,7 @@ from datetime import datetime
 
 from flask_login import UserMixin
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -32,7 +33,8 @@ class Officer(UserMixin, db.Model):
     email: Mapped[str] = mapped_column(String(254), unique=True, nullable=False)
     name: Mapped[str] = mapped_column(Text, nullable=False)
     role: Mapped[str] = mapped_column(String(20), nullable=False)
-    password_hash: Mapped[str] = mapped_column(Text, nullable=False)
+    # None for an account that signs in only through the force's identity provider.
+    password_hash: Mapped[str | None] = mapped_column(Text)
     # Where "send a test to myself" goes by text, besides the e-mail address (E.164).
     mobile: Mapped[str | None] = mapped_column(String(20))
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
@@ -40,10 +42,23 @@ class Officer(UserMixin, db.Model):
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The second factor of a password account (app/services/second_factor.py): a TOTP
+    # secret, in use once confirmed by a first code; one being set up; and the last
+    # time step accepted, so that a code is never accepted twice.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_pending_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
     # The server-side session this object was loaded for (app/services/staff_sessions):
     # Flask-Login keeps it in the cookie in place of the account's id.
     session_token = None
+
+    @property
+    def role_label(self) -> str:
+        return {"officer": "an officer", "analyst": "an analyst"}.get(
+            self.role, f"a {self.role}" if self.role != "admin" else "an administrator"
+        )
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
@@ -76,3 +91,47 @@ class StaffSession(db.Model):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # signed_out, idle, shift_over, other_browser, disabled, password_changed
     ended_reason: Mapped[str | None] = mapped_column(String(20))
+
+
+class RecoveryCode(db.Model):
+    """One of the ten one-time codes that stand in for the authenticator app when it is
+    lost. Only a hash is kept; a used code is marked, never accepted again."""
+
+    __tablename__ = "officer_recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    officer_id: Mapped[int] = mapped_column(
+        ForeignKey("officers.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+ACCOUNT_LINK_KINDS = ("reset", "invite")
+
+
+class AccountLink(db.Model):
+    """A one-time link an administrator sent: to set a password on a new account
+    (invite) or to set a new one (reset). The link carries a random token; only its
+    hash is here. It works once, until expires_at; a newer link replaces it."""
+
+    __tablename__ = "officer_account_links"
+    __table_args__ = (CheckConstraint(f"kind IN {ACCOUNT_LINK_KINDS!r}", name="kind_known"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    officer_id: Mapped[int] = mapped_column(
+        ForeignKey("officers.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    kind: Mapped[str] = mapped_column(String(10), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("officers.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -37,6 +37,7 @@ class Resident(db.Model):
     """A member of the public who asked to hear from the police."""
 
     __tablename__ = "residents"
+    __table_args__ = (CheckConstraint("language IN ('en', 'cy')", name="language_known"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # The identifier that may appear in URLs and logs; the integer id never leaves us.
@@ -60,6 +61,8 @@ class Resident(db.Model):
     # Quiet hours (UK local time): non-urgent alerts wait until quiet_until.
     quiet_from: Mapped[time | None] = mapped_column(Time)
     quiet_until: Mapped[time | None] = mapped_column(Time)
+    # The language of their pages and of what we send them: "en" or "cy" (app/i18n.py).
+    language: Mapped[str] = mapped_column(String(2), nullable=False, server_default="en")
 
     locations: Mapped[list[ResidentLocation]] = relationship(
         back_populates="resident", cascade="all, delete-orphan"

@@ -24,9 +24,8 @@ from app.auth import role_required
 from app.dao import places as places_dao
 from app.extensions import db
 from app.models import CATEGORIES, MAX_ID, Alert
-from app.services import replies
+from app.services import authorisation, replies, teams
 from app.services.alerts import (
-    APPROVERS,
     AlertInvalid,
     NotAllowed,
     alert_progress,
@@ -37,7 +36,6 @@ from app.services.alerts import (
     draft_from_json,
     find_alert_status,
     find_pending_reviews,
-    find_recent_alerts,
     find_thread,
     find_thread_root,
     is_test,
@@ -60,7 +58,11 @@ from app.web import record_id
 
 bp = Blueprint("officers", __name__)
 
-SENDERS = ("officer", "supervisor")
+# Who may use each page: the authorisation matrix (services/authorisation.py).
+SENDERS = authorisation.roles_for("alert.write")
+VIEWERS = authorisation.roles_for("alert.view")
+CANCELLERS = authorisation.roles_for("alert.cancel")
+APPROVERS_OF = authorisation.roles_for("alert.approve")
 
 
 # "{{ alert|recipients }} residents": the expected count hides small numbers until the
@@ -82,6 +84,15 @@ def _invalid(invalid: AlertInvalid):
     return jsonify(error=str(invalid), errors=invalid.errors), 400
 
 
+def _alert_for(action: str, alert_id: int) -> Alert:
+    """The alert, if this officer may take this action on it: 404 when there is no
+    such alert, 403 when it is another team's (services/authorisation.py)."""
+    row = db.session.get(Alert, alert_id) or abort(404)
+    if not authorisation.may(current_user, action, row):
+        abort(403)
+    return row
+
+
 @bp.route("/")
 @role_required(*SENDERS)
 def target():
@@ -89,6 +100,8 @@ def target():
     bounds = places_dao.find_force_bounds_wgs84(force) if force else None
     follow_up = request.args.get("follow_up", type=record_id)
     parent = find_thread_root(follow_up) if follow_up else None
+    if parent is not None and not authorisation.may(current_user, "alert.follow_up", parent):
+        abort(403)
     kind = request.args.get("kind", "update")
     if parent is not None and kind == "all_clear" and all_clear_sent(parent):
         flash("The all-clear for this alert has gone already: this is an update.")
@@ -122,7 +135,7 @@ def target():
 @role_required(*SENDERS)
 def preview():
     try:
-        counts = preview_targets(draft_from_json(_json_body()))
+        counts = preview_targets(draft_from_json(_json_body()), current_user)
     except AlertInvalid as invalid:
         return _invalid(invalid)
     return jsonify(counts)
@@ -143,6 +156,8 @@ def compose():
             question=str(data.get("question") or ""),
             answer_options=[str(o) for o in options[:10]] if isinstance(options, list) else None,
             confirm_receipt=data.get("confirm_receipt") is True,
+            title_cy=str(data.get("title_cy") or ""),
+            body_cy=str(data.get("body_cy") or ""),
         )
     )
 
@@ -236,21 +251,21 @@ def send_test():
 
 
 @bp.route("/alerts")
-@role_required(*SENDERS)
+@role_required(*authorisation.roles_for("alert.list"))
 def alerts():
-    return render_template("officers/alerts.html", alerts=find_recent_alerts(100))
+    return render_template("officers/alerts.html", alerts=teams.find_alerts_seen_by(current_user))
 
 
 @bp.route("/approvals")
-@role_required(*APPROVERS)
+@role_required(*authorisation.roles_for("approvals.list"))
 def approvals():
-    return render_template("officers/approvals.html", reviews=find_pending_reviews())
+    return render_template("officers/approvals.html", reviews=find_pending_reviews(current_user))
 
 
 @bp.route("/alerts/<int:alert_id>")
-@role_required(*SENDERS)
+@role_required(*VIEWERS)
 def alert(alert_id: int):
-    row = db.session.get(Alert, alert_id) or abort(404)
+    row = _alert_for("alert.view", alert_id)
     pending = row.status == "pending_approval"
     return render_template(
         "officers/alert.html",
@@ -263,15 +278,17 @@ def alert(alert_id: int):
         thread=find_thread(row),
         progress=alert_progress(alert_id),
         now=datetime.now(UTC),
-        can_approve=may_approve(current_user, row),
+        can_approve=may_approve(current_user, row)
+        and authorisation.may(current_user, "alert.approve", row),
         answers=replies.answers_of(row) if row.question or row.confirm_receipt else None,
         unread_replies=replies.unread_count(alert_id),
     )
 
 
 @bp.route("/alerts/<int:alert_id>/approve", methods=["POST"])
-@role_required(*APPROVERS)
+@role_required(*APPROVERS_OF)
 def approve(alert_id: int):
+    _alert_for("alert.approve", alert_id)
     try:
         approved = approve_alert(current_user, alert_id)
     except NotAllowed as refusal:
@@ -289,8 +306,9 @@ def approve(alert_id: int):
 
 
 @bp.route("/alerts/<int:alert_id>/reject", methods=["POST"])
-@role_required(*APPROVERS)
+@role_required(*APPROVERS_OF)
 def reject(alert_id: int):
+    _alert_for("alert.approve", alert_id)
     try:
         reject_alert(current_user, alert_id, request.form.get("reason", ""))
     except (NotAllowed, AlertInvalid) as refusal:
@@ -301,9 +319,9 @@ def reject(alert_id: int):
 
 
 @bp.route("/alerts/<int:alert_id>/cancel", methods=["POST"])
-@role_required(*SENDERS)
+@role_required(*CANCELLERS)
 def cancel(alert_id: int):
-    db.session.get(Alert, alert_id) or abort(404)
+    _alert_for("alert.cancel", alert_id)
     cancelled = cancel_alert(current_user, alert_id)
     if cancelled < 0:
         flash("This alert has already finished: there is nothing left to cancel.")
@@ -313,14 +331,15 @@ def cancel(alert_id: int):
 
 
 @bp.route("/alerts/<int:alert_id>/progress")
-@role_required(*SENDERS)
+@role_required(*VIEWERS)
 def progress(alert_id: int):
+    _alert_for("alert.view", alert_id)
     status = find_alert_status(alert_id) or abort(404)
     return jsonify(alert_progress(alert_id) | {"status": status})
 
 
 @bp.route("/outbox")
-@role_required(*SENDERS)
+@role_required(*authorisation.roles_for("outbox"))
 def outbox():
     """What the development transport recorded, newest first."""
     alert_id = request.args.get("alert", type=record_id)

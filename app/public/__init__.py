@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import (
     Blueprint,
     Response,
-    current_app,
     jsonify,
     redirect,
     render_template,
@@ -15,6 +14,7 @@ from flask import (
 )
 
 from app.extensions import csrf
+from app.i18n import gettext as _
 from app.models import CATEGORIES
 from app.residents import remember, remember_unregistered
 from app.services import public_alerts, public_feeds, replies
@@ -54,7 +54,7 @@ def register():
                 form=form,
                 errors={"form": str(refusal)},
                 groups=find_interest_groups(),
-                consent=consent_statement(current_app.config["FORCE_NAME"]),
+                consent=consent_statement(),
             ), 429
         except RegistrationInvalid as invalid:
             errors = invalid.errors
@@ -75,7 +75,7 @@ def register():
         form=form,
         errors=errors,
         groups=find_interest_groups(),
-        consent=consent_statement(current_app.config["FORCE_NAME"]),
+        consent=consent_statement(),
     ), (400 if errors else 200)
 
 
@@ -98,7 +98,7 @@ def unsubscribe(token: str):  # in the URL is the proof
     """
     found = read_unsubscribe_token(token)
     if found is None:
-        title = (
+        title = _(
             "That link has expired or is not valid. To stop these e-mails, use "
             "“Change or stop your alerts” on our start page."
         )
@@ -116,7 +116,7 @@ def answer(token: str):  # the token in the URL is the proof of which message it
     delivery_id = read_answer_token(token)
     asked = replies.question_for(delivery_id) if delivery_id is not None else None
     if asked is None:
-        title = "That link has expired or is not valid. There is nothing to answer."
+        title = _("That link has expired or is not valid. There is nothing to answer.")
         return render_template("error.html", title=title, status=404), 404
     error = None
     if request.method == "POST":
@@ -136,7 +136,7 @@ def recording(token: str):
     The token is random and long: it is the only way to find a recording."""
     found = find_recording_by_token(token)
     if found is None:
-        return render_template("error.html", title="There is no such recording", status=404), 404
+        return render_template("error.html", title=_("There is no such recording"), status=404), 404
     return Response(
         found.data,
         mimetype=found.content_type,

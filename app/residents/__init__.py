@@ -18,22 +18,29 @@ from flask import (
     session,
     url_for,
 )
+from werkzeug.datastructures import MultiDict
 
+from app.i18n import gettext as _
+from app.i18n import lazy_gettext as _l
+from app.i18n import remember_language
 from app.services.contacts import ContactRefused
 from app.services.registration import find_interest_groups
 from app.services.residents import (
     CHANNEL_LABELS,
     ChangeRefused,
     add_location,
+    data_page,
     delete_resident,
     export_data,
     find_resident,
+    ordered_places,
     page_is_open,
     parse_quiet_hours,
     remove_channel,
     remove_location,
     set_channel,
     set_groups,
+    set_language,
     set_paused,
     set_quiet_hours,
 )
@@ -66,7 +73,7 @@ def resident_required(view):
             return render_template("residents/confirm_first.html")
         if resident is None:
             session.pop(SESSION_KEY, None)
-            flash("Your page has closed. Ask for a new link to open it again.")
+            flash(_("Your page has closed. Ask for a new link to open it again."))
             return redirect(url_for("residents.manage"))
         return view(resident, *args, **kwargs)
 
@@ -77,6 +84,7 @@ def remember(resident) -> None:
     session.pop(UNREGISTERED_KEY, None)
     session[SESSION_KEY] = str(resident.reference)
     session.permanent = True
+    remember_language(resident.language)
 
 
 # A sign-up whose number or address was already registered: nothing was stored, and
@@ -124,7 +132,7 @@ def confirm():
     if resident is None and session.get(UNREGISTERED_KEY):
         return _confirm_unregistered(session[UNREGISTERED_KEY])
     if resident is None:
-        flash("Your page has closed. Ask for a new link to open it again.")
+        flash(_("Your page has closed. Ask for a new link to open it again."))
         return redirect(url_for("residents.manage"))
     errors: dict[str, str] = {}
     if request.method == "POST":
@@ -139,7 +147,8 @@ def confirm():
         except VerificationRefused as refusal:
             errors[f"code-{channel}"] = str(refusal)
         if not errors:
-            flash(f"{CHANNEL_LABELS.get(channel, 'That')} confirmed.")
+            # The next page says what happened and what comes next.
+            session["just_confirmed"] = channel
             return redirect(url_for("residents.confirm"))
     return render_template(
         "residents/confirm.html", resident=resident, errors=errors, labels=CHANNEL_LABELS
@@ -148,9 +157,13 @@ def confirm():
 
 def _flash_resent(channel_name: str, *, sent: bool) -> None:
     if not sent:
-        flash("We have sent that number as many codes as we can this hour. Try again later.")
+        flash(_("We have sent that number as many codes as we can this hour. Try again later."))
     else:
-        flash("We have sent a new code." if channel_name != "email" else "We have sent a new link.")
+        flash(
+            _("We have sent a new code.")
+            if channel_name != "email"
+            else _("We have sent a new link.")
+        )
 
 
 @bp.route("/confirm-email/<token>", methods=["GET", "POST"])
@@ -165,10 +178,10 @@ def verify_email(token: str):
         return render_template("error.html", title=str(refusal), status=400), 400
     if not confirmed:
         # A used link proves nothing new: it does not open the resident's page.
-        flash("That e-mail address is already confirmed. To change your alerts, ask for a link.")
+        flash(_("That e-mail address is already confirmed. To change your alerts, ask for a link."))
         return redirect(url_for("residents.manage"))
     remember(resident)
-    flash("E-mail address confirmed. You will get alerts by e-mail.")
+    flash(_("E-mail address confirmed. You will get alerts by e-mail."))
     return redirect(url_for("residents.my_alerts"))
 
 
@@ -213,14 +226,142 @@ def my_alerts(resident):
     return _my_alerts_page(resident, errors={})
 
 
-def _my_alerts_page(resident, *, errors: dict[str, str]) -> str:
+def _my_alerts_page(resident, *, errors: dict[str, str], posted=None, saved=()) -> str:
     return render_template(
         "residents/my_alerts.html",
         resident=resident,
+        places=ordered_places(resident),
         groups=find_interest_groups(),
         labels=CHANNEL_LABELS,
         display=display,
         errors=errors,
+        posted=posted if posted is not None else MultiDict(),
+        saved=saved,
+    )
+
+
+@bp.route("/my-alerts", methods=["POST"])
+@resident_required
+def save(resident):
+    """The page's one form: every button sends every section, and each change made is
+    saved (each in its own transaction), so nothing typed in one section is lost by a
+    button in another. A refused change is shown by its field, with what was saved."""
+    form = request.form
+    saved: list[str] = []
+    errors: dict[str, str] = {}
+    to_confirm = False
+
+    def attempt(what, action) -> bool:
+        try:
+            action()
+        except _Unchanged:
+            return False
+        except ChangeRefused as refusal:
+            errors.setdefault(refusal.field, str(refusal))
+            return False
+        if what:
+            saved.append(str(what))
+        return True
+
+    language = form.get("language")
+    changed = language and language != resident.language
+    if changed:
+        # First, so that everything the page says after this is in the new language.
+        attempt(
+            _l("language"),
+            lambda: (set_language(resident, language), remember_language(language)),
+        )
+    if form.get("groups_shown"):
+        chosen = sorted(form.getlist("groups"))
+        if chosen != sorted(g.slug for g in resident.groups):
+            attempt(_l("groups"), lambda: set_groups(resident, chosen))
+    if form.get("quiet_shown"):
+        attempt(_l("quiet hours"), lambda: _save_quiet_hours(resident, form))
+    new_place = form.get("postcode", "").strip() or form.get("label", "").strip()
+    if new_place and attempt(
+        _l("new place"),
+        lambda: add_location(
+            resident, label=form.get("label", ""), postcode=form.get("postcode", "")
+        ),
+    ):
+        form = _without(form, "label", "postcode")
+    if form.get("address", "").strip():
+        channel = form.get("channel", "")
+        notice = []
+        if attempt(
+            CHANNEL_LABELS.get(channel, ""),
+            lambda: notice.append(set_channel(resident, channel, form.get("address", ""))),
+        ):
+            form = _without(form, "address")
+            to_confirm = channel in ("sms", "voice")
+            flash(_contact_message(channel, notice[0]))
+    if form.get("remove_place", "").isdigit():
+        attempt(_l("place removed"), lambda: remove_location(resident, int(form["remove_place"])))
+    if form.get("remove_channel") in CHANNEL_LABELS:
+        channel = form["remove_channel"]
+        attempt(
+            _l("%(what)s alerts stopped", what=CHANNEL_LABELS[channel]),
+            lambda: remove_channel(resident, channel),
+        )
+    if form.get("pause") in ("pause", "resume"):
+        paused = form["pause"] == "pause"
+        attempt(
+            _l("alerts paused") if paused else _l("alerts resumed"),
+            lambda: set_paused(resident, paused),
+        )
+    if errors:
+        return _my_alerts_page(resident, errors=errors, posted=form, saved=saved), 400
+    flash(_("Saved: %(what)s.", what=", ".join(saved)) if saved else _("Nothing has changed."))
+    if to_confirm:
+        return redirect(url_for("residents.confirm"))
+    return redirect(url_for("residents.my_alerts"))
+
+
+def _save_quiet_hours(resident, form) -> None:
+    """Quiet hours as the form has them, saved only when they differ."""
+    if form.get("quiet") not in ("yes", "on"):
+        if resident.quiet_from is not None:
+            set_quiet_hours(resident, None)
+            return
+        raise _Unchanged
+    quiet = parse_quiet_hours(form.get("quiet_from", ""), form.get("quiet_until", ""))
+    if (resident.quiet_from, resident.quiet_until) == quiet:
+        raise _Unchanged
+    set_quiet_hours(resident, quiet)
+
+
+class _Unchanged(ChangeRefused):
+    """Nothing to save: not an error (see save)."""
+
+    def __init__(self):
+        super().__init__("", field="")
+
+
+def _without(form, *names) -> MultiDict:
+    """The form without fields whose change is saved (so they show empty again)."""
+    kept = MultiDict(form)
+    for name in names:
+        kept.poplist(name)
+    return kept
+
+
+def _contact_message(channel: str, notice_id) -> str:
+    if notice_id is None:
+        return _(
+            "Saved, but we could not send a code or link now: it has had as many as we "
+            "allow in an hour. Ask for a new one later."
+        )
+    if channel == "email":
+        return _("We have sent a link to that address. Open it to confirm.")
+    return _("We have sent a code to that number. Enter it below to confirm.")
+
+
+@bp.route("/my-alerts/data")
+@resident_required
+def my_data(resident):
+    """Everything we hold about the resident, as a page to read or print."""
+    return render_template(
+        "residents/my_data.html", resident=resident, labels=CHANNEL_LABELS, **data_page(resident)
     )
 
 
@@ -241,7 +382,11 @@ def add_place(resident):
         location = add_location(
             resident, label=request.form.get("label", ""), postcode=request.form.get("postcode", "")
         )
-        return f"Added {location.label} ({display(location.postcode)})."
+        return _(
+            "Added %(place)s (%(postcode)s).",
+            place=location.label,
+            postcode=display(location.postcode),
+        )
 
     return _change(resident, action)
 
@@ -249,7 +394,7 @@ def add_place(resident):
 @bp.route("/my-alerts/places/<int:location_id>/remove", methods=["POST"])
 @resident_required
 def remove_place(resident, location_id: int):
-    return _change(resident, lambda: remove_location(resident, location_id) or "Place removed.")
+    return _change(resident, lambda: remove_location(resident, location_id) or _("Place removed."))
 
 
 @bp.route("/my-alerts/channels", methods=["POST"])
@@ -258,15 +403,9 @@ def set_contact(resident):
     channel = request.form.get("channel", "")
 
     def action():
-        notice_id = set_channel(resident, channel, request.form.get("address", ""))
-        if notice_id is None:
-            return (
-                "Saved, but we could not send a code or link now: it has had as many as we "
-                "allow in an hour. Ask for a new one later."
-            )
-        if channel == "email":
-            return "We have sent a link to that address. Open it to confirm."
-        return "We have sent a code to that number. Enter it below to confirm."
+        return _contact_message(
+            channel, set_channel(resident, channel, request.form.get("address", ""))
+        )
 
     result = _change(resident, action)
     if channel in ("sms", "voice") and getattr(result, "status_code", 0) == 302:
@@ -279,7 +418,10 @@ def set_contact(resident):
 def remove_contact(resident, channel: str):
     return _change(
         resident,
-        lambda: remove_channel(resident, channel) or f"{CHANNEL_LABELS[channel]} alerts stopped.",
+        lambda: (
+            remove_channel(resident, channel)
+            or _("%(what)s alerts stopped.", what=CHANNEL_LABELS[channel])
+        ),
     )
 
 
@@ -287,7 +429,7 @@ def remove_contact(resident, channel: str):
 @resident_required
 def groups(resident):
     return _change(
-        resident, lambda: set_groups(resident, request.form.getlist("groups")) or "Groups saved."
+        resident, lambda: set_groups(resident, request.form.getlist("groups")) or _("Groups saved.")
     )
 
 
@@ -297,12 +439,16 @@ def quiet_hours(resident):
     def action():
         if request.form.get("quiet") not in ("yes", "on"):
             set_quiet_hours(resident, None)
-            return "Quiet hours turned off: alerts come at any time."
+            return _("Quiet hours turned off: alerts come at any time.")
         quiet = parse_quiet_hours(
             request.form.get("quiet_from", ""), request.form.get("quiet_until", "")
         )
         set_quiet_hours(resident, quiet)
-        return f"Quiet hours saved: {quiet[0]:%H:%M} to {quiet[1]:%H:%M}."
+        return _(
+            "Quiet hours saved: %(start)s to %(end)s.",
+            start=quiet[0].strftime("%H:%M"),
+            end=quiet[1].strftime("%H:%M"),
+        )
 
     return _change(resident, action)
 
@@ -316,9 +462,9 @@ def pause(resident, action: str):
         lambda: (
             set_paused(resident, paused)
             or (
-                "Alerts paused. Nothing will be sent until you resume."
+                _("Alerts paused. Nothing will be sent until you resume.")
                 if paused
-                else "Alerts resumed."
+                else _("Alerts resumed.")
             )
         ),
     )
@@ -348,5 +494,5 @@ def delete(resident):
 @bp.route("/my-alerts/sign-out", methods=["POST"])
 def sign_out():
     session.pop(SESSION_KEY, None)
-    flash("Your page is closed.")
+    flash(_("Your page is closed."))
     return redirect(url_for("public.index"))

@@ -1,28 +1,36 @@
-"""Staff accounts: create, authenticate."""
+"""Staff accounts: create, sign in, invite, reset, roles, disable.
+
+Signing in is two steps for a password account: the password (check_password), then
+the second factor (services/second_factor.py). Whatever the method, a session begins
+in one place, complete_sign_in(officer, method): single sign-on calls it too."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import math
+import secrets
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import current_app
+from flask import current_app, url_for
 from redis.exceptions import RedisError
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 
 from app.dao import officers as officers_dao
 from app.dao.audit import create_audit_event
 from app.extensions import db, redis_store
 from app.models import ROLES, Officer
+from app.models.officer import AccountLink, RecoveryCode
+from app.services.passwords import MIN_LENGTH as MIN_PASSWORD_LENGTH
+from app.services.passwords import PasswordRefused, check_password_policy, normalise
 from app.services.staff_sessions import end_session, end_sessions_of, start_session
 
-# NCSC: length, not composition rules (the full policy comes with single sign-on).
-MIN_PASSWORD_LENGTH = 12
+# The policy's minimum and refusal, for callers that know only this module.
+__all__ = ["MIN_PASSWORD_LENGTH", "PasswordRefused"]
 
 _hasher = PasswordHasher()
 # Verifying against a real hash when the account does not exist keeps the time the
@@ -151,42 +159,82 @@ def _forget_attempts(keys: list[tuple[str, int]]) -> None:
                 _local_counts.pop(name, None)
 
 
-def _refusal(wait: float) -> TooManyAttempts:
+FORGOTTEN = "Forgotten your password? Ask an administrator to send you a reset link."
+
+
+def _refusal(wait: float, what: str = "passwords") -> TooManyAttempts:
     seconds = max(1, math.ceil(wait))
     when = (
         f"{seconds} second{'s' if seconds != 1 else ''}"
         if seconds < 60
         else f"{math.ceil(seconds / 60)} minute{'s' if seconds > 60 else ''}"
     )
-    return TooManyAttempts(f"Too many wrong passwords. Wait {when} and try again.")
+    return TooManyAttempts(f"Too many wrong {what}. Wait {when} and try again. {FORGOTTEN}")
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()
+
+
+def find_by_email(email: str) -> Officer | None:
+    return db.session.scalar(
+        select(Officer).where(func.lower(Officer.email) == (email or "").strip().lower())
+    )
 
 
 def create_officer(
-    *, email: str, name: str, role: str, password: str, mobile: str | None = None
+    *,
+    email: str,
+    name: str,
+    role: str,
+    password: str | None,
+    mobile: str | None = None,
+    actor_id: int | None = None,
+    audit: bool = False,
 ) -> Officer:
-    """Raises ValueError (an unknown role) or ContactRefused (an e-mail address we
-    cannot use, a mobile we cannot text)."""
+    """A new staff account. Without a password it cannot sign in with one: it is
+    invited (send_invitation) or signs in only through single sign-on. Raises
+    ValueError: an unknown role, PasswordRefused (the password policy), AccountError
+    (the address has an account), or ContactRefused (an e-mail address we cannot use,
+    a mobile we cannot text)."""
     from app.services.contacts import normalise_email, normalise_phone
 
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise AccountError("Give the person's name (at most 200 characters).")
+    email = normalise_email(email).lower()
+    if password is not None:
+        password = check_password_policy(password, email=email, name=name)
+    if find_by_email(email) is not None:
+        raise AccountError(f"There is already an account for {email}.")
     allow_drama = current_app.config["ENV_NAME"] != "production"
     officer = Officer(
-        email=normalise_email(email).lower(),
+        email=email,
         name=name,
         role=role,
-        password_hash=_hasher.hash(password),
+        password_hash=_hasher.hash(password) if password is not None else None,
         # Where "send a test to myself" also goes, by text.
         mobile=normalise_phone(mobile, need_mobile=True, allow_drama=allow_drama)
         if mobile
         else None,
     )
     db.session.add(officer)
+    if audit:
+        db.session.flush()
+        create_audit_event(
+            "officer.created",
+            actor_id=actor_id,
+            subject_type="officer",
+            subject_id=officer.id,
+            details={"role": role, "password": password is not None},
+        )
     db.session.commit()
     return officer
 
 
-def authenticate(
+def check_password(
     email: str,
     password: str,
     ip_address: str | None = None,
@@ -194,37 +242,72 @@ def authenticate(
     user_agent: str = "",
     trusted_devices: dict[int, str] | None = None,
 ) -> Officer:
-    """The active officer with these credentials, signed in: a new server-side session
-    whose token is in officer.session_token. Raises SignInRefused (TooManyAttempts
-    while this account or address must wait). `trusted_devices` holds the accounts a
-    signed device cookie says this browser signed in to before: account id -> the
-    credentials_version it signed in with (a new password ends the trust)."""
+    """The first step of signing in: the active officer with these credentials (not yet
+    signed in: the second factor comes next, then complete_sign_in). Raises
+    SignInRefused (TooManyAttempts while this account or address must wait).
+    `trusted_devices` holds the accounts a signed device cookie says this browser
+    signed in to before: account id -> the credentials_version it signed in with (a
+    new password ends the trust)."""
     email = (email or "").strip().lower()
-    officer = db.session.scalar(select(Officer).where(func.lower(Officer.email) == email))
+    officer = find_by_email(email) if len(email) <= 254 else None
     trusted = officer is not None and (trusted_devices or {}).get(officer.id) == (
         credentials_version(officer)
     )
-    keys = _throttle_keys(email, ip_address, trusted=trusted)
+    keys = _throttle_keys(email[:254], ip_address, trusted=trusted)
     wait = _take_attempt(keys)
     if wait > 0:
         create_audit_event("officer.sign_in_throttled", actor_id=None, details={})
         db.session.commit()
         raise _refusal(wait)
+    password = normalise(password or "")[:1024]
+    hashed = officer.password_hash if officer is not None else None
     try:
-        _hasher.verify(officer.password_hash if officer else _DUMMY_HASH, password or "")
+        _hasher.verify(hashed or _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         officer = None
-    if officer is None or not officer.active:
+    if officer is None or hashed is None or not officer.active:
         create_audit_event("officer.sign_in_refused", actor_id=None, details={})
         db.session.commit()
         raise SignInRefused("The e-mail address or password is not right.")
     _forget_attempts(keys)
     if _hasher.check_needs_rehash(officer.password_hash):
         officer.password_hash = _hasher.hash(password)
+        db.session.commit()
+    return officer
+
+
+# The password step's old name: it no longer signs in on its own.
+authenticate = check_password
+
+
+def complete_sign_in(
+    officer: Officer, method: str, *, user_agent: str, details: dict | None = None
+) -> Officer:
+    """Sign in an officer whose identity has been proved by `method`: the one place a
+    staff session begins. Password accounts come here after their second factor
+    ("password+totp", "password+recovery_code", "password+totp_setup"; "password" only
+    where no second factor is required); single sign-on comes here with its own method
+    (e.g. "oidc") once the provider has vouched for the officer, who then needs no
+    TOTP of ours. Starts a server-side session (its token in officer.session_token),
+    records the sign-in and commits. Raises SignInRefused for a disabled account."""
+    if not officer.active:
+        create_audit_event(
+            "officer.sign_in_refused",
+            actor_id=None,
+            subject_type="officer",
+            subject_id=officer.id,
+            details={"method": method, "reason": "disabled"},
+        )
+        db.session.commit()
+        raise SignInRefused("This account is disabled. Ask an administrator.")
     officer.last_login_at = func.now()
     officer.session_token = start_session(officer, user_agent)
     create_audit_event(
-        "officer.signed_in", actor_id=officer.id, subject_type="officer", subject_id=officer.id
+        "officer.signed_in",
+        actor_id=officer.id,
+        subject_type="officer",
+        subject_id=officer.id,
+        details={"method": method, **(details or {})},
     )
     db.session.commit()
     return officer
@@ -237,7 +320,7 @@ def has_role(officer: Officer, roles: tuple[str, ...]) -> bool:
 
 def credentials_version(officer: Officer) -> str:
     """Changes when the password does: what a browser's trust is bound to."""
-    return hashlib.sha256(officer.password_hash.encode()).hexdigest()[:16]
+    return hashlib.sha256((officer.password_hash or "no password").encode()).hexdigest()[:16]
 
 
 def sign_out(token: str | None) -> None:
@@ -245,17 +328,22 @@ def sign_out(token: str | None) -> None:
     db.session.commit()
 
 
+def _new_password(officer: Officer, password: str) -> None:
+    """Set a password the policy accepts (raises PasswordRefused). The caller commits."""
+    password = check_password_policy(password, email=officer.email, name=officer.name)
+    officer.password_hash = _hasher.hash(password)
+
+
 def set_password(email: str, password: str, *, actor_id: int | None = None) -> Officer:
     """A new password for an account (the force's IT team, from the shell). Every
     session of the account ends at once. Raises AccountError."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"Use a password of at least {MIN_PASSWORD_LENGTH} characters.")
-    officer = db.session.scalar(
-        select(Officer).where(func.lower(Officer.email) == email.strip().lower())
-    )
+    officer = find_by_email(email)
     if officer is None:
         raise AccountError(f"There is no account for {email}.")
-    officer.password_hash = _hasher.hash(password)
+    try:
+        _new_password(officer, password)
+    except PasswordRefused as refusal:
+        raise AccountError(str(refusal)) from None
     ended = end_sessions_of(officer.id, "password_changed")
     create_audit_event(
         "officer.password_changed",
@@ -268,25 +356,37 @@ def set_password(email: str, password: str, *, actor_id: int | None = None) -> O
     return officer
 
 
-def set_officer_active(admin: Officer, officer_id: int, *, active: bool) -> Officer:
-    """An admin disables (or enables again) a staff account. A disabled officer's
-    sessions end at their next request (the session loader refuses inactive accounts).
-    Raises AccountError."""
-    if admin.role != "admin":
+def _admin_and_subject(admin: Officer, officer_id: int) -> Officer:
+    if admin.role != "admin" or not admin.active:
         raise AccountError("Only an administrator can do that.")
-    if admin.id == officer_id and not active:
-        raise AccountError("You cannot disable your own account.")
     officer = db.session.get(Officer, officer_id)
     if officer is None:
         raise AccountError("There is no such account.")
+    return officer
+
+
+def _other_active_admins(officer_id: int) -> int:
+    return db.session.scalar(
+        select(func.count())
+        .select_from(Officer)
+        .where(Officer.role == "admin", Officer.active.is_(True), Officer.id != officer_id)
+    )
+
+
+def set_officer_active(admin: Officer, officer_id: int, *, active: bool) -> Officer:
+    """An admin disables (or enables again) a staff account. A disabled officer's
+    sessions end at once. Raises AccountError."""
+    officer = _admin_and_subject(admin, officer_id)
+    if admin.id == officer_id and not active:
+        raise AccountError("You cannot disable your own account.")
+    if not active and officer.role == "admin" and not _other_active_admins(officer.id):
+        raise AccountError("That is the last active administrator: make another first.")
     return _set_active(officer, active, actor_id=admin.id)
 
 
 def set_officer_active_by_email(email: str, *, active: bool) -> Officer:
     """The command-line version of set_officer_active (run by the force's IT team)."""
-    officer = db.session.scalar(
-        select(Officer).where(func.lower(Officer.email) == email.strip().lower())
-    )
+    officer = find_by_email(email)
     if officer is None:
         raise AccountError(f"There is no account for {email}.")
     return _set_active(officer, active, actor_id=None, details={"by": "command line"})
@@ -295,15 +395,41 @@ def set_officer_active_by_email(email: str, *, active: bool) -> Officer:
 def _set_active(
     officer: Officer, active: bool, *, actor_id: int | None, details: dict | None = None
 ) -> Officer:
+    if officer.active == active:
+        return officer
     officer.active = active
+    ended = 0
     if not active:
-        end_sessions_of(officer.id, "disabled")
+        ended = end_sessions_of(officer.id, "disabled")
     create_audit_event(
         "officer.enabled" if active else "officer.disabled",
         actor_id=actor_id,
         subject_type="officer",
         subject_id=officer.id,
-        details=details,
+        details={**(details or {}), **({"sessions_ended": ended} if not active else {})},
+    )
+    db.session.commit()
+    return officer
+
+
+def change_role(admin: Officer, officer_id: int, role: str) -> Officer:
+    """An admin gives an account another role. The account's sessions end, so that
+    what it may do changes at once. Raises AccountError."""
+    officer = _admin_and_subject(admin, officer_id)
+    if role not in ROLES:
+        raise AccountError(f"Choose one of the roles: {', '.join(ROLES)}.")
+    if officer.role == role:
+        return officer
+    if officer.role == "admin" and officer.active and not _other_active_admins(officer.id):
+        raise AccountError("That is the last active administrator: make another first.")
+    before, officer.role = officer.role, role
+    ended = end_sessions_of(officer.id, "role_changed") if officer.id != admin.id else 0
+    create_audit_event(
+        "officer.role_changed",
+        actor_id=admin.id,
+        subject_type="officer",
+        subject_id=officer.id,
+        details={"from": before, "to": role, "sessions_ended": ended},
     )
     db.session.commit()
     return officer
@@ -325,3 +451,193 @@ def find_on_duty(roles: tuple[str, ...], *, except_id: int | None = None) -> lis
 def find_active(roles: tuple[str, ...], *, except_id: int | None = None) -> list[Officer]:
     """Every active account of these roles, on duty or not."""
     return officers_dao.find_active_officers(roles, except_id=except_id)
+
+
+# --- invitations and reset links ------------------------------------------------------
+#
+# There is no self-service reset by e-mail alone: only an administrator sends a link.
+# The link holds a random token; the database holds its hash. It works once, for
+# ACCOUNT_LINK_HOURS, and a newer link for the same account replaces it.
+
+LINK_KINDS = {"invite": "officer.invited", "reset": "officer.reset_sent"}
+MAX_TOKEN_LENGTH = 100
+
+
+def _forget_second_factor(officer: Officer) -> None:
+    """The account sets up its second factor again at its next sign-in. Caller commits."""
+    officer.totp_secret = officer.totp_pending_secret = None
+    officer.totp_confirmed_at = officer.totp_last_step = None
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.officer_id == officer.id))
+
+
+def forget_second_factor_by_email(email: str) -> Officer:
+    """The command line's way back in for a lost phone with no recovery codes (the
+    force's IT team): the account sets up a second factor at its next sign-in, and its
+    sessions end. Raises AccountError."""
+    officer = find_by_email(email)
+    if officer is None:
+        raise AccountError(f"There is no account for {email}.")
+    _forget_second_factor(officer)
+    ended = end_sessions_of(officer.id, "reset")
+    create_audit_event(
+        "officer.second_factor_reset",
+        actor_id=None,
+        subject_type="officer",
+        subject_id=officer.id,
+        details={"by": "command line", "sessions_ended": ended},
+    )
+    db.session.commit()
+    return officer
+
+
+def _void_links(officer_id: int) -> None:
+    db.session.execute(
+        update(AccountLink)
+        .where(AccountLink.officer_id == officer_id, AccountLink.used_at.is_(None))
+        .values(used_at=func.now())
+    )
+
+
+def _send_link(officer: Officer, kind: str, *, actor_id: int | None) -> int:
+    """Record a new link and an e-mail carrying it (a notice, sent by the one outbound
+    engine after commit). Returns the notice's id. The caller commits."""
+    from app.services.notices import create_notice
+
+    config = current_app.config
+    token = secrets.token_urlsafe(32)
+    _void_links(officer.id)
+    db.session.add(
+        AccountLink(
+            officer_id=officer.id,
+            kind=kind,
+            token_hash=_digest(token),
+            created_by_id=actor_id,
+            expires_at=datetime.now(UTC) + timedelta(hours=config["ACCOUNT_LINK_HOURS"]),
+        )
+    )
+    base = config["PUBLIC_BASE_URL"].rstrip("/")
+    with current_app.test_request_context(base_url=base):
+        link = url_for("auth.account_link", token=token, _external=True)
+    hours = config["ACCOUNT_LINK_HOURS"]
+    service = f"{config['FORCE_NAME']} Police {config['SERVICE_NAME']}"
+    if kind == "invite":
+        subject = f"Your {config['SERVICE_NAME']} account"
+        opening = f"An administrator has made you an account on {service}."
+    else:
+        subject = f"Reset your {config['SERVICE_NAME']} password"
+        opening = f"An administrator has sent you a link to set a new password for {service}."
+    body = (
+        f"{opening}\n\nSet your password here (the link works once, for {hours} hours):"
+        f"\n{link}\n\nYou will then set up your second factor: an authenticator app on "
+        "your work phone.\n\nIf you did not expect this, tell your administrator."
+    )
+    notice = create_notice(
+        resident_id=None,
+        kind=f"staff_{kind}",
+        channel="email",
+        address=officer.email,
+        subject=subject,
+        body=body,
+    )
+    db.session.flush()
+    return notice.id
+
+
+def _queue(notice_id: int) -> None:
+    from app.services.notices import queue_notices
+
+    queue_notices([notice_id])
+
+
+def invite_officer(
+    admin: Officer, *, email: str, name: str, role: str, sso_only: bool = False
+) -> Officer:
+    """An admin makes an account: with an e-mailed link to set a password, or for
+    single sign-on only (no password, no link). Raises AccountError, ContactRefused."""
+    if admin.role != "admin" or not admin.active:
+        raise AccountError("Only an administrator can do that.")
+    if role not in ROLES:
+        raise AccountError(f"Choose one of the roles: {', '.join(ROLES)}.")
+    officer = create_officer(
+        email=email, name=name, role=role, password=None, actor_id=admin.id, audit=True
+    )
+    if sso_only:
+        return officer
+    notice_id = _send_link(officer, "invite", actor_id=admin.id)
+    create_audit_event(
+        LINK_KINDS["invite"], actor_id=admin.id, subject_type="officer", subject_id=officer.id
+    )
+    db.session.commit()
+    _queue(notice_id)
+    return officer
+
+
+def send_reset(admin: Officer, officer_id: int) -> Officer:
+    """An admin sends an account a one-time link to set a new password. The account's
+    sessions end now; its password and second factor work until the link is used.
+    Raises AccountError."""
+    officer = _admin_and_subject(admin, officer_id)
+    if not officer.active:
+        raise AccountError("Enable the account before sending it a reset link.")
+    notice_id = _send_link(officer, "reset", actor_id=admin.id)
+    ended = end_sessions_of(officer.id, "reset")
+    create_audit_event(
+        LINK_KINDS["reset"],
+        actor_id=admin.id,
+        subject_type="officer",
+        subject_id=officer.id,
+        details={"sessions_ended": ended},
+    )
+    db.session.commit()
+    _queue(notice_id)
+    return officer
+
+
+LINK_REFUSED = (
+    "This link has expired or has already been used. Ask an administrator to send you a new one."
+)
+
+
+def find_link(token: str) -> AccountLink:
+    """The live link this token opens. Raises AccountError (unknown, used, expired,
+    or its account disabled)."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        raise AccountError(LINK_REFUSED)
+    link = db.session.scalar(select(AccountLink).where(AccountLink.token_hash == _digest(token)))
+    if link is None or link.used_at is not None or link.expires_at <= datetime.now(UTC):
+        raise AccountError(LINK_REFUSED)
+    officer = db.session.get(Officer, link.officer_id)
+    if officer is None or not officer.active:
+        raise AccountError(LINK_REFUSED)
+    return link
+
+
+def use_link(token: str, password: str, confirm: str) -> Officer:
+    """Set the password a link allows: once. The account's sessions end and its second
+    factor is set up again at the next step. Raises AccountError, PasswordRefused."""
+    link = find_link(token)
+    officer = db.session.get(Officer, link.officer_id)
+    if (password or "") != (confirm or ""):
+        raise PasswordRefused("The two passwords are not the same. Type the same one twice.")
+    _new_password(officer, password)
+    # Used, whatever happens next: a second request with the same link finds it spent.
+    claimed = db.session.execute(
+        update(AccountLink)
+        .where(AccountLink.id == link.id, AccountLink.used_at.is_(None))
+        .values(used_at=func.now())
+    )
+    if claimed.rowcount != 1:
+        db.session.rollback()
+        raise AccountError(LINK_REFUSED)
+    _void_links(officer.id)
+    _forget_second_factor(officer)
+    ended = end_sessions_of(officer.id, "password_reset")
+    create_audit_event(
+        "officer.password_set",
+        actor_id=officer.id,
+        subject_type="officer",
+        subject_id=officer.id,
+        details={"link": link.kind, "sessions_ended": ended},
+    )
+    db.session.commit()
+    return officer

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from flask import current_app, url_for
 from itsdangerous import BadSignature
+from sqlalchemy import select
 
 from app.channels import OutgoingMessage, ProviderStatus
 from app.dao import outbound as ledger_sql
 from app.extensions import db
-from app.models import Alert
+from app.models import Alert, Resident
 from app.services import message_text, outbound
 from app.services.outbound import Claimed, Outcome
 from app.services.tokens import SealedSerializer
@@ -46,23 +47,37 @@ def render_messages(chunk: list[Claimed]) -> list[OutgoingMessage]:
     """render_message for each claimed delivery, with their URLs built in one request
     context (one per message would cost more than all the rest of the rendering)."""
     alerts = {alert_id: db.session.get(Alert, alert_id) for alert_id in {c.alert_id for c in chunk}}
+    # Who of these chose Welsh: the Welsh first, and our own words in Welsh.
+    residents = [c.resident_id for c in chunk if c.resident_id]
+    welsh = set(
+        db.session.scalars(
+            select(Resident.id).where(Resident.id.in_(residents), Resident.language == "cy")
+        )
+    )
     base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
     with current_app.test_request_context(base_url=base):
-        return [render_message(alerts[c.alert_id], c) for c in chunk]
+        return [render_message(alerts[c.alert_id], c, c.resident_id in welsh) for c in chunk]
 
 
-def render_message(alert: Alert, claimed: Claimed) -> OutgoingMessage:
+def render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -> OutgoingMessage:
     """The words each channel carries. Alert text is plain text everywhere. URLs are
-    PUBLIC_BASE_URL's: call it inside render_messages' request context."""
+    PUBLIC_BASE_URL's: call it inside render_messages' request context. An alert
+    written in Welsh too goes in both languages, Welsh first when `welsh_first` (the
+    resident chose Welsh)."""
     force = current_app.config["FORCE_NAME"]
-    unsubscribe_url = callback_url = audio_url = ask = answer_url = None
+    unsubscribe_url = callback_url = audio_url = ask = answer_url = welsh_script = None
     words = {"title": alert.title, "body": alert.body, "force": force, "mode": alert.mode}
     question = (alert.question, alert.answer_options, alert.confirm_receipt)
     reference = alert.reference
+    welsh = (alert.title_cy, alert.body_cy) if alert.title_cy and alert.body_cy else None
     subject = None
     if claimed.channel == "sms":
         body = message_text.sms_text(
-            **words, ask=message_text.sms_ask(*question), reference=sms_reference(reference)
+            **words,
+            ask=message_text.sms_ask(*question),
+            reference=sms_reference(reference),
+            welsh=welsh,
+            welsh_first=welsh_first,
         )
     elif claimed.channel == "voice":
         if alert.recording is not None:
@@ -72,17 +87,29 @@ def render_message(alert: Alert, claimed: Claimed) -> OutgoingMessage:
             )
         else:
             body = message_text.voice_script(**words, reference=reference)
+            if welsh:
+                welsh_script = message_text.welsh_voice_script(
+                    title=welsh[0], body=welsh[1], reference=reference
+                )
         ask = message_text.voice_ask(*question)
         if ask:
             answer_url = url_for("callbacks.twilio_keys", delivery_id=claimed.id, _external=True)
     else:
-        subject = message_text.email_subject(title=alert.title, force=force, mode=alert.mode)
+        subject = message_text.email_subject(
+            title=alert.title,
+            force=force,
+            mode=alert.mode,
+            welsh_title=welsh[0] if welsh else None,
+            welsh_first=welsh_first,
+        )
         body = message_text.email_text(
             body=alert.body,
             force=force,
             mode=alert.mode,
             reference=reference,
             check_url=url_for("public.check", _external=True),
+            welsh=welsh[1] if welsh else None,
+            welsh_first=welsh_first,
         )
         if message_text.sms_ask(*question):
             link = url_for("public.answer", token=answer_token(claimed.id), _external=True)
@@ -110,6 +137,11 @@ def render_message(alert: Alert, claimed: Claimed) -> OutgoingMessage:
         audio_url=audio_url,
         ask=ask,
         answer_url=answer_url,
+        welsh=welsh_script,
+        welsh_first=welsh_first,
+        closing=message_text.voice_closing("cy")
+        if claimed.channel == "voice" and welsh_first
+        else None,
     )
 
 

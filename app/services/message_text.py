@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
 
+from app.i18n import gettext, in_language, police
 from app.references import spoken
 
 # GSM 03.38: 160 septets in one SMS, 153 in each part of a longer one (the rest is the
@@ -180,15 +181,67 @@ def sms_text(
     mode: str = "live",
     ask: str | None = None,
     reference: str | None = None,
+    welsh: tuple[str, str] | None = None,
+    welsh_first: bool = False,
 ) -> str:
     """`ask`: a question or request to confirm receipt (sms_ask), after the message.
+    `welsh`: the officer's Welsh title and message, when they wrote both: the text then
+    carries both, Welsh first for a resident who chose Welsh (`welsh_first`).
     `reference`: the alert's public reference, when texts carry it (it costs
     characters: TEXTS_CARRY_REFERENCE)."""
     asked = f"\n{ask}" if ask else ""
     ref = f" Ref {reference}." if reference else ""
+    if welsh_first and not welsh:
+        # Written in English only, to a resident who chose Welsh: our words in Welsh.
+        return _marked(
+            mode, f"{title}: {body}{asked}\n{_sign_off('cy', reference, both=False)}"
+        ) + _closing(mode)
+    if welsh:
+        # Both languages, the resident's first, and the sign-off in it.
+        english, cymraeg = f"{title}: {body}", f"{welsh[0]}: {welsh[1]}"
+        first, second = (cymraeg, english) if welsh_first else (english, cymraeg)
+        return _marked(
+            mode, f"{first}\n{second}{asked}\n{_sign_off('cy' if welsh_first else 'en', reference)}"
+        ) + _closing(mode)
     return _marked(
         mode, f"{title}: {body}{asked}\n- {force} Police.{ref} Reply STOP to stop."
     ) + _closing(mode)
+
+
+def _sign_off(language: str, reference: str | None, both: bool = True) -> str:
+    """The end of a text: the force's name (both names when the text is in both
+    languages), the reference and how to stop, in `language` (the catalogue's words,
+    app/translations)."""
+    names = [police("en"), police("cy")] if both else [police(language)]
+    if language == "cy" and both:
+        names.reverse()
+    with in_language(language):
+        ref = " " + gettext("Ref %(reference)s.", reference=reference) if reference else ""
+        return f"- {' / '.join(names)}.{ref} " + gettext("Reply STOP to stop.")
+
+
+def voice_closing(language: str) -> str:
+    """How to stop the calls, said at the end of every call, in the resident's language."""
+    with in_language(language):
+        return gettext("To stop these calls, call 101.")
+
+
+def welsh_voice_script(*, title: str, body: str, reference: str | None = None) -> str:
+    """A call's words in Welsh, said by the Welsh voice (TWILIO_VOICE_CY)."""
+    with in_language("cy"):
+        said = (
+            gettext("This is a message from %(police)s.", police=police("cy")) + f" {title}. {body}"
+        )
+        if reference:
+            stop = "" if body.rstrip()[-1:] in (".", "!", "?") else "."
+            said += (
+                stop
+                + " "
+                + gettext(
+                    "The reference for this message is %(reference)s.", reference=spoken(reference)
+                )
+            )
+        return said
 
 
 def _spoken_reference(reference: str | None, after: str = ".") -> str:
@@ -240,8 +293,17 @@ def email_ask(question: str | None, options: list[str] | None, confirm: bool, *,
     return f"Please confirm you got this: {link}"
 
 
-def help_text(*, force: str, site: str) -> str:
-    """The automatic answer to HELP."""
+def help_text(*, force: str, site: str, language: str | None = None) -> str:
+    """The automatic answer to HELP, in the resident's language (English unless said)."""
+    if language == "cy":
+        with in_language("cy"):
+            return gettext(
+                "%(police)s community alerts. Reply STOP to stop texts, START to restart. "
+                "Manage your alerts at %(site)s/manage. To report a crime call 101; "
+                "in an emergency call 999.",
+                police=police(),
+                site=site,
+            )
     return (
         f"{force} Police community alerts. Reply STOP to stop texts, START to restart. "
         f"Manage your alerts at {site}/manage. To report a crime call 101; "
@@ -263,7 +325,31 @@ def voice_introduction(*, force: str, mode: str = "live", reference: str | None 
     )
 
 
-def email_subject(*, title: str, force: str, mode: str = "live") -> str:
+def _welsh_footer(reference: str | None, check_url: str | None) -> str:
+    """An e-mail's closing lines in Welsh: the force, the reference, the check page."""
+    with in_language("cy"):
+        footer = police("cy")
+        if reference:
+            footer += "\n" + gettext("Reference: %(reference)s", reference=reference)
+            if check_url:
+                footer += " " + gettext(
+                    "(check this message is genuine at %(link)s)", link=check_url
+                )
+        return footer
+
+
+def email_subject(
+    *,
+    title: str,
+    force: str,
+    mode: str = "live",
+    welsh_title: str | None = None,
+    welsh_first: bool = False,
+) -> str:
+    """`welsh_title`: with both languages, both titles, the resident's first."""
+    if welsh_title:
+        titles = f"{welsh_title} / {title}" if welsh_first else f"{title} / {welsh_title}"
+        return _marked(mode, f"{police('cy' if welsh_first else 'en')}: {titles}")
     return _marked(mode, f"{force} Police: {title}")
 
 
@@ -274,14 +360,23 @@ def email_text(
     mode: str = "live",
     reference: str | None = None,
     check_url: str | None = None,
+    welsh: str | None = None,
+    welsh_first: bool = False,
 ) -> str:
     """`reference` and `check_url`: the alert's public reference and the page where
-    anyone can check that the force sent it."""
+    anyone can check that the force sent it. `welsh`: the officer's Welsh message, when
+    they wrote both: the e-mail carries both, Welsh first for a resident who chose it."""
     signed = f"{body}\n\n{force} Police"
     if reference:
         signed += f"\nReference: {reference}"
         if check_url:
             signed += f" (check this message is genuine at {check_url})"
+    if welsh_first and not welsh:
+        # Written in English only, to a resident who chose Welsh: our words in Welsh.
+        signed = f"{body}\n\n" + _welsh_footer(reference, check_url)
+    if welsh:
+        cymraeg = f"{welsh}\n\n" + _welsh_footer(reference, check_url)
+        signed = f"{cymraeg}\n\n---\n\n{signed}" if welsh_first else f"{signed}\n\n---\n\n{cymraeg}"
     return _marked(mode, signed) + _closing(mode)
 
 

@@ -19,6 +19,7 @@ from flask import current_app
 from app import references
 from app.dao import places as places_dao
 from app.dao import public_alerts as dao
+from app.i18n import gettext
 from app.models import CATEGORIES, Alert
 from app.services import message_text
 from app.services.postcode_check import PostcodeRefused, check_postcode
@@ -121,14 +122,20 @@ def _area_boundary(area: str) -> tuple[bytes, str]:
         point = places_dao.find_postcode_point_wkb(checked.postcode.postcode)
         if point is None:
             raise PublicQueryRefused(
-                f"We do not know where {checked.postcode.display} is. Try a place name."
+                gettext(
+                    "We do not know where %(postcode)s is. Try a place name.",
+                    postcode=checked.postcode.display,
+                )
             )
         return point, checked.postcode.display
     found = places_dao.find_place_named(area)
     if found is None:
         raise PublicQueryRefused(
-            f"We could not find a postcode or place called “{area}”. Check the spelling, "
-            "or try a postcode such as BS1 4ST or a town such as Taunton."
+            gettext(
+                "We could not find a postcode or place called “%(area)s”. Check the spelling, "
+                "or try a postcode such as BS1 4ST or a town such as Taunton.",
+                area=area,
+            )
         )
     place_id, kind, name = found
     boundary = places_dao.find_place_boundary_wkb(place_id)
@@ -149,7 +156,7 @@ def list_public_alerts(
     page_number = min(max(page_number, 1), 10_000)
     chosen = category if isinstance(category, str) and category in CATEGORIES else None
     if category not in (None, "") and chosen is None:
-        errors["category"] = "Choose a category from the list."
+        errors["category"] = gettext("Choose a category from the list.")
     area_text = clean_text(area, max_length=MAX_AREA_TEXT) if isinstance(area, str) else ""
     boundary = found = None
     with read_only():
@@ -205,7 +212,30 @@ def _what_we_sent(alert: Alert) -> list[str]:
     question = (alert.question, alert.answer_options, alert.confirm_receipt)
     check = public_url("public.check")
     common = {"force": force, "mode": alert.mode, "reference": alert.reference}
-    return [
+    welsh = []
+    if alert.title_cy and alert.body_cy:  # both languages, either first
+        welsh = [
+            message_text.sms_text(
+                title=alert.title,
+                body=alert.body,
+                ask=message_text.sms_ask(*question),
+                welsh=(alert.title_cy, alert.body_cy),
+                welsh_first=first,
+                **common,
+            )
+            for first in (False, True)
+        ] + [
+            message_text.welsh_voice_script(
+                title=alert.title_cy, body=alert.body_cy, reference=alert.reference
+            ),
+            message_text.email_text(
+                body=alert.body, check_url=check, welsh=alert.body_cy, **common
+            ),
+            message_text.email_subject(
+                title=alert.title, force=force, mode=alert.mode, welsh_title=alert.title_cy
+            ),
+        ]
+    return welsh + [
         message_text.sms_text(
             title=alert.title, body=alert.body, ask=message_text.sms_ask(*question), **common
         ),
@@ -248,6 +278,8 @@ def _compare(alert: Alert, pasted: list[str], text: str) -> CheckResult | None:
     sent = [w for part in _what_we_sent(alert) for w in words(part)]
     body, title = words(alert.body), words(alert.title)
     ours = body and (_contains(pasted, body) or (len(pasted) >= 6 and _contains(sent, pasted)))
+    if alert.body_cy and not ours:  # the Welsh words alone are ours too
+        ours = _contains(pasted, words(alert.body_cy))
     if not ours and not (title and _contains(pasted, title) and len(pasted) <= len(title) + 12):
         return None
     known = set(sent) | _WRAPPING
@@ -265,16 +297,23 @@ def check_message(typed: object, *, ip_address: str) -> CheckResult:
     who received anything; the pasted text is neither stored nor logged."""
     text = clean_text(typed, multiline=True) if isinstance(typed, str) else ""
     if not text:
-        raise ValueError("Type the reference (such as A7K2-9QF) or paste the message you got.")
+        raise ValueError(
+            gettext("Type the reference (such as A7K2-9QF) or paste the message you got.")
+        )
     if len(text) > MAX_CHECK_TEXT:
         raise ValueError(
-            f"That is longer than any alert we send. Paste just the message "
-            f"(up to {MAX_CHECK_TEXT:,} characters), or type its reference."
+            gettext(
+                "That is longer than any alert we send. Paste just the message "
+                "(up to %(count)s characters), or type its reference.",
+                count=format(MAX_CHECK_TEXT, ","),
+            )
         )
     if not allow_per_hour("check", ip_address, current_app.config["CHECKS_PER_IP_PER_HOUR"]):
         raise TooManyChecks(
-            "You have checked a lot of messages from this connection in the last hour. "
-            "Please try again later. If you are worried about a message, call 101."
+            gettext(
+                "You have checked a lot of messages from this connection in the last hour. "
+                "Please try again later. If you are worried about a message, call 101."
+            )
         )
     pasted = words(text)
     only_reference = references.read_reference(text)

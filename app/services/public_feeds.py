@@ -103,6 +103,8 @@ def feed_alert(alert: Alert, cache: dict[int, feeds.FeedAlert] | None = None) ->
         area_names=tuple(dao.find_ward_names(area_of.id)),
         url=public_url("public.alert", reference=alert.reference),
         language="en",
+        title_cy=alert.title_cy if alert.title_cy and alert.body_cy else None,
+        body_cy=alert.body_cy if alert.title_cy and alert.body_cy else None,
     )
     cache[alert.id] = found
     return found

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from app.dao.audit import create_audit_event
 from app.extensions import db
+from app.i18n import LANGUAGES, current, gettext, police
 from app.models import InterestGroup, Resident, ResidentChannel, ResidentLocation
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
 from app.services.notices import queue_notices
@@ -24,10 +25,12 @@ CHANNEL_FIELDS = {"sms": "sms_phone", "voice": "voice_phone", "email": "email"}
 CONSENT_VERSION = "2026-11"
 
 
-def consent_statement(force_name: str) -> str:
-    return (
-        f"I agree that {force_name} Police may keep these details to send me alerts, "
-        "until I ask them to stop."
+def consent_statement() -> str:
+    """The statement in the page's language, as the resident reads and keeps it."""
+    return gettext(
+        "I agree that %(police)s may keep these details to send me alerts, "
+        "until I ask them to stop.",
+        police=police(),
     )
 
 
@@ -66,6 +69,7 @@ class RegistrationForm:
     quiet: bool = False
     quiet_from: str = "22:00"
     quiet_until: str = "07:00"
+    language: str = ""  # "en" or "cy"; empty: the page's
     # Fields whose text we refuse outright (a line break in a name, a NUL in a
     # postcode), with the message: never silently cleaned into something else.
     refused: dict[str, str] = field(default_factory=dict)
@@ -79,17 +83,18 @@ class RegistrationForm:
             return checked_field(refused, name, form.get(name), label, max_length=max_length)
 
         return cls(
-            name=text("name", "Your name", 100),
-            postcode=text("postcode", "The postcode", 40),
+            name=text("name", gettext("Your name"), 100),
+            postcode=text("postcode", gettext("The postcode"), 40),
             channels=[c for c in getlist("channels") if c in CHANNEL_FIELDS],
-            sms_phone=text("sms_phone", "The mobile number", 40),
-            voice_phone=text("voice_phone", "The phone number", 40),
-            email=text("email", "The e-mail address", 320),
+            sms_phone=text("sms_phone", gettext("The mobile number"), 40),
+            voice_phone=text("voice_phone", gettext("The phone number"), 40),
+            email=text("email", gettext("The e-mail address"), 320),
             groups=[clean_text(g, max_length=40) for g in getlist("groups")],
             consent=form.get("consent") in ("yes", "on", True),
             quiet=form.get("quiet") in ("yes", "on", True),
             quiet_from=clean_text(form.get("quiet_from"), max_length=5) or "22:00",
             quiet_until=clean_text(form.get("quiet_until"), max_length=5) or "07:00",
+            language=form.get("language") if form.get("language") in LANGUAGES else current(),
             refused=refused,
         )
 
@@ -109,8 +114,10 @@ def register_resident(
         "register", ip_address, current_app.config["REGISTRATIONS_PER_IP_PER_HOUR"]
     ):
         raise TooManySignUps(
-            "Too many sign-ups from this connection in the last hour. "
-            "Please try again later, or call 101."
+            gettext(
+                "Too many sign-ups from this connection in the last hour. "
+                "Please try again later, or call 101."
+            )
         )
     errors: dict[str, str] = dict(form.refused)
     checked = None
@@ -123,7 +130,7 @@ def register_resident(
     allow_drama = current_app.config["ENV_NAME"] != "production"
     addresses: dict[str, str] = {}
     if not form.channels:
-        errors["channels"] = "Choose at least one way for us to contact you."
+        errors["channels"] = gettext("Choose at least one way for us to contact you.")
     for channel in form.channels:
         field_name = CHANNEL_FIELDS[channel]
         if field_name in errors:
@@ -145,9 +152,11 @@ def register_resident(
             db.session.scalars(select(InterestGroup).where(InterestGroup.slug.in_(form.groups)))
         )
         if len(groups) != len(set(form.groups)):
-            errors["groups"] = "One of the groups you chose no longer exists. Choose again."
+            errors["groups"] = gettext(
+                "One of the groups you chose no longer exists. Choose again."
+            )
     if not form.consent:
-        errors["consent"] = "Tick the box to say you agree, or we can't send you alerts."
+        errors["consent"] = gettext("Tick the box to say you agree, or we can't send you alerts.")
     quiet = None
     if form.quiet:
         try:
@@ -167,12 +176,12 @@ def register_resident(
         raise AlreadyRegistered(addresses, checked)
 
     assert checked is not None
-    force = current_app.config["FORCE_NAME"]
     resident = Resident(
         name=form.name or None,
+        language=form.language or current(),
         groups=groups,
         consent_version=CONSENT_VERSION,
-        consent_text=consent_statement(force),
+        consent_text=consent_statement(),
         consent_given_at=func.now(),
         quiet_from=quiet[0] if quiet else None,
         quiet_until=quiet[1] if quiet else None,
@@ -196,7 +205,11 @@ def register_resident(
             actor_id=None,
             subject_type="resident",
             subject_id=str(resident.reference),
-            details={"channels": sorted(addresses), "consent_version": CONSENT_VERSION},
+            details={
+                "channels": sorted(addresses),
+                "consent_version": CONSENT_VERSION,
+                "language": resident.language,
+            },
         )
         db.session.commit()
     except Exception:

@@ -7,12 +7,16 @@ e-mail address e-mails.
 
 Every row is checked (postcode known, in use and inside the force; numbers UK and not
 premium-rate; addresses well formed; groups known; not already registered, not twice
-in the file). A dry run reports every rejected row with its reasons. An import writes
+in the file). A dry run reports every rejected row with its reasons, written for the
+staff who run the import ("postcode outside the force area: Wiltshire"), and the
+row's values with its mobile, landline and e-mail masked (the report is kept, so it
+holds no usable contact details); the rejected rows download as CSV. An import writes
 every accepted row in one transaction: all of them or, on any failure, none.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from collections.abc import Callable
@@ -23,17 +27,53 @@ from flask import current_app
 from sqlalchemy import func, insert, select, update
 
 from app import jobs
+from app.dao import places as places_dao
 from app.dao.audit import create_audit_event
 from app.extensions import db, redis_store
 from app.models import InterestGroup, Resident, ResidentChannel, ResidentImport, ResidentLocation
 from app.models.resident import resident_groups
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
+from app.services.masking import mask_contact, mask_contacts
 from app.services.notices import create_notice, queue_notices
-from app.services.postcode_check import PostcodeRefused, check_postcodes
+from app.services.postcode_check import (
+    POLICE_OUTSIDE_GREAT_BRITAIN,
+    PostcodeRefused,
+    check_postcodes,
+    postcode_key,
+)
+from app.services.spreadsheet import csv_text
 from app.services.text import TextRefused, checked_text, clean_text
+from app.services.transaction import transaction
+from geo import postcodes as postcode_rules
 
 MAX_ROWS = 200_000
 COLUMN = {"sms": "mobile", "voice": "landline", "email": "email"}
+# The columns a rejected row's values are shown from, in this order; contact columns
+# masked. Columns we do not read are not shown: they may hold anything.
+SHOWN_COLUMNS = ("name", "postcode", "mobile", "landline", "email", "label", "groups")
+CONTACT_COLUMNS = ("mobile", "landline", "email")
+SHOWN_LENGTH = 100
+
+# What a resident is told about a number (contacts.normalise_phone), as the staff
+# running an import need it: what is wrong with the cell, not what to type instead.
+PHONE_PROBLEMS = {
+    "Enter a phone number, for example 07700 900123.": "is missing",
+    "Enter a UK phone number, like 07700 900123 or 0117 496 0123.": "is not a phone number",
+    "Give a direct number without an extension (such as 'ext 5', 'x5' or '#5'): "
+    "texts and automated calls cannot dial extensions.": "has an extension, which "
+    "automated messages cannot dial",
+    "Enter the phone number in digits, like 07700 900123.": "has letters in it",
+    "We can only send to UK phone numbers.": "is not a UK number",
+    "That is not a complete UK phone number. Check the number of digits.": "is not a "
+    "complete UK number (wrong number of digits)",
+    "We can't send to premium-rate, personal or shared-cost numbers. "
+    "Give a mobile or a home landline.": "is a premium-rate, personal or shared-cost number",
+    "Texts can only go to a mobile number, starting 07.": "is not a mobile number (texts "
+    "need one starting 07)",
+    "Calls can only go to a mobile or a landline number.": "is not a mobile or landline number",
+}
+# A column as staff call it in a reason.
+STAFF_NAME = {"mobile": "mobile", "landline": "landline", "email": "e-mail address"}
 CHUNK = 5_000  # rows written per statement
 
 
@@ -50,6 +90,7 @@ class Row:
     location: object
     channels: dict[str, str]
     group_ids: list[int]
+    values: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -60,7 +101,9 @@ class ImportReport:
     imported: int = 0
     notified: int = 0
     dry_run: bool = True
-    rejected: list[dict] = field(default_factory=list)  # {"row": n, "reasons": [...]}
+    columns: list[str] = field(default_factory=list)  # those a rejected row shows
+    # {"row": n, "reasons": [...], "values": {column: shown value}}
+    rejected: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {
@@ -70,6 +113,7 @@ class ImportReport:
             "imported": self.imported,
             "notified": self.notified,
             "dry_run": self.dry_run,
+            "columns": self.columns,
             "rejected": self.rejected,
         }
 
@@ -95,7 +139,7 @@ def read_rows(
         groups[group.slug.lower()] = group.id
         groups[group.name.lower()] = group.id
     seen: dict[str, int] = {}  # address -> row that has it
-    report = ImportReport(filename="")
+    report = ImportReport(filename="", columns=[c for c in SHOWN_COLUMNS if c in columns])
     rows: list[Row] = []
 
     def cell(record, name):
@@ -105,22 +149,28 @@ def read_rows(
     if len(records) > MAX_ROWS:
         raise ImportRefused(f"The file has more than {MAX_ROWS:,} rows. Split it.")
     checked_postcodes = check_postcodes(cell(record, "postcode") for record in records)
+    postcode_problems = _postcode_problems(
+        {t: c for t, c in checked_postcodes.items() if isinstance(c, PostcodeRefused)}
+    )
     for number, record in enumerate(records, start=2):
         report.rows_read += 1
         if progress and report.rows_read % 1000 == 0:
             progress(report.rows_read)
         reasons: list[str] = []
+        unreadable: set[str] = set()
         for column, name in columns.items():
             try:
-                checked_text(record.get(name, ""), "the value")
+                checked_text(record.get(name, ""), column)
             except TextRefused as refusal:
                 # A line break or NUL inside a cell: refuse the row, never store it
                 # cleaned into something else.
-                reasons.append(f"{column}: {refusal}")
+                reasons.append(_staff_words(str(refusal)))
+                unreadable.add(column)
         checked = checked_postcodes[cell(record, "postcode")]
-        if isinstance(checked, PostcodeRefused):
-            reasons.append(f"postcode: {checked}")
+        if isinstance(checked, PostcodeRefused) and "postcode" not in unreadable:
+            reasons.append(postcode_problems[cell(record, "postcode")])
         channels: dict[str, str] = {}
+        contact_refused = False
         for column, channel in (("mobile", "sms"), ("landline", "voice"), ("email", "email")):
             value = cell(record, column)
             if not value:
@@ -133,21 +183,25 @@ def read_rows(
                         value, need_mobile=channel == "sms", allow_drama=allow_drama
                     )
             except ContactRefused as refusal:
-                reasons.append(f"{column}: {refusal}")
-        contact_refused = any(r.split(":")[0] in ("mobile", "landline", "email") for r in reasons)
+                contact_refused = True
+                if column not in unreadable:
+                    reasons.append(_contact_problem(column, refusal))
         if not channels and not contact_refused:
-            reasons.append("no mobile, landline or e-mail address: there is no way to reach them")
+            reasons.append("no mobile, landline or e-mail address: no way to reach them")
         for channel, address in channels.items():
             if address in seen:
-                reasons.append(f"{COLUMN[channel]}: the same as on row {seen[address]}")
+                reasons.append(
+                    f"{STAFF_NAME[COLUMN[channel]]} is the same as on row {seen[address]}"
+                )
         group_ids = []
         for name in filter(None, (g.strip().lower() for g in cell(record, "groups").split(";"))):
             if name in groups:
                 group_ids.append(groups[name])
             else:
-                reasons.append(f"groups: no group called “{name}”")
+                reasons.append(f"group not known: “{name[:SHOWN_LENGTH]}”")
+        values = _shown_values(record, columns)
         if reasons:
-            report.rejected.append({"row": number, "reasons": reasons})
+            report.rejected.append({"row": number, "reasons": reasons, "values": values})
             continue
         for address in channels.values():
             seen[address] = number
@@ -160,6 +214,7 @@ def read_rows(
                 location=checked.location,
                 channels=channels,
                 group_ids=sorted(set(group_ids)),
+                values=values,
             )
         )
     _reject_already_registered(rows, report)
@@ -167,6 +222,93 @@ def read_rows(
     report.accepted = len(rows)
     db.session.rollback()
     return rows, report
+
+
+def _shown_values(record: dict, columns: dict[str, str]) -> dict[str, str]:
+    """A rejected row's values as staff see them: the columns we read, each cut short,
+    control characters shown as �, the mobile, landline and e-mail masked (and any
+    number or address typed into another column too)."""
+    values = {}
+    for column in SHOWN_COLUMNS:
+        if column not in columns:
+            continue
+        raw = record.get(columns[column])
+        text = "" if raw is None else str(raw)
+        text = "".join("\ufffd" if not (c.isprintable() or c == " ") else c for c in text)
+        text = text.strip()
+        if column in CONTACT_COLUMNS:
+            values[column] = mask_contact(text)
+        else:
+            values[column] = mask_contacts(text[:SHOWN_LENGTH])
+    return values
+
+
+def _staff_words(message: str) -> str:
+    """A refusal written for a resident, without what it asks them to do."""
+    for advice in (" Remove it and try again.", " Type some words."):
+        message = message.removesuffix(advice)
+    return message.rstrip(".")
+
+
+def _contact_problem(column: str, refusal: ContactRefused) -> str:
+    message = str(refusal)
+    if column == "email":
+        detail = message.removeprefix("That e-mail address can't be used. ").removesuffix(
+            " Enter it like name@example.com."
+        )
+        return f"e-mail address not valid: {detail}" if detail != message else message
+    return f"{column} {PHONE_PROBLEMS.get(message, 'not usable: ' + message)}"
+
+
+def _postcode_problems(refused: dict[str, PostcodeRefused]) -> dict[str, str]:
+    """Each refused postcode's reason for staff ("postcode outside the force area:
+    Wiltshire"), keyed by the text as given. A few queries however many rows."""
+    keys: dict[str, str] = {}
+    for text, refusal in refused.items():
+        if refusal.reason in ("outside_force", "terminated"):
+            with contextlib.suppress(PostcodeRefused):
+                keys[text] = postcode_key(text)
+    wanted = sorted(set(keys.values()))
+    found = {}
+    for start in range(0, len(wanted), CHUNK):
+        found.update(places_dao.find_postcodes(wanted[start : start + CHUNK]))
+    districts: dict[str, str | None] = {}
+    for postcode in found.values():
+        code = postcode.admin_district_code
+        if code and code not in districts:
+            district = places_dao.find_district(code)
+            districts[code] = district.name if district else None
+    return {
+        text: _postcode_problem(text, refusal, found.get(keys.get(text, "")), districts)
+        for text, refusal in refused.items()
+    }
+
+
+def _postcode_problem(text: str, refusal: PostcodeRefused, postcode, districts) -> str:
+    key = postcode_rules.canonical(text)
+    shown = postcode_rules.display(key) if postcode_rules.is_valid(key) else text[:20]
+    match refusal.reason:
+        case "outside_force":
+            district = districts.get(postcode.admin_district_code) if postcode else None
+            return "postcode outside the force area" + (f": {district}" if district else "")
+        case "outside_great_britain":
+            where = (postcode_rules.outside_great_britain(shown) or "").removeprefix("the ")
+            police = POLICE_OUTSIDE_GREAT_BRITAIN.get(postcode_rules.area(shown), "")
+            return f"postcode outside Great Britain: {where} ({police.removeprefix('the ')})"
+        case "unknown":
+            return f"postcode not in the postcode data: {shown}"
+        case "terminated":
+            ended = f", since {postcode.terminated_on:%B %Y}" if postcode else ""
+            return f"postcode no longer in use{ended}: {shown}"
+        case "no_location":
+            return f"postcode has no location in the postcode data: {shown}"
+        case "not_configured":
+            return "the force area is not loaded: run `flask geo load-places --kind force`"
+    if not key:
+        return "postcode missing"
+    if not postcode_rules.is_valid(key):
+        return f"postcode not valid: “{text.strip()[:20]}”"
+    return f"postcode: {_staff_words(str(refusal))}"
 
 
 def _reject_already_registered(rows: list[Row], report: ImportReport) -> None:
@@ -191,7 +333,8 @@ def _reject_already_registered(rows: list[Row], report: ImportReport) -> None:
             report.rejected.append(
                 {
                     "row": row.number,
-                    "reasons": [f"{COLUMN[c]}: already registered" for c in taken],
+                    "reasons": [f"{STAFF_NAME[COLUMN[c]]} already registered" for c in taken],
+                    "values": row.values,
                 }
             )
         else:
@@ -326,6 +469,54 @@ def _notify(ids: list[int], rows: list[Row]) -> list[int]:
         )
     db.session.flush()
     return [n.id for n in notices]
+
+
+REJECTED_HEADER = {
+    "name": "Name",
+    "postcode": "Postcode",
+    "mobile": "Mobile (masked)",
+    "landline": "Landline (masked)",
+    "email": "E-mail (masked)",
+    "label": "Label",
+    "groups": "Groups",
+}
+
+
+def rejected_rows_csv(report: dict) -> str:
+    """A report's rejected rows as CSV: the row's number in the file, why, and its
+    values as the page shows them (contact details masked). No cell runs as a formula."""
+    columns = [c for c in report.get("columns") or [] if c in REJECTED_HEADER]
+    return csv_text(
+        ["Row", "Why", *(REJECTED_HEADER[c] for c in columns)],
+        (
+            [
+                rejected["row"],
+                "; ".join(rejected["reasons"]),
+                *(rejected.get("values", {}).get(c, "") for c in columns),
+            ]
+            for rejected in report.get("rejected") or []
+        ),
+    )
+
+
+def download_rejected_rows(officer, record: ResidentImport) -> tuple[str, str] | None:
+    """The rejected rows of a checked (or imported) file as CSV, and the file's name;
+    None when it has no report of rows yet. The download is audited."""
+    if record.status not in ("checked", "done") or not record.report.get("rejected"):
+        return None
+    body = rejected_rows_csv(record.report)
+    with transaction():
+        create_audit_event(
+            "residents.import_rejected_downloaded",
+            actor_id=officer.id,
+            subject_type="import",
+            subject_id=record.id,
+            details={"rows": len(record.report["rejected"])},
+        )
+    stem = "".join(
+        c if c.isalnum() or c in "-_" else "-" for c in record.filename.rsplit(".", 1)[0]
+    )
+    return body, f"rejected-rows-{stem[:60] or 'import'}.csv"
 
 
 def count_residents() -> int:

@@ -15,6 +15,7 @@ from app.dao import replies as replies_dao
 from app.dao import retention
 from app.dao.audit import create_audit_event
 from app.extensions import db
+from app.i18n import LANGUAGES, gettext, lazy_gettext
 from app.models import (
     Alert,
     Delivery,
@@ -29,11 +30,16 @@ from app.services.contacts import ContactRefused, normalise_email, normalise_pho
 from app.services.notices import queue_notices
 from app.services.postcode_check import PostcodeRefused, check_postcode
 from app.services.text import TextRefused, checked_text
+from app.services.timeline import record_leaving
 from app.services.transaction import transactional
 from app.services.verification import send_proof
 
 MAX_LOCATIONS = 5
-CHANNEL_LABELS = {"sms": "Text message", "voice": "Phone call", "email": "E-mail"}
+CHANNEL_LABELS = {
+    "sms": lazy_gettext("Text message"),
+    "voice": lazy_gettext("Phone call"),
+    "email": lazy_gettext("E-mail"),
+}
 
 
 class ChangeRefused(ValueError):
@@ -71,11 +77,13 @@ def page_is_open(resident: Resident) -> bool:
 @transactional
 def add_location(resident: Resident, *, label: str, postcode: str) -> ResidentLocation:
     try:
-        label = checked_text(label, "The place's name", max_length=40) or "Home"
+        label = checked_text(label, gettext("The place's name"), max_length=40) or "Home"
     except TextRefused as refusal:
         raise ChangeRefused(str(refusal), "label") from None
     if len(resident.locations) >= MAX_LOCATIONS:
-        raise ChangeRefused(f"You can have up to {MAX_LOCATIONS} places. Remove one first.")
+        raise ChangeRefused(
+            gettext("You can have up to %(count)s places. Remove one first.", count=MAX_LOCATIONS)
+        )
     try:
         checked = check_postcode(postcode)
     except PostcodeRefused as refusal:
@@ -92,9 +100,11 @@ def add_location(resident: Resident, *, label: str, postcode: str) -> ResidentLo
 def remove_location(resident: Resident, location_id: int) -> None:
     location = next((loc for loc in resident.locations if loc.id == location_id), None)
     if location is None:
-        raise ChangeRefused("That place is not on your list.")
+        raise ChangeRefused(gettext("That place is not on your list."))
     if len(resident.locations) == 1:
-        raise ChangeRefused("This is your only place. Add another first, or stop all alerts.")
+        raise ChangeRefused(
+            gettext("This is your only place. Add another first, or stop all alerts.")
+        )
     resident.locations.remove(location)
     _audit(resident, "resident.location_removed")
 
@@ -114,7 +124,7 @@ def set_channel(resident: Resident, channel_name: str, address: str) -> int | No
 @transactional
 def _set_channel(resident: Resident, channel_name: str, address: str) -> int | None:
     if channel_name not in CHANNEL_LABELS:
-        raise ChangeRefused("Choose text message, phone call or e-mail.")
+        raise ChangeRefused(gettext("Choose text message, phone call or e-mail."))
     allow_drama = current_app.config["ENV_NAME"] != "production"
     try:
         if channel_name == "email":
@@ -127,7 +137,7 @@ def _set_channel(resident: Resident, channel_name: str, address: str) -> int | N
         raise ChangeRefused(str(refusal), "address") from None
     channel = next((c for c in resident.channels if c.channel == channel_name), None)
     if channel is not None and channel.address == address and channel.unsubscribed_at is None:
-        raise ChangeRefused("That is already the address we have.", "address")
+        raise ChangeRefused(gettext("That is already the address we have."), "address")
     if channel is None:
         channel = ResidentChannel(channel=channel_name, address=address)
         resident.channels.append(channel)
@@ -145,10 +155,12 @@ def _set_channel(resident: Resident, channel_name: str, address: str) -> int | N
 def remove_channel(resident: Resident, channel_name: str) -> None:
     channel = next((c for c in resident.channels if c.channel == channel_name), None)
     if channel is None:
-        raise ChangeRefused("That is not one of your ways to get alerts.")
+        raise ChangeRefused(gettext("That is not one of your ways to get alerts."))
     if len(resident.channels) == 1:
         raise ChangeRefused(
-            "This is your only way to get alerts. To stop them all, choose “Stop all alerts”."
+            gettext(
+                "This is your only way to get alerts. To stop them all, choose “Stop all alerts”."
+            )
         )
     resident.channels.remove(channel)
     db.session.execute(
@@ -170,7 +182,7 @@ def remove_channel(resident: Resident, channel_name: str) -> None:
 def set_groups(resident: Resident, slugs: list[str]) -> None:
     groups = list(db.session.scalars(select(InterestGroup).where(InterestGroup.slug.in_(slugs))))
     if len(groups) != len(set(slugs)):
-        raise ChangeRefused("One of the groups no longer exists. Choose again.", "groups")
+        raise ChangeRefused(gettext("One of the groups no longer exists. Choose again."), "groups")
     resident.groups = groups
     _audit(resident, "resident.groups_set", groups=sorted(slugs))
 
@@ -180,9 +192,11 @@ def parse_quiet_hours(start: str, end: str) -> tuple[time, time]:
     try:
         quiet_from, quiet_until = time.fromisoformat(start), time.fromisoformat(end)
     except (TypeError, ValueError):
-        raise ChangeRefused("Give both times, like 22:00 and 07:00.", "quiet_from") from None
+        raise ChangeRefused(
+            gettext("Give both times, like 22:00 and 07:00."), "quiet_from"
+        ) from None
     if quiet_from == quiet_until:
-        raise ChangeRefused("The start and end of quiet hours must differ.", "quiet_from")
+        raise ChangeRefused(gettext("The start and end of quiet hours must differ."), "quiet_from")
     return quiet_from, quiet_until
 
 
@@ -204,11 +218,25 @@ def set_paused(resident: Resident, paused: bool) -> None:
     _audit(resident, "resident.paused" if paused else "resident.resumed")
 
 
+@transactional
+def set_language(resident: Resident, language: str) -> None:
+    """The language of the resident's pages and of what we send them."""
+    if language not in LANGUAGES:
+        raise ChangeRefused(gettext("Choose English or Cymraeg."), "language")
+    resident.language = language
+    _audit(resident, "resident.language_set", language=language)
+
+
+def ordered_places(resident: Resident) -> list[ResidentLocation]:
+    """The resident's places in the order they were added, home (the first) first."""
+    return sorted(resident.locations, key=lambda location: location.id or 0)
+
+
 # --- their data, and leaving --------------------------------------------------------
 
 
-def export_data(resident: Resident) -> dict:
-    """Everything we hold about the resident, as they could read it."""
+def _held(resident: Resident, action: str):
+    """The alerts sent to the resident and what they sent us, audited as `action`."""
     deliveries = db.session.execute(
         select(Alert.title, Alert.sent_at, Delivery.channel, Delivery.status, Delivery.finished_at)
         .join(Alert, Alert.id == Delivery.alert_id)
@@ -216,8 +244,29 @@ def export_data(resident: Resident) -> dict:
         .order_by(Delivery.id)
     ).all()
     sent_us = replies_dao.replies_of(resident.id)
-    _audit(resident, "resident.data_downloaded")
+    _audit(resident, action)
     db.session.commit()
+    return deliveries, sent_us
+
+
+def data_page(resident: Resident) -> dict:
+    """Everything we hold about the resident, for a page they can read and print: the
+    export's words, and the alerts and replies with their times as times."""
+    deliveries, sent_us = _held(resident, "resident.data_viewed")
+    return {
+        "data": _export(resident, deliveries, sent_us),
+        "sent": [row._asdict() for row in deliveries],
+        "replies": sent_us,
+    }
+
+
+def export_data(resident: Resident) -> dict:
+    """Everything we hold about the resident, as they could read it."""
+    deliveries, sent_us = _held(resident, "resident.data_downloaded")
+    return _export(resident, deliveries, sent_us)
+
+
+def _export(resident: Resident, deliveries, sent_us) -> dict:
 
     def stamp(value):
         return value.isoformat() if value else None
@@ -232,6 +281,7 @@ def export_data(resident: Resident) -> dict:
             "statement": resident.consent_text,
             "given_at": stamp(resident.consent_given_at),
         },
+        "language": resident.language,
         "paused_at": stamp(resident.paused_at),
         "quiet_hours": (
             {"from": resident.quiet_from.isoformat(), "until": resident.quiet_until.isoformat()}
@@ -239,7 +289,8 @@ def export_data(resident: Resident) -> dict:
             else None
         ),
         "places": [
-            {"label": loc.label, "postcode": _display(loc.postcode)} for loc in resident.locations
+            {"label": loc.label, "postcode": _display(loc.postcode)}
+            for loc in ordered_places(resident)
         ],
         "contact": [
             {
@@ -292,6 +343,7 @@ def delete_resident(resident: Resident) -> None:
         )
     )
     reference = str(resident.reference)
+    record_leaving([resident.id])
     db.session.delete(resident)  # locations, channels, groups, notices go with it
     create_audit_event(
         "resident.deleted", actor_id=None, subject_type="resident", subject_id=reference
@@ -346,6 +398,7 @@ def purge_expired() -> dict[str, int]:
         )
     )
     if stale:
+        record_leaving([r.id for r in stale], expired=True)
         _pseudonymise_deliveries(Delivery.resident_id.in_([r.id for r in stale]))
     for resident in stale:
         db.session.delete(resident)

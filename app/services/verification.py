@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from app import jobs
 from app.dao.audit import create_audit_event
 from app.extensions import db, redis_store
+from app.i18n import gettext, in_language, lazy_gettext, police
 from app.models import Resident, ResidentChannel
 from app.services.contacts import normalise_email, normalise_phone
 from app.services.notices import create_notice, queue_notices, send_notices
@@ -34,16 +35,16 @@ SENDS_PER_RESIDENT_PER_HOUR = 8
 
 # What a guess is told. A sign-up that stored nothing (unregistered_guess) must read
 # exactly like a real one (check_code), so both take their words from here.
-NOT_WAITING = "That number is already confirmed, or no longer on your list."
-NO_CODE = "Ask for a new code: we have no code waiting for that number."
-CODE_EXPIRED = "That code has expired. Ask for a new one."
-TOO_MANY_GUESSES = "Too many wrong codes. Ask for a new one."
+NOT_WAITING = lazy_gettext("That number is already confirmed, or no longer on your list.")
+NO_CODE = lazy_gettext("Ask for a new code: we have no code waiting for that number.")
+CODE_EXPIRED = lazy_gettext("That code has expired. Ask for a new one.")
+TOO_MANY_GUESSES = lazy_gettext("Too many wrong codes. Ask for a new one.")
 
 
 def wrong_code(guesses_left: int) -> str:
-    return "That code is not right. " + (
-        f"You have {guesses_left} more tries." if guesses_left else "Ask for a new code."
-    )
+    if guesses_left:
+        return gettext("That code is not right. You have %(count)s more tries.", count=guesses_left)
+    return gettext("That code is not right. Ask for a new code.")
 
 
 class VerificationRefused(ValueError):
@@ -129,7 +130,6 @@ def tell_owners_of(taken: dict[str, str], *, counted: bool = False) -> list[int]
     """Tell each address that someone tried to sign it up again, and how to manage the
     alerts it already gets (at most CODES_PER_NUMBER_PER_HOUR such messages an hour;
     `counted`: the caller has spent the allowance already)."""
-    force = current_app.config["FORCE_NAME"]
     manage = public_url("residents.manage")
     ids = []
     for channel, address in taken.items():
@@ -137,22 +137,36 @@ def tell_owners_of(taken: dict[str, str], *, counted: bool = False) -> list[int]
             "verify-address", address.lower(), CODES_PER_NUMBER_PER_HOUR
         ):
             continue
-        body = (
-            f"Someone asked for {force} Police alerts on this "
-            f"{'e-mail address' if channel == 'email' else 'number'}. It already gets them. "
-            f"To change or stop them: {manage}. If it was not you, you can ignore this."
-        )
-        if channel == "voice":
-            body = (
-                f"Someone asked for {force} Police alerts on this number, which already gets "
-                "them. To change or stop them, call 101."
-            )
+        with in_language(_owner_language(address)):
+            if channel == "voice":
+                body = gettext(
+                    "Someone asked for %(police)s alerts on this number, which already gets "
+                    "them. To change or stop them, call 101.",
+                    police=police(),
+                )
+            elif channel == "email":
+                body = gettext(
+                    "Someone asked for %(police)s alerts on this e-mail address. It already "
+                    "gets them. To change or stop them: %(link)s. If it was not you, you can "
+                    "ignore this.",
+                    police=police(),
+                    link=manage,
+                )
+            else:
+                body = gettext(
+                    "Someone asked for %(police)s alerts on this number. It already gets "
+                    "them. To change or stop them: %(link)s. If it was not you, you can "
+                    "ignore this.",
+                    police=police(),
+                    link=manage,
+                )
+            subject = gettext("%(police)s alerts", police=police()) if channel == "email" else None
         notice = create_notice(
             resident_id=None,
             kind="already_registered",
             channel=channel,
             address=address,
-            subject=f"{force} Police alerts" if channel == "email" else None,
+            subject=subject,
             body=body,
         )
         db.session.flush()
@@ -160,12 +174,29 @@ def tell_owners_of(taken: dict[str, str], *, counted: bool = False) -> list[int]
     return ids
 
 
+def _owner_language(address: str) -> str:
+    """The language of the resident who holds this number or address (English if none)."""
+    language = db.session.scalar(
+        select(Resident.language)
+        .join(ResidentChannel, ResidentChannel.resident_id == Resident.id)
+        .where(func.lower(ResidentChannel.address) == address.lower())
+        .order_by(ResidentChannel.verified_at.desc().nulls_last())
+        .limit(1)
+    )
+    return language or "en"
+
+
 def start_verification(resident: Resident, channel: ResidentChannel) -> int | None:
-    """Send the proof for one channel: a code (SMS, voice) or a link (e-mail). Returns
-    the notice's id, or None when this number has had its codes for the hour."""
-    force = current_app.config["FORCE_NAME"]
+    """Send the proof for one channel: a code (SMS, voice) or a link (e-mail), in the
+    resident's language. Returns the notice's id, or None when this number has had its
+    codes for the hour."""
     if not _spend_allowance(resident, channel):
         return None
+    with in_language(resident.language):
+        return _start_verification(resident, channel)
+
+
+def _start_verification(resident: Resident, channel: ResidentChannel) -> int:
     if channel.channel == "email":
         token = _serializer("verify-email").dumps(
             [str(resident.reference), _digest(channel.address)]
@@ -176,11 +207,14 @@ def start_verification(resident: Resident, channel: ResidentChannel) -> int | No
             kind="verify_email",
             channel="email",
             address=channel.address,
-            subject=f"{force} Police: confirm your e-mail address",
-            body=(
-                f"Confirm this is your e-mail address, to get alerts from {force} Police:\n"
-                f"{link}\n\nThe link works for {EMAIL_LINK_DAYS} days. If you did not sign up, "
-                "ignore this e-mail and you will hear nothing more."
+            subject=gettext("%(police)s: confirm your e-mail address", police=police()),
+            body=gettext(
+                "Confirm this is your e-mail address, to get alerts from %(police)s:\n"
+                "%(link)s\n\nThe link works for %(days)s days. If you did not sign up, "
+                "ignore this e-mail and you will hear nothing more.",
+                police=police(),
+                link=link,
+                days=EMAIL_LINK_DAYS,
             ),
         )
     else:
@@ -189,13 +223,20 @@ def start_verification(resident: Resident, channel: ResidentChannel) -> int | No
         channel.verify_expires_at = datetime.now(UTC) + timedelta(minutes=CODE_MINUTES)
         channel.verify_attempts = 0
         if channel.channel == "sms":
-            body = (
-                f"{code} is your code to confirm alerts from {force} Police. It works for "
-                f"{CODE_MINUTES} minutes. If you did not ask for it, ignore this message."
+            body = gettext(
+                "%(code)s is your code to confirm alerts from %(police)s. It works for "
+                "%(minutes)s minutes. If you did not ask for it, ignore this message.",
+                code=code,
+                police=police(),
+                minutes=CODE_MINUTES,
             )
         else:
             spoken = " ".join(code)
-            body = f"Your code to confirm alerts from {force} Police is {spoken}. Again: {spoken}."
+            body = gettext(
+                "Your code to confirm alerts from %(police)s is %(code)s. Again: %(code)s.",
+                police=police(),
+                code=spoken,
+            )
         notice = create_notice(
             resident_id=resident.id,
             kind="verify_code",
@@ -238,13 +279,13 @@ def _check_code(resident: Resident, channel_name: str, code: str) -> None:
         db.session.refresh(channel, with_for_update=True)
     code = "".join((code or "").split())
     if channel is None or channel.verified_at is not None:
-        raise VerificationRefused(NOT_WAITING)
+        raise VerificationRefused(str(NOT_WAITING))
     if not channel.verify_code_hash or channel.verify_expires_at is None:
-        raise VerificationRefused(NO_CODE)
+        raise VerificationRefused(str(NO_CODE))
     if channel.verify_expires_at < datetime.now(UTC):
-        raise VerificationRefused(CODE_EXPIRED)
+        raise VerificationRefused(str(CODE_EXPIRED))
     if channel.verify_attempts >= MAX_GUESSES:
-        raise VerificationRefused(TOO_MANY_GUESSES)
+        raise VerificationRefused(str(TOO_MANY_GUESSES))
     expected = _code_hash(resident.id, channel.channel, channel.address, code)
     if not (
         len(code) == 6
@@ -280,17 +321,19 @@ def _verify_email_token(token: str) -> tuple[Resident, bool]:
         )
     except SignatureExpired:
         raise VerificationRefused(
-            "That link has expired. Sign in to manage your alerts to get a new one."
+            gettext("That link has expired. Ask for a link to manage your alerts to get a new one.")
         ) from None
     except (BadSignature, ValueError, TypeError):
-        raise VerificationRefused("That link is not valid. Check you copied all of it.") from None
+        raise VerificationRefused(
+            gettext("That link is not valid. Check you copied all of it.")
+        ) from None
     resident = db.session.scalar(select(Resident).where(Resident.reference == reference))
     channel = (
         next((c for c in resident.channels if c.channel == "email"), None) if resident else None
     )
     if channel is None or not hmac.compare_digest(_digest(channel.address), address_digest):
         raise VerificationRefused(
-            "That link is for an e-mail address that is no longer on the list."
+            gettext("That link is for an e-mail address that is no longer on the list.")
         )
     if channel.verified_at is not None:
         return resident, False
@@ -350,13 +393,13 @@ def unregistered_guess(pending: dict, channel: str) -> str:
     guesses = _unregistered_guesses(pending)
     sent_at = pending.get("sent_at", {}).get(channel, pending.get("started", time.time()))
     if address is None:
-        return NOT_WAITING
+        return str(NOT_WAITING)
     if channel == "email":
-        return NO_CODE
+        return str(NO_CODE)
     if time.time() - sent_at > CODE_MINUTES * 60:
-        return CODE_EXPIRED
+        return str(CODE_EXPIRED)
     if guesses.get(channel, 0) >= MAX_GUESSES:
-        return TOO_MANY_GUESSES
+        return str(TOO_MANY_GUESSES)
     guesses[channel] = guesses.get(channel, 0) + 1
     return wrong_code(MAX_GUESSES - guesses[channel])
 
@@ -395,7 +438,9 @@ def request_manage_link(typed: str, *, ip_address: str) -> None:
         )
     )
     if not allow_per_hour("manage-link-ip", ip_address, LINKS_PER_IP_PER_HOUR):
-        raise TooManyLinks("We have sent as many links as we can this hour. Try again later.")
+        raise TooManyLinks(
+            gettext("We have sent as many links as we can this hour. Try again later.")
+        )
     key = secrets.token_urlsafe(16)
     redis_store.client.set(f"manage-request:{key}", address, ex=MANAGE_REQUEST_SECONDS)
     jobs.enqueue("notices.send_manage_link", key, job_timeout=300, result_ttl=0, failure_ttl=3600)
@@ -429,9 +474,13 @@ def read_manage_token(token: str, *, use: bool) -> Resident:
     try:
         reference, nonce = _serializer("manage").loads(token, max_age=MANAGE_LINK_HOURS * 3600)
     except SignatureExpired:
-        raise VerificationRefused("That link has expired. Ask for a new one below.") from None
+        raise VerificationRefused(
+            gettext("That link has expired. Ask for a new one below.")
+        ) from None
     except (BadSignature, ValueError, TypeError):
-        raise VerificationRefused("That link is not valid. Ask for a new one below.") from None
+        raise VerificationRefused(
+            gettext("That link is not valid. Ask for a new one below.")
+        ) from None
     used = f"manage-link-used:{nonce}"
     try:
         if use:
@@ -440,13 +489,15 @@ def read_manage_token(token: str, *, use: bool) -> Resident:
             fresh = not redis_store.client.exists(used)
     except RedisError:
         raise VerificationRefused(
-            "We can't open links at the moment. Please try again in a few minutes."
+            gettext("We can't open links at the moment. Please try again in a few minutes.")
         ) from None
     if not fresh:
-        raise VerificationRefused("That link has been used already. Ask for a new one below.")
+        raise VerificationRefused(
+            gettext("That link has been used already. Ask for a new one below.")
+        )
     resident = db.session.scalar(select(Resident).where(Resident.reference == reference))
     if resident is None:
-        raise VerificationRefused("We no longer hold any details for that link.")
+        raise VerificationRefused(gettext("We no longer hold any details for that link."))
     return resident
 
 
@@ -469,17 +520,24 @@ def send_manage_link(address: str) -> int | None:
         return None
     resident = channel.resident
     link = public_url("residents.open_manage", token=manage_token(resident))
-    force = current_app.config["FORCE_NAME"]
-    notice = create_notice(
-        resident_id=resident.id,
-        kind="manage_link",
-        channel=channel.channel,
-        address=channel.address,
-        subject=f"{force} Police: manage your alerts" if channel.channel == "email" else None,
-        body=(
-            f"Open this link to change or stop your alerts from {force} Police: {link} "
-            f"(it works once, for {MANAGE_LINK_HOURS} hours)."
-        ),
-    )
+    with in_language(resident.language):
+        notice = create_notice(
+            resident_id=resident.id,
+            kind="manage_link",
+            channel=channel.channel,
+            address=channel.address,
+            subject=(
+                gettext("%(police)s: manage your alerts", police=police())
+                if channel.channel == "email"
+                else None
+            ),
+            body=gettext(
+                "Open this link to change or stop your alerts from %(police)s: %(link)s "
+                "(it works once, for %(hours)s hours).",
+                police=police(),
+                link=link,
+                hours=MANAGE_LINK_HOURS,
+            ),
+        )
     db.session.flush()
     return notice.id

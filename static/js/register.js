@@ -19,7 +19,8 @@
         .then(function (r) { return r.json(); })
         .then(function (found) {
           place.textContent = found.error ? found.error :
-            found.postcode + ": " + (found.place || "found") + ". Not right? Check the postcode.";
+            (found.place ? found.postcode + ": " + found.place : found.postcode) + ". " +
+            (postcode.dataset.found || "");
           place.className = found.error ? "field-error" : "hint";
         })
         .catch(function () { place.textContent = ""; });

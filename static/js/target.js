@@ -610,6 +610,12 @@
       }).join(" ") + " instead" + (saving > 0 ? " (saves " + parts(saving) + ")" : "") : "";
     if (fixable.length && $("plain-always").checked) { makePlain(); return; }
     showMarked($("preview-sms"), sms.text, sms.ucs2_characters);
+    // What the Welsh costs, on its own: ŵ ŷ â ê î ô û are not in the texts' alphabet.
+    var welsh = sms.welsh_segments !== null && sms.welsh_segments !== undefined;
+    $("sms-welsh").textContent = welsh ? "English alone: " + parts(sms.english_segments) +
+      ". With the Welsh: " + parts(sms.segments) + " (the Welsh adds " + parts(sms.welsh_segments) + ")." : "";
+    $("preview-sms-cy-label").hidden = $("preview-sms-cy").hidden = !welsh;
+    if (welsh) { showMarked($("preview-sms-cy"), sms.text_welsh_first, sms.ucs2_characters); }
     $("preview-email-subject").textContent = c.email.subject;
     $("preview-email").textContent = c.email.text;
     // The HTML part, in a sandbox: no scripts, no links followed, nothing fetched.
@@ -641,11 +647,17 @@
       var mine = ++composeSequence;
       CA.fetchJSON(settings.composeUrl, Object.assign(
         { title: $("title").value, body: $("body").value, mode: mode(), recording_id: recordingId },
-        asked()))
+        asked(), welshWords()))
         .then(function (c) { if (mine === composeSequence) { showCompose(c); } })
         .catch(function () {});
     }, 250);
   }
+  // The Welsh title and message, when the officer writes both.
+  function welshWords() {
+    return { title_cy: $("title-cy").value, body_cy: $("body-cy").value };
+  }
+  $("title-cy").addEventListener("input", refreshCompose);
+  $("body-cy").addEventListener("input", refreshCompose);
   // The quick question, its answers and whether to ask for confirmation.
   function asked() {
     var options = Array.prototype.map.call(document.querySelectorAll(".answer-option"), function (input) {
@@ -736,7 +748,7 @@
     var request = Object.assign({
       title: $("title").value, body: $("body").value, category: target.category,
       channels: target.channels, mode: mode(), recording_id: recordingId
-    }, asked());
+    }, asked(), welshWords());
     $("send-test").disabled = true;
     CA.fetchJSON(settings.testUrl, request).then(function (sent) {
       $("test-status").hidden = false;
@@ -783,7 +795,7 @@
     request.mode = mode();
     request.send_at = sendAt();
     request.recording_id = recordingId;
-    Object.assign(request, asked());
+    Object.assign(request, asked(), welshWords());
     // The count as the officer saw it; 0 stands for "fewer than 5", which the server
     // matches against its own count under the same rule.
     request.expected_residents = lastCounts ? (lastCounts.residents === null ? 0 : lastCounts.residents) : null;

@@ -1,21 +1,103 @@
+"""An analyst lands on the density map, on a phone and on a desktop: squares coloured
+by the legend's classes, grey squares with no number, the grey squares' total, the
+filters, and axe-core finds nothing serious."""
+
 import re
 
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.axe import axe_violations
+from tests.browser_fixtures import _new_page
+from tests.factories import PASSWORDS, second_factor_secret, totp_code
+
 pytestmark = pytest.mark.browser
 
 
-def test_analyst_sees_density_cells_never_homes(page, sign_in_page, make_resident):
+def sideways(page) -> int:
+    return page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
+
+
+def sign_in(app, page, officer):
+    second_factor_secret(app, officer.id)
+    page.goto("/sign-in")
+    page.get_by_label("E-mail address").fill(officer.email)
+    page.get_by_label("Password").fill(PASSWORDS[officer.role])
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    page.get_by_label("The 6-digit code your authenticator app shows").fill(
+        totp_code(app, officer.id)
+    )
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_load_state()
+
+
+@pytest.fixture
+def residents(make_resident):
+    for n in range(12):
+        make_resident(postcode="BS1 6AD", sms=f"+44770090020{n:02d}", groups=("farm-watch",))
     for n in range(6):
-        make_resident(postcode="BS1 6AD", sms=f"+44770090020{n}")
-    make_resident(postcode="TA1 1AA")
-    sign_in_page("analyst")
+        make_resident(postcode="BA4 6QN", sms=f"+44770090030{n:02d}")
+    for n in range(3):
+        make_resident(postcode="TA1 1AA", sms=f"+44770090040{n:02d}")
+    for n in range(2):
+        make_resident(postcode="BS8 1TH", sms=f"+44770090050{n:02d}")
+
+
+def check_density(page):
     expect(page).to_have_url(re.compile(r"/analysts/density$"))
     summary = page.locator("#density-summary")
-    expect(summary).to_have_text("1 cells showing 6 residents; 1 cells with fewer than 5 hidden.")
+    expect(summary).to_contain_text("All confirmed residents: 2 squares showing 18 residents")
+    expect(summary).to_contain_text(
+        "2 grey squares with fewer than 5 each (or hidden to protect one), holding 5 residents"
+    )
+    expect(page.locator("#map-status")).to_have_text("2 squares drawn with their count; 2 grey.")
+    expect(page.locator("#map path.leaflet-interactive")).to_have_count(4)
+    legend = page.locator("#legend")
+    expect(legend.locator("tbody tr")).to_have_count(7)
+    expect(legend.locator('tr[data-status="hidden"]')).to_contain_text("Fewer than 5")
+    expect(legend.locator('tr[data-status="hidden"] td').nth(1)).to_have_text("5")
     expect(page.locator("#attribution")).to_contain_text(
         "Contains OS data © Crown copyright and database right 2025"
     )
     expect(page.locator(".leaflet-marker-icon")).to_have_count(0)
+    assert sideways(page) <= 0
+    assert axe_violations(page) == []
+
+
+def test_analyst_sees_density_squares_never_homes_on_a_phone(page, sign_in_page, residents):
+    sign_in_page("analyst")
+    check_density(page)
+    # Filter by group on the server. The 12 in Farm Watch share one square; the other
+    # squares hold none of them, and a grey total of 0 would say so, so the 12 are
+    # grey too, and the grey total is theirs.
+    page.get_by_label("Interest group").select_option("farm-watch")
+    page.get_by_role("button", name="Show").click()
+    expect(page).to_have_url(re.compile(r"group=farm-watch"))
+    expect(page.locator("#density-summary")).to_contain_text(
+        "In the group Farm-Watch: 0 squares showing 0 residents; 4 grey squares with fewer"
+        " than 5 each (or hidden to protect one), holding 12 residents together."
+    )
+    expect(page.locator("#map path.leaflet-interactive")).to_have_count(4)
+    assert axe_violations(page) == []
     assert page.console_errors == []
+
+
+def test_analyst_sees_density_on_a_desktop(
+    app, browser, request, live_server, make_officer, residents
+):
+    context, page = _new_page(
+        browser, request, live_server, viewport={"width": 1440, "height": 900}
+    )
+    try:
+        sign_in(app, page, make_officer(role="analyst", email="density.analyst@police.example"))
+        check_density(page)
+        page.get_by_label("Channel").select_option("email")
+        page.get_by_role("button", name="Show").click()
+        expect(page.locator("#density-summary")).to_contain_text(
+            "On e-mail: 0 squares showing 0 residents; 4 grey squares with fewer than 5 each"
+            " (or hidden to protect one); their total is not given, as it could reveal a square."
+        )
+        assert page.console_errors == []
+    finally:
+        context.close()

@@ -82,7 +82,7 @@ def test_pcso_targets_composes_and_gets_approval_then_delivery_is_followed(
 
     # Writing it: a curly apostrophe makes the text message UCS-2, in more parts.
     page.get_by_label("Title").fill("Car crime")
-    body = "Cars broken into on Old Market Street overnight. Please check yours " + "x" * 20
+    body = "Cars broken into on Old Market Street overnight. Please check yours " + "x" * 6
     page.get_by_label("Message", exact=True).fill(body)
     expect(page.locator("#sms-length")).to_contain_text("1 part (at most 4)")
     expect(page.locator("#sms-length")).to_contain_text("Each part holds 160 characters.")

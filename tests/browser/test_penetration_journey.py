@@ -6,9 +6,7 @@ import re
 
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import text
 
-from app.extensions import db
 from tests.browser.axe import axe_violations
 from tests.browser_fixtures import _new_page
 from tests.factories import PASSWORDS
@@ -17,19 +15,8 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def residents(make_resident):
-    wards = db.session.execute(
-        text(
-            "SELECT p.admin_ward_code, min(p.display) FROM postcodes p"
-            " JOIN places w ON w.kind = 'ward' AND w.code = p.admin_ward_code"
-            " WHERE p.location IS NOT NULL AND p.terminated_on IS NULL"
-            " GROUP BY 1 ORDER BY 1 LIMIT 3"
-        )
-    ).all()
-    for (ward, postcode), n in zip(wards, (7, 12, 2), strict=True):
-        for i in range(n):
-            make_resident(postcode=postcode, sms=f"+4477009{len(ward)}{n:02d}{i:03d}")
-    return [ward for ward, _ in wards]
+def residents(residents_in_three_wards):
+    return residents_in_three_wards
 
 
 def sideways(page) -> int:

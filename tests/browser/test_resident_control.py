@@ -56,7 +56,10 @@ def test_a_resident_signs_up_confirms_and_manages_their_alerts(page, app_ctx, ru
     page.get_by_label("E-mail address").fill("sam@example.invalid")
     page.get_by_label("I agree").check()
     page.get_by_role("button", name="Sign up").click()
-    expect(page.get_by_role("heading", name="You're signed up")).to_be_visible()
+    expect(page.get_by_role("heading", name="Check your messages")).to_be_visible()
+    expect(page.locator("main")).to_contain_text(
+        "If this number can get alerts, we have sent it a message."
+    )
     assert axe_violations(page) == []
 
     # The texted code confirms the mobile.
@@ -66,7 +69,12 @@ def test_a_resident_signs_up_confirms_and_manages_their_alerts(page, app_ctx, ru
     expect(page.locator(".field-error")).to_contain_text("That code is not right")
     page.get_by_label("The 6-digit code we texted you").fill(code)
     page.get_by_role("button", name="Confirm").click()
-    expect(page.locator(".flash")).to_contain_text("Text message confirmed")
+    # The heading says what happened and what comes next.
+    expect(
+        page.get_by_role("heading", name="Text message confirmed: you're signed up")
+    ).to_be_visible()
+    expect(page.get_by_role("heading", name="What happens next")).to_be_visible()
+    assert axe_violations(page) == []
     resident = db.session.scalars(select(Resident)).one()
     assert str(resident.quiet_from) == "22:00:00"
 
@@ -84,14 +92,22 @@ def test_a_resident_signs_up_confirms_and_manages_their_alerts(page, app_ctx, ru
     expect(page.get_by_role("heading", name="Your alerts")).to_be_visible()
     assert axe_violations(page) == []
 
+    # One form: a place typed and quiet hours changed are saved by the one button.
     page.get_by_label("Add a place: what is it?").fill("Allotment")
     page.get_by_label("Its postcode").fill("TA1 1AA")
-    page.get_by_role("button", name="Add place").click()
-    expect(page.locator(".flash")).to_contain_text("Added Allotment (TA1 1AA)")
+    page.get_by_label("From").fill("23:00")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.locator(".flash")).to_contain_text("Saved: quiet hours, new place.")
+    expect(page.locator("main li").first).to_contain_text("Home: BS1 6AD")
+    expect(page.locator("main li").nth(1)).to_contain_text("Allotment: TA1 1AA")
     page.get_by_role("button", name="Pause my alerts").click()
-    expect(page.locator(".flash").first).to_contain_text("Alerts paused")
+    expect(page.locator(".flash").first).to_contain_text("alerts paused")
     page.get_by_role("button", name="Resume my alerts").click()
-    expect(page.locator(".flash").first).to_contain_text("Alerts resumed")
+    expect(page.locator(".flash").first).to_contain_text("alerts resumed")
+    page.get_by_role("link", name="See everything we hold about you").click()
+    expect(page.get_by_role("heading", name="Everything we hold about you")).to_be_visible()
+    assert axe_violations(page) == []
+    page.go_back()
     page.get_by_role("link", name="Stop all alerts and delete my details").click()
     assert axe_violations(page) == []
     assert page.console_errors == []

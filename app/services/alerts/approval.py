@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
 from app.models import Alert, Officer
+from app.services import authorisation, teams
 from app.services.alerts.drafts import AlertInvalid
 from app.services.alerts.lifecycle import (
     APPROVERS,
@@ -60,6 +61,9 @@ def _alert_to_decide(supervisor: Officer, alert_id: int, action: str) -> Alert:
     is stamped with who and when. Raises NotAllowed."""
     alert = lock_alert(alert_id)
     refused = approval_refusal(supervisor, alert, action)
+    if refused is None and not authorisation.may(supervisor, "alert.approve", alert):
+        names = ", ".join(teams.alert_team_names(alert))
+        refused = f"This alert is {names}'s: a supervisor of that team decides on it."
     if refused is not None:
         raise NotAllowed(refused)
     alert.decided_by_id = supervisor.id
@@ -67,32 +71,40 @@ def _alert_to_decide(supervisor: Officer, alert_id: int, action: str) -> Alert:
     return alert
 
 
-def find_pending_approval() -> list[Alert]:
-    return list(
-        db.session.scalars(
-            select(Alert).where(Alert.status == "pending_approval").order_by(Alert.created_at)
-        )
-    )
+def find_pending_approval(officer: Officer | None = None) -> list[Alert]:
+    """The alerts waiting for approval, oldest first: with an officer, those of the
+    teams they supervise (authorisation, "approvals.list")."""
+    query = select(Alert).where(Alert.status == "pending_approval").order_by(Alert.created_at)
+    if officer is not None:
+        only = authorisation.list_filter(officer, "approvals.list")
+        if only is not None:
+            query = query.where(only)
+    return list(db.session.scalars(query))
 
 
-def find_pending_reviews() -> list[tuple[Alert, dict]]:
-    """Each alert waiting for approval, oldest first, with what residents will get and
-    what it costs (review.review_alert)."""
-    return [(alert, review_alert(alert)) for alert in find_pending_approval()]
+def find_pending_reviews(officer: Officer | None = None) -> list[tuple[Alert, dict]]:
+    """Each alert waiting for approval (for this officer's teams), oldest first, with
+    what residents will get and what it costs (review.review_alert)."""
+    return [(alert, review_alert(alert)) for alert in find_pending_approval(officer)]
 
 
 def count_waiting_for(officer: Officer) -> int | None:
     """How many alerts wait for this officer's decision: other people's, pending
-    approval. None for an officer who does not approve, or when the database cannot
-    answer (the menu is on every page, error pages too, and must not fail them)."""
+    approval, of the teams they supervise. None for an officer who does not approve,
+    or when the database cannot answer (the menu is on every page, error pages too,
+    and must not fail them)."""
     if officer.role not in APPROVERS:
         return None
     try:
-        return db.session.scalar(
+        query = (
             select(func.count())
             .select_from(Alert)
             .where(Alert.status == "pending_approval", Alert.created_by_id != officer.id)
         )
+        only = authorisation.list_filter(officer, "approvals.list")
+        if only is not None:
+            query = query.where(only)
+        return db.session.scalar(query)
     except SQLAlchemyError:
         log.warning("approvals waiting not counted: the database did not answer")
         return None

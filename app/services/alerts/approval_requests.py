@@ -8,7 +8,7 @@ from flask import current_app, url_for
 
 from app.extensions import db
 from app.models import Alert, Officer
-from app.services import message_text
+from app.services import message_text, teams
 from app.services.accounts import find_active, find_on_duty
 from app.services.alerts.lifecycle import APPROVERS
 from app.services.alerts.targeting import count_label
@@ -19,14 +19,23 @@ URGENT_REQUESTS = ("missing_person",)
 NOTICE_KIND = "approval_request"
 
 
-def approvers_to_ask(author: Officer) -> list[Officer]:
-    """Who is asked to approve the author's alert: every supervisor and admin on duty
-    (accounts.find_on_duty: signed in this shift, not signed out), or, when none is,
-    every active one, so that an alert never waits unseen. Never the author, who may
-    not approve their own."""
-    return find_on_duty(APPROVERS, except_id=author.id) or find_active(
-        APPROVERS, except_id=author.id
-    )
+def approvers_to_ask(author: Officer, alert: Alert | None = None) -> list[Officer]:
+    """Who is asked to approve the author's alert. An alert of a team: the supervisors
+    of its teams on duty (accounts.find_on_duty: signed in this shift, not signed out),
+    or, when none is, every active one of them; a team with no supervisor falls back to
+    the administrators, so that an alert never waits unseen. An alert of no team: every
+    supervisor and admin on duty, or every active one. Never the author, who may not
+    approve their own."""
+    team_approvers = teams.approvers_for(alert) if alert is not None else None
+    if team_approvers is not None:
+        chosen = [o for o in team_approvers if o.id != author.id]
+        if chosen:
+            on_duty = {o.id for o in find_on_duty(APPROVERS, except_id=author.id)}
+            return [o for o in chosen if o.id in on_duty] or chosen
+        roles: tuple[str, ...] = ("admin",)
+    else:
+        roles = APPROVERS
+    return find_on_duty(roles, except_id=author.id) or find_active(roles, except_id=author.id)
 
 
 def create_approval_requests(alert: Alert, author: Officer) -> list[int]:
@@ -54,7 +63,7 @@ def create_approval_requests(alert: Alert, author: Officer) -> list[int]:
     )
     signed = f"{text}\n\n{config['FORCE_NAME']} Police {config['SERVICE_NAME']}"
     notices = []
-    for approver in approvers_to_ask(author):
+    for approver in approvers_to_ask(author, alert):
         if approver.mobile:
             by = {"channel": "sms", "address": approver.mobile, "body": text}
         else:

@@ -40,6 +40,8 @@ def compose_preview(
     answer_options: list[str] | None = None,
     confirm_receipt: bool = False,
     reference: str | None = None,
+    title_cy: str | None = None,
+    body_cy: str | None = None,
 ) -> dict:
     """Each channel's words as residents will get them, the SMS's encoding and
     segments, and what one message costs on each channel. `reference`: the alert's
@@ -52,15 +54,36 @@ def compose_preview(
     question = clean_text(question or "") or None
     options = [clean_text(o) for o in answer_options or [] if clean_text(o)] or None
     ask = (question, options if question else None, confirm_receipt)
-    sms = message_text.sms_text(
-        title=title,
-        body=body,
-        force=force,
-        mode=mode,
-        ask=message_text.sms_ask(*ask),
-        reference=sms_reference(reference),
-    )
+    title_cy, body_cy = clean_text(title_cy or ""), clean_text(body_cy or "", multiline=True)
+    # Written in both languages: everyone gets both, their own first.
+    welsh = (title_cy, body_cy) if title_cy and body_cy else None
+    texts = {
+        first: message_text.sms_text(
+            title=title,
+            body=body,
+            force=force,
+            mode=mode,
+            ask=message_text.sms_ask(*ask),
+            reference=sms_reference(reference),
+            welsh=welsh,
+            welsh_first=first == "cy",
+        )
+        for first in (("en", "cy") if welsh else ("en",))
+    }
+    sms = texts["en"]
     length = message_text.sms_length(sms)
+    english_only = length
+    if welsh:  # what the Welsh costs, on its own line of the counter
+        english_only = message_text.sms_length(
+            message_text.sms_text(
+                title=title,
+                body=body,
+                force=force,
+                mode=mode,
+                ask=message_text.sms_ask(*ask),
+                reference=sms_reference(reference),
+            )
+        )
     # What the phone typed that costs parts, and how many parts plain punctuation takes.
     plain = message_text.plain_punctuation
     plain_sms = plain(sms)
@@ -68,6 +91,10 @@ def compose_preview(
     script = message_text.voice_script(
         title=title, body=body, force=force, mode=mode, reference=reference
     )
+    if welsh:
+        script += " [Then in Welsh:] " + message_text.welsh_voice_script(
+            title=title_cy, body=body_cy, reference=reference
+        )
     voice_ask = message_text.voice_ask(*ask)
     minutes = message_text.voice_minutes(script + (" " + voice_ask if voice_ask else ""))
     with read_only():
@@ -89,13 +116,16 @@ def compose_preview(
             alert_id=0,
             channel="email",
             recipient="resident@example.invalid",
-            subject=message_text.email_subject(title=title, force=force, mode=mode),
+            subject=message_text.email_subject(
+                title=title, force=force, mode=mode, welsh_title=title_cy or None
+            ),
             body=message_text.email_text(
                 body=body,
                 force=force,
                 mode=mode,
                 reference=reference,
                 check_url=public_url("public.check"),
+                welsh=body_cy if welsh else None,
             )
             + (
                 "\n\n" + message_text.email_ask(*ask, link="https://example.invalid/answer/…")
@@ -122,6 +152,10 @@ def compose_preview(
                 for character in length.ucs2_characters
             ],
             "plain_segments": plain_length.segments,
+            # With Welsh: the text Welsh speakers get, and what the Welsh adds.
+            "text_welsh_first": texts.get("cy"),
+            "welsh_segments": length.segments - english_only.segments if welsh else None,
+            "english_segments": english_only.segments,
         },
         "voice": {
             "script": script,
@@ -156,10 +190,14 @@ def check_words(draft: AlertDraft, errors: dict[str, str]) -> tuple[str, str]:
         errors["body"] = "Write the message."
     elif len(body) > MAX_BODY:
         errors["body"] = f"Keep the message to {MAX_BODY:,} characters (it is {len(body):,})."
+    draft.title_cy, draft.body_cy = check_welsh(draft, errors)
     question, options = draft.question, draft.answer_options = check_ask(draft, errors)
     if "body" not in errors and body and (not draft.channels or "sms" in draft.channels):
         ask = message_text.sms_ask(question, options, draft.confirm_receipt)
         _check_sms_length(title, body, draft.mode, errors, ask=ask)
+        if draft.title_cy and "body" not in errors:
+            welsh = (draft.title_cy, draft.body_cy)
+            _check_sms_length(title, body, draft.mode, errors, ask=ask, welsh=welsh)
     if draft.category not in CATEGORIES:
         errors["category"] = "Choose what the alert is about."
     if (
@@ -170,6 +208,28 @@ def check_words(draft: AlertDraft, errors: dict[str, str]) -> tuple[str, str]:
     if draft.mode not in ("live", "exercise"):
         errors["mode"] = "Choose live or exercise."
     return title, body
+
+
+def check_welsh(draft: AlertDraft, errors: dict[str, str]) -> tuple[str | None, str | None]:
+    """The Welsh title and message cleaned (both, or neither), adding what is wrong
+    with them to `errors`."""
+    title = checked_field(errors, "title_cy", draft.title_cy or "", "The Welsh title")
+    body = checked_field(
+        errors, "body_cy", draft.body_cy or "", "The Welsh message", multiline=True
+    )
+    if not title and not body:
+        return None, None
+    if "title_cy" not in errors:
+        if not title:
+            errors["title_cy"] = "Give the Welsh title too, or leave both Welsh boxes empty."
+        elif len(title) > MAX_TITLE:
+            errors["title_cy"] = f"Keep the Welsh title to {MAX_TITLE} characters."
+    if "body_cy" not in errors:
+        if not body:
+            errors["body_cy"] = "Write the Welsh message too, or leave both Welsh boxes empty."
+        elif len(body) > MAX_BODY:
+            errors["body_cy"] = f"Keep the Welsh message to {MAX_BODY:,} characters."
+    return (title, body) if title and body else (None, None)
 
 
 def check_ask(draft: AlertDraft, errors: dict[str, str]) -> tuple[str | None, list[str] | None]:
@@ -201,7 +261,13 @@ def check_ask(draft: AlertDraft, errors: dict[str, str]) -> tuple[str | None, li
 
 
 def _check_sms_length(
-    title: str, body: str, mode: str, errors: dict[str, str], *, ask: str | None = None
+    title: str,
+    body: str,
+    mode: str,
+    errors: dict[str, str],
+    *,
+    ask: str | None = None,
+    welsh: tuple[str, str] | None = None,
 ) -> None:
     force = current_app.config["FORCE_NAME"]
     sms = message_text.sms_text(
@@ -211,6 +277,7 @@ def _check_sms_length(
         mode=mode,
         ask=ask,
         reference=sms_reference(references.SAMPLE),
+        welsh=welsh,
     )
     length = message_text.sms_length(sms)
     most = current_app.config["SMS_MAX_SEGMENTS"]
@@ -221,8 +288,13 @@ def _check_sms_length(
             if length.ucs2_characters
             else ""
         )
-        errors["body"] = (
-            f"As a text message this is {length.segments} parts; at most {most} are "
+        field, words = (
+            ("body_cy", "With the Welsh, the text message is")
+            if welsh
+            else ("body", "As a text message this is")
+        )
+        errors[field] = (
+            f"{words} {length.segments} parts; at most {most} are "
             f"allowed. Shorten it by about {over} characters.{hint}"
         )
 

@@ -25,6 +25,10 @@ class AlertDraft:
     shapes: list = field(default_factory=list)
     title: str = ""
     body: str = ""
+    # The same alert in Welsh, when the officer writes both (residents who chose Welsh
+    # get it first): both or neither.
+    title_cy: str | None = None
+    body_cy: str | None = None
     category: str = "incident"
     mode: str = "live"
     groups: list[str] = field(default_factory=list)
@@ -78,6 +82,8 @@ def draft_from_json(data: dict[str, Any]) -> AlertDraft:
         shapes=shapes if isinstance(shapes, list) else [],
         title=str(data.get("title") or ""),
         body=str(data.get("body") or ""),
+        title_cy=str(data.get("title_cy") or "") or None,
+        body_cy=str(data.get("body_cy") or "") or None,
         category=str(data.get("category") or "incident"),
         mode=str(data.get("mode") or "live"),
         groups=strings("groups"),

@@ -45,6 +45,8 @@ def review_alert(alert: Alert) -> dict:
         answer_options=alert.answer_options,
         confirm_receipt=alert.confirm_receipt,
         reference=alert.reference,
+        title_cy=alert.title_cy,
+        body_cy=alert.body_cy,
     )
     used = channels_used(alert)
     with read_only():

@@ -171,6 +171,8 @@ def send_test_to_self(officer: Officer, draft: AlertDraft | None = None, **field
             created_by_id=officer.id,
             title=title,
             body=body,
+            title_cy=draft.title_cy,
+            body_cy=draft.body_cy,
             category=draft.category,
             mode="exercise" if draft.mode == "exercise" else "test",
             audience=TEST_AUDIENCE,

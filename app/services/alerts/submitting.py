@@ -83,7 +83,8 @@ def _checked(officer: Officer, draft: AlertDraft) -> tuple[str, str, Target]:
     title, body = check_words(draft, errors)
     check_own_recording(officer, draft, errors)
     check_schedule(draft, errors)
-    target = resolve_target(draft, errors)
+    # Outside the officer's teams' permitted areas: refused, nothing written.
+    target = resolve_target(draft, errors, officer)
     if errors or target is None:
         raise AlertInvalid(errors)
     return title, body, target
@@ -112,6 +113,8 @@ def _record(
         created_by_id=officer.id,
         title=title,
         body=body,
+        title_cy=draft.title_cy,
+        body_cy=draft.body_cy,
         category=draft.category,
         mode=draft.mode,
         shapes=clean_shapes(draft.shapes) if draft.audience == "area" else [],

@@ -20,7 +20,8 @@ from app.dao.targeting import (
     suppressed,
 )
 from app.extensions import db
-from app.models import CHANNELS, Alert, InterestGroup
+from app.models import CHANNELS, Alert, InterestGroup, Officer
+from app.services import authorisation, teams
 from app.services.alerts.drafts import AlertDraft, AlertInvalid
 from app.services.alerts.lifecycle import is_test, needs_approval
 from app.services.alerts.timing import finish_estimate
@@ -47,8 +48,12 @@ class Target:
     notes: list[str] = field(default_factory=list)
 
 
-def resolve_target(draft: AlertDraft, errors: dict[str, str]) -> Target | None:
-    """The audience a draft describes, adding what is wrong to `errors`."""
+def resolve_target(
+    draft: AlertDraft, errors: dict[str, str], officer: Officer | None = None
+) -> Target | None:
+    """The audience a draft describes, adding what is wrong to `errors`. With the
+    officer: a follow-up only of an alert they may see, an area only inside their
+    teams' permitted areas (services/teams.py)."""
     groups = tuple(sorted(set(draft.groups)))
     channels = tuple(sorted(set(draft.channels)))
     unknown_channels = set(channels) - set(CHANNELS)
@@ -63,10 +68,18 @@ def resolve_target(draft: AlertDraft, errors: dict[str, str]) -> Target | None:
         if parent is None or is_test(parent) or parent.status not in FOLLOWED_UP_STATUSES:
             errors["area"] = "The alert this follows up has not been sent. Choose an area."
             return None
+        if officer is not None and not authorisation.may(officer, "alert.follow_up", parent):
+            errors["area"] = _OTHER_TEAMS
+            return None
         audience = Audience(parent_alert_id=parent.id, groups=groups, channels=channels)
         return Target(audience, stored_area_wkb(parent.id), None)
-    if draft.parent_id is not None and db.session.get(Alert, draft.parent_id) is None:
+    parent = db.session.get(Alert, draft.parent_id) if draft.parent_id is not None else None
+    if draft.parent_id is not None and parent is None:
         errors["parent_id"] = "The alert this follows up no longer exists. Start a new alert."
+        return None
+    followed = parent is not None and officer is not None
+    if followed and not authorisation.may(officer, "alert.follow_up", parent):
+        errors["parent_id"] = _OTHER_TEAMS
         return None
     notes: list[str] = []
     try:
@@ -74,8 +87,16 @@ def resolve_target(draft: AlertDraft, errors: dict[str, str]) -> Target | None:
     except AreaError as refusal:
         errors["area"] = str(refusal)
         return None
+    if officer is not None:
+        outside = teams.area_refusal(officer, area.wkb)
+        if outside is not None:
+            errors["area"] = outside
+            return None
     audience = Audience(area_wkb=area.wkb, groups=groups, channels=channels)
     return Target(audience, area.wkb, round(area.area / 1e6, 3), notes)
+
+
+_OTHER_TEAMS = "That alert is another team's: only its own teams can follow it up."
 
 
 def stored_area_wkb(alert_id: int) -> bytes | None:
@@ -131,18 +152,24 @@ def recipients_phrase(alert: Alert) -> str:
     return f"{label} resident" if label == "1" else f"{label} residents"
 
 
-def preview_targets(draft: AlertDraft) -> dict:
+def preview_targets(draft: AlertDraft, officer: Officer | None = None) -> dict:
     """Residents reached per channel and per group, residents near the edge, where they
     are (in squares, never a home), and how much of the area is outside the force.
     Every count under min_count is null and shown as hidden_label ("fewer than 5"):
     a tiny area round one postcode must not say that someone there is registered.
+    With the officer, an area outside their teams' permitted areas is refused with a
+    message saying which areas they may send to, and the answer carries
+    "permitted_area": those areas' outline for the map (None: anywhere in the force).
     Raises AlertInvalid."""
     with read_only():
         errors: dict[str, str] = {}
-        target = resolve_target(draft, errors)
+        target = resolve_target(draft, errors, officer)
         if errors or target is None:
             raise AlertInvalid(errors)
-        return _preview(draft, target)
+        found = _preview(draft, target)
+        if officer is not None:
+            found["permitted_area"] = teams.permitted_area_geojson(officer)
+        return found
 
 
 def _preview(draft: AlertDraft, target: Target) -> dict:

@@ -1,0 +1,116 @@
+"""Administrators: teams, their members and supervisors, and the areas they may send
+to. The rules are services/teams.py's; these views only translate HTTP.
+
+Registered on the admin blueprint by register_teams(bp) (app/admin/__init__.py), so
+that this module does not import its package (an import cycle)."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from app.auth import role_required
+from app.services import authorisation, teams
+
+ADMINS = authorisation.roles_for("admin.teams")
+
+
+def teams_list():
+    overview = teams.teams_overview()
+    return render_template("admin/teams.html", error=None, name="", **overview)
+
+
+def create_team():
+    name = request.form.get("name", "")[:300]
+    try:
+        team = teams.create_team(current_user, name)
+    except teams.TeamRefused as refusal:
+        page = render_template(
+            "admin/teams.html", error=str(refusal), name=name, **teams.teams_overview()
+        )
+        return page, 400
+    flash(f"The team “{team.name}” is made. Add its members, supervisors and areas.")
+    return redirect(url_for("admin.team", team_id=team.id))
+
+
+def _team_or_404(team_id: int):
+    return teams.find_team(team_id) or abort(404)
+
+
+def team(team_id: int):
+    found = _team_or_404(team_id)
+    return render_template("admin/team.html", team=found, **teams.team_page(found))
+
+
+def _then_back(team_id: int, change, done: str):
+    _team_or_404(team_id)
+    try:
+        message = change()
+    except teams.TeamRefused as refusal:
+        flash(str(refusal))
+    else:
+        flash(message or done)
+    return redirect(url_for("admin.team", team_id=team_id))
+
+
+def rename_team(team_id: int):
+    name = request.form.get("name", "")[:300]
+    return _then_back(
+        team_id,
+        lambda: f"The team is now called “{teams.rename_team(current_user, team_id, name).name}”.",
+        "",
+    )
+
+
+def team_members(team_id: int):
+    chosen = request.form.getlist("officers")[:1000]
+    return _then_back(
+        team_id, lambda: teams.set_members(current_user, team_id, chosen) and None, "Members saved."
+    )
+
+
+def team_supervisors(team_id: int):
+    chosen = request.form.getlist("officers")[:1000]
+    return _then_back(
+        team_id,
+        lambda: teams.set_supervisors(current_user, team_id, chosen) and None,
+        "Supervisors saved.",
+    )
+
+
+def add_team_area(team_id: int):
+    place = request.form.get("place", "")[:20]
+    return _then_back(
+        team_id,
+        lambda: f"{teams.add_place_area(current_user, team_id, place).label} added.",
+        "",
+    )
+
+
+def remove_team_area(team_id: int, area_id: int):
+    return _then_back(
+        team_id, lambda: f"{teams.remove_area(current_user, team_id, area_id)} removed.", ""
+    )
+
+
+ROUTES = (
+    ("/teams", teams_list, "teams", ("GET",)),
+    ("/teams", create_team, "create_team", ("POST",)),
+    ("/teams/<int:team_id>", team, "team", ("GET",)),
+    ("/teams/<int:team_id>/name", rename_team, "rename_team", ("POST",)),
+    ("/teams/<int:team_id>/members", team_members, "team_members", ("POST",)),
+    ("/teams/<int:team_id>/supervisors", team_supervisors, "team_supervisors", ("POST",)),
+    ("/teams/<int:team_id>/areas", add_team_area, "add_team_area", ("POST",)),
+    (
+        "/teams/<int:team_id>/areas/<int:area_id>/remove",
+        remove_team_area,
+        "remove_team_area",
+        ("POST",),
+    ),
+)
+
+
+def register_teams(bp) -> None:
+    """Add the team pages to the admin blueprint."""
+    for rule, view, endpoint, methods in ROUTES:
+        bp.add_url_rule(rule, endpoint, role_required(*ADMINS)(view), methods=list(methods))

@@ -1,0 +1,32 @@
+"""The briefing map download: one self-contained HTML file of reach against
+population, for analysts, supervisors and admins. Routes on the analysts' blueprint,
+added by register_briefing (called from the package, so that this module does not
+import the package back)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app
+from flask_login import current_user
+
+from app.auth import role_required
+from app.services.briefing import download_briefing_map
+
+
+def briefing_map():
+    """Download the briefing map (the penetration choropleth, legend, population year
+    and attribution, Leaflet inlined: it opens offline). Each download is audited."""
+    briefing = download_briefing_map(current_app.config["FORCE_CODE"], officer_id=current_user.id)
+    return Response(
+        briefing.html,
+        mimetype="text/html",
+        headers={
+            "Content-Disposition": f'attachment; filename="{briefing.filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def register_briefing(bp: Blueprint) -> None:
+    bp.add_url_rule(
+        "/briefing-map.html", "briefing_map", role_required("analyst", "supervisor")(briefing_map)
+    )

@@ -1,0 +1,68 @@
+"""What was sent: the report page and its CSV download, for analysts and supervisors
+(admins too; officers are refused). Added to the analysts' blueprint by
+`register_reports`, called from the package, so this module does not import it back."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, render_template, request
+from flask_login import current_user
+
+from app.auth import role_required
+from app.services import reports
+
+
+def _period_asked() -> reports.Period:
+    return reports.period_from(
+        request.args.get("from"), request.args.get("to"), request.args.get("period")
+    )
+
+
+def _refused(error: reports.PeriodError):
+    return (
+        render_template(
+            "analysts/sent.html",
+            report=None,
+            error=str(error),
+            presets=reports.PRESETS,
+            asked_from=request.args.get("from", "")[:10],
+            asked_to=request.args.get("to", "")[:10],
+        ),
+        400,
+    )
+
+
+def sent():
+    """?from=YYYY-MM-DD&to=YYYY-MM-DD (UK days, inclusive), or ?period=month|quarter|year;
+    with neither, the last full quarter."""
+    try:
+        period = _period_asked()
+    except reports.PeriodError as error:
+        return _refused(error)
+    return render_template(
+        "analysts/sent.html",
+        report=reports.sent_report(period),
+        error=None,
+        presets=reports.PRESETS,
+        asked_from=period.first.isoformat(),
+        asked_to=period.last.isoformat(),
+    )
+
+
+def sent_csv():
+    """The same figures as CSV, the download recorded in the audit log."""
+    try:
+        period = _period_asked()
+    except reports.PeriodError as error:
+        return _refused(error)
+    body, name = reports.download_sent_report(current_user, reports.sent_report(period))
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def register_reports(bp: Blueprint) -> None:
+    """Add the report's routes to the analysts' blueprint."""
+    for rule, view in (("/sent", sent), ("/sent.csv", sent_csv)):
+        bp.add_url_rule(rule, view.__name__, role_required("analyst", "supervisor")(view))

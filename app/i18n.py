@@ -1,0 +1,299 @@
+"""English and Welsh (issue 15): Flask-Babel with message catalogues.
+
+The words are in app/translations/<language>/LC_MESSAGES/messages.po; `make setup`
+compiles them (pybabel compile), and an app that starts without a compiled catalogue
+compiles it here, so a clean clone works either way.
+
+Which language a page is in, first that is set:
+1. a language the resident has just chosen on a form (remember_language);
+1. `?lang=cy` or `?lang=en` in the address: the language switch on every page. It is
+   remembered in a cookie (`lang`), so the next page stays in it;
+2. the `lang` cookie;
+3. the resident's own choice, kept in their session when their page opens;
+4. the browser's Accept-Language;
+5. English.
+
+Messages to residents (codes, links, notices) are written in the resident's language,
+whatever the page: `in_language(resident.language)` around the words.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from babel import dates as babel_dates
+from flask import Flask, current_app, g, has_request_context, request, session
+from flask_babel import Babel, force_locale, get_locale, gettext, lazy_gettext, refresh
+
+log = logging.getLogger(__name__)
+
+LANGUAGES = ("en", "cy")
+DEFAULT = "en"
+# The html lang attribute (and hreflang) for each language.
+HTML_LANG = {"en": "en-GB", "cy": "cy"}
+# Each language's name in itself, for the switch.
+NAMES = {"en": "English", "cy": "Cymraeg"}
+COOKIE = "lang"
+COOKIE_DAYS = 365
+# The resident's own language, kept in their session when their page opens.
+SESSION_KEY = "resident_language"
+TRANSLATIONS = Path(__file__).resolve().parent / "translations"
+UK_TIME = ZoneInfo("Europe/London")
+
+babel = Babel()
+
+
+def known(language: str | None) -> str | None:
+    return language if language in LANGUAGES else None
+
+
+def select_locale() -> str:
+    if not has_request_context():
+        return DEFAULT
+    return (
+        known(g.get("chosen_language"))
+        or known(request.args.get("lang"))
+        or known(request.cookies.get(COOKIE))
+        or known(session.get(SESSION_KEY))
+        or request.accept_languages.best_match(LANGUAGES)
+        or DEFAULT
+    )
+
+
+def current() -> str:
+    """The language of this page ("en" or "cy"); English outside a request."""
+    locale = get_locale()
+    return known(locale.language if locale else None) or DEFAULT
+
+
+def remember_language(language: str) -> None:
+    """Keep a language the resident chose on a form: in their session, and in the
+    cookie the switch sets (so the next page is in it whatever was switched before)."""
+    if known(language):
+        session[SESSION_KEY] = language
+        g.chosen_language = language
+        refresh()  # the rest of this request is in it too
+
+
+@contextmanager
+def in_language(language: str | None):
+    """Words written inside are in this language (a resident's), not the page's."""
+    with force_locale(known(language) or DEFAULT):
+        yield
+
+
+def force_name(language: str | None = None) -> str:
+    """The force's name in a language: "Avon and Somerset" / "Avon a Gwlad yr Haf"."""
+    language = known(language) or current()
+    config = current_app.config
+    if language == "cy":
+        return config.get("FORCE_NAME_CY") or config["FORCE_NAME"]
+    return config["FORCE_NAME"]
+
+
+def police(language: str | None = None) -> str:
+    """ "Avon and Somerset Police" / "Heddlu Avon a Gwlad yr Haf"."""
+    with in_language(language or current()):
+        return gettext("%(force)s Police", force=force_name(language))
+
+
+# Dates and times, UK time, in the page's language.
+DATE_FORMATS = {
+    "date": "d MMMM y",
+    "short": "d MMM y HH:mm",
+    "time": "HH:mm",
+}
+
+
+def when(moment: datetime | date | None, style: str = "long") -> str:
+    """A timestamp as people in the force read clocks (UK time), in the page's
+    language: "1 December 2026 at 18:11" / "1 Rhagfyr 2026 am 18:11"."""
+    if moment is None:
+        return ""
+    locale = current()
+    if isinstance(moment, datetime):
+        moment = moment.astimezone(UK_TIME) if moment.tzinfo else moment
+    if style == "long":
+        return gettext(
+            "%(date)s at %(time)s",
+            date=babel_dates.format_date(moment, DATE_FORMATS["date"], locale=locale),
+            time=babel_dates.format_time(moment, DATE_FORMATS["time"], locale=locale),
+        )
+    if style == "date" or not isinstance(moment, datetime):
+        return babel_dates.format_date(moment, DATE_FORMATS["date"], locale=locale)
+    return babel_dates.format_datetime(moment, DATE_FORMATS[style], locale=locale)
+
+
+def switch_url(language: str) -> str:
+    """This page in another language: the same address with ?lang= set."""
+    args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
+    args.append(("lang", language))
+    return f"{request.path}?{urlencode(args)}"
+
+
+# Labels the product shows residents that live in code as data (categories, channels).
+CATEGORY_LABELS = {
+    "incident": lazy_gettext("Incident"),
+    "missing_person": lazy_gettext("Missing person"),
+    "crime_prevention": lazy_gettext("Crime prevention"),
+    "appeal": lazy_gettext("Appeal for information"),
+    "update": lazy_gettext("Update"),
+    "all_clear": lazy_gettext("All clear"),
+}
+
+
+ENVIRONMENTS = {
+    "development": lazy_gettext("Development"),
+    "testing": lazy_gettext("Testing"),
+    "staging": lazy_gettext("Staging"),
+}
+
+
+# Words other modules pass to pages as they are (app/web.py's error titles): in the
+# catalogue here, translated on the page with the `translate` filter.
+SHARED_WORDS = (
+    lazy_gettext("This page has expired. Reload it and try again."),
+    lazy_gettext("Something in that request is not a value we can use."),
+    lazy_gettext("That request was not understood. Check it and try again."),
+    lazy_gettext("You do not have access to this page"),
+    lazy_gettext("Page not found"),
+    lazy_gettext("That page cannot be used that way"),
+    lazy_gettext("That request is too large."),
+    lazy_gettext("Something went wrong"),
+)
+
+
+def translate(words: str) -> str:
+    """Words that may be in the catalogue (SHARED_WORDS), in the page's language;
+    anything else as it is."""
+    return gettext(words) if words else words
+
+
+def _service_name(app: Flask) -> str:
+    """The service's name: ours is translated; a force's own name is used as it is."""
+    name = app.config["SERVICE_NAME"]
+    return gettext("Community Alerts") if name == "Community Alerts" else name
+
+
+def category_label(category: str, fallback: str = "") -> str:
+    label = CATEGORY_LABELS.get(category)
+    return str(label) if label is not None else fallback
+
+
+DELIVERY_STATUSES = {
+    "queued": lazy_gettext("waiting to go"),
+    "sending": lazy_gettext("being sent"),
+    "unknown": lazy_gettext("being checked"),
+    "sent": lazy_gettext("sent"),
+    "delivered": lazy_gettext("delivered"),
+    "failed": lazy_gettext("could not be delivered"),
+    "cancelled": lazy_gettext("not sent (cancelled)"),
+    "possibly_sent": lazy_gettext("probably sent"),
+}
+
+
+def delivery_status(status: str) -> str:
+    label = DELIVERY_STATUSES.get(status)
+    return str(label) if label is not None else status
+
+
+def place_label(label: str) -> str:
+    """A place's name: the one every sign-up starts with ("Home") in the page's
+    language; a name the resident gave, as they wrote it."""
+    return gettext("Home") if label == "Home" else label
+
+
+def contact(address: str | None) -> str:
+    """A number as people write it (07700 900952, or +33 1 23 45 67 89 from abroad);
+    an e-mail address as it is."""
+    if not address or not address.startswith("+"):
+        return address or ""
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(address, "GB")
+    except phonenumbers.NumberParseException:
+        return address
+    style = (
+        phonenumbers.PhoneNumberFormat.NATIONAL
+        if number.country_code == 44
+        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
+    return phonenumbers.format_number(number, style)
+
+
+def compile_catalogues(directory: Path = TRANSLATIONS) -> list[Path]:
+    """Compile each .po whose .mo is missing or older (what `pybabel compile` does).
+    Returns the files written."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    written = []
+    for po in sorted(directory.glob("*/LC_MESSAGES/*.po")):
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        with po.open("rb") as source:
+            catalogue = read_po(source, locale=po.parent.parent.name)
+        with mo.open("wb") as target:
+            write_mo(target, catalogue)
+        written.append(mo)
+    return written
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT)
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Europe/London")
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
+    try:
+        for mo in compile_catalogues():
+            log.info("Compiled %s", mo.relative_to(TRANSLATIONS))
+    except OSError:
+        log.warning("Could not compile the message catalogues: run `make setup`")
+    babel.init_app(app, locale_selector=select_locale)
+    app.add_template_filter(when, "when")
+    app.add_template_filter(category_label, "category_label")
+    app.add_template_filter(translate, "translate")
+    app.add_template_filter(contact, "contact")
+    app.add_template_filter(place_label, "place_label")
+    app.add_template_filter(delivery_status, "delivery_status")
+
+    @app.context_processor
+    def languages():
+        language = current()
+        other = "cy" if language == "en" else "en"
+        return {
+            "language": language,
+            "html_lang": HTML_LANG[language],
+            "other_language": other,
+            "other_language_tag": HTML_LANG[other],
+            "other_language_name": NAMES[other],
+            "other_language_url": switch_url(other) if has_request_context() else "",
+            # Overrides the English name (app/__init__.py) on Welsh pages.
+            "force_name": force_name(language),
+            "police_name": police(language),
+            "police": police,
+            "service_name": _service_name(app),
+            "environment_label": str(
+                ENVIRONMENTS.get(app.config["ENV_NAME"], app.config["ENV_NAME"])
+            ),
+        }
+
+    @app.after_request
+    def keep_language(response):
+        chosen = getattr(g, "chosen_language", None) or known(request.args.get("lang"))
+        if chosen and request.cookies.get(COOKIE) != chosen:
+            response.set_cookie(
+                COOKIE,
+                chosen,
+                max_age=COOKIE_DAYS * 86400,
+                secure=app.config.get("SESSION_COOKIE_SECURE", False),
+                httponly=True,
+                samesite="Lax",
+            )
+        return response

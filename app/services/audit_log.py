@@ -1,0 +1,307 @@
+"""The audit log as administrators read it: filtered by person, event and UK days,
+newest first, a page at a time, or as a CSV file a spreadsheet will not run.
+
+Reading it is itself recorded ("audit.viewed", "audit.exported"). Nothing here
+changes an event: the app has no way to edit or remove one. Contact details never
+show: any phone number or e-mail address in an event is masked as the outbox masks
+it (+447••••••001), and the network address of an event about a resident is left
+out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from app.dao import audit as audit_dao
+from app.dao.audit import AuditQuery, create_audit_event
+from app.services.masking import mask_contacts
+from app.services.spreadsheet import csv_text
+from app.services.transaction import read_only, transaction
+
+UK = ZoneInfo("Europe/London")
+PAGE_SIZE = 50
+MAX_EXPORT = 100_000
+NOBODY = "nobody"
+
+# What each kind of event means, in the words an administrator uses.
+ACTION_LABELS = {
+    "alert.refused_nobody_inside": "Alert refused: nobody inside the area",
+    "audit.exported": "Audit log downloaded",
+    "audit.viewed": "Audit log viewed",
+    "briefing_map.downloaded": "Briefing map downloaded",
+    "officer.created": "Account created",
+    "officer.disabled": "Account disabled",
+    "officer.enabled": "Account enabled",
+    "officer.password_changed": "Password changed",
+    "officer.password_set": "Password set",
+    "officer.recovery_code_used": "Recovery code used",
+    "officer.role_changed": "Role changed",
+    "officer.second_factor_failed": "Second factor failed",
+    "officer.second_factor_reset": "Second factor reset",
+    "officer.second_factor_set_up": "Second factor set up",
+    "officer.second_factor_throttled": "Second factor locked (too many tries)",
+    "officer.sign_in_refused": "Sign-in refused",
+    "officer.sign_in_throttled": "Sign-in locked (too many tries)",
+    "officer.signed_in": "Signed in",
+    "officer.sso_linked": "Single sign-on linked",
+    "officer.sso_refused": "Single sign-on refused",
+    "outbox.viewed": "Outbox viewed",
+    "recording.uploaded": "Recording uploaded",
+    "replies.viewed": "Replies viewed",
+    "reply.answered": "Reply answered",
+    "report.sent_downloaded": "Sent report downloaded",
+    "resident.channel_verified": "Resident confirmed a contact",
+    "resident.deleted": "Resident deleted their details",
+    "resident.registered": "Resident registered",
+    "resident.sms_started": "Resident sent START",
+    "resident.sms_stopped": "Resident sent STOP",
+    "resident.unsubscribed": "Resident unsubscribed",
+    "residents.import_uploaded": "Import file uploaded",
+    "residents.imported": "Residents imported",
+    "retention.purged": "Old data removed",
+    "template.saved": "Template saved",
+}
+
+
+def action_label(action: str) -> str:
+    return ACTION_LABELS.get(action) or action.replace(".", ": ").replace("_", " ").capitalize()
+
+
+def _flat(value) -> str:
+    if isinstance(value, dict):
+        return "; ".join(f"{key}: {_flat(item)}" for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_flat(item) for item in value)
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def mentions_resident(event) -> bool:
+    return event.subject_type == "resident" or event.action.startswith("resident")
+
+
+@dataclass
+class EventRow:
+    """One event as the page and the CSV show it."""
+
+    id: int
+    at: datetime
+    who: str
+    action: str
+    label: str
+    subject: str
+    details: str
+    ip_address: str
+
+    @property
+    def at_uk(self) -> str:
+        return self.at.astimezone(UK).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def event_rows(found: list) -> list[EventRow]:
+    """Events with their actors' names, as rows; an officer an event is about is
+    named too."""
+    about = {
+        int(event.subject_id)
+        for event, _ in found
+        if event.subject_type == "officer" and (event.subject_id or "").isdigit()
+    }
+    about = {officer_id for officer_id in about if officer_id < 2**31}
+    names = audit_dao.find_officer_names(about)
+    return [event_row(event, name, names) for event, name in found]
+
+
+def event_row(event, name: str | None, officer_names: dict[int, str] | None = None) -> EventRow:
+    subject = " ".join(filter(None, (event.subject_type, event.subject_id)))
+    if event.subject_type == "officer" and (event.subject_id or "").isdigit():
+        named = (officer_names or {}).get(int(event.subject_id))
+        subject = f"{named} (officer {event.subject_id})" if named else subject
+    return EventRow(
+        id=event.id,
+        at=event.at,
+        who=name or ("Nobody signed in" if event.actor_id is None else f"Officer {event.actor_id}"),
+        action=event.action,
+        label=action_label(event.action),
+        subject=mask_contacts(subject),
+        details=_flat(mask_contacts(event.details or {})),
+        ip_address="" if mentions_resident(event) else (event.ip_address or ""),
+    )
+
+
+# --- the filter -----------------------------------------------------------------------
+
+
+class AuditFilterRefused(ValueError):
+    """A filter we cannot apply, with what to do; `field` names the input."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass
+class AuditFilter:
+    person: str = ""  # an officer's id, NOBODY, or "" for everyone
+    event: str = ""
+    first: date | None = None
+    last: date | None = None
+
+    def query(self, upto_id: int | None = None) -> AuditQuery:
+        return AuditQuery(
+            actor_id=int(self.person) if self.person.isdigit() else None,
+            nobody=self.person == NOBODY,
+            action=self.event or None,
+            since=_uk_midnight(self.first) if self.first else None,
+            before=_uk_midnight(self.last + timedelta(days=1)) if self.last else None,
+            upto_id=upto_id,
+        )
+
+    def args(self) -> dict[str, str]:
+        """The filter as query-string values, for links to other pages and the CSV."""
+        found = {
+            "person": self.person,
+            "event": self.event,
+            "from": self.first.isoformat() if self.first else "",
+            "to": self.last.isoformat() if self.last else "",
+        }
+        return {key: value for key, value in found.items() if value}
+
+
+def _uk_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UK)
+
+
+def _day(text: str | None, name: str, field_name: str) -> date | None:
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text[:10]) if len(text) == 10 else None
+    except ValueError:
+        day = None
+    if day is None or day.year < 2000 or day.year > 2999:
+        raise AuditFilterRefused(
+            f"Enter the {name} date as a real date, like 2026-03-31.", field_name
+        )
+    return day
+
+
+def parse_filter(
+    person: str | None, event: str | None, first: str | None, last: str | None
+) -> AuditFilter:
+    """The filter from the page's form. Raises AuditFilterRefused."""
+    with read_only():
+        people = {str(officer_id) for officer_id, _ in audit_dao.find_audit_actors()}
+        actions = set(audit_dao.find_audit_actions())
+    person = (person or "").strip()
+    event = (event or "").strip()
+    if person and person != NOBODY and person not in people:
+        raise AuditFilterRefused("Choose a person from the list.", "person")
+    if event and event not in actions and event not in ACTION_LABELS:
+        raise AuditFilterRefused("Choose an event from the list.", "event")
+    chosen = AuditFilter(
+        person=person,
+        event=event,
+        first=_day(first, "first", "from"),
+        last=_day(last, "last", "to"),
+    )
+    if chosen.first and chosen.last and chosen.first > chosen.last:
+        raise AuditFilterRefused("The “from” date is after the “to” date. Swap them.", "from")
+    return chosen
+
+
+def filter_choices() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The form's lists: (value, label) of people, then of events."""
+    with read_only():
+        actors = audit_dao.find_audit_actors()
+        actions = audit_dao.find_audit_actions()
+    people = [(str(officer_id), name) for officer_id, name in actors]
+    people.append((NOBODY, "Nobody signed in (residents, the system)"))
+    events = sorted(((a, action_label(a)) for a in actions), key=lambda pair: pair[1])
+    return people, events
+
+
+# --- the page and the download -------------------------------------------------------
+
+
+@dataclass
+class AuditPage:
+    chosen: AuditFilter
+    rows: list[EventRow] = field(default_factory=list)
+    total: int = 0
+    page: int = 1
+    pages: int = 1
+    upto: int = 0
+
+
+def _audit_reading(admin, action: str, chosen: AuditFilter, **extra) -> None:
+    person = chosen.person or None
+    create_audit_event(
+        action,
+        actor_id=admin.id,
+        subject_type="audit_log",
+        details={
+            "person": person,
+            "event": chosen.event or None,
+            "from": chosen.first.isoformat() if chosen.first else None,
+            "to": chosen.last.isoformat() if chosen.last else None,
+            **extra,
+        },
+    )
+
+
+def page_number(text: str | None) -> int:
+    """A page asked for in the URL: 1 unless it is a sensible whole number."""
+    text = (text or "").strip()
+    return min(int(text), 10**6) if text.isdigit() and len(text) < 12 and int(text) > 0 else 1
+
+
+def snapshot_id(text: str | None) -> int | None:
+    """The newest event a first page showed, so later pages do not shift as events
+    (this reading among them) are added."""
+    text = (text or "").strip()
+    return int(text) if text.isdigit() and len(text) < 19 else None
+
+
+def audit_page(admin, chosen: AuditFilter, *, page: int = 1, upto: int | None = None):
+    """One page of events, newest first; the reading is recorded."""
+    with transaction():
+        if upto is None:
+            upto = audit_dao.latest_audit_event_id()
+        query = chosen.query(upto)
+        total = audit_dao.count_audit_events(query)
+        pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+        page = min(max(page, 1), pages)
+        rows = event_rows(
+            audit_dao.find_audit_events(query, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+        )
+        _audit_reading(admin, "audit.viewed", chosen, page=page, shown=len(rows))
+    return AuditPage(chosen=chosen, rows=rows, total=total, page=page, pages=pages, upto=upto)
+
+
+CSV_HEADER = ("When (UK time)", "Who", "Event", "Event code", "About", "Details", "IP address")
+
+
+def export_audit_csv(admin, chosen: AuditFilter) -> tuple[str, str]:
+    """Every event the filter finds, as CSV, and the file's name; the download is
+    recorded. Raises AuditFilterRefused when there are too many for one file."""
+    with transaction():
+        query = chosen.query(audit_dao.latest_audit_event_id())
+        total = audit_dao.count_audit_events(query)
+        if total > MAX_EXPORT:
+            raise AuditFilterRefused(
+                f"That is {total:,} events, more than the {MAX_EXPORT:,} one file can "
+                "hold. Choose a shorter date range, one person or one event.",
+                "from",
+            )
+        rows = event_rows(audit_dao.find_audit_events(query, limit=MAX_EXPORT))
+        _audit_reading(admin, "audit.exported", chosen, rows=len(rows))
+    body = csv_text(
+        CSV_HEADER,
+        ((r.at_uk, r.who, r.label, r.action, r.subject, r.details, r.ip_address) for r in rows),
+    )
+    return body, f"audit-log-{datetime.now(UK):%Y-%m-%d}.csv"

@@ -1,0 +1,54 @@
+"""Contact details shown to staff as the outbox shows them: enough to recognise a
+number or address (+447••••••001, s•••@e•••.invalid), not enough to use it."""
+
+from __future__ import annotations
+
+import re
+
+from app.services.contacts import mask_address
+
+# A phone number (international, or UK national with its leading 0) or an e-mail
+# address, wherever it appears in a text. Dates and ids do not look like either.
+EMAIL = re.compile(r"[^\s@<>\"',;:()\[\]]+@[^\s@<>\"',;:()\[\]]+")
+PHONE = re.compile(r"(?<![\w+])(?:\+\d[\d ]{8,17}\d|0\d{2,4}[ ]?\d{3,4}[ ]?\d{3,4})(?!\w)")
+CONTACT_KEYS = re.compile(r"address|email|e_mail|phone|mobile|landline|recipient|number")
+
+
+def mask_contact(text: str) -> str:
+    """A value that is meant to be a number or address (a CSV's mobile cell, valid or
+    not), masked whatever it holds: short junk is hidden whole.
+
+    >>> mask_contact("07700 900101"), mask_contact("ann@example.invalid"), mask_contact("12")
+    ('0770••••101', 'a•••@e•••.invalid', '•••')
+    """
+    text = (text or "").strip()
+    if not text:
+        return ""
+    if "@" in text:
+        return mask_address(text)
+    compact = "".join(text.split())
+    return mask_address(compact) if len(compact) >= 8 else "•••"
+
+
+def mask_contacts(value):
+    """The value with every phone number and e-mail address in it masked, however
+    deep in lists and mappings; under a contact-like key, a text is masked whole.
+
+    >>> mask_contacts({"recipient": "sam@example.invalid", "note": "rang +447700900001"})
+    {'recipient': 's•••@e•••.invalid', 'note': 'rang +447••••••001'}
+    """
+    if isinstance(value, dict):
+        return {
+            key: (
+                mask_contact(item)
+                if isinstance(item, str) and CONTACT_KEYS.search(str(key).lower())
+                else mask_contacts(item)
+            )
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [mask_contacts(item) for item in value]
+    if isinstance(value, str):
+        text = EMAIL.sub(lambda m: mask_address(m.group(0)), value)
+        return PHONE.sub(lambda m: mask_address("".join(m.group(0).split())), text)
+    return value

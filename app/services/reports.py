@@ -1,0 +1,826 @@
+"""What was sent: for a period, the alerts released and their messages as the
+delivery ledger records them, safe to publish inside the force (k = 5).
+
+`sent_report(period)` is the one place the figures are made; the page
+(/analysts/sent), the CSV download and `flask reports sent` all show its tables.
+
+- Alerts by category and mode (exercises apart; an officer's test to themselves is
+  not an alert and is left out). Counts of alerts are about the force's work, not
+  about people, so they are shown whatever their size.
+- Messages by channel and status, failure reasons, text parts, billed call minutes,
+  e-mails and their cost at the configured prices. These are about residents'
+  messages: every count goes through app/services/suppression.py (nothing under 5,
+  and secondary suppression wherever a total and its parts are shown), and a cost or
+  a unit total is shown only where the count it comes from is.
+- Delivery speed: the time from an alert's release to its last message arriving
+  (p50 and p95 across the period's alerts), and the share of messages that arrived
+  within 10 seconds of release.
+- Each alert: residents messaged against the adults living in the area it covered
+  (ONS ward estimates, each ward weighted by the share of its area inside the alert's
+  area), and how long its last message took.
+
+A period is whole days in UK time; an alert belongs to the period its release
+(alerts.sent_at) falls in, and all its messages with it, whenever they were settled.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+
+from app.dao import reports as dao
+from app.dao.audit import create_audit_event
+from app.extensions import db
+from app.models import CHANNELS, STATUS_RANK, Officer
+from app.models.alert import CATEGORIES
+from app.services.suppression import FEWER_THAN, K_MIN, Group, Suppressed, grid_groups, suppress
+from app.services.transaction import read_only, transaction
+
+UK = ZoneInfo("Europe/London")
+EARLIEST = date(2000, 1, 1)  # before the service, and before any ledger
+# "Delivered within 10 s of release": the speed a force promises for an urgent alert.
+WITHIN_SECONDS = 10
+PER = 1000  # residents messaged per 1,000 adults
+STATUSES = tuple(STATUS_RANK)  # the ledger's statuses, in the order a message moves
+CHANNEL_LABELS = {"sms": "Text (SMS)", "voice": "Voice call", "email": "E-mail"}
+STATUS_LABELS = {
+    "queued": "Queued",
+    "sending": "Sending",
+    "unknown": "Unknown (being checked)",
+    "possibly_sent": "Possibly sent",
+    "sent": "Sent (no receipt)",
+    "delivered": "Delivered",
+    "failed": "Failed",
+    "cancelled": "Cancelled",
+}
+MODE_LABELS = {"live": "Live", "exercise": "Exercise"}
+ALL = "all"
+NOT_SHOWN = "not shown"
+
+
+class PeriodError(ValueError):
+    """Dates that do not make a period, and what to do about it."""
+
+
+# ---------------------------------------------------------------- the period --------
+
+
+def _long(day: date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+@dataclass(frozen=True)
+class Period:
+    """Whole days, first to last inclusive, in UK time."""
+
+    first: date
+    last: date
+    preset: str | None = None
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.first, time(0), tzinfo=UK)
+
+    @property
+    def end(self) -> datetime:
+        """Midnight (UK) after the last day: the period is [start, end)."""
+        return datetime.combine(self.last + timedelta(days=1), time(0), tzinfo=UK)
+
+    @property
+    def label(self) -> str:
+        return f"{_long(self.first)} to {_long(self.last)}"
+
+
+def today_uk() -> date:
+    return datetime.now(UK).date()
+
+
+def _quarter_start(day: date) -> date:
+    return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+
+
+def last_month(today: date) -> Period:
+    last = today.replace(day=1) - timedelta(days=1)
+    return Period(last.replace(day=1), last, "month")
+
+
+def last_quarter(today: date) -> Period:
+    """The last full calendar quarter before today's."""
+    last = _quarter_start(today) - timedelta(days=1)
+    return Period(_quarter_start(last), last, "quarter")
+
+
+def last_year(today: date) -> Period:
+    return Period(date(today.year - 1, 1, 1), date(today.year - 1, 12, 31), "year")
+
+
+PRESETS = {"month": ("Last month", last_month), "quarter": ("Last quarter", last_quarter)}
+PRESETS["year"] = ("Last year", last_year)
+DATE_FORM = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _parse_day(value: str, which: str) -> date:
+    value = value.strip()
+    try:
+        if not DATE_FORM.fullmatch(value):
+            raise ValueError
+        return date.fromisoformat(value)
+    except ValueError:
+        raise PeriodError(
+            f"The {which} date is not a date we can read. Give it as year-month-day, "
+            "for example 2026-01-31."
+        ) from None
+
+
+def period_from(
+    first: str | None, last: str | None, preset: str | None = None, *, today: date | None = None
+) -> Period:
+    """The period asked for: a preset ("month", "quarter", "year": the last full one),
+    or from and to dates (YYYY-MM-DD, inclusive); with neither, the last full quarter.
+    Raises PeriodError saying what is wrong and what to give instead."""
+    today = today or today_uk()
+    first, last, preset = (first or "").strip(), (last or "").strip(), (preset or "").strip()
+    if not first and not last:
+        if not preset:
+            return last_quarter(today)
+        if preset not in PRESETS:
+            raise PeriodError("Choose last month, last quarter or last year, or give dates.")
+        return PRESETS[preset][1](today)
+    if not first or not last:
+        raise PeriodError(
+            "Give both a start date and an end date (year-month-day), or choose last "
+            "month, last quarter or last year."
+        )
+    start, end = _parse_day(first, "start"), _parse_day(last, "end")
+    if end < start:
+        raise PeriodError(
+            f"The end date ({_long(end)}) is before the start date ({_long(start)}). "
+            "Give an end date on or after the start date."
+        )
+    if start < EARLIEST:
+        raise PeriodError(f"Give dates from {_long(EARLIEST)} onwards.")
+    if end > today:
+        raise PeriodError(
+            f"The end date ({_long(end)}) is in the future. The report covers what has "
+            f"been sent: give an end date no later than today, {_long(today)}."
+        )
+    return Period(start, end)
+
+
+# ---------------------------------------------------------------- the tables --------
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A figure as shown (`label`) and as a spreadsheet wants it (`value`; None when
+    it is not shown, so the CSV carries the same words as the page)."""
+
+    label: str
+    value: int | float | str | None = None
+
+    @property
+    def csv(self) -> str:
+        if self.value is None:
+            return self.label
+        if isinstance(self.value, float):
+            return f"{self.value:.2f}".rstrip("0").rstrip(".")
+        return str(self.value)
+
+
+@dataclass(frozen=True)
+class Row:
+    header: str
+    cells: tuple[Cell, ...]
+    key: str = ""  # for the page's data-key (a channel, an alert's reference)
+
+
+@dataclass(frozen=True)
+class Table:
+    key: str  # the page's id for it
+    title: str
+    caption: str
+    columns: tuple[str, ...]  # the row headers' column first
+    rows: list[Row]
+    total: Row | None = None
+    empty: str = "Nothing in this period."
+
+    @property
+    def all_rows(self) -> list[Row]:
+        return [*self.rows, *([self.total] if self.total else [])]
+
+
+@dataclass(frozen=True)
+class SentReport:
+    period: Period
+    k: int
+    alerts: int
+    still_sending: int  # alerts of the period not finished yet: their figures may change
+    sms_price: float
+    voice_price: float
+    population_year: int | None
+    attribution: str | None
+    tables: list[Table]
+    notes: list[str] = field(default_factory=list)
+
+    def table(self, key: str) -> Table:
+        return next(t for t in self.tables if t.key == key)
+
+
+def _count(table: Suppressed, key: Hashable) -> Cell:
+    return Cell(table.label(key), table.shown(key))
+
+
+def _money(pounds: float) -> Cell:
+    return Cell(f"£{pounds:,.2f}", round(pounds, 2))
+
+
+def _price(pounds: float, unit: str) -> Cell:
+    return Cell(f"£{pounds:,.4f}".rstrip("0").rstrip(".") + f" per {unit}", pounds)
+
+
+def _seconds(seconds: float | None) -> Cell:
+    if seconds is None:
+        return Cell("no message arrived")
+    seconds = round(seconds, 1)
+    if seconds < 60:
+        return Cell(f"{seconds:.1f} s", seconds)
+    minutes, rest = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    words = f"{hours} h {minutes} min" if hours else f"{minutes} min {rest} s"
+    return Cell(words, seconds)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0-100) by linear interpolation between the closest ranks,
+    as PostgreSQL's percentile_cont; None for no values.
+
+    >>> percentile([1, 2, 3, 4], 50)
+    2.5
+    >>> percentile([2, 4, 6, 8, 100], 95)
+    81.6
+    >>> percentile([], 50) is None
+    True
+    """
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low, high = math.floor(position), math.ceil(position)
+    return round(ordered[low] + (ordered[high] - ordered[low]) * (position - low), 6)
+
+
+# What a failure reason is grouped by: the ledger's words without what can differ
+# from one resident to the next (an address in a mail server's refusal, a number in
+# a provider's) and without the engine's "gave up after 3 attempts: ".
+_GAVE_UP = re.compile(r"^gave up after \d+ attempts?: ", re.IGNORECASE)
+_EMAIL_ADDRESS = re.compile(r"<?[^\s<>@]+@[^\s<>@]+>?")
+_PHONE_NUMBER = re.compile(r"\+?\d[\d ()-]{5,}\d")
+REASON_LENGTH = 120
+
+
+def reason_group(reason: str | None) -> str:
+    """A failure reason as it is grouped and shown: never an address or number.
+
+    >>> reason_group("gave up after 3 attempts: SMTP 550: 5.1.1 <sam@example.org> unknown")
+    'SMTP 550: 5.1.1 [address] unknown'
+    >>> reason_group("Twilio 21211: The 'To' number +447700900123 is not valid")
+    "Twilio 21211: The 'To' number [number] is not valid"
+    >>> reason_group(None)
+    'no reason recorded'
+    """
+    words = _GAVE_UP.sub("", (reason or "").strip())
+    words = _EMAIL_ADDRESS.sub("[address]", words)
+    words = _PHONE_NUMBER.sub("[number]", words)
+    words = " ".join(words.split())
+    if len(words) > REASON_LENGTH:
+        words = words[: REASON_LENGTH - 1].rstrip() + "…"
+    return words or "no reason recorded"
+
+
+# ---------------------------------------------------------------- the report --------
+
+
+def sent_report(period: Period, *, k: int = K_MIN) -> SentReport:
+    """The figures for the period, as every output shows them."""
+    config = current_app.config
+    sms_price = float(config["SMS_PRICE_PER_SEGMENT"])
+    voice_price = float(config["VOICE_PRICE_PER_MINUTE"])
+    with read_only():
+        alerts = dao.find_sent_alerts(db.session, period.start, period.end)
+        groups = dao.count_messages(db.session, period.start, period.end, within_s=WITHIN_SECONDS)
+        failures = dao.count_failure_reasons(db.session, period.start, period.end)
+        year, load_summary = dao.find_population_edition(db.session)
+        wards = (
+            dao.find_area_wards(db.session, period.start, period.end, year)
+            if year is not None and any(a.has_area for a in alerts)
+            else []
+        )
+
+    # -- every count about messages or residents, in one table for suppression ------
+    values: dict[Hashable, int] = {}
+    for channel in (*CHANNELS, ALL):
+        for status in (*STATUSES, ALL):
+            values[(channel, status)] = 0
+    per_alert: dict[int, int] = {a.id: 0 for a in alerts}
+    mode_of = {a.id: a.mode for a in alerts}
+    by_mode = {"live": 0, "exercise": 0}
+    within = 0
+    segments = minutes = 0
+    last_arrival: dict[int, float] = {}
+    for g in groups:
+        for key in ((g.channel, g.status), (g.channel, ALL), (ALL, g.status), (ALL, ALL)):
+            values[key] += g.messages
+        per_alert[g.alert_id] += g.messages
+        by_mode[mode_of[g.alert_id]] = by_mode.get(mode_of[g.alert_id], 0) + g.messages
+        within += g.within
+        if g.channel == "sms":
+            segments += g.segments
+        if g.channel == "voice":
+            minutes += g.billed_minutes
+        if g.last_arrived_s is not None:
+            last_arrival[g.alert_id] = max(last_arrival.get(g.alert_id, 0.0), g.last_arrived_s)
+    total = values[(ALL, ALL)]
+    rules = grid_groups(CHANNELS, STATUSES, row_total=ALL, column_total=ALL)
+
+    # Live and exercise messages apart, when both kinds of alert went out: with only
+    # one kind, the alert counts (shown) already say the other sent nothing.
+    modes_used = {a.mode for a in alerts}
+    split_modes = {"live", "exercise"} <= modes_used
+    if split_modes:
+        for mode in ("live", "exercise"):
+            values[("mode", mode)] = by_mode[mode]
+        rules.append(Group((ALL, ALL), (("mode", "live"), ("mode", "exercise"))))
+
+    values[("speed", "within")] = within
+    values[("speed", "later")] = total - within
+    rules.append(Group((ALL, ALL), (("speed", "within"), ("speed", "later"))))
+
+    for alert in alerts:
+        values[("alert", alert.id)] = per_alert[alert.id]
+    if alerts:
+        rules.append(Group((ALL, ALL), tuple(("alert", a.id) for a in alerts)))
+    for alert in alerts:
+        if alert.recipient_count is not None:
+            values[("residents", alert.id)] = alert.recipient_count
+
+    reasons: dict[tuple[str, str], int] = {}
+    for channel, reason, n in failures:
+        key = (channel, reason_group(reason))
+        reasons[key] = reasons.get(key, 0) + n
+    for (channel, reason), n in reasons.items():
+        values[("reason", channel, reason)] = n
+    for channel in CHANNELS:
+        parts = tuple(("reason", c, r) for c, r in reasons if c == channel)
+        if parts:
+            rules.append(Group((channel, "failed"), parts))
+
+    table = suppress(values, _without_zeros(values, rules), k=k)
+
+    # -- the tables ----------------------------------------------------------------
+    tables = [
+        _alerts_table(alerts),
+        _messages_table(table),
+    ]
+    if split_modes:
+        tables.append(_modes_table(table))
+    tables.append(_reasons_table(table, reasons))
+    tables.append(_cost_table(table, segments, minutes, sms_price, voice_price, k))
+    tables.append(_speed_table(table, alerts, last_arrival, total))
+    population = _area_population(wards)
+    tables.append(_alert_table(table, alerts, last_arrival, population, year))
+
+    notes = []
+    still_sending = sum(1 for a in alerts if a.status == "sending")
+    if still_sending:
+        notes.append(
+            f"{still_sending} of these alerts {'is' if still_sending == 1 else 'are'} still "
+            "sending: their figures will change until they finish."
+        )
+    attribution = load_summary.get("attribution") if year is not None else None
+    return SentReport(
+        period=period,
+        k=k,
+        alerts=len(alerts),
+        still_sending=still_sending,
+        sms_price=sms_price,
+        voice_price=voice_price,
+        population_year=year,
+        attribution=attribution,
+        tables=tables,
+        notes=notes,
+    )
+
+
+def _without_zeros(values: dict[Hashable, int], groups: Iterable[Group]) -> list[Group]:
+    """The groups without their parts that are 0. A 0 reads "fewer than 5" like any
+    small count, but it protects nothing: a row whose other hidden cells are all 0
+    would leave its one small count to be found by subtraction (and non-negativity).
+    So the suppression does not count on zeros; they stay hidden all the same."""
+    kept = []
+    for group in groups:
+        parts = tuple(p for p in group.parts if values[p])
+        if parts and values[group.total]:
+            kept.append(Group(group.total, parts))
+    return kept
+
+
+def _alerts_table(alerts: Sequence[dao.SentAlertRow]) -> Table:
+    counts: dict[tuple[str, str], int] = {}
+    for alert in alerts:
+        counts[(alert.category, alert.mode)] = counts.get((alert.category, alert.mode), 0) + 1
+
+    def row(header: str, key: str, categories: Iterable[str]) -> Row:
+        live = sum(counts.get((c, "live"), 0) for c in categories)
+        exercise = sum(counts.get((c, "exercise"), 0) for c in categories)
+        return Row(
+            header,
+            (Cell(f"{live:,}", live), Cell(f"{exercise:,}", exercise)),
+            key,
+        )
+
+    return Table(
+        key="alerts",
+        title="Alerts sent",
+        caption="Alerts released in the period by category: live alerts and exercises "
+        "apart. Tests officers sent to themselves are not counted.",
+        columns=("Category", "Live", "Exercise"),
+        rows=[row(label, code, [code]) for code, label in CATEGORIES.items()],
+        total=row("All categories", ALL, list(CATEGORIES)),
+    )
+
+
+def _messages_table(table: Suppressed) -> Table:
+    def row(channel: str, header: str) -> Row:
+        return Row(header, tuple(_count(table, (channel, s)) for s in (*STATUSES, ALL)), channel)
+
+    return Table(
+        key="messages",
+        title="Messages by channel and status",
+        caption="One message is one text, call or e-mail to one resident, in the status "
+        "the delivery ledger has for it now.",
+        columns=("Channel", *(STATUS_LABELS[s] for s in STATUSES), "All statuses"),
+        rows=[row(c, CHANNEL_LABELS[c]) for c in CHANNELS],
+        total=row(ALL, "All channels"),
+    )
+
+
+def _modes_table(table: Suppressed) -> Table:
+    return Table(
+        key="modes",
+        title="Messages of live alerts and of exercises",
+        caption="Every message of the period, by the kind of alert it belonged to.",
+        columns=("Kind of alert", "Messages"),
+        rows=[Row(MODE_LABELS[m], (_count(table, ("mode", m)),), m) for m in ("live", "exercise")],
+        total=Row("All alerts", (_count(table, (ALL, ALL)),), ALL),
+    )
+
+
+def _reasons_table(table: Suppressed, reasons: dict[tuple[str, str], int]) -> Table:
+    rows = []
+    for channel in CHANNELS:
+        mine = [r for c, r in reasons if c == channel]
+        # Shown reasons largest first; hidden ones after, by name: where a hidden
+        # figure sat among the shown ones would say roughly what it is.
+        shown = [r for r in mine if table.shown(("reason", channel, r)) is not None]
+        hidden = sorted(r for r in mine if r not in shown)
+        shown.sort(key=lambda r: (-table.values[("reason", channel, r)], r))
+        for reason in (*shown, *hidden):
+            rows.append(
+                Row(
+                    reason,
+                    (
+                        Cell(CHANNEL_LABELS[channel], CHANNEL_LABELS[channel]),
+                        _count(table, ("reason", channel, reason)),
+                    ),
+                    channel,
+                )
+            )
+    return Table(
+        key="reasons",
+        title="Why messages failed",
+        caption="Failed messages by the reason the provider or the sending engine gave, "
+        "grouped without addresses or numbers. Each channel's reasons add up to its "
+        "failed messages above.",
+        columns=("Reason", "Channel", "Failed messages"),
+        rows=rows,
+        empty="No message failed in this period.",
+    )
+
+
+def _cost_table(
+    table: Suppressed, segments: int, minutes: int, sms_price: float, voice_price: float, k: int
+) -> Table:
+    """Units and cost per channel. A unit total or cost is shown only where the
+    channel's count of messages is, and is itself at least k: else it would say what
+    the hidden count is, or be a figure under k about messages itself."""
+    hidden = Cell(NOT_SHOWN)
+    sms_shown = table.shown(("sms", ALL)) is not None and segments >= k
+    voice_shown = table.shown(("voice", ALL)) is not None and minutes >= k
+    sms_cost = segments * sms_price
+    voice_cost = minutes * voice_price
+    rows = [
+        Row(
+            CHANNEL_LABELS["sms"],
+            (
+                _count(table, ("sms", ALL)),
+                Cell(f"{segments:,} text parts", segments) if sms_shown else hidden,
+                _price(sms_price, "text part"),
+                _money(sms_cost) if sms_shown else hidden,
+            ),
+            "sms",
+        ),
+        Row(
+            CHANNEL_LABELS["voice"],
+            (
+                _count(table, ("voice", ALL)),
+                Cell(f"{minutes:,} minutes", minutes) if voice_shown else hidden,
+                _price(voice_price, "minute"),
+                _money(voice_cost) if voice_shown else hidden,
+            ),
+            "voice",
+        ),
+        Row(
+            CHANNEL_LABELS["email"],
+            (
+                _count(table, ("email", ALL)),
+                Cell("no charge per e-mail"),
+                Cell("no price configured"),
+                Cell("£0.00", 0.0),
+            ),
+            "email",
+        ),
+    ]
+    total = Row(
+        "All channels",
+        (
+            _count(table, (ALL, ALL)),
+            Cell(""),
+            Cell(""),
+            _money(sms_cost + voice_cost) if sms_shown and voice_shown else hidden,
+        ),
+        ALL,
+    )
+    return Table(
+        key="cost",
+        title="Text parts, call minutes, e-mails and cost",
+        caption=f"Cost at the configured prices: £{sms_price:g} per text part "
+        f"(SMS_PRICE_PER_SEGMENT) and £{voice_price:g} per call minute "
+        "(VOICE_PRICE_PER_MINUTE). Text parts are those the provider reported; each call "
+        "is rounded up to the whole minute, as it is billed. A cost is not shown where "
+        f"its count is not, or where it rests on fewer than {k} parts or minutes.",
+        columns=("Channel", "Messages", "Units billed", "Price", "Cost"),
+        rows=rows,
+        total=total,
+    )
+
+
+def _speed_table(
+    table: Suppressed,
+    alerts: Sequence[dao.SentAlertRow],
+    last_arrival: dict[int, float],
+    total: int,
+) -> Table:
+    times = [last_arrival[a.id] for a in alerts if a.id in last_arrival]
+    within, later = table.shown(("speed", "within")), table.shown(("speed", "later"))
+    if within is None or later is None or not total:
+        share = Cell(f"{NOT_SHOWN} (it would reveal a figure under {table.k})")
+    else:
+        share = Cell(
+            f"{within / total:.1%} ({within:,} of {total:,})", round(100 * within / total, 1)
+        )
+    return Table(
+        key="speed",
+        title="Delivery speed",
+        caption="From each alert's release to the last of its messages to arrive: a text "
+        "or call when the provider reported it delivered, an e-mail when the mail server "
+        "accepted it. Messages held for residents' quiet hours count from the release "
+        "too.",
+        columns=("Measure", "Figure"),
+        rows=[
+            Row(
+                "Alerts with a message that arrived",
+                (Cell(f"{len(times):,}", len(times)),),
+                "timed",
+            ),
+            Row(
+                "Release to last message arrived: median (p50) across alerts",
+                (_seconds(percentile(times, 50)),),
+                "p50",
+            ),
+            Row(
+                "Release to last message arrived: 95th percentile (p95) across alerts",
+                (_seconds(percentile(times, 95)),),
+                "p95",
+            ),
+            Row(
+                f"Messages that arrived within {WITHIN_SECONDS} s of release (%)",
+                (share,),
+                "within",
+            ),
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class AreaPopulation:
+    adults: float | None  # None: a ward without a figure
+    missing: tuple[str, ...]
+    covered: float  # share of the alert's area inside wards we have, 0..1
+
+
+def _area_population(wards: Sequence[dao.AreaWard]) -> dict[int, AreaPopulation]:
+    """Adults in each alert's area: every ward it overlaps, weighted by the share of
+    the ward's area inside the alert's area (people spread evenly across a ward)."""
+    found: dict[int, list[dao.AreaWard]] = {}
+    for ward in wards:
+        found.setdefault(ward.alert_id, []).append(ward)
+    result = {}
+    for alert_id, overlaps in found.items():
+        missing = tuple(w.ward_code for w in overlaps if w.adults is None)
+        adults = None if missing else sum(w.adults * w.share_inside for w in overlaps)
+        whole = overlaps[0].alert_area_m2
+        covered = min(1.0, sum(w.inside_m2 for w in overlaps) / whole) if whole else 0.0
+        result[alert_id] = AreaPopulation(adults, missing, covered)
+    return result
+
+
+def _alert_table(
+    table: Suppressed,
+    alerts: Sequence[dao.SentAlertRow],
+    last_arrival: dict[int, float],
+    population: dict[int, AreaPopulation],
+    year: int | None,
+) -> Table:
+    year_words = f"mid-{year}" if year else "no estimates loaded"
+    rows = []
+    for alert in alerts:
+        residents = ("residents", alert.id)
+        area = population.get(alert.id)
+        if area is None:
+            adults = Cell(
+                "no population estimates loaded"
+                if year is None
+                else ("no area drawn (sent to an earlier alert's residents)")
+                if not alert.has_area
+                else "outside every ward"
+            )
+            rate = Cell(NOT_SHOWN)
+        elif area.adults is None:
+            adults = Cell("no population figure for ward " + ", ".join(area.missing[:3]))
+            rate = Cell(NOT_SHOWN)
+        else:
+            estimate = round(area.adults)
+            note = (
+                f" ({area.covered:.0%} of the area is in the force's wards)"
+                if (area.covered < 0.99)
+                else ""
+            )
+            adults = Cell(f"{estimate:,}{note}", estimate)
+            per = (
+                table.rate(residents, area.adults, scale=PER) if residents in table.values else None
+            )
+            rate = Cell(f"{per:,.1f}", round(per, 1)) if per is not None else Cell(NOT_SHOWN)
+        messages = ("alert", alert.id)
+        if table.shown(messages) is None:
+            speed = Cell(f"{NOT_SHOWN} (few messages)")
+        else:
+            speed = _seconds(last_arrival.get(alert.id))
+        released = alert.sent_at.astimezone(UK)
+        rows.append(
+            Row(
+                f"{alert.reference} {alert.title}",
+                (
+                    Cell(f"{released:%Y-%m-%d %H:%M}"),
+                    Cell(CATEGORIES.get(alert.category, alert.category)),
+                    Cell(MODE_LABELS.get(alert.mode, alert.mode)),
+                    _count(table, residents) if residents in table.values else Cell("not recorded"),
+                    _count(table, messages),
+                    adults,
+                    rate,
+                    speed,
+                ),
+                alert.reference,
+            )
+        )
+    return Table(
+        key="each-alert",
+        title="Each alert: reach and speed",
+        caption="Residents messaged against the adults (18 and over) living in the area "
+        f"the alert covered ({year_words} ONS ward estimates, each ward weighted by the "
+        "share of its area inside the alert's area), and how long its last message took "
+        "to arrive.",
+        columns=(
+            "Alert",
+            "Released (UK time)",
+            "Category",
+            "Mode",
+            "Residents messaged",
+            "Messages",
+            f"Adults in the area ({year_words}, estimated)",
+            "Messaged per 1,000 adults",
+            "Release to last message arrived",
+        ),
+        rows=rows,
+        empty="No alert was released in this period.",
+    )
+
+
+# ---------------------------------------------------------------- outputs -----------
+
+# A spreadsheet runs a cell beginning with one of these as a formula (or, for tab and
+# carriage return, may shift it into one); a leading quote makes it text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: str) -> str:
+    """A CSV cell that a spreadsheet shows as text, never runs.
+
+    >>> safe_cell("=HYPERLINK(\\"http://x\\")")
+    '\\'=HYPERLINK("http://x")'
+    >>> safe_cell("12.5")
+    '12.5'
+    """
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+CSV_HEADER = ("Section", "Row", "Column", "Value")
+
+
+def csv_rows(report: SentReport) -> list[tuple[str, str, str, str]]:
+    """Every figure of the report as (section, row, column, value): the same cells the
+    page shows, numbers without separators, hidden ones in the page's words."""
+    rows = [
+        ("Period", "From", "", report.period.first.isoformat()),
+        ("Period", "To", "", report.period.last.isoformat()),
+        ("Period", "Time zone", "", "UK time (Europe/London)"),
+        ("Suppression", f"No figure under {report.k}", "", FEWER_THAN.format(k=report.k)),
+    ]
+    if report.population_year:
+        rows.append(("Population", "Estimates", "", f"ONS mid-{report.population_year}"))
+    if report.attribution:
+        rows.append(("Population", "Attribution", "", report.attribution))
+    for table in report.tables:
+        for row in table.all_rows:
+            for column, cell in zip(table.columns[1:], row.cells, strict=True):
+                rows.append((table.title, row.header, column, cell.csv))
+    return rows
+
+
+def sent_report_csv(report: SentReport) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_HEADER)
+    for row in csv_rows(report):
+        writer.writerow([safe_cell(value) for value in row])
+    return buffer.getvalue()
+
+
+def download_sent_report(officer: Officer | None, report: SentReport) -> tuple[str, str]:
+    """The report as CSV and its file name, with an audit event saying who took it
+    (no actor: the command line)."""
+    body = sent_report_csv(report)
+    period = report.period
+    with transaction():
+        create_audit_event(
+            "report.sent_downloaded",
+            actor_id=officer.id if officer is not None else None,
+            details={
+                "from": period.first.isoformat(),
+                "to": period.last.isoformat(),
+                "via": "web" if officer is not None else "command line",
+            },
+        )
+    name = f"sent-{period.first.isoformat()}-to-{period.last.isoformat()}.csv"
+    return body, name
+
+
+def report_lines(report: SentReport) -> list[str]:
+    """The report as text for the command line: the same cells as the page."""
+    lines = [
+        f"What was sent: {report.period.label} (UK time)",
+        f"Alerts released: {report.alerts:,}. No figure under {report.k} about residents "
+        f"or messages is shown ({FEWER_THAN.format(k=report.k)}).",
+        *report.notes,
+    ]
+    for table in report.tables:
+        lines += ["", table.title, "-" * len(table.title)]
+        if not table.all_rows:
+            lines.append(table.empty)
+        for row in table.all_rows:
+            figures = "; ".join(
+                f"{column}: {cell.label}"
+                for column, cell in zip(table.columns[1:], row.cells, strict=True)
+                if cell.label
+            )
+            lines.append(f"{row.header}: {figures}")
+    if report.attribution:
+        lines += ["", report.attribution]
+    return lines

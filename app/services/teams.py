@@ -1,0 +1,369 @@
+"""Teams (neighbourhood policing teams) and the areas they may send to.
+
+The rules (README, "Teams and permitted areas"):
+
+- An officer belongs to one or more teams; a supervisor supervises teams. "Their
+  teams" are the teams they belong to or supervise.
+- A team's permitted areas are wards, districts or drawn shapes; its `area` is their
+  union. Officers send only inside the union of their teams' permitted areas. A team
+  with none limits nothing: an officer with such a team (or with no team, or an
+  administrator) may send anywhere in the force.
+- An alert belongs to its author's teams when it was written (alert_teams, written by
+  a trigger). An alert of no team (its author was in none) is the force's: any
+  officer may see it.
+- Administrators only change teams, and every change is audited.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from flask import current_app
+
+from app.dao import places as places_dao
+from app.dao import teams as teams_dao
+from app.dao.audit import create_audit_event
+from app.extensions import db
+from app.models import Alert, Officer, Team, TeamArea, team_members, team_supervisors
+from app.services.text import checked_field
+from app.services.transaction import transaction
+
+MAX_NAME = 80
+# Roles that may be a team's supervisor.
+SUPERVISOR_ROLES = ("supervisor", "admin")
+# Roles that belong to teams (an analyst's reports are force-wide).
+MEMBER_ROLES = ("officer", "supervisor", "admin")
+# Roles that see and act on every team's alerts.
+FORCE_WIDE_ROLES = ("admin",)
+# Along a permitted area's edge, metres an alert's area may stray (a ward chosen
+# on the map is the very outline; a circle drawn to the edge is a few metres off).
+EDGE_TOLERANCE_M = 25
+
+
+class TeamRefused(ValueError):
+    """A change to a team that cannot be made, with the reason."""
+
+
+@dataclass(frozen=True)
+class StaffTeams:
+    member: frozenset[int]
+    supervised: frozenset[int]
+
+    @property
+    def all(self) -> frozenset[int]:
+        return self.member | self.supervised
+
+
+def teams_of(officer: Officer) -> StaffTeams:
+    return StaffTeams(
+        frozenset(teams_dao.member_team_ids(officer.id)),
+        frozenset(teams_dao.supervised_team_ids(officer.id)),
+    )
+
+
+def is_force_wide(officer: Officer) -> bool:
+    return officer.role in FORCE_WIDE_ROLES
+
+
+# --- which alerts -----------------------------------------------------------------
+
+
+def is_own_team_alert(officer: Officer, alert: Alert) -> bool:
+    """Whether the alert is of this officer's teams: they wrote it, it is of a team
+    they belong to or supervise, or it is of no team."""
+    if alert.created_by_id == officer.id:
+        return True
+    alert_teams = teams_dao.alert_team_ids(alert.id)
+    return not alert_teams or bool(alert_teams & teams_of(officer).all)
+
+
+def is_supervised_alert(officer: Officer, alert: Alert) -> bool:
+    """Whether the alert is of a team this officer supervises (or of no team)."""
+    alert_teams = teams_dao.alert_team_ids(alert.id)
+    return not alert_teams or bool(alert_teams & teams_of(officer).supervised)
+
+
+def visible_alerts_clause(officer: Officer):
+    """A filter for the alerts this officer may see (None: every alert)."""
+    if is_force_wide(officer):
+        return None
+    return teams_dao.visible_alerts_clause(officer.id, set(teams_of(officer).all))
+
+
+def supervised_alerts_clause(officer: Officer):
+    """A filter for the alerts this officer approves for (None: every alert)."""
+    if is_force_wide(officer):
+        return None
+    return teams_dao.alerts_of_teams_clause(set(teams_of(officer).supervised))
+
+
+def find_alerts_seen_by(officer: Officer, limit: int = 100) -> list[Alert]:
+    """The newest alerts this officer may see, newest first."""
+    return teams_dao.find_alerts(limit=limit, where=visible_alerts_clause(officer))
+
+
+def team_names_by_alert(alert_ids: list[int]) -> dict[int, list[str]]:
+    return teams_dao.team_names_by_alert(alert_ids)
+
+
+def alert_team_names(alert: Alert) -> list[str]:
+    return teams_dao.team_names(teams_dao.alert_team_ids(alert.id))
+
+
+def approvers_for(alert: Alert) -> list[Officer] | None:
+    """The supervisors of the alert's teams (active), or None when the alert is of no
+    team (any supervisor may approve it)."""
+    alert_teams = teams_dao.alert_team_ids(alert.id)
+    if not alert_teams:
+        return None
+    return teams_dao.supervisors_of(alert_teams)
+
+
+# --- where an officer may send ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PermittedArea:
+    """Where an officer may send: `team_ids` whose areas' union limits them, or None
+    for anywhere in the force; with the teams' names and areas' labels to say so."""
+
+    team_ids: frozenset[int] | None
+    team_names: tuple[str, ...] = ()
+    area_labels: tuple[str, ...] = ()
+
+    @property
+    def limited(self) -> bool:
+        return self.team_ids is not None
+
+    def describe(self) -> str:
+        teams = ", ".join(self.team_names)
+        areas = ", ".join(self.area_labels)
+        return f"{teams} ({areas})" if areas else teams
+
+
+def permitted_area(officer: Officer) -> PermittedArea:
+    if is_force_wide(officer):
+        return PermittedArea(None)
+    team_ids = set(teams_of(officer).all)
+    if not teams_dao.permitted_teams_limited(team_ids):
+        return PermittedArea(None)
+    teams = [t for t in teams_dao.find_teams() if t.id in team_ids]
+    labels = sorted({area.label for team in teams for area in team.areas})
+    return PermittedArea(frozenset(team_ids), tuple(t.name for t in teams), tuple(labels))
+
+
+def area_refusal(officer: Officer, area_wkb: bytes) -> str | None:
+    """Why this officer may not send to this area (BNG WKB), or None if they may."""
+    permitted = permitted_area(officer)
+    if not permitted.limited:
+        return None
+    outside = teams_dao.area_outside_km2(set(permitted.team_ids), area_wkb, EDGE_TOLERANCE_M)
+    if outside <= 0:
+        return None
+    return (
+        f"This area is outside the areas your team may send to: {permitted.describe()}. "
+        f"About {max(outside, 0.01):,.2f} km² of it is outside. Move or shrink it, or ask "
+        "an administrator to add the area to your team."
+    )
+
+
+def permitted_area_geojson(officer: Officer) -> dict | None:
+    """The union of the officer's permitted areas (WGS84 GeoJSON) for the map, or None
+    when they may send anywhere in the force."""
+    permitted = permitted_area(officer)
+    if not permitted.limited:
+        return None
+    found = teams_dao.permitted_area_geojson(set(permitted.team_ids))
+    if found is None:
+        return None
+    return {
+        "teams": list(permitted.team_names),
+        "areas": list(permitted.area_labels),
+        "geometry": json.loads(found),
+    }
+
+
+# --- administering teams -------------------------------------------------------------
+
+
+def find_teams() -> list[Team]:
+    return teams_dao.find_teams()
+
+
+def find_team(team_id: int) -> Team | None:
+    return db.session.get(Team, team_id)
+
+
+def _force_districts() -> list[str]:
+    force = places_dao.find_force(current_app.config["FORCE_CODE"])
+    return (force.properties.get("constituent_lad23cd") or []) if force else []
+
+
+def find_area_places() -> list[dict]:
+    """The force's districts and wards that can be permitted areas (id, kind, name,
+    district)."""
+    return teams_dao.find_area_places(_force_districts())
+
+
+def team_page(team: Team) -> dict:
+    """What the admin page of one team shows and offers."""
+    districts = _force_districts()
+    chosen = {area.place_id for area in team.areas if area.place_id}
+    return {
+        "staff": teams_dao.find_staff(MEMBER_ROLES),
+        "supervisor_choices": teams_dao.find_staff(SUPERVISOR_ROLES),
+        "member_ids": {o.id for o in team.members},
+        "supervisor_ids": {o.id for o in team.supervisors},
+        "places": [p for p in teams_dao.find_area_places(districts) if p["id"] not in chosen],
+        "area_geojson": teams_dao.team_area_geojson(team.id),
+    }
+
+
+def teams_overview() -> dict:
+    return {
+        "teams": find_teams(),
+        "without_team": teams_dao.officers_in_no_team(("officer", "supervisor")),
+    }
+
+
+def _name(name: str) -> str:
+    errors: dict[str, str] = {}
+    cleaned = checked_field(errors, "name", name, "The team's name") or ""
+    if errors:
+        raise TeamRefused(errors["name"])
+    cleaned = " ".join(cleaned.split())
+    if not cleaned:
+        raise TeamRefused("Give the team a name, such as “Bristol Central”.")
+    if len(cleaned) > MAX_NAME:
+        raise TeamRefused(f"Keep the team's name to {MAX_NAME} characters.")
+    return cleaned
+
+
+def _audit(admin: Officer, event: str, team_id: int, details: dict) -> None:
+    create_audit_event(
+        event, actor_id=admin.id, subject_type="team", subject_id=team_id, details=details
+    )
+
+
+def create_team(admin: Officer, name: str) -> Team:
+    """Raises TeamRefused."""
+    name = _name(name)
+    with transaction():
+        if teams_dao.find_team_named(name) is not None:
+            raise TeamRefused(f"There is a team called “{name}” already.")
+        team = Team(name=name)
+        db.session.add(team)
+        db.session.flush()
+        _audit(admin, "team.created", team.id, {"name": name})
+    return team
+
+
+def _locked_team(team_id: int) -> Team:
+    team = db.session.get(Team, team_id, with_for_update=True)
+    if team is None:
+        raise TeamRefused("There is no such team.")
+    return team
+
+
+def rename_team(admin: Officer, team_id: int, name: str) -> Team:
+    """Raises TeamRefused."""
+    name = _name(name)
+    with transaction():
+        team = _locked_team(team_id)
+        other = teams_dao.find_team_named(name)
+        if other is not None and other.id != team.id:
+            raise TeamRefused(f"There is a team called “{name}” already.")
+        before, team.name = team.name, name
+        teams_dao.touch_team(team.id)
+        _audit(admin, "team.renamed", team.id, {"from": before, "to": name})
+    return team
+
+
+def _officer_ids(values: list[str], roles: tuple[str, ...], what: str) -> set[int]:
+    ids = set()
+    for value in values:
+        if not value.isdigit() or len(value) > 9:
+            raise TeamRefused(f"Choose {what} from the list. Reload the page and try again.")
+        ids.add(int(value))
+    staff = {o.id: o for o in teams_dao.find_staff(roles)}
+    if ids - set(staff):
+        raise TeamRefused(
+            f"Only staff with the role {' or '.join(roles)} can be {what}. "
+            "Reload the page and try again."
+        )
+    return ids
+
+
+def set_members(admin: Officer, team_id: int, values: list[str]) -> Team:
+    """The team's officers are exactly these. Raises TeamRefused."""
+    with transaction():
+        team = _locked_team(team_id)
+        ids = _officer_ids(values, MEMBER_ROLES, "members")
+        added, removed = teams_dao.set_links(team_members, team.id, ids)
+        teams_dao.touch_team(team.id)
+        _audit(
+            admin,
+            "team.members_changed",
+            team.id,
+            {"added": sorted(added), "removed": sorted(removed)},
+        )
+    db.session.expire(team)
+    return team
+
+
+def set_supervisors(admin: Officer, team_id: int, values: list[str]) -> Team:
+    """The team's supervisors are exactly these. Raises TeamRefused."""
+    with transaction():
+        team = _locked_team(team_id)
+        ids = _officer_ids(values, SUPERVISOR_ROLES, "supervisors")
+        added, removed = teams_dao.set_links(team_supervisors, team.id, ids)
+        teams_dao.touch_team(team.id)
+        _audit(
+            admin,
+            "team.supervisors_changed",
+            team.id,
+            {"added": sorted(added), "removed": sorted(removed)},
+        )
+    db.session.expire(team)
+    return team
+
+
+def add_place_area(admin: Officer, team_id: int, value: str) -> TeamArea:
+    """A ward or district of the force becomes one of the team's permitted areas.
+    Raises TeamRefused."""
+    if not value.isdigit() or len(value) > 9:
+        raise TeamRefused("Choose a ward or district from the list.")
+    districts = _force_districts()
+    with transaction():
+        team = _locked_team(team_id)
+        found = teams_dao.find_place_label(int(value), districts)
+        if found is None:
+            raise TeamRefused("Choose a ward or district of the force from the list.")
+        kind, name = found
+        if any(area.place_id == int(value) for area in team.areas):
+            raise TeamRefused(f"{name} is one of the team's areas already.")
+        label = f"{name} ({kind})"
+        area = TeamArea(team_id=team.id, place_id=int(value), label=label)
+        db.session.add(area)
+        db.session.flush()
+        teams_dao.refresh_team_area(team.id)
+        _audit(admin, "team.area_added", team.id, {"area": label, "place_id": int(value)})
+    db.session.expire(team)
+    return area
+
+
+def remove_area(admin: Officer, team_id: int, area_id: int) -> str:
+    """Raises TeamRefused. Returns the area's label."""
+    with transaction():
+        team = _locked_team(team_id)
+        area = db.session.get(TeamArea, area_id)
+        if area is None or area.team_id != team.id:
+            raise TeamRefused("That area is not one of the team's. Reload the page.")
+        label = area.label
+        db.session.delete(area)
+        db.session.flush()
+        teams_dao.refresh_team_area(team.id)
+        _audit(admin, "team.area_removed", team.id, {"area": label})
+    db.session.expire(team)
+    return label

@@ -1,0 +1,117 @@
+"""An analyst reads what was sent last quarter on a phone and on a desktop: choosing
+the period, the tables (nothing under 5), downloading the CSV, and axe-core finds
+nothing serious."""
+
+import csv
+import io
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.axe import axe_violations
+from tests.browser_fixtures import _new_page
+from tests.factories import PASSWORDS, second_factor_secret, totp_code
+from tests.test_sent_report import ledger  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.browser
+
+
+def sideways(page) -> int:
+    return page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
+
+
+def cut_off(page) -> list[str]:
+    """Cells whose text runs past their edge (clipped, or over the next one)."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('#main td, #main th, #main caption')]
+            .filter(e => e.scrollWidth > e.clientWidth + 1)
+            .map(e => e.textContent.trim().slice(0, 40))"""
+    )
+
+
+def sign_in(app, page, officer):
+    second_factor_secret(app, officer.id)
+    page.goto("/sign-in")
+    page.get_by_label("E-mail address").fill(officer.email)
+    page.get_by_label("Password").fill(PASSWORDS["analyst"])
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    page.get_by_label("The 6-digit code your authenticator app shows").fill(
+        totp_code(app, officer.id)
+    )
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_load_state()
+
+
+def choose_q1(page):
+    page.get_by_role("link", name="Sent", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/analysts/sent$"))
+    expect(page.get_by_role("heading", name="What was sent", level=1)).to_be_visible()
+    page.get_by_label("From (first day)").fill("2026-01-01")
+    page.get_by_label("To (last day, included)").fill("2026-03-31")
+    page.get_by_role("button", name="Show").click()
+    expect(page).to_have_url(re.compile(r"from=2026-01-01&to=2026-03-31"))
+    expect(page.locator("#period")).to_contain_text(
+        "1 January 2026 to 31 March 2026 (UK time): 3 alerts released"
+    )
+    grid = page.locator("#messages")
+    expect(grid.locator('tfoot td[data-label="All statuses"]')).to_have_text("90")
+    expect(grid.locator('tr[data-key="sms"] td[data-label="Cancelled"]')).to_have_text(
+        "fewer than 5"
+    )
+    expect(page.locator("#each-alert tbody tr")).to_have_count(3)
+    expect(page.locator("#speed")).to_contain_text("27.8 s")
+
+
+def download(page, tmp_path) -> list[list[str]]:
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Download as CSV").click()
+    assert info.value.suggested_filename == "sent-2026-01-01-to-2026-03-31.csv"
+    path = tmp_path / info.value.suggested_filename
+    info.value.save_as(path)
+    return list(csv.reader(io.StringIO(path.read_bytes().decode("utf-8"))))
+
+
+def test_what_was_sent_on_a_phone(app, page, make_officer, ledger, tmp_path):  # noqa: F811
+    sign_in(app, page, make_officer(role="analyst", email="sent.analyst@police.example"))
+    choose_q1(page)
+    assert sideways(page) <= 0
+    assert cut_off(page) == []
+    assert axe_violations(page) == []
+    rows = download(page, tmp_path)
+    assert ["Messages by channel and status", "All channels", "All statuses", "90"] in rows
+    assert page.console_errors == []
+
+
+def test_what_was_sent_on_a_desktop(
+    app,
+    browser,
+    request,
+    live_server,
+    make_officer,
+    ledger,  # noqa: F811
+    tmp_path,
+):
+    context, page = _new_page(
+        browser, request, live_server, viewport={"width": 1440, "height": 900}
+    )
+    try:
+        sign_in(app, page, make_officer(role="analyst", email="sent.desk@police.example"))
+        page.goto("/analysts/sent?from=2026-03-31&to=2026-01-01")
+        expect(page.get_by_role("alert")).to_contain_text("is before the start date")
+        assert axe_violations(page) == []
+        page.get_by_role("link", name="Last year").click()
+        expect(page.locator("#period")).to_contain_text("1 January 2025 to 31 December 2025")
+        expect(page.locator("#period")).to_contain_text("1 alert released")
+        choose_q1(page)
+        assert sideways(page) <= 0
+        assert cut_off(page) == []
+        assert axe_violations(page) == []
+        rows = download(page, tmp_path)
+        shown = page.locator('#cost tr[data-key="sms"] td[data-label="Cost"]').inner_text()
+        assert shown == "£2.88"
+        assert ["Text parts, call minutes, e-mails and cost", "Text (SMS)", "Cost", "2.88"] in rows
+        assert page.console_errors == []
+    finally:
+        context.close()

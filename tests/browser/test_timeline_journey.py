@@ -1,0 +1,148 @@
+"""An analyst opens the time line on a phone and on a desktop: the weekly chart with
+an alert marked, the table under it, a breakdown, message fatigue, and the chart
+downloaded as PNG (from the canvas) and SVG (from the server), both valid files; the
+CSV too. axe-core finds nothing serious."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from playwright.sync_api import expect
+from sqlalchemy import text
+
+from app.extensions import db
+from app.models import Alert
+from tests.browser.axe import axe_violations
+from tests.browser_fixtures import _new_page
+from tests.factories import PASSWORDS
+
+pytestmark = pytest.mark.browser
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def activity(make_resident, make_officer):
+    for i in range(7):
+        make_resident(sms=f"+44770090{i:04d}", groups=("farm-watch",) if i < 3 else ())
+    officer = make_officer(role="officer", email="sender@police.example")
+    sent = datetime.now(UTC) - timedelta(days=10)
+    db.session.add(
+        Alert(
+            created_by_id=officer.id,
+            title="T",
+            body="B",
+            shapes=[],
+            status="sent",
+            mode="live",
+            category="incident",
+            sent_at=sent,
+            reference="TL01-ABC",
+        )
+    )
+    for hours in range(1, 7):
+        db.session.execute(
+            text(
+                "INSERT INTO resident_events (kind, at, channels, groups, source)"
+                " VALUES ('stopped', :at, ARRAY['sms'], '{}', 'self')"
+            ),
+            {"at": sent + timedelta(hours=hours)},
+        )
+    db.session.commit()
+
+
+def sideways(page) -> int:
+    return page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
+
+
+def open_time_line(page, make_officer):
+    officer = make_officer(role="analyst", email="time.analyst@police.example")
+    page.goto("/sign-in")
+    page.get_by_label("E-mail address").fill(officer.email)
+    page.get_by_label("Password").fill(PASSWORDS["analyst"])
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    page.goto("/analysts/density")
+    page.get_by_role("link", name="Time line").click()
+    expect(page).to_have_url(re.compile(r"/analysts/timeline$"))
+    expect(page.locator("#timeline-chart canvas")).to_have_count(1)
+    expect(page.locator("#weekly-table tbody tr")).to_have_count(26)
+    expect(page.locator("#alerts-table")).to_contain_text("TL01-ABC")
+    expect(page.locator("#fatigue-table")).to_contain_text("Incident")
+    expect(page.locator("#fatigue-table")).to_contain_text("6")
+
+
+def downloads(page, tmp_path, prefix: str):
+    with page.expect_download() as png_info:
+        page.locator(f"#{prefix}-png").click()
+    png = png_info.value
+    assert png.suggested_filename.endswith(".png")
+    data = Path(png.path()).read_bytes()
+    assert data.startswith(PNG_MAGIC) and len(data) > 2000
+    with page.expect_download() as svg_info:
+        page.locator(f"#{prefix}-svg").click()
+    svg = svg_info.value
+    assert svg.suggested_filename.endswith(".svg")
+    root = etree.parse(svg.path()).getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    return root
+
+
+def test_time_line_on_a_phone(browser, request, live_server, make_officer, activity, tmp_path):
+    context, page = _new_page(
+        browser, request, live_server, viewport={"width": 390, "height": 844}, accept_downloads=True
+    )
+    try:
+        open_time_line(page, make_officer)
+        last = page.locator("#weekly-table tbody tr").last
+        expect(last.locator('td[data-column="registered"]')).to_have_text("7")
+        expect(last.locator('td[data-column="deleted"]')).to_have_text("fewer than 5")
+        assert sideways(page) <= 0
+        assert axe_violations(page) == []
+        root = downloads(page, tmp_path, "timeline")
+        assert "What residents did" in root.findtext("{http://www.w3.org/2000/svg}title")
+        downloads(page, tmp_path, "fatigue")
+        with page.expect_download() as csv_info:
+            page.locator("#timeline-csv").click()
+        assert "fewer than 5" in Path(csv_info.value.path()).read_text(encoding="utf-8-sig")
+        assert page.console_errors == []
+    finally:
+        context.close()
+
+
+def test_time_line_on_a_desktop(browser, request, live_server, make_officer, activity, tmp_path):
+    context, page = _new_page(
+        browser,
+        request,
+        live_server,
+        viewport={"width": 1440, "height": 900},
+        accept_downloads=True,
+    )
+    try:
+        open_time_line(page, make_officer)
+        page.get_by_label("Break down by").select_option("group")
+        page.get_by_label("Count (with a breakdown)").select_option("registered")
+        page.get_by_role("button", name="Show").click()
+        expect(page).to_have_url(re.compile(r"by=group&kind=registered"))
+        last = page.locator("#weekly-table tbody tr").last
+        # 7 this week: 3 in Farm Watch (hidden), so "no group" (4) is hidden anyway.
+        expect(last.locator('td[data-column="all"]')).to_have_text("7")
+        expect(last.locator('td[data-column="farm-watch"]')).to_have_text("fewer than 5")
+        expect(last.locator('td[data-column="none"]')).to_have_text("fewer than 5")
+        assert sideways(page) <= 0
+        assert axe_violations(page) == []
+        root = downloads(page, tmp_path, "timeline")
+        assert "by group" in root.findtext("{http://www.w3.org/2000/svg}title")
+        # A bad period: a clear message, the form kept.
+        page.get_by_label("From (week of)").fill("2026-05-01")
+        page.get_by_label("To (week of)").fill("2026-04-01")
+        page.get_by_role("button", name="Show").click()
+        expect(page.get_by_role("alert")).to_contain_text("is after")
+        assert axe_violations(page) == []
+        assert page.console_errors == []
+    finally:
+        context.close()

@@ -1,0 +1,148 @@
+"""A resident in Welsh, on a phone (390x844): the language switch, signing up in Welsh,
+the code arriving in Welsh in the outbox, confirming it, and their own page in Welsh.
+axe-core checks each page (and that the page says it is in Welsh: lang="cy")."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import OutboxMessage, Resident
+from tests.browser.axe import axe_violations
+
+pytestmark = pytest.mark.browser
+
+
+def last_text(run_worker) -> str:
+    run_worker()
+    db.session.expire_all()
+    return db.session.scalars(
+        select(OutboxMessage.body)
+        .where(OutboxMessage.notice_id.is_not(None), OutboxMessage.channel == "sms")
+        .order_by(OutboxMessage.id.desc())
+    ).first()
+
+
+def test_a_resident_signs_up_and_manages_their_alerts_in_welsh(
+    page, app_ctx, run_worker, officer_client
+):
+    page.goto("/")
+    expect(page.locator("html")).to_have_attribute("lang", "en-GB")
+    switch = page.get_by_role("link", name="Cymraeg")
+    expect(switch).to_have_attribute("hreflang", "cy")
+    switch.click()
+    expect(page.locator("html")).to_have_attribute("lang", "cy")
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Clywed gan Heddlu Avon a Gwlad yr Haf am yr ardal lle rydych yn byw"
+    )
+    assert axe_violations(page) == []
+
+    page.get_by_role("link", name="Cofrestru i gael rhybuddion").click()
+    expect(page).to_have_title(re.compile("^Cofrestru i gael rhybuddion"))
+    # The form answers in Welsh too, and chooses Welsh for what we send.
+    expect(page.get_by_label("Cymraeg")).to_be_checked()
+    page.get_by_role("button", name="Cofrestru").click()
+    summary = page.locator(".error-summary")
+    expect(summary).to_contain_text("Mae problem wedi codi")
+    expect(summary).to_contain_text("Dewiswch o leiaf un ffordd i ni gysylltu â chi.")
+    expect(page).to_have_title(re.compile("^Gwall: "))
+    assert axe_violations(page) == []
+
+    page.get_by_label("Eich cod post").fill("BS1 6AD")
+    page.get_by_label("Neges destun").check()
+    page.get_by_label("Rhif ffôn symudol").fill("07700 900123")
+    page.get_by_label("Rwy'n cytuno").check()
+    page.get_by_role("button", name="Cofrestru").click()
+    expect(page.get_by_role("heading", name="Gwiriwch eich negeseuon")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("Neges destun: 07700 900123")
+    assert axe_violations(page) == []
+
+    # The code comes in Welsh.
+    text = last_text(run_worker)
+    assert "yw eich cod i gadarnhau rhybuddion gan Heddlu Avon a Gwlad yr Haf" in text
+    code = re.search(r"\b(\d{6})\b", text).group(1)
+    page.get_by_label("Y cod 6 digid a anfonwyd atoch mewn neges destun").fill(code)
+    page.get_by_role("button", name="Cadarnhau").click()
+    expect(
+        page.get_by_role("heading", name="Wedi cadarnhau (Neges destun): rydych wedi cofrestru")
+    ).to_be_visible()
+    assert axe_violations(page) == []
+    assert db.session.scalars(select(Resident)).one().language == "cy"
+
+    page.get_by_role("link", name="Mynd i dudalen eich rhybuddion").click()
+    expect(page.get_by_role("heading", name="Eich rhybuddion", exact=True)).to_be_visible()
+    expect(page.locator("main")).to_contain_text("Cartref: BS1 6AD")
+    expect(page.get_by_label("Cymraeg")).to_be_checked()
+    page.get_by_label("Ei god post").fill("TA1 1AA")
+    page.get_by_label("Ychwanegu lle: beth ydyw?").fill("Fferm")
+    page.get_by_role("button", name="Cadw newidiadau").click()
+    expect(page.locator(".flash")).to_contain_text("Wedi'i gadw: lle newydd.")
+    assert axe_violations(page) == []
+
+    page.get_by_role("link", name="Gweld popeth rydym yn ei gadw amdanoch").click()
+    expect(page.locator("main")).to_contain_text("Wedi cofrestru")
+    # Dates in Welsh: the month's Welsh name.
+    months = (
+        "Ionawr|Chwefror|Mawrth|Ebrill|Mai|Mehefin|Gorffennaf|Awst|Medi|Hydref|Tachwedd|Rhagfyr"
+    )
+    expect(page.locator("dl.facts")).to_contain_text(re.compile(rf"\d+ ({months}) \d{{4}} am"))
+    assert axe_violations(page) == []
+
+    # The switch back to English keeps the page.
+    page.get_by_role("link", name="English").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en-GB")
+    expect(page.get_by_role("heading", name="Everything we hold about you")).to_be_visible()
+    assert page.console_errors == []
+
+    # An officer sends an alert written in English and Welsh where the resident lives:
+    # theirs comes Welsh first.
+    area = [{"kind": "circle", "center": [-2.588230, 51.451967], "radius_m": 800}]
+    sent = officer_client.post(
+        "/officers/alerts",
+        json={"shapes": area, **ALERT, "title_cy": "Lladradau ceir", "body_cy": CYMRAEG},
+    )
+    assert sent.status_code == 201, sent.json
+    run_worker()
+    db.session.expire_all()
+    received = db.session.scalars(
+        select(OutboxMessage.body).where(
+            OutboxMessage.alert_id == sent.json["alert_id"], OutboxMessage.channel == "sms"
+        )
+    ).one()
+    assert received.startswith(f"Lladradau ceir: {CYMRAEG}")
+    assert "Atebwch STOP i stopio." in received
+
+    # The all-clear follows, in both languages.
+    cleared = officer_client.post(
+        "/officers/alerts",
+        json={
+            "parent_id": sent.json["alert_id"],
+            "audience": "parent",
+            "category": "all_clear",
+            "title": "All clear",
+            "body": "The thieves were caught.",
+            "title_cy": "Popeth yn iawn",
+            "body_cy": "Cafodd y lladron eu dal.",
+        },
+    )
+    assert cleared.status_code == 201, cleared.json
+    run_worker()
+
+    # Someone not signed up pastes the text into the check, in Welsh: it is ours.
+    page.goto("/check?lang=cy")
+    page.get_by_label("Y cyfeirnod, neu'r neges gyfan a gawsoch").fill(received)
+    page.get_by_role("button", name="Gwirio").click()
+    expect(page.get_by_role("heading", name="Ydy, ni anfonodd y neges hon")).to_be_visible()
+    assert axe_violations(page) == []
+    page.get_by_role("link", name="Darllen y rhybudd ar ein gwefan").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Lladradau ceir")
+    expect(page.locator("main")).to_contain_text(CYMRAEG)
+    expect(page.locator(".thread")).to_contain_text("Popeth yn iawn")
+    assert axe_violations(page) == []
+    assert page.console_errors == []
+
+
+ALERT = {"title": "Car thefts", "body": "Cars broken into on Old Market Street."}
+CYMRAEG = "Mae ceir wedi’u torri i mewn iddynt ar Heol y Farchnad."

@@ -1,0 +1,290 @@
+"""Administrators run staff accounts from the browser: invite (a link by e-mail, or
+single sign-on only), change a role, disable with a confirmation, enable, and send a
+one-time reset link. Every change is audited; nobody can leave the force without an
+administrator."""
+
+from __future__ import annotations
+
+import logging
+import re
+from urllib.parse import urlsplit
+
+import pyotp
+import pytest
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import AuditEvent, Officer, ResidentNotice, StaffSession
+from app.models.officer import AccountLink
+from tests.factories import PASSWORDS, form_token, signed_in
+
+BROWSER = "Mozilla/5.0 (Linux; Android 14) Mobile Safari"
+
+
+@pytest.fixture
+def admin(make_officer):
+    return make_officer(role="admin")
+
+
+@pytest.fixture
+def admin_client(app, admin):
+    return signed_in(app, admin, "admin")
+
+
+def post(client, path, data=None, token_from="/admin/officers"):
+    return client.post(path, data={**(data or {}), "csrf_token": form_token(client, token_from)})
+
+
+def fresh(officer_id: int) -> Officer:
+    """The account as the database has it now (the requests changed it)."""
+    db.session.expire_all()
+    return db.session.get(Officer, officer_id)
+
+
+def audit(action: str) -> list[AuditEvent]:
+    return db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
+    ).all()
+
+
+def mailed_link(providers, run_worker) -> str:
+    run_worker()
+    (message,) = providers.mail.messages
+    body = message.get_body(("plain",)).get_content()
+    return urlsplit(re.search(r"http\S+/account/set-password/\S+", body).group(0)).path
+
+
+def set_password(client, path, password, confirm=None):
+    token = form_token(client, path if client.get(path).status_code == 200 else "/sign-in")
+    return client.post(
+        path,
+        data={"password": password, "confirm": confirm or password, "csrf_token": token},
+    )
+
+
+def test_the_list_shows_role_and_last_sign_in_and_only_admins_see_it(
+    app, admin_client, officer_client, officer
+):
+    page = admin_client.get("/admin/officers")
+    assert page.status_code == 200
+    assert officer.email in page.text and "Last sign-in" in page.text
+    assert officer_client.get("/admin/officers").status_code == 403
+    assert officer_client.get(f"/admin/officers/{officer.id}").status_code == 403
+    refused = officer_client.post(f"/admin/officers/{officer.id}/role", data={"role": "admin"})
+    assert refused.status_code in (400, 403)
+    assert fresh(officer.id).role == "officer"
+
+
+def test_a_reset_link_by_email_sets_a_new_password_once_and_the_app_again(
+    app, admin_client, make_officer, providers, run_worker, monkeypatch, caplog
+):
+    monkeypatch.setitem(app.config, "STAFF_TOTP_REQUIRED", True)
+    caplog.set_level(logging.DEBUG)
+    pc = make_officer()
+    phone = signed_in(app, pc, "officer")  # signed in, with an authenticator app
+    old_secret = fresh(pc.id).totp_secret
+    page = admin_client.get(f"/admin/officers/{pc.id}")
+    assert "Send a reset link" in page.text
+    sent = post(
+        admin_client, f"/admin/officers/{pc.id}/reset", token_from=f"/admin/officers/{pc.id}"
+    )
+    assert sent.status_code == 302
+    assert phone.get("/officers/").status_code == 302  # their sessions have ended
+    path = mailed_link(providers, run_worker)
+    token = path.rsplit("/", 1)[1]
+    assert len(token) >= 40
+    stored = db.session.scalars(select(AccountLink.token_hash)).one()
+    ours = [r.getMessage() for r in caplog.records if not r.name.startswith("mail.log")]
+    assert token not in stored and not any(token in line for line in ours)
+    assert all(token not in repr(e.details) for e in db.session.scalars(select(AuditEvent)))
+    # The e-mail's words are not kept once it has gone.
+    assert db.session.scalars(select(ResidentNotice.body)).all() in ([None], [""])
+    assert [e.actor_id for e in audit("officer.reset_sent")] == [
+        db.session.scalar(select(Officer.id).where(Officer.role == "admin"))
+    ]
+
+    user = app.test_client()
+    user.environ_base["HTTP_USER_AGENT"] = BROWSER
+    assert "Set a new password" in user.get(path).text
+    weak = set_password(user, path, "password1234")
+    assert weak.status_code == 400 and "attackers try first" in weak.text
+    differ = set_password(user, path, "a quiet river at dawn", "a quiet river at dusk")
+    assert differ.status_code == 400 and "not the same" in differ.text
+    done = set_password(user, path, "a quiet river at dawn")
+    assert done.status_code == 302 and done.headers["Location"] == "/sign-in/set-up"
+    # The old password no longer works; the new one asks for a new second factor.
+    assert fresh(pc.id).totp_secret is None
+    setup = user.get("/sign-in/set-up")
+    secret = re.search(r'id="totp-secret" class="secret">([A-Z2-7 ]+)<', setup.text).group(1)
+    secret = secret.replace(" ", "")
+    assert secret != old_secret
+    shown = user.post(
+        "/sign-in/set-up",
+        data={"code": pyotp.TOTP(secret).now(), "csrf_token": form_token(user, "/sign-in")},
+    )
+    assert shown.status_code == 200 and user.get("/officers/").status_code == 200
+    # Used: the link works no more.
+    again = user.get(path)
+    assert again.status_code == 410 and "already been used" in again.text
+    assert set_password(app.test_client(), path, "another fine passphrase").status_code == 410
+    other = app.test_client()
+    old = other.post(
+        "/sign-in",
+        data={
+            "email": pc.email,
+            "password": PASSWORDS["officer"],
+            "csrf_token": form_token(other, "/sign-in"),
+        },
+    )
+    assert old.status_code == 400
+    assert [e.details["link"] for e in audit("officer.password_set")] == ["reset"]
+    reasons = set(db.session.scalars(select(StaffSession.ended_reason)))
+    assert "reset" in reasons
+
+
+def test_an_expired_or_unknown_link_says_to_ask_for_a_new_one(
+    app, admin, admin_client, make_officer, providers, run_worker, monkeypatch
+):
+    pc = make_officer()
+    monkeypatch.setitem(app.config, "ACCOUNT_LINK_HOURS", 0)
+    post(admin_client, f"/admin/officers/{pc.id}/reset")
+    path = mailed_link(providers, run_worker)
+    client = app.test_client()
+    answer = client.get(path)
+    assert answer.status_code == 410 and "Ask an administrator" in answer.text
+    for hostile in ("x", "A" * 5000, "%00", "é" * 40, "../../etc"):
+        assert client.get(f"/account/set-password/{hostile}").status_code in (404, 410)
+    assert fresh(pc.id).password_hash is not None  # nothing changed
+
+
+def test_a_newer_link_replaces_the_older(app, admin_client, make_officer, providers, run_worker):
+    pc = make_officer()
+    post(admin_client, f"/admin/officers/{pc.id}/reset")
+    first = mailed_link(providers, run_worker)
+    providers.mail.messages.clear()
+    post(admin_client, f"/admin/officers/{pc.id}/reset")
+    second = mailed_link(providers, run_worker)
+    client = app.test_client()
+    assert client.get(first).status_code == 410
+    assert client.get(second).status_code == 200
+
+
+def test_an_invitation_by_email_and_an_account_for_single_sign_on_only(
+    app, admin_client, providers, run_worker
+):
+    page = admin_client.get("/admin/officers/invite")
+    assert page.status_code == 200
+    data = {"name": "PC New Starter", "email": "new.starter@police.example", "role": "officer"}
+    made = post(admin_client, "/admin/officers/invite", {**data, "sign_in": "password"})
+    assert made.status_code == 302
+    new = db.session.scalar(select(Officer).where(Officer.email == data["email"]))
+    assert new.password_hash is None and new.role == "officer"
+    path = mailed_link(providers, run_worker)
+    client = app.test_client()
+    assert "Set a password for your new account" in client.get(path).text
+    assert set_password(client, path, "my first proper passphrase").status_code == 302
+    signed = client.post(
+        "/sign-in",
+        data={
+            "email": data["email"],
+            "password": "my first proper passphrase",
+            "csrf_token": form_token(client, "/sign-in"),
+        },
+    )
+    assert signed.status_code == 302
+
+    sso = post(
+        admin_client,
+        "/admin/officers/invite",
+        {
+            "name": "Analyst",
+            "email": "sso.only@police.example",
+            "role": "analyst",
+            "sign_in": "sso",
+        },
+    )
+    assert sso.status_code == 302
+    assert len(providers.mail.messages) == 1  # no link for single sign-on
+    account = db.session.scalar(select(Officer).where(Officer.email == "sso.only@police.example"))
+    assert account.password_hash is None
+    assert "Single sign-on only" in admin_client.get(f"/admin/officers/{account.id}").text
+    created = audit("officer.created")
+    assert [e.details for e in created] == [
+        {"role": "officer", "password": False},
+        {"role": "analyst", "password": False},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"name": "", "email": "a@police.example", "role": "officer"}, "Give the person"),
+        ({"name": "X" * 250, "email": "a@police.example", "role": "officer"}, "at most 200"),
+        ({"name": "A", "email": "not-an-address", "role": "officer"}, "e-mail"),
+        ({"name": "A", "email": "a@police.example", "role": "superuser"}, "Choose one of"),
+        ({"name": "A", "email": "admin@police.example", "role": "officer"}, "already an account"),
+        ({"name": "Ünïcødé 名前", "email": "ü" * 300 + "@x.example", "role": "officer"}, "e-mail"),
+    ],
+)
+def test_a_refused_invitation_says_why_and_makes_nothing(app, admin_client, data, message):
+    before = db.session.scalar(select(db.func.count()).select_from(Officer))
+    answer = post(admin_client, "/admin/officers/invite", {**data, "sign_in": "password"})
+    assert answer.status_code == 400
+    assert message in answer.text.replace("&#39;", "'")
+    assert db.session.scalar(select(db.func.count()).select_from(Officer)) == before
+
+
+def test_a_role_change_is_audited_and_ends_the_sessions(app, admin_client, make_officer):
+    pc = make_officer()
+    client = signed_in(app, pc, "officer")
+    post(admin_client, f"/admin/officers/{pc.id}/role", {"role": "supervisor"})
+    assert fresh(pc.id).role == "supervisor"
+    assert client.get("/officers/").status_code == 302
+    (event,) = audit("officer.role_changed")
+    assert event.details["from"] == "officer" and event.details["to"] == "supervisor"
+    assert event.actor_id is not None and event.at is not None
+    bad = post(admin_client, f"/admin/officers/{pc.id}/role", {"role": "overlord"})
+    assert bad.status_code == 302 and fresh(pc.id).role == "supervisor"
+
+
+def test_disabling_asks_first_and_enable_brings_the_account_back(app, admin_client, officer):
+    confirm = admin_client.get(f"/admin/officers/{officer.id}/disable")
+    assert confirm.status_code == 200 and "Yes, disable the account" in confirm.text
+    assert fresh(officer.id).active  # asking changes nothing
+    post(admin_client, f"/admin/officers/{officer.id}/disable")
+    assert not fresh(officer.id).active
+    post(admin_client, f"/admin/officers/{officer.id}/enable")
+    assert fresh(officer.id).active
+    assert [e.action for e in audit("officer.disabled") + audit("officer.enabled")] == [
+        "officer.disabled",
+        "officer.enabled",
+    ]
+
+
+def test_the_last_admin_cannot_be_demoted_or_disabled(app, admin, admin_client, make_officer):
+    demoted = post(admin_client, f"/admin/officers/{admin.id}/role", {"role": "officer"})
+    assert demoted.status_code == 302
+    assert "last active administrator" in admin_client.get(f"/admin/officers/{admin.id}").text
+    assert fresh(admin.id).role == "admin"
+    post(admin_client, f"/admin/officers/{admin.id}/disable")
+    assert fresh(admin.id).active
+    # With a second administrator, the first may step down.
+    make_officer(role="admin", email="second.admin@police.example")
+    post(admin_client, f"/admin/officers/{admin.id}/role", {"role": "supervisor"})
+    assert fresh(admin.id).role == "supervisor"
+
+
+def test_every_account_form_needs_the_csrf_token(app, admin_client, officer):
+    for path, data in (
+        (f"/admin/officers/{officer.id}/role", {"role": "admin"}),
+        (f"/admin/officers/{officer.id}/reset", {}),
+        (f"/admin/officers/{officer.id}/disable", {}),
+        ("/admin/officers/invite", {"name": "A", "email": "a@police.example", "role": "admin"}),
+    ):
+        answer = admin_client.post(
+            path, data={**data, "csrf_token": "forged"}, headers={"X-CSRFToken": "forged"}
+        )
+        assert answer.status_code == 400, path
+    account = fresh(officer.id)
+    assert account.role == "officer" and account.active
+    assert db.session.scalar(select(AccountLink.id)) is None

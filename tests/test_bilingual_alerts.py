@@ -1,0 +1,172 @@
+"""Alerts in English and Welsh (issue 15): the officer writes both, every resident gets
+both, their own language first; the counter shows what the Welsh costs; calls say the
+Welsh in the Welsh voice; the public page, the check and CAP know the Welsh too."""
+
+from __future__ import annotations
+
+from lxml import etree
+from sqlalchemy import select, text
+
+from app.channels.twilio import voice_twiml
+from app.extensions import db
+from app.models import Alert, OutboxMessage
+
+BS1_6AD = [-2.588230, 51.451967]
+WELSH = {
+    "title_cy": "Lladradau ceir",
+    "body_cy": "Mae ceir wedi’u torri i mewn iddynt ar Heol y Farchnad. Cadwch ŵyl.",
+}
+ENGLISH = {"title": "Car thefts", "body": "Cars broken into on Old Market Street."}
+
+
+def send(client, **extra) -> Alert:
+    payload = {"shapes": [{"kind": "circle", "center": BS1_6AD, "radius_m": 800}]}
+    response = client.post("/officers/alerts", json=payload | ENGLISH | WELSH | extra)
+    assert response.status_code == 201, response.json
+    return db.session.get(Alert, response.json["alert_id"])
+
+
+def outbox(alert: Alert, channel: str) -> dict[str, str]:
+    return dict(
+        db.session.execute(
+            select(OutboxMessage.recipient, OutboxMessage.body).where(
+                OutboxMessage.alert_id == alert.id, OutboxMessage.channel == channel
+            )
+        ).all()
+    )
+
+
+def test_the_counter_shows_what_the_welsh_costs_and_both_orders(officer_client):
+    english = officer_client.post("/officers/compose", json=ENGLISH).json["sms"]
+    both = officer_client.post("/officers/compose", json=ENGLISH | WELSH).json["sms"]
+    assert english["welsh_segments"] is None
+    # ŵ is not in the texts' alphabet: the whole text goes as UCS-2, in more parts.
+    assert both["encoding"] == "UCS-2" and "ŵ" in both["ucs2_characters"]
+    assert both["english_segments"] == english["segments"]
+    assert both["welsh_segments"] == both["segments"] - english["segments"] > 0
+    assert both["text"].startswith("Car thefts: ")
+    assert both["text_welsh_first"].startswith("Lladradau ceir: ")
+    assert "Atebwch STOP i stopio." in both["text_welsh_first"]
+
+
+def test_welsh_comes_as_a_pair_and_is_checked_like_the_english(officer_client):
+    shapes = {"shapes": [{"kind": "circle", "center": BS1_6AD, "radius_m": 800}]}
+    half = officer_client.post("/officers/alerts", json=shapes | ENGLISH | {"title_cy": "Teitl"})
+    assert half.status_code == 400
+    assert "Welsh message too" in half.json["errors"]["body_cy"]
+    long = officer_client.post(
+        "/officers/alerts", json=shapes | ENGLISH | WELSH | {"body_cy": "ŵ " * 300}
+    )
+    assert long.status_code == 400
+    assert "With the Welsh, the text message is" in long.json["errors"]["body_cy"]
+    assert db.session.scalar(select(Alert.id).limit(1)) is None  # nothing half-written
+
+
+def test_each_resident_gets_both_languages_their_own_first(
+    officer_client, make_resident, run_worker
+):
+    english = make_resident(postcode="BS1 6AD", sms="+447700900101", email="en@example.invalid")
+    welsh = make_resident(
+        postcode="BS1 6AD", sms="+447700900102", voice="+441174960102", email="cy@example.invalid"
+    )
+    db.session.execute(
+        text("UPDATE residents SET language = 'cy' WHERE id = :id"), {"id": welsh.id}
+    )
+    db.session.commit()
+    alert = send(officer_client)
+    assert alert.title_cy == WELSH["title_cy"]
+    run_worker()
+    db.session.expire_all()
+    texts = outbox(alert, "sms")
+    assert texts["+447700900101"].startswith("Car thefts: Cars broken into")
+    assert "Lladradau ceir: " in texts["+447700900101"]
+    assert texts["+447700900101"].rstrip().endswith("Reply STOP to stop.")
+    assert texts["+447700900102"].startswith("Lladradau ceir: Mae ceir")
+    assert "Heddlu Avon a Gwlad yr Haf / Avon and Somerset Police." in texts["+447700900102"]
+    assert f"Cyf {alert.reference}. Atebwch STOP i stopio." in texts["+447700900102"]
+    mails = outbox(alert, "email")
+    assert mails["cy@example.invalid"].index("Mae ceir") < mails["cy@example.invalid"].index(
+        "Cars broken"
+    )
+    assert mails["en@example.invalid"].index("Cars broken") < mails["en@example.invalid"].index(
+        "Mae ceir"
+    )
+    assert f"Cyfeirnod: {alert.reference}" in mails["cy@example.invalid"]
+    [call] = outbox(alert, "voice").values()
+    assert call.startswith("Dyma neges gan Heddlu Avon a Gwlad yr Haf.")
+    assert english.id != welsh.id
+
+
+def test_a_call_says_the_welsh_in_the_welsh_voice():
+    twiml = voice_twiml(
+        "This is a message from Avon and Somerset Police. Car thefts.",
+        "Polly.Amy",
+        welsh="Dyma neges gan Heddlu Avon a Gwlad yr Haf. Lladradau ceir.",
+        welsh_voice="Polly.Gwyneth",
+        welsh_first=True,
+    )
+    document = etree.fromstring(twiml.encode())
+    said = [(s.get("voice"), s.get("language"), s.text) for s in document.iter("Say")]
+    assert said[0][:2] == ("Polly.Gwyneth", "cy-GB") and said[0][2].startswith("Dyma neges")
+    assert said[1][:2] == ("Polly.Amy", "en-GB")
+    assert len([s for s in said if s[1] == "cy-GB"]) == 2  # said twice, like the English
+
+
+def test_the_public_page_the_check_and_cap_know_the_welsh(
+    client, officer_client, make_resident, run_worker
+):
+    resident = make_resident(postcode="BS1 6AD", sms="+447700900103")
+    db.session.execute(
+        text("UPDATE residents SET language = 'cy' WHERE id = :id"), {"id": resident.id}
+    )
+    db.session.commit()
+    alert = send(officer_client)
+    run_worker()
+    db.session.expire_all()
+    page = client.get(f"/alerts/{alert.reference}?lang=cy").text
+    assert "<title>Lladradau ceir" in page
+    main = page[page.index('id="main"') :]
+    assert main.index("Lladradau ceir") < main.index("Car thefts")
+    english = client.get(f"/alerts/{alert.reference}?lang=en").text
+    main = english[english.index('id="main"') :]
+    assert main.index("Car thefts") < main.index("Lladradau ceir")
+    [received] = outbox(alert, "sms").values()
+    token = client.get("/check").text.split('name="csrf_token" value="')[1].split('"')[0]
+    answer = client.post("/check", data={"message": received, "csrf_token": token})
+    assert alert.reference in answer.text and answer.status_code == 200
+    assert 'class="panel panel-success"' in answer.text
+    cap = etree.fromstring(client.get(f"/alerts/{alert.reference}/cap.xml").data)
+    ns = "{urn:oasis:names:tc:emergency:cap:1.2}"
+    assert [i.findtext(f"{ns}language") for i in cap.findall(f"{ns}info")] == ["en-GB", "cy"]
+
+
+def test_our_own_words_are_welsh_for_a_resident_who_chose_welsh(
+    officer_client, make_resident, run_worker
+):
+    resident = make_resident(postcode="BS1 6AD", sms="+447700900104", email="w@example.invalid")
+    db.session.execute(
+        text("UPDATE residents SET language = 'cy' WHERE id = :id"), {"id": resident.id}
+    )
+    db.session.commit()
+    alert = send(officer_client, title_cy="", body_cy="")  # written in English only
+    run_worker()
+    db.session.expire_all()
+    [received] = outbox(alert, "sms").values()
+    assert received.startswith("Car thefts: Cars broken into")
+    assert received.endswith(
+        f"- Heddlu Avon a Gwlad yr Haf. Cyf {alert.reference}. Atebwch STOP i stopio."
+    )
+    [mail] = outbox(alert, "email").values()
+    assert f"Heddlu Avon a Gwlad yr Haf\nCyfeirnod: {alert.reference}" in mail
+    twiml = voice_twiml(
+        "Words.",
+        "Polly.Amy",
+        welsh_voice="Polly.Gwyneth",
+        welsh_first=True,
+        closing="I atal y galwadau hyn, ffoniwch 101.",
+    )
+    last = list(etree.fromstring(twiml.encode()).iter("Say"))[-1]
+    assert (last.get("voice"), last.text) == (
+        "Polly.Gwyneth",
+        "I atal y galwadau hyn, ffoniwch 101.",
+    )

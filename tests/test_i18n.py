@@ -1,0 +1,204 @@
+"""English and Welsh (issue 15): every marked string is in the Welsh catalogue, with
+its placeholders; pages follow ?lang=, the cookie, the resident's choice and the
+browser; dates are in Welsh on Welsh pages; and what we send a resident (codes, links)
+is in their language."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.pofile import read_po
+from sqlalchemy import select
+
+from app.extensions import db
+from app.i18n import compile_catalogues, contact, when
+from app.models import Resident
+from tests.test_residents import code_in, notices_sent, page_token, register
+from tests.test_residents import resident_client as resident_client  # a fixture
+
+ROOT = Path(__file__).resolve().parents[1]
+CATALOGUE = ROOT / "app" / "translations" / "cy" / "LC_MESSAGES" / "messages.po"
+PLACEHOLDER = re.compile(r"%\([a-z_]+\)[sd]|\{[a-z_]*\}")
+
+
+def extracted() -> dict[str, list[str]]:
+    """Every string marked for translation, as `pybabel extract -F babel.cfg` finds it,
+    with where it was found."""
+    with (ROOT / "babel.cfg").open() as config:
+        method_map, options_map = parse_mapping_cfg(config)
+    found: dict[str, list[str]] = {}
+    # `_l` is how app/residents/__init__.py spells lazy_gettext.
+    keywords = {"_": None, "_l": None, "gettext": None, "lazy_gettext": None, "ngettext": (1, 2)}
+    for filename, lineno, message, _comments, _context in extract_from_dir(
+        str(ROOT), method_map, options_map, keywords=keywords
+    ):
+        for text in message if isinstance(message, tuple) else (message,):
+            if text:
+                found.setdefault(text, []).append(f"{filename}:{lineno}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def welsh():
+    with CATALOGUE.open("rb") as source:
+        return read_po(source, locale="cy")
+
+
+def test_every_marked_string_has_a_welsh_translation(welsh):
+    strings = extracted()
+    assert len(strings) > 250  # the extraction found the templates and the code
+    problems = []
+    for text, where in strings.items():
+        message = welsh.get(text)
+        if message is None:
+            problems.append(f"not in the catalogue: {text!r} ({where[0]})")
+        elif not message.string or not str(message.string).strip():
+            problems.append(f"no Welsh: {text!r} ({where[0]})")
+        elif message.fuzzy:
+            problems.append(f"fuzzy: {text!r}")
+    assert not problems, "\n".join(problems)
+
+
+def test_placeholders_match_between_english_and_welsh(welsh):
+    problems = []
+    for message in welsh:
+        if not message.id or not message.string:
+            continue
+        english = sorted(PLACEHOLDER.findall(message.id))
+        cymraeg = sorted(PLACEHOLDER.findall(message.string))
+        if set(english) != set(cymraeg):
+            problems.append(f"{message.id!r}: {english} but {cymraeg}")
+        # Markup in the English is in the Welsh too: the same links, the same count.
+        if message.id.count("<a ") != message.string.count("<a "):
+            problems.append(f"{message.id!r}: links differ")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_placeholder_check_finds_a_missing_one():
+    english, cymraeg = "Hello %(name)s, {count}", "Helo %(enw)s"
+    assert set(PLACEHOLDER.findall(english)) != set(PLACEHOLDER.findall(cymraeg))
+
+
+def test_the_catalogue_compiles(tmp_path):
+    target = tmp_path / "cy" / "LC_MESSAGES"
+    target.mkdir(parents=True)
+    (target / "messages.po").write_bytes(CATALOGUE.read_bytes())
+    (written,) = compile_catalogues(tmp_path)
+    assert written.stat().st_size > 1000
+    assert compile_catalogues(tmp_path) == []  # up to date: nothing to do
+
+
+# --- pages -----------------------------------------------------------------------
+
+
+def test_the_switch_is_on_every_page_and_the_language_is_kept(client, app_ctx):
+    english = client.get("/register").text
+    assert '<html lang="en-GB">' in english
+    assert 'href="/register?lang=cy" lang="cy" hreflang="cy">Cymraeg</a>' in english
+    welsh = client.get("/register?lang=cy")
+    assert '<html lang="cy">' in welsh.text and "Cofrestru i gael rhybuddion" in welsh.text
+    assert 'hreflang="en-GB">English</a>' in welsh.text
+    assert "Heddlu Avon a Gwlad yr Haf" in welsh.text
+    assert "lang=cy" in welsh.headers["Set-Cookie"]
+    # The cookie keeps the next page in Welsh, until the switch says otherwise.
+    assert '<html lang="cy">' in client.get("/check").text
+    assert '<html lang="en-GB">' in client.get("/check?lang=en").text
+    assert '<html lang="en-GB">' in client.get("/check").text
+
+
+def test_the_switch_keeps_the_pages_own_question(client, app_ctx):
+    page = client.get("/alerts?category=appeal&area=BS1").text
+    assert 'href="/alerts?category=appeal&amp;area=BS1&amp;lang=cy"' in page
+
+
+def test_the_browsers_language_is_used_when_nothing_is_chosen(client, app_ctx):
+    page = client.get("/", headers={"Accept-Language": "cy-GB,cy;q=0.9,en;q=0.5"}).text
+    assert '<html lang="cy">' in page and "Clywed gan Heddlu Avon a Gwlad yr Haf" in page
+    assert '<html lang="en-GB">' in client.get("/", headers={"Accept-Language": "fr"}).text
+
+
+def test_error_pages_are_in_welsh_too(client, app_ctx):
+    missing = client.get("/no-such-page?lang=cy")
+    assert missing.status_code == 404
+    assert "Heb ddod o hyd i&#39;r dudalen" in missing.text and '<html lang="cy">' in missing.text
+
+
+def test_dates_are_welsh_on_welsh_pages(app):
+    moment = datetime(2026, 7, 1, 17, 5, tzinfo=UTC)  # 18:05 BST
+    with app.test_request_context("/?lang=cy"):
+        assert when(moment) == "1 Gorffennaf 2026 am 18:05"
+        assert when(moment, "date") == "1 Gorffennaf 2026"
+    with app.test_request_context("/?lang=en"):
+        assert when(moment) == "1 July 2026 at 18:05"
+
+
+def test_numbers_are_shown_as_people_write_them():
+    assert contact("+447700900952") == "07700 900952"
+    assert contact("+441179000000") == "0117 900 0000"
+    assert contact("+33123456789") == "+33 1 23 45 67 89"
+    assert contact("me@example.invalid") == "me@example.invalid"
+
+
+# --- the resident's language --------------------------------------------------------
+
+
+def test_signing_up_in_welsh_keeps_the_choice_and_the_code_comes_in_welsh(
+    client, app_ctx, run_worker
+):
+    client.get("/register?lang=cy")
+    assert register(client, channels=["sms"], language="cy").status_code == 302
+    resident = db.session.scalars(select(Resident)).one()
+    assert resident.language == "cy"
+    assert "Rwy'n cytuno y caiff Heddlu Avon a Gwlad yr Haf" in resident.consent_text
+    (sms,) = notices_sent(run_worker)
+    assert "yw eich cod i gadarnhau rhybuddion gan Heddlu Avon a Gwlad yr Haf" in sms.body
+    page = client.get("/register/confirm").text
+    assert "Gwiriwch eich negeseuon" in page and "07700 900123" in page
+    token = page_token(client, "/register/confirm")
+    done = client.post(
+        "/register/confirm",
+        data={"csrf_token": token, "channel": "sms", "code": code_in(sms)},
+        follow_redirects=True,
+    ).text
+    assert "Wedi cadarnhau (Neges destun): rydych wedi cofrestru" in done
+    assert "Beth sy&#39;n digwydd nesaf" in done or "Beth sy'n digwydd nesaf" in done
+
+
+def test_a_welsh_page_can_sign_up_someone_who_wants_english(client, app_ctx, run_worker):
+    client.get("/register?lang=cy")
+    register(client, channels=["sms"], language="en")
+    assert db.session.scalars(select(Resident)).one().language == "en"
+    (sms,) = notices_sent(run_worker)
+    assert "is your code to confirm alerts from Avon and Somerset Police" in sms.body
+
+
+def test_the_resident_changes_their_language_and_their_next_link_comes_in_it(
+    resident_client,  # noqa: F811
+    app_ctx,
+    run_worker,
+):
+    token = page_token(resident_client, "/my-alerts")
+    answer = resident_client.post(
+        "/my-alerts", data={"csrf_token": token, "language": "cy"}, follow_redirects=True
+    )
+    # Their pages follow at once (the choice is also the cookie's) ...
+    assert '<html lang="cy">' in answer.text and "Wedi&#39;i gadw: iaith." in answer.text
+    resident = db.session.scalars(select(Resident)).one()
+    db.session.refresh(resident)
+    assert resident.language == "cy"
+    # ... and so do the messages we send them.
+    before = len(notices_sent(run_worker))
+    manage = resident_client.post(
+        "/manage",
+        data={"csrf_token": page_token(resident_client, "/manage"), "address": "07700 900001"},
+    )
+    assert manage.status_code == 200 and "Gwiriwch eich negeseuon" in manage.text
+    (link,) = notices_sent(run_worker)[before:]
+    assert link.body.startswith(
+        "Agorwch y ddolen hon i newid neu stopio eich rhybuddion gan Heddlu"
+    )

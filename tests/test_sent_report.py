@@ -1,0 +1,567 @@
+"""What was sent (issue 14): alerts and messages for a period from the delivery ledger.
+Real alerts, sent through the engine to the outbox by a real worker, then the ledger's
+times, parts, minutes and failures set as a provider would have left them. The report
+must add up with the ledger (counted here with SQL of the test's own), cost what the
+prices say, time what the timings say, publish nothing under 5 (nor anything that
+subtracts to it), and say what is wrong with bad dates."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from lxml import html
+from sqlalchemy import text
+
+from app.extensions import db
+from app.models import Alert
+from app.services import reports
+from app.services.alerts import submit_alert
+from app.services.alerts.sending import send_test_to_self
+from tests.factories import signed_in
+
+BS1_6AD = [-2.588230, 51.451967]
+AREA = [{"kind": "circle", "center": BS1_6AD, "radius_m": 800}]
+FROM, TO = "2026-01-01", "2026-03-31"
+PERIOD = reports.Period(date(2026, 1, 1), date(2026, 3, 31))
+RESIDENTS = 12
+RELEASES = {  # alert -> (release, seconds to its last message)
+    "a": (datetime(2026, 2, 10, 10, 0, tzinfo=UTC), 4),
+    "b": (datetime(2026, 2, 20, 12, 0, tzinfo=UTC), 8),
+    "c": (datetime(2026, 3, 5, 9, 30, tzinfo=UTC), 30),
+}
+FORMULAS = ('=HYPERLINK("http://evil.example")', "-2+3 refused", "@SUM(A1)", "+44 refused")
+
+
+def sql(statement: str, **params):
+    return db.session.execute(text(statement), params)
+
+
+def release(alert_id: int, when: datetime, last_s: float, *, slow: int = 1) -> None:
+    """Set the alert's release, every message arriving 2 s later, and `slow` of its
+    delivered messages at `last_s`."""
+    sql("UPDATE alerts SET sent_at = :t WHERE id = :id", t=when, id=alert_id)
+    sql(
+        "UPDATE deliveries SET sent_at = :t + interval '1 second',"
+        " finished_at = :t + interval '2 seconds' WHERE alert_id = :id",
+        t=when,
+        id=alert_id,
+    )
+    sql(
+        "UPDATE deliveries SET finished_at = :t + make_interval(secs => :s) WHERE id IN ("
+        " SELECT id FROM deliveries WHERE alert_id = :id AND status = 'delivered'"
+        " ORDER BY id LIMIT :n)",
+        t=when,
+        s=last_s,
+        id=alert_id,
+        n=slow,
+    )
+
+
+def fail(alert_id: int, channel: str, reasons: list[str]) -> None:
+    ids = sql(
+        "SELECT id FROM deliveries WHERE alert_id = :a AND channel = :c AND status = 'delivered'"
+        " ORDER BY id DESC LIMIT :n",
+        a=alert_id,
+        c=channel,
+        n=len(reasons),
+    ).scalars()
+    for row_id, reason in zip(list(ids), reasons, strict=True):
+        sql(
+            "UPDATE deliveries SET status = 'failed', reason = :r, finished_at = NULL"
+            " WHERE id = :id",
+            r=reason,
+            id=row_id,
+        )
+
+
+@pytest.fixture
+def ledger(app_ctx, make_officer, make_resident, run_worker):
+    """Three alerts in Q1 2026 (two live, one exercise) to 12 residents by text and
+    e-mail, six of them by voice too; a test to the officer and an alert of 2025 that
+    must not count. Ids of the three by name."""
+    officer = make_officer()
+    for n in range(RESIDENTS):
+        make_resident(
+            sms=f"+4477009001{n:02d}",
+            email=f"r{n}@example.invalid",
+            voice=f"+4411749601{n:02d}" if n < 6 else None,
+        )
+    sent = {
+        "a": submit_alert(officer, shapes=AREA, title="Road closed", body="The A38 is shut."),
+        "b": submit_alert(
+            officer, shapes=AREA, title="Drill", body="An exercise.", mode="exercise"
+        ),
+        "c": submit_alert(
+            officer, shapes=AREA, title="Lock sheds", body="Thefts.", category="crime_prevention"
+        ),
+        "old": submit_alert(officer, shapes=AREA, title="Last year", body="Old news."),
+    }
+    test = send_test_to_self(officer, title="Test", body="Only to me.")
+    run_worker()
+    ids = {name: s.alert.id for name, s in sent.items()}
+    for name, (when, last_s) in RELEASES.items():
+        release(ids[name], when, last_s, slow=5 if name == "c" else 1)
+    release(ids["old"], datetime(2025, 12, 31, 23, 0, tzinfo=UTC), 3)  # 31 Dec, UK time
+    release(test.alert.id, datetime(2026, 2, 1, 9, 0, tzinfo=UTC), 1)
+    # Billing as Twilio reports it: 2 parts per text, 61 s per call (2 minutes billed).
+    sql("UPDATE deliveries SET segments = 2 WHERE channel = 'sms'")
+    sql("UPDATE deliveries SET duration_seconds = 61 WHERE channel = 'voice'")
+    # Failures: six texts (one reason, a different number in each), ten e-mails whose
+    # reasons start like spreadsheet formulas, and two cancelled texts (under 5).
+    fail(
+        ids["a"],
+        "sms",
+        [
+            f"gave up after 3 attempts: Twilio 21610: unsubscribed +4477009001{n:02d}"
+            for n in range(6)
+        ],
+    )
+    fail(ids["b"], "email", [FORMULAS[0]] * 5 + [FORMULAS[1]] * 5)
+    cancelled = sql(
+        "SELECT id FROM deliveries WHERE alert_id = :a AND channel = 'sms'"
+        " AND status = 'delivered' ORDER BY id LIMIT 2",
+        a=ids["c"],
+    ).scalars()
+    sql(
+        "UPDATE deliveries SET status = 'cancelled', finished_at = NULL WHERE id = ANY(:ids)",
+        ids=list(cancelled),
+    )
+    db.session.commit()
+    ids["test"] = test.alert.id
+    return ids
+
+
+def ledger_counts() -> dict[tuple[str, str], int]:
+    """The test's own count of the ledger: messages of alerts released in Q1 2026 (UK
+    days), tests to self left out, by channel and status."""
+    rows = sql(
+        "SELECT d.channel, d.status, count(*) FROM deliveries d JOIN alerts a"
+        " ON a.id = d.alert_id WHERE (a.sent_at AT TIME ZONE 'Europe/London')::date"
+        " BETWEEN '2026-01-01' AND '2026-03-31' AND a.audience <> 'self' AND a.mode <> 'test'"
+        " GROUP BY 1, 2"
+    ).all()
+    return {(channel, status): n for channel, status, n in rows}
+
+
+def page_tables(page_html: str) -> dict[str, dict[str, dict[str, str]]]:
+    """The page's tables: id -> row header -> column -> text."""
+    tree = html.fromstring(page_html)
+    found = {}
+    for table in tree.xpath("//table[@id]"):
+        columns = [th.text_content().strip() for th in table.xpath("./thead/tr/th")]
+        rows = {}
+        for tr in table.xpath("./tbody/tr | ./tfoot/tr"):
+            header = tr.xpath("./th")[0].text_content().strip()
+            cells = [td.text_content().strip() for td in tr.xpath("./td")]
+            rows[header] = dict(zip(columns[1:], cells, strict=True))
+        found[table.get("id")] = rows
+    return found
+
+
+def number(label: str) -> int | None:
+    """A shown count as a number; None for "fewer than 5"."""
+    return None if label.startswith("fewer than") else int(label.replace(",", ""))
+
+
+def analyst(app, make_officer):
+    return signed_in(app, make_officer(role="analyst"), "analyst")
+
+
+# ------------------------------------------------------------- adding up -----------
+
+
+def test_the_messages_add_up_with_the_ledger(ledger):
+    counted = ledger_counts()
+    report = reports.sent_report(PERIOD)
+    messages = report.table("messages")
+    assert sum(counted.values()) == 12 * 3 * 2 + 6 * 3 == 90
+    hidden = 0
+    for row in messages.all_rows:
+        channel = row.key
+        for status, cell in zip((*reports.STATUSES, "all"), row.cells, strict=True):
+            expected = sum(
+                n
+                for (c, s), n in counted.items()
+                if (channel == "all" or c == channel) and (status == "all" or s == status)
+            )
+            if cell.value is None:
+                hidden += 1
+                assert cell.label == "fewer than 5"
+            else:
+                assert cell.value == expected, (channel, status)
+    assert messages.total.cells[-1].value == 90  # every message of the period
+    assert hidden  # the two cancelled texts are not shown
+    # Only the three alerts of the period; the test to self and 2025's are not there.
+    alerts = report.table("alerts")
+    assert report.alerts == 3
+    assert [c.value for c in alerts.total.cells] == [2, 1]
+    assert [c.value for c in alerts.rows[0].cells] == [1, 1]  # incident: a live, b exercise
+    assert [r.key for r in report.table("each-alert").rows] == [
+        db.session.get(Alert, ledger[n]).reference for n in ("a", "b", "c")
+    ]
+    # Messages of live alerts and of exercises, apart, adding up to all of them.
+    modes = report.table("modes")
+    assert [r.cells[0].value for r in modes.rows] == [
+        sum(counted.values()) - 30,
+        30,
+    ]
+
+
+def test_costs_are_the_ledgers_units_at_the_configured_prices(app, ledger):
+    parts = sql(
+        "SELECT sum(d.segments) FROM deliveries d JOIN alerts a ON a.id = d.alert_id"
+        " WHERE d.channel = 'sms' AND a.id = ANY(:ids)",
+        ids=[ledger["a"], ledger["b"], ledger["c"]],
+    ).scalar()
+    assert parts == 72
+    cost = {row.key: row.cells for row in reports.sent_report(PERIOD).table("cost").all_rows}
+    assert cost["sms"][1].value == 72
+    assert cost["sms"][3].value == pytest.approx(72 * app.config["SMS_PRICE_PER_SEGMENT"])
+    assert cost["voice"][1].value == 18 * 2  # 61 s is billed as 2 minutes
+    assert cost["voice"][3].value == pytest.approx(36 * app.config["VOICE_PRICE_PER_MINUTE"])
+    assert cost["all"][3].value == pytest.approx(72 * 0.04 + 36 * 0.02)
+    assert cost["sms"][2].label == "£0.04 per text part"
+    assert cost["voice"][2].label == "£0.02 per minute"
+
+
+def test_a_price_change_changes_the_cost_and_the_report_says_which_price(app, ledger):
+    app.config["SMS_PRICE_PER_SEGMENT"] = 0.05
+    try:
+        report = reports.sent_report(PERIOD)
+    finally:
+        app.config["SMS_PRICE_PER_SEGMENT"] = 0.04
+    sms = report.table("cost").rows[0].cells
+    assert sms[3].value == pytest.approx(3.60) and sms[2].label == "£0.05 per text part"
+    assert "£0.05 per text part" in report.table("cost").caption
+
+
+def test_delivery_speed_on_known_timings(ledger):
+    speed = {r.key: r.cells[0] for r in reports.sent_report(PERIOD).table("speed").rows}
+    # Last arrivals 4, 8 and 30 s after release: p50 8 s; p95 8 + 0.9 x 22 = 27.8 s.
+    assert speed["timed"].value == 3
+    assert (speed["p50"].label, speed["p95"].label) == ("8.0 s", "27.8 s")
+    # 90 messages: 18 failed or cancelled never arrived, 5 of alert c came at 30 s.
+    within = sql(
+        "SELECT count(*) FROM deliveries d JOIN alerts a ON a.id = d.alert_id WHERE"
+        " a.id = ANY(:ids) AND d.status = 'delivered'"
+        " AND d.finished_at <= a.sent_at + interval '10 seconds'",
+        ids=[ledger["a"], ledger["b"], ledger["c"]],
+    ).scalar()
+    assert within == 90 - 18 - 5 == 67
+    assert speed["within"].label == "74.4% (67 of 90)"
+    each = {r.key: r.cells[-1].label for r in reports.sent_report(PERIOD).table("each-alert").rows}
+    assert sorted(each.values()) == ["30.0 s", "4.0 s", "8.0 s"]
+
+
+def test_each_alert_is_set_against_the_adults_of_the_wards_it_covers(ledger):
+    expected = sql(
+        "SELECT sum(wp.adults * ST_Area(ST_Intersection(w.boundary, a.area))"
+        " / ST_Area(w.boundary)) FROM alerts a JOIN places w ON w.kind = 'ward'"
+        " AND ST_Intersects(w.boundary, a.area) JOIN ward_population wp"
+        " ON wp.ward_code = w.code WHERE a.id = :id",
+        id=ledger["a"],
+    ).scalar()
+    assert 1000 < expected < 40000  # a circle of 800 m in central Bristol
+    row = reports.sent_report(PERIOD).table("each-alert").rows[0]
+    cells = dict(
+        zip(reports.sent_report(PERIOD).table("each-alert").columns[1:], row.cells, strict=True)
+    )
+    assert cells["Residents messaged"].value == RESIDENTS
+    adults = next(c for name, c in cells.items() if name.startswith("Adults in the area"))
+    assert adults.value == round(expected)
+    assert "mid-2022" in next(n for n in cells if n.startswith("Adults"))
+    assert cells["Messaged per 1,000 adults"].value == round(RESIDENTS / expected * 1000, 1)
+
+
+# ------------------------------------------------------------- the outputs ---------
+
+
+def test_the_csv_carries_the_pages_figures(app, make_officer, ledger):
+    client = analyst(app, make_officer)
+    page = client.get(f"/analysts/sent?from={FROM}&to={TO}")
+    assert page.status_code == 200
+    answer = client.get(f"/analysts/sent.csv?from={FROM}&to={TO}")
+    assert answer.status_code == 200 and answer.mimetype == "text/csv"
+    assert 'filename="sent-2026-01-01-to-2026-03-31.csv"' in answer.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(answer.text)))
+    assert rows[0] == list(reports.CSV_HEADER)
+    from_csv = {(s, r.lstrip("'"), c): v for s, r, c, v in rows[1:]}
+    titles = {t.key: t.title for t in reports.sent_report(PERIOD).tables}
+    compared = 0
+    for key, table in page_tables(page.text).items():
+        for header, cells in table.items():
+            for column, shown in cells.items():
+                value = from_csv[(titles[key], header, column)]
+                if value == shown:
+                    compared += 1
+                    continue
+                # Numbers: the page's "1,234", "£2.88", "8.0 s", "74.4% (67 of 90)".
+                first = re.search(r"[\d,]+(?:\.\d+)?", shown).group(0).replace(",", "")
+                assert float(first) == float(value), (key, header, column, shown, value)
+                compared += 1
+    assert compared > 80
+    assert ("Messages by channel and status", "All channels", "All statuses") in from_csv
+
+
+def test_a_cell_that_looks_like_a_formula_is_text_in_the_csv(app, make_officer, ledger):
+    body = analyst(app, make_officer).get(f"/analysts/sent.csv?from={FROM}&to={TO}").text
+    cells = [cell for row in csv.reader(io.StringIO(body)) for cell in row]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert "'" + FORMULAS[0] in cells and "'" + FORMULAS[1] in cells
+    for value in FORMULAS:
+        assert reports.safe_cell(value) == "'" + value
+    assert reports.safe_cell("\tcmd") == "'\tcmd" and reports.safe_cell("\r1") == "'\r1"
+    assert reports.safe_cell("1,234") == "1,234"
+
+
+def test_failure_reasons_are_grouped_without_addresses_or_numbers(ledger):
+    reasons = reports.sent_report(PERIOD).table("reasons")
+    headers = [r.header for r in reasons.rows]
+    assert "Twilio 21610: unsubscribed [number]" in headers
+    assert not [h for h in headers if re.search(r"\d{6}|@example", h)]
+
+
+def test_the_command_prints_the_same_figures_and_writes_the_same_csv(
+    app, runner, ledger, tmp_path, make_officer
+):
+    out = tmp_path / "sent.csv"
+    result = runner.invoke(args=["reports", "sent", "--from", FROM, "--to", TO, "--csv", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "What was sent: 1 January 2026 to 31 March 2026 (UK time)" in result.output
+    report = reports.sent_report(PERIOD)
+    for table in report.tables:
+        for row in table.all_rows:
+            assert row.header in result.output
+    assert "All channels: " in result.output and "All statuses: 90" in result.output
+    assert "Text (SMS): Messages: 36; Units billed: 72 text parts" in result.output
+    web = analyst(app, make_officer).get(f"/analysts/sent.csv?from={FROM}&to={TO}").text
+    assert out.read_bytes().decode("utf-8") == web
+    events = sql(
+        "SELECT actor_id IS NULL, details->>'via' FROM audit_events"
+        " WHERE action = 'report.sent_downloaded' ORDER BY id"
+    ).all()
+    assert [tuple(e) for e in events] == [(True, "command line"), (False, "web")]
+
+
+# ------------------------------------------------------------- suppression ---------
+
+
+def relations(tables: dict) -> list[tuple[tuple, list[tuple]]]:
+    """What the page lets anyone add up: (total, parts) as keys (table, row, column),
+    for each row and column of the channel-by-status table, each channel's failure
+    reasons against its failed messages, the alerts' messages against all messages,
+    live and exercise against all, and the speed's "x of y"."""
+    grid = tables["messages"]
+    statuses = [c for c in next(iter(grid.values())) if c != "All statuses"]
+    channels = [c for c in grid if c != "All channels"]
+    found = []
+    for channel in grid:
+        found.append(
+            (("messages", channel, "All statuses"), [("messages", channel, s) for s in statuses])
+        )
+    for status in [*statuses, "All statuses"]:
+        found.append(
+            (("messages", "All channels", status), [("messages", c, status) for c in channels])
+        )
+    for channel in channels:
+        parts = [
+            ("reasons", r, "Failed messages")
+            for r, cells in tables.get("reasons", {}).items()
+            if cells["Channel"] == channel
+        ]
+        if parts:
+            found.append((("messages", channel, "Failed"), parts))
+    found.append(
+        (
+            ("messages", "All channels", "All statuses"),
+            [("each-alert", r, "Messages") for r in tables["each-alert"]],
+        )
+    )
+    if "modes" in tables:
+        found.append(
+            (
+                ("modes", "All alerts", "Messages"),
+                [("modes", "Live", "Messages"), ("modes", "Exercise", "Messages")],
+            )
+        )
+    return found
+
+
+def worked_out(tables: dict) -> dict[tuple, int]:
+    """Every hidden figure someone could work out from the page: by subtraction where
+    a sum has one unknown, and as 0 where the shown parts already make the total (no
+    count is negative), again and again until nothing more comes out."""
+    known: dict[tuple, int] = {}
+    for key, rows in tables.items():
+        for row, cells in rows.items():
+            for column, shown in cells.items():
+                if re.fullmatch(r"[\d,]+", shown):
+                    known[(key, row, column)] = int(shown.replace(",", ""))
+    found: dict[tuple, int] = {}
+    sums = relations(tables)
+    changed = True
+    while changed:
+        changed = False
+        for total, parts in sums:
+            unknown = [k for k in (total, *parts) if k not in known]
+            if not unknown:
+                continue
+            if total in known and sum(known.get(p, 0) for p in parts) == known[total]:
+                for k in unknown:  # the rest add up to nothing: each is 0
+                    known[k] = found[k] = 0
+                changed = True
+            elif len(unknown) == 1:
+                (k,) = unknown
+                value = (
+                    sum(known[p] for p in parts)
+                    if k == total
+                    else known[total] - sum(known[p] for p in parts if p != k)
+                )
+                known[k] = found[k] = value
+                changed = True
+    return found
+
+
+def test_no_hidden_figure_can_be_worked_out_by_subtraction(app, make_officer, ledger):
+    counted = ledger_counts()
+    assert counted[("sms", "cancelled")] == 2
+    page = analyst(app, make_officer).get(f"/analysts/sent?from={FROM}&to={TO}").text
+    tables = page_tables(page)
+    assert tables["messages"]["Text (SMS)"]["Cancelled"] == "fewer than 5"
+    attack = worked_out(tables)
+    # Zeros may come out (no count is negative); a small count must not.
+    assert not {k: v for k, v in attack.items() if 0 < v < 5}, attack
+    assert ("messages", "Text (SMS)", "Cancelled") not in attack
+    # Every figure about messages on the page is 5 or more, or hidden.
+    for key in ("messages", "modes", "reasons"):
+        for cells in tables.get(key, {}).values():
+            for column, shown in cells.items():
+                if column != "Channel":
+                    assert number(shown) is None or number(shown) >= 5, (key, shown)
+
+
+def test_the_attack_finds_a_lone_hidden_cell():
+    """The check above can fail: a row with one hidden part gives it away."""
+    tables = {
+        "messages": {
+            "Text (SMS)": {"Delivered": "30", "Failed": "fewer than 5", "All statuses": "33"},
+            "All channels": {"Delivered": "30", "Failed": "fewer than 5", "All statuses": "33"},
+        },
+        "each-alert": {"A": {"Messages": "33"}},
+    }
+    assert worked_out(tables)[("messages", "Text (SMS)", "Failed")] == 3
+
+
+def test_an_alert_to_fewer_than_5_hides_its_counts_and_its_cost_and_what_adds_to_them(
+    app, make_officer, make_resident, run_worker
+):
+    officer = make_officer()
+    for n in range(2):
+        make_resident(sms=f"+4477009002{n:02d}", voice=f"+4411749602{n:02d}", email=None)
+    alert = submit_alert(officer, shapes=AREA, title="Few", body="Few.").alert
+    run_worker()
+    release(alert.id, datetime(2026, 2, 2, 10, 0, tzinfo=UTC), 5)
+    sql("UPDATE deliveries SET segments = 3 WHERE channel = 'sms'")
+    sql("UPDATE deliveries SET duration_seconds = 200 WHERE channel = 'voice'")
+    db.session.commit()
+    report = reports.sent_report(PERIOD)
+    each = report.table("each-alert").rows[0].cells
+    assert (
+        each[3].label == "fewer than 5" and each[4].label == "fewer than 5"
+    )  # residents, messages
+    assert each[6].label == "not shown"  # per 1,000 adults would give the residents away
+    assert each[7].label.startswith("not shown")
+    cost = {r.key: r.cells for r in report.table("cost").all_rows}
+    # 2 texts of 3 parts (6 parts, over 5) is still the cost of fewer than 5 texts.
+    assert cost["sms"][0].label == "fewer than 5"
+    assert cost["sms"][1].label == "not shown" and cost["sms"][3].label == "not shown"
+    assert cost["voice"][3].label == "not shown" and cost["all"][3].label == "not shown"
+    assert report.table("speed").rows[3].cells[0].label.startswith("not shown")
+    body = reports.sent_report_csv(report)
+    assert "£0.24" not in body and "6 text parts" not in body and ",0.24\r\n" not in body
+    assert "8 minutes" not in body and ",0.16\r\n" not in body
+
+
+# ------------------------------------------------------------- bad dates and roles --
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("from=2026-03-31&to=2026-01-01", "is before the start date"),
+        ("from=yesterday&to=2026-01-01", "start date is not a date we can read"),
+        ("from=2026-02-30&to=2026-03-01", "start date is not a date we can read"),
+        ("from=2026-01-01&to=9999-12-31", "is in the future"),
+        ("from=2026-01-01&to=99999-01-01", "end date is not a date we can read"),
+        ("from=1999-01-01&to=2026-01-01", "from 1 January 2000"),
+        ("from=2026-01-01", "Give both a start date and an end date"),
+        ("period=decade", "Choose last month, last quarter or last year"),
+        ("from=%0D%0A&to=x", "Give both a start date and an end date"),
+        ("from=%0D%0A2026-01-01&to=2026-01-0%0A", "end date is not a date we can read"),
+    ],
+)
+def test_bad_dates_are_told_what_to_give_not_a_server_error(app, make_officer, query, words):
+    client = analyst(app, make_officer)
+    for path in ("/analysts/sent", "/analysts/sent.csv"):
+        answer = client.get(f"{path}?{query}")
+        assert answer.status_code == 400
+        assert words in answer.text
+        assert 'role="alert"' in answer.text
+    db.session.rollback()
+    assert not sql("SELECT count(*) FROM audit_events WHERE action LIKE 'report.%'").scalar()
+
+
+def test_the_command_refuses_bad_dates_in_words(runner):
+    result = runner.invoke(args=["reports", "sent", "--from", "2026-03-31", "--to", "2026-01-01"])
+    assert result.exit_code == 2
+    assert "is before the start date" in result.output
+
+
+def test_the_presets_are_the_last_full_month_quarter_and_year():
+    today = date(2026, 5, 15)
+    assert reports.period_from(None, None, today=today) == reports.Period(
+        date(2026, 1, 1), date(2026, 3, 31), "quarter"
+    )
+    assert reports.period_from("", "", "month", today=today).first == date(2026, 4, 1)
+    assert reports.period_from("", "", "month", today=today).last == date(2026, 4, 30)
+    assert reports.period_from("", "", "year", today=today).last == date(2025, 12, 31)
+    jan = reports.period_from("", "", "quarter", today=date(2026, 1, 2))
+    assert (jan.first, jan.last) == (date(2025, 10, 1), date(2025, 12, 31))
+    # UK days: summer midnight is 23:00 UTC the day before.
+    summer = reports.Period(date(2026, 7, 1), date(2026, 7, 31))
+    assert summer.start.astimezone(UTC) == datetime(2026, 6, 30, 23, 0, tzinfo=UTC)
+    assert summer.end - summer.start == timedelta(days=31)
+
+
+def test_an_alert_released_late_on_new_years_eve_uk_time_is_in_that_year(ledger):
+    # 2025-12-31 23:00 UTC is 31 December in the UK (GMT): not in Q1 2026.
+    assert reports.sent_report(PERIOD).alerts == 3
+    december = reports.sent_report(reports.Period(date(2025, 12, 31), date(2025, 12, 31)))
+    assert december.alerts == 1
+
+
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [("officer", 403), ("analyst", 200), ("supervisor", 200), ("admin", 200)],
+)
+def test_who_may_see_what_was_sent(app, make_officer, role, status):
+    client = signed_in(app, make_officer(role=role), role)
+    assert client.get("/analysts/sent").status_code == status
+    assert client.get(f"/analysts/sent.csv?from={FROM}&to={TO}").status_code == status
+
+
+def test_nobody_signed_in_is_sent_to_sign_in(client):
+    for path in ("/analysts/sent", "/analysts/sent.csv"):
+        answer = client.get(path)
+        assert answer.status_code == 302 and "/sign-in" in answer.headers["Location"]
+
+
+def test_an_empty_period_says_so(app, make_officer):
+    page = analyst(app, make_officer).get("/analysts/sent?from=2026-01-01&to=2026-01-31")
+    assert page.status_code == 200
+    assert "1 January 2026 to 31 January 2026 (UK time): 0 alerts released" in page.text
+    assert "No alert was released in this period." in page.text

@@ -1,0 +1,328 @@
+"""Teams and permitted areas (issue 13): an officer sends only inside their teams'
+permitted areas (the preview says so, the send refuses), sees and cancels only their
+teams' alerts, and supervisors approve (and are asked to approve) only for the teams
+they supervise. Administrators run teams from the browser, every change audited."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Alert, AuditEvent, Delivery, Place, ResidentNotice, Team, alert_teams
+from app.services import teams
+from tests.factories import form_token, signed_in
+
+BS1_6AD = [-2.588230, 51.451967]
+
+
+def circle(radius_m: float):
+    return {"kind": "circle", "center": BS1_6AD, "radius_m": radius_m}
+
+
+def draft(radius_m: float = 300, **fields):
+    return {"shapes": [circle(radius_m)], "title": "Burglaries", "body": "Lock up."} | fields
+
+
+def ward_id(name: str) -> int:
+    return db.session.scalar(
+        select(Place.id).where(
+            Place.kind == "ward",
+            Place.name == name,
+            Place.properties["lad23cd"].astext == "E06000023",
+        )
+    )
+
+
+def make_team(admin, name: str, *, members=(), supervisors=(), wards=()) -> Team:
+    team = teams.create_team(admin, name)
+    teams.set_members(admin, team.id, [str(o.id) for o in members])
+    teams.set_supervisors(admin, team.id, [str(o.id) for o in supervisors])
+    for ward in wards:
+        teams.add_place_area(admin, team.id, str(ward_id(ward)))
+    return team
+
+
+@pytest.fixture
+def people(make_officer):
+    """Two teams' officers and supervisors, and an administrator."""
+    return {
+        "admin": make_officer(role="admin"),
+        "officer_a": make_officer(role="officer", email="a@police.example", name="Ann"),
+        "officer_b": make_officer(role="officer", email="b@police.example", name="Bob"),
+        "supervisor_a": make_officer(role="supervisor", email="sa@police.example", name="Sue"),
+        "supervisor_b": make_officer(role="supervisor", email="sb@police.example", name="Sam"),
+    }
+
+
+@pytest.fixture
+def two_teams(people):
+    p = people
+    central = make_team(
+        p["admin"],
+        "Bristol Central",
+        members=[p["officer_a"], p["supervisor_a"]],
+        supervisors=[p["supervisor_a"]],
+        wards=["Central"],
+    )
+    east = make_team(
+        p["admin"],
+        "Bristol East",
+        members=[p["officer_b"], p["supervisor_b"]],
+        supervisors=[p["supervisor_b"]],
+    )
+    return central, east
+
+
+@pytest.fixture
+def street(make_resident):
+    make_resident(postcode="BS1 6AD", sms="+447700900001")
+    make_resident(postcode="BS1 6AD", sms="+447700900002")
+    make_resident(postcode="BS5 9QP", sms="+447700900003")
+
+
+def client_of(app, people, who: str):
+    return signed_in(app, people[who], people[who].role)
+
+
+def alert_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(Alert))
+
+
+# --- where an officer may send --------------------------------------------------------
+
+
+def test_a_preview_outside_the_permitted_areas_says_so_and_inside_shows_the_areas(
+    app, people, two_teams, street
+):
+    client = client_of(app, people, "officer_a")
+    outside = client.post("/officers/preview", json=draft(2000))
+    assert outside.status_code == 400
+    assert outside.json["errors"]["area"].startswith(
+        "This area is outside the areas your team may send to: Bristol Central (Central (ward))."
+    )
+    assert "km² of it is outside" in outside.json["error"]
+
+    inside = client.post("/officers/preview", json=draft(300))
+    assert inside.status_code == 200, inside.json
+    assert inside.json["residents"] is None  # two: fewer than 5, hidden
+    permitted = inside.json["permitted_area"]
+    assert permitted["teams"] == ["Bristol Central"]
+    assert permitted["areas"] == ["Central (ward)"]
+    assert permitted["geometry"]["type"] in ("Polygon", "MultiPolygon")
+
+    # The ward itself, chosen on the map, is inside its own outline.
+    ward = {"shapes": [{"kind": "place", "place_id": ward_id("Central")}]}
+    assert client.post("/officers/preview", json=ward).status_code == 200
+    easton = {"shapes": [{"kind": "place", "place_id": ward_id("Easton")}]}
+    assert "outside the areas" in client.post("/officers/preview", json=easton).json["error"]
+
+
+def test_a_send_outside_the_permitted_areas_is_refused_and_nothing_is_written(
+    app, people, two_teams, street
+):
+    client = client_of(app, people, "officer_a")
+    refused = client.post("/officers/alerts", json=draft(2000))
+    assert refused.status_code == 400
+    assert "outside the areas your team may send to" in refused.json["errors"]["area"]
+    assert alert_count() == 0
+    assert db.session.scalar(select(func.count()).select_from(Delivery)) == 0
+
+    sent = client.post("/officers/alerts", json=draft(300))
+    assert sent.status_code == 201, sent.json
+    assert sent.json["deliveries"] == 2
+    # The alert belongs to its author's team.
+    assert db.session.execute(select(alert_teams.c.team_id)).scalars().all() == [two_teams[0].id]
+
+
+def test_a_team_without_permitted_areas_sends_anywhere_and_so_does_its_member(
+    app, people, two_teams, street
+):
+    east = client_of(app, people, "officer_b")
+    assert east.post("/officers/alerts", json=draft(5000)).status_code == 201
+    # An officer in a limited team and an unlimited one may send anywhere too.
+    teams.set_members(
+        people["admin"],
+        two_teams[1].id,
+        [str(people["officer_a"].id), str(people["officer_b"].id)],
+    )
+    both = client_of(app, people, "officer_a")
+    assert both.post("/officers/preview", json=draft(5000)).json["permitted_area"] is None
+    # Admins are force-wide.
+    admin = client_of(app, people, "admin")
+    assert admin.post("/officers/preview", json=draft(5000)).status_code == 200
+
+
+def test_a_follow_up_to_an_alerts_residents_needs_the_original_to_be_of_ones_team(
+    app, people, two_teams, street
+):
+    a = client_of(app, people, "officer_a")
+    original = a.post("/officers/alerts", json=draft(300, channels=["sms"])).json["alert_id"]
+    follow_up = {
+        "audience": "parent",
+        "parent_id": original,
+        "shapes": [],
+        "title": "Update",
+        "body": "Arrested.",
+        "category": "update",
+    }
+    b = client_of(app, people, "officer_b")
+    refused = b.post("/officers/alerts", json=follow_up)
+    assert refused.status_code == 400
+    assert "another team's" in refused.json["error"]
+    assert b.get(f"/officers/?follow_up={original}").status_code == 403
+    assert alert_count() == 1
+    # Its own team may, even though the residents are the same.
+    assert a.post("/officers/alerts", json=follow_up).status_code == 201
+
+
+# --- seeing and cancelling -------------------------------------------------------------
+
+
+def test_officers_see_and_cancel_only_their_own_teams_alerts(app, people, two_teams, street):
+    a = client_of(app, people, "officer_a")
+    b = client_of(app, people, "officer_b")
+    mine = b.post("/officers/alerts", json=draft(300, send_at=None)).json["alert_id"]
+    theirs = a.post("/officers/alerts", json=draft(300, title="Theirs")).json["alert_id"]
+
+    page = b.get("/officers/alerts").text
+    assert f"/officers/alerts/{mine}" in page and f"/officers/alerts/{theirs}" not in page
+    for path in (f"/officers/alerts/{theirs}", f"/officers/alerts/{theirs}/progress"):
+        assert b.get(path).status_code == 403
+    assert b.post(f"/officers/alerts/{theirs}/cancel").status_code == 403
+    assert db.session.get(Alert, theirs).status != "cancelled"
+
+    # A team's supervisor sees and cancels the team's alert; an admin sees everything.
+    sue = client_of(app, people, "supervisor_a")
+    assert sue.get(f"/officers/alerts/{theirs}").status_code == 200
+    assert sue.get(f"/officers/alerts/{mine}").status_code == 403
+    admin_page = client_of(app, people, "admin").get("/officers/alerts").text
+    assert f"/officers/alerts/{mine}" in admin_page and f"/officers/alerts/{theirs}" in admin_page
+    assert sue.post(f"/officers/alerts/{theirs}/cancel").status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Alert, theirs).status == "cancelled"
+
+
+def test_an_alert_of_no_team_is_the_forces_and_a_test_belongs_to_its_authors_team(
+    app, people, two_teams, make_officer, street
+):
+    loner = make_officer(role="officer", email="loner@police.example")
+    loose = signed_in(app, loner, "officer")
+    alert_id = loose.post("/officers/alerts", json=draft(2000)).json["alert_id"]
+    assert db.session.scalars(select(alert_teams.c.team_id)).all() == []
+    for who in ("officer_a", "officer_b"):
+        assert client_of(app, people, who).get(f"/officers/alerts/{alert_id}").status_code == 200
+    a = client_of(app, people, "officer_a")
+    test = a.post("/officers/alerts/test", json=draft(channels=["email"])).json["alert_id"]
+    assert db.session.scalars(
+        select(alert_teams.c.team_id).where(alert_teams.c.alert_id == test)
+    ).all() == [two_teams[0].id]
+    assert client_of(app, people, "officer_b").get(f"/officers/alerts/{test}").status_code == 403
+
+
+# --- approving ----------------------------------------------------------------------
+
+
+def test_supervisors_are_asked_and_approve_only_for_the_teams_they_supervise(
+    app, people, two_teams, street
+):
+    sue = client_of(app, people, "supervisor_a")  # signed in: on duty
+    sam = client_of(app, people, "supervisor_b")
+    a = client_of(app, people, "officer_a")
+    alert_id = a.post("/officers/alerts", json=draft(category="missing_person")).json["alert_id"]
+    assert db.session.get(Alert, alert_id).status == "pending_approval"
+    told = db.session.scalars(select(ResidentNotice.address)).all()
+    assert told == ["sa@police.example"]
+
+    assert "Burglaries" not in sam.get("/officers/approvals").text
+    assert "Burglaries" in sue.get("/officers/approvals").text
+    assert sam.post(f"/officers/alerts/{alert_id}/approve").status_code == 403
+    assert sam.post(f"/officers/alerts/{alert_id}/reject", data={"reason": "No"}).status_code == 403
+    db.session.expire_all()
+    assert db.session.get(Alert, alert_id).status == "pending_approval"
+
+    assert sue.post(f"/officers/alerts/{alert_id}/approve").status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Alert, alert_id).status == "sending"
+    approved = db.session.scalar(
+        select(AuditEvent.actor_id).where(AuditEvent.action == "alert.approved")
+    )
+    assert approved == people["supervisor_a"].id
+
+
+def test_the_service_refuses_an_approval_for_another_team_too(app, people, two_teams, street):
+    from app.services.alerts import NotAllowed, approve_alert
+
+    a = client_of(app, people, "officer_a")
+    alert_id = a.post("/officers/alerts", json=draft(category="missing_person")).json["alert_id"]
+    with pytest.raises(NotAllowed, match="Bristol Central's: a supervisor of that team"):
+        approve_alert(people["supervisor_b"], alert_id)
+
+
+def test_a_team_without_a_supervisor_asks_the_administrators(app, people, make_officer, street):
+    admin = people["admin"]
+    make_team(admin, "Night turn", members=[people["officer_a"]])
+    client_of(app, people, "supervisor_b")  # on duty, but not this team's
+    a = client_of(app, people, "officer_a")
+    a.post("/officers/alerts", json=draft(category="missing_person"))
+    assert db.session.scalars(select(ResidentNotice.address)).all() == [admin.email]
+
+
+# --- the admin pages ------------------------------------------------------------------
+
+
+def test_an_admin_makes_a_team_and_every_change_is_audited(app, people):
+    admin = client_of(app, people, "admin")
+    token = form_token(admin, "/admin/teams")
+    made = admin.post("/admin/teams", data={"name": "  Bristol   Central ", "csrf_token": token})
+    assert made.status_code == 302
+    team = db.session.scalar(select(Team))
+    assert team.name == "Bristol Central"
+    again = admin.post("/admin/teams", data={"name": "bristol central", "csrf_token": token})
+    assert again.status_code == 400
+    assert "There is a team called “bristol central” already." in again.text
+    empty = admin.post("/admin/teams", data={"name": "  ", "csrf_token": token})
+    assert empty.status_code == 400 and "Give the team a name" in empty.text
+
+    base = f"/admin/teams/{team.id}"
+    officer, sue = people["officer_a"], people["supervisor_a"]
+    admin.post(f"{base}/members", data={"officers": [officer.id, sue.id], "csrf_token": token})
+    admin.post(f"{base}/supervisors", data={"officers": [sue.id], "csrf_token": token})
+    bad = admin.post(f"{base}/supervisors", data={"officers": [officer.id], "csrf_token": token})
+    assert (
+        "Only staff with the role supervisor or admin can be supervisors"
+        in admin.get(bad.headers["Location"]).text
+    )
+    admin.post(f"{base}/areas", data={"place": ward_id("Central"), "csrf_token": token})
+    admin.post(f"{base}/areas", data={"place": "999999", "csrf_token": token})
+    admin.post(f"{base}/name", data={"name": "Central NPT", "csrf_token": token})
+    page = admin.get(base).text
+    assert "Choose a ward or district of the force from the list." in page
+    assert "Central NPT" in page and "Central (ward)" in page
+
+    db.session.expire_all()
+    team = db.session.get(Team, team.id)
+    assert {o.id for o in team.members} == {officer.id, sue.id}
+    assert [o.id for o in team.supervisors] == [sue.id]
+    assert team.area is not None
+    events = db.session.scalars(
+        select(AuditEvent.action).where(AuditEvent.subject_type == "team").order_by(AuditEvent.id)
+    ).all()
+    assert events == [
+        "team.created",
+        "team.members_changed",
+        "team.supervisors_changed",
+        "team.area_added",
+        "team.renamed",
+    ]
+    area_id = team.areas[0].id
+    admin.post(f"{base}/areas/{area_id}/remove", data={"csrf_token": token})
+    db.session.expire_all()
+    assert db.session.get(Team, team.id).area is None
+
+    # Without the CSRF token nothing changes; non-admins are refused.
+    admin.environ_base.pop("HTTP_X_CSRFTOKEN")
+    assert admin.post("/admin/teams", data={"name": "No token"}).status_code == 400
+    for who in ("officer_a", "supervisor_a"):
+        assert client_of(app, people, who).get("/admin/teams").status_code == 403
+    assert db.session.scalar(select(func.count()).select_from(Team)) == 1

@@ -1,0 +1,462 @@
+"""The analysts' time line: weekly counts against residents made with the factories
+and counted again by independent SQL; UK weeks (Monday first) across the clock
+changes; suppression tried by subtraction; message fatigue on a constructed case;
+the events recorded where residents stop a channel or leave; bad periods; who may
+see it; the CSV and the SVG."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from lxml import etree
+from sqlalchemy import text
+
+from app.dao import timeline as dao
+from app.extensions import db
+from app.models import Alert
+from app.services import optout
+from app.services.residents import delete_resident
+from app.services.timeline import (
+    KINDS,
+    Period,
+    PeriodRefused,
+    alerts_in,
+    build_timeline,
+    csv_cell,
+    fatigue,
+    parse_period,
+    timeline_csv,
+    timeline_svg,
+    weekly_table,
+)
+from tests.factories import signed_in
+
+_numbers = iter(range(100000, 999999))
+
+
+def number() -> str:
+    return f"+4477009{next(_numbers):05d}"
+
+
+def at_utc(*args) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def move(resident, created: datetime, confirmed: datetime | None = None) -> None:
+    db.session.execute(
+        text("UPDATE residents SET created_at = :c, confirmed_at = :f WHERE id = :id"),
+        {"c": created, "f": confirmed, "id": resident.id},
+    )
+    db.session.commit()
+
+
+def add_event(kind: str, at: datetime, *, channel: str = "sms", source: str = "self") -> None:
+    db.session.execute(
+        text(
+            "INSERT INTO resident_events (kind, at, channels, groups, source)"
+            " VALUES (:k, :at, ARRAY[:c], '{}', :s)"
+        ),
+        {"k": kind, "at": at, "c": channel, "s": source},
+    )
+    db.session.commit()
+
+
+def add_alert(officer, sent_at: datetime, *, category="incident", mode="live", audience="area"):
+    alert = Alert(
+        created_by_id=officer.id,
+        title="T",
+        body="B",
+        shapes=[],
+        status="sent",
+        mode=mode,
+        audience=audience,
+        category=category,
+        sent_at=sent_at,
+    )
+    db.session.add(alert)
+    db.session.commit()
+    return alert
+
+
+# ----------------------------------------------------------------- periods ---------
+
+
+def test_the_default_period_is_the_last_26_uk_weeks():
+    period = parse_period(None, None, today=date(2026, 4, 1))  # a Wednesday
+    assert period.end == date(2026, 4, 6)
+    assert len(period.weeks) == 26 and period.start.weekday() == 0
+    assert period.weeks[-1] == date(2026, 3, 30)
+
+
+def test_a_period_snaps_to_mondays():
+    period = parse_period("2026-03-04", "2026-03-29")  # a Wednesday, a Sunday
+    assert (period.start, period.end) == (date(2026, 3, 2), date(2026, 3, 30))
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "words"),
+    [
+        ("yesterday", "", "must be a date like"),
+        ("2026-02-30", "", "must be a date like"),
+        ("2026-05-01", "2026-04-01", "is after"),
+        ("2010-01-01", "2026-01-01", "at most 156 weeks"),
+        ("0001-01-01", "0001-02-01", "year 2000"),
+    ],
+)
+def test_a_bad_period_is_refused_with_what_to_do(start, end, words):
+    with pytest.raises(PeriodRefused, match=words):
+        parse_period(start, end)
+
+
+def test_a_bad_period_on_the_page_and_downloads_is_a_clear_400(app, make_officer):
+    client = signed_in(app, make_officer(role="analyst"), "analyst")
+    page = client.get("/analysts/timeline?from=2026-13-01")
+    assert page.status_code == 400
+    assert "must be a date like 2026-03-30" in page.text and 'role="alert"' in page.text
+    for path in (
+        "/analysts/timeline.csv",
+        "/analysts/timeline.svg",
+        "/analysts/timeline-fatigue.svg",
+    ):
+        answer = client.get(path + "?from=2026-05-01&to=2026-04-01")
+        assert answer.status_code == 400 and "is after" in answer.text
+    assert client.get("/analysts/timeline?by=postcode").status_code == 400
+    assert client.get("/analysts/timeline?by=channel&kind=nonsense").status_code == 400
+
+
+# ------------------------------------------------------------ counts -----------------
+
+
+@pytest.fixture
+def spread(app_ctx, make_resident):
+    """Residents signed up over three UK weeks in March 2026, by web and by import,
+    some in a group, some with e-mail too; some confirmed a week later."""
+    made = []
+    plan = [  # (created, n, import?, group, email?)
+        (at_utc(2026, 3, 3, 10), 7, False, (), False),
+        (at_utc(2026, 3, 4, 10), 6, True, ("farm-watch",), True),
+        (at_utc(2026, 3, 10, 10), 3, False, ("farm-watch",), False),
+        (at_utc(2026, 3, 11, 10), 9, False, (), True),
+        (at_utc(2026, 3, 18, 10), 5, True, (), False),
+    ]
+    for created, n, imported, groups, email in plan:
+        for i in range(n):
+            resident = make_resident(
+                sms=number(),
+                groups=groups,
+                email=f"r{number()[-6:]}@example.org" if email else None,
+            )
+            if imported:
+                db.session.execute(
+                    text("UPDATE residents SET source = 'import:list.csv' WHERE id = :id"),
+                    {"id": resident.id},
+                )
+            move(resident, created, created + timedelta(days=7) if i % 2 == 0 else None)
+            made.append(resident)
+    return made
+
+
+def independent_counts(column: str, start: date, end: date) -> dict[date, int]:
+    """Counted another way: the timestamps read back, bucketed in Python."""
+    from zoneinfo import ZoneInfo
+
+    uk = ZoneInfo("Europe/London")
+    counts: dict[date, int] = {}
+    for (moment,) in db.session.execute(
+        text(f"SELECT {column} FROM residents WHERE {column} IS NOT NULL")  # noqa: S608
+    ):
+        local = moment.astimezone(uk).date()
+        monday = local - timedelta(days=local.weekday())
+        if start <= monday < end:
+            counts[monday] = counts.get(monday, 0) + 1
+    return counts
+
+
+def test_weekly_counts_match_an_independent_count(spread):
+    period = Period(date(2026, 3, 2), date(2026, 3, 30))
+    for kind, column in (("registered", "created_at"), ("confirmed", "confirmed_at")):
+        raw = {w: n for w, _, n in dao.count_weekly(kind, None, period.start, period.end)}
+        assert raw == independent_counts(column, period.start, period.end)
+    assert {w: n for w, _, n in dao.count_weekly("registered", None, period.start, period.end)} == {
+        date(2026, 3, 2): 13,
+        date(2026, 3, 9): 12,
+        date(2026, 3, 16): 5,
+    }
+    table = weekly_table(period)
+    assert [table.shown(w, "registered") for w in period.weeks] == [13, 12, 5, None]
+    # Confirmations a week after sign-up, every other resident: 4+3, 2+5, 3.
+    assert [table.shown(w, "confirmed") for w in period.weeks] == [None, 7, 7, None]
+
+
+def test_the_breakdowns_by_source_channel_and_group(spread):
+    period = Period(date(2026, 3, 2), date(2026, 3, 23))
+    first, second, third = period.weeks
+    raw = {
+        (w, v): n for w, v, n in dao.count_weekly("registered", "source", period.start, period.end)
+    }
+    assert raw[(first, "self")] == 7 and raw[(first, "import")] == 6
+    assert raw[(second, None)] == 12 and raw[(third, "import")] == 5
+    raw = {
+        (w, v): n for w, v, n in dao.count_weekly("registered", "channel", period.start, period.end)
+    }
+    assert raw[(first, "sms")] == 13 and raw[(first, "email")] == 6 and raw[(second, "email")] == 9
+    raw = {
+        (w, v): n for w, v, n in dao.count_weekly("registered", "group", period.start, period.end)
+    }
+    assert raw[(first, "farm-watch")] == 6 and raw[(first, "none")] == 7
+    assert raw[(second, "farm-watch")] == 3 and raw[(second, "none")] == 9
+
+
+def test_a_hidden_part_cannot_be_found_by_subtraction(spread):
+    period = Period(date(2026, 3, 2), date(2026, 3, 30))
+    overview = weekly_table(period)
+    for by in ("source", "channel", "group"):
+        table = weekly_table(period, "registered", by)
+        parts = [c.key for c in table.columns if c.key != "all"]
+        for week in period.weeks:
+            total = table.shown(week, "all")
+            # The same total in every view: none shown in one and hidden in another.
+            assert total == overview.shown(week, "registered")
+            shown = [table.shown(week, p) for p in parts]
+            hidden = [p for p, v in zip(parts, shown, strict=True) if v is None]
+            if total is not None and by == "source":
+                # Try it: the total less the shown parts is never one hidden figure.
+                assert len(hidden) != 1, (by, week, hidden)
+            assert sum(1 for v in [total, *shown] if v is None) != 1, (by, week)
+            assert all(v is None or v >= 5 for v in [total, *shown])
+    # Week two by group: farm-watch 3 is hidden and so is "no group" (9), else 12 - 9.
+    table = weekly_table(period, "registered", "group")
+    assert table.shown(date(2026, 3, 9), "farm-watch") is None
+    assert table.shown(date(2026, 3, 9), "none") is None
+    assert table.shown(date(2026, 3, 9), "all") == 12
+
+
+# --------------------------------------------------------- UK weeks and the clocks ----
+
+
+@pytest.mark.parametrize(
+    ("moment", "week"),
+    [
+        # Clocks go forward on 29 March 2026: 23:30 UTC that Sunday is 00:30 Monday BST.
+        (at_utc(2026, 3, 29, 23, 30), date(2026, 3, 30)),
+        (at_utc(2026, 3, 29, 22, 59), date(2026, 3, 23)),
+        # A week before, still GMT: 23:30 UTC on Sunday is Sunday.
+        (at_utc(2026, 3, 22, 23, 30), date(2026, 3, 16)),
+        # Back on 25 October 2026: 23:30 UTC that Sunday is 23:30 GMT, still Sunday.
+        (at_utc(2026, 10, 25, 23, 30), date(2026, 10, 19)),
+        (at_utc(2026, 10, 26, 0, 0), date(2026, 10, 26)),
+        # The Sunday before, in BST: 23:30 UTC is Monday 00:30.
+        (at_utc(2026, 10, 18, 23, 30), date(2026, 10, 19)),
+    ],
+)
+def test_weeks_are_uk_weeks_starting_monday_across_the_clock_change(app_ctx, moment, week):
+    for _ in range(5):
+        add_event("stopped", moment)
+    start, end = week - timedelta(weeks=2), week + timedelta(weeks=2)
+    counted = {w: n for w, _, n in dao.count_weekly("stopped", None, start, end)}
+    assert counted == {week: 5}
+    table = weekly_table(Period(start, end))
+    assert table.shown(week, "stopped") == 5
+
+
+def test_the_period_starts_at_uk_midnight(app_ctx):
+    # 23:30 UTC on Sunday 29 March 2026 is already Monday 30 March in the UK.
+    for _ in range(5):
+        add_event("unsubscribed", at_utc(2026, 3, 29, 23, 30), channel="email")
+    inside = dao.count_weekly("unsubscribed", None, date(2026, 3, 30), date(2026, 4, 6))
+    before = dao.count_weekly("unsubscribed", None, date(2026, 3, 23), date(2026, 3, 30))
+    assert [n for _, _, n in inside] == [5] and before == []
+
+
+# ------------------------------------------------------------- recording -------------
+
+
+def test_stop_unsubscribe_and_delete_are_recorded_without_personal_data(app_ctx, make_resident):
+    shared = number()
+    a = make_resident(sms=shared, email="a@example.org", groups=("farm-watch",))
+    b = make_resident(sms=shared)
+    c = make_resident(sms=number(), email="c@example.org")
+    optout.stop_sms(shared)
+    db.session.commit()
+    optout.unsubscribe_channel(c.id, "email")
+    registered_before = dao.count_weekly("registered", None, date(2000, 1, 3), date(2100, 1, 4))
+    delete_resident(a)
+    rows = db.session.execute(
+        text(
+            "SELECT kind, channels, groups, source, registered_on IS NOT NULL"
+            " FROM resident_events ORDER BY id"
+        )
+    ).all()
+    assert [tuple(r) for r in rows] == [
+        ("stopped", ["sms"], ["farm-watch"], "self", False),
+        ("stopped", ["sms"], [], "self", False),
+        ("unsubscribed", ["email"], [], "self", False),
+        (
+            "deleted",
+            ["email", "sms"] if rows[3][1][0] == "email" else ["sms", "email"],
+            ["farm-watch"],
+            "self",
+            True,
+        ),
+    ]
+    columns = {
+        r[0]
+        for r in db.session.execute(
+            text(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_name = 'resident_events'"
+            )
+        )
+    }
+    assert columns == {
+        "id",
+        "kind",
+        "at",
+        "channels",
+        "groups",
+        "source",
+        "registered_on",
+        "confirmed_on",
+    }
+    # A resident who leaves still counts as a sign-up in the week they signed up.
+    assert (
+        dao.count_weekly("registered", None, date(2000, 1, 3), date(2100, 1, 4))
+        == registered_before
+    )
+    assert b.id is not None
+
+
+# ------------------------------------------------------------- fatigue --------------
+
+
+def test_fatigue_against_the_usual_rate_on_a_constructed_case(app_ctx, make_officer):
+    officer = make_officer(role="officer")
+    period = Period(date(2026, 1, 5), date(2026, 2, 2))  # four weeks: 672 hours
+    t0 = at_utc(2026, 1, 12, 9)
+    add_alert(officer, t0, category="incident")
+    add_alert(officer, t0 + timedelta(hours=24), category="incident")  # overlaps: 72 h
+    add_alert(officer, at_utc(2026, 1, 26, 9), category="appeal")  # 48 h
+    add_alert(officer, at_utc(2026, 1, 20, 9), mode="exercise")  # not counted
+    add_alert(officer, at_utc(2026, 1, 21, 9), audience="self")  # a test: not counted
+    for hours in (1, 2, 3, 30, 50, 60, 71):  # 7 after the incidents, inside 72 h
+        add_event("stopped", t0 + timedelta(hours=hours))
+    for hours in (1, 2, 5, 9, 20, 40):  # 6 after the appeal
+        add_event("unsubscribed", at_utc(2026, 1, 26, 9) + timedelta(hours=hours), channel="email")
+    usual_times = [at_utc(2026, 1, 5, 12) + timedelta(hours=12 * i) for i in range(11)]
+    for moment in usual_times:  # 11 in the rest of the period, before the first alert
+        assert not (t0 <= moment < t0 + timedelta(hours=72))
+        add_event("stopped", moment)
+    alerts = alerts_in(period)
+    assert [a.category for a in alerts] == ["incident", "incident", "appeal"]
+    result = fatigue(period, alerts, now=at_utc(2026, 6, 1))
+    usual_hours = 672 - 72 - 48
+    assert result.usual_hours == pytest.approx(usual_hours)
+    assert result.usual_per_48h == pytest.approx(11 / (usual_hours / 48))
+    rows = {r.category: r for r in result.rows}
+    assert rows["incident"].alerts == 2 and rows["incident"].opt_outs == 7
+    assert rows["incident"].per_48h == pytest.approx(7 / (72 / 48))
+    assert rows["appeal"].per_48h == pytest.approx(6.0)
+    assert rows["appeal"].ratio == pytest.approx(6.0 / (11 / (usual_hours / 48)))
+
+
+def test_fatigue_hides_a_small_count_and_the_usual_rate_that_gives_it_away(app_ctx, make_officer):
+    officer = make_officer(role="officer")
+    period = Period(date(2026, 1, 5), date(2026, 2, 2))
+    add_alert(officer, at_utc(2026, 1, 12, 9))
+    add_event("stopped", at_utc(2026, 1, 12, 10))  # 1 after the alert
+    for day in range(6):
+        add_event("stopped", at_utc(2026, 1, 20 + day, 10))  # 6 usual
+    result = fatigue(period, alerts_in(period), now=at_utc(2026, 6, 1))
+    row = result.rows[0]
+    assert row.opt_outs is None and row.opt_outs_label == "fewer than 5" and row.per_48h is None
+    # The period's opt-outs (7) less the usual ones (6) would give the 1 away.
+    assert result.usual_per_48h is None and result.usual_label == "not shown"
+
+
+# ------------------------------------------------------- the pages and downloads ----
+
+
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [("officer", 403), ("analyst", 200), ("supervisor", 200), ("admin", 200)],
+)
+def test_who_may_see_the_time_line(app, make_officer, role, status):
+    client = signed_in(app, make_officer(role=role), role)
+    for path in (
+        "/analysts/timeline",
+        "/analysts/timeline.csv",
+        "/analysts/timeline.svg",
+        "/analysts/timeline-fatigue.svg",
+    ):
+        assert client.get(path).status_code == status, path
+
+
+def test_nobody_signed_in_is_sent_to_sign_in(client):
+    answer = client.get("/analysts/timeline")
+    assert answer.status_code == 302 and "/sign-in" in answer.headers["Location"]
+
+
+def test_page_csv_and_svg_show_only_suppressed_figures(app, make_officer, spread):
+    client = signed_in(app, make_officer(role="analyst"), "analyst")
+    query = "?from=2026-03-02&to=2026-03-23&by=source&kind=registered"
+    page = client.get("/analysts/timeline" + query)
+    assert page.status_code == 200
+    assert 'id="weekly-table"' in page.text and "fewer than 5" in page.text
+    rows = list(
+        csv.reader(io.StringIO(client.get("/analysts/timeline.csv" + query).text.lstrip("\ufeff")))
+    )
+    header = rows[2]
+    assert (
+        header
+        == ["Week starting", "All registrations", "Self sign-up", "Imported", "Not recorded"][
+            : len(header)
+        ]
+    )
+    body = {r[0]: r[1:] for r in rows[3:7]}
+    assert body["2026-03-02"][:3] == ["13", "7", "6"]
+    # No self sign-ups (0, hidden) takes the 5 imported with it: else 5 - 0 = 5.
+    assert body["2026-03-16"][:3] == ["5", "fewer than 5", "fewer than 5"]
+    for row in rows[3:7]:
+        for cell in row[1:]:
+            assert cell == "fewer than 5" or int(cell.replace(",", "")) >= 5
+    svg = client.get("/analysts/timeline.svg" + query)
+    assert svg.mimetype == "image/svg+xml" and "attachment" in svg.headers["Content-Disposition"]
+    root = etree.fromstring(svg.data)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    assert root.find("{http://www.w3.org/2000/svg}title").text.startswith("Registrations by source")
+    fatigue_svg = etree.fromstring(client.get("/analysts/timeline-fatigue.svg" + query).data)
+    assert fatigue_svg.tag == "{http://www.w3.org/2000/svg}svg"
+
+
+def test_the_csv_is_safe_against_formula_injection(app, make_officer, make_resident):
+    assert csv_cell('=HYPERLINK("x")') == '\'=HYPERLINK("x")'
+    assert csv_cell("+1") == "'+1" and csv_cell("-1") == "'-1" and csv_cell("@a") == "'@a"
+    assert csv_cell("Farm Watch") == "Farm Watch"
+    for _ in range(5):
+        make_resident(sms=number(), groups=("evil",))
+    db.session.execute(
+        text("UPDATE interest_groups SET name = '=cmd|'' /C calc''!A0' WHERE slug = 'evil'")
+    )
+    db.session.commit()
+    today = datetime.now(UTC).date().isoformat()
+    client = signed_in(app, make_officer(role="analyst"), "analyst")
+    answer = client.get(f"/analysts/timeline.csv?by=group&kind=registered&to={today}")
+    rows = list(csv.reader(io.StringIO(answer.text.lstrip("\ufeff"))))
+    assert "'=cmd|' /C calc'!A0" in rows[2]
+    assert not any(cell.startswith(("=", "+", "@")) for row in rows for cell in row)
+
+
+def test_the_svg_draws_no_hidden_value(app_ctx, spread):
+    timeline = build_timeline(Period(date(2026, 3, 2), date(2026, 3, 30)))
+    svg = timeline_svg(timeline)
+    root = etree.fromstring(svg.encode())
+    # Four weeks, one kind per line; hidden weeks are grey marks and gaps.
+    marks = root.findall(".//{http://www.w3.org/2000/svg}rect[@fill='#9ca3af']")
+    assert marks, "the hidden weeks are marked"
+    texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert "3" not in texts and "Registrations" in texts
+    assert set(KINDS) == {c.key for c in timeline.table.columns}
+    assert "fewer than 5" in timeline_csv(timeline)
