@@ -226,3 +226,13 @@ def test_a_sent_alert_reaches_the_residents_the_preview_counted(
         assert re.fullmatch(r"\d+", str(preview["near_edge"]["inside"]))
     finally:
         app.config["DENSITY_MIN_COUNT"] = 5
+
+
+def test_reordering_the_targets_keeps_every_row(app, town):
+    before = rows(TABLE)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["residents", "reorder-targets"])
+    assert result.exit_code == 0, result.output
+    assert "Targets reordered in" in result.output
+    db.session.expire_all()
+    assert rows(TABLE) == before

@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
+from app.services.maintenance import reorder_targets_now
+
 residents_cli = AppGroup("residents", help="Residents: import a list, retention.")
 
 
@@ -72,3 +74,10 @@ def purge() -> None:
     from app.services.residents import purge_expired
 
     click.echo(purge_expired())
+
+
+@residents_cli.command("reorder-targets")
+def reorder_targets_command() -> None:
+    """Keep the officer's preview fast: rewrite who-can-be-reached (the targets table)
+    in map order. Run it nightly, at a quiet hour: it holds the table while it runs."""
+    click.echo(f"Targets reordered in {reorder_targets_now():.1f} s.")

@@ -254,8 +254,9 @@
   var timer = null;
   var sequence = 0;
   // How long the page waits after the last change before it asks for a count (a
-  // dragged slider asks once, not forty times). bench/bench_map_browser.py reports it.
-  var PREVIEW_DEBOUNCE_MS = 300;
+  // dragged slider asks once, not forty times; the preview takes well under this at
+  // force scale). bench/bench_map_browser.py reports it.
+  var PREVIEW_DEBOUNCE_MS = 120;
   CA.previewDebounceMs = PREVIEW_DEBOUNCE_MS;
   function refreshPreview() {
     clearTimeout(timer);
