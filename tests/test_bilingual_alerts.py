@@ -170,3 +170,22 @@ def test_our_own_words_are_welsh_for_a_resident_who_chose_welsh(
         "Polly.Gwyneth",
         "I atal y galwadau hyn, ffoniwch 101.",
     )
+
+
+def test_an_alert_written_in_welsh_only_goes_in_welsh(
+    client, officer_client, make_resident, run_worker
+):
+    make_resident(postcode="BS1 6AD", sms="+447700900105")
+    preview = officer_client.post("/officers/compose", json={"title": "", "body": ""} | WELSH)
+    assert preview.json["sms"]["text"].startswith("Lladradau ceir: Mae ceir")
+    alert = send(officer_client, title="", body="")
+    assert (alert.language, alert.title, alert.title_cy) == ("cy", WELSH["title_cy"], None)
+    run_worker()
+    db.session.expire_all()
+    [received] = outbox(alert, "sms").values()
+    assert received.startswith(f"Lladradau ceir: {WELSH['body_cy']}")
+    page = client.get(f"/alerts/{alert.reference}").text
+    assert f'<h1 lang="cy">{WELSH["title_cy"]}</h1>' in page
+    cap = etree.fromstring(client.get(f"/alerts/{alert.reference}/cap.xml").data)
+    ns = "{urn:oasis:names:tc:emergency:cap:1.2}"
+    assert [i.findtext(f"{ns}language") for i in cap.findall(f"{ns}info")] == ["cy"]

@@ -70,7 +70,9 @@ class Alert(db.Model):
     created_by_id: Mapped[int] = mapped_column(ForeignKey("officers.id"), nullable=False)
     title: Mapped[str] = mapped_column(String(120), nullable=False)
     body: Mapped[str] = mapped_column(Text, nullable=False)
-    # The Welsh words, when the officer wrote them (issue 15); None: English only.
+    # The language title and body are in: "en", or "cy" when the officer wrote in Welsh
+    # only. The Welsh words of an alert written in both (issue 15); None: one language.
+    language: Mapped[str] = mapped_column(String(2), nullable=False, server_default="en")
     title_cy: Mapped[str | None] = mapped_column(String(120))
     body_cy: Mapped[str | None] = mapped_column(Text)
     category: Mapped[str] = mapped_column(String(30), nullable=False, server_default="incident")

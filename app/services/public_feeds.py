@@ -102,7 +102,7 @@ def feed_alert(alert: Alert, cache: dict[int, feeds.FeedAlert] | None = None) ->
         area_polygons=_rings(dao.find_area_geojson(area_of.id)),
         area_names=tuple(dao.find_ward_names(area_of.id)),
         url=public_url("public.alert", reference=alert.reference),
-        language="en",
+        language=alert.language,
         title_cy=alert.title_cy if alert.title_cy and alert.body_cy else None,
         body_cy=alert.body_cy if alert.title_cy and alert.body_cy else None,
     )

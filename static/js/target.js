@@ -743,7 +743,9 @@
   // The alert as residents will get it (category, exercise marking, recording, question),
   // by every channel it uses, to the officer's own mobile and e-mail only.
   $("send-test").addEventListener("click", function () {
-    if (!$("title").value.trim() || !$("body").value.trim()) { composeError("Write a title and a message first."); return; }
+    var written = ($("title").value.trim() && $("body").value.trim()) ||
+      ($("title-cy").value.trim() && $("body-cy").value.trim());  // or in Welsh only
+    if (!written) { composeError("Write a title and a message first."); return; }
     composeError("");
     var target = targetRequest();
     var request = Object.assign({
@@ -763,7 +765,9 @@
     event.preventDefault();
     var request = targetRequest();
     if (request.audience === "area" && !request.shapes.length) { composeError("Choose an area first: find a postcode, draw on the map, or add a place."); return; }
-    if (!$("title").value.trim() || !$("body").value.trim()) { composeError("Write a title and a message."); return; }
+    var written = ($("title").value.trim() && $("body").value.trim()) ||
+      ($("title-cy").value.trim() && $("body-cy").value.trim());  // or in Welsh only
+    if (!written) { composeError("Write a title and a message."); return; }
     if (!lastCounts) { composeError("Wait for the count of residents reached, then send. If it does not come, check your signal and change the area to try again."); refreshPreview(); return; }
     if ($("send-later").checked && !$("send-at").value) { composeError("Choose the date and time to send, or untick “Send later”."); return; }
     if (lastCompose && lastCompose.sms.too_long && (request.channels.length === 0 || request.channels.indexOf("sms") >= 0)) {
@@ -772,7 +776,7 @@
     }
     composeError("");
     var count = lastCounts ? figure(lastCounts.residents) : "0";
-    var what = (mode() === "exercise" ? "the EXERCISE " : "") + "“" + $("title").value.trim() + "”";
+    var what = (mode() === "exercise" ? "the EXERCISE " : "") + "“" + ($("title").value.trim() || $("title-cy").value.trim()) + "”";
     var when = sendAt() ? " at " + new Date(sendAt()).toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" }) : " now";
     if (lastCounts && lastCounts.needs_approval) {
       $("confirm-text").textContent = "Ask a supervisor to approve " + what + " to " + count + " residents? It goes" + (sendAt() ? when : " as soon as it is approved") + ".";

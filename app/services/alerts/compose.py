@@ -55,6 +55,8 @@ def compose_preview(
     options = [clean_text(o) for o in answer_options or [] if clean_text(o)] or None
     ask = (question, options if question else None, confirm_receipt)
     title_cy, body_cy = clean_text(title_cy or ""), clean_text(body_cy or "", multiline=True)
+    if not title and not body and title_cy and body_cy:  # written in Welsh only
+        title, body, title_cy, body_cy = title_cy, body_cy, "", ""
     # Written in both languages: everyone gets both, their own first.
     welsh = (title_cy, body_cy) if title_cy and body_cy else None
     texts = {
@@ -176,6 +178,7 @@ def check_words(draft: AlertDraft, errors: dict[str, str]) -> tuple[str, str]:
     """The title and message cleaned, adding what is wrong with them, the question, the
     category, the recording or the mode to `errors`. The question and its answers are
     left cleaned in the draft."""
+    welsh_only(draft)
     title = checked_field(errors, "title", draft.title, "The title")
     body = checked_field(errors, "body", draft.body, "The message", multiline=True)
     if "title" in errors:
@@ -208,6 +211,16 @@ def check_words(draft: AlertDraft, errors: dict[str, str]) -> tuple[str, str]:
     if draft.mode not in ("live", "exercise"):
         errors["mode"] = "Choose live or exercise."
     return title, body
+
+
+def welsh_only(draft: AlertDraft) -> None:
+    """An alert written in Welsh only (no English title or message): the Welsh becomes
+    its words, and its language "cy"."""
+    english = (draft.title or "").strip() or (draft.body or "").strip()
+    if not english and (draft.title_cy or "").strip() and (draft.body_cy or "").strip():
+        draft.title, draft.body = draft.title_cy, draft.body_cy
+        draft.title_cy = draft.body_cy = None
+        draft.language = "cy"
 
 
 def check_welsh(draft: AlertDraft, errors: dict[str, str]) -> tuple[str | None, str | None]:

@@ -29,6 +29,8 @@ class AlertDraft:
     # get it first): both or neither.
     title_cy: str | None = None
     body_cy: str | None = None
+    # The language of title and body: "cy" when the officer wrote in Welsh only.
+    language: str = "en"
     category: str = "incident"
     mode: str = "live"
     groups: list[str] = field(default_factory=list)

@@ -172,6 +172,7 @@ def send_test_to_self(officer: Officer, draft: AlertDraft | None = None, **field
             title=title,
             body=body,
             title_cy=draft.title_cy,
+            language=draft.language,
             body_cy=draft.body_cy,
             category=draft.category,
             mode="exercise" if draft.mode == "exercise" else "test",

@@ -114,6 +114,7 @@ def _record(
         title=title,
         body=body,
         title_cy=draft.title_cy,
+        language=draft.language,
         body_cy=draft.body_cy,
         category=draft.category,
         mode=draft.mode,
