@@ -71,44 +71,32 @@ def timeline():
     )
 
 
-def timeline_download_csv():
+def _download(render, mimetype: str, ext: str, name: str = "time-line", prefix: str = ""):
+    """The chosen time line as a file: 400 with the reason for a period it cannot show."""
     try:
         period, table_kind, by, _ = _choice()
     except PeriodRefused as refusal:
         return Response(str(refusal) + "\n", status=400, mimetype="text/plain")
     result = build_timeline(period, table_kind, by)
+    filename = _filename(result, ext).replace("time-line", name)
     return Response(
-        "\ufeff" + timeline_csv(result),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{_filename(result, "csv")}"'},
+        prefix + render(result),
+        mimetype=mimetype,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+def timeline_download_csv():
+    # The byte-order mark makes spreadsheets read the file as UTF-8.
+    return _download(timeline_csv, "text/csv", "csv", prefix="\ufeff")
 
 
 def timeline_download_svg():
-    try:
-        period, table_kind, by, _ = _choice()
-    except PeriodRefused as refusal:
-        return Response(str(refusal) + "\n", status=400, mimetype="text/plain")
-    result = build_timeline(period, table_kind, by)
-    return Response(
-        timeline_svg(result),
-        mimetype="image/svg+xml",
-        headers={"Content-Disposition": f'attachment; filename="{_filename(result, "svg")}"'},
-    )
+    return _download(timeline_svg, "image/svg+xml", "svg")
 
 
 def timeline_download_fatigue_svg():
-    try:
-        period, table_kind, by, _ = _choice()
-    except PeriodRefused as refusal:
-        return Response(str(refusal) + "\n", status=400, mimetype="text/plain")
-    result = build_timeline(period, table_kind, by)
-    name = _filename(result, "svg").replace("time-line", "message-fatigue")
-    return Response(
-        fatigue_svg(result),
-        mimetype="image/svg+xml",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return _download(fatigue_svg, "image/svg+xml", "svg", name="message-fatigue")
 
 
 ROUTES = (

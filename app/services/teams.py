@@ -295,38 +295,39 @@ def _officer_ids(values: list[str], roles: tuple[str, ...], what: str) -> set[in
     return ids
 
 
-def set_members(admin: Officer, team_id: int, values: list[str]) -> Team:
-    """The team's officers are exactly these. Raises TeamRefused."""
+def _set_people(
+    admin: Officer, team_id: int, values: list[str], links, roles, what: str, action: str
+) -> Team:
+    """The team's members or supervisors (`links`) are exactly these, audited as
+    `action`. Raises TeamRefused."""
     with transaction():
         team = _locked_team(team_id)
-        ids = _officer_ids(values, MEMBER_ROLES, "members")
-        added, removed = teams_dao.set_links(team_members, team.id, ids)
+        ids = _officer_ids(values, roles, what)
+        added, removed = teams_dao.set_links(links, team.id, ids)
         teams_dao.touch_team(team.id)
-        _audit(
-            admin,
-            "team.members_changed",
-            team.id,
-            {"added": sorted(added), "removed": sorted(removed)},
-        )
+        _audit(admin, action, team.id, {"added": sorted(added), "removed": sorted(removed)})
     db.session.expire(team)
     return team
+
+
+def set_members(admin: Officer, team_id: int, values: list[str]) -> Team:
+    """The team's officers are exactly these. Raises TeamRefused."""
+    return _set_people(
+        admin, team_id, values, team_members, MEMBER_ROLES, "members", "team.members_changed"
+    )
 
 
 def set_supervisors(admin: Officer, team_id: int, values: list[str]) -> Team:
     """The team's supervisors are exactly these. Raises TeamRefused."""
-    with transaction():
-        team = _locked_team(team_id)
-        ids = _officer_ids(values, SUPERVISOR_ROLES, "supervisors")
-        added, removed = teams_dao.set_links(team_supervisors, team.id, ids)
-        teams_dao.touch_team(team.id)
-        _audit(
-            admin,
-            "team.supervisors_changed",
-            team.id,
-            {"added": sorted(added), "removed": sorted(removed)},
-        )
-    db.session.expire(team)
-    return team
+    return _set_people(
+        admin,
+        team_id,
+        values,
+        team_supervisors,
+        SUPERVISOR_ROLES,
+        "supervisors",
+        "team.supervisors_changed",
+    )
 
 
 def add_place_area(admin: Officer, team_id: int, value: str) -> TeamArea:
