@@ -89,6 +89,13 @@ def create_app(config: str | type | None = None) -> Flask:
         """A timestamp as people in the force read clocks: UK time, BST in summer."""
         return moment.astimezone(UK_TIME).strftime(fmt) if moment else ""
 
+    @app.template_global("figures_age")
+    def figures_age(counted):
+        """Under each analyst page's figures: when they were counted."""
+        from app.services.figures import describe_age
+
+        return describe_age(counted)
+
     @app.context_processor
     def service_names():
         return {

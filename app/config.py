@@ -142,6 +142,13 @@ class Config:
     # One size only: see app/analysts (nested grids would reveal suppressed cells).
     DENSITY_CELL_M = _int("DENSITY_CELL_M", 1000)
     DENSITY_MIN_COUNT = _int("DENSITY_MIN_COUNT", 5)
+    # The analysts' figures (density squares, residents per ward, registrations per
+    # day, settled alerts' deliveries) are counted ahead: the sweeper recounts each set
+    # every ANALYST_REFRESH_SECONDS, and a page whose set is older than
+    # ANALYST_MAX_AGE_SECONDS (the sweeper is not running) recounts it before showing
+    # it. Each page says when its figures were counted.
+    ANALYST_REFRESH_SECONDS = _int("ANALYST_REFRESH_SECONDS", 600)
+    ANALYST_MAX_AGE_SECONDS = _int("ANALYST_MAX_AGE_SECONDS", 1800)
 
     DELIVERY_BATCH_SIZE = _int("DELIVERY_BATCH_SIZE", 200)
 
@@ -267,6 +274,9 @@ class TestingConfig(Config):
     # Accounts the tests make without a second factor sign in by password alone; the
     # sign-in helpers (tests/factories.py) set one up and use it.
     STAFF_TOTP_REQUIRED = _bool("STAFF_TOTP_REQUIRED", False)
+    # Every analyst page recounts its figures first, so a test sees what it just made
+    # (tests of the figures' age set this themselves).
+    ANALYST_MAX_AGE_SECONDS = _int("ANALYST_MAX_AGE_SECONDS", 0)
 
 
 class ProductionConfig(Config):

@@ -48,6 +48,9 @@ MUTABLE_TABLES = (
     "staff_sessions",
     "provider_events",
     "officers",
+    "figure_refreshes",
+    "density_squares",
+    "ward_residents",
 )
 
 pytest_plugins = ["tests.factories", "tests.browser_fixtures", "tests.provider_fixtures"]

@@ -49,7 +49,7 @@ def requeue() -> None:
 def sweeper(once: bool) -> None:
     """Every SWEEP_INTERVAL_SECONDS, send scheduled alerts whose time has come and put
     back work left behind (see services/outbound.py); once an hour, apply the
-    retention rules."""
+    retention rules; every ANALYST_REFRESH_SECONDS, recount the analysts' figures."""
     import time
 
     from flask import current_app
@@ -59,6 +59,15 @@ def sweeper(once: bool) -> None:
     from app.services.ledgers import sweep
     from app.services.residents import purge_expired_hourly
 
+    if once:
+        _recount_figures()
+    else:
+        # The analysts' figures are recounted beside the sweeps, in a thread of their
+        # own: a recount takes seconds at force scale, and must not hold up the sweeps.
+        import threading
+
+        app = current_app._get_current_object()
+        threading.Thread(target=_recount_figures_forever, args=(app,), daemon=True).start()
     while True:
         try:
             found = sweep() | {"scheduled_released": release_scheduled_alerts()}
@@ -71,6 +80,28 @@ def sweeper(once: bool) -> None:
         if once:
             return
         time.sleep(current_app.config["SWEEP_INTERVAL_SECONDS"])
+
+
+def _recount_figures() -> None:
+    from app.extensions import db
+    from app.services.figures import refresh_due
+
+    try:
+        done = refresh_due()
+        if done:
+            click.echo(f"sweeper: recounted {', '.join(done)}")
+    except Exception as error:  # a database outage: try again next round
+        db.session.rollback()
+        click.echo(f"sweeper: recounting figures: {type(error).__name__}", err=True)
+
+
+def _recount_figures_forever(app) -> None:
+    import time
+
+    while True:
+        with app.app_context():
+            _recount_figures()
+        time.sleep(min(60, app.config["ANALYST_REFRESH_SECONDS"]))
 
 
 @alerts_cli.command("progress")

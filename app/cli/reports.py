@@ -41,3 +41,21 @@ def sent(first: str | None, last: str | None, period: str | None, csv_path: Path
         body, _ = reports.download_sent_report(None, report)
         csv_path.write_text(body, encoding="utf-8", newline="")
         click.echo(f"\nWritten to {csv_path}")
+
+
+@reports_cli.command("recount")
+@click.option("--all", "every", is_flag=True, help="Recount every set, however fresh.")
+def recount(every: bool) -> None:
+    """Recount the analysts' precomputed figures that are due (the sweeper does this
+    every ANALYST_REFRESH_SECONDS), or all of them; prints how long each took."""
+    import time
+
+    from app.services import figures
+
+    names = list(figures.RECOUNTS) if every else figures.due()
+    for name in names:
+        started = time.perf_counter()
+        figures.refresh(name)
+        click.echo(f"{name}: recounted in {time.perf_counter() - started:.1f} s")
+    if not names:
+        click.echo("Every set is fresh.")

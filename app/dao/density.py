@@ -23,43 +23,21 @@ class SquareCount:
     geometry: str
 
 
-# "Confirmed": at least one way to reach them that they proved is theirs and have not
-# stopped (a paused resident still counts: they are registered), as on the reach
-# report. A resident is counted once per square, in each square they registered a
-# place in. `filtered` is the same count for those the filter keeps: on the channel
-# (confirmed, not stopped) or in the group.
+# The squares are counted ahead (app/dao/figures.py, density_squares): `filtered` is
+# the square's count in the filter's own rows, 0 where the filter keeps nobody.
 _SQUARES = """
-WITH confirmed AS (
-    SELECT c.resident_id, array_agg(DISTINCT c.channel) AS channels
-    FROM resident_channels c
-    WHERE c.verified_at IS NOT NULL AND c.unsubscribed_at IS NULL
-    GROUP BY c.resident_id
-), located AS (
-    SELECT DISTINCT
-        floor(ST_X(l.location) / :cell_m)::int AS i,
-        floor(ST_Y(l.location) / :cell_m)::int AS j,
-        l.resident_id,
-        {kept} AS kept
-    FROM resident_locations l
-    JOIN confirmed ON confirmed.resident_id = l.resident_id
-), squares AS (
-    SELECT i, j, count(*) AS residents, count(*) FILTER (WHERE kept) AS filtered
-    FROM located GROUP BY i, j
-)
-SELECT i, j, residents, filtered,
+SELECT a.i, a.j, a.residents,
+    CASE WHEN :kind = '' THEN a.residents ELSE coalesce(f.residents, 0) END,
     ST_AsGeoJSON(ST_Transform(ST_MakeEnvelope(
-        i * :cell_m, j * :cell_m, (i + 1) * :cell_m, (j + 1) * :cell_m, {bng}), {wgs84}), 6)
-FROM squares ORDER BY i, j
+        a.i * :cell_m, a.j * :cell_m, (a.i + 1) * :cell_m, (a.j + 1) * :cell_m, {bng}),
+        {wgs84}), 6)
+FROM density_squares a
+LEFT JOIN density_squares f
+  ON f.cell_m = a.cell_m AND f.filter_kind = :kind AND f.filter_value = :value
+ AND f.i = a.i AND f.j = a.j
+WHERE a.cell_m = :cell_m AND a.filter_kind = ''
+ORDER BY a.i, a.j
 """
-
-_KEPT = {
-    None: "true",
-    "channel": "(:value = ANY(confirmed.channels))",
-    "group": (
-        "EXISTS (SELECT 1 FROM resident_groups rg JOIN interest_groups g ON g.id = rg.group_id"
-        " WHERE rg.resident_id = l.resident_id AND g.slug = :value)"
-    ),
-}
 
 
 def find_square_counts(
@@ -67,11 +45,10 @@ def find_square_counts(
 ) -> list[SquareCount]:
     """Every square with a confirmed resident in it (none is left out here: the
     service decides what may be shown), with the count the filter keeps: `kind`
-    "channel" or "group" and its `value`, or no filter (filtered == residents)."""
-    sql = _SQUARES.format(kept=_KEPT[kind], bng=BNG, wgs84=WGS84)
-    params = {"cell_m": cell_m}
-    if kind is not None:
-        params["value"] = value
+    "channel" or "group" and its `value`, or no filter (filtered == residents), as
+    last counted."""
+    sql = _SQUARES.format(bng=BNG, wgs84=WGS84)
+    params = {"cell_m": cell_m, "kind": kind or "", "value": value or ""}
     rows = session.execute(text(sql), params).all()
     return [SquareCount(i, j, n, f, geometry) for i, j, n, f, geometry in rows]
 

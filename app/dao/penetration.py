@@ -120,46 +120,13 @@ def find_district_names(session, codes: Iterable[str]) -> dict[str, str]:
     return dict(rows)
 
 
-# Each confirmed resident counted once, at the first place they registered (their
-# home, as a rule): a population counts people where they live, and one count per
-# resident makes a district exactly the sum of its wards. "Confirmed": a way to reach
-# them that they proved is theirs and have not stopped (a paused resident still
-# counts: they are registered). The ward is the one the postcode directory gives the
-# postcode (ONS assigns each postcode to one ward); without one (a postcode the
-# directory no longer has, or holds without codes) the ward boundary the point falls
-# in, by code; the district likewise.
-_RESIDENTS_BY_WARD = """
-WITH counted AS (
-    SELECT DISTINCT ON (rl.resident_id) rl.resident_id, rl.postcode, rl.location
-    FROM resident_locations rl
-    WHERE EXISTS (
-        SELECT 1 FROM resident_channels c
-        WHERE c.resident_id = rl.resident_id
-          AND c.verified_at IS NOT NULL AND c.unsubscribed_at IS NULL
-    )
-    ORDER BY rl.resident_id, rl.id
-), placed AS (
-    SELECT
-        COALESCE(
-            p.admin_ward_code,
-            (SELECT w.code FROM places w
-             WHERE w.kind = 'ward' AND ST_Covers(w.boundary, counted.location)
-             ORDER BY w.release DESC, w.code LIMIT 1)
-        ) AS ward_code,
-        COALESCE(
-            p.admin_district_code,
-            (SELECT d.code FROM places d
-             WHERE d.kind = 'district' AND ST_Covers(d.boundary, counted.location)
-             ORDER BY d.release DESC, d.code LIMIT 1)
-        ) AS district_code
-    FROM counted
-    LEFT JOIN postcodes p ON p.postcode = counted.postcode
-)
-SELECT ward_code, district_code, count(*) FROM placed GROUP BY ward_code, district_code
-"""
-
-
 def count_confirmed_residents_by_ward(session) -> list[tuple[str | None, str | None, int]]:
     """(ward code, district code, confirmed residents) for every ward code residents
-    are in; codes are None where neither the directory nor a boundary places them."""
-    return [tuple(row) for row in session.execute(text(_RESIDENTS_BY_WARD)).all()]
+    are in, as last counted (app/dao/figures.py: ward_residents); codes are None where
+    neither the directory nor a boundary places them."""
+    rows = session.execute(
+        text(
+            "SELECT nullif(ward_code, ''), nullif(district_code, ''), residents FROM ward_residents"
+        )
+    ).all()
+    return [tuple(row) for row in rows]

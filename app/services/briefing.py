@@ -28,6 +28,7 @@ from jinja2 import Template
 
 from app.dao import places as places_dao
 from app.dao.audit import create_audit_event
+from app.i18n import UK_TIME
 from app.services.penetration import penetration_geojson, penetration_report
 from app.services.transaction import read_only, transaction
 
@@ -89,6 +90,11 @@ def _legend_html(report, year_label: str, made_on: date, attribution: list[str])
     )
     credits = "".join(f"<li>{html.escape(line)}.</li>" for line in attribution)
     force = html.escape(report.force_name or "the force")
+    counted = (
+        f" from residents counted {report.counted_at.astimezone(UK_TIME):%d %B %Y at %H:%M}"
+        if report.counted_at
+        else ""
+    )
     return f"""
 <section id="briefing-legend" class="briefing-legend" aria-labelledby="briefing-title">
   <h1 id="briefing-title">Reach against population: {force}</h1>
@@ -97,7 +103,7 @@ def _legend_html(report, year_label: str, made_on: date, attribution: list[str])
   <h2>Per 1,000 adults{year_label}</h2>
   <ul class="legend-list" id="legend">{items}</ul>
   <p class="note">No figure under {report.k} is shown; a few larger ones are hidden too, so
-  that none can be worked out by subtraction. Made {made_on:%d %B %Y}. For use inside the
+  that none can be worked out by subtraction. Made {made_on:%d %B %Y}{counted}. For use inside the
   force and with partners.</p>
   <ul class="credits" id="attribution">{credits}</ul>
 </section>"""

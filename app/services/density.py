@@ -40,10 +40,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from app.dao import density as dao
 from app.extensions import db
 from app.models.delivery import CHANNELS
+from app.services import figures
 from app.services.transaction import read_only
 
 DENSITY_CELL_SIZES_M = (250, 500, 1000, 2000, 5000)  # what DENSITY_CELL_M may be
@@ -90,6 +92,7 @@ class DensityMap:
     hidden_residents: int | None  # None: not safe to give
     legend: list[LegendClass]
     groups: list[tuple[str, str]] = field(default_factory=list)
+    counted_at: datetime | None = None  # when the squares were counted
 
     @property
     def shown_residents(self) -> int:
@@ -146,6 +149,7 @@ def density_map(
     Raises DensityFilterError for a filter that cannot be applied."""
     if cell_m not in DENSITY_CELL_SIZES_M:
         raise ValueError(f"cell_m must be one of {DENSITY_CELL_SIZES_M}")
+    counted_at = figures.fresh("density")
     with read_only():
         groups = dao.find_interest_groups(db.session)
         chosen = choose_filter(groups, group=group, channel=channel)
@@ -188,6 +192,7 @@ def density_map(
         hidden_residents=hidden_residents,
         legend=legend(shown, len(hidden), hidden_residents, k),
         groups=groups,
+        counted_at=counted_at,
     )
 
 

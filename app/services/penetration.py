@@ -13,12 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
 from app.dao import penetration as dao
 from app.dao import places as places_dao
 from app.extensions import db
 from app.models import DataLoad
+from app.services import figures
 from app.services.suppression import K_MIN, Group, suppress
 from app.services.transaction import read_only, transaction
 from geo.population import PopulationFileError, read_ward_population, year_from_name
@@ -177,6 +179,7 @@ class PenetrationReport:
     k: int = K_MIN
     bounds: list | None = None
     missing_codes: list[str] = field(default_factory=list)
+    counted_at: datetime | None = None  # when the residents per ward were counted
 
     @property
     def has_population(self) -> bool:
@@ -194,6 +197,7 @@ def _rate_label(rate: float | None, adults: int | None, k: int) -> str:
 def penetration_report(force_code: str, *, k: int = K_MIN) -> PenetrationReport:
     """Every ward and district of the force with its confirmed residents, adults and
     rate per 1,000 adults, suppressed for publication; wards ranked lowest first."""
+    counted_at = figures.fresh("wards")
     with read_only():
         force = places_dao.find_force(force_code)
         districts = (force.properties.get("constituent_lad23cd") or []) if force else []
@@ -298,6 +302,7 @@ def penetration_report(force_code: str, *, k: int = K_MIN) -> PenetrationReport:
         k=k,
         bounds=bounds,
         missing_codes=missing,
+        counted_at=counted_at,
     )
 
 
