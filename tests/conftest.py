@@ -51,6 +51,7 @@ MUTABLE_TABLES = (
     "figure_refreshes",
     "density_squares",
     "ward_residents",
+    "resident_days",
 )
 
 pytest_plugins = ["tests.factories", "tests.browser_fixtures", "tests.provider_fixtures"]

@@ -127,3 +127,29 @@ def test_penetration_and_the_briefing_map_read_the_residents_per_ward_as_counted
     monkeypatch.setitem(app.config, "ANALYST_REFRESH_SECONDS", 0)
     assert set(figures.refresh_due()) >= {"wards"}
     assert db.session.execute(text("SELECT sum(residents) FROM ward_residents")).scalar() == 6
+
+
+def test_the_time_line_reads_registrations_as_counted(
+    app, client, sign_in, make_resident, monkeypatch
+):
+    from datetime import date, timedelta
+
+    from app.services.timeline import Period, weekly_table
+
+    monkeypatch.setitem(app.config, "ANALYST_MAX_AGE_SECONDS", 3600)
+    today = date.today()
+    monday = today - timedelta(days=today.weekday())
+    period = Period(monday, monday + timedelta(days=7))
+    for n in range(5):
+        make_resident(postcode="BS1 6AD", sms=f"+44770090080{n}")
+    table = weekly_table(period)
+    assert table.shown(monday, "registered") == 5
+    assert table.counted_at is not None
+
+    make_resident(postcode="BS1 6AD", sms="+447700900899")
+    assert weekly_table(period).shown(monday, "registered") == 5
+    sign_in("analyst")
+    assert 'id="figures-age"' in client.get("/analysts/timeline").text
+
+    monkeypatch.setitem(app.config, "ANALYST_MAX_AGE_SECONDS", 0)
+    assert weekly_table(period).shown(monday, "registered") == 6

@@ -41,33 +41,14 @@ _LIVE = {
     "registered": ("created_at", "registered_on"),
     "confirmed": ("confirmed_at", "confirmed_on"),
 }
+LIVE_KINDS = tuple(_LIVE)
 EVENT_KINDS = ("unsubscribed", "stopped", "deleted")
 LEFT_KINDS = ("deleted", "expired")
 
 
-def _facts(kind: str, by: str | None) -> str:
-    """A query of one row per fact in [:start, :end) (UK dates) with its week and what
-    the dimension `by` needs."""
-    need_channels = by == "channel"
-    need_groups = by == "group"
-    need_source = by == "source"
-    if kind in _LIVE:
-        column, day = _LIVE[kind]
-        week = _WEEK_OF_AT.format(col=f"r.{column}")
-        live = (
-            f"SELECT {week} AS week,"
-            f" {_CHANNELS if need_channels else 'NULL::text[]'} AS channels,"
-            f" {_GROUPS if need_groups else 'NULL::text[]'} AS groups,"
-            f" {_SOURCE if need_source else 'NULL'} AS source"
-            f" FROM residents r WHERE r.{column} >= {_UK_MIDNIGHT.format(name='start')}"
-            f" AND r.{column} < {_UK_MIDNIGHT.format(name='end')}"
-        )
-        left = (
-            f"SELECT {_WEEK_OF_DAY.format(col='e.' + day)} AS week, e.channels::text[],"
-            f" e.groups::text[], e.source FROM resident_events e"
-            f" WHERE e.kind IN {LEFT_KINDS!r} AND e.{day} >= :start AND e.{day} < :end"
-        )
-        return f"{live} UNION ALL {left}"
+def _facts(kind: str) -> str:
+    """A query of one row per unsubscribe, STOP or deletion in [:start, :end) (UK
+    dates) with its week, channels, groups and source."""
     if kind not in EVENT_KINDS:
         raise ValueError(f"unknown kind {kind!r}")
     return (
@@ -78,13 +59,28 @@ def _facts(kind: str, by: str | None) -> str:
     )
 
 
+# Registrations and confirmations are counted ahead per UK day (app/dao/figures.py,
+# resident_days); a week is the sum of its days.
+_DAYS = (
+    "SELECT date_trunc('week', d.day)::date AS week, {value}, sum(d.n)::bigint"
+    " FROM resident_days d WHERE d.kind = :kind AND d.dimension = :by"
+    " AND d.day >= :start AND d.day < :end GROUP BY 1, 2 ORDER BY 1, 2"
+)
+
+
 def count_weekly(kind: str, by: str | None, start: date, end: date) -> list[tuple]:
     """(week Monday, value, count) for one kind of fact in the UK weeks from `start`
     (a Monday) up to `end` (the Monday after the last). value None: the week's total;
     else a value of `by` (channel, group or source; a fact with two channels counts
-    once under each)."""
-    facts = _facts(kind, by)
-    params = {"start": start, "end": end}
+    once under each). Registrations and confirmations as last counted."""
+    params = {"start": start, "end": end, "kind": kind}
+    if kind in _LIVE:
+        total = db.session.execute(text(_DAYS.format(value="NULL")), params | {"by": ""}).all()
+        if by is None:
+            return [tuple(row) for row in total]
+        parts = db.session.execute(text(_DAYS.format(value="d.value")), params | {"by": by})
+        return [tuple(row) for row in total] + [tuple(row) for row in parts.all()]
+    facts = _facts(kind)
     total = db.session.execute(
         text(f"SELECT f.week, NULL, count(*) FROM ({facts}) f GROUP BY 1 ORDER BY 1"), params
     ).all()
@@ -98,6 +94,54 @@ def count_weekly(kind: str, by: str | None, start: date, end: date) -> list[tupl
         params,
     ).all()
     return [tuple(row) for row in total] + [tuple(row) for row in parts]
+
+
+# What resident_days holds: each living resident's registration and first
+# confirmation (with their channels, groups and source now), and those of the
+# residents who have left (their leaving event keeps the days, channels, groups and
+# source), per UK day, in total and per value of each dimension.
+_RESIDENT_DAYS = f"""
+INSERT INTO resident_days (kind, dimension, value, day, n)
+WITH living AS (
+    SELECT (r.created_at AT TIME ZONE '{TZ}')::date AS registered_on,
+           (r.confirmed_at AT TIME ZONE '{TZ}')::date AS confirmed_on,
+           coalesce(c.channels, ARRAY[]::text[]) AS channels,
+           coalesce(g.groups, ARRAY[]::text[]) AS groups,
+           {_SOURCE} AS source
+    FROM residents r
+    LEFT JOIN (SELECT resident_id, array_agg(channel::text) AS channels
+               FROM resident_channels GROUP BY resident_id) c ON c.resident_id = r.id
+    LEFT JOIN (SELECT rg.resident_id, array_agg(g.slug::text) AS groups
+               FROM resident_groups rg JOIN interest_groups g ON g.id = rg.group_id
+               GROUP BY rg.resident_id) g ON g.resident_id = r.id
+), everyone AS (
+    SELECT registered_on, confirmed_on, channels, groups, source FROM living
+    UNION ALL
+    SELECT e.registered_on, e.confirmed_on, e.channels::text[], e.groups::text[], e.source
+    FROM resident_events e WHERE e.kind IN {LEFT_KINDS!r}
+), f AS MATERIALIZED (
+    SELECT 'registered' AS kind, registered_on AS day, channels, groups, source
+    FROM everyone WHERE registered_on IS NOT NULL
+    UNION ALL
+    SELECT 'confirmed', confirmed_on, channels, groups, source
+    FROM everyone WHERE confirmed_on IS NOT NULL
+)
+SELECT kind, '', '', day, count(*) FROM f GROUP BY kind, day
+UNION ALL
+SELECT f.kind, 'channel', v.value, f.day, count(*)
+FROM f, LATERAL (SELECT {_VALUES["channel"]} AS value) v GROUP BY 1, 3, 4
+UNION ALL
+SELECT f.kind, 'group', v.value, f.day, count(*)
+FROM f, LATERAL (SELECT {_VALUES["group"]} AS value) v GROUP BY 1, 3, 4
+UNION ALL
+SELECT f.kind, 'source', v.value, f.day, count(*)
+FROM f, LATERAL (SELECT {_VALUES["source"]} AS value) v GROUP BY 1, 3, 4
+"""
+
+
+def recount_resident_days(session) -> None:
+    session.execute(text("DELETE FROM resident_days"))
+    session.execute(text(_RESIDENT_DAYS))
 
 
 def find_interest_groups() -> list[tuple[str, str]]:

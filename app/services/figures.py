@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app
 
 from app.dao import figures as dao
+from app.dao import timeline as timeline_dao
 from app.extensions import db
 from app.services.transaction import read_only, transaction
 
@@ -29,6 +30,7 @@ def _density(session) -> None:
 RECOUNTS: dict[str, Callable] = {
     "density": _density,
     "wards": dao.recount_ward_residents,
+    "timeline": timeline_dao.recount_resident_days,
 }
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import io
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from xml.sax.saxutils import escape
@@ -32,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 from app.dao import timeline as dao
 from app.models import CATEGORIES
+from app.services import figures
 from app.services.suppression import FEWER_THAN, K_MIN, Group, suppress
 from app.services.transaction import read_only
 
@@ -140,6 +142,7 @@ class WeeklyTable:
     total_key: str | None = None  # the column holding each week's total, if any
     hidden_count: int = 0
     k: int = K_MIN
+    counted_at: datetime | None = None  # when registrations and confirmations were counted
 
     def shown(self, week: date, column: str) -> int | None:
         return self.values.get((week, column))
@@ -178,6 +181,7 @@ def weekly_table(period: Period, kind: str | None = None, by: str = "") -> Weekl
     if by not in BREAKDOWNS:
         raise PeriodRefused("Break down by channel, group or source, or not at all.")
     weeks = period.weeks
+    counted_at = figures.fresh("timeline") if kind is None or kind in dao.LIVE_KINDS else None
     with read_only():
         if kind is None or not by:
             kinds = list(KINDS) if kind is None else [kind]
@@ -202,6 +206,7 @@ def weekly_table(period: Period, kind: str | None = None, by: str = "") -> Weekl
             {key: result.shown(key) for key in raw},
             None,
             len(result.hidden),
+            counted_at=counted_at,
         )
     totals = {row[0]: row[2] for row in rows if row[1] is None}
     parts: dict[tuple[date, str], int] = {}
@@ -232,7 +237,7 @@ def weekly_table(period: Period, kind: str | None = None, by: str = "") -> Weekl
         for key in cells:
             shown[(week, key)] = result.shown(key)
         hidden += len(result.hidden)
-    return WeeklyTable(period, kind, by, columns, shown, total_key, hidden)
+    return WeeklyTable(period, kind, by, columns, shown, total_key, hidden, counted_at=counted_at)
 
 
 # --------------------------------------------------------------------- alerts ----------
@@ -294,8 +299,9 @@ def _union(windows: list[tuple[datetime, datetime]]) -> list[tuple[datetime, dat
     return merged
 
 
-def _inside(moment: datetime, spans: list[tuple[datetime, datetime]]) -> bool:
-    return any(start <= moment < end for start, end in spans)
+def _count_inside(times: list[datetime], spans: list[tuple[datetime, datetime]]) -> int:
+    """How many of the sorted times fall in the disjoint spans [start, end)."""
+    return sum(bisect_left(times, end) - bisect_left(times, start) for start, end in spans)
 
 
 def _hours(spans: list[tuple[datetime, datetime]]) -> float:
@@ -326,9 +332,9 @@ def fatigue(period: Period, alerts: list[AlertMark], *, now: datetime | None = N
             ]
         )
         spans_of[category] = spans
-        counts[category] = sum(1 for t in times if _inside(t, spans))
-    for t in times:
-        counts["after_any" if _inside(t, after_any) else "usual"] += 1
+        counts[category] = _count_inside(times, spans)
+    counts["after_any"] = _count_inside(times, after_any)
+    counts["usual"] = len(times) - counts["after_any"]
     # The period's opt-outs are the usual ones plus those after any alert: hide both
     # when either is small (the weekly tables show the period's unsubscribes and STOPs).
     result = suppress(counts, [Group("all", ("usual", "after_any"))])
