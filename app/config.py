@@ -149,6 +149,15 @@ class Config:
     # it. Each page says when its figures were counted.
     ANALYST_REFRESH_SECONDS = _int("ANALYST_REFRESH_SECONDS", 600)
     ANALYST_MAX_AGE_SECONDS = _int("ANALYST_MAX_AGE_SECONDS", 1800)
+    # The sent report counts an alert's deliveries once, when it has settled: released
+    # this long ago with every delivery final (a later change, such as a late receipt,
+    # puts it back on the ledger until it is counted again). Up to
+    # ANALYST_SETTLED_BATCH alerts a round.
+    ANALYST_SETTLED_SECONDS = _int("ANALYST_SETTLED_SECONDS", 86_400)
+    ANALYST_SETTLED_BATCH = _int("ANALYST_SETTLED_BATCH", 500)
+    # A settled alert is counted a round after it is first noticed, at least this long
+    # after (longer than any delivery's transaction), so no change can slip between.
+    ANALYST_NOTICE_SECONDS = _int("ANALYST_NOTICE_SECONDS", 60)
 
     DELIVERY_BATCH_SIZE = _int("DELIVERY_BATCH_SIZE", 200)
 
@@ -277,6 +286,7 @@ class TestingConfig(Config):
     # Every analyst page recounts its figures first, so a test sees what it just made
     # (tests of the figures' age set this themselves).
     ANALYST_MAX_AGE_SECONDS = _int("ANALYST_MAX_AGE_SECONDS", 0)
+    ANALYST_NOTICE_SECONDS = _int("ANALYST_NOTICE_SECONDS", 0)
 
 
 class ProductionConfig(Config):

@@ -52,6 +52,9 @@ MUTABLE_TABLES = (
     "density_squares",
     "ward_residents",
     "resident_days",
+    "alert_delivery_totals",
+    "alert_area_wards",
+    "alert_figures",
 )
 
 pytest_plugins = ["tests.factories", "tests.browser_fixtures", "tests.provider_fixtures"]

@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from app.extensions import db
 from app.models import Alert
-from app.services import reports
+from app.services import figures, reports
 from app.services.alerts import submit_alert
 from app.services.alerts.sending import send_test_to_self
 from tests.factories import signed_in
@@ -78,11 +78,12 @@ def fail(alert_id: int, channel: str, reasons: list[str]) -> None:
         )
 
 
-@pytest.fixture
-def ledger(app_ctx, make_officer, make_resident, run_worker):
+@pytest.fixture(params=["read from the ledger", "counted once settled"])
+def ledger(request, app, app_ctx, make_officer, make_resident, run_worker, monkeypatch):
     """Three alerts in Q1 2026 (two live, one exercise) to 12 residents by text and
     e-mail, six of them by voice too; a test to the officer and an alert of 2025 that
-    must not count. Ids of the three by name."""
+    must not count. Ids of the three by name. Every test runs twice: the report reading
+    the ledger, and reading the settled alerts' counts (app/services/figures.py)."""
     officer = make_officer()
     for n in range(RESIDENTS):
         make_resident(
@@ -132,6 +133,14 @@ def ledger(app_ctx, make_officer, make_resident, run_worker):
     )
     db.session.commit()
     ids["test"] = test.alert.id
+    if request.param == "counted once settled":
+        monkeypatch.setitem(app.config, "ANALYST_SETTLED_SECONDS", 0)
+        figures.refresh("sent")
+        counted = sql(
+            "SELECT count(*) FILTER (WHERE deliveries_at IS NOT NULL),"
+            " count(*) FILTER (WHERE wards_at IS NOT NULL) FROM alert_figures"
+        ).one()
+        assert tuple(counted) == (len(ids), len(ids) - 1)  # the test to self has no area
     return ids
 
 
@@ -565,3 +574,59 @@ def test_an_empty_period_says_so(app, make_officer):
     assert page.status_code == 200
     assert "1 January 2026 to 31 January 2026 (UK time): 0 alerts released" in page.text
     assert "No alert was released in this period." in page.text
+
+
+def test_a_late_change_puts_a_counted_alert_back_on_the_ledger(app, ledger, monkeypatch):
+    monkeypatch.setitem(app.config, "ANALYST_SETTLED_SECONDS", 0)
+    figures.refresh("sent")
+    before = reports.sent_report(PERIOD).table("messages").total.cells
+    # A late receipt: two of alert a's failed texts were delivered after all.
+    sql(
+        "UPDATE deliveries SET status = 'delivered', reason = NULL WHERE id IN ("
+        " SELECT id FROM deliveries WHERE alert_id = :a AND status = 'failed' LIMIT 2)",
+        a=ledger["a"],
+    )
+    db.session.commit()
+    marked = sql(
+        "SELECT deliveries_at IS NOT NULL FROM alert_figures WHERE alert_id = :a", a=ledger["a"]
+    ).scalar()
+    assert marked is False
+    columns = (*reports.STATUSES, "all")
+    after = dict(
+        zip(columns, reports.sent_report(PERIOD).table("messages").total.cells, strict=True)
+    )
+    was = dict(zip(columns, before, strict=True))
+    assert after["delivered"].value == was["delivered"].value + 2
+    counted = ledger_counts()
+    for status, cell in after.items():
+        if cell.value is not None:  # every figure shown is the ledger's
+            assert cell.value == sum(
+                n for (_, st), n in counted.items() if status in ("all", st)
+            ), status
+    # Counted again on the next round, with the same figures.
+    figures.refresh("sent")
+    again = dict(
+        zip(columns, reports.sent_report(PERIOD).table("messages").total.cells, strict=True)
+    )
+    assert {k: c.value for k, c in again.items()} == {k: c.value for k, c in after.items()}
+    assert sql(
+        "SELECT deliveries_at IS NOT NULL FROM alert_figures WHERE alert_id = :a", a=ledger["a"]
+    ).scalar()
+
+
+def test_an_alert_still_sending_is_not_counted(app, ledger, monkeypatch):
+    monkeypatch.setitem(app.config, "ANALYST_SETTLED_SECONDS", 0)
+    sql("DELETE FROM alert_delivery_totals")
+    sql("DELETE FROM alert_figures")
+    sql(
+        "UPDATE deliveries SET status = 'queued' WHERE id IN ("
+        " SELECT id FROM deliveries WHERE alert_id = :a LIMIT 1)",
+        a=ledger["a"],
+    )
+    db.session.commit()
+    figures.refresh("sent")
+    counted = set(
+        sql("SELECT alert_id FROM alert_figures WHERE deliveries_at IS NOT NULL").scalars()
+    )
+    assert ledger["a"] not in counted
+    assert {ledger["b"], ledger["c"]} <= counted

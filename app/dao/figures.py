@@ -2,6 +2,9 @@
 that recounts it. Each recount replaces the set in the caller's transaction, so a
 page reads either the old set or the new one, never half of each."""
 
+# Only this module's constant fragments are put into the SQL; values are bound.
+# ruff: noqa: S608
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -125,3 +128,134 @@ FROM placed GROUP BY 1, 2
 def recount_ward_residents(session) -> None:
     session.execute(text("DELETE FROM ward_residents"))
     session.execute(text(_WARD_RESIDENTS))
+
+
+# --- the sent report: settled alerts counted once ------------------------------------
+
+# When a message arrived, as far as the ledger knows (as app/dao/reports.py reads it).
+ARRIVED = """
+    CASE WHEN d.status = 'delivered' THEN coalesce(d.finished_at, d.sent_at)
+         WHEN d.channel = 'email' AND d.status = 'sent' THEN d.sent_at
+    END
+"""
+
+# Alerts released at least :settled_s seconds ago, none of whose deliveries is still
+# on its way, and not counted since (or un-counted by a late change).
+_SETTLED = """
+SELECT a.id FROM alerts a
+LEFT JOIN alert_figures f ON f.alert_id = a.id
+WHERE a.sent_at < now() - make_interval(secs => :settled_s)
+  AND (f.alert_id IS NULL OR f.deliveries_at IS NULL)
+  AND NOT EXISTS (
+      SELECT 1 FROM deliveries d
+      WHERE d.alert_id = a.id AND d.status IN ('queued', 'sending', 'unknown')
+  )
+ORDER BY a.sent_at
+LIMIT :limit
+"""
+
+_DELIVERY_TOTALS = f"""
+INSERT INTO alert_delivery_totals (alert_id, channel, status, reason, messages, segments,
+    billed_minutes, within_s, within, last_arrived_s)
+SELECT d.alert_id, d.channel, d.status,
+       CASE WHEN d.status = 'failed' THEN coalesce(d.reason, '') ELSE '' END,
+       count(*), coalesce(sum(d.segments), 0),
+       coalesce(sum(ceil(d.duration_seconds / 60.0)), 0),
+       :within_s,
+       count(*) FILTER (WHERE t.arrived <= a.sent_at + make_interval(secs => :within_s)),
+       extract(epoch FROM max(t.arrived) - a.sent_at)
+FROM alerts a
+JOIN deliveries d ON d.alert_id = a.id
+CROSS JOIN LATERAL (SELECT {ARRIVED} AS arrived) t
+WHERE a.id = ANY(:ids)
+GROUP BY d.alert_id, a.sent_at, d.channel, d.status, 4
+"""
+
+_AREA_WARDS = """
+INSERT INTO alert_area_wards (alert_id, ward_code, share_inside, inside_m2, alert_area_m2)
+SELECT a.id, w.code,
+       coalesce(ST_Area(ST_Intersection(w.boundary, a.area))
+                / NULLIF(ST_Area(w.boundary), 0), 0),
+       coalesce(ST_Area(ST_Intersection(w.boundary, a.area)), 0),
+       coalesce(ST_Area(a.area), 0)
+FROM alerts a
+JOIN places w ON w.kind = 'ward' AND ST_Intersects(w.boundary, a.area)
+WHERE a.id = ANY(:ids)
+  AND NOT EXISTS (SELECT 1 FROM places n WHERE n.kind = 'ward'
+                  AND n.code = w.code AND n.release > w.release)
+"""
+
+
+def count_settled_alerts(
+    session, *, settled_s: float, within_s: float, limit: int, gap_s: float
+) -> int:
+    """Count the deliveries of up to `limit` settled alerts once, per channel, status
+    and reason; how many alerts were counted. A settled alert is first noticed (its
+    alert_figures row made) and counted from `gap_s` seconds later; its row is locked
+    before its deliveries are read (see migration 0029 for why both)."""
+    settled = list(session.scalars(text(_SETTLED), {"settled_s": settled_s, "limit": limit}))
+    if not settled:
+        return 0
+    session.execute(
+        text(
+            "INSERT INTO alert_figures (alert_id)"
+            " SELECT unnest(CAST(:ids AS integer[])) ON CONFLICT (alert_id) DO NOTHING"
+        ),
+        {"ids": settled},
+    )
+    ids = list(
+        session.scalars(
+            text(
+                "SELECT alert_id FROM alert_figures WHERE alert_id = ANY(:ids)"
+                " AND noticed_at <= now() - make_interval(secs => :gap)"
+                " ORDER BY alert_id FOR UPDATE"
+            ),
+            {"ids": settled, "gap": gap_s},
+        )
+    )
+    if not ids:
+        return 0
+    session.execute(
+        text("DELETE FROM alert_delivery_totals WHERE alert_id = ANY(:ids)"), {"ids": ids}
+    )
+    session.execute(text(_DELIVERY_TOTALS), {"ids": ids, "within_s": within_s})
+    # Still settled now that the rows are locked (a retry may have come in between).
+    session.execute(
+        text(
+            "UPDATE alert_figures f SET deliveries_at = now() WHERE f.alert_id = ANY(:ids)"
+            " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = f.alert_id"
+            " AND d.status IN ('queued', 'sending', 'unknown'))"
+        ),
+        {"ids": ids},
+    )
+    return len(ids)
+
+
+def measure_alert_areas(session, *, limit: int) -> int:
+    """The wards the areas of up to `limit` released alerts overlap, for alerts not
+    measured since the last boundaries or postcodes were loaded; how many alerts."""
+    ids = list(
+        session.scalars(
+            text(
+                "SELECT a.id FROM alerts a LEFT JOIN alert_figures f ON f.alert_id = a.id"
+                " WHERE a.sent_at IS NOT NULL AND a.area IS NOT NULL"
+                " AND (f.wards_at IS NULL"
+                "      OR f.wards_at < (SELECT max(loaded_at) FROM data_loads))"
+                " ORDER BY a.sent_at LIMIT :limit"
+            ),
+            {"limit": limit},
+        )
+    )
+    if not ids:
+        return 0
+    session.execute(text("DELETE FROM alert_area_wards WHERE alert_id = ANY(:ids)"), {"ids": ids})
+    session.execute(text(_AREA_WARDS), {"ids": ids})
+    session.execute(
+        text(
+            "INSERT INTO alert_figures (alert_id, wards_at)"
+            " SELECT unnest(CAST(:ids AS integer[])), now()"
+            " ON CONFLICT (alert_id) DO UPDATE SET wards_at = excluded.wards_at"
+        ),
+        {"ids": ids},
+    )
+    return len(ids)

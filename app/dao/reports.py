@@ -2,10 +2,12 @@
 from the delivery ledger. Reads only; nothing here commits.
 
 Every query starts from the alerts released in the period (alerts.sent_at, a small
-table) and reaches their deliveries by alert id, which ix_deliveries_alert_id_status
-serves: a quarter's figures cost one index range per alert, never a scan of the
-ledger. Each returns rows already grouped (per alert, channel and status), so what
-crosses to Python is small however many messages there were.
+table). A settled alert's deliveries were counted once (app/dao/figures.py:
+alert_delivery_totals, kept in step with the ledger by migration 0029's triggers);
+any other alert's are read from the ledger by alert id, which
+ix_deliveries_alert_id_status serves. Each returns rows already grouped (per alert,
+channel and status), so what crosses to Python is small however many messages there
+were.
 """
 
 # Only this module's constant fragments are put into the SQL; values are bound.
@@ -18,6 +20,8 @@ from datetime import datetime
 
 from sqlalchemy import text
 
+from app.dao.figures import ARRIVED
+
 # Alerts that count: released in the period (sent_at is set when the deliveries are
 # written, at once or when a scheduled alert's time comes), not an officer's test to
 # themselves (audience "self", mode "test"; lifecycle.is_test says the same).
@@ -29,11 +33,18 @@ _IN_PERIOD = """
 # When a message arrived, as far as the ledger knows: a text or call the provider
 # reported delivered (finished_at); an e-mail the mail server accepted (SMTP gives no
 # receipt, so "sent" is as far as an e-mail goes). NULL: not (yet) arrived.
-_ARRIVED = """
-    CASE WHEN d.status = 'delivered' THEN coalesce(d.finished_at, d.sent_at)
-         WHEN d.channel = 'email' AND d.status = 'sent' THEN d.sent_at
-    END
-"""
+_ARRIVED = ARRIVED
+
+# The alert's deliveries were counted (and nothing changed since), with the same speed
+# mark the report asks for.
+_COUNTED = """EXISTS (
+    SELECT 1 FROM alert_figures f WHERE f.alert_id = a.id AND f.deliveries_at IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM alert_delivery_totals x
+                    WHERE x.alert_id = a.id AND x.within_s <> :within))"""
+
+
+# The alert's area was measured against the wards since boundaries were last loaded.
+_MEASURED = "f.wards_at >= (SELECT coalesce(max(loaded_at), '-infinity') FROM data_loads)"
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,13 @@ def count_messages(
     rows = session.execute(
         text(
             f"""
+            SELECT t.alert_id, t.channel, t.status, sum(t.messages), sum(t.segments),
+                   sum(t.billed_minutes), sum(t.within), max(t.last_arrived_s)
+            FROM alerts a
+            JOIN alert_delivery_totals t ON t.alert_id = a.id
+            WHERE {_IN_PERIOD} AND {_COUNTED}
+            GROUP BY t.alert_id, t.channel, t.status
+            UNION ALL
             SELECT d.alert_id, d.channel, d.status, count(*),
                    coalesce(sum(d.segments), 0),
                    coalesce(sum(ceil(d.duration_seconds / 60.0)), 0),
@@ -98,7 +116,7 @@ def count_messages(
             FROM alerts a
             JOIN deliveries d ON d.alert_id = a.id
             CROSS JOIN LATERAL (SELECT {_ARRIVED} AS arrived) t
-            WHERE {_IN_PERIOD}
+            WHERE {_IN_PERIOD} AND NOT {_COUNTED}
             GROUP BY d.alert_id, a.sent_at, d.channel, d.status
             """
         ),
@@ -119,20 +137,29 @@ def count_messages(
     ]
 
 
-def count_failure_reasons(session, start: datetime, end: datetime) -> list[tuple[str, str, int]]:
+def count_failure_reasons(
+    session, start: datetime, end: datetime, *, within_s: float
+) -> list[tuple[str, str, int]]:
     """(channel, reason as the ledger has it, messages) for the failed messages of the
     period's alerts."""
     rows = session.execute(
         text(
             f"""
-            SELECT d.channel, coalesce(d.reason, ''), count(*)
-            FROM alerts a
-            JOIN deliveries d ON d.alert_id = a.id AND d.status = 'failed'
-            WHERE {_IN_PERIOD}
-            GROUP BY d.channel, d.reason
+            SELECT channel, reason, sum(n) FROM (
+                SELECT t.channel, t.reason, t.messages AS n
+                FROM alerts a
+                JOIN alert_delivery_totals t ON t.alert_id = a.id AND t.status = 'failed'
+                WHERE {_IN_PERIOD} AND {_COUNTED}
+                UNION ALL
+                SELECT d.channel, coalesce(d.reason, ''), 1
+                FROM alerts a
+                JOIN deliveries d ON d.alert_id = a.id AND d.status = 'failed'
+                WHERE {_IN_PERIOD} AND NOT {_COUNTED}
+            ) x
+            GROUP BY channel, reason
             """
         ),
-        {"start": start, "end": end},
+        {"start": start, "end": end, "within": within_s},
     ).all()
     return [(channel, reason, int(n)) for channel, reason, n in rows]
 
@@ -157,6 +184,14 @@ def find_area_wards(session, start: datetime, end: datetime, year: int | None) -
     rows = session.execute(
         text(
             f"""
+            SELECT a.id, aw.ward_code, aw.share_inside, wp.adults, aw.inside_m2,
+                   aw.alert_area_m2
+            FROM alerts a
+            JOIN alert_figures f ON f.alert_id = a.id AND {_MEASURED}
+            JOIN alert_area_wards aw ON aw.alert_id = a.id
+            LEFT JOIN ward_population wp ON wp.ward_code = aw.ward_code AND wp.year = :year
+            WHERE {_IN_PERIOD} AND a.area IS NOT NULL
+            UNION ALL
             SELECT a.id, w.code,
                    ST_Area(ST_Intersection(w.boundary, a.area))
                        / NULLIF(ST_Area(w.boundary), 0),
@@ -167,9 +202,11 @@ def find_area_wards(session, start: datetime, end: datetime, year: int | None) -
             JOIN places w ON w.kind = 'ward' AND ST_Intersects(w.boundary, a.area)
             LEFT JOIN ward_population wp ON wp.ward_code = w.code AND wp.year = :year
             WHERE {_IN_PERIOD} AND a.area IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM alert_figures f
+                              WHERE f.alert_id = a.id AND {_MEASURED})
               AND NOT EXISTS (SELECT 1 FROM places n WHERE n.kind = 'ward'
                               AND n.code = w.code AND n.release > w.release)
-            ORDER BY a.id, w.code
+            ORDER BY 1, 2
             """
         ),
         {"start": start, "end": end, "year": year},

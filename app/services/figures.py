@@ -27,10 +27,29 @@ def _density(session) -> None:
     dao.recount_density_squares(session, current_app.config["DENSITY_CELL_M"])
 
 
+def _sent(session) -> None:
+    from app.services.reports import WITHIN_SECONDS
+
+    config = current_app.config
+    settled_s = config["ANALYST_SETTLED_SECONDS"]
+    batch = config["ANALYST_SETTLED_BATCH"]
+    dao.count_settled_alerts(
+        session,
+        settled_s=settled_s,
+        within_s=WITHIN_SECONDS,
+        limit=batch,
+        gap_s=config["ANALYST_NOTICE_SECONDS"],
+    )
+    dao.measure_alert_areas(session, limit=batch)
+
+
 RECOUNTS: dict[str, Callable] = {
     "density": _density,
     "wards": dao.recount_ward_residents,
     "timeline": timeline_dao.recount_resident_days,
+    # Settled alerts' deliveries and areas, a batch a round; the report reads every
+    # other alert from the ledger, so it is exact whenever this last ran.
+    "sent": _sent,
 }
 
 

@@ -316,7 +316,9 @@ def sent_report(period: Period, *, k: int = K_MIN) -> SentReport:
     with read_only():
         alerts = dao.find_sent_alerts(db.session, period.start, period.end)
         groups = dao.count_messages(db.session, period.start, period.end, within_s=WITHIN_SECONDS)
-        failures = dao.count_failure_reasons(db.session, period.start, period.end)
+        failures = dao.count_failure_reasons(
+            db.session, period.start, period.end, within_s=WITHIN_SECONDS
+        )
         year, load_summary = dao.find_population_edition(db.session)
         wards = (
             dao.find_area_wards(db.session, period.start, period.end, year)
