@@ -7,8 +7,12 @@
 - No Server header naming the software and its version.
 - Each run its own control socket (CA_RUN_ID): two instances on one host must not take
   over each other's.
+- Each worker freezes what it built at start-up (modules, the app, the ORM's
+  mappers) out of the garbage collector's sight: a full collection then walks only
+  what requests make, which takes tens of milliseconds off a report's slowest answers.
 """
 
+import gc
 import os
 
 from gunicorn.http import wsgi
@@ -27,3 +31,7 @@ def _without_server(self):
 
 
 wsgi.Response.default_headers = _without_server
+
+
+def post_worker_init(worker):
+    gc.freeze()

@@ -665,7 +665,7 @@ def main() -> None:
         ),
         (
             "sent (last quarter)",
-            lambda: reports.sent_report(quarter),
+            lambda: reports.sent_report(quarter, alerts_page=1),
             (sent, {"start": quarter.start, "end": quarter.end}),
             "/analysts/sent",
         ),
@@ -677,7 +677,7 @@ def main() -> None:
         ),
         (
             "sent (last 365 days)",
-            lambda: reports.sent_report(year),
+            lambda: reports.sent_report(year, alerts_page=1),
             (sent, {"start": year.start, "end": year.end}),
             f"/analysts/sent?from={year.first.isoformat()}&to={year.last.isoformat()}",
         ),
@@ -739,6 +739,10 @@ def main() -> None:
         pages = [p for p in pages if args.only in p[0]]
 
     results: dict[str, dict] = {}
+    # As each gunicorn worker does once the app is loaded (app/gunicorn_conf.py).
+    import gc
+
+    gc.freeze()
     with app.app_context():
         from app.services import figures as precomputed
 

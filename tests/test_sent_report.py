@@ -630,3 +630,32 @@ def test_an_alert_still_sending_is_not_counted(app, ledger, monkeypatch):
     )
     assert ledger["a"] not in counted
     assert {ledger["b"], ledger["c"]} <= counted
+
+
+def test_the_page_lists_the_alerts_a_page_at_a_time_and_the_csv_has_them_all(
+    app, make_officer, ledger, monkeypatch
+):
+    monkeypatch.setattr(reports, "ALERTS_PER_PAGE", 2)
+    client = analyst(app, make_officer)
+    references = [db.session.get(Alert, ledger[n]).reference for n in ("a", "b", "c")]
+
+    def listed(query: str) -> tuple[list[str], str]:
+        page = client.get(f"/analysts/sent?from={FROM}&to={TO}{query}")
+        assert page.status_code == 200
+        return list(page_tables(page.text)["each-alert"]), page.text
+
+    first, html = listed("")
+    assert [h.split()[0] for h in first] == references[:2]
+    assert "Alerts 1 to 2 of 3" in html and 'id="alerts-next"' in html
+    assert 'id="alerts-prev"' not in html
+    second, html = listed("&alerts_page=2")
+    assert [h.split()[0] for h in second] == references[2:]
+    assert 'id="alerts-prev"' in html and 'id="alerts-next"' not in html
+    # Past the end, or not a number: the last page, or the first; never an error.
+    assert listed("&alerts_page=99")[0] == second
+    assert listed("&alerts_page=-1")[0] == first
+    assert listed("&alerts_page=%27x")[0] == first
+    # Totals count every alert whatever the page.
+    assert "Alerts 3 to 3 of 3" in html
+    body = client.get(f"/analysts/sent.csv?from={FROM}&to={TO}").text
+    assert all(reference in body for reference in references)

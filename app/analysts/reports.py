@@ -33,14 +33,17 @@ def _refused(error: reports.PeriodError):
 
 def sent():
     """?from=YYYY-MM-DD&to=YYYY-MM-DD (UK days, inclusive), or ?period=month|quarter|year;
-    with neither, the last full quarter."""
+    with neither, the last full quarter. ?alerts_page=N: the page of the "each alert"
+    table (100 alerts a page; the CSV has them all)."""
     try:
         period = _period_asked()
     except reports.PeriodError as error:
         return _refused(error)
+    page = request.args.get("alerts_page", "1")
+    page = int(page) if page.isdigit() and len(page) < 7 else 1
     return render_template(
         "analysts/sent.html",
-        report=reports.sent_report(period),
+        report=reports.sent_report(period, alerts_page=page),
         error=None,
         presets=reports.PRESETS,
         asked_from=period.first.isoformat(),

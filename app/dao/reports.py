@@ -35,12 +35,10 @@ _IN_PERIOD = """
 # receipt, so "sent" is as far as an e-mail goes). NULL: not (yet) arrived.
 _ARRIVED = ARRIVED
 
-# The alert's deliveries were counted (and nothing changed since), with the same speed
-# mark the report asks for.
+# The alert's deliveries were counted, and nothing changed since (the count is made
+# with the report's speed mark; see figures.count_settled_alerts).
 _COUNTED = """EXISTS (
-    SELECT 1 FROM alert_figures f WHERE f.alert_id = a.id AND f.deliveries_at IS NOT NULL
-    AND NOT EXISTS (SELECT 1 FROM alert_delivery_totals x
-                    WHERE x.alert_id = a.id AND x.within_s <> :within))"""
+    SELECT 1 FROM alert_figures f WHERE f.alert_id = a.id AND f.deliveries_at IS NOT NULL)"""
 
 
 # The alert's area was measured against the wards since boundaries were last loaded.
@@ -61,16 +59,24 @@ class SentAlertRow:
 
 
 @dataclass(frozen=True)
-class MessageGroupRow:
-    """One alert's messages on one channel in one status."""
+class MessageKindRow:
+    """The period's messages on one channel, in one status, of one mode of alert."""
 
-    alert_id: int
     channel: str
     status: str
+    mode: str
     messages: int
     segments: int  # text parts the provider reported
     billed_minutes: int  # each call rounded up to the whole minute
-    within: int  # arrived within `within_s` of the alert's release
+    within: int  # arrived within `within_s` of their alert's release
+
+
+@dataclass(frozen=True)
+class AlertMessagesRow:
+    """One alert's messages, and when its last one arrived."""
+
+    alert_id: int
+    messages: int
     last_arrived_s: float | None  # seconds from release to the last arrival
 
 
@@ -93,48 +99,56 @@ def find_sent_alerts(session, start: datetime, end: datetime) -> list[SentAlertR
 
 def count_messages(
     session, start: datetime, end: datetime, *, within_s: float
-) -> list[MessageGroupRow]:
-    """The messages of the period's alerts grouped by alert, channel and status, with
-    the text parts, billed call minutes, how many arrived within `within_s` seconds of
-    the alert's release, and when the last one arrived."""
+) -> tuple[list[MessageKindRow], list[AlertMessagesRow]]:
+    """The messages of the period's alerts, counted two ways in one pass: by channel,
+    status and the alert's mode (with the text parts, billed call minutes and how many
+    arrived within `within_s` seconds of their alert's release), and by alert (with
+    when its last one arrived)."""
     rows = session.execute(
         text(
             f"""
-            SELECT t.alert_id, t.channel, t.status, sum(t.messages), sum(t.segments),
-                   sum(t.billed_minutes), sum(t.within), max(t.last_arrived_s)
-            FROM alerts a
-            JOIN alert_delivery_totals t ON t.alert_id = a.id
-            WHERE {_IN_PERIOD} AND {_COUNTED}
-            GROUP BY t.alert_id, t.channel, t.status
+            WITH g AS MATERIALIZED (
+                SELECT t.alert_id, a.mode, t.channel, t.status, t.messages, t.segments,
+                       t.billed_minutes, t.within, t.last_arrived_s
+                FROM alerts a
+                JOIN alert_delivery_totals t ON t.alert_id = a.id
+                WHERE {_IN_PERIOD} AND {_COUNTED}
+                UNION ALL
+                SELECT d.alert_id, a.mode, d.channel, d.status, count(*),
+                       coalesce(sum(d.segments), 0),
+                       coalesce(sum(ceil(d.duration_seconds / 60.0)), 0),
+                       count(*) FILTER (
+                           WHERE t.arrived <= a.sent_at + make_interval(secs => :within)),
+                       extract(epoch FROM max(t.arrived) - a.sent_at)
+                FROM alerts a
+                JOIN deliveries d ON d.alert_id = a.id
+                CROSS JOIN LATERAL (SELECT {_ARRIVED} AS arrived) t
+                WHERE {_IN_PERIOD} AND NOT {_COUNTED}
+                GROUP BY d.alert_id, a.mode, a.sent_at, d.channel, d.status
+            )
+            SELECT 1, NULL, channel, status, mode, sum(messages)::bigint,
+                   sum(segments)::bigint, sum(billed_minutes)::bigint, sum(within)::bigint,
+                   NULL::float8
+            FROM g GROUP BY channel, status, mode
             UNION ALL
-            SELECT d.alert_id, d.channel, d.status, count(*),
-                   coalesce(sum(d.segments), 0),
-                   coalesce(sum(ceil(d.duration_seconds / 60.0)), 0),
-                   count(*) FILTER (
-                       WHERE t.arrived <= a.sent_at + make_interval(secs => :within)),
-                   extract(epoch FROM max(t.arrived) - a.sent_at)
-            FROM alerts a
-            JOIN deliveries d ON d.alert_id = a.id
-            CROSS JOIN LATERAL (SELECT {_ARRIVED} AS arrived) t
-            WHERE {_IN_PERIOD} AND NOT {_COUNTED}
-            GROUP BY d.alert_id, a.sent_at, d.channel, d.status
+            SELECT 0, alert_id, NULL, NULL, NULL, sum(messages)::bigint, 0, 0, 0,
+                   max(last_arrived_s)::float8
+            FROM g GROUP BY alert_id
             """
         ),
         {"start": start, "end": end, "within": within_s},
     ).all()
-    return [
-        MessageGroupRow(
-            alert_id=alert_id,
-            channel=channel,
-            status=status,
-            messages=int(messages),
-            segments=int(segments),
-            billed_minutes=int(minutes),
-            within=int(within),
-            last_arrived_s=None if last is None else float(last),
-        )
-        for alert_id, channel, status, messages, segments, minutes, within, last in rows
-    ]
+    kinds, alerts = [], []
+    for by_kind, alert_id, channel, status, mode, n, segments, minutes, within, last in rows:
+        if by_kind:
+            kinds.append(
+                MessageKindRow(
+                    channel, status, mode, int(n), int(segments), int(minutes), int(within)
+                )
+            )
+        else:
+            alerts.append(AlertMessagesRow(alert_id, int(n), last))
+    return kinds, alerts
 
 
 def count_failure_reasons(
@@ -165,62 +179,72 @@ def count_failure_reasons(
 
 
 @dataclass(frozen=True)
-class AreaWard:
-    """A ward an alert's area overlaps, and how much of the ward is inside it."""
+class AreaPopulationRow:
+    """The adults in an alert's area: each ward it overlaps weighted by the share of
+    the ward's area inside it."""
 
     alert_id: int
-    ward_code: str
-    share_inside: float  # of the ward's area, 0..1
-    adults: int | None  # None: no population figure for this ward code
-    inside_m2: float
-    alert_area_m2: float
+    adults: float | None  # None: a ward it overlaps has no population figure
+    missing: tuple[str, ...]  # those wards' codes, first three
+    covered: float  # share of the alert's area inside the wards, 0..1
 
 
-def find_area_wards(session, start: datetime, end: datetime, year: int | None) -> list[AreaWard]:
-    """For each alert of the period with an area, the wards (newest boundary of each
-    code) it overlaps, with the share of each ward's area inside the alert's area and
-    the ward's adults in `year`'s estimates. The overlap test uses the places' spatial
-    index; the intersections are measured for those wards only."""
+def find_area_population(
+    session, start: datetime, end: datetime, year: int | None, alert_ids: list[int]
+) -> list[AreaPopulationRow]:
+    """For each alert of the period with an area that overlaps a ward (newest boundary
+    of each code): the adults in `year`'s estimates living in it, people spread evenly
+    across each ward. Settled alerts' overlaps were measured once (alert_area_wards);
+    the others' are measured here, with the places' spatial index."""
     rows = session.execute(
         text(
             f"""
-            SELECT a.id, aw.ward_code, aw.share_inside, wp.adults, aw.inside_m2,
-                   aw.alert_area_m2
-            FROM alerts a
-            JOIN alert_figures f ON f.alert_id = a.id AND {_MEASURED}
-            JOIN alert_area_wards aw ON aw.alert_id = a.id
-            LEFT JOIN ward_population wp ON wp.ward_code = aw.ward_code AND wp.year = :year
-            WHERE {_IN_PERIOD} AND a.area IS NOT NULL
-            UNION ALL
-            SELECT a.id, w.code,
-                   ST_Area(ST_Intersection(w.boundary, a.area))
-                       / NULLIF(ST_Area(w.boundary), 0),
-                   wp.adults,
-                   ST_Area(ST_Intersection(w.boundary, a.area)),
-                   ST_Area(a.area)
-            FROM alerts a
-            JOIN places w ON w.kind = 'ward' AND ST_Intersects(w.boundary, a.area)
-            LEFT JOIN ward_population wp ON wp.ward_code = w.code AND wp.year = :year
-            WHERE {_IN_PERIOD} AND a.area IS NOT NULL
-              AND NOT EXISTS (SELECT 1 FROM alert_figures f
-                              WHERE f.alert_id = a.id AND {_MEASURED})
-              AND NOT EXISTS (SELECT 1 FROM places n WHERE n.kind = 'ward'
-                              AND n.code = w.code AND n.release > w.release)
-            ORDER BY 1, 2
+            WITH overlapping AS (
+                SELECT a.id AS alert_id, aw.ward_code, aw.share_inside, wp.adults,
+                       aw.inside_m2, aw.alert_area_m2
+                FROM alerts a
+                JOIN alert_figures f ON f.alert_id = a.id AND {_MEASURED}
+                JOIN alert_area_wards aw ON aw.alert_id = a.id
+                LEFT JOIN ward_population wp ON wp.ward_code = aw.ward_code AND wp.year = :year
+                WHERE {_IN_PERIOD} AND a.area IS NOT NULL AND a.id = ANY(:ids)
+                UNION ALL
+                SELECT a.id, w.code,
+                       ST_Area(ST_Intersection(w.boundary, a.area))
+                           / NULLIF(ST_Area(w.boundary), 0),
+                       wp.adults,
+                       ST_Area(ST_Intersection(w.boundary, a.area)),
+                       ST_Area(a.area)
+                FROM alerts a
+                JOIN places w ON w.kind = 'ward' AND ST_Intersects(w.boundary, a.area)
+                LEFT JOIN ward_population wp ON wp.ward_code = w.code AND wp.year = :year
+                WHERE {_IN_PERIOD} AND a.area IS NOT NULL AND a.id = ANY(:ids)
+                  AND NOT EXISTS (SELECT 1 FROM alert_figures f
+                                  WHERE f.alert_id = a.id AND {_MEASURED})
+                  AND NOT EXISTS (SELECT 1 FROM places n WHERE n.kind = 'ward'
+                                  AND n.code = w.code AND n.release > w.release)
+            )
+            SELECT alert_id,
+                   CASE WHEN bool_or(adults IS NULL) THEN NULL
+                        ELSE sum(adults * coalesce(share_inside, 0)) END,
+                   (array_agg(ward_code ORDER BY ward_code)
+                        FILTER (WHERE adults IS NULL))[1:3],
+                   CASE WHEN max(alert_area_m2) > 0
+                        THEN least(1.0, sum(coalesce(inside_m2, 0)) / max(alert_area_m2))
+                        ELSE 0 END
+            FROM overlapping
+            GROUP BY alert_id
             """
         ),
-        {"start": start, "end": end, "year": year},
+        {"start": start, "end": end, "year": year, "ids": alert_ids},
     ).all()
     return [
-        AreaWard(
-            alert_id=alert_id,
-            ward_code=code,
-            share_inside=float(share or 0.0),
-            adults=adults,
-            inside_m2=float(inside or 0.0),
-            alert_area_m2=float(whole or 0.0),
+        AreaPopulationRow(
+            alert_id,
+            None if adults is None else float(adults),
+            tuple(missing or ()),
+            float(covered or 0.0),
         )
-        for alert_id, code, share, adults, inside, whole in rows
+        for alert_id, adults, missing, covered in rows
     ]
 
 

@@ -229,6 +229,11 @@ class SentReport:
     attribution: str | None
     tables: list[Table]
     notes: list[str] = field(default_factory=list)
+    # The "each alert" table holds one page of the period's alerts (the page's; the
+    # CSV and the command have them all): page 1 of 1 when it holds them all.
+    alerts_page: int = 1
+    alerts_pages: int = 1
+    alerts_first: int = 1  # the first alert on the page, counting from 1
 
     def table(self, key: str) -> Table:
         return next(t for t in self.tables if t.key == key)
@@ -308,22 +313,41 @@ def reason_group(reason: str | None) -> str:
 # ---------------------------------------------------------------- the report --------
 
 
-def sent_report(period: Period, *, k: int = K_MIN) -> SentReport:
-    """The figures for the period, as every output shows them."""
+ALERTS_PER_PAGE = 100
+
+
+def sent_report(period: Period, *, k: int = K_MIN, alerts_page: int | None = None) -> SentReport:
+    """The figures for the period, as every output shows them. With `alerts_page`, the
+    "each alert" table holds only that page of ALERTS_PER_PAGE alerts (a page past the
+    last is the last); the other tables always count every alert."""
     config = current_app.config
     sms_price = float(config["SMS_PRICE_PER_SEGMENT"])
     voice_price = float(config["VOICE_PRICE_PER_MINUTE"])
     with read_only():
         alerts = dao.find_sent_alerts(db.session, period.start, period.end)
-        groups = dao.count_messages(db.session, period.start, period.end, within_s=WITHIN_SECONDS)
+        kinds, per_alert_rows = dao.count_messages(
+            db.session, period.start, period.end, within_s=WITHIN_SECONDS
+        )
         failures = dao.count_failure_reasons(
             db.session, period.start, period.end, within_s=WITHIN_SECONDS
         )
         year, load_summary = dao.find_population_edition(db.session)
-        wards = (
-            dao.find_area_wards(db.session, period.start, period.end, year)
-            if year is not None and any(a.has_area for a in alerts)
-            else []
+        pages = max(1, -(-len(alerts) // ALERTS_PER_PAGE))
+        page = 1 if alerts_page is None else min(max(1, alerts_page), pages)
+        listed = (
+            alerts
+            if alerts_page is None
+            else alerts[(page - 1) * ALERTS_PER_PAGE : page * ALERTS_PER_PAGE]
+        )
+        population = (
+            {
+                row.alert_id: row
+                for row in dao.find_area_population(
+                    db.session, period.start, period.end, year, [a.id for a in listed]
+                )
+            }
+            if year is not None and any(a.has_area for a in listed)
+            else {}
         )
 
     # -- every count about messages or residents, in one table for suppression ------
@@ -331,24 +355,24 @@ def sent_report(period: Period, *, k: int = K_MIN) -> SentReport:
     for channel in (*CHANNELS, ALL):
         for status in (*STATUSES, ALL):
             values[(channel, status)] = 0
-    per_alert: dict[int, int] = {a.id: 0 for a in alerts}
-    mode_of = {a.id: a.mode for a in alerts}
     by_mode = {"live": 0, "exercise": 0}
     within = 0
     segments = minutes = 0
-    last_arrival: dict[int, float] = {}
-    for g in groups:
+    for g in kinds:
         for key in ((g.channel, g.status), (g.channel, ALL), (ALL, g.status), (ALL, ALL)):
             values[key] += g.messages
-        per_alert[g.alert_id] += g.messages
-        by_mode[mode_of[g.alert_id]] = by_mode.get(mode_of[g.alert_id], 0) + g.messages
+        by_mode[g.mode] = by_mode.get(g.mode, 0) + g.messages
         within += g.within
         if g.channel == "sms":
             segments += g.segments
         if g.channel == "voice":
             minutes += g.billed_minutes
-        if g.last_arrived_s is not None:
-            last_arrival[g.alert_id] = max(last_arrival.get(g.alert_id, 0.0), g.last_arrived_s)
+    per_alert: dict[int, int] = {a.id: 0 for a in alerts}
+    last_arrival: dict[int, float] = {}
+    for row in per_alert_rows:
+        per_alert[row.alert_id] += row.messages
+        if row.last_arrived_s is not None:
+            last_arrival[row.alert_id] = row.last_arrived_s
     total = values[(ALL, ALL)]
     rules = grid_groups(CHANNELS, STATUSES, row_total=ALL, column_total=ALL)
 
@@ -396,8 +420,7 @@ def sent_report(period: Period, *, k: int = K_MIN) -> SentReport:
     tables.append(_reasons_table(table, reasons))
     tables.append(_cost_table(table, segments, minutes, sms_price, voice_price, k))
     tables.append(_speed_table(table, alerts, last_arrival, total))
-    population = _area_population(wards)
-    tables.append(_alert_table(table, alerts, last_arrival, population, year))
+    tables.append(_alert_table(table, listed, last_arrival, population, year))
 
     notes = []
     still_sending = sum(1 for a in alerts if a.status == "sending")
@@ -418,6 +441,9 @@ def sent_report(period: Period, *, k: int = K_MIN) -> SentReport:
         attribution=attribution,
         tables=tables,
         notes=notes,
+        alerts_page=page if alerts_page is not None else 1,
+        alerts_pages=pages if alerts_page is not None else 1,
+        alerts_first=(page - 1) * ALERTS_PER_PAGE + 1 if alerts_page is not None else 1,
     )
 
 
@@ -631,34 +657,11 @@ def _speed_table(
     )
 
 
-@dataclass(frozen=True)
-class AreaPopulation:
-    adults: float | None  # None: a ward without a figure
-    missing: tuple[str, ...]
-    covered: float  # share of the alert's area inside wards we have, 0..1
-
-
-def _area_population(wards: Sequence[dao.AreaWard]) -> dict[int, AreaPopulation]:
-    """Adults in each alert's area: every ward it overlaps, weighted by the share of
-    the ward's area inside the alert's area (people spread evenly across a ward)."""
-    found: dict[int, list[dao.AreaWard]] = {}
-    for ward in wards:
-        found.setdefault(ward.alert_id, []).append(ward)
-    result = {}
-    for alert_id, overlaps in found.items():
-        missing = tuple(w.ward_code for w in overlaps if w.adults is None)
-        adults = None if missing else sum(w.adults * w.share_inside for w in overlaps)
-        whole = overlaps[0].alert_area_m2
-        covered = min(1.0, sum(w.inside_m2 for w in overlaps) / whole) if whole else 0.0
-        result[alert_id] = AreaPopulation(adults, missing, covered)
-    return result
-
-
 def _alert_table(
     table: Suppressed,
     alerts: Sequence[dao.SentAlertRow],
     last_arrival: dict[int, float],
-    population: dict[int, AreaPopulation],
+    population: dict[int, dao.AreaPopulationRow],
     year: int | None,
 ) -> Table:
     year_words = f"mid-{year}" if year else "no estimates loaded"

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -55,7 +56,7 @@ class Suppressed:
     secondary: frozenset  # hidden so that the primary cannot be worked out
     k: int
 
-    @property
+    @cached_property
     def hidden(self) -> frozenset:
         return self.primary | self.secondary
 

@@ -52,8 +52,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(20), nullable=False),
         sa.Column("reason", sa.Text, nullable=False),  # '' unless failed
         sa.Column("messages", sa.Integer, nullable=False),
-        sa.Column("segments", sa.BigInteger, nullable=False),
-        sa.Column("billed_minutes", sa.BigInteger, nullable=False),
+        sa.Column("segments", sa.Integer, nullable=False),
+        sa.Column("billed_minutes", sa.Integer, nullable=False),
         sa.Column("within_s", sa.Float, nullable=False),
         sa.Column("within", sa.Integer, nullable=False),
         sa.Column("last_arrived_s", sa.Float),
