@@ -66,6 +66,7 @@ def create_app(config: str | type | None = None) -> Flask:
     from app.basemap import bp as basemap_bp
     from app.callbacks import bp as callbacks_bp
     from app.cli import register_cli
+    from app.health import bp as health_bp
     from app.inbox import bp as inbox_bp
     from app.officers import bp as officers_bp
     from app.public import bp as public_bp
@@ -82,6 +83,7 @@ def create_app(config: str | type | None = None) -> Flask:
     app.register_blueprint(api_bp, url_prefix="/api")
     app.register_blueprint(callbacks_bp, url_prefix="/callbacks")
     app.register_blueprint(basemap_bp)
+    app.register_blueprint(health_bp)
     register_cli(app)
 
     @app.template_filter("uk")

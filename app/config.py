@@ -99,6 +99,9 @@ class Config:
     RECONCILE_SECONDS = _int("RECONCILE_SECONDS", 15)
     REQUEUE_SECONDS = _int("REQUEUE_SECONDS", 20)
     SWEEP_INTERVAL_SECONDS = float(_env("SWEEP_INTERVAL_SECONDS", "5"))
+    # /metrics answers a Prometheus scraper that sends "Authorization: Bearer <token>";
+    # unset, there is no /metrics.
+    METRICS_TOKEN = _env("METRICS_TOKEN")
     REDIS_URL = _env("REDIS_URL")
     RQ_QUEUE = _env("RQ_QUEUE", "alerts")
 
@@ -287,6 +290,7 @@ class TestingConfig(Config):
     # (tests of the figures' age set this themselves).
     ANALYST_MAX_AGE_SECONDS = _int("ANALYST_MAX_AGE_SECONDS", 0)
     ANALYST_NOTICE_SECONDS = _int("ANALYST_NOTICE_SECONDS", 0)
+    METRICS_TOKEN = _env("METRICS_TOKEN", "tests-metrics-token")
 
 
 class ProductionConfig(Config):

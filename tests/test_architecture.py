@@ -17,6 +17,7 @@ BLUEPRINTS = (
     "auth",
     "basemap",
     "callbacks",
+    "health",
     "inbox",
     "officers",
     "public",

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from redis.exceptions import RedisError
@@ -33,6 +35,7 @@ class ConcurrentSender:
         self._slots: asyncio.Semaphore | None = None
         self._turns: dict[str, asyncio.Lock] = {}  # one task per limiter waits for a turn
         self._warmed: dict[str, asyncio.Task] = {}
+        self._timings: deque[tuple[str, float]] = deque()  # (channel, seconds) per send
 
     def __enter__(self) -> ConcurrentSender:
         self._thread.start()
@@ -45,6 +48,14 @@ class ConcurrentSender:
         self._loop.close()
         if self._threads is not None:
             self._threads.shutdown()
+
+    def drain_timings(self) -> list[tuple[str, float]]:
+        """(channel, seconds) of each provider call finished since the last drain: how
+        long the provider took to answer (the rate limiter's wait left out)."""
+        drained = []
+        while self._timings:
+            drained.append(self._timings.popleft())
+        return drained
 
     def submit(
         self, transport: Transport, limiter: RateLimiter, message: OutgoingMessage
@@ -68,11 +79,15 @@ class ConcurrentSender:
                         raise TransportError(
                             "rate limiter unavailable (Redis)", permanent=False
                         ) from None
-            if hasattr(transport, "send_async"):
-                return await transport.send_async(message)
-            if self._threads is None:
-                self._threads = ThreadPoolExecutor(self.concurrency)
-            return await self._loop.run_in_executor(self._threads, transport.send, message)
+            started = time.perf_counter()
+            try:
+                if hasattr(transport, "send_async"):
+                    return await transport.send_async(message)
+                if self._threads is None:
+                    self._threads = ThreadPoolExecutor(self.concurrency)
+                return await self._loop.run_in_executor(self._threads, transport.send, message)
+            finally:
+                self._timings.append((message.channel, time.perf_counter() - started))
 
     async def _warm_up(self, transport: Transport) -> None:
         warm_up = getattr(transport, "warm_up", None)

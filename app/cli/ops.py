@@ -57,6 +57,7 @@ def sweeper(once: bool) -> None:
     from app.extensions import db
     from app.services.alerts import release_scheduled_alerts
     from app.services.ledgers import sweep
+    from app.services.metrics import count_sweeps
     from app.services.residents import purge_expired_hourly
 
     if once:
@@ -71,6 +72,7 @@ def sweeper(once: bool) -> None:
     while True:
         try:
             found = sweep() | {"scheduled_released": release_scheduled_alerts()}
+            count_sweeps(found)
             purge_expired_hourly()
             if any(found.values()):
                 click.echo(f"sweeper: {found}")

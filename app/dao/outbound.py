@@ -197,12 +197,14 @@ def apply_status(
     duration_seconds: int | None,
 ):
     """A provider's callback: move the row forward, never back. (alert_id or None, the
-    status it had) or None when there is no such row."""
+    status it had, its channel, seconds from its sending to this callback when this
+    callback finished it, else None) or None when there is no such row."""
     owner = "d.alert_id" if table == "deliveries" else "NULL::bigint"
     return db.session.execute(
         text(
             f"""
-            WITH old AS (SELECT id, status FROM {_table(table)} WHERE id = :id FOR UPDATE)
+            WITH old AS (SELECT id, status, finished_at FROM {_table(table)}
+                         WHERE id = :id FOR UPDATE)
             UPDATE {table} d SET
                 provider_ref = coalesce(d.provider_ref, :ref),
                 segments = coalesce(:segments, d.segments),
@@ -218,7 +220,9 @@ def apply_status(
                                    ELSE d.finished_at END,
                 updated_at = now()
             FROM old WHERE d.id = old.id
-            RETURNING {owner}, old.status
+            RETURNING {owner}, old.status, d.channel,
+                CASE WHEN :rank = 3 AND old.finished_at IS NULL
+                     THEN extract(epoch FROM now() - d.sent_at)::float8 END
             """
         ),
         {

@@ -42,6 +42,7 @@ from app.channels.sender import ConcurrentSender
 from app.dao import outbound as ledger_sql
 from app.dao.events import create_provider_event
 from app.extensions import db, redis_store
+from app.services import metrics
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
     settled: dict[str, list] = {"ids": [], "statuses": [], "reasons": []}  # unknown, failed
     retry: dict[str, list] = {"ids": [], "reasons": [], "delays": []}
     counts = {"sent": 0, "retry": 0, "failed": 0, "unknown": 0}
+    kinds: list[tuple[str, str]] = []
     for outcome in outcomes:
         claimed, error = outcome.claimed, outcome.error
         if error is None:
@@ -130,6 +132,7 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
             retry["reasons"].append(error.reason)
             retry["delays"].append(backoff_seconds(claimed.attempts))
         counts[kind] += 1
+        kinds.append((claimed.channel, kind))
     if sent:
         ledger_sql.mark_sent(
             ledger.table,
@@ -143,6 +146,7 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
     if retry["ids"]:
         ledger_sql.retry_later(ledger.table, **retry)
     db.session.commit()
+    metrics.count_messages(ledger.name, kinds)
     return counts
 
 
@@ -223,6 +227,7 @@ def _send_due(ledger: Ledger, sender: ConcurrentSender, due: list[int], touched:
             done.append(finished.get())
         outcomes = [_outcome(in_flight.pop(future), future) for future in done]
         totals.add(record(ledger, outcomes))
+        metrics.observe("provider_latency_seconds", sender.drain_timings())
 
     for start in range(0, len(due), step):
         if len(in_flight) >= step:
@@ -270,7 +275,12 @@ def _outcome(claimed: Claimed, future: Future) -> Outcome:
 def _send_here(transport, limiter, claimed: Claimed, message: OutgoingMessage) -> Outcome:
     limiter.acquire()
     try:
-        return Outcome(claimed, result=transport.send(message))
+        started = time.perf_counter()
+        result = transport.send(message)
+        metrics.observe(
+            "provider_latency_seconds", [(message.channel, time.perf_counter() - started)]
+        )
+        return Outcome(claimed, result=result)
     except TransportError as error:
         db.session.rollback()
         return Outcome(claimed, error=error)
@@ -315,6 +325,8 @@ def apply_provider_status(ledger: Ledger, row_id: int, update: ProviderStatus) -
         duration_seconds=update.duration_seconds,
     )
     db.session.commit()
+    if row is not None and row[3] is not None:
+        metrics.observe("callback_lag_seconds", [(row[2], row[3])])
     # Only a row this moved out of waiting can have finished its alert: the many
     # "sent -> delivered" callbacks of a big alert need not ask.
     if row is not None and row[0] is not None and row[1] in ("queued", "sending", "unknown"):

@@ -3,6 +3,7 @@ the preview the officer sees before sending, and counts as staff may read them."
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from flask import current_app
@@ -21,7 +22,7 @@ from app.dao.targeting import (
 )
 from app.extensions import db
 from app.models import CHANNELS, Alert, InterestGroup, Officer
-from app.services import authorisation, teams
+from app.services import authorisation, metrics, teams
 from app.services.alerts.drafts import AlertDraft, AlertInvalid
 from app.services.alerts.lifecycle import is_test, needs_approval
 from app.services.alerts.timing import finish_estimate
@@ -161,6 +162,7 @@ def preview_targets(draft: AlertDraft, officer: Officer | None = None) -> dict:
     message saying which areas they may send to, and the answer carries
     "permitted_area": those areas' outline for the map (None: anywhere in the force).
     Raises AlertInvalid."""
+    started = time.perf_counter()
     with read_only():
         errors: dict[str, str] = {}
         target = resolve_target(draft, errors, officer)
@@ -169,7 +171,9 @@ def preview_targets(draft: AlertDraft, officer: Officer | None = None) -> dict:
         found = _preview(draft, target)
         if officer is not None:
             found["permitted_area"] = teams.permitted_area_geojson(officer)
-        return found
+    kind = "area" if target.audience.area_wkb is not None else "same people"
+    metrics.observe("preview_seconds", [(kind, time.perf_counter() - started)])
+    return found
 
 
 def _preview(draft: AlertDraft, target: Target) -> dict:

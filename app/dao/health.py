@@ -1,0 +1,42 @@
+"""What the health checks and the metrics read from the database. Reads only."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+
+def ping(session, timeout_ms: int) -> None:
+    """One round trip, given up after timeout_ms."""
+    session.execute(
+        text("SELECT set_config('statement_timeout', :t, true)"), {"t": str(timeout_ms)}
+    )
+    session.execute(text("SELECT 1"))
+
+
+def find_schema_revision(session) -> str | None:
+    """The migration the database is at (alembic's record), or None before any."""
+    return session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def count_unfinished_deliveries(session) -> list[tuple[str, str, int]]:
+    """(channel, status, n) of the deliveries still on their way: queued, sending, or
+    unknown (sent, maybe, and waiting for the provider). The partial index
+    ix_deliveries_unfinished holds exactly these, so this stays cheap however large
+    the ledger."""
+    rows = session.execute(
+        text(
+            "SELECT channel, status, count(*) FROM deliveries"
+            " WHERE status IN ('queued', 'sending', 'unknown') GROUP BY 1, 2"
+        )
+    ).all()
+    return [(channel, status, int(n)) for channel, status, n in rows]
+
+
+def find_oldest_unfinished_age(session) -> float | None:
+    """Seconds since the oldest unfinished delivery last moved, or None."""
+    return session.execute(
+        text(
+            "SELECT extract(epoch FROM now() - min(updated_at)) FROM deliveries"
+            " WHERE status IN ('queued', 'sending', 'unknown')"
+        )
+    ).scalar()

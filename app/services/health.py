@@ -1,0 +1,62 @@
+"""Is this process up (/healthz), and can it do its work (/readyz): the database
+answers, Redis answers, and the database's schema is the one this code was written
+for (a deploy whose migrations have not run yet is not ready). The answers name the
+checks only: no addresses, versions or errors a stranger could use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from alembic.config import Config as AlembicConfig
+from alembic.script import ScriptDirectory
+from flask import current_app
+
+from app.dao import health as dao
+from app.extensions import db, redis_store
+from app.services.transaction import read_only
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+CHECK_TIMEOUT_MS = 2000
+
+
+@dataclass(frozen=True)
+class Readiness:
+    checks: dict[str, str]  # name: "ok" or what is wrong, in a few words
+
+    @property
+    def ready(self) -> bool:
+        return all(state == "ok" for state in self.checks.values())
+
+
+@cache
+def code_revision() -> str:
+    """The newest migration this code carries (alembic's head)."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def readiness() -> Readiness:
+    checks: dict[str, str] = {}
+    try:
+        with read_only():
+            dao.ping(db.session, CHECK_TIMEOUT_MS)
+            revision = dao.find_schema_revision(db.session)
+        checks["database"] = "ok"
+        if revision == code_revision():
+            checks["migrations"] = "ok"
+        else:
+            checks["migrations"] = "not current: run flask db upgrade"
+    except Exception as error:  # noqa: BLE001 - any failure means not ready
+        current_app.logger.warning("readiness: database check failed: %s", type(error).__name__)
+        checks["database"] = "not answering"
+        checks["migrations"] = "unknown"
+    try:
+        redis_store.client.ping()
+        checks["redis"] = "ok"
+    except Exception as error:  # noqa: BLE001
+        current_app.logger.warning("readiness: Redis check failed: %s", type(error).__name__)
+        checks["redis"] = "not answering"
+    return Readiness(checks)

@@ -1,0 +1,64 @@
+"""/healthz and /readyz, against the real database and Redis, and against ones that
+do not answer."""
+
+from redis import Redis
+from sqlalchemy import text
+
+from app import create_app
+from app.config import TestingConfig
+from app.extensions import db, redis_store
+
+
+def test_healthz_says_the_process_is_up(client):
+    answer = client.get("/healthz")
+    assert answer.status_code == 200
+    assert answer.json == {"status": "up"}
+
+
+def test_readyz_checks_the_database_redis_and_migrations(client):
+    answer = client.get("/readyz")
+    assert answer.status_code == 200, answer.json
+    assert answer.json == {
+        "status": "ready",
+        "checks": {"database": "ok", "migrations": "ok", "redis": "ok"},
+    }
+    assert answer.headers["Cache-Control"] == "no-store"
+
+
+def test_readyz_is_not_ready_while_migrations_are_behind(app, client):
+    with app.app_context():
+        current = db.session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        db.session.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+        db.session.commit()
+    try:
+        answer = client.get("/readyz")
+    finally:
+        with app.app_context():
+            db.session.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": current})
+            db.session.commit()
+    assert answer.status_code == 503
+    assert answer.json["checks"]["migrations"] == "not current: run flask db upgrade"
+    assert answer.json["checks"]["database"] == "ok"
+
+
+def test_readyz_is_not_ready_without_redis_and_says_only_which(app, client, monkeypatch):
+    # A port nothing listens on: a Redis that is down.
+    monkeypatch.setattr(redis_store, "_client", Redis(port=1, socket_connect_timeout=0.5))
+    monkeypatch.setattr(redis_store, "url", "redis://127.0.0.1:1/0", raising=False)
+    answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json["checks"]["redis"] == "not answering"
+    assert "127.0.0.1" not in answer.text and "Error" not in answer.text
+
+
+def test_readyz_is_not_ready_without_the_database():
+    down = type(
+        "DatabaseDown",
+        (TestingConfig,),
+        {"SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://nobody:nothing@127.0.0.1:1/none"},
+    )
+    app = create_app(down)
+    answer = app.test_client().get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json["checks"]["database"] == "not answering"
+    assert "nobody" not in answer.text and "127.0.0.1" not in answer.text
