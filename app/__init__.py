@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from zoneinfo import ZoneInfo
 
 from flask import Flask
 
+from app import logs
 from app.config import config_for
 from app.extensions import csrf, db, login_manager, migrate, redis_store
 
@@ -42,10 +42,7 @@ def create_app(config: str | type | None = None) -> Flask:
 
         hops = app.config["PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # The Twilio SDK logs every request at INFO, numbers included: personal data in
-    # logs, and a cost on every message. Warnings only.
-    logging.getLogger("twilio").setLevel(logging.WARNING)
+    logs.configure(app)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"))

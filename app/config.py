@@ -45,6 +45,8 @@ class Config:
     # How many proxies (e.g. the force's TLS terminator) sit in front of the app, so
     # that audit records carry the user's address, not the proxy's.
     PROXY_HOPS = _int("PROXY_HOPS", 0)
+    # "text" for a person at a terminal, "json" for a log collector (app/logs.py).
+    LOG_FORMAT = _env("LOG_FORMAT", "text")
     # Providers. With Twilio and SMTP settings the product sends for real; without them
     # messages go to the development outbox.
     TWILIO_ACCOUNT_SID = _env("TWILIO_ACCOUNT_SID")
@@ -260,6 +262,8 @@ class Config:
     def check(cls) -> None:
         if cls.DENSITY_CELL_M not in (250, 500, 1000, 2000, 5000):
             raise ConfigError("DENSITY_CELL_M must be 250, 500, 1000, 2000 or 5000 (metres).")
+        if cls.LOG_FORMAT not in ("text", "json"):
+            raise ConfigError('LOG_FORMAT must be "text" or "json".')
         missing = [name for name in cls.REQUIRED if not getattr(cls, name)]
         if missing:
             names = ", ".join(
@@ -295,6 +299,7 @@ class TestingConfig(Config):
 
 class ProductionConfig(Config):
     ENV_NAME = "production"
+    LOG_FORMAT = _env("LOG_FORMAT", "json")
     SESSION_COOKIE_SECURE = True
     # Browsers use HTTPS only for a year once they have seen this (the service is
     # behind TLS in production; PUBLIC_BASE_URL must be https).

@@ -1,0 +1,75 @@
+"""How the processes log: one line per event, as text for a person at a terminal
+(LOG_FORMAT=text, the default outside production) or as JSON for a log collector
+(LOG_FORMAT=json, production's default), with the request's id on every line logged
+while serving it.
+
+A request id comes from the X-Request-Id header a reverse proxy set (if it looks like
+one: letters, digits, dots, dashes and underscores, up to 64) or is made here; the
+response carries it back, so a complaint ("it failed at 10:02, request id ...") finds
+its lines. Nothing personal goes in: the access log names the route, never the path
+(web.py), and the Twilio SDK's request logging (numbers) is turned down."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+from flask import Flask, g, has_request_context, request
+from pythonjsonlogger.json import JsonFormatter
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_MARK = "_community_alerts_handler"
+
+
+def _with_request_id(make_record):
+    """Every record gets request_id, whichever handler writes it out."""
+
+    def make(*args, **kwargs):
+        record = make_record(*args, **kwargs)
+        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        return record
+
+    make.adds_request_id = True
+    return make
+
+
+def formatter(kind: str) -> logging.Formatter:
+    if kind == "json":
+        return JsonFormatter(
+            JSON_FIELDS,
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            timestamp=False,
+        )
+    return logging.Formatter(TEXT_FORMAT)
+
+
+def configure(app: Flask) -> None:
+    """The root logger's one handler, in LOG_FORMAT (replaced, not added to, when
+    another app is made in the same process), and request ids in and out."""
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for handler in [h for h in root.handlers if getattr(h, _MARK, False)]:
+        root.removeHandler(handler)
+    handler = logging.StreamHandler()
+    setattr(handler, _MARK, True)
+    handler.setFormatter(formatter(app.config["LOG_FORMAT"]))
+    root.addHandler(handler)
+    if not getattr(logging.getLogRecordFactory(), "adds_request_id", False):
+        logging.setLogRecordFactory(_with_request_id(logging.getLogRecordFactory()))
+    # The Twilio SDK logs every request at INFO, numbers included: personal data in
+    # logs, and a cost on every message. Warnings only.
+    logging.getLogger("twilio").setLevel(logging.WARNING)
+
+    @app.before_request
+    def take_request_id():
+        given = request.headers.get("X-Request-Id", "")
+        g.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+    @app.after_request
+    def give_request_id(response):
+        if "request_id" in g:
+            response.headers["X-Request-Id"] = g.request_id
+        return response
