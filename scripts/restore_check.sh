@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The backup works only if it restores. This dumps SOURCE (as scripts/backup.sh
+# does), restores the dump into TARGET, an empty database kept for this (its name must
+# contain "restore": everything this account owns there is dropped first), and
+# checks that every table holds the same number of rows and the schema is at the same
+# migration. Exit 0 and a summary when they match; 1 and the tables that differ when not.
+#   Usage: scripts/restore_check.sh SOURCE_URL TARGET_URL [DUMP_FILE]
+#          scripts/restore_check.sh --compare SOURCE_URL TARGET_URL  (only the counts)
+# PostGIS stays as the superuser made it in TARGET (scripts/services.sh): the dump's
+# extension entries (and its reference table of coordinate systems) are left out of
+# the restore, so no superuser is needed.
+set -euo pipefail
+compare_only=0
+if [ "${1:-}" = "--compare" ]; then
+  compare_only=1
+  shift
+fi
+if [ $# -lt 2 ]; then
+  echo "usage: $0 SOURCE_URL TARGET_URL [DUMP_FILE]" >&2
+  exit 2
+fi
+source_url="${1/postgresql+psycopg:/postgresql:}"
+target_url="${2/postgresql+psycopg:/postgresql:}"
+target_db="${target_url##*/}"
+target_db="${target_db%%\?*}"
+case "$target_db" in
+  *restore*) ;;
+  *) echo "refusing: the target database ($target_db) must be one kept for restore checks" >&2
+     exit 2 ;;
+esac
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+dump="${3:-$work/backup.dump}"
+
+here="$(cd "$(dirname "$0")" && pwd)"
+if [ "$compare_only" = 0 ]; then
+  "$here/backup.sh" "$source_url" "$dump" >/dev/null
+  psql -q -X -v ON_ERROR_STOP=1 -d "$target_url" -c "DROP OWNED BY CURRENT_USER" >/dev/null
+  pg_restore --list "$dump" \
+    | grep -v -E ' EXTENSION | COMMENT - EXTENSION |TABLE DATA public spatial_ref_sys ' \
+    > "$work/list"
+  pg_restore --exit-on-error --no-owner --no-privileges --use-list="$work/list" \
+    --dbname="$target_url" "$dump"
+fi
+
+count_rows() {
+  psql -X -At -v ON_ERROR_STOP=1 -d "$1" <<'SQL'
+SELECT format('SELECT %L || '' '' || count(*) FROM %I.%I;', c.relname, n.nspname, c.relname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND n.nspname = 'public'
+  AND c.relname <> 'spatial_ref_sys' AND NOT c.relispartition
+ORDER BY c.relname
+\gexec
+SELECT 'alembic_version=' || version_num FROM alembic_version;
+SQL
+}
+count_rows "$source_url" > "$work/source"
+count_rows "$target_url" > "$work/target"
+if ! diff -u "$work/source" "$work/target" > "$work/diff"; then
+  echo "restore check FAILED: the restored database differs (source -, restored +):" >&2
+  cat "$work/diff" >&2
+  exit 1
+fi
+tables=$(grep -vc '^alembic_version=' "$work/source")
+rows=$(grep -v '^alembic_version=' "$work/source" | awk '{n += $2} END {print n + 0}')
+echo "restore check: $tables tables and $rows rows restored, every count equal;" \
+  "$(grep '^alembic_version=' "$work/source" | tr = ' ')"

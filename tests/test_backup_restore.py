@@ -1,0 +1,75 @@
+"""The deployment guide's backup is restored and checked: scripts/backup.sh and
+scripts/restore_check.sh against the test database, restored into a database kept
+for it (TEST_RESTORE_DATABASE_URL, made by scripts/services.sh)."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from app.extensions import db
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET = os.environ.get("TEST_RESTORE_DATABASE_URL")
+
+
+@pytest.fixture
+def target():
+    if not TARGET:
+        pytest.skip("TEST_RESTORE_DATABASE_URL is not set (make test sets it)")
+    engine = create_engine(TARGET.replace("postgresql:", "postgresql+psycopg:", 1))
+    yield engine
+    engine.dispose()
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(ROOT / "scripts" / "restore_check.sh"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_a_backup_restores_with_every_row_and_the_check_sees_a_difference(
+    app, target, make_resident, make_officer
+):
+    for n in range(3):
+        make_resident(postcode="BS1 6AD", sms=f"+44770090090{n}", groups=("farm-watch",))
+    make_officer()
+    db.session.commit()
+    source = app.config["SQLALCHEMY_DATABASE_URI"]
+
+    done = run(source, TARGET)
+    assert done.returncode == 0, done.stderr
+    assert "every count equal" in done.stdout
+    with target.connect() as restored:
+        assert restored.execute(text("SELECT count(*) FROM residents")).scalar() == 3
+        assert restored.execute(text("SELECT count(*) FROM resident_locations")).scalar() == 3
+        # PostGIS works on the restored rows.
+        assert (
+            restored.execute(
+                text("SELECT count(*) FROM resident_locations WHERE ST_SRID(location) = 27700")
+            ).scalar()
+            == 3
+        )
+
+    # A restore missing a row is caught, and the table named.
+    with target.begin() as restored:
+        restored.execute(text("DELETE FROM resident_groups"))
+    differs = run("--compare", source, TARGET)
+    assert differs.returncode == 1
+    assert "resident_groups" in differs.stderr
+
+    # Run again, it empties the target first and restores cleanly.
+    again = run(source, TARGET)
+    assert again.returncode == 0, again.stderr
+
+
+def test_it_refuses_a_target_not_kept_for_restores(app):
+    refused = run(app.config["SQLALCHEMY_DATABASE_URI"], "postgresql://u:p@127.0.0.1:5432/live")
+    assert refused.returncode == 2
+    assert "must be one kept for restore checks" in refused.stderr
