@@ -108,8 +108,19 @@ ENDPOINTS: dict[str, str] = {
 }
 
 # Routes for everyone, staff rights aside: residents' and the public's pages, the
-# public API, signing in, the providers' callbacks (checked by their signature).
-PUBLIC_BLUEPRINTS = ("public", "residents", "api", "auth", "sso", "callbacks", "basemap")
+# public API, signing in, the providers' callbacks (checked by their signature), the
+# health checks (which say nothing but "up"/"ready") and the metrics (checked by the
+# scraper's token).
+PUBLIC_BLUEPRINTS = (
+    "public",
+    "residents",
+    "api",
+    "auth",
+    "sso",
+    "callbacks",
+    "basemap",
+    "health",
+)
 
 
 def access(role: str, action: str) -> str:
