@@ -10,8 +10,11 @@ bench_targeting.py) and the Twilio-compatible gateway from tests/ on loopback.
 4. Notices (codes, links) through the same engine, as 2: the same rate.
 5. Residents' replies through the signed webhook (gunicorn, 2 workers x 4 threads, as
    `make run`), 32 at a time: at least 200 recorded a second.
+6. Adding workers adds throughput? 1, 2, 4 and 8 worker processes on the same alert:
+   messages a second, and CPU a message in the workers, PostgreSQL, Redis and the
+   gateway, to show where it stops scaling and why.
 
-    .venv/bin/python bench/bench_dispatch.py
+    .venv/bin/python bench/bench_dispatch.py [--scaling-only]
 """
 
 from __future__ import annotations
@@ -88,6 +91,26 @@ def stop(processes) -> None:
         process.wait(timeout=30)
 
 
+def provider_env(app, gateway) -> dict:
+    """The workers' environment: the benchmark database, the gateway as Twilio."""
+    return dict(
+        os.environ,
+        DATABASE_URL=os.environ["DATABASE_URL"],
+        REDIS_URL=app.config["REDIS_URL"],
+        APP_ENV="development",
+        SECRET_KEY="bench",  # noqa: S106
+        DELIVERY_TRANSPORT="providers",
+        TWILIO_ACCOUNT_SID=gateway.account_sid,
+        TWILIO_AUTH_TOKEN=gateway.auth_token,
+        TWILIO_FROM_NUMBER="+447700900999",
+        TWILIO_API_BASE_URL=gateway.base_url,
+        SMTP_HOST="127.0.0.1",
+        MAIL_FROM="bench@police.example",
+        DELIVERY_BATCH_SIZE="500",
+        DELIVERY_CONCURRENCY="48",
+    )
+
+
 def main() -> None:
     app = bench_app()
     # The benchmark measures the machine, not a supervisor: no alert waits for approval.
@@ -125,22 +148,7 @@ def main() -> None:
 
         gateway = TwilioGateway().start()
         gateway.send_callbacks = False
-        env = dict(
-            os.environ,
-            DATABASE_URL=os.environ["DATABASE_URL"],
-            REDIS_URL=app.config["REDIS_URL"],
-            APP_ENV="development",
-            SECRET_KEY="bench",  # noqa: S106
-            DELIVERY_TRANSPORT="providers",
-            TWILIO_ACCOUNT_SID=gateway.account_sid,
-            TWILIO_AUTH_TOKEN=gateway.auth_token,
-            TWILIO_FROM_NUMBER="+447700900999",
-            TWILIO_API_BASE_URL=gateway.base_url,
-            SMTP_HOST="127.0.0.1",
-            MAIL_FROM="bench@police.example",
-            DELIVERY_BATCH_SIZE="500",
-            DELIVERY_CONCURRENCY="48",
-        )
+        env = provider_env(app, gateway)
         try:
             # 2. Sustained sending, 50 ms a request, no limit.
             gateway.latency_s = 0.05
@@ -218,8 +226,93 @@ def main() -> None:
 
             # 5. Replies through the signed webhook.
             replies_rate(db, text, gateway, env)
+
+            # 6. Worker scaling.
+            scaling(db, text, officer, gateway, env)
         finally:
             gateway.stop()
+
+
+def processes_named(name: str) -> list[int]:
+    found = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True, check=False)
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def total_cpu(pids: list[int]) -> float:
+    seconds = 0.0
+    for pid in pids:
+        try:
+            seconds += cpu_seconds(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a backend that ended between the listing and the reading
+    return seconds
+
+
+def scaling(db, text, officer, gateway, env: dict, counts=(1, 2, 4, 8)) -> None:
+    """The same alert (texts only) sent by 1, 2, 4 and 8 worker processes."""
+    from app.extensions import redis_store
+    from app.services.alerts import submit_alert
+
+    box = [[[-2.70, 51.40], [-2.50, 51.40], [-2.50, 51.52], [-2.70, 51.52], [-2.70, 51.40]]]
+    rows = []
+    for count in counts:
+        redis_store.client.flushdb()
+        db.session.execute(text("TRUNCATE alerts, deliveries, outbox_messages CASCADE"))
+        db.session.commit()
+        gateway.accepted.clear()
+        gateway.latency_s = 0.05
+        submit_alert(officer, shapes=[{"kind": "polygon", "coordinates": box}], title="T", body="B")
+        only_sms(db, text)
+        total = db.session.scalar(text("SELECT count(*) FROM deliveries WHERE channel = 'sms'"))
+        db.session.commit()
+        processes = workers(count, env)
+        try:
+            deadline = time.monotonic() + 120
+            while not gateway.accepted and time.monotonic() < deadline:
+                time.sleep(0.01)
+            postgres, redis = processes_named("postgres"), processes_named("redis-server")
+            before = (
+                sum(cpu_seconds(p.pid) for p in processes),
+                total_cpu(postgres),
+                total_cpu(redis),
+                time.process_time(),
+            )
+            deadline = time.monotonic() + 600
+            while len(gateway.accepted_to("Messages")) < total and time.monotonic() < deadline:
+                time.sleep(0.2)
+            time.sleep(1)
+            postgres = sorted(set(postgres) | set(processes_named("postgres")))
+            after = (
+                sum(cpu_seconds(p.pid) for p in processes),
+                total_cpu(postgres),
+                total_cpu(redis),
+                time.process_time(),
+            )
+        finally:
+            stop(processes)
+        times = sorted(a.at for a in gateway.accepted if a.kind == "Messages")
+        rate = (len(times) - 1) / (times[-1] - times[0])
+        per = [(b - a) / len(times) * 1000 for a, b in zip(before, after, strict=True)]
+        rows.append((count, len(times), rate, *per))
+    print(
+        f"\nworker scaling: the same {rows[0][1]:,} texts, gateway answering in 50 ms, "
+        f"48 in flight per worker, {os.cpu_count()} cores (CPU ms a message)"
+    )
+    print(
+        f"{'workers':>7} {'a second':>9} {'workers':>8} {'postgres':>9} {'redis':>6} {'gateway':>8}"
+    )
+    for count, _n, rate, workers_ms, postgres_ms, redis_ms, gateway_ms in rows:
+        print(
+            f"{count:7d} {rate:9,.0f} {workers_ms:8.2f} {postgres_ms:9.2f} {redis_ms:6.2f} "
+            f"{gateway_ms:8.2f}"
+        )
+    busiest = max(rows, key=lambda r: r[2])
+    cpu_ms = sum(busiest[3:])
+    print(
+        f"best: {busiest[2]:,.0f} a second with {busiest[0]} workers; all of it costs "
+        f"{cpu_ms:.2f} CPU ms a message, so {os.cpu_count()} cores top out near "
+        f"{os.cpu_count() * 1000 / cpu_ms:,.0f} a second on this machine"
+    )
 
 
 def notices_rate(db, text, gateway, env: dict) -> None:
@@ -292,5 +385,24 @@ def replies_rate(db, text, gateway, env: dict) -> None:
     )
 
 
+def scaling_main() -> None:
+    """Only section 6 (`--scaling-only`)."""
+    app = bench_app()
+    app.config["APPROVAL_THRESHOLD"] = 10**9
+    from sqlalchemy import text
+
+    from app.extensions import db
+    from app.models import Officer
+
+    with app.app_context():
+        officer = db.session.get(Officer, officer_id(db, text))
+        gateway = TwilioGateway().start()
+        gateway.send_callbacks = False
+        try:
+            scaling(db, text, officer, gateway, provider_env(app, gateway))
+        finally:
+            gateway.stop()
+
+
 if __name__ == "__main__":
-    main()
+    scaling_main() if "--scaling-only" in sys.argv else main()
