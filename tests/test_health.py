@@ -2,6 +2,8 @@
 do not answer."""
 
 from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from sqlalchemy import text
 
 from app import create_app
@@ -43,7 +45,11 @@ def test_readyz_is_not_ready_while_migrations_are_behind(app, client):
 
 def test_readyz_is_not_ready_without_redis_and_says_only_which(app, client, monkeypatch):
     # A port nothing listens on: a Redis that is down.
-    monkeypatch.setattr(redis_store, "_client", Redis(port=1, socket_connect_timeout=0.5))
+    monkeypatch.setattr(
+        redis_store,
+        "_client",
+        Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)),
+    )
     monkeypatch.setattr(redis_store, "url", "redis://127.0.0.1:1/0", raising=False)
     answer = client.get("/readyz")
     assert answer.status_code == 503
