@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import bench_app, figures, web_app  # noqa: E402
+from bench.common import bench_app, figures, web_app, web_env  # noqa: E402
 
 # The bare SQL is put together from this module's constants; values are bound.
 # ruff: noqa: S608
@@ -786,14 +786,7 @@ def main() -> None:
 
     if not args.no_http:
         analyst_account(app)
-        env = dict(
-            os.environ,
-            DATABASE_URL=os.environ["DATABASE_URL"],
-            REDIS_URL=config["REDIS_URL"],
-            APP_ENV="development",
-            SECRET_KEY="bench",  # noqa: S106
-            STAFF_TOTP_REQUIRED="0",
-        )
+        env = web_env(app, STAFF_TOTP_REQUIRED="0")
         print(
             f"\npages and downloads through gunicorn (2 workers x 4 threads), one at a "
             f"time ({args.http_runs} runs):",

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, bench_app, web_app  # noqa: E402
+from bench.common import ROOT, bench_app, web_app, web_env  # noqa: E402
 from tests.twilio_gateway import TwilioGateway  # noqa: E402
 
 # A 36 x 24 km box over London: about 100,000 of the million synthetic residents.
@@ -93,12 +93,8 @@ def stop(processes) -> None:
 
 def provider_env(app, gateway) -> dict:
     """The workers' environment: the benchmark database, the gateway as Twilio."""
-    return dict(
-        os.environ,
-        DATABASE_URL=os.environ["DATABASE_URL"],
-        REDIS_URL=app.config["REDIS_URL"],
-        APP_ENV="development",
-        SECRET_KEY="bench",  # noqa: S106
+    return web_env(
+        app,
         DELIVERY_TRANSPORT="providers",
         TWILIO_ACCOUNT_SID=gateway.account_sid,
         TWILIO_AUTH_TOKEN=gateway.auth_token,

@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_analysts import analysts_app  # noqa: E402
-from bench.common import web_app  # noqa: E402
+from bench.common import web_app, web_env  # noqa: E402
 
 PASSWORD = "load-test-officer-passphrase-7Qx"  # noqa: S105 - a benchmark account
 EMAIL = "load-officer-{}@bench.invalid"
@@ -225,15 +225,7 @@ def main() -> None:
     args = parser.parse_args()
     app = analysts_app()
     points, postcodes = prepare(app)
-    env = dict(
-        os.environ,
-        DATABASE_URL=os.environ["DATABASE_URL"],
-        REDIS_URL=app.config["REDIS_URL"],
-        APP_ENV="development",
-        SECRET_KEY="bench",  # noqa: S106
-        PROXY_HOPS="1",
-        LOG_FORMAT="text",
-    )
+    env = web_env(app, PROXY_HOPS="1", LOG_FORMAT="text")
     print(
         f"{args.officers} officers previewing (5-15 s apart), {args.rate:g} sign-ups a second, "
         f"{args.seconds:g} s, gunicorn 2 workers x 4 threads, {os.cpu_count()} cores",

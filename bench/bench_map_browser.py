@@ -11,14 +11,13 @@ before it asks) is reported on its own, and so is the server's time.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_dispatch import officer_id  # noqa: E402
-from bench.common import bench_app, figures, web_app  # noqa: E402
+from bench.common import bench_app, figures, web_app, web_env  # noqa: E402
 
 # Central London, where the synthetic residents are densest.
 POSTCODE = "EC1A 1BB"
@@ -81,13 +80,7 @@ def main() -> None:
         email = db.session.get(
             __import__("app.models", fromlist=["Officer"]).Officer, officer_id(db, text)
         ).email
-    env = dict(
-        os.environ,
-        DATABASE_URL=os.environ["DATABASE_URL"],
-        REDIS_URL=app.config["REDIS_URL"],
-        APP_ENV="development",
-        SECRET_KEY="bench",  # noqa: S106
-    )
+    env = web_env(app)
     with web_app(env, "/tmp/bench-map-web.log") as base:  # noqa: S108
         _measure(base, email, args.rounds)
 

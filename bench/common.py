@@ -44,6 +44,21 @@ def figures(label: str, millis: list[float]) -> str:
     )
 
 
+def web_env(app, **more: str) -> dict:
+    """The environment a benchmark's gunicorn (or worker) runs with: the benchmark
+    database and Redis of `app`, development settings, and `more`."""
+    return (
+        dict(
+            os.environ,
+            DATABASE_URL=os.environ["DATABASE_URL"],
+            REDIS_URL=app.config["REDIS_URL"],
+            APP_ENV="development",
+            SECRET_KEY="bench",  # noqa: S106
+        )
+        | more
+    )
+
+
 @contextlib.contextmanager
 def web_app(env: dict, log: str) -> Iterator[str]:
     """The app under gunicorn as `make run` serves it (2 workers x 4 threads) on a free
