@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, g, jsonify, render_template, request
 from flask.json.provider import DefaultJSONProvider
+from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
@@ -98,10 +99,28 @@ def error_answer(status: int, message: str, reason: str | None = None):
     return render_template("error.html", title=message, status=status), status
 
 
+# Endpoints that never need the session: files, map tiles, the open API, health.
+SESSIONLESS = ("static", "basemap.", "api.", "health.")
+
+
+class PageSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, refreshing the cookie (sliding its expiry) on
+    answers to pages and forms only. Flask's own refreshes it on every answer, static
+    files and map tiles included: one of those still in flight when an officer signs
+    out would put the old session's cookie back, and the sign-in form that follows
+    would fail its CSRF check ("This page has expired")."""
+
+    def should_set_cookie(self, app: Flask, session) -> bool:
+        if (request.endpoint or "").startswith(SESSIONLESS):
+            return False
+        return super().should_set_cookie(app, session)
+
+
 def install(app: Flask) -> None:
     app.url_map.converters["int"] = IdConverter
     app.json_provider_class = GuardedJSONProvider
     app.json = GuardedJSONProvider(app)
+    app.session_interface = PageSessionInterface()
 
     from flask_wtf.csrf import CSRFError
 

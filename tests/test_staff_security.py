@@ -295,3 +295,16 @@ def test_a_new_password_ends_a_browsers_trust_and_a_shared_browser_trusts_each(
     )
     refused = post_sign_in(station, first.email, "another-long-passphrase")
     assert refused.status_code == 429
+
+
+def test_only_answers_that_used_the_session_refresh_its_cookie(app, officer_client):
+    # A signed-in page slides the session's expiry...
+    page = officer_client.get("/officers/")
+    assert page.status_code == 200
+    assert "session=" in page.headers.get("Set-Cookie", "")
+    # ...a static file or a public lookup does not touch it: one still in flight when
+    # the officer signs out would otherwise bring the old session back.
+    for path in ("/static/css/app.css", "/api/postcodes/BS16AD", "/healthz"):
+        answer = officer_client.get(path)
+        assert answer.status_code == 200, path
+        assert "session=" not in answer.headers.get("Set-Cookie", ""), path
