@@ -104,21 +104,38 @@ class Results:
             self.errors[route].append(f"{status or 'no answer'} {what}".strip())
 
 
-async def officer(session, base: str, number: int, points, until: float, results: Results):
+async def sign_in(session, base: str, number: int, results: Results) -> str | None:
+    """Sign one officer's session in (before the clock starts: a password check is
+    meant to be slow); their CSRF token, or None."""
     import aiohttp
 
-    page = await session.get(base + "/sign-in")
-    token = TOKEN.search(await page.text()).group(1)
-    signed = await session.post(
-        base + "/sign-in",
-        data={"email": EMAIL.format(number % ACCOUNTS), "password": PASSWORD, "csrf_token": token},
-        allow_redirects=False,
-    )
-    if signed.status != 302:
-        results.errors["sign in"].append(str(signed.status))
-        return
-    home = await session.get(base + "/officers/")
-    csrf = TOKEN.search(await home.text()).group(1)
+    started = time.perf_counter()
+    try:
+        page = await session.get(base + "/sign-in")
+        token = TOKEN.search(await page.text()).group(1)
+        signed = await session.post(
+            base + "/sign-in",
+            data={
+                "email": EMAIL.format(number % ACCOUNTS),
+                "password": PASSWORD,
+                "csrf_token": token,
+            },
+            allow_redirects=False,
+        )
+        results.record("sign in", started, signed.status if signed.status == 302 else 400)
+        if signed.status != 302:
+            return None
+        home = await session.get(base + "/officers/")
+        csrf = TOKEN.search(await home.text()).group(1)
+    except (TimeoutError, aiohttp.ClientError, AttributeError) as error:
+        results.record("sign in", started, None, type(error).__name__)
+        return None
+    return csrf
+
+
+async def officer(session, base: str, csrf: str, points, until: float, results: Results):
+    import aiohttp
+
     await asyncio.sleep(random.uniform(0, 10))  # noqa: S311 - spread the start
     while time.monotonic() < until:
         lon, lat = random.choice(points)  # noqa: S311
@@ -185,9 +202,19 @@ async def drive(base: str, args, points, postcodes) -> Results:
         )
         for _ in range(args.officers)
     ]  # fmt: skip
+    # Sign everyone in first, four at a time, before the clock starts.
+    gate = asyncio.Semaphore(4)
+
+    async def signed(n, session):
+        async with gate:
+            return await sign_in(session, base, n, results)
+
+    tokens = await asyncio.gather(*(signed(n, s) for n, s in enumerate(sessions)))
+    until = time.monotonic() + args.seconds
     officers = [
-        asyncio.create_task(officer(s, base, n, points, until, results))
-        for n, s in enumerate(sessions)
+        asyncio.create_task(officer(s, base, csrf, points, until, results))
+        for s, csrf in zip(sessions, tokens, strict=True)
+        if csrf is not None
     ]
     sign_ups = []
     n = 0
