@@ -18,7 +18,11 @@ TARGET = os.environ.get("TEST_RESTORE_DATABASE_URL")
 @pytest.fixture
 def target():
     if not TARGET:
-        pytest.skip("TEST_RESTORE_DATABASE_URL is not set (make test sets it)")
+        pytest.skip(
+            "runs when TEST_RESTORE_DATABASE_URL names a database kept for restore checks:"
+            " make test sets it to community_alerts_restore_check on its own PostgreSQL,"
+            " and leaves it unset when DATABASE_URL points at a server of yours"
+        )
     engine = create_engine(TARGET.replace("postgresql:", "postgresql+psycopg:", 1))
     yield engine
     engine.dispose()
