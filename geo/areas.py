@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
+import shapely
 from shapely import MultiPolygon, Point, Polygon, from_wkb, unary_union
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
@@ -296,3 +298,67 @@ def edge_bands(area_wkb: bytes, metres: float) -> tuple[bytes, bytes]:
     inside = area.difference(area.buffer(-metres, quad_segs=32))
     outside = area.buffer(metres, quad_segs=32).difference(area)
     return inside.wkb, outside.wkb
+
+
+# More squares than this in an area's bounding box (a 200 km square at 500 m): the
+# caller counts the area one resident at a time instead.
+MAX_COVER_SQUARES = 160_000
+
+
+class SquareCover(NamedTuple):
+    """An area on the national grid's squares of `size` metres, each square named by
+    (i, j), its south-west corner divided by `size`, and grouped in runs along a row:
+    (i0, i1, j) is the squares i0 to i1 of row j. `inside`: squares wholly inside the
+    area (every point of them is in it); `edge`: squares partly in it."""
+
+    size: int
+    inside: list[tuple[int, int, int]]
+    edge: list[tuple[int, int, int]]
+
+
+def square_cover(area_wkb: bytes, size: int) -> SquareCover | None:
+    """The squares of `size` metres wholly inside an area (BNG, WKB) and those on its
+    edge, as runs along each row; None when the area's bounding box holds more than
+    MAX_COVER_SQUARES squares.
+
+    >>> from shapely import box
+    >>> square_cover(box(0, 0, 1500, 1000).wkb, 500).inside
+    [(0, 2, 0), (0, 2, 1)]
+    >>> cover = square_cover(box(250, 0, 1250, 1000).wkb, 500)
+    >>> cover.inside, cover.edge
+    ([(1, 1, 0), (1, 1, 1)], [(0, 0, 0), (2, 2, 0), (0, 0, 1), (2, 2, 1), (0, 2, 2)])
+
+    A point on the outline belongs to the area, so the row above the box, whose squares
+    hold the points of its top side, is on the edge too.
+    """
+    area = from_wkb(area_wkb)
+    if area.is_empty:
+        return SquareCover(size, [], [])
+    min_x, min_y, max_x, max_y = area.bounds
+    i0, j0 = math.floor(min_x / size), math.floor(min_y / size)
+    i1, j1 = math.floor(max_x / size), math.floor(max_y / size)
+    if (i1 - i0 + 1) * (j1 - j0 + 1) > MAX_COVER_SQUARES:
+        return None
+    ii, jj = np.meshgrid(np.arange(i0, i1 + 1), np.arange(j0, j1 + 1))
+    ii, jj = ii.ravel(), jj.ravel()
+    squares = shapely.box(ii * size, jj * size, (ii + 1) * size, (jj + 1) * size)
+    # A square the outline misses is wholly inside the area or wholly outside it, as its
+    # centre is; of those it touches, those the area covers are inside, the rest edge.
+    touched = shapely.STRtree(squares).query(area.boundary, predicate="intersects")
+    shapely.prepare(area)
+    inside = shapely.contains_xy(area, (ii + 0.5) * size, (jj + 0.5) * size)
+    inside[touched] = shapely.covers(area, squares[touched])
+    edge = np.zeros(len(squares), dtype=bool)
+    edge[touched] = ~inside[touched]
+    return SquareCover(size, _runs(ii[inside], jj[inside]), _runs(ii[edge], jj[edge]))
+
+
+def _runs(ii: np.ndarray, jj: np.ndarray) -> list[tuple[int, int, int]]:
+    # Squares in row order (j, then i) joined into runs of neighbours along each row.
+    runs: list[tuple[int, int, int]] = []
+    for i, j in zip(ii.tolist(), jj.tolist(), strict=True):
+        if runs and runs[-1][2] == j and runs[-1][1] == i - 1:
+            runs[-1] = (runs[-1][0], i, j)
+        else:
+            runs.append((i, i, j))
+    return runs

@@ -50,6 +50,7 @@ MUTABLE_TABLES = (
     "officers",
     "figure_refreshes",
     "density_squares",
+    "target_squares",
     "ward_residents",
     "resident_days",
     "alert_delivery_totals",

@@ -32,7 +32,7 @@ from app.models.resident import (
     ResidentImport,
     ResidentLocation,
 )
-from app.models.target import Target
+from app.models.target import SQUARE_M, Target, TargetSquare
 from app.models.team import Team, TeamArea, alert_teams, team_members, team_supervisors
 
 # Ids are PostgreSQL integers: a larger number names no row (and is refused, not sent).
@@ -72,6 +72,8 @@ __all__ = [
     "Reply",
     "StaffSession",
     "Target",
+    "TargetSquare",
+    "SQUARE_M",
     "Team",
     "TeamArea",
     "alert_teams",
