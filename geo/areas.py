@@ -309,48 +309,60 @@ class SquareCover(NamedTuple):
     """An area on the national grid's squares of `size` metres, each square named by
     (i, j), its south-west corner divided by `size`, and grouped in runs along a row:
     (i0, i1, j) is the squares i0 to i1 of row j. `inside`: squares wholly inside the
-    area (every point of them is in it); `edge`: squares partly in it."""
+    area (every point of them is in it) and more than the margin from its outline;
+    `edge`: the other squares that hold points of the area or within the margin of it."""
 
     size: int
     inside: list[tuple[int, int, int]]
     edge: list[tuple[int, int, int]]
 
 
-def square_cover(area_wkb: bytes, size: int) -> SquareCover | None:
+def square_cover(area_wkb: bytes, size: int, margin: float = 0) -> SquareCover | None:
     """The squares of `size` metres wholly inside an area (BNG, WKB) and those on its
-    edge, as runs along each row; None when the area's bounding box holds more than
-    MAX_COVER_SQUARES squares.
+    edge (near its outline: within `margin` metres of it, inside or out, and perhaps a
+    little more), as runs along each row; None when the area's bounding box holds more
+    than MAX_COVER_SQUARES squares.
 
     >>> from shapely import box
-    >>> square_cover(box(0, 0, 1500, 1000).wkb, 500).inside
-    [(0, 2, 0), (0, 2, 1)]
-    >>> cover = square_cover(box(250, 0, 1250, 1000).wkb, 500)
-    >>> cover.inside, cover.edge
-    ([(1, 1, 0), (1, 1, 1)], [(0, 0, 0), (2, 2, 0), (0, 0, 1), (2, 2, 1), (0, 2, 2)])
+    >>> square_cover(box(0, 0, 2000, 1500).wkb, 500).inside
+    [(1, 2, 1)]
+    >>> cover = square_cover(box(0, 0, 2000, 2000).wkb, 500, margin=100)
+    >>> cover.inside
+    [(1, 2, 1), (1, 2, 2)]
+    >>> cover.edge[0], cover.edge[-1]
+    ((-1, 4, -1), (-1, 4, 4))
 
-    A point on the outline belongs to the area, so the row above the box, whose squares
-    hold the points of its top side, is on the edge too.
+    A square touching the outline is on the edge: a point on the outline belongs to
+    the area, and the row above the box holds the points of its top side.
     """
     area = from_wkb(area_wkb)
     if area.is_empty:
         return SquareCover(size, [], [])
     min_x, min_y, max_x, max_y = area.bounds
-    i0, j0 = math.floor(min_x / size), math.floor(min_y / size)
-    i1, j1 = math.floor(max_x / size), math.floor(max_y / size)
+    i0, j0 = math.floor((min_x - margin) / size), math.floor((min_y - margin) / size)
+    i1, j1 = math.floor((max_x + margin) / size), math.floor((max_y + margin) / size)
     if (i1 - i0 + 1) * (j1 - j0 + 1) > MAX_COVER_SQUARES:
         return None
-    ii, jj = np.meshgrid(np.arange(i0, i1 + 1), np.arange(j0, j1 + 1))
-    ii, jj = ii.ravel(), jj.ravel()
-    squares = shapely.box(ii * size, jj * size, (ii + 1) * size, (jj + 1) * size)
-    # A square the outline misses is wholly inside the area or wholly outside it, as its
-    # centre is; of those it touches, those the area covers are inside, the rest edge.
-    touched = shapely.STRtree(squares).query(area.boundary, predicate="intersects")
+    # The outline, as points no more than `step` apart: every point of it is within
+    # step / 2 of one, so every square within the margin of the outline overlaps the
+    # box of margin + step round one of them (a few more squares are marked: harmless).
+    step = size / 4
+    x, y = shapely.get_coordinates(shapely.segmentize(area.boundary, step)).T
+    reach = margin + step
+    near = np.zeros((j1 - j0 + 1, i1 - i0 + 1), dtype=bool)
+    lo_i, hi_i = np.floor((x - reach) / size).astype(int), np.floor((x + reach) / size).astype(int)
+    lo_j, hi_j = np.floor((y - reach) / size).astype(int), np.floor((y + reach) / size).astype(int)
+    span = math.ceil(2 * reach / size) + 1
+    for di in range(span):
+        for dj in range(span):
+            i, j = lo_i + di, lo_j + dj
+            mark = (i <= hi_i) & (j <= hi_j) & (i >= i0) & (i <= i1) & (j >= j0) & (j <= j1)
+            near[j[mark] - j0, i[mark] - i0] = True
+    # Any other square is wholly inside the area or wholly outside it, as its centre is.
+    jj, ii = np.mgrid[j0 : j1 + 1, i0 : i1 + 1]
     shapely.prepare(area)
-    inside = shapely.contains_xy(area, (ii + 0.5) * size, (jj + 0.5) * size)
-    inside[touched] = shapely.covers(area, squares[touched])
-    edge = np.zeros(len(squares), dtype=bool)
-    edge[touched] = ~inside[touched]
-    return SquareCover(size, _runs(ii[inside], jj[inside]), _runs(ii[edge], jj[edge]))
+    inside = shapely.contains_xy(area, (ii + 0.5) * size, (jj + 0.5) * size) & ~near
+    return SquareCover(size, _runs(ii[inside], jj[inside]), _runs(ii[near], jj[near]))
 
 
 def _runs(ii: np.ndarray, jj: np.ndarray) -> list[tuple[int, int, int]]:

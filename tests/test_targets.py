@@ -325,10 +325,7 @@ def _shape(east: float, north: float, radius: int, polygon: bool) -> dict:
 
 
 def _one_by_one(audience: Audience, cell_m: int) -> AreaPreview:
-    """The preview counting every resident in the area from the targets table."""
-    return targeting_dao._preview(
-        db.session, audience, targeting_dao.area_rows(audience).cte("rows"), None, cell_m, 0
-    )
+    return targeting_dao.preview_area_one_by_one(db.session, audience, cell_m=cell_m, min_count=0)
 
 
 def _sorted(preview: AreaPreview) -> AreaPreview:
@@ -362,6 +359,11 @@ def test_a_large_area_is_mostly_counted_ahead(crowd):
     ahead = db.session.scalar(select(func.sum(counted.c.n)))
     fast = preview_area(db.session, Audience(area_wkb=area), cell_m=500, min_count=0)
     assert 0 < ahead < fast.residents
+    # Near the edge, either side, is counted from the squares near the outline.
+    ring = Audience(area_wkb=area_from_shapes([_shape(0, 0, 2000, False)]).wkb)
+    near_edge = preview_area(db.session, ring, cell_m=500, min_count=0).near_edge
+    assert near_edge == _one_by_one(ring, 500).near_edge
+    assert near_edge["inside"] > 0 and near_edge["outside"] > 0
     assert _sorted(fast) == _sorted(_one_by_one(Audience(area_wkb=area), 500))
     # Residents whose place moved, and who share a number, are still counted right.
     db.session.execute(

@@ -310,24 +310,60 @@ def preview_area(session, audience: Audience, *, cell_m: int, min_count: int) ->
     under min_count are left out (see find_target_cells).
 
     The residents counted ahead in target_squares (migration 0031) are added up for the
-    squares wholly inside the area; the rest are counted one by one from the targets
-    table: the simple ones in the squares on the area's edge, and everyone else
-    (several places, or an address someone else holds) wherever they are in the area.
-    The two never overlap, and nobody simple can share a message with anyone, so the sum
-    is exactly what the send reaches (test_targets.py checks it over random areas)."""
+    squares wholly inside the area and away from its outline; the rest are counted one
+    by one from the targets table: the simple ones in the squares near the outline, and
+    everyone else (several places, or an address someone else holds) wherever they are
+    in the area. The two never overlap, and nobody simple can share a message with
+    anyone, so the sum is exactly what the send reaches (test_targets.py checks it over
+    random areas). Who is near the edge, either side, is found in the squares near the
+    outline too."""
+    bands = edge_bands(audience.area_wkb, EDGE_M)
     cover = None
     if cell_m % SQUARE_M == 0:
-        cover = square_cover(audience.area_wkb, SQUARE_M)
+        cover = square_cover(audience.area_wkb, SQUARE_M, margin=EDGE_M)
     if cover is None or not cover.inside:
-        return _preview(session, audience, area_rows(audience).cte("rows"), None, cell_m, min_count)
-    return _preview(
-        session,
-        audience,
-        _rows_not_counted_ahead(audience, cover.edge).cte("rows"),
-        _counted_ahead(audience, cover.inside).cte("counted"),
-        cell_m,
-        min_count,
+        return preview_area_one_by_one(session, audience, cell_m=cell_m, min_count=min_count)
+    near = _near_outline(audience, cover.edge, bands[1]).cte("near")
+    near_edge = [
+        select(func.count(func.distinct(near.c.resident_id)))
+        .where(near.c.in_area, func.ST_Intersects(near.c.location, area_param(bands[0])))
+        .scalar_subquery(),
+        select(func.count(func.distinct(near.c.resident_id)))
+        .where(near.c.outside)
+        .scalar_subquery(),
+    ]
+    not_simple = select(*_ROW_COLUMNS).where(
+        ~Target.simple,
+        func.ST_Intersects(Target.location, area_param(audience.area_wkb)),
+        *_target_filters(audience),
     )
+    rows = (
+        select(*[near.c[column.key] for column in _ROW_COLUMNS])
+        .where(near.c.simple, near.c.in_area)
+        .union_all(not_simple)
+        .cte("rows")
+    )
+    counted = _counted_ahead(audience, cover.inside).cte("counted")
+    return _preview(session, audience, rows, counted, near_edge, cell_m, min_count)
+
+
+def preview_area_one_by_one(
+    session, audience: Audience, *, cell_m: int, min_count: int
+) -> AreaPreview:
+    """preview_area counting every resident in the area from the targets table, none
+    ahead: for an area with no square wholly inside it, and to check preview_area."""
+    near_edge = [_near_edge_count(audience, band) for band in edge_bands(audience.area_wkb, EDGE_M)]
+    rows = area_rows(audience).cte("rows")
+    return _preview(session, audience, rows, None, near_edge, cell_m, min_count)
+
+
+_ROW_COLUMNS = (
+    Target.resident_id,
+    Target.channel,
+    Target.address,
+    Target.group_ids,
+    Target.location,
+)
 
 
 def _runs(runs: list[tuple[int, int, int]], name: str):
@@ -336,10 +372,10 @@ def _runs(runs: list[tuple[int, int, int]], name: str):
     return func.unnest(*columns).table_valued("i0", "i1", "j").render_derived(name=name)
 
 
-def _rows_not_counted_ahead(audience: Audience, edge: list[tuple[int, int, int]]) -> Select:
-    """area_rows, without the simple residents in squares wholly inside the area: the
-    simple ones in the edge's squares, found square by square (a run of them at a
-    time, by the spatial index), and everyone not simple found by their own index."""
+def _near_outline(audience: Audience, edge: list[tuple[int, int, int]], outside_wkb: bytes):
+    """The audience's rows in the squares near the area's outline (`edge`, runs of them
+    found by the spatial index a run at a time), with whether each is simple, inside the
+    area, and in the band outside it (`outside_wkb`)."""
     runs = _runs(edge, "edge")
     square = func.ST_MakeEnvelope(
         runs.c.i0 * SQUARE_M,
@@ -350,16 +386,12 @@ def _rows_not_counted_ahead(audience: Audience, edge: list[tuple[int, int, int]]
     )
     i = func.floor(func.ST_X(Target.location) / SQUARE_M)
     j = func.floor(func.ST_Y(Target.location) / SQUARE_M)
-    columns = (
-        Target.resident_id,
-        Target.channel,
-        Target.address,
-        Target.group_ids,
-        Target.location,
-    )
     in_area = func.ST_Intersects(Target.location, area_param(audience.area_wkb))
-    on_edge = (
-        select(*columns)
+    outside = func.ST_Intersects(Target.location, area_param(outside_wkb))
+    # Which side each row is on is a column, not a condition: as a condition, the
+    # planner would look the whole area up in the spatial index for every run.
+    return (
+        select(*_ROW_COLUMNS, Target.simple, in_area.label("in_area"), outside.label("outside"))
         .select_from(runs)
         .join(
             Target,
@@ -369,10 +401,8 @@ def _rows_not_counted_ahead(audience: Audience, edge: list[tuple[int, int, int]]
                 j == runs.c.j,
             ),
         )
-        .where(Target.simple, in_area, *_target_filters(audience))
+        .where(*_target_filters(audience))
     )
-    not_simple = select(*columns).where(~Target.simple, in_area, *_target_filters(audience))
-    return on_edge.union_all(not_simple)
 
 
 def _counted_ahead(audience: Audience, inside: list[tuple[int, int, int]]) -> Select:
@@ -402,7 +432,7 @@ def _counted_ahead(audience: Audience, inside: list[tuple[int, int, int]]) -> Se
 
 
 def _preview(
-    session, audience: Audience, rows, counted, cell_m: int, min_count: int
+    session, audience: Audience, rows, counted, near_edge, cell_m: int, min_count: int
 ) -> AreaPreview:
     """preview_area's statement: the rows are read once, and the counts per channel,
     per group, per square and near the edge are all taken from them, with what
@@ -501,15 +531,13 @@ def _preview(
         .where(squares.c.n >= min_count)
         .scalar_subquery()
     )
-    band_inside, band_outside = edge_bands(audience.area_wkb, EDGE_M)
     found = session.execute(
         select(
             select(func.count()).select_from(reached).scalar_subquery(),
             select(func.json_object_agg(by_channel.c.channel, by_channel.c.n)).scalar_subquery(),
             select(func.json_object_agg(by_group.c.slug, by_group.c.n)).scalar_subquery(),
             shown,
-            _near_edge_count(audience, band_inside),
-            _near_edge_count(audience, band_outside),
+            *near_edge,
             *extra,
         )
     ).one()
