@@ -35,6 +35,26 @@ def bench_app():
     return app
 
 
+def copy_of_bench_database(name: str) -> str:
+    """The URL of a database `name` beside the benchmarks' own (DEFAULT_BENCH_DB),
+    created the first time as a copy of it (its GB postcodes, already loaded)."""
+    import psycopg
+
+    server = DEFAULT_BENCH_DB.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0]
+    source = DEFAULT_BENCH_DB.rsplit("/", 1)[1]
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            print(f"copying {source} to {name}…", flush=True)
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+    return DEFAULT_BENCH_DB.rsplit("/", 1)[0] + f"/{name}"
+
+
+def quantiles(millis: list[float]) -> tuple[float, float]:
+    """(median, p95) of timings, p95 as figures() takes it."""
+    ordered = sorted(millis)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+
+
 def figures(label: str, millis: list[float]) -> str:
     ordered = sorted(millis)
     p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]

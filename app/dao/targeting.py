@@ -25,11 +25,10 @@ from sqlalchemy import (
     select,
     table,
     text,
-    true,
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.types import Integer, Text
+from sqlalchemy.types import Integer
 
 from app.models import (
     CHANNELS,
@@ -40,7 +39,6 @@ from app.models import (
     ResidentChannel,
     ResidentLocation,
     Target,
-    TargetSquare,
 )
 from app.models.resident import resident_groups
 from geo.areas import edge_bands, square_cover
@@ -315,128 +313,171 @@ def preview_area(session, audience: Audience, *, cell_m: int, min_count: int) ->
     everyone else (several places, or an address someone else holds) wherever they are
     in the area. The two never overlap, and nobody simple can share a message with
     anyone, so the sum is exactly what the send reaches (test_targets.py checks it over
-    random areas). Who is near the edge, either side, is found in the squares near the
-    outline too."""
-    bands = edge_bands(audience.area_wkb, EDGE_M)
+    random areas against preview_area_one_by_one). Who is near the edge, either side,
+    is found in the squares near the outline too. The statement is written out
+    (_COUNTED_AHEAD): building it from parts each time cost more than running it."""
     cover = None
     if cell_m % SQUARE_M == 0:
         cover = square_cover(audience.area_wkb, SQUARE_M, margin=EDGE_M)
-    if cover is None or not cover.inside:
+    if cover is None:
         return preview_area_one_by_one(session, audience, cell_m=cell_m, min_count=min_count)
-    near = _near_outline(audience, cover.edge, bands[1]).cte("near")
-    near_edge = [
-        select(func.count(func.distinct(near.c.resident_id)))
-        .where(near.c.in_area, func.ST_Intersects(near.c.location, area_param(bands[0])))
-        .scalar_subquery(),
-        select(func.count(func.distinct(near.c.resident_id)))
-        .where(near.c.outside)
-        .scalar_subquery(),
-    ]
-    not_simple = select(*_ROW_COLUMNS).where(
-        ~Target.simple,
-        func.ST_Intersects(Target.location, area_param(audience.area_wkb)),
-        *_target_filters(audience),
+    band_inside, band_outside = edge_bands(audience.area_wkb, EDGE_M)
+    (edge_i0, edge_i1, edge_j), (in_i0, in_i1, in_j) = (
+        [[run[k] for run in runs] for k in range(3)] for runs in (cover.edge, cover.inside)
     )
-    rows = (
-        select(*[near.c[column.key] for column in _ROW_COLUMNS])
-        .where(near.c.simple, near.c.in_area)
-        .union_all(not_simple)
-        .cte("rows")
+    found = session.execute(
+        _COUNTED_AHEAD,
+        {
+            "area": audience.area_wkb,
+            "band_inside": band_inside,
+            "band_outside": band_outside,
+            "edge_i0": edge_i0,
+            "edge_i1": edge_i1,
+            "edge_j": edge_j,
+            "in_i0": in_i0,
+            "in_i1": in_i1,
+            "in_j": in_j,
+            "groups": list(audience.groups),
+            "channels": list(audience.channels),
+            "square_m": SQUARE_M,
+            "cell_m": cell_m,
+            "min_count": min_count,
+        },
+    ).one()
+    channels = dict.fromkeys(CHANNELS, 0) | (found.channels or {})
+    for channel, n in found.channels_ahead.items():
+        if not audience.channels or channel in audience.channels:
+            channels[channel] += n
+    return AreaPreview(
+        residents=found.residents,
+        channels=channels,
+        groups=dict.fromkeys(found.slugs or (), 0) | (found.groups or {}),
+        near_edge={"inside": found.inside, "outside": found.outside},
+        cells=[(int(n), geometry) for n, geometry in found.cells or []],
     )
-    counted = _counted_ahead(audience, cover.inside).cte("counted")
-    return _preview(session, audience, rows, counted, near_edge, cell_m, min_count)
+
+
+# preview_area's statement. `near`: the audience's rows in the squares near the outline
+# (runs of them, each looked up by the spatial index), with which side of the outline
+# each is on; `rows`: the simple ones inside the area, and everyone not simple inside
+# it; `counted`: target_squares for the squares inside. Which side a row is on is a
+# column, not a condition: as a condition, the planner would look the whole area up in
+# the spatial index for every run.
+_COUNTED_AHEAD = text(
+    """
+WITH chosen AS MATERIALIZED (
+    SELECT cardinality(CAST(:groups AS text[])) = 0 AS any_group,
+           coalesce(array_agg(id) FILTER (WHERE slug = ANY(CAST(:groups AS text[]))), '{}')
+               AS group_ids,
+           cardinality(CAST(:channels AS text[])) = 0 AS any_channel,
+           CAST(:channels AS text[]) AS channels
+    FROM interest_groups
+),
+near AS (
+    SELECT t.resident_id, t.channel, t.address, t.group_ids, t.location, t.simple,
+           ST_Intersects(t.location, ST_GeomFromWKB(:area, 27700)) AS in_area,
+           ST_Intersects(t.location, ST_GeomFromWKB(:band_outside, 27700)) AS outside
+    FROM chosen,
+         unnest(CAST(:edge_i0 AS integer[]), CAST(:edge_i1 AS integer[]),
+                CAST(:edge_j AS integer[])) AS edge (i0, i1, j)
+    JOIN targets t
+      ON t.location && ST_MakeEnvelope(edge.i0 * :square_m, edge.j * :square_m,
+                                       (edge.i1 + 1) * :square_m, (edge.j + 1) * :square_m,
+                                       27700)
+     AND floor(ST_X(t.location) / :square_m) BETWEEN edge.i0 AND edge.i1
+     AND floor(ST_Y(t.location) / :square_m) = edge.j
+    WHERE (chosen.any_group OR t.group_ids && chosen.group_ids)
+      AND (chosen.any_channel OR t.channel = ANY(chosen.channels))
+),
+rows AS (
+    SELECT resident_id, channel, address, group_ids, location FROM near
+    WHERE simple AND in_area
+    UNION ALL
+    SELECT t.resident_id, t.channel, t.address, t.group_ids, t.location
+    FROM chosen, targets t
+    WHERE NOT t.simple AND ST_Intersects(t.location, ST_GeomFromWKB(:area, 27700))
+      AND (chosen.any_group OR t.group_ids && chosen.group_ids)
+      AND (chosen.any_channel OR t.channel = ANY(chosen.channels))
+),
+sent AS (
+    SELECT min(resident_id) AS resident_id, channel, address FROM rows
+    GROUP BY channel, address
+),
+reached AS (SELECT DISTINCT resident_id FROM sent),
+counted AS (
+    SELECT s.i, s.j, s.group_ids, s.channels, s.n
+    FROM chosen,
+         unnest(CAST(:in_i0 AS integer[]), CAST(:in_i1 AS integer[]),
+                CAST(:in_j AS integer[])) AS inside (i0, i1, j)
+    JOIN target_squares s ON s.j = inside.j AND s.i BETWEEN inside.i0 AND inside.i1
+    WHERE (chosen.any_group OR s.group_ids && chosen.group_ids)
+      AND (chosen.any_channel OR s.channels && chosen.channels)
+),
+members AS (
+    SELECT r.resident_id, unnest(r.group_ids) AS group_id FROM rows r
+    WHERE r.resident_id IN (SELECT resident_id FROM reached)
+),
+squares AS (
+    SELECT i, j, sum(n) AS n FROM (
+        SELECT i, j, count(*) AS n FROM (
+            SELECT DISTINCT r.resident_id,
+                   floor(ST_X(r.location) / :cell_m) AS i, floor(ST_Y(r.location) / :cell_m) AS j
+            FROM rows r WHERE r.resident_id IN (SELECT resident_id FROM reached)
+        ) AS placed
+        GROUP BY i, j
+        UNION ALL
+        SELECT floor(i * CAST(:square_m AS float8) / :cell_m),
+               floor(j * CAST(:square_m AS float8) / :cell_m), sum(n)
+        FROM counted GROUP BY 1, 2
+    ) AS parts
+    GROUP BY i, j
+)
+SELECT
+    (SELECT count(*) FROM reached) + (SELECT coalesce(sum(n), 0) FROM counted) AS residents,
+    (SELECT json_object_agg(channel, n)
+     FROM (SELECT channel, count(*) AS n FROM sent GROUP BY channel) AS by_channel)
+        AS channels,
+    (SELECT json_build_object(
+         'sms', coalesce(sum(n) FILTER (WHERE 'sms' = ANY(channels)), 0),
+         'voice', coalesce(sum(n) FILTER (WHERE 'voice' = ANY(channels)), 0),
+         'email', coalesce(sum(n) FILTER (WHERE 'email' = ANY(channels)), 0))
+     FROM counted) AS channels_ahead,
+    (SELECT json_object_agg(g.slug, by_group.n)
+     FROM (SELECT group_id, sum(n) AS n FROM (
+               SELECT group_id, count(DISTINCT resident_id) AS n FROM members GROUP BY group_id
+               UNION ALL
+               SELECT group_id, sum(n) FROM counted, unnest(group_ids) AS group_id
+               GROUP BY group_id
+           ) AS parts GROUP BY group_id) AS by_group
+     JOIN interest_groups g ON g.id = by_group.group_id) AS groups,
+    (SELECT array_agg(slug) FROM interest_groups) AS slugs,
+    (SELECT json_agg(json_build_array(n, ST_AsGeoJSON(ST_Transform(ST_MakeEnvelope(
+         i * :cell_m, j * :cell_m, (i + 1) * :cell_m, (j + 1) * :cell_m, 27700), 4326), 6)))
+     FROM squares WHERE n >= :min_count) AS cells,
+    (SELECT count(DISTINCT resident_id) FROM near
+     WHERE in_area AND ST_Intersects(location, ST_GeomFromWKB(:band_inside, 27700))) AS inside,
+    (SELECT count(DISTINCT resident_id) FROM near WHERE outside) AS outside
+"""
+)
 
 
 def preview_area_one_by_one(
     session, audience: Audience, *, cell_m: int, min_count: int
 ) -> AreaPreview:
     """preview_area counting every resident in the area from the targets table, none
-    ahead: for an area with no square wholly inside it, and to check preview_area."""
+    ahead, built from its parts: for an area too large to cut into squares or a square
+    size not a multiple of SQUARE_M, and to check preview_area against."""
     near_edge = [_near_edge_count(audience, band) for band in edge_bands(audience.area_wkb, EDGE_M)]
     rows = area_rows(audience).cte("rows")
-    return _preview(session, audience, rows, None, near_edge, cell_m, min_count)
-
-
-_ROW_COLUMNS = (
-    Target.resident_id,
-    Target.channel,
-    Target.address,
-    Target.group_ids,
-    Target.location,
-)
-
-
-def _runs(runs: list[tuple[int, int, int]], name: str):
-    """Runs of squares (i0, i1, j) as a table to join."""
-    columns = [literal([run[k] for run in runs], ARRAY(Integer)) for k in range(3)]
-    return func.unnest(*columns).table_valued("i0", "i1", "j").render_derived(name=name)
-
-
-def _near_outline(audience: Audience, edge: list[tuple[int, int, int]], outside_wkb: bytes):
-    """The audience's rows in the squares near the area's outline (`edge`, runs of them
-    found by the spatial index a run at a time), with whether each is simple, inside the
-    area, and in the band outside it (`outside_wkb`)."""
-    runs = _runs(edge, "edge")
-    square = func.ST_MakeEnvelope(
-        runs.c.i0 * SQUARE_M,
-        runs.c.j * SQUARE_M,
-        (runs.c.i1 + 1) * SQUARE_M,
-        (runs.c.j + 1) * SQUARE_M,
-        BNG,
-    )
-    i = func.floor(func.ST_X(Target.location) / SQUARE_M)
-    j = func.floor(func.ST_Y(Target.location) / SQUARE_M)
-    in_area = func.ST_Intersects(Target.location, area_param(audience.area_wkb))
-    outside = func.ST_Intersects(Target.location, area_param(outside_wkb))
-    # Which side each row is on is a column, not a condition: as a condition, the
-    # planner would look the whole area up in the spatial index for every run.
-    return (
-        select(*_ROW_COLUMNS, Target.simple, in_area.label("in_area"), outside.label("outside"))
-        .select_from(runs)
-        .join(
-            Target,
-            and_(
-                Target.location.op("&&")(square),
-                i.between(runs.c.i0, runs.c.i1),
-                j == runs.c.j,
-            ),
-        )
-        .where(*_target_filters(audience))
-    )
-
-
-def _counted_ahead(audience: Audience, inside: list[tuple[int, int, int]]) -> Select:
-    """target_squares' counts for the squares wholly inside the area, in the chosen
-    groups and on the chosen channels."""
-    runs = _runs(inside, "inside")
-    where = []
-    if audience.groups:
-        where.append(TargetSquare.group_ids.overlap(_chosen_group_ids(audience)))
-    if audience.channels:
-        where.append(TargetSquare.channels.overlap(literal(list(audience.channels), ARRAY(Text))))
-    return (
-        select(
-            TargetSquare.i,
-            TargetSquare.j,
-            TargetSquare.group_ids,
-            TargetSquare.channels,
-            TargetSquare.n,
-        )
-        .select_from(runs)
-        .join(
-            TargetSquare,
-            and_(TargetSquare.j == runs.c.j, TargetSquare.i.between(runs.c.i0, runs.c.i1)),
-        )
-        .where(*where)
-    )
+    return _preview(session, audience, rows, near_edge, cell_m, min_count)
 
 
 def _preview(
-    session, audience: Audience, rows, counted, near_edge, cell_m: int, min_count: int
+    session, audience: Audience, rows, near_edge, cell_m: int, min_count: int
 ) -> AreaPreview:
-    """preview_area's statement: the rows are read once, and the counts per channel,
-    per group, per square and near the edge are all taken from them, with what
-    `counted` (target_squares' rows, or None) adds."""
+    """preview_area_one_by_one's statement: the rows are read once, and the counts per
+    channel, per group and per square are all taken from them; `near_edge`: the two
+    counts near the edge."""
     sent = _one_per_address(rows).cte("sent")
     reached = select(sent.c.resident_id).distinct().cte("reached")
     by_channel = select(sent.c.channel, func.count().label("n")).group_by(sent.c.channel).subquery()
@@ -460,57 +501,9 @@ def _preview(
         .distinct()
         .subquery()
     )
-    per_square = select(placed.c.i, placed.c.j, func.count().label("n")).group_by(
-        placed.c.i, placed.c.j
-    )
-    extra = []
-    if counted is not None:
-        k = cell_m // SQUARE_M
-        ci = func.floor(counted.c.i / literal(k * 1.0)).label("i")
-        cj = func.floor(counted.c.j / literal(k * 1.0)).label("j")
-        per_square = per_square.union_all(
-            select(ci, cj, func.sum(counted.c.n).label("n")).group_by(ci, cj)
-        )
-        group_ahead = (
-            func.unnest(counted.c.group_ids)
-            .table_valued("group_id")
-            .render_derived(name="member_of")
-        )
-        by_group_ahead = (
-            select(InterestGroup.slug, func.sum(counted.c.n).label("n"))
-            .select_from(counted)
-            .join(group_ahead, true())
-            .join(InterestGroup, InterestGroup.id == group_ahead.c.group_id)
-            .group_by(InterestGroup.slug)
-            .subquery()
-        )
-        extra = [
-            select(func.coalesce(func.sum(counted.c.n), 0)).scalar_subquery(),
-            select(
-                func.json_build_object(
-                    *[
-                        part
-                        for channel in audience.channels or CHANNELS
-                        for part in (
-                            channel,
-                            func.coalesce(
-                                func.sum(counted.c.n).filter(
-                                    literal(channel).op("=")(func.any(counted.c.channels))
-                                ),
-                                0,
-                            ),
-                        )
-                    ]
-                )
-            ).scalar_subquery(),
-            select(
-                func.json_object_agg(by_group_ahead.c.slug, by_group_ahead.c.n)
-            ).scalar_subquery(),
-        ]
-    squares_sub = per_square.subquery()
     squares = (
-        select(squares_sub.c.i, squares_sub.c.j, func.sum(squares_sub.c.n).label("n"))
-        .group_by(squares_sub.c.i, squares_sub.c.j)
+        select(placed.c.i, placed.c.j, func.count().label("n"))
+        .group_by(placed.c.i, placed.c.j)
         .subquery()
     )
     envelope = func.ST_MakeEnvelope(
@@ -538,19 +531,11 @@ def _preview(
             select(func.json_object_agg(by_group.c.slug, by_group.c.n)).scalar_subquery(),
             shown,
             *near_edge,
-            *extra,
         )
     ).one()
-    residents, channels, groups, cells, inside, outside = found[:6]
+    residents, channels, groups, cells, inside, outside = found
     channels = {"sms": 0, "voice": 0, "email": 0} | (channels or {})
     groups = dict.fromkeys(session.scalars(select(InterestGroup.slug)), 0) | (groups or {})
-    if counted is not None:
-        residents_ahead, channels_ahead, groups_ahead = found[6:]
-        residents = (residents or 0) + residents_ahead
-        for channel, n in channels_ahead.items():
-            channels[channel] += int(n)
-        for slug, n in (groups_ahead or {}).items():
-            groups[slug] += int(n)
     return AreaPreview(
         residents=residents or 0,
         channels=channels,

@@ -149,7 +149,19 @@ LANGUAGE plpgsql AS $$
 BEGIN
     LOCK TABLE targets IN SHARE ROW EXCLUSIVE MODE;
     LOCK TABLE target_squares IN EXCLUSIVE MODE;
-    {_decide("")}
+    -- Everyone at once: which addresses are shared, and who has several places, found
+    -- by grouping the whole table (a lookup per row, as for a few residents, is slow).
+    UPDATE targets t SET simple = v.simple
+    FROM (
+        SELECT resident_id, bool_and(alone) AND count(DISTINCT location_id) = 1 AS simple
+        FROM (
+            SELECT resident_id, location_id,
+                   count(*) OVER (PARTITION BY channel, address) = 1 AS alone
+            FROM targets
+        ) AS each_row
+        GROUP BY resident_id
+    ) AS v
+    WHERE t.resident_id = v.resident_id AND t.simple <> v.simple;
     DELETE FROM target_squares;
     INSERT INTO target_squares (i, j, group_ids, channels, n)
     SELECT i, j, group_ids, channels, count(*)
