@@ -9,8 +9,8 @@ Also compares Postgres settings on this 2-core machine: parallel workers per gat
     .venv/bin/python bench/bench_targeting.py [--residents 1000000] [--queries 200]
 
 Another number of residents than a million (`make bench` also runs 5,000,000) gets a
-database of its own, community_alerts_bench_<thousands>k, copied from the benchmarks'
-database (with its GB postcodes) the first time.
+database of its own, community_alerts_bench_<thousands>k, with the GB postcodes loaded
+into it the first time.
 """
 
 from __future__ import annotations
@@ -25,7 +25,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import bench_app, copy_of_bench_database, figures, quantiles  # noqa: E402
+from bench.common import (  # noqa: E402
+    bench_app,
+    bench_database,
+    figures,
+    gb_postcodes_loaded,
+    quantiles,
+)
 
 
 def seed_residents(db, text, count: int) -> None:
@@ -120,8 +126,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
     if args.residents != 1_000_000 and "BENCH_DATABASE_URL" not in os.environ:
-        # Another size gets a database of its own, a copy of the GB postcodes' one.
-        os.environ["BENCH_DATABASE_URL"] = copy_of_bench_database(
+        # Another size gets a database of its own.
+        os.environ["BENCH_DATABASE_URL"] = bench_database(
             f"community_alerts_bench_{args.residents // 1000}k"
         )
 
@@ -133,6 +139,7 @@ def main() -> None:
     from geo.areas import area_from_shapes
 
     with app.app_context():
+        gb_postcodes_loaded(db, text)
         seed_residents(db, text, args.residents)
         centres = db.session.execute(
             text(
