@@ -56,6 +56,8 @@ BEGIN
     SELECT i, j, group_ids, channels, sign * count(*)
     FROM ({_one_each("resident_id = ANY(ids) AND simple")}) AS one_each
     GROUP BY i, j, group_ids, channels
+    -- In the key's order, so two transactions lock the squares they share in one order.
+    ORDER BY j, i, group_ids, channels
     ON CONFLICT (j, i, group_ids, channels) DO UPDATE SET n = s.n + excluded.n;
     DELETE FROM target_squares WHERE n = 0;
 END $$;
