@@ -52,6 +52,9 @@ class Config:
     TWILIO_ACCOUNT_SID = _env("TWILIO_ACCOUNT_SID")
     TWILIO_AUTH_TOKEN = _env("TWILIO_AUTH_TOKEN")
     TWILIO_MESSAGING_SERVICE_SID = _env("TWILIO_MESSAGING_SERVICE_SID")
+    # One number, or a pool of them separated by commas: each resident always hears from
+    # the same one of the pool (chosen by their number), and each number keeps to its own
+    # rate (SMS_PER_NUMBER_PER_SECOND), so a pool of n sends n times what one can.
     TWILIO_FROM_NUMBER = _env("TWILIO_FROM_NUMBER")
     TWILIO_VOICE_FROM_NUMBER = _env("TWILIO_VOICE_FROM_NUMBER")
     # One voice for every call, so residents learn to recognise it.
@@ -86,6 +89,12 @@ class Config:
         "sms": _int("SMS_PER_SECOND", 0),
         "voice": _int("VOICE_PER_SECOND", 0),
         "email": _int("EMAIL_PER_SECOND", 0),
+    }
+    # Messages per second from each of our numbers, across all workers (0: no limit):
+    # a provider limits each sender number as well as the account (RATE_LIMITS).
+    PER_NUMBER_LIMITS = {
+        "sms": _int("SMS_PER_NUMBER_PER_SECOND", 0),
+        "voice": _int("VOICE_PER_NUMBER_PER_SECOND", 0),
     }
     DELIVERY_CONCURRENCY = _int("DELIVERY_CONCURRENCY", 16)  # requests in flight per job
     DELIVERY_MAX_ATTEMPTS = _int("DELIVERY_MAX_ATTEMPTS", 8)

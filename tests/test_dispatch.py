@@ -344,6 +344,53 @@ def test_a_channel_never_exceeds_its_rate_limit(providers, officer, make_residen
         assert len(in_window) <= 5, f"{len(in_window)} sends within one second"
 
 
+POOL = "+441000000001, +441000000002,+441000000003"
+
+
+def test_a_pool_of_numbers_shares_the_texts_each_number_within_its_own_limit(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """Texts go from a pool of numbers, each resident always from the same one, and no
+    number sends more than its own limit in any second (the gateway's clock)."""
+    from app.channels.twilio import sender_for
+
+    many_residents(make_resident, 12)
+    monkeypatch.setitem(app.config, "TWILIO_FROM_NUMBER", POOL)
+    monkeypatch.setitem(app.config, "PER_NUMBER_LIMITS", {"sms": 2, "voice": 0})
+    first = send(officer)
+    deliver(ids(first.id))
+    second = send(officer, title="Road open", body="The A38 is open again.")
+    deliver(ids(second.id))
+    accepted = providers.gateway.accepted
+    assert len(accepted) == 24
+    pool = tuple(n.strip() for n in POOL.split(","))
+    by_resident: dict[str, set] = {}
+    for message in accepted:
+        by_resident.setdefault(message.to, set()).add(message.params["From"])
+    assert all(froms == {sender_for(pool, to)} for to, froms in by_resident.items())
+    assert len({f for froms in by_resident.values() for f in froms}) > 1  # shared out
+    for number in pool:
+        times = sorted(m.at for m in accepted if m.params["From"] == number)
+        for i, t in enumerate(times):
+            in_window = [u for u in times[i:] if u - t < 1.0]
+            assert len(in_window) <= 2, f"{number}: {len(in_window)} sends within one second"
+
+
+def test_a_turn_is_taken_of_every_limit_at_once_or_of_none(app_ctx):
+    """A send under the channel's limit and its number's waits for the later of the two
+    and books both; waiting never spends a turn."""
+    from app.channels.ratelimit import RateLimiter
+    from app.extensions import redis_store
+
+    account = RateLimiter(redis_store.client, {"sms": 10})  # a turn every 103 ms
+    both = RateLimiter(redis_store.client, {"sms": 10, "sms:+441000000001": 2})  # 515 ms
+    assert both.take_turn_at(2_000_000) == 0
+    assert both.take_turn_at(2_000_200) == 315  # the number's turn is the later
+    assert account.take_turn_at(2_000_200) == 0  # the account's was not spent waiting
+    assert both.take_turn_at(2_000_515) == 0
+    assert RateLimiter(redis_store.client, {"sms": 0}).per_second == 0  # no limit at all
+
+
 def test_the_rate_limiter_keeps_its_schedule_yet_never_lets_more_go_in_a_second(app_ctx):
     """On Redis's clock given explicitly: turns taken a little late, as on a busy
     machine, do not slow the rate down, and nothing lets limit + 1 sends into one
@@ -353,7 +400,7 @@ def test_the_rate_limiter_keeps_its_schedule_yet_never_lets_more_go_in_a_second(
     from app.channels.ratelimit import RateLimiter
     from app.extensions import redis_store
 
-    limiter = RateLimiter(redis_store.client, "sms", 10)  # one every 103 ms
+    limiter = RateLimiter(redis_store.client, {"sms": 10})  # one every 103 ms
     assert limiter.take_turn_at(1_000_000) == 0
     assert limiter.take_turn_at(1_000_050) == 53
     assert limiter.take_turn_at(1_000_108) == 0  # 5 ms late

@@ -1,8 +1,9 @@
-"""Messages per second per channel, shared by every worker through Redis.
+"""Messages per second per channel (and per sender number), shared by every worker
+through Redis.
 
 Sends are spaced evenly, one every WINDOW_MS / limit milliseconds (the generic cell
-rate algorithm): a single Redis key holds the earliest time the next send may go, and
-an atomic Lua script takes a turn and moves it on. Even spacing, rather than letting
+rate algorithm): a Redis key per limit holds the earliest time the next send may go,
+and an atomic Lua script takes a turn of every limit a send is under and moves each on. Even spacing, rather than letting
 `limit` sends go at once each second, means a send that reaches the provider a little
 late (a new connection, a busy machine) cannot bunch up with the next second's.
 """
@@ -22,30 +23,40 @@ WINDOW_MS = 1030
 # sends in a row still span at least WINDOW_MS - LATE_MS, over a second.
 LATE_MS = 10
 
-# KEYS[1] = the channel's key; ARGV = now (ms), interval (ms), lateness kept (ms).
-# Returns 0 when the send may go now (and books the next slot), else the milliseconds to
-# wait.
+# KEYS = the limits' keys; ARGV = now (ms), lateness kept (ms), then each key's interval
+# (ms). Returns 0 when the send may go now (and books each key's next slot), else the
+# milliseconds to wait: a turn of every limit is taken at once, or none is, so waiting
+# for one never spends another's turn.
 _ACQUIRE = """
 local now = tonumber(ARGV[1])
-local interval = tonumber(ARGV[2])
-local late = tonumber(ARGV[3])
-local next_slot = tonumber(redis.call('GET', KEYS[1]) or '0')
-if next_slot <= now then
+local late = tonumber(ARGV[2])
+local wait = 0
+for i, key in ipairs(KEYS) do
+  local next_slot = tonumber(redis.call('GET', key) or '0')
+  if next_slot > now then wait = math.max(wait, next_slot - now) end
+end
+if wait > 0 then return math.max(1, wait) end
+for i, key in ipairs(KEYS) do
+  local next_slot = tonumber(redis.call('GET', key) or '0')
   -- A little late: keep to the schedule. Later (idle): a new schedule from now.
   local from = next_slot
   if now - next_slot > late then from = now end
-  redis.call('SET', KEYS[1], tostring(from + interval), 'PX', 60000)
-  return 0
+  redis.call('SET', key, tostring(from + tonumber(ARGV[2 + i])), 'PX', 60000)
 end
-return math.max(1, next_slot - now)
+return 0
 """
 
 
 class RateLimiter:
-    def __init__(self, redis: Redis, channel: str, per_second: int):
+    """Sends a second under one or more limits at once: {name: per_second}, e.g. the
+    channel's (an account's limit) and the sender number's. A limit of 0 is none."""
+
+    def __init__(self, redis: Redis, limits: dict[str, int]):
         self.redis = redis
-        self.key = f"ratelimit:{channel}"
-        self.per_second = per_second
+        self.limits = {name: n for name, n in limits.items() if n > 0}
+        self.keys = [f"ratelimit:{name}" for name in self.limits]
+        self.key = " ".join(self.keys)  # one task per process waits for a turn of these
+        self.per_second = min(self.limits.values(), default=0)  # 0: nothing to wait for
         self._script = redis.register_script(_ACQUIRE)
 
     def acquire(self) -> None:
@@ -71,5 +82,5 @@ class RateLimiter:
 
     def take_turn_at(self, now_ms: float) -> float:
         """_take_turn at a given time on Redis's clock (milliseconds)."""
-        interval_ms = WINDOW_MS / self.per_second
-        return float(self._script(keys=[self.key], args=[now_ms, interval_ms, LATE_MS]))
+        intervals = [WINDOW_MS / n for n in self.limits.values()]
+        return float(self._script(keys=self.keys, args=[now_ms, LATE_MS, *intervals]))

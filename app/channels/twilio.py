@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+import zlib
 from datetime import datetime
 from xml.sax.saxutils import escape
 
@@ -149,12 +150,31 @@ class TwilioSettings:
         self.account_sid = config["TWILIO_ACCOUNT_SID"]
         self.auth_token = config["TWILIO_AUTH_TOKEN"]
         self.messaging_service_sid = config.get("TWILIO_MESSAGING_SERVICE_SID")
-        self.from_number = config.get("TWILIO_FROM_NUMBER")
-        self.voice_from_number = config.get("TWILIO_VOICE_FROM_NUMBER") or self.from_number
+        self.from_numbers = _pool(config.get("TWILIO_FROM_NUMBER"))
+        self.voice_from_numbers = _pool(config.get("TWILIO_VOICE_FROM_NUMBER")) or self.from_numbers
         self.voice = config.get("TWILIO_VOICE", "Polly.Amy")
         self.voice_cy = config.get("TWILIO_VOICE_CY", "Polly.Gwyneth")
         self.api_base_url = config.get("TWILIO_API_BASE_URL")
         self.timeout = float(config.get("TWILIO_TIMEOUT_SECONDS", 10))
+
+
+def _pool(numbers: str | None) -> tuple[str, ...]:
+    """Our numbers from a setting: one, or several separated by commas."""
+    return tuple(n.strip() for n in (numbers or "").split(",") if n.strip())
+
+
+def sender_for(pool: tuple[str, ...], recipient: str) -> str | None:
+    """The number of the pool a recipient hears from: always the same one for them (a
+    resident keeps one number to save and reply to), the pool shared out evenly.
+
+    >>> sender_for(("+441", "+442", "+443"), "+447700900001")
+    '+441'
+    >>> sender_for((), "+447700900001") is None
+    True
+    """
+    if not pool:
+        return None
+    return pool[zlib.crc32(recipient.encode()) % len(pool)]
 
 
 def preload() -> None:
@@ -247,11 +267,17 @@ class TwilioSmsTransport:
     def __init__(self, settings: TwilioSettings):
         self.settings = settings
 
+    def sender(self, message: OutgoingMessage) -> str | None:
+        """The number this message goes from (None: the Messaging Service chooses)."""
+        if self.settings.messaging_service_sid:
+            return None
+        return sender_for(self.settings.from_numbers, message.recipient)
+
     def _params(self, message: OutgoingMessage) -> dict:
         sender = (
             {"messaging_service_sid": self.settings.messaging_service_sid}
             if self.settings.messaging_service_sid
-            else {"from_": self.settings.from_number}
+            else {"from_": self.sender(message)}
         )
         return dict(
             to=message.recipient,
@@ -342,10 +368,14 @@ class TwilioVoiceTransport:
     def __init__(self, settings: TwilioSettings):
         self.settings = settings
 
+    def sender(self, message: OutgoingMessage) -> str | None:
+        """The number this call comes from."""
+        return sender_for(self.settings.voice_from_numbers, message.recipient)
+
     def _params(self, message: OutgoingMessage) -> dict:
         return dict(
             to=message.recipient,
-            from_=self.settings.voice_from_number,
+            from_=self.sender(message),
             twiml=voice_twiml(
                 message.body,
                 self.settings.voice,
@@ -384,9 +414,8 @@ class TwilioVoiceTransport:
         except (TwilioException, aiohttp.ClientError, TimeoutError) as error:
             raise _cannot_tell(error) from None
         for call in found:
-            ours = not self.settings.voice_from_number or call._from in (
-                None,
-                self.settings.voice_from_number,
+            ours = call._from is None or call._from in (
+                self.settings.voice_from_numbers or (call._from,)
             )
             if ours and _taken_since(call.date_created, since):
                 return SendResult(provider_ref=call.sid, status="sent")

@@ -251,16 +251,24 @@ def _send_due(ledger: Ledger, sender: ConcurrentSender, due: list[int], touched:
 
 
 def _prepare(ledger: Ledger, chunk: list[Claimed]):
-    """Each claimed row with its message, transport and rate limiter."""
+    """Each claimed row with its message, transport and rate limiter: the channel's
+    (RATE_LIMITS), and the number's it goes from when that has one (PER_NUMBER_LIMITS),
+    a turn of both taken at once."""
+    config = current_app.config
     transports, limiters = {}, {}
     for claimed, message in zip(chunk, ledger.render(chunk), strict=True):
         channel = claimed.channel
         if channel not in transports:
             transports[channel] = transport_for(channel)
-            limiters[channel] = RateLimiter(
-                redis_store.client, channel, current_app.config["RATE_LIMITS"].get(channel, 0)
-            )
-        yield claimed, message, transports[channel], limiters[channel]
+        sender = getattr(transports[channel], "sender", None)
+        number = sender(message) if sender is not None else None
+        per_number = config["PER_NUMBER_LIMITS"].get(channel, 0) if number else 0
+        if (channel, number) not in limiters:
+            limits = {channel: config["RATE_LIMITS"].get(channel, 0)}
+            if per_number:
+                limits[f"{channel}:{number}"] = per_number
+            limiters[channel, number] = RateLimiter(redis_store.client, limits)
+        yield claimed, message, transports[channel], limiters[channel, number]
 
 
 def _outcome(claimed: Claimed, future: Future) -> Outcome:
