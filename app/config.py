@@ -96,6 +96,12 @@ class Config:
         "sms": _int("SMS_PER_NUMBER_PER_SECOND", 0),
         "voice": _int("VOICE_PER_NUMBER_PER_SECOND", 0),
     }
+    # Calls in progress at once, across all workers (0: no limit), and how long a call
+    # keeps its line without word of its end (app/channels/lines.py).
+    VOICE_LINES = _int("VOICE_LINES", 0)
+    VOICE_LINE_HOLD_SECONDS = _int("VOICE_LINE_HOLD_SECONDS", 900)
+    # How long a call lasts, for the officer's "all out in…" when lines are limited.
+    ESTIMATE_CALL_SECONDS = _int("ESTIMATE_CALL_SECONDS", 45)
     DELIVERY_CONCURRENCY = _int("DELIVERY_CONCURRENCY", 16)  # requests in flight per job
     DELIVERY_MAX_ATTEMPTS = _int("DELIVERY_MAX_ATTEMPTS", 8)
     RETRY_BASE_SECONDS = float(_env("RETRY_BASE_SECONDS", "0.5"))

@@ -391,6 +391,62 @@ def test_a_turn_is_taken_of_every_limit_at_once_or_of_none(app_ctx):
     assert RateLimiter(redis_store.client, {"sms": 0}).per_second == 0  # no limit at all
 
 
+def test_a_call_holds_a_line_until_it_ends_or_its_hold_runs_out(app_ctx):
+    from app.channels.lines import Lines
+    from app.extensions import redis_store
+
+    lines = Lines(redis_store.client, 2, hold_seconds=60)
+    assert lines.take_at("a", 1_000_000) and lines.take_at("b", 1_000_000)
+    assert not lines.take_at("c", 1_000_500)  # both lines busy
+    assert lines.take_at("a", 1_000_600)  # a call asking again keeps its own line
+    lines.release("a")
+    assert lines.take_at("c", 1_000_700)
+    assert not lines.take_at("d", 1_059_999)
+    assert lines.take_at("d", 1_060_000)  # b's hold ran out: its line is taken back
+    assert lines.busy() == 2  # c and d
+
+
+def test_calls_wait_for_a_free_line_and_a_callback_frees_it(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """With two lines, two calls are placed; the next waits until a status callback
+    says one ended, however long that takes."""
+    import threading
+
+    many_residents(make_resident, 5, channel="voice")
+    monkeypatch.setitem(app.config, "VOICE_LINES", 2)
+    gateway = providers.gateway
+    gateway.send_callbacks = False
+    alert = send(officer)
+    due = ids(alert.id)
+
+    def worker() -> None:
+        with app.app_context():
+            deliver(due)
+
+    def calls(n: int) -> list:
+        deadline = time.monotonic() + 10
+        while len(gateway.accepted) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return list(gateway.accepted)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        for ended in range(4):
+            placed = calls(ended + 2)
+            time.sleep(0.4)  # time enough for a call that should wait to go
+            assert len(gateway.accepted) == ended + 2  # never more than two at once
+            call = placed[ended]
+            url = call.params["StatusCallback"]
+            params = {"CallSid": call.sid, "CallStatus": "completed", "CallDuration": "30"}
+            assert gateway.post_signed(url, params) in (200, 204)
+    finally:
+        thread.join(20)
+    assert len(calls(5)) == 5
+    assert not thread.is_alive()
+
+
 def test_the_rate_limiter_keeps_its_schedule_yet_never_lets_more_go_in_a_second(app_ctx):
     """On Redis's clock given explicitly: turns taken a little late, as on a busy
     machine, do not slow the rate down, and nothing lets limit + 1 sends into one

@@ -340,3 +340,9 @@ def test_the_preview_says_when_the_last_message_would_go_behind_the_queue(
     assert (voice["waiting"], voice["seconds"]) == (9_999, 10_000)
     assert second.json["finish"]["slow_voice"] is True
     assert duration_words(second.json["finish"]["slowest_seconds"]) == "2 h 47 min"
+    # Ten lines, calls of about 45 s: 0.22 a second, slower than Twilio's 1 a second.
+    monkeypatch.setitem(app.config, "VOICE_LINES", 10)
+    third = officer_client.post("/officers/preview", json={"shapes": [circle(radius_m=2000)]})
+    voice = third.json["finish"]["channels"]["voice"]
+    assert voice["per_second"] == pytest.approx(10 / 45)
+    assert abs(voice["seconds"] - 10_000 * 45 / 10) <= 1

@@ -49,6 +49,7 @@ class ProviderStatus:
     reason: str | None = None  # why it failed
     segments: int | None = None
     duration_seconds: int | None = None
+    call_ended: bool = False  # a call's last report: its line is free
 
 
 class TransportError(Exception):

@@ -3,9 +3,10 @@ through Redis.
 
 Sends are spaced evenly, one every WINDOW_MS / limit milliseconds (the generic cell
 rate algorithm): a Redis key per limit holds the earliest time the next send may go,
-and an atomic Lua script takes a turn of every limit a send is under and moves each on. Even spacing, rather than letting
-`limit` sends go at once each second, means a send that reaches the provider a little
-late (a new connection, a busy machine) cannot bunch up with the next second's.
+and an atomic Lua script takes a turn of every limit a send is under and moves each
+on. Even spacing, rather than letting `limit` sends go at once each second, means a
+send that reaches the provider a little late (a new connection, a busy machine)
+cannot bunch up with the next second's.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 
 from app.channels.base import OutgoingMessage, SendResult, Transport, TransportError
 from app.channels.connections import close_async_clients
+from app.channels.lines import Lines
 from app.channels.ratelimit import RateLimiter
 
 
@@ -58,12 +59,44 @@ class ConcurrentSender:
         return drained
 
     def submit(
-        self, transport: Transport, limiter: RateLimiter, message: OutgoingMessage
+        self,
+        transport: Transport,
+        limiter: RateLimiter,
+        message: OutgoingMessage,
+        line: tuple[Lines, str] | None = None,
     ) -> Future[SendResult]:
-        """Send in the background; the future holds the result or the exception."""
-        return asyncio.run_coroutine_threadsafe(self._send(transport, limiter, message), self._loop)
+        """Send in the background; the future holds the result or the exception. With
+        `line` (the lines, and the call's name on them): wait for a line first, and give
+        it back if the call is not placed."""
+        return asyncio.run_coroutine_threadsafe(
+            self._send(transport, limiter, message, line), self._loop
+        )
 
     async def _send(
+        self,
+        transport: Transport,
+        limiter: RateLimiter,
+        message: OutgoingMessage,
+        line: tuple[Lines, str] | None,
+    ) -> SendResult:
+        if line is not None:
+            lines, call = line
+            try:
+                await lines.acquire_async(call)
+            except RedisError:
+                raise TransportError("voice lines unavailable (Redis)", permanent=False) from None
+            try:
+                return await self._send_now(transport, limiter, message)
+            except TransportError as error:
+                if not error.maybe_sent:  # placed perhaps: its callback frees the line
+                    lines.release(call)
+                raise
+            except BaseException:
+                lines.release(call)
+                raise
+        return await self._send_now(transport, limiter, message)
+
+    async def _send_now(
         self, transport: Transport, limiter: RateLimiter, message: OutgoingMessage
     ) -> SendResult:
         if self._slots is None:

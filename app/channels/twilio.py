@@ -65,6 +65,10 @@ CALL_STATUSES = {
 }
 
 
+# A call's statuses after which it holds no line.
+CALL_ENDED = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+
+
 def _int(value: str | None) -> int | None:
     try:
         return int(value) if value not in (None, "") else None
@@ -92,6 +96,7 @@ def read_status_callback(form) -> ProviderStatus | None:
         reason=reason,
         segments=_int(form.get("NumSegments")),
         duration_seconds=_int(form.get("CallDuration")),
+        call_ended=call and provider_status in CALL_ENDED,
     )
 
 
@@ -364,6 +369,7 @@ def voice_twiml(
 class TwilioVoiceTransport:
     name = "twilio-voice"
     writes_to_database = False
+    uses_lines = True  # a call holds one of VOICE_LINES until its status says it ended
 
     def __init__(self, settings: TwilioSettings):
         self.settings = settings

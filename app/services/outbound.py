@@ -37,6 +37,7 @@ from app.channels import (
     close_async_clients,
     transport_for,
 )
+from app.channels.lines import Lines
 from app.channels.ratelimit import RateLimiter
 from app.channels.sender import ConcurrentSender
 from app.dao import outbound as ledger_sql
@@ -239,7 +240,7 @@ def _send_due(ledger: Ledger, sender: ConcurrentSender, due: list[int], touched:
                 # The outbox records in this thread's transaction, with the status change.
                 totals.add(record(ledger, [_send_here(transport, limiter, claimed, message)]))
                 continue
-            future = sender.submit(transport, limiter, message)
+            future = sender.submit(transport, limiter, message, _line(ledger, transport, claimed))
             in_flight[future] = claimed
             future.add_done_callback(finished.put)
     # Record each outcome as it comes back (with whatever else has finished), not when
@@ -269,6 +270,20 @@ def _prepare(ledger: Ledger, chunk: list[Claimed]):
                 limits[f"{channel}:{number}"] = per_number
             limiters[channel, number] = RateLimiter(redis_store.client, limits)
         yield claimed, message, transports[channel], limiters[channel, number]
+
+
+def _lines() -> Lines | None:
+    """The voice lines (VOICE_LINES), or None when calls are not limited so."""
+    config = current_app.config
+    if not config["VOICE_LINES"]:
+        return None
+    return Lines(redis_store.client, config["VOICE_LINES"], config["VOICE_LINE_HOLD_SECONDS"])
+
+
+def _line(ledger: Ledger, transport, claimed: Claimed) -> tuple[Lines, str] | None:
+    """A call's place on the lines: the lines, and the call's name there."""
+    lines = _lines() if getattr(transport, "uses_lines", False) else None
+    return None if lines is None else (lines, f"{ledger.name}:{claimed.id}")
 
 
 def _outcome(claimed: Claimed, future: Future) -> Outcome:
@@ -333,6 +348,8 @@ def apply_provider_status(ledger: Ledger, row_id: int, update: ProviderStatus) -
         duration_seconds=update.duration_seconds,
     )
     db.session.commit()
+    if update.call_ended and (lines := _lines()) is not None:
+        lines.release(f"{ledger.name}:{row_id}")
     if row is not None and row[3] is not None:
         metrics.observe("callback_lag_seconds", [(row[2], row[3])])
     # Only a row this moved out of waiting can have finished its alert: the many

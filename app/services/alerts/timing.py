@@ -16,9 +16,12 @@ SLOW_VOICE_SECONDS = 3600
 def per_second(channel: str) -> float:
     """The rate a channel goes at: our limit when one is set (SMS_PER_SECOND...), else
     what the provider takes by default (ESTIMATE_*_PER_SECOND: Twilio places 1 call a
-    second unless the account is raised)."""
+    second unless the account is raised); for calls, no faster than the lines allow
+    (VOICE_LINES calls at once, each lasting about ESTIMATE_CALL_SECONDS)."""
     config = current_app.config
     rate = config["RATE_LIMITS"].get(channel) or config["ESTIMATE_RATES"][channel]
+    if channel == "voice" and config["VOICE_LINES"]:
+        rate = min(rate, config["VOICE_LINES"] / config["ESTIMATE_CALL_SECONDS"])
     return rate if rate > 0 else 1.0
 
 

@@ -1,0 +1,66 @@
+"""Voice calls in progress at once, across every worker: an account has so many lines
+(VOICE_LINES), and a call holds one from before it is placed until its provider says
+it ended (the status callback), or VOICE_LINE_HOLD_SECONDS pass without word (a lost
+callback, a worker killed after taking the line): then the line is taken back.
+
+A Redis sorted set holds the calls on a line, each scored by when its line is taken
+back; an atomic Lua script frees the lines that are due, then takes one if any is free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from redis import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+KEY = "voice:lines"
+# How long to wait before asking again for a line when all are busy.
+RETRY_MS = 200
+
+# KEYS[1] = the set; ARGV = now (ms), lines, hold (ms), the call. 0: it has a line.
+_TAKE = """
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZSCORE', KEYS[1], ARGV[4]) then return 0 end
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[4])
+  return 0
+end
+return 1
+"""
+
+
+class Lines:
+    def __init__(self, redis: Redis, lines: int, hold_seconds: float):
+        self.redis = redis
+        self.lines = lines
+        self.hold_ms = hold_seconds * 1000
+        self._script = redis.register_script(_TAKE)
+
+    def take_at(self, call: str, now_ms: float) -> bool:
+        """Whether `call` has a line at `now_ms` on Redis's clock (taking one if free)."""
+        return self._script(keys=[KEY], args=[now_ms, self.lines, self.hold_ms, call]) == 0
+
+    async def acquire_async(self, call: str) -> None:
+        """Wait until `call` has a line."""
+        while True:
+            seconds, micros = self.redis.time()
+            if self.take_at(call, seconds * 1000 + micros / 1000):
+                return
+            await asyncio.sleep(RETRY_MS / 1000)
+
+    def release(self, call: str) -> None:
+        """The call ended (or was never placed): its line is free. Without Redis, the
+        line is taken back when its hold runs out."""
+        try:
+            self.redis.zrem(KEY, call)
+        except RedisError:
+            log.warning("could not free a voice line; it is taken back in time")
+
+    def busy(self) -> int:
+        """Lines held now (some perhaps due to be taken back)."""
+        return self.redis.zcard(KEY)
