@@ -47,7 +47,7 @@ def rows(sql: str) -> list[tuple]:
     )
 
 
-SQUARES = "SELECT i, j, group_ids, channels, n FROM target_squares"
+SQUARES = "SELECT i, j, group_ids, channels, n FROM target_squares WHERE n <> 0"
 
 
 def counted_ahead_by_resident(definition: list[tuple]) -> list[tuple]:

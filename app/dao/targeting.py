@@ -410,7 +410,8 @@ counted AS (
          unnest(CAST(:in_i0 AS integer[]), CAST(:in_i1 AS integer[]),
                 CAST(:in_j AS integer[])) AS inside (i0, i1, j)
     JOIN target_squares s ON s.j = inside.j AND s.i BETWEEN inside.i0 AND inside.i1
-    WHERE (chosen.any_group OR s.group_ids && chosen.group_ids)
+    WHERE s.n > 0  -- a count fallen to 0 is kept until a recount
+      AND (chosen.any_group OR s.group_ids && chosen.group_ids)
       AND (chosen.any_channel OR s.channels && chosen.channels)
 ),
 members AS (

@@ -382,26 +382,30 @@ def import_residents(
                     for row in chunk
                 ],
             ).all()
+            # Each a single statement of many rows (not one statement a row): PostgreSQL
+            # keeps the targets in step once per statement (migrations 0022, 0031).
             db.session.execute(
-                insert(ResidentLocation),
-                [
-                    {
-                        "resident_id": rid,
-                        "label": row.label,
-                        "postcode": row.postcode_key,
-                        "location": row.location,
-                    }
-                    for rid, row in zip(ids, chunk, strict=True)
-                ],
+                insert(ResidentLocation).values(
+                    [
+                        {
+                            "resident_id": rid,
+                            "label": row.label,
+                            "postcode": row.postcode_key,
+                            "location": row.location,
+                        }
+                        for rid, row in zip(ids, chunk, strict=True)
+                    ]
+                )
             )
             db.session.execute(
-                insert(ResidentChannel),
-                [
-                    # Confirmed in the previous system: the force vouches for them.
-                    {"resident_id": rid, "channel": c, "address": a, "verified_at": now}
-                    for rid, row in zip(ids, chunk, strict=True)
-                    for c, a in row.channels.items()
-                ],
+                insert(ResidentChannel).values(
+                    [
+                        # Confirmed in the previous system: the force vouches for them.
+                        {"resident_id": rid, "channel": c, "address": a, "verified_at": now}
+                        for rid, row in zip(ids, chunk, strict=True)
+                        for c, a in row.channels.items()
+                    ]
+                )
             )
             memberships = [
                 {"resident_id": rid, "group_id": gid}
@@ -409,7 +413,7 @@ def import_residents(
                 for gid in row.group_ids
             ]
             if memberships:
-                db.session.execute(insert(resident_groups), memberships)
+                db.session.execute(insert(resident_groups).values(memberships))
             if notify:
                 notice_ids.extend(_notify(ids, chunk))
             report.imported += len(chunk)
