@@ -420,9 +420,8 @@ class TwilioVoiceTransport:
         except (TwilioException, aiohttp.ClientError, TimeoutError) as error:
             raise _cannot_tell(error) from None
         for call in found:
-            ours = call._from is None or call._from in (
-                self.settings.voice_from_numbers or (call._from,)
-            )
+            numbers = self.settings.voice_from_numbers
+            ours = not numbers or call._from is None or call._from in numbers
             if ours and _taken_since(call.date_created, since):
                 return SendResult(provider_ref=call.sid, status="sent")
         return None

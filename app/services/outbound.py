@@ -213,6 +213,7 @@ def _send_due(ledger: Ledger, sender: ConcurrentSender, due: list[int], touched:
     step = sender.concurrency
     finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
     in_flight: dict[Future, Claimed] = {}
+    lines = _lines()
 
     def record_finished(at_least: int) -> None:
         done = []
@@ -240,7 +241,8 @@ def _send_due(ledger: Ledger, sender: ConcurrentSender, due: list[int], touched:
                 # The outbox records in this thread's transaction, with the status change.
                 totals.add(record(ledger, [_send_here(transport, limiter, claimed, message)]))
                 continue
-            future = sender.submit(transport, limiter, message, _line(ledger, transport, claimed))
+            line = _line(lines, ledger, transport, claimed)
+            future = sender.submit(transport, limiter, message, line)
             in_flight[future] = claimed
             future.add_done_callback(finished.put)
     # Record each outcome as it comes back (with whatever else has finished), not when
@@ -280,10 +282,13 @@ def _lines() -> Lines | None:
     return Lines(redis_store.client, config["VOICE_LINES"], config["VOICE_LINE_HOLD_SECONDS"])
 
 
-def _line(ledger: Ledger, transport, claimed: Claimed) -> tuple[Lines, str] | None:
+def _line(
+    lines: Lines | None, ledger: Ledger, transport, claimed: Claimed
+) -> tuple[Lines, str] | None:
     """A call's place on the lines: the lines, and the call's name there."""
-    lines = _lines() if getattr(transport, "uses_lines", False) else None
-    return None if lines is None else (lines, f"{ledger.name}:{claimed.id}")
+    if lines is None or not getattr(transport, "uses_lines", False):
+        return None
+    return lines, f"{ledger.name}:{claimed.id}"
 
 
 def _outcome(claimed: Claimed, future: Future) -> Outcome:

@@ -66,11 +66,12 @@ END $$;
 """  # noqa: S608 (constants only, no input)
 
 
-# Whether each resident (with `which`, of those residents) is simple: one place, and no
-# address of theirs held by another targets row (another resident's, or theirs at
-# another place).
-def _decide(which: str) -> str:
-    return f"""
+# Whether each of these residents is simple: one place, and no address of theirs held by
+# another targets row (another resident's, or theirs at another place).
+DECIDE = """
+CREATE FUNCTION targets_decide_simple(ids integer[]) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
     UPDATE targets t SET simple = v.simple
     FROM (
         SELECT m.resident_id,
@@ -79,19 +80,11 @@ def _decide(which: str) -> str:
                    WHERE o.channel = m.channel AND o.address = m.address AND o.id <> m.id
                )) AS simple
         FROM targets m
-        WHERE m.resident_id = ANY({which})
+        WHERE m.resident_id = ANY(ids)
         GROUP BY m.resident_id
     ) AS v
-    WHERE t.resident_id = ANY({which}) AND t.resident_id = v.resident_id
+    WHERE t.resident_id = ANY(ids) AND t.resident_id = v.resident_id
       AND t.simple <> v.simple;
-    """  # noqa: S608 (constants only, no input)
-
-
-DECIDE = f"""
-CREATE FUNCTION targets_decide_simple(ids integer[]) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-    {_decide("ids")}
 END $$;
 """
 
