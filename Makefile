@@ -19,6 +19,8 @@ TEST_DATABASE_URL ?= $(if $(filter 1,$(DATABASE_URL_GIVEN)),$(DATABASE_URL),post
 TEST_REDIS_URL ?= $(if $(filter 1,$(REDIS_URL_GIVEN)),$(REDIS_URL),redis://127.0.0.1:6379/1)
 # The backup's restore test restores the test database into this one (emptied first).
 TEST_RESTORE_DATABASE_URL ?= $(if $(filter 1,$(DATABASE_URL_GIVEN)),,postgresql://community_alerts:community_alerts@127.0.0.1:5432/community_alerts_restore_check)
+# The migration test upgrades and downgrades the ledger over rows in this one.
+TEST_MIGRATION_DATABASE_URL ?= $(if $(filter 1,$(DATABASE_URL_GIVEN)),,postgresql+psycopg://community_alerts:community_alerts@127.0.0.1:5432/community_alerts_migration_check)
 # `make` is the development harness: development settings unless you say otherwise,
 # and a secret key kept on this machine only (.run/ is git-ignored).
 APP_ENV ?= development
@@ -30,7 +32,7 @@ endif
 CA_RUN_ID ?= $(shell date +%s%N)
 export APP_ENV SECRET_KEY CA_RUN_ID
 export DATABASE_URL REDIS_URL TEST_DATABASE_URL TEST_REDIS_URL DATABASE_URL_GIVEN REDIS_URL_GIVEN
-export TEST_RESTORE_DATABASE_URL
+export TEST_RESTORE_DATABASE_URL TEST_MIGRATION_DATABASE_URL
 export FLASK_APP := app:create_app
 export PYTHONDONTWRITEBYTECODE := 1
 

@@ -204,6 +204,15 @@ class Config:
     # pseudonym; people who never confirm any way to reach them are removed after
     # UNVERIFIED_DAYS. Quiet hours hold every category but these.
     RETENTION_DAYS = _int("RETENTION_DAYS", 730)
+    # The ledger is kept by month (migration 0032): a month's deliveries, pseudonymised
+    # since RETENTION_DAYS, go whole LEDGER_DAYS after the month ended, once every alert
+    # in it is counted into the sent report's figures (they stay). Partitions are made
+    # LEDGER_MONTHS_AHEAD months ahead.
+    LEDGER_DAYS = _int("LEDGER_DAYS", 2190)
+    LEDGER_MONTHS_AHEAD = _int("LEDGER_MONTHS_AHEAD", 2)
+    # Making or dropping a month waits this long for the ledger's lock, then is left
+    # for the next hour (it must not queue every send behind a long transaction).
+    LEDGER_LOCK_TIMEOUT_MS = _int("LEDGER_LOCK_TIMEOUT_MS", 5000)
     # A text is taken as a reply to the latest alert sent to its number this recently;
     # older, it goes to the force's inbox on its own.
     REPLY_WINDOW_HOURS = _int("REPLY_WINDOW_HOURS", 72)

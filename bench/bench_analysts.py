@@ -316,15 +316,15 @@ def seed_deliveries(db, text, alerts: int, deliveries: int, residents: int, forc
             """
             CREATE TEMP TABLE bench_sizes ON COMMIT DROP AS
             WITH w AS (
-                SELECT id, sent_at,
+                SELECT id, sent_at, created_at,
                        CASE WHEN mode = 'test' THEN 0.0005
                             ELSE power(-ln(1 - random()), 2.2) END AS weight
                 FROM alerts
             ), c AS (
-                SELECT id, sent_at, weight, sum(weight) OVER (ORDER BY id) AS upto,
+                SELECT id, sent_at, created_at, weight, sum(weight) OVER (ORDER BY id) AS upto,
                        sum(weight) OVER () AS whole FROM w
             )
-            SELECT id, sent_at, floor((upto - weight) / whole * :d)::bigint AS first,
+            SELECT id, sent_at, created_at, floor((upto - weight) / whole * :d)::bigint AS first,
                    floor(upto / whole * :d)::bigint AS last
             FROM c
             """
@@ -340,6 +340,13 @@ def seed_deliveries(db, text, alerts: int, deliveries: int, residents: int, forc
             " FROM bench_sizes s WHERE s.id = a.id"
         )
     )
+    # A partition for each month of the alerts (the ledger is partitioned by month).
+    db.session.execute(
+        text(
+            "SELECT deliveries_make_partition(m) FROM generate_series("
+            "date_trunc('month', (SELECT min(created_at) FROM alerts)), now(), '1 month') m"
+        )
+    )
     drop, create = _deliveries_constraints(db, text)
     # One transaction from here to the end (DDL included): a failure leaves the
     # ledger as it was, indexes and constraints and all.
@@ -353,10 +360,11 @@ def seed_deliveries(db, text, alerts: int, deliveries: int, residents: int, forc
     db.session.execute(
         text(
             """
-            INSERT INTO deliveries (alert_id, resident_id, channel, address, status, reason,
-                                    provider_ref, created_at, updated_at, attempts, sent_at,
-                                    finished_at, segments, duration_seconds, attempted_at)
-            SELECT x.alert_id, x.rid, c.channel,
+            INSERT INTO deliveries (alert_id, alert_created_at, resident_id, channel, address,
+                                    status, reason, provider_ref, created_at, updated_at,
+                                    attempts, sent_at, finished_at, segments,
+                                    duration_seconds, attempted_at)
+            SELECT x.alert_id, x.alert_created_at, x.rid, c.channel,
                    CASE c.channel WHEN 'email' THEN 'r' || x.rid || '@example.invalid'
                         ELSE '+447700' || lpad((x.rid % 1000000)::text, 6, '0') END,
                    s.status,
@@ -381,7 +389,8 @@ def seed_deliveries(db, text, alerts: int, deliveries: int, residents: int, forc
                         THEN 15 + floor(x.w * 100)::int END,
                    CASE WHEN s.status <> 'cancelled' THEN x.released + t.send END
             FROM (
-                SELECT b.id AS alert_id, b.sent_at AS released, g,
+                SELECT b.id AS alert_id, b.created_at AS alert_created_at,
+                       b.sent_at AS released, g,
                        (((g - b.first) * 7919 + b.id * 104729) % :r) + 1 AS rid,
                        g - b.first AS i, random() AS u, random() AS v, random() AS w
                 FROM bench_sizes b, generate_series(b.first, b.last - 1) g

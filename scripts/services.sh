@@ -21,7 +21,7 @@ mkdir -p "$run_dir"
 
 DB_USER="${CA_DB_USER:-community_alerts}"
 DB_PASSWORD="${CA_DB_PASSWORD:-community_alerts}"
-DB_NAMES="${CA_DB_NAMES:-community_alerts community_alerts_test community_alerts_restore_check community_alerts_bench community_alerts_bench_analysts}"
+DB_NAMES="${CA_DB_NAMES:-community_alerts community_alerts_test community_alerts_restore_check community_alerts_migration_check community_alerts_bench community_alerts_bench_analysts}"
 PG_PORT="${CA_PG_PORT:-5432}"
 REDIS_PORT="${CA_REDIS_PORT:-6379}"
 

@@ -329,9 +329,9 @@ def test_the_preview_says_when_the_last_message_would_go_behind_the_queue(
     )
     db.session.execute(
         text(
-            "INSERT INTO deliveries (alert_id, resident_id, channel, address, status) "
-            "SELECT (SELECT max(id) FROM alerts), NULL, 'voice', '+4411749' || n, 'queued' "
-            "FROM generate_series(1, 9998) n"
+            "INSERT INTO deliveries (alert_id, alert_created_at, resident_id, channel, address,"
+            " status) SELECT a.id, a.created_at, NULL, 'voice', '+4411749' || n, 'queued' "
+            "FROM generate_series(1, 9998) n, (SELECT * FROM alerts ORDER BY id DESC LIMIT 1) a"
         )
     )
     db.session.commit()

@@ -4,6 +4,8 @@ many rows went."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import text
 
 
@@ -80,3 +82,64 @@ def delete_old_replies(session, *, days: int) -> int:
         text("DELETE FROM replies WHERE received_at < now() - make_interval(days => :d)"),
         {"d": days},
     ).rowcount
+
+
+def _lock_timeout(session, ms: int) -> None:
+    session.execute(text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": f"{int(ms)}ms"})
+
+
+def make_delivery_months(session, *, ahead: int, lock_timeout_ms: int) -> int:
+    """The ledger's partitions for this month and `ahead` more, and for any month
+    whose rows wait in deliveries_default (migration 0032). Returns how many it made.
+    Gives up (LockNotAvailable) rather than wait longer than lock_timeout_ms behind a
+    long transaction on deliveries."""
+    _lock_timeout(session, lock_timeout_ms)
+    return session.scalar(text("SELECT deliveries_ensure_partitions(:a)"), {"a": ahead})
+
+
+def delivery_months(session) -> list[tuple[str, datetime]]:
+    """The ledger's monthly partitions (name, first instant of the month), oldest first."""
+    names = session.scalars(
+        text(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = 'deliveries'::regclass AND c.relname <> 'deliveries_default'"
+        )
+    )
+    months = [(n, datetime.strptime(n, "deliveries_%Y_%m").replace(tzinfo=UTC)) for n in names]
+    return sorted(months, key=lambda month: month[1])
+
+
+def uncounted_alerts_in(session, first: datetime, upper: datetime) -> int:
+    """Alerts created in [first, upper) with deliveries whose figures the sent report
+    has not counted (alert_figures.deliveries_at, migration 0029)."""
+    return session.scalar(
+        text(
+            "SELECT count(*) FROM alerts a"
+            " LEFT JOIN alert_figures f ON f.alert_id = a.id"
+            " WHERE a.created_at >= :first AND a.created_at < :upper"
+            "   AND f.deliveries_at IS NULL"
+            "   AND EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = a.id"
+            "               AND d.alert_created_at = a.created_at)"
+        ),
+        {"first": first, "upper": upper},
+    )
+
+
+def drop_delivery_month(session, name: str, *, lock_timeout_ms: int) -> int:
+    """Drop one month's partition of the ledger, first doing what the foreign keys to
+    deliveries did (outbox rows go, replies lose the link). Returns the rows dropped.
+    `name` is one delivery_months gave. Gives up as make_delivery_months does."""
+    _lock_timeout(session, lock_timeout_ms)
+    table = f'"{name}"'  # a partition's name from the catalogue (delivery_months)
+    rows = session.scalar(text(f"SELECT count(*) FROM {table}"))  # noqa: S608
+    session.execute(
+        text(f"DELETE FROM outbox_messages WHERE delivery_id IN (SELECT id FROM {table})")  # noqa: S608
+    )
+    session.execute(
+        text(
+            f"UPDATE replies SET delivery_id = NULL"  # noqa: S608
+            f" WHERE delivery_id IN (SELECT id FROM {table})"
+        )
+    )
+    session.execute(text(f"DROP TABLE {table}"))
+    return rows

@@ -58,11 +58,14 @@ _STATUSES_SQL = ", ".join(f"'{status}'" for status in STATUS_RANK)
 
 
 class Delivery(db.Model):
-    """One message to one resident on one channel for one alert."""
+    """One message to one resident on one channel for one alert. The table is
+    partitioned by the month of alert_created_at (the alert's created_at, migration
+    0032): the key is (id, alert_created_at) in the database, id alone here, since
+    every id comes from one sequence."""
 
     __tablename__ = "deliveries"
     __table_args__ = (
-        UniqueConstraint("alert_id", "resident_id", "channel"),
+        UniqueConstraint("alert_id", "resident_id", "channel", "alert_created_at"),
         CheckConstraint(f"status IN ({_STATUSES_SQL})", name="status_known"),
         Index("ix_deliveries_alert_id_status", "alert_id", "status"),
         # The sweeper looks for work left behind: only unfinished rows are indexed.
@@ -77,6 +80,8 @@ class Delivery(db.Model):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), nullable=False)
+    # The partition key: the alert's created_at (a foreign key holds it to the alert's).
+    alert_created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id", ondelete="SET NULL"))
     channel: Mapped[str] = mapped_column(String(10), nullable=False)
     address: Mapped[str] = mapped_column(String(254), nullable=False)
@@ -151,10 +156,9 @@ class OutboxMessage(db.Model):
     __tablename__ = "outbox_messages"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    # An alert's delivery, or a notice to one resident.
-    delivery_id: Mapped[int | None] = mapped_column(
-        ForeignKey("deliveries.id", ondelete="CASCADE"), unique=True
-    )
+    # An alert's delivery, or a notice to one resident. No foreign key can name a
+    # partitioned table's id alone: a trigger on deliveries removes the row instead.
+    delivery_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     notice_id: Mapped[int | None] = mapped_column(
         ForeignKey("resident_notices.id", ondelete="CASCADE"), unique=True
     )

@@ -42,9 +42,9 @@ class Reply(db.Model):
     alert_id: Mapped[int | None] = mapped_column(
         ForeignKey("alerts.id", ondelete="SET NULL"), index=True
     )
-    delivery_id: Mapped[int | None] = mapped_column(
-        ForeignKey("deliveries.id", ondelete="SET NULL"), index=True
-    )
+    # The delivery it answers (no foreign key to the partitioned deliveries: a trigger
+    # on deliveries clears it when that delivery goes, migration 0032).
+    delivery_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     # Who sent it, when exactly one resident holds the number.
     resident_id: Mapped[int | None] = mapped_column(
         ForeignKey("residents.id", ondelete="CASCADE"), index=True

@@ -6,6 +6,7 @@ of it."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import UTC, datetime, time, timedelta
 
 from flask import current_app
@@ -33,6 +34,8 @@ from app.services.text import TextRefused, checked_text
 from app.services.timeline import record_leaving
 from app.services.transaction import transactional
 from app.services.verification import send_proof
+
+log = logging.getLogger(__name__)
 
 MAX_LOCATIONS = 5
 CHANNEL_LABELS = {
@@ -427,6 +430,48 @@ def purge_expired() -> dict[str, int]:
     if any(found.values()):
         create_audit_event("retention.purged", actor_id=None, details=found)
     db.session.commit()
+    return found | keep_ledger_months()
+
+
+def keep_ledger_months() -> dict[str, int]:
+    """The ledger's months (migration 0032): make the coming months' partitions, and
+    drop whole months that ended more than LEDGER_DAYS ago once every alert in them is
+    counted into the sent report's figures (those stay). Each step in a transaction of
+    its own; one that would wait long for a lock is left for the next hour."""
+    from psycopg.errors import LockNotAvailable
+    from sqlalchemy.exc import OperationalError
+
+    config = current_app.config
+    found = {"ledger_months_made": 0, "ledger_months_dropped": 0, "ledger_rows_dropped": 0}
+    try:
+        wait_ms = config["LEDGER_LOCK_TIMEOUT_MS"]
+        found["ledger_months_made"] = retention.make_delivery_months(
+            db.session, ahead=config["LEDGER_MONTHS_AHEAD"], lock_timeout_ms=wait_ms
+        )
+        db.session.commit()
+        cutoff = datetime.now(UTC) - timedelta(days=config["LEDGER_DAYS"])
+        for name, first in retention.delivery_months(db.session):
+            upper = (first + timedelta(days=32)).replace(day=1)
+            if upper > cutoff:
+                break
+            uncounted = retention.uncounted_alerts_in(db.session, first, upper)
+            if uncounted:
+                log.warning("ledger %s kept: %s alerts not yet counted", name, uncounted)
+                continue
+            rows = retention.drop_delivery_month(db.session, name, lock_timeout_ms=wait_ms)
+            create_audit_event(
+                "retention.ledger_month_dropped",
+                actor_id=None,
+                details={"month": first.strftime("%Y-%m"), "deliveries": rows},
+            )
+            db.session.commit()
+            found["ledger_months_dropped"] += 1
+            found["ledger_rows_dropped"] += rows
+    except OperationalError as error:
+        db.session.rollback()
+        if not isinstance(error.orig, LockNotAvailable):
+            raise
+        log.warning("ledger months: a lock was busy; trying again within the hour")
     return found
 
 

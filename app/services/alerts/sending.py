@@ -62,9 +62,17 @@ def write_deliveries(alert: Alert, actor: Officer | None) -> int:
     inserted = (
         insert(Delivery)
         .from_select(
-            ["alert_id", "resident_id", "channel", "address", "next_attempt_at"],
+            [
+                "alert_id",
+                "alert_created_at",
+                "resident_id",
+                "channel",
+                "address",
+                "next_attempt_at",
+            ],
             select(
                 literal(alert.id),
+                select(Alert.created_at).where(Alert.id == alert.id).scalar_subquery(),
                 targets.c.resident_id,
                 targets.c.channel,
                 targets.c.address,
@@ -190,9 +198,17 @@ def send_test_to_self(officer: Officer, draft: AlertDraft | None = None, **field
         db.session.add(alert)
         db.session.flush()
         alert_id = alert.id
+        created_at = select(Alert.created_at).where(Alert.id == alert.id).scalar_subquery()
         for channel in reached:
             address = _own_address(officer, channel)
-            db.session.add(Delivery(alert_id=alert.id, channel=channel, address=address))
+            db.session.add(
+                Delivery(
+                    alert_id=alert.id,
+                    alert_created_at=created_at,
+                    channel=channel,
+                    address=address,
+                )
+            )
         details = {"channels": reached, "mode": alert.mode, "category": alert.category}
         transition(alert, "send_test", officer, details)
     enqueue_safely(alert_id)

@@ -1,0 +1,322 @@
+"""The delivery ledger by month (migration 0032): an alert's deliveries all in its
+month's partition, one delivery per resident and channel still, a month without a
+partition caught and moved into its own, whole months dropped by the retention rules
+once counted; and the migration over rows already there, both ways."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.models import AuditEvent, Delivery, OutboxMessage
+from app.services import figures
+from app.services.alerts import submit_alert
+from app.services.residents import keep_ledger_months, purge_expired
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRATCH = os.environ.get("TEST_MIGRATION_DATABASE_URL")
+AROUND_BS1 = [{"kind": "circle", "center": [-2.588230, 51.451967], "radius_m": 2000}]
+
+
+def sql(statement: str, **params):
+    return db.session.execute(text(statement), params)
+
+
+def send(officer, title: str = "T"):
+    return submit_alert(officer, shapes=AROUND_BS1, title=title, body="B").alert
+
+
+def partitions_of(alert_id: int) -> set[str]:
+    return set(
+        sql(
+            "SELECT DISTINCT tableoid::regclass::text FROM deliveries WHERE alert_id = :a",
+            a=alert_id,
+        ).scalars()
+    )
+
+
+def test_an_alerts_deliveries_are_all_in_its_months_partition(app_ctx, make_resident, officer):
+    for n in range(3):
+        make_resident(sms=f"+44770090070{n}", email=f"p{n}@example.org")
+    alert = send(officer)
+    month = alert.created_at.astimezone(UTC).strftime("deliveries_%Y_%m")
+    assert partitions_of(alert.id) == {month}
+    assert db.session.scalar(select(func.count()).where(Delivery.alert_id == alert.id)) == 6
+    # The coming months are ready, and nothing waits in the default partition.
+    assert sql("SELECT count(*) FROM deliveries_default").scalar() == 0
+    assert sql("SELECT to_regclass(:n) IS NOT NULL", n=month).scalar()
+
+
+def test_one_delivery_per_resident_and_channel_and_the_key_held_to_the_alerts(
+    app_ctx, make_resident, officer
+):
+    make_resident(sms="+447700900710")
+    alert = send(officer)
+    row = sql(
+        "SELECT resident_id, channel, alert_created_at FROM deliveries WHERE alert_id = :a",
+        a=alert.id,
+    ).one()
+    db.session.commit()
+    with pytest.raises(IntegrityError, match="alert_id_resident_id_channel"):
+        sql(
+            "INSERT INTO deliveries (alert_id, alert_created_at, resident_id, channel, address)"
+            " VALUES (:a, :at, :r, :c, '+447700900710')",
+            a=alert.id,
+            at=row.alert_created_at,
+            r=row.resident_id,
+            c=row.channel,
+        )
+    db.session.rollback()
+    # Another month's key for the same alert (which would dodge the unique key) is
+    # refused by the foreign key to the alert's own created_at.
+    with pytest.raises(IntegrityError, match="fk_deliveries_alert_id_alerts"):
+        sql(
+            "INSERT INTO deliveries (alert_id, alert_created_at, resident_id, channel, address)"
+            " VALUES (:a, :at - interval '40 days', :r, :c, '+447700900710')",
+            a=alert.id,
+            at=row.alert_created_at,
+            r=row.resident_id,
+            c=row.channel,
+        )
+    db.session.rollback()
+
+
+def test_a_month_without_a_partition_is_caught_and_moved_and_still_sent(
+    app_ctx, make_resident, officer, run_worker
+):
+    make_resident(sms="+447700900720")
+    make_resident(sms="+447700900721")
+    alert = send(officer)
+    # The alert (and, by the foreign key, its deliveries) moved to a month long past,
+    # which has no partition: its rows wait in the default one.
+    sql("UPDATE alerts SET created_at = '2019-03-15 10:00+00' WHERE id = :a", a=alert.id)
+    db.session.commit()
+    assert partitions_of(alert.id) == {"deliveries_default"}
+
+    assert keep_ledger_months()["ledger_months_made"] == 1
+    assert partitions_of(alert.id) == {"deliveries_2019_03"}
+    assert sql("SELECT count(*) FROM deliveries_default").scalar() == 0
+    assert keep_ledger_months()["ledger_months_made"] == 0  # once is enough
+
+    # The engine finds them by id alone, wherever they are.
+    run_worker()
+    statuses = sql("SELECT status FROM deliveries WHERE alert_id = :a", a=alert.id).scalars()
+    assert set(statuses) == {"delivered"}
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 2
+
+
+def test_a_deleted_delivery_takes_its_outbox_row_and_leaves_its_reply(
+    app_ctx, make_resident, officer, run_worker
+):
+    make_resident(sms="+447700900730")
+    alert = send(officer)
+    run_worker()
+    delivery_id = sql("SELECT id FROM deliveries WHERE alert_id = :a", a=alert.id).scalar()
+    sql(
+        "INSERT INTO replies (provider_ref, channel, address, kind, alert_id, delivery_id)"
+        " VALUES ('SMx1', 'sms', '+447700900730', 'message', :a, :d)",
+        a=alert.id,
+        d=delivery_id,
+    )
+    sql("DELETE FROM deliveries WHERE id = :d", d=delivery_id)
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+    assert sql("SELECT delivery_id FROM replies").one() == (None,)
+
+
+def _old_month_sent(officer, run_worker, when: str) -> int:
+    alert = send(officer, title=f"Old {when}")
+    run_worker()
+    sql(
+        "UPDATE deliveries SET status = 'delivered', finished_at = now() WHERE alert_id = :a",
+        a=alert.id,
+    )
+    sql(
+        "UPDATE alerts SET created_at = :when, sent_at = :when WHERE id = :a",
+        a=alert.id,
+        when=when,
+    )
+    db.session.commit()
+    return alert.id
+
+
+def test_retention_drops_a_whole_month_only_once_every_alert_in_it_is_counted(
+    app, app_ctx, make_resident, officer, run_worker, monkeypatch
+):
+    make_resident(sms="+447700900740", email="old@example.org")
+    old = _old_month_sent(officer, run_worker, "2019-03-15 10:00+00")
+    delivery_ids = list(sql("SELECT id FROM deliveries WHERE alert_id = :a", a=old).scalars())
+    sql(
+        "INSERT INTO replies (provider_ref, channel, address, kind, alert_id, delivery_id)"
+        " VALUES ('SMx2', 'sms', '+447700900740', 'message', :a, :d)",
+        a=old,
+        d=delivery_ids[0],
+    )
+    recent = send(officer, title="Recent")
+    db.session.commit()
+    monkeypatch.setitem(app.config, "LEDGER_DAYS", 365)
+
+    # Not yet counted into the sent report: the month stays.
+    found = keep_ledger_months()
+    assert found["ledger_months_dropped"] == 0
+    assert partitions_of(old) == {"deliveries_2019_03"}
+
+    monkeypatch.setitem(app.config, "ANALYST_SETTLED_SECONDS", 0)
+    monkeypatch.setitem(app.config, "ANALYST_NOTICE_SECONDS", 0)
+    figures.refresh("sent")
+    figures.refresh("sent")  # noticed, then counted
+    counted = sql("SELECT sum(messages) FROM alert_delivery_totals WHERE alert_id = :a", a=old)
+    assert counted.scalar() == 2
+
+    found = purge_expired()
+    assert (found["ledger_months_dropped"], found["ledger_rows_dropped"]) == (1, 2)
+    assert sql("SELECT to_regclass('deliveries_2019_03')").scalar() is None
+    assert sql("SELECT count(*) FROM deliveries WHERE alert_id = :a", a=old).scalar() == 0
+    # The sent report's figures stay; what pointed at the rows is tidied.
+    counted = sql("SELECT sum(messages) FROM alert_delivery_totals WHERE alert_id = :a", a=old)
+    assert counted.scalar() == 2
+    assert sql("SELECT delivery_id FROM replies").one() == (None,)
+    outbox = select(func.count()).where(OutboxMessage.delivery_id.in_(delivery_ids))
+    assert db.session.scalar(outbox) == 0
+    # This month's alert is untouched, and the drop is in the audit log.
+    assert sql("SELECT count(*) FROM deliveries WHERE alert_id = :a", a=recent.id).scalar() == 2
+    event = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "retention.ledger_month_dropped")
+    ).one()
+    assert event.details == {"month": "2019-03", "deliveries": 2}
+
+
+def test_a_busy_ledger_leaves_the_months_for_the_next_hour(
+    app, app_ctx, make_resident, officer, monkeypatch
+):
+    make_resident(sms="+447700900750")
+    send(officer)
+    db.session.commit()
+    monkeypatch.setitem(app.config, "LEDGER_MONTHS_AHEAD", 3)  # one month more to make
+    monkeypatch.setitem(app.config, "LEDGER_LOCK_TIMEOUT_MS", 300)
+    engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    try:
+        with engine.connect() as other:
+            # A transaction reading the ledger (as a long report or fan-out might) ...
+            other.execute(text("LOCK TABLE deliveries IN ACCESS SHARE MODE"))
+            # ... does not queue the sweeper (and every send behind it): it gives up.
+            found = keep_ledger_months()
+            assert found["ledger_months_made"] == 0
+            other.rollback()
+    finally:
+        engine.dispose()
+    # The next hour, the month is made.
+    assert keep_ledger_months()["ledger_months_made"] == 1
+    assert keep_ledger_months()["ledger_months_made"] == 0
+
+
+# --- the migration, over rows already there ------------------------------------------
+
+
+def flask(*args: str) -> subprocess.CompletedProcess:
+    environment = dict(os.environ, TEST_DATABASE_URL=SCRATCH, APP_ENV="testing")
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "flask"), "db", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env=environment,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
+SEED = """
+INSERT INTO officers (id, email, name, role) VALUES (1, 'o@police.example', 'O', 'officer');
+INSERT INTO alerts (id, created_by_id, title, body, shapes, status, created_at, reference)
+VALUES (1, 1, 'Old', 'B', '[]', 'sent', '2025-01-20 09:00+00', 'AAAA1111'),
+       (2, 1, 'New', 'B', '[]', 'sending', '2026-11-02 09:00+00', 'AAAA2222');
+INSERT INTO deliveries (alert_id, channel, address, status)
+SELECT 1 + (n % 2), CASE WHEN n % 3 = 0 THEN 'email' ELSE 'sms' END,
+       '+4477009' || lpad(n::text, 5, '0'), CASE WHEN n % 2 = 0 THEN 'sent' ELSE 'queued' END
+FROM generate_series(1, 500) n;
+INSERT INTO outbox_messages (delivery_id, alert_id, channel, recipient, body)
+SELECT id, alert_id, channel, address, 'B' FROM deliveries WHERE status = 'sent';
+INSERT INTO replies (provider_ref, channel, address, kind, alert_id, delivery_id)
+SELECT 'SM' || id, 'sms', address, 'message', alert_id, id FROM deliveries WHERE id <= 10;
+"""
+LEDGER = "SELECT id, alert_id, channel, address, status FROM deliveries ORDER BY id"
+
+
+@pytest.fixture
+def scratch():
+    if not SCRATCH:
+        pytest.skip(
+            "runs when TEST_MIGRATION_DATABASE_URL names a database kept for it: make test"
+            " sets it to community_alerts_migration_check on its own PostgreSQL, and leaves"
+            " it unset when DATABASE_URL points at a server of yours"
+        )
+    engine = create_engine(SCRATCH)
+    flask("downgrade", "base")
+    flask("upgrade", "0031")
+    yield engine
+    engine.dispose()
+
+
+def test_the_ledger_migrates_to_months_and_back_with_its_rows(app, scratch):
+    with scratch.begin() as conn:
+        conn.execute(text(SEED))
+        before = conn.execute(text(LEDGER)).all()
+        outbox = conn.execute(text("SELECT count(*) FROM outbox_messages")).scalar()
+    assert len(before) == 500 and outbox == 250
+
+    flask("upgrade", "0032")
+    with scratch.begin() as conn:
+        assert conn.execute(text(LEDGER)).all() == before
+        where = conn.execute(
+            text(
+                "SELECT tableoid::regclass::text, alert_id, count(*) FROM deliveries"
+                " GROUP BY 1, 2 ORDER BY 2"
+            )
+        ).all()
+        assert [tuple(w) for w in where] == [
+            ("deliveries_2025_01", 1, 250),
+            ("deliveries_2026_11", 2, 250),
+        ]
+        # Every month between, and this one and the next two, ready.
+        months = conn.execute(
+            text(
+                "SELECT count(*) FROM pg_inherits WHERE inhparent = 'deliveries'::regclass"
+                " AND inhrelid::regclass::text <> 'deliveries_default'"
+            )
+        ).scalar()
+        today = datetime.now(UTC)
+        assert months == (today.year - 2025) * 12 + today.month + 2
+        # New ids follow on from the old; the links still lead somewhere.
+        new_id = conn.execute(
+            text(
+                "INSERT INTO deliveries (alert_id, alert_created_at, channel, address)"
+                " SELECT 2, created_at, 'voice', '+447700900999' FROM alerts WHERE id = 2"
+                " RETURNING id"
+            )
+        ).scalar()
+        assert new_id == 501
+        assert conn.execute(text("SELECT count(*) FROM outbox_messages")).scalar() == outbox
+        assert conn.execute(text("SELECT count(delivery_id) FROM replies")).scalar() == 10
+        conn.execute(text("DELETE FROM deliveries WHERE id = 501"))
+
+    flask("downgrade", "0031")
+    with scratch.begin() as conn:
+        assert conn.execute(text(LEDGER)).all() == before
+        assert conn.execute(text("SELECT count(delivery_id) FROM replies")).scalar() == 10
+        kind = conn.execute(text("SELECT relkind FROM pg_class WHERE relname = 'deliveries'"))
+        assert kind.scalar() == "r"
+        # The foreign keys are back: a delivery that goes takes its outbox row.
+        conn.execute(text("DELETE FROM deliveries WHERE id = 2"))
+        gone = conn.execute(text("SELECT count(*) FROM outbox_messages WHERE delivery_id = 2"))
+        assert gone.scalar() == 0
