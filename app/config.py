@@ -31,6 +31,11 @@ class Config:
     ENV_NAME = "base"
     SECRET_KEY = _env("SECRET_KEY")
     SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL")
+    # A read replica (streaming, e.g. a managed service's read endpoint): the officers'
+    # previews and the analysts' pages read there; everything that writes, and a page
+    # whose figures the replica has not caught up with yet, uses DATABASE_URL. Unset:
+    # everything uses DATABASE_URL.
+    DATABASE_REPLICA_URL = _env("DATABASE_REPLICA_URL")
     # hide_parameters: a failed statement's error never carries residents' details
     # (names, numbers, addresses) into the logs.
     # Every connection: no JIT (compiling a plan costs more than our short queries take)
@@ -180,6 +185,9 @@ class Config:
     ANALYST_NOTICE_SECONDS = _int("ANALYST_NOTICE_SECONDS", 60)
 
     DELIVERY_BATCH_SIZE = _int("DELIVERY_BATCH_SIZE", 200)
+    # An alert's deliveries are queued as at most this many jobs (each a range of ids):
+    # a force-wide alert's jobs are larger rather than more (each job costs Redis ~1 ms).
+    DELIVERY_MAX_JOBS = _int("DELIVERY_MAX_JOBS", 2000)
 
     # Composing. An SMS longer than this many segments is refused: it costs as many
     # texts, and phones show long ones badly. Prices (pounds) give the officer a cost

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from redis import Redis
-from sqlalchemy import MetaData
+from sqlalchemy import Engine, MetaData, create_engine
 
 # Named constraints so that Alembic migrations can refer to them.
 NAMING_CONVENTION = {
@@ -44,3 +45,23 @@ class RedisHolder:
 
 
 redis_store = RedisHolder()
+
+
+def replica_engine() -> Engine | None:
+    """The read replica's engine (DATABASE_REPLICA_URL), made on first use with the
+    primary's engine options; its sessions are read-only. None without a replica."""
+    url = current_app.config.get("DATABASE_REPLICA_URL")
+    if not url:
+        return None
+    engines = current_app.extensions.setdefault("replica_engines", {})
+    if url not in engines:
+        options = dict(current_app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+        connect_args = dict(options.pop("connect_args", {}))
+        given = connect_args.get("options", "")
+        connect_args["options"] = f"{given} -c default_transaction_read_only=on".strip()
+        if url.startswith("postgresql://"):
+            url_used = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        else:
+            url_used = url
+        engines[url] = create_engine(url_used, connect_args=connect_args, **options)
+    return engines[url]

@@ -65,7 +65,13 @@ def ledger_timings(db, text, alert_id: int) -> str:
 
 
 def fan_out(db, text, officer, coordinates, target_s: float) -> None:
-    """One fan-out, timed from "send" to every delivery written and queued."""
+    """One fan-out, timed from "send" to every delivery written and queued. The area
+    limit (12,000 km², a large force) is lifted for it: the million synthetic residents
+    are spread over Great Britain, not crowded into one force as the largest force's
+    million would be."""
+    import geo.areas
+
+    geo.areas.MAX_AREA_KM2 = 10**7
     from app.extensions import redis_store
     from app.jobs import queue
     from app.services.alerts import submit_alert

@@ -1,7 +1,8 @@
 """The delivery ledger by month (migration 0032): an alert's deliveries all in its
 month's partition, one delivery per resident and channel still, a month without a
 partition caught and moved into its own, whole months dropped by the retention rules
-once counted; and the migration over rows already there, both ways."""
+once counted; its references checked a statement at a time (0033); a fan-out queued
+as ranges of ids; and the migrations over rows already there, both ways."""
 
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ def test_one_delivery_per_resident_and_channel_and_the_key_held_to_the_alerts(
         a=alert.id,
     ).one()
     db.session.commit()
-    with pytest.raises(IntegrityError, match="alert_id_resident_id_channel"):
+    with pytest.raises(IntegrityError, match="resident_id_alert_id_channel"):
         sql(
             "INSERT INTO deliveries (alert_id, alert_created_at, resident_id, channel, address)"
             " VALUES (:a, :at, :r, :c, '+447700900710')",
@@ -77,7 +78,7 @@ def test_one_delivery_per_resident_and_channel_and_the_key_held_to_the_alerts(
     db.session.rollback()
     # Another month's key for the same alert (which would dodge the unique key) is
     # refused by the foreign key to the alert's own created_at.
-    with pytest.raises(IntegrityError, match="fk_deliveries_alert_id_alerts"):
+    with pytest.raises(IntegrityError, match="must name an alert and its created_at"):
         sql(
             "INSERT INTO deliveries (alert_id, alert_created_at, resident_id, channel, address)"
             " VALUES (:a, :at - interval '40 days', :r, :c, '+447700900710')",
@@ -218,6 +219,83 @@ def test_a_busy_ledger_leaves_the_months_for_the_next_hour(
     assert keep_ledger_months()["ledger_months_made"] == 0
 
 
+# --- the references, checked a statement at a time (migration 0033) -----------------
+
+
+def test_a_resident_who_left_while_an_alert_was_written_is_not_sent_it(
+    app_ctx, make_resident, officer
+):
+    stays = make_resident(sms="+447700900760")
+    alert = send(officer)
+    at = sql("SELECT created_at FROM alerts WHERE id = :a", a=alert.id).scalar()
+    # As the fan-out writes, a resident it read is already gone (their row deleted by a
+    # transaction that committed after the fan-out's snapshot).
+    sql(
+        "INSERT INTO deliveries (alert_id, alert_created_at, resident_id, channel, address)"
+        " VALUES (:a, :at, :gone, 'sms', '+447700900761'), (:a, :at, :stays, 'email', 'x@y.z')",
+        a=alert.id,
+        at=at,
+        gone=stays.id + 1000,
+        stays=stays.id,
+    )
+    db.session.commit()
+    rows = sql(
+        "SELECT resident_id, address, status FROM deliveries WHERE alert_id = :a ORDER BY id",
+        a=alert.id,
+    ).all()
+    assert [tuple(r) for r in rows] == [
+        (stays.id, "+447700900760", "queued"),
+        (None, "removed:left", "cancelled"),
+        (stays.id, "x@y.z", "queued"),
+    ]
+
+
+def test_a_deleted_resident_leaves_the_ledger_unlinked_and_an_alert_cannot_go(
+    app_ctx, make_resident, officer
+):
+    resident = make_resident(sms="+447700900770")
+    alert = send(officer)
+    sql("DELETE FROM residents WHERE id = :r", r=resident.id)
+    db.session.commit()
+    assert sql("SELECT resident_id FROM deliveries WHERE alert_id = :a", a=alert.id).all() == [
+        (None,)
+    ]
+    # An alert with deliveries stays (the report and the ledger name it).
+    with pytest.raises(IntegrityError, match="an alert with deliveries cannot be deleted"):
+        sql("DELETE FROM alerts WHERE id = :a", a=alert.id)
+    db.session.rollback()
+    # A delivery cannot be pointed at someone who does not exist.
+    with pytest.raises(IntegrityError, match="must name a resident who exists"):
+        sql("UPDATE deliveries SET resident_id = 424242 WHERE alert_id = :a", a=alert.id)
+    db.session.rollback()
+
+
+def test_a_fan_out_is_queued_as_few_ranges_of_ids_and_each_sends_once(
+    app, app_ctx, make_resident, officer, run_worker, monkeypatch
+):
+    from app.jobs import queue
+    from app.services.dispatch import deliver_alert_range
+
+    monkeypatch.setitem(app.config, "DELIVERY_BATCH_SIZE", 2)
+    monkeypatch.setitem(app.config, "DELIVERY_MAX_JOBS", 2)
+    for n in range(5):
+        make_resident(sms=f"+44770090078{n}")
+    alert = send(officer)
+    ids = sorted(sql("SELECT id FROM deliveries WHERE alert_id = :a", a=alert.id).scalars())
+    # Five deliveries, at most two jobs: ranges of three ids, not five batches of two.
+    jobs = queue().get_jobs()
+    assert [job.func_name for job in jobs] == ["app.jobs.outbound.deliver_alert_range"] * 2
+    assert [tuple(job.args) for job in jobs] == [
+        (alert.id, ids[0], ids[2]),
+        (alert.id, ids[3], ids[4]),
+    ]
+    run_worker()
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 5
+    # A range run again (a worker lost after sending) sends nothing again.
+    assert deliver_alert_range(alert.id, ids[0], ids[4]) == {}
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 5
+
+
 # --- the migration, over rows already there ------------------------------------------
 
 
@@ -309,6 +387,18 @@ def test_the_ledger_migrates_to_months_and_back_with_its_rows(app, scratch):
         assert conn.execute(text("SELECT count(*) FROM outbox_messages")).scalar() == outbox
         assert conn.execute(text("SELECT count(delivery_id) FROM replies")).scalar() == 10
         conn.execute(text("DELETE FROM deliveries WHERE id = 501"))
+
+    # And on to the checks a statement at a time (0033): the rows as they were.
+    flask("upgrade", "head")
+    with scratch.begin() as conn:
+        assert conn.execute(text(LEDGER)).all() == before
+        with pytest.raises(IntegrityError, match="must name an alert and its created_at"):
+            conn.execute(
+                text(
+                    "INSERT INTO deliveries (alert_id, alert_created_at, channel, address)"
+                    " VALUES (1, now(), 'sms', '+447700900998')"
+                )
+            )
 
     flask("downgrade", "0031")
     with scratch.begin() as conn:

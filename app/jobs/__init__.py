@@ -26,6 +26,7 @@ def queue() -> Queue:
 # The jobs there are; a name not listed is a bug, found at once rather than by a worker.
 JOBS = {
     "outbound.deliver_batch",
+    "outbound.deliver_alert_range",
     "outbound.reconcile_batch",
     "imports.run_import",
     "notices.send_manage_link",
@@ -44,6 +45,18 @@ def enqueue(name: str, *args, after_seconds: float = 0, job_timeout: int = 3600,
             timedelta(seconds=after_seconds), target, *args, job_timeout=job_timeout, **options
         )
     return queue().enqueue(target, *args, job_timeout=job_timeout, **options)
+
+
+def enqueue_many(name: str, each: list[tuple], *, job_timeout: int = 3600) -> None:
+    """Queue the job called `name` once for each tuple of arguments in `each`, now,
+    in one round trip to Redis (a fan-out queues thousands at once)."""
+    if name not in JOBS:
+        raise ValueError(f"no job called {name}")
+    target = f"app.jobs.{name}"
+    jobs = [Queue.prepare_data(target, args, timeout=job_timeout) for args in each]
+    with redis_store.client.pipeline() as pipe:
+        queue().enqueue_many(jobs, pipeline=pipe)
+        pipe.execute()
 
 
 def waiting() -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 from app.jobs import with_app_context
-from app.services import ledgers, outbound
+from app.services import dispatch, ledgers, outbound
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +17,15 @@ def deliver_batch(ledger: str, ids: list[int]) -> dict[str, int]:
     """Send each row of the batch that is still queued."""
     outcomes = outbound.deliver(ledgers.ledger(ledger), ids)
     log.info("sent %s batch of %s: %s", ledger, len(ids), outcomes)
+    return outcomes
+
+
+@with_app_context
+def deliver_alert_range(alert_id: int, first_id: int, last_id: int) -> dict[str, int]:
+    """Send the alert's deliveries with ids in first_id..last_id that are still queued
+    (how a fan-out is queued: a range is a few bytes, however many rows it holds)."""
+    outcomes = dispatch.deliver_alert_range(alert_id, first_id, last_id)
+    log.info("sent alert %s ids %s-%s: %s", alert_id, first_id, last_id, outcomes)
     return outcomes
 
 

@@ -61,11 +61,13 @@ class Delivery(db.Model):
     """One message to one resident on one channel for one alert. The table is
     partitioned by the month of alert_created_at (the alert's created_at, migration
     0032): the key is (id, alert_created_at) in the database, id alone here, since
-    every id comes from one sequence."""
+    every id comes from one sequence. The references to alerts and residents are held
+    by triggers checking each statement's rows at once (migration 0033), not by
+    PostgreSQL's foreign keys, which check row by row."""
 
     __tablename__ = "deliveries"
     __table_args__ = (
-        UniqueConstraint("alert_id", "resident_id", "channel", "alert_created_at"),
+        UniqueConstraint("resident_id", "alert_id", "channel", "alert_created_at"),
         CheckConstraint(f"status IN ({_STATUSES_SQL})", name="status_known"),
         Index("ix_deliveries_alert_id_status", "alert_id", "status"),
         # The sweeper looks for work left behind: only unfinished rows are indexed.
@@ -75,7 +77,11 @@ class Delivery(db.Model):
             "updated_at",
             postgresql_where="status IN ('queued', 'sending', 'unknown')",
         ),
-        Index("ix_deliveries_provider_ref", "provider_ref"),
+        Index(
+            "ix_deliveries_provider_ref",
+            "provider_ref",
+            postgresql_where="provider_ref IS NOT NULL",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

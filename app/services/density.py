@@ -46,7 +46,7 @@ from app.dao import density as dao
 from app.extensions import db
 from app.models.delivery import CHANNELS
 from app.services import figures
-from app.services.transaction import read_only
+from app.services.transaction import read_only, replica_reads
 
 DENSITY_CELL_SIZES_M = (250, 500, 1000, 2000, 5000)  # what DENSITY_CELL_M may be
 CHANNEL_NAMES = {"sms": "Text message", "voice": "Voice call", "email": "E-mail"}
@@ -150,7 +150,7 @@ def density_map(
     if cell_m not in DENSITY_CELL_SIZES_M:
         raise ValueError(f"cell_m must be one of {DENSITY_CELL_SIZES_M}")
     counted_at = figures.fresh("density")
-    with read_only():
+    with replica_reads(figures.replica_has("density", counted_at)):
         groups = dao.find_interest_groups(db.session)
         chosen = choose_filter(groups, group=group, channel=channel)
         squares = dao.find_square_counts(

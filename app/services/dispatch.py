@@ -3,14 +3,17 @@ the words each channel carries, and the one-click unsubscribe link."""
 
 from __future__ import annotations
 
+import math
+
 from flask import current_app, url_for
 from itsdangerous import BadSignature
 from sqlalchemy import select
 
+from app import jobs
 from app.channels import OutgoingMessage, ProviderStatus
 from app.dao import outbound as ledger_sql
 from app.extensions import db
-from app.models import Alert, Resident
+from app.models import Alert, Delivery, Resident
 from app.services import message_text, outbound
 from app.services.outbound import Claimed, Outcome
 from app.services.tokens import SealedSerializer
@@ -195,6 +198,38 @@ def enqueue(delivery_ids: list[int], *, after_seconds: float = 0) -> None:
 
 def deliver(delivery_ids: list[int]) -> dict[str, int]:
     return outbound.deliver(ALERTS, delivery_ids)
+
+
+def enqueue_alert_range(alert_id: int, first_id: int, last_id: int) -> int:
+    """Queue jobs sending an alert's deliveries with ids first_id..last_id, a range
+    of ids a job (DELIVERY_BATCH_SIZE ids, more when that would make over
+    DELIVERY_MAX_JOBS jobs), in one round trip to Redis. Returns the jobs queued."""
+    config = current_app.config
+    span = last_id - first_id + 1
+    size = max(config["DELIVERY_BATCH_SIZE"], math.ceil(span / config["DELIVERY_MAX_JOBS"]))
+    ranges = [
+        (alert_id, start, min(start + size - 1, last_id))
+        for start in range(first_id, last_id + 1, size)
+    ]
+    jobs.enqueue_many("outbound.deliver_alert_range", ranges)
+    return len(ranges)
+
+
+def deliver_alert_range(alert_id: int, first_id: int, last_id: int) -> dict[str, int]:
+    """Send the alert's deliveries in the id range that are still queued."""
+    ids = list(
+        db.session.scalars(
+            select(Delivery.id)
+            .where(
+                Delivery.alert_id == alert_id,
+                Delivery.id.between(first_id, last_id),
+                Delivery.status == "queued",
+            )
+            .order_by(Delivery.id)
+        )
+    )
+    db.session.rollback()
+    return deliver(ids) if ids else {}
 
 
 def reconcile(delivery_ids: list[int]) -> dict[str, int]:

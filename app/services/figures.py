@@ -83,6 +83,19 @@ def fresh(name: str) -> datetime:
     return refresh(name, older_than=oldest)
 
 
+def replica_has(name: str, counted_at: datetime | None) -> Callable:
+    """For replica_reads(): whether the replica's session sees the set as counted at
+    `counted_at` or later (a recount on the primary reaches a replica a moment after)."""
+
+    def check(session) -> bool:
+        if counted_at is None:
+            return True
+        seen = dao.find_refreshed_at(session, name)
+        return seen is not None and seen >= counted_at
+
+    return check
+
+
 def due() -> list[str]:
     """The sets last counted more than ANALYST_REFRESH_SECONDS ago, or never."""
     every = timedelta(seconds=current_app.config["ANALYST_REFRESH_SECONDS"])

@@ -523,13 +523,14 @@ def _queue_is_empty() -> bool:
 def enqueue(ledger: Ledger, ids: list[int], *, after_seconds: float = 0) -> None:
     """Queue jobs sending these rows, a batch per job, now or after_seconds from now."""
     size = current_app.config["DELIVERY_BATCH_SIZE"]
-    for start in range(0, len(ids), size):
-        jobs.enqueue(
-            "outbound.deliver_batch",
-            ledger.name,
-            ids[start : start + size],
-            after_seconds=after_seconds,
-        )
+    batches = [(ledger.name, ids[start : start + size]) for start in range(0, len(ids), size)]
+    if after_seconds > 0:
+        for batch in batches:
+            jobs.enqueue("outbound.deliver_batch", *batch, after_seconds=after_seconds)
+        return
+    # A few thousand jobs at a time in one round trip each (a force-wide fan-out).
+    for start in range(0, len(batches), 2000):
+        jobs.enqueue_many("outbound.deliver_batch", batches[start : start + 2000])
 
 
 def enqueue_reconcile(ledger: Ledger, ids: list[int]) -> None:

@@ -22,7 +22,7 @@ from app.extensions import db
 from app.models import DataLoad
 from app.services import figures
 from app.services.suppression import K_MIN, Group, suppress
-from app.services.transaction import read_only, transaction
+from app.services.transaction import read_only, replica_reads, transaction
 from geo.population import PopulationFileError, read_ward_population, year_from_name
 
 POPULATION_ATTRIBUTION = (
@@ -198,7 +198,7 @@ def penetration_report(force_code: str, *, k: int = K_MIN) -> PenetrationReport:
     """Every ward and district of the force with its confirmed residents, adults and
     rate per 1,000 adults, suppressed for publication; wards ranked lowest first."""
     counted_at = figures.fresh("wards")
-    with read_only():
+    with replica_reads(figures.replica_has("wards", counted_at)):
         force = places_dao.find_force(force_code)
         districts = (force.properties.get("constituent_lad23cd") or []) if force else []
         wards = {w.code: w for w in dao.find_wards_of_districts(db.session, districts)}

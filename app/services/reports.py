@@ -42,7 +42,7 @@ from app.extensions import db
 from app.models import CHANNELS, STATUS_RANK, Officer
 from app.models.alert import CATEGORIES
 from app.services.suppression import FEWER_THAN, K_MIN, Group, Suppressed, grid_groups, suppress
-from app.services.transaction import read_only, transaction
+from app.services.transaction import replica_reads, transaction
 
 UK = ZoneInfo("Europe/London")
 EARLIEST = date(2000, 1, 1)  # before the service, and before any ledger
@@ -323,7 +323,7 @@ def sent_report(period: Period, *, k: int = K_MIN, alerts_page: int | None = Non
     config = current_app.config
     sms_price = float(config["SMS_PRICE_PER_SEGMENT"])
     voice_price = float(config["VOICE_PRICE_PER_MINUTE"])
-    with read_only():
+    with replica_reads():
         alerts = dao.find_sent_alerts(db.session, period.start, period.end)
         kinds, per_alert_rows = dao.count_messages(
             db.session, period.start, period.end, within_s=WITHIN_SECONDS

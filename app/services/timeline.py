@@ -35,7 +35,7 @@ from app.dao import timeline as dao
 from app.models import CATEGORIES
 from app.services import figures
 from app.services.suppression import FEWER_THAN, K_MIN, Group, suppress
-from app.services.transaction import read_only
+from app.services.transaction import read_only, replica_reads
 
 UK = ZoneInfo("Europe/London")
 KINDS = {
@@ -182,7 +182,7 @@ def weekly_table(period: Period, kind: str | None = None, by: str = "") -> Weekl
         raise PeriodRefused("Break down by channel, group or source, or not at all.")
     weeks = period.weeks
     counted_at = figures.fresh("timeline") if kind is None or kind in dao.LIVE_KINDS else None
-    with read_only():
+    with replica_reads(figures.replica_has("timeline", counted_at)):
         if kind is None or not by:
             kinds = list(KINDS) if kind is None else [kind]
             counts = {

@@ -11,7 +11,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
-from app.extensions import db
+from sqlalchemy.orm import Session
+
+from app.extensions import db, replica_engine
 
 
 @contextmanager
@@ -51,3 +53,36 @@ def read_only() -> Iterator[None]:
         yield
     finally:
         db.session.rollback()
+
+
+@contextmanager
+def replica_reads(caught_up: Callable[[Session], bool] | None = None) -> Iterator[None]:
+    """A block that only reads, run on the read replica (DATABASE_REPLICA_URL) when
+    there is one: db.session is a read-only session there until the block ends.
+    `caught_up`, asked of the replica's session first, says whether the replica has
+    what the block must see (figures just recounted on the primary); when it has not,
+    or there is no replica, the block reads the primary, as read_only() does."""
+    engine = replica_engine()
+    replica = Session(bind=engine) if engine is not None else None
+    try:
+        if replica is not None and caught_up is not None and not caught_up(replica):
+            replica.close()
+            replica = None
+        if replica is None:
+            with read_only():
+                yield
+            return
+        registry = db.session.registry
+        primary = registry() if registry.has() else None
+        registry.set(replica)
+        try:
+            yield
+        finally:
+            if primary is not None:
+                registry.set(primary)
+            else:
+                registry.clear()
+    finally:
+        if replica is not None:
+            replica.rollback()
+            replica.close()

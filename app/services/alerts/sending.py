@@ -25,7 +25,7 @@ from app.services.alerts.lifecycle import (
     transition,
 )
 from app.services.alerts.targeting import audience_of
-from app.services.dispatch import enqueue
+from app.services.dispatch import enqueue_alert_range
 from app.services.transaction import read_only, transaction
 
 log = logging.getLogger(__name__)
@@ -79,13 +79,12 @@ def write_deliveries(alert: Alert, actor: Officer | None) -> int:
                 held_until,
             ).join(Resident, Resident.id == targets.c.resident_id),
         )
-        .returning(Delivery.id)
+        .returning(Delivery.id, Delivery.resident_id)
         .cte("inserted")
     )
-    count = db.session.scalar(select(func.count()).select_from(inserted))
-    alert.recipient_count = db.session.scalar(
-        select(func.count(func.distinct(Delivery.resident_id))).where(Delivery.alert_id == alert.id)
-    )
+    count, alert.recipient_count = db.session.execute(
+        select(func.count(), func.count(func.distinct(inserted.c.resident_id)))
+    ).one()
     alert.sent_at = func.now()
     details = {
         "title": alert.title,
@@ -103,16 +102,15 @@ def enqueue_alert_deliveries(alert_id: int) -> int:
     """Queue every still-queued delivery of an alert in batches. Safe to repeat: a job
     only acts on deliveries still in the state it expects."""
     with read_only():
-        ids = list(
-            db.session.scalars(
-                select(Delivery.id)
-                .where(Delivery.alert_id == alert_id, Delivery.status == "queued")
-                .order_by(Delivery.id)
+        first, last, count = db.session.execute(
+            select(func.min(Delivery.id), func.max(Delivery.id), func.count()).where(
+                Delivery.alert_id == alert_id, Delivery.status == "queued"
             )
-        )
-    enqueue(ids)
-    log.info("alert %s: queued %s deliveries", alert_id, len(ids))
-    return len(ids)
+        ).one()
+    if count:
+        enqueue_alert_range(alert_id, first, last)
+    log.info("alert %s: queued %s deliveries", alert_id, count)
+    return count
 
 
 def enqueue_safely(alert_id: int) -> None:

@@ -26,7 +26,7 @@ from app.services import authorisation, metrics, teams
 from app.services.alerts.drafts import AlertDraft, AlertInvalid
 from app.services.alerts.lifecycle import is_test, needs_approval
 from app.services.alerts.timing import finish_estimate
-from app.services.transaction import read_only
+from app.services.transaction import replica_reads
 from geo.areas import AreaError, area_from_shapes
 from geo.projection import WGS84
 
@@ -163,7 +163,7 @@ def preview_targets(draft: AlertDraft, officer: Officer | None = None) -> dict:
     "permitted_area": those areas' outline for the map (None: anywhere in the force).
     Raises AlertInvalid."""
     started = time.perf_counter()
-    with read_only():
+    with replica_reads():
         errors: dict[str, str] = {}
         target = resolve_target(draft, errors, officer)
         if errors or target is None:
