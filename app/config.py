@@ -188,6 +188,9 @@ class Config:
     # An alert's deliveries are queued as at most this many jobs (each a range of ids):
     # a force-wide alert's jobs are larger rather than more (each job costs Redis ~1 ms).
     DELIVERY_MAX_JOBS = _int("DELIVERY_MAX_JOBS", 2000)
+    # After writing at least this many deliveries, the month's statistics are refreshed
+    # before they are queued (the planner must know the table is no longer empty).
+    DELIVERY_ANALYZE_ROWS = _int("DELIVERY_ANALYZE_ROWS", 10000)
 
     # Composing. An SMS longer than this many segments is refused: it costs as many
     # texts, and phones show long ones badly. Prices (pounds) give the officer a cost

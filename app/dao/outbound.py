@@ -420,6 +420,20 @@ def mark_alert_sent_when_done(alert_id: int) -> None:
     )
 
 
+def analyze_alert_month(alert_id: int) -> None:
+    """Refresh the planner's statistics of the month (partition) holding the alert's
+    deliveries: after a large fan-out they describe a nearly empty table until
+    autovacuum comes by, and a claim of 500 rows then reads every queued row (4.6 s
+    instead of 2 ms after 1,475,000 rows)."""
+    name = db.session.scalar(
+        text("SELECT tableoid::regclass::text FROM deliveries WHERE alert_id = :id LIMIT 1"),
+        {"id": alert_id},
+    )
+    if name is None:
+        return
+    db.session.execute(text(f"ANALYZE {name}"))  # quoted as needed by regclass
+
+
 def alerts_sending() -> list[int]:
     return list(
         db.session.execute(text("SELECT id FROM alerts WHERE status = 'sending'")).scalars()

@@ -11,6 +11,7 @@ from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import func, insert, literal, null, select, update
 
+from app.dao import outbound as ledger_sql
 from app.dao.targeting import targeted_channels
 from app.extensions import db
 from app.models import CHANNELS, Alert, Delivery, Officer, Resident
@@ -107,6 +108,9 @@ def enqueue_alert_deliveries(alert_id: int) -> int:
                 Delivery.alert_id == alert_id, Delivery.status == "queued"
             )
         ).one()
+    if count >= current_app.config["DELIVERY_ANALYZE_ROWS"]:
+        with transaction():
+            ledger_sql.analyze_alert_month(alert_id)
     if count:
         enqueue_alert_range(alert_id, first, last)
     log.info("alert %s: queued %s deliveries", alert_id, count)
