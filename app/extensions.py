@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from flask import current_app
 from flask_login import LoginManager
 from flask_migrate import Migrate
@@ -51,12 +53,13 @@ def replica_engine() -> Engine | None:
     """The read replica's engine (DATABASE_REPLICA_URL), made on first use with the
     primary's engine options; its sessions are read-only. None without a replica."""
     url = current_app.config.get("DATABASE_REPLICA_URL")
-    if not url:
+    if not url or time.monotonic() < current_app.extensions.get("replica_down_until", 0):
         return None
     engines = current_app.extensions.setdefault("replica_engines", {})
     if url not in engines:
         options = dict(current_app.config["SQLALCHEMY_ENGINE_OPTIONS"])
         connect_args = dict(options.pop("connect_args", {}))
+        connect_args.setdefault("connect_timeout", 3)
         given = connect_args.get("options", "")
         connect_args["options"] = f"{given} -c default_transaction_read_only=on".strip()
         if url.startswith("postgresql://"):
@@ -65,3 +68,12 @@ def replica_engine() -> Engine | None:
             url_used = url
         engines[url] = create_engine(url_used, connect_args=connect_args, **options)
     return engines[url]
+
+
+# After the replica failed to answer, the primary serves its reads this long.
+REPLICA_RETRY_SECONDS = 30
+
+
+def replica_unavailable() -> None:
+    """The replica did not answer: leave it alone for REPLICA_RETRY_SECONDS."""
+    current_app.extensions["replica_down_until"] = time.monotonic() + REPLICA_RETRY_SECONDS

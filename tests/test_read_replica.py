@@ -120,3 +120,29 @@ def test_an_analyst_page_reads_the_replica_once_it_has_the_latest_count(
     monkeypatch.setitem(app.config, "ANALYST_MAX_AGE_SECONDS", 0)
     shown = residents_shown(client.get("/analysts/density").text)
     assert 6 in shown and 106 not in shown
+
+
+def test_with_the_replica_down_the_primary_answers(
+    app, app_ctx, officer_client, make_resident, monkeypatch, caplog
+):
+    for n in range(6):
+        make_resident(postcode="BS1 6AD", sms=f"+44770090083{n}")
+    db.session.commit()
+    # Nothing listens on port 9 of loopback.
+    down = "postgresql+psycopg://community_alerts:x@127.0.0.1:9/none?connect_timeout=2"
+    monkeypatch.setitem(app.config, "DATABASE_REPLICA_URL", down)
+    try:
+        preview = officer_client.post("/officers/preview", json={"shapes": [AROUND]})
+        assert preview.status_code == 200, preview.json
+        assert preview.json["residents"] == 6
+        assert "read replica unavailable" in caplog.text
+        # For a while the replica is not even tried (nobody waits on it each time).
+        caplog.clear()
+        again = officer_client.post("/officers/preview", json={"shapes": [AROUND]})
+        assert again.json["residents"] == 6
+        assert "read replica unavailable" not in caplog.text
+        assert replica_engine() is None
+    finally:
+        app.extensions.pop("replica_down_until", None)
+        for engine in app.extensions.pop("replica_engines", {}).values():
+            engine.dispose()

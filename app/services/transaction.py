@@ -7,13 +7,17 @@ after the block, never inside it."""
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from app.extensions import db, replica_engine
+from app.extensions import db, replica_engine, replica_unavailable
+
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -65,7 +69,17 @@ def replica_reads(caught_up: Callable[[Session], bool] | None = None) -> Iterato
     engine = replica_engine()
     replica = Session(bind=engine) if engine is not None else None
     try:
-        if replica is not None and caught_up is not None and not caught_up(replica):
+        try:
+            if replica is not None and caught_up is not None and not caught_up(replica):
+                replica.close()
+                replica = None
+            elif replica is not None:
+                replica.connection()  # reachable? (a pooled connection is pinged)
+        except OperationalError:
+            # The replica is down or unreachable: the primary answers instead, and
+            # the replica is not tried again for a while (nobody waits for it each time).
+            log.warning("read replica unavailable; reading the primary")
+            replica_unavailable()
             replica.close()
             replica = None
         if replica is None:
