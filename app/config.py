@@ -191,6 +191,10 @@ class Config:
     # After writing at least this many deliveries, the month's statistics are refreshed
     # before they are queued (the planner must know the table is no longer empty).
     DELIVERY_ANALYZE_ROWS = _int("DELIVERY_ANALYZE_ROWS", 10000)
+    # An alert of this many deliveries or more: its progress, as its page shows it, is
+    # counted at most once in this many seconds, however many people watch.
+    PROGRESS_CACHE_ROWS = _int("PROGRESS_CACHE_ROWS", 10000)
+    PROGRESS_CACHE_SECONDS = _int("PROGRESS_CACHE_SECONDS", 3)
 
     # Composing. An SMS longer than this many segments is refused: it costs as many
     # texts, and phones show long ones badly. Prices (pounds) give the officer a cost

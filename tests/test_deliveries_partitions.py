@@ -309,6 +309,36 @@ def test_after_a_large_fan_out_the_months_statistics_are_fresh(
     assert sql("SELECT reltuples FROM pg_class WHERE relname = :m", m=month).scalar() == 8
 
 
+def test_a_large_alerts_progress_is_counted_once_a_while_however_many_watch(
+    app, app_ctx, make_resident, officer, officer_client, monkeypatch
+):
+    import time
+
+    monkeypatch.setitem(app.config, "PROGRESS_CACHE_ROWS", 3)
+    monkeypatch.setitem(app.config, "PROGRESS_CACHE_SECONDS", 1)
+    for n in range(3):
+        make_resident(sms=f"+44770090085{n}")
+    alert = send(officer)
+    url = f"/officers/alerts/{alert.id}/progress"
+    first = officer_client.get(url).json
+    assert first["by_status"] == {"queued": 3}
+    sql("UPDATE deliveries SET status = 'delivered' WHERE alert_id = :a", a=alert.id)
+    db.session.commit()
+    # Within the second, every watcher gets the count as it was ...
+    assert officer_client.get(url).json["by_status"] == {"queued": 3}
+    time.sleep(1.2)
+    # ... then it is counted again (and, finished, no longer kept).
+    assert officer_client.get(url).json["by_status"] == {"delivered": 3}
+    # A small alert is always counted afresh.
+    monkeypatch.setitem(app.config, "PROGRESS_CACHE_ROWS", 4)
+    sql("UPDATE deliveries SET status = 'queued' WHERE alert_id = :a", a=alert.id)
+    db.session.commit()
+    assert officer_client.get(url).json["by_status"] == {"queued": 3}
+    sql("UPDATE deliveries SET status = 'sent' WHERE alert_id = :a", a=alert.id)
+    db.session.commit()
+    assert officer_client.get(url).json["by_status"] == {"sent": 3}
+
+
 # --- the migration, over rows already there ------------------------------------------
 
 
