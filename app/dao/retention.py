@@ -125,6 +125,16 @@ def uncounted_alerts_in(session, first: datetime, upper: datetime) -> int:
     )
 
 
+def has_recent_deliveries(session, name: str, cutoff: datetime) -> bool:
+    """Whether one month's partition holds a delivery written at or after `cutoff` (an
+    alert drafted long ago and sent lately: its deliveries are in its draft's month)."""
+    table = f'"{name}"'  # a partition's name from the catalogue (delivery_months)
+    return session.scalar(
+        text(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE created_at >= :cutoff)"),  # noqa: S608
+        {"cutoff": cutoff},
+    )
+
+
 def drop_delivery_month(session, name: str, *, lock_timeout_ms: int) -> int:
     """Drop one month's partition of the ledger, first doing what the foreign keys to
     deliveries did (outbox rows go, replies lose the link). Returns the rows dropped.

@@ -458,6 +458,8 @@ def keep_ledger_months() -> dict[str, int]:
             if uncounted:
                 log.warning("ledger %s kept: %s alerts not yet counted", name, uncounted)
                 continue
+            if retention.has_recent_deliveries(db.session, name, cutoff):
+                continue
             rows = retention.drop_delivery_month(db.session, name, lock_timeout_ms=wait_ms)
             create_audit_event(
                 "retention.ledger_month_dropped",
