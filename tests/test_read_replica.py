@@ -83,6 +83,15 @@ def test_a_preview_reads_the_replica_and_the_send_writes_the_primary(
     reached = db.session.execute(text("SELECT count(DISTINCT resident_id) FROM deliveries"))
     assert reached.scalar() == 9  # the send counts on the primary, where it writes
 
+    # A follow-up to the same people is previewed on the primary (it gathers them in a
+    # temporary table, which the replica's read-only session cannot make).
+    follow_up = officer_client.post(
+        "/officers/preview",
+        json={"shapes": [], "audience": "parent", "parent_id": sent.json["alert_id"]},
+    )
+    assert follow_up.status_code == 200, follow_up.json
+    assert follow_up.json["residents"] == 9
+
 
 def test_the_replica_is_read_only(app, replica):
     with app.app_context():

@@ -79,6 +79,9 @@ DROP_COUNTING_TRIGGERS = """
 def upgrade() -> None:
     op.execute(
         f"""
+        -- Months are UTC months whatever the server's time zone (under Europe/London
+        -- the 1st of April 00:00 is still March in UTC).
+        SET LOCAL timezone = 'UTC';
         ALTER TABLE alerts ADD CONSTRAINT uq_alerts_id_created_at UNIQUE (id, created_at);
         ALTER TABLE outbox_messages DROP CONSTRAINT fk_outbox_messages_delivery_id_deliveries;
         ALTER TABLE replies DROP CONSTRAINT fk_replies_delivery_id_deliveries;
@@ -97,7 +100,7 @@ def upgrade() -> None:
         -- One month's partition, made once (a second call says false). Rows already
         -- waiting for it in deliveries_default move into it.
         CREATE FUNCTION deliveries_make_partition(month timestamptz) RETURNS boolean
-        LANGUAGE plpgsql AS $$
+        LANGUAGE plpgsql SET timezone = 'UTC' AS $$
         DECLARE
             first timestamptz := date_trunc('month', month AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
             upper timestamptz := (date_trunc('month', month AT TIME ZONE 'UTC')
@@ -127,7 +130,7 @@ def upgrade() -> None:
         -- This month's partition and the next `ahead` months', and one for every month
         -- with rows in deliveries_default. Returns how many it made. One caller at a time.
         CREATE FUNCTION deliveries_ensure_partitions(ahead integer) RETURNS integer
-        LANGUAGE plpgsql AS $$
+        LANGUAGE plpgsql SET timezone = 'UTC' AS $$
         DECLARE
             made integer := 0;
             month timestamptz;

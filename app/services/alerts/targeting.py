@@ -26,7 +26,7 @@ from app.services import authorisation, metrics, teams
 from app.services.alerts.drafts import AlertDraft, AlertInvalid
 from app.services.alerts.lifecycle import is_test, needs_approval
 from app.services.alerts.timing import finish_estimate
-from app.services.transaction import replica_reads
+from app.services.transaction import read_only, replica_reads
 from geo.areas import AreaError, area_from_shapes
 from geo.projection import WGS84
 
@@ -163,7 +163,11 @@ def preview_targets(draft: AlertDraft, officer: Officer | None = None) -> dict:
     "permitted_area": those areas' outline for the map (None: anywhere in the force).
     Raises AlertInvalid."""
     started = time.perf_counter()
-    with replica_reads():
+    # An area is counted on the read replica, if there is one; a follow-up to the same
+    # people on the primary (it gathers them in a temporary table, which a replica's
+    # read-only session cannot make).
+    reads = read_only() if draft.audience == "parent" else replica_reads()
+    with reads:
         errors: dict[str, str] = {}
         target = resolve_target(draft, errors, officer)
         if errors or target is None:
