@@ -282,6 +282,56 @@ def test_a_deleted_resident_leaves_the_ledger_unlinked_and_an_alert_cannot_go(
     db.session.rollback()
 
 
+def test_a_resident_leaving_while_an_alert_is_written_waits_and_is_not_sent_it(
+    app, app_ctx, make_resident, officer
+):
+    import threading
+    import time
+
+    leaving = make_resident(sms="+447700900775")
+    alert = send(officer)
+    at = sql("SELECT created_at FROM alerts WHERE id = :a", a=alert.id).scalar()
+    db.session.commit()
+    engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    try:
+        with engine.connect() as writing:
+            # An alert being written, as write_deliveries does it: the lock, then rows.
+            writing.execute(
+                text("SELECT pg_advisory_xact_lock_shared(hashtext('deliveries_written'))")
+            )
+            writing.execute(
+                text(
+                    "INSERT INTO deliveries (alert_id, alert_created_at, resident_id, channel,"
+                    " address) VALUES (:a, :at, :r, 'voice', '+447700900775')"
+                ),
+                {"a": alert.id, "at": at, "r": leaving.id},
+            )
+
+            def leave() -> None:
+                with engine.begin() as deleting:
+                    deleting.execute(text("DELETE FROM residents WHERE id = :r"), {"r": leaving.id})
+
+            deletion = threading.Thread(target=leave)
+            deletion.start()
+            time.sleep(0.5)
+            assert deletion.is_alive()  # waiting for the alert being written
+            writing.commit()
+            deletion.join(timeout=10)
+            assert not deletion.is_alive()
+    finally:
+        engine.dispose()
+    rows = sql(
+        "SELECT channel, resident_id, address, status FROM deliveries WHERE alert_id = :a"
+        " ORDER BY channel",
+        a=alert.id,
+    ).all()
+    # Neither the one sent before nor the one written meanwhile keeps them.
+    assert [tuple(r) for r in rows] == [
+        ("sms", None, "removed:left", "cancelled"),
+        ("voice", None, "removed:left", "cancelled"),
+    ]
+
+
 def test_a_fan_out_is_queued_as_few_ranges_of_ids_and_each_sends_once(
     app, app_ctx, make_resident, officer, run_worker, monkeypatch
 ):

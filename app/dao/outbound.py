@@ -420,6 +420,13 @@ def mark_alert_sent_when_done(alert_id: int) -> None:
     )
 
 
+def hold_leavers_back() -> None:
+    """While this transaction writes an alert's deliveries, a resident being deleted
+    waits for it (their deletion takes this lock exclusively, migration 0033), and
+    then cancels what it wrote to them."""
+    db.session.execute(text("SELECT pg_advisory_xact_lock_shared(hashtext('deliveries_written'))"))
+
+
 def analyze_alert_month(alert_id: int) -> None:
     """Refresh the planner's statistics of the month (partition) holding the alert's
     deliveries: after a large fan-out they describe a nearly empty table until

@@ -125,22 +125,24 @@ def uncounted_alerts_in(session, first: datetime, upper: datetime) -> int:
     )
 
 
-def has_recent_deliveries(session, name: str, cutoff: datetime) -> bool:
-    """Whether one month's partition holds a delivery written at or after `cutoff` (an
-    alert drafted long ago and sent lately: its deliveries are in its draft's month)."""
+def drop_delivery_month(
+    session, name: str, *, cutoff: datetime, lock_timeout_ms: int
+) -> int | None:
+    """Drop one month's partition of the ledger, unless it holds a delivery written at
+    or after `cutoff` (an alert drafted long ago and sent lately: its deliveries are in
+    its draft's month), then None. First the month is locked (nothing is written into
+    it meanwhile), and what the foreign keys to deliveries did is done (outbox rows go,
+    replies lose the link). Returns the rows dropped. `name` is one delivery_months
+    gave. Gives up as make_delivery_months does."""
+    _lock_timeout(session, lock_timeout_ms)
     table = f'"{name}"'  # a partition's name from the catalogue (delivery_months)
-    return session.scalar(
+    session.execute(text(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+    recent = session.scalar(
         text(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE created_at >= :cutoff)"),  # noqa: S608
         {"cutoff": cutoff},
     )
-
-
-def drop_delivery_month(session, name: str, *, lock_timeout_ms: int) -> int:
-    """Drop one month's partition of the ledger, first doing what the foreign keys to
-    deliveries did (outbox rows go, replies lose the link). Returns the rows dropped.
-    `name` is one delivery_months gave. Gives up as make_delivery_months does."""
-    _lock_timeout(session, lock_timeout_ms)
-    table = f'"{name}"'  # a partition's name from the catalogue (delivery_months)
+    if recent:
+        return None
     rows = session.scalar(text(f"SELECT count(*) FROM {table}"))  # noqa: S608
     session.execute(
         text(f"DELETE FROM outbox_messages WHERE delivery_id IN (SELECT id FROM {table})")  # noqa: S608

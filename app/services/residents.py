@@ -439,7 +439,7 @@ def keep_ledger_months() -> dict[str, int]:
     counted into the sent report's figures (those stay). Each step in a transaction of
     its own; one that would wait long for a lock is left for the next hour."""
     from psycopg.errors import LockNotAvailable
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import SQLAlchemyError
 
     config = current_app.config
     found = {"ledger_months_made": 0, "ledger_months_dropped": 0, "ledger_rows_dropped": 0}
@@ -458,9 +458,12 @@ def keep_ledger_months() -> dict[str, int]:
             if uncounted:
                 log.warning("ledger %s kept: %s alerts not yet counted", name, uncounted)
                 continue
-            if retention.has_recent_deliveries(db.session, name, cutoff):
+            rows = retention.drop_delivery_month(
+                db.session, name, cutoff=cutoff, lock_timeout_ms=wait_ms
+            )
+            if rows is None:
+                db.session.rollback()
                 continue
-            rows = retention.drop_delivery_month(db.session, name, lock_timeout_ms=wait_ms)
             create_audit_event(
                 "retention.ledger_month_dropped",
                 actor_id=None,
@@ -469,11 +472,13 @@ def keep_ledger_months() -> dict[str, int]:
             db.session.commit()
             found["ledger_months_dropped"] += 1
             found["ledger_rows_dropped"] += rows
-    except OperationalError as error:
+    except SQLAlchemyError as error:
+        # Tried again within the hour; the rest of the retention rules are done.
         db.session.rollback()
-        if not isinstance(error.orig, LockNotAvailable):
-            raise
-        log.warning("ledger months: a lock was busy; trying again within the hour")
+        if isinstance(getattr(error, "orig", None), LockNotAvailable):
+            log.warning("ledger months: a lock was busy; trying again within the hour")
+        else:
+            log.exception("ledger months: not kept this hour")
     return found
 
 

@@ -14,7 +14,10 @@ What the two foreign keys on deliveries did, each now done by triggers:
   with it (was ON UPDATE CASCADE); an alert with deliveries cannot be deleted.
 - fk_deliveries_resident_id_residents (ON DELETE SET NULL): residents deleted by a
   statement lose their link from the ledger by one update (the foreign key had no
-  index to find them by: each deleted resident read the whole ledger). The unique key now leads with resident_id, and serves that; the
+  index to find them by: each deleted resident read the whole ledger); what was not
+  yet sent to them is cancelled and loses the address. An alert being written holds an
+  advisory lock shared, which a deletion takes exclusively, so a resident leaving
+  while a large alert is written waits for it and then sees its deliveries. The unique key now leads with resident_id, and serves that; the
   provider's id is indexed only where there is one. A statement that adds deliveries for a resident deleted meanwhile
   (a resident leaving while a large alert is written) writes them cancelled, without
   the link and without the address, rather than failing the officer's send.
@@ -46,10 +49,9 @@ def upgrade() -> None:
         CREATE INDEX ix_deliveries_provider_ref ON deliveries (provider_ref)
             WHERE provider_ref IS NOT NULL;
 
-        -- (A transition table's size is unknown to the planner, which then probes an
-        -- index a million times: hash joins are what these need.)
-        CREATE FUNCTION deliveries_check_added() RETURNS trigger LANGUAGE plpgsql
-        SET enable_nestloop = off AS $$
+        CREATE FUNCTION deliveries_check_added() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            gone bigint[];
         BEGIN
             IF EXISTS (
                 SELECT 1 FROM (SELECT DISTINCT alert_id, alert_created_at FROM added) n
@@ -60,12 +62,17 @@ def upgrade() -> None:
                     USING ERRCODE = 'foreign_key_violation',
                           CONSTRAINT = 'fk_deliveries_alert_id_alerts', TABLE = 'deliveries';
             END IF;
-            UPDATE deliveries d
-            SET resident_id = NULL, address = 'removed:left', status = 'cancelled',
-                reason = 'resident removed', updated_at = now()
-            WHERE d.resident_id IN (
-                SELECT n.resident_id FROM added n LEFT JOIN residents r ON r.id = n.resident_id
-                WHERE n.resident_id IS NOT NULL AND r.id IS NULL);
+            -- (The planner knows a transition table's size: a few rows are looked up,
+            -- a force-wide alert's are hash-joined.)
+            SELECT array_agg(n.id) INTO gone FROM added n
+            WHERE n.resident_id IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM residents r WHERE r.id = n.resident_id);
+            IF gone IS NOT NULL THEN
+                UPDATE deliveries
+                SET resident_id = NULL, address = 'removed:left', status = 'cancelled',
+                    reason = 'resident removed', updated_at = now()
+                WHERE id = ANY(gone);
+            END IF;
             RETURN NULL;
         END $$;
         CREATE TRIGGER deliveries_check_added AFTER INSERT ON deliveries
@@ -119,9 +126,18 @@ def upgrade() -> None:
         CREATE TRIGGER alerts_keep_deliveries BEFORE DELETE ON alerts
             FOR EACH ROW EXECUTE FUNCTION alerts_carry_deliveries();
 
+        -- An alert being written holds this lock shared (app/dao/outbound.py): a
+        -- resident leaving waits for it, and then sees its deliveries to them, which
+        -- lose the link and, not yet sent, go cancelled without the address.
         CREATE FUNCTION residents_unlink_deliveries() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            UPDATE deliveries SET resident_id = NULL
+            PERFORM pg_advisory_xact_lock(hashtext('deliveries_written'));
+            UPDATE deliveries
+            SET resident_id = NULL,
+                address = CASE WHEN status = 'queued' THEN 'removed:left' ELSE address END,
+                reason = CASE WHEN status = 'queued' THEN 'resident removed' ELSE reason END,
+                status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
+                updated_at = now()
             WHERE resident_id IN (SELECT id FROM gone);
             RETURN NULL;
         END $$;

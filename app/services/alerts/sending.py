@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import func, insert, literal, null, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.dao import outbound as ledger_sql
 from app.dao.targeting import targeted_channels
@@ -52,6 +53,7 @@ def send_now_or_later(alert: Alert, actor: Officer | None, *, later: bool) -> in
 def write_deliveries(alert: Alert, actor: Officer | None) -> int:
     """Write one delivery per resident, channel and address and mark the alert sending,
     in the caller's transaction. Returns the deliveries written. Raises NotAllowed."""
+    ledger_sql.hold_leavers_back()
     targets = targeted_channels(audience_of(alert)).subquery()
     # Quiet hours hold routine alerts until the resident's morning; urgent ones go.
     urgent = alert.category in current_app.config["URGENT_CATEGORIES"]
@@ -109,8 +111,13 @@ def enqueue_alert_deliveries(alert_id: int) -> int:
             )
         ).one()
     if count >= current_app.config["DELIVERY_ANALYZE_ROWS"]:
-        with transaction():
-            ledger_sql.analyze_alert_month(alert_id)
+        try:
+            with transaction():
+                ledger_sql.analyze_alert_month(alert_id)
+        except SQLAlchemyError:
+            # The alert is recorded and must still be queued: statistics can wait for
+            # autovacuum.
+            log.exception("alert %s: its month's statistics not refreshed", alert_id)
     if count:
         enqueue_alert_range(alert_id, first, last)
     log.info("alert %s: queued %s deliveries", alert_id, count)
