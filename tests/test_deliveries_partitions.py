@@ -399,6 +399,18 @@ def test_a_large_alerts_progress_is_counted_once_a_while_however_many_watch(
     sql("UPDATE deliveries SET status = 'sent' WHERE alert_id = :a", a=alert.id)
     db.session.commit()
     assert officer_client.get(url).json["by_status"] == {"sent": 3}
+    # While one watcher counts it, the others get the last count rather than all
+    # counting at once.
+    import json
+
+    from app.extensions import redis_store
+
+    last = {"total": 3, "by_status": {"queued": 3}, "by_channel": {}, "finished": False}
+    redis_store.client.set(f"alert-progress:{alert.id}:counting", 1, ex=30)
+    redis_store.client.set(f"alert-progress:{alert.id}:last", json.dumps(last), ex=30)
+    assert officer_client.get(url).json["by_status"] == {"queued": 3}
+    redis_store.client.delete(f"alert-progress:{alert.id}:counting")
+    assert officer_client.get(url).json["by_status"] == {"sent": 3}
 
 
 # --- the migration, over rows already there ------------------------------------------

@@ -32,21 +32,28 @@ def alert_progress(alert_id: int) -> dict:
     """Counts of deliveries per channel and status, and whether the alert is finished.
     A large alert's counts (PROGRESS_CACHE_ROWS deliveries or more: counting 1.5
     million takes a second, and the page asks every second) are kept in Redis for
-    PROGRESS_CACHE_SECONDS, so however many people watch it, it is counted once a while."""
+    PROGRESS_CACHE_SECONDS, and one watcher at a time counts them again: the others
+    meanwhile get the last count. However many watch, it is counted once a while."""
     key = f"alert-progress:{alert_id}"
+    client = redis_store.client
     try:
-        cached = redis_store.client.get(key)
+        cached = client.get(key)
+        if cached is None and not client.set(f"{key}:counting", 1, nx=True, ex=30):
+            cached = client.get(f"{key}:last")  # someone is counting it now
     except RedisError:
         cached = None
     if cached is not None:
         return json.loads(cached)
     progress = _count_progress(alert_id)
     config = current_app.config
-    if progress["total"] >= config["PROGRESS_CACHE_ROWS"] and not progress["finished"]:
-        try:
-            redis_store.client.set(key, json.dumps(progress), ex=config["PROGRESS_CACHE_SECONDS"])
-        except RedisError:
-            log.warning("alert %s: progress not cached (Redis unavailable)", alert_id)
+    try:
+        if progress["total"] >= config["PROGRESS_CACHE_ROWS"] and not progress["finished"]:
+            counted = json.dumps(progress)
+            client.set(key, counted, ex=config["PROGRESS_CACHE_SECONDS"])
+            client.set(f"{key}:last", counted, ex=60)
+        client.delete(f"{key}:counting")
+    except RedisError:
+        log.warning("alert %s: progress not cached (Redis unavailable)", alert_id)
     return progress
 
 
