@@ -3,6 +3,7 @@ running the worker."""
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import UTC, datetime
 
@@ -17,6 +18,22 @@ from app.jobs import queue
 from app.models import InterestGroup, Officer, Resident, ResidentChannel, ResidentLocation
 from app.services.accounts import create_officer
 from app.services.postcode_check import check_postcode
+
+
+def kept_database(variable: str) -> str:
+    """The URL in `variable`: a database `make test` keeps for one kind of test (a
+    restore, a migration over old rows), which it empties as it likes. Skips the test
+    when unset: `make test` sets it on the PostgreSQL it runs itself (scripts/services.sh
+    makes the database), and leaves it unset when you give DATABASE_URL, because it
+    makes no databases on a server of yours."""
+    url = os.environ.get(variable)
+    if not url:
+        pytest.skip(
+            f"runs when {variable} names a database kept for it: make test sets it on the"
+            " PostgreSQL it runs itself, and leaves it unset when DATABASE_URL is yours"
+        )
+    return url
+
 
 PASSWORDS = {
     role: f"{role}-test-password" for role in ("officer", "supervisor", "analyst", "admin")

@@ -10,20 +10,18 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from app.extensions import db
+from tests.factories import kept_database
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGET = os.environ.get("TEST_RESTORE_DATABASE_URL")
+
+
+RESTORE = "TEST_RESTORE_DATABASE_URL"
 
 
 @pytest.fixture
 def target():
-    if not TARGET:
-        pytest.skip(
-            "runs when TEST_RESTORE_DATABASE_URL names a database kept for restore checks:"
-            " make test sets it to community_alerts_restore_check on its own PostgreSQL,"
-            " and leaves it unset when DATABASE_URL points at a server of yours"
-        )
-    engine = create_engine(TARGET.replace("postgresql:", "postgresql+psycopg:", 1))
+    url = kept_database(RESTORE)
+    engine = create_engine(url.replace("postgresql:", "postgresql+psycopg:", 1))
     yield engine
     engine.dispose()
 
@@ -46,8 +44,9 @@ def test_a_backup_restores_with_every_row_and_the_check_sees_a_difference(
     make_officer()
     db.session.commit()
     source = app.config["SQLALCHEMY_DATABASE_URI"]
+    kept = os.environ[RESTORE]  # set: the fixture skipped otherwise
 
-    done = run(source, TARGET)
+    done = run(source, kept)
     assert done.returncode == 0, done.stderr
     assert "every count equal" in done.stdout
     with target.connect() as restored:
@@ -64,12 +63,12 @@ def test_a_backup_restores_with_every_row_and_the_check_sees_a_difference(
     # A restore missing a row is caught, and the table named.
     with target.begin() as restored:
         restored.execute(text("DELETE FROM resident_groups"))
-    differs = run("--compare", source, TARGET)
+    differs = run("--compare", source, kept)
     assert differs.returncode == 1
     assert "resident_groups" in differs.stderr
 
     # Run again, it empties the target first and restores cleanly.
-    again = run(source, TARGET)
+    again = run(source, kept)
     assert again.returncode == 0, again.stderr
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from app.models import AuditEvent, Delivery, OutboxMessage
 from app.services import figures
 from app.services.alerts import submit_alert
 from app.services.residents import keep_ledger_months, purge_expired
+from tests.factories import kept_database
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRATCH = os.environ.get("TEST_MIGRATION_DATABASE_URL")
@@ -33,6 +34,18 @@ def sql(statement: str, **params):
 
 def send(officer, title: str = "T"):
     return submit_alert(officer, shapes=AROUND_BS1, title=title, body="B").alert
+
+
+def add_delivery(conn, alert_id, at, resident_id, channel: str, address: str) -> None:
+    """A delivery written straight into the ledger, as a fan-out's statement writes it
+    (`at`: the alert_created_at it is given, which need not be the alert's)."""
+    conn.execute(
+        text(
+            "INSERT INTO deliveries (alert_id, alert_created_at, resident_id, channel, address)"
+            " VALUES (:a, :at, :r, :c, :address)"
+        ),
+        {"a": alert_id, "at": at, "r": resident_id, "c": channel, "address": address},
+    )
 
 
 def partitions_of(alert_id: int) -> set[str]:
@@ -66,27 +79,14 @@ def test_one_delivery_per_resident_and_channel_and_the_key_held_to_the_alerts(
         a=alert.id,
     ).one()
     db.session.commit()
+    again = (row.resident_id, row.channel, "+447700900710")
     with pytest.raises(IntegrityError, match="resident_id_alert_id_channel"):
-        sql(
-            "INSERT INTO deliveries (alert_id, alert_created_at, resident_id, channel, address)"
-            " VALUES (:a, :at, :r, :c, '+447700900710')",
-            a=alert.id,
-            at=row.alert_created_at,
-            r=row.resident_id,
-            c=row.channel,
-        )
+        add_delivery(db.session, alert.id, row.alert_created_at, *again)
     db.session.rollback()
     # Another month's key for the same alert (which would dodge the unique key) is
     # refused by the foreign key to the alert's own created_at.
     with pytest.raises(IntegrityError, match="must name an alert and its created_at"):
-        sql(
-            "INSERT INTO deliveries (alert_id, alert_created_at, resident_id, channel, address)"
-            " VALUES (:a, :at - interval '40 days', :r, :c, '+447700900710')",
-            a=alert.id,
-            at=row.alert_created_at,
-            r=row.resident_id,
-            c=row.channel,
-        )
+        add_delivery(db.session, alert.id, row.alert_created_at - timedelta(days=40), *again)
     db.session.rollback()
 
 
@@ -242,14 +242,8 @@ def test_a_resident_who_left_while_an_alert_was_written_is_not_sent_it(
     at = sql("SELECT created_at FROM alerts WHERE id = :a", a=alert.id).scalar()
     # As the fan-out writes, a resident it read is already gone (their row deleted by a
     # transaction that committed after the fan-out's snapshot).
-    sql(
-        "INSERT INTO deliveries (alert_id, alert_created_at, resident_id, channel, address)"
-        " VALUES (:a, :at, :gone, 'sms', '+447700900761'), (:a, :at, :stays, 'email', 'x@y.z')",
-        a=alert.id,
-        at=at,
-        gone=stays.id + 1000,
-        stays=stays.id,
-    )
+    add_delivery(db.session, alert.id, at, stays.id + 1000, "sms", "+447700900761")
+    add_delivery(db.session, alert.id, at, stays.id, "email", "x@y.z")
     db.session.commit()
     rows = sql(
         "SELECT resident_id, address, status FROM deliveries WHERE alert_id = :a ORDER BY id",
@@ -299,13 +293,7 @@ def test_a_resident_leaving_while_an_alert_is_written_waits_and_is_not_sent_it(
             writing.execute(
                 text("SELECT pg_advisory_xact_lock_shared(hashtext('deliveries_written'))")
             )
-            writing.execute(
-                text(
-                    "INSERT INTO deliveries (alert_id, alert_created_at, resident_id, channel,"
-                    " address) VALUES (:a, :at, :r, 'voice', '+447700900775')"
-                ),
-                {"a": alert.id, "at": at, "r": leaving.id},
-            )
+            add_delivery(writing, alert.id, at, leaving.id, "voice", "+447700900775")
 
             def leave() -> None:
                 with engine.begin() as deleting:
@@ -454,12 +442,7 @@ LEDGER = "SELECT id, alert_id, channel, address, status FROM deliveries ORDER BY
 
 @pytest.fixture
 def scratch():
-    if not SCRATCH:
-        pytest.skip(
-            "runs when TEST_MIGRATION_DATABASE_URL names a database kept for it: make test"
-            " sets it to community_alerts_migration_check on its own PostgreSQL, and leaves"
-            " it unset when DATABASE_URL points at a server of yours"
-        )
+    kept_database("TEST_MIGRATION_DATABASE_URL")
     engine = create_engine(SCRATCH)
     flask("downgrade", "base")
     flask("upgrade", "0031")
@@ -514,12 +497,7 @@ def test_the_ledger_migrates_to_months_and_back_with_its_rows(app, scratch):
     with scratch.begin() as conn:
         assert conn.execute(text(LEDGER)).all() == before
         with pytest.raises(IntegrityError, match="must name an alert and its created_at"):
-            conn.execute(
-                text(
-                    "INSERT INTO deliveries (alert_id, alert_created_at, channel, address)"
-                    " VALUES (1, now(), 'sms', '+447700900998')"
-                )
-            )
+            add_delivery(conn, 1, datetime.now(UTC), None, "sms", "+447700900998")
 
     flask("downgrade", "0031")
     with scratch.begin() as conn:

@@ -8,7 +8,6 @@ starts from a base backup; it is then left behind on purpose, to see who reads i
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -19,9 +18,9 @@ from sqlalchemy.exc import InternalError
 
 from app.extensions import db, replica_engine
 from app.services.transaction import replica_reads
+from tests.factories import kept_database
 
 ROOT = Path(__file__).resolve().parents[1]
-REPLICA = os.environ.get("TEST_RESTORE_DATABASE_URL")
 BS1_6AD = [-2.588230, 51.451967]
 AROUND = {"kind": "circle", "center": BS1_6AD, "radius_m": 2000}
 
@@ -30,12 +29,7 @@ AROUND = {"kind": "circle", "center": BS1_6AD, "radius_m": 2000}
 def replica(app, app_ctx, monkeypatch):
     """The database kept for restore checks as the read replica, and how to make it a
     copy of the test database as it is now (each copy takes seconds: only when needed)."""
-    if not REPLICA:
-        pytest.skip(
-            "runs when TEST_RESTORE_DATABASE_URL names a database kept for restore checks:"
-            " make test sets it on its own PostgreSQL, and leaves it unset when"
-            " DATABASE_URL points at a server of yours"
-        )
+    replica_url = kept_database("TEST_RESTORE_DATABASE_URL")
 
     def copy() -> None:
         db.session.commit()
@@ -43,7 +37,7 @@ def replica(app, app_ctx, monkeypatch):
             [
                 str(ROOT / "scripts/restore_check.sh"),
                 app.config["SQLALCHEMY_DATABASE_URI"],
-                REPLICA,
+                replica_url,
             ],
             capture_output=True,
             text=True,
@@ -52,8 +46,8 @@ def replica(app, app_ctx, monkeypatch):
         )
         assert done.returncode == 0, done.stderr
 
-    monkeypatch.setitem(app.config, "DATABASE_REPLICA_URL", REPLICA)
-    direct = create_engine(REPLICA.replace("postgresql:", "postgresql+psycopg:", 1))
+    monkeypatch.setitem(app.config, "DATABASE_REPLICA_URL", replica_url)
+    direct = create_engine(replica_url.replace("postgresql:", "postgresql+psycopg:", 1))
     yield copy, direct
     direct.dispose()
     for engine in app.extensions.pop("replica_engines", {}).values():

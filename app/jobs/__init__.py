@@ -47,16 +47,22 @@ def enqueue(name: str, *args, after_seconds: float = 0, job_timeout: int = 3600,
     return queue().enqueue(target, *args, job_timeout=job_timeout, **options)
 
 
+# Jobs queued in one round trip to Redis by enqueue_many.
+JOBS_A_ROUND_TRIP = 2000
+
+
 def enqueue_many(name: str, each: list[tuple], *, job_timeout: int = 3600) -> None:
     """Queue the job called `name` once for each tuple of arguments in `each`, now,
-    in one round trip to Redis (a fan-out queues thousands at once)."""
+    JOBS_A_ROUND_TRIP to a round trip to Redis (a fan-out queues thousands at once)."""
     if name not in JOBS:
         raise ValueError(f"no job called {name}")
     target = f"app.jobs.{name}"
-    jobs = [Queue.prepare_data(target, args, timeout=job_timeout) for args in each]
-    with redis_store.client.pipeline() as pipe:
-        queue().enqueue_many(jobs, pipeline=pipe)
-        pipe.execute()
+    for start in range(0, len(each), JOBS_A_ROUND_TRIP):
+        part = each[start : start + JOBS_A_ROUND_TRIP]
+        jobs = [Queue.prepare_data(target, args, timeout=job_timeout) for args in part]
+        with redis_store.client.pipeline() as pipe:
+            queue().enqueue_many(jobs, pipeline=pipe)
+            pipe.execute()
 
 
 def waiting() -> int:

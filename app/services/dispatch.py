@@ -17,6 +17,7 @@ from app.models import Alert, Delivery, Resident
 from app.services import message_text, outbound
 from app.services.outbound import Claimed, Outcome
 from app.services.tokens import SealedSerializer
+from app.services.transaction import read_only
 
 # --- the words each channel carries -------------------------------------------------
 
@@ -217,18 +218,18 @@ def enqueue_alert_range(alert_id: int, first_id: int, last_id: int) -> int:
 
 def deliver_alert_range(alert_id: int, first_id: int, last_id: int) -> dict[str, int]:
     """Send the alert's deliveries in the id range that are still queued."""
-    ids = list(
-        db.session.scalars(
-            select(Delivery.id)
-            .where(
-                Delivery.alert_id == alert_id,
-                Delivery.id.between(first_id, last_id),
-                Delivery.status == "queued",
+    with read_only():
+        ids = list(
+            db.session.scalars(
+                select(Delivery.id)
+                .where(
+                    Delivery.alert_id == alert_id,
+                    Delivery.id.between(first_id, last_id),
+                    Delivery.status == "queued",
+                )
+                .order_by(Delivery.id)
             )
-            .order_by(Delivery.id)
         )
-    )
-    db.session.rollback()
     return deliver(ids) if ids else {}
 
 

@@ -527,10 +527,8 @@ def enqueue(ledger: Ledger, ids: list[int], *, after_seconds: float = 0) -> None
     if after_seconds > 0:
         for batch in batches:
             jobs.enqueue("outbound.deliver_batch", *batch, after_seconds=after_seconds)
-        return
-    # A few thousand jobs at a time in one round trip each (a force-wide fan-out).
-    for start in range(0, len(batches), 2000):
-        jobs.enqueue_many("outbound.deliver_batch", batches[start : start + 2000])
+    else:
+        jobs.enqueue_many("outbound.deliver_batch", batches)
 
 
 def enqueue_reconcile(ledger: Ledger, ids: list[int]) -> None:

@@ -66,37 +66,41 @@ def replica_reads(caught_up: Callable[[Session], bool] | None = None) -> Iterato
     `caught_up`, asked of the replica's session first, says whether the replica has
     what the block must see (figures just recounted on the primary); when it has not,
     or there is no replica, the block reads the primary, as read_only() does."""
-    engine = replica_engine()
-    replica = Session(bind=engine) if engine is not None else None
-    try:
-        try:
-            if replica is not None and caught_up is not None and not caught_up(replica):
-                replica.close()
-                replica = None
-            elif replica is not None:
-                replica.connection()  # reachable? (a pooled connection is pinged)
-        except OperationalError:
-            # The replica is down or unreachable: the primary answers instead, and
-            # the replica is not tried again for a while (nobody waits for it each time).
-            log.warning("read replica unavailable; reading the primary")
-            replica_unavailable()
-            replica.close()
-            replica = None
-        if replica is None:
-            with read_only():
-                yield
-            return
-        registry = db.session.registry
-        primary = registry() if registry.has() else None
-        registry.set(replica)
-        try:
+    replica = _replica_session(caught_up)
+    if replica is None:
+        with read_only():
             yield
-        finally:
-            if primary is not None:
-                registry.set(primary)
-            else:
-                registry.clear()
+        return
+    registry = db.session.registry
+    primary = registry() if registry.has() else None
+    registry.set(replica)
+    try:
+        yield
     finally:
-        if replica is not None:
-            replica.rollback()
+        if primary is not None:
+            registry.set(primary)
+        else:
+            registry.clear()
+        replica.rollback()
+        replica.close()
+
+
+def _replica_session(caught_up: Callable[[Session], bool] | None) -> Session | None:
+    """A session on the replica, or None: no replica, it has not caught up, or it does
+    not answer (then it is left alone a while, so nobody waits for it each time)."""
+    engine = replica_engine()
+    if engine is None:
+        return None
+    replica = Session(bind=engine)
+    try:
+        if caught_up is None:
+            replica.connection()  # reachable? (a pooled connection is pinged)
+        elif not caught_up(replica):
             replica.close()
+            return None
+    except OperationalError:
+        log.warning("read replica unavailable; reading the primary")
+        replica_unavailable()
+        replica.close()
+        return None
+    return replica
