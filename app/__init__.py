@@ -64,6 +64,7 @@ def create_app(config: str | type | None = None) -> Flask:
     from app.callbacks import bp as callbacks_bp
     from app.cli import register_cli
     from app.health import bp as health_bp
+    from app.i18n import force_name
     from app.inbox import bp as inbox_bp
     from app.officers import bp as officers_bp
     from app.public import bp as public_bp
@@ -99,7 +100,7 @@ def create_app(config: str | type | None = None) -> Flask:
     def service_names():
         return {
             "service_name": app.config["SERVICE_NAME"],
-            "force_name": app.config["FORCE_NAME"],
+            "force_name": force_name(),
             "environment": app.config["ENV_NAME"],
             "data_attribution": DATA_ATTRIBUTION,
         }

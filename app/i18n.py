@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from babel import dates as babel_dates
-from flask import Flask, current_app, g, has_request_context, request, session
+from flask import Flask, g, has_request_context, request, session
 from flask_babel import Babel, force_locale, get_locale, gettext, lazy_gettext, refresh
 
 log = logging.getLogger(__name__)
@@ -89,11 +89,9 @@ def in_language(language: str | None):
 
 def force_name(language: str | None = None) -> str:
     """The force's name in a language: "Avon and Somerset" / "Avon a Gwlad yr Haf"."""
-    language = known(language) or current()
-    config = current_app.config
-    if language == "cy":
-        return config.get("FORCE_NAME_CY") or config["FORCE_NAME"]
-    return config["FORCE_NAME"]
+    from app.services.forces import current_force_name
+
+    return current_force_name(known(language) or current())
 
 
 def police(language: str | None = None) -> str:

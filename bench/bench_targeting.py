@@ -141,6 +141,7 @@ def main() -> None:
     with app.app_context():
         gb_postcodes_loaded(db, text)
         seed_residents(db, text, args.residents)
+        force_id = db.session.scalar(text("SELECT default_force_id()"))
         centres = db.session.execute(
             text(
                 "SELECT ST_X(location_wgs84), ST_Y(location_wgs84) FROM postcodes "
@@ -183,7 +184,7 @@ def main() -> None:
 
         def preview(wkb: bytes) -> int:
             # What the officer's screen runs: channels, one per address, per channel.
-            return count_targets(db.session, Audience(area_wkb=wkb))["residents"]
+            return count_targets(db.session, Audience(force_id=force_id, area_wkb=wkb))["residents"]
 
         def run(title: str, query) -> None:
             print(f"-- {title}")
@@ -254,7 +255,9 @@ def main() -> None:
 
         for label in ("within 5 km", "20-vertex polygon (~2.7 km across)"):
             area = area_from_shapes(shapes[label][0]).wkb
-            compiled = targeted_channels(Audience(area_wkb=area)).compile(dialect=db.engine.dialect)
+            compiled = targeted_channels(Audience(force_id=force_id, area_wkb=area)).compile(
+                dialect=db.engine.dialect
+            )
             cursor = db.session.connection().connection.cursor()
             cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + str(compiled), compiled.params)
             print(f"plan, {label}:")

@@ -146,6 +146,8 @@ def _isolated(request):
                     dirty = conn.execute(text(_dirty_tables_sql(conn))).scalars().all()
                     if dirty:
                         conn.execute(text(f"TRUNCATE {', '.join(dirty)} RESTART IDENTITY CASCADE"))
+                    # Forces a test added (tests/test_forces.py); the default one stays.
+                    conn.execute(text("DELETE FROM forces WHERE NOT is_default"))
                 break
             except OperationalError:
                 if attempt == 4:

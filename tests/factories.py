@@ -35,6 +35,11 @@ def kept_database(variable: str) -> str:
     return url
 
 
+def default_force_id() -> int:
+    """The installation's default force (migration 0034 makes it)."""
+    return db.session.scalar(text("SELECT default_force_id()"))
+
+
 PASSWORDS = {
     role: f"{role}-test-password" for role in ("officer", "supervisor", "analyst", "admin")
 }
@@ -42,12 +47,19 @@ PASSWORDS = {
 
 @pytest.fixture
 def make_officer(app_ctx):
-    def make(*, role: str = "officer", email: str | None = None, name: str | None = None):
+    def make(
+        *,
+        role: str = "officer",
+        email: str | None = None,
+        name: str | None = None,
+        force_id: int | None = None,
+    ):
         return create_officer(
             email=email or f"{role}@police.example",
             name=name or f"Test {role.title()}",
             role=role,
             password=PASSWORDS[role],
+            force_id=force_id,
         )
 
     return make
@@ -64,12 +76,19 @@ def make_resident(app_ctx):
         groups: tuple[str, ...] = (),
         name: str = "Test Resident",
         verified: bool = True,
+        also: tuple[str, ...] = (),
     ) -> Resident:
-        located = check_postcode(postcode).postcode
+        """`also`: more places of theirs (postcodes), besides `postcode`."""
         resident = Resident(name=name, confirmed_at=func.now() if verified else None)
-        resident.locations.append(
-            ResidentLocation(postcode=located.postcode, location=located.location)
-        )
+        for n, each in enumerate((postcode, *also)):
+            located = check_postcode(each).postcode
+            resident.locations.append(
+                ResidentLocation(
+                    label="Home" if n == 0 else f"Place {n + 1}",
+                    postcode=located.postcode,
+                    location=located.location,
+                )
+            )
         for channel, address in (("sms", sms), ("voice", voice), ("email", email)):
             if address:
                 resident.channels.append(

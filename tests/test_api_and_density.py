@@ -5,6 +5,7 @@ from sqlalchemy import text
 
 from app.extensions import db
 from app.services.density import resident_density
+from tests.factories import default_force_id
 
 
 def test_postcode_lookup_gives_the_point_and_places(client, app_ctx):
@@ -439,7 +440,12 @@ def test_residents_on_ended_or_moved_postcodes_are_listed_and_still_reached(
         around = area_from_shapes(
             [{"kind": "circle", "center": [-2.5882, 51.4520], "radius_m": 2000}]
         )
-        assert count_targets(db.session, Audience(area_wkb=around.wkb))["residents"] == 2
+        assert (
+            count_targets(db.session, Audience(force_id=default_force_id(), area_wkb=around.wkb))[
+                "residents"
+            ]
+            == 2
+        )
     finally:
         for key, terminated_on, location in original:
             db.session.execute(

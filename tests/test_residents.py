@@ -168,7 +168,11 @@ def test_sign_ups_are_limited_per_address(app, client, app_ctx, monkeypatch):
 
 def test_the_form_shows_the_place_a_postcode_is_in(client, app_ctx):
     found = client.get("/register/postcode?postcode=bs16ad").json
-    assert found == {"postcode": "BS1 6AD", "place": "Central ward, Bristol, City of"}
+    assert found == {
+        "postcode": "BS1 6AD",
+        "place": "Central ward, Bristol, City of",
+        "forces": "Alerts for this place come from: Avon and Somerset.",
+    }
     refused = client.get("/register/postcode?postcode=BA12 9AA")
     assert refused.status_code == 400 and "Wiltshire" in refused.json["error"]
 

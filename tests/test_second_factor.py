@@ -270,17 +270,20 @@ def test_the_command_line_can_start_the_second_factor_again(app, make_officer, r
 
 
 def test_the_demo_accounts_sign_in_with_their_printed_secrets(app, app_ctx, runner, required):
-    from app.cli.demo import DEMO_ACCOUNTS
+    from app.cli.demo import DEMO_ACCOUNTS, SECOND_FORCE_ACCOUNTS
 
     assert runner.invoke(args=["demo", "seed", "--residents", "1"]).exit_code == 0
     printed = runner.invoke(args=["demo", "accounts"]).output
     secrets = re.findall(r"TOTP secret: ([A-Z2-7]{32})", printed)
-    assert len(secrets) == len(DEMO_ACCOUNTS) and "totp-code" in printed
-    email, _, role, password = DEMO_ACCOUNTS[3]
-    client = new_client(app)
-    assert password_step(client, email, password).headers["Location"] == "/sign-in/code"
-    assert code_step(client, pyotp.TOTP(secrets[3]).now()).status_code == 302
-    assert signed_in(client)
+    accounts = DEMO_ACCOUNTS + SECOND_FORCE_ACCOUNTS
+    assert len(secrets) == len(accounts) and "totp-code" in printed
+    # The first force's administrator, and the second force's officer.
+    for n in (3, 4):
+        email, _, role, password = accounts[n]
+        client = new_client(app)
+        assert password_step(client, email, password).headers["Location"] == "/sign-in/code"
+        assert code_step(client, pyotp.TOTP(secrets[n]).now()).status_code == 302
+        assert signed_in(client)
     # Seeding again changes nobody's secret.
     runner.invoke(args=["demo", "seed", "--residents", "1"])
     again = runner.invoke(args=["demo", "accounts"]).output

@@ -20,6 +20,7 @@ from app.dao.targeting import AreaPreview, Audience, count_targets, preview_area
 from app.extensions import db
 from app.models import SQUARE_M
 from geo.areas import area_from_shapes, square_cover
+from tests.factories import default_force_id
 
 BS1_6AD = [-2.588230, 51.451967]
 POSTCODES = ["BS1 6AD", "BS8 1TH", "BS1 4ST", "BS2 0JA", "BS3 1AA", "BS5 0AA", "BS6 5AA"]
@@ -231,7 +232,12 @@ def test_the_preview_counts_exactly_whom_the_send_reaches_over_random_areas(
         assert preview.status_code in (200, 400), preview.text
         area = area_from_shapes([shape]).wkb
         expected = _reference_counts(area, groups, channels)
-        audience = Audience(area_wkb=area, groups=tuple(groups), channels=tuple(channels))
+        audience = Audience(
+            force_id=default_force_id(),
+            area_wkb=area,
+            groups=tuple(groups),
+            channels=tuple(channels),
+        )
         assert count_targets(db.session, audience) == expected  # what the send inserts
         if preview.status_code == 200:
             shown = preview.json
@@ -346,7 +352,9 @@ def test_counting_ahead_previews_what_counting_one_by_one_does(
     crowd, east, north, radius, polygon, groups, channels, cell_m
 ):
     area = area_from_shapes([_shape(east, north, radius, polygon)]).wkb
-    audience = Audience(area_wkb=area, groups=tuple(groups), channels=tuple(channels))
+    audience = Audience(
+        force_id=default_force_id(), area_wkb=area, groups=tuple(groups), channels=tuple(channels)
+    )
     fast = preview_area(db.session, audience, cell_m=cell_m, min_count=0)
     assert _sorted(fast) == _sorted(_one_by_one(audience, cell_m))
     assert fast.residents == _reference_counts(area, groups, channels)["residents"]
@@ -357,14 +365,20 @@ def test_a_large_area_is_mostly_counted_ahead(crowd):
     cover = square_cover(area, SQUARE_M, margin=targeting_dao.EDGE_M)
     inside = [(i, j) for i0, i1, j in cover.inside for i in range(i0, i1 + 1)]
     ahead = sum(n for i, j, *_, n in rows(SQUARES) if (i, j) in inside)
-    fast = preview_area(db.session, Audience(area_wkb=area), cell_m=500, min_count=0)
+    fast = preview_area(
+        db.session, Audience(force_id=default_force_id(), area_wkb=area), cell_m=500, min_count=0
+    )
     assert 0 < ahead < fast.residents
     # Near the edge, either side, is counted from the squares near the outline.
-    ring = Audience(area_wkb=area_from_shapes([_shape(0, 0, 2000, False)]).wkb)
+    ring = Audience(
+        force_id=default_force_id(), area_wkb=area_from_shapes([_shape(0, 0, 2000, False)]).wkb
+    )
     near_edge = preview_area(db.session, ring, cell_m=500, min_count=0).near_edge
     assert near_edge == _one_by_one(ring, 500).near_edge
     assert near_edge["inside"] > 0 and near_edge["outside"] > 0
-    assert _sorted(fast) == _sorted(_one_by_one(Audience(area_wkb=area), 500))
+    assert _sorted(fast) == _sorted(
+        _one_by_one(Audience(force_id=default_force_id(), area_wkb=area), 500)
+    )
     # Residents whose place moved, and who share a number, are still counted right.
     db.session.execute(
         text(
@@ -380,9 +394,14 @@ def test_a_large_area_is_mostly_counted_ahead(crowd):
     )
     db.session.commit()
     in_step()
-    assert _sorted(preview_area(db.session, Audience(area_wkb=area), cell_m=500, min_count=0)) == (
-        _sorted(_one_by_one(Audience(area_wkb=area), 500))
-    )
+    assert _sorted(
+        preview_area(
+            db.session,
+            Audience(force_id=default_force_id(), area_wkb=area),
+            cell_m=500,
+            min_count=0,
+        )
+    ) == (_sorted(_one_by_one(Audience(force_id=default_force_id(), area_wkb=area), 500)))
 
 
 def test_two_residents_taking_one_number_at_once_are_both_counted_one_by_one(town):

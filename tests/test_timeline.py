@@ -32,7 +32,7 @@ from app.services.timeline import (
     timeline_svg,
     weekly_table,
 )
-from tests.factories import signed_in
+from tests.factories import default_force_id, signed_in
 
 _numbers = iter(range(100000, 999999))
 
@@ -56,8 +56,8 @@ def move(resident, created: datetime, confirmed: datetime | None = None) -> None
 def add_event(kind: str, at: datetime, *, channel: str = "sms", source: str = "self") -> None:
     db.session.execute(
         text(
-            "INSERT INTO resident_events (kind, at, channels, groups, source)"
-            " VALUES (:k, :at, ARRAY[:c], '{}', :s)"
+            "INSERT INTO resident_events (kind, at, channels, groups, source, forces)"
+            " VALUES (:k, :at, ARRAY[:c], '{}', :s, ARRAY[default_force_id()])"
         ),
         {"k": kind, "at": at, "c": channel, "s": source},
     )
@@ -180,9 +180,19 @@ def independent_counts(column: str, start: date, end: date) -> dict[date, int]:
 def test_weekly_counts_match_an_independent_count(spread):
     period = Period(date(2026, 3, 2), date(2026, 3, 30))
     for kind, column in (("registered", "created_at"), ("confirmed", "confirmed_at")):
-        raw = {w: n for w, _, n in dao.count_weekly(kind, None, period.start, period.end)}
+        raw = {
+            w: n
+            for w, _, n in dao.count_weekly(
+                kind, None, period.start, period.end, force_id=default_force_id()
+            )
+        }
         assert raw == independent_counts(column, period.start, period.end)
-    assert {w: n for w, _, n in dao.count_weekly("registered", None, period.start, period.end)} == {
+    assert {
+        w: n
+        for w, _, n in dao.count_weekly(
+            "registered", None, period.start, period.end, force_id=default_force_id()
+        )
+    } == {
         date(2026, 3, 2): 13,
         date(2026, 3, 9): 12,
         date(2026, 3, 16): 5,
@@ -197,16 +207,25 @@ def test_the_breakdowns_by_source_channel_and_group(spread):
     period = Period(date(2026, 3, 2), date(2026, 3, 23))
     first, second, third = period.weeks
     raw = {
-        (w, v): n for w, v, n in dao.count_weekly("registered", "source", period.start, period.end)
+        (w, v): n
+        for w, v, n in dao.count_weekly(
+            "registered", "source", period.start, period.end, force_id=default_force_id()
+        )
     }
     assert raw[(first, "self")] == 7 and raw[(first, "import")] == 6
     assert raw[(second, None)] == 12 and raw[(third, "import")] == 5
     raw = {
-        (w, v): n for w, v, n in dao.count_weekly("registered", "channel", period.start, period.end)
+        (w, v): n
+        for w, v, n in dao.count_weekly(
+            "registered", "channel", period.start, period.end, force_id=default_force_id()
+        )
     }
     assert raw[(first, "sms")] == 13 and raw[(first, "email")] == 6 and raw[(second, "email")] == 9
     raw = {
-        (w, v): n for w, v, n in dao.count_weekly("registered", "group", period.start, period.end)
+        (w, v): n
+        for w, v, n in dao.count_weekly(
+            "registered", "group", period.start, period.end, force_id=default_force_id()
+        )
     }
     assert raw[(first, "farm-watch")] == 6 and raw[(first, "none")] == 7
     assert raw[(second, "farm-watch")] == 3 and raw[(second, "none")] == 9
@@ -258,7 +277,10 @@ def test_weeks_are_uk_weeks_starting_monday_across_the_clock_change(app_ctx, mom
     for _ in range(5):
         add_event("stopped", moment)
     start, end = week - timedelta(weeks=2), week + timedelta(weeks=2)
-    counted = {w: n for w, _, n in dao.count_weekly("stopped", None, start, end)}
+    counted = {
+        w: n
+        for w, _, n in dao.count_weekly("stopped", None, start, end, force_id=default_force_id())
+    }
     assert counted == {week: 5}
     table = weekly_table(Period(start, end))
     assert table.shown(week, "stopped") == 5
@@ -268,8 +290,12 @@ def test_the_period_starts_at_uk_midnight(app_ctx):
     # 23:30 UTC on Sunday 29 March 2026 is already Monday 30 March in the UK.
     for _ in range(5):
         add_event("unsubscribed", at_utc(2026, 3, 29, 23, 30), channel="email")
-    inside = dao.count_weekly("unsubscribed", None, date(2026, 3, 30), date(2026, 4, 6))
-    before = dao.count_weekly("unsubscribed", None, date(2026, 3, 23), date(2026, 3, 30))
+    inside = dao.count_weekly(
+        "unsubscribed", None, date(2026, 3, 30), date(2026, 4, 6), force_id=default_force_id()
+    )
+    before = dao.count_weekly(
+        "unsubscribed", None, date(2026, 3, 23), date(2026, 3, 30), force_id=default_force_id()
+    )
     assert [n for _, _, n in inside] == [5] and before == []
 
 
@@ -285,7 +311,9 @@ def test_stop_unsubscribe_and_delete_are_recorded_without_personal_data(app_ctx,
     db.session.commit()
     optout.unsubscribe_channel(c.id, "email")
     figures.refresh("timeline")
-    registered_before = dao.count_weekly("registered", None, date(2000, 1, 3), date(2100, 1, 4))
+    registered_before = dao.count_weekly(
+        "registered", None, date(2000, 1, 3), date(2100, 1, 4), force_id=default_force_id()
+    )
     delete_resident(a)
     rows = db.session.execute(
         text(
@@ -323,11 +351,14 @@ def test_stop_unsubscribe_and_delete_are_recorded_without_personal_data(app_ctx,
         "source",
         "registered_on",
         "confirmed_on",
+        "forces",  # which police force areas held their places: whose time line
     }
     # A resident who leaves still counts as a sign-up in the week they signed up.
     figures.refresh("timeline")
     assert (
-        dao.count_weekly("registered", None, date(2000, 1, 3), date(2100, 1, 4))
+        dao.count_weekly(
+            "registered", None, date(2000, 1, 3), date(2100, 1, 4), force_id=default_force_id()
+        )
         == registered_before
     )
     assert b.id is not None

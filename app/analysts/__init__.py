@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 
 from app.auth import role_required
 from app.dao import places as places_dao
+from app.services import forces
 from app.services.density import (
     CHANNEL_NAMES,
     DensityFilterError,
@@ -29,7 +30,7 @@ bp = Blueprint("analysts", __name__)
 def density():
     """Residents per grid square, for everyone or one group or channel (?group= or
     ?channel=), with the legend and the grey squares' total worked out on the server."""
-    force = places_dao.find_force(current_app.config["FORCE_CODE"])
+    force = forces.area_of(forces.current_force())
     bounds = places_dao.find_force_bounds_wgs84(force) if force else None
     cell_m = current_app.config["DENSITY_CELL_M"]
     min_count = current_app.config["DENSITY_MIN_COUNT"]
@@ -90,7 +91,7 @@ def penetration():
     order = request.args.get("order", "asc")
     sort = sort if sort in SORTS else "rate"
     order = order if order in ORDERS else "asc"
-    code = current_app.config["FORCE_CODE"]
+    code = forces.current_force().code
     report = sorted_report(penetration_report(code), sort, order)
     return render_template(
         "analysts/penetration.html", report=report, sort=sort, order=order, bounds=report.bounds
@@ -101,7 +102,7 @@ def penetration():
 @role_required("analyst", "supervisor")
 def penetration_map():
     """The wards with their suppressed figures only, for the choropleth."""
-    return jsonify(penetration_geojson(current_app.config["FORCE_CODE"]))
+    return jsonify(penetration_geojson(forces.current_force().code))
 
 
 from app.analysts.briefing import register_briefing  # noqa: E402

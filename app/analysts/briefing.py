@@ -5,17 +5,18 @@ import the package back)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 from flask_login import current_user
 
 from app.auth import role_required
+from app.services import forces
 from app.services.briefing import download_briefing_map
 
 
 def briefing_map():
     """Download the briefing map (the penetration choropleth, legend, population year
     and attribution, Leaflet inlined: it opens offline). Each download is audited."""
-    briefing = download_briefing_map(current_app.config["FORCE_CODE"], officer_id=current_user.id)
+    briefing = download_briefing_map(forces.current_force().code, officer_id=current_user.id)
     return Response(
         briefing.html,
         mimetype="text/html",

@@ -22,7 +22,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 
 from app.extensions import login_manager
 from app.models import Officer
-from app.services import second_factor
+from app.services import forces, second_factor
 from app.services.accounts import (
     AccountError,
     PasswordRefused,
@@ -61,7 +61,10 @@ def unauthorized():
 
 @login_manager.user_loader
 def load_officer(token: str) -> Officer | None:
-    return officer_for_session(token, request.user_agent.string)
+    officer = officer_for_session(token, request.user_agent.string)
+    if officer is not None:
+        forces.scope_to(officer.force_id)
+    return officer
 
 
 def _device_serializer() -> URLSafeTimedSerializer:

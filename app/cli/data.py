@@ -56,6 +56,10 @@ SHIPPED_PLACES = (
         "pfa_name",
         "2023-05",
     ),
+    # The demo's second force, beside the first (`flask forces add` makes it one).
+    PlacesFile(
+        "pfa_wiltshire_from_lad_may2023_buc.geojson", "force", "pfa_code", "pfa_name", "2023-05"
+    ),
 )
 
 

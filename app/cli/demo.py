@@ -7,7 +7,7 @@ import random
 import click
 from flask import current_app
 from flask.cli import AppGroup
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.dao.postcodes import find_random_postcodes_in_force
 from app.extensions import db
@@ -38,6 +38,26 @@ DEMO_TEAM_WARDS = (
     "Bedminster",
     "Windmill Hill",
 )
+# The demo's second force, beside the first: its own staff and residents, so that what
+# each force's staff see, and a resident with places in both, can be tried.
+SECOND_FORCE = {
+    "code": "E23000038",
+    "name": "Wiltshire",
+    "contact": "Call 101, or 999 in an emergency",
+}
+SECOND_FORCE_ACCOUNTS = (
+    ("wiltshire.officer@example.invalid", "PCSO Wiltshire Demo", "officer", "demo-officer-2"),
+    (
+        "wiltshire.supervisor@example.invalid",
+        "Sgt Wiltshire Demo",
+        "supervisor",
+        "demo-supervisor-2",
+    ),
+    ("wiltshire.analyst@example.invalid", "Wiltshire Analyst", "analyst", "demo-analyst-wilts"),
+    ("wiltshire.admin@example.invalid", "Wiltshire Admin", "admin", "demo-admin-wiltshire"),
+)
+# A resident near the border, with a home in Bath and a farm in Wiltshire.
+BORDER_RESIDENT = ("Demo Border Resident", ("Home", "BA1 1RG"), ("Farm", "BA14 6AA"))
 DEFAULT_GROUPS = (
     ("neighbourhood-watch", "Neighbourhood Watch"),
     ("farm-watch", "Farm Watch"),
@@ -54,22 +74,28 @@ def ensure_interest_groups() -> None:
     db.session.commit()
 
 
-def seed_residents(count: int, *, seed: int = 2026) -> int:
-    """`count` synthetic residents on real postcodes inside the force area.
+def seed_residents(
+    count: int, *, seed: int = 2026, force_code: str | None = None, prefix: str = "Demo"
+) -> int:
+    """`count` synthetic residents on real postcodes inside the force area (the
+    default force's unless `force_code` says).
 
     Phone numbers come from Ofcom's drama ranges (07700 900xxx, 0117 496 0xxx), e-mail
     addresses are under example.invalid: none of them can reach a real person.
     """
     rng = random.Random(seed)  # noqa: S311 (synthetic data, not security)
     postcodes = find_random_postcodes_in_force(
-        db.session, current_app.config["FORCE_CODE"], count, seed=(seed % 1000) / 1000
+        db.session,
+        force_code or current_app.config["FORCE_CODE"],
+        count,
+        seed=(seed % 1000) / 1000,
     )
     if not postcodes:
         raise click.ClickException("No postcodes in the force area: run `flask geo load-shipped`.")
     groups = {g.slug: g for g in db.session.scalars(select(InterestGroup))}
     for n in range(count):
         postcode, location = postcodes[n % len(postcodes)]
-        resident = Resident(name=f"Demo Resident {n + 1:05d}", confirmed_at=func.now())
+        resident = Resident(name=f"{prefix} Resident {n + 1:05d}", confirmed_at=func.now())
         resident.locations.append(
             ResidentLocation(label="Home", postcode=postcode, location=location)
         )
@@ -82,7 +108,7 @@ def seed_residents(count: int, *, seed: int = 2026) -> int:
             elif channel == "voice":
                 address = f"+441174960{rng.randrange(1000):03d}"
             else:
-                address = f"demo.resident.{n + 1:05d}@example.invalid"
+                address = f"{prefix.lower()}.resident.{n + 1:05d}@example.invalid"
             resident.channels.append(
                 ResidentChannel(channel=channel, address=address, verified_at=func.now())
             )
@@ -95,8 +121,25 @@ def seed_residents(count: int, *, seed: int = 2026) -> int:
             if slug in groups and rng.random() < share:
                 resident.groups.append(groups[slug])
         db.session.add(resident)
-    db.session.commit()
+        if (n + 1) % SEED_BATCH == 0:
+            _commit_and_analyze()
+    _commit_and_analyze()
     return count
+
+
+# Residents are written in batches, the tables' statistics refreshed after each: into
+# an empty database, one statement of 3,000 residents was planned for empty tables
+# and took minutes (PostgreSQL keeps each resident's targets in step as they are
+# written, migration 0022).
+SEED_BATCH = 500
+
+
+def _commit_and_analyze() -> None:
+    db.session.commit()
+    db.session.execute(
+        text("ANALYZE residents, resident_locations, resident_channels, resident_groups, targets")
+    )
+    db.session.commit()
 
 
 @demo_cli.command("seed")
@@ -125,7 +168,63 @@ def seed(residents: int) -> None:
         click.echo(f"Seeded {residents:,} synthetic residents.")
     else:
         click.echo(f"{have:,} residents already there; not seeding more.")
+    seed_second_force(max(residents // 5, 1))
     click.echo("`flask demo accounts` lists the demo sign-ins.")
+
+
+def seed_second_force(residents: int) -> None:
+    """The neighbouring force, once: its staff, its residents, and one resident with a
+    home in the first force and a farm in this one."""
+    from app.dao import forces as forces_dao
+    from app.dao import places as places_dao
+    from app.services.accounts import create_officer
+    from app.services.forces import add_force
+    from app.services.second_factor import enrol
+
+    if places_dao.find_force(SECOND_FORCE["code"]) is None:
+        click.echo("No boundary for the second force: run `flask geo load-shipped`.")
+        return
+    force = forces_dao.find_force_by_code(SECOND_FORCE["code"])
+    if force is None:
+        force, _moved = add_force(**SECOND_FORCE)
+        click.echo(f"Added the second force, {force.name}, at /forces/{force.slug}.")
+    for email, name, role, password in SECOND_FORCE_ACCOUNTS:
+        officer = db.session.scalar(select(Officer).where(Officer.email == email))
+        if officer is None:
+            officer = create_officer(
+                email=email, name=name, role=role, password=password, force_id=force.id
+            )
+        if officer.totp_secret is None or officer.totp_confirmed_at is None:
+            enrol(officer, by="demo seed")
+    prefix = force.name.split()[0]
+    theirs = db.session.scalar(
+        select(func.count()).select_from(Resident).where(Resident.name.like(f"{prefix} Resident %"))
+    )
+    if not theirs:
+        seed_residents(residents, seed=2027, force_code=force.code, prefix=prefix)
+        click.echo(f"Seeded {residents:,} synthetic residents in {force.name}.")
+    seed_border_resident()
+
+
+def seed_border_resident() -> None:
+    from app.dao.places import find_postcode
+
+    name, *places = BORDER_RESIDENT
+    if db.session.scalar(select(Resident.id).where(Resident.name == name)):
+        return
+    resident = Resident(name=name, confirmed_at=func.now())
+    for label, shown in places:
+        postcode = find_postcode(shown.replace(" ", ""))
+        if postcode is None or postcode.location is None:
+            return
+        resident.locations.append(
+            ResidentLocation(label=label, postcode=postcode.postcode, location=postcode.location)
+        )
+    resident.channels.append(
+        ResidentChannel(channel="sms", address="+447700900999", verified_at=func.now())
+    )
+    db.session.add(resident)
+    db.session.commit()
 
 
 DEMO_TEMPLATES = (
@@ -193,7 +292,7 @@ def print_accounts() -> None:
         raise click.ClickException("There are no demo accounts in production.")
     secrets = dict(db.session.execute(select(Officer.email, Officer.totp_secret)).all())
     click.echo("Demo accounts (development only):")
-    for email, _, role, password in DEMO_ACCOUNTS:
+    for email, _, role, password in DEMO_ACCOUNTS + SECOND_FORCE_ACCOUNTS:
         click.echo(f"  {role:<11} {email:<28} password: {password}")
         if secrets.get(email):
             click.echo(f"  {'':<11} {'':<28} TOTP secret: {secrets[email]}")
@@ -204,4 +303,9 @@ def print_accounts() -> None:
     click.echo(
         f"  The officer and supervisor are the team {DEMO_TEAM}: they send only inside\n"
         f"  its wards ({', '.join(DEMO_TEAM_WARDS)}); the admin sends anywhere."
+    )
+    click.echo(
+        f"  The wiltshire.* accounts are staff of the second force, {SECOND_FORCE['name']}:\n"
+        "  they see and reach only its residents. The demo border resident has a home in\n"
+        "  Bath and a farm in Wiltshire: each force reaches them at its own place."
     )

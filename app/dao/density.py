@@ -33,22 +33,23 @@ SELECT a.i, a.j, a.residents,
         {wgs84}), 6)
 FROM density_squares a
 LEFT JOIN density_squares f
-  ON f.cell_m = a.cell_m AND f.filter_kind = :kind AND f.filter_value = :value
+  ON f.cell_m = a.cell_m AND f.force_id = a.force_id
+ AND f.filter_kind = :kind AND f.filter_value = :value
  AND f.i = a.i AND f.j = a.j
-WHERE a.cell_m = :cell_m AND a.filter_kind = ''
+WHERE a.cell_m = :cell_m AND a.force_id = :force_id AND a.filter_kind = ''
 ORDER BY a.i, a.j
 """
 
 
 def find_square_counts(
-    session, *, cell_m: int, kind: str | None = None, value: str | None = None
+    session, *, cell_m: int, force_id: int, kind: str | None = None, value: str | None = None
 ) -> list[SquareCount]:
     """Every square with a confirmed resident in it (none is left out here: the
     service decides what may be shown), with the count the filter keeps: `kind`
     "channel" or "group" and its `value`, or no filter (filtered == residents), as
     last counted."""
     sql = _SQUARES.format(bng=BNG, wgs84=WGS84)
-    params = {"cell_m": cell_m, "kind": kind or "", "value": value or ""}
+    params = {"cell_m": cell_m, "force_id": force_id, "kind": kind or "", "value": value or ""}
     rows = session.execute(text(sql), params).all()
     return [SquareCount(i, j, n, f, geometry) for i, j, n, f, geometry in rows]
 

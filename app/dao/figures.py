@@ -47,9 +47,10 @@ def mark_refreshed(session, name: str, took_ms: int) -> datetime:
 # stopped (a paused resident still counts: they are registered), as on the reach
 # report. A resident is counted once per square, in each square they registered a
 # place in; per channel when that channel is confirmed and not stopped; per group when
-# they are in it.
+# they are in it. By force: the force of their place in the square (migration 0034),
+# each force's analysts reading their own.
 _DENSITY_SQUARES = """
-INSERT INTO density_squares (cell_m, filter_kind, filter_value, i, j, residents)
+INSERT INTO density_squares (cell_m, force_id, filter_kind, filter_value, i, j, residents)
 WITH confirmed AS (
     SELECT c.resident_id, array_agg(DISTINCT c.channel::text) AS channels
     FROM resident_channels c
@@ -57,22 +58,23 @@ WITH confirmed AS (
     GROUP BY c.resident_id
 ), located AS MATERIALIZED (
     SELECT DISTINCT
+        coalesce(l.force_id, 0) AS force_id,
         floor(ST_X(l.location) / :cell_m)::int AS i,
         floor(ST_Y(l.location) / :cell_m)::int AS j,
         l.resident_id, confirmed.channels
     FROM resident_locations l
     JOIN confirmed ON confirmed.resident_id = l.resident_id
 )
-SELECT :cell_m, '', '', i, j, count(*) FROM located GROUP BY i, j
+SELECT :cell_m, force_id, '', '', i, j, count(*) FROM located GROUP BY force_id, i, j
 UNION ALL
-SELECT :cell_m, 'channel', ch, i, j, count(*)
-FROM located, unnest(channels) ch GROUP BY ch, i, j
+SELECT :cell_m, force_id, 'channel', ch, i, j, count(*)
+FROM located, unnest(channels) ch GROUP BY force_id, ch, i, j
 UNION ALL
-SELECT :cell_m, 'group', g.slug, l.i, l.j, count(*)
+SELECT :cell_m, l.force_id, 'group', g.slug, l.i, l.j, count(*)
 FROM located l
 JOIN resident_groups rg ON rg.resident_id = l.resident_id
 JOIN interest_groups g ON g.id = rg.group_id
-GROUP BY g.slug, l.i, l.j
+GROUP BY l.force_id, g.slug, l.i, l.j
 """
 
 

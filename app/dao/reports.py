@@ -26,7 +26,7 @@ from app.dao.figures import ARRIVED
 # written, at once or when a scheduled alert's time comes), not an officer's test to
 # themselves (audience "self", mode "test"; lifecycle.is_test says the same).
 _IN_PERIOD = """
-    a.sent_at >= :start AND a.sent_at < :end
+    a.sent_at >= :start AND a.sent_at < :end AND a.force_id = :force_id
     AND a.audience <> 'self' AND a.mode <> 'test'
 """
 
@@ -80,8 +80,11 @@ class AlertMessagesRow:
     last_arrived_s: float | None  # seconds from release to the last arrival
 
 
-def find_sent_alerts(session, start: datetime, end: datetime) -> list[SentAlertRow]:
-    """Alerts released in [start, end), oldest first, tests left out."""
+def find_sent_alerts(
+    session, start: datetime, end: datetime, *, force_id: int
+) -> list[SentAlertRow]:
+    """A force's alerts released in [start, end), oldest first, tests left out. (Each
+    query of the report is of one force's alerts: _IN_PERIOD.)"""
     rows = session.execute(
         text(
             f"""
@@ -92,13 +95,13 @@ def find_sent_alerts(session, start: datetime, end: datetime) -> list[SentAlertR
             ORDER BY a.sent_at, a.id
             """
         ),
-        {"start": start, "end": end},
+        {"start": start, "end": end, "force_id": force_id},
     ).all()
     return [SentAlertRow(*row) for row in rows]
 
 
 def count_messages(
-    session, start: datetime, end: datetime, *, within_s: float
+    session, start: datetime, end: datetime, *, within_s: float, force_id: int
 ) -> tuple[list[MessageKindRow], list[AlertMessagesRow]]:
     """The messages of the period's alerts, counted two ways in one pass: by channel,
     status and the alert's mode (with the text parts, billed call minutes and how many
@@ -136,7 +139,7 @@ def count_messages(
             FROM g GROUP BY alert_id
             """
         ),
-        {"start": start, "end": end, "within": within_s},
+        {"start": start, "end": end, "within": within_s, "force_id": force_id},
     ).all()
     kinds, alerts = [], []
     for by_kind, alert_id, channel, status, mode, n, segments, minutes, within, last in rows:
@@ -152,7 +155,7 @@ def count_messages(
 
 
 def count_failure_reasons(
-    session, start: datetime, end: datetime, *, within_s: float
+    session, start: datetime, end: datetime, *, within_s: float, force_id: int
 ) -> list[tuple[str, str, int]]:
     """(channel, reason as the ledger has it, messages) for the failed messages of the
     period's alerts."""
@@ -173,7 +176,7 @@ def count_failure_reasons(
             GROUP BY channel, reason
             """
         ),
-        {"start": start, "end": end, "within": within_s},
+        {"start": start, "end": end, "within": within_s, "force_id": force_id},
     ).all()
     return [(channel, reason, int(n)) for channel, reason, n in rows]
 
@@ -190,7 +193,13 @@ class AreaPopulationRow:
 
 
 def find_area_population(
-    session, start: datetime, end: datetime, year: int | None, alert_ids: list[int]
+    session,
+    start: datetime,
+    end: datetime,
+    year: int | None,
+    alert_ids: list[int],
+    *,
+    force_id: int,
 ) -> list[AreaPopulationRow]:
     """For each alert of the period with an area that overlaps a ward (newest boundary
     of each code): the adults in `year`'s estimates living in it, people spread evenly
@@ -235,7 +244,7 @@ def find_area_population(
             GROUP BY alert_id
             """
         ),
-        {"start": start, "end": end, "year": year, "ids": alert_ids},
+        {"start": start, "end": end, "year": year, "ids": alert_ids, "force_id": force_id},
     ).all()
     return [
         AreaPopulationRow(

@@ -49,9 +49,14 @@ from geo.projection import BNG, WGS84
 class Audience:
     """Who an alert is for: everyone with a location in `area_wkb` (BNG), or everyone an
     earlier alert reached (`parent_alert_id`, for a follow-up); then only members of
-    `groups` (slugs; empty: everyone) on `channels` (empty: every channel)."""
+    `groups` (slugs; empty: everyone) on `channels` (empty: every channel).
+
+    An area reaches only the places of `force_id` (the force of the officer or of the
+    alert; migration 0034): the one condition that keeps a force's officers to their own
+    residents, whatever they draw. An audience without a force reaches nobody."""
 
     area_wkb: bytes | None = None
+    force_id: int | None = None
     parent_alert_id: int | None = None
     groups: tuple[str, ...] = field(default=())
     channels: tuple[str, ...] = field(default=())
@@ -97,7 +102,7 @@ def _filters(audience: Audience) -> list[ColumnElement]:
 
 def _target_filters(audience: Audience) -> list[ColumnElement]:
     """The chosen groups and channels, on the targets table."""
-    conditions: list[ColumnElement] = []
+    conditions: list[ColumnElement] = [Target.force_id == _force_of(audience)]
     if audience.groups:
         chosen = (
             select(func.array_agg(InterestGroup.id, type_=ARRAY(Integer)))
@@ -108,6 +113,12 @@ def _target_filters(audience: Audience) -> list[ColumnElement]:
     if audience.channels:
         conditions.append(Target.channel.in_(audience.channels))
     return conditions
+
+
+def _force_of(audience: Audience) -> int:
+    if audience.force_id is None:
+        raise ValueError("An audience belongs to a force.")
+    return audience.force_id
 
 
 def area_rows(audience: Audience) -> Select:
@@ -335,6 +346,7 @@ def preview_area(session, audience: Audience, *, cell_m: int, min_count: int) ->
             "in_j": in_j,
             "groups": list(audience.groups),
             "channels": list(audience.channels),
+            "force_id": _force_of(audience),
             "square_m": SQUARE_M,
             "cell_m": cell_m,
             "min_count": min_count,
@@ -382,7 +394,8 @@ near AS (
                                        27700)
      AND floor(ST_X(t.location) / :square_m) BETWEEN edge.i0 AND edge.i1
      AND floor(ST_Y(t.location) / :square_m) = edge.j
-    WHERE (chosen.any_group OR t.group_ids && chosen.group_ids)
+    WHERE t.force_id = :force_id
+      AND (chosen.any_group OR t.group_ids && chosen.group_ids)
       AND (chosen.any_channel OR t.channel = ANY(chosen.channels))
 ),
 rows AS (
@@ -392,6 +405,7 @@ rows AS (
     SELECT t.resident_id, t.channel, t.address, t.group_ids, t.location
     FROM chosen, targets t
     WHERE NOT t.simple AND ST_Intersects(t.location, ST_GeomFromWKB(:area, 27700))
+      AND t.force_id = :force_id
       AND (chosen.any_group OR t.group_ids && chosen.group_ids)
       AND (chosen.any_channel OR t.channel = ANY(chosen.channels))
 ),
@@ -405,7 +419,8 @@ counted AS (
     FROM chosen,
          unnest(CAST(:in_i0 AS integer[]), CAST(:in_i1 AS integer[]),
                 CAST(:in_j AS integer[])) AS inside (i0, i1, j)
-    JOIN target_squares s ON s.j = inside.j AND s.i BETWEEN inside.i0 AND inside.i1
+    JOIN target_squares s ON s.force_id = :force_id
+                         AND s.j = inside.j AND s.i BETWEEN inside.i0 AND inside.i1
     WHERE s.n > 0  -- a count fallen to 0 is kept until a recount
       AND (chosen.any_group OR s.group_ids && chosen.group_ids)
       AND (chosen.any_channel OR s.channels && chosen.channels)

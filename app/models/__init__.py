@@ -12,6 +12,7 @@ from app.models.delivery import (
     ProviderEvent,
     ResidentNotice,
 )
+from app.models.force import Force
 from app.models.identity import OfficerIdentity
 from app.models.officer import ROLES, Officer, StaffSession
 from app.models.place import (
@@ -53,6 +54,7 @@ __all__ = [
     "DataLoad",
     "Delivery",
     "DeliveryStatus",
+    "Force",
     "InterestGroup",
     "NAME_SEARCH_KEY",
     "NamedPlace",

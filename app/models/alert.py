@@ -14,12 +14,14 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
+from app.models.force import force_column
 from app.models.officer import Officer
 from app.references import new_reference
 from geo.projection import BNG
@@ -68,6 +70,8 @@ class Alert(db.Model):
         String(8), unique=True, nullable=False, default=new_reference
     )
     created_by_id: Mapped[int] = mapped_column(ForeignKey("officers.id"), nullable=False)
+    # Its author's force: only that force's residents are reached, and its staff see it.
+    force_id: Mapped[int] = force_column()
     title: Mapped[str] = mapped_column(String(120), nullable=False)
     body: Mapped[str] = mapped_column(Text, nullable=False)
     # The language title and body are in: "en", or "cy" when the officer wrote in Welsh
@@ -122,9 +126,11 @@ class AlertTemplate(db.Model):
     """Wording a team reuses (a burglary warning, a missing-person appeal)."""
 
     __tablename__ = "alert_templates"
+    __table_args__ = (UniqueConstraint("force_id", "name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(80), unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(80), nullable=False)
+    force_id: Mapped[int] = force_column()
     category: Mapped[str] = mapped_column(String(30), nullable=False)
     title: Mapped[str] = mapped_column(String(120), nullable=False)
     body: Mapped[str] = mapped_column(Text, nullable=False)

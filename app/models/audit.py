@@ -7,6 +7,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
+from app.models.force import force_column
 
 
 class AuditEvent(db.Model):
@@ -20,6 +21,8 @@ class AuditEvent(db.Model):
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
+    # The actor's force (migration 0034's trigger), else the default force's.
+    force_id: Mapped[int] = force_column()
     action: Mapped[str] = mapped_column(String(60), nullable=False)
     subject_type: Mapped[str | None] = mapped_column(String(40))
     subject_id: Mapped[str | None] = mapped_column(String(64))

@@ -18,6 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
+from app.models.force import force_column
 
 CHANNELS = ("sms", "voice", "email")
 
@@ -169,6 +170,8 @@ class OutboxMessage(db.Model):
         ForeignKey("resident_notices.id", ondelete="CASCADE"), unique=True
     )
     alert_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # The force of its alert, else the default force's (migration 0037).
+    force_id: Mapped[int] = force_column()
     channel: Mapped[str] = mapped_column(String(10), nullable=False)
     recipient: Mapped[str] = mapped_column(String(254), nullable=False)
     subject: Mapped[str | None] = mapped_column(Text)

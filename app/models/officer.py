@@ -17,6 +17,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
+from app.models.force import force_column
 
 # officer: a PCSO or constable who targets and sends; supervisor: also sees the
 # outbox and approves other people's alerts; analyst: maps and reports, never residents' details.
@@ -33,6 +34,7 @@ class Officer(UserMixin, db.Model):
     email: Mapped[str] = mapped_column(String(254), unique=True, nullable=False)
     name: Mapped[str] = mapped_column(Text, nullable=False)
     role: Mapped[str] = mapped_column(String(20), nullable=False)
+    force_id: Mapped[int] = force_column()
     # None for an account that signs in only through the force's identity provider.
     password_hash: Mapped[str | None] = mapped_column(Text)
     # Where "send a test to myself" goes by text, besides the e-mail address (E.164).

@@ -16,6 +16,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
+from app.models.force import force_column
 
 # message: words for an officer to read (the inbox). answer: an option of the alert's
 # quick question. confirmation: "OK" / 1 to an alert asking to confirm receipt.
@@ -62,3 +63,6 @@ class Reply(db.Model):
     )
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     read_by_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
+    # The force of the alert it answers (the default force's without one): migration
+    # 0037's trigger sets it; each force's staff read their own.
+    force_id: Mapped[int] = force_column()

@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
+from app.models.force import force_column
 from geo.projection import BNG
 
 resident_groups = Table(
@@ -30,6 +31,16 @@ resident_groups = Table(
     db.metadata,
     Column("resident_id", ForeignKey("residents.id", ondelete="CASCADE"), primary_key=True),
     Column("group_id", ForeignKey("interest_groups.id", ondelete="CASCADE"), primary_key=True),
+)
+
+# The forces a resident stopped hearing from (migration 0036): their places in those
+# forces' areas are not targets. None: they hear from every force their places are in.
+resident_force_stops = Table(
+    "resident_force_stops",
+    db.metadata,
+    Column("resident_id", ForeignKey("residents.id", ondelete="CASCADE"), primary_key=True),
+    Column("force_id", ForeignKey("forces.id", ondelete="CASCADE"), primary_key=True),
+    Column("stopped_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 
@@ -89,6 +100,9 @@ class ResidentLocation(db.Model):
     label: Mapped[str] = mapped_column(String(40), nullable=False, server_default="Home")
     postcode: Mapped[str] = mapped_column(String(8), nullable=False, index=True)
     location = mapped_column(Geometry("POINT", srid=BNG, spatial_index=True), nullable=False)
+    # The force whose area holds it: PostgreSQL decides it whenever the postcode or point
+    # is written (migration 0034's location_force); nothing writes it here.
+    force_id: Mapped[int | None] = force_column(nullable=True, ondelete="SET NULL")
 
     resident: Mapped[Resident] = relationship(back_populates="locations")
 
@@ -144,6 +158,8 @@ class ResidentImport(db.Model):
     filename: Mapped[str] = mapped_column(String(200), nullable=False)
     content: Mapped[str | None] = mapped_column(Text)
     notify: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    # Its administrator's force: only its staff see the file's rows and report.
+    force_id: Mapped[int] = force_column()
     # queued, checked (dry run done), running, done, failed
     status: Mapped[str] = mapped_column(String(20), nullable=False, server_default="queued")
     report: Mapped[dict] = mapped_column(JSONB, nullable=False, server_default="{}")

@@ -44,6 +44,8 @@ class Target(db.Model):
         ARRAY(Integer), nullable=False, server_default="{}"
     )
     location = mapped_column(Geometry("POINT", srid=BNG, spatial_index=True), nullable=False)
+    # The force of the place (migration 0034): whose officers can reach it.
+    force_id: Mapped[int | None] = mapped_column(Integer)
     # One place and no address anyone else holds: counted ahead in target_squares.
     simple: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
 
@@ -61,6 +63,7 @@ class TargetSquare(db.Model):
 
     __tablename__ = "target_squares"
 
+    force_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0: no force
     i: Mapped[int] = mapped_column(Integer, primary_key=True)
     j: Mapped[int] = mapped_column(Integer, primary_key=True)
     group_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer), primary_key=True)

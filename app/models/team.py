@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
+from app.models.force import force_column
 from app.models.officer import Officer
 from app.models.place import Place
 from geo.projection import BNG
@@ -63,10 +64,11 @@ class Team(db.Model):
     means its officers may send anywhere in the force."""
 
     __tablename__ = "teams"
-    __table_args__ = (Index("uq_teams_name", func.lower("name"), unique=True),)
+    __table_args__ = (Index("uq_teams_name", "force_id", func.lower("name"), unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(80), nullable=False)
+    force_id: Mapped[int] = force_column()
     area = mapped_column(Geometry("MULTIPOLYGON", srid=BNG, spatial_index=False))
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()

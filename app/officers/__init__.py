@@ -24,7 +24,7 @@ from app.auth import role_required
 from app.dao import places as places_dao
 from app.extensions import db
 from app.models import CATEGORIES, MAX_ID, Alert
-from app.services import authorisation, replies, teams
+from app.services import authorisation, forces, replies, teams
 from app.services.alerts import (
     AlertInvalid,
     NotAllowed,
@@ -96,7 +96,7 @@ def _alert_for(action: str, alert_id: int) -> Alert:
 @bp.route("/")
 @role_required(*SENDERS)
 def target():
-    force = places_dao.find_force(current_app.config["FORCE_CODE"])
+    force = forces.area_of(forces.current_force())
     bounds = places_dao.find_force_bounds_wgs84(force) if force else None
     follow_up = request.args.get("follow_up", type=record_id)
     parent = find_thread_root(follow_up) if follow_up else None
@@ -187,7 +187,7 @@ def places():
     query = (request.args.get("q") or "").strip()[:60]
     if len(query) < 2:
         return jsonify(places=[])
-    force = places_dao.find_force(current_app.config["FORCE_CODE"])
+    force = forces.area_of(forces.current_force())
     return jsonify(places=places_dao.find_targetable_places(force, query))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import (
     Blueprint,
     Response,
+    abort,
     jsonify,
     redirect,
     render_template,
@@ -17,7 +18,7 @@ from app.extensions import csrf
 from app.i18n import gettext as _
 from app.models import CATEGORIES
 from app.residents import remember, remember_unregistered
-from app.services import public_alerts, public_feeds, replies
+from app.services import forces, public_alerts, public_feeds, replies
 from app.services.dispatch import read_answer_token, read_unsubscribe_token
 from app.services.optout import unsubscribe_channel
 from app.services.postcode_check import PostcodeRefused, check_postcode
@@ -33,6 +34,40 @@ from app.services.registration import (
 )
 
 bp = Blueprint("public", __name__)
+
+# The pages and feeds of one force's alerts: the default force's at /alerts..., another
+# force's at /forces/<slug>/alerts... (each reads only its force's alerts: the request
+# is scoped to it, app/services/forces.py).
+FORCE_PAGES = (
+    "public.alerts",
+    "public.alert",
+    "public.feed",
+    "public.cap_feed",
+    "public.cap_document",
+)
+
+
+@bp.url_value_preprocessor
+def _force_of_page(endpoint: str | None, values: dict | None) -> None:
+    if endpoint not in FORCE_PAGES:
+        return
+    slug = (values or {}).pop("force_slug", None)
+    force = forces.default_force() if slug is None else forces.force_named(slug)
+    if force is None or (slug is not None and force.is_default):
+        abort(404)  # no such force; the default force's pages have one address
+    forces.show_public(force)
+    forces.scope_to(force.id)
+
+
+@bp.url_defaults
+def _keep_force(endpoint: str, values: dict) -> None:
+    """Links from one force's pages to its others stay under its address."""
+    if endpoint in FORCE_PAGES and "force_slug" not in values:
+        slug = forces.public_slug()
+        if slug is not None:
+            values["force_slug"] = slug
+    elif values.get("force_slug", "") is None:
+        values.pop("force_slug")
 
 
 @bp.route("/")
@@ -87,7 +122,12 @@ def postcode_place():
         checked = check_postcode(request.args.get("postcode", "")[:20])
     except PostcodeRefused as refusal:
         return jsonify(error=str(refusal)), 400
-    return jsonify(postcode=checked.postcode.display, place=checked.description)
+    who = (
+        _("Alerts for this place come from: %(forces)s.", forces=", ".join(checked.force_names))
+        if checked.force_names
+        else ""
+    )
+    return jsonify(postcode=checked.postcode.display, place=checked.description, forces=who)
 
 
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
@@ -145,6 +185,7 @@ def recording(token: str):
 
 
 @bp.route("/alerts")
+@bp.route("/forces/<force_slug>/alerts")
 def alerts():
     """The force's alerts, newest first, by category and area (a postcode or a place)."""
     listed = public_alerts.list_public_alerts(
@@ -156,6 +197,7 @@ def alerts():
 
 
 @bp.route("/alerts/<reference>")
+@bp.route("/forces/<force_slug>/alerts/<reference>")
 def alert(reference: str):
     found = public_alerts.find_public_alert(reference)
     if found is None:
@@ -184,7 +226,11 @@ def check():
         except ValueError as refusal:
             error, status = str(refusal), 400
     return render_template(
-        "public/check.html", result=result, error=error, typed=typed[:2_000]
+        "public/check.html",
+        result=result,
+        error=error,
+        typed=typed[:2_000],
+        alert_force=forces.public_values,  # any force's alert is checked here
     ), status
 
 
@@ -202,16 +248,19 @@ def _document(document):
 
 
 @bp.route("/alerts/feed/<any(en, cy):language>.atom")
+@bp.route("/forces/<force_slug>/alerts/feed/<any(en, cy):language>.atom")
 def feed(language: str):
     return _document(public_feeds.atom(language))
 
 
 @bp.route("/alerts/feed/cap.atom")
+@bp.route("/forces/<force_slug>/alerts/feed/cap.atom")
 def cap_feed():
     return _document(public_feeds.cap_index())
 
 
 @bp.route("/alerts/<reference>/cap.xml")
+@bp.route("/forces/<force_slug>/alerts/<reference>/cap.xml")
 def cap_document(reference: str):
     document = public_feeds.cap_document(reference)
     if document is None:

@@ -33,12 +33,14 @@ from app.services.residents import (
     delete_resident,
     export_data,
     find_resident,
+    forces_of,
     ordered_places,
     page_is_open,
     parse_quiet_hours,
     remove_channel,
     remove_location,
     set_channel,
+    set_forces_heard,
     set_groups,
     set_language,
     set_paused,
@@ -231,6 +233,7 @@ def _my_alerts_page(resident, *, errors: dict[str, str], posted=None, saved=()) 
         "residents/my_alerts.html",
         resident=resident,
         places=ordered_places(resident),
+        force_choices=forces_of(resident),
         groups=find_interest_groups(),
         labels=CHANNEL_LABELS,
         display=display,
@@ -277,6 +280,11 @@ def save(resident):
             attempt(_l("groups"), lambda: set_groups(resident, chosen))
     if form.get("quiet_shown"):
         attempt(_l("quiet hours"), lambda: _save_quiet_hours(resident, form))
+    if form.get("forces_shown"):
+        heard = {int(f) for f in form.getlist("forces") if f.isdigit() and len(f) < 10}
+        theirs = forces_of(resident)
+        if heard != {entry["id"] for entry in theirs if entry["hearing"]}:
+            attempt(_l("police forces"), lambda: set_forces_heard(resident, heard))
     new_place = form.get("postcode", "").strip() or form.get("label", "").strip()
     if new_place and attempt(
         _l("new place"),

@@ -25,6 +25,7 @@ from app.dao.audit import create_audit_event
 from app.extensions import db, redis_store
 from app.models import ROLES, Officer
 from app.models.officer import AccountLink, RecoveryCode
+from app.services import forces
 from app.services.passwords import MIN_LENGTH as MIN_PASSWORD_LENGTH
 from app.services.passwords import PasswordRefused, check_password_policy, normalise
 from app.services.staff_sessions import end_session, end_sessions_of, start_session
@@ -191,6 +192,7 @@ def create_officer(
     mobile: str | None = None,
     actor_id: int | None = None,
     audit: bool = False,
+    force_id: int | None = None,
 ) -> Officer:
     """A new staff account. Without a password it cannot sign in with one: it is
     invited (send_invitation) or signs in only through single sign-on. Raises
@@ -207,13 +209,17 @@ def create_officer(
     email = normalise_email(email).lower()
     if password is not None:
         password = check_password_policy(password, email=email, name=name)
-    if find_by_email(email) is not None:
+    with forces.unscoped():  # one account per address, whichever force it is in
+        taken = find_by_email(email) is not None
+    if taken:
         raise AccountError(f"There is already an account for {email}.")
     allow_drama = current_app.config["ENV_NAME"] != "production"
     officer = Officer(
         email=email,
         name=name,
         role=role,
+        # The default force's, unless the service says (an administrator's own force).
+        force_id=force_id or forces.default_force().id,
         password_hash=_hasher.hash(password) if password is not None else None,
         # Where "send a test to myself" also goes, by text.
         mobile=normalise_phone(mobile, need_mobile=True, allow_drama=allow_drama)
@@ -519,7 +525,7 @@ def _send_link(officer: Officer, kind: str, *, actor_id: int | None) -> int:
     with current_app.test_request_context(base_url=base):
         link = url_for("auth.account_link", token=token, _external=True)
     hours = config["ACCOUNT_LINK_HOURS"]
-    service = f"{config['FORCE_NAME']} Police {config['SERVICE_NAME']}"
+    service = f"{forces.force_by_id(officer.force_id).name} Police {config['SERVICE_NAME']}"
     if kind == "invite":
         subject = f"Your {config['SERVICE_NAME']} account"
         opening = f"An administrator has made you an account on {service}."
@@ -559,7 +565,13 @@ def invite_officer(
     if role not in ROLES:
         raise AccountError(f"Choose one of the roles: {', '.join(ROLES)}.")
     officer = create_officer(
-        email=email, name=name, role=role, password=None, actor_id=admin.id, audit=True
+        email=email,
+        name=name,
+        role=role,
+        password=None,
+        actor_id=admin.id,
+        audit=True,
+        force_id=admin.force_id,
     )
     if sso_only:
         return officer

@@ -2,7 +2,8 @@
 
 Each action gives each role one of:
 
-    ALL   allowed, whichever team the alert is of (force-wide);
+    ALL   allowed, whichever team the alert is of (force-wide: an alert of another
+          force is never anyone's, app/services/forces.py);
     TEAM  allowed for alerts of the officer's own teams only (services/teams.py):
           alerts they wrote, alerts of a team they belong to or supervise, and alerts
           of no team. For "alert.approve": of a team they *supervise* (or of no team).
@@ -137,6 +138,8 @@ def may(officer: Officer, action: str, alert: Alert | None = None) -> bool:
     allowed = access(officer.role, action)
     if allowed == NO:
         return False
+    if alert is not None and alert.force_id != officer.force_id:
+        return False
     if allowed == ALL or alert is None:
         return True
     if action == "alert.approve":
@@ -145,10 +148,11 @@ def may(officer: Officer, action: str, alert: Alert | None = None) -> bool:
 
 
 def list_filter(officer: Officer, action: str):
-    """A filter for the alerts a list shows this officer (None: every alert)."""
+    """A filter for the alerts a list shows this officer: their force's, and for TEAM,
+    their teams' of those."""
     allowed = access(officer.role, action)
     if allowed == ALL:
-        return None
+        return Alert.force_id == officer.force_id
     if action == "approvals.list":
         return teams.supervised_alerts_clause(officer)
     return teams.visible_alerts_clause(officer)

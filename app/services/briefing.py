@@ -150,6 +150,23 @@ def briefing_geojson(force_code: str) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
+def _add_wards(fmap, wards: dict, rate_alias: str) -> None:
+    folium.GeoJson(
+        wards,
+        name="Wards",
+        style_function=lambda f: {
+            "fillColor": f["properties"]["colour"],
+            "color": "#374151",
+            "weight": 0.75,
+            "fillOpacity": 0.2 if f["properties"]["status"] == "no_population" else 0.8,
+        },
+        tooltip=folium.GeoJsonTooltip(
+            fields=["name", "district", "residents", "rate"],
+            aliases=["Ward", "District", "Confirmed residents", rate_alias],
+        ),
+    ).add_to(fmap)
+
+
 def build_briefing_map(force_code: str, *, today: date | None = None) -> Briefing:
     """The self-contained HTML file (see the module's docstring)."""
     from app import DATA_ATTRIBUTION  # the licences' lines, as on every map page
@@ -158,7 +175,11 @@ def build_briefing_map(force_code: str, *, today: date | None = None) -> Briefin
     report = penetration_report(force_code)
     wards = briefing_geojson(force_code)
     with read_only():
-        force_outline = places_dao.find_places_geojson("force", 40)
+        force_outline = [
+            outline
+            for outline in places_dao.find_places_geojson("force", 40)
+            if outline["code"] == force_code
+        ]
     year_label = f" (population mid-{report.year})" if report.year else ""
     attribution = [*DATA_ATTRIBUTION]
     if report.attribution.rstrip(".") not in attribution:
@@ -177,20 +198,9 @@ def build_briefing_map(force_code: str, *, today: date | None = None) -> Briefin
     figure.header.add_child(Element(f"<script>{script}</script>"), name="leaflet")
 
     rate_alias = f"Per 1,000 adults{year_label}"
-    folium.GeoJson(
-        wards,
-        name="Wards",
-        style_function=lambda f: {
-            "fillColor": f["properties"]["colour"],
-            "color": "#374151",
-            "weight": 0.75,
-            "fillOpacity": 0.2 if f["properties"]["status"] == "no_population" else 0.8,
-        },
-        tooltip=folium.GeoJsonTooltip(
-            fields=["name", "district", "residents", "rate"],
-            aliases=["Ward", "District", "Confirmed residents", rate_alias],
-        ),
-    ).add_to(fmap)
+    # A force with no wards loaded gets its outline alone (a tooltip needs features).
+    if wards["features"]:
+        _add_wards(fmap, wards, rate_alias)
     for outline in force_outline:
         folium.GeoJson(
             {"type": "Feature", "properties": {}, "geometry": json.loads(outline["geometry"])},

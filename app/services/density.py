@@ -45,7 +45,7 @@ from datetime import datetime
 from app.dao import density as dao
 from app.extensions import db
 from app.models.delivery import CHANNELS
-from app.services import figures
+from app.services import figures, forces
 from app.services.transaction import read_only, replica_reads
 
 DENSITY_CELL_SIZES_M = (250, 500, 1000, 2000, 5000)  # what DENSITY_CELL_M may be
@@ -154,7 +154,11 @@ def density_map(
         groups = dao.find_interest_groups(db.session)
         chosen = choose_filter(groups, group=group, channel=channel)
         squares = dao.find_square_counts(
-            db.session, cell_m=cell_m, kind=chosen.kind, value=chosen.value
+            db.session,
+            cell_m=cell_m,
+            force_id=forces.current_force().id,
+            kind=chosen.kind,
+            value=chosen.value,
         )
     k = min_count
     everyone = {(s.i, s.j): s.residents for s in squares}

@@ -14,7 +14,7 @@ from app.channels import OutgoingMessage, ProviderStatus
 from app.dao import outbound as ledger_sql
 from app.extensions import db
 from app.models import Alert, Delivery, Resident
-from app.services import message_text, outbound
+from app.services import forces, message_text, outbound
 from app.services.outbound import Claimed, Outcome
 from app.services.tokens import SealedSerializer
 from app.services.transaction import read_only
@@ -68,7 +68,7 @@ def render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) ->
     PUBLIC_BASE_URL's: call it inside render_messages' request context. An alert
     written in Welsh too goes in both languages, Welsh first when `welsh_first` (the
     resident chose Welsh)."""
-    force = current_app.config["FORCE_NAME"]
+    force = forces.force_by_id(alert.force_id).name
     unsubscribe_url = callback_url = audio_url = ask = answer_url = welsh_script = None
     words = {"title": alert.title, "body": alert.body, "force": force, "mode": alert.mode}
     question = (alert.question, alert.answer_options, alert.confirm_receipt)

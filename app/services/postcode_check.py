@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-
-from flask import current_app
+from dataclasses import dataclass, field
 
 from app.dao import places as places_dao
-from app.models import Postcode
+from app.models import Place, Postcode
+from app.services import forces
 from app.services.text import TextRefused, checked_text
 from geo import postcodes
 
@@ -39,6 +38,8 @@ class CheckedPostcode:
     postcode: Postcode
     place_names: dict[str, str]
     in_force: bool | None  # None: nothing in the data says where it is
+    # The forces whose areas hold it: who can message a resident there.
+    force_names: list[str] = field(default_factory=list)
 
     @property
     def description(self) -> str:
@@ -57,20 +58,35 @@ def check_postcode(text: str | None, *, require_in_force: bool = True) -> Checke
     Raises PostcodeRefused with a message that says what to do.
     """
     key = postcode_key(text)
-    force = places_dao.find_force(current_app.config["FORCE_CODE"])
+    areas = forces.areas()
     postcode, in_force = _check_found(
-        key, places_dao.find_postcode(key), force, require_in_force=require_in_force
+        key, places_dao.find_postcode(key), areas, require_in_force=require_in_force
     )
     return CheckedPostcode(
-        postcode=postcode, place_names=places_dao.find_place_names_at(postcode), in_force=in_force
+        postcode=postcode,
+        place_names=places_dao.find_place_names_at(postcode),
+        in_force=in_force,
+        force_names=_covering(postcode, areas) if in_force else [],
     )
+
+
+def _covering(postcode: Postcode, areas: list[Place]) -> list[str]:
+    """The names of the forces whose areas hold the postcode, in the page's language."""
+    from app.i18n import current
+
+    by_code = {force.code: force for force in forces.find_forces()}
+    return [
+        forces.display_name(by_code[area.code], current()) if area.code in by_code else area.name
+        for area in areas
+        if places_dao.is_postcode_in_force(postcode, area)
+    ]
 
 
 def check_postcodes(texts: Iterable[str]) -> dict[str, Postcode | PostcodeRefused]:
     """Many postcodes at once (an import), each the postcode inside the force or the
     refusal check_postcode would give, keyed by the text as given. A few queries for
     any number of postcodes, where check_postcode makes several for each."""
-    force = places_dao.find_force(current_app.config["FORCE_CODE"])
+    areas = forces.areas()
     keys: dict[str, str | PostcodeRefused] = {}
     for text in set(texts):
         try:
@@ -87,7 +103,7 @@ def check_postcodes(texts: Iterable[str]) -> dict[str, Postcode | PostcodeRefuse
             results[text] = key
             continue
         try:
-            results[text] = _check_found(key, found.get(key), force, require_in_force=True)[0]
+            results[text] = _check_found(key, found.get(key), areas, require_in_force=True)[0]
         except PostcodeRefused as refusal:
             results[text] = refusal
     return results
@@ -149,9 +165,11 @@ def no_location_message(shown: str) -> str:
 
 
 def _check_found(
-    key: str, postcode: Postcode | None, force, *, require_in_force: bool
+    key: str, postcode: Postcode | None, areas: list[Place], *, require_in_force: bool
 ) -> tuple[Postcode, bool | None]:
-    """The postcode found for a key, and whether it is in the force; or the refusal."""
+    """The postcode found for a key, and whether it is in one of the forces' areas
+    (forces.areas: the signed-in member of staff's force, or on a public page every
+    force of the installation); or the refusal."""
     shown = postcodes.display(key)
     if postcode is None:
         raise PostcodeRefused(
@@ -172,15 +190,14 @@ def _check_found(
             raise PostcodeRefused(no_location_message(shown), reason="no_location")
         return postcode, None
     # With a district but no point, the district still tells inside from outside.
-    in_force = _in_force(postcode, shown, force, require=require_in_force)
+    in_force = _in_force(postcode, shown, areas, require=require_in_force)
     if postcode.location is None and require_in_force:
         raise PostcodeRefused(no_location_message(shown), reason="no_location")
     return postcode, in_force
 
 
-def _in_force(postcode: Postcode, shown: str, force, *, require: bool) -> bool:
-    force_name = current_app.config["FORCE_NAME"]
-    if force is None:
+def _in_force(postcode: Postcode, shown: str, areas: list[Place], *, require: bool) -> bool:
+    if not areas:
         # Without the force's boundary we cannot tell who is ours: refuse rather than
         # accept everyone. `flask geo load-places --kind force` fixes it.
         if require:
@@ -189,12 +206,14 @@ def _in_force(postcode: Postcode, shown: str, force, *, require: bool) -> bool:
                 reason="not_configured",
             )
         return False
-    inside = places_dao.is_postcode_in_force(postcode, force)
+    inside = any(places_dao.is_postcode_in_force(postcode, area) for area in areas)
     if require and not inside:
         district = places_dao.find_district(postcode.admin_district_code)
         where = f" is in {district.name}," if district else " is"
+        covered = " or ".join(f"{area.name} Police" for area in areas)
+        covers = "covers" if len(areas) == 1 else "cover"
         raise PostcodeRefused(
-            f"{shown}{where} outside the area {force_name} Police covers. "
+            f"{shown}{where} outside the area {covered} {covers}. "
             "Your local police force can tell you about alerts there.",
             reason="outside_force",
         )

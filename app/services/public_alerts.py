@@ -21,7 +21,7 @@ from app.dao import places as places_dao
 from app.dao import public_alerts as dao
 from app.i18n import gettext
 from app.models import CATEGORIES, Alert
-from app.services import message_text
+from app.services import forces, message_text
 from app.services.postcode_check import PostcodeRefused, check_postcode
 from app.services.text import clean_text
 from app.services.transaction import read_only
@@ -208,7 +208,7 @@ def _contains(haystack: list[str], needle: list[str]) -> bool:
 
 def _what_we_sent(alert: Alert) -> list[str]:
     """Every channel's words for this alert, as residents got them."""
-    force = current_app.config["FORCE_NAME"]
+    force = forces.force_by_id(alert.force_id).name
     question = (alert.question, alert.answer_options, alert.confirm_receipt)
     check = public_url("public.check")
     common = {"force": force, "mode": alert.mode, "reference": alert.reference}
@@ -244,7 +244,7 @@ def _what_we_sent(alert: Alert) -> list[str]:
         message_text.email_subject(title=alert.title, force=force, mode=alert.mode),
         message_text.email_text(body=alert.body, check_url=check, **common),
         message_text.email_ask(*question, link=check) if message_text.sms_ask(*question) else "",
-        public_url("public.alert", reference=alert.reference),
+        public_url("public.alert", reference=alert.reference, **forces.public_values(alert)),
     ]
 
 

@@ -19,7 +19,7 @@ from flask import current_app
 from app import references
 from app.dao import public_alerts as dao
 from app.models import Alert
-from app.services import feeds
+from app.services import feeds, forces
 from app.services.transaction import read_only
 from app.services.verification import public_url
 
@@ -36,16 +36,22 @@ class FeedDocument:
 
 
 def feed_source() -> feeds.FeedSource:
+    """The force whose feeds these are (the request's: forces.current_force)."""
     config = current_app.config
-    base = config["PUBLIC_BASE_URL"].rstrip("/")
-    host = urlsplit(base).hostname or "localhost"
+    force = forces.current_force()
+    site = config["PUBLIC_BASE_URL"].rstrip("/")
+    base = site if force.is_default else f"{site}/forces/{force.slug}"
+    host = urlsplit(site).hostname or "localhost"
+    sender = force.cap_sender or (
+        f"alerts@{host}" if force.is_default else f"alerts-{force.slug}@{host}"
+    )
     return feeds.FeedSource(
-        name=f"{config['FORCE_NAME']} Police",
-        sender=config["CAP_SENDER"] or f"alerts@{host}",
+        name=f"{force.name} Police",
+        sender=sender,
         base_url=base,
-        contact=config["FORCE_CONTACT"],
-        web=config["FORCE_WEBSITE"] or base,
-        attribution=f"© {config['FORCE_NAME']} Police. Open Government Licence v3.0.",
+        contact=force.contact,
+        web=force.website or base,
+        attribution=f"© {force.name} Police. Open Government Licence v3.0.",
     )
 
 
@@ -101,7 +107,7 @@ def feed_alert(alert: Alert, cache: dict[int, feeds.FeedAlert] | None = None) ->
         shapes=tuple(alert.shapes or ()) if area_of is alert else tuple(area_of.shapes or ()),
         area_polygons=_rings(dao.find_area_geojson(area_of.id)),
         area_names=tuple(dao.find_ward_names(area_of.id)),
-        url=public_url("public.alert", reference=alert.reference),
+        url=public_url("public.alert", reference=alert.reference, **forces.public_values(alert)),
         language=alert.language,
         title_cy=alert.title_cy if alert.title_cy and alert.body_cy else None,
         body_cy=alert.body_cy if alert.title_cy and alert.body_cy else None,

@@ -22,7 +22,7 @@ from app.dao.events import create_provider_event
 from app.dao.targeting import suppressed
 from app.extensions import db
 from app.models import Alert, Reply
-from app.services import message_text, notices, optout
+from app.services import forces, message_text, notices, optout
 from app.services.contacts import mask_address
 from app.services.text import TextRefused, checked_text
 from app.services.verification import allow_per_hour
@@ -123,7 +123,7 @@ def _answer_help(number: str, holders: list[int]) -> int | None:
         kind="help",
         channel="sms",
         address=number,
-        body=message_text.help_text(force=current_app.config["FORCE_NAME"], site=base),
+        body=message_text.help_text(force=forces.default_force().name, site=base),
     )
     db.session.flush()
     return notice.id
@@ -253,7 +253,7 @@ def answer_reply(officer, reply_id: int, words: str) -> int:
         raise ReplyRefused(str(refusal)) from None
     if not words:
         raise ReplyRefused("Write an answer, or choose a saved one.")
-    force = current_app.config["FORCE_NAME"]
+    force = forces.current_force().name
     notice = notices.create_notice(
         resident_id=reply.resident_id,
         kind="officer_answer",

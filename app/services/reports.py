@@ -34,13 +34,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import current_app
-
 from app.dao import reports as dao
 from app.dao.audit import create_audit_event
 from app.extensions import db
 from app.models import CHANNELS, STATUS_RANK, Officer
 from app.models.alert import CATEGORIES
+from app.services import forces
 from app.services.suppression import FEWER_THAN, K_MIN, Group, Suppressed, grid_groups, suppress
 from app.services.transaction import replica_reads, transaction
 
@@ -320,16 +319,15 @@ def sent_report(period: Period, *, k: int = K_MIN, alerts_page: int | None = Non
     """The figures for the period, as every output shows them. With `alerts_page`, the
     "each alert" table holds only that page of ALERTS_PER_PAGE alerts (a page past the
     last is the last); the other tables always count every alert."""
-    config = current_app.config
-    sms_price = float(config["SMS_PRICE_PER_SEGMENT"])
-    voice_price = float(config["VOICE_PRICE_PER_MINUTE"])
+    force = forces.current_force()
+    sms_price, voice_price = forces.prices(force)
     with replica_reads():
-        alerts = dao.find_sent_alerts(db.session, period.start, period.end)
+        alerts = dao.find_sent_alerts(db.session, period.start, period.end, force_id=force.id)
         kinds, per_alert_rows = dao.count_messages(
-            db.session, period.start, period.end, within_s=WITHIN_SECONDS
+            db.session, period.start, period.end, within_s=WITHIN_SECONDS, force_id=force.id
         )
         failures = dao.count_failure_reasons(
-            db.session, period.start, period.end, within_s=WITHIN_SECONDS
+            db.session, period.start, period.end, within_s=WITHIN_SECONDS, force_id=force.id
         )
         year, load_summary = dao.find_population_edition(db.session)
         pages = max(1, -(-len(alerts) // ALERTS_PER_PAGE))
@@ -343,7 +341,12 @@ def sent_report(period: Period, *, k: int = K_MIN, alerts_page: int | None = Non
             {
                 row.alert_id: row
                 for row in dao.find_area_population(
-                    db.session, period.start, period.end, year, [a.id for a in listed]
+                    db.session,
+                    period.start,
+                    period.end,
+                    year,
+                    [a.id for a in listed],
+                    force_id=force.id,
                 )
             }
             if year is not None and any(a.has_area for a in listed)

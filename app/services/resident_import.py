@@ -32,6 +32,7 @@ from app.dao.audit import create_audit_event
 from app.extensions import db, redis_store
 from app.models import InterestGroup, Resident, ResidentChannel, ResidentImport, ResidentLocation
 from app.models.resident import resident_groups
+from app.services import forces
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
 from app.services.masking import mask_contact, mask_contacts
 from app.services.notices import create_notice, queue_notices
@@ -445,7 +446,7 @@ def _notify(ids: list[int], rows: list[Row]) -> list[int]:
     people read such messages days later."""
     from app.services.verification import public_url
 
-    force = current_app.config["FORCE_NAME"]
+    force = forces.current_force().name
     manage = public_url("residents.manage")
     notices = []
     for rid, row in zip(ids, rows, strict=True):
@@ -541,6 +542,7 @@ def create_import(officer, *, filename: str, content: str, notify: bool):
         content=content,
         notify=notify,
         created_by_id=officer.id,
+        force_id=officer.force_id,
         report={"total": max(content.count("\n") - 1, 1)},
     )
     db.session.add(record)
@@ -613,14 +615,16 @@ def run_import(import_id: int, *, dry_run: bool) -> None:
         redis_store.client.set(key, done, ex=3600)
 
     try:
-        report = import_residents(
-            content,
-            filename=filename,
-            dry_run=dry_run,
-            notify=notify,
-            actor_id=actor_id,
-            progress=progress,
-        ).as_dict()
+        # Its administrator's force: postcodes are checked against its area.
+        with forces.scoped(record.force_id):
+            report = import_residents(
+                content,
+                filename=filename,
+                dry_run=dry_run,
+                notify=notify,
+                actor_id=actor_id,
+                progress=progress,
+            ).as_dict()
         status = "checked" if dry_run else "done"
     except ImportRefused as refusal:
         report, status = {"error": str(refusal)}, "failed"

@@ -27,6 +27,7 @@ from app.models import (
     ResidentLocation,
     ResidentNotice,
 )
+from app.models.resident import resident_force_stops
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
 from app.services.notices import queue_notices
 from app.services.postcode_check import PostcodeRefused, check_postcode
@@ -228,6 +229,70 @@ def set_language(resident: Resident, language: str) -> None:
         raise ChangeRefused(gettext("Choose English or Cymraeg."), "language")
     resident.language = language
     _audit(resident, "resident.language_set", language=language)
+
+
+def forces_of(resident: Resident) -> list[dict]:
+    """The forces whose areas hold the resident's places (who can message them), each
+    with whether the resident hears from it: id, name (in the page's language), the
+    places' labels."""
+    from app.i18n import current
+    from app.services import forces
+
+    stopped = set(
+        db.session.scalars(
+            select(resident_force_stops.c.force_id).where(
+                resident_force_stops.c.resident_id == resident.id
+            )
+        )
+    )
+    found: dict[int, dict] = {}
+    for place in ordered_places(resident):
+        if place.force_id is None:
+            continue
+        force = forces.force_by_id(place.force_id)
+        entry = found.setdefault(
+            force.id,
+            {
+                "id": force.id,
+                "name": forces.display_name(force, current()),
+                "places": [],
+                "hearing": force.id not in stopped,
+            },
+        )
+        entry["places"].append(place.label)
+    return list(found.values())
+
+
+@transactional
+def set_forces_heard(resident: Resident, force_ids: set[int]) -> None:
+    """Hear from these of the resident's forces and no others. Nothing queued from a
+    force they stop is sent. Raises ChangeRefused when they would hear from none (that
+    is pausing, or leaving)."""
+    theirs = {entry["id"] for entry in forces_of(resident)}
+    heard = force_ids & theirs
+    if not heard:
+        raise ChangeRefused(
+            gettext("Keep at least one police force, or pause your alerts instead."), "forces"
+        )
+    stopping = theirs - heard
+    db.session.execute(
+        delete(resident_force_stops).where(resident_force_stops.c.resident_id == resident.id)
+    )
+    if stopping:
+        db.session.execute(
+            resident_force_stops.insert(),
+            [{"resident_id": resident.id, "force_id": f} for f in sorted(stopping)],
+        )
+        db.session.execute(
+            update(Delivery)
+            .where(
+                Delivery.resident_id == resident.id,
+                Delivery.status == "queued",
+                Delivery.alert_id.in_(select(Alert.id).where(Alert.force_id.in_(stopping))),
+            )
+            .values(status="cancelled", reason="resident stopped this force", updated_at=func.now())
+        )
+    _audit(resident, "resident.forces_chosen", stopped=sorted(stopping))
 
 
 def ordered_places(resident: Resident) -> list[ResidentLocation]:

@@ -30,6 +30,7 @@ from app.dao.audit import create_audit_event
 from app.extensions import db
 from app.models import Officer
 from app.models.officer import RecoveryCode
+from app.services import forces
 from app.services.accounts import (
     SignInRefused,
     _forget_attempts,
@@ -113,7 +114,7 @@ def pending_officer(pending: object) -> Officer | None:
 
 def _issuer() -> str:
     config = current_app.config
-    return f"{config['FORCE_NAME']} {config['SERVICE_NAME']}"
+    return f"{forces.current_force().name} {config['SERVICE_NAME']}"
 
 
 def draw_qr(uri: str) -> str:

@@ -19,13 +19,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from flask import current_app
-
-from app.dao import places as places_dao
 from app.dao import teams as teams_dao
 from app.dao.audit import create_audit_event
 from app.extensions import db
 from app.models import Alert, Officer, Team, TeamArea, team_members, team_supervisors
+from app.services import forces
 from app.services.text import checked_field
 from app.services.transaction import transaction
 
@@ -71,7 +69,9 @@ def is_force_wide(officer: Officer) -> bool:
 
 def is_own_team_alert(officer: Officer, alert: Alert) -> bool:
     """Whether the alert is of this officer's teams: they wrote it, it is of a team
-    they belong to or supervise, or it is of no team."""
+    they belong to or supervise, or it is of no team (and of their force)."""
+    if alert.force_id != officer.force_id:
+        return False
     if alert.created_by_id == officer.id:
         return True
     alert_teams = teams_dao.alert_team_ids(alert.id)
@@ -79,23 +79,30 @@ def is_own_team_alert(officer: Officer, alert: Alert) -> bool:
 
 
 def is_supervised_alert(officer: Officer, alert: Alert) -> bool:
-    """Whether the alert is of a team this officer supervises (or of no team)."""
+    """Whether the alert is of a team this officer supervises (or of no team), of
+    their force."""
+    if alert.force_id != officer.force_id:
+        return False
     alert_teams = teams_dao.alert_team_ids(alert.id)
     return not alert_teams or bool(alert_teams & teams_of(officer).supervised)
 
 
 def visible_alerts_clause(officer: Officer):
-    """A filter for the alerts this officer may see (None: every alert)."""
+    """A filter for the alerts this officer may see: their force's, and of those, for
+    an officer who is not force-wide, their teams'."""
+    own_force = Alert.force_id == officer.force_id
     if is_force_wide(officer):
-        return None
-    return teams_dao.visible_alerts_clause(officer.id, set(teams_of(officer).all))
+        return own_force
+    return own_force & teams_dao.visible_alerts_clause(officer.id, set(teams_of(officer).all))
 
 
 def supervised_alerts_clause(officer: Officer):
-    """A filter for the alerts this officer approves for (None: every alert)."""
+    """A filter for the alerts this officer approves for: their force's, and of those,
+    for an officer who is not force-wide, their supervised teams'."""
+    own_force = Alert.force_id == officer.force_id
     if is_force_wide(officer):
-        return None
-    return teams_dao.alerts_of_teams_clause(set(teams_of(officer).supervised))
+        return own_force
+    return own_force & teams_dao.alerts_of_teams_clause(set(teams_of(officer).supervised))
 
 
 def find_alerts_seen_by(officer: Officer, limit: int = 100) -> list[Alert]:
@@ -196,7 +203,7 @@ def find_team(team_id: int) -> Team | None:
 
 
 def _force_districts() -> list[str]:
-    force = places_dao.find_force(current_app.config["FORCE_CODE"])
+    force = forces.area_of(forces.current_force())
     return (force.properties.get("constituent_lad23cd") or []) if force else []
 
 
@@ -252,7 +259,7 @@ def create_team(admin: Officer, name: str) -> Team:
     with transaction():
         if teams_dao.find_team_named(name) is not None:
             raise TeamRefused(f"There is a team called “{name}” already.")
-        team = Team(name=name)
+        team = Team(name=name, force_id=admin.force_id)
         db.session.add(team)
         db.session.flush()
         _audit(admin, "team.created", team.id, {"name": name})

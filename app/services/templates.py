@@ -39,7 +39,12 @@ def save_template(officer: Officer, *, name: str, category: str, title: str, bod
     if errors:
         raise AlertInvalid(errors)
     template = AlertTemplate(
-        name=name, category=category, title=title, body=body, created_by_id=officer.id
+        name=name,
+        category=category,
+        title=title,
+        body=body,
+        created_by_id=officer.id,
+        force_id=officer.force_id,
     )
     db.session.add(template)
     try:

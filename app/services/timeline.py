@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 from app.dao import timeline as dao
 from app.models import CATEGORIES
-from app.services import figures
+from app.services import figures, forces
 from app.services.suppression import FEWER_THAN, K_MIN, Group, suppress
 from app.services.transaction import read_only, replica_reads
 
@@ -181,17 +181,23 @@ def weekly_table(period: Period, kind: str | None = None, by: str = "") -> Weekl
     if by not in BREAKDOWNS:
         raise PeriodRefused("Break down by channel, group or source, or not at all.")
     weeks = period.weeks
+    force_id = forces.current_force().id
     counted_at = figures.fresh("timeline") if kind is None or kind in dao.LIVE_KINDS else None
     with replica_reads(figures.replica_has("timeline", counted_at)):
         if kind is None or not by:
             kinds = list(KINDS) if kind is None else [kind]
             counts = {
-                k: {row[0]: row[2] for row in dao.count_weekly(k, None, period.start, period.end)}
+                k: {
+                    row[0]: row[2]
+                    for row in dao.count_weekly(
+                        k, None, period.start, period.end, force_id=force_id
+                    )
+                }
                 for k in kinds
             }
             groups_named = {}
         else:
-            rows = dao.count_weekly(kind, by, period.start, period.end)
+            rows = dao.count_weekly(kind, by, period.start, period.end, force_id=force_id)
             groups_named = dict(dao.find_interest_groups()) if by == "group" else {}
     if kind is None or not by:
         columns = [Column(k, KINDS[k], COLOURS[i % len(COLOURS)]) for i, k in enumerate(kinds)]
@@ -254,7 +260,7 @@ class AlertMark:
 
 def alerts_in(period: Period) -> list[AlertMark]:
     with read_only():
-        rows = dao.find_alerts_sent(period.start, period.end)
+        rows = dao.find_alerts_sent(period.start, period.end, force_id=forces.current_force().id)
     return [AlertMark(r, c, CATEGORIES.get(c, c), s, t) for r, c, s, t in rows]
 
 
@@ -317,7 +323,11 @@ def fatigue(period: Period, alerts: list[AlertMark], *, now: datetime | None = N
     with read_only():
         since = dao.uk_midnight(period.start)
         until = min(dao.uk_midnight(period.end), now)
-        times = dao.find_opt_out_times(since, until) if until > since else []
+        times = (
+            dao.find_opt_out_times(since, until, force_id=forces.current_force().id)
+            if until > since
+            else []
+        )
     clip = [(max(a.sent_at, since), min(a.sent_at + WINDOW, until)) for a in alerts]
     after_any = _union([(s, e) for s, e in clip if e > s])
     outside_hours = max((until - since).total_seconds() / 3600 - _hours(after_any), 0.0)

@@ -20,7 +20,7 @@
         .then(function (found) {
           place.textContent = found.error ? found.error :
             (found.place ? found.postcode + ": " + found.place : found.postcode) + ". " +
-            (postcode.dataset.found || "");
+            (found.forces ? found.forces + " " : "") + (postcode.dataset.found || "");
           place.className = found.error ? "field-error" : "hint";
         })
         .catch(function () { place.textContent = ""; });

@@ -8,7 +8,7 @@ from flask import current_app, url_for
 
 from app.extensions import db
 from app.models import Alert, Officer
-from app.services import message_text, teams
+from app.services import forces, message_text, teams
 from app.services.accounts import find_active, find_on_duty
 from app.services.alerts.lifecycle import APPROVERS
 from app.services.alerts.targeting import count_label
@@ -61,7 +61,8 @@ def create_approval_requests(alert: Alert, author: Officer) -> list[int]:
     subject = message_text.approval_request_subject(
         title=alert.title, category=alert.category_label, urgent=urgent
     )
-    signed = f"{text}\n\n{config['FORCE_NAME']} Police {config['SERVICE_NAME']}"
+    force = forces.force_by_id(alert.force_id).name
+    signed = f"{text}\n\n{force} Police {config['SERVICE_NAME']}"
     notices = []
     for approver in approvers_to_ask(author, alert):
         if approver.mobile:

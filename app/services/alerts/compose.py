@@ -13,7 +13,7 @@ from app.channels.base import OutgoingMessage
 from app.channels.smtp import build_email
 from app.extensions import db
 from app.models import ALERT_MODES, CATEGORIES, AlertRecording, Officer
-from app.services import message_text
+from app.services import forces, message_text
 from app.services.alerts.drafts import AlertDraft
 from app.services.dispatch import sms_reference
 from app.services.text import checked_field, clean_text
@@ -48,7 +48,9 @@ def compose_preview(
     public reference; before the alert has one, a stand-in of the same length."""
     config = current_app.config
     reference = reference or references.SAMPLE
-    force = config["FORCE_NAME"]
+    force_row = forces.current_force()
+    force = force_row.name
+    sms_price, voice_price = forces.prices(force_row)
     title, body = clean_text(title), clean_text(body, multiline=True)
     mode = mode if mode in ALERT_MODES else "live"
     question = clean_text(question or "") or None
@@ -144,7 +146,7 @@ def compose_preview(
             **length.as_dict(),
             "max_segments": config["SMS_MAX_SEGMENTS"],
             "too_long": length.segments > config["SMS_MAX_SEGMENTS"],
-            "cost": round(length.segments * config["SMS_PRICE_PER_SEGMENT"], 4),
+            "cost": round(length.segments * sms_price, 4),
             "characters": [
                 {
                     "character": character,
@@ -163,7 +165,7 @@ def compose_preview(
             "script": script,
             "recording": recording is not None,
             "minutes": minutes,
-            "cost": round(minutes * config["VOICE_PRICE_PER_MINUTE"], 4),
+            "cost": round(minutes * voice_price, 4),
         },
         "email": {
             "subject": email["Subject"],
@@ -282,7 +284,7 @@ def _check_sms_length(
     ask: str | None = None,
     welsh: tuple[str, str] | None = None,
 ) -> None:
-    force = current_app.config["FORCE_NAME"]
+    force = forces.current_force().name
     sms = message_text.sms_text(
         title=title,
         body=body,

@@ -186,6 +186,7 @@ def send_test_to_self(officer: Officer, draft: AlertDraft | None = None, **field
             raise AlertInvalid(errors)
         alert = Alert(
             created_by_id=officer.id,
+            force_id=officer.force_id,
             title=title,
             body=body,
             title_cy=draft.title_cy,

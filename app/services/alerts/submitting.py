@@ -111,6 +111,7 @@ def _record(
     """The alert as a draft, with its audit event, in the caller's transaction."""
     alert = Alert(
         created_by_id=officer.id,
+        force_id=officer.force_id,
         title=title,
         body=body,
         title_cy=draft.title_cy,

@@ -22,7 +22,7 @@ from app.dao.targeting import (
 )
 from app.extensions import db
 from app.models import CHANNELS, Alert, InterestGroup, Officer
-from app.services import authorisation, metrics, teams
+from app.services import authorisation, forces, metrics, teams
 from app.services.alerts.drafts import AlertDraft, AlertInvalid
 from app.services.alerts.lifecycle import is_test, needs_approval
 from app.services.alerts.timing import finish_estimate
@@ -64,17 +64,20 @@ def resolve_target(
         known = set(db.session.scalars(select(InterestGroup.slug)))
         if set(groups) - known:
             errors["groups"] = "One of the groups no longer exists. Reload the page."
+    force_id = forces.force_of(officer).id
     if draft.audience == "parent":
-        parent = db.session.get(Alert, draft.parent_id) if draft.parent_id else None
+        parent = _own_force_alert(draft.parent_id, force_id)
         if parent is None or is_test(parent) or parent.status not in FOLLOWED_UP_STATUSES:
             errors["area"] = "The alert this follows up has not been sent. Choose an area."
             return None
         if officer is not None and not authorisation.may(officer, "alert.follow_up", parent):
             errors["area"] = _OTHER_TEAMS
             return None
-        audience = Audience(parent_alert_id=parent.id, groups=groups, channels=channels)
+        audience = Audience(
+            parent_alert_id=parent.id, force_id=parent.force_id, groups=groups, channels=channels
+        )
         return Target(audience, stored_area_wkb(parent.id), None)
-    parent = db.session.get(Alert, draft.parent_id) if draft.parent_id is not None else None
+    parent = _own_force_alert(draft.parent_id, force_id)
     if draft.parent_id is not None and parent is None:
         errors["parent_id"] = "The alert this follows up no longer exists. Start a new alert."
         return None
@@ -93,8 +96,14 @@ def resolve_target(
         if outside is not None:
             errors["area"] = outside
             return None
-    audience = Audience(area_wkb=area.wkb, groups=groups, channels=channels)
+    audience = Audience(area_wkb=area.wkb, force_id=force_id, groups=groups, channels=channels)
     return Target(audience, area.wkb, round(area.area / 1e6, 3), notes)
+
+
+def _own_force_alert(alert_id: int | None, force_id: int) -> Alert | None:
+    """The alert, if it is of this force: another force's is no alert to follow up."""
+    alert = db.session.get(Alert, alert_id) if alert_id is not None else None
+    return alert if alert is not None and alert.force_id == force_id else None
 
 
 _OTHER_TEAMS = "That alert is another team's: only its own teams can follow it up."
@@ -122,6 +131,7 @@ def audience_of(alert: Alert) -> Audience:
     return Audience(
         area_wkb=stored_area_wkb(alert.id),
         parent_alert_id=alert.parent_id if alert.audience == "parent" else None,
+        force_id=alert.force_id,
         groups=tuple(filters.get("groups") or ()),
         channels=tuple(filters.get("channels") or ()),
     )
@@ -222,7 +232,7 @@ def _preview(draft: AlertDraft, target: Target) -> dict:
 
 
 def _outside_force_km2(area_wkb: bytes | None) -> float:
-    force = places_dao.find_force(current_app.config["FORCE_CODE"])
+    force = forces.area_of(forces.current_force())
     if area_wkb is None or force is None:
         return 0.0
     return round(places_dao.area_outside_km2(force, area_wkb), 3)

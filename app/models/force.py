@@ -1,0 +1,63 @@
+"""Police forces: one installation serves one or several (migration 0034)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+
+
+class Force(db.Model):
+    """A police force this installation serves: its name, how the public reach it,
+    the consent wording its residents agree to and its prices. Its area is the newest
+    places row of kind "force" with its ONS code (app/dao/places.find_force). The
+    default force is the installation's first, made from its FORCE_* settings."""
+
+    __tablename__ = "forces"
+    __table_args__ = (
+        Index("uq_forces_default", "is_default", unique=True, postgresql_where="is_default"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(9), unique=True, nullable=False)  # E23000036
+    slug: Mapped[str] = mapped_column(String(60), unique=True, nullable=False)  # in its URLs
+    name: Mapped[str] = mapped_column(Text, nullable=False)  # "Avon and Somerset"
+    name_cy: Mapped[str | None] = mapped_column(Text)
+    contact: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    website: Mapped[str | None] = mapped_column(Text)
+    cap_sender: Mapped[str | None] = mapped_column(Text)
+    # What residents agree to, shown as given (None: the service's own wording).
+    consent_text: Mapped[str | None] = mapped_column(Text)
+    # What the officer is told a message costs (None: the installation's settings).
+    sms_price_per_segment: Mapped[Decimal | None] = mapped_column(Numeric(8, 4))
+    voice_price_per_minute: Mapped[Decimal | None] = mapped_column(Numeric(8, 4))
+    is_default: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+
+def force_column(*, nullable: bool = False, index: bool = True, **kwargs):
+    """The force a row belongs to: the installation's default force unless the service
+    that writes it says otherwise."""
+    return mapped_column(
+        ForeignKey("forces.id", **kwargs),
+        nullable=nullable,
+        index=index,
+        server_default=None if nullable else text("default_force_id()"),
+    )

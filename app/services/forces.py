@@ -1,0 +1,300 @@
+"""The forces an installation serves (migration 0034), and which one a page is for.
+
+A member of staff works for one force, and sees and reaches only their force's:
+
+- every query of the database session in a signed-in member of staff's request
+  (scope_to) reads only their force's staff, teams, templates, alerts, imports, audit
+  events, residents' replies and outbox messages (FORCE_OWNED), whatever the query:
+  the ORM adds the condition (_scoped, below), so a page that forgets cannot show
+  another force's rows, and another force's alert by its id is not found (404);
+- residents belong to no force, their places do (migration 0034): an audience reaches
+  only its force's places (app/dao/targeting.Audience.force_id);
+- the analysts' figures are counted by force.
+
+The public pages are the default force's, or the force whose slug the address names.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+
+from flask import current_app, g, has_app_context
+from sqlalchemy import event
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+
+from app.dao import forces as forces_dao
+from app.dao import places as places_dao
+from app.dao.audit import create_audit_event
+from app.extensions import db
+from app.models import (
+    Alert,
+    AlertTemplate,
+    AuditEvent,
+    Force,
+    Officer,
+    OutboxMessage,
+    Place,
+    Reply,
+    ResidentImport,
+    Team,
+)
+from app.services.transaction import transaction
+
+# The rows that belong to one force: a member of staff's requests see only their own.
+FORCE_OWNED = (
+    Officer,
+    Team,
+    Alert,
+    AlertTemplate,
+    ResidentImport,
+    AuditEvent,
+    Reply,
+    OutboxMessage,
+)
+
+
+class NoForce(RuntimeError):
+    """The installation has no force: its database was not migrated."""
+
+
+def default_force() -> Force:
+    """The installation's default force (its first), once per request."""
+    found = g.get("default_force")
+    if found is None:
+        found = forces_dao.find_default_force()
+        if found is None:
+            raise NoForce("No force: run the migrations (flask db upgrade).")
+        g.default_force = found
+    return found
+
+
+def force_of(officer: Officer | None) -> Force:
+    """The officer's force (the default force for no officer: a job, a command)."""
+    if officer is None:
+        return default_force()
+    default = default_force()
+    if officer.force_id == default.id:
+        return default
+    return forces_dao.find_force(officer.force_id)  # a foreign key: always there
+
+
+def force_by_id(force_id: int) -> Force:
+    """A force by its id, once per request."""
+    known = g.setdefault("forces_by_id", {})
+    if force_id not in known:
+        found = forces_dao.find_force(force_id)
+        if found is None:
+            raise NoForce(f"No force {force_id}.")
+        known[force_id] = found
+    return known[force_id]
+
+
+def current_force() -> Force:
+    """The force this request is for: the signed-in member of staff's, the one a public
+    page's address names (show_public), or the default force."""
+    force_id = scope()
+    if force_id is None and has_app_context():
+        force_id = g.get("public_force_id")
+    return default_force() if force_id is None else force_by_id(force_id)
+
+
+def show_public(force: Force) -> None:
+    """This public request is for this force (its pages, its feeds)."""
+    g.public_force_id = force.id
+
+
+def public_slug() -> str | None:
+    """The slug of the force whose public pages this request shows, when it is not the
+    default force (whose pages have the plain addresses)."""
+    force_id = g.get("public_force_id") if has_app_context() else None
+    if force_id is None:
+        return None
+    force = force_by_id(force_id)
+    return None if force.is_default else force.slug
+
+
+def public_values(alert) -> dict:
+    """What url_for needs besides the reference to link to an alert's public page."""
+    force = force_by_id(alert.force_id)
+    return {} if force.is_default else {"force_slug": force.slug}
+
+
+def current_force_name(language: str = "en") -> str:
+    """The current force's name in a language, for every page's heading and messages;
+    the FORCE_NAME setting when the database cannot say (an error page must not fail)."""
+    try:
+        return display_name(current_force(), language)
+    except (SQLAlchemyError, NoForce):
+        config = current_app.config
+        if language == "cy" and config.get("FORCE_NAME_CY"):
+            return config["FORCE_NAME_CY"]
+        return config["FORCE_NAME"]
+
+
+def prices(force: Force) -> tuple[float, float]:
+    """What a text segment and a call minute cost the force (pounds): its own prices,
+    else the installation's settings."""
+    config = current_app.config
+    sms = force.sms_price_per_segment
+    voice = force.voice_price_per_minute
+    return (
+        float(sms if sms is not None else config["SMS_PRICE_PER_SEGMENT"]),
+        float(voice if voice is not None else config["VOICE_PRICE_PER_MINUTE"]),
+    )
+
+
+def area_of(force: Force) -> Place | None:
+    """The force's area: the newest boundary of its ONS code (None: not loaded)."""
+    return places_dao.find_force(force.code)
+
+
+def areas() -> list[Place]:
+    """The areas a postcode is checked against: the signed-in member of staff's
+    force's; on a public page, a job or a command, every force's (a resident registers
+    once, for whichever forces cover their places). Forces without a loaded boundary
+    are left out."""
+    chosen = [current_force()] if scope() is not None else find_forces()
+    return [area for area in (area_of(force) for force in chosen) if area is not None]
+
+
+def force_named(slug: str) -> Force | None:
+    return forces_dao.find_force_by_slug(slug)
+
+
+def find_forces() -> list[Force]:
+    return forces_dao.find_forces()
+
+
+def display_name(force: Force, language: str = "en") -> str:
+    """The force's name in the page's language."""
+    if language == "cy" and force.name_cy:
+        return force.name_cy
+    return force.name
+
+
+def scope_to(force_id: int) -> None:
+    """From now until the request ends, the session reads only this force's rows."""
+    g.force_scope = force_id
+
+
+@contextmanager
+def scoped(force_id: int):
+    """As scope_to, until the block ends (a job working for one force)."""
+    kept = scope()
+    g.force_scope = force_id
+    try:
+        yield
+    finally:
+        if kept is None:
+            g.pop("force_scope", None)
+        else:
+            g.force_scope = kept
+
+
+@contextmanager
+def unscoped():
+    """Every force's rows, for what is one across the installation: whether an e-mail
+    address has an account anywhere."""
+    kept = scope()
+    g.pop("force_scope", None)
+    try:
+        yield
+    finally:
+        if kept is not None:
+            g.force_scope = kept
+
+
+def scope() -> int | None:
+    """The force this request is scoped to (None: a public page, a job, a command)."""
+    return g.get("force_scope") if has_app_context() else None
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _scoped(state: ORMExecuteState) -> None:
+    force_id = scope()
+    if force_id is None or state.is_column_load or state.is_relationship_load:
+        return
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    state.statement = state.statement.options(
+        *(
+            with_loader_criteria(owned, owned.force_id == force_id, include_aliases=True)
+            for owned in FORCE_OWNED
+        )
+    )
+
+
+# --- adding a force -----------------------------------------------------------------
+
+
+class ForceRefused(ValueError):
+    """A force we cannot add as given: the message says what to change."""
+
+
+CODE = re.compile(r"^E23[0-9]{6}$|^W15[0-9]{6}$")
+SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+def slug_for(name: str) -> str:
+    """ "Avon and Somerset" -> "avon-and-somerset"."""
+    return "-".join("".join(c if c.isalnum() else " " for c in name.lower()).split())
+
+
+def add_force(
+    *,
+    code: str,
+    name: str,
+    contact: str,
+    slug: str | None = None,
+    name_cy: str | None = None,
+    website: str | None = None,
+) -> tuple[Force, int]:
+    """A new force of the installation, and how many residents' places are now its own
+    (they were the nearest force's until its area was known). Its area must be loaded
+    first (`flask geo load-places --kind force`). Raises ForceRefused."""
+    code = (code or "").strip().upper()
+    name = " ".join((name or "").split())
+    slug = slug or slug_for(name)
+    if not CODE.match(code):
+        raise ForceRefused(
+            f"{code or 'The code'} is not a police force area code: ONS gives each force "
+            "one like E23000038 (W15… in Wales)."
+        )
+    if not name or len(name) > 100:
+        raise ForceRefused("Give the force's name, as the public know it (at most 100 characters).")
+    if not SLUG.match(slug) or len(slug) > 60:
+        raise ForceRefused(
+            "The slug is for its web addresses: lower-case letters, digits, hyphens."
+        )
+    with transaction():
+        if forces_dao.find_force_by_code(code) is not None:
+            raise ForceRefused(f"There is already a force with the code {code}.")
+        if forces_dao.find_force_by_slug(slug) is not None:
+            raise ForceRefused(f"There is already a force at /forces/{slug}: choose another slug.")
+        if places_dao.find_force(code) is None:
+            raise ForceRefused(
+                f"No boundary is loaded for {code}: load it first with "
+                "`flask geo load-places --kind force --code-property pfa_code "
+                "--name-property pfa_name <file>`."
+            )
+        force = Force(
+            code=code,
+            slug=slug,
+            name=name,
+            name_cy=(name_cy or "").strip() or None,
+            contact=" ".join((contact or "").split()),
+            website=(website or "").strip() or None,
+        )
+        db.session.add(force)
+        db.session.flush()
+        moved = forces_dao.reassign_location_forces()
+        create_audit_event(
+            "force.added",
+            actor_id=None,
+            subject_type="force",
+            subject_id=force.id,
+            details={"code": code, "name": name, "places_moved": moved},
+        )
+    return force, moved

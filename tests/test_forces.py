@@ -1,0 +1,424 @@
+"""Many forces in one installation (issue 16): a resident's places each belong to the
+force whose area holds them; an officer previews and sends only to their own force's
+places; every staff route, tried by staff of another force, shows nothing of the
+first force's and finds none of its alerts, accounts, teams or imports."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import func, select, text
+
+from app.cli.demo import SECOND_FORCE
+from app.dao.places import find_postcode
+from app.dao.targeting import Audience, count_targets, preview_area
+from app.extensions import db
+from app.models import (
+    MAX_ID,
+    Alert,
+    AuditEvent,
+    Force,
+    OutboxMessage,
+    Reply,
+    Resident,
+    ResidentChannel,
+    ResidentLocation,
+    Team,
+)
+from app.models.officer import AccountLink
+from app.services.accounts import AccountError, invite_officer
+from app.services.alerts import AlertDraft, submit_alert
+from app.services.authorisation import ENDPOINTS, MATRIX_ROLES, access
+from app.services.forces import ForceRefused, add_force
+from app.services.postcode_check import PostcodeRefused, check_postcode
+from app.services.resident_import import create_import, run_import
+from tests.factories import default_force_id, form_token, signed_in
+from tests.test_authorisation_matrix import World, request_for, staff_rules
+from tests.test_residents import page_token, resident_client  # noqa: F401 (a fixture)
+
+BATH = "BA1 1RG"  # Bath and North East Somerset: Avon and Somerset
+TROWBRIDGE = "BA14 6AA"  # Wiltshire, in the same postcode area
+# Around both: 15 km from between Bath and Trowbridge.
+BOTH = [{"kind": "circle", "center": [-2.28, 51.35], "radius_m": 15_000}]
+
+
+@pytest.fixture
+def second_force(app_ctx):
+    force, _moved = add_force(**SECOND_FORCE)
+    return force
+
+
+def _force_of_places(resident) -> dict[str, int | None]:
+    rows = db.session.execute(
+        select(ResidentLocation.postcode, ResidentLocation.force_id).where(
+            ResidentLocation.resident_id == resident.id
+        )
+    ).all()
+    return dict(rows)
+
+
+def _resident_at(*postcodes: str, sms: str) -> Resident:
+    """A resident with places at these postcodes, whichever force's (or none's) they
+    are: as an installation's residents were before a force was added."""
+    resident = Resident(name="Border", confirmed_at=func.now())
+    for shown in postcodes:
+        postcode = find_postcode(shown.replace(" ", ""))
+        resident.locations.append(
+            ResidentLocation(postcode=postcode.postcode, location=postcode.location)
+        )
+    resident.channels.append(ResidentChannel(channel="sms", address=sms, verified_at=func.now()))
+    db.session.add(resident)
+    db.session.commit()
+    return resident
+
+
+def test_a_place_is_the_force_whose_districts_hold_it(app_ctx, make_resident):
+    default = default_force_id()
+    # With one force, every place is its own: a single-force installation as before.
+    border = _resident_at(BATH, TROWBRIDGE, sms="+447700900101")
+    assert set(_force_of_places(border).values()) == {default}
+    # The second force added: the place in its districts moves to it, and only that one.
+    wilts, moved = add_force(**SECOND_FORCE)
+    assert moved == 1
+    assert _force_of_places(border) == {"BA11RG": default, "BA146AA": wilts.id}
+    targets = dict(
+        db.session.execute(
+            text(
+                "SELECT l.postcode, t.force_id FROM targets t JOIN resident_locations l"
+                " ON l.id = t.location_id WHERE t.resident_id = :r"
+            ),
+            {"r": border.id},
+        ).all()
+    )
+    assert targets == {"BA11RG": default, "BA146AA": wilts.id}
+    # A place saved later gets its force at once.
+    later = make_resident(postcode=TROWBRIDGE, sms="+447700900102")
+    assert _force_of_places(later) == {"BA146AA": wilts.id}
+
+
+def test_adding_a_force_refuses_what_it_cannot_use(app_ctx, second_force):
+    for fields, words in (
+        ({"code": "X1", "name": "Nowhere"}, "not a police force area code"),
+        ({"code": "E23000038", "name": "Again"}, "already a force with the code"),
+        ({"code": "E23000099", "name": "Unmapped"}, "No boundary is loaded"),
+        ({"code": "E23000037", "name": "  "}, "Give the force's name"),
+        ({"code": "E23000037", "name": "Glos", "slug": "Bad Slug!"}, "slug"),
+        ({"code": "E23000037", "name": "Wiltshire"}, "already a force at /forces/wiltshire"),
+    ):
+        with pytest.raises(ForceRefused, match=words):
+            add_force(contact="101", **fields)
+    assert db.session.scalar(select(func.count()).select_from(Force)) == 2
+
+
+def test_an_officer_reaches_only_their_own_forces_places(
+    app, make_officer, make_resident, second_force
+):
+    default = default_force_id()
+    make_resident(postcode=BATH, also=(TROWBRIDGE,), sms="+447700900111", name="Border")
+    make_resident(postcode=BATH, sms="+447700900112", name="Bath only")
+    make_resident(postcode=TROWBRIDGE, sms="+447700900113", name="Wiltshire only")
+    ours = make_officer(role="officer", email="ours@police.example")
+    theirs = make_officer(role="officer", email="theirs@wilts.example", force_id=second_force.id)
+    # The same circle, over both forces' places: each officer counts their own.
+    for force_id, expected in ((default, 2), (second_force.id, 2)):
+        audience = Audience(force_id=force_id, area_wkb=_area(BOTH))
+        assert count_targets(db.session, audience)["residents"] == expected
+        fast = preview_area(db.session, audience, cell_m=500, min_count=0)
+        assert fast.residents == expected
+    # And the send reaches exactly those: the border resident once from each force.
+    sent_ours = submit_alert(ours, AlertDraft(shapes=BOTH, title="Ours", body="B"))
+    sent_theirs = submit_alert(theirs, AlertDraft(shapes=BOTH, title="Theirs", body="B"))
+    assert sent_ours.alert.force_id == default and sent_theirs.alert.force_id == second_force.id
+    reached = {
+        alert_id: sorted(names)
+        for alert_id, names in db.session.execute(
+            text(
+                "SELECT d.alert_id, array_agg(r.name) FROM deliveries d"
+                " JOIN residents r ON r.id = d.resident_id GROUP BY d.alert_id"
+            )
+        ).all()
+    }
+    assert reached == {
+        sent_ours.alert.id: ["Bath only", "Border"],
+        sent_theirs.alert.id: ["Border", "Wiltshire only"],
+    }
+
+
+def _area(shapes) -> bytes:
+    from geo.areas import area_from_shapes
+
+    return area_from_shapes(shapes).wkb
+
+
+def test_registration_takes_a_postcode_of_any_force_and_names_them(app_ctx):
+    with pytest.raises(PostcodeRefused, match="outside the area Avon and Somerset Police covers"):
+        check_postcode(TROWBRIDGE)
+    add_force(**SECOND_FORCE)
+    checked = check_postcode(TROWBRIDGE)
+    assert checked.in_force and checked.force_names == ["Wiltshire"]
+    assert check_postcode(BATH).force_names == ["Avon and Somerset"]
+    # Gloucester is neither's: the refusal names both.
+    with pytest.raises(PostcodeRefused, match="Avon and Somerset Police or Wiltshire Police cover"):
+        check_postcode("GL1 1AD")
+
+
+def test_an_address_has_one_account_whichever_force(app_ctx, make_officer, second_force):
+    make_officer(role="officer", email="taken@police.example")
+    admin = make_officer(role="admin", email="admin@wilts.example", force_id=second_force.id)
+    with pytest.raises(AccountError, match="already an account"):
+        invite_officer(admin, email="taken@police.example", name="Someone", role="officer")
+
+
+@pytest.mark.timeout(900)
+def test_staff_of_another_force_find_nothing_of_the_first_on_any_route(
+    app, make_officer, make_resident, second_force
+):
+    """Every staff route, tried by every role of the second force with the first
+    force's alerts, accounts, teams and imports: never found (404) or refused (403),
+    and no page shows anything of the first force's."""
+    world = World(app, make_officer, make_resident)
+    # A resident's reply to one of its alerts, and a message the outbox caught.
+    db.session.add(
+        Reply(
+            provider_ref="SM-forces-test",
+            alert_id=world.shared["own"],
+            channel="sms",
+            address="+447700900001",
+            body="Marker reply from a resident",
+            kind="message",
+        )
+    )
+    db.session.add(
+        OutboxMessage(
+            alert_id=world.shared["own"],
+            channel="sms",
+            recipient="+447700900001",
+            body="Marker outbox message",
+        )
+    )
+    db.session.commit()
+    seen = {
+        "titles": list(db.session.scalars(select(Alert.title))),
+        "emails": [o.email for o in world.staff.values()]
+        + ["own@police.example", "other@police.example"],
+        "teams": ["Own team", "Other team", "Spare team"],
+        "import": ["ZZ99 9ZZ"],
+        "residents": ["Marker reply", "Marker outbox", "+447700900001", "900001"],
+    }
+    staff = {
+        role: make_officer(role=role, email=f"{role}@wilts.example", force_id=second_force.id)
+        for role in MATRIX_ROLES
+    }
+    # The same routes with ids that name nothing: another force's must look the same.
+    nothing = SimpleNamespace(
+        shared={"own": MAX_ID},
+        alert=lambda scope: MAX_ID,
+        spare_officer=SimpleNamespace(id=MAX_ID),
+        import_id=MAX_ID,
+        spare_team=SimpleNamespace(id=MAX_ID),
+        ward_id=world.ward_id,
+    )
+    tried = 0
+    for role in MATRIX_ROLES:
+        client = signed_in(app, staff[role], role)
+        for rule in staff_rules(app):
+            ids = set(rule.arguments) & {"alert_id", "officer_id", "import_id", "team_id"}
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+                answer = request_for(world, client, rule, method, "own", role)
+                where = (role, method, rule.rule, answer.status_code)
+                assert answer.status_code < 500, where
+                if ids:
+                    absent = request_for(nothing, client, rule, method, "own", role)
+                    assert answer.status_code == absent.status_code, where
+                elif access(role, ENDPOINTS[rule.endpoint]) == "no":
+                    assert answer.status_code == 403, where
+                body = answer.get_data(as_text=True)
+                for kind, words in seen.items():
+                    for word in words:
+                        assert word not in body, (*where, kind, word)
+                tried += 1
+    assert tried > 200
+    # Nothing of the first force's changed hands: no decision, no cancellation by them.
+    strangers = {o.id for o in staff.values()}
+    assert not set(db.session.scalars(select(Alert.decided_by_id))) & strangers
+    assert not set(db.session.scalars(select(Alert.cancelled_by_id))) & strangers
+    firsts = [*world.staff.values(), world.own_author, world.other_author, world.spare_officer]
+    db.session.expire_all()
+    assert all(o.active for o in firsts) and {o.role for o in firsts} >= {"officer", "admin"}
+    links = select(func.count()).select_from(AccountLink)
+    assert not db.session.scalar(
+        links.where(
+            AccountLink.created_by_id.in_(strangers),
+            AccountLink.officer_id.in_([o.id for o in firsts]),
+        )
+    )
+    firsts_teams = select(Team).where(Team.force_id == default_force_id())
+    assert {t.name for t in db.session.scalars(firsts_teams)} == {
+        "Own team",
+        "Other team",
+        "Spare team",
+    }
+    # Their own actions are in their own force's audit log, not the first force's.
+    logged = db.session.execute(
+        select(AuditEvent.force_id).where(AuditEvent.actor_id.in_(strangers)).distinct()
+    ).scalars()
+    assert set(logged) <= {second_force.id}
+
+
+def test_an_import_is_checked_against_its_administrators_force(app_ctx, make_officer, second_force):
+    admin = make_officer(role="admin", email="admin@wilts.example", force_id=second_force.id)
+    record = create_import(
+        admin,
+        filename="wilts.csv",
+        content=f"name,postcode,mobile\nIn,{TROWBRIDGE},07700 900120\nOut,{BATH},07700 900121\n",
+        notify=False,
+    )
+    run_import(record.id, dry_run=True)
+    db.session.expire_all()
+    report = db.session.get(type(record), record.id).report
+    assert report["accepted"] == 1, report
+    assert "outside the force area: Bath and North East Somerset" in str(report["rejected"])
+
+
+def test_the_registration_form_says_which_forces_alert_a_place(app, client, second_force):
+    found = client.get("/register/postcode", query_string={"postcode": TROWBRIDGE})
+    assert found.status_code == 200
+    assert found.json["forces"] == "Alerts for this place come from: Wiltshire."
+    home = client.get("/register/postcode", query_string={"postcode": BATH}).json
+    assert home["forces"] == "Alerts for this place come from: Avon and Somerset."
+    outside = client.get("/register/postcode", query_string={"postcode": "GL1 1AD"})
+    assert outside.status_code == 400
+    assert "Avon and Somerset Police or Wiltshire Police cover" in outside.json["error"]
+
+
+def test_each_force_publishes_its_own_alerts_pages_and_feeds(
+    app, client, make_officer, make_resident, second_force, run_worker
+):
+    make_resident(postcode=BATH, sms="+447700900131")
+    make_resident(postcode=TROWBRIDGE, sms="+447700900132")
+    ours = make_officer(role="officer", email="ours@police.example")
+    theirs = make_officer(role="officer", email="theirs@wilts.example", force_id=second_force.id)
+    mine = submit_alert(
+        ours, AlertDraft(shapes=BOTH, title="Bath burglaries", body="Lock up.")
+    ).alert
+    wilts = submit_alert(
+        theirs, AlertDraft(shapes=BOTH, title="Trowbridge thefts", body="Lock sheds.")
+    ).alert
+    run_worker()
+    # The default force's pages: its alert only, at the plain addresses.
+    listed = client.get("/alerts").text
+    assert "Bath burglaries" in listed and "Trowbridge thefts" not in listed
+    assert client.get(f"/alerts/{wilts.reference}").status_code == 404
+    # The second force's, under /forces/<slug>/: its own, its name, links kept under it.
+    theirs_listed = client.get("/forces/wiltshire/alerts")
+    assert theirs_listed.status_code == 200
+    assert "Trowbridge thefts" in theirs_listed.text and "Bath burglaries" not in theirs_listed.text
+    assert f'href="/forces/wiltshire/alerts/{wilts.reference}"' in theirs_listed.text
+    page = client.get(f"/forces/wiltshire/alerts/{wilts.reference}")
+    assert page.status_code == 200 and "Wiltshire Police" in page.text
+    assert "Avon and Somerset" not in page.text
+    assert client.get(f"/forces/wiltshire/alerts/{mine.reference}").status_code == 404
+    cap = client.get(f"/forces/wiltshire/alerts/{wilts.reference}/cap.xml").text
+    assert "<senderName>Wiltshire Police</senderName>" in cap
+    assert f"/forces/wiltshire/alerts/{wilts.reference}" in cap
+    feed = client.get("/forces/wiltshire/alerts/feed/en.atom").text
+    assert wilts.reference in feed and mine.reference not in feed
+    assert mine.reference in client.get("/alerts/feed/cap.atom").text
+    assert wilts.reference not in client.get("/alerts/feed/cap.atom").text
+    # No such force, and no second address for the default force's pages.
+    assert client.get("/forces/nowhere/alerts").status_code == 404
+    assert client.get("/forces/avon-and-somerset/alerts").status_code == 404
+    # "Is this message genuine?" knows every force's alerts, and links to the right one.
+    token = form_token(client, "/check")
+    checked = client.post("/check", data={"message": wilts.reference, "csrf_token": token})
+    assert "that reference is ours" in checked.text
+    assert f"/forces/wiltshire/alerts/{wilts.reference}" in checked.text
+
+
+def test_each_forces_analysts_count_their_own_residents(app, make_resident, second_force):
+    from datetime import date
+
+    from app.dao import density as density_dao
+    from app.dao import timeline as timeline_dao
+    from app.services import figures
+
+    default = default_force_id()
+    for n in range(3):
+        make_resident(postcode=BATH, sms=f"+44770090014{n}")
+    make_resident(postcode=TROWBRIDGE, sms="+447700900150")
+    make_resident(postcode=BATH, also=(TROWBRIDGE,), sms="+447700900151")
+    figures.refresh("timeline")
+    figures.refresh("density")
+
+    def registered(force_id: int) -> int:
+        weeks = timeline_dao.count_weekly(
+            "registered", None, date(2000, 1, 3), date(2100, 1, 4), force_id=force_id
+        )
+        return sum(n for _, _, n in weeks)
+
+    def in_squares(force_id: int) -> int:
+        squares = density_dao.find_square_counts(db.session, cell_m=1000, force_id=force_id)
+        return sum(square.residents for square in squares)
+
+    # The border resident counts for both; everyone else for their own force only.
+    assert (registered(default), registered(second_force.id)) == (4, 2)
+    assert (in_squares(default), in_squares(second_force.id)) == (4, 2)
+
+
+def test_a_resident_in_two_forces_chooses_which_to_hear_from(
+    resident_client,  # noqa: F811 (the fixture imported above)
+    second_force,
+):
+    client = resident_client
+    token = page_token(client, "/my-alerts")
+    added = client.post(
+        "/my-alerts/places",
+        data={"csrf_token": token, "label": "Farm", "postcode": TROWBRIDGE},
+    )
+    assert added.status_code in (200, 302), added.text
+    page = client.get("/my-alerts").text
+    assert "Police forces" in page
+    assert "Avon and Somerset Police, for: Home" in page and "Wiltshire Police, for: Farm" in page
+    default = default_force_id()
+    audience = {
+        force_id: Audience(force_id=force_id, area_wkb=_area(BOTH))
+        for force_id in (default, second_force.id)
+    }
+    bristol = Audience(
+        force_id=default,
+        area_wkb=_area([{"kind": "circle", "center": [-2.58823, 51.45197], "radius_m": 500}]),
+    )
+
+    def reached() -> tuple[int, int]:
+        return (
+            count_targets(db.session, bristol)["residents"],
+            count_targets(db.session, audience[second_force.id])["residents"],
+        )
+
+    assert reached() == (1, 1)
+    # Wiltshire stopped: its officers no longer reach the farm; Avon and Somerset's
+    # still reach home.
+    saved = client.post(
+        "/my-alerts",
+        data={"csrf_token": token, "forces_shown": "1", "forces": [str(default)]},
+    )
+    assert saved.status_code == 302
+    assert reached() == (1, 0)
+    page = client.get("/my-alerts").text
+    assert f'id="force-{second_force.id}" name="forces" value="{second_force.id}" >' in page
+    # Not none at all: that is pausing.
+    refused = client.post("/my-alerts", data={"csrf_token": token, "forces_shown": "1"})
+    assert refused.status_code == 400
+    assert "Keep at least one police force" in refused.text
+    assert reached() == (1, 0)
+    # And back.
+    client.post(
+        "/my-alerts",
+        data={
+            "csrf_token": token,
+            "forces_shown": "1",
+            "forces": [str(default), str(second_force.id)],
+        },
+    )
+    assert reached() == (1, 1)
