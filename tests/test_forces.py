@@ -19,6 +19,7 @@ from app.models import (
     Alert,
     AuditEvent,
     Force,
+    Officer,
     OutboxMessage,
     Reply,
     Resident,
@@ -422,3 +423,25 @@ def test_a_resident_in_two_forces_chooses_which_to_hear_from(
         },
     )
     assert reached() == (1, 1)
+
+
+def test_the_command_line_makes_a_forces_first_administrator(app_ctx, runner, second_force):
+    made = runner.invoke(
+        args=["officers", "create", "--email", "admin@wilts.example", "--name", "W"]
+        + ["--role", "admin", "--force", "wiltshire"],
+        input="a kettle on the hob\na kettle on the hob\n",
+    )
+    assert made.exit_code == 0, made.output
+    officer = db.session.scalars(
+        select(Officer).where(Officer.email == "admin@wilts.example")
+    ).one()
+    assert officer.force_id == second_force.id
+    unknown = runner.invoke(
+        args=["officers", "create", "--email", "x@wilts.example", "--name", "X"]
+        + ["--role", "admin", "--force", "nowhere"],
+        input="a kettle on the hob\na kettle on the hob\n",
+    )
+    assert unknown.exit_code != 0 and "no force 'nowhere'" in unknown.output
+    assert "avon-and-somerset, wiltshire" in unknown.output
+    listed = runner.invoke(args=["forces", "list"]).output
+    assert "E23000038  wiltshire" in listed and "(default)" in listed

@@ -125,19 +125,42 @@ def progress(alert_id: int) -> None:
     "--role", required=True, type=click.Choice(["officer", "supervisor", "analyst", "admin"])
 )
 @click.option("--mobile", help="Their work mobile: tests they send to themselves go there too.")
+@click.option(
+    "--force",
+    "force_slug",
+    help="The force they work for, by its slug (default: the default force).",
+)
 @click.password_option()
-def create(email: str, name: str, role: str, password: str, mobile: str | None) -> None:
+def create(
+    email: str, name: str, role: str, password: str, mobile: str | None, force_slug: str | None
+) -> None:
     """Create a staff account."""
     from app.services.accounts import AccountError, PasswordRefused, create_officer
     from app.services.contacts import ContactRefused, normalise_email
+    from app.services.forces import find_forces
 
     try:
         normalise_email(email)
     except ContactRefused as refusal:
         raise click.ClickException(f"--email: {refusal}") from None
+    force_id = None
+    if force_slug is not None:
+        known = {force.slug: force.id for force in find_forces()}
+        if force_slug not in known:
+            raise click.ClickException(
+                f"--force: no force {force_slug!r}; `flask forces list` shows them: "
+                + ", ".join(sorted(known))
+            )
+        force_id = known[force_slug]
     try:
         create_officer(
-            email=email, name=name, role=role, password=password, mobile=mobile, audit=True
+            email=email,
+            name=name,
+            role=role,
+            password=password,
+            mobile=mobile,
+            audit=True,
+            force_id=force_id,
         )
     except ContactRefused as refusal:
         raise click.ClickException(f"--mobile: {refusal}") from None

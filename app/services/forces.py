@@ -277,7 +277,7 @@ def add_force(
             raise ForceRefused(
                 f"No boundary is loaded for {code}: load it first with "
                 "`flask geo load-places --kind force --code-property pfa_code "
-                "--name-property pfa_name <file>`."
+                "--name-property pfa_name --release <release> <file>`."
             )
         force = Force(
             code=code,
