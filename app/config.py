@@ -277,6 +277,9 @@ class Config:
     # and SSO_CLIENT_ID are set. SSO_ROLE_MAP is "claim value=role, ..."; the highest
     # role matched wins.
     SSO_ISSUER = _env("SSO_ISSUER")
+    # The force whose staff sign in through it, by slug (default: the default force):
+    # accounts it makes are that force's, and it links to no other force's account.
+    SSO_FORCE = _env("SSO_FORCE")
     SSO_DISCOVERY_URL = _env("SSO_DISCOVERY_URL")  # default: the issuer's well-known URL
     SSO_CLIENT_ID = _env("SSO_CLIENT_ID")
     SSO_CLIENT_SECRET = _env("SSO_CLIENT_SECRET")

@@ -40,6 +40,16 @@ def default_force_id() -> int:
     return db.session.scalar(text("SELECT default_force_id()"))
 
 
+@pytest.fixture
+def second_force(app_ctx):
+    """The demo's second force, Wiltshire (its boundary is shipped reference data)."""
+    from app.cli.demo import SECOND_FORCE
+    from app.services.forces import add_force
+
+    force, _moved = add_force(**SECOND_FORCE)
+    return force
+
+
 PASSWORDS = {
     role: f"{role}-test-password" for role in ("officer", "supervisor", "analyst", "admin")
 }

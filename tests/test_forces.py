@@ -44,12 +44,6 @@ TROWBRIDGE = "BA14 6AA"  # Wiltshire, in the same postcode area
 BOTH = [{"kind": "circle", "center": [-2.28, 51.35], "radius_m": 15_000}]
 
 
-@pytest.fixture
-def second_force(app_ctx):
-    force, _moved = add_force(**SECOND_FORCE)
-    return force
-
-
 def _force_of_places(resident) -> dict[str, int | None]:
     rows = db.session.execute(
         select(ResidentLocation.postcode, ResidentLocation.force_id).where(
@@ -445,3 +439,60 @@ def test_the_command_line_makes_a_forces_first_administrator(app_ctx, runner, se
     assert "avon-and-somerset, wiltshire" in unknown.output
     listed = runner.invoke(args=["forces", "list"]).output
     assert "E23000038  wiltshire" in listed and "(default)" in listed
+
+
+def test_what_has_no_officer_is_the_force_of_the_residents_place(
+    app, make_officer, make_resident, second_force, run_worker
+):
+    from app.services.registration import consent_statement
+    from app.services.residents import set_forces_heard, set_paused
+
+    wilts_resident = make_resident(postcode=TROWBRIDGE, sms="+447700900161", name="W")
+    border = make_resident(postcode=BATH, also=(TROWBRIDGE,), sms="+447700900162")
+    # A resident's own action is in their place's force's audit log.
+    set_paused(wilts_resident, True)
+    logged = db.session.scalars(
+        select(AuditEvent.force_id).where(AuditEvent.action == "resident.paused")
+    ).one()
+    assert logged == second_force.id
+    # A text back with no alert is their place's force's.
+    db.session.add(
+        Reply(
+            provider_ref="SM-no-alert",
+            resident_id=border.id,
+            channel="sms",
+            address="+447700900162",
+            body="Hello?",
+            kind="message",
+        )
+    )
+    db.session.commit()
+    assert db.session.scalar(select(Reply.force_id)) == default_force_id()
+    # A follow-up to the people a force's alert reached leaves out who stopped the force.
+    theirs = make_officer(role="officer", email="theirs@wilts.example", force_id=second_force.id)
+    sent = submit_alert(theirs, AlertDraft(shapes=BOTH, title="Sheds", body="Lock sheds.")).alert
+    run_worker()
+    again = Audience(parent_alert_id=sent.id, force_id=second_force.id)
+    assert count_targets(db.session, again)["residents"] == 1  # the border resident
+    set_forces_heard(border, {default_force_id()})
+    assert count_targets(db.session, again)["residents"] == 0
+    # Registering, a resident agrees to every force of the installation keeping them.
+    assert "Avon and Somerset Police and Wiltshire Police may keep" in consent_statement()
+
+
+def test_a_forces_teams_are_offered_its_own_districts_and_wards(app_ctx, second_force):
+    from app.services import forces, teams
+
+    with forces.scoped(second_force.id):
+        theirs = teams.find_area_places()
+    assert {p["name"] for p in theirs} == {"Swindon", "Wiltshire"}  # no wards shipped
+    ours = teams.find_area_places()
+    assert {p["kind"] for p in ours} == {"district", "ward"}
+    assert "Swindon" not in {p["name"] for p in ours}
+    assert {p["district"] for p in ours if p["kind"] == "ward"} <= {
+        "Bath and North East Somerset",
+        "Bristol, City of",
+        "North Somerset",
+        "Somerset",
+        "South Gloucestershire",
+    }

@@ -399,3 +399,31 @@ def test_a_discovery_document_for_another_issuer_is_refused(app, client, provide
     assert "is not working just now" in message_on_sign_in_page(client, answer)
     assert [e.details["reason"] for e in refusals()] == ["misconfigured"]
     assert provider.authorize_requests == []
+
+
+def test_single_sign_on_makes_and_links_accounts_of_its_own_force_only(
+    app, client, provider, make_officer, second_force, monkeypatch
+):
+    monkeypatch.setitem(app.config, "SSO_FORCE", "wiltshire")
+    monkeypatch.setitem(app.config, "SSO_LINK_BY_EMAIL", True)
+    # An account of the default force with the same address is not linked to it.
+    existing = make_officer(role="officer", email="pc.jones@police.example")
+    page = message_on_sign_in_page(client, sign_in(client, provider))
+    assert "single sign-on signs in Wiltshire Police staff only" in page
+    [refusal] = refusals()
+    assert refusal.details["reason"] == "other_force"
+    assert refusal.subject_id == str(existing.id)
+    # Someone new is made an account of the sign-on's force.
+    provider.user["email"] = "pc.smith@police.example"
+    provider.user["sub"] = "another-person"
+    answer = sign_in(app.test_client(), provider)
+    assert answer.status_code == 302
+    made = db.session.scalars(select(Officer).where(Officer.email == "pc.smith@police.example"))
+    assert made.one().force_id == second_force.id
+    # A force it does not know: nobody is signed in.
+    monkeypatch.setitem(app.config, "SSO_FORCE", "nowhere")
+    provider.user["email"] = "pc.brown@police.example"
+    provider.user["sub"] = "a-third-person"
+    fresh = app.test_client()
+    page = message_on_sign_in_page(fresh, sign_in(fresh, provider))
+    assert "SSO_FORCE names no force" in page

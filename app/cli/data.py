@@ -196,6 +196,14 @@ def run_places_load(path: Path, spec: PlacesFile, *, force: bool = False) -> Loa
     _record_load(dataset, sha, summary)
     db.session.commit()
     _report(dataset, summary)
+    if spec.kind == "force":
+        # A force's area changed: every resident place is given its force again.
+        from app.dao.forces import reassign_location_forces
+
+        moved = reassign_location_forces()
+        db.session.commit()
+        if moved:
+            click.echo(f"{moved:,} residents' places now belong to another force.")
     return summary
 
 

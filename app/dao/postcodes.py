@@ -174,11 +174,12 @@ def postcodes_in_place(conn, place_id: int, *, limit: int = 1000) -> tuple[int, 
     return count, list(names)
 
 
-def find_changed_postcodes(session, *, moved_m: float, limit: int) -> list[tuple]:
-    """Postcodes residents registered with that the directory no longer gives as they
-    were: (compact key, residents, not in the directory, terminated_on, no location,
-    furthest a resident's point is from the directory's in metres), most residents
-    first. "Moved" is further than moved_m from the directory's current point."""
+def find_changed_postcodes(session, *, moved_m: float, limit: int, force_id: int) -> list[tuple]:
+    """Postcodes a force's residents registered with (their places in its area) that
+    the directory no longer gives as they were: (compact key, residents, not in the
+    directory, terminated_on, no location, furthest a resident's point is from the
+    directory's in metres), most residents first. "Moved" is further than moved_m from
+    the directory's current point."""
     return session.execute(
         text(
             """
@@ -186,14 +187,15 @@ def find_changed_postcodes(session, *, moved_m: float, limit: int) -> list[tuple
                    p.terminated_on, p.location IS NULL,
                    max(ST_Distance(l.location, p.location))
             FROM resident_locations l LEFT JOIN postcodes p USING (postcode)
-            WHERE p.postcode IS NULL OR p.terminated_on IS NOT NULL OR p.location IS NULL
-               OR NOT ST_DWithin(l.location, p.location, :moved)
+            WHERE l.force_id = :force_id
+              AND (p.postcode IS NULL OR p.terminated_on IS NOT NULL OR p.location IS NULL
+                   OR NOT ST_DWithin(l.location, p.location, :moved))
             GROUP BY l.postcode, p.postcode, p.terminated_on, p.location
             ORDER BY count(DISTINCT l.resident_id) DESC, l.postcode
             LIMIT :limit
             """
         ),
-        {"moved": moved_m, "limit": limit},
+        {"moved": moved_m, "limit": limit, "force_id": force_id},
     ).all()
 
 

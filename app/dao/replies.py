@@ -117,7 +117,11 @@ def inbox(*, alert_id: int | None, limit: int, before_id: int | None = None) -> 
 
 
 def unread_count(alert_id: int | None = None) -> int:
-    query = select(func.count()).where(Reply.kind == "message", Reply.read_at.is_(None))
+    query = (
+        select(func.count())
+        .select_from(Reply)
+        .where(Reply.kind == "message", Reply.read_at.is_(None))
+    )
     if alert_id is not None:
         query = query.where(Reply.alert_id == alert_id)
     return db.session.scalar(query)

@@ -40,7 +40,7 @@ from app.models import (
     ResidentLocation,
     Target,
 )
-from app.models.resident import resident_groups
+from app.models.resident import resident_force_stops, resident_groups
 from geo.areas import edge_bands, square_cover
 from geo.projection import BNG, WGS84
 
@@ -78,13 +78,19 @@ def area_param(area_wkb: bytes):
 
 def _filters(audience: Audience) -> list[ColumnElement]:
     """For a follow-up to an earlier alert's residents: a verified channel the resident
-    has not stopped, of a resident who has not paused alerts, in a chosen group, on a
-    chosen channel (the targets table holds these rules for an area's audience)."""
+    has not stopped, of a resident who has not paused alerts nor stopped the force, in
+    a chosen group, on a chosen channel (the targets table holds these rules for an
+    area's audience)."""
     conditions: list[ColumnElement] = [
         ResidentChannel.unsubscribed_at.is_(None),
         ResidentChannel.verified_at.is_not(None),
         ~exists().where(
             Resident.id == ResidentChannel.resident_id, Resident.paused_at.is_not(None)
+        ),
+        # Not who has since stopped hearing from the alert's force (migration 0036).
+        ~exists().where(
+            resident_force_stops.c.resident_id == ResidentChannel.resident_id,
+            resident_force_stops.c.force_id == _force_of(audience),
         ),
     ]
     if audience.groups:

@@ -159,14 +159,11 @@ def find_staff(roles: tuple[str, ...]) -> list[Officer]:
 
 
 def find_area_places(district_codes: list[str]) -> list[dict]:
-    """The force's districts and every ward, for choosing permitted areas: districts
+    """The force's districts and their wards, for choosing permitted areas: districts
     first, then wards by district and name."""
     rows = db.session.execute(
         select(Place.id, Place.kind, Place.name, Place.properties["lad23nm"].astext)
-        .where(
-            (Place.kind == "ward")
-            | ((Place.kind == "district") & Place.code.in_(district_codes or ["-"]))
-        )
+        .where(_of_districts(district_codes))
         .order_by((Place.kind == "ward"), Place.properties["lad23nm"].astext, Place.name)
     ).all()
     return [
@@ -176,15 +173,19 @@ def find_area_places(district_codes: list[str]) -> list[dict]:
 
 
 def find_place_label(place_id: int, district_codes: list[str]) -> tuple[str, str] | None:
-    """(kind, name) of a ward, or a district of the force, with this id; else None."""
+    """(kind, name) of a ward or a district of the force with this id; else None."""
     row = db.session.execute(
-        select(Place.kind, Place.name).where(
-            Place.id == place_id,
-            (Place.kind == "ward")
-            | ((Place.kind == "district") & Place.code.in_(district_codes or ["-"])),
-        )
+        select(Place.kind, Place.name).where(Place.id == place_id, _of_districts(district_codes))
     ).first()
     return (row[0], row[1]) if row else None
+
+
+def _of_districts(district_codes: list[str]):
+    """A district of these, or a ward of one of them (by its release's district code)."""
+    codes = district_codes or ["-"]
+    return ((Place.kind == "ward") & Place.properties["lad23cd"].astext.in_(codes)) | (
+        (Place.kind == "district") & Place.code.in_(codes)
+    )
 
 
 REFRESH_AREA = """

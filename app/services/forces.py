@@ -155,8 +155,15 @@ def areas() -> list[Place]:
     force's; on a public page, a job or a command, every force's (a resident registers
     once, for whichever forces cover their places). Forces without a loaded boundary
     are left out."""
-    chosen = [current_force()] if scope() is not None else find_forces()
-    return [area for area in (area_of(force) for force in chosen) if area is not None]
+    if scope() is None:
+        return areas_of_every_force()
+    area = area_of(current_force())
+    return [] if area is None else [area]
+
+
+def areas_of_every_force() -> list[Place]:
+    """Every force's area, whoever asks (the loaded ones)."""
+    return [area for area in (area_of(force) for force in find_forces()) if area is not None]
 
 
 def force_named(slug: str) -> Force | None:

@@ -20,7 +20,7 @@ from app.dao import penetration as dao
 from app.dao import places as places_dao
 from app.extensions import db
 from app.models import DataLoad
-from app.services import figures
+from app.services import figures, forces
 from app.services.suppression import K_MIN, Group, suppress
 from app.services.transaction import read_only, replica_reads, transaction
 from geo.population import PopulationFileError, read_ward_population, year_from_name
@@ -201,6 +201,13 @@ def penetration_report(force_code: str, *, k: int = K_MIN) -> PenetrationReport:
     with replica_reads(figures.replica_has("wards", counted_at)):
         force = places_dao.find_force(force_code)
         districts = (force.properties.get("constituent_lad23cd") or []) if force else []
+        # Other forces' residents are theirs: neither this force's nor "outside" it.
+        others = {
+            d
+            for area in forces.areas_of_every_force()
+            if area.code != force_code
+            for d in area.properties.get("constituent_lad23cd") or []
+        }
         wards = {w.code: w for w in dao.find_wards_of_districts(db.session, districts)}
         counted = dao.count_confirmed_residents_by_ward(db.session)
         unknown = {code for code, _, _ in counted if code and code not in wards}
@@ -220,6 +227,8 @@ def penetration_report(force_code: str, *, k: int = K_MIN) -> PenetrationReport:
         if district is None and code in known_elsewhere:
             district = known_elsewhere[code].district_code
         district = district or postcode_district
+        if district in others:
+            continue
         if code is None or district not in districts:
             outside += n
             continue

@@ -12,6 +12,7 @@ from datetime import date
 
 from app.dao.postcodes import find_changed_postcodes
 from app.extensions import db
+from app.services import forces
 
 # Further than this from the directory's current point counts as "moved": postcode
 # centroids shift by a few metres between releases for no reason worth a review.
@@ -38,7 +39,12 @@ class PostcodeReview:
 
 
 def find_postcode_reviews(limit: int = 500) -> list[PostcodeReview]:
-    rows = find_changed_postcodes(db.session, moved_m=MOVED_THRESHOLD_M, limit=limit)
+    rows = find_changed_postcodes(
+        db.session,
+        moved_m=MOVED_THRESHOLD_M,
+        limit=limit,
+        force_id=forces.current_force().id,
+    )
     db.session.rollback()
     reviews = []
     for key, residents, missing, terminated_on, no_location, moved_m in rows:

@@ -12,6 +12,7 @@ from app.dao.audit import create_audit_event
 from app.extensions import db
 from app.i18n import LANGUAGES, current, gettext, police
 from app.models import InterestGroup, Resident, ResidentChannel, ResidentLocation
+from app.services import forces
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
 from app.services.notices import queue_notices
 from app.services.postcode_check import CheckedPostcode, PostcodeRefused, check_postcode
@@ -26,11 +27,23 @@ CONSENT_VERSION = "2026-11"
 
 
 def consent_statement() -> str:
-    """The statement in the page's language, as the resident reads and keeps it."""
+    """The statement in the page's language, as the resident reads and keeps it: it
+    names every force of the installation (a resident registers once, for whichever
+    forces cover their places)."""
+    every = forces.find_forces()
+    if len(every) <= 1:
+        named = police()
+    else:
+        language = current()
+        names = [
+            gettext("%(force)s Police", force=forces.display_name(force, language))
+            for force in every
+        ]
+        named = gettext("%(some)s and %(last)s", some=", ".join(names[:-1]), last=names[-1])
     return gettext(
         "I agree that %(police)s may keep these details to send me alerts, "
         "until I ask them to stop.",
-        police=police(),
+        police=named,
     )
 
 

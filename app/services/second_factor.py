@@ -112,9 +112,10 @@ def pending_officer(pending: object) -> Officer | None:
 # --- setting it up ------------------------------------------------------------------
 
 
-def _issuer() -> str:
+def _issuer(officer: Officer) -> str:
+    """What the authenticator app calls the account: the officer's force's service."""
     config = current_app.config
-    return f"{forces.current_force().name} {config['SERVICE_NAME']}"
+    return f"{forces.force_of(officer).name} {config['SERVICE_NAME']}"
 
 
 def draw_qr(uri: str) -> str:
@@ -129,7 +130,7 @@ def begin_setup(officer: Officer) -> Setup:
         officer.totp_pending_secret = pyotp.random_base32(32)
         db.session.commit()
     secret = officer.totp_pending_secret
-    uri = pyotp.TOTP(secret).provisioning_uri(name=officer.email, issuer_name=_issuer())
+    uri = pyotp.TOTP(secret).provisioning_uri(name=officer.email, issuer_name=_issuer(officer))
     return Setup(secret=secret, uri=uri, qr_svg=draw_qr(uri))
 
 

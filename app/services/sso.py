@@ -400,6 +400,23 @@ def _disabled(officer: Officer, who: dict) -> SsoRefused:
     )
 
 
+def _sso_force():
+    """The force single sign-on signs staff in to (SSO_FORCE, else the default force)."""
+    from app.services import forces
+
+    slug = current_app.config.get("SSO_FORCE")
+    if not slug:
+        return forces.default_force()
+    found = forces.force_named(slug)
+    if found is None:
+        raise SsoRefused(
+            "no_force",
+            "Single sign-on is not set up for a force here yet. Tell your IT team "
+            "(SSO_FORCE names no force).",
+        )
+    return found
+
+
 def _link_or_create(s: SsoSettings, claims: dict, role: str, who: dict) -> Officer:
     """The account a first sign-in with this identity is for: an existing one with the
     same e-mail address only when SSO_LINK_BY_EMAIL is on, else a new one."""
@@ -412,8 +429,17 @@ def _link_or_create(s: SsoSettings, claims: dict, role: str, who: dict) -> Offic
             "e-mail address for you, so no account can be made. Tell your IT team.",
             **who,
         ) from None
+    force = _sso_force()
     existing = identity_dao.find_officer_by_email(email)
     if existing is not None:
+        if existing.force_id != force.id:
+            raise SsoRefused(
+                "other_force",
+                f"Your account here is another force's, and single sign-on signs in "
+                f"{force.name} Police staff only. Sign in with your password.",
+                officer_id=existing.id,
+                **who,
+            )
         if not s.link_by_email:
             raise SsoRefused(
                 "email_taken",
@@ -432,7 +458,9 @@ def _link_or_create(s: SsoSettings, claims: dict, role: str, who: dict) -> Offic
         )
         return existing
     name = str(claims.get("name") or "").strip()[:200] or email.split("@")[0]
-    officer = Officer(email=email, name=name, role=role, password_hash=NO_PASSWORD)
+    officer = Officer(
+        email=email, name=name, role=role, password_hash=NO_PASSWORD, force_id=force.id
+    )
     db.session.add(officer)
     db.session.flush()
     create_audit_event(

@@ -178,8 +178,9 @@ END $$;
 
 OWNED = ("officers", "teams", "alerts", "alert_templates", "resident_imports", "audit_events")
 
-# An audit event is its actor's force's (else the default force's, as its column says):
-# each force's administrators read their own force's log.
+# An audit event is its actor's force's; with no actor, its subject's (an account's
+# force, a resident's first place's force); else the default force's, as its column
+# says. Each force's administrators read their own force's log.
 AUDIT_FORCE = """
 CREATE FUNCTION audit_events_set_force() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -187,6 +188,17 @@ BEGIN
     IF NEW.actor_id IS NOT NULL THEN
         NEW.force_id := coalesce(
             (SELECT force_id FROM officers WHERE id = NEW.actor_id), NEW.force_id);
+    ELSIF NEW.subject_type = 'officer' AND NEW.subject_id ~ '^[0-9]{1,9}$' THEN
+        NEW.force_id := coalesce(
+            (SELECT force_id FROM officers WHERE id = NEW.subject_id::integer), NEW.force_id);
+    ELSIF NEW.subject_type = 'resident'
+          AND NEW.subject_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+        NEW.force_id := coalesce(
+            (SELECT l.force_id FROM residents r
+             JOIN resident_locations l ON l.resident_id = r.id
+             WHERE r.reference = NEW.subject_id::uuid AND l.force_id IS NOT NULL
+             ORDER BY l.id LIMIT 1),
+            NEW.force_id);
     END IF;
     RETURN NEW;
 END $$;
@@ -307,6 +319,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Going back merges every force into one: their staff would see each other's rows.
+    forces = op.get_bind().execute(sa.text("SELECT count(*) FROM forces")).scalar()
+    if forces > 1:
+        raise RuntimeError(
+            f"This installation serves {forces} forces; before migration 0034 there was "
+            "one. Remove the others first, or restore a backup taken before the upgrade."
+        )
     old = _migration_0031()
     op.execute("DROP FUNCTION recount_target_squares()")
     op.execute("DROP FUNCTION target_squares_add(integer[], integer)")

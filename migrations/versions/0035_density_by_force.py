@@ -35,7 +35,13 @@ def upgrade() -> None:
         op.create_primary_key(f"pk_{table}", table, ["force_id", *key])
     op.add_column(
         "resident_events",
-        sa.Column("forces", ARRAY(sa.Integer), nullable=False, server_default="{}"),
+        # An event written without them is the default force's, like every such row.
+        sa.Column(
+            "forces",
+            ARRAY(sa.Integer),
+            nullable=False,
+            server_default=sa.text("ARRAY[default_force_id()]"),
+        ),
     )
     op.execute("UPDATE resident_events SET forces = ARRAY[default_force_id()]")
 

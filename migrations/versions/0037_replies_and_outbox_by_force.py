@@ -1,7 +1,8 @@
 """Replies and the development outbox by force: what residents texted back, and the
-messages the outbox caught, are the force's whose alert they answer or carry (a reply
-to no alert, a message of no alert: the default force's), so each force's staff read
-only their own (app/services/forces.py scopes them as it does alerts).
+messages the outbox caught, are the force's whose alert they answer or carry; with no
+alert, the force of the resident's first place (a HELP text, a notice to a resident);
+else the default force's. Each force's staff read only their own (app/services/forces.py
+scopes them as it does alerts).
 
 Revision ID: 0037
 Revises: 0036
@@ -15,7 +16,12 @@ down_revision = "0036"
 branch_labels = None
 depends_on = None
 
-TABLES = ("replies", "outbox_messages")
+# Each table's resident, when the row names no alert: the first place's force is theirs.
+RESIDENT_OF = {
+    "replies": "NEW.resident_id",
+    "outbox_messages": "(SELECT n.resident_id FROM resident_notices n WHERE n.id = NEW.notice_id)",
+}
+TABLES = tuple(RESIDENT_OF)
 
 
 def _trigger(table: str) -> str:
@@ -26,6 +32,12 @@ BEGIN
     IF NEW.alert_id IS NOT NULL THEN
         NEW.force_id := coalesce(
             (SELECT force_id FROM alerts WHERE id = NEW.alert_id), NEW.force_id);
+    ELSE
+        NEW.force_id := coalesce(
+            (SELECT l.force_id FROM resident_locations l
+             WHERE l.resident_id = {RESIDENT_OF[table]} AND l.force_id IS NOT NULL
+             ORDER BY l.id LIMIT 1),
+            NEW.force_id);
     END IF;
     RETURN NEW;
 END $$;
