@@ -72,12 +72,7 @@ def default_force() -> Force:
 
 def force_of(officer: Officer | None) -> Force:
     """The officer's force (the default force for no officer: a job, a command)."""
-    if officer is None:
-        return default_force()
-    default = default_force()
-    if officer.force_id == default.id:
-        return default
-    return forces_dao.find_force(officer.force_id)  # a foreign key: always there
+    return default_force() if officer is None else force_by_id(officer.force_id)
 
 
 def force_by_id(force_id: int) -> Force:
