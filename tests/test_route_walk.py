@@ -61,6 +61,8 @@ FORM_NAMES = [
     "quiet_until",
     "groups",
     "notify",
+    "forces_shown",
+    "forces",
     "csrf_token",
 ]
 
@@ -98,6 +100,19 @@ def paths_for(rule) -> list[str]:
     return paths
 
 
+def links_lead_nowhere(answer) -> list[str]:
+    """The error summary's links ("#field") that name no element of the page: a
+    person who follows one is not taken to what they must correct."""
+    if not answer.content_type.startswith("text/html"):
+        return []
+    text = answer.get_data(as_text=True)
+    summary = re.search(r'class="error-summary".*?</div>', text, re.S)
+    if summary is None:
+        return []
+    ids = set(re.findall(r'\bid="([^"]+)"', text))
+    return [link for link in re.findall(r'href="#([^"]+)"', summary.group(0)) if link not in ids]
+
+
 def walk(client, rules, seen_statuses):
     for rule in rules:
         methods = sorted(rule.methods - {"HEAD", "OPTIONS"})
@@ -109,6 +124,7 @@ def walk(client, rules, seen_statuses):
                         answer = client.get(f"{path}?{query}")
                         seen_statuses.append((rule.endpoint, answer.status_code))
                         assert answer.status_code < 500, (method, path, value)
+                        assert links_lead_nowhere(answer) == [], (method, path, value)
                 else:
                     # Already URL-encoded; %ED%A0%80 is half a surrogate pair in UTF-8.
                     for value in ("%0D%0A", "%00", HUGE, "x" * 5000, "%ED%A0%80"):
@@ -120,6 +136,7 @@ def walk(client, rules, seen_statuses):
                             content_type="application/x-www-form-urlencoded",
                         )
                         assert answer.status_code < 500, (method, path, "form", value)
+                        assert links_lead_nowhere(answer) == [], (method, path, value)
                     for body in (deep_json(), huge_json()):
                         answer = client.open(path, method=method, json=body)
                         assert answer.status_code < 500, (method, path, "json")

@@ -1,0 +1,97 @@
+"""Two forces, on a resident's phone (390x844, touch): the sign-up form names the force
+that alerts a postcode as it is typed; a resident with a home in one force and a farm in
+the other chooses per force on their own page (a refusal links to the choice); the
+second force's public pages carry its own name and links. axe-core checks each page."""
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models.resident import resident_force_stops
+from app.services.alerts import AlertDraft, submit_alert
+from app.services.verification import manage_token
+from tests.browser.axe import axe_violations
+from tests.factories import default_force_id
+
+pytestmark = pytest.mark.browser
+
+BATH = "BA1 1RG"
+TROWBRIDGE = "BA14 6AA"
+AROUND_TROWBRIDGE = [{"kind": "circle", "center": [-2.1921, 51.2943], "radius_m": 3000}]
+
+
+def sideways(page) -> int:
+    return page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
+
+
+def test_the_sign_up_form_names_the_force_of_the_postcode(page, second_force):
+    page.goto("/register")
+    postcode = page.get_by_label("Your postcode")
+    postcode.fill(TROWBRIDGE.lower())
+    postcode.blur()
+    expect(page.locator("#postcode-place")).to_contain_text(
+        "Alerts for this place come from: Wiltshire."
+    )
+    postcode.fill(BATH)
+    postcode.blur()
+    expect(page.locator("#postcode-place")).to_contain_text(
+        "Alerts for this place come from: Avon and Somerset."
+    )
+    assert axe_violations(page) == []
+    assert page.console_errors == []
+
+
+def test_a_resident_in_two_forces_chooses_per_force_on_a_phone(page, make_resident, second_force):
+    resident = make_resident(postcode=BATH, also=(TROWBRIDGE,), sms="+447700901301")
+    page.goto(f"/manage/{manage_token(resident)}")
+    page.get_by_role("button", name="Open my alerts page").click()
+    expect(page.get_by_role("heading", name="Police forces")).to_be_visible()
+    avon = page.get_by_label("Avon and Somerset Police, for:")
+    wilts = page.get_by_label("Wiltshire Police, for:")
+    expect(avon).to_be_checked()
+    expect(wilts).to_be_checked()
+    assert sideways(page) <= 0
+    assert axe_violations(page) == []
+
+    # None at all is refused, and the message leads to the choice.
+    avon.uncheck()
+    wilts.uncheck()
+    page.get_by_role("button", name="Save changes").click()
+    summary = page.locator(".error-summary")
+    expect(summary).to_contain_text("Keep at least one police force")
+    summary.get_by_role("link").click()
+    expect(page.locator("#forces-heading")).to_be_in_viewport()
+    assert db.session.execute(select(resident_force_stops)).first() is None
+
+    page.get_by_label("Avon and Somerset Police, for:").check()
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.locator(".flash")).to_be_visible()
+    expect(page.get_by_label("Wiltshire Police, for:")).not_to_be_checked()
+    expect(page.get_by_label("Avon and Somerset Police, for:")).to_be_checked()
+    stops = db.session.scalars(select(resident_force_stops.c.force_id)).all()
+    assert stops == [second_force.id]
+    assert default_force_id() not in stops
+    assert page.console_errors == []
+
+
+def test_the_second_forces_public_pages_on_a_phone(
+    page, make_officer, make_resident, second_force, run_worker
+):
+    make_resident(postcode=TROWBRIDGE, sms="+447700901302")
+    officer = make_officer(email="pc@wilts.example", force_id=second_force.id)
+    alert = submit_alert(
+        officer,
+        AlertDraft(shapes=AROUND_TROWBRIDGE, title="Sheds broken into", body="Lock sheds."),
+    ).alert
+    run_worker()
+    page.goto("/forces/wiltshire/alerts")
+    expect(page.locator("main")).to_contain_text("Wiltshire Police")
+    assert axe_violations(page) == []
+    page.get_by_role("link", name="Sheds broken into").click()
+    assert page.url.endswith(f"/forces/wiltshire/alerts/{alert.reference}")
+    expect(page.get_by_role("heading", name="Sheds broken into")).to_be_visible()
+    expect(page.locator("body")).not_to_contain_text("Avon and Somerset")
+    assert sideways(page) <= 0
+    assert axe_violations(page) == []
+    assert page.console_errors == []
