@@ -130,10 +130,9 @@ def page(browser, request, live_server):
     context.close()
 
 
-@pytest.fixture
-def sign_in_page(app, page, make_officer):
-    """Sign the phone-sized page in as a new officer of the given role: the password,
-    then a code from the officer's authenticator app (pyotp)."""
+def sign_in_officer(app, page, officer, *, forget: bool = True) -> None:
+    """Sign a page in as this officer: the password (PASSWORDS of their role), then a
+    code from their authenticator app (pyotp). forget: as make_officer made it after."""
     from tests.factories import (
         PASSWORDS,
         forget_second_factor,
@@ -141,20 +140,28 @@ def sign_in_page(app, page, make_officer):
         totp_code,
     )
 
+    second_factor_secret(app, officer.id)
+    page.goto("/sign-in")
+    page.get_by_label("E-mail address").fill(officer.email)
+    page.get_by_label("Password").fill(PASSWORDS[officer.role])
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    page.get_by_label("The 6-digit code your authenticator app shows").fill(
+        totp_code(app, officer.id)
+    )
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_load_state()
+    if forget:
+        forget_second_factor(app, officer.id)
+
+
+@pytest.fixture
+def sign_in_page(app, page, make_officer):
+    """Sign the phone-sized page in as a new officer of the given role."""
+
     def do(role: str = "officer"):
         officer = make_officer(role=role)
-        second_factor_secret(app, officer.id)
-        page.goto("/sign-in")
-        page.get_by_label("E-mail address").fill(officer.email)
-        page.get_by_label("Password").fill(PASSWORDS[role])
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_load_state()
-        page.get_by_label("The 6-digit code your authenticator app shows").fill(
-            totp_code(app, officer.id)
-        )
-        page.get_by_role("button", name="Continue").click()
-        page.wait_for_load_state()
-        forget_second_factor(app, officer.id)  # as make_officer made it
+        sign_in_officer(app, page, officer)
         return officer
 
     return do

@@ -90,6 +90,8 @@ class World:
 
     def __init__(self, app, make_officer, make_resident):
         self.app = app
+        self.make_officer, self.make_resident = make_officer, make_resident
+        self._asked: int | None = None
         make_resident(postcode="BS1 6AD", sms="+447700900001")
         self.staff = {
             role: make_officer(role=role, email=f"{role}@police.example") for role in MATRIX_ROLES
@@ -134,6 +136,31 @@ class World:
         )
         return sent.alert.id
 
+    def asked_alert(self) -> int:
+        """An alert of a second force (the demo's Wiltshire) whose area reaches into
+        ours, which it asks our force to send to our residents: made once, when a
+        cross-border route is first tried."""
+        if self._asked is None:
+            from app.cli.demo import SECOND_FORCE
+            from app.dao.forces import find_force_by_code
+            from app.services.alerts import cross_border
+            from app.services.forces import add_force
+
+            force = find_force_by_code(SECOND_FORCE["code"]) or add_force(**SECOND_FORCE)[0]
+            self.make_resident(postcode="BA14 6AA", sms="+447700900002")
+            self.make_resident(postcode="BA1 1RG", sms="+447700900003")
+            asking = self.make_officer(
+                role="supervisor", email="asking@wilts.example", force_id=force.id
+            )
+            writer = self.make_officer(
+                role="officer", email="writer@wilts.example", force_id=force.id
+            )
+            shapes = [{"kind": "circle", "center": [-2.28, 51.35], "radius_m": 15_000}]
+            alert = submit_alert(writer, AlertDraft(shapes=shapes, title="Asked", body="B"))
+            cross_border.ask_force(asking, alert.alert.id, self.staff["admin"].force_id)
+            self._asked = alert.alert.id
+        return self._asked
+
 
 def request_for(world: World, client, rule, method: str, scope: str | None, role: str):
     """A request the route would accept from someone allowed to use it."""
@@ -141,7 +168,10 @@ def request_for(world: World, client, rule, method: str, scope: str | None, role
     for name in rule.arguments:
         if name == "alert_id":
             mutates = rule.endpoint in ("officers.approve", "officers.reject", "officers.cancel")
-            values[name] = world.alert(scope) if mutates else world.shared[scope]
+            if rule.endpoint in ("officers.asked", "officers.decide_asked"):
+                values[name] = world.asked_alert()
+            else:
+                values[name] = world.alert(scope) if mutates else world.shared[scope]
         elif name == "officer_id":
             values[name] = world.spare_officer.id
         elif name == "import_id":
@@ -190,6 +220,7 @@ def request_for(world: World, client, rule, method: str, scope: str | None, role
         "admin.rename_team": {"name": f"Spare {n}"},
         "admin.add_team_area": {"place": str(world.ward_id)},
         "inbox.answer": {"words": "Thank you."},
+        "officers.decide_asked": {"decision": "approve"},
     }
     return client.post(path, data=forms.get(rule.endpoint, {}))
 

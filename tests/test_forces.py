@@ -209,6 +209,7 @@ def test_staff_of_another_force_find_nothing_of_the_first_on_any_route(
     nothing = SimpleNamespace(
         shared={"own": MAX_ID},
         alert=lambda scope: MAX_ID,
+        asked_alert=lambda: MAX_ID,
         spare_officer=SimpleNamespace(id=MAX_ID),
         import_id=MAX_ID,
         spare_team=SimpleNamespace(id=MAX_ID),

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from app.extensions import db
-from app.models import Force
+from app.models import Alert, AlertForce, Force, Place
 
 
 def find_default_force() -> Force | None:
@@ -32,3 +32,88 @@ def find_forces() -> list[Force]:
 def reassign_location_forces() -> int:
     """Every resident's place given its force again (migration 0034); how many moved."""
     return db.session.scalar(text("SELECT reassign_location_forces()")) or 0
+
+
+def _force_boundary():
+    """The newest boundary of the force in the enclosing query (a scalar subquery)."""
+    return (
+        select(Place.boundary)
+        .where(Place.kind == "force", Place.code == Force.code)
+        .order_by(Place.release.desc())
+        .limit(1)
+        .correlate(Force)
+        .scalar_subquery()
+    )
+
+
+def find_forces_reaching(alert_id: int, except_force_id: int) -> list[Force]:
+    """The forces, other than the alert's own, whose area holds some of the alert's area
+    (touching its edge is not enough), by name."""
+    boundary = _force_boundary()
+    area = select(Alert.area).where(Alert.id == alert_id).scalar_subquery()
+    return list(
+        db.session.scalars(
+            select(Force)
+            .where(
+                Force.id != except_force_id,
+                func.ST_Intersects(boundary, area),
+                ~func.ST_Touches(boundary, area),
+            )
+            .order_by(Force.name)
+        )
+    )
+
+
+def find_asks(alert_id: int) -> list[AlertForce]:
+    """What the alert's force asked of other forces, by when."""
+    return list(
+        db.session.scalars(
+            select(AlertForce).where(AlertForce.alert_id == alert_id).order_by(AlertForce.asked_at)
+        )
+    )
+
+
+def find_ask(alert_id: int, force_id: int, *, lock: bool = False) -> AlertForce | None:
+    query = select(AlertForce).where(
+        AlertForce.alert_id == alert_id, AlertForce.force_id == force_id
+    )
+    return db.session.scalar(query.with_for_update() if lock else query)
+
+
+def find_approved_unsent(alert_id: int) -> list[AlertForce]:
+    """The forces that approved an alert whose residents have not been sent it yet."""
+    return list(
+        db.session.scalars(
+            select(AlertForce)
+            .where(
+                AlertForce.alert_id == alert_id,
+                AlertForce.status == "approved",
+                AlertForce.sent_at.is_(None),
+            )
+            .order_by(AlertForce.force_id)
+            .with_for_update()
+        )
+    )
+
+
+def find_asks_of(force_id: int, limit: int = 50) -> list[tuple[AlertForce, Alert]]:
+    """What other forces asked of this force, with their alerts (read without the force
+    scope by the caller: the alerts are the other forces'): every one waiting, then the
+    newest decided, `limit` in all."""
+    query = (
+        select(AlertForce, Alert)
+        .join(Alert, Alert.id == AlertForce.alert_id)
+        .where(AlertForce.force_id == force_id)
+        .order_by((AlertForce.status != "asked"), AlertForce.asked_at.desc())
+        .limit(limit)
+    )
+    return [(ask, alert) for ask, alert in db.session.execute(query)]
+
+
+def count_asks_waiting(force_id: int) -> int:
+    """How many alerts other forces asked this force to send wait for its decision."""
+    return db.session.scalar(
+        select(func.count())
+        .select_from(AlertForce)
+        .where(AlertForce.force_id == force_id, AlertForce.status == "asked")
+    )

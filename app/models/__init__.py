@@ -12,7 +12,7 @@ from app.models.delivery import (
     ProviderEvent,
     ResidentNotice,
 )
-from app.models.force import Force
+from app.models.force import AlertForce, Force
 from app.models.identity import OfficerIdentity
 from app.models.officer import ROLES, Officer, StaffSession
 from app.models.place import (
@@ -55,6 +55,7 @@ __all__ = [
     "Delivery",
     "DeliveryStatus",
     "Force",
+    "AlertForce",
     "InterestGroup",
     "NAME_SEARCH_KEY",
     "NamedPlace",

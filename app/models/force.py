@@ -61,3 +61,41 @@ def force_column(*, nullable: bool = False, index: bool = True, **kwargs):
         index=index,
         server_default=None if nullable else text("default_force_id()"),
     )
+
+
+# What a force asked of another about an alert reaching into its area.
+ALERT_FORCE_STATUSES = ("asked", "approved", "refused")
+
+
+class AlertForce(db.Model):
+    """A neighbouring force asked to send an alert to its own residents inside the
+    alert's area (migration 0038). The alert is its own force's; this row is the one
+    thing the neighbour's staff see of it, and the neighbour's supervisors decide it.
+    Read through app/services/alerts/cross_border.py, never through the force scope."""
+
+    __tablename__ = "alert_forces"
+    __table_args__ = (
+        Index(
+            "ix_alert_forces_waiting",
+            "force_id",
+            "asked_at",
+            postgresql_where=text("status = 'asked'"),
+        ),
+    )
+
+    alert_id: Mapped[int] = mapped_column(
+        ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True
+    )
+    force_id: Mapped[int] = mapped_column(
+        ForeignKey("forces.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(10), nullable=False, server_default="asked")
+    asked_by_id: Mapped[int] = mapped_column(ForeignKey("officers.id"), nullable=False)
+    asked_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    residents: Mapped[int | None] = mapped_column(Integer)

@@ -33,6 +33,7 @@ from app.services.alerts import (
     approve_alert,
     cancel_alert,
     compose_preview,
+    cross_border,
     draft_from_json,
     find_alert_status,
     find_pending_reviews,
@@ -259,7 +260,65 @@ def alerts():
 @bp.route("/approvals")
 @role_required(*authorisation.roles_for("approvals.list"))
 def approvals():
-    return render_template("officers/approvals.html", reviews=find_pending_reviews(current_user))
+    return render_template(
+        "officers/approvals.html",
+        reviews=find_pending_reviews(current_user),
+        asked=cross_border.find_asked(current_user),
+    )
+
+
+@bp.route("/alerts/<int:alert_id>/ask-force", methods=["POST"])
+@role_required(*authorisation.roles_for("alert.ask_force"))
+def ask_force(alert_id: int):
+    """A supervisor asks a neighbouring force to send the alert to its residents."""
+    _alert_for("alert.ask_force", alert_id)
+    force_id = request.form.get("force_id", type=record_id)
+    try:
+        cross_border.ask_force(current_user, alert_id, force_id or 0)
+    except NotAllowed as refusal:
+        flash(str(refusal))
+    else:
+        name = forces.force_by_id(force_id).name
+        flash(f"Asked {name} Police: their supervisors decide whether their residents get it.")
+    return redirect(url_for("officers.alert", alert_id=alert_id) + "#forces")
+
+
+CROSS_BORDER = authorisation.roles_for("cross_border")
+
+
+@bp.route("/asked/<int:alert_id>")
+@role_required(*CROSS_BORDER)
+def asked(alert_id: int):
+    """Another force's alert that it asks this force to send to its residents."""
+    found = cross_border.find_asked_alert(current_user, alert_id) or abort(404)
+    return render_template("officers/asked.html", asked=found, area=found.area, bounds=None)
+
+
+@bp.route("/asked/<int:alert_id>", methods=["POST"])
+@role_required(*CROSS_BORDER)
+def decide_asked(alert_id: int):
+    cross_border.find_asked_alert(current_user, alert_id) or abort(404)
+    approve = request.form.get("decision") == "approve"
+    try:
+        decided = cross_border.decide_for_force(
+            current_user, alert_id, approve=approve, reason=request.form.get("reason", "")
+        )
+    except AlertInvalid as refusal:
+        found = cross_border.find_asked_alert(current_user, alert_id)
+        page = render_template(
+            "officers/asked.html", asked=found, area=found.area, bounds=None, errors=refusal.errors
+        )
+        return page, 400
+    except NotAllowed as refusal:
+        flash(str(refusal))
+    else:
+        if not approve:
+            flash("Refused. The other force can read your reason on the alert's page.")
+        elif decided.sent_at is not None:
+            flash("Approved: it is going to your residents now.")
+        else:
+            flash("Approved: your residents get it when the other force sends it.")
+    return redirect(url_for("officers.asked", alert_id=alert_id))
 
 
 @bp.route("/alerts/<int:alert_id>")
@@ -282,6 +341,8 @@ def alert(alert_id: int):
         and authorisation.may(current_user, "alert.approve", row),
         answers=replies.answers_of(row) if row.question or row.confirm_receipt else None,
         unread_replies=replies.unread_count(alert_id),
+        neighbours=cross_border.neighbours_of(row),
+        may_ask=cross_border.may_ask(current_user, row),
     )
 
 

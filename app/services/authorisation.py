@@ -39,6 +39,14 @@ MATRIX: dict[str, tuple[tuple[str, str, str, str], str]] = {
     "alert.cancel": ((TEAM, TEAM, NO, ALL), "cancel an alert"),
     "alert.approve": ((NO, TEAM, NO, ALL), "approve or reject (teams supervised)"),
     "approvals.list": ((NO, TEAM, NO, ALL), "the alerts waiting for approval"),
+    "alert.ask_force": (
+        (NO, TEAM, NO, ALL),
+        "ask a neighbouring force to send an alert to its residents in the area (teams supervised)",
+    ),
+    "cross_border": (
+        (NO, ALL, NO, ALL),
+        "another force's alert it asks this force to send: see it, approve or refuse",
+    ),
     "alert.replies": ((TEAM, TEAM, NO, ALL), "an alert's replies and answers"),
     "inbox": ((ALL, ALL, NO, ALL), "the inbox of replies, answering a reply"),
     "outbox": ((ALL, ALL, NO, ALL), "the development outbox"),
@@ -68,6 +76,9 @@ ENDPOINTS: dict[str, str] = {
     "officers.approve": "alert.approve",
     "officers.reject": "alert.approve",
     "officers.approvals": "approvals.list",
+    "officers.ask_force": "alert.ask_force",
+    "officers.asked": "cross_border",
+    "officers.decide_asked": "cross_border",
     "officers.outbox": "outbox",
     "inbox.inbox": "inbox",
     "inbox.answer": "inbox",
@@ -142,7 +153,7 @@ def may(officer: Officer, action: str, alert: Alert | None = None) -> bool:
         return False
     if allowed == ALL or alert is None:
         return True
-    if action == "alert.approve":
+    if action in ("alert.approve", "alert.ask_force"):
         return teams.is_supervised_alert(officer, alert)
     return teams.is_own_team_alert(officer, alert)
 

@@ -418,3 +418,24 @@ def approval_request_text(
 def approval_request_subject(*, title: str, category: str, urgent: bool = False) -> str:
     """The e-mail's subject for approval_request_text."""
     return f"{'URGENT: ' if urgent else ''}{category} alert waiting for your approval: {title}"
+
+
+def cross_border_request_text(
+    *, asking_force: str, title: str, category: str, link: str, exercise: bool = False
+) -> str:
+    """What a neighbouring force's supervisors are sent when an alert's area reaches
+    into their force and its own force asks them to send it to their residents there.
+
+    >>> text = cross_border_request_text(asking_force="Avon and Somerset",
+    ...     title="Sheds", category="Crime", link="https://x/o/asked/7")
+    >>> print(text.replace(". ", ".\n").replace("alert ", "alert\n"))
+    Avon and Somerset Police ask you to send their Crime alert
+    "Sheds" to your residents in its area.
+    Approve or refuse: https://x/o/asked/7
+    """
+    text = (
+        f"{plain_punctuation(asking_force)} Police ask you to send their {category} alert "
+        f'"{plain_punctuation(title)}" to your residents in its area. '
+        f"Approve or refuse: {link}"
+    )
+    return ("EXERCISE. " if exercise else "") + text

@@ -8,28 +8,13 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.axe import axe_violations
-from tests.browser_fixtures import _new_page
-from tests.factories import PASSWORDS, second_factor_secret, totp_code
+from tests.browser_fixtures import _new_page, sign_in_officer
 
 pytestmark = pytest.mark.browser
 
 
 def sideways(page) -> int:
     return page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
-
-
-def sign_in(app, page, officer):
-    second_factor_secret(app, officer.id)
-    page.goto("/sign-in")
-    page.get_by_label("E-mail address").fill(officer.email)
-    page.get_by_label("Password").fill(PASSWORDS[officer.role])
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state()
-    page.get_by_label("The 6-digit code your authenticator app shows").fill(
-        totp_code(app, officer.id)
-    )
-    page.get_by_role("button", name="Continue").click()
-    page.wait_for_load_state()
 
 
 @pytest.fixture
@@ -90,7 +75,9 @@ def test_analyst_sees_density_on_a_desktop(
         browser, request, live_server, viewport={"width": 1440, "height": 900}
     )
     try:
-        sign_in(app, page, make_officer(role="analyst", email="density.analyst@police.example"))
+        sign_in_officer(
+            app, page, make_officer(role="analyst", email="density.analyst@police.example")
+        )
         check_density(page)
         page.get_by_label("Channel").select_option("email")
         page.get_by_role("button", name="Show").click()

@@ -17,8 +17,7 @@ from app.extensions import db
 from app.models import AuditEvent
 from tests.browser.axe import axe_violations
 from tests.browser.test_phone_fit import small_targets
-from tests.browser_fixtures import _new_page
-from tests.factories import PASSWORDS, second_factor_secret, totp_code
+from tests.browser_fixtures import _new_page, sign_in_officer
 
 pytestmark = pytest.mark.browser
 
@@ -31,20 +30,6 @@ Bob,BA12 9AA,07700 900102,
 
 def sideways(page) -> int:
     return page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
-
-
-def sign_in(app, page, officer):
-    second_factor_secret(app, officer.id)
-    page.goto("/sign-in")
-    page.get_by_label("E-mail address").fill(officer.email)
-    page.get_by_label("Password").fill(PASSWORDS["admin"])
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state()
-    page.get_by_label("The 6-digit code your authenticator app shows").fill(
-        totp_code(app, officer.id)
-    )
-    page.get_by_role("button", name="Continue").click()
-    page.wait_for_load_state()
 
 
 def downloaded(page, link_name: str, tmp_path) -> tuple[str, list[list[str]]]:
@@ -74,7 +59,7 @@ def test_an_admin_imports_and_reads_the_audit_log_on_a_phone(
     app, page, make_officer, worker_process, tmp_path
 ):
     resident_event()
-    sign_in(app, page, make_officer(role="admin", email="audit.admin@police.example"))
+    sign_in_officer(app, page, make_officer(role="admin", email="audit.admin@police.example"))
 
     # Import is in the admin menu.
     page.get_by_role("link", name="Import", exact=True).click()
@@ -141,7 +126,7 @@ def test_the_audit_log_on_a_desktop(app, browser, request, live_server, make_off
         browser, request, live_server, viewport={"width": 1440, "height": 900}
     )
     try:
-        sign_in(app, page, make_officer(role="admin", email="audit.desk@police.example"))
+        sign_in_officer(app, page, make_officer(role="admin", email="audit.desk@police.example"))
         page.goto("/admin/audit")
         header = page.locator(".audit-table thead")
         expect(header).to_be_visible()  # a real table on a wide screen, not stacked

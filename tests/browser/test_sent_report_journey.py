@@ -10,8 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.axe import axe_violations
-from tests.browser_fixtures import _new_page
-from tests.factories import PASSWORDS, second_factor_secret, totp_code
+from tests.browser_fixtures import _new_page, sign_in_officer
 from tests.test_sent_report import ledger  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.browser
@@ -28,20 +27,6 @@ def cut_off(page) -> list[str]:
             .filter(e => e.scrollWidth > e.clientWidth + 1)
             .map(e => e.textContent.trim().slice(0, 40))"""
     )
-
-
-def sign_in(app, page, officer):
-    second_factor_secret(app, officer.id)
-    page.goto("/sign-in")
-    page.get_by_label("E-mail address").fill(officer.email)
-    page.get_by_label("Password").fill(PASSWORDS["analyst"])
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state()
-    page.get_by_label("The 6-digit code your authenticator app shows").fill(
-        totp_code(app, officer.id)
-    )
-    page.get_by_role("button", name="Continue").click()
-    page.wait_for_load_state()
 
 
 def choose_q1(page):
@@ -80,7 +65,7 @@ ONCE = pytest.mark.parametrize("ledger", ["counted once settled"], indirect=True
 
 @ONCE
 def test_what_was_sent_on_a_phone(app, page, make_officer, ledger, tmp_path):  # noqa: F811
-    sign_in(app, page, make_officer(role="analyst", email="sent.analyst@police.example"))
+    sign_in_officer(app, page, make_officer(role="analyst", email="sent.analyst@police.example"))
     choose_q1(page)
     assert sideways(page) <= 0
     assert cut_off(page) == []
@@ -104,7 +89,7 @@ def test_what_was_sent_on_a_desktop(
         browser, request, live_server, viewport={"width": 1440, "height": 900}
     )
     try:
-        sign_in(app, page, make_officer(role="analyst", email="sent.desk@police.example"))
+        sign_in_officer(app, page, make_officer(role="analyst", email="sent.desk@police.example"))
         page.goto("/analysts/sent?from=2026-03-31&to=2026-01-01")
         expect(page.get_by_role("alert")).to_contain_text("is before the start date")
         assert axe_violations(page) == []

@@ -8,12 +8,14 @@ up, and follow its deliveries.
     submitting  submit_alert: check, record, then hold, schedule or send
     approval    approve_alert, reject_alert, what waits for whom
     approval_requests  the supervisors on duty told that an alert waits
+    cross_border  a neighbouring force asked to send it to its residents, and deciding
     review      what a supervisor reviews: each channel's words, count, cost and time
     sending     write the deliveries, queue them after the commit, test, release, cancel
     threads     follow-ups and the original they hang off
     progress    how alerts are getting on: the newest, a status, the deliveries
 
-Callers import from here (`from app.services.alerts import submit_alert`)."""
+Callers import from here (`from app.services.alerts import submit_alert`); the
+cross-border module as a whole (`from app.services.alerts import cross_border`)."""
 
 from app.services.alerts.approval import (
     approve_alert,

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.dao import forces as forces_dao
 from app.extensions import db
 from app.models import Alert, Officer
 from app.services import authorisation, teams
@@ -90,9 +91,9 @@ def find_pending_reviews(officer: Officer | None = None) -> list[tuple[Alert, di
 
 def count_waiting_for(officer: Officer) -> int | None:
     """How many alerts wait for this officer's decision: other people's, pending
-    approval, of the teams they supervise. None for an officer who does not approve,
-    or when the database cannot answer (the menu is on every page, error pages too,
-    and must not fail them)."""
+    approval, of the teams they supervise, and other forces' asking this force. None
+    for an officer who does not approve, or when the database cannot answer (the menu
+    is on every page, error pages too, and must not fail them)."""
     if officer.role not in APPROVERS:
         return None
     try:
@@ -104,7 +105,8 @@ def count_waiting_for(officer: Officer) -> int | None:
         only = authorisation.list_filter(officer, "approvals.list")
         if only is not None:
             query = query.where(only)
-        return db.session.scalar(query)
+        # And what other forces ask this force to send (cross_border.py).
+        return db.session.scalar(query) + forces_dao.count_asks_waiting(officer.force_id)
     except SQLAlchemyError:
         log.warning("approvals waiting not counted: the database did not answer")
         return None

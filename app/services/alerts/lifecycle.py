@@ -50,6 +50,9 @@ TRANSITIONS: dict[str, Transition] = {
     ),
     "send": Transition(UNSENT, "sending", "alert.sent", "send"),
     "send_test": Transition(("draft",), "sending", "alert.test_sent", "send"),
+    # A neighbouring force approved it after it went: sending again, to their residents
+    # (cross_border.py; the part's own event is alert.sent_to_force).
+    "send_to_force": Transition(("sending", "sent"), "sending", None, "send"),
     # Sent with nothing to deliver (everyone it was for has left). Once deliveries
     # finish, dispatch.mark_alert_sent_when_done makes the same move in its SQL.
     "finish": Transition(("sending",), "sent", None, "finish"),

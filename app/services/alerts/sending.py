@@ -5,15 +5,17 @@ sweeper's release of scheduled alerts; and cancelling."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import func, insert, literal, null, select, update
+from sqlalchemy import exists, func, insert, literal, null, select, update
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import aliased
 
+from app.dao import forces as forces_dao
 from app.dao import outbound as ledger_sql
-from app.dao.targeting import targeted_channels
+from app.dao.targeting import Audience, targeted_channels
 from app.extensions import db
 from app.models import CHANNELS, Alert, Delivery, Officer, Resident
 from app.services.alerts.compose import check_own_recording, check_words
@@ -21,6 +23,7 @@ from app.services.alerts.drafts import AlertDraft, AlertInvalid
 from app.services.alerts.lifecycle import (
     TEST_AUDIENCE,
     NotAllowed,
+    audit,
     is_test,
     lock_alert,
     require,
@@ -52,9 +55,57 @@ def send_now_or_later(alert: Alert, actor: Officer | None, *, later: bool) -> in
 
 def write_deliveries(alert: Alert, actor: Officer | None) -> int:
     """Write one delivery per resident, channel and address and mark the alert sending,
-    in the caller's transaction. Returns the deliveries written. Raises NotAllowed."""
+    in the caller's transaction: its own force's residents, then those of every force
+    that approved sending it to theirs (migration 0038). Returns the deliveries
+    written. Raises NotAllowed."""
     ledger_sql.hold_leavers_back()
-    targets = targeted_channels(audience_of(alert)).subquery()
+    count, alert.recipient_count = _insert_deliveries(alert, audience_of(alert))
+    alert.sent_at = func.now()
+    details = {
+        "title": alert.title,
+        "mode": alert.mode,
+        "deliveries": count,
+        "residents": alert.recipient_count,
+    }
+    transition(alert, "send", actor, details)
+    count += write_force_parts(alert, actor)
+    if not count:
+        transition(alert, "finish", actor)
+    return count
+
+
+def write_force_parts(alert: Alert, actor: Officer | None) -> int:
+    """Write the deliveries to the residents of each force that approved the alert and
+    has not had them yet, in the caller's transaction (which holds the alert locked).
+    Someone the alert already reaches at the same address (a resident with places in
+    both forces, a number registered twice) is not sent it again. Returns the
+    deliveries written."""
+    ledger_sql.hold_leavers_back()
+    written = 0
+    for part in forces_dao.find_approved_unsent(alert.id):
+        audience = replace(audience_of(alert), force_id=part.force_id)
+        count, residents = _insert_deliveries(alert, audience, skip_reached=True)
+        part.sent_at = func.now()
+        part.residents = residents
+        alert.recipient_count = (alert.recipient_count or 0) + residents
+        if count and alert.status == "sent":
+            transition(alert, "send_to_force", actor)
+        audit(
+            alert,
+            "alert.sent_to_force",
+            actor,
+            {"force_id": part.force_id, "deliveries": count, "residents": residents},
+        )
+        written += count
+    return written
+
+
+def _insert_deliveries(
+    alert: Alert, audience: Audience, *, skip_reached: bool = False
+) -> tuple[int, int]:
+    """Insert the audience's deliveries of the alert; (deliveries, residents) written.
+    skip_reached: not to a channel and address the alert already has a delivery to."""
+    targets = targeted_channels(audience).subquery()
     # Quiet hours hold routine alerts until the resident's morning; urgent ones go.
     urgent = alert.category in current_app.config["URGENT_CATEGORIES"]
     held_until = (
@@ -62,6 +113,25 @@ def write_deliveries(alert: Alert, actor: Officer | None) -> int:
         if urgent or is_test(alert)
         else func.quiet_hours_release(Resident.quiet_from, Resident.quiet_until, func.now())
     )
+    created_at = select(Alert.created_at).where(Alert.id == alert.id).scalar_subquery()
+    rows = select(
+        literal(alert.id),
+        created_at,
+        targets.c.resident_id,
+        targets.c.channel,
+        targets.c.address,
+        held_until,
+    ).join(Resident, Resident.id == targets.c.resident_id)
+    if skip_reached:
+        reached = aliased(Delivery)
+        rows = rows.where(
+            ~exists().where(
+                reached.alert_id == alert.id,
+                reached.alert_created_at == created_at,
+                reached.channel == targets.c.channel,
+                reached.address == targets.c.address,
+            )
+        )
     inserted = (
         insert(Delivery)
         .from_select(
@@ -73,32 +143,15 @@ def write_deliveries(alert: Alert, actor: Officer | None) -> int:
                 "address",
                 "next_attempt_at",
             ],
-            select(
-                literal(alert.id),
-                select(Alert.created_at).where(Alert.id == alert.id).scalar_subquery(),
-                targets.c.resident_id,
-                targets.c.channel,
-                targets.c.address,
-                held_until,
-            ).join(Resident, Resident.id == targets.c.resident_id),
+            rows,
         )
         .returning(Delivery.id, Delivery.resident_id)
         .cte("inserted")
     )
-    count, alert.recipient_count = db.session.execute(
+    count, residents = db.session.execute(
         select(func.count(), func.count(func.distinct(inserted.c.resident_id)))
     ).one()
-    alert.sent_at = func.now()
-    details = {
-        "title": alert.title,
-        "mode": alert.mode,
-        "deliveries": count,
-        "residents": alert.recipient_count,
-    }
-    transition(alert, "send", actor, details)
-    if not count:
-        transition(alert, "finish", actor)
-    return count
+    return count, residents
 
 
 def enqueue_alert_deliveries(alert_id: int) -> int:

@@ -1,0 +1,235 @@
+"""Cross-border alerts (issue 16, migration 0038). An alert reaches its own force's
+residents only (app/dao/targeting.Audience.force_id). When its area reaches into a
+neighbouring force's area, a supervisor of the alert's force may ask that force to send
+it to its residents there; a supervisor of the neighbouring force sees the alert,
+how many of their own residents it would reach, and approves or refuses. Their
+residents get it when the alert has been sent and they have approved, whichever comes
+last (sending.write_force_parts); nobody it already reaches gets it twice.
+
+The neighbour's staff never read the alert through the force scope (which hides other
+forces' alerts): only what the AlertForce row of their force opens to them, here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from flask import current_app, url_for
+from sqlalchemy import func
+
+from app.dao import forces as forces_dao
+from app.dao.audit import create_audit_event
+from app.dao.targeting import count_targets
+from app.extensions import db
+from app.models import Alert, AlertForce, Force, Officer
+from app.services import authorisation, forces, message_text
+from app.services.accounts import find_active, find_on_duty
+from app.services.alerts.drafts import AlertInvalid
+from app.services.alerts.lifecycle import APPROVERS, NotAllowed, audit, is_test, lock_alert
+from app.services.alerts.sending import enqueue_safely, write_force_parts
+from app.services.alerts.targeting import audience_of, count_label, stored_area_geojson
+from app.services.notices import create_notice, queue_notices
+from app.services.text import checked_field
+from app.services.transaction import read_only, transaction
+
+NOTICE_KIND = "cross_border_request"
+# An alert in these states can no longer go anywhere new.
+CLOSED = ("rejected", "cancelled")
+
+
+@dataclass
+class Neighbour:
+    """A force the alert's area reaches into, and what it was asked (None: not yet)."""
+
+    force: Force
+    ask: AlertForce | None
+
+
+def neighbours_of(alert: Alert) -> list[Neighbour]:
+    """The other forces whose area the alert's area reaches into, with what each was
+    asked, for the alert's own page. None for a test or a follow-up to the same people
+    (it has no area of its own)."""
+    if alert.area is None or is_test(alert) or alert.audience != "area":
+        return []
+    asks = {ask.force_id: ask for ask in forces_dao.find_asks(alert.id)}
+    reaching = forces_dao.find_forces_reaching(alert.id, alert.force_id)
+    return [Neighbour(force, asks.get(force.id)) for force in reaching]
+
+
+def may_ask(officer: Officer, alert: Alert) -> bool:
+    return (
+        authorisation.may(officer, "alert.ask_force", alert)
+        and alert.status not in CLOSED
+        and not is_test(alert)
+    )
+
+
+def ask_force(supervisor: Officer, alert_id: int, force_id: int) -> AlertForce:
+    """A supervisor of the alert's force asks a neighbouring force to send it to that
+    force's residents in its area; that force's supervisors on duty are sent a text or
+    e-mail with a link. Raises NotAllowed with what to do instead."""
+    with transaction():
+        alert = lock_alert(alert_id)
+        if not authorisation.may(supervisor, "alert.ask_force", alert):
+            raise NotAllowed(
+                "Only a supervisor of this alert's team can ask another force to send it."
+            )
+        if is_test(alert) or alert.audience != "area" or alert.area is None:
+            raise NotAllowed("Only an alert to an area drawn on the map can go across a border.")
+        if alert.status in CLOSED:
+            raise NotAllowed(f"This alert is {alert.status}: nothing to ask.")
+        force = next(
+            (n.force for n in neighbours_of(alert) if n.force.id == force_id and n.ask is None),
+            None,
+        )
+        if force is None:
+            if forces_dao.find_ask(alert_id, force_id) is not None:
+                raise NotAllowed("That force has already been asked.")
+            raise NotAllowed("This alert's area does not reach into that force's area.")
+        ask = AlertForce(alert_id=alert.id, force_id=force.id, asked_by_id=supervisor.id)
+        db.session.add(ask)
+        db.session.flush()
+        told = _tell_supervisors(alert, force)
+        audit(
+            alert,
+            "alert.force_asked",
+            supervisor,
+            {"force_id": force.id, "force": force.name, "supervisors_told": len(told)},
+        )
+    queue_notices(told)
+    return ask
+
+
+def _tell_supervisors(alert: Alert, force: Force) -> list[int]:
+    """A text (or e-mail) to each of the force's supervisors and administrators on duty
+    (else every active one), in the caller's transaction; their ids, to queue."""
+    config = current_app.config
+    with current_app.test_request_context(base_url=config["PUBLIC_BASE_URL"].rstrip("/")):
+        link = url_for("officers.asked", alert_id=alert.id, _external=True)
+    asking = forces.force_by_id(alert.force_id).name
+    text = message_text.cross_border_request_text(
+        asking_force=asking,
+        title=alert.title,
+        category=alert.category_label,
+        link=link,
+        exercise=alert.mode == "exercise",
+    )
+    with forces.scoped(force.id):
+        chosen = find_on_duty(APPROVERS) or find_active(APPROVERS)
+    notices = []
+    for officer in (o for o in chosen if o.force_id == force.id):
+        if officer.mobile:
+            by = {"channel": "sms", "address": officer.mobile, "body": text}
+        else:
+            subject = f"{asking} Police ask you to send an alert: {alert.title}"
+            body = f"{text}\n\n{force.name} Police {config['SERVICE_NAME']}"
+            by = {"channel": "email", "address": officer.email, "subject": subject, "body": body}
+        notices.append(create_notice(resident_id=None, kind=NOTICE_KIND, **by))
+    db.session.flush()
+    return [notice.id for notice in notices]
+
+
+@dataclass
+class Asked:
+    """Another force's alert as the force asked sees it: what it says, where, and how
+    many of their own residents it reaches (small counts hidden)."""
+
+    ask: AlertForce
+    alert: Alert
+    asking_force: Force
+    # As staff may read it ("1,234", "fewer than 5"): counted now while it waits (and on
+    # its own page), the number sent once sent; None when neither.
+    residents: str | None
+    area: str | None  # GeoJSON, WGS84
+
+
+def find_asked(officer: Officer) -> list[Asked]:
+    """What other forces asked of the officer's force: those waiting, then the newest
+    decided (forces_dao.find_asks_of). Empty for a role that does not decide."""
+    if officer.role not in APPROVERS:
+        return []
+    with read_only(), forces.unscoped():
+        found = forces_dao.find_asks_of(officer.force_id)
+        return [
+            _asked(ask, alert, officer, with_area=False, count=ask.status == "asked")
+            for ask, alert in found
+        ]
+
+
+def find_asked_alert(officer: Officer, alert_id: int) -> Asked | None:
+    """One alert another force asked the officer's force about; None if it asked
+    nothing of it (a 404 for the page: no other alert of theirs is shown)."""
+    if officer.role not in APPROVERS:
+        return None
+    with read_only(), forces.unscoped():
+        ask = forces_dao.find_ask(alert_id, officer.force_id)
+        if ask is None:
+            return None
+        alert = db.session.get(Alert, alert_id)
+        return _asked(ask, alert, officer, with_area=True, count=True)
+
+
+def _asked(
+    ask: AlertForce, alert: Alert, officer: Officer, *, with_area: bool, count: bool
+) -> Asked:
+    if ask.sent_at is not None:
+        residents = f"{ask.residents or 0:,}"
+    elif count:
+        own = replace(audience_of(alert), force_id=officer.force_id)
+        residents = count_label(count_targets(db.session, own)["residents"])
+    else:
+        residents = None
+    return Asked(
+        ask=ask,
+        alert=alert,
+        asking_force=forces.force_by_id(alert.force_id),
+        residents=residents,
+        area=stored_area_geojson(alert.id) if with_area else None,
+    )
+
+
+def decide_for_force(
+    officer: Officer, alert_id: int, *, approve: bool, reason: str = ""
+) -> AlertForce:
+    """A supervisor of the force asked approves (their residents get the alert once it
+    is sent, at once if it has been) or refuses with a reason the asking force can read.
+    Raises NotAllowed or AlertInvalid."""
+    errors: dict[str, str] = {}
+    reason = checked_field(errors, "reason", reason, "The reason", multiline=True) or ""
+    if errors:
+        raise AlertInvalid(errors)
+    if officer.role not in APPROVERS:
+        raise NotAllowed("Only a supervisor can decide what another force asks.")
+    written = 0
+    with transaction(), forces.unscoped():
+        # The alert first, as every decision on it and its send take it: an approval
+        # here and the alert's own send or cancel happen one after the other.
+        alert = lock_alert(alert_id)
+        ask = forces_dao.find_ask(alert_id, officer.force_id, lock=True)
+        if ask is None:
+            raise NotAllowed("There is no such alert.")
+        if ask.status != "asked":
+            raise NotAllowed(f"This has already been {ask.status}.")
+        if alert.status in CLOSED:
+            raise NotAllowed(
+                f"{forces.force_by_id(alert.force_id).name} Police have {alert.status} this "
+                "alert: there is nothing to decide."
+            )
+        if not approve and not reason:
+            raise AlertInvalid({"reason": "Say why, so the other force knows what to do instead."})
+        ask.status = "approved" if approve else "refused"
+        ask.decided_by_id = officer.id
+        ask.decided_at = func.now()
+        ask.reason = reason[:1000] or None
+        create_audit_event(
+            f"alert.force_{ask.status}",
+            actor_id=officer.id,
+            subject_type="alert",
+            subject_id=alert.id,
+            details={"title": alert.title, "asking_force_id": alert.force_id, "reason": ask.reason},
+        )
+        if approve and alert.status in ("sending", "sent"):
+            db.session.flush()
+            written = write_force_parts(alert, officer)
+    if written:
+        enqueue_safely(alert_id)
+    return ask

@@ -1,0 +1,228 @@
+"""Cross-border alerts (issue 16): an alert reaches its own force's residents; a
+supervisor of its force may ask a neighbouring force whose area it reaches into, and
+that force's supervisors approve (their residents get it, nobody twice) or refuse (with
+a reason the asking force reads). Staff of the neighbouring force see the alert only
+through what was asked of them."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select, text
+
+from app.extensions import db
+from app.models import AlertForce, AuditEvent, Delivery, ResidentNotice
+from app.services.alerts import AlertDraft, NotAllowed, cancel_alert, cross_border, submit_alert
+from app.services.alerts.approval import approve_alert
+from tests.factories import form_token, signed_in
+
+BATH = "BA1 1RG"
+TROWBRIDGE = "BA14 6AA"
+BOTH = [{"kind": "circle", "center": [-2.28, 51.35], "radius_m": 15_000}]
+# Round Bath's centre only: not into Wiltshire.
+BATH_ONLY = [{"kind": "circle", "center": [-2.3595, 51.3837], "radius_m": 1_000}]
+
+
+def reached(alert_id: int) -> dict[str, int]:
+    """Messages per resident's name for an alert."""
+    return dict(
+        db.session.execute(
+            text(
+                "SELECT r.name, count(*) FROM deliveries d JOIN residents r"
+                " ON r.id = d.resident_id WHERE d.alert_id = :id GROUP BY r.name"
+            ),
+            {"id": alert_id},
+        ).all()
+    )
+
+
+@pytest.fixture
+def border(make_resident, make_officer, second_force):
+    """Residents in Bath, in Trowbridge and with places in both (one number); staff of
+    both forces."""
+    make_resident(postcode=BATH, sms="+447700900201", name="Bath")
+    make_resident(postcode=TROWBRIDGE, sms="+447700900202", name="Trowbridge")
+    make_resident(postcode=BATH, also=(TROWBRIDGE,), sms="+447700900203", name="Border")
+    return {
+        "officer": make_officer(role="officer", email="pc@avon.example"),
+        "supervisor": make_officer(role="supervisor", email="sgt@avon.example"),
+        "other_supervisor": make_officer(
+            role="supervisor", email="sgt2@avon.example", name="Second Sergeant"
+        ),
+        "wilts_supervisor": make_officer(
+            role="supervisor", email="sgt@wilts.example", force_id=second_force.id
+        ),
+        "wilts_officer": make_officer(
+            role="officer", email="pc@wilts.example", force_id=second_force.id
+        ),
+        "force": second_force,
+    }
+
+
+def test_an_approved_alert_reaches_the_neighbours_residents_once(app, border, run_worker):
+    alert = submit_alert(border["officer"], AlertDraft(shapes=BOTH, title="Van thefts", body="B"))
+    alert = alert.alert
+    assert reached(alert.id) == {"Bath": 1, "Border": 1}
+    wilts = border["force"]
+    (neighbour,) = cross_border.neighbours_of(alert)
+    assert neighbour.force.id == wilts.id and neighbour.ask is None
+
+    # An officer may not ask; a supervisor of the alert's force may.
+    with pytest.raises(NotAllowed, match="Only a supervisor"):
+        cross_border.ask_force(border["officer"], alert.id, wilts.id)
+    cross_border.ask_force(border["supervisor"], alert.id, wilts.id)
+    with pytest.raises(NotAllowed, match="already been asked"):
+        cross_border.ask_force(border["supervisor"], alert.id, wilts.id)
+    # Wiltshire's supervisor is told, with a link that says nothing about anyone.
+    (notice,) = db.session.scalars(
+        select(ResidentNotice).where(ResidentNotice.kind == "cross_border_request")
+    )
+    assert notice.address == "sgt@wilts.example"
+    assert f"/officers/asked/{alert.id}" in notice.body and "Van thefts" in notice.body
+    assert reached(alert.id) == {"Bath": 1, "Border": 1}  # nothing yet
+
+    cross_border.decide_for_force(border["wilts_supervisor"], alert.id, approve=True)
+    # Trowbridge's resident now; the border resident already had it, so not again.
+    assert reached(alert.id) == {"Bath": 1, "Border": 1, "Trowbridge": 1}
+    ask = db.session.get(AlertForce, (alert.id, wilts.id))
+    assert (ask.status, ask.residents) == ("approved", 1) and ask.sent_at is not None
+    db.session.refresh(alert)
+    assert alert.recipient_count == 3
+    run_worker()
+    db.session.refresh(alert)
+    assert alert.status == "sent"
+    statuses = db.session.scalars(select(Delivery.status).where(Delivery.alert_id == alert.id))
+    assert set(statuses) == {"delivered"} or set(statuses) <= {"delivered", "sent"}
+    with pytest.raises(NotAllowed, match="already been approved"):
+        cross_border.decide_for_force(border["wilts_supervisor"], alert.id, approve=False)
+
+    # Each force's audit log has its own part.
+    events = dict(
+        db.session.execute(
+            select(AuditEvent.action, AuditEvent.force_id).where(
+                AuditEvent.action.in_(
+                    ["alert.force_asked", "alert.force_approved", "alert.sent_to_force"]
+                )
+            )
+        ).all()
+    )
+    default = border["supervisor"].force_id
+    assert events == {
+        "alert.force_asked": default,
+        "alert.force_approved": wilts.id,
+        "alert.sent_to_force": wilts.id,
+    }
+
+
+def test_approved_before_the_alert_goes_it_waits_for_the_send(app, border):
+    # A missing-person alert waits for its own force's approval.
+    alert = submit_alert(
+        border["officer"],
+        AlertDraft(shapes=BOTH, title="Missing: Sam", body="B", category="missing_person"),
+    ).alert
+    assert alert.status == "pending_approval"
+    wilts = border["force"]
+    cross_border.ask_force(border["supervisor"], alert.id, wilts.id)
+    cross_border.decide_for_force(border["wilts_supervisor"], alert.id, approve=True)
+    assert reached(alert.id) == {}  # nothing goes before its own force approves
+    approve_alert(border["other_supervisor"], alert.id)
+    assert reached(alert.id) == {"Bath": 1, "Border": 1, "Trowbridge": 1}
+
+
+def test_a_refusal_says_why_and_sends_nothing(app, border):
+    alert = submit_alert(border["officer"], AlertDraft(shapes=BOTH, title="Fly-tipping", body="B"))
+    alert = alert.alert
+    wilts = border["force"]
+    cross_border.ask_force(border["supervisor"], alert.id, wilts.id)
+    from app.services.alerts import AlertInvalid
+
+    with pytest.raises(AlertInvalid, match="Say why"):
+        cross_border.decide_for_force(border["wilts_supervisor"], alert.id, approve=False)
+    with pytest.raises(NotAllowed, match="Only a supervisor"):
+        cross_border.decide_for_force(border["wilts_officer"], alert.id, approve=True)
+    # The alert's own force cannot answer for the neighbour.
+    with pytest.raises(NotAllowed, match="no such alert"):
+        cross_border.decide_for_force(border["other_supervisor"], alert.id, approve=True)
+    cross_border.decide_for_force(
+        border["wilts_supervisor"], alert.id, approve=False, reason="We sent our own."
+    )
+    assert reached(alert.id) == {"Bath": 1, "Border": 1}
+    (neighbour,) = cross_border.neighbours_of(alert)
+    assert (neighbour.ask.status, neighbour.ask.reason) == ("refused", "We sent our own.")
+
+
+def test_a_cancelled_alert_cannot_be_approved_and_an_area_at_home_asks_nobody(app, border):
+    wilts = border["force"]
+    home = submit_alert(border["officer"], AlertDraft(shapes=BATH_ONLY, title="Home", body="B"))
+    assert cross_border.neighbours_of(home.alert) == []
+    with pytest.raises(NotAllowed, match="does not reach"):
+        cross_border.ask_force(border["supervisor"], home.alert.id, wilts.id)
+
+    alert = submit_alert(
+        border["officer"],
+        AlertDraft(shapes=BOTH, title="Missing: Jo", body="B", category="missing_person"),
+    ).alert
+    cross_border.ask_force(border["supervisor"], alert.id, wilts.id)
+    cancel_alert(border["supervisor"], alert.id)
+    with pytest.raises(NotAllowed, match="cancelled this alert"):
+        cross_border.decide_for_force(border["wilts_supervisor"], alert.id, approve=True)
+    assert reached(alert.id) == {}
+    with pytest.raises(NotAllowed, match="cancelled: nothing to ask"):
+        cross_border.ask_force(border["supervisor"], alert.id, wilts.id)
+
+
+def test_the_neighbour_sees_only_what_it_was_asked_on_its_pages(app, border):
+    wilts = border["force"]
+    asked = submit_alert(border["officer"], AlertDraft(shapes=BOTH, title="Asked", body="Lock"))
+    other = submit_alert(border["officer"], AlertDraft(shapes=BOTH, title="Not asked", body="B"))
+
+    ours = signed_in(app, border["supervisor"], "supervisor")
+    page = ours.get(f"/officers/alerts/{asked.alert.id}").text
+    assert "residents</h2>" in page and "Ask Wiltshire Police to send it" in page
+    token = form_token(ours, f"/officers/alerts/{asked.alert.id}")
+    answer = ours.post(
+        f"/officers/alerts/{asked.alert.id}/ask-force",
+        data={"csrf_token": token, "force_id": str(wilts.id)},
+    )
+    assert answer.status_code == 302
+    assert "waiting for their decision" in ours.get(f"/officers/alerts/{asked.alert.id}").text
+    # Not a force the area reaches, not a number: said, nothing asked.
+    bad = ours.post(
+        f"/officers/alerts/{asked.alert.id}/ask-force",
+        data={"csrf_token": token, "force_id": "99999999999"},
+        follow_redirects=True,
+    )
+    assert bad.status_code == 200 and "does not reach" in bad.text
+
+    theirs = signed_in(app, border["wilts_supervisor"], "supervisor")
+    approvals = theirs.get("/officers/approvals").text
+    assert "Asked by other forces" in approvals and "Asked" in approvals
+    assert "Not asked" not in approvals
+    assert '<span class="nav-count">(1)</span>' in approvals  # the waiting ask counts
+    page = theirs.get(f"/officers/asked/{asked.alert.id}")
+    assert page.status_code == 200
+    assert "Avon and Somerset Police ask you" in page.text and "Lock" in page.text
+    # The alert not asked about, and the alert's own page, are not theirs to see.
+    assert theirs.get(f"/officers/asked/{other.alert.id}").status_code == 404
+    assert theirs.get(f"/officers/alerts/{asked.alert.id}").status_code == 404
+    # An officer of theirs does not decide.
+    pc = signed_in(app, border["wilts_officer"], "officer")
+    assert pc.get(f"/officers/asked/{asked.alert.id}").status_code == 403
+
+    token = form_token(theirs, f"/officers/asked/{asked.alert.id}")
+    empty = theirs.post(
+        f"/officers/asked/{asked.alert.id}",
+        data={"csrf_token": token, "decision": "refuse", "reason": "  "},
+    )
+    assert empty.status_code == 400 and "Say why" in empty.text
+    done = theirs.post(
+        f"/officers/asked/{asked.alert.id}",
+        data={"csrf_token": token, "decision": "approve"},
+        follow_redirects=True,
+    )
+    assert "going to your residents now" in done.text
+    assert reached(asked.alert.id)["Trowbridge"] == 1
+    assert (
+        "approved: sent to 1 of their residents"
+        in ours.get(f"/officers/alerts/{asked.alert.id}").text
+    )
+    assert db.session.scalar(select(func.count()).select_from(AlertForce)) == 1
