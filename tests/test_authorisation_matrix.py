@@ -221,6 +221,7 @@ def request_for(world: World, client, rule, method: str, scope: str | None, role
         "admin.add_team_area": {"place": str(world.ward_id)},
         "inbox.answer": {"words": "Thank you."},
         "officers.decide_asked": {"decision": "approve"},
+        "admin.force": {"name": "Avon and Somerset", "contact": f"Call 101 ({n})"},
     }
     return client.post(path, data=forms.get(rule.endpoint, {}))
 

@@ -20,6 +20,7 @@ from wtforms import ValidationError
 from app.auth import role_required
 from app.extensions import csrf, db
 from app.models import ROLES, Officer, ResidentImport
+from app.services import forces
 from app.services.accounts import (
     AccountError,
     PasswordRefused,
@@ -44,6 +45,25 @@ bp = Blueprint("admin", __name__)
 @role_required("admin")
 def officers():
     return render_template("admin/officers.html", officers=find_officers())
+
+
+@bp.route("/force", methods=["GET", "POST"])
+@role_required("admin")
+def force():
+    """The administrator's own force's name, contact, website, CAP sender and prices."""
+    own = forces.force_by_id(current_user.force_id)
+    form, errors = forces.details_form(own), {}
+    if request.method == "POST":
+        form = {key: request.form.get(key, "") for key in forces.DETAILS}
+        try:
+            own, changed = forces.change_force_details(current_user, form)
+        except forces.ForceDetailsInvalid as refusal:
+            errors = refusal.errors
+        else:
+            flash("Saved." if changed else "Nothing changed.")
+            return redirect(url_for("admin.force"))
+    page = render_template("admin/force.html", force=own, form=form, errors=errors)
+    return page, 400 if errors else 200
 
 
 @bp.route("/officers/<int:officer_id>")

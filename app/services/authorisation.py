@@ -55,6 +55,10 @@ MATRIX: dict[str, tuple[tuple[str, str, str, str], str]] = {
     "admin.import": ((NO, NO, NO, ALL), "importing a subscriber list"),
     "admin.teams": ((NO, NO, NO, ALL), "teams, members, supervisors, permitted areas"),
     "admin.audit": ((NO, NO, NO, ALL), "the audit log and its CSV"),
+    "admin.force": (
+        (NO, NO, NO, ALL),
+        "the force's name, contact, website, CAP sender and prices",
+    ),
 }
 
 # Every staff route (endpoint) and the action it is. A route that is not here must be
@@ -108,6 +112,7 @@ ENDPOINTS: dict[str, str] = {
     "admin.import_run": "admin.import",
     "admin.import_rejected_csv": "admin.import",
     "admin.audit": "admin.audit",
+    "admin.force": "admin.force",
     "admin.audit_csv": "admin.audit",
     "admin.teams": "admin.teams",
     "admin.team": "admin.teams",

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urlsplit
 
 from flask import current_app, g, has_app_context
 from sqlalchemy import event
@@ -40,6 +42,8 @@ from app.models import (
     ResidentImport,
     Team,
 )
+from app.services.contacts import ContactRefused, normalise_email
+from app.services.text import checked_field
 from app.services.transaction import transaction
 
 # The rows that belong to one force: a member of staff's requests see only their own.
@@ -300,3 +304,128 @@ def add_force(
             details={"code": code, "name": name, "places_moved": moved},
         )
     return force, moved
+
+
+# --- a force's details, as its administrator changes them ----------------------------
+
+
+class ForceDetailsInvalid(ValueError):
+    """The details cannot be saved as given; `errors` maps each field to what to fix."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+# The fields an administrator may change, in the form's order. The code (its boundary)
+# and the slug (its public addresses) are set when the force is added.
+DETAILS = ("name", "name_cy", "contact", "website", "cap_sender", "sms_price", "voice_price")
+MAX_PRICE = Decimal("10")
+
+
+def details_form(force: Force) -> dict[str, str]:
+    """The force's details as the form shows them."""
+
+    def shown(value) -> str:
+        return "" if value is None else str(value)
+
+    return {
+        "name": force.name,
+        "name_cy": shown(force.name_cy),
+        "contact": force.contact,
+        "website": shown(force.website),
+        "cap_sender": shown(force.cap_sender),
+        "sms_price": shown(force.sms_price_per_segment),
+        "voice_price": shown(force.voice_price_per_minute),
+    }
+
+
+def change_force_details(admin: Officer, form: dict[str, str]) -> tuple[Force, list[str]]:
+    """Save the administrator's own force's details; (the force, the fields changed),
+    each change an audit event. Raises ForceDetailsInvalid with every mistake at once."""
+    errors: dict[str, str] = {}
+    name = checked_field(errors, "name", form.get("name"), "The name", max_length=100)
+    if not name and "name" not in errors:
+        errors["name"] = "Give the force's name, as the public know it."
+    name_cy = checked_field(
+        errors, "name_cy", form.get("name_cy"), "The Welsh name", max_length=100
+    )
+    contact = checked_field(
+        errors, "contact", form.get("contact"), "How the public reach you", max_length=200
+    )
+    if not contact and "contact" not in errors:
+        errors["contact"] = "Say how the public reach you, e.g. Call 101, or 999 in an emergency."
+    website = _website(errors, form.get("website"))
+    cap_sender = _cap_sender(errors, form.get("cap_sender"))
+    sms = _price(errors, "sms_price", form.get("sms_price"), "A text message part")
+    voice = _price(errors, "voice_price", form.get("voice_price"), "A minute of a call")
+    if errors:
+        raise ForceDetailsInvalid(errors)
+    with transaction():
+        force = db.session.get(Force, admin.force_id, with_for_update=True)
+        wanted = {
+            "name": name,
+            "name_cy": name_cy or None,
+            "contact": contact,
+            "website": website,
+            "cap_sender": cap_sender,
+            "sms_price_per_segment": sms,
+            "voice_price_per_minute": voice,
+        }
+        changed = [key for key, value in wanted.items() if getattr(force, key) != value]
+        for key in changed:
+            setattr(force, key, wanted[key])
+        if changed:
+            create_audit_event(
+                "force.changed",
+                actor_id=admin.id,
+                subject_type="force",
+                subject_id=force.id,
+                details={key: _for_log(wanted[key]) for key in changed},
+            )
+    g.pop("forces_by_id", None)
+    g.pop("default_force", None)
+    return force, changed
+
+
+def _for_log(value):
+    return str(value) if isinstance(value, Decimal) else value
+
+
+def _website(errors: dict[str, str], value: object) -> str | None:
+    text = checked_field(errors, "website", value, "The website", max_length=200)
+    if not text:
+        return None
+    parts = urlsplit(text)
+    if parts.scheme != "https" or not parts.hostname or any(c.isspace() for c in text):
+        errors["website"] = "Give the website's full address, starting https://"
+        return None
+    return text
+
+
+def _cap_sender(errors: dict[str, str], value: object) -> str | None:
+    text = checked_field(errors, "cap_sender", value, "The CAP sender", max_length=254)
+    if not text:
+        return None
+    try:
+        return normalise_email(text)
+    except ContactRefused as refusal:
+        errors["cap_sender"] = f"The CAP sender is an e-mail address. {refusal}"
+        return None
+
+
+def _price(errors: dict[str, str], key: str, value: object, label: str) -> Decimal | None:
+    text = checked_field(errors, key, value, label, max_length=20).lstrip("£").strip()
+    if not text:
+        return None
+    try:
+        price = Decimal(text)
+    except InvalidOperation:
+        price = None
+    if price is None or not price.is_finite() or not 0 <= price <= MAX_PRICE:
+        errors[key] = f"{label} costs pounds, like 0.04: from 0 to {MAX_PRICE}."
+        return None
+    if price.as_tuple().exponent < -4:
+        errors[key] = f"{label}: at most 4 decimal places, like 0.0375."
+        return None
+    return price

@@ -61,6 +61,16 @@ def test_staff_pages_fit_a_phone(page, sign_in_page, make_resident, worker_proce
     assert small_targets(page) == []
     assert axe_violations(page) == []
 
+    # The force's details: a refusal is said at its field, and the page still fits.
+    page.get_by_role("link", name="Staff").first.click()
+    page.get_by_role("link", name="Your force's details").click()
+    page.get_by_label("Website (optional)").fill("www.example.invalid")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#website-error")).to_contain_text("starting https://")
+    assert sideways(page) <= 0
+    assert small_targets(page) == []
+    assert axe_violations(page) == []
+
     page.goto("/officers/")
     expect(page.locator("#map .leaflet-control-zoom-in")).to_be_visible()
     assert sideways(page) <= 0

@@ -1,0 +1,95 @@
+"""A force's administrator changes its details (name, Welsh name, contact, website,
+CAP sender, prices) from the admin pages: saved and audited; each mistake said next to
+its field, nothing half-saved; and only their own force's."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import AuditEvent, Force
+from tests.factories import form_token, signed_in
+
+GOOD = {
+    "name": "Avon and Somerset",
+    "name_cy": "Avon a Gwlad yr Haf",
+    "contact": "Call 101, or 999 in an emergency. Textphone 18001 101.",
+    "website": "https://www.avonandsomerset.police.uk/",
+    "cap_sender": "alerts@avonandsomerset.police.example",
+    "sms_price": "0.0375",
+    "voice_price": "",
+}
+
+
+def post(client, form: dict):
+    token = form_token(client, "/admin/force")
+    return client.post("/admin/force", data={**form, "csrf_token": token})
+
+
+def test_an_administrator_changes_the_forces_details(app, make_officer, client):
+    admin = make_officer(role="admin")
+    staff = signed_in(app, admin, "admin")
+    page = staff.get("/admin/force")
+    assert page.status_code == 200 and 'value="Avon and Somerset"' in page.text
+    saved = post(staff, GOOD)
+    assert saved.status_code == 302
+    db.session.expire_all()
+    force = db.session.get(Force, admin.force_id)
+    assert force.contact == GOOD["contact"] and force.name_cy == "Avon a Gwlad yr Haf"
+    assert force.sms_price_per_segment == Decimal("0.0375")
+    assert force.voice_price_per_minute is None
+    (event,) = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "force.changed"))
+    assert event.actor_id == admin.id
+    assert set(event.details) == {
+        "contact",
+        "website",
+        "cap_sender",
+        "sms_price_per_segment",
+    }
+    assert "Saved." in staff.get("/admin/force").text
+    # Saving the same again changes nothing, and says so.
+    again = post(staff, GOOD)
+    assert again.status_code == 302
+    assert "Nothing changed." in staff.get("/admin/force").text
+
+
+def test_every_mistake_is_said_at_its_field_and_nothing_is_saved(app, make_officer):
+    admin = make_officer(role="admin")
+    staff = signed_in(app, admin, "admin")
+    before = db.session.get(Force, admin.force_id).contact
+    bad = {
+        "name": "\u200b",
+        "name_cy": "x" * 101,
+        "contact": "",
+        "website": "javascript:alert(1)",
+        "cap_sender": "not an address",
+        "sms_price": "NaN",
+        "voice_price": "0.000001",
+    }
+    refused = post(staff, bad)
+    assert refused.status_code == 400
+    for field in bad:
+        assert f'id="{field}-error"' in refused.text, field
+        assert f'href="#{field}"' in refused.text, field
+    assert "starting https://" in refused.text
+    assert "at most 4 decimal places" in refused.text
+    # What was typed is kept in the form, the force unchanged.
+    assert 'value="not an address"' in refused.text
+    db.session.expire_all()
+    assert db.session.get(Force, admin.force_id).contact == before
+    assert post(staff, {**GOOD, "sms_price": "11"}).status_code == 400
+    assert post(staff, {**GOOD, "sms_price": "-1"}).status_code == 400
+    assert post(staff, {**GOOD, "sms_price": "£0.05"}).status_code == 302
+
+
+def test_an_administrator_changes_only_their_own_force(app, make_officer, second_force):
+    ours = make_officer(role="admin", email="admin@avon.example")
+    theirs = make_officer(role="admin", email="admin@wilts.example", force_id=second_force.id)
+    staff = signed_in(app, theirs, "admin")
+    assert 'value="Wiltshire"' in staff.get("/admin/force").text
+    assert post(staff, {**GOOD, "name": "Wiltshire", "contact": "Ring 101"}).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Force, second_force.id).contact == "Ring 101"
+    assert db.session.get(Force, ours.force_id).contact != "Ring 101"
