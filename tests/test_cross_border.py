@@ -94,6 +94,12 @@ def test_an_approved_alert_reaches_the_neighbours_residents_once(app, border, ru
     assert set(statuses) == {"delivered"} or set(statuses) <= {"delivered", "sent"}
     with pytest.raises(NotAllowed, match="already been approved"):
         cross_border.decide_for_force(border["wilts_supervisor"], alert.id, approve=False)
+    # The all-clear to the same people reaches everyone the alert reached.
+    clear = submit_alert(
+        border["officer"],
+        AlertDraft(audience="parent", parent_id=alert.id, title="All clear", body="Caught."),
+    ).alert
+    assert reached(clear.id) == {"Bath": 1, "Border": 1, "Trowbridge": 1}
 
     # Each force's audit log has its own part.
     events = dict(
