@@ -23,7 +23,7 @@ from app.services.dispatch import sweep
 from tests.provider_fixtures import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-RECIPIENTS = 2_000
+RECIPIENTS = 1_000
 AREA = [{"kind": "circle", "center": [-2.588230, 51.451967], "radius_m": 500}]
 
 
