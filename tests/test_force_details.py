@@ -18,6 +18,8 @@ GOOD = {
     "contact": "Call 101, or 999 in an emergency. Textphone 18001 101.",
     "website": "https://www.avonandsomerset.police.uk/",
     "cap_sender": "alerts@avonandsomerset.police.example",
+    "consent_text": "I agree that Avon and Somerset Police may keep my details.",
+    "consent_text_cy": "",
     "sms_price": "0.0375",
     "voice_price": "",
 }
@@ -39,6 +41,7 @@ def test_an_administrator_changes_the_forces_details(app, make_officer, client):
     force = db.session.get(Force, admin.force_id)
     assert force.contact == GOOD["contact"] and force.name_cy == "Avon a Gwlad yr Haf"
     assert force.sms_price_per_segment == Decimal("0.0375")
+    assert force.consent_text == GOOD["consent_text"] and force.consent_text_cy is None
     assert force.voice_price_per_minute is None
     (event,) = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "force.changed"))
     assert event.actor_id == admin.id
@@ -46,6 +49,7 @@ def test_an_administrator_changes_the_forces_details(app, make_officer, client):
         "contact",
         "website",
         "cap_sender",
+        "consent_text",
         "sms_price_per_segment",
     }
     assert "Saved." in staff.get("/admin/force").text
@@ -79,6 +83,9 @@ def test_every_mistake_is_said_at_its_field_and_nothing_is_saved(app, make_offic
     assert 'value="not an address"' in refused.text
     db.session.expire_all()
     assert db.session.get(Force, admin.force_id).contact == before
+    # Welsh wording alone would leave English readers agreeing to nothing.
+    welsh_only = post(staff, {**GOOD, "consent_text": "", "consent_text_cy": "Rwy'n cytuno."})
+    assert welsh_only.status_code == 400 and "in English too" in welsh_only.text
     assert post(staff, {**GOOD, "sms_price": "11"}).status_code == 400
     assert post(staff, {**GOOD, "sms_price": "-1"}).status_code == 400
     assert post(staff, {**GOOD, "sms_price": "£0.05"}).status_code == 302

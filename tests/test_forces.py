@@ -497,3 +497,55 @@ def test_a_forces_teams_are_offered_its_own_districts_and_wards(app_ctx, second_
         "Somerset",
         "South Gloucestershire",
     }
+
+
+def test_a_resident_agrees_to_the_wording_of_the_forces_of_their_postcode(
+    app, client, second_force
+):
+    from app.services.registration import consent_statement
+    from tests.factories import csrf_token
+
+    own = "I agree that Wiltshire Police may hold my details under its own privacy notice."
+    second_force.consent_text = own
+    db.session.commit()
+    # Typed, the postcode's forces' statement replaces every force's on the form.
+    found = client.get("/register/postcode", query_string={"postcode": TROWBRIDGE}).json
+    assert (found["consent"], found["consent_for"]) == (own, str(second_force.id))
+    bath = client.get("/register/postcode", query_string={"postcode": BATH}).json
+    assert bath["consent"].startswith("I agree that Avon and Somerset Police may keep")
+    assert own not in bath["consent"]
+    # Before a postcode: every force's (its own words for a force that has them).
+    first = consent_statement()
+    assert "Avon and Somerset Police may keep" in first and own in first
+    assert own in client.get("/register").text
+
+    def sign_up(postcode: str, phone: str, consent_for: str | None) -> str:
+        data = {
+            "postcode": postcode,
+            "channels": ["sms"],
+            "sms_phone": phone,
+            "consent": "yes",
+            "csrf_token": csrf_token(client),
+        }
+        if consent_for is not None:
+            data["consent_for"] = consent_for
+        assert client.post("/register", data=data).status_code == 302
+        db.session.expire_all()
+        return db.session.scalars(
+            select(Resident.consent_text)
+            .join(ResidentChannel)
+            .where(ResidentChannel.address == f"+44{phone[1:].replace(' ', '')}")
+        ).one()
+
+    # The page said it showed Wiltshire's statement: that is what was agreed to.
+    assert sign_up(TROWBRIDGE, "07700 900171", str(second_force.id)) == own
+    # Without JavaScript the page showed every force's; a wrong claim is not believed.
+    assert sign_up(TROWBRIDGE, "07700 900172", None) == first
+    assert sign_up(TROWBRIDGE, "07700 900173", f"{second_force.id},1,x") == first
+    # A refused form keeps the statement of the postcode typed.
+    refused = client.post(
+        "/register",
+        data={"postcode": TROWBRIDGE, "csrf_token": csrf_token(client)},
+    )
+    assert refused.status_code == 400
+    assert own in refused.text and f'value="{second_force.id}"' in refused.text

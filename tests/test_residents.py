@@ -16,6 +16,7 @@ from app.extensions import db
 from app.models import (
     AuditEvent,
     Delivery,
+    Force,
     OutboxMessage,
     Resident,
     ResidentChannel,
@@ -172,6 +173,10 @@ def test_the_form_shows_the_place_a_postcode_is_in(client, app_ctx):
         "postcode": "BS1 6AD",
         "place": "Central ward, Bristol, City of",
         "forces": "Alerts for this place come from: Avon and Somerset.",
+        # The statement to agree to, for this place's force (the form shows it).
+        "consent": "I agree that Avon and Somerset Police may keep these details to send me "
+        "alerts, until I ask them to stop.",
+        "consent_for": str(db.session.scalar(select(Force.id))),
     }
     refused = client.get("/register/postcode?postcode=BA12 9AA")
     assert refused.status_code == 400 and "Wiltshire" in refused.json["error"]

@@ -41,8 +41,10 @@ class Force(db.Model):
     contact: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
     website: Mapped[str | None] = mapped_column(Text)
     cap_sender: Mapped[str | None] = mapped_column(Text)
-    # What residents agree to, shown as given (None: the service's own wording).
+    # What residents agree to, shown as given (None: the service's own wording), in
+    # English and Welsh (migration 0039; no Welsh: the English).
     consent_text: Mapped[str | None] = mapped_column(Text)
+    consent_text_cy: Mapped[str | None] = mapped_column(Text)
     # What the officer is told a message costs (None: the installation's settings).
     sms_price_per_segment: Mapped[Decimal | None] = mapped_column(Numeric(8, 4))
     voice_price_per_minute: Mapped[Decimal | None] = mapped_column(Numeric(8, 4))

@@ -28,6 +28,8 @@ from app.services.registration import (
     RegistrationForm,
     RegistrationInvalid,
     TooManySignUps,
+    consent_on_form,
+    consent_shown_for,
     consent_statement,
     find_interest_groups,
     register_resident,
@@ -89,7 +91,7 @@ def register():
                 form=form,
                 errors={"form": str(refusal)},
                 groups=find_interest_groups(),
-                consent=consent_statement(),
+                consent=consent_on_form(form.postcode),
             ), 429
         except RegistrationInvalid as invalid:
             errors = invalid.errors
@@ -110,7 +112,7 @@ def register():
         form=form,
         errors=errors,
         groups=find_interest_groups(),
-        consent=consent_statement(),
+        consent=consent_on_form(form.postcode),
     ), (400 if errors else 200)
 
 
@@ -127,7 +129,15 @@ def postcode_place():
         if checked.force_names
         else ""
     )
-    return jsonify(postcode=checked.postcode.display, place=checked.description, forces=who)
+    consent = consent_statement(checked.covering) if checked.covering else None
+    return jsonify(
+        postcode=checked.postcode.display,
+        place=checked.description,
+        forces=who,
+        # The sign-up form's statement for this place's forces, and which they are.
+        consent=consent,
+        consent_for=consent_shown_for(checked.covering) if consent else None,
+    )
 
 
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])

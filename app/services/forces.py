@@ -319,7 +319,17 @@ class ForceDetailsInvalid(ValueError):
 
 # The fields an administrator may change, in the form's order. The code (its boundary)
 # and the slug (its public addresses) are set when the force is added.
-DETAILS = ("name", "name_cy", "contact", "website", "cap_sender", "sms_price", "voice_price")
+DETAILS = (
+    "name",
+    "name_cy",
+    "contact",
+    "website",
+    "cap_sender",
+    "consent_text",
+    "consent_text_cy",
+    "sms_price",
+    "voice_price",
+)
 MAX_PRICE = Decimal("10")
 
 
@@ -335,6 +345,8 @@ def details_form(force: Force) -> dict[str, str]:
         "contact": force.contact,
         "website": shown(force.website),
         "cap_sender": shown(force.cap_sender),
+        "consent_text": shown(force.consent_text),
+        "consent_text_cy": shown(force.consent_text_cy),
         "sms_price": shown(force.sms_price_per_segment),
         "voice_price": shown(force.voice_price_per_minute),
     }
@@ -342,7 +354,9 @@ def details_form(force: Force) -> dict[str, str]:
 
 def change_force_details(admin: Officer, form: dict[str, str]) -> tuple[Force, list[str]]:
     """Save the administrator's own force's details; (the force, the fields changed),
-    each change an audit event. Raises ForceDetailsInvalid with every mistake at once."""
+    each change an audit event. The consent wording applies to residents who sign up
+    from then on (each resident keeps the words they agreed to). Raises
+    ForceDetailsInvalid with every mistake at once."""
     errors: dict[str, str] = {}
     name = checked_field(errors, "name", form.get("name"), "The name", max_length=100)
     if not name and "name" not in errors:
@@ -357,6 +371,20 @@ def change_force_details(admin: Officer, form: dict[str, str]) -> tuple[Force, l
         errors["contact"] = "Say how the public reach you, e.g. Call 101, or 999 in an emergency."
     website = _website(errors, form.get("website"))
     cap_sender = _cap_sender(errors, form.get("cap_sender"))
+    consent = checked_field(
+        errors, "consent_text", form.get("consent_text"), "The consent wording", max_length=1000
+    )
+    consent_cy = checked_field(
+        errors,
+        "consent_text_cy",
+        form.get("consent_text_cy"),
+        "The Welsh consent wording",
+        max_length=1000,
+    )
+    if consent_cy and not consent and "consent_text" not in errors:
+        errors["consent_text"] = (
+            "Give the consent wording in English too: residents who read English agree to it."
+        )
     sms = _price(errors, "sms_price", form.get("sms_price"), "A text message part")
     voice = _price(errors, "voice_price", form.get("voice_price"), "A minute of a call")
     if errors:
@@ -369,6 +397,8 @@ def change_force_details(admin: Officer, form: dict[str, str]) -> tuple[Force, l
             "contact": contact,
             "website": website,
             "cap_sender": cap_sender,
+            "consent_text": consent or None,
+            "consent_text_cy": consent_cy or None,
             "sms_price_per_segment": sms,
             "voice_price_per_minute": voice,
         }

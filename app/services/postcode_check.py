@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from app.dao import places as places_dao
-from app.models import Place, Postcode
+from app.models import Force, Place, Postcode
 from app.services import forces
 from app.services.text import TextRefused, checked_text
 from geo import postcodes
@@ -39,7 +39,14 @@ class CheckedPostcode:
     place_names: dict[str, str]
     in_force: bool | None  # None: nothing in the data says where it is
     # The forces whose areas hold it: who can message a resident there.
-    force_names: list[str] = field(default_factory=list)
+    covering: list[Force] = field(default_factory=list)
+
+    @property
+    def force_names(self) -> list[str]:
+        """Their names, in the page's language."""
+        from app.i18n import current
+
+        return [forces.display_name(force, current()) for force in self.covering]
 
     @property
     def description(self) -> str:
@@ -66,19 +73,17 @@ def check_postcode(text: str | None, *, require_in_force: bool = True) -> Checke
         postcode=postcode,
         place_names=places_dao.find_place_names_at(postcode),
         in_force=in_force,
-        force_names=_covering(postcode, areas) if in_force else [],
+        covering=_covering(postcode, areas) if in_force else [],
     )
 
 
-def _covering(postcode: Postcode, areas: list[Place]) -> list[str]:
-    """The names of the forces whose areas hold the postcode, in the page's language."""
-    from app.i18n import current
-
+def _covering(postcode: Postcode, areas: list[Place]) -> list[Force]:
+    """The forces whose areas hold the postcode."""
     by_code = {force.code: force for force in forces.find_forces()}
     return [
-        forces.display_name(by_code[area.code], current()) if area.code in by_code else area.name
+        by_code[area.code]
         for area in areas
-        if places_dao.is_postcode_in_force(postcode, area)
+        if area.code in by_code and places_dao.is_postcode_in_force(postcode, area)
     ]
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from app.dao.audit import create_audit_event
 from app.extensions import db
 from app.i18n import LANGUAGES, current, gettext, police
-from app.models import InterestGroup, Resident, ResidentChannel, ResidentLocation
+from app.models import Force, InterestGroup, Resident, ResidentChannel, ResidentLocation
 from app.services import forces
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
 from app.services.notices import queue_notices
@@ -26,25 +26,75 @@ CHANNEL_FIELDS = {"sms": "sms_phone", "voice": "voice_phone", "email": "email"}
 CONSENT_VERSION = "2026-11"
 
 
-def consent_statement() -> str:
-    """The statement in the page's language, as the resident reads and keeps it: it
-    names every force of the installation (a resident registers once, for whichever
-    forces cover their places)."""
-    every = forces.find_forces()
-    if len(every) <= 1:
+def consent_statement(chosen: list[Force] | None = None) -> str:
+    """The statement in the page's language, as the resident reads and keeps it, for
+    the forces that will message them (`chosen`: those whose areas hold their postcode)
+    or, before the postcode is known, every force of the installation. A force with
+    its own wording (set by its administrator) has its own words; the others share the
+    service's statement, which names them."""
+    every = chosen or forces.find_forces()
+    language = current()
+    own = {force.id: _own_wording(force, language) for force in every}
+    standard = [force for force in every if not own[force.id]]
+    if chosen is None and len(every) <= 1 and standard:
         named = police()
-    else:
-        language = current()
+    elif standard:
         names = [
             gettext("%(force)s Police", force=forces.display_name(force, language))
-            for force in every
+            for force in standard
         ]
-        named = gettext("%(some)s and %(last)s", some=", ".join(names[:-1]), last=names[-1])
-    return gettext(
-        "I agree that %(police)s may keep these details to send me alerts, "
-        "until I ask them to stop.",
-        police=named,
-    )
+        named = (
+            names[0]
+            if len(names) == 1
+            else gettext("%(some)s and %(last)s", some=", ".join(names[:-1]), last=names[-1])
+        )
+    statements = [own[force.id] for force in every if own[force.id]]
+    if standard:
+        statements.insert(
+            0,
+            gettext(
+                "I agree that %(police)s may keep these details to send me alerts, "
+                "until I ask them to stop.",
+                police=named,
+            ),
+        )
+    return " ".join(statements)
+
+
+def _own_wording(force: Force, language: str) -> str | None:
+    """The force's own consent wording in the language (no Welsh: its English)."""
+    if language == "cy" and force.consent_text_cy:
+        return force.consent_text_cy
+    return force.consent_text or None
+
+
+def agreed_statement(form: RegistrationForm, checked: CheckedPostcode | None) -> str:
+    """The statement the resident saw and agreed to: the one for their postcode's
+    forces, when the page says that is what it showed; else every force's, which is
+    what the page shows first (and all it shows without JavaScript)."""
+    shown = checked is not None and checked.covering
+    if shown and form.consent_for == consent_shown_for(checked.covering):
+        return consent_statement(checked.covering)
+    return consent_statement()
+
+
+def consent_on_form(postcode: str) -> tuple[str, str]:
+    """The statement the sign-up form shows, and which forces it is for: for the
+    postcode's forces once it is a postcode we cover, else every force's."""
+    if postcode:
+        try:
+            checked = check_postcode(postcode)
+        except PostcodeRefused:
+            checked = None
+        if checked is not None and checked.covering:
+            return consent_statement(checked.covering), consent_shown_for(checked.covering)
+    return consent_statement(), ""
+
+
+def consent_shown_for(chosen: list[Force]) -> str:
+    """What the form says the statement it shows was for ("3,5"): the page changes the
+    statement when the postcode is typed, and tells us so with this."""
+    return ",".join(str(force.id) for force in chosen)
 
 
 class AlreadyRegistered(Exception):
@@ -83,6 +133,9 @@ class RegistrationForm:
     quiet_from: str = "22:00"
     quiet_until: str = "07:00"
     language: str = ""  # "en" or "cy"; empty: the page's
+    # Which forces the statement the page showed was for (consent_shown_for); empty:
+    # every force's, as the page first shows it.
+    consent_for: str = ""
     # Fields whose text we refuse outright (a line break in a name, a NUL in a
     # postcode), with the message: never silently cleaned into something else.
     refused: dict[str, str] = field(default_factory=dict)
@@ -108,6 +161,7 @@ class RegistrationForm:
             quiet_from=clean_text(form.get("quiet_from"), max_length=5) or "22:00",
             quiet_until=clean_text(form.get("quiet_until"), max_length=5) or "07:00",
             language=form.get("language") if form.get("language") in LANGUAGES else current(),
+            consent_for=clean_text(form.get("consent_for"), max_length=200),
             refused=refused,
         )
 
@@ -194,7 +248,7 @@ def register_resident(
         language=form.language or current(),
         groups=groups,
         consent_version=CONSENT_VERSION,
-        consent_text=consent_statement(),
+        consent_text=agreed_statement(form, checked),
         consent_given_at=func.now(),
         quiet_from=quiet[0] if quiet else None,
         quiet_until=quiet[1] if quiet else None,

@@ -22,6 +22,14 @@
             (found.place ? found.postcode + ": " + found.place : found.postcode) + ". " +
             (found.forces ? found.forces + " " : "") + (postcode.dataset.found || "");
           place.className = found.error ? "field-error" : "hint";
+          // The statement agreed to is the one for this place's forces: shown, and the
+          // form says which it showed.
+          var statement = document.getElementById("consent-statement");
+          var shownFor = document.getElementById("consent-for");
+          if (found.consent && statement && shownFor) {
+            statement.textContent = found.consent;
+            shownFor.value = found.consent_for;
+          }
         })
         .catch(function () { place.textContent = ""; });
     };

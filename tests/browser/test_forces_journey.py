@@ -33,6 +33,12 @@ def test_the_sign_up_form_names_the_force_of_the_postcode(page, second_force):
     expect(page.locator("#postcode-place")).to_contain_text(
         "Alerts for this place come from: Wiltshire."
     )
+    # The statement to agree to names the force of the place, no longer every force.
+    expect(page.locator("#consent-statement")).to_have_text(
+        "I agree that Wiltshire Police may keep these details to send me alerts, "
+        "until I ask them to stop."
+    )
+    expect(page.locator("#consent-for")).to_have_value(str(second_force.id))
     postcode.fill(BATH)
     postcode.blur()
     expect(page.locator("#postcode-place")).to_contain_text(
