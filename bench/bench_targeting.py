@@ -28,8 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import (  # noqa: E402
     bench_app,
     bench_database,
+    boundaries_loaded,
     figures,
     gb_postcodes_loaded,
+    places_given_forces,
     quantiles,
 )
 
@@ -140,7 +142,9 @@ def main() -> None:
 
     with app.app_context():
         gb_postcodes_loaded(db, text)
+        boundaries_loaded(db, text)
         seed_residents(db, text, args.residents)
+        places_given_forces(db, text)
         force_id = db.session.scalar(text("SELECT default_force_id()"))
         centres = db.session.execute(
             text(
@@ -186,8 +190,10 @@ def main() -> None:
             # What the officer's screen runs: channels, one per address, per channel.
             return count_targets(db.session, Audience(force_id=force_id, area_wkb=wkb))["residents"]
 
-        def run(title: str, query) -> None:
+        def run(title: str, query) -> int:
+            """Print each kind of area's timings; return everyone found in all of them."""
             print(f"-- {title}")
+            total = 0
             for label, wkbs in areas.items():
                 millis, reached = [], []
                 for wkb in wkbs:
@@ -197,10 +203,15 @@ def main() -> None:
                 reached.sort()
                 median = reached[len(reached) // 2]
                 print(figures(label, millis) + f"   found: median {median:,}, max {reached[-1]:,}")
+                total += sum(reached)
+            return total
 
         run("resident locations in the area, first touch (cold)", spatial_only)
-        run("resident locations in the area, warm", spatial_only)
-        run("the officer's preview (channels, deduplicated), warm", preview)
+        located = run("resident locations in the area, warm", spatial_only)
+        previewed = run("the officer's preview (channels, deduplicated), warm", preview)
+        if located and not previewed:
+            # Timings of a preview that reaches nobody would say nothing.
+            sys.exit("The preview reached nobody the spatial scan found: no place has a force?")
         db.session.commit()
         print("CLUSTER resident_locations by its GiST index (a maintenance step)…", flush=True)
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

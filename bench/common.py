@@ -61,6 +61,47 @@ def gb_postcodes_loaded(db, text) -> None:
     db.session.commit()
 
 
+def boundaries_loaded(db, text) -> None:
+    """The shipped boundaries (the force's area and its districts) in the app's
+    database: a resident's place belongs to the force they say it is in (migration
+    0034), and without them no place has a force and an officer's preview reaches
+    nobody."""
+    if db.session.scalar(text("SELECT count(*) FROM places WHERE kind = 'force'")):
+        return
+    from app.cli.data import DATA_DIR, SHIPPED_PLACES, run_places_load
+
+    print("loading the shipped boundaries…", flush=True)
+    for spec in SHIPPED_PLACES:
+        run_places_load(DATA_DIR / spec.path, spec)
+    db.session.commit()
+
+
+def places_given_forces(db, text) -> None:
+    """Places seeded before their boundaries were loaded get their force, as migration
+    0034 gave existing places theirs: in one statement each, then the squares counted
+    again by force."""
+    if not db.session.scalar(
+        text("SELECT EXISTS (SELECT 1 FROM resident_locations WHERE force_id IS NULL)")
+    ):
+        return
+    print("giving every place its force…", flush=True)
+    started = time.perf_counter()
+    for statement in (
+        "ALTER TABLE resident_locations DISABLE TRIGGER targets_after_update",
+        "UPDATE resident_locations SET force_id = location_force(postcode, location)"
+        " WHERE force_id IS NULL",
+        "ALTER TABLE resident_locations ENABLE TRIGGER targets_after_update",
+        "UPDATE targets t SET force_id = l.force_id FROM resident_locations l"
+        " WHERE l.id = t.location_id AND t.force_id IS DISTINCT FROM l.force_id",
+        "SELECT recount_target_squares()",
+    ):
+        db.session.execute(text(statement))
+    db.session.commit()
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE resident_locations, targets, target_squares"))
+    print(f"  took {time.perf_counter() - started:.1f} s", flush=True)
+
+
 def quantiles(millis: list[float]) -> tuple[float, float]:
     """(median, p95) of timings, p95 as figures() takes it."""
     ordered = sorted(millis)

@@ -128,9 +128,46 @@ def _dirty_tables_sql(conn) -> str:
     return _DIRTY_SQL[0]
 
 
+_DEFAULT_FORCE: list[dict] = []
+# What an administrator may change of a force (app/services/forces.DETAILS, by column).
+_FORCE_DETAILS = (
+    "name",
+    "name_cy",
+    "contact",
+    "website",
+    "cap_sender",
+    "consent_text",
+    "consent_text_cy",
+    "sms_price_per_segment",
+    "voice_price_per_minute",
+)
+
+
+def _remember_default_force(app) -> None:
+    """The default force's details before any test ran, once."""
+    if _DEFAULT_FORCE:
+        return
+    columns = ", ".join(_FORCE_DETAILS)
+    with app.app_context(), db.engine.connect() as conn:
+        row = conn.execute(text(f"SELECT {columns} FROM forces WHERE is_default")).one()  # noqa: S608
+        _DEFAULT_FORCE.append(dict(row._mapping))
+
+
+def _restore_default_force(conn) -> None:
+    """The default force's details as the migrations made them, whatever a test set."""
+    values = ", ".join(f"{column} = :{column}" for column in _FORCE_DETAILS)
+    differs = " OR ".join(f"{column} IS DISTINCT FROM :{column}" for column in _FORCE_DETAILS)
+    conn.execute(
+        text(f"UPDATE forces SET {values} WHERE is_default AND ({differs})"),  # noqa: S608
+        _DEFAULT_FORCE[0],
+    )
+
+
 @pytest.fixture(autouse=True)
 def _isolated(request):
     """Empty tables and Redis after each test that used the app."""
+    if "app" in request.fixturenames:
+        _remember_default_force(request.getfixturevalue("app"))
     yield
     if "app" not in request.fixturenames:
         return
@@ -146,8 +183,10 @@ def _isolated(request):
                     dirty = conn.execute(text(_dirty_tables_sql(conn))).scalars().all()
                     if dirty:
                         conn.execute(text(f"TRUNCATE {', '.join(dirty)} RESTART IDENTITY CASCADE"))
-                    # Forces a test added (tests/test_forces.py); the default one stays.
+                    # Forces a test added (tests/test_forces.py); the default one stays,
+                    # as it was (tests/test_force_details.py changes its details).
                     conn.execute(text("DELETE FROM forces WHERE NOT is_default"))
+                    _restore_default_force(conn)
                 break
             except OperationalError:
                 if attempt == 4:
