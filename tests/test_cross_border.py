@@ -168,12 +168,39 @@ def test_a_cancelled_alert_cannot_be_approved_and_an_area_at_home_asks_nobody(ap
         AlertDraft(shapes=BOTH, title="Missing: Jo", body="B", category="missing_person"),
     ).alert
     cross_border.ask_force(border["supervisor"], alert.id, wilts.id)
+    from app.services.alerts import count_waiting_for
+
+    assert count_waiting_for(border["wilts_supervisor"]) == 1
     cancel_alert(border["supervisor"], alert.id)
+    # No longer waiting for Wiltshire's decision, and said so on its page.
+    assert count_waiting_for(border["wilts_supervisor"]) == 0
+    theirs = signed_in(app, border["wilts_supervisor"], "supervisor")
+    page = theirs.get(f"/officers/asked/{alert.id}").text
+    assert "have stopped this alert" in page and "Approve for our residents" not in page
     with pytest.raises(NotAllowed, match="cancelled this alert"):
         cross_border.decide_for_force(border["wilts_supervisor"], alert.id, approve=True)
     assert reached(alert.id) == {}
     with pytest.raises(NotAllowed, match="cancelled: nothing to ask"):
         cross_border.ask_force(border["supervisor"], alert.id, wilts.id)
+
+
+def test_once_the_all_clear_has_gone_nobody_new_hears_of_the_danger(app, border):
+    wilts = border["force"]
+    alert = submit_alert(border["officer"], AlertDraft(shapes=BOTH, title="Fire", body="B")).alert
+    cross_border.ask_force(border["supervisor"], alert.id, wilts.id)
+    submit_alert(
+        border["officer"],
+        AlertDraft(
+            audience="parent", parent_id=alert.id, category="all_clear", title="Out", body="B"
+        ),
+    )
+    with pytest.raises(NotAllowed, match="sent the all-clear"):
+        cross_border.decide_for_force(border["wilts_supervisor"], alert.id, approve=True)
+    assert "Trowbridge" not in reached(alert.id)
+    # Refusing is still possible: it closes the question.
+    cross_border.decide_for_force(
+        border["wilts_supervisor"], alert.id, approve=False, reason="Over now."
+    )
 
 
 def test_the_neighbour_sees_only_what_it_was_asked_on_its_pages(app, border):
@@ -215,6 +242,12 @@ def test_the_neighbour_sees_only_what_it_was_asked_on_its_pages(app, border):
     assert pc.get(f"/officers/asked/{asked.alert.id}").status_code == 403
 
     token = form_token(theirs, f"/officers/asked/{asked.alert.id}")
+    garbled = theirs.post(
+        f"/officers/asked/{asked.alert.id}",
+        data={"csrf_token": token, "decision": "maybe", "reason": "x"},
+    )
+    assert garbled.status_code == 400
+    assert db.session.get(AlertForce, (asked.alert.id, wilts.id)).status == "asked"
     empty = theirs.post(
         f"/officers/asked/{asked.alert.id}",
         data={"csrf_token": token, "decision": "refuse", "reason": "  "},
@@ -228,7 +261,7 @@ def test_the_neighbour_sees_only_what_it_was_asked_on_its_pages(app, border):
     assert "going to your residents now" in done.text
     assert reached(asked.alert.id)["Trowbridge"] == 1
     assert (
-        "approved: sent to 1 of their residents"
+        "approved: sent to fewer than 5 of their residents"
         in ours.get(f"/officers/alerts/{asked.alert.id}").text
     )
     assert db.session.scalar(select(func.count()).select_from(AlertForce)) == 1

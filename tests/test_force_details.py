@@ -86,6 +86,9 @@ def test_every_mistake_is_said_at_its_field_and_nothing_is_saved(app, make_offic
     # Welsh wording alone would leave English readers agreeing to nothing.
     welsh_only = post(staff, {**GOOD, "consent_text": "", "consent_text_cy": "Rwy'n cytuno."})
     assert welsh_only.status_code == 400 and "in English too" in welsh_only.text
+    # Not an address at all, another force's name: said, not a server error.
+    broken = post(staff, {**GOOD, "website": "https://["})
+    assert broken.status_code == 400 and "starting https://" in broken.text
     assert post(staff, {**GOOD, "sms_price": "11"}).status_code == 400
     assert post(staff, {**GOOD, "sms_price": "-1"}).status_code == 400
     assert post(staff, {**GOOD, "sms_price": "£0.05"}).status_code == 302
@@ -97,6 +100,9 @@ def test_an_administrator_changes_only_their_own_force(app, make_officer, second
     staff = signed_in(app, theirs, "admin")
     assert 'value="Wiltshire"' in staff.get("/admin/force").text
     assert post(staff, {**GOOD, "name": "Wiltshire", "contact": "Ring 101"}).status_code == 302
+    # Their own name only: not the neighbour's (their staff would be told "X Police ask").
+    taken = post(staff, {**GOOD, "name": "avon and somerset", "contact": "Ring 101"})
+    assert taken.status_code == 400 and "another force&#39;s name" in taken.text
     db.session.expire_all()
     assert db.session.get(Force, second_force.id).contact == "Ring 101"
     assert db.session.get(Force, ours.force_id).contact != "Ring 101"

@@ -24,6 +24,11 @@ def find_force_by_code(code: str) -> Force | None:
     return db.session.scalars(select(Force).where(Force.code == code)).first()
 
 
+def find_force_by_name(name: str) -> Force | None:
+    """The force of this name, whatever its case."""
+    return db.session.scalars(select(Force).where(func.lower(Force.name) == name.lower())).first()
+
+
 def find_forces() -> list[Force]:
     """Every force, the default first, then by name."""
     return list(db.session.scalars(select(Force).order_by(Force.is_default.desc(), Force.name)))
@@ -111,9 +116,16 @@ def find_asks_of(force_id: int, limit: int = 50) -> list[tuple[AlertForce, Alert
 
 
 def count_asks_waiting(force_id: int) -> int:
-    """How many alerts other forces asked this force to send wait for its decision."""
+    """How many alerts other forces asked this force to send wait for its decision (not
+    those their own force has since cancelled or rejected). The caller counts without
+    the force scope: the alerts are the other forces'."""
     return db.session.scalar(
         select(func.count())
         .select_from(AlertForce)
-        .where(AlertForce.force_id == force_id, AlertForce.status == "asked")
+        .join(Alert, Alert.id == AlertForce.alert_id)
+        .where(
+            AlertForce.force_id == force_id,
+            AlertForce.status == "asked",
+            Alert.status.not_in(("rejected", "cancelled")),
+        )
     )

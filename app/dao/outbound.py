@@ -408,6 +408,16 @@ def settle_reconciled(
 
 
 def mark_alert_sent_when_done(alert_id: int) -> None:
+    # The alert's row first, in a statement of its own: deliveries written under its
+    # lock meanwhile (a neighbouring force's residents, cross_border.py) are committed
+    # by then, and the check below, a new statement, sees them. Checked in the UPDATE
+    # alone, they would be missed: a waiting UPDATE rechecks the row, not its subquery.
+    locked = db.session.execute(
+        text("SELECT 1 FROM alerts WHERE id = :id AND status = 'sending' FOR UPDATE"),
+        {"id": alert_id},
+    ).first()
+    if locked is None:
+        return
     db.session.execute(
         text(
             """

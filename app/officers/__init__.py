@@ -298,7 +298,10 @@ def asked(alert_id: int):
 @role_required(*CROSS_BORDER)
 def decide_asked(alert_id: int):
     cross_border.find_asked_alert(current_user, alert_id) or abort(404)
-    approve = request.form.get("decision") == "approve"
+    decision = request.form.get("decision")
+    if decision not in ("approve", "refuse"):
+        abort(400, "Choose to approve or to refuse.")
+    approve = decision == "approve"
     try:
         decided = cross_border.decide_for_force(
             current_user, alert_id, approve=approve, reason=request.form.get("reason", "")

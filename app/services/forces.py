@@ -279,6 +279,8 @@ def add_force(
             raise ForceRefused(f"There is already a force with the code {code}.")
         if forces_dao.find_force_by_slug(slug) is not None:
             raise ForceRefused(f"There is already a force at /forces/{slug}: choose another slug.")
+        if forces_dao.find_force_by_name(name) is not None:
+            raise ForceRefused(f"There is already a force called {name}.")
         if places_dao.find_force(code) is None:
             raise ForceRefused(
                 f"No boundary is loaded for {code}: load it first with "
@@ -372,7 +374,12 @@ def change_force_details(admin: Officer, form: dict[str, str]) -> tuple[Force, l
     website = _website(errors, form.get("website"))
     cap_sender = _cap_sender(errors, form.get("cap_sender"))
     consent = checked_field(
-        errors, "consent_text", form.get("consent_text"), "The consent wording", max_length=1000
+        errors,
+        "consent_text",
+        form.get("consent_text"),
+        "The consent wording",
+        max_length=1000,
+        multiline=True,
     )
     consent_cy = checked_field(
         errors,
@@ -380,6 +387,7 @@ def change_force_details(admin: Officer, form: dict[str, str]) -> tuple[Force, l
         form.get("consent_text_cy"),
         "The Welsh consent wording",
         max_length=1000,
+        multiline=True,
     )
     if consent_cy and not consent and "consent_text" not in errors:
         errors["consent_text"] = (
@@ -391,6 +399,10 @@ def change_force_details(admin: Officer, form: dict[str, str]) -> tuple[Force, l
         raise ForceDetailsInvalid(errors)
     with transaction():
         force = db.session.get(Force, admin.force_id, with_for_update=True)
+        same = forces_dao.find_force_by_name(name)
+        if same is not None and same.id != force.id:
+            # Another force's name would let its staff be told "X Police ask you…".
+            raise ForceDetailsInvalid({"name": f"{same.name} is another force's name."})
         wanted = {
             "name": name,
             "name_cy": name_cy or None,
@@ -426,8 +438,12 @@ def _website(errors: dict[str, str], value: object) -> str | None:
     text = checked_field(errors, "website", value, "The website", max_length=200)
     if not text:
         return None
-    parts = urlsplit(text)
-    if parts.scheme != "https" or not parts.hostname or any(c.isspace() for c in text):
+    try:
+        parts = urlsplit(text)
+        hostname = parts.hostname
+    except ValueError:  # "https://[": not an address at all
+        hostname = None
+    if hostname is None or parts.scheme != "https" or any(c.isspace() for c in text):
         errors["website"] = "Give the website's full address, starting https://"
         return None
     return text

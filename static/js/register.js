@@ -10,10 +10,21 @@
   // Show the place a postcode is in as soon as it is typed, so a wrong one is caught.
   var postcode = document.getElementById("postcode");
   var place = document.getElementById("postcode-place");
+  // The statement agreed to: this place's forces' once the postcode is known, else the
+  // one the page came with; the form says which it shows (consent_for).
+  var statement = document.getElementById("consent-statement");
+  var shownFor = document.getElementById("consent-for");
+  var first = statement && { consent: statement.textContent, consent_for: shownFor.value };
+  function showStatement(found) {
+    if (!statement || !shownFor) { return; }
+    var shown = found || first;
+    statement.textContent = shown.consent;
+    shownFor.value = shown.consent_for;
+  }
   if (postcode && place) {
     var check = function () {
       var value = postcode.value.trim();
-      if (value.length < 5) { place.textContent = ""; return; }
+      if (value.length < 5) { place.textContent = ""; showStatement(null); return; }
       fetch(postcode.dataset.placeUrl + "?postcode=" + encodeURIComponent(value),
             { headers: { Accept: "application/json" }, credentials: "same-origin" })
         .then(function (r) { return r.json(); })
@@ -24,14 +35,9 @@
           place.className = found.error ? "field-error" : "hint";
           // The statement agreed to is the one for this place's forces: shown, and the
           // form says which it showed.
-          var statement = document.getElementById("consent-statement");
-          var shownFor = document.getElementById("consent-for");
-          if (found.consent && statement && shownFor) {
-            statement.textContent = found.consent;
-            shownFor.value = found.consent_for;
-          }
+          showStatement(found.consent ? found : null);
         })
-        .catch(function () { place.textContent = ""; });
+        .catch(function () { place.textContent = ""; showStatement(null); });
     };
     postcode.addEventListener("change", check);
     postcode.addEventListener("blur", check);

@@ -74,5 +74,7 @@ def test_two_forces_supervisors_send_an_alert_across_the_border(
         context.close()
 
     page.reload()
-    expect(page.locator("#forces")).to_contain_text("approved: sent to 1 of their residents.")
+    expect(page.locator("#forces")).to_contain_text(
+        "approved: sent to fewer than 5 of their residents."
+    )
     assert page.console_errors == []

@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.dao import forces as forces_dao
 from app.extensions import db
 from app.models import Alert, Officer
-from app.services import authorisation, teams
+from app.services import authorisation, forces, teams
 from app.services.alerts.drafts import AlertInvalid
 from app.services.alerts.lifecycle import (
     APPROVERS,
@@ -105,8 +105,10 @@ def count_waiting_for(officer: Officer) -> int | None:
         only = authorisation.list_filter(officer, "approvals.list")
         if only is not None:
             query = query.where(only)
-        # And what other forces ask this force to send (cross_border.py).
-        return db.session.scalar(query) + forces_dao.count_asks_waiting(officer.force_id)
+        waiting = db.session.scalar(query)
+        # And what other forces ask this force to send (cross_border.py): their alerts.
+        with forces.unscoped():
+            return waiting + forces_dao.count_asks_waiting(officer.force_id)
     except SQLAlchemyError:
         log.warning("approvals waiting not counted: the database did not answer")
         return None

@@ -27,6 +27,7 @@ from app.services.alerts.drafts import AlertInvalid
 from app.services.alerts.lifecycle import APPROVERS, NotAllowed, audit, is_test, lock_alert
 from app.services.alerts.sending import enqueue_safely, write_force_parts
 from app.services.alerts.targeting import audience_of, count_label, stored_area_geojson
+from app.services.alerts.threads import all_clear_sent
 from app.services.notices import create_notice, queue_notices
 from app.services.text import checked_field
 from app.services.transaction import read_only, transaction
@@ -42,6 +43,14 @@ class Neighbour:
 
     force: Force
     ask: AlertForce | None
+
+    @property
+    def residents_sent(self) -> str | None:
+        """How many of their residents it was sent to, as the asking force may read it:
+        their residents are not its own, so a small number is hidden as any preview's."""
+        if self.ask is None or self.ask.sent_at is None:
+            return None
+        return count_label(self.ask.residents or 0)
 
 
 def neighbours_of(alert: Alert) -> list[Neighbour]:
@@ -60,6 +69,7 @@ def may_ask(officer: Officer, alert: Alert) -> bool:
         authorisation.may(officer, "alert.ask_force", alert)
         and alert.status not in CLOSED
         and not is_test(alert)
+        and not all_clear_sent(alert)
     )
 
 
@@ -77,6 +87,8 @@ def ask_force(supervisor: Officer, alert_id: int, force_id: int) -> AlertForce:
             raise NotAllowed("Only an alert to an area drawn on the map can go across a border.")
         if alert.status in CLOSED:
             raise NotAllowed(f"This alert is {alert.status}: nothing to ask.")
+        if all_clear_sent(alert):
+            raise NotAllowed("The all-clear has gone for this alert: nothing to ask.")
         force = next(
             (n.force for n in neighbours_of(alert) if n.force.id == force_id and n.ask is None),
             None,
@@ -213,6 +225,12 @@ def decide_for_force(
             raise NotAllowed(
                 f"{forces.force_by_id(alert.force_id).name} Police have {alert.status} this "
                 "alert: there is nothing to decide."
+            )
+        if approve and all_clear_sent(alert):
+            # Their residents would hear of the danger and never that it is over.
+            raise NotAllowed(
+                f"{forces.force_by_id(alert.force_id).name} Police have sent the all-clear for "
+                "this alert: there is nothing left to send your residents."
             )
         if not approve and not reason:
             raise AlertInvalid({"reason": "Say why, so the other force knows what to do instead."})
