@@ -25,6 +25,7 @@ from sqlalchemy.exc import OperationalError
 
 from app import create_app  # noqa: E402
 from app.extensions import db, redis_store  # noqa: E402
+from app.services.forces import DETAIL_COLUMNS  # noqa: E402
 
 # Everything a test can write. Reference data (postcodes, places, data_loads) stays.
 MUTABLE_TABLES = (
@@ -129,18 +130,8 @@ def _dirty_tables_sql(conn) -> str:
 
 
 _DEFAULT_FORCE: list[dict] = []
-# What an administrator may change of a force (app/services/forces.DETAILS, by column).
-_FORCE_DETAILS = (
-    "name",
-    "name_cy",
-    "contact",
-    "website",
-    "cap_sender",
-    "consent_text",
-    "consent_text_cy",
-    "sms_price_per_segment",
-    "voice_price_per_minute",
-)
+# What an administrator may change of a force.
+_FORCE_DETAILS = DETAIL_COLUMNS
 
 
 def _remember_default_force(app) -> None:

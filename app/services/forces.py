@@ -332,6 +332,11 @@ DETAILS = (
     "sms_price",
     "voice_price",
 )
+# The form's fields as the forces table names them.
+DETAIL_COLUMNS = tuple(
+    {"sms_price": "sms_price_per_segment", "voice_price": "voice_price_per_minute"}.get(f, f)
+    for f in DETAILS
+)
 MAX_PRICE = Decimal("10")
 
 
