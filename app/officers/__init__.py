@@ -297,7 +297,7 @@ def asked(alert_id: int):
 @bp.route("/asked/<int:alert_id>", methods=["POST"])
 @role_required(*CROSS_BORDER)
 def decide_asked(alert_id: int):
-    cross_border.find_asked_alert(current_user, alert_id) or abort(404)
+    cross_border.is_asked_of(current_user, alert_id) or abort(404)
     decision = request.form.get("decision")
     if decision not in ("approve", "refuse"):
         abort(400, "Choose to approve or to refuse.")

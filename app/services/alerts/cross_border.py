@@ -65,12 +65,20 @@ def neighbours_of(alert: Alert) -> list[Neighbour]:
 
 
 def may_ask(officer: Officer, alert: Alert) -> bool:
-    return (
-        authorisation.may(officer, "alert.ask_force", alert)
-        and alert.status not in CLOSED
-        and not is_test(alert)
-        and not all_clear_sent(alert)
-    )
+    return _ask_refusal(officer, alert) is None
+
+
+def _ask_refusal(officer: Officer, alert: Alert) -> str | None:
+    """Why this officer may not ask another force about this alert now, or None."""
+    if not authorisation.may(officer, "alert.ask_force", alert):
+        return "Only a supervisor of this alert's team can ask another force to send it."
+    if is_test(alert) or alert.audience != "area" or alert.area is None:
+        return "Only an alert to an area drawn on the map can go across a border."
+    if alert.status in CLOSED:
+        return f"This alert is {alert.status}: nothing to ask."
+    if all_clear_sent(alert):
+        return "The all-clear has gone for this alert: nothing to ask."
+    return None
 
 
 def ask_force(supervisor: Officer, alert_id: int, force_id: int) -> AlertForce:
@@ -79,16 +87,9 @@ def ask_force(supervisor: Officer, alert_id: int, force_id: int) -> AlertForce:
     e-mail with a link. Raises NotAllowed with what to do instead."""
     with transaction():
         alert = lock_alert(alert_id)
-        if not authorisation.may(supervisor, "alert.ask_force", alert):
-            raise NotAllowed(
-                "Only a supervisor of this alert's team can ask another force to send it."
-            )
-        if is_test(alert) or alert.audience != "area" or alert.area is None:
-            raise NotAllowed("Only an alert to an area drawn on the map can go across a border.")
-        if alert.status in CLOSED:
-            raise NotAllowed(f"This alert is {alert.status}: nothing to ask.")
-        if all_clear_sent(alert):
-            raise NotAllowed("The all-clear has gone for this alert: nothing to ask.")
+        refused = _ask_refusal(supervisor, alert)
+        if refused is not None:
+            raise NotAllowed(refused)
         force = next(
             (n.force for n in neighbours_of(alert) if n.force.id == force_id and n.ask is None),
             None,
@@ -165,6 +166,15 @@ def find_asked(officer: Officer) -> list[Asked]:
             _asked(ask, alert, officer, with_area=False, count=ask.status == "asked")
             for ask, alert in found
         ]
+
+
+def is_asked_of(officer: Officer, alert_id: int) -> bool:
+    """Whether another force asked the officer's force about this alert (and the
+    officer decides such things): anything else is not theirs to see (404)."""
+    if officer.role not in APPROVERS:
+        return False
+    with read_only():
+        return forces_dao.find_ask(alert_id, officer.force_id) is not None
 
 
 def find_asked_alert(officer: Officer, alert_id: int) -> Asked | None:
