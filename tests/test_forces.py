@@ -549,3 +549,140 @@ def test_a_resident_agrees_to_the_wording_of_the_forces_of_their_postcode(
     )
     assert refused.status_code == 400
     assert own in refused.text and f'value="{second_force.id}"' in refused.text
+
+
+# Who the targets table should hold, by its definition, with each place's force and
+# without the forces a resident stopped (migrations 0034, 0036).
+TARGETS_BY_DEFINITION = """
+SELECT c.resident_id, l.id, c.channel, c.address, l.force_id
+FROM resident_channels c
+JOIN residents r ON r.id = c.resident_id AND r.paused_at IS NULL
+JOIN resident_locations l ON l.resident_id = c.resident_id
+WHERE c.unsubscribed_at IS NULL AND c.verified_at IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM resident_force_stops s
+                  WHERE s.resident_id = c.resident_id AND s.force_id = l.force_id)
+ORDER BY 1, 2, 3, 4
+"""
+TARGETS = """
+SELECT resident_id, location_id, channel, address, force_id FROM targets ORDER BY 1, 2, 3, 4
+"""
+SQUARES = """
+SELECT force_id, i, j, group_ids, channels, n FROM target_squares WHERE n <> 0
+ORDER BY 1, 2, 3, 4, 5
+"""
+
+
+def _move_district(district: str, to: int) -> None:
+    """The newest force areas changed as a reloaded boundary would change them: the
+    district named by force `to` and no other."""
+    db.session.execute(
+        text(
+            """
+            UPDATE places p SET properties = jsonb_set(p.properties, '{constituent_lad23cd}',
+                CASE WHEN f.id = :to
+                     THEN (p.properties -> 'constituent_lad23cd') || to_jsonb(CAST(:d AS text))
+                     ELSE (p.properties -> 'constituent_lad23cd') - CAST(:d AS text) END)
+            FROM forces f
+            WHERE p.kind = 'force' AND p.code = f.code
+              AND p.release = (SELECT max(release) FROM places q
+                               WHERE q.kind = 'force' AND q.code = f.code)
+            """
+        ),
+        {"d": district, "to": to},
+    )
+
+
+def test_a_reloaded_force_area_moves_places_targets_and_squares_together(
+    app_ctx, make_resident, second_force
+):
+    from app.dao.forces import reassign_location_forces
+
+    default = default_force_id()
+    stays = make_resident(postcode=TROWBRIDGE, sms="+447700900201")
+    moves = make_resident(postcode=BATH, sms="+447700900202", email="moves@example.invalid")
+    both = make_resident(postcode=BATH, also=(TROWBRIDGE,), sms="+447700900203")
+    # A resident of Bath who had stopped hearing from Wiltshire (when their Trowbridge
+    # place was Wiltshire's, say).
+    stopped = make_resident(postcode=BATH, sms="+447700900204")
+    db.session.execute(
+        text("INSERT INTO resident_force_stops (resident_id, force_id) VALUES (:r, :f)"),
+        {"r": stopped.id, "f": second_force.id},
+    )
+    db.session.commit()
+    bath_district = db.session.scalar(
+        text("SELECT admin_district_code FROM postcodes WHERE postcode = 'BA11RG'")
+    )
+
+    # Places whose postcode no district holds (not in the directory): one on Salisbury
+    # Plain, inside Wiltshire's area; one in the Bristol Channel, in no force's area,
+    # nearest Avon and Somerset's. Their force is lost, as if never decided.
+    for point in ((-1.85, 51.25), (-3.3, 51.3)):
+        db.session.execute(
+            text(
+                "INSERT INTO resident_locations (resident_id, label, postcode, location)"
+                " VALUES (:r, 'Field', 'ZZ99 9ZZ', ST_Transform(ST_SetSRID("
+                "ST_MakePoint(:x, :y), 4326), 27700))"
+            ),
+            {"r": stays.id, "x": point[0], "y": point[1]},
+        )
+    db.session.execute(
+        text("UPDATE resident_locations SET force_id = NULL WHERE postcode = 'ZZ99 9ZZ'")
+    )
+    db.session.commit()
+
+    _move_district(bath_district, to=second_force.id)
+    moved = reassign_location_forces()
+    db.session.commit()
+
+    assert moved == 5  # the Bath places of moves, both and stopped; the two fields
+    assert sorted(
+        db.session.execute(
+            text(
+                "SELECT ST_X(ST_Transform(location, 4326)) > -2, force_id"
+                " FROM resident_locations WHERE postcode = 'ZZ99 9ZZ'"
+            )
+        ).all()
+    ) == [(False, default), (True, second_force.id)]
+    assert _force_of_places(moves) == {"BA11RG": second_force.id}
+    assert _force_of_places(both) == {"BA11RG": second_force.id, "BA146AA": second_force.id}
+    assert _force_of_places(stays)["BA146AA"] == second_force.id
+    # Every place is the force location_force() gives it, one by one.
+    assert not db.session.scalar(
+        text(
+            "SELECT count(*) FROM resident_locations"
+            " WHERE force_id IS DISTINCT FROM location_force(postcode, location)"
+        )
+    )
+    # The targets are what their definition says: the stopped resident's Bath place no
+    # longer reaches them (it is now Wiltshire's), the others are Wiltshire's.
+    assert (
+        db.session.execute(text(TARGETS)).all()
+        == db.session.execute(text(TARGETS_BY_DEFINITION)).all()
+    )
+    assert not db.session.scalar(
+        text("SELECT count(*) FROM targets WHERE resident_id = :r"), {"r": stopped.id}
+    )
+    # The squares counted ahead are what a count from scratch gives.
+    kept = db.session.execute(text(SQUARES)).all()
+    assert {row.force_id for row in kept} == {second_force.id}
+    db.session.execute(text("SELECT recount_target_squares()"))
+    assert db.session.execute(text(SQUARES)).all() == kept
+    db.session.rollback()
+
+    # Moved back: the stopped resident hears from Avon and Somerset again.
+    _move_district(bath_district, to=default)
+    assert reassign_location_forces() == 3
+    db.session.commit()
+    assert _force_of_places(stopped) == {"BA11RG": default}
+    assert (
+        db.session.execute(text(TARGETS)).all()
+        == db.session.execute(text(TARGETS_BY_DEFINITION)).all()
+    )
+    assert db.session.scalar(
+        text("SELECT count(*) FROM targets WHERE resident_id = :r"), {"r": stopped.id}
+    )
+    kept = db.session.execute(text(SQUARES)).all()
+    db.session.execute(text("SELECT recount_target_squares()"))
+    assert db.session.execute(text(SQUARES)).all() == kept
+    # Nothing to move: nothing changes.
+    assert reassign_location_forces() == 0
