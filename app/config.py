@@ -27,6 +27,25 @@ def _bool(name: str, default: bool) -> bool:
     return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
 
 
+def _sso_providers() -> dict[str, dict[str, str]]:
+    """More identity providers than the first (SSO_*), one for each force that has its
+    own: SSO_PROVIDERS="wiltshire, devon-and-cornwall" names them, and each is set by
+    SSO_<NAME>_ISSUER, SSO_<NAME>_CLIENT_ID... (the name upper-cased, hyphens as
+    underscores): {name: {"ISSUER": ..., "CLIENT_ID": ..., ...}}. app/services/sso.py
+    checks them."""
+    providers = {}
+    for name in (_env("SSO_PROVIDERS") or "").replace("\n", ",").split(","):
+        name = name.strip().lower()
+        if name:
+            prefix = "SSO_" + name.upper().replace("-", "_") + "_"
+            providers[name] = {
+                key.removeprefix(prefix): value
+                for key, value in os.environ.items()
+                if key.startswith(prefix) and value != ""
+            }
+    return providers
+
+
 class Config:
     ENV_NAME = "base"
     SECRET_KEY = _env("SECRET_KEY")
@@ -290,6 +309,8 @@ class Config:
     SSO_PROVIDER_NAME = _env("SSO_PROVIDER_NAME", "your force account")
     SSO_LINK_BY_EMAIL = _env("SSO_LINK_BY_EMAIL", "") in ("1", "true", "yes")
     SSO_TIMEOUT_SECONDS = float(_env("SSO_TIMEOUT_SECONDS", "10"))
+    # Forces with identity providers of their own (README, "Single sign-on").
+    SSO_PROVIDERS = _sso_providers()
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

@@ -77,29 +77,20 @@ def boundaries_loaded(db, text) -> None:
 
 
 def places_given_forces(db, text) -> None:
-    """Places seeded before their boundaries were loaded get their force, as migration
-    0034 gave existing places theirs: in one statement each, then the squares counted
-    again by force."""
+    """Places seeded before their boundaries were loaded get their force, with their
+    targets and the squares counted ahead, as adding a force gives them theirs
+    (reassign_location_forces, migration 0040)."""
     if not db.session.scalar(
         text("SELECT EXISTS (SELECT 1 FROM resident_locations WHERE force_id IS NULL)")
     ):
         return
     print("giving every place its force…", flush=True)
     started = time.perf_counter()
-    for statement in (
-        "ALTER TABLE resident_locations DISABLE TRIGGER targets_after_update",
-        "UPDATE resident_locations SET force_id = location_force(postcode, location)"
-        " WHERE force_id IS NULL",
-        "ALTER TABLE resident_locations ENABLE TRIGGER targets_after_update",
-        "UPDATE targets t SET force_id = l.force_id FROM resident_locations l"
-        " WHERE l.id = t.location_id AND t.force_id IS DISTINCT FROM l.force_id",
-        "SELECT recount_target_squares()",
-    ):
-        db.session.execute(text(statement))
+    moved = db.session.scalar(text("SELECT reassign_location_forces()"))
     db.session.commit()
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE resident_locations, targets, target_squares"))
-    print(f"  took {time.perf_counter() - started:.1f} s", flush=True)
+    print(f"  {moved:,} places took {time.perf_counter() - started:.1f} s", flush=True)
 
 
 def quantiles(millis: list[float]) -> tuple[float, float]:

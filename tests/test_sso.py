@@ -17,8 +17,8 @@ from app.extensions import db
 from app.models import AuditEvent, Officer, OfficerIdentity
 from app.services.accounts import set_officer_active_by_email
 from app.services.sso import NO_PASSWORD, SsoMisconfigured, parse_role_map, role_for
-from tests.factories import PASSWORDS
-from tests.oidc_provider import sso_configured
+from tests.factories import PASSWORDS, default_force_id
+from tests.oidc_provider import LoopbackProvider, sso_configured
 
 
 @pytest.fixture
@@ -27,20 +27,21 @@ def provider(app, app_ctx):
         yield provider
 
 
-def start(client, provider) -> str:
-    """Press "Sign in with…", let the provider approve: the callback URL it sends back."""
-    out = client.get("/sso/login")
+def start(client, provider, at: str = "/sso") -> str:
+    """Press "Sign in with…" (the provider's at /sso, or at /sso/<name>), let the
+    provider approve: the callback URL it sends back."""
+    out = client.get(f"{at}/login")
     assert out.status_code == 302, out.text
     assert out.location.startswith(provider.issuer + "/authorize?")
     approved = requests.get(out.location, allow_redirects=False, timeout=5)
     assert approved.status_code == 302, approved.text
     back = urlsplit(approved.headers["Location"])
-    assert back.path == "/sso/callback"
+    assert back.path == f"{at}/callback"
     return f"{back.path}?{back.query}"
 
 
-def sign_in(client, provider):
-    return client.get(start(client, provider))
+def sign_in(client, provider, at: str = "/sso"):
+    return client.get(start(client, provider, at))
 
 
 def refusals() -> list[AuditEvent]:
@@ -427,3 +428,125 @@ def test_single_sign_on_makes_and_links_accounts_of_its_own_force_only(
     fresh = app.test_client()
     page = message_on_sign_in_page(fresh, sign_in(fresh, provider))
     assert "SSO_FORCE names no force" in page
+
+
+# --- a provider for each force (SSO_PROVIDERS) -------------------------------------------
+
+
+@pytest.fixture
+def wiltshire_provider(app, provider, second_force, monkeypatch):
+    """A second provider on loopback, Wiltshire's own, beside the first (the default
+    force's): as a regional installation sets it up."""
+    other = LoopbackProvider(client_id="community-alerts-wiltshire").start()
+    other.redirect_uris = [app.config["PUBLIC_BASE_URL"].rstrip("/") + "/sso/wiltshire/callback"]
+    other.user = {
+        "sub": "wilts-0001",
+        "email": "pc.wilts@police.example",
+        "name": "PC Wilts",
+        "roles": ["Wilts-Sergeants"],
+    }
+    monkeypatch.setitem(
+        app.config,
+        "SSO_PROVIDERS",
+        {
+            "wiltshire": {
+                "ISSUER": other.issuer,
+                "CLIENT_ID": other.client_id,
+                "CLIENT_SECRET": other.client_secret,
+                "ROLE_MAP": "Wilts-Sergeants=supervisor",
+            }
+        },
+    )
+    yield other
+    other.stop()
+
+
+def test_each_force_signs_its_staff_in_through_its_own_provider(
+    app, client, provider, wiltshire_provider, second_force
+):
+    # The sign-in page offers both, the second named by its force.
+    page = html.unescape(client.get("/sign-in").text)
+    assert 'href="/sso/login"' in page and "Sign in with Loopback ID" in page
+    assert 'href="/sso/wiltshire/login"' in page
+    assert "Sign in with Wiltshire Police account" in page
+    # Through Wiltshire's: an account of Wiltshire, its role by Wiltshire's own map.
+    answer = sign_in(client, wiltshire_provider, at="/sso/wiltshire")
+    assert answer.status_code == 302 and urlsplit(answer.location).path == "/officers/"
+    [made] = officers()
+    assert (made.email, made.role, made.force_id) == (
+        "pc.wilts@police.example",
+        "supervisor",
+        second_force.id,
+    )
+    [identity] = db.session.scalars(select(OfficerIdentity)).all()
+    assert identity.issuer == wiltshire_provider.issuer
+    signed_in = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "officer.signed_in")
+    ).one()
+    assert signed_in.details == {"method": "single sign-on", "provider": "wiltshire"}
+    # The first provider still makes the default force's accounts.
+    sign_in(app.test_client(), provider)
+    assert [o.force_id for o in officers()] == [second_force.id, default_force_id()]
+    # Wiltshire's map knows nothing of the first provider's groups.
+    wiltshire_provider.user.update(sub="wilts-0002", email="x@police.example", roles=["CA.Admin"])
+    fresh = app.test_client()
+    text = message_on_sign_in_page(fresh, sign_in(fresh, wiltshire_provider, at="/sso/wiltshire"))
+    assert "not in a group that may use" in text
+    assert refusals()[-1].details["provider"] == "wiltshire"
+
+
+def test_one_providers_answer_is_not_taken_at_anothers_callback(
+    app, client, provider, wiltshire_provider
+):
+    # Started with the first provider, its answer brought to Wiltshire's callback.
+    callback = start(client, provider)
+    moved = callback.replace("/sso/callback", "/sso/wiltshire/callback")
+    text = message_on_sign_in_page(client, client.get(moved))
+    assert "already been used, or was started in another browser" in text
+    assert refusals()[-1].details == {"reason": "state_mismatch", "provider": "wiltshire"}
+    assert officers() == [] and wiltshire_provider.token_requests == []
+
+
+def test_a_provider_signs_in_its_own_forces_accounts_only(
+    app, client, provider, second_force, monkeypatch
+):
+    sign_in(client, provider)
+    [officer] = officers()
+    # Its settings now say it is Wiltshire's: the default force's account stays out.
+    monkeypatch.setitem(app.config, "SSO_FORCE", "wiltshire")
+    fresh = app.test_client()
+    text = message_on_sign_in_page(fresh, sign_in(fresh, provider))
+    assert "signs in Wiltshire Police staff only" in text
+    refusal = refusals()[-1]
+    assert (refusal.details["reason"], refusal.subject_id) == ("other_force", str(officer.id))
+
+
+def test_a_provider_named_but_not_set_up_is_a_message_and_a_logged_setting(
+    app, client, provider, second_force, monkeypatch, caplog
+):
+    monkeypatch.setitem(
+        app.config, "SSO_PROVIDERS", {"wiltshire": {"ISSUER": provider.issuer, "CLIENT_ID": "x"}}
+    )
+    with caplog.at_level(logging.ERROR):
+        answer = client.get("/sso/wiltshire/login")
+    assert "is not working just now" in message_on_sign_in_page(client, answer)
+    assert "SSO_WILTSHIRE_ROLE_MAP is not set" in caplog.text
+    assert refusals()[-1].details == {"reason": "misconfigured", "provider": "wiltshire"}
+    assert provider.authorize_requests == []
+    # A name it does not hold is no page; nor is anything else after /sso/.
+    for path in ("/sso/devon/login", "/sso/devon/callback", "/sso/WILTSHIRE/login"):
+        assert client.get(path).status_code == 404, path
+
+
+def test_providers_are_read_from_the_environment(monkeypatch):
+    from app.config import _sso_providers
+
+    monkeypatch.setenv("SSO_PROVIDERS", " wiltshire ,\nDevon-and-Cornwall,")
+    monkeypatch.setenv("SSO_WILTSHIRE_ISSUER", "https://id.wiltshire.example")
+    monkeypatch.setenv("SSO_WILTSHIRE_CLIENT_ID", "ca")
+    monkeypatch.setenv("SSO_WILTSHIRE_PROVIDER_NAME", "")
+    monkeypatch.setenv("SSO_DEVON_AND_CORNWALL_FORCE", "devon-and-cornwall")
+    assert _sso_providers() == {
+        "wiltshire": {"ISSUER": "https://id.wiltshire.example", "CLIENT_ID": "ca"},
+        "devon-and-cornwall": {"FORCE": "devon-and-cornwall"},
+    }

@@ -23,6 +23,7 @@ the person can act on. Nothing of the token, and no e-mail address, goes in the 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -82,6 +83,10 @@ class SsoRefused(Exception):
 
 @dataclass(frozen=True)
 class SsoSettings:
+    # "" for the first provider (SSO_*), else its name in SSO_PROVIDERS.
+    key: str
+    # The slug of the force whose staff it signs in (None: the default force).
+    force: str | None
     issuer: str
     discovery_url: str
     client_id: str
@@ -116,35 +121,111 @@ def parse_role_map(text: str) -> dict[str, str]:
     return mapping
 
 
-def settings() -> SsoSettings | None:
-    """The single sign-on settings, or None when it is not set up. Raises
-    SsoMisconfigured when it is set up wrongly."""
+# A provider's name in SSO_PROVIDERS: its web addresses (/sso/<name>/login) and settings.
+PROVIDER_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
+TRUE = ("1", "true", "yes", "on")
+
+
+def settings(key: str = "") -> SsoSettings | None:
+    """A provider's settings: the first (SSO_*, key ""), or one named in SSO_PROVIDERS;
+    None when it is not set up. Raises SsoMisconfigured when it is set up wrongly."""
     config = current_app.config
-    issuer, client_id = config.get("SSO_ISSUER"), config.get("SSO_CLIENT_ID")
-    if not issuer or not client_id:
+    if not key:
+        issuer, client_id = config.get("SSO_ISSUER"), config.get("SSO_CLIENT_ID")
+        if not issuer or not client_id:
+            return None
+        return _settings(
+            "",
+            {
+                name: config.get(f"SSO_{name}")
+                for name in (
+                    "ISSUER",
+                    "DISCOVERY_URL",
+                    "CLIENT_ID",
+                    "CLIENT_SECRET",
+                    "SCOPES",
+                    "ROLES_CLAIM",
+                    "ROLE_MAP",
+                    "EMAIL_CLAIM",
+                    "PROVIDER_NAME",
+                    "LINK_BY_EMAIL",
+                    "FORCE",
+                    "TIMEOUT_SECONDS",
+                )
+            },
+        )
+    values = (config.get("SSO_PROVIDERS") or {}).get(key)
+    if values is None or not PROVIDER_NAME.match(key):
         return None
+    prefix = f"SSO_{key.upper().replace('-', '_')}_"
+    for name in ("ISSUER", "CLIENT_ID", "ROLE_MAP"):
+        if not values.get(name):
+            raise SsoMisconfigured(f"{prefix}{name} is not set (SSO_PROVIDERS names {key})")
+    # How a token is read may be shared with the first provider; who it is, its
+    # secret, its roles and its force are each provider's own.
+    shared = {
+        name: config.get(f"SSO_{name}")
+        for name in ("SCOPES", "ROLES_CLAIM", "EMAIL_CLAIM", "TIMEOUT_SECONDS")
+    }
+    return _settings(key, shared | {"FORCE": key} | dict(values))
+
+
+def _settings(key: str, values: dict) -> SsoSettings:
+    issuer = values["ISSUER"]
+    link = values.get("LINK_BY_EMAIL")
+    try:
+        timeout = float(values.get("TIMEOUT_SECONDS") or 10)
+    except ValueError:
+        raise SsoMisconfigured("a single sign-on TIMEOUT_SECONDS is not a number") from None
     return SsoSettings(
+        key=key,
+        force=values.get("FORCE") or None,
         issuer=issuer,
-        discovery_url=config.get("SSO_DISCOVERY_URL")
+        discovery_url=values.get("DISCOVERY_URL")
         or issuer.rstrip("/") + "/.well-known/openid-configuration",
-        client_id=client_id,
-        client_secret=config.get("SSO_CLIENT_SECRET"),
-        scopes=config.get("SSO_SCOPES") or "openid profile email",
-        roles_claim=config.get("SSO_ROLES_CLAIM") or "roles",
-        role_map=parse_role_map(config.get("SSO_ROLE_MAP", "")),
-        email_claim=config.get("SSO_EMAIL_CLAIM") or "email",
-        provider_name=config.get("SSO_PROVIDER_NAME") or "your force account",
-        link_by_email=bool(config.get("SSO_LINK_BY_EMAIL")),
-        timeout=float(config.get("SSO_TIMEOUT_SECONDS") or 10),
+        client_id=values["CLIENT_ID"],
+        client_secret=values.get("CLIENT_SECRET"),
+        scopes=values.get("SCOPES") or "openid profile email",
+        roles_claim=values.get("ROLES_CLAIM") or "roles",
+        role_map=parse_role_map(values.get("ROLE_MAP") or ""),
+        email_claim=values.get("EMAIL_CLAIM") or "email",
+        provider_name=values.get("PROVIDER_NAME") or "your force account",
+        link_by_email=link is True or str(link or "").strip().lower() in TRUE,
+        timeout=timeout,
     )
 
 
-def provider_name() -> str | None:
-    """What the sign-in page's button names, or None when single sign-on is off."""
+@dataclass(frozen=True)
+class Button:
+    """A "Sign in with …" button of the sign-in page."""
+
+    key: str
+    name: str
+
+
+def buttons() -> list[Button]:
+    """The sign-in page's buttons: one per provider set up, the first first. A
+    provider set up wrongly gets none (its error is logged when it is tried)."""
     config = current_app.config
-    if not config.get("SSO_ISSUER") or not config.get("SSO_CLIENT_ID"):
-        return None
-    return config.get("SSO_PROVIDER_NAME") or "your force account"
+    found = []
+    if config.get("SSO_ISSUER") and config.get("SSO_CLIENT_ID"):
+        found.append(Button("", config.get("SSO_PROVIDER_NAME") or "your force account"))
+    for key, values in sorted((config.get("SSO_PROVIDERS") or {}).items()):
+        if PROVIDER_NAME.match(key) and values.get("ISSUER") and values.get("CLIENT_ID"):
+            found.append(Button(key, values.get("PROVIDER_NAME") or _force_account(key)))
+    return found
+
+
+def _force_account(slug: str) -> str:
+    from app.services import forces
+
+    force = forces.force_named(slug)
+    return f"{force.name} Police account" if force else "your force account"
+
+
+def is_provider(key: str) -> bool:
+    """Whether /sso/<key>/… names a provider of SSO_PROVIDERS."""
+    return bool(PROVIDER_NAME.match(key)) and key in (current_app.config.get("SSO_PROVIDERS") or {})
 
 
 def role_for(values, role_map: dict[str, str]) -> str | None:
@@ -160,8 +241,10 @@ def role_for(values, role_map: dict[str, str]) -> str | None:
 def _new_client(s: SsoSettings):
     oauth = OAuth()
     oauth.app = current_app._get_current_object()  # no registry in app.extensions
+    # Each provider's name keeps its state in the session apart: an answer from one
+    # provider is never checked against a sign-in started with another.
     return oauth.register(
-        "sso",
+        "sso" if not s.key else "sso_" + s.key.replace("-", "_"),
         client_id=s.client_id,
         client_secret=s.client_secret,
         server_metadata_url=s.discovery_url,
@@ -174,7 +257,7 @@ def _new_client(s: SsoSettings):
 
 
 def _client(s: SsoSettings):
-    key = (s.discovery_url, s.issuer, s.client_id, s.client_secret, s.scopes, s.timeout)
+    key = (s.key, s.discovery_url, s.issuer, s.client_id, s.client_secret, s.scopes, s.timeout)
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
@@ -205,53 +288,54 @@ def _not_set_up() -> SsoRefused:
     )
 
 
-def begin(redirect_uri: str):
-    """The redirect to the provider's sign-in page (a Flask response), with a new
+def begin(redirect_uri: str, key: str = ""):
+    """The redirect to provider `key`'s sign-in page (a Flask response), with a new
     state, nonce and PKCE challenge kept in the session. Raises SsoRefused."""
+    s = None
     try:
-        s = settings()
+        s = settings(key)
         if s is None:
             raise _not_set_up()
         return _client(s).authorize_redirect(redirect_uri)
     except SsoRefused as refusal:
-        _record_refusal(refusal)
+        _record_refusal(refusal, key)
         raise
     except SsoMisconfigured as problem:
         log.error("single sign-on is misconfigured: %s", problem)
         refusal = _unavailable(None)
         refusal.reason = "misconfigured"
-        _record_refusal(refusal)
+        _record_refusal(refusal, key)
         raise refusal from None
     except (requests.RequestException, ValueError):
         log.warning("single sign-on: the provider's discovery document could not be read")
         refusal = _unavailable(s)
-        _record_refusal(refusal)
+        _record_refusal(refusal, key)
         raise refusal from None
 
 
-def finish(user_agent: str) -> Officer:
-    """The callback: check what the provider sent back and sign the person in. Returns
-    the officer, with a new staff session's token in officer.session_token. Raises
-    SsoRefused (audited)."""
+def finish(user_agent: str, key: str = "") -> Officer:
+    """The callback from provider `key`: check what it sent back and sign the person
+    in. Returns the officer, with a new staff session's token in officer.session_token.
+    Raises SsoRefused (audited)."""
     try:
-        s = settings()
+        s = settings(key)
         if s is None:
             raise _not_set_up()
         claims = _checked_claims(s)
         with transaction():
             return _sign_in(s, claims, user_agent)
     except SsoRefused as refusal:
-        _record_refusal(refusal)
+        _record_refusal(refusal, key)
         raise
     except SsoMisconfigured as problem:
         log.error("single sign-on is misconfigured: %s", problem)
         refusal = _unavailable(None)
         refusal.reason = "misconfigured"
-        _record_refusal(refusal)
+        _record_refusal(refusal, key)
         raise refusal from None
 
 
-def _record_refusal(refusal: SsoRefused) -> None:
+def _record_refusal(refusal: SsoRefused, key: str) -> None:
     log.info("single sign-on refused: %s", refusal.reason)
     if refusal.reason == "not_configured":
         return  # nobody tried to sign in: a link followed where there is none
@@ -261,8 +345,13 @@ def _record_refusal(refusal: SsoRefused) -> None:
             actor_id=None,
             subject_type="officer" if refusal.officer_id else None,
             subject_id=refusal.officer_id,
-            details={"reason": refusal.reason, **refusal.details},
+            details={"reason": refusal.reason, **_provider(key), **refusal.details},
         )
+
+
+def _provider(key: str) -> dict:
+    # Which provider, in the audit log, when there are several.
+    return {"provider": key} if key else {}
 
 
 def _checked_claims(s: SsoSettings) -> dict:
@@ -346,6 +435,11 @@ def _sign_in(s: SsoSettings, claims: dict, user_agent: str) -> Officer:
     role = role_for(claims.get(s.roles_claim), s.role_map)
     identity = identity_dao.find_identity(issuer, subject)
     officer = db.session.get(Officer, identity.officer_id) if identity else None
+    force = _sso_force(s)
+    if officer is not None and officer.force_id != force.id:
+        # A provider signs in its own force's staff only (its settings may have moved
+        # it to another force since this account was made).
+        raise _other_force(officer, force, who)
     if officer is not None and not officer.active:
         raise _disabled(officer, who)
     if role is None:
@@ -358,7 +452,7 @@ def _sign_in(s: SsoSettings, claims: dict, user_agent: str) -> Officer:
             **who,
         )
     if officer is None:
-        officer = _link_or_create(s, claims, role, who)
+        officer = _link_or_create(s, claims, role, force, who)
         if not officer.active:
             raise _disabled(officer, who)
         identity = OfficerIdentity(officer_id=officer.id, issuer=issuer, subject=subject)
@@ -385,7 +479,7 @@ def _sign_in(s: SsoSettings, claims: dict, user_agent: str) -> Officer:
         actor_id=officer.id,
         subject_type="officer",
         subject_id=officer.id,
-        details={"method": "single sign-on"},
+        details={"method": "single sign-on", **_provider(s.key)},
     )
     return officer
 
@@ -400,24 +494,36 @@ def _disabled(officer: Officer, who: dict) -> SsoRefused:
     )
 
 
-def _sso_force():
-    """The force single sign-on signs staff in to (SSO_FORCE, else the default force)."""
+def _other_force(officer: Officer, force, who: dict) -> SsoRefused:
+    return SsoRefused(
+        "other_force",
+        f"Your account here is another force's, and this single sign-on signs in "
+        f"{force.name} Police staff only. Sign in with your own force's button, or with "
+        "your password.",
+        officer_id=officer.id,
+        **who,
+    )
+
+
+def _sso_force(s: SsoSettings):
+    """The force a provider signs staff in to (its FORCE setting: for the first,
+    SSO_FORCE, else the default force; for another, its name unless it says)."""
     from app.services import forces
 
-    slug = current_app.config.get("SSO_FORCE")
-    if not slug:
+    if not s.force:
         return forces.default_force()
-    found = forces.force_named(slug)
+    found = forces.force_named(s.force)
     if found is None:
+        setting = f"SSO_{s.key.upper().replace('-', '_')}_FORCE" if s.key else "SSO_FORCE"
         raise SsoRefused(
             "no_force",
             "Single sign-on is not set up for a force here yet. Tell your IT team "
-            "(SSO_FORCE names no force).",
+            f"({setting} names no force).",
         )
     return found
 
 
-def _link_or_create(s: SsoSettings, claims: dict, role: str, who: dict) -> Officer:
+def _link_or_create(s: SsoSettings, claims: dict, role: str, force, who: dict) -> Officer:
     """The account a first sign-in with this identity is for: an existing one with the
     same e-mail address only when SSO_LINK_BY_EMAIL is on, else a new one."""
     try:
@@ -429,17 +535,10 @@ def _link_or_create(s: SsoSettings, claims: dict, role: str, who: dict) -> Offic
             "e-mail address for you, so no account can be made. Tell your IT team.",
             **who,
         ) from None
-    force = _sso_force()
     existing = identity_dao.find_officer_by_email(email)
     if existing is not None:
         if existing.force_id != force.id:
-            raise SsoRefused(
-                "other_force",
-                f"Your account here is another force's, and single sign-on signs in "
-                f"{force.name} Police staff only. Sign in with your password.",
-                officer_id=existing.id,
-                **who,
-            )
+            raise _other_force(existing, force, who)
         if not s.link_by_email:
             raise SsoRefused(
                 "email_taken",
