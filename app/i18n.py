@@ -200,6 +200,13 @@ def delivery_status(status: str) -> str:
     return str(label) if label is not None else status
 
 
+def force_label(force) -> str:
+    """A force's name in the page's language (its Welsh name on a Welsh page)."""
+    from app.services.forces import display_name
+
+    return display_name(force, current())
+
+
 def place_label(label: str) -> str:
     """A place's name: the one every sign-up starts with ("Home") in the page's
     language; a name the resident gave, as they wrote it."""
@@ -259,6 +266,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(translate, "translate")
     app.add_template_filter(contact, "contact")
     app.add_template_filter(place_label, "place_label")
+    app.add_template_filter(force_label, "force_label")
     app.add_template_filter(delivery_status, "delivery_status")
 
     @app.context_processor

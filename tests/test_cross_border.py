@@ -234,6 +234,12 @@ def test_the_neighbour_sees_only_what_it_was_asked_on_its_pages(app, border):
     page = theirs.get(f"/officers/asked/{asked.alert.id}")
     assert page.status_code == 200
     assert "Avon and Somerset Police ask you" in page.text and "Lock" in page.text
+    # In Welsh, each force is named in Welsh.
+    db.session.execute(text("UPDATE forces SET name_cy = 'Avon a Gwlad yr Haf' WHERE is_default"))
+    db.session.commit()
+    for path in (f"/officers/asked/{asked.alert.id}?lang=cy", "/officers/approvals?lang=cy"):
+        welsh = theirs.get(path).text
+        assert "Avon a Gwlad yr Haf" in welsh and "Avon and Somerset" not in welsh, path
     # The alert not asked about, and the alert's own page, are not theirs to see.
     assert theirs.get(f"/officers/asked/{other.alert.id}").status_code == 404
     assert theirs.get(f"/officers/alerts/{asked.alert.id}").status_code == 404
