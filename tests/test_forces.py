@@ -551,6 +551,47 @@ def test_a_resident_agrees_to_the_wording_of_the_forces_of_their_postcode(
     assert own in refused.text and f'value="{second_force.id}"' in refused.text
 
 
+def _hidden(page: str, name: str) -> str:
+    return page.split(f'name="{name}"', 1)[1].split('value="', 1)[1].split('"', 1)[0]
+
+
+def test_a_resident_is_asked_again_when_the_words_changed_after_the_page_was_shown(
+    app, client, second_force
+):
+    from tests.factories import csrf_token
+
+    page = client.get("/register").text
+    shown_key = _hidden(page, "consent_key")
+    found = client.get("/register/postcode", query_string={"postcode": TROWBRIDGE}).json
+    assert found["consent_key"] and found["consent_key"] != shown_key
+    # Wiltshire's administrator changes its wording while the form is open.
+    changed = "I agree that Wiltshire Police may keep my details under its new notice."
+    second_force.consent_text = changed
+    db.session.commit()
+    data = {
+        "postcode": TROWBRIDGE,
+        "channels": ["sms"],
+        "sms_phone": "07700 900181",
+        "consent": "yes",
+        "consent_for": found["consent_for"],
+        "consent_key": found["consent_key"],
+        "csrf_token": csrf_token(client),
+    }
+    answer = client.post("/register", data=data)
+    assert answer.status_code == 400
+    assert "Read them again, and tick the box" in answer.text
+    assert db.session.scalar(select(func.count()).select_from(Resident)) == 0
+    # The form now shows the new words, unticked, with their key.
+    box = answer.text.split('id="consent"', 1)[1].split(">", 1)[0]
+    assert changed in answer.text and "checked" not in box
+    new_key = _hidden(answer.text, "consent_key")
+    assert new_key not in (found["consent_key"], "")
+    # Agreed to as shown: kept as shown.
+    data |= {"consent_key": new_key, "csrf_token": csrf_token(client)}
+    assert client.post("/register", data=data).status_code == 302
+    assert db.session.scalars(select(Resident.consent_text)).one() == changed
+
+
 # Who the targets table should hold, by its definition, with each place's force and
 # without the forces a resident stopped (migrations 0034, 0036).
 TARGETS_BY_DEFINITION = """

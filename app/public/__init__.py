@@ -28,6 +28,7 @@ from app.services.registration import (
     RegistrationForm,
     RegistrationInvalid,
     TooManySignUps,
+    consent_key,
     consent_on_form,
     consent_shown_for,
     consent_statement,
@@ -137,6 +138,7 @@ def postcode_place():
         # The sign-up form's statement for this place's forces, and which they are.
         consent=consent,
         consent_for=consent_shown_for(checked.covering) if consent else None,
+        consent_key=consent_key(consent) if consent else None,
     )
 
 

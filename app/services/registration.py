@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -78,17 +79,26 @@ def agreed_statement(form: RegistrationForm, checked: CheckedPostcode | None) ->
     return consent_statement()
 
 
-def consent_on_form(postcode: str) -> tuple[str, str]:
-    """The statement the sign-up form shows, and which forces it is for: for the
-    postcode's forces once it is a postcode we cover, else every force's."""
+def consent_on_form(postcode: str) -> tuple[str, str, str]:
+    """The statement the sign-up form shows, which forces it is for, and its key: for
+    the postcode's forces once it is a postcode we cover, else every force's."""
     if postcode:
         try:
             checked = check_postcode(postcode)
         except PostcodeRefused:
             checked = None
         if checked is not None and checked.covering:
-            return consent_statement(checked.covering), consent_shown_for(checked.covering)
-    return consent_statement(), ""
+            statement = consent_statement(checked.covering)
+            return statement, consent_shown_for(checked.covering), consent_key(statement)
+    statement = consent_statement()
+    return statement, "", consent_key(statement)
+
+
+def consent_key(statement: str) -> str:
+    """A short fingerprint of the words shown, which the form sends back: if a force's
+    administrator changed them after the page was shown, the resident is asked to read
+    them again rather than recorded as agreeing to words they never saw."""
+    return hashlib.sha256(statement.encode()).hexdigest()[:16]
 
 
 def consent_shown_for(chosen: list[Force]) -> str:
@@ -136,6 +146,8 @@ class RegistrationForm:
     # Which forces the statement the page showed was for (consent_shown_for); empty:
     # every force's, as the page first shows it.
     consent_for: str = ""
+    # The key of the words it showed (consent_key); empty from a form without it.
+    consent_key: str = ""
     # Fields whose text we refuse outright (a line break in a name, a NUL in a
     # postcode), with the message: never silently cleaned into something else.
     refused: dict[str, str] = field(default_factory=dict)
@@ -162,6 +174,7 @@ class RegistrationForm:
             quiet_until=clean_text(form.get("quiet_until"), max_length=5) or "07:00",
             language=form.get("language") if form.get("language") in LANGUAGES else current(),
             consent_for=clean_text(form.get("consent_for"), max_length=200),
+            consent_key=clean_text(form.get("consent_key"), max_length=64),
             refused=refused,
         )
 
@@ -224,6 +237,19 @@ def register_resident(
             )
     if not form.consent:
         errors["consent"] = gettext("Tick the box to say you agree, or we can't send you alerts.")
+    elif (
+        checked is not None
+        and form.consent_key
+        and form.consent_key != consent_key(agreed_statement(form, checked))
+    ):
+        # Not the words the page showed (a force's administrator changed them, or the
+        # postcode changed without the page knowing): agreeing is to the words read.
+        form.consent = False
+        errors["consent"] = gettext(
+            "The words you agree to are not the ones you ticked: they changed with your "
+            "postcode, or the police changed them. Read them again, and tick the box if "
+            "you agree."
+        )
     quiet = None
     if form.quiet:
         try:

@@ -14,12 +14,15 @@
   // one the page came with; the form says which it shows (consent_for).
   var statement = document.getElementById("consent-statement");
   var shownFor = document.getElementById("consent-for");
-  var first = statement && { consent: statement.textContent, consent_for: shownFor.value };
+  var shownKey = document.getElementById("consent-key");
+  var first = statement && shownFor && shownKey &&
+    { consent: statement.textContent, consent_for: shownFor.value, consent_key: shownKey.value };
   function showStatement(found) {
-    if (!statement || !shownFor) { return; }
+    if (!first) { return; }
     var shown = found || first;
     statement.textContent = shown.consent;
     shownFor.value = shown.consent_for;
+    shownKey.value = shown.consent_key;
   }
   if (postcode && place) {
     var check = function () {

@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from app.extensions import db
+from app.models import Resident
 from app.models.resident import resident_force_stops
 from app.services.alerts import AlertDraft, submit_alert
 from app.services.verification import manage_token
@@ -45,6 +46,20 @@ def test_the_sign_up_form_names_the_force_of_the_postcode(page, second_force):
         "Alerts for this place come from: Avon and Somerset."
     )
     assert axe_violations(page) == []
+    # Signed up with the statement the page now shows: that is what the record keeps.
+    postcode.fill(TROWBRIDGE)
+    postcode.blur()
+    expect(page.locator("#consent-for")).to_have_value(str(second_force.id))
+    page.get_by_label("Text message").check()
+    page.get_by_label("Mobile number").fill("07700 900191")
+    page.locator("#consent").check()
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.locator(".error-summary")).to_have_count(0)
+    db.session.expire_all()
+    assert db.session.scalars(select(Resident.consent_text)).one() == (
+        "I agree that Wiltshire Police may keep these details to send me alerts, "
+        "until I ask them to stop."
+    )
     assert page.console_errors == []
 
 
