@@ -106,13 +106,22 @@ def find_place_boundary_wkb(place_id: int) -> bytes | None:
     return bytes(found) if found is not None else None
 
 
-def area_outside_km2(force: Place, area_wkb: bytes) -> float:
-    """How much of an area (BNG WKB) lies outside the force's boundary, in km²."""
-    area = func.ST_GeomFromWKB(area_wkb, BNG)
-    return float(
-        db.session.scalar(select(func.ST_Area(func.ST_Difference(area, force.boundary)) / 1e6))
-        or 0.0
+def area_outside_km2(force_code: str, area_wkb: bytes) -> float | None:
+    """How much of an area (BNG WKB) lies outside the newest boundary of the force with
+    this ONS code, in km² (None: no boundary loaded). One statement: the boundary never
+    leaves the database (loading it and sending it back cost more than the sum)."""
+    boundary = (
+        select(Place.boundary)
+        .where(Place.kind == "force", Place.code == force_code)
+        .order_by(Place.release.desc())
+        .limit(1)
+        .scalar_subquery()
     )
+    area = func.ST_GeomFromWKB(area_wkb, BNG)
+    found = db.session.execute(
+        select(func.ST_Area(func.ST_Difference(area, boundary)) / 1e6, boundary.is_not(None))
+    ).one()
+    return float(found[0] or 0.0) if found[1] else None
 
 
 def find_targetable_places(force: Place | None, query: str, limit: int = 20) -> list[dict]:

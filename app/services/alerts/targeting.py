@@ -232,7 +232,7 @@ def _preview(draft: AlertDraft, target: Target) -> dict:
 
 
 def _outside_force_km2(area_wkb: bytes | None) -> float:
-    force = forces.area_of(forces.current_force())
-    if area_wkb is None or force is None:
+    if area_wkb is None:
         return 0.0
-    return round(places_dao.area_outside_km2(force, area_wkb), 3)
+    outside = places_dao.area_outside_km2(forces.current_force().code, area_wkb)
+    return 0.0 if outside is None else round(outside, 3)
