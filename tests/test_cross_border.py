@@ -58,7 +58,7 @@ def border(make_resident, make_officer, second_force):
     }
 
 
-def test_an_approved_alert_reaches_the_neighbours_residents_once(app, border, run_worker):
+def test_an_approved_alert_reaches_the_neighbours_residents_once(app, client, border, run_worker):
     alert = submit_alert(border["officer"], AlertDraft(shapes=BOTH, title="Van thefts", body="B"))
     alert = alert.alert
     assert reached(alert.id) == {"Bath": 1, "Border": 1}
@@ -100,6 +100,22 @@ def test_an_approved_alert_reaches_the_neighbours_residents_once(app, border, ru
         AlertDraft(audience="parent", parent_id=alert.id, title="All clear", body="Caught."),
     ).alert
     assert reached(clear.id) == {"Bath": 1, "Border": 1, "Trowbridge": 1}
+    run_worker()
+
+    # Wiltshire's residents find both on Wiltshire's public pages and feeds, as on the
+    # writing force's; an alert Wiltshire was not asked about is not there.
+    other = submit_alert(border["officer"], AlertDraft(shapes=BOTH, title="Not asked", body="B"))
+    run_worker()
+    listed = client.get("/forces/wiltshire/alerts").text
+    assert "Van thefts" in listed and "All clear" in listed and "Not asked" not in listed
+    assert client.get(f"/forces/wiltshire/alerts/{alert.reference}").status_code == 200
+    assert client.get(f"/forces/wiltshire/alerts/{other.alert.reference}").status_code == 404
+    feed = client.get("/forces/wiltshire/alerts/feed/en.atom").text
+    assert alert.reference in feed and other.alert.reference not in feed
+    assert alert.reference in client.get("/alerts/feed/en.atom").text
+    # Wiltshire's staff still do not open it as theirs.
+    theirs = signed_in(app, border["wilts_supervisor"], "supervisor")
+    assert theirs.get(f"/officers/alerts/{alert.id}").status_code == 404
 
     # Each force's audit log has its own part.
     events = dict(

@@ -12,6 +12,9 @@ A member of staff works for one force, and sees and reaches only their force's:
 - the analysts' figures are counted by force.
 
 The public pages are the default force's, or the force whose slug the address names.
+A force's public pages and feeds also carry the alerts of other forces it agreed to
+send to its residents (cross-border alerts, approved and sent), with their follow-ups
+to the same people: its residents got them, and look for them on their force's pages.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
 from flask import current_app, g, has_app_context
-from sqlalchemy import event
+from sqlalchemy import and_, event, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
@@ -32,6 +35,7 @@ from app.dao.audit import create_audit_event
 from app.extensions import db
 from app.models import (
     Alert,
+    AlertForce,
     AlertTemplate,
     AuditEvent,
     Force,
@@ -226,9 +230,27 @@ def _scoped(state: ORMExecuteState) -> None:
         return
     state.statement = state.statement.options(
         *(
-            with_loader_criteria(owned, owned.force_id == force_id, include_aliases=True)
+            with_loader_criteria(owned, _owned_by(owned, force_id), include_aliases=True)
             for owned in FORCE_OWNED
         )
+    )
+
+
+def _owned_by(owned, force_id: int):
+    """The condition for a force's rows of a table; on a public page, a force's alerts
+    are also those it agreed to send its residents (and their follow-ups to the same
+    people, which reached them too)."""
+    if owned is not Alert or g.get("public_force_id") != force_id:
+        return owned.force_id == force_id
+    sent_here = select(AlertForce.alert_id).where(
+        AlertForce.force_id == force_id,
+        AlertForce.status == "approved",
+        AlertForce.sent_at.is_not(None),
+    )
+    return or_(
+        Alert.force_id == force_id,
+        Alert.id.in_(sent_here),
+        and_(Alert.audience == "parent", Alert.parent_id.in_(sent_here)),
     )
 
 
