@@ -135,6 +135,38 @@ def test_an_approved_alert_reaches_the_neighbours_residents_once(app, client, bo
     }
 
 
+def test_a_late_approval_sends_the_updates_so_far_too(app, border, run_worker):
+    alert = submit_alert(border["officer"], AlertDraft(shapes=BOTH, title="Fire", body="B")).alert
+    update = submit_alert(
+        border["officer"],
+        AlertDraft(audience="parent", parent_id=alert.id, title="Update", body="Road shut."),
+    ).alert
+    # An update with an area of its own is a new audience: not the same people.
+    elsewhere = submit_alert(
+        border["officer"],
+        AlertDraft(shapes=BOTH, parent_id=alert.id, title="Also", body="Elsewhere too."),
+    ).alert
+    run_worker()
+    assert reached(update.id) == {"Bath": 1, "Border": 1}
+    cross_border.ask_force(border["supervisor"], alert.id, border["force"].id)
+    cross_border.decide_for_force(border["wilts_supervisor"], alert.id, approve=True)
+    # Trowbridge's resident gets the alert and the update after it; nobody twice.
+    assert reached(alert.id) == {"Bath": 1, "Border": 1, "Trowbridge": 1}
+    assert reached(update.id) == {"Bath": 1, "Border": 1, "Trowbridge": 1}
+    assert reached(elsewhere.id) == {"Bath": 1, "Border": 1}
+    db.session.refresh(update)
+    assert update.recipient_count == 3
+    run_worker()
+    db.session.refresh(update)
+    assert update.status == "sent"
+    trowbridge = db.session.scalars(
+        select(Delivery.status).where(
+            Delivery.alert_id == update.id, Delivery.address == "+447700900202"
+        )
+    ).all()
+    assert trowbridge and set(trowbridge) <= {"delivered", "sent"}
+
+
 def test_approved_before_the_alert_goes_it_waits_for_the_send(app, border):
     # A missing-person alert waits for its own force's approval.
     alert = submit_alert(

@@ -25,7 +25,7 @@ from app.services import authorisation, forces, message_text
 from app.services.accounts import find_active, find_on_duty
 from app.services.alerts.drafts import AlertInvalid
 from app.services.alerts.lifecycle import APPROVERS, NotAllowed, audit, is_test, lock_alert
-from app.services.alerts.sending import enqueue_safely, write_force_parts
+from app.services.alerts.sending import catch_up_follow_ups, enqueue_safely, write_force_parts
 from app.services.alerts.targeting import audience_of, count_label, stored_area_geojson
 from app.services.alerts.threads import all_clear_sent
 from app.services.notices import create_notice, queue_notices
@@ -221,7 +221,7 @@ def decide_for_force(
         raise AlertInvalid(errors)
     if officer.role not in APPROVERS:
         raise NotAllowed("Only a supervisor can decide what another force asks.")
-    written = 0
+    written, caught = 0, []
     with transaction(), forces.unscoped():
         # The alert first, as every decision on it and its send take it: an approval
         # here and the alert's own send or cancel happen one after the other.
@@ -258,6 +258,11 @@ def decide_for_force(
         if approve and alert.status in ("sending", "sent"):
             db.session.flush()
             written = write_force_parts(alert, officer)
+            # Its updates so far, to the same people, reach them too.
+            if written:
+                caught = catch_up_follow_ups(alert, officer)
     if written:
         enqueue_safely(alert_id)
+    for follow_up_id in caught:
+        enqueue_safely(follow_up_id)
     return ask

@@ -100,6 +100,42 @@ def write_force_parts(alert: Alert, actor: Officer | None) -> int:
     return written
 
 
+def catch_up_follow_ups(alert: Alert, actor: Officer | None) -> list[int]:
+    """After a neighbouring force approved an alert late: its updates already sent to
+    the same people go to the residents that approval added too (nobody twice), in the
+    caller's transaction, which holds the alert locked (each follow-up is locked after
+    it). Returns the ids of the follow-ups with deliveries written, to queue once
+    committed."""
+    caught = []
+    follow_ups = db.session.scalars(
+        select(Alert)
+        .where(
+            Alert.parent_id == alert.id,
+            Alert.audience == "parent",
+            Alert.status.in_(("sending", "sent")),
+        )
+        .order_by(Alert.id)
+        .with_for_update()
+    )
+    for follow_up in follow_ups:
+        if is_test(follow_up):
+            continue
+        count, residents = _insert_deliveries(follow_up, audience_of(follow_up), skip_reached=True)
+        if not count:
+            continue
+        follow_up.recipient_count = (follow_up.recipient_count or 0) + residents
+        if follow_up.status == "sent":
+            transition(follow_up, "send_to_force", actor)
+        audit(
+            follow_up,
+            "alert.sent_to_force",
+            actor,
+            {"follow_up_of": alert.id, "deliveries": count, "residents": residents},
+        )
+        caught.append(follow_up.id)
+    return caught
+
+
 def _insert_deliveries(
     alert: Alert, audience: Audience, *, skip_reached: bool = False
 ) -> tuple[int, int]:
