@@ -168,6 +168,8 @@ def test_sign_ups_are_limited_per_address(app, client, app_ctx, monkeypatch):
 
 
 def test_the_form_shows_the_place_a_postcode_is_in(client, app_ctx):
+    from app.services.registration import consent_key
+
     found = client.get("/register/postcode?postcode=bs16ad").json
     assert found == {
         "postcode": "BS1 6AD",
@@ -177,6 +179,12 @@ def test_the_form_shows_the_place_a_postcode_is_in(client, app_ctx):
         "consent": "I agree that Avon and Somerset Police may keep these details to send me "
         "alerts, until I ask them to stop.",
         "consent_for": str(db.session.scalar(select(Force.id))),
+        # Which words those are: the form sends it back (words changed since are asked
+        # again).
+        "consent_key": consent_key(
+            "I agree that Avon and Somerset Police may keep these details to send me "
+            "alerts, until I ask them to stop."
+        ),
     }
     refused = client.get("/register/postcode?postcode=BA12 9AA")
     assert refused.status_code == 400 and "Wiltshire" in refused.json["error"]
