@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from app.extensions import db
-from app.models import AlertForce, AuditEvent, Delivery, ResidentNotice
+from app.models import AlertForce, AuditEvent, Delivery, Resident, ResidentChannel, ResidentNotice
 from app.services.alerts import AlertDraft, NotAllowed, cancel_alert, cross_border, submit_alert
 from app.services.alerts.approval import approve_alert
 from tests.factories import form_token, signed_in
@@ -148,6 +148,13 @@ def test_a_late_approval_sends_the_updates_so_far_too(app, border, run_worker):
     ).alert
     run_worker()
     assert reached(update.id) == {"Bath": 1, "Border": 1}
+    # Since then, Bath's resident has added an e-mail address: the update went to them
+    # already, and does not again.
+    bath = db.session.scalars(select(Resident).where(Resident.name == "Bath")).one()
+    bath.channels.append(
+        ResidentChannel(channel="email", address="bath@example.invalid", verified_at=func.now())
+    )
+    db.session.commit()
     cross_border.ask_force(border["supervisor"], alert.id, border["force"].id)
     cross_border.decide_for_force(border["wilts_supervisor"], alert.id, approve=True)
     # Trowbridge's resident gets the alert and the update after it; nobody twice.

@@ -257,10 +257,10 @@ def decide_for_force(
         )
         if approve and alert.status in ("sending", "sent"):
             db.session.flush()
-            written = write_force_parts(alert, officer)
+            newly_reached: list[int] = []
+            written = write_force_parts(alert, officer, newly_reached)
             # Its updates so far, to the same people, reach them too.
-            if written:
-                caught = catch_up_follow_ups(alert, officer)
+            caught = catch_up_follow_ups(alert, officer, newly_reached, officer.force_id)
     if written:
         enqueue_safely(alert_id)
     for follow_up_id in caught:

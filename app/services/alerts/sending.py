@@ -9,7 +9,8 @@ from dataclasses import dataclass, replace
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import exists, func, insert, literal, null, select, update
+from sqlalchemy import Integer, any_, bindparam, exists, func, insert, literal, null, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import aliased
 
@@ -74,17 +75,17 @@ def write_deliveries(alert: Alert, actor: Officer | None) -> int:
     return count
 
 
-def write_force_parts(alert: Alert, actor: Officer | None) -> int:
+def write_force_parts(alert: Alert, actor: Officer | None, reached: list[int] | None = None) -> int:
     """Write the deliveries to the residents of each force that approved the alert and
     has not had them yet, in the caller's transaction (which holds the alert locked).
     Someone the alert already reaches at the same address (a resident with places in
     both forces, a number registered twice) is not sent it again. Returns the
-    deliveries written."""
+    deliveries written; `reached` gets the residents they are for."""
     ledger_sql.hold_leavers_back()
     written = 0
     for part in forces_dao.find_approved_unsent(alert.id):
         audience = replace(audience_of(alert), force_id=part.force_id)
-        count, residents = _insert_deliveries(alert, audience, skip_reached=True)
+        count, residents = _insert_deliveries(alert, audience, skip_reached=True, reached=reached)
         part.sent_at = func.now()
         part.residents = residents
         alert.recipient_count = (alert.recipient_count or 0) + residents
@@ -100,13 +101,18 @@ def write_force_parts(alert: Alert, actor: Officer | None) -> int:
     return written
 
 
-def catch_up_follow_ups(alert: Alert, actor: Officer | None) -> list[int]:
-    """After a neighbouring force approved an alert late: its updates already sent to
-    the same people go to the residents that approval added too (nobody twice), in the
-    caller's transaction, which holds the alert locked (each follow-up is locked after
-    it). Returns the ids of the follow-ups with deliveries written, to queue once
-    committed."""
-    caught = []
+def catch_up_follow_ups(
+    alert: Alert, actor: Officer | None, newly_reached: list[int], force_id: int
+) -> list[int]:
+    """After force `force_id` approved an alert late: its updates already sent to the
+    same people go to the residents that approval added (`newly_reached`, as
+    write_force_parts found them) and to nobody else, each update as it went (its
+    groups and channels; nobody twice), in the caller's transaction, which holds the
+    alert locked (each update is locked after it). Returns the ids of the updates
+    with deliveries written, to queue once committed."""
+    caught: list[int] = []
+    if not newly_reached:
+        return caught
     follow_ups = db.session.scalars(
         select(Alert)
         .where(
@@ -120,7 +126,9 @@ def catch_up_follow_ups(alert: Alert, actor: Officer | None) -> list[int]:
     for follow_up in follow_ups:
         if is_test(follow_up):
             continue
-        count, residents = _insert_deliveries(follow_up, audience_of(follow_up), skip_reached=True)
+        count, residents = _insert_deliveries(
+            follow_up, audience_of(follow_up), skip_reached=True, only=newly_reached
+        )
         if not count:
             continue
         follow_up.recipient_count = (follow_up.recipient_count or 0) + residents
@@ -130,17 +138,29 @@ def catch_up_follow_ups(alert: Alert, actor: Officer | None) -> list[int]:
             follow_up,
             "alert.sent_to_force",
             actor,
-            {"follow_up_of": alert.id, "deliveries": count, "residents": residents},
+            {
+                "force_id": force_id,
+                "follow_up_of": alert.id,
+                "deliveries": count,
+                "residents": residents,
+            },
         )
         caught.append(follow_up.id)
     return caught
 
 
 def _insert_deliveries(
-    alert: Alert, audience: Audience, *, skip_reached: bool = False
+    alert: Alert,
+    audience: Audience,
+    *,
+    skip_reached: bool = False,
+    only: list[int] | None = None,
+    reached: list[int] | None = None,
 ) -> tuple[int, int]:
     """Insert the audience's deliveries of the alert; (deliveries, residents) written.
-    skip_reached: not to a channel and address the alert already has a delivery to."""
+    skip_reached: not to a channel and address the alert already has a delivery to;
+    only: to these residents of the audience and no others; reached: gets the
+    residents written to."""
     targets = targeted_channels(audience).subquery()
     # Quiet hours hold routine alerts until the resident's morning; urgent ones go.
     urgent = alert.category in current_app.config["URGENT_CATEGORIES"]
@@ -159,15 +179,17 @@ def _insert_deliveries(
         held_until,
     ).join(Resident, Resident.id == targets.c.resident_id)
     if skip_reached:
-        reached = aliased(Delivery)
+        earlier = aliased(Delivery)
         rows = rows.where(
             ~exists().where(
-                reached.alert_id == alert.id,
-                reached.alert_created_at == created_at,
-                reached.channel == targets.c.channel,
-                reached.address == targets.c.address,
+                earlier.alert_id == alert.id,
+                earlier.alert_created_at == created_at,
+                earlier.channel == targets.c.channel,
+                earlier.address == targets.c.address,
             )
         )
+    if only is not None:
+        rows = rows.where(targets.c.resident_id == any_(bindparam("only", only, ARRAY(Integer))))
     inserted = (
         insert(Delivery)
         .from_select(
@@ -184,9 +206,18 @@ def _insert_deliveries(
         .returning(Delivery.id, Delivery.resident_id)
         .cte("inserted")
     )
-    count, residents = db.session.execute(
-        select(func.count(), func.count(func.distinct(inserted.c.resident_id)))
+    count, residents, ids = db.session.execute(
+        select(
+            func.count(),
+            func.count(func.distinct(inserted.c.resident_id)),
+            # The residents themselves only when asked (a force's part, not a send).
+            func.array_agg(func.distinct(inserted.c.resident_id))
+            if reached is not None
+            else null(),
+        )
     ).one()
+    if reached is not None:
+        reached.extend(ids or ())
     return count, residents
 
 
