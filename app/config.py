@@ -309,6 +309,9 @@ class Config:
     SSO_PROVIDER_NAME = _env("SSO_PROVIDER_NAME", "your force account")
     SSO_LINK_BY_EMAIL = _env("SSO_LINK_BY_EMAIL", "") in ("1", "true", "yes")
     SSO_TIMEOUT_SECONDS = float(_env("SSO_TIMEOUT_SECONDS", "10"))
+    # Reassigning residents' places to forces (a force added, an area reloaded) waits at
+    # most this long for residents' changes to pause before it gives up.
+    FORCE_REASSIGN_WAIT_SECONDS = _int("FORCE_REASSIGN_WAIT_SECONDS", 300)
     # Forces with identity providers of their own (README, "Single sign-on").
     SSO_PROVIDERS = _sso_providers()
 

@@ -727,3 +727,71 @@ def test_a_reloaded_force_area_moves_places_targets_and_squares_together(
     assert db.session.execute(text(SQUARES)).all() == kept
     # Nothing to move: nothing changes.
     assert reassign_location_forces() == 0
+
+
+def test_reassigning_waits_for_a_residents_change_and_never_deadlocks_with_it(
+    app, app_ctx, make_resident, second_force
+):
+    """A sign-up writes targets, then places; reassigning holds places, targets and
+    squares together. It takes none of them while a change is under way, so the change
+    finishes (here: it holds targets, then asks for places) and reassigning follows."""
+    import threading
+
+    from app.dao.forces import reassign_location_forces
+
+    make_resident(postcode=BATH, sms="+447700900211")
+    bath_district = db.session.scalar(
+        text("SELECT admin_district_code FROM postcodes WHERE postcode = 'BA11RG'")
+    )
+    _move_district(bath_district, to=second_force.id)
+    db.session.commit()
+
+    other = db.engine.connect()
+    change = other.begin()
+    other.execute(text("SET lock_timeout = '10s'"))
+    other.execute(text("LOCK TABLE targets IN ROW EXCLUSIVE MODE"))
+    result: dict = {}
+
+    def reassign():
+        with app.app_context():
+            try:
+                result["moved"] = reassign_location_forces()
+                db.session.commit()
+            except Exception as error:  # noqa: BLE001 (reported below)
+                result["error"] = error
+                db.session.rollback()
+
+    worker = threading.Thread(target=reassign)
+    worker.start()
+    worker.join(0.5)
+    assert worker.is_alive()  # waiting, holding nothing
+    # The change goes on to the places: not deadlocked, not kept waiting.
+    other.execute(text("LOCK TABLE resident_locations IN ROW EXCLUSIVE MODE"))
+    change.commit()
+    other.close()
+    worker.join(30)
+    assert not worker.is_alive()
+    assert result == {"moved": 1}
+
+
+def test_reassigning_gives_up_clearly_when_residents_never_pause(
+    app, app_ctx, runner, make_resident, second_force, monkeypatch
+):
+    from app.services.forces import reassign_places
+
+    make_resident(postcode=BATH, sms="+447700900221")
+    monkeypatch.setitem(app.config, "FORCE_REASSIGN_WAIT_SECONDS", 1)
+    other = db.engine.connect()
+    change = other.begin()
+    other.execute(text("LOCK TABLE targets IN ROW EXCLUSIVE MODE"))
+    try:
+        with pytest.raises(ForceRefused, match="Try again at a quieter time"):
+            reassign_places()
+        answer = runner.invoke(args=["forces", "reassign"])
+        assert answer.exit_code == 1 and "quieter time" in answer.output
+    finally:
+        change.rollback()
+        other.close()
+    # Once they pause, it goes.
+    answer = runner.invoke(args=["forces", "reassign"])
+    assert answer.exit_code == 0 and "0 residents' places" in answer.output

@@ -198,10 +198,12 @@ def run_places_load(path: Path, spec: PlacesFile, *, force: bool = False) -> Loa
     _report(dataset, summary)
     if spec.kind == "force":
         # A force's area changed: every resident place is given its force again.
-        from app.dao.forces import reassign_location_forces
+        from app.services.forces import ForceRefused, reassign_places
 
-        moved = reassign_location_forces()
-        db.session.commit()
+        try:
+            moved = reassign_places()
+        except ForceRefused as refusal:
+            raise click.ClickException(f"The boundary is loaded. {refusal}") from None
         if moved:
             click.echo(f"{moved:,} residents' places now belong to another force.")
     return summary

@@ -39,3 +39,17 @@ def add(code, name, contact, slug, name_cy, website) -> None:
         f"Added {force.name} ({force.code}) at /forces/{force.slug}; "
         f"{moved} residents' places inside it are now its own."
     )
+
+
+@forces_cli.command("reassign")
+def reassign() -> None:
+    """Give every resident's place its force again, from the forces' newest areas
+    (done by `flask geo load-places --kind force` and `flask forces add` themselves).
+    Residents' changes wait meanwhile: run it at a quiet hour."""
+    from app.services.forces import ForceRefused, reassign_places
+
+    try:
+        moved = reassign_places()
+    except ForceRefused as refusal:
+        raise click.ClickException(str(refusal)) from None
+    click.echo(f"{moved:,} residents' places now belong to another force.")

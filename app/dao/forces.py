@@ -34,9 +34,15 @@ def find_forces() -> list[Force]:
     return list(db.session.scalars(select(Force).order_by(Force.is_default.desc(), Force.name)))
 
 
-def reassign_location_forces() -> int:
-    """Every resident's place given its force again (migration 0034); how many moved."""
-    return db.session.scalar(text("SELECT reassign_location_forces()")) or 0
+def reassign_location_forces(wait_seconds: int = 300) -> int:
+    """Every resident's place given its force again (migration 0040); how many moved.
+    It starts once residents' changes pause, waiting at most wait_seconds."""
+    return (
+        db.session.scalar(
+            text("SELECT reassign_location_forces(:wait)"), {"wait": int(wait_seconds)}
+        )
+        or 0
+    )
 
 
 def _force_boundary():

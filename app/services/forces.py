@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app, g, has_app_context
 from sqlalchemy import and_, event, or_, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
 from app.dao import forces as forces_dao
@@ -319,7 +319,7 @@ def add_force(
         )
         db.session.add(force)
         db.session.flush()
-        moved = forces_dao.reassign_location_forces()
+        moved = _reassign()
         create_audit_event(
             "force.added",
             actor_id=None,
@@ -328,6 +328,29 @@ def add_force(
             details={"code": code, "name": name, "places_moved": moved},
         )
     return force, moved
+
+
+def reassign_places() -> int:
+    """Every resident's place given its force again (after a force's area is reloaded),
+    in one transaction: how many moved. Raises ForceRefused when residents kept
+    changing too long for it to start, or it met one of their changes."""
+    with transaction():
+        return _reassign()
+
+
+def _reassign() -> int:
+    try:
+        return forces_dao.reassign_location_forces(
+            current_app.config["FORCE_REASSIGN_WAIT_SECONDS"]
+        )
+    except OperationalError as error:
+        # 55P03: no pause in residents' changes for minutes; 40P01: a deadlock with one.
+        if getattr(error.orig, "sqlstate", None) not in ("55P03", "40P01"):
+            raise
+        raise ForceRefused(
+            "Residents' places could not be given their force just now: residents kept "
+            "changing their details. Try again at a quieter time (flask forces reassign)."
+        ) from None
 
 
 # --- a force's details, as its administrator changes them ----------------------------

@@ -19,8 +19,10 @@ gain the new. Residents who
 stopped hearing from a force (migration 0036) have their targets rebuilt as any change
 would, since a moved place may now be, or no longer be, in a force they stopped.
 
-It holds the places and targets tables against writes meanwhile (registrations wait):
-an administrator's action at a quiet hour, as reordering the targets is.
+It holds the places and targets tables against writes meanwhile (registrations wait),
+taking them only when no resident's change is under way (without waiting while holding
+one, so never deadlocked with one): an administrator's action at a quiet hour, as
+reordering the targets is.
 
 Revision ID: 0040
 Revises: 0039
@@ -62,16 +64,40 @@ def _squares(sign: str) -> str:
 
 
 REASSIGN = f"""
-CREATE OR REPLACE FUNCTION reassign_location_forces() RETURNS integer
+CREATE FUNCTION reassign_location_forces(wait_seconds integer DEFAULT 300) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
     moved integer;
+    tries integer := 0;
+    bucket integer;
 BEGIN
-    -- Places first, then targets: the order every resident's change takes them in.
-    LOCK TABLE resident_locations IN SHARE ROW EXCLUSIVE MODE;
-    LOCK TABLE targets IN SHARE ROW EXCLUSIVE MODE;
-    LOCK TABLE target_squares IN EXCLUSIVE MODE;
-    DROP TABLE IF EXISTS force_areas, force_pieces, moved_places;
+    -- The places, targets and squares held against writes, all three or none: a
+    -- resident's change takes them in either order (a sign-up writes targets before
+    -- places, a moved place the places first), so waiting for one while holding
+    -- another could deadlock with it. Try without waiting, and again shortly.
+    LOOP
+        BEGIN
+            LOCK TABLE resident_locations, targets IN SHARE ROW EXCLUSIVE MODE NOWAIT;
+            LOCK TABLE target_squares IN EXCLUSIVE MODE NOWAIT;
+            -- And the address buckets refresh_targets takes (migration 0031), which the
+            -- residents rebuilt at the end need.
+            FOR bucket IN 0..63 LOOP
+                IF NOT pg_try_advisory_xact_lock(1716, bucket) THEN
+                    RAISE lock_not_available;
+                END IF;
+            END LOOP;
+            EXIT;
+        EXCEPTION WHEN lock_not_available THEN
+            tries := tries + 1;
+            IF tries >= wait_seconds * 10 THEN
+                RAISE EXCEPTION 'Residents changed without a pause for % s: reassign places '
+                    'to forces at a quieter time.', wait_seconds
+                    USING ERRCODE = 'lock_not_available';
+            END IF;
+            PERFORM pg_sleep(0.1);
+        END;
+    END LOOP;
+    DROP TABLE IF EXISTS pg_temp.force_areas, pg_temp.force_pieces, pg_temp.moved_places;
     CREATE TEMP TABLE force_areas ON COMMIT DROP AS
     SELECT f.id AS force_id, area.properties, area.boundary
     FROM forces f
@@ -157,10 +183,13 @@ assert LOCATIONS_UPDATED != _LOCATIONS_UPDATED
 
 def upgrade() -> None:
     op.execute(LOCATIONS_UPDATED)
+    op.execute("DROP FUNCTION reassign_location_forces()")
     op.execute(REASSIGN)
 
 
 def downgrade() -> None:
     old = _migration("0034_forces.py")
     op.execute(_LOCATIONS_UPDATED)
-    op.execute(old.REASSIGN.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"))
+    op.execute("DROP FUNCTION IF EXISTS reassign_location_forces(integer)")
+    op.execute("DROP FUNCTION IF EXISTS reassign_location_forces()")
+    op.execute(old.REASSIGN)
