@@ -492,7 +492,10 @@ def test_each_force_signs_its_staff_in_through_its_own_provider(
     fresh = app.test_client()
     text = message_on_sign_in_page(fresh, sign_in(fresh, wiltshire_provider, at="/sso/wiltshire"))
     assert "not in a group that may use" in text
-    assert refusals()[-1].details["provider"] == "wiltshire"
+    refusal = refusals()[-1]
+    assert refusal.details["provider"] == "wiltshire"
+    # In Wiltshire's audit log, not the default force's: it is their provider.
+    assert refusal.force_id == second_force.id
 
 
 def test_one_providers_answer_is_not_taken_at_anothers_callback(
@@ -532,6 +535,19 @@ def test_a_provider_named_but_not_set_up_is_a_message_and_a_logged_setting(
     assert "is not working just now" in message_on_sign_in_page(client, answer)
     assert "SSO_WILTSHIRE_ROLE_MAP is not set" in caplog.text
     assert refusals()[-1].details == {"reason": "misconfigured", "provider": "wiltshire"}
+    assert provider.authorize_requests == []
+    # A timeout that is no number of seconds (no timeout at all, for ever, not a
+    # number) is a setting to fix, not a page that hangs or fails.
+    for timeout in ("inf", "0", "nan", "-5", "ten", "1e400"):
+        values = {"ISSUER": provider.issuer, "CLIENT_ID": "x", "ROLE_MAP": "A=officer"}
+        monkeypatch.setitem(
+            app.config, "SSO_PROVIDERS", {"wiltshire": values | {"TIMEOUT_SECONDS": timeout}}
+        )
+        caplog.clear()
+        with caplog.at_level(logging.ERROR):
+            answer = client.get("/sso/wiltshire/login")
+        assert "is not working just now" in message_on_sign_in_page(client, answer), timeout
+        assert "SSO_WILTSHIRE_TIMEOUT_SECONDS must be a number" in caplog.text
     assert provider.authorize_requests == []
     # A name it does not hold is no page; nor is anything else after /sso/.
     for path in ("/sso/devon/login", "/sso/devon/callback", "/sso/WILTSHIRE/login"):

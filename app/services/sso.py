@@ -157,10 +157,9 @@ def settings(key: str = "") -> SsoSettings | None:
     values = (config.get("SSO_PROVIDERS") or {}).get(key)
     if values is None or not PROVIDER_NAME.match(key):
         return None
-    prefix = f"SSO_{key.upper().replace('-', '_')}_"
     for name in ("ISSUER", "CLIENT_ID", "ROLE_MAP"):
         if not values.get(name):
-            raise SsoMisconfigured(f"{prefix}{name} is not set (SSO_PROVIDERS names {key})")
+            raise SsoMisconfigured(f"{_setting(key, name)} is not set (SSO_PROVIDERS names {key})")
     # How a token is read may be shared with the first provider; who it is, its
     # secret, its roles and its force are each provider's own.
     shared = {
@@ -170,13 +169,23 @@ def settings(key: str = "") -> SsoSettings | None:
     return _settings(key, shared | {"FORCE": key} | dict(values))
 
 
+def _setting(key: str, name: str) -> str:
+    """A provider's setting as the environment names it: SSO_TIMEOUT_SECONDS,
+    SSO_WILTSHIRE_TIMEOUT_SECONDS."""
+    return f"SSO_{key.upper().replace('-', '_')}_{name}" if key else f"SSO_{name}"
+
+
 def _settings(key: str, values: dict) -> SsoSettings:
     issuer = values["ISSUER"]
     link = values.get("LINK_BY_EMAIL")
     try:
         timeout = float(values.get("TIMEOUT_SECONDS") or 10)
-    except ValueError:
-        raise SsoMisconfigured("a single sign-on TIMEOUT_SECONDS is not a number") from None
+    except (TypeError, ValueError):
+        timeout = float("nan")
+    if not 0 < timeout <= 120:  # nan, inf, 0 (no timeout at all) and negatives too
+        raise SsoMisconfigured(
+            f"{_setting(key, 'TIMEOUT_SECONDS')} must be a number of seconds from 1 to 120"
+        )
     return SsoSettings(
         key=key,
         force=values.get("FORCE") or None,
@@ -211,9 +220,22 @@ def buttons() -> list[Button]:
     if config.get("SSO_ISSUER") and config.get("SSO_CLIENT_ID"):
         found.append(Button("", config.get("SSO_PROVIDER_NAME") or "your force account"))
     for key, values in sorted((config.get("SSO_PROVIDERS") or {}).items()):
-        if PROVIDER_NAME.match(key) and values.get("ISSUER") and values.get("CLIENT_ID"):
-            found.append(Button(key, values.get("PROVIDER_NAME") or _force_account(key)))
+        if not PROVIDER_NAME.match(key):
+            if key not in _said_wrong:
+                _said_wrong.add(key)
+                log.error(
+                    "single sign-on: SSO_PROVIDERS names %r, which is not a name of lower-case "
+                    "letters, digits and hyphens: no button for it",
+                    key[:40],
+                )
+            continue
+        if values.get("ISSUER") and values.get("CLIENT_ID"):
+            name = values.get("PROVIDER_NAME") or _force_account(values.get("FORCE") or key)
+            found.append(Button(key, name))
     return found
+
+
+_said_wrong: set[str] = set()  # provider names already logged as wrong
 
 
 def _force_account(slug: str) -> str:
@@ -340,13 +362,31 @@ def _record_refusal(refusal: SsoRefused, key: str) -> None:
     if refusal.reason == "not_configured":
         return  # nobody tried to sign in: a link followed where there is none
     with transaction():
-        create_audit_event(
+        # Nobody's account: the provider's force's log, not the default force's.
+        force_id = None if refusal.officer_id else _provider_force_id(key)
+        event = create_audit_event(
             "officer.sso_refused",
             actor_id=None,
             subject_type="officer" if refusal.officer_id else None,
             subject_id=refusal.officer_id,
             details={"reason": refusal.reason, **_provider(key), **refusal.details},
         )
+        if force_id is not None:
+            event.force_id = force_id  # before it is written (append-only)
+
+
+def _provider_force_id(key: str) -> int | None:
+    """The force a provider signs in to, as far as its settings say (None: unknown)."""
+    from app.services import forces
+
+    config = current_app.config
+    if key:
+        values = (config.get("SSO_PROVIDERS") or {}).get(key) or {}
+        slug = values.get("FORCE") or key
+    else:
+        slug = config.get("SSO_FORCE")
+    force = forces.force_named(slug) if slug else forces.default_force()
+    return force.id if force is not None else None
 
 
 def _provider(key: str) -> dict:
