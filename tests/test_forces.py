@@ -5,6 +5,7 @@ first force's and finds none of its alerts, accounts, teams or imports."""
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -591,6 +592,40 @@ def test_a_resident_is_asked_again_when_the_words_changed_after_the_page_was_sho
     assert client.post("/register", data=data).status_code == 302
     assert db.session.scalars(select(Resident.consent_text)).one() == changed
 
+    # Without JavaScript: every force's words ticked, with a mistake elsewhere. The
+    # form shown again says the postcode's words, so it is not ticked for them.
+    every = client.get("/register").text
+    refused = client.post(
+        "/register",
+        data={
+            "postcode": TROWBRIDGE,
+            "channels": ["sms"],
+            "sms_phone": "not a number",
+            "consent": "yes",
+            "consent_for": "",
+            "consent_key": _hidden(every, "consent_key"),
+            "csrf_token": csrf_token(client),
+        },
+    )
+    assert refused.status_code == 400 and changed in refused.text
+    box = refused.text.split('id="consent"', 1)[1].split(">", 1)[0]
+    assert "checked" not in box
+    # With the words unchanged, a mistake elsewhere keeps the tick.
+    kept = client.post(
+        "/register",
+        data={
+            "postcode": TROWBRIDGE,
+            "channels": ["sms"],
+            "sms_phone": "not a number",
+            "consent": "yes",
+            "consent_for": _hidden(refused.text, "consent_for"),
+            "consent_key": _hidden(refused.text, "consent_key"),
+            "csrf_token": csrf_token(client),
+        },
+    )
+    assert kept.status_code == 400
+    assert "checked" in kept.text.split('id="consent"', 1)[1].split(">", 1)[0]
+
 
 # Who the targets table should hold, by its definition, with each place's force and
 # without the forces a resident stopped (migrations 0034, 0036).
@@ -611,6 +646,21 @@ SQUARES = """
 SELECT force_id, i, j, group_ids, channels, n FROM target_squares WHERE n <> 0
 ORDER BY 1, 2, 3, 4, 5
 """
+
+
+@pytest.fixture
+def force_areas_restored(app_ctx):
+    """The force areas' properties as they were after the test (tests move districts
+    between forces; the boundaries are reference data no test's clean-up empties)."""
+    kept = db.session.execute(text("SELECT id, properties FROM places WHERE kind = 'force'")).all()
+    yield
+    db.session.rollback()
+    for place_id, properties in kept:
+        db.session.execute(
+            text("UPDATE places SET properties = CAST(:p AS jsonb) WHERE id = :id"),
+            {"p": json.dumps(properties), "id": place_id},
+        )
+    db.session.commit()
 
 
 def _move_district(district: str, to: int) -> None:
@@ -634,7 +684,7 @@ def _move_district(district: str, to: int) -> None:
 
 
 def test_a_reloaded_force_area_moves_places_targets_and_squares_together(
-    app_ctx, make_resident, second_force
+    app_ctx, make_resident, second_force, force_areas_restored
 ):
     from app.dao.forces import reassign_location_forces
 
@@ -730,7 +780,7 @@ def test_a_reloaded_force_area_moves_places_targets_and_squares_together(
 
 
 def test_reassigning_waits_for_a_residents_change_and_never_deadlocks_with_it(
-    app, app_ctx, make_resident, second_force
+    app, app_ctx, make_resident, second_force, force_areas_restored
 ):
     """A sign-up writes targets, then places; reassigning holds places, targets and
     squares together. It takes none of them while a change is under way, so the change

@@ -81,7 +81,6 @@ def index():
 @bp.route("/register", methods=["GET", "POST"])
 def register():
     form = RegistrationForm()
-    errors: dict[str, str] = {}
     if request.method == "POST":
         form = RegistrationForm.from_form(request.form)
         try:
@@ -96,6 +95,18 @@ def register():
             ), 429
         except RegistrationInvalid as invalid:
             errors = invalid.errors
+            shown = consent_on_form(form.postcode)
+            if form.consent and form.consent_key != shown[2]:
+                # The form shown again says other words (those of the postcode typed):
+                # ticked, it would record words the resident never ticked.
+                form.consent = False
+            return render_template(
+                "public/register.html",
+                form=form,
+                errors=errors,
+                groups=find_interest_groups(),
+                consent=shown,
+            ), 400
         except AlreadyRegistered as already:
             # The same next page as a new sign-up (see AlreadyRegistered).
             session["registered_place"] = (
@@ -111,10 +122,10 @@ def register():
     return render_template(
         "public/register.html",
         form=form,
-        errors=errors,
+        errors={},
         groups=find_interest_groups(),
         consent=consent_on_form(form.postcode),
-    ), (400 if errors else 200)
+    )
 
 
 @bp.route("/register/postcode")
