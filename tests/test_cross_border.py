@@ -102,17 +102,23 @@ def test_an_approved_alert_reaches_the_neighbours_residents_once(app, client, bo
     assert reached(clear.id) == {"Bath": 1, "Border": 1, "Trowbridge": 1}
     run_worker()
 
-    # Wiltshire's residents find both on Wiltshire's public pages and feeds, as on the
-    # writing force's; an alert Wiltshire was not asked about is not there.
+    # Wiltshire's residents find both on Wiltshire's public pages, as on the writing
+    # force's; an alert Wiltshire was not asked about is not there.
     other = submit_alert(border["officer"], AlertDraft(shapes=BOTH, title="Not asked", body="B"))
     run_worker()
     listed = client.get("/forces/wiltshire/alerts").text
     assert "Van thefts" in listed and "All clear" in listed and "Not asked" not in listed
-    assert client.get(f"/forces/wiltshire/alerts/{alert.reference}").status_code == 200
+    page = client.get(f"/forces/wiltshire/alerts/{alert.reference}")
+    assert page.status_code == 200
+    # Its CAP document is its own force's, at its own force's address.
+    assert f'href="/alerts/{alert.reference}/cap.xml"' in page.text
+    assert client.get(f"/alerts/{alert.reference}/cap.xml").status_code == 200
+    assert client.get(f"/forces/wiltshire/alerts/{alert.reference}/cap.xml").status_code == 404
     assert client.get(f"/forces/wiltshire/alerts/{other.alert.reference}").status_code == 404
-    feed = client.get("/forces/wiltshire/alerts/feed/en.atom").text
-    assert alert.reference in feed and other.alert.reference not in feed
-    assert alert.reference in client.get("/alerts/feed/en.atom").text
+    # Wiltshire's feeds carry Wiltshire's own alerts, each under its sender: not this.
+    for feed in ("en.atom", "cap.atom"):
+        assert alert.reference not in client.get(f"/forces/wiltshire/alerts/feed/{feed}").text
+        assert alert.reference in client.get(f"/alerts/feed/{feed}").text
     # Wiltshire's staff still do not open it as theirs.
     theirs = signed_in(app, border["wilts_supervisor"], "supervisor")
     assert theirs.get(f"/officers/alerts/{alert.id}").status_code == 404

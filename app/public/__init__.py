@@ -58,7 +58,7 @@ def _force_of_page(endpoint: str | None, values: dict | None) -> None:
     force = forces.default_force() if slug is None else forces.force_named(slug)
     if force is None or (slug is not None and force.is_default):
         abort(404)  # no such force; the default force's pages have one address
-    forces.show_public(force)
+    forces.show_public(force, with_approved=endpoint in ("public.alerts", "public.alert"))
     forces.scope_to(force.id)
 
 
@@ -230,6 +230,7 @@ def alert(reference: str):
         found=found,
         area=found.area_geojson,
         bounds=None,
+        alert_force=forces.public_values,  # another force's alert, shown here
     )
 
 

@@ -12,9 +12,10 @@ A member of staff works for one force, and sees and reaches only their force's:
 - the analysts' figures are counted by force.
 
 The public pages are the default force's, or the force whose slug the address names.
-A force's public pages and feeds also carry the alerts of other forces it agreed to
-send to its residents (cross-border alerts, approved and sent), with their follow-ups
-to the same people: its residents got them, and look for them on their force's pages.
+A force's public pages (not its feeds) also show the alerts of other forces it agreed
+to send to its residents (cross-border alerts, approved and sent to some of them), with
+their follow-ups to the same people: its residents got them, and look for them on
+their force's pages.
 """
 
 from __future__ import annotations
@@ -103,9 +104,12 @@ def current_force() -> Force:
     return default_force() if force_id is None else force_by_id(force_id)
 
 
-def show_public(force: Force) -> None:
-    """This public request is for this force (its pages, its feeds)."""
+def show_public(force: Force, *, with_approved: bool = False) -> None:
+    """This public request is for this force (its pages, its feeds); with_approved: a
+    page that also shows the other forces' alerts it approved for its residents (its
+    feeds carry its own alerts only, each under its own sender)."""
     g.public_force_id = force.id
+    g.public_with_approved = with_approved
 
 
 def public_slug() -> str | None:
@@ -121,7 +125,9 @@ def public_slug() -> str | None:
 def public_values(alert) -> dict:
     """What url_for needs besides the reference to link to an alert's public page."""
     force = force_by_id(alert.force_id)
-    return {} if force.is_default else {"force_slug": force.slug}
+    # None, not nothing: from another force's page, a link to the default force's
+    # alert must not stay under that page's address.
+    return {"force_slug": None} if force.is_default else {"force_slug": force.slug}
 
 
 def current_force_name(language: str = "en") -> str:
@@ -240,12 +246,16 @@ def _owned_by(owned, force_id: int):
     """The condition for a force's rows of a table; on a public page, a force's alerts
     are also those it agreed to send its residents (and their follow-ups to the same
     people, which reached them too)."""
-    if owned is not Alert or g.get("public_force_id") != force_id:
+    if (
+        owned is not Alert
+        or g.get("public_force_id") != force_id
+        or not g.get("public_with_approved")
+    ):
         return owned.force_id == force_id
     sent_here = select(AlertForce.alert_id).where(
         AlertForce.force_id == force_id,
         AlertForce.status == "approved",
-        AlertForce.sent_at.is_not(None),
+        AlertForce.residents > 0,
     )
     return or_(
         Alert.force_id == force_id,
