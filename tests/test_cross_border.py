@@ -332,3 +332,65 @@ def test_the_neighbour_sees_only_what_it_was_asked_on_its_pages(app, border):
         in ours.get(f"/officers/alerts/{asked.alert.id}").text
     )
     assert db.session.scalar(select(func.count()).select_from(AlertForce)) == 1
+
+
+def test_an_update_waits_while_its_original_is_being_decided(app, border, run_worker):
+    """An update to the same people is sent to whoever its original reached: while a
+    neighbour's approval of the original is under way (it holds the original), the
+    update's own approval waits for it, so it sees the neighbour's residents too."""
+    import threading
+    import time
+
+    alert = submit_alert(border["officer"], AlertDraft(shapes=BOTH, title="Flood", body="B")).alert
+    update = submit_alert(
+        border["officer"],
+        AlertDraft(
+            audience="parent",
+            parent_id=alert.id,
+            title="Missing in the flood",
+            body="Sam",
+            category="missing_person",
+        ),
+    ).alert
+    assert update.status == "pending_approval"
+    cross_border.ask_force(border["supervisor"], alert.id, border["force"].id)
+    db.session.commit()
+
+    deciding = db.engine.connect()
+    decision = deciding.begin()
+    deciding.execute(text("SELECT 1 FROM alerts WHERE id = :id FOR UPDATE"), {"id": alert.id})
+    outcome: dict = {}
+
+    def approve():
+        with app.app_context():
+            try:
+                approve_alert(border["other_supervisor"], update.id)
+                outcome["done"] = True
+            except Exception as error:  # noqa: BLE001 (reported below)
+                outcome["error"] = error
+
+    worker = threading.Thread(target=approve)
+    worker.start()
+    try:
+        # The approval waits for a lock the deciding transaction holds (not merely slow).
+        waiting = False
+        for _ in range(100):
+            # pg_stat_activity is read once a transaction unless told to read it again.
+            deciding.execute(text("SELECT pg_stat_clear_snapshot()"))
+            # Waiting to lock the original, before anything of the update is written.
+            waiting = deciding.execute(
+                text(
+                    "SELECT EXISTS (SELECT 1 FROM pg_stat_activity"
+                    " WHERE :me = ANY(pg_blocking_pids(pid)) AND query LIKE '%FOR SHARE%')"
+                ),
+                {"me": deciding.execute(text("SELECT pg_backend_pid()")).scalar()},
+            ).scalar()
+            if waiting or not worker.is_alive():
+                break
+            time.sleep(0.05)
+        assert waiting and worker.is_alive() and outcome == {}
+    finally:
+        decision.rollback()
+        deciding.close()
+        worker.join(30)
+    assert outcome == {"done": True}

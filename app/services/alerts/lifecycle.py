@@ -118,10 +118,24 @@ def lock_alert(alert_id: int) -> Alert:
     """The alert, locked until the transaction ends, so that two decisions on it (an
     approval and a cancel, a release by the sweeper) happen one after the other.
     Raises NotAllowed when there is no such alert."""
+    lock_original_of(alert_id)
     alert = db.session.scalar(select(Alert).where(Alert.id == alert_id).with_for_update())
     if alert is None:
         raise NotAllowed("There is no such alert.")
     return alert
+
+
+def lock_original_of(alert_id: int) -> None:
+    """A follow-up to the same people goes to whoever its original reached: its
+    original is locked first (shared), so that a neighbouring force's late approval of
+    the original (which locks it, then its follow-ups) and this follow-up's send happen
+    one after the other, and each sees the other's residents. Originals before
+    follow-ups: the one order every decision takes them in."""
+    parent_id = db.session.scalar(
+        select(Alert.parent_id).where(Alert.id == alert_id, Alert.audience == "parent")
+    )
+    if parent_id is not None:
+        db.session.execute(select(Alert.id).where(Alert.id == parent_id).with_for_update(read=True))
 
 
 # --- approval -----------------------------------------------------------------------

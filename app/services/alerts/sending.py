@@ -27,6 +27,7 @@ from app.services.alerts.lifecycle import (
     audit,
     is_test,
     lock_alert,
+    lock_original_of,
     require,
     transition,
 )
@@ -359,6 +360,7 @@ def release_scheduled_alerts() -> int:
     released = 0
     for alert_id in due:
         with transaction():
+            lock_original_of(alert_id)
             alert = db.session.scalar(
                 select(Alert)
                 .where(Alert.id == alert_id, Alert.status == "scheduled")
