@@ -68,13 +68,16 @@ CREATE FUNCTION reassign_location_forces(wait_seconds integer DEFAULT 300) RETUR
 LANGUAGE plpgsql AS $$
 DECLARE
     moved integer;
-    tries integer := 0;
+    started timestamptz := clock_timestamp();
     bucket integer;
+    busy text;
 BEGIN
     -- The places, targets and squares held against writes, all three or none: a
     -- resident's change takes them in either order (a sign-up writes targets before
     -- places, a moved place the places first), so waiting for one while holding
-    -- another could deadlock with it. Try without waiting, and again shortly.
+    -- another could deadlock with it. Try for all of them without waiting; between
+    -- tries, wait for each table alone, holding nothing (no change can be waiting for
+    -- us then, and a vacuum in the way is cancelled for us, as for any waiter).
     LOOP
         BEGIN
             LOCK TABLE resident_locations, targets IN SHARE ROW EXCLUSIVE MODE NOWAIT;
@@ -88,14 +91,23 @@ BEGIN
             END LOOP;
             EXIT;
         EXCEPTION WHEN lock_not_available THEN
-            tries := tries + 1;
-            IF tries >= wait_seconds * 10 THEN
+            IF clock_timestamp() - started > make_interval(secs => wait_seconds) THEN
                 RAISE EXCEPTION 'Residents changed without a pause for % s: reassign places '
                     'to forces at a quieter time.', wait_seconds
                     USING ERRCODE = 'lock_not_available';
             END IF;
-            PERFORM pg_sleep(0.1);
         END;
+        FOREACH busy IN ARRAY ARRAY['resident_locations', 'targets', 'target_squares'] LOOP
+            BEGIN
+                -- Local to this block: undone with it.
+                PERFORM set_config('lock_timeout', '2s', true);
+                EXECUTE format('LOCK TABLE %I IN SHARE ROW EXCLUSIVE MODE', busy);
+                RAISE SQLSTATE 'CA001';  -- got it: give it back with the block
+            EXCEPTION WHEN lock_not_available OR SQLSTATE 'CA001' THEN
+                NULL;
+            END;
+        END LOOP;
+        PERFORM pg_sleep(0.05);
     END LOOP;
     DROP TABLE IF EXISTS pg_temp.force_areas, pg_temp.force_pieces, pg_temp.moved_places;
     CREATE TEMP TABLE force_areas ON COMMIT DROP AS
