@@ -20,14 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_targeting import seed_residents  # noqa: E402
-from bench.common import (  # noqa: E402
-    bench_app,
-    bench_database,
-    boundaries_loaded,
-    gb_postcodes_loaded,
-    places_given_forces,
-)
+from bench.bench_targeting import seeded_app  # noqa: E402
 
 
 def main() -> None:
@@ -35,21 +28,13 @@ def main() -> None:
     parser.add_argument("--residents", type=int, default=1_000_000)
     parser.add_argument("--compare", action="store_true")
     args = parser.parse_args()
-    if args.residents != 1_000_000 and "BENCH_DATABASE_URL" not in os.environ:
-        os.environ["BENCH_DATABASE_URL"] = bench_database(
-            f"community_alerts_bench_{args.residents // 1000}k"
-        )
-    app = bench_app()
+    app = seeded_app(args.residents)
     from sqlalchemy import text
 
     from app.cli.demo import SECOND_FORCE
     from app.extensions import db
 
     with app.app_context():
-        gb_postcodes_loaded(db, text)
-        boundaries_loaded(db, text)
-        seed_residents(db, text, args.residents)
-        places_given_forces(db, text)
         places = db.session.scalar(text("SELECT count(*) FROM resident_locations"))
         targets = db.session.scalar(text("SELECT count(*) FROM targets"))
         print(f"{places:,} places, {targets:,} targets")

@@ -122,18 +122,33 @@ def polygon_20(lon: float, lat: float, radius_deg: float = 0.012) -> dict:
     return {"kind": "polygon", "coordinates": [ring]}
 
 
+def seeded_app(residents: int):
+    """The app on a benchmark database holding every GB postcode, the shipped
+    boundaries and `residents` synthetic residents, each place with its force: the
+    million's database, or another size's own (community_alerts_bench_<thousands>k)."""
+    if residents != 1_000_000 and "BENCH_DATABASE_URL" not in os.environ:
+        os.environ["BENCH_DATABASE_URL"] = bench_database(
+            f"community_alerts_bench_{residents // 1000}k"
+        )
+    app = bench_app()
+    from sqlalchemy import text
+
+    from app.extensions import db
+
+    with app.app_context():
+        gb_postcodes_loaded(db, text)
+        boundaries_loaded(db, text)
+        seed_residents(db, text, residents)
+        places_given_forces(db, text)
+    return app
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--residents", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
-    if args.residents != 1_000_000 and "BENCH_DATABASE_URL" not in os.environ:
-        # Another size gets a database of its own.
-        os.environ["BENCH_DATABASE_URL"] = bench_database(
-            f"community_alerts_bench_{args.residents // 1000}k"
-        )
-
-    app = bench_app()
+    app = seeded_app(args.residents)
     from sqlalchemy import text
 
     from app.dao.targeting import Audience, count_targets
@@ -141,10 +156,6 @@ def main() -> None:
     from geo.areas import area_from_shapes
 
     with app.app_context():
-        gb_postcodes_loaded(db, text)
-        boundaries_loaded(db, text)
-        seed_residents(db, text, args.residents)
-        places_given_forces(db, text)
         force_id = db.session.scalar(text("SELECT default_force_id()"))
         centres = db.session.execute(
             text(

@@ -552,6 +552,11 @@ def test_a_resident_agrees_to_the_wording_of_the_forces_of_their_postcode(
     assert own in refused.text and f'value="{second_force.id}"' in refused.text
 
 
+def _ticked(page: str) -> bool:
+    """Whether the sign-up form's consent box is ticked."""
+    return "checked" in page.split('id="consent"', 1)[1].split(">", 1)[0]
+
+
 def _hidden(page: str, name: str) -> str:
     return page.split(f'name="{name}"', 1)[1].split('value="', 1)[1].split('"', 1)[0]
 
@@ -583,8 +588,7 @@ def test_a_resident_is_asked_again_when_the_words_changed_after_the_page_was_sho
     assert "Read them again, and tick the box" in answer.text
     assert db.session.scalar(select(func.count()).select_from(Resident)) == 0
     # The form now shows the new words, unticked, with their key.
-    box = answer.text.split('id="consent"', 1)[1].split(">", 1)[0]
-    assert changed in answer.text and "checked" not in box
+    assert changed in answer.text and not _ticked(answer.text)
     new_key = _hidden(answer.text, "consent_key")
     assert new_key not in (found["consent_key"], "")
     # Agreed to as shown: kept as shown.
@@ -592,39 +596,31 @@ def test_a_resident_is_asked_again_when_the_words_changed_after_the_page_was_sho
     assert client.post("/register", data=data).status_code == 302
     assert db.session.scalars(select(Resident.consent_text)).one() == changed
 
+    def with_a_wrong_number(consent_for: str, key: str):
+        return client.post(
+            "/register",
+            data={
+                "postcode": TROWBRIDGE,
+                "channels": ["sms"],
+                "sms_phone": "not a number",
+                "consent": "yes",
+                "consent_for": consent_for,
+                "consent_key": key,
+                "csrf_token": csrf_token(client),
+            },
+        )
+
     # Without JavaScript: every force's words ticked, with a mistake elsewhere. The
     # form shown again says the postcode's words, so it is not ticked for them.
     every = client.get("/register").text
-    refused = client.post(
-        "/register",
-        data={
-            "postcode": TROWBRIDGE,
-            "channels": ["sms"],
-            "sms_phone": "not a number",
-            "consent": "yes",
-            "consent_for": "",
-            "consent_key": _hidden(every, "consent_key"),
-            "csrf_token": csrf_token(client),
-        },
-    )
+    refused = with_a_wrong_number("", _hidden(every, "consent_key"))
     assert refused.status_code == 400 and changed in refused.text
-    box = refused.text.split('id="consent"', 1)[1].split(">", 1)[0]
-    assert "checked" not in box
+    assert not _ticked(refused.text)
     # With the words unchanged, a mistake elsewhere keeps the tick.
-    kept = client.post(
-        "/register",
-        data={
-            "postcode": TROWBRIDGE,
-            "channels": ["sms"],
-            "sms_phone": "not a number",
-            "consent": "yes",
-            "consent_for": _hidden(refused.text, "consent_for"),
-            "consent_key": _hidden(refused.text, "consent_key"),
-            "csrf_token": csrf_token(client),
-        },
+    kept = with_a_wrong_number(
+        _hidden(refused.text, "consent_for"), _hidden(refused.text, "consent_key")
     )
-    assert kept.status_code == 400
-    assert "checked" in kept.text.split('id="consent"', 1)[1].split(">", 1)[0]
+    assert kept.status_code == 400 and _ticked(kept.text)
 
 
 # Who the targets table should hold, by its definition, with each place's force and

@@ -80,52 +80,42 @@ def index():
 
 @bp.route("/register", methods=["GET", "POST"])
 def register():
-    form = RegistrationForm()
-    if request.method == "POST":
-        form = RegistrationForm.from_form(request.form)
-        try:
-            resident, checked = register_resident(form, ip_address=request.remote_addr or "")
-        except TooManySignUps as refusal:
-            return render_template(
-                "public/register.html",
-                form=form,
-                errors={"form": str(refusal)},
-                groups=find_interest_groups(),
-                consent=consent_on_form(form.postcode),
-            ), 429
-        except RegistrationInvalid as invalid:
-            errors = invalid.errors
-            shown = consent_on_form(form.postcode)
-            if form.consent and form.consent_key != shown[2]:
-                # The form shown again says other words (those of the postcode typed):
-                # ticked, it would record words the resident never ticked.
-                form.consent = False
-            return render_template(
-                "public/register.html",
-                form=form,
-                errors=errors,
-                groups=find_interest_groups(),
-                consent=shown,
-            ), 400
-        except AlreadyRegistered as already:
-            # The same next page as a new sign-up (see AlreadyRegistered).
-            session["registered_place"] = (
-                already.checked.description or already.checked.postcode.display
-            )
-            remember_unregistered(already.addresses)
-            return redirect(url_for("residents.confirm"))
-        else:
-            # Shown once on the next page; nothing personal goes into the URL.
-            session["registered_place"] = checked.description or checked.postcode.display
-            remember(resident)
-            return redirect(url_for("residents.confirm"))
+    if request.method == "GET":
+        return _register_page(RegistrationForm(), {})
+    form = RegistrationForm.from_form(request.form)
+    try:
+        resident, checked = register_resident(form, ip_address=request.remote_addr or "")
+    except TooManySignUps as refusal:
+        return _register_page(form, {"form": str(refusal)}, 429)
+    except RegistrationInvalid as invalid:
+        return _register_page(form, invalid.errors, 400)
+    except AlreadyRegistered as already:
+        # The same next page as a new sign-up (see AlreadyRegistered).
+        session["registered_place"] = (
+            already.checked.description or already.checked.postcode.display
+        )
+        remember_unregistered(already.addresses)
+        return redirect(url_for("residents.confirm"))
+    # Shown once on the next page; nothing personal goes into the URL.
+    session["registered_place"] = checked.description or checked.postcode.display
+    remember(resident)
+    return redirect(url_for("residents.confirm"))
+
+
+def _register_page(form: RegistrationForm, errors: dict[str, str], status: int = 200):
+    """The sign-up form, shown again with what the resident typed. Its consent
+    statement is the one for the postcode typed; if those are other words than the
+    ones ticked, the box is not ticked for them."""
+    shown = consent_on_form(form.postcode)
+    if form.consent and form.consent_key != shown[2]:
+        form.consent = False
     return render_template(
         "public/register.html",
         form=form,
-        errors={},
+        errors=errors,
         groups=find_interest_groups(),
-        consent=consent_on_form(form.postcode),
-    )
+        consent=shown,
+    ), status
 
 
 @bp.route("/register/postcode")

@@ -134,26 +134,7 @@ def settings(key: str = "") -> SsoSettings | None:
         issuer, client_id = config.get("SSO_ISSUER"), config.get("SSO_CLIENT_ID")
         if not issuer or not client_id:
             return None
-        return _settings(
-            "",
-            {
-                name: config.get(f"SSO_{name}")
-                for name in (
-                    "ISSUER",
-                    "DISCOVERY_URL",
-                    "CLIENT_ID",
-                    "CLIENT_SECRET",
-                    "SCOPES",
-                    "ROLES_CLAIM",
-                    "ROLE_MAP",
-                    "EMAIL_CLAIM",
-                    "PROVIDER_NAME",
-                    "LINK_BY_EMAIL",
-                    "FORCE",
-                    "TIMEOUT_SECONDS",
-                )
-            },
-        )
+        return _settings("", {name: config.get(f"SSO_{name}") for name in SETTINGS})
     values = (config.get("SSO_PROVIDERS") or {}).get(key)
     if values is None or not PROVIDER_NAME.match(key):
         return None
@@ -166,7 +147,34 @@ def settings(key: str = "") -> SsoSettings | None:
         name: config.get(f"SSO_{name}")
         for name in ("SCOPES", "ROLES_CLAIM", "EMAIL_CLAIM", "TIMEOUT_SECONDS")
     }
-    return _settings(key, shared | {"FORCE": key} | dict(values))
+    return _settings(key, shared | dict(values) | {"FORCE": _force_slug(key)})
+
+
+# Each provider's settings, as SSO_<name> (the first) or SSO_<PROVIDER>_<name>.
+SETTINGS = (
+    "ISSUER",
+    "DISCOVERY_URL",
+    "CLIENT_ID",
+    "CLIENT_SECRET",
+    "SCOPES",
+    "ROLES_CLAIM",
+    "ROLE_MAP",
+    "EMAIL_CLAIM",
+    "PROVIDER_NAME",
+    "LINK_BY_EMAIL",
+    "FORCE",
+    "TIMEOUT_SECONDS",
+)
+
+
+def _force_slug(key: str) -> str | None:
+    """The slug of the force a provider signs staff in to: the first's SSO_FORCE (None:
+    the default force), another's FORCE setting, else its own name."""
+    config = current_app.config
+    if not key:
+        return config.get("SSO_FORCE") or None
+    values = (config.get("SSO_PROVIDERS") or {}).get(key) or {}
+    return values.get("FORCE") or key
 
 
 def _setting(key: str, name: str) -> str:
@@ -230,7 +238,7 @@ def buttons() -> list[Button]:
                 )
             continue
         if values.get("ISSUER") and values.get("CLIENT_ID"):
-            name = values.get("PROVIDER_NAME") or _force_account(values.get("FORCE") or key)
+            name = values.get("PROVIDER_NAME") or _force_account(_force_slug(key))
             found.append(Button(key, name))
     return found
 
@@ -379,12 +387,7 @@ def _provider_force_id(key: str) -> int | None:
     """The force a provider signs in to, as far as its settings say (None: unknown)."""
     from app.services import forces
 
-    config = current_app.config
-    if key:
-        values = (config.get("SSO_PROVIDERS") or {}).get(key) or {}
-        slug = values.get("FORCE") or key
-    else:
-        slug = config.get("SSO_FORCE")
+    slug = _force_slug(key)
     force = forces.force_named(slug) if slug else forces.default_force()
     return force.id if force is not None else None
 
@@ -554,11 +557,10 @@ def _sso_force(s: SsoSettings):
         return forces.default_force()
     found = forces.force_named(s.force)
     if found is None:
-        setting = f"SSO_{s.key.upper().replace('-', '_')}_FORCE" if s.key else "SSO_FORCE"
         raise SsoRefused(
             "no_force",
             "Single sign-on is not set up for a force here yet. Tell your IT team "
-            f"({setting} names no force).",
+            f"({_setting(s.key, 'FORCE')} names no force).",
         )
     return found
 

@@ -116,3 +116,31 @@ def test_the_second_forces_public_pages_on_a_phone(
     assert sideways(page) <= 0
     assert axe_violations(page) == []
     assert page.console_errors == []
+
+
+def test_the_sign_in_page_offers_each_forces_own_sign_on_on_a_phone(
+    page, app, second_force, monkeypatch
+):
+    # Two forces' providers (only their buttons are tried here: tests/test_sso.py signs
+    # in through real ones on loopback).
+    monkeypatch.setitem(app.config, "SSO_ISSUER", "https://id.avon.example")
+    monkeypatch.setitem(app.config, "SSO_CLIENT_ID", "ca")
+    monkeypatch.setitem(app.config, "SSO_PROVIDER_NAME", "Avon and Somerset Police account")
+    monkeypatch.setitem(
+        app.config,
+        "SSO_PROVIDERS",
+        {"wiltshire": {"ISSUER": "https://id.wilts.example", "CLIENT_ID": "ca"}},
+    )
+    page.goto("/sign-in")
+    avon = page.get_by_role("link", name="Sign in with Avon and Somerset Police account")
+    wilts = page.get_by_role("link", name="Sign in with Wiltshire Police account")
+    expect(avon).to_have_attribute("href", "/sso/login")
+    expect(wilts).to_have_attribute("href", "/sso/wiltshire/login")
+    # Each big enough for a thumb, one above the other, nothing off the side.
+    for button in (avon, wilts):
+        box = button.bounding_box()
+        assert box["height"] >= 44 and box["x"] >= 0 and box["x"] + box["width"] <= 390
+    assert avon.bounding_box()["y"] < wilts.bounding_box()["y"]
+    assert sideways(page) <= 0
+    assert axe_violations(page) == []
+    assert page.console_errors == []
