@@ -126,6 +126,8 @@ class Config:
     VOICE_LINE_HOLD_SECONDS = _int("VOICE_LINE_HOLD_SECONDS", 900)
     # How long a call lasts, for the officer's "all out in…" when lines are limited.
     ESTIMATE_CALL_SECONDS = _int("ESTIMATE_CALL_SECONDS", 45)
+    # How long a count of the messages waiting (for "all out in…") serves previews.
+    QUEUE_COUNT_SECONDS = _int("QUEUE_COUNT_SECONDS", 5)
     DELIVERY_CONCURRENCY = _int("DELIVERY_CONCURRENCY", 16)  # requests in flight per job
     DELIVERY_MAX_ATTEMPTS = _int("DELIVERY_MAX_ATTEMPTS", 8)
     RETRY_BASE_SECONDS = float(_env("RETRY_BASE_SECONDS", "0.5"))
@@ -360,6 +362,8 @@ class TestingConfig(Config):
     # (tests of the figures' age set this themselves).
     ANALYST_MAX_AGE_SECONDS = _int("ANALYST_MAX_AGE_SECONDS", 0)
     ANALYST_NOTICE_SECONDS = _int("ANALYST_NOTICE_SECONDS", 0)
+    # Each preview counts the queue (the test of keeping a count sets its own time).
+    QUEUE_COUNT_SECONDS = _int("QUEUE_COUNT_SECONDS", 0)
     METRICS_TOKEN = _env("METRICS_TOKEN", "tests-metrics-token")
 
 

@@ -366,11 +366,14 @@ def square_cover(area_wkb: bytes, size: int, margin: float = 0) -> SquareCover |
 
 
 def _runs(ii: np.ndarray, jj: np.ndarray) -> list[tuple[int, int, int]]:
-    # Squares in row order (j, then i) joined into runs of neighbours along each row.
-    runs: list[tuple[int, int, int]] = []
-    for i, j in zip(ii.tolist(), jj.tolist(), strict=True):
-        if runs and runs[-1][2] == j and runs[-1][1] == i - 1:
-            runs[-1] = (runs[-1][0], i, j)
-        else:
-            runs.append((i, i, j))
-    return runs
+    """Squares in row order (j, then i) joined into runs of neighbours along each row.
+
+    >>> _runs(np.array([1, 2, 3, 5, 0, 1]), np.array([7, 7, 7, 7, 8, 8]))
+    [(1, 3, 7), (5, 5, 7), (0, 1, 8)]
+    """
+    if ii.size == 0:
+        return []
+    # A run starts where the row changes or the square is not the last one's neighbour.
+    starts = np.flatnonzero(np.r_[True, (np.diff(jj) != 0) | (np.diff(ii) != 1)])
+    ends = np.r_[starts[1:] - 1, ii.size - 1]
+    return list(zip(ii[starts].tolist(), ii[ends].tolist(), jj[starts].tolist(), strict=True))

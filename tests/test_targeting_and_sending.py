@@ -346,3 +346,29 @@ def test_the_preview_says_when_the_last_message_would_go_behind_the_queue(
     voice = third.json["finish"]["channels"]["voice"]
     assert voice["per_second"] == pytest.approx(10 / 45)
     assert abs(voice["seconds"] - 10_000 * 45 / 10) <= 1
+
+
+def test_previews_share_a_count_of_the_queue_for_queue_count_seconds(
+    officer_client, residents, exact_counts, app, monkeypatch
+):
+    """While a force-wide alert goes, the queue is not counted again for each preview:
+    one count serves QUEUE_COUNT_SECONDS, then the next preview counts again."""
+    from app.services.alerts import timing
+
+    clock = [1000.0]
+    monkeypatch.setattr(timing.time, "monotonic", lambda: clock[0])
+    monkeypatch.setitem(app.config, "QUEUE_COUNT_SECONDS", 5)
+    monkeypatch.delitem(app.extensions, "queue_waiting", raising=False)  # an earlier count
+
+    def waiting_voice() -> int:
+        found = officer_client.post("/officers/preview", json={"shapes": [circle(radius_m=2000)]})
+        return found.json["finish"]["channels"]["voice"]["waiting"]
+
+    assert waiting_voice() == 0
+    officer_client.post(
+        "/officers/alerts", json={"shapes": [circle(radius_m=2000)], "title": "T", "body": "B"}
+    )
+    clock[0] += 4.9
+    assert waiting_voice() == 0, "the count taken 4.9 s ago still serves"
+    clock[0] += 0.1
+    assert waiting_voice() == 1, "5 s on, the queue is counted again"

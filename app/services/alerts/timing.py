@@ -4,6 +4,7 @@ provider limit and the queue already waiting."""
 from __future__ import annotations
 
 import math
+import time
 
 from flask import current_app
 
@@ -29,7 +30,7 @@ def finish_estimate(channels: dict[str, int | None]) -> dict:
     """Seconds until each channel's last message goes, for counts as staff see them (a
     hidden count is taken at its most, so the estimate tells no more than the count)."""
     most_hidden = current_app.config["DENSITY_MIN_COUNT"] - 1
-    waiting = outbound_dao.waiting_by_channel()
+    waiting = waiting_by_channel()
     found: dict[str, dict] = {}
     for channel, count in channels.items():
         messages = most_hidden if count is None else count
@@ -49,6 +50,21 @@ def finish_estimate(channels: dict[str, int | None]) -> dict:
         "slowest_seconds": slowest,
         "slow_voice": bool(voice and voice["seconds"] > SLOW_VOICE_SECONDS),
     }
+
+
+def waiting_by_channel() -> dict[str, int]:
+    """The messages waiting for a provider, by channel, as counted at most
+    QUEUE_COUNT_SECONDS ago in this process. Every preview shows the queue; while a
+    force-wide alert is going, counting a million waiting messages for each preview of
+    each officer would cost the database far more than the preview itself, and the
+    estimate does not need the last second's figure."""
+    keep = current_app.config["QUEUE_COUNT_SECONDS"]
+    counted_at, waiting = current_app.extensions.get("queue_waiting", (None, None))
+    now = time.monotonic()
+    if counted_at is None or now - counted_at >= keep:
+        waiting = outbound_dao.waiting_by_channel()
+        current_app.extensions["queue_waiting"] = (now, waiting)
+    return waiting
 
 
 def duration_words(seconds: int | None) -> str:
