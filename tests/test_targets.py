@@ -281,6 +281,19 @@ def test_reordering_the_targets_keeps_every_row_and_repairs_the_squares(app, tow
     assert rows(TABLE) == before
     assert rows(SQUARES) == squares != []
     in_step()
+    # The squares are rewritten in the order of their key (a run of squares on few pages).
+    in_order = db.session.scalar(
+        text(
+            "SELECT array_agg(ARRAY[force_id, j, i] ORDER BY ctid)"
+            " = array_agg(ARRAY[force_id, j, i] ORDER BY force_id, j, i, group_ids, channels)"
+            " FROM target_squares"
+        )
+    )
+    assert in_order is True
+    fillfactor = db.session.scalar(
+        text("SELECT reloptions FROM pg_class WHERE relname = 'target_squares'")
+    )
+    assert fillfactor == ["fillfactor=80"]  # room for the counts to change in place
 
 
 @pytest.fixture
