@@ -147,6 +147,11 @@ def test_a_late_approval_sends_the_updates_so_far_too(app, border, run_worker):
         border["officer"],
         AlertDraft(audience="parent", parent_id=alert.id, title="Update", body="Road shut."),
     ).alert
+    # An update of the update, to the same people: whoever the update reached.
+    again = submit_alert(
+        border["officer"],
+        AlertDraft(audience="parent", parent_id=update.id, title="Again", body="Still shut."),
+    ).alert
     # An update with an area of its own is a new audience: not the same people.
     elsewhere = submit_alert(
         border["officer"],
@@ -166,12 +171,15 @@ def test_a_late_approval_sends_the_updates_so_far_too(app, border, run_worker):
     # Trowbridge's resident gets the alert and the update after it; nobody twice.
     assert reached(alert.id) == {"Bath": 1, "Border": 1, "Trowbridge": 1}
     assert reached(update.id) == {"Bath": 1, "Border": 1, "Trowbridge": 1}
+    assert reached(again.id) == {"Bath": 1, "Border": 1, "Trowbridge": 1}
     assert reached(elsewhere.id) == {"Bath": 1, "Border": 1}
     db.session.refresh(update)
     assert update.recipient_count == 3
     run_worker()
     db.session.refresh(update)
     assert update.status == "sent"
+    db.session.refresh(again)
+    assert (again.status, again.recipient_count) == ("sent", 3)
     trowbridge = db.session.scalars(
         select(Delivery.status).where(
             Delivery.alert_id == update.id, Delivery.address == "+447700900202"

@@ -108,9 +108,10 @@ def catch_up_follow_ups(
     """After force `force_id` approved an alert late: its updates already sent to the
     same people go to the residents that approval added (`newly_reached`, as
     write_force_parts found them) and to nobody else, each update as it went (its
-    groups and channels; nobody twice), in the caller's transaction, which holds the
-    alert locked (each update is locked after it). Returns the ids of the updates
-    with deliveries written, to queue once committed."""
+    groups and channels; nobody twice), then the updates of those updates to whoever
+    each reached anew, in the caller's transaction, which holds the alert locked
+    (each update is locked after its original). Returns the ids of the updates with
+    deliveries written, in order, to queue once committed."""
     caught: list[int] = []
     if not newly_reached:
         return caught
@@ -127,8 +128,9 @@ def catch_up_follow_ups(
     for follow_up in follow_ups:
         if is_test(follow_up):
             continue
+        added: list[int] = []
         count, residents = _insert_deliveries(
-            follow_up, audience_of(follow_up), skip_reached=True, only=newly_reached
+            follow_up, audience_of(follow_up), skip_reached=True, only=newly_reached, reached=added
         )
         if not count:
             continue
@@ -147,6 +149,9 @@ def catch_up_follow_ups(
             },
         )
         caught.append(follow_up.id)
+        # An update of this update, to the same people, went to whoever this one
+        # reached: those it reaches now get it too, and so on down the chain.
+        caught.extend(catch_up_follow_ups(follow_up, actor, added, force_id))
     return caught
 
 
