@@ -234,8 +234,10 @@ class Config:
         c.strip() for c in _env("APPROVAL_CATEGORIES", "missing_person").split(",") if c.strip()
     )
     # The officer's preview map shows residents reached per square of this size, and
-    # hides counts under DENSITY_MIN_COUNT (never a single home).
+    # hides counts under DENSITY_MIN_COUNT (never a single home); for a larger area,
+    # squares of twice the size, and so on, until at most PREVIEW_CELLS_ACROSS span it.
     PREVIEW_CELL_M = _int("PREVIEW_CELL_M", 500)
+    PREVIEW_CELLS_ACROSS = _int("PREVIEW_CELLS_ACROSS", 32)
     # Residents. Delivery records keep an address for RETENTION_DAYS, then only a
     # pseudonym; people who never confirm any way to reach them are removed after
     # UNVERIFIED_DAYS. Quiet hours hold every category but these.
@@ -332,6 +334,8 @@ class Config:
             raise ConfigError("DENSITY_CELL_M must be 250, 500, 1000, 2000 or 5000 (metres).")
         if cls.LOG_FORMAT not in ("text", "json"):
             raise ConfigError('LOG_FORMAT must be "text" or "json".')
+        if cls.PREVIEW_CELL_M < 1 or cls.PREVIEW_CELLS_ACROSS < 1:
+            raise ConfigError("PREVIEW_CELL_M and PREVIEW_CELLS_ACROSS must be 1 or more.")
         missing = [name for name in cls.REQUIRED if not getattr(cls, name)]
         if missing:
             names = ", ".join(

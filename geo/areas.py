@@ -300,6 +300,24 @@ def edge_bands(area_wkb: bytes, metres: float) -> tuple[bytes, bytes]:
     return inside.wkb, outside.wkb
 
 
+def square_size(area_wkb: bytes, smallest: int, across: int) -> int:
+    """The side of the squares to show an area in: `smallest` metres, doubled until
+    the longer side of the area's box spans at most `across` squares. A map of a
+    large area in small squares draws hundreds of them too small to see, and sends
+    every one to the officer's phone.
+
+    >>> from shapely import box
+    >>> [square_size(box(0, 0, w, 1000).wkb, 500, 32) for w in (2000, 16000, 16001, 40000)]
+    [500, 500, 1000, 2000]
+    """
+    min_x, min_y, max_x, max_y = from_wkb(area_wkb).bounds
+    longest = max(max_x - min_x, max_y - min_y, 0)
+    size = smallest
+    while longest > size * across:
+        size *= 2
+    return size
+
+
 # More squares than this in an area's bounding box (a 200 km square at 500 m): the
 # caller counts the area one resident at a time instead.
 MAX_COVER_SQUARES = 160_000

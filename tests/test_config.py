@@ -43,3 +43,16 @@ def test_an_unknown_environment_name_is_refused(monkeypatch):
     monkeypatch.setenv("APP_ENV", "staging")
     with pytest.raises(ConfigError, match="APP_ENV must be one of"):
         create_app()
+
+
+@pytest.mark.parametrize("setting", ["PREVIEW_CELL_M", "PREVIEW_CELLS_ACROSS"])
+def test_the_preview_squares_must_have_a_size(setting):
+    # 0 would divide by nothing, or double the squares' size for ever.
+    config = production(
+        SECRET_KEY="s" * 40,
+        SQLALCHEMY_DATABASE_URI="postgresql://db",
+        REDIS_URL="r",
+        **{setting: 0},
+    )
+    with pytest.raises(ConfigError, match="PREVIEW_CELLS_ACROSS must be 1 or more"):
+        create_app(config)

@@ -348,6 +348,31 @@ def test_the_preview_says_when_the_last_message_would_go_behind_the_queue(
     assert abs(voice["seconds"] - 10_000 * 45 / 10) <= 1
 
 
+def test_a_larger_area_is_shown_in_fewer_larger_squares(officer_client, residents, exact_counts):
+    """Squares of 500 m until more than PREVIEW_CELLS_ACROSS (32) would span the area:
+    a 20 km circle (40 km across) is drawn in 2 km squares, not 5,000 of 500 m."""
+    import shapely
+
+    from geo.projection import BNG, WGS84, transform_geometry
+
+    def squares_km2(preview: dict) -> set[float]:
+        return {
+            round(
+                transform_geometry(shapely.from_geojson(cell["geometry"]), WGS84, BNG).area / 1e6,
+                2,
+            )
+            for cell in preview["cells"]
+        }
+
+    small = officer_client.post("/officers/preview", json={"shapes": [circle(radius_m=2000)]}).json
+    large = officer_client.post("/officers/preview", json={"shapes": [circle(radius_m=20000)]}).json
+    assert (small["cell_m"], large["cell_m"]) == (500, 2000)
+    assert squares_km2(small) == {0.25}
+    assert squares_km2(large) == {4.0}
+    # Everyone reached is in a square: the two in Bristol (Taunton is 60 km away).
+    assert large["residents"] == sum(cell["residents"] for cell in large["cells"]) == 2
+
+
 def test_previews_share_a_count_of_the_queue_for_queue_count_seconds(
     officer_client, residents, exact_counts, app, monkeypatch
 ):

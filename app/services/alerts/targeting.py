@@ -27,7 +27,7 @@ from app.services.alerts.drafts import AlertDraft, AlertInvalid
 from app.services.alerts.lifecycle import is_test, needs_approval
 from app.services.alerts.timing import finish_estimate
 from app.services.transaction import read_only, replica_reads
-from geo.areas import AreaError, area_from_shapes
+from geo.areas import AreaError, area_from_shapes, square_size
 from geo.projection import WGS84
 
 # A follow-up to "the same people" needs an alert that reached (or began to reach) them.
@@ -195,6 +195,8 @@ def _preview(draft: AlertDraft, target: Target) -> dict:
     min_count = config["DENSITY_MIN_COUNT"]
     audience = target.audience
     cell_m = config["PREVIEW_CELL_M"]
+    if target.area_wkb is not None:
+        cell_m = square_size(target.area_wkb, cell_m, config["PREVIEW_CELLS_ACROSS"])
     if audience.area_wkb is not None:
         area = preview_area(db.session, audience, cell_m=cell_m, min_count=min_count)
         counts = {"residents": area.residents, "channels": area.channels}
@@ -218,7 +220,7 @@ def _preview(draft: AlertDraft, target: Target) -> dict:
         "groups": {slug: suppressed(n) for slug, n in groups.items()},
         "near_edge": edge,
         "cells": [{"residents": n, "geometry": geometry} for n, geometry in cells],
-        "cell_m": config["PREVIEW_CELL_M"],
+        "cell_m": cell_m,
         "min_count": min_count,
         "hidden_label": hidden_label(),
         "area_km2": target.area_km2,
