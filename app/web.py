@@ -21,6 +21,7 @@ from werkzeug.routing import IntegerConverter
 
 from app.extensions import db
 from app.models import MAX_ID
+from app.services.text import whole_number
 
 access_log = logging.getLogger("app.access")
 
@@ -48,8 +49,8 @@ class IdConverter(IntegerConverter):
 def record_id(value: str) -> int:
     """For request.args.get(name, type=record_id): an id, or ValueError (so the
     argument counts as absent)."""
-    number = int(value)
-    if not 1 <= number <= MAX_ID:
+    number = whole_number(value)
+    if not number:
         raise ValueError("not an id")
     return number
 

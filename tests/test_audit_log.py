@@ -196,8 +196,11 @@ def test_pages_are_newest_first_and_do_not_shift_as_events_are_added(admin_clien
     # A page beyond the last shows the last; nonsense shows the first.
     beyond = admin_client.get("/admin/audit?to=2026-01-31&page=999")
     assert actions_on(beyond)[-1] == "test.n000"
-    for nonsense in ("-1", "x", "1e309", "99999999999999999999"):
+    # "²" and "٣" are digits to str.isdigit(); int() refuses the one and reads the other.
+    for nonsense in ("-1", "x", "1e309", "99999999999999999999", "²", "٣", "1_0"):
         answer = admin_client.get(f"/admin/audit?to=2026-01-31&page={nonsense}")
+        assert actions_on(answer)[0] == "test.late"
+        answer = admin_client.get(f"/admin/audit?to=2026-01-31&upto={nonsense}")
         assert actions_on(answer)[0] == "test.late"
 
 

@@ -15,6 +15,7 @@ from app.models import Alert, AuditEvent, Delivery, Reply, ResidentNotice
 from app.services import replies
 from app.services.alerts import submit_alert
 from app.services.dispatch import answer_token, claim
+from tests.factories import signed_in
 
 BS1_6AD = [-2.588230, 51.451967]
 AREA = [{"kind": "circle", "center": BS1_6AD, "radius_m": 800}]
@@ -202,7 +203,7 @@ def test_an_answer_link_that_is_not_ours_or_a_choice_not_offered_is_refused(
 
 
 def test_an_officer_answers_a_text_through_the_engine_and_every_view_is_audited(
-    providers, officer, make_resident, run_worker
+    app, providers, officer, make_resident, run_worker
 ):
     make_resident(sms="+447700900901")
     send(officer, run_worker)
@@ -221,6 +222,15 @@ def test_an_officer_answers_a_text_through_the_engine_and_every_view_is_audited(
     assert actions.count("replies.viewed") == 2 and "reply.answered" in actions
     with pytest.raises(replies.ReplyRefused, match="Write an answer"):
         replies.answer_reply(officer, shown["id"], "   ")
+    # From the page, with the alert to go back to as a form field: "²" is a digit to
+    # str.isdigit(), not to int(). The answer goes, and the inbox shows it.
+    page = signed_in(app, officer, "officer")
+    answered = page.post(
+        f"/officers/replies/{shown['id']}/answer",
+        data={"words": "On our way.", "back_to_alert": "²"},
+    )
+    assert answered.status_code == 302
+    assert answered.headers["Location"].endswith(f"/officers/inbox#reply-{shown['id']}")
 
 
 def test_a_text_from_something_that_is_not_a_number_is_refused_and_nothing_kept(

@@ -955,6 +955,12 @@ def test_one_form_saves_every_section_and_a_refusal_loses_nothing(resident_clien
     # Nothing changed says so rather than claiming a save.
     again = save(client, quiet="yes", quiet_from="23:00")
     assert "Nothing has changed." in again.text
+    # "²" is a digit to str.isdigit(), not to int(): a place or force nobody has.
+    odd = save(client, quiet="yes", quiet_from="23:00", remove_place="²")
+    assert odd.status_code == 200 and "Nothing has changed." in odd.text
+    odd = save(client, quiet="yes", quiet_from="23:00", forces_shown="1", forces="²")
+    assert odd.status_code == 400, "hearing from no force at all is refused by its field"
+    assert len(db.session.scalars(select(Resident)).one().locations) == 2
 
 
 def test_places_are_shown_in_the_order_added_home_first(resident_client):

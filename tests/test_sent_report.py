@@ -655,6 +655,7 @@ def test_the_page_lists_the_alerts_a_page_at_a_time_and_the_csv_has_them_all(
     assert listed("&alerts_page=99")[0] == second
     assert listed("&alerts_page=-1")[0] == first
     assert listed("&alerts_page=%27x")[0] == first
+    assert listed("&alerts_page=%C2%B2")[0] == first  # "²": a digit to str.isdigit()
     # Totals count every alert whatever the page.
     assert "Alerts 3 to 3 of 3" in html
     body = client.get(f"/analysts/sent.csv?from={FROM}&to={TO}").text

@@ -298,6 +298,11 @@ def test_an_admin_makes_a_team_and_every_change_is_audited(app, people):
     admin.post(f"{base}/name", data={"name": "Central NPT", "csrf_token": token})
     page = admin.get(base).text
     assert "Choose a ward or district of the force from the list." in page
+    # "²" is a digit to str.isdigit(), not to int(): refused as any other wrong choice.
+    for path, field in (("areas", "place"), ("members", "officers"), ("supervisors", "officers")):
+        odd = admin.post(f"{base}/{path}", data={field: "²", "csrf_token": token})
+        assert odd.status_code == 302, path
+        assert "from the list" in admin.get(odd.headers["Location"]).text
     assert "Central NPT" in page and "Central (ward)" in page
 
     db.session.expire_all()

@@ -9,6 +9,7 @@ from flask_login import current_user
 
 from app.auth import role_required
 from app.services import reports
+from app.services.text import whole_number
 
 
 def _period_asked() -> reports.Period:
@@ -39,8 +40,7 @@ def sent():
         period = _period_asked()
     except reports.PeriodError as error:
         return _refused(error)
-    page = request.args.get("alerts_page", "1")
-    page = int(page) if page.isdigit() and len(page) < 7 else 1
+    page = whole_number(request.args.get("alerts_page"), most=10**6) or 1
     return render_template(
         "analysts/sent.html",
         report=reports.sent_report(period, alerts_page=page),

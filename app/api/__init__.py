@@ -29,6 +29,7 @@ from app.services.postcode_check import (
     postcode_key,
     refuse_control_characters,
 )
+from app.services.text import whole_number
 from geo import postcodes
 
 bp = Blueprint("api", __name__)
@@ -193,7 +194,7 @@ def sector(sector: str):
         return refused(refusal)
     key = postcodes.canonical(sector)
     outward, digit = key[:-1], key[-1:]
-    if not digit.isdigit() or not postcodes.is_outward_code(outward):
+    if whole_number(digit) is None or not postcodes.is_outward_code(outward):
         shown = sector.strip()[:10]
         return error(400, "invalid", f"“{shown}” is not a postcode sector like BS1 6.")
     if refusal := outside_great_britain(f"{outward} {digit}"):

@@ -10,6 +10,7 @@ from app.auth import role_required
 from app.extensions import db
 from app.models import Alert
 from app.services import authorisation, replies
+from app.services.text import whole_number
 from app.web import record_id
 
 bp = Blueprint("inbox", __name__)
@@ -57,6 +58,6 @@ def answer(reply_id: int):
         flash(str(refusal))
     else:
         flash("Your answer is on its way.")
-    if back and back.isdigit():
-        return redirect(url_for("inbox.alert_replies", alert_id=int(back)) + f"#reply-{reply_id}")
+    if (back_id := whole_number(back)) is not None:
+        return redirect(url_for("inbox.alert_replies", alert_id=back_id) + f"#reply-{reply_id}")
     return redirect(url_for("inbox.inbox") + f"#reply-{reply_id}")

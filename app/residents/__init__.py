@@ -46,6 +46,7 @@ from app.services.residents import (
     set_paused,
     set_quiet_hours,
 )
+from app.services.text import whole_number
 from app.services.verification import (
     TooManyLinks,
     VerificationRefused,
@@ -281,7 +282,7 @@ def save(resident):
     if form.get("quiet_shown"):
         attempt(_l("quiet hours"), lambda: _save_quiet_hours(resident, form))
     if form.get("forces_shown"):
-        heard = {int(f) for f in form.getlist("forces") if f.isdigit() and len(f) < 10}
+        heard = {whole_number(f) for f in form.getlist("forces")} - {None}
         theirs = forces_of(resident)
         if heard != {entry["id"] for entry in theirs if entry["hearing"]}:
             attempt(_l("police forces"), lambda: set_forces_heard(resident, heard))
@@ -303,8 +304,8 @@ def save(resident):
             form = _without(form, "address")
             to_confirm = channel in ("sms", "voice")
             flash(_contact_message(channel, notice[0]))
-    if form.get("remove_place", "").isdigit():
-        attempt(_l("place removed"), lambda: remove_location(resident, int(form["remove_place"])))
+    if (place_id := whole_number(form.get("remove_place"))) is not None:
+        attempt(_l("place removed"), lambda: remove_location(resident, place_id))
     if form.get("remove_channel") in CHANNEL_LABELS:
         channel = form["remove_channel"]
         attempt(

@@ -17,6 +17,7 @@ from app.dao import audit as audit_dao
 from app.dao.audit import AuditQuery, create_audit_event
 from app.services.masking import mask_contacts
 from app.services.spreadsheet import csv_text
+from app.services.text import whole_number
 from app.services.transaction import read_only, transaction
 
 UK = ZoneInfo("Europe/London")
@@ -107,19 +108,16 @@ def event_rows(found: list) -> list[EventRow]:
     """Events with their actors' names, as rows; an officer an event is about is
     named too."""
     about = {
-        int(event.subject_id)
-        for event, _ in found
-        if event.subject_type == "officer" and (event.subject_id or "").isdigit()
-    }
-    about = {officer_id for officer_id in about if officer_id < 2**31}
+        whole_number(event.subject_id) for event, _ in found if event.subject_type == "officer"
+    } - {None}
     names = audit_dao.find_officer_names(about)
     return [event_row(event, name, names) for event, name in found]
 
 
 def event_row(event, name: str | None, officer_names: dict[int, str] | None = None) -> EventRow:
     subject = " ".join(filter(None, (event.subject_type, event.subject_id)))
-    if event.subject_type == "officer" and (event.subject_id or "").isdigit():
-        named = (officer_names or {}).get(int(event.subject_id))
+    if event.subject_type == "officer" and whole_number(event.subject_id) is not None:
+        named = (officer_names or {}).get(whole_number(event.subject_id))
         subject = f"{named} (officer {event.subject_id})" if named else subject
     return EventRow(
         id=event.id,
@@ -153,7 +151,7 @@ class AuditFilter:
 
     def query(self, upto_id: int | None = None) -> AuditQuery:
         return AuditQuery(
-            actor_id=int(self.person) if self.person.isdigit() else None,
+            actor_id=whole_number(self.person),
             nobody=self.person == NOBODY,
             action=self.event or None,
             since=_uk_midnight(self.first) if self.first else None,
@@ -257,15 +255,14 @@ def _audit_reading(admin, action: str, chosen: AuditFilter, **extra) -> None:
 
 def page_number(text: str | None) -> int:
     """A page asked for in the URL: 1 unless it is a sensible whole number."""
-    text = (text or "").strip()
-    return min(int(text), 10**6) if text.isdigit() and len(text) < 12 and int(text) > 0 else 1
+    number = whole_number((text or "").strip(), most=10**6)
+    return number if number else 1
 
 
 def snapshot_id(text: str | None) -> int | None:
     """The newest event a first page showed, so later pages do not shift as events
     (this reading among them) are added."""
-    text = (text or "").strip()
-    return int(text) if text.isdigit() and len(text) < 19 else None
+    return whole_number((text or "").strip(), most=2**63 - 1)
 
 
 def audit_page(admin, chosen: AuditFilter, *, page: int = 1, upto: int | None = None):

@@ -24,7 +24,7 @@ from app.dao.audit import create_audit_event
 from app.extensions import db
 from app.models import Alert, Officer, Team, TeamArea, team_members, team_supervisors
 from app.services import forces
-from app.services.text import checked_field
+from app.services.text import checked_field, whole_number
 from app.services.transaction import transaction
 
 MAX_NAME = 80
@@ -290,9 +290,10 @@ def rename_team(admin: Officer, team_id: int, name: str) -> Team:
 def _officer_ids(values: list[str], roles: tuple[str, ...], what: str) -> set[int]:
     ids = set()
     for value in values:
-        if not value.isdigit() or len(value) > 9:
+        officer_id = whole_number(value)
+        if officer_id is None:
             raise TeamRefused(f"Choose {what} from the list. Reload the page and try again.")
-        ids.add(int(value))
+        ids.add(officer_id)
     staff = {o.id: o for o in teams_dao.find_staff(roles)}
     if ids - set(staff):
         raise TeamRefused(
@@ -340,23 +341,24 @@ def set_supervisors(admin: Officer, team_id: int, values: list[str]) -> Team:
 def add_place_area(admin: Officer, team_id: int, value: str) -> TeamArea:
     """A ward or district of the force becomes one of the team's permitted areas.
     Raises TeamRefused."""
-    if not value.isdigit() or len(value) > 9:
+    place_id = whole_number(value)
+    if place_id is None:
         raise TeamRefused("Choose a ward or district from the list.")
     districts = _force_districts()
     with transaction():
         team = _locked_team(team_id)
-        found = teams_dao.find_place_label(int(value), districts)
+        found = teams_dao.find_place_label(place_id, districts)
         if found is None:
             raise TeamRefused("Choose a ward or district of the force from the list.")
         kind, name = found
-        if any(area.place_id == int(value) for area in team.areas):
+        if any(area.place_id == place_id for area in team.areas):
             raise TeamRefused(f"{name} is one of the team's areas already.")
         label = f"{name} ({kind})"
-        area = TeamArea(team_id=team.id, place_id=int(value), label=label)
+        area = TeamArea(team_id=team.id, place_id=place_id, label=label)
         db.session.add(area)
         db.session.flush()
         teams_dao.refresh_team_area(team.id)
-        _audit(admin, "team.area_added", team.id, {"area": label, "place_id": int(value)})
+        _audit(admin, "team.area_added", team.id, {"area": label, "place_id": place_id})
     db.session.expire(team)
     return area
 

@@ -5,6 +5,26 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from app.models import MAX_ID
+
+# A whole number as typed: ASCII digits only. str.isdigit() also passes "²", which
+# int() refuses, and int() also takes "٣", " 3 " and "1_000".
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
+
+
+def whole_number(value: object, *, most: int = MAX_ID) -> int | None:
+    """A number sent as text (a form field, a query argument): its value when it is
+    ASCII digits alone and no more than `most`, else None.
+
+    >>> [whole_number(v) for v in ("12", "²", " 12", "٣", "1_0", "", None, "9" * 12)]
+    [12, None, None, None, None, None, None, None]
+    """
+    if not isinstance(value, str) or not _WHOLE_NUMBER.fullmatch(value):
+        return None
+    number = int(value)
+    return number if number <= most else None
+
+
 # Control characters other than tab and newlines: PostgreSQL refuses NUL outright, and
 # none of them belongs in a name, an address or an alert.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

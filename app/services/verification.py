@@ -22,6 +22,7 @@ from app.i18n import gettext, in_language, lazy_gettext, police
 from app.models import Resident, ResidentChannel
 from app.services.contacts import normalise_email, normalise_phone
 from app.services.notices import create_notice, queue_notices, send_notices
+from app.services.text import whole_number
 from app.services.tokens import SealedSerializer
 from app.services.transaction import transaction
 
@@ -289,7 +290,7 @@ def _check_code(resident: Resident, channel_name: str, code: str) -> None:
     expected = _code_hash(resident.id, channel.channel, channel.address, code)
     if not (
         len(code) == 6
-        and code.isdigit()
+        and whole_number(code) is not None
         and hmac.compare_digest(expected, channel.verify_code_hash)
     ):
         channel.verify_attempts += 1
