@@ -176,6 +176,37 @@ def test_a_follow_up_to_an_alerts_residents_needs_the_original_to_be_of_ones_tea
     assert a.post("/officers/alerts", json=follow_up).status_code == 201
 
 
+def test_an_alert_of_no_team_beyond_ones_areas_is_not_followed_up_to_the_same_people(
+    app, people, two_teams, street, make_resident
+):
+    """An alert of no team (an administrator's) is the whole force's to see, but its
+    residents are where it went: an officer kept to Central may not reach them."""
+    make_resident(postcode="BS5 6XX", sms="+447700900003")  # Easton, outside Central
+    admin = client_of(app, people, "admin")
+    wide = admin.post("/officers/alerts", json=draft(3000, channels=["sms"])).json["alert_id"]
+    near = admin.post("/officers/alerts", json=draft(150, channels=["sms"])).json["alert_id"]
+    a = client_of(app, people, "officer_a")
+    before = alert_count()
+
+    def follow_up(parent_id: int) -> dict:
+        return {
+            "audience": "parent",
+            "parent_id": parent_id,
+            "shapes": [],
+            "title": "Update",
+            "body": "Arrested.",
+            "category": "update",
+        }
+
+    for path in ("/officers/alerts", "/officers/preview"):
+        refused = a.post(path, json=follow_up(wide))
+        assert refused.status_code == 400, path
+        assert "That alert went beyond the areas your team may send to" in refused.json["error"]
+    assert alert_count() == before
+    # One that went inside Central's wards they may follow up.
+    assert a.post("/officers/alerts", json=follow_up(near)).status_code == 201
+
+
 # --- seeing and cancelling -------------------------------------------------------------
 
 

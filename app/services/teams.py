@@ -162,17 +162,53 @@ def permitted_area(officer: Officer) -> PermittedArea:
 
 def area_refusal(officer: Officer, area_wkb: bytes) -> str | None:
     """Why this officer may not send to this area (BNG WKB), or None if they may."""
+    found = _outside_permitted(officer, area_wkb)
+    if found is None:
+        return None
+    permitted, outside = found
+    return (
+        f"This area is outside the areas your team may send to: {permitted.describe()}. "
+        f"{km2_words(outside).capitalize()} km² of it is outside. Move or shrink it, or ask "
+        "an administrator to add the area to your team."
+    )
+
+
+def follow_up_refusal(officer: Officer, area_wkb: bytes | None) -> str | None:
+    """Why this officer may not follow up, to the same people, an alert that went to
+    this area (BNG WKB; None: no area on record), or None if they may: the same people
+    are where it went, so an officer kept to their teams' areas may follow up only an
+    alert that went inside them (an alert of no team may have gone anywhere)."""
+    found = _outside_permitted(officer, area_wkb)
+    if found is None:
+        return None
+    permitted, _ = found
+    return (
+        f"That alert went beyond the areas your team may send to: {permitted.describe()}. "
+        "A team whose areas cover it, or a supervisor for the whole force, can follow it up."
+    )
+
+
+def _outside_permitted(officer: Officer, area_wkb: bytes | None):
+    """(the officer's permitted area, km² of the area outside it) when some of it is
+    outside (all of it, when there is no area), else None."""
     permitted = permitted_area(officer)
     if not permitted.limited:
         return None
+    if area_wkb is None:
+        return permitted, float("inf")
     outside = teams_dao.area_outside_km2(set(permitted.team_ids), area_wkb, EDGE_TOLERANCE_M)
-    if outside <= 0:
-        return None
-    return (
-        f"This area is outside the areas your team may send to: {permitted.describe()}. "
-        f"About {max(outside, 0.01):,.2f} km² of it is outside. Move or shrink it, or ask "
-        "an administrator to add the area to your team."
-    )
+    return (permitted, outside) if outside > 0 else None
+
+
+def km2_words(km2: float) -> str:
+    """An area in km² as a person reads it: "0.4", "3.2", "707", "less than 0.1".
+
+    >>> [km2_words(x) for x in (0.004, 0.44, 3.25, 706.79, 12345.6)]
+    ['less than 0.1', '0.4', '3.2', '707', '12,346']
+    """
+    if km2 < 0.1:
+        return "less than 0.1"
+    return f"{km2:,.1f}" if km2 < 10 else f"{km2:,.0f}"
 
 
 def permitted_area_geojson(officer: Officer) -> dict | None:

@@ -177,9 +177,11 @@
       " just outside it are left out." : "";
     var outside = counts.outside_force_km2 || 0;
     $("reach-outside").hidden = outside < 0.01;
+    // As a person reads an area: 0.4, 3.2, 707 (the server's figure has three decimals).
     $("reach-outside").textContent = outside >= 0.01 ?
-      outside.toLocaleString("en-GB") + " km² of this area is outside " + CA.config.forceName +
-      ": residents there are registered with another force." : "";
+      (outside < 0.1 ? "Less than 0.1" : outside.toLocaleString("en-GB",
+        { maximumFractionDigits: outside < 10 ? 1 : 0 })) + " km² of this area is outside " +
+      CA.config.forceName + ": residents there are registered with another force." : "";
     // What the server changed in the drawn shapes to use them, e.g. an outline it closed.
     var notes = counts.notes || [];
     $("reach-notes").hidden = !notes.length;

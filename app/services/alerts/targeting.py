@@ -73,10 +73,14 @@ def resolve_target(
         if officer is not None and not authorisation.may(officer, "alert.follow_up", parent):
             errors["area"] = _OTHER_TEAMS
             return None
+        area_wkb = stored_area_wkb(parent.id)
+        if officer is not None and (refusal := teams.follow_up_refusal(officer, area_wkb)):
+            errors["area"] = refusal
+            return None
         audience = Audience(
             parent_alert_id=parent.id, force_id=parent.force_id, groups=groups, channels=channels
         )
-        return Target(audience, stored_area_wkb(parent.id), None)
+        return Target(audience, area_wkb, None)
     parent = _own_force_alert(draft.parent_id, force_id)
     if draft.parent_id is not None and parent is None:
         errors["parent_id"] = "The alert this follows up no longer exists. Start a new alert."
