@@ -126,6 +126,8 @@ class Config:
     VOICE_LINE_HOLD_SECONDS = _int("VOICE_LINE_HOLD_SECONDS", 900)
     # How long a call lasts, for the officer's "all out in…" when lines are limited.
     ESTIMATE_CALL_SECONDS = _int("ESTIMATE_CALL_SECONDS", 45)
+    # The same alert sent again by its officer within this time is the first one.
+    ALERT_REPEAT_SECONDS = _int("ALERT_REPEAT_SECONDS", 120)
     # How long a count of the messages waiting (for "all out in…") serves previews.
     QUEUE_COUNT_SECONDS = _int("QUEUE_COUNT_SECONDS", 5)
     DELIVERY_CONCURRENCY = _int("DELIVERY_CONCURRENCY", 16)  # requests in flight per job
@@ -368,6 +370,8 @@ class TestingConfig(Config):
     ANALYST_NOTICE_SECONDS = _int("ANALYST_NOTICE_SECONDS", 0)
     # Each preview counts the queue (the test of keeping a count sets its own time).
     QUEUE_COUNT_SECONDS = _int("QUEUE_COUNT_SECONDS", 0)
+    # Tests send the same alert twice on purpose; the test of a repeat sets its own.
+    ALERT_REPEAT_SECONDS = _int("ALERT_REPEAT_SECONDS", 0)
     METRICS_TOKEN = _env("METRICS_TOKEN", "tests-metrics-token")
 
 

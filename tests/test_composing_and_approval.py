@@ -187,6 +187,20 @@ def test_bad_requests_get_a_400_naming_the_field(officer_client, town, payload, 
 # --- writing it ---------------------------------------------------------------------
 
 
+def test_the_compose_preview_of_words_far_too_long_is_quick_and_cut(officer_client):
+    # Folding a 900 KB title into an e-mail subject held a server thread for a minute.
+    huge = {"title": "T" * 900_000, "body": "b" * 50_000, "question": "q" * 50_000}
+    answer = officer_client.post(
+        "/officers/compose", json=huge | {"answer_options": ["o" * 9] * 99}
+    )
+    assert answer.status_code == 200
+    assert answer.json["sms"]["too_long"] is True
+    assert len(answer.json["sms"]["text"]) < 10_000
+    # The send refuses what the preview cut, saying by how much.
+    refused = officer_client.post("/officers/alerts", json=huge | {"shapes": []})
+    assert "Keep the title to 120 characters (it is 900,000)" in refused.json["errors"]["title"]
+
+
 def test_compose_preview_counts_segments_and_marks_what_forces_ucs2(officer_client):
     plain = officer_client.post("/officers/compose", json={"title": "Lock up", "body": "x" * 60})
     assert plain.json["sms"]["encoding"] == "GSM-7"

@@ -56,3 +56,8 @@ def test_the_preview_squares_must_have_a_size(setting):
     )
     with pytest.raises(ConfigError, match="PREVIEW_CELLS_ACROSS must be 1 or more"):
         create_app(config)
+
+
+def test_a_repeated_alert_is_recognised_by_default():
+    # Tests turn it off (they send the same alert twice on purpose); a force does not.
+    assert ProductionConfig.ALERT_REPEAT_SECONDS == 120

@@ -345,6 +345,8 @@ Dan,TA1 1AA,09011 234567,,,,
 Eve,BS1 6AD,07700 900101,,,,
 Fay,,,,,,
 Gus,TA1 1AA,,,gus@example.invalid,,Shop
+Hal,07400 111240,,,hal@example.invalid,,
+Ida,BS1 6AD,07400111241,,,ida.resident@example.com,
 """
 
 
@@ -357,7 +359,7 @@ def test_an_import_reports_every_rejected_row_and_writes_all_the_rest_at_once(
     make_resident(postcode="BS1 6AD", sms=None, email="gus@example.invalid")
     dry = import_residents(CSV, filename="legacy.csv", dry_run=True)
     reasons = {r["row"]: " ".join(r["reasons"]) for r in dry.rejected}
-    assert dry.rows_read == 7 and dry.accepted == 1
+    assert dry.rows_read == 9 and dry.accepted == 1
     # Reasons for the staff running the import, not the words a resident is shown.
     assert reasons[3] == "postcode outside the force area: Wiltshire"
     assert reasons[4] == "group not known: “nosuch”"
@@ -365,6 +367,11 @@ def test_an_import_reports_every_rejected_row_and_writes_all_the_rest_at_once(
     assert reasons[6] == "mobile is the same as on row 2"
     assert reasons[7].startswith("postcode missing")
     assert reasons[8] == "e-mail address already registered"
+    # A cell quoted in a reason is masked as the values are: a number in the postcode
+    # column, an address in the groups column.
+    assert reasons[9] == "postcode not valid: “0740••••240”"
+    assert reasons[10].startswith("group not known: “") and "•••@e•••.com" in reasons[10]
+    assert "111240" not in str(dry.rejected) and "ida.resident" not in str(dry.rejected)
     # Each row's values, its contact details masked: the report holds no addresses.
     values = {r["row"]: r["values"] for r in dry.rejected}
     assert values[3] == {

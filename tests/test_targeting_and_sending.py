@@ -7,7 +7,7 @@ from sqlalchemy import func, select, text
 
 from app.extensions import db
 from app.jobs.outbound import deliver_batch
-from app.models import Alert, AuditEvent, Delivery, OutboxMessage
+from app.models import Alert, AuditEvent, Delivery, Officer, OutboxMessage
 
 # BS1 6AD (Central, Bristol) and BS8 1TH are about 1.1 km apart; TA1 1AA is Taunton.
 BS1_6AD = [-2.588230, 51.451967]
@@ -346,6 +346,49 @@ def test_the_preview_says_when_the_last_message_would_go_behind_the_queue(
     voice = third.json["finish"]["channels"]["voice"]
     assert voice["per_second"] == pytest.approx(10 / 45)
     assert abs(voice["seconds"] - 10_000 * 45 / 10) <= 1
+
+
+def test_the_same_alert_sent_again_moments_later_is_the_first_one(
+    app, officer_client, residents, exact_counts, monkeypatch
+):
+    """A double tap, a retry after the signal dropped, or a second tab: the same alert
+    from the same officer within ALERT_REPEAT_SECONDS is the first one, sent once."""
+    monkeypatch.setitem(app.config, "ALERT_REPEAT_SECONDS", 120)  # as configured by default
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.factories import signed_in
+
+    body = {"shapes": [circle(radius_m=2000)], "title": "Fire", "body": "Keep windows shut."}
+    first = officer_client.post("/officers/alerts", json=body)
+    assert first.status_code == 201 and first.json["repeated"] is False
+    again = officer_client.post("/officers/alerts", json=body | {"expected_residents": 2})
+    assert again.status_code == 200 and again.json["repeated"] is True
+    assert again.json["alert_id"] == first.json["alert_id"]
+    assert (again.json["deliveries"], again.json["url"]) == (0, first.json["url"])
+    assert "It was not sent again" in officer_client.get(again.json["url"]).text
+
+    def alerts_and_deliveries() -> tuple[int, int]:
+        return db.session.execute(
+            text("SELECT (SELECT count(*) FROM alerts), (SELECT count(*) FROM deliveries)")
+        ).one()
+
+    assert alerts_and_deliveries() == (1, first.json["deliveries"])
+    # Four at once from the officer's four tabs: one alert between them.
+    officer = db.session.scalars(select(Officer).where(Officer.role == "officer")).one()
+    tabs = [signed_in(app, officer, "officer") for _ in range(4)]
+    other = body | {"title": "Flood"}
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda tab: tab.post("/officers/alerts", json=other), tabs))
+    assert sorted(a.status_code for a in answers) == [200, 200, 200, 201]
+    assert len({a.json["alert_id"] for a in answers}) == 1
+    assert alerts_and_deliveries()[0] == 2
+    # Different words are another alert; so is the same one after the time is up.
+    assert officer_client.post("/officers/alerts", json=body | {"body": "Shut."}).status_code == 201
+    db.session.execute(text("UPDATE alerts SET created_at = created_at - interval '121 seconds'"))
+    db.session.commit()
+    later = officer_client.post("/officers/alerts", json=body)
+    assert later.status_code == 201 and later.json["alert_id"] != first.json["alert_id"]
+    assert alerts_and_deliveries()[0] == 4
 
 
 def test_a_larger_area_is_shown_in_fewer_larger_squares(officer_client, residents, exact_counts):

@@ -104,6 +104,10 @@ def test_a_period_snaps_to_mondays():
         ("2026-05-01", "2026-04-01", "is after"),
         ("2010-01-01", "2026-01-01", "at most 156 weeks"),
         ("0001-01-01", "0001-02-01", "year 2000"),
+        # A week after the last Monday of 9999 is no date: refused before it is counted.
+        ("", "9999-12-31", "year 2000"),
+        ("9999-12-31", "", "year 2000"),
+        ("0001-01-07", "", "year 2000"),
     ],
 )
 def test_a_bad_period_is_refused_with_what_to_do(start, end, words):
@@ -123,6 +127,8 @@ def test_a_bad_period_on_the_page_and_downloads_is_a_clear_400(app, make_officer
     ):
         answer = client.get(path + "?from=2026-05-01&to=2026-04-01")
         assert answer.status_code == 400 and "is after" in answer.text
+        answer = client.get(path + "?to=9999-12-31")
+        assert answer.status_code == 400 and "year 2000" in answer.text
     assert client.get("/analysts/timeline?by=postcode").status_code == 400
     assert client.get("/analysts/timeline?by=channel&kind=nonsense").status_code == 400
 

@@ -62,6 +62,12 @@ class Alert(db.Model):
         CheckConstraint(f"category IN {tuple(CATEGORIES)!r}", name="category_known"),
         # The sweeper releases scheduled alerts when their time comes.
         Index("ix_alerts_scheduled", "send_at", postgresql_where="status = 'scheduled'"),
+        Index(
+            "ix_alerts_created_by_id_repeat_key",
+            "created_by_id",
+            "repeat_key",
+            postgresql_where="repeat_key IS NOT NULL",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -70,6 +76,9 @@ class Alert(db.Model):
         String(8), unique=True, nullable=False, default=new_reference
     )
     created_by_id: Mapped[int] = mapped_column(ForeignKey("officers.id"), nullable=False)
+    # What its officer sent, as a key (services/alerts/submitting.py): the same sent
+    # again within ALERT_REPEAT_SECONDS is this alert, not another (migration 0042).
+    repeat_key: Mapped[str | None] = mapped_column(String(64))
     # Its author's force: only that force's residents are reached, and its staff see it.
     force_id: Mapped[int] = force_column()
     title: Mapped[str] = mapped_column(String(120), nullable=False)

@@ -227,12 +227,16 @@ def send():
         sent = submit_alert(current_user, draft_from_json(_json_body()))
     except AlertInvalid as invalid:
         return _invalid(invalid)
+    if sent.repeated:
+        flash("You sent this alert a moment ago. It was not sent again: this is the first one.")
     return jsonify(
         alert_id=sent.alert.id,
         status=sent.alert.status,
         deliveries=sent.deliveries,
+        # Sent moments ago already: this is that alert, and nothing went again.
+        repeated=sent.repeated,
         url=url_for("officers.alert", alert_id=sent.alert.id),
-    ), 201
+    ), (200 if sent.repeated else 201)
 
 
 @bp.route("/alerts/test", methods=["POST"])

@@ -202,6 +202,9 @@ def read_rows(
                 reasons.append(f"group not known: “{name[:SHOWN_LENGTH]}”")
         values = _shown_values(record, columns)
         if reasons:
+            # A reason may quote a cell, and a cell may hold a number or an address
+            # in the wrong column: masked as the values are.
+            reasons = [mask_contacts(reason) for reason in reasons]
             report.rejected.append({"row": number, "reasons": reasons, "values": values})
             continue
         for address in channels.values():

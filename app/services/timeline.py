@@ -91,9 +91,13 @@ def parse_period(start: str | None, end: str | None, *, today: date | None = Non
         if not value:
             return None
         try:
-            return date.fromisoformat(value[:10]) if len(value) == 10 else _bad(label)
+            day = date.fromisoformat(value[:10]) if len(value) == 10 else _bad(label)
         except ValueError:
             return _bad(label)
+        # Before any arithmetic: a week either side of 9999-12-31 is no date at all.
+        if not 2000 <= day.year <= 2200:
+            raise PeriodRefused("Choose dates between the year 2000 and now.")
+        return day
 
     first, last = parse(start, "From"), parse(end, "To")
     if last is None:

@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 class SentAlert:
     alert: Alert
     deliveries: int
+    # The officer had sent this very alert moments before: this is that one, and
+    # nothing was written or sent again.
+    repeated: bool = False
 
 
 def send_now_or_later(alert: Alert, actor: Officer | None, *, later: bool) -> int | None:

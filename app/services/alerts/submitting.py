@@ -4,9 +4,13 @@ are told)."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from typing import Any
 
-from sqlalchemy import func
+from flask import current_app
+from sqlalchemy import func, select, text
 
 from app.dao.audit import create_audit_event
 from app.dao.targeting import count_targets, suppressed
@@ -40,14 +44,19 @@ def submit_alert(
     in this transaction, then queued), schedule it, or hold it for a supervisor's
     approval. Raises AlertInvalid."""
     draft = draft or AlertDraft(**fields)
+    repeat_key = _repeat_key(officer, draft)
     try:
         with transaction():
+            earlier = _sent_moments_ago(officer, repeat_key)
+            if earlier is not None:
+                return SentAlert(alert=earlier, deliveries=0, repeated=True)
             title, body, target = _checked(officer, draft)
             residents = count_targets(db.session, target.audience)["residents"]
             if residents == 0:
                 raise _NobodyInside(target)
             _check_count_unchanged(draft, residents)
             alert = _record(officer, draft, title, body, target, residents)
+            alert.repeat_key = repeat_key
             alert_id = alert.id
             notice_ids: list[int] = []
             if needs_approval(draft.category, residents):
@@ -74,6 +83,39 @@ def submit_alert(
     if deliveries is not None:
         enqueue_safely(alert_id)
     return SentAlert(alert=alert, deliveries=deliveries or 0)
+
+
+def _repeat_key(officer: Officer, draft: AlertDraft) -> str:
+    """What the officer is sending, as a key: everything in the draft but the count
+    they were shown (a retry may carry a newer one)."""
+    sent = {k: v for k, v in dataclasses.asdict(draft).items() if k != "expected_residents"}
+    words = json.dumps([officer.id, sent], sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(words.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _sent_moments_ago(officer: Officer, repeat_key: str) -> Alert | None:
+    """The alert this officer sent with these very contents within
+    ALERT_REPEAT_SECONDS, if any: a double tap, a retry after the signal dropped, or
+    a second tab sends the same alert again, and residents must not get it twice.
+    The officer's submissions take turns (a lock until the transaction ends), so two
+    at once cannot both miss the other."""
+    seconds = current_app.config["ALERT_REPEAT_SECONDS"]
+    if seconds <= 0:
+        return None
+    db.session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext('alert-submit:' || :officer))"),
+        {"officer": officer.id},
+    )
+    return db.session.scalars(
+        select(Alert)
+        .where(
+            Alert.created_by_id == officer.id,
+            Alert.repeat_key == repeat_key,
+            Alert.created_at > func.now() - func.make_interval(0, 0, 0, 0, 0, 0, seconds),
+        )
+        .order_by(Alert.id.desc())
+        .limit(1)
+    ).first()
 
 
 def _checked(officer: Officer, draft: AlertDraft) -> tuple[str, str, Target]:
