@@ -223,6 +223,13 @@ def csrf_token(client) -> str:
     return re.search(r'name="csrf-token" content="([^"]+)"', page.text).group(1)
 
 
+def postcode_place(client, postcode: str):
+    """The sign-up form's "what is this postcode?", posted as register.js posts it."""
+    return client.post(
+        "/register/postcode", data={"postcode": postcode, "csrf_token": csrf_token(client)}
+    )
+
+
 @pytest.fixture
 def run_worker(app_ctx):
     """Run a real RQ worker (in this process) until the queue is empty."""

@@ -35,7 +35,7 @@ from app.services.authorisation import ENDPOINTS, MATRIX_ROLES, access
 from app.services.forces import ForceRefused, add_force
 from app.services.postcode_check import PostcodeRefused, check_postcode
 from app.services.resident_import import create_import, run_import
-from tests.factories import default_force_id, form_token, signed_in
+from tests.factories import default_force_id, form_token, postcode_place, signed_in
 from tests.test_authorisation_matrix import World, request_for, staff_rules
 from tests.test_residents import page_token, resident_client  # noqa: F401 (a fixture)
 
@@ -279,12 +279,12 @@ def test_an_import_is_checked_against_its_administrators_force(app_ctx, make_off
 
 
 def test_the_registration_form_says_which_forces_alert_a_place(app, client, second_force):
-    found = client.get("/register/postcode", query_string={"postcode": TROWBRIDGE})
+    found = postcode_place(client, TROWBRIDGE)
     assert found.status_code == 200
     assert found.json["forces"] == "Alerts for this place come from: Wiltshire."
-    home = client.get("/register/postcode", query_string={"postcode": BATH}).json
+    home = postcode_place(client, BATH).json
     assert home["forces"] == "Alerts for this place come from: Avon and Somerset."
-    outside = client.get("/register/postcode", query_string={"postcode": "GL1 1AD"})
+    outside = postcode_place(client, "GL1 1AD")
     assert outside.status_code == 400
     assert "Avon and Somerset Police or Wiltshire Police cover" in outside.json["error"]
 
@@ -510,9 +510,9 @@ def test_a_resident_agrees_to_the_wording_of_the_forces_of_their_postcode(
     second_force.consent_text = own
     db.session.commit()
     # Typed, the postcode's forces' statement replaces every force's on the form.
-    found = client.get("/register/postcode", query_string={"postcode": TROWBRIDGE}).json
+    found = postcode_place(client, TROWBRIDGE).json
     assert (found["consent"], found["consent_for"]) == (own, str(second_force.id))
-    bath = client.get("/register/postcode", query_string={"postcode": BATH}).json
+    bath = postcode_place(client, BATH).json
     assert bath["consent"].startswith("I agree that Avon and Somerset Police may keep")
     assert own not in bath["consent"]
     # Before a postcode: every force's (its own words for a force that has them).
@@ -568,7 +568,7 @@ def test_a_resident_is_asked_again_when_the_words_changed_after_the_page_was_sho
 
     page = client.get("/register").text
     shown_key = _hidden(page, "consent_key")
-    found = client.get("/register/postcode", query_string={"postcode": TROWBRIDGE}).json
+    found = postcode_place(client, TROWBRIDGE).json
     assert found["consent_key"] and found["consent_key"] != shown_key
     # Wiltshire's administrator changes its wording while the form is open.
     changed = "I agree that Wiltshire Police may keep my details under its new notice."

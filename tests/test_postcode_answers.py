@@ -21,7 +21,7 @@ from app.extensions import db
 from app.models import Resident, ResidentLocation
 from app.services.postcode_check import PostcodeRefused, check_postcode
 from app.services.resident_import import import_residents
-from tests.factories import csrf_token
+from tests.factories import csrf_token, postcode_place
 from tests.test_residents import resident_client  # noqa: F401 (a fixture)
 
 # One postcode from each place outside Great Britain, and who polices it.
@@ -88,7 +88,7 @@ def test_a_postcode_outside_great_britain_is_told_who_polices_it_everywhere(
     assert where in message and GREAT_BRITAIN_ONLY in message and police in message
     assert "can't find" not in message and "outside the area" not in message
 
-    live = client.get("/register/postcode", query_string={"postcode": typed})
+    live = postcode_place(client, typed)
     assert live.status_code == 400 and live.json["error"] == message
 
     submitted = register(client, typed)
@@ -148,7 +148,7 @@ def test_a_postcode_with_no_location_cannot_be_placed_not_outside_the_force(
     message = str(refused.value)
     assert "EN77 1BA has no location" in message and "place it on the map" in message
 
-    live = client.get("/register/postcode", query_string={"postcode": "en77 1ba"})
+    live = postcode_place(client, "en77 1ba")
     assert live.status_code == 400 and live.json["error"] == message
     submitted = register(client, "EN77 1BA")
     assert submitted.status_code == 400
@@ -195,7 +195,7 @@ def test_a_control_character_in_a_postcode_is_refused_not_dropped(client, app_ct
     assert refused.value.reason == "invalid"
     message = str(refused.value)
     assert message.startswith(f"The postcode has {named}")
-    live = client.get("/register/postcode", query_string={"postcode": typed})
+    live = postcode_place(client, typed)
     assert live.status_code == 400 and live.json["error"] == message
     api = client.get("/api/postcodes/" + quote(typed))
     assert api.status_code == 400

@@ -26,7 +26,7 @@ from app.models import (
 from app.services.alerts import submit_alert
 from app.services.resident_import import import_residents
 from app.services.residents import purge_expired
-from tests.factories import PASSWORDS, csrf_token
+from tests.factories import PASSWORDS, csrf_token, postcode_place
 
 GOOD = {
     "postcode": "bs1 6ad",
@@ -170,7 +170,7 @@ def test_sign_ups_are_limited_per_address(app, client, app_ctx, monkeypatch):
 def test_the_form_shows_the_place_a_postcode_is_in(client, app_ctx):
     from app.services.registration import consent_key
 
-    found = client.get("/register/postcode?postcode=bs16ad").json
+    found = postcode_place(client, "bs16ad").json
     assert found == {
         "postcode": "BS1 6AD",
         "place": "Central ward, Bristol, City of",
@@ -186,8 +186,12 @@ def test_the_form_shows_the_place_a_postcode_is_in(client, app_ctx):
             "alerts, until I ask them to stop."
         ),
     }
-    refused = client.get("/register/postcode?postcode=BA12 9AA")
+    refused = postcode_place(client, "BA12 9AA")
     assert refused.status_code == 400 and "Wiltshire" in refused.json["error"]
+    # Where someone lives is posted, never put in an address (logs and history keep
+    # those), and not taken without the form's token either.
+    assert client.get("/register/postcode?postcode=bs16ad").status_code == 405
+    assert client.post("/register/postcode", data={"postcode": "bs16ad"}).status_code == 400
 
 
 def test_an_unsubscribed_channel_gets_nothing_from_the_next_alert(

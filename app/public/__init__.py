@@ -118,12 +118,14 @@ def _register_page(form: RegistrationForm, errors: dict[str, str], status: int =
     ), status
 
 
-@bp.route("/register/postcode")
+@bp.route("/register/postcode", methods=["POST"])
 def postcode_place():
     """What a postcode is, for the form to show as the resident types (so a wrong
-    postcode is caught before they go on): the ward and district, or why it is refused."""
+    postcode is caught before they go on): the ward and district, or why it is refused.
+    Posted, not asked in the address: where someone lives stays out of every log and
+    history a URL reaches."""
     try:
-        checked = check_postcode(request.args.get("postcode", "")[:20])
+        checked = check_postcode(str(request.form.get("postcode", ""))[:20])
     except PostcodeRefused as refusal:
         return jsonify(error=str(refusal)), 400
     who = (

@@ -25,13 +25,27 @@
     shownKey.value = shown.consent_key;
   }
   if (postcode && place) {
+    // Posted, so the postcode is in no URL; each answer is shown only if it is the
+    // latest asked for (answers can come back out of order).
+    var asked = 0;
+    var token = document.querySelector('meta[name="csrf-token"]');
     var check = function () {
       var value = postcode.value.trim();
+      var mine = ++asked;
       if (value.length < 5) { place.textContent = ""; showStatement(null); return; }
-      fetch(postcode.dataset.placeUrl + "?postcode=" + encodeURIComponent(value),
-            { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      fetch(postcode.dataset.placeUrl, {
+        method: "POST",
+        headers: {
+          "Accept": "application/json",
+          "Content-Type": "application/x-www-form-urlencoded",
+          "X-CSRFToken": token ? token.content : ""
+        },
+        credentials: "same-origin",
+        body: "postcode=" + encodeURIComponent(value)
+      })
         .then(function (r) { return r.json(); })
         .then(function (found) {
+          if (mine !== asked) { return; }
           place.textContent = found.error ? found.error :
             (found.place ? found.postcode + ": " + found.place : found.postcode) + ". " +
             (found.forces ? found.forces + " " : "") + (postcode.dataset.found || "");
@@ -40,8 +54,18 @@
           // form says which it showed.
           showStatement(found.consent ? found : null);
         })
-        .catch(function () { place.textContent = ""; showStatement(null); });
+        .catch(function () {
+          if (mine === asked) { place.textContent = ""; showStatement(null); }
+        });
     };
+    // As soon as what is typed is a whole postcode (a pause in typing), else when the
+    // field is left: no "not a postcode" while the second half is still being typed.
+    var whole = /^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$/i;
+    var pause = null;
+    postcode.addEventListener("input", function () {
+      clearTimeout(pause);
+      if (whole.test(postcode.value.trim())) { pause = setTimeout(check, 300); }
+    });
     postcode.addEventListener("change", check);
     postcode.addEventListener("blur", check);
   }

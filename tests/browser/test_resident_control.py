@@ -32,10 +32,16 @@ def test_a_resident_signs_up_confirms_and_manages_their_alerts(page, app_ctx, ru
     assert axe_violations(page) == []
     page.get_by_role("link", name="Sign up for alerts").click()
 
-    # The place a postcode is in shows as soon as it is typed.
-    page.get_by_label("Your postcode").fill("bs1 6ad")
-    page.get_by_label("Your postcode").blur()
+    # The place a postcode is in shows as soon as it is typed, without leaving the box
+    # (and nothing while only half of it is there); the postcode goes in no URL.
+    asked = []
+    page.on("request", lambda r: asked.append(r.url) if "/register/postcode" in r.url else None)
+    page.get_by_label("Your postcode").press_sequentially("bs1 6")
+    page.wait_for_timeout(500)
+    assert page.locator("#postcode-place").text_content() == ""
+    page.get_by_label("Your postcode").press_sequentially("ad")
     expect(page.locator("#postcode-place")).to_contain_text("Central ward, Bristol, City of")
+    assert asked and not any("bs1" in url.lower() for url in asked)
 
     # Each refusal says what to do, and nothing is stored.
     page.get_by_label("Text message").check()
