@@ -193,6 +193,24 @@
     showCost();
   }
 
+  // No count for this area (refused, or not answered): the bar must not keep the last
+  // area's numbers, which could be taken for this one's.
+  function clearCounts() {
+    ["reach-residents", "reach-sms", "reach-voice", "reach-email"].forEach(function (id) {
+      $(id).textContent = "–";
+    });
+    $("reach-time").textContent = "no count: see the area";
+    $("reach-announce").textContent = "No count for this area: " + $("area-error").textContent;
+    Array.prototype.forEach.call(document.querySelectorAll(".group-count"), function (span) {
+      span.textContent = "";
+    });
+    ["reach-outside", "reach-notes", "reach-approval", "reach-slow"].forEach(function (id) {
+      $(id).hidden = true;
+    });
+    $("reach-edge").textContent = "";
+    $("cost").textContent = "";
+  }
+
   // When the last message would go, from each channel's provider limit and the queue
   // already waiting; a voice alert that takes over an hour is offered as texts instead.
   function duration(seconds) {
@@ -280,6 +298,7 @@
         lastCounts = null;
         cells.clearLayers();
         showAreaError(error.message);
+        clearCounts();
       }).finally(function () { if (mine === sequence) { setBusy(false); } });
     }, PREVIEW_DEBOUNCE_MS);
   }
@@ -732,9 +751,15 @@
 
   // --- sending ----------------------------------------------------------------------
 
-  function composeError(message) {
+  // The message under the Send button; with `field`, the field to put right is
+  // brought into view and focused (a phone's Send is far below the Title box).
+  function composeError(message, field) {
     $("compose-error").textContent = message || "";
     $("compose-error").hidden = !message;
+    if (message && field) {
+      field.scrollIntoView({ block: "center" });
+      field.focus({ preventScroll: true });
+    }
   }
 
   function sendAt() {
@@ -767,9 +792,15 @@
     event.preventDefault();
     var request = targetRequest();
     if (request.audience === "area" && !request.shapes.length) { composeError("Choose an area first: find a postcode, draw on the map, or add a place."); return; }
-    var written = ($("title").value.trim() && $("body").value.trim()) ||
-      ($("title-cy").value.trim() && $("body-cy").value.trim());  // or in Welsh only
-    if (!written) { composeError("Write a title and a message."); return; }
+    var welshOnly = $("title-cy").value.trim() && $("body-cy").value.trim();
+    if (!welshOnly && !$("title").value.trim()) { composeError("Give the alert a title.", $("title")); return; }
+    if (!welshOnly && !$("body").value.trim()) { composeError("Write the message.", $("body")); return; }
+    // The area was refused (outside the team's areas, nobody inside...): say that, at
+    // the area, rather than to wait for a count that will not come.
+    if (!lastCounts && !$("area-error").hidden) {
+      composeError("This area cannot be sent to: " + $("area-error").textContent, $("area-error"));
+      return;
+    }
     if (!lastCounts) { composeError("Wait for the count of residents reached, then send. If it does not come, check your signal and change the area to try again."); refreshPreview(); return; }
     if ($("send-later").checked && !$("send-at").value) { composeError("Choose the date and time to send, or untick “Send later”."); return; }
     if (lastCompose && lastCompose.sms.too_long && (request.channels.length === 0 || request.channels.indexOf("sms") >= 0)) {

@@ -150,3 +150,49 @@ def test_the_search_box_takes_a_street_when_names_are_loaded_and_says_so_when_no
     choice.tap()
     expect(page.locator("#shapes-list")).to_contain_text(" round ")
     expect(page.locator("#area-error")).to_be_hidden()
+
+
+def test_an_area_refused_clears_the_count_and_send_says_why(
+    page, sign_in_page, bristol, app, make_officer
+):
+    """An area beyond the team's wards: the bar shows no count (not the last area's),
+    and Send… points at the area's message rather than at the signal; a missing title
+    is named and its box brought up."""
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import Place
+    from app.services import teams
+
+    officer = sign_in_page("officer")
+    with app.app_context():
+        admin = make_officer(role="admin", email="admin2@police.example")
+        team = teams.create_team(admin, "Bristol Central")
+        teams.set_members(admin, team.id, [str(officer.id)])
+        central = db.session.scalar(
+            select(Place.id).where(Place.kind == "ward", Place.name == "Central")
+        )
+        teams.add_place_area(admin, team.id, str(central))
+        db.session.remove()
+    page.reload()
+    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    page.get_by_label("Radius in metres").fill("100")
+    page.get_by_label("Radius in metres").press("Enter")
+    expect(page.locator("#reach-residents")).to_have_text("6")
+    page.get_by_label("Radius in metres").fill("9000")
+    page.get_by_label("Radius in metres").press("Enter")
+    expect(page.locator("#area-error")).to_contain_text("outside the areas your team may send to")
+    expect(page.locator("#reach-residents")).to_have_text("–")
+    expect(page.locator("#reach-time")).to_have_text("no count: see the area")
+
+    page.get_by_label("Message", exact=True).fill("Lock sheds tonight.")
+    page.get_by_role("button", name="Send…").tap()
+    expect(page.locator("#compose-error")).to_have_text("Give the alert a title.")
+    expect(page.get_by_label("Title")).to_be_focused()
+    page.get_by_label("Title").fill("Shed break-ins")
+    page.get_by_role("button", name="Send…").tap()
+    expect(page.locator("#compose-error")).to_contain_text("This area cannot be sent to: This")
+    expect(page.locator("#area-error")).to_be_focused()
+    expect(page.locator("#area-error")).to_be_in_viewport()
+    assert page.console_errors == []
