@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from app.extensions import db
-from app.models import Alert, AuditEvent, Delivery, OutboxMessage, Place
+from app.models import Alert, AlertTemplate, AuditEvent, Delivery, OutboxMessage, Place
 from app.services.alerts import release_scheduled_alerts
 from tests.factories import form_token, signed_in
 
@@ -199,6 +199,21 @@ def test_the_compose_preview_of_words_far_too_long_is_quick_and_cut(officer_clie
     # The send refuses what the preview cut, saying by how much.
     refused = officer_client.post("/officers/alerts", json=huge | {"shapes": []})
     assert "Keep the title to 120 characters (it is 900,000)" in refused.json["errors"]["title"]
+
+
+@pytest.mark.parametrize("value", [["x"], {"x": 1}, 7, True])
+def test_words_that_are_not_text_are_refused_not_turned_into_text(officer_client, value):
+    # As text, ["x"] was "['x']": an alert's or a template's title.
+    for path, body in (
+        ("/officers/alerts", {"shapes": [], "body": "B"}),
+        ("/officers/compose", {"body": "B"}),
+        ("/officers/templates", {"name": "N", "category": "incident", "body": "B"}),
+    ):
+        answer = officer_client.post(path, json=body | {"title": value})
+        assert answer.status_code == 400, path
+        assert answer.json["errors"]["title"] == "title must be text.", path
+    assert db.session.scalar(select(func.count()).select_from(Alert)) == 0
+    assert db.session.scalar(select(func.count()).select_from(AlertTemplate)) == 0
 
 
 def test_compose_preview_counts_segments_and_marks_what_forces_ucs2(officer_client):

@@ -40,6 +40,7 @@ from app.services.alerts import (
     find_thread,
     find_thread_root,
     is_test,
+    json_text,
     may_approve,
     preview_targets,
     recipients_label,
@@ -148,17 +149,23 @@ def compose():
     data = _json_body()
     recording = data.get("recording_id")
     options = data.get("answer_options")
+    errors: dict[str, str] = {}
+    words = {
+        name: json_text(data, name, errors)
+        for name in ("title", "body", "question", "title_cy", "body_cy")
+    }
+    mode = json_text(data, "mode", errors, "live")
+    if errors:
+        return _invalid(AlertInvalid(errors))
     return jsonify(
         compose_preview(
-            title=str(data.get("title") or ""),
-            body=str(data.get("body") or ""),
-            mode=str(data.get("mode") or "live"),
+            **words,
+            mode=mode,
             recording_id=recording if type(recording) is int and 0 < recording <= MAX_ID else None,
-            question=str(data.get("question") or ""),
-            answer_options=[str(o) for o in options[:10]] if isinstance(options, list) else None,
+            answer_options=[o for o in options[:10] if isinstance(o, str)]
+            if isinstance(options, list)
+            else None,
             confirm_receipt=data.get("confirm_receipt") is True,
-            title_cy=str(data.get("title_cy") or ""),
-            body_cy=str(data.get("body_cy") or ""),
         )
     )
 
@@ -207,14 +214,12 @@ def templates():
     if request.method == "GET":
         return jsonify(templates=find_templates())
     data = _json_body()
+    errors: dict[str, str] = {}
+    fields = {name: json_text(data, name, errors) for name in ("name", "category", "title", "body")}
     try:
-        template = save_template(
-            current_user,
-            name=str(data.get("name") or ""),
-            category=str(data.get("category") or ""),
-            title=str(data.get("title") or ""),
-            body=str(data.get("body") or ""),
-        )
+        if errors:
+            raise AlertInvalid(errors)
+        template = save_template(current_user, **fields)
     except AlertInvalid as invalid:
         return _invalid(invalid)
     return jsonify(id=template.id, name=template.name, templates=find_templates()), 201

@@ -32,7 +32,7 @@ from app.services.alerts.compose import (
     check_words,
     compose_preview,
 )
-from app.services.alerts.drafts import AlertDraft, AlertInvalid, draft_from_json
+from app.services.alerts.drafts import AlertDraft, AlertInvalid, draft_from_json, json_text
 from app.services.alerts.lifecycle import (
     APPROVERS,
     TRANSITIONS,
@@ -78,6 +78,7 @@ from app.services.alerts.threads import (
 )
 
 __all__ = [
+    "json_text",
     "APPROVERS",
     "FINISHED_STATUSES",
     "MAX_BODY",

@@ -49,6 +49,18 @@ class AlertDraft:
     confirm_receipt: bool = False
 
 
+def json_text(data: dict[str, Any], name: str, errors: dict[str, str], default: str = "") -> str:
+    """A text field of a JSON body: `default` when absent, null or empty; a number, a
+    list or an object is a mistake (as text, ["x"] would have made "['x']" a title)."""
+    value = data.get(name)
+    if value is None or value == "":
+        return default
+    if not isinstance(value, str):
+        errors[name] = f"{name} must be text."
+        return default
+    return value
+
+
 def draft_from_json(data: dict[str, Any]) -> AlertDraft:
     """An AlertDraft from the map page's JSON. Raises AlertInvalid for values of the
     wrong type (the page never sends them; a hand-made request might)."""
@@ -70,10 +82,13 @@ def draft_from_json(data: dict[str, Any]) -> AlertDraft:
             return None
         return value
 
+    def text(name: str, default: str = "") -> str:
+        return json_text(data, name, errors, default)
+
     send_at = None
     if data.get("send_at"):
         try:
-            send_at = datetime.fromisoformat(str(data["send_at"]))
+            send_at = datetime.fromisoformat(text("send_at"))
         except ValueError:
             errors["send_at"] = "Give the time to send as a date and time, e.g. 2026-12-01 18:30."
         else:
@@ -82,20 +97,20 @@ def draft_from_json(data: dict[str, Any]) -> AlertDraft:
     shapes = data.get("shapes")
     draft = AlertDraft(
         shapes=shapes if isinstance(shapes, list) else [],
-        title=str(data.get("title") or ""),
-        body=str(data.get("body") or ""),
-        title_cy=str(data.get("title_cy") or "") or None,
-        body_cy=str(data.get("body_cy") or "") or None,
-        category=str(data.get("category") or "incident"),
-        mode=str(data.get("mode") or "live"),
+        title=text("title"),
+        body=text("body"),
+        title_cy=text("title_cy") or None,
+        body_cy=text("body_cy") or None,
+        category=text("category", "incident"),
+        mode=text("mode", "live"),
         groups=strings("groups"),
         channels=strings("channels"),
         parent_id=whole_number("parent_id"),
-        audience=str(data.get("audience") or "area"),
+        audience=text("audience", "area"),
         send_at=send_at,
         expected_residents=whole_number("expected_residents"),
         recording_id=whole_number("recording_id"),
-        question=str(data.get("question") or "") or None,
+        question=text("question") or None,
         answer_options=[o for o in strings("answer_options") if o.strip()] or None,
         confirm_receipt=data.get("confirm_receipt") is True,
     )
