@@ -270,6 +270,8 @@ class Config:
     )
     # Sign-ups per IP address per hour (a shared office or library needs a few).
     REGISTRATIONS_PER_IP_PER_HOUR = _int("REGISTRATIONS_PER_IP_PER_HOUR", 20)
+    # The same sign-up sent again within this time is the first one (a double tap).
+    SIGN_UP_REPEAT_SECONDS = _int("SIGN_UP_REPEAT_SECONDS", 600)
     # "Is this message genuine?" checks per IP address per hour.
     CHECKS_PER_IP_PER_HOUR = _int("CHECKS_PER_IP_PER_HOUR", 30)
     # Public alert pages may say how many residents an alert went to ("sent to 2,140

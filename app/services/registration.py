@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.dao.audit import create_audit_event
 from app.extensions import db
@@ -179,6 +179,37 @@ class RegistrationForm:
         )
 
 
+def _same_sign_up(
+    form: RegistrationForm, addresses: dict[str, str], checked: CheckedPostcode | None
+) -> Resident | None:
+    """The resident this very sign-up made moments ago (SIGN_UP_REPEAT_SECONDS): the
+    same name and postcode, exactly these numbers and addresses, none confirmed yet.
+    Sent twice, a sign-up is one person, not two records and a notice to the first
+    that "it already gets them"."""
+    seconds = current_app.config["SIGN_UP_REPEAT_SECONDS"]
+    if seconds <= 0 or checked is None or not addresses:
+        return None
+    wanted = sorted(a.lower() for a in addresses.values())
+    candidates = db.session.scalars(
+        select(Resident)
+        .join(ResidentChannel, ResidentChannel.resident_id == Resident.id)
+        .where(
+            func.lower(ResidentChannel.address) == wanted[0],
+            Resident.created_at > func.now() - func.make_interval(0, 0, 0, 0, 0, 0, seconds),
+        )
+    ).all()
+    for resident in candidates:
+        held = sorted(c.address.lower() for c in resident.channels)
+        if (
+            held == wanted
+            and all(c.verified_at is None for c in resident.channels)
+            and (resident.name or "") == (form.name or "")
+            and [loc.postcode for loc in resident.locations] == [checked.postcode.postcode]
+        ):
+            return resident
+    return None
+
+
 def find_interest_groups() -> list[InterestGroup]:
     return list(db.session.scalars(select(InterestGroup).order_by(InterestGroup.name)))
 
@@ -225,7 +256,6 @@ def register_resident(
         except ContactRefused as refusal:
             errors[field_name] = str(refusal)
 
-    taken = {c: a for c, a in addresses.items() if address_taken(a)}
     groups = []
     if form.groups:
         groups = list(
@@ -260,6 +290,20 @@ def register_resident(
     if errors:
         db.session.rollback()
         raise RegistrationInvalid(errors)
+    # Sign-ups of the same number or address take turns (until this one commits), so
+    # two at once (a double tap, a retry, two tabs) cannot both find it free.
+    for address in sorted({a.lower() for a in addresses.values()}):
+        db.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext('sign-up:' || :address))"),
+            {"address": address},
+        )
+    repeated = _same_sign_up(form, addresses, checked)
+    if repeated is not None:
+        # The one just made: no second record, no second code, and the next page's
+        # code is the first one's.
+        db.session.commit()
+        return repeated, checked
+    taken = {c: a for c, a in addresses.items() if address_taken(a)}
     if taken and len(taken) == len(addresses):
         # Answered exactly like a new sign-up, so the form cannot be used to find out
         # who is registered; the owner of the address hears what happened instead.
