@@ -477,6 +477,36 @@ def test_the_demo_offers_templates_to_start_from(app_ctx, runner):
     assert db.session.scalar(select(func.count()).select_from(AlertTemplate)) == 2
 
 
+def test_the_demo_seed_writes_nothing_before_its_data_and_mends_a_team_left_without_wards(
+    app, app_ctx, runner, monkeypatch
+):
+    from app.cli.demo import DEMO_TEAM
+    from app.models import Officer, Team
+    from app.services import teams
+
+    # No postcodes for the force yet: refused before anything is written.
+    monkeypatch.setitem(app.config, "FORCE_CODE", "E23000999")
+    early = runner.invoke(args=["demo", "seed", "--residents", "1"])
+    assert early.exit_code != 0 and "flask geo load-shipped" in early.output
+    assert db.session.scalar(select(func.count()).select_from(Officer)) == 0
+    monkeypatch.undo()
+    # A team a seed left without its wards (it would send anywhere) gets them.
+    assert runner.invoke(args=["demo", "seed", "--residents", "1"]).exit_code == 0
+    team = db.session.scalars(select(Team).where(Team.name == DEMO_TEAM)).one()
+    wards = sorted(area.label for area in team.areas)
+    assert wards
+    admin = db.session.scalars(select(Officer).where(Officer.role == "admin")).first()
+    for area in list(team.areas):
+        teams.remove_area(admin, team.id, area.id)
+    db.session.expire_all()
+    assert runner.invoke(args=["demo", "seed", "--residents", "1"]).exit_code == 0
+    db.session.expire_all()
+    team = db.session.get(Team, team.id)
+    assert sorted(area.label for area in team.areas) == wards
+    listed = runner.invoke(args=["demo", "accounts"]).output
+    assert wards[0].removesuffix(" (ward)") in listed
+
+
 def test_a_follow_up_skips_those_whose_message_was_cancelled(officer_client, town, run_worker):
     first = send(officer_client, channels=["sms"]).json["alert_id"]
     token = form_token(officer_client, f"/officers/alerts/{first}")

@@ -151,6 +151,17 @@ def seed(residents: int) -> None:
     from app.services.accounts import create_officer
     from app.services.second_factor import enrol
 
+    # Before anything is written: the demo's team and residents are placed on the
+    # shipped wards and postcodes, and a seed that stopped half-way left a team with no
+    # wards (which sends anywhere).
+    if not find_random_postcodes_in_force(
+        db.session, current_app.config["FORCE_CODE"], 1, seed=0.5
+    ):
+        raise click.ClickException(
+            "No postcodes in the force area: run `flask geo load-shipped` first "
+            "(`make run` does), then seed again."
+        )
+
     ensure_interest_groups()
     for email, name, role, password in DEMO_ACCOUNTS:
         officer = db.session.scalar(select(Officer).where(Officer.email == email))
@@ -264,16 +275,19 @@ def seed_team() -> None:
     """The demo team, once: the demo officer and supervisor, and central Bristol."""
     from app.services import teams
 
-    if any(team.name == DEMO_TEAM for team in teams.find_teams()):
-        return
     by_email = {o.email: o for o in db.session.scalars(select(Officer))}
     admin = by_email["admin@example.invalid"]
-    team = teams.create_team(admin, DEMO_TEAM)
-    members = [
-        str(by_email[e].id) for e in ("officer@example.invalid", "supervisor@example.invalid")
-    ]
-    teams.set_members(admin, team.id, members)
-    teams.set_supervisors(admin, team.id, members[1:])
+    team = next((t for t in teams.find_teams() if t.name == DEMO_TEAM), None)
+    if team is not None and team.areas:
+        return
+    if team is None:
+        team = teams.create_team(admin, DEMO_TEAM)
+        members = [
+            str(by_email[e].id) for e in ("officer@example.invalid", "supervisor@example.invalid")
+        ]
+        teams.set_members(admin, team.id, members)
+        teams.set_supervisors(admin, team.id, members[1:])
+    # Its wards (again, if a seed before the boundaries were loaded left it without).
     bristol = {
         place["name"]: place["id"]
         for place in teams.find_area_places()
@@ -300,9 +314,16 @@ def print_accounts() -> None:
         "  After the password, sign-in asks for a code: add a secret to an authenticator\n"
         "  app, or run `flask officers totp-code EMAIL` (APP_ENV=development only)."
     )
+    from app.services import teams
+
+    team = next((t for t in teams.find_teams() if t.name == DEMO_TEAM), None)
+    wards = sorted(area.label.removesuffix(" (ward)") for area in team.areas) if team else []
     click.echo(
         f"  The officer and supervisor are the team {DEMO_TEAM}: they send only inside\n"
-        f"  its wards ({', '.join(DEMO_TEAM_WARDS)}); the admin sends anywhere."
+        f"  its wards ({', '.join(wards)}); the admin sends anywhere."
+        if wards
+        else f"  The team {DEMO_TEAM} has no wards yet, so its officers send anywhere:\n"
+        "  run `flask geo load-shipped`, then `flask demo seed` again."
     )
     click.echo(
         f"  The wiltshire.* accounts are staff of the second force, {SECOND_FORCE['name']}:\n"
