@@ -19,10 +19,12 @@ def sideways(page) -> int:
 
 
 def small_targets(page) -> list[str]:
-    """Visible buttons and map controls under 44x44 CSS pixels."""
+    """Visible buttons, map controls, links that stand alone and the language switch
+    under 44x44 CSS pixels."""
     return page.evaluate(
         """() => Array.from(document.querySelectorAll(
-              'button, .button, .leaflet-control a, summary, input[type=checkbox] + label'))
+              'button, .button, .leaflet-control a, summary, input[type=checkbox] + label, ' +
+              'a.standalone, .language-switch, .link-button'))
             .filter(e => e.offsetParent !== null)
             .map(e => [e, e.getBoundingClientRect()])
             .filter(([e, r]) => r.width > 0 && (r.height < 44 || r.width < 44))

@@ -29,6 +29,25 @@ def cut_off(page) -> list[str]:
     )
 
 
+def words_broken(page) -> list[str]:
+    """Words wider than their table cell, so broken inside ("Prob/e: burg/laries"): on
+    a wide screen a column is never squeezed below its longest word."""
+    return page.evaluate(
+        """() => {
+          const ctx = document.createElement('canvas').getContext('2d');
+          return [...document.querySelectorAll('#main td, #main th')].filter(cell => {
+            const style = getComputedStyle(cell);
+            ctx.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+            const room = cell.clientWidth - parseFloat(style.paddingLeft)
+                         - parseFloat(style.paddingRight);
+            // A line may break at a space or after a hyphen ("NVNU-" / "NTN").
+            return cell.innerText.split(/\\s+|(?<=-)/)
+              .some(w => ctx.measureText(w).width > room + 1);
+          }).map(cell => cell.innerText.trim().slice(0, 40));
+        }"""
+    )
+
+
 def choose_q1(page):
     page.get_by_role("link", name="Sent", exact=True).click()
     expect(page).to_have_url(re.compile(r"/analysts/sent$"))
@@ -99,6 +118,7 @@ def test_what_was_sent_on_a_desktop(
         choose_q1(page)
         assert sideways(page) <= 0
         assert cut_off(page) == []
+        assert words_broken(page) == []
         assert axe_violations(page) == []
         rows = download(page, tmp_path)
         shown = page.locator('#cost tr[data-key="sms"] td[data-label="Cost"]').inner_text()
