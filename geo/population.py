@@ -101,7 +101,7 @@ def _read(reader, name: str) -> PopulationRead:
         counts = []
         for column, at in zip(AGE_COLUMNS, age_at, strict=True):
             value = row[at].strip().replace(",", "")
-            if not value.isdigit() or int(value) > MAX_COUNT:
+            if not (value.isascii() and value.isdigit()) or int(value) > MAX_COUNT:
                 raise PopulationFileError(
                     f"{where} ({code}): {column} is {row[at][:20]!r}, not a count of people"
                 )

@@ -605,11 +605,13 @@ def load_codepoint(
 def _onspd_month(value: str | None) -> str:
     """ONSPD dates are YYYYMM: the postcode changed during that month.
 
-    >>> _onspd_month("199812"), _onspd_month("")
-    ('1998-12-01', '')
+    >>> _onspd_month("199812"), _onspd_month(""), _onspd_month("199813"), _onspd_month("1998²2")
+    ('1998-12-01', '', '', '')
     """
     value = (value or "").strip()
-    return f"{value[:4]}-{value[4:6]}-01" if len(value) == 6 and value.isdigit() else ""
+    if len(value) != 6 or not (value.isascii() and value.isdigit()):
+        return ""
+    return f"{value[:4]}-{value[4:6]}-01" if 1 <= int(value[4:]) <= 12 else ""
 
 
 def _real_code(code: str | None) -> str:

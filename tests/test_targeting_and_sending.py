@@ -389,6 +389,13 @@ def test_the_same_alert_sent_again_moments_later_is_the_first_one(
     later = officer_client.post("/officers/alerts", json=body)
     assert later.status_code == 201 and later.json["alert_id"] != first.json["alert_id"]
     assert alerts_and_deliveries()[0] == 4
+    # A cancelled one is no reason not to send it again now.
+    db.session.execute(
+        text("UPDATE alerts SET status = 'cancelled' WHERE id = :id"),
+        {"id": later.json["alert_id"]},
+    )
+    db.session.commit()
+    assert officer_client.post("/officers/alerts", json=body).status_code == 201
 
 
 def test_a_larger_area_is_shown_in_fewer_larger_squares(officer_client, residents, exact_counts):
@@ -424,7 +431,7 @@ def test_previews_share_a_count_of_the_queue_for_queue_count_seconds(
     from app.services.alerts import timing
 
     clock = [1000.0]
-    monkeypatch.setattr(timing.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(timing, "_clock", lambda: clock[0])
     monkeypatch.setitem(app.config, "QUEUE_COUNT_SECONDS", 5)
     monkeypatch.delitem(app.extensions, "queue_waiting", raising=False)  # an earlier count
 

@@ -205,6 +205,17 @@ def test_an_alert_of_no_team_beyond_ones_areas_is_not_followed_up_to_the_same_pe
     assert alert_count() == before
     # One that went inside Central's wards they may follow up.
     assert a.post("/officers/alerts", json=follow_up(near)).status_code == 201
+    # Their own alert they may follow up wherever it went, even after the team's
+    # areas changed (the all-clear of yesterday's alert).
+    own = a.post("/officers/alerts", json=draft(150, channels=["sms"])).json["alert_id"]
+    central, _ = two_teams
+    admin_officer = people["admin"]
+    teams.add_place_area(admin_officer, central.id, str(ward_id("Clifton")))
+    (old,) = [area for area in central.areas if area.label.startswith("Central")]
+    teams.remove_area(admin_officer, central.id, old.id)
+    assert (
+        a.post("/officers/alerts", json=follow_up(own) | {"body": "All clear."}).status_code == 201
+    )
 
 
 # --- seeing and cancelling -------------------------------------------------------------

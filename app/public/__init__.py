@@ -84,7 +84,13 @@ def register():
         return _register_page(RegistrationForm(), {})
     form = RegistrationForm.from_form(request.form)
     try:
-        resident, checked = register_resident(form, ip_address=request.remote_addr or "")
+        resident, checked = register_resident(
+            form,
+            ip_address=request.remote_addr or "",
+            # This browser's session (its form token's secret): the same sign-up sent
+            # twice from it is one.
+            browser=session.get("csrf_token"),
+        )
     except TooManySignUps as refusal:
         return _register_page(form, {"form": str(refusal)}, 429)
     except RegistrationInvalid as invalid:

@@ -9,7 +9,7 @@ from app.services.contacts import mask_address
 
 # A phone number (international, or UK national with its leading 0) or an e-mail
 # address, wherever it appears in a text. Dates and ids do not look like either.
-EMAIL = re.compile(r"[^\s@<>\"',;:()\[\]]+@[^\s@<>\"',;:()\[\]]+")
+EMAIL = re.compile(r"[^\s@<>\"',;:()\[\]“”‘’]+@[^\s@<>\"',;:()\[\]“”‘’]+")
 PHONE = re.compile(r"(?<![\w+])(?:\+\d[\d ]{8,17}\d|0\d{2,4}[ ]?\d{3,4}[ ]?\d{3,4})(?!\w)")
 CONTACT_KEYS = re.compile(r"address|email|e_mail|phone|mobile|landline|recipient|number")
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import func, select, text
 
 from app.dao.audit import create_audit_event
-from app.extensions import db
+from app.extensions import db, redis_store
 from app.i18n import LANGUAGES, current, gettext, police
 from app.models import Force, InterestGroup, Resident, ResidentChannel, ResidentLocation
 from app.services import forces
@@ -180,34 +182,51 @@ class RegistrationForm:
 
 
 def _same_sign_up(
-    form: RegistrationForm, addresses: dict[str, str], checked: CheckedPostcode | None
+    form: RegistrationForm,
+    addresses: dict[str, str],
+    checked: CheckedPostcode | None,
+    browser: str | None,
 ) -> Resident | None:
-    """The resident this very sign-up made moments ago (SIGN_UP_REPEAT_SECONDS): the
-    same name and postcode, exactly these numbers and addresses, none confirmed yet.
-    Sent twice, a sign-up is one person, not two records and a notice to the first
-    that "it already gets them"."""
+    """The resident this browser's sign-up made moments ago (SIGN_UP_REPEAT_SECONDS)
+    with the same name and postcode and exactly these numbers and addresses, none
+    confirmed yet. Sent twice (a double tap, a retry), a sign-up is one person, not two
+    records and a notice to the first that "it already gets them". Only from the same
+    browser: from another, the same details are someone else's sign-up of a number
+    taken, and that browser must not be given this resident's session."""
     seconds = current_app.config["SIGN_UP_REPEAT_SECONDS"]
-    if seconds <= 0 or checked is None or not addresses:
+    if seconds <= 0 or checked is None or not addresses or not browser:
         return None
-    wanted = sorted(a.lower() for a in addresses.values())
-    candidates = db.session.scalars(
-        select(Resident)
-        .join(ResidentChannel, ResidentChannel.resident_id == Resident.id)
-        .where(
-            func.lower(ResidentChannel.address) == wanted[0],
-            Resident.created_at > func.now() - func.make_interval(0, 0, 0, 0, 0, 0, seconds),
-        )
-    ).all()
-    for resident in candidates:
-        held = sorted(c.address.lower() for c in resident.channels)
-        if (
-            held == wanted
-            and all(c.verified_at is None for c in resident.channels)
-            and (resident.name or "") == (form.name or "")
-            and [loc.postcode for loc in resident.locations] == [checked.postcode.postcode]
-        ):
-            return resident
+    try:
+        made = redis_store.client.get(_sign_up_key(browser))
+    except RedisError:
+        return None  # then it is answered as any sign-up of a number taken
+    resident = db.session.get(Resident, int(made)) if made else None
+    if resident is None:
+        return None
+    held = sorted(c.address.lower() for c in resident.channels)
+    if (
+        held == sorted(a.lower() for a in addresses.values())
+        and all(c.verified_at is None for c in resident.channels)
+        and (resident.name or "") == (form.name or "")
+        and [loc.postcode for loc in resident.locations] == [checked.postcode.postcode]
+    ):
+        return resident
     return None
+
+
+def _sign_up_key(browser: str) -> str:
+    return "sign-up-of:" + hashlib.sha256(browser.encode()).hexdigest()[:32]
+
+
+def _remember_sign_up(browser: str | None, resident_id: int) -> None:
+    """Which resident this browser's sign-up made, for _same_sign_up (written before
+    the sign-up commits, so a second one waiting on the lock finds it)."""
+    seconds = current_app.config["SIGN_UP_REPEAT_SECONDS"]
+    if not browser or seconds <= 0:
+        return
+    # Without Redis, a repeat is answered as any sign-up of a number taken.
+    with contextlib.suppress(RedisError):
+        redis_store.client.set(_sign_up_key(browser), resident_id, ex=seconds)
 
 
 def find_interest_groups() -> list[InterestGroup]:
@@ -215,10 +234,12 @@ def find_interest_groups() -> list[InterestGroup]:
 
 
 def register_resident(
-    form: RegistrationForm, *, ip_address: str
+    form: RegistrationForm, *, ip_address: str, browser: str | None = None
 ) -> tuple[Resident, CheckedPostcode]:
     """Validate everything, then store the resident, their location, channels and groups
-    in one transaction. Raises TooManySignUps when this IP address has had its
+    in one transaction. `browser`: a key of the browser's session, so that the same
+    sign-up sent twice from it is one (see _same_sign_up). Raises TooManySignUps when
+    this IP address has had its
     REGISTRATIONS_PER_IP_PER_HOUR (every attempt counts, right or wrong),
     RegistrationInvalid with every mistake at once, AlreadyRegistered (see there)."""
     if not allow_per_hour(
@@ -297,7 +318,7 @@ def register_resident(
             text("SELECT pg_advisory_xact_lock(hashtext('sign-up:' || :address))"),
             {"address": address},
         )
-    repeated = _same_sign_up(form, addresses, checked)
+    repeated = _same_sign_up(form, addresses, checked, browser)
     if repeated is not None:
         # The one just made: no second record, no second code, and the next page's
         # code is the first one's.
@@ -333,6 +354,7 @@ def register_resident(
     db.session.add(resident)
     try:
         db.session.flush()
+        _remember_sign_up(browser, resident.id)
         # A number or address someone else holds is stored waiting for a code nobody
         # gets, and its owner is told (send_proof): the sign-up's own ones are confirmed
         # as usual, and nothing on the pages tells the two apart.

@@ -173,11 +173,15 @@ def area_refusal(officer: Officer, area_wkb: bytes) -> str | None:
     )
 
 
-def follow_up_refusal(officer: Officer, area_wkb: bytes | None) -> str | None:
-    """Why this officer may not follow up, to the same people, an alert that went to
-    this area (BNG WKB; None: no area on record), or None if they may: the same people
-    are where it went, so an officer kept to their teams' areas may follow up only an
-    alert that went inside them (an alert of no team may have gone anywhere)."""
+def follow_up_refusal(officer: Officer, alert: Alert, area_wkb: bytes | None) -> str | None:
+    """Why this officer may not follow up, to the same people, this alert that went to
+    this area (BNG WKB; None: no area on record), or None if they may. An alert of no
+    team may have gone anywhere, and its people are where it went: an officer kept to
+    their teams' areas may follow it up only if it went inside them. Their own alerts
+    and their teams' they may follow up wherever they went (an all-clear after a ward
+    was taken off the team, say)."""
+    if alert.created_by_id == officer.id or teams_dao.alert_team_ids(alert.id):
+        return None
     found = _outside_permitted(officer, area_wkb)
     if found is None:
         return None

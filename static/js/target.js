@@ -273,6 +273,7 @@
 
   var timer = null;
   var sequence = 0;
+  var areaRefused = false;
   // How long the page waits after the last change before it asks for a count (a
   // dragged slider asks once, not forty times; the preview takes well under this at
   // force scale). bench/bench_map_browser.py reports it.
@@ -291,11 +292,15 @@
       setBusy(true);
       CA.fetchJSON(settings.previewUrl, request).then(function (counts) {
         if (mine !== sequence) { return; }
+        areaRefused = false;
         showAreaError("");
         showCounts(counts, true);
       }).catch(function (error) {
         if (mine !== sequence) { return; }
         lastCounts = null;
+        // Refused by the server for the area itself (not a dropped signal or a server
+        // error, which the next count may not meet).
+        areaRefused = !!(error.data && error.data.errors && error.data.errors.area);
         cells.clearLayers();
         showAreaError(error.message);
         clearCounts();
@@ -797,7 +802,7 @@
     if (!welshOnly && !$("body").value.trim()) { composeError("Write the message.", $("body")); return; }
     // The area was refused (outside the team's areas, nobody inside...): say that, at
     // the area, rather than to wait for a count that will not come.
-    if (!lastCounts && !$("area-error").hidden) {
+    if (!lastCounts && areaRefused && !$("area-error").hidden) {
       composeError("This area cannot be sent to: " + $("area-error").textContent, $("area-error"));
       return;
     }

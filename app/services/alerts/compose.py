@@ -55,7 +55,8 @@ def compose_preview(
     title, title_cy = title[: 4 * MAX_TITLE], (title_cy or "")[: 4 * MAX_TITLE]
     body, body_cy = body[: 4 * MAX_BODY], (body_cy or "")[: 4 * MAX_BODY]
     question = (question or "")[: 4 * MAX_QUESTION]
-    answer_options = [o[: 4 * MAX_OPTION] for o in (answer_options or [])[:MAX_OPTIONS]]
+    answer_options = [o[: 4 * MAX_OPTION] for o in (answer_options or []) if o.strip()]
+    answer_options = answer_options[:MAX_OPTIONS]
     force_row = forces.current_force()
     force = force_row.name
     sms_price, voice_price = forces.prices(force_row)

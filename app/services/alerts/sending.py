@@ -114,7 +114,7 @@ def catch_up_follow_ups(
     groups and channels; nobody twice), then the updates of those updates to whoever
     each reached anew, in the caller's transaction, which holds the alert locked
     (each update is locked after its original). Returns the ids of the updates with
-    deliveries written, in order, to queue once committed."""
+    deliveries written, each after its original's, to queue once committed."""
     caught: list[int] = []
     if not newly_reached:
         return caught

@@ -111,6 +111,8 @@ def _sent_moments_ago(officer: Officer, repeat_key: str) -> Alert | None:
         .where(
             Alert.created_by_id == officer.id,
             Alert.repeat_key == repeat_key,
+            # A cancelled or rejected one is no reason not to send it now.
+            Alert.status.not_in(("cancelled", "rejected")),
             Alert.created_at > func.now() - func.make_interval(0, 0, 0, 0, 0, 0, seconds),
         )
         .order_by(Alert.id.desc())

@@ -74,7 +74,7 @@ def resolve_target(
             errors["area"] = _OTHER_TEAMS
             return None
         area_wkb = stored_area_wkb(parent.id)
-        if officer is not None and (refusal := teams.follow_up_refusal(officer, area_wkb)):
+        if officer is not None and (refusal := teams.follow_up_refusal(officer, parent, area_wkb)):
             errors["area"] = refusal
             return None
         audience = Audience(
