@@ -169,6 +169,22 @@ def test_signing_up_in_welsh_keeps_the_choice_and_the_code_comes_in_welsh(
     assert "Beth sy&#39;n digwydd nesaf" in done or "Beth sy'n digwydd nesaf" in done
 
 
+def test_a_welsh_sign_up_says_what_is_wrong_in_welsh(client, app_ctx):
+    """The postcode's and the number's refusals came in English under Welsh headings."""
+    import html
+
+    client.get("/register?lang=cy")
+    wrong = html.unescape(register(client, postcode="GL1 1AD", sms_phone="0117 496").text)
+    assert "y tu allan i'r ardal y mae Heddlu Avon and Somerset yn ei chwmpasu" in wrong
+    assert "Nid yw hwnnw'n rhif ffôn cyflawn yn y DU" in wrong
+    assert "outside the area" not in wrong and "not a complete UK phone number" not in wrong
+    place = client.post(
+        "/register/postcode", data={"postcode": "xx", "csrf_token": page_token(client, "/register")}
+    ).json
+    assert place["error"].startswith("Nid cod post yw “xx”")
+    assert db.session.scalars(select(Resident)).all() == []
+
+
 def test_a_welsh_page_can_sign_up_someone_who_wants_english(client, app_ctx, run_worker):
     client.get("/register?lang=cy")
     register(client, channels=["sms"], language="en")

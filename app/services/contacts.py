@@ -9,6 +9,8 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app, has_app_context
 from phonenumbers import PhoneNumberType
 
+from app.i18n import gettext
+
 # The UK and the Crown Dependencies share +44.
 UK_REGIONS = {"GB", "GG", "JE", "IM"}
 # Ofcom sets these ranges aside for drama and examples: they never ring anyone. Demo
@@ -34,34 +36,38 @@ def normalise_phone(text: str, *, need_mobile: bool, allow_drama: bool = False) 
     """
     text = (text or "").strip()
     if not text:
-        raise ContactRefused("Enter a phone number, for example 07700 900123.")
+        raise ContactRefused(gettext("Enter a phone number, for example 07700 900123."))
     try:
         number = phonenumbers.parse(text, "GB")
     except phonenumbers.NumberParseException:
         raise ContactRefused(
-            "Enter a UK phone number, like 07700 900123 or 0117 496 0123."
+            gettext("Enter a UK phone number, like 07700 900123 or 0117 496 0123.")
         ) from None
     if number.extension or re.search(r"(?i)\bext|[x#;]", text):
         # A text or an automated call cannot dial an extension: dropping it would
         # reach a switchboard, not the resident.
         raise ContactRefused(
-            "Give a direct number without an extension (such as 'ext 5', 'x5' or '#5'): "
-            "texts and automated calls cannot dial extensions."
+            gettext(
+                "Give a direct number without an extension (such as 'ext 5', 'x5' or "
+                "'#5'): texts and automated calls cannot dial extensions."
+            )
         )
     if re.search(r"[A-Za-z]", text):
-        raise ContactRefused("Enter the phone number in digits, like 07700 900123.")
+        raise ContactRefused(gettext("Enter the phone number in digits, like 07700 900123."))
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     if allow_drama and DRAMA_MOBILE.match(e164):
         return e164
     if allow_drama and DRAMA_LANDLINE.match(e164):
         if need_mobile:
-            raise ContactRefused("Texts can only go to a mobile number, starting 07.")
+            raise ContactRefused(gettext("Texts can only go to a mobile number, starting 07."))
         return e164
     valid = phonenumbers.is_valid_number(number)
     if valid and phonenumbers.region_code_for_number(number) not in UK_REGIONS:
-        raise ContactRefused("We can only send to UK phone numbers.")
+        raise ContactRefused(gettext("We can only send to UK phone numbers."))
     if not valid:
-        raise ContactRefused("That is not a complete UK phone number. Check the number of digits.")
+        raise ContactRefused(
+            gettext("That is not a complete UK phone number. Check the number of digits.")
+        )
     kind = phonenumbers.number_type(number)
     if kind in (
         PhoneNumberType.PREMIUM_RATE,
@@ -71,18 +77,20 @@ def normalise_phone(text: str, *, need_mobile: bool, allow_drama: bool = False) 
         PhoneNumberType.PAGER,
     ):
         raise ContactRefused(
-            "We can't send to premium-rate, personal or shared-cost numbers. "
-            "Give a mobile or a home landline."
+            gettext(
+                "We can't send to premium-rate, personal or shared-cost numbers. "
+                "Give a mobile or a home landline."
+            )
         )
     is_mobile = kind in (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
     if need_mobile and not is_mobile:
-        raise ContactRefused("Texts can only go to a mobile number, starting 07.")
+        raise ContactRefused(gettext("Texts can only go to a mobile number, starting 07."))
     if not need_mobile and kind not in (
         PhoneNumberType.MOBILE,
         PhoneNumberType.FIXED_LINE,
         PhoneNumberType.FIXED_LINE_OR_MOBILE,
     ):
-        raise ContactRefused("Calls can only go to a mobile or a landline number.")
+        raise ContactRefused(gettext("Calls can only go to a mobile or a landline number."))
     return e164
 
 
@@ -93,7 +101,7 @@ def normalise_email(text: str, *, allow_reserved: bool | None = None) -> str:
     otherwise split one address into several recipients)."""
     text = (text or "").strip()
     if not text:
-        raise ContactRefused("Enter an e-mail address, like name@example.com.")
+        raise ContactRefused(gettext("Enter an e-mail address, like name@example.com."))
     if allow_reserved is None:
         allow_reserved = has_app_context() and current_app.config["ENV_NAME"] != "production"
     tld = text.rsplit(".", 1)[-1]
@@ -110,7 +118,10 @@ def normalise_email(text: str, *, allow_reserved: bool | None = None) -> str:
         )
     except EmailNotValidError as error:
         raise ContactRefused(
-            f"That e-mail address can't be used. {error} Enter it like name@example.com."
+            gettext(
+                "That e-mail address can't be used. %(why)s Enter it like name@example.com.",
+                why=error,
+            )
         ) from None
     if reserved:
         return (checked.ascii_email or checked.normalized)[: -len("example")] + tld.lower()

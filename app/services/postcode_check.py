@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from babel.dates import format_date
+
 from app.dao import places as places_dao
+from app.i18n import current, gettext
 from app.models import Force, Place, Postcode
 from app.services import forces
 from app.services.text import TextRefused, checked_text
@@ -124,13 +127,16 @@ def postcode_key(text: str | None) -> str:
     """
     if not postcodes.canonical(text):
         # Nothing but spaces, line breaks or invisible characters: nothing typed.
-        raise PostcodeRefused("Enter a postcode, for example BS1 6AD.", reason="invalid")
+        raise PostcodeRefused(gettext("Enter a postcode, for example BS1 6AD."), reason="invalid")
     refuse_control_characters(text, "The postcode")
     key = postcodes.canonical(text)
     if not postcodes.is_valid(key):
         shown = text.strip()[:20]
         raise PostcodeRefused(
-            f"“{shown}” is not a postcode. A postcode looks like BS1 6AD or TA1 1AA.",
+            gettext(
+                "“%(shown)s” is not a postcode. A postcode looks like BS1 6AD or TA1 1AA.",
+                shown=shown,
+            ),
             reason="invalid",
         )
     refusal = outside_great_britain(postcodes.display(key))
@@ -155,17 +161,23 @@ def outside_great_britain(shown: str) -> PostcodeRefused | None:
         return None
     police = POLICE_OUTSIDE_GREAT_BRITAIN[postcodes.area(shown)]
     return PostcodeRefused(
-        f"{shown} is in {where}. This service only covers postcodes in Great Britain "
-        "(England, Scotland and Wales), so we can't send alerts for it. "
-        f"For alerts in {where}, contact {police}.",
+        gettext(
+            "%(shown)s is in %(where)s. This service only covers postcodes in Great "
+            "Britain (England, Scotland and Wales), so we can't send alerts for it. For "
+            "alerts in %(where)s, contact %(police)s.",
+            shown=shown,
+            where=where,
+            police=police,
+        ),
         reason="outside_great_britain",
     )
 
 
 def no_location_message(shown: str) -> str:
-    return (
-        f"{shown} has no location in the postcode data, so we can't place it on the map "
-        "or tell which alerts are for it. Use the postcode of a neighbour's address."
+    return gettext(
+        "%(shown)s has no location in the postcode data, so we can't place it on the map "
+        "or tell which alerts are for it. Use the postcode of a neighbour's address.",
+        shown=shown,
     )
 
 
@@ -178,14 +190,21 @@ def _check_found(
     shown = postcodes.display(key)
     if postcode is None:
         raise PostcodeRefused(
-            f"We can't find {shown}. Check it is typed correctly. If it is a new postcode, "
-            "use the postcode of a neighbour's address.",
+            gettext(
+                "We can't find %(shown)s. Check it is typed correctly. If it is a new "
+                "postcode, use the postcode of a neighbour's address.",
+                shown=shown,
+            ),
             reason="unknown",
         )
     if postcode.terminated_on is not None:
         raise PostcodeRefused(
-            f"{shown} is no longer in use: Royal Mail stopped using it in "
-            f"{postcode.terminated_on:%B %Y}. Use the postcode on a recent letter.",
+            gettext(
+                "%(shown)s is no longer in use: Royal Mail stopped using it in %(month)s. "
+                "Use the postcode on a recent letter.",
+                shown=shown,
+                month=format_date(postcode.terminated_on, "MMMM y", locale=current()),
+            ),
             reason="terminated",
         )
     if postcode.location is None and not postcode.admin_district_code:
@@ -207,19 +226,35 @@ def _in_force(postcode: Postcode, shown: str, areas: list[Place], *, require: bo
         # accept everyone. `flask geo load-places --kind force` fixes it.
         if require:
             raise PostcodeRefused(
-                "We can't check postcodes at the moment. Please try again later.",
+                gettext("We can't check postcodes at the moment. Please try again later."),
                 reason="not_configured",
             )
         return False
     inside = any(places_dao.is_postcode_in_force(postcode, area) for area in areas)
     if require and not inside:
         district = places_dao.find_district(postcode.admin_district_code)
-        where = f" is in {district.name}," if district else " is"
-        covered = " or ".join(f"{area.name} Police" for area in areas)
-        covers = "covers" if len(areas) == 1 else "cover"
+        names = {
+            "shown": shown,
+            "district": district.name if district else "",
+            "forces": gettext(" or ").join(
+                gettext("%(name)s Police", name=area.name) for area in areas
+            ),
+        }
+        one = len(areas) == 1
+        if district and one:
+            words = gettext(
+                "%(shown)s is in %(district)s, outside the area %(forces)s covers.", **names
+            )
+        elif district:
+            words = gettext(
+                "%(shown)s is in %(district)s, outside the area %(forces)s cover.", **names
+            )
+        elif one:
+            words = gettext("%(shown)s is outside the area %(forces)s covers.", **names)
+        else:
+            words = gettext("%(shown)s is outside the area %(forces)s cover.", **names)
         raise PostcodeRefused(
-            f"{shown}{where} outside the area {covered} {covers}. "
-            "Your local police force can tell you about alerts there.",
+            words + " " + gettext("Your local police force can tell you about alerts there."),
             reason="outside_force",
         )
     return inside
