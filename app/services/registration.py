@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from app.dao.audit import create_audit_event
 from app.extensions import db, redis_store
@@ -21,7 +21,13 @@ from app.services.notices import queue_notices
 from app.services.postcode_check import CheckedPostcode, PostcodeRefused, check_postcode
 from app.services.residents import ChangeRefused, parse_quiet_hours
 from app.services.text import checked_field, clean_text
-from app.services.verification import address_taken, allow_per_hour, send_proof, tell_owners_of
+from app.services.verification import (
+    address_taken,
+    allow_per_hour,
+    lock_address,
+    send_proof,
+    tell_owners_of,
+)
 
 CHANNEL_FIELDS = {"sms": "sms_phone", "voice": "voice_phone", "email": "email"}
 # The consent statement as shown on the form. Change the words, change the version:
@@ -314,10 +320,7 @@ def register_resident(
     # Sign-ups of the same number or address take turns (until this one commits), so
     # two at once (a double tap, a retry, two tabs) cannot both find it free.
     for address in sorted({a.lower() for a in addresses.values()}):
-        db.session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext('sign-up:' || :address))"),
-            {"address": address},
-        )
+        lock_address(address)
     repeated = _same_sign_up(form, addresses, checked, browser)
     if repeated is not None:
         # The one just made: no second record, no second code, and the next page's

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app, url_for
 from itsdangerous import BadSignature, SignatureExpired
 from redis.exceptions import RedisError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app import jobs
 from app.dao.audit import create_audit_event
@@ -106,12 +106,23 @@ def _spend_allowance(resident: Resident, channel: ResidentChannel) -> bool:
     ) and allow_per_hour("verify-resident", str(resident.reference), SENDS_PER_RESIDENT_PER_HOUR)
 
 
+def lock_address(address: str) -> None:
+    """Until the transaction ends, this number or address is this transaction's alone
+    to sign up or add: two at once (a sign-up, a resident adding it) cannot both find
+    it free and both get a real code. Taken in sorted order when several."""
+    db.session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext('sign-up:' || :address))"),
+        {"address": address.lower()},
+    )
+
+
 def send_proof(resident: Resident, channel: ResidentChannel) -> int | None:
     """Send the proof for a channel (start_verification). For a number or address that
     another resident holds, do the same things with a code nobody receives: the same
     allowances spent in the same order, a code waiting (so a guess reads like any wrong
     guess), and a notice to the owner instead. Nothing on the page tells the two apart.
     Returns the notice's id, or None when the hour's allowance is spent."""
+    lock_address(channel.address)
     if not address_taken(channel.address, other_than=resident.id):
         return start_verification(resident, channel)
     if not _spend_allowance(resident, channel):
