@@ -7,6 +7,7 @@ commit together: a job that runs twice cannot record a message twice.
 from __future__ import annotations
 
 from app.channels.base import OutgoingMessage, SendResult
+from app.channels.smtp import email_text
 from app.extensions import db
 from app.models import OutboxMessage
 
@@ -32,7 +33,8 @@ class OutboxTransport:
             channel=message.channel,
             recipient=message.recipient,
             subject=message.subject,
-            body=spoken_in_order(message)
+            # An e-mail as the resident reads it, its way to stop included.
+            body=(email_text(message) if message.channel == "email" else spoken_in_order(message))
             + (
                 f"\n[Then plays the recording, twice: {message.audio_url}]"
                 if message.audio_url

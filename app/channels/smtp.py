@@ -51,6 +51,12 @@ def encoded_header(name: str, value: str) -> str:
     return Header(value, "utf-8", maxlinelen=76, header_name=name).encode(linesep=_POLICY.linesep)
 
 
+def email_text(message: OutgoingMessage) -> str:
+    """An e-mail's plain words as the resident gets them: the message, then how to stop
+    these e-mails (the outbox records the same)."""
+    return message.body + "\n\nTo stop these e-mails: " + (message.unsubscribe_url or "call 101")
+
+
 def build_email(message: OutgoingMessage, sender: str) -> EmailMessage:
     email = EmailMessage(policy=_POLICY)
     email["From"] = sender
@@ -68,8 +74,7 @@ def build_email(message: OutgoingMessage, sender: str) -> EmailMessage:
         email.set_raw("List-Unsubscribe", f"<{message.unsubscribe_url}>")
         # RFC 8058: mail clients POST to the URL; a scanner following links cannot.
         email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    footer = "\n\nTo stop these e-mails: " + (message.unsubscribe_url or "call 101")
-    email.set_content(message.body + footer)
+    email.set_content(email_text(message))
     paragraphs = "".join(
         f"<p>{html.escape(part).replace(chr(10), '<br>')}</p>"
         for part in message.body.split("\n\n")

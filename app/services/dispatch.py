@@ -118,17 +118,17 @@ def render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) ->
         if message_text.sms_ask(*question):
             link = url_for("public.answer", token=answer_token(claimed.id), _external=True)
             body += "\n\n" + message_text.email_ask(*question, link=link)
-    if current_app.config.get("DELIVERY_TRANSPORT") == "providers":
-        if claimed.channel == "email" and claimed.resident_id:
-            unsubscribe_url = url_for(
-                "public.unsubscribe",
-                _external=True,
-                token=unsubscribe_token(claimed.resident_id, "email"),
-            )
-        if claimed.channel in ("sms", "voice"):
-            callback_url = url_for(
-                "callbacks.twilio_status", delivery_id=claimed.id, _external=True
-            )
+    # Every e-mail carries its way to stop, the outbox's record too (the demo's
+    # unsubscribe journey starts there, as a resident's starts in their inbox).
+    if claimed.channel == "email" and claimed.resident_id:
+        unsubscribe_url = url_for(
+            "public.unsubscribe",
+            _external=True,
+            token=unsubscribe_token(claimed.resident_id, "email"),
+        )
+    providers = current_app.config.get("DELIVERY_TRANSPORT") == "providers"
+    if providers and claimed.channel in ("sms", "voice"):
+        callback_url = url_for("callbacks.twilio_status", delivery_id=claimed.id, _external=True)
     return OutgoingMessage(
         delivery_id=claimed.id,
         alert_id=alert.id,
