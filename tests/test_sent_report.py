@@ -248,6 +248,21 @@ def test_a_price_change_changes_the_cost_and_the_report_says_which_price(app, le
     assert "£0.05 per text part" in report.table("cost").caption
 
 
+def test_a_period_with_no_alert_says_when_the_latest_went(ledger):
+    # The page opens on the last full quarter: "0 alerts" must not read "nothing sent".
+    empty = reports.sent_report(reports.Period(date(2025, 12, 1), date(2025, 12, 2)))
+    assert empty.alerts == 0
+    latest = db.session.scalar(
+        text("SELECT max(sent_at) FROM alerts WHERE mode <> 'test' AND audience <> 'self'")
+    )
+    day = latest.astimezone(reports.UK).date()
+    assert empty.notes == [
+        f"No alert was released in this period. The latest was released on {day.day} "
+        f"{day:%B %Y}: give dates that hold it, up to today."
+    ]
+    assert reports.sent_report(PERIOD).notes == []  # alerts in it: nothing to say
+
+
 def test_delivery_speed_on_known_timings(ledger):
     speed = {r.key: r.cells[0] for r in reports.sent_report(PERIOD).table("speed").rows}
     # Last arrivals 4, 8 and 30 s after release: p50 8 s; p95 8 + 0.9 x 22 = 27.8 s.

@@ -100,6 +100,17 @@ def find_sent_alerts(
     return [SentAlertRow(*row) for row in rows]
 
 
+def find_last_release_after(session, after: datetime, *, force_id: int) -> datetime | None:
+    """When the force's latest alert released after `after` went (tests left out)."""
+    return session.execute(
+        text(
+            "SELECT max(sent_at) FROM alerts WHERE sent_at >= :after AND force_id = :force_id"
+            " AND audience <> 'self' AND mode <> 'test'"
+        ),
+        {"after": after, "force_id": force_id},
+    ).scalar()
+
+
 def count_messages(
     session, start: datetime, end: datetime, *, within_s: float, force_id: int
 ) -> tuple[list[MessageKindRow], list[AlertMessagesRow]]:

@@ -330,6 +330,12 @@ def sent_report(period: Period, *, k: int = K_MIN, alerts_page: int | None = Non
             db.session, period.start, period.end, within_s=WITHIN_SECONDS, force_id=force.id
         )
         year, load_summary = dao.find_population_edition(db.session)
+        # None in the period, but some since: say so, or the page reads "nothing sent".
+        since = (
+            None
+            if alerts
+            else dao.find_last_release_after(db.session, period.end, force_id=force.id)
+        )
         pages = max(1, -(-len(alerts) // ALERTS_PER_PAGE))
         page = 1 if alerts_page is None else min(max(1, alerts_page), pages)
         listed = (
@@ -426,6 +432,11 @@ def sent_report(period: Period, *, k: int = K_MIN, alerts_page: int | None = Non
     tables.append(_alert_table(table, listed, last_arrival, population, year))
 
     notes = []
+    if since is not None:
+        notes.append(
+            "No alert was released in this period. The latest was released on "
+            f"{_long(since.astimezone(UK).date())}: give dates that hold it, up to today."
+        )
     still_sending = sum(1 for a in alerts if a.status == "sending")
     if still_sending:
         notes.append(
