@@ -7,9 +7,8 @@ import re
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, has_app_context
+from flask_babel import gettext
 from phonenumbers import PhoneNumberType
-
-from app.i18n import gettext
 
 # The UK and the Crown Dependencies share +44.
 UK_REGIONS = {"GB", "GG", "JE", "IM"}
