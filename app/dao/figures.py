@@ -11,6 +11,8 @@ from datetime import datetime
 
 from sqlalchemy import text
 
+from app.dao.locks import lock_until_commit
+
 
 def find_refreshed_at(session, name: str) -> datetime | None:
     return session.execute(
@@ -25,9 +27,7 @@ def find_all_refreshed_at(session) -> dict[str, datetime]:
 def lock_figure(session, name: str) -> None:
     """One recount of a set at a time (until the transaction ends), however many
     sweepers and pages ask at once."""
-    session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext('figures:' || :name))"), {"name": name}
-    )
+    lock_until_commit(session, f"figures:{name}")
 
 
 def mark_refreshed(session, name: str, took_ms: int) -> datetime:

@@ -13,10 +13,11 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app, url_for
 from itsdangerous import BadSignature, SignatureExpired
 from redis.exceptions import RedisError
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from app import jobs
 from app.dao.audit import create_audit_event
+from app.dao.locks import lock_until_commit
 from app.extensions import db, redis_store
 from app.i18n import gettext, in_language, lazy_gettext, police
 from app.models import Resident, ResidentChannel
@@ -110,10 +111,7 @@ def lock_address(address: str) -> None:
     """Until the transaction ends, this number or address is this transaction's alone
     to sign up or add: two at once (a sign-up, a resident adding it) cannot both find
     it free and both get a real code. Taken in sorted order when several."""
-    db.session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext('sign-up:' || :address))"),
-        {"address": address.lower()},
-    )
+    lock_until_commit(db.session, f"sign-up:{address.lower()}")
 
 
 def send_proof(resident: Resident, channel: ResidentChannel) -> int | None:

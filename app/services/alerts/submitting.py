@@ -10,9 +10,10 @@ import json
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from app.dao.audit import create_audit_event
+from app.dao.locks import lock_until_commit
 from app.dao.targeting import count_targets, suppressed
 from app.extensions import db
 from app.models import Alert, Officer
@@ -102,10 +103,7 @@ def _sent_moments_ago(officer: Officer, repeat_key: str) -> Alert | None:
     seconds = current_app.config["ALERT_REPEAT_SECONDS"]
     if seconds <= 0:
         return None
-    db.session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext('alert-submit:' || :officer))"),
-        {"officer": officer.id},
-    )
+    lock_until_commit(db.session, f"alert-submit:{officer.id}")
     return db.session.scalars(
         select(Alert)
         .where(
