@@ -34,7 +34,9 @@ from app.models import (
     CHANNELS,
     SQUARE_M,
     Delivery,
+    Force,
     InterestGroup,
+    Place,
     Resident,
     ResidentChannel,
     ResidentLocation,
@@ -299,6 +301,8 @@ class AreaPreview:
     groups: dict[str, int]
     near_edge: dict[str, int]
     cells: list[tuple[int, str]]
+    # km² of the area outside its force's newest boundary (None: no boundary loaded).
+    outside_km2: float | None
 
 
 def _near_edge_count(audience: Audience, band_wkb: bytes):
@@ -368,15 +372,19 @@ def preview_area(session, audience: Audience, *, cell_m: int, min_count: int) ->
         groups=dict.fromkeys(found.slugs or (), 0) | (found.groups or {}),
         near_edge={"inside": found.inside, "outside": found.outside},
         cells=[(int(n), geometry) for n, geometry in found.cells or []],
+        outside_km2=found.outside_km2,
     )
 
 
 # preview_area's statement. `near`: the audience's rows in the squares near the outline
 # (runs of them, each looked up by the spatial index), with which side of the outline
-# each is on; `rows`: the simple ones inside the area, and everyone not simple inside
-# it; `counted`: target_squares for the squares inside. Which side a row is on is a
+# each is on; `plain`: the simple ones inside the area, each address theirs alone, so
+# each row is one message and nothing to share; `shared`: everyone not simple inside
+# it, one message per address (`sent`) from the lowest resident id holding it;
+# `counted`: target_squares for the squares inside. Which side a row is on is a
 # column, not a condition: as a condition, the planner would look the whole area up in
-# the spatial index for every run.
+# the spatial index for every run. The share of the area outside the force is taken
+# here too, so a preview is one statement.
 _COUNTED_AHEAD = text(
     """
 WITH chosen AS MATERIALIZED (
@@ -404,10 +412,10 @@ near AS (
       AND (chosen.any_group OR t.group_ids && chosen.group_ids)
       AND (chosen.any_channel OR t.channel = ANY(chosen.channels))
 ),
-rows AS (
-    SELECT resident_id, channel, address, group_ids, location FROM near
-    WHERE simple AND in_area
-    UNION ALL
+plain AS (
+    SELECT resident_id, channel, group_ids, location FROM near WHERE simple AND in_area
+),
+shared AS (
     SELECT t.resident_id, t.channel, t.address, t.group_ids, t.location
     FROM chosen, targets t
     WHERE NOT t.simple AND ST_Intersects(t.location, ST_GeomFromWKB(:area, 27700))
@@ -416,10 +424,14 @@ rows AS (
       AND (chosen.any_channel OR t.channel = ANY(chosen.channels))
 ),
 sent AS (
-    SELECT min(resident_id) AS resident_id, channel, address FROM rows
+    SELECT min(resident_id) AS resident_id, channel FROM shared
     GROUP BY channel, address
 ),
 reached AS (SELECT DISTINCT resident_id FROM sent),
+shared_reached AS (
+    SELECT r.resident_id, r.group_ids, r.location FROM shared r
+    WHERE r.resident_id IN (SELECT resident_id FROM reached)
+),
 counted AS (
     SELECT s.i, s.j, s.group_ids, s.channels, s.n
     FROM chosen,
@@ -432,15 +444,20 @@ counted AS (
       AND (chosen.any_channel OR s.channels && chosen.channels)
 ),
 members AS (
-    SELECT r.resident_id, unnest(r.group_ids) AS group_id FROM rows r
-    WHERE r.resident_id IN (SELECT resident_id FROM reached)
+    SELECT resident_id, unnest(group_ids) AS group_id FROM plain
+    UNION ALL
+    SELECT resident_id, unnest(group_ids) AS group_id FROM shared_reached
 ),
 squares AS (
     SELECT i, j, sum(n) AS n FROM (
+        SELECT floor(ST_X(location) / :cell_m) AS i, floor(ST_Y(location) / :cell_m) AS j,
+               count(DISTINCT resident_id) AS n
+        FROM plain GROUP BY 1, 2
+        UNION ALL
         SELECT i, j, count(*) AS n FROM (
-            SELECT DISTINCT r.resident_id,
-                   floor(ST_X(r.location) / :cell_m) AS i, floor(ST_Y(r.location) / :cell_m) AS j
-            FROM rows r WHERE r.resident_id IN (SELECT resident_id FROM reached)
+            SELECT DISTINCT resident_id,
+                   floor(ST_X(location) / :cell_m) AS i, floor(ST_Y(location) / :cell_m) AS j
+            FROM shared_reached
         ) AS placed
         GROUP BY i, j
         UNION ALL
@@ -451,9 +468,12 @@ squares AS (
     GROUP BY i, j
 )
 SELECT
-    (SELECT count(*) FROM reached) + (SELECT coalesce(sum(n), 0) FROM counted) AS residents,
+    (SELECT count(DISTINCT resident_id) FROM plain) + (SELECT count(*) FROM reached)
+        + (SELECT coalesce(sum(n), 0) FROM counted) AS residents,
     (SELECT json_object_agg(channel, n)
-     FROM (SELECT channel, count(*) AS n FROM sent GROUP BY channel) AS by_channel)
+     FROM (SELECT channel, count(*) AS n
+           FROM (SELECT channel FROM plain UNION ALL SELECT channel FROM sent) AS messages
+           GROUP BY channel) AS by_channel)
         AS channels,
     (SELECT json_build_object(
          'sms', coalesce(sum(n) FILTER (WHERE 'sms' = ANY(channels)), 0),
@@ -474,7 +494,10 @@ SELECT
      FROM squares WHERE n >= :min_count) AS cells,
     (SELECT count(DISTINCT resident_id) FROM near
      WHERE in_area AND ST_Intersects(location, ST_GeomFromWKB(:band_inside, 27700))) AS inside,
-    (SELECT count(DISTINCT resident_id) FROM near WHERE outside) AS outside
+    (SELECT count(DISTINCT resident_id) FROM near WHERE outside) AS outside,
+    (SELECT ST_Area(ST_Difference(ST_GeomFromWKB(:area, 27700), (
+         SELECT p.boundary FROM forces f JOIN places p ON p.kind = 'force' AND p.code = f.code
+         WHERE f.id = :force_id ORDER BY p.release DESC LIMIT 1))) / 1e6) AS outside_km2
 """
 )
 
@@ -549,16 +572,33 @@ def _preview(
             select(func.json_object_agg(by_group.c.slug, by_group.c.n)).scalar_subquery(),
             shown,
             *near_edge,
+            _outside_km2(audience),
         )
     ).one()
-    residents, channels, groups, cells, inside, outside = found
+    residents, channels, groups, cells, inside, outside, outside_km2 = found
     return AreaPreview(
         residents=residents or 0,
         channels=dict.fromkeys(CHANNELS, 0) | (channels or {}),
         groups=dict.fromkeys(session.scalars(select(InterestGroup.slug)), 0) | (groups or {}),
         near_edge={"inside": inside or 0, "outside": outside or 0},
         cells=[(int(n), geometry) for n, geometry in cells or []],
+        outside_km2=outside_km2,
     )
+
+
+def _outside_km2(audience: Audience):
+    """km² of the audience's area outside its force's newest boundary; null when no
+    boundary is loaded (preview_area's statement takes the same)."""
+    boundary = (
+        select(Place.boundary)
+        .join(Force, (Force.code == Place.code) & (Place.kind == "force"))
+        .where(Force.id == _force_of(audience))
+        .order_by(Place.release.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    area = area_param(audience.area_wkb)
+    return (func.ST_Area(func.ST_Difference(area, boundary)) / 1e6).label("outside_km2")
 
 
 def reorder_targets(session) -> None:

@@ -206,6 +206,7 @@ def _preview(draft: AlertDraft, target: Target) -> dict:
         counts = {"residents": area.residents, "channels": area.channels}
         groups, cells = area.groups, area.cells
         edge = {side: suppressed(n) for side, n in area.near_edge.items()}
+        outside = area.outside_km2
     else:  # a follow-up to the same people: no area, so no edge
         found = materialise_targets(db.session, audience)
         counts = count_targets(db.session, audience, found)
@@ -214,6 +215,7 @@ def _preview(draft: AlertDraft, target: Target) -> dict:
             db.session, audience, cell_m=cell_m, min_count=min_count, targets=found
         )
         edge = None
+        outside = _outside_force_km2(target.area_wkb)
     residents = suppressed(counts["residents"])
     channels = {channel: suppressed(n) for channel, n in counts["channels"].items()}
     return {
@@ -228,7 +230,7 @@ def _preview(draft: AlertDraft, target: Target) -> dict:
         "min_count": min_count,
         "hidden_label": hidden_label(),
         "area_km2": target.area_km2,
-        "outside_force_km2": _outside_force_km2(target.area_wkb),
+        "outside_force_km2": 0.0 if outside is None else round(outside, 3),
         # What we changed in the drawn shapes (an open outline closed), to show.
         "notes": target.notes,
         # From the count as shown: a threshold under min_count would otherwise tell which
@@ -237,8 +239,9 @@ def _preview(draft: AlertDraft, target: Target) -> dict:
     }
 
 
-def _outside_force_km2(area_wkb: bytes | None) -> float:
+def _outside_force_km2(area_wkb: bytes | None) -> float | None:
+    """km² of a followed-up alert's area outside the force (an area's preview takes it
+    in its own statement)."""
     if area_wkb is None:
-        return 0.0
-    outside = places_dao.area_outside_km2(forces.current_force().code, area_wkb)
-    return 0.0 if outside is None else round(outside, 3)
+        return None
+    return places_dao.area_outside_km2(forces.current_force().code, area_wkb)
