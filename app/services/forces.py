@@ -84,6 +84,18 @@ def force_of(officer: Officer | None) -> Force:
     return default_force() if officer is None else force_by_id(officer.force_id)
 
 
+def force_id_of(officer: Officer | None) -> int:
+    """force_of(officer).id without loading the force again: once a read-only block has
+    rolled back, the force of this request is expired, and its id would cost a
+    statement."""
+    if officer is not None:
+        return officer.force_id
+    found = g.get("default_force_id")
+    if found is None:
+        found = g.default_force_id = default_force().id
+    return found
+
+
 def force_by_id(force_id: int) -> Force:
     """A force by its id, once per request."""
     known = g.setdefault("forces_by_id", {})
@@ -487,6 +499,7 @@ def change_force_details(admin: Officer, form: dict[str, str]) -> tuple[Force, l
             )
     g.pop("forces_by_id", None)
     g.pop("default_force", None)
+    g.pop("default_force_id", None)
     return force, changed
 
 

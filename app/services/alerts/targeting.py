@@ -64,7 +64,7 @@ def resolve_target(
         known = set(db.session.scalars(select(InterestGroup.slug)))
         if set(groups) - known:
             errors["groups"] = "One of the groups no longer exists. Reload the page."
-    force_id = forces.force_of(officer).id
+    force_id = forces.force_id_of(officer)
     if draft.audience == "parent":
         parent = _own_force_alert(draft.parent_id, force_id)
         if parent is None or is_test(parent) or parent.status not in FOLLOWED_UP_STATUSES:
