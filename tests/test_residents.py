@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -215,9 +216,16 @@ def test_an_unsubscribed_channel_gets_nothing_from_the_next_alert(
 def resident_client(client, make_resident, run_worker):
     """A client that opened the resident's page from the link we texted."""
     make_resident(postcode="BS1 6AD", sms="+447700900001", groups=("neighbourhood-watch",))
-    client.post("/manage", data={"csrf_token": csrf_token(client), "address": "07700 900001"})
-    (message,) = notices_sent(run_worker)
-    assert message.recipient == "+447700900001"
+    return opened_page(client, "+447700900001", run_worker)
+
+
+def opened_page(client, number: str, run_worker):
+    """`client`, having asked for a link to the page of the resident with this number
+    and opened it."""
+    local = "0" + number.removeprefix("+44")
+    client.post("/manage", data={"csrf_token": csrf_token(client), "address": local})
+    message = notices_sent(run_worker)[-1]
+    assert message.recipient == number
     link = link_in(message)
     assert "Open my alerts page" in client.get(link).text  # a preview spends nothing
     opened = client.post(link, data={"csrf_token": page_token(client, link)})
@@ -688,6 +696,60 @@ def test_a_sign_up_sent_twice_is_one_resident_with_one_code(app, client, app_ctx
     ).text
     assert "Text message confirmed" in confirmed
     assert "07700 900124" not in stranger.get("/my-alerts", follow_redirects=True).text
+
+
+def test_two_residents_adding_one_number_at_once_get_one_code_between_them(
+    app, client, make_resident, run_worker
+):
+    """Each alone would find the number free and text it a real code, and both could
+    then hold it: the second waits for the first (lock_address; writing the number
+    also takes its bucket's lock, migration 0031), finds it taken, and its code is one
+    nobody receives, as for any number someone else has."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    make_resident(sms="+447700900001", name="Sam")
+    make_resident(sms="+447700900002", name="Kim")
+    browsers = (
+        opened_page(client, "+447700900001", run_worker),
+        opened_page(app.test_client(), "+447700900002", run_worker),
+    )
+    # Both are held where they wait (the notices are locked, so one that found the
+    # number free waits to write its code) and let go together.
+    held = db.engine.connect()
+    held.execute(text("LOCK TABLE resident_notices IN EXCLUSIVE MODE"))
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            added = pool.map(
+                lambda browser: browser.post(
+                    "/my-alerts/channels", data={"channel": "voice", "address": "07700 900555"}
+                ),
+                browsers,
+            )
+            for _ in range(100):
+                if waiting_for_a_lock() == 2:
+                    break
+                time.sleep(0.05)
+            held.commit()
+            assert [answer.status_code for answer in added] == [302, 302]
+    finally:
+        held.close()
+    told = [m for m in notices_sent(run_worker) if m.recipient == "+447700900555"]
+    assert len(told) == 2
+    assert sum("already gets them" in m.body for m in told) == 1
+    # Both wait for a code, but only one of them can have been sent it.
+    waiting = db.session.scalars(
+        select(ResidentChannel.resident_id).where(ResidentChannel.address == "+447700900555")
+    ).all()
+    assert len(waiting) == 2
+
+
+def waiting_for_a_lock() -> int:
+    """How many sessions wait for a lock now (a new connection: within a transaction,
+    PostgreSQL shows the activity as it was when the transaction first looked)."""
+    with db.engine.connect() as conn:
+        return conn.scalar(
+            text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+        )
 
 
 def test_signing_up_a_registered_number_again_looks_the_same_and_tells_its_owner(
