@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the web app and an RQ worker in the foreground; Ctrl-C stops both, and stops the
+# Runs the web app, an RQ worker and the sweeper in the foreground; Ctrl-C stops them, and stops the
 # PostgreSQL and Redis that this `make run` started (scripts/services.sh records them).
 # Called by `make run` after set-up, migrations, data and demo accounts.
 set -euo pipefail
