@@ -155,6 +155,15 @@ def sign_in_officer(app, page, officer, *, forget: bool = True) -> None:
         forget_second_factor(app, officer.id)
 
 
+def staff_menu(page) -> None:
+    """Open the staff menu when it is folded behind its "Menu" button (on a phone)."""
+    page.locator("#staff-nav").wait_for(state="attached")
+    page.wait_for_load_state("domcontentloaded")  # static/js/menu.js has folded it
+    toggle = page.locator(".menu-toggle")
+    if toggle.is_visible() and toggle.get_attribute("aria-expanded") != "true":
+        toggle.click()
+
+
 @pytest.fixture
 def sign_in_page(app, page, make_officer):
     """Sign the phone-sized page in as a new officer of the given role."""

@@ -15,6 +15,7 @@ from app.models import Alert, OutboxMessage
 from app.services.accounts import create_officer
 from app.services.alerts import submit_alert
 from tests.browser.axe import axe_violations
+from tests.browser_fixtures import staff_menu
 from tests.factories import PASSWORDS
 
 pytestmark = pytest.mark.browser
@@ -64,6 +65,9 @@ def test_supervisor_is_told_lands_on_approvals_sees_every_channel_and_approves(
     page.get_by_label("Password").fill(PASSWORDS["supervisor"])
     page.get_by_role("button", name="Sign in").tap()
     expect(page).to_have_url(re.compile(r"/officers/approvals$"))
+    # On the phone the menu is folded: its button says an alert waits.
+    expect(page.get_by_role("button", name="Menu (1)")).to_be_visible()
+    staff_menu(page)
     expect(page.get_by_role("link", name="Approvals (1)")).to_be_visible()
     item = page.locator(".approval-item").first
     expect(item).to_contain_text("URGENT")
@@ -134,7 +138,9 @@ def test_supervisor_is_told_lands_on_approvals_sees_every_channel_and_approves(
     page.get_by_role("button", name="Approve and send").tap()
     expect(page.locator(".flash").first).to_contain_text("Approved: it is going out now.")
     expect(page.locator("#alert-status")).to_have_text("sending")
-    expect(page.get_by_role("link", name="Approvals", exact=True)).to_be_visible()  # none waits
+    expect(page.get_by_role("button", name="Menu", exact=True)).to_be_visible()  # none waits
+    staff_menu(page)
+    expect(page.get_by_role("link", name="Approvals", exact=True)).to_be_visible()
     assert page.console_errors == []
 
 

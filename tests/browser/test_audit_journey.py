@@ -17,7 +17,7 @@ from app.extensions import db
 from app.models import AuditEvent
 from tests.browser.axe import axe_violations
 from tests.browser.test_phone_fit import small_targets
-from tests.browser_fixtures import _new_page, sign_in_officer
+from tests.browser_fixtures import _new_page, sign_in_officer, staff_menu
 
 pytestmark = pytest.mark.browser
 
@@ -62,6 +62,7 @@ def test_an_admin_imports_and_reads_the_audit_log_on_a_phone(
     sign_in_officer(app, page, make_officer(role="admin", email="audit.admin@police.example"))
 
     # Import is in the admin menu.
+    staff_menu(page)
     page.get_by_role("link", name="Import", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(
         "Import residents from another system"
@@ -87,6 +88,7 @@ def test_an_admin_imports_and_reads_the_audit_log_on_a_phone(
     assert rows[2][2] == '\'=HYPERLINK("http://evil.example","x")'
 
     # The audit log: the upload and the download are in it, newest first.
+    staff_menu(page)
     page.get_by_role("link", name="Audit log").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Audit log")
     expect(page.locator(".audit-table tbody tr").first).to_contain_text(

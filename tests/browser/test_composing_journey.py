@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.axe import axe_violations
+from tests.browser_fixtures import staff_menu
 
 pytestmark = pytest.mark.browser
 
@@ -137,6 +138,7 @@ def test_pcso_targets_composes_and_gets_approval_then_delivery_is_followed(
         phone.get_by_label("E-mail address").fill(supervisor.email)
         phone.get_by_label("Password").fill(PASSWORDS["supervisor"])
         phone.get_by_role("button", name="Sign in").click()
+        staff_menu(phone)
         phone.get_by_role("link", name="Approvals").click()
         expect(phone.locator("main")).to_contain_text("Car crime")
         assert axe_violations(phone) == []

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.axe import axe_violations
-from tests.browser_fixtures import _new_page
+from tests.browser_fixtures import _new_page, staff_menu
 from tests.factories import PASSWORDS
 
 pytestmark = pytest.mark.browser
@@ -30,6 +30,7 @@ def open_report(page, make_officer):
     page.get_by_label("Password").fill(PASSWORDS["analyst"])
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()
+    staff_menu(page)
     page.get_by_role("link", name="Reach").click()
     expect(page).to_have_url(re.compile(r"/analysts/penetration$"))
     expect(page.locator("#map-status")).to_have_text(

@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 from app.services.accounts import create_officer
 from app.services.alerts import submit_alert
 from tests.browser.axe import axe_violations
+from tests.browser_fixtures import staff_menu
 
 pytestmark = pytest.mark.browser
 
@@ -64,6 +65,7 @@ def test_staff_pages_fit_a_phone(page, sign_in_page, make_resident, worker_proce
     assert axe_violations(page) == []
 
     # The force's details: a refusal is said at its field, and the page still fits.
+    staff_menu(page)
     page.get_by_role("link", name="Staff").first.click()
     page.get_by_role("link", name="Your force's details").click()
     page.get_by_label("Website (optional)").fill("www.example.invalid")
@@ -78,3 +80,26 @@ def test_staff_pages_fit_a_phone(page, sign_in_page, make_resident, worker_proce
     assert sideways(page) <= 0
     assert small_targets(page) == []
     assert page.console_errors == []
+
+
+def test_the_staff_menu_folds_on_a_phone_and_not_on_a_wide_screen(page, sign_in_page):
+    sign_in_page("supervisor")
+    page.goto("/officers/")
+    menu = page.get_by_role("button", name="Menu")
+    new_alert = page.get_by_role("link", name="New alert")
+    # Folded, the map starts near the top of the phone.
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(new_alert).to_be_hidden()
+    assert page.locator("#map").bounding_box()["y"] < 250
+    menu.tap()
+    expect(menu).to_have_attribute("aria-expanded", "true")
+    expect(new_alert).to_be_visible()
+    expect(page.get_by_role("link", name="Approvals", exact=True)).to_be_visible()
+    assert small_targets(page) == []
+    assert axe_violations(page) == []
+    menu.tap()
+    expect(new_alert).to_be_hidden()
+    # A wide screen shows the menu as it is, with no button.
+    page.set_viewport_size({"width": 1440, "height": 900})
+    expect(menu).to_be_hidden()
+    expect(new_alert).to_be_visible()

@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.axe import axe_violations
+from tests.browser_fixtures import staff_menu
 from tests.factories import PASSWORDS
 
 pytestmark = pytest.mark.browser
@@ -52,6 +53,7 @@ def test_first_sign_in_sets_up_the_second_factor_on_a_phone(app, page, make_offi
     assert axe_violations(page) == []
     page.get_by_role("link", name="I have kept them: continue").click()
     expect(page).to_have_url(re.compile(r"/officers/$"))
+    staff_menu(page)
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
     # The next sign-in asks for a code from the app.
@@ -67,5 +69,6 @@ def test_first_sign_in_sets_up_the_second_factor_on_a_phone(app, page, make_offi
         totp.at(time.time() + 30)
     )
     page.get_by_role("button", name="Continue").click()
+    staff_menu(page)
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     assert page.console_errors == []

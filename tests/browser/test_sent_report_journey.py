@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.axe import axe_violations
-from tests.browser_fixtures import _new_page, sign_in_officer
+from tests.browser_fixtures import _new_page, sign_in_officer, staff_menu
 from tests.test_sent_report import ledger  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.browser
@@ -49,6 +49,7 @@ def words_broken(page) -> list[str]:
 
 
 def choose_q1(page):
+    staff_menu(page)
     page.get_by_role("link", name="Sent", exact=True).click()
     expect(page).to_have_url(re.compile(r"/analysts/sent$"))
     expect(page.get_by_role("heading", name="What was sent", level=1)).to_be_visible()

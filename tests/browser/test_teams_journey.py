@@ -13,6 +13,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import AuditEvent, Team
 from tests.browser.axe import axe_violations
+from tests.browser_fixtures import staff_menu
 
 pytestmark = pytest.mark.browser
 
@@ -27,6 +28,7 @@ def test_an_admin_makes_a_team_with_an_area_members_and_a_supervisor(
     officer = make_officer(role="officer", email="pcso@police.example", name="Pat PCSO")
     sergeant = make_officer(role="supervisor", email="sgt@police.example", name="Sam Sergeant")
     sign_in_page("admin")
+    staff_menu(page)
     page.get_by_role("link", name="Teams").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Teams")
     expect(page.get_by_text("Pat PCSO (officer)")).to_be_visible()  # in no team yet

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from app.extensions import db
 from app.models import Alert
 from tests.browser.axe import axe_violations
-from tests.browser_fixtures import _new_page
+from tests.browser_fixtures import _new_page, staff_menu
 from tests.factories import PASSWORDS
 
 pytestmark = pytest.mark.browser
@@ -67,6 +67,7 @@ def open_time_line(page, make_officer):
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()
     page.goto("/analysts/density")
+    staff_menu(page)
     page.get_by_role("link", name="Time line").click()
     expect(page).to_have_url(re.compile(r"/analysts/timeline$"))
     expect(page.locator("#timeline-chart canvas")).to_have_count(1)

@@ -1,0 +1,16 @@
+// The staff menu on a phone: folded behind its "Menu" button, so that the page (the
+// officer's map) starts near the top. Without this script, or on a wider screen (the
+// CSS), the menu is always shown.
+(function () {
+  "use strict";
+  var button = document.querySelector(".menu-toggle");
+  var nav = document.getElementById("staff-nav");
+  if (!button || !nav) { return; }
+  nav.classList.add("foldable");
+  button.hidden = false;
+  button.addEventListener("click", function () {
+    var open = button.getAttribute("aria-expanded") !== "true";
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    nav.classList.toggle("open", open);
+  });
+})();
