@@ -65,3 +65,16 @@ def test_malformed_outlines_get_a_400_not_a_500(officer_client, coordinates):
     )
     assert response.status_code == 400
     assert response.json["error"].startswith("Shape 1")
+
+
+def test_shapes_too_intricate_to_count_quickly_are_refused_by_the_preview_and_the_send(
+    officer_client,
+):
+    """Two combs across each other over Bristol: as drawn, the preview took minutes."""
+    from tests.geo.test_areas import comb
+
+    lattice = [comb(-2.62, 51.44, 30, 3e-4, 0.03), comb(-2.63, 51.445, 30, 2e-4, 0.02, True)]
+    for path, extra in (("/officers/preview", {}), ("/officers/alerts", {"title": "T"})):
+        response = officer_client.post(path, json={"shapes": lattice, "body": "B"} | extra)
+        assert response.status_code == 400, path
+        assert "cross each other too many times" in response.json["errors"]["area"]

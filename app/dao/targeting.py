@@ -43,7 +43,7 @@ from app.models import (
     Target,
 )
 from app.models.resident import resident_force_stops, resident_groups
-from geo.areas import edge_bands, square_cover
+from geo.areas import outline, square_cover
 from geo.projection import BNG, WGS84
 
 
@@ -305,16 +305,21 @@ class AreaPreview:
     outside_km2: float | None
 
 
-def _near_edge_count(audience: Audience, band_wkb: bytes):
-    """Residents with a place in `band` (BNG WKB), in the audience's groups and on its
-    channels. The band is cut into pieces of at most 64 points, so each piece's spatial
-    index lookup touches only the places near it, not everything in the band's box."""
-    pieces = select(func.ST_Subdivide(area_param(band_wkb), 64).label("piece")).subquery("pieces")
+def _near_edge_count(audience: Audience, *, inside: bool):
+    """Residents with a place within EDGE_M of the area's outline, inside the area or
+    outside it, in the audience's groups and on its channels. The outline is cut into
+    pieces of at most 64 points, so each piece's spatial index lookup touches only the
+    places near it, not everything in the area's box. (A distance, not a band drawn by
+    buffering the area: buffering an outline of many close turns took minutes.)"""
+    pieces = select(
+        func.ST_Subdivide(area_param(outline(audience.area_wkb)), 64).label("piece")
+    ).subquery("pieces")
+    in_area = func.ST_Intersects(Target.location, area_param(audience.area_wkb))
     return (
         select(func.count(func.distinct(Target.resident_id)))
         .select_from(pieces)
-        .join(Target, func.ST_Intersects(Target.location, pieces.c.piece))
-        .where(*_target_filters(audience))
+        .join(Target, func.ST_DWithin(Target.location, pieces.c.piece, EDGE_M))
+        .where(in_area if inside else ~in_area, *_target_filters(audience))
         .scalar_subquery()
     )
 
@@ -338,7 +343,6 @@ def preview_area(session, audience: Audience, *, cell_m: int, min_count: int) ->
         cover = square_cover(audience.area_wkb, SQUARE_M, margin=EDGE_M)
     if cover is None:
         return preview_area_one_by_one(session, audience, cell_m=cell_m, min_count=min_count)
-    band_inside, band_outside = edge_bands(audience.area_wkb, EDGE_M)
     (edge_i0, edge_i1, edge_j), (in_i0, in_i1, in_j) = (
         [[run[k] for run in runs] for k in range(3)] for runs in (cover.edge, cover.inside)
     )
@@ -346,8 +350,8 @@ def preview_area(session, audience: Audience, *, cell_m: int, min_count: int) ->
         _COUNTED_AHEAD,
         {
             "area": audience.area_wkb,
-            "band_inside": band_inside,
-            "band_outside": band_outside,
+            "outline": outline(audience.area_wkb),
+            "edge_m": EDGE_M,
             "edge_i0": edge_i0,
             "edge_i1": edge_i1,
             "edge_j": edge_j,
@@ -398,7 +402,7 @@ WITH chosen AS MATERIALIZED (
 near AS (
     SELECT t.resident_id, t.channel, t.address, t.group_ids, t.location, t.simple,
            ST_Intersects(t.location, ST_GeomFromWKB(:area, 27700)) AS in_area,
-           ST_Intersects(t.location, ST_GeomFromWKB(:band_outside, 27700)) AS outside
+           ST_DWithin(t.location, ST_GeomFromWKB(:outline, 27700), :edge_m) AS near_outline
     FROM chosen,
          unnest(CAST(:edge_i0 AS integer[]), CAST(:edge_i1 AS integer[]),
                 CAST(:edge_j AS integer[])) AS edge (i0, i1, j)
@@ -493,8 +497,8 @@ SELECT
          i * :cell_m, j * :cell_m, (i + 1) * :cell_m, (j + 1) * :cell_m, 27700), 4326), 6)))
      FROM squares WHERE n >= :min_count) AS cells,
     (SELECT count(DISTINCT resident_id) FROM near
-     WHERE in_area AND ST_Intersects(location, ST_GeomFromWKB(:band_inside, 27700))) AS inside,
-    (SELECT count(DISTINCT resident_id) FROM near WHERE outside) AS outside,
+     WHERE in_area AND near_outline) AS inside,
+    (SELECT count(DISTINCT resident_id) FROM near WHERE NOT in_area AND near_outline) AS outside,
     (SELECT ST_Area(ST_Difference(ST_GeomFromWKB(:area, 27700), (
          SELECT p.boundary FROM forces f JOIN places p ON p.kind = 'force' AND p.code = f.code
          WHERE f.id = :force_id ORDER BY p.release DESC LIMIT 1))) / 1e6) AS outside_km2
@@ -508,7 +512,7 @@ def preview_area_one_by_one(
     """preview_area counting every resident in the area from the targets table, none
     ahead, built from its parts: for an area too large to cut into squares or a square
     size not a multiple of SQUARE_M, and to check preview_area against."""
-    near_edge = [_near_edge_count(audience, band) for band in edge_bands(audience.area_wkb, EDGE_M)]
+    near_edge = [_near_edge_count(audience, inside=side) for side in (True, False)]
     rows = area_rows(audience).cte("rows")
     return _preview(session, audience, rows, near_edge, cell_m, min_count)
 

@@ -84,6 +84,43 @@ def test_too_many_points_is_refused():
         area_from_shapes([{"kind": "polygon", "coordinates": [ring]}])
 
 
+def comb(lon: float, lat: float, teeth: int, width: float, length: float, across=False) -> dict:
+    """An outline of `teeth` long thin teeth: a comb, upright or lying across."""
+    ring = []
+    for i in range(teeth):
+        x = i * 2 * width
+        ring += [[x, 0], [x, length], [x + width, length], [x + width, 0]]
+    ring += [[teeth * 2 * width - width, -0.001], [0, -0.001], [0, 0]]
+    if across:
+        ring = [[y * 1.6, x / 1.6] for x, y in ring]
+    return {"kind": "polygon", "coordinates": [[[lon + x, lat + y] for x, y in ring]]}
+
+
+def test_shapes_that_cross_each_other_too_often_are_refused_before_they_are_joined():
+    # Two combs across each other: a lattice (20 teeth each: 1,600 crossings and 400
+    # holes; at 200 teeth, joining them took seconds and counting in it minutes).
+    lattice = [comb(-2.7, 51.3, 20, 3e-4, 0.3), comb(-2.72, 51.31, 20, 2e-4, 0.2, across=True)]
+    with pytest.raises(AreaError, match="cross each other too many times"):
+        area_from_shapes(lattice)
+    # Fewer crossings are joined, and so are circles drawn over each other.
+    few = [comb(-2.7, 51.3, 10, 3e-4, 0.3), comb(-2.72, 51.31, 10, 2e-4, 0.2, across=True)]
+    assert len(area_from_shapes(few).geoms) == 1
+    circles = [
+        {"kind": "circle", "center": [BRISTOL[0] + k * 1e-3, BRISTOL[1]], "radius_m": 2000}
+        for k in range(20)
+    ]
+    assert len(area_from_shapes(circles).geoms) == 1
+
+
+def test_an_outline_of_too_many_points_once_joined_is_refused():
+    # Twenty combs of 2,000 points each, apart: each shape is allowed, together they are
+    # 40,000 points, which PostgreSQL tests each resident against one by one.
+    combs = [comb(-2.9 + k * 0.02, 51.2, 499, 2e-5, 0.01) for k in range(20)]
+    with pytest.raises(AreaError, match="39,980 points once its shapes are joined"):
+        area_from_shapes(combs)
+    assert len(area_from_shapes(combs[:5]).geoms) == 5
+
+
 def test_a_place_comes_from_the_callers_boundaries_and_can_be_cut_by_a_circle():
     square = Polygon([(358000, 172000), (360000, 172000), (360000, 174000), (358000, 174000)])
     boundaries = {7: square}
