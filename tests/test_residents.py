@@ -362,6 +362,31 @@ Ida,BS1 6AD,07400111241,,,ida.resident@example.com,
 """
 
 
+def test_an_import_matches_e_mail_addresses_whatever_their_letters_case(app_ctx, make_resident):
+    """One mailbox is one address, as a sign-up treats it: written in capitals, it is
+    the same as a resident's and as an earlier row's (two records, two e-mails an
+    alert, and the resident's page link going to the imported one, before)."""
+    make_resident(postcode="BS1 6AD", sms=None, email="sam@example.invalid")
+    found = import_residents(
+        "postcode,email\nBS1 6AD,SAM@Example.invalid\nBS1 6AD,Dup.Case@example.invalid\n"
+        "BS1 6AD,dup.case@example.invalid\n",
+        filename="cases.csv",
+        dry_run=False,
+    )
+    reasons = {r["row"]: " ".join(r["reasons"]) for r in found.rejected}
+    assert reasons == {
+        2: "e-mail address already registered",
+        4: "e-mail address is the same as on row 3",
+    }
+    assert found.imported == 1
+    assert (
+        db.session.scalar(
+            select(func.count()).where(func.lower(ResidentChannel.address) == "sam@example.invalid")
+        )
+        == 1
+    )
+
+
 def test_an_import_reports_every_rejected_row_and_writes_all_the_rest_at_once(
     app_ctx, make_resident, run_worker
 ):

@@ -139,7 +139,8 @@ def read_rows(
     for group in db.session.scalars(select(InterestGroup)):
         groups[group.slug.lower()] = group.id
         groups[group.name.lower()] = group.id
-    seen: dict[str, int] = {}  # address -> row that has it
+    # address (lower case: one mailbox, however it is written) -> row that has it
+    seen: dict[str, int] = {}
     report = ImportReport(filename="", columns=[c for c in SHOWN_COLUMNS if c in columns])
     rows: list[Row] = []
 
@@ -190,9 +191,10 @@ def read_rows(
         if not channels and not contact_refused:
             reasons.append("no mobile, landline or e-mail address: no way to reach them")
         for channel, address in channels.items():
-            if address in seen:
+            if address.lower() in seen:
                 reasons.append(
-                    f"{STAFF_NAME[COLUMN[channel]]} is the same as on row {seen[address]}"
+                    f"{STAFF_NAME[COLUMN[channel]]} is the same as on row "
+                    f"{seen[address.lower()]}"
                 )
         group_ids = []
         for name in filter(None, (g.strip().lower() for g in cell(record, "groups").split(";"))):
@@ -208,7 +210,7 @@ def read_rows(
             report.rejected.append({"row": number, "reasons": reasons, "values": values})
             continue
         for address in channels.values():
-            seen[address] = number
+            seen[address.lower()] = number
         rows.append(
             Row(
                 number=number,
@@ -316,13 +318,15 @@ def _postcode_problem(text: str, refusal: PostcodeRefused, postcode, districts) 
 
 
 def _reject_already_registered(rows: list[Row], report: ImportReport) -> None:
-    addresses = [a for row in rows for a in row.channels.values()]
+    # As a sign-up does (address_taken): an address registered in other letters' case
+    # is the same mailbox.
+    addresses = [a.lower() for row in rows for a in row.channels.values()]
     existing: set[str] = set()
     for start in range(0, len(addresses), CHUNK):
         existing.update(
             db.session.scalars(
-                select(ResidentChannel.address).where(
-                    ResidentChannel.address.in_(addresses[start : start + CHUNK])
+                select(func.lower(ResidentChannel.address)).where(
+                    func.lower(ResidentChannel.address).in_(addresses[start : start + CHUNK])
                 )
             )
         )
@@ -330,7 +334,7 @@ def _reject_already_registered(rows: list[Row], report: ImportReport) -> None:
         return
     kept = []
     for row in rows:
-        taken = [c for c, a in row.channels.items() if a in existing]
+        taken = [c for c, a in row.channels.items() if a.lower() in existing]
         if taken:
             # The report names the column, not the address: it is kept, and must hold
             # no personal data.
