@@ -193,8 +193,7 @@ def read_rows(
         for channel, address in channels.items():
             if address.lower() in seen:
                 reasons.append(
-                    f"{STAFF_NAME[COLUMN[channel]]} is the same as on row "
-                    f"{seen[address.lower()]}"
+                    f"{STAFF_NAME[COLUMN[channel]]} is the same as on row {seen[address.lower()]}"
                 )
         group_ids = []
         for name in filter(None, (g.strip().lower() for g in cell(record, "groups").split(";"))):
