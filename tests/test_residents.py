@@ -25,7 +25,7 @@ from app.models import (
     ResidentNotice,
 )
 from app.services.alerts import submit_alert
-from app.services.resident_import import import_residents
+from app.services.resident_import import ImportRefused, import_residents
 from app.services.residents import purge_expired
 from tests.factories import PASSWORDS, csrf_token, postcode_place
 
@@ -441,10 +441,39 @@ def test_an_import_reports_every_rejected_row_and_writes_all_the_rest_at_once(
 
 
 def test_an_unreadable_file_is_refused_whole(app_ctx):
-    from app.services.resident_import import ImportRefused
-
     with pytest.raises(ImportRefused, match="no “postcode” column"):
         import_residents("name,phone\nA,1\n", filename="x.csv", dry_run=True)
+
+
+def test_a_file_the_csv_reader_cannot_read_says_which_line_and_what_to_do(
+    app, client, app_ctx, sign_in
+):
+    # Rows ending in a carriage return alone, as an old Mac spreadsheet saves them, are
+    # rows like any others.
+    old_mac = import_residents(
+        "postcode,email\rBS1 6AD,mac@example.invalid\r", filename="mac.csv", dry_run=True
+    )
+    assert (old_mac.rows_read, old_mac.accepted) == (1, 1)
+    # A cell the csv reader will not hold: the line is named, and nothing is written.
+    huge = "postcode,email,name\nBS1 6AD,a@example.invalid,ok\nBS1 6AD,b@example.invalid,"
+    with pytest.raises(ImportRefused, match="Line 3 of the file cannot be read as CSV"):
+        import_residents(huge + "x" * 140_000 + "\n", filename="huge.csv", dry_run=True)
+    # A NUL character (which PostgreSQL cannot keep) is refused at the upload, by line.
+    sign_in("admin")
+    from io import BytesIO
+
+    nul = "postcode,email\nBS1 6AD,a@example.invalid\nBS1 6AD,b\x00@example.invalid\n"
+    answer = client.post(
+        "/admin/import",
+        data={
+            "csrf_token": page_token(client, "/admin/import"),
+            "file": (BytesIO(nul.encode()), "nul.csv"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert answer.status_code == 400
+    assert "Line 3 of the file holds a NUL character" in html.unescape(answer.text)
+    assert db.session.scalar(select(func.count()).select_from(ResidentImport)) == 0
 
 
 def test_the_admin_checks_then_imports_a_file_in_the_background(

@@ -32,6 +32,7 @@ from app.services.accounts import (
 )
 from app.services.contacts import ContactRefused
 from app.services.resident_import import (
+    ImportRefused,
     download_rejected_rows,
     import_progress,
     start_import,
@@ -179,12 +180,15 @@ def import_residents():
             error = "The file is not UTF-8 text. In your spreadsheet, save it as “CSV UTF-8”."
     if error:
         return render_template("admin/import.html", error=error), 400
-    record = upload_import(
-        current_user,
-        filename=upload.filename,
-        content=content,
-        notify=request.form.get("notify") == "yes",
-    )
+    try:
+        record = upload_import(
+            current_user,
+            filename=upload.filename,
+            content=content,
+            notify=request.form.get("notify") == "yes",
+        )
+    except ImportRefused as refusal:
+        return render_template("admin/import.html", error=str(refusal)), 400
     return redirect(url_for("admin.import_status", import_id=record.id))
 
 

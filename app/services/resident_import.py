@@ -123,7 +123,32 @@ def read_rows(
     content: str, progress: Callable[[int], None] | None = None
 ) -> tuple[list[Row], ImportReport]:
     """Check every row. Raises ImportRefused when the file cannot be read at all."""
-    reader = csv.DictReader(io.StringIO(content.lstrip("\ufeff")))
+    # newline="": rows may end as on any machine (\r\n, \n, or \r alone, as an old Mac
+    # spreadsheet saves them), and a line break inside a quoted cell stays in the cell.
+    reader = csv.DictReader(io.StringIO(content.lstrip("\ufeff"), newline=""))
+    try:
+        return _read_rows(reader, progress)
+    except csv.Error as error:
+        # The reader counts the lines it has read whole; the error is in the next.
+        raise ImportRefused(
+            f"Line {reader.line_num + 1} of the file cannot be read as CSV "
+            f"({_csv_problem(error)}). "
+            "Open the list in a spreadsheet, check that line, and save it again as "
+            "“CSV UTF-8”."
+        ) from None
+
+
+def _csv_problem(error: csv.Error) -> str:
+    """What the csv module found wrong, in staff's words (it quotes no cell)."""
+    said = str(error)
+    if "field larger than field limit" in said:
+        return f"a cell longer than {csv.field_size_limit():,} characters"
+    if "NUL" in said:
+        return "a NUL character"
+    return said.rstrip(".")
+
+
+def _read_rows(reader: csv.DictReader, progress) -> tuple[list[Row], ImportReport]:
     if not reader.fieldnames:
         raise ImportRefused("The file is empty. Export the list as CSV with a header row.")
     columns = {name.strip().lower(): name for name in reader.fieldnames if name}
@@ -543,13 +568,20 @@ def progress_key(import_id: int) -> str:
 
 def create_import(officer, *, filename: str, content: str, notify: bool):
     """Keep the uploaded file until it is imported (or purged); upload_import checks it."""
+    if "\x00" in content:
+        # PostgreSQL keeps no NUL in text, and no spreadsheet writes one into a CSV.
+        line = content.count("\n", 0, content.index("\x00")) + 1
+        raise ImportRefused(
+            f"Line {line:,} of the file holds a NUL character, which a list saved from a "
+            "spreadsheet never has. Save the list again as “CSV UTF-8” and upload that."
+        )
     record = ResidentImport(
         filename=clean_text(filename, max_length=200) or "upload.csv",
         content=content,
         notify=notify,
         created_by_id=officer.id,
         force_id=officer.force_id,
-        report={"total": max(content.count("\n") - 1, 1)},
+        report={"total": max(len(content.splitlines()) - 1, 1)},
     )
     db.session.add(record)
     create_audit_event(
@@ -634,10 +666,17 @@ def run_import(import_id: int, *, dry_run: bool) -> None:
         status = "checked" if dry_run else "done"
     except ImportRefused as refusal:
         report, status = {"error": str(refusal)}, "failed"
-    except Exception:
+    except Exception as error:
         db.session.rollback()
+        # Its kind only: the message of an error may quote a row.
+        current_app.logger.error(
+            "import %s failed: %s", import_id, type(error).__name__, exc_info=False
+        )
         report, status = (
-            {"error": "The import failed and nothing was written. Try again."},
+            {
+                "error": "The import failed and nothing was written. If it fails again, "
+                f"tell your IT team: import {import_id} (the server's log says why)."
+            },
             "failed",
         )
     record = db.session.get(ResidentImport, import_id)
