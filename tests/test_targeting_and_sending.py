@@ -210,6 +210,13 @@ def test_control_characters_are_refused_by_name_and_line_breaks_kept(officer_cli
     assert refused.status_code == 400
     assert "a null character (NUL)" in refused.json["errors"]["title"]
     assert "a null character (NUL)" in refused.json["errors"]["body"]
+    # A character that turns the text after it backwards on every phone, likewise.
+    backwards = officer_client.post(
+        "/officers/alerts",
+        json={"shapes": [circle()], "title": "\u202eRoad closed", "body": "A38 shut."},
+    )
+    assert backwards.status_code == 400
+    assert "U+202E RIGHT-TO-LEFT OVERRIDE" in backwards.json["errors"]["title"]
     assert db.session.scalar(select(func.count()).select_from(Alert)) == 0
     response = officer_client.post(
         "/officers/alerts",

@@ -26,8 +26,12 @@ def whole_number(value: object, *, most: int = MAX_ID) -> int | None:
 
 
 # Control characters other than tab and newlines: PostgreSQL refuses NUL outright, and
-# none of them belongs in a name, an address or an alert.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# none of them belongs in a name, an address or an alert. Nor do the characters that
+# override the direction of the text after them (U+202A-U+202E, U+2066-U+2069): a
+# title holding one reads backwards on every phone. (The marks U+200E, U+200F and
+# U+061C, which Arabic and Hebrew text uses, are kept.)
+_BIDI_OVERRIDES = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_CONTROL = re.compile(f"[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f{_BIDI_OVERRIDES}]")
 
 
 def clean_text(value: object, *, max_length: int | None = None, multiline: bool = False) -> str:
@@ -100,6 +104,11 @@ def checked_text(
     ... except TextRefused as refusal:
     ...     print(refusal)
     Your name has a line break in it (at character 4). Remove it and try again.
+    >>> try:
+    ...     checked_text("\u202eBurglary", "The title")
+    ... except TextRefused as refusal:
+    ...     print(str(refusal).split(" in it")[0])
+    The title has an invisible character (U+202E RIGHT-TO-LEFT OVERRIDE)
     """
     text = "" if value is None else str(value)
     if multiline:
@@ -113,6 +122,7 @@ def checked_text(
             unicodedata.category(character) == "Cc"
             or 0xD800 <= code <= 0xDFFF
             or character in "\u2028\u2029"
+            or character in _BIDI_OVERRIDES
         ):
             raise TextRefused(
                 f"{label} has {describe_character(character)} in it (at character "
