@@ -123,6 +123,13 @@ def test_places_containing_a_postcode_and_postcodes_in_a_place(client, app_ctx):
     by_point = client.get("/api/places/containing?longitude=-2.58823&latitude=51.45197").json
     assert [p["name"] for p in by_point["results"]] == [p["name"] for p in places]
     assert client.get("/api/places/containing").status_code == 400
+    for point in (
+        "longitude=nan&latitude=nan",
+        "longitude=inf&latitude=51",
+        "longitude=-75&latitude=40",
+    ):
+        refused = client.get(f"/api/places/containing?{point}")
+        assert refused.status_code == 400 and refused.json["reason"] == "outside_gb", point
 
 
 def test_boundaries_are_served_as_geojson(client, app_ctx):

@@ -339,6 +339,14 @@ def test_urgent_categories_need_approval_and_a_rejection_says_why(
         follow_redirects=True,
     )
     assert "Say why" in empty.text
+    # Too long is refused, not cut short: its end may be what matters.
+    long = supervisor_client.post(
+        f"/officers/alerts/{alert_id}/reject",
+        data={"csrf_token": token, "reason": "Add the description. " * 60},
+        follow_redirects=True,
+    )
+    assert "The reason is too long: keep it to 1,000 characters." in long.text
+    assert db.session.get(Alert, alert_id).status == "pending_approval"
     supervisor_client.post(
         f"/officers/alerts/{alert_id}/reject",
         data={"csrf_token": token, "reason": "Add the child's description."},

@@ -219,14 +219,17 @@ def places_containing():
         easting, northing = record.easting, record.northing
     else:
         try:
-            from geo.projection import wgs84_to_bng
-
-            e, n = wgs84_to_bng(
-                [float(request.args["longitude"])], [float(request.args["latitude"])]
-            )
-            easting, northing = float(e[0]), float(n[0])
+            longitude = float(request.args["longitude"])
+            latitude = float(request.args["latitude"])
         except (KeyError, ValueError):
             return error(400, "invalid", "Give a postcode, or longitude and latitude.")
+        # As for the nearest postcodes: "nan" and "inf" are floats, and no point of ours.
+        if not (-9 <= longitude <= 2.5 and 49.5 <= latitude <= 61.5):
+            return error(400, "outside_gb", "That point is outside Great Britain.")
+        from geo.projection import wgs84_to_bng
+
+        e, n = wgs84_to_bng([longitude], [latitude])
+        easting, northing = float(e[0]), float(n[0])
     return jsonify(
         results=places_dao.places_containing(db.session, easting=easting, northing=northing)
     )

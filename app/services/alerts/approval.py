@@ -15,6 +15,7 @@ from app.services import authorisation, forces, teams
 from app.services.alerts.drafts import AlertInvalid
 from app.services.alerts.lifecycle import (
     APPROVERS,
+    REASON_LENGTH,
     NotAllowed,
     approval_refusal,
     lock_alert,
@@ -45,15 +46,17 @@ def reject_alert(supervisor: Officer, alert_id: int, reason: str) -> Alert:
     """Send it back with a reason the author can act on. Raises NotAllowed or
     AlertInvalid."""
     errors: dict[str, str] = {}
-    reason = checked_field(errors, "reason", reason, "The reason", multiline=True)
+    reason = checked_field(
+        errors, "reason", reason, "The reason", multiline=True, max_length=REASON_LENGTH
+    )
     if errors:
         raise AlertInvalid(errors)
     if not reason:
         raise AlertInvalid({"reason": "Say why, so the officer can put it right."})
     with transaction():
         alert = _alert_to_decide(supervisor, alert_id, "reject")
-        alert.rejection_reason = reason[:1000]
-        transition(alert, "reject", supervisor, {"reason": reason[:1000]})
+        alert.rejection_reason = reason
+        transition(alert, "reject", supervisor, {"reason": reason})
     return alert
 
 

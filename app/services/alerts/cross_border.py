@@ -24,7 +24,14 @@ from app.models import Alert, AlertForce, Force, Officer
 from app.services import authorisation, forces, message_text
 from app.services.accounts import find_active, find_on_duty
 from app.services.alerts.drafts import AlertInvalid
-from app.services.alerts.lifecycle import APPROVERS, NotAllowed, audit, is_test, lock_alert
+from app.services.alerts.lifecycle import (
+    APPROVERS,
+    REASON_LENGTH,
+    NotAllowed,
+    audit,
+    is_test,
+    lock_alert,
+)
 from app.services.alerts.sending import catch_up_follow_ups, enqueue_safely, write_force_parts
 from app.services.alerts.targeting import audience_of, count_label, stored_area_geojson
 from app.services.alerts.threads import all_clear_sent
@@ -216,7 +223,12 @@ def decide_for_force(
     is sent, at once if it has been) or refuses with a reason the asking force can read.
     Raises NotAllowed or AlertInvalid."""
     errors: dict[str, str] = {}
-    reason = checked_field(errors, "reason", reason, "The reason", multiline=True) or ""
+    reason = (
+        checked_field(
+            errors, "reason", reason, "The reason", multiline=True, max_length=REASON_LENGTH
+        )
+        or ""
+    )
     if errors:
         raise AlertInvalid(errors)
     if officer.role not in APPROVERS:
@@ -247,7 +259,7 @@ def decide_for_force(
         ask.status = "approved" if approve else "refused"
         ask.decided_by_id = officer.id
         ask.decided_at = func.now()
-        ask.reason = reason[:1000] or None
+        ask.reason = reason or None
         create_audit_event(
             f"alert.force_{ask.status}",
             actor_id=officer.id,

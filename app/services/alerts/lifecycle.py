@@ -18,6 +18,9 @@ from app.models import Alert, Officer
 # Roles that may approve other people's alerts.
 APPROVERS = ("supervisor", "admin")
 
+# A supervisor's reason is refused past this, not cut short: its end may be what matters.
+REASON_LENGTH = 1000
+
 
 class NotAllowed(PermissionError):
     """The officer may not do this to this alert; the message says why."""
