@@ -193,6 +193,14 @@ def test_an_invitation_by_email_and_an_account_for_single_sign_on_only(
     )
     assert signed.status_code == 302
 
+    # A name no person has (a NUL in it) is refused by name, at its field.
+    nul = post(
+        admin_client,
+        "/admin/officers/invite",
+        {"name": "An\x00alyst", "email": "nul@police.example", "role": "analyst", "sign_in": "sso"},
+    )
+    assert nul.status_code == 400
+    assert "The name has a null character (NUL) in it" in nul.text
     sso = post(
         admin_client,
         "/admin/officers/invite",

@@ -29,6 +29,7 @@ from app.services import forces
 from app.services.passwords import MIN_LENGTH as MIN_PASSWORD_LENGTH
 from app.services.passwords import PasswordRefused, check_password_policy, normalise
 from app.services.staff_sessions import end_session, end_sessions_of, start_session
+from app.services.text import TextRefused, checked_text
 
 # The policy's minimum and refusal, for callers that know only this module.
 __all__ = ["MIN_PASSWORD_LENGTH", "PasswordRefused"]
@@ -203,7 +204,10 @@ def create_officer(
 
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
-    name = (name or "").strip()
+    try:
+        name = checked_text(name, "The name")
+    except TextRefused as refusal:  # a NUL, a line break, a character turning text round
+        raise AccountError(str(refusal)) from None
     if not name or len(name) > 200:
         raise AccountError("Give the person's name (at most 200 characters).")
     email = normalise_email(email).lower()
