@@ -445,6 +445,20 @@ def test_an_unreadable_file_is_refused_whole(app_ctx):
         import_residents("name,phone\nA,1\n", filename="x.csv", dry_run=True)
 
 
+def upload_csv(client, content: str, filename: str):
+    """An administrator's client uploads a list on the import page."""
+    from io import BytesIO
+
+    return client.post(
+        "/admin/import",
+        data={
+            "csrf_token": page_token(client, "/admin/import"),
+            "file": (BytesIO(content.encode()), filename),
+        },
+        content_type="multipart/form-data",
+    )
+
+
 def test_a_file_the_csv_reader_cannot_read_says_which_line_and_what_to_do(
     app, client, app_ctx, sign_in
 ):
@@ -460,17 +474,8 @@ def test_a_file_the_csv_reader_cannot_read_says_which_line_and_what_to_do(
         import_residents(huge + "x" * 140_000 + "\n", filename="huge.csv", dry_run=True)
     # A NUL character (which PostgreSQL cannot keep) is refused at the upload, by line.
     sign_in("admin")
-    from io import BytesIO
-
     nul = "postcode,email\nBS1 6AD,a@example.invalid\nBS1 6AD,b\x00@example.invalid\n"
-    answer = client.post(
-        "/admin/import",
-        data={
-            "csrf_token": page_token(client, "/admin/import"),
-            "file": (BytesIO(nul.encode()), "nul.csv"),
-        },
-        content_type="multipart/form-data",
-    )
+    answer = upload_csv(client, nul, "nul.csv")
     assert answer.status_code == 400
     assert "Line 3 of the file holds a NUL character" in html.unescape(answer.text)
     assert db.session.scalar(select(func.count()).select_from(ResidentImport)) == 0
@@ -484,14 +489,7 @@ def test_the_admin_checks_then_imports_a_file_in_the_background(
     with app.app_context():
         ensure_interest_groups()
     sign_in("admin")
-    token = page_token(client, "/admin/import")
-    from io import BytesIO
-
-    upload = client.post(
-        "/admin/import",
-        data={"csrf_token": token, "file": (BytesIO(CSV.encode()), "legacy.csv")},
-        content_type="multipart/form-data",
-    )
+    upload = upload_csv(client, CSV, "legacy.csv")
     assert upload.status_code == 302
     status_url = upload.headers["Location"]
     run_worker()
@@ -577,7 +575,6 @@ def test_the_rejected_rows_download_as_csv_a_spreadsheet_never_runs(app_ctx):
 
 
 def test_only_admins_import_and_download_rejected_rows(app, client, make_officer, run_worker):
-    from io import BytesIO
 
     from tests.factories import signed_in
 
@@ -586,14 +583,7 @@ def test_only_admins_import_and_download_rejected_rows(app, client, make_officer
     assert page.status_code == 200
     assert 'href="/admin/import">Import</a>' in page.text  # in the admin menu
     assert 'href="/admin/audit">Audit log</a>' in page.text
-    upload = admin.post(
-        "/admin/import",
-        data={
-            "csrf_token": page_token(admin, "/admin/import"),
-            "file": (BytesIO(STAFF_CSV.encode()), "staff.csv"),
-        },
-        content_type="multipart/form-data",
-    )
+    upload = upload_csv(admin, STAFF_CSV, "staff.csv")
     status_url = upload.headers["Location"]
     import_id = int(status_url.rsplit("/", 1)[1])
     assert admin.get(f"/admin/imports/{import_id}/rejected.csv").status_code == 404  # unchecked
