@@ -255,6 +255,13 @@ def test_a_resident_changes_places_groups_and_quiet_hours(resident_client):
     )
     resident = db.session.scalars(select(Resident)).one()
     assert sorted(loc.label for loc in resident.locations) == ["Farm", "Home"]
+    again = client.post(
+        "/my-alerts/places", data={"csrf_token": token, "label": "Shop", "postcode": "ta11aa"}
+    )
+    assert again.status_code == 400
+    assert "You already get alerts for TA1 1AA, as “Farm”." in html.unescape(again.text)
+    db.session.expire_all()
+    assert len(db.session.scalars(select(Resident)).one().locations) == 2
     client.post("/my-alerts/groups", data={"csrf_token": token, "groups": []})
     bad = client.post(
         "/my-alerts/quiet-hours",

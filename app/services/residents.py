@@ -92,6 +92,19 @@ def add_location(resident: Resident, *, label: str, postcode: str) -> ResidentLo
         checked = check_postcode(postcode)
     except PostcodeRefused as refusal:
         raise ChangeRefused(str(refusal), "postcode") from None
+    same = next(
+        (loc for loc in resident.locations if loc.postcode == checked.postcode.postcode), None
+    )
+    if same is not None:
+        # Alerts there reach them already; a second place on it would change nothing.
+        raise ChangeRefused(
+            gettext(
+                "You already get alerts for %(postcode)s, as “%(label)s”.",
+                postcode=_display(checked.postcode.postcode),
+                label=same.label,
+            ),
+            "postcode",
+        )
     location = ResidentLocation(
         label=label, postcode=checked.postcode.postcode, location=checked.postcode.location
     )
