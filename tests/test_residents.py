@@ -219,13 +219,13 @@ def resident_client(client, make_resident, run_worker):
     return opened_page(client, "+447700900001", run_worker)
 
 
-def opened_page(client, number: str, run_worker):
+def opened_page(client, address: str, run_worker):
     """`client`, having asked for a link to the page of the resident with this number
-    and opened it."""
-    local = "0" + number.removeprefix("+44")
-    client.post("/manage", data={"csrf_token": csrf_token(client), "address": local})
+    (or e-mail address) and opened it."""
+    typed = address if "@" in address else "0" + address.removeprefix("+44")
+    client.post("/manage", data={"csrf_token": csrf_token(client), "address": typed})
     message = notices_sent(run_worker)[-1]
-    assert message.recipient == number
+    assert message.recipient == address
     link = link_in(message)
     assert "Open my alerts page" in client.get(link).text  # a preview spends nothing
     opened = client.post(link, data={"csrf_token": page_token(client, link)})
@@ -282,6 +282,57 @@ def test_a_resident_changes_places_groups_and_quiet_hours(resident_client):
     (farm,) = db.session.scalars(select(Resident)).one().locations
     last = client.post(f"/my-alerts/places/{farm.id}/remove", data={"csrf_token": token})
     assert last.status_code == 400 and "your only place" in last.text
+
+
+def test_a_changed_number_gets_alerts_at_the_old_one_until_the_new_one_is_confirmed(
+    resident_client, make_officer, run_worker
+):
+    """A typo in a new number must not leave the resident with no alerts."""
+    client = resident_client
+    officer = make_officer()
+    token = page_token(client, "/my-alerts")
+    answer = client.post(
+        "/my-alerts/channels",
+        data={"csrf_token": token, "channel": "sms", "address": "07700 900009"},
+    )
+    assert answer.headers["Location"].endswith("/register/confirm")
+    assert alert_addresses(officer) == {"+447700900001"}  # still the confirmed number
+    page = client.get("/my-alerts").text
+    assert "(changing to 07700 900009: alerts come here until you" in html.unescape(page)
+    assert "07700 900009" in client.get("/register/confirm").text
+    code = notices_sent(run_worker)[-1]
+    assert code.recipient == "+447700900009"
+    client.post(
+        "/register/confirm",
+        data={"csrf_token": token, "channel": "sms", "code": code_in(code)},
+    )
+    assert alert_addresses(officer) == {"+447700900009"}
+    channel = db.session.scalars(select(ResidentChannel)).one()
+    assert (channel.address, channel.pending_address) == ("+447700900009", None)
+    assert channel.verified_at is not None
+
+
+def test_a_changed_e_mail_address_is_proved_by_its_link_and_an_old_link_changes_nothing(
+    client, app_ctx, make_resident, make_officer, run_worker
+):
+    make_resident(sms=None, email="old@example.invalid")
+    client = opened_page(client, "old@example.invalid", run_worker)
+    token = page_token(client, "/my-alerts")
+    client.post(
+        "/my-alerts/channels",
+        data={"csrf_token": token, "channel": "email", "address": "new@example.invalid"},
+    )
+    officer = make_officer()
+    assert alert_addresses(officer) == {"old@example.invalid"}
+    proof = notices_sent(run_worker)[-1]
+    assert proof.recipient == "new@example.invalid"
+    link = link_in(proof)
+    confirmed = client.post(link, data={"csrf_token": page_token(client, link)})
+    assert confirmed.status_code == 302 and confirmed.headers["Location"].endswith("/my-alerts")
+    db.session.expire_all()
+    channel = db.session.scalars(select(ResidentChannel)).one()
+    assert (channel.address, channel.pending_address) == ("new@example.invalid", None)
+    assert alert_addresses(officer) == {"new@example.invalid"}
 
 
 def test_a_new_number_must_be_confirmed_and_pausing_stops_everything(

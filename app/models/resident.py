@@ -131,11 +131,31 @@ class ResidentChannel(db.Model):
     verify_code_hash: Mapped[str | None] = mapped_column(String(128))
     verify_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     verify_attempts: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default="0")
+    # A new address for a confirmed channel, waiting to be proved (migration 0043): until
+    # then alerts still go to `address`, and the code or link goes here.
+    pending_address: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
 
     resident: Mapped[Resident] = relationship(back_populates="channels")
+
+    @property
+    def proving_address(self) -> str:
+        """Where the code or link to prove goes: the new address, if one waits."""
+        return self.pending_address or self.address
+
+    @property
+    def awaiting_proof(self) -> bool:
+        """Whether a code or link for this channel waits to be used."""
+        return self.verified_at is None or self.pending_address is not None
+
+    def proved(self) -> None:
+        """The code or link was used: the channel (its new address, if one waited) gets
+        alerts from now on."""
+        if self.pending_address is not None:
+            self.address, self.pending_address = self.pending_address, None
+        self.verified_at = func.now()
 
 
 class InterestGroup(db.Model):

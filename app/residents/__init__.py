@@ -114,7 +114,14 @@ def _confirm_unregistered(pending: dict):
         errors[f"code-{channel}"] = unregistered_guess(pending, channel)
         session[UNREGISTERED_KEY] = pending
     channels = [
-        SimpleNamespace(channel=c, address=a, verified_at=None)
+        SimpleNamespace(
+            channel=c,
+            address=a,
+            proving_address=a,
+            pending_address=None,
+            verified_at=None,
+            awaiting_proof=True,
+        )
         for c, a in pending["channels"].items()
     ]
     return render_template(

@@ -130,8 +130,9 @@ def remove_location(resident: Resident, location_id: int) -> None:
 
 
 def set_channel(resident: Resident, channel_name: str, address: str) -> int | None:
-    """Add a channel or change its address; it must be confirmed again before anything
-    is sent to it. Queues the notice carrying the code or link and returns its id (None
+    """Add a channel or change its address. A new channel gets nothing until it is
+    confirmed; a confirmed one keeps getting alerts at its old address until the new
+    one is. Queues the notice carrying the code or link and returns its id (None
     when the number has had its codes for this hour). Raises ChangeRefused."""
     notice_id = _set_channel(resident, channel_name, address)
     queue_notices([notice_id] if notice_id else [])
@@ -158,9 +159,15 @@ def _set_channel(resident: Resident, channel_name: str, address: str) -> int | N
     if channel is None:
         channel = ResidentChannel(channel=channel_name, address=address)
         resident.channels.append(channel)
-    channel.address = address
-    channel.verified_at = None
-    channel.unsubscribed_at = None
+    if channel.verified_at is not None and channel.unsubscribed_at is None:
+        # Confirmed: alerts keep going to it until the new address is proved (a typo
+        # must not leave the resident with nothing).
+        channel.pending_address = address
+    else:
+        channel.address = address
+        channel.pending_address = None
+        channel.verified_at = None
+        channel.unsubscribed_at = None
     db.session.flush()
     # Someone else's number or address answers exactly as a free one (send_proof).
     notice_id = send_proof(resident, channel)
@@ -379,6 +386,8 @@ def _export(resident: Resident, deliveries, sent_us) -> dict:
                 "address": c.address,
                 "confirmed_at": stamp(c.verified_at),
                 "stopped_at": stamp(c.unsubscribed_at),
+                # A new address waiting to be confirmed is theirs too.
+                "changing_to": c.pending_address,
             }
             for c in resident.channels
         ],

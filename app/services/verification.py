@@ -103,7 +103,7 @@ def _spend_allowance(resident: Resident, channel: ResidentChannel) -> bool:
     CODES_PER_NUMBER_PER_HOUR to one number or address, and SENDS_PER_RESIDENT_PER_HOUR
     for one resident (who could otherwise cycle through other people's numbers)."""
     return allow_per_hour(
-        "verify-address", channel.address.lower(), CODES_PER_NUMBER_PER_HOUR
+        "verify-address", channel.proving_address.lower(), CODES_PER_NUMBER_PER_HOUR
     ) and allow_per_hour("verify-resident", str(resident.reference), SENDS_PER_RESIDENT_PER_HOUR)
 
 
@@ -120,19 +120,19 @@ def send_proof(resident: Resident, channel: ResidentChannel) -> int | None:
     allowances spent in the same order, a code waiting (so a guess reads like any wrong
     guess), and a notice to the owner instead. Nothing on the page tells the two apart.
     Returns the notice's id, or None when the hour's allowance is spent."""
-    lock_address(channel.address)
-    if not address_taken(channel.address, other_than=resident.id):
+    lock_address(channel.proving_address)
+    if not address_taken(channel.proving_address, other_than=resident.id):
         return start_verification(resident, channel)
     if not _spend_allowance(resident, channel):
         return None
     if channel.channel != "email":
         unknowable = secrets.token_hex(16)  # matches no 6-digit code
         channel.verify_code_hash = _code_hash(
-            resident.id, channel.channel, channel.address, unknowable
+            resident.id, channel.channel, channel.proving_address, unknowable
         )
         channel.verify_expires_at = datetime.now(UTC) + timedelta(minutes=CODE_MINUTES)
         channel.verify_attempts = 0
-    ids = tell_owners_of({channel.channel: channel.address}, counted=True)
+    ids = tell_owners_of({channel.channel: channel.proving_address}, counted=True)
     return ids[0] if ids else None
 
 
@@ -209,14 +209,14 @@ def start_verification(resident: Resident, channel: ResidentChannel) -> int | No
 def _start_verification(resident: Resident, channel: ResidentChannel) -> int:
     if channel.channel == "email":
         token = _serializer("verify-email").dumps(
-            [str(resident.reference), _digest(channel.address)]
+            [str(resident.reference), _digest(channel.proving_address)]
         )
         link = public_url("residents.verify_email", token=token)
         notice = create_notice(
             resident_id=resident.id,
             kind="verify_email",
             channel="email",
-            address=channel.address,
+            address=channel.proving_address,
             subject=gettext("%(police)s: confirm your e-mail address", police=police()),
             body=gettext(
                 "Confirm this is your e-mail address, to get alerts from %(police)s:\n"
@@ -229,7 +229,9 @@ def _start_verification(resident: Resident, channel: ResidentChannel) -> int:
         )
     else:
         code = f"{secrets.randbelow(1_000_000):06d}"
-        channel.verify_code_hash = _code_hash(resident.id, channel.channel, channel.address, code)
+        channel.verify_code_hash = _code_hash(
+            resident.id, channel.channel, channel.proving_address, code
+        )
         channel.verify_expires_at = datetime.now(UTC) + timedelta(minutes=CODE_MINUTES)
         channel.verify_attempts = 0
         if channel.channel == "sms":
@@ -251,7 +253,7 @@ def _start_verification(resident: Resident, channel: ResidentChannel) -> int:
             resident_id=resident.id,
             kind="verify_code",
             channel=channel.channel,
-            address=channel.address,
+            address=channel.proving_address,
             body=body,
         )
     db.session.flush()
@@ -263,7 +265,7 @@ def resend_proof(resident: Resident, channel_name: str) -> bool | None:
     confirmed, and queue it. None when there is nothing to confirm there; otherwise
     whether it went (False: the hour's allowance is spent)."""
     channel = next((c for c in resident.channels if c.channel == channel_name), None)
-    if channel is None or channel.verified_at is not None:
+    if channel is None or not channel.awaiting_proof:
         return None
     with transaction():
         notice_id = send_proof(resident, channel)
@@ -288,7 +290,7 @@ def _check_code(resident: Resident, channel_name: str, code: str) -> None:
         # Locked, so that guesses sent at the same moment are each counted.
         db.session.refresh(channel, with_for_update=True)
     code = "".join((code or "").split())
-    if channel is None or channel.verified_at is not None:
+    if channel is None or not channel.awaiting_proof:
         raise VerificationRefused(str(NOT_WAITING))
     if not channel.verify_code_hash or channel.verify_expires_at is None:
         raise VerificationRefused(str(NO_CODE))
@@ -296,7 +298,7 @@ def _check_code(resident: Resident, channel_name: str, code: str) -> None:
         raise VerificationRefused(str(CODE_EXPIRED))
     if channel.verify_attempts >= MAX_GUESSES:
         raise VerificationRefused(str(TOO_MANY_GUESSES))
-    expected = _code_hash(resident.id, channel.channel, channel.address, code)
+    expected = _code_hash(resident.id, channel.channel, channel.proving_address, code)
     if not (
         len(code) == 6
         and whole_number(code) is not None
@@ -304,7 +306,7 @@ def _check_code(resident: Resident, channel_name: str, code: str) -> None:
     ):
         channel.verify_attempts += 1
         raise VerificationRefused(wrong_code(MAX_GUESSES - channel.verify_attempts))
-    channel.verified_at = func.now()
+    channel.proved()
     resident.confirmed_at = resident.confirmed_at or func.now()
     channel.verify_code_hash = None  # single use
     channel.verify_expires_at = None
@@ -341,13 +343,21 @@ def _verify_email_token(token: str) -> tuple[Resident, bool]:
     channel = (
         next((c for c in resident.channels if c.channel == "email"), None) if resident else None
     )
-    if channel is None or not hmac.compare_digest(_digest(channel.address), address_digest):
+    proving = channel is not None and hmac.compare_digest(
+        _digest(channel.proving_address), address_digest
+    )
+    if channel is not None and not proving and channel.verified_at is not None:
+        # A link for the address confirmed before a change that still waits.
+        proving = hmac.compare_digest(_digest(channel.address), address_digest)
+    if not proving:
         raise VerificationRefused(
             gettext("That link is for an e-mail address that is no longer on the list.")
         )
-    if channel.verified_at is not None:
+    if not channel.awaiting_proof or not hmac.compare_digest(
+        _digest(channel.proving_address), address_digest
+    ):
         return resident, False
-    channel.verified_at = func.now()
+    channel.proved()
     resident.confirmed_at = resident.confirmed_at or func.now()
     create_audit_event(
         "resident.channel_verified",
