@@ -284,6 +284,17 @@ def test_a_resident_changes_places_groups_and_quiet_hours(resident_client):
     assert last.status_code == 400 and "your only place" in last.text
 
 
+def change_contact(client, token: str, channel: str, address: str) -> None:
+    """The resident adds or changes a way to reach them on their page; for a number, the
+    page then asks for its code (an e-mail address gets a link)."""
+    answer = client.post(
+        "/my-alerts/channels", data={"csrf_token": token, "channel": channel, "address": address}
+    )
+    assert answer.status_code == 302
+    if channel != "email":
+        assert answer.headers["Location"].endswith("/register/confirm")
+
+
 def test_a_changed_number_gets_alerts_at_the_old_one_until_the_new_one_is_confirmed(
     resident_client, make_officer, run_worker
 ):
@@ -291,11 +302,7 @@ def test_a_changed_number_gets_alerts_at_the_old_one_until_the_new_one_is_confir
     client = resident_client
     officer = make_officer()
     token = page_token(client, "/my-alerts")
-    answer = client.post(
-        "/my-alerts/channels",
-        data={"csrf_token": token, "channel": "sms", "address": "07700 900009"},
-    )
-    assert answer.headers["Location"].endswith("/register/confirm")
+    change_contact(client, token, "sms", "07700 900009")
     assert alert_addresses(officer) == {"+447700900001"}  # still the confirmed number
     page = client.get("/my-alerts").text
     assert "(changing to 07700 900009: alerts come here until you" in html.unescape(page)
@@ -318,10 +325,7 @@ def test_a_changed_e_mail_address_is_proved_by_its_link_and_an_old_link_changes_
     make_resident(sms=None, email="old@example.invalid")
     client = opened_page(client, "old@example.invalid", run_worker)
     token = page_token(client, "/my-alerts")
-    client.post(
-        "/my-alerts/channels",
-        data={"csrf_token": token, "channel": "email", "address": "new@example.invalid"},
-    )
+    change_contact(client, token, "email", "new@example.invalid")
     officer = make_officer()
     assert alert_addresses(officer) == {"old@example.invalid"}
     proof = notices_sent(run_worker)[-1]
@@ -341,11 +345,7 @@ def test_a_new_number_must_be_confirmed_and_pausing_stops_everything(
     client = resident_client
     officer = make_officer()
     token = page_token(client, "/my-alerts")
-    answer = client.post(
-        "/my-alerts/channels",
-        data={"csrf_token": token, "channel": "voice", "address": "0117 496 0001"},
-    )
-    assert answer.headers["Location"].endswith("/register/confirm")
+    change_contact(client, token, "voice", "0117 496 0001")
     assert alert_addresses(officer) == {"+447700900001"}  # the landline waits for its code
     call = notices_sent(run_worker)[-1]
     assert call.channel == "voice" and "Again:" in call.body
