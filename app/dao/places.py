@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import case, func, select
 
 from app.extensions import db
-from app.models import Place, Postcode
+from app.models import Force, Place, Postcode
 from geo.projection import BNG, WGS84
 
 
@@ -106,22 +106,26 @@ def find_place_boundary_wkb(place_id: int) -> bytes | None:
     return bytes(found) if found is not None else None
 
 
-def area_outside_km2(force_code: str, area_wkb: bytes) -> float | None:
-    """How much of an area (BNG WKB) lies outside the newest boundary of the force with
-    this ONS code, in km² (None: no boundary loaded). One statement: the boundary never
-    leaves the database (loading it and sending it back cost more than the sum)."""
+def outside_force_km2(force_id: int, area_wkb: bytes):
+    """The km² of an area (BNG WKB) outside the newest boundary of this force, as a
+    column to select (null: no boundary loaded). The boundary never leaves the database
+    (loading it and sending it back cost more than the sum). The officer's preview
+    statement (dao/targeting._COUNTED_AHEAD) writes the same in SQL."""
     boundary = (
         select(Place.boundary)
-        .where(Place.kind == "force", Place.code == force_code)
+        .join(Force, (Force.code == Place.code) & (Place.kind == "force"))
+        .where(Force.id == force_id)
         .order_by(Place.release.desc())
         .limit(1)
         .scalar_subquery()
     )
     area = func.ST_GeomFromWKB(area_wkb, BNG)
-    found = db.session.execute(
-        select(func.ST_Area(func.ST_Difference(area, boundary)) / 1e6, boundary.is_not(None))
-    ).one()
-    return float(found[0] or 0.0) if found[1] else None
+    return (func.ST_Area(func.ST_Difference(area, boundary)) / 1e6).label("outside_km2")
+
+
+def area_outside_km2(force_id: int, area_wkb: bytes) -> float | None:
+    """outside_force_km2, found."""
+    return db.session.scalar(select(outside_force_km2(force_id, area_wkb)))
 
 
 def find_targetable_places(force: Place | None, query: str, limit: int = 20) -> list[dict]:

@@ -30,13 +30,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import Integer
 
+from app.dao.places import outside_force_km2
 from app.models import (
     CHANNELS,
     SQUARE_M,
     Delivery,
-    Force,
     InterestGroup,
-    Place,
     Resident,
     ResidentChannel,
     ResidentLocation,
@@ -576,7 +575,7 @@ def _preview(
             select(func.json_object_agg(by_group.c.slug, by_group.c.n)).scalar_subquery(),
             shown,
             *near_edge,
-            _outside_km2(audience),
+            outside_force_km2(_force_of(audience), audience.area_wkb),
         )
     ).one()
     residents, channels, groups, cells, inside, outside, outside_km2 = found
@@ -588,21 +587,6 @@ def _preview(
         cells=[(int(n), geometry) for n, geometry in cells or []],
         outside_km2=outside_km2,
     )
-
-
-def _outside_km2(audience: Audience):
-    """km² of the audience's area outside its force's newest boundary; null when no
-    boundary is loaded (preview_area's statement takes the same)."""
-    boundary = (
-        select(Place.boundary)
-        .join(Force, (Force.code == Place.code) & (Place.kind == "force"))
-        .where(Force.id == _force_of(audience))
-        .order_by(Place.release.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    area = area_param(audience.area_wkb)
-    return (func.ST_Area(func.ST_Difference(area, boundary)) / 1e6).label("outside_km2")
 
 
 def reorder_targets(session) -> None:

@@ -343,20 +343,17 @@ def _verify_email_token(token: str) -> tuple[Resident, bool]:
     channel = (
         next((c for c in resident.channels if c.channel == "email"), None) if resident else None
     )
-    proving = channel is not None and hmac.compare_digest(
-        _digest(channel.proving_address), address_digest
-    )
-    if channel is not None and not proving and channel.verified_at is not None:
-        # A link for the address confirmed before a change that still waits.
-        proving = hmac.compare_digest(_digest(channel.address), address_digest)
-    if not proving:
+
+    def for_address(address: str) -> bool:
+        return hmac.compare_digest(_digest(address), address_digest)
+
+    if channel is not None and channel.verified_at is not None and for_address(channel.address):
+        # The address is confirmed already (a change to another may still wait).
+        return resident, False
+    if channel is None or not for_address(channel.proving_address):
         raise VerificationRefused(
             gettext("That link is for an e-mail address that is no longer on the list.")
         )
-    if not channel.awaiting_proof or not hmac.compare_digest(
-        _digest(channel.proving_address), address_digest
-    ):
-        return resident, False
     channel.proved()
     resident.confirmed_at = resident.confirmed_at or func.now()
     create_audit_event(

@@ -215,7 +215,11 @@ def _preview(draft: AlertDraft, target: Target) -> dict:
             db.session, audience, cell_m=cell_m, min_count=min_count, targets=found
         )
         edge = None
-        outside = _outside_force_km2(target.area_wkb)
+        outside = (
+            None
+            if target.area_wkb is None
+            else places_dao.area_outside_km2(audience.force_id, target.area_wkb)
+        )
     residents = suppressed(counts["residents"])
     channels = {channel: suppressed(n) for channel, n in counts["channels"].items()}
     return {
@@ -237,11 +241,3 @@ def _preview(draft: AlertDraft, target: Target) -> dict:
         # side of it a hidden count lies. The send applies the rule to the real count.
         "needs_approval": needs_approval(draft.category, residents or 0),
     }
-
-
-def _outside_force_km2(area_wkb: bytes | None) -> float | None:
-    """km² of a followed-up alert's area outside the force (an area's preview takes it
-    in its own statement)."""
-    if area_wkb is None:
-        return None
-    return places_dao.area_outside_km2(forces.current_force().code, area_wkb)
