@@ -17,6 +17,9 @@ REDIS_URL ?= redis://127.0.0.1:6379/0
 # Tests get their own database and Redis database: they empty both.
 TEST_DATABASE_URL ?= $(if $(filter 1,$(DATABASE_URL_GIVEN)),$(DATABASE_URL),postgresql+psycopg://community_alerts:community_alerts@127.0.0.1:5432/community_alerts_test)
 TEST_REDIS_URL ?= $(if $(filter 1,$(REDIS_URL_GIVEN)),$(REDIS_URL),redis://127.0.0.1:6379/1)
+# Test processes (pytest-xdist), each with its own database and Redis database
+# (tests/conftest.py). One when DATABASE_URL is yours: no databases are made on it.
+TEST_WORKERS ?= $(if $(filter 1,$(DATABASE_URL_GIVEN)),0,2)
 # The backup's restore test restores the test database into this one (emptied first).
 TEST_RESTORE_DATABASE_URL ?= $(if $(filter 1,$(DATABASE_URL_GIVEN)),,postgresql://community_alerts:community_alerts@127.0.0.1:5432/community_alerts_restore_check)
 # The migration test upgrades and downgrades the ledger over rows in this one.
@@ -32,7 +35,7 @@ endif
 CA_RUN_ID ?= $(shell date +%s%N)
 export APP_ENV SECRET_KEY CA_RUN_ID
 export DATABASE_URL REDIS_URL TEST_DATABASE_URL TEST_REDIS_URL DATABASE_URL_GIVEN REDIS_URL_GIVEN
-export TEST_RESTORE_DATABASE_URL TEST_MIGRATION_DATABASE_URL
+export TEST_RESTORE_DATABASE_URL TEST_MIGRATION_DATABASE_URL TEST_WORKERS
 export FLASK_APP := app:create_app
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -49,7 +52,7 @@ run: setup services db demo-data ## Set everything up, then run the web app and 
 test: setup services browser ## Set everything up, then lint and run every test, browser tests included
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: setup ## ruff lint and format check only
 	$(BIN)/ruff check .

@@ -22,6 +22,14 @@ mkdir -p "$run_dir"
 DB_USER="${CA_DB_USER:-community_alerts}"
 DB_PASSWORD="${CA_DB_PASSWORD:-community_alerts}"
 DB_NAMES="${CA_DB_NAMES:-community_alerts community_alerts_test community_alerts_restore_check community_alerts_migration_check community_alerts_bench community_alerts_bench_analysts}"
+# make test's second and later test processes each get their own test databases.
+if [ -z "${CA_DB_NAMES:-}" ]; then
+  for n in $(seq 1 $((${TEST_WORKERS:-2} - 1))); do
+    for db in community_alerts_test community_alerts_restore_check community_alerts_migration_check; do
+      DB_NAMES="$DB_NAMES ${db}_gw$n"
+    done
+  done
+fi
 PG_PORT="${CA_PG_PORT:-5432}"
 REDIS_PORT="${CA_REDIS_PORT:-6379}"
 

@@ -11,17 +11,45 @@ from __future__ import annotations
 import os
 import sys
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 os.environ.setdefault("APP_ENV", "testing")
 if not os.environ.get("TEST_DATABASE_URL") or not os.environ.get("TEST_REDIS_URL"):
     sys.exit("Run the tests with `make test`: it starts the services and sets TEST_DATABASE_URL.")
 
+
+def _worker_urls(environ) -> None:
+    """`make test` runs the tests in TEST_WORKERS processes (pytest-xdist). The first
+    uses the databases the environment names; worker n, each database named with
+    `_gw<n>` after it (scripts/services.sh makes them) and the Redis database n after
+    TEST_REDIS_URL's, since each worker empties its own. Set before the app and the
+    processes the tests start read them."""
+    n = int(environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    if n == 0:
+        return
+    for variable in (
+        "TEST_DATABASE_URL",
+        "TEST_RESTORE_DATABASE_URL",
+        "TEST_MIGRATION_DATABASE_URL",
+    ):
+        if environ.get(variable):
+            url = make_url(environ[variable])
+            url = url.set(database=f"{url.database}_gw{n}")
+            environ[variable] = url.render_as_string(hide_password=False)
+    redis = urlsplit(environ["TEST_REDIS_URL"])
+    index = int(redis.path.strip("/") or 0) + n
+    environ["TEST_REDIS_URL"] = urlunsplit(redis._replace(path=f"/{index}"))
+
+
+_worker_urls(os.environ)
+
 from flask.testing import FlaskClient  # noqa: E402
 from flask_migrate import downgrade, upgrade  # noqa: E402
 from sqlalchemy import text  # noqa: E402
-from sqlalchemy.exc import OperationalError
 
 from app import create_app  # noqa: E402
 from app.extensions import db, redis_store  # noqa: E402
