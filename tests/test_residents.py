@@ -18,6 +18,7 @@ from app.models import (
     AuditEvent,
     Delivery,
     Force,
+    InterestGroup,
     OutboxMessage,
     Resident,
     ResidentChannel,
@@ -850,8 +851,100 @@ def waiting_for_a_lock() -> int:
     PostgreSQL shows the activity as it was when the transaction first looked)."""
     with db.engine.connect() as conn:
         return conn.scalar(
-            text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
         )
+
+
+def at_once(app, client, resident_id: int, requests: list[tuple[str, dict]]) -> list:
+    """The answers to `requests` (path, form) sent from tabs of one browser all at the
+    same moment: each waits on the resident's row, held here, until all are waiting."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def tab():
+        twin = app.test_client()
+        twin.set_cookie("session", client.get_cookie("session").value)
+        twin.environ_base["HTTP_X_CSRFTOKEN"] = client.environ_base["HTTP_X_CSRFTOKEN"]
+        return twin
+
+    tabs = [tab() for _ in requests]
+    held = db.engine.connect()
+    held.execute(text("SELECT 1 FROM residents WHERE id = :id FOR UPDATE"), {"id": resident_id})
+    try:
+        with ThreadPoolExecutor(len(requests)) as pool:
+            answers = pool.map(
+                lambda sent: sent[0].post(sent[1][0], data=sent[1][1]),
+                zip(tabs, requests, strict=True),
+            )
+            for _ in range(100):
+                if waiting_for_a_lock() == len(requests):
+                    break
+                time.sleep(0.05)
+            held.commit()
+            return list(answers)
+    finally:
+        held.close()
+
+
+def test_a_residents_changes_sent_at_once_are_made_one_after_another(
+    app, client, make_resident, run_worker
+):
+    """Two taps on one button, or two tabs: each change waits for the one before and
+    sees what it did (services/residents.changes_resident). Before, a group chosen
+    twice at once failed with a 500, two ways removed at once left none, a place added
+    twice at once was added twice, and two places removed at once deadlocked. Found by
+    an outside probe."""
+    resident = make_resident(
+        postcode="BS1 6AD",
+        also=("BS2 0JA", "BS8 1TH"),
+        sms="+447700900001",
+        email="sam@example.invalid",
+        groups=("neighbourhood-watch",),
+    )
+    db.session.add(InterestGroup(slug="farm-watch", name="Farm Watch"))
+    db.session.commit()
+    resident_id = resident.id
+    opened_page(client, "+447700900001", run_worker)
+    home, *others = sorted(resident.locations, key=lambda place: place.id)
+
+    def held():
+        db.session.expire_all()
+        return db.session.get(Resident, resident_id)
+
+    answers = at_once(
+        app, client, resident_id, [("/my-alerts/groups", {"groups": "farm-watch"})] * 2
+    )
+    assert all(answer.status_code == 302 for answer in answers)
+    assert {group.slug for group in held().groups} == {"farm-watch"}
+
+    answers = at_once(
+        app,
+        client,
+        resident_id,
+        [("/my-alerts/channels/sms/remove", {}), ("/my-alerts/channels/email/remove", {})],
+    )
+    assert all(answer.status_code < 500 for answer in answers)
+    assert len(held().channels) == 1
+
+    answers = at_once(
+        app,
+        client,
+        resident_id,
+        [(f"/my-alerts/places/{place.id}/remove", {}) for place in others],
+    )
+    assert all(answer.status_code < 500 for answer in answers)
+    assert [place.id for place in held().locations] == [home.id]
+
+    answers = at_once(
+        app,
+        client,
+        resident_id,
+        [("/my-alerts/places", {"postcode": "BS2 0JA", "label": "Shop"})] * 3,
+    )
+    assert all(answer.status_code < 500 for answer in answers)
+    assert sorted(place.postcode for place in held().locations) == ["BS16AD", "BS20JA"]
 
 
 def test_signing_up_a_registered_number_again_looks_the_same_and_tells_its_owner(

@@ -5,6 +5,7 @@ of it."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from datetime import UTC, datetime, time, timedelta
@@ -64,6 +65,36 @@ def _audit(resident: Resident, action: str, **details) -> None:
     )
 
 
+class ResidentGone(ChangeRefused):
+    """The resident's record was deleted while the change waited."""
+
+
+def _lock(resident: Resident) -> bool:
+    """Take the resident's row for this transaction, so that one change to their
+    account waits for another (two taps on one button, two tabs), and read them again
+    after: what the other change did is then seen, checked and never done twice.
+    False when the record has been deleted meanwhile."""
+    locked = db.session.execute(
+        select(Resident.id).where(Resident.id == resident.id).with_for_update()
+    ).scalar_one_or_none()
+    db.session.expire_all()
+    return locked is not None
+
+
+def changes_resident(use_case):
+    """One transaction for a change to the resident's account, holding their row
+    (_lock) from its start. Raises ResidentGone when they were deleted meanwhile."""
+
+    @functools.wraps(use_case)
+    @transactional
+    def wrapper(resident: Resident, *args, **kwargs):
+        if not _lock(resident):
+            raise ResidentGone(gettext("Your details have been deleted."))
+        return use_case(resident, *args, **kwargs)
+
+    return wrapper
+
+
 def find_resident(reference: str | None) -> Resident | None:
     if not reference:
         return None
@@ -78,7 +109,7 @@ def page_is_open(resident: Resident) -> bool:
 # --- places -------------------------------------------------------------------------
 
 
-@transactional
+@changes_resident
 def add_location(resident: Resident, *, label: str, postcode: str) -> ResidentLocation:
     try:
         label = checked_text(label, gettext("The place's name"), max_length=40) or "Home"
@@ -113,7 +144,7 @@ def add_location(resident: Resident, *, label: str, postcode: str) -> ResidentLo
     return location
 
 
-@transactional
+@changes_resident
 def remove_location(resident: Resident, location_id: int) -> None:
     location = next((loc for loc in resident.locations if loc.id == location_id), None)
     if location is None:
@@ -139,7 +170,7 @@ def set_channel(resident: Resident, channel_name: str, address: str) -> int | No
     return notice_id
 
 
-@transactional
+@changes_resident
 def _set_channel(resident: Resident, channel_name: str, address: str) -> int | None:
     if channel_name not in CHANNEL_LABELS:
         raise ChangeRefused(gettext("Choose text message, phone call or e-mail."))
@@ -175,7 +206,7 @@ def _set_channel(resident: Resident, channel_name: str, address: str) -> int | N
     return notice_id
 
 
-@transactional
+@changes_resident
 def remove_channel(resident: Resident, channel_name: str) -> None:
     channel = next((c for c in resident.channels if c.channel == channel_name), None)
     if channel is None:
@@ -202,7 +233,7 @@ def remove_channel(resident: Resident, channel_name: str) -> None:
 # --- groups, quiet hours, pause -----------------------------------------------------
 
 
-@transactional
+@changes_resident
 def set_groups(resident: Resident, slugs: list[str]) -> None:
     groups = list(db.session.scalars(select(InterestGroup).where(InterestGroup.slug.in_(slugs))))
     if len(groups) != len(set(slugs)):
@@ -224,13 +255,13 @@ def parse_quiet_hours(start: str, end: str) -> tuple[time, time]:
     return quiet_from, quiet_until
 
 
-@transactional
+@changes_resident
 def set_quiet_hours(resident: Resident, quiet: tuple[time, time] | None) -> None:
     resident.quiet_from, resident.quiet_until = quiet if quiet else (None, None)
     _audit(resident, "resident.quiet_hours_set", on=quiet is not None)
 
 
-@transactional
+@changes_resident
 def set_paused(resident: Resident, paused: bool) -> None:
     resident.paused_at = func.now() if paused else None
     if paused:
@@ -242,7 +273,7 @@ def set_paused(resident: Resident, paused: bool) -> None:
     _audit(resident, "resident.paused" if paused else "resident.resumed")
 
 
-@transactional
+@changes_resident
 def set_language(resident: Resident, language: str) -> None:
     """The language of the resident's pages and of what we send them."""
     if language not in LANGUAGES:
@@ -283,7 +314,7 @@ def forces_of(resident: Resident) -> list[dict]:
     return list(found.values())
 
 
-@transactional
+@changes_resident
 def set_forces_heard(resident: Resident, force_ids: set[int]) -> None:
     """Hear from these of the resident's forces and no others. Nothing queued from a
     force they stop is sent. Raises ChangeRefused when they would hear from none (that
@@ -423,7 +454,11 @@ def _display(key: str) -> str:
 
 def delete_resident(resident: Resident) -> None:
     """Remove the resident's personal data. Their deliveries stay for the force's
-    statistics, with the address replaced by a pseudonym and no link to the resident."""
+    statistics, with the address replaced by a pseudonym and no link to the resident.
+    Deleting twice at once deletes once: the second finds nothing left."""
+    if not _lock(resident):
+        db.session.rollback()
+        return
     _pseudonymise_deliveries(Delivery.resident_id == resident.id)
     db.session.execute(
         delete(OutboxMessage).where(

@@ -339,7 +339,13 @@ def _verify_email_token(token: str) -> tuple[Resident, bool]:
         raise VerificationRefused(
             gettext("That link is not valid. Check you copied all of it.")
         ) from None
-    resident = db.session.scalar(select(Resident).where(Resident.reference == reference))
+    # Locked: the link opened in several tabs at once confirms (and opens the page) once.
+    resident = db.session.scalar(
+        select(Resident)
+        .where(Resident.reference == reference)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     channel = (
         next((c for c in resident.channels if c.channel == "email"), None) if resident else None
     )
