@@ -258,3 +258,55 @@ def test_replies_are_in_the_residents_download_and_go_after_the_retention_period
     db.session.commit()
     assert purge_expired()["replies_removed"] == 1
     assert all_replies() == []
+
+
+STOPS = (
+    "Stop please",
+    "STOP 🙏",
+    '"Stop"',
+    "‘STOP’",
+    "unsubscribe me",
+    "Stop\nSent from my iPhone",
+    "ＳＴＯＰ",
+    "stop\u200b",
+    "OPTOUT",
+    "revoke",
+    "Stop.",
+)
+
+
+def test_stop_however_people_write_it_stops_and_yes_is_an_answer_unless_stopped(
+    providers, officer, make_resident, run_worker
+):
+    """Found by an outside probe: "Stop please", a quoted or full-width STOP, STOP with
+    an emoji or a phone's signature did not stop texts, and "Yes" to "Reply 1 for Yes"
+    was taken as START and lost. Words that only end texts when alone (END, CANCEL)
+    leading a sentence are a message."""
+    from app.models import ResidentChannel
+
+    numbers = [f"+4477009007{n:02d}" for n in range(len(STOPS) + 4)]
+    for number in numbers:
+        make_resident(sms=number)
+    alert = send(officer, run_worker, question="Did you see anything?", options=["Yes", "No"])
+    url = inbound(providers)
+    for number, body in zip(numbers, STOPS, strict=False):
+        assert providers.gateway.text_in(url, number, body) == 200
+    said_yes, said_no, said_end, stopped_then_yes = numbers[len(STOPS) :]
+    providers.gateway.text_in(url, said_yes, "Yes")
+    providers.gateway.text_in(url, said_no, "no.")
+    providers.gateway.text_in(url, said_end, "End of my road is blocked by a van")
+    providers.gateway.text_in(url, stopped_then_yes, "STOP")
+    providers.gateway.text_in(url, stopped_then_yes, "Yes")
+    db.session.rollback()
+    stopped = set(
+        db.session.scalars(
+            select(ResidentChannel.address).where(ResidentChannel.unsubscribed_at.is_not(None))
+        )
+    )
+    assert stopped == set(numbers[: len(STOPS)])
+    assert [o["count"] for o in replies.answers_of(db.session.get(Alert, alert.id))["options"]] == [
+        1,
+        1,
+    ]
+    (end,) = [reply for reply in all_replies() if reply.address == said_end]
+    assert end.kind == "message"

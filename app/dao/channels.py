@@ -38,6 +38,19 @@ def stop_number(number: str, channel: str = "sms") -> tuple[int, int]:
     return len(stopped), len(cancelled)
 
 
+def number_stopped(number: str, channel: str = "sms") -> bool:
+    """Whether a channel on this number was stopped (by STOP, or unsubscribed)."""
+    return bool(
+        db.session.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM resident_channels WHERE channel = :channel"
+                " AND address = :number AND unsubscribed_at IS NOT NULL)"
+            ),
+            {"number": number, "channel": channel},
+        ).scalar()
+    )
+
+
 def start_number(number: str, channel: str = "sms") -> None:
     db.session.execute(
         text(

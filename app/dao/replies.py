@@ -25,6 +25,7 @@ class Answered:
     closed: bool  # cancelled, or followed by an all-clear
     question_options: int  # how many options its question has (0: no question)
     confirm_receipt: bool
+    option_labels: list | None = None  # the question's options, in order
 
 
 # What a reply needs to know of the message it answers (Answered, in order).
@@ -35,7 +36,8 @@ _ANSWERED = """
                 AND f.category = 'all_clear' AND f.status IN ('sending', 'sent'))) AS closed,
            CASE WHEN jsonb_typeof(a.answer_options) = 'array'
                 THEN jsonb_array_length(a.answer_options) ELSE 0 END,
-           a.confirm_receipt
+           a.confirm_receipt,
+           CASE WHEN jsonb_typeof(a.answer_options) = 'array' THEN a.answer_options END
     FROM deliveries d JOIN alerts a ON a.id = d.alert_id
 """
 

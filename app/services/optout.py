@@ -8,8 +8,27 @@ from app.extensions import db
 from app.services.timeline import record_stop, record_unsubscribe
 
 # The words carriers and Twilio treat as opting out, and back in.
-STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "STOP ALL"}
+STOP_WORDS = {
+    "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "STOP ALL", "OPTOUT", "REVOKE"
+}  # fmt: skip
 START_WORDS = {"START", "UNSTOP", "YES"}
+# Words that stop texts however the text goes on ("Stop please", "Unsubscribe me",
+# "Stop" and a phone's signature). Not CANCEL, END or QUIT: "End of my road is
+# blocked" is a message to the police, not a wish to leave.
+STOP_FIRST_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "OPTOUT", "REVOKE"}
+
+
+def wants_stop(word: str) -> bool:
+    """Whether a text (as replies.word_of gives it) asks to stop texts."""
+    return word in STOP_WORDS or word.split(" ", 1)[0].rstrip(".,!?:;") in STOP_FIRST_WORDS
+
+
+def wants_start(word: str, number: str) -> bool:
+    """Whether a text asks for texts again. YES only from a number that stopped them:
+    from anyone else it is an answer ("Seen it? Reply 1 for Yes") and goes on as one."""
+    if word == "YES":
+        return channels_dao.number_stopped(number)
+    return word in START_WORDS
 
 
 def stop_sms(from_number: str) -> None:

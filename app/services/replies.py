@@ -11,6 +11,7 @@ retention rules.
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 
 from flask import current_app
@@ -46,8 +47,15 @@ class ReplyRefused(ValueError):
 
 def word_of(body: str) -> str:
     """The reply as one upper-case word or phrase, as phones and people vary it:
-    ' ok. ' -> 'OK', '1)' -> '1'."""
-    return " ".join((body or "").upper().split()).strip(".!)( ")
+    ' ok. ' -> 'OK', '1)' -> '1', '“Stop” 🙏' -> 'STOP', full-width 'ＳＴＯＰ' -> 'STOP',
+    and no invisible characters (a zero-width space after a word)."""
+    text = unicodedata.normalize("NFKC", body or "")
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    return _ENDS.sub("", " ".join(text.upper().split()))
+
+
+# What a reply may begin and end with around its words: punctuation, quotes, emoji.
+_ENDS = re.compile(r"^[\W_]+|[\W_]+$")
 
 
 def option_chosen(word: str, options: int) -> int | None:
@@ -56,6 +64,12 @@ def option_chosen(word: str, options: int) -> int | None:
     if match and 1 <= int(match.group(1)) <= options:
         return int(match.group(1))
     return None
+
+
+def option_named(word: str, labels: list | None) -> int | None:
+    """The option whose label a reply gives in words ("Yes" for "1 for Yes")."""
+    named = [n for n, label in enumerate(labels or (), 1) if word_of(str(label)) == word]
+    return named[0] if word and named else None
 
 
 def receive_text(from_number: str, body: str, message_sid: str) -> str:
@@ -69,11 +83,11 @@ def receive_text(from_number: str, body: str, message_sid: str) -> str:
         return "duplicate"
     body = (body or "")[:MAX_REPLY_LENGTH]
     word = word_of(body)
-    if word in optout.STOP_WORDS:
+    if optout.wants_stop(word):
         optout.stop_sms(from_number)
         db.session.commit()
         return "stopped"
-    if word in optout.START_WORDS:
+    if optout.wants_start(word, from_number):
         optout.start_sms(from_number)
         db.session.commit()
         return "started"
@@ -83,7 +97,9 @@ def receive_text(from_number: str, body: str, message_sid: str) -> str:
     if word in ("HELP", "INFO"):
         kind = "help"
     elif answered is not None and not answered.closed:
-        answer = option_chosen(word, answered.question_options)
+        answer = option_chosen(word, answered.question_options) or option_named(
+            word, answered.option_labels
+        )
         if answer is not None:
             kind = "answer"
         elif answered.confirm_receipt and (word in CONFIRM_WORDS or word == "1"):
