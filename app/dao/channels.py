@@ -38,6 +38,14 @@ def stop_number(number: str, channel: str = "sms") -> tuple[int, int]:
     return len(stopped), len(cancelled)
 
 
+def address_of(resident_id: int, channel: str) -> str | None:
+    """The address a resident's channel sends to now (None: no such channel)."""
+    return db.session.execute(
+        text("SELECT address FROM resident_channels WHERE resident_id = :r AND channel = :c"),
+        {"r": resident_id, "c": channel},
+    ).scalar()
+
+
 def number_stopped(number: str, channel: str = "sms") -> bool:
     """Whether a channel on this number was stopped (by STOP, or unsubscribed)."""
     return bool(

@@ -20,7 +20,7 @@ from app.models import CATEGORIES
 from app.residents import remember, remember_unregistered
 from app.services import forces, public_alerts, public_feeds, replies
 from app.services.dispatch import read_answer_token, read_unsubscribe_token
-from app.services.optout import unsubscribe_channel
+from app.services.optout import link_is_current, unsubscribe_channel
 from app.services.postcode_check import PostcodeRefused, check_postcode
 from app.services.recordings import find_recording_by_token
 from app.services.registration import (
@@ -164,6 +164,13 @@ def unsubscribe(token: str):  # in the URL is the proof
             "“Change or stop your alerts” on our start page."
         )
         return render_template("error.html", title=title, status=404), 404
+    if not link_is_current(*found):
+        title = _(
+            "That link was in an e-mail to an address you have since changed, so it "
+            "stops nothing. To stop e-mails to your address now, use the link in one of "
+            "them, or “Change or stop your alerts” on our start page."
+        )
+        return render_template("error.html", title=title, status=410), 410
     if request.method == "POST":
         unsubscribe_channel(*found)
         return render_template("public/unsubscribed.html")

@@ -15,6 +15,7 @@ from app.dao import outbound as ledger_sql
 from app.extensions import db
 from app.models import Alert, Delivery, Resident
 from app.services import forces, message_text, outbound
+from app.services.optout import address_key
 from app.services.outbound import Claimed, Outcome
 from app.services.tokens import SealedSerializer
 from app.services.transaction import read_only
@@ -24,22 +25,27 @@ from app.services.transaction import read_only
 _unsubscribe_signer_salt = "one-click-unsubscribe"
 
 
-def unsubscribe_token(resident_id: int, channel: str) -> str:
+def unsubscribe_token(resident_id: int, channel: str, address: str) -> str:
     """Opaque and expiring (app/services/tokens.py): the link says nothing of who it
-    is for, and stops working UNSUBSCRIBE_LINK_DAYS after the e-mail was sent."""
-    return SealedSerializer(_unsubscribe_signer_salt).dumps([resident_id, channel])
+    is for, and stops working UNSUBSCRIBE_LINK_DAYS after the e-mail was sent. It
+    carries the address it was sent to (optout.address_key), so a link in a mail to
+    an address the resident has since changed stops nothing."""
+    return SealedSerializer(_unsubscribe_signer_salt).dumps(
+        [resident_id, channel, address_key(address)]
+    )
 
 
-def read_unsubscribe_token(token: str) -> tuple[int, str] | None:
-    """(resident id, channel), or None for a link that is not ours or has expired."""
+def read_unsubscribe_token(token: str) -> tuple[int, str, str | None] | None:
+    """(resident id, channel, the address's key), or None for a link that is not ours
+    or has expired. The key is None in links made before they carried one."""
     days = current_app.config["UNSUBSCRIBE_LINK_DAYS"]
     try:
-        resident_id, channel = SealedSerializer(_unsubscribe_signer_salt).loads(
+        resident_id, channel, *key = SealedSerializer(_unsubscribe_signer_salt).loads(
             token, max_age=days * 86400
         )
     except (BadSignature, ValueError, TypeError):
         return None
-    return int(resident_id), str(channel)
+    return int(resident_id), str(channel), (str(key[0]) if key else None)
 
 
 def sms_reference(reference: str) -> str | None:
@@ -124,7 +130,7 @@ def render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) ->
         unsubscribe_url = url_for(
             "public.unsubscribe",
             _external=True,
-            token=unsubscribe_token(claimed.resident_id, "email"),
+            token=unsubscribe_token(claimed.resident_id, "email", claimed.address),
         )
     providers = current_app.config.get("DELIVERY_TRANSPORT") == "providers"
     if providers and claimed.channel in ("sms", "voice"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from app.dao import channels as channels_dao
 from app.dao.audit import create_audit_event
 from app.extensions import db
@@ -49,8 +51,26 @@ def start_sms(from_number: str) -> None:
     create_audit_event("resident.sms_started", actor_id=None)
 
 
-def unsubscribe_channel(resident_id: int, channel: str) -> bool:
-    """Stop one channel of one resident. Returns whether anything changed."""
+def address_key(address: str) -> str:
+    """A short digest of an address, for a link to carry inside its sealed token."""
+    return hashlib.sha256(address.strip().lower().encode()).hexdigest()[:16]
+
+
+def link_is_current(resident_id: int, channel: str, key: str | None) -> bool:
+    """Whether a link carrying `key` (None: made before links carried one) was sent
+    to the address the resident's channel has now."""
+    if key is None:
+        return True
+    address = channels_dao.address_of(resident_id, channel)
+    return address is not None and address_key(address) == key
+
+
+def unsubscribe_channel(resident_id: int, channel: str, key: str | None = None) -> bool:
+    """Stop one channel of one resident. Returns whether anything changed: nothing
+    does when `key` is not the channel's address now (a link in a mail to an address
+    the resident has since left)."""
+    if not link_is_current(resident_id, channel, key):
+        return False
     changed = channels_dao.stop_channel(resident_id, channel)
     if changed:
         record_unsubscribe(resident_id, channel)
