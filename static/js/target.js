@@ -4,6 +4,21 @@
   var settings = JSON.parse(document.getElementById("target-config").textContent);
   var templates = JSON.parse(document.getElementById("template-data").textContent);
   var map = CA.makeMap("map");
+
+  // On a wide screen the map and the panel fill the window between what is above them
+  // (the menu takes one row or two, by role) and the reach bar and map credits below.
+  function fitToWindow() {
+    var main = document.querySelector("main.map-page");
+    var bar = document.getElementById("reach-bar");
+    var credits = main && main.querySelector(".attribution");
+    if (!main) return;
+    var root = document.documentElement.style;
+    root.setProperty("--map-top", Math.round(main.getBoundingClientRect().top + window.scrollY) + "px");
+    root.setProperty("--map-below", ((bar ? bar.offsetHeight : 0) + (credits ? credits.offsetHeight : 0)) + "px");
+    map.invalidateSize();
+  }
+  fitToWindow();
+  window.addEventListener("resize", fitToWindow);
   var shapes = L.featureGroup().addTo(map);     // what the officer drew (editable)
   var places = L.featureGroup().addTo(map);     // named places (outlines, not editable)
   var cells = L.featureGroup().addTo(map);      // where residents are, in squares

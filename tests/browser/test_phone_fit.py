@@ -103,3 +103,29 @@ def test_the_staff_menu_folds_on_a_phone_and_not_on_a_wide_screen(page, sign_in_
     page.set_viewport_size({"width": 1440, "height": 900})
     expect(menu).to_be_hidden()
     expect(new_alert).to_be_visible()
+
+
+def test_the_reach_bar_hides_no_control_on_a_phone_or_a_wide_screen(page, sign_in_page):
+    """Found by an outside check: on a phone, a control reached with Tab stayed under
+    the reach bar fixed at the foot of the screen; on a wide screen, a supervisor's
+    menu takes two rows and pushed the end of the panel (Send) under the bar."""
+    sign_in_page("supervisor")
+    page.goto("/officers/")
+    bar = page.locator("#reach-bar")
+    for name in ("Draw area", "Use my location"):
+        control = page.get_by_role("button", name=name)
+        control.focus()
+        assert (
+            control.bounding_box()["y"] + control.bounding_box()["height"]
+            <= (bar.bounding_box()["y"])
+        ), name
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.wait_for_function(
+        "() => document.documentElement.style.getPropertyValue('--map-top') !== ''"
+    )
+    page.evaluate("window.scrollTo(0, 0)")
+    panel = page.locator(".map-page .panel")
+    panel.evaluate("element => { element.scrollTop = element.scrollHeight; }")
+    send = page.get_by_role("button", name="Send…")
+    assert panel.bounding_box()["y"] + panel.bounding_box()["height"] <= bar.bounding_box()["y"] + 1
+    assert send.bounding_box()["y"] + send.bounding_box()["height"] <= bar.bounding_box()["y"]
