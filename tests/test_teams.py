@@ -203,6 +203,12 @@ def test_an_alert_of_no_team_beyond_ones_areas_is_not_followed_up_to_the_same_pe
         assert refused.status_code == 400, path
         assert "That alert went beyond the areas your team may send to" in refused.json["error"]
     assert alert_count() == before
+    # Its page says so instead of offering an update the send would refuse (found by
+    # an outside check: the buttons were offered, then the count failed).
+    page = a.get(f"/officers/alerts/{wide}").text
+    assert "Send an update" not in page and "Send the all-clear" not in page
+    assert "That alert went beyond the areas your team may send to" in page
+    assert "Send an update" in a.get(f"/officers/alerts/{near}").text
     # One that went inside Central's wards they may follow up.
     assert a.post("/officers/alerts", json=follow_up(near)).status_code == 201
     # Their own alert they may follow up wherever it went, even after the team's

@@ -39,6 +39,7 @@ from app.services.alerts import (
     find_pending_reviews,
     find_thread,
     find_thread_root,
+    follow_up_refusal,
     is_test,
     json_text,
     may_approve,
@@ -355,6 +356,9 @@ def alert(alert_id: int):
         unread_replies=replies.unread_count(alert_id),
         neighbours=cross_border.neighbours_of(row),
         may_ask=cross_border.may_ask(current_user, row),
+        follow_up_refused=follow_up_refusal(current_user, row)
+        if row.status in ("sending", "sent")
+        else None,
     )
 
 

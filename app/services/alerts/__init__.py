@@ -62,6 +62,7 @@ from app.services.alerts.submitting import submit_alert
 from app.services.alerts.targeting import (
     Target,
     count_label,
+    follow_up_refusal,
     hidden_label,
     place_boundary,
     preview_targets,
@@ -110,6 +111,7 @@ __all__ = [
     "find_recent_alerts",
     "find_thread",
     "find_thread_root",
+    "follow_up_refusal",
     "hidden_label",
     "is_test",
     "may_approve",

@@ -70,11 +70,8 @@ def resolve_target(
         if parent is None or is_test(parent) or parent.status not in FOLLOWED_UP_STATUSES:
             errors["area"] = "The alert this follows up has not been sent. Choose an area."
             return None
-        if officer is not None and not authorisation.may(officer, "alert.follow_up", parent):
-            errors["area"] = _OTHER_TEAMS
-            return None
         area_wkb = stored_area_wkb(parent.id)
-        if officer is not None and (refusal := teams.follow_up_refusal(officer, parent, area_wkb)):
+        if officer is not None and (refusal := _follow_up_refusal(officer, parent, area_wkb)):
             errors["area"] = refusal
             return None
         audience = Audience(
@@ -102,6 +99,19 @@ def resolve_target(
             return None
     audience = Audience(area_wkb=area.wkb, force_id=force_id, groups=groups, channels=channels)
     return Target(audience, area.wkb, round(area.area / 1e6, 3), notes)
+
+
+def follow_up_refusal(officer: Officer, alert: Alert) -> str | None:
+    """Why this officer may not send an update or the all-clear to the people this
+    alert reached, or None if they may: the alert's page offers only what the send
+    would take."""
+    return _follow_up_refusal(officer, alert, stored_area_wkb(alert.id))
+
+
+def _follow_up_refusal(officer: Officer, alert: Alert, area_wkb: bytes | None) -> str | None:
+    if not authorisation.may(officer, "alert.follow_up", alert):
+        return _OTHER_TEAMS
+    return teams.follow_up_refusal(officer, alert, area_wkb)
 
 
 def _own_force_alert(alert_id: int | None, force_id: int) -> Alert | None:
