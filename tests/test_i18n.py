@@ -218,3 +218,25 @@ def test_the_resident_changes_their_language_and_their_next_link_comes_in_it(
     assert link.body.startswith(
         "Agorwch y ddolen hon i newid neu stopio eich rhybuddion gan Heddlu"
     )
+
+
+def test_a_refused_character_is_named_in_welsh_on_a_welsh_page(app):
+    """Found by an outside probe: the words naming a refused character, a length and
+    the field were English inside Welsh pages ("Y cod post has an invisible character")."""
+    from flask_babel import force_locale
+
+    from app.services.text import TextRefused, checked_text
+
+    with app.test_request_context(), force_locale("cy"):
+        refusals = []
+        for value, length in (("\u202eBS1", None), ("Sam\nJones", None), ("x" * 41, 40)):
+            try:
+                checked_text(value, "Enw'r lle", max_length=length)
+            except TextRefused as refusal:
+                refusals.append(str(refusal))
+    assert refusals == [
+        "Enw'r lle: mae nod anweledig (U+202E RIGHT-TO-LEFT OVERRIDE) ynddo (nod 1). "
+        "Tynnwch ef a rhowch gynnig arall arni.",
+        "Enw'r lle: mae toriad llinell ynddo (nod 4). Tynnwch ef a rhowch gynnig arall arni.",
+        "Enw'r lle: mae'n rhy hir. Cadwch ef i 40 nod.",
+    ]

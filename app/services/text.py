@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from flask_babel import gettext, lazy_gettext
+
 from app.models import MAX_ID
 
 # A whole number as typed: ASCII digits only. str.isdigit() also passes "²", which
@@ -58,14 +60,14 @@ class TextRefused(ValueError):
 
 # How a person would know each invisible character.
 _NAMED = {
-    "\x00": "a null character (NUL)",
-    "\r": "a line break (carriage return)",
-    "\n": "a line break",
-    "\t": "a tab",
-    "\x0b": "a vertical tab",
-    "\x0c": "a page break",
-    "\x1b": "an escape character",
-    "\x7f": "a delete character",
+    "\x00": lazy_gettext("a null character (NUL)"),
+    "\r": lazy_gettext("a line break (carriage return)"),
+    "\n": lazy_gettext("a line break"),
+    "\t": lazy_gettext("a tab"),
+    "\x0b": lazy_gettext("a vertical tab"),
+    "\x0c": lazy_gettext("a page break"),
+    "\x1b": lazy_gettext("an escape character"),
+    "\x7f": lazy_gettext("a delete character"),
 }
 
 
@@ -75,12 +77,12 @@ def describe_character(character: str) -> str:
     ('a line break', 'an invisible character (U+200B ZERO WIDTH SPACE)')
     """
     if character in _NAMED:
-        return _NAMED[character]
+        return str(_NAMED[character])
     code = f"U+{ord(character):04X}"
     if 0xD800 <= ord(character) <= 0xDFFF:
-        return f"a broken character ({code}, half of a pair)"
+        return gettext("a broken character (%(code)s, half of a pair)", code=code)
     name = unicodedata.name(character, "")
-    return f"an invisible character ({code}{' ' + name if name else ''})"
+    return gettext("an invisible character (%(code)s)", code=f"{code}{' ' + name if name else ''}")
 
 
 def _visible(character: str) -> bool:
@@ -125,17 +127,31 @@ def checked_text(
             or character in _BIDI_OVERRIDES
         ):
             raise TextRefused(
-                f"{label} has {describe_character(character)} in it (at character "
-                f"{position}). Remove it and try again."
+                gettext(
+                    "%(label)s has %(character)s in it (at character %(position)s). "
+                    "Remove it and try again.",
+                    label=label,
+                    character=describe_character(character),
+                    position=position,
+                )
             )
     text = text.strip()
     if text and not any(_visible(character) for character in text):
         raise TextRefused(
-            f"{label} is only invisible characters, such as "
-            f"{describe_character(text[0])}. Type some words."
+            gettext(
+                "%(label)s is only invisible characters, such as %(character)s. Type some words.",
+                label=label,
+                character=describe_character(text[0]),
+            )
         )
     if max_length and len(text) > max_length:
-        raise TextRefused(f"{label} is too long: keep it to {max_length:,} characters.")
+        raise TextRefused(
+            gettext(
+                "%(label)s is too long: keep it to %(count)s characters.",
+                label=label,
+                count=f"{max_length:,}",
+            )
+        )
     return text
 
 
