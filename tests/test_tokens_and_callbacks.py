@@ -94,7 +94,9 @@ def test_an_unsubscribe_link_to_an_address_since_changed_stops_nothing(
     resident = make_resident(email="old@example.invalid")
     old_link = unsubscribe_token(resident.id, "email", "old@example.invalid")
     channel = db.session.scalar(
-        select(ResidentChannel).where(ResidentChannel.resident_id == resident.id)
+        select(ResidentChannel).where(
+            ResidentChannel.resident_id == resident.id, ResidentChannel.channel == "email"
+        )
     )
     channel.address = "new@example.invalid"
     db.session.commit()

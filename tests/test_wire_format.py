@@ -314,3 +314,19 @@ def test_an_unsubscribe_url_that_is_not_a_plain_uri_is_refused():
         build_email(outgoing("x", unsubscribe_url="https://example.com/a b"), SENDER)
     with pytest.raises(ValueError, match="not a plain URI"):
         build_email(outgoing("x", unsubscribe_url="https://example.com/\r\nBcc: x@y"), SENDER)
+
+
+def test_a_status_callbacks_counts_are_taken_only_when_they_are_counts():
+    """Found by an outside probe: NumSegments=-7 and CallDuration=-30 were stored, and
+    CallDuration=99999999999 overflowed its column (a 400 and the status lost)."""
+    from app.channels.twilio import read_status_callback
+
+    def read(**fields):
+        status = read_status_callback({"MessageSid": "SM1", "MessageStatus": "delivered", **fields})
+        return status.segments, status.duration_seconds
+
+    assert read(NumSegments="2") == (2, None)
+    for wrong in ("-7", "١", "2.5", " 3", "99999999999", ""):
+        assert read(NumSegments=wrong, CallDuration=wrong) == (None, None), wrong
+    call = read_status_callback({"CallSid": "CA1", "CallStatus": "completed", "CallDuration": "95"})
+    assert (call.status, call.duration_seconds) == ("delivered", 95)

@@ -69,11 +69,17 @@ CALL_STATUSES = {
 CALL_ENDED = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 
 
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except ValueError:
+def _count(value: str | None, most: int) -> int | None:
+    """A count the provider reports, or None when it is not one: only ASCII digits
+    (int() also takes "-7" and "١"), and no more than `most`, so that nothing a forged
+    or broken callback says reaches the ledger's figures or overflows its columns."""
+    if not value or not value.isascii() or not value.isdigit() or int(value) > most:
         return None
+    return int(value)
+
+
+MOST_SEGMENTS = 1000  # a text of 1,600 characters is at most 24 parts
+MOST_CALL_SECONDS = 7 * 24 * 3600
 
 
 def read_status_callback(form) -> ProviderStatus | None:
@@ -94,8 +100,8 @@ def read_status_callback(form) -> ProviderStatus | None:
         status=status,
         event_key=f"{provider_ref}:{provider_status}",
         reason=reason,
-        segments=_int(form.get("NumSegments")),
-        duration_seconds=_int(form.get("CallDuration")),
+        segments=_count(form.get("NumSegments"), MOST_SEGMENTS),
+        duration_seconds=_count(form.get("CallDuration"), MOST_CALL_SECONDS),
         call_ended=call and provider_status in CALL_ENDED,
     )
 
