@@ -7,6 +7,9 @@ here="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$here"
 bin="$here/.venv/bin"
 port="${PORT:-5000}"
+# The links in texts and e-mails (the demo's Outbox) point at this app on this port,
+# unless you give PUBLIC_BASE_URL yourself.
+export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://127.0.0.1:$port}"
 mkdir -p .run
 
 # The Makefile exports APP_ENV, SECRET_KEY, DATABASE_URL and REDIS_URL.
