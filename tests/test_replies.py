@@ -144,8 +144,15 @@ def test_a_call_takes_its_answer_by_keypad_once(providers, officer, make_residen
     (call,) = providers.gateway.accepted
     assert "Did you hear anything? Press 1 for Yes, 2 for No." in call.params["Twiml"]
     assert providers.gateway.press_keys(call, "2") == 200
+    said = providers.gateway.last_answer
+    assert "Thank you for your answer." in said and "To stop these calls, call 101." in said
+    assert 'voice="Polly.Amy"' in said
     assert providers.gateway.press_keys(call, "2") == 200  # the same callback again
-    assert providers.gateway.press_keys(call, "9") == 200  # no such option: ignored
+    # No such option, or a digit no keypad sends: nothing recorded, and the caller is
+    # told so rather than left in silence (found by an outside probe).
+    for wrong in ("9", "\u0661", "\uff11", "*"):
+        assert providers.gateway.press_keys(call, wrong) == 200
+        assert "not one of the choices" in providers.gateway.last_answer
     (reply,) = all_replies()
     assert (reply.alert_id, reply.channel, reply.kind, reply.answer) == (
         alert.id,

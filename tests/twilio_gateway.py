@@ -66,6 +66,7 @@ class TwilioGateway:
         self.lists = 0
         self.call_duration_s = 42
         self.callback_failures = 0
+        self.last_answer = ""  # the body of the last signed POST's answer
         self.callback_errors: list[str] = []
         # Callbacks go out from a bounded pool, as from a provider's senders: a thread
         # each would have thousands in flight at once against one test server.
@@ -291,6 +292,7 @@ class TwilioGateway:
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (http only)
+                self.last_answer = response.read().decode()
                 return response.status
         except urllib.error.HTTPError as error:
             return error.code

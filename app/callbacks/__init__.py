@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from html import escape
 
 from flask import Blueprint, Response, abort, current_app, request
 from twilio.request_validator import RequestValidator
@@ -95,11 +96,12 @@ def twilio_keys(delivery_id: int):
         "answer": "Thank you for your answer.",
         "confirmation": "Thank you for confirming.",
         "duplicate": "Thank you.",
-    }.get(kind)
-    if words is None:
-        return Response(EMPTY_TWIML, mimetype="application/xml")
+    }.get(kind, "That key is not one of the choices, so nothing was recorded.")
+    # In the call's own voice, and ending as every call ends (twilio.voice_twiml): the
+    # key's answer replaces the rest of the call.
+    voice = escape(current_app.config["TWILIO_VOICE"])
     return Response(
-        f'<?xml version="1.0" encoding="UTF-8"?><Response><Say language="en-GB">{words}'
-        " Goodbye.</Say><Hangup/></Response>",
+        f'<?xml version="1.0" encoding="UTF-8"?><Response><Say voice="{voice}" language="en-GB">'
+        f"{words} To stop these calls, call 101. Goodbye.</Say><Hangup/></Response>",
         mimetype="application/xml",
     )

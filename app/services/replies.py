@@ -150,7 +150,8 @@ def receive_keys(delivery_id: int, call_sid: str, digits: str) -> str:
     question, or 1 to confirm receipt. Returns what was recorded (or "ignored")."""
     digits = (digits or "").strip()
     answered = replies_dao.find_delivery_answered(delivery_id)
-    if answered is None or answered.channel != "voice" or not re.fullmatch(r"\d{1,2}", digits):
+    # Keys are 0-9 only (\d would take "١" and "１" too).
+    if answered is None or answered.channel != "voice" or not re.fullmatch(r"[0-9]{1,2}", digits):
         return "ignored"
     answer = option_chosen(digits, answered.question_options)
     if answer is not None:
