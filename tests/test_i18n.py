@@ -52,11 +52,21 @@ def welsh():
 def test_every_marked_string_has_a_welsh_translation(welsh):
     strings = extracted()
     assert len(strings) > 250  # the extraction found the templates and the code
+    # A plural message is found by its singular and by its plural.
+    catalogue = {
+        text: message
+        for message in welsh
+        for text in (message.id if isinstance(message.id, tuple) else (message.id,))
+        if text
+    }
     problems = []
     for text, where in strings.items():
-        message = welsh.get(text)
+        message = catalogue.get(text)
+        forms = message.string if message and isinstance(message.string, tuple) else None
         if message is None:
             problems.append(f"not in the catalogue: {text!r} ({where[0]})")
+        elif forms is not None and not all(form.strip() for form in forms):
+            problems.append(f"a plural form without Welsh: {text!r} ({where[0]})")
         elif not message.string or not str(message.string).strip():
             problems.append(f"no Welsh: {text!r} ({where[0]})")
         elif message.fuzzy:
@@ -69,13 +79,18 @@ def test_placeholders_match_between_english_and_welsh(welsh):
     for message in welsh:
         if not message.id or not message.string:
             continue
-        english = sorted(PLACEHOLDER.findall(message.id))
-        cymraeg = sorted(PLACEHOLDER.findall(message.string))
-        if set(english) != set(cymraeg):
-            problems.append(f"{message.id!r}: {english} but {cymraeg}")
-        # Markup in the English is in the Welsh too: the same links, the same count.
-        if message.id.count("<a ") != message.string.count("<a "):
-            problems.append(f"{message.id!r}: links differ")
+        # A plural message has forms on both sides: each Welsh form against the
+        # English plural.
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        forms = message.string if isinstance(message.string, tuple) else (message.string,)
+        for form in forms:
+            english = sorted(PLACEHOLDER.findall(ids[-1]))
+            cymraeg = sorted(PLACEHOLDER.findall(form))
+            if set(english) != set(cymraeg):
+                problems.append(f"{ids[-1]!r}: {english} but {cymraeg}")
+            # Markup in the English is in the Welsh too: the same links, the same count.
+            if ids[-1].count("<a ") != form.count("<a "):
+                problems.append(f"{ids[-1]!r}: links differ")
     assert not problems, "\n".join(problems)
 
 

@@ -1186,6 +1186,8 @@ def test_wrong_codes_and_resends_read_the_same_for_a_registered_number(
     taken, free = journey("07700 900888"), journey("07700 900889")
     assert taken == free
     assert taken[4].endswith("Ask for a new code.") and taken[5].startswith("Too many")
+    # One left is one "try", not "1 more tries" (found by an outside probe).
+    assert taken[3] == "That code is not right. You have 1 more try."
     assert taken[6] == "That code is not right. You have 4 more tries."
 
 

@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app, url_for
+from flask_babel import ngettext
 from itsdangerous import BadSignature, SignatureExpired
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
@@ -45,7 +46,11 @@ TOO_MANY_GUESSES = lazy_gettext("Too many wrong codes. Ask for a new one.")
 
 def wrong_code(guesses_left: int) -> str:
     if guesses_left:
-        return gettext("That code is not right. You have %(count)s more tries.", count=guesses_left)
+        return ngettext(
+            "That code is not right. You have %(num)s more try.",
+            "That code is not right. You have %(num)s more tries.",
+            guesses_left,
+        )
     return gettext("That code is not right. Ask for a new code.")
 
 
