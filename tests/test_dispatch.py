@@ -57,6 +57,31 @@ def send(officer, *, title="Road closed", body="The A38 is shut.") -> Alert:
     return submit_alert(officer, shapes=AREA, title=title, body=body).alert
 
 
+def sms_stopped(number: str) -> bool:
+    db.session.rollback()
+    return bool(
+        db.session.scalar(
+            text(
+                "SELECT bool_and(unsubscribed_at IS NOT NULL) FROM resident_channels"
+                " WHERE channel = 'sms' AND address = :n"
+            ),
+            {"n": number},
+        )
+    )
+
+
+def audited(action: str) -> int:
+    db.session.rollback()
+    return db.session.scalar(
+        text("SELECT count(*) FROM audit_events WHERE action = :a"), {"a": action}
+    )
+
+
+def delivery_reason(delivery_id: int) -> str | None:
+    db.session.rollback()
+    return db.session.get(Delivery, delivery_id).reason
+
+
 def taken_off_the_queue() -> None:
     """As a worker that starts the batch's job: nothing else waits in the queue (a job
     hands its retries back to the queue only when other batches are waiting)."""
@@ -150,6 +175,11 @@ def test_a_forged_or_unsigned_callback_is_refused(
     other_url = f"{live_server}/callbacks/twilio/status/{delivery_id + 1}"
     assert providers.gateway.post_signed(other_url, params, signature=signature) == 403
     assert statuses(alert.id) == {"sent": 1}
+    # Signed, but about another message than the one this delivery sent: ignored.
+    assert providers.gateway.post_signed(url, params) == 200
+    assert statuses(alert.id) == {"sent": 1}
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    params["MessageSid"] = delivery.provider_ref
     assert providers.gateway.post_signed(url, params) == 204
     assert statuses(alert.id) == {"delivered": 1}
 
@@ -187,6 +217,41 @@ def test_permanent_errors_fail_at_once_with_the_providers_reason(
     assert all(d.attempts == 1 for d in rows.values())
     assert providers.gateway.requests == 2
     assert db.session.get(Alert, alert.id).status == "sent"
+    # 21610: the number opted out at Twilio (a STOP to another of the account's
+    # numbers). Its texts stop here too, as after a STOP to us; an invalid number's don't.
+    assert sms_stopped("+447700900105") and not sms_stopped("+447700900104")
+    assert audited("resident.sms_stopped_at_provider") == 1
+    providers.gateway.errors_for.clear()
+    second = send(officer, title="Road open")
+    run_worker()
+    assert providers.gateway.accepted_to("Messages") == ["+447700900104"]
+    assert {
+        d.address for d in db.session.scalars(select(Delivery).filter_by(alert_id=second.id))
+    } == {"+447700900104"}
+
+
+def test_a_failed_status_saying_the_number_opted_out_stops_its_texts(
+    providers, officer, make_resident, run_worker, live_server
+):
+    make_resident(postcode="BS1 6AD", sms="+447700900109")
+    alert = send(officer)
+    providers.gateway.send_callbacks = False
+    run_worker()
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    url = f"{live_server}/callbacks/twilio/status/{delivery.id}"
+    params = {"MessageSid": delivery.provider_ref, "MessageStatus": "undelivered"}
+    params["ErrorCode"] = "30003"  # unreachable: nothing to stop
+    assert providers.gateway.post_signed(url, params) == 204
+    assert not sms_stopped("+447700900109")
+    assert statuses(alert.id) == {"failed": 1}
+    assert delivery_reason(delivery.id) == "undelivered (Twilio error 30003)"
+    params.update(MessageStatus="failed", ErrorCode="21610")
+    assert providers.gateway.post_signed(url, params) == 204
+    assert sms_stopped("+447700900109")
+    assert audited("resident.sms_stopped_at_provider") == 1
+    # The same report again records nothing more.
+    assert providers.gateway.post_signed(url, params) == 204
+    assert audited("resident.sms_stopped_at_provider") == 1
 
 
 def test_with_a_fifth_of_requests_answered_429_everything_arrives_once(

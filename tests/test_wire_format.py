@@ -330,3 +330,20 @@ def test_a_status_callbacks_counts_are_taken_only_when_they_are_counts():
         assert read(NumSegments=wrong, CallDuration=wrong) == (None, None), wrong
     call = read_status_callback({"CallSid": "CA1", "CallStatus": "completed", "CallDuration": "95"})
     assert (call.status, call.duration_seconds) == ("delivered", 95)
+
+
+def test_a_status_callback_says_opted_out_only_for_a_failed_text_with_error_21610():
+    from app.channels.twilio import read_status_callback
+
+    def read(status="failed", code="21610", sid="MessageSid", word="MessageStatus"):
+        return read_status_callback({sid: "SM1", word: status, "ErrorCode": code})
+
+    assert read().opted_out
+    assert read().reason == "failed (Twilio error 21610: recipient has replied STOP (opted out))"
+    assert read("undelivered").opted_out
+    for code in ("30003", "21610x", "-21610", "２１６１０", "", "216100"):
+        assert not read(code=code).opted_out, code
+    assert not read("delivered").opted_out
+    assert not read(sid="CallSid", word="CallStatus").opted_out  # calls have no STOP
+    # A code that is no code is not written into the reason.
+    assert read(code="21610<script>").reason == "failed"

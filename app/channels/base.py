@@ -50,6 +50,7 @@ class ProviderStatus:
     segments: int | None = None
     duration_seconds: int | None = None
     call_ended: bool = False  # a call's last report: its line is free
+    opted_out: bool = False  # the provider will not text this number: it replied STOP there
 
 
 class TransportError(Exception):
@@ -58,13 +59,18 @@ class TransportError(Exception):
     permanent: retrying cannot help (an invalid or opted-out number): fail now.
     maybe_sent: the request may have reached the provider (it timed out after being
     sent): never resend blindly; the provider's status callback settles it.
+    opted_out: the provider will not text this number, which opted out with it (STOP
+    sent to the provider, or to another service on the same number): stop the channel.
     """
 
-    def __init__(self, reason: str, *, permanent: bool, maybe_sent: bool = False):
+    def __init__(
+        self, reason: str, *, permanent: bool, maybe_sent: bool = False, opted_out: bool = False
+    ):
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
         self.maybe_sent = maybe_sent
+        self.opted_out = opted_out
 
 
 class Transport(Protocol):

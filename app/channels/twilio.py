@@ -37,6 +37,9 @@ PERMANENT_CODES = {
     21614: "not a mobile number",
     13224: "invalid phone number for calls",
 }
+# The number has opted out at Twilio (replied STOP to one of the account's numbers):
+# Twilio will not text it until it replies START, so its texts are stopped here too.
+OPTED_OUT = 21610
 
 # Twilio's status words in ours (https://www.twilio.com/docs/messaging/api/message-resource
 # and .../voice/api/call-resource).
@@ -91,10 +94,13 @@ def read_status_callback(form) -> ProviderStatus | None:
     if not provider_ref or not provider_status:
         return None
     status = (CALL_STATUSES if call else SMS_STATUSES).get(provider_status)
-    error_code = form.get("ErrorCode")
+    error_code = _count(form.get("ErrorCode"), 99999)
     reason = None
     if status == "failed":
-        reason = provider_status + (f" (Twilio error {error_code})" if error_code else "")
+        reason = provider_status
+        if error_code is not None:
+            known = PERMANENT_CODES.get(error_code)
+            reason += f" (Twilio error {error_code}{': ' + known if known else ''})"
     return ProviderStatus(
         provider_ref=provider_ref,
         status=status,
@@ -103,6 +109,7 @@ def read_status_callback(form) -> ProviderStatus | None:
         segments=_count(form.get("NumSegments"), MOST_SEGMENTS),
         duration_seconds=_count(form.get("CallDuration"), MOST_CALL_SECONDS),
         call_ended=call and provider_status in CALL_ENDED,
+        opted_out=not call and status == "failed" and error_code == OPTED_OUT,
     )
 
 
@@ -238,7 +245,11 @@ def _error(error: Exception) -> TransportError:
         if error.status == 429 or error.status >= 500:
             return TransportError(f"Twilio {error.status}: try again", permanent=False)
         reason = PERMANENT_CODES.get(error.code) or (error.msg or "refused")
-        return TransportError(f"Twilio {error.code or error.status}: {reason}", permanent=True)
+        return TransportError(
+            f"Twilio {error.code or error.status}: {reason}",
+            permanent=True,
+            opted_out=error.code == OPTED_OUT,
+        )
     if isinstance(error, _NEVER_CONNECTED):
         return TransportError("could not reach Twilio", permanent=False)
     # A read timeout, or a connection dropped after the request went out: Twilio may

@@ -198,7 +198,9 @@ def apply_status(
 ):
     """A provider's callback: move the row forward, never back. (alert_id or None, the
     status it had, its channel, seconds from its sending to this callback when this
-    callback finished it, else None) or None when there is no such row."""
+    callback finished it, else None, its address) or None when there is no such row,
+    or the row is another message's: it holds a provider reference that is not this
+    callback's (a callback is about one message, and a row's reference never changes)."""
     owner = "d.alert_id" if table == "deliveries" else "NULL::bigint"
     return db.session.execute(
         text(
@@ -219,10 +221,10 @@ def apply_status(
                 finished_at = CASE WHEN :rank = 3 AND d.finished_at IS NULL THEN now()
                                    ELSE d.finished_at END,
                 updated_at = now()
-            FROM old WHERE d.id = old.id
+            FROM old WHERE d.id = old.id AND (d.provider_ref IS NULL OR d.provider_ref = :ref)
             RETURNING {owner}, old.status, d.channel,
                 CASE WHEN :rank = 3 AND old.finished_at IS NULL
-                     THEN extract(epoch FROM now() - d.sent_at)::float8 END
+                     THEN extract(epoch FROM now() - d.sent_at)::float8 END, d.address
             """
         ),
         {

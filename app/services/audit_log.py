@@ -57,6 +57,7 @@ ACTION_LABELS = {
     "resident.registered": "Resident registered",
     "resident.sms_started": "Resident sent START",
     "resident.sms_stopped": "Resident sent STOP",
+    "resident.sms_stopped_at_provider": "Texts stopped: the number opted out with Twilio",
     "resident.unsubscribed": "Resident unsubscribed",
     "residents.import_uploaded": "Import file uploaded",
     "residents.imported": "Residents imported",

@@ -33,13 +33,18 @@ def wants_start(word: str, number: str) -> bool:
     return word in START_WORDS
 
 
-def stop_sms(from_number: str) -> None:
+def stop_sms(from_number: str, *, by_provider: bool = False) -> None:
     """STOP: unsubscribe every SMS channel on that number and cancel what is still
-    queued to it. The caller commits (services/replies.py acts on each text once)."""
+    queued to it. The caller commits (services/replies.py acts on each text once).
+    by_provider: the provider refused to text the number because it opted out there
+    (a STOP we never saw, sent to another number of the account): the same stop, so
+    that nothing more is sent to fail, and START brings texts back as after a STOP."""
     stopped, cancelled = channels_dao.stop_number(from_number)
+    if by_provider and not (stopped or cancelled):
+        return  # stopped already (the batch's other texts to it fail too): one record
     record_stop(from_number)
     create_audit_event(
-        "resident.sms_stopped",
+        "resident.sms_stopped_at_provider" if by_provider else "resident.sms_stopped",
         actor_id=None,
         details={"channels": stopped, "deliveries_cancelled": cancelled},
     )

@@ -43,7 +43,7 @@ from app.channels.sender import ConcurrentSender
 from app.dao import outbound as ledger_sql
 from app.dao.events import create_provider_event
 from app.extensions import db, redis_store
-from app.services import metrics
+from app.services import metrics, optout
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +146,10 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
         ledger_sql.settle(ledger.table, **settled)
     if retry["ids"]:
         ledger_sql.retry_later(ledger.table, **retry)
+    for number in {
+        o.claimed.address for o in outcomes if o.error is not None and o.error.opted_out
+    }:
+        optout.stop_sms(number, by_provider=True)
     db.session.commit()
     metrics.count_messages(ledger.name, kinds)
     return counts
@@ -352,6 +356,8 @@ def apply_provider_status(ledger: Ledger, row_id: int, update: ProviderStatus) -
         segments=update.segments,
         duration_seconds=update.duration_seconds,
     )
+    if row is not None and update.opted_out and row[2] == "sms":
+        optout.stop_sms(row[4], by_provider=True)
     db.session.commit()
     if update.call_ended and (lines := _lines()) is not None:
         lines.release(f"{ledger.name}:{row_id}")
