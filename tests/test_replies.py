@@ -15,6 +15,7 @@ from app.models import Alert, AuditEvent, Delivery, Reply, ResidentNotice
 from app.services import replies
 from app.services.alerts import submit_alert
 from app.services.dispatch import answer_token, claim
+from app.services.residents import delete_resident
 from tests.factories import signed_in
 
 BS1_6AD = [-2.588230, 51.451967]
@@ -206,6 +207,28 @@ def test_an_answer_link_that_is_not_ours_or_a_choice_not_offered_is_refused(
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
     refused = client.post(path, data={"csrf_token": token, "choice": "7"})
     assert refused.status_code == 400 and "Choose one of the answers shown." in refused.text
+    assert all_replies() == []
+
+
+def test_once_a_resident_has_deleted_their_details_their_messages_take_no_answers(
+    providers, client, officer, make_resident, run_worker
+):
+    """Found by an outside probe: an old answer link and a call's keys still recorded
+    answers, under the pseudonymised address, after the resident had left."""
+    by_mail = make_resident(sms=None, email="gone@example.invalid")
+    by_call = make_resident(sms=None, voice="+441174960702")
+    send(officer, run_worker, question="Seen it?", options=["Yes", "No"])
+    (call,) = providers.gateway.accepted
+    mail_delivery = db.session.scalar(select(Delivery.id).where(Delivery.channel == "email"))
+    path = f"/answer/{answer_token(mail_delivery)}"
+    page = client.get(path)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    for resident in (by_mail, by_call):
+        delete_resident(db.session.merge(resident))
+    assert client.get(path).status_code == 404
+    gone = client.post(path, data={"csrf_token": token, "choice": "1"})
+    assert gone.status_code == 404 and "nothing to answer" in gone.text
+    assert providers.gateway.press_keys(call, "1") == 200
     assert all_replies() == []
 
 

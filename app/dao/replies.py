@@ -71,9 +71,11 @@ def find_answered(address: str, channels: tuple[str, ...], hours: int) -> Answer
 
 
 def find_delivery_answered(delivery_id: int) -> Answered | None:
-    """The delivery a call's keys answer (the call's own)."""
+    """The delivery a call's keys or an e-mail's answer link answer (the message's
+    own), while its resident is still with us: once they have deleted their details,
+    their deliveries are the force's statistics, and nothing is recorded against them."""
     row = db.session.execute(
-        text(_ANSWERED + " WHERE d.id = :id"),
+        text(_ANSWERED + " WHERE d.id = :id AND d.resident_id IS NOT NULL"),
         {"id": delivery_id},
     ).first()
     return Answered(*row) if row else None
