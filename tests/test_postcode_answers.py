@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Resident, ResidentLocation
+from app.models import Postcode, Resident, ResidentLocation
 from app.services.postcode_check import PostcodeRefused, check_postcode
 from app.services.resident_import import import_residents
 from tests.factories import csrf_token, postcode_place
@@ -266,3 +266,29 @@ def test_a_bulk_lookup_with_no_postcode_in_it_answers_each_query(client, app_ctx
     assert nonsense["result"] is None and nonsense["reason"] == "invalid"
     assert unknown["result"] is None and unknown["reason"] == "unknown"
     assert client.post("/api/postcodes", json={"postcodes": []}).json == {"results": []}
+
+
+# --- a part of the country the data does not hold ------------------------------------
+
+
+def test_a_real_postcode_in_an_area_not_held_is_told_so_not_to_check_the_typing(client, app_ctx):
+    """Found by an outside probe: SW1A 1AA (real, but only the forces' own areas are
+    loaded) was told to check its typing."""
+    held = db.session.scalar(select(func.left(Postcode.postcode, 2)).limit(1))
+    assert held, "the tests' postcode data holds some postcodes"
+    with pytest.raises(PostcodeRefused) as far:
+        check_postcode("sw1a 1aa")
+    message = str(far.value)
+    assert far.value.reason == "unknown"
+    assert "only holds postcodes in and around the areas of the police forces" in message
+    assert "typed correctly" not in message
+    submitted = register(client, "SW1A 1AA")
+    assert submitted.status_code == 400 and message in html.unescape(submitted.text)
+    assert client.get("/api/postcodes/SW1A1AA").json == {"error": message, "reason": "unknown"}
+    assert residents() == 0
+    # "S" is an area of its own (Sheffield): SW's absence says nothing of it, and the
+    # reverse; an area whose postcodes are held keeps "check it is typed correctly".
+    with pytest.raises(PostcodeRefused, match="only holds postcodes"):
+        check_postcode("S1 2HE")
+    with pytest.raises(PostcodeRefused, match="typed correctly"):
+        check_postcode("BS99 9ZZ")

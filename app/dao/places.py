@@ -20,6 +20,19 @@ def find_postcodes(keys: list[str]) -> dict[str, Postcode]:
     return {p.postcode: p for p in rows}
 
 
+def holds_postcode_area(area: str) -> bool:
+    """Whether the postcode data holds any postcode of this area ("BS", "S"). Keys are
+    letters and digits, and an area's keys run from its letters and "0" to its letters
+    and "9ZZZZZ" in any collation's order, so the primary key's index answers it."""
+    return db.session.scalar(
+        select(
+            select(Postcode.postcode)
+            .where(Postcode.postcode.between(area + "0", area + "9ZZZZZ"))
+            .exists()
+        )
+    )
+
+
 def find_force(code: str) -> Place | None:
     """The newest boundary release of the force with this ONS code."""
     return db.session.scalars(

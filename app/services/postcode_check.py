@@ -189,6 +189,19 @@ def _check_found(
     force of the installation); or the refusal."""
     shown = postcodes.display(key)
     if postcode is None:
+        if not places_dao.holds_postcode_area(postcodes.area(key)):
+            # Not a postcode we lack, but a part of the country we do not hold (only
+            # the forces' areas and around them are loaded): say so, not "check it".
+            raise PostcodeRefused(
+                gettext(
+                    "We can't find %(shown)s. This service only holds postcodes in and "
+                    "around the areas of the police forces that use it. If you live "
+                    "elsewhere, ask your local police force about its alerts. If "
+                    "%(shown)s is mistyped, correct it.",
+                    shown=shown,
+                ),
+                reason="unknown",
+            )
         raise PostcodeRefused(
             gettext(
                 "We can't find %(shown)s. Check it is typed correctly. If it is a new "
