@@ -790,7 +790,10 @@ def test_a_sign_up_sent_twice_is_one_resident_with_one_code(app, client, app_ctx
     assert answer.status_code == 302
     assert db.session.scalar(select(func.count()).select_from(Resident)) == 2
     told = [m for m in notices_sent(run_worker) if m.recipient == "+447700900124"]
-    assert "It already gets them" in told[-1].body
+    # Kim has not confirmed: the number gets nothing yet, and is told that, not "It
+    # already gets them".
+    assert "It is waiting to be confirmed with the code we sent" in told[-1].body
+    assert "already gets them" not in told[-1].body and not re.search(r"\d{6}", told[-1].body)
     token = page_token(client, "/register/confirm")
     confirmed = client.post(
         "/register/confirm",
@@ -799,6 +802,55 @@ def test_a_sign_up_sent_twice_is_one_resident_with_one_code(app, client, app_ctx
     ).text
     assert "Text message confirmed" in confirmed
     assert "07700 900124" not in stranger.get("/my-alerts", follow_redirects=True).text
+
+
+def test_a_sign_up_never_confirmed_whose_code_expired_gives_its_number_to_a_new_one(
+    app, client, run_worker
+):
+    """Found by an outside probe: someone who lost the page with their code and signed
+    up again was told their number "already gets them", and could never finish. Once
+    the first sign-up's code has expired it can prove nothing: the new sign-up takes the
+    number and gets a real code. A sign-up left with no way to reach it is removed."""
+    assert register(client).status_code == 302  # Sam: 07700 900123 and an e-mail
+    kim = app.test_client()
+    assert register(kim, channels=["sms"], sms_phone="07700 900124").status_code == 302
+    notices_sent(run_worker)
+    db.session.execute(
+        text("UPDATE resident_channels SET verify_expires_at = now() - interval '1 minute'")
+    )
+    db.session.commit()
+
+    again = app.test_client()  # the pages are lost: a new browser, both numbers
+    both = {"channels": ["sms", "voice"], "voice_phone": "07700 900124"}
+    assert register(again, **both).status_code == 302
+    told = {m.recipient: m for m in notices_sent(run_worker)[-2:]}
+    assert set(told) == {"+447700900123", "+447700900124"}
+    assert not any("already gets them" in m.body for m in told.values())
+    token = page_token(again, "/register/confirm")
+    confirmed = again.post(
+        "/register/confirm",
+        data={"csrf_token": token, "channel": "sms", "code": code_in(told["+447700900123"])},
+        follow_redirects=True,
+    )
+    assert "Text message confirmed" in confirmed.text
+    db.session.rollback()
+    holders = db.session.scalars(
+        select(ResidentChannel.resident_id).where(
+            ResidentChannel.address.in_(["+447700900123", "+447700900124"])
+        )
+    ).all()
+    assert len(holders) == 2 and len(set(holders)) == 1
+    # Sam's sign-up, its e-mail link still good, keeps the e-mail; Kim's, left with
+    # nothing, is gone, and the weekly figures count it as expired.
+    left = db.session.scalars(select(Resident).where(Resident.id != holders[0])).all()
+    assert [[c.channel for c in r.channels] for r in left] == [["email"]]
+    events = "SELECT count(*) FROM resident_events WHERE kind = 'expired'"
+    assert db.session.scalar(text(events)) == 1
+    audited = "SELECT count(*) FROM audit_events WHERE action = 'resident.unconfirmed_released'"
+    assert db.session.scalar(text(audited)) == 2
+    # Kim's lost page, opened again, answers clearly rather than with an error.
+    lost = kim.get("/register/confirm", follow_redirects=True)
+    assert lost.status_code == 200 and "Your page has closed" in lost.text
 
 
 def test_two_residents_adding_one_number_at_once_get_one_code_between_them(
@@ -838,7 +890,9 @@ def test_two_residents_adding_one_number_at_once_get_one_code_between_them(
         held.close()
     told = [m for m in notices_sent(run_worker) if m.recipient == "+447700900555"]
     assert len(told) == 2
-    assert sum("already gets them" in m.body for m in told) == 1
+    # The other is told the number waits for its code: nobody has confirmed it yet.
+    assert sum("It is waiting to be confirmed" in m.body for m in told) == 1
+    assert not any("already gets them" in m.body for m in told)
     # Both wait for a code, but only one of them can have been sent it.
     waiting = db.session.scalars(
         select(ResidentChannel.resident_id).where(ResidentChannel.address == "+447700900555")

@@ -58,6 +58,7 @@ ACTION_LABELS = {
     "resident.sms_started": "Resident sent START",
     "resident.sms_stopped": "Resident sent STOP",
     "resident.sms_stopped_at_provider": "Texts stopped: the number opted out with Twilio",
+    "resident.unconfirmed_released": "Unconfirmed sign-up gave its number or address to a new one",
     "resident.unsubscribed": "Resident unsubscribed",
     "residents.import_uploaded": "Import file uploaded",
     "residents.imported": "Residents imported",

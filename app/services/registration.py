@@ -25,6 +25,7 @@ from app.services.verification import (
     address_taken,
     allow_per_hour,
     lock_address,
+    release_unconfirmed,
     send_proof,
     tell_owners_of,
 )
@@ -327,6 +328,8 @@ def register_resident(
         # code is the first one's.
         db.session.commit()
         return repeated, checked
+    for address in addresses.values():
+        release_unconfirmed(address)
     taken = {c: a for c, a in addresses.items() if address_taken(a)}
     if taken and len(taken) == len(addresses):
         # Answered exactly like a new sign-up, so the form cannot be used to find out

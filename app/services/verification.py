@@ -25,6 +25,7 @@ from app.models import Resident, ResidentChannel
 from app.services.contacts import normalise_email, normalise_phone
 from app.services.notices import create_notice, queue_notices, send_notices
 from app.services.text import whole_number
+from app.services.timeline import record_leaving
 from app.services.tokens import SealedSerializer
 from app.services.transaction import transaction
 
@@ -103,6 +104,58 @@ def address_taken(address: str, *, other_than: int | None = None) -> bool:
     return db.session.scalar(query.limit(1)) is not None
 
 
+def release_unconfirmed(address: str, *, other_than: int | None = None) -> int:
+    """Free a number or address from sign-ups never confirmed whose proof for it can no
+    longer be used (its code expired; its e-mail link, EMAIL_LINK_DAYS after the
+    sign-up), before it is signed up or added again (under lock_address). Such a
+    sign-up proved nothing and can prove nothing now: it is often the same person, who
+    lost the page with the code, and was told "it already gets them" of a number that
+    gets nothing. One still able to confirm keeps it (the owner is told, tell_owners_of).
+    The sign-up loses the number or address; one left with none is removed, as an
+    unconfirmed sign-up is when it expires. Returns how many sign-ups were removed."""
+    holders = db.session.scalars(
+        select(Resident)
+        .join(ResidentChannel)
+        .where(
+            func.lower(ResidentChannel.address) == address.lower(),
+            Resident.confirmed_at.is_(None),
+            Resident.id != (other_than if other_than is not None else -1),
+        )
+        .with_for_update(of=Resident)
+    ).unique()
+    removed = 0
+    for holder in holders:
+        db.session.refresh(holder)  # as it is now that it is locked
+        kept = [
+            c for c in holder.channels if c.address.lower() != address.lower() or _proof_usable(c)
+        ]
+        if holder.confirmed_at is not None or len(kept) == len(holder.channels):
+            continue
+        if kept:
+            holder.channels = kept
+        else:
+            record_leaving([holder.id], expired=True)
+            db.session.delete(holder)
+            removed += 1
+        create_audit_event(
+            "resident.unconfirmed_released",
+            actor_id=None,
+            subject_type="resident",
+            subject_id=str(holder.reference),
+            details={"removed": not kept},
+        )
+    db.session.flush()
+    return removed
+
+
+def _proof_usable(channel: ResidentChannel) -> bool:
+    """Whether the code or link last sent to confirm this channel still works."""
+    now = datetime.now(UTC)
+    if channel.channel == "email":
+        return channel.created_at > now - timedelta(days=EMAIL_LINK_DAYS)
+    return channel.verify_expires_at is not None and channel.verify_expires_at > now
+
+
 def _spend_allowance(resident: Resident, channel: ResidentChannel) -> bool:
     """Count one proof sent. However they are asked for: at most
     CODES_PER_NUMBER_PER_HOUR to one number or address, and SENDS_PER_RESIDENT_PER_HOUR
@@ -126,6 +179,7 @@ def send_proof(resident: Resident, channel: ResidentChannel) -> int | None:
     guess), and a notice to the owner instead. Nothing on the page tells the two apart.
     Returns the notice's id, or None when the hour's allowance is spent."""
     lock_address(channel.proving_address)
+    release_unconfirmed(channel.proving_address, other_than=resident.id)
     if not address_taken(channel.proving_address, other_than=resident.id):
         return start_verification(resident, channel)
     if not _spend_allowance(resident, channel):
@@ -153,7 +207,11 @@ def tell_owners_of(taken: dict[str, str], *, counted: bool = False) -> list[int]
         ):
             continue
         with in_language(_owner_language(address)):
-            if channel == "voice":
+            if not _confirmed_anywhere(address):
+                # Only an unconfirmed sign-up holds it, still able to confirm (else
+                # release_unconfirmed freed it): it gets nothing yet, so say that.
+                body = _waiting_text(channel)
+            elif channel == "voice":
                 body = gettext(
                     "Someone asked for %(police)s alerts on this number, which already gets "
                     "them. To change or stop them, call 101.",
@@ -187,6 +245,39 @@ def tell_owners_of(taken: dict[str, str], *, counted: bool = False) -> list[int]
         db.session.flush()
         ids.append(notice.id)
     return ids
+
+
+def _confirmed_anywhere(address: str) -> bool:
+    """Whether a resident has confirmed this number or address (and so gets alerts on
+    it, or stopped them)."""
+    return (
+        db.session.scalar(
+            select(ResidentChannel.resident_id)
+            .where(
+                func.lower(ResidentChannel.address) == address.lower(),
+                ResidentChannel.verified_at.is_not(None),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def _waiting_text(channel: str) -> str:
+    if channel == "email":
+        return gettext(
+            "Someone asked for %(police)s alerts on this e-mail address again. It is "
+            "waiting to be confirmed: open the link in the e-mail we sent when it was "
+            "signed up. If it was not you, you can ignore this.",
+            police=police(),
+        )
+    return gettext(
+        "Someone asked for %(police)s alerts on this number again. It is waiting to be "
+        "confirmed with the code we sent in the last %(minutes)s minutes. If it was not "
+        "you, you can ignore this.",
+        police=police(),
+        minutes=CODE_MINUTES,
+    )
 
 
 def _owner_language(address: str) -> str:
