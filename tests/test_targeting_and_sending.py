@@ -375,6 +375,16 @@ def test_the_same_alert_sent_again_moments_later_is_the_first_one(
     assert again.json["alert_id"] == first.json["alert_id"]
     assert (again.json["deliveries"], again.json["url"]) == (0, first.json["url"])
     assert "It was not sent again" in officer_client.get(again.json["url"]).text
+    # Found by an outside probe: the same channels in another order, or one twice, were
+    # another alert, and residents got it twice.
+    for channels in (["sms", "email"], ["email", "sms"], ["email", "sms", "sms"]):
+        answer = officer_client.post("/officers/alerts", json=body | {"channels": channels})
+        assert answer.json["repeated"] is (channels != ["sms", "email"]), channels
+    db.session.execute(
+        text("DELETE FROM deliveries WHERE alert_id <> :id"), {"id": first.json["alert_id"]}
+    )
+    db.session.execute(text("DELETE FROM alerts WHERE id <> :id"), {"id": first.json["alert_id"]})
+    db.session.commit()
 
     def alerts_and_deliveries() -> tuple[int, int]:
         return db.session.execute(

@@ -88,8 +88,15 @@ def submit_alert(
 
 def _repeat_key(officer: Officer, draft: AlertDraft) -> str:
     """What the officer is sending, as a key: everything in the draft but the count
-    they were shown (a retry may carry a newer one)."""
+    they were shown (a retry may carry a newer one). Lists whose order and repeats mean
+    nothing (channels, groups, the shapes that make the area) are keyed as sets, so
+    that ["sms", "email"] and ["email", "sms", "sms"] are the same alert, sent once.
+    The answers' order is kept: it numbers them."""
     sent = {k: v for k, v in dataclasses.asdict(draft).items() if k != "expected_residents"}
+    for name in ("channels", "groups", "shapes"):
+        items = sent.get(name) or []
+        as_text = {json.dumps(item, sort_keys=True, default=str) for item in items}
+        sent[name] = sorted(as_text)
     words = json.dumps([officer.id, sent], sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(words.encode("utf-8", "surrogatepass")).hexdigest()
 
