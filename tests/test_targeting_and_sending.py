@@ -172,6 +172,36 @@ def test_viewing_the_outbox_is_audited(officer_client, residents):
     assert db.session.scalar(select(func.count()).where(AuditEvent.action == "outbox.viewed")) == 1
 
 
+def test_in_production_the_outbox_hides_the_links_that_act_for_a_resident(
+    app, officer_client, make_resident, run_worker, exact_counts, monkeypatch
+):
+    """Found by an outside probe: every officer could open the outbox's unsubscribe and
+    answer links, and so stop a resident's alerts or answer for them."""
+    make_resident(postcode="BS1 6AD", sms=None, email="outbox@example.invalid")
+    sent = officer_client.post(
+        "/officers/alerts",
+        json={
+            "shapes": [circle()],
+            "title": "Seen this van?",
+            "body": "A white van.",
+            "question": "Seen it?",
+            "answer_options": ["Yes", "No"],
+        },
+    )
+    assert sent.status_code == 201, sent.json
+    run_worker()
+    body = db.session.scalars(select(OutboxMessage.body)).one()
+    tokens = re.findall(r"/(?:unsubscribe|answer)/([^\s/]+)", body)
+    assert len(tokens) == 2
+    demo = officer_client.get("/officers/outbox").text
+    assert all(token in demo for token in tokens)  # the demo's made-up residents
+    monkeypatch.setitem(app.config, "ENV_NAME", "production")
+    page = officer_client.get("/officers/outbox").text
+    assert not any(token in page for token in tokens)
+    assert "/unsubscribe/[hidden]" in page and "/answer/[hidden]" in page
+    assert "A white van." in page
+
+
 def test_an_alert_that_reaches_nobody_is_refused(officer_client, residents):
     far = circle(center=[-2.95, 51.2], radius_m=200)  # open country near Wedmore
     response = officer_client.post(

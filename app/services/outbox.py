@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 from flask import current_app
 from sqlalchemy import func, select
 
@@ -10,6 +13,30 @@ from app.extensions import db
 from app.models import Officer, OutboxMessage
 
 PAGE_SIZE = 200
+
+# A link's path segment that is a token (an unsubscribe, answer or sign-in link's):
+# long runs of a token's letters. It acts for the resident it was sent to.
+_TOKEN_IN_LINK = re.compile(r"(https?://[^\s/]+(?:/[^\s/]+)*?/)([A-Za-z0-9_.=~-]{20,})")
+
+
+@dataclass(frozen=True)
+class ShownMessage:
+    """An outbox message as the page shows it."""
+
+    id: int
+    channel: str
+    recipient: str
+    subject: str | None
+    body: str
+    alert_id: int | None
+    created_at: object
+
+
+def hide_links(body: str) -> str:
+    """The body with every link's token hidden: a link in a resident's message acts for
+    that resident (stops their alerts, answers for them), so staff reading the outbox
+    see where it leads, not the link itself."""
+    return _TOKEN_IN_LINK.sub(lambda found: found.group(1) + "[hidden]", body)
 
 
 def view_outbox(officer: Officer, *, alert_id: int | None = None):
@@ -24,7 +51,21 @@ def view_outbox(officer: Officer, *, alert_id: int | None = None):
     if alert_id:
         query = query.where(OutboxMessage.alert_id == alert_id)
         count_query = count_query.where(OutboxMessage.alert_id == alert_id)
-    messages = db.session.scalars(query).all()
+    production = current_app.config["ENV_NAME"] == "production"
+    messages = [
+        ShownMessage(
+            id=m.id,
+            channel=m.channel,
+            recipient=m.recipient,
+            subject=m.subject,
+            # Outside production the demo's residents are made up and have no other way
+            # to follow their links; in production the links are real residents'.
+            body=hide_links(m.body) if production else m.body,
+            alert_id=m.alert_id,
+            created_at=m.created_at,
+        )
+        for m in db.session.scalars(query)
+    ]
     total = db.session.scalar(count_query)
     create_audit_event(
         "outbox.viewed",
