@@ -100,6 +100,14 @@ def police(language: str | None = None) -> str:
         return gettext("%(force)s Police", force=force_name(language))
 
 
+def police_of(force) -> str:
+    """A given force's "… Police" in the page's language (police() is the current
+    force's)."""
+    from app.services.forces import display_name
+
+    return gettext("%(force)s Police", force=display_name(force, current()))
+
+
 # Dates and times, UK time, in the page's language.
 DATE_FORMATS = {
     "date": "d MMMM y",

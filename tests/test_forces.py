@@ -841,3 +841,23 @@ def test_reassigning_gives_up_clearly_when_residents_never_pause(
     # Once they pause, it goes.
     answer = runner.invoke(args=["forces", "reassign"])
     assert answer.exit_code == 0 and "0 residents' places" in answer.output
+
+
+def test_an_unsubscribe_page_names_the_forces_whose_e_mails_it_stops(
+    client, make_resident, second_force
+):
+    """Found by an outside probe: the link in a Wiltshire alert's e-mail said it stopped
+    "Avon and Somerset Police" alerts. It stops e-mails from every force the resident
+    hears from, so it names them, and a one-force resident's page is that force's."""
+    from app.services.dispatch import unsubscribe_token
+
+    wilts = make_resident(postcode=TROWBRIDGE, sms=None, email="w@example.invalid")
+    border = make_resident(postcode=BATH, also=(TROWBRIDGE,), sms=None, email="b@example.invalid")
+    page = client.get(f"/unsubscribe/{unsubscribe_token(wilts.id, 'email', 'w@example.invalid')}")
+    assert "You will no longer get Wiltshire Police alerts by e-mail" in page.text
+    assert "Avon and Somerset" not in page.text
+    link = f"/unsubscribe/{unsubscribe_token(border.id, 'email', 'b@example.invalid')}"
+    both = "Avon and Somerset Police and Wiltshire Police"
+    assert f"You will no longer get {both} alerts by e-mail" in client.get(link).text
+    done = client.post(link)
+    assert done.status_code == 200 and f"We won't e-mail you {both} alerts any more" in done.text

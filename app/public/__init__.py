@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from babel.lists import format_list
 from flask import (
     Blueprint,
     Response,
@@ -15,12 +16,13 @@ from flask import (
 )
 
 from app.extensions import csrf
+from app.i18n import current, police_of
 from app.i18n import gettext as _
 from app.models import CATEGORIES
 from app.residents import remember, remember_unregistered
 from app.services import forces, public_alerts, public_feeds, replies
 from app.services.dispatch import read_answer_token, read_unsubscribe_token
-from app.services.optout import link_is_current, unsubscribe_channel
+from app.services.optout import forces_heard_by, link_is_current, unsubscribe_channel
 from app.services.postcode_check import PostcodeRefused, check_postcode
 from app.services.recordings import find_recording_by_token
 from app.services.registration import (
@@ -171,10 +173,19 @@ def unsubscribe(token: str):  # in the URL is the proof
             "them, or “Change or stop your alerts” on our start page."
         )
         return render_template("error.html", title=title, status=410), 410
+    # The page is the resident's forces', and names them: an unsubscribe stops e-mails
+    # from every force they hear from, not only the installation's first.
+    heard = forces_heard_by(found[0])
+    if len(heard) == 1:
+        forces.show_public(heard[0])
+    who = format_list(
+        [police_of(force) for force in heard] or [police_of(forces.current_force())],
+        locale=current(),
+    )
     if request.method == "POST":
         unsubscribe_channel(*found)
-        return render_template("public/unsubscribed.html")
-    return render_template("public/unsubscribe.html", token=token)
+        return render_template("public/unsubscribed.html", who=who)
+    return render_template("public/unsubscribe.html", token=token, who=who)
 
 
 @bp.route("/answer/<token>", methods=["GET", "POST"])
