@@ -861,3 +861,24 @@ def test_an_unsubscribe_page_names_the_forces_whose_e_mails_it_stops(
     assert f"You will no longer get {both} alerts by e-mail" in client.get(link).text
     done = client.post(link)
     assert done.status_code == 200 and f"We won't e-mail you {both} alerts any more" in done.text
+
+
+def test_an_answer_page_is_the_page_of_the_alerts_force(
+    client, make_officer, make_resident, second_force, run_worker
+):
+    from app.services.dispatch import answer_token
+
+    make_resident(postcode=TROWBRIDGE, sms=None, email="w@example.invalid")
+    theirs = make_officer(role="officer", email="q@wilts.example", force_id=second_force.id)
+    draft = AlertDraft(
+        shapes=[{"kind": "circle", "center": [-2.2094, 51.3148], "radius_m": 3000}],
+        title="Seen this van?",
+        body="A white van.",
+        question="Seen it?",
+        answer_options=["Yes", "No"],
+    )
+    submit_alert(theirs, draft=draft)
+    run_worker()
+    delivery_id = db.session.scalar(text("SELECT id FROM deliveries"))
+    page = client.get(f"/answer/{answer_token(delivery_id)}").text
+    assert "Wiltshire Police" in page and "Avon and Somerset" not in page

@@ -197,6 +197,7 @@ def answer(token: str):  # the token in the URL is the proof of which message it
     if asked is None:
         title = _("That link has expired or is not valid. There is nothing to answer.")
         return render_template("error.html", title=title, status=404), 404
+    forces.show_public(forces.force_by_id(asked["force_id"]))  # the alert's force's page
     error = None
     if request.method == "POST":
         try:

@@ -176,6 +176,7 @@ def question_for(delivery_id: int) -> dict | None:
         "options": list(enumerate(alert.answer_options or [], start=1)),
         "confirm": alert.confirm_receipt,
         "closed": answered.closed,
+        "force_id": alert.force_id,  # whose page it is
     }
 
 
