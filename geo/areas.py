@@ -80,6 +80,9 @@ def area_from_shapes(
     for number, shape in enumerate(shapes, start=1):
         if not isinstance(shape, Mapping):
             raise AreaError(f"Shape {number} is not a shape.")
+        if shape.get("exclude") not in (None, True, False):
+            # "true" or 1 taken as false would send to the area the officer cut out.
+            raise AreaError(f"Shape {number}: exclude must be true or false.")
         geometry = shape_to_bng(shape, number=number, place_boundary=place_boundary, notes=notes)
         (excluded if shape.get("exclude") is True else included).append(geometry)
         if shape.get("kind") != "place":  # places are ours; what is drawn may be anything
@@ -262,6 +265,31 @@ def _rings(rings: Any, number: int) -> tuple[list[list[tuple[float, float]]], bo
     return points, bool(opened)
 
 
+# What GEOS says of an outline it cannot use, in words an officer can act on.
+_INVALID_OUTLINES = {
+    "Self-intersection": "crosses over itself. Redraw it so that its edges do not cross",
+    "Hole lies outside shell": "has a hole cut outside its outline. Redraw it",
+    "Nested holes": "has a hole inside another hole. Redraw it",
+    "Interior is disconnected": "has holes that cut it in pieces. Redraw it",
+    "Nested shells": "has an outline inside another. Redraw it",
+    "Duplicate Rings": "has the same outline twice. Redraw it",
+    "Too few points": "needs at least three distinct corners. Redraw it",
+}
+# Smaller than a garden shed, or nowhere a metre wide: nobody lives in it.
+MIN_SHAPE_M2 = 10.0
+MIN_WIDTH_M = 1.0
+
+
+def _too_thin(polygon: Polygon) -> bool:
+    """Nowhere as wide as MIN_WIDTH_M (corners nearly in a line).
+
+    >>> from shapely import box
+    >>> _too_thin(box(0, 0, 1000, 0.5)), _too_thin(box(0, 0, 1000, 2))
+    (True, False)
+    """
+    return polygon.buffer(-MIN_WIDTH_M / 2).is_empty
+
+
 def _polygon(rings: Any, number: int, notes: list[str] | None = None) -> Polygon:
     points, closed_by_us = _rings(rings, number)
     if closed_by_us and notes is not None:
@@ -274,13 +302,15 @@ def _polygon(rings: Any, number: int, notes: list[str] | None = None) -> Polygon
         raise AreaError(f"Shape {number} is not a usable outline. Redraw it.") from None
     if not polygon.is_valid:
         reason = explain_validity(polygon)
-        if "Self-intersection" in reason:
-            raise AreaError(
-                f"Shape {number} crosses over itself. Redraw it so that its edges do not cross."
-            )
-        raise AreaError(f"Shape {number} is not a usable outline ({reason}). Redraw it.")
-    if polygon.area < 1.0:
-        raise AreaError(f"Shape {number} has no area. Redraw it.")
+        for words, meaning in _INVALID_OUTLINES.items():
+            if words in reason:
+                raise AreaError(f"Shape {number} {meaning}.")
+        raise AreaError(f"Shape {number} is not a usable outline. Redraw it.")
+    if polygon.area < MIN_SHAPE_M2 or _too_thin(polygon):
+        # Its corners in a line (or nearly): a sliver no home can be in.
+        raise AreaError(
+            f"Shape {number} has almost no area: its corners are nearly in a line. Redraw it."
+        )
     return polygon
 
 

@@ -78,3 +78,66 @@ def test_shapes_too_intricate_to_count_quickly_are_refused_by_the_preview_and_th
         response = officer_client.post(path, json={"shapes": lattice, "body": "B"} | extra)
         assert response.status_code == 400, path
         assert "cross each other too many times" in response.json["errors"]["area"]
+
+
+# Found by an outside probe: each of these was taken, or answered in GEOS's words.
+HOLE_OUTSIDE = [[-2.70, 51.30], [-2.69, 51.30], [-2.69, 51.31], [-2.70, 51.30]]
+IN_A_LINE = [[-2.60, 51.45], [-2.59, 51.45], [-2.58, 51.45], [-2.60, 51.45]]
+
+
+@pytest.mark.parametrize(
+    ("shapes", "said"),
+    [
+        (
+            [{"kind": "polygon", "coordinates": [SQUARE, HOLE_OUTSIDE]}],
+            "Shape 1 has a hole cut outside its outline. Redraw it.",
+        ),
+        (
+            [{"kind": "polygon", "coordinates": [IN_A_LINE]}],
+            "Shape 1 has almost no area: its corners are nearly in a line. Redraw it.",
+        ),
+        (
+            [
+                {"kind": "polygon", "coordinates": [SQUARE]},
+                {"kind": "circle", "center": [-2.59, 51.45], "radius_m": 100, "exclude": "true"},
+            ],
+            "Shape 2: exclude must be true or false.",
+        ),
+    ],
+)
+def test_outlines_nobody_could_mean_are_refused_in_words_an_officer_can_act_on(
+    officer_client, shapes, said
+):
+    for url in ("/officers/preview", "/officers/alerts"):
+        answer = officer_client.post(url, json={"shapes": shapes, "title": "T", "body": "B"})
+        assert answer.status_code == 400
+        assert said in str(answer.json), url
+        assert "shell" not in str(answer.json)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("audience", "everyone", "audience must be area"),
+        ("confirm_receipt", "true", "confirm_receipt must be true or false"),
+    ],
+)
+def test_an_alerts_options_of_the_wrong_kind_are_refused_not_guessed(
+    officer_client, field, value, said
+):
+    body = {"shapes": [{"kind": "polygon", "coordinates": [SQUARE]}], "title": "T", "body": "B"}
+    answer = officer_client.post("/officers/alerts", json=body | {field: value})
+    assert answer.status_code == 400 and said in answer.json["errors"][field]
+
+
+def test_a_space_of_no_width_is_taken_out_of_a_title_not_kept_for_a_look_alike(
+    officer_client,
+):
+    from app.extensions import db
+    from app.models import Alert
+
+    body = {"shapes": [{"kind": "polygon", "coordinates": [SQUARE]}], "body": "Sheds\u2060 hit."}
+    answer = officer_client.post("/officers/alerts", json=body | {"title": "Bur\u200bglary\ufeff"})
+    assert answer.status_code == 201, answer.json
+    alert = db.session.get(Alert, answer.json["alert_id"])
+    assert (alert.title, alert.body) == ("Burglary", "Sheds hit.")

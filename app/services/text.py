@@ -36,6 +36,12 @@ _BIDI_OVERRIDES = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 _CONTROL = re.compile(f"[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f{_BIDI_OVERRIDES}]")
 
 
+# Zero-width space, word joiner, zero-width no-break space (a stray byte-order mark),
+# Mongolian vowel separator: removed, not refused, as nobody can see them to remove them.
+# (Zero-width joiners, which emoji and some scripts need, are kept.)
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u2060\ufeff\u180e"))
+
+
 def clean_text(value: object, *, max_length: int | None = None, multiline: bool = False) -> str:
     """The text without control characters, trimmed; newlines kept only if multiline.
 
@@ -113,6 +119,11 @@ def checked_text(
     The title has an invisible character (U+202E RIGHT-TO-LEFT OVERRIDE)
     """
     text = "" if value is None else str(value)
+    # Spaces of no width carry nothing a reader sees; kept, they make look-alikes
+    # ("Bur\u200bglary") and turn a text into Unicode, which halves what a segment holds.
+    # (Text of nothing else is refused below as "only invisible characters".)
+    if (seen := text.translate(_ZERO_WIDTH)).strip():
+        text = seen
     if multiline:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     allowed = {"\n", "\t"} if multiline else set()

@@ -94,6 +94,12 @@ def draft_from_json(data: dict[str, Any]) -> AlertDraft:
         else:
             if send_at.tzinfo is None:
                 errors["send_at"] = "Give the time to send with its time zone."
+    audience = text("audience", "area")
+    if audience not in ("area", "parent"):
+        errors["audience"] = "audience must be area (the shapes) or parent (the first alert's)."
+    confirm_receipt = data.get("confirm_receipt")
+    if confirm_receipt is not None and not isinstance(confirm_receipt, bool):
+        errors["confirm_receipt"] = "confirm_receipt must be true or false."
     shapes = data.get("shapes")
     draft = AlertDraft(
         shapes=shapes if isinstance(shapes, list) else [],
@@ -106,13 +112,13 @@ def draft_from_json(data: dict[str, Any]) -> AlertDraft:
         groups=strings("groups"),
         channels=strings("channels"),
         parent_id=whole_number("parent_id"),
-        audience=text("audience", "area"),
+        audience=audience,
         send_at=send_at,
         expected_residents=whole_number("expected_residents"),
         recording_id=whole_number("recording_id"),
         question=text("question") or None,
         answer_options=[o for o in strings("answer_options") if o.strip()] or None,
-        confirm_receipt=data.get("confirm_receipt") is True,
+        confirm_receipt=confirm_receipt is True,
     )
     if errors:
         raise AlertInvalid(errors)
