@@ -9,6 +9,7 @@ is a 400, and no page that may hold personal data is kept in a cache.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from urllib.parse import urlsplit
 
@@ -81,11 +82,17 @@ class GuardedJSONProvider(DefaultJSONProvider):
         return value
 
 
+# The map page's JSON-only addresses that take an id: one that is no id ("-1", "x")
+# matches no route, and its 404 must still be JSON.
+_JSON_PATHS = re.compile(r"/officers/(?:places/[^/]*|alerts/[^/]*/progress)")
+
+
 def wants_json() -> bool:
     return (
         request.is_json
         or request.accept_mimetypes.best == "application/json"
         or request.path.startswith("/api/")
+        or _JSON_PATHS.fullmatch(request.path) is not None
     )
 
 

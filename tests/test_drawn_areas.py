@@ -141,3 +141,12 @@ def test_a_space_of_no_width_is_taken_out_of_a_title_not_kept_for_a_look_alike(
     assert answer.status_code == 201, answer.json
     alert = db.session.get(Alert, answer.json["alert_id"])
     assert (alert.title, alert.body) == ("Burglary", "Sheds hit.")
+
+
+def test_the_map_pages_addresses_that_take_an_id_answer_json_for_one_that_is_none(
+    officer_client,
+):
+    for path in ("/officers/places/-1", "/officers/places/x", "/officers/alerts/-1/progress"):
+        answer = officer_client.get(path)
+        assert answer.status_code == 404 and answer.is_json, path
+        assert answer.json["error"]
