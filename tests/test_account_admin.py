@@ -201,6 +201,11 @@ def test_an_invitation_by_email_and_an_account_for_single_sign_on_only(
     )
     assert nul.status_code == 400
     assert "The name has a null character (NUL) in it" in nul.text
+    # A way of signing in the form never offers is refused, not taken as a password.
+    weird = {"name": "W", "email": "weird@police.example", "role": "analyst", "sign_in": "weird"}
+    refused = post(admin_client, "/admin/officers/invite", weird)
+    assert refused.status_code == 400 and "Choose how they sign in" in refused.text
+    assert db.session.scalar(select(Officer).where(Officer.email == weird["email"])) is None
     sso = post(
         admin_client,
         "/admin/officers/invite",

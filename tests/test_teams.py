@@ -338,8 +338,8 @@ def test_an_admin_makes_a_team_and_every_change_is_audited(app, people):
     admin.post(f"{base}/supervisors", data={"officers": [sue.id], "csrf_token": token})
     bad = admin.post(f"{base}/supervisors", data={"officers": [officer.id], "csrf_token": token})
     assert (
-        "Only staff with the role supervisor or admin can be supervisors"
-        in admin.get(bad.headers["Location"]).text
+        "Only supervisors or admins of this force can be supervisors, and someone "
+        "chosen is not" in admin.get(bad.headers["Location"]).text
     )
     admin.post(f"{base}/areas", data={"place": ward_id("Central"), "csrf_token": token})
     admin.post(f"{base}/areas", data={"place": "999999", "csrf_token": token})

@@ -82,6 +82,8 @@ def invite():
     if request.method == "POST":
         form = {key: request.form.get(key, default)[:300] for key, default in form.items()}
         try:
+            if form["sign_in"] not in ("password", "sso"):
+                raise ValueError("Choose how they sign in: with a password or single sign-on.")
             account = invite_officer(
                 current_user,
                 email=form["email"],

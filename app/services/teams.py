@@ -327,6 +327,12 @@ def rename_team(admin: Officer, team_id: int, name: str) -> Team:
     return team
 
 
+def _either(roles: tuple[str, ...]) -> str:
+    """("officer", "supervisor", "admin") -> "officers, supervisors or admins"."""
+    names = [f"{role}s" for role in roles]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
 def _officer_ids(values: list[str], roles: tuple[str, ...], what: str) -> set[int]:
     ids = set()
     for value in values:
@@ -337,8 +343,8 @@ def _officer_ids(values: list[str], roles: tuple[str, ...], what: str) -> set[in
     staff = {o.id: o for o in teams_dao.find_staff(roles)}
     if ids - set(staff):
         raise TeamRefused(
-            f"Only staff with the role {' or '.join(roles)} can be {what}. "
-            "Reload the page and try again."
+            f"Only {_either(roles)} of this force can be {what}, and someone chosen "
+            "is not. Reload the page and try again."
         )
     return ids
 
