@@ -502,6 +502,16 @@ def test_an_import_reports_every_rejected_row_and_writes_all_the_rest_at_once(
 def test_an_unreadable_file_is_refused_whole(app_ctx):
     with pytest.raises(ImportRefused, match="no “postcode” column"):
         import_residents("name,phone\nA,1\n", filename="x.csv", dry_run=True)
+    # Found by an outside probe: a header with no rows was "checked" and offered for
+    # import, and of two postcode columns the last was used.
+    with pytest.raises(ImportRefused, match="a header row but no residents"):
+        import_residents("postcode,email\n", filename="x.csv", dry_run=True)
+    with pytest.raises(ImportRefused, match="two “postcode” columns"):
+        import_residents(
+            "Postcode,email,postcode \nBS1 6AD,a@example.invalid,TA1 1AA\n",
+            filename="x.csv",
+            dry_run=True,
+        )
 
 
 def upload_csv(client, content: str, filename: str):
@@ -660,6 +670,11 @@ def test_only_admins_import_and_download_rejected_rows(app, client, make_officer
         select(AuditEvent).where(AuditEvent.action == "residents.import_rejected_downloaded")
     ).all()
     assert event.subject_id == str(import_id) and event.details == {"rows": 6}
+    # Its page shows names and postcodes: who opened it is recorded too.
+    viewed = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "residents.import_viewed")
+    ).all()
+    assert [e.details["rejected_rows_shown"] for e in viewed][-1] == 6
     for role in ("officer", "supervisor", "analyst"):
         other = signed_in(app, make_officer(role=role), role)
         for path in ("/admin/import", status_url, f"/admin/imports/{import_id}/rejected.csv"):

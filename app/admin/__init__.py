@@ -37,6 +37,7 @@ from app.services.resident_import import (
     import_progress,
     start_import,
     upload_import,
+    view_import_report,
 )
 
 bp = Blueprint("admin", __name__)
@@ -204,6 +205,7 @@ def import_status(import_id: int):
             done=import_progress(import_id),
             total=record.report.get("total", 1),
         )
+    view_import_report(current_user, record)
     return render_template("admin/import_status.html", record=record)
 
 

@@ -62,6 +62,7 @@ ACTION_LABELS = {
     "resident.unsubscribed": "Resident unsubscribed",
     "residents.import_uploaded": "Import file uploaded",
     "residents.imported": "Residents imported",
+    "residents.import_viewed": "Import report viewed",
     "retention.ledger_month_dropped": "A month of the delivery ledger removed",
     "retention.purged": "Old data removed",
     "template.saved": "Template saved",

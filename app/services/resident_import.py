@@ -152,6 +152,14 @@ def _read_rows(reader: csv.DictReader, progress) -> tuple[list[Row], ImportRepor
     if not reader.fieldnames:
         raise ImportRefused("The file is empty. Export the list as CSV with a header row.")
     columns = {name.strip().lower(): name for name in reader.fieldnames if name}
+    named = [name.strip().lower() for name in reader.fieldnames if name]
+    twice = sorted({n for n in named if named.count(n) > 1 and n in SHOWN_COLUMNS})
+    if twice:
+        # Which of the two holds the residents' details? Guessing would import the wrong.
+        raise ImportRefused(
+            f"The file has two “{twice[0]}” columns. Keep the right one, delete the other "
+            "and export the list again."
+        )
     if "postcode" not in columns:
         raise ImportRefused(
             "The file has no “postcode” column. The header row must name the columns: "
@@ -173,6 +181,11 @@ def _read_rows(reader: csv.DictReader, progress) -> tuple[list[Row], ImportRepor
         return clean_text(record.get(columns[name], "")) if name in columns else ""
 
     records = list(reader)
+    if not records:
+        raise ImportRefused(
+            "The file has a header row but no residents under it. Export the list again "
+            "with its rows."
+        )
     if len(records) > MAX_ROWS:
         raise ImportRefused(f"The file has more than {MAX_ROWS:,} rows. Split it.")
     checked_postcodes = check_postcodes(cell(record, "postcode") for record in records)
@@ -553,6 +566,20 @@ def download_rejected_rows(officer, record: ResidentImport) -> tuple[str, str] |
         c if c.isalnum() or c in "-_" else "-" for c in record.filename.rsplit(".", 1)[0]
     )
     return body, f"rejected-rows-{stem[:60] or 'import'}.csv"
+
+
+def view_import_report(officer, record: ResidentImport) -> None:
+    """An administrator opened an upload's page: its rejected rows show names and
+    postcodes, so who looked is recorded, as for their download."""
+    rejected = record.report.get("rejected") or []
+    with transaction():
+        create_audit_event(
+            "residents.import_viewed",
+            actor_id=officer.id,
+            subject_type="import",
+            subject_id=record.id,
+            details={"rejected_rows_shown": len(rejected)},
+        )
 
 
 def count_residents() -> int:
