@@ -270,6 +270,12 @@ def test_templates_are_saved_once_per_name_and_offered_to_the_team(officer_clien
     listed = officer_client.get("/officers/templates").json["templates"]
     assert [(t["name"], t["category"]) for t in listed] == [("Burglary", "crime_prevention")]
     assert "Burglary" in officer_client.get("/officers/").text
+    # Found by an outside probe: a title of spaces was told to keep within 120
+    # characters, and a look-alike name (a space of no width in it) was another name.
+    blank = officer_client.post("/officers/templates", json=template | {"title": "\u00a0 "})
+    assert blank.json["errors"]["title"] == "Give the template a title: it is empty."
+    twin = officer_client.post("/officers/templates", json=template | {"name": "Burg\u200blary"})
+    assert "already a template called" in twin.json["errors"]["template_name"]
 
 
 # --- approval -----------------------------------------------------------------------

@@ -28,12 +28,16 @@ def save_template(officer: Officer, *, name: str, category: str, title: str, bod
         errors["template_name"] = f"Keep the name to {MAX_NAME} characters."
     if "title" in errors:
         pass
-    elif not title or len(title) > MAX_TITLE:
-        errors["title"] = f"Give the template a title of up to {MAX_TITLE} characters."
+    elif not title:
+        errors["title"] = "Give the template a title: it is empty."
+    elif len(title) > MAX_TITLE:
+        errors["title"] = f"Keep the title to {MAX_TITLE} characters: it has {len(title):,}."
     if "body" in errors:
         pass
-    elif not body or len(body) > MAX_BODY:
-        errors["body"] = f"Give the template a message of up to {MAX_BODY:,} characters."
+    elif not body:
+        errors["body"] = "Give the template a message: it is empty."
+    elif len(body) > MAX_BODY:
+        errors["body"] = f"Keep the message to {MAX_BODY:,} characters: it has {len(body):,}."
     if category not in CATEGORIES:
         errors["category"] = "Choose what the alert is about."
     if errors:
