@@ -5,6 +5,7 @@ numbers."""
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -161,6 +162,22 @@ def test_a_call_takes_its_answer_by_keypad_once(providers, officer, make_residen
         "answer",
         2,
     )
+
+
+def test_a_welsh_speaker_is_answered_in_welsh_after_pressing_a_key(
+    providers, officer, make_resident, run_worker
+):
+    resident = make_resident(sms=None, voice="+441174960703")
+    resident.language = "cy"
+    db.session.commit()
+    send(officer, run_worker, question="Did you hear anything?", options=["Yes", "No"])
+    (call,) = providers.gateway.accepted
+    assert providers.gateway.press_keys(call, "1") == 200
+    said = providers.gateway.last_answer
+    assert "Diolch am eich ateb." in said and "I atal y galwadau hyn, ffoniwch 101." in said
+    assert 'voice="Polly.Gwyneth" language="cy-GB"' in said and "Thank you" not in said
+    providers.gateway.press_keys(call, "7")
+    assert "allwedd honno'n un o'r dewisiadau" in html.unescape(providers.gateway.last_answer)
 
 
 def test_confirm_receipt_counts_confirmed_not_confirmed_and_unreachable_per_channel(

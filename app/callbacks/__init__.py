@@ -18,6 +18,7 @@ from twilio.request_validator import RequestValidator
 from app.channels.twilio import read_status_callback
 from app.extensions import csrf
 from app.services import dispatch, notices, replies
+from app.services.message_text import key_answer
 
 bp = Blueprint("callbacks", __name__)
 csrf.exempt(bp)  # providers cannot hold a CSRF token; the signature is the check
@@ -92,16 +93,14 @@ def twilio_keys(delivery_id: int):
     if not sid or len(sid) > 64:
         return {"error": "CallSid is required."}, 400
     kind = replies.receive_keys(delivery_id, sid, form.get("Digits", ""))
-    words = {
-        "answer": "Thank you for your answer.",
-        "confirmation": "Thank you for confirming.",
-        "duplicate": "Thank you.",
-    }.get(kind, "That key is not one of the choices, so nothing was recorded.")
-    # In the call's own voice, and ending as every call ends (twilio.voice_twiml): the
-    # key's answer replaces the rest of the call.
-    voice = escape(current_app.config["TWILIO_VOICE"])
+    # In the resident's language and the call's own voice, ending as every call ends
+    # (twilio.voice_twiml): the key's answer replaces the rest of the call.
+    language = replies.caller_language(delivery_id)
+    welsh = language == "cy"
+    voice = escape(current_app.config["TWILIO_VOICE_CY" if welsh else "TWILIO_VOICE"])
+    words = escape(key_answer(kind, language))
     return Response(
-        f'<?xml version="1.0" encoding="UTF-8"?><Response><Say voice="{voice}" language="en-GB">'
-        f"{words} To stop these calls, call 101. Goodbye.</Say><Hangup/></Response>",
+        f'<?xml version="1.0" encoding="UTF-8"?><Response><Say voice="{voice}" '
+        f'language="{"cy-GB" if welsh else "en-GB"}">{words}</Say><Hangup/></Response>',
         mimetype="application/xml",
     )

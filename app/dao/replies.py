@@ -81,6 +81,17 @@ def find_delivery_answered(delivery_id: int) -> Answered | None:
     return Answered(*row) if row else None
 
 
+def language_of_delivery(delivery_id: int) -> str | None:
+    """The language the delivery's resident chose, or None (gone, or no such delivery)."""
+    return db.session.execute(
+        text(
+            "SELECT r.language FROM deliveries d JOIN residents r ON r.id = d.resident_id"
+            " WHERE d.id = :id"
+        ),
+        {"id": delivery_id},
+    ).scalar()
+
+
 def holders_of(address: str, channels: tuple[str, ...]) -> list[int]:
     """The residents who hold this number or address (several may share one)."""
     return list(

@@ -226,6 +226,18 @@ def voice_closing(language: str) -> str:
         return gettext("To stop these calls, call 101.")
 
 
+def key_answer(kind: str, language: str) -> str:
+    """What a call says after a key is pressed (replies.receive_keys' kind), ending as
+    every call ends, in the resident's language."""
+    with in_language(language):
+        words = {
+            "answer": gettext("Thank you for your answer."),
+            "confirmation": gettext("Thank you for confirming."),
+            "duplicate": gettext("Thank you."),
+        }.get(kind) or gettext("That key is not one of the choices, so nothing was recorded.")
+        return f"{words} {gettext('To stop these calls, call 101.')} {gettext('Goodbye.')}"
+
+
 def welsh_voice_script(*, title: str, body: str, reference: str | None = None) -> str:
     """A call's words in Welsh, said by the Welsh voice (TWILIO_VOICE_CY)."""
     with in_language("cy"):

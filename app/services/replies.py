@@ -164,6 +164,11 @@ def receive_keys(delivery_id: int, call_sid: str, digits: str) -> str:
     return kind if created else "duplicate"
 
 
+def caller_language(delivery_id: int) -> str:
+    """The language of the resident a call went to ("en" when not known)."""
+    return replies_dao.language_of_delivery(delivery_id) or "en"
+
+
 def question_for(delivery_id: int) -> dict | None:
     """What an e-mail's answer link shows: the alert's title, question and options."""
     answered = replies_dao.find_delivery_answered(delivery_id)
