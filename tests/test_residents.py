@@ -99,6 +99,14 @@ def test_nothing_goes_to_a_channel_until_it_is_confirmed(client, app_ctx, make_o
     assert "Text message confirmed: you're signed up" in confirmed
     assert "What happens next" in confirmed and "Still to confirm" in confirmed
     assert "Check your messages" not in client.get("/register/confirm").text
+    # A second tap on Confirm finds it done: the same success, not an empty "Error:".
+    again = client.post(
+        "/register/confirm",
+        data={"csrf_token": token, "channel": "sms", "code": code_in(sms)},
+        follow_redirects=True,
+    )
+    assert again.status_code == 200 and "Text message confirmed" in again.text
+    assert "<title>Error:" not in again.text
     assert alert_addresses(officer) == {"+447700900123"}  # the e-mail is still unconfirmed
 
     path = link_in(email)
@@ -1050,6 +1058,26 @@ def test_links_work_once(resident_client, client, run_worker):
     client.post("/my-alerts/sign-out", data={"csrf_token": page_token(client, "/my-alerts")})
     again = client.get(link)
     assert again.status_code == 400 and "used already" in again.text
+
+
+def test_a_link_tapped_twice_opens_the_page_in_that_browser_only(
+    app, client, make_resident, run_worker
+):
+    """A double tap sends the second request before the first's answer arrives: that
+    tab said the link had been used. The browser that spent it may again for a
+    minute; another browser may not."""
+    make_resident(postcode="BS1 6AD", sms="+447700900001")
+    client.post("/manage", data={"csrf_token": csrf_token(client), "address": "07700 900001"})
+    link = link_in(notices_sent(run_worker)[-1])
+    token = page_token(client, link)
+    twin = app.test_client()  # the second tap: the same session, before the first's answer
+    twin.set_cookie("session", client.get_cookie("session").value)
+    for tab in (client, twin):
+        opened = tab.post(link, data={"csrf_token": token})
+        assert opened.status_code == 302 and opened.headers["Location"].endswith("/my-alerts")
+    stranger = app.test_client()
+    refused = stranger.post(link, data={"csrf_token": page_token(stranger, link)})
+    assert refused.status_code == 400 and "used already" in refused.text
 
 
 def test_a_resident_cannot_make_us_text_many_numbers(client, app_ctx, run_worker):

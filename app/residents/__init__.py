@@ -155,7 +155,10 @@ def confirm():
         try:
             check_code(resident, channel, request.form.get("code", ""))
         except VerificationRefused as refusal:
-            errors[f"code-{channel}"] = str(refusal)
+            # A second tap on Confirm (or a second tab) finds it confirmed by the
+            # first: that is the first's success, not an error.
+            if not any(c.channel == channel and not c.awaiting_proof for c in resident.channels):
+                errors[f"code-{channel}"] = str(refusal)
         if not errors:
             # The next page says what happened and what comes next.
             session["just_confirmed"] = channel
@@ -221,7 +224,9 @@ def open_manage(token: str):
     """GET shows a button; only the resident's POST spends the one-use link (mail
     scanners and message previews fetch links before people do)."""
     try:
-        resident = read_manage_token(token, use=request.method == "POST")
+        resident = read_manage_token(
+            token, use=request.method == "POST", browser=session.get("csrf_token")
+        )
     except VerificationRefused as refusal:
         return render_template("residents/manage.html", error=str(refusal)), 400
     if request.method == "GET":

@@ -585,11 +585,18 @@ def manage_token(resident: Resident) -> str:
     return _serializer("manage").dumps([str(resident.reference), secrets.token_hex(8)])
 
 
-def read_manage_token(token: str, *, use: bool) -> Resident:
+# After a link is spent, the browser that spent it may spend it again this long: a
+# double tap sends the second request before the first's answer (and its session)
+# arrives, and that tab would otherwise say the link was used.
+MANAGE_LINK_GRACE_SECONDS = 60
+
+
+def read_manage_token(token: str, *, use: bool, browser: str | None = None) -> Resident:
     """The resident a link opens the page of. Each link works once (it travels in
     messages and URLs, so it ends up in histories and logs): `use` spends it; without,
     it is only checked (a link preview or a mail scanner fetching it spends nothing).
-    Raises VerificationRefused."""
+    `browser`: a key of the browser's session, which may use it again for
+    MANAGE_LINK_GRACE_SECONDS. Raises VerificationRefused."""
     try:
         reference, nonce = _serializer("manage").loads(token, max_age=MANAGE_LINK_HOURS * 3600)
     except SignatureExpired:
@@ -601,9 +608,15 @@ def read_manage_token(token: str, *, use: bool) -> Resident:
             gettext("That link is not valid. Ask for a new one below.")
         ) from None
     used = f"manage-link-used:{nonce}"
+    spender = hashlib.sha256(browser.encode()).hexdigest()[:32] if browser else None
     try:
         if use:
             fresh = redis_store.client.set(used, 1, nx=True, ex=MANAGE_LINK_HOURS * 3600)
+            grace = f"manage-link-grace:{nonce}"
+            if fresh and spender:
+                redis_store.client.set(grace, spender, ex=MANAGE_LINK_GRACE_SECONDS)
+            elif not fresh and spender:
+                fresh = redis_store.client.get(grace) == spender.encode()
         else:
             fresh = not redis_store.client.exists(used)
     except RedisError:
