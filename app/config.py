@@ -272,6 +272,9 @@ class Config:
     REGISTRATIONS_PER_IP_PER_HOUR = _int("REGISTRATIONS_PER_IP_PER_HOUR", 20)
     # The same sign-up sent again within this time is the first one (a double tap).
     SIGN_UP_REPEAT_SECONDS = _int("SIGN_UP_REPEAT_SECONDS", 600)
+    # "Send a new code" again within this time of the last code sends none: a double tap,
+    # or impatience with a slow text, would spend the number's three codes an hour.
+    CODE_RESEND_WAIT_SECONDS = _int("CODE_RESEND_WAIT_SECONDS", 30)
     # "Is this message genuine?" checks per IP address per hour.
     CHECKS_PER_IP_PER_HOUR = _int("CHECKS_PER_IP_PER_HOUR", 30)
     # Public alert pages may say how many residents an alert went to ("sent to 2,140
@@ -374,6 +377,8 @@ class TestingConfig(Config):
     QUEUE_COUNT_SECONDS = _int("QUEUE_COUNT_SECONDS", 0)
     # Tests send the same alert twice on purpose; the test of a repeat sets its own.
     ALERT_REPEAT_SECONDS = _int("ALERT_REPEAT_SECONDS", 0)
+    # Tests ask for codes one after another; the test of waiting sets its own.
+    CODE_RESEND_WAIT_SECONDS = _int("CODE_RESEND_WAIT_SECONDS", 0)
     METRICS_TOKEN = _env("METRICS_TOKEN", "tests-metrics-token")
 
 

@@ -154,6 +154,51 @@ def test_a_code_is_single_use_limited_in_guesses_and_expires(client, app_ctx, ru
     assert "expired" in attempt(code_in(fresh)).text
 
 
+def test_a_new_code_asked_for_moments_after_the_last_waits_for_it(
+    app, client, app_ctx, run_worker, monkeypatch
+):
+    """Found by an outside probe: three taps on "Send a new code" spent the number's
+    three codes for the hour. Within CODE_RESEND_WAIT_SECONDS of a code, none is sent,
+    and the page says to wait for it; the same for a number someone else holds."""
+    monkeypatch.setitem(app.config, "CODE_RESEND_WAIT_SECONDS", 30)
+    register(client, channels=["sms"])
+    assert len(notices_sent(run_worker)) == 1
+    token = page_token(client, "/register/confirm")
+    for _ in range(3):
+        answer = client.post(
+            "/register/confirm",
+            data={"csrf_token": token, "channel": "sms", "action": "resend"},
+            follow_redirects=True,
+        )
+        assert "We sent a code moments ago" in answer.text
+    assert len(notices_sent(run_worker)) == 1
+    db.session.execute(
+        update(ResidentChannel).values(
+            verify_expires_at=ResidentChannel.verify_expires_at - timedelta(seconds=31)
+        )
+    )
+    db.session.commit()
+    answer = client.post(
+        "/register/confirm",
+        data={"csrf_token": token, "channel": "sms", "action": "resend"},
+        follow_redirects=True,
+    )
+    assert "We have sent a new code" in answer.text and len(notices_sent(run_worker)) == 2
+    # A sign-up of that same number from elsewhere stores nothing, and answers the same.
+    other = app.test_client()
+    register(other, channels=["sms"])
+    again = other.post(
+        "/register/confirm",
+        data={
+            "csrf_token": page_token(other, "/register/confirm"),
+            "channel": "sms",
+            "action": "resend",
+        },
+        follow_redirects=True,
+    )
+    assert "We sent a code moments ago" in again.text
+
+
 def test_a_number_gets_at_most_three_codes_an_hour(client, app_ctx, run_worker):
     register(client, channels=["sms"])
     token = page_token(client, "/register/confirm")

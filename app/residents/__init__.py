@@ -48,6 +48,7 @@ from app.services.residents import (
 )
 from app.services.text import whole_number
 from app.services.verification import (
+    WAIT,
     TooManyLinks,
     VerificationRefused,
     check_code,
@@ -168,8 +169,15 @@ def confirm():
     ), (400 if errors else 200)
 
 
-def _flash_resent(channel_name: str, *, sent: bool) -> None:
-    if not sent:
+def _flash_resent(channel_name: str, *, sent: bool | str) -> None:
+    if sent == WAIT:
+        flash(
+            _(
+                "We sent a code moments ago. Texts and calls can take a minute to arrive: "
+                "wait for it before asking for another."
+            )
+        )
+    elif not sent:
         flash(_("We have sent that number as many codes as we can this hour. Try again later."))
     else:
         flash(

@@ -364,9 +364,26 @@ def resend_proof(resident: Resident, channel_name: str) -> bool | None:
     if channel is None or not channel.awaiting_proof:
         return None
     with transaction():
+        # Locked: two taps at once both see the first's code.
+        db.session.refresh(channel, with_for_update=True)
+        if channel.channel != "email" and _code_sent_moments_ago(channel.verify_expires_at):
+            return WAIT
         notice_id = send_proof(resident, channel)
     queue_notices([notice_id] if notice_id else [])
     return notice_id is not None
+
+
+# resend_proof's and resend_unregistered's answer when a code went moments ago.
+WAIT = "wait"
+
+
+def _code_sent_moments_ago(expires_at: datetime | None) -> bool:
+    """Whether the code that expires then was sent within CODE_RESEND_WAIT_SECONDS."""
+    wait = current_app.config["CODE_RESEND_WAIT_SECONDS"]
+    if not wait or expires_at is None:
+        return False
+    sent_at = expires_at - timedelta(minutes=CODE_MINUTES)
+    return sent_at > datetime.now(UTC) - timedelta(seconds=wait)
 
 
 def check_code(resident: Resident, channel_name: str, code: str) -> None:
@@ -496,6 +513,12 @@ def resend_unregistered(pending: dict, channel: str) -> bool | None:
     guesses = _unregistered_guesses(pending)
     if address is None:
         return None
+    # As resend_proof answers, so nothing tells the two apart.
+    sent_at = (pending.get("sent_at") or {}).get(channel) or pending.get("started")
+    if channel != "email" and isinstance(sent_at, int | float):
+        expires = datetime.fromtimestamp(sent_at, UTC) + timedelta(minutes=CODE_MINUTES)
+        if _code_sent_moments_ago(expires):
+            return WAIT
     with transaction():
         notice_ids = tell_owners_of({channel: address})
     queue_notices(notice_ids)
