@@ -324,6 +324,15 @@ def test_the_page_and_the_map_show_only_suppressed_figures(app, make_officer, co
     assert props[c]["status"] == "hidden"
     shown = [p["residents"] for p in props.values() if p["residents"] is not None]
     assert all(n >= 5 for n in shown)
+    # In Welsh, the hidden figures and the legend are Welsh too (they were English).
+    welsh = client.get("/analysts/penetration?lang=cy").text
+    welsh_row = re.search(rf'<tr data-code="{c}">(.*?)</tr>', welsh, re.S).group(1)
+    assert "llai na 5" in welsh_row and "fewer than" not in welsh
+    assert "heb ei ddangos: llai na 5 o breswylwyr" in welsh
+    geo = client.get("/analysts/penetration.geojson?lang=cy").json
+    assert {f["properties"]["code"]: f for f in geo["features"]}[c]["properties"][
+        "residents_label"
+    ] == "llai na 5"
 
 
 def test_the_tables_sort_on_the_server(app, make_officer, counted_residents):

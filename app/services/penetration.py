@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
+from flask_babel import gettext
+
 from app.dao import penetration as dao
 from app.dao import places as places_dao
 from app.extensions import db
@@ -186,11 +188,15 @@ class PenetrationReport:
         return self.year is not None
 
 
+def _no_population() -> str:
+    return gettext("no population figure for this ward code")
+
+
 def _rate_label(rate: float | None, adults: int | None, k: int) -> str:
     if adults is None:
-        return NO_POPULATION
+        return _no_population()
     if rate is None:
-        return f"not shown (fewer than {k} residents, or hidden to protect one)"
+        return gettext("not shown (fewer than %(k)s residents, or hidden to protect one)", k=k)
     return f"{rate:,.1f}"
 
 
@@ -330,18 +336,20 @@ def _legend(rates: list[float]) -> list[LegendClass]:
         for i in range(len(bounds) - 1):
             low, high = bounds[i], bounds[i + 1]
             if low is None and high is None:
-                label = "any rate shown"
+                label = gettext("any rate shown")
             elif low is None:
-                label = f"under {high:,.1f}"
+                label = gettext("under %(high)s", high=f"{high:,.1f}")
             elif high is None:
-                label = f"{low:,.1f} or more"
+                label = gettext("%(low)s or more", low=f"{low:,.1f}")
             else:
-                label = f"{low:,.1f} to under {high:,.1f}"
+                label = gettext("%(low)s to under %(high)s", low=f"{low:,.1f}", high=f"{high:,.1f}")
             # Spread the colours over the classes there are.
             colour = COLOURS[round(i * (len(COLOURS) - 1) / max(1, len(bounds) - 2))]
             classes.append(LegendClass(colour, label, low, high))
-    classes.append(LegendClass(HIDDEN_COLOUR, f"not shown: fewer than {K_MIN} residents"))
-    classes.append(LegendClass(NO_FIGURE_COLOUR, NO_POPULATION))
+    classes.append(
+        LegendClass(HIDDEN_COLOUR, gettext("not shown: fewer than %(k)s residents", k=K_MIN))
+    )
+    classes.append(LegendClass(NO_FIGURE_COLOUR, _no_population()))
     return classes
 
 

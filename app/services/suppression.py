@@ -34,9 +34,15 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+from flask_babel import gettext  # not app.i18n: this module is imported by it, indirectly
 
 K_MIN = 5  # the force's publication threshold: no figure under 5 people
 FEWER_THAN = "fewer than {k}"
+
+
+def fewer_than(k: int) -> str:
+    """ "fewer than 5", in the page's language (English outside a request)."""
+    return gettext("fewer than %(k)s", k=k)
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,7 @@ class Suppressed:
         """The count as words: "1,234", or "fewer than 5" for any hidden cell (a
         secondary cell reads the same, so which cells are small stays unsaid)."""
         value = self.shown(key)
-        return FEWER_THAN.format(k=self.k) if value is None else f"{value:,}"
+        return fewer_than(self.k) if value is None else f"{value:,}"
 
     def rate(self, key: Hashable, per: float, *, scale: int = 1000) -> float | None:
         """count / per * scale (e.g. per 1,000 adults), None when the count is hidden
