@@ -16,12 +16,15 @@
           fillColor: f.properties.colour, fillOpacity: hidden ? 0.5 : 0.75
         };
       },
-      onEachFeature: function (f, layer) { layer.bindTooltip(f.properties.label); }
+      onEachFeature: function (f, layer) {
+        layer.bindTooltip(f.properties.label);
+        CA.notTabStops(layer);
+      }
     }).addTo(map);
-    status.textContent = data.shown_cells + " squares drawn with their count; " +
-      data.suppressed_cells + " grey.";
+    status.textContent = CA.fill(settings.words.drawn, {
+      shown: data.shown_cells, grey: data.suppressed_cells
+    });
   }).catch(function (error) {
-    status.textContent = "The map could not be drawn: " + error.message +
-      ". The legend has every figure.";
+    status.textContent = CA.fill(settings.words.failed, { error: error.message });
   });
 })();

@@ -205,5 +205,24 @@
     return config.postcodeUrl.replace("POSTCODE", encodeURIComponent(postcode.trim()));
   }
 
-  window.CA = { config: config, makeMap: makeMap, fetchJSON: fetchJSON, postcodeUrl: postcodeUrl };
+  // Words from the page (in its language) with {name} filled in.
+  function fill(words, values) {
+    return words.replace(/\{(\w+)\}/g, function (all, name) {
+      return values[name] === undefined ? all : String(values[name]);
+    });
+  }
+
+  // The shapes of a figures map are not tab stops: the table beside it holds the same
+  // figures, and a keyboard would otherwise pass through every ward or square.
+  function notTabStops(layer) {
+    layer.on("add", function () {
+      var element = layer.getElement && layer.getElement();
+      if (element) { element.setAttribute("tabindex", "-1"); }
+    });
+  }
+
+  window.CA = {
+    config: config, makeMap: makeMap, fetchJSON: fetchJSON, postcodeUrl: postcodeUrl,
+    fill: fill, notTabStops: notTabStops
+  };
 })();

@@ -6,11 +6,13 @@
   var status = document.getElementById("map-status");
   var map = CA.makeMap("map");
 
+  var words = settings.words;
+
   function describe(p) {
-    var year = p.year ? " (mid-" + p.year + ")" : "";
-    return p.name + (p.district ? ", " + p.district : "") + ": " + p.residents_label +
-      " confirmed residents; " + (p.status === "no_population" ? p.rate_label :
-      "per 1,000 adults" + year + ": " + p.rate_label);
+    var place = p.district ? CA.fill(words.place, p) : p.name;
+    var rate = p.status === "no_population" ? p.rate_label :
+      CA.fill(p.year ? words.rate_year : words.rate, p);
+    return CA.fill(words.tooltip, { place: place, residents: p.residents_label, rate: rate });
   }
 
   CA.fetchJSON(settings.url).then(function (data) {
@@ -25,14 +27,15 @@
       onEachFeature: function (f, layer) {
         f.properties.year = data.year;
         layer.bindTooltip(describe(f.properties));
+        CA.notTabStops(layer);
       }
     }).addTo(map);
     var hidden = data.features.filter(function (f) { return f.properties.status === "hidden"; }).length;
     var missing = data.features.filter(function (f) { return f.properties.status === "no_population"; }).length;
-    status.textContent = data.features.length + " wards drawn; " + hidden +
-      " with figures not shown (fewer than " + data.min_count + ")" +
-      (missing ? "; " + missing + " with no population figure" : "") + ".";
+    status.textContent = CA.fill(missing ? words.drawn_missing : words.drawn, {
+      wards: data.features.length, hidden: hidden, k: data.min_count, missing: missing
+    });
   }).catch(function (error) {
-    status.textContent = "The map could not be drawn: " + error.message + ". The tables below have every figure.";
+    status.textContent = CA.fill(words.failed, { error: error.message });
   });
 })();
