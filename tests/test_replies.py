@@ -67,6 +67,27 @@ def test_a_text_reply_is_recorded_once_against_its_alert_and_resident(
     assert reply.body == "Saw a van at 2am" and reply.after_close is False
 
 
+def test_a_picture_message_says_in_the_inbox_that_a_picture_came(
+    providers, officer, make_resident, run_worker
+):
+    """Found by an outside probe: a picture with no words was kept as an empty message."""
+    make_resident(sms="+447700900504")
+    send(officer, run_worker, question="Seen it?", options=["Yes", "No"])
+    url = inbound(providers)
+    providers.gateway.text_in(url, "+447700900504", "", media=1)
+    providers.gateway.text_in(url, "+447700900504", "It was this van", media=2)
+    providers.gateway.text_in(url, "+447700900504", "1", media=1)  # still the answer
+    empty, words, answer = all_replies()
+    assert (empty.kind, empty.body) == (
+        "message",
+        "[1 picture or file sent with this text, not kept here.]",
+    )
+    assert (
+        words.body == "It was this van\n[2 pictures or files sent with this text, not kept here.]"
+    )
+    assert (answer.kind, answer.answer) == ("answer", 1)
+
+
 def test_a_stranger_a_shared_number_and_a_closed_alert_each_go_to_the_inbox(
     providers, officer, make_resident, run_worker
 ):

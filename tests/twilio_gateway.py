@@ -304,10 +304,13 @@ class TwilioGateway:
 
     # --- residents answering -----------------------------------------------------
 
-    def text_in(self, url: str, from_: str, body: str, *, sid: str | None = None) -> int:
+    def text_in(
+        self, url: str, from_: str, body: str, *, sid: str | None = None, media: int = 0
+    ) -> int:
         """A resident's text to our number, as Twilio posts it to the messaging webhook
-        (signed). Returns the HTTP status; the same sid twice is a redelivery."""
-        sid = sid or f"SM{next(self._ids):032x}"
+        (signed), with `media` pictures. Returns the HTTP status; the same sid twice is
+        a redelivery."""
+        sid = sid or f"{'MM' if media else 'SM'}{next(self._ids):032x}"
         params = {
             "MessageSid": sid,
             "SmsSid": sid,
@@ -315,8 +318,11 @@ class TwilioGateway:
             "From": from_,
             "To": "+447700900999",
             "Body": body,
-            "NumMedia": "0",
+            "NumMedia": str(media),
         }
+        for n in range(media):
+            params[f"MediaUrl{n}"] = f"https://api.twilio.com/media/ME{n:032x}"
+            params[f"MediaContentType{n}"] = "image/jpeg"
         return self.post_signed(url, params)
 
     def press_keys(self, call: Accepted, digits: str) -> int:

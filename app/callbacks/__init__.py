@@ -19,6 +19,7 @@ from app.channels.twilio import read_status_callback
 from app.extensions import csrf
 from app.services import dispatch, notices, replies
 from app.services.message_text import key_answer
+from app.services.text import whole_number
 
 bp = Blueprint("callbacks", __name__)
 csrf.exempt(bp)  # providers cannot hold a CSRF token; the signature is the check
@@ -78,7 +79,12 @@ def twilio_inbound_sms():
     if not sid or len(sid) > 80:
         return {"error": "MessageSid is required."}, 400
     try:
-        replies.receive_text(form.get("From", ""), form.get("Body", ""), sid)
+        replies.receive_text(
+            form.get("From", ""),
+            form.get("Body", ""),
+            sid,
+            media=whole_number(form.get("NumMedia"), most=100) or 0,
+        )
     except replies.ReplyRefused as refusal:
         return {"error": str(refusal)}, 400
     return Response(EMPTY_TWIML, mimetype="application/xml")

@@ -72,10 +72,11 @@ def option_named(word: str, labels: list | None) -> int | None:
     return named[0] if word and named else None
 
 
-def receive_text(from_number: str, body: str, message_sid: str) -> str:
+def receive_text(from_number: str, body: str, message_sid: str, media: int = 0) -> str:
     """Act on a text sent to our number, once however often it is delivered to us.
-    Returns what was done: duplicate, stopped, started, help, answer, confirmation or
-    message."""
+    `media`: how many pictures or files came with it (a picture message), which are not
+    kept: the inbox says they came. Returns what was done: duplicate, stopped, started,
+    help, answer, confirmation or message."""
     if not E164.fullmatch(from_number or ""):
         raise ReplyRefused("From must be a phone number in international format.")
     if not create_provider_event(f"inbound:{message_sid}"):
@@ -83,6 +84,11 @@ def receive_text(from_number: str, body: str, message_sid: str) -> str:
         return "duplicate"
     body = (body or "")[:MAX_REPLY_LENGTH]
     word = word_of(body)
+    if media:
+        # The words alone are read as STOP or an answer; the inbox also says what
+        # else came, so that a picture sent with no words is not an empty message.
+        came = "1 picture or file" if media == 1 else f"{media} pictures or files"
+        body = f"{body}\n[{came} sent with this text, not kept here.]".strip()
     if optout.wants_stop(word):
         optout.stop_sms(from_number)
         db.session.commit()
