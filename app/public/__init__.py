@@ -22,7 +22,7 @@ from app.models import CATEGORIES
 from app.residents import remember, remember_unregistered
 from app.services import forces, public_alerts, public_feeds, replies
 from app.services.dispatch import read_answer_token, read_unsubscribe_token
-from app.services.optout import forces_heard_by, link_is_current, unsubscribe_channel
+from app.services.optout import link_is_current, unsubscribe_channel
 from app.services.postcode_check import PostcodeRefused, check_postcode
 from app.services.recordings import find_recording_by_token
 from app.services.registration import (
@@ -37,6 +37,7 @@ from app.services.registration import (
     find_interest_groups,
     register_resident,
 )
+from app.services.residents import forces_heard_by
 
 bp = Blueprint("public", __name__)
 

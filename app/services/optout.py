@@ -7,7 +7,6 @@ import hashlib
 from app.dao import channels as channels_dao
 from app.dao.audit import create_audit_event
 from app.extensions import db
-from app.models import Force, Resident
 from app.services.timeline import record_stop, record_unsubscribe
 
 # The words carriers and Twilio treat as opting out, and back in.
@@ -69,19 +68,6 @@ def link_is_current(resident_id: int, channel: str, key: str | None) -> bool:
         return True
     address = channels_dao.address_of(resident_id, channel)
     return address is not None and address_key(address) == key
-
-
-def forces_heard_by(resident_id: int) -> list[Force]:
-    """The forces whose alerts reach this resident (what an unsubscribe stops): the
-    forces of their places, less those they stopped hearing from. Empty when the
-    resident is gone or has no place in any force."""
-    from app.services import forces
-    from app.services.residents import forces_of
-
-    resident = db.session.get(Resident, resident_id)
-    if resident is None:
-        return []
-    return [forces.force_by_id(f["id"]) for f in forces_of(resident) if f["hearing"]]
 
 
 def unsubscribe_channel(resident_id: int, channel: str, key: str | None = None) -> bool:

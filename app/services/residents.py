@@ -314,6 +314,18 @@ def forces_of(resident: Resident) -> list[dict]:
     return list(found.values())
 
 
+def forces_heard_by(resident_id: int) -> list:
+    """The forces whose alerts reach this resident (what an unsubscribe stops): the
+    forces of their places, less those they stopped hearing from. Empty when the
+    resident is gone or has no place in any force."""
+    from app.services import forces
+
+    resident = db.session.get(Resident, resident_id)
+    if resident is None:
+        return []
+    return [forces.force_by_id(f["id"]) for f in forces_of(resident) if f["hearing"]]
+
+
 @changes_resident
 def set_forces_heard(resident: Resident, force_ids: set[int]) -> None:
     """Hear from these of the resident's forces and no others. Nothing queued from a
