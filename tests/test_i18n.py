@@ -190,7 +190,11 @@ def test_a_welsh_sign_up_says_what_is_wrong_in_welsh(client, app_ctx):
 
     client.get("/register?lang=cy")
     wrong = html.unescape(register(client, postcode="GL1 1AD", sms_phone="0117 496").text)
-    assert "y tu allan i'r ardal y mae Heddlu Avon and Somerset yn ei chwmpasu" in wrong
+    # The force as the page's heading names it (it said "Heddlu Avon and Somerset").
+    assert "y tu allan i'r ardal y mae Heddlu Avon a Gwlad yr Haf yn ei chwmpasu" in wrong
+    wrong_mail = html.unescape(register(client, channels=["email"], email="sam@example").text)
+    assert "Mae angen atalnod llawn yn y rhan ar ôl yr @." in wrong_mail
+    assert "should have a period" not in wrong_mail
     assert "Nid yw hwnnw'n rhif ffôn cyflawn yn y DU" in wrong
     assert "outside the area" not in wrong and "not a complete UK phone number" not in wrong
     place = client.post(

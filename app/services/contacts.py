@@ -7,7 +7,7 @@ import re
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, has_app_context
-from flask_babel import gettext
+from flask_babel import get_locale, gettext, lazy_gettext
 from phonenumbers import PhoneNumberType
 
 # The UK and the Crown Dependencies share +44.
@@ -119,12 +119,44 @@ def normalise_email(text: str, *, allow_reserved: bool | None = None) -> str:
         raise ContactRefused(
             gettext(
                 "That e-mail address can't be used. %(why)s Enter it like name@example.com.",
-                why=error,
+                why=_why_not(str(error)),
             )
         ) from None
     if reserved:
         return (checked.ascii_email or checked.normalized)[: -len("example")] + tld.lower()
     return checked.ascii_email or checked.normalized
+
+
+# email-validator's reasons (English) on pages in another language: the common ones by
+# their words; any other is left out there.
+_EMAIL_REASONS = (
+    ("must have an @-sign", lazy_gettext("An e-mail address has an @ in it.")),
+    ("something after the @-sign", lazy_gettext("There must be something after the @.")),
+    ("something before the @-sign", lazy_gettext("There must be something before the @.")),
+    ("It should have a period", lazy_gettext("The part after the @ needs a full stop.")),
+    ("invalid characters", lazy_gettext("It has a character an e-mail address cannot have.")),
+    ("two periods in a row", lazy_gettext("It has two full stops in a row.")),
+    ("start with a period", lazy_gettext("It cannot start with a full stop.")),
+    ("end with a period", lazy_gettext("It cannot end with a full stop.")),
+    (
+        "period immediately before the @-sign",
+        lazy_gettext("It cannot have a full stop just before the @."),
+    ),
+    (
+        "Internationalized characters before the @-sign",
+        lazy_gettext("Before the @ it can only have letters a to z, digits and . _ + -"),
+    ),
+)
+
+
+def _why_not(reason: str) -> str:
+    locale = get_locale()
+    if locale is None or locale.language == "en":
+        return reason  # its own words name the very character
+    for words, said in _EMAIL_REASONS:
+        if words in reason:
+            return str(said)
+    return ""
 
 
 def mask_address(address: str) -> str:

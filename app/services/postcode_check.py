@@ -246,11 +246,20 @@ def _in_force(postcode: Postcode, shown: str, areas: list[Place], *, require: bo
     inside = any(places_dao.is_postcode_in_force(postcode, area) for area in areas)
     if require and not inside:
         district = places_dao.find_district(postcode.admin_district_code)
+        # Each force as the page names it ("Heddlu Avon a Gwlad yr Haf" in Welsh), not
+        # its boundary's English name.
+        by_code = {force.code: force for force in forces.find_forces()}
         names = {
             "shown": shown,
             "district": district.name if district else "",
             "forces": gettext(" or ").join(
-                gettext("%(name)s Police", name=area.name) for area in areas
+                gettext(
+                    "%(name)s Police",
+                    name=forces.display_name(by_code[area.code], current())
+                    if area.code in by_code
+                    else area.name,
+                )
+                for area in areas
             ),
         }
         one = len(areas) == 1
