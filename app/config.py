@@ -92,6 +92,9 @@ class Config:
     SMTP_USERNAME = _env("SMTP_USERNAME")
     SMTP_PASSWORD = _env("SMTP_PASSWORD")
     SMTP_STARTTLS = _env("SMTP_STARTTLS", "") in ("1", "true", "yes")
+    # Seconds to wait for each answer from the mail server. No answer after the e-mail
+    # itself went: "possibly sent", never sent again.
+    SMTP_TIMEOUT_SECONDS = float(_env("SMTP_TIMEOUT_SECONDS", "10"))
     MAIL_FROM = _env("MAIL_FROM")
     # The address the public reaches this service at (behind any proxy): callback and
     # unsubscribe URLs are built from it, and Twilio signatures are checked against it.

@@ -20,6 +20,9 @@ class MailCollector:
         self.envelopes = []
         self.refuse: dict[str, str] = {}  # address -> SMTP reply
         self.delay_s = 0.0  # how long the server takes over each message
+        # How many of the next messages the server keeps and then hangs up on, without
+        # saying it has them (a crash, a dropped line, after DATA).
+        self.hang_up_after_data = 0
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         if address in self.refuse:
@@ -28,10 +31,14 @@ class MailCollector:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
+        # Kept first, then answered: a slow server has the message before it says so.
         self.envelopes.append(envelope)
         self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if self.hang_up_after_data:
+            self.hang_up_after_data -= 1
+            server.transport.close()
         return "250 Message accepted"
 
 

@@ -786,3 +786,32 @@ def test_a_send_that_went_after_its_row_was_taken_for_lost_is_sent_not_resent(
     db.session.refresh(delivery)
     assert (delivery.status, delivery.reason) == ("sent", None)
     assert providers.gateway.accepted == []  # the queued copy was never sent
+
+
+@pytest.mark.parametrize("fault", ["hang_up", "silent"])
+def test_an_email_the_server_may_have_is_never_sent_again(
+    app, providers, officer, make_resident, run_worker, fault, monkeypatch
+):
+    """Found by an outside probe: a mail server that kept an e-mail and then hung up, or
+    answered after the timeout, was sent it again, and the resident got it twice. Once
+    the server has the message (it answered DATA), the e-mail is possibly sent."""
+    make_resident(postcode="BS1 6AD", sms=None, email="first@example.invalid")
+    make_resident(postcode="BS1 6AD", sms=None, email="second@example.invalid")
+    if fault == "hang_up":
+        providers.mail.hang_up_after_data = 1
+    else:
+        monkeypatch.setitem(app.config, "SMTP_TIMEOUT_SECONDS", 0.3)
+        providers.mail.delay_s = 0.6
+    alert = send(officer)
+    run_worker()
+    sweep()
+    run_worker()
+    time.sleep(providers.mail.delay_s + 0.2)  # a slow server still takes each one
+    received = sorted(str(m["To"]) for m in providers.mail.messages)
+    assert received == ["first@example.invalid", "second@example.invalid"], "each once"
+    expected = {"possibly_sent": 1, "sent": 1} if fault == "hang_up" else {"possibly_sent": 2}
+    assert statuses(alert.id) == expected
+    reasons = db.session.scalars(
+        select(Delivery.reason).where(Delivery.status == "possibly_sent")
+    ).all()
+    assert all("took the e-mail but did not say" in r for r in reasons)

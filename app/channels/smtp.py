@@ -90,6 +90,26 @@ def build_email(message: OutgoingMessage, sender: str) -> EmailMessage:
     return email
 
 
+class _Smtp(smtplib.SMTP):
+    """smtplib's SMTP, knowing whether the message itself has gone: once the server has
+    answered DATA with 354 the message is on its way, and a connection that drops or
+    falls silent after that may have left it with the server (RFC 5321 4.5.3.1.5:
+    the server may deliver what it never confirmed)."""
+
+    message_went = False
+    _last_command = ""
+
+    def putcmd(self, cmd, args=""):
+        self._last_command = cmd.lower()
+        super().putcmd(cmd, args)
+
+    def getreply(self):
+        code, text = super().getreply()
+        if self._last_command == "data" and code == 354:
+            self.message_went = True
+        return code, text
+
+
 class SmtpTransport:
     name = "smtp"
     writes_to_database = False
@@ -106,7 +126,7 @@ class SmtpTransport:
             except smtplib.SMTPException:
                 _local.smtp = None
         s = self.settings
-        connection = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+        connection = _Smtp(s.host, s.port, timeout=s.timeout)
         if s.starttls:
             connection.starttls()
         if s.username:
@@ -119,9 +139,12 @@ class SmtpTransport:
             # smtplib would send to what it parses out of it ("x,y@z" goes to <x>).
             raise TransportError("not a single e-mail address", permanent=True)
         email = build_email(message, self.settings.sender)
+        connection = None
         try:
+            connection = self._connection()
+            connection.message_went = False
             # The envelope is the one validated address, never what the headers say.
-            refused = self._connection().send_message(
+            refused = connection.send_message(
                 email, from_addr=self.settings.sender, to_addrs=[message.recipient]
             )
         except smtplib.SMTPRecipientsRefused as error:
@@ -135,6 +158,13 @@ class SmtpTransport:
             ) from None
         except (TimeoutError, smtplib.SMTPException, OSError):
             _local.smtp = None
+            if connection is not None and connection.message_went:
+                # Never sent again: the resident may have it already.
+                raise TransportError(
+                    "the mail server took the e-mail but did not say it had it",
+                    permanent=False,
+                    maybe_sent=True,
+                ) from None
             raise TransportError("could not reach the mail server", permanent=False) from None
         if refused:
             raise TransportError("the mail server refused the address", permanent=True)

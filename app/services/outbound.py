@@ -122,10 +122,13 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
         elif error.maybe_sent or error.permanent or claimed.attempts >= max_attempts:
             kind = "unknown" if error.maybe_sent else "failed"
             reason = error.reason
+            # No one can be asked what a mail server has, and no callback will say:
+            # possibly sent, as an e-mail whose worker died mid-send is, never resent.
+            status = "possibly_sent" if kind == "unknown" and claimed.channel == "email" else kind
             if kind == "failed" and not error.permanent:
                 reason = f"gave up after {claimed.attempts} attempts: {reason}"
             settled["ids"].append(claimed.id)
-            settled["statuses"].append(kind)
+            settled["statuses"].append(status)
             settled["reasons"].append(reason)
         else:
             kind = "retry"
