@@ -283,3 +283,42 @@ def test_killing_a_worker_mid_email_never_sends_an_email_twice(
     concurrency = int(env["DELIVERY_CONCURRENCY"])
     assert len(doubtful) <= 2 * concurrency, len(doubtful)
     assert len(received) + len([a for a in doubtful if a not in received]) == recipients
+
+
+@pytest.mark.timeout(120)
+def test_a_worker_waiting_its_turns_under_a_rate_limit_is_not_taken_for_dead(
+    app, providers, make_officer, run_worker
+):
+    """Found by an outside probe: under a rate limit, a steady stream of sends finished
+    while the rest of the chunk waited for its turns, so the job never said it was
+    alive; the sweeper took the waiting rows for a dead worker's, the provider had no
+    record of them yet, and they were sent again (13 residents got a text twice)."""
+    import threading
+
+    saved = {k: app.config[k] for k in ("STALLED_SECONDS", "RECONCILE_SECONDS", "RATE_LIMITS")}
+    app.config.update(
+        STALLED_SECONDS=1, RECONCILE_SECONDS=1, RATE_LIMITS=saved["RATE_LIMITS"] | {"sms": 5}
+    )
+    stop = threading.Event()
+    stalled = []
+
+    def sweeping():
+        with app.app_context():
+            while not stop.is_set():
+                stalled.append(sweep()["stalled"])
+                time.sleep(0.2)
+
+    sweeper = threading.Thread(target=sweeping)
+    try:
+        add_residents(40)
+        submit_alert(make_officer(), shapes=AREA, title="Test", body="Five a second")
+        sweeper.start()
+        run_worker()  # eight seconds at five a second: each chunk of 16 waits over 3 s
+    finally:
+        stop.set()
+        if sweeper.is_alive():
+            sweeper.join(timeout=10)
+        app.config.update(saved)
+    db.session.rollback()
+    assert len(stalled) > 10 and sum(stalled) == 0, "a live job's rows were taken for dead"
+    assert_each_recipient_exactly_once(providers.gateway)

@@ -16,6 +16,7 @@ by channel").
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import random
@@ -221,17 +222,29 @@ def _send_due(ledger: Ledger, sender: ConcurrentSender, due: list[int], touched:
     finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
     in_flight: dict[Future, Claimed] = {}
     lines = _lines()
+    last_beat = time.monotonic()
+    # Often enough for the sweeper's STALLED_SECONDS, however short it is set.
+    every = min(HEARTBEAT_SECONDS, current_app.config["STALLED_SECONDS"] / 3)
+
+    def beat() -> None:
+        """Every HEARTBEAT_SECONDS (or a third of STALLED_SECONDS), say this job is
+        alive, so that the sweeper does not take its rows for a dead worker's. By the
+        clock, not only when nothing comes back: under a rate limit a steady stream
+        of sends finishes while the rest of the chunk waits its turns for longer than
+        STALLED_SECONDS."""
+        nonlocal last_beat
+        if time.monotonic() - last_beat < every:
+            return
+        ledger_sql.heartbeat(ledger.table, [c.id for c in in_flight.values()])
+        db.session.commit()
+        last_beat = time.monotonic()
 
     def record_finished(at_least: int) -> None:
         done = []
         while len(done) < at_least:
-            try:
-                done.append(finished.get(timeout=HEARTBEAT_SECONDS))
-            except queue.Empty:
-                # Still waiting (a rate limit, a slow provider): say this job is alive,
-                # so the sweeper does not take its rows for a dead worker's.
-                ledger_sql.heartbeat(ledger.table, [c.id for c in in_flight.values()])
-                db.session.commit()
+            with contextlib.suppress(queue.Empty):  # still waiting: a rate limit, a slow provider
+                done.append(finished.get(timeout=every))
+            beat()
         while not finished.empty():
             done.append(finished.get())
         outcomes = [_outcome(in_flight.pop(future), future) for future in done]
