@@ -815,3 +815,36 @@ def test_an_email_the_server_may_have_is_never_sent_again(
         select(Delivery.reason).where(Delivery.status == "possibly_sent")
     ).all()
     assert all("took the e-mail but did not say" in r for r in reasons)
+
+
+def test_a_follow_up_call_never_made_is_not_taken_for_the_first_alerts_call(
+    app, providers, officer, make_resident, run_worker, monkeypatch
+):
+    """Found by an outside probe: an update's call that timed out and was never made
+    was reconciled with the first alert's call to the same number, minutes before, and
+    reported sent: those residents never got the update. A call another row holds is
+    never this row's; with none left, the update's call is made again."""
+    make_resident(postcode="BS1 6AD", sms=None, voice="+441174960901")
+    first = send(officer, title="Road closed", body="The A38 is shut.")
+    run_worker()
+    (first_call,) = providers.gateway.accepted
+    providers.gateway.slow_refuse_for.add("+441174960901")
+    providers.gateway.slow_accept_s = 1.5  # the SDK gives up after 1 s
+    update = submit_alert(
+        officer,
+        shapes=AREA,
+        title="Road open",
+        body="The A38 is open again.",
+        parent_id=first.id,
+        audience="parent",
+    ).alert
+    run_worker()
+    assert statuses(update.id) == {"unknown": 1}
+    providers.gateway.slow_refuse_for.clear()
+    monkeypatch.setitem(app.config, "RECONCILE_SECONDS", 0)
+    sweep()
+    run_worker()
+    calls = [a for a in providers.gateway.accepted if a.kind == "Calls"]
+    assert len(calls) == 2, "the update's call was made"
+    (row,) = db.session.scalars(select(Delivery).filter_by(alert_id=update.id)).all()
+    assert row.provider_ref == calls[1].sid != first_call.sid

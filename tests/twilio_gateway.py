@@ -30,6 +30,7 @@ from aiohttp import web
 from twilio.request_validator import RequestValidator
 
 PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/(?P<kind>Messages|Calls)\.json$")
+SLOW_REFUSAL = "slow refusal"
 DROP = -1  # _handle's status for "close the connection without an answer"
 ACCOUNT = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)\.json$")
 
@@ -61,6 +62,8 @@ class TwilioGateway:
         self.slow_accept_for: set[str] = set()  # accept, then answer after slow_accept_s
         self.slow_accept_s = 3.0
         self.drop_for: set[str] = set()  # accept, then close the connection unanswered
+        # take nothing, and answer 500 only after slow_accept_s (the caller gave up)
+        self.slow_refuse_for: set[str] = set()
         self.send_callbacks = True
         self.list_fails = False  # GET of the lists answers 500: "cannot tell"
         self.lists = 0
@@ -131,6 +134,9 @@ class TwilioGateway:
         if status is None:  # accepted, but answer late: the caller gives up
             await asyncio.sleep(self.slow_accept_s)
             status = 201
+        if status == SLOW_REFUSAL:
+            await asyncio.sleep(self.slow_accept_s)
+            status = 500
         if status == DROP:
             request.transport.close()
             raise asyncio.CancelledError  # end the handler without writing any answer
@@ -226,6 +232,8 @@ class TwilioGateway:
         if to in self.errors_for:
             status, code, message = self.errors_for[to]
             return self._refuse(status, code, message, to)
+        if to in self.slow_refuse_for:
+            return SLOW_REFUSAL, {"code": 20500, "message": "Internal Server Error", "status": 500}
         with self.lock:
             unavailable = self.unavailable_for.get(to, 0) > 0
             if unavailable:

@@ -319,21 +319,25 @@ class TwilioSmsTransport:
     async def warm_up(self) -> None:
         await _warm_up(self.settings, "messages")
 
-    async def find_async(self, message: OutgoingMessage, since: datetime) -> SendResult | None:
-        """The message Twilio took for this recipient with this text since `since`, or
-        None: asked before sending again after no answer. Listed by recipient, newest
-        first, and matched here (Twilio filters on the day sent only, and a message
-        still queued at Twilio has no date sent)."""
+    async def find_async(self, message: OutgoingMessage, since: datetime) -> list[SendResult]:
+        """The messages Twilio took for this recipient with this text since `since`,
+        newest first (the caller leaves out those another row holds): asked before
+        sending again after no answer. Listed by recipient and matched here (Twilio
+        filters on the day sent only, and a message still queued there has no date)."""
         client = _async_client(self.settings)
         try:
             found = await client.messages.list_async(to=message.recipient, limit=LOOK_AT)
         except (TwilioException, aiohttp.ClientError, TimeoutError) as error:
             raise _cannot_tell(error) from None
-        for sent in found:
-            if _taken_since(sent.date_created, since) and sent.body == message.body:
-                segments = int(sent.num_segments) if sent.num_segments else None
-                return SendResult(provider_ref=sent.sid, status="sent", segments=segments)
-        return None
+        return [
+            SendResult(
+                provider_ref=sent.sid,
+                status="sent",
+                segments=int(sent.num_segments) if sent.num_segments else None,
+            )
+            for sent in found
+            if _taken_since(sent.date_created, since) and sent.body == message.body
+        ]
 
 
 def voice_twiml(
@@ -427,18 +431,20 @@ class TwilioVoiceTransport:
     async def warm_up(self) -> None:
         await _warm_up(self.settings, "calls")
 
-    async def find_async(self, message: OutgoingMessage, since: datetime) -> SendResult | None:
-        """A call Twilio took to this recipient from our number since `since`, or None.
-        A call's words cannot be listed, so two alerts calling one number within the
-        look-back are not told apart: the second is then not made (at most once)."""
+    async def find_async(self, message: OutgoingMessage, since: datetime) -> list[SendResult]:
+        """The calls Twilio took to this recipient from our numbers since `since`,
+        newest first. A call's words cannot be listed: the caller leaves out the calls
+        another row holds (an earlier alert's call to the same number), so that one is
+        never taken for this one's."""
         client = _async_client(self.settings)
         try:
             found = await client.calls.list_async(to=message.recipient, limit=LOOK_AT)
         except (TwilioException, aiohttp.ClientError, TimeoutError) as error:
             raise _cannot_tell(error) from None
-        for call in found:
-            numbers = self.settings.voice_from_numbers
-            ours = not numbers or call._from is None or call._from in numbers
-            if ours and _taken_since(call.date_created, since):
-                return SendResult(provider_ref=call.sid, status="sent")
-        return None
+        numbers = self.settings.voice_from_numbers
+        return [
+            SendResult(provider_ref=call.sid, status="sent")
+            for call in found
+            if (not numbers or call._from is None or call._from in numbers)
+            and _taken_since(call.date_created, since)
+        ]

@@ -380,6 +380,20 @@ def to_reconcile(table: str, ids: list[int], *, give_up_seconds: int | None) -> 
     ).all()
 
 
+def refs_held(refs: list[str]) -> set[str]:
+    """Which of these provider references a row of either ledger holds already."""
+    return set(
+        db.session.execute(
+            text(
+                "SELECT provider_ref FROM deliveries WHERE provider_ref = ANY(:refs)"
+                " UNION SELECT provider_ref FROM resident_notices"
+                " WHERE provider_ref = ANY(:refs)"
+            ),
+            {"refs": refs},
+        ).scalars()
+    )
+
+
 def settle_reconciled(
     table: str, row_id: int, *, status: str, reason: str, provider_ref: str | None
 ) -> bool:

@@ -457,6 +457,7 @@ def reconcile(ledger: Ledger, ids: list[int]) -> dict[str, int]:
             for m, row in zip(messages, rows, strict=True)
         ]
     )
+    answers = _unheld(answers)
     counts = {"found": 0, "resend": 0, "failed": 0, "possibly_sent": 0, "cancelled": 0}
     resend: list[int] = []
     for claim_, answer, row in zip(claimed, answers, rows, strict=True):
@@ -472,6 +473,23 @@ def reconcile(ledger: Ledger, ids: list[int]) -> dict[str, int]:
     enqueue(ledger, resend)
     ledger.after({c.alert_id for c in claimed if c.alert_id is not None})
     return counts
+
+
+def _unheld(answers: list) -> list:
+    """Each provider's list of what it took (newest first) as the one this row sent:
+    the newest no other row holds, and no two rows here the same; None when every one
+    is another's (an earlier alert's call to the same number is not this one's)."""
+    found = {r.provider_ref for a in answers if isinstance(a, list) for r in a}
+    held = ledger_sql.refs_held(sorted(found)) if found else set()
+    chosen = []
+    for answer in answers:
+        if isinstance(answer, list):
+            mine = next((r for r in answer if r.provider_ref not in held), None)
+            if mine is not None:
+                held.add(mine.provider_ref)
+            answer = mine
+        chosen.append(answer)
+    return chosen
 
 
 def _reconciled(claimed: Claimed, answer, row, max_attempts: int) -> tuple:
@@ -503,8 +521,8 @@ def _reconciled(claimed: Claimed, answer, row, max_attempts: int) -> tuple:
 
 
 def _ask_providers(asks: list[tuple[OutgoingMessage, datetime]]) -> list:
-    """For each (message, since): the provider's record of it (SendResult), None when
-    it has none, or the TransportError that kept it from saying."""
+    """For each (message, since): the provider's records that may be it (SendResults,
+    newest first; empty when none), or the TransportError that kept it from saying."""
     transports = {m.channel: transport_for(m.channel) for m, _ in asks}  # app context here
 
     async def ask(message, since):
