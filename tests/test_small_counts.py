@@ -199,7 +199,7 @@ def test_an_alert_waiting_for_approval_hides_its_small_count_until_it_goes(
     run_worker()
     page = officer_client.get(url).text
     assert "· 2 residents" in page
-    assert re.search(r'<strong id="delivered">2</strong> of <strong id="total">2</strong>', page)
+    assert re.search(r'<strong id="sent">2</strong> of <strong id="total">2</strong>', page)
 
 
 def test_a_scheduled_alert_hides_its_small_count_until_it_goes(officer_client, one_resident):

@@ -167,6 +167,23 @@ def test_sending_is_audited_with_who_and_what(officer_client, residents):
     assert event.actor_id is not None
 
 
+def test_the_alert_page_counts_sent_apart_from_confirmed_delivered(
+    officer_client, residents, run_worker, exact_counts
+):
+    """Found by an outside probe: "339 of 365 messages delivered" counted e-mails only
+    handed to the mail server, and texts with no report, as delivered."""
+    shapes = [circle(radius_m=2000)]
+    sent = officer_client.post(
+        "/officers/alerts", json={"shapes": shapes, "title": "T", "body": "B"}
+    )
+    run_worker()
+    db.session.execute(text("UPDATE deliveries SET status = 'sent' WHERE channel = 'email'"))
+    db.session.commit()
+    page = officer_client.get(sent.json["url"]).text
+    assert '<strong id="sent">3</strong> of <strong id="total">3</strong> messages sent' in page
+    assert '<strong id="delivered">2</strong> of them confirmed delivered' in page
+
+
 def test_viewing_the_outbox_is_audited(officer_client, residents):
     officer_client.get("/officers/outbox")
     assert db.session.scalar(select(func.count()).where(AuditEvent.action == "outbox.viewed")) == 1

@@ -7,14 +7,15 @@
       .then(function (r) { return r.json(); })
       .then(function (p) {
         var s = p.by_status;
-        var delivered = (s.delivered || 0) + (s.sent || 0);
-        document.getElementById("delivered").textContent = delivered;
+        var gone = (s.delivered || 0) + (s.sent || 0);
+        document.getElementById("sent").textContent = gone;
+        document.getElementById("delivered").textContent = s.delivered || 0;
         document.getElementById("total").textContent = p.total;
         document.getElementById("status").textContent = p.status.replace("_", " ");
         var top = document.getElementById("alert-status");
         if (top) { top.textContent = p.status.replace("_", " "); }
         var bar = document.getElementById("progress-bar");
-        bar.max = p.total || 1; bar.value = delivered;
+        bar.max = p.total || 1; bar.value = gone;
         ["sms", "voice", "email"].forEach(function (channel) {
           var c = p.by_channel[channel] || {};
           var row = document.querySelector('tr[data-channel="' + channel + '"]');
@@ -32,7 +33,8 @@
           var form = document.getElementById("cancel-form");
           if (form) { form.hidden = true; }
           document.getElementById("progress-announce").textContent =
-            "Finished: " + delivered + " of " + p.total + " messages delivered.";
+            section.dataset.finished.replace("{sent}", gone).replace("{total}", p.total)
+              .replace("{delivered}", s.delivered || 0);
         } else {
           setTimeout(update, 1000);
         }
