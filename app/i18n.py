@@ -203,6 +203,23 @@ DELIVERY_STATUSES = {
 }
 
 
+ALERT_STATUS_LABELS = {
+    "draft": lazy_gettext("draft"),
+    "pending_approval": lazy_gettext("waiting for approval"),
+    "scheduled": lazy_gettext("scheduled"),
+    "sending": lazy_gettext("sending"),
+    # Every message has gone to the providers or failed: what reached people is below.
+    "sent": lazy_gettext("finished sending"),
+    "rejected": lazy_gettext("rejected"),
+    "cancelled": lazy_gettext("cancelled"),
+}
+
+
+def alert_status(status: str) -> str:
+    label = ALERT_STATUS_LABELS.get(status)
+    return str(label) if label is not None else status.replace("_", " ")
+
+
 def delivery_status(status: str) -> str:
     label = DELIVERY_STATUSES.get(status)
     return str(label) if label is not None else status
@@ -276,6 +293,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(place_label, "place_label")
     app.add_template_filter(force_label, "force_label")
     app.add_template_filter(delivery_status, "delivery_status")
+    app.add_template_filter(alert_status, "alert_status")
 
     @app.context_processor
     def languages():

@@ -23,6 +23,7 @@ from app import UK_TIME
 from app.auth import role_required
 from app.dao import places as places_dao
 from app.extensions import db
+from app.i18n import alert_status
 from app.models import CATEGORIES, MAX_ID, Alert
 from app.services import authorisation, forces, replies, teams
 from app.services.alerts import (
@@ -412,7 +413,9 @@ def cancel(alert_id: int):
 def progress(alert_id: int):
     _alert_for("alert.view", alert_id)
     status = find_alert_status(alert_id) or abort(404)
-    return jsonify(alert_progress(alert_id) | {"status": status})
+    return jsonify(
+        alert_progress(alert_id) | {"status": status, "status_label": alert_status(status)}
+    )
 
 
 @bp.route("/outbox")

@@ -11,9 +11,9 @@
         document.getElementById("sent").textContent = gone;
         document.getElementById("delivered").textContent = s.delivered || 0;
         document.getElementById("total").textContent = p.total;
-        document.getElementById("status").textContent = p.status.replace("_", " ");
+        document.getElementById("status").textContent = p.status_label;
         var top = document.getElementById("alert-status");
-        if (top) { top.textContent = p.status.replace("_", " "); }
+        if (top) { top.textContent = p.status_label; }
         var bar = document.getElementById("progress-bar");
         bar.max = p.total || 1; bar.value = gone;
         ["sms", "voice", "email"].forEach(function (channel) {

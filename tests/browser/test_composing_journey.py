@@ -118,7 +118,7 @@ def test_pcso_targets_composes_and_gets_approval_then_delivery_is_followed(
     expect(page.locator("#confirm")).to_contain_text("Ask a supervisor to approve")
     page.get_by_role("button", name="Request approval", exact=True).click()
     expect(page).to_have_url(re.compile(r"/officers/alerts/\d+$"))
-    expect(page.locator("#alert-status")).to_have_text("pending approval")
+    expect(page.locator("#alert-status")).to_have_text("waiting for approval")
     alert_url = page.url
     assert axe_violations(page) == []
 
@@ -157,7 +157,7 @@ def test_pcso_targets_composes_and_gets_approval_then_delivery_is_followed(
     page.goto(alert_url)
     expect(page.locator("#total")).to_have_text("3")
     expect(page.locator("#delivered")).to_have_text("3", timeout=20_000)
-    expect(page.locator("#status")).to_have_text("sent")
+    expect(page.locator("#status")).to_have_text("finished sending")
     expect(page.locator("main")).to_contain_text("Approved by Test Supervisor")
     assert page.console_errors == []
 

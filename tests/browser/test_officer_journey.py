@@ -70,7 +70,7 @@ def test_officer_draws_an_area_sees_the_count_sends_and_reads_the_outbox(
     expect(page.locator("main")).to_contain_text("2 residents")
     expect(page.locator("#delivered")).to_have_text("3", timeout=20_000)
     expect(page.locator("#total")).to_have_text("3")
-    expect(page.locator("#status")).to_have_text("sent")
+    expect(page.locator("#status")).to_have_text("finished sending")
 
     page.get_by_role("link", name="See the messages in the outbox").click()
     messages = page.locator(".outbox-message")

@@ -53,7 +53,7 @@ def test_staff_pages_fit_a_phone(page, sign_in_page, make_resident, worker_proce
     assert axe_violations(page) == []
 
     page.goto(f"/officers/alerts/{alert.id}")
-    expect(page.locator("#status")).to_have_text("sent", timeout=20_000)
+    expect(page.locator("#status")).to_have_text("finished sending", timeout=20_000)
     expect(page.locator('tr[data-channel="sms"] .delivered')).to_be_visible()
     assert sideways(page) <= 0
     assert small_targets(page) == []

@@ -61,7 +61,7 @@ def test_officer_asks_sees_answers_and_answers_a_text_from_the_inbox(
         confirm_receipt=True,
     ).alert
     page.goto(f"/officers/alerts/{alert.id}")
-    expect(page.locator("#status")).to_have_text("sent", timeout=20_000)
+    expect(page.locator("#status")).to_have_text("finished sending", timeout=20_000)
     for n in range(5):
         assert text_in(page, live_server, f"+4477009011{n:02d}", "1", f"SM{n:032x}") == 200
     assert (
