@@ -36,6 +36,20 @@
   };
 
   map.pm.setGlobalOptions({ allowSelfIntersection: false, layerGroup: shapes, snappable: false });
+  // The drawing tools' prompts say what to do with the pointer in hand: a PCSO's phone
+  // has no mouse to click.
+  if (window.matchMedia && window.matchMedia("(pointer: coarse)").matches) {
+    map.pm.setLang("en-touch", {
+      tooltips: {
+        startCircle: "Tap where the centre goes",
+        finishCircle: "Tap again to set how far it reaches",
+        firstVertex: "Tap to place the first corner",
+        continueLine: "Tap to add a corner",
+        finishPoly: "Tap the first corner to finish",
+        finishRect: "Tap the opposite corner to finish"
+      }
+    }, "en");
+  }
   // Top right, apart from the zoom buttons, and only the tools a PCSO needs.
   map.pm.addControls({
     position: "topright", drawMarker: false, drawCircleMarker: false, drawPolyline: false,

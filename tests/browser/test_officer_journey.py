@@ -108,3 +108,15 @@ def test_an_unknown_postcode_tells_the_officer(page, sign_in_page, bristol_resid
     page.get_by_label("Postcode to centre a circle on").fill("BS99 9ZZ")
     page.get_by_role("button", name="Find").click()
     expect(page.locator("#area-error")).to_contain_text("We can't find BS99 9ZZ")
+
+
+def test_the_drawing_tools_say_tap_on_a_touch_screen(page, sign_in_page, bristol_residents):
+    """Found by an outside check: the circle tool told a PCSO's phone to "Click"."""
+    sign_in_page("officer")
+    expect(page.locator("#map .leaflet-overlay-pane path").first).to_be_visible()
+    said = page.evaluate(
+        "['startCircle', 'finishCircle', 'finishRect']"
+        ".map(k => L.PM.Utils.getTranslation('tooltips.' + k))"
+    )
+    assert said[0] == "Tap where the centre goes"
+    assert all(s.startswith("Tap") for s in said), said
