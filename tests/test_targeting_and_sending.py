@@ -189,6 +189,24 @@ def test_viewing_the_outbox_is_audited(officer_client, residents):
     assert db.session.scalar(select(func.count()).where(AuditEvent.action == "outbox.viewed")) == 1
 
 
+def test_the_outbox_comes_a_page_at_a_time(officer_client, residents):
+    """Found by an outside check: a phone got all 200 newest messages on one page."""
+    from app.services.outbox import PAGE_SIZE
+
+    db.session.add_all(
+        OutboxMessage(channel="sms", recipient=f"+4477009{n:05d}", body=f"Message {n}")
+        for n in range(PAGE_SIZE + 3)
+    )
+    db.session.commit()
+    first = officer_client.get("/officers/outbox").text
+    assert first.count('class="outbox-message"') == PAGE_SIZE
+    assert f"Message {PAGE_SIZE + 2}" in first and "Message 2<" not in first
+    older = re.search(r'href="(/officers/outbox\?before=\d+)">Older messages', first).group(1)
+    rest = officer_client.get(older.replace("&amp;", "&")).text
+    assert rest.count('class="outbox-message"') == 3 and "Message 0<" in rest
+    assert "Older messages" not in rest and "Newest messages" in rest
+
+
 def test_in_production_the_outbox_hides_the_links_that_act_for_a_resident(
     app, officer_client, make_resident, run_worker, exact_counts, monkeypatch
 ):

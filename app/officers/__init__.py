@@ -423,11 +423,14 @@ def progress(alert_id: int):
 def outbox():
     """What the development transport recorded, newest first."""
     alert_id = request.args.get("alert", type=record_id)
-    messages, total = view_outbox(current_user, alert_id=alert_id)
+    before_id = request.args.get("before", type=record_id)
+    messages, total, older = view_outbox(current_user, alert_id=alert_id, before_id=before_id)
     return render_template(
         "officers/outbox.html",
         messages=messages,
         total=total,
+        older=older,
+        before_id=before_id,
         alert_id=alert_id,
         mask=mask_address,
     )

@@ -12,7 +12,7 @@ from app.dao.audit import create_audit_event
 from app.extensions import db
 from app.models import Officer, OutboxMessage
 
-PAGE_SIZE = 200
+PAGE_SIZE = 50  # a phone's screenful or ten; older ones a page at a time
 
 # A link's path segment that is a token (an unsubscribe, answer or sign-in link's):
 # long runs of a token's letters. It acts for the resident it was sent to.
@@ -39,11 +39,14 @@ def hide_links(body: str) -> str:
     return _TOKEN_IN_LINK.sub(lambda found: found.group(1) + "[hidden]", body)
 
 
-def view_outbox(officer: Officer, *, alert_id: int | None = None):
-    """The newest messages (optionally of one alert) and how many there are in all.
-    Notices to residents (codes, sign-in links) are shown only outside production, where
-    the demo's residents have no other way to read them."""
-    query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(PAGE_SIZE)
+def view_outbox(officer: Officer, *, alert_id: int | None = None, before_id: int | None = None):
+    """The newest messages (optionally of one alert; with before_id, those older than
+    that one), how many there are in all, and whether older ones are left. Notices to
+    residents (codes, sign-in links) are shown only outside production, where the
+    demo's residents have no other way to read them."""
+    query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(PAGE_SIZE + 1)
+    if before_id:
+        query = query.where(OutboxMessage.id < before_id)
     count_query = select(func.count()).select_from(OutboxMessage)
     if current_app.config["ENV_NAME"] == "production":
         query = query.where(OutboxMessage.notice_id.is_(None))
@@ -66,6 +69,8 @@ def view_outbox(officer: Officer, *, alert_id: int | None = None):
         )
         for m in db.session.scalars(query)
     ]
+    older = len(messages) > PAGE_SIZE
+    messages = messages[:PAGE_SIZE]
     total = db.session.scalar(count_query)
     create_audit_event(
         "outbox.viewed",
@@ -75,4 +80,4 @@ def view_outbox(officer: Officer, *, alert_id: int | None = None):
         details={"messages_shown": len(messages)},
     )
     db.session.commit()
-    return messages, total
+    return messages, total, older
