@@ -19,6 +19,7 @@ whatever the page: `in_language(resident.language)` around the words.
 
 from __future__ import annotations
 
+import functools
 import logging
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -27,7 +28,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from babel import dates as babel_dates
-from flask import Flask, g, has_request_context, request, session
+from flask import Flask, current_app, g, has_request_context, request, session
 from flask_babel import Babel, force_locale, get_locale, gettext, lazy_gettext, refresh
 
 log = logging.getLogger(__name__)
@@ -172,6 +173,25 @@ SHARED_WORDS = (
     lazy_gettext("That request is too large."),
     lazy_gettext("Something went wrong"),
 )
+
+
+@functools.cache
+def _script_messages(path: str) -> tuple[str, ...]:
+    """The words marked _() in a script, as `pybabel extract` finds them (babel.cfg)."""
+    from babel.messages.extract import extract_from_file
+
+    found = extract_from_file("javascript", path, keywords={"_": None})
+    return tuple(dict.fromkeys(message for _line, message, *_rest in found if message))
+
+
+def script_words(name: str) -> dict[str, str]:
+    """The page's language's words for every _() in static/js/<name>, for the script to
+    say them in (English pages need none: the script's own words are English)."""
+    language = current()
+    if language == "en":
+        return {}
+    path = Path(current_app.static_folder) / "js" / name
+    return {message: gettext(message) for message in _script_messages(str(path))}
 
 
 def translate(words: str) -> str:

@@ -23,7 +23,7 @@ from app import UK_TIME
 from app.auth import role_required
 from app.dao import places as places_dao
 from app.extensions import db
-from app.i18n import alert_status
+from app.i18n import alert_status, script_words
 from app.models import CATEGORIES, MAX_ID, Alert
 from app.services import authorisation, forces, replies, teams
 from app.services.alerts import (
@@ -131,6 +131,7 @@ def target():
             "recordingsUrl": url_for("officers.upload_recording"),
             "maxSegments": config["SMS_MAX_SEGMENTS"],
             "parentId": parent.id if parent else None,
+            "words": script_words("target.js"),
         },
     )
 

@@ -4,6 +4,13 @@
   var settings = JSON.parse(document.getElementById("target-config").textContent);
   var templates = JSON.parse(document.getElementById("template-data").textContent);
   var map = CA.makeMap("map");
+  // Words in the page's language: the page sends the Welsh of every _() in this file
+  // (the server reads them out of it); an English page needs none.
+  var WORDS = settings.words || {};
+  function _(english, values) {
+    var said = WORDS[english] || english;
+    return values ? CA.fill(said, values) : said;
+  }
 
   // On a wide screen the map and the panel fill the window between what is above them
   // (the menu takes one row or two, by role) and the reach bar and map credits below.
@@ -32,24 +39,37 @@
   // A count of people under the minimum comes as null: show "fewer than 5", never a
   // number (a tiny area would otherwise say that someone there is registered).
   var figure = function (n) {
-    return n === null ? (lastCounts && lastCounts.hidden_label) || "fewer than 5" : number(n);
+    return n === null ? (lastCounts && lastCounts.hidden_label) || _("fewer than 5") : number(n);
   };
 
   map.pm.setGlobalOptions({ allowSelfIntersection: false, layerGroup: shapes, snappable: false });
   // The drawing tools' prompts say what to do with the pointer in hand: a PCSO's phone
   // has no mouse to click.
-  if (window.matchMedia && window.matchMedia("(pointer: coarse)").matches) {
-    map.pm.setLang("en-touch", {
-      tooltips: {
-        startCircle: "Tap where the centre goes",
-        finishCircle: "Tap again to set how far it reaches",
-        firstVertex: "Tap to place the first corner",
-        continueLine: "Tap to add a corner",
-        finishPoly: "Tap the first corner to finish",
-        finishRect: "Tap the opposite corner to finish"
-      }
-    }, "en");
-  }
+  var touch = window.matchMedia && window.matchMedia("(pointer: coarse)").matches;
+  map.pm.setLang("ca", {
+    tooltips: touch ? {
+      startCircle: _("Tap where the centre goes"),
+      finishCircle: _("Tap again to set how far it reaches"),
+      firstVertex: _("Tap to place the first corner"),
+      continueLine: _("Tap to add a corner"),
+      finishPoly: _("Tap the first corner to finish"),
+      finishRect: _("Tap the opposite corner to finish")
+    } : {
+      startCircle: _("Click where the centre goes"),
+      finishCircle: _("Click again to set how far it reaches"),
+      firstVertex: _("Click to place the first corner"),
+      continueLine: _("Click to add a corner"),
+      finishPoly: _("Click the first corner to finish"),
+      finishRect: _("Click the opposite corner to finish")
+    },
+    actions: { finish: _("Finish"), cancel: _("Cancel"), removeLastVertex: _("Undo last point") },
+    buttonTitles: {
+      drawCircleButton: _("Draw a circle"),
+      drawRectButton: _("Draw a rectangle"),
+      editButton: _("Change the shapes"),
+      deleteButton: _("Remove shapes")
+    }
+  }, "en");
   // Top right, apart from the zoom buttons, and only the tools a PCSO needs.
   map.pm.addControls({
     position: "topright", drawMarker: false, drawCircleMarker: false, drawPolyline: false,
@@ -109,13 +129,14 @@
       item.className = "shape-item" + (entry.exclude ? " excluded" : "");
       var text = document.createElement("span");
       text.className = "shape-label";
-      text.textContent = (entry.exclude ? "Left out: " : "") + entry.label;
+      text.textContent = entry.exclude ? _("Left out: {area}", { area: entry.label }) : entry.label;
       var toggle = document.createElement("button");
       toggle.type = "button";
       toggle.className = "button secondary small";
       // Says what it does now, in words: no state to read from a colour.
-      toggle.textContent = entry.exclude ? "Include again" : "Leave out";
-      toggle.setAttribute("aria-label", (entry.exclude ? "Include again: " : "Leave out: ") + entry.label);
+      toggle.textContent = entry.exclude ? _("Include again") : _("Leave out");
+      toggle.setAttribute("aria-label", entry.exclude ? _("Include again: {area}", { area: entry.label }) :
+        _("Leave out: {area}", { area: entry.label }));
       toggle.addEventListener("click", function () {
         entry.exclude = !entry.exclude;
         styleEntry(entry);
@@ -125,8 +146,8 @@
       var remove = document.createElement("button");
       remove.type = "button";
       remove.className = "button secondary small";
-      remove.textContent = "Remove";
-      remove.setAttribute("aria-label", "Remove " + entry.label);
+      remove.textContent = _("Remove");
+      remove.setAttribute("aria-label", _("Remove {area}", { area: entry.label }));
       remove.addEventListener("click", function () { removeEntry(entry); });
       item.appendChild(text);
       item.appendChild(toggle);
@@ -186,9 +207,11 @@
   function showCounts(counts, announce) {
     lastCounts = counts;
     if (announce) {
-      $("reach-announce").textContent = figure(counts.residents) + " residents reached: " +
-        figure(counts.channels.sms) + " by text, " + figure(counts.channels.voice) + " by voice, " +
-        figure(counts.channels.email) + " by e-mail.";
+      $("reach-announce").textContent = _(
+        "{residents} residents reached: {sms} by text, {voice} by voice, {email} by e-mail.", {
+          residents: figure(counts.residents), sms: figure(counts.channels.sms),
+          voice: figure(counts.channels.voice), email: figure(counts.channels.email)
+        });
     }
     $("reach-residents").textContent = figure(counts.residents);
     $("reach-sms").textContent = figure(counts.channels.sms);
@@ -197,27 +220,29 @@
     var groups = counts.groups || {};
     Array.prototype.forEach.call(document.querySelectorAll(".group-count"), function (span) {
       span.textContent = span.dataset.group in groups ?
-        "(" + figure(groups[span.dataset.group]) + " reached)" : "";
+        _("({count} reached)", { count: figure(groups[span.dataset.group]) }) : "";
     });
     // No edge for a follow-up to the same people, nor before an area is drawn.
     var edge = counts.near_edge;
     $("reach-edge").textContent = edge && counts.residents !== 0 ?
-      figure(edge.inside) + " of them live within 100 m of the edge; " + figure(edge.outside) +
-      " just outside it are left out." : "";
+      _("{inside} of them live within 100 m of the edge; {outside} just outside it are left out.",
+        { inside: figure(edge.inside), outside: figure(edge.outside) }) : "";
     var outside = counts.outside_force_km2 || 0;
     $("reach-outside").hidden = outside < 0.01;
     // As a person reads an area: 0.4, 3.2, 707 (the server's figure has three decimals).
     $("reach-outside").textContent = outside >= 0.01 ?
-      (outside < 0.1 ? "Less than 0.1" : outside.toLocaleString("en-GB",
-        { maximumFractionDigits: outside < 10 ? 1 : 0 })) + " km² of this area is outside " +
-      CA.config.forceName + ": residents there are registered with another force." : "";
+      _("{km2} km² of this area is outside {force}: residents there are registered with another force.", {
+        km2: outside < 0.1 ? _("Less than 0.1") : outside.toLocaleString("en-GB",
+          { maximumFractionDigits: outside < 10 ? 1 : 0 }),
+        force: CA.config.forceName
+      }) : "";
     // What the server changed in the drawn shapes to use them, e.g. an outline it closed.
     var notes = counts.notes || [];
     $("reach-notes").hidden = !notes.length;
     $("reach-notes").textContent = notes.join(" ");
     $("reach-approval").hidden = !counts.needs_approval;
     showFinish(counts.finish);
-    $("send").textContent = counts.needs_approval ? "Request approval…" : "Send…";
+    $("send").textContent = counts.needs_approval ? _("Request approval…") : _("Send…");
     drawCells(counts.cells || []);
     showCost();
   }
@@ -228,8 +253,8 @@
     ["reach-residents", "reach-sms", "reach-voice", "reach-email"].forEach(function (id) {
       $(id).textContent = "–";
     });
-    $("reach-time").textContent = "no count: see the area";
-    $("reach-announce").textContent = "No count for this area: " + $("area-error").textContent;
+    $("reach-time").textContent = _("no count: see the area");
+    $("reach-announce").textContent = _("No count for this area: {why}", { why: $("area-error").textContent });
     Array.prototype.forEach.call(document.querySelectorAll(".group-count"), function (span) {
       span.textContent = "";
     });
@@ -243,22 +268,24 @@
   // When the last message would go, from each channel's provider limit and the queue
   // already waiting; a voice alert that takes over an hour is offered as texts instead.
   function duration(seconds) {
-    if (seconds < 60) { return "under a minute"; }
+    if (seconds < 60) { return _("under a minute"); }
     var minutes = Math.round(seconds / 60);
-    if (minutes < 60) { return minutes + " min"; }
-    return Math.floor(minutes / 60) + " h " + (minutes % 60) + " min";
+    if (minutes < 60) { return _("{minutes} min", { minutes: minutes }); }
+    return _("{hours} h {minutes} min", { hours: Math.floor(minutes / 60), minutes: minutes % 60 });
   }
   function showFinish(finish) {
     var slowest = finish ? finish.slowest_seconds : null;
     $("reach-time").textContent = slowest === null || slowest === undefined ? "" :
-      "all out in " + duration(slowest);
+      _("all out in {time}", { time: duration(slowest) });
     var voice = finish && finish.channels.voice;
     var slow = voice && voice.seconds > 3600;
     $("reach-slow").hidden = !slow;
     $("reach-slow-text").textContent = slow ?
-      "The calls would take " + duration(voice.seconds) + " to place, at " + voice.per_second +
-      " a second" + (voice.waiting ? " behind " + number(voice.waiting) + " already waiting" : "") +
-      ". Texts reach the same people faster if they have a mobile." : "";
+      (voice.waiting ?
+        _("The calls would take {time} to place, at {rate} a second behind {waiting} already waiting. Texts reach the same people faster if they have a mobile.",
+          { time: duration(voice.seconds), rate: voice.per_second, waiting: number(voice.waiting) }) :
+        _("The calls would take {time} to place, at {rate} a second. Texts reach the same people faster if they have a mobile.",
+          { time: duration(voice.seconds), rate: voice.per_second })) : "";
   }
   $("text-instead").addEventListener("click", function () {
     $("channel-voice").checked = false;
@@ -341,7 +368,7 @@
 
   map.on("pm:create", function (e) {
     var kind = e.shape === "Circle" ? "circle" : "polygon";
-    var label = e.shape === "Circle" ? "Drawn circle" : e.shape === "Rectangle" ? "Drawn rectangle" : "Drawn area";
+    var label = e.shape === "Circle" ? _("Drawn circle") : e.shape === "Rectangle" ? _("Drawn rectangle") : _("Drawn area");
     addEntry(e.layer, kind, label);
     e.layer.on("pm:edit pm:dragend", refreshPreview);
     refreshPreview();
@@ -366,6 +393,11 @@
     refreshPreview();
   }
 
+  // "1 km round BS1 6AD": the circle's label (its radius first: setRadius rewrites it).
+  function round(place) {
+    return _("{radius} round {place}", { radius: radiusLabel(Number($("radius").value)), place: place });
+  }
+
   // The box takes a postcode, or a street or place name when the force has loaded
   // them (flask geo load-names); otherwise it says it needs a postcode.
   function looksLikePostcode(text) { return /^[A-Za-z]{1,2}\d/.test(text.trim()); }
@@ -381,8 +413,7 @@
       button.addEventListener("click", function () {
         list.textContent = "";
         $("centre-postcode").value = found.name;
-        centreCircle([found.latitude, found.longitude],
-          radiusLabel(Number($("radius").value)) + " round " + found.name);
+        centreCircle([found.latitude, found.longitude], round(found.name));
       });
       item.appendChild(button);
       list.appendChild(item);
@@ -391,19 +422,17 @@
   function findName(typed) {
     CA.fetchJSON(settings.namesUrl + "?limit=8&q=" + encodeURIComponent(typed.trim())).then(function (found) {
       if (!found.loaded) {
-        showAreaError("Enter a postcode, like BS1 6AD: no street or place names are loaded here. " +
-          "To choose a ward or district, use the search below.");
+        showAreaError(_("Enter a postcode, like BS1 6AD: no street or place names are loaded here. To choose a ward or district, use the search below."));
         return;
       }
       if (!found.results.length) {
-        showAreaError("We can't find a street or place called " + typed.trim() + ". Try a postcode.");
+        showAreaError(_("We can't find a street or place called {name}. Try a postcode.", { name: typed.trim() }));
         return;
       }
       showAreaError("");
       if (found.results.length === 1) {
         var only = found.results[0];
-        centreCircle([only.latitude, only.longitude],
-          radiusLabel(Number($("radius").value)) + " round " + only.name);
+        centreCircle([only.latitude, only.longitude], round(only.name));
         return;
       }
       showNameResults(found.results);
@@ -413,26 +442,25 @@
     event.preventDefault();
     var postcode = $("centre-postcode").value;
     $("name-results").textContent = "";
-    if (!postcode.trim()) { showAreaError("Enter a postcode to centre the circle on."); return; }
+    if (!postcode.trim()) { showAreaError(_("Enter a postcode to centre the circle on.")); return; }
     if (!looksLikePostcode(postcode)) { findName(postcode); return; }
     CA.fetchJSON(CA.postcodeUrl(postcode)).then(function (found) {
       $("centre-postcode").value = found.postcode;
       if (found.latitude === null) {
-        showAreaError(found.postcode + " has no location in the postcode data. Try a neighbouring postcode.");
+        showAreaError(_("{postcode} has no location in the postcode data. Try a neighbouring postcode.", { postcode: found.postcode }));
         return;
       }
-      centreCircle([found.latitude, found.longitude],
-        radiusLabel(Number($("radius").value)) + " round " + found.postcode);
+      centreCircle([found.latitude, found.longitude], round(found.postcode));
     }).catch(function (error) { showAreaError(error.message); });
   });
 
   $("use-location").addEventListener("click", function () {
-    if (!navigator.geolocation) { showAreaError("This browser cannot tell where you are. Enter a postcode."); return; }
+    if (!navigator.geolocation) { showAreaError(_("This browser cannot tell where you are. Enter a postcode.")); return; }
     navigator.geolocation.getCurrentPosition(function (position) {
       centreCircle([position.coords.latitude, position.coords.longitude],
-        radiusLabel(Number($("radius").value)) + " round your location");
+        _("{radius} round your location", { radius: radiusLabel(Number($("radius").value)) }));
     }, function () {
-      showAreaError("Your location is not available (permission refused or no signal). Enter a postcode.");
+      showAreaError(_("Your location is not available (permission refused or no signal). Enter a postcode."));
     }, { enableHighAccuracy: true, timeout: 10000 });
   });
 
@@ -463,9 +491,9 @@
   var drawing = null;
   function drawStatus() {
     var n = drawing.points.length;
-    $("draw-status").textContent = n === 0 ? "Tap the map to add corners." :
-      n + " corner" + (n === 1 ? "" : "s") + (n < 3 ? ": tap at least " + (3 - n) + " more." :
-      ". Tap the first corner or Finish shape to close it.");
+    $("draw-status").textContent = n === 0 ? _("Tap the map to add corners.") :
+      n === 1 ? _("1 corner: tap at least 2 more.") : n === 2 ? _("2 corners: tap at least 1 more.") :
+      _("{n} corners. Tap the first corner or Finish shape to close it.", { n: n });
     $("draw-undo").disabled = n === 0;
     $("draw-finish").disabled = n < 3;
     drawing.line.setLatLngs(drawing.points);
@@ -497,7 +525,7 @@
     if (!drawing || drawing.points.length < 3) { return; }
     var layer = L.polygon(drawing.points, STYLE.include).addTo(shapes);
     stopDrawing();
-    addEntry(layer, "polygon", "Drawn area");
+    addEntry(layer, "polygon", _("Drawn area"));
     layer.on("pm:edit pm:dragend", refreshPreview);
     refreshPreview();
     $("draw-polygon").focus({ preventScroll: true });
@@ -533,7 +561,7 @@
 
   // Named places: search, choose, outline on the map.
   var placeTimer = null;
-  var KIND = { force: "Force", district: "District", ward: "Ward" };
+  var KIND = { force: _("Force"), district: _("District"), ward: _("Ward") };
   $("place-search").addEventListener("input", function () {
     clearTimeout(placeTimer);
     var q = $("place-search").value.trim();
@@ -545,7 +573,7 @@
         if (!data.places.length) {
           var none = document.createElement("li");
           none.className = "hint";
-          none.textContent = "No ward or district called that in " + CA.config.forceName + ".";
+          none.textContent = _("No ward or district called that in {force}.", { force: CA.config.forceName });
           results.appendChild(none);
         }
         data.places.forEach(function (place) {
@@ -598,7 +626,7 @@
   $("recording").addEventListener("change", function () {
     var file = $("recording").files[0];
     if (!file) { return; }
-    if (file.size > 950 * 1024) { showRecordingError("That file is over 950 KB. Save it as a lower-quality MP3 to make it smaller."); return; }
+    if (file.size > 950 * 1024) { showRecordingError(_("That file is over 950 KB. Save it as a lower-quality MP3 to make it smaller.")); return; }
     var form = new FormData();
     form.append("recording", file);
     fetch(settings.recordingsUrl, {
@@ -606,7 +634,7 @@
       headers: { "Accept": "application/json", "X-CSRFToken": document.querySelector('meta[name="csrf-token"]').content }
     }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (data) {
-        if (!response.ok) { throw new Error(data.error || "The recording did not upload (" + response.status + "). Try again."); }
+        if (!response.ok) { throw new Error(data.error || _("The recording did not upload ({status}). Try again.", { status: response.status })); }
         return data;
       });
     }).then(function (saved) {
@@ -644,32 +672,40 @@
   function showCompose(c) {
     lastCompose = c;
     var sms = c.sms;
-    var parts = function (n) { return n + " part" + (n === 1 ? "" : "s"); };
+    var parts = function (n) { return n === 1 ? _("1 part") : _("{n} parts", { n: n }); };
     // Parts in plain words: how much fits, and why this text fits less.
-    $("sms-length").textContent = "Text message: " + parts(sms.segments) + " (at most " + sms.max_segments + "). " +
+    $("sms-length").textContent = _("Text message: {parts} (at most {most}).", { parts: parts(sms.segments), most: sms.max_segments }) + " " +
       (sms.ucs2_characters.length ?
-        "Because of the characters below, each part holds " + sms.per_segment + " characters instead of " +
-        (sms.segments === 1 ? 160 : 153) + "." :
-        "Each part holds " + sms.per_segment + " characters.");
+        _("Because of the characters below, each part holds {per} characters instead of {usual}.",
+          { per: sms.per_segment, usual: sms.segments === 1 ? 160 : 153 }) :
+        _("Each part holds {per} characters.", { per: sms.per_segment }));
     $("sms-length").classList.toggle("field-error", sms.too_long);
     $("sms-ucs2").hidden = !sms.ucs2_characters.length;
     var fixable = sms.characters.filter(function (c) { return c.plain !== null; });
     $("sms-ucs2-text").textContent = sms.characters.length ?
-      "These make every part shorter: " + sms.characters.map(function (c) {
+      _("These make every part shorter: {characters}.", { characters: sms.characters.map(function (c) {
         return c.character + " (" + c.name + ")";
-      }).join(", ") + "." : "";
+      }).join(", ") }) : "";
     var saving = sms.segments - sms.plain_segments;
     $("plain-punctuation").hidden = !fixable.length;
     $("plain-punctuation").textContent = fixable.length ?
-      "Use plain " + fixable.map(function (c) { return c.plain.trim() || "space"; }).filter(function (v, i, all) {
-        return all.indexOf(v) === i;
-      }).join(" ") + " instead" + (saving > 0 ? " (saves " + parts(saving) + ")" : "") : "";
+      usePlain(fixable, saving, parts) : "";
     if (fixable.length && $("plain-always").checked) { makePlain(); return; }
+    function usePlain(fixable, saving, parts) {
+      var words = {
+        characters: fixable.map(function (c) { return c.plain.trim() || _("space"); }).filter(function (v, i, all) {
+          return all.indexOf(v) === i;
+        }).join(" "),
+        parts: parts(saving)
+      };
+      return saving > 0 ? _("Use plain {characters} instead (saves {parts})", words) :
+        _("Use plain {characters} instead", words);
+    }
     showMarked($("preview-sms"), sms.text, sms.ucs2_characters);
     // What the Welsh costs, on its own: ŵ ŷ â ê î ô û are not in the texts' alphabet.
     var welsh = sms.welsh_segments !== null && sms.welsh_segments !== undefined;
-    $("sms-welsh").textContent = welsh ? "English alone: " + parts(sms.english_segments) +
-      ". With the Welsh: " + parts(sms.segments) + " (the Welsh adds " + parts(sms.welsh_segments) + ")." : "";
+    $("sms-welsh").textContent = welsh ? _("English alone: {english}. With the Welsh: {both} (the Welsh adds {welsh}).",
+      { english: parts(sms.english_segments), both: parts(sms.segments), welsh: parts(sms.welsh_segments) }) : "";
     $("preview-sms-cy-label").hidden = $("preview-sms-cy").hidden = !welsh;
     if (welsh) { showMarked($("preview-sms-cy"), sms.text_welsh_first, sms.ucs2_characters); }
     $("preview-email-subject").textContent = c.email.subject;
@@ -677,8 +713,8 @@
     // The HTML part, in a sandbox: no scripts, no links followed, nothing fetched.
     $("preview-email-html").srcdoc = c.email.html;
     $("preview-voice").textContent = c.voice.script;
-    $("preview-voice-minutes").textContent = "About " + c.voice.minutes + " minute" +
-      (c.voice.minutes === 1 ? "" : "s") + " a call (said twice).";
+    $("preview-voice-minutes").textContent = c.voice.minutes === 1 ? _("About 1 minute a call (said twice).") :
+      _("About {minutes} minutes a call (said twice).", { minutes: c.voice.minutes });
     showCost();
   }
 
@@ -689,10 +725,14 @@
     var most = function (n) { return n === null ? lastCounts.min_count - 1 : n; };
     var bound = ch.sms === null || ch.voice === null;
     var total = most(ch.sms) * lastCompose.sms.cost + most(ch.voice) * lastCompose.voice.cost;
-    $("cost").textContent = "Estimated cost: " + (bound ? "at most £" : "£") + total.toFixed(2) +
-      " (" + figure(ch.sms) + " texts × " +
-      lastCompose.sms.segments + " part" + (lastCompose.sms.segments === 1 ? "" : "s") + ", " +
-      figure(ch.voice) + " calls × " + lastCompose.voice.minutes + " min; e-mail free).";
+    var parts = lastCompose.sms.segments === 1 ? _("1 part") : _("{n} parts", { n: lastCompose.sms.segments });
+    var words = {
+      total: total.toFixed(2), texts: figure(ch.sms), parts: parts,
+      calls: figure(ch.voice), minutes: lastCompose.voice.minutes
+    };
+    $("cost").textContent = bound ?
+      _("Estimated cost: at most £{total} ({texts} texts × {parts}, {calls} calls × {minutes} min; e-mail free).", words) :
+      _("Estimated cost: £{total} ({texts} texts × {parts}, {calls} calls × {minutes} min; e-mail free).", words);
   }
 
   var composeTimer = null;
@@ -779,7 +819,7 @@
       title: $("title").value, body: $("body").value
     }).then(function (saved) {
       templates = saved.templates;
-      $("template-status").textContent = "Saved as “" + saved.name + "”. Your team can use it from now on.";
+      $("template-status").textContent = _("Saved as “{name}”. Your team can use it from now on.", { name: saved.name });
     }).catch(function (error) { $("template-status").textContent = error.message; });
   });
 
@@ -806,7 +846,7 @@
   $("send-test").addEventListener("click", function () {
     var written = ($("title").value.trim() && $("body").value.trim()) ||
       ($("title-cy").value.trim() && $("body-cy").value.trim());  // or in Welsh only
-    if (!written) { composeError("Write a title and a message first."); return; }
+    if (!written) { composeError(_("Write a title and a message first.")); return; }
     composeError("");
     var target = targetRequest();
     var request = Object.assign({
@@ -825,32 +865,37 @@
   $("compose").addEventListener("submit", function (event) {
     event.preventDefault();
     var request = targetRequest();
-    if (request.audience === "area" && !request.shapes.length) { composeError("Choose an area first: find a postcode, draw on the map, or add a place."); return; }
+    if (request.audience === "area" && !request.shapes.length) { composeError(_("Choose an area first: find a postcode, draw on the map, or add a place.")); return; }
     var welshOnly = $("title-cy").value.trim() && $("body-cy").value.trim();
-    if (!welshOnly && !$("title").value.trim()) { composeError("Give the alert a title.", $("title")); return; }
-    if (!welshOnly && !$("body").value.trim()) { composeError("Write the message.", $("body")); return; }
+    if (!welshOnly && !$("title").value.trim()) { composeError(_("Give the alert a title."), $("title")); return; }
+    if (!welshOnly && !$("body").value.trim()) { composeError(_("Write the message."), $("body")); return; }
     // The area was refused (outside the team's areas, nobody inside...): say that, at
     // the area, rather than to wait for a count that will not come.
     if (!lastCounts && areaRefused && !$("area-error").hidden) {
-      composeError("This area cannot be sent to: " + $("area-error").textContent, $("area-error"));
+      composeError(_("This area cannot be sent to: {why}", { why: $("area-error").textContent }), $("area-error"));
       return;
     }
-    if (!lastCounts) { composeError("Wait for the count of residents reached, then send. If it does not come, check your signal and change the area to try again."); refreshPreview(); return; }
-    if ($("send-later").checked && !$("send-at").value) { composeError("Choose the date and time to send, or untick “Send later”."); return; }
+    if (!lastCounts) { composeError(_("Wait for the count of residents reached, then send. If it does not come, check your signal and change the area to try again.")); refreshPreview(); return; }
+    if ($("send-later").checked && !$("send-at").value) { composeError(_("Choose the date and time to send, or untick “Send later”.")); return; }
     if (lastCompose && lastCompose.sms.too_long && (request.channels.length === 0 || request.channels.indexOf("sms") >= 0)) {
-      composeError("The text message is " + lastCompose.sms.segments + " parts; at most " + lastCompose.sms.max_segments + " are allowed. Shorten the message.");
+      composeError(_("The text message is {n} parts; at most {most} are allowed. Shorten the message.", { n: lastCompose.sms.segments, most: lastCompose.sms.max_segments }));
       return;
     }
     composeError("");
     var count = lastCounts ? figure(lastCounts.residents) : "0";
-    var what = (mode() === "exercise" ? "the EXERCISE " : "") + "“" + ($("title").value.trim() || $("title-cy").value.trim()) + "”";
-    var when = sendAt() ? " at " + new Date(sendAt()).toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" }) : " now";
+    var title = $("title").value.trim() || $("title-cy").value.trim();
+    var what = mode() === "exercise" ? _("the EXERCISE “{title}”", { title: title }) : "“" + title + "”";
+    var at = sendAt() ? new Date(sendAt()).toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" }) : null;
+    var words = { what: what, count: count, at: at };
     if (lastCounts && lastCounts.needs_approval) {
-      $("confirm-text").textContent = "Ask a supervisor to approve " + what + " to " + count + " residents? It goes" + (sendAt() ? when : " as soon as it is approved") + ".";
-      $("confirm-send").textContent = "Request approval";
+      $("confirm-text").textContent = at ?
+        _("Ask a supervisor to approve {what} to {count} residents? It goes at {at}.", words) :
+        _("Ask a supervisor to approve {what} to {count} residents? It goes as soon as it is approved.", words);
+      $("confirm-send").textContent = _("Request approval");
     } else {
-      $("confirm-text").textContent = (sendAt() ? "Schedule " : "Send ") + what + " to " + count + " residents" + when + "?";
-      $("confirm-send").textContent = sendAt() ? "Schedule" : "Send now";
+      $("confirm-text").textContent = at ? _("Schedule {what} to {count} residents at {at}?", words) :
+        _("Send {what} to {count} residents now?", words);
+      $("confirm-send").textContent = at ? _("Schedule") : _("Send now");
     }
     $("confirm").hidden = false;
     $("confirm-send").focus();

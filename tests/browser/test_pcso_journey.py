@@ -207,3 +207,30 @@ def test_an_area_refused_clears_the_count_and_send_says_why(
     page.get_by_role("button", name="Send…").tap()
     expect(page.locator("#compose-error")).to_contain_text("Wait for the count")
     expect(page.locator("#reach-residents")).to_have_text("6")
+
+
+def test_the_field_map_says_its_own_words_in_welsh_on_a_welsh_page(
+    page, sign_in_page, bristol, app, monkeypatch
+):
+    """What the map's script writes (the count read aloud, the corners, the circle's
+    label, the send question) was English on a Welsh page."""
+    monkeypatch.setitem(app.config, "DENSITY_MIN_COUNT", 2)
+    sign_in_page("officer")
+    page.goto("/officers/?lang=cy")
+    page.locator("#centre-postcode").fill("BS1 6AD")
+    page.locator("#postcode-form button[type=submit]").click()
+    expect(page.locator("#reach-residents")).to_have_text("6")
+    expect(page.locator("#reach-announce")).to_contain_text("o breswylwyr wedi'u cyrraedd")
+    expect(page.locator("#shapes-list")).to_contain_text("o amgylch BS1 6AD")
+    expect(page.locator("#reach-time")).to_have_text("y cyfan wedi mynd mewn llai na munud")
+    page.locator("#draw-polygon").click()
+    expect(page.locator("#draw-status")).to_have_text("Tapiwch y map i ychwanegu corneli.")
+    tap_corners(page, corners_around_the_middle(page)[:1])
+    expect(page.locator("#draw-status")).to_have_text("1 gornel: tapiwch o leiaf 2 arall.")
+    english = page.evaluate(
+        "() => ['reach-announce', 'reach-time', 'draw-status', 'shapes-list']"
+        ".map(id => document.getElementById(id).textContent).join(' ')"
+    )
+    for word in ("residents reached", "round", "corner", "all out in"):
+        assert word not in english, word
+    assert page.console_errors == []
