@@ -4,7 +4,7 @@
   "use strict";
   var section = document.getElementById("answers");
   if (!section) { return; }
-  var min = section.dataset.min;
+  var hidden = section.dataset.hidden;  // "fewer than 5", in the page's language
   function cell(tag, text, scope) {
     var element = document.createElement(tag);
     element.textContent = text;
@@ -23,7 +23,7 @@
         row.appendChild(cell("th", w.name, "row"));
         a.options.forEach(function (o) {
           var n = w.counts[o.number];
-          row.appendChild(cell("td", n === null || n === undefined ? "fewer than " + min : n));
+          row.appendChild(cell("td", n === null || n === undefined ? hidden : n));
         });
         return row;
       }));
