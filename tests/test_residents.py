@@ -1453,3 +1453,59 @@ def test_the_residents_data_is_a_page_to_read_as_well_as_a_file(
     assert "no-store" in readable.headers.get("Cache-Control", "")
     actions = db.session.scalars(select(AuditEvent.action)).all()
     assert "resident.data_viewed" in actions
+
+
+def test_an_upload_whose_worker_died_is_checked_again_or_handed_back_never_half_done(
+    app_ctx, make_officer, run_worker
+):
+    """kill -9 of a worker mid-check or mid-import left the upload "checking" or
+    "importing" for ever. A live run holds its record locked; the sweeper's
+    recover_imports queues a dead check again and hands a dead import back as checked
+    (its rows were one transaction, never committed), to be imported once."""
+    from app.models import ResidentImport
+    from app.services.resident_import import (
+        create_import,
+        recover_imports,
+        run_import,
+    )
+
+    admin = make_officer(role="admin")
+    csv = "postcode,email\nBS1 6AD,one@example.invalid\nBS1 6AD,two@example.invalid\n"
+    check = create_import(admin, filename="a.csv", content=csv, notify=False)
+    imported = create_import(
+        admin, filename="b.csv", content=csv.replace("o@", "o2@"), notify=False
+    )
+    long_ago = text("UPDATE resident_imports SET created_at = now() - interval '5 minutes'")
+    db.session.execute(long_ago)
+    db.session.execute(
+        text(
+            "UPDATE resident_imports SET status = 'running', report = report ||"
+            " jsonb_build_object('claimed_at', extract(epoch FROM now()) - 300) WHERE id = :id"
+        ),
+        {"id": imported.id},
+    )
+    db.session.commit()
+    # A live run holds its record: nothing is touched.
+    with db.engine.connect() as live:
+        live.execute(text("SELECT id FROM resident_imports FOR UPDATE"))
+        assert recover_imports() == {"imports_handed_back": 0, "import_checks_requeued": 0}
+        live.rollback()
+    # The dead are found: the check is queued again, the import handed back.
+    assert recover_imports() == {"imports_handed_back": 1, "import_checks_requeued": 1}
+    run_worker()
+    db.session.expire_all()
+    assert db.session.get(ResidentImport, check.id).status == "checked"
+    back = db.session.get(ResidentImport, imported.id)
+    assert back.status == "checked" and "stopped before it finished" in back.report["interrupted"]
+    assert residents_count() == 0  # nothing of the dead import was written
+    run_import(imported.id, dry_run=False)
+    run_import(imported.id, dry_run=False)  # a second click: imported once
+    db.session.expire_all()
+    assert db.session.get(ResidentImport, imported.id).status == "done"
+    assert residents_count() == 2
+    assert recover_imports() == {"imports_handed_back": 0, "import_checks_requeued": 0}
+
+
+def residents_count() -> int:
+    db.session.rollback()
+    return db.session.scalar(select(func.count()).select_from(Resident))

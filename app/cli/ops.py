@@ -58,6 +58,7 @@ def sweeper(once: bool) -> None:
     from app.services.alerts import release_scheduled_alerts
     from app.services.ledgers import sweep
     from app.services.metrics import count_sweeps
+    from app.services.resident_import import recover_imports
     from app.services.residents import purge_expired_hourly
 
     if once:
@@ -71,7 +72,7 @@ def sweeper(once: bool) -> None:
         threading.Thread(target=_recount_figures_forever, args=(app,), daemon=True).start()
     while True:
         try:
-            found = sweep() | {"scheduled_released": release_scheduled_alerts()}
+            found = sweep() | {"scheduled_released": release_scheduled_alerts()} | recover_imports()
             count_sweeps(found)
             purge_expired_hourly()
             if any(found.values()):

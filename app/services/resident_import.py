@@ -19,9 +19,10 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import func, insert, select, update
@@ -395,9 +396,11 @@ def import_residents(
     notify: bool = False,
     actor_id: int | None = None,
     progress: Callable[[int], None] | None = None,
+    before_commit: Callable[[ImportReport], None] | None = None,
 ) -> ImportReport:
-    """Check the file and, unless dry_run, write every accepted row in one transaction.
-    Raises ImportRefused."""
+    """Check the file and, unless dry_run, write every accepted row in one transaction;
+    `before_commit` may add to that transaction (the upload's own record: done with
+    its rows, or not at all). Raises ImportRefused."""
     rows, report = read_rows(content, progress)
     report.filename = filename
     report.dry_run = dry_run
@@ -475,6 +478,8 @@ def import_residents(
                 "notified": report.notified,
             },
         )
+        if before_commit is not None:
+            before_commit(report)
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -582,6 +587,46 @@ def view_import_report(officer, record: ResidentImport) -> None:
         )
 
 
+# A run claimed this long ago that holds no lock on its record has died.
+CLAIM_GRACE_SECONDS = 60
+
+
+def recover_imports() -> dict[str, int]:
+    """Uploads whose worker died (kill -9, a lost machine) or whose job Redis lost: a
+    check still "queued" is queued again; an import still "running" is handed back as
+    checked (its rows were one transaction, never committed), to be imported again.
+    A live run holds its record locked (run_import), so only the dead are found. The
+    sweeper runs this every round."""
+    found = db.session.scalars(
+        select(ResidentImport)
+        .where(
+            ResidentImport.status.in_(("queued", "running")),
+            ResidentImport.content.is_not(None),
+            ResidentImport.created_at < func.now() - timedelta(seconds=CLAIM_GRACE_SECONDS),
+        )
+        .with_for_update(skip_locked=True)
+    ).all()
+    now = time.time()
+    checks, handed_back = [], 0
+    for record in found:
+        if record.status == "queued":
+            checks.append(record.id)
+        elif now - float(record.report.get("claimed_at") or 0) > CLAIM_GRACE_SECONDS:
+            record.status = "checked"
+            record.report = {k: v for k, v in record.report.items() if k != "claimed_at"} | {
+                "interrupted": "The import stopped before it finished (its worker stopped). "
+                "Nothing from it was written: import it again."
+            }
+            handed_back += 1
+    db.session.commit()
+    if checks and jobs.waiting() == 0:
+        for import_id in checks:
+            queue_import(import_id, dry_run=True)
+    else:
+        checks = []
+    return {"imports_handed_back": handed_back, "import_checks_requeued": len(checks)}
+
+
 def count_residents() -> int:
     return db.session.scalar(select(func.count()).select_from(Resident))
 
@@ -665,19 +710,42 @@ def run_import(import_id: int, *, dry_run: bool) -> None:
                 ResidentImport.status == "checked",
                 ResidentImport.content.is_not(None),
             )
-            .values(status="running")
+            .values(
+                status="running",
+                report=ResidentImport.report.op("||")(
+                    func.jsonb_build_object("claimed_at", func.extract("epoch", func.now()))
+                ),
+            )
             .returning(ResidentImport.id)
         ).first()
         db.session.commit()
         if claimed is None:
             return
-        record = db.session.get(ResidentImport, import_id)
+    # The record stays locked until this run's last commit: a run whose worker dies
+    # lets go of it with its connection, and recover_imports tells it from a live one.
+    record = db.session.scalars(
+        select(ResidentImport).where(ResidentImport.id == import_id).with_for_update()
+    ).first()
+    if record is None or record.status != ("queued" if dry_run else "running"):
+        db.session.rollback()  # done meanwhile, or handed back by recover_imports
+        return
     content, filename, notify = record.content, record.filename, record.notify
     actor_id, total = record.created_by_id, record.report.get("total", 1)
     key = progress_key(import_id)
+    finished = False
 
     def progress(done: int) -> None:
         redis_store.client.set(key, done, ex=3600)
+
+    def done(report: ImportReport) -> None:
+        # In the rows' own transaction: imported and marked done together, or neither
+        # (a run that died between the two would otherwise be imported again).
+        nonlocal finished
+        record.status = "done"
+        record.report = report.as_dict() | {"total": total}
+        record.finished_at = func.now()
+        record.content = None
+        finished = True
 
     try:
         # Its administrator's force: postcodes are checked against its area.
@@ -689,7 +757,11 @@ def run_import(import_id: int, *, dry_run: bool) -> None:
                 notify=notify,
                 actor_id=actor_id,
                 progress=progress,
+                before_commit=None if dry_run else done,
             ).as_dict()
+        if finished:
+            redis_store.client.delete(key)
+            return
         status = "checked" if dry_run else "done"
     except ImportRefused as refusal:
         report, status = {"error": str(refusal)}, "failed"
