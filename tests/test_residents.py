@@ -373,6 +373,23 @@ def test_a_changed_number_gets_alerts_at_the_old_one_until_the_new_one_is_confir
     assert channel.verified_at is not None
 
 
+def test_a_number_changed_twice_at_a_double_tap_gets_one_code(
+    app, resident_client, run_worker, monkeypatch
+):
+    """Found by an outside probe: the same change sent twice sent two codes."""
+    monkeypatch.setitem(app.config, "CODE_RESEND_WAIT_SECONDS", 30)
+    token = page_token(resident_client, "/my-alerts")
+    change_contact(resident_client, token, "sms", "07700 900009")
+    again = resident_client.post(
+        "/my-alerts/channels",
+        data={"csrf_token": token, "channel": "sms", "address": "07700 900009"},
+        follow_redirects=True,
+    )
+    assert "We sent a code to that number moments ago" in html.unescape(again.text)
+    codes = [m for m in notices_sent(run_worker) if m.recipient == "+447700900009"]
+    assert len(codes) == 1
+
+
 def test_a_changed_e_mail_address_is_proved_by_its_link_and_an_old_link_changes_nothing(
     client, app_ctx, make_resident, make_officer, run_worker
 ):

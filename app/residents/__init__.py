@@ -375,6 +375,11 @@ def _without(form, *names) -> MultiDict:
 
 
 def _contact_message(channel: str, notice_id) -> str:
+    if notice_id == WAIT:
+        return _(
+            "We sent a code to that number moments ago. It can take a minute to arrive: "
+            "enter it below when it does."
+        )
     if notice_id is None:
         return _(
             "Saved, but we could not send a code or link now: it has had as many as we "

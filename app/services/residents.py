@@ -35,7 +35,7 @@ from app.services.postcode_check import PostcodeRefused, check_postcode
 from app.services.text import TextRefused, checked_text
 from app.services.timeline import record_leaving
 from app.services.transaction import transactional
-from app.services.verification import send_proof
+from app.services.verification import WAIT, code_sent_moments_ago, send_proof
 
 log = logging.getLogger(__name__)
 
@@ -160,13 +160,14 @@ def remove_location(resident: Resident, location_id: int) -> None:
 # --- ways to reach them -------------------------------------------------------------
 
 
-def set_channel(resident: Resident, channel_name: str, address: str) -> int | None:
+def set_channel(resident: Resident, channel_name: str, address: str) -> int | str | None:
     """Add a channel or change its address. A new channel gets nothing until it is
     confirmed; a confirmed one keeps getting alerts at its old address until the new
     one is. Queues the notice carrying the code or link and returns its id (None
-    when the number has had its codes for this hour). Raises ChangeRefused."""
+    when the number has had its codes for this hour; WAIT when the same change came
+    moments ago, and its code with it). Raises ChangeRefused."""
     notice_id = _set_channel(resident, channel_name, address)
-    queue_notices([notice_id] if notice_id else [])
+    queue_notices([notice_id] if isinstance(notice_id, int) else [])
     return notice_id
 
 
@@ -187,6 +188,14 @@ def _set_channel(resident: Resident, channel_name: str, address: str) -> int | N
     channel = next((c for c in resident.channels if c.channel == channel_name), None)
     if channel is not None and channel.address == address and channel.unsubscribed_at is None:
         raise ChangeRefused(gettext("That is already the address we have."), "address")
+    if (
+        channel is not None
+        and channel_name != "email"
+        and channel.awaiting_proof
+        and channel.proving_address == address
+        and code_sent_moments_ago(channel.verify_expires_at)
+    ):
+        return WAIT  # the same change again (a double tap): its code is on its way
     if channel is None:
         channel = ResidentChannel(channel=channel_name, address=address)
         resident.channels.append(channel)

@@ -366,7 +366,7 @@ def resend_proof(resident: Resident, channel_name: str) -> bool | None:
     with transaction():
         # Locked: two taps at once both see the first's code.
         db.session.refresh(channel, with_for_update=True)
-        if channel.channel != "email" and _code_sent_moments_ago(channel.verify_expires_at):
+        if channel.channel != "email" and code_sent_moments_ago(channel.verify_expires_at):
             return WAIT
         notice_id = send_proof(resident, channel)
     queue_notices([notice_id] if notice_id else [])
@@ -377,7 +377,7 @@ def resend_proof(resident: Resident, channel_name: str) -> bool | None:
 WAIT = "wait"
 
 
-def _code_sent_moments_ago(expires_at: datetime | None) -> bool:
+def code_sent_moments_ago(expires_at: datetime | None) -> bool:
     """Whether the code that expires then was sent within CODE_RESEND_WAIT_SECONDS."""
     wait = current_app.config["CODE_RESEND_WAIT_SECONDS"]
     if not wait or expires_at is None:
@@ -517,7 +517,7 @@ def resend_unregistered(pending: dict, channel: str) -> bool | None:
     sent_at = (pending.get("sent_at") or {}).get(channel) or pending.get("started")
     if channel != "email" and isinstance(sent_at, int | float):
         expires = datetime.fromtimestamp(sent_at, UTC) + timedelta(minutes=CODE_MINUTES)
-        if _code_sent_moments_ago(expires):
+        if code_sent_moments_ago(expires):
             return WAIT
     with transaction():
         notice_ids = tell_owners_of({channel: address})
