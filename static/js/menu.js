@@ -3,6 +3,17 @@
 // CSS), the menu is always shown.
 (function () {
   "use strict";
+  // Signing out forgets the alert drafts this tab kept (static/js/target.js).
+  var signOut = document.querySelector('form[action$="/sign-out"]');
+  if (signOut) {
+    signOut.addEventListener("submit", function () {
+      try {
+        Object.keys(window.sessionStorage).forEach(function (key) {
+          if (key.indexOf("ca-draft:") === 0) { window.sessionStorage.removeItem(key); }
+        });
+      } catch (e) { /* private mode */ }
+    });
+  }
   var button = document.querySelector(".menu-toggle");
   var nav = document.getElementById("staff-nav");
   if (!button || !nav) { return; }

@@ -103,6 +103,7 @@
     entries.push(entry);
     styleEntry(entry);
     renderEntries();
+    saveDraft();
     return entry;
   }
 
@@ -336,6 +337,7 @@
   var PREVIEW_DEBOUNCE_MS = 120;
   CA.previewDebounceMs = PREVIEW_DEBOUNCE_MS;
   function refreshPreview() {
+    saveDraft();
     clearTimeout(timer);
     timer = setTimeout(function () {
       var request = targetRequest();
@@ -738,6 +740,7 @@
   var composeTimer = null;
   var composeSequence = 0;
   function refreshCompose() {
+    saveDraft();
     clearTimeout(composeTimer);
     composeTimer = setTimeout(function () {
       var mine = ++composeSequence;
@@ -917,6 +920,7 @@
     // matches against its own count under the same rule.
     request.expected_residents = lastCounts ? (lastCounts.residents === null ? 0 : lastCounts.residents) : null;
     CA.fetchJSON(settings.sendUrl, request).then(function (sent) {
+      forgetDraft();
       window.location.assign(sent.url);
     }).catch(function (error) {
       $("confirm").hidden = true;
@@ -924,7 +928,108 @@
     }).finally(function () { $("confirm-send").disabled = false; });
   });
 
+  // --- the draft, kept through a reload ---------------------------------------------
+  // A phone reloads a page (pulled down by mistake, or the browser reclaiming memory
+  // behind another app): what was written and drawn comes back, for this tab only
+  // (sessionStorage; dropped when the alert is sent, and at sign-out by menu.js).
+  var DRAFT_KEY = "ca-draft:" + (settings.parentId || "new");
+  var FIELDS = ["title", "body", "title-cy", "body-cy", "category", "question", "answer-1",
+                "answer-2", "answer-3", "answer-4", "send-at", "radius"];
+  var BOXES = ["confirm-receipt", "exercise", "send-later"];
+  var restoring = false;
+  function saveDraft() {
+    if (restoring || !FIELDS) { return; }  // (not before this part of the script has run)
+    var draft = { fields: {}, boxes: {}, checked: {}, areas: [] };
+    FIELDS.forEach(function (id) { draft.fields[id] = $(id).value; });
+    BOXES.forEach(function (id) { draft.boxes[id] = $(id).checked; });
+    ["channels", "groups", "audience"].forEach(function (name) { draft.checked[name] = checked(name); });
+    entries.forEach(function (entry) {
+      var layer = entry.layer;
+      var area = { kind: entry.kind, label: entry.label, exclude: entry.exclude, placeId: entry.placeId,
+                   search: layer === searchCircle };
+      if (layer instanceof L.Circle) {
+        var c = layer.getLatLng();
+        area.center = [c.lat, c.lng];
+        area.radius = layer.getRadius();
+      } else if (entry.kind !== "place" && layer.getLatLngs) {
+        var rings = layer.getLatLngs();
+        if (rings.length && !Array.isArray(rings[0])) { rings = [rings]; }
+        area.rings = rings.map(function (ring) { return ring.map(function (p) { return [p.lat, p.lng]; }); });
+        area.rectangle = layer instanceof L.Rectangle;
+      }
+      draft.areas.push(area);
+    });
+    try { window.sessionStorage.setItem(DRAFT_KEY, JSON.stringify(draft)); } catch (e) { /* private mode, full */ }
+  }
+  function forgetDraft() {
+    try { window.sessionStorage.removeItem(DRAFT_KEY); } catch (e) { /* private mode */ }
+  }
+  function restoreDraft() {
+    var draft = null;
+    try { draft = JSON.parse(window.sessionStorage.getItem(DRAFT_KEY) || "null"); } catch (e) { draft = null; }
+    if (!draft || typeof draft !== "object") { return false; }
+    restoring = true;
+    try {
+      FIELDS.forEach(function (id) {
+        if (typeof (draft.fields || {})[id] === "string") { $(id).value = draft.fields[id]; }
+      });
+      BOXES.forEach(function (id) { $(id).checked = !!(draft.boxes || {})[id]; });
+      Object.keys(draft.checked || {}).forEach(function (name) {
+        Array.prototype.forEach.call(document.querySelectorAll('input[name="' + name + '"]'), function (input) {
+          input.checked = draft.checked[name].indexOf(input.value) >= 0;
+        });
+      });
+      document.body.classList.toggle("exercise", $("exercise").checked);
+      $("exercise-banner").hidden = !$("exercise").checked;
+      $("send-later-fields").hidden = !$("send-later").checked;
+      $("area-tools").hidden = audience() === "parent";
+      setRadiusFields(Number($("radius").value) || 1000);
+      (draft.areas || []).forEach(restoreArea);
+    } finally {
+      restoring = false;
+    }
+    return true;
+  }
+  function restoreArea(area) {
+    var entry = null;
+    if (area.kind === "place" && area.placeId) {
+      CA.fetchJSON(settings.placeUrl.replace(/0$/, area.placeId)).then(function (found) {
+        var layer = L.geoJSON(JSON.parse(found.geometry), { pmIgnore: true, interactive: false });
+        places.addLayer(layer);
+        var restored = addEntry(layer, "place", area.label, { placeId: found.id });
+        restored.exclude = !!area.exclude;
+        styleEntry(restored);
+        renderEntries();
+        refreshPreview();
+      }).catch(function (error) { showAreaError(error.message); });
+      return;
+    }
+    if (area.center && area.search) {
+      centreCircle(area.center, area.label);
+      entry = searchCircle.caEntry;
+    } else if (area.center) {
+      var circle = L.circle(area.center, { radius: area.radius }).addTo(shapes);
+      entry = addEntry(circle, "circle", area.label);
+    } else if (area.rings && area.rings.length) {
+      var layer = area.rectangle ? L.rectangle(L.latLngBounds(area.rings[0])) : L.polygon(area.rings);
+      layer.addTo(shapes);
+      entry = addEntry(layer, "polygon", area.label);
+    }
+    if (entry) {
+      entry.layer.on("pm:edit pm:dragend", refreshPreview);
+      entry.exclude = !!area.exclude;
+      styleEntry(entry);
+    }
+  }
+
+  var restored = restoreDraft();
   renderEntries();
   refreshCompose();
-  if (settings.parentId) { refreshPreview(); }
+  if (settings.parentId || restored) { refreshPreview(); }
+  // Whatever is typed or ticked is kept as it changes.
+  $("compose").addEventListener("input", saveDraft);
+  $("compose").addEventListener("change", saveDraft);
+  document.addEventListener("change", function (event) {
+    if (event.target.name === "channels" || event.target.name === "groups" || event.target.name === "audience") { saveDraft(); }
+  });
 })();

@@ -234,3 +234,39 @@ def test_the_field_map_says_its_own_words_in_welsh_on_a_welsh_page(
     for word in ("residents reached", "round", "corner", "all out in"):
         assert word not in english, word
     assert page.console_errors == []
+
+
+def test_a_reload_keeps_the_draft_and_sending_forgets_it(
+    page, sign_in_page, bristol, app, monkeypatch
+):
+    """Found by an outside check: a reload (a phone's pull to refresh) emptied the
+    title, the message and the areas."""
+    monkeypatch.setitem(app.config, "DENSITY_MIN_COUNT", 2)
+    sign_in_page("officer")
+    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#reach-residents")).to_have_text("6")
+    page.get_by_role("button", name="Draw area").click()
+    tap_corners(page, corners_around_the_middle(page))
+    page.get_by_role("button", name="Finish shape").tap()
+    expect(page.locator("#shapes-list li")).to_have_count(2)
+    page.locator("#shapes-list li").nth(1).get_by_role("button", name="Leave out").tap()
+    page.locator("#title").fill("Burglary on Elm Road")
+    page.locator("#body").fill("Lock your sheds.")
+    page.locator("#channel-voice").uncheck()
+    page.reload()
+    expect(page.locator("#title")).to_have_value("Burglary on Elm Road")
+    expect(page.locator("#body")).to_have_value("Lock your sheds.")
+    expect(page.locator("#channel-voice")).not_to_be_checked()
+    expect(page.locator("#shapes-list li")).to_have_count(2)
+    expect(page.locator("#shapes-list li").nth(0)).to_contain_text("round BS1 6AD")
+    expect(page.locator("#shapes-list li").nth(1)).to_contain_text("Left out: Drawn area")
+    page.locator("#shapes-list li").nth(1).get_by_role("button", name="Include again").tap()
+    expect(page.locator("#reach-residents")).to_have_text("6")
+    page.locator("#send").tap()
+    page.locator("#confirm-send").tap()
+    page.wait_for_url(re.compile(r"/officers/alerts/\d+$"))
+    page.goto("/officers/")
+    expect(page.locator("#title")).to_have_value("")
+    expect(page.locator("#shapes-list li")).to_have_count(0)
+    assert page.console_errors == []
