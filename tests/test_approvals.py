@@ -331,6 +331,8 @@ def test_a_cancelled_all_clear_does_not_count_as_gone(officer_client, street, ru
         channels=["sms"],
     )["alert_id"]
     token = form_token(officer_client, f"/officers/alerts/{all_clear}")
-    officer_client.post(f"/officers/alerts/{all_clear}/cancel", data={"csrf_token": token})
+    officer_client.post(
+        f"/officers/alerts/{all_clear}/cancel", data={"csrf_token": token, "confirm": "yes"}
+    )
     assert db.session.get(Alert, all_clear).status == "cancelled"
     assert "Send the all-clear" in officer_client.get(f"/officers/alerts/{first}").text

@@ -391,7 +391,15 @@ def test_cancelling_a_scheduled_alert_means_it_never_goes(officer_client, town):
     later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     alert_id = send(officer_client, send_at=later).json["alert_id"]
     token = form_token(officer_client, f"/officers/alerts/{alert_id}")
-    officer_client.post(f"/officers/alerts/{alert_id}/cancel", data={"csrf_token": token})
+    # One stray tap cancels nothing: the form asks for a tick as well (an outside check).
+    stray = officer_client.post(
+        f"/officers/alerts/{alert_id}/cancel", data={"csrf_token": token}, follow_redirects=True
+    )
+    assert "Nothing was cancelled" in stray.text
+    assert db.session.scalar(select(Alert.status)) == "scheduled"
+    officer_client.post(
+        f"/officers/alerts/{alert_id}/cancel", data={"csrf_token": token, "confirm": "yes"}
+    )
     db.session.execute(update(Alert).values(send_at=text("now() - interval '1 second'")))
     db.session.commit()
     assert release_scheduled_alerts() == 0
@@ -524,7 +532,9 @@ def test_the_demo_seed_writes_nothing_before_its_data_and_mends_a_team_left_with
 def test_a_follow_up_skips_those_whose_message_was_cancelled(officer_client, town, run_worker):
     first = send(officer_client, channels=["sms"]).json["alert_id"]
     token = form_token(officer_client, f"/officers/alerts/{first}")
-    officer_client.post(f"/officers/alerts/{first}/cancel", data={"csrf_token": token})
+    officer_client.post(
+        f"/officers/alerts/{first}/cancel", data={"csrf_token": token, "confirm": "yes"}
+    )
     update_ = send(
         officer_client, shapes=[], audience="parent", parent_id=first, title="Update", body="B"
     )
@@ -554,7 +564,9 @@ def test_cancelling_a_finished_alert_says_there_is_nothing_to_cancel(
     run_worker()
     token = form_token(officer_client, f"/officers/alerts/{alert_id}")
     answer = officer_client.post(
-        f"/officers/alerts/{alert_id}/cancel", data={"csrf_token": token}, follow_redirects=True
+        f"/officers/alerts/{alert_id}/cancel",
+        data={"csrf_token": token, "confirm": "yes"},
+        follow_redirects=True,
     )
     assert "already finished" in answer.text
 

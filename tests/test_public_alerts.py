@@ -146,7 +146,7 @@ def test_exercises_are_marked_and_a_cancelled_alert_says_so(
     run_worker()
     assert "EXERCISE" in client.get(f"/alerts/{exercise.reference}").text
     live = send(officer_client, title="Road closed")
-    response = officer_client.post(f"/officers/alerts/{live.id}/cancel")
+    response = officer_client.post(f"/officers/alerts/{live.id}/cancel", data={"confirm": "yes"})
     assert response.status_code in (200, 302)
     db.session.expire_all()
     assert live.status == "cancelled" and live.sent_at is not None  # stopped while sending

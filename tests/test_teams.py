@@ -237,7 +237,7 @@ def test_officers_see_and_cancel_only_their_own_teams_alerts(app, people, two_te
     assert f"/officers/alerts/{mine}" in page and f"/officers/alerts/{theirs}" not in page
     for path in (f"/officers/alerts/{theirs}", f"/officers/alerts/{theirs}/progress"):
         assert b.get(path).status_code == 403
-    assert b.post(f"/officers/alerts/{theirs}/cancel").status_code == 403
+    assert b.post(f"/officers/alerts/{theirs}/cancel", data={"confirm": "yes"}).status_code == 403
     assert db.session.get(Alert, theirs).status != "cancelled"
 
     # A team's supervisor sees and cancels the team's alert; an admin sees everything.
@@ -246,7 +246,7 @@ def test_officers_see_and_cancel_only_their_own_teams_alerts(app, people, two_te
     assert sue.get(f"/officers/alerts/{mine}").status_code == 403
     admin_page = client_of(app, people, "admin").get("/officers/alerts").text
     assert f"/officers/alerts/{mine}" in admin_page and f"/officers/alerts/{theirs}" in admin_page
-    assert sue.post(f"/officers/alerts/{theirs}/cancel").status_code == 302
+    assert sue.post(f"/officers/alerts/{theirs}/cancel", data={"confirm": "yes"}).status_code == 302
     db.session.expire_all()
     assert db.session.get(Alert, theirs).status == "cancelled"
 

@@ -401,6 +401,9 @@ def reject(alert_id: int):
 @role_required(*CANCELLERS)
 def cancel(alert_id: int):
     _alert_for("alert.cancel", alert_id)
+    if request.form.get("confirm") != "yes":
+        flash("Nothing was cancelled: tick “Yes, stop this alert” first.")
+        return redirect(url_for("officers.alert", alert_id=alert_id))
     cancelled = cancel_alert(current_user, alert_id)
     if cancelled < 0:
         flash("This alert has already finished: there is nothing left to cancel.")
