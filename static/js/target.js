@@ -121,7 +121,9 @@
     entry.layer.setStyle && entry.layer.setStyle(style);
   }
 
-  function renderEntries() {
+  // `focus`: the button to give focus back to once the list is drawn again ({id,
+  // action}), so a keyboard is not thrown back to the top of the page.
+  function renderEntries(focus) {
     var list = $("shapes-list");
     list.textContent = "";
     $("shapes-empty").hidden = entries.length > 0;
@@ -138,10 +140,12 @@
       toggle.textContent = entry.exclude ? _("Include again") : _("Leave out");
       toggle.setAttribute("aria-label", entry.exclude ? _("Include again: {area}", { area: entry.label }) :
         _("Leave out: {area}", { area: entry.label }));
+      toggle.dataset.entry = entry.id;
+      toggle.dataset.action = "toggle";
       toggle.addEventListener("click", function () {
         entry.exclude = !entry.exclude;
         styleEntry(entry);
-        renderEntries();
+        renderEntries({ id: entry.id, action: "toggle" });
         refreshPreview();
       });
       var remove = document.createElement("button");
@@ -149,12 +153,25 @@
       remove.className = "button secondary small";
       remove.textContent = _("Remove");
       remove.setAttribute("aria-label", _("Remove {area}", { area: entry.label }));
-      remove.addEventListener("click", function () { removeEntry(entry); });
+      remove.dataset.entry = entry.id;
+      remove.dataset.action = "remove";
+      remove.addEventListener("click", function () {
+        // Focus goes to the next area's Remove, else the previous one's, else Draw area.
+        var at = entries.indexOf(entry);
+        var next = entries[at + 1] || entries[at - 1];
+        removeEntry(entry);
+        if (next) { focusEntry(next.id, "remove"); } else { $("draw-polygon").focus({ preventScroll: true }); }
+      });
       item.appendChild(text);
       item.appendChild(toggle);
       item.appendChild(remove);
       list.appendChild(item);
     });
+    if (focus) { focusEntry(focus.id, focus.action); }
+  }
+  function focusEntry(id, action) {
+    var button = $("shapes-list").querySelector('[data-entry="' + id + '"][data-action="' + action + '"]');
+    if (button) { button.focus({ preventScroll: true }); }
   }
 
   function shapeSpecs() {
@@ -513,6 +530,8 @@
     $("map").classList.add("drawing");
     $("draw-bar").hidden = false;
     drawStatus();
+    // Into the bar (its buttons come before Draw area), so Tab reaches Cancel at once.
+    $("draw-cancel").focus({ preventScroll: true });
   }
   function stopDrawing() {
     if (!drawing) { return; }
@@ -547,10 +566,20 @@
   });
   $("draw-finish").addEventListener("click", finishDrawing);
   $("draw-cancel").addEventListener("click", function () { stopDrawing(); $("draw-polygon").focus({ preventScroll: true }); });
-  $("draw-polygon").addEventListener("click", function () {
+  $("draw-polygon").addEventListener("click", function (event) {
     // On a phone the map may have scrolled away under the panel: bring it back to draw on.
     $("map").scrollIntoView({ block: "start" });
     startDrawing();
+    if (event.detail === 0) {
+      // Pressed with a keyboard, which cannot place corners on a map: say what can.
+      $("draw-status").textContent = _("Corners are placed by tapping or clicking the map. With a keyboard, find a postcode or choose a ward or district below instead. Escape stops drawing.");
+    }
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && drawing) {
+      stopDrawing();
+      $("draw-polygon").focus({ preventScroll: true });
+    }
   });
   $("clear-shapes").addEventListener("click", function () {
     shapes.clearLayers();
@@ -598,9 +627,11 @@
     CA.fetchJSON(settings.placeUrl.replace(/0$/, place.id)).then(function (found) {
       var layer = L.geoJSON(JSON.parse(found.geometry), { pmIgnore: true, interactive: false });
       places.addLayer(layer);
-      addEntry(layer, "place", KIND[found.kind] + ": " + found.name, { placeId: found.id });
+      var added = addEntry(layer, "place", KIND[found.kind] + ": " + found.name, { placeId: found.id });
       map.fitBounds(layer.getBounds(), { padding: [20, 20] });
       refreshPreview();
+      // The chosen place's button has gone with the results: focus its row instead.
+      focusEntry(added.id, "toggle");
     }).catch(function (error) { showAreaError(error.message); });
   }
 
@@ -803,12 +834,31 @@
     $("send-later-fields").hidden = !$("send-later").checked;
   });
 
+  // The team's templates, as the server last listed them (a new one is offered at once).
+  function showTemplates() {
+    var select = $("template");
+    var chosen = select.value;
+    select.length = 1;  // keeps "No template"
+    templates.forEach(function (t) {
+      var option = document.createElement("option");
+      option.value = t.id;
+      option.textContent = t.name;
+      select.appendChild(option);
+    });
+    select.value = chosen;
+    $("templates").hidden = templates.length === 0;
+  }
   var useTemplate = $("use-template");
   if (useTemplate) {
     useTemplate.addEventListener("click", function () {
       var id = Number($("template").value);
       var chosen = templates.filter(function (t) { return t.id === id; })[0];
       if (!chosen) { return; }
+      var written = $("title").value.trim() || $("body").value.trim();
+      if (written && ($("title").value !== chosen.title || $("body").value !== chosen.body) &&
+          !window.confirm(_("Replace the title and message you have written with the template's?"))) {
+        return;
+      }
       $("category").value = chosen.category;
       $("title").value = chosen.title;
       $("body").value = chosen.body;
@@ -822,6 +872,7 @@
       title: $("title").value, body: $("body").value
     }).then(function (saved) {
       templates = saved.templates;
+      showTemplates();
       $("template-status").textContent = _("Saved as “{name}”. Your team can use it from now on.", { name: saved.name });
     }).catch(function (error) { $("template-status").textContent = error.message; });
   });

@@ -1,0 +1,76 @@
+"""The officer's map with a keyboard alone on a desktop (1440x900), and the lists a
+thumb taps on a phone: focus stays where the officer was, drawing says what a keyboard
+can do and Escape stops it, and a template saved is offered at once. Found by an
+outside check."""
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser_fixtures import _new_page, sign_in_officer
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def desktop(browser, request, live_server):
+    context, page = _new_page(
+        browser, request, live_server, viewport={"width": 1440, "height": 900}
+    )
+    yield page
+    context.close()
+
+
+def test_a_keyboard_keeps_its_place_on_the_officers_map(app, desktop, make_officer, make_resident):
+    page = desktop
+    for n in range(3):
+        make_resident(postcode="BS1 6AD", sms=f"+4477009014{n:02d}")
+    sign_in_officer(app, page, make_officer())
+    page.locator("#centre-postcode").fill("BS1 6AD")
+    page.locator("#centre-postcode").press("Enter")
+    expect(page.locator("#shapes-list li")).to_have_count(1)
+    toggle = page.locator("#shapes-list li").first.get_by_role("button", name="Leave out")
+    toggle.focus()
+    page.keyboard.press("Enter")
+    # The list is drawn again, and focus is on the same area's button, now "Include again".
+    expect(page.locator("#shapes-list li").first).to_contain_text("Left out")
+    assert page.evaluate("document.activeElement.textContent") == "Include again"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.textContent") == "Leave out"
+
+    # Drawing from the keyboard says what a keyboard can do, and Escape stops it.
+    page.locator("#draw-polygon").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#draw-status")).to_contain_text("With a keyboard, find a postcode")
+    assert page.evaluate("document.activeElement.id") == "draw-cancel"
+    page.keyboard.press("Escape")
+    expect(page.locator("#draw-bar")).to_be_hidden()
+    assert page.evaluate("document.activeElement.id") == "draw-polygon"
+
+    # A template saved is offered at once, without reloading the page.
+    page.locator("#title").fill("Sheds broken into")
+    page.locator("#body").fill("Lock your shed.")
+    page.locator("summary", has_text="Save as a template").click()
+    page.locator("#template-name").fill("Sheds")
+    page.locator("#save-template").click()
+    expect(page.locator("#template-status")).to_contain_text("Saved as")
+    expect(page.locator("#templates")).to_be_visible()
+    expect(page.locator("#template option", has_text="Sheds")).to_have_count(1)
+    assert page.console_errors == []
+
+
+def test_the_alert_list_titles_are_a_thumbs_height(page, sign_in_page, make_resident):
+    make_resident(postcode="BS1 6AD", sms="+447700901450")
+    sign_in_page("officer")
+    token = page.locator('meta[name="csrf-token"]').get_attribute("content")
+    page.request.post(
+        "/officers/alerts",
+        headers={"X-CSRFToken": token},
+        data={
+            "shapes": [{"kind": "circle", "center": [-2.58823, 51.451967], "radius_m": 800}],
+            "title": "Road closed",
+            "body": "The A38 is shut.",
+        },
+    )
+    page.goto("/officers/alerts")
+    box = page.locator(".alert-list li > a").first.bounding_box()
+    assert box["height"] >= 44, box
