@@ -18,11 +18,27 @@
     var element = control && control.getContainer();
     return element ? { width: element.offsetWidth, height: element.offsetHeight } : { width: 0, height: 0 };
   }
-  var zoom = size(map.zoomControl);
-  var credit = size(map.attributionControl);
-  map.fitBounds(layer.getBounds(), {
-    paddingTopLeft: [zoom.width + MARGIN * 2, MARGIN],
-    paddingBottomRight: [MARGIN, credit.height + MARGIN]
-  });
+  function fit() {
+    var zoom = size(map.zoomControl);
+    var credit = size(map.attributionControl);
+    map.fitBounds(layer.getBounds(), {
+      paddingTopLeft: [zoom.width + MARGIN * 2, MARGIN],
+      paddingBottomRight: [MARGIN, credit.height + MARGIN]
+    });
+  }
+  fit();
+  // Fitted again once the page has its final layout (styles, fonts, a credit that
+  // wrapped): fitted too early, on a slow phone, the area ran off the map's edge.
+  var container = map.getContainer();
+  var last = container.offsetWidth + "x" + container.offsetHeight;
+  function refit() {
+    var now = container.offsetWidth + "x" + container.offsetHeight;
+    if (now === last) { return; }
+    last = now;
+    map.invalidateSize();
+    fit();
+  }
+  window.addEventListener("load", function () { last = ""; refit(); });
+  if (window.ResizeObserver) { new ResizeObserver(refit).observe(container); }
   CA.alertArea = layer;  // for the browser tests
 })();
