@@ -378,3 +378,18 @@ def test_stop_however_people_write_it_stops_and_yes_is_an_answer_unless_stopped(
     ]
     (end,) = [reply for reply in all_replies() if reply.address == said_end]
     assert end.kind == "message"
+
+
+def test_a_call_does_not_read_out_emoji_that_a_text_keeps(
+    providers, officer, make_resident, run_worker
+):
+    """Found by an outside check: a body with 🚐👮 was said to callers as it was, and a
+    voice reads emoji out by name."""
+    make_resident(sms="+447700900505", voice="+441174960705")
+    submit_alert(officer, shapes=AREA, title="Van seen 🚐", body="Call 101 👮‍♂️. Do not approach.")
+    run_worker()
+    by_kind = {a.kind: a for a in providers.gateway.accepted}
+    said = by_kind["Calls"].params["Twiml"]
+    assert "Van seen. Call 101. Do not approach." in said
+    assert not any(ch in said for ch in "🚐👮‍♂️")
+    assert "🚐" in by_kind["Messages"].params["Body"]

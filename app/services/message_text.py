@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -238,8 +239,29 @@ def key_answer(kind: str, language: str) -> str:
         return f"{words} {gettext('To stop these calls, call 101.')} {gettext('Goodbye.')}"
 
 
+def unspeakable_removed(words: str) -> str:
+    """The words without emoji and other pictures (Unicode symbols "So", their joiners
+    and variation selectors): a voice reads them out by name ("police car, police
+    officer"), or stumbles. Texts and e-mails keep them.
+
+    >>> unspeakable_removed("Van seen \\U0001f690\\U0001f46e\\u200d\\u2642\\ufe0f on Elm Road")
+    'Van seen on Elm Road'
+    """
+    kept = "".join(
+        ch
+        for ch in words
+        if unicodedata.category(ch) != "So"
+        and ch not in "\u200d\ufe0f\ufe0e"
+        and not 0x1F3FB <= ord(ch) <= 0x1F3FF  # skin tones
+    )
+    if kept == words:
+        return words
+    return re.sub(r" +([.,;:!?])", r"\1", re.sub(r" {2,}", " ", kept)).strip()
+
+
 def welsh_voice_script(*, title: str, body: str, reference: str | None = None) -> str:
     """A call's words in Welsh, said by the Welsh voice (TWILIO_VOICE_CY)."""
+    title, body = unspeakable_removed(title), unspeakable_removed(body)
     with in_language("cy"):
         said = (
             gettext("This is a message from %(police)s.", police=police("cy")) + f" {title}. {body}"
@@ -267,6 +289,7 @@ def _spoken_reference(reference: str | None, after: str = ".") -> str:
 def voice_script(
     *, title: str, body: str, force: str, mode: str = "live", reference: str | None = None
 ) -> str:
+    title, body = unspeakable_removed(title), unspeakable_removed(body)
     return (
         f"This is a message from {force} Police. "
         + _marked(mode, f"{title}. {body}")
