@@ -95,6 +95,10 @@ def test_each_resident_gets_both_languages_their_own_first(
     [call] = outbox(alert, "voice").values()
     assert call.startswith("Dyma neges gan Heddlu Avon a Gwlad yr Haf.")
     assert english.id != welsh.id
+    # The alert's page shows the Welsh that went, for its officer and an approver
+    # (found by an outside check: only the English was shown).
+    page = officer_client.get(f"/officers/alerts/{alert.id}").text
+    assert '<div lang="cy"' in page and WELSH["title_cy"] in page
 
 
 def test_a_call_says_the_welsh_in_the_welsh_voice():
