@@ -20,6 +20,8 @@ def test_wrong_password_is_refused_without_saying_which_part_was_wrong(client, m
     )
     assert response.status_code == 400
     assert "The e-mail address or password is not right." in response.text.replace("&#39;", "'")
+    # Both fields say they are at fault and point at the message (an outside check).
+    assert response.text.count('aria-invalid="true" aria-describedby="sign-in-error"') == 2
     unknown = client.post(
         "/sign-in",
         data={"email": "nobody@police.example", "password": "x", "csrf_token": token(client)},

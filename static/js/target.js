@@ -881,9 +881,24 @@
 
   // The message under the Send button; with `field`, the field to put right is
   // brought into view and focused (a phone's Send is far below the Title box).
+  var invalidField = null;
   function composeError(message, field) {
     $("compose-error").textContent = message || "";
     $("compose-error").hidden = !message;
+    // The field at fault says so, and is described by the message (a screen reader
+    // reads both when it takes focus); the last one marked is cleared.
+    if (invalidField) {
+      invalidField.removeAttribute("aria-invalid");
+      var kept = (invalidField.getAttribute("aria-describedby") || "").replace("compose-error", "").trim();
+      if (kept) { invalidField.setAttribute("aria-describedby", kept); } else { invalidField.removeAttribute("aria-describedby"); }
+      invalidField = null;
+    }
+    if (message && field && field.tagName !== "P") {
+      field.setAttribute("aria-invalid", "true");
+      var described = field.getAttribute("aria-describedby") || "";
+      field.setAttribute("aria-describedby", (described + " compose-error").trim());
+      invalidField = field;
+    }
     if (message && field) {
       field.scrollIntoView({ block: "center" });
       field.focus({ preventScroll: true });
@@ -930,9 +945,9 @@
       return;
     }
     if (!lastCounts) { composeError(_("Wait for the count of residents reached, then send. If it does not come, check your signal and change the area to try again.")); refreshPreview(); return; }
-    if ($("send-later").checked && !$("send-at").value) { composeError(_("Choose the date and time to send, or untick “Send later”.")); return; }
+    if ($("send-later").checked && !$("send-at").value) { composeError(_("Choose the date and time to send, or untick “Send later”."), $("send-at")); return; }
     if (lastCompose && lastCompose.sms.too_long && (request.channels.length === 0 || request.channels.indexOf("sms") >= 0)) {
-      composeError(_("The text message is {n} parts; at most {most} are allowed. Shorten the message.", { n: lastCompose.sms.segments, most: lastCompose.sms.max_segments }));
+      composeError(_("The text message is {n} parts; at most {most} are allowed. Shorten the message.", { n: lastCompose.sms.segments, most: lastCompose.sms.max_segments }), $("body"));
       return;
     }
     composeError("");

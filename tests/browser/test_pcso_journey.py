@@ -190,9 +190,13 @@ def test_an_area_refused_clears_the_count_and_send_says_why(
     page.get_by_role("button", name="Send…").tap()
     expect(page.locator("#compose-error")).to_have_text("Give the alert a title.")
     expect(page.get_by_label("Title")).to_be_focused()
+    # The field says it is at fault, and is described by the message (an outside check).
+    expect(page.get_by_label("Title")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Title")).to_have_attribute("aria-describedby", "compose-error")
     page.get_by_label("Title").fill("Shed break-ins")
     page.get_by_role("button", name="Send…").tap()
     expect(page.locator("#compose-error")).to_contain_text("This area cannot be sent to: This")
+    assert page.get_by_label("Title").get_attribute("aria-invalid") is None
     expect(page.locator("#area-error")).to_be_focused()
     expect(page.locator("#area-error")).to_be_in_viewport()
 
