@@ -58,7 +58,7 @@ def test_the_atom_feeds_list_sent_alerts_and_answer_304_when_nothing_changed(
     assert welsh.get("{http://www.w3.org/XML/1998/namespace}lang", "").startswith("cy")
     assert client.get("/alerts/feed/fr.atom").status_code == 404
     # Cancelling the alert while it goes changes the feed: the reader's copy is stale.
-    officer_client.post(f"/officers/alerts/{alert.id}/cancel")
+    officer_client.post(f"/officers/alerts/{alert.id}/cancel", data={"confirm": "yes"})
     db.session.expire_all()
     assert db.session.get(Alert, alert.id).status == "cancelled"
     changed = client.get("/alerts/feed/en.atom", headers={"If-None-Match": etag})
