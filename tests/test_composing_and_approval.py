@@ -276,6 +276,19 @@ def test_templates_are_saved_once_per_name_and_offered_to_the_team(officer_clien
     assert blank.json["errors"]["title"] == "Give the template a title: it is empty."
     twin = officer_client.post("/officers/templates", json=template | {"name": "Burg\u200blary"})
     assert "already a template called" in twin.json["errors"]["template_name"]
+    # The Welsh it was written with is kept, both or neither (it was lost).
+    welsh = template | {"name": "Lladrad", "title_cy": "Lladrad", "body_cy": "Cloi'r sied."}
+    assert officer_client.post("/officers/templates", json=welsh).status_code == 201
+    (kept,) = [
+        t
+        for t in officer_client.get("/officers/templates").json["templates"]
+        if t["name"] == "Lladrad"
+    ]
+    assert (kept["title_cy"], kept["body_cy"]) == ("Lladrad", "Cloi'r sied.")
+    half = officer_client.post(
+        "/officers/templates", json=template | {"name": "Hanner", "title_cy": "Lladrad"}
+    )
+    assert half.json["errors"]["body_cy"] == "Give the Welsh title and message both, or neither."
 
 
 # --- approval -----------------------------------------------------------------------

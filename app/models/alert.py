@@ -143,6 +143,9 @@ class AlertTemplate(db.Model):
     category: Mapped[str] = mapped_column(String(30), nullable=False)
     title: Mapped[str] = mapped_column(String(120), nullable=False)
     body: Mapped[str] = mapped_column(Text, nullable=False)
+    # The same words in Welsh, when the alert it was saved from had them (migration 0044).
+    title_cy: Mapped[str | None] = mapped_column(String(120))
+    body_cy: Mapped[str | None] = mapped_column(Text)
     created_by_id: Mapped[int] = mapped_column(ForeignKey("officers.id"), nullable=False)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()

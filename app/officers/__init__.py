@@ -218,7 +218,8 @@ def templates():
         return jsonify(templates=find_templates())
     data = _json_body()
     errors: dict[str, str] = {}
-    fields = {name: json_text(data, name, errors) for name in ("name", "category", "title", "body")}
+    names = ("name", "category", "title", "body", "title_cy", "body_cy")
+    fields = {name: json_text(data, name, errors) for name in names}
     try:
         if errors:
             raise AlertInvalid(errors)

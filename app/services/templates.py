@@ -14,12 +14,32 @@ from app.services.text import checked_field
 MAX_NAME = 80
 
 
-def save_template(officer: Officer, *, name: str, category: str, title: str, body: str):
-    """Save a template under a name nobody has used. Raises AlertInvalid."""
+def save_template(
+    officer: Officer,
+    *,
+    name: str,
+    category: str,
+    title: str,
+    body: str,
+    title_cy: str = "",
+    body_cy: str = "",
+):
+    """Save a template under a name nobody has used, with its Welsh when it has both a
+    Welsh title and message. Raises AlertInvalid."""
     errors: dict[str, str] = {}
     name = checked_field(errors, "template_name", name, "The template's name")
     title = checked_field(errors, "title", title, "The title")
     body = checked_field(errors, "body", body, "The message", multiline=True)
+    title_cy = checked_field(errors, "title_cy", title_cy, "The Welsh title")
+    body_cy = checked_field(errors, "body_cy", body_cy, "The Welsh message", multiline=True)
+    if bool(title_cy) != bool(body_cy) and not ({"title_cy", "body_cy"} & set(errors)):
+        errors["body_cy" if title_cy else "title_cy"] = (
+            "Give the Welsh title and message both, or neither."
+        )
+    elif len(title_cy) > MAX_TITLE:
+        errors["title_cy"] = f"Keep the Welsh title to {MAX_TITLE} characters."
+    elif len(body_cy) > MAX_BODY:
+        errors["body_cy"] = f"Keep the Welsh message to {MAX_BODY:,} characters."
     if "template_name" in errors:
         pass  # refused as text already
     elif not name:
@@ -47,6 +67,8 @@ def save_template(officer: Officer, *, name: str, category: str, title: str, bod
         category=category,
         title=title,
         body=body,
+        title_cy=title_cy or None,
+        body_cy=body_cy or None,
         created_by_id=officer.id,
         force_id=officer.force_id,
     )
@@ -68,6 +90,14 @@ def save_template(officer: Officer, *, name: str, category: str, title: str, bod
 def find_templates() -> list[dict]:
     rows = db.session.scalars(select(AlertTemplate).order_by(AlertTemplate.name))
     return [
-        {"id": t.id, "name": t.name, "category": t.category, "title": t.title, "body": t.body}
+        {
+            "id": t.id,
+            "name": t.name,
+            "category": t.category,
+            "title": t.title,
+            "body": t.body,
+            "title_cy": t.title_cy or "",
+            "body_cy": t.body_cy or "",
+        }
         for t in rows
     ]

@@ -862,15 +862,18 @@
       $("category").value = chosen.category;
       $("title").value = chosen.title;
       $("body").value = chosen.body;
+      $("title-cy").value = chosen.title_cy || "";
+      $("body-cy").value = chosen.body_cy || "";
+      if (chosen.title_cy) { $("title-cy").closest("details").open = true; }
       refreshCompose();
       refreshPreview();
     });
   }
   $("save-template").addEventListener("click", function () {
-    CA.fetchJSON(settings.templatesUrl, {
+    CA.fetchJSON(settings.templatesUrl, Object.assign({
       name: $("template-name").value, category: $("category").value,
       title: $("title").value, body: $("body").value
-    }).then(function (saved) {
+    }, welshWords())).then(function (saved) {
       templates = saved.templates;
       showTemplates();
       $("template-status").textContent = _("Saved as “{name}”. Your team can use it from now on.", { name: saved.name });
