@@ -128,7 +128,10 @@ class Alert(db.Model):
 
     @property
     def category_label(self) -> str:
-        return CATEGORIES.get(self.category, self.category)
+        """In the page's language (English outside a request)."""
+        from app.i18n import category_label  # the models are imported before i18n
+
+        return category_label(self.category, CATEGORIES.get(self.category, self.category))
 
 
 class AlertTemplate(db.Model):
