@@ -848,3 +848,62 @@ def test_a_follow_up_call_never_made_is_not_taken_for_the_first_alerts_call(
     assert len(calls) == 2, "the update's call was made"
     (row,) = db.session.scalars(select(Delivery).filter_by(alert_id=update.id)).all()
     assert row.provider_ref == calls[1].sid != first_call.sid
+
+
+def test_an_update_whose_call_was_lost_waits_for_the_first_alerts_open_call(
+    app, providers, officer, make_resident, run_worker, monkeypatch
+):
+    """Found by an outside probe: the first alert's call, taken by Twilio but not yet
+    known to us, was adopted by the update's call that was never made: the update was
+    reported sent, and the first alert was called again. A row is asked about only once
+    no older row to the same number is still open."""
+    from app.services.dispatch import reconcile
+
+    number = "+441174960902"
+    make_resident(postcode="BS1 6AD", sms=None, voice=number)
+    gateway = providers.gateway
+    gateway.send_callbacks = False
+    gateway.slow_accept_for.add(number)  # taken, but the answer comes too late
+    gateway.slow_accept_s = 1.5
+    first = send(officer, title="Road closed", body="The A38 is shut.")
+    run_worker()
+    gateway.slow_accept_for.clear()
+    gateway.slow_refuse_for.add(number)  # never taken
+    update = submit_alert(
+        officer,
+        shapes=AREA,
+        title="Road open",
+        body="The A38 is open again.",
+        parent_id=first.id,
+        audience="parent",
+    ).alert
+    run_worker()
+    assert statuses(first.id) == {"unknown": 1} and statuses(update.id) == {"unknown": 1}
+    gateway.slow_refuse_for.clear()
+    (first_row,) = ids(first.id)
+    (update_row,) = ids(update.id)
+    # The first alert's worker hangs mid-send: its row is still "sending", its call
+    # (taken by Twilio) held by no row. Asked about now, the update waits for it.
+    db.session.execute(
+        text("UPDATE deliveries SET status = 'sending' WHERE id = :id"), {"id": first_row}
+    )
+    db.session.commit()
+    assert reconcile([update_row])["waiting"] == 1
+    assert statuses(update.id) == {"unknown": 1}
+    assert db.session.get(Delivery, update_row).provider_ref is None
+    # The first alert's row is settled first (the sweeper finds it stalled, then asks).
+    db.session.execute(
+        text("UPDATE deliveries SET status = 'unknown' WHERE id = :id"), {"id": first_row}
+    )
+    db.session.commit()
+    assert reconcile([first_row, update_row])["waiting"] == 1
+    (first_call,) = gateway.accepted
+    assert db.session.get(Delivery, first_row).provider_ref == first_call.sid
+    assert statuses(update.id) == {"unknown": 1}
+    # Asked again: the only call is the first alert's, so the update's call is made.
+    assert reconcile([update_row])["resend"] == 1
+    run_worker()
+    calls = [a for a in gateway.accepted if a.kind == "Calls"]
+    assert len(calls) == 2
+    db.session.expire_all()
+    assert db.session.get(Delivery, update_row).provider_ref == calls[1].sid

@@ -380,6 +380,43 @@ def to_reconcile(table: str, ids: list[int], *, give_up_seconds: int | None) -> 
     ).all()
 
 
+def ask_again_in(table: str, ids: list[int], seconds: float) -> None:
+    """Unknown rows left waiting: the sweeper asks about them again after `seconds`."""
+    db.session.execute(
+        _ids(
+            f"UPDATE {_table(table)} SET next_attempt_at = now() + make_interval(secs => :secs)"
+            " WHERE id IN :ids AND status = 'unknown' AND provider_ref IS NULL"
+        ),
+        {"ids": ids or [0], "secs": seconds},
+    )
+
+
+def unsettled_to(addresses: list[str]) -> list[tuple[str, int, str, object]]:
+    """Rows of either ledger to these addresses whose outcome is still open (sending or
+    unknown, no provider reference): (ledger, id, address, when their attempt began).
+    Through the ledgers' indexes of unfinished rows, which hold only the few in flight."""
+    if not addresses:
+        return []
+    return list(
+        db.session.execute(
+            text(
+                """
+                SELECT 'deliveries', id, address, coalesce(attempted_at, created_at)
+                FROM deliveries
+                WHERE status IN ('sending', 'unknown') AND provider_ref IS NULL
+                  AND address = ANY(:addresses)
+                UNION ALL
+                SELECT 'resident_notices', id, address, coalesce(attempted_at, created_at)
+                FROM resident_notices
+                WHERE status IN ('sending', 'unknown') AND provider_ref IS NULL
+                  AND address = ANY(:addresses)
+                """
+            ),
+            {"addresses": addresses},
+        ).all()
+    )
+
+
 def refs_held(refs: list[str]) -> set[str]:
     """Which of these provider references a row of either ledger holds already."""
     return set(

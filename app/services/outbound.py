@@ -447,6 +447,11 @@ def reconcile(ledger: Ledger, ids: list[int]) -> dict[str, int]:
       - it cannot tell: "possibly_sent" with why, never sent again.
     Safe to run twice: each row changes only while still unknown and unreferenced."""
     rows = ledger_sql.to_reconcile(ledger.table, ids, give_up_seconds=ledger.give_up_seconds)
+    rows, later = _oldest_first(ledger, rows)
+    if later:
+        ledger_sql.ask_again_in(ledger.table, later, current_app.config["RECONCILE_SECONDS"])
+        db.session.commit()
+    waiting = len(later)
     db.session.rollback()
     max_attempts = current_app.config["DELIVERY_MAX_ATTEMPTS"]
     claimed = [Claimed(*row[:6]) for row in rows]
@@ -458,7 +463,14 @@ def reconcile(ledger: Ledger, ids: list[int]) -> dict[str, int]:
         ]
     )
     answers = _unheld(answers)
-    counts = {"found": 0, "resend": 0, "failed": 0, "possibly_sent": 0, "cancelled": 0}
+    counts = {
+        "found": 0,
+        "resend": 0,
+        "failed": 0,
+        "possibly_sent": 0,
+        "cancelled": 0,
+        "waiting": waiting,
+    }
     resend: list[int] = []
     for claim_, answer, row in zip(claimed, answers, rows, strict=True):
         kind, status, reason, ref = _reconciled(claim_, answer, row, max_attempts)
@@ -473,6 +485,30 @@ def reconcile(ledger: Ledger, ids: list[int]) -> dict[str, int]:
     enqueue(ledger, resend)
     ledger.after({c.alert_id for c in claimed if c.alert_id is not None})
     return counts
+
+
+def _oldest_first(ledger: Ledger, rows: list) -> tuple[list, list[int]]:
+    """The rows to ask about now, and the ids of those that wait: a row waits while an
+    older one to the same number (either ledger, any alert) is still open. Twilio's
+    list cannot tell whose call a call is, and the older row's call, not yet held by
+    it, would be taken for this one's (the update reported sent, the first alert
+    called again). Once the older row is settled, this one is asked about (the sweeper
+    asks again after RECONCILE_SECONDS)."""
+    others = ledger_sql.unsettled_to(sorted({row.address for row in rows}))
+    kept, later = [], []
+    for row in rows:
+        mine = (ledger.table, row.id)
+        older = any(
+            address == row.address
+            and (table, row_id) != mine
+            and (began, table, row_id) < (row.attempted_at, *mine)
+            for table, row_id, address, began in others
+        )
+        if older:
+            later.append(row.id)
+        else:
+            kept.append(row)
+    return kept, later
 
 
 def _unheld(answers: list) -> list:
