@@ -295,17 +295,23 @@ def test_a_worker_waiting_its_turns_under_a_rate_limit_is_not_taken_for_dead(
     record of them yet, and they were sent again (13 residents got a text twice)."""
     import threading
 
-    saved = {k: app.config[k] for k in ("STALLED_SECONDS", "RECONCILE_SECONDS", "RATE_LIMITS")}
+    names = ("STALLED_SECONDS", "RECONCILE_SECONDS", "REQUEUE_SECONDS", "RATE_LIMITS")
+    saved = {k: app.config[k] for k in names}
     app.config.update(
-        STALLED_SECONDS=1, RECONCILE_SECONDS=1, RATE_LIMITS=saved["RATE_LIMITS"] | {"sms": 5}
+        STALLED_SECONDS=1,
+        RECONCILE_SECONDS=1,
+        REQUEUE_SECONDS=1,
+        RATE_LIMITS=saved["RATE_LIMITS"] | {"sms": 5},
     )
     stop = threading.Event()
-    stalled = []
+    stalled, requeued = [], []
 
     def sweeping():
         with app.app_context():
             while not stop.is_set():
-                stalled.append(sweep()["stalled"])
+                found = sweep()
+                stalled.append(found["stalled"])
+                requeued.append(found["requeued"])
                 time.sleep(0.2)
 
     sweeper = threading.Thread(target=sweeping)
@@ -321,4 +327,7 @@ def test_a_worker_waiting_its_turns_under_a_rate_limit_is_not_taken_for_dead(
         app.config.update(saved)
     db.session.rollback()
     assert len(stalled) > 10 and sum(stalled) == 0, "a live job's rows were taken for dead"
+    # Nor were the rows still waiting their turn in it queued again for another job
+    # (found by an outside probe: three more jobs waited on the same limit).
+    assert sum(requeued) == 0, "a live job's waiting rows were queued again"
     assert_each_recipient_exactly_once(providers.gateway)

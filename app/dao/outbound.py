@@ -147,9 +147,12 @@ def forget_finished_texts(table: str, ids: list[int]) -> None:
 
 
 def heartbeat(table: str, ids: list[int]) -> None:
+    """A live job's rows, in flight or waiting their turn in it: not a dead worker's
+    (take_stalled) nor a lost job's (take_forgotten)."""
     db.session.execute(
         _ids(
-            f"UPDATE {_table(table)} SET updated_at = now() WHERE id IN :ids AND status = 'sending'"
+            f"UPDATE {_table(table)} SET updated_at = now()"
+            " WHERE id IN :ids AND status IN ('sending', 'queued')"
         ),
         {"ids": ids or [0]},
     )

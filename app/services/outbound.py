@@ -235,7 +235,11 @@ def _send_due(ledger: Ledger, sender: ConcurrentSender, due: list[int], touched:
         nonlocal last_beat
         if time.monotonic() - last_beat < every:
             return
-        ledger_sql.heartbeat(ledger.table, [c.id for c in in_flight.values()])
+        # The rows in flight, and those of this batch still waiting their turn in it
+        # (under a rate limit, for minutes): the sweeper would queue those again for
+        # another job, and more jobs would wait on the same limit.
+        waiting = due[claimed_up_to:]
+        ledger_sql.heartbeat(ledger.table, [c.id for c in in_flight.values()] + waiting)
         db.session.commit()
         last_beat = time.monotonic()
 
@@ -251,10 +255,12 @@ def _send_due(ledger: Ledger, sender: ConcurrentSender, due: list[int], touched:
         totals.add(record(ledger, outcomes))
         metrics.observe("provider_latency_seconds", sender.drain_timings())
 
+    claimed_up_to = 0
     for start in range(0, len(due), step):
         if len(in_flight) >= step:
             record_finished(len(in_flight) - step + 1)
         chunk = claim(ledger, due[start : start + step])
+        claimed_up_to = start + step
         touched.update(c.alert_id for c in chunk if c.alert_id is not None)
         for claimed, message, transport, limiter in _prepare(ledger, chunk):
             if transport.writes_to_database:
