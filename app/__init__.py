@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime
 from flask import Flask
 
 from app import logs
@@ -23,6 +25,8 @@ DATA_ATTRIBUTION = (
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# strftime's parts as CLDR's, for month names in another language (the "uk" filter).
+_CLDR = {"%d": "dd", "%b": "MMM", "%B": "MMMM", "%Y": "y", "%H": "HH", "%M": "mm", "%S": "ss"}
 UK_TIME = ZoneInfo("Europe/London")
 
 
@@ -86,8 +90,18 @@ def create_app(config: str | type | None = None) -> Flask:
 
     @app.template_filter("uk")
     def uk_time(moment, fmt: str = "%d %b %Y %H:%M") -> str:
-        """A timestamp as people in the force read clocks: UK time, BST in summer."""
-        return moment.astimezone(UK_TIME).strftime(fmt) if moment else ""
+        """A timestamp as people in the force read clocks: UK time, BST in summer, with
+        month names in the page's language ("03 Rhag" on a Welsh page)."""
+        if not moment:
+            return ""
+        from app.i18n import current  # imported inside create_app, as i18n is elsewhere
+
+        local = moment.astimezone(UK_TIME)
+        language = current()
+        if language == "en" or "%b" not in fmt and "%B" not in fmt:
+            return local.strftime(fmt)
+        pattern = "".join(_CLDR.get(part, part) for part in re.split(r"(%[a-zA-Z])", fmt))
+        return format_datetime(local, pattern, locale=language)
 
     @app.template_global("figures_age")
     def figures_age(counted):

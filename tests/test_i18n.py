@@ -150,6 +150,13 @@ def test_dates_are_welsh_on_welsh_pages(app):
         assert when(moment, "date") == "1 Gorffennaf 2026"
     with app.test_request_context("/?lang=en"):
         assert when(moment) == "1 July 2026 at 18:05"
+    # Staff pages' short dates too (found by an outside check: "03 Dec" on Welsh pages).
+    uk = app.jinja_env.filters["uk"]
+    with app.test_request_context("/?lang=cy"):
+        assert uk(moment, "%d %b %H:%M") == "01 Gorff 18:05"
+        assert uk(moment, "%H:%M") == "18:05"
+    with app.test_request_context("/?lang=en"):
+        assert uk(moment, "%d %b %Y %H:%M") == "01 Jul 2026 18:05"
 
 
 def test_numbers_are_shown_as_people_write_them():
