@@ -907,3 +907,44 @@ def test_an_update_whose_call_was_lost_waits_for_the_first_alerts_open_call(
     assert len(calls) == 2
     db.session.expire_all()
     assert db.session.get(Delivery, update_row).provider_ref == calls[1].sid
+
+
+def test_a_text_is_found_at_the_provider_though_its_resident_changed_language_since(
+    app, providers, officer, make_resident, run_worker, monkeypatch
+):
+    """Found by an outside probe: a Welsh resident who switched to English while their
+    bilingual text was unknown was sent it again, English first: the check rebuilt
+    the text in the new order and found no match."""
+    number = "+447700900110"
+    resident = make_resident(postcode="BS1 6AD", sms=number)
+    db.session.execute(
+        text("UPDATE residents SET language = 'cy' WHERE id = :id"), {"id": resident.id}
+    )
+    db.session.commit()
+    gateway = providers.gateway
+    gateway.send_callbacks = False
+    gateway.slow_accept_for.add(number)
+    gateway.slow_accept_s = 1.5
+    alert = submit_alert(
+        officer,
+        shapes=AREA,
+        title="Road closed",
+        body="The A38 is shut.",
+        title_cy="Ffordd ar gau",
+        body_cy="Mae'r A38 ar gau.",
+    ).alert
+    run_worker()
+    assert statuses(alert.id) == {"unknown": 1}
+    (taken,) = gateway.accepted
+    assert taken.params["Body"].startswith("Ffordd ar gau")
+    gateway.slow_accept_for.clear()
+    db.session.execute(
+        text("UPDATE residents SET language = 'en' WHERE id = :id"), {"id": resident.id}
+    )
+    db.session.commit()
+    monkeypatch.setitem(app.config, "RECONCILE_SECONDS", 0)
+    sweep()
+    run_worker()
+    assert gateway.accepted_to("Messages") == [number], "sent once"
+    (row,) = db.session.scalars(select(Delivery).filter_by(alert_id=alert.id)).all()
+    assert row.provider_ref == taken.sid

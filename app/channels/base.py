@@ -28,6 +28,10 @@ class OutgoingMessage:
     # Voice: how to stop the calls, said last; in Welsh (by the Welsh voice) for a
     # resident who chose Welsh. None: the English words.
     closing: str | None = None
+    # A text: the same text as it would read had the resident's language been the
+    # other one when it went (the two languages' order). Asked whether the provider
+    # took it, either reading matches: the resident may have changed language since.
+    also_reads: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -336,7 +336,8 @@ class TwilioSmsTransport:
                 segments=int(sent.num_segments) if sent.num_segments else None,
             )
             for sent in found
-            if _taken_since(sent.date_created, since) and sent.body == message.body
+            if _taken_since(sent.date_created, since)
+            and (sent.body == message.body or sent.body in message.also_reads)
         ]
 
 

@@ -81,14 +81,21 @@ def render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) ->
     reference = alert.reference
     welsh = (alert.title_cy, alert.body_cy) if alert.title_cy and alert.body_cy else None
     subject = None
+    also_reads: tuple[str, ...] = ()
     if claimed.channel == "sms":
-        body = message_text.sms_text(
-            **words,
-            ask=message_text.sms_ask(*question),
-            reference=sms_reference(reference),
-            welsh=welsh,
-            welsh_first=welsh_first,
-        )
+
+        def text(first: bool) -> str:
+            return message_text.sms_text(
+                **words,
+                ask=message_text.sms_ask(*question),
+                reference=sms_reference(reference),
+                welsh=welsh,
+                welsh_first=first,
+            )
+
+        body = text(welsh_first)
+        if welsh:
+            also_reads = (text(not welsh_first),)
     elif claimed.channel == "voice":
         if alert.recording is not None:
             audio_url = url_for("public.recording", token=alert.recording.token, _external=True)
@@ -152,6 +159,7 @@ def render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) ->
         closing=message_text.voice_closing("cy")
         if claimed.channel == "voice" and welsh_first
         else None,
+        also_reads=also_reads,
     )
 
 
