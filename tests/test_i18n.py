@@ -157,6 +157,13 @@ def test_dates_are_welsh_on_welsh_pages(app):
         assert uk(moment, "%H:%M") == "18:05"
     with app.test_request_context("/?lang=en"):
         assert uk(moment, "%d %b %Y %H:%M") == "01 Jul 2026 18:05"
+    # And an alert's category ("Missing person" was English on Welsh staff pages).
+    from app.models import Alert
+
+    with app.test_request_context("/?lang=cy"):
+        assert Alert(category="missing_person").category_label == "Person ar goll"
+    with app.test_request_context("/?lang=en"):
+        assert Alert(category="missing_person").category_label == "Missing person"
 
 
 def test_numbers_are_shown_as_people_write_them():

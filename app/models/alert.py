@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import gettext
 from geoalchemy2 import Geometry
 from sqlalchemy import (
     Boolean,
@@ -128,10 +129,10 @@ class Alert(db.Model):
 
     @property
     def category_label(self) -> str:
-        """In the page's language (English outside a request)."""
-        from app.i18n import category_label  # the models are imported before i18n
-
-        return category_label(self.category, CATEGORIES.get(self.category, self.category))
+        """In the page's language (English outside a request): the catalogue has each
+        label (app/i18n.py CATEGORY_LABELS marks them). flask_babel's own gettext, as
+        app.i18n imports the models."""
+        return gettext(CATEGORIES.get(self.category, self.category))
 
 
 class AlertTemplate(db.Model):
