@@ -48,13 +48,13 @@ def view_outbox(officer: Officer, *, alert_id: int | None = None, before_id: int
     if before_id:
         query = query.where(OutboxMessage.id < before_id)
     count_query = select(func.count()).select_from(OutboxMessage)
-    if current_app.config["ENV_NAME"] == "production":
+    production = current_app.config["ENV_NAME"] == "production"
+    if production:
         query = query.where(OutboxMessage.notice_id.is_(None))
         count_query = count_query.where(OutboxMessage.notice_id.is_(None))
     if alert_id:
         query = query.where(OutboxMessage.alert_id == alert_id)
         count_query = count_query.where(OutboxMessage.alert_id == alert_id)
-    production = current_app.config["ENV_NAME"] == "production"
     messages = [
         ShownMessage(
             id=m.id,

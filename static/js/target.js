@@ -103,7 +103,6 @@
     entries.push(entry);
     styleEntry(entry);
     renderEntries();
-    saveDraft();
     return entry;
   }
 
@@ -1097,8 +1096,5 @@
   if (settings.parentId || restored) { refreshPreview(); }
   // Whatever is typed or ticked is kept as it changes.
   $("compose").addEventListener("input", saveDraft);
-  $("compose").addEventListener("change", saveDraft);
-  document.addEventListener("change", function (event) {
-    if (event.target.name === "channels" || event.target.name === "groups" || event.target.name === "audience") { saveDraft(); }
-  });
+  $("compose").addEventListener("change", saveDraft);  // (areas, channels and groups: refreshPreview)
 })();

@@ -74,3 +74,34 @@ def test_the_alert_list_titles_are_a_thumbs_height(page, sign_in_page, make_resi
     page.goto("/officers/alerts")
     box = page.locator(".alert-list li > a").first.bounding_box()
     assert box["height"] >= 44, box
+
+
+def test_cancelling_an_alert_on_a_phone_takes_the_tick_and_the_tap(
+    page, sign_in_page, make_resident
+):
+    """One stray tap on "Cancel this alert" stops nothing: the browser asks for the tick
+    first; with it, the alert is cancelled."""
+    from datetime import UTC, datetime, timedelta
+
+    make_resident(postcode="BS1 6AD", sms="+447700901451")
+    sign_in_page("officer")
+    token = page.locator('meta[name="csrf-token"]').get_attribute("content")
+    later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    sent = page.request.post(
+        "/officers/alerts",
+        headers={"X-CSRFToken": token},
+        data={
+            "shapes": [{"kind": "circle", "center": [-2.58823, 51.451967], "radius_m": 800}],
+            "title": "Road closed tonight",
+            "body": "The A38 shuts at 10pm.",
+            "send_at": later,
+        },
+    ).json()
+    page.goto(sent["url"])
+    page.get_by_role("button", name="Cancel this alert").tap()
+    expect(page.locator("#alert-status")).to_have_text("scheduled")
+    assert page.locator("#cancel-confirm").evaluate("box => !box.validity.valid")
+    page.get_by_label("Yes, stop this alert").tap()
+    page.get_by_role("button", name="Cancel this alert").tap()
+    expect(page.locator(".flash").first).to_contain_text("Alert cancelled")
+    expect(page.locator("#alert-status")).to_have_text("cancelled")
