@@ -127,6 +127,9 @@ class Config:
     # keeps its line without word of its end (app/channels/lines.py).
     VOICE_LINES = _int("VOICE_LINES", 0)
     VOICE_LINE_HOLD_SECONDS = _int("VOICE_LINE_HOLD_SECONDS", 900)
+    # A call holding its line this long with no word of its end is asked about at the
+    # provider by the sweeper (lost callbacks), and again as often (0: never asked).
+    VOICE_LINE_CHECK_SECONDS = _int("VOICE_LINE_CHECK_SECONDS", 120)
     # How long a call lasts, for the officer's "all out in…" when lines are limited.
     ESTIMATE_CALL_SECONDS = _int("ESTIMATE_CALL_SECONDS", 45)
     # The same alert sent again by its officer within this time is the first one.

@@ -516,6 +516,65 @@ def test_calls_wait_for_a_free_line_and_a_callback_frees_it(
     assert not thread.is_alive()
 
 
+def test_a_call_whose_callbacks_were_lost_is_asked_about_and_frees_its_line(
+    providers, officer, make_resident, app, monkeypatch, run_worker
+):
+    """The web app was down when the calls ended, so no status callback came: each call
+    would keep its line for VOICE_LINE_HOLD_SECONDS (900 s) and never say it was
+    answered. After VOICE_LINE_CHECK_SECONDS the sweeper asks Twilio: the call that
+    ended is settled as its callback would have settled it and frees its line; the one
+    still going keeps its line, and is not asked about again until the check is due."""
+    from app.channels.lines import Lines
+    from app.extensions import redis_store
+    from app.jobs import queue
+
+    many_residents(make_resident, 3, channel="voice")
+    monkeypatch.setitem(app.config, "VOICE_LINES", 2)
+    monkeypatch.setitem(app.config, "VOICE_LINE_CHECK_SECONDS", 1)
+    gateway = providers.gateway
+    gateway.send_callbacks = False
+    alert = send(officer)
+    due = sorted(ids(alert.id))
+    queue().empty()  # the alert's own job: this test sends its calls itself
+    deliver(due[:2])
+    going, ended = gateway.accepted
+    gateway.call_status_for[going.sid] = "in-progress"
+    lines = Lines(redis_store.client, 2, hold_seconds=900)
+    assert lines.busy() == 2
+    assert sweep()["calls_asked"] == 0  # held for less than a second: not yet
+    time.sleep(1.1)
+    assert sweep()["calls_asked"] == 2
+    assert sweep()["calls_asked"] == 0  # asked a moment ago
+    run_worker()
+    assert sorted(gateway.calls_fetched) == sorted([going.sid, ended.sid])
+    db.session.rollback()
+    rows = {
+        d.provider_ref: d for d in db.session.scalars(select(Delivery).where(Delivery.id.in_(due)))
+    }
+    assert rows[ended.sid].status == "delivered"
+    assert rows[ended.sid].duration_seconds == gateway.call_duration_s
+    assert rows[going.sid].status == "sent"
+    assert lines.busy() == 1  # the ended call's line is free, the other's held
+    deliver(due[2:])  # so the third call goes at once, not after 900 s
+    assert len(gateway.accepted) == 3
+    # Its callback arriving late after all changes nothing, and frees nothing twice.
+    url = ended.params["StatusCallback"]
+    params = {"CallSid": ended.sid, "CallStatus": "completed", "CallDuration": "7"}
+    assert gateway.post_signed(url, params) in (200, 204)
+    db.session.rollback()
+    assert db.session.get(Delivery, rows[ended.sid].id).duration_seconds == gateway.call_duration_s
+    assert lines.busy() == 2
+    # The call still going is asked about again once the check is due, and frees its
+    # line when it has ended (no answer).
+    gateway.call_status_for[going.sid] = "no-answer"
+    time.sleep(1.1)
+    assert sweep()["calls_asked"] == 2  # the first call again, and the third
+    run_worker()
+    db.session.rollback()
+    assert db.session.get(Delivery, rows[going.sid].id).status == "failed"
+    assert lines.busy() == 0
+
+
 def test_the_rate_limiter_keeps_its_schedule_yet_never_lets_more_go_in_a_second(app_ctx):
     """On Redis's clock given explicitly: turns taken a little late, as on a busy
     machine, do not slow the rate down, and nothing lets limit + 1 sends into one

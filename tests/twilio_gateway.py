@@ -1,7 +1,8 @@
 """A Twilio-compatible HTTP server on loopback, for the real Twilio SDK to talk to.
 
 It speaks the two endpoints we use (Messages.json, Calls.json) with Basic auth, and
-lists what it took (GET Messages.json / Calls.json?To=..., newest first), answers
+lists what it took (GET Messages.json / Calls.json?To=..., newest first) or says how
+one call stands (GET Calls/<sid>.json), answers
 like Twilio, and then calls the request's StatusCallback signed the way Twilio signs
 (X-Twilio-Signature over the URL and the sorted form parameters). It can be told to be
 slow and to fail: 429s, 500s, 400s with Twilio error codes, or to accept a request and
@@ -33,6 +34,7 @@ PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/(?P<kind>Messages|Calls
 SLOW_REFUSAL = "slow refusal"
 DROP = -1  # _handle's status for "close the connection without an answer"
 ACCOUNT = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)\.json$")
+CALL = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/Calls/(?P<call>[^/]+)\.json$")
 
 
 @dataclass
@@ -68,6 +70,10 @@ class TwilioGateway:
         self.list_fails = False  # GET of the lists answers 500: "cannot tell"
         self.lists = 0
         self.call_duration_s = 42
+        # What GET of a call says of its status: call_status, or call_status_for[sid].
+        self.call_status = "completed"
+        self.call_status_for: dict[str, str] = {}
+        self.calls_fetched: list[str] = []  # the sid of each GET of one call
         self.callback_failures = 0
         self.last_answer = ""  # the body of the last signed POST's answer
         self.callback_errors: list[str] = []
@@ -123,6 +129,8 @@ class TwilioGateway:
         if request.method == "GET":
             if PATH.match(request.path):
                 status, body = self._list(request.path, request.headers, request.query)
+            elif CALL.match(request.path):
+                status, body = self._fetch_call(request.path, request.headers)
             else:
                 status, body = self._account(request.path, request.headers)
             return web.json_response(body, status=status)
@@ -164,6 +172,30 @@ class TwilioGateway:
             "status": "active",
             "type": "Full",
             "uri": f"/2010-04-01/Accounts/{self.account_sid}.json",
+        }
+
+    def _fetch_call(self, path: str, headers):
+        """GET one call: its status now (call_status unless call_status_for says)."""
+        match = CALL.match(path)
+        if match["sid"] != self.account_sid:
+            return 404, {"code": 20404, "message": "not found", "status": 404}
+        if not self._authorised(headers):
+            return 401, {"code": 20003, "message": "Authenticate", "status": 401}
+        with self.lock:
+            self.calls_fetched.append(match["call"])
+            taken = [a for a in self.accepted if a.kind == "Calls" and a.sid == match["call"]]
+        if not taken:
+            return 404, {"code": 20404, "message": "not found", "status": 404}
+        status = self.call_status_for.get(taken[0].sid, self.call_status)
+        ended = status in ("completed", "busy", "no-answer", "failed", "canceled")
+        return 200, {
+            "sid": taken[0].sid,
+            "account_sid": self.account_sid,
+            "to": taken[0].to,
+            "from": taken[0].params.get("From"),
+            "status": status,
+            "duration": str(self.call_duration_s) if status == "completed" else "0",
+            "end_time": "Thu, 03 Dec 2026 06:00:00 +0000" if ended else None,
         }
 
     def _list(self, path: str, headers, query):

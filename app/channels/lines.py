@@ -1,7 +1,10 @@
 """Voice calls in progress at once, across every worker: an account has so many lines
 (VOICE_LINES), and a call holds one from before it is placed until its provider says
 it ended (the status callback), or VOICE_LINE_HOLD_SECONDS pass without word (a lost
-callback, a worker killed after taking the line): then the line is taken back.
+callback, a worker killed after taking the line): then the line is taken back. A call
+held for VOICE_LINE_CHECK_SECONDS without word is asked about at the provider first
+(app.services.outbound.check_held_calls), so lost callbacks (the web app down) do not
+keep the lines for the whole hold.
 
 A Redis sorted set holds the calls on a line, each scored by when its line is taken
 back; an atomic Lua script frees the lines that are due, then takes one if any is free.
@@ -60,6 +63,15 @@ class Lines:
             self.redis.zrem(KEY, call)
         except RedisError:
             log.warning("could not free a voice line; it is taken back in time")
+
+    def held_longer_than(self, seconds: float) -> list[str]:
+        """The calls that took their line at least `seconds` ago, on Redis's clock."""
+        now_s, micros = self.redis.time()
+        now_ms = now_s * 1000 + micros / 1000
+        # A call's score is when its line is taken back (taken + hold); those already
+        # due are free, taken back at the next take.
+        held = self.redis.zrangebyscore(KEY, now_ms, now_ms - seconds * 1000 + self.hold_ms)
+        return [call.decode() if isinstance(call, bytes) else call for call in held]
 
     def busy(self) -> int:
         """Lines held now (some perhaps due to be taken back)."""

@@ -432,6 +432,28 @@ class TwilioVoiceTransport:
     async def warm_up(self) -> None:
         await _warm_up(self.settings, "calls")
 
+    async def status_async(self, provider_ref: str) -> ProviderStatus | None:
+        """The call's status as Twilio has it now, in the words of its status callback
+        (the same event key, so the callback arriving later changes nothing), or None
+        when Twilio has no such call. Raises TransportError when it cannot say."""
+        client = _async_client(self.settings)
+        try:
+            call = await client.calls(provider_ref).fetch_async()
+        except TwilioRestException as error:
+            if error.status == 404:
+                return None
+            raise _cannot_tell(error) from None
+        except (TwilioException, aiohttp.ClientError, TimeoutError) as error:
+            raise _cannot_tell(error) from None
+        duration = call.duration
+        return read_status_callback(
+            {
+                "CallSid": provider_ref,
+                "CallStatus": str(call.status or ""),
+                "CallDuration": None if duration is None else str(duration),
+            }
+        )
+
     async def find_async(self, message: OutgoingMessage, since: datetime) -> list[SendResult]:
         """The calls Twilio took to this recipient from our numbers since `since`,
         newest first. A call's words cannot be listed: the caller leaves out the calls

@@ -242,6 +242,17 @@ def apply_status(
     ).first()
 
 
+def calls_of(table: str, ids: list[int]) -> list[tuple[int, str, str | None]]:
+    """(id, status, provider reference) of each of these rows that is a call."""
+    return db.session.execute(
+        _ids(
+            f"SELECT id, status, provider_ref FROM {_table(table)} "
+            "WHERE id IN :ids AND channel = 'voice' ORDER BY id"
+        ),
+        {"ids": ids},
+    ).all()
+
+
 # --- the sweeper's statements -------------------------------------------------------
 
 

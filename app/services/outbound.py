@@ -44,6 +44,7 @@ from app.channels.sender import ConcurrentSender
 from app.dao import outbound as ledger_sql
 from app.dao.events import create_provider_event
 from app.extensions import db, redis_store
+from app.models import FINAL_STATUSES
 from app.services import metrics, optout
 
 log = logging.getLogger(__name__)
@@ -439,7 +440,90 @@ def sweep(ledger: Ledger) -> dict[str, int]:
     found = {"stalled": len(stalled), "reconcile": len(to_reconcile), "requeued": len(ids)}
     if ledger.give_up_seconds is not None:
         found["given_up"] = len(given_up)
+    if (asked := ask_about_held_calls(ledger)) is not None:
+        found["calls_asked"] = asked
     return found
+
+
+# --- calls that hold a line without word of their end -------------------------------
+
+ASKED_KEY = "voice:lines:asked:"
+
+
+def ask_about_held_calls(ledger: Ledger) -> int | None:
+    """Queue a question to the provider about each of this ledger's calls that has
+    held its line for VOICE_LINE_CHECK_SECONDS with no word of its end: its status
+    callbacks were lost (the web app down, a proxy refusing them), and without this
+    each would keep its line for the whole VOICE_LINE_HOLD_SECONDS and its row would
+    never say it was answered. A call is asked about at most once every
+    VOICE_LINE_CHECK_SECONDS. Returns how many were queued; None when calls hold no
+    lines."""
+    config = current_app.config
+    seconds = config["VOICE_LINE_CHECK_SECONDS"]
+    lines = _lines()
+    if lines is None or not seconds or config.get("DELIVERY_TRANSPORT") != "providers":
+        return None
+    prefix = f"{ledger.name}:"
+    ids = []
+    try:
+        for call in lines.held_longer_than(seconds):
+            row_id = call.removeprefix(prefix)
+            ours = row_id != call and row_id.isdigit()
+            if ours and redis_store.client.set(ASKED_KEY + call, 1, nx=True, ex=seconds):
+                ids.append(int(row_id))
+    except RedisError:
+        log.warning("could not read the voice lines; calls are asked about later")
+        return 0
+    size = config["DELIVERY_BATCH_SIZE"]
+    for start in range(0, len(ids), size):
+        jobs.enqueue("outbound.check_calls", ledger.name, ids[start : start + size])
+    return len(ids)
+
+
+def check_calls(ledger: Ledger, ids: list[int]) -> dict[str, int]:
+    """Ask the provider how each of these calls stands, and act as its status callback
+    would have: a call that ended is settled and frees its line. A line held by a row
+    already finished (its callback came, freeing the line did not) or by no row is
+    freed. A call still going, or one the provider cannot say of, keeps its line
+    (asked again later; the hold still runs out). Safe to run twice: a status is
+    applied once (the callback's own event key), and a free line freed again is free."""
+    lines = _lines()
+    rows = ledger_sql.calls_of(ledger.table, ids)
+    db.session.rollback()
+    counts = {"ended": 0, "going": 0, "freed": 0, "cannot_tell": 0}
+    free = [row_id for row_id in ids if row_id not in {row[0] for row in rows}]
+    free += [row_id for row_id, status, _ in rows if status in FINAL_STATUSES]
+    for row_id in free:
+        if lines is not None:
+            lines.release(f"{ledger.name}:{row_id}")
+        counts["freed"] += 1
+    asks = [(row_id, ref) for row_id, status, ref in rows if ref and status in ("sent", "unknown")]
+    for (row_id, _), answer in zip(asks, _ask_about_calls([ref for _, ref in asks]), strict=True):
+        if isinstance(answer, TransportError) or answer is None:
+            counts["cannot_tell"] += 1
+        elif answer.call_ended:
+            apply_provider_status(ledger, row_id, answer)
+            counts["ended"] += 1
+        else:
+            counts["going"] += 1
+    return counts
+
+
+def _ask_about_calls(refs: list[str]) -> list:
+    """For each call's reference: its ProviderStatus, None when the provider has no
+    such call, or the TransportError that kept it from saying."""
+    transport = transport_for("voice")  # app context here
+    status_of = getattr(transport, "status_async", None)
+
+    async def ask(ref):
+        if status_of is None:
+            return TransportError(f"{transport.name} cannot be asked about a call", permanent=True)
+        try:
+            return await status_of(ref)
+        except TransportError as error:
+            return error
+
+    return _all_at_once([ask(ref) for ref in refs])
 
 
 def reconcile(ledger: Ledger, ids: list[int]) -> dict[str, int]:
@@ -577,15 +661,21 @@ def _ask_providers(asks: list[tuple[OutgoingMessage, datetime]]) -> list:
         except TransportError as error:
             return error
 
+    return _all_at_once([ask(m, since) for m, since in asks])
+
+
+def _all_at_once(asks: list) -> list:
+    """Await these coroutines together, on an event loop of a thread of its own (the
+    caller's thread may already run one), and close the providers' clients after."""
+
     async def ask_all():
         try:
-            return await asyncio.gather(*(ask(m, since) for m, since in asks))
+            return await asyncio.gather(*asks)
         finally:
             await close_async_clients()
 
     if not asks:
         return []
-    # On an event loop of its own thread: the caller's thread may already run one.
     with ThreadPoolExecutor(1) as thread:
         return thread.submit(asyncio.run, ask_all()).result()
 
