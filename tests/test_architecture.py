@@ -327,3 +327,31 @@ def test_every_box_that_scrolls_sideways_takes_focus_and_has_a_name():
             if 'tabindex="0"' not in tag or 'role="region"' not in tag or "aria-label" not in tag:
                 missing.append(f"{path.relative_to(templates)}: {tag}")
     assert missing == []
+
+
+def method_checks_other_than_post(source: str) -> list[int]:
+    """Lines comparing request.method with anything but "POST": a view that asks "is
+    it GET?" does its POST's work on a HEAD (Flask answers HEAD with the GET view, and
+    HEAD needs no form token)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Compare) and ast.unparse(node.left) == "request.method":
+            compared = [c.value for c in node.comparators if isinstance(c, ast.Constant)]
+            if compared != ["POST"]:
+                found.append(node.lineno)
+    return found
+
+
+def test_views_ask_whether_a_request_is_a_post_never_whether_it_is_a_get():
+    found = {
+        str(path.relative_to(ROOT)): lines
+        for path in sorted((ROOT / "app").rglob("*.py"))
+        if (lines := method_checks_other_than_post(path.read_text()))
+    }
+    assert found == {}
+
+
+def test_the_method_check_finds_a_get_check():
+    source = 'if request.method == "GET":\n    pass\nif request.method != "POST":\n    pass\n'
+    assert method_checks_other_than_post(source) == [1]
+    assert method_checks_other_than_post('x = request.method in ("GET", "HEAD")') == [1]

@@ -222,6 +222,43 @@ def test_sign_ups_are_limited_per_address(app, client, app_ctx, monkeypatch):
     assert "Too many sign-ups from this connection" in third.text
 
 
+def test_a_head_request_does_only_what_its_get_does(
+    app, client, app_ctx, make_resident, run_worker, monkeypatch
+):
+    """Flask answers HEAD with the GET view, and HEAD needs no form token: views that
+    took anything but GET for a POST deleted a resident, confirmed an e-mail address
+    and opened a one-use link on a HEAD (link scanners, prefetchers and uptime checks
+    send them), and counted each HEAD of the sign-up form as a sign-up."""
+    monkeypatch.setitem(app.config, "REGISTRATIONS_PER_IP_PER_HOUR", 2)
+    for _ in range(3):
+        assert client.head("/register").status_code == 200
+    assert register(client).status_code == 302  # the HEADs counted as no sign-up
+    email = [n for n in notices_sent(run_worker) if n.channel == "email"][-1]
+    link = link_in(email)
+    assert client.head(link).status_code == 200
+    db.session.rollback()
+    verified = db.session.scalars(
+        select(ResidentChannel.verified_at).where(ResidentChannel.channel == "email")
+    ).one()
+    assert verified is None  # a HEAD of the link is no click on its button
+
+    make_resident(postcode="BS1 6AD", sms="+447700900001")
+    other = app.test_client()
+    other.post("/manage", data={"csrf_token": csrf_token(other), "address": "07700 900001"})
+    link = link_in(notices_sent(run_worker)[-1])
+    for _ in range(2):
+        assert other.head(link).status_code == 200
+    assert other.get("/my-alerts").status_code == 302  # no HEAD opened the page
+    opened = other.post(link, data={"csrf_token": page_token(other, link)})
+    assert opened.headers["Location"].endswith("/my-alerts")  # the link was still fresh
+
+    residents = db.session.scalar(select(func.count()).select_from(Resident))
+    assert other.head("/my-alerts/delete").status_code == 200
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(Resident)) == residents
+    assert other.get("/my-alerts").status_code == 200  # still signed in, still there
+
+
 def test_the_form_shows_the_place_a_postcode_is_in(client, app_ctx):
     from app.services.registration import consent_key
 

@@ -165,7 +165,7 @@ MAX_UPLOAD_BYTES = 32 * 1024 * 1024  # 200,000 rows of a typical export
 @csrf.exempt  # checked below, once the larger upload limit is in place
 @role_required("admin")
 def import_residents():
-    if request.method == "GET":
+    if request.method != "POST":  # GET, or HEAD (Flask answers HEAD with the GET view)
         return render_template("admin/import.html", error=None)
     request.max_content_length = MAX_UPLOAD_BYTES
     try:

@@ -214,7 +214,7 @@ def place(place_id: int):
 @bp.route("/templates", methods=["GET", "POST"])
 @role_required(*SENDERS)
 def templates():
-    if request.method == "GET":
+    if request.method != "POST":  # GET, or HEAD (Flask answers HEAD with the GET view)
         return jsonify(templates=find_templates())
     data = _json_body()
     errors: dict[str, str] = {}

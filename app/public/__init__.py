@@ -83,7 +83,7 @@ def index():
 
 @bp.route("/register", methods=["GET", "POST"])
 def register():
-    if request.method == "GET":
+    if request.method != "POST":  # GET, or HEAD (Flask answers HEAD with the GET view)
         return _register_page(RegistrationForm(), {})
     form = RegistrationForm.from_form(request.form)
     try:

@@ -191,7 +191,7 @@ def _flash_resent(channel_name: str, *, sent: bool | str) -> None:
 def verify_email(token: str):
     """GET only shows a button: mail scanners follow links, and a click by a scanner
     must not confirm an address."""
-    if request.method == "GET":
+    if request.method != "POST":  # GET, or HEAD (Flask answers HEAD with the GET view)
         return render_template("residents/confirm_email.html", token=token)
     try:
         resident, confirmed = verify_email_token(token)
@@ -237,7 +237,7 @@ def open_manage(token: str):
         )
     except VerificationRefused as refusal:
         return render_template("residents/manage.html", error=str(refusal)), 400
-    if request.method == "GET":
+    if request.method != "POST":  # GET, or HEAD (Flask answers HEAD with the GET view)
         return render_template("residents/open_manage.html")
     remember(resident)
     return redirect(url_for("residents.my_alerts"))
@@ -518,7 +518,7 @@ def download(resident):
 @bp.route("/my-alerts/delete", methods=["GET", "POST"])
 @resident_required
 def delete(resident):
-    if request.method == "GET":
+    if request.method != "POST":  # GET, or HEAD (Flask answers HEAD with the GET view)
         return render_template("residents/delete.html")
     delete_resident(resident)
     session.pop(SESSION_KEY, None)
