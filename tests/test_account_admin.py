@@ -301,3 +301,26 @@ def test_every_account_form_needs_the_csrf_token(app, admin_client, officer):
     account = fresh(officer.id)
     assert account.role == "officer" and account.active
     assert db.session.scalar(select(AccountLink.id)) is None
+
+
+def test_a_forces_staff_e_mails_are_in_its_own_outbox_only(
+    app, make_officer, second_force, run_worker
+):
+    """An invitation to another force's new administrator was filed under the default
+    force's outbox, where its lowest-ranked officer could open the set-password link
+    and take the account (found by an outside probe). A notice to staff now carries
+    their force."""
+    wilts_admin = make_officer(role="admin", email="admin@wilts.example", force_id=second_force.id)
+    wilts = signed_in(app, wilts_admin, "admin")
+    data = {
+        "name": "New Wilts",
+        "email": "new@wilts.example",
+        "role": "admin",
+        "sign_in": "password",
+    }
+    assert post(wilts, "/admin/officers/invite", data).status_code == 302
+    run_worker()
+    avon = signed_in(app, make_officer(role="officer", email="pc@avon.example"), "officer")
+    assert "new@wilts.example" not in avon.get("/officers/outbox").text
+    assert "/account/set-password/" not in avon.get("/officers/outbox").text
+    assert "/account/set-password/" in wilts.get("/officers/outbox").text

@@ -10,7 +10,15 @@ import pytest
 from sqlalchemy import func, select, text
 
 from app.extensions import db
-from app.models import AlertForce, AuditEvent, Delivery, Resident, ResidentChannel, ResidentNotice
+from app.models import (
+    AlertForce,
+    AuditEvent,
+    Delivery,
+    OutboxMessage,
+    Resident,
+    ResidentChannel,
+    ResidentNotice,
+)
 from app.services.alerts import AlertDraft, NotAllowed, cancel_alert, cross_border, submit_alert
 from app.services.alerts.approval import approve_alert
 from tests.factories import form_token, signed_in
@@ -90,6 +98,11 @@ def test_an_approved_alert_reaches_the_neighbours_residents_once(app, client, bo
     run_worker()
     db.session.refresh(alert)
     assert alert.status == "sent"
+    # The question to Wiltshire's supervisor is in Wiltshire's outbox, not Avon's.
+    asked = db.session.scalars(
+        select(OutboxMessage.force_id).where(OutboxMessage.notice_id == notice.id)
+    ).one()
+    assert asked == wilts.id
     statuses = db.session.scalars(select(Delivery.status).where(Delivery.alert_id == alert.id))
     assert set(statuses) == {"delivered"} or set(statuses) <= {"delivered", "sent"}
     with pytest.raises(NotAllowed, match="already been approved"):

@@ -135,6 +135,9 @@ class ResidentNotice(db.Model):
         ForeignKey("residents.id", ondelete="CASCADE"), index=True
     )
     kind: Mapped[str] = mapped_column(String(30), nullable=False)
+    # The force whose staff it is to (an invitation, a question to supervisors); None
+    # for a resident's, which is their first place's force (migration 0045).
+    force_id: Mapped[int | None] = force_column(nullable=True, index=False)
     channel: Mapped[str] = mapped_column(String(10), nullable=False)
     address: Mapped[str] = mapped_column(String(254), nullable=False)
     subject: Mapped[str | None] = mapped_column(Text)

@@ -548,6 +548,7 @@ def _send_link(officer: Officer, kind: str, *, actor_id: int | None) -> int:
         address=officer.email,
         subject=subject,
         body=body,
+        force_id=officer.force_id,
     )
     db.session.flush()
     return notice.id

@@ -27,10 +27,13 @@ def create_notice(
     address: str,
     body: str,
     subject: str | None = None,
+    force_id: int | None = None,
 ) -> ResidentNotice:
-    """Add a notice to the session; the caller commits, then calls queue_notices."""
+    """Add a notice to the session; the caller commits, then calls queue_notices.
+    A notice to staff names their force (force_id): the outbox files it there."""
     notice = ResidentNotice(
         resident_id=resident_id,
+        force_id=force_id,
         kind=kind,
         channel=channel,
         address=address,

@@ -289,6 +289,7 @@ def answer_reply(officer, reply_id: int, words: str) -> int:
         channel="sms",
         address=reply.address,
         body=message_text.officer_answer_text(words=words, force=force),
+        force_id=reply.force_id,  # the force that answers, whoever holds the number
     )
     db.session.flush()
     create_audit_event(

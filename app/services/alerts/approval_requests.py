@@ -69,6 +69,8 @@ def create_approval_requests(alert: Alert, author: Officer) -> list[int]:
             by = {"channel": "sms", "address": approver.mobile, "body": text}
         else:
             by = {"channel": "email", "address": approver.email, "subject": subject, "body": signed}
-        notices.append(create_notice(resident_id=None, kind=NOTICE_KIND, **by))
+        notices.append(
+            create_notice(resident_id=None, kind=NOTICE_KIND, force_id=alert.force_id, **by)
+        )
     db.session.flush()
     return [notice.id for notice in notices]

@@ -143,7 +143,7 @@ def _tell_supervisors(alert: Alert, force: Force) -> list[int]:
             subject = f"{asking} Police ask you to send an alert: {alert.title}"
             body = f"{text}\n\n{force.name} Police {config['SERVICE_NAME']}"
             by = {"channel": "email", "address": officer.email, "subject": subject, "body": body}
-        notices.append(create_notice(resident_id=None, kind=NOTICE_KIND, **by))
+        notices.append(create_notice(resident_id=None, kind=NOTICE_KIND, force_id=force.id, **by))
     db.session.flush()
     return [notice.id for notice in notices]
 
