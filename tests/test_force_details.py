@@ -92,6 +92,12 @@ def test_every_mistake_is_said_at_its_field_and_nothing_is_saved(app, make_offic
     assert post(staff, {**GOOD, "sms_price": "11"}).status_code == 400
     assert post(staff, {**GOOD, "sms_price": "-1"}).status_code == 400
     assert post(staff, {**GOOD, "sms_price": "£0.05"}).status_code == 302
+    # "Police" is added wherever the name is shown: typed too, it would read twice.
+    twice = post(staff, {**GOOD, "name": "Avon and Somerset Police"})
+    assert twice.status_code == 400
+    assert "without “Police”" in twice.text and "(“Avon and Somerset Police”)" in twice.text
+    twice = post(staff, {**GOOD, "name_cy": "Heddlu Avon a Gwlad yr Haf"})
+    assert twice.status_code == 400 and "without “Heddlu”" in twice.text
 
 
 def test_an_administrator_changes_only_their_own_force(app, make_officer, second_force):
@@ -99,10 +105,19 @@ def test_an_administrator_changes_only_their_own_force(app, make_officer, second
     theirs = make_officer(role="admin", email="admin@wilts.example", force_id=second_force.id)
     staff = signed_in(app, theirs, "admin")
     assert 'value="Wiltshire"' in staff.get("/admin/force").text
-    assert post(staff, {**GOOD, "name": "Wiltshire", "contact": "Ring 101"}).status_code == 302
+    mine = {**GOOD, "name": "Wiltshire", "name_cy": "", "contact": "Ring 101"}
+    assert post(staff, mine).status_code == 302
+    # Avon's Welsh name is Avon's: not Wiltshire's in Welsh.
+    welsh = post(staff, {**mine, "name_cy": "avon a gwlad yr haf"})
+    assert welsh.status_code == 400 and "another force&#39;s name" in welsh.text
     # Their own name only: not the neighbour's (their staff would be told "X Police ask").
     taken = post(staff, {**GOOD, "name": "avon and somerset", "contact": "Ring 101"})
     assert taken.status_code == 400 and "another force&#39;s name" in taken.text
+    # Nor in other words: the word the pages add, "&", punctuation, the Welsh name
+    # (found by an outside probe: "Avon and Somerset Police" was taken).
+    for name in ("Avon & Somerset", "Avon and Somerset Police", "Heddlu Avon-and-Somerset"):
+        taken = post(staff, {**GOOD, "name": name, "name_cy": "", "contact": "Ring 101"})
+        assert taken.status_code == 400 and "another force&#39;s name" in taken.text, name
     db.session.expire_all()
     assert db.session.get(Force, second_force.id).contact == "Ring 101"
     assert db.session.get(Force, ours.force_id).contact != "Ring 101"

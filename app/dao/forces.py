@@ -24,11 +24,6 @@ def find_force_by_code(code: str) -> Force | None:
     return db.session.scalars(select(Force).where(Force.code == code)).first()
 
 
-def find_force_by_name(name: str) -> Force | None:
-    """The force of this name, whatever its case."""
-    return db.session.scalars(select(Force).where(func.lower(Force.name) == name.lower())).first()
-
-
 def find_forces() -> list[Force]:
     """Every force, the default first, then by name."""
     return list(db.session.scalars(select(Force).order_by(Force.is_default.desc(), Force.name)))

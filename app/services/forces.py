@@ -285,6 +285,44 @@ class ForceRefused(ValueError):
 
 CODE = re.compile(r"^E23[0-9]{6}$|^W15[0-9]{6}$")
 SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+# "Police" / "Heddlu" are added to the name wherever it is shown ("Wiltshire Police",
+# "Heddlu Wiltshire"); how two names compare once those and punctuation are set aside.
+_POLICE_WORDS = {"police", "heddlu", "constabulary"}
+
+
+_ENDS_IN_POLICE = re.compile(r"[\s,]*\bpolice\W*$", re.IGNORECASE)
+
+
+def _plain_name(name: str) -> str:
+    """A force's name as two names are compared: its letters' case, "&", punctuation
+    and the words every force has set aside.
+
+    >>> _plain_name("Heddlu  Dyfed-Powys") == _plain_name("dyfed powys police")
+    True
+    """
+    words = re.sub(r"[^\w]+", " ", name.casefold().replace("&", " and ")).split()
+    return " ".join(word for word in words if word not in _POLICE_WORDS)
+
+
+def name_refusal(name: str, name_cy: str | None, force_id: int | None) -> dict[str, str]:
+    """What is wrong with these names for this force (None: a new one), by field: the
+    word the pages add themselves, or another force's name in other words (its staff
+    would be told "X Police ask you…" by a force that is not X)."""
+    errors = {}
+    for other in forces_dao.find_forces():
+        if other.id == force_id:
+            continue
+        theirs = {_plain_name(other.name), _plain_name(other.name_cy or "")} - {""}
+        for field, value in (("name", name), ("name_cy", name_cy)):
+            if value and field not in errors and _plain_name(value) in theirs:
+                errors[field] = f"{value} is another force's name ({other.name})."
+    if name and "name" not in errors and (bare := _ENDS_IN_POLICE.sub("", name)) != name:
+        errors["name"] = (
+            f"Give the name without “Police”: pages and messages add it (“{bare} Police”)."
+        )
+    if name_cy and "name_cy" not in errors and re.match(r"^\W*heddlu\b", name_cy, re.I):
+        errors["name_cy"] = "Give the Welsh name without “Heddlu”: Welsh pages add it."
+    return errors
 
 
 def slug_for(name: str) -> str:
@@ -323,8 +361,8 @@ def add_force(
             raise ForceRefused(f"There is already a force with the code {code}.")
         if forces_dao.find_force_by_slug(slug) is not None:
             raise ForceRefused(f"There is already a force at /forces/{slug}: choose another slug.")
-        if forces_dao.find_force_by_name(name) is not None:
-            raise ForceRefused(f"There is already a force called {name}.")
+        if refused := name_refusal(name, name_cy, None):
+            raise ForceRefused(" ".join(refused.values()))
         if places_dao.find_force(code) is None:
             raise ForceRefused(
                 f"No boundary is loaded for {code}: load it first with "
@@ -471,10 +509,8 @@ def change_force_details(admin: Officer, form: dict[str, str]) -> tuple[Force, l
         raise ForceDetailsInvalid(errors)
     with transaction():
         force = db.session.get(Force, admin.force_id, with_for_update=True)
-        same = forces_dao.find_force_by_name(name)
-        if same is not None and same.id != force.id:
-            # Another force's name would let its staff be told "X Police ask you…".
-            raise ForceDetailsInvalid({"name": f"{same.name} is another force's name."})
+        if refused := name_refusal(name, name_cy, force.id):
+            raise ForceDetailsInvalid(refused)
         wanted = {
             "name": name,
             "name_cy": name_cy or None,
