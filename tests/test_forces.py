@@ -326,10 +326,11 @@ def test_each_force_publishes_its_own_alerts_pages_and_feeds(
     # No such force, and no second address for the default force's pages.
     assert client.get("/forces/nowhere/alerts").status_code == 404
     assert client.get("/forces/avon-and-somerset/alerts").status_code == 404
-    # "Is this message genuine?" knows every force's alerts, and links to the right one.
+    # "Is this message genuine?" knows every force's alerts, says whose, and links to
+    # the right one.
     token = form_token(client, "/check")
     checked = client.post("/check", data={"message": wilts.reference, "csrf_token": token})
-    assert "that reference is ours" in checked.text
+    assert "Yes, Wiltshire Police sent this alert" in checked.text
     assert f"/forces/wiltshire/alerts/{wilts.reference}" in checked.text
 
 
@@ -882,3 +883,28 @@ def test_an_answer_page_is_the_page_of_the_alerts_force(
     delivery_id = db.session.scalar(text("SELECT id FROM deliveries"))
     page = client.get(f"/answer/{answer_token(delivery_id)}").text
     assert "Wiltshire Police" in page and "Avon and Somerset" not in page
+
+
+def test_the_check_says_whose_alert_another_forces_reference_is(
+    app, client, make_officer, make_resident, second_force
+):
+    """The check answers for every force's alerts; on Avon and Somerset's page a
+    Wiltshire reference was "ours" (found by an outside probe)."""
+    make_resident(postcode=TROWBRIDGE, sms="+447700900113", name="Wiltshire only")
+    theirs = make_officer(role="officer", email="theirs@wilts.example", force_id=second_force.id)
+    alert = submit_alert(theirs, AlertDraft(shapes=BOTH, title="Theirs", body="B")).alert
+    token = form_token(client, "/check")
+    answer = client.post("/check", data={"message": alert.reference, "csrf_token": token}).text
+    assert "that reference is ours" not in answer
+    assert "Yes, Wiltshire Police sent this alert" in answer
+    assert "theirs, not Avon and Somerset Police’s" in answer.replace("&#39;", "'")
+    assert "Read the alert on their website" in answer
+    copied = client.post(
+        "/check",
+        data={"message": f"Pay now at bit.ly/x Ref {alert.reference}", "csrf_token": token},
+    ).text
+    assert "one of Wiltshire Police’s alerts, not Avon and Somerset Police’s" in copied
+    welsh = client.post(
+        "/check?lang=cy", data={"message": alert.reference, "csrf_token": token}
+    ).text
+    assert "Ie, Heddlu Wiltshire a anfonodd y rhybudd hwn" in welsh

@@ -267,12 +267,18 @@ def check():
             error, status = str(refusal), 429
         except ValueError as refusal:
             error, status = str(refusal), 400
+    # Any force's alert is checked here: another force's is said to be theirs, not ours.
+    sender = None
+    alert = result.alert if result is not None else None
+    if alert is not None and alert.force_id != forces.current_force().id:
+        sender = police_of(forces.force_by_id(alert.force_id))
     return render_template(
         "public/check.html",
         result=result,
         error=error,
         typed=typed[:2_000],
-        alert_force=forces.public_values,  # any force's alert is checked here
+        sender=sender,
+        alert_force=forces.public_values,
     ), status
 
 
