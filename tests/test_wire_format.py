@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import email
+import email.utils
 import html
 import math
 import re
+from datetime import UTC, datetime
 from email import policy
 
 import pytest
@@ -287,6 +289,10 @@ def test_the_envelope_is_the_sender_and_the_one_recipient(smtp_server):
     assert envelope.rcpt_tos == ["sam@example.com"]
     _, message = received(mail)
     assert message["Message-ID"].strip("<>").startswith(result.provider_ref)
+    # Of the sender's domain, not the machine's name; dated now (RFC 5322 asks both).
+    assert message["Message-ID"].endswith("@" + SENDER.rpartition("@")[2] + ">")
+    sent = email.utils.parsedate_to_datetime(message["Date"])
+    assert abs((sent - datetime.now(UTC)).total_seconds()) < 60
 
 
 def test_an_address_smtp_would_read_as_two_is_refused_and_nothing_is_sent(smtp_server):

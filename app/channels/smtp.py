@@ -6,10 +6,11 @@ import html
 import re
 import smtplib
 import threading
+from datetime import UTC, datetime
 from email import policy
 from email.header import Header
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import format_datetime, make_msgid, parseaddr
 
 from app.channels.base import OutgoingMessage, SendResult, TransportError
 
@@ -65,7 +66,11 @@ def build_email(message: OutgoingMessage, sender: str) -> EmailMessage:
     kind, number = (
         ("notice", message.notice_id) if message.notice_id else ("delivery", message.delivery_id)
     )
-    email["Message-ID"] = make_msgid(idstring=f"{kind}-{number}")
+    # RFC 5322 asks for a Date, and a Message-ID of our own domain (the machine's name,
+    # make_msgid's default, is "localhost" in a container): mail filters count both.
+    email["Date"] = format_datetime(datetime.now(UTC))
+    domain = parseaddr(sender)[1].rpartition("@")[2] or None
+    email["Message-ID"] = make_msgid(idstring=f"{kind}-{number}", domain=domain)
     if message.unsubscribe_url:
         if not _PLAIN_URI.fullmatch(message.unsubscribe_url):
             raise ValueError(f"not a plain URI: {message.unsubscribe_url!r}")
