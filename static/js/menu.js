@@ -19,9 +19,19 @@
   if (!button || !nav) { return; }
   nav.classList.add("foldable");
   button.hidden = false;
-  button.addEventListener("click", function () {
-    var open = button.getAttribute("aria-expanded") !== "true";
+  function show(open) {
     button.setAttribute("aria-expanded", open ? "true" : "false");
     nav.classList.toggle("open", open);
+  }
+  button.addEventListener("click", function () {
+    show(button.getAttribute("aria-expanded") !== "true");
+  });
+  // Escape folds the open menu from its button or any of its links, and gives the
+  // focus back to the button (as a disclosure does).
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape" || button.getAttribute("aria-expanded") !== "true") { return; }
+    if (event.target !== button && !nav.contains(event.target)) { return; }
+    show(false);
+    button.focus();
   });
 })();

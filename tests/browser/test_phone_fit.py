@@ -99,6 +99,15 @@ def test_the_staff_menu_folds_on_a_phone_and_not_on_a_wide_screen(page, sign_in_
     assert axe_violations(page) == []
     menu.tap()
     expect(new_alert).to_be_hidden()
+    # Escape folds it from its button or from a link in it, and the focus goes back
+    # to the button (found by an outside check: only a tap folded it).
+    for start in (menu, new_alert):
+        menu.tap()
+        start.focus()
+        page.keyboard.press("Escape")
+        expect(menu).to_have_attribute("aria-expanded", "false")
+        expect(new_alert).to_be_hidden()
+        expect(menu).to_be_focused()
     # A wide screen shows the menu as it is, with no button.
     page.set_viewport_size({"width": 1440, "height": 900})
     expect(menu).to_be_hidden()
