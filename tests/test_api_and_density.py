@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 from sqlalchemy import text
@@ -440,6 +441,11 @@ def test_residents_on_ended_or_moved_postcodes_are_listed_and_still_reached(
         assert "BS1 6AD" in page and "Terminated in March 2025" in page
         assert "BS8 1TH" in page and "Centre moved 300 m since they registered" in page
         assert "TA1 1AA" not in page
+        # One resident at a postcode is a household: counted as every figure is.
+        rows = re.findall(r"<tr data-reason=[^>]*>(.*?)</tr>", page)
+        assert rows and all("<td>fewer than 5</td>" in row for row in rows)
+        welsh = client.get("/analysts/postcode-review?lang=cy").text
+        assert "Daeth i ben ym mis Mawrth 2025" in welsh and "llai na 5" in welsh
 
         from app.dao.targeting import Audience, count_targets
         from geo.areas import area_from_shapes

@@ -10,9 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from flask_babel import format_date, gettext
+
 from app.dao.postcodes import find_changed_postcodes
 from app.extensions import db
 from app.services import forces
+from app.services.suppression import K_MIN, fewer_than
 
 # Further than this from the directory's current point counts as "moved": postcode
 # centroids shift by a few metres between releases for no reason worth a review.
@@ -28,14 +31,23 @@ class PostcodeReview:
     moved_m: float | None
 
     @property
+    def residents_label(self) -> str:
+        """The count as every analyst figure shows it: under K_MIN, "fewer than 5" (a
+        unit postcode is a street or less: a count of one is a household)."""
+        return format(self.residents, ",") if self.residents >= K_MIN else fewer_than(K_MIN)
+
+    @property
     def explanation(self) -> str:
+        """What changed, in the page's language."""
         if self.reason == "terminated":
-            return f"Terminated in {self.terminated_on:%B %Y}"
+            month = format_date(self.terminated_on, "MMMM y")
+            return gettext("Terminated in %(month)s", month=month)
         if self.reason == "moved":
-            return f"Centre moved {self.moved_m:,.0f} m since they registered"
+            metres = format(round(self.moved_m or 0), ",")
+            return gettext("Centre moved %(metres)s m since they registered", metres=metres)
         if self.reason == "no location":
-            return "The directory no longer gives it a location"
-        return "No longer in the postcode directory"
+            return gettext("The directory no longer gives it a location")
+        return gettext("No longer in the postcode directory")
 
 
 def find_postcode_reviews(limit: int = 500) -> list[PostcodeReview]:
