@@ -91,6 +91,11 @@ def test_the_default_period_is_the_last_26_uk_weeks():
     assert period.weeks[-1] == date(2026, 3, 30)
 
 
+def test_a_period_ends_this_week_however_late_it_is_asked_to_end():
+    period = parse_period("2026-03-04", "2199-01-01", today=date(2026, 4, 1))
+    assert (period.start, period.end) == (date(2026, 3, 2), date(2026, 4, 6))
+
+
 def test_a_period_snaps_to_mondays():
     period = parse_period("2026-03-04", "2026-03-29")  # a Wednesday, a Sunday
     assert (period.start, period.end) == (date(2026, 3, 2), date(2026, 3, 30))
@@ -108,6 +113,8 @@ def test_a_period_snaps_to_mondays():
         ("", "9999-12-31", "year 2000"),
         ("9999-12-31", "", "year 2000"),
         ("0001-01-07", "", "year 2000"),
+        # Weeks to come: nothing to count (they showed "fewer than 5").
+        ("2199-01-01", "2199-02-01", "in the future"),
     ],
 )
 def test_a_bad_period_is_refused_with_what_to_do(start, end, words):

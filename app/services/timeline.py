@@ -106,6 +106,12 @@ def parse_period(start: str | None, end: str | None, *, today: date | None = Non
         first = last - timedelta(weeks=DEFAULT_WEEKS - 1)
     if first > last:
         raise PeriodRefused("“From” is after “To”. Choose a start date before the end date.")
+    if first > today:
+        raise PeriodRefused(
+            "“From” is in the future: nothing has happened then yet. Choose a start date "
+            "no later than today."
+        )
+    last = min(last, today)  # the weeks to come have nothing to count yet
     period = Period(monday_of(first), monday_of(last) + timedelta(weeks=1))
     if len(period.weeks) > MAX_WEEKS:
         raise PeriodRefused(
