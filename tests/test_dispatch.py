@@ -152,7 +152,12 @@ def test_one_click_unsubscribe_is_a_post_never_a_get(
     assert client.post(path).status_code == 200  # the mail client's one-click POST
     db.session.rollback()
     assert db.session.execute(text("SELECT unsubscribed_at FROM resident_channels")).scalar()
-    assert client.post("/unsubscribe/forged-token").status_code == 404
+    # Opened again, the link says they are stopped, not "Stop e-mail alerts?" again.
+    again = client.get(path).text
+    assert "stopped already" in again and "Stop e-mail alerts?" not in again
+    forged = client.post("/unsubscribe/forged-token")
+    assert forged.status_code == 404
+    assert "Try again in a moment" not in forged.text  # the page says what to do instead
     # Nothing more goes to that address.
     with pytest.raises(Exception, match="Nobody registered"):
         send(officer)

@@ -1230,6 +1230,10 @@ def test_codes_and_links_go_through_twilio_and_smtp_when_configured(
     (mail,) = providers.mail.messages
     assert mail["To"] == "sam@example.invalid"
     assert "/confirm-email/" in mail.get_body(("plain",)).get_content()
+    # A link that is not ours is told so when opened, not after a tap on its button.
+    forged = client.get("/confirm-email/garbage-token")
+    assert forged.status_code == 400 and "not valid" in forged.text
+    assert "Confirm my e-mail address" not in forged.text and "reload a form" not in forged.text
     statuses = set(db.session.scalars(select(ResidentNotice.status)))
     assert statuses and statuses <= {"sent", "delivered"}  # the text's callback may be in
 

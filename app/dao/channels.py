@@ -46,6 +46,19 @@ def address_of(resident_id: int, channel: str) -> str | None:
     ).scalar()
 
 
+def channel_stopped(resident_id: int, channel: str) -> bool:
+    """Whether a resident's channel is stopped (unsubscribed, or STOP)."""
+    return bool(
+        db.session.execute(
+            text(
+                "SELECT unsubscribed_at IS NOT NULL FROM resident_channels"
+                " WHERE resident_id = :r AND channel = :c"
+            ),
+            {"r": resident_id, "c": channel},
+        ).scalar()
+    )
+
+
 def number_stopped(number: str, channel: str = "sms") -> bool:
     """Whether a channel on this number was stopped (by STOP, or unsubscribed)."""
     return bool(

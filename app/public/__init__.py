@@ -22,7 +22,7 @@ from app.models import CATEGORIES
 from app.residents import remember, remember_unregistered
 from app.services import forces, public_alerts, public_feeds, replies
 from app.services.dispatch import read_answer_token, read_unsubscribe_token
-from app.services.optout import link_is_current, unsubscribe_channel
+from app.services.optout import already_stopped, link_is_current, unsubscribe_channel
 from app.services.postcode_check import PostcodeRefused, check_postcode
 from app.services.recordings import find_recording_by_token
 from app.services.registration import (
@@ -166,14 +166,14 @@ def unsubscribe(token: str):  # in the URL is the proof
             "That link has expired or is not valid. To stop these e-mails, use "
             "“Change or stop your alerts” on our start page."
         )
-        return render_template("error.html", title=title, status=404), 404
+        return render_template("error.html", title=title, status=404, said=True), 404
     if not link_is_current(*found):
         title = _(
             "That link was in an e-mail to an address you have since changed, so it "
             "stops nothing. To stop e-mails to your address now, use the link in one of "
             "them, or “Change or stop your alerts” on our start page."
         )
-        return render_template("error.html", title=title, status=410), 410
+        return render_template("error.html", title=title, status=410, said=True), 410
     # The page is the resident's forces', and names them: an unsubscribe stops e-mails
     # from every force they hear from, not only the installation's first.
     heard = forces_heard_by(found[0])
@@ -186,6 +186,8 @@ def unsubscribe(token: str):  # in the URL is the proof
     if request.method == "POST":
         unsubscribe_channel(*found)
         return render_template("public/unsubscribed.html", who=who)
+    if already_stopped(*found[:2]):
+        return render_template("public/unsubscribed.html", who=who, already=True)
     return render_template("public/unsubscribe.html", token=token, who=who)
 
 
@@ -197,7 +199,7 @@ def answer(token: str):  # the token in the URL is the proof of which message it
     asked = replies.question_for(delivery_id) if delivery_id is not None else None
     if asked is None:
         title = _("That link has expired or is not valid. There is nothing to answer.")
-        return render_template("error.html", title=title, status=404), 404
+        return render_template("error.html", title=title, status=404, said=True), 404
     forces.show_public(forces.force_by_id(asked["force_id"]))  # the alert's force's page
     error = None
     if request.method == "POST":

@@ -52,6 +52,7 @@ from app.services.verification import (
     TooManyLinks,
     VerificationRefused,
     check_code,
+    email_link_refusal,
     read_manage_token,
     request_manage_link,
     resend_proof,
@@ -192,11 +193,14 @@ def verify_email(token: str):
     """GET only shows a button: mail scanners follow links, and a click by a scanner
     must not confirm an address."""
     if request.method != "POST":  # GET, or HEAD (Flask answers HEAD with the GET view)
+        # A link that has expired, or is not ours, is told so now, not after a tap.
+        if (refusal := email_link_refusal(token)) is not None:
+            return render_template("error.html", title=refusal, status=400, said=True), 400
         return render_template("residents/confirm_email.html", token=token)
     try:
         resident, confirmed = verify_email_token(token)
     except VerificationRefused as refusal:
-        return render_template("error.html", title=str(refusal), status=400), 400
+        return render_template("error.html", title=str(refusal), status=400, said=True), 400
     if not confirmed:
         # A used link proves nothing new: it does not open the resident's page.
         flash(_("That e-mail address is already confirmed. To change your alerts, ask for a link."))

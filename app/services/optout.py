@@ -70,6 +70,14 @@ def link_is_current(resident_id: int, channel: str, key: str | None) -> bool:
     return address is not None and address_key(address) == key
 
 
+def already_stopped(resident_id: int, channel: str) -> bool:
+    """Whether this channel of the resident's is stopped already (a second tap of an
+    unsubscribe link: it says so, rather than asking again)."""
+    stopped = channels_dao.channel_stopped(resident_id, channel)
+    db.session.rollback()
+    return stopped
+
+
 def unsubscribe_channel(resident_id: int, channel: str, key: str | None = None) -> bool:
     """Stop one channel of one resident. Returns whether anything changed: nothing
     does when `key` is not the channel's address now (a link in a mail to an address

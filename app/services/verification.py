@@ -439,11 +439,24 @@ def verify_email_token(token: str) -> tuple[Resident, bool]:
         return _verify_email_token(token)
 
 
-def _verify_email_token(token: str) -> tuple[Resident, bool]:
+def email_link_refusal(token: str) -> str | None:
+    """Why this e-mail link cannot confirm anything (expired, or not ours), or None
+    when it may: read before its button is shown, changing nothing."""
+    try:
+        _email_link(token)
+    except VerificationRefused as refusal:
+        return str(refusal)
+    return None
+
+
+def _email_link(token: str) -> tuple[str, str]:
+    """The resident's reference and the address's digest the link carries. Raises
+    VerificationRefused when it has expired or is not ours."""
     try:
         reference, address_digest = _serializer("verify-email").loads(
             token, max_age=EMAIL_LINK_DAYS * 86400
         )
+        return reference, address_digest
     except SignatureExpired:
         raise VerificationRefused(
             gettext("That link has expired. Ask for a link to manage your alerts to get a new one.")
@@ -452,6 +465,10 @@ def _verify_email_token(token: str) -> tuple[Resident, bool]:
         raise VerificationRefused(
             gettext("That link is not valid. Check you copied all of it.")
         ) from None
+
+
+def _verify_email_token(token: str) -> tuple[Resident, bool]:
+    reference, address_digest = _email_link(token)
     # Locked: the link opened in several tabs at once confirms (and opens the page) once.
     resident = db.session.scalar(
         select(Resident)
