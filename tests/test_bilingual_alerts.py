@@ -142,6 +142,13 @@ def test_the_public_page_the_check_and_cap_know_the_welsh(
     cap = etree.fromstring(client.get(f"/alerts/{alert.reference}/cap.xml").data)
     ns = "{urn:oasis:names:tc:emergency:cap:1.2}"
     assert [i.findtext(f"{ns}language") for i in cap.findall(f"{ns}info")] == ["en-GB", "cy"]
+    # The Welsh block names the force and links the page in Welsh (found by an outside
+    # probe: "Avon and Somerset Police", and the English page).
+    english, welsh = cap.findall(f"{ns}info")
+    assert english.findtext(f"{ns}senderName").endswith(" Police")
+    assert welsh.findtext(f"{ns}senderName").startswith("Heddlu ")
+    assert welsh.findtext(f"{ns}web").endswith(f"/alerts/{alert.reference}?lang=cy")
+    assert english.findtext(f"{ns}web").endswith(f"/alerts/{alert.reference}")
 
 
 def test_our_own_words_are_welsh_for_a_resident_who_chose_welsh(

@@ -421,8 +421,10 @@ def test_a_bilingual_alert_has_english_then_welsh_info():
     assert text(welsh, "cap:event") == "Digwyddiad"
     assert text(welsh, "cap:senderName") == "Heddlu Avon a Gwlad yr Haf"
     # The same message in both: category, figures and area.
-    for path in ("cap:category", "cap:urgency", "cap:area/cap:circle", "cap:web"):
+    for path in ("cap:category", "cap:urgency", "cap:area/cap:circle"):
         assert text(english, path) == text(welsh, path), path
+    # The same page, in each block's language.
+    assert text(welsh, "cap:web") == text(english, "cap:web") + "?lang=cy"
 
 
 def test_an_alert_written_only_in_welsh_has_one_welsh_info():

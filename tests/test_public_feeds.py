@@ -56,6 +56,11 @@ def test_the_atom_feeds_list_sent_alerts_and_answer_304_when_nothing_changed(
     assert again.status_code == 304 and again.data == b""
     welsh = etree.fromstring(client.get("/alerts/feed/cy.atom").data)
     assert welsh.get("{http://www.w3.org/XML/1998/namespace}lang", "").startswith("cy")
+    assert welsh.findtext(f"{ATOM}title").startswith("Rhybuddion gan Heddlu ")
+    assert "Police" not in welsh.findtext(f"{ATOM}title")
+    [entry] = welsh.findall(f"{ATOM}entry")
+    link = entry.find(f"{ATOM}link[@rel='alternate']").get("href")
+    assert link.endswith(f"/alerts/{alert.reference}?lang=cy")  # the page in Welsh
     assert client.get("/alerts/feed/fr.atom").status_code == 404
     # Cancelling the alert while it goes changes the feed: the reader's copy is stale.
     officer_client.post(f"/officers/alerts/{alert.id}/cancel", data={"confirm": "yes"})

@@ -307,6 +307,20 @@ def _texts(alert: FeedAlert) -> dict[str, tuple[str, str]]:
     return texts
 
 
+def page_in(url: str, language: str) -> str:
+    """An alert's page in the language (the pages are English unless asked).
+
+    >>> page_in("https://x.example/alerts/ABCD-EFG", "cy")
+    'https://x.example/alerts/ABCD-EFG?lang=cy'
+    >>> page_in("https://x.example/alerts/ABCD-EFG", "en")
+    'https://x.example/alerts/ABCD-EFG'
+    """
+    url = clean_line(url)
+    if language == "en":
+        return url
+    return f"{url}{'&' if '?' in url else '?'}lang={quote(language)}"
+
+
 def _category_name(alert: FeedAlert, language: str) -> str:
     """The category's name in the language; "Alert" if it has none."""
     words = WORDING[language]
@@ -521,7 +535,7 @@ def _cap_element(alert: FeedAlert, force: FeedSource) -> etree._Element:
         _sub(info, "senderName", force.display_name(language))
         _sub(info, "headline", _headline(alert, title, language))
         _sub(info, "description", _full_text(alert, body, language))
-        _sub(info, "web", clean_line(alert.url))
+        _sub(info, "web", page_in(alert.url, language))
         contact = force.contact_cy if language == "cy" and force.contact_cy else force.contact
         _sub(info, "contact", clean_line(contact))
         parameter = _sub(info, "parameter")
@@ -647,7 +661,7 @@ def atom_feed(alerts: Iterable[FeedAlert], force: FeedSource, language: str) -> 
         entry.published(_atom_time(alert.sent_at))
         entry.content(_full_text(alert, body, used), type="text")
         links = (
-            {"href": clean_line(alert.url), "rel": "alternate", "type": "text/html"},
+            {"href": page_in(alert.url, language), "rel": "alternate", "type": "text/html"},
             {"href": force.cap_url(alert.reference), "rel": "related", "type": CAP_MIME},
         )
         _add_links(entry, links)

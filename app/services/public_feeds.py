@@ -47,6 +47,7 @@ def feed_source() -> feeds.FeedSource:
     )
     return feeds.FeedSource(
         name=f"{force.name} Police",
+        name_cy=f"Heddlu {force.name_cy or force.name}",  # as Welsh pages name it
         sender=sender,
         base_url=base,
         contact=force.contact,
