@@ -136,6 +136,16 @@ def when(moment: datetime | date | None, style: str = "long") -> str:
     return babel_dates.format_datetime(moment, DATE_FORMATS[style], locale=locale)
 
 
+def title_for_page(alert) -> tuple[str, str]:
+    """An alert's title as this page shows it, and the language tag of those words: the
+    Welsh on a Welsh page when the officer wrote it (title and message), else the
+    title as written, marked as its own language (WCAG 3.1.2: English words on a Welsh
+    page say they are English)."""
+    if current() == "cy" and alert.title_cy and alert.body_cy:
+        return alert.title_cy, HTML_LANG["cy"]
+    return alert.title, HTML_LANG["cy" if alert.language == "cy" else "en"]
+
+
 def switch_url(language: str) -> str:
     """This page in another language: the same address with ?lang= set."""
     args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
@@ -330,6 +340,7 @@ def init_app(app: Flask) -> None:
             "force_name": force_name(language),
             "police_name": police(language),
             "police": police,
+            "title_for_page": title_for_page,
             "service_name": _service_name(app),
             "environment_label": str(
                 ENVIRONMENTS.get(app.config["ENV_NAME"], app.config["ENV_NAME"])

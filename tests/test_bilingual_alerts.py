@@ -134,6 +134,14 @@ def test_the_public_page_the_check_and_cap_know_the_welsh(
     english = client.get(f"/alerts/{alert.reference}?lang=en").text
     main = english[english.index('id="main"') :]
     assert main.index("Car thefts") < main.index("Lladradau ceir")
+    # The list of alerts shows the Welsh title on a Welsh page, marked Welsh; an alert
+    # with English only says its words are English (WCAG 3.1.2).
+    only_english = send(officer_client, title="Road closed", title_cy="", body_cy="")
+    listed = client.get("/alerts?lang=cy").text
+    assert f'lang="cy">Lladradau ceir' in listed
+    assert 'lang="en-GB">Road closed</a>' in listed
+    alone = client.get(f"/alerts/{only_english.reference}?lang=cy").text
+    assert '<h1 lang="en-GB">Road closed</h1>' in alone
     [received] = outbox(alert, "sms").values()
     token = client.get("/check").text.split('name="csrf_token" value="')[1].split('"')[0]
     answer = client.post("/check", data={"message": received, "csrf_token": token})
