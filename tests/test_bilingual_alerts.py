@@ -138,7 +138,7 @@ def test_the_public_page_the_check_and_cap_know_the_welsh(
     # with English only says its words are English (WCAG 3.1.2).
     only_english = send(officer_client, title="Road closed", title_cy="", body_cy="")
     listed = client.get("/alerts?lang=cy").text
-    assert f'lang="cy">Lladradau ceir' in listed
+    assert 'lang="cy">Lladradau ceir' in listed
     assert 'lang="en-GB">Road closed</a>' in listed
     alone = client.get(f"/alerts/{only_english.reference}?lang=cy").text
     assert '<h1 lang="en-GB">Road closed</h1>' in alone
