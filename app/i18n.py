@@ -146,6 +146,14 @@ def title_for_page(alert) -> tuple[str, str]:
     return alert.title, HTML_LANG["cy" if alert.language == "cy" else "en"]
 
 
+def group_for_page(group) -> tuple[str, str]:
+    """An interest group's name as this page shows it, and its language tag: the Welsh
+    name on a Welsh page when the group has one."""
+    if current() == "cy" and group.name_cy:
+        return group.name_cy, HTML_LANG["cy"]
+    return group.name, HTML_LANG["en"]
+
+
 def switch_url(language: str) -> str:
     """This page in another language: the same address with ?lang= set."""
     args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
@@ -341,6 +349,7 @@ def init_app(app: Flask) -> None:
             "police_name": police(language),
             "police": police,
             "title_for_page": title_for_page,
+            "group_for_page": group_for_page,
             "service_name": _service_name(app),
             "environment_label": str(
                 ENVIRONMENTS.get(app.config["ENV_NAME"], app.config["ENV_NAME"])

@@ -273,3 +273,19 @@ def test_a_refused_character_is_named_in_welsh_on_a_welsh_page(app):
         "Enw'r lle: mae toriad llinell ynddo (nod 4). Tynnwch ef a rhowch gynnig arall arni.",
         "Enw'r lle: mae'n rhy hir. Cadwch ef i 40 nod.",
     ]
+
+
+def test_interest_groups_have_their_welsh_names_on_welsh_pages(client, app_ctx):
+    """Found by an outside probe: the Welsh sign-up form named the groups in English.
+    A group with no Welsh name says its name is English."""
+    from app.cli.demo import ensure_interest_groups
+    from app.models import InterestGroup
+
+    ensure_interest_groups()
+    db.session.add(InterestGroup(slug="canal-watch", name="Canal Watch"))
+    db.session.commit()
+    page = client.get("/register?lang=cy").text
+    assert 'lang="cy">Gwarchod Ffermydd</label>' in page
+    assert 'lang="en-GB">Canal Watch</label>' in page
+    assert "Farm Watch" not in page
+    assert 'lang="en-GB">Farm Watch</label>' in client.get("/register?lang=en").text

@@ -59,18 +59,18 @@ SECOND_FORCE_ACCOUNTS = (
 # A resident near the border, with a home in Bath and a farm in Wiltshire.
 BORDER_RESIDENT = ("Demo Border Resident", ("Home", "BA1 1RG"), ("Farm", "BA14 6AA"))
 DEFAULT_GROUPS = (
-    ("neighbourhood-watch", "Neighbourhood Watch"),
-    ("farm-watch", "Farm Watch"),
-    ("business-watch", "Business Watch"),
-    ("horse-watch", "Horse Watch"),
+    ("neighbourhood-watch", "Neighbourhood Watch", "Gwarchod Cymdogaeth"),
+    ("farm-watch", "Farm Watch", "Gwarchod Ffermydd"),
+    ("business-watch", "Business Watch", "Gwarchod Busnesau"),
+    ("horse-watch", "Horse Watch", "Gwarchod Ceffylau"),
 )
 
 
 def ensure_interest_groups() -> None:
     existing = set(db.session.scalars(select(InterestGroup.slug)))
-    for slug, name in DEFAULT_GROUPS:
+    for slug, name, name_cy in DEFAULT_GROUPS:
         if slug not in existing:
-            db.session.add(InterestGroup(slug=slug, name=name))
+            db.session.add(InterestGroup(slug=slug, name=name, name_cy=name_cy))
     db.session.commit()
 
 

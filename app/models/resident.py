@@ -166,6 +166,7 @@ class InterestGroup(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     slug: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
     name: Mapped[str] = mapped_column(Text, nullable=False)
+    name_cy: Mapped[str | None] = mapped_column(Text)  # its name on Welsh pages
 
 
 class ResidentImport(db.Model):
