@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 
 ALPHABET = "234679ACDEFGHJKMNPQRTUVWXYZ"
 LENGTH = 7
@@ -29,7 +30,9 @@ def read_reference(typed: object) -> str | None:
     hyphen, a full stop after it), or None when it cannot be one of ours."""
     if not isinstance(typed, str) or len(typed) > 40:
         return None
-    symbols = re.sub(r"[\s\-–—.,:;_/]", "", typed).upper()
+    # Full-width letters and digits (a Japanese or Chinese keyboard) as their own.
+    typed = unicodedata.normalize("NFKC", typed)
+    symbols = re.sub(r"[\s\-\u2010-\u2015\u2212.,:;_/]", "", typed).upper()
     if len(symbols) != LENGTH or any(s not in ALPHABET for s in symbols):
         return None
     return f"{symbols[:4]}-{symbols[4:]}"
@@ -37,7 +40,7 @@ def read_reference(typed: object) -> str | None:
 
 def find_reference(text: str) -> str | None:
     """The first reference printed in a pasted message ("Ref A7K2-9QF"), or None."""
-    match = PATTERN.search(text.upper())
+    match = PATTERN.search(unicodedata.normalize("NFKC", text).upper())
     return f"{match.group(1)}-{match.group(2)}" if match else None
 
 

@@ -55,6 +55,11 @@ def test_references_are_short_unambiguous_and_read_however_typed():
     assert read_reference("A7K2-9QO") is None  # O is never in a reference
     assert read_reference("x" * 100) is None
     assert find_reference(f"Lock your doors.\n- Police. Ref {reference}. Reply STOP") == reference
+    # Full-width, as some phones' keyboards type it, and other dashes (an outside probe).
+    wide = "".join(chr(ord(c) + 0xFEE0) if c.isalnum() else "\uff0d" for c in reference)
+    assert read_reference(wide) == reference
+    assert read_reference(reference.replace("-", "\u2011")) == reference
+    assert find_reference(f"Ref {wide} Reply STOP") == reference
 
 
 def test_every_message_carries_the_reference_and_texts_count_it(
