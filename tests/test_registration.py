@@ -87,6 +87,8 @@ def test_resident_can_join_interest_groups(client, app_ctx, runner):
         ({"sms_phone": "0701 234 5678"}, "sms_phone", "personal"),
         ({"sms_phone": "+33 6 12 34 56 78"}, "sms_phone", "only send to UK phone numbers"),
         ({"sms_phone": "07700"}, "sms_phone", "not a complete UK phone number"),
+        # Enough digits, but no number starts so: not "check the number of digits".
+        ({"sms_phone": "07911 999999"}, "sms_phone", "No UK phone number starts like that"),
         ({"sms_phone": "call me"}, "sms_phone", "Enter a UK phone number"),
         ({"email": "sam@"}, "email", "There must be something after the @-sign"),
         # One address, never several recipients.

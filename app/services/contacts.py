@@ -28,6 +28,10 @@ class ContactRefused(ValueError):
     """A number or address we cannot use, with a message for the resident."""
 
 
+# Digits in a UK number after its 0 (or +44): 07700 900123 is 7700 900123.
+UK_DIGITS = 10
+
+
 def normalise_phone(text: str, *, need_mobile: bool, allow_drama: bool = False) -> str:
     """The number in E.164 ("+447700900123"). Raises ContactRefused.
 
@@ -63,6 +67,15 @@ def normalise_phone(text: str, *, need_mobile: bool, allow_drama: bool = False) 
     valid = phonenumbers.is_valid_number(number)
     if valid and phonenumbers.region_code_for_number(number) not in UK_REGIONS:
         raise ContactRefused(gettext("We can only send to UK phone numbers."))
+    if not valid and len(phonenumbers.national_significant_number(number)) == UK_DIGITS:
+        # As many digits as a UK number has, but none is given out that starts so
+        # (07911 9…): counting the digits again would not help.
+        raise ContactRefused(
+            gettext(
+                "No UK phone number starts like that. Check each digit against the "
+                "number as you would dial it, for example 07700 900123."
+            )
+        )
     if not valid:
         raise ContactRefused(
             gettext("That is not a complete UK phone number. Check the number of digits.")

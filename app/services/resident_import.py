@@ -68,6 +68,9 @@ PHONE_PROBLEMS = {
     "We can only send to UK phone numbers.": "is not a UK number",
     "That is not a complete UK phone number. Check the number of digits.": "is not a "
     "complete UK number (wrong number of digits)",
+    "No UK phone number starts like that. Check each digit against the number as you "
+    "would dial it, for example 07700 900123.": "is not a UK number in use (no number "
+    "starts like that)",
     "We can't send to premium-rate, personal or shared-cost numbers. "
     "Give a mobile or a home landline.": "is a premium-rate, personal or shared-cost number",
     "Texts can only go to a mobile number, starting 07.": "is not a mobile number (texts "
