@@ -177,7 +177,7 @@ def test_the_thread_shows_updates_and_the_all_clear(client, officer_client, stre
 
 
 def test_the_list_filters_by_category_and_by_postcode_or_place(
-    client, officer_client, street, run_worker, make_resident
+    client, officer_client, street, run_worker, make_resident, monkeypatch
 ):
     bristol = send(
         officer_client,
@@ -198,18 +198,42 @@ def test_the_list_filters_by_category_and_by_postcode_or_place(
     run_worker()
     by_category = client.get("/alerts?category=appeal").text
     assert "Clifton appeal" in by_category and "Bristol burglaries" not in by_category
-    near = client.get("/alerts", query_string={"area": "bs1 6ad"}).text
+    # The postcode is posted, never put in the page's address (where someone lives
+    # would stay in histories and logs: found by an outside probe).
+    page = client.get("/alerts").text
+    assert '<form method="post" action="/alerts"' in page
+
+    def near_to(area: str):
+        token = form_token(client, "/alerts")
+        return client.post("/alerts", data={"area": area, "csrf_token": token})
+
+    near = near_to("bs1 6ad").text
     assert "Bristol burglaries" in near and "Clifton appeal" not in near
+    assert "area=" not in near
+    # An old link with ?area= still works.
+    linked = client.get("/alerts", query_string={"area": "bs1 6ad"}).text
+    assert "Bristol burglaries" in linked and "Clifton appeal" not in linked
     [ward, *_] = find_ward_names(bristol.id)
-    by_place = client.get("/alerts", query_string={"area": ward.upper()}).text
+    by_place = near_to(ward.upper()).text
     assert "Bristol burglaries" in by_place and f"{ward} (ward)" in by_place
-    unknown = client.get("/alerts", query_string={"area": "Atlantis\x00"})
+    unknown = near_to("Atlantis\x00")
     assert unknown.status_code == 400
     assert "could not find a postcode or place" in unknown.text
     assert client.get("/alerts?category=nonsense").status_code == 400
     for page in ("-1", "abc", "99999999999"):
         assert client.get(f"/alerts?page={page}").status_code == 200
     assert bristol.reference and taunton.reference
+    # Pages of a postcode's alerts turn by posting it again, never by a link carrying it.
+    from app.services import public_alerts
+
+    send(officer_client, title="Bristol bikes", shapes=[circle(radius_m=300)])
+    monkeypatch.setattr(public_alerts, "PAGE_SIZE", 1)
+    first = near_to("BS1 6AD").text
+    assert "Bristol bikes" in first and "Page 1 of 2" in first and "area=" not in first
+    assert '<input type="hidden" name="area" value="BS1 6AD">' in first
+    token = form_token(client, "/alerts")
+    second = client.post("/alerts", data={"area": "BS1 6AD", "page": "2", "csrf_token": token})
+    assert "Bristol burglaries" in second.text and "Page 2 of 2" in second.text
 
 
 def test_the_check_says_yes_to_what_we_sent_however_the_phone_changed_it(

@@ -227,12 +227,15 @@ def recording(token: str):
     )
 
 
-@bp.route("/alerts")
-@bp.route("/forces/<force_slug>/alerts")
+@bp.route("/alerts", methods=["GET", "POST"])
+@bp.route("/forces/<force_slug>/alerts", methods=["GET", "POST"])
 def alerts():
-    """The force's alerts, newest first, by category and area (a postcode or a place)."""
+    """The force's alerts, newest first, by category and area (a postcode or a place).
+    The area is posted, never put in the address (a postcode is often where someone
+    lives: it would stay in histories and logs); an old link's ?area= still works."""
+    asked = request.form if request.method == "POST" else request.args
     listed = public_alerts.list_public_alerts(
-        request.args.get("page"), request.args.get("category"), request.args.get("area")
+        asked.get("page"), asked.get("category"), asked.get("area")
     )
     return render_template("public/alerts.html", listed=listed, categories=CATEGORIES), (
         400 if listed.errors else 200
