@@ -908,3 +908,13 @@ def test_the_check_says_whose_alert_another_forces_reference_is(
         "/check?lang=cy", data={"message": alert.reference, "csrf_token": token}
     ).text
     assert "Ie, Heddlu Wiltshire a anfonodd y rhybudd hwn" in welsh
+
+
+def test_a_force_with_no_wards_loaded_is_told_so_on_its_reach_page(app, make_officer, second_force):
+    """Found by an outside probe: Wiltshire's reach page drew an empty map, saying so
+    only in the legend's small print ("0 wards drawn")."""
+    theirs = make_officer(role="analyst", email="analyst@wilts.example", force_id=second_force.id)
+    page = signed_in(app, theirs, "analyst").get("/analysts/penetration").text
+    assert 'id="no-wards"' in page and "No wards of Wiltshire are loaded" in page
+    ours = signed_in(app, make_officer(role="analyst", email="a@avon.example"), "analyst")
+    assert 'id="no-wards"' not in ours.get("/analysts/penetration").text
