@@ -64,6 +64,18 @@ def test_staff_pages_fit_a_phone(page, sign_in_page, make_resident, worker_proce
     assert small_targets(page) == []
     assert axe_violations(page) == []
 
+    # The invitation's choices: a radio button a thumb can hit, beside its own words
+    # (found by an outside check: 13-pixel radios each above the other's label).
+    page.goto("/admin/officers/invite")
+    for choice in ("sign-in-password", "sign-in-sso"):
+        radio = page.locator(f"#{choice}").bounding_box()
+        label = page.locator(f"label[for={choice}]").bounding_box()
+        assert radio["width"] >= 24 and radio["height"] >= 24
+        assert label["x"] > radio["x"] + radio["width"]  # to its right
+        assert label["y"] <= radio["y"] + radio["height"] / 2 <= label["y"] + label["height"]
+    assert sideways(page) <= 0
+    assert axe_violations(page) == []
+
     # The force's details: a refusal is said at its field, and the page still fits.
     staff_menu(page)
     page.get_by_role("link", name="Staff").first.click()
