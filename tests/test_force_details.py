@@ -52,6 +52,10 @@ def test_an_administrator_changes_the_forces_details(app, make_officer, client):
         "consent_text",
         "sms_price_per_segment",
     }
+    # What each was, and what it became.
+    assert event.details["sms_price_per_segment"]["to"] == "0.0375"
+    assert event.details["contact"]["to"] == GOOD["contact"]
+    assert event.details["contact"]["from"] != GOOD["contact"]
     assert "Saved." in staff.get("/admin/force").text
     # Saving the same again changes nothing, and says so.
     again = post(staff, GOOD)

@@ -523,6 +523,12 @@ def change_force_details(admin: Officer, form: dict[str, str]) -> tuple[Force, l
             "voice_price_per_minute": voice,
         }
         changed = [key for key, value in wanted.items() if getattr(force, key) != value]
+        # What each was and became: an audit that says only the new wording cannot
+        # say what residents had agreed to before, or what a price was.
+        details = {
+            key: {"from": _for_log(getattr(force, key)), "to": _for_log(wanted[key])}
+            for key in changed
+        }
         for key in changed:
             setattr(force, key, wanted[key])
         if changed:
@@ -531,7 +537,7 @@ def change_force_details(admin: Officer, form: dict[str, str]) -> tuple[Force, l
                 actor_id=admin.id,
                 subject_type="force",
                 subject_id=force.id,
-                details={key: _for_log(wanted[key]) for key in changed},
+                details=details,
             )
     g.pop("forces_by_id", None)
     g.pop("default_force", None)
