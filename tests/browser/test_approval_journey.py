@@ -79,6 +79,13 @@ def test_supervisor_is_told_lands_on_approvals_sees_every_channel_and_approves(
         "Missing child: Sam, 7, red coat."
     )
     assert axe_violations(page) == []
+    # Headings go down one level at a time (found by an outside check: h1 to h3).
+    levels = page.evaluate(
+        "() => Array.from(document.querySelectorAll('main h1, main h2, main h3, main h4'))"
+        ".map(h => Number(h.tagName[1]))"
+    )
+    assert levels[0] == 1
+    assert all(b <= a + 1 for a, b in zip(levels, levels[1:], strict=False)), levels
 
     item.get_by_role("link", name="Missing child").tap()
     expect(page).to_have_url(re.compile(rf"/officers/alerts/{sent.alert.id}$"))
