@@ -7,6 +7,7 @@ import math
 import time
 
 from flask import current_app
+from flask_babel import gettext
 
 from app.dao import outbound as outbound_dao
 
@@ -78,8 +79,8 @@ def duration_words(seconds: int | None) -> str:
     if seconds is None:
         return ""
     if seconds < 60:
-        return "under a minute"
+        return gettext("under a minute")
     minutes = round(seconds / 60)
     if minutes < 60:
-        return f"{minutes} min"
-    return f"{minutes // 60} h {minutes % 60} min"
+        return gettext("%(minutes)s min", minutes=minutes)
+    return gettext("%(hours)s h %(minutes)s min", hours=minutes // 60, minutes=minutes % 60)
