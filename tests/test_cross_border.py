@@ -98,6 +98,17 @@ def test_an_approved_alert_reaches_the_neighbours_residents_once(app, client, bo
     run_worker()
     db.session.refresh(alert)
     assert alert.status == "sent"
+    # Avon's report counts Avon's residents against Avon's adults: the Wiltshire
+    # resident its approval reached is not Avon's (found by an outside probe: 216
+    # "residents messaged" divided by Avon's adults alone).
+    from datetime import date, timedelta
+
+    from app.services import reports
+
+    today = date.today()
+    report = reports.sent_report(reports.Period(today - timedelta(days=1), today), k=1)
+    row = {r.key: r for r in report.table("each-alert").rows}[alert.reference]
+    assert row.cells[3].value == 2 and "other forces' residents not counted" in row.cells[3].label
     # The question to Wiltshire's supervisor is in Wiltshire's outbox, not Avon's.
     asked = db.session.scalars(
         select(OutboxMessage.force_id).where(OutboxMessage.notice_id == notice.id)

@@ -56,6 +56,9 @@ class SentAlertRow:
     sent_at: datetime
     recipient_count: int | None
     has_area: bool
+    # Residents of other forces it reached with their approval (cross-border), in
+    # recipient_count: theirs, not in this force's wards' population.
+    others_residents: int = 0
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,9 @@ def find_sent_alerts(
         text(
             f"""
             SELECT a.id, a.reference, a.title, a.category, a.mode, a.status, a.sent_at,
-                   a.recipient_count, a.area IS NOT NULL
+                   a.recipient_count, a.area IS NOT NULL,
+                   coalesce((SELECT sum(f.residents) FROM alert_forces f
+                             WHERE f.alert_id = a.id AND f.status = 'approved'), 0)::int
             FROM alerts a
             WHERE {_IN_PERIOD}
             ORDER BY a.sent_at, a.id

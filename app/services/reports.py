@@ -404,7 +404,9 @@ def sent_report(period: Period, *, k: int = K_MIN, alerts_page: int | None = Non
         rules.append(Group((ALL, ALL), tuple(("alert", a.id) for a in alerts)))
     for alert in alerts:
         if alert.recipient_count is not None:
-            values[("residents", alert.id)] = alert.recipient_count
+            # This force's residents: the rate is against this force's wards' adults.
+            own = alert.recipient_count - alert.others_residents
+            values[("residents", alert.id)] = max(own, 0)
 
     reasons: dict[tuple[str, str], int] = {}
     for channel, reason, n in failures:
@@ -671,6 +673,14 @@ def _speed_table(
     )
 
 
+def _theirs_apart(cell: Cell, alert: dao.SentAlertRow) -> Cell:
+    """The force's own residents messaged, saying so when the alert also reached other
+    forces' residents with their approval (their number is theirs to report)."""
+    if not alert.others_residents:
+        return cell
+    return Cell(f"{cell.label} (this force's; other forces' residents not counted)", cell.value)
+
+
 def _alert_table(
     table: Suppressed,
     alerts: Sequence[dao.SentAlertRow],
@@ -720,7 +730,9 @@ def _alert_table(
                     Cell(f"{released:%Y-%m-%d %H:%M}"),
                     Cell(CATEGORIES.get(alert.category, alert.category)),
                     Cell(MODE_LABELS.get(alert.mode, alert.mode)),
-                    _count(table, residents) if residents in table.values else Cell("not recorded"),
+                    _theirs_apart(_count(table, residents), alert)
+                    if residents in table.values
+                    else Cell("not recorded"),
                     _count(table, messages),
                     adults,
                     rate,
