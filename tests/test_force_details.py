@@ -57,6 +57,18 @@ def test_an_administrator_changes_the_forces_details(app, make_officer, client):
     assert event.details["contact"]["to"] == GOOD["contact"]
     assert event.details["contact"]["from"] != GOOD["contact"]
     assert "Saved." in staff.get("/admin/force").text
+    # How the public reach the force, in Welsh too: the Welsh block of a published
+    # alert said it in English (found by an outside probe).
+    welsh = {**GOOD, "contact_cy": "Ffoniwch 101, neu 999 mewn argyfwng."}
+    assert post(staff, welsh).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Force, admin.force_id).contact_cy == welsh["contact_cy"]
+    from app.services import public_feeds
+
+    with app.test_request_context("/"):
+        source = public_feeds.feed_source()
+    assert source.contact_cy == welsh["contact_cy"]
+    post(staff, GOOD)
     # Saving the same again changes nothing, and says so.
     again = post(staff, GOOD)
     assert again.status_code == 302

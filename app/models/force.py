@@ -39,6 +39,7 @@ class Force(db.Model):
     name: Mapped[str] = mapped_column(Text, nullable=False)  # "Avon and Somerset"
     name_cy: Mapped[str | None] = mapped_column(Text)
     contact: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    contact_cy: Mapped[str | None] = mapped_column(Text)  # the same in Welsh (0047)
     website: Mapped[str | None] = mapped_column(Text)
     cap_sender: Mapped[str | None] = mapped_column(Text)
     # What residents agree to, shown as given (None: the service's own wording), in

@@ -430,6 +430,7 @@ DETAILS = (
     "name",
     "name_cy",
     "contact",
+    "contact_cy",
     "website",
     "cap_sender",
     "consent_text",
@@ -455,6 +456,7 @@ def details_form(force: Force) -> dict[str, str]:
         "name": force.name,
         "name_cy": shown(force.name_cy),
         "contact": force.contact,
+        "contact_cy": shown(force.contact_cy),
         "website": shown(force.website),
         "cap_sender": shown(force.cap_sender),
         "consent_text": shown(force.consent_text),
@@ -481,6 +483,13 @@ def change_force_details(admin: Officer, form: dict[str, str]) -> tuple[Force, l
     )
     if not contact and "contact" not in errors:
         errors["contact"] = "Say how the public reach you, e.g. Call 101, or 999 in an emergency."
+    contact_cy = checked_field(
+        errors,
+        "contact_cy",
+        form.get("contact_cy"),
+        "How the public reach you in Welsh",
+        max_length=200,
+    )
     website = _website(errors, form.get("website"))
     cap_sender = _cap_sender(errors, form.get("cap_sender"))
     consent = checked_field(
@@ -515,6 +524,7 @@ def change_force_details(admin: Officer, form: dict[str, str]) -> tuple[Force, l
             "name": name,
             "name_cy": name_cy or None,
             "contact": contact,
+            "contact_cy": contact_cy or None,
             "website": website,
             "cap_sender": cap_sender,
             "consent_text": consent or None,

@@ -51,6 +51,7 @@ def feed_source() -> feeds.FeedSource:
         sender=sender,
         base_url=base,
         contact=force.contact,
+        contact_cy=force.contact_cy,
         web=force.website or base,
         attribution=f"© {force.name} Police. Open Government Licence v3.0.",
     )
@@ -182,4 +183,12 @@ def cap_document(typed_reference: object) -> FeedDocument | None:
 def _settings() -> tuple[str, ...]:
     """The force's settings that shape the documents: a change to one is a new ETag."""
     source = feed_source()
-    return (source.name, source.sender, source.base_url, source.contact, source.web)
+    return (
+        source.name,
+        source.name_cy or "",
+        source.sender,
+        source.base_url,
+        source.contact,
+        source.contact_cy or "",
+        source.web,
+    )
