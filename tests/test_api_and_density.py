@@ -289,6 +289,11 @@ def test_density_legend_counts_squares_and_gives_the_grey_total(client, sign_in,
     assert legend["10 to 24"] == (1, 12)
     assert legend["250 or more"] == (0, 0)
     assert legend["Fewer than 5 (or hidden to protect such a square)"] == (2, 5)
+    # On a Welsh page, in Welsh (found by an outside probe).
+    welsh = client.get("/analysts/density.geojson?lang=cy").json
+    labels = [row["label"] for row in welsh["legend"]]
+    assert "5 i 9" in labels and "250 neu fwy" in labels and labels[-1].startswith("Llai na 5")
+    client.get("/analysts/density.geojson?lang=en")  # the switch is remembered: back
     greys = [f for f in density["features"] if f["properties"]["status"] == "hidden"]
     assert {f["properties"]["colour"] for f in greys} == {"#9ca3af"}
     # The force's total (24, as any other page may give it) minus what is shown is

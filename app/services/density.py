@@ -42,6 +42,8 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from flask_babel import gettext
+
 from app.dao import density as dao
 from app.extensions import db
 from app.models.delivery import CHANNELS
@@ -308,7 +310,11 @@ def legend(
     bounds = [k, *[b for b in BREAKS if b > k], None]
     for i in range(len(bounds) - 1):
         low, high = bounds[i], bounds[i + 1]
-        label = f"{low:,} or more" if high is None else f"{low:,} to {high - 1:,}"
+        label = (
+            gettext("%(low)s or more", low=f"{low:,}")
+            if high is None
+            else gettext("%(low)s to %(high)s", low=f"{low:,}", high=f"{high - 1:,}")
+        )
         inside = [n for n, _ in shown if n >= low and (high is None or n < high)]
         classes.append(
             LegendClass(
@@ -318,7 +324,7 @@ def legend(
     classes.append(
         LegendClass(
             HIDDEN_COLOUR,
-            f"Fewer than {k} (or hidden to protect such a square)",
+            gettext("Fewer than %(k)s (or hidden to protect such a square)", k=k),
             hidden_squares,
             hidden_residents,
         )
