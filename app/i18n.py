@@ -112,6 +112,7 @@ def police_of(force) -> str:
 # Dates and times, UK time, in the page's language.
 DATE_FORMATS = {
     "date": "d MMMM y",
+    "day": "d MMM y",
     "short": "d MMM y HH:mm",
     "time": "HH:mm",
 }
@@ -131,8 +132,9 @@ def when(moment: datetime | date | None, style: str = "long") -> str:
             date=babel_dates.format_date(moment, DATE_FORMATS["date"], locale=locale),
             time=babel_dates.format_time(moment, DATE_FORMATS["time"], locale=locale),
         )
-    if style == "date" or not isinstance(moment, datetime):
-        return babel_dates.format_date(moment, DATE_FORMATS["date"], locale=locale)
+    if style in ("date", "day") or not isinstance(moment, datetime):
+        pattern = DATE_FORMATS["day" if style == "day" else "date"]
+        return babel_dates.format_date(moment, pattern, locale=locale)
     return babel_dates.format_datetime(moment, DATE_FORMATS[style], locale=locale)
 
 

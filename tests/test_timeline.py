@@ -526,3 +526,15 @@ def test_counting_opt_outs_inside_windows_agrees_with_checking_each_one():
         spans = _union(windows)
         one_by_one = sum(1 for t in times if any(s <= t < e for s, e in spans))
         assert _count_inside(times, spans) == one_by_one
+
+
+def test_the_time_line_is_in_welsh_on_a_welsh_page(app, make_officer):
+    """Found by an outside probe: its heading, choices and dates were English on a
+    Welsh page ("o 8 June 2026 i wythnos 30 November 2026")."""
+    client = signed_in(app, make_officer(role="analyst"), "analyst")
+    page = client.get("/analysts/timeline?from=2026-06-08&to=2026-07-01&lang=cy").text
+    assert "Beth wnaeth trigolion, wythnos wrth wythnos" in page
+    assert "8 Mehefin 2026" in page and "June" not in page
+    assert "Dim dadansoddiad" in page and "No breakdown" not in page
+    by_group = client.get("/analysts/timeline?from=2026-06-08&to=2026-07-01&by=group").text
+    assert "Cofrestriadau fesul grŵp" in by_group and "Pob un: cofrestriadau" in by_group

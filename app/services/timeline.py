@@ -31,25 +31,34 @@ from datetime import UTC, date, datetime, timedelta
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
+
 from app.dao import timeline as dao
 from app.models import CATEGORIES
 from app.services import figures, forces
-from app.services.suppression import FEWER_THAN, K_MIN, Group, suppress
+from app.services.suppression import FEWER_THAN, K_MIN, Group, fewer_than, suppress
 from app.services.transaction import read_only, replica_reads
 
 UK = ZoneInfo("Europe/London")
+# Words on the page, in its language (lazy: read when the page is made).
 KINDS = {
-    "registered": "Registrations",
-    "confirmed": "Confirmations",
-    "unsubscribed": "Unsubscribes",
-    "stopped": "STOPs",
-    "deleted": "Deletions",
+    "registered": _l("Registrations"),
+    "confirmed": _l("Confirmations"),
+    "unsubscribed": _l("Unsubscribes"),
+    "stopped": _l("STOPs"),
+    "deleted": _l("Deletions"),
 }
-BREAKDOWNS = {"": "No breakdown", "channel": "Channel", "group": "Group", "source": "Source"}
-CHANNEL_LABELS = {"sms": "Text message", "voice": "Phone call", "email": "E-mail"}
-SOURCE_LABELS = {"self": "Self sign-up", "import": "Imported"}
-UNKNOWN = "Not recorded"
-NO_GROUP = "No group"
+BREAKDOWNS = {
+    "": _l("No breakdown"),
+    "channel": _l("Channel"),
+    "group": _l("Group"),
+    "source": _l("Source"),
+}
+CHANNEL_LABELS = {"sms": _l("Text message"), "voice": _l("Phone call"), "email": _l("E-mail")}
+SOURCE_LABELS = {"self": _l("Self sign-up"), "import": _l("Imported")}
+UNKNOWN = _l("Not recorded")
+NO_GROUP = _l("No group")
 DEFAULT_WEEKS = 26
 MAX_WEEKS = 156
 WINDOW = timedelta(hours=48)
@@ -157,24 +166,28 @@ class WeeklyTable:
 
     def label(self, week: date, column: str) -> str:
         value = self.shown(week, column)
-        return FEWER_THAN.format(k=self.k) if value is None else f"{value:,}"
+        return fewer_than(self.k) if value is None else f"{value:,}"
 
     @property
     def title(self) -> str:
         if self.kind is None:
-            return "What residents did, week by week"
-        return f"{KINDS[self.kind]} by {BREAKDOWNS[self.by].lower()}, week by week"
+            return gettext("What residents did, week by week")
+        return gettext(
+            "%(kind)s by %(by)s, week by week",
+            kind=str(KINDS[self.kind]),
+            by=str(BREAKDOWNS[self.by]).lower(),
+        )
 
 
 def _value_label(by: str, value: str, groups: dict[str, str]) -> str:
     if value == "unknown":
-        return UNKNOWN
+        return str(UNKNOWN)
     if by == "channel":
-        return CHANNEL_LABELS.get(value, value)
+        return str(CHANNEL_LABELS.get(value, value))
     if by == "source":
-        return SOURCE_LABELS.get(value, value)
+        return str(SOURCE_LABELS.get(value, value))
     if by == "group":
-        return NO_GROUP if value == "none" else groups.get(value, value)
+        return str(NO_GROUP) if value == "none" else groups.get(value, value)
     return value
 
 
@@ -208,7 +221,7 @@ def weekly_table(period: Period, kind: str | None = None, by: str = "") -> Weekl
             rows = dao.count_weekly(kind, by, period.start, period.end, force_id=force_id)
             groups_named = dict(dao.find_interest_groups()) if by == "group" else {}
     if kind is None or not by:
-        columns = [Column(k, KINDS[k], COLOURS[i % len(COLOURS)]) for i, k in enumerate(kinds)]
+        columns = [Column(k, str(KINDS[k]), COLOURS[i % len(COLOURS)]) for i, k in enumerate(kinds)]
         raw = {(w, k): counts[k].get(w, 0) for w in weeks for k in kinds}
         # No total is shown with these, so only the small figures are hidden.
         result = suppress(raw, [])
@@ -237,7 +250,8 @@ def weekly_table(period: Period, kind: str | None = None, by: str = "") -> Weekl
     }[by]
     values_order = known + sorted(v for v in found_values if v not in known)
     total_key = "all"
-    columns = [Column(total_key, f"All {KINDS[kind].lower()}", "#0b0c0c")] + [
+    every = gettext("All %(kind)s", kind=str(KINDS[kind]).lower())
+    columns = [Column(total_key, every, "#0b0c0c")] + [
         Column(v, _value_label(by, v, groups_named), COLOURS[i % len(COLOURS)])
         for i, v in enumerate(values_order)
     ]
