@@ -291,3 +291,13 @@ def test_the_csv_export_is_safe_against_formula_injection(admin_client, make_off
     newest, oldest = rows
     assert newest[1] == "'" + evil.name and newest[3] == "'-2+3"
     assert newest[4] == "'+cmd|' /C calc'!A0" and oldest[4] == "'@SUM(1+1)"
+
+
+def test_the_audit_log_names_its_events_in_welsh_on_a_welsh_page(admin_client):
+    """Found by an outside probe: "Signed in", "Nobody signed in" stayed English."""
+    page = admin_client.get("/admin/audit?lang=cy").text
+    assert "Wedi mewngofnodi" in page  # the admin's own sign-in
+    assert "Neb wedi mewngofnodi (preswylwyr, y system)" in page
+    assert ">Signed in<" not in page
+    english = admin_client.get("/admin/audit?lang=en").text
+    assert "Signed in" in english

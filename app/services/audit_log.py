@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
+
 from app.dao import audit as audit_dao
 from app.dao.audit import AuditQuery, create_audit_event
 from app.services.masking import mask_contacts
@@ -27,50 +30,54 @@ NOBODY = "nobody"
 
 # What each kind of event means, in the words an administrator uses.
 ACTION_LABELS = {
-    "alert.refused_nobody_inside": "Alert refused: nobody inside the area",
-    "audit.exported": "Audit log downloaded",
-    "audit.viewed": "Audit log viewed",
-    "briefing_map.downloaded": "Briefing map downloaded",
-    "officer.created": "Account created",
-    "officer.disabled": "Account disabled",
-    "officer.enabled": "Account enabled",
-    "officer.password_changed": "Password changed",
-    "officer.password_set": "Password set",
-    "officer.recovery_code_used": "Recovery code used",
-    "officer.role_changed": "Role changed",
-    "officer.second_factor_failed": "Second factor failed",
-    "officer.second_factor_reset": "Second factor reset",
-    "officer.second_factor_set_up": "Second factor set up",
-    "officer.second_factor_throttled": "Second factor locked (too many tries)",
-    "officer.sign_in_refused": "Sign-in refused",
-    "officer.sign_in_throttled": "Sign-in locked (too many tries)",
-    "officer.signed_in": "Signed in",
-    "officer.sso_linked": "Single sign-on linked",
-    "officer.sso_refused": "Single sign-on refused",
-    "outbox.viewed": "Outbox viewed",
-    "recording.uploaded": "Recording uploaded",
-    "replies.viewed": "Replies viewed",
-    "reply.answered": "Reply answered",
-    "report.sent_downloaded": "Sent report downloaded",
-    "resident.channel_verified": "Resident confirmed a contact",
-    "resident.deleted": "Resident deleted their details",
-    "resident.registered": "Resident registered",
-    "resident.sms_started": "Resident sent START",
-    "resident.sms_stopped": "Resident sent STOP",
-    "resident.sms_stopped_at_provider": "Texts stopped: the number opted out with Twilio",
-    "resident.unconfirmed_released": "Unconfirmed sign-up gave its number or address to a new one",
-    "resident.unsubscribed": "Resident unsubscribed",
-    "residents.import_uploaded": "Import file uploaded",
-    "residents.imported": "Residents imported",
-    "residents.import_viewed": "Import report viewed",
-    "retention.ledger_month_dropped": "A month of the delivery ledger removed",
-    "retention.purged": "Old data removed",
-    "template.saved": "Template saved",
+    "alert.refused_nobody_inside": _l("Alert refused: nobody inside the area"),
+    "audit.exported": _l("Audit log downloaded"),
+    "audit.viewed": _l("Audit log viewed"),
+    "briefing_map.downloaded": _l("Briefing map downloaded"),
+    "officer.created": _l("Account created"),
+    "officer.disabled": _l("Account disabled"),
+    "officer.enabled": _l("Account enabled"),
+    "officer.password_changed": _l("Password changed"),
+    "officer.password_set": _l("Password set"),
+    "officer.recovery_code_used": _l("Recovery code used"),
+    "officer.role_changed": _l("Role changed"),
+    "officer.second_factor_failed": _l("Second factor failed"),
+    "officer.second_factor_reset": _l("Second factor reset"),
+    "officer.second_factor_set_up": _l("Second factor set up"),
+    "officer.second_factor_throttled": _l("Second factor locked (too many tries)"),
+    "officer.sign_in_refused": _l("Sign-in refused"),
+    "officer.sign_in_throttled": _l("Sign-in locked (too many tries)"),
+    "officer.signed_in": _l("Signed in"),
+    "officer.sso_linked": _l("Single sign-on linked"),
+    "officer.sso_refused": _l("Single sign-on refused"),
+    "outbox.viewed": _l("Outbox viewed"),
+    "recording.uploaded": _l("Recording uploaded"),
+    "replies.viewed": _l("Replies viewed"),
+    "reply.answered": _l("Reply answered"),
+    "report.sent_downloaded": _l("Sent report downloaded"),
+    "resident.channel_verified": _l("Resident confirmed a contact"),
+    "resident.deleted": _l("Resident deleted their details"),
+    "resident.registered": _l("Resident registered"),
+    "resident.sms_started": _l("Resident sent START"),
+    "resident.sms_stopped": _l("Resident sent STOP"),
+    "resident.sms_stopped_at_provider": _l("Texts stopped: the number opted out with Twilio"),
+    "resident.unconfirmed_released": _l(
+        "Unconfirmed sign-up gave its number or address to a new one"
+    ),
+    "resident.unsubscribed": _l("Resident unsubscribed"),
+    "residents.import_uploaded": _l("Import file uploaded"),
+    "residents.imported": _l("Residents imported"),
+    "residents.import_viewed": _l("Import report viewed"),
+    "retention.ledger_month_dropped": _l("A month of the delivery ledger removed"),
+    "retention.purged": _l("Old data removed"),
+    "template.saved": _l("Template saved"),
 }
 
 
 def action_label(action: str) -> str:
-    return ACTION_LABELS.get(action) or action.replace(".", ": ").replace("_", " ").capitalize()
+    """What the event means, in the page's language where it has words of its own."""
+    known = ACTION_LABELS.get(action)
+    return str(known) if known else action.replace(".", ": ").replace("_", " ").capitalize()
 
 
 def _flat(value) -> str:
@@ -125,7 +132,8 @@ def event_row(event, name: str | None, officer_names: dict[int, str] | None = No
     return EventRow(
         id=event.id,
         at=event.at,
-        who=name or ("Nobody signed in" if event.actor_id is None else f"Officer {event.actor_id}"),
+        who=name
+        or (gettext("Nobody signed in") if event.actor_id is None else f"Officer {event.actor_id}"),
         action=event.action,
         label=action_label(event.action),
         subject=mask_contacts(subject),
@@ -222,7 +230,7 @@ def filter_choices() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         actors = audit_dao.find_audit_actors()
         actions = audit_dao.find_audit_actions()
     people = [(str(officer_id), name) for officer_id, name in actors]
-    people.append((NOBODY, "Nobody signed in (residents, the system)"))
+    people.append((NOBODY, gettext("Nobody signed in (residents, the system)")))
     events = sorted(((a, action_label(a)) for a in actions), key=lambda pair: pair[1])
     return people, events
 
