@@ -55,8 +55,36 @@ GB_LON = (-9.0, 2.5)
 GB_LAT = (49.5, 61.5)
 
 
+def N_(template: str) -> str:
+    """Marks words for translation (pybabel's N_): this library says them in English,
+    and keeps them as Words so that an application can say them in another."""
+    return template
+
+
+class Words(str):
+    """A message in English that keeps its template and values: the application
+    translates `template` and fills in `values` (app/services/alerts/targeting.py).
+
+    >>> words = Words("Shape %(number)s has no outline.", number=2)
+    >>> str(words), words.template, words.values
+    ('Shape 2 has no outline.', 'Shape %(number)s has no outline.', {'number': 2})
+    """
+
+    template: str
+    values: dict[str, Any]
+
+    def __new__(cls, template: str, **values: Any) -> Words:
+        said = super().__new__(cls, template % values if values else template)
+        said.template, said.values = template, values
+        return said
+
+
 class AreaError(ValueError):
-    """A shape we cannot use, with a message for the officer who drew it."""
+    """A shape we cannot use, with a message for the officer who drew it (Words)."""
+
+    def __init__(self, template: str, **values: Any):
+        self.words = Words(template, **values)
+        super().__init__(str(self.words))
 
 
 def area_from_shapes(
@@ -73,43 +101,52 @@ def area_from_shapes(
     """
     shapes = list(shapes or [])
     if not shapes:
-        raise AreaError("Draw an area on the map or enter a postcode and radius first.")
+        raise AreaError(N_("Draw an area on the map or enter a postcode and radius first."))
     if len(shapes) > MAX_SHAPES:
-        raise AreaError(f"Use at most {MAX_SHAPES} shapes; merge some of them.")
+        raise AreaError(N_("Use at most %(most)s shapes; merge some of them."), most=MAX_SHAPES)
     included, excluded, drawn = [], [], []
     for number, shape in enumerate(shapes, start=1):
         if not isinstance(shape, Mapping):
-            raise AreaError(f"Shape {number} is not a shape.")
+            raise AreaError(N_("Shape %(number)s is not a shape."), number=number)
         if shape.get("exclude") not in (None, True, False):
             # "true" or 1 taken as false would send to the area the officer cut out.
-            raise AreaError(f"Shape {number}: exclude must be true or false.")
+            raise AreaError(N_("Shape %(number)s: exclude must be true or false."), number=number)
         geometry = shape_to_bng(shape, number=number, place_boundary=place_boundary, notes=notes)
         (excluded if shape.get("exclude") is True else included).append(geometry)
         if shape.get("kind") != "place":  # places are ours; what is drawn may be anything
             drawn.append(geometry)
     if not included:
-        raise AreaError("Every shape is an exclusion: add an area to send to.")
+        raise AreaError(N_("Every shape is an exclusion: add an area to send to."))
     if _crossings(drawn) > MAX_CROSSINGS:
         raise AreaError(
-            "The shapes cross each other too many times to join. Draw fewer shapes, or "
-            "shapes that overlap less."
+            N_(
+                "The shapes cross each other too many times to join. Draw fewer shapes, "
+                "or shapes that overlap less."
+            )
         )
     area = unary_union(included)
     if excluded:
         area = area.difference(unary_union(excluded))
     if area.is_empty:
-        raise AreaError("The exclusions cover the whole area: nobody is left to send to.")
+        raise AreaError(N_("The exclusions cover the whole area: nobody is left to send to."))
     if area.area / 1e6 > MAX_AREA_KM2:
         raise AreaError(
-            f"The area is {area.area / 1e6:,.0f} km², more than the {MAX_AREA_KM2:,} km² "
-            "allowed. Draw a smaller area."
+            N_(
+                "The area is %(area)s km², more than the %(most)s km² allowed. Draw a smaller area."
+            ),
+            area=f"{area.area / 1e6:,.0f}",
+            most=f"{MAX_AREA_KM2:,}",
         )
     points = shapely.get_num_coordinates(area)
     if points > MAX_AREA_POINTS:
         raise AreaError(
-            f"The area's outline has {points:,} points once its shapes are joined, more "
-            f"than the {MAX_AREA_POINTS:,} we can count in quickly. Draw it with fewer "
-            "points, or choose a ward, a district or the whole force instead."
+            N_(
+                "The area's outline has %(points)s points once its shapes are joined, more "
+                "than the %(most)s we can count in quickly. Draw it with fewer points, or "
+                "choose a ward, a district or the whole force instead."
+            ),
+            points=f"{points:,}",
+            most=f"{MAX_AREA_POINTS:,}",
         )
     return as_multipolygon(area)
 
@@ -151,7 +188,11 @@ def shape_to_bng(
         return _circle(shape, number)
     if kind in ("polygon", "rectangle"):
         return _polygon(shape.get("coordinates"), number, notes)
-    raise AreaError(f"Shape {number} has an unknown kind {kind!r}: use a circle or a polygon.")
+    raise AreaError(
+        N_("Shape %(number)s has an unknown kind %(kind)s: use a circle or a polygon."),
+        number=number,
+        kind=repr(kind),
+    )
 
 
 def _place(
@@ -161,10 +202,14 @@ def _place(
 ) -> BaseGeometry:
     place_id = shape.get("place_id")
     if isinstance(place_id, bool) or not isinstance(place_id, int):
-        raise AreaError(f"Shape {number} names no place. Choose it from the list again.")
+        raise AreaError(
+            N_("Shape %(number)s names no place. Choose it from the list again."), number=number
+        )
     boundary = place_boundary(place_id) if place_boundary else None
     if boundary is None or boundary.is_empty:
-        raise AreaError(f"Shape {number} is a place we no longer have. Choose it again.")
+        raise AreaError(
+            N_("Shape %(number)s is a place we no longer have. Choose it again."), number=number
+        )
     return boundary
 
 
@@ -186,6 +231,7 @@ def _describe(value: Any) -> str:
 
 
 def _number(value: Any, number: int, rule: str) -> float:
+    # `rule` is a whole message, with %(number)s and %(value)s in it.
     """A finite JSON number, or AreaError naming the shape, the rule and the value.
 
     float() would turn "51.45", True and "nan" into numbers, so the type is checked.
@@ -196,35 +242,49 @@ def _number(value: Any, number: int, rule: str) -> float:
                 return float(value)
         except OverflowError:  # an int past 1.8e308: JSON has no limit on digits
             pass
-    raise AreaError(f"Shape {number}: {rule}, not {_describe(value)}.")
+    raise AreaError(rule, number=number, value=_describe(value))
 
 
 def _lon_lat(value: Any, number: int) -> tuple[float, float]:
     """[longitude, latitude] or [longitude, latitude, altitude], without the altitude:
     only where a resident lives on the map matters, not how high."""
     if not isinstance(value, list | tuple) or len(value) < 2:
-        raise AreaError(f"Shape {number} has a point that is not a longitude and latitude.")
+        raise AreaError(
+            N_("Shape %(number)s has a point that is not a longitude and latitude."),
+            number=number,
+        )
     if len(value) > 3:
         raise AreaError(
-            f"Shape {number}: a point has {len(value)} values; give its longitude and "
-            "latitude (an altitude may follow, and is ignored)."
+            N_(
+                "Shape %(number)s: a point has %(count)s values; give its longitude and "
+                "latitude (an altitude may follow, and is ignored)."
+            ),
+            number=number,
+            count=len(value),
         )
     # The altitude is checked like the others, then dropped.
-    lon, lat = [_number(v, number, "coordinates must be numbers") for v in value][:2]
+    rule = N_("Shape %(number)s: coordinates must be numbers, not %(value)s.")
+    lon, lat = [_number(v, number, rule) for v in value][:2]
     if not (GB_LON[0] <= lon <= GB_LON[1] and GB_LAT[0] <= lat <= GB_LAT[1]):
-        raise AreaError(f"Shape {number} reaches outside Great Britain. Redraw it on the map.")
+        raise AreaError(
+            N_("Shape %(number)s reaches outside Great Britain. Redraw it on the map."),
+            number=number,
+        )
     return lon, lat
 
 
 def _circle(shape: Mapping[str, Any], number: int) -> Polygon:
     lon, lat = _lon_lat(shape.get("center"), number)
     if shape.get("radius_m") is None:
-        raise AreaError(f"Circle {number} needs a radius in metres.")
-    radius_m = _number(shape["radius_m"], number, "the radius in metres must be a number")
+        raise AreaError(N_("Circle %(number)s needs a radius in metres."), number=number)
+    rule = N_("Shape %(number)s: the radius in metres must be a number, not %(value)s.")
+    radius_m = _number(shape["radius_m"], number, rule)
     if not MIN_RADIUS_M <= radius_m <= MAX_RADIUS_M:
         raise AreaError(
-            f"Circle {number}: choose a radius between {MIN_RADIUS_M} m and "
-            f"{MAX_RADIUS_M // 1000} km."
+            N_("Circle %(number)s: choose a radius between %(least)s m and %(most)s km."),
+            number=number,
+            least=MIN_RADIUS_M,
+            most=MAX_RADIUS_M // 1000,
         )
     easting, northing = wgs84_to_bng([lon], [lat])
     return Point(float(easting[0]), float(northing[0])).buffer(
@@ -236,7 +296,7 @@ def _rings(rings: Any, number: int) -> tuple[list[list[tuple[float, float]]], bo
     """The outline and its holes as closed lists of (lon, lat), and whether any of
     them had to be closed. Raises AreaError."""
     if not isinstance(rings, list) or not rings:
-        raise AreaError(f"Shape {number} has no outline.")
+        raise AreaError(N_("Shape %(number)s has no outline."), number=number)
     # Each ring a list of points, each point a list of numbers. The first point shows
     # the depth: a lone ring or a MultiPolygon's extra level gets this, not a puzzle.
     if not all(isinstance(ring, list) for ring in rings) or any(
@@ -245,18 +305,27 @@ def _rings(rings: Any, number: int) -> tuple[list[list[tuple[float, float]]], bo
         for point in ring[:1]
     ):
         raise AreaError(
-            f"Shape {number}: coordinates must be a list of outlines, each a list of "
-            "[longitude, latitude] points."
+            N_(
+                "Shape %(number)s: coordinates must be a list of outlines, each a list of "
+                "[longitude, latitude] points."
+            ),
+            number=number,
         )
     vertices = sum(len(ring) for ring in rings)
     if vertices > MAX_VERTICES_PER_SHAPE:
         raise AreaError(
-            f"Shape {number} has {vertices:,} points; at most {MAX_VERTICES_PER_SHAPE:,} "
-            "are allowed. Simplify it."
+            N_(
+                "Shape %(number)s has %(points)s points; at most %(most)s are allowed. Simplify it."
+            ),
+            number=number,
+            points=f"{vertices:,}",
+            most=f"{MAX_VERTICES_PER_SHAPE:,}",
         )
     points = [[_lon_lat(p, number) for p in ring] for ring in rings]
     if any(len(set(ring)) < 3 for ring in points):
-        raise AreaError(f"Shape {number} needs at least three distinct corners.")
+        raise AreaError(
+            N_("Shape %(number)s needs at least three distinct corners."), number=number
+        )
     # GeoJSON rings end where they start; Shapely would close an open one silently,
     # and the officer should know their last point was joined to their first.
     opened = [ring for ring in points if ring[0] != ring[-1]]
@@ -267,13 +336,17 @@ def _rings(rings: Any, number: int) -> tuple[list[list[tuple[float, float]]], bo
 
 # What GEOS says of an outline it cannot use, in words an officer can act on.
 _INVALID_OUTLINES = {
-    "Self-intersection": "crosses over itself. Redraw it so that its edges do not cross",
-    "Hole lies outside shell": "has a hole cut outside its outline. Redraw it",
-    "Nested holes": "has a hole inside another hole. Redraw it",
-    "Interior is disconnected": "has holes that cut it in pieces. Redraw it",
-    "Nested shells": "has an outline inside another. Redraw it",
-    "Duplicate Rings": "has the same outline twice. Redraw it",
-    "Too few points": "needs at least three distinct corners. Redraw it",
+    "Self-intersection": N_(
+        "Shape %(number)s crosses over itself. Redraw it so that its edges do not cross."
+    ),
+    "Hole lies outside shell": N_(
+        "Shape %(number)s has a hole cut outside its outline. Redraw it."
+    ),
+    "Nested holes": N_("Shape %(number)s has a hole inside another hole. Redraw it."),
+    "Interior is disconnected": N_("Shape %(number)s has holes that cut it in pieces. Redraw it."),
+    "Nested shells": N_("Shape %(number)s has an outline inside another. Redraw it."),
+    "Duplicate Rings": N_("Shape %(number)s has the same outline twice. Redraw it."),
+    "Too few points": N_("Shape %(number)s needs at least three distinct corners. Redraw it."),
 }
 # Smaller than a garden shed, or nowhere a metre wide: nobody lives in it.
 MIN_SHAPE_M2 = 10.0
@@ -294,22 +367,31 @@ def _polygon(rings: Any, number: int, notes: list[str] | None = None) -> Polygon
     points, closed_by_us = _rings(rings, number)
     if closed_by_us and notes is not None:
         notes.append(
-            f"Shape {number}: the outline was not closed, so we joined its last point to its first."
+            Words(
+                N_(
+                    "Shape %(number)s: the outline was not closed, so we joined its last "
+                    "point to its first."
+                ),
+                number=number,
+            )
         )
     try:
         polygon = transform_geometry(Polygon(points[0], points[1:]), WGS84, BNG)
     except (ValueError, TypeError):
-        raise AreaError(f"Shape {number} is not a usable outline. Redraw it.") from None
+        raise AreaError(
+            N_("Shape %(number)s is not a usable outline. Redraw it."), number=number
+        ) from None
     if not polygon.is_valid:
         reason = explain_validity(polygon)
         for words, meaning in _INVALID_OUTLINES.items():
             if words in reason:
-                raise AreaError(f"Shape {number} {meaning}.")
-        raise AreaError(f"Shape {number} is not a usable outline. Redraw it.")
+                raise AreaError(meaning, number=number)
+        raise AreaError(N_("Shape %(number)s is not a usable outline. Redraw it."), number=number)
     if polygon.area < MIN_SHAPE_M2 or _too_thin(polygon):
         # Its corners in a line (or nearly): a sliver no home can be in.
         raise AreaError(
-            f"Shape {number} has almost no area: its corners are nearly in a line. Redraw it."
+            N_("Shape %(number)s has almost no area: its corners are nearly in a line. Redraw it."),
+            number=number,
         )
     return polygon
 

@@ -55,6 +55,22 @@ def test_an_open_outline_is_closed_and_the_preview_says_so(officer_client):
     assert preview(officer_client, SQUARE).json["notes"] == []
 
 
+def test_what_the_map_is_told_of_its_shapes_is_in_the_pages_language(officer_client):
+    """Found by an outside probe: the geo library's words were English on Welsh staff
+    pages. It marks them; the app says them in the page's language."""
+    officer_client.get("/officers/?lang=cy")  # the switch is remembered
+    try:
+        welsh = preview(officer_client, SQUARE[:-1]).json["notes"]
+        assert welsh == [
+            "Siâp 1: nid oedd yr amlinell ar gau, felly gwnaethom uno ei phwynt olaf â'i "
+            "phwynt cyntaf."
+        ]
+        refused = preview(officer_client, [[-2.60, "51.44"], *SQUARE[1:]]).json["error"]
+        assert refused == 'Siâp 1: rhaid i gyfesurynnau fod yn rhifau, nid text ("51.44").'
+    finally:
+        officer_client.get("/officers/?lang=en")
+
+
 @pytest.mark.parametrize(
     "coordinates",
     [None, "x", [], SQUARE, [[SQUARE]], [[None] * 4], [[[1e999, 51.4]] * 4], [[[True, 51.4]] * 4]],

@@ -33,7 +33,14 @@ def extracted() -> dict[str, list[str]]:
         method_map, options_map = parse_mapping_cfg(config)
     found: dict[str, list[str]] = {}
     # `_l` is how app/residents/__init__.py spells lazy_gettext.
-    keywords = {"_": None, "_l": None, "gettext": None, "lazy_gettext": None, "ngettext": (1, 2)}
+    keywords = {
+        "_": None,
+        "_l": None,
+        "N_": None,  # geo/areas.py: marked there, translated by the app
+        "gettext": None,
+        "lazy_gettext": None,
+        "ngettext": (1, 2),
+    }
     for filename, lineno, message, _comments, _context in extract_from_dir(
         str(ROOT), method_map, options_map, keywords=keywords
     ):

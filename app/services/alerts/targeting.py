@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from flask import current_app
+from flask_babel import gettext
 from shapely import wkb as shapely_wkb
 from sqlalchemy import func, select
 
@@ -90,8 +91,9 @@ def resolve_target(
     try:
         area = area_from_shapes(draft.shapes, place_boundary=place_boundary, notes=notes)
     except AreaError as refusal:
-        errors["area"] = str(refusal)
+        errors["area"] = said(refusal.words)
         return None
+    notes = [said(note) for note in notes]
     if officer is not None:
         outside = teams.area_refusal(officer, area.wkb)
         if outside is not None:
@@ -99,6 +101,14 @@ def resolve_target(
             return None
     audience = Audience(area_wkb=area.wkb, force_id=force_id, groups=groups, channels=channels)
     return Target(audience, area.wkb, round(area.area / 1e6, 3), notes)
+
+
+def said(words: str) -> str:
+    """What the geo library said (geo.areas.Words), in the page's language."""
+    template = getattr(words, "template", None)
+    if template is None:
+        return str(words)
+    return gettext(template, **words.values)
 
 
 def follow_up_refusal(officer: Officer, alert: Alert) -> str | None:
