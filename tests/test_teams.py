@@ -125,6 +125,10 @@ def test_a_send_outside_the_permitted_areas_is_refused_and_nothing_is_written(
     refused = client.post("/officers/alerts", json=draft(2000))
     assert refused.status_code == 400
     assert "outside the areas your team may send to" in refused.json["errors"]["area"]
+    # On a Welsh page, in Welsh (the team's and places' names as they are).
+    welsh = client.post("/officers/alerts?lang=cy", json=draft(2000)).json["errors"]["area"]
+    assert welsh.startswith("Mae'r ardal hon y tu allan i'r ardaloedd y caiff eich tîm")
+    client.get("/officers/?lang=en")
     assert alert_count() == 0
     assert db.session.scalar(select(func.count()).select_from(Delivery)) == 0
 

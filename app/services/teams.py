@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from flask_babel import gettext
+
 from app.dao import teams as teams_dao
 from app.dao.audit import create_audit_event
 from app.extensions import db
@@ -166,10 +168,12 @@ def area_refusal(officer: Officer, area_wkb: bytes) -> str | None:
     if found is None:
         return None
     permitted, outside = found
-    return (
-        f"This area is outside the areas your team may send to: {permitted.describe()}. "
-        f"{km2_words(outside).capitalize()} km² of it is outside. Move or shrink it, or ask "
-        "an administrator to add the area to your team."
+    return gettext(
+        "This area is outside the areas your team may send to: %(permitted)s. "
+        "%(outside)s km² of it is outside. Move or shrink it, or ask an administrator to "
+        "add the area to your team.",
+        permitted=permitted.describe(),
+        outside=km2_words(outside).capitalize(),
     )
 
 
@@ -186,9 +190,10 @@ def follow_up_refusal(officer: Officer, alert: Alert, area_wkb: bytes | None) ->
     if found is None:
         return None
     permitted, _ = found
-    return (
-        f"That alert went beyond the areas your team may send to: {permitted.describe()}. "
-        "A team whose areas cover it, or a supervisor for the whole force, can follow it up."
+    return gettext(
+        "That alert went beyond the areas your team may send to: %(permitted)s. A team "
+        "whose areas cover it, or a supervisor for the whole force, can follow it up.",
+        permitted=permitted.describe(),
     )
 
 
@@ -211,7 +216,7 @@ def km2_words(km2: float) -> str:
     ['less than 0.1', '0.4', '3.2', '707', '12,346']
     """
     if km2 < 0.1:
-        return "less than 0.1"
+        return gettext("less than 0.1")
     return f"{km2:,.1f}" if km2 < 10 else f"{km2:,.0f}"
 
 
