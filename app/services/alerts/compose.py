@@ -7,6 +7,7 @@ import math
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext
 
 from app import references
 from app.channels.base import OutgoingMessage
@@ -195,15 +196,23 @@ def check_words(draft: AlertDraft, errors: dict[str, str]) -> tuple[str, str]:
     if "title" in errors:
         pass  # refused as text already
     elif not title:
-        errors["title"] = "Give the alert a title."
+        errors["title"] = gettext("Give the alert a title.")
     elif len(title) > MAX_TITLE:
-        errors["title"] = f"Keep the title to {MAX_TITLE} characters (it is {len(title):,})."
+        errors["title"] = gettext(
+            "Keep the title to %(most)s characters (it is %(count)s).",
+            most=MAX_TITLE,
+            count=f"{len(title):,}",
+        )
     if "body" in errors:
         pass  # refused as text already
     elif not body:
-        errors["body"] = "Write the message."
+        errors["body"] = gettext("Write the message.")
     elif len(body) > MAX_BODY:
-        errors["body"] = f"Keep the message to {MAX_BODY:,} characters (it is {len(body):,})."
+        errors["body"] = gettext(
+            "Keep the message to %(most)s characters (it is %(count)s).",
+            most=f"{MAX_BODY:,}",
+            count=f"{len(body):,}",
+        )
     draft.title_cy, draft.body_cy = check_welsh(draft, errors)
     question, options = draft.question, draft.answer_options = check_ask(draft, errors)
     if "body" not in errors and body and (not draft.channels or "sms" in draft.channels):
@@ -213,14 +222,14 @@ def check_words(draft: AlertDraft, errors: dict[str, str]) -> tuple[str, str]:
             welsh = (draft.title_cy, draft.body_cy)
             _check_sms_length(title, body, draft.mode, errors, ask=ask, welsh=welsh)
     if draft.category not in CATEGORIES:
-        errors["category"] = "Choose what the alert is about."
+        errors["category"] = gettext("Choose what the alert is about.")
     if (
         draft.recording_id is not None
         and db.session.get(AlertRecording, draft.recording_id) is None
     ):
-        errors["recording"] = "That recording is no longer here. Upload it again."
+        errors["recording"] = gettext("That recording is no longer here. Upload it again.")
     if draft.mode not in ("live", "exercise"):
-        errors["mode"] = "Choose live or exercise."
+        errors["mode"] = gettext("Choose live or exercise.")
     return title, body
 
 
@@ -245,14 +254,22 @@ def check_welsh(draft: AlertDraft, errors: dict[str, str]) -> tuple[str | None, 
         return None, None
     if "title_cy" not in errors:
         if not title:
-            errors["title_cy"] = "Give the Welsh title too, or leave both Welsh boxes empty."
+            errors["title_cy"] = gettext(
+                "Give the Welsh title too, or leave both Welsh boxes empty."
+            )
         elif len(title) > MAX_TITLE:
-            errors["title_cy"] = f"Keep the Welsh title to {MAX_TITLE} characters."
+            errors["title_cy"] = gettext(
+                "Keep the Welsh title to %(most)s characters.", most=MAX_TITLE
+            )
     if "body_cy" not in errors:
         if not body:
-            errors["body_cy"] = "Write the Welsh message too, or leave both Welsh boxes empty."
+            errors["body_cy"] = gettext(
+                "Write the Welsh message too, or leave both Welsh boxes empty."
+            )
         elif len(body) > MAX_BODY:
-            errors["body_cy"] = f"Keep the Welsh message to {MAX_BODY:,} characters."
+            errors["body_cy"] = gettext(
+                "Keep the Welsh message to %(most)s characters.", most=f"{MAX_BODY:,}"
+            )
     return (title, body) if title and body else (None, None)
 
 
@@ -270,15 +287,19 @@ def check_ask(draft: AlertDraft, errors: dict[str, str]) -> tuple[str | None, li
     if not question and not options:
         return None, None
     if not question:
-        errors["question"] = "Write the question the answers are for, or remove the answers."
+        errors["question"] = gettext(
+            "Write the question the answers are for, or remove the answers."
+        )
     elif len(question) > MAX_QUESTION:
-        errors["question"] = f"Keep the question to {MAX_QUESTION} characters."
+        errors["question"] = gettext("Keep the question to %(most)s characters.", most=MAX_QUESTION)
     if len(options) < 2:
-        errors["answer_options"] = "Give at least two answers to choose from."
+        errors["answer_options"] = gettext("Give at least two answers to choose from.")
     elif len(options) > MAX_OPTIONS:
-        errors["answer_options"] = f"Give at most {MAX_OPTIONS} answers."
+        errors["answer_options"] = gettext("Give at most %(most)s answers.", most=MAX_OPTIONS)
     elif any(len(option) > MAX_OPTION for option in options):
-        errors["answer_options"] = f"Keep each answer to {MAX_OPTION} characters."
+        errors["answer_options"] = gettext(
+            "Keep each answer to %(most)s characters.", most=MAX_OPTION
+        )
     if "question" in errors or "answer_options" in errors:
         return None, None
     return question, options
@@ -307,20 +328,32 @@ def _check_sms_length(
     most = current_app.config["SMS_MAX_SEGMENTS"]
     if length.segments > most:
         over = max(1, length.units - most * length.per_segment)
-        hint = (
-            f" Replacing {''.join(length.ucs2_characters)} would fit far more in each."
-            if length.ucs2_characters
-            else ""
-        )
+        values = {"parts": length.segments, "most": most, "over": over}
         field, words = (
-            ("body_cy", "With the Welsh, the text message is")
+            (
+                "body_cy",
+                gettext(
+                    "With the Welsh, the text message is %(parts)s parts; at most %(most)s "
+                    "are allowed. Shorten it by about %(over)s characters.",
+                    **values,
+                ),
+            )
             if welsh
-            else ("body", "As a text message this is")
+            else (
+                "body",
+                gettext(
+                    "As a text message this is %(parts)s parts; at most %(most)s are "
+                    "allowed. Shorten it by about %(over)s characters.",
+                    **values,
+                ),
+            )
         )
-        errors[field] = (
-            f"{words} {length.segments} parts; at most {most} are "
-            f"allowed. Shorten it by about {over} characters.{hint}"
-        )
+        if length.ucs2_characters:
+            words += " " + gettext(
+                "Replacing %(characters)s would fit far more in each.",
+                characters="".join(length.ucs2_characters),
+            )
+        errors[field] = words
 
 
 def check_own_recording(officer: Officer, draft: AlertDraft, errors: dict[str, str]) -> None:
@@ -328,7 +361,7 @@ def check_own_recording(officer: Officer, draft: AlertDraft, errors: dict[str, s
     own on calls (and in their tests)."""
     recording = db.session.get(AlertRecording, draft.recording_id) if draft.recording_id else None
     if recording is not None and recording.created_by_id != officer.id:
-        errors["recording"] = "Use a recording you uploaded yourself."
+        errors["recording"] = gettext("Use a recording you uploaded yourself.")
 
 
 def check_schedule(draft: AlertDraft, errors: dict[str, str]) -> None:
@@ -337,6 +370,6 @@ def check_schedule(draft: AlertDraft, errors: dict[str, str]) -> None:
         return
     now = datetime.now(UTC)
     if draft.send_at <= now:
-        errors["send_at"] = "That time has passed. Choose a later time, or send now."
+        errors["send_at"] = gettext("That time has passed. Choose a later time, or send now.")
     elif draft.send_at > now + timedelta(days=MAX_SCHEDULE_DAYS):
-        errors["send_at"] = f"Schedule at most {MAX_SCHEDULE_DAYS} days ahead."
+        errors["send_at"] = gettext("Schedule at most %(most)s days ahead.", most=MAX_SCHEDULE_DAYS)
