@@ -201,10 +201,13 @@ def test_the_compose_preview_of_words_far_too_long_is_quick_and_cut(officer_clie
     assert "Keep the title to 120 characters (it is 900,000)" in refused.json["errors"]["title"]
     # On a Welsh page, in Welsh (found by an outside probe: the compose page's
     # refusals were English there).
-    welsh = officer_client.post("/officers/alerts?lang=cy", json=huge | {"shapes": []})
+    welsh = officer_client.post(
+        "/officers/alerts?lang=cy", json=huge | {"shapes": [], "channels": ["fax"]}
+    )
     errors = welsh.json["errors"]
     officer_client.get("/officers/?lang=en")
     assert errors["title"] == "Cadwch y teitl i 120 nod (mae'n 900,000)."
+    assert errors["channels"] == "Dewiswch neges destun, llais neu e-bost."
 
 
 @pytest.mark.parametrize("value", [["x"], {"x": 1}, 7, True])

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from flask_babel import gettext
+
 from app.models import MAX_ID
 
 
@@ -90,10 +92,12 @@ def draft_from_json(data: dict[str, Any]) -> AlertDraft:
         try:
             send_at = datetime.fromisoformat(text("send_at"))
         except ValueError:
-            errors["send_at"] = "Give the time to send as a date and time, e.g. 2026-12-01 18:30."
+            errors["send_at"] = gettext(
+                "Give the time to send as a date and time, e.g. 2026-12-01 18:30."
+            )
         else:
             if send_at.tzinfo is None:
-                errors["send_at"] = "Give the time to send with its time zone."
+                errors["send_at"] = gettext("Give the time to send with its time zone.")
     audience = text("audience", "area")
     if audience not in ("area", "parent"):
         errors["audience"] = "audience must be area (the shapes) or parent (the first alert's)."

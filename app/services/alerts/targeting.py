@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from shapely import wkb as shapely_wkb
 from sqlalchemy import func, select
 
@@ -60,16 +61,16 @@ def resolve_target(
     channels = tuple(sorted(set(draft.channels)))
     unknown_channels = set(channels) - set(CHANNELS)
     if unknown_channels:
-        errors["channels"] = "Choose text, voice or e-mail."
+        errors["channels"] = gettext("Choose text, voice or e-mail.")
     if groups:
         known = set(db.session.scalars(select(InterestGroup.slug)))
         if set(groups) - known:
-            errors["groups"] = "One of the groups no longer exists. Reload the page."
+            errors["groups"] = gettext("One of the groups no longer exists. Reload the page.")
     force_id = forces.force_id_of(officer)
     if draft.audience == "parent":
         parent = _own_force_alert(draft.parent_id, force_id)
         if parent is None or is_test(parent) or parent.status not in FOLLOWED_UP_STATUSES:
-            errors["area"] = "The alert this follows up has not been sent. Choose an area."
+            errors["area"] = gettext("The alert this follows up has not been sent. Choose an area.")
             return None
         area_wkb = stored_area_wkb(parent.id)
         if officer is not None and (refusal := _follow_up_refusal(officer, parent, area_wkb)):
@@ -81,11 +82,13 @@ def resolve_target(
         return Target(audience, area_wkb, None)
     parent = _own_force_alert(draft.parent_id, force_id)
     if draft.parent_id is not None and parent is None:
-        errors["parent_id"] = "The alert this follows up no longer exists. Start a new alert."
+        errors["parent_id"] = gettext(
+            "The alert this follows up no longer exists. Start a new alert."
+        )
         return None
     followed = parent is not None and officer is not None
     if followed and not authorisation.may(officer, "alert.follow_up", parent):
-        errors["parent_id"] = _OTHER_TEAMS
+        errors["parent_id"] = str(_OTHER_TEAMS)
         return None
     notes: list[str] = []
     try:
@@ -120,7 +123,7 @@ def follow_up_refusal(officer: Officer, alert: Alert) -> str | None:
 
 def _follow_up_refusal(officer: Officer, alert: Alert, area_wkb: bytes | None) -> str | None:
     if not authorisation.may(officer, "alert.follow_up", alert):
-        return _OTHER_TEAMS
+        return str(_OTHER_TEAMS)
     return teams.follow_up_refusal(officer, alert, area_wkb)
 
 
@@ -130,7 +133,7 @@ def _own_force_alert(alert_id: int | None, force_id: int) -> Alert | None:
     return alert if alert is not None and alert.force_id == force_id else None
 
 
-_OTHER_TEAMS = "That alert is another team's: only its own teams can follow it up."
+_OTHER_TEAMS = _l("That alert is another team's: only its own teams can follow it up.")
 
 
 def stored_area_wkb(alert_id: int) -> bytes | None:
