@@ -489,6 +489,8 @@ def test_calls_wait_for_a_free_line_and_a_callback_frees_it(
 
     many_residents(make_resident, 5, channel="voice")
     monkeypatch.setitem(app.config, "VOICE_LINES", 2)
+    # Chunks of two: the job waits for more than one send to come back at a time.
+    monkeypatch.setitem(app.config, "DELIVERY_CONCURRENCY", 2)
     gateway = providers.gateway
     gateway.send_callbacks = False
     alert = send(officer)
@@ -504,6 +506,10 @@ def test_calls_wait_for_a_free_line_and_a_callback_frees_it(
             time.sleep(0.05)
         return list(gateway.accepted)
 
+    def recorded() -> set[str]:
+        refs = select(Delivery.provider_ref).where(Delivery.provider_ref.is_not(None))
+        return set(db.session.scalars(refs))
+
     thread = threading.Thread(target=worker)
     thread.start()
     try:
@@ -511,6 +517,14 @@ def test_calls_wait_for_a_free_line_and_a_callback_frees_it(
             placed = calls(ended + 2)
             time.sleep(0.4)  # time enough for a call that should wait to go
             assert len(gateway.accepted) == ended + 2  # never more than two at once
+            # A placed call is recorded (its reference) while the others still wait
+            # for a line: the sweeper's check can ask about it (found by an outside
+            # probe: rows stayed "sending" without a reference for minutes).
+            wait_until(
+                lambda sids={c.sid for c in placed}: sids <= recorded(),
+                timeout=5,
+                message="the placed calls recorded",
+            )
             call = placed[ended]
             url = call.params["StatusCallback"]
             params = {"CallSid": call.sid, "CallStatus": "completed", "CallDuration": "30"}
@@ -578,6 +592,31 @@ def test_a_call_whose_callbacks_were_lost_is_asked_about_and_frees_its_line(
     db.session.rollback()
     assert db.session.get(Delivery, rows[going.sid].id).status == "failed"
     assert lines.busy() == 0
+
+
+def test_a_calls_answer_that_cannot_be_read_leaves_it_alone_and_the_others_settled(
+    providers, officer, make_resident, app, monkeypatch, run_worker
+):
+    """Found by an outside probe: a GET of one call answered with HTML (or a list)
+    failed the whole job, and every call of its batch stayed unsettled."""
+    from app.jobs import queue
+
+    many_residents(make_resident, 2, channel="voice")
+    monkeypatch.setitem(app.config, "VOICE_LINES", 2)
+    monkeypatch.setitem(app.config, "VOICE_LINE_CHECK_SECONDS", 1)
+    gateway = providers.gateway
+    gateway.send_callbacks = False
+    due = sorted(ids(send(officer).id))
+    queue().empty()
+    deliver(due)
+    odd, fine = gateway.accepted
+    gateway.call_raw_for[odd.sid] = "<html>Service Unavailable</html>"
+    time.sleep(1.1)
+    assert sweep()["calls_asked"] == 2
+    run_worker()
+    db.session.rollback()
+    status = dict(db.session.execute(select(Delivery.provider_ref, Delivery.status)).all())
+    assert (status[odd.sid], status[fine.sid]) == ("sent", "delivered")
 
 
 def test_the_rate_limiter_keeps_its_schedule_yet_never_lets_more_go_in_a_second(app_ctx):

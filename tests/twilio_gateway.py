@@ -74,6 +74,7 @@ class TwilioGateway:
         self.call_status = "completed"
         self.call_status_for: dict[str, str] = {}
         self.calls_fetched: list[str] = []  # the sid of each GET of one call
+        self.call_raw_for: dict[str, str] = {}  # sid -> a body that is no call (HTML)
         self.callback_failures = 0
         self.last_answer = ""  # the body of the last signed POST's answer
         self.callback_errors: list[str] = []
@@ -131,6 +132,9 @@ class TwilioGateway:
                 status, body = self._list(request.path, request.headers, request.query)
             elif CALL.match(request.path):
                 status, body = self._fetch_call(request.path, request.headers)
+                raw = self.call_raw_for.get(CALL.match(request.path)["call"])
+                if raw is not None and status == 200:
+                    return web.Response(text=raw, content_type="text/html")
             else:
                 status, body = self._account(request.path, request.headers)
             return web.json_response(body, status=status)

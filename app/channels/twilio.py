@@ -445,6 +445,9 @@ class TwilioVoiceTransport:
             raise _cannot_tell(error) from None
         except (TwilioException, aiohttp.ClientError, TimeoutError) as error:
             raise _cannot_tell(error) from None
+        except (ValueError, TypeError, AttributeError, KeyError) as error:
+            # An answer that is not a call (HTML, a list): the SDK cannot read it.
+            raise _cannot_tell(error) from None
         duration = call.duration
         return read_status_callback(
             {

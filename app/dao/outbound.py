@@ -151,7 +151,9 @@ def heartbeat(table: str, ids: list[int]) -> None:
     (take_stalled) nor a lost job's (take_forgotten)."""
     db.session.execute(
         _ids(
-            f"UPDATE {_table(table)} SET updated_at = now()"
+            # The clock's time, not the transaction's: a job's transaction may have
+            # begun with a read long before this beat.
+            f"UPDATE {_table(table)} SET updated_at = clock_timestamp()"
             " WHERE id IN :ids AND status IN ('sending', 'queued')"
         ),
         {"ids": ids or [0]},

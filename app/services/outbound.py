@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import queue
 import random
 import time
@@ -176,6 +177,8 @@ def backoff_seconds(attempt: int) -> float:
 HOLD_IN_JOB_SECONDS = 90
 # How often a job waiting on its sends touches their rows (well inside STALLED_SECONDS).
 HEARTBEAT_SECONDS = 5
+# What has come back is recorded within this long, however long the rest takes.
+RECORD_WITHIN_SECONDS = 1.0
 
 
 def deliver(ledger: Ledger, ids: list[int]) -> dict[str, int]:
@@ -223,7 +226,7 @@ def _send_due(ledger: Ledger, sender: ConcurrentSender, due: list[int], touched:
     finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
     in_flight: dict[Future, Claimed] = {}
     lines = _lines()
-    last_beat = time.monotonic()
+    last_beat = -math.inf  # the first beat at once: the job may have started late
     # Often enough for the sweeper's STALLED_SECONDS, however short it is set.
     every = min(HEARTBEAT_SECONDS, current_app.config["STALLED_SECONDS"] / 3)
 
@@ -244,19 +247,34 @@ def _send_due(ledger: Ledger, sender: ConcurrentSender, due: list[int], touched:
         db.session.commit()
         last_beat = time.monotonic()
 
-    def record_finished(at_least: int) -> None:
-        done = []
-        while len(done) < at_least:
-            with contextlib.suppress(queue.Empty):  # still waiting: a rate limit, a slow provider
-                done.append(finished.get(timeout=every))
-            beat()
-        while not finished.empty():
-            done.append(finished.get())
+    def flush(done: list[Future]) -> None:
         outcomes = [_outcome(in_flight.pop(future), future) for future in done]
         totals.add(record(ledger, outcomes))
         metrics.observe("provider_latency_seconds", sender.drain_timings())
 
+    def record_finished(at_least: int) -> None:
+        """Wait until `at_least` more sends have come back, recording them as they do:
+        what has come back is recorded within RECORD_WITHIN_SECONDS, not when the
+        rest has (calls waiting for a line can hold the rest for minutes, and a call
+        placed but not recorded has no reference for the sweeper's checks)."""
+        done: list[Future] = []
+        waiting_since = time.monotonic()
+        left = at_least
+        while left > 0:
+            with contextlib.suppress(queue.Empty):  # still waiting: a rate limit, a slow provider
+                done.append(finished.get(timeout=min(every, RECORD_WITHIN_SECONDS)))
+                left -= 1
+            beat()
+            if done and time.monotonic() - waiting_since >= RECORD_WITHIN_SECONDS:
+                flush(done)
+                done, waiting_since = [], time.monotonic()
+        while not finished.empty():
+            done.append(finished.get())
+        if done:
+            flush(done)
+
     claimed_up_to = 0
+    beat()  # before the first claim: the batch's rows are this job's from now
     for start in range(0, len(due), step):
         if len(in_flight) >= step:
             record_finished(len(in_flight) - step + 1)
@@ -522,6 +540,9 @@ def _ask_about_calls(refs: list[str]) -> list:
             return await status_of(ref)
         except TransportError as error:
             return error
+        except Exception as error:  # one call's odd answer must not stop the others'
+            log.warning("could not read a call's status: %s", type(error).__name__)
+            return TransportError("the provider's answer could not be read", permanent=True)
 
     return _all_at_once([ask(ref) for ref in refs])
 
