@@ -28,7 +28,6 @@ JOBS = {
     "outbound.deliver_batch",
     "outbound.deliver_alert_range",
     "outbound.reconcile_batch",
-    "outbound.check_calls",
     "imports.run_import",
     "notices.send_manage_link",
 }

@@ -35,11 +35,3 @@ def reconcile_batch(ledger: str, ids: list[int]) -> dict[str, int]:
     outcomes = outbound.reconcile(ledgers.ledger(ledger), ids)
     log.info("reconciled %s %s: %s", len(ids), ledger, outcomes)
     return outcomes
-
-
-@with_app_context
-def check_calls(ledger: str, ids: list[int]) -> dict[str, int]:
-    """Ask the provider about calls holding a line with no word of their end."""
-    outcomes = outbound.check_calls(ledgers.ledger(ledger), ids)
-    log.info("asked about %s %s calls: %s", len(ids), ledger, outcomes)
-    return outcomes

@@ -469,13 +469,14 @@ ASKED_KEY = "voice:lines:asked:"
 
 
 def ask_about_held_calls(ledger: Ledger) -> int | None:
-    """Queue a question to the provider about each of this ledger's calls that has
-    held its line for VOICE_LINE_CHECK_SECONDS with no word of its end: its status
+    """Ask the provider about each of this ledger's calls that has held its line for
+    VOICE_LINE_CHECK_SECONDS with no word of its end (check_calls): its status
     callbacks were lost (the web app down, a proxy refusing them), and without this
     each would keep its line for the whole VOICE_LINE_HOLD_SECONDS and its row would
-    never say it was answered. A call is asked about at most once every
-    VOICE_LINE_CHECK_SECONDS. Returns how many were queued; None when calls hold no
-    lines."""
+    never say it was answered. The sweeper asks itself, not through a job: the jobs
+    that would run one may all be waiting for the very lines it frees. A call is asked
+    about at most once every VOICE_LINE_CHECK_SECONDS (at most VOICE_LINES calls).
+    Returns how many were asked about; None when calls hold no lines."""
     config = current_app.config
     seconds = config["VOICE_LINE_CHECK_SECONDS"]
     lines = _lines()
@@ -492,9 +493,9 @@ def ask_about_held_calls(ledger: Ledger) -> int | None:
     except RedisError:
         log.warning("could not read the voice lines; calls are asked about later")
         return 0
-    size = config["DELIVERY_BATCH_SIZE"]
-    for start in range(0, len(ids), size):
-        jobs.enqueue("outbound.check_calls", ledger.name, ids[start : start + size])
+    if ids:
+        found = check_calls(ledger, ids)
+        log.info("asked about %s held %s calls: %s", len(ids), ledger.name, found)
     return len(ids)
 
 
