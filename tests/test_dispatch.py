@@ -480,6 +480,24 @@ def test_a_call_holds_a_line_until_it_ends_or_its_hold_runs_out(app_ctx):
     assert lines.busy() == 2  # c and d
 
 
+def calls_without_callbacks(
+    providers, officer, make_resident, app, monkeypatch, residents: int, **settings
+) -> list[int]:
+    """An alert to `residents` residents by voice, on two lines, with no status
+    callbacks (the web app down): its delivery ids in order. Its own job is taken off
+    the queue: the test sends its calls itself. `settings` are more config."""
+    from app.jobs import queue
+
+    many_residents(make_resident, residents, channel="voice")
+    monkeypatch.setitem(app.config, "VOICE_LINES", 2)
+    for key, value in settings.items():
+        monkeypatch.setitem(app.config, key, value)
+    providers.gateway.send_callbacks = False
+    due = sorted(ids(send(officer).id))
+    queue().empty()
+    return due
+
+
 def test_calls_wait_for_a_free_line_and_a_callback_frees_it(
     providers, officer, make_resident, app, monkeypatch
 ):
@@ -487,14 +505,11 @@ def test_calls_wait_for_a_free_line_and_a_callback_frees_it(
     says one ended, however long that takes."""
     import threading
 
-    many_residents(make_resident, 5, channel="voice")
-    monkeypatch.setitem(app.config, "VOICE_LINES", 2)
     # Chunks of two: the job waits for more than one send to come back at a time.
-    monkeypatch.setitem(app.config, "DELIVERY_CONCURRENCY", 2)
+    due = calls_without_callbacks(
+        providers, officer, make_resident, app, monkeypatch, 5, DELIVERY_CONCURRENCY=2
+    )
     gateway = providers.gateway
-    gateway.send_callbacks = False
-    alert = send(officer)
-    due = ids(alert.id)
 
     def worker() -> None:
         with app.app_context():
@@ -545,16 +560,11 @@ def test_a_call_whose_callbacks_were_lost_is_asked_about_and_frees_its_line(
     still going keeps its line, and is not asked about again until the check is due."""
     from app.channels.lines import Lines
     from app.extensions import redis_store
-    from app.jobs import queue
 
-    many_residents(make_resident, 3, channel="voice")
-    monkeypatch.setitem(app.config, "VOICE_LINES", 2)
-    monkeypatch.setitem(app.config, "VOICE_LINE_CHECK_SECONDS", 1)
+    due = calls_without_callbacks(
+        providers, officer, make_resident, app, monkeypatch, 3, VOICE_LINE_CHECK_SECONDS=1
+    )
     gateway = providers.gateway
-    gateway.send_callbacks = False
-    alert = send(officer)
-    due = sorted(ids(alert.id))
-    queue().empty()  # the alert's own job: this test sends its calls itself
     deliver(due[:2])
     going, ended = gateway.accepted
     gateway.call_status_for[going.sid] = "in-progress"
@@ -599,15 +609,10 @@ def test_a_calls_answer_that_cannot_be_read_leaves_it_alone_and_the_others_settl
 ):
     """Found by an outside probe: a GET of one call answered with HTML (or a list)
     failed the whole job, and every call of its batch stayed unsettled."""
-    from app.jobs import queue
-
-    many_residents(make_resident, 2, channel="voice")
-    monkeypatch.setitem(app.config, "VOICE_LINES", 2)
-    monkeypatch.setitem(app.config, "VOICE_LINE_CHECK_SECONDS", 1)
+    due = calls_without_callbacks(
+        providers, officer, make_resident, app, monkeypatch, 2, VOICE_LINE_CHECK_SECONDS=1
+    )
     gateway = providers.gateway
-    gateway.send_callbacks = False
-    due = sorted(ids(send(officer).id))
-    queue().empty()
     deliver(due)
     odd, fine = gateway.accepted
     gateway.call_raw_for[odd.sid] = "<html>Service Unavailable</html>"
