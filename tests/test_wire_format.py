@@ -287,10 +287,13 @@ def test_the_envelope_is_the_sender_and_the_one_recipient(smtp_server):
     (envelope,) = mail.envelopes
     assert envelope.mail_from == SENDER
     assert envelope.rcpt_tos == ["sam@example.com"]
-    _, message = received(mail)
+    raw, message = received(mail)
     assert message["Message-ID"].strip("<>").startswith(result.provider_ref)
     # Of the sender's domain, not the machine's name; dated now (RFC 5322 asks both).
+    # On one line, however long: folded, it read " <…>" (found by an outside probe).
+    assert message["Message-ID"].startswith("<")
     assert message["Message-ID"].endswith("@" + SENDER.rpartition("@")[2] + ">")
+    assert [line for line in raw.split(b"\r\n") if line.startswith(b"Message-ID: <")]
     sent = email.utils.parsedate_to_datetime(message["Date"])
     assert abs((sent - datetime.now(UTC)).total_seconds()) < 60
 

@@ -70,7 +70,9 @@ def build_email(message: OutgoingMessage, sender: str) -> EmailMessage:
     # make_msgid's default, is "localhost" in a container): mail filters count both.
     email["Date"] = format_datetime(datetime.now(UTC))
     domain = parseaddr(sender)[1].rpartition("@")[2] or None
-    email["Message-ID"] = make_msgid(idstring=f"{kind}-{number}", domain=domain)
+    # Raw, on one line: with the domain the header passes 78 characters, and the
+    # policy would fold it before the "<" (the value then read " <…>").
+    email.set_raw("Message-ID", make_msgid(idstring=f"{kind}-{number}", domain=domain))
     if message.unsubscribe_url:
         if not _PLAIN_URI.fullmatch(message.unsubscribe_url):
             raise ValueError(f"not a plain URI: {message.unsubscribe_url!r}")
@@ -173,7 +175,8 @@ class SmtpTransport:
             raise TransportError("could not reach the mail server", permanent=False) from None
         if refused:
             raise TransportError("the mail server refused the address", permanent=True)
-        return SendResult(provider_ref=email["Message-ID"].strip("<>")[:64], status="sent")
+        message_id = str(email["Message-ID"]).strip().strip("<>")
+        return SendResult(provider_ref=message_id[:64], status="sent")
 
 
 def _text(value) -> str:
