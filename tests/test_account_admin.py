@@ -324,3 +324,21 @@ def test_a_forces_staff_e_mails_are_in_its_own_outbox_only(
     assert "new@wilts.example" not in avon.get("/officers/outbox").text
     assert "/account/set-password/" not in avon.get("/officers/outbox").text
     assert "/account/set-password/" in wilts.get("/officers/outbox").text
+
+
+def test_reading_staff_accounts_is_audited(admin_client, admin, make_officer):
+    """Staff names and work addresses are personal data too: found by an outside probe,
+    the staff list and an account's page were read with no trace."""
+    pc = make_officer(email="pc.read@police.example")
+    assert admin_client.get("/admin/officers").status_code == 200
+    assert admin_client.get(f"/admin/officers/{pc.id}").status_code == 200
+    db.session.expire_all()
+    events = db.session.execute(
+        select(AuditEvent.action, AuditEvent.actor_id, AuditEvent.subject_id).where(
+            AuditEvent.action.in_(("officers.viewed", "officer.viewed"))
+        )
+    ).all()
+    assert sorted(events) == [
+        ("officer.viewed", admin.id, str(pc.id)),
+        ("officers.viewed", admin.id, None),
+    ]

@@ -25,10 +25,11 @@ from app.services.accounts import (
     AccountError,
     PasswordRefused,
     change_role,
-    find_officers,
     invite_officer,
     send_reset,
     set_officer_active,
+    view_officer,
+    view_officers,
 )
 from app.services.contacts import ContactRefused
 from app.services.resident_import import (
@@ -46,7 +47,7 @@ bp = Blueprint("admin", __name__)
 @bp.route("/officers")
 @role_required("admin")
 def officers():
-    return render_template("admin/officers.html", officers=find_officers())
+    return render_template("admin/officers.html", officers=view_officers(current_user))
 
 
 @bp.route("/force", methods=["GET", "POST"])
@@ -72,6 +73,7 @@ def force():
 @role_required("admin")
 def officer(officer_id: int):
     account = db.session.get(Officer, officer_id) or abort(404)
+    view_officer(current_user, account)
     return render_template("admin/officer.html", account=account, roles=ROLES)
 
 

@@ -449,6 +449,22 @@ def find_officers() -> list[Officer]:
     return list(db.session.scalars(select(Officer).order_by(Officer.role, Officer.name)))
 
 
+def view_officers(admin: Officer) -> list[Officer]:
+    """The force's staff accounts, for its administrator: names and work addresses are
+    personal data too, so each reading is audited (as residents' are)."""
+    create_audit_event("officers.viewed", actor_id=admin.id, details={})
+    db.session.commit()
+    return find_officers()
+
+
+def view_officer(admin: Officer, account: Officer) -> None:
+    """Audit an administrator's opening of one staff account."""
+    create_audit_event(
+        "officer.viewed", actor_id=admin.id, subject_type="officer", subject_id=account.id
+    )
+    db.session.commit()
+
+
 def find_on_duty(roles: tuple[str, ...], *, except_id: int | None = None) -> list[Officer]:
     """Staff of these roles on duty now. No rota is kept, so signing in is how staff
     come on duty: an active account that signed in within the last shift

@@ -35,6 +35,8 @@ ACTION_LABELS = {
     "audit.viewed": _l("Audit log viewed"),
     "briefing_map.downloaded": _l("Briefing map downloaded"),
     "officer.created": _l("Account created"),
+    "officers.viewed": _l("Staff accounts viewed"),
+    "officer.viewed": _l("Staff account viewed"),
     "officer.disabled": _l("Account disabled"),
     "officer.enabled": _l("Account enabled"),
     "officer.password_changed": _l("Password changed"),
