@@ -3,7 +3,7 @@
 it ended (the status callback), or VOICE_LINE_HOLD_SECONDS pass without word (a lost
 callback, a worker killed after taking the line): then the line is taken back. A call
 held for VOICE_LINE_CHECK_SECONDS without word is asked about at the provider first
-(app.services.outbound.check_held_calls), so lost callbacks (the web app down) do not
+(app.services.outbound.ask_about_held_calls), so lost callbacks (the web app down) do not
 keep the lines for the whole hold.
 
 A Redis sorted set holds the calls on a line, each scored by when its line is taken

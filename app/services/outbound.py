@@ -470,7 +470,7 @@ ASKED_KEY = "voice:lines:asked:"
 
 def ask_about_held_calls(ledger: Ledger) -> int | None:
     """Ask the provider about each of this ledger's calls that has held its line for
-    VOICE_LINE_CHECK_SECONDS with no word of its end (check_calls): its status
+    VOICE_LINE_CHECK_SECONDS with no word of its end (_check_calls): its status
     callbacks were lost (the web app down, a proxy refusing them), and without this
     each would keep its line for the whole VOICE_LINE_HOLD_SECONDS and its row would
     never say it was answered. The sweeper asks itself, not through a job: the jobs
@@ -494,27 +494,26 @@ def ask_about_held_calls(ledger: Ledger) -> int | None:
         log.warning("could not read the voice lines; calls are asked about later")
         return 0
     if ids:
-        found = check_calls(ledger, ids)
+        found = _check_calls(ledger, lines, ids)
         log.info("asked about %s held %s calls: %s", len(ids), ledger.name, found)
     return len(ids)
 
 
-def check_calls(ledger: Ledger, ids: list[int]) -> dict[str, int]:
+def _check_calls(ledger: Ledger, lines: Lines, ids: list[int]) -> dict[str, int]:
     """Ask the provider how each of these calls stands, and act as its status callback
     would have: a call that ended is settled and frees its line. A line held by a row
     already finished (its callback came, freeing the line did not) or by no row is
     freed. A call still going, or one the provider cannot say of, keeps its line
     (asked again later; the hold still runs out). Safe to run twice: a status is
     applied once (the callback's own event key), and a free line freed again is free."""
-    lines = _lines()
     rows = ledger_sql.calls_of(ledger.table, ids)
     db.session.rollback()
     counts = {"ended": 0, "going": 0, "freed": 0, "cannot_tell": 0}
-    free = [row_id for row_id in ids if row_id not in {row[0] for row in rows}]
+    found = {row_id for row_id, _, _ in rows}
+    free = [row_id for row_id in ids if row_id not in found]
     free += [row_id for row_id, status, _ in rows if status in FINAL_STATUSES]
     for row_id in free:
-        if lines is not None:
-            lines.release(f"{ledger.name}:{row_id}")
+        lines.release(f"{ledger.name}:{row_id}")
         counts["freed"] += 1
     asks = [(row_id, ref) for row_id, status, ref in rows if ref and status in ("sent", "unknown")]
     for (row_id, _), answer in zip(asks, _ask_about_calls([ref for _, ref in asks]), strict=True):
@@ -539,11 +538,8 @@ def _ask_about_calls(refs: list[str]) -> list:
             return TransportError(f"{transport.name} cannot be asked about a call", permanent=True)
         try:
             return await status_of(ref)
-        except TransportError as error:
+        except TransportError as error:  # an answer it cannot read included
             return error
-        except Exception as error:  # one call's odd answer must not stop the others'
-            log.warning("could not read a call's status: %s", type(error).__name__)
-            return TransportError("the provider's answer could not be read", permanent=True)
 
     return _all_at_once([ask(ref) for ref in refs])
 
