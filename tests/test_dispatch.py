@@ -110,7 +110,7 @@ def test_sms_voice_and_email_go_out_and_callbacks_settle_them(
     sms = next(a for a in gateway.accepted if a.kind == "Messages")
     assert sms.params["From"] == "+447700900999"
     assert "Missing <b>dog</b> & cat." in sms.params["Body"]
-    assert re.search(r"/callbacks/twilio/status/\d+$", sms.params["StatusCallback"])
+    assert re.search(r"/callbacks/twilio/status/\d+\?attempt=1$", sms.params["StatusCallback"])
     call = next(a for a in gateway.accepted if a.kind == "Calls")
     assert call.params["MachineDetection"] == "DetectMessageEnd"
     assert "Missing &lt;b&gt;dog&lt;/b&gt; &amp; cat." in call.params["Twiml"]
@@ -185,6 +185,11 @@ def test_a_forged_or_unsigned_callback_is_refused(
     assert statuses(alert.id) == {"sent": 1}
     (delivery,) = db.session.scalars(select(Delivery)).all()
     params["MessageSid"] = delivery.provider_ref
+    # Signed, with an attempt that is not a number: applied all the same (the attempt
+    # only names a call's line), never a 500.
+    for attempt in ("x", "-1", "9" * 30, "%00"):
+        bad = {**params, "MessageStatus": "sent"}
+        assert providers.gateway.post_signed(f"{url}?attempt={attempt}", bad) == 204
     assert providers.gateway.post_signed(url, params) == 204
     assert statuses(alert.id) == {"delivered": 1}
 
@@ -622,6 +627,76 @@ def test_a_calls_answer_that_cannot_be_read_leaves_it_alone_and_the_others_settl
     db.session.rollback()
     status = dict(db.session.execute(select(Delivery.provider_ref, Delivery.status)).all())
     assert (status[odd.sid], status[fine.sid]) == ("sent", "delivered")
+
+
+def test_a_slow_job_whose_call_was_sent_again_by_another_attempt_does_not_place_it(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """Exactly once must not rest on the heartbeat: a job waiting for a line that misses
+    its beats (a paused machine, a stalled process) has its row taken for a dead
+    worker's, asked about, and sent again by a new attempt. When the old attempt gets a
+    line at last, it checks that the row is still its own before calling: it is not, so
+    it places no call, records nothing, and gives back its own line, not the new
+    attempt's. Found by an outside probe: residents called twice, 6 calls on 3 lines."""
+    import threading
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from app.channels.lines import Lines
+    from app.dao import outbound as ledger_sql
+    from app.extensions import redis_store
+    from app.services import ledgers, outbound
+
+    (row_id,) = calls_without_callbacks(
+        providers, officer, make_resident, app, monkeypatch, 1, STALLED_SECONDS=2
+    )
+    gateway = providers.gateway
+    lines = Lines(redis_store.client, 2, hold_seconds=900)
+    seconds, micros = redis_store.client.time()
+    now_ms = seconds * 1000 + micros / 1000
+    assert lines.take_at("elsewhere:1", now_ms) and lines.take_at("elsewhere:2", now_ms)
+
+    def job() -> None:
+        with app.app_context():
+            deliver([row_id])
+
+    def row() -> Delivery:
+        db.session.rollback()
+        return db.session.get(Delivery, row_id)
+
+    old = threading.Thread(target=job)
+    old.start()
+    wait_until(lambda: row().status == "sending", message="the old attempt's claim")
+    # Its beats missed: the sweeper takes the row for a dead worker's (backdated and
+    # taken in one transaction, so no beat can come between).
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.id == row_id)
+        .values(updated_at=func.now() - timedelta(minutes=1))
+    )
+    assert ledger_sql.take_stalled("deliveries", outbox=False, seconds=2) == [row_id]
+    db.session.commit()
+    # Asked about: Twilio has no call to the number, so it is sent again.
+    assert outbound.reconcile(ledgers.ledger("alerts"), [row_id])["resend"] == 1
+    new = threading.Thread(target=job)
+    new.start()
+    wait_until(lambda: (row().status, row().attempts) == ("sending", 2), message="a new claim")
+    time.sleep(1.2)  # past half of STALLED_SECONDS: each attempt asks before calling
+    lines.release("elsewhere:1")  # whichever attempt takes this line first,
+    time.sleep(1)
+    lines.release("elsewhere:2")  # the other has one too
+    old.join(20)
+    new.join(20)
+    assert not old.is_alive() and not new.is_alive()
+    (call,) = gateway.accepted  # one call, by the new attempt
+    done = row()
+    assert (done.status, done.attempts, done.provider_ref) == ("sent", 2, call.sid)
+    assert lines.busy() == 1  # the call holds its line: the old attempt freed only its own
+    params = {"CallSid": call.sid, "CallStatus": "completed", "CallDuration": "12"}
+    assert gateway.post_signed(call.params["StatusCallback"], params) in (200, 204)
+    assert lines.busy() == 0
+    assert row().status == "delivered"
 
 
 def test_the_rate_limiter_keeps_its_schedule_yet_never_lets_more_go_in_a_second(app_ctx):

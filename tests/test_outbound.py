@@ -77,3 +77,36 @@ def test_a_code_too_old_to_be_of_use_is_failed_not_sent_late(app_ctx, run_worker
     found = notice(notice_id)
     assert (found.status, found.reason, found.body) == ("failed", "not sent in time", None)
     assert db.session.scalars(select(ResidentNotice).where(ResidentNotice.attempts > 0)).all() == []
+
+
+def test_an_old_attempts_failure_does_not_move_a_newer_attempts_row(app_ctx):
+    """A slow attempt whose row was taken for lost and claimed again: what it heard
+    back (a 503, a refusal) belongs to the past attempt; the row stays the new
+    attempt's, "sending", not queued for a third or failed under it."""
+    from app.channels import TransportError
+    from app.services import outbound
+
+    ledger = ledgers.ledger("notices")
+    notice_id = a_code("+447700900414")
+    (first,) = outbound.claim(ledger, [notice_id])
+    # Taken for a dead worker's and claimed again (attempt 2).
+    db.session.execute(
+        ResidentNotice.__table__.update()
+        .where(ResidentNotice.id == notice_id)
+        .values(status="queued")
+    )
+    db.session.commit()
+    (second,) = outbound.claim(ledger, [notice_id])
+    assert (first.attempts, second.attempts) == (1, 2)
+    for error in (
+        TransportError("Twilio 503: try again", permanent=False),
+        TransportError("Twilio 21211: invalid number", permanent=True),
+    ):
+        outbound.record(ledger, [outbound.Outcome(first, error=error)])
+        found = notice(notice_id)
+        assert (found.status, found.attempts, found.reason) == ("sending", 2, None)
+    # The new attempt's own outcome is recorded.
+    outbound.record(
+        ledger, [outbound.Outcome(second, error=TransportError("Twilio 503", permanent=False))]
+    )
+    assert notice(notice_id).status == "queued"

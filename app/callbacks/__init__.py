@@ -66,7 +66,9 @@ def _status(apply, row_id: int):
     update = read_status_callback(request.form)
     if update is None:
         return {"error": "MessageSid/CallSid and a status are required."}, 400
-    found = apply(row_id, update)
+    # The attempt that placed the call (its line is named so); none before names had it.
+    attempt = whole_number(request.args.get("attempt"))
+    found = apply(row_id, update, attempt)
     # 200 even for an unknown row: Twilio would only retry something we can't use.
     return ("", 204) if found else ("", 200)
 

@@ -11,6 +11,7 @@ from app.channels.base import (
     SendResult,
     Transport,
     TransportError,
+    Withdrawn,
 )
 from app.channels.connections import close_async_clients
 from app.channels.outbox import OutboxTransport
@@ -47,6 +48,7 @@ __all__ = [
     "SendResult",
     "Transport",
     "TransportError",
+    "Withdrawn",
     "preload",
     "transport_for",
 ]

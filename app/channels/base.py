@@ -77,6 +77,15 @@ class TransportError(Exception):
         self.opted_out = opted_out
 
 
+class Withdrawn(TransportError):
+    """Not sent, and nothing to record: just before the request would have gone, the
+    row was no longer this attempt's to send (its worker was slow, not dead: the
+    sweeper took its rows, and another attempt has this one)."""
+
+    def __init__(self):
+        super().__init__("no longer this attempt's to send", permanent=False)
+
+
 class Transport(Protocol):
     """Sends one message: `send` (blocking) or, for a transport that can keep many
     requests in flight on one event loop, `async send_async` instead. Either raises

@@ -37,6 +37,24 @@ return 1
 """
 
 
+def call_name(ledger: str, row_id: int, attempt: int | None) -> str:
+    """A call's name on the lines: its row's, and the attempt that placed it. A row the
+    sweeper took for a lost worker's is sent again by a new attempt; the old attempt,
+    if its worker was only slow, still holds its own line under its own name, and
+    giving that back must not free the new attempt's (None: a call placed before
+    names carried the attempt)."""
+    return f"{ledger}:{row_id}" if attempt is None else f"{ledger}:{row_id}/{attempt}"
+
+
+def row_of(ledger: str, call: str) -> tuple[int, int | None] | None:
+    """(row id, attempt) of one of `ledger`'s call names; None for another's."""
+    rest = call.removeprefix(f"{ledger}:")
+    row_id, slash, attempt = rest.partition("/")
+    if rest == call or not row_id.isdigit() or (slash and not attempt.isdigit()):
+        return None
+    return int(row_id), int(attempt) if slash else None
+
+
 class Lines:
     def __init__(self, redis: Redis, lines: int, hold_seconds: float):
         self.redis = redis

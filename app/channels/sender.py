@@ -8,7 +8,8 @@ left waiting for the database, nor the database for the providers. Transports wi
 A rate-limited channel takes its turn (ratelimit.py) at the last moment before the
 request goes out, one task per process at a time, and only after the transport has
 warmed up: a turn taken and then spent opening a connection would arrive late and
-bunch up with the next one.
+bunch up with the next one. After any wait for a line or a turn, the job is asked
+(go_ahead) whether the send is still its own before the request goes.
 """
 
 from __future__ import annotations
@@ -17,11 +18,18 @@ import asyncio
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from redis.exceptions import RedisError
 
-from app.channels.base import OutgoingMessage, SendResult, Transport, TransportError
+from app.channels.base import (
+    OutgoingMessage,
+    SendResult,
+    Transport,
+    TransportError,
+    Withdrawn,
+)
 from app.channels.connections import close_async_clients
 from app.channels.lines import Lines
 from app.channels.ratelimit import RateLimiter
@@ -64,12 +72,15 @@ class ConcurrentSender:
         limiter: RateLimiter,
         message: OutgoingMessage,
         line: tuple[Lines, str] | None = None,
+        go_ahead: Callable[[], bool] | None = None,
     ) -> Future[SendResult]:
         """Send in the background; the future holds the result or the exception. With
         `line` (the lines, and the call's name on them): wait for a line first, and give
-        it back if the call is not placed."""
+        it back if the call is not placed. With `go_ahead`: asked (on a thread, it may
+        block) at the last moment before the request goes, after any wait for a line or
+        a turn; False withdraws the send (Withdrawn)."""
         return asyncio.run_coroutine_threadsafe(
-            self._send(transport, limiter, message, line), self._loop
+            self._send(transport, limiter, message, line, go_ahead), self._loop
         )
 
     async def _send(
@@ -78,6 +89,7 @@ class ConcurrentSender:
         limiter: RateLimiter,
         message: OutgoingMessage,
         line: tuple[Lines, str] | None,
+        go_ahead: Callable[[], bool] | None,
     ) -> SendResult:
         if line is not None:
             lines, call = line
@@ -86,7 +98,7 @@ class ConcurrentSender:
             except RedisError:
                 raise TransportError("voice lines unavailable (Redis)", permanent=False) from None
             try:
-                return await self._send_now(transport, limiter, message)
+                return await self._send_now(transport, limiter, message, go_ahead)
             except TransportError as error:
                 if not error.maybe_sent:  # placed perhaps: its callback frees the line
                     lines.release(call)
@@ -94,10 +106,14 @@ class ConcurrentSender:
             except BaseException:
                 lines.release(call)
                 raise
-        return await self._send_now(transport, limiter, message)
+        return await self._send_now(transport, limiter, message, go_ahead)
 
     async def _send_now(
-        self, transport: Transport, limiter: RateLimiter, message: OutgoingMessage
+        self,
+        transport: Transport,
+        limiter: RateLimiter,
+        message: OutgoingMessage,
+        go_ahead: Callable[[], bool] | None,
     ) -> SendResult:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.concurrency)
@@ -112,6 +128,8 @@ class ConcurrentSender:
                         raise TransportError(
                             "rate limiter unavailable (Redis)", permanent=False
                         ) from None
+            if go_ahead is not None and not await asyncio.to_thread(go_ahead):
+                raise Withdrawn()
             started = time.perf_counter()
             try:
                 if hasattr(transport, "send_async"):

@@ -12,7 +12,7 @@ twice, a late callback or a sweeper racing a worker never sends twice or goes ba
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import Connection, bindparam, text
 
 from app.extensions import db
 from app.models import STATUS_RANK
@@ -89,8 +89,12 @@ def mark_sent(table: str, ids: list[int], statuses: list[str], refs: list, segme
     )
 
 
-def settle(table: str, ids: list[int], statuses: list[str], reasons: list[str]) -> None:
-    """sending -> failed / unknown / possibly_sent, each with its reason."""
+def settle(
+    table: str, ids: list[int], attempts: list[int], statuses: list[str], reasons: list[str]
+) -> None:
+    """sending -> failed / unknown / possibly_sent, each with its reason; only a row
+    still in the attempt that failed (a row taken for lost and sent again is the new
+    attempt's to settle)."""
     db.session.execute(
         text(
             f"""
@@ -99,29 +103,34 @@ def settle(table: str, ids: list[int], statuses: list[str], reasons: list[str]) 
                    {_forget_text(table, "v.status IN ('failed', 'possibly_sent')")}
                    finished_at = CASE WHEN v.status IN ('failed', 'possibly_sent')
                                       THEN now() ELSE d.finished_at END
-            FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS text[]),
-                        CAST(:reasons AS text[])) AS v(id, status, reason)
-            WHERE d.id = v.id AND d.status = 'sending'
+            FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[]),
+                        CAST(:statuses AS text[]), CAST(:reasons AS text[]))
+                 AS v(id, attempts, status, reason)
+            WHERE d.id = v.id AND d.status = 'sending' AND d.attempts = v.attempts
             """
         ),
-        {"ids": ids, "statuses": statuses, "reasons": reasons},
+        {"ids": ids, "attempts": attempts, "statuses": statuses, "reasons": reasons},
     )
 
 
-def retry_later(table: str, ids: list[int], reasons: list[str], delays: list[float]) -> None:
-    """sending -> queued, not before each row's delay has passed."""
+def retry_later(
+    table: str, ids: list[int], attempts: list[int], reasons: list[str], delays: list[float]
+) -> None:
+    """sending -> queued, not before each row's delay has passed; only a row still in
+    the attempt that failed."""
     db.session.execute(
         text(
             f"""
             UPDATE {_table(table)} d SET status = 'queued', reason = v.reason,
                    next_attempt_at = now() + make_interval(secs => v.delay),
                    updated_at = now()
-            FROM unnest(CAST(:ids AS bigint[]), CAST(:reasons AS text[]),
-                        CAST(:delays AS float8[])) AS v(id, reason, delay)
-            WHERE d.id = v.id AND d.status = 'sending'
+            FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[]),
+                        CAST(:reasons AS text[]), CAST(:delays AS float8[]))
+                 AS v(id, attempts, reason, delay)
+            WHERE d.id = v.id AND d.status = 'sending' AND d.attempts = v.attempts
             """
         ),
-        {"ids": ids, "reasons": reasons, "delays": delays},
+        {"ids": ids, "attempts": attempts, "reasons": reasons, "delays": delays},
     )
 
 
@@ -158,6 +167,20 @@ def heartbeat(table: str, ids: list[int]) -> None:
         ),
         {"ids": ids or [0]},
     )
+
+
+def renew_claim(connection: Connection, table: str, row_id: int, attempts: int) -> bool:
+    """Whether the row is still "sending" in this attempt; if so it is touched (the
+    clock's time), so the sweeper leaves it alone for STALLED_SECONDS more. On a
+    connection of its own: asked from the sender's thread, not the job's."""
+    renewed = connection.execute(
+        text(
+            f"UPDATE {_table(table)} SET updated_at = clock_timestamp()"
+            " WHERE id = :id AND status = 'sending' AND attempts = :attempts RETURNING id"
+        ),
+        {"id": row_id, "attempts": attempts},
+    )
+    return renewed.first() is not None
 
 
 def due(table: str, ids: list[int]) -> list[int]:

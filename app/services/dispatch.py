@@ -141,7 +141,12 @@ def render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) ->
         )
     providers = current_app.config.get("DELIVERY_TRANSPORT") == "providers"
     if providers and claimed.channel in ("sms", "voice"):
-        callback_url = url_for("callbacks.twilio_status", delivery_id=claimed.id, _external=True)
+        callback_url = url_for(
+            "callbacks.twilio_status",
+            delivery_id=claimed.id,
+            attempt=claimed.attempts,  # whose line the call's end frees
+            _external=True,
+        )
     return OutgoingMessage(
         delivery_id=claimed.id,
         alert_id=alert.id,
@@ -263,5 +268,7 @@ def record(outcomes: list[Outcome]) -> dict[str, int]:
     return outbound.record(ALERTS, outcomes)
 
 
-def apply_provider_status(delivery_id: int, update: ProviderStatus) -> bool:
-    return outbound.apply_provider_status(ALERTS, delivery_id, update)
+def apply_provider_status(
+    delivery_id: int, update: ProviderStatus, attempt: int | None = None
+) -> bool:
+    return outbound.apply_provider_status(ALERTS, delivery_id, update, attempt)

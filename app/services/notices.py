@@ -79,7 +79,10 @@ def render_notices(chunk: list[Claimed]) -> list[OutgoingMessage]:
             callback_url = None
             if providers and claimed.channel in ("sms", "voice"):
                 callback_url = url_for(
-                    "callbacks.twilio_notice_status", notice_id=notice.id, _external=True
+                    "callbacks.twilio_notice_status",
+                    notice_id=notice.id,
+                    attempt=claimed.attempts,  # whose line the call's end frees
+                    _external=True,
                 )
             messages.append(
                 OutgoingMessage(
@@ -108,5 +111,7 @@ NOTICES = outbound.Ledger(
 )
 
 
-def apply_provider_status(notice_id: int, update: ProviderStatus) -> bool:
-    return outbound.apply_provider_status(NOTICES, notice_id, update)
+def apply_provider_status(
+    notice_id: int, update: ProviderStatus, attempt: int | None = None
+) -> bool:
+    return outbound.apply_provider_status(NOTICES, notice_id, update, attempt)

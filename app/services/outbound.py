@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
 from app import jobs
 from app.channels import (
@@ -36,10 +37,11 @@ from app.channels import (
     ProviderStatus,
     SendResult,
     TransportError,
+    Withdrawn,
     close_async_clients,
     transport_for,
 )
-from app.channels.lines import Lines
+from app.channels.lines import Lines, call_name, row_of
 from app.channels.ratelimit import RateLimiter
 from app.channels.sender import ConcurrentSender
 from app.dao import outbound as ledger_sql
@@ -113,12 +115,15 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
     outcome, however many there are. Returns counts by outcome."""
     max_attempts = current_app.config["DELIVERY_MAX_ATTEMPTS"]
     sent: list[Outcome] = []
-    settled: dict[str, list] = {"ids": [], "statuses": [], "reasons": []}  # unknown, failed
-    retry: dict[str, list] = {"ids": [], "reasons": [], "delays": []}
+    # unknown, failed
+    settled: dict[str, list] = {"ids": [], "attempts": [], "statuses": [], "reasons": []}
+    retry: dict[str, list] = {"ids": [], "attempts": [], "reasons": [], "delays": []}
     counts = {"sent": 0, "retry": 0, "failed": 0, "unknown": 0}
     kinds: list[tuple[str, str]] = []
     for outcome in outcomes:
         claimed, error = outcome.claimed, outcome.error
+        if isinstance(error, Withdrawn):
+            continue  # another attempt's row now: its outcome is that attempt's to record
         if error is None:
             sent.append(outcome)
             kind = "sent"
@@ -131,11 +136,13 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
             if kind == "failed" and not error.permanent:
                 reason = f"gave up after {claimed.attempts} attempts: {reason}"
             settled["ids"].append(claimed.id)
+            settled["attempts"].append(claimed.attempts)
             settled["statuses"].append(status)
             settled["reasons"].append(reason)
         else:
             kind = "retry"
             retry["ids"].append(claimed.id)
+            retry["attempts"].append(claimed.attempts)
             retry["reasons"].append(error.reason)
             retry["delays"].append(backoff_seconds(claimed.attempts))
         counts[kind] += 1
@@ -278,6 +285,7 @@ def _send_due(ledger: Ledger, sender: ConcurrentSender, due: list[int], touched:
     for start in range(0, len(due), step):
         if len(in_flight) >= step:
             record_finished(len(in_flight) - step + 1)
+        claiming = time.monotonic()  # before the claim: never later than its timestamp
         chunk = claim(ledger, due[start : start + step])
         claimed_up_to = start + step
         touched.update(c.alert_id for c in chunk if c.alert_id is not None)
@@ -287,7 +295,8 @@ def _send_due(ledger: Ledger, sender: ConcurrentSender, due: list[int], touched:
                 totals.add(record(ledger, [_send_here(transport, limiter, claimed, message)]))
                 continue
             line = _line(lines, ledger, transport, claimed)
-            future = sender.submit(transport, limiter, message, line)
+            go_ahead = _still_ours(ledger, claimed, claiming)
+            future = sender.submit(transport, limiter, message, line, go_ahead)
             in_flight[future] = claimed
             future.add_done_callback(finished.put)
     # Record each outcome as it comes back (with whatever else has finished), not when
@@ -333,7 +342,34 @@ def _line(
     """A call's place on the lines: the lines, and the call's name there."""
     if lines is None or not getattr(transport, "uses_lines", False):
         return None
-    return lines, f"{ledger.name}:{claimed.id}"
+    return lines, call_name(ledger.name, claimed.id, claimed.attempts)
+
+
+def _still_ours(ledger: Ledger, claimed: Claimed, claimed_at: float) -> Callable[[], bool]:
+    """Whether the claimed row is still this attempt's to send, asked at the last moment
+    before its request goes (on the sender's thread). Exactly once must not rest on the
+    heartbeat alone: a job that waited long for a line or a turn, and missed its beats
+    (a paused machine, a stalled process), may have had its rows taken for a dead
+    worker's and sent again by another attempt. Within half of STALLED_SECONDS of
+    the claim no sweeper can have taken the row, so nothing is asked; after that the
+    row is checked and renewed in one statement (dao.outbound.renew_claim)."""
+    engine = db.engine
+    fresh_for = current_app.config["STALLED_SECONDS"] / 2
+
+    def go_ahead() -> bool:
+        if time.monotonic() - claimed_at < fresh_for:
+            return True
+        try:
+            with engine.begin() as connection:
+                return ledger_sql.renew_claim(
+                    connection, ledger.table, claimed.id, claimed.attempts
+                )
+        except SQLAlchemyError:
+            raise TransportError(
+                "could not check the row before sending (database)", permanent=False
+            ) from None
+
+    return go_ahead
 
 
 def _outcome(claimed: Claimed, future: Future) -> Outcome:
@@ -379,8 +415,11 @@ def _seconds_until_next_attempt(ledger: Ledger, ids: list[int]) -> float | None:
 # --- provider callbacks -------------------------------------------------------------
 
 
-def apply_provider_status(ledger: Ledger, row_id: int, update: ProviderStatus) -> bool:
-    """Move a row forward from a provider's callback (already read by its transport).
+def apply_provider_status(
+    ledger: Ledger, row_id: int, update: ProviderStatus, attempt: int | None = None
+) -> bool:
+    """Move a row forward from a provider's callback (already read by its transport);
+    `attempt` is the attempt that placed the call (its line is freed when it ended).
     Idempotent: a repeated or late callback cannot move it back. Returns whether the
     row exists."""
     if update.status is None:
@@ -401,7 +440,7 @@ def apply_provider_status(ledger: Ledger, row_id: int, update: ProviderStatus) -
         optout.stop_sms(row[4], by_provider=True)
     db.session.commit()
     if update.call_ended and (lines := _lines()) is not None:
-        lines.release(f"{ledger.name}:{row_id}")
+        lines.release(call_name(ledger.name, row_id, attempt))
     if row is not None and row[3] is not None:
         metrics.observe("callback_lag_seconds", [(row[2], row[3])])
     # Only a row this moved out of waiting can have finished its alert: the many
@@ -482,45 +521,53 @@ def ask_about_held_calls(ledger: Ledger) -> int | None:
     lines = _lines()
     if lines is None or not seconds or config.get("DELIVERY_TRANSPORT") != "providers":
         return None
-    prefix = f"{ledger.name}:"
-    ids = []
+    held: dict[str, tuple[int, int | None]] = {}
     try:
         for call in lines.held_longer_than(seconds):
-            row_id = call.removeprefix(prefix)
-            ours = row_id != call and row_id.isdigit()
-            if ours and redis_store.client.set(ASKED_KEY + call, 1, nx=True, ex=seconds):
-                ids.append(int(row_id))
+            row = row_of(ledger.name, call)
+            if row and redis_store.client.set(ASKED_KEY + call, 1, nx=True, ex=seconds):
+                held[call] = row
     except RedisError:
         log.warning("could not read the voice lines; calls are asked about later")
         return 0
-    if ids:
-        found = _check_calls(ledger, lines, ids)
-        log.info("asked about %s held %s calls: %s", len(ids), ledger.name, found)
-    return len(ids)
+    if held:
+        found = _check_calls(ledger, lines, held)
+        log.info("asked about %s held %s calls: %s", len(held), ledger.name, found)
+    return len(held)
 
 
-def _check_calls(ledger: Ledger, lines: Lines, ids: list[int]) -> dict[str, int]:
+def _check_calls(
+    ledger: Ledger, lines: Lines, held: dict[str, tuple[int, int | None]]
+) -> dict[str, int]:
     """Ask the provider how each of these calls stands, and act as its status callback
     would have: a call that ended is settled and frees its line. A line held by a row
     already finished (its callback came, freeing the line did not) or by no row is
     freed. A call still going, or one the provider cannot say of, keeps its line
     (asked again later; the hold still runs out). Safe to run twice: a status is
     applied once (the callback's own event key), and a free line freed again is free."""
-    rows = ledger_sql.calls_of(ledger.table, ids)
+    calls_of_row: dict[int, list[str]] = {}
+    for call, (row_id, _) in held.items():
+        calls_of_row.setdefault(row_id, []).append(call)
+    rows = ledger_sql.calls_of(ledger.table, sorted(calls_of_row))
     db.session.rollback()
     counts = {"ended": 0, "going": 0, "freed": 0, "cannot_tell": 0}
     found = {row_id for row_id, _, _ in rows}
-    free = [row_id for row_id in ids if row_id not in found]
+    free = [row_id for row_id in calls_of_row if row_id not in found]
     free += [row_id for row_id, status, _ in rows if status in FINAL_STATUSES]
     for row_id in free:
-        lines.release(f"{ledger.name}:{row_id}")
-        counts["freed"] += 1
+        for call in calls_of_row[row_id]:
+            lines.release(call)
+            counts["freed"] += 1
     asks = [(row_id, ref) for row_id, status, ref in rows if ref and status in ("sent", "unknown")]
     for (row_id, _), answer in zip(asks, _ask_about_calls([ref for _, ref in asks]), strict=True):
         if isinstance(answer, TransportError) or answer is None:
             counts["cannot_tell"] += 1
         elif answer.call_ended:
-            apply_provider_status(ledger, row_id, answer)
+            apply_provider_status(ledger, row_id, answer, held[calls_of_row[row_id][0]][1])
+            # The row's call ended: any line an earlier attempt of it still holds (taken,
+            # then its worker died before calling) is free too.
+            for call in calls_of_row[row_id]:
+                lines.release(call)
             counts["ended"] += 1
         else:
             counts["going"] += 1
