@@ -109,6 +109,28 @@ def test_an_approved_alert_reaches_the_neighbours_residents_once(app, client, bo
     report = reports.sent_report(reports.Period(today - timedelta(days=1), today), k=1)
     row = {r.key: r for r in report.table("each-alert").rows}[alert.reference]
     assert row.cells[3].value == 2 and "other forces' residents not counted" in row.cells[3].label
+    assert "from-other-forces" not in {t.key for t in report.tables}  # it approved none
+    # Wiltshire's report lists the alert it approved, with the Wiltshire residents it
+    # reached; its messages and costs are Avon's, not in Wiltshire's tables (it had
+    # no report of it at all before).
+    from app.services import forces
+
+    with forces.scoped(wilts.id):
+        theirs = reports.sent_report(reports.Period(today - timedelta(days=1), today), k=1)
+    assert theirs.alerts == 0 and not theirs.table("each-alert").rows
+    (approved,) = theirs.table("from-other-forces").rows
+    assert approved.key == alert.reference and approved.cells[0].label == "Avon and Somerset"
+    assert approved.cells[-1].value == 1
+    assert (
+        "Other forces' alerts sent to this force's residents",
+        approved.header,
+        "This force's residents messaged",
+        "1",
+    ) in reports.csv_rows(theirs)
+    # Below the report's threshold, the count is hidden like any other.
+    with forces.scoped(wilts.id):
+        hidden = reports.sent_report(reports.Period(today - timedelta(days=1), today), k=5)
+    assert hidden.table("from-other-forces").rows[0].cells[-1].value is None
     # The question to Wiltshire's supervisor is in Wiltshire's outbox, not Avon's.
     asked = db.session.scalars(
         select(OutboxMessage.force_id).where(OutboxMessage.notice_id == notice.id)

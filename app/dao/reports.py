@@ -105,6 +105,42 @@ def find_sent_alerts(
     return [SentAlertRow(*row) for row in rows]
 
 
+@dataclass(frozen=True)
+class OtherForcesAlertRow:
+    """Another force's alert this force approved, sent to its residents in the period."""
+
+    id: int
+    reference: str
+    title: str
+    category: str
+    mode: str
+    from_force_id: int
+    sent_at: datetime  # when this force's residents were sent it (release or approval)
+    residents: int
+
+
+def find_approved_from_other_forces(
+    session, start: datetime, end: datetime, *, force_id: int
+) -> list[OtherForcesAlertRow]:
+    """Other forces' alerts this force approved (cross-border) whose part for its
+    residents went in [start, end), oldest first, tests left out."""
+    rows = session.execute(
+        text(
+            """
+            SELECT a.id, a.reference, a.title, a.category, a.mode, a.force_id, f.sent_at,
+                   coalesce(f.residents, 0)
+            FROM alert_forces f JOIN alerts a ON a.id = f.alert_id
+            WHERE f.force_id = :force_id AND f.status = 'approved'
+              AND f.sent_at >= :start AND f.sent_at < :end
+              AND a.audience <> 'self' AND a.mode <> 'test'
+            ORDER BY f.sent_at, a.id
+            """
+        ),
+        {"start": start, "end": end, "force_id": force_id},
+    ).all()
+    return [OtherForcesAlertRow(*row) for row in rows]
+
+
 def find_last_release_after(session, after: datetime, *, force_id: int) -> datetime | None:
     """When the force's latest alert released after `after` went (tests left out)."""
     return session.execute(

@@ -329,6 +329,9 @@ def sent_report(period: Period, *, k: int = K_MIN, alerts_page: int | None = Non
         failures = dao.count_failure_reasons(
             db.session, period.start, period.end, within_s=WITHIN_SECONDS, force_id=force.id
         )
+        approved = dao.find_approved_from_other_forces(
+            db.session, period.start, period.end, force_id=force.id
+        )
         year, load_summary = dao.find_population_edition(db.session)
         # None in the period, but some since: say so, or the page reads "nothing sent".
         since = (
@@ -409,6 +412,9 @@ def sent_report(period: Period, *, k: int = K_MIN, alerts_page: int | None = Non
             values[("residents", alert.id)] = max(own, 0)
 
     reasons: dict[tuple[str, str], int] = {}
+    for other in approved:
+        values[("approved", other.id)] = other.residents
+
     for channel, reason, n in failures:
         key = (channel, reason_group(reason))
         reasons[key] = reasons.get(key, 0) + n
@@ -432,6 +438,8 @@ def sent_report(period: Period, *, k: int = K_MIN, alerts_page: int | None = Non
     tables.append(_cost_table(table, segments, minutes, sms_price, voice_price, k))
     tables.append(_speed_table(table, alerts, last_arrival, total))
     tables.append(_alert_table(table, listed, last_arrival, population, year))
+    if approved:
+        tables.append(_approved_table(table, approved))
 
     notes = []
     if since is not None:
@@ -761,6 +769,44 @@ def _alert_table(
         ),
         rows=rows,
         empty="No alert was released in this period.",
+    )
+
+
+def _approved_table(table: Suppressed, approved: Sequence[dao.OtherForcesAlertRow]) -> Table:
+    """Other forces' alerts this force approved for its residents: they are the other
+    force's (sent from its account, in its figures above), but this force's residents
+    heard them, and its analysts should know of them."""
+    rows = []
+    for other in approved:
+        went = other.sent_at.astimezone(UK)
+        rows.append(
+            Row(
+                f"{other.reference} {other.title}",
+                (
+                    Cell(forces.force_by_id(other.from_force_id).name),
+                    Cell(f"{went:%Y-%m-%d %H:%M}"),
+                    Cell(CATEGORIES.get(other.category, other.category)),
+                    Cell(MODE_LABELS.get(other.mode, other.mode)),
+                    _count(table, ("approved", other.id)),
+                ),
+                other.reference,
+            )
+        )
+    return Table(
+        key="from-other-forces",
+        title="Other forces' alerts sent to this force's residents",
+        caption="Alerts of neighbouring forces whose area reached into this force's, sent "
+        "to this force's residents there with its approval. Their messages and costs are "
+        "the sending force's and are not in the tables above.",
+        columns=(
+            "Alert",
+            "From",
+            "Sent to this force's residents (UK time)",
+            "Category",
+            "Mode",
+            "This force's residents messaged",
+        ),
+        rows=rows,
     )
 
 
