@@ -187,6 +187,48 @@ def test_an_approved_alert_reaches_the_neighbours_residents_once(app, client, bo
     }
 
 
+@pytest.mark.parametrize("counted", [False, True], ids=["read from the ledger", "counted"])
+def test_a_late_approval_s_wait_is_not_counted_as_its_messages_slowness(
+    app, border, run_worker, monkeypatch, counted
+):
+    """Wiltshire approved two hours after the alert went: its resident's message took
+    seconds from then, and the alert's "release to last message arrived" says seconds,
+    not two hours (found when reading the report: the wait counted as slowness)."""
+    from datetime import date, timedelta
+
+    from app.services import figures, reports
+
+    alert = submit_alert(border["officer"], AlertDraft(shapes=BOTH, title="T", body="B")).alert
+    run_worker()
+    # Two hours pass: the alert and its Avon messages are moved back by two hours.
+    for statement in (
+        "UPDATE alerts SET sent_at = sent_at - interval '2 hours' WHERE id = :id",
+        "UPDATE deliveries SET created_at = created_at - interval '2 hours',"
+        " sent_at = sent_at - interval '2 hours',"
+        " finished_at = finished_at - interval '2 hours' WHERE alert_id = :id",
+    ):
+        db.session.execute(text(statement), {"id": alert.id})
+    db.session.commit()
+    cross_border.ask_force(border["supervisor"], alert.id, border["force"].id)
+    cross_border.decide_for_force(border["wilts_supervisor"], alert.id, approve=True)
+    run_worker()
+    assert reached(alert.id) == {"Bath": 1, "Border": 1, "Trowbridge": 1}
+    if counted:
+        monkeypatch.setitem(app.config, "ANALYST_SETTLED_SECONDS", 0)
+        monkeypatch.setitem(app.config, "ANALYST_NOTICE_SECONDS", 0)
+        figures.refresh("sent")
+        assert db.session.execute(
+            text("SELECT count(*) FROM alert_delivery_totals WHERE alert_id = :id"),
+            {"id": alert.id},
+        ).scalar()
+    today = date.today()
+    report = reports.sent_report(reports.Period(today - timedelta(days=1), today), k=1)
+    row = {r.key: r for r in report.table("each-alert").rows}[alert.reference]
+    assert row.cells[-1].value < 600, row.cells[-1].label  # seconds, not 7,200
+    speed = {r.key: r.cells[0] for r in report.table("speed").rows}
+    assert speed["p50"].value == row.cells[-1].value
+
+
 def test_a_late_approval_sends_the_updates_so_far_too(app, border, run_worker):
     alert = submit_alert(border["officer"], AlertDraft(shapes=BOTH, title="Fire", body="B")).alert
     update = submit_alert(

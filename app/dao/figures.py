@@ -141,6 +141,10 @@ ARRIVED = """
     END
 """
 
+# When a message's alert was released to its resident: the alert's release, or later
+# for a neighbouring force's residents, when it approved (deliveries.released_at).
+RELEASED = "coalesce(d.released_at, a.sent_at)"
+
 # Alerts released at least :settled_s seconds ago, none of whose deliveries is still
 # on its way, and not counted since (or un-counted by a late change).
 _SETTLED = """
@@ -164,8 +168,8 @@ SELECT d.alert_id, d.channel, d.status,
        count(*), coalesce(sum(d.segments), 0),
        coalesce(sum(ceil(d.duration_seconds / 60.0)), 0),
        :within_s,
-       count(*) FILTER (WHERE t.arrived <= a.sent_at + make_interval(secs => :within_s)),
-       extract(epoch FROM max(t.arrived) - a.sent_at)
+       count(*) FILTER (WHERE t.arrived <= {RELEASED} + make_interval(secs => :within_s)),
+       extract(epoch FROM max(t.arrived - {RELEASED}))
 FROM alerts a
 JOIN deliveries d ON d.alert_id = a.id
 CROSS JOIN LATERAL (SELECT {ARRIVED} AS arrived) t

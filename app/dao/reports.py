@@ -20,7 +20,7 @@ from datetime import datetime
 
 from sqlalchemy import text
 
-from app.dao.figures import ARRIVED
+from app.dao.figures import ARRIVED, RELEASED
 
 # Alerts that count: released in the period (sent_at is set when the deliveries are
 # written, at once or when a scheduled alert's time comes), not an officer's test to
@@ -173,8 +173,8 @@ def count_messages(
                        coalesce(sum(d.segments), 0),
                        coalesce(sum(ceil(d.duration_seconds / 60.0)), 0),
                        count(*) FILTER (
-                           WHERE t.arrived <= a.sent_at + make_interval(secs => :within)),
-                       extract(epoch FROM max(t.arrived) - a.sent_at)
+                           WHERE t.arrived <= {RELEASED} + make_interval(secs => :within)),
+                       extract(epoch FROM max(t.arrived - {RELEASED}))
                 FROM alerts a
                 JOIN deliveries d ON d.alert_id = a.id
                 CROSS JOIN LATERAL (SELECT {_ARRIVED} AS arrived) t

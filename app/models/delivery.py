@@ -102,6 +102,9 @@ class Delivery(db.Model):
     attempted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Released to its resident later than the alert was (a neighbouring force approved
+    # it late, cross-border): speed is measured from here. NULL: the alert's release.
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     segments: Mapped[int | None] = mapped_column(Integer)  # SMS segments billed
     duration_seconds: Mapped[int | None] = mapped_column(Integer)  # voice call length
     created_at: Mapped[datetime] = mapped_column(

@@ -654,7 +654,7 @@ def _speed_table(
         caption="From each alert's release to the last of its messages to arrive: a text "
         "or call when the provider reported it delivered, an e-mail when the mail server "
         "accepted it. Messages held for residents' quiet hours count from the release "
-        "too.",
+        "too; a neighbouring force's residents, from when that force approved it.",
         columns=("Measure", "Figure"),
         rows=[
             Row(

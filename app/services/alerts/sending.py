@@ -89,7 +89,9 @@ def write_force_parts(alert: Alert, actor: Officer | None, reached: list[int] | 
     written = 0
     for part in forces_dao.find_approved_unsent(alert.id):
         audience = replace(audience_of(alert), force_id=part.force_id)
-        count, residents = _insert_deliveries(alert, audience, skip_reached=True, reached=reached)
+        count, residents = _insert_deliveries(
+            alert, audience, skip_reached=True, reached=reached, released_now=True
+        )
         part.sent_at = func.now()
         part.residents = residents
         alert.recipient_count = (alert.recipient_count or 0) + residents
@@ -133,7 +135,12 @@ def catch_up_follow_ups(
             continue
         added: list[int] = []
         count, residents = _insert_deliveries(
-            follow_up, audience_of(follow_up), skip_reached=True, only=newly_reached, reached=added
+            follow_up,
+            audience_of(follow_up),
+            skip_reached=True,
+            only=newly_reached,
+            reached=added,
+            released_now=True,
         )
         if not count:
             continue
@@ -165,11 +172,13 @@ def _insert_deliveries(
     skip_reached: bool = False,
     only: list[int] | None = None,
     reached: list[int] | None = None,
+    released_now: bool = False,
 ) -> tuple[int, int]:
     """Insert the audience's deliveries of the alert; (deliveries, residents) written.
     skip_reached: not to a channel and address the alert already has a delivery to;
     only: to these residents of the audience and no others; reached: gets the
-    residents written to."""
+    residents written to; released_now: released to them now, later than the alert
+    (a neighbouring force's late approval), which the report's speed counts from."""
     targets = targeted_channels(audience).subquery()
     # Quiet hours hold routine alerts until the resident's morning; urgent ones go.
     urgent = alert.category in current_app.config["URGENT_CATEGORIES"]
@@ -186,6 +195,7 @@ def _insert_deliveries(
         targets.c.channel,
         targets.c.address,
         held_until,
+        *([func.now()] if released_now else []),
     ).join(Resident, Resident.id == targets.c.resident_id)
     if skip_reached:
         earlier = aliased(Delivery)
@@ -209,6 +219,7 @@ def _insert_deliveries(
                 "channel",
                 "address",
                 "next_attempt_at",
+                *(["released_at"] if released_now else []),
             ],
             rows,
         )
