@@ -232,13 +232,45 @@ def recording(token: str):
 def alerts():
     """The force's alerts, newest first, by category and area (a postcode or a place).
     The area is posted, never put in the address (a postcode is often where someone
-    lives: it would stay in histories and logs); an old link's ?area= still works."""
-    asked = request.form if request.method == "POST" else request.args
-    listed = public_alerts.list_public_alerts(
-        asked.get("page"), asked.get("category"), asked.get("area")
-    )
-    return render_template("public/alerts.html", listed=listed, categories=CATEGORIES), (
-        400 if listed.errors else 200
+    lives: it would stay in histories and logs), and kept in the session: the post is
+    answered by a redirect to ?near=1, whose pages are links and whose back button does
+    not ask to send a form again. An old link's ?area= still works."""
+    if request.method == "POST":
+        form = request.form
+        listed = public_alerts.list_public_alerts(
+            form.get("page"), form.get("category"), form.get("area")
+        )
+        if not listed.errors:
+            if listed.area:
+                session[AREA_KEY] = listed.area
+            else:
+                session.pop(AREA_KEY, None)  # the area cleared: the list is everyone's
+            return redirect(_alerts_url(listed, listed.page), 303)
+    else:
+        area = request.args.get("area")  # an old link's
+        if area is None and request.args.get("near") == "1":
+            area = session.get(AREA_KEY)
+        listed = public_alerts.list_public_alerts(
+            request.args.get("page"), request.args.get("category"), area
+        )
+    if listed.area and not listed.errors.get("area"):
+        session[AREA_KEY] = listed.area
+    return render_template(
+        "public/alerts.html", listed=listed, categories=CATEGORIES, page_url=_alerts_url
+    ), (400 if listed.errors else 200)
+
+
+# The area a visitor's list of alerts is limited to (their session, not the address).
+AREA_KEY = "alerts_area"
+
+
+def _alerts_url(listed: public_alerts.PublicList, page: int) -> str:
+    """The address of a page of the list as filtered, the area left out."""
+    return url_for(
+        "public.alerts",
+        near=1 if listed.area else None,
+        category=listed.category or None,
+        page=page if page > 1 else None,
     )
 
 

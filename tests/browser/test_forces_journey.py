@@ -118,6 +118,33 @@ def test_the_second_forces_public_pages_on_a_phone(
     assert page.console_errors == []
 
 
+def test_a_postcodes_alerts_open_one_and_come_back_without_sending_the_form_again(
+    page, make_officer, make_resident, second_force, run_worker
+):
+    """The postcode is posted (never in the address) and the post is answered by a
+    redirect: opening an alert and going back shows the postcode's list again, with
+    no "send the form again?" question (it asked before)."""
+    make_resident(postcode=TROWBRIDGE, sms="+447700901303")
+    officer = make_officer(email="pc@wilts.example", force_id=second_force.id)
+    submit_alert(officer, AlertDraft(shapes=AROUND_TROWBRIDGE, title="Sheds broken into", body="B"))
+    run_worker()
+    asked: list[str] = []
+    page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.goto("/forces/wiltshire/alerts")
+    page.get_by_label("Postcode or place").fill(TROWBRIDGE.lower())
+    page.get_by_role("button", name="Show alerts").click()
+    expect(page.get_by_role("status")).to_contain_text("1 alert for BA14 6AA")
+    assert "BA14" not in page.url.upper() and page.url.endswith("/forces/wiltshire/alerts?near=1")
+    page.get_by_role("link", name="Sheds broken into").click()
+    expect(page.get_by_role("heading", name="Sheds broken into")).to_be_visible()
+    page.go_back()
+    expect(page.get_by_role("status")).to_contain_text("1 alert for BA14 6AA")
+    page.reload()
+    expect(page.get_by_role("status")).to_contain_text("1 alert for BA14 6AA")
+    assert asked == []
+    assert page.console_errors == []
+
+
 def test_the_sign_in_page_offers_each_forces_own_sign_on_on_a_phone(
     page, app, second_force, monkeypatch
 ):
