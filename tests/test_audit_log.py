@@ -175,6 +175,15 @@ def test_a_filter_that_cannot_be_used_says_why(admin_client, query, message):
     assert events("audit.viewed") == [] and events("audit.exported") == []
 
 
+def test_a_filter_that_cannot_be_used_says_why_in_welsh_too(admin_client):
+    answer = admin_client.get("/admin/audit", query_string={"from": "31/07/2026", "lang": "cy"})
+    assert answer.status_code == 400
+    assert "Rhowch y dyddiad cyntaf fel dyddiad go iawn" in shown(answer)
+    swapped = {"from": "2026-07-31", "to": "2026-07-01"}
+    assert "Cyfnewidiwch nhw" in shown(admin_client.get("/admin/audit", query_string=swapped))
+    admin_client.get("/admin/audit?lang=en")
+
+
 def test_pages_are_newest_first_and_do_not_shift_as_events_are_added(admin_client):
     start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
     for n in range(PAGE_SIZE * 2 + 20):

@@ -187,7 +187,7 @@ def _uk_midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UK)
 
 
-def _day(text: str | None, name: str, field_name: str) -> date | None:
+def _day(text: str | None, field_name: str) -> date | None:
     text = (text or "").strip()
     if not text:
         return None
@@ -196,9 +196,12 @@ def _day(text: str | None, name: str, field_name: str) -> date | None:
     except ValueError:
         day = None
     if day is None or day.year < 2000 or day.year > 2999:
-        raise AuditFilterRefused(
-            f"Enter the {name} date as a real date, like 2026-03-31.", field_name
+        refusal = (
+            gettext("Enter the first date as a real date, like 2026-03-31.")
+            if field_name == "from"
+            else gettext("Enter the last date as a real date, like 2026-03-31.")
         )
+        raise AuditFilterRefused(refusal, field_name)
     return day
 
 
@@ -212,17 +215,19 @@ def parse_filter(
     person = (person or "").strip()
     event = (event or "").strip()
     if person and person != NOBODY and person not in people:
-        raise AuditFilterRefused("Choose a person from the list.", "person")
+        raise AuditFilterRefused(gettext("Choose a person from the list."), "person")
     if event and event not in actions and event not in ACTION_LABELS:
-        raise AuditFilterRefused("Choose an event from the list.", "event")
+        raise AuditFilterRefused(gettext("Choose an event from the list."), "event")
     chosen = AuditFilter(
         person=person,
         event=event,
-        first=_day(first, "first", "from"),
-        last=_day(last, "last", "to"),
+        first=_day(first, "from"),
+        last=_day(last, "to"),
     )
     if chosen.first and chosen.last and chosen.first > chosen.last:
-        raise AuditFilterRefused("The “from” date is after the “to” date. Swap them.", "from")
+        raise AuditFilterRefused(
+            gettext("The “from” date is after the “to” date. Swap them."), "from"
+        )
     return chosen
 
 
@@ -305,8 +310,12 @@ def export_audit_csv(admin, chosen: AuditFilter) -> tuple[str, str]:
         total = audit_dao.count_audit_events(query)
         if total > MAX_EXPORT:
             raise AuditFilterRefused(
-                f"That is {total:,} events, more than the {MAX_EXPORT:,} one file can "
-                "hold. Choose a shorter date range, one person or one event.",
+                gettext(
+                    "That is %(total)s events, more than the %(most)s one file can hold. "
+                    "Choose a shorter date range, one person or one event.",
+                    total=f"{total:,}",
+                    most=f"{MAX_EXPORT:,}",
+                ),
                 "from",
             )
         rows = event_rows(audit_dao.find_audit_events(query, limit=MAX_EXPORT))
