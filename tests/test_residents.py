@@ -1564,6 +1564,79 @@ def test_an_upload_whose_worker_died_is_checked_again_or_handed_back_never_half_
     assert recover_imports() == {"imports_handed_back": 0, "import_checks_requeued": 0}
 
 
+def test_a_long_import_is_not_taken_for_dead_and_two_of_one_list_register_it_once(
+    app, app_ctx, make_officer, monkeypatch
+):
+    """Found by an outside probe. (1) Checking the rows ended the import's transaction,
+    and with it the lock on its record that tells a live import from a dead one: a
+    minute in, the sweeper handed a live 80,000-row import back as "stopped, import it
+    again", and importing it again wrote every resident twice. (2) Two uploads of one
+    list, imported at the same moment by two workers, were both written in full: each
+    checked for addresses already registered before the other had committed."""
+    import threading
+
+    from app.services import resident_import
+    from app.services.resident_import import create_import, recover_imports, run_import
+
+    admin = make_officer(role="admin")
+    csv = "postcode,email\n" + "".join(f"BS1 6AD,r{n}@example.invalid\n" for n in range(30))
+    first, second = (
+        create_import(admin, filename=name, content=csv, notify=False) for name in ("a", "b")
+    )
+    for record in (first, second):
+        run_import(record.id, dry_run=True)
+    monkeypatch.setattr(resident_import, "CLAIM_GRACE_SECONDS", 0)
+    db.session.execute(
+        text("UPDATE resident_imports SET created_at = now() - interval '5 minutes'")
+    )
+    db.session.commit()
+    writing = resident_import.create_audit_event
+    seen: dict[str, object] = {}
+
+    def run(import_id: int) -> None:
+        with app.app_context():
+            run_import(import_id, dry_run=False)
+
+    def while_the_first_writes(action, **details):
+        if action == "residents.imported" and "recovered" not in seen:
+            # Its rows written, not committed: the sweeper comes round, and a second
+            # worker starts the other upload of the same list.
+            seen["recovered"] = _in_another_session(app, recover_imports)
+            seen["other"] = threading.Thread(target=run, args=(second.id,))
+            seen["other"].start()
+            time.sleep(1)
+        return writing(action, **details)
+
+    monkeypatch.setattr(resident_import, "create_audit_event", while_the_first_writes)
+    run(first.id)
+    seen["other"].join(30)
+    assert seen["recovered"]["imports_handed_back"] == 0  # alive: left alone
+    db.session.expire_all()
+    done = [db.session.get(ResidentImport, r.id) for r in (first, second)]
+    assert [d.status for d in done] == ["done", "done"]
+    assert (done[0].report["imported"], done[1].report["imported"]) == (30, 0)
+    assert {r["reasons"][0] for r in done[1].report["rejected"]} == {
+        "e-mail address already registered"
+    }
+    assert residents_count() == 30
+
+
+def _in_another_session(app, work):
+    """`work`'s result, run on a thread of its own (its own database session)."""
+    import threading
+
+    result = {}
+
+    def run() -> None:
+        with app.app_context():
+            result["value"] = work()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(30)
+    return result["value"]
+
+
 def residents_count() -> int:
     db.session.rollback()
     return db.session.scalar(select(func.count()).select_from(Resident))

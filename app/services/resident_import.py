@@ -30,6 +30,7 @@ from sqlalchemy import func, insert, select, update
 from app import jobs
 from app.dao import places as places_dao
 from app.dao.audit import create_audit_event
+from app.dao.locks import lock_until_commit
 from app.extensions import db, redis_store
 from app.models import InterestGroup, Resident, ResidentChannel, ResidentImport, ResidentLocation
 from app.models.resident import resident_groups
@@ -267,7 +268,8 @@ def _read_rows(reader: csv.DictReader, progress) -> tuple[list[Row], ImportRepor
     _reject_already_registered(rows, report)
     report.rejected.sort(key=lambda r: r["row"])
     report.accepted = len(rows)
-    db.session.rollback()
+    # No rollback here: the caller's transaction may hold its upload's record locked
+    # (run_import), and ending it would let the sweeper take a live import for dead.
     return rows, report
 
 
@@ -403,7 +405,13 @@ def import_residents(
 ) -> ImportReport:
     """Check the file and, unless dry_run, write every accepted row in one transaction;
     `before_commit` may add to that transaction (the upload's own record: done with
-    its rows, or not at all). Raises ImportRefused."""
+    its rows, or not at all). Raises ImportRefused.
+
+    Imports take turns (an advisory lock held until the rows commit): a second import
+    checks whom the first registered only once the first has committed, so two
+    uploads of one list, imported at once, register each address once."""
+    if not dry_run:
+        lock_until_commit(db.session, "resident-import")
     rows, report = read_rows(content, progress)
     report.filename = filename
     report.dry_run = dry_run
