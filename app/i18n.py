@@ -190,7 +190,10 @@ SHARED_WORDS = (
     lazy_gettext("You do not have access to this page"),
     lazy_gettext("Page not found"),
     lazy_gettext("That page cannot be used that way"),
-    lazy_gettext("That request is too large."),
+    lazy_gettext(
+        "That is more than one request can carry. Send less at a time: a shorter text, "
+        "a simpler area, or a list split into smaller files."
+    ),
     lazy_gettext("Something went wrong"),
 )
 

@@ -152,7 +152,8 @@ def install(app: Flask) -> None:
             403: "You do not have access to this page",
             404: "Page not found",
             405: "That page cannot be used that way",
-            413: "That request is too large.",
+            413: "That is more than one request can carry. Send less at a time: a shorter "
+            "text, a simpler area, or a list split into smaller files.",
         }
         answer = error_answer(error.code or 500, titles.get(error.code, error.name))
         if error.code == 405 and isinstance(answer, tuple):

@@ -636,7 +636,7 @@ def upload_csv(client, content: str, filename: str):
 
 
 def test_a_file_the_csv_reader_cannot_read_says_which_line_and_what_to_do(
-    app, client, app_ctx, sign_in
+    app, client, app_ctx, sign_in, monkeypatch
 ):
     # Rows ending in a carriage return alone, as an old Mac spreadsheet saves them, are
     # rows like any others.
@@ -655,6 +655,22 @@ def test_a_file_the_csv_reader_cannot_read_says_which_line_and_what_to_do(
     assert answer.status_code == 400
     assert "Line 3 of the file holds a NUL character" in html.unescape(answer.text)
     assert db.session.scalar(select(func.count()).select_from(ResidentImport)) == 0
+    # A file over the upload limit is told the limit and what to do, on the form (it
+    # was told "That request is too large. Try again in a moment").
+    from app import admin as admin_views
+
+    monkeypatch.setattr(admin_views, "MAX_UPLOAD_BYTES", 2 * 1024 * 1024)
+    rows = "".join(f"BS1 6AD,r{n}@example.invalid\n" for n in range(100_000))
+    answer = upload_csv(client, "postcode,email\n" + rows, "big.csv")
+    assert answer.status_code == 413
+    said = html.unescape(answer.text)
+    assert "The file is larger than 2 MB" in said and "Split the list" in said
+    assert 'type="file"' in said and "Try again in a moment" not in said
+    assert db.session.scalar(select(func.count()).select_from(ResidentImport)) == 0
+    # Anywhere else, the same: what to do, not "try again".
+    huge = client.post("/my-alerts/delete", data={"x": "y" * 1_100_000})
+    assert huge.status_code == 413
+    assert "Send less at a time" in huge.text and "Try again in a moment" not in huge.text
 
 
 def test_the_admin_checks_then_imports_a_file_in_the_background(

@@ -15,6 +15,7 @@ from flask import (
 )
 from flask_login import current_user
 from flask_wtf.csrf import validate_csrf
+from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import ValidationError
 
 from app.auth import role_required
@@ -172,9 +173,16 @@ def import_residents():
     request.max_content_length = MAX_UPLOAD_BYTES
     try:
         validate_csrf(request.form.get("csrf_token"))
+        upload = request.files.get("file")
+    except RequestEntityTooLarge:
+        most = MAX_UPLOAD_BYTES // (1024 * 1024)
+        error = (
+            f"The file is larger than {most} MB, the most one upload can be. Split the list "
+            "into smaller files (about 200,000 rows each) and import them one after another."
+        )
+        return render_template("admin/import.html", error=error), 413
     except ValidationError:
         abort(400)
-    upload = request.files.get("file")
     error = None
     if upload is None or not upload.filename:
         error = "Choose the CSV file to import."
