@@ -1092,6 +1092,49 @@ def test_an_update_whose_call_was_lost_waits_for_the_first_alerts_open_call(
     assert db.session.get(Delivery, update_row).provider_ref == calls[1].sid
 
 
+def test_an_alert_whose_call_was_never_made_does_not_take_a_later_alerts_call(
+    app, providers, officer, make_resident, run_worker, monkeypatch
+):
+    """Found by an outside probe: an alert's call timed out and was never made; a
+    second alert's call to the same number was made but its answer came too late.
+    Asked first (the older row), the first alert took the second's call as its own and
+    was reported sent: nobody heard it, and the second alert, finding its call held,
+    called everyone again. A call made after a row's request had gone (its row
+    unknown) is not that row's."""
+    number = "+441174960903"
+    make_resident(postcode="BS1 6AD", sms=None, voice=number)
+    gateway = providers.gateway
+    gateway.send_callbacks = False
+    gateway.slow_accept_s = 1.5  # the SDK gives up after 1 s
+    gateway.slow_refuse_for.add(number)  # never taken
+    first = send(officer, title="Road closed", body="The A38 is shut.")
+    run_worker()
+    assert statuses(first.id) == {"unknown": 1}
+    time.sleep(3)  # the second alert comes a few seconds later
+    gateway.slow_refuse_for.clear()
+    gateway.slow_accept_for.add(number)  # taken, but the answer comes too late
+    second = send(officer, title="Fire", body="Keep windows shut.")
+    run_worker()
+    assert statuses(second.id) == {"unknown": 1}
+    gateway.slow_accept_for.clear()
+    monkeypatch.setitem(app.config, "RECONCILE_SECONDS", 0)
+    for _ in range(3):  # the first alert's row is asked first, the second's then
+        sweep()
+        run_worker()
+    calls = [a for a in gateway.accepted if a.kind == "Calls"]
+    words = ["A38" if "A38" in c.params["Twiml"] else "Fire" for c in calls]
+    assert sorted(words) == ["A38", "Fire"], words  # each alert called once
+    db.session.expire_all()
+    refs = {
+        alert.id: db.session.scalars(
+            select(Delivery.provider_ref).filter_by(alert_id=alert.id)
+        ).one()
+        for alert in (first, second)
+    }
+    by_sid = dict(zip([c.sid for c in calls], words, strict=True))
+    assert (by_sid[refs[first.id]], by_sid[refs[second.id]]) == ("A38", "Fire")
+
+
 def test_a_text_is_found_at_the_provider_though_its_resident_changed_language_since(
     app, providers, officer, make_resident, run_worker, monkeypatch
 ):

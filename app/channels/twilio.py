@@ -270,8 +270,9 @@ def _maybe_sent() -> TransportError:
 LOOK_AT = 20
 
 
-def _taken_since(created: datetime | None, since: datetime) -> bool:
-    return created is not None and created >= since
+def _taken_between(created: datetime | None, since: datetime, until: datetime) -> bool:
+    # Twilio dates to the whole second: the second `since` falls in counts.
+    return created is not None and since.replace(microsecond=0) <= created <= until
 
 
 def _cannot_tell(error: Exception) -> TransportError:
@@ -319,9 +320,11 @@ class TwilioSmsTransport:
     async def warm_up(self) -> None:
         await _warm_up(self.settings, "messages")
 
-    async def find_async(self, message: OutgoingMessage, since: datetime) -> list[SendResult]:
-        """The messages Twilio took for this recipient with this text since `since`,
-        newest first (the caller leaves out those another row holds): asked before
+    async def find_async(
+        self, message: OutgoingMessage, since: datetime, until: datetime
+    ) -> list[SendResult]:
+        """The messages Twilio took for this recipient with this text from `since` to
+        `until`, newest first (the caller leaves out those another row holds): asked before
         sending again after no answer. Listed by recipient and matched here (Twilio
         filters on the day sent only, and a message still queued there has no date)."""
         client = _async_client(self.settings)
@@ -336,7 +339,7 @@ class TwilioSmsTransport:
                 segments=int(sent.num_segments) if sent.num_segments else None,
             )
             for sent in found
-            if _taken_since(sent.date_created, since)
+            if _taken_between(sent.date_created, since, until)
             and (sent.body == message.body or sent.body in message.also_reads)
         ]
 
@@ -457,9 +460,11 @@ class TwilioVoiceTransport:
             }
         )
 
-    async def find_async(self, message: OutgoingMessage, since: datetime) -> list[SendResult]:
-        """The calls Twilio took to this recipient from our numbers since `since`,
-        newest first. A call's words cannot be listed: the caller leaves out the calls
+    async def find_async(
+        self, message: OutgoingMessage, since: datetime, until: datetime
+    ) -> list[SendResult]:
+        """The calls Twilio took to this recipient from our numbers from `since` to
+        `until`, newest first. A call's words cannot be listed: the caller leaves out the calls
         another row holds (an earlier alert's call to the same number), so that one is
         never taken for this one's."""
         client = _async_client(self.settings)
@@ -472,5 +477,5 @@ class TwilioVoiceTransport:
             SendResult(provider_ref=call.sid, status="sent")
             for call in found
             if (not numbers or call._from is None or call._from in numbers)
-            and _taken_since(call.date_created, since)
+            and _taken_between(call.date_created, since, until)
         ]

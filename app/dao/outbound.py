@@ -390,9 +390,9 @@ def give_up_late(table: str, *, seconds: int) -> list[int]:
 
 
 def to_reconcile(table: str, ids: list[int], *, give_up_seconds: int | None) -> list:
-    """Rows still unknown and unreferenced, with when their attempt began, whether
-    they must not be sent again (an alert cancelled, a channel stopped) and whether they
-    are too late to send (a notice past its use)."""
+    """Rows still unknown and unreferenced, with when their attempt began and when it
+    became unknown, whether they must not be sent again (an alert cancelled, a channel
+    stopped) and whether they are too late to send (a notice past its use)."""
     if table == "deliveries":
         owner = "d.alert_id"
         stopped = (
@@ -410,7 +410,10 @@ def to_reconcile(table: str, ids: list[int], *, give_up_seconds: int | None) -> 
                    coalesce(d.attempted_at, d.created_at) AS attempted_at,
                    {stopped} AS stopped,
                    (CAST(:give_up AS float8) IS NOT NULL
-                    AND d.created_at < now() - make_interval(secs => :give_up)) AS too_late
+                    AND d.created_at < now() - make_interval(secs => :give_up)) AS too_late,
+                   -- When it became unknown: nothing changes an unknown row's updated_at
+                   -- until it is settled, and its send went out before then.
+                   d.updated_at AS unknown_since
             FROM {_table(table)} d
             WHERE d.id IN :ids AND d.status = 'unknown' AND d.provider_ref IS NULL
             """

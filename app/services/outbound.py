@@ -456,6 +456,10 @@ def apply_provider_status(
 # Look for a message at the provider from a little before its attempt was claimed
 # (clocks differ), and ask again if the job asking was lost.
 LOOK_BACK_SECONDS = 60
+# ...and until a little after the row became unknown (its request went out before
+# then; Twilio dates to the second): a later call to the same number is a newer alert's,
+# whose row may not hold it yet, and taking it lost this alert and called that one twice.
+LOOK_AFTER_SECONDS = 2
 ASK_AGAIN_SECONDS = 120
 
 
@@ -613,7 +617,11 @@ def reconcile(ledger: Ledger, ids: list[int]) -> dict[str, int]:
     messages = ledger.render(claimed)
     answers = _ask_providers(
         [
-            (m, row.attempted_at - timedelta(seconds=LOOK_BACK_SECONDS))
+            (
+                m,
+                row.attempted_at - timedelta(seconds=LOOK_BACK_SECONDS),
+                row.unknown_since + timedelta(seconds=LOOK_AFTER_SECONDS),
+            )
             for m, row in zip(messages, rows, strict=True)
         ]
     )
@@ -711,22 +719,23 @@ def _reconciled(claimed: Claimed, answer, row, max_attempts: int) -> tuple:
     return "resend", "queued", reason, None
 
 
-def _ask_providers(asks: list[tuple[OutgoingMessage, datetime]]) -> list:
-    """For each (message, since): the provider's records that may be it (SendResults,
-    newest first; empty when none), or the TransportError that kept it from saying."""
-    transports = {m.channel: transport_for(m.channel) for m, _ in asks}  # app context here
+def _ask_providers(asks: list[tuple[OutgoingMessage, datetime, datetime]]) -> list:
+    """For each (message, since, until): the provider's records made in that time that
+    may be it (SendResults, newest first; empty when none), or the TransportError that
+    kept it from saying."""
+    transports = {m.channel: transport_for(m.channel) for m, *_ in asks}  # app context here
 
-    async def ask(message, since):
+    async def ask(message, since, until):
         transport = transports[message.channel]
         find = getattr(transport, "find_async", None)
         if find is None:
             return TransportError(f"{transport.name} cannot be asked what it sent", permanent=True)
         try:
-            return await find(message, since)
+            return await find(message, since, until)
         except TransportError as error:
             return error
 
-    return _all_at_once([ask(m, since) for m, since in asks])
+    return _all_at_once([ask(*asked) for asked in asks])
 
 
 def _all_at_once(asks: list) -> list:
