@@ -398,7 +398,14 @@ def test_an_officer_can_cancel_mid_send(providers, officer, make_resident):
     assert db.session.get(Alert, alert.id).status == "cancelled"
 
 
-def test_a_channel_never_exceeds_its_rate_limit(providers, officer, make_resident, app):
+@pytest.mark.parametrize("stalled_s", [30, 1], ids=["sends unchecked", "each send checked"])
+def test_a_channel_never_exceeds_its_rate_limit(
+    providers, officer, make_resident, app, monkeypatch, stalled_s
+):
+    """With STALLED_SECONDS of 1, every send past half a second after its claim checks
+    its row in the database before it goes (outbound._still_ours): that check is made
+    before the turn is taken, so it cannot push sends together."""
+    monkeypatch.setitem(app.config, "STALLED_SECONDS", stalled_s)
     many_residents(make_resident, 12)
     app.config["RATE_LIMITS"] = {"sms": 5, "voice": 0, "email": 0}
     try:
