@@ -23,6 +23,7 @@ from app.models import (
     Resident,
     ResidentChannel,
     ResidentImport,
+    ResidentLocation,
     ResidentNotice,
 )
 from app.services.alerts import submit_alert
@@ -619,6 +620,44 @@ def test_an_unreadable_file_is_refused_whole(app_ctx):
             filename="x.csv",
             dry_run=True,
         )
+
+
+def test_an_import_reads_what_spreadsheets_save_and_says_what_they_changed(app_ctx):
+    """Found by an outside probe: a list saved with semicolons (a European spreadsheet,
+    with or without Excel's "sep=;" line) had "no postcode column"; rows of empty cells
+    at the end were each rejected; a 5,000-character name was kept (sign-up takes 100)
+    and a long label cut short without a word; a number a spreadsheet turned into
+    7.7009E+09 was "not a phone number"; a quote left open read the next rows into one
+    cell with no hint why."""
+    for content in (
+        "postcode;email\nBS1 6AD;semi@example.invalid\n",
+        "sep=;\npostcode;email\nBS1 6AD;semi@example.invalid\n",
+        "postcode,email\nBS1 6AD,semi@example.invalid\n,\n,,\n",
+    ):
+        report = import_residents(content, filename="s.csv", dry_run=True)
+        assert (report.rows_read, report.accepted, report.rejected) == (1, 1, [])
+    rows = [
+        f"BS1 6AD,,a@example.invalid,{'N' * 101},Home",
+        f"BS1 6AD,,b@example.invalid,Sam,{'L' * 41}",
+        "BS1 6AD,7.7009E+09,,Sam,Home",
+        'BS1 6AD,,c@example.invalid,"Sam, Jones,Home',
+        "BS1 6AD,,d@example.invalid,Sam,Home",
+    ]
+    content = "postcode,mobile,email,name,label\n" + "\n".join(rows) + "\n"
+    report = import_residents(content, filename="x.csv", dry_run=True)
+    reasons = {r["row"]: " ".join(r["reasons"]) for r in report.rejected}
+    assert reasons[2] == "name longer than 100 characters"
+    assert reasons[3] == "label longer than 40 characters"
+    assert "changed by a spreadsheet" in reasons[4] and "format the column as text" in reasons[4]
+    assert "line break" in reasons[5] and "quote mark" in reasons[5]
+    assert report.accepted == 0 and report.rows_read == 4  # the last row is in row 5's cell
+    written = import_residents(
+        "postcode,email,label\nBS1 6AD,e@example.invalid," + "L" * 40 + "\n",
+        filename="y.csv",
+        dry_run=False,
+    )
+    assert written.imported == 1
+    assert db.session.scalar(select(ResidentLocation.label)) == "L" * 40
 
 
 def upload_csv(client, content: str, filename: str):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,6 +57,9 @@ COLUMN = {"sms": "mobile", "voice": "landline", "email": "email"}
 SHOWN_COLUMNS = ("name", "postcode", "mobile", "landline", "email", "label", "groups")
 CONTACT_COLUMNS = ("mobile", "landline", "email")
 SHOWN_LENGTH = 100
+# As long as a name and a place's label can be when a resident types them.
+NAME_LENGTH = 100
+LABEL_LENGTH = 40
 
 # What a resident is told about a number (contacts.normalise_phone), as the staff
 # running an import need it: what is wrong with the cell, not what to type instead.
@@ -130,7 +134,15 @@ def read_rows(
     """Check every row. Raises ImportRefused when the file cannot be read at all."""
     # newline="": rows may end as on any machine (\r\n, \n, or \r alone, as an old Mac
     # spreadsheet saves them), and a line break inside a quoted cell stays in the cell.
-    reader = csv.DictReader(io.StringIO(content.lstrip("\ufeff"), newline=""))
+    content = content.lstrip("\ufeff")
+    delimiter = ","
+    first, _, rest = content.partition("\n")
+    if first.strip().lower() in ("sep=;", "sep=,", "sep=\t"):
+        # Excel's hint line: which character separates the columns, then the header.
+        delimiter, content = first.strip()[4], rest
+    elif ";" in first and "," not in first:
+        delimiter = ";"  # a spreadsheet set to a European locale saves semicolons
+    reader = csv.DictReader(io.StringIO(content, newline=""), delimiter=delimiter)
     try:
         return _read_rows(reader, progress)
     except csv.Error as error:
@@ -198,6 +210,8 @@ def _read_rows(reader: csv.DictReader, progress) -> tuple[list[Row], ImportRepor
         {t: c for t, c in checked_postcodes.items() if isinstance(c, PostcodeRefused)}
     )
     for number, record in enumerate(records, start=2):
+        if not any((v or "").strip() for v in record.values() if isinstance(v, str)):
+            continue  # a row of empty cells (spreadsheets add them at the end)
         report.rows_read += 1
         if progress and report.rows_read % 1000 == 0:
             progress(report.rows_read)
@@ -209,11 +223,24 @@ def _read_rows(reader: csv.DictReader, progress) -> tuple[list[Row], ImportRepor
             except TextRefused as refusal:
                 # A line break or NUL inside a cell: refuse the row, never store it
                 # cleaned into something else.
-                reasons.append(_staff_words(str(refusal)))
+                reason = _staff_words(str(refusal))
+                if "\n" in record.get(name, "") and record.get(name, "").count(",") > 1:
+                    # More lines, with commas: most likely a quote left open, and the
+                    # rows after it read into this cell.
+                    reason += (
+                        ' (if that is not meant, a quote mark (") in this row is not '
+                        "closed, and the rows after it were read into this cell: close it "
+                        "and check those rows)"
+                    )
+                reasons.append(reason)
                 unreadable.add(column)
         checked = checked_postcodes[cell(record, "postcode")]
         if isinstance(checked, PostcodeRefused) and "postcode" not in unreadable:
             reasons.append(postcode_problems[cell(record, "postcode")])
+        for column, most in (("name", NAME_LENGTH), ("label", LABEL_LENGTH)):
+            if column not in unreadable and len(cell(record, column)) > most:
+                # As the sign-up form refuses it: never cut short without saying.
+                reasons.append(f"{column} longer than {most} characters")
         channels: dict[str, str] = {}
         contact_refused = False
         for column, channel in (("mobile", "sms"), ("landline", "voice"), ("email", "email")):
@@ -230,7 +257,7 @@ def _read_rows(reader: csv.DictReader, progress) -> tuple[list[Row], ImportRepor
             except ContactRefused as refusal:
                 contact_refused = True
                 if column not in unreadable:
-                    reasons.append(_contact_problem(column, refusal))
+                    reasons.append(_contact_problem(column, refusal, value))
         if not channels and not contact_refused:
             reasons.append("no mobile, landline or e-mail address: no way to reach them")
         for channel, address in channels.items():
@@ -257,7 +284,7 @@ def _read_rows(reader: csv.DictReader, progress) -> tuple[list[Row], ImportRepor
             Row(
                 number=number,
                 name=cell(record, "name") or None,
-                label=(cell(record, "label") or "Home")[:40],
+                label=cell(record, "label") or "Home",
                 postcode_key=checked.postcode,
                 location=checked.location,
                 channels=channels,
@@ -299,8 +326,18 @@ def _staff_words(message: str) -> str:
     return message.rstrip(".")
 
 
-def _contact_problem(column: str, refusal: ContactRefused) -> str:
+# A number a spreadsheet showed in its scientific form (7.7009E+09) and saved so.
+SPREADSHEET_NUMBER = re.compile(r"^\d+(\.\d+)?E\+\d+$", re.IGNORECASE)
+
+
+def _contact_problem(column: str, refusal: ContactRefused, value: str = "") -> str:
     message = str(refusal)
+    if column != "email" and SPREADSHEET_NUMBER.match(value.replace(" ", "")):
+        return (
+            f"{column} was changed by a spreadsheet into a number like 7.7E+09, and its "
+            "digits are lost: format the column as text in the old system's export, and "
+            "export it again"
+        )
     if column == "email":
         detail = message.removeprefix("That e-mail address can't be used. ").removesuffix(
             " Enter it like name@example.com."
