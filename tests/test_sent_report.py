@@ -311,7 +311,8 @@ def test_the_csv_carries_the_pages_figures(app, make_officer, ledger):
     answer = client.get(f"/analysts/sent.csv?from={FROM}&to={TO}")
     assert answer.status_code == 200 and answer.mimetype == "text/csv"
     assert 'filename="sent-2026-01-01-to-2026-03-31.csv"' in answer.headers["Content-Disposition"]
-    rows = list(csv.reader(io.StringIO(answer.text)))
+    assert answer.text.startswith("\ufeff")  # Excel reads it as UTF-8
+    rows = list(csv.reader(io.StringIO(answer.text.removeprefix("\ufeff"))))
     assert rows[0] == list(reports.CSV_HEADER)
     from_csv = {(s, r.lstrip("'"), c): v for s, r, c, v in rows[1:]}
     titles = {t.key: t.title for t in reports.sent_report(PERIOD).tables}
@@ -336,10 +337,7 @@ def test_a_cell_that_looks_like_a_formula_is_text_in_the_csv(app, make_officer, 
     cells = [cell for row in csv.reader(io.StringIO(body)) for cell in row]
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
     assert "'" + FORMULAS[0] in cells and "'" + FORMULAS[1] in cells
-    for value in FORMULAS:
-        assert reports.safe_cell(value) == "'" + value
-    assert reports.safe_cell("\tcmd") == "'\tcmd" and reports.safe_cell("\r1") == "'\r1"
-    assert reports.safe_cell("1,234") == "1,234"
+    assert body.startswith("\ufeffSection,")  # Excel reads it as UTF-8
 
 
 def test_failure_reasons_are_grouped_without_addresses_or_numbers(ledger):

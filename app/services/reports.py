@@ -25,8 +25,6 @@ A period is whole days in UK time; an alert belongs to the period its release
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 from collections.abc import Hashable, Iterable, Sequence
@@ -40,6 +38,7 @@ from app.extensions import db
 from app.models import CHANNELS, STATUS_RANK, Officer
 from app.models.alert import CATEGORIES
 from app.services import forces
+from app.services.spreadsheet import csv_text
 from app.services.suppression import FEWER_THAN, K_MIN, Group, Suppressed, grid_groups, suppress
 from app.services.transaction import replica_reads, transaction
 
@@ -812,22 +811,6 @@ def _approved_table(table: Suppressed, approved: Sequence[dao.OtherForcesAlertRo
 
 # ---------------------------------------------------------------- outputs -----------
 
-# A spreadsheet runs a cell beginning with one of these as a formula (or, for tab and
-# carriage return, may shift it into one); a leading quote makes it text.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: str) -> str:
-    """A CSV cell that a spreadsheet shows as text, never runs.
-
-    >>> safe_cell("=HYPERLINK(\\"http://x\\")")
-    '\\'=HYPERLINK("http://x")'
-    >>> safe_cell("12.5")
-    '12.5'
-    """
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
-
-
 CSV_HEADER = ("Section", "Row", "Column", "Value")
 
 
@@ -852,12 +835,9 @@ def csv_rows(report: SentReport) -> list[tuple[str, str, str, str]]:
 
 
 def sent_report_csv(report: SentReport) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_HEADER)
-    for row in csv_rows(report):
-        writer.writerow([safe_cell(value) for value in row])
-    return buffer.getvalue()
+    """The report as a CSV file that Excel reads as UTF-8 (a Welsh or curly title was
+    garbled without the byte-order mark the other downloads have), every cell text."""
+    return csv_text(CSV_HEADER, csv_rows(report))
 
 
 def download_sent_report(officer: Officer | None, report: SentReport) -> tuple[str, str]:
