@@ -163,6 +163,7 @@ def test_filters_by_person_event_and_uk_days(admin_client, admin, make_officer):
         ({"from": "2026-07-31", "to": "2026-07-01"}, "The “from” date is after the “to” date"),
         ({"from": "31/07/2026"}, "Enter the first date as a real date"),
         ({"to": "2026-02-30"}, "Enter the last date as a real date"),
+        ({"from": "1900-01-01"}, "Give a date between 1 January 2000 and 31 December 2999."),
         ({"person": "99999"}, "Choose a person from the list."),
         ({"event": "=cmd"}, "Choose an event from the list."),
     ],

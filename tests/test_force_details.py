@@ -112,6 +112,15 @@ def test_every_mistake_is_said_at_its_field_and_nothing_is_saved(app, make_offic
     twice = post(staff, {**GOOD, "name": "Avon and Somerset Police"})
     assert twice.status_code == 400
     assert "without “Police”" in twice.text and "(“Avon and Somerset Police”)" in twice.text
+    twice = post(staff, {**GOOD, "name": "Avon and Somerset Constabulary"})
+    assert twice.status_code == 400
+    assert "without “Constabulary”" in twice.text and "(“Avon and Somerset Police”)" in twice.text
+    # "-0" is a price of 0, not "-0" in the audit log.
+    assert post(staff, {**GOOD, "sms_price": "-0"}).status_code == 302
+    changed = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "force.changed").order_by(AuditEvent.id)
+    ).all()[-1]
+    assert changed.details["sms_price_per_segment"]["to"] == "0"
     twice = post(staff, {**GOOD, "name_cy": "Heddlu Avon a Gwlad yr Haf"})
     assert twice.status_code == 400 and "without “Heddlu”" in twice.text
 

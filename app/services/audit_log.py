@@ -195,7 +195,11 @@ def _day(text: str | None, field_name: str) -> date | None:
         day = date.fromisoformat(text[:10]) if len(text) == 10 else None
     except ValueError:
         day = None
-    if day is None or day.year < 2000 or day.year > 2999:
+    if day is not None and not 2000 <= day.year <= 2999:
+        raise AuditFilterRefused(
+            gettext("Give a date between 1 January 2000 and 31 December 2999."), field_name
+        )
+    if day is None:
         refusal = (
             gettext("Enter the first date as a real date, like 2026-03-31.")
             if field_name == "from"

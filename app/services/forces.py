@@ -290,7 +290,7 @@ SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _POLICE_WORDS = {"police", "heddlu", "constabulary"}
 
 
-_ENDS_IN_POLICE = re.compile(r"[\s,]*\bpolice\W*$", re.IGNORECASE)
+_ENDS_IN_POLICE = re.compile(r"[\s,]*\b(police|constabulary)\W*$", re.IGNORECASE)
 
 
 def _plain_name(name: str) -> str:
@@ -316,9 +316,13 @@ def name_refusal(name: str, name_cy: str | None, force_id: int | None) -> dict[s
         for field, value in (("name", name), ("name_cy", name_cy)):
             if value and field not in errors and _plain_name(value) in theirs:
                 errors[field] = f"{value} is another force's name ({other.name})."
-    if name and "name" not in errors and (bare := _ENDS_IN_POLICE.sub("", name)) != name:
+    if name and "name" not in errors and (ending := _ENDS_IN_POLICE.search(name)):
+        bare, word = name[: ending.start()], ending.group(1).capitalize()
         errors["name"] = (
             f"Give the name without “Police”: pages and messages add it (“{bare} Police”)."
+            if word == "Police"
+            else f"Give the name without “{word}”: pages and messages add “Police” "
+            f"(“{bare} Police”)."
         )
     if name_cy and "name_cy" not in errors and re.match(r"^\W*heddlu\b", name_cy, re.I):
         errors["name_cy"] = "Give the Welsh name without “Heddlu”: Welsh pages add it."
@@ -599,4 +603,4 @@ def _price(errors: dict[str, str], key: str, value: object, label: str) -> Decim
     if price.as_tuple().exponent < -4:
         errors[key] = f"{label}: at most 4 decimal places, like 0.0375."
         return None
-    return price
+    return price + 0  # "-0" is 0, never "-0" in the audit log
