@@ -837,6 +837,12 @@ def test_only_admins_import_and_download_rejected_rows(app, client, make_officer
         select(AuditEvent).where(AuditEvent.action == "residents.import_viewed")
     ).all()
     assert [e.details["rejected_rows_shown"] for e in viewed][-1] == 6
+    assert viewed[-1].details["already_registered"] == 0
+    # The upload's event names the upload (it named none, and could not be tied to it).
+    (uploaded,) = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "residents.import_uploaded")
+    ).all()
+    assert (uploaded.subject_type, uploaded.subject_id) == ("import", str(import_id))
     for role in ("officer", "supervisor", "analyst"):
         other = signed_in(app, make_officer(role=role), role)
         for path in ("/admin/import", status_url, f"/admin/imports/{import_id}/rejected.csv"):
@@ -1674,6 +1680,17 @@ def test_a_long_import_is_not_taken_for_dead_and_two_of_one_list_register_it_onc
         "e-mail address already registered"
     }
     assert residents_count() == 30
+    # An import's event names its upload; whoever reads that 30 addresses were
+    # registered already (perhaps with another force) is recorded with that count.
+    imported = db.session.scalars(
+        select(AuditEvent.subject_id).where(AuditEvent.action == "residents.imported")
+    ).all()
+    assert imported == [str(first.id)]  # the second wrote nobody
+    resident_import.view_import_report(admin, done[1])
+    viewed = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "residents.import_viewed")
+    ).one()
+    assert viewed.details == {"rejected_rows_shown": 30, "already_registered": 30}
 
 
 def _in_another_session(app, work):

@@ -439,6 +439,7 @@ def import_residents(
     actor_id: int | None = None,
     progress: Callable[[int], None] | None = None,
     before_commit: Callable[[ImportReport], None] | None = None,
+    import_id: int | None = None,
 ) -> ImportReport:
     """Check the file and, unless dry_run, write every accepted row in one transaction;
     `before_commit` may add to that transaction (the upload's own record: done with
@@ -519,6 +520,8 @@ def import_residents(
         create_audit_event(
             "residents.imported",
             actor_id=actor_id,
+            subject_type="import" if import_id is not None else None,
+            subject_id=import_id,
             details={
                 "filename": filename,
                 "imported": report.imported,
@@ -625,13 +628,19 @@ def view_import_report(officer, record: ResidentImport) -> None:
     """An administrator opened an upload's page: its rejected rows show names and
     postcodes, so who looked is recorded, as for their download."""
     rejected = record.report.get("rejected") or []
+    # What the page tells of residents already registered (in any force: an address
+    # is registered once) is told to whoever reads it: how many is recorded.
+    registered = sum(
+        any(reason.endswith("already registered") for reason in row.get("reasons", []))
+        for row in rejected
+    )
     with transaction():
         create_audit_event(
             "residents.import_viewed",
             actor_id=officer.id,
             subject_type="import",
             subject_id=record.id,
-            details={"rejected_rows_shown": len(rejected)},
+            details={"rejected_rows_shown": len(rejected), "already_registered": registered},
         )
 
 
@@ -704,11 +713,12 @@ def create_import(officer, *, filename: str, content: str, notify: bool):
         report={"total": max(len(content.splitlines()) - 1, 1)},
     )
     db.session.add(record)
+    db.session.flush()  # its id, for the audit event
     create_audit_event(
         "residents.import_uploaded",
         actor_id=officer.id,
         subject_type="import",
-        subject_id=None,
+        subject_id=record.id,
         details={"filename": record.filename},
     )
     db.session.commit()
@@ -806,6 +816,7 @@ def run_import(import_id: int, *, dry_run: bool) -> None:
                 actor_id=actor_id,
                 progress=progress,
                 before_commit=None if dry_run else done,
+                import_id=import_id,
             ).as_dict()
         if finished:
             redis_store.client.delete(key)
