@@ -264,6 +264,9 @@ class Config:
     REPLY_WINDOW_HOURS = _int("REPLY_WINDOW_HOURS", 72)
     UNVERIFIED_DAYS = _int("UNVERIFIED_DAYS", 7)
     RECORDING_DAYS = _int("RECORDING_DAYS", 90)
+    # An import's rejected rows keep their values (names, postcodes, masked contacts)
+    # this long, for the administrator to fix them; then only the reasons.
+    IMPORT_REPORT_DAYS = _int("IMPORT_REPORT_DAYS", 30)
     # An e-mail's unsubscribe link works this long after it was sent; after that the
     # page sends the resident to "change or stop your alerts" instead.
     UNSUBSCRIBE_LINK_DAYS = _int(

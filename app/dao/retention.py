@@ -41,6 +41,26 @@ def update_unimported_lists_to_drop_content(session) -> None:
     )
 
 
+def update_old_import_reports_to_drop_values(session, *, days: int) -> int:
+    """An import's rejected rows older than `days` keep their row numbers and reasons,
+    not their values."""
+    return session.execute(
+        text(
+            """
+            UPDATE resident_imports SET report = jsonb_set(
+                report, '{rejected}',
+                (SELECT coalesce(jsonb_agg(r - 'values' ORDER BY n), '[]'::jsonb)
+                 FROM jsonb_array_elements(report->'rejected') WITH ORDINALITY AS e(r, n))
+            ) || '{"values_dropped": true}'::jsonb
+            WHERE created_at < now() - make_interval(days => :days)
+              AND jsonb_typeof(report->'rejected') = 'array'
+              AND NOT report ? 'values_dropped'
+            """
+        ),
+        {"days": days},
+    ).rowcount
+
+
 def delete_old_notices(session) -> int:
     """Notices (codes, links) older than 30 days."""
     return session.execute(

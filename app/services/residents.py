@@ -528,7 +528,8 @@ def purge_expired() -> dict[str, int]:
     - deliveries older than RETENTION_DAYS keep only a pseudonym of the address;
     - residents who never confirmed a way to reach them within UNVERIFIED_DAYS of
       signing up are removed (not those who once did and are changing a number);
-    - an uploaded list not imported within a day is dropped;
+    - an uploaded list not imported within a day is dropped, and its rejected rows'
+      values (names, postcodes) after IMPORT_REPORT_DAYS;
     - sent notices older than a day lose their text; all older than 30 days go;
     - provider event ids and residents' replies go after RETENTION_DAYS, staff
       sessions 30 days after they end."""
@@ -553,6 +554,9 @@ def purge_expired() -> dict[str, int]:
     retention.delete_old_recordings(db.session, days=config["RECORDING_DAYS"])
     # An uploaded list that was checked but never imported is not kept.
     retention.update_unimported_lists_to_drop_content(db.session)
+    reports = retention.update_old_import_reports_to_drop_values(
+        db.session, days=config["IMPORT_REPORT_DAYS"]
+    )
     notices = retention.delete_old_notices(db.session)
     retention.update_sent_notices_to_drop_body(db.session)
     # Provider event ids are kept long enough to refuse any replay Twilio's signature
@@ -567,6 +571,7 @@ def purge_expired() -> dict[str, int]:
         "deliveries_pseudonymised": pseudonymised,
         "unverified_residents_removed": len(stale),
         "notices_removed": notices,
+        "import_reports_emptied": reports,
         "provider_events_removed": events,
         "staff_sessions_removed": sessions,
     }
