@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from lxml import etree
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from app.dao import timeline as dao
 from app.extensions import db
@@ -440,6 +440,17 @@ def test_who_may_see_the_time_line(app, make_officer, role, status):
         "/analysts/timeline-fatigue.svg",
     ):
         assert client.get(path).status_code == status, path
+    # Each file taken is in the audit log: who, which file, which weeks (an outside
+    # probe found the report of what was sent audited and these not).
+    from app.models import AuditEvent
+
+    files = db.session.scalars(
+        select(AuditEvent.details["file"].astext).where(
+            AuditEvent.action == "report.timeline_downloaded"
+        )
+    ).all()
+    taken = [f.rsplit(".", 1)[1] for f in files]
+    assert sorted(taken) == ([] if status == 403 else ["csv", "svg", "svg"])
 
 
 def test_nobody_signed_in_is_sent_to_sign_in(client):

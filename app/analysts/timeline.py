@@ -5,6 +5,7 @@ browser from the chart's canvas)."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, render_template, request
+from flask_login import current_user
 
 from app.auth import role_required
 from app.services.timeline import (
@@ -15,6 +16,7 @@ from app.services.timeline import (
     default_period,
     fatigue_svg,
     parse_period,
+    record_download,
     timeline_csv,
     timeline_svg,
 )
@@ -79,6 +81,7 @@ def _download(render, mimetype: str, ext: str, name: str = "time-line", prefix: 
         return Response(str(refusal) + "\n", status=400, mimetype="text/plain")
     result = build_timeline(period, table_kind, by)
     filename = _filename(result, ext).replace("time-line", name)
+    record_download(current_user, filename, period)
     return Response(
         prefix + render(result),
         mimetype=mimetype,

@@ -57,6 +57,7 @@ ACTION_LABELS = {
     "replies.viewed": _l("Replies viewed"),
     "reply.answered": _l("Reply answered"),
     "report.sent_downloaded": _l("Sent report downloaded"),
+    "report.timeline_downloaded": _l("Time line downloaded"),
     "resident.channel_verified": _l("Resident confirmed a contact"),
     "resident.deleted": _l("Resident deleted their details"),
     "resident.registered": _l("Resident registered"),

@@ -35,10 +35,11 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 from app.dao import timeline as dao
+from app.dao.audit import create_audit_event
 from app.models import CATEGORIES
 from app.services import figures, forces
 from app.services.suppression import FEWER_THAN, K_MIN, Group, fewer_than, suppress
-from app.services.transaction import read_only, replica_reads
+from app.services.transaction import read_only, replica_reads, transaction
 
 UK = ZoneInfo("Europe/London")
 # Words on the page, in its language (lazy: read when the page is made).
@@ -703,3 +704,18 @@ def record_leaving(resident_ids: list[int], *, expired: bool = False) -> None:
     because they never confirmed. Their sign-up and confirmation days are kept so
     the weekly counts of those do not change."""
     dao.create_leaving_events("expired" if expired else "deleted", resident_ids)
+
+
+def record_download(officer, filename: str, period: Period) -> None:
+    """A time line left the service as a file (its figures suppressed as on the page):
+    who took which, as for the report of what was sent."""
+    with transaction():
+        create_audit_event(
+            "report.timeline_downloaded",
+            actor_id=officer.id,
+            details={
+                "file": filename,
+                "from": period.start.isoformat(),
+                "to": period.weeks[-1].isoformat(),
+            },
+        )
