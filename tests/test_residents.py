@@ -852,6 +852,14 @@ def test_only_admins_import_and_download_rejected_rows(app, client, make_officer
     shown = html.unescape(admin.get(status_url).text)
     assert "mobile has letters in it" in shown and "+447••••••106" not in shown
     assert "values were deleted 30 days after the upload" in shown
+    # Its file went a day after upload: no Import button, but what to do instead (it
+    # offered the button and then said "already imported, or not checked yet").
+    assert "The file was deleted a day after it was uploaded" in shown
+    assert "Import 0 residents" not in shown and 'action="/admin/imports/' not in shown
+    again = admin.post(
+        f"/admin/imports/{import_id}/run", data={"csrf_token": page_token(admin, status_url)}
+    )
+    assert "upload it again" in html.unescape(admin.get(again.location).text)
     later = admin.get(f"/admin/imports/{import_id}/rejected.csv").text
     assert "mobile has letters in it" in later and "HYPERLINK" not in later
     for role in ("officer", "supervisor", "analyst"):

@@ -225,6 +225,8 @@ def import_run(import_id: int):
     record = db.session.get(ResidentImport, import_id) or abort(404)
     if start_import(record):
         flash("Importing. This page shows the progress.")
+    elif record.status == "checked" and record.content is None:
+        flash("The file was deleted a day after it was uploaded. To import it, upload it again.")
     else:
         flash("This file has already been imported, or has not been checked yet.")
     return redirect(url_for("admin.import_status", import_id=import_id))
