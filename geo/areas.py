@@ -49,6 +49,14 @@ MAX_AREA_KM2 = 12_000
 # overlapping every other cross 380 times and have 5,120 points.
 MAX_CROSSINGS = 1_000
 MAX_AREA_POINTS = 10_000
+# Counting the crossings must itself be cheap: the drawn shapes' points together, and
+# the pairs of segments whose boxes meet (a few thousand for circles or hand-drawn
+# outlines; a star of long spikes has millions, and counting them took minutes a
+# request, while the web app's threads waited: found by an outside probe).
+MAX_DRAWN_POINTS = 20_000
+MAX_SEGMENT_PAIRS = 2_000_000
+# Segments looked up at a time, so that the pairs in hand stay few (a megabyte or two).
+_SEGMENTS_AT_ONCE = 64
 # Longitude/latitude box around Great Britain and its islands (EPSG:27700 is meaningless
 # far outside it).
 GB_LON = (-9.0, 2.5)
@@ -115,9 +123,18 @@ def area_from_shapes(
         (excluded if shape.get("exclude") is True else included).append(geometry)
         if shape.get("kind") != "place":  # places are ours; what is drawn may be anything
             drawn.append(geometry)
+            _check_drawn_points(drawn)  # before the next shape costs anything
     if not included:
         raise AreaError(N_("Every shape is an exclusion: add an area to send to."))
-    if _crossings(drawn) > MAX_CROSSINGS:
+    crossings = _crossings(drawn)
+    if crossings is None:
+        raise AreaError(
+            N_(
+                "The shapes' outlines are too intricate to join quickly (long thin spikes "
+                "over each other). Draw them with fewer points or simpler outlines."
+            )
+        )
+    if crossings > MAX_CROSSINGS:
         raise AreaError(
             N_(
                 "The shapes cross each other too many times to join. Draw fewer shapes, "
@@ -151,9 +168,24 @@ def area_from_shapes(
     return as_multipolygon(area)
 
 
-def _crossings(geometries: list[BaseGeometry]) -> int:
+def _check_drawn_points(drawn: list[BaseGeometry]) -> None:
+    points = sum(shapely.get_num_coordinates(g) for g in drawn)
+    if points > MAX_DRAWN_POINTS:
+        raise AreaError(
+            N_(
+                "The shapes have %(points)s points together, more than the %(most)s we can "
+                "join quickly. Draw them with fewer points."
+            ),
+            points=f"{points:,}",
+            most=f"{MAX_DRAWN_POINTS:,}",
+        )
+
+
+def _crossings(geometries: list[BaseGeometry]) -> int | None:
     """How many times the outlines of different shapes cross or touch: a cheap count
-    (a spatial index of their segments) before joining them costs anything.
+    (a spatial index of their segments) before joining them costs anything. It stops
+    once past MAX_CROSSINGS; None when the segments' boxes meet in more than
+    MAX_SEGMENT_PAIRS pairs (to count them would cost more than the shapes are worth).
 
     >>> from shapely import box
     >>> _crossings([box(0, 0, 2, 2), box(1, 1, 3, 3), box(5, 5, 6, 6)])
@@ -167,10 +199,24 @@ def _crossings(geometries: list[BaseGeometry]) -> int:
             owners.extend([owner] * (len(coords) - 1))
     if len(set(owners)) < 2:
         return 0
-    owner = np.array(owners)
-    left, right = shapely.STRtree(segments).query(segments, predicate="intersects")
-    # Each crossing is found from both sides; a shape's own segments meet at its corners.
-    return int(np.count_nonzero(owner[left] < owner[right]))
+    owner, segments = np.array(owners), np.array(segments)
+    tree = shapely.STRtree(segments)
+    pairs = crossings = 0
+    for start in range(0, len(segments), _SEGMENTS_AT_ONCE):
+        left, right = tree.query(segments[start : start + _SEGMENTS_AT_ONCE])
+        pairs += len(left)
+        if pairs > MAX_SEGMENT_PAIRS:
+            return None
+        left = left + start
+        # Each crossing is found from both sides; a shape's own segments meet at its
+        # corners: of different shapes, counted once.
+        apart = owner[left] < owner[right]
+        crossings += int(
+            np.count_nonzero(shapely.intersects(segments[left[apart]], segments[right[apart]]))
+        )
+        if crossings > MAX_CROSSINGS:
+            return crossings
+    return crossings
 
 
 def shape_to_bng(

@@ -113,12 +113,53 @@ def test_shapes_that_cross_each_other_too_often_are_refused_before_they_are_join
 
 
 def test_an_outline_of_too_many_points_once_joined_is_refused():
-    # Twenty combs of 2,000 points each, apart: each shape is allowed, together they are
-    # 40,000 points, which PostgreSQL tests each resident against one by one.
+    # Combs of 2,000 points each, apart: each shape is allowed; six together are
+    # 11,994 points, which PostgreSQL would test each resident against one by one.
     combs = [comb(-2.9 + k * 0.02, 51.2, 499, 2e-5, 0.01) for k in range(20)]
-    with pytest.raises(AreaError, match="39,980 points once its shapes are joined"):
-        area_from_shapes(combs)
+    with pytest.raises(AreaError, match="11,994 points once its shapes are joined"):
+        area_from_shapes(combs[:6])
     assert len(area_from_shapes(combs[:5]).geoms) == 5
+    # Twenty are refused before anything is counted or joined.
+    with pytest.raises(AreaError, match="21,989 points together"):  # counted as read
+        area_from_shapes(combs)
+
+
+def star(lon: float, lat: float, points: int, long: float, short: float, turn=0.0) -> dict:
+    """An outline of `points` long thin spikes round one centre."""
+    ring = []
+    for i in range(points * 2):
+        angle = math.pi * i / points + turn
+        reach = long if i % 2 == 0 else short
+        ring.append([lon + reach * math.cos(angle), lat + reach * math.sin(angle) * 0.6])
+    ring.append(ring[0])
+    return {"kind": "polygon", "coordinates": [ring]}
+
+
+def test_spiky_shapes_over_each_other_are_refused_without_counting_every_pair():
+    """Found by an outside probe: twenty stars of long spikes round one point made
+    counting the crossings test nearly every pair of segments: about a minute a
+    preview, and eight at once held every thread of the web app for minutes. The
+    pairs of segments whose boxes meet are counted first, and too many is refused."""
+    stars = [star(-2.6, 51.45, 999, 0.05, 0.001, turn=k * 1e-3) for k in range(6)]
+    with pytest.raises(AreaError, match="too intricate to join|cross each other too many"):
+        area_from_shapes(stars)
+    # One such star alone is a shape like any other; a circle beside it is joined.
+    assert area_from_shapes(stars[:1]).area > 0
+    circle = {"kind": "circle", "center": [-2.4, 51.45], "radius_m": 1000}
+    assert len(area_from_shapes([stars[0], circle]).geoms) == 2
+
+
+def test_the_pairs_of_segments_are_counted_however_few_the_crossings(monkeypatch):
+    """A star inside another's spikes crosses nothing, yet its segments' boxes meet the
+    other's in many pairs: past the budget, it is refused all the same."""
+    from geo import areas
+
+    outer = star(-2.6, 51.45, 300, 0.05, 0.01)
+    inner = star(-2.6, 51.45, 300, 0.009, 0.001)
+    assert len(area_from_shapes([outer, inner]).geoms) == 1  # within the budget
+    monkeypatch.setattr(areas, "MAX_SEGMENT_PAIRS", 20_000)
+    with pytest.raises(AreaError, match="too intricate to join quickly"):
+        area_from_shapes([outer, inner])
 
 
 def test_a_place_comes_from_the_callers_boundaries_and_can_be_cut_by_a_circle():
