@@ -311,9 +311,21 @@
   });
   $("reach-bar").addEventListener("click", function (event) {
     event.preventDefault();
-    $("step-send").scrollIntoView({ block: "start" });
-    $("step-send").focus({ preventScroll: true });
+    // No count because the area is refused: to why, not to a send that cannot go.
+    var target = areaRefused && !$("area-error").hidden ? $("area-error") : $("step-send");
+    target.scrollIntoView({ block: "start" });
+    target.focus({ preventScroll: true });
   });
+
+  // A refused area's reason, where the officer is looking: on a phone it sat a screen
+  // below the map, under the bar that only said "see the area" (an outside probe).
+  function bringIntoView(element) {
+    var box = element.getBoundingClientRect();
+    var bar = $("reach-bar").getBoundingClientRect();
+    if (box.top < 0 || box.bottom > Math.min(window.innerHeight, bar.top || window.innerHeight)) {
+      element.scrollIntoView({ block: "center" });
+    }
+  }
 
   // Squares with fewer than the minimum never come: the server leaves them out.
   function drawCells(list) {
@@ -378,6 +390,7 @@
         cells.clearLayers();
         showAreaError(error.message);
         clearCounts();
+        if (areaRefused) { bringIntoView($("area-error")); }
       }).finally(function () { if (mine === sequence) { setBusy(false); } });
     }, PREVIEW_DEBOUNCE_MS);
   }
@@ -988,12 +1001,16 @@
     // matches against its own count under the same rule.
     request.expected_residents = lastCounts ? (lastCounts.residents === null ? 0 : lastCounts.residents) : null;
     CA.fetchJSON(settings.sendUrl, request).then(function (sent) {
+      // Sent: the button stays off while the alert's page loads (a slow network left
+      // it on, and a second tap sent the request again).
       forgetDraft();
+      $("confirm-send").textContent = _("Sent. Opening the alert…");
       window.location.assign(sent.url);
     }).catch(function (error) {
       $("confirm").hidden = true;
       composeError(error.message);
-    }).finally(function () { $("confirm-send").disabled = false; });
+      $("confirm-send").disabled = false;
+    });
   });
 
   // --- the draft, kept through a reload ---------------------------------------------

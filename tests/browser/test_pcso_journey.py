@@ -185,6 +185,14 @@ def test_an_area_refused_clears_the_count_and_send_says_why(
     expect(page.locator("#area-error")).to_contain_text("outside the areas your team may send to")
     expect(page.locator("#reach-residents")).to_have_text("–")
     expect(page.locator("#reach-time")).to_have_text("no count: see the area")
+    # Why is brought into view (it sat a screen below the map: an outside probe), and
+    # the bar leads to it rather than to a send that cannot go.
+    expect(page.locator("#area-error")).to_be_in_viewport()
+    page.mouse.wheel(0, -3000)
+    expect(page.locator("#area-error")).not_to_be_in_viewport()
+    page.locator("#reach-bar").tap()
+    expect(page.locator("#area-error")).to_be_focused()
+    expect(page.locator("#area-error")).to_be_in_viewport()
 
     page.get_by_label("Message", exact=True).fill("Lock sheds tonight.")
     page.get_by_role("button", name="Send…").tap()
@@ -268,7 +276,26 @@ def test_a_reload_keeps_the_draft_and_sending_forgets_it(
     page.locator("#shapes-list li").nth(1).get_by_role("button", name="Include again").tap()
     expect(page.locator("#reach-residents")).to_have_text("6")
     page.locator("#send").tap()
+    # The alert's page is held back (a slow network): once sent, the button stays off
+    # (it came back on, and a second tap sent the request again: an outside probe).
+    held, posted = [], []
+    page.route(re.compile(r"/officers/alerts/\d+$"), lambda route: held.append(route))
+    page.on(
+        "request",
+        lambda r: posted.append(r.url) if r.method == "POST" and "/officers/alerts" in r.url else 0,
+    )
+    box = page.locator("#confirm-send").bounding_box()
     page.locator("#confirm-send").tap()
+    for _ in range(50):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert len(held) == 1
+    for _ in range(3):  # taps while the alert's page loads
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_timeout(150)
+    assert len(posted) == 1
+    page.unroute(re.compile(r"/officers/alerts/\d+$"))  # the held page goes on
     page.wait_for_url(re.compile(r"/officers/alerts/\d+$"))
     page.goto("/officers/")
     expect(page.locator("#title")).to_have_value("")
