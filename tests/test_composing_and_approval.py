@@ -688,7 +688,17 @@ def test_an_officer_uses_only_their_own_recordings_and_old_ones_go(
     theirs = upload(supervisor_client, wav(5)).json["id"]
     refused = send(officer_client, recording_id=theirs)
     assert "recording you uploaded yourself" in refused.json["errors"]["recording"]
+    # Nor does the preview of the words say how long someone else's recording is (an
+    # outside probe read another force's by trying ids).
+    words = officer_client.post(
+        "/officers/compose", json={"title": "T", "body": "B", "recording_id": theirs}
+    ).json
+    assert "Your recording" not in str(words) and "5 seconds" not in str(words)
     mine = upload(officer_client, wav(5)).json["id"]
+    words = officer_client.post(
+        "/officers/compose", json={"title": "T", "body": "B", "recording_id": mine}
+    ).json
+    assert "Your recording, 5 seconds" in str(words)
     sent = send(officer_client, recording_id=mine)
     assert sent.status_code == 201
     db.session.execute(text("UPDATE alert_recordings SET created_at = now() - interval '100 days'"))

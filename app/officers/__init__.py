@@ -44,6 +44,7 @@ from app.services.alerts import (
     is_test,
     json_text,
     may_approve,
+    own_recording,
     preview_targets,
     recipients_label,
     recipients_phrase,
@@ -164,7 +165,10 @@ def compose():
         compose_preview(
             **words,
             mode=mode,
-            recording_id=recording if type(recording) is int and 0 < recording <= MAX_ID else None,
+            recording_id=own_recording(
+                current_user,
+                recording if type(recording) is int and 0 < recording <= MAX_ID else None,
+            ),
             answer_options=[o for o in options[:10] if isinstance(o, str)]
             if isinstance(options, list)
             else None,

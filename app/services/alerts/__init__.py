@@ -31,6 +31,7 @@ from app.services.alerts.compose import (
     check_schedule,
     check_words,
     compose_preview,
+    own_recording,
 )
 from app.services.alerts.drafts import AlertDraft, AlertInvalid, draft_from_json, json_text
 from app.services.alerts.lifecycle import (
@@ -101,6 +102,7 @@ __all__ = [
     "check_schedule",
     "check_words",
     "compose_preview",
+    "own_recording",
     "count_label",
     "count_waiting_for",
     "draft_from_json",

@@ -356,6 +356,17 @@ def _check_sms_length(
         errors[field] = words
 
 
+def own_recording(officer: Officer, recording_id: int | None) -> int | None:
+    """The recording's id when it is this officer's upload, else None: the preview of
+    the words says a recording's length, which is no one else's to learn (another
+    force's officer read it by trying ids: an outside probe)."""
+    if recording_id is None:
+        return None
+    with read_only():
+        recording = db.session.get(AlertRecording, recording_id)
+        return recording_id if recording and recording.created_by_id == officer.id else None
+
+
 def check_own_recording(officer: Officer, draft: AlertDraft, errors: dict[str, str]) -> None:
     """Adds to `errors` a recording that is someone else's: an officer plays only their
     own on calls (and in their tests)."""
