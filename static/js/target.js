@@ -490,6 +490,12 @@
     navigator.geolocation.getCurrentPosition(function (position) {
       centreCircle([position.coords.latitude, position.coords.longitude],
         _("{radius} round your location", { radius: radiusLabel(Number($("radius").value)) }));
+      // A fix from the mobile network alone can be kilometres out: say so, rather than
+      // draw a circle that looks as sure as a postcode's (an outside probe).
+      var accuracy = position.coords.accuracy;
+      var rough = accuracy > Math.min(Number($("radius").value) / 2, 500);
+      $("location-note").hidden = !rough;
+      $("location-note").textContent = rough ? _("Your phone places you only to within {metres} m: check the circle is where you are, or enter a postcode.", { metres: Math.round(accuracy).toLocaleString("en-GB") }) : "";
     }, function () {
       showAreaError(_("Your location is not available (permission refused or no signal). Enter a postcode."));
     }, { enableHighAccuracy: true, timeout: 10000 });
@@ -503,6 +509,8 @@
   }
 
   function setRadius(metres) {
+    $("radius-error").hidden = true;
+    $("radius-m").setAttribute("aria-invalid", "false");
     metres = Math.min(20000, Math.max(100, Math.round(metres / 100) * 100 || 1000));
     setRadiusFields(metres);
     if (searchCircle) {
@@ -514,7 +522,16 @@
     }
   }
   $("radius").addEventListener("input", function () { setRadius(Number($("radius").value)); });
-  $("radius-m").addEventListener("change", function () { setRadius(Number($("radius-m").value)); });
+  // A typed radius out of range is said, not silently made 1 km (5, meant as km, was).
+  $("radius-m").addEventListener("change", function () {
+    var typed = $("radius-m").value.trim() === "" ? NaN : Number($("radius-m").value);
+    var wrong = !isFinite(typed) || typed < 100 || typed > 20000;
+    $("radius-error").hidden = !wrong;
+    $("radius-error").textContent = wrong ? _("Give the radius in metres, from 100 to 20,000 (5 km is 5000).") : "";
+    $("radius-m").setAttribute("aria-invalid", wrong ? "true" : "false");
+    if (wrong) { $("radius-m").value = $("radius").value; return; }  // the circle's, unchanged
+    setRadius(typed);
+  });
 
   // --- drawing an area with one thumb ------------------------------------------------
   // Each tap adds a corner (the first one too); tapping the first corner again, or

@@ -248,6 +248,31 @@ def test_the_field_map_says_its_own_words_in_welsh_on_a_welsh_page(
     assert page.console_errors == []
 
 
+def test_a_rough_location_and_a_radius_out_of_range_are_said(page, sign_in_page, bristol):
+    """Found by an outside probe: a location known only to 3 km drew a circle as sure
+    as a postcode's, and a radius typed as 5 (meant as km) or 0 became 1 km unsaid."""
+    sign_in_page("officer")
+    page.context.grant_permissions(["geolocation"])
+    page.context.set_geolocation({"latitude": 51.4545, "longitude": -2.5879, "accuracy": 3000})
+    page.get_by_role("button", name="Use my location").tap()
+    expect(page.locator("#shapes-list li")).to_contain_text("round your location")
+    expect(page.locator("#location-note")).to_contain_text("only to within 3,000 m")
+    page.context.set_geolocation({"latitude": 51.4545, "longitude": -2.5879, "accuracy": 20})
+    page.get_by_role("button", name="Use my location").tap()
+    expect(page.locator("#location-note")).to_be_hidden()
+    for typed in ("5", "0", "-5", "99999"):
+        page.get_by_label("Radius in metres").fill(typed)
+        page.get_by_label("Radius in metres").press("Enter")
+        expect(page.locator("#radius-error")).to_contain_text("from 100 to 20,000")
+        expect(page.get_by_label("Radius in metres")).to_have_value("1000")  # unchanged
+        expect(page.locator("#radius-label")).to_have_text("1 km")
+    page.get_by_label("Radius in metres").fill("2500")
+    page.get_by_label("Radius in metres").press("Enter")
+    expect(page.locator("#radius-error")).to_be_hidden()
+    expect(page.locator("#radius-label")).to_have_text("2.5 km")
+    assert page.console_errors == []
+
+
 def test_a_reload_keeps_the_draft_and_sending_forgets_it(
     page, sign_in_page, bristol, app, monkeypatch
 ):
