@@ -562,6 +562,42 @@ def test_calls_wait_for_a_free_line_and_a_callback_frees_it(
     assert not thread.is_alive()
 
 
+def test_calls_still_going_keep_their_lines_when_redis_loses_them(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """Found by an outside probe: Redis emptied (restarted without its data) while two
+    calls were going forgot their lines, and as many calls again started at once. The
+    set is marked whole; missing, it is put back from the database's calls still going
+    before any line is taken."""
+    import threading
+
+    from app.channels.lines import Lines
+    from app.extensions import redis_store
+
+    due = calls_without_callbacks(providers, officer, make_resident, app, monkeypatch, 3)
+    gateway = providers.gateway
+    deliver(due[:2])
+    assert len(gateway.accepted) == 2
+    redis_store.client.flushdb()  # Redis restarted empty, both calls still going
+
+    def worker() -> None:
+        with app.app_context():
+            deliver(due[2:])
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        time.sleep(1)
+        assert len(gateway.accepted) == 2, "a third call while two were going"
+        assert Lines(redis_store.client, 2, 900).busy() == 2  # put back
+        first = gateway.accepted[0]
+        params = {"CallSid": first.sid, "CallStatus": "completed", "CallDuration": "30"}
+        assert gateway.post_signed(first.params["StatusCallback"], params) in (200, 204)
+    finally:
+        thread.join(20)
+    assert len(gateway.accepted) == 3  # once one ended, the third went
+
+
 def test_a_call_whose_callbacks_were_lost_is_asked_about_and_frees_its_line(
     providers, officer, make_resident, app, monkeypatch, run_worker
 ):

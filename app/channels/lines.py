@@ -8,12 +8,17 @@ keep the lines for the whole hold.
 
 A Redis sorted set holds the calls on a line, each scored by when its line is taken
 back; an atomic Lua script frees the lines that are due, then takes one if any is free.
+Redis emptied (restarted without its data, flushed) would forget the calls still going
+and let VOICE_LINES more start: a key beside the set says it is whole, and while that
+key is missing no line is taken until the calls still going (`live_calls`, from the
+database) are put back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -21,11 +26,14 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 KEY = "voice:lines"
+KEPT = "voice:lines:kept"  # present while KEY holds every call still going
 # How long to wait before asking again for a line when all are busy.
 RETRY_MS = 200
 
-# KEYS[1] = the set; ARGV = now (ms), lines, hold (ms), the call. 0: it has a line.
+# KEYS[1] = the set, KEYS[2] = its "kept" key; ARGV = now (ms), lines, hold (ms), the
+# call. 0: it has a line; 1: all are busy; 2: the set must be put back first.
 _TAKE = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return 2 end
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZSCORE', KEYS[1], ARGV[4]) then return 0 end
@@ -56,15 +64,48 @@ def row_of(ledger: str, call: str) -> tuple[int, int | None] | None:
 
 
 class Lines:
-    def __init__(self, redis: Redis, lines: int, hold_seconds: float):
+    def __init__(
+        self,
+        redis: Redis,
+        lines: int,
+        hold_seconds: float,
+        live_calls: Callable[[], list[str]] | None = None,
+    ):
+        """`live_calls`: the names of the calls still going, as the database knows them
+        (placed, no word of their end), to put back in a set Redis lost."""
         self.redis = redis
         self.lines = lines
         self.hold_ms = hold_seconds * 1000
+        self.live_calls = live_calls or list
         self._script = redis.register_script(_TAKE)
 
     def take_at(self, call: str, now_ms: float) -> bool:
         """Whether `call` has a line at `now_ms` on Redis's clock (taking one if free)."""
-        return self._script(keys=[KEY], args=[now_ms, self.lines, self.hold_ms, call]) == 0
+        args = [now_ms, self.lines, self.hold_ms, call]
+        taken = self._script(keys=[KEY, KEPT], args=args)
+        if taken == 2 and self._put_back(now_ms):
+            taken = self._script(keys=[KEY, KEPT], args=args)
+        return taken == 0
+
+    def _put_back(self, now_ms: float) -> bool:
+        """Put the calls still going back on their lines (each held as if just taken),
+        then mark the set whole. False when the database could not say: no line is
+        taken until it can."""
+        try:
+            calls = self.live_calls()
+        except Exception:  # the database unreachable: waiting is safe, guessing is not
+            log.warning("could not read the calls still going; voice lines wait")
+            return False
+        pipe = self.redis.pipeline()
+        if calls:
+            pipe.zadd(KEY, {call: now_ms + self.hold_ms for call in calls}, nx=True)
+        pipe.set(KEPT, 1)
+        pipe.execute()
+        if calls:
+            log.warning(
+                "voice lines were lost from Redis: %s calls still going put back", len(calls)
+            )
+        return True
 
     async def acquire_async(self, call: str) -> None:
         """Wait until `call` has a line."""

@@ -267,6 +267,20 @@ def apply_status(
     ).first()
 
 
+def live_calls(connection: Connection, table: str, hold_seconds: float) -> list[tuple[int, int]]:
+    """(id, attempts) of the calls placed (or perhaps placed: unknown) within
+    `hold_seconds` of which no end is known: those that may still hold a line. On a
+    connection of its own (asked from the sender's thread when Redis lost the lines)."""
+    return connection.execute(
+        text(
+            f"SELECT id, attempts FROM {_table(table)} WHERE channel = 'voice'"
+            " AND status IN ('sent', 'unknown')"
+            " AND coalesce(sent_at, updated_at) > now() - make_interval(secs => :hold)"
+        ),
+        {"hold": hold_seconds},
+    ).all()
+
+
 def calls_of(table: str, ids: list[int]) -> list[tuple[int, str, str | None]]:
     """(id, status, provider reference) of each of these rows that is a call."""
     return db.session.execute(

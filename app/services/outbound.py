@@ -81,6 +81,13 @@ class Ledger:
     # Not sent within this long after it was made: failed, not sent late (a code).
     give_up_seconds: int | None = None
 
+    def __post_init__(self) -> None:
+        _MADE[self.name] = self
+
+
+# Every ledger made, by name: the voice lines are put back from all of their calls.
+_MADE: dict[str, Ledger] = {}
+
 
 @dataclass
 class Outcome:
@@ -333,7 +340,19 @@ def _lines() -> Lines | None:
     config = current_app.config
     if not config["VOICE_LINES"]:
         return None
-    return Lines(redis_store.client, config["VOICE_LINES"], config["VOICE_LINE_HOLD_SECONDS"])
+    hold = config["VOICE_LINE_HOLD_SECONDS"]
+    engine = db.engine
+
+    def live_calls() -> list[str]:
+        """Every ledger's calls placed within the hold with no word of their end."""
+        with engine.connect() as connection:
+            return [
+                call_name(name, row_id, attempt)
+                for name, ledger in _MADE.items()
+                for row_id, attempt in ledger_sql.live_calls(connection, ledger.table, hold)
+            ]
+
+    return Lines(redis_store.client, config["VOICE_LINES"], hold, live_calls)
 
 
 def _line(
