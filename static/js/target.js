@@ -125,6 +125,7 @@
   function renderEntries(focus) {
     var list = $("shapes-list");
     list.textContent = "";
+    if (entries.length) { cleared = null; $("undo-clear").hidden = true; }
     $("shapes-empty").hidden = entries.length > 0;
     entries.forEach(function (entry) {
       var item = document.createElement("li");
@@ -610,13 +611,31 @@
       $("draw-polygon").focus({ preventScroll: true });
     }
   });
+  // One tap clears every area: it can be undone until another area is added (an
+  // outside probe lost a drawn area to a slip of the thumb).
+  var cleared = null;
   $("clear-shapes").addEventListener("click", function () {
+    if (!entries.length) { return; }
+    cleared = { shapes: shapes.getLayers(), places: places.getLayers(), entries: entries,
+                searchCircle: searchCircle };
     shapes.clearLayers();
     places.clearLayers();
     entries = [];
     searchCircle = null;
     renderEntries();
     refreshPreview();
+    $("undo-clear").hidden = false;
+  });
+  $("undo-clear").addEventListener("click", function () {
+    if (!cleared) { return; }
+    cleared.shapes.forEach(function (layer) { shapes.addLayer(layer); });
+    cleared.places.forEach(function (layer) { places.addLayer(layer); });
+    entries = cleared.entries;
+    searchCircle = cleared.searchCircle;
+    cleared = null;
+    renderEntries();
+    refreshPreview();
+    $("clear-shapes").focus();
   });
 
   // Named places: search, choose, outline on the map.

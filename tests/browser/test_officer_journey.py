@@ -45,6 +45,13 @@ def test_officer_draws_an_area_sees_the_count_sends_and_reads_the_outbox(
     # Clear it and draw a polygon around the same place (the map is centred on it).
     page.get_by_role("button", name="Clear").click()
     expect(page.locator("#reach-residents")).to_have_text("0")
+    # A slip of the thumb can be undone (it could not: an outside probe).
+    page.get_by_role("button", name="Undo clear").click()
+    expect(page.locator("#shapes-list li")).to_have_count(1)
+    expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
+    expect(page.get_by_role("button", name="Undo clear")).to_be_hidden()
+    page.get_by_role("button", name="Clear").click()
+    expect(page.locator("#reach-residents")).to_have_text("0")
     page.get_by_role("button", name="Draw area").click()
     x, y, width, height = map_box(page)
     # Keep clear of the drawing toolbar's action buttons, top left.
