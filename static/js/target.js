@@ -321,6 +321,11 @@
   // A refused area's reason, where the officer is looking: on a phone it sat a screen
   // below the map, under the bar that only said "see the area" (an outside probe).
   function bringIntoView(element) {
+    var active = document.activeElement;
+    if (active && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName) &&
+        (element.compareDocumentPosition(active) & Node.DOCUMENT_POSITION_FOLLOWING)) {
+      return;  // writing further down (the title, the message): the page stays put
+    }
     var box = element.getBoundingClientRect();
     var bar = $("reach-bar").getBoundingClientRect();
     if (box.top < 0 || box.bottom > Math.min(window.innerHeight, bar.top || window.innerHeight)) {
