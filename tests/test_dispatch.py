@@ -403,7 +403,7 @@ def test_a_channel_never_exceeds_its_rate_limit(
     providers, officer, make_resident, app, monkeypatch, stalled_s
 ):
     """With STALLED_SECONDS of 1, every send past half a second after its claim checks
-    its row in the database before it goes (outbound._still_ours): that check is made
+    its row in the database before it goes (outbound._StillOurs): that check is made
     before the turn is taken, so it cannot push sends together."""
     monkeypatch.setitem(app.config, "STALLED_SECONDS", stalled_s)
     many_residents(make_resident, 12)
@@ -740,6 +740,65 @@ def test_a_slow_job_whose_call_was_sent_again_by_another_attempt_does_not_place_
     assert gateway.post_signed(call.params["StatusCallback"], params) in (200, 204)
     assert lines.busy() == 0
     assert row().status == "delivered"
+
+
+def test_a_text_waiting_its_turn_whose_row_was_sent_again_meanwhile_is_not_sent(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """Found by an outside probe: a job paused while its text waited for the rate
+    limit's turn had its row taken for a dead worker's and sent again; woken, it sent
+    the text once more. The check that the row is still its own is made before the
+    turn and again after it when the wait was long."""
+    import threading
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from app.channels.ratelimit import RateLimiter
+    from app.dao import outbound as ledger_sql
+    from app.extensions import redis_store
+    from app.jobs import queue
+    from app.services import ledgers, outbound
+
+    monkeypatch.setitem(app.config, "STALLED_SECONDS", 2)
+    monkeypatch.setitem(app.config, "RATE_LIMITS", {"sms": 1, "voice": 0, "email": 0})
+    make_resident(postcode="BS1 6AD", sms="+447700900131")
+    providers.gateway.send_callbacks = False
+    (row_id,) = ids(send(officer).id)
+    queue().empty()
+    # The next three turns are taken: the text waits about three seconds for its own.
+    seconds, micros = redis_store.client.time()
+    now_ms = seconds * 1000 + micros / 1000
+    limiter = RateLimiter(redis_store.client, {"sms": 1})
+    assert [limiter.take_turn_at(now_ms + k * 1100) for k in range(3)] == [0, 0, 0]
+
+    def job() -> None:
+        with app.app_context():
+            deliver([row_id])
+
+    def row() -> Delivery:
+        db.session.rollback()
+        return db.session.get(Delivery, row_id)
+
+    waiting = threading.Thread(target=job)
+    waiting.start()
+    wait_until(lambda: row().status == "sending", message="the claim")
+    # Taken for a dead worker's, asked about (Twilio has nothing), claimed again.
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.id == row_id)
+        .values(updated_at=func.now() - timedelta(minutes=1))
+    )
+    assert ledger_sql.take_stalled("deliveries", outbox=False, seconds=2) == [row_id]
+    db.session.commit()
+    ledger = ledgers.ledger("alerts")
+    assert outbound.reconcile(ledger, [row_id])["resend"] == 1
+    (again,) = outbound.claim(ledger, [row_id])
+    assert again.attempts == 2
+    waiting.join(20)
+    assert not waiting.is_alive()
+    assert providers.gateway.accepted == []  # the old attempt sent nothing
+    assert (row().status, row().attempts) == ("sending", 2)  # the new attempt's, untouched
 
 
 def test_the_rate_limiter_keeps_its_schedule_yet_never_lets_more_go_in_a_second(app_ctx):
@@ -1176,6 +1235,27 @@ def test_an_alert_whose_call_was_never_made_does_not_take_a_later_alerts_call(
     }
     by_sid = dict(zip([c.sid for c in calls], words, strict=True))
     assert (by_sid[refs[first.id]], by_sid[refs[second.id]]) == ("A38", "Fire")
+
+
+def test_a_row_becomes_unknown_at_the_time_its_request_gave_up(
+    providers, officer, make_resident, run_worker
+):
+    """Found by an outside probe: a row's "unknown since" was its transaction's start,
+    which can come before its request went out; the provider, asked about what it made
+    up to just after then, did not count the row's own call, and it was made again."""
+    number = "+441174960904"
+    make_resident(postcode="BS1 6AD", sms=None, voice=number)
+    gateway = providers.gateway
+    gateway.send_callbacks = False
+    gateway.slow_accept_for.add(number)  # taken, but the answer comes too late
+    gateway.slow_accept_s = 1.5
+    alert = send(officer)
+    run_worker()
+    (row,) = db.session.scalars(select(Delivery).filter_by(alert_id=alert.id)).all()
+    (call,) = gateway.accepted
+    assert row.status == "unknown"
+    # After the request went and the SDK gave up (1 s), not before.
+    assert row.updated_at.timestamp() >= call.wall + 0.9
 
 
 def test_a_text_is_found_at_the_provider_though_its_resident_changed_language_since(

@@ -132,6 +132,8 @@ class ConcurrentSender:
                         raise TransportError(
                             "rate limiter unavailable (Redis)", permanent=False
                         ) from None
+                    # And again after it: free unless the wait was long (a paused job).
+                    await self._ask(go_ahead)
             else:
                 await self._ask(go_ahead)
             started = time.perf_counter()
@@ -146,8 +148,12 @@ class ConcurrentSender:
 
     @staticmethod
     async def _ask(go_ahead: Callable[[], bool] | None) -> None:
-        """Raise Withdrawn when the send is no longer the job's to make."""
-        if go_ahead is not None and not await asyncio.to_thread(go_ahead):
+        """Raise Withdrawn when the send is no longer the job's to make. One that can
+        say at once it is (fresh()) is not sent to a thread: no time between a turn
+        and its request."""
+        if go_ahead is None or getattr(go_ahead, "fresh", lambda: False)():
+            return
+        if not await asyncio.to_thread(go_ahead):
             raise Withdrawn()
 
     async def _warm_up(self, transport: Transport) -> None:

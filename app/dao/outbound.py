@@ -99,7 +99,10 @@ def settle(
         text(
             f"""
             UPDATE {_table(table)} d SET status = v.status, reason = v.reason,
-                   updated_at = now(),
+                   -- The clock's time, not the transaction's (which may have begun
+                   -- before the request went): an unknown row's provider is asked
+                   -- about what it made up to just after this (to_reconcile).
+                   updated_at = clock_timestamp(),
                    {_forget_text(table, "v.status IN ('failed', 'possibly_sent')")}
                    finished_at = CASE WHEN v.status IN ('failed', 'possibly_sent')
                                       THEN now() ELSE d.finished_at END
@@ -314,7 +317,7 @@ def take_stalled(table: str, *, outbox: bool, seconds: int) -> list[int]:
                                   ELSE 'worker stopped while sending' END,
                     finished_at = CASE WHEN NOT :outbox AND channel = 'email' THEN now()
                                        ELSE finished_at END,
-                    updated_at = now()
+                    updated_at = clock_timestamp()
                 WHERE status = 'sending' AND updated_at < now() - make_interval(secs => :secs)
                   AND NOT EXISTS (SELECT 1 FROM outbox_messages o
                                   WHERE o.{TABLES[table]} = t.id)

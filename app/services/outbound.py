@@ -302,7 +302,7 @@ def _send_due(ledger: Ledger, sender: ConcurrentSender, due: list[int], touched:
                 totals.add(record(ledger, [_send_here(transport, limiter, claimed, message)]))
                 continue
             line = _line(lines, ledger, transport, claimed)
-            go_ahead = _still_ours(ledger, claimed, claiming)
+            go_ahead = _StillOurs(ledger, claimed, claiming)
             future = sender.submit(transport, limiter, message, line, go_ahead)
             in_flight[future] = claimed
             future.add_done_callback(finished.put)
@@ -364,31 +364,42 @@ def _line(
     return lines, call_name(ledger.name, claimed.id, claimed.attempts)
 
 
-def _still_ours(ledger: Ledger, claimed: Claimed, claimed_at: float) -> Callable[[], bool]:
+class _StillOurs:
     """Whether the claimed row is still this attempt's to send, asked at the last moment
-    before its request goes (on the sender's thread). Exactly once must not rest on the
-    heartbeat alone: a job that waited long for a line or a turn, and missed its beats
-    (a paused machine, a stalled process), may have had its rows taken for a dead
-    worker's and sent again by another attempt. Within half of STALLED_SECONDS of
-    the claim no sweeper can have taken the row, so nothing is asked; after that the
-    row is checked and renewed in one statement (dao.outbound.renew_claim)."""
-    engine = db.engine
-    fresh_for = current_app.config["STALLED_SECONDS"] / 2
+    before its request goes (on the sender's thread), and for a rate-limited channel
+    before its turn and again after. Exactly once must not rest on the heartbeat alone:
+    a job that waited long for a line or a turn, and missed its beats (a paused
+    machine, a stalled process), may have had its rows taken for a dead worker's and
+    sent again by another attempt (an outside probe saw both, the second by a job
+    paused while waiting for its turn). Within half of STALLED_SECONDS of the claim, or
+    of the last check, no sweeper can have taken the row: nothing is asked (fresh()).
+    After that the row is checked and renewed in one statement (renew_claim)."""
 
-    def go_ahead() -> bool:
-        if time.monotonic() - claimed_at < fresh_for:
+    def __init__(self, ledger: Ledger, claimed: Claimed, claimed_at: float):
+        self.table, self.claimed = ledger.table, claimed
+        self.engine = db.engine
+        self.fresh_for = current_app.config["STALLED_SECONDS"] / 2
+        self.renewed_at = claimed_at
+
+    def fresh(self) -> bool:
+        return time.monotonic() - self.renewed_at < self.fresh_for
+
+    def __call__(self) -> bool:
+        if self.fresh():
             return True
+        asked = time.monotonic()  # before the statement: never later than its time
         try:
-            with engine.begin() as connection:
-                return ledger_sql.renew_claim(
-                    connection, ledger.table, claimed.id, claimed.attempts
+            with self.engine.begin() as connection:
+                ours = ledger_sql.renew_claim(
+                    connection, self.table, self.claimed.id, self.claimed.attempts
                 )
         except SQLAlchemyError:
             raise TransportError(
                 "could not check the row before sending (database)", permanent=False
             ) from None
-
-    return go_ahead
+        if ours:
+            self.renewed_at = asked
+        return ours
 
 
 def _outcome(claimed: Claimed, future: Future) -> Outcome:
