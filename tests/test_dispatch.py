@@ -3,6 +3,7 @@ gateway, smtplib to aiosmtpd; callbacks signed like Twilio's; faults injected.""
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 
@@ -672,6 +673,42 @@ def test_a_calls_answer_that_cannot_be_read_leaves_it_alone_and_the_others_settl
     assert (status[odd.sid], status[fine.sid]) == ("sent", "delivered")
 
 
+def sending_in_a_job_then_taken_for_dead(app, row_id: int):
+    """Start a job sending the row (a thread, returned), and once it has claimed it,
+    do what the sweeper does to a dead worker's row: take it (backdated and taken in
+    one transaction, so no beat of the job can come between), ask Twilio, which has
+    nothing, and queue it to be sent again."""
+    import threading
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from app.dao import outbound as ledger_sql
+    from app.services import ledgers, outbound
+
+    def job() -> None:
+        with app.app_context():
+            deliver([row_id])
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    wait_until(lambda: delivery(row_id).status == "sending", message="the job's claim")
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.id == row_id)
+        .values(updated_at=func.now() - timedelta(minutes=1))
+    )
+    assert ledger_sql.take_stalled("deliveries", outbox=False, seconds=2) == [row_id]
+    db.session.commit()
+    assert outbound.reconcile(ledgers.ledger("alerts"), [row_id])["resend"] == 1
+    return thread, job
+
+
+def delivery(row_id: int) -> Delivery:
+    db.session.rollback()
+    return db.session.get(Delivery, row_id)
+
+
 def test_a_slow_job_whose_call_was_sent_again_by_another_attempt_does_not_place_it(
     providers, officer, make_resident, app, monkeypatch
 ):
@@ -682,14 +719,9 @@ def test_a_slow_job_whose_call_was_sent_again_by_another_attempt_does_not_place_
     it places no call, records nothing, and gives back its own line, not the new
     attempt's. Found by an outside probe: residents called twice, 6 calls on 3 lines."""
     import threading
-    from datetime import timedelta
-
-    from sqlalchemy import update
 
     from app.channels.lines import Lines
-    from app.dao import outbound as ledger_sql
     from app.extensions import redis_store
-    from app.services import ledgers, outbound
 
     (row_id,) = calls_without_callbacks(
         providers, officer, make_resident, app, monkeypatch, 1, STALLED_SECONDS=2
@@ -700,28 +732,10 @@ def test_a_slow_job_whose_call_was_sent_again_by_another_attempt_does_not_place_
     now_ms = seconds * 1000 + micros / 1000
     assert lines.take_at("elsewhere:1", now_ms) and lines.take_at("elsewhere:2", now_ms)
 
-    def job() -> None:
-        with app.app_context():
-            deliver([row_id])
-
-    def row() -> Delivery:
-        db.session.rollback()
-        return db.session.get(Delivery, row_id)
-
-    old = threading.Thread(target=job)
-    old.start()
-    wait_until(lambda: row().status == "sending", message="the old attempt's claim")
-    # Its beats missed: the sweeper takes the row for a dead worker's (backdated and
-    # taken in one transaction, so no beat can come between).
-    db.session.execute(
-        update(Delivery)
-        .where(Delivery.id == row_id)
-        .values(updated_at=func.now() - timedelta(minutes=1))
-    )
-    assert ledger_sql.take_stalled("deliveries", outbox=False, seconds=2) == [row_id]
-    db.session.commit()
-    # Asked about: Twilio has no call to the number, so it is sent again.
-    assert outbound.reconcile(ledgers.ledger("alerts"), [row_id])["resend"] == 1
+    row = functools.partial(delivery, row_id)
+    # Its beats missed: the sweeper takes the row for a dead worker's; Twilio has no
+    # call to the number, so it is sent again.
+    old, job = sending_in_a_job_then_taken_for_dead(app, row_id)
     new = threading.Thread(target=job)
     new.start()
     wait_until(lambda: (row().status, row().attempts) == ("sending", 2), message="a new claim")
@@ -749,13 +763,8 @@ def test_a_text_waiting_its_turn_whose_row_was_sent_again_meanwhile_is_not_sent(
     limit's turn had its row taken for a dead worker's and sent again; woken, it sent
     the text once more. The check that the row is still its own is made before the
     turn and again after it when the wait was long."""
-    import threading
-    from datetime import timedelta
-
-    from sqlalchemy import update
 
     from app.channels.ratelimit import RateLimiter
-    from app.dao import outbound as ledger_sql
     from app.extensions import redis_store
     from app.jobs import queue
     from app.services import ledgers, outbound
@@ -772,27 +781,10 @@ def test_a_text_waiting_its_turn_whose_row_was_sent_again_meanwhile_is_not_sent(
     limiter = RateLimiter(redis_store.client, {"sms": 1})
     assert [limiter.take_turn_at(now_ms + k * 1100) for k in range(3)] == [0, 0, 0]
 
-    def job() -> None:
-        with app.app_context():
-            deliver([row_id])
-
-    def row() -> Delivery:
-        db.session.rollback()
-        return db.session.get(Delivery, row_id)
-
-    waiting = threading.Thread(target=job)
-    waiting.start()
-    wait_until(lambda: row().status == "sending", message="the claim")
+    row = functools.partial(delivery, row_id)
     # Taken for a dead worker's, asked about (Twilio has nothing), claimed again.
-    db.session.execute(
-        update(Delivery)
-        .where(Delivery.id == row_id)
-        .values(updated_at=func.now() - timedelta(minutes=1))
-    )
-    assert ledger_sql.take_stalled("deliveries", outbox=False, seconds=2) == [row_id]
-    db.session.commit()
+    waiting, _ = sending_in_a_job_then_taken_for_dead(app, row_id)
     ledger = ledgers.ledger("alerts")
-    assert outbound.reconcile(ledger, [row_id])["resend"] == 1
     (again,) = outbound.claim(ledger, [row_id])
     assert again.attempts == 2
     waiting.join(20)
