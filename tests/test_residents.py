@@ -1225,6 +1225,21 @@ def test_signing_up_a_registered_number_again_looks_the_same_and_tells_its_owner
     assert db.session.scalar(select(func.count()).select_from(Resident)) == 1
     (notice,) = notices_sent(run_worker)
     assert notice.recipient == "+447700900123" and "It already gets them" in notice.body
+    # Nor does the session cookie tell, which anyone holding it can read (signed, not
+    # sealed): it said "unregistered", with the number (found by an outside probe).
+    app = client.application
+    newcomer = app.test_client()
+    register(newcomer, channels=["sms"], sms_phone="07700 900999")
+    newcomer.get("/register/confirm")  # as the other has seen it
+
+    def cookie(browser) -> dict:
+        serializer = app.session_interface.get_signing_serializer(app)
+        return serializer.loads(browser.get_cookie("session").value)
+
+    theirs, ours = cookie(client), cookie(newcomer)
+    assert set(theirs) == set(ours) and "unregistered" not in theirs
+    assert "7700900123" not in json.dumps(theirs)
+    assert client.get_cookie("lang") is not None and newcomer.get_cookie("lang") is not None
 
 
 def test_links_work_once(resident_client, client, run_worker):

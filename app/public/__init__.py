@@ -103,7 +103,7 @@ def register():
         session["registered_place"] = (
             already.checked.description or already.checked.postcode.display
         )
-        remember_unregistered(already.addresses)
+        remember_unregistered(already.addresses, form.language)
         return redirect(url_for("residents.confirm"))
     # Shown once on the next page; nothing personal goes into the URL.
     session["registered_place"] = checked.description or checked.postcode.display

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import uuid
 from types import SimpleNamespace
 
 from flask import (
@@ -53,6 +54,8 @@ from app.services.verification import (
     VerificationRefused,
     check_code,
     email_link_refusal,
+    find_unregistered,
+    keep_unregistered,
     read_manage_token,
     request_manage_link,
     resend_proof,
@@ -72,7 +75,7 @@ def resident_required(view):
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         resident = find_resident(session.get(SESSION_KEY))
-        if (resident is None and session.get(UNREGISTERED_KEY)) or (
+        if (resident is None and find_unregistered(session.get(SESSION_KEY))) or (
             resident is not None and not page_is_open(resident)
         ):
             return render_template("residents/confirm_first.html")
@@ -93,14 +96,20 @@ def remember(resident) -> None:
 
 
 # A sign-up whose number or address was already registered: nothing was stored, and
-# the confirm page behaves as for anyone else (no code will ever match).
+# the confirm page behaves as for anyone else (no code will ever match). Its state is
+# kept on the server under a reference in the session like a resident's, so that the
+# cookie reads the same either way (verification.keep_unregistered). The key is only
+# cleared from sessions made before that.
 UNREGISTERED_KEY = "unregistered"
 
 
-def remember_unregistered(addresses: dict[str, str]) -> None:
-    session.pop(SESSION_KEY, None)
-    session[UNREGISTERED_KEY] = start_unregistered(addresses)
+def remember_unregistered(addresses: dict[str, str], language: str) -> None:
+    session.pop(UNREGISTERED_KEY, None)
+    reference = str(uuid.uuid4())
+    keep_unregistered(reference, start_unregistered(addresses))
+    session[SESSION_KEY] = reference
     session.permanent = True
+    remember_language(language)
 
 
 def _confirm_unregistered(pending: dict):
@@ -110,11 +119,11 @@ def _confirm_unregistered(pending: dict):
         if request.form.get("action") == "resend":
             sent = resend_unregistered(pending, channel)
             if sent is not None:
-                session[UNREGISTERED_KEY] = pending
+                keep_unregistered(session[SESSION_KEY], pending)
                 _flash_resent(channel, sent=sent)
             return redirect(url_for("residents.confirm"))
         errors[f"code-{channel}"] = unregistered_guess(pending, channel)
-        session[UNREGISTERED_KEY] = pending
+        keep_unregistered(session[SESSION_KEY], pending)
     channels = [
         SimpleNamespace(
             channel=c,
@@ -141,8 +150,8 @@ def _confirm_unregistered(pending: dict):
 def confirm():
     """Enter the codes sent to the resident's phones; e-mail is confirmed by its link."""
     resident = find_resident(session.get(SESSION_KEY))
-    if resident is None and session.get(UNREGISTERED_KEY):
-        return _confirm_unregistered(session[UNREGISTERED_KEY])
+    if resident is None and (pending := find_unregistered(session.get(SESSION_KEY))):
+        return _confirm_unregistered(pending)
     if resident is None:
         flash(_("Your page has closed. Ask for a new link to open it again."))
         return redirect(url_for("residents.manage"))

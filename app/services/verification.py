@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
@@ -513,6 +514,30 @@ def _verify_email_token(token: str) -> tuple[Resident, bool]:
 def start_unregistered(addresses: dict[str, str]) -> dict:
     """The state of a sign-up that stored nothing: the form's addresses by channel."""
     return {"channels": addresses, "guesses": {}, "started": time.time()}
+
+
+# A sign-up that stored nothing is kept on the server under a reference like a
+# resident's, never in the session cookie: the cookie is signed, not sealed, and read
+# by anyone who has it; "unregistered" and the number in it told who was registered
+# (an outside probe). A day: its codes last minutes.
+UNREGISTERED_SECONDS = 24 * 3600
+
+
+def keep_unregistered(reference: str, pending: dict) -> None:
+    redis_store.client.set(
+        f"unregistered:{reference}", json.dumps(pending), ex=UNREGISTERED_SECONDS
+    )
+
+
+def find_unregistered(reference: object) -> dict | None:
+    """The sign-up that stored nothing kept under this reference, if any."""
+    if not isinstance(reference, str) or not reference:
+        return None
+    try:
+        kept = redis_store.client.get(f"unregistered:{reference[:64]}")
+    except RedisError:
+        return None
+    return json.loads(kept) if kept else None
 
 
 def _unregistered_guesses(pending: dict) -> dict[str, int]:
