@@ -297,6 +297,39 @@ def test_the_check_says_yes_to_what_we_sent_however_the_phone_changed_it(
     assert "we did not send this message" in scam.text
 
 
+def test_the_check_says_yes_to_every_message_as_each_resident_got_it(
+    client, officer_client, make_resident, run_worker
+):
+    """Found by an outside probe: pasted whole, a text whose alert carries a link (the
+    officer's), any e-mail (its way to stop, its unsubscribe link) and a Welsh
+    resident's text of an English alert (its Welsh sign-off) were each said to have
+    "something added"."""
+    from sqlalchemy import text as sql
+
+    make_resident(postcode="BS1 6AD", sms="+447700900011", email="b@example.invalid")
+    welsh = make_resident(postcode="BS1 6AD", sms="+447700900012")
+    db.session.execute(sql("UPDATE residents SET language = 'cy' WHERE id = :id"), {"id": welsh.id})
+    db.session.commit()
+    alert = send(
+        officer_client,
+        title="Road closed",
+        body="The A38 is shut. Diversions: https://example.com/x?a=1&b=2 until 6pm.",
+    )
+    run_worker()
+    db.session.expire_all()
+    pasted = messages_for(alert, "sms") + messages_for(alert, "email")
+    assert len(pasted) == 3 and any("Heddlu" in m for m in pasted)
+    token = form_token(client, "/check")
+    for message in pasted:
+        answer = client.post("/check", data={"message": message, "csrf_token": token})
+        assert "Yes, we sent this message" in answer.text, message
+    # A link of someone else's added to it is still found.
+    added = client.post(
+        "/check", data={"message": pasted[0] + " https://evil.example/pay", "csrf_token": token}
+    )
+    assert "something added" in added.text and "evil.example" in added.text
+
+
 def test_the_check_refuses_nothing_too_much_and_too_often(app, client):
     token = form_token(client, "/check")
     empty = client.post("/check", data={"message": "  ", "csrf_token": token})

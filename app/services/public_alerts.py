@@ -239,6 +239,16 @@ def _what_we_sent(alert: Alert) -> list[str]:
         message_text.sms_text(
             title=alert.title, body=alert.body, ask=message_text.sms_ask(*question), **common
         ),
+        # Written in English only, to a resident who chose Welsh: our words in Welsh.
+        message_text.sms_text(
+            title=alert.title,
+            body=alert.body,
+            ask=message_text.sms_ask(*question),
+            welsh_first=True,
+            **common,
+        ),
+        # Every e-mail ends with how to stop them (channels.smtp.email_text).
+        "To stop these e-mails: call 101. Stop these e-mails",
         message_text.voice_script(title=alert.title, body=alert.body, **common),
         message_text.voice_ask(*question) or "",
         message_text.email_subject(title=alert.title, force=force, mode=alert.mode),
@@ -265,11 +275,13 @@ def _our_host() -> str:
     return (urlsplit(current_app.config["PUBLIC_BASE_URL"]).hostname or "").lower()
 
 
-def _foreign_links(text: str) -> tuple[str, ...]:
+def _foreign_links(text: str, own: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """Links in the text to another site than ours, but for those the alert itself
+    carries (`own`: an officer's link to a council page is the alert's)."""
     found = []
     for link in _URL.findall(text):
         host = urlsplit(link if "://" in link else "http://" + link).hostname or ""
-        if host.lower() != _our_host():
+        if host.lower() != _our_host() and link.rstrip(".,;:!?)") not in own:
             found.append(link[:80])
     return tuple(found[:3])
 
@@ -283,8 +295,14 @@ def _compare(alert: Alert, pasted: list[str], text: str) -> CheckResult | None:
     if not ours and not (title and _contains(pasted, title) and len(pasted) <= len(title) + 12):
         return None
     known = set(sent) | _WRAPPING
-    extra = tuple(dict.fromkeys(w for w in pasted if w not in known))
-    links = _foreign_links(text)
+    # Links are weighed as links (below), not as words: an e-mail's own unsubscribe
+    # link is words no alert has (found by an outside probe).
+    bare = words(_URL.sub(" ", text))
+    extra = tuple(dict.fromkeys(w for w in bare if w not in known))
+    own = frozenset(
+        link.rstrip(".,;:!?)") for part in _what_we_sent(alert) for link in _URL.findall(part)
+    )
+    links = _foreign_links(text, own)
     if extra or links:
         return CheckResult("extra_words", alert, extra[:12], links)
     return CheckResult("genuine", alert)
