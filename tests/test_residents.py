@@ -1274,6 +1274,23 @@ def test_a_link_tapped_twice_opens_the_page_in_that_browser_only(
     assert refused.status_code == 400 and "used already" in refused.text
 
 
+def test_signing_up_again_in_the_same_browser_keeps_the_residents_page(client, app_ctx, run_worker):
+    """Found by an outside probe: back to the form and Sign up again replaced the
+    resident's session with a sign-up that could never be confirmed, and their page
+    asked for a code that never came."""
+    register(client, channels=["sms"])
+    token = page_token(client, "/register/confirm")
+    (code,) = notices_sent(run_worker)
+    client.post(
+        "/register/confirm", data={"csrf_token": token, "channel": "sms", "code": code_in(code)}
+    )
+    again = register(client, channels=["sms"])
+    assert again.status_code == 302 and again.headers["Location"].endswith("/my-alerts")
+    page = client.get("/my-alerts")
+    assert page.status_code == 200 and "You are signed up already" in page.text
+    assert "Confirm how we reach you first" not in page.text
+
+
 def test_a_resident_cannot_make_us_text_many_numbers(client, app_ctx, run_worker):
     register(client, channels=["sms"])
     token = page_token(client, "/register/confirm")

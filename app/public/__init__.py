@@ -7,6 +7,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    flash,
     jsonify,
     redirect,
     render_template,
@@ -37,7 +38,7 @@ from app.services.registration import (
     find_interest_groups,
     register_resident,
 )
-from app.services.residents import forces_heard_by
+from app.services.residents import find_resident, forces_heard_by, holds_all, page_is_open
 
 bp = Blueprint("public", __name__)
 
@@ -99,6 +100,13 @@ def register():
     except RegistrationInvalid as invalid:
         return _register_page(form, invalid.errors, 400)
     except AlreadyRegistered as already:
+        signed_up = find_resident(session.get("resident"))
+        if holds_all(signed_up, already.addresses) and page_is_open(signed_up):
+            # This browser's own resident, sending the form again (back, then Sign up):
+            # their page, not a confirm page that would shut them out of it (an
+            # outside probe). Nothing is told that this browser does not hold already.
+            flash(_("You are signed up already. Here are your alerts."))
+            return redirect(url_for("residents.my_alerts"))
         # The same next page as a new sign-up (see AlreadyRegistered).
         session["registered_place"] = (
             already.checked.description or already.checked.postcode.display

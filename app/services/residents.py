@@ -101,6 +101,14 @@ def find_resident(reference: str | None) -> Resident | None:
     return db.session.scalar(select(Resident).where(Resident.reference == reference))
 
 
+def holds_all(resident: Resident | None, addresses: dict[str, str]) -> bool:
+    """Whether these addresses (by channel) are all this resident's own."""
+    if resident is None or not addresses:
+        return False
+    theirs = {(c.channel, c.address.lower()) for c in resident.channels}
+    return all((channel, a.lower()) in theirs for channel, a in addresses.items())
+
+
 def page_is_open(resident: Resident) -> bool:
     """A sign-up opens its own page once it has confirmed a way to reach it."""
     return resident.confirmed_at is not None
