@@ -177,6 +177,16 @@ def test_our_own_words_are_welsh_for_a_resident_who_chose_welsh(
     )
     [mail] = outbox(alert, "email").values()
     assert f"Heddlu Avon a Gwlad yr Haf\nCyfeirnod: {alert.reference}" in mail
+    # Its way to stop is in Welsh too, and its page opens in Welsh (both were English:
+    # an outside probe).
+    assert "To stop" not in mail and "\n\nI atal yr e-byst hyn: http" in mail
+    link = mail.rsplit(": ", 1)[1].strip()
+    assert link.endswith("?lang=cy")
+    from urllib.parse import urlsplit
+
+    address = urlsplit(link)
+    page = officer_client.application.test_client().get(f"{address.path}?{address.query}")
+    assert page.status_code == 200 and 'lang="cy"' in page.text
     twiml = voice_twiml(
         "Words.",
         "Polly.Amy",

@@ -52,10 +52,19 @@ def encoded_header(name: str, value: str) -> str:
     return Header(value, "utf-8", maxlinelen=76, header_name=name).encode(linesep=_POLICY.linesep)
 
 
+# How to stop the e-mails, in the resident's language: (before the link, the link's
+# words, without a link). A Welsh resident's e-mail ended in English (an outside probe).
+STOP_WORDS = {
+    False: ("To stop these e-mails: ", "Stop these e-mails", "call 101"),
+    True: ("I atal yr e-byst hyn: ", "Atal yr e-byst hyn", "ffoniwch 101"),
+}
+
+
 def email_text(message: OutgoingMessage) -> str:
     """An e-mail's plain words as the resident gets them: the message, then how to stop
     these e-mails (the outbox records the same)."""
-    return message.body + "\n\nTo stop these e-mails: " + (message.unsubscribe_url or "call 101")
+    before, _, without = STOP_WORDS[bool(message.welsh_first)]
+    return message.body + "\n\n" + before + (message.unsubscribe_url or without)
 
 
 def build_email(message: OutgoingMessage, sender: str) -> EmailMessage:
@@ -87,7 +96,8 @@ def build_email(message: OutgoingMessage, sender: str) -> EmailMessage:
         for part in message.body.split("\n\n")
     )
     unsubscribe = (
-        f'<p><a href="{html.escape(message.unsubscribe_url)}">Stop these e-mails</a></p>'
+        f'<p><a href="{html.escape(message.unsubscribe_url)}">'
+        f"{STOP_WORDS[bool(message.welsh_first)][1]}</a></p>"
         if message.unsubscribe_url
         else ""
     )

@@ -138,6 +138,7 @@ def render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) ->
             "public.unsubscribe",
             _external=True,
             token=unsubscribe_token(claimed.resident_id, "email", claimed.address),
+            lang="cy" if welsh_first else None,  # its page in the resident's language
         )
     providers = current_app.config.get("DELIVERY_TRANSPORT") == "providers"
     if providers and claimed.channel in ("sms", "voice"):

@@ -249,6 +249,7 @@ def _what_we_sent(alert: Alert) -> list[str]:
         ),
         # Every e-mail ends with how to stop them (channels.smtp.email_text).
         "To stop these e-mails: call 101. Stop these e-mails",
+        "I atal yr e-byst hyn: ffoniwch 101. Atal yr e-byst hyn",
         message_text.voice_script(title=alert.title, body=alert.body, **common),
         message_text.voice_ask(*question) or "",
         message_text.email_subject(title=alert.title, force=force, mode=alert.mode),
