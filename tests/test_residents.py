@@ -485,8 +485,14 @@ def test_a_resident_downloads_their_data_then_deletes_it(resident_client, make_o
     assert exported["groups"] == ["Neighbourhood-Watch"]
 
     token = page_token(client, "/my-alerts/delete")
+    twin = client.application.test_client()  # a double tap: the same cookie, sent twice
+    twin.set_cookie("session", client.get_cookie("session").value)
     gone = client.post("/my-alerts/delete", data={"csrf_token": token})
     assert "Your details are deleted" in gone.text
+    # The second tap says so too (it said "your page has closed", as if it had failed:
+    # an outside probe).
+    second = twin.post("/my-alerts/delete", data={"csrf_token": token})
+    assert second.status_code == 200 and "Your details are deleted" in second.text
     assert db.session.scalar(select(func.count()).select_from(Resident)) == 0
     delivery = db.session.scalars(select(Delivery)).one()  # kept for the statistics...
     assert delivery.resident_id is None and delivery.address.startswith("removed:")

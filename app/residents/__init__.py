@@ -35,9 +35,11 @@ from app.services.residents import (
     export_data,
     find_resident,
     forces_of,
+    just_deleted,
     ordered_places,
     page_is_open,
     parse_quiet_hours,
+    remember_deleted,
     remove_channel,
     remove_location,
     set_channel,
@@ -79,6 +81,9 @@ def resident_required(view):
             resident is not None and not page_is_open(resident)
         ):
             return render_template("residents/confirm_first.html")
+        if resident is None and just_deleted(session.get(SESSION_KEY)):
+            session.pop(SESSION_KEY, None)
+            return render_template("residents/deleted.html")  # a double tap's second
         if resident is None:
             session.pop(SESSION_KEY, None)
             flash(_("Your page has closed. Ask for a new link to open it again."))
@@ -533,7 +538,9 @@ def download(resident):
 def delete(resident):
     if request.method != "POST":  # GET, or HEAD (Flask answers HEAD with the GET view)
         return render_template("residents/delete.html")
+    reference = str(resident.reference)
     delete_resident(resident)
+    remember_deleted(reference)
     session.pop(SESSION_KEY, None)
     return render_template("residents/deleted.html")
 

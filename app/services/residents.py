@@ -5,18 +5,20 @@ of it."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
 from datetime import UTC, datetime, time, timedelta
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import case, delete, func, select, update
 
 from app.dao import replies as replies_dao
 from app.dao import retention
 from app.dao.audit import create_audit_event
-from app.extensions import db
+from app.extensions import db, redis_store
 from app.i18n import LANGUAGES, gettext, lazy_gettext
 from app.models import (
     Alert,
@@ -479,6 +481,26 @@ def _display(key: str) -> str:
     from geo.postcodes import display
 
     return display(key)
+
+
+# A deleted resident's session reference, for this long: a double tap's second
+# request (sent with the same cookie) is answered "deleted", not "your page has closed"
+# (which read as if the deletion had failed: an outside probe). Nothing personal.
+JUST_DELETED_SECONDS = 300
+
+
+def remember_deleted(reference: str) -> None:
+    with contextlib.suppress(RedisError):
+        redis_store.client.set(f"deleted:{reference}", 1, ex=JUST_DELETED_SECONDS)
+
+
+def just_deleted(reference: object) -> bool:
+    if not isinstance(reference, str) or not reference:
+        return False
+    try:
+        return bool(redis_store.client.exists(f"deleted:{reference[:64]}"))
+    except RedisError:
+        return False
 
 
 def delete_resident(resident: Resident) -> None:
