@@ -117,6 +117,12 @@ def test_each_refusal_says_what_to_do_and_stores_nothing(client, app_ctx, change
     # What the resident typed is kept, so they only fix the mistake.
     if field != "postcode":
         assert 'value="bs1 6ad"' in response.text
+    # The postcode box is described by its error and its place hint, in one attribute
+    # (two made the HTML invalid and the hint was dropped: an outside probe).
+    box = re.search(r'<input id="postcode"[^>]*>', response.text).group(0)
+    assert box.count("aria-describedby") == 1
+    described = "postcode-error postcode-place" if field == "postcode" else "postcode-place"
+    assert f'aria-describedby="{described}"' in box
 
 
 def test_postcode_with_no_location_is_refused(client, make_postcode):

@@ -1221,6 +1221,8 @@ def test_signing_up_a_registered_number_again_looks_the_same_and_tells_its_owner
     # What the page says is true either way, and does not say which it is.
     assert "If this number can get alerts, we have sent it a message." in page
     assert "signed up" not in page
+    # Its headings in order: each way to confirm under the page's h1 (an h3 was: axe).
+    assert '<h2 id="confirm-sms">' in page and "<h3" not in page
     token = page_token(client, "/register/confirm")
     guess = client.post(
         "/register/confirm", data={"csrf_token": token, "channel": "sms", "code": "123456"}
