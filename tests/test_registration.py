@@ -84,6 +84,11 @@ def test_resident_can_join_interest_groups(client, app_ctx, runner):
         ({"channels": []}, "channels", "Choose at least one way"),
         ({"sms_phone": "0117 496 0123"}, "sms_phone", "Texts can only go to a mobile"),
         ({"sms_phone": "0909 879 0000"}, "sms_phone", "premium-rate"),
+        (
+            {"channels": ["voice"], "sms_phone": None, "voice_phone": "0300 123 4567"},
+            "voice_phone",
+            "We can't send to 03 numbers or pagers",
+        ),
         ({"sms_phone": "0701 234 5678"}, "sms_phone", "personal"),
         ({"sms_phone": "+33 6 12 34 56 78"}, "sms_phone", "only send to UK phone numbers"),
         ({"sms_phone": "07700"}, "sms_phone", "not a complete UK phone number"),

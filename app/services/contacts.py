@@ -81,12 +81,19 @@ def normalise_phone(text: str, *, need_mobile: bool, allow_drama: bool = False) 
             gettext("That is not a complete UK phone number. Check the number of digits.")
         )
     kind = phonenumbers.number_type(number)
+    if kind in (PhoneNumberType.UAN, PhoneNumberType.PAGER):
+        # 03 numbers cost what a landline does, but reach an organisation, not a home
+        # (they were called "premium-rate, personal or shared-cost": an outside probe).
+        raise ContactRefused(
+            gettext(
+                "We can't send to 03 numbers or pagers: they reach an organisation, not a "
+                "home. Give a mobile or a home landline."
+            )
+        )
     if kind in (
         PhoneNumberType.PREMIUM_RATE,
         PhoneNumberType.PERSONAL_NUMBER,
         PhoneNumberType.SHARED_COST,
-        PhoneNumberType.UAN,
-        PhoneNumberType.PAGER,
     ):
         raise ContactRefused(
             gettext(

@@ -78,6 +78,8 @@ PHONE_PROBLEMS = {
     "starts like that)",
     "We can't send to premium-rate, personal or shared-cost numbers. "
     "Give a mobile or a home landline.": "is a premium-rate, personal or shared-cost number",
+    "We can't send to 03 numbers or pagers: they reach an organisation, not a home. "
+    "Give a mobile or a home landline.": "is an 03 number or a pager, not a home or a mobile",
     "Texts can only go to a mobile number, starting 07.": "is not a mobile number (texts "
     "need one starting 07)",
     "Calls can only go to a mobile or a landline number.": "is not a mobile or landline number",
