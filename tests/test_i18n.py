@@ -205,6 +205,18 @@ def test_signing_up_in_welsh_keeps_the_choice_and_the_code_comes_in_welsh(
     assert "Beth sy&#39;n digwydd nesaf" in done or "Beth sy'n digwydd nesaf" in done
 
 
+def test_a_welsh_residents_confirmation_e_mail_says_how_to_stop_in_welsh(
+    client, app_ctx, run_worker
+):
+    """Found by an outside probe: its words were Welsh and its last line English."""
+    client.get("/register?lang=cy")
+    assert register(client, channels=["email"], language="cy").status_code == 302
+    (mail,) = notices_sent(run_worker)
+    assert mail.channel == "email" and "To stop" not in mail.body
+    assert mail.body.rstrip().endswith("I atal yr e-byst hyn: ffoniwch 101")
+    client.get("/register?lang=en")
+
+
 def test_a_welsh_sign_up_says_what_is_wrong_in_welsh(client, app_ctx):
     """The postcode's and the number's refusals came in English under Welsh headings."""
     import html

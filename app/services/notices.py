@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from app.channels import OutgoingMessage, ProviderStatus
 from app.extensions import db
-from app.models import ResidentNotice
+from app.models import Resident, ResidentNotice
 from app.services import outbound
 from app.services.outbound import Claimed
 
@@ -70,6 +70,16 @@ def render_notices(chunk: list[Claimed]) -> list[OutgoingMessage]:
             select(ResidentNotice).where(ResidentNotice.id.in_([c.id for c in chunk]))
         )
     }
+    # A Welsh resident's e-mail ends with how to stop it in Welsh, as its words are
+    # (channels.smtp.email_text): it ended in English (an outside probe).
+    welsh = set(
+        db.session.scalars(
+            select(Resident.id).where(
+                Resident.id.in_([n.resident_id for n in rows.values() if n.resident_id]),
+                Resident.language == "cy",
+            )
+        )
+    )
     providers = current_app.config.get("DELIVERY_TRANSPORT") == "providers"
     base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
     messages = []
@@ -94,6 +104,7 @@ def render_notices(chunk: list[Claimed]) -> list[OutgoingMessage]:
                     subject=notice.subject,
                     body=notice.body or "",
                     status_callback_url=callback_url,
+                    welsh_first=notice.channel == "email" and notice.resident_id in welsh,
                 )
             )
     return messages
