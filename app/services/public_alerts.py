@@ -282,13 +282,19 @@ def _foreign_links(text: str, own: frozenset[str] = frozenset()) -> tuple[str, .
     found = []
     for link in _URL.findall(text):
         host = urlsplit(link if "://" in link else "http://" + link).hostname or ""
-        if host.lower() != _our_host() and link.rstrip(".,;:!?)") not in own:
+        if host.lower() != _our_host() and _link_key(link) not in own:
             found.append(link[:80])
     return tuple(found[:3])
 
 
+def _link_key(link: str) -> str:
+    """A link as compared: without the punctuation a sentence puts after it."""
+    return link.rstrip(".,;:!?)")
+
+
 def _compare(alert: Alert, pasted: list[str], text: str) -> CheckResult | None:
-    sent = [w for part in _what_we_sent(alert) for w in words(part)]
+    parts = _what_we_sent(alert)
+    sent = [w for part in parts for w in words(part)]
     body, title = words(alert.body), words(alert.title)
     ours = body and (_contains(pasted, body) or (len(pasted) >= 6 and _contains(sent, pasted)))
     if alert.body_cy and not ours:  # the Welsh words alone are ours too
@@ -300,9 +306,7 @@ def _compare(alert: Alert, pasted: list[str], text: str) -> CheckResult | None:
     # link is words no alert has (found by an outside probe).
     bare = words(_URL.sub(" ", text))
     extra = tuple(dict.fromkeys(w for w in bare if w not in known))
-    own = frozenset(
-        link.rstrip(".,;:!?)") for part in _what_we_sent(alert) for link in _URL.findall(part)
-    )
+    own = frozenset(_link_key(link) for part in parts for link in _URL.findall(part))
     links = _foreign_links(text, own)
     if extra or links:
         return CheckResult("extra_words", alert, extra[:12], links)
