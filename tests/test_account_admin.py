@@ -51,6 +51,9 @@ def mailed_link(providers, run_worker) -> str:
     run_worker()
     (message,) = providers.mail.messages
     body = message.get_body(("plain",)).get_content()
+    # Written to a member of staff: it ends with its own words, not the residents'
+    # "To stop these e-mails: call 101" (an invitation ended with it).
+    assert "call 101" not in body and body.rstrip().endswith("tell your administrator.")
     return urlsplit(re.search(r"http\S+/account/set-password/\S+", body).group(0)).path
 
 

@@ -132,6 +132,8 @@ def test_supervisors_on_duty_get_a_text_or_an_email_with_a_link(
     assert mail.channel == "email"
     assert mail.subject == "URGENT: Missing person alert waiting for your approval: Dog stolen"
     assert link in mail.body
+    # A member of staff is not told to call 101 to stop these e-mails (a resident is).
+    assert "101" not in mail.body and "To stop" not in mail.body
     notices = db.session.scalars(select(ResidentNotice)).all()
     assert {(n.kind, n.resident_id, n.status) for n in notices} == {
         ("approval_request", None, "delivered")
@@ -336,3 +338,11 @@ def test_a_cancelled_all_clear_does_not_count_as_gone(officer_client, street, ru
     )
     assert db.session.get(Alert, all_clear).status == "cancelled"
     assert "Send the all-clear" in officer_client.get(f"/officers/alerts/{first}").text
+
+
+def test_every_e_mail_to_staff_is_known_as_one():
+    """Staff e-mails end without the residents' way to stop them: each kind is listed."""
+    from app.services.alerts import approval_requests, cross_border
+    from app.services.notices import STAFF_KINDS
+
+    assert {approval_requests.NOTICE_KIND, cross_border.NOTICE_KIND} <= STAFF_KINDS

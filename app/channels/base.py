@@ -26,7 +26,8 @@ class OutgoingMessage:
     welsh: str | None = None
     welsh_first: bool = False
     # Voice: how to stop the calls, said last; in Welsh (by the Welsh voice) for a
-    # resident who chose Welsh. None: the English words.
+    # resident who chose Welsh. None: the English words. An e-mail without an
+    # unsubscribe link: its last line instead of "call 101" ("": none, staff's e-mail).
     closing: str | None = None
     # A text: the same text as it would read had the resident's language been the
     # other one when it went (the two languages' order). Asked whether the provider

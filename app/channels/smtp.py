@@ -62,9 +62,15 @@ STOP_WORDS = {
 
 def email_text(message: OutgoingMessage) -> str:
     """An e-mail's plain words as the resident gets them: the message, then how to stop
-    these e-mails (the outbox records the same)."""
+    these e-mails (the outbox records the same). A message with its own `closing` ends
+    with that instead; "" ends with nothing (a member of staff's e-mail: "call 101 to
+    stop these" is for residents)."""
     before, _, without = STOP_WORDS[bool(message.welsh_first)]
-    return message.body + "\n\n" + before + (message.unsubscribe_url or without)
+    if message.unsubscribe_url:
+        return message.body + "\n\n" + before + message.unsubscribe_url
+    if message.closing is not None:
+        return message.body + ("\n\n" + message.closing if message.closing else "")
+    return message.body + "\n\n" + before + without
 
 
 def build_email(message: OutgoingMessage, sender: str) -> EmailMessage:

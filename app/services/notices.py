@@ -62,6 +62,14 @@ def send_notices(notice_ids: list[int]) -> dict[str, int]:
     return outbound.deliver(NOTICES, notice_ids)
 
 
+# E-mails to members of staff (an account's link, an alert waiting for approval, a
+# neighbouring force's request): they end without the residents' "to stop these
+# e-mails, call 101", which an invitation ended with.
+STAFF_KINDS = frozenset(
+    {"staff_invite", "staff_reset", "approval_request", "cross_border_request"}
+)
+
+
 def render_notices(chunk: list[Claimed]) -> list[OutgoingMessage]:
     """The stored words of each notice; a text or call reports its status to us."""
     rows = {
@@ -105,6 +113,7 @@ def render_notices(chunk: list[Claimed]) -> list[OutgoingMessage]:
                     body=notice.body or "",
                     status_callback_url=callback_url,
                     welsh_first=notice.channel == "email" and notice.resident_id in welsh,
+                    closing="" if notice.kind in STAFF_KINDS else None,
                 )
             )
     return messages
