@@ -65,9 +65,7 @@ def send_notices(notice_ids: list[int]) -> dict[str, int]:
 # E-mails to members of staff (an account's link, an alert waiting for approval, a
 # neighbouring force's request): they end without the residents' "to stop these
 # e-mails, call 101", which an invitation ended with.
-STAFF_KINDS = frozenset(
-    {"staff_invite", "staff_reset", "approval_request", "cross_border_request"}
-)
+STAFF_KINDS = frozenset({"staff_invite", "staff_reset", "approval_request", "cross_border_request"})
 
 
 def render_notices(chunk: list[Claimed]) -> list[OutgoingMessage]:
