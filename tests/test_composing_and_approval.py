@@ -519,6 +519,15 @@ def test_the_demo_offers_templates_to_start_from(app_ctx, runner):
     assert names == ["Burglary warning", "Missing person appeal"]
     runner.invoke(args=["demo", "seed", "--residents", "1"])  # again: nothing doubled
     assert db.session.scalar(select(func.count()).select_from(AlertTemplate)) == 2
+    # Both forces say how the public reach them in Welsh too (their Welsh feed said it
+    # in English).
+    from app.models import Force
+
+    contacts = db.session.execute(select(Force.name, Force.contact_cy).order_by(Force.id)).all()
+    assert contacts == [
+        ("Avon and Somerset", "Ffoniwch 101, neu 999 mewn argyfwng"),
+        ("Wiltshire", "Ffoniwch 101, neu 999 mewn argyfwng"),
+    ]
 
 
 def test_the_demo_seed_writes_nothing_before_its_data_and_mends_a_team_left_without_wards(

@@ -44,6 +44,7 @@ SECOND_FORCE = {
     "code": "E23000038",
     "name": "Wiltshire",
     "contact": "Call 101, or 999 in an emergency",
+    "contact_cy": "Ffoniwch 101, neu 999 mewn argyfwng",
 }
 SECOND_FORCE_ACCOUNTS = (
     ("wiltshire.officer@example.invalid", "PCSO Wiltshire Demo", "officer", "demo-officer-2"),
@@ -173,6 +174,7 @@ def seed(residents: int) -> None:
             enrol(officer, by="demo seed")
     seed_templates()
     seed_team()
+    seed_welsh_contact()
     have = db.session.scalar(select(func.count()).select_from(Resident))
     if have == 0:
         seed_residents(residents)
@@ -181,6 +183,17 @@ def seed(residents: int) -> None:
         click.echo(f"{have:,} residents already there; not seeding more.")
     seed_second_force(max(residents // 5, 1))
     click.echo("`flask demo accounts` lists the demo sign-ins.")
+
+
+def seed_welsh_contact() -> None:
+    """How the public reach the demo's force, in Welsh too (its Welsh alerts and feed
+    said it in English): set by its admin on the force's page in a real installation."""
+    from app.services.forces import default_force
+
+    force = default_force()
+    if not force.contact_cy and force.contact == SECOND_FORCE["contact"]:
+        force.contact_cy = SECOND_FORCE["contact_cy"]
+        db.session.commit()
 
 
 def seed_second_force(residents: int) -> None:

@@ -22,16 +22,23 @@ def list_forces() -> None:
 @click.option("--code", required=True, help="ONS police force area code, e.g. E23000038.")
 @click.option("--name", required=True, help='Its name as the public know it: "Wiltshire".')
 @click.option("--contact", default="Call 101, or 999 in an emergency", show_default=True)
+@click.option("--contact-cy", help='The same in Welsh, e.g. "Ffoniwch 101, neu 999 mewn argyfwng".')
 @click.option("--slug", help="Its web addresses' part (default: from the name).")
 @click.option("--name-cy", help="Its name in Welsh.")
 @click.option("--website", help="Its own website.")
-def add(code, name, contact, slug, name_cy, website) -> None:
+def add(code, name, contact, contact_cy, slug, name_cy, website) -> None:
     """Add a force. Load its boundary first (flask geo load-places --kind force)."""
     from app.services.forces import ForceRefused, add_force
 
     try:
         force, moved = add_force(
-            code=code, name=name, contact=contact, slug=slug, name_cy=name_cy, website=website
+            code=code,
+            name=name,
+            contact=contact,
+            contact_cy=contact_cy,
+            slug=slug,
+            name_cy=name_cy,
+            website=website,
         )
     except ForceRefused as refusal:
         raise click.ClickException(str(refusal)) from None

@@ -342,6 +342,7 @@ def add_force(
     slug: str | None = None,
     name_cy: str | None = None,
     website: str | None = None,
+    contact_cy: str | None = None,
 ) -> tuple[Force, int]:
     """A new force of the installation, and how many residents' places are now its own
     (they were the nearest force's until its area was known). Its area must be loaded
@@ -379,6 +380,7 @@ def add_force(
             name=name,
             name_cy=(name_cy or "").strip() or None,
             contact=" ".join((contact or "").split()),
+            contact_cy=" ".join((contact_cy or "").split()) or None,
             website=(website or "").strip() or None,
         )
         db.session.add(force)
