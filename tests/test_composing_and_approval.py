@@ -123,6 +123,20 @@ def test_places_are_searchable_force_first(officer_client):
     assert outline["name"] == "Central" and '"Polygon"' in outline["geometry"]
 
 
+def test_another_forces_officer_is_not_offered_this_forces_wards(app, second_force, make_officer):
+    """A Wiltshire officer searching "Central" was offered Bristol's ward."""
+    from tests.factories import signed_in
+
+    theirs = make_officer(role="officer", email="pc@wilts.example", force_id=second_force.id)
+    client = signed_in(app, theirs, "officer")
+    found = client.get("/officers/places?q=centr").json["places"]
+    assert "Central" not in [p["name"] for p in found]
+    wilts = client.get("/officers/places?q=wilts").json["places"]
+    assert {"kind": "force", "name": "Wiltshire"} in [
+        {"kind": p["kind"], "name": p["name"]} for p in wilts
+    ]
+
+
 def test_residents_near_the_edge_are_counted_both_sides(
     officer_client, make_resident, exact_counts
 ):

@@ -118,6 +118,21 @@ def test_a_preview_outside_the_permitted_areas_says_so_and_inside_shows_the_area
     assert "outside the areas" in client.post("/officers/preview", json=easton).json["error"]
 
 
+def test_the_place_search_offers_only_places_inside_the_teams_areas(app, people, two_teams):
+    """It offered every ward of the force, and each chosen outside was then refused."""
+
+    def offered(who: str, query: str) -> tuple[set, bool]:
+        found = client_of(app, people, who).get(f"/officers/places?q={query}").json
+        return {(p["kind"], p["name"]) for p in found["places"]}, found["team_areas_only"]
+
+    assert offered("officer_a", "centr") == ({("ward", "Central")}, True)
+    assert offered("officer_a", "clifton") == (set(), True)
+    assert offered("officer_a", "bristol") == (set(), True)
+    # Bristol East has no permitted areas: its officer may send anywhere in the force.
+    assert ("ward", "Clifton") in offered("officer_b", "clifton")[0]
+    assert offered("officer_b", "bristol") == ({("district", "Bristol, City of")}, False)
+
+
 def test_a_send_outside_the_permitted_areas_is_refused_and_nothing_is_written(
     app, people, two_teams, street
 ):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import case, func, select
 
 from app.extensions import db
@@ -141,22 +143,36 @@ def area_outside_km2(force_id: int, area_wkb: bytes) -> float | None:
     return db.session.scalar(select(outside_force_km2(force_id, area_wkb)))
 
 
-def find_targetable_places(force: Place | None, query: str, limit: int = 20) -> list[dict]:
+def find_targetable_places(
+    force: Place | None,
+    query: str,
+    limit: int = 20,
+    *,
+    inside: Any = None,
+    tolerance_m: float = 0,
+) -> list[dict]:
     """The force, its districts and its wards whose names contain `query` (any case),
-    force first, then districts, then wards, by name."""
+    force first, then districts, then wards, by name. `inside`: a BNG geometry (an
+    officer's teams' permitted area) the places must lie in, give or take
+    `tolerance_m` along its edge: a place outside could not be sent to."""
     districts = (force.properties.get("constituent_lad23cd") or []) if force else []
     kind_order = case({"force": 0, "district": 1, "ward": 2}, value=Place.kind)
-    rows = db.session.execute(
+    query_ = (
         select(Place.id, Place.kind, Place.name)
         .where(
             Place.name.ilike(f"%{escape_like(query)}%", escape="\\"),
-            (Place.kind == "ward")
+            # A ward of the force's own districts: another force's were offered.
+            ((Place.kind == "ward") & Place.properties["lad23cd"].astext.in_(districts))
             | ((Place.kind == "district") & Place.code.in_(districts))
             | ((Place.kind == "force") & (Place.id == (force.id if force else -1))),
         )
         .order_by(kind_order, Place.name)
         .limit(limit)
-    ).all()
+    )
+    if inside is not None:
+        within = func.ST_Buffer(inside, tolerance_m)
+        query_ = query_.where(func.ST_CoveredBy(Place.boundary, within))
+    rows = db.session.execute(query_).all()
     return [{"id": pid, "kind": kind, "name": name} for pid, kind, name in rows]
 
 

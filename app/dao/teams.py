@@ -236,6 +236,11 @@ def permitted_teams_limited(team_ids: set[int]) -> bool:
     return unlimited == 0
 
 
+def permitted_union(team_ids: set[int]):
+    """These teams' permitted areas as one BNG geometry (an SQL expression)."""
+    return _union(team_ids)
+
+
 def _union(team_ids: set[int]):
     return select(func.ST_Union(Team.area)).where(Team.id.in_(team_ids)).scalar_subquery()
 

@@ -203,7 +203,8 @@ def places():
     if len(query) < 2:
         return jsonify(places=[])
     force = forces.area_of(forces.current_force())
-    return jsonify(places=places_dao.find_targetable_places(force, query))
+    found, limited = teams.targetable_places(current_user, force, query)
+    return jsonify(places=found, team_areas_only=limited)
 
 
 @bp.route("/places/<int:place_id>")

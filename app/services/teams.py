@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from flask_babel import gettext
 
+from app.dao import places as places_dao
 from app.dao import teams as teams_dao
 from app.dao.audit import create_audit_event
 from app.extensions import db
@@ -207,6 +208,17 @@ def _outside_permitted(officer: Officer, area_wkb: bytes | None):
         return permitted, float("inf")
     outside = teams_dao.area_outside_km2(set(permitted.team_ids), area_wkb, EDGE_TOLERANCE_M)
     return (permitted, outside) if outside > 0 else None
+
+
+def targetable_places(officer: Officer, force, query: str) -> tuple[list[dict], bool]:
+    """The places named like `query` this officer may send to (their force's; inside
+    their teams' permitted areas when they have any), and whether they are so kept."""
+    permitted = permitted_area(officer)
+    inside = teams_dao.permitted_union(set(permitted.team_ids)) if permitted.limited else None
+    found = places_dao.find_targetable_places(
+        force, query, inside=inside, tolerance_m=EDGE_TOLERANCE_M
+    )
+    return found, permitted.limited
 
 
 def km2_words(km2: float) -> str:

@@ -657,7 +657,9 @@
         if (!data.places.length) {
           var none = document.createElement("li");
           none.className = "hint";
-          none.textContent = _("No ward or district called that in {force}.", { force: CA.config.forceName });
+          none.textContent = data.team_areas_only
+            ? _("No ward or district called that inside your team's areas.")
+            : _("No ward or district called that in {force}.", { force: CA.config.forceName });
           results.appendChild(none);
         }
         data.places.forEach(function (place) {
