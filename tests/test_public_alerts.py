@@ -352,3 +352,26 @@ def test_the_check_refuses_nothing_too_much_and_too_often(app, client):
 def test_words_ignore_what_phones_change():
     assert words("It’s “here”\r\n— now!") == words('its "HERE" - now')
     assert words("Ŵyl Dewi") == words("wyl dewi")
+
+
+def test_an_area_outside_the_force_is_told_so_not_only_no_alerts(client, second_force):
+    """A Gloucester postcode on the list was told only "No alerts": as if all were
+    quiet there, where the force's alerts never reach."""
+    import html as html_
+
+    def listed(area: str, path: str = "/alerts") -> str:
+        token = form_token(client, path)
+        posted = client.post(path, data={"area": area, "csrf_token": token})
+        assert posted.status_code == 303
+        return html_.unescape(client.get(posted.location).text)
+
+    outside = listed("GL1 1AD")
+    assert "GL1 1AD is outside the area Avon and Somerset Police covers" in outside
+    swindon = listed("Swindon")
+    assert "Swindon (district) is outside the area Avon and Somerset Police covers" in swindon
+    for inside in ("BS1 6AD", "Bath and North East Somerset"):
+        assert "is outside the area" not in listed(inside)
+    # Each force's own list: Bath is outside Wiltshire's.
+    theirs = listed("BA1 1RG", f"/forces/{second_force.slug}/alerts")
+    assert "BA1 1RG is outside the area Wiltshire Police covers" in theirs
+    assert "is outside the area" not in listed("BA14 6AA", f"/forces/{second_force.slug}/alerts")

@@ -78,6 +78,17 @@ def is_postcode_in_force(postcode: Postcode, force: Place) -> bool:
     return bool(db.session.scalar(select(func.ST_Covers(force.boundary, postcode.location))))
 
 
+def place_meets_area(place_id: int, area: Place) -> bool:
+    """Whether a place and an area (a force's) share more than an edge."""
+    return bool(
+        db.session.scalar(
+            select(func.ST_Relate(Place.boundary, area.boundary, "T********")).where(
+                Place.id == place_id
+            )
+        )
+    )
+
+
 def find_places_geojson(kind: str, simplify_m: float) -> list[dict]:
     """Boundaries of one kind in WGS84, simplified for drawing on the map."""
     geometry = func.ST_AsGeoJSON(

@@ -110,10 +110,15 @@ class PublicList:
     area: str
     area_found: str | None  # what the area text was read as: "BS1 4ST", "Bedminster (ward)"
     errors: dict[str, str] = field(default_factory=dict)
+    # The area is outside the force's: "no alerts" there is not "all quiet" (a
+    # Gloucester postcode on our list was told only "No alerts").
+    outside_force: bool = False
 
 
-def _area_boundary(area: str) -> tuple[bytes, str]:
-    """The point of a postcode, or the boundary of a ward or district named `area`."""
+def _area_boundary(area: str) -> tuple[bytes, str, bool]:
+    """The point of a postcode, or the boundary of a ward or district named `area`, and
+    whether it is outside the force's area."""
+    force_area = forces.area_of(forces.current_force())
     if postcodes.is_valid(area):
         try:
             checked = check_postcode(area, require_in_force=False)
@@ -127,7 +132,10 @@ def _area_boundary(area: str) -> tuple[bytes, str]:
                     postcode=checked.postcode.display,
                 )
             )
-        return point, checked.postcode.display
+        outside = force_area is not None and not places_dao.is_postcode_in_force(
+            checked.postcode, force_area
+        )
+        return point, checked.postcode.display, outside
     found = places_dao.find_place_named(area)
     if found is None:
         raise PublicQueryRefused(
@@ -139,7 +147,8 @@ def _area_boundary(area: str) -> tuple[bytes, str]:
         )
     place_id, kind, name = found
     boundary = places_dao.find_place_boundary_wkb(place_id)
-    return boundary, f"{name} ({kind})"
+    outside = force_area is not None and not places_dao.place_meets_area(place_id, force_area)
+    return boundary, f"{name} ({kind})", outside
 
 
 def list_public_alerts(
@@ -159,10 +168,11 @@ def list_public_alerts(
         errors["category"] = gettext("Choose a category from the list.")
     area_text = clean_text(area, max_length=MAX_AREA_TEXT) if isinstance(area, str) else ""
     boundary = found = None
+    outside = False
     with read_only():
         if area_text:
             try:
-                boundary, found = _area_boundary(area_text)
+                boundary, found, outside = _area_boundary(area_text)
             except PublicQueryRefused as refusal:
                 errors["area"] = str(refusal)
         alerts, total = dao.find_public_page(
@@ -172,7 +182,7 @@ def list_public_alerts(
             area_wkb=boundary,
         )
     pages = max(1, math.ceil(total / PAGE_SIZE))
-    return PublicList(alerts, total, page_number, pages, chosen, area_text, found, errors)
+    return PublicList(alerts, total, page_number, pages, chosen, area_text, found, errors, outside)
 
 
 # --- "Is this message genuine?" ---------------------------------------------------
