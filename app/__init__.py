@@ -35,7 +35,9 @@ def create_app(config: str | type | None = None) -> Flask:
     config_class = config if isinstance(config, type) else config_for(config)
     config_class.check()
 
-    app = Flask(
+    from app.web import App
+
+    app = App(
         __name__,
         static_folder=os.path.join(ROOT, "static"),
         template_folder="templates",

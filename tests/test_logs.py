@@ -42,3 +42,23 @@ def test_the_access_log_names_the_route_not_the_path(client, caplog):
         client.get(token_path)
     text = " ".join(r.getMessage() for r in caplog.records)
     assert "secret-token-123" not in text
+
+
+def test_a_request_that_fails_is_logged_by_its_route_not_its_path(app, client, caplog, monkeypatch):
+    """Flask's own line was "Exception on /unsubscribe/<the token> [GET]": with the
+    database away, every token and postcode in a path went into the error log (found
+    by an outside probe)."""
+    import app.public as public
+
+    def database_away(token):
+        raise RuntimeError("the database is away")
+
+    monkeypatch.setattr(public, "read_unsubscribe_token", database_away)
+    monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
+    with caplog.at_level(logging.ERROR):
+        answer = client.get("/unsubscribe/secret-token-456")
+    assert answer.status_code == 500
+    (line,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert line.getMessage() == "Exception on /unsubscribe/<token> [GET]"
+    assert line.exc_info is not None  # the traceback is still there to debug
+    assert not any("secret-token-456" in r.getMessage() for r in caplog.records)
