@@ -195,6 +195,7 @@ SHARED_WORDS = (
         "a simpler area, or a list split into smaller files."
     ),
     lazy_gettext("Something went wrong"),
+    lazy_gettext("We cannot do that just now: part of the service is not answering."),
 )
 
 

@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 from flask import Flask, g, jsonify, render_template, request
 from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSessionInterface
-from sqlalchemy.exc import DataError
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
@@ -25,6 +26,8 @@ from app.models import MAX_ID
 from app.services.text import whole_number
 
 access_log = logging.getLogger("app.access")
+
+UNAVAILABLE = "We cannot do that just now: part of the service is not answering."
 
 # Answers that hold no personal data and that browsers may keep: our static files, and
 # the base map (open data, app/basemap), which sets its own Cache-Control.
@@ -178,6 +181,24 @@ def install(app: Flask) -> None:
             response.headers["Allow"] = ", ".join(error.valid_methods or ())
             return response
         return answer
+
+    @app.errorhandler(RedisError)
+    @app.errorhandler(OperationalError)
+    def service_away(error):
+        # The database or Redis not answering (a restart, a failover): say so and to
+        # try again, a 503, rather than a bare 500. Nothing was written (rolled back).
+        db.session.rollback()
+        app.logger.error(
+            "%s not answering on %s [%s]: %s",
+            "Redis" if isinstance(error, RedisError) else "The database",
+            route_of_request(),
+            request.method,
+            type(error).__name__,
+        )
+        answer = error_answer(503, UNAVAILABLE)
+        response = app.make_response(answer)
+        response.headers["Retry-After"] = "30"
+        return response
 
     @app.errorhandler(500)
     def server_error(error):

@@ -62,3 +62,38 @@ def test_a_request_that_fails_is_logged_by_its_route_not_its_path(app, client, c
     assert line.getMessage() == "Exception on /unsubscribe/<token> [GET]"
     assert line.exc_info is not None  # the traceback is still there to debug
     assert not any("secret-token-456" in r.getMessage() for r in caplog.records)
+
+
+def test_the_database_or_redis_away_is_said_and_logged_by_route(app, client, caplog, monkeypatch):
+    """With Redis away, asking for a link to one's page was a bare 500 (an outside
+    probe); so was every page with the database away."""
+    from redis import Redis
+    from sqlalchemy.exc import OperationalError
+
+    from app.dao import places as places_dao
+    from app.extensions import redis_store
+    from tests.factories import csrf_token
+
+    token = csrf_token(client)
+    away = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    monkeypatch.setattr(redis_store, "_client", away)
+    with caplog.at_level(logging.ERROR):
+        asked = client.post("/manage", data={"csrf_token": token, "address": "07700 900001"})
+    assert asked.status_code == 503 and asked.headers["Retry-After"] == "30"
+    assert "part of the service is not answering" in asked.text
+    assert "Try again in a minute or two." in asked.text
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert lines == ["Redis not answering on /manage [POST]: ConnectionError"]
+    monkeypatch.undo()
+
+    def database_away(*args, **kwargs):
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(places_dao, "find_postcode", database_away)
+    caplog.clear()
+    with caplog.at_level(logging.ERROR):
+        looked = client.get("/api/postcodes/BS1%206AD")
+    assert looked.status_code == 503
+    assert looked.json["error"].startswith("We cannot do that just now")
+    text = " ".join(r.getMessage() for r in caplog.records)
+    assert "BS1" not in text and "/api/postcodes/<" in text
