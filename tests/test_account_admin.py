@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import AuditEvent, Officer, ResidentNotice, StaffSession
+from app.models import AuditEvent, Officer, OutboxMessage, ResidentNotice, StaffSession
 from app.models.officer import AccountLink
 from tests.factories import PASSWORDS, form_token, signed_in
 
@@ -327,6 +327,31 @@ def test_a_forces_staff_e_mails_are_in_its_own_outbox_only(
     assert "new@wilts.example" not in avon.get("/officers/outbox").text
     assert "/account/set-password/" not in avon.get("/officers/outbox").text
     assert "/account/set-password/" in wilts.get("/officers/outbox").text
+
+
+def test_only_administrators_see_a_set_password_link_in_the_outbox(
+    app, admin_client, make_officer, run_worker
+):
+    """Every officer of the force could read an invited administrator's set-password
+    link in the demo's outbox, and take the account (found by an outside probe)."""
+    data = {"name": "New Admin", "email": "new.admin@police.example", "role": "admin"}
+    assert (
+        post(admin_client, "/admin/officers/invite", {**data, "sign_in": "password"}).status_code
+        == 302
+    )
+    run_worker()
+    body = db.session.scalars(select(OutboxMessage.body)).one()
+    token = re.search(r"/account/set-password/(\S+)", body).group(1)
+    assert token in admin_client.get("/officers/outbox").text
+    for role in ("officer", "supervisor"):
+        page = signed_in(app, make_officer(role=role), role).get("/officers/outbox").text
+        assert "new.admin" not in page and token not in page
+        assert "/account/set-password/[hidden]" in page
+    seen = db.session.scalars(
+        select(AuditEvent.details).where(AuditEvent.action == "outbox.viewed")
+    ).all()
+    message_id = db.session.scalar(select(OutboxMessage.id))
+    assert seen and all(d["message_ids"] == [message_id] for d in seen)
 
 
 def test_reading_staff_accounts_is_audited(admin_client, admin, make_officer):

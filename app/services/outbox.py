@@ -10,7 +10,10 @@ from sqlalchemy import func, select
 
 from app.dao.audit import create_audit_event
 from app.extensions import db
-from app.models import Officer, OutboxMessage
+from app.models import Officer, OutboxMessage, ResidentNotice
+
+# Notices that carry a member of staff's set-password link.
+ACCOUNT_LINK_KINDS = frozenset({"staff_invite", "staff_reset"})
 
 PAGE_SIZE = 50  # a phone's screenful or ten; older ones a page at a time
 
@@ -55,6 +58,13 @@ def view_outbox(officer: Officer, *, alert_id: int | None = None, before_id: int
     if alert_id:
         query = query.where(OutboxMessage.alert_id == alert_id)
         count_query = count_query.where(OutboxMessage.alert_id == alert_id)
+    # A member of staff's set-password link takes their account: only administrators
+    # (who may send one anyway) see it, in any environment. Every officer could open an
+    # invited administrator's in the demo (found by an outside probe).
+    admin = officer.role == "admin"
+    query = query.add_columns(ResidentNotice.kind).outerjoin(
+        ResidentNotice, ResidentNotice.id == OutboxMessage.notice_id
+    )
     messages = [
         ShownMessage(
             id=m.id,
@@ -63,11 +73,15 @@ def view_outbox(officer: Officer, *, alert_id: int | None = None, before_id: int
             subject=m.subject,
             # Outside production the demo's residents are made up and have no other way
             # to follow their links; in production the links are real residents'.
-            body=hide_links(m.body) if production else m.body,
+            body=(
+                hide_links(m.body)
+                if production or (kind in ACCOUNT_LINK_KINDS and not admin)
+                else m.body
+            ),
             alert_id=m.alert_id,
             created_at=m.created_at,
         )
-        for m in db.session.scalars(query)
+        for m, kind in db.session.execute(query)
     ]
     older = len(messages) > PAGE_SIZE
     messages = messages[:PAGE_SIZE]
@@ -77,7 +91,8 @@ def view_outbox(officer: Officer, *, alert_id: int | None = None, before_id: int
         actor_id=officer.id,
         subject_type="alert" if alert_id else None,
         subject_id=alert_id,
-        details={"messages_shown": len(messages)},
+        # Which messages, so that whose were seen can be told.
+        details={"messages_shown": len(messages), "message_ids": [m.id for m in messages]},
     )
     db.session.commit()
     return messages, total, older
