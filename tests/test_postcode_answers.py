@@ -154,7 +154,7 @@ def test_a_postcode_with_no_location_cannot_be_placed_not_outside_the_force(
     assert submitted.status_code == 400
     assert message in html.unescape(submitted.text)
     assert "outside the area" not in html.unescape(submitted.text)
-    assert import_reasons("EN77 1BA") == "postcode has no location in the postcode data: EN77 1BA"
+    assert import_reasons("EN77 1BA") == "postcode has no location in the postcode data"
 
     # The API still describes the postcode; where it is, and so whether it is ours,
     # is unknown (null), not "no".

@@ -41,15 +41,30 @@ def update_unimported_lists_to_drop_content(session) -> None:
     )
 
 
+# A reason of an older report that quoted the row's postcode ("postcode not in the
+# postcode data: BS1 6AD"): the part after the colon goes with the values.
+_QUOTING_REASON = (
+    r"^(postcode (not in the postcode data|no longer in use[^:]*"
+    r"|has no location in the postcode data|not valid)): .*$"
+)
+
+
 def update_old_import_reports_to_drop_values(session, *, days: int) -> int:
     """An import's rejected rows older than `days` keep their row numbers and reasons,
-    not their values."""
+    not their values (nor a value a reason quoted)."""
     return session.execute(
         text(
             """
             UPDATE resident_imports SET report = jsonb_set(
                 report, '{rejected}',
-                (SELECT coalesce(jsonb_agg(r - 'values' ORDER BY n), '[]'::jsonb)
+                (SELECT coalesce(jsonb_agg(
+                    CASE WHEN jsonb_typeof(r->'reasons') = 'array' THEN
+                        (r - 'values') || jsonb_build_object('reasons',
+                            (SELECT coalesce(jsonb_agg(
+                                regexp_replace(reason, :quoting, '\\1') ORDER BY m), '[]')
+                             FROM jsonb_array_elements_text(r->'reasons')
+                                  WITH ORDINALITY AS x(reason, m)))
+                    ELSE r - 'values' END ORDER BY n), '[]'::jsonb)
                  FROM jsonb_array_elements(report->'rejected') WITH ORDINALITY AS e(r, n))
             ) || '{"values_dropped": true}'::jsonb
             WHERE created_at < now() - make_interval(days => :days)
@@ -57,7 +72,7 @@ def update_old_import_reports_to_drop_values(session, *, days: int) -> int:
               AND NOT report ? 'values_dropped'
             """
         ),
-        {"days": days},
+        {"days": days, "quoting": _QUOTING_REASON},
     ).rowcount
 
 

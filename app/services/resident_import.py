@@ -373,6 +373,9 @@ def _postcode_problems(refused: dict[str, PostcodeRefused]) -> dict[str, str]:
 
 
 def _postcode_problem(text: str, refusal: PostcodeRefused, postcode, districts) -> str:
+    """Why a postcode was refused, in words that do not repeat it: the row's values
+    (its postcode among them) are shown beside the reason, and go after
+    IMPORT_REPORT_DAYS; the reasons stay (a reason quoting the postcode kept it)."""
     key = postcode_rules.canonical(text)
     shown = postcode_rules.display(key) if postcode_rules.is_valid(key) else text[:20]
     match refusal.reason:
@@ -384,18 +387,18 @@ def _postcode_problem(text: str, refusal: PostcodeRefused, postcode, districts) 
             police = POLICE_OUTSIDE_GREAT_BRITAIN.get(postcode_rules.area(shown), "")
             return f"postcode outside Great Britain: {where} ({police.removeprefix('the ')})"
         case "unknown":
-            return f"postcode not in the postcode data: {shown}"
+            return "postcode not in the postcode data"
         case "terminated":
             ended = f", since {postcode.terminated_on:%B %Y}" if postcode else ""
-            return f"postcode no longer in use{ended}: {shown}"
+            return f"postcode no longer in use{ended}"
         case "no_location":
-            return f"postcode has no location in the postcode data: {shown}"
+            return "postcode has no location in the postcode data"
         case "not_configured":
             return "the force area is not loaded: run `flask geo load-places --kind force`"
     if not key:
         return "postcode missing"
     if not postcode_rules.is_valid(key):
-        return f"postcode not valid: “{text.strip()[:20]}”"
+        return "postcode not valid"
     return f"postcode: {_staff_words(str(refusal))}"
 
 
