@@ -2,9 +2,10 @@ import json
 import re
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from app.extensions import db
+from app.models import AuditEvent
 from app.services.density import resident_density
 from tests.factories import default_force_id
 
@@ -418,12 +419,20 @@ def test_map_pages_show_the_data_attribution(client, sign_in):
 
 
 def test_residents_on_ended_or_moved_postcodes_are_listed_and_still_reached(
-    client, sign_in, make_resident
+    client, sign_in, make_resident, make_officer
 ):
+    from tests.factories import signed_in
+
     make_resident(postcode="BS1 6AD", sms="+447700900301")
     make_resident(postcode="BS8 1TH", sms="+447700900302")
     make_resident(postcode="TA1 1AA", sms="+447700900303")
-    sign_in("analyst")
+    # Unit postcodes where one to four residents live: for the administrators who
+    # contact residents, not for analysts (found by an outside probe).
+    for role in ("analyst", "supervisor"):
+        other = signed_in(client.application, make_officer(role=role), role)
+        assert other.get("/analysts/postcode-review").status_code == 403
+        assert "Postcode review" not in other.get("/analysts/density").text
+    sign_in("admin")
     assert "Nothing to review" in client.get("/analysts/postcode-review").text
     original = db.session.execute(
         text(
@@ -451,6 +460,10 @@ def test_residents_on_ended_or_moved_postcodes_are_listed_and_still_reached(
         assert rows and all("<td>fewer than 5</td>" in row for row in rows)
         welsh = client.get("/analysts/postcode-review?lang=cy").text
         assert "Daeth i ben ym mis Mawrth 2025" in welsh and "llai na 5" in welsh
+        looks = db.session.scalars(
+            select(AuditEvent.details).where(AuditEvent.action == "report.postcode_review_viewed")
+        ).all()
+        assert [d["postcodes_shown"] for d in looks] == [0, 2, 2]
 
         from app.dao.targeting import Audience, count_targets
         from geo.areas import area_from_shapes

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, render_template, request
+from flask_login import current_user
 
 from app.auth import role_required
 from app.dao import places as places_dao
-from app.services import forces
+from app.services import authorisation, forces
 from app.services.density import (
     CHANNEL_NAMES,
     DensityFilterError,
@@ -72,12 +73,15 @@ def density_geojson():
 
 
 @bp.route("/postcode-review")
-@role_required("analyst", "supervisor")
+@role_required(*authorisation.roles_for("admin.postcode_review"))
 def postcode_review():
-    """Postcodes residents registered with that the directory has since ended or moved."""
+    """Postcodes residents registered with that the directory has since ended or moved:
+    unit postcodes, where a count of one to four is a household or two, so for the
+    administrators who contact residents (analysts saw it, found by an outside probe),
+    and each look recorded."""
     return render_template(
         "analysts/postcode_review.html",
-        reviews=find_postcode_reviews(),
+        reviews=find_postcode_reviews(current_user),
         moved_threshold_m=MOVED_THRESHOLD_M,
     )
 

@@ -56,6 +56,7 @@ ACTION_LABELS = {
     "recording.uploaded": _l("Recording uploaded"),
     "replies.viewed": _l("Replies viewed"),
     "reply.answered": _l("Reply answered"),
+    "report.postcode_review_viewed": _l("Postcode review viewed"),
     "report.sent_downloaded": _l("Sent report downloaded"),
     "report.timeline_downloaded": _l("Time line downloaded"),
     "resident.channel_verified": _l("Resident confirmed a contact"),

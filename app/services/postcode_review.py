@@ -12,8 +12,10 @@ from datetime import date
 
 from flask_babel import format_date, gettext
 
+from app.dao.audit import create_audit_event
 from app.dao.postcodes import find_changed_postcodes
 from app.extensions import db
+from app.models import Officer
 from app.services import forces
 from app.services.suppression import K_MIN, fewer_than
 
@@ -50,7 +52,7 @@ class PostcodeReview:
         return gettext("No longer in the postcode directory")
 
 
-def find_postcode_reviews(limit: int = 500) -> list[PostcodeReview]:
+def find_postcode_reviews(officer: Officer, limit: int = 500) -> list[PostcodeReview]:
     rows = find_changed_postcodes(
         db.session,
         moved_m=MOVED_THRESHOLD_M,
@@ -58,6 +60,12 @@ def find_postcode_reviews(limit: int = 500) -> list[PostcodeReview]:
         force_id=forces.current_force().id,
     )
     db.session.rollback()
+    create_audit_event(
+        "report.postcode_review_viewed",
+        actor_id=officer.id,
+        details={"postcodes_shown": len(rows)},
+    )
+    db.session.commit()
     reviews = []
     for key, residents, missing, terminated_on, no_location, moved_m in rows:
         if missing:
