@@ -216,6 +216,13 @@ def test_the_list_filters_by_category_and_by_postcode_or_place(
     near = near_to("bs1 6ad").text
     assert "Bristol burglaries" in near and "Clifton appeal" not in near
     assert "area=" not in near and 'value="bs1 6ad"' in near  # the form keeps it
+    # The session cookie (signed, not sealed: readable) holds a reference, never the
+    # postcode (an outside probe read it there).
+    cookie = client.get_cookie("session").value
+    held = client.application.session_interface.get_signing_serializer(client.application).loads(
+        cookie
+    )
+    assert "bs1" not in json.dumps(held).lower() and held.get("alerts_area")
     # Reloaded (or come back to), the list is still the postcode's.
     again = client.get("/alerts?near=1").text
     assert "Bristol burglaries" in again and "Clifton appeal" not in again
@@ -223,8 +230,10 @@ def test_the_list_filters_by_category_and_by_postcode_or_place(
     everyone = near_to("").text
     assert "Bristol burglaries" in everyone and "Clifton appeal" in everyone
     assert "Clifton appeal" in client.get("/alerts?near=1").text
-    # An old link with ?area= still works.
-    linked = client.get("/alerts", query_string={"area": "bs1 6ad"}).text
+    # An old link with ?area= still works, and its postcode leaves the address.
+    old = client.get("/alerts", query_string={"area": "bs1 6ad"})
+    assert old.status_code == 303 and "area" not in old.location
+    linked = client.get(old.location).text
     assert "Bristol burglaries" in linked and "Clifton appeal" not in linked
     [ward, *_] = find_ward_names(bristol.id)
     by_place = near_to(ward.upper()).text

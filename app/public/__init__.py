@@ -240,32 +240,40 @@ def recording(token: str):
 def alerts():
     """The force's alerts, newest first, by category and area (a postcode or a place).
     The area is posted, never put in the address (a postcode is often where someone
-    lives: it would stay in histories and logs), and kept in the session: the post is
-    answered by a redirect to ?near=1, whose pages are links and whose back button does
-    not ask to send a form again. An old link's ?area= still works."""
+    lives: it would stay in histories and logs), and kept in Redis under a reference
+    the session holds: the post is answered by a redirect to ?near=1, whose pages are
+    links and whose back button does not ask to send a form again. An old link's
+    ?area= still works, and is answered the same way."""
     if request.method == "POST":
         form = request.form
         listed = public_alerts.list_public_alerts(
             form.get("page"), form.get("category"), form.get("area")
         )
         if not listed.errors:
-            if listed.area:
-                session[AREA_KEY] = listed.area
-            else:
-                session.pop(AREA_KEY, None)  # the area cleared: the list is everyone's
-            return redirect(_alerts_url(listed, listed.page), 303)
+            return _list_again(listed)
     else:
         area = request.args.get("area")  # an old link's
         if area is None and request.args.get("near") == "1":
-            area = session.get(AREA_KEY)
+            area = public_alerts.find_list_area(session.get(AREA_KEY))
         listed = public_alerts.list_public_alerts(
             request.args.get("page"), request.args.get("category"), area
         )
-    if listed.area and not listed.errors.get("area"):
-        session[AREA_KEY] = listed.area
+        if "area" in request.args and not listed.errors:
+            # An old link's postcode leaves the address bar (and the history) at once.
+            return _list_again(listed)
     return render_template(
         "public/alerts.html", listed=listed, categories=CATEGORIES, page_url=_alerts_url
     ), (400 if listed.errors else 200)
+
+
+def _list_again(listed: public_alerts.PublicList):
+    """Keep the list's area (in Redis; the session holds a reference to it) and show
+    the list at an address without it."""
+    if listed.area:
+        session[AREA_KEY] = public_alerts.keep_list_area(listed.area)
+    else:
+        session.pop(AREA_KEY, None)  # the area cleared: the list is everyone's
+    return redirect(_alerts_url(listed, listed.page), 303)
 
 
 # The area a visitor's list of alerts is limited to (their session, not the address).

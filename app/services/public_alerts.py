@@ -10,15 +10,18 @@ from __future__ import annotations
 import json
 import math
 import re
+import secrets
 import unicodedata
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from flask import current_app
+from redis.exceptions import RedisError
 
 from app import references
 from app.dao import places as places_dao
 from app.dao import public_alerts as dao
+from app.extensions import redis_store
 from app.i18n import gettext
 from app.models import CATEGORIES, Alert
 from app.services import forces, message_text
@@ -149,6 +152,31 @@ def _area_boundary(area: str) -> tuple[bytes, str, bool]:
     boundary = places_dao.find_place_boundary_wkb(place_id)
     outside = force_area is not None and not places_dao.place_meets_area(place_id, force_area)
     return boundary, f"{name} ({kind})", outside
+
+
+# A visitor's area for the list is kept here under a random reference, the session
+# holding only that: the session cookie is signed, not sealed, and a postcode in it
+# could be read (an outside probe). A day, as a visitor's session.
+AREA_SECONDS = 24 * 3600
+
+
+def keep_list_area(area: str) -> str:
+    """Keep the visitor's area text; the reference to put in their session."""
+    reference = secrets.token_urlsafe(16)
+    redis_store.client.set(f"alerts-area:{reference}", area, ex=AREA_SECONDS)
+    return reference
+
+
+def find_list_area(reference: object) -> str | None:
+    """The area kept under this reference, if any (none with Redis away: the list is
+    then everyone's, as it says)."""
+    if not isinstance(reference, str) or not reference:
+        return None
+    try:
+        kept = redis_store.client.get(f"alerts-area:{reference[:64]}")
+    except RedisError:
+        return None
+    return kept.decode() if kept else None
 
 
 def list_public_alerts(
