@@ -5,6 +5,8 @@
   (unsubscribe, recordings, manage links) and postcodes. The app logs the route
   instead ("GET /unsubscribe/<token> 200 12ms", app/web.py).
 - No Server header naming the software and its version.
+- gunicorn's own error lines without a request's text: a request line it could not
+  read, or the path of one that failed, can hold personal data (app/logs.py).
 - Each run its own control socket (CA_RUN_ID): two instances on one host must not take
   over each other's.
 - Each worker freezes what it built at start-up (modules, the app, the ORM's
@@ -16,6 +18,8 @@ import gc
 import os
 
 from gunicorn.http import wsgi
+
+from app.logs import quieten_server_lines
 
 accesslog = None
 graceful_timeout = 3
@@ -33,5 +37,10 @@ def _without_server(self):
 wsgi.Response.default_headers = _without_server
 
 
+def when_ready(server):
+    quieten_server_lines()
+
+
 def post_worker_init(worker):
+    quieten_server_lines()
     gc.freeze()

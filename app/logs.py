@@ -73,3 +73,31 @@ def configure(app: Flask) -> None:
         if "request_id" in g:
             response.headers["X-Request-Id"] = g.request_id
         return response
+
+
+class ServerLineFilter(logging.Filter):
+    """gunicorn's own error log, without what a request carried: a request it could
+    not read is logged with its request line ("Invalid request from ip=…: Invalid HTTP
+    request line: 'GET /manage?address=…'", found by an outside probe), and one that
+    failed with its path; both can hold addresses, postcodes and tokens. What kind of
+    failure it was stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message.startswith("Invalid request from ip="):
+            error = message.partition(": ")[2]
+            kind = error.split(":", 1)[0].split("'", 1)[0].strip()[:60] or "not readable"
+            record.msg, record.args = (
+                "Invalid request refused (%s); its text is not logged",
+                (kind,),
+            )
+        elif message.startswith("Error handling request") and "(no URI read)" not in message:
+            record.msg, record.args = "Error handling a request; its address is not logged", ()
+        return True
+
+
+def quieten_server_lines(logger_name: str = "gunicorn.error") -> None:
+    """Put ServerLineFilter on gunicorn's error log (once)."""
+    logger = logging.getLogger(logger_name)
+    if not any(isinstance(f, ServerLineFilter) for f in logger.filters):
+        logger.addFilter(ServerLineFilter())

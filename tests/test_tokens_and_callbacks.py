@@ -194,6 +194,13 @@ def test_gunicorn_names_no_server_logs_routes_and_keeps_its_own_control_socket(a
                     time.sleep(0.1)
             assert response.status == 404
             assert response.getheader("Server") is None
+        # A request line gunicorn cannot read was logged whole, an address in it (an
+        # outside probe): what kind of failure it was is kept, not its text.
+        import socket
+
+        with socket.create_connection(("127.0.0.1", servers[0][1]), timeout=5) as raw:
+            raw.sendall(b"GET /manage?address=someone.private@example.invalid\x01 HTTP/1.1\r\n\r\n")
+            assert raw.recv(100).startswith(b"HTTP/1.1 400")
         sockets = sorted(p.name for p in tmp_path.iterdir())
         assert sockets == ["gunicorn-first.ctl", "gunicorn-second.ctl"]
     finally:
@@ -202,6 +209,8 @@ def test_gunicorn_names_no_server_logs_routes_and_keeps_its_own_control_socket(a
     log = servers[0][0].communicate(timeout=20)[1]
     assert "GET /unsubscribe/<token> 404" in log
     assert "some-token-value" not in log
+    assert "Invalid request refused (Invalid HTTP request line); its text is not logged" in log
+    assert "someone.private" not in log
 
 
 def test_retention_removes_old_provider_events_and_ended_sessions(app_ctx, make_officer):
