@@ -153,6 +153,15 @@ def test_one_click_unsubscribe_is_a_post_never_a_get(
     assert client.post(path).status_code == 200  # the mail client's one-click POST
     db.session.rollback()
     assert db.session.execute(text("SELECT unsubscribed_at FROM resident_channels")).scalar()
+    # Audited naming the resident by reference, as every resident event (it named none).
+    audited = db.session.execute(
+        text(
+            "SELECT subject_type, subject_id FROM audit_events "
+            "WHERE action = 'resident.unsubscribed'"
+        )
+    ).one()
+    reference = db.session.execute(text("SELECT reference FROM residents")).scalar()
+    assert tuple(audited) == ("resident", str(reference))
     # Opened again, the link says they are stopped, not "Stop e-mail alerts?" again.
     again = client.get(path).text
     assert "stopped already" in again and "Stop e-mail alerts?" not in again

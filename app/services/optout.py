@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 
+from sqlalchemy import select
+
 from app.dao import channels as channels_dao
 from app.dao.audit import create_audit_event
 from app.extensions import db
+from app.models import Resident
 from app.services.timeline import record_stop, record_unsubscribe
 
 # The words carriers and Twilio treat as opting out, and back in.
@@ -87,6 +90,14 @@ def unsubscribe_channel(resident_id: int, channel: str, key: str | None = None) 
     changed = channels_dao.stop_channel(resident_id, channel)
     if changed:
         record_unsubscribe(resident_id, channel)
-        create_audit_event("resident.unsubscribed", actor_id=None, details={"channel": channel})
+        # Named by reference, as every other resident event (it named no one).
+        reference = db.session.scalar(select(Resident.reference).where(Resident.id == resident_id))
+        create_audit_event(
+            "resident.unsubscribed",
+            actor_id=None,
+            subject_type="resident",
+            subject_id=str(reference),
+            details={"channel": channel},
+        )
     db.session.commit()
     return changed
