@@ -22,6 +22,13 @@ def test_postcode_lookup_gives_the_point_and_places(client, app_ctx):
     outside = client.get("/api/postcodes/BA12 9AA").json
     assert outside["in_force"] is False
     assert outside["places"] == {"district": "Wiltshire"}
+    # Posted (the officer's map: the postcode stays out of the address), the same.
+    assert client.post("/api/postcode", json={"postcode": "ba46qn"}).json == body
+    refused = client.post("/api/postcode", json={"postcode": "XYZ"})
+    assert refused.status_code == 400 and refused.json["reason"] == "invalid"
+    for wrong in ({"postcode": 5}, ["BS1 6AD"], None):
+        answer = client.post("/api/postcode", json=wrong)
+        assert answer.status_code == 400 and "Send" in answer.json["error"]
 
 
 @pytest.mark.parametrize(

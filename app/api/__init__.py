@@ -87,6 +87,18 @@ def postcode(text: str):
     return jsonify(_record_json(record, checked))
 
 
+@bp.route("/postcode", methods=["POST"])
+def posted_postcode():
+    """One postcode sent as {"postcode": "..."}: the same answer as GET
+    /api/postcodes/<postcode>, with the postcode kept out of the address (an officer's
+    map looks up where an incident is, or a victim lives: an outside probe)."""
+    data = request.get_json(silent=True)
+    typed = data.get("postcode") if isinstance(data, dict) else None
+    if not isinstance(typed, str):
+        return error(400, "invalid", 'Send {"postcode": "BS1 6AD"} as JSON.')
+    return postcode(typed)
+
+
 @bp.route("/postcodes", methods=["POST"])
 def bulk_postcodes():
     """Up to 100 postcodes: {"postcodes": [...]} -> {"results": [{query, result}]}.

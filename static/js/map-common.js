@@ -201,8 +201,10 @@
     });
   }
 
-  function postcodeUrl(postcode) {
-    return config.postcodeUrl.replace("POSTCODE", encodeURIComponent(postcode.trim()));
+  // Posted, never put in the address: the postcode an officer looks up is often where
+  // something happened to someone.
+  function lookUpPostcode(postcode) {
+    return fetchJSON(config.postcodeUrl, { postcode: postcode.trim() });
   }
 
   // Words from the page (in its language) with {name} filled in.
@@ -222,7 +224,7 @@
   }
 
   window.CA = {
-    config: config, makeMap: makeMap, fetchJSON: fetchJSON, postcodeUrl: postcodeUrl,
+    config: config, makeMap: makeMap, fetchJSON: fetchJSON, lookUpPostcode: lookUpPostcode,
     fill: fill, notTabStops: notTabStops
   };
 })();

@@ -481,7 +481,7 @@
     $("name-results").textContent = "";
     if (!postcode.trim()) { showAreaError(_("Enter a postcode to centre the circle on.")); return; }
     if (!looksLikePostcode(postcode)) { findName(postcode); return; }
-    CA.fetchJSON(CA.postcodeUrl(postcode)).then(function (found) {
+    CA.lookUpPostcode(postcode).then(function (found) {
       $("centre-postcode").value = found.postcode;
       if (found.latitude === null) {
         showAreaError(_("{postcode} has no location in the postcode data. Try a neighbouring postcode.", { postcode: found.postcode }));

@@ -25,9 +25,13 @@ def test_a_keyboard_keeps_its_place_on_the_officers_map(app, desktop, make_offic
     for n in range(3):
         make_resident(postcode="BS1 6AD", sms=f"+4477009014{n:02d}")
     sign_in_officer(app, page, make_officer())
+    asked = []
+    page.on("request", lambda request: asked.append(request.url))
     page.locator("#centre-postcode").fill("BS1 6AD")
     page.locator("#centre-postcode").press("Enter")
     expect(page.locator("#shapes-list li")).to_have_count(1)
+    # The postcode is posted, never in an address (it was /api/postcodes/BS1%206AD).
+    assert not any("BS1" in url.upper() for url in asked), asked
     toggle = page.locator("#shapes-list li").first.get_by_role("button", name="Leave out")
     toggle.focus()
     page.keyboard.press("Enter")
