@@ -1271,6 +1271,28 @@ def test_links_work_once(resident_client, client, run_worker):
     assert again.status_code == 400 and "used already" in again.text
 
 
+def test_a_link_to_the_residents_page_goes_only_to_an_address_they_confirmed(
+    app, client, run_worker
+):
+    """A sign-up's mistyped e-mail address is someone else's: asked for a link to
+    "their" page, it was sent one, which opened the resident's name, numbers and
+    places to them."""
+    register(client, email="sam.typo@example.invalid")
+    code = code_in(next(n for n in notices_sent(run_worker) if n.channel == "sms"))
+    token = page_token(client, "/register/confirm")
+    client.post("/register/confirm", data={"csrf_token": token, "channel": "sms", "code": code})
+    before = len(notices_sent(run_worker))
+    stranger = app.test_client()
+    for typed in ("sam.typo@example.invalid", "07700 900123"):
+        asked = stranger.post(
+            "/manage", data={"csrf_token": csrf_token(stranger), "address": typed}
+        )
+        assert asked.status_code in (200, 302)
+    sent = notices_sent(run_worker)[before:]
+    # The confirmed mobile gets its link; the e-mail address never confirmed gets none.
+    assert [(n.channel, n.recipient) for n in sent] == [("sms", "+447700900123")]
+
+
 def test_a_link_tapped_twice_opens_the_page_in_that_browser_only(
     app, client, make_resident, run_worker
 ):

@@ -699,19 +699,21 @@ def read_manage_token(token: str, *, use: bool, browser: str | None = None) -> R
 
 
 def send_manage_link(address: str) -> int | None:
-    """Send a link to the resident page to an address we hold (a mobile by text, an
-    e-mail address by e-mail; confirmed or not: opening the link proves it). Returns
-    the notice id, or None when we hold no such address or it has had its links for
-    the hour (the caller says the same thing either way)."""
+    """Send a link to the resident page to an address we hold, confirmed (a mobile by
+    text, an e-mail address by e-mail). Not to one never confirmed: a sign-up's
+    mistyped address belongs to someone else, and the link would open the resident's
+    page (their name, numbers and places) to them. Returns the notice id, or None
+    when we hold no such address or it has had its links for the hour (the caller
+    says the same thing either way)."""
     channel = db.session.scalars(
         select(ResidentChannel)
         .where(
             func.lower(ResidentChannel.address) == address.lower(),
-            # Stopped ones too: opening the link proves the address is theirs, and
-            # their page lets them start again.
+            # Stopped ones too: their page lets them start again.
             ResidentChannel.channel.in_(("sms", "email")),
+            ResidentChannel.verified_at.is_not(None),
         )
-        .order_by(ResidentChannel.verified_at.desc().nulls_last(), ResidentChannel.resident_id)
+        .order_by(ResidentChannel.verified_at.desc(), ResidentChannel.resident_id)
     ).first()
     if channel is None or not allow_per_hour("manage-link", address.lower(), 3):
         return None
