@@ -408,6 +408,73 @@ def test_an_officer_can_cancel_mid_send(providers, officer, make_resident):
     assert db.session.get(Alert, alert.id).status == "cancelled"
 
 
+def test_a_cancel_stops_the_sends_a_job_has_claimed_and_calls_waiting_for_a_line(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """Found by an outside probe: cancelling moved only queued rows, and a job's
+    claimed rows (two chunks), calls waiting for a line among them, went out after
+    it: 26 calls up to a minute later. The job sees the cancel within a second."""
+    import threading
+
+    from app.channels.lines import Lines
+    from app.extensions import redis_store
+    from app.services.alerts import cancel_alert
+
+    due = calls_without_callbacks(
+        providers, officer, make_resident, app, monkeypatch, 6, DELIVERY_CONCURRENCY=3
+    )
+    alert_id = db.session.get(Delivery, due[0]).alert_id
+    gateway = providers.gateway
+
+    def worker() -> None:
+        with app.app_context():
+            deliver(due)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        wait_until(lambda: len(gateway.accepted) == 2, message="two calls on two lines")
+        wait_until(lambda: statuses(alert_id).get("queued", 0) == 0, message="all claimed")
+        assert cancel_alert(officer, alert_id) == 0  # nothing queued: all the job's now
+        time.sleep(1.5)  # the job learns of it
+        first = gateway.accepted[0]
+        ended = {"CallSid": first.sid, "CallStatus": "completed", "CallDuration": "5"}
+        assert gateway.post_signed(first.params["StatusCallback"], ended) in (200, 204)
+        thread.join(20)
+    finally:
+        thread.join(20)
+    assert not thread.is_alive()
+    assert len(gateway.accepted) == 2  # a freed line placed no call of a cancelled alert
+    assert statuses(alert_id) == {"delivered": 1, "sent": 1, "cancelled": 4}
+    reasons = db.session.scalars(
+        select(Delivery.reason).where(Delivery.alert_id == alert_id, Delivery.status == "cancelled")
+    ).all()
+    assert set(reasons) == {"alert cancelled before it was sent"}
+    lines = Lines(redis_store.client, 2, app.config["VOICE_LINE_HOLD_SECONDS"], lambda: [])
+    assert lines.busy() == 1  # the call still going; the waiting ones gave theirs back
+
+
+def test_a_delivery_queued_again_after_its_alert_was_cancelled_is_never_sent(
+    providers, officer, make_resident
+):
+    """A text in flight when the officer cancelled, refused by the provider for now,
+    went back to the queue and out on its retry."""
+    from app.dao import outbound as ledger_sql
+    from app.services.alerts import cancel_alert
+
+    many_residents(make_resident, 2)
+    alert = send(officer)
+    in_flight, other = sorted(ids(alert.id))
+    (claimed,) = ledger_sql.claim("deliveries", [in_flight])
+    db.session.commit()
+    assert cancel_alert(officer, alert.id) == 1  # the other one, queued
+    ledger_sql.retry_later("deliveries", [in_flight], [claimed[-1]], ["Twilio 503"], [0.0])
+    db.session.commit()
+    deliver([in_flight, other])
+    assert providers.gateway.accepted == []
+    assert statuses(alert.id) == {"cancelled": 2}
+
+
 @pytest.mark.parametrize("stalled_s", [30, 1], ids=["sends unchecked", "each send checked"])
 def test_a_channel_never_exceeds_its_rate_limit(
     providers, officer, make_resident, app, monkeypatch, stalled_s

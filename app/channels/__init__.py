@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import current_app
 
 from app.channels.base import (
+    Cancelled,
     OutgoingMessage,
     ProviderStatus,
     SendResult,
@@ -49,6 +50,7 @@ __all__ = [
     "Transport",
     "TransportError",
     "Withdrawn",
+    "Cancelled",
     "preload",
     "transport_for",
 ]

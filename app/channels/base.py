@@ -87,6 +87,14 @@ class Withdrawn(TransportError):
         super().__init__("no longer this attempt's to send", permanent=False)
 
 
+class Cancelled(TransportError):
+    """Not sent: its alert was cancelled while it waited (for a line, a turn, or the
+    rest of its batch). Recorded "cancelled", not retried."""
+
+    def __init__(self):
+        super().__init__("alert cancelled before it was sent", permanent=True)
+
+
 class Transport(Protocol):
     """Sends one message: `send` (blocking) or, for a transport that can keep many
     requests in flight on one event loop, `async send_async` instead. Either raises

@@ -40,7 +40,11 @@ def _ids(sql: str):
 
 def claim(table: str, ids: list[int]) -> list[tuple]:
     """queued -> sending for those still queued and due. (id, alert_id, resident_id,
-    channel, address, attempts) of each claimed."""
+    channel, address, attempts) of each claimed. A delivery of an alert cancelled
+    since it was queued again (a retry, a resend after asking the provider, a lost
+    job's) is cancelled instead, never sent."""
+    if table == "deliveries":
+        _cancel_queued_of_cancelled_alerts(ids)
     owner = "alert_id" if table == "deliveries" else "NULL::bigint"
     return db.session.execute(
         _ids(
@@ -54,6 +58,31 @@ def claim(table: str, ids: list[int]) -> list[tuple]:
         ),
         {"ids": list(ids)},
     ).all()
+
+
+def _cancel_queued_of_cancelled_alerts(ids: list[int]) -> None:
+    db.session.execute(
+        _ids(
+            """
+            UPDATE deliveries d SET status = 'cancelled', finished_at = now(),
+                   updated_at = now(), reason = 'alert cancelled before it was sent'
+            FROM alerts a
+            WHERE d.id IN :ids AND d.status = 'queued'
+              AND a.id = d.alert_id AND a.status = 'cancelled'
+            """
+        ),
+        {"ids": list(ids)},
+    )
+
+
+def cancelled_alerts(alert_ids: list[int]) -> set[int]:
+    """Which of these alerts have been cancelled."""
+    return set(
+        db.session.execute(
+            _ids("SELECT id FROM alerts WHERE id IN :ids AND status = 'cancelled'"),
+            {"ids": alert_ids},
+        ).scalars()
+    )
 
 
 def mark_sent(table: str, ids: list[int], statuses: list[str], refs: list, segments: list):
@@ -104,7 +133,7 @@ def settle(
                    -- about what it made up to just after this (to_reconcile).
                    updated_at = clock_timestamp(),
                    {_forget_text(table, "v.status IN ('failed', 'possibly_sent')")}
-                   finished_at = CASE WHEN v.status IN ('failed', 'possibly_sent')
+                   finished_at = CASE WHEN v.status IN ('failed', 'possibly_sent', 'cancelled')
                                       THEN now() ELSE d.finished_at END
             FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[]),
                         CAST(:statuses AS text[]), CAST(:reasons AS text[]))

@@ -33,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import jobs
 from app.channels import (
+    Cancelled,
     OutgoingMessage,
     ProviderStatus,
     SendResult,
@@ -125,13 +126,19 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
     # unknown, failed
     settled: dict[str, list] = {"ids": [], "attempts": [], "statuses": [], "reasons": []}
     retry: dict[str, list] = {"ids": [], "attempts": [], "reasons": [], "delays": []}
-    counts = {"sent": 0, "retry": 0, "failed": 0, "unknown": 0}
+    counts = {"sent": 0, "retry": 0, "failed": 0, "unknown": 0, "cancelled": 0}
     kinds: list[tuple[str, str]] = []
     for outcome in outcomes:
         claimed, error = outcome.claimed, outcome.error
         if isinstance(error, Withdrawn):
             continue  # another attempt's row now: its outcome is that attempt's to record
-        if error is None:
+        if isinstance(error, Cancelled):
+            kind = "cancelled"
+            settled["ids"].append(claimed.id)
+            settled["attempts"].append(claimed.attempts)
+            settled["statuses"].append("cancelled")
+            settled["reasons"].append(error.reason)
+        elif error is None:
             sent.append(outcome)
             kind = "sent"
         elif error.maybe_sent or error.permanent or claimed.attempts >= max_attempts:
@@ -240,6 +247,7 @@ def _send_due(ledger: Ledger, sender: ConcurrentSender, due: list[int], touched:
     finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
     in_flight: dict[Future, Claimed] = {}
     lines = _lines()
+    cancelled = _Cancellations(ledger.table)
     last_beat = -math.inf  # the first beat at once: the job may have started late
     # Often enough for the sweeper's STALLED_SECONDS, however short it is set.
     every = min(HEARTBEAT_SECONDS, current_app.config["STALLED_SECONDS"] / 3)
@@ -279,6 +287,7 @@ def _send_due(ledger: Ledger, sender: ConcurrentSender, due: list[int], touched:
                 done.append(finished.get(timeout=min(every, RECORD_WITHIN_SECONDS)))
                 left -= 1
             beat()
+            cancelled.refresh(touched)
             if done and time.monotonic() - waiting_since >= RECORD_WITHIN_SECONDS:
                 flush(done)
                 done, waiting_since = [], time.monotonic()
@@ -302,7 +311,7 @@ def _send_due(ledger: Ledger, sender: ConcurrentSender, due: list[int], touched:
                 totals.add(record(ledger, [_send_here(transport, limiter, claimed, message)]))
                 continue
             line = _line(lines, ledger, transport, claimed)
-            go_ahead = _StillOurs(ledger, claimed, claiming)
+            go_ahead = _StillOurs(ledger, claimed, claiming, cancelled)
             future = sender.submit(transport, limiter, message, line, go_ahead)
             in_flight[future] = claimed
             future.add_done_callback(finished.put)
@@ -364,6 +373,35 @@ def _line(
     return lines, call_name(ledger.name, claimed.id, claimed.attempts)
 
 
+class _Cancellations:
+    """The alerts of a job's batch that have been cancelled, looked up on the job's
+    thread at most once a second (CANCEL_CHECK_SECONDS), read by its sends without
+    waiting. Cancelling moves only queued rows: a job's claimed rows (two chunks), and
+    calls waiting for a line, went out after the officer's cancel (an outside probe saw
+    26 calls placed up to a minute after it)."""
+
+    def __init__(self, table: str):
+        self.table = table
+        self.alerts: set[int] = set()
+        self.checked_at = -math.inf
+
+    def refresh(self, alert_ids: set[int]) -> None:
+        if self.table != "deliveries" or not alert_ids:
+            return
+        if time.monotonic() - self.checked_at < CANCEL_CHECK_SECONDS:
+            return
+        self.alerts = self.alerts | ledger_sql.cancelled_alerts(sorted(alert_ids))
+        db.session.commit()
+        self.checked_at = time.monotonic()
+
+    def __contains__(self, alert_id: int | None) -> bool:
+        return alert_id is not None and alert_id in self.alerts
+
+
+# How soon a cancel reaches the sends a job has claimed (and calls waiting for a line).
+CANCEL_CHECK_SECONDS = 1.0
+
+
 class _StillOurs:
     """Whether the claimed row is still this attempt's to send, asked at the last moment
     before its request goes (on the sender's thread), and for a rate-limited channel
@@ -375,16 +413,28 @@ class _StillOurs:
     of the last check, no sweeper can have taken the row: nothing is asked (fresh()).
     After that the row is checked and renewed in one statement (renew_claim)."""
 
-    def __init__(self, ledger: Ledger, claimed: Claimed, claimed_at: float):
+    def __init__(
+        self,
+        ledger: Ledger,
+        claimed: Claimed,
+        claimed_at: float,
+        cancelled: _Cancellations | None = None,
+    ):
         self.table, self.claimed = ledger.table, claimed
         self.engine = db.engine
         self.fresh_for = current_app.config["STALLED_SECONDS"] / 2
         self.renewed_at = claimed_at
+        self.cancelled = cancelled
+
+    def _cancelled(self) -> bool:
+        return self.cancelled is not None and self.claimed.alert_id in self.cancelled
 
     def fresh(self) -> bool:
-        return time.monotonic() - self.renewed_at < self.fresh_for
+        return not self._cancelled() and time.monotonic() - self.renewed_at < self.fresh_for
 
     def __call__(self) -> bool:
+        if self._cancelled():
+            raise Cancelled()
         if self.fresh():
             return True
         asked = time.monotonic()  # before the statement: never later than its time
