@@ -475,6 +475,49 @@ def test_a_delivery_queued_again_after_its_alert_was_cancelled_is_never_sent(
     assert statuses(alert.id) == {"cancelled": 2}
 
 
+def test_one_call_at_a_time_to_a_number_whose_last_call_is_in_doubt(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """Found by an outside probe: two alerts' calls to the same numbers, both in doubt
+    (no answer in time), were told apart by time alone; one resident was called twice
+    with the second alert and never with the first, which was reported sent. A call
+    waits while another to its number is on its way or in doubt, in either ledger."""
+    from app.dao import outbound as ledger_sql
+    from app.models import ResidentNotice
+    from app.services.notices import create_notice, send_notices
+
+    monkeypatch.setattr(ledger_sql, "NUMBER_BUSY_SECONDS", 0.2)
+    make_resident(postcode="BS1 6AD", sms=None, voice="+441174960555")
+    first, second = send(officer, title="First"), send(officer, title="Second")
+    (in_doubt,) = ids(first.id)
+    ledger_sql.claim("deliveries", [in_doubt])  # its request went, and no answer came
+    ledger_sql.settle("deliveries", [in_doubt], [1], ["unknown"], ["no answer in time"])
+    db.session.commit()
+    (waiting,) = ids(second.id)
+    counts = deliver([waiting])
+    assert providers.gateway.accepted == [] and counts["sent"] == 0
+    assert statuses(second.id) == {"queued": 1}  # for the sweeper, or its job, later
+    # A code by call to that number waits too (the other ledger).
+    notice = create_notice(
+        resident_id=None, kind="verify_code", channel="voice", address="+441174960555", body="1 2 3"
+    )
+    db.session.commit()
+    send_notices([notice.id])
+    assert providers.gateway.accepted == []
+    # Once the first is settled (its provider asked), the others go, one at a time.
+    db.session.execute(
+        text("UPDATE deliveries SET status = 'failed' WHERE id = :id"), {"id": in_doubt}
+    )
+    db.session.commit()
+    taken_off_the_queue()
+    time.sleep(0.3)  # past the wait they were given
+    deliver([waiting])
+    send_notices([notice.id])
+    assert len(providers.gateway.accepted) == 2
+    assert statuses(second.id) == {"sent": 1}
+    assert db.session.get(ResidentNotice, notice.id).status == "sent"
+
+
 @pytest.mark.parametrize("stalled_s", [30, 1], ids=["sends unchecked", "each send checked"])
 def test_a_channel_never_exceeds_its_rate_limit(
     providers, officer, make_resident, app, monkeypatch, stalled_s
@@ -1203,13 +1246,14 @@ def test_a_follow_up_call_never_made_is_not_taken_for_the_first_alerts_call(
     assert row.provider_ref == calls[1].sid != first_call.sid
 
 
-def test_an_update_whose_call_was_lost_waits_for_the_first_alerts_open_call(
+def test_an_update_waits_while_the_first_alerts_call_is_in_doubt(
     app, providers, officer, make_resident, run_worker, monkeypatch
 ):
-    """Found by an outside probe: the first alert's call, taken by Twilio but not yet
-    known to us, was adopted by the update's call that was never made: the update was
-    reported sent, and the first alert was called again. A row is asked about only once
-    no older row to the same number is still open."""
+    """Found by outside probes: the first alert's call, taken by Twilio but not yet
+    known to us, was adopted by the update's call that was never made (the update
+    reported sent, the first alert called again); and the other way round. Twilio's
+    list cannot say whose call a call is: the update's call waits until the first's is
+    settled, then goes, one call to a number at a time."""
     from app.services.dispatch import reconcile
 
     number = "+441174960902"
@@ -1221,7 +1265,6 @@ def test_an_update_whose_call_was_lost_waits_for_the_first_alerts_open_call(
     first = send(officer, title="Road closed", body="The A38 is shut.")
     run_worker()
     gateway.slow_accept_for.clear()
-    gateway.slow_refuse_for.add(number)  # never taken
     update = submit_alert(
         officer,
         shapes=AREA,
@@ -1231,46 +1274,34 @@ def test_an_update_whose_call_was_lost_waits_for_the_first_alerts_open_call(
         audience="parent",
     ).alert
     run_worker()
-    assert statuses(first.id) == {"unknown": 1} and statuses(update.id) == {"unknown": 1}
-    gateway.slow_refuse_for.clear()
+    assert statuses(first.id) == {"unknown": 1} and statuses(update.id) == {"queued": 1}
+    assert len(gateway.accepted) == 1  # the update's call waits
     (first_row,) = ids(first.id)
     (update_row,) = ids(update.id)
-    # The first alert's worker hangs mid-send: its row is still "sending", its call
-    # (taken by Twilio) held by no row. Asked about now, the update waits for it.
-    db.session.execute(
-        text("UPDATE deliveries SET status = 'sending' WHERE id = :id"), {"id": first_row}
-    )
-    db.session.commit()
-    assert reconcile([update_row])["waiting"] == 1
-    assert statuses(update.id) == {"unknown": 1}
-    assert db.session.get(Delivery, update_row).provider_ref is None
-    # The first alert's row is settled first (the sweeper finds it stalled, then asks).
-    db.session.execute(
-        text("UPDATE deliveries SET status = 'unknown' WHERE id = :id"), {"id": first_row}
-    )
-    db.session.commit()
-    assert reconcile([first_row, update_row])["waiting"] == 1
+    assert reconcile([first_row])["found"] == 1
     (first_call,) = gateway.accepted
+    db.session.expire_all()
     assert db.session.get(Delivery, first_row).provider_ref == first_call.sid
-    assert statuses(update.id) == {"unknown": 1}
-    # Asked again: the only call is the first alert's, so the update's call is made.
-    assert reconcile([update_row])["resend"] == 1
-    run_worker()
+    db.session.execute(
+        text("UPDATE deliveries SET next_attempt_at = now() WHERE id = :id"), {"id": update_row}
+    )
+    db.session.commit()
+    deliver([update_row])
     calls = [a for a in gateway.accepted if a.kind == "Calls"]
     assert len(calls) == 2
     db.session.expire_all()
     assert db.session.get(Delivery, update_row).provider_ref == calls[1].sid
+    assert "open again" in calls[1].params["Twiml"]
 
 
-def test_an_alert_whose_call_was_never_made_does_not_take_a_later_alerts_call(
+def test_an_alert_whose_call_was_never_made_is_called_before_a_later_alert(
     app, providers, officer, make_resident, run_worker, monkeypatch
 ):
     """Found by an outside probe: an alert's call timed out and was never made; a
     second alert's call to the same number was made but its answer came too late.
     Asked first (the older row), the first alert took the second's call as its own and
-    was reported sent: nobody heard it, and the second alert, finding its call held,
-    called everyone again. A call made after a row's request had gone (its row
-    unknown) is not that row's."""
+    was reported sent: nobody heard it. The second's call now waits until the first's
+    is settled; each alert is called once, with its own words."""
     number = "+441174960903"
     make_resident(postcode="BS1 6AD", sms=None, voice=number)
     gateway = providers.gateway
@@ -1280,20 +1311,23 @@ def test_an_alert_whose_call_was_never_made_does_not_take_a_later_alerts_call(
     first = send(officer, title="Road closed", body="The A38 is shut.")
     run_worker()
     assert statuses(first.id) == {"unknown": 1}
-    time.sleep(3)  # the second alert comes a few seconds later
     gateway.slow_refuse_for.clear()
-    gateway.slow_accept_for.add(number)  # taken, but the answer comes too late
     second = send(officer, title="Fire", body="Keep windows shut.")
     run_worker()
-    assert statuses(second.id) == {"unknown": 1}
-    gateway.slow_accept_for.clear()
+    assert statuses(second.id) == {"queued": 1}  # waits: a call to the number is in doubt
     monkeypatch.setitem(app.config, "RECONCILE_SECONDS", 0)
-    for _ in range(3):  # the first alert's row is asked first, the second's then
-        sweep()
-        run_worker()
+    sweep()  # the first is asked about: never made, so made now
+    run_worker()
+    assert statuses(first.id) == {"sent": 1}
+    (second_row,) = ids(second.id)
+    db.session.execute(
+        text("UPDATE deliveries SET next_attempt_at = now() WHERE id = :id"), {"id": second_row}
+    )
+    db.session.commit()
+    deliver([second_row])
     calls = [a for a in gateway.accepted if a.kind == "Calls"]
     words = ["A38" if "A38" in c.params["Twiml"] else "Fire" for c in calls]
-    assert sorted(words) == ["A38", "Fire"], words  # each alert called once
+    assert words == ["A38", "Fire"], words  # each alert called once, in turn
     db.session.expire_all()
     refs = {
         alert.id: db.session.scalars(

@@ -25,6 +25,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from app.channels.base import OutgoingMessage, ProviderStatus, SendResult, TransportError
+from app.services.text import whole_number
 
 TWILIO_API = "https://api.twilio.com"
 # Twilio error codes that no retry can fix (https://www.twilio.com/docs/api/errors).
@@ -75,10 +76,9 @@ CALL_ENDED = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 def _count(value: str | None, most: int) -> int | None:
     """A count the provider reports, or None when it is not one: only ASCII digits
     (int() also takes "-7" and "١"), and no more than `most`, so that nothing a forged
-    or broken callback says reaches the ledger's figures or overflows its columns."""
-    if not value or not value.isascii() or not value.isdigit() or int(value) > most:
-        return None
-    return int(value)
+    or broken callback says reaches the ledger's figures or overflows its columns. (A
+    value of thousands of digits was read whole first, and int() refused it: a 500.)"""
+    return whole_number(value, most=most)
 
 
 MOST_SEGMENTS = 1000  # a text of 1,600 characters is at most 24 parts

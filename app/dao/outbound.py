@@ -45,6 +45,7 @@ def claim(table: str, ids: list[int]) -> list[tuple]:
     job's) is cancelled instead, never sent."""
     if table == "deliveries":
         _cancel_queued_of_cancelled_alerts(ids)
+    held = _calls_to_wait(table, ids)
     owner = "alert_id" if table == "deliveries" else "NULL::bigint"
     return db.session.execute(
         _ids(
@@ -53,11 +54,86 @@ def claim(table: str, ids: list[int]) -> list[tuple]:
                    updated_at = now(), attempted_at = now()
             WHERE id IN :ids AND status = 'queued'
               AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+              AND NOT (id = ANY(CAST(:held AS bigint[])))
             RETURNING id, {owner}, resident_id, channel, address, attempts
+            """
+        ),
+        {"ids": list(ids), "held": held},
+    ).all()
+
+
+# A call to a number another call to it may still be on the way to (its request
+# unanswered, or the provider not yet asked about it) waits this long, then is tried
+# again.
+NUMBER_BUSY_SECONDS = 5
+
+
+def _calls_to_wait(table: str, ids: list[int]) -> list[int]:
+    """The calls among these queued rows that must wait: one call to a number at a
+    time, across both ledgers. The provider's list of calls cannot say whose call a
+    call is, so two calls to one number whose outcomes were both in doubt could not be
+    told apart: an outside probe saw a resident called twice with one alert and never
+    with the other, which was reported sent. (A phone takes one call at a time anyway.)
+    Each number is locked for this transaction (an advisory lock, taken without
+    waiting), then, in a statement of its own that sees what others committed under
+    it, a call still sending or unknown with no reference to that number holds this
+    one back. Held rows are put NUMBER_BUSY_SECONDS ahead, so that the job waits."""
+    calls = db.session.execute(
+        _ids(
+            f"""
+            SELECT id, address FROM {_table(table)}
+            WHERE id IN :ids AND status = 'queued' AND channel = 'voice'
+              AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+            ORDER BY id
             """
         ),
         {"ids": list(ids)},
     ).all()
+    if not calls:
+        return []
+    numbers = sorted({address for _, address in calls})
+    locked = {
+        number
+        for number, ok in db.session.execute(
+            text(
+                "SELECT n, pg_try_advisory_xact_lock(hashtextextended('voice-number:' || n, 0))"
+                " FROM unnest(CAST(:numbers AS text[])) AS n ORDER BY n"
+            ),
+            {"numbers": numbers},
+        )
+        if ok
+    }
+    busy = set(
+        db.session.execute(
+            text(
+                """
+                SELECT address FROM deliveries
+                WHERE status IN ('sending', 'unknown') AND provider_ref IS NULL
+                  AND channel = 'voice' AND address = ANY(:numbers)
+                UNION
+                SELECT address FROM resident_notices
+                WHERE status IN ('sending', 'unknown') AND provider_ref IS NULL
+                  AND channel = 'voice' AND address = ANY(:numbers)
+                """
+            ),
+            {"numbers": sorted(locked)},
+        ).scalars()
+    )
+    held, going = [], set()
+    for row_id, address in calls:
+        if address not in locked or address in busy or address in going:
+            held.append(row_id)
+        else:
+            going.add(address)
+    if held:
+        db.session.execute(
+            text(
+                f"UPDATE {_table(table)} SET next_attempt_at = now() + make_interval("
+                "secs => :wait) WHERE id = ANY(CAST(:held AS bigint[])) AND status = 'queued'"
+            ),
+            {"held": held, "wait": NUMBER_BUSY_SECONDS},
+        )
+    return held
 
 
 def _cancel_queued_of_cancelled_alerts(ids: list[int]) -> None:

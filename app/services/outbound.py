@@ -228,8 +228,15 @@ def deliver(ledger: Ledger, ids: list[int]) -> dict[str, int]:
                     break
                 time.sleep(min(wait, 1))
                 continue
-            totals.add(_send_due(ledger, sender, due, touched))
+            done = _send_due(ledger, sender, due, touched)
+            totals.add(done)
             pending = ledger_sql.still_queued(ledger.table, pending)
+            if pending and not any(done.values()):
+                # None of them could be claimed: calls to numbers another call to which
+                # is in doubt until the sweeper asks the provider (or another job's
+                # rows). A later job tries again, rather than this one waiting.
+                enqueue(ledger, pending, after_seconds=ledger_sql.NUMBER_BUSY_SECONDS)
+                break
     db.session.rollback()
     ledger.after(touched)
     counts = totals.counts
