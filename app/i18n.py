@@ -196,6 +196,10 @@ SHARED_WORDS = (
     ),
     lazy_gettext("Something went wrong"),
     lazy_gettext("We cannot do that just now: part of the service is not answering."),
+    lazy_gettext(
+        "Someone else did the same at the same moment. Reload the page to see what is "
+        "saved now, then try again if you still need to."
+    ),
 )
 
 

@@ -8,6 +8,7 @@ is a 400, and no page that may hold personal data is kept in a cache.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -17,7 +18,7 @@ from flask import Flask, g, jsonify, render_template, request
 from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSessionInterface
 from redis.exceptions import RedisError
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
@@ -28,6 +29,10 @@ from app.services.text import whole_number
 access_log = logging.getLogger("app.access")
 
 UNAVAILABLE = "We cannot do that just now: part of the service is not answering."
+CONFLICT = (
+    "Someone else did the same at the same moment. Reload the page to see what is "
+    "saved now, then try again if you still need to."
+)
 
 # Answers that hold no personal data and that browsers may keep: our static files, and
 # the base map (open data, app/basemap), which sets its own Cache-Control.
@@ -200,8 +205,22 @@ def install(app: Flask) -> None:
         response.headers["Retry-After"] = "30"
         return response
 
+    @app.errorhandler(IntegrityError)
+    def done_at_the_same_moment(error):
+        # Two people (or a double click) making the same thing at once: the second
+        # breaks a unique rule the first has just satisfied. Nothing was written by
+        # the second (rolled back); it was a 500 with a wordless page (an outside probe:
+        # two invitations of one address, two teams of one name).
+        db.session.rollback()
+        constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
+        app.logger.warning("refused on %s: %s", route_of_request(), constraint)
+        return error_answer(409, CONFLICT)
+
     @app.errorhandler(500)
     def server_error(error):
+        # The session may hold a failed transaction: the error page must not need it.
+        with contextlib.suppress(Exception):
+            db.session.rollback()
         return error_answer(500, "Something went wrong")
 
     @app.before_request

@@ -398,3 +398,23 @@ def test_an_admin_makes_a_team_and_every_change_is_audited(app, people):
     for who in ("officer_a", "supervisor_a"):
         assert client_of(app, people, who).get("/admin/teams").status_code == 403
     assert db.session.scalar(select(func.count()).select_from(Team)) == 1
+
+
+def test_two_admins_making_the_same_team_at_once_are_told_not_given_a_500(app, people, monkeypatch):
+    """Found by an outside probe: the second of two identical posts at the same moment
+    passed the name check before the first was committed, broke the unique name, and
+    got a 500 (a wordless page for an invitation). It is told what happened, and
+    nothing of it is written."""
+    from app.dao import teams as teams_dao
+
+    admin = client_of(app, people, "admin")
+    token = form_token(admin, "/admin/teams")
+    assert admin.post("/admin/teams", data={"name": "Race", "csrf_token": token}).status_code == 302
+    # The second post's check ran before the first was committed: it saw no team.
+    monkeypatch.setattr(teams_dao, "find_team_named", lambda name: None)
+    second = admin.post("/admin/teams", data={"name": "Race", "csrf_token": token})
+    assert second.status_code == 409
+    assert "Someone else did the same at the same moment. Reload the page" in second.text
+    monkeypatch.undo()
+    assert db.session.scalars(select(Team.name)).all() == ["Race"]  # once
+    assert admin.get("/admin/teams").status_code == 200  # the session goes on
