@@ -205,6 +205,22 @@ def install(app: Flask) -> None:
         response.headers["Retry-After"] = "30"
         return response
 
+    try:  # under gunicorn, a body it cannot read (a broken chunked encoding)
+        from gunicorn.http.errors import ParseException
+    except ImportError:  # pragma: no cover - gunicorn is a dependency
+        ParseException = None
+    if ParseException is not None:
+
+        @app.errorhandler(ParseException)
+        def body_not_readable(error):
+            # Raised while the form or JSON is read: a 400, not a 500 (an outside
+            # probe, on every POST route, signed in or not).
+            db.session.rollback()
+            app.logger.warning(
+                "unreadable body on %s: %s", route_of_request(), type(error).__name__
+            )
+            return error_answer(400, "That request was not understood. Check it and try again.")
+
     @app.errorhandler(IntegrityError)
     def done_at_the_same_moment(error):
         # Two people (or a double click) making the same thing at once: the second

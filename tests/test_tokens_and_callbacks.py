@@ -201,6 +201,16 @@ def test_gunicorn_names_no_server_logs_routes_and_keeps_its_own_control_socket(a
         with socket.create_connection(("127.0.0.1", servers[0][1]), timeout=5) as raw:
             raw.sendall(b"GET /manage?address=someone.private@example.invalid\x01 HTTP/1.1\r\n\r\n")
             assert raw.recv(100).startswith(b"HTTP/1.1 400")
+        # A chunked body whose chunk sizes are wrong is read by the app (werkzeug) and
+        # refused there: a 400 with words, where it was a 500 on every POST route.
+        with socket.create_connection(("127.0.0.1", servers[0][1]), timeout=5) as raw:
+            raw.sendall(
+                b"POST /register/postcode HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                b"Content-Type: application/x-www-form-urlencoded\r\n\r\nZZ\r\nabc\r\n0\r\n\r\n"
+            )
+            answer = raw.recv(100_000)
+            assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+            assert b"That request was not understood" in answer
         sockets = sorted(p.name for p in tmp_path.iterdir())
         assert sockets == ["gunicorn-first.ctl", "gunicorn-second.ctl"]
     finally:
