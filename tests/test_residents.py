@@ -845,6 +845,16 @@ def test_only_admins_import_and_download_rejected_rows(app, client, make_officer
     ).all()
     assert [e.details["rejected_rows_shown"] for e in viewed][-1] == 6
     assert viewed[-1].details["already_registered"] == 0
+    # Every row refused: running it anyway (the page offers no button) does nothing
+    # and says why; it was marked "done" with nothing written (an outside probe).
+    ran = admin.post(
+        f"/admin/imports/{import_id}/run", data={"csrf_token": page_token(admin, status_url)}
+    )
+    assert "None of its rows can be imported" in html.unescape(admin.get(ran.location).text)
+    assert (
+        db.session.scalar(select(ResidentImport.status).where(ResidentImport.id == import_id))
+        == "checked"
+    )
     # The upload's event names the upload (it named none, and could not be tied to it).
     (uploaded,) = db.session.scalars(
         select(AuditEvent).where(AuditEvent.action == "residents.import_uploaded")

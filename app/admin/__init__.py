@@ -37,6 +37,7 @@ from app.services.resident_import import (
     ImportRefused,
     download_rejected_rows,
     import_progress,
+    nothing_to_import,
     start_import,
     upload_import,
     view_import_report,
@@ -227,6 +228,11 @@ def import_run(import_id: int):
         flash("Importing. This page shows the progress.")
     elif record.status == "checked" and record.content is None:
         flash("The file was deleted a day after it was uploaded. To import it, upload it again.")
+    elif nothing_to_import(record):
+        flash(
+            "None of its rows can be imported, so nothing was done. Correct the rows the "
+            "report lists, then upload the file again."
+        )
     else:
         flash("This file has already been imported, or has not been checked yet.")
     return redirect(url_for("admin.import_status", import_id=import_id))

@@ -745,10 +745,17 @@ def start_import(record: ResidentImport) -> bool:
     """Queue the import of a checked upload. False when it is not waiting for one: it
     has been imported already (or is being), or has not been checked yet. (run_import
     claims it, so two clicks still import it once.)"""
-    if record.status != "checked" or record.content is None:
+    if record.status != "checked" or record.content is None or nothing_to_import(record):
         return False
     queue_import(record.id, dry_run=False)
     return True
+
+
+def nothing_to_import(record: ResidentImport) -> bool:
+    """A checked upload none of whose rows can be imported: running it would mark it
+    "done" with nothing written (an outside probe posted the form its page no longer
+    shows)."""
+    return record.status == "checked" and not (record.report or {}).get("accepted")
 
 
 def import_progress(import_id: int) -> int:
