@@ -642,6 +642,14 @@ def upload(client, data: bytes, name="message.wav"):
 def test_an_officers_recording_is_checked_served_and_costed(officer_client, town):
     assert "not an MP3 or WAV" in upload(officer_client, b"hello" * 100, "x.mp3").json["error"]
     assert "1 seconds long" in upload(officer_client, wav(1)).json["error"]
+    # A header that claims seconds its file does not hold (found by an outside probe:
+    # a 44-byte header alone was kept as 3 seconds), or 0 channels.
+    for short in (wav(3)[:44], wav(3)[:100], wav(3)[:24000]):
+        refused = upload(officer_client, short)
+        assert refused.status_code == 400 and "less sound than its length" in refused.json["error"]
+    no_channels = bytearray(wav(3))
+    no_channels[22:24] = (0).to_bytes(2, "little")
+    assert upload(officer_client, bytes(no_channels)).status_code == 400
     saved = upload(officer_client, wav(40))
     assert saved.status_code == 201 and saved.json["seconds"] == 40.0
     served = officer_client.get(saved.json["url"])

@@ -42,6 +42,15 @@ def save_recording(officer: Officer, *, filename: str, data: bytes) -> AlertReco
             "That file is not an MP3 or WAV recording. Record it again, or save it as MP3."
         )
     seconds = float(audio.info.length or 0)
+    # Its header's length must be the audio's: a WAV header alone (44 bytes), or one
+    # saying 0 channels, claimed 3 seconds of silence or a click (an outside probe).
+    bitrate = int(getattr(audio.info, "bitrate", 0) or 0)
+    channels = getattr(audio.info, "channels", 1)
+    if not bitrate or not channels or len(data) < 0.9 * bitrate / 8 * seconds:
+        raise RecordingRefused(
+            "That file holds less sound than its length says: it may be cut short or "
+            "damaged. Record it again, or save it as MP3."
+        )
     if not MIN_SECONDS <= seconds <= MAX_SECONDS:
         raise RecordingRefused(
             f"The recording is {seconds:.0f} seconds long. Keep it between {MIN_SECONDS} "
