@@ -1339,6 +1339,35 @@ def test_an_alert_whose_call_was_never_made_is_called_before_a_later_alert(
     assert (by_sid[refs[first.id]], by_sid[refs[second.id]]) == ("A38", "Fire")
 
 
+def test_a_call_the_provider_never_made_gives_its_line_back_once_asked_about(
+    app, providers, officer, make_resident, run_worker, monkeypatch
+):
+    """Found by an outside probe: a call whose request timed out and was never made
+    kept its line (it might have been placed) for the whole hold, VOICE_LINE_HOLD_SECONDS
+    (15 minutes by default): three such stopped every call. Once Twilio says it has no
+    such call, its line is free."""
+    from app.channels.lines import Lines
+    from app.extensions import redis_store
+    from app.services.dispatch import reconcile
+
+    monkeypatch.setitem(app.config, "VOICE_LINES", 1)
+    number = "+441174960907"
+    make_resident(postcode="BS1 6AD", sms=None, voice=number)
+    gateway = providers.gateway
+    gateway.send_callbacks = False
+    gateway.slow_accept_s = 1.5  # the SDK gives up after 1 s
+    gateway.slow_refuse_for.add(number)  # never taken
+    alert = send(officer)
+    run_worker()
+    assert statuses(alert.id) == {"unknown": 1}
+    lines = Lines(redis_store.client, 1, app.config["VOICE_LINE_HOLD_SECONDS"], lambda: [])
+    assert lines.busy() == 1  # kept: the call might have been placed
+    gateway.slow_refuse_for.clear()
+    (row,) = ids(alert.id)
+    assert reconcile([row])["resend"] == 1
+    assert lines.busy() == 0  # no such call: its line is free for the resend and others
+
+
 def test_a_row_becomes_unknown_at_the_time_its_request_gave_up(
     providers, officer, make_resident, run_worker
 ):

@@ -722,6 +722,7 @@ def reconcile(ledger: Ledger, ids: list[int]) -> dict[str, int]:
         "waiting": waiting,
     }
     resend: list[int] = []
+    never_placed: list[Claimed] = []
     for claim_, answer, row in zip(claimed, answers, rows, strict=True):
         kind, status, reason, ref = _reconciled(claim_, answer, row, max_attempts)
         if ledger_sql.settle_reconciled(
@@ -730,8 +731,16 @@ def reconcile(ledger: Ledger, ids: list[int]) -> dict[str, int]:
             counts[kind] += 1
             if kind == "resend":
                 resend.append(claim_.id)
+            if kind in ("resend", "failed", "cancelled") and claim_.channel == "voice":
+                never_placed.append(claim_)
     ledger_sql.forget_finished_texts(ledger.table, [c.id for c in claimed])
     db.session.commit()
+    # The provider has no such call: its line is free now. It was kept (the call might
+    # have been placed) until its hold ran out, and held up every call meanwhile (an
+    # outside probe: three such calls stopped all calls for VOICE_LINE_HOLD_SECONDS).
+    lines = _lines() if never_placed else None
+    for gone in never_placed if lines is not None else ():
+        lines.release(call_name(ledger.name, gone.id, gone.attempts))
     enqueue(ledger, resend)
     ledger.after({c.alert_id for c in claimed if c.alert_id is not None})
     return counts
