@@ -514,8 +514,8 @@ def test_one_call_at_a_time_to_a_number_whose_last_call_is_in_doubt(
     deliver([waiting])
     send_notices([notice.id])
     assert len(providers.gateway.accepted) == 2
-    assert statuses(second.id) == {"sent": 1}
-    assert db.session.get(ResidentNotice, notice.id).status == "sent"
+    assert sum(statuses(second.id).get(s, 0) for s in ("sent", "delivered")) == 1
+    assert db.session.get(ResidentNotice, notice.id).status in ("sent", "delivered")
 
 
 @pytest.mark.parametrize("stalled_s", [30, 1], ids=["sends unchecked", "each send checked"])
