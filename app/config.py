@@ -137,7 +137,7 @@ class Config:
     # How long a count of the messages waiting (for "all out in…") serves previews.
     QUEUE_COUNT_SECONDS = _int("QUEUE_COUNT_SECONDS", 5)
     DELIVERY_CONCURRENCY = _int("DELIVERY_CONCURRENCY", 16)  # requests in flight per job
-    DELIVERY_MAX_ATTEMPTS = _int("DELIVERY_MAX_ATTEMPTS", 8)
+    DELIVERY_MAX_ATTEMPTS = _int("DELIVERY_MAX_ATTEMPTS", 12)
     RETRY_BASE_SECONDS = float(_env("RETRY_BASE_SECONDS", "0.5"))
     RETRY_MAX_SECONDS = float(_env("RETRY_MAX_SECONDS", "60"))
     # The sweeper: how long a claimed delivery may stay "sending" before its worker is
