@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from flask import Flask, g, jsonify, render_template, request
 from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSessionInterface
+from gunicorn.http.errors import ParseException
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
@@ -205,21 +206,14 @@ def install(app: Flask) -> None:
         response.headers["Retry-After"] = "30"
         return response
 
-    try:  # under gunicorn, a body it cannot read (a broken chunked encoding)
-        from gunicorn.http.errors import ParseException
-    except ImportError:  # pragma: no cover - gunicorn is a dependency
-        ParseException = None
-    if ParseException is not None:
-
-        @app.errorhandler(ParseException)
-        def body_not_readable(error):
-            # Raised while the form or JSON is read: a 400, not a 500 (an outside
-            # probe, on every POST route, signed in or not).
-            db.session.rollback()
-            app.logger.warning(
-                "unreadable body on %s: %s", route_of_request(), type(error).__name__
-            )
-            return error_answer(400, "That request was not understood. Check it and try again.")
+    @app.errorhandler(ParseException)
+    def body_not_readable(error):
+        # Under gunicorn, a body it cannot read (a broken chunked encoding), raised
+        # while the form or JSON is read: a 400, not a 500 (an outside probe, on every
+        # POST route, signed in or not).
+        db.session.rollback()
+        app.logger.warning("unreadable body on %s: %s", route_of_request(), type(error).__name__)
+        return error_answer(400, "That request was not understood. Check it and try again.")
 
     @app.errorhandler(IntegrityError)
     def done_at_the_same_moment(error):

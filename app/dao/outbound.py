@@ -103,22 +103,7 @@ def _calls_to_wait(table: str, ids: list[int]) -> list[int]:
         )
         if ok
     }
-    busy = set(
-        db.session.execute(
-            text(
-                """
-                SELECT address FROM deliveries
-                WHERE status IN ('sending', 'unknown') AND provider_ref IS NULL
-                  AND channel = 'voice' AND address = ANY(:numbers)
-                UNION
-                SELECT address FROM resident_notices
-                WHERE status IN ('sending', 'unknown') AND provider_ref IS NULL
-                  AND channel = 'voice' AND address = ANY(:numbers)
-                """
-            ),
-            {"numbers": sorted(locked)},
-        ).scalars()
-    )
+    busy = {address for *_, address, _ in unsettled_to(sorted(locked), channel="voice")}
     held, going = [], set()
     for row_id, address in calls:
         if address not in locked or address in busy or address in going:
@@ -555,10 +540,13 @@ def ask_again_in(table: str, ids: list[int], seconds: float) -> None:
     )
 
 
-def unsettled_to(addresses: list[str]) -> list[tuple[str, int, str, object]]:
-    """Rows of either ledger to these addresses whose outcome is still open (sending or
-    unknown, no provider reference): (ledger, id, address, when their attempt began).
-    Through the ledgers' indexes of unfinished rows, which hold only the few in flight."""
+def unsettled_to(
+    addresses: list[str], *, channel: str | None = None
+) -> list[tuple[str, int, str, object]]:
+    """Rows of either ledger to these addresses (of this channel, if given) whose
+    outcome is still open (sending or unknown, no provider reference): (ledger, id,
+    address, when their attempt began). Through the ledgers' indexes of unfinished
+    rows, which hold only the few in flight."""
     if not addresses:
         return []
     return list(
@@ -569,14 +557,16 @@ def unsettled_to(addresses: list[str]) -> list[tuple[str, int, str, object]]:
                 FROM deliveries
                 WHERE status IN ('sending', 'unknown') AND provider_ref IS NULL
                   AND address = ANY(:addresses)
+                  AND (CAST(:channel AS text) IS NULL OR channel = :channel)
                 UNION ALL
                 SELECT 'resident_notices', id, address, coalesce(attempted_at, created_at)
                 FROM resident_notices
                 WHERE status IN ('sending', 'unknown') AND provider_ref IS NULL
                   AND address = ANY(:addresses)
+                  AND (CAST(:channel AS text) IS NULL OR channel = :channel)
                 """
             ),
-            {"addresses": addresses},
+            {"addresses": addresses, "channel": channel},
         ).all()
     )
 
