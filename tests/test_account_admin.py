@@ -145,6 +145,25 @@ def test_a_reset_link_by_email_sets_a_new_password_once_and_the_app_again(
     assert "reset" in reasons
 
 
+def test_an_administrator_resetting_their_own_account_is_told_it_signs_them_out(
+    app, admin, admin_client, make_officer, providers, run_worker
+):
+    pc = make_officer()
+    theirs = admin_client.get(f"/admin/officers/{pc.id}")
+    assert "This is your own account" not in theirs.text and "sign me out" not in theirs.text
+    own = admin_client.get(f"/admin/officers/{admin.id}")
+    assert "This is your own account" in own.text and "sign me out" in own.text
+    sent = post(
+        admin_client, f"/admin/officers/{admin.id}/reset", token_from=f"/admin/officers/{admin.id}"
+    )
+    # Their own session ended with the others: the answer is the sign-in page, saying why.
+    assert sent.status_code == 302 and sent.headers["Location"] == "/sign-in"
+    page = admin_client.get("/sign-in")
+    assert "You are signed out: use the link to sign in again" in page.text
+    assert admin_client.get("/admin/officers").status_code == 302
+    assert mailed_link(providers, run_worker).startswith("/account/set-password/")
+
+
 def test_an_expired_or_unknown_link_says_to_ask_for_a_new_one(
     app, admin, admin_client, make_officer, providers, run_worker, monkeypatch
 ):

@@ -130,6 +130,13 @@ def reset(officer_id: int):
     except AccountError as refusal:
         flash(str(refusal))
     else:
+        if account.id == current_user.id:
+            # Their own sessions, this one too, have ended: the next page is signing in.
+            flash(
+                f"A link to set a new password has gone to {account.email}. You are signed "
+                "out: use the link to sign in again."
+            )
+            return redirect(url_for("auth.sign_in"))
         flash(
             f"{account.name} has been sent a link to set a new password; their sessions have "
             "ended. They set up their second factor again."
