@@ -149,6 +149,10 @@ class Config:
     STALLED_SECONDS = _int("STALLED_SECONDS", 30)
     RECONCILE_SECONDS = _int("RECONCILE_SECONDS", 15)
     REQUEUE_SECONDS = _int("REQUEUE_SECONDS", 20)
+    # Asking the provider whether it took a text or call: while it cannot say (an
+    # outage, an answer it cannot read), it is asked again every RECONCILE_SECONDS for
+    # this long after the row became unknown, and only then is the row "possibly sent".
+    RECONCILE_PATIENCE_SECONDS = _int("RECONCILE_PATIENCE_SECONDS", 600)
     SWEEP_INTERVAL_SECONDS = float(_env("SWEEP_INTERVAL_SECONDS", "5"))
     # /metrics answers a Prometheus scraper that sends "Authorization: Bearer <token>";
     # unset, there is no /metrics.

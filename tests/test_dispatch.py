@@ -370,10 +370,20 @@ def test_an_unknown_delivery_the_provider_never_saw_is_sent_again(
     )
     db.session.commit()
     assert sweep()["reconcile"] == 1
-    run_worker()  # asks the gateway (nothing to that number), then sends it again
+    run_worker()  # asks the gateway: nothing to that number, yet
+    from app.services import outbound
+
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    assert (delivery.status, delivery.reason) == ("unknown", outbound.NO_RECORD_YET)
+    assert providers.gateway.accepted == [] and providers.gateway.lists == 1
+    assert sweep()["reconcile"] == 0  # asked again only after RECONCILE_SECONDS
+    db.session.execute(text("UPDATE deliveries SET next_attempt_at = now()"))
+    db.session.commit()
+    assert sweep()["reconcile"] == 1
+    run_worker()  # still nothing there: sends it again
     wait_until(lambda: statuses(alert.id) == {"delivered": 1}, message="sent again")
     assert providers.gateway.accepted_to("Messages") == ["+447700900107"]
-    assert providers.gateway.lists == 1
+    assert providers.gateway.lists == 2
 
 
 def test_stop_received_mid_send_stops_that_number(providers, officer, make_resident, live_server):
@@ -819,6 +829,8 @@ def sending_in_a_job_then_taken_for_dead(app, row_id: int):
     )
     assert ledger_sql.take_stalled("deliveries", outbox=False, seconds=2) == [row_id]
     db.session.commit()
+    # Nothing there when asked, nor when asked again: sent again.
+    assert outbound.reconcile(ledgers.ledger("alerts"), [row_id])["asking_again"] == 1
     assert outbound.reconcile(ledgers.ledger("alerts"), [row_id])["resend"] == 1
     return thread, job
 
@@ -1015,12 +1027,20 @@ def test_a_text_whose_callback_never_comes_is_found_at_the_provider_not_resent(
     assert db.session.get(Alert, alert.id).status == "sent"
 
 
-def test_when_the_provider_cannot_tell_the_text_is_possibly_sent_never_resent(
+def test_while_the_provider_cannot_tell_it_is_asked_again_then_possibly_sent_never_resent(
     providers, officer, make_resident, run_worker, app, monkeypatch
 ):
     alert = unknown_after_no_answer(providers, officer, make_resident, "+447700900302")
     providers.gateway.list_fails = True
+    for lists in (1, 2):  # within RECONCILE_PATIENCE_SECONDS: asked again, unknown
+        reconcile_now(app, monkeypatch, run_worker)
+        db.session.expire_all()
+        (delivery,) = db.session.scalars(select(Delivery)).all()
+        assert delivery.status == "unknown" and delivery.reason.endswith(": asking again")
+        assert providers.gateway.lists == lists
+    monkeypatch.setitem(app.config, "RECONCILE_PATIENCE_SECONDS", 0)
     reconcile_now(app, monkeypatch, run_worker)
+    db.session.expire_all()
     (delivery,) = db.session.scalars(select(Delivery)).all()
     assert delivery.status == "possibly_sent"
     assert delivery.reason.startswith("possibly sent: no answer in time, and Twilio could not say")
@@ -1028,6 +1048,79 @@ def test_when_the_provider_cannot_tell_the_text_is_possibly_sent_never_resent(
     run_worker()
     assert providers.gateway.accepted_to("Messages") == ["+447700900302"]
     assert db.session.get(Alert, alert.id).status == "sent"  # finished: nothing pending
+
+
+def test_after_an_outage_of_the_providers_list_a_text_never_taken_is_sent_once(
+    providers, officer, make_resident, run_worker, app, monkeypatch
+):
+    """Found by an outside probe: Twilio's list failing for 25 s made every row asked
+    about in that time "possibly sent" for good, and the texts and calls that had never
+    reached Twilio were never sent. They are asked about again until it answers."""
+    gateway = providers.gateway
+    make_resident(postcode="BS1 6AD", sms="+447700900311")  # taken, answered too late
+    make_resident(postcode="BS1 6AD", sms="+447700900312")  # never taken
+    gateway.slow_accept_for = {"+447700900311"}
+    gateway.slow_refuse_for = {"+447700900312"}
+    gateway.slow_accept_s = 1.5  # past the 1 s read timeout
+    gateway.send_callbacks = False
+    alert = send(officer)
+    deliver(ids(alert.id))
+    assert statuses(alert.id) == {"unknown": 2}
+    gateway.slow_refuse_for.clear()
+    gateway.list_fails = True
+    reconcile_now(app, monkeypatch, run_worker)
+    assert statuses(alert.id) == {"unknown": 2}
+    gateway.list_fails = False
+    for _ in range(3):  # found; and not there, then still not there: sent again
+        reconcile_now(app, monkeypatch, run_worker)
+    assert statuses(alert.id) == {"sent": 2}
+    assert sorted(gateway.accepted_to("Messages")) == ["+447700900311", "+447700900312"]
+
+
+def test_a_text_the_providers_list_shows_late_is_not_sent_twice(
+    providers, officer, make_resident, run_worker, app, monkeypatch
+):
+    """Found by an outside probe: a gateway whose list answered empty pages for 20 s
+    (as a list that lags would) had 19 residents sent an alert twice: one empty answer
+    was taken for "never sent". A text is sent again only when asked twice."""
+    alert = unknown_after_no_answer(providers, officer, make_resident, "+447700900313")
+    providers.gateway.lists_empty = True
+    reconcile_now(app, monkeypatch, run_worker)
+    assert statuses(alert.id) == {"unknown": 1}
+    providers.gateway.lists_empty = False
+    reconcile_now(app, monkeypatch, run_worker)
+    assert statuses(alert.id) == {"sent": 1}
+    sweep()
+    run_worker()
+    assert providers.gateway.accepted_to("Messages") == ["+447700900313"]
+    assert providers.gateway.lists == 2
+
+
+def test_answers_twilio_gives_that_cannot_be_read_are_doubt_not_failure(
+    providers, officer, make_resident, run_worker, app, monkeypatch
+):
+    """Found by an outside probe: a list answered with JSON cut short ended the whole
+    job that asked (every row it asked about stayed unknown for minutes); and a send
+    answered "201" in words that are not JSON was recorded failed, though Twilio had
+    taken it. Each is a doubt: asked about, and settled when Twilio can say."""
+    gateway = providers.gateway
+    gateway.send_callbacks = False
+    make_resident(postcode="BS1 6AD", sms="+447700900314")
+    make_resident(postcode="BS1 6AD", sms="+447700900315")
+    gateway.create_raw_for = {"+447700900314", "+447700900315"}
+    alert = send(officer)
+    deliver(ids(alert.id))
+    assert statuses(alert.id) == {"unknown": 2}
+    gateway.list_raw = '{"messages": [{"sid": "SM'  # cut short
+    reconcile_now(app, monkeypatch, run_worker)
+    db.session.expire_all()
+    reasons = db.session.scalars(select(Delivery.reason)).all()
+    assert statuses(alert.id) == {"unknown": 2}, "asked again, the job not ended"
+    assert all(r.endswith("(its answer could not be read): asking again") for r in reasons)
+    gateway.list_raw = None
+    reconcile_now(app, monkeypatch, run_worker)
+    assert statuses(alert.id) == {"sent": 2}
+    assert sorted(gateway.accepted_to("Messages")) == ["+447700900314", "+447700900315"]
 
 
 def test_every_resend_path_is_capped_by_the_attempt_limit(
@@ -1238,8 +1331,9 @@ def test_a_follow_up_call_never_made_is_not_taken_for_the_first_alerts_call(
     assert statuses(update.id) == {"unknown": 1}
     providers.gateway.slow_refuse_for.clear()
     monkeypatch.setitem(app.config, "RECONCILE_SECONDS", 0)
-    sweep()
-    run_worker()
+    for _ in range(2):  # no such call when asked, nor when asked again
+        sweep()
+        run_worker()
     calls = [a for a in providers.gateway.accepted if a.kind == "Calls"]
     assert len(calls) == 2, "the update's call was made"
     (row,) = db.session.scalars(select(Delivery).filter_by(alert_id=update.id)).all()
@@ -1316,8 +1410,9 @@ def test_an_alert_whose_call_was_never_made_is_called_before_a_later_alert(
     run_worker()
     assert statuses(second.id) == {"queued": 1}  # waits: a call to the number is in doubt
     monkeypatch.setitem(app.config, "RECONCILE_SECONDS", 0)
-    sweep()  # the first is asked about: never made, so made now
-    run_worker()
+    for _ in range(2):  # the first is asked about, twice: never made, so made now
+        sweep()
+        run_worker()
     assert statuses(first.id) == {"sent": 1}
     (second_row,) = ids(second.id)
     db.session.execute(
@@ -1364,6 +1459,7 @@ def test_a_call_the_provider_never_made_gives_its_line_back_once_asked_about(
     assert lines.busy() == 1  # kept: the call might have been placed
     gateway.slow_refuse_for.clear()
     (row,) = ids(alert.id)
+    assert reconcile([row])["asking_again"] == 1  # no record: asked once more
     assert reconcile([row])["resend"] == 1
     assert lines.busy() == 0  # no such call: its line is free for the resend and others
 

@@ -68,6 +68,10 @@ class TwilioGateway:
         self.slow_refuse_for: set[str] = set()
         self.send_callbacks = True
         self.list_fails = False  # GET of the lists answers 500: "cannot tell"
+        self.lists_empty = False  # GET of the lists answers an empty page (it lags)
+        self.list_raw: str | None = None  # GET of the lists answers this body, with 200
+        # take the message, then answer 201 with a body that is not JSON (a proxy's page)
+        self.create_raw_for: set[str] = set()
         self.lists = 0
         self.call_duration_s = 42
         # What GET of a call says of its status: call_status, or call_status_for[sid].
@@ -130,6 +134,8 @@ class TwilioGateway:
         if request.method == "GET":
             if PATH.match(request.path):
                 status, body = self._list(request.path, request.headers, request.query)
+                if self.list_raw is not None and status == 200:
+                    return web.Response(text=self.list_raw, content_type="application/json")
             elif CALL.match(request.path):
                 status, body = self._fetch_call(request.path, request.headers)
                 raw = self.call_raw_for.get(CALL.match(request.path)["call"])
@@ -152,6 +158,8 @@ class TwilioGateway:
         if status == DROP:
             request.transport.close()
             raise asyncio.CancelledError  # end the handler without writing any answer
+        if status == 201 and body.get("to") in self.create_raw_for:
+            return web.Response(text="<html>Accepted</html>", status=201, content_type="text/html")
         return web.json_response(body, status=status)
 
     # --- Twilio's behaviour ------------------------------------------------------
@@ -216,7 +224,7 @@ class TwilioGateway:
             taken = [a for a in self.accepted if a.kind == match["kind"]]
         to, sender = query.get("To"), query.get("From")
         records = []
-        for a in reversed(taken):
+        for a in [] if self.lists_empty else reversed(taken):
             if (to and a.to != to) or (sender and a.params.get("From") != sender):
                 continue
             created = email.utils.format_datetime(datetime.fromtimestamp(a.wall, UTC), usegmt=False)

@@ -257,6 +257,11 @@ def _error(error: Exception) -> TransportError:
     return _maybe_sent()
 
 
+# What the SDK raises when Twilio's answer is not what it should be (a body that is not
+# JSON, a page cut short, a record without its fields): a proxy's page, a fault.
+_UNREADABLE = (ValueError, TypeError, AttributeError, KeyError)
+
+
 def _maybe_sent() -> TransportError:
     return TransportError(
         "no answer from Twilio in time; waiting for its status callback",
@@ -278,9 +283,12 @@ def _taken_between(created: datetime | None, since: datetime, until: datetime) -
 def _cannot_tell(error: Exception) -> TransportError:
     if isinstance(error, TwilioRestException | aiohttp.ClientError | TimeoutError):
         why = _error(error).reason
+    elif isinstance(error, _UNREADABLE):
+        why = "its answer could not be read"
     else:  # the SDK's own, e.g. "Unable to fetch page" with the HTTP status
         why = str(error.args[0]) if error.args else type(error).__name__
-    return TransportError(f"Twilio could not say whether it took it ({why})", permanent=True)
+    # Not permanent: an outage ends, and the caller asks again while it is of use.
+    return TransportError(f"Twilio could not say whether it took it ({why})", permanent=False)
 
 
 class TwilioSmsTransport:
@@ -314,7 +322,12 @@ class TwilioSmsTransport:
             sent = await _async_client(self.settings).messages.create_async(**self._params(message))
         except (TwilioRestException, aiohttp.ClientError, TimeoutError) as error:
             raise _error(error) from None
-        segments = int(sent.num_segments) if sent.num_segments else None
+        except _UNREADABLE:
+            # Twilio answered "taken" in words the SDK cannot read: it may have sent it.
+            raise _maybe_sent() from None
+        if not sent.sid:
+            raise _maybe_sent()
+        segments = _count(str(sent.num_segments), MOST_SEGMENTS) if sent.num_segments else None
         return SendResult(provider_ref=sent.sid, status="sent", segments=segments)
 
     async def warm_up(self) -> None:
@@ -330,18 +343,21 @@ class TwilioSmsTransport:
         client = _async_client(self.settings)
         try:
             found = await client.messages.list_async(to=message.recipient, limit=LOOK_AT)
-        except (TwilioException, aiohttp.ClientError, TimeoutError) as error:
+            return [
+                SendResult(
+                    provider_ref=sent.sid,
+                    status="sent",
+                    segments=_count(str(sent.num_segments), MOST_SEGMENTS)
+                    if sent.num_segments
+                    else None,
+                )
+                for sent in found
+                if sent.sid
+                and _taken_between(sent.date_created, since, until)
+                and (sent.body == message.body or sent.body in message.also_reads)
+            ]
+        except (TwilioException, aiohttp.ClientError, TimeoutError, *_UNREADABLE) as error:
             raise _cannot_tell(error) from None
-        return [
-            SendResult(
-                provider_ref=sent.sid,
-                status="sent",
-                segments=int(sent.num_segments) if sent.num_segments else None,
-            )
-            for sent in found
-            if _taken_between(sent.date_created, since, until)
-            and (sent.body == message.body or sent.body in message.also_reads)
-        ]
 
 
 def voice_twiml(
@@ -430,6 +446,10 @@ class TwilioVoiceTransport:
             call = await _async_client(self.settings).calls.create_async(**self._params(message))
         except (TwilioRestException, aiohttp.ClientError, TimeoutError) as error:
             raise _error(error) from None
+        except _UNREADABLE:
+            raise _maybe_sent() from None
+        if not call.sid:
+            raise _maybe_sent()
         return SendResult(provider_ref=call.sid, status="sent")
 
     async def warm_up(self) -> None:
@@ -448,7 +468,7 @@ class TwilioVoiceTransport:
             raise _cannot_tell(error) from None
         except (TwilioException, aiohttp.ClientError, TimeoutError) as error:
             raise _cannot_tell(error) from None
-        except (ValueError, TypeError, AttributeError, KeyError) as error:
+        except _UNREADABLE as error:
             # An answer that is not a call (HTML, a list): the SDK cannot read it.
             raise _cannot_tell(error) from None
         duration = call.duration
@@ -470,12 +490,13 @@ class TwilioVoiceTransport:
         client = _async_client(self.settings)
         try:
             found = await client.calls.list_async(to=message.recipient, limit=LOOK_AT)
-        except (TwilioException, aiohttp.ClientError, TimeoutError) as error:
+            numbers = self.settings.voice_from_numbers
+            return [
+                SendResult(provider_ref=call.sid, status="sent")
+                for call in found
+                if call.sid
+                and (not numbers or call._from is None or call._from in numbers)
+                and _taken_between(call.date_created, since, until)
+            ]
+        except (TwilioException, aiohttp.ClientError, TimeoutError, *_UNREADABLE) as error:
             raise _cannot_tell(error) from None
-        numbers = self.settings.voice_from_numbers
-        return [
-            SendResult(provider_ref=call.sid, status="sent")
-            for call in found
-            if (not numbers or call._from is None or call._from in numbers)
-            and _taken_between(call.date_created, since, until)
-        ]

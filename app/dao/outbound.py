@@ -520,7 +520,9 @@ def to_reconcile(table: str, ids: list[int], *, give_up_seconds: int | None) -> 
                     AND d.created_at < now() - make_interval(secs => :give_up)) AS too_late,
                    -- When it became unknown: nothing changes an unknown row's updated_at
                    -- until it is settled, and its send went out before then.
-                   d.updated_at AS unknown_since
+                   d.updated_at AS unknown_since,
+                   extract(epoch FROM now() - d.updated_at) AS unknown_for,
+                   d.reason
             FROM {_table(table)} d
             WHERE d.id IN :ids AND d.status = 'unknown' AND d.provider_ref IS NULL
             """
@@ -529,14 +531,17 @@ def to_reconcile(table: str, ids: list[int], *, give_up_seconds: int | None) -> 
     ).all()
 
 
-def ask_again_in(table: str, ids: list[int], seconds: float) -> None:
-    """Unknown rows left waiting: the sweeper asks about them again after `seconds`."""
+def ask_again_in(table: str, ids: list[int], seconds: float, *, reason: str | None = None) -> None:
+    """Unknown rows left waiting: the sweeper asks about them again after `seconds`,
+    with why they wait as their reason when given (it stays unknown: its updated_at,
+    when it became unknown, is left alone)."""
     db.session.execute(
         _ids(
-            f"UPDATE {_table(table)} SET next_attempt_at = now() + make_interval(secs => :secs)"
+            f"UPDATE {_table(table)} SET next_attempt_at = now() + make_interval(secs => :secs),"
+            " reason = coalesce(CAST(:reason AS text), reason)"
             " WHERE id IN :ids AND status = 'unknown' AND provider_ref IS NULL"
         ),
-        {"ids": ids or [0], "secs": seconds},
+        {"ids": ids or [0], "secs": seconds, "reason": reason},
     )
 
 

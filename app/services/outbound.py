@@ -683,6 +683,8 @@ def _ask_about_calls(refs: list[str]) -> list:
             return await status_of(ref)
         except TransportError as error:  # an answer it cannot read included
             return error
+        except Exception as error:
+            return _could_not_ask(transport, error)
 
     return _all_at_once([ask(ref) for ref in refs])
 
@@ -692,10 +694,17 @@ def reconcile(ledger: Ledger, ids: list[int]) -> dict[str, int]:
     provider whether it took it since the attempt began (Twilio lists messages and
     calls by recipient and date), before anything is sent twice:
       - it did: adopt its reference, "sent" (its status callback may still come);
-      - it did not: send again while attempts remain and it is still of use, else
-        "failed" with why (or "cancelled" when the alert was cancelled or the channel
-        stopped);
-      - it cannot tell: "possibly_sent" with why, never sent again.
+      - it did not: asked once more RECONCILE_SECONDS later (a list that lags, or a
+        fault that answers an empty list, would otherwise have it sent twice: an
+        outside probe's gateway answered empty lists for 20 s, and 19 residents were
+        sent an alert twice); when it still has no record, send again while attempts
+        remain and it is still of use, else "failed" with why (or "cancelled" when the
+        alert was cancelled or the channel stopped);
+      - it cannot tell (an outage, an answer it cannot read): asked again every
+        RECONCILE_SECONDS for RECONCILE_PATIENCE_SECONDS after the row became unknown,
+        then "possibly_sent" with why, never sent again. (It ended "possibly sent" at
+        once, and a message that never reached the provider in a short outage was
+        never sent: an outside probe.)
     Safe to run twice: each row changes only while still unknown and unreferenced."""
     rows = ledger_sql.to_reconcile(ledger.table, ids, give_up_seconds=ledger.give_up_seconds)
     rows, later = _oldest_first(ledger, rows)
@@ -704,7 +713,9 @@ def reconcile(ledger: Ledger, ids: list[int]) -> dict[str, int]:
         db.session.commit()
     waiting = len(later)
     db.session.rollback()
-    max_attempts = current_app.config["DELIVERY_MAX_ATTEMPTS"]
+    config = current_app.config
+    max_attempts = config["DELIVERY_MAX_ATTEMPTS"]
+    patience = config["RECONCILE_PATIENCE_SECONDS"]
     claimed = [Claimed(*row[:6]) for row in rows]
     messages = ledger.render(claimed)
     answers = _ask_providers(
@@ -724,13 +735,19 @@ def reconcile(ledger: Ledger, ids: list[int]) -> dict[str, int]:
         "failed": 0,
         "possibly_sent": 0,
         "cancelled": 0,
+        "asking_again": 0,
         "waiting": waiting,
     }
     resend: list[int] = []
     never_placed: list[Claimed] = []
     for claim_, answer, row in zip(claimed, answers, rows, strict=True):
-        kind, status, reason, ref = _reconciled(claim_, answer, row, max_attempts)
-        if ledger_sql.settle_reconciled(
+        kind, status, reason, ref = _reconciled(claim_, answer, row, max_attempts, patience)
+        if kind == "asking_again":
+            ledger_sql.ask_again_in(
+                ledger.table, [claim_.id], config["RECONCILE_SECONDS"], reason=reason
+            )
+            counts[kind] += 1
+        elif ledger_sql.settle_reconciled(
             ledger.table, claim_.id, status=status, reason=reason, provider_ref=ref
         ):
             counts[kind] += 1
@@ -792,8 +809,13 @@ def _unheld(answers: list) -> list:
     return chosen
 
 
-def _reconciled(claimed: Claimed, answer, row, max_attempts: int) -> tuple:
-    """(kind, status, reason, provider reference) for the provider's answer."""
+# The reason of a row the provider had no record of when first asked: asked once more.
+NO_RECORD_YET = "no answer in time, and the provider had no record of it yet: asking again"
+
+
+def _reconciled(claimed: Claimed, answer, row, max_attempts: int, patience: float) -> tuple:
+    """(kind, status, reason, provider reference) for the provider's answer; kind
+    "asking_again" keeps the row unknown, with that reason, to be asked again."""
     if isinstance(answer, SendResult):
         return (
             "found",
@@ -802,6 +824,9 @@ def _reconciled(claimed: Claimed, answer, row, max_attempts: int) -> tuple:
             answer.provider_ref,
         )
     if isinstance(answer, TransportError):
+        if not answer.permanent and not row.too_late and float(row.unknown_for) < patience:
+            reason = f"no answer in time, and {answer.reason}: asking again"
+            return "asking_again", None, reason, None
         reason = f"possibly sent: no answer in time, and {answer.reason}"
         return "possibly_sent", "possibly_sent", reason, None
     if row.stopped:
@@ -816,6 +841,8 @@ def _reconciled(claimed: Claimed, answer, row, max_attempts: int) -> tuple:
             "and the provider has no record of it"
         )
         return "failed", "failed", reason, None
+    if row.reason != NO_RECORD_YET:
+        return "asking_again", None, NO_RECORD_YET, None
     reason = "no answer in time, and the provider has no record of it: sending again"
     return "resend", "queued", reason, None
 
@@ -835,8 +862,23 @@ def _ask_providers(asks: list[tuple[OutgoingMessage, datetime, datetime]]) -> li
             return await find(message, since, until)
         except TransportError as error:
             return error
+        except Exception as error:  # a bug, or an answer no one foresaw: not the batch's end
+            return _could_not_ask(transport, error)
 
     return _all_at_once([ask(*asked) for asked in asks])
+
+
+def _could_not_ask(transport, error: Exception) -> TransportError:
+    """An unforeseen failure asking the provider about one row: that row cannot be told
+    of now, and the others asked with it still are. (A list Twilio answered with JSON
+    cut short raised from deep in the SDK, ended the whole job, and left every row it
+    asked about unknown until the sweeper asked again: an outside probe.)"""
+    # The kind of failure only: an SDK's message may carry the request's address, which
+    # names the recipient's number.
+    log.warning("asking %s failed unexpectedly: %s", transport.name, type(error).__name__)
+    return TransportError(
+        f"{transport.name} could not be asked ({type(error).__name__})", permanent=False
+    )
 
 
 def _all_at_once(asks: list) -> list:
