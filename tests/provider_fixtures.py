@@ -23,8 +23,11 @@ class MailCollector:
         # How many of the next messages the server keeps and then hangs up on, without
         # saying it has them (a crash, a dropped line, after DATA).
         self.hang_up_after_data = 0
+        self.rcpt_delay_s = 0.0  # how long the server takes to answer each recipient
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if self.rcpt_delay_s:
+            await asyncio.sleep(self.rcpt_delay_s)
         if address in self.refuse:
             return self.refuse[address]
         envelope.rcpt_tos.append(address)

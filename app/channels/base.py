@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -33,6 +34,9 @@ class OutgoingMessage:
     # other one when it went (the two languages' order). Asked whether the provider
     # took it, either reading matches: the resident may have changed language since.
     also_reads: tuple[str, ...] = ()
+    # E-mail: asked the moment the server is ready for the message itself (354 after
+    # DATA), before any of it goes; raises (Withdrawn, TransportError) to keep it back.
+    before_body: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
 import smtplib
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email import policy
 from email.header import Header
@@ -120,6 +122,7 @@ class _Smtp(smtplib.SMTP):
     the server may deliver what it never confirmed)."""
 
     message_went = False
+    before_body: Callable[[], None] | None = None
     _last_command = ""
 
     def putcmd(self, cmd, args=""):
@@ -129,6 +132,8 @@ class _Smtp(smtplib.SMTP):
     def getreply(self):
         code, text = super().getreply()
         if self._last_command == "data" and code == 354:
+            if self.before_body is not None:
+                self.before_body()  # may raise: the message is kept back, nothing went
             self.message_went = True
         return code, text
 
@@ -166,10 +171,19 @@ class SmtpTransport:
         try:
             connection = self._connection()
             connection.message_went = False
+            connection.before_body = message.before_body
             # The envelope is the one validated address, never what the headers say.
             refused = connection.send_message(
                 email, from_addr=self.settings.sender, to_addrs=[message.recipient]
             )
+        except TransportError:
+            # Kept back at the last moment (before_body): the server has only the
+            # envelope, and the connection is closed without the message.
+            _local.smtp = None
+            if connection is not None:
+                with contextlib.suppress(OSError):
+                    connection.close()
+            raise
         except smtplib.SMTPRecipientsRefused as error:
             code, text = next(iter(error.recipients.values()))
             raise TransportError(f"SMTP {code}: {_text(text)}", permanent=code >= 500) from None

@@ -419,6 +419,44 @@ def take_stalled(table: str, *, outbox: bool, seconds: int) -> list[int]:
     )
 
 
+def stalled_emails(table: str, *, seconds: int) -> list[tuple[int, int]]:
+    """E-mails "sending" for longer than `seconds` (their worker died): (id, attempt)."""
+    return [
+        tuple(row)
+        for row in db.session.execute(
+            text(
+                f"""
+                SELECT id, attempts FROM {_table(table)}
+                WHERE status = 'sending' AND channel = 'email'
+                  AND updated_at < now() - make_interval(secs => :secs)
+                """
+            ),
+            {"secs": seconds},
+        )
+    ]
+
+
+def requeue_unsent_emails(table: str, ids: list[int]) -> list[int]:
+    """Stalled e-mails whose message never went (outbound.take_unsent_emails): queued to
+    be sent again."""
+    if not ids:
+        return []
+    return list(
+        db.session.execute(
+            _ids(
+                f"""
+                UPDATE {_table(table)} SET status = 'queued', next_attempt_at = NULL,
+                       reason = 'the worker stopped before the e-mail went: sending again',
+                       updated_at = clock_timestamp()
+                WHERE id IN :ids AND status = 'sending' AND channel = 'email'
+                RETURNING id
+                """
+            ),
+            {"ids": ids},
+        ).scalars()
+    )
+
+
 def accept_referenced_unknown(table: str, *, seconds: int) -> None:
     """ "unknown" with a provider reference, and no callback in `seconds`: the provider
     took it, so it is sent."""
