@@ -41,6 +41,15 @@
   var figure = function (n) {
     return n === null ? (lastCounts && lastCounts.hidden_label) || _("fewer than 5") : number(n);
   };
+  // A channel left unticked reaches no one: "not chosen", not a hidden "fewer than 5"
+  // (an outside check read that as some residents by e-mail).
+  var chosen = function (channel) {
+    var box = document.querySelector('input[name="channels"][value="' + channel + '"]');
+    return !box || box.checked;
+  };
+  var channelFigure = function (counts, channel) {
+    return chosen(channel) ? figure(counts.channels[channel]) : _("not chosen");
+  };
 
   map.pm.setGlobalOptions({ allowSelfIntersection: false, layerGroup: shapes, snappable: false });
   // The drawing tools' prompts say what to do with the pointer in hand: a PCSO's phone
@@ -227,14 +236,14 @@
     if (announce) {
       $("reach-announce").textContent = _(
         "{residents} residents reached: {sms} by text, {voice} by voice, {email} by e-mail.", {
-          residents: figure(counts.residents), sms: figure(counts.channels.sms),
-          voice: figure(counts.channels.voice), email: figure(counts.channels.email)
+          residents: figure(counts.residents), sms: channelFigure(counts, "sms"),
+          voice: channelFigure(counts, "voice"), email: channelFigure(counts, "email")
         });
     }
     $("reach-residents").textContent = figure(counts.residents);
-    $("reach-sms").textContent = figure(counts.channels.sms);
-    $("reach-voice").textContent = figure(counts.channels.voice);
-    $("reach-email").textContent = figure(counts.channels.email);
+    $("reach-sms").textContent = channelFigure(counts, "sms");
+    $("reach-voice").textContent = channelFigure(counts, "voice");
+    $("reach-email").textContent = channelFigure(counts, "email");
     var groups = counts.groups || {};
     Array.prototype.forEach.call(document.querySelectorAll(".group-count"), function (span) {
       span.textContent = span.dataset.group in groups ?
@@ -809,14 +818,18 @@
   function showCost() {
     if (!lastCompose || !lastCounts) { return; }
     var ch = lastCounts.channels;
-    // £0.04 would say "one text": for a hidden count, cost the most it can be.
-    var most = function (n) { return n === null ? lastCounts.min_count - 1 : n; };
-    var bound = ch.sms === null || ch.voice === null;
-    var total = most(ch.sms) * lastCompose.sms.cost + most(ch.voice) * lastCompose.voice.cost;
+    // £0.04 would say "one text": for a hidden count, cost the most it can be. A
+    // channel not chosen costs nothing.
+    var most = function (channel) {
+      if (!chosen(channel)) { return 0; }
+      return ch[channel] === null ? lastCounts.min_count - 1 : ch[channel];
+    };
+    var bound = (chosen("sms") && ch.sms === null) || (chosen("voice") && ch.voice === null);
+    var total = most("sms") * lastCompose.sms.cost + most("voice") * lastCompose.voice.cost;
     var parts = lastCompose.sms.segments === 1 ? _("1 part") : _("{n} parts", { n: lastCompose.sms.segments });
     var words = {
-      total: total.toFixed(2), texts: figure(ch.sms), parts: parts,
-      calls: figure(ch.voice), minutes: lastCompose.voice.minutes
+      total: total.toFixed(2), texts: chosen("sms") ? figure(ch.sms) : "0", parts: parts,
+      calls: chosen("voice") ? figure(ch.voice) : "0", minutes: lastCompose.voice.minutes
     };
     $("cost").textContent = bound ?
       _("Estimated cost: at most £{total} ({texts} texts × {parts}, {calls} calls × {minutes} min; e-mail free).", words) :

@@ -63,6 +63,13 @@ def test_officer_draws_an_area_sees_the_count_sends_and_reads_the_outbox(
     page.get_by_role("button", name="Finish shape").tap()
     expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
     expect(page.locator("#reach-email")).to_have_text("fewer than 5")
+    # A channel left out reaches no one: it says so, not "fewer than 5".
+    email_box = page.locator('input[name="channels"][value="email"]')
+    email_box.uncheck()
+    expect(page.locator("#reach-email")).to_have_text("not chosen")
+    expect(page.locator("#reach-sms")).to_have_text("fewer than 5")
+    email_box.check()
+    expect(page.locator("#reach-email")).to_have_text("fewer than 5")
 
     page.get_by_label("Title").fill("Burglary in the Centre")
     page.get_by_label("Message", exact=True).fill(
