@@ -201,6 +201,9 @@ def test_an_invitation_by_email_and_an_account_for_single_sign_on_only(
     assert made.status_code == 302
     new = db.session.scalar(select(Officer).where(Officer.email == data["email"]))
     assert new.password_hash is None and new.role == "officer"
+    # Not "single sign-on only" (it said so): a password, to be set with the link.
+    shown = admin_client.get(f"/admin/officers/{new.id}").text
+    assert "Password, not set yet" in shown and "Single sign-on only" not in shown
     path = mailed_link(providers, run_worker)
     client = app.test_client()
     assert "Set a password for your new account" in client.get(path).text
@@ -346,6 +349,7 @@ def test_a_forces_staff_e_mails_are_in_its_own_outbox_only(
     assert "new@wilts.example" not in avon.get("/officers/outbox").text
     assert "/account/set-password/" not in avon.get("/officers/outbox").text
     assert "/account/set-password/" in wilts.get("/officers/outbox").text
+    assert "notice to a member of staff" in wilts.get("/officers/outbox").text
 
 
 def test_only_administrators_see_a_set_password_link_in_the_outbox(

@@ -25,6 +25,7 @@ from app.services import forces
 from app.services.accounts import (
     AccountError,
     PasswordRefused,
+    awaiting_password,
     change_role,
     invite_officer,
     send_reset,
@@ -76,7 +77,12 @@ def force():
 def officer(officer_id: int):
     account = db.session.get(Officer, officer_id) or abort(404)
     view_officer(current_user, account)
-    return render_template("admin/officer.html", account=account, roles=ROLES)
+    return render_template(
+        "admin/officer.html",
+        account=account,
+        roles=ROLES,
+        awaiting_password=awaiting_password(account),
+    )
 
 
 @bp.route("/officers/invite", methods=["GET", "POST"])

@@ -626,6 +626,25 @@ def send_reset(admin: Officer, officer_id: int) -> Officer:
     return officer
 
 
+def awaiting_password(officer: Officer) -> bool:
+    """An account with no password yet and a live link to set one (invited by e-mail,
+    not for single sign-on only)."""
+    if officer.password_hash is not None:
+        return False
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(AccountLink)
+            .where(
+                AccountLink.officer_id == officer.id,
+                AccountLink.used_at.is_(None),
+                AccountLink.expires_at > datetime.now(UTC),
+            )
+        )
+        > 0
+    )
+
+
 LINK_REFUSED = (
     "This link has expired or has already been used. Ask an administrator to send you a new one."
 )

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from app.dao.audit import create_audit_event
 from app.extensions import db
 from app.models import Officer, OutboxMessage, ResidentNotice
+from app.services.notices import STAFF_KINDS
 
 # Notices that carry a member of staff's set-password link.
 ACCOUNT_LINK_KINDS = frozenset({"staff_invite", "staff_reset"})
@@ -33,6 +34,7 @@ class ShownMessage:
     body: str
     alert_id: int | None
     created_at: object
+    for_staff: bool = False  # a notice to a member of staff (an invitation, a request)
 
 
 def hide_links(body: str) -> str:
@@ -80,6 +82,7 @@ def view_outbox(officer: Officer, *, alert_id: int | None = None, before_id: int
             ),
             alert_id=m.alert_id,
             created_at=m.created_at,
+            for_staff=kind in STAFF_KINDS,
         )
         for m, kind in db.session.execute(query)
     ]
