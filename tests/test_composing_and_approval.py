@@ -433,9 +433,13 @@ def test_cancelling_a_scheduled_alert_means_it_never_goes(officer_client, town):
     )
     assert "Nothing was cancelled" in stray.text
     assert db.session.scalar(select(Alert.status)) == "scheduled"
-    officer_client.post(
-        f"/officers/alerts/{alert_id}/cancel", data={"csrf_token": token, "confirm": "yes"}
+    done = officer_client.post(
+        f"/officers/alerts/{alert_id}/cancel",
+        data={"csrf_token": token, "confirm": "yes"},
+        follow_redirects=True,
     )
+    # Not "0 messages will not be sent", which read as if nothing was stopped.
+    assert "Alert cancelled: it will not be sent to anyone." in done.text
     db.session.execute(update(Alert).values(send_at=text("now() - interval '1 second'")))
     db.session.commit()
     assert release_scheduled_alerts() == 0

@@ -96,6 +96,8 @@ def test_resident_can_join_interest_groups(client, app_ctx, runner):
         ({"sms_phone": "07911 999999"}, "sms_phone", "No UK phone number starts like that"),
         ({"sms_phone": "call me"}, "sms_phone", "Enter a UK phone number"),
         ({"email": "sam@"}, "email", "There must be something after the @-sign"),
+        # One spelling of "e-mail" in a sentence (the library's own said "email").
+        ({"email": "sam"}, "email", "can't be used. An e-mail address must have an @-sign."),
         # One address, never several recipients.
         ({"email": "sam,bob@example.com"}, "email", "before the @-sign: ','"),
         ({"email": "sam;bob@example.com"}, "email", "before the @-sign: ';'"),

@@ -406,13 +406,16 @@ def reject(alert_id: int):
 @bp.route("/alerts/<int:alert_id>/cancel", methods=["POST"])
 @role_required(*CANCELLERS)
 def cancel(alert_id: int):
-    _alert_for("alert.cancel", alert_id)
+    before = _alert_for("alert.cancel", alert_id).status
     if request.form.get("confirm") != "yes":
         flash("Nothing was cancelled: tick “Yes, stop this alert” first.")
         return redirect(url_for("officers.alert", alert_id=alert_id))
     cancelled = cancel_alert(current_user, alert_id)
     if cancelled < 0:
         flash("This alert has already finished: there is nothing left to cancel.")
+    elif before in ("draft", "pending_approval", "scheduled") and not cancelled:
+        # Nothing was queued yet: "0 messages will not be sent" read as nothing stopped.
+        flash("Alert cancelled: it will not be sent to anyone.")
     else:
         flash(f"Alert cancelled: {cancelled:,} messages will not be sent.")
     return redirect(url_for("officers.alert", alert_id=alert_id))

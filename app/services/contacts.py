@@ -172,7 +172,8 @@ _EMAIL_REASONS = (
 def _why_not(reason: str) -> str:
     locale = get_locale()
     if locale is None or locale.language == "en":
-        return reason  # its own words name the very character
+        # Its own words name the very character; in our spelling of "e-mail".
+        return reason.replace("email", "e-mail").replace("Email", "E-mail")
     for words, said in _EMAIL_REASONS:
         if words in reason:
             return str(said)
