@@ -103,6 +103,10 @@ def test_time_line_on_a_phone(browser, request, live_server, make_officer, activ
         expect(last.locator('td[data-column="registered"]')).to_have_text("7")
         expect(last.locator('td[data-column="deleted"]')).to_have_text("fewer than 5")
         assert sideways(page) <= 0
+        # The week is one line, not a letter to a line under the wide hidden figures
+        # (found by an outside check).
+        week = last.locator("th").bounding_box()
+        assert week["height"] < 60, week
         # A margin, as every report has (found by an outside check: the time line's
         # selects touched the screen's edges; its page missed the reports' style).
         heading = page.get_by_role("heading", level=1).bounding_box()
@@ -114,6 +118,10 @@ def test_time_line_on_a_phone(browser, request, live_server, make_officer, activ
         with page.expect_download() as csv_info:
             page.locator("#timeline-csv").click()
         assert "fewer than 5" in Path(csv_info.value.path()).read_text(encoding="utf-8-sig")
+        # The map pages' footer link is a thumb's height (it was 14 px: an outside check).
+        page.goto("/analysts/density")
+        licence = page.get_by_role("link", name="Open Government Licence v3.0")
+        assert licence.bounding_box()["height"] >= 44
         assert page.console_errors == []
     finally:
         context.close()
