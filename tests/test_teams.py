@@ -128,6 +128,11 @@ def test_the_place_search_offers_only_places_inside_the_teams_areas(app, people,
     assert offered("officer_a", "centr") == ({("ward", "Central")}, True)
     assert offered("officer_a", "clifton") == (set(), True)
     assert offered("officer_a", "bristol") == (set(), True)
+    # A place of the force outside the team's areas is named as such, not as a typo.
+    elsewhere = client_of(app, people, "officer_a").get("/officers/places?q=clifton").json
+    assert "Clifton" in elsewhere["outside_team_areas"]
+    typo = client_of(app, people, "officer_a").get("/officers/places?q=cliftno").json
+    assert typo["outside_team_areas"] == []
     # Bristol East has no permitted areas: its officer may send anywhere in the force.
     assert ("ward", "Clifton") in offered("officer_b", "clifton")[0]
     assert offered("officer_b", "bristol") == ({("district", "Bristol, City of")}, False)
@@ -418,3 +423,17 @@ def test_two_admins_making_the_same_team_at_once_are_told_not_given_a_500(app, p
     monkeypatch.undo()
     assert db.session.scalars(select(Team.name)).all() == ["Race"]  # once
     assert admin.get("/admin/teams").status_code == 200  # the session goes on
+
+
+def test_a_refusal_names_a_few_of_many_areas_and_counts_the_rest(app_ctx):
+    """Twelve wards made a refusal thirteen lines long on a phone (an outside check);
+    the map draws every one of them."""
+    from app.services.teams import PermittedArea
+
+    wards = tuple(f"Ward {n:02d} (ward)" for n in range(12))
+    many = PermittedArea(frozenset({1}), ("Bristol Central",), wards)
+    assert many.describe() == (
+        "Bristol Central (Ward 00 (ward), Ward 01 (ward), Ward 02 (ward), and 9 more)"
+    )
+    few = PermittedArea(frozenset({1}), ("Bristol Central",), wards[:4])
+    assert few.describe().count("(ward)") == 4 and "more" not in few.describe()

@@ -112,8 +112,10 @@ def target():
         flash("The all-clear for this alert has gone already: this is an update.")
         kind = "update"
     config = current_app.config
+    permitted = teams.permitted_area_geojson(current_user)
     return render_template(
         "officers/target.html",
+        permitted=permitted,
         bounds=bounds,
         parent=parent,
         follow_up_kind=kind,
@@ -132,6 +134,8 @@ def target():
             "recordingsUrl": url_for("officers.upload_recording"),
             "maxSegments": config["SMS_MAX_SEGMENTS"],
             "parentId": parent.id if parent else None,
+            # The areas the officer's teams may send to, drawn on the map (None: anywhere).
+            "permittedArea": permitted["geometry"] if permitted else None,
             "words": script_words("target.js"),
         },
     )
@@ -203,8 +207,8 @@ def places():
     if len(query) < 2:
         return jsonify(places=[])
     force = forces.area_of(forces.current_force())
-    found, limited = teams.targetable_places(current_user, force, query)
-    return jsonify(places=found, team_areas_only=limited)
+    found, limited, elsewhere = teams.targetable_places(current_user, force, query)
+    return jsonify(places=found, team_areas_only=limited, outside_team_areas=elsewhere)
 
 
 @bp.route("/places/<int:place_id>")

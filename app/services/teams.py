@@ -147,8 +147,14 @@ class PermittedArea:
         return self.team_ids is not None
 
     def describe(self) -> str:
+        """The teams, with their areas: the first few named, the rest counted (twelve
+        wards made a refusal thirteen lines on a phone: an outside check; the map
+        draws them all)."""
         teams = ", ".join(self.team_names)
-        areas = ", ".join(self.area_labels)
+        labels = list(self.area_labels)
+        if len(labels) > 4:
+            labels = [*labels[:3], gettext("and %(count)s more", count=len(labels) - 3)]
+        areas = ", ".join(labels)
         return f"{teams} ({areas})" if areas else teams
 
 
@@ -210,15 +216,20 @@ def _outside_permitted(officer: Officer, area_wkb: bytes | None):
     return (permitted, outside) if outside > 0 else None
 
 
-def targetable_places(officer: Officer, force, query: str) -> tuple[list[dict], bool]:
+def targetable_places(officer: Officer, force, query: str) -> tuple[list[dict], bool, list[str]]:
     """The places named like `query` this officer may send to (their force's; inside
-    their teams' permitted areas when they have any), and whether they are so kept."""
+    their teams' permitted areas when they have any), whether they are so kept, and,
+    when none is found so, the names of the force's places like it outside those areas
+    (an outside check: "Mendip" and a typo got the same answer)."""
     permitted = permitted_area(officer)
     inside = teams_dao.permitted_union(set(permitted.team_ids)) if permitted.limited else None
     found = places_dao.find_targetable_places(
         force, query, inside=inside, tolerance_m=EDGE_TOLERANCE_M
     )
-    return found, permitted.limited
+    elsewhere: list[str] = []
+    if permitted.limited and not found:
+        elsewhere = [p["name"] for p in places_dao.find_targetable_places(force, query)][:3]
+    return found, permitted.limited, elsewhere
 
 
 def km2_words(km2: float) -> str:

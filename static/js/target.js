@@ -29,6 +29,14 @@
   var shapes = L.featureGroup().addTo(map);     // what the officer drew (editable)
   var places = L.featureGroup().addTo(map);     // named places (outlines, not editable)
   var cells = L.featureGroup().addTo(map);      // where residents are, in squares
+  // Where the officer's teams may send, when they are kept to areas: a dotted outline
+  // (an outside check: a refusal named twelve wards, and the map showed none of them).
+  if (settings.permittedArea) {
+    L.geoJSON(settings.permittedArea, {
+      interactive: false,
+      style: { color: "#00703c", weight: 3, dashArray: "2 7", fill: false }
+    }).addTo(map);
+  }
   var entries = [];                              // every area, in the order added
   var nextId = 1;
   var searchCircle = null;
@@ -666,9 +674,13 @@
         if (!data.places.length) {
           var none = document.createElement("li");
           none.className = "hint";
-          none.textContent = data.team_areas_only
-            ? _("No ward or district called that inside your team's areas.")
-            : _("No ward or district called that in {force}.", { force: CA.config.forceName });
+          var elsewhere = data.outside_team_areas || [];
+          none.textContent = elsewhere.length
+            ? _("{places}: in {force}, but outside your team's areas. Ask an administrator to add it to your team.",
+                { places: elsewhere.join(", "), force: CA.config.forceName })
+            : data.team_areas_only
+              ? _("No ward or district called that inside your team's areas, nor elsewhere in {force}.", { force: CA.config.forceName })
+              : _("No ward or district called that in {force}.", { force: CA.config.forceName });
           results.appendChild(none);
         }
         data.places.forEach(function (place) {

@@ -177,6 +177,10 @@ def test_an_area_refused_clears_the_count_and_send_says_why(
         teams.add_place_area(admin, team.id, str(central))
         db.session.remove()
     page.reload()
+    # The team's area is on the map, and the page says what the dotted line is (an
+    # outside check: a refusal named the wards, and the map showed none of them).
+    expect(page.locator("#permitted-note")).to_contain_text("Bristol Central")
+    expect(page.locator('#map path[stroke="#00703c"]')).to_have_count(1)
     page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
     page.get_by_role("button", name="Find").click()
     page.get_by_label("Radius in metres").fill("100")
