@@ -843,3 +843,14 @@ def test_a_test_that_cannot_reach_the_officer_says_why(officer_client, superviso
     )
     assert "text, voice or e-mail" in unknown.json["errors"]["channels"]
     assert db.session.scalar(select(Alert.id)) is None
+
+
+def test_an_alerts_page_in_welsh_counts_its_residents_in_welsh(officer_client, town):
+    """A Welsh page said "· 4 residents ·" and "fewer than 5" in English (an outside
+    check)."""
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    alert_id = send(officer_client, send_at=later).json["alert_id"]
+    welsh = officer_client.get(f"/officers/alerts/{alert_id}?lang=cy").text
+    assert "llai na 5 o drigolion" in welsh and "fewer than 5 residents" not in welsh
+    english = officer_client.get(f"/officers/alerts/{alert_id}?lang=en").text
+    assert "fewer than 5 residents" in english

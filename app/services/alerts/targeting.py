@@ -165,8 +165,8 @@ def audience_of(alert: Alert) -> Audience:
 
 
 def hidden_label() -> str:
-    """What staff see instead of a count under DENSITY_MIN_COUNT."""
-    return f"fewer than {current_app.config['DENSITY_MIN_COUNT']}"
+    """What staff see instead of a count under DENSITY_MIN_COUNT (in the page's language)."""
+    return gettext("fewer than %(count)s", count=current_app.config["DENSITY_MIN_COUNT"])
 
 
 def count_label(count: int) -> str:
@@ -187,7 +187,8 @@ def recipients_phrase(alert: Alert) -> str:
     """recipients_label with its noun: "1 resident", "2,000 residents", "fewer than 5
     residents"."""
     label = recipients_label(alert)
-    return f"{label} resident" if label == "1" else f"{label} residents"
+    # In the page's language: a Welsh page said "31 residents" (an outside check).
+    return gettext("1 resident") if label == "1" else gettext("%(count)s residents", count=label)
 
 
 def preview_targets(draft: AlertDraft, officer: Officer | None = None) -> dict:
