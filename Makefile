@@ -6,6 +6,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
+# Where the links in texts and e-mails point: the web app on this port, unless given
+# (`make web PORT=5710` and `make worker PORT=5710` agree on it).
+PUBLIC_BASE_URL ?= http://127.0.0.1:$(PORT)
+export PUBLIC_BASE_URL
 
 # Local development services, used unless you export your own URLs. These are
 # development credentials for a database on loopback; production gets its URLs
