@@ -553,9 +553,14 @@ def test_a_channel_never_exceeds_its_rate_limit(
     (warm_up,) = providers.gateway.account_reads
     assert warm_up < times[0]
     assert elapsed >= 2.0  # 12 messages at 5 a second need more than two seconds
+    # The limiter spaces turns 1030/5 ms apart (ratelimit.WINDOW_MS), so six turns
+    # span just over a second; between its turn and the gateway, a send on a busy
+    # machine (two test processes and Chromium on two cores) can be held up tens of
+    # milliseconds, and a clean-clone run saw six arrive within 0.997 s. Six arriving
+    # within 0.95 s would be more than the limit, not jitter.
     for i, t in enumerate(times):
-        in_window = [u for u in times[i:] if u - t < 1.0]
-        assert len(in_window) <= 5, f"{len(in_window)} sends within one second"
+        in_window = [u for u in times[i:] if u - t < 0.95]
+        assert len(in_window) <= 5, f"{len(in_window)} sends within 0.95 s: {in_window}"
 
 
 POOL = "+441000000001, +441000000002,+441000000003"
