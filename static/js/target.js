@@ -1051,6 +1051,14 @@
     }
     $("confirm").hidden = false;
     $("confirm-send").focus();
+    // All of it above the count bar, not only its button (an outside check on a phone):
+    // the bar is two or three lines high there, taller than the page's room below.
+    var bar = $("reach-bar");
+    if (bar) {
+      document.body.style.paddingBottom = (bar.offsetHeight + 24) + "px";
+      var over = $("confirm").getBoundingClientRect().bottom - (bar.getBoundingClientRect().top - 8);
+      if (over > 0) { window.scrollBy(0, over); }
+    }
   });
   $("confirm-cancel").addEventListener("click", function () {
     $("confirm").hidden = true;

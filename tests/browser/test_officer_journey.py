@@ -77,6 +77,9 @@ def test_officer_draws_an_area_sees_the_count_sends_and_reads_the_outbox(
     )
     page.get_by_role("button", name="Send…").click()
     expect(page.locator("#confirm")).to_contain_text("to fewer than 5 residents now?")
+    # The whole box is above the count bar, its border too (an outside check).
+    box, bar = page.locator("#confirm").bounding_box(), page.locator("#reach-bar").bounding_box()
+    assert box["y"] + box["height"] <= bar["y"], (box, bar)
     page.get_by_role("button", name="Send now").click()
 
     # Sent, the page shows the real numbers.
