@@ -809,18 +809,9 @@ def test_a_calls_answer_that_cannot_be_read_leaves_it_alone_and_the_others_settl
     assert (status[odd.sid], status[fine.sid]) == ("sent", "delivered")
 
 
-def sending_in_a_job_then_taken_for_dead(app, row_id: int):
-    """Start a job sending the row (a thread, returned), and once it has claimed it,
-    do what the sweeper does to a dead worker's row: take it (backdated and taken in
-    one transaction, so no beat of the job can come between), ask Twilio, which has
-    nothing, and queue it to be sent again."""
+def sending_in_a_thread(app, row_id: int):
+    """A job sending the row, on a thread (returned, with the job), once it has claimed it."""
     import threading
-    from datetime import timedelta
-
-    from sqlalchemy import update
-
-    from app.dao import outbound as ledger_sql
-    from app.services import ledgers, outbound
 
     def job() -> None:
         with app.app_context():
@@ -829,6 +820,22 @@ def sending_in_a_job_then_taken_for_dead(app, row_id: int):
     thread = threading.Thread(target=job)
     thread.start()
     wait_until(lambda: delivery(row_id).status == "sending", message="the job's claim")
+    return thread, job
+
+
+def sending_in_a_job_then_taken_for_dead(app, row_id: int):
+    """Start a job sending the row (a thread, returned), and once it has claimed it,
+    do what the sweeper does to a dead worker's row: take it (backdated and taken in
+    one transaction, so no beat of the job can come between), ask Twilio, which has
+    nothing, and queue it to be sent again."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from app.dao import outbound as ledger_sql
+    from app.services import ledgers, outbound
+
+    thread, job = sending_in_a_thread(app, row_id)
     db.session.execute(
         update(Delivery)
         .where(Delivery.id == row_id)
@@ -1292,7 +1299,6 @@ def test_an_email_whose_worker_stopped_before_its_message_went_is_sent_once(
     had not reached the server: 16 of 81 residents never got the alert. One whose
     message had not gone is sent again; the stopped send, should it wake, sends
     nothing (whoever first deletes the e-mail's key in Redis decides)."""
-    import threading
 
     from app.extensions import redis_store
     from app.services import outbound
@@ -1302,13 +1308,7 @@ def test_an_email_whose_worker_stopped_before_its_message_went_is_sent_once(
     (row_id,) = ids(alert.id)
     providers.mail.rcpt_delay_s = 1.5  # the job waits on the server, mid-transaction
 
-    def job() -> None:
-        with app.app_context():
-            deliver([row_id])
-
-    thread = threading.Thread(target=job)
-    thread.start()
-    wait_until(lambda: delivery(row_id).status == "sending", message="the job's claim")
+    thread, _ = sending_in_a_thread(app, row_id)
     key = outbound._body_key("deliveries", row_id, delivery(row_id).attempts)
     wait_until(lambda: redis_store.client.exists(key), message="its send under way")
     # The sweeper takes the row for a dead worker's, in one transaction with its backdating
@@ -1509,6 +1509,21 @@ def test_an_alert_whose_call_was_never_made_is_called_before_a_later_alert(
     assert (by_sid[refs[first.id]], by_sid[refs[second.id]]) == ("A38", "Fire")
 
 
+def call_never_placed(providers, officer, make_resident, run_worker, number: str) -> Alert:
+    """An alert's call whose request timed out and that the gateway never took: unknown,
+    with no callback to come. The gateway takes calls again after."""
+    make_resident(postcode="BS1 6AD", sms=None, voice=number)
+    gateway = providers.gateway
+    gateway.send_callbacks = False
+    gateway.slow_accept_s = 1.5  # the SDK gives up after 1 s
+    gateway.slow_refuse_for.add(number)  # never taken
+    alert = send(officer)
+    run_worker()
+    assert statuses(alert.id) == {"unknown": 1}
+    gateway.slow_refuse_for.clear()
+    return alert
+
+
 def test_a_call_the_provider_never_made_gives_its_line_back_once_asked_about(
     app, providers, officer, make_resident, run_worker, monkeypatch
 ):
@@ -1521,18 +1536,9 @@ def test_a_call_the_provider_never_made_gives_its_line_back_once_asked_about(
     from app.services.dispatch import reconcile
 
     monkeypatch.setitem(app.config, "VOICE_LINES", 1)
-    number = "+441174960907"
-    make_resident(postcode="BS1 6AD", sms=None, voice=number)
-    gateway = providers.gateway
-    gateway.send_callbacks = False
-    gateway.slow_accept_s = 1.5  # the SDK gives up after 1 s
-    gateway.slow_refuse_for.add(number)  # never taken
-    alert = send(officer)
-    run_worker()
-    assert statuses(alert.id) == {"unknown": 1}
+    alert = call_never_placed(providers, officer, make_resident, run_worker, "+441174960907")
     lines = Lines(redis_store.client, 1, app.config["VOICE_LINE_HOLD_SECONDS"], lambda: [])
     assert lines.busy() == 1  # kept: the call might have been placed
-    gateway.slow_refuse_for.clear()
     (row,) = ids(alert.id)
     assert reconcile([row])["asking_again"] == 1  # no record: asked once more
     assert reconcile([row])["resend"] == 1
@@ -1552,15 +1558,8 @@ def test_a_stray_call_to_the_number_from_before_the_attempt_is_not_taken_for_its
     from tests.twilio_gateway import Accepted
 
     number = "+441174960908"
-    make_resident(postcode="BS1 6AD", sms=None, voice=number)
+    alert = call_never_placed(providers, officer, make_resident, run_worker, number)
     gateway = providers.gateway
-    gateway.send_callbacks = False
-    gateway.slow_accept_s = 1.5  # the SDK gives up after 1 s
-    gateway.slow_refuse_for.add(number)  # never taken
-    alert = send(officer)
-    run_worker()
-    assert statuses(alert.id) == {"unknown": 1}
-    gateway.slow_refuse_for.clear()
     stray = Accepted("CA" + "f" * 32, "Calls", number, {}, wall=clock.time() - 30)
     gateway.accepted.append(stray)
     (row,) = ids(alert.id)

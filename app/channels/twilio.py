@@ -82,6 +82,13 @@ def _count(value: str | None, most: int) -> int | None:
 
 
 MOST_SEGMENTS = 1000  # a text of 1,600 characters is at most 24 parts
+
+
+def _segments(value) -> int | None:
+    """A message record's num_segments, or None when it has none or it is no count."""
+    return _count(str(value), MOST_SEGMENTS) if value else None
+
+
 MOST_CALL_SECONDS = 7 * 24 * 3600
 
 
@@ -327,8 +334,9 @@ class TwilioSmsTransport:
             raise _maybe_sent() from None
         if not sent.sid:
             raise _maybe_sent()
-        segments = _count(str(sent.num_segments), MOST_SEGMENTS) if sent.num_segments else None
-        return SendResult(provider_ref=sent.sid, status="sent", segments=segments)
+        return SendResult(
+            provider_ref=sent.sid, status="sent", segments=_segments(sent.num_segments)
+        )
 
     async def warm_up(self) -> None:
         await _warm_up(self.settings, "messages")
@@ -347,9 +355,7 @@ class TwilioSmsTransport:
                 SendResult(
                     provider_ref=sent.sid,
                     status="sent",
-                    segments=_count(str(sent.num_segments), MOST_SEGMENTS)
-                    if sent.num_segments
-                    else None,
+                    segments=_segments(sent.num_segments),
                 )
                 for sent in found
                 if sent.sid

@@ -812,12 +812,11 @@ def reconcile(ledger: Ledger, ids: list[int]) -> dict[str, int]:
     }
     resend: list[int] = []
     never_placed: list[Claimed] = []
+    asked_again: dict[str, list[int]] = {}  # reason -> rows, one statement each
     for claim_, answer, row in zip(claimed, answers, rows, strict=True):
         kind, status, reason, ref = _reconciled(claim_, answer, row, max_attempts, patience)
         if kind == "asking_again":
-            ledger_sql.ask_again_in(
-                ledger.table, [claim_.id], config["RECONCILE_SECONDS"], reason=reason
-            )
+            asked_again.setdefault(reason, []).append(claim_.id)
             counts[kind] += 1
         elif ledger_sql.settle_reconciled(
             ledger.table, claim_.id, status=status, reason=reason, provider_ref=ref
@@ -827,6 +826,8 @@ def reconcile(ledger: Ledger, ids: list[int]) -> dict[str, int]:
                 resend.append(claim_.id)
             if kind in ("resend", "failed", "cancelled") and claim_.channel == "voice":
                 never_placed.append(claim_)
+    for reason, again in asked_again.items():
+        ledger_sql.ask_again_in(ledger.table, again, config["RECONCILE_SECONDS"], reason=reason)
     ledger_sql.forget_finished_texts(ledger.table, [c.id for c in claimed])
     db.session.commit()
     # The provider has no such call: its line is free now. It was kept (the call might
