@@ -16,6 +16,7 @@ from tests.factories import form_token, signed_in
 
 BS1_6AD = [-2.588230, 51.451967]
 FROME = [-2.3197, 51.2300]  # BA11, a few km from the Wiltshire border
+WARMINSTER = [-2.1790, 51.2050]  # BA12, Wiltshire, 8 km east of the border
 
 
 def circle(center=BS1_6AD, radius_m=2000, **extra):
@@ -175,6 +176,16 @@ def test_an_area_reaching_outside_the_force_is_flagged(officer_client):
     )
     assert frome.status_code == 200
     assert 20 < frome.json["outside_force_km2"] < 314  # part, not all, of a 314 km² circle
+    assert inside.json["wholly_outside_force"] is False
+    assert frome.json["wholly_outside_force"] is False
+    # Warminster, in Wiltshire: all of it outside, and the map says so (it said "fewer
+    # than 5" and no more).
+    warminster = officer_client.post(
+        "/officers/preview", json={"shapes": [circle(center=WARMINSTER, radius_m=2000)]}
+    )
+    assert warminster.status_code == 200
+    assert warminster.json["wholly_outside_force"] is True
+    assert warminster.json["outside_force_km2"] == pytest.approx(12.57, abs=0.05)
 
 
 @pytest.mark.parametrize(

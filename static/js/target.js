@@ -263,9 +263,12 @@
       _("{inside} of them live within 100 m of the edge; {outside} just outside it are left out.",
         { inside: figure(edge.inside), outside: figure(edge.outside) }) : "";
     var outside = counts.outside_force_km2 || 0;
-    $("reach-outside").hidden = outside < 0.01;
+    $("reach-outside").hidden = outside < 0.01 && !counts.wholly_outside_force;
     // As a person reads an area: 0.4, 3.2, 707 (the server's figure has three decimals).
-    $("reach-outside").textContent = outside >= 0.01 ?
+    $("reach-outside").textContent = counts.wholly_outside_force ?
+      _("All of this area is outside {force}: residents there are registered with another force. Move the area into {force} to reach its residents.", {
+        force: CA.config.forceName
+      }) : outside >= 0.01 ?
       _("{km2} km² of this area is outside {force}: residents there are registered with another force.", {
         km2: outside < 0.1 ? _("Less than 0.1") : outside.toLocaleString("en-GB",
           { maximumFractionDigits: outside < 10 ? 1 : 0 }),

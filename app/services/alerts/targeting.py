@@ -175,6 +175,20 @@ def count_label(count: int) -> str:
     return hidden_label() if shown is None else f"{shown:,}"
 
 
+def _wholly_outside(area_km2: float | None, outside_km2: float | None) -> bool:
+    """Whether an area is all outside its force (to a thousandth: the two areas are
+    measured by different libraries, and the area is rounded).
+
+    >>> _wholly_outside(12.566, 12.5663), _wholly_outside(12.566, 6.0)
+    (True, False)
+    >>> _wholly_outside(None, None), _wholly_outside(0.0, 0.0004)
+    (False, True)
+    """
+    if not outside_km2 or area_km2 is None:
+        return False
+    return outside_km2 >= area_km2 * 0.999
+
+
 def recipients_label(alert: Alert) -> str:
     """How many residents an alert is for, as staff may read it. Until it goes, the
     expected count of a pending or scheduled alert is a preview, small counts hidden;
@@ -259,6 +273,10 @@ def _preview(draft: AlertDraft, target: Target) -> dict:
         "hidden_label": hidden_label(),
         "area_km2": target.area_km2,
         "outside_force_km2": 0.0 if outside is None else round(outside, 3),
+        # All of it (an outside check: the map said "fewer than 5" and offered Send,
+        # which could only answer "nobody"). Not refused: a few of the force's
+        # postcodes lie just past its drawn boundary, and a count stays a count.
+        "wholly_outside_force": _wholly_outside(target.area_km2, outside),
         # What we changed in the drawn shapes (an open outline closed), to show.
         "notes": target.notes,
         # From the count as shown: a threshold under min_count would otherwise tell which
