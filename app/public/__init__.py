@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 from babel.lists import format_list
 from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     jsonify,
     redirect,
@@ -87,6 +90,7 @@ def register():
     if request.method != "POST":  # GET, or HEAD (Flask answers HEAD with the GET view)
         return _register_page(RegistrationForm(), {})
     form = RegistrationForm.from_form(request.form)
+    answer_at = time.monotonic() + current_app.config["SIGN_UP_ANSWER_MS"] / 1000
     try:
         resident, checked = register_resident(
             form,
@@ -100,6 +104,7 @@ def register():
     except RegistrationInvalid as invalid:
         return _register_page(form, invalid.errors, 400)
     except AlreadyRegistered as already:
+        _wait_until(answer_at)
         signed_up = find_resident(session.get("resident"))
         if holds_all(signed_up, already.addresses) and page_is_open(signed_up):
             # This browser's own resident, sending the form again (back, then Sign up):
@@ -113,10 +118,19 @@ def register():
         )
         remember_unregistered(already.addresses, form.language)
         return redirect(url_for("residents.confirm"))
+    _wait_until(answer_at)
     # Shown once on the next page; nothing personal goes into the URL.
     session["registered_place"] = checked.description or checked.postcode.display
     remember(resident)
     return redirect(url_for("residents.confirm"))
+
+
+def _wait_until(moment: float) -> None:
+    """Answer no sooner than `moment` (time.monotonic): a sign-up of a number or
+    address we hold must take as long as a new one (SIGN_UP_ANSWER_MS)."""
+    left = moment - time.monotonic()
+    if left > 0:
+        time.sleep(left)
 
 
 def _register_page(form: RegistrationForm, errors: dict[str, str], status: int = 200):
