@@ -521,7 +521,7 @@ def test_an_alert_to_fewer_than_5_hides_its_counts_and_its_cost_and_what_adds_to
         ("from=2026-01-01&to=99999-01-01", "end date is not a date we can read"),
         ("from=1999-01-01&to=2026-01-01", "from 1 January 2000"),
         ("from=2026-01-01", "Give both a start date and an end date"),
-        ("period=decade", "Choose last month, last quarter or last year"),
+        ("period=decade", "Choose this month or quarter so far, last month, last quarter"),
         ("from=%0D%0A&to=x", "Give both a start date and an end date"),
         ("from=%0D%0A2026-01-01&to=2026-01-0%0A", "end date is not a date we can read"),
     ],
@@ -543,7 +543,7 @@ def test_the_command_refuses_bad_dates_in_words(runner):
     assert "is before the start date" in result.output
 
 
-def test_the_presets_are_the_last_full_month_quarter_and_year():
+def test_the_presets_are_the_last_full_month_quarter_and_year_and_this_one_so_far():
     today = date(2026, 5, 15)
     assert reports.period_from(None, None, today=today) == reports.Period(
         date(2026, 1, 1), date(2026, 3, 31), "quarter"
@@ -551,6 +551,9 @@ def test_the_presets_are_the_last_full_month_quarter_and_year():
     assert reports.period_from("", "", "month", today=today).first == date(2026, 4, 1)
     assert reports.period_from("", "", "month", today=today).last == date(2026, 4, 30)
     assert reports.period_from("", "", "year", today=today).last == date(2025, 12, 31)
+    so_far = reports.period_from("", "", "quarter_so_far", today=today)
+    assert (so_far.first, so_far.last) == (date(2026, 4, 1), today)
+    assert reports.period_from("", "", "month_so_far", today=today).first == date(2026, 5, 1)
     jan = reports.period_from("", "", "quarter", today=date(2026, 1, 2))
     assert (jan.first, jan.last) == (date(2025, 10, 1), date(2025, 12, 31))
     # UK days: summer midnight is 23:00 UTC the day before.
@@ -587,6 +590,18 @@ def test_an_empty_period_says_so(app, make_officer):
     assert page.status_code == 200
     assert "1 January 2026 to 31 January 2026 (UK time): 0 alerts released" in page.text
     assert "No alert was released in this period." in page.text
+
+
+def test_this_quarter_so_far_is_offered_and_opens(app, make_officer):
+    """A new installation's alerts are all in this quarter, and the page opens on the
+    last full one: one tap shows them."""
+    client = analyst(app, make_officer)
+    assert 'href="/analysts/sent?period=quarter_so_far"' in client.get("/analysts/sent").text
+    page = client.get("/analysts/sent?period=quarter_so_far")
+    assert page.status_code == 200
+    today = reports.today_uk()
+    assert f"{today.day} {today:%B %Y} (UK time)" in page.text
+    assert 'period=quarter_so_far" aria-current="page"' in page.text
 
 
 def test_a_late_change_puts_a_counted_alert_back_on_the_ledger(app, ledger, monkeypatch):

@@ -120,8 +120,23 @@ def last_year(today: date) -> Period:
     return Period(date(today.year - 1, 1, 1), date(today.year - 1, 12, 31), "year")
 
 
-PRESETS = {"month": ("Last month", last_month), "quarter": ("Last quarter", last_quarter)}
-PRESETS["year"] = ("Last year", last_year)
+def month_so_far(today: date) -> Period:
+    """This calendar month, to today."""
+    return Period(today.replace(day=1), today, "month_so_far")
+
+
+def quarter_so_far(today: date) -> Period:
+    """This calendar quarter, to today (a fresh installation's alerts are all in it)."""
+    return Period(_quarter_start(today), today, "quarter_so_far")
+
+
+PRESETS = {
+    "month_so_far": ("This month so far", month_so_far),
+    "quarter_so_far": ("This quarter so far", quarter_so_far),
+    "month": ("Last month", last_month),
+    "quarter": ("Last quarter", last_quarter),
+    "year": ("Last year", last_year),
+}
 DATE_FORM = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -141,7 +156,8 @@ def _parse_day(value: str, which: str) -> date:
 def period_from(
     first: str | None, last: str | None, preset: str | None = None, *, today: date | None = None
 ) -> Period:
-    """The period asked for: a preset ("month", "quarter", "year": the last full one),
+    """The period asked for: a preset ("month", "quarter", "year": the last full one;
+    "month_so_far", "quarter_so_far": this one to today),
     or from and to dates (YYYY-MM-DD, inclusive); with neither, the last full quarter.
     Raises PeriodError saying what is wrong and what to give instead."""
     today = today or today_uk()
@@ -150,7 +166,10 @@ def period_from(
         if not preset:
             return last_quarter(today)
         if preset not in PRESETS:
-            raise PeriodError("Choose last month, last quarter or last year, or give dates.")
+            raise PeriodError(
+                "Choose this month or quarter so far, last month, last quarter or last "
+                "year, or give dates."
+            )
         return PRESETS[preset][1](today)
     if not first or not last:
         raise PeriodError(
