@@ -13,6 +13,7 @@ owns the transaction, so a load that fails part-way changes nothing.
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -75,6 +76,23 @@ class NamesSummary:
         return [headline] + [
             f"  {count:,} {reason}" for reason, count in self.rejected.most_common()
         ]
+
+
+# ONS writes a few authorities' names for sorting: "Bristol, City of".
+_FOR_SORTING = re.compile(r"(?P<name>.+), (?P<title>(?:City and )?(?:City|County) of)")
+
+
+def reading_order(name: str) -> str:
+    """A place's name as people say it, for a page: ONS's sorting form turned round.
+    Searches keep ONS's form (a resident types "Bristol").
+
+    >>> reading_order("Bristol, City of"), reading_order("Herefordshire, County of")
+    ('City of Bristol', 'County of Herefordshire')
+    >>> reading_order("Bath and North East Somerset"), reading_order("Cardiff, Wales")
+    ('Bath and North East Somerset', 'Cardiff, Wales')
+    """
+    found = _FOR_SORTING.fullmatch(name)
+    return f"{found['title']} {found['name']}" if found else name
 
 
 def representative_point(geometry: BaseGeometry) -> shapely.Point | None:

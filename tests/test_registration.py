@@ -42,7 +42,7 @@ def test_resident_is_stored_with_the_postcodes_point_and_told_where(client, app_
     # Not "You're signed up" yet: nothing is sent until a way to reach them is confirmed,
     # and the page says so in words that read the same for a number already registered.
     assert "Check your messages" in done.text and "signed up" not in done.text
-    assert "Central ward, Bristol, City of" in done.text
+    assert "Central ward, City of Bristol" in done.text
     assert "If this number can get alerts, we have sent it a message." in done.text
 
     resident = db.session.scalars(select(Resident)).one()

@@ -88,7 +88,7 @@ def test_nothing_goes_to_a_channel_until_it_is_confirmed(client, app_ctx, make_o
     sms, email = notices_sent(run_worker)
     assert (sms.channel, sms.recipient, email.channel) == ("sms", "+447700900123", "email")
     page = client.get("/register/confirm")
-    assert "Check your messages" in page.text and "Central ward, Bristol, City of" in page.text
+    assert "Check your messages" in page.text and "Central ward, City of Bristol" in page.text
     assert "07700 900123" in page.text and "+447700900123" not in page.text  # as people write it
     token = page_token(client, "/register/confirm")
     confirmed = client.post(
@@ -266,7 +266,7 @@ def test_the_form_shows_the_place_a_postcode_is_in(client, app_ctx):
     found = postcode_place(client, "bs16ad").json
     assert found == {
         "postcode": "BS1 6AD",
-        "place": "Central ward, Bristol, City of",
+        "place": "Central ward, City of Bristol",
         "forces": "Alerts for this place come from: Avon and Somerset.",
         # The statement to agree to, for this place's force (the form shows it).
         "consent": "I agree that Avon and Somerset Police may keep these details to send me "

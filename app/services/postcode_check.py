@@ -13,6 +13,7 @@ from app.models import Force, Place, Postcode
 from app.services import forces
 from app.services.text import TextRefused, checked_text
 from geo import postcodes
+from geo.names import reading_order
 
 # Who polices the places whose postcodes are not in Great Britain (geo.postcodes
 # OUTSIDE_GREAT_BRITAIN), to tell a resident there where to turn instead.
@@ -53,12 +54,13 @@ class CheckedPostcode:
 
     @property
     def description(self) -> str:
-        """'Central ward, Bristol, City of', to show back to the resident."""
+        """'Central ward, City of Bristol', to show back to the resident (in Welsh,
+        'ward Central, City of Bristol')."""
         parts = []
         if "ward" in self.place_names:
-            parts.append(f"{self.place_names['ward']} ward")
+            parts.append(gettext("%(name)s ward", name=self.place_names["ward"]))
         if "district" in self.place_names:
-            parts.append(self.place_names["district"])
+            parts.append(reading_order(self.place_names["district"]))
         return ", ".join(parts)
 
 

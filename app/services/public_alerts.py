@@ -30,6 +30,7 @@ from app.services.text import clean_text
 from app.services.transaction import read_only
 from app.services.verification import allow_per_hour, public_url
 from geo import postcodes
+from geo.names import reading_order
 
 PAGE_SIZE = 20
 MAX_CHECK_TEXT = 2_000
@@ -151,7 +152,12 @@ def _area_boundary(area: str) -> tuple[bytes, str, bool]:
     place_id, kind, name = found
     boundary = places_dao.find_place_boundary_wkb(place_id)
     outside = force_area is not None and not places_dao.place_meets_area(place_id, force_area)
-    return boundary, f"{name} ({kind})", outside
+    # "Swindon (district)" in the page's language (a Welsh page said "(district)").
+    if kind == "ward":
+        label = gettext("%(name)s (ward)", name=reading_order(name))
+    else:
+        label = gettext("%(name)s (district)", name=reading_order(name))
+    return boundary, label, outside
 
 
 # A visitor's area for the list is kept here under a random reference, the session
