@@ -340,6 +340,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(contact, "contact")
     app.add_template_filter(place_label, "place_label")
     app.add_template_filter(force_label, "force_label")
+    app.add_template_filter(police_of, "police_of")
     app.add_template_filter(delivery_status, "delivery_status")
     app.add_template_filter(alert_status, "alert_status")
 

@@ -384,3 +384,16 @@ def test_an_area_outside_the_force_is_told_so_not_only_no_alerts(client, second_
     theirs = listed("BA1 1RG", f"/forces/{second_force.slug}/alerts")
     assert "BA1 1RG is outside the area Wiltshire Police covers" in theirs
     assert "is outside the area" not in listed("BA14 6AA", f"/forces/{second_force.slug}/alerts")
+    # Where another force on this installation covers it, its list is a button away
+    # (the area posted, not put in the address); where none does, the force to ask.
+    assert "See Avon and Somerset Police’s alerts for BA1 1RG" in theirs
+    assert 'action="/alerts"' in theirs and "ask the police force for that area" not in theirs
+    assert "See Wiltshire Police’s alerts for Swindon (district)" in swindon
+    assert f'action="/forces/{second_force.slug}/alerts"' in swindon
+    assert "See " not in outside and "ask the police force for that area" in outside
+    there = client.post(
+        f"/forces/{second_force.slug}/alerts",
+        data={"area": "Swindon", "csrf_token": form_token(client, "/alerts")},
+    )
+    assert there.status_code == 303 and "Swindon" not in there.location
+    assert "for Swindon (district)" in html_.unescape(client.get(there.location).text)

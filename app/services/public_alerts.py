@@ -117,12 +117,18 @@ class PublicList:
     # The area is outside the force's: "no alerts" there is not "all quiet" (a
     # Gloucester postcode on our list was told only "No alerts").
     outside_force: bool = False
+    # The other forces on this installation whose areas hold it: their lists are a
+    # button away (a Swindon postcode on Avon and Somerset's list was told only to
+    # "ask the police force for that area").
+    covering_forces: list = field(default_factory=list)
 
 
-def _area_boundary(area: str) -> tuple[bytes, str, bool]:
-    """The point of a postcode, or the boundary of a ward or district named `area`, and
-    whether it is outside the force's area."""
-    force_area = forces.area_of(forces.current_force())
+def _area_boundary(area: str) -> tuple[bytes, str, bool, list]:
+    """The point of a postcode, or the boundary of a ward or district named `area`,
+    whether it is outside the force's area, and if so the installation's other forces
+    whose areas hold it."""
+    force = forces.current_force()
+    force_area = forces.area_of(force)
     if postcodes.is_valid(area):
         try:
             checked = check_postcode(area, require_in_force=False)
@@ -139,7 +145,10 @@ def _area_boundary(area: str) -> tuple[bytes, str, bool]:
         outside = force_area is not None and not places_dao.is_postcode_in_force(
             checked.postcode, force_area
         )
-        return point, checked.postcode.display, outside
+        covering = _other_forces(
+            force, outside, lambda area: places_dao.is_postcode_in_force(checked.postcode, area)
+        )
+        return point, checked.postcode.display, outside, covering
     found = places_dao.find_place_named(area)
     if found is None:
         raise PublicQueryRefused(
@@ -152,12 +161,30 @@ def _area_boundary(area: str) -> tuple[bytes, str, bool]:
     place_id, kind, name = found
     boundary = places_dao.find_place_boundary_wkb(place_id)
     outside = force_area is not None and not places_dao.place_meets_area(place_id, force_area)
+    covering = _other_forces(
+        forces.current_force(), outside, lambda area: places_dao.place_meets_area(place_id, area)
+    )
     # "Swindon (district)" in the page's language (a Welsh page said "(district)").
     if kind == "ward":
         label = gettext("%(name)s (ward)", name=reading_order(name))
     else:
         label = gettext("%(name)s (district)", name=reading_order(name))
-    return boundary, label, outside
+    return boundary, label, outside, covering
+
+
+def _other_forces(force, outside: bool, holds) -> list:
+    """The installation's forces but this one whose loaded areas `holds` (a test of a
+    force's area), when the place is outside this one's."""
+    if not outside:
+        return []
+    found = []
+    for other in forces.find_forces():
+        if other.id == force.id:
+            continue
+        area = forces.area_of(other)
+        if area is not None and holds(area):
+            found.append(other)
+    return found
 
 
 # A visitor's area for the list is kept here under a random reference, the session
@@ -203,10 +230,11 @@ def list_public_alerts(
     area_text = clean_text(area, max_length=MAX_AREA_TEXT) if isinstance(area, str) else ""
     boundary = found = None
     outside = False
+    covering: list = []
     with read_only():
         if area_text:
             try:
-                boundary, found, outside = _area_boundary(area_text)
+                boundary, found, outside, covering = _area_boundary(area_text)
             except PublicQueryRefused as refusal:
                 errors["area"] = str(refusal)
         alerts, total = dao.find_public_page(
@@ -216,7 +244,9 @@ def list_public_alerts(
             area_wkb=boundary,
         )
     pages = max(1, math.ceil(total / PAGE_SIZE))
-    return PublicList(alerts, total, page_number, pages, chosen, area_text, found, errors, outside)
+    return PublicList(
+        alerts, total, page_number, pages, chosen, area_text, found, errors, outside, covering
+    )
 
 
 # --- "Is this message genuine?" ---------------------------------------------------
