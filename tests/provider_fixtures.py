@@ -24,6 +24,9 @@ class MailCollector:
         # saying it has them (a crash, a dropped line, after DATA).
         self.hang_up_after_data = 0
         self.rcpt_delay_s = 0.0  # how long the server takes to answer each recipient
+        # Each message's end answered so (e.g. "451 4.3.0 Try again later"), the message
+        # not kept: refused.
+        self.data_reply: str | None = None
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         if self.rcpt_delay_s:
@@ -34,6 +37,8 @@ class MailCollector:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        if self.data_reply is not None:
+            return self.data_reply
         # Kept first, then answered: a slow server has the message before it says so.
         self.envelopes.append(envelope)
         self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))

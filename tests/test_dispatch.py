@@ -1181,9 +1181,16 @@ def test_a_fast_failure_callback_keeps_its_reason(providers, officer, make_resid
 def test_an_email_whose_worker_died_is_possibly_sent_and_never_sent_again(
     providers, officer, make_resident, run_worker, app, monkeypatch
 ):
+    from app.extensions import redis_store
+    from app.services import outbound
+
     many_residents(make_resident, 3, channel="email")
     alert = send(officer)
-    claim(ids(alert.id))  # a worker claimed them, maybe sent them, then died
+    # A worker claimed them, came to the end of each message (deleting its mark: see
+    # test_an_email_claimed_by_a_worker_that_died_before_sending_it_is_sent_once),
+    # maybe sent the end, then died.
+    for claimed in claim(ids(alert.id)):
+        redis_store.client.delete(outbound._body_key("deliveries", claimed.id, claimed.attempts))
     monkeypatch.setitem(app.config, "STALLED_SECONDS", 0)
     monkeypatch.setitem(app.config, "RECONCILE_SECONDS", 0)
     assert sweep()["stalled"] == 3
@@ -1350,6 +1357,64 @@ def test_an_email_whose_worker_stopped_after_its_message_went_is_possibly_sent(
     db.session.refresh(row)
     assert row.status == "possibly_sent" and providers.mail.messages == []
     assert db.session.get(Alert, alert.id).status == "sent"
+
+
+def test_an_email_claimed_by_a_worker_that_died_before_sending_it_is_sent_once(
+    app, providers, officer, make_resident, run_worker
+):
+    """Found by an outside probe: four workers killed just after their first DATA left
+    ten e-mails claimed but not yet marked as unsent (each was marked as its request
+    began): "possibly sent", never sent. Marked before the claim commits, they are
+    sent again, once."""
+    make_resident(postcode="BS1 6AD", sms=None, email="claimed@example.invalid")
+    alert = send(officer)
+    (row_id,) = ids(alert.id)
+    (claimed,) = claim([row_id])  # ...and the worker dies
+    assert claimed.marked
+    db.session.execute(
+        text("UPDATE deliveries SET updated_at = now() - interval '1 hour' WHERE id = :id"),
+        {"id": row_id},
+    )
+    db.session.commit()
+    assert sweep()["requeued"] == 1
+    run_worker()
+    assert [str(m["To"]) for m in providers.mail.messages] == ["claimed@example.invalid"]
+    assert delivery(row_id).status in ("sent", "delivered")
+
+
+def test_an_email_refused_at_its_end_by_a_worker_that_then_died_is_sent_again(
+    app, providers, officer, make_resident, run_worker
+):
+    """Found by an outside probe: a server answering 451 to the end of each message,
+    and a worker killed before it recorded the refusal: the e-mail's key was gone (it
+    went at 354), so 7 of 40 were "possibly sent" and never went. A refusal marks it
+    again. A line starting with a dot arrives as written (it is doubled on the wire)."""
+    from app.channels.base import TransportError
+    from app.services import outbound
+    from app.services.dispatch import ALERTS
+
+    make_resident(postcode="BS1 6AD", sms=None, email="refused@example.invalid")
+    alert = send(officer, body="Road shut.\n.\n.Still shut")
+    (row_id,) = ids(alert.id)
+    providers.mail.data_reply = "451 4.3.0 Try again later"
+    (claimed,) = claim([row_id])
+    ((_, message, transport, _),) = outbound._prepare(ALERTS, [claimed])
+    message = outbound._kept_back_unless_still_marked(ALERTS, claimed, message)
+    with pytest.raises(TransportError, match="451"):
+        transport.send(message)  # ...and the worker dies before recording it
+    db.session.execute(
+        text("UPDATE deliveries SET updated_at = now() - interval '1 hour' WHERE id = :id"),
+        {"id": row_id},
+    )
+    db.session.commit()
+    assert sweep()["requeued"] == 1
+    providers.mail.data_reply = None
+    run_worker()
+    (received,) = providers.mail.messages
+    assert str(received["To"]) == "refused@example.invalid"
+    text_part = received.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert "Road shut.\n.\n.Still shut" in text_part
+    assert delivery(row_id).status in ("sent", "delivered")
 
 
 @pytest.mark.parametrize("fault", ["hang_up", "silent"])

@@ -34,9 +34,12 @@ class OutgoingMessage:
     # other one when it went (the two languages' order). Asked whether the provider
     # took it, either reading matches: the resident may have changed language since.
     also_reads: tuple[str, ...] = ()
-    # E-mail: asked the moment the server is ready for the message itself (354 after
-    # DATA), before any of it goes; raises (Withdrawn, TransportError) to keep it back.
-    before_body: Callable[[], None] | None = field(default=None, compare=False, repr=False)
+    # E-mail: asked once the message has gone to the server but for the line that ends
+    # it (the final dot, without which the server must not deliver it); raises
+    # (Withdrawn, TransportError) to keep it back. `not_taken`: told when the server
+    # answers the end with a refusal (it has not taken the message).
+    before_end: Callable[[], None] | None = field(default=None, compare=False, repr=False)
+    not_taken: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

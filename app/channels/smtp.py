@@ -116,26 +116,45 @@ def build_email(message: OutgoingMessage, sender: str) -> EmailMessage:
 
 
 class _Smtp(smtplib.SMTP):
-    """smtplib's SMTP, knowing whether the message itself has gone: once the server has
-    answered DATA with 354 the message is on its way, and a connection that drops or
-    falls silent after that may have left it with the server (RFC 5321 4.5.3.1.5:
-    the server may deliver what it never confirmed)."""
+    """smtplib's SMTP, knowing whether the message itself has gone: the server must not
+    deliver a message until the line that ends it (a lone dot, RFC 5321 4.1.1.4), so a
+    send that stops before that line sent nothing, and one that stops after it, before
+    the server's answer, may have left the message with the server. `before_end` may
+    keep the message back at the last moment; `not_taken` hears a refusal of it."""
 
     message_went = False
-    before_body: Callable[[], None] | None = None
-    _last_command = ""
+    before_end: Callable[[], None] | None = None
+    not_taken: Callable[[], None] | None = None
 
-    def putcmd(self, cmd, args=""):
-        self._last_command = cmd.lower()
-        super().putcmd(cmd, args)
+    def data(self, msg):
+        """smtplib's DATA, with the message and the line that ends it sent apart."""
+        self.putcmd("data")
+        code, reply = self.getreply()
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        if isinstance(msg, str):
+            msg = _LINE_END.sub("\r\n", msg).encode("ascii")
+        body = _DOT_AT_LINE_START.sub(b"..", msg)
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        self.send(body)
+        if self.before_end is not None:
+            try:
+                self.before_end()
+            except BaseException:
+                self.close()  # hung up before the end: the server delivers nothing
+                raise
+        self.message_went = True
+        self.send(b".\r\n")
+        code, reply = self.getreply()
+        if code != 250 and self.not_taken is not None:
+            self.not_taken()
+        return code, reply
 
-    def getreply(self):
-        code, text = super().getreply()
-        if self._last_command == "data" and code == 354:
-            if self.before_body is not None:
-                self.before_body()  # may raise: the message is kept back, nothing went
-            self.message_went = True
-        return code, text
+
+_LINE_END = re.compile(r"\r\n|\n|\r(?!\n)")
+# A line of the message that starts with a dot gets another (RFC 5321 4.5.2).
+_DOT_AT_LINE_START = re.compile(rb"(?m)^\.")
 
 
 class SmtpTransport:
@@ -171,14 +190,15 @@ class SmtpTransport:
         try:
             connection = self._connection()
             connection.message_went = False
-            connection.before_body = message.before_body
+            connection.before_end = message.before_end
+            connection.not_taken = message.not_taken
             # The envelope is the one validated address, never what the headers say.
             refused = connection.send_message(
                 email, from_addr=self.settings.sender, to_addrs=[message.recipient]
             )
         except TransportError:
-            # Kept back at the last moment (before_body): the server has only the
-            # envelope, and the connection is closed without the message.
+            # Kept back at the last moment (before_end): the server has the message but
+            # not its end, and the connection is closed without it (nothing delivered).
             _local.smtp = None
             if connection is not None:
                 with contextlib.suppress(OSError):

@@ -63,6 +63,8 @@ class Claimed:
     channel: str
     address: str
     attempts: int
+    # An e-mail marked in Redis as not sent (see "whether its message went" below).
+    marked: bool = False
 
 
 def _nothing(*_args) -> None:
@@ -113,10 +115,15 @@ class Totals:
 
 
 def claim(ledger: Ledger, ids: Iterable[int]) -> list[Claimed]:
-    """queued -> sending for those still queued and due, in one committed statement."""
-    rows = ledger_sql.claim(ledger.table, list(ids))
+    """queued -> sending for those still queued and due, in one committed statement.
+    Each e-mail is marked as not sent before the claim commits: a worker that dies
+    after the commit leaves none claimed and unmarked (an outside probe killed four
+    workers just after their first DATA: ten claimed e-mails had no mark yet, became
+    "possibly sent", and never went)."""
+    claimed = [Claimed(*row) for row in ledger_sql.claim(ledger.table, list(ids))]
+    marked = _mark_unsent(ledger.table, [c for c in claimed if c.channel == "email"])
     db.session.commit()
-    return [Claimed(*row) for row in rows]
+    return [dataclasses.replace(c, marked=True) if c.id in marked else c for c in claimed]
 
 
 def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
@@ -325,8 +332,8 @@ def _send_due(ledger: Ledger, sender: ConcurrentSender, due: list[int], touched:
                 continue
             line = _line(lines, ledger, transport, claimed)
             go_ahead = _StillOurs(ledger, claimed, claiming, cancelled)
-            if claimed.channel == "email":
-                message = _marked_until_its_body_goes(ledger, claimed, message)
+            if claimed.marked:
+                message = _kept_back_unless_still_marked(ledger, claimed, message)
             future = sender.submit(transport, limiter, message, line, go_ahead)
             in_flight[future] = claimed
             future.add_done_callback(finished.put)
@@ -338,15 +345,17 @@ def _send_due(ledger: Ledger, sender: ConcurrentSender, due: list[int], touched:
     return totals.counts
 
 
-# --- e-mail: whether its body went, known to the sweeper ---------------------------
+# --- e-mail: whether its message went, known to the sweeper -----------------------
 # An e-mail left "sending" by a dead worker was "possibly sent" (SMTP cannot be asked),
 # though most such had not yet reached the server: an outside probe killed a worker
 # while its server was slow, and 16 of 81 residents never got the alert. Each e-mail's
-# attempt now has a key in Redis from before its request until the moment its message
-# itself would go (354 after DATA). The send deletes it there and goes on only if it
-# did; the sweeper, finding a stalled e-mail, deletes it too, and one that it deleted
-# never went and cannot go now: it is sent again. Whoever deletes it first decides,
-# atomically. No key (Redis lost it, or never had it) is as before: possibly sent.
+# attempt now has a key in Redis from its claim until the moment its message would be
+# complete: the line that ends it, without which the server must not deliver it. The
+# send deletes the key there and ends the message only if it did; the sweeper, finding
+# a stalled e-mail, deletes it too, and one whose key it deleted never went and cannot
+# go now: it is sent again. Whoever deletes it first decides, atomically. A refusal of
+# the message marks it again (it went nowhere). No key (Redis lost it, or never had
+# it) is as before: possibly sent.
 BODY_NOT_SENT_KEY = "mail:body-not-sent:{table}:{row}:{attempt}"
 BODY_NOT_SENT_TTL = 24 * 3600
 
@@ -355,17 +364,28 @@ def _body_key(table: str, row_id: int, attempt: int) -> str:
     return BODY_NOT_SENT_KEY.format(table=table, row=row_id, attempt=attempt)
 
 
-def _marked_until_its_body_goes(
+def _mark_unsent(table: str, emails: list[Claimed]) -> set[int]:
+    """Mark these claimed e-mails as not sent (one round trip); the ids marked. Only
+    when e-mail goes to a server: the outbox records its messages as it takes them."""
+    if not emails or current_app.config.get("DELIVERY_TRANSPORT") != "providers":
+        return set()
+    try:
+        with redis_store.client.pipeline(transaction=False) as pipe:
+            for claimed in emails:
+                pipe.set(_body_key(table, claimed.id, claimed.attempts), 1, ex=BODY_NOT_SENT_TTL)
+            pipe.execute()
+    except RedisError:
+        return set()  # unmarked: if their worker dies, they are possibly sent
+    return {claimed.id for claimed in emails}
+
+
+def _kept_back_unless_still_marked(
     ledger: Ledger, claimed: Claimed, message: OutgoingMessage
 ) -> OutgoingMessage:
     key = _body_key(ledger.table, claimed.id, claimed.attempts)
     client = redis_store.client
-    try:
-        client.set(key, 1, ex=BODY_NOT_SENT_TTL)
-    except RedisError:
-        return message  # unmarked: if its worker dies, it is possibly sent
 
-    def before_body() -> None:
+    def before_end() -> None:
         try:
             ours = client.delete(key) == 1
         except RedisError:
@@ -376,7 +396,14 @@ def _marked_until_its_body_goes(
         if not ours:  # the sweeper took it for a dead worker's: another attempt sends it
             raise Withdrawn()
 
-    return dataclasses.replace(message, before_body=before_body)
+    def not_taken() -> None:
+        # Refused: it went nowhere. Were this worker to die before recording the
+        # refusal, the sweeper would send it again rather than count it possibly sent
+        # (an outside probe: 7 of 40 lost so, answered 451).
+        with contextlib.suppress(RedisError):
+            client.set(key, 1, ex=BODY_NOT_SENT_TTL)
+
+    return dataclasses.replace(message, before_end=before_end, not_taken=not_taken)
 
 
 def take_unsent_emails(ledger: Ledger, rows: list[tuple[int, int]]) -> list[int]:
