@@ -153,6 +153,10 @@ class Config:
     # outage, an answer it cannot read), it is asked again every RECONCILE_SECONDS for
     # this long after the row became unknown, and only then is the row "possibly sent".
     RECONCILE_PATIENCE_SECONDS = _int("RECONCILE_PATIENCE_SECONDS", 600)
+    # A text or call the provider has no record of is sent again only once it has had
+    # none, asked every RECONCILE_SECONDS, for this long after the row became unknown:
+    # a list that lags shows a message late, and resending sooner sends it twice.
+    RECONCILE_NO_RECORD_SECONDS = _int("RECONCILE_NO_RECORD_SECONDS", 60)
     SWEEP_INTERVAL_SECONDS = float(_env("SWEEP_INTERVAL_SECONDS", "5"))
     # /metrics answers a Prometheus scraper that sends "Authorization: Bearer <token>";
     # unset, there is no /metrics.
@@ -394,6 +398,9 @@ class TestingConfig(Config):
     QUEUE_COUNT_SECONDS = _int("QUEUE_COUNT_SECONDS", 0)
     # Tests sign up hundreds of residents; the test of the answer's time sets its own.
     SIGN_UP_ANSWER_MS = _int("SIGN_UP_ANSWER_MS", 0)
+    # A text the gateway has no record of is sent again at its second asking (the test
+    # of a list that lags sets its own).
+    RECONCILE_NO_RECORD_SECONDS = _int("RECONCILE_NO_RECORD_SECONDS", 0)
     # Tests send the same alert twice on purpose; the test of a repeat sets its own.
     ALERT_REPEAT_SECONDS = _int("ALERT_REPEAT_SECONDS", 0)
     # Tests ask for codes one after another; the test of waiting sets its own.

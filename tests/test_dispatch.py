@@ -1096,18 +1096,23 @@ def test_a_text_the_providers_list_shows_late_is_not_sent_twice(
 ):
     """Found by an outside probe: a gateway whose list answered empty pages for 20 s
     (as a list that lags would) had 19 residents sent an alert twice: one empty answer
-    was taken for "never sent". A text is sent again only when asked twice."""
+    was taken for "never sent". Then (the next probe) a list 40 s behind had 11 of 100
+    sent twice when "no record" was asked only once more: a text is sent again only
+    once the list has had no record of it for RECONCILE_NO_RECORD_SECONDS (60) after
+    it became unknown, asked every RECONCILE_SECONDS."""
+    monkeypatch.setitem(app.config, "RECONCILE_NO_RECORD_SECONDS", 60)  # as in service
     alert = unknown_after_no_answer(providers, officer, make_resident, "+447700900313")
     providers.gateway.lists_empty = True
-    reconcile_now(app, monkeypatch, run_worker)
-    assert statuses(alert.id) == {"unknown": 1}
+    for _ in range(3):  # within RECONCILE_NO_RECORD_SECONDS: asked again, not resent
+        reconcile_now(app, monkeypatch, run_worker)
+        assert statuses(alert.id) == {"unknown": 1}
     providers.gateway.lists_empty = False
     reconcile_now(app, monkeypatch, run_worker)
     assert statuses(alert.id) == {"sent": 1}
     sweep()
     run_worker()
     assert providers.gateway.accepted_to("Messages") == ["+447700900313"]
-    assert providers.gateway.lists == 2
+    assert providers.gateway.lists == 4
 
 
 def test_answers_twilio_gives_that_cannot_be_read_are_doubt_not_failure(
