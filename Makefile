@@ -122,8 +122,8 @@ demo-data: db ## Seed demo accounts and a few thousand synthetic residents (once
 web: ## Run only the web app (expects `make db`)
 	$(BIN)/gunicorn -c python:app.gunicorn_conf --bind 127.0.0.1:$(PORT) --workers 2 --threads 4 'app:create_app()'
 
-worker: ## Run only an RQ worker (expects `make db`)
-	$(BIN)/flask worker
+worker: ## Run only the RQ workers: one for alerts only, one for alerts and imports (expects `make db`)
+	$(BIN)/flask worker --alerts-only & $(BIN)/flask worker
 
 sweeper: ## Run only the sweeper that re-queues work left behind (expects `make db`)
 	$(BIN)/flask sweeper

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the web app, an RQ worker and the sweeper in the foreground; Ctrl-C stops them, and stops the
+# Runs the web app, two RQ workers and the sweeper in the foreground; Ctrl-C stops them, and stops the
 # PostgreSQL and Redis that this `make run` started (scripts/services.sh records them).
 # Called by `make run` after set-up, migrations, data and demo accounts.
 set -euo pipefail
@@ -19,7 +19,7 @@ pids=()
 stop() {
   trap - INT TERM EXIT
   echo
-  echo "Stopping the web app and the worker..."
+  echo "Stopping the web app and the workers..."
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   scripts/services.sh down
@@ -28,6 +28,9 @@ trap stop INT TERM EXIT
 
 "$bin/gunicorn" -c python:app.gunicorn_conf --bind "127.0.0.1:$port" --workers 2 --threads 4 \
   'app:create_app()' &
+pids+=($!)
+# Two workers: one for alerts only, so that a long import never holds one up.
+"$bin/flask" worker --alerts-only &
 pids+=($!)
 "$bin/flask" worker &
 pids+=($!)

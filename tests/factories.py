@@ -14,7 +14,7 @@ from rq import SimpleWorker
 from sqlalchemy import func, text, update
 
 from app.extensions import db, redis_store
-from app.jobs import queue
+from app.jobs import bulk_queue, queue
 from app.models import InterestGroup, Officer, Resident, ResidentChannel, ResidentLocation
 from app.services.accounts import create_officer
 from app.services.postcode_check import check_postcode
@@ -236,7 +236,7 @@ def run_worker(app_ctx):
 
     def run() -> bool:
         """True when the worker did any work."""
-        worker = SimpleWorker([queue()], connection=redis_store.client)
+        worker = SimpleWorker([queue(), bulk_queue()], connection=redis_store.client)
         return worker.work(burst=True)
 
     return run

@@ -747,6 +747,35 @@ def test_the_admin_checks_then_imports_a_file_in_the_background(
     assert PASSWORDS  # the admin signed in with the test password
 
 
+def test_an_import_waits_on_its_own_queue_and_never_holds_up_an_alert(
+    app, client, make_officer, make_resident, run_worker, sign_in
+):
+    """Found by an outside check: an incident alert waited 185 s behind a 100,000-row
+    import, the one worker busy with it. Imports go on a queue of their own; an
+    --alerts-only worker never takes them, and a worker taking both takes alerts first."""
+    from rq import SimpleWorker
+
+    from app.extensions import redis_store
+    from app.jobs import bulk_queue, queue
+    from app.services.alerts import AlertDraft
+
+    sign_in("admin")
+    status_url = upload_csv(client, CSV, "legacy.csv").headers["Location"]
+    assert (bulk_queue().count, queue().count) == (1, 0)
+    with app.app_context():
+        make_resident(postcode="BS1 6AD", sms="+447700900555")
+        shapes = [{"kind": "circle", "center": [-2.5879, 51.4545], "radius_m": 500}]
+        submit_alert(make_officer(), AlertDraft(shapes=shapes, title="Fire", body="Stay in."))
+        assert queue().count >= 1
+        alerts_only = SimpleWorker([queue()], connection=redis_store.client)
+        alerts_only.work(burst=True)
+        assert queue().count == 0 and bulk_queue().count == 1
+        # The alert went; the import still waits.
+        assert db.session.scalars(select(Delivery.status)).all() == ["delivered"]
+    run_worker()  # one taking both: the import now
+    assert "can be imported" in client.get(status_url).text
+
+
 STAFF_CSV = """name,postcode,mobile,landline,email,notes
 Kim,BS1 6AD,0117 496 0104,,,private
 Lee,BS1 6AD,07700 900105 ext 5,,,

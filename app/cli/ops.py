@@ -13,21 +13,28 @@ officers_cli = AppGroup("officers", help="Staff accounts.")
 
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
-def worker(burst: bool) -> None:
-    """Run an RQ worker that delivers alerts."""
+@click.option(
+    "--alerts-only",
+    is_flag=True,
+    help="Take only alerts, notices and links, never a long job such as an import.",
+)
+def worker(burst: bool, alerts_only: bool) -> None:
+    """Run an RQ worker that delivers alerts, and runs imports when no alert waits
+    (unless --alerts-only). Run at least one --alerts-only worker beside it, so that
+    a long import never holds up an alert."""
     from rq import Worker
     from sqlalchemy.orm import configure_mappers
 
     import app.jobs.outbound  # noqa: F401 - see preload() below
     from app.channels import preload
-    from app.jobs import queue
+    from app.jobs import bulk_queue, queue
 
     # A dead worker is noticed within two minutes: it must renew its registration
     # every worker_ttl seconds, and maintenance (which moves abandoned jobs out of the
     # started registry) runs every 30 seconds. The sweeper re-queues their deliveries.
-    worker = Worker(
-        [queue()], connection=redis_store.client, worker_ttl=60, maintenance_interval=30
-    )
+    # Alerts first: a worker taking both takes an alert before any import waiting.
+    queues = [queue()] if alerts_only else [queue(), bulk_queue()]
+    worker = Worker(queues, connection=redis_store.client, worker_ttl=60, maintenance_interval=30)
     # Each job runs in a fork of this process: load the jobs' code and set up the ORM's
     # mappers once, here, rather than in every job.
     preload()

@@ -20,7 +20,20 @@ _app = None
 
 
 def queue() -> Queue:
+    """The queue of alerts, notices and links: what must go within seconds."""
     return Queue(current_app.config["RQ_QUEUE"], connection=redis_store.client)
+
+
+def bulk_queue() -> Queue:
+    """The queue of long jobs (an import of 100,000 rows takes minutes): apart, so that
+    one never holds up an alert (an outside check: an incident alert waited 185 s
+    behind an import, the installation's one worker busy with it). `flask worker`
+    takes both, alerts first; `flask worker --alerts-only` never takes these."""
+    return Queue(f"{current_app.config['RQ_QUEUE']}-bulk", connection=redis_store.client)
+
+
+# Jobs of the bulk queue; every other job is the alerts queue's.
+BULK_JOBS = {"imports.run_import"}
 
 
 # The jobs there are; a name not listed is a bug, found at once rather than by a worker.
@@ -40,11 +53,12 @@ def enqueue(name: str, *args, after_seconds: float = 0, job_timeout: int = 3600,
     if name not in JOBS:
         raise ValueError(f"no job called {name}")
     target = f"app.jobs.{name}"
+    to = bulk_queue() if name in BULK_JOBS else queue()
     if after_seconds > 0:
-        return queue().enqueue_in(
+        return to.enqueue_in(
             timedelta(seconds=after_seconds), target, *args, job_timeout=job_timeout, **options
         )
-    return queue().enqueue(target, *args, job_timeout=job_timeout, **options)
+    return to.enqueue(target, *args, job_timeout=job_timeout, **options)
 
 
 # Jobs queued in one round trip to Redis by enqueue_many.
@@ -54,8 +68,8 @@ JOBS_A_ROUND_TRIP = 2000
 def enqueue_many(name: str, each: list[tuple], *, job_timeout: int = 3600) -> None:
     """Queue the job called `name` once for each tuple of arguments in `each`, now,
     JOBS_A_ROUND_TRIP to a round trip to Redis (a fan-out queues thousands at once)."""
-    if name not in JOBS:
-        raise ValueError(f"no job called {name}")
+    if name not in JOBS or name in BULK_JOBS:
+        raise ValueError(f"no job called {name} on the alerts queue")
     target = f"app.jobs.{name}"
     for start in range(0, len(each), JOBS_A_ROUND_TRIP):
         part = each[start : start + JOBS_A_ROUND_TRIP]
