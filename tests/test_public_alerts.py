@@ -363,6 +363,41 @@ def test_words_ignore_what_phones_change():
     assert words("Ŵyl Dewi") == words("wyl dewi")
 
 
+def test_an_alert_of_one_ward_names_it_not_the_wards_beside_it(
+    client, officer_client, street, run_worker
+):
+    """Found by an outside check: an alert of a ward, with another left out, named five
+    wards that only share an edge with its area, and the list of alerts found it for
+    one of them (Lockleaze): alerts for the wrong place."""
+    from app.models import Place
+
+    central = db.session.scalars(
+        select(Place).where(Place.kind == "ward", Place.name == "Central")
+    ).first()
+    beside = db.session.scalars(
+        select(Place.name).where(
+            Place.kind == "ward",
+            Place.name != "Central",
+            func.ST_Touches(Place.boundary, central.boundary),
+        )
+    ).all()
+    assert beside, "the demo data has wards beside Central"
+    alert = send(
+        officer_client,
+        title="Central only",
+        shapes=[{"kind": "place", "place_id": central.id}],
+    )
+    run_worker()
+    assert find_ward_names(alert.id) == ["Central"]
+    page = client.get(f"/alerts/{alert.reference}").text
+    assert not [name for name in beside if name in page]
+    for name in (beside[0], "Central"):
+        token = form_token(client, "/alerts")
+        posted = client.post("/alerts", data={"area": name, "csrf_token": token})
+        listed = client.get(posted.location).text
+        assert ("Central only" in listed) == (name == "Central"), name
+
+
 def test_an_area_outside_the_force_is_told_so_not_only_no_alerts(client, second_force):
     """A Gloucester postcode on the list was told only "No alerts": as if all were
     quiet there, where the force's alerts never reach."""

@@ -46,7 +46,14 @@ def find_public_page(
             Alert.area,
             select(parent.c.area).where(parent.c.id == Alert.parent_id).scalar_subquery(),
         )
-        query = query.where(func.ST_Intersects(area, func.ST_GeomFromWKB(area_wkb, 27700)))
+        asked = func.ST_GeomFromWKB(area_wkb, 27700)
+        # A place's boundary must share more than an edge with the alert's area: a
+        # point (a postcode's) only has to be in it.
+        query = query.where(
+            func.ST_Intersects(area, asked),
+            (func.ST_Dimension(asked) == 0)
+            | (func.ST_Area(func.ST_Intersection(area, asked)) >= WARD_OVERLAP_MIN_M2),
+        )
     if roots_only:
         query = query.where(Alert.parent_id.is_(None))
     total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
@@ -84,14 +91,23 @@ def find_area_geojson(alert_id: int) -> str | None:
     )
 
 
+# Less of a ward than this inside an area is not "in" it: a ward beside a ward the
+# area is made of shares its edge, and two boundaries' copies of an edge differ by
+# slivers of float.
+WARD_OVERLAP_MIN_M2 = 10
+
+
 def find_ward_names(alert_id: int, limit: int = 12) -> list[str]:
-    """The wards an alert's area covers, those it covers most first."""
+    """The wards an alert's area covers, those it covers most first. Not those that
+    only touch it: an alert of Ashley ward with Clifton left out named five wards
+    beside them, and the list of alerts found it "for Lockleaze" (an outside check)."""
     area = select(Alert.area).where(Alert.id == alert_id).scalar_subquery()
     overlap = func.ST_Area(func.ST_Intersection(Place.boundary, area))
     rows = db.session.execute(
         select(Place.name, func.max(overlap).label("overlap"))
         .where(Place.kind == "ward", func.ST_Intersects(Place.boundary, area))
         .group_by(Place.name)
+        .having(func.max(overlap) >= WARD_OVERLAP_MIN_M2)
         .order_by(func.max(overlap).desc(), Place.name)
         .limit(limit)
     ).all()
