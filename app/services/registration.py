@@ -246,18 +246,9 @@ def register_resident(
     """Validate everything, then store the resident, their location, channels and groups
     in one transaction. `browser`: a key of the browser's session, so that the same
     sign-up sent twice from it is one (see _same_sign_up). Raises TooManySignUps when
-    this IP address has had its
-    REGISTRATIONS_PER_IP_PER_HOUR (every attempt counts, right or wrong),
+    this IP address has had its REGISTRATIONS_PER_IP_PER_HOUR (sign-ups whose form
+    was right: one sent back with mistakes does not count),
     RegistrationInvalid with every mistake at once, AlreadyRegistered (see there)."""
-    if not allow_per_hour(
-        "register", ip_address, current_app.config["REGISTRATIONS_PER_IP_PER_HOUR"]
-    ):
-        raise TooManySignUps(
-            gettext(
-                "Too many sign-ups from this connection in the last hour. "
-                "Please try again later, or call 101."
-            )
-        )
     errors: dict[str, str] = dict(form.refused)
     checked = None
     if "postcode" not in errors:
@@ -318,6 +309,19 @@ def register_resident(
     if errors:
         db.session.rollback()
         raise RegistrationInvalid(errors)
+    # Counted once the form is right (a code or a message goes from here): a form sent
+    # back with mistakes counted too, and a few residents on one connection (a
+    # meeting's Wi-Fi, a mobile network's shared address) correcting theirs used up
+    # its hour (an outside check).
+    if not allow_per_hour(
+        "register", ip_address, current_app.config["REGISTRATIONS_PER_IP_PER_HOUR"]
+    ):
+        raise TooManySignUps(
+            gettext(
+                "Too many sign-ups from this connection in the last hour. "
+                "Please try again later, or call 101."
+            )
+        )
     # Sign-ups of the same number or address take turns (until this one commits), so
     # two at once (a double tap, a retry, two tabs) cannot both find it free.
     for address in sorted({a.lower() for a in addresses.values()}):
