@@ -102,6 +102,12 @@ def test_a_preview_outside_the_permitted_areas_says_so_and_inside_shows_the_area
         "This area is outside the areas your team may send to: Bristol Central (Central (ward))."
     )
     assert "km² of it is outside" in outside.json["error"]
+    # Wholly outside (Warminster, in Wiltshire): all of it, not "13 km²" of 12.6.
+    far = draft()
+    far["shapes"] = [{"kind": "circle", "center": [-2.179, 51.205], "radius_m": 2000}]
+    wholly = client.post("/officers/preview", json=far)
+    assert wholly.status_code == 400
+    assert "All of it is outside. Move it" in wholly.json["errors"]["area"]
 
     inside = client.post("/officers/preview", json=draft(300))
     assert inside.status_code == 200, inside.json

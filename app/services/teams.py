@@ -20,6 +20,7 @@ import json
 from dataclasses import dataclass
 
 from flask_babel import gettext
+from shapely import wkb as shapely_wkb
 
 from app.dao import places as places_dao
 from app.dao import teams as teams_dao
@@ -175,6 +176,15 @@ def area_refusal(officer: Officer, area_wkb: bytes) -> str | None:
     if found is None:
         return None
     permitted, outside = found
+    if outside >= shapely_wkb.loads(area_wkb).area / 1e6 * 0.999:
+        # "13 km² of it is outside" of a 12.6 km² circle read as more than all of it
+        # (an outside check): all of it is said so.
+        return gettext(
+            "This area is outside the areas your team may send to: %(permitted)s. All "
+            "of it is outside. Move it, or ask an administrator to add the area to your "
+            "team.",
+            permitted=permitted.describe(),
+        )
     return gettext(
         "This area is outside the areas your team may send to: %(permitted)s. "
         "%(outside)s km² of it is outside. Move or shrink it, or ask an administrator to "
