@@ -109,8 +109,9 @@ class GuardedJSONProvider(DefaultJSONProvider):
 
 
 # The map page's JSON-only addresses that take an id: one that is no id ("-1", "x")
-# matches no route, and its 404 must still be JSON.
-_JSON_PATHS = re.compile(r"/officers/(?:places/[^/]*|alerts/[^/]*/progress)")
+# matches no route, and its 404 must still be JSON; and its upload of a recording,
+# whose 413 (a file larger than any request may be) the page shows as it shows others.
+_JSON_PATHS = re.compile(r"/officers/(?:places/[^/]*|alerts/[^/]*/progress|recordings)")
 
 
 def wants_json() -> bool:
@@ -181,7 +182,14 @@ def install(app: Flask) -> None:
             413: "That is more than one request can carry. Send less at a time: a shorter "
             "text, a simpler area, or a list split into smaller files.",
         }
-        answer = error_answer(error.code or 500, titles.get(error.code, error.name))
+        title = titles.get(error.code, error.name)
+        if error.code == 413 and request.endpoint == "officers.upload_recording":
+            # A recording too large is said as the page says it (it got the words about
+            # texts and areas: an outside check).
+            from app.services.recordings import TOO_LARGE
+
+            title = TOO_LARGE
+        answer = error_answer(error.code or 500, title)
         if error.code == 405 and isinstance(answer, tuple):
             response = app.make_response(answer)
             response.headers["Allow"] = ", ".join(error.valid_methods or ())

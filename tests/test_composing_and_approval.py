@@ -656,7 +656,15 @@ def upload(client, data: bytes, name="message.wav"):
 
 def test_an_officers_recording_is_checked_served_and_costed(officer_client, town):
     assert "not an MP3 or WAV" in upload(officer_client, b"hello" * 100, "x.mp3").json["error"]
-    assert "1 seconds long" in upload(officer_client, wav(1)).json["error"]
+    assert "1.0 seconds long" in upload(officer_client, wav(1)).json["error"]
+    # Not rounded up to the least it may be (1.6 s said "2 seconds long": an outside check).
+    assert "is 1.6 seconds long" in upload(officer_client, wav(1.6)).json["error"]
+    # The page's 950 KB, on the server too, and in the same words past what a request
+    # may carry (it got the words about texts and areas).
+    for size in (950 * 1024 + 1, 1_200_000):
+        big = upload(officer_client, wav(3) + b"\x00" * (size - len(wav(3))))
+        assert big.status_code in (400, 413)
+        assert "That file is over 950 KB" in big.json["error"], size
     # A header that claims seconds its file does not hold (found by an outside probe:
     # a 44-byte header alone was kept as 3 seconds), or 0 channels.
     for short in (wav(3)[:44], wav(3)[:100], wav(3)[:24000]):
