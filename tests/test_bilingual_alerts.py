@@ -215,6 +215,10 @@ def test_an_alert_written_in_welsh_only_goes_in_welsh(
     assert received.startswith(f"Lladradau ceir: {WELSH['body_cy']}")
     page = client.get(f"/alerts/{alert.reference}").text
     assert f'<h1 lang="cy">{WELSH["title_cy"]}</h1>' in page
+    # The English page says why it shows only Welsh (as the README says it does).
+    assert "The police wrote this alert in Welsh only." in page
+    welsh_page = client.get(f"/alerts/{alert.reference}?lang=cy").text
+    assert "in Welsh only" not in welsh_page
     cap = etree.fromstring(client.get(f"/alerts/{alert.reference}/cap.xml").data)
     ns = "{urn:oasis:names:tc:emergency:cap:1.2}"
     assert [i.findtext(f"{ns}language") for i in cap.findall(f"{ns}info")] == ["cy"]
