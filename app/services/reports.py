@@ -184,12 +184,14 @@ def period_from(
         )
     if start < EARLIEST:
         raise PeriodError(f"Give dates from {_long(EARLIEST)} onwards.")
-    if end > today:
+    if start > today:
         raise PeriodError(
-            f"The end date ({_long(end)}) is in the future. The report covers what has "
-            f"been sent: give an end date no later than today, {_long(today)}."
+            f"The start date ({_long(start)}) is in the future. The report covers what has "
+            f"been sent: give a start date no later than today, {_long(today)}."
         )
-    return Period(start, end)
+    # "This month" as its first and last days: up to today (it was refused: an outside
+    # check).
+    return Period(start, min(end, today))
 
 
 # ---------------------------------------------------------------- the tables --------
