@@ -864,6 +864,26 @@ def test_an_unsubscribe_page_names_the_forces_whose_e_mails_it_stops(
     assert done.status_code == 200 and f"We won't e-mail you {both} alerts any more" in done.text
 
 
+def test_deleting_ones_details_names_every_force_one_heard_from(app, make_resident, second_force):
+    """Found by an outside check: a resident with a place in Wiltshire too was told
+    only that Avon and Somerset would send no more."""
+    from app.residents import SESSION_KEY
+    from tests.factories import csrf_token
+
+    border = make_resident(postcode=BATH, also=(TROWBRIDGE,), sms=None, email="d@example.invalid")
+    reference = str(border.reference)
+    db.session.commit()
+    browser = app.test_client()
+    with browser.session_transaction() as session:
+        session[SESSION_KEY] = reference
+    gone = browser.post("/my-alerts/delete", data={"csrf_token": csrf_token(browser)})
+    assert gone.status_code == 200 and "Your details are deleted" in gone.text
+    assert (
+        "You will get no more alerts from Avon and Somerset Police and Wiltshire Police"
+        in gone.text
+    )
+
+
 def test_an_answer_page_is_the_page_of_the_alerts_force(
     client, make_officer, make_resident, second_force, run_worker
 ):

@@ -9,6 +9,7 @@ import json
 import uuid
 from types import SimpleNamespace
 
+from babel.lists import format_list
 from flask import (
     Blueprint,
     Response,
@@ -21,9 +22,9 @@ from flask import (
 )
 from werkzeug.datastructures import MultiDict
 
+from app.i18n import current, police_of, remember_language
 from app.i18n import gettext as _
 from app.i18n import lazy_gettext as _l
-from app.i18n import remember_language
 from app.services.contacts import ContactRefused
 from app.services.registration import find_interest_groups
 from app.services.residents import (
@@ -34,6 +35,7 @@ from app.services.residents import (
     delete_resident,
     export_data,
     find_resident,
+    forces_heard_by,
     forces_of,
     just_deleted,
     ordered_places,
@@ -539,10 +541,14 @@ def delete(resident):
     if request.method != "POST":  # GET, or HEAD (Flask answers HEAD with the GET view)
         return render_template("residents/delete.html")
     reference = str(resident.reference)
+    # Named before they go: a resident with a place in a second force was told only
+    # of the first (an outside check).
+    heard = forces_heard_by(resident.id)
+    who = format_list([police_of(force) for force in heard], locale=current()) if heard else None
     delete_resident(resident)
     remember_deleted(reference)
     session.pop(SESSION_KEY, None)
-    return render_template("residents/deleted.html")
+    return render_template("residents/deleted.html", who=who)
 
 
 @bp.route("/my-alerts/sign-out", methods=["POST"])
