@@ -185,6 +185,10 @@ ENVIRONMENTS = {
 # catalogue here, translated on the page with the `translate` filter.
 SHARED_WORDS = (
     lazy_gettext("This page has expired. Reload it and try again."),
+    lazy_gettext(
+        "Part of that form could not be read as text: it was not sent as UTF-8. Type it "
+        "again in this page, or in another browser."
+    ),
     lazy_gettext("Something in that request is not a value we can use."),
     lazy_gettext("That request was not understood. Check it and try again."),
     lazy_gettext("You do not have access to this page"),

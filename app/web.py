@@ -123,6 +123,22 @@ def wants_json() -> bool:
     )
 
 
+UNREADABLE_FORM = (
+    "Part of that form could not be read as text: it was not sent as UTF-8. Type it "
+    "again in this page, or in another browser."
+)
+
+
+def _unreadable_form() -> bool:
+    """A posted form with a body of which werkzeug could read no field: bytes that are
+    not UTF-8 (werkzeug then drops the whole form)."""
+    return (
+        request.mimetype == "application/x-www-form-urlencoded"
+        and bool(request.content_length)
+        and not request.form
+    )
+
+
 def error_answer(status: int, message: str, reason: str | None = None):
     """An error in the form the caller reads: JSON for the map's calls and the API,
     a page for people."""
@@ -161,6 +177,10 @@ def install(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_failed(error):
+        if _unreadable_form():
+            # Werkzeug reads no field of such a form, its token neither: "expired" was
+            # not why (an outside check).
+            return error_answer(400, UNREADABLE_FORM, "unreadable")
         return error_answer(400, "This page has expired. Reload it and try again.", "expired")
 
     @app.errorhandler(DataError)

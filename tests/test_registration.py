@@ -162,6 +162,19 @@ def test_registration_without_csrf_token_is_refused(client, app_ctx):
     assert count_residents() == 0
 
 
+def test_a_form_not_sent_as_utf8_is_told_so_not_that_the_page_expired(client, app_ctx):
+    """Found by an outside check: werkzeug reads no field of a form with bytes that are
+    not UTF-8, its token neither, and the answer was "This page has expired"."""
+    token = csrf_token(client)
+    body = f"csrf_token={token}&postcode=BS1+6AD&name=".encode() + b"\xff\xfeSam&consent=yes"
+    answer = client.post("/register", data=body, content_type="application/x-www-form-urlencoded")
+    assert answer.status_code == 400
+    assert "could not be read as text: it was not sent as UTF-8" in html.unescape(answer.text)
+    assert count_residents() == 0
+    # A form without its token is still told the page expired.
+    assert "has expired" in client.post("/register", data=GOOD).text
+
+
 def test_drama_numbers_are_refused_in_production():
     from app.services.contacts import ContactRefused, normalise_phone
 
