@@ -43,6 +43,21 @@ def reached(alert_id: int) -> dict[str, int]:
     )
 
 
+def test_where_a_cross_border_alert_went_names_the_neighbours_district(app, border):
+    """Found by an outside check: only the first force's wards are loaded, and an alert
+    into Wiltshire named only Bath's wards, to Wiltshire's residents too. A district
+    none of whose wards is loaded is named itself."""
+    from app.dao.public_alerts import find_ward_names
+
+    alert = submit_alert(border["officer"], AlertDraft(shapes=BOTH, title="T", body="B")).alert
+    names = find_ward_names(alert.id, limit=50)
+    assert "Wiltshire" in names
+    assert "Bath and North East Somerset" not in names  # its wards are named instead
+    assert any(n in names for n in ("Kingsmead", "Abbey", "Widcombe & Lyncombe"))
+    home = submit_alert(border["officer"], AlertDraft(shapes=BATH_ONLY, title="T", body="B"))
+    assert "Wiltshire" not in find_ward_names(home.alert.id)
+
+
 @pytest.fixture
 def border(make_resident, make_officer, second_force):
     """Residents in Bath, in Trowbridge and with places in both (one number); staff of

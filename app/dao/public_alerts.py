@@ -3,10 +3,10 @@ as an exercise (never a test), and of those only what the force publishes."""
 
 from __future__ import annotations
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, text
 
 from app.extensions import db
-from app.models import Alert, Place
+from app.models import Alert
 from geo.projection import WGS84
 
 PUBLIC_MODES = ("live", "exercise")
@@ -98,17 +98,32 @@ WARD_OVERLAP_MIN_M2 = 10
 
 
 def find_ward_names(alert_id: int, limit: int = 12) -> list[str]:
-    """The wards an alert's area covers, those it covers most first. Not those that
-    only touch it: an alert of Ashley ward with Clifton left out named five wards
+    """The wards an alert's area covers, those it covers most first, and the districts
+    it covers where no ward of theirs is loaded (a force may load only its own wards:
+    a cross-border alert named only Bath's wards to Wiltshire's residents). Not those
+    that only touch it: an alert of Ashley ward with Clifton left out named five wards
     beside them, and the list of alerts found it "for Lockleaze" (an outside check)."""
-    area = select(Alert.area).where(Alert.id == alert_id).scalar_subquery()
-    overlap = func.ST_Area(func.ST_Intersection(Place.boundary, area))
     rows = db.session.execute(
-        select(Place.name, func.max(overlap).label("overlap"))
-        .where(Place.kind == "ward", func.ST_Intersects(Place.boundary, area))
-        .group_by(Place.name)
-        .having(func.max(overlap) >= WARD_OVERLAP_MIN_M2)
-        .order_by(func.max(overlap).desc(), Place.name)
-        .limit(limit)
+        text(
+            """
+            WITH area AS (SELECT area FROM alerts WHERE id = :alert_id),
+            covered AS (
+                SELECT p.kind, p.name, p.boundary,
+                       ST_Area(ST_Intersection(p.boundary, area.area)) AS overlap
+                FROM places p, area
+                WHERE p.kind IN ('ward', 'district') AND ST_Intersects(p.boundary, area.area)
+            )
+            SELECT name, max(overlap) AS overlap FROM covered c
+            WHERE overlap >= :least
+              AND (kind = 'ward' OR NOT EXISTS (
+                  SELECT 1 FROM covered w
+                  WHERE w.kind = 'ward' AND w.overlap >= :least
+                    AND ST_Contains(c.boundary, ST_PointOnSurface(w.boundary))))
+            GROUP BY name
+            ORDER BY max(overlap) DESC, name
+            LIMIT :limit
+            """
+        ),
+        {"alert_id": alert_id, "least": WARD_OVERLAP_MIN_M2, "limit": limit},
     ).all()
     return [name for name, _ in rows]
