@@ -98,7 +98,7 @@ def find_public_alert(typed_reference: object) -> PublicAlert | None:
             alert=alert,
             state=state_of(alert),
             area_geojson=dao.find_area_geojson(area_of.id),
-            area_names=dao.find_ward_names(area_of.id),
+            area_names=[reading_order(name) for name in dao.find_ward_names(area_of.id)],
             thread=thread,
             total=_total(alert),
         )

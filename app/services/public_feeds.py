@@ -22,6 +22,7 @@ from app.models import Alert
 from app.services import feeds, forces
 from app.services.transaction import read_only
 from app.services.verification import public_url
+from geo.names import reading_order
 
 # How many of the newest alerts the feeds carry.
 FEED_SIZE = 50
@@ -108,7 +109,7 @@ def feed_alert(alert: Alert, cache: dict[int, feeds.FeedAlert] | None = None) ->
         parent=feed_alert(parent, cache) if parent is not None else None,
         shapes=tuple(alert.shapes or ()) if area_of is alert else tuple(area_of.shapes or ()),
         area_polygons=_rings(dao.find_area_geojson(area_of.id)),
-        area_names=tuple(dao.find_ward_names(area_of.id)),
+        area_names=tuple(reading_order(name) for name in dao.find_ward_names(area_of.id)),
         url=public_url("public.alert", reference=alert.reference, **forces.public_values(alert)),
         language=alert.language,
         title_cy=alert.title_cy if alert.title_cy and alert.body_cy else None,
