@@ -1763,6 +1763,8 @@ def test_an_upload_whose_worker_died_is_checked_again_or_handed_back_never_half_
         live.rollback()
     # The dead are found: the check is queued again, the import handed back.
     assert recover_imports() == {"imports_handed_back": 1, "import_checks_requeued": 1}
+    # Its job waiting its turn on the imports' own queue is not lost: not queued twice.
+    assert recover_imports()["import_checks_requeued"] == 0
     run_worker()
     db.session.expire_all()
     assert db.session.get(ResidentImport, check.id).status == "checked"

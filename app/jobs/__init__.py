@@ -79,9 +79,9 @@ def enqueue_many(name: str, each: list[tuple], *, job_timeout: int = 3600) -> No
             pipe.execute()
 
 
-def waiting() -> int:
-    """How many jobs wait for a worker."""
-    return queue().count
+def waiting(*, bulk: bool = False) -> int:
+    """How many jobs wait for a worker on the alerts queue (or the bulk queue)."""
+    return (bulk_queue() if bulk else queue()).count
 
 
 def with_app_context(fn):
