@@ -106,6 +106,17 @@ def test_a_resident_signs_up_confirms_and_manages_their_alerts(page, app_ctx, ru
     expect(page.locator(".flash")).to_contain_text("Saved: quiet hours, new place.")
     expect(page.locator("main li").first).to_contain_text("Home: BS1 6AD")
     expect(page.locator("main li").nth(1)).to_contain_text("Allotment: TA1 1AA")
+    # Enter in a box saves, and removes nothing: it pressed the first place's "Remove"
+    # (the form's first button), and Home was gone (an outside check).
+    page.get_by_label("Add a place: what is it?").fill("Shop")
+    page.get_by_label("Its postcode").fill("BS2 0GR")
+    page.get_by_label("Its postcode").press("Enter")
+    expect(page.locator(".flash")).to_contain_text("Saved: new place.")
+    expect(page.locator(".flash")).not_to_contain_text("removed")
+    places = page.locator("#places-heading + ul li, section[aria-labelledby=places-heading] li")
+    expect(places.filter(has_text="Home: BS1 6AD")).to_have_count(1)
+    expect(places.filter(has_text="Allotment: TA1 1AA")).to_have_count(1)
+    expect(places.filter(has_text="Shop: BS2 0GR")).to_have_count(1)
     page.get_by_role("button", name="Pause my alerts").click()
     expect(page.locator(".flash").first).to_contain_text("alerts paused")
     page.get_by_role("button", name="Resume my alerts").click()
