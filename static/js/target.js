@@ -262,13 +262,11 @@
     $("reach-edge").textContent = edge && counts.residents !== 0 ?
       _("{inside} of them live within 100 m of the edge; {outside} just outside it are left out.",
         { inside: figure(edge.inside), outside: figure(edge.outside) }) : "";
-    var outside = counts.outside_force_km2 || 0;
-    $("reach-outside").hidden = outside < 0.01 && !counts.wholly_outside_force;
+    // All of it outside: said by the area (wholeOutsideWords), not here as well.
+    var outside = counts.wholly_outside_force ? 0 : counts.outside_force_km2 || 0;
+    $("reach-outside").hidden = outside < 0.01;
     // As a person reads an area: 0.4, 3.2, 707 (the server's figure has three decimals).
-    $("reach-outside").textContent = counts.wholly_outside_force ?
-      _("All of this area is outside {force}: residents there are registered with another force. Move the area into {force} to reach its residents.", {
-        force: CA.config.forceName
-      }) : outside >= 0.01 ?
+    $("reach-outside").textContent = outside >= 0.01 ?
       _("{km2} km² of this area is outside {force}: residents there are registered with another force.", {
         km2: outside < 0.1 ? _("Less than 0.1") : outside.toLocaleString("en-GB",
           { maximumFractionDigits: outside < 10 ? 1 : 0 }),
@@ -280,9 +278,22 @@
     $("reach-notes").textContent = notes.join(" ");
     $("reach-approval").hidden = !counts.needs_approval;
     showFinish(counts.finish);
+    if (counts.wholly_outside_force) {
+      // The bar said "fewer than 5 … all out in under a minute", the reason a screen
+      // below it (an outside check).
+      $("reach-time").textContent = _("outside {force}: see the area", { force: CA.config.forceName });
+    }
     $("send").textContent = counts.needs_approval ? _("Request approval…") : _("Send…");
     drawCells(counts.cells || []);
     showCost();
+  }
+
+  // An area all outside the force: not refused (a few of its postcodes lie just past
+  // the drawn boundary), but said where the officer is looking.
+  function wholeOutsideWords() {
+    return _("All of this area is outside {force}: residents there are registered with another force. Move the area into {force} to reach its residents.", {
+      force: CA.config.forceName
+    });
   }
 
   // No count for this area (refused, or not answered): the bar must not keep the last
@@ -405,8 +416,9 @@
       CA.fetchJSON(settings.previewUrl, request).then(function (counts) {
         if (mine !== sequence) { return; }
         areaRefused = false;
-        showAreaError("");
+        showAreaError(counts.wholly_outside_force ? wholeOutsideWords() : "");
         showCounts(counts, true);
+        if (counts.wholly_outside_force) { bringIntoView($("area-error")); }
       }).catch(function (error) {
         if (mine !== sequence) { return; }
         lastCounts = null;

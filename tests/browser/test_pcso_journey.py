@@ -154,6 +154,26 @@ def test_the_search_box_takes_a_street_when_names_are_loaded_and_says_so_when_no
     expect(page.locator("#area-error")).to_be_hidden()
 
 
+def test_an_area_wholly_outside_the_force_says_so_where_the_officer_looks(
+    page, sign_in_page, bristol
+):
+    """Found by an outside check: the map's bar read "fewer than 5 residents … all out
+    in under a minute" round a Wiltshire postcode, the reason a screen below it."""
+    sign_in_page("officer")
+    page.get_by_label("Postcode to centre a circle on").fill("BA14 6AA")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#area-error")).to_contain_text("All of this area is outside Avon")
+    expect(page.locator("#area-error")).to_be_in_viewport()
+    expect(page.locator("#reach-time")).to_contain_text("outside Avon and Somerset")
+    expect(page.locator("#reach-outside")).to_be_hidden()  # said once, by the area
+    # Back inside, the words go.
+    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#area-error")).to_be_hidden()
+    expect(page.locator("#reach-time")).not_to_contain_text("outside")
+    assert page.console_errors == []
+
+
 def test_an_area_refused_clears_the_count_and_send_says_why(
     page, sign_in_page, bristol, app, make_officer
 ):
