@@ -58,6 +58,25 @@ def test_where_a_cross_border_alert_went_names_the_neighbours_district(app, bord
     assert "Wiltshire" not in find_ward_names(home.alert.id)
 
 
+def test_a_list_of_alerts_for_a_place_outside_says_those_listed_came_across_the_border(
+    app, client, border, run_worker
+):
+    """Found by an outside check: Wiltshire's list for a Bath postcode showed "1 alert"
+    beside "its alerts do not reach there"."""
+    import html
+
+    alert = submit_alert(border["officer"], AlertDraft(shapes=BOTH, title="Vans", body="B"))
+    cross_border.ask_force(border["supervisor"], alert.alert.id, border["force"].id)
+    cross_border.decide_for_force(border["wilts_supervisor"], alert.alert.id, approve=True)
+    run_worker()
+    path = f"/forces/{border['force'].slug}/alerts"
+    posted = client.post(path, data={"area": "BA1 1RG", "csrf_token": form_token(client, path)})
+    listed = html.unescape(client.get(posted.location).text)
+    assert "1 alert for BA1 1RG" in listed and "Vans" in listed
+    assert "the alerts listed reached it across the border" in listed
+    assert "do not reach there" not in listed
+
+
 @pytest.fixture
 def border(make_resident, make_officer, second_force):
     """Residents in Bath, in Trowbridge and with places in both (one number); staff of
