@@ -75,6 +75,9 @@ def test_a_list_of_alerts_for_a_place_outside_says_those_listed_came_across_the_
     assert "1 alert for BA1 1RG" in listed and "Vans" in listed
     assert "the alerts listed reached it across the border" in listed
     assert "do not reach there" not in listed
+    # Its page on Wiltshire's site names its sender, not the site's force.
+    page = client.get(f"{path}/{alert.alert.reference}").text
+    assert "<dt>From</dt><dd>Avon and Somerset Police</dd>" in page
 
 
 @pytest.fixture

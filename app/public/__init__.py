@@ -316,6 +316,9 @@ def alert(reference: str):
         area=found.area_geojson,
         bounds=None,
         alert_force=forces.public_values,  # another force's alert, shown here
+        # Whose alert it is, on any force's page: a neighbour's page showing an alert
+        # it agreed to send named itself as the sender (an outside check).
+        sender=police_of(forces.force_by_id(found.alert.force_id)),
     )
 
 
