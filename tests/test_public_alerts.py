@@ -241,6 +241,7 @@ def test_the_list_filters_by_category_and_by_postcode_or_place(
     unknown = near_to("Atlantis\x00")
     assert unknown.status_code == 400
     assert "could not find a postcode or place" in unknown.text
+    assert "try your postcode, or the name of your ward or district" in unknown.text
     assert client.get("/alerts?category=nonsense").status_code == 400
     for page in ("-1", "abc", "99999999999"):
         assert client.get(f"/alerts?page={page}").status_code == 200

@@ -153,8 +153,10 @@ def _area_boundary(area: str) -> tuple[bytes, str, bool, list]:
     if found is None:
         raise PublicQueryRefused(
             gettext(
+                # Force-neutral (Wiltshire's list suggested Taunton, an Avon and Somerset
+                # town: an outside check); wards and districts are what it knows.
                 "We could not find a postcode or place called “%(area)s”. Check the spelling, "
-                "or try a postcode such as BS1 4ST or a town such as Taunton.",
+                "or try your postcode, or the name of your ward or district.",
                 area=area,
             )
         )
