@@ -484,6 +484,20 @@ def as_multipolygon(geometry: BaseGeometry) -> MultiPolygon:
     return MultiPolygon(polygons)
 
 
+def wholly_outside(area_km2: float | None, outside_km2: float | None) -> bool:
+    """Whether `outside_km2` of an area of `area_km2` is all of it, to a thousandth:
+    the two are measured by different libraries (shapely, PostGIS), and rounded.
+
+    >>> wholly_outside(12.566, 12.5663), wholly_outside(12.566, 6.0)
+    (True, False)
+    >>> wholly_outside(None, None), wholly_outside(0.0, 0.0004)
+    (False, True)
+    """
+    if not outside_km2 or area_km2 is None:
+        return False
+    return outside_km2 >= area_km2 * 0.999
+
+
 def outline(area_wkb: bytes) -> bytes:
     """The outline of an area (BNG, WKB): its rings as lines, for "how many are near the
     edge" (within a distance of it, either side).

@@ -145,8 +145,12 @@ def _area_boundary(area: str) -> tuple[bytes, str, bool, list]:
         outside = force_area is not None and not places_dao.is_postcode_in_force(
             checked.postcode, force_area
         )
-        covering = _other_forces(
-            force, outside, lambda area: places_dao.is_postcode_in_force(checked.postcode, area)
+        covering = (
+            _other_forces(
+                force, lambda area: places_dao.is_postcode_in_force(checked.postcode, area)
+            )
+            if outside
+            else []
         )
         return point, checked.postcode.display, outside, covering
     found = places_dao.find_place_named(area)
@@ -163,8 +167,10 @@ def _area_boundary(area: str) -> tuple[bytes, str, bool, list]:
     place_id, kind, name = found
     boundary = places_dao.find_place_boundary_wkb(place_id)
     outside = force_area is not None and not places_dao.place_meets_area(place_id, force_area)
-    covering = _other_forces(
-        forces.current_force(), outside, lambda area: places_dao.place_meets_area(place_id, area)
+    covering = (
+        _other_forces(force, lambda area: places_dao.place_meets_area(place_id, area))
+        if outside
+        else []
     )
     # "Swindon (district)" in the page's language (a Welsh page said "(district)").
     if kind == "ward":
@@ -174,19 +180,11 @@ def _area_boundary(area: str) -> tuple[bytes, str, bool, list]:
     return boundary, label, outside, covering
 
 
-def _other_forces(force, outside: bool, holds) -> list:
+def _other_forces(force, holds) -> list:
     """The installation's forces but this one whose loaded areas `holds` (a test of a
-    force's area), when the place is outside this one's."""
-    if not outside:
-        return []
-    found = []
-    for other in forces.find_forces():
-        if other.id == force.id:
-            continue
-        area = forces.area_of(other)
-        if area is not None and holds(area):
-            found.append(other)
-    return found
+    force's area)."""
+    others = (other for other in forces.find_forces() if other.id != force.id)
+    return [other for other in others if (area := forces.area_of(other)) and holds(area)]
 
 
 # A visitor's area for the list is kept here under a random reference, the session

@@ -30,6 +30,7 @@ from app.models import Alert, Officer, Team, TeamArea, team_members, team_superv
 from app.services import forces
 from app.services.text import checked_field, whole_number
 from app.services.transaction import transaction
+from geo.areas import wholly_outside
 
 MAX_NAME = 80
 # Roles that may be a team's supervisor.
@@ -176,7 +177,7 @@ def area_refusal(officer: Officer, area_wkb: bytes) -> str | None:
     if found is None:
         return None
     permitted, outside = found
-    if outside >= shapely_wkb.loads(area_wkb).area / 1e6 * 0.999:
+    if wholly_outside(shapely_wkb.loads(area_wkb).area / 1e6, outside):
         # "13 km² of it is outside" of a 12.6 km² circle read as more than all of it
         # (an outside check): all of it is said so.
         return gettext(

@@ -29,7 +29,7 @@ from app.services.alerts.drafts import AlertDraft, AlertInvalid
 from app.services.alerts.lifecycle import is_test, needs_approval
 from app.services.alerts.timing import finish_estimate
 from app.services.transaction import read_only, replica_reads
-from geo.areas import AreaError, area_from_shapes, square_size
+from geo.areas import AreaError, area_from_shapes, square_size, wholly_outside
 from geo.projection import WGS84
 
 # A follow-up to "the same people" needs an alert that reached (or began to reach) them.
@@ -175,20 +175,6 @@ def count_label(count: int) -> str:
     return hidden_label() if shown is None else f"{shown:,}"
 
 
-def _wholly_outside(area_km2: float | None, outside_km2: float | None) -> bool:
-    """Whether an area is all outside its force (to a thousandth: the two areas are
-    measured by different libraries, and the area is rounded).
-
-    >>> _wholly_outside(12.566, 12.5663), _wholly_outside(12.566, 6.0)
-    (True, False)
-    >>> _wholly_outside(None, None), _wholly_outside(0.0, 0.0004)
-    (False, True)
-    """
-    if not outside_km2 or area_km2 is None:
-        return False
-    return outside_km2 >= area_km2 * 0.999
-
-
 def recipients_label(alert: Alert) -> str:
     """How many residents an alert is for, as staff may read it. Until it goes, the
     expected count of a pending or scheduled alert is a preview, small counts hidden;
@@ -276,7 +262,7 @@ def _preview(draft: AlertDraft, target: Target) -> dict:
         # All of it (an outside check: the map said "fewer than 5" and offered Send,
         # which could only answer "nobody"). Not refused: a few of the force's
         # postcodes lie just past its drawn boundary, and a count stays a count.
-        "wholly_outside_force": _wholly_outside(target.area_km2, outside),
+        "wholly_outside_force": wholly_outside(target.area_km2, outside),
         # What we changed in the drawn shapes (an open outline closed), to show.
         "notes": target.notes,
         # From the count as shown: a threshold under min_count would otherwise tell which
