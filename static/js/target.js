@@ -343,8 +343,8 @@
   });
   $("reach-bar").addEventListener("click", function (event) {
     event.preventDefault();
-    // No count because the area is refused: to why, not to a send that cannot go.
-    var target = areaRefused && !$("area-error").hidden ? $("area-error") : $("step-send");
+    // The area refused or all outside the force: to why, not to a send that cannot go.
+    var target = !$("area-error").hidden ? $("area-error") : $("step-send");
     target.scrollIntoView({ block: "start" });
     target.focus({ preventScroll: true });
   });
@@ -381,6 +381,10 @@
   function showAreaError(message) {
     $("area-error").textContent = message || "";
     $("area-error").hidden = !message;
+    // What the bar leads to, read out by a screen reader: the reason, while there is
+    // one, not a step that cannot send (an outside check).
+    $("reach-go").textContent = message ? _("Go to the message about this area.") :
+      _("Go to step 3, Send it.");
   }
 
   // While a count is on its way, sending would confirm a number that may be stale.

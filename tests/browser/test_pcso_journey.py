@@ -166,11 +166,18 @@ def test_an_area_wholly_outside_the_force_says_so_where_the_officer_looks(
     expect(page.locator("#area-error")).to_be_in_viewport()
     expect(page.locator("#reach-time")).to_contain_text("outside Avon and Somerset")
     expect(page.locator("#reach-outside")).to_be_hidden()  # said once, by the area
+    # The bar leads to the words, and says so to a screen reader (it read "Go to step
+    # 3, Send it" while there was nothing to send: an outside check).
+    expect(page.locator("#reach-go")).to_have_text("Go to the message about this area.")
+    page.mouse.wheel(0, -3000)
+    page.locator("#reach-bar").click()
+    expect(page.locator("#area-error")).to_be_focused()
     # Back inside, the words go.
     page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
     page.get_by_role("button", name="Find").click()
     expect(page.locator("#area-error")).to_be_hidden()
     expect(page.locator("#reach-time")).not_to_contain_text("outside")
+    expect(page.locator("#reach-go")).to_have_text("Go to step 3, Send it.")
     assert page.console_errors == []
 
 
@@ -211,6 +218,7 @@ def test_an_area_refused_clears_the_count_and_send_says_why(
     expect(page.locator("#area-error")).to_contain_text("outside the areas your team may send to")
     expect(page.locator("#reach-residents")).to_have_text("–")
     expect(page.locator("#reach-time")).to_have_text("no count: see the area")
+    expect(page.locator("#reach-go")).to_have_text("Go to the message about this area.")
     # Why is brought into view (it sat a screen below the map: an outside probe), and
     # the bar leads to it rather than to a send that cannot go.
     expect(page.locator("#area-error")).to_be_in_viewport()
