@@ -208,7 +208,7 @@ def install(app: Flask) -> None:
             # texts and areas: an outside check).
             from app.services.recordings import TOO_LARGE
 
-            title = TOO_LARGE
+            title = str(TOO_LARGE)
         answer = error_answer(error.code or 500, title)
         if error.code == 405 and isinstance(answer, tuple):
             response = app.make_response(answer)

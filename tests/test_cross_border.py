@@ -452,7 +452,8 @@ def test_the_neighbour_sees_only_what_it_was_asked_on_its_pages(app, border):
         f"/officers/asked/{asked.alert.id}",
         data={"csrf_token": token, "decision": "refuse", "reason": "  "},
     )
-    assert empty.status_code == 400 and "Say why" in empty.text
+    # Said in the page's language (the Welsh page the supervisor chose above).
+    assert empty.status_code == 400 and "Dywedwch pam" in empty.text
     done = theirs.post(
         f"/officers/asked/{asked.alert.id}",
         data={"csrf_token": token, "decision": "approve"},

@@ -308,3 +308,46 @@ def test_interest_groups_have_their_welsh_names_on_welsh_pages(client, app_ctx):
     assert 'lang="en-GB">Canal Watch</label>' in page
     assert "Farm Watch" not in page
     assert 'lang="en-GB">Farm Watch</label>' in client.get("/register?lang=en").text
+
+
+def test_what_the_services_refuse_is_said_in_welsh_on_welsh_pages(
+    app_ctx, officer_client, client, officer, make_resident, run_worker
+):
+    """Refusals written in the services (a recording, a template, an answer link)
+    came in English on Welsh pages, and the field's name in a Welsh sentence was
+    English ("The title: mae …"): a leftover of the outside checks."""
+    import html
+    import re
+    from io import BytesIO
+
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import Delivery
+    from app.services.dispatch import answer_token
+    from tests.test_replies import send
+
+    officer_client.get("/officers/?lang=cy")
+    not_audio = officer_client.post(
+        "/officers/recordings",
+        data={"recording": (BytesIO(b"hello" * 100), "x.mp3")},
+        content_type="multipart/form-data",
+    )
+    assert not_audio.json["error"].startswith("Nid recordiad MP3 neu WAV")
+    template = {"name": "Lladrad", "category": "crime_prevention", "title": "T", "body": "B"}
+    blank = officer_client.post("/officers/templates", json=template | {"title": "\u00a0 "})
+    assert blank.json["errors"]["title"] == "Rhowch deitl i'r templed: mae'n wag."
+    turned = officer_client.post("/officers/templates", json=template | {"title": "\u202eT"})
+    assert turned.json["errors"]["title"].startswith("Y teitl: mae ")
+    assert officer_client.post("/officers/templates", json=template).status_code == 201
+    again = officer_client.post("/officers/templates", json=template)
+    assert again.json["errors"]["template_name"].startswith("Mae templed o’r enw “Lladrad”")
+
+    make_resident(sms=None, email="q@example.invalid")
+    send(officer, run_worker, question="Seen it?", options=["Yes", "No"])
+    (delivery_id,) = db.session.scalars(select(Delivery.id))
+    path = f"/answer/{answer_token(delivery_id)}?lang=cy"
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text).group(1)
+    refused = client.post(path, data={"csrf_token": token, "choice": "7"})
+    assert refused.status_code == 400
+    assert "Dewiswch un o'r atebion a ddangosir." in html.unescape(refused.text)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
+from flask_babel import gettext
+
 from app.dao import names as names_dao
 from app.services.text import TextRefused, checked_text
 
@@ -40,13 +42,16 @@ def clean_query(value: object) -> str:
     MIN_QUERY_CHARS characters.
     """
     try:
-        text = checked_text(value, "The search")
+        text = checked_text(value, gettext("The search"))
     except TextRefused as refusal:
         raise NameSearchRefused(str(refusal), reason="invalid") from None
     text = " ".join(unicodedata.normalize("NFC", text).split())[:MAX_QUERY_CHARS].strip()
     if len(text) < MIN_QUERY_CHARS:
         raise NameSearchRefused(
-            f"Type at least {MIN_QUERY_CHARS} letters of a street or place name.",
+            gettext(
+                "Type at least %(count)s letters of a street or place name.",
+                count=MIN_QUERY_CHARS,
+            ),
             reason="too_short",
         )
     return text

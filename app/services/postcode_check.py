@@ -130,7 +130,7 @@ def postcode_key(text: str | None) -> str:
     if not postcodes.canonical(text):
         # Nothing but spaces, line breaks or invisible characters: nothing typed.
         raise PostcodeRefused(gettext("Enter a postcode, for example BS1 6AD."), reason="invalid")
-    refuse_control_characters(text, "The postcode")
+    refuse_control_characters(text, gettext("The postcode"))
     key = postcodes.canonical(text)
     if not postcodes.is_valid(key):
         shown = text.strip()[:20]

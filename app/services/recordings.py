@@ -8,6 +8,7 @@ import io
 import secrets
 
 import mutagen
+from flask_babel import gettext, lazy_gettext
 from sqlalchemy import select
 
 from app.dao.audit import create_audit_event
@@ -21,7 +22,9 @@ MAX_SECONDS = 180  # a voice alert is said twice: longer loses the listener
 MIN_SECONDS = 2
 # The file's size, as the page says (950 KB, about 2 minutes of phone-quality MP3).
 MAX_BYTES = 950 * 1024
-TOO_LARGE = "That file is over 950 KB. Save it as a lower-quality MP3 to make it smaller."
+TOO_LARGE = lazy_gettext(
+    "That file is over 950 KB. Save it as a lower-quality MP3 to make it smaller."
+)
 
 
 class RecordingRefused(ValueError):
@@ -31,9 +34,9 @@ class RecordingRefused(ValueError):
 def save_recording(officer: Officer, *, filename: str, data: bytes) -> AlertRecording:
     """Raises RecordingRefused."""
     if not data:
-        raise RecordingRefused("Choose a recording to upload.")
+        raise RecordingRefused(gettext("Choose a recording to upload."))
     if len(data) > MAX_BYTES:  # the page's check is the browser's: not to be relied on
-        raise RecordingRefused(TOO_LARGE)
+        raise RecordingRefused(str(TOO_LARGE))
     named = io.BytesIO(data)
     # With a name, mutagen also recognises an MP3 that has no ID3 tag by its extension.
     named.name = clean_text(filename, max_length=200) or "recording"
@@ -44,7 +47,7 @@ def save_recording(officer: Officer, *, filename: str, data: bytes) -> AlertReco
     kind = type(audio).__name__ if audio is not None else None
     if kind not in KINDS:
         raise RecordingRefused(
-            "That file is not an MP3 or WAV recording. Record it again, or save it as MP3."
+            gettext("That file is not an MP3 or WAV recording. Record it again, or save it as MP3.")
         )
     seconds = float(audio.info.length or 0)
     # Its header's length must be the audio's: a WAV header alone (44 bytes), or one
@@ -53,14 +56,21 @@ def save_recording(officer: Officer, *, filename: str, data: bytes) -> AlertReco
     channels = getattr(audio.info, "channels", 1)
     if not bitrate or not channels or len(data) < 0.9 * bitrate / 8 * seconds:
         raise RecordingRefused(
-            "That file holds less sound than its length says: it may be cut short or "
-            "damaged. Record it again, or save it as MP3."
+            gettext(
+                "That file holds less sound than its length says: it may be cut short or "
+                "damaged. Record it again, or save it as MP3."
+            )
         )
     if not MIN_SECONDS <= seconds <= MAX_SECONDS:
         raise RecordingRefused(
             # 1.6 s said "2 seconds long" beside "at least 2 seconds" (an outside check).
-            f"The recording is {seconds:.1f} seconds long. Keep it between {MIN_SECONDS} "
-            f"seconds and {MAX_SECONDS // 60} minutes."
+            gettext(
+                "The recording is %(seconds)s seconds long. Keep it between %(least)s "
+                "seconds and %(most)s minutes.",
+                seconds=f"{seconds:.1f}",
+                least=MIN_SECONDS,
+                most=MAX_SECONDS // 60,
+            )
         )
     recording = AlertRecording(
         token=secrets.token_urlsafe(24),

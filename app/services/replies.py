@@ -15,6 +15,7 @@ import unicodedata
 import uuid
 
 from flask import current_app
+from flask_babel import gettext
 from redis.exceptions import RedisError
 
 from app.dao import replies as replies_dao
@@ -196,14 +197,14 @@ def receive_web_answer(delivery_id: int, choice: str) -> str:
     answer counts."""
     answered = replies_dao.find_delivery_answered(delivery_id)
     if answered is None or answered.channel != "email":
-        raise ReplyRefused("This link is not valid any more.")
+        raise ReplyRefused(gettext("This link is not valid any more."))
     answer = option_chosen(choice or "", answered.question_options)
     if answer is not None:
         kind = "answer"
     elif choice == "confirm" and answered.confirm_receipt:
         kind = "confirmation"
     else:
-        raise ReplyRefused("Choose one of the answers shown.")
+        raise ReplyRefused(gettext("Choose one of the answers shown."))
     # Each press is its own answer: the latest counts, so changing back counts too.
     _record_answer(answered, f"web:{delivery_id}:{uuid.uuid4().hex}", choice, kind, answer)
     return kind
@@ -273,15 +274,17 @@ def answer_reply(officer, reply_id: int, words: str) -> int:
     engine and limits as everything else. Returns the notice's id."""
     reply = db.session.get(Reply, reply_id)
     if reply is None or reply.kind != "message":
-        raise ReplyRefused("That reply cannot be answered.")
+        raise ReplyRefused(gettext("That reply cannot be answered."))
     if reply.channel != "sms":
-        raise ReplyRefused("Only a text can be answered by text.")
+        raise ReplyRefused(gettext("Only a text can be answered by text."))
     try:
-        words = checked_text(words, "Your answer", max_length=MAX_ANSWER_LENGTH, multiline=True)
+        words = checked_text(
+            words, gettext("Your answer"), max_length=MAX_ANSWER_LENGTH, multiline=True
+        )
     except TextRefused as refusal:
         raise ReplyRefused(str(refusal)) from None
     if not words:
-        raise ReplyRefused("Write an answer, or choose a saved one.")
+        raise ReplyRefused(gettext("Write an answer, or choose a saved one."))
     force = forces.current_force().name
     notice = notices.create_notice(
         resident_id=reply.resident_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import gettext
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -27,39 +28,51 @@ def save_template(
     """Save a template under a name nobody has used, with its Welsh when it has both a
     Welsh title and message. Raises AlertInvalid."""
     errors: dict[str, str] = {}
-    name = checked_field(errors, "template_name", name, "The template's name")
-    title = checked_field(errors, "title", title, "The title")
-    body = checked_field(errors, "body", body, "The message", multiline=True)
-    title_cy = checked_field(errors, "title_cy", title_cy, "The Welsh title")
-    body_cy = checked_field(errors, "body_cy", body_cy, "The Welsh message", multiline=True)
+    name = checked_field(errors, "template_name", name, gettext("The template's name"))
+    title = checked_field(errors, "title", title, gettext("The title"))
+    body = checked_field(errors, "body", body, gettext("The message"), multiline=True)
+    title_cy = checked_field(errors, "title_cy", title_cy, gettext("The Welsh title"))
+    body_cy = checked_field(
+        errors, "body_cy", body_cy, gettext("The Welsh message"), multiline=True
+    )
     if bool(title_cy) != bool(body_cy) and not ({"title_cy", "body_cy"} & set(errors)):
-        errors["body_cy" if title_cy else "title_cy"] = (
+        errors["body_cy" if title_cy else "title_cy"] = gettext(
             "Give the Welsh title and message both, or neither."
         )
     elif len(title_cy) > MAX_TITLE:
-        errors["title_cy"] = f"Keep the Welsh title to {MAX_TITLE} characters."
+        errors["title_cy"] = gettext("Keep the Welsh title to %(most)s characters.", most=MAX_TITLE)
     elif len(body_cy) > MAX_BODY:
-        errors["body_cy"] = f"Keep the Welsh message to {MAX_BODY:,} characters."
+        errors["body_cy"] = gettext(
+            "Keep the Welsh message to %(most)s characters.", most=f"{MAX_BODY:,}"
+        )
     if "template_name" in errors:
         pass  # refused as text already
     elif not name:
-        errors["template_name"] = "Name the template so your team can find it."
+        errors["template_name"] = gettext("Name the template so your team can find it.")
     elif len(name) > MAX_NAME:
-        errors["template_name"] = f"Keep the name to {MAX_NAME} characters."
+        errors["template_name"] = gettext("Keep the name to %(most)s characters.", most=MAX_NAME)
     if "title" in errors:
         pass
     elif not title:
-        errors["title"] = "Give the template a title: it is empty."
+        errors["title"] = gettext("Give the template a title: it is empty.")
     elif len(title) > MAX_TITLE:
-        errors["title"] = f"Keep the title to {MAX_TITLE} characters: it has {len(title):,}."
+        errors["title"] = gettext(
+            "Keep the title to %(most)s characters (it is %(count)s).",
+            most=MAX_TITLE,
+            count=f"{len(title):,}",
+        )
     if "body" in errors:
         pass
     elif not body:
-        errors["body"] = "Give the template a message: it is empty."
+        errors["body"] = gettext("Give the template a message: it is empty.")
     elif len(body) > MAX_BODY:
-        errors["body"] = f"Keep the message to {MAX_BODY:,} characters: it has {len(body):,}."
+        errors["body"] = gettext(
+            "Keep the message to %(most)s characters (it is %(count)s).",
+            most=f"{MAX_BODY:,}",
+            count=f"{len(body):,}",
+        )
     if category not in CATEGORIES:
-        errors["category"] = "Choose what the alert is about."
+        errors["category"] = gettext("Choose what the alert is about.")
     if errors:
         raise AlertInvalid(errors)
     template = AlertTemplate(
@@ -78,7 +91,12 @@ def save_template(
     except IntegrityError:
         db.session.rollback()
         raise AlertInvalid(
-            {"template_name": f"There is already a template called “{name}”. Choose another name."}
+            {
+                "template_name": gettext(
+                    "There is already a template called “%(name)s”. Choose another name.",
+                    name=name,
+                )
+            }
         ) from None
     create_audit_event(
         "template.saved", actor_id=officer.id, subject_type="template", subject_id=template.id

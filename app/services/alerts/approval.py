@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from flask_babel import gettext
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -47,12 +48,12 @@ def reject_alert(supervisor: Officer, alert_id: int, reason: str) -> Alert:
     AlertInvalid."""
     errors: dict[str, str] = {}
     reason = checked_field(
-        errors, "reason", reason, "The reason", multiline=True, max_length=REASON_LENGTH
+        errors, "reason", reason, gettext("The reason"), multiline=True, max_length=REASON_LENGTH
     )
     if errors:
         raise AlertInvalid(errors)
     if not reason:
-        raise AlertInvalid({"reason": "Say why, so the officer can put it right."})
+        raise AlertInvalid({"reason": gettext("Say why, so the officer can put it right.")})
     with transaction():
         alert = _alert_to_decide(supervisor, alert_id, "reject")
         alert.rejection_reason = reason

@@ -191,8 +191,8 @@ def check_words(draft: AlertDraft, errors: dict[str, str]) -> tuple[str, str]:
     category, the recording or the mode to `errors`. The question and its answers are
     left cleaned in the draft."""
     welsh_only(draft)
-    title = checked_field(errors, "title", draft.title, "The title")
-    body = checked_field(errors, "body", draft.body, "The message", multiline=True)
+    title = checked_field(errors, "title", draft.title, gettext("The title"))
+    body = checked_field(errors, "body", draft.body, gettext("The message"), multiline=True)
     if "title" in errors:
         pass  # refused as text already
     elif not title:
@@ -246,9 +246,9 @@ def welsh_only(draft: AlertDraft) -> None:
 def check_welsh(draft: AlertDraft, errors: dict[str, str]) -> tuple[str | None, str | None]:
     """The Welsh title and message cleaned (both, or neither), adding what is wrong
     with them to `errors`."""
-    title = checked_field(errors, "title_cy", draft.title_cy or "", "The Welsh title")
+    title = checked_field(errors, "title_cy", draft.title_cy or "", gettext("The Welsh title"))
     body = checked_field(
-        errors, "body_cy", draft.body_cy or "", "The Welsh message", multiline=True
+        errors, "body_cy", draft.body_cy or "", gettext("The Welsh message"), multiline=True
     )
     if not title and not body:
         return None, None
@@ -276,9 +276,9 @@ def check_welsh(draft: AlertDraft, errors: dict[str, str]) -> tuple[str | None, 
 def check_ask(draft: AlertDraft, errors: dict[str, str]) -> tuple[str | None, list[str] | None]:
     """The quick question and its options, cleaned, adding what is wrong to `errors`:
     both or neither, 2 to MAX_OPTIONS options of at most MAX_OPTION characters."""
-    question = checked_field(errors, "question", draft.question or "", "The question")
+    question = checked_field(errors, "question", draft.question or "", gettext("The question"))
     options = [
-        checked_field(errors, "answer_options", option, f"Answer {n}")
+        checked_field(errors, "answer_options", option, gettext("Answer %(number)s", number=n))
         for n, option in enumerate(draft.answer_options or [], start=1)
     ]
     options = [option for option in options if option]

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from flask import current_app, url_for
+from flask_babel import gettext
 from sqlalchemy import func
 
 from app.dao import forces as forces_dao
@@ -103,8 +104,8 @@ def ask_force(supervisor: Officer, alert_id: int, force_id: int) -> AlertForce:
         )
         if force is None:
             if forces_dao.find_ask(alert_id, force_id) is not None:
-                raise NotAllowed("That force has already been asked.")
-            raise NotAllowed("This alert's area does not reach into that force's area.")
+                raise NotAllowed(gettext("That force has already been asked."))
+            raise NotAllowed(gettext("This alert's area does not reach into that force's area."))
         ask = AlertForce(alert_id=alert.id, force_id=force.id, asked_by_id=supervisor.id)
         db.session.add(ask)
         db.session.flush()
@@ -225,14 +226,19 @@ def decide_for_force(
     errors: dict[str, str] = {}
     reason = (
         checked_field(
-            errors, "reason", reason, "The reason", multiline=True, max_length=REASON_LENGTH
+            errors,
+            "reason",
+            reason,
+            gettext("The reason"),
+            multiline=True,
+            max_length=REASON_LENGTH,
         )
         or ""
     )
     if errors:
         raise AlertInvalid(errors)
     if officer.role not in APPROVERS:
-        raise NotAllowed("Only a supervisor can decide what another force asks.")
+        raise NotAllowed(gettext("Only a supervisor can decide what another force asks."))
     written, caught = 0, []
     with transaction(), forces.unscoped():
         # The alert first, as every decision on it and its send take it: an approval
@@ -255,7 +261,9 @@ def decide_for_force(
                 "this alert: there is nothing left to send your residents."
             )
         if not approve and not reason:
-            raise AlertInvalid({"reason": "Say why, so the other force knows what to do instead."})
+            raise AlertInvalid(
+                {"reason": gettext("Say why, so the other force knows what to do instead.")}
+            )
         ask.status = "approved" if approve else "refused"
         ask.decided_by_id = officer.id
         ask.decided_at = func.now()

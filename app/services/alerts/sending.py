@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass, replace
 
 from flask import current_app
+from flask_babel import gettext
 from redis.exceptions import RedisError
 from sqlalchemy import Integer, any_, bindparam, exists, func, insert, literal, null, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -314,7 +315,7 @@ def send_test_to_self(officer: Officer, draft: AlertDraft | None = None, **field
         title, body = check_words(draft, errors)
         check_own_recording(officer, draft, errors)
         if set(draft.channels) - set(CHANNELS):
-            errors["channels"] = "Choose text, voice or e-mail."
+            errors["channels"] = gettext("Choose text, voice or e-mail.")
         used = [c for c in CHANNELS if not draft.channels or c in draft.channels]
         reached = [c for c in used if _own_address(officer, c)]
         if not errors and not reached:

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy import func, select
 
 from app.dao.audit import create_audit_event
@@ -78,7 +79,7 @@ def submit_alert(
                 details={"area_km2": nobody.target.area_km2, "audience": draft.audience},
             )
         raise AlertInvalid(
-            {"area": "Nobody registered is inside this area. Make it larger or move it."}
+            {"area": gettext("Nobody registered is inside this area. Make it larger or move it.")}
         ) from None
     queue_notices(notice_ids)
     if deliveries is not None:
@@ -148,8 +149,12 @@ def _check_count_unchanged(draft: AlertDraft, residents: int) -> None:
     if suppressed(residents) != suppressed(draft.expected_residents):
         raise AlertInvalid(
             {
-                "area": f"The area now reaches {count_label(residents)} residents, not "
-                f"{count_label(draft.expected_residents)}. Check the new count and send again."
+                "area": gettext(
+                    "The area now reaches %(now)s residents, not %(before)s. Check the new "
+                    "count and send again.",
+                    now=count_label(residents),
+                    before=count_label(draft.expected_residents),
+                )
             }
         )
 
