@@ -351,3 +351,24 @@ def test_what_the_services_refuse_is_said_in_welsh_on_welsh_pages(
     refused = client.post(path, data={"csrf_token": token, "choice": "7"})
     assert refused.status_code == 400
     assert "Dewiswch un o'r atebion a ddangosir." in html.unescape(refused.text)
+
+
+def test_an_analysts_period_is_refused_and_named_in_welsh_on_welsh_pages(
+    app, app_ctx, make_officer
+):
+    """The sent report's and the time line's refusals, and the report's period, were
+    English on Welsh pages (the staff pages' Welsh was partial: an outside check)."""
+    import html
+
+    from tests.factories import signed_in
+
+    client = signed_in(app, make_officer(role="analyst"), "analyst")
+    client.get("/analysts/sent?lang=cy")
+    backwards = client.get("/analysts/sent?from=2026-03-01&to=2026-02-01")
+    assert backwards.status_code == 400
+    words = html.unescape(backwards.text)
+    assert "Mae'r dyddiad gorffen (1 Chwefror 2026) cyn y dyddiad dechrau (1 Mawrth 2026)" in words
+    shown = html.unescape(client.get("/analysts/sent?from=2026-01-01&to=2026-01-31").text)
+    assert "1 Ionawr 2026 i 31 Ionawr 2026" in shown
+    unreadable = html.unescape(client.get("/analysts/timeline?from=tomorrow").text)
+    assert "Rhaid i “O (wythnos)” fod yn ddyddiad" in unreadable

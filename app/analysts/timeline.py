@@ -5,6 +5,7 @@ browser from the chart's canvas)."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, render_template, request
+from flask_babel import gettext
 from flask_login import current_user
 
 from app.auth import role_required
@@ -27,9 +28,9 @@ def _choice():
     kind = request.args.get("kind") or "registered"
     by = request.args.get("by") or ""
     if kind not in KINDS:
-        raise PeriodRefused("Choose what to count from the list.")
+        raise PeriodRefused(gettext("Choose what to count from the list."))
     if by not in BREAKDOWNS:
-        raise PeriodRefused("Choose a breakdown from the list.")
+        raise PeriodRefused(gettext("Choose a breakdown from the list."))
     period = parse_period(request.args.get("from"), request.args.get("to"))
     return period, (kind if by else None), by, kind
 

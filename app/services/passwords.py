@@ -11,6 +11,8 @@ import functools
 import re
 import unicodedata
 
+from flask_babel import gettext
+
 MIN_LENGTH = 12
 # Long passphrases are welcome; this only keeps a pasted page out of the hasher.
 MAX_LENGTH = 256
@@ -47,16 +49,23 @@ def check_password_policy(password: str, *, email: str = "", name: str = "") -> 
     password = normalise(password)
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in password):
         raise PasswordRefused(
-            "Your password has a character that cannot be typed (a control character). "
-            "Type it again without pasting."
+            gettext(
+                "Your password has a character that cannot be typed (a control character). "
+                "Type it again without pasting."
+            )
         )
     if len(password) < MIN_LENGTH:
         raise PasswordRefused(
-            f"Use a password of at least {MIN_LENGTH} characters. "
-            "Three or four random words together make a good one."
+            gettext(
+                "Use a password of at least %(least)s characters. Three or four random words "
+                "together make a good one.",
+                least=MIN_LENGTH,
+            )
         )
     if len(password) > MAX_LENGTH:
-        raise PasswordRefused(f"Use a password of at most {MAX_LENGTH} characters.")
+        raise PasswordRefused(
+            gettext("Use a password of at most %(most)s characters.", most=MAX_LENGTH)
+        )
     folded = password.casefold()
     core = _EDGES.sub("", folded)  # "password123!" is "password" with a number added
     common = common_passwords()
@@ -69,13 +78,15 @@ def check_password_policy(password: str, *, email: str = "", name: str = "") -> 
         or len(set(folded)) < 4
     ):
         raise PasswordRefused(
-            "That password is one attackers try first: it is on a list of common and "
-            "breached passwords, or close to one. Choose another; three or four random "
-            "words together make a good one."
+            gettext(
+                "That password is one attackers try first: it is on a list of common and "
+                "breached passwords, or close to one. Choose another; three or four random "
+                "words together make a good one."
+            )
         )
     own = {_letters(email), _letters(email.split("@")[0]), _letters(name)}
     own |= {_letters(part) for part in re.split(r"\s+", name) if len(_letters(part)) >= 4}
     own.discard("")
     if _letters(password) in own:
-        raise PasswordRefused("Don't use your name or e-mail address as your password.")
+        raise PasswordRefused(gettext("Don't use your name or e-mail address as your password."))
     return password

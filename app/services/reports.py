@@ -32,9 +32,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext
+
 from app.dao import reports as dao
 from app.dao.audit import create_audit_event
 from app.extensions import db
+from app.i18n import when
 from app.models import CHANNELS, STATUS_RANK, Officer
 from app.models.alert import CATEGORIES
 from app.services import forces
@@ -72,7 +75,7 @@ class PeriodError(ValueError):
 
 
 def _long(day: date) -> str:
-    return f"{day.day} {day:%B %Y}"
+    return when(day, "date")  # "1 December 2026", "1 Rhagfyr 2026" on a Welsh page
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ class Period:
 
     @property
     def label(self) -> str:
-        return f"{_long(self.first)} to {_long(self.last)}"
+        return gettext("%(first)s to %(last)s", first=_long(self.first), last=_long(self.last))
 
 
 def today_uk() -> date:
@@ -148,8 +151,15 @@ def _parse_day(value: str, which: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise PeriodError(
-            f"The {which} date is not a date we can read. Give it as year-month-day, "
-            "for example 2026-01-31."
+            gettext(
+                "The start date is not a date we can read. Give it as year-month-day, "
+                "for example 2026-01-31."
+            )
+            if which == "start"
+            else gettext(
+                "The end date is not a date we can read. Give it as year-month-day, "
+                "for example 2026-01-31."
+            )
         ) from None
 
 
@@ -167,27 +177,39 @@ def period_from(
             return last_quarter(today)
         if preset not in PRESETS:
             raise PeriodError(
-                "Choose this month or quarter so far, last month, last quarter or last "
-                "year, or give dates."
+                gettext(
+                    "Choose this month or quarter so far, last month, last quarter or last "
+                    "year, or give dates."
+                )
             )
         return PRESETS[preset][1](today)
     if not first or not last:
         raise PeriodError(
-            "Give both a start date and an end date (year-month-day), or choose last "
-            "month, last quarter or last year."
+            gettext(
+                "Give both a start date and an end date (year-month-day), or choose last "
+                "month, last quarter or last year."
+            )
         )
     start, end = _parse_day(first, "start"), _parse_day(last, "end")
     if end < start:
         raise PeriodError(
-            f"The end date ({_long(end)}) is before the start date ({_long(start)}). "
-            "Give an end date on or after the start date."
+            gettext(
+                "The end date (%(end)s) is before the start date (%(start)s). Give an end "
+                "date on or after the start date.",
+                end=_long(end),
+                start=_long(start),
+            )
         )
     if start < EARLIEST:
-        raise PeriodError(f"Give dates from {_long(EARLIEST)} onwards.")
+        raise PeriodError(gettext("Give dates from %(first)s onwards.", first=_long(EARLIEST)))
     if start > today:
         raise PeriodError(
-            f"The start date ({_long(start)}) is in the future. The report covers what has "
-            f"been sent: give a start date no later than today, {_long(today)}."
+            gettext(
+                "The start date (%(start)s) is in the future. The report covers what has "
+                "been sent: give a start date no later than today, %(today)s.",
+                start=_long(start),
+                today=_long(today),
+            )
         )
     # "This month" as its first and last days: up to today (it was refused: an outside
     # check).

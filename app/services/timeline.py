@@ -106,32 +106,44 @@ def parse_period(start: str | None, end: str | None, *, today: date | None = Non
             return _bad(label)
         # Before any arithmetic: a week either side of 9999-12-31 is no date at all.
         if not 2000 <= day.year <= 2200:
-            raise PeriodRefused("Choose dates between the year 2000 and now.")
+            raise PeriodRefused(gettext("Choose dates between the year 2000 and now."))
         return day
 
-    first, last = parse(start, "From"), parse(end, "To")
+    # Named as the form names them.
+    first = parse(start, gettext("From (week of)"))
+    last = parse(end, gettext("To (week of)"))
     if last is None:
         last = first + timedelta(weeks=DEFAULT_WEEKS - 1) if first else today
     if first is None:
         first = last - timedelta(weeks=DEFAULT_WEEKS - 1)
     if first > last:
-        raise PeriodRefused("“From” is after “To”. Choose a start date before the end date.")
+        raise PeriodRefused(
+            gettext("“From” is after “To”. Choose a start date before the end date.")
+        )
     if first > today:
         raise PeriodRefused(
-            "“From” is in the future: nothing has happened then yet. Choose a start date "
-            "no later than today."
+            gettext(
+                "“From” is in the future: nothing has happened then yet. Choose a start date "
+                "no later than today."
+            )
         )
     last = min(last, today)  # the weeks to come have nothing to count yet
     period = Period(monday_of(first), monday_of(last) + timedelta(weeks=1))
     if len(period.weeks) > MAX_WEEKS:
         raise PeriodRefused(
-            f"That is {len(period.weeks)} weeks. Choose at most {MAX_WEEKS} weeks (3 years)."
+            gettext(
+                "That is %(count)s weeks. Choose at most %(most)s weeks (3 years).",
+                count=len(period.weeks),
+                most=MAX_WEEKS,
+            )
         )
     return period
 
 
 def _bad(label: str):
-    raise PeriodRefused(f"“{label}” must be a date like 2026-03-30 (year-month-day).")
+    raise PeriodRefused(
+        gettext("“%(label)s” must be a date like 2026-03-30 (year-month-day).", label=label)
+    )
 
 
 def default_period(today: date | None = None) -> Period:
@@ -198,10 +210,13 @@ def weekly_table(period: Period, kind: str | None = None, by: str = "") -> Weekl
     source."""
     if kind is not None and kind not in KINDS:
         raise PeriodRefused(
-            "Choose what to count: registrations, confirmations, unsubscribes, STOPs or deletions."
+            gettext(
+                "Choose what to count: registrations, confirmations, unsubscribes, STOPs or "
+                "deletions."
+            )
         )
     if by not in BREAKDOWNS:
-        raise PeriodRefused("Break down by channel, group or source, or not at all.")
+        raise PeriodRefused(gettext("Break down by channel, group or source, or not at all."))
     weeks = period.weeks
     force_id = forces.current_force().id
     counted_at = figures.fresh("timeline") if kind is None or kind in dao.LIVE_KINDS else None
