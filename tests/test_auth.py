@@ -27,8 +27,14 @@ def test_wrong_password_is_refused_without_saying_which_part_was_wrong(client, m
         data={"email": "nobody@police.example", "password": "x", "csrf_token": token(client)},
     )
     assert "The e-mail address or password is not right." in unknown.text
+    # In the page's language (it was English on the Welsh sign-in page).
+    welsh = client.post(
+        "/sign-in?lang=cy",
+        data={"email": officer.email, "password": "wrong", "csrf_token": token(client)},
+    )
+    assert "Nid yw'r cyfeiriad e-bost na'r cyfrinair yn gywir." in welsh.text.replace("&#39;", "'")
     actions = db.session.scalars(select(AuditEvent.action)).all()
-    assert actions == ["officer.sign_in_refused", "officer.sign_in_refused"]
+    assert actions == ["officer.sign_in_refused"] * 3
 
 
 def test_disabled_account_cannot_sign_in(client, make_officer):

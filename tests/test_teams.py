@@ -361,6 +361,9 @@ def test_an_admin_makes_a_team_and_every_change_is_audited(app, people):
     assert "There is a team called “bristol central” already." in again.text
     empty = admin.post("/admin/teams", data={"name": "  ", "csrf_token": token})
     assert empty.status_code == 400 and "Give the team a name" in empty.text
+    welsh = admin.post("/admin/teams?lang=cy", data={"name": "  ", "csrf_token": token})
+    assert "Rhowch enw i&#39;r tîm" in welsh.text  # the page's language (it was English)
+    admin.get("/admin/teams?lang=en")
 
     base = f"/admin/teams/{team.id}"
     officer, sue = people["officer_a"], people["supervisor_a"]

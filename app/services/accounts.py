@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, url_for
+from flask_babel import gettext
 from redis.exceptions import RedisError
 from sqlalchemy import delete, func, select, update
 
@@ -205,18 +206,18 @@ def create_officer(
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     try:
-        name = checked_text(name, "The name")
+        name = checked_text(name, gettext("The name"))
     except TextRefused as refusal:  # a NUL, a line break, a character turning text round
         raise AccountError(str(refusal)) from None
     if not name or len(name) > 200:
-        raise AccountError("Give the person's name (at most 200 characters).")
+        raise AccountError(gettext("Give the person's name (at most 200 characters)."))
     email = normalise_email(email).lower()
     if password is not None:
         password = check_password_policy(password, email=email, name=name)
     with forces.unscoped():  # one account per address, whichever force it is in
         taken = find_by_email(email) is not None
     if taken:
-        raise AccountError(f"There is already an account for {email}.")
+        raise AccountError(gettext("There is already an account for %(email)s.", email=email))
     allow_drama = current_app.config["ENV_NAME"] != "production"
     officer = Officer(
         email=email,
@@ -278,7 +279,7 @@ def check_password(
     if officer is None or hashed is None or not officer.active:
         create_audit_event("officer.sign_in_refused", actor_id=None, details={})
         db.session.commit()
-        raise SignInRefused("The e-mail address or password is not right.")
+        raise SignInRefused(gettext("The e-mail address or password is not right."))
     _forget_attempts(keys)
     if _hasher.check_needs_rehash(officer.password_hash):
         officer.password_hash = _hasher.hash(password)
@@ -309,7 +310,7 @@ def complete_sign_in(
             details={"method": method, "reason": "disabled"},
         )
         db.session.commit()
-        raise SignInRefused("This account is disabled. Ask an administrator.")
+        raise SignInRefused(gettext("This account is disabled. Ask an administrator."))
     officer.last_login_at = func.now()
     officer.session_token = start_session(officer, user_agent)
     create_audit_event(
@@ -349,7 +350,7 @@ def set_password(email: str, password: str, *, actor_id: int | None = None) -> O
     session of the account ends at once. Raises AccountError."""
     officer = find_by_email(email)
     if officer is None:
-        raise AccountError(f"There is no account for {email}.")
+        raise AccountError(gettext("There is no account for %(email)s.", email=email))
     try:
         _new_password(officer, password)
     except PasswordRefused as refusal:
@@ -368,10 +369,10 @@ def set_password(email: str, password: str, *, actor_id: int | None = None) -> O
 
 def _admin_and_subject(admin: Officer, officer_id: int) -> Officer:
     if admin.role != "admin" or not admin.active:
-        raise AccountError("Only an administrator can do that.")
+        raise AccountError(gettext("Only an administrator can do that."))
     officer = db.session.get(Officer, officer_id)
     if officer is None:
-        raise AccountError("There is no such account.")
+        raise AccountError(gettext("There is no such account."))
     return officer
 
 
@@ -388,9 +389,9 @@ def set_officer_active(admin: Officer, officer_id: int, *, active: bool) -> Offi
     sessions end at once. Raises AccountError."""
     officer = _admin_and_subject(admin, officer_id)
     if admin.id == officer_id and not active:
-        raise AccountError("You cannot disable your own account.")
+        raise AccountError(gettext("You cannot disable your own account."))
     if not active and officer.role == "admin" and not _other_active_admins(officer.id):
-        raise AccountError("That is the last active administrator: make another first.")
+        raise AccountError(gettext("That is the last active administrator: make another first."))
     return _set_active(officer, active, actor_id=admin.id)
 
 
@@ -398,7 +399,7 @@ def set_officer_active_by_email(email: str, *, active: bool) -> Officer:
     """The command-line version of set_officer_active (run by the force's IT team)."""
     officer = find_by_email(email)
     if officer is None:
-        raise AccountError(f"There is no account for {email}.")
+        raise AccountError(gettext("There is no account for %(email)s.", email=email))
     return _set_active(officer, active, actor_id=None, details={"by": "command line"})
 
 
@@ -427,11 +428,11 @@ def change_role(admin: Officer, officer_id: int, role: str) -> Officer:
     what it may do changes at once. Raises AccountError."""
     officer = _admin_and_subject(admin, officer_id)
     if role not in ROLES:
-        raise AccountError(f"Choose one of the roles: {', '.join(ROLES)}.")
+        raise AccountError(gettext("Choose one of the roles: %(roles)s.", roles=", ".join(ROLES)))
     if officer.role == role:
         return officer
     if officer.role == "admin" and officer.active and not _other_active_admins(officer.id):
-        raise AccountError("That is the last active administrator: make another first.")
+        raise AccountError(gettext("That is the last active administrator: make another first."))
     before, officer.role = officer.role, role
     ended = end_sessions_of(officer.id, "role_changed") if officer.id != admin.id else 0
     create_audit_event(
@@ -502,7 +503,7 @@ def forget_second_factor_by_email(email: str) -> Officer:
     sessions end. Raises AccountError."""
     officer = find_by_email(email)
     if officer is None:
-        raise AccountError(f"There is no account for {email}.")
+        raise AccountError(gettext("There is no account for %(email)s.", email=email))
     _forget_second_factor(officer)
     ended = end_sessions_of(officer.id, "reset")
     create_audit_event(
@@ -582,9 +583,9 @@ def invite_officer(
     """An admin makes an account: with an e-mailed link to set a password, or for
     single sign-on only (no password, no link). Raises AccountError, ContactRefused."""
     if admin.role != "admin" or not admin.active:
-        raise AccountError("Only an administrator can do that.")
+        raise AccountError(gettext("Only an administrator can do that."))
     if role not in ROLES:
-        raise AccountError(f"Choose one of the roles: {', '.join(ROLES)}.")
+        raise AccountError(gettext("Choose one of the roles: %(roles)s.", roles=", ".join(ROLES)))
     officer = create_officer(
         email=email,
         name=name,
@@ -611,7 +612,7 @@ def send_reset(admin: Officer, officer_id: int) -> Officer:
     Raises AccountError."""
     officer = _admin_and_subject(admin, officer_id)
     if not officer.active:
-        raise AccountError("Enable the account before sending it a reset link.")
+        raise AccountError(gettext("Enable the account before sending it a reset link."))
     notice_id = _send_link(officer, "reset", actor_id=admin.id)
     ended = end_sessions_of(officer.id, "reset")
     create_audit_event(
@@ -670,7 +671,9 @@ def use_link(token: str, password: str, confirm: str) -> Officer:
     link = find_link(token)
     officer = db.session.get(Officer, link.officer_id)
     if (password or "") != (confirm or ""):
-        raise PasswordRefused("The two passwords are not the same. Type the same one twice.")
+        raise PasswordRefused(
+            gettext("The two passwords are not the same. Type the same one twice.")
+        )
     _new_password(officer, password)
     # Used, whatever happens next: a second request with the same link finds it spent.
     claimed = db.session.execute(

@@ -315,14 +315,14 @@ def teams_overview() -> dict:
 
 def _name(name: str) -> str:
     errors: dict[str, str] = {}
-    cleaned = checked_field(errors, "name", name, "The team's name") or ""
+    cleaned = checked_field(errors, "name", name, gettext("The team's name")) or ""
     if errors:
         raise TeamRefused(errors["name"])
     cleaned = " ".join(cleaned.split())
     if not cleaned:
-        raise TeamRefused("Give the team a name, such as “Bristol Central”.")
+        raise TeamRefused(gettext("Give the team a name, such as “Bristol Central”."))
     if len(cleaned) > MAX_NAME:
-        raise TeamRefused(f"Keep the team's name to {MAX_NAME} characters.")
+        raise TeamRefused(gettext("Keep the team's name to %(most)s characters.", most=MAX_NAME))
     return cleaned
 
 
@@ -337,7 +337,7 @@ def create_team(admin: Officer, name: str) -> Team:
     name = _name(name)
     with transaction():
         if teams_dao.find_team_named(name) is not None:
-            raise TeamRefused(f"There is a team called “{name}” already.")
+            raise TeamRefused(gettext("There is a team called “%(name)s” already.", name=name))
         team = Team(name=name, force_id=admin.force_id)
         db.session.add(team)
         db.session.flush()
@@ -348,7 +348,7 @@ def create_team(admin: Officer, name: str) -> Team:
 def _locked_team(team_id: int) -> Team:
     team = db.session.get(Team, team_id, with_for_update=True)
     if team is None:
-        raise TeamRefused("There is no such team.")
+        raise TeamRefused(gettext("There is no such team."))
     return team
 
 
@@ -359,7 +359,7 @@ def rename_team(admin: Officer, team_id: int, name: str) -> Team:
         team = _locked_team(team_id)
         other = teams_dao.find_team_named(name)
         if other is not None and other.id != team.id:
-            raise TeamRefused(f"There is a team called “{name}” already.")
+            raise TeamRefused(gettext("There is a team called “%(name)s” already.", name=name))
         before, team.name = team.name, name
         teams_dao.touch_team(team.id)
         _audit(admin, "team.renamed", team.id, {"from": before, "to": name})
@@ -428,16 +428,16 @@ def add_place_area(admin: Officer, team_id: int, value: str) -> TeamArea:
     Raises TeamRefused."""
     place_id = whole_number(value)
     if place_id is None:
-        raise TeamRefused("Choose a ward or district from the list.")
+        raise TeamRefused(gettext("Choose a ward or district from the list."))
     districts = _force_districts()
     with transaction():
         team = _locked_team(team_id)
         found = teams_dao.find_place_label(place_id, districts)
         if found is None:
-            raise TeamRefused("Choose a ward or district of the force from the list.")
+            raise TeamRefused(gettext("Choose a ward or district of the force from the list."))
         kind, name = found
         if any(area.place_id == place_id for area in team.areas):
-            raise TeamRefused(f"{name} is one of the team's areas already.")
+            raise TeamRefused(gettext("%(name)s is one of the team's areas already.", name=name))
         label = f"{name} ({kind})"
         area = TeamArea(team_id=team.id, place_id=place_id, label=label)
         db.session.add(area)
@@ -454,7 +454,7 @@ def remove_area(admin: Officer, team_id: int, area_id: int) -> str:
         team = _locked_team(team_id)
         area = db.session.get(TeamArea, area_id)
         if area is None or area.team_id != team.id:
-            raise TeamRefused("That area is not one of the team's. Reload the page.")
+            raise TeamRefused(gettext("That area is not one of the team's. Reload the page."))
         label = area.label
         db.session.delete(area)
         db.session.flush()
