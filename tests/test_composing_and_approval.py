@@ -443,6 +443,14 @@ def test_cancelling_a_scheduled_alert_means_it_never_goes(officer_client, town):
         f"/officers/alerts/{alert_id}/cancel", data={"csrf_token": token}, follow_redirects=True
     )
     assert "Nothing was cancelled" in stray.text
+    # Said in the page's language (the officers' messages were English on Welsh pages).
+    welsh = officer_client.post(
+        f"/officers/alerts/{alert_id}/cancel?lang=cy",
+        data={"csrf_token": token},
+        follow_redirects=True,
+    )
+    assert "Ni chanslwyd dim: ticiwch “Ydw, atal y rhybudd hwn” yn gyntaf." in welsh.text
+    officer_client.get("/officers/?lang=en")
     assert db.session.scalar(select(Alert.status)) == "scheduled"
     done = officer_client.post(
         f"/officers/alerts/{alert_id}/cancel",

@@ -13,6 +13,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import validate_csrf
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -66,7 +67,7 @@ def force():
         except forces.ForceDetailsInvalid as refusal:
             errors = refusal.errors
         else:
-            flash("Saved." if changed else "Nothing changed.")
+            flash(_("Saved.") if changed else _("Nothing changed."))
             return redirect(url_for("admin.force"))
     page = render_template("admin/force.html", force=own, form=form, errors=errors)
     return page, 400 if errors else 200
@@ -238,16 +239,16 @@ def import_status(import_id: int):
 def import_run(import_id: int):
     record = db.session.get(ResidentImport, import_id) or abort(404)
     if start_import(record):
-        flash("Importing. This page shows the progress.")
+        flash(_("Importing. This page shows the progress."))
     elif record.status == "checked" and record.content is None:
-        flash("The file was deleted a day after it was uploaded. To import it, upload it again.")
+        flash(_("The file was deleted a day after it was uploaded. To import it, upload it again."))
     elif nothing_to_import(record):
         flash(
             "None of its rows can be imported, so nothing was done. Correct the rows the "
             "report lists, then upload the file again."
         )
     else:
-        flash("This file has already been imported, or has not been checked yet.")
+        flash(_("This file has already been imported, or has not been checked yet."))
     return redirect(url_for("admin.import_status", import_id=import_id))
 
 

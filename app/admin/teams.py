@@ -7,6 +7,7 @@ that this module does not import its package (an import cycle)."""
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.auth import role_required
@@ -29,7 +30,12 @@ def create_team():
             "admin/teams.html", error=str(refusal), name=name, **teams.teams_overview()
         )
         return page, 400
-    flash(f"The team “{team.name}” is made. Add its members, supervisors and areas.")
+    flash(
+        _(
+            "The team “%(name)s” is made. Add its members, supervisors and areas.",
+            name=team.name,
+        )
+    )
     return redirect(url_for("admin.team", team_id=team.id))
 
 

@@ -17,6 +17,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from itsdangerous import BadData, URLSafeTimedSerializer
 
@@ -55,7 +56,7 @@ MAX_DEVICE_ACCOUNTS = 8
 def unauthorized():
     """Pages redirect to sign-in; the map's JSON calls get a message they can show."""
     if wants_json():
-        return jsonify(error="Your session has ended. Sign in again to carry on."), 401
+        return jsonify(error=_("Your session has ended. Sign in again to carry on.")), 401
     return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
 
 
@@ -190,7 +191,7 @@ def _pending():
 
 def _start_again():
     session.pop(PENDING, None)
-    flash("Sign in again: that took too long, or the account changed.")
+    flash(_("Sign in again: that took too long, or the account changed."))
     return redirect(url_for("auth.sign_in"))
 
 
@@ -272,10 +273,10 @@ def account_link(token: str):
         else:
             session.clear()
             if second_factor.next_step(officer) is None:
-                flash("Your password is set. Sign in with it.")
+                flash(_("Your password is set. Sign in with it."))
                 return redirect(url_for("auth.sign_in"))
             session[PENDING] = {**second_factor.pending_for(officer), "next": None}
-            flash("Your password is set. Now set up your second factor.")
+            flash(_("Your password is set. Now set up your second factor."))
             return redirect(url_for("auth.set_up_second_factor"))
     return render_template("auth/account_link.html", link=link, error=error), (
         400 if error else 200
@@ -320,5 +321,5 @@ def sign_out():
     end_staff_session(session.get("_user_id"))
     logout_user()
     session.clear()
-    flash("You have signed out.")
+    flash(_("You have signed out."))
     return redirect(url_for("auth.sign_in"))

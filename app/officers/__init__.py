@@ -17,13 +17,14 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from app import UK_TIME
 from app.auth import role_required
 from app.dao import places as places_dao
 from app.extensions import db
-from app.i18n import alert_status, script_words
+from app.i18n import alert_status, police_of, script_words
 from app.models import CATEGORIES, MAX_ID, Alert
 from app.services import authorisation, forces, replies, teams
 from app.services.alerts import (
@@ -109,7 +110,7 @@ def target():
         abort(403)
     kind = request.args.get("kind", "update")
     if parent is not None and kind == "all_clear" and all_clear_sent(parent):
-        flash("The all-clear for this alert has gone already: this is an update.")
+        flash(_("The all-clear for this alert has gone already: this is an update."))
         kind = "update"
     config = current_app.config
     permitted = teams.permitted_area_geojson(current_user)
@@ -216,7 +217,7 @@ def places():
 def place(place_id: int):
     found = places_dao.find_place_geojson(place_id)
     if found is None:
-        return jsonify(error="There is no such place. Search again."), 404
+        return jsonify(error=_("There is no such place. Search again.")), 404
     return jsonify(found)
 
 
@@ -246,7 +247,7 @@ def send():
     except AlertInvalid as invalid:
         return _invalid(invalid)
     if sent.repeated:
-        flash("You sent this alert a moment ago. It was not sent again: this is the first one.")
+        flash(_("You sent this alert a moment ago. It was not sent again: this is the first one."))
     return jsonify(
         alert_id=sent.alert.id,
         status=sent.alert.status,
@@ -300,8 +301,12 @@ def ask_force(alert_id: int):
     except NotAllowed as refusal:
         flash(str(refusal))
     else:
-        name = forces.force_by_id(force_id).name
-        flash(f"Asked {name} Police: their supervisors decide whether their residents get it.")
+        flash(
+            _(
+                "Asked %(police)s: their supervisors decide whether their residents get it.",
+                police=police_of(forces.force_by_id(force_id)),
+            )
+        )
     return redirect(url_for("officers.alert", alert_id=alert_id) + "#forces")
 
 
@@ -338,11 +343,11 @@ def decide_asked(alert_id: int):
         flash(str(refusal))
     else:
         if not approve:
-            flash("Refused. The other force can read your reason on the alert's page.")
+            flash(_("Refused. The other force can read your reason on the alert's page."))
         elif decided.sent_at is not None:
-            flash("Approved: it is going to your residents now.")
+            flash(_("Approved: it is going to your residents now."))
         else:
-            flash("Approved: your residents get it when the other force sends it.")
+            flash(_("Approved: your residents get it when the other force sends it."))
     return redirect(url_for("officers.asked", alert_id=alert_id))
 
 
@@ -403,7 +408,7 @@ def reject(alert_id: int):
     except (NotAllowed, AlertInvalid) as refusal:
         flash(str(refusal))
     else:
-        flash("Rejected. The officer can see your reason on the alert's page.")
+        flash(_("Rejected. The officer can see your reason on the alert's page."))
     return redirect(url_for("officers.alert", alert_id=alert_id))
 
 
@@ -412,16 +417,16 @@ def reject(alert_id: int):
 def cancel(alert_id: int):
     before = _alert_for("alert.cancel", alert_id).status
     if request.form.get("confirm") != "yes":
-        flash("Nothing was cancelled: tick “Yes, stop this alert” first.")
+        flash(_("Nothing was cancelled: tick “Yes, stop this alert” first."))
         return redirect(url_for("officers.alert", alert_id=alert_id))
     cancelled = cancel_alert(current_user, alert_id)
     if cancelled < 0:
-        flash("This alert has already finished: there is nothing left to cancel.")
+        flash(_("This alert has already finished: there is nothing left to cancel."))
     elif before in ("draft", "pending_approval", "scheduled") and not cancelled:
         # Nothing was queued yet: "0 messages will not be sent" read as nothing stopped.
-        flash("Alert cancelled: it will not be sent to anyone.")
+        flash(_("Alert cancelled: it will not be sent to anyone."))
     else:
-        flash(f"Alert cancelled: {cancelled:,} messages will not be sent.")
+        flash(_("Alert cancelled: %(count)s messages will not be sent.", count=f"{cancelled:,}"))
     return redirect(url_for("officers.alert", alert_id=alert_id))
 
 
