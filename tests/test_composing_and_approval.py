@@ -497,6 +497,34 @@ def test_an_all_clear_goes_to_the_same_people_and_joins_the_thread(
     assert "This alert and its follow-ups" in page and "All clear" in page
     form = officer_client.get(f"/officers/?follow_up={second}&kind=all_clear").text
     assert f"Follow-up to “Burglaries” (alert {first})" in form  # the original, not the update
+    # A second all-clear for the thread is refused, in other words and from the update
+    # too (two tabs sent one each, to every resident: an outside check).
+    for parent in (first, second):
+        again = send(
+            officer_client,
+            shapes=[],
+            audience="parent",
+            parent_id=parent,
+            category="all_clear",
+            title="All clear again",
+            body=f"Arrested, said again ({parent}).",
+            channels=["sms"],
+        )
+        assert again.status_code == 400
+        assert "all-clear has gone already" in again.json["error"]
+    clears = db.session.scalars(select(Alert.id).where(Alert.category == "all_clear")).all()
+    assert clears == [second]
+    # An update is still welcome.
+    update = send(
+        officer_client,
+        shapes=[],
+        audience="parent",
+        parent_id=first,
+        title="Update",
+        body="Court date set.",
+        channels=["sms"],
+    )
+    assert update.status_code == 201, update.json
 
 
 def test_a_test_goes_only_to_the_officer_marked_as_a_test(

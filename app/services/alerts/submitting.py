@@ -24,6 +24,7 @@ from app.services.alerts.drafts import AlertDraft, AlertInvalid
 from app.services.alerts.lifecycle import audit, needs_approval, transition
 from app.services.alerts.sending import SentAlert, enqueue_safely, send_now_or_later
 from app.services.alerts.targeting import Target, count_label, resolve_target
+from app.services.alerts.threads import all_clear_taken, find_thread_root
 from app.services.notices import queue_notices
 from app.services.transaction import transaction
 from geo.areas import clean_shapes
@@ -53,6 +54,7 @@ def submit_alert(
             if earlier is not None:
                 return SentAlert(alert=earlier, deliveries=0, repeated=True)
             title, body, target = _checked(officer, draft)
+            _check_one_all_clear(draft)
             residents = count_targets(db.session, target.audience)["residents"]
             if residents == 0:
                 raise _NobodyInside(target)
@@ -138,6 +140,25 @@ def _checked(officer: Officer, draft: AlertDraft) -> tuple[str, str, Target]:
     if errors or target is None:
         raise AlertInvalid(errors)
     return title, body, target
+
+
+def _check_one_all_clear(draft: AlertDraft) -> None:
+    """One all-clear a thread: the submissions of all-clears of one thread take turns
+    (a lock until the transaction ends), so two at once cannot both find none. Raises
+    AlertInvalid."""
+    if draft.category != "all_clear" or draft.parent_id is None:
+        return
+    root = find_thread_root(draft.parent_id)  # there is one: _checked found the parent
+    lock_until_commit(db.session, f"all-clear:{root.id}")
+    if all_clear_taken(root.id):
+        raise AlertInvalid(
+            {
+                "category": gettext(
+                    "This alert's all-clear has gone already, or is waiting to go. Send an "
+                    "update instead."
+                )
+            }
+        )
 
 
 def _check_count_unchanged(draft: AlertDraft, residents: int) -> None:

@@ -53,3 +53,25 @@ def all_clear_sent(alert: Alert) -> bool:
             )
         )
     )
+
+
+# An all-clear in these is on its way (waiting for approval or its time) or has gone.
+_ALL_CLEAR_TAKEN = ("pending_approval", "scheduled", *GONE_STATUSES)
+
+
+def all_clear_taken(root_id: int) -> bool:
+    """Whether the thread of this original already has an all-clear that has gone or
+    is waiting to: a second is refused when it is submitted (the page offers the
+    all-clear once, but two tabs, two officers or a direct request sent two, each to
+    every resident: an outside check). The caller holds the thread's lock."""
+    return bool(
+        db.session.scalar(
+            select(
+                exists().where(
+                    or_(Alert.id == root_id, Alert.parent_id == root_id),
+                    Alert.category == "all_clear",
+                    Alert.status.in_(_ALL_CLEAR_TAKEN),
+                )
+            )
+        )
+    )
