@@ -192,10 +192,20 @@ def test_a_newer_link_replaces_the_older(app, admin_client, make_officer, provid
 
 
 def test_an_invitation_by_email_and_an_account_for_single_sign_on_only(
-    app, admin_client, providers, run_worker
+    app, admin_client, providers, run_worker, monkeypatch
 ):
     page = admin_client.get("/admin/officers/invite")
     assert page.status_code == 200
+    # Single sign-on is offered only where it is set up: an account for it alone could
+    # never sign in (an outside check made one an administrator, then stepped down).
+    assert 'value="sso"' not in page.text
+    unusable = {"name": "S", "email": "s@police.example", "role": "admin", "sign_in": "sso"}
+    refused = post(admin_client, "/admin/officers/invite", unusable)
+    assert refused.status_code == 400 and "Single sign-on is not set up" in refused.text
+    assert db.session.scalar(select(Officer).where(Officer.email == unusable["email"])) is None
+    monkeypatch.setitem(app.config, "SSO_ISSUER", "https://login.police.example")
+    monkeypatch.setitem(app.config, "SSO_CLIENT_ID", "community-alerts")
+    assert 'value="sso"' in admin_client.get("/admin/officers/invite").text
     data = {"name": "PC New Starter", "email": "new.starter@police.example", "role": "officer"}
     made = post(admin_client, "/admin/officers/invite", {**data, "sign_in": "password"})
     assert made.status_code == 302
@@ -306,6 +316,13 @@ def test_the_last_admin_cannot_be_demoted_or_disabled(app, admin, admin_client, 
     assert fresh(admin.id).role == "admin"
     post(admin_client, f"/admin/officers/{admin.id}/disable")
     assert fresh(admin.id).active
+    # An administrator invited but who has never signed in (no password set, or single
+    # sign-on not used yet) is not a second one: they may never sign in.
+    unused = make_officer(role="admin", email="invited.admin@police.example")
+    unused.password_hash = None
+    db.session.commit()
+    post(admin_client, f"/admin/officers/{admin.id}/role", {"role": "officer"})
+    assert fresh(admin.id).role == "admin"
     # With a second administrator, the first may step down.
     make_officer(role="admin", email="second.admin@police.example")
     post(admin_client, f"/admin/officers/{admin.id}/role", {"role": "supervisor"})

@@ -31,6 +31,7 @@ from app.services.accounts import (
     invite_officer,
     send_reset,
     set_officer_active,
+    sso_set_up,
     view_officer,
     view_officers,
 )
@@ -112,9 +113,9 @@ def invite():
                 else f"{account.name} has been sent a link to set their password."
             )
             return redirect(url_for("admin.officer", officer_id=account.id))
-    return render_template("admin/invite.html", form=form, roles=ROLES, error=error), (
-        400 if error else 200
-    )
+    return render_template(
+        "admin/invite.html", form=form, roles=ROLES, error=error, sso=sso_set_up()
+    ), (400 if error else 200)
 
 
 @bp.route("/officers/<int:officer_id>/role", methods=["POST"])

@@ -19,7 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, url_for
 from flask_babel import gettext
 from redis.exceptions import RedisError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from app.dao import officers as officers_dao
 from app.dao.audit import create_audit_event
@@ -377,10 +377,18 @@ def _admin_and_subject(admin: Officer, officer_id: int) -> Officer:
 
 
 def _other_active_admins(officer_id: int) -> int:
+    """Other administrators who can sign in: with a password, or signed in before
+    (single sign-on). An account invited but never used is not one: a force was left
+    with no administrator able to sign in (an outside check)."""
     return db.session.scalar(
         select(func.count())
         .select_from(Officer)
-        .where(Officer.role == "admin", Officer.active.is_(True), Officer.id != officer_id)
+        .where(
+            Officer.role == "admin",
+            Officer.active.is_(True),
+            Officer.id != officer_id,
+            or_(Officer.password_hash.is_not(None), Officer.last_login_at.is_not(None)),
+        )
     )
 
 
@@ -577,6 +585,13 @@ def _queue(notice_id: int) -> None:
     queue_notices([notice_id])
 
 
+def sso_set_up() -> bool:
+    """Whether any single sign-on provider is set up (its button shows)."""
+    from app.services.sso import buttons
+
+    return bool(buttons())
+
+
 def invite_officer(
     admin: Officer, *, email: str, name: str, role: str, sso_only: bool = False
 ) -> Officer:
@@ -586,6 +601,13 @@ def invite_officer(
         raise AccountError(gettext("Only an administrator can do that."))
     if role not in ROLES:
         raise AccountError(gettext("Choose one of the roles: %(roles)s.", roles=", ".join(ROLES)))
+    if sso_only and not sso_set_up():
+        raise AccountError(
+            gettext(
+                "Single sign-on is not set up for this installation: they could never sign "
+                "in. Choose a password instead."
+            )
+        )
     officer = create_officer(
         email=email,
         name=name,
