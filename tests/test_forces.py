@@ -596,6 +596,14 @@ def test_a_resident_is_asked_again_when_the_words_changed_after_the_page_was_sho
     data |= {"consent_key": new_key, "csrf_token": csrf_token(client)}
     assert client.post("/register", data=data).status_code == 302
     assert db.session.scalars(select(Resident.consent_text)).one() == changed
+    # The code names the force they will hear from, not the installation's first (an
+    # outside check: "your code to confirm alerts from Avon and Somerset Police").
+    from app.models import ResidentNotice
+
+    (code_text,) = db.session.scalars(
+        select(ResidentNotice.body).where(ResidentNotice.kind == "verify_code")
+    )
+    assert "confirm alerts from Wiltshire Police" in code_text, code_text
 
     def with_a_wrong_number(consent_for: str, key: str):
         return client.post(

@@ -11,6 +11,7 @@ import secrets
 import time
 from datetime import UTC, datetime, timedelta
 
+from babel.lists import format_list
 from flask import current_app, url_for
 from flask_babel import ngettext
 from itsdangerous import BadSignature, SignatureExpired
@@ -21,7 +22,7 @@ from app import jobs
 from app.dao.audit import create_audit_event
 from app.dao.locks import lock_until_commit
 from app.extensions import db, redis_store
-from app.i18n import gettext, in_language, lazy_gettext, police
+from app.i18n import current, gettext, in_language, lazy_gettext, police, police_of
 from app.models import Resident, ResidentChannel
 from app.services.contacts import normalise_email, normalise_phone
 from app.services.notices import create_notice, queue_notices, send_notices
@@ -303,7 +304,27 @@ def start_verification(resident: Resident, channel: ResidentChannel) -> int | No
         return _start_verification(resident, channel)
 
 
+def police_of_resident(resident: Resident) -> str:
+    """The forces whose alerts this resident hears, as a resident reads them ("Wiltshire
+    Police", "Avon and Somerset Police and Wiltshire Police"), in the current language;
+    the installation's force when none is known yet. Their codes and links named the
+    installation's first force to a resident of another (an outside check)."""
+    from app.services import forces
+    from app.services.residents import forces_of
+
+    # Each place's force is written by PostgreSQL (migration 0034): read it back, as a
+    # place just added has none in memory.
+    for place in resident.locations:
+        if place.id is not None:
+            db.session.refresh(place, ["force_id"])
+    heard = [forces.force_by_id(f["id"]) for f in forces_of(resident) if f["hearing"]]
+    if not heard:
+        return police()
+    return format_list([police_of(force) for force in heard], locale=current())
+
+
 def _start_verification(resident: Resident, channel: ResidentChannel) -> int:
+    whose = police_of_resident(resident)
     if channel.channel == "email":
         token = _serializer("verify-email").dumps(
             [str(resident.reference), _digest(channel.proving_address)]
@@ -314,12 +335,12 @@ def _start_verification(resident: Resident, channel: ResidentChannel) -> int:
             kind="verify_email",
             channel="email",
             address=channel.proving_address,
-            subject=gettext("%(police)s: confirm your e-mail address", police=police()),
+            subject=gettext("%(police)s: confirm your e-mail address", police=whose),
             body=gettext(
                 "Confirm this is your e-mail address, to get alerts from %(police)s:\n"
                 "%(link)s\n\nThe link works for %(days)s days. If you did not sign up, "
                 "ignore this e-mail and you will hear nothing more.",
-                police=police(),
+                police=whose,
                 link=link,
                 days=EMAIL_LINK_DAYS,
             ),
@@ -336,14 +357,14 @@ def _start_verification(resident: Resident, channel: ResidentChannel) -> int:
                 "%(code)s is your code to confirm alerts from %(police)s. It works for "
                 "%(minutes)s minutes. If you did not ask for it, ignore this message.",
                 code=code,
-                police=police(),
+                police=whose,
                 minutes=CODE_MINUTES,
             )
         else:
             spoken = " ".join(code)
             body = gettext(
                 "Your code to confirm alerts from %(police)s is %(code)s. Again: %(code)s.",
-                police=police(),
+                police=whose,
                 code=spoken,
             )
         notice = create_notice(
@@ -720,20 +741,21 @@ def send_manage_link(address: str) -> int | None:
     resident = channel.resident
     link = public_url("residents.open_manage", token=manage_token(resident))
     with in_language(resident.language):
+        whose = police_of_resident(resident)
         notice = create_notice(
             resident_id=resident.id,
             kind="manage_link",
             channel=channel.channel,
             address=channel.address,
             subject=(
-                gettext("%(police)s: manage your alerts", police=police())
+                gettext("%(police)s: manage your alerts", police=whose)
                 if channel.channel == "email"
                 else None
             ),
             body=gettext(
                 "Open this link to change or stop your alerts from %(police)s: %(link)s "
                 "(it works once, for %(hours)s hours).",
-                police=police(),
+                police=whose,
                 link=link,
                 hours=MANAGE_LINK_HOURS,
             ),
