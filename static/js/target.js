@@ -1038,6 +1038,15 @@
     var request = targetRequest();
     if (request.audience === "area" && !request.shapes.length) { composeError(_("Choose an area first: find a postcode, draw on the map, or add a place.")); return; }
     var welshOnly = $("title-cy").value.trim() && $("body-cy").value.trim();
+    // Half the Welsh: said now, at its box, not after "Send now" (an outside check).
+    if (!$("title-cy").value.trim() !== !$("body-cy").value.trim()) {
+      if ($("title-cy").value.trim()) {
+        composeError(_("Write the Welsh message too, or leave both Welsh boxes empty."), $("body-cy"));
+      } else {
+        composeError(_("Give the Welsh title too, or leave both Welsh boxes empty."), $("title-cy"));
+      }
+      return;
+    }
     if (!welshOnly && !$("title").value.trim()) { composeError(_("Give the alert a title."), $("title")); return; }
     if (!welshOnly && !$("body").value.trim()) { composeError(_("Write the message."), $("body")); return; }
     // The area was refused (outside the team's areas, nobody inside...): say that, at
@@ -1103,7 +1112,11 @@
       window.location.assign(sent.url);
     }).catch(function (error) {
       $("confirm").hidden = true;
-      composeError(error.message);
+      // The box at fault, when the server names one the page has.
+      var named = Object.keys((error.data && error.data.errors) || {}).map(function (key) {
+        return { title: "title", body: "body", title_cy: "title-cy", body_cy: "body-cy" }[key];
+      }).filter(Boolean);
+      composeError(error.message, named.length ? $(named[0]) : null);
       $("confirm-send").disabled = false;
     });
   });

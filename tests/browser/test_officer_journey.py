@@ -137,3 +137,29 @@ def test_the_drawing_tools_say_tap_on_a_touch_screen(page, sign_in_page, bristol
     )
     assert said[0] == "Tap where the centre goes"
     assert all(s.startswith("Tap") for s in said), said
+
+
+def test_half_the_welsh_is_said_at_its_box_before_the_confirm_box(
+    page, sign_in_page, bristol_residents
+):
+    """Found by an outside check: a Welsh title without its message opened "Send … now?",
+    and only after "Send now" was the mistake said, a screen away, no box marked."""
+    sign_in_page("officer")
+    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
+    page.get_by_label("Title").fill("Shed break-ins")
+    page.get_by_label("Message", exact=True).fill("Lock sheds tonight.")
+    page.locator("#welsh-version summary").click()
+    page.locator("#title-cy").fill("Lladradau siediau")
+    page.get_by_role("button", name="Send…").click()
+    expect(page.locator("#confirm")).to_be_hidden()
+    expect(page.locator("#compose-error")).to_have_text(
+        "Write the Welsh message too, or leave both Welsh boxes empty."
+    )
+    expect(page.locator("#body-cy")).to_be_focused()
+    expect(page.locator("#body-cy")).to_have_attribute("aria-invalid", "true")
+    page.locator("#body-cy").fill("Cloi'r siediau heno.")
+    page.get_by_role("button", name="Send…").click()
+    expect(page.locator("#confirm")).to_be_visible()
+    assert page.console_errors == []
