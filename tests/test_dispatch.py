@@ -1716,3 +1716,57 @@ def test_retries_span_a_providers_outage_of_a_few_minutes(app):
             waits = [backoff_seconds(n) for n in range(1, attempts)]
             assert sum(waits) >= 150  # seconds between the first try and the last
             assert all(0.25 <= wait <= 60 for wait in waits)
+
+
+def test_an_email_under_way_when_redis_is_emptied_is_still_sent_once(
+    app, providers, officer, make_resident, run_worker
+):
+    """Found by an outside probe: FLUSHDB mid-send took every e-mail's key, and the
+    sends still under way kept their messages back for nobody (16 of 120 residents
+    never got the alert, counted "possibly sent"). A send that finds no key, and Redis
+    emptied since its claim (another epoch), sends: the sweeper can have taken nothing."""
+    from app.extensions import redis_store
+    from app.services import outbound
+
+    make_resident(postcode="BS1 6AD", sms=None, email="flushed@example.invalid")
+    alert = send(officer)
+    (row_id,) = ids(alert.id)
+    providers.mail.rcpt_delay_s = 1.5  # the job waits on the server, mid-transaction
+    thread, _ = sending_in_a_thread(app, row_id)
+    key = outbound._body_key("deliveries", row_id, delivery(row_id).attempts)
+    wait_until(lambda: redis_store.client.exists(key), message="its send under way")
+    redis_store.client.flushdb()
+    thread.join(timeout=10)
+    assert [str(m["To"]) for m in providers.mail.messages] == ["flushed@example.invalid"]
+    assert delivery(row_id).status in ("sent", "delivered")
+    run_worker()
+    assert len(providers.mail.messages) == 1
+
+
+def test_emails_a_sweeper_took_before_it_died_are_sent_by_the_next_sweep(
+    app, providers, officer, make_resident, run_worker, monkeypatch
+):
+    """Found by an outside probe: a sweeper killed (or its database connection ended)
+    after deleting stalled e-mails' keys and before queueing their rows again left them
+    keyless: the next sweep counted them "possibly sent", and 16 of 120 never went.
+    Their keys now say "taken" until a sweep queues them."""
+    from app.services import outbound
+    from app.services.dispatch import ALERTS
+
+    many_residents(make_resident, 3, channel="email")
+    alert = send(officer)
+    claimed = claim(ids(alert.id))  # a worker claimed them, then died before any end
+    monkeypatch.setitem(app.config, "STALLED_SECONDS", 0)
+    db.session.execute(text("UPDATE deliveries SET updated_at = now() - interval '1 hour'"))
+    db.session.commit()
+    # The sweep that died: it took the keys, and its transaction never committed.
+    taken = outbound.take_unsent_emails(ALERTS, [(c.id, c.attempts) for c in claimed])
+    assert sorted(taken) == sorted(c.id for c in claimed)
+    db.session.rollback()
+    assert sweep()["stalled"] == 3
+    run_worker()
+    assert sorted(str(m["To"]) for m in providers.mail.messages) == sorted(
+        d.address for d in db.session.scalars(select(Delivery))
+    )
+    assert len(providers.mail.messages) == 3
+    assert {delivery(c.id).status for c in claimed} <= {"sent", "delivered"}

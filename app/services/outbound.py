@@ -22,6 +22,7 @@ import logging
 import math
 import queue
 import random
+import secrets
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -65,6 +66,8 @@ class Claimed:
     attempts: int
     # An e-mail marked in Redis as not sent (see "whether its message went" below).
     marked: bool = False
+    # Redis's epoch when it was marked: another one at its end means Redis was emptied.
+    epoch: str | None = None
 
 
 def _nothing(*_args) -> None:
@@ -121,9 +124,11 @@ def claim(ledger: Ledger, ids: Iterable[int]) -> list[Claimed]:
     workers just after their first DATA: ten claimed e-mails had no mark yet, became
     "possibly sent", and never went)."""
     claimed = [Claimed(*row) for row in ledger_sql.claim(ledger.table, list(ids))]
-    marked = _mark_unsent(ledger.table, [c for c in claimed if c.channel == "email"])
+    marked, epoch = _mark_unsent(ledger.table, [c for c in claimed if c.channel == "email"])
     db.session.commit()
-    return [dataclasses.replace(c, marked=True) if c.id in marked else c for c in claimed]
+    return [
+        dataclasses.replace(c, marked=True, epoch=epoch) if c.id in marked else c for c in claimed
+    ]
 
 
 def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
@@ -352,31 +357,67 @@ def _send_due(ledger: Ledger, sender: ConcurrentSender, due: list[int], touched:
 # attempt now has a key in Redis from its claim until the moment its message would be
 # complete: the line that ends it, without which the server must not deliver it. The
 # send deletes the key there and ends the message only if it did; the sweeper, finding
-# a stalled e-mail, deletes it too, and one whose key it deleted never went and cannot
-# go now: it is sent again. Whoever deletes it first decides, atomically. A refusal of
-# the message marks it again (it went nowhere). No key (Redis lost it, or never had
-# it) is as before: possibly sent.
+# a stalled e-mail, takes the key (see below), and one whose key it took never went
+# and cannot go now: it is sent again. Whoever comes first decides, atomically. A
+# refusal of the message marks it again (it went nowhere). A stalled e-mail with no
+# key (Redis lost it, or never had it) is as before: possibly sent.
+#
+# The sweeper does not delete a key: it turns "1" (not sent) into "taken", and the
+# send ends its message only on "1". A sweeper that deleted keys and then died before
+# queueing their rows again left them keyless, so possibly sent and never sent (an
+# outside probe, 16 of 120): a later sweep now finds them "taken" and queues them. And
+# Redis emptied mid-send (FLUSHDB, a restart without persistence) took every key: the
+# sends still under way kept their messages back, for nobody (16 of 120). A send
+# that finds no key now asks Redis's epoch (a random value set once, gone with
+# everything else): if it is not the one from its claim, Redis was emptied since, the
+# sweeper can have taken nothing (it takes only a key that says "1"), and it sends.
+# Left: Redis emptied while a send stalled past STALLED_SECONDS whose key the sweeper
+# had taken before: both send.
 BODY_NOT_SENT_KEY = "mail:body-not-sent:{table}:{row}:{attempt}"
 BODY_NOT_SENT_TTL = 24 * 3600
+EPOCH_KEY = "mail:epoch"
+# The send's turn: 1 its key said "not sent" and is gone; 0 the sweeper took it;
+# -1 no key.
+_END_IF_UNSENT = """
+local v = redis.call('GET', KEYS[1])
+if v == '1' then redis.call('DEL', KEYS[1]) return 1 end
+if v then return 0 end
+return -1
+"""
+# The sweeper's turn: 1 the message never went (the key said "not sent", or a sweep
+# before took it and died before queueing it again); 0 it went, or may have.
+_TAKE_IF_UNSENT = """
+local v = redis.call('GET', KEYS[1])
+if v == '1' then redis.call('SET', KEYS[1], 'taken', 'EX', ARGV[1]) return 1 end
+if v == 'taken' then return 1 end
+return 0
+"""
 
 
 def _body_key(table: str, row_id: int, attempt: int) -> str:
     return BODY_NOT_SENT_KEY.format(table=table, row=row_id, attempt=attempt)
 
 
-def _mark_unsent(table: str, emails: list[Claimed]) -> set[int]:
-    """Mark these claimed e-mails as not sent (one round trip); the ids marked. Only
-    when e-mail goes to a server: the outbox records its messages as it takes them."""
+def _text(value) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _mark_unsent(table: str, emails: list[Claimed]) -> tuple[set[int], str | None]:
+    """Mark these claimed e-mails as not sent (one round trip); the ids marked, and
+    Redis's epoch. Only when e-mail goes to a server: the outbox records its messages
+    as it takes them."""
     if not emails or current_app.config.get("DELIVERY_TRANSPORT") != "providers":
-        return set()
+        return set(), None
     try:
         with redis_store.client.pipeline(transaction=False) as pipe:
+            pipe.set(EPOCH_KEY, secrets.token_hex(8), nx=True)
+            pipe.get(EPOCH_KEY)
             for claimed in emails:
                 pipe.set(_body_key(table, claimed.id, claimed.attempts), 1, ex=BODY_NOT_SENT_TTL)
-            pipe.execute()
+            epoch = _text(pipe.execute()[1])
     except RedisError:
-        return set()  # unmarked: if their worker dies, they are possibly sent
-    return {claimed.id for claimed in emails}
+        return set(), None  # unmarked: if their worker dies, they are possibly sent
+    return {claimed.id for claimed in emails}, epoch
 
 
 def _kept_back_unless_still_marked(
@@ -387,14 +428,16 @@ def _kept_back_unless_still_marked(
 
     def before_end() -> None:
         try:
-            ours = client.delete(key) == 1
+            turn = client.eval(_END_IF_UNSENT, 1, key)
+            emptied = turn == -1 and _text(client.get(EPOCH_KEY)) != claimed.epoch
         except RedisError:
             # The sweeper may have the key: send nothing now, and try again later.
             raise TransportError(
                 "could not mark the e-mail as going (Redis)", permanent=False
             ) from None
-        if not ours:  # the sweeper took it for a dead worker's: another attempt sends it
-            raise Withdrawn()
+        if turn == 1 or emptied:
+            return
+        raise Withdrawn()  # the sweeper took it for a dead worker's: another attempt sends it
 
     def not_taken() -> None:
         # Refused: it went nowhere. Were this worker to die before recording the
@@ -408,12 +451,14 @@ def _kept_back_unless_still_marked(
 
 def take_unsent_emails(ledger: Ledger, rows: list[tuple[int, int]]) -> list[int]:
     """Of these stalled e-mails (id, attempt), those whose message certainly never went:
-    their key deleted here, so their send, if it still runs, can no longer send it."""
+    their key turned to "taken" here, so their send, if it still runs, can no longer
+    send it, and a sweep that dies before queueing them leaves them to the next."""
     client = redis_store.client
     unsent = []
     for row_id, attempt in rows:
         try:
-            if client.delete(_body_key(ledger.table, row_id, attempt)) == 1:
+            key = _body_key(ledger.table, row_id, attempt)
+            if client.eval(_TAKE_IF_UNSENT, 1, key, BODY_NOT_SENT_TTL) == 1:
                 unsent.append(row_id)
         except RedisError:
             break  # the rest: possibly sent, as before
