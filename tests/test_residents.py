@@ -606,6 +606,27 @@ def test_an_import_reports_every_rejected_row_and_writes_all_the_rest_at_once(
 
     done = import_residents(CSV, filename="legacy.csv", dry_run=False, notify=True)
     assert done.imported == 1 and done.notified == 1
+    # Its notices wait on the bulk queue, behind any alert (on the alerts queue they
+    # held an alert up 205 s: an outside probe), and the sweeper does not take them for
+    # forgotten while they wait there.
+    # Nor given up as "not sent in time" an hour later, as a code would be: a large
+    # import's notices take that long at a texting rate.
+    from app import jobs
+    from app.models import ResidentNotice
+    from app.services import outbound
+    from app.services.notices import NOTICES
+
+    assert (jobs.waiting(), jobs.waiting(bulk=True)) == (0, 1)
+    db.session.execute(
+        text(
+            "UPDATE resident_notices SET created_at = now() - interval '1 hour',"
+            " updated_at = now() - interval '1 hour'"
+        )
+    )
+    db.session.commit()
+    outbound.sweep(NOTICES)
+    assert (jobs.waiting(), jobs.waiting(bulk=True)) == (0, 1)
+    assert db.session.scalars(select(ResidentNotice.status)).all() == ["queued"]
     ann = db.session.scalars(select(Resident).where(Resident.name == "Ann")).one()
     assert ann.source == "import:legacy.csv" and ann.consent_version == "imported"
     assert {c.channel: c.address for c in ann.channels} == {

@@ -513,9 +513,10 @@ def take_forgotten(table: str, *, seconds: int) -> list[int]:
     )
 
 
-def give_up_late(table: str, *, seconds: int) -> list[int]:
+def give_up_late(table: str, *, seconds: int, lasting_kinds: tuple[str, ...] = ()) -> list[int]:
     """Still queued `seconds` after it was made: too late to be of use (a code lasts
-    minutes), so failed rather than sent late."""
+    minutes), so failed rather than sent late; not rows of `lasting_kinds`."""
+    lasting = "AND kind <> ALL(:lasting)" if lasting_kinds else ""
     return list(
         db.session.execute(
             text(
@@ -523,10 +524,11 @@ def give_up_late(table: str, *, seconds: int) -> list[int]:
                 UPDATE {_table(table)} SET status = 'failed', reason = 'not sent in time',
                        finished_at = now(), updated_at = now()
                 WHERE status = 'queued' AND created_at < now() - make_interval(secs => :secs)
+                  {lasting}
                 RETURNING id
                 """
             ),
-            {"secs": seconds},
+            {"secs": seconds, "lasting": list(lasting_kinds)},
         ).scalars()
     )
 

@@ -65,9 +65,12 @@ def enqueue(name: str, *args, after_seconds: float = 0, job_timeout: int = 3600,
 JOBS_A_ROUND_TRIP = 2000
 
 
-def enqueue_many(name: str, each: list[tuple], *, job_timeout: int = 3600) -> None:
+def enqueue_many(
+    name: str, each: list[tuple], *, job_timeout: int = 3600, bulk: bool = False
+) -> None:
     """Queue the job called `name` once for each tuple of arguments in `each`, now,
-    JOBS_A_ROUND_TRIP to a round trip to Redis (a fan-out queues thousands at once)."""
+    JOBS_A_ROUND_TRIP to a round trip to Redis (a fan-out queues thousands at once);
+    on the bulk queue with `bulk` (an import's notices to its residents)."""
     if name not in JOBS or name in BULK_JOBS:
         raise ValueError(f"no job called {name} on the alerts queue")
     target = f"app.jobs.{name}"
@@ -75,7 +78,7 @@ def enqueue_many(name: str, each: list[tuple], *, job_timeout: int = 3600) -> No
         part = each[start : start + JOBS_A_ROUND_TRIP]
         jobs = [Queue.prepare_data(target, args, timeout=job_timeout) for args in part]
         with redis_store.client.pipeline() as pipe:
-            queue().enqueue_many(jobs, pipeline=pipe)
+            (bulk_queue() if bulk else queue()).enqueue_many(jobs, pipeline=pipe)
             pipe.execute()
 
 

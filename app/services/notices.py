@@ -44,13 +44,15 @@ def create_notice(
     return notice
 
 
-def queue_notices(notice_ids: list[int]) -> None:
-    """Put committed notices on the queue. If Redis is down they stay queued in the
-    database, and the sweeper queues them later."""
+def queue_notices(notice_ids: list[int], *, bulk: bool = False) -> None:
+    """Put committed notices on the queue (`bulk`: the bulk queue, behind every alert:
+    an import's thousands of "you are registered" texts held an alert up 205 s, an
+    outside probe). If Redis is down they stay queued in the database, and the sweeper
+    queues them later."""
     if not notice_ids:
         return
     try:
-        outbound.enqueue(NOTICES, notice_ids)
+        outbound.enqueue(NOTICES, notice_ids, bulk=bulk)
     except RedisError:
         log.exception("%s notices recorded but not queued: Redis unavailable", len(notice_ids))
 
@@ -126,6 +128,9 @@ NOTICES = outbound.Ledger(
     table="resident_notices",
     render=render_notices,
     give_up_seconds=GIVE_UP_MINUTES * 60,
+    # An import's "you are registered" is of use an hour later: a 30,000-row import's
+    # take an hour at 8 texts a second, behind every alert.
+    lasting_kinds=("import_notice",),
 )
 
 

@@ -87,6 +87,8 @@ class Ledger:
     after_sweep: Callable[[], None] = _nothing
     # Not sent within this long after it was made: failed, not sent late (a code).
     give_up_seconds: int | None = None
+    # Kinds of row (a notices' `kind`) that are of use however late: never given up.
+    lasting_kinds: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _MADE[self.name] = self
@@ -718,12 +720,15 @@ def sweep(ledger: Ledger) -> dict[str, int]:
     )
     given_up = []
     if ledger.give_up_seconds is not None:
-        given_up = ledger_sql.give_up_late(table, seconds=ledger.give_up_seconds)
+        given_up = ledger_sql.give_up_late(
+            table, seconds=ledger.give_up_seconds, lasting_kinds=ledger.lasting_kinds
+        )
     ledger_sql.forget_finished_texts(table, stalled + given_up)
     # Only when no job is waiting: a long alert's queued rows are not forgotten, just
     # behind others, and re-queueing them every sweep would flood the queue.
     forgotten: list[int] = []
-    if _queue_is_empty():
+    # An import's notices wait on the bulk queue: not forgotten while jobs wait there.
+    if _queue_is_empty(bulk_too=ledger.name == "notices"):
         forgotten = ledger_sql.take_forgotten(table, seconds=config["REQUEUE_SECONDS"])
     db.session.commit()
     ids = sorted(set(forgotten) | set(unsent_emails) | (set(stalled) if outbox else set()))
@@ -1053,24 +1058,28 @@ def _all_at_once(asks: list) -> list:
 # --- putting work on the queue ------------------------------------------------------
 
 
-def _queue_is_empty() -> bool:
+def _queue_is_empty(*, bulk_too: bool = False) -> bool:
     """Whether no job waits for a worker (True when Redis cannot say: then a job keeps
-    its retries rather than handing them to a queue that may not be there)."""
+    its retries rather than handing them to a queue that may not be there); with
+    `bulk_too`, on the bulk queue either."""
     try:
-        return jobs.waiting() == 0
+        return jobs.waiting() == 0 and (not bulk_too or jobs.waiting(bulk=True) == 0)
     except RedisError:
         return True
 
 
-def enqueue(ledger: Ledger, ids: list[int], *, after_seconds: float = 0) -> None:
-    """Queue jobs sending these rows, a batch per job, now or after_seconds from now."""
+def enqueue(
+    ledger: Ledger, ids: list[int], *, after_seconds: float = 0, bulk: bool = False
+) -> None:
+    """Queue jobs sending these rows, a batch per job, now or after_seconds from now;
+    with `bulk`, now on the bulk queue, behind any alert (an import's notices)."""
     size = current_app.config["DELIVERY_BATCH_SIZE"]
     batches = [(ledger.name, ids[start : start + size]) for start in range(0, len(ids), size)]
     if after_seconds > 0:
         for batch in batches:
             jobs.enqueue("outbound.deliver_batch", *batch, after_seconds=after_seconds)
     else:
-        jobs.enqueue_many("outbound.deliver_batch", batches)
+        jobs.enqueue_many("outbound.deliver_batch", batches, bulk=bulk)
 
 
 def enqueue_reconcile(ledger: Ledger, ids: list[int]) -> None:

@@ -540,7 +540,7 @@ def import_residents(
     except Exception:
         db.session.rollback()
         raise
-    queue_notices(notice_ids)
+    queue_notices(notice_ids, bulk=True)  # behind any alert
     return report
 
 
