@@ -102,6 +102,10 @@
   var STYLE = { include: { color: "#1d4ed8", dashArray: null, fillOpacity: 0.1 },
                 exclude: { color: "#d4351c", dashArray: "8 6", fillOpacity: 0.25 } };
 
+  function radiusNow() {
+    return Number($("radius").dataset.metres || $("radius").value);
+  }
+
   function radiusLabel(metres) {
     return metres < 1000 ? metres + " m" : (metres / 1000).toFixed(metres % 1000 ? 1 : 0) + " km";
   }
@@ -451,7 +455,7 @@
   });
 
   function centreCircle(latlng, label) {
-    var radius = Number($("radius").value);
+    var radius = radiusNow();
     if (searchCircle) { removeEntry(searchCircle.caEntry); }
     searchCircle = L.circle(latlng, { radius: radius }).addTo(shapes);
     addEntry(searchCircle, "circle", label);
@@ -468,7 +472,7 @@
 
   // "1 km round BS1 6AD": the circle's label (its radius first: setRadius rewrites it).
   function round(place) {
-    return _("{radius} round {place}", { radius: radiusLabel(Number($("radius").value)), place: place });
+    return _("{radius} round {place}", { radius: radiusLabel(radiusNow()), place: place });
   }
 
   // The box takes a postcode, or a street or place name when the force has loaded
@@ -531,11 +535,11 @@
     if (!navigator.geolocation) { showAreaError(_("This browser cannot tell where you are. Enter a postcode.")); return; }
     navigator.geolocation.getCurrentPosition(function (position) {
       centreCircle([position.coords.latitude, position.coords.longitude],
-        _("{radius} round your location", { radius: radiusLabel(Number($("radius").value)) }));
+        _("{radius} round your location", { radius: radiusLabel(radiusNow()) }));
       // A fix from the mobile network alone can be kilometres out: say so, rather than
       // draw a circle that looks as sure as a postcode's (an outside probe).
       var accuracy = position.coords.accuracy;
-      var rough = accuracy > Math.min(Number($("radius").value) / 2, 500);
+      var rough = accuracy > Math.min(radiusNow() / 2, 500);
       $("location-note").hidden = !rough;
       $("location-note").textContent = rough ? _("Your phone places you only to within {metres} m: check the circle is where you are, or enter a postcode.", { metres: Math.round(accuracy).toLocaleString("en-GB") }) : "";
     }, function () {
@@ -545,15 +549,19 @@
 
   function setRadiusFields(metres) {
     $("radius").value = metres;
+    $("radius").dataset.metres = metres;  // the slider keeps only hundreds
     $("radius-m").value = metres;
     $("radius-label").textContent = radiusLabel(metres);
     $("radius").setAttribute("aria-valuetext", radiusLabel(metres));
   }
 
-  function setRadius(metres) {
+  // The slider moves in 100 m; a typed radius is kept to 10 m (150 became 200 without
+  // a word: an outside check).
+  function setRadius(metres, typed) {
     $("radius-error").hidden = true;
     $("radius-m").setAttribute("aria-invalid", "false");
-    metres = Math.min(20000, Math.max(100, Math.round(metres / 100) * 100 || 1000));
+    var step = typed ? 10 : 100;
+    metres = Math.min(20000, Math.max(100, Math.round(metres / step) * step || 1000));
     setRadiusFields(metres);
     if (searchCircle) {
       searchCircle.setRadius(metres);
@@ -571,8 +579,10 @@
     $("radius-error").hidden = !wrong;
     $("radius-error").textContent = wrong ? _("Give the radius in metres, from 100 to 20,000 (5 km is 5000).") : "";
     $("radius-m").setAttribute("aria-invalid", wrong ? "true" : "false");
-    if (wrong) { $("radius-m").value = $("radius").value; return; }  // the circle's, unchanged
-    setRadius(typed);
+    // Wrong: the circle stays as it was, and the typed value stays beside what is
+    // wrong with it (it went back to the circle's, under the message: an outside check).
+    if (wrong) { return; }
+    setRadius(typed, true);
   });
 
   // --- drawing an area with one thumb ------------------------------------------------
@@ -1092,6 +1102,10 @@
     $("confirm").hidden = true;
     $("send").focus();
   });
+  // Escape is Cancel, as in any dialog (it did nothing: an outside check).
+  $("confirm").addEventListener("keydown", function (event) {
+    if (event.key === "Escape") { $("confirm-cancel").click(); }
+  });
   $("confirm-send").addEventListener("click", function () {
     $("confirm-send").disabled = true;
     var request = targetRequest();
@@ -1127,7 +1141,7 @@
   // (sessionStorage; dropped when the alert is sent, and at sign-out by menu.js).
   var DRAFT_KEY = "ca-draft:" + (settings.parentId || "new");
   var FIELDS = ["title", "body", "title-cy", "body-cy", "category", "question", "answer-1",
-                "answer-2", "answer-3", "answer-4", "send-at", "radius"];
+                "answer-2", "answer-3", "answer-4", "send-at", "radius", "radius-m"];
   var BOXES = ["confirm-receipt", "exercise", "send-later"];
   var restoring = false;
   function saveDraft() {
@@ -1176,7 +1190,8 @@
       $("exercise-banner").hidden = !$("exercise").checked;
       $("send-later-fields").hidden = !$("send-later").checked;
       $("area-tools").hidden = audience() === "parent";
-      setRadiusFields(Number($("radius").value) || 1000);
+      var typed = Number($("radius-m").value);
+      setRadiusFields(typed >= 100 && typed <= 20000 ? typed : Number($("radius").value) || 1000);
       (draft.areas || []).forEach(restoreArea);
     } finally {
       restoring = false;

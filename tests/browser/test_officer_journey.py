@@ -163,3 +163,35 @@ def test_half_the_welsh_is_said_at_its_box_before_the_confirm_box(
     page.get_by_role("button", name="Send…").click()
     expect(page.locator("#confirm")).to_be_visible()
     assert page.console_errors == []
+
+
+def test_a_typed_radius_is_kept_as_typed_and_a_wrong_one_stays_beside_its_message(
+    page, sign_in_page, bristol_residents
+):
+    """Found by an outside check: 150 m made a 200 m circle without a word, and 50 went
+    back to the last radius under a message about it. Escape closes "Send … now?"."""
+    sign_in_page("officer")
+    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
+    radius = page.get_by_label("Radius in metres")
+    with page.expect_request("**/officers/preview") as asked:
+        radius.fill("150")
+        radius.press("Enter")
+    assert asked.value.post_data_json["shapes"][0]["radius_m"] == 150
+    expect(page.locator("#radius-label")).to_have_text("150 m")
+    radius.fill("50")
+    radius.press("Enter")
+    expect(page.locator("#radius-error")).to_contain_text("from 100 to 20,000")
+    expect(radius).to_have_value("50")
+    expect(radius).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#radius-label")).to_have_text("150 m")  # the circle, unchanged
+
+    page.get_by_label("Title").fill("Shed break-ins")
+    page.get_by_label("Message", exact=True).fill("Lock sheds tonight.")
+    page.get_by_role("button", name="Send…").click()
+    expect(page.locator("#confirm")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.locator("#confirm")).to_be_hidden()
+    expect(page.locator("#send")).to_be_focused()
+    assert page.console_errors == []
