@@ -393,3 +393,20 @@ def test_a_call_does_not_read_out_emoji_that_a_text_keeps(
     assert "Van seen. Call 101. Do not approach." in said
     assert not any(ch in said for ch in "🚐👮‍♂️")
     assert "🚐" in by_kind["Messages"].params["Body"]
+
+
+def test_two_answers_the_same_are_refused(app_ctx):
+    """Found by an outside check: "Yes" and "yes" went as "Reply 1 for Yes, 2 for yes"."""
+    from app.services.alerts import AlertDraft
+    from app.services.alerts.compose import check_ask
+
+    for same in (["Yes", "yes"], ["Seen it", " seen  IT "]):
+        errors: dict[str, str] = {}
+        assert check_ask(AlertDraft(question="Q?", answer_options=same), errors) == (None, None)
+        assert errors["answer_options"].startswith("Two answers are the same.")
+    errors = {}
+    assert check_ask(AlertDraft(question="Q?", answer_options=["Yes", "No"]), errors) == (
+        "Q?",
+        ["Yes", "No"],
+    )
+    assert errors == {}

@@ -300,6 +300,11 @@ def check_ask(draft: AlertDraft, errors: dict[str, str]) -> tuple[str | None, li
         errors["answer_options"] = gettext(
             "Keep each answer to %(most)s characters.", most=MAX_OPTION
         )
+    elif len({" ".join(option.casefold().split()) for option in options}) < len(options):
+        # "Reply 1 for Yes, 2 for yes" (an outside check): one of them means nothing.
+        errors["answer_options"] = gettext(
+            "Two answers are the same. Give each answer once, in different words."
+        )
     if "question" in errors or "answer_options" in errors:
         return None, None
     return question, options
