@@ -364,6 +364,12 @@ def test_a_resident_changes_places_groups_and_quiet_hours(resident_client):
         data={"csrf_token": token, "quiet": "yes", "quiet_from": "7", "quiet_until": ""},
     )
     assert bad.status_code == 400 and "Give both times" in bad.text
+    # Both given, one no time of day: said so (it was "Give both times": an outside check).
+    late = client.post(
+        "/my-alerts/quiet-hours",
+        data={"csrf_token": token, "quiet": "yes", "quiet_from": "24:00", "quiet_until": "07:00"},
+    )
+    assert late.status_code == 400 and "24:00 is not a time of day" in late.text
     client.post(
         "/my-alerts/quiet-hours",
         data={"csrf_token": token, "quiet": "yes", "quiet_from": "22:30", "quiet_until": "06:45"},

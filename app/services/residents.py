@@ -263,12 +263,26 @@ def set_groups(resident: Resident, slugs: list[str]) -> None:
 
 def parse_quiet_hours(start: str, end: str) -> tuple[time, time]:
     """('22:00', '07:00') -> times. Raises ChangeRefused."""
-    try:
-        quiet_from, quiet_until = time.fromisoformat(start), time.fromisoformat(end)
-    except (TypeError, ValueError):
-        raise ChangeRefused(
-            gettext("Give both times, like 22:00 and 07:00."), "quiet_from"
-        ) from None
+    given = [(v.strip() if isinstance(v, str) else "") for v in (start, end)]
+    for typed, field in zip(given, ("quiet_from", "quiet_until"), strict=True):
+        if not typed:
+            raise ChangeRefused(gettext("Give both times, like 22:00 and 07:00."), field)
+    times = []
+    for typed, field in zip(given, ("quiet_from", "quiet_until"), strict=True):
+        try:
+            times.append(time.fromisoformat(typed))
+        except ValueError:
+            # "24:00" or "25:00" were told to give both times, given both (an outside
+            # check): say which, and what a time looks like.
+            raise ChangeRefused(
+                gettext(
+                    "%(time)s is not a time of day. Give times from 00:00 to 23:59, like "
+                    "22:00 and 07:00.",
+                    time=typed[:10],
+                ),
+                field,
+            ) from None
+    quiet_from, quiet_until = times
     if quiet_from == quiet_until:
         raise ChangeRefused(gettext("The start and end of quiet hours must differ."), "quiet_from")
     return quiet_from, quiet_until
