@@ -1893,3 +1893,16 @@ def _in_another_session(app, work):
 def residents_count() -> int:
     db.session.rollback()
     return db.session.scalar(select(func.count()).select_from(Resident))
+
+
+def test_the_manage_box_says_it_takes_a_mobile_or_an_e_mail_address(client, app_ctx):
+    """Found by an outside check: an empty box was told "Enter a phone number", and a
+    mistyped e-mail address "Enter a UK phone number"."""
+    import html
+
+    for typed, said in (
+        ("", "Enter the mobile number or e-mail address you get alerts on."),
+        ("sam.example.com", "That is not a mobile number or an e-mail address."),
+    ):
+        answer = client.post("/manage", data={"csrf_token": csrf_token(client), "address": typed})
+        assert answer.status_code == 400 and said in html.unescape(answer.text), typed

@@ -25,7 +25,7 @@ from app.extensions import db, redis_store
 from app.i18n import current, gettext, in_language, lazy_gettext, police, police_of
 from app.models import Resident, ResidentChannel, ResidentLocation
 from app.models.resident import resident_force_stops
-from app.services.contacts import normalise_email, normalise_phone
+from app.services.contacts import ContactRefused, normalise_email, normalise_phone
 from app.services.notices import create_notice, queue_notices, send_notices
 from app.services.text import whole_number
 from app.services.timeline import record_leaving
@@ -644,6 +644,19 @@ def request_manage_link(typed: str, *, ip_address: str) -> None:
     Raises ContactRefused when the text is not a mobile number or e-mail address we
     could send to, TooManyLinks when this IP address has asked too often this hour."""
     typed = typed.strip()
+    # The box takes either: its refusals say so (an empty box was told "Enter a phone
+    # number", a mistyped address "Enter a UK phone number": an outside check).
+    if not typed:
+        raise ContactRefused(
+            gettext("Enter the mobile number or e-mail address you get alerts on.")
+        )
+    if "@" not in typed and any(character.isalpha() for character in typed):
+        raise ContactRefused(
+            gettext(
+                "That is not a mobile number or an e-mail address. An e-mail address has "
+                "an @ in it; a mobile number is like 07700 900123."
+            )
+        )
     address = (
         normalise_email(typed)
         if "@" in typed
