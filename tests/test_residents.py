@@ -356,6 +356,12 @@ def test_a_resident_changes_places_groups_and_quiet_hours(resident_client):
     )
     assert again.status_code == 400
     assert "You already get alerts for TA1 1AA, as “Farm”." in html.unescape(again.text)
+    # Home is named as the page names it: "Cartref" in Welsh (an outside check).
+    home = client.post(
+        "/my-alerts/places?lang=cy", data={"csrf_token": token, "postcode": "BS1 6AD"}
+    )
+    assert home.status_code == 400 and "“Cartref”" in html.unescape(home.text)
+    client.get("/my-alerts?lang=en")
     db.session.expire_all()
     assert len(db.session.scalars(select(Resident)).one().locations) == 2
     client.post("/my-alerts/groups", data={"csrf_token": token, "groups": []})

@@ -19,7 +19,7 @@ from app.dao import replies as replies_dao
 from app.dao import retention
 from app.dao.audit import create_audit_event
 from app.extensions import db, redis_store
-from app.i18n import LANGUAGES, gettext, lazy_gettext
+from app.i18n import LANGUAGES, gettext, lazy_gettext, place_label
 from app.models import (
     Alert,
     Delivery,
@@ -142,7 +142,7 @@ def add_location(resident: Resident, *, label: str, postcode: str) -> ResidentLo
             gettext(
                 "You already get alerts for %(postcode)s, as “%(label)s”.",
                 postcode=_display(checked.postcode.postcode),
-                label=same.label,
+                label=place_label(same.label),  # "Cartref" on a Welsh page
             ),
             "postcode",
         )
