@@ -738,6 +738,24 @@ def test_a_file_the_csv_reader_cannot_read_says_which_line_and_what_to_do(
     assert answer.status_code == 400
     assert "Line 3 of the file holds a NUL character" in html.unescape(answer.text)
     assert db.session.scalar(select(func.count()).select_from(ResidentImport)) == 0
+    # An Excel workbook named .csv is told what it is (it was told of a NUL on line 1).
+    import io
+    import zipfile
+
+    book = io.BytesIO()
+    with zipfile.ZipFile(book, "w") as zipped:
+        zipped.writestr("xl/workbook.xml", "<workbook/>")
+    answer = client.post(
+        "/admin/import",
+        data={
+            "csrf_token": page_token(client, "/admin/import"),
+            "file": (io.BytesIO(book.getvalue()), "list.csv"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert answer.status_code == 400
+    assert "This is a spreadsheet workbook (Excel), not a CSV file" in html.unescape(answer.text)
+    assert db.session.scalar(select(func.count()).select_from(ResidentImport)) == 0
     # A file over the upload limit is told the limit and what to do, on the form (it
     # was told "That request is too large. Try again in a moment").
     from app import admin as admin_views

@@ -201,12 +201,23 @@ def import_residents():
         abort(400)
     error = None
     if upload is None or not upload.filename:
-        error = "Choose the CSV file to import."
+        error = _("Choose the CSV file to import.")
     else:
-        try:
-            content = upload.read().decode("utf-8-sig")
-        except UnicodeDecodeError:
-            error = "The file is not UTF-8 text. In your spreadsheet, save it as “CSV UTF-8”."
+        data = upload.read()
+        if data.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+            # An Excel workbook (a zip, or the older kind) with .csv on its name was
+            # told of a NUL character on line 1 (an outside check).
+            error = _(
+                "This is a spreadsheet workbook (Excel), not a CSV file. In your "
+                "spreadsheet, save it as “CSV UTF-8” and upload that."
+            )
+        else:
+            try:
+                content = data.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                error = _(
+                    "The file is not UTF-8 text. In your spreadsheet, save it as “CSV UTF-8”."
+                )
     if error:
         return render_template("admin/import.html", error=error), 400
     try:
