@@ -275,8 +275,20 @@ def alerts():
         if "area" in request.args and not listed.errors:
             # An old link's postcode leaves the address bar (and the history) at once.
             return _list_again(listed)
+    # Another force's alert that this one agreed to send its residents says whose it
+    # is (the list said "every alert we have sent" and named nobody: an outside check).
+    here = forces.current_force().id
+    senders = {
+        alert.id: police_of(forces.force_by_id(alert.force_id))
+        for alert in listed.alerts
+        if alert.force_id != here
+    }
     return render_template(
-        "public/alerts.html", listed=listed, categories=CATEGORIES, page_url=_alerts_url
+        "public/alerts.html",
+        listed=listed,
+        categories=CATEGORIES,
+        page_url=_alerts_url,
+        senders=senders,
     ), (400 if listed.errors else 200)
 
 
