@@ -29,7 +29,7 @@ from app.models import (
 from app.services.alerts import submit_alert
 from app.services.resident_import import ImportRefused, import_residents
 from app.services.residents import purge_expired
-from tests.factories import PASSWORDS, csrf_token, postcode_place
+from tests.factories import PASSWORDS, csrf_token, postcode_place, signed_in
 
 GOOD = {
     "postcode": "bs1 6ad",
@@ -1027,7 +1027,7 @@ def test_quiet_hours_hold_until_their_end_in_uk_time(
 
 
 def test_routine_alerts_wait_for_quiet_hours_and_urgent_ones_do_not(
-    app_ctx, make_resident, make_officer, run_worker
+    app, app_ctx, make_resident, make_officer, run_worker
 ):
     officer = make_officer()
     sleeper = make_resident(sms="+447700900001")
@@ -1056,6 +1056,14 @@ def test_routine_alerts_wait_for_quiet_hours_and_urgent_ones_do_not(
         select(Delivery.next_attempt_at - func.now()).where(Delivery.address == "+447700900001")
     )
     assert timedelta(minutes=55) < held < timedelta(minutes=65)
+    # The alert's page says why one waits, and until when (it showed "1 waiting" for
+    # hours, and looked stuck: an outside check).
+    from app.services.alerts.progress import alert_progress
+
+    progress = alert_progress(routine.id)
+    assert progress["held"] == 1 and progress["held_until"]
+    page = signed_in(app, officer, "officer").get(f"/officers/alerts/{routine.id}").text
+    assert "1 waiting for the residents’ quiet hours to end: the last goes at" in page
 
     urgent = submit_alert(officer, shapes=AROUND_BS1, title="T", body="B", category="incident")
     run_worker()

@@ -14,6 +14,10 @@
         document.getElementById("status").textContent = p.status_label;
         var top = document.getElementById("alert-status");
         if (top) { top.textContent = p.status_label; }
+        var held = document.getElementById("held");
+        held.hidden = !p.held;
+        held.textContent = p.held ? held.dataset.words.replace("{count}", p.held)
+          .replace("{until}", p.held_until) : "";
         var bar = document.getElementById("progress-bar");
         bar.max = p.total || 1; bar.value = gone;
         ["sms", "voice", "email"].forEach(function (channel) {

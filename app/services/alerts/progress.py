@@ -10,6 +10,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from app.extensions import db, redis_store
+from app.i18n import when
 from app.models import Alert, Delivery
 from app.services.transaction import read_only
 
@@ -69,9 +70,23 @@ def _count_progress(alert_id: int) -> dict:
     for channel, status, count in rows:
         by_channel.setdefault(channel, {})[status] = count
         totals[status] = totals.get(status, 0) + count
+        # Held for residents' quiet hours: not yet tried, and not due until their
+        # morning (an alert showed "1 waiting" for hours and looked stuck: an outside
+        # check).
+        held, held_until = db.session.execute(
+            select(func.count(), func.max(Delivery.next_attempt_at)).where(
+                Delivery.alert_id == alert_id,
+                Delivery.status == "queued",
+                Delivery.attempts == 0,
+                Delivery.next_attempt_at > func.now(),
+            )
+        ).one()
     total = sum(totals.values())
     done = sum(totals.get(status, 0) for status in FINISHED_STATUSES)
     return {
+        "held": held,
+        # As the page shows a time: UK time, in the page's language.
+        "held_until": when(held_until, "short") if held else None,
         "total": total,
         "by_status": totals,
         "by_channel": by_channel,
