@@ -118,6 +118,11 @@ def test_places_are_searchable_force_first(officer_client):
     assert {"kind": "ward", "name": "Central"} in [
         {"kind": p["kind"], "name": p["name"]} for p in wards
     ]
+    # Posted as the map does (what was typed stays out of the address), the same.
+    posted = officer_client.post("/officers/places", json={"q": "centr"})
+    assert posted.json["places"] == wards
+    for nonsense in ([1], {"q": 5}, None):
+        assert officer_client.post("/officers/places", json=nonsense).json["places"] == []
     # Districts of other forces are not offered.
     assert officer_client.get("/officers/places?q=wiltshire").json["places"] == []
     outline = officer_client.get(f"/officers/places/{place_id('ward', 'Central')}").json

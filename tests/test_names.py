@@ -306,6 +306,11 @@ def test_the_api_finds_names_for_anyone_without_signing_in(client, app_ctx):
     assert (found["longitude"], found["latitude"]) == pytest.approx(
         (float(longitude[0]), float(latitude[0])), abs=1e-6
     )
+    # Posted, the same answer, and what was typed stays out of the address (the
+    # officer's map posts it: an outside check); a body that is no object is refused.
+    posted = client.post("/api/names", json={"q": "  stapleton   ro", "limit": 5})
+    assert posted.status_code == 200 and posted.json == response.json
+    assert client.post("/api/names", data="[1]", content_type="application/json").status_code == 400
 
 
 @pytest.mark.parametrize(

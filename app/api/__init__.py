@@ -161,14 +161,22 @@ def autocomplete():
     )
 
 
-@bp.route("/names")
+@bp.route("/names", methods=["GET", "POST"])
 def names():
     """Streets and places whose name starts with ?q= (at least 2 characters; &limit=,
     1-50, default 10), best first: {"loaded": bool, "results": [{name, kind, area,
     longitude, latitude}]}. "loaded" is false when no names are loaded: then only a
-    postcode can be searched."""
+    postcode can be searched. Or posted as {"q": ..., "limit": ...}: the officer's map
+    posts it, so that the street of an incident stays out of addresses and logs (an
+    outside check), as a posted postcode does."""
+    asked = request.args
+    if request.method == "POST":
+        asked = request.get_json(silent=True)
+        if not isinstance(asked, dict):
+            return error(400, "invalid", 'Send {"q": "Whiteladies"} as JSON.')
+    typed, limit = asked.get("q", ""), asked.get("limit")
     try:
-        found = names_service.search_names(request.args.get("q", ""), request.args.get("limit"))
+        found = names_service.search_names(typed, None if limit is None else str(limit))
     except names_service.NameSearchRefused as refusal:
         return error(400, refusal.reason, str(refusal))
     return jsonify(loaded=found.loaded, results=found.results)

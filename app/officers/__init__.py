@@ -201,10 +201,14 @@ def upload_recording():
     ), 201
 
 
-@bp.route("/places")
+@bp.route("/places", methods=["GET", "POST"])
 @role_required(*SENDERS)
 def places():
-    query = (request.args.get("q") or "").strip()[:60]
+    """Wards and districts the officer may send to whose names start with q (?q=, or
+    posted as {"q": ...}: the map posts it, keeping what was typed out of addresses)."""
+    asked = request.get_json(silent=True) if request.method == "POST" else request.args
+    typed = asked.get("q") if isinstance(asked, dict) else None
+    query = (typed if isinstance(typed, str) else "").strip()[:60]
     if len(query) < 2:
         return jsonify(places=[])
     force = forces.area_of(forces.current_force())

@@ -497,7 +497,7 @@
     });
   }
   function findName(typed) {
-    CA.fetchJSON(settings.namesUrl + "?limit=8&q=" + encodeURIComponent(typed.trim())).then(function (found) {
+    CA.fetchJSON(settings.namesUrl, { q: typed.trim(), limit: 8 }).then(function (found) {
       if (!found.loaded) {
         showAreaError(_("Enter a postcode, like BS1 6AD: no street or place names are loaded here. To choose a ward or district, use the search below."));
         return;
@@ -698,7 +698,7 @@
     placeTimer = setTimeout(function () {
       var results = $("place-results");
       if (q.length < 2) { results.textContent = ""; return; }
-      CA.fetchJSON(settings.placesUrl + "?q=" + encodeURIComponent(q)).then(function (data) {
+      CA.fetchJSON(settings.placesUrl, { q: q }).then(function (data) {
         results.textContent = "";
         if (!data.places.length) {
           var none = document.createElement("li");

@@ -298,7 +298,8 @@ def test_a_rough_location_and_a_radius_out_of_range_are_said(page, sign_in_page,
         page.get_by_label("Radius in metres").fill(typed)
         page.get_by_label("Radius in metres").press("Enter")
         expect(page.locator("#radius-error")).to_contain_text("from 100 to 20,000")
-        expect(page.get_by_label("Radius in metres")).to_have_value("1000")  # unchanged
+        # The circle unchanged; the typed value stays beside what is wrong with it.
+        expect(page.get_by_label("Radius in metres")).to_have_value(typed)
         expect(page.locator("#radius-label")).to_have_text("1 km")
     page.get_by_label("Radius in metres").fill("2500")
     page.get_by_label("Radius in metres").press("Enter")

@@ -34,7 +34,9 @@ def small_targets(page) -> list[str]:
     )
 
 
-def test_staff_pages_fit_a_phone(page, sign_in_page, make_resident, worker_process):
+def test_staff_pages_fit_a_phone(
+    page, sign_in_page, make_resident, worker_process, app, monkeypatch
+):
     make_resident(sms="+447700901201")
     admin = sign_in_page("admin")
     create_officer(
@@ -66,6 +68,9 @@ def test_staff_pages_fit_a_phone(page, sign_in_page, make_resident, worker_proce
 
     # The invitation's choices: a radio button a thumb can hit, beside its own words
     # (found by an outside check: 13-pixel radios each above the other's label).
+    # (Single sign-on is offered only where it is set up.)
+    monkeypatch.setitem(app.config, "SSO_ISSUER", "https://login.police.example")
+    monkeypatch.setitem(app.config, "SSO_CLIENT_ID", "community-alerts")
     page.goto("/admin/officers/invite")
     for choice in ("sign-in-password", "sign-in-sso"):
         radio = page.locator(f"#{choice}").bounding_box()

@@ -65,11 +65,6 @@ def _count_progress(alert_id: int) -> dict:
             .where(Delivery.alert_id == alert_id)
             .group_by(Delivery.channel, Delivery.status)
         ).all()
-    by_channel: dict[str, dict[str, int]] = {}
-    totals: dict[str, int] = {}
-    for channel, status, count in rows:
-        by_channel.setdefault(channel, {})[status] = count
-        totals[status] = totals.get(status, 0) + count
         # Held for residents' quiet hours: not yet tried, and not due until their
         # morning (an alert showed "1 waiting" for hours and looked stuck: an outside
         # check).
@@ -81,6 +76,11 @@ def _count_progress(alert_id: int) -> dict:
                 Delivery.next_attempt_at > func.now(),
             )
         ).one()
+    by_channel: dict[str, dict[str, int]] = {}
+    totals: dict[str, int] = {}
+    for channel, status, count in rows:
+        by_channel.setdefault(channel, {})[status] = count
+        totals[status] = totals.get(status, 0) + count
     total = sum(totals.values())
     done = sum(totals.get(status, 0) for status in FINISHED_STATUSES)
     return {
