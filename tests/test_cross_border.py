@@ -530,3 +530,28 @@ def test_an_update_waits_while_its_original_is_being_decided(app, border, run_wo
         deciding.close()
         worker.join(30)
     assert outcome == {"done": True}
+
+
+def test_a_second_forces_start_and_check_pages_are_its_own(app, client, border, run_worker):
+    """Found by an outside check: on Wiltshire's pages the header led to "Hear from Avon
+    and Somerset Police", and "Check a message" asked whether it was really from Avon
+    and Somerset Police; /forces/wiltshire, its feeds' address, was not found."""
+    import html
+
+    slug = border["force"].slug
+    start = client.get(f"/forces/{slug}/")
+    assert start.status_code == 200 and "Hear from Wiltshire Police" in start.text
+    assert f'href="/forces/{slug}/check"' in start.text
+    assert f'class="brand" href="/forces/{slug}/"' in client.get(f"/forces/{slug}/alerts").text
+    path = f"/forces/{slug}/check"
+    assert "Is this message really from Wiltshire Police?" in client.get(path).text
+    # Another force's alert, checked there, is said to be theirs (the check reads every
+    # force's alerts).
+    alert = submit_alert(border["officer"], AlertDraft(shapes=BATH_ONLY, title="Vans", body="B"))
+    run_worker()
+    answer = client.post(
+        path, data={"message": alert.alert.reference, "csrf_token": form_token(client, path)}
+    )
+    assert "Yes, Avon and Somerset Police sent this alert" in html.unescape(answer.text)
+    assert client.get("/forces/nowhere/").status_code == 404
+    assert "Hear from Avon and Somerset Police" in client.get("/").text

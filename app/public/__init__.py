@@ -49,6 +49,8 @@ bp = Blueprint("public", __name__)
 # force's at /forces/<slug>/alerts... (each reads only its force's alerts: the request
 # is scoped to it, app/services/forces.py).
 FORCE_PAGES = (
+    "public.index",
+    "public.check",
     "public.alerts",
     "public.alert",
     "public.feed",
@@ -66,7 +68,10 @@ def _force_of_page(endpoint: str | None, values: dict | None) -> None:
     if force is None or (slug is not None and force.is_default):
         abort(404)  # no such force; the default force's pages have one address
     forces.show_public(force, with_approved=endpoint in ("public.alerts", "public.alert"))
-    forces.scope_to(force.id)
+    # The check looks at every force's alerts (another's is said to be theirs), and the
+    # start page reads none.
+    if endpoint not in ("public.index", "public.check"):
+        forces.scope_to(force.id)
 
 
 @bp.url_defaults
@@ -81,7 +86,10 @@ def _keep_force(endpoint: str, values: dict) -> None:
 
 
 @bp.route("/")
+@bp.route("/forces/<force_slug>/")
 def index():
+    """The start page: a force's own under its address (Wiltshire's pages linked to
+    the first force's, "Hear from Avon and Somerset Police": an outside check)."""
     return render_template("public/index.html")
 
 
@@ -335,6 +343,7 @@ def alert(reference: str):
 
 
 @bp.route("/check", methods=["GET", "POST"])
+@bp.route("/forces/<force_slug>/check", methods=["GET", "POST"])
 def check():
     """Is this message genuine? The reference or the pasted message is posted, never
     put in the URL, and is neither stored nor logged."""
