@@ -271,7 +271,7 @@
     $("reach-outside").hidden = outside < 0.01;
     // As a person reads an area: 0.4, 3.2, 707 (the server's figure has three decimals).
     $("reach-outside").textContent = outside >= 0.01 ?
-      _("{km2} km² of this area is outside {force}: residents there are registered with another force.", {
+      _("{km2} km² of this area is outside {force}: its alerts do not reach residents there.", {
         km2: outside < 0.1 ? _("Less than 0.1") : outside.toLocaleString("en-GB",
           { maximumFractionDigits: outside < 10 ? 1 : 0 }),
         force: CA.config.forceName
@@ -295,7 +295,7 @@
   // An area all outside the force: not refused (a few of its postcodes lie just past
   // the drawn boundary), but said where the officer is looking.
   function wholeOutsideWords() {
-    return _("All of this area is outside {force}: residents there are registered with another force. Move the area into {force} to reach its residents.", {
+    return _("All of this area is outside {force}: its alerts reach nobody there. Move the area into {force} to reach its residents.", {
       force: CA.config.forceName
     });
   }
