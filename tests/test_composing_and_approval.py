@@ -258,6 +258,11 @@ def test_words_that_are_not_text_are_refused_not_turned_into_text(officer_client
 def test_compose_preview_counts_segments_and_marks_what_forces_ucs2(officer_client):
     plain = officer_client.post("/officers/compose", json={"title": "Lock up", "body": "x" * 60})
     assert plain.json["sms"]["encoding"] == "GSM-7"
+    # The e-mail's own links are shown as this site's (an example's address was: an
+    # outside check).
+    site = officer_client.application.config["PUBLIC_BASE_URL"].rstrip("/")
+    assert f"{site}/unsubscribe/" in plain.json["email"]["text"]
+    assert "example.invalid/unsubscribe" not in plain.json["email"]["text"]
     assert plain.json["sms"]["segments"] == 1
     curly = officer_client.post(
         "/officers/compose", json={"title": "Lock up", "body": "Don’t leave keys out " + "x" * 20}

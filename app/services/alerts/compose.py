@@ -124,6 +124,10 @@ def compose_preview(
         script += f" [Then asks, for one key:] {voice_ask}"
     if recording is not None:
         script += " To stop these calls, call 101."
+    # The links each resident gets are theirs alone: shown as this site's, not an
+    # example's (the preview showed "https://example.invalid/unsubscribe": an outside
+    # check).
+    site = config["PUBLIC_BASE_URL"].rstrip("/")
     email = build_email(
         OutgoingMessage(
             delivery_id=0,
@@ -142,13 +146,13 @@ def compose_preview(
                 welsh=body_cy if welsh else None,
             )
             + (
-                "\n\n" + message_text.email_ask(*ask, link="https://example.invalid/answer/…")
+                "\n\n" + message_text.email_ask(*ask, link=f"{site}/answer/…")
                 if message_text.sms_ask(*ask)
                 else ""
             ),
-            unsubscribe_url="https://example.invalid/unsubscribe",
+            unsubscribe_url=f"{site}/unsubscribe/each-residents-own-link",
         ),
-        "alerts@example.invalid",
+        config.get("MAIL_FROM") or "alerts@example.invalid",
     )
     return {
         "sms": {
