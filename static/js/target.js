@@ -726,6 +726,25 @@
     }, 250);
   });
 
+  // From the keyboard: Enter takes the first result, the arrows move through them
+  // (only Tab reached them: an outside check).
+  $("place-search").addEventListener("keydown", function (event) {
+    var first = $("place-results").querySelector(".place-choice");
+    if (!first) { return; }
+    if (event.key === "Enter") { event.preventDefault(); first.click(); }
+    if (event.key === "ArrowDown") { event.preventDefault(); first.focus(); }
+  });
+  $("place-results").addEventListener("keydown", function (event) {
+    if (event.key !== "ArrowDown" && event.key !== "ArrowUp") { return; }
+    var choices = Array.prototype.slice.call($("place-results").querySelectorAll(".place-choice"));
+    var at = choices.indexOf(document.activeElement);
+    if (at < 0) { return; }
+    event.preventDefault();
+    if (event.key === "ArrowUp" && at === 0) { $("place-search").focus(); return; }
+    var next = choices[at + (event.key === "ArrowDown" ? 1 : -1)];
+    if (next) { next.focus(); }
+  });
+
   function addPlace(place) {
     $("place-results").textContent = "";
     $("place-search").value = "";

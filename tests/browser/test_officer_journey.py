@@ -195,3 +195,21 @@ def test_a_typed_radius_is_kept_as_typed_and_a_wrong_one_stays_beside_its_messag
     expect(page.locator("#confirm")).to_be_hidden()
     expect(page.locator("#send")).to_be_focused()
     assert page.console_errors == []
+
+
+def test_a_ward_is_chosen_from_the_keyboard(page, sign_in_page, bristol_residents):
+    """Found by an outside check: in "Add a ward, district…", Enter and the arrow keys
+    did nothing; only Tab reached the results."""
+    sign_in_page("officer")
+    search = page.get_by_label("Add a ward, district or the whole force")
+    search.fill("Centr")
+    choice = page.get_by_role("button", name="Ward: Central")
+    expect(choice).to_be_visible()
+    search.press("ArrowDown")
+    expect(page.locator(".place-choice").first).to_be_focused()
+    page.keyboard.press("ArrowUp")
+    expect(search).to_be_focused()
+    first = page.locator(".place-choice").first.text_content()
+    search.press("Enter")
+    expect(page.locator("#shapes-list")).to_contain_text(first)
+    assert page.console_errors == []
