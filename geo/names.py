@@ -95,6 +95,37 @@ def reading_order(name: str) -> str:
     return f"{found['title']} {found['name']}" if found else name
 
 
+_TITLE_FIRST = re.compile(r"(?P<title>(?:city and )?(?:city|county) of)\s+(?P<name>.+)", re.I)
+_AMPERSAND = re.compile(r"\s+&\s+")
+_AND = re.compile(r"\s+and\s+", re.I)
+
+
+def search_forms(typed: str) -> list[str]:
+    """What a place's name may be stored as, for what was typed: as typed, in ONS's
+    sorting form when typed as pages show it ("City of Bristol"), and with "&" for
+    "and" and the other way round (the pages named places people could not then find:
+    an outside check).
+
+    >>> search_forms("City of Bristol")
+    ['City of Bristol', 'Bristol, City of']
+    >>> search_forms("Hotwells and Harbourside")
+    ['Hotwells and Harbourside', 'Hotwells & Harbourside']
+    >>> search_forms("Widcombe & Lyncombe")
+    ['Widcombe & Lyncombe', 'Widcombe and Lyncombe']
+    >>> search_forms("Bristol")
+    ['Bristol']
+    """
+    typed = typed.strip()
+    forms = [typed]
+    found = _TITLE_FIRST.fullmatch(typed)
+    if found:
+        forms.append(f"{found['name']}, {found['title']}")
+    for form in list(forms):
+        forms.append(_AMPERSAND.sub(" and ", form))
+        forms.append(_AND.sub(" & ", form))
+    return list(dict.fromkeys(forms))
+
+
 def representative_point(geometry: BaseGeometry) -> shapely.Point | None:
     """One point that stands for the geometry, on it: a point itself, the middle of a
     line (along its length), a point inside an area. None when empty.

@@ -433,3 +433,21 @@ def test_an_area_outside_the_force_is_told_so_not_only_no_alerts(client, second_
     )
     assert there.status_code == 303 and "Swindon" not in there.location
     assert "for Swindon (district)" in html_.unescape(client.get(there.location).text)
+
+
+def test_places_are_found_by_the_names_pages_give_them(app_ctx):
+    """Found by an outside check: the pages say "City of Bristol (district)", and it
+    was not found; nor "Hotwells & Harbourside" (stored with "and"), nor the officer's
+    "Widcombe and Lyncombe" (stored with "&")."""
+    from app.dao.places import find_place_named, find_targetable_places
+    from app.services import forces
+
+    assert find_place_named("City of Bristol")[1:] == ("district", "Bristol, City of")
+    assert find_place_named("hotwells & harbourside")[2] == "Hotwells and Harbourside"
+    force = forces.area_of(forces.current_force())
+    for typed, name in (
+        ("City of Bristol", "Bristol, City of"),
+        ("widcombe and lyn", "Widcombe & Lyncombe"),
+    ):
+        found = [p["name"] for p in find_targetable_places(force, typed)]
+        assert any(n.startswith(name) for n in found), (typed, found)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select
 
 from app.extensions import db
 from app.models import Force, Place, Postcode
+from geo.names import search_forms
 from geo.projection import BNG, WGS84
 
 
@@ -171,7 +172,12 @@ def find_targetable_places(
     query_ = (
         select(Place.id, Place.kind, Place.name)
         .where(
-            Place.name.ilike(f"%{escape_like(query)}%", escape="\\"),
+            or_(
+                *(
+                    Place.name.ilike(f"%{escape_like(form)}%", escape="\\")
+                    for form in search_forms(query)
+                )
+            ),
             # A ward of the force's own districts: another force's were offered.
             ((Place.kind == "ward") & Place.properties["lad23cd"].astext.in_(districts))
             | ((Place.kind == "district") & Place.code.in_(districts))
@@ -224,12 +230,13 @@ def find_place_named(name: str) -> tuple[int, str, str] | None:
     """(id, kind, name) of the ward or district called `name` (any case), or else the
     first whose name starts with it, districts before wards; None when none does."""
     kind_order = case({"district": 0, "ward": 1}, value=Place.kind)
-    exact = func.lower(Place.name) == name.lower()
+    forms = search_forms(name)
+    exact = func.lower(Place.name).in_([form.lower() for form in forms])
     row = db.session.execute(
         select(Place.id, Place.kind, Place.name)
         .where(
             Place.kind.in_(("district", "ward")),
-            Place.name.ilike(f"{escape_like(name)}%", escape="\\"),
+            or_(*(Place.name.ilike(f"{escape_like(form)}%", escape="\\") for form in forms)),
         )
         .order_by(exact.desc(), kind_order, Place.name)
         .limit(1)
