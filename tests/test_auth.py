@@ -27,6 +27,12 @@ def test_wrong_password_is_refused_without_saying_which_part_was_wrong(client, m
         data={"email": "nobody@police.example", "password": "x", "csrf_token": token(client)},
     )
     assert "The e-mail address or password is not right." in unknown.text
+    nul = client.post(
+        "/sign-in",
+        data={"email": "a\x00b@police.example", "password": "x", "csrf_token": token(client)},
+    )
+    assert nul.status_code == 400
+    assert "The e-mail address or password is not right." in nul.text.replace("&#39;", "'")
     # In the page's language (it was English on the Welsh sign-in page).
     welsh = client.post(
         "/sign-in?lang=cy",
@@ -34,7 +40,7 @@ def test_wrong_password_is_refused_without_saying_which_part_was_wrong(client, m
     )
     assert "Nid yw'r cyfeiriad e-bost na'r cyfrinair yn gywir." in welsh.text.replace("&#39;", "'")
     actions = db.session.scalars(select(AuditEvent.action)).all()
-    assert actions == ["officer.sign_in_refused"] * 3
+    assert actions == ["officer.sign_in_refused"] * 4
 
 
 def test_disabled_account_cannot_sign_in(client, make_officer):

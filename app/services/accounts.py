@@ -260,7 +260,10 @@ def check_password(
     signed in to before: account id -> the credentials_version it signed in with (a
     new password ends the trust)."""
     email = (email or "").strip().lower()
-    officer = find_by_email(email) if len(email) <= 254 else None
+    # No address holds a NUL (PostgreSQL's text cannot): not looked up, refused as any
+    # wrong address is (it was a general "bad request": an outside check).
+    usable = len(email) <= 254 and "\x00" not in email
+    officer = find_by_email(email) if usable else None
     trusted = officer is not None and (trusted_devices or {}).get(officer.id) == (
         credentials_version(officer)
     )
