@@ -1303,6 +1303,22 @@ def test_a_send_that_went_after_its_row_was_taken_for_lost_is_sent_not_resent(
     assert providers.gateway.accepted == []  # the queued copy was never sent
 
 
+def an_email_under_way(app, providers, officer, make_resident, name: str):
+    """One resident's e-mail (name@example.invalid) being sent in a thread, its server
+    slow mid-transaction, its key in Redis written: (its row id, the thread)."""
+    from app.extensions import redis_store
+    from app.services import outbound
+
+    make_resident(postcode="BS1 6AD", sms=None, email=f"{name}@example.invalid")
+    alert = send(officer)
+    (row_id,) = ids(alert.id)
+    providers.mail.rcpt_delay_s = 1.5  # the job waits on the server, mid-transaction
+    thread, _ = sending_in_a_thread(app, row_id)
+    key = outbound._body_key("deliveries", row_id, delivery(row_id).attempts)
+    wait_until(lambda: redis_store.client.exists(key), message="its send under way")
+    return row_id, thread
+
+
 def test_an_email_whose_worker_stopped_before_its_message_went_is_sent_once(
     app, providers, officer, make_resident, run_worker
 ):
@@ -1315,14 +1331,7 @@ def test_an_email_whose_worker_stopped_before_its_message_went_is_sent_once(
     from app.extensions import redis_store
     from app.services import outbound
 
-    make_resident(postcode="BS1 6AD", sms=None, email="slow@example.invalid")
-    alert = send(officer)
-    (row_id,) = ids(alert.id)
-    providers.mail.rcpt_delay_s = 1.5  # the job waits on the server, mid-transaction
-
-    thread, _ = sending_in_a_thread(app, row_id)
-    key = outbound._body_key("deliveries", row_id, delivery(row_id).attempts)
-    wait_until(lambda: redis_store.client.exists(key), message="its send under way")
+    row_id, thread = an_email_under_way(app, providers, officer, make_resident, "slow")
     # The sweeper takes the row for a dead worker's, in one transaction with its backdating
     # (no beat of the job between).
     db.session.execute(
@@ -1726,15 +1735,8 @@ def test_an_email_under_way_when_redis_is_emptied_is_still_sent_once(
     never got the alert, counted "possibly sent"). A send that finds no key, and Redis
     emptied since its claim (another epoch), sends: the sweeper can have taken nothing."""
     from app.extensions import redis_store
-    from app.services import outbound
 
-    make_resident(postcode="BS1 6AD", sms=None, email="flushed@example.invalid")
-    alert = send(officer)
-    (row_id,) = ids(alert.id)
-    providers.mail.rcpt_delay_s = 1.5  # the job waits on the server, mid-transaction
-    thread, _ = sending_in_a_thread(app, row_id)
-    key = outbound._body_key("deliveries", row_id, delivery(row_id).attempts)
-    wait_until(lambda: redis_store.client.exists(key), message="its send under way")
+    row_id, thread = an_email_under_way(app, providers, officer, make_resident, "flushed")
     redis_store.client.flushdb()
     thread.join(timeout=10)
     assert [str(m["To"]) for m in providers.mail.messages] == ["flushed@example.invalid"]
