@@ -6,6 +6,7 @@ first force's and finds none of its alerts, accounts, teams or imports."""
 from __future__ import annotations
 
 import json
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -370,11 +371,8 @@ def test_a_resident_in_two_forces_chooses_which_to_hear_from(
 ):
     client = resident_client
     token = page_token(client, "/my-alerts")
-    added = client.post(
-        "/my-alerts/places",
-        data={"csrf_token": token, "label": "Farm", "postcode": TROWBRIDGE},
-    )
-    assert added.status_code in (200, 302), added.text
+    added = add_with_consent(client, token, label="Farm", postcode=TROWBRIDGE)
+    assert added.status_code == 302, added.text
     page = client.get("/my-alerts").text
     assert "Police forces" in page
     assert "Avon and Somerset Police, for: Home" in page and "Wiltshire Police, for: Farm" in page
@@ -420,6 +418,68 @@ def test_a_resident_in_two_forces_chooses_which_to_hear_from(
         },
     )
     assert reached() == (1, 1)
+
+
+def add_with_consent(client, token, *, label, postcode, route="/my-alerts"):
+    """Add a place in a force the resident does not hear from: the page asks for that
+    force's statement to be ticked, and it is."""
+    form = {"csrf_token": token, "label": label, "postcode": postcode}
+    asked = client.post(route, data=form)
+    assert asked.status_code == 400 and 'name="place_consent"' in asked.text, asked.text
+    key = re.search(r'name="place_consent_key" value="([0-9a-f]+)"', asked.text).group(1)
+    return client.post(route, data=form | {"place_consent": "yes", "place_consent_key": key})
+
+
+def test_a_place_in_another_forces_area_is_added_with_its_consent(
+    resident_client,  # noqa: F811 (the fixture imported above)
+    second_force,
+):
+    """A resident of Avon and Somerset adding a farm in Wiltshire reads and agrees to
+    Wiltshire's statement first, and it is kept with what they agreed at sign-up."""
+    client = resident_client
+    own = "I agree that Wiltshire Police may hold my details under its own privacy notice."
+    second_force.consent_text = own
+    db.session.commit()
+    resident = db.session.scalars(select(Resident)).one()
+    token = page_token(client, "/my-alerts")
+    form = {"csrf_token": token, "label": "Farm", "postcode": TROWBRIDGE}
+    for route in ("/my-alerts", "/my-alerts/places"):
+        asked = client.post(route, data=form)
+        assert asked.status_code == 400
+        assert "Alerts for that place come from Wiltshire Police" in asked.text
+        assert own in asked.text and f'value="{TROWBRIDGE}"' in asked.text  # kept
+        # Not ticked, or ticked for words no longer shown: asked again, nothing added.
+        for extra in (
+            {},
+            {"place_consent": "yes"},
+            {"place_consent": "yes", "place_consent_key": "0" * 16},
+        ):
+            again = client.post(route, data=form | extra)
+            assert again.status_code == 400 and own in again.text
+    db.session.expire_all()
+    assert len(resident.locations) == 1 and resident.later_consents == []
+    added = add_with_consent(client, token, label="Farm", postcode=TROWBRIDGE)
+    assert added.status_code == 302
+    db.session.expire_all()
+    assert [loc.label for loc in resident.locations] == ["Home", "Farm"]
+    [consent] = resident.later_consents
+    assert (consent.force_id, consent.statement) == (second_force.id, own)
+    assert (
+        db.session.scalar(select(func.count()).where(AuditEvent.action == "resident.consent_given"))
+        == 1
+    )
+    data = client.get("/my-alerts/data").text
+    assert own in data and "And, adding a place" in data
+    download = json.loads(client.get("/my-alerts/data.json").data)
+    assert [later["statement"] for later in download["consent"]["later"]] == [own]
+    # Agreed once, a second place of that force (or the first again, after removing
+    # it) is added without asking; nor is a place of a force they hear from.
+    second = client.post(
+        "/my-alerts", data={"csrf_token": token, "label": "Shop", "postcode": "BA14 6AB"}
+    )
+    assert second.status_code == 302, second.text
+    third = client.post("/my-alerts", data={"csrf_token": token, "label": "Work", "postcode": BATH})
+    assert third.status_code == 302, third.text
 
 
 def test_the_command_line_makes_a_forces_first_administrator(app_ctx, runner, second_force):

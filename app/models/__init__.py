@@ -30,6 +30,7 @@ from app.models.resident import (
     InterestGroup,
     Resident,
     ResidentChannel,
+    ResidentConsent,
     ResidentImport,
     ResidentLocation,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "PostcodeAreaCoverage",
     "Resident",
     "ResidentChannel",
+    "ResidentConsent",
     "ResidentImport",
     "ResidentLocation",
     "ResidentNotice",

@@ -82,6 +82,30 @@ class Resident(db.Model):
         back_populates="resident", cascade="all, delete-orphan"
     )
     groups: Mapped[list[InterestGroup]] = relationship(secondary=resident_groups)
+    # What they agreed to for each force they came to hear from after signing up.
+    later_consents: Mapped[list[ResidentConsent]] = relationship(
+        cascade="all, delete-orphan", order_by="ResidentConsent.given_at"
+    )
+
+
+class ResidentConsent(db.Model):
+    """A force's consent statement a resident agreed to after signing up: when they
+    added a place in the area of a force they did not hear from (migration 0049). The
+    one they agreed to at sign-up is on the resident."""
+
+    __tablename__ = "resident_consents"
+
+    resident_id: Mapped[int] = mapped_column(
+        ForeignKey("residents.id", ondelete="CASCADE"), primary_key=True
+    )
+    force_id: Mapped[int] = mapped_column(
+        ForeignKey("forces.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[str] = mapped_column(String(40), nullable=False)
+    statement: Mapped[str] = mapped_column(Text, nullable=False)
+    given_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
 
 
 class ResidentLocation(db.Model):

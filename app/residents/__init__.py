@@ -30,6 +30,7 @@ from app.services.registration import find_interest_groups
 from app.services.residents import (
     CHANNEL_LABELS,
     ChangeRefused,
+    ConsentNeeded,
     add_location,
     data_page,
     delete_resident,
@@ -269,7 +270,9 @@ def my_alerts(resident):
     return _my_alerts_page(resident, errors={})
 
 
-def _my_alerts_page(resident, *, errors: dict[str, str], posted=None, saved=()) -> str:
+def _my_alerts_page(
+    resident, *, errors: dict[str, str], posted=None, saved=(), place_consent=None
+) -> str:
     return render_template(
         "residents/my_alerts.html",
         resident=resident,
@@ -281,6 +284,7 @@ def _my_alerts_page(resident, *, errors: dict[str, str], posted=None, saved=()) 
         errors=errors,
         posted=posted if posted is not None else MultiDict(),
         saved=saved,
+        place_consent=place_consent,
     )
 
 
@@ -293,6 +297,7 @@ def save(resident):
     form = request.form
     saved: list[str] = []
     errors: dict[str, str] = {}
+    needed: list[ConsentNeeded] = []
     to_confirm = False
 
     def attempt(what, action) -> bool:
@@ -302,6 +307,8 @@ def save(resident):
             return False
         except ChangeRefused as refusal:
             errors.setdefault(refusal.field, str(refusal))
+            if isinstance(refusal, ConsentNeeded):
+                needed.append(refusal)
             return False
         if what:
             saved.append(str(what))
@@ -330,10 +337,13 @@ def save(resident):
     if new_place and attempt(
         _l("new place"),
         lambda: add_location(
-            resident, label=form.get("label", ""), postcode=form.get("postcode", "")
+            resident,
+            label=form.get("label", ""),
+            postcode=form.get("postcode", ""),
+            agreed=_agreed(form),
         ),
     ):
-        form = _without(form, "label", "postcode")
+        form = _without(form, "label", "postcode", "place_consent", "place_consent_key")
     if form.get("address", "").strip():
         channel = form.get("channel", "")
         notice = []
@@ -359,11 +369,24 @@ def save(resident):
             lambda: set_paused(resident, paused),
         )
     if errors:
-        return _my_alerts_page(resident, errors=errors, posted=form, saved=saved), 400
+        return _my_alerts_page(
+            resident,
+            errors=errors,
+            posted=form,
+            saved=saved,
+            place_consent=needed[0] if needed else None,
+        ), 400
     flash(_("Saved: %(what)s.", what=", ".join(saved)) if saved else _("Nothing has changed."))
     if to_confirm:
         return redirect(url_for("residents.confirm"))
     return redirect(url_for("residents.my_alerts"))
+
+
+def _agreed(form) -> str:
+    """The key of the consent statement the resident ticked for a new place, if any."""
+    if form.get("place_consent") not in ("yes", "on"):
+        return ""
+    return form.get("place_consent_key", "")[:64]
 
 
 def _save_quiet_hours(resident, form) -> None:
@@ -424,7 +447,12 @@ def _change(resident, action):
     try:
         message = action()
     except ChangeRefused as refusal:
-        return _my_alerts_page(resident, errors={refusal.field: str(refusal)}), 400
+        return _my_alerts_page(
+            resident,
+            errors={refusal.field: str(refusal)},
+            posted=request.form,
+            place_consent=refusal if isinstance(refusal, ConsentNeeded) else None,
+        ), 400
     flash(message)
     return redirect(url_for("residents.my_alerts"))
 
@@ -434,7 +462,10 @@ def _change(resident, action):
 def add_place(resident):
     def action():
         location = add_location(
-            resident, label=request.form.get("label", ""), postcode=request.form.get("postcode", "")
+            resident,
+            label=request.form.get("label", ""),
+            postcode=request.form.get("postcode", ""),
+            agreed=_agreed(request.form),
         )
         return _(
             "Added %(place)s (%(postcode)s).",

@@ -13,9 +13,14 @@ from sqlalchemy import func, select
 
 from app.dao.audit import create_audit_event
 from app.extensions import db, redis_store
-from app.i18n import LANGUAGES, current, gettext, police
-from app.models import Force, InterestGroup, Resident, ResidentChannel, ResidentLocation
-from app.services import forces
+from app.i18n import LANGUAGES, current, gettext
+from app.models import InterestGroup, Resident, ResidentChannel, ResidentLocation
+from app.services.consent import (
+    CONSENT_VERSION,
+    consent_key,
+    consent_shown_for,
+    consent_statement,
+)
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
 from app.services.notices import queue_notices
 from app.services.postcode_check import CheckedPostcode, PostcodeRefused, check_postcode
@@ -31,51 +36,6 @@ from app.services.verification import (
 )
 
 CHANNEL_FIELDS = {"sms": "sms_phone", "voice": "voice_phone", "email": "email"}
-# The consent statement as shown on the form. Change the words, change the version:
-# each resident's record keeps the version and the words they agreed to.
-CONSENT_VERSION = "2026-11"
-
-
-def consent_statement(chosen: list[Force] | None = None) -> str:
-    """The statement in the page's language, as the resident reads and keeps it, for
-    the forces that will message them (`chosen`: those whose areas hold their postcode)
-    or, before the postcode is known, every force of the installation. A force with
-    its own wording (set by its administrator) has its own words; the others share the
-    service's statement, which names them."""
-    every = chosen or forces.find_forces()
-    language = current()
-    own = {force.id: _own_wording(force, language) for force in every}
-    standard = [force for force in every if not own[force.id]]
-    if chosen is None and len(every) <= 1 and standard:
-        named = police()
-    elif standard:
-        names = [
-            gettext("%(force)s Police", force=forces.display_name(force, language))
-            for force in standard
-        ]
-        named = (
-            names[0]
-            if len(names) == 1
-            else gettext("%(some)s and %(last)s", some=", ".join(names[:-1]), last=names[-1])
-        )
-    statements = [own[force.id] for force in every if own[force.id]]
-    if standard:
-        statements.insert(
-            0,
-            gettext(
-                "I agree that %(police)s may keep these details to send me alerts, "
-                "until I ask them to stop.",
-                police=named,
-            ),
-        )
-    return " ".join(statements)
-
-
-def _own_wording(force: Force, language: str) -> str | None:
-    """The force's own consent wording in the language (no Welsh: its English)."""
-    if language == "cy" and force.consent_text_cy:
-        return force.consent_text_cy
-    return force.consent_text or None
 
 
 def agreed_statement(form: RegistrationForm, checked: CheckedPostcode | None) -> str:
@@ -101,19 +61,6 @@ def consent_on_form(postcode: str) -> tuple[str, str, str]:
             return statement, consent_shown_for(checked.covering), consent_key(statement)
     statement = consent_statement()
     return statement, "", consent_key(statement)
-
-
-def consent_key(statement: str) -> str:
-    """A short fingerprint of the words shown, which the form sends back: if a force's
-    administrator changed them after the page was shown, the resident is asked to read
-    them again rather than recorded as agreeing to words they never saw."""
-    return hashlib.sha256(statement.encode()).hexdigest()[:16]
-
-
-def consent_shown_for(chosen: list[Force]) -> str:
-    """What the form says the statement it shows was for ("3,5"): the page changes the
-    statement when the postcode is typed, and tells us so with this."""
-    return ",".join(str(force.id) for force in chosen)
 
 
 class AlreadyRegistered(Exception):

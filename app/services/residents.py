@@ -27,10 +27,12 @@ from app.models import (
     OutboxMessage,
     Resident,
     ResidentChannel,
+    ResidentConsent,
     ResidentLocation,
     ResidentNotice,
 )
 from app.models.resident import resident_force_stops
+from app.services.consent import CONSENT_VERSION, consent_key, consent_statement, police_of
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
 from app.services.notices import queue_notices
 from app.services.postcode_check import PostcodeRefused, check_postcode
@@ -120,7 +122,12 @@ def page_is_open(resident: Resident) -> bool:
 
 
 @changes_resident
-def add_location(resident: Resident, *, label: str, postcode: str) -> ResidentLocation:
+def add_location(
+    resident: Resident, *, label: str, postcode: str, agreed: str = ""
+) -> ResidentLocation:
+    """Add a place. One in the area of a force they do not hear from is added only with
+    that force's consent statement agreed to: `agreed` is the key of the statement the
+    page showed them and they ticked (ConsentNeeded otherwise)."""
     try:
         label = checked_text(label, gettext("The place's name"), max_length=40) or "Home"
     except TextRefused as refusal:
@@ -146,12 +153,51 @@ def add_location(resident: Resident, *, label: str, postcode: str) -> ResidentLo
             ),
             "postcode",
         )
+    new_forces = _forces_not_agreed(resident, checked.covering)
+    if new_forces:
+        statement = consent_statement(new_forces)
+        if agreed != consent_key(statement):
+            raise ConsentNeeded(statement, new_forces)
+        for force in new_forces:
+            resident.later_consents.append(
+                ResidentConsent(force_id=force.id, version=CONSENT_VERSION, statement=statement)
+            )
+        _audit(resident, "resident.consent_given", forces=[force.id for force in new_forces])
     location = ResidentLocation(
         label=label, postcode=checked.postcode.postcode, location=checked.postcode.location
     )
     resident.locations.append(location)
     _audit(resident, "resident.location_added")
     return location
+
+
+class ConsentNeeded(ChangeRefused):
+    """The place is in the area of a force the resident has not agreed to hear from:
+    they are shown its statement (`statement`, fingerprinted by `key`) to read and tick
+    before it is added. Sent again with a key that no longer matches (its words were
+    changed meanwhile), they are asked again."""
+
+    def __init__(self, statement: str, new_forces: list):
+        super().__init__(
+            gettext(
+                "Alerts for that place come from %(police)s, who do not send you alerts "
+                "yet. Read what you agree to below, tick the box, and save again.",
+                police=police_of(new_forces),
+            ),
+            "place_consent",
+        )
+        self.statement = statement
+        self.key = consent_key(statement)
+
+
+def _forces_not_agreed(resident: Resident, covering: list) -> list:
+    """Of the forces covering a new place, those the resident has not agreed to hear
+    from: not a force of any place they have (agreed at sign-up, or since), nor one
+    they agreed to later (which a place since removed may have brought)."""
+    agreed = {place.force_id for place in resident.locations} | {
+        consent.force_id for consent in resident.later_consents
+    }
+    return [force for force in covering if force.id not in agreed]
 
 
 @changes_resident
@@ -444,6 +490,15 @@ def _export(resident: Resident, deliveries, sent_us) -> dict:
             "version": resident.consent_version,
             "statement": resident.consent_text,
             "given_at": stamp(resident.consent_given_at),
+            # What they agreed to for the forces of places added since.
+            "later": [
+                {
+                    "version": later.version,
+                    "statement": later.statement,
+                    "given_at": stamp(later.given_at),
+                }
+                for later in _distinct_statements(resident.later_consents)
+            ],
         },
         "language": resident.language,
         "paused_at": stamp(resident.paused_at),
@@ -539,6 +594,15 @@ def delete_resident(resident: Resident) -> None:
         "resident.deleted", actor_id=None, subject_type="resident", subject_id=reference
     )
     db.session.commit()
+
+
+def _distinct_statements(consents):
+    """One entry per statement agreed to: one place's statement naming two forces is
+    kept for each, and read once."""
+    seen: dict[tuple, object] = {}
+    for consent in consents:
+        seen.setdefault((consent.statement, consent.given_at), consent)
+    return list(seen.values())
 
 
 def _pseudonymise_deliveries(where) -> int:
