@@ -123,6 +123,18 @@ def test_every_mistake_is_said_at_its_field_and_nothing_is_saved(app, make_offic
     assert changed.details["sms_price_per_segment"]["to"] == "0"
     twice = post(staff, {**GOOD, "name_cy": "Heddlu Avon a Gwlad yr Haf"})
     assert twice.status_code == 400 and "without “Heddlu”" in twice.text
+    # On a Welsh page, in Welsh: each refusal and the field names inside them.
+    token = form_token(staff, "/admin/force")
+    welsh = staff.post("/admin/force?lang=cy", data={**bad, "csrf_token": token}).text
+    assert "Rhowch gyfeiriad llawn y wefan" in welsh and "Cyfeiriad e-bost yw anfonwr CAP" in welsh
+    assert "Rhan o neges destun: punnoedd" in welsh and "Munud o alwad: 4 lle degol" in welsh
+    assert "Dywedwch sut mae'r cyhoedd" in welsh or "Dywedwch sut mae&#39;r cyhoedd" in welsh
+    assert "starting https://" not in welsh and "decimal places" not in welsh
+    named = staff.post(
+        "/admin/force?lang=cy",
+        data={**GOOD, "name": "Avon and Somerset Police", "csrf_token": token},
+    ).text
+    assert "Rhowch yr enw heb “Police”" in named
 
 
 def test_an_administrator_changes_only_their_own_force(app, make_officer, second_force):

@@ -335,6 +335,18 @@ def test_an_incomplete_callback_is_a_message_not_an_error(client, provider, quer
     assert [e.details["reason"] for e in refusals()] == ["incomplete_callback"]
 
 
+def test_single_sign_on_refusals_follow_the_pages_language(client, provider):
+    client.get("/sso/login")
+    answer = client.get("/sso/callback?lang=cy")
+    welsh = message_on_sign_in_page(client, answer)
+    assert "Nid yw'r ddolen fewngofnodi honno'n gyflawn." in welsh
+    assert "“Mewngofnodi gyda Loopback ID”" in welsh and "not complete" not in welsh
+    out = client.get("/sso/login")
+    state = parse_qs(urlsplit(out.location).query)["state"][0]
+    answer = client.get(f"/sso/callback?error=access_denied&state={state}&lang=cy")
+    assert "Ni wnaeth Loopback ID eich mewngofnodi." in message_on_sign_in_page(client, answer)
+
+
 def test_a_provider_that_cannot_be_reached_is_a_message(app, client, provider):
     provider.stop()
     app.config["SSO_ISSUER"] = "http://127.0.0.1:9"  # nothing listens on the discard port

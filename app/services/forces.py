@@ -26,6 +26,7 @@ from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
 from flask import current_app, g, has_app_context
+from flask_babel import gettext
 from sqlalchemy import and_, event, or_, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
@@ -315,17 +316,26 @@ def name_refusal(name: str, name_cy: str | None, force_id: int | None) -> dict[s
         theirs = {_plain_name(other.name), _plain_name(other.name_cy or "")} - {""}
         for field, value in (("name", name), ("name_cy", name_cy)):
             if value and field not in errors and _plain_name(value) in theirs:
-                errors[field] = f"{value} is another force's name ({other.name})."
+                errors[field] = gettext(
+                    "%(name)s is another force's name (%(other)s).", name=value, other=other.name
+                )
     if name and "name" not in errors and (ending := _ENDS_IN_POLICE.search(name)):
         bare, word = name[: ending.start()], ending.group(1).capitalize()
         errors["name"] = (
-            f"Give the name without “Police”: pages and messages add it (“{bare} Police”)."
+            gettext(
+                "Give the name without “Police”: pages and messages add it (“%(bare)s Police”).",
+                bare=bare,
+            )
             if word == "Police"
-            else f"Give the name without “{word}”: pages and messages add “Police” "
-            f"(“{bare} Police”)."
+            else gettext(
+                "Give the name without “%(word)s”: pages and messages add “Police” "
+                "(“%(bare)s Police”).",
+                word=word,
+                bare=bare,
+            )
         )
     if name_cy and "name_cy" not in errors and re.match(r"^\W*heddlu\b", name_cy, re.I):
-        errors["name_cy"] = "Give the Welsh name without “Heddlu”: Welsh pages add it."
+        errors["name_cy"] = gettext("Give the Welsh name without “Heddlu”: Welsh pages add it.")
     return errors
 
 
@@ -478,22 +488,24 @@ def change_force_details(admin: Officer, form: dict[str, str]) -> tuple[Force, l
     from then on (each resident keeps the words they agreed to). Raises
     ForceDetailsInvalid with every mistake at once."""
     errors: dict[str, str] = {}
-    name = checked_field(errors, "name", form.get("name"), "The name", max_length=100)
+    name = checked_field(errors, "name", form.get("name"), gettext("The name"), max_length=100)
     if not name and "name" not in errors:
-        errors["name"] = "Give the force's name, as the public know it."
+        errors["name"] = gettext("Give the force's name, as the public know it.")
     name_cy = checked_field(
-        errors, "name_cy", form.get("name_cy"), "The Welsh name", max_length=100
+        errors, "name_cy", form.get("name_cy"), gettext("The Welsh name"), max_length=100
     )
     contact = checked_field(
-        errors, "contact", form.get("contact"), "How the public reach you", max_length=200
+        errors, "contact", form.get("contact"), gettext("How the public reach you"), max_length=200
     )
     if not contact and "contact" not in errors:
-        errors["contact"] = "Say how the public reach you, e.g. Call 101, or 999 in an emergency."
+        errors["contact"] = gettext(
+            "Say how the public reach you, e.g. Call 101, or 999 in an emergency."
+        )
     contact_cy = checked_field(
         errors,
         "contact_cy",
         form.get("contact_cy"),
-        "How the public reach you in Welsh",
+        gettext("How the public reach you in Welsh"),
         max_length=200,
     )
     website = _website(errors, form.get("website"))
@@ -502,7 +514,7 @@ def change_force_details(admin: Officer, form: dict[str, str]) -> tuple[Force, l
         errors,
         "consent_text",
         form.get("consent_text"),
-        "The consent wording",
+        gettext("The consent wording"),
         max_length=1000,
         multiline=True,
     )
@@ -510,16 +522,16 @@ def change_force_details(admin: Officer, form: dict[str, str]) -> tuple[Force, l
         errors,
         "consent_text_cy",
         form.get("consent_text_cy"),
-        "The Welsh consent wording",
+        gettext("The Welsh consent wording"),
         max_length=1000,
         multiline=True,
     )
     if consent_cy and not consent and "consent_text" not in errors:
-        errors["consent_text"] = (
+        errors["consent_text"] = gettext(
             "Give the consent wording in English too: residents who read English agree to it."
         )
-    sms = _price(errors, "sms_price", form.get("sms_price"), "A text message part")
-    voice = _price(errors, "voice_price", form.get("voice_price"), "A minute of a call")
+    sms = _price(errors, "sms_price", form.get("sms_price"), gettext("A text message part"))
+    voice = _price(errors, "voice_price", form.get("voice_price"), gettext("A minute of a call"))
     if errors:
         raise ForceDetailsInvalid(errors)
     with transaction():
@@ -566,7 +578,7 @@ def _for_log(value):
 
 
 def _website(errors: dict[str, str], value: object) -> str | None:
-    text = checked_field(errors, "website", value, "The website", max_length=200)
+    text = checked_field(errors, "website", value, gettext("The website"), max_length=200)
     if not text:
         return None
     try:
@@ -575,19 +587,21 @@ def _website(errors: dict[str, str], value: object) -> str | None:
     except ValueError:  # "https://[": not an address at all
         hostname = None
     if hostname is None or parts.scheme != "https" or any(c.isspace() for c in text):
-        errors["website"] = "Give the website's full address, starting https://"
+        errors["website"] = gettext("Give the website's full address, starting https://")
         return None
     return text
 
 
 def _cap_sender(errors: dict[str, str], value: object) -> str | None:
-    text = checked_field(errors, "cap_sender", value, "The CAP sender", max_length=254)
+    text = checked_field(errors, "cap_sender", value, gettext("The CAP sender"), max_length=254)
     if not text:
         return None
     try:
         return normalise_email(text)
     except ContactRefused as refusal:
-        errors["cap_sender"] = f"The CAP sender is an e-mail address. {refusal}"
+        errors["cap_sender"] = gettext(
+            "The CAP sender is an e-mail address. %(refusal)s", refusal=refusal
+        )
         return None
 
 
@@ -600,9 +614,11 @@ def _price(errors: dict[str, str], key: str, value: object, label: str) -> Decim
     except InvalidOperation:
         price = None
     if price is None or not price.is_finite() or not 0 <= price <= MAX_PRICE:
-        errors[key] = f"{label} costs pounds, like 0.04: from 0 to {MAX_PRICE}."
+        errors[key] = gettext(
+            "%(label)s: pounds, like 0.04, from 0 to %(most)s.", label=label, most=MAX_PRICE
+        )
         return None
     if price.as_tuple().exponent < -4:
-        errors[key] = f"{label}: at most 4 decimal places, like 0.0375."
+        errors[key] = gettext("%(label)s: at most 4 decimal places, like 0.0375.", label=label)
         return None
     return price + 0  # "-0" is 0, never "-0" in the audit log

@@ -32,6 +32,7 @@ import requests
 from authlib.integrations.base_client import MismatchingStateError, OAuthError
 from authlib.integrations.flask_client import OAuth
 from flask import current_app, request
+from flask_babel import gettext
 from joserfc.errors import (
     BadSignatureError,
     ExpiredTokenError,
@@ -47,6 +48,7 @@ from app.dao import identity as identity_dao
 from app.dao.audit import create_audit_event
 from app.extensions import db
 from app.models import ROLES, Officer, OfficerIdentity
+from app.services.consent import police_of
 from app.services.contacts import ContactRefused, normalise_email
 from app.services.staff_sessions import start_session
 from app.services.transaction import transaction
@@ -303,18 +305,23 @@ def _client(s: SsoSettings):
 
 
 def _unavailable(s: SsoSettings | None) -> SsoRefused:
-    name = s.provider_name if s else "single sign-on"
+    name = s.provider_name if s else gettext("single sign-on")
     return SsoRefused(
         "provider_unreachable",
-        f"Signing in with {name} is not working just now. Try again in a minute, or sign "
-        "in with your e-mail address and password if you have them.",
+        gettext(
+            "Signing in with %(provider)s is not working just now. Try again in a minute, "
+            "or sign in with your e-mail address and password if you have them.",
+            provider=name,
+        ),
     )
 
 
 def _not_set_up() -> SsoRefused:
     return SsoRefused(
         "not_configured",
-        "Single sign-on is not set up here. Sign in with your e-mail address and password.",
+        gettext(
+            "Single sign-on is not set up here. Sign in with your e-mail address and password."
+        ),
     )
 
 
@@ -400,17 +407,20 @@ def _provider(key: str) -> dict:
 def _checked_claims(s: SsoSettings) -> dict:
     """The ID token's claims, once the state, token and its signature have been
     checked. Raises SsoRefused."""
-    not_verified = (
-        f"Your sign-in with {s.provider_name} could not be verified, so you are not signed "
-        "in. Try again; if it happens again, tell your IT team."
+    not_verified = gettext(
+        "Your sign-in with %(provider)s could not be verified, so you are not signed in. "
+        "Try again; if it happens again, tell your IT team.",
+        provider=s.provider_name,
     )
     if not request.args.get("error") and not (
         request.args.get("code") and request.args.get("state")
     ):
         raise SsoRefused(
             "incomplete_callback",
-            f"That sign-in link is not complete. Start again with “Sign in with "
-            f"{s.provider_name}”.",
+            gettext(
+                "That sign-in link is not complete. Start again with “%(button)s”.",
+                button=gettext("Sign in with %(provider)s", provider=s.provider_name),
+            ),
         )
     claims_options = {
         "iss": {"essential": True, "value": s.issuer},
@@ -424,8 +434,11 @@ def _checked_claims(s: SsoSettings) -> dict:
     except MismatchingStateError:
         raise SsoRefused(
             "state_mismatch",
-            "That sign-in has already been used, or was started in another browser or "
-            f"too long ago. Start again with “Sign in with {s.provider_name}”.",
+            gettext(
+                "That sign-in has already been used, or was started in another browser or "
+                "too long ago. Start again with “%(button)s”.",
+                button=gettext("Sign in with %(provider)s", provider=s.provider_name),
+            ),
         ) from None
     except OAuthError as error:
         # The provider said no (the person cancelled, or is not allowed the app), or
@@ -433,16 +446,22 @@ def _checked_claims(s: SsoSettings) -> dict:
         # names or addresses).
         raise SsoRefused(
             "provider_refused",
-            f"{s.provider_name[:1].upper()}{s.provider_name[1:]} did not sign you in. "
-            "Try again; if it happens again, tell your IT team.",
+            gettext(
+                "%(provider)s did not sign you in. Try again; if it happens again, tell "
+                "your IT team.",
+                provider=_capital(s.provider_name),
+            ),
             error=str(error.error)[:60],
         ) from None
     except ExpiredTokenError:
         raise SsoRefused(
             "expired_token",
-            f"Your sign-in with {s.provider_name} had expired by the time it reached us. "
-            "Sign in again; if it happens again, tell your IT team (the server's clock may "
-            "be wrong).",
+            gettext(
+                "Your sign-in with %(provider)s had expired by the time it reached us. Sign "
+                "in again; if it happens again, tell your IT team (the server's clock may be "
+                "wrong).",
+                provider=s.provider_name,
+            ),
         ) from None
     except (InvalidClaimError, MissingClaimError) as error:
         claim = getattr(error, "claim", None) or "unknown"
@@ -488,9 +507,11 @@ def _sign_in(s: SsoSettings, claims: dict, user_agent: str) -> Officer:
     if role is None:
         raise SsoRefused(
             "no_role",
-            "Your account is not in a group that may use "
-            f"{current_app.config['SERVICE_NAME']}. Ask your IT team to add you to the "
-            "right group, then sign in again.",
+            gettext(
+                "Your account is not in a group that may use %(service)s. Ask your IT team "
+                "to add you to the right group, then sign in again.",
+                service=current_app.config["SERVICE_NAME"],
+            ),
             officer_id=officer.id if officer else None,
             **who,
         )
@@ -513,7 +534,9 @@ def _sign_in(s: SsoSettings, claims: dict, user_agent: str) -> Officer:
         db.session.flush()
     except IntegrityError:
         # The same person's first sign-in twice at once: the other one made the rows.
-        raise SsoRefused("busy", "Signing in took two tries at once. Sign in again.") from None
+        raise SsoRefused(
+            "busy", gettext("Signing in took two tries at once. Sign in again.")
+        ) from None
     identity.last_used_at = func.now()
     officer.last_login_at = func.now()
     officer.session_token = start_session(officer, user_agent)
@@ -527,11 +550,18 @@ def _sign_in(s: SsoSettings, claims: dict, user_agent: str) -> Officer:
     return officer
 
 
+def _capital(name: str) -> str:
+    """ "single sign-on" -> "Single sign-on", to begin a sentence."""
+    return name[:1].upper() + name[1:]
+
+
 def _disabled(officer: Officer, who: dict) -> SsoRefused:
     return SsoRefused(
         "disabled",
-        "Your account here has been disabled, so you cannot sign in, whatever your "
-        "force account allows. Ask an administrator if you think that is wrong.",
+        gettext(
+            "Your account here has been disabled, so you cannot sign in, whatever your "
+            "force account allows. Ask an administrator if you think that is wrong."
+        ),
         officer_id=officer.id,
         **who,
     )
@@ -540,9 +570,12 @@ def _disabled(officer: Officer, who: dict) -> SsoRefused:
 def _other_force(officer: Officer, force, who: dict) -> SsoRefused:
     return SsoRefused(
         "other_force",
-        f"Your account here is another force's, and this single sign-on signs in "
-        f"{force.name} Police staff only. Sign in with your own force's button, or with "
-        "your password.",
+        gettext(
+            "Your account here is another force's, and this single sign-on signs in "
+            "%(police)s staff only. Sign in with your own force's button, or with your "
+            "password.",
+            police=police_of([force]),
+        ),
         officer_id=officer.id,
         **who,
     )
@@ -559,8 +592,11 @@ def _sso_force(s: SsoSettings):
     if found is None:
         raise SsoRefused(
             "no_force",
-            "Single sign-on is not set up for a force here yet. Tell your IT team "
-            f"({_setting(s.key, 'FORCE')} names no force).",
+            gettext(
+                "Single sign-on is not set up for a force here yet. Tell your IT team "
+                "(%(setting)s names no force).",
+                setting=_setting(s.key, "FORCE"),
+            ),
         )
     return found
 
@@ -573,8 +609,11 @@ def _link_or_create(s: SsoSettings, claims: dict, role: str, force, who: dict) -
     except ContactRefused:
         raise SsoRefused(
             "no_email",
-            f"{s.provider_name[:1].upper()}{s.provider_name[1:]} did not tell us a usable "
-            "e-mail address for you, so no account can be made. Tell your IT team.",
+            gettext(
+                "%(provider)s did not tell us a usable e-mail address for you, so no "
+                "account can be made. Tell your IT team.",
+                provider=_capital(s.provider_name),
+            ),
             **who,
         ) from None
     existing = identity_dao.find_officer_by_email(email)
@@ -584,9 +623,11 @@ def _link_or_create(s: SsoSettings, claims: dict, role: str, force, who: dict) -
         if not s.link_by_email:
             raise SsoRefused(
                 "email_taken",
-                "There is already an account here with your e-mail address, so single "
-                "sign-on cannot sign you in to it. Sign in with your password, or ask an "
-                "administrator to link the accounts.",
+                gettext(
+                    "There is already an account here with your e-mail address, so single "
+                    "sign-on cannot sign you in to it. Sign in with your password, or ask "
+                    "an administrator to link the accounts."
+                ),
                 officer_id=existing.id,
                 **who,
             )
