@@ -7,6 +7,7 @@ through what was asked of them."""
 from __future__ import annotations
 
 import pytest
+from lxml import etree
 from sqlalchemy import func, select, text
 
 from app.extensions import db
@@ -19,8 +20,11 @@ from app.models import (
     ResidentChannel,
     ResidentNotice,
 )
+from app.services import public_feeds
 from app.services.alerts import AlertDraft, NotAllowed, cancel_alert, cross_border, submit_alert
 from app.services.alerts.approval import approve_alert
+from app.services.feeds import ATOM_NS as ATOM
+from app.services.feeds import CAP_NS as CAP
 from tests.factories import form_token, signed_in
 
 BATH = "BA1 1RG"
@@ -200,10 +204,23 @@ def test_an_approved_alert_reaches_the_neighbours_residents_once(app, client, bo
     assert client.get(f"/alerts/{alert.reference}/cap.xml").status_code == 200
     assert client.get(f"/forces/wiltshire/alerts/{alert.reference}/cap.xml").status_code == 404
     assert client.get(f"/forces/wiltshire/alerts/{other.alert.reference}").status_code == 404
-    # Wiltshire's feeds carry Wiltshire's own alerts, each under its sender: not this.
+    # Wiltshire's feeds carry it too, as its list does (a reader of Wiltshire's feed
+    # missed it), each entry naming Avon and Somerset as its author and linking to
+    # Avon and Somerset's CAP document, whose sender is theirs; not the one not asked.
+    site = app.config["PUBLIC_BASE_URL"].rstrip("/")
+    avon_cap = f"{site}/alerts/{alert.reference}/cap.xml"
     for feed in ("en.atom", "cap.atom"):
-        assert alert.reference not in client.get(f"/forces/wiltshire/alerts/feed/{feed}").text
+        text = client.get(f"/forces/wiltshire/alerts/feed/{feed}").text
+        assert alert.reference in text and other.alert.reference not in text
+        root = etree.fromstring(text.encode())
+        entries = {e.findtext(f"{{{ATOM}}}title"): e for e in root.iterfind(f"{{{ATOM}}}entry")}
+        van = next(e for title, e in entries.items() if "Van thefts" in title)
+        assert van.findtext(f"{{{ATOM}}}author/{{{ATOM}}}name") == "Avon and Somerset Police"
+        assert avon_cap in {link.get("href") for link in van.iterfind(f"{{{ATOM}}}link")}
+        assert root.findtext(f"{{{ATOM}}}author/{{{ATOM}}}name") == "Wiltshire Police"
         assert alert.reference in client.get(f"/alerts/feed/{feed}").text
+    avon_sender = etree.fromstring(client.get(avon_cap.removeprefix(site)).data)
+    assert avon_sender.findtext(f"{{{CAP}}}sender") == public_feeds.feed_source().sender
     # Wiltshire's staff still do not open it as theirs.
     theirs = signed_in(app, border["wilts_supervisor"], "supervisor")
     assert theirs.get(f"/officers/alerts/{alert.id}").status_code == 404

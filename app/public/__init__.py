@@ -57,6 +57,9 @@ FORCE_PAGES = (
     "public.cap_feed",
     "public.cap_document",
 )
+# The feeds carry the other forces' alerts this force approved for its residents, as
+# its list does, each entry under its own force (its author and its CAP document).
+FEEDS = ("public.feed", "public.cap_feed")
 
 
 @bp.url_value_preprocessor
@@ -67,7 +70,7 @@ def _force_of_page(endpoint: str | None, values: dict | None) -> None:
     force = forces.default_force() if slug is None else forces.force_named(slug)
     if force is None or (slug is not None and force.is_default):
         abort(404)  # no such force; the default force's pages have one address
-    forces.show_public(force, with_approved=endpoint in ("public.alerts", "public.alert"))
+    forces.show_public(force, with_approved=endpoint in ("public.alerts", "public.alert", *FEEDS))
     # The check looks at every force's alerts (another's is said to be theirs), and the
     # start page reads none.
     if endpoint not in ("public.index", "public.check"):

@@ -174,6 +174,10 @@ class FeedAlert:
     language: str  # the language of title and body: "en" or "cy"
     title_cy: str | None = None
     body_cy: str | None = None
+    # The force that sent it, when not the feed's: a neighbour's alert this force
+    # approved for its residents. Its entry names that force as author and links to
+    # that force's CAP document (whose sender is that force's).
+    source: FeedSource | None = None
 
 
 @dataclass(frozen=True)
@@ -660,14 +664,24 @@ def atom_feed(alerts: Iterable[FeedAlert], force: FeedSource, language: str) -> 
         entry.updated(_atom_time(alert.updated_at))
         entry.published(_atom_time(alert.sent_at))
         entry.content(_full_text(alert, body, used), type="text")
+        sender = _sent_by(entry, alert, language, force)
         links = (
             {"href": page_in(alert.url, language), "rel": "alternate", "type": "text/html"},
-            {"href": force.cap_url(alert.reference), "rel": "related", "type": CAP_MIME},
+            {"href": sender.cap_url(alert.reference), "rel": "related", "type": CAP_MIME},
         )
         _add_links(entry, links)
         entry.category(term=alert.category, label=_category_name(alert, language))
         extras.append(_EntryExtras(None if used == language else LANGUAGE_TAGS[used], links))
     return _finish(feed.atom_str(), extras)
+
+
+def _sent_by(entry, alert: FeedAlert, language: str, feeds_force: FeedSource) -> FeedSource:
+    """The force whose CAP document the entry links to: the feed's, or for a
+    neighbour's alert that force's, then named as the entry's author."""
+    if alert.source is None:
+        return feeds_force
+    entry.author({"name": alert.source.display_name(language), "uri": clean_line(alert.source.web)})
+    return alert.source
 
 
 def cap_feed(alerts: Iterable[FeedAlert], force: FeedSource) -> bytes:
@@ -696,7 +710,11 @@ def cap_feed(alerts: Iterable[FeedAlert], force: FeedSource) -> bytes:
         entry.published(_atom_time(alert.sent_at))
         entry.summary(_full_text(alert, texts[used][1], used), type="text")
         links = (
-            {"href": force.cap_url(alert.reference), "rel": "alternate", "type": CAP_MIME},
+            {
+                "href": _sent_by(entry, alert, "en", force).cap_url(alert.reference),
+                "rel": "alternate",
+                "type": CAP_MIME,
+            },
             {"href": clean_line(alert.url), "rel": "related", "type": "text/html"},
         )
         _add_links(entry, links)

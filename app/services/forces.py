@@ -119,8 +119,8 @@ def current_force() -> Force:
 
 def show_public(force: Force, *, with_approved: bool = False) -> None:
     """This public request is for this force (its pages, its feeds); with_approved: a
-    page that also shows the other forces' alerts it approved for its residents (its
-    feeds carry its own alerts only, each under its own sender)."""
+    page or feed that also shows the other forces' alerts it approved for its residents
+    (a CAP document is its own force's only, under its own sender)."""
     g.public_force_id = force.id
     g.public_with_approved = with_approved
 

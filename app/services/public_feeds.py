@@ -36,10 +36,11 @@ class FeedDocument:
     build: Callable[[], bytes]
 
 
-def feed_source() -> feeds.FeedSource:
-    """The force whose feeds these are (the request's: forces.current_force)."""
+def feed_source(force=None) -> feeds.FeedSource:
+    """The force whose feeds these are (the request's: forces.current_force), or the
+    force that sent a neighbour's alert they carry."""
     config = current_app.config
-    force = forces.current_force()
+    force = force or forces.current_force()
     site = config["PUBLIC_BASE_URL"].rstrip("/")
     base = site if force.is_default else f"{site}/forces/{force.slug}"
     host = urlsplit(site).hostname or "localhost"
@@ -114,6 +115,11 @@ def feed_alert(alert: Alert, cache: dict[int, feeds.FeedAlert] | None = None) ->
         language=alert.language,
         title_cy=alert.title_cy if alert.title_cy and alert.body_cy else None,
         body_cy=alert.body_cy if alert.title_cy and alert.body_cy else None,
+        source=(
+            feed_source(forces.force_by_id(alert.force_id))
+            if alert.force_id != forces.current_force().id
+            else None
+        ),
     )
     cache[alert.id] = found
     return found
