@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import case, delete, func, select, update
 
 from app.dao import replies as replies_dao
+from app.dao import residents as residents_dao
 from app.dao import retention
 from app.dao.audit import create_audit_event
 from app.extensions import db, redis_store
@@ -399,10 +400,7 @@ def forces_heard_by(resident_id: int) -> list:
     resident is gone or has no place in any force."""
     from app.services import forces
 
-    resident = db.session.get(Resident, resident_id)
-    if resident is None:
-        return []
-    return [forces.force_by_id(f["id"]) for f in forces_of(resident) if f["hearing"]]
+    return [forces.force_by_id(i) for i in residents_dao.find_heard_force_ids(resident_id)]
 
 
 @changes_resident

@@ -19,12 +19,12 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from app import jobs
+from app.dao import residents as residents_dao
 from app.dao.audit import create_audit_event
 from app.dao.locks import lock_until_commit
 from app.extensions import db, redis_store
 from app.i18n import current, gettext, in_language, lazy_gettext, police, police_of
-from app.models import Resident, ResidentChannel, ResidentLocation
-from app.models.resident import resident_force_stops
+from app.models import Resident, ResidentChannel
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
 from app.services.notices import create_notice, queue_notices, send_notices
 from app.services.text import whole_number
@@ -312,22 +312,7 @@ def police_of_resident(resident: Resident) -> str:
     installation's first force to a resident of another (an outside check)."""
     from app.services import forces
 
-    # Each place's force is written by PostgreSQL (migration 0034): read from there, as
-    # a place just added has none in memory.
-    ids = db.session.scalars(
-        select(ResidentLocation.force_id)
-        .where(
-            ResidentLocation.resident_id == resident.id,
-            ResidentLocation.force_id.is_not(None),
-            ResidentLocation.force_id.not_in(
-                select(resident_force_stops.c.force_id).where(
-                    resident_force_stops.c.resident_id == resident.id
-                )
-            ),
-        )
-        .group_by(ResidentLocation.force_id)
-        .order_by(func.min(ResidentLocation.id))
-    ).all()
+    ids = residents_dao.find_heard_force_ids(resident.id)
     heard = [forces.force_by_id(force_id) for force_id in ids]
     if not heard:
         return police()

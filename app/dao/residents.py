@@ -1,0 +1,32 @@
+"""What is asked of residents' rows in more than one place. Nothing here commits."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import ResidentLocation
+from app.models.resident import resident_force_stops
+
+
+def find_heard_force_ids(resident_id: int) -> list[int]:
+    """The forces whose alerts reach the resident: those whose areas hold their places,
+    less those they stopped hearing from, in the order the places were added. Read from
+    the database, as PostgreSQL writes each place's force (migration 0034) and a place
+    just added has none in memory. Empty when the resident is gone."""
+    return list(
+        db.session.scalars(
+            select(ResidentLocation.force_id)
+            .where(
+                ResidentLocation.resident_id == resident_id,
+                ResidentLocation.force_id.is_not(None),
+                ResidentLocation.force_id.not_in(
+                    select(resident_force_stops.c.force_id).where(
+                        resident_force_stops.c.resident_id == resident_id
+                    )
+                ),
+            )
+            .group_by(ResidentLocation.force_id)
+            .order_by(func.min(ResidentLocation.id))
+        )
+    )
