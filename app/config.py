@@ -338,7 +338,8 @@ class Config:
     SSO_ROLES_CLAIM = _env("SSO_ROLES_CLAIM", "roles")
     SSO_ROLE_MAP = _env("SSO_ROLE_MAP", "")
     SSO_EMAIL_CLAIM = _env("SSO_EMAIL_CLAIM", "email")
-    SSO_PROVIDER_NAME = _env("SSO_PROVIDER_NAME", "your force account")
+    # Empty: "your force account", in the page's language (app/services/sso.py).
+    SSO_PROVIDER_NAME = _env("SSO_PROVIDER_NAME", "")
     SSO_LINK_BY_EMAIL = _env("SSO_LINK_BY_EMAIL", "") in ("1", "true", "yes")
     SSO_TIMEOUT_SECONDS = float(_env("SSO_TIMEOUT_SECONDS", "10"))
     # Reassigning residents' places to forces (a force added, an area reloaded) waits at

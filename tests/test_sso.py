@@ -481,6 +481,8 @@ def test_each_force_signs_its_staff_in_through_its_own_provider(
     assert 'href="/sso/login"' in page and "Sign in with Loopback ID" in page
     assert 'href="/sso/wiltshire/login"' in page
     assert "Sign in with Wiltshire Police account" in page
+    welsh = html.unescape(client.get("/sign-in?lang=cy").text)
+    assert "Mewngofnodi gyda cyfrif Heddlu Wiltshire" in welsh
     # Through Wiltshire's: an account of Wiltshire, its role by Wiltshire's own map.
     answer = sign_in(client, wiltshire_provider, at="/sso/wiltshire")
     assert answer.status_code == 302 and urlsplit(answer.location).path == "/officers/"

@@ -208,7 +208,7 @@ def _settings(key: str, values: dict) -> SsoSettings:
         roles_claim=values.get("ROLES_CLAIM") or "roles",
         role_map=parse_role_map(values.get("ROLE_MAP") or ""),
         email_claim=values.get("EMAIL_CLAIM") or "email",
-        provider_name=values.get("PROVIDER_NAME") or "your force account",
+        provider_name=values.get("PROVIDER_NAME") or _force_account(values.get("FORCE")),
         link_by_email=link is True or str(link or "").strip().lower() in TRUE,
         timeout=timeout,
     )
@@ -228,7 +228,9 @@ def buttons() -> list[Button]:
     config = current_app.config
     found = []
     if config.get("SSO_ISSUER") and config.get("SSO_CLIENT_ID"):
-        found.append(Button("", config.get("SSO_PROVIDER_NAME") or "your force account"))
+        found.append(
+            Button("", config.get("SSO_PROVIDER_NAME") or _force_account(config.get("SSO_FORCE")))
+        )
     for key, values in sorted((config.get("SSO_PROVIDERS") or {}).items()):
         if not PROVIDER_NAME.match(key):
             if key not in _said_wrong:
@@ -248,11 +250,15 @@ def buttons() -> list[Button]:
 _said_wrong: set[str] = set()  # provider names already logged as wrong
 
 
-def _force_account(slug: str) -> str:
+def _force_account(slug: str | None) -> str:
+    """What a provider with no PROVIDER_NAME is called, in the page's language: its
+    force's account, or "your force account"."""
     from app.services import forces
 
-    force = forces.force_named(slug)
-    return f"{force.name} Police account" if force else "your force account"
+    force = forces.force_named(slug) if slug else None
+    if force is None:
+        return gettext("your force account")
+    return gettext("%(police)s account", police=police_of([force]))
 
 
 def is_provider(key: str) -> bool:
