@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from urllib.parse import urlsplit
 
 import pyotp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.extensions import db
 from app.models import AuditEvent, Officer, OutboxMessage, ResidentNotice, StaffSession
@@ -293,6 +294,48 @@ def test_a_role_change_is_audited_and_ends_the_sessions(app, admin_client, make_
     assert event.actor_id is not None and event.at is not None
     bad = post(admin_client, f"/admin/officers/{pc.id}/role", {"role": "overlord"})
     assert bad.status_code == 302 and fresh(pc.id).role == "supervisor"
+
+
+def test_two_changes_at_once_cannot_leave_the_force_without_an_administrator(app, admin):
+    """Found by an outside check: "demote admin A" and "disable admin B", sent at the
+    same moment, each counted the other as the administrator left, and both were
+    made. Here B is disabled while A's demotion waits for the force's lock: when it
+    gets it, it counts again and is refused."""
+    from app.services.accounts import AccountError, change_role
+
+    second = Officer(
+        email="second.admin@police.example", name="Second", role="admin", password_hash="x"
+    )
+    db.session.add(second)
+    db.session.commit()
+    holder = db.engine.connect()
+    holder.begin()
+    holder.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext(:name))"),
+        {"name": f"administrators:{admin.force_id}"},
+    )
+    said: list[str] = []
+
+    def demote_first():
+        with app.app_context():
+            first = db.session.get(Officer, admin.id)
+            try:
+                change_role(first, first.id, "officer")
+            except AccountError as refusal:
+                said.append(str(refusal))
+            finally:
+                db.session.rollback()
+
+    thread = threading.Thread(target=demote_first)
+    thread.start()
+    thread.join(0.5)
+    assert thread.is_alive()  # waiting for the lock, not counting yet
+    holder.execute(text("UPDATE officers SET active = false WHERE id = :id"), {"id": second.id})
+    holder.commit()
+    holder.close()
+    thread.join(10)
+    assert said == ["That is the last active administrator: make another first."]
+    assert fresh(admin.id).role == "admin"
 
 
 def test_disabling_asks_first_and_enable_brings_the_account_back(app, admin_client, officer):

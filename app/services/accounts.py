@@ -23,6 +23,7 @@ from sqlalchemy import delete, func, or_, select, update
 
 from app.dao import officers as officers_dao
 from app.dao.audit import create_audit_event
+from app.dao.locks import lock_until_commit
 from app.extensions import db, redis_store
 from app.models import ROLES, Officer
 from app.models.officer import AccountLink, RecoveryCode
@@ -371,9 +372,15 @@ def set_password(email: str, password: str, *, actor_id: int | None = None) -> O
 
 
 def _admin_and_subject(admin: Officer, officer_id: int) -> Officer:
+    """The account an administrator changes, read after taking the force's lock on
+    its administrators: two changes at once (demote one admin, disable the other) each
+    counted the other admin and left the force with none (an outside check). Each now
+    waits for the other's commit, and counts again."""
+    lock_until_commit(db.session, f"administrators:{admin.force_id}")
+    db.session.refresh(admin)
     if admin.role != "admin" or not admin.active:
         raise AccountError(gettext("Only an administrator can do that."))
-    officer = db.session.get(Officer, officer_id)
+    officer = db.session.get(Officer, officer_id, populate_existing=True)
     if officer is None:
         raise AccountError(gettext("There is no such account."))
     return officer
