@@ -692,47 +692,63 @@
   // Named places: search, choose, outline on the map.
   var placeTimer = null;
   var KIND = { force: _("Force"), district: _("District"), ward: _("Ward") };
+  // The results say which search they are for (dataset.query): Enter takes the first
+  // only when that is what the box holds now; typed over within the wait, it took a
+  // result of the search before (an outside check). An answer to an older search that
+  // comes after a newer one's is dropped.
+  function searchPlaces(q) {
+    var results = $("place-results");
+    clearTimeout(placeTimer);
+    if (q.length < 2) { results.textContent = ""; results.dataset.query = q; return Promise.resolve(); }
+    return CA.fetchJSON(settings.placesUrl, { q: q }).then(function (data) {
+      if ($("place-search").value.trim() !== q) { return; }
+      results.textContent = "";
+      results.dataset.query = q;
+      if (!data.places.length) {
+        var none = document.createElement("li");
+        none.className = "hint";
+        var elsewhere = data.outside_team_areas || [];
+        none.textContent = elsewhere.length
+          ? _("{places}: in {force}, but outside your team's areas. Ask an administrator to add it to your team.",
+              { places: elsewhere.join(", "), force: CA.config.forceName })
+          : data.team_areas_only
+            ? _("No ward or district called that inside your team's areas, nor elsewhere in {force}.", { force: CA.config.forceName })
+            : _("No ward or district called that in {force}.", { force: CA.config.forceName });
+        results.appendChild(none);
+      }
+      data.places.forEach(function (place) {
+        var item = document.createElement("li");
+        var button = document.createElement("button");
+        button.type = "button";
+        button.className = "button secondary place-choice";
+        button.textContent = KIND[place.kind] + ": " + place.name;
+        button.addEventListener("click", function () { addPlace(place); });
+        item.appendChild(button);
+        results.appendChild(item);
+      });
+    }).catch(function (error) { showAreaError(error.message); });
+  }
   $("place-search").addEventListener("input", function () {
     clearTimeout(placeTimer);
     var q = $("place-search").value.trim();
-    placeTimer = setTimeout(function () {
-      var results = $("place-results");
-      if (q.length < 2) { results.textContent = ""; return; }
-      CA.fetchJSON(settings.placesUrl, { q: q }).then(function (data) {
-        results.textContent = "";
-        if (!data.places.length) {
-          var none = document.createElement("li");
-          none.className = "hint";
-          var elsewhere = data.outside_team_areas || [];
-          none.textContent = elsewhere.length
-            ? _("{places}: in {force}, but outside your team's areas. Ask an administrator to add it to your team.",
-                { places: elsewhere.join(", "), force: CA.config.forceName })
-            : data.team_areas_only
-              ? _("No ward or district called that inside your team's areas, nor elsewhere in {force}.", { force: CA.config.forceName })
-              : _("No ward or district called that in {force}.", { force: CA.config.forceName });
-          results.appendChild(none);
-        }
-        data.places.forEach(function (place) {
-          var item = document.createElement("li");
-          var button = document.createElement("button");
-          button.type = "button";
-          button.className = "button secondary place-choice";
-          button.textContent = KIND[place.kind] + ": " + place.name;
-          button.addEventListener("click", function () { addPlace(place); });
-          item.appendChild(button);
-          results.appendChild(item);
-        });
-      }).catch(function (error) { showAreaError(error.message); });
-    }, 250);
+    placeTimer = setTimeout(function () { searchPlaces(q); }, 250);
   });
 
   // From the keyboard: Enter takes the first result, the arrows move through them
-  // (only Tab reached them: an outside check).
+  // (only Tab reached them: an outside check). Results of another search than the
+  // box's are searched again first.
   $("place-search").addEventListener("keydown", function (event) {
-    var first = $("place-results").querySelector(".place-choice");
-    if (!first) { return; }
-    if (event.key === "Enter") { event.preventDefault(); first.click(); }
-    if (event.key === "ArrowDown") { event.preventDefault(); first.focus(); }
+    if (event.key !== "Enter" && event.key !== "ArrowDown") { return; }
+    var q = $("place-search").value.trim();
+    var current = $("place-results").dataset.query === q;
+    if (event.key === "Enter") { event.preventDefault(); }
+    var take = function () {
+      var first = $("place-results").querySelector(".place-choice");
+      if (!first || $("place-results").dataset.query !== q) { return; }
+      if (event.key === "Enter") { first.click(); } else { event.preventDefault(); first.focus(); }
+    };
+    if (current) { take(); return; }
+    if (event.key === "Enter") { searchPlaces(q).then(take); }
   });
   $("place-results").addEventListener("keydown", function (event) {
     if (event.key !== "ArrowDown" && event.key !== "ArrowUp") { return; }

@@ -212,4 +212,13 @@ def test_a_ward_is_chosen_from_the_keyboard(page, sign_in_page, bristol_resident
     first = page.locator(".place-choice").first.text_content()
     search.press("Enter")
     expect(page.locator("#shapes-list")).to_contain_text(first)
+    # Typed over and Enter pressed at once, before the new results came: the ward
+    # added is one of the new search's, not the first of the old one's (an outside
+    # check added the ward of the search before).
+    search.fill("Centr")
+    expect(page.get_by_role("button", name="Ward: Central")).to_be_visible()
+    search.fill("Clifton")
+    search.press("Enter")
+    expect(page.locator("#shapes-list")).to_contain_text("Clifton")
+    expect(page.locator("#shapes-list li")).to_have_count(2)
     assert page.console_errors == []
