@@ -557,7 +557,9 @@
 
   // The slider moves in 100 m; a typed radius is kept to 10 m (150 became 200 without
   // a word: an outside check).
+  var radiusWrong = false;  // the radius box holds what is not a radius
   function setRadius(metres, typed) {
+    radiusWrong = false;
     $("radius-error").hidden = true;
     $("radius-m").setAttribute("aria-invalid", "false");
     var step = typed ? 10 : 100;
@@ -576,6 +578,7 @@
   $("radius-m").addEventListener("change", function () {
     var typed = $("radius-m").value.trim() === "" ? NaN : Number($("radius-m").value);
     var wrong = !isFinite(typed) || typed < 100 || typed > 20000;
+    radiusWrong = wrong;
     $("radius-error").hidden = !wrong;
     $("radius-error").textContent = wrong ? _("Give the radius in metres, from 100 to 20,000 (5 km is 5000).") : "";
     $("radius-m").setAttribute("aria-invalid", wrong ? "true" : "false");
@@ -1090,6 +1093,12 @@
       } else {
         composeError(_("Give the Welsh title too, or leave both Welsh boxes empty."), $("title-cy"));
       }
+      return;
+    }
+    // A radius typed wrong leaves the circle as it was: sending it would send to an
+    // area the box does not show (an outside check).
+    if (searchCircle && radiusWrong) {
+      composeError(_("Correct the radius first: in metres, from 100 to 20,000. The circle is still {radius}.", { radius: radiusLabel(radiusNow()) }), $("radius-m"));
       return;
     }
     if (!welshOnly && !$("title").value.trim()) { composeError(_("Give the alert a title."), $("title")); return; }

@@ -189,6 +189,16 @@ def test_a_typed_radius_is_kept_as_typed_and_a_wrong_one_stays_beside_its_messag
 
     page.get_by_label("Title").fill("Shed break-ins")
     page.get_by_label("Message", exact=True).fill("Lock sheds tonight.")
+    # Not sent while the box is wrong: the circle is not what it shows (an outside
+    # check was asked "Send … now?" with 15000000 in it).
+    page.get_by_role("button", name="Send…").click()
+    expect(page.locator("#compose-error")).to_contain_text("Correct the radius first")
+    expect(page.locator("#compose-error")).to_contain_text("The circle is still 150 m")
+    expect(radius).to_be_focused()
+    expect(page.locator("#confirm")).to_be_hidden()
+    radius.fill("150")
+    radius.press("Enter")
+    expect(page.locator("#radius-error")).to_be_hidden()
     page.get_by_role("button", name="Send…").click()
     expect(page.locator("#confirm")).to_be_visible()
     page.keyboard.press("Escape")
