@@ -134,6 +134,8 @@ class Config:
     ESTIMATE_CALL_SECONDS = _int("ESTIMATE_CALL_SECONDS", 45)
     # The same alert sent again by its officer within this time is the first one.
     ALERT_REPEAT_SECONDS = _int("ALERT_REPEAT_SECONDS", 120)
+    # How many tests an officer may send themselves in an hour (each a paid text and call).
+    TESTS_PER_HOUR = _int("TESTS_PER_HOUR", 20)
     # How long a count of the messages waiting (for "all out in…") serves previews.
     QUEUE_COUNT_SECONDS = _int("QUEUE_COUNT_SECONDS", 5)
     DELIVERY_CONCURRENCY = _int("DELIVERY_CONCURRENCY", 16)  # requests in flight per job

@@ -274,8 +274,10 @@ def send_test():
         channels=sent.channels,
         unreachable=sent.unreachable,
         message=sent.summary(),
+        # Sent moments ago already: this is that test, and nothing went again.
+        repeated=sent.repeated,
         url=url_for("officers.alert", alert_id=sent.alert.id),
-    ), 201
+    ), (200 if sent.repeated else 201)
 
 
 @bp.route("/alerts")

@@ -196,9 +196,11 @@ def test_a_typed_radius_is_kept_as_typed_and_a_wrong_one_stays_beside_its_messag
     expect(page.locator("#compose-error")).to_contain_text("The circle is still 150 m")
     expect(radius).to_be_focused()
     expect(page.locator("#confirm")).to_be_hidden()
-    radius.fill("150")
-    radius.press("Enter")
+    with page.expect_response("**/officers/preview"):  # the count for the circle again
+        radius.fill("150")
+        radius.press("Enter")
     expect(page.locator("#radius-error")).to_be_hidden()
+    expect(page.locator("#send")).to_be_enabled()
     page.get_by_role("button", name="Send…").click()
     expect(page.locator("#confirm")).to_be_visible()
     page.keyboard.press("Escape")

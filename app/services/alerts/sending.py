@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 from flask import current_app
 from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from redis.exceptions import RedisError
 from sqlalchemy import Integer, any_, bindparam, exists, func, insert, literal, null, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -17,6 +18,7 @@ from sqlalchemy.orm import aliased
 
 from app.dao import forces as forces_dao
 from app.dao import outbound as ledger_sql
+from app.dao.locks import lock_until_commit
 from app.dao.targeting import Audience, targeted_channels
 from app.extensions import db
 from app.models import CHANNELS, Alert, Delivery, Officer, Resident
@@ -32,6 +34,7 @@ from app.services.alerts.lifecycle import (
     require,
     transition,
 )
+from app.services.alerts.repeats import repeat_key, sent_moments_ago
 from app.services.alerts.targeting import audience_of
 from app.services.dispatch import enqueue_alert_range
 from app.services.transaction import read_only, transaction
@@ -276,7 +279,7 @@ def enqueue_safely(alert_id: int) -> None:
 
 
 # How a test reaches the officer on each channel, in words for what they are told.
-TEST_CHANNEL_WORDS = {"sms": "text", "voice": "call", "email": "e-mail"}
+TEST_CHANNEL_WORDS = {"sms": _l("text"), "voice": _l("call"), "email": _l("e-mail")}
 
 
 @dataclass
@@ -284,17 +287,31 @@ class SentTest:
     alert: Alert
     channels: list[str]  # the channels the test went by, in CHANNELS order
     unreachable: list[str]  # channels the alert uses that cannot reach the officer
+    # The officer sent this very test moments before: this is that one, not sent again.
+    repeated: bool = False
 
     def summary(self) -> str:
         """What the officer is told, e.g. "A test has gone to you only, by text, call
         and e-mail. ..." """
-        words = [TEST_CHANNEL_WORDS[c] for c in self.channels]
-        said = ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else words[0]
-        text = f"A test has gone to you only, by {said}."
+        words = [str(TEST_CHANNEL_WORDS[c]) for c in self.channels]
+        said = (
+            gettext("%(some)s and %(last)s", some=", ".join(words[:-1]), last=words[-1])
+            if len(words) > 1
+            else words[0]
+        )
+        if self.repeated:
+            return gettext(
+                "You sent yourself this test a moment ago, by %(channels)s. It was not sent "
+                "again: check that one.",
+                channels=said,
+            )
+        text = gettext("A test has gone to you only, by %(channels)s.", channels=said)
         if self.unreachable:
-            missing = " or ".join(TEST_CHANNEL_WORDS[c] for c in self.unreachable)
-            text += f" Not by {missing}: your account has no mobile number."
-        return text + " Check it, then send for real."
+            missing = gettext(" or ").join(str(TEST_CHANNEL_WORDS[c]) for c in self.unreachable)
+            text += " " + gettext(
+                "Not by %(channels)s: your account has no mobile number.", channels=missing
+            )
+        return text + " " + gettext("Check it, then send for real.")
 
 
 def _own_address(officer: Officer, channel: str) -> str | None:
@@ -310,7 +327,17 @@ def send_test_to_self(officer: Officer, draft: AlertDraft | None = None, **field
     "TEST, only to you"; an exercise's carries the exercise marking residents will get
     instead. Raises AlertInvalid."""
     draft = draft or AlertDraft(**fields)
+    key = repeat_key(officer, draft, "test")
     with transaction():
+        earlier = sent_moments_ago(officer, key)
+        if earlier is not None:
+            return SentTest(
+                alert=earlier,
+                channels=list(earlier.filters["channels"]),
+                unreachable=[],
+                repeated=True,
+            )
+        _check_tests_this_hour(officer)
         errors: dict[str, str] = {}
         title, body = check_words(draft, errors)
         check_own_recording(officer, draft, errors)
@@ -319,7 +346,7 @@ def send_test_to_self(officer: Officer, draft: AlertDraft | None = None, **field
         used = [c for c in CHANNELS if not draft.channels or c in draft.channels]
         reached = [c for c in used if _own_address(officer, c)]
         if not errors and not reached:
-            errors["channels"] = (
+            errors["channels"] = gettext(
                 "Your account has no mobile number, so a test by text or call cannot reach "
                 "you. Include e-mail, or ask an administrator to add your mobile."
             )
@@ -345,6 +372,7 @@ def send_test_to_self(officer: Officer, draft: AlertDraft | None = None, **field
             recipient_count=1,
             status="draft",
             sent_at=func.now(),
+            repeat_key=key,
         )
         db.session.add(alert)
         db.session.flush()
@@ -366,6 +394,33 @@ def send_test_to_self(officer: Officer, draft: AlertDraft | None = None, **field
     return SentTest(
         alert=alert, channels=reached, unreachable=[c for c in used if c not in reached]
     )
+
+
+def _check_tests_this_hour(officer: Officer) -> None:
+    """An officer's tests to themselves are limited to TESTS_PER_HOUR: each is a text,
+    a call and an e-mail, paid for, and 15 taps in a second sent 15 (an outside check).
+    Runs under the officer's submission lock (sent_moments_ago)."""
+    most = current_app.config["TESTS_PER_HOUR"]
+    lock_until_commit(db.session, f"alert-submit:{officer.id}")
+    sent = db.session.scalar(
+        select(func.count())
+        .select_from(Alert)
+        .where(
+            Alert.created_by_id == officer.id,
+            Alert.audience == TEST_AUDIENCE,
+            Alert.created_at > func.now() - func.make_interval(0, 0, 0, 0, 1),
+        )
+    )
+    if sent >= most:
+        raise AlertInvalid(
+            {
+                "form": gettext(
+                    "You have sent yourself %(count)s tests in the last hour, as many as "
+                    "you may. Send the alert, or test again later.",
+                    count=most,
+                )
+            }
+        )
 
 
 def release_scheduled_alerts() -> int:

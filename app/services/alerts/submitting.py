@@ -4,14 +4,10 @@ are told)."""
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 from typing import Any
 
-from flask import current_app
 from flask_babel import gettext
-from sqlalchemy import func, select
+from sqlalchemy import func
 
 from app.dao.audit import create_audit_event
 from app.dao.locks import lock_until_commit
@@ -22,6 +18,7 @@ from app.services.alerts.approval_requests import create_approval_requests
 from app.services.alerts.compose import check_own_recording, check_schedule, check_words
 from app.services.alerts.drafts import AlertDraft, AlertInvalid
 from app.services.alerts.lifecycle import audit, needs_approval, transition
+from app.services.alerts.repeats import repeat_key, sent_moments_ago
 from app.services.alerts.sending import SentAlert, enqueue_safely, send_now_or_later
 from app.services.alerts.targeting import Target, count_label, resolve_target
 from app.services.alerts.threads import all_clear_taken, find_thread_root
@@ -47,10 +44,10 @@ def submit_alert(
     in this transaction, then queued), schedule it, or hold it for a supervisor's
     approval. Raises AlertInvalid."""
     draft = draft or AlertDraft(**fields)
-    repeat_key = _repeat_key(officer, draft)
+    key = repeat_key(officer, draft)
     try:
         with transaction():
-            earlier = _sent_moments_ago(officer, repeat_key)
+            earlier = sent_moments_ago(officer, key)
             if earlier is not None:
                 return SentAlert(alert=earlier, deliveries=0, repeated=True)
             title, body, target = _checked(officer, draft)
@@ -60,7 +57,7 @@ def submit_alert(
                 raise _NobodyInside(target)
             _check_count_unchanged(draft, residents)
             alert = _record(officer, draft, title, body, target, residents)
-            alert.repeat_key = repeat_key
+            alert.repeat_key = key
             alert_id = alert.id
             notice_ids: list[int] = []
             if needs_approval(draft.category, residents):
@@ -87,45 +84,6 @@ def submit_alert(
     if deliveries is not None:
         enqueue_safely(alert_id)
     return SentAlert(alert=alert, deliveries=deliveries or 0)
-
-
-def _repeat_key(officer: Officer, draft: AlertDraft) -> str:
-    """What the officer is sending, as a key: everything in the draft but the count
-    they were shown (a retry may carry a newer one). Lists whose order and repeats mean
-    nothing (channels, groups, the shapes that make the area) are keyed as sets, so
-    that ["sms", "email"] and ["email", "sms", "sms"] are the same alert, sent once.
-    The answers' order is kept: it numbers them."""
-    sent = {k: v for k, v in dataclasses.asdict(draft).items() if k != "expected_residents"}
-    for name in ("channels", "groups", "shapes"):
-        items = sent.get(name) or []
-        as_text = {json.dumps(item, sort_keys=True, default=str) for item in items}
-        sent[name] = sorted(as_text)
-    words = json.dumps([officer.id, sent], sort_keys=True, default=str, ensure_ascii=False)
-    return hashlib.sha256(words.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _sent_moments_ago(officer: Officer, repeat_key: str) -> Alert | None:
-    """The alert this officer sent with these very contents within
-    ALERT_REPEAT_SECONDS, if any: a double tap, a retry after the signal dropped, or
-    a second tab sends the same alert again, and residents must not get it twice.
-    The officer's submissions take turns (a lock until the transaction ends), so two
-    at once cannot both miss the other."""
-    seconds = current_app.config["ALERT_REPEAT_SECONDS"]
-    if seconds <= 0:
-        return None
-    lock_until_commit(db.session, f"alert-submit:{officer.id}")
-    return db.session.scalars(
-        select(Alert)
-        .where(
-            Alert.created_by_id == officer.id,
-            Alert.repeat_key == repeat_key,
-            # A cancelled or rejected one is no reason not to send it now.
-            Alert.status.not_in(("cancelled", "rejected")),
-            Alert.created_at > func.now() - func.make_interval(0, 0, 0, 0, 0, 0, seconds),
-        )
-        .order_by(Alert.id.desc())
-        .limit(1)
-    ).first()
 
 
 def _checked(officer: Officer, draft: AlertDraft) -> tuple[str, str, Target]:

@@ -1,0 +1,56 @@
+"""The same alert sent twice in moments (a double tap, a retry after the signal
+dropped, a second tab) is sent once: each submission is keyed by what it sends, and
+one with the key of an alert the officer sent moments ago is that alert."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from app.dao.locks import lock_until_commit
+from app.extensions import db
+from app.models import Alert, Officer
+from app.services.alerts.drafts import AlertDraft
+
+
+def repeat_key(officer: Officer, draft: AlertDraft, kind: str = "alert") -> str:
+    """What the officer is sending, as a key: everything in the draft but the count
+    they were shown (a retry may carry a newer one). Lists whose order and repeats mean
+    nothing (channels, groups, the shapes that make the area) are keyed as sets, so
+    that ["sms", "email"] and ["email", "sms", "sms"] are the same alert, sent once.
+    The answers' order is kept: it numbers them."""
+    sent = {k: v for k, v in dataclasses.asdict(draft).items() if k != "expected_residents"}
+    for name in ("channels", "groups", "shapes"):
+        items = sent.get(name) or []
+        as_text = {json.dumps(item, sort_keys=True, default=str) for item in items}
+        sent[name] = sorted(as_text)
+    words = json.dumps([officer.id, kind, sent], sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(words.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def sent_moments_ago(officer: Officer, repeat_key: str) -> Alert | None:
+    """The alert this officer sent with these very contents within
+    ALERT_REPEAT_SECONDS, if any: a double tap, a retry after the signal dropped, or
+    a second tab sends the same alert again, and residents must not get it twice.
+    The officer's submissions take turns (a lock until the transaction ends), so two
+    at once cannot both miss the other."""
+    seconds = current_app.config["ALERT_REPEAT_SECONDS"]
+    if seconds <= 0:
+        return None
+    lock_until_commit(db.session, f"alert-submit:{officer.id}")
+    return db.session.scalars(
+        select(Alert)
+        .where(
+            Alert.created_by_id == officer.id,
+            Alert.repeat_key == repeat_key,
+            # A cancelled or rejected one is no reason not to send it now.
+            Alert.status.not_in(("cancelled", "rejected")),
+            Alert.created_at > func.now() - func.make_interval(0, 0, 0, 0, 0, 0, seconds),
+        )
+        .order_by(Alert.id.desc())
+        .limit(1)
+    ).first()
