@@ -167,8 +167,16 @@ class PageSessionInterface(SecureCookieSessionInterface):
         return super().should_set_cookie(app, session)
 
 
+def _without_nul(value):
+    """Each {{ value }} of a template, with any NUL character left out."""
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
 def install(app: Flask) -> None:
     app.url_map.converters["int"] = IdConverter
+    # What a page shows back of what was typed holds no NUL: a form shown again with a
+    # refused value wrote the NUL typed into it into the page (an outside check).
+    app.jinja_env.finalize = _without_nul
     app.json_provider_class = GuardedJSONProvider
     app.json = GuardedJSONProvider(app)
     app.session_interface = PageSessionInterface()

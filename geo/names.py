@@ -100,6 +100,16 @@ _AMPERSAND = re.compile(r"\s+&\s+")
 _AND = re.compile(r"\s+and\s+", re.I)
 
 
+def plain_typed(typed: str) -> str:
+    """What was typed, as a name is stored: compatibility forms made plain (NFKC:
+    full-width letters, ligatures, a no-break space), invisible format characters
+    (zero-width spaces, direction marks) and control characters dropped, spaces
+    collapsed."""
+    text = unicodedata.normalize("NFKC", typed)
+    text = "".join(c for c in text if unicodedata.category(c) not in ("Cf", "Cc", "Cs"))
+    return " ".join(text.split())
+
+
 def search_forms(typed: str) -> list[str]:
     """What a place's name may be stored as, for what was typed: as typed, in ONS's
     sorting form when typed as pages show it ("City of Bristol"), and with "&" for
@@ -114,8 +124,16 @@ def search_forms(typed: str) -> list[str]:
     ['Widcombe & Lyncombe', 'Widcombe and Lyncombe']
     >>> search_forms("Bristol")
     ['Bristol']
+
+    Typed as a phone or a copy may give it: full-width letters, a no-break space, a
+    zero-width or direction character are read as the name (they found nothing).
+
+    >>> search_forms("\uff22\uff52\uff49\uff53\uff54\uff4f\uff4c\u200b")
+    ['Bristol']
+    >>> search_forms("Bath\u00a0and North East Somerset")[0]
+    'Bath and North East Somerset'
     """
-    typed = typed.strip()
+    typed = plain_typed(typed)
     forms = [typed]
     found = _TITLE_FIRST.fullmatch(typed)
     if found:

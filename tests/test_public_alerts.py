@@ -451,3 +451,20 @@ def test_places_are_found_by_the_names_pages_give_them(app_ctx):
     ):
         found = [p["name"] for p in find_targetable_places(force, typed)]
         assert any(n.startswith(name) for n in found), (typed, found)
+    # As a phone or a copy may type them: full-width letters, a no-break space, a
+    # zero-width or direction character. They found nothing (an outside check).
+    for typed in ("\uff22\uff52\uff49\uff53\uff54\uff4f\uff4c", "Bristol\u200b", "Bath\u00a0and"):
+        assert find_place_named(typed) is not None, typed
+        assert find_targetable_places(force, typed), typed
+
+
+def test_the_officers_place_search_names_places_as_pages_do_and_reads_a_nul_as_nothing(
+    officer_client,
+):
+    """Found by an outside check: the officer's results said "Bristol, City of" where
+    the public list says "City of Bristol", and a NUL typed reached the database."""
+    found = officer_client.post("/officers/places", json={"q": "City of Bristol"}).json
+    assert "City of Bristol" in [p["name"] for p in found["places"]]
+    assert "Bristol, City of" not in [p["name"] for p in found["places"]]
+    nul = officer_client.post("/officers/places", json={"q": "Cli\x00fton"})
+    assert nul.status_code == 200 and nul.json["places"]

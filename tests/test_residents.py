@@ -1938,3 +1938,30 @@ def test_the_manage_box_says_it_takes_a_mobile_or_an_e_mail_address(client, app_
     ):
         answer = client.post("/manage", data={"csrf_token": csrf_token(client), "address": typed})
         assert answer.status_code == 400 and said in html.unescape(answer.text), typed
+
+
+def test_a_nul_in_a_group_or_a_time_is_a_field_error_not_a_general_one(resident_client):
+    """Found by an outside check: a NUL among the groups reached the database (the
+    general "not a value we can use" page), and one typed as a quiet-hours time was
+    written back into the page."""
+    client = resident_client
+    token = page_token(client, "/my-alerts")
+    for route, form in (
+        ("/my-alerts", {"groups_shown": "1", "groups": ["farm-watch", "\x00"]}),
+        ("/my-alerts/groups", {"groups": ["farm-watch", "\x00"]}),
+    ):
+        refused = client.post(route, data={"csrf_token": token, **form})
+        assert refused.status_code == 400
+        assert 'id="groups-error"' in refused.text and "no longer exists" in refused.text
+    quiet = client.post(
+        "/my-alerts",
+        data={
+            "csrf_token": token,
+            "quiet_shown": "1",
+            "quiet": "yes",
+            "quiet_from": "2\x002:00",
+            "quiet_until": "07:00",
+        },
+    )
+    assert quiet.status_code == 400 and "\x00" not in quiet.text
+    assert "is not a time of day" in quiet.text

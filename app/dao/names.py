@@ -12,6 +12,7 @@ from sqlalchemy import exists, select, text
 from app.dao.places import escape_like
 from app.extensions import db
 from app.models import NAME_SEARCH_KEY, NamedPlace, name_search_key
+from geo.names import plain_typed
 
 # How many matching names, in alphabetical order, are ranked. Ranking every match of a
 # short prefix sorts them all ("st", 60,000 of 300,000 names: 0.3-0.6 s), where taking
@@ -69,6 +70,7 @@ def search_names(prefix: str, limit: int = 10) -> list[dict]:
 
     Each: {"name", "kind", "area" (or None), "longitude", "latitude"} (WGS84).
     """
+    prefix = plain_typed(prefix)
     db.session.execute(_PLAN_EACH_TIME)
     rows = db.session.execute(
         _SEARCH,

@@ -60,6 +60,7 @@ from app.services.outbox import view_outbox
 from app.services.recordings import RecordingRefused, save_recording
 from app.services.registration import find_interest_groups
 from app.services.templates import find_templates, save_template
+from app.services.text import clean_text
 from app.web import record_id
 
 bp = Blueprint("officers", __name__)
@@ -208,7 +209,7 @@ def places():
     posted as {"q": ...}: the map posts it, keeping what was typed out of addresses)."""
     asked = request.get_json(silent=True) if request.method == "POST" else request.args
     typed = asked.get("q") if isinstance(asked, dict) else None
-    query = (typed if isinstance(typed, str) else "").strip()[:60]
+    query = clean_text(typed if isinstance(typed, str) else "", max_length=60)
     if len(query) < 2:
         return jsonify(places=[])
     force = forces.area_of(forces.current_force())

@@ -37,7 +37,7 @@ from app.services.consent import CONSENT_VERSION, consent_key, consent_statement
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
 from app.services.notices import queue_notices
 from app.services.postcode_check import PostcodeRefused, check_postcode
-from app.services.text import TextRefused, checked_text
+from app.services.text import TextRefused, checked_text, clean_text
 from app.services.timeline import record_leaving
 from app.services.transaction import transactional
 from app.services.verification import WAIT, code_sent_moments_ago, send_proof
@@ -301,6 +301,8 @@ def remove_channel(resident: Resident, channel_name: str) -> None:
 
 @changes_resident
 def set_groups(resident: Resident, slugs: list[str]) -> None:
+    # As sign-up reads them: a NUL in one reached the database (an outside check).
+    slugs = [clean_text(slug, max_length=40) for slug in slugs]
     groups = list(db.session.scalars(select(InterestGroup).where(InterestGroup.slug.in_(slugs))))
     if len(groups) != len(set(slugs)):
         raise ChangeRefused(gettext("One of the groups no longer exists. Choose again."), "groups")
@@ -325,7 +327,7 @@ def parse_quiet_hours(start: str, end: str) -> tuple[time, time]:
                 gettext(
                     "%(time)s is not a time of day. Give times from 00:00 to 23:59, like "
                     "22:00 and 07:00.",
-                    time=typed[:10],
+                    time=clean_text(typed, max_length=10),  # not a NUL into the page
                 ),
                 field,
             ) from None

@@ -31,6 +31,7 @@ from app.services import forces
 from app.services.text import checked_field, whole_number
 from app.services.transaction import transaction
 from geo.areas import wholly_outside
+from geo.names import reading_order
 
 MAX_NAME = 80
 # Roles that may be a team's supervisor.
@@ -240,7 +241,9 @@ def targetable_places(officer: Officer, force, query: str) -> tuple[list[dict], 
     elsewhere: list[str] = []
     if permitted.limited and not found:
         elsewhere = [p["name"] for p in places_dao.find_targetable_places(force, query)][:3]
-    return found, permitted.limited, elsewhere
+    # Named as the pages name them ("City of Bristol", not ONS's "Bristol, City of").
+    found = [{**place, "name": reading_order(place["name"])} for place in found]
+    return found, permitted.limited, [reading_order(name) for name in elsewhere]
 
 
 def km2_words(km2: float) -> str:
