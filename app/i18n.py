@@ -267,6 +267,20 @@ ALERT_STATUS_LABELS = {
 }
 
 
+ROLE_NAMES = {
+    "officer": lazy_gettext("Officer"),
+    "supervisor": lazy_gettext("Supervisor"),
+    "analyst": lazy_gettext("Analyst"),
+    "admin": lazy_gettext("Admin"),
+}
+
+
+def role_name(role: str) -> str:
+    """A staff role as the pages name it, in the page's language ("Officer", "Swyddog")."""
+    label = ROLE_NAMES.get(role)
+    return str(label) if label is not None else role
+
+
 def alert_status(status: str) -> str:
     label = ALERT_STATUS_LABELS.get(status)
     return str(label) if label is not None else status.replace("_", " ")
@@ -347,6 +361,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(police_of, "police_of")
     app.add_template_filter(delivery_status, "delivery_status")
     app.add_template_filter(alert_status, "alert_status")
+    app.add_template_filter(role_name, "role_name")
 
     @app.context_processor
     def languages():

@@ -453,3 +453,30 @@ def test_reading_staff_accounts_is_audited(admin_client, admin, make_officer):
         ("officer.viewed", admin.id, str(pc.id)),
         ("officers.viewed", admin.id, None),
     ]
+
+
+def test_an_administrators_messages_and_the_roles_are_in_the_pages_language(
+    app, admin_client, make_officer
+):
+    """Found by an outside check: on Welsh pages, "X is now an analyst.", "X's account
+    is disabled…", the team messages and the role names were English."""
+    pc = make_officer(name="Sam Jones")
+    post(admin_client, f"/admin/officers/{pc.id}/role?lang=cy", {"role": "analyst"})
+    page = admin_client.get(f"/admin/officers/{pc.id}?lang=cy").text
+    assert "Mae Sam Jones bellach yn ddadansoddwr." in page
+    assert ">Dadansoddwr</option>" in page and ">Goruchwyliwr</option>" in page
+    post(admin_client, f"/admin/officers/{pc.id}/disable?lang=cy")
+    listed = admin_client.get("/admin/officers?lang=cy").text
+    assert "Mae cyfrif Sam Jones wedi&#39;i analluogi" in listed
+    assert "is disabled" not in listed
+    made = admin_client.post(
+        "/admin/teams?lang=cy",
+        data={"name": "Tîm Canol", "csrf_token": form_token(admin_client, "/admin/teams")},
+    )
+    team = made.headers["Location"]
+    named = admin_client.post(
+        f"{team}/members?lang=cy",
+        data={"officers": ["x"], "csrf_token": form_token(admin_client, team)},
+        follow_redirects=True,
+    ).text
+    assert "Dewiswch aelodau o&#39;r rhestr." in named

@@ -4,6 +4,7 @@ follow-up thread, and the one transaction boundary services use."""
 from __future__ import annotations
 
 import pytest
+from flask_babel import force_locale
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -18,7 +19,7 @@ from app.services.alerts import (
     find_thread_root,
     may_approve,
 )
-from app.services.alerts.lifecycle import refusal, transition
+from app.services.alerts.lifecycle import NOTHING_TO, refusal, transition
 from app.services.transaction import read_only, transaction
 
 
@@ -32,7 +33,7 @@ def test_the_table_names_only_known_statuses_and_reaches_every_one():
     assert reached == set(ALERT_STATUSES)
 
 
-def test_a_refused_transition_says_where_the_alert_is_and_what_it_cannot_do():
+def test_a_refused_transition_says_where_the_alert_is_and_what_it_cannot_do(app_ctx):
     alert = Alert(status="pending_approval")
     assert refusal(alert, "reject") is None
     alert.status = "sent"
@@ -40,6 +41,13 @@ def test_a_refused_transition_says_where_the_alert_is_and_what_it_cannot_do():
     with pytest.raises(NotAllowed, match="This alert is sent: nothing to cancel."):
         transition(alert, "cancel", None)
     assert alert.status == "sent"
+    # Every verb has its sentence, in Welsh too (it was English on Welsh pages).
+    verbs = {step.verb for step in TRANSITIONS.values()} | {"ask"}
+    assert verbs <= set(NOTHING_TO)
+    with force_locale("cy"):
+        assert (
+            refusal(alert, "approve") == "Statws y rhybudd hwn yw “wedi anfon”: dim i'w gymeradwyo."
+        )
 
 
 @pytest.mark.parametrize(

@@ -113,7 +113,7 @@ def test_places_are_searchable_force_first(officer_client):
     assert found[0] == {
         "id": place_id("district", "Bristol, City of"),
         "kind": "district",
-        "name": "Bristol, City of",
+        "name": "City of Bristol",  # as pages name it
     }
     wards = officer_client.get("/officers/places?q=centr").json["places"]
     assert {"kind": "ward", "name": "Central"} in [

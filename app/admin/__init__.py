@@ -96,7 +96,7 @@ def invite():
         form = {key: request.form.get(key, default)[:300] for key, default in form.items()}
         try:
             if form["sign_in"] not in ("password", "sso"):
-                raise ValueError("Choose how they sign in: with a password or single sign-on.")
+                raise ValueError(_("Choose how they sign in: with a password or single sign-on."))
             account = invite_officer(
                 current_user,
                 email=form["email"],
@@ -108,9 +108,12 @@ def invite():
             error = str(refusal)
         else:
             flash(
-                f"{account.name}'s account is made: they sign in through single sign-on."
+                _(
+                    "%(name)s's account is made: they sign in through single sign-on.",
+                    name=account.name,
+                )
                 if form["sign_in"] == "sso"
-                else f"{account.name} has been sent a link to set their password."
+                else _("%(name)s has been sent a link to set their password.", name=account.name)
             )
             return redirect(url_for("admin.officer", officer_id=account.id))
     return render_template(
@@ -126,7 +129,7 @@ def set_role(officer_id: int):
     except AccountError as refusal:
         flash(str(refusal))
     else:
-        flash(f"{account.name} is now {account.role_label}.")
+        flash(_("%(name)s is now %(role)s.", name=account.name, role=account.role_label))
     return redirect(url_for("admin.officer", officer_id=officer_id))
 
 
@@ -141,13 +144,19 @@ def reset(officer_id: int):
         if account.id == current_user.id:
             # Their own sessions, this one too, have ended: the next page is signing in.
             flash(
-                f"A link to set a new password has gone to {account.email}. You are signed "
-                "out: use the link to sign in again."
+                _(
+                    "A link to set a new password has gone to %(email)s. You are signed out: "
+                    "use the link to sign in again.",
+                    email=account.email,
+                )
             )
             return redirect(url_for("auth.sign_in"))
         flash(
-            f"{account.name} has been sent a link to set a new password; their sessions have "
-            "ended. They set up their second factor again."
+            _(
+                "%(name)s has been sent a link to set a new password; their sessions have "
+                "ended. They set up their second factor again.",
+                name=account.name,
+            )
         )
     return redirect(url_for("admin.officer", officer_id=officer_id))
 
@@ -168,9 +177,9 @@ def set_active(officer_id: int, action: str):
         flash(str(refusal))
         return redirect(url_for("admin.officer", officer_id=officer_id))
     flash(
-        f"{account.name} can sign in again."
+        _("%(name)s can sign in again.", name=account.name)
         if account.active
-        else f"{account.name}'s account is disabled and their sessions have ended."
+        else _("%(name)s's account is disabled and their sessions have ended.", name=account.name)
     )
     return redirect(url_for("admin.officers"))
 

@@ -63,7 +63,10 @@ def rename_team(team_id: int):
     name = request.form.get("name", "")[:300]
     return _then_back(
         team_id,
-        lambda: f"The team is now called “{teams.rename_team(current_user, team_id, name).name}”.",
+        lambda: _(
+            "The team is now called “%(name)s”.",
+            name=teams.rename_team(current_user, team_id, name).name,
+        ),
         "",
     )
 
@@ -71,7 +74,9 @@ def rename_team(team_id: int):
 def team_members(team_id: int):
     chosen = request.form.getlist("officers")[:1000]
     return _then_back(
-        team_id, lambda: teams.set_members(current_user, team_id, chosen) and None, "Members saved."
+        team_id,
+        lambda: teams.set_members(current_user, team_id, chosen) and None,
+        _("Members saved."),
     )
 
 
@@ -80,7 +85,7 @@ def team_supervisors(team_id: int):
     return _then_back(
         team_id,
         lambda: teams.set_supervisors(current_user, team_id, chosen) and None,
-        "Supervisors saved.",
+        _("Supervisors saved."),
     )
 
 
@@ -88,14 +93,16 @@ def add_team_area(team_id: int):
     place = request.form.get("place", "")[:20]
     return _then_back(
         team_id,
-        lambda: f"{teams.add_place_area(current_user, team_id, place).label} added.",
+        lambda: _("%(area)s added.", area=teams.add_place_area(current_user, team_id, place).label),
         "",
     )
 
 
 def remove_team_area(team_id: int, area_id: int):
     return _then_back(
-        team_id, lambda: f"{teams.remove_area(current_user, team_id, area_id)} removed.", ""
+        team_id,
+        lambda: _("%(area)s removed.", area=teams.remove_area(current_user, team_id, area_id)),
+        "",
     )
 
 

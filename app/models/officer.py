@@ -58,9 +58,15 @@ class Officer(UserMixin, db.Model):
 
     @property
     def role_label(self) -> str:
-        return {"officer": "an officer", "analyst": "an analyst"}.get(
-            self.role, f"a {self.role}" if self.role != "admin" else "an administrator"
-        )
+        """ "an officer", "an administrator"… in the page's language."""
+        from flask_babel import gettext
+
+        return {
+            "officer": gettext("an officer"),
+            "supervisor": gettext("a supervisor"),
+            "analyst": gettext("an analyst"),
+            "admin": gettext("an administrator"),
+        }.get(self.role, self.role)
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive accounts

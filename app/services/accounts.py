@@ -25,6 +25,7 @@ from app.dao import officers as officers_dao
 from app.dao.audit import create_audit_event
 from app.dao.locks import lock_until_commit
 from app.extensions import db, redis_store
+from app.i18n import role_name
 from app.models import ROLES, Officer
 from app.models.officer import AccountLink, RecoveryCode
 from app.services import forces
@@ -446,7 +447,12 @@ def change_role(admin: Officer, officer_id: int, role: str) -> Officer:
     what it may do changes at once. Raises AccountError."""
     officer = _admin_and_subject(admin, officer_id)
     if role not in ROLES:
-        raise AccountError(gettext("Choose one of the roles: %(roles)s.", roles=", ".join(ROLES)))
+        raise AccountError(
+            gettext(
+                "Choose one of the roles: %(roles)s.",
+                roles=", ".join(role_name(role) for role in ROLES),
+            )
+        )
     if officer.role == role:
         return officer
     if officer.role == "admin" and officer.active and not _other_active_admins(officer.id):
@@ -610,7 +616,12 @@ def invite_officer(
     if admin.role != "admin" or not admin.active:
         raise AccountError(gettext("Only an administrator can do that."))
     if role not in ROLES:
-        raise AccountError(gettext("Choose one of the roles: %(roles)s.", roles=", ".join(ROLES)))
+        raise AccountError(
+            gettext(
+                "Choose one of the roles: %(roles)s.",
+                roles=", ".join(role_name(role) for role in ROLES),
+            )
+        )
     if sso_only and not sso_set_up():
         raise AccountError(
             gettext(

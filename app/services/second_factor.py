@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 import pyotp
 import segno
 from flask import current_app
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
 from app.dao.audit import create_audit_event
@@ -174,10 +176,10 @@ def _failed(officer: Officer, reason: str, message: str) -> SecondFactorRefused:
         details={"reason": reason},
     )
     db.session.commit()
-    return SecondFactorRefused(message)
+    return SecondFactorRefused(str(message))
 
 
-WRONG_CODE = (
+WRONG_CODE = _l(
     "That code is not right. Type the 6-digit code your authenticator app shows now, "
     "or one of your recovery codes."
 )
@@ -191,16 +193,20 @@ def confirm_setup(officer: Officer, code: str, *, user_agent: str) -> list[str]:
     code = _clean(code)
     secret = officer.totp_pending_secret
     if secret is None:
-        raise _failed(officer, "no_setup", "Start again: sign in with your password.")
+        raise _failed(officer, "no_setup", gettext("Start again: sign in with your password."))
     if not _CODE.match(code):
-        raise _failed(officer, "malformed", "Type the 6 digits your authenticator app shows.")
+        raise _failed(
+            officer, "malformed", gettext("Type the 6 digits your authenticator app shows.")
+        )
     step = _matching_step(secret, code)
     if step is None:
         raise _failed(
             officer,
             "wrong_code",
-            "That code is not right. Check the app shows this account, and that your "
-            "phone's clock is set automatically, then type the code it shows now.",
+            gettext(
+                "That code is not right. Check the app shows this account, and that your "
+                "phone's clock is set automatically, then type the code it shows now."
+            ),
         )
     _forget_attempts(keys)
     officer.totp_secret, officer.totp_pending_secret = secret, None
@@ -246,7 +252,7 @@ def verify_and_sign_in(officer: Officer, code: str, *, user_agent: str) -> str:
     method ("password+totp" or "password+recovery_code"). Raises SecondFactorRefused,
     TooManyAttempts."""
     if not has_second_factor(officer):
-        raise SecondFactorRefused("Start again: sign in with your password.")
+        raise SecondFactorRefused(gettext("Start again: sign in with your password."))
     keys = _throttle(officer)
     code = _clean(code)
     if _CODE.match(code):
@@ -266,8 +272,10 @@ def verify_and_sign_in(officer: Officer, code: str, *, user_agent: str) -> str:
             raise _failed(
                 officer,
                 "replayed",
-                "That code has been used already. Wait for your app to show a new one, "
-                "then type it.",
+                gettext(
+                    "That code has been used already. Wait for your app to show a new one, "
+                    "then type it."
+                ),
             )
         method = "password+totp"
     elif _RECOVERY.match(code):

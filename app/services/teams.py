@@ -20,6 +20,7 @@ import json
 from dataclasses import dataclass
 
 from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from shapely import wkb as shapely_wkb
 
 from app.dao import places as places_dao
@@ -369,25 +370,37 @@ def rename_team(admin: Officer, team_id: int, name: str) -> Team:
     return team
 
 
-def _either(roles: tuple[str, ...]) -> str:
-    """("officer", "supervisor", "admin") -> "officers, supervisors or admins"."""
-    names = [f"{role}s" for role in roles]
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+# What is said when the people chosen are not from the list, or not of the roles
+# (MEMBER_ROLES, SUPERVISOR_ROLES), by what they were chosen as.
+_NOT_FROM_LIST = {
+    "members": (
+        _l("Choose members from the list. Reload the page and try again."),
+        _l(
+            "Only officers, supervisors or admins of this force can be members, and someone "
+            "chosen is not. Reload the page and try again."
+        ),
+    ),
+    "supervisors": (
+        _l("Choose supervisors from the list. Reload the page and try again."),
+        _l(
+            "Only supervisors or admins of this force can be supervisors, and someone chosen "
+            "is not. Reload the page and try again."
+        ),
+    ),
+}
 
 
 def _officer_ids(values: list[str], roles: tuple[str, ...], what: str) -> set[int]:
+    not_listed, not_theirs = _NOT_FROM_LIST[what]
     ids = set()
     for value in values:
         officer_id = whole_number(value)
         if officer_id is None:
-            raise TeamRefused(f"Choose {what} from the list. Reload the page and try again.")
+            raise TeamRefused(str(not_listed))
         ids.add(officer_id)
     staff = {o.id: o for o in teams_dao.find_staff(roles)}
     if ids - set(staff):
-        raise TeamRefused(
-            f"Only {_either(roles)} of this force can be {what}, and someone chosen "
-            "is not. Reload the page and try again."
-        )
+        raise TeamRefused(str(not_theirs))
     return ids
 
 

@@ -32,10 +32,12 @@ from app.services.alerts.lifecycle import (
     audit,
     is_test,
     lock_alert,
+    nothing_to,
 )
 from app.services.alerts.sending import catch_up_follow_ups, enqueue_safely, write_force_parts
 from app.services.alerts.targeting import audience_of, count_label, stored_area_geojson
 from app.services.alerts.threads import all_clear_sent
+from app.services.consent import police_of
 from app.services.notices import create_notice, queue_notices
 from app.services.text import checked_field
 from app.services.transaction import read_only, transaction
@@ -79,13 +81,13 @@ def may_ask(officer: Officer, alert: Alert) -> bool:
 def _ask_refusal(officer: Officer, alert: Alert) -> str | None:
     """Why this officer may not ask another force about this alert now, or None."""
     if not authorisation.may(officer, "alert.ask_force", alert):
-        return "Only a supervisor of this alert's team can ask another force to send it."
+        return gettext("Only a supervisor of this alert's team can ask another force to send it.")
     if is_test(alert) or alert.audience != "area" or alert.area is None:
-        return "Only an alert to an area drawn on the map can go across a border."
+        return gettext("Only an alert to an area drawn on the map can go across a border.")
     if alert.status in CLOSED:
-        return f"This alert is {alert.status}: nothing to ask."
+        return nothing_to(alert, "ask")
     if all_clear_sent(alert):
-        return "The all-clear has gone for this alert: nothing to ask."
+        return gettext("The all-clear has gone for this alert: nothing to ask.")
     return None
 
 
@@ -246,19 +248,33 @@ def decide_for_force(
         alert = lock_alert(alert_id)
         ask = forces_dao.find_ask(alert_id, officer.force_id, lock=True)
         if ask is None:
-            raise NotAllowed("There is no such alert.")
+            raise NotAllowed(gettext("There is no such alert."))
         if ask.status != "asked":
-            raise NotAllowed(f"This has already been {ask.status}.")
+            raise NotAllowed(
+                gettext("This has already been approved.")
+                if ask.status == "approved"
+                else gettext("This has already been refused.")
+            )
         if alert.status in CLOSED:
             raise NotAllowed(
-                f"{forces.force_by_id(alert.force_id).name} Police have {alert.status} this "
-                "alert: there is nothing to decide."
+                gettext(
+                    "%(police)s have cancelled this alert: there is nothing to decide.",
+                    police=police_of([forces.force_by_id(alert.force_id)]),
+                )
+                if alert.status == "cancelled"
+                else gettext(
+                    "%(police)s have rejected this alert: there is nothing to decide.",
+                    police=police_of([forces.force_by_id(alert.force_id)]),
+                )
             )
         if approve and all_clear_sent(alert):
             # Their residents would hear of the danger and never that it is over.
             raise NotAllowed(
-                f"{forces.force_by_id(alert.force_id).name} Police have sent the all-clear for "
-                "this alert: there is nothing left to send your residents."
+                gettext(
+                    "%(police)s have sent the all-clear for this alert: there is nothing left "
+                    "to send your residents.",
+                    police=police_of([forces.force_by_id(alert.force_id)]),
+                )
             )
         if not approve and not reason:
             raise AlertInvalid(

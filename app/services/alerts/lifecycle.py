@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from app.dao.audit import create_audit_event
@@ -76,12 +78,41 @@ def is_test(alert: Alert) -> bool:
     return alert.audience == TEST_AUDIENCE or alert.mode == "test"
 
 
+# An alert's status as a refusal says it ("This alert is sent: nothing to approve."),
+# and the refusal for each verb, in the page's language.
+STATE_WORDS = {
+    "draft": _l("draft"),
+    "pending_approval": _l("pending approval"),
+    "scheduled": _l("scheduled"),
+    "sending": _l("sending"),
+    "sent": _l("sent"),
+    "rejected": _l("rejected"),
+    "cancelled": _l("cancelled"),
+}
+NOTHING_TO = {
+    "submit": _l("This alert is %(status)s: nothing to submit."),
+    "approve": _l("This alert is %(status)s: nothing to approve."),
+    "reject": _l("This alert is %(status)s: nothing to reject."),
+    "schedule": _l("This alert is %(status)s: nothing to schedule."),
+    "send": _l("This alert is %(status)s: nothing to send."),
+    "finish": _l("This alert is %(status)s: nothing to finish."),
+    "cancel": _l("This alert is %(status)s: nothing to cancel."),
+    "ask": _l("This alert is %(status)s: nothing to ask."),
+}
+
+
+def nothing_to(alert: Alert, verb: str) -> str:
+    """ "This alert is sent: nothing to approve." """
+    status = STATE_WORDS.get(alert.status, alert.status.replace("_", " "))
+    return str(NOTHING_TO[verb]) % {"status": status}
+
+
 def refusal(alert: Alert, action: str) -> str | None:
     """Why the table does not let this alert take this action now, or None."""
     step = TRANSITIONS[action]
     if alert.status in step.sources:
         return None
-    return f"This alert is {alert.status.replace('_', ' ')}: nothing to {step.verb}."
+    return nothing_to(alert, step.verb)
 
 
 def require(alert: Alert, action: str) -> None:
@@ -155,12 +186,16 @@ def approval_refusal(officer: Officer, alert: Alert, action: str = "approve") ->
     or None if they may: a supervisor or admin decides on an alert that waits for
     approval, and never approves their own."""
     if officer.role not in APPROVERS:
-        return f"Only a supervisor can {TRANSITIONS[action].verb} alerts."
+        return (
+            gettext("Only a supervisor can approve alerts.")
+            if action == "approve"
+            else gettext("Only a supervisor can reject alerts.")
+        )
     refused = refusal(alert, action)
     if refused is not None:
         return refused
     if action == "approve" and alert.created_by_id == officer.id:
-        return "You wrote this alert: another supervisor must approve it."
+        return gettext("You wrote this alert: another supervisor must approve it.")
     return None
 
 
