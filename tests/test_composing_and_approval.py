@@ -538,6 +538,43 @@ def test_an_all_clear_goes_to_the_same_people_and_joins_the_thread(
     assert update.status_code == 201, update.json
 
 
+def test_a_follow_up_of_an_update_joins_the_original_so_its_thread_has_one_all_clear(
+    officer_client, town, run_worker, exact_counts
+):
+    """Found by an outside check: an all-clear sent (by a direct request) as the
+    follow-up of an update made a thread within the thread; the thread's check did not
+    see it, and a second all-clear on the original went to every resident too. A
+    follow-up of a follow-up is the original's, as the alert's page makes it."""
+    first = send(officer_client, channels=["sms"]).json["alert_id"]
+    run_worker()
+    follow = {"shapes": [], "audience": "parent", "channels": ["sms"]}
+    update = send(officer_client, **follow, parent_id=first, title="Update", body="More.")
+    update_id = update.json["alert_id"]
+    run_worker()
+    clear = send(
+        officer_client,
+        **follow,
+        parent_id=update_id,
+        category="all_clear",
+        title="All clear",
+        body="Arrested.",
+    )
+    assert clear.status_code == 201, clear.json
+    assert db.session.get(Alert, clear.json["alert_id"]).parent_id == first
+    again = send(
+        officer_client,
+        **follow,
+        parent_id=first,
+        category="all_clear",
+        title="All clear",
+        body="Arrested, said again.",
+    )
+    assert again.status_code == 400 and "all-clear has gone already" in again.json["error"]
+    # The preview of a follow-up of the update counts the original's people too.
+    counted = officer_client.post("/officers/preview", json={**follow, "parent_id": update_id}).json
+    assert counted["residents"] == db.session.get(Alert, first).recipient_count
+
+
 def test_a_test_goes_only_to_the_officer_marked_as_a_test(
     officer_client, officer, town, run_worker
 ):

@@ -21,7 +21,7 @@ from app.services.alerts.lifecycle import audit, needs_approval, transition
 from app.services.alerts.repeats import repeat_key, sent_moments_ago
 from app.services.alerts.sending import SentAlert, enqueue_safely, send_now_or_later
 from app.services.alerts.targeting import Target, count_label, resolve_target
-from app.services.alerts.threads import all_clear_taken, find_thread_root
+from app.services.alerts.threads import all_clear_taken, find_thread_root, on_thread_root
 from app.services.notices import queue_notices
 from app.services.transaction import transaction
 from geo.areas import clean_shapes
@@ -43,7 +43,7 @@ def submit_alert(
     """Record the alert, then, as its rules say: send it now (every delivery written
     in this transaction, then queued), schedule it, or hold it for a supervisor's
     approval. Raises AlertInvalid."""
-    draft = draft or AlertDraft(**fields)
+    draft = on_thread_root(draft or AlertDraft(**fields))
     key = repeat_key(officer, draft)
     try:
         with transaction():

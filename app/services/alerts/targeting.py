@@ -27,6 +27,7 @@ from app.models import CHANNELS, Alert, InterestGroup, Officer
 from app.services import authorisation, forces, metrics, teams
 from app.services.alerts.drafts import AlertDraft, AlertInvalid
 from app.services.alerts.lifecycle import is_test, needs_approval
+from app.services.alerts.threads import on_thread_root
 from app.services.alerts.timing import finish_estimate
 from app.services.transaction import read_only, replica_reads
 from geo.areas import AreaError, area_from_shapes, square_size, wholly_outside
@@ -206,6 +207,7 @@ def preview_targets(draft: AlertDraft, officer: Officer | None = None) -> dict:
     # read-only session cannot make).
     reads = read_only() if draft.audience == "parent" else replica_reads()
     with reads:
+        draft = on_thread_root(draft)
         errors: dict[str, str] = {}
         target = resolve_target(draft, errors, officer)
         if errors or target is None:

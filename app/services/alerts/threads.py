@@ -3,6 +3,8 @@ original and every follow-up of it."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from sqlalchemy import exists, or_, select
 
 from app.extensions import db
@@ -22,6 +24,21 @@ def find_thread_root(alert_id: int) -> Alert | None:
     None when there is no such alert."""
     alert = db.session.get(Alert, alert_id)
     return None if alert is None else thread_root(alert)
+
+
+def on_thread_root(draft):
+    """The draft of a follow-up, hanging off its thread's original however it was
+    asked for. The alert's page always follows up the original; a direct request
+    following up an update made a thread within the thread, whose all-clear the
+    thread's checks did not see, and two all-clears went (an outside check). Every
+    query of a thread (this module, the public pages, cross-border approvals) reads
+    the original and its follow-ups, one level."""
+    if draft.parent_id is None:
+        return draft
+    root = find_thread_root(draft.parent_id)
+    if root is None or root.id == draft.parent_id:
+        return draft
+    return dataclasses.replace(draft, parent_id=root.id)
 
 
 def find_thread(alert: Alert) -> list[Alert]:
