@@ -513,6 +513,16 @@ def take_forgotten(table: str, *, seconds: int) -> list[int]:
     )
 
 
+def of_kinds(table: str, ids: list[int], kinds: tuple[str, ...]) -> set[int]:
+    """Which of these rows (of a table with a kind: the notices') are of these kinds."""
+    return set(
+        db.session.execute(
+            text(f"SELECT id FROM {_table(table)} WHERE id = ANY(:ids) AND kind = ANY(:kinds)"),
+            {"ids": list(ids), "kinds": list(kinds)},
+        ).scalars()
+    )
+
+
 def give_up_late(table: str, *, seconds: int, lasting_kinds: tuple[str, ...] = ()) -> list[int]:
     """Still queued `seconds` after it was made: too late to be of use (a code lasts
     minutes), so failed rather than sent late; not rows of `lasting_kinds`."""

@@ -46,14 +46,22 @@ JOBS = {
 }
 
 
-def enqueue(name: str, *args, after_seconds: float = 0, job_timeout: int = 3600, **options):
+def enqueue(
+    name: str,
+    *args,
+    after_seconds: float = 0,
+    job_timeout: int = 3600,
+    bulk: bool = False,
+    **options,
+):
     """Queue the job called `name` (module.function under app.jobs) with these
-    arguments, now or after_seconds from now (run by RQ's scheduler in `flask worker`).
-    `options` are RQ's (result_ttl, failure_ttl...)."""
+    arguments, now or after_seconds from now (run by RQ's scheduler in `flask worker`),
+    on the bulk queue with `bulk` (behind any alert). `options` are RQ's (result_ttl,
+    failure_ttl...)."""
     if name not in JOBS:
         raise ValueError(f"no job called {name}")
     target = f"app.jobs.{name}"
-    to = bulk_queue() if name in BULK_JOBS else queue()
+    to = bulk_queue() if bulk or name in BULK_JOBS else queue()
     if after_seconds > 0:
         return to.enqueue_in(
             timedelta(seconds=after_seconds), target, *args, job_timeout=job_timeout, **options

@@ -131,6 +131,8 @@ NOTICES = outbound.Ledger(
     # An import's "you are registered" is of use an hour later: a 30,000-row import's
     # take an hour at 8 texts a second, behind every alert.
     lasting_kinds=("import_notice",),
+    # ...and waits on the bulk queue behind any alert, whoever queues it again.
+    bulk_kinds=("import_notice",),
 )
 
 

@@ -89,6 +89,9 @@ class Ledger:
     give_up_seconds: int | None = None
     # Kinds of row (a notices' `kind`) that are of use however late: never given up.
     lasting_kinds: tuple[str, ...] = ()
+    # Kinds of row whose jobs wait on the bulk queue, behind any alert (an import's
+    # notices), however they are queued: first, retried, or put back by the sweeper.
+    bulk_kinds: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _MADE[self.name] = self
@@ -1072,17 +1075,47 @@ def enqueue(
     ledger: Ledger, ids: list[int], *, after_seconds: float = 0, bulk: bool = False
 ) -> None:
     """Queue jobs sending these rows, a batch per job, now or after_seconds from now;
-    with `bulk`, now on the bulk queue, behind any alert (an import's notices)."""
-    size = current_app.config["DELIVERY_BATCH_SIZE"]
-    batches = [(ledger.name, ids[start : start + size]) for start in range(0, len(ids), size)]
-    if after_seconds > 0:
-        for batch in batches:
-            jobs.enqueue("outbound.deliver_batch", *batch, after_seconds=after_seconds)
-    else:
-        jobs.enqueue_many("outbound.deliver_batch", batches, bulk=bulk)
+    on the bulk queue, behind any alert, with `bulk` or for rows of the ledger's
+    bulk_kinds (an import's notices: put back on the alerts queue by a sweep after
+    Redis was emptied, they held the next alert up for 195 s, an outside check)."""
+    for on_bulk, chosen in _by_queue(ledger, ids, bulk):
+        size = current_app.config["DELIVERY_BATCH_SIZE"]
+        batches = [
+            (ledger.name, chosen[start : start + size]) for start in range(0, len(chosen), size)
+        ]
+        if after_seconds > 0:
+            for batch in batches:
+                jobs.enqueue(
+                    "outbound.deliver_batch", *batch, after_seconds=after_seconds, bulk=on_bulk
+                )
+        else:
+            jobs.enqueue_many("outbound.deliver_batch", batches, bulk=on_bulk)
 
 
 def enqueue_reconcile(ledger: Ledger, ids: list[int]) -> None:
     size = current_app.config["DELIVERY_BATCH_SIZE"]
-    for start in range(0, len(ids), size):
-        jobs.enqueue("outbound.reconcile_batch", ledger.name, ids[start : start + size])
+    for on_bulk, chosen in _by_queue(ledger, ids, False):
+        for start in range(0, len(chosen), size):
+            jobs.enqueue(
+                "outbound.reconcile_batch",
+                ledger.name,
+                chosen[start : start + size],
+                bulk=on_bulk,
+            )
+
+
+def _by_queue(ledger: Ledger, ids: list[int], bulk: bool) -> list[tuple[bool, list[int]]]:
+    """The rows for each queue: (on the bulk queue?, ids), the alerts queue's first."""
+    if not ids:
+        return []
+    if bulk or not ledger.bulk_kinds:
+        return [(bulk, ids)]
+    slow = ledger_sql.of_kinds(ledger.table, ids, ledger.bulk_kinds)
+    return [
+        (on_bulk, chosen)
+        for on_bulk, chosen in (
+            (False, [i for i in ids if i not in slow]),
+            (True, [i for i in ids if i in slow]),
+        )
+        if chosen
+    ]
