@@ -336,14 +336,39 @@ def test_a_fan_out_is_queued_as_few_ranges_of_ids_and_each_sends_once(
     jobs = queue().get_jobs()
     assert [job.func_name for job in jobs] == ["app.jobs.outbound.deliver_alert_range"] * 2
     assert [tuple(job.args) for job in jobs] == [
-        (alert.id, ids[0], ids[2]),
-        (alert.id, ids[3], ids[4]),
+        (alert.id, ids[0], ids[2], "sms"),
+        (alert.id, ids[3], ids[4], "sms"),
     ]
     run_worker()
     assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 5
     # A range run again (a worker lost after sending) sends nothing again.
     assert deliver_alert_range(alert.id, ids[0], ids[4]) == {}
     assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 5
+
+
+def test_a_fan_outs_channels_are_queued_in_turn_so_calls_do_not_wait_for_every_text(
+    app, app_ctx, make_resident, officer, run_worker, monkeypatch
+):
+    """Found by an outside check: ranges of ids in id order queued an alert's calls
+    after all its texts, and with 1,487 texts its first call went after 150 s. Each
+    channel's ranges are queued in turn, each range sending its own channel only."""
+    from app.jobs import queue
+
+    monkeypatch.setitem(app.config, "DELIVERY_BATCH_SIZE", 2)
+    monkeypatch.setitem(app.config, "DELIVERY_MAX_JOBS", 100)
+    for n in range(4):
+        make_resident(sms=f"+44770090079{n}", voice=f"+44117496079{n}", email=f"r{n}@e.example")
+    alert = send(officer)
+    jobs = queue().get_jobs()
+    channels = [job.args[3] for job in jobs]
+    assert channels == ["email", "sms", "voice"] * 2
+    run_worker()
+    sent = sql(
+        "SELECT channel, count(*) FROM deliveries WHERE alert_id = :a AND status <> 'queued'"
+        " GROUP BY channel ORDER BY channel",
+        a=alert.id,
+    ).all()
+    assert [tuple(row) for row in sent] == [("email", 4), ("sms", 4), ("voice", 4)]
 
 
 def test_after_a_large_fan_out_the_months_statistics_are_fresh(

@@ -21,11 +21,14 @@ def deliver_batch(ledger: str, ids: list[int]) -> dict[str, int]:
 
 
 @with_app_context
-def deliver_alert_range(alert_id: int, first_id: int, last_id: int) -> dict[str, int]:
-    """Send the alert's deliveries with ids in first_id..last_id that are still queued
-    (how a fan-out is queued: a range is a few bytes, however many rows it holds)."""
-    outcomes = dispatch.deliver_alert_range(alert_id, first_id, last_id)
-    log.info("sent alert %s ids %s-%s: %s", alert_id, first_id, last_id, outcomes)
+def deliver_alert_range(
+    alert_id: int, first_id: int, last_id: int, channel: str | None = None
+) -> dict[str, int]:
+    """Send the alert's deliveries with ids in first_id..last_id (of the channel: a
+    job queued before channels were named has none) that are still queued (how a
+    fan-out is queued: a range is a few bytes, however many rows it holds)."""
+    outcomes = dispatch.deliver_alert_range(alert_id, first_id, last_id, channel)
+    log.info("sent alert %s %s ids %s-%s: %s", alert_id, channel, first_id, last_id, outcomes)
     return outcomes
 
 

@@ -3,6 +3,7 @@ the words each channel carries, and the one-click unsubscribe link."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 from flask import current_app, url_for
@@ -221,23 +222,34 @@ def deliver(delivery_ids: list[int]) -> dict[str, int]:
     return outbound.deliver(ALERTS, delivery_ids)
 
 
-def enqueue_alert_range(alert_id: int, first_id: int, last_id: int) -> int:
-    """Queue jobs sending an alert's deliveries with ids first_id..last_id, a range
-    of ids a job (DELIVERY_BATCH_SIZE ids, more when that would make over
-    DELIVERY_MAX_JOBS jobs), in one round trip to Redis. Returns the jobs queued."""
+def enqueue_alert_range(alert_id: int, spans: list[tuple[str, int, int]]) -> int:
+    """Queue jobs sending an alert's deliveries: for each channel, its (channel,
+    first id, last id), a range of ids a job (DELIVERY_BATCH_SIZE ids, more when that
+    would make over DELIVERY_MAX_JOBS jobs), the channels' ranges taken in turn, in one
+    round trip to Redis. In turn: in id order, an alert's calls came after all its
+    texts, and its first call went after 150 s (an outside check). Returns the jobs."""
     config = current_app.config
-    span = last_id - first_id + 1
-    size = max(config["DELIVERY_BATCH_SIZE"], math.ceil(span / config["DELIVERY_MAX_JOBS"]))
-    ranges = [
-        (alert_id, start, min(start + size - 1, last_id))
-        for start in range(first_id, last_id + 1, size)
-    ]
+    most = max(1, config["DELIVERY_MAX_JOBS"] // max(1, len(spans)))
+    each = []
+    for channel, first_id, last_id in spans:
+        span = last_id - first_id + 1
+        size = max(config["DELIVERY_BATCH_SIZE"], math.ceil(span / most))
+        each.append(
+            [
+                (alert_id, start, min(start + size - 1, last_id), channel)
+                for start in range(first_id, last_id + 1, size)
+            ]
+        )
+    ranges = [job for turn in itertools.zip_longest(*each) for job in turn if job is not None]
     jobs.enqueue_many("outbound.deliver_alert_range", ranges)
     return len(ranges)
 
 
-def deliver_alert_range(alert_id: int, first_id: int, last_id: int) -> dict[str, int]:
-    """Send the alert's deliveries in the id range that are still queued."""
+def deliver_alert_range(
+    alert_id: int, first_id: int, last_id: int, channel: str | None = None
+) -> dict[str, int]:
+    """Send the alert's deliveries in the id range (of the channel, when given) that
+    are still queued."""
     with read_only():
         ids = list(
             db.session.scalars(
@@ -246,6 +258,7 @@ def deliver_alert_range(alert_id: int, first_id: int, last_id: int) -> dict[str,
                     Delivery.alert_id == alert_id,
                     Delivery.id.between(first_id, last_id),
                     Delivery.status == "queued",
+                    *([Delivery.channel == channel] if channel else []),
                 )
                 .order_by(Delivery.id)
             )

@@ -249,11 +249,13 @@ def enqueue_alert_deliveries(alert_id: int) -> int:
     """Queue every still-queued delivery of an alert in batches. Safe to repeat: a job
     only acts on deliveries still in the state it expects."""
     with read_only():
-        first, last, count = db.session.execute(
-            select(func.min(Delivery.id), func.max(Delivery.id), func.count()).where(
-                Delivery.alert_id == alert_id, Delivery.status == "queued"
-            )
-        ).one()
+        by_channel = db.session.execute(
+            select(Delivery.channel, func.min(Delivery.id), func.max(Delivery.id), func.count())
+            .where(Delivery.alert_id == alert_id, Delivery.status == "queued")
+            .group_by(Delivery.channel)
+            .order_by(Delivery.channel)
+        ).all()
+    count = sum(row[3] for row in by_channel)
     if count >= current_app.config["DELIVERY_ANALYZE_ROWS"]:
         try:
             with transaction():
@@ -263,7 +265,9 @@ def enqueue_alert_deliveries(alert_id: int) -> int:
             # autovacuum.
             log.exception("alert %s: its month's statistics not refreshed", alert_id)
     if count:
-        enqueue_alert_range(alert_id, first, last)
+        enqueue_alert_range(
+            alert_id, [(channel, first, last) for channel, first, last, _ in by_channel]
+        )
     log.info("alert %s: queued %s deliveries", alert_id, count)
     return count
 
