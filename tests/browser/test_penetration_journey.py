@@ -79,6 +79,12 @@ def test_reach_on_a_phone(page, make_officer, residents):
     )
     expect(page.locator(f'#ward-table tr[data-code="{two}"]')).to_contain_text("llai na 5")
     assert sideways(page) <= 0
+    # A stacked cell ("label: figure") wraps on a phone: with the force's six-figure
+    # totals a Welsh label kept on one line spilled 2 px (an outside check).
+    wraps = page.locator("#district-table td.num").first.evaluate(
+        "td => getComputedStyle(td).whiteSpace"
+    )
+    assert wraps == "normal"
     assert page.console_errors == []
 
 
