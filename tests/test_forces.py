@@ -1006,3 +1006,26 @@ def test_a_force_with_no_wards_loaded_is_told_so_on_its_reach_page(app, make_off
     assert 'id="no-wards"' in page and "No wards of Wiltshire are loaded" in page
     ours = signed_in(app, make_officer(role="analyst", email="a@avon.example"), "analyst")
     assert 'id="no-wards"' not in ours.get("/analysts/penetration").text
+
+
+def test_a_second_forces_residents_see_its_name_from_signing_up_to_their_page(
+    app, client, make_resident, run_worker, second_force
+):
+    """Found by an outside check: from Wiltshire's start page, "Sign up" and "Change or
+    stop your alerts" led to pages headed Avon and Somerset ("Call Avon and Somerset
+    Police on 101"), and a Wiltshire resident's own page was headed so too."""
+    from tests.test_residents import opened_page
+
+    start = client.get("/forces/wiltshire/").text
+    assert 'href="/forces/wiltshire/register"' in start
+    assert 'href="/forces/wiltshire/manage"' in start
+    brand = 'class="brand" href="/forces/wiltshire/">Wiltshire Police'
+    for page in ("/forces/wiltshire/register", "/forces/wiltshire/manage"):
+        assert brand in client.get(page).text, page
+    assert "Call Wiltshire Police on 101" in client.get("/forces/wiltshire/manage").text
+    for missing in ("/forces/avon-and-somerset/manage", "/forces/nowhere/manage"):
+        assert client.get(missing).status_code == 404
+    make_resident(postcode=TROWBRIDGE, sms="+447700900171")
+    opened_page(client, "+447700900171", run_worker)
+    own = client.get("/my-alerts").text
+    assert brand in own and "Avon and Somerset Police" not in own

@@ -56,6 +56,7 @@ FORCE_PAGES = (
     "public.feed",
     "public.cap_feed",
     "public.cap_document",
+    "public.register",
 )
 # The feeds carry the other forces' alerts this force approved for its residents, as
 # its list does, each entry under its own force (its author and its CAP document).
@@ -71,9 +72,9 @@ def _force_of_page(endpoint: str | None, values: dict | None) -> None:
     if force is None or (slug is not None and force.is_default):
         abort(404)  # no such force; the default force's pages have one address
     forces.show_public(force, with_approved=endpoint in ("public.alerts", "public.alert", *FEEDS))
-    # The check looks at every force's alerts (another's is said to be theirs), and the
-    # start page reads none.
-    if endpoint not in ("public.index", "public.check"):
+    # The check looks at every force's alerts (another's is said to be theirs), the
+    # start page reads none, and sign-up takes a postcode of any force.
+    if endpoint not in ("public.index", "public.check", "public.register"):
         forces.scope_to(force.id)
 
 
@@ -97,6 +98,7 @@ def index():
 
 
 @bp.route("/register", methods=["GET", "POST"])
+@bp.route("/forces/<force_slug>/register", methods=["GET", "POST"])
 def register():
     if request.method != "POST":  # GET, or HEAD (Flask answers HEAD with the GET view)
         return _register_page(RegistrationForm(), {})

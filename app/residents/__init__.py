@@ -13,6 +13,7 @@ from babel.lists import format_list
 from flask import (
     Blueprint,
     Response,
+    abort,
     flash,
     redirect,
     render_template,
@@ -25,6 +26,7 @@ from werkzeug.datastructures import MultiDict
 from app.i18n import current, police_of, remember_language
 from app.i18n import gettext as _
 from app.i18n import lazy_gettext as _l
+from app.services import forces
 from app.services.contacts import ContactRefused
 from app.services.registration import find_interest_groups
 from app.services.residents import (
@@ -91,9 +93,37 @@ def resident_required(view):
             session.pop(SESSION_KEY, None)
             flash(_("Your page has closed. Ask for a new link to open it again."))
             return redirect(url_for("residents.manage"))
+        # Their pages are their force's (its name, its 101): a Wiltshire resident's
+        # said "Avon and Somerset Police" (an outside check).
+        heard = forces_heard_by(resident.id)
+        if heard:
+            forces.show_public(heard[0])
         return view(resident, *args, **kwargs)
 
     return wrapper
+
+
+@bp.url_value_preprocessor
+def _force_of_page(endpoint: str | None, values: dict | None) -> None:
+    """/forces/<slug>/manage: asking for the link from a second force's pages keeps
+    that force's name and number on the page."""
+    slug = (values or {}).pop("force_slug", None)
+    if slug is None:
+        return
+    force = forces.force_named(slug)
+    if force is None or force.is_default:
+        abort(404)
+    forces.show_public(force)
+
+
+@bp.url_defaults
+def _keep_force(endpoint: str, values: dict) -> None:
+    if endpoint == "residents.manage" and "force_slug" not in values:
+        slug = forces.public_slug()
+        if slug is not None:
+            values["force_slug"] = slug
+    elif values.get("force_slug", "") is None:
+        values.pop("force_slug")
 
 
 def remember(resident) -> None:
@@ -231,6 +261,7 @@ def verify_email(token: str):
 
 
 @bp.route("/manage", methods=["GET", "POST"])
+@bp.route("/forces/<force_slug>/manage", methods=["GET", "POST"])
 def manage():
     error = None
     if request.method == "POST":
