@@ -348,7 +348,9 @@
   $("reach-bar").addEventListener("click", function (event) {
     event.preventDefault();
     // The area refused or all outside the force: to why, not to a send that cannot go.
-    var target = !$("area-error").hidden ? $("area-error") : $("step-send");
+    // A search's message (a street typed in the postcode box) is not the area's: the
+    // area counted, the bar leads on to sending (it led to the search's: an outside check).
+    var target = areaMessage ? $("area-error") : $("step-send");
     target.scrollIntoView({ block: "start" });
     target.focus({ preventScroll: true });
   });
@@ -382,12 +384,15 @@
     cells.bringToBack();
   }
 
-  function showAreaError(message) {
+  // Whether the message shown is about the area (refused, or outside the force) rather
+  // than about a search; and what the bar leads to, read out by a screen reader: the
+  // reason, while there is one, not a step that cannot send (an outside check).
+  var areaMessage = false;
+  function showAreaError(message, aboutArea) {
     $("area-error").textContent = message || "";
     $("area-error").hidden = !message;
-    // What the bar leads to, read out by a screen reader: the reason, while there is
-    // one, not a step that cannot send (an outside check).
-    $("reach-go").textContent = message ? _("Go to the message about this area.") :
+    if (aboutArea || !message || !lastCounts) { areaMessage = !!message; }
+    $("reach-go").textContent = areaMessage ? _("Go to the message about this area.") :
       _("Go to step 3, Send it.");
   }
 
@@ -424,7 +429,7 @@
       CA.fetchJSON(settings.previewUrl, request).then(function (counts) {
         if (mine !== sequence) { return; }
         areaRefused = false;
-        showAreaError(counts.wholly_outside_force ? wholeOutsideWords() : "");
+        showAreaError(counts.wholly_outside_force ? wholeOutsideWords() : "", true);
         showCounts(counts, true);
         if (counts.wholly_outside_force) { bringIntoView($("area-error")); }
       }).catch(function (error) {
@@ -434,7 +439,7 @@
         // error, which the next count may not meet).
         areaRefused = !!(error.data && error.data.errors && error.data.errors.area);
         cells.clearLayers();
-        showAreaError(error.message);
+        showAreaError(error.message, true);
         clearCounts();
         if (areaRefused) { bringIntoView($("area-error")); }
       }).finally(function () { if (mine === sequence) { setBusy(false); } });

@@ -174,6 +174,12 @@ def test_a_typed_radius_is_kept_as_typed_and_a_wrong_one_stays_beside_its_messag
     page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
     page.get_by_role("button", name="Find").click()
     expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
+    # A search's message is not the area's: the count bar still leads on to sending
+    # (a screen reader was told it led to "the message about this area").
+    page.get_by_label("Postcode to centre a circle on").fill("Whiteladies Road")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#area-error")).to_be_visible()
+    expect(page.locator("#reach-go")).to_have_text("Go to step 3, Send it.")
     radius = page.get_by_label("Radius in metres")
     with page.expect_request("**/officers/preview") as asked:
         radius.fill("150")
