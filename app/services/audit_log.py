@@ -60,6 +60,7 @@ ACTION_LABELS = {
     "report.sent_downloaded": _l("Sent report downloaded"),
     "report.timeline_downloaded": _l("Time line downloaded"),
     "resident.channel_verified": _l("Resident confirmed a contact"),
+    "resident.consent_given": _l("Resident agreed to another force's statement"),
     "resident.deleted": _l("Resident deleted their details"),
     "resident.registered": _l("Resident registered"),
     "resident.sms_started": _l("Resident sent START"),
