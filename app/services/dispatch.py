@@ -225,9 +225,9 @@ def deliver(delivery_ids: list[int]) -> dict[str, int]:
 def enqueue_alert_range(alert_id: int, spans: list[tuple[str, int, int]]) -> int:
     """Queue jobs sending an alert's deliveries: for each channel, its (channel,
     first id, last id), a range of ids a job (DELIVERY_BATCH_SIZE ids, more when that
-    would make over DELIVERY_MAX_JOBS jobs), the channels' ranges taken in turn, in one
-    round trip to Redis. In turn: in id order, an alert's calls came after all its
-    texts, and its first call went after 150 s (an outside check). Returns the jobs."""
+    would make over DELIVERY_MAX_JOBS jobs), in the order _in_turn gives, in one round
+    trip to Redis. In id order, an alert's calls came after all its texts, and its first
+    call went after 150 s (an outside check). Returns the jobs queued."""
     config = current_app.config
     most = max(1, config["DELIVERY_MAX_JOBS"] // max(1, len(spans)))
     each = []
@@ -240,9 +240,25 @@ def enqueue_alert_range(alert_id: int, spans: list[tuple[str, int, int]]) -> int
                 for start in range(first_id, last_id + 1, size)
             ]
         )
-    ranges = [job for turn in itertools.zip_longest(*each) for job in turn if job is not None]
+    ranges = _in_turn(each)
     jobs.enqueue_many("outbound.deliver_alert_range", ranges)
     return len(ranges)
+
+
+# Channels sent as fast as the mail server takes them: no rate holds their jobs.
+UNMETERED = ("email",)
+
+
+def _in_turn(each: list[list[tuple]]) -> list[tuple]:
+    """Each channel's first range, then the rest of the e-mails' (quick: no rate holds
+    them), then the texts' and calls' in turn. Taken strictly in turn, e-mails waited
+    behind texts held at the texting rate, and the last went after 114 s, not 11 s (an
+    outside check)."""
+    first = [ranges[0] for ranges in each if ranges]
+    quick = [job for ranges in each for job in ranges[1:] if job[3] in UNMETERED]
+    metered = [ranges[1:] for ranges in each if ranges and ranges[0][3] not in UNMETERED]
+    rest = [job for turn in itertools.zip_longest(*metered) for job in turn if job is not None]
+    return first + quick + rest
 
 
 def deliver_alert_range(
