@@ -164,6 +164,11 @@ class PageSessionInterface(SecureCookieSessionInterface):
     def should_set_cookie(self, app: Flask, session) -> bool:
         if (request.endpoint or "").startswith(SESSIONLESS):
             return False
+        # A page's own calls (the alert's progress, every few seconds) leave the cookie
+        # alone unless they changed the session: one answered after a form's post put
+        # back the cookie from before it, and the post's message was lost.
+        if wants_json() and not session.modified:
+            return False
         return super().should_set_cookie(app, session)
 
 

@@ -308,3 +308,28 @@ def test_only_answers_that_used_the_session_refresh_its_cookie(app, officer_clie
         answer = officer_client.get(path)
         assert answer.status_code == 200, path
         assert "session=" not in answer.headers.get("Set-Cookie", ""), path
+
+
+def test_a_pages_own_calls_leave_the_session_cookie_alone(app, make_officer, make_resident):
+    """Found by a failing run: the alert page's progress call, answered after the page's
+    form was posted, put back the cookie from before the post, and the post's message
+    ("Asked Wiltshire Police…") was lost. A call that changes nothing in the session
+    sets no cookie; a page still slides the cookie's expiry."""
+    from app.services.alerts import submit_alert
+    from tests.factories import signed_in
+
+    officer = make_officer()
+    make_resident(postcode="BS1 6AD")
+    client = signed_in(app, officer, "officer")
+    alert = submit_alert(
+        officer,
+        shapes=[{"kind": "circle", "center": [-2.58823, 51.45197], "radius_m": 500}],
+        title="T",
+        body="B",
+    ).alert
+    polled = client.get(
+        f"/officers/alerts/{alert.id}/progress", headers={"Accept": "application/json"}
+    )
+    assert polled.status_code == 200 and "Set-Cookie" not in polled.headers
+    page = client.get(f"/officers/alerts/{alert.id}")
+    assert page.status_code == 200 and "Set-Cookie" in page.headers
