@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
-from app.i18n import current, gettext, police
+from app.i18n import current, gettext, police, police_of
 from app.models import Force
 from app.services import forces
 
@@ -28,7 +28,7 @@ def consent_statement(chosen: list[Force] | None = None) -> str:
     if chosen is None and len(every) <= 1 and standard:
         named = police()
     elif standard:
-        named = police_of(standard)
+        named = police_of_all(standard)
     statements = [own[force.id] for force in every if own[force.id]]
     if standard:
         statements.insert(
@@ -42,11 +42,9 @@ def consent_statement(chosen: list[Force] | None = None) -> str:
     return " ".join(statements)
 
 
-def police_of(chosen: list[Force]) -> str:
+def police_of_all(chosen: list[Force]) -> str:
     """'Avon and Somerset Police and Wiltshire Police', in the page's language."""
-    names = [
-        gettext("%(force)s Police", force=forces.display_name(force, current())) for force in chosen
-    ]
+    names = [police_of(force) for force in chosen]
     if len(names) == 1:
         return names[0]
     return gettext("%(some)s and %(last)s", some=", ".join(names[:-1]), last=names[-1])

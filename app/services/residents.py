@@ -33,7 +33,12 @@ from app.models import (
     ResidentNotice,
 )
 from app.models.resident import resident_force_stops
-from app.services.consent import CONSENT_VERSION, consent_key, consent_statement, police_of
+from app.services.consent import (
+    CONSENT_VERSION,
+    consent_key,
+    consent_statement,
+    police_of_all,
+)
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
 from app.services.notices import queue_notices
 from app.services.postcode_check import PostcodeRefused, check_postcode
@@ -183,7 +188,7 @@ class ConsentNeeded(ChangeRefused):
             gettext(
                 "Alerts for that place come from %(police)s, who do not send you alerts "
                 "yet. Read what you agree to below, tick the box, and save again.",
-                police=police_of(new_forces),
+                police=police_of_all(new_forces),
             ),
             "place_consent",
         )
@@ -599,9 +604,9 @@ def delete_resident(resident: Resident) -> None:
 def _distinct_statements(consents):
     """One entry per statement agreed to: one place's statement naming two forces is
     kept for each, and read once."""
-    seen: dict[tuple, object] = {}
+    seen: dict[str, object] = {}
     for consent in consents:
-        seen.setdefault((consent.statement, consent.given_at), consent)
+        seen.setdefault(consent.statement, consent)
     return list(seen.values())
 
 

@@ -47,8 +47,8 @@ from sqlalchemy.exc import IntegrityError
 from app.dao import identity as identity_dao
 from app.dao.audit import create_audit_event
 from app.extensions import db
+from app.i18n import police_of
 from app.models import ROLES, Officer, OfficerIdentity
-from app.services.consent import police_of
 from app.services.contacts import ContactRefused, normalise_email
 from app.services.staff_sessions import start_session
 from app.services.transaction import transaction
@@ -258,7 +258,7 @@ def _force_account(slug: str | None) -> str:
     force = forces.force_named(slug) if slug else None
     if force is None:
         return gettext("your force account")
-    return gettext("%(police)s account", police=police_of([force]))
+    return gettext("%(police)s account", police=police_of(force))
 
 
 def is_provider(key: str) -> bool:
@@ -580,7 +580,7 @@ def _other_force(officer: Officer, force, who: dict) -> SsoRefused:
             "Your account here is another force's, and this single sign-on signs in "
             "%(police)s staff only. Sign in with your own force's button, or with your "
             "password.",
-            police=police_of([force]),
+            police=police_of(force),
         ),
         officer_id=officer.id,
         **who,

@@ -11,7 +11,6 @@ import secrets
 import time
 from datetime import UTC, datetime, timedelta
 
-from babel.lists import format_list
 from flask import current_app, url_for
 from flask_babel import ngettext
 from itsdangerous import BadSignature, SignatureExpired
@@ -23,8 +22,9 @@ from app.dao import residents as residents_dao
 from app.dao.audit import create_audit_event
 from app.dao.locks import lock_until_commit
 from app.extensions import db, redis_store
-from app.i18n import current, gettext, in_language, lazy_gettext, police, police_of
+from app.i18n import gettext, in_language, lazy_gettext, police
 from app.models import Resident, ResidentChannel
+from app.services.consent import police_of_all
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
 from app.services.notices import create_notice, queue_notices, send_notices
 from app.services.text import whole_number
@@ -316,7 +316,7 @@ def police_of_resident(resident: Resident) -> str:
     heard = [forces.force_by_id(force_id) for force_id in ids]
     if not heard:
         return police()
-    return format_list([police_of(force) for force in heard], locale=current())
+    return police_of_all(heard)
 
 
 def _start_verification(resident: Resident, channel: ResidentChannel) -> int:

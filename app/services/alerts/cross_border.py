@@ -21,6 +21,7 @@ from app.dao import forces as forces_dao
 from app.dao.audit import create_audit_event
 from app.dao.targeting import count_targets
 from app.extensions import db
+from app.i18n import police_of
 from app.models import Alert, AlertForce, Force, Officer
 from app.services import authorisation, forces, message_text
 from app.services.accounts import find_active, find_on_duty
@@ -37,7 +38,6 @@ from app.services.alerts.lifecycle import (
 from app.services.alerts.sending import catch_up_follow_ups, enqueue_safely, write_force_parts
 from app.services.alerts.targeting import audience_of, count_label, stored_area_geojson
 from app.services.alerts.threads import all_clear_sent
-from app.services.consent import police_of
 from app.services.notices import create_notice, queue_notices
 from app.services.text import checked_field
 from app.services.transaction import read_only, transaction
@@ -259,12 +259,12 @@ def decide_for_force(
             raise NotAllowed(
                 gettext(
                     "%(police)s have cancelled this alert: there is nothing to decide.",
-                    police=police_of([forces.force_by_id(alert.force_id)]),
+                    police=police_of(forces.force_by_id(alert.force_id)),
                 )
                 if alert.status == "cancelled"
                 else gettext(
                     "%(police)s have rejected this alert: there is nothing to decide.",
-                    police=police_of([forces.force_by_id(alert.force_id)]),
+                    police=police_of(forces.force_by_id(alert.force_id)),
                 )
             )
         if approve and all_clear_sent(alert):
@@ -273,7 +273,7 @@ def decide_for_force(
                 gettext(
                     "%(police)s have sent the all-clear for this alert: there is nothing left "
                     "to send your residents.",
-                    police=police_of([forces.force_by_id(alert.force_id)]),
+                    police=police_of(forces.force_by_id(alert.force_id)),
                 )
             )
         if not approve and not reason:
