@@ -50,15 +50,16 @@ def create_app(config: str | type | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     logs.configure(app)
 
+    from app import web
+
+    # First: its checks of a request run before any extension reads the form (CSRF).
+    web.install(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
     redis_store.init_app(app)
     _after_fork_dispose_engine(app)
-    from app import web
-
-    web.install(app)
 
     from app import models  # noqa: F401  (register the tables)
     from app.admin import bp as admin_bp

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import re
 import time
-from urllib.parse import urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from flask import Flask, g, jsonify, render_template, request
 from flask.json.provider import DefaultJSONProvider
@@ -137,6 +137,24 @@ def _unreadable_form() -> bool:
         and bool(request.content_length)
         and not request.form
     )
+
+
+UNREADABLE_ADDRESS = (
+    "Part of that address could not be read as text: it was not sent as UTF-8. Go back "
+    "to the page and try again from there."
+)
+# A percent-escape: werkzeug leaves those that are not UTF-8 as they came ("%ED%A0%80"),
+# so a field would hold the escape itself as its text.
+_ESCAPES = re.compile(rb"(?:%[0-9A-Fa-f]{2})+")
+
+
+def _escapes_not_utf8(raw: bytes) -> bool:
+    for escapes in _ESCAPES.findall(raw):
+        try:
+            unquote_to_bytes(escapes).decode("utf-8")
+        except UnicodeDecodeError:
+            return True
+    return False
 
 
 def error_answer(status: int, message: str, reason: str | None = None):
@@ -277,6 +295,18 @@ def install(app: Flask) -> None:
     @app.before_request
     def start_clock():
         g.started = time.perf_counter()
+
+    @app.before_request
+    def refuse_escapes_not_utf8():
+        # A field sent as "%ED%A0%80" (or any escape of bytes that are not UTF-8) was
+        # stored as those nine characters (an outside check, a place's label): refused,
+        # for every form and address, before any view reads it.
+        if _escapes_not_utf8(request.query_string):
+            return error_answer(400, UNREADABLE_ADDRESS, "unreadable")
+        if request.mimetype == "application/x-www-form-urlencoded" and _escapes_not_utf8(
+            request.get_data(cache=True)
+        ):
+            return error_answer(400, UNREADABLE_FORM, "unreadable")
 
     @app.after_request
     def headers_and_access_log(response):

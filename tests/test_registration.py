@@ -175,6 +175,28 @@ def test_a_form_not_sent_as_utf8_is_told_so_not_that_the_page_expired(client, ap
     assert "has expired" in client.post("/register", data=GOOD).text
 
 
+def test_an_escape_of_bytes_not_utf8_is_refused_not_stored_as_its_characters(client, app_ctx):
+    """Found by an outside check: werkzeug keeps "%ED%A0%80" (an escape of bytes that are
+    not UTF-8) as those nine characters, and a place's label was stored so. Every form
+    and address is refused before a view reads it; a good escape still reads as text."""
+    token = csrf_token(client)
+    form = "application/x-www-form-urlencoded"
+    base = f"csrf_token={token}&postcode=BS1+6AD&channels=email&email=sam%40example.invalid"
+    for bad in ("%ED%A0%80", "%FF", "Sam%C3", "%E2%82"):
+        answer = client.post("/register", data=f"{base}&consent=yes&name={bad}", content_type=form)
+        assert answer.status_code == 400, bad
+        assert "could not be read as text" in html.unescape(answer.text)
+    assert count_residents() == 0
+    answer = client.get("/?q=%ED%A0%80", headers={"Accept": "application/json"})
+    assert answer.status_code == 400
+    assert answer.json["reason"] == "unreadable"
+    assert "address could not be read as text" in answer.json["error"]
+
+    answer = client.post("/register", data=f"{base}&consent=yes&name=Ren%C3%A9e", content_type=form)
+    assert answer.status_code == 302
+    assert db.session.scalar(select(Resident.name)) == "Renée"
+
+
 def test_drama_numbers_are_refused_in_production():
     from app.services.contacts import ContactRefused, normalise_phone
 
