@@ -332,7 +332,47 @@ def test_the_csv_carries_the_pages_figures(app, make_officer, ledger):
     assert ("Messages by channel and status", "All channels", "All statuses") in from_csv
 
 
+def test_the_page_is_in_welsh_with_the_same_figures_and_its_csv_stays_english(
+    app, make_officer, ledger
+):
+    """The tables' titles, captions, columns and words were English on a Welsh page.
+    The CSV stays English whatever the page's: scripts read its column names."""
+    client = analyst(app, make_officer)
+    asked = f"from={FROM}&to={TO}"
+    english_page = client.get(f"/analysts/sent?{asked}").text
+    english_csv = client.get(f"/analysts/sent.csv?{asked}").text
+    welsh_page = client.get(f"/analysts/sent?{asked}&lang=cy").text
+    english, welsh = page_tables(english_page), page_tables(welsh_page)
+    assert set(welsh) == set(english) and len(english) >= 6
+
+    def figures(tables, key):
+        return [
+            re.findall(r"\d[\d,.]*", cell) for row in tables[key].values() for cell in row.values()
+        ]
+
+    tree = html.fromstring(welsh_page)
+    for key in english:
+        assert figures(welsh, key) == figures(english, key), key
+        english_title = html.fromstring(english_page).xpath(f"//h2[@id='{key}-title']")[0]
+        welsh_title = tree.xpath(f"//h2[@id='{key}-title']")[0]
+        assert welsh_title.text_content() != english_title.text_content()
+        english_columns = next(iter(english[key].values())).keys()
+        welsh_columns = next(iter(welsh[key].values())).keys()
+        # "Cost" is Welsh too.
+        assert len(set(english_columns) & set(welsh_columns)) <= 1, key
+    words = tree.xpath("//main")[0].text_content()
+    for english_words in ("All channels", "Text (SMS)", "fewer than", "per text part", "not shown"):
+        assert english_words not in words
+    assert "Negeseuon fesul sianel a statws" in words and "llai na 5" in words
+    assert "yn Saesneg" in tree.xpath("//*[@id='csv-language']")[0].text_content()
+    # The language is remembered: the download after the Welsh page is still English.
+    welsh_csv = client.get(f"/analysts/sent.csv?{asked}").text
+    assert welsh_csv == english_csv
+    assert "Messages by channel and status,All channels,All statuses" in welsh_csv
+
+
 def test_a_cell_that_looks_like_a_formula_is_text_in_the_csv(app, make_officer, ledger):
+
     body = analyst(app, make_officer).get(f"/analysts/sent.csv?from={FROM}&to={TO}").text
     cells = [cell for row in csv.reader(io.StringIO(body)) for cell in row]
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, render_template, request
 from flask_login import current_user
 
 from app.auth import role_required
+from app.i18n import in_language
 from app.services import reports
 from app.services.text import whole_number
 
@@ -52,12 +53,15 @@ def sent():
 
 
 def sent_csv():
-    """The same figures as CSV, the download recorded in the audit log."""
+    """The same figures as CSV, the download recorded in the audit log. In English
+    whatever the page's language: spreadsheets and scripts read its column names."""
     try:
         period = _period_asked()
     except reports.PeriodError as error:
         return _refused(error)
-    body, name = reports.download_sent_report(current_user, reports.sent_report(period))
+    with in_language("en"):
+        body, name = reports.download_sent_report(current_user, reports.sent_report(period))
+
     return Response(
         body,
         mimetype="text/csv",

@@ -32,12 +32,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from flask_babel import gettext
+from flask_babel import gettext, lazy_gettext, ngettext
 
 from app.dao import reports as dao
 from app.dao.audit import create_audit_event
 from app.extensions import db
-from app.i18n import when
+from app.i18n import category_label, force_label, when
 from app.models import CHANNELS, STATUS_RANK, Officer
 from app.models.alert import CATEGORIES
 from app.services import forces
@@ -51,20 +51,27 @@ EARLIEST = date(2000, 1, 1)  # before the service, and before any ledger
 WITHIN_SECONDS = 10
 PER = 1000  # residents messaged per 1,000 adults
 STATUSES = tuple(STATUS_RANK)  # the ledger's statuses, in the order a message moves
-CHANNEL_LABELS = {"sms": "Text (SMS)", "voice": "Voice call", "email": "E-mail"}
-STATUS_LABELS = {
-    "queued": "Queued",
-    "sending": "Sending",
-    "unknown": "Unknown (being checked)",
-    "possibly_sent": "Possibly sent",
-    "sent": "Sent (no receipt)",
-    "delivered": "Delivered",
-    "failed": "Failed",
-    "cancelled": "Cancelled",
+# The tables' words are in the page's language; the CSV is made in English (the view
+# asks for it), the language of the spreadsheets that read its column names.
+CHANNEL_LABELS = {
+    "sms": lazy_gettext("Text (SMS)"),
+    "voice": lazy_gettext("Voice call"),
+    "email": lazy_gettext("E-mail"),
 }
-MODE_LABELS = {"live": "Live", "exercise": "Exercise"}
+STATUS_LABELS = {
+    "queued": lazy_gettext("Queued"),
+    "sending": lazy_gettext("Sending"),
+    "unknown": lazy_gettext("Unknown (being checked)"),
+    "possibly_sent": lazy_gettext("Possibly sent"),
+    "sent": lazy_gettext("Sent (no receipt)"),
+    "delivered": lazy_gettext("Delivered"),
+    "failed": lazy_gettext("Failed"),
+    "cancelled": lazy_gettext("Cancelled"),
+}
+MODE_LABELS = {"live": lazy_gettext("Live"), "exercise": lazy_gettext("Exercise")}
 ALL = "all"
-NOT_SHOWN = "not shown"
+NOT_SHOWN = lazy_gettext("not shown")
+NO_REASON = "no reason recorded"
 
 
 class PeriodError(ValueError):
@@ -134,11 +141,11 @@ def quarter_so_far(today: date) -> Period:
 
 
 PRESETS = {
-    "month_so_far": ("This month so far", month_so_far),
-    "quarter_so_far": ("This quarter so far", quarter_so_far),
-    "month": ("Last month", last_month),
-    "quarter": ("Last quarter", last_quarter),
-    "year": ("Last year", last_year),
+    "month_so_far": (lazy_gettext("This month so far"), month_so_far),
+    "quarter_so_far": (lazy_gettext("This quarter so far"), quarter_so_far),
+    "month": (lazy_gettext("Last month"), last_month),
+    "quarter": (lazy_gettext("Last quarter"), last_quarter),
+    "year": (lazy_gettext("Last year"), last_year),
 }
 DATE_FORM = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -222,7 +229,7 @@ def period_from(
 @dataclass(frozen=True)
 class Cell:
     """A figure as shown (`label`) and as a spreadsheet wants it (`value`; None when
-    it is not shown, so the CSV carries the same words as the page)."""
+    it is not shown, so the CSV carries the same words as the page would in English)."""
 
     label: str
     value: int | float | str | None = None
@@ -251,7 +258,7 @@ class Table:
     columns: tuple[str, ...]  # the row headers' column first
     rows: list[Row]
     total: Row | None = None
-    empty: str = "Nothing in this period."
+    empty: str = lazy_gettext("Nothing in this period.")
 
     @property
     def all_rows(self) -> list[Row]:
@@ -288,19 +295,23 @@ def _money(pounds: float) -> Cell:
     return Cell(f"£{pounds:,.2f}", round(pounds, 2))
 
 
-def _price(pounds: float, unit: str) -> Cell:
-    return Cell(f"£{pounds:,.4f}".rstrip("0").rstrip(".") + f" per {unit}", pounds)
+def _pounds(pounds: float) -> str:
+    return f"£{pounds:,.4f}".rstrip("0").rstrip(".")
 
 
 def _seconds(seconds: float | None) -> Cell:
     if seconds is None:
-        return Cell("no message arrived")
+        return Cell(gettext("no message arrived"))
     seconds = round(seconds, 1)
     if seconds < 60:
-        return Cell(f"{seconds:.1f} s", seconds)
+        return Cell(gettext("%(seconds)s s", seconds=f"{seconds:.1f}"), seconds)
     minutes, rest = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
-    words = f"{hours} h {minutes} min" if hours else f"{minutes} min {rest} s"
+    words = (
+        gettext("%(hours)s h %(minutes)s min", hours=hours, minutes=minutes)
+        if hours
+        else gettext("%(minutes)s min %(seconds)s s", minutes=minutes, seconds=rest)
+    )
     return Cell(words, seconds)
 
 
@@ -348,7 +359,7 @@ def reason_group(reason: str | None) -> str:
     words = " ".join(words.split())
     if len(words) > REASON_LENGTH:
         words = words[: REASON_LENGTH - 1].rstrip() + "…"
-    return words or "no reason recorded"
+    return words or NO_REASON
 
 
 # ---------------------------------------------------------------- the report --------
@@ -486,14 +497,23 @@ def sent_report(period: Period, *, k: int = K_MIN, alerts_page: int | None = Non
     notes = []
     if since is not None:
         notes.append(
-            "No alert was released in this period. The latest was released on "
-            f"{_long(since.astimezone(UK).date())}: give dates that hold it, up to today."
+            gettext(
+                "No alert was released in this period. The latest was released on "
+                "%(day)s: give dates that hold it, up to today.",
+                day=_long(since.astimezone(UK).date()),
+            )
         )
     still_sending = sum(1 for a in alerts if a.status == "sending")
     if still_sending:
         notes.append(
-            f"{still_sending} of these alerts {'is' if still_sending == 1 else 'are'} still "
-            "sending: their figures will change until they finish."
+            ngettext(
+                "%(count)s of these alerts is still sending: its figures will change "
+                "until it finishes.",
+                "%(count)s of these alerts are still sending: their figures will change "
+                "until they finish.",
+                still_sending,
+                count=f"{still_sending:,}",
+            )
         )
     attribution = load_summary.get("attribution") if year is not None else None
     return SentReport(
@@ -542,12 +562,14 @@ def _alerts_table(alerts: Sequence[dao.SentAlertRow]) -> Table:
 
     return Table(
         key="alerts",
-        title="Alerts sent",
-        caption="Alerts released in the period by category: live alerts and exercises "
-        "apart. Tests officers sent to themselves are not counted.",
-        columns=("Category", "Live", "Exercise"),
-        rows=[row(label, code, [code]) for code, label in CATEGORIES.items()],
-        total=row("All categories", ALL, list(CATEGORIES)),
+        title=gettext("Alerts sent"),
+        caption=gettext(
+            "Alerts released in the period by category: live alerts and exercises "
+            "apart. Tests officers sent to themselves are not counted."
+        ),
+        columns=(gettext("Category"), str(MODE_LABELS["live"]), str(MODE_LABELS["exercise"])),
+        rows=[row(category_label(code, label), code, [code]) for code, label in CATEGORIES.items()],
+        total=row(gettext("All categories"), ALL, list(CATEGORIES)),
     )
 
 
@@ -557,23 +579,31 @@ def _messages_table(table: Suppressed) -> Table:
 
     return Table(
         key="messages",
-        title="Messages by channel and status",
-        caption="One message is one text, call or e-mail to one resident, in the status "
-        "the delivery ledger has for it now.",
-        columns=("Channel", *(STATUS_LABELS[s] for s in STATUSES), "All statuses"),
-        rows=[row(c, CHANNEL_LABELS[c]) for c in CHANNELS],
-        total=row(ALL, "All channels"),
+        title=gettext("Messages by channel and status"),
+        caption=gettext(
+            "One message is one text, call or e-mail to one resident, in the status "
+            "the delivery ledger has for it now."
+        ),
+        columns=(
+            gettext("Channel"),
+            *(str(STATUS_LABELS[s]) for s in STATUSES),
+            gettext("All statuses"),
+        ),
+        rows=[row(c, str(CHANNEL_LABELS[c])) for c in CHANNELS],
+        total=row(ALL, gettext("All channels")),
     )
 
 
 def _modes_table(table: Suppressed) -> Table:
     return Table(
         key="modes",
-        title="Messages of live alerts and of exercises",
-        caption="Every message of the period, by the kind of alert it belonged to.",
-        columns=("Kind of alert", "Messages"),
-        rows=[Row(MODE_LABELS[m], (_count(table, ("mode", m)),), m) for m in ("live", "exercise")],
-        total=Row("All alerts", (_count(table, (ALL, ALL)),), ALL),
+        title=gettext("Messages of live alerts and of exercises"),
+        caption=gettext("Every message of the period, by the kind of alert it belonged to."),
+        columns=(gettext("Kind of alert"), gettext("Messages")),
+        rows=[
+            Row(str(MODE_LABELS[m]), (_count(table, ("mode", m)),), m) for m in ("live", "exercise")
+        ],
+        total=Row(gettext("All alerts"), (_count(table, (ALL, ALL)),), ALL),
     )
 
 
@@ -587,11 +617,13 @@ def _reasons_table(table: Suppressed, reasons: dict[tuple[str, str], int]) -> Ta
         hidden = sorted(r for r in mine if r not in shown)
         shown.sort(key=lambda r: (-table.values[("reason", channel, r)], r))
         for reason in (*shown, *hidden):
+            channel_label = str(CHANNEL_LABELS[channel])
             rows.append(
                 Row(
-                    reason,
+                    # The provider's words are English as it gave them; ours follow the page.
+                    gettext("no reason recorded") if reason == NO_REASON else reason,
                     (
-                        Cell(CHANNEL_LABELS[channel], CHANNEL_LABELS[channel]),
+                        Cell(channel_label, channel_label),
                         _count(table, ("reason", channel, reason)),
                     ),
                     channel,
@@ -599,13 +631,15 @@ def _reasons_table(table: Suppressed, reasons: dict[tuple[str, str], int]) -> Ta
             )
     return Table(
         key="reasons",
-        title="Why messages failed",
-        caption="Failed messages by the reason the provider or the sending engine gave, "
-        "grouped without addresses or numbers. Each channel's reasons add up to its "
-        "failed messages above.",
-        columns=("Reason", "Channel", "Failed messages"),
+        title=gettext("Why messages failed"),
+        caption=gettext(
+            "Failed messages by the reason the provider or the sending engine gave, "
+            "grouped without addresses or numbers. Each channel's reasons add up to its "
+            "failed messages above."
+        ),
+        columns=(gettext("Reason"), gettext("Channel"), gettext("Failed messages")),
         rows=rows,
-        empty="No message failed in this period.",
+        empty=gettext("No message failed in this period."),
     )
 
 
@@ -615,45 +649,62 @@ def _cost_table(
     """Units and cost per channel. A unit total or cost is shown only where the
     channel's count of messages is, and is itself at least k: else it would say what
     the hidden count is, or be a figure under k about messages itself."""
-    hidden = Cell(NOT_SHOWN)
+    hidden = Cell(str(NOT_SHOWN))
     sms_shown = table.shown(("sms", ALL)) is not None and segments >= k
     voice_shown = table.shown(("voice", ALL)) is not None and minutes >= k
     sms_cost = segments * sms_price
     voice_cost = minutes * voice_price
     rows = [
         Row(
-            CHANNEL_LABELS["sms"],
+            str(CHANNEL_LABELS["sms"]),
             (
                 _count(table, ("sms", ALL)),
-                Cell(f"{segments:,} text parts", segments) if sms_shown else hidden,
-                _price(sms_price, "text part"),
+                Cell(
+                    ngettext(
+                        "%(count)s text part",
+                        "%(count)s text parts",
+                        segments,
+                        count=f"{segments:,}",
+                    ),
+                    segments,
+                )
+                if sms_shown
+                else hidden,
+                Cell(gettext("%(price)s per text part", price=_pounds(sms_price)), sms_price),
                 _money(sms_cost) if sms_shown else hidden,
             ),
             "sms",
         ),
         Row(
-            CHANNEL_LABELS["voice"],
+            str(CHANNEL_LABELS["voice"]),
             (
                 _count(table, ("voice", ALL)),
-                Cell(f"{minutes:,} minutes", minutes) if voice_shown else hidden,
-                _price(voice_price, "minute"),
+                Cell(
+                    ngettext(
+                        "%(count)s minute", "%(count)s minutes", minutes, count=f"{minutes:,}"
+                    ),
+                    minutes,
+                )
+                if voice_shown
+                else hidden,
+                Cell(gettext("%(price)s per minute", price=_pounds(voice_price)), voice_price),
                 _money(voice_cost) if voice_shown else hidden,
             ),
             "voice",
         ),
         Row(
-            CHANNEL_LABELS["email"],
+            str(CHANNEL_LABELS["email"]),
             (
                 _count(table, ("email", ALL)),
-                Cell("no charge per e-mail"),
-                Cell("no price configured"),
+                Cell(gettext("no charge per e-mail")),
+                Cell(gettext("no price configured")),
                 Cell("£0.00", 0.0),
             ),
             "email",
         ),
     ]
     total = Row(
-        "All channels",
+        gettext("All channels"),
         (
             _count(table, (ALL, ALL)),
             Cell(""),
@@ -664,13 +715,24 @@ def _cost_table(
     )
     return Table(
         key="cost",
-        title="Text parts, call minutes, e-mails and cost",
-        caption=f"Cost at the configured prices: £{sms_price:g} per text part "
-        f"(SMS_PRICE_PER_SEGMENT) and £{voice_price:g} per call minute "
-        "(VOICE_PRICE_PER_MINUTE). Text parts are those the provider reported; each call "
-        "is rounded up to the whole minute, as it is billed. A cost is not shown where "
-        f"its count is not, or where it rests on fewer than {k} parts or minutes.",
-        columns=("Channel", "Messages", "Units billed", "Price", "Cost"),
+        title=gettext("Text parts, call minutes, e-mails and cost"),
+        caption=gettext(
+            "Cost at the configured prices: £%(sms_price)s per text part "
+            "(SMS_PRICE_PER_SEGMENT) and £%(voice_price)s per call minute "
+            "(VOICE_PRICE_PER_MINUTE). Text parts are those the provider reported; each call "
+            "is rounded up to the whole minute, as it is billed. A cost is not shown where "
+            "its count is not, or where it rests on fewer than %(k)s parts or minutes.",
+            sms_price=f"{sms_price:g}",
+            voice_price=f"{voice_price:g}",
+            k=k,
+        ),
+        columns=(
+            gettext("Channel"),
+            gettext("Messages"),
+            gettext("Units billed"),
+            gettext("Price"),
+            gettext("Cost"),
+        ),
         rows=rows,
         total=total,
     )
@@ -685,37 +747,48 @@ def _speed_table(
     times = [last_arrival[a.id] for a in alerts if a.id in last_arrival]
     within, later = table.shown(("speed", "within")), table.shown(("speed", "later"))
     if within is None or later is None or not total:
-        share = Cell(f"{NOT_SHOWN} (it would reveal a figure under {table.k})")
+        share = Cell(gettext("not shown (it would reveal a figure under %(k)s)", k=table.k))
     else:
         share = Cell(
-            f"{within / total:.1%} ({within:,} of {total:,})", round(100 * within / total, 1)
+            gettext(
+                "%(share)s (%(within)s of %(total)s)",
+                share=f"{within / total:.1%}",
+                within=f"{within:,}",
+                total=f"{total:,}",
+            ),
+            round(100 * within / total, 1),
         )
     return Table(
         key="speed",
-        title="Delivery speed",
-        caption="From each alert's release to the last of its messages to arrive: a text "
-        "or call when the provider reported it delivered, an e-mail when the mail server "
-        "accepted it. Messages held for residents' quiet hours count from the release "
-        "too; a neighbouring force's residents, from when that force approved it.",
-        columns=("Measure", "Figure"),
+        title=gettext("Delivery speed"),
+        caption=gettext(
+            "From each alert's release to the last of its messages to arrive: a text "
+            "or call when the provider reported it delivered, an e-mail when the mail server "
+            "accepted it. Messages held for residents' quiet hours count from the release "
+            "too; a neighbouring force's residents, from when that force approved it."
+        ),
+        columns=(gettext("Measure"), gettext("Figure")),
         rows=[
             Row(
-                "Alerts with a message that arrived",
+                gettext("Alerts with a message that arrived"),
                 (Cell(f"{len(times):,}", len(times)),),
                 "timed",
             ),
             Row(
-                "Release to last message arrived: median (p50) across alerts",
+                gettext("Release to last message arrived: median (p50) across alerts"),
                 (_seconds(percentile(times, 50)),),
                 "p50",
             ),
             Row(
-                "Release to last message arrived: 95th percentile (p95) across alerts",
+                gettext("Release to last message arrived: 95th percentile (p95) across alerts"),
                 (_seconds(percentile(times, 95)),),
                 "p95",
             ),
             Row(
-                f"Messages that arrived within {WITHIN_SECONDS} s of release (%)",
+                gettext(
+                    "Messages that arrived within %(seconds)s s of release (%%)",
+                    seconds=WITHIN_SECONDS,
+                ),
                 (share,),
                 "within",
             ),
@@ -728,7 +801,10 @@ def _theirs_apart(cell: Cell, alert: dao.SentAlertRow) -> Cell:
     forces' residents with their approval (their number is theirs to report)."""
     if not alert.others_residents:
         return cell
-    return Cell(f"{cell.label} (this force's; other forces' residents not counted)", cell.value)
+    return Cell(
+        gettext("%(count)s (this force's; other forces' residents not counted)", count=cell.label),
+        cell.value,
+    )
 
 
 def _alert_table(
@@ -738,27 +814,35 @@ def _alert_table(
     population: dict[int, dao.AreaPopulationRow],
     year: int | None,
 ) -> Table:
-    year_words = f"mid-{year}" if year else "no estimates loaded"
+    year_words = gettext("mid-%(year)s", year=year) if year else gettext("no estimates loaded")
     rows = []
     for alert in alerts:
         residents = ("residents", alert.id)
         area = population.get(alert.id)
         if area is None:
             adults = Cell(
-                "no population estimates loaded"
+                gettext("no population estimates loaded")
                 if year is None
-                else ("no area drawn (sent to an earlier alert's residents)")
+                else gettext("no area drawn (sent to an earlier alert's residents)")
                 if not alert.has_area
-                else "outside every ward"
+                else gettext("outside every ward")
             )
-            rate = Cell(NOT_SHOWN)
+            rate = Cell(str(NOT_SHOWN))
         elif area.adults is None:
-            adults = Cell("no population figure for ward " + ", ".join(area.missing[:3]))
-            rate = Cell(NOT_SHOWN)
+            adults = Cell(
+                gettext(
+                    "no population figure for ward %(wards)s", wards=", ".join(area.missing[:3])
+                )
+            )
+            rate = Cell(str(NOT_SHOWN))
         else:
             estimate = round(area.adults)
             note = (
-                f" ({area.covered:.0%} of the area is in the force's wards)"
+                " "
+                + gettext(
+                    "(%(share)s of the area is in the force's wards)",
+                    share=f"{area.covered:.0%}",
+                )
                 if (area.covered < 0.99)
                 else ""
             )
@@ -766,10 +850,10 @@ def _alert_table(
             per = (
                 table.rate(residents, area.adults, scale=PER) if residents in table.values else None
             )
-            rate = Cell(f"{per:,.1f}", round(per, 1)) if per is not None else Cell(NOT_SHOWN)
+            rate = Cell(f"{per:,.1f}", round(per, 1)) if per is not None else Cell(str(NOT_SHOWN))
         messages = ("alert", alert.id)
         if table.shown(messages) is None:
-            speed = Cell(f"{NOT_SHOWN} (few messages)")
+            speed = Cell(gettext("not shown (few messages)"))
         else:
             speed = _seconds(last_arrival.get(alert.id))
         released = alert.sent_at.astimezone(UK)
@@ -778,11 +862,11 @@ def _alert_table(
                 f"{alert.reference} {alert.title}",
                 (
                     Cell(f"{released:%Y-%m-%d %H:%M}"),
-                    Cell(CATEGORIES.get(alert.category, alert.category)),
-                    Cell(MODE_LABELS.get(alert.mode, alert.mode)),
+                    Cell(category_label(alert.category, alert.category)),
+                    Cell(str(MODE_LABELS.get(alert.mode, alert.mode))),
                     _theirs_apart(_count(table, residents), alert)
                     if residents in table.values
-                    else Cell("not recorded"),
+                    else Cell(gettext("not recorded")),
                     _count(table, messages),
                     adults,
                     rate,
@@ -793,24 +877,27 @@ def _alert_table(
         )
     return Table(
         key="each-alert",
-        title="Each alert: reach and speed",
-        caption="Residents messaged against the adults (18 and over) living in the area "
-        f"the alert covered ({year_words} ONS ward estimates, each ward weighted by the "
-        "share of its area inside the alert's area), and how long its last message took "
-        "to arrive.",
+        title=gettext("Each alert: reach and speed"),
+        caption=gettext(
+            "Residents messaged against the adults (18 and over) living in the area "
+            "the alert covered (%(year)s ONS ward estimates, each ward weighted by the "
+            "share of its area inside the alert's area), and how long its last message took "
+            "to arrive.",
+            year=year_words,
+        ),
         columns=(
-            "Alert",
-            "Released (UK time)",
-            "Category",
-            "Mode",
-            "Residents messaged",
-            "Messages",
-            f"Adults in the area ({year_words}, estimated)",
-            "Messaged per 1,000 adults",
-            "Release to last message arrived",
+            gettext("Alert"),
+            gettext("Released (UK time)"),
+            gettext("Category"),
+            gettext("Mode"),
+            gettext("Residents messaged"),
+            gettext("Messages"),
+            gettext("Adults in the area (%(year)s, estimated)", year=year_words),
+            gettext("Messaged per 1,000 adults"),
+            gettext("Release to last message arrived"),
         ),
         rows=rows,
-        empty="No alert was released in this period.",
+        empty=gettext("No alert was released in this period."),
     )
 
 
@@ -825,10 +912,10 @@ def _approved_table(table: Suppressed, approved: Sequence[dao.OtherForcesAlertRo
             Row(
                 f"{other.reference} {other.title}",
                 (
-                    Cell(forces.force_by_id(other.from_force_id).name),
+                    Cell(force_label(forces.force_by_id(other.from_force_id))),
                     Cell(f"{went:%Y-%m-%d %H:%M}"),
-                    Cell(CATEGORIES.get(other.category, other.category)),
-                    Cell(MODE_LABELS.get(other.mode, other.mode)),
+                    Cell(category_label(other.category, other.category)),
+                    Cell(str(MODE_LABELS.get(other.mode, other.mode))),
                     _count(table, ("approved", other.id)),
                 ),
                 other.reference,
@@ -836,17 +923,19 @@ def _approved_table(table: Suppressed, approved: Sequence[dao.OtherForcesAlertRo
         )
     return Table(
         key="from-other-forces",
-        title="Other forces' alerts sent to this force's residents",
-        caption="Alerts of neighbouring forces whose area reached into this force's, sent "
-        "to this force's residents there with its approval. Their messages and costs are "
-        "the sending force's and are not in the tables above.",
+        title=gettext("Other forces' alerts sent to this force's residents"),
+        caption=gettext(
+            "Alerts of neighbouring forces whose area reached into this force's, sent "
+            "to this force's residents there with its approval. Their messages and costs are "
+            "the sending force's and are not in the tables above."
+        ),
         columns=(
-            "Alert",
-            "From",
-            "Sent to this force's residents (UK time)",
-            "Category",
-            "Mode",
-            "This force's residents messaged",
+            gettext("Alert"),
+            gettext("From"),
+            gettext("Sent to this force's residents (UK time)"),
+            gettext("Category"),
+            gettext("Mode"),
+            gettext("This force's residents messaged"),
         ),
         rows=rows,
     )
@@ -913,7 +1002,8 @@ def report_lines(report: SentReport) -> list[str]:
     for table in report.tables:
         lines += ["", table.title, "-" * len(table.title)]
         if not table.all_rows:
-            lines.append(table.empty)
+            lines.append(str(table.empty))
+
         for row in table.all_rows:
             figures = "; ".join(
                 f"{column}: {cell.label}"
