@@ -31,8 +31,9 @@
   var cells = L.featureGroup().addTo(map);      // where residents are, in squares
   // Where the officer's teams may send, when they are kept to areas: a dotted outline
   // (an outside check: a refusal named twelve wards, and the map showed none of them).
+  var permittedLayer = null;
   if (settings.permittedArea) {
-    L.geoJSON(settings.permittedArea, {
+    permittedLayer = L.geoJSON(settings.permittedArea, {
       interactive: false,
       style: { color: "#00703c", weight: 3, dashArray: "2 7", fill: false }
     }).addTo(map);
@@ -1280,7 +1281,17 @@
   }
 
   var restored = restoreDraft();
+  // The map opens on what the officer may send to: a PCSO kept to a ward saw the whole
+  // force, the ward a speck under the district names, and zoomed in by hand each time.
+  // A kept draft opens on what it drew; a follow-up, on the earlier alert's area.
+  if (shapes.getLayers().length) {
+    map.fitBounds(shapes.getBounds(), { padding: [20, 20] });
+  } else if (permittedLayer && !settings.parentId && permittedLayer.getBounds().isValid()) {
+
+    map.fitBounds(permittedLayer.getBounds(), { padding: [20, 20] });
+  }
   renderEntries();
+
   refreshCompose();
   if (settings.parentId || restored) { refreshPreview(); }
   // Whatever is typed or ticked is kept as it changes.

@@ -194,6 +194,9 @@ def test_an_area_refused_clears_the_count_and_send_says_why(
     from app.services import teams
 
     officer = sign_in_page("officer")
+    page.goto("/officers/")
+    page.wait_for_function("window.CA && CA.map && CA.map.getZoom() > 0")
+    force_zoom = page.evaluate("CA.map.getZoom()")
     with app.app_context():
         admin = make_officer(role="admin", email="admin2@police.example")
         team = teams.create_team(admin, "Bristol Central")
@@ -208,7 +211,15 @@ def test_an_area_refused_clears_the_count_and_send_says_why(
     # outside check: a refusal named the wards, and the map showed none of them).
     expect(page.locator("#permitted-note")).to_contain_text("Bristol Central")
     expect(page.locator('#map path[stroke="#00703c"]')).to_have_count(1)
+    # The map opens on the team's ward, not on the whole force with the ward a speck.
+    ward = page.locator('#map path[stroke="#00703c"]').bounding_box()
+    shown = page.locator("#map").bounding_box()
+    assert page.evaluate("CA.map.getZoom()") >= force_zoom + 2
+    assert ward["x"] >= shown["x"] and ward["x"] + ward["width"] <= shown["x"] + shown["width"]
+    assert ward["y"] >= shown["y"] and ward["y"] + ward["height"] <= shown["y"] + shown["height"]
+    assert ward["width"] > shown["width"] / 2 or ward["height"] > shown["height"] / 2
     page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
+
     page.get_by_role("button", name="Find").click()
     page.get_by_label("Radius in metres").fill("100")
     page.get_by_label("Radius in metres").press("Enter")
