@@ -124,6 +124,39 @@ def test_a_preview_outside_the_permitted_areas_says_so_and_inside_shows_the_area
     assert "outside the areas" in client.post("/officers/preview", json=easton).json["error"]
 
 
+def test_an_area_partly_outside_comes_with_its_part_inside_which_is_accepted_and_reaches_the_same(
+    app, people, two_teams, street
+):
+    """A PCSO on a phone refused for a sliver outside had to redraw by hand: the
+    refusal carries the part inside (WGS84 polygons the map sends back as its
+    shapes), which the preview and the send accept, reaching the residents inside."""
+    client = client_of(app, people, "officer_a")
+    refused = client.post("/officers/preview", json=draft(2000))
+    assert refused.status_code == 400
+    inside = refused.json["inside_area"]
+    assert inside["type"] == "MultiPolygon" and inside["coordinates"]
+    shapes = [{"kind": "polygon", "coordinates": rings} for rings in inside["coordinates"]]
+    kept = client.post("/officers/preview", json=draft() | {"shapes": shapes})
+    assert kept.status_code == 200, kept.json
+    # Inside the ward as the 300 m circle round BS1 6AD is: its two residents there,
+    # not the one in BS5 9QP (Easton, outside the ward).
+    assert teams.area_refusal(people["officer_a"], _bng(shapes)) is None
+    sent = client.post("/officers/alerts", json=draft() | {"shapes": shapes})
+    assert sent.status_code == 201, sent.json
+    assert sent.json["deliveries"] == 2
+    # Wholly outside, nothing is offered; nor to an officer kept to no areas.
+    far = draft()
+    far["shapes"] = [{"kind": "circle", "center": [-2.179, 51.205], "radius_m": 2000}]
+    assert "inside_area" not in client.post("/officers/preview", json=far).json
+    assert teams.inside_part(people["officer_b"], _bng(shapes)) is None
+
+
+def _bng(shapes) -> bytes:
+    from geo.areas import area_from_shapes
+
+    return area_from_shapes(shapes).wkb
+
+
 def test_the_place_search_offers_only_places_inside_the_teams_areas(app, people, two_teams):
     """It offered every ward of the force, and each chosen outside was then refused."""
 

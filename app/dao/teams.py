@@ -256,6 +256,31 @@ def area_outside_km2(team_ids: set[int], area_wkb: bytes, tolerance_m: float) ->
     return 0.0 if row[0] else float(row[1] or 0.0)
 
 
+def area_inside_geojson(
+    team_ids: set[int], area_wkb: bytes, simplify_m: float
+) -> tuple[str, float] | None:
+    """The part of an area (BNG WKB) inside these teams' permitted areas, as a WGS84
+    GeoJSON MultiPolygon simplified by `simplify_m` (a ward's outline has thousands of
+    points; within the edge's slack the simplified part is still inside), and its km².
+    None when no part is inside."""
+    part = func.ST_CollectionExtract(
+        func.ST_MakeValid(
+            func.ST_SimplifyPreserveTopology(
+                func.ST_Intersection(func.ST_GeomFromWKB(area_wkb, BNG), _union(team_ids)),
+                simplify_m,
+            )
+        ),
+        3,
+    )
+    row = db.session.execute(
+        select(
+            func.ST_AsGeoJSON(func.ST_Transform(func.ST_Multi(part), WGS84), 6),
+            func.ST_Area(part) / 1e6,
+        ).where(func.NOT(func.ST_IsEmpty(part)))
+    ).first()
+    return (row[0], float(row[1])) if row else None
+
+
 def permitted_area_geojson(team_ids: set[int], simplify_m: float = 20) -> str | None:
     """The union of these teams' permitted areas in WGS84, simplified for the map."""
     return db.session.scalar(

@@ -88,7 +88,7 @@ def _json_body() -> dict:
 
 
 def _invalid(invalid: AlertInvalid):
-    return jsonify(error=str(invalid), errors=invalid.errors), 400
+    return jsonify(error=str(invalid), errors=invalid.errors, **invalid.hints), 400
 
 
 def _alert_for(action: str, alert_id: int) -> Alert:

@@ -31,7 +31,7 @@ from app.models import Alert, Officer, Team, TeamArea, team_members, team_superv
 from app.services import forces
 from app.services.text import checked_field, whole_number
 from app.services.transaction import transaction
-from geo.areas import wholly_outside
+from geo.areas import MAX_AREA_POINTS, MAX_SHAPES, MAX_VERTICES_PER_SHAPE, wholly_outside
 from geo.names import reading_order
 
 MAX_NAME = 80
@@ -195,6 +195,40 @@ def area_refusal(officer: Officer, area_wkb: bytes) -> str | None:
         permitted=permitted.describe(),
         outside=km2_words(outside).capitalize(),
     )
+
+
+# How far the part inside is simplified for the map, tried in turn: both well within
+# EDGE_TOLERANCE_M, so the simplified part is still accepted.
+INSIDE_SIMPLIFY_M = (5, 15)
+# A part smaller than this (a strip along the edge, of an area drawn outside) is not
+# offered: 100 m by 100 m.
+INSIDE_LEAST_KM2 = 0.01
+
+
+def inside_part(officer: Officer, area_wkb: bytes) -> dict | None:
+    """The part of an area (BNG WKB) inside the officer's teams' permitted areas, as a
+    WGS84 GeoJSON MultiPolygon the map can draw and send back as its shapes; None when
+    they are kept to no areas, no part is inside, or the part is too intricate to send
+    as drawn shapes. An area refused for a sliver outside need not be redrawn by hand
+    on a phone: the map offers to keep this part."""
+    permitted = permitted_area(officer)
+    if not permitted.limited:
+        return None
+    for simplify_m in INSIDE_SIMPLIFY_M:
+        found = teams_dao.area_inside_geojson(set(permitted.team_ids), area_wkb, simplify_m)
+        if found is None or found[1] < INSIDE_LEAST_KM2:
+            return None
+        geometry = json.loads(found[0])
+
+        sizes = [sum(len(ring) for ring in polygon) for polygon in geometry["coordinates"]]
+        if (
+            sizes
+            and len(sizes) <= MAX_SHAPES
+            and max(sizes) <= MAX_VERTICES_PER_SHAPE
+            and sum(sizes) <= MAX_AREA_POINTS
+        ):
+            return geometry
+    return None
 
 
 def follow_up_refusal(officer: Officer, alert: Alert, area_wkb: bytes | None) -> str | None:

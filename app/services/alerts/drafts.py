@@ -13,11 +13,13 @@ from app.models import MAX_ID
 
 
 class AlertInvalid(ValueError):
-    """The alert cannot be sent as it is; `errors` maps each field to what to fix."""
+    """The alert cannot be sent as it is; `errors` maps each field to what to fix, and
+    `hints` carries what the page may offer instead (an area's part it may send to)."""
 
-    def __init__(self, errors: dict[str, str]):
+    def __init__(self, errors: dict[str, str], hints: dict | None = None):
         super().__init__("; ".join(errors.values()))
         self.errors = errors
+        self.hints = hints or {}
 
 
 @dataclass

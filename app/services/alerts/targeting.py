@@ -53,11 +53,16 @@ class Target:
 
 
 def resolve_target(
-    draft: AlertDraft, errors: dict[str, str], officer: Officer | None = None
+    draft: AlertDraft,
+    errors: dict[str, str],
+    officer: Officer | None = None,
+    hints: dict | None = None,
 ) -> Target | None:
     """The audience a draft describes, adding what is wrong to `errors`. With the
     officer: a follow-up only of an alert they may see, an area only inside their
-    teams' permitted areas (services/teams.py)."""
+    teams' permitted areas (services/teams.py). With `hints`, an area refused for
+    its part outside those areas adds "inside_area": the part inside, for the map to
+    offer instead."""
     groups = tuple(sorted(set(draft.groups)))
     channels = tuple(sorted(set(draft.channels)))
     unknown_channels = set(channels) - set(CHANNELS)
@@ -102,6 +107,10 @@ def resolve_target(
         outside = teams.area_refusal(officer, area.wkb)
         if outside is not None:
             errors["area"] = outside
+            if hints is not None:
+                inside = teams.inside_part(officer, area.wkb)
+                if inside is not None:
+                    hints["inside_area"] = inside
             return None
     audience = Audience(area_wkb=area.wkb, force_id=force_id, groups=groups, channels=channels)
     return Target(audience, area.wkb, round(area.area / 1e6, 3), notes)
@@ -209,9 +218,11 @@ def preview_targets(draft: AlertDraft, officer: Officer | None = None) -> dict:
     with reads:
         draft = on_thread_root(draft)
         errors: dict[str, str] = {}
-        target = resolve_target(draft, errors, officer)
+        hints: dict = {}
+        target = resolve_target(draft, errors, officer, hints)
         if errors or target is None:
-            raise AlertInvalid(errors)
+            raise AlertInvalid(errors, hints)
+
         found = _preview(draft, target)
         if officer is not None:
             found["permitted_area"] = teams.permitted_area_geojson(officer)
