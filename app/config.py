@@ -151,6 +151,10 @@ class Config:
     STALLED_SECONDS = _int("STALLED_SECONDS", 30)
     RECONCILE_SECONDS = _int("RECONCILE_SECONDS", 15)
     REQUEUE_SECONDS = _int("REQUEUE_SECONDS", 20)
+    # A delivery job renews a lease while it runs (app/jobs): one not renewed for this
+    # long died with its worker, and the sweeper queues it again, at the front.
+    JOB_LEASE_SECONDS = _int("JOB_LEASE_SECONDS", 10)
+
     # Asking the provider whether it took a text or call: while it cannot say (an
     # outage, an answer it cannot read), it is asked again every RECONCILE_SECONDS for
     # this long after the row became unknown, and only then is the row "possibly sent".

@@ -91,9 +91,28 @@ def start_worker(env: dict) -> subprocess.Popen:
     )
 
 
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                # "pid (name) state ppid ...": the name may hold spaces, not ")".
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
 def kill_process_group(process: subprocess.Popen) -> None:
-    """SIGKILL the worker and its work-horse (same process group): no clean-up at all."""
+    """SIGKILL the worker and its work-horse: no clean-up at all. RQ puts the horse in
+    a process group of its own (os.setpgrp), so killing the worker's group alone left
+    the horse sending, a job that never died. The worker is stopped first, so that it
+    forks no new horse meanwhile."""
     with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGSTOP)
+        for horse in children_of(process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(horse, signal.SIGKILL)
         os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
 
@@ -283,6 +302,77 @@ def test_killing_a_worker_mid_email_never_sends_an_email_twice(
     concurrency = int(env["DELIVERY_CONCURRENCY"])
     assert len(doubtful) <= 2 * concurrency, len(doubtful)
     assert len(received) + len([a for a in doubtful if a not in received]) == recipients
+
+
+@pytest.mark.timeout(180)
+def test_a_job_killed_mid_send_goes_again_at_once_while_other_jobs_wait(
+    providers, make_officer, fast_sweeper
+):
+    """Found by an outside check: a worker killed mid-job left the job's unsent e-mails
+    queued with no job for them, and the sweeper put them back only once the queue had
+    emptied: 104 e-mails of a big alert went at 180 s, behind its texts. The job's
+    lease lapses with its worker, and the sweeper queues the job again at the front,
+    while the alert's other jobs still wait."""
+    import json
+
+    from app import jobs
+    from app.services import ledgers
+
+    recipients = 300
+    providers.mail.delay_s = 0.03
+    add_residents(recipients, channel="email")
+    submit_alert(make_officer(), shapes=AREA, title="Test", body="Kill the worker mid-job")
+    env = worker_env(providers, JOB_LEASE_SECONDS="1", DELIVERY_CONCURRENCY="2")
+    kill_worker_once(env, lambda: len(providers.mail.envelopes) >= 20)
+    assert len(providers.mail.envelopes) < 100, "the kill came after the first job"
+    assert jobs.waiting() >= 1, "no other job waits: nothing to test"
+    running = redis_store.client.hgetall(jobs.RUNNING_KEY)
+    assert len(running) == 1, "the killed job held no lease"
+    killed = json.loads(next(iter(running.values())))
+    assert killed["name"] == "outbound.deliver_alert_range"
+
+    time.sleep(1.5)  # its lease lapses
+
+    assert ledgers.sweep()["jobs_requeued"] == 1
+
+    front = jobs.queue().jobs[0]
+    assert front.func_name.endswith("deliver_alert_range")
+    assert list(front.args) == killed["args"]
+    assert redis_store.client.hgetall(jobs.RUNNING_KEY) == {}
+    # Every row still queued has a job waiting for it.
+    covered = set()
+    for job in jobs.queue().jobs:
+        _alert, first, last, _channel = job.args
+        covered |= set(range(first, last + 1))
+    db.session.rollback()
+    queued = set(db.session.scalars(select(Delivery.id).where(Delivery.status == "queued")))
+    assert queued and queued <= covered
+
+    finish_with_a_new_worker(env)
+    received = Counter(rcpt for e in providers.mail.envelopes for rcpt in e.rcpt_tos)
+    assert max(received.values()) == 1
+    rows = dict(db.session.execute(select(Delivery.address, Delivery.status)).all())
+    assert all(received[a] == 1 for a, status in rows.items() if status == "sent")
+
+
+def test_a_live_job_keeps_its_lease_and_a_finished_one_leaves_none(app):
+    """The lease is renewed while the job runs, so a long job is not taken for dead;
+    it is gone once the job ends, however it ends."""
+    from app import jobs
+
+    client = redis_store.client
+    lease = jobs._Lease("job-1", {"name": "outbound.deliver_batch", "args": []}, 1)
+    with lease:
+        time.sleep(2.5)  # more than two lease lengths
+        assert client.exists(jobs.ALIVE_PREFIX + "job-1")
+        assert client.hget(jobs.RUNNING_KEY, "job-1") is not None
+        assert jobs.requeue_dead() == 0
+    assert not client.exists(jobs.ALIVE_PREFIX + "job-1")
+    assert client.hget(jobs.RUNNING_KEY, "job-1") is None
+    with pytest.raises(RuntimeError), jobs._Lease("job-2", {}, 1):
+        raise RuntimeError("the job failed")
+
+    assert client.hgetall(jobs.RUNNING_KEY) == {}
 
 
 @pytest.mark.timeout(120)

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import logging
 
-from app.jobs import with_app_context
+from app.jobs import leased, with_app_context
 from app.services import dispatch, ledgers, outbound
 
 log = logging.getLogger(__name__)
 
 
 @with_app_context
+@leased("outbound.deliver_batch")
 def deliver_batch(ledger: str, ids: list[int]) -> dict[str, int]:
     """Send each row of the batch that is still queued."""
     outcomes = outbound.deliver(ledgers.ledger(ledger), ids)
@@ -21,6 +22,7 @@ def deliver_batch(ledger: str, ids: list[int]) -> dict[str, int]:
 
 
 @with_app_context
+@leased("outbound.deliver_alert_range")
 def deliver_alert_range(
     alert_id: int, first_id: int, last_id: int, channel: str | None = None
 ) -> dict[str, int]:
@@ -33,6 +35,7 @@ def deliver_alert_range(
 
 
 @with_app_context
+@leased("outbound.reconcile_batch")
 def reconcile_batch(ledger: str, ids: list[int]) -> dict[str, int]:
     """Ask the provider about rows whose send got no answer, before any resend."""
     outcomes = outbound.reconcile(ledgers.ledger(ledger), ids)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from redis.exceptions import RedisError
+
+from app import jobs
 from app.services import dispatch, notices, outbound
 
 LEDGERS = {ledger.name: ledger for ledger in (dispatch.ALERTS, notices.NOTICES)}
@@ -12,9 +15,13 @@ def ledger(name: str) -> outbound.Ledger:
 
 
 def sweep() -> dict[str, int]:
-    """Sweep every ledger (outbound.sweep). Alerts' figures keep their names; the
-    others' are prefixed with the ledger's name ("notices_requeued")."""
-    found: dict[str, int] = {}
+    """Put back, at the front of the queue, each delivery job that died with its worker
+    (jobs.requeue_dead), then sweep every ledger (outbound.sweep). Alerts' figures keep
+    their names; the others' are prefixed with the ledger's name ("notices_requeued")."""
+    try:
+        found: dict[str, int] = {"jobs_requeued": jobs.requeue_dead()}
+    except RedisError:
+        found = {"jobs_requeued": 0}  # the ledgers' sweep finds their rows once it is back
     for name, each in LEDGERS.items():
         for key, count in outbound.sweep(each).items():
             found[key if name == "alerts" else f"{name}_{key}"] = count
