@@ -423,6 +423,7 @@
       if (request.audience === "area" && !request.shapes.length) {
         showCounts({ residents: 0, channels: { sms: 0, voice: 0, email: 0 }, cells: [] });
         showAreaError("");
+        offerInside(null);
         return;
       }
       var mine = ++sequence;  // only the newest answer is shown
@@ -430,6 +431,7 @@
       CA.fetchJSON(settings.previewUrl, request).then(function (counts) {
         if (mine !== sequence) { return; }
         areaRefused = false;
+        offerInside(null);
         showAreaError(counts.wholly_outside_force ? wholeOutsideWords() : "", true);
         showCounts(counts, true);
         if (counts.wholly_outside_force) { bringIntoView($("area-error")); }
@@ -439,6 +441,7 @@
         // Refused by the server for the area itself (not a dropped signal or a server
         // error, which the next count may not meet).
         areaRefused = !!(error.data && error.data.errors && error.data.errors.area);
+        offerInside(areaRefused && error.data.inside_area || null);
         cells.clearLayers();
         showAreaError(error.message, true);
         clearCounts();
@@ -447,7 +450,38 @@
     }, PREVIEW_DEBOUNCE_MS);
   }
 
+  // An area refused for its part outside the team's areas comes with the part inside
+  // (the server's polygons): one tap keeps that part, rather than a PCSO redrawing a
+  // sliver's worth of outline by hand on a phone.
+  var insideArea = null;
+  function offerInside(area) {
+    insideArea = area && area.coordinates && area.coordinates.length ? area : null;
+    $("keep-inside-row").hidden = !insideArea;
+  }
+  $("keep-inside").addEventListener("click", function () {
+    if (!insideArea) { return; }
+    var parts = insideArea.coordinates;
+    offerInside(null);
+    shapes.clearLayers();
+    places.clearLayers();
+    entries = [];
+    searchCircle = null;
+    var added = parts.map(function (polygon) {
+      // GeoJSON's closed [lng, lat] rings as Leaflet's open [lat, lng] ones.
+      var rings = polygon.map(function (ring) {
+        return ring.slice(0, -1).map(function (p) { return [p[1], p[0]]; });
+      });
+      var layer = L.polygon(rings).addTo(shapes);
+      layer.on("pm:edit pm:dragend", refreshPreview);
+      return addEntry(layer, "polygon", _("Part inside your team's areas"));
+    });
+    map.fitBounds(shapes.getBounds(), { padding: [20, 20] });
+    renderEntries({ id: added[0].id, action: "toggle" });
+    refreshPreview();
+  });
+
   // --- drawing and finding ----------------------------------------------------------
+
 
   map.on("pm:create", function (e) {
     var kind = e.shape === "Circle" ? "circle" : "polygon";

@@ -372,3 +372,46 @@ def test_a_reload_keeps_the_draft_and_sending_forgets_it(
     expect(page.locator("#title")).to_have_value("")
     expect(page.locator("#shapes-list li")).to_have_count(0)
     assert page.console_errors == []
+
+
+def test_an_area_partly_outside_the_teams_ward_is_cut_to_the_part_inside_with_one_tap(
+    page, sign_in_page, bristol, app, make_officer
+):
+    """A circle reaching past the team's ward was refused, and a PCSO on a phone had
+    to redraw it by hand: the refusal offers the part inside, kept with one tap, which
+    the count (and the send) then accepts."""
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import Place
+    from app.services import teams
+
+    officer = sign_in_page("officer")
+    with app.app_context():
+        admin = make_officer(role="admin", email="admin3@police.example")
+        team = teams.create_team(admin, "Bristol Central")
+        teams.set_members(admin, team.id, [str(officer.id)])
+        central = db.session.scalar(
+            select(Place.id).where(Place.kind == "ward", Place.name == "Central")
+        )
+        teams.add_place_area(admin, team.id, str(central))
+        db.session.remove()
+    page.goto("/officers/")
+    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
+    page.get_by_role("button", name="Find").tap()
+    page.get_by_label("Radius in metres").fill("2000")
+    page.get_by_label("Radius in metres").press("Enter")
+    expect(page.locator("#area-error")).to_contain_text("outside the areas your team may send to")
+    keep = page.get_by_role("button", name="Keep only the part inside your team's areas")
+    expect(keep).to_be_visible()
+    keep.tap()
+    expect(page.locator("#area-error")).to_be_hidden()
+    expect(keep).to_be_hidden()
+    expect(page.locator("#shapes-list")).to_contain_text("Part inside your team's areas")
+    expect(page.locator("#shapes-list li")).to_have_count(1)
+    leave_out = page.get_by_role("button", name="Leave out: Part inside your team's areas")
+    expect(leave_out).to_be_focused()
+
+    expect(page.locator("#reach-residents")).to_have_text(re.compile(r"^\d[\d,]*$"))
+    assert int(page.locator("#reach-residents").text_content().replace(",", "")) >= 6
+    assert page.console_errors == []
