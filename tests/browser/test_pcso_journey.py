@@ -181,22 +181,14 @@ def test_an_area_wholly_outside_the_force_says_so_where_the_officer_looks(
     assert page.console_errors == []
 
 
-def test_an_area_refused_clears_the_count_and_send_says_why(
-    page, sign_in_page, bristol, app, make_officer
-):
-    """An area beyond the team's wards: the bar shows no count (not the last area's),
-    and Send… points at the area's message rather than at the signal; a missing title
-    is named and its box brought up."""
+def keep_to_central_ward(app, make_officer, officer) -> None:
+    """Put the officer in a team kept to Bristol's Central ward."""
     from sqlalchemy import select
 
     from app.extensions import db
     from app.models import Place
     from app.services import teams
 
-    officer = sign_in_page("officer")
-    page.goto("/officers/")
-    page.wait_for_function("window.CA && CA.map && CA.map.getZoom() > 0")
-    force_zoom = page.evaluate("CA.map.getZoom()")
     with app.app_context():
         admin = make_officer(role="admin", email="admin2@police.example")
         team = teams.create_team(admin, "Bristol Central")
@@ -206,6 +198,19 @@ def test_an_area_refused_clears_the_count_and_send_says_why(
         )
         teams.add_place_area(admin, team.id, str(central))
         db.session.remove()
+
+
+def test_an_area_refused_clears_the_count_and_send_says_why(
+    page, sign_in_page, bristol, app, make_officer
+):
+    """An area beyond the team's wards: the bar shows no count (not the last area's),
+    and Send… points at the area's message rather than at the signal; a missing title
+    is named and its box brought up."""
+    officer = sign_in_page("officer")
+    page.goto("/officers/")
+    page.wait_for_function("window.CA && CA.map && CA.map.getZoom() > 0")
+    force_zoom = page.evaluate("CA.map.getZoom()")
+    keep_to_central_ward(app, make_officer, officer)
     page.reload()
     # The team's area is on the map, and the page says what the dotted line is (an
     # outside check: a refusal named the wards, and the map showed none of them).
@@ -380,22 +385,7 @@ def test_an_area_partly_outside_the_teams_ward_is_cut_to_the_part_inside_with_on
     """A circle reaching past the team's ward was refused, and a PCSO on a phone had
     to redraw it by hand: the refusal offers the part inside, kept with one tap, which
     the count (and the send) then accepts."""
-    from sqlalchemy import select
-
-    from app.extensions import db
-    from app.models import Place
-    from app.services import teams
-
-    officer = sign_in_page("officer")
-    with app.app_context():
-        admin = make_officer(role="admin", email="admin3@police.example")
-        team = teams.create_team(admin, "Bristol Central")
-        teams.set_members(admin, team.id, [str(officer.id)])
-        central = db.session.scalar(
-            select(Place.id).where(Place.kind == "ward", Place.name == "Central")
-        )
-        teams.add_place_area(admin, team.id, str(central))
-        db.session.remove()
+    keep_to_central_ward(app, make_officer, sign_in_page("officer"))
     page.goto("/officers/")
     page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
     page.get_by_role("button", name="Find").tap()
