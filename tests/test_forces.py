@@ -27,6 +27,7 @@ from app.models import (
     Resident,
     ResidentChannel,
     ResidentLocation,
+    StaffSession,
     Team,
 )
 from app.models.officer import AccountLink
@@ -335,7 +336,52 @@ def test_each_force_publishes_its_own_alerts_pages_and_feeds(
     assert f"/forces/wiltshire/alerts/{wilts.reference}" in checked.text
 
 
+def test_an_officer_reading_another_forces_public_pages_stays_signed_in_and_reads_theirs(
+    app, make_officer, make_resident, second_force, run_worker
+):
+    """Found by an outside check: a public page of another force is scoped to it, the
+    officer was not found there, and their session ended as "disabled": reading
+    Wiltshire's alerts signed an Avon and Somerset officer out (and the other way)."""
+    make_resident(postcode=BATH, sms="+447700900131")
+    make_resident(postcode=TROWBRIDGE, sms="+447700900132")
+    ours = make_officer(role="officer", email="ours@police.example")
+    theirs = make_officer(role="officer", email="theirs@wilts.example", force_id=second_force.id)
+    submit_alert(ours, AlertDraft(shapes=BOTH, title="Bath burglaries", body="Lock up."))
+    submit_alert(theirs, AlertDraft(shapes=BOTH, title="Trowbridge thefts", body="Lock sheds."))
+    run_worker()
+    for officer, pages, other_title, own_title in (
+        (ours, "/forces/wiltshire/alerts", "Trowbridge thefts", "Bath burglaries"),
+        (theirs, "/alerts", "Bath burglaries", "Trowbridge thefts"),
+    ):
+        client = signed_in(app, officer, "officer")
+        listed = client.get(pages)
+        # That force's page, not the officer's force's.
+        assert other_title in listed.text and own_title not in listed.text
+        assert client.get(f"{pages}/NOPE0").status_code == 404
+        assert client.get(f"{pages}/feed/en.atom").status_code == 200
+        # Still signed in, on their own force's pages.
+        own = client.get("/officers/alerts")
+        assert own.status_code == 200, own.headers.get("Location")
+        assert own_title in own.text and other_title not in own.text
+        db.session.rollback()
+        ended = db.session.scalars(
+            select(StaffSession.ended_reason).where(StaffSession.officer_id == officer.id)
+        ).all()
+        assert ended == [None]
+    # A supervisor's menu counts their own force's alerts waiting, on any force's page.
+    supervisor = make_officer(role="supervisor", email="sup@police.example")
+    waiting = submit_alert(
+        make_officer(role="officer", email="ours2@police.example"),
+        AlertDraft(shapes=BOTH, title="Needs approval", body="Wait.", category="missing_person"),
+    ).alert
+    assert waiting.status == "pending_approval"
+    client = signed_in(app, supervisor, "supervisor")
+    for page in ("/officers/alerts", "/forces/wiltshire/alerts"):
+        assert 'Approvals <span class="nav-count">(1)</span>' in client.get(page).text, page
+
+
 def test_each_forces_analysts_count_their_own_residents(app, make_resident, second_force):
+
     from datetime import date
 
     from app.dao import density as density_dao

@@ -63,7 +63,9 @@ def unauthorized():
 @login_manager.user_loader
 def load_officer(token: str) -> Officer | None:
     officer = officer_for_session(token, request.user_agent.string)
-    if officer is not None:
+    # Staff pages read only the officer's force. A public page of a force keeps its
+    # own: an officer reading another force's alerts page sees that force's alerts.
+    if officer is not None and forces.scope() is None:
         forces.scope_to(officer.force_id)
     return officer
 

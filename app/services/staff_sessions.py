@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models import Officer, StaffSession
+from app.services import forces
 
 # Last use is written at most this often: a page's many JSON calls are one write.
 TOUCH_EVERY = timedelta(seconds=60)
@@ -47,7 +48,17 @@ def officer_for_session(token: str, user_agent: str) -> Officer | None:
     it is marked ended, with why)."""
     if not token or len(token) > 100:
         return None
+    # Whichever force the request reads: a public page of another force is scoped to
+    # it, and there the officer was not found and their session ended as "disabled"
+    # (an outside check: reading Wiltshire's alerts signed an Avon and Somerset
+    # officer out).
+    with forces.unscoped():
+        return _officer_for_session(token, user_agent)
+
+
+def _officer_for_session(token: str, user_agent: str) -> Officer | None:
     row = db.session.scalar(select(StaffSession).where(StaffSession.token_hash == _digest(token)))
+
     if row is None or row.ended_at is not None:
         return None
     now = datetime.now(UTC)

@@ -109,7 +109,11 @@ def count_waiting_for(officer: Officer) -> int | None:
         only = authorisation.list_filter(officer, "approvals.list")
         if only is not None:
             query = query.where(only)
-        waiting = db.session.scalar(query)
+        # The officer's force's, on any page: the menu is on a public page of another
+        # force too, scoped to that force, where it counted that force's.
+        with forces.scoped(officer.force_id):
+            waiting = db.session.scalar(query)
+
         # And what other forces ask this force to send (cross_border.py): their alerts.
         with forces.unscoped():
             return waiting + forces_dao.count_asks_waiting(officer.force_id)
