@@ -115,11 +115,15 @@ def create_app(config: str | type | None = None) -> Flask:
 
     @app.context_processor
     def service_names():
+        from app.services.forces import example_postcode
+
         return {
             "service_name": app.config["SERVICE_NAME"],
             "force_name": force_name(),
             "environment": app.config["ENV_NAME"],
             "data_attribution": DATA_ATTRIBUTION,
+            # A function: only a page with a hint asks the database.
+            "example_postcode": example_postcode,
         }
 
     @app.context_processor

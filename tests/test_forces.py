@@ -622,22 +622,31 @@ def test_a_resident_agrees_to_the_wording_of_the_forces_of_their_postcode(
     bath = postcode_place(client, BATH).json
     assert bath["consent"].startswith("I agree that Avon and Somerset Police may keep")
     assert own not in bath["consent"]
-    # Before a postcode: every force's (its own words for a force that has them).
-    first = consent_statement()
-    assert "Avon and Somerset Police may keep" in first and own in first
-    assert own in client.get("/register").text
+    # Before a postcode: the page's own force's. Wiltshire's page named every force of
+    # the installation, Avon and Somerset first, and that wording was kept (an outside
+    # check).
+    assert own not in client.get("/register").text
+    wiltshire_page = client.get("/forces/wiltshire/register").text
+    assert own in wiltshire_page and "Avon and Somerset Police" not in wiltshire_page
+    # Its hint's example is a Wiltshire postcode, not Bristol's BS1 6AD.
+    example = re.search(r"For example, ([A-Z0-9 ]+)\.", wiltshire_page).group(1)
+    assert postcode_place(client, example).json["consent_for"] == str(second_force.id)
+    assert "Avon and Somerset Police may keep" in consent_statement()
 
-    def sign_up(postcode: str, phone: str, consent_for: str | None) -> str:
+    def sign_up(postcode: str, phone: str, consent_for, *, page="/register", **more):
         data = {
             "postcode": postcode,
             "channels": ["sms"],
             "sms_phone": phone,
             "consent": "yes",
             "csrf_token": csrf_token(client),
+            **more,
         }
         if consent_for is not None:
             data["consent_for"] = consent_for
-        assert client.post("/register", data=data).status_code == 302
+        answer = client.post(page, data=data)
+        if answer.status_code != 302:
+            return answer
         db.session.expire_all()
         return db.session.scalars(
             select(Resident.consent_text)
@@ -647,9 +656,28 @@ def test_a_resident_agrees_to_the_wording_of_the_forces_of_their_postcode(
 
     # The page said it showed Wiltshire's statement: that is what was agreed to.
     assert sign_up(TROWBRIDGE, "07700 900171", str(second_force.id)) == own
-    # Without JavaScript the page showed every force's; a wrong claim is not believed.
-    assert sign_up(TROWBRIDGE, "07700 900172", None) == first
-    assert sign_up(TROWBRIDGE, "07700 900173", f"{second_force.id},1,x") == first
+    # Without JavaScript, Wiltshire's own page showed Wiltshire's words.
+    assert sign_up(TROWBRIDGE, "07700 900172", None, page="/forces/wiltshire/register") == own
+    # Avon and Somerset's page showed its own: a Trowbridge resident is shown
+    # Wiltshire's to tick, as is a page that claims other forces, or sends a key that
+    # is not the words' (one that cleans to nothing included).
+    for consent_for, more in (
+        (None, {}),
+        (f"{second_force.id},1,x", {}),
+        (str(second_force.id), {"consent_key": "\x00"}),
+    ):
+        refused = sign_up(TROWBRIDGE, "07700 900173", consent_for, **more)
+        assert refused.status_code == 400, (consent_for, more)
+        assert own in refused.text and f'value="{second_force.id}"' in refused.text
+        assert not _ticked(refused.text)
+    assert (
+        db.session.scalar(
+            select(func.count())
+            .select_from(ResidentChannel)
+            .where(ResidentChannel.address == "+447700900173")
+        )
+        == 0
+    )
     # A refused form keeps the statement of the postcode typed.
     refused = client.post(
         "/register",

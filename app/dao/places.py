@@ -114,6 +114,18 @@ def find_force_bounds_wgs84(force: Place) -> list[list[float]]:
     return [[box[1], box[0]], [box[3], box[2]]]
 
 
+def find_postcode_nearest_middle(force: Place) -> str | None:
+    """The live postcode nearest a point inside the force area ("SN10 1AB"), shown
+    displayed: an example a resident of that force recognises as theirs."""
+    middle = select(func.ST_PointOnSurface(force.boundary)).scalar_subquery()
+    return db.session.scalar(
+        select(Postcode.display)
+        .where(Postcode.terminated_on.is_(None), Postcode.location.is_not(None))
+        .order_by(Postcode.location.op("<->")(middle))
+        .limit(1)
+    )
+
+
 def places_containing(conn, *, easting: float, northing: float) -> list[dict]:
     """Places (force, district, ward) whose boundary covers a BNG point: the force
     first, then districts, then wards, by name."""

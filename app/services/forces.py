@@ -188,6 +188,24 @@ def areas_of_every_force() -> list[Place]:
     return [area for area in (area_of(force) for force in find_forces()) if area is not None]
 
 
+# A force's example postcode, by force id: the same for the life of the process.
+_EXAMPLES: dict[int, str] = {}
+
+
+def example_postcode(force: Force | None = None) -> str:
+    """A postcode of the force's (the current force's) area for its pages' hints:
+    Wiltshire's sign-up page gave a Bristol postcode as its example. BS1 6AD when the
+    force's area is not loaded."""
+    force = force or current_force()
+    if force.id not in _EXAMPLES:
+        area = area_of(force)
+        found = places_dao.find_postcode_nearest_middle(area) if area is not None else None
+        if found is None:
+            return "BS1 6AD"
+        _EXAMPLES[force.id] = found
+    return _EXAMPLES[force.id]
+
+
 def force_named(slug: str) -> Force | None:
     return forces_dao.find_force_by_slug(slug)
 

@@ -15,6 +15,7 @@ from app.dao.audit import create_audit_event
 from app.extensions import db, redis_store
 from app.i18n import LANGUAGES, current, gettext
 from app.models import InterestGroup, Resident, ResidentChannel, ResidentLocation
+from app.services import forces
 from app.services.consent import (
     CONSENT_VERSION,
     consent_key,
@@ -38,29 +39,35 @@ from app.services.verification import (
 CHANNEL_FIELDS = {"sms": "sms_phone", "voice": "voice_phone", "email": "email"}
 
 
-def agreed_statement(form: RegistrationForm, checked: CheckedPostcode | None) -> str:
-    """The statement the resident saw and agreed to: the one for their postcode's
-    forces, when the page says that is what it showed; else every force's, which is
-    what the page shows first (and all it shows without JavaScript)."""
-    shown = checked is not None and checked.covering
-    if shown and form.consent_for == consent_shown_for(checked.covering):
+def agreed_statement(form: RegistrationForm, checked: CheckedPostcode | None) -> str | None:
+    """The statement the resident agrees to: the one for their postcode's forces, when
+    the page says that is what it showed (None when it showed another: the page's own
+    force's, before the postcode was known or without JavaScript)."""
+    if checked is None or not checked.covering:
+        return None
+    shown_for = form.consent_for
+    if shown_for is None:
+        shown_for = consent_shown_for([forces.current_force()])
+    if shown_for == consent_shown_for(checked.covering):
         return consent_statement(checked.covering)
-    return consent_statement()
+    return None
 
 
 def consent_on_form(postcode: str) -> tuple[str, str, str]:
     """The statement the sign-up form shows, which forces it is for, and its key: for
-    the postcode's forces once it is a postcode we cover, else every force's."""
+    the postcode's forces once it is a postcode we cover, else the page's own force's
+    (Wiltshire's sign-up page named every force of the installation, Avon and Somerset
+    first, and that wording was kept: an outside check)."""
+    chosen = [forces.current_force()]
     if postcode:
         try:
             checked = check_postcode(postcode)
         except PostcodeRefused:
             checked = None
         if checked is not None and checked.covering:
-            statement = consent_statement(checked.covering)
-            return statement, consent_shown_for(checked.covering), consent_key(statement)
-    statement = consent_statement()
-    return statement, "", consent_key(statement)
+            chosen = checked.covering
+    statement = consent_statement(chosen)
+    return statement, consent_shown_for(chosen), consent_key(statement)
 
 
 class AlreadyRegistered(Exception):
@@ -99,11 +106,12 @@ class RegistrationForm:
     quiet_from: str = "22:00"
     quiet_until: str = "07:00"
     language: str = ""  # "en" or "cy"; empty: the page's
-    # Which forces the statement the page showed was for (consent_shown_for); empty:
-    # every force's, as the page first shows it.
-    consent_for: str = ""
-    # The key of the words it showed (consent_key); empty from a form without it.
-    consent_key: str = ""
+    # Which forces the statement the page showed was for (consent_shown_for); None
+    # from a form without it: the page's own force's, as the page first shows it.
+    consent_for: str | None = None
+    # The key of the words it showed (consent_key); None from a form without it (one
+    # sent, even empty, must be the words' key).
+    consent_key: str | None = None
     # Fields whose text we refuse outright (a line break in a name, a NUL in a
     # postcode), with the message: never silently cleaned into something else.
     refused: dict[str, str] = field(default_factory=dict)
@@ -129,8 +137,12 @@ class RegistrationForm:
             quiet_from=clean_text(form.get("quiet_from"), max_length=5) or "22:00",
             quiet_until=clean_text(form.get("quiet_until"), max_length=5) or "07:00",
             language=form.get("language") if form.get("language") in LANGUAGES else current(),
-            consent_for=clean_text(form.get("consent_for"), max_length=200),
-            consent_key=clean_text(form.get("consent_key"), max_length=64),
+            consent_for=None
+            if form.get("consent_for") is None
+            else clean_text(form.get("consent_for"), max_length=200),
+            consent_key=None
+            if form.get("consent_key") is None
+            else clean_text(form.get("consent_key"), max_length=64),
             refused=refused,
         )
 
@@ -233,19 +245,25 @@ def register_resident(
             )
     if not form.consent:
         errors["consent"] = gettext("Tick the box to say you agree, or we can't send you alerts.")
-    elif (
-        checked is not None
-        and form.consent_key
-        and form.consent_key != consent_key(agreed_statement(form, checked))
-    ):
-        # Not the words the page showed (a force's administrator changed them, or the
-        # postcode changed without the page knowing): agreeing is to the words read.
-        form.consent = False
-        errors["consent"] = gettext(
-            "The words you agree to are not the ones you ticked: they changed with your "
-            "postcode, or the police changed them. Read them again, and tick the box if "
-            "you agree."
-        )
+    elif checked is not None:
+        # Agreeing is to the words read: those for the forces of the postcode, as they
+        # are now. A form that showed another force's words (before the postcode was
+        # known, or without JavaScript), or words a force's administrator has changed
+        # since, or that sends no key, is shown the postcode's words to tick.
+        agreed = agreed_statement(form, checked)
+        if agreed is None:
+            form.consent = False
+            errors["consent"] = gettext(
+                "Which police forces may message you depends on where you live. Read "
+                "the words for your postcode, and tick the box if you agree."
+            )
+        elif form.consent_key is not None and form.consent_key != consent_key(agreed):
+            form.consent = False
+            errors["consent"] = gettext(
+                "The police changed these words after the page was shown. Read them "
+                "again, and tick the box if you agree."
+            )
+
     quiet = None
     if form.quiet:
         try:
