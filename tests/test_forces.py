@@ -502,6 +502,9 @@ def test_a_place_in_another_forces_area_is_added_with_its_consent(
         ):
             again = client.post(route, data=form | extra)
             assert again.status_code == 400 and own in again.text
+            # Ticked for other words: told they changed, not asked as if never ticked.
+            changed = "changed what you agree to after the page showed it"
+            assert (changed in again.text) == ("place_consent_key" in extra)
     db.session.expire_all()
     assert len(resident.locations) == 1 and resident.later_consents == []
     added = add_with_consent(client, token, label="Farm", postcode=TROWBRIDGE)

@@ -163,7 +163,7 @@ def add_location(
     if new_forces:
         statement = consent_statement(new_forces)
         if agreed != consent_key(statement):
-            raise ConsentNeeded(statement, new_forces)
+            raise ConsentNeeded(statement, new_forces, changed=bool(agreed))
         for force in new_forces:
             resident.later_consents.append(
                 ResidentConsent(force_id=force.id, version=CONSENT_VERSION, statement=statement)
@@ -183,9 +183,17 @@ class ConsentNeeded(ChangeRefused):
     before it is added. Sent again with a key that no longer matches (its words were
     changed meanwhile), they are asked again."""
 
-    def __init__(self, statement: str, new_forces: list):
+    def __init__(self, statement: str, new_forces: list, *, changed: bool = False):
+        # `changed`: a box was ticked, for other words (changed since the page showed
+        # them): said so, rather than asked again as if never ticked.
         super().__init__(
             gettext(
+                "%(police)s changed what you agree to after the page showed it. Read it "
+                "again below, tick the box, and save again.",
+                police=police_of_all(new_forces),
+            )
+            if changed
+            else gettext(
                 "Alerts for that place come from %(police)s, who do not send you alerts "
                 "yet. Read what you agree to below, tick the box, and save again.",
                 police=police_of_all(new_forces),

@@ -69,6 +69,4 @@
     postcode.addEventListener("change", check);
     postcode.addEventListener("blur", check);
   }
-  var summary = document.getElementById("error-summary");
-  if (summary) { summary.focus(); }
 })();

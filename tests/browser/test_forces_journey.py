@@ -81,6 +81,9 @@ def test_a_resident_in_two_forces_chooses_per_force_on_a_phone(page, make_reside
     page.get_by_role("button", name="Save changes").click()
     summary = page.locator(".error-summary")
     expect(summary).to_contain_text("Keep at least one police force")
+    # Focused, as on the sign-up page: a keyboard starts at what went wrong (every
+    # page with a summary, by page.js; this one left focus on the page).
+    expect(summary).to_be_focused()
     summary.get_by_role("link").click()
     expect(page.locator("#forces-heading")).to_be_in_viewport()
     assert db.session.execute(select(resident_force_stops)).first() is None
