@@ -609,6 +609,11 @@ def test_a_test_tapped_again_goes_once_and_tests_are_limited_per_hour(
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json["repeated"] is True and again.json["alert_id"] == first.json["alert_id"]
     assert "It was not sent again" in again.json["message"]
+    # Moved to another area, the test is the same message to the same officer: once.
+    moved = officer_client.post(
+        "/officers/alerts/test", json={**draft, "shapes": [circle(radius_m=900)]}
+    )
+    assert moved.status_code == 200 and moved.json["alert_id"] == first.json["alert_id"]
     run_worker()
     assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
     for n in (2, 3):
