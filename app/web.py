@@ -110,8 +110,12 @@ class GuardedJSONProvider(DefaultJSONProvider):
 
 # The map page's JSON-only addresses that take an id: one that is no id ("-1", "x")
 # matches no route, and its 404 must still be JSON; and its upload of a recording,
-# whose 413 (a file larger than any request may be) the page shows as it shows others.
-_JSON_PATHS = re.compile(r"/officers/(?:places/[^/]*|alerts/[^/]*/progress|recordings)")
+# whose 413 (a file larger than any request may be) the page shows as it shows others;
+# and the sign-up form's postcode check, whose refusals (an expired page) the form
+# reads as JSON (it got an HTML page: an outside check).
+_JSON_PATHS = re.compile(
+    r"/officers/(?:places/[^/]*|alerts/[^/]*/progress|recordings)|/register/postcode"
+)
 
 
 def wants_json() -> bool:
@@ -155,6 +159,23 @@ def _escapes_not_utf8(raw: bytes) -> bool:
         except UnicodeDecodeError:
             return True
     return False
+
+
+_FORCE_PAGE = re.compile(r"/forces/([a-z0-9-]{1,60})/")
+
+
+def _brand_as_the_forces_page() -> None:
+    """A page not found under a force's address is that force's, as its other pages
+    are (it had the default force's name and links: an outside check)."""
+    from app.services import forces
+
+    found = _FORCE_PAGE.match(request.path)
+    if found is None or g.get("public_force_id") is not None:
+        return
+    with contextlib.suppress(Exception):  # the database away: the default's page
+        force = forces.force_named(found.group(1))
+        if force is not None and not force.is_default:
+            forces.show_public(force)
 
 
 def error_answer(status: int, message: str, reason: str | None = None):
@@ -234,6 +255,8 @@ def install(app: Flask) -> None:
             "text, a simpler area, or a list split into smaller files.",
         }
         title = titles.get(error.code, error.name)
+        if error.code == 404:
+            _brand_as_the_forces_page()
         if error.code == 413 and request.endpoint == "officers.upload_recording":
             # A recording too large is said as the page says it (it got the words about
             # texts and areas: an outside check).

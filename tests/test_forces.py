@@ -325,6 +325,14 @@ def test_each_force_publishes_its_own_alerts_pages_and_feeds(
     assert wilts.reference in feed and mine.reference not in feed
     assert mine.reference in client.get("/alerts/feed/cap.atom").text
     assert wilts.reference not in client.get("/alerts/feed/cap.atom").text
+    # Its title names it once; a page not found under its address is its page; its
+    # sign-up form's postcode check answers in JSON even when the page has expired.
+    assert "<title>Alerts – Wiltshire Police</title>" in theirs_listed.text
+    missing = client.get("/forces/wiltshire/alerts/feed/en.rss")
+    assert missing.status_code == 404
+    assert "Wiltshire Police" in missing.text and "Avon and Somerset" not in missing.text
+    expired = client.post("/register/postcode", data={"postcode": TROWBRIDGE})
+    assert expired.status_code == 400 and expired.json["reason"] == "expired"
     # No such force, and no second address for the default force's pages.
     assert client.get("/forces/nowhere/alerts").status_code == 404
     assert client.get("/forces/avon-and-somerset/alerts").status_code == 404
