@@ -527,8 +527,10 @@ def test_a_place_in_another_forces_area_is_added_with_its_consent(
     )
     data = client.get("/my-alerts/data").text
     assert own in data and "And, adding a place" in data
+    assert f"“{own}” (Wiltshire Police, " in data.replace("&#39;", "'")
     download = json.loads(client.get("/my-alerts/data.json").data)
     assert [later["statement"] for later in download["consent"]["later"]] == [own]
+    assert [later["forces"] for later in download["consent"]["later"]] == ["Wiltshire Police"]
     # Agreed once, a second place of that force (or the first again, after removing
     # it) is added without asking; nor is a place of a force they hear from.
     second = client.post(

@@ -490,6 +490,7 @@ def export_data(resident: Resident) -> dict:
 
 
 def _export(resident: Resident, deliveries, sent_us) -> dict:
+    from app.services import forces
 
     def stamp(value):
         return value.isoformat() if value else None
@@ -509,6 +510,14 @@ def _export(resident: Resident, deliveries, sent_us) -> dict:
                     "version": later.version,
                     "statement": later.statement,
                     "given_at": stamp(later.given_at),
+                    # Whom it was for ("Wiltshire Police"): the statement may not say.
+                    "forces": police_of_all(
+                        [
+                            forces.force_by_id(consent.force_id)
+                            for consent in resident.later_consents
+                            if consent.statement == later.statement
+                        ]
+                    ),
                 }
                 for later in _distinct_statements(resident.later_consents)
             ],
