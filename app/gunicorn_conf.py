@@ -36,6 +36,21 @@ def _without_server(self):
 
 wsgi.Response.default_headers = _without_server
 
+_process_headers = wsgi.Response.process_headers
+
+
+def _closing_when_asked(self, headers):
+    """An answer the app marks "Connection: close" closes the connection: a 413,
+    whose body was left unread. gunicorn drops the header as hop-by-hop and kept the
+    connection alive, and the rest of the body was read as the next request (it
+    failed once: an outside check)."""
+    if any(n.lower() == "connection" and v.strip().lower() == "close" for n, v in headers):
+        self.force_close()
+    return _process_headers(self, headers)
+
+
+wsgi.Response.process_headers = _closing_when_asked
+
 
 def when_ready(server):
     quieten_server_lines()

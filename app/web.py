@@ -352,6 +352,11 @@ def install(app: Flask) -> None:
             + "; base-uri 'none'; form-action 'self'",
         )
         headers.pop("Server", None)
+        if response.status_code == 413:
+            # Its body was left unread: on a kept-alive connection the rest of it would
+            # be read as the next request (which failed once, an outside check). The
+            # server closes the connection after this answer (gunicorn reads the header).
+            headers["Connection"] = "close"
         # The route, never the path: paths carry tokens (unsubscribe, recordings,
         # manage links) and postcodes, and access logs are kept and shared.
         rule = route_of_request()
