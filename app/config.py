@@ -154,6 +154,10 @@ class Config:
     # A delivery job renews a lease while it runs (app/jobs): one not renewed for this
     # long died with its worker, and the sweeper queues it again, at the front.
     JOB_LEASE_SECONDS = _int("JOB_LEASE_SECONDS", 10)
+    # A delivery job that has run this long hands the rest of its rows back to the
+    # queue, behind the jobs waiting for a worker (services/outbound.deliver): under a
+    # rate limit a job of texts would hold its worker for minutes.
+    JOB_YIELD_SECONDS = float(_env("JOB_YIELD_SECONDS", "5"))
 
     # Asking the provider whether it took a text or call: while it cannot say (an
     # outage, an answer it cannot read), it is asked again every RECONCILE_SECONDS for

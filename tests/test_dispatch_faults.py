@@ -355,6 +355,38 @@ def test_a_job_killed_mid_send_goes_again_at_once_while_other_jobs_wait(
     assert all(received[a] == 1 for a, status in rows.items() if status == "sent")
 
 
+@pytest.mark.timeout(120)
+def test_a_job_under_a_rate_limit_hands_its_rest_back_while_other_jobs_wait(
+    app, providers, make_officer, run_worker, monkeypatch
+):
+    """Found by an outside check: under the texting rate a job of 200 texts held its
+    worker for 75-100 s, and with every worker so held, a dead job's e-mails put back
+    at the front of the queue waited 66 s for one. Past JOB_YIELD_SECONDS, while other
+    jobs wait, a job hands the rest of its rows back to the queue, behind them."""
+    from app import jobs
+    from app.services import dispatch, outbound
+
+    monkeypatch.setitem(app.config, "RATE_LIMITS", app.config["RATE_LIMITS"] | {"sms": 10})
+    monkeypatch.setitem(app.config, "JOB_YIELD_SECONDS", 1)
+    monkeypatch.setitem(app.config, "DELIVERY_CONCURRENCY", 4)
+    add_residents(60)
+    submit_alert(make_officer(), shapes=AREA, title="Test", body="Ten a second")
+    waiting = jobs.waiting()
+    assert waiting >= 1, "no other job waits: nothing to test"
+    ids = list(db.session.scalars(select(Delivery.id).order_by(Delivery.id)))
+    started = time.monotonic()
+    done = outbound.deliver(dispatch.ALERTS, ids)
+    assert 0 < done["sent"] < len(ids) and time.monotonic() - started < 4, done
+    assert jobs.waiting() == waiting + 1
+    handed = jobs.queue().jobs[-1]  # behind the job that waited
+    db.session.rollback()
+    queued = set(db.session.scalars(select(Delivery.id).where(Delivery.status == "queued")))
+    assert queued and queued == set(handed.args[1])
+    assert db.session.scalar(select(func.count()).where(Delivery.status == "sending")) == 0
+    run_worker()
+    assert_each_recipient_exactly_once(providers.gateway)
+
+
 def test_a_live_job_keeps_its_lease_and_a_finished_one_leaves_none(app):
     """The lease is renewed while the job runs, so a long job is not taken for dead;
     it is gone once the job ends, however it ends."""
@@ -367,6 +399,12 @@ def test_a_live_job_keeps_its_lease_and_a_finished_one_leaves_none(app):
         assert client.exists(jobs.ALIVE_PREFIX + "job-1")
         assert client.hget(jobs.RUNNING_KEY, "job-1") is not None
         assert jobs.requeue_dead() == 0
+        # Redis emptied while it runs (FLUSHDB): the next renewal writes both again,
+        # so that the job can still be put back if it then dies.
+        client.delete(jobs.RUNNING_KEY, jobs.ALIVE_PREFIX + "job-1")
+        time.sleep(0.6)
+        assert client.hget(jobs.RUNNING_KEY, "job-1") is not None
+        assert client.exists(jobs.ALIVE_PREFIX + "job-1")
     assert not client.exists(jobs.ALIVE_PREFIX + "job-1")
     assert client.hget(jobs.RUNNING_KEY, "job-1") is None
     with pytest.raises(RuntimeError), jobs._Lease("job-2", {}, 1):
@@ -421,3 +459,30 @@ def test_a_worker_waiting_its_turns_under_a_rate_limit_is_not_taken_for_dead(
     # (found by an outside probe: three more jobs waited on the same limit).
     assert sum(requeued) == 0, "a live job's waiting rows were queued again"
     assert_each_recipient_exactly_once(providers.gateway)
+
+
+def test_a_dead_workers_stalled_rows_go_back_at_the_front_of_the_queue(
+    app, make_officer, make_resident
+):
+    """Found by an outside check: a dead job's rows still "sending" were put back by the
+    sweeper at the back of the queue, behind a big alert's texts, and went at 171 s."""
+    from app import jobs
+    from app.services import dispatch
+
+    make_resident(postcode="BS1 6AD", email="stalled@example.invalid")
+    submit_alert(make_officer(), shapes=AREA, title="Test", body="Stalled")
+    waiting = jobs.waiting()
+    assert waiting >= 1, "no other job waits: nothing to test"
+    row = db.session.scalar(select(Delivery.id))
+    db.session.execute(
+        text(
+            "UPDATE deliveries SET status = 'sending', "
+            "updated_at = now() - interval '1 hour' WHERE id = :id"
+        ),
+        {"id": row},
+    )
+    db.session.commit()
+    assert dispatch.sweep()["stalled"] == 1
+    front = jobs.queue().jobs[0]
+    assert front.func_name.endswith("deliver_batch") and list(front.args[1]) == [row]
+    assert jobs.waiting() == waiting + 1

@@ -175,8 +175,12 @@ class _Lease:
 
     def _renew(self) -> None:
         while not self.stop.wait(self.seconds / 3):
-            with contextlib.suppress(RedisError):  # tried again at the next renewal
-                self.client.set(ALIVE_PREFIX + self.job_id, 1, ex=self.seconds)
+            # Both, each time: a FLUSHDB while the job ran took its entry, and it could
+            # not be put back once it died (an outside check).
+            with contextlib.suppress(RedisError), self.client.pipeline() as pipe:
+                pipe.hset(RUNNING_KEY, self.job_id, json.dumps(self.spec))
+                pipe.set(ALIVE_PREFIX + self.job_id, 1, ex=self.seconds)
+                pipe.execute()
 
     def __exit__(self, *exc) -> None:
         self.stop.set()

@@ -232,6 +232,7 @@ def deliver(ledger: Ledger, ids: list[int]) -> dict[str, int]:
     totals = Totals()
     pending = list(ids)
     touched: set[int] = set()
+    yield_at = time.monotonic() + current_app.config["JOB_YIELD_SECONDS"]
     with ConcurrentSender(current_app.config["DELIVERY_CONCURRENCY"]) as sender:
         while pending:
             due = ledger_sql.due(ledger.table, pending)
@@ -251,9 +252,16 @@ def deliver(ledger: Ledger, ids: list[int]) -> dict[str, int]:
                     break
                 time.sleep(min(wait, 1))
                 continue
-            done = _send_due(ledger, sender, due, touched)
+            done, handed_back = _send_due(ledger, sender, due, touched, yield_at)
             totals.add(done)
             pending = ledger_sql.still_queued(ledger.table, pending)
+            if handed_back and pending:
+                # Its turn is over while other jobs wait: the rest goes back to the
+                # queue, behind them. Under a rate limit a text job held its worker for
+                # 75-100 s, and with every worker so held, a dead job's e-mails put back
+                # at the front waited 66 s for one (an outside check).
+                enqueue(ledger, pending)
+                break
             if pending and not any(done.values()):
                 # None of them could be claimed: calls to numbers another call to which
                 # is in doubt until the sweeper asks the provider (or another job's
@@ -267,11 +275,19 @@ def deliver(ledger: Ledger, ids: list[int]) -> dict[str, int]:
     return counts
 
 
-def _send_due(ledger: Ledger, sender: ConcurrentSender, due: list[int], touched: set[int]):
+def _send_due(
+    ledger: Ledger,
+    sender: ConcurrentSender,
+    due: list[int],
+    touched: set[int],
+    yield_at: float = math.inf,
+) -> tuple[dict[str, int], bool]:
     """Claim, send and record, a chunk at a time and overlapping: while the sender has
     one chunk in flight, the next is claimed, and outcomes are recorded as a chunk's
     worth come back. At most two chunks are claimed and unrecorded at once, so a worker
-    that dies leaves few rows "sending"."""
+    that dies leaves few rows "sending". Past `yield_at` (time.monotonic), while other
+    jobs wait for a worker, it claims no more: the counts, and whether it stopped so
+    (the caller hands the rest back to the queue)."""
     totals = Totals()
     step = sender.concurrency
     finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
@@ -327,10 +343,15 @@ def _send_due(ledger: Ledger, sender: ConcurrentSender, due: list[int], touched:
             flush(done)
 
     claimed_up_to = 0
+    handed_back = False
     beat()  # before the first claim: the batch's rows are this job's from now
     for start in range(0, len(due), step):
         if len(in_flight) >= step:
             record_finished(len(in_flight) - step + 1)
+        if start and time.monotonic() >= yield_at and not _queue_is_empty():
+            handed_back = True
+            claimed_up_to = len(due)  # the rest is no longer this job's to keep alive
+            break
         claiming = time.monotonic()  # before the claim: never later than its timestamp
         chunk = claim(ledger, due[start : start + step])
         claimed_up_to = start + step
@@ -352,7 +373,7 @@ def _send_due(ledger: Ledger, sender: ConcurrentSender, due: list[int], touched:
     # yet recorded when a worker dies can only be counted "possibly sent".
     while in_flight:
         record_finished(1)
-    return totals.counts
+    return totals.counts, handed_back
 
 
 # --- e-mail: whether its message went, known to the sweeper -----------------------
@@ -735,7 +756,10 @@ def sweep(ledger: Ledger) -> dict[str, int]:
         forgotten = ledger_sql.take_forgotten(table, seconds=config["REQUEUE_SECONDS"])
     db.session.commit()
     ids = sorted(set(forgotten) | set(unsent_emails) | (set(stalled) if outbox else set()))
-    enqueue(ledger, ids)
+    # At the front: a dead worker's unsent e-mails went behind a big alert's texts, at
+    # 171 s rather than 14 s (an outside check); forgotten rows go only once no job
+    # waits, where the front is the back.
+    enqueue(ledger, ids, at_front=True)
     enqueue_reconcile(ledger, to_reconcile)
     ledger.after_sweep()
     found = {
@@ -1072,12 +1096,19 @@ def _queue_is_empty(*, bulk_too: bool = False) -> bool:
 
 
 def enqueue(
-    ledger: Ledger, ids: list[int], *, after_seconds: float = 0, bulk: bool = False
+    ledger: Ledger,
+    ids: list[int],
+    *,
+    after_seconds: float = 0,
+    bulk: bool = False,
+    at_front: bool = False,
 ) -> None:
-    """Queue jobs sending these rows, a batch per job, now or after_seconds from now;
-    on the bulk queue, behind any alert, with `bulk` or for rows of the ledger's
-    bulk_kinds (an import's notices: put back on the alerts queue by a sweep after
-    Redis was emptied, they held the next alert up for 195 s, an outside check)."""
+    """Queue jobs sending these rows, a batch per job, now or after_seconds from now
+    (at the front of the queue with `at_front`: work a dead worker left, which should
+    have gone already); on the bulk queue, behind any alert, with `bulk` or for rows
+    of the ledger's bulk_kinds (an import's notices: put back on the alerts queue by a
+    sweep after Redis was emptied, they held the next alert up for 195 s, an outside
+    check)."""
     for on_bulk, chosen in _by_queue(ledger, ids, bulk):
         size = current_app.config["DELIVERY_BATCH_SIZE"]
         batches = [
@@ -1088,6 +1119,9 @@ def enqueue(
                 jobs.enqueue(
                     "outbound.deliver_batch", *batch, after_seconds=after_seconds, bulk=on_bulk
                 )
+        elif at_front:
+            for batch in reversed(batches):  # each to the front: the first ends first
+                jobs.enqueue("outbound.deliver_batch", *batch, bulk=on_bulk, at_front=True)
         else:
             jobs.enqueue_many("outbound.deliver_batch", batches, bulk=on_bulk)
 
