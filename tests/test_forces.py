@@ -641,6 +641,14 @@ def test_a_resident_agrees_to_the_wording_of_the_forces_of_their_postcode(
     assert own not in client.get("/register").text
     wiltshire_page = client.get("/forces/wiltshire/register").text
     assert own in wiltshire_page and "Avon and Somerset Police" not in wiltshire_page
+    # On a Welsh page its English-only words are marked English, for screen readers;
+    # the service's own sentence, in Welsh there, is not.
+    welsh = client.get("/forces/wiltshire/register?lang=cy").text
+    assert f'id="consent-statement" lang="en">{own}<' in welsh.replace("&#39;", "'")
+    assert postcode_place(client, TROWBRIDGE).json["consent_lang"] == "en"
+    assert 'id="consent-statement">' in client.get("/register").text
+    client.get("/register?lang=en")
+    assert 'id="consent-statement">' in client.get("/forces/wiltshire/register").text
     # Its hint's example is a Wiltshire postcode, not Bristol's BS1 6AD.
     example = re.search(r"For example, ([A-Z0-9 ]+)\.", wiltshire_page).group(1)
     assert postcode_place(client, example).json["consent_for"] == str(second_force.id)

@@ -282,6 +282,8 @@ def test_the_form_shows_the_place_a_postcode_is_in(client, app_ctx):
             "I agree that Avon and Somerset Police may keep these details to send me "
             "alerts, until I ask them to stop."
         ),
+        # The page's language: nothing to mark.
+        "consent_lang": None,
     }
     refused = postcode_place(client, "BA12 9AA")
     assert refused.status_code == 400 and "Wiltshire" in refused.json["error"]

@@ -40,6 +40,7 @@ from app.services.registration import (
     consent_statement,
     find_interest_groups,
     register_resident,
+    statement_language,
 )
 from app.services.residents import find_resident, forces_heard_by, holds_all, page_is_open
 
@@ -186,6 +187,7 @@ def postcode_place():
         consent=consent,
         consent_for=consent_shown_for(checked.covering) if consent else None,
         consent_key=consent_key(consent) if consent else None,
+        consent_lang=statement_language(checked.covering) if consent else None,
     )
 
 

@@ -50,6 +50,18 @@ def police_of_all(chosen: list[Force]) -> str:
     return gettext("%(some)s and %(last)s", some=", ".join(names[:-1]), last=names[-1])
 
 
+def statement_language(chosen: list[Force]) -> str | None:
+    """The language to mark the statement with when it is not the page's: on a Welsh
+    page, "en" when every force has its own wording and none in Welsh, so a screen
+    reader reads it in English. None when it is the page's (or mixed, and cannot be
+    marked whole)."""
+    if current() != "cy" or not chosen:
+        return None
+    if all(force.consent_text and not force.consent_text_cy for force in chosen):
+        return "en"
+    return None
+
+
 def _own_wording(force: Force, language: str) -> str | None:
     """The force's own consent wording in the language (no Welsh: its English)."""
     if language == "cy" and force.consent_text_cy:

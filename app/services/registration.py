@@ -21,6 +21,7 @@ from app.services.consent import (
     consent_key,
     consent_shown_for,
     consent_statement,
+    statement_language,
 )
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
 from app.services.notices import queue_notices
@@ -53,8 +54,9 @@ def agreed_statement(form: RegistrationForm, checked: CheckedPostcode | None) ->
     return None
 
 
-def consent_on_form(postcode: str) -> tuple[str, str, str]:
-    """The statement the sign-up form shows, which forces it is for, and its key: for
+def consent_on_form(postcode: str) -> tuple[str, str, str, str | None]:
+    """The statement the sign-up form shows, which forces it is for, its key, and the
+    language to mark it with when not the page's (statement_language): for
     the postcode's forces once it is a postcode we cover, else the page's own force's
     (Wiltshire's sign-up page named every force of the installation, Avon and Somerset
     first, and that wording was kept: an outside check)."""
@@ -67,7 +69,7 @@ def consent_on_form(postcode: str) -> tuple[str, str, str]:
         if checked is not None and checked.covering:
             chosen = checked.covering
     statement = consent_statement(chosen)
-    return statement, consent_shown_for(chosen), consent_key(statement)
+    return statement, consent_shown_for(chosen), consent_key(statement), statement_language(chosen)
 
 
 class AlreadyRegistered(Exception):

@@ -38,6 +38,7 @@ from app.services.consent import (
     consent_key,
     consent_statement,
     police_of_all,
+    statement_language,
 )
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
 from app.services.notices import queue_notices
@@ -202,6 +203,7 @@ class ConsentNeeded(ChangeRefused):
         )
         self.statement = statement
         self.key = consent_key(statement)
+        self.lang = statement_language(new_forces)  # marked when not the page's
 
 
 def _forces_not_agreed(resident: Resident, covering: list) -> list:

@@ -16,13 +16,16 @@
   var shownFor = document.getElementById("consent-for");
   var shownKey = document.getElementById("consent-key");
   var first = statement && shownFor && shownKey &&
-    { consent: statement.textContent, consent_for: shownFor.value, consent_key: shownKey.value };
+    { consent: statement.textContent, consent_for: shownFor.value, consent_key: shownKey.value,
+      consent_lang: statement.getAttribute("lang") };
   function showStatement(found) {
     if (!first) { return; }
     var shown = found || first;
     statement.textContent = shown.consent;
     shownFor.value = shown.consent_for;
     shownKey.value = shown.consent_key;
+    // Words not in the page's language are marked so (a screen reader reads them so).
+    if (shown.consent_lang) { statement.setAttribute("lang", shown.consent_lang); } else { statement.removeAttribute("lang"); }
   }
   if (postcode && place) {
     // Posted, so the postcode is in no URL; each answer is shown only if it is the
