@@ -157,7 +157,7 @@ class Config:
     # A delivery job that has run this long hands the rest of its rows back to the
     # queue, behind the jobs waiting for a worker (services/outbound.deliver): under a
     # rate limit a job of texts would hold its worker for minutes.
-    JOB_YIELD_SECONDS = float(_env("JOB_YIELD_SECONDS", "5"))
+    JOB_YIELD_SECONDS = float(_env("JOB_YIELD_SECONDS", "3"))
 
     # Asking the provider whether it took a text or call: while it cannot say (an
     # outage, an answer it cannot read), it is asked again every RECONCILE_SECONDS for

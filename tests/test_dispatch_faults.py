@@ -366,9 +366,8 @@ def test_a_job_under_a_rate_limit_hands_its_rest_back_while_other_jobs_wait(
     from app import jobs
     from app.services import dispatch, outbound
 
-    monkeypatch.setitem(app.config, "RATE_LIMITS", app.config["RATE_LIMITS"] | {"sms": 10})
+    monkeypatch.setitem(app.config, "RATE_LIMITS", app.config["RATE_LIMITS"] | {"sms": 8})
     monkeypatch.setitem(app.config, "JOB_YIELD_SECONDS", 1)
-    monkeypatch.setitem(app.config, "DELIVERY_CONCURRENCY", 4)
     add_residents(60)
     submit_alert(make_officer(), shapes=AREA, title="Test", body="Ten a second")
     waiting = jobs.waiting()
@@ -376,7 +375,11 @@ def test_a_job_under_a_rate_limit_hands_its_rest_back_while_other_jobs_wait(
     ids = list(db.session.scalars(select(Delivery.id).order_by(Delivery.id)))
     started = time.monotonic()
     done = outbound.deliver(dispatch.ALERTS, ids)
-    assert 0 < done["sent"] < len(ids) and time.monotonic() - started < 4, done
+    # Its turn ends soon after: it claims a quarter of a second's worth at a time
+    # (claimed rows wait their turns in it; 32 at a time held it 15-20 s past its
+    # turn, the re-check found).
+    took = time.monotonic() - started
+    assert 0 < done["sent"] < len(ids) and took < 2, (done, took)
     assert jobs.waiting() == waiting + 1
     handed = jobs.queue().jobs[-1]  # behind the job that waited
     db.session.rollback()

@@ -297,6 +297,15 @@ def still_queued(table: str, ids: list[int]) -> list[int]:
     )
 
 
+def channels_of(table: str, ids: list[int]) -> set[str]:
+    return set(
+        db.session.execute(
+            _ids(f"SELECT DISTINCT channel FROM {_table(table)} WHERE id IN :ids"),
+            {"ids": ids},
+        ).scalars()
+    )
+
+
 def seconds_until_next_attempt(table: str, ids: list[int]) -> float | None:
     return db.session.execute(
         _ids(
