@@ -19,7 +19,7 @@ from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSessionInterface
 from gunicorn.http.errors import ParseException
 from redis.exceptions import RedisError
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
@@ -172,7 +172,7 @@ def _brand_as_the_forces_page() -> None:
     found = _FORCE_PAGE.match(request.path)
     if found is None or g.get("public_force_id") is not None:
         return
-    with contextlib.suppress(Exception):  # the database away: the default's page
+    with contextlib.suppress(SQLAlchemyError):  # the database away: the default's page
         force = forces.force_named(found.group(1))
         if force is not None and not force.is_default:
             forces.show_public(force)

@@ -135,23 +135,21 @@ ALIVE_PREFIX = "jobs:alive:"
 log = logging.getLogger(__name__)
 
 
-def leased(name: str):
-    """Run the job (called `name`, as enqueue knows it) under a lease when a worker
-    runs it; called directly (a test, the command line) it runs as it is."""
+def leased(fn):
+    """Run the job under a lease when a worker runs it; called directly (a test, the
+    command line) it runs as it is. Its name is enqueue's ("outbound.deliver_batch")."""
+    name = f"{fn.__module__.removeprefix('app.jobs.')}.{fn.__name__}"
 
-    def decorate(fn):
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            job = get_current_job()
-            if job is None:
-                return fn(*args, **kwargs)
-            spec = {"name": name, "args": list(args), "bulk": job.origin.endswith("-bulk")}
-            with _Lease(job.id, spec, current_app.config["JOB_LEASE_SECONDS"]):
-                return fn(*args, **kwargs)
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        job = get_current_job()
+        if job is None:
+            return fn(*args, **kwargs)
+        spec = {"name": name, "args": list(args), "bulk": job.origin.endswith("-bulk")}
+        with _Lease(job.id, spec, current_app.config["JOB_LEASE_SECONDS"]):
+            return fn(*args, **kwargs)
 
-        return wrapper
-
-    return decorate
+    return wrapper
 
 
 class _Lease:

@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 
 @with_app_context
-@leased("outbound.deliver_batch")
+@leased
 def deliver_batch(ledger: str, ids: list[int]) -> dict[str, int]:
     """Send each row of the batch that is still queued."""
     outcomes = outbound.deliver(ledgers.ledger(ledger), ids)
@@ -22,7 +22,7 @@ def deliver_batch(ledger: str, ids: list[int]) -> dict[str, int]:
 
 
 @with_app_context
-@leased("outbound.deliver_alert_range")
+@leased
 def deliver_alert_range(
     alert_id: int, first_id: int, last_id: int, channel: str | None = None
 ) -> dict[str, int]:
@@ -35,7 +35,7 @@ def deliver_alert_range(
 
 
 @with_app_context
-@leased("outbound.reconcile_batch")
+@leased
 def reconcile_batch(ledger: str, ids: list[int]) -> dict[str, int]:
     """Ask the provider about rows whose send got no answer, before any resend."""
     outcomes = outbound.reconcile(ledgers.ledger(ledger), ids)

@@ -462,10 +462,7 @@
     if (!insideArea) { return; }
     var parts = insideArea.coordinates;
     offerInside(null);
-    shapes.clearLayers();
-    places.clearLayers();
-    entries = [];
-    searchCircle = null;
+    clearAreas();
     var added = parts.map(function (polygon) {
       // GeoJSON's closed [lng, lat] rings as Leaflet's open [lat, lng] ones.
       var rings = polygon.map(function (ring) {
@@ -705,6 +702,13 @@
       $("draw-polygon").focus({ preventScroll: true });
     }
   });
+  // Every area off the map and out of the list (Clear, and keeping the part inside).
+  function clearAreas() {
+    shapes.clearLayers();
+    places.clearLayers();
+    entries = [];
+    searchCircle = null;
+  }
   // One tap clears every area: it can be undone until another area is added (an
   // outside probe lost a drawn area to a slip of the thumb).
   var cleared = null;
@@ -712,10 +716,7 @@
     if (!entries.length) { return; }
     cleared = { shapes: shapes.getLayers(), places: places.getLayers(), entries: entries,
                 searchCircle: searchCircle };
-    shapes.clearLayers();
-    places.clearLayers();
-    entries = [];
-    searchCircle = null;
+    clearAreas();
     renderEntries();
     refreshPreview();
     $("undo-clear").hidden = false;
