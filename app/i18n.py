@@ -226,6 +226,24 @@ def script_words(name: str) -> dict[str, str]:
     return {message: gettext(message) for message in _script_messages(str(path))}
 
 
+def each_language(words) -> dict[str, str]:
+    """Words written now in every language ({"en": ..., "cy": ...}), for a record read
+    later in its reader's: `words` is called once in each (gettext inside it)."""
+    written = {}
+    for language in LANGUAGES:
+        with force_locale(language):
+            written[language] = str(words())
+    return written
+
+
+def in_reader_language(stored: str | dict | None) -> str:
+    """Stored words (each_language) in the page's language; words stored as a plain
+    string (records from before each_language) as they are."""
+    if isinstance(stored, dict):
+        return stored.get(current()) or stored.get(DEFAULT) or ""
+    return stored or ""
+
+
 def translate(words: str) -> str:
     """Words that may be in the catalogue (SHARED_WORDS), in the page's language;
     anything else as it is."""
@@ -355,6 +373,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(when, "when")
     app.add_template_filter(category_label, "category_label")
     app.add_template_filter(translate, "translate")
+    app.add_template_filter(in_reader_language, "in_reader_language")
     app.add_template_filter(contact, "contact")
     app.add_template_filter(place_label, "place_label")
     app.add_template_filter(force_label, "force_label")

@@ -54,7 +54,7 @@ def main() -> None:
     from app.cli.demo import ensure_interest_groups
     from app.extensions import db
     from app.models import Place, Postcode
-    from app.services.resident_import import import_residents
+    from app.services.resident_import import import_residents, reason_in_english
 
     with app.app_context():
         if db.session.scalar(select(Place.id).where(Place.kind == "force")) is None:
@@ -86,8 +86,8 @@ def main() -> None:
             )
             reasons: dict[str, int] = {}
             for rejected in dry.rejected:
-                for reason in rejected["reasons"]:
-                    if "also on row" in reason:
+                for reason in map(reason_in_english, rejected["reasons"]):
+                    if "same as on row" in reason:
                         key = "twice in the file"
                     elif "already registered" in reason:
                         key = "already registered"

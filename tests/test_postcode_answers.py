@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import Postcode, Resident, ResidentLocation
 from app.services.postcode_check import PostcodeRefused, check_postcode
-from app.services.resident_import import import_residents
+from app.services.resident_import import import_residents, reason_in_english
 from tests.factories import csrf_token, postcode_place
 from tests.test_residents import resident_client  # noqa: F401 (a fixture)
 
@@ -56,7 +56,8 @@ def import_reasons(postcode: str) -> str:
     )
     assert report.accepted == 0
     (row,) = report.rejected
-    return " ".join(r for r in row["reasons"] if r.startswith("postcode"))
+    reasons = map(reason_in_english, row["reasons"])
+    return " ".join(r for r in reasons if r.startswith("postcode"))
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from app.models import (
     ResidentNotice,
 )
 from app.services.alerts import submit_alert
-from app.services.resident_import import ImportRefused, import_residents
+from app.services.resident_import import ImportRefused, import_residents, reason_in_english
 from app.services.residents import purge_expired
 from tests.factories import PASSWORDS, csrf_token, postcode_place, signed_in
 
@@ -564,7 +564,7 @@ def test_an_import_matches_e_mail_addresses_whatever_their_letters_case(app_ctx,
         filename="cases.csv",
         dry_run=False,
     )
-    reasons = {r["row"]: " ".join(r["reasons"]) for r in found.rejected}
+    reasons = {r["row"]: " ".join(map(reason_in_english, r["reasons"])) for r in found.rejected}
     assert reasons == {
         2: "e-mail address already registered",
         4: "e-mail address is the same as on row 3",
@@ -586,7 +586,7 @@ def test_an_import_reports_every_rejected_row_and_writes_all_the_rest_at_once(
     ensure_interest_groups()
     make_resident(postcode="BS1 6AD", sms=None, email="gus@example.invalid")
     dry = import_residents(CSV, filename="legacy.csv", dry_run=True)
-    reasons = {r["row"]: " ".join(r["reasons"]) for r in dry.rejected}
+    reasons = {r["row"]: " ".join(map(reason_in_english, r["reasons"])) for r in dry.rejected}
     assert dry.rows_read == 9 and dry.accepted == 1
     # Reasons for the staff running the import, not the words a resident is shown.
     assert reasons[3] == "postcode outside the force area: Wiltshire"
@@ -704,7 +704,7 @@ def test_an_import_reads_what_spreadsheets_save_and_says_what_they_changed(app_c
     ]
     content = "postcode,mobile,email,name,label\n" + "\n".join(rows) + "\n"
     report = import_residents(content, filename="x.csv", dry_run=True)
-    reasons = {r["row"]: " ".join(r["reasons"]) for r in report.rejected}
+    reasons = {r["row"]: " ".join(map(reason_in_english, r["reasons"])) for r in report.rejected}
     assert reasons[2] == "name longer than 100 characters"
     assert reasons[3] == "label longer than 40 characters"
     assert "changed by a spreadsheet" in reasons[4] and "format the column as text" in reasons[4]
@@ -859,7 +859,7 @@ Jones",BS1 6AD,07700 900107,,,
 
 def test_import_reasons_are_for_staff_and_values_are_masked(app_ctx):
     dry = import_residents(STAFF_CSV, filename="staff.csv", dry_run=True)
-    reasons = {r["row"]: r["reasons"] for r in dry.rejected}
+    reasons = {r["row"]: [reason_in_english(x) for x in r["reasons"]] for r in dry.rejected}
     values = {r["row"]: r["values"] for r in dry.rejected}
     assert reasons[2] == ["mobile is not a mobile number (texts need one starting 07)"]
     assert reasons[3] == ["mobile has an extension, which automated messages cannot dial"]
@@ -909,6 +909,50 @@ def test_the_rejected_rows_download_as_csv_a_spreadsheet_never_runs(app_ctx):
         for cell in row:
             assert not cell.startswith(("=", "+", "-", "@", "\t", "\r", "|", "%")), row
     assert "900105" not in body and "496 0104" not in body
+
+
+def test_an_import_report_reads_in_the_page_language(app, make_officer, run_worker):
+    """A worker checks the file, in no page's language: each reason and a refused
+    file's error are written in every language and shown in the reader's (they were
+    English on a Welsh page), and the rejected rows' CSV is in it too."""
+    from tests.factories import signed_in
+
+    admin = signed_in(app, make_officer(role="admin"), "admin")
+    status_url = upload_csv(admin, STAFF_CSV, "staff.csv").headers["Location"]
+    import_id = int(status_url.rsplit("/", 1)[1])
+    run_worker()
+    english = html.unescape(admin.get(status_url).text)
+    welsh = html.unescape(admin.get(status_url + "?lang=cy").text)
+    for words, cymraeg in (
+        ("mobile has letters in it", "ffôn symudol: mae llythrennau ynddo"),
+        ("postcode not valid", "cod post annilys"),
+        ("mobile has an extension", "ffôn symudol: mae estyniad ynddo"),
+        ("e-mail address not valid", "cyfeiriad e-bost annilys"),
+        ("name has a line break in it", "name: mae toriad llinell ynddo"),
+    ):
+        assert words in english and words not in welsh, words
+        assert cymraeg in welsh and cymraeg not in english, cymraeg
+    # The page's language stays (the cookie): the download is in Welsh too.
+    download = admin.get(f"/admin/imports/{import_id}/rejected.csv").text
+    assert download.lstrip("\ufeff").startswith("Rhes,")
+    assert "ffôn symudol: mae llythrennau ynddo" in download
+    assert "mobile has letters in it" not in download
+    # A report stored before reasons were written in each language is shown as stored.
+    db.session.execute(
+        text(
+            "UPDATE resident_imports SET report = jsonb_set(report, '{rejected,0,reasons}', "
+            "'[\"mobile has letters in it\"]')"
+        )
+    )
+    db.session.commit()
+    assert "mobile has letters in it" in html.unescape(admin.get(status_url).text)
+    # A file refused whole: its error in the page's language.
+    empty = upload_csv(admin, "name,postcode,email\n", "empty.csv").headers["Location"]
+    run_worker()
+    refused = html.unescape(admin.get(empty).text)
+    assert "Mae rhes pennawd yn y ffeil ond dim trigolion oddi tani" in refused
+    admin.get(empty + "?lang=en")
+    assert "header row but no residents" in html.unescape(admin.get(empty).text)
 
 
 def test_only_admins_import_and_download_rejected_rows(app, client, make_officer, run_worker):
@@ -1904,7 +1948,7 @@ def test_a_long_import_is_not_taken_for_dead_and_two_of_one_list_register_it_onc
     done = [db.session.get(ResidentImport, r.id) for r in (first, second)]
     assert [d.status for d in done] == ["done", "done"]
     assert (done[0].report["imported"], done[1].report["imported"]) == (30, 0)
-    assert {r["reasons"][0] for r in done[1].report["rejected"]} == {
+    assert {reason_in_english(r["reasons"][0]) for r in done[1].report["rejected"]} == {
         "e-mail address already registered"
     }
     assert residents_count() == 30

@@ -265,8 +265,10 @@ def import_run(import_id: int):
         flash(_("The file was deleted a day after it was uploaded. To import it, upload it again."))
     elif nothing_to_import(record):
         flash(
-            "None of its rows can be imported, so nothing was done. Correct the rows the "
-            "report lists, then upload the file again."
+            _(
+                "None of its rows can be imported, so nothing was done. Correct the rows "
+                "the report lists, then upload the file again."
+            )
         )
     else:
         flash(_("This file has already been imported, or has not been checked yet."))

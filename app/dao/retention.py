@@ -61,8 +61,10 @@ def update_old_import_reports_to_drop_values(session, *, days: int) -> int:
                     CASE WHEN jsonb_typeof(r->'reasons') = 'array' THEN
                         (r - 'values') || jsonb_build_object('reasons',
                             (SELECT coalesce(jsonb_agg(
-                                regexp_replace(reason, :quoting, '\\1') ORDER BY m), '[]')
-                             FROM jsonb_array_elements_text(r->'reasons')
+                                CASE WHEN jsonb_typeof(reason) = 'string' THEN
+                                    to_jsonb(regexp_replace(reason #>> '{}', :quoting, '\\1'))
+                                ELSE reason END ORDER BY m), '[]')
+                             FROM jsonb_array_elements(r->'reasons')
                                   WITH ORDINALITY AS x(reason, m)))
                     ELSE r - 'values' END ORDER BY n), '[]'::jsonb)
                  FROM jsonb_array_elements(report->'rejected') WITH ORDINALITY AS e(r, n))

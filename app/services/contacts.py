@@ -25,7 +25,10 @@ RESERVED_MAIL_DOMAINS = ("invalid", "test")
 
 
 class ContactRefused(ValueError):
-    """A number or address we cannot use, with a message for the resident."""
+    """A number or address we cannot use, with a message for the resident; for an
+    e-mail address, `detail` is what is wrong with it without the advice around it."""
+
+    detail: str = ""
 
 
 # Digits in a UK number after its 0 (or +44): 07700 900123 is 7700 900123.
@@ -136,12 +139,15 @@ def normalise_email(text: str, *, allow_reserved: bool | None = None) -> str:
             allow_domain_literal=False,
         )
     except EmailNotValidError as error:
-        raise ContactRefused(
+        why = _why_not(str(error))
+        refusal = ContactRefused(
             gettext(
                 "That e-mail address can't be used. %(why)s Enter it like name@example.com.",
-                why=_why_not(str(error)),
+                why=why,
             )
-        ) from None
+        )
+        refusal.detail = why
+        raise refusal from None
     if reserved:
         return (checked.ascii_email or checked.normalized)[: -len("example")] + tld.lower()
     return checked.ascii_email or checked.normalized

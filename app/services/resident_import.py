@@ -24,8 +24,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from flask import current_app
+from flask_babel import format_date, gettext, lazy_gettext
 from sqlalchemy import func, insert, select, update
 
 from app import jobs
@@ -33,6 +35,7 @@ from app.dao import places as places_dao
 from app.dao.audit import create_audit_event
 from app.dao.locks import lock_until_commit
 from app.extensions import db, redis_store
+from app.i18n import each_language, in_reader_language
 from app.models import InterestGroup, Resident, ResidentChannel, ResidentImport, ResidentLocation
 from app.models.resident import resident_groups
 from app.services import forces
@@ -49,6 +52,7 @@ from app.services.spreadsheet import csv_text
 from app.services.text import TextRefused, checked_text, clean_text
 from app.services.transaction import transaction
 from geo import postcodes as postcode_rules
+from geo.areas import N_
 
 MAX_ROWS = 200_000
 COLUMN = {"sms": "mobile", "voice": "landline", "email": "email"}
@@ -61,36 +65,65 @@ SHOWN_LENGTH = 100
 NAME_LENGTH = 100
 LABEL_LENGTH = 40
 
-# What a resident is told about a number (contacts.normalise_phone), as the staff
-# running an import need it: what is wrong with the cell, not what to type instead.
+# What a resident is told about a number (contacts.normalise_phone, its words in the
+# catalogue), as the staff running an import need it: what is wrong with the cell,
+# not what to type instead.
 PHONE_PROBLEMS = {
-    "Enter a phone number, for example 07700 900123.": "is missing",
-    "Enter a UK phone number, like 07700 900123 or 0117 496 0123.": "is not a phone number",
+    "Enter a phone number, for example 07700 900123.": N_("%(column)s is missing"),
+    "Enter a UK phone number, like 07700 900123 or 0117 496 0123.": N_(
+        "%(column)s is not a phone number"
+    ),
     "Give a direct number without an extension (such as 'ext 5', 'x5' or '#5'): "
-    "texts and automated calls cannot dial extensions.": "has an extension, which "
-    "automated messages cannot dial",
-    "Enter the phone number in digits, like 07700 900123.": "has letters in it",
-    "We can only send to UK phone numbers.": "is not a UK number",
-    "That is not a complete UK phone number. Check the number of digits.": "is not a "
-    "complete UK number (wrong number of digits)",
+    "texts and automated calls cannot dial extensions.": N_(
+        "%(column)s has an extension, which automated messages cannot dial"
+    ),
+    "Enter the phone number in digits, like 07700 900123.": N_("%(column)s has letters in it"),
+    "We can only send to UK phone numbers.": N_("%(column)s is not a UK number"),
+    "That is not a complete UK phone number. Check the number of digits.": N_(
+        "%(column)s is not a complete UK number (wrong number of digits)"
+    ),
     "No UK phone number starts like that. Check each digit against the number as you "
-    "would dial it, for example 07700 900123.": "is not a UK number in use (no number "
-    "starts like that)",
+    "would dial it, for example 07700 900123.": N_(
+        "%(column)s is not a UK number in use (no number starts like that)"
+    ),
     "We can't send to premium-rate, personal or shared-cost numbers. "
-    "Give a mobile or a home landline.": "is a premium-rate, personal or shared-cost number",
+    "Give a mobile or a home landline.": N_(
+        "%(column)s is a premium-rate, personal or shared-cost number"
+    ),
     "We can't send to 03 numbers or pagers: they reach an organisation, not a home. "
-    "Give a mobile or a home landline.": "is an 03 number or a pager, not a home or a mobile",
-    "Texts can only go to a mobile number, starting 07.": "is not a mobile number (texts "
-    "need one starting 07)",
-    "Calls can only go to a mobile or a landline number.": "is not a mobile or landline number",
+    "Give a mobile or a home landline.": N_(
+        "%(column)s is an 03 number or a pager, not a home or a mobile"
+    ),
+    "Texts can only go to a mobile number, starting 07.": N_(
+        "%(column)s is not a mobile number (texts need one starting 07)"
+    ),
+    "Calls can only go to a mobile or a landline number.": N_(
+        "%(column)s is not a mobile or landline number"
+    ),
 }
 # A column as staff call it in a reason.
-STAFF_NAME = {"mobile": "mobile", "landline": "landline", "email": "e-mail address"}
+STAFF_NAME = {
+    "mobile": lazy_gettext("mobile"),
+    "landline": lazy_gettext("landline"),
+    "email": lazy_gettext("e-mail address"),
+}
 CHUNK = 5_000  # rows written per statement
 
 
 class ImportRefused(ValueError):
-    """The file as a whole cannot be read (no header, no postcode column, too big)."""
+    """The file as a whole cannot be read (no header, no postcode column, too big).
+    Its words are in the reader's language: `str()` in the page's, and stored for a
+    page in either (each_language(refusal.words))."""
+
+    def __init__(self, message: str, **values):
+        super().__init__(message)
+        self.message, self.values = message, values
+
+    def __str__(self) -> str:
+        return self.words()
+
+    def words(self) -> str:
+        return gettext(self.message, **self.values)
 
 
 @dataclass
@@ -150,42 +183,53 @@ def read_rows(
     except csv.Error as error:
         # The reader counts the lines it has read whole; the error is in the next.
         raise ImportRefused(
-            f"Line {reader.line_num + 1} of the file cannot be read as CSV "
-            f"({_csv_problem(error)}). "
-            "Open the list in a spreadsheet, check that line, and save it again as "
-            "“CSV UTF-8”."
+            N_(
+                "Line %(line)s of the file cannot be read as CSV (%(problem)s). Open the "
+                "list in a spreadsheet, check that line, and save it again as “CSV UTF-8”."
+            ),
+            line=f"{reader.line_num + 1:,}",
+            problem=_csv_problem(error),
         ) from None
 
 
-def _csv_problem(error: csv.Error) -> str:
+def _csv_problem(error: csv.Error):
     """What the csv module found wrong, in staff's words (it quotes no cell)."""
     said = str(error)
     if "field larger than field limit" in said:
-        return f"a cell longer than {csv.field_size_limit():,} characters"
+        return lazy_gettext(
+            "a cell longer than %(most)s characters", most=f"{csv.field_size_limit():,}"
+        )
     if "NUL" in said:
-        return "a NUL character"
+        return lazy_gettext("a NUL character")
     return said.rstrip(".")
 
 
 def _read_rows(reader: csv.DictReader, progress) -> tuple[list[Row], ImportReport]:
     if not reader.fieldnames:
-        raise ImportRefused("The file is empty. Export the list as CSV with a header row.")
+        raise ImportRefused(N_("The file is empty. Export the list as CSV with a header row."))
     columns = {name.strip().lower(): name for name in reader.fieldnames if name}
     named = [name.strip().lower() for name in reader.fieldnames if name]
     twice = sorted({n for n in named if named.count(n) > 1 and n in SHOWN_COLUMNS})
     if twice:
         # Which of the two holds the residents' details? Guessing would import the wrong.
         raise ImportRefused(
-            f"The file has two “{twice[0]}” columns. Keep the right one, delete the other "
-            "and export the list again."
+            N_(
+                "The file has two “%(column)s” columns. Keep the right one, delete the "
+                "other and export the list again."
+            ),
+            column=twice[0],
         )
     if "postcode" not in columns:
         raise ImportRefused(
-            "The file has no “postcode” column. The header row must name the columns: "
-            "postcode, mobile, landline, email, name, label, groups."
+            N_(
+                "The file has no “postcode” column. The header row must name the columns: "
+                "postcode, mobile, landline, email, name, label, groups."
+            )
         )
     if not {"mobile", "landline", "email"} & set(columns):
-        raise ImportRefused("The file needs at least one of the columns mobile, landline, email.")
+        raise ImportRefused(
+            N_("The file needs at least one of the columns mobile, landline, email.")
+        )
     allow_drama = current_app.config["ENV_NAME"] != "production"
     groups = {}
     for group in db.session.scalars(select(InterestGroup)):
@@ -202,11 +246,15 @@ def _read_rows(reader: csv.DictReader, progress) -> tuple[list[Row], ImportRepor
     records = list(reader)
     if not records:
         raise ImportRefused(
-            "The file has a header row but no residents under it. Export the list again "
-            "with its rows."
+            N_(
+                "The file has a header row but no residents under it. Export the list "
+                "again with its rows."
+            )
         )
     if len(records) > MAX_ROWS:
-        raise ImportRefused(f"The file has more than {MAX_ROWS:,} rows. Split it.")
+        raise ImportRefused(
+            N_("The file has more than %(most)s rows. Split it."), most=f"{MAX_ROWS:,}"
+        )
     checked_postcodes = check_postcodes(cell(record, "postcode") for record in records)
     postcode_problems = _postcode_problems(
         {t: c for t, c in checked_postcodes.items() if isinstance(c, PostcodeRefused)}
@@ -217,24 +265,17 @@ def _read_rows(reader: csv.DictReader, progress) -> tuple[list[Row], ImportRepor
         report.rows_read += 1
         if progress and report.rows_read % 1000 == 0:
             progress(report.rows_read)
-        reasons: list[str] = []
+        # Each reason is words to write (a function), written in every language when
+        # the row is rejected: the report is read on a page in either.
+        reasons: list[Callable[[], str]] = []
         unreadable: set[str] = set()
         for column, name in columns.items():
             try:
                 checked_text(record.get(name, ""), column)
-            except TextRefused as refusal:
+            except TextRefused:
                 # A line break or NUL inside a cell: refuse the row, never store it
                 # cleaned into something else.
-                reason = _staff_words(str(refusal))
-                if "\n" in record.get(name, "") and record.get(name, "").count(",") > 1:
-                    # More lines, with commas: most likely a quote left open, and the
-                    # rows after it read into this cell.
-                    reason += (
-                        ' (if that is not meant, a quote mark (") in this row is not '
-                        "closed, and the rows after it were read into this cell: close it "
-                        "and check those rows)"
-                    )
-                reasons.append(reason)
+                reasons.append(partial(_text_problem, record.get(name, ""), column))
                 unreadable.add(column)
         checked = checked_postcodes[cell(record, "postcode")]
         if isinstance(checked, PostcodeRefused) and "postcode" not in unreadable:
@@ -242,7 +283,13 @@ def _read_rows(reader: csv.DictReader, progress) -> tuple[list[Row], ImportRepor
         for column, most in (("name", NAME_LENGTH), ("label", LABEL_LENGTH)):
             if column not in unreadable and len(cell(record, column)) > most:
                 # As the sign-up form refuses it: never cut short without saying.
-                reasons.append(f"{column} longer than {most} characters")
+                reasons.append(
+                    _words(
+                        N_("%(column)s longer than %(most)s characters"),
+                        column=column,
+                        most=most,
+                    )
+                )
         channels: dict[str, str] = {}
         contact_refused = False
         for column, channel in (("mobile", "sms"), ("landline", "voice"), ("email", "email")):
@@ -256,29 +303,32 @@ def _read_rows(reader: csv.DictReader, progress) -> tuple[list[Row], ImportRepor
                     channels[channel] = normalise_phone(
                         value, need_mobile=channel == "sms", allow_drama=allow_drama
                     )
-            except ContactRefused as refusal:
+            except ContactRefused:
                 contact_refused = True
                 if column not in unreadable:
-                    reasons.append(_contact_problem(column, refusal, value))
+                    reasons.append(partial(_contact_problem, column, value, allow_drama))
         if not channels and not contact_refused:
-            reasons.append("no mobile, landline or e-mail address: no way to reach them")
+            reasons.append(
+                _words(N_("no mobile, landline or e-mail address: no way to reach them"))
+            )
         for channel, address in channels.items():
             if address.lower() in seen:
                 reasons.append(
-                    f"{STAFF_NAME[COLUMN[channel]]} is the same as on row {seen[address.lower()]}"
+                    _words(
+                        N_("%(column)s is the same as on row %(row)s"),
+                        column=STAFF_NAME[COLUMN[channel]],
+                        row=seen[address.lower()],
+                    )
                 )
         group_ids = []
         for name in filter(None, (g.strip().lower() for g in cell(record, "groups").split(";"))):
             if name in groups:
                 group_ids.append(groups[name])
             else:
-                reasons.append(f"group not known: “{name[:SHOWN_LENGTH]}”")
+                reasons.append(_words(N_("group not known: “%(name)s”"), name=name[:SHOWN_LENGTH]))
         values = _shown_values(record, columns)
         if reasons:
-            # A reason may quote a cell, and a cell may hold a number or an address
-            # in the wrong column: masked as the values are.
-            reasons = [mask_contacts(reason) for reason in reasons]
-            report.rejected.append({"row": number, "reasons": reasons, "values": values})
+            report.rejected.append({"row": number, "reasons": _written(reasons), "values": values})
             continue
         for address in channels.values():
             seen[address.lower()] = number
@@ -321,36 +371,87 @@ def _shown_values(record: dict, columns: dict[str, str]) -> dict[str, str]:
     return values
 
 
+def _words(message: str, **values) -> Callable[[], str]:
+    """Words of the catalogue (marked N_) to write in the language of the moment."""
+    return partial(gettext, message, **values)
+
+
+def _written(reasons: list[Callable[[], str]]) -> list[dict[str, str]]:
+    """A rejected row's reasons, each in every language ({"en": ..., "cy": ...}), and
+    masked: a reason may quote a cell, and a cell may hold a number or an address in
+    the wrong column (masked as the row's values are)."""
+    return [each_language(lambda words=words: mask_contacts(words())) for words in reasons]
+
+
+def reason_in_english(reason: str | dict) -> str:
+    """A stored reason's English words (a report from before reasons were written in
+    every language holds them as a string)."""
+    return reason.get("en", "") if isinstance(reason, dict) else reason
+
+
 def _staff_words(message: str) -> str:
     """A refusal written for a resident, without what it asks them to do."""
-    for advice in (" Remove it and try again.", " Type some words."):
-        message = message.removesuffix(advice)
+    for advice in (gettext("Remove it and try again."), gettext("Type some words.")):
+        message = message.removesuffix(" " + advice)
     return message.rstrip(".")
+
+
+def _text_problem(raw: str, column: str) -> str:
+    """Why a cell's text is refused (a line break, a NUL...), in the language of the
+    moment: checked again here, as the refusal's words are written in it."""
+    try:
+        checked_text(raw, column)
+    except TextRefused as refusal:
+        reason = _staff_words(str(refusal))
+    else:
+        return ""
+    if "\n" in raw and raw.count(",") > 1:
+        # More lines, with commas: most likely a quote left open, and the rows after
+        # it read into this cell.
+        reason += " " + gettext(
+            '(if that is not meant, a quote mark (") in this row is not closed, and the '
+            "rows after it were read into this cell: close it and check those rows)"
+        )
+    return reason
 
 
 # A number a spreadsheet showed in its scientific form (7.7009E+09) and saved so.
 SPREADSHEET_NUMBER = re.compile(r"^\d+(\.\d+)?E\+\d+$", re.IGNORECASE)
 
 
-def _contact_problem(column: str, refusal: ContactRefused, value: str = "") -> str:
-    message = str(refusal)
+def _contact_problem(column: str, value: str, allow_drama: bool) -> str:
+    """Why a mobile, landline or e-mail address cell is refused, in the language of the
+    moment: checked again here, as the refusal's words are written in it."""
+    try:
+        if column == "email":
+            normalise_email(value)
+        else:
+            normalise_phone(value, need_mobile=column == "mobile", allow_drama=allow_drama)
+    except ContactRefused as refusal:
+        message, detail = str(refusal), refusal.detail
+    else:
+        return ""
     if column != "email" and SPREADSHEET_NUMBER.match(value.replace(" ", "")):
-        return (
-            f"{column} was changed by a spreadsheet into a number like 7.7E+09, and its "
+        return gettext(
+            "%(column)s was changed by a spreadsheet into a number like 7.7E+09, and its "
             "digits are lost: format the column as text in the old system's export, and "
-            "export it again"
+            "export it again",
+            column=STAFF_NAME[column],
         )
     if column == "email":
-        detail = message.removeprefix("That e-mail address can't be used. ").removesuffix(
-            " Enter it like name@example.com."
-        )
-        return f"e-mail address not valid: {detail}" if detail != message else message
-    return f"{column} {PHONE_PROBLEMS.get(message, 'not usable: ' + message)}"
+        if detail:
+            return gettext("e-mail address not valid: %(detail)s", detail=detail)
+        return message
+    for said, problem in PHONE_PROBLEMS.items():
+        if gettext(said) == message:
+            return gettext(problem, column=STAFF_NAME[column])
+    return gettext("%(column)s not usable: %(problem)s", column=STAFF_NAME[column], problem=message)
 
 
-def _postcode_problems(refused: dict[str, PostcodeRefused]) -> dict[str, str]:
+def _postcode_problems(refused: dict[str, PostcodeRefused]) -> dict[str, Callable[[], str]]:
     """Each refused postcode's reason for staff ("postcode outside the force area:
-    Wiltshire"), keyed by the text as given. A few queries however many rows."""
+    Wiltshire"), keyed by the text as given, as words to write (_written). A few
+    queries however many rows."""
     keys: dict[str, str] = {}
     for text, refusal in refused.items():
         if refusal.reason in ("outside_force", "terminated"):
@@ -367,7 +468,7 @@ def _postcode_problems(refused: dict[str, PostcodeRefused]) -> dict[str, str]:
             district = places_dao.find_district(code)
             districts[code] = district.name if district else None
     return {
-        text: _postcode_problem(text, refusal, found.get(keys.get(text, "")), districts)
+        text: partial(_postcode_problem, text, refusal, found.get(keys.get(text, "")), districts)
         for text, refusal in refused.items()
     }
 
@@ -381,25 +482,35 @@ def _postcode_problem(text: str, refusal: PostcodeRefused, postcode, districts) 
     match refusal.reason:
         case "outside_force":
             district = districts.get(postcode.admin_district_code) if postcode else None
-            return "postcode outside the force area" + (f": {district}" if district else "")
+            if district:
+                return gettext("postcode outside the force area: %(district)s", district=district)
+            return gettext("postcode outside the force area")
         case "outside_great_britain":
             where = (postcode_rules.outside_great_britain(shown) or "").removeprefix("the ")
             police = POLICE_OUTSIDE_GREAT_BRITAIN.get(postcode_rules.area(shown), "")
-            return f"postcode outside Great Britain: {where} ({police.removeprefix('the ')})"
+            return gettext(
+                "postcode outside Great Britain: %(where)s (%(police)s)",
+                where=where,
+                police=police.removeprefix("the "),
+            )
         case "unknown":
-            return "postcode not in the postcode data"
+            return gettext("postcode not in the postcode data")
         case "terminated":
-            ended = f", since {postcode.terminated_on:%B %Y}" if postcode else ""
-            return f"postcode no longer in use{ended}"
+            if postcode and postcode.terminated_on:
+                return gettext(
+                    "postcode no longer in use, since %(month)s",
+                    month=format_date(postcode.terminated_on, "MMMM yyyy"),
+                )
+            return gettext("postcode no longer in use")
         case "no_location":
-            return "postcode has no location in the postcode data"
+            return gettext("postcode has no location in the postcode data")
         case "not_configured":
-            return "the force area is not loaded: run `flask geo load-places --kind force`"
+            return gettext("the force area is not loaded: run `flask geo load-places --kind force`")
     if not key:
-        return "postcode missing"
+        return gettext("postcode missing")
     if not postcode_rules.is_valid(key):
-        return "postcode not valid"
-    return f"postcode: {_staff_words(str(refusal))}"
+        return gettext("postcode not valid")
+    return gettext("postcode: %(problem)s", problem=_staff_words(str(refusal)))
 
 
 def _reject_already_registered(rows: list[Row], report: ImportReport) -> None:
@@ -426,7 +537,14 @@ def _reject_already_registered(rows: list[Row], report: ImportReport) -> None:
             report.rejected.append(
                 {
                     "row": row.number,
-                    "reasons": [f"{STAFF_NAME[COLUMN[c]]} already registered" for c in taken],
+                    "reasons": _written(
+                        [
+                            _words(
+                                N_("%(column)s already registered"), column=STAFF_NAME[COLUMN[c]]
+                            )
+                            for c in taken
+                        ]
+                    ),
                     "values": row.values,
                 }
             )
@@ -582,26 +700,27 @@ def _notify(ids: list[int], rows: list[Row]) -> list[int]:
 
 
 REJECTED_HEADER = {
-    "name": "Name",
-    "postcode": "Postcode",
-    "mobile": "Mobile (masked)",
-    "landline": "Landline (masked)",
-    "email": "E-mail (masked)",
-    "label": "Label",
-    "groups": "Groups",
+    "name": lazy_gettext("Name"),
+    "postcode": lazy_gettext("Postcode"),
+    "mobile": lazy_gettext("Mobile (masked)"),
+    "landline": lazy_gettext("Landline (masked)"),
+    "email": lazy_gettext("E-mail (masked)"),
+    "label": lazy_gettext("Label"),
+    "groups": lazy_gettext("Groups"),
 }
 
 
 def rejected_rows_csv(report: dict) -> str:
-    """A report's rejected rows as CSV: the row's number in the file, why, and its
-    values as the page shows them (contact details masked). No cell runs as a formula."""
+    """A report's rejected rows as CSV, in the reader's language (it is read by the
+    person who fixes the file): the row's number in the file, why, and its values as
+    the page shows them (contact details masked). No cell runs as a formula."""
     columns = [c for c in report.get("columns") or [] if c in REJECTED_HEADER]
     return csv_text(
-        ["Row", "Why", *(REJECTED_HEADER[c] for c in columns)],
+        [gettext("Row"), gettext("Why"), *(str(REJECTED_HEADER[c]) for c in columns)],
         (
             [
                 rejected["row"],
-                "; ".join(rejected["reasons"]),
+                "; ".join(map(in_reader_language, rejected["reasons"])),
                 *(rejected.get("values", {}).get(c, "") for c in columns),
             ]
             for rejected in report.get("rejected") or []
@@ -636,7 +755,10 @@ def view_import_report(officer, record: ResidentImport) -> None:
     # What the page tells of residents already registered (in any force: an address
     # is registered once) is told to whoever reads it: how many is recorded.
     registered = sum(
-        any(reason.endswith("already registered") for reason in row.get("reasons", []))
+        any(
+            reason_in_english(reason).endswith("already registered")
+            for reason in row.get("reasons", [])
+        )
         for row in rejected
     )
     with transaction():
@@ -706,8 +828,12 @@ def create_import(officer, *, filename: str, content: str, notify: bool):
         # PostgreSQL keeps no NUL in text, and no spreadsheet writes one into a CSV.
         line = content.count("\n", 0, content.index("\x00")) + 1
         raise ImportRefused(
-            f"Line {line:,} of the file holds a NUL character, which a list saved from a "
-            "spreadsheet never has. Save the list again as “CSV UTF-8” and upload that."
+            N_(
+                "Line %(line)s of the file holds a NUL character, which a list saved from "
+                "a spreadsheet never has. Save the list again as “CSV UTF-8” and upload "
+                "that."
+            ),
+            line=f"{line:,}",
         )
     record = ResidentImport(
         filename=clean_text(filename, max_length=200) or "upload.csv",
@@ -835,20 +961,22 @@ def run_import(import_id: int, *, dry_run: bool) -> None:
             return
         status = "checked" if dry_run else "done"
     except ImportRefused as refusal:
-        report, status = {"error": str(refusal)}, "failed"
+        report, status = {"error": each_language(refusal.words)}, "failed"
     except Exception as error:
         db.session.rollback()
         # Its kind only: the message of an error may quote a row.
         current_app.logger.error(
             "import %s failed: %s", import_id, type(error).__name__, exc_info=False
         )
-        report, status = (
-            {
-                "error": "The import failed and nothing was written. If it fails again, "
-                f"tell your IT team: import {import_id} (the server's log says why)."
-            },
-            "failed",
+        failed = partial(
+            gettext,
+            N_(
+                "The import failed and nothing was written. If it fails again, tell your IT "
+                "team: import %(number)s (the server's log says why)."
+            ),
+            number=import_id,
         )
+        report, status = {"error": each_language(failed)}, "failed"
     record = db.session.get(ResidentImport, import_id)
     record.status = status
     record.report = report | {"total": total}
