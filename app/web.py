@@ -39,7 +39,14 @@ CONFLICT = (
 # the base map (open data, app/basemap), which sets its own Cache-Control.
 # The public feeds (open by design, with their own Cache-Control and ETag) too.
 CACHEABLE_ENDPOINTS = frozenset(
-    {"static", "basemap.tiles", "public.feed", "public.cap_feed", "public.cap_document"}
+    {
+        "static",
+        "basemap.tiles",
+        "public.feed",
+        "public.rss_feed",
+        "public.cap_feed",
+        "public.cap_document",
+    }
 )
 
 # A JSON body deeper than this is not something any of our pages or API clients send;

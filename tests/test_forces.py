@@ -323,12 +323,16 @@ def test_each_force_publishes_its_own_alerts_pages_and_feeds(
     assert f"/forces/wiltshire/alerts/{wilts.reference}" in cap
     feed = client.get("/forces/wiltshire/alerts/feed/en.atom").text
     assert wilts.reference in feed and mine.reference not in feed
+    rss = client.get("/forces/wiltshire/alerts/feed/en.rss").text
+    assert wilts.reference in rss and mine.reference not in rss and "Wiltshire Police" in rss
+    assert mine.reference in client.get("/alerts/feed/en.rss").text
+    assert wilts.reference not in client.get("/alerts/feed/en.rss").text
     assert mine.reference in client.get("/alerts/feed/cap.atom").text
     assert wilts.reference not in client.get("/alerts/feed/cap.atom").text
     # Its title names it once; a page not found under its address is its page; its
     # sign-up form's postcode check answers in JSON even when the page has expired.
     assert "<title>Alerts – Wiltshire Police</title>" in theirs_listed.text
-    missing = client.get("/forces/wiltshire/alerts/feed/en.rss")
+    missing = client.get("/forces/wiltshire/alerts/feed/en.json")
     assert missing.status_code == 404
     assert "Wiltshire Police" in missing.text and "Avon and Somerset" not in missing.text
     expired = client.post("/register/postcode", data={"postcode": TROWBRIDGE})

@@ -70,6 +70,53 @@ def test_the_atom_feeds_list_sent_alerts_and_answer_304_when_nothing_changed(
     assert changed.status_code == 200 and changed.headers["ETag"] != etag
 
 
+def test_the_rss_feeds_carry_the_atom_feeds_alerts_and_answer_304(
+    client, officer_client, street, run_worker
+):
+    """RSS 2.0, for readers and website widgets that take only RSS: the same alerts
+    and words as the Atom feed, the same bytes while nothing changes."""
+    alert = send(officer_client, title="Car thefts <tonight> & more")
+    quiet = send(officer_client, title="Exercise only", mode="exercise")
+    response = client.get("/alerts/feed/en.rss")
+    assert response.status_code == 200
+    assert response.mimetype == "application/rss+xml"
+    assert "public" in response.headers["Cache-Control"]
+    rss = etree.fromstring(response.data)
+    assert rss.tag == "rss" and rss.get("version") == "2.0"
+    channel = rss.find("channel")
+    assert channel.findtext("language") == "en-GB"
+    assert channel.findtext("link").endswith("/alerts?lang=en")
+    atom = etree.fromstring(client.get("/alerts/feed/en.atom").data)
+    atom_titles = [e.findtext(f"{ATOM}title") for e in atom.iterfind(f"{ATOM}entry")]
+    items = channel.findall("item")
+    assert [i.findtext("title") for i in items] == atom_titles
+    assert "Car thefts <tonight> & more" in atom_titles and len(items) == 2
+    item = next(i for i in items if i.findtext("title") == "Car thefts <tonight> & more")
+    assert item.findtext("link").endswith(f"/alerts/{alert.reference}")
+    assert alert.reference in item.findtext("guid")
+    assert item.find("guid").get("isPermaLink") == "false"
+    assert "Lock your doors." in item.findtext("description") and item.findtext("pubDate")
+    assert item.findtext("category") == "Incident"
+    exercise = next(i for i in items if quiet.reference in i.findtext("guid"))
+    assert "Exercise" in exercise.findtext("title")
+    # Nothing changed: the same bytes and a 304 for the reader's copy.
+    again = client.get("/alerts/feed/en.rss")
+    assert again.data == response.data
+    etag = response.headers["ETag"]
+    assert client.get("/alerts/feed/en.rss", headers={"If-None-Match": etag}).status_code == 304
+    welsh = etree.fromstring(client.get("/alerts/feed/cy.rss").data).find("channel")
+    assert welsh.findtext("language") == "cy"
+    assert welsh.findtext("title").startswith("Rhybuddion gan Heddlu ")
+    assert welsh.find("item").findtext("link").endswith("?lang=cy")
+    assert client.get("/alerts/feed/fr.rss").status_code == 404
+    # The alerts page offers it, in its head for browsers and readers, and in words.
+    page = client.get("/alerts").text
+    assert 'type="application/rss+xml"' in page and 'href="/alerts/feed/en.rss"' in page
+    officer_client.post(f"/officers/alerts/{alert.id}/cancel", data={"confirm": "yes"})
+    changed = client.get("/alerts/feed/en.rss", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+
+
 def test_each_alert_has_a_cap_document_that_the_oasis_schema_accepts(
     client, officer_client, street, run_worker
 ):

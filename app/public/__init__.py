@@ -55,13 +55,14 @@ FORCE_PAGES = (
     "public.alerts",
     "public.alert",
     "public.feed",
+    "public.rss_feed",
     "public.cap_feed",
     "public.cap_document",
     "public.register",
 )
 # The feeds carry the other forces' alerts this force approved for its residents, as
 # its list does, each entry under its own force (its author and its CAP document).
-FEEDS = ("public.feed", "public.cap_feed")
+FEEDS = ("public.feed", "public.rss_feed", "public.cap_feed")
 
 
 @bp.url_value_preprocessor
@@ -397,6 +398,12 @@ def _document(document):
 @bp.route("/forces/<force_slug>/alerts/feed/<any(en, cy):language>.atom")
 def feed(language: str):
     return _document(public_feeds.atom(language))
+
+
+@bp.route("/alerts/feed/<any(en, cy):language>.rss")
+@bp.route("/forces/<force_slug>/alerts/feed/<any(en, cy):language>.rss")
+def rss_feed(language: str):
+    return _document(public_feeds.rss(language))
 
 
 @bp.route("/alerts/feed/cap.atom")

@@ -194,6 +194,7 @@ class FeedSource:
     name_cy: str | None = None
     contact_cy: str | None = None
     atom_path: str = "/alerts/feed/{language}.atom"
+    rss_path: str = "/alerts/feed/{language}.rss"
     cap_feed_path: str = "/alerts/feed/cap.atom"
     cap_path: str = "/alerts/{reference}/cap.xml"
     alerts_path: str = "/alerts?lang={language}"
@@ -217,6 +218,9 @@ class FeedSource:
 
     def atom_url(self, language: str) -> str:
         return self.url(self.atom_path, language=language)
+
+    def rss_url(self, language: str) -> str:
+        return self.url(self.rss_path, language=language)
 
     def cap_feed_url(self) -> str:
         return self.url(self.cap_feed_path)
@@ -624,14 +628,20 @@ def _finish(document: bytes, extras: Sequence[_EntryExtras]) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
-def atom_feed(alerts: Iterable[FeedAlert], force: FeedSource, language: str) -> bytes:
-    """RFC 4287 Atom of the given alerts, in the order given (newest first, say), in
-    English ("en") or Welsh ("cy"). See the module docstring for the fallback."""
+def _checked(alerts: Iterable[FeedAlert], language: str) -> list[FeedAlert]:
+    """The alerts of a feed in `language`, each checked (_check)."""
     if language not in LANGUAGES:
         raise ValueError(f"Feeds are in English (en) or Welsh (cy), not {language!r}.")
     alerts = list(alerts)
     for alert in alerts:
         _check(alert)
+    return alerts
+
+
+def atom_feed(alerts: Iterable[FeedAlert], force: FeedSource, language: str) -> bytes:
+    """RFC 4287 Atom of the given alerts, in the order given (newest first, say), in
+    English ("en") or Welsh ("cy"). See the module docstring for the fallback."""
+    alerts = _checked(alerts, language)
     words = WORDING[language]
     other = "cy" if language == "en" else "en"
     feed = _feed(
@@ -673,6 +683,41 @@ def atom_feed(alerts: Iterable[FeedAlert], force: FeedSource, language: str) -> 
         entry.category(term=alert.category, label=_category_name(alert, language))
         extras.append(_EntryExtras(None if used == language else LANGUAGE_TAGS[used], links))
     return _finish(feed.atom_str(), extras)
+
+
+def rss_feed(alerts: Iterable[FeedAlert], force: FeedSource, language: str) -> bytes:
+    """RSS 2.0 of the same alerts and words as atom_feed, for the readers and website
+    widgets that take only RSS. Its dates are the alerts' own (lastBuildDate is the
+    newest change), so the same alerts give the same bytes, as Atom's do. An item's guid
+    is its Atom entry's id."""
+    alerts = _checked(alerts, language)
+    words = WORDING[language]
+    name = force.display_name(language)
+    feed = FeedGenerator()
+    feed.title(clean_line(words["feed_title"].format(force=name)))
+    feed.description(clean_line(words["feed_subtitle"].format(force=name)))
+    # RSS has one link, the page; the last given is the one feedgen writes.
+    feed.link(href=force.rss_url(language), rel="self", type="application/rss+xml")
+    feed.link(href=force.alerts_url(language), rel="alternate")
+    feed.language(LANGUAGE_TAGS[language])
+    feed.copyright(clean_line(force.attribution))
+    feed.generator("Community Alerts")
+    feed.lastBuildDate(_atom_time(max((a.updated_at for a in alerts), default=EMPTY_FEED_UPDATED)))
+    for alert in alerts:
+        texts = _texts(alert)
+        used = language if language in texts else next(iter(texts))
+        title, body = texts[used]
+        item = feed.add_entry(order="append")
+        item.guid(
+            _tag(force, alert.sent_at, "alert", _safe_reference(alert.reference), language),
+            permalink=False,
+        )
+        item.title(_headline(alert, title, used))
+        item.link(href=page_in(alert.url, language))
+        item.description(_full_text(alert, body, used))
+        item.published(_atom_time(alert.sent_at))
+        item.category(term=alert.category, label=_category_name(alert, language))
+    return feed.rss_str(pretty=True)
 
 
 def _sent_by(entry, alert: FeedAlert, language: str, feeds_force: FeedSource) -> FeedSource:

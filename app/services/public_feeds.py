@@ -125,28 +125,9 @@ def feed_alert(alert: Alert, cache: dict[int, feeds.FeedAlert] | None = None) ->
     return found
 
 
-def atom(language: str) -> FeedDocument:
-    """The Atom feed of the newest public alerts in English ("en") or Welsh ("cy")."""
-    with read_only():
-        alerts = dao.find_public_since(FEED_SIZE)
-        validators = _validator_of(alerts)
-
-    def build() -> bytes:
-        with read_only():
-            cache: dict = {}
-            chosen = [feed_alert(a, cache) for a in dao.find_public_since(FEED_SIZE)]
-            return feeds.atom_feed(chosen, feed_source(), language)
-
-    return FeedDocument(
-        etag=feeds.etag_for(validators, "atom", language, *_settings()),
-        last_modified=feeds.last_modified(validators),
-        media_type="application/atom+xml",
-        build=build,
-    )
-
-
-def cap_index() -> FeedDocument:
-    """The feed of the newest alerts' CAP documents."""
+def _feed_of_alerts(kind: str, media_type: str, write, *key: str) -> FeedDocument:
+    """A feed of the newest public alerts, built by `write(alerts, source)`; its ETag
+    from the alerts' validators, its kind and `key` (its language), and the settings."""
     with read_only():
         validators = _validator_of(dao.find_public_since(FEED_SIZE))
 
@@ -154,14 +135,39 @@ def cap_index() -> FeedDocument:
         with read_only():
             cache: dict = {}
             chosen = [feed_alert(a, cache) for a in dao.find_public_since(FEED_SIZE)]
-            return feeds.cap_feed(chosen, feed_source())
+            return write(chosen, feed_source())
 
     return FeedDocument(
-        etag=feeds.etag_for(validators, "cap-feed", *_settings()),
+        etag=feeds.etag_for(validators, kind, *key, *_settings()),
         last_modified=feeds.last_modified(validators),
-        media_type="application/atom+xml",
+        media_type=media_type,
         build=build,
     )
+
+
+def atom(language: str) -> FeedDocument:
+    """The Atom feed of the newest public alerts in English ("en") or Welsh ("cy")."""
+    return _feed_of_alerts(
+        "atom",
+        "application/atom+xml",
+        lambda alerts, source: feeds.atom_feed(alerts, source, language),
+        language,
+    )
+
+
+def rss(language: str) -> FeedDocument:
+    """The RSS 2.0 feed of the same alerts as the Atom feed, in English or Welsh."""
+    return _feed_of_alerts(
+        "rss",
+        "application/rss+xml",
+        lambda alerts, source: feeds.rss_feed(alerts, source, language),
+        language,
+    )
+
+
+def cap_index() -> FeedDocument:
+    """The feed of the newest alerts' CAP documents."""
+    return _feed_of_alerts("cap-feed", "application/atom+xml", feeds.cap_feed)
 
 
 def cap_document(typed_reference: object) -> FeedDocument | None:
