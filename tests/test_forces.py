@@ -532,6 +532,28 @@ def test_a_place_in_another_forces_area_is_added_with_its_consent(
     data = client.get("/my-alerts/data").text
     assert own in data and "And, adding a place" in data
     assert f"“{own}” (Wiltshire Police, " in data.replace("&#39;", "'")
+    assert "<span lang=" not in data  # in the page's language
+    # On a Welsh page, statements agreed to in English are marked English, for a
+    # screen reader to read them so; one agreed to in Welsh, on an English page, Welsh.
+    from app.i18n import in_language
+    from app.services import forces
+    from app.services.consent import consent_statement
+
+    with in_language("en"):
+        resident.consent_text = consent_statement([forces.default_force()])
+    db.session.commit()
+    welsh = client.get("/my-alerts/data?lang=cy").text.replace("&#39;", "'")
+    assert f'“<span lang="en">{own}</span>” (Heddlu Wiltshire, ' in welsh
+    assert '“<span lang="en">I agree that Avon and Somerset Police may keep' in welsh
+    with in_language("cy"):
+        resident.consent_text = cymraeg = consent_statement([forces.default_force()])
+    db.session.commit()
+    assert f"“{cymraeg}”" in client.get("/my-alerts/data").text.replace("&#39;", "'")
+    english = client.get("/my-alerts/data?lang=en").text
+    assert '“<span lang="cy">' in english and '<span lang="en">' not in english
+    resident.consent_text = "Words no longer shown anywhere."  # not known: not marked
+    db.session.commit()
+    assert "<span lang=" not in client.get("/my-alerts/data").text
     download = json.loads(client.get("/my-alerts/data.json").data)
     assert [later["statement"] for later in download["consent"]["later"]] == [own]
     assert [later["forces"] for later in download["consent"]["later"]] == ["Wiltshire Police"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
-from app.i18n import current, gettext, police, police_of
+from app.i18n import LANGUAGES, current, gettext, in_language, police, police_of
 from app.models import Force
 from app.services import forces
 
@@ -59,6 +59,28 @@ def statement_language(chosen: list[Force]) -> str | None:
         return None
     if all(force.consent_text and not force.consent_text_cy for force in chosen):
         return "en"
+    return None
+
+
+def language_of(statement: str | None, candidates: list[list[Force] | None]) -> str | None:
+    """The language to mark stored words with (a statement agreed to, shown on the
+    data page) when they are not in the page's: the language in which the statement
+    for one of `candidates` (forces it was for; None, every force) is these very words,
+    and is in that language whole (a Welsh statement with a force's English words is
+    not). None when they are the page's, or no longer known (the wording changed)."""
+    if not statement:
+        return None
+    page = current()
+    for language in LANGUAGES:
+        if language == page:
+            continue
+        with in_language(language):
+            for chosen in candidates:
+                whole = language == "en" or all(
+                    f.consent_text_cy or not f.consent_text for f in chosen or forces.find_forces()
+                )
+                if whole and consent_statement(chosen) == statement:
+                    return language
     return None
 
 

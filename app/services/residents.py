@@ -37,6 +37,7 @@ from app.services.consent import (
     CONSENT_VERSION,
     consent_key,
     consent_statement,
+    language_of,
     police_of_all,
     statement_language,
 )
@@ -482,7 +483,33 @@ def data_page(resident: Resident) -> dict:
         "data": _export(resident, deliveries, sent_us),
         "sent": [row._asdict() for row in deliveries],
         "replies": sent_us,
+        "statement_languages": _statement_languages(resident),
     }
+
+
+def _statement_languages(resident: Resident) -> dict:
+    """The language of each statement the resident agreed to, where it is not the
+    page's ("en" for English words on a Welsh page), for a screen reader to read it
+    in: the first one's (for the forces of their places, or every force, as the form
+    showed it before the postcode was known) and each later one's."""
+    from app.services import forces
+
+    theirs = [forces.force_by_id(entry["id"]) for entry in forces_of(resident)]
+    first = language_of(resident.consent_text, [theirs, *([force] for force in theirs), None])
+    later = [
+        language_of(
+            consent.statement,
+            [
+                [
+                    forces.force_by_id(other.force_id)
+                    for other in resident.later_consents
+                    if other.statement == consent.statement
+                ]
+            ],
+        )
+        for consent in _distinct_statements(resident.later_consents)
+    ]
+    return {"first": first, "later": later}
 
 
 def export_data(resident: Resident) -> dict:
