@@ -30,6 +30,8 @@ from zoneinfo import ZoneInfo
 from babel import dates as babel_dates
 from flask import Flask, current_app, g, has_request_context, request, session
 from flask_babel import Babel, force_locale, get_locale, gettext, lazy_gettext, refresh
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.routing import RoutingException
 
 log = logging.getLogger(__name__)
 
@@ -157,10 +159,35 @@ def group_for_page(group) -> tuple[str, str]:
 
 
 def switch_url(language: str) -> str:
-    """This page in another language: the same address with ?lang= set."""
+    """This page in another language: the same address with ?lang= set. A page shown
+    in answer to a form sent to an address that only takes forms (a refused change on
+    /my-alerts/places) links to the page above it that can be opened (/my-alerts):
+    the same address would answer 405. What was typed is kept by page.js."""
+    path = _page_to_open(request.path)
     args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
+    if path != request.path:
+        args = []  # they were the form's address's
     args.append(("lang", language))
-    return f"{request.path}?{urlencode(args)}"
+    return f"{path}?{urlencode(args)}"
+
+
+def _page_to_open(path: str) -> str:
+    """`path`, or the nearest address above it that a browser can open (GET)."""
+    adapter = current_app.url_map.bind("localhost")
+    start = path
+    while True:
+        try:
+            adapter.match(path, method="GET")
+        except MethodNotAllowed:
+            if path in ("", "/"):
+                return start
+            path = path.rstrip("/").rsplit("/", 1)[0] or "/"
+            continue
+        except HTTPException:
+            return path if path != "" else start
+        except RoutingException:
+            return path  # a redirect (a slash added): the browser follows it
+        return path
 
 
 # Labels the product shows residents that live in code as data (categories, channels).

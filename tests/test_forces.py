@@ -506,6 +506,11 @@ def test_a_place_in_another_forces_area_is_added_with_its_consent(
         assert asked.status_code == 400
         assert "Alerts for that place come from Wiltshire Police" in asked.text
         assert own in asked.text and f'value="{TROWBRIDGE}"' in asked.text  # kept
+        # Its language switch opens "my alerts" (/my-alerts/places takes only forms:
+        # the link was a 405).
+        assert 'class="language-switch" href="/my-alerts?lang=cy"' in asked.text
+        assert client.get("/my-alerts?lang=cy").status_code == 200
+        client.get("/my-alerts?lang=en")
         # Not ticked, or ticked for words no longer shown: asked again, nothing added.
         for extra in (
             {},

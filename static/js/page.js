@@ -1,8 +1,88 @@
 /* Every page: a form sent back with mistakes has its summary of them focused, so a
    keyboard or screen reader starts there (GOV.UK's pattern); only the sign-up page
-   did, and "my alerts" left focus on the page after a refusal (an outside check). */
+   did, and "my alerts" left focus on the page after a refusal (an outside check).
+
+   Switching language keeps what was typed: the switch is a link, and following it
+   lost a half-filled form (an outside check, on "my alerts" after a refusal). What
+   the forms hold that differs from what the page was sent with is kept in this tab's
+   sessionStorage (never a URL, never the server) for the next page only, put back
+   into the fields of the same names in the forms of the same address there, and
+   deleted. Passwords, hidden fields
+   (the form's token) and files are never kept. */
 (function () {
   "use strict";
+  var KEY = "community-alerts:typed";
+
+  function fields() {
+    return Array.prototype.filter.call(
+      document.querySelectorAll("form input[name], form textarea[name], form select[name]"),
+      function (field) {
+        return ["password", "hidden", "file", "submit", "button", "image", "reset"]
+          .indexOf(field.type) === -1;
+      });
+  }
+
+  function formOf(field) {
+    return field.form ? field.form.getAttribute("action") || "" : "";
+  }
+
+  // A page in answer to a form (its mistakes, or a question) shows what was typed as
+  // the fields' own values: all of it is kept. Any other page keeps what was changed.
+  function typed(sentBack) {
+    var kept = [];
+    fields().forEach(function (field) {
+      var entry = { form: formOf(field), name: field.name, value: field.value };
+      if (field.type === "checkbox" || field.type === "radio") {
+        if (sentBack || field.checked !== field.defaultChecked) {
+          entry.checked = field.checked;
+          kept.push(entry);
+        }
+      } else if (field.tagName === "SELECT") {
+        var changed = Array.prototype.some.call(field.options, function (option) {
+          return option.selected !== option.defaultSelected;
+        });
+        if (sentBack || changed) { kept.push(entry); }
+      } else if (sentBack ? field.value !== "" : field.value !== field.defaultValue) {
+        kept.push(entry);
+      }
+    });
+    return kept;
+  }
+
+  function putBack(kept) {
+    var all = fields();
+    kept.forEach(function (entry) {
+      all.forEach(function (field) {
+        if (field.name !== entry.name || formOf(field) !== entry.form) { return; }
+        if (field.type === "checkbox" || field.type === "radio") {
+          if (field.value === entry.value) { field.checked = entry.checked; }
+        } else {
+          field.value = entry.value;
+        }
+      });
+    });
+  }
+
+  try {
+    var saved = JSON.parse(window.sessionStorage.getItem(KEY) || "null");
+    window.sessionStorage.removeItem(KEY);
+    if (saved && saved.path === window.location.pathname && saved.fields) {
+      putBack(saved.fields);
+    }
+  } catch (ignored) { /* storage off (a private window): nothing kept, nothing lost */ }
+
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a.language-switch");
+    if (!link) { return; }
+    var kept = typed(document.body.hasAttribute("data-sent-back"));
+    if (!kept.length) { return; }
+    try {
+      window.sessionStorage.setItem(KEY, JSON.stringify({
+        path: new URL(link.href, window.location.href).pathname, fields: kept
+      }));
+    } catch (ignored) { /* storage full or off: the switch still works */ }
+  });
+
   var summary = document.getElementById("error-summary");
   if (summary) { summary.focus(); }
 })();

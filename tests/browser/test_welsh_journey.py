@@ -146,3 +146,32 @@ def test_a_resident_signs_up_and_manages_their_alerts_in_welsh(
 
 ALERT = {"title": "Car thefts", "body": "Cars broken into on Old Market Street."}
 CYMRAEG = "Mae ceir wedi’u torri i mewn iddynt ar Heol y Farchnad."
+
+
+def test_switching_language_keeps_what_was_typed(page, app_ctx):
+    """The switch is a link: following it lost a half-filled form (an outside check,
+    after a refusal on 'my alerts'). What was typed comes back on the page in the
+    other language, and is then forgotten by the browser."""
+    page.goto("/register")
+    page.get_by_label("Your postcode").fill("BS1 6AD")
+    page.get_by_label("Text message").check()
+    page.get_by_label("Mobile number").fill("07700 900123")
+    page.get_by_role("link", name="Cymraeg").click()
+    expect(page.locator("html")).to_have_attribute("lang", "cy")
+    expect(page.get_by_label("Eich cod post")).to_have_value("BS1 6AD")
+    expect(page.get_by_label("Neges destun")).to_be_checked()
+    expect(page.get_by_label("Rhif ffôn symudol")).to_have_value("07700 900123")
+    assert page.evaluate("window.sessionStorage.length") == 0  # used, then deleted
+    # Sent back with a mistake (not agreed), the form holds what was sent: the switch
+    # keeps that too, and nothing else (no password or form token is ever kept).
+    page.get_by_role("button", name="Cofrestru").click()
+    expect(page.locator(".error-summary")).to_contain_text("Ticiwch y blwch")
+    page.get_by_role("link", name="English").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en-GB")
+    expect(page.get_by_label("Your postcode")).to_have_value("BS1 6AD")
+    expect(page.get_by_label("Mobile number")).to_have_value("07700 900123")
+    expect(page.get_by_label("Text message")).to_be_checked()
+    assert page.evaluate("window.sessionStorage.length") == 0
+    # A page opened afresh is as the server sent it.
+    page.goto("/register")
+    expect(page.get_by_label("Your postcode")).to_have_value("")
