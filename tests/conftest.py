@@ -17,7 +17,11 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-os.environ.setdefault("APP_ENV", "testing")
+# Testing, whatever the shell says: `make` exports APP_ENV=development (and the
+# development DATABASE_URL), and a process a test starts (gunicorn, a worker) inherits
+# this environment. Under development settings it used the development database: on
+# a new machine, where `make run` had not built it, a 500 (a clean-clone check).
+os.environ["APP_ENV"] = "testing"
 if not os.environ.get("TEST_DATABASE_URL") or not os.environ.get("TEST_REDIS_URL"):
     sys.exit("Run the tests with `make test`: it starts the services and sets TEST_DATABASE_URL.")
 

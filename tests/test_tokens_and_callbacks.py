@@ -172,7 +172,7 @@ def test_gunicorn_names_no_server_logs_routes_and_keeps_its_own_control_socket(a
     servers = []
     for run_id in ("first", "second"):
         port = free_port()
-        env = dict(os.environ, CA_RUN_DIR=str(tmp_path), CA_RUN_ID=run_id)
+        env = dict(os.environ, APP_ENV="testing", CA_RUN_DIR=str(tmp_path), CA_RUN_ID=run_id)
         process = subprocess.Popen(
             [gunicorn, "-c", "python:app.gunicorn_conf", "--bind", f"127.0.0.1:{port}"]
             # Threads, as `make run` and production run it (gthread keeps connections
