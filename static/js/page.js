@@ -55,21 +55,28 @@
       all.forEach(function (field) {
         if (field.name !== entry.name || formOf(field) !== entry.form) { return; }
         if (field.type === "checkbox" || field.type === "radio") {
-          if (field.value === entry.value) { field.checked = entry.checked; }
+          if (field.value !== entry.value) { return; }
+          field.checked = entry.checked;
         } else {
           field.value = entry.value;
         }
+        // The page's own scripts react as to typing: a ticked channel shows its
+        // field, a postcode shows its place.
+        field.dispatchEvent(new Event("input", { bubbles: true }));
+        field.dispatchEvent(new Event("change", { bubbles: true }));
       });
     });
   }
 
+  var saved = null;
   try {
-    var saved = JSON.parse(window.sessionStorage.getItem(KEY) || "null");
+    saved = JSON.parse(window.sessionStorage.getItem(KEY) || "null");
     window.sessionStorage.removeItem(KEY);
-    if (saved && saved.path === window.location.pathname && saved.fields) {
-      putBack(saved.fields);
-    }
   } catch (ignored) { /* storage off (a private window): nothing kept, nothing lost */ }
+  if (saved && saved.path === window.location.pathname && Array.isArray(saved.fields)) {
+    // Once the page's scripts (after this one) listen.
+    document.addEventListener("DOMContentLoaded", function () { putBack(saved.fields); });
+  }
 
   document.addEventListener("click", function (event) {
     var link = event.target.closest && event.target.closest("a.language-switch");

@@ -161,6 +161,8 @@ def test_switching_language_keeps_what_was_typed(page, app_ctx):
     expect(page.get_by_label("Eich cod post")).to_have_value("BS1 6AD")
     expect(page.get_by_label("Neges destun")).to_be_checked()
     expect(page.get_by_label("Rhif ffôn symudol")).to_have_value("07700 900123")
+    expect(page.get_by_label("Rhif ffôn symudol")).to_be_visible()  # its channel ticked
+    expect(page.locator("#postcode-place")).to_contain_text("Central")  # as if typed
     assert page.evaluate("window.sessionStorage.length") == 0  # used, then deleted
     # Sent back with a mistake (not agreed), the form holds what was sent: the switch
     # keeps that too, and nothing else (no password or form token is ever kept).
