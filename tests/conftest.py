@@ -117,6 +117,7 @@ def app():
             DATA_DIR,
             SHIPPED_CODEPOINT,
             SHIPPED_PLACES,
+            fit_places,
             run_codepoint_load,
             run_places_load,
         )
@@ -124,6 +125,7 @@ def app():
         for spec in SHIPPED_PLACES:
             run_places_load(DATA_DIR / spec.path, spec)
         run_codepoint_load(DATA_DIR / SHIPPED_CODEPOINT, dataset="codepoint:shipped")
+        fit_places()
         from app.cli.data import SHIPPED_POPULATION, load_population
 
         load_population(SHIPPED_POPULATION)

@@ -18,7 +18,7 @@ from app.cli.basemap import build_basemap
 from app.extensions import db
 from app.models import DataLoad
 from app.services.penetration import PopulationLoadError, describe_load, load_population
-from geo.loaders import LoadSummary, load_places, read_places_geojson
+from geo.loaders import LoadSummary, fit_places_to_postcodes, load_places, read_places_geojson
 from geo.names import NamesSummary, load_named_places, read_named_places_file
 from geo.postcode_loader import load_codepoint, load_onspd, parse_release, release_from_name
 
@@ -244,6 +244,30 @@ def load_shipped(force: bool) -> None:
         release=SHIPPED_CODEPOINT_RELEASE,
         force=force,
     )
+    fit_places()
+
+
+def fit_places() -> dict[str, int]:
+    """Fit the forces', districts' and wards' outlines to their postcodes (geo.loaders.
+    fit_places_to_postcodes), after any load of either, and say what changed."""
+    done = fit_places_to_postcodes(_raw_connection())
+    db.session.commit()
+    if any(done.values()):
+        click.echo(
+            "Outlines fitted to their postcodes (the shipped ones are generalised): "
+            + ", ".join(
+                f"{kind} {done[f'{kind}_added']:,} added and {done[f'{kind}_cut']:,} cut out"
+                for kind in ("force", "district", "ward")
+            )
+        )
+    return done
+
+
+@geo_cli.command("fit-places")
+def fit_places_command() -> None:
+    """Fit the outlines of forces, districts and wards to their postcodes (run after
+    every load; a second run changes nothing)."""
+    fit_places()
 
 
 @geo_cli.command("load-codepoint")
@@ -264,6 +288,7 @@ def load_codepoint_command(path: Path, terminate_missing: bool | None, release: 
         release=_release(path, release, "Code-Point Open"),
         terminate_missing=terminate_missing,
     )
+    fit_places()
 
 
 @geo_cli.command("load-onspd")
@@ -277,6 +302,7 @@ def load_onspd_command(path: Path, release: str | None) -> None:
         loader=load_onspd,
         release=_release(path, release, "ONSPD"),
     )
+    fit_places()
 
 
 @geo_cli.command("load-places")
@@ -289,6 +315,7 @@ def load_places_command(path: Path, kind, code_property, name_property, release)
     """Load named areas from a WGS84 GeoJSON FeatureCollection."""
     spec = PlacesFile(str(path), kind, code_property, name_property, release)
     run_places_load(path, spec)
+    fit_places()
 
 
 @geo_cli.command("load-names")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import Select, func, select, text
 
+from app.dao.places import drawable
 from app.extensions import db
 from app.models import Alert
 from geo.projection import WGS84
@@ -83,11 +84,9 @@ def find_public_thread(root_id: int) -> list[Alert]:
 def find_area_geojson(alert_id: int) -> str | None:
     """The area an alert was for, simplified to 10 m, in WGS84 (for the public map)."""
     return db.session.scalar(
-        select(
-            func.ST_AsGeoJSON(
-                func.ST_Transform(func.ST_SimplifyPreserveTopology(Alert.area, 10), WGS84), 5
-            )
-        ).where(Alert.id == alert_id)
+        select(func.ST_AsGeoJSON(func.ST_Transform(drawable(Alert.area, 10), WGS84), 5)).where(
+            Alert.id == alert_id
+        )
     )
 
 

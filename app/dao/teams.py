@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, func, insert, select, text, update
 
+from app.dao.places import drawable
 from app.extensions import db
 from app.models import Alert, Officer, Place, Team, TeamArea, alert_teams
 from app.models import team_members as members_table
@@ -263,15 +264,10 @@ def area_inside_geojson(
     GeoJSON MultiPolygon simplified by `simplify_m` (a ward's outline has thousands of
     points; within the edge's slack the simplified part is still inside), and its km².
     None when no part is inside."""
-    part = func.ST_CollectionExtract(
-        func.ST_MakeValid(
-            func.ST_SimplifyPreserveTopology(
-                func.ST_Intersection(func.ST_GeomFromWKB(area_wkb, BNG), _union(team_ids)),
-                simplify_m,
-            )
-        ),
-        3,
-    )
+    inside = func.ST_Intersection(func.ST_GeomFromWKB(area_wkb, BNG), _union(team_ids))
+    # As a map draws it: without slivers, nor the 2 m squares that fit a ward to its
+    # postcodes, which no one could draw and six decimals of a degree cannot send back.
+    part = func.ST_CollectionExtract(func.ST_MakeValid(drawable(inside, simplify_m)), 3)
     row = db.session.execute(
         select(
             func.ST_AsGeoJSON(func.ST_Transform(func.ST_Multi(part), WGS84), 6),
@@ -286,9 +282,7 @@ def permitted_area_geojson(team_ids: set[int], simplify_m: float = 20) -> str | 
     return db.session.scalar(
         select(
             func.ST_AsGeoJSON(
-                func.ST_Transform(
-                    func.ST_SimplifyPreserveTopology(_union(team_ids), simplify_m), WGS84
-                ),
+                func.ST_Transform(drawable(_union(team_ids), simplify_m), WGS84),
                 5,
             )
         )
@@ -298,9 +292,7 @@ def permitted_area_geojson(team_ids: set[int], simplify_m: float = 20) -> str | 
 def team_area_geojson(team_id: int, simplify_m: float = 20) -> str | None:
     return db.session.scalar(
         select(
-            func.ST_AsGeoJSON(
-                func.ST_Transform(func.ST_SimplifyPreserveTopology(Team.area, simplify_m), WGS84), 5
-            )
+            func.ST_AsGeoJSON(func.ST_Transform(drawable(Team.area, simplify_m), WGS84), 5)
         ).where(Team.id == team_id)
     )
 
