@@ -12,7 +12,8 @@ import contextlib
 import logging
 import re
 import time
-from urllib.parse import unquote_to_bytes, urlsplit
+import unicodedata
+from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 from flask import Flask, g, jsonify, render_template, request
 from flask.json.provider import DefaultJSONProvider
@@ -123,6 +124,19 @@ class GuardedJSONProvider(DefaultJSONProvider):
 _JSON_PATHS = re.compile(
     r"/officers/(?:places/[^/]*|alerts/[^/]*/progress|recordings)|/register/postcode"
 )
+
+
+def attachment(filename: str) -> str:
+    """A Content-Disposition header for a download named `filename`: its name in
+    ASCII (letters with accents without them, anything else a "-"), and in UTF-8 as
+    RFC 6266 gives it (filename*). A name with "ŵ" in it was a 500: gunicorn refuses a
+    header that is not Latin-1, and one of "日本" was (an outside check)."""
+    plain = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    plain = re.sub(r"[^A-Za-z0-9._-]+", "-", plain)
+    plain = re.sub(r"-+(?=\.)|(?<=-)-+", "", plain).strip("-.") or "download"
+    if plain == filename:
+        return f'attachment; filename="{plain}"'
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def wants_json() -> bool:

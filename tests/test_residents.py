@@ -955,6 +955,35 @@ def test_an_import_report_reads_in_the_page_language(app, make_officer, run_work
     assert "header row but no residents" in html.unescape(admin.get(empty).text)
 
 
+def test_a_download_named_in_welsh_or_any_script_has_a_header_any_server_sends(
+    app, make_officer, run_worker
+):
+    """gunicorn refuses a header that is not Latin-1: a file named "rhestr ŵŷ.csv"
+    made its rejected rows' download a 500 (an outside check). Every download's name
+    is sent in ASCII, and in UTF-8 as RFC 6266 gives it."""
+    from urllib.parse import unquote
+
+    from app.web import attachment
+    from tests.factories import signed_in
+
+    admin = signed_in(app, make_officer(role="admin"), "admin")
+    for filename, plain in (
+        ("rhestr ŵŷ.csv", "rejected-rows-rhestr-wy"),
+        ("日本.csv", "rejected-rows"),
+    ):
+        status_url = upload_csv(admin, STAFF_CSV, filename).headers["Location"]
+        run_worker()
+        import_id = int(status_url.rsplit("/", 1)[1])
+        download = admin.get(f"/admin/imports/{import_id}/rejected.csv")
+        header = download.headers["Content-Disposition"]
+        assert download.status_code == 200 and header.isascii(), header
+        assert f'filename="{plain}.csv"' in header
+        assert unquote(header.split("filename*=UTF-8''")[1]).endswith(filename[-6:])
+    assert attachment("report.csv") == 'attachment; filename="report.csv"'
+    accents = attachment("Côte d’Ivoire.csv")
+    assert accents.startswith('attachment; filename="Cote-dIvoire.csv"; filename*=')
+
+
 def test_only_admins_import_and_download_rejected_rows(app, client, make_officer, run_worker):
 
     from tests.factories import signed_in

@@ -45,6 +45,7 @@ from app.services.resident_import import (
     upload_import,
     view_import_report,
 )
+from app.web import attachment
 
 bp = Blueprint("admin", __name__)
 
@@ -284,9 +285,7 @@ def import_rejected_csv(import_id: int):
     if found is None:
         abort(404)
     body, name = found
-    return Response(
-        body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
-    )
+    return Response(body, mimetype="text/csv", headers={"Content-Disposition": attachment(name)})
 
 
 from app.admin.audit import register_audit  # noqa: E402

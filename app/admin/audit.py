@@ -9,6 +9,7 @@ from flask_login import current_user
 
 from app.auth import role_required
 from app.services import audit_log
+from app.web import attachment
 
 
 def _asked() -> audit_log.AuditFilter:
@@ -73,7 +74,7 @@ def audit_csv():
     return Response(
         body,
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers={"Content-Disposition": attachment(name)},
     )
 
 

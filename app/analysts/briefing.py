@@ -11,6 +11,7 @@ from flask_login import current_user
 from app.auth import role_required
 from app.services import forces
 from app.services.briefing import download_briefing_map
+from app.web import attachment
 
 
 def briefing_map():
@@ -21,7 +22,7 @@ def briefing_map():
         briefing.html,
         mimetype="text/html",
         headers={
-            "Content-Disposition": f'attachment; filename="{briefing.filename}"',
+            "Content-Disposition": attachment(briefing.filename),
             "Cache-Control": "no-store",
         },
     )

@@ -11,6 +11,7 @@ from app.auth import role_required
 from app.i18n import in_language
 from app.services import reports
 from app.services.text import whole_number
+from app.web import attachment
 
 
 def _period_asked() -> reports.Period:
@@ -65,7 +66,7 @@ def sent_csv():
     return Response(
         body,
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers={"Content-Disposition": attachment(name)},
     )
 
 

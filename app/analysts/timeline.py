@@ -21,6 +21,7 @@ from app.services.timeline import (
     timeline_csv,
     timeline_svg,
 )
+from app.web import attachment
 
 
 def _choice():
@@ -86,7 +87,7 @@ def _download(render, mimetype: str, ext: str, name: str = "time-line", prefix: 
     return Response(
         prefix + render(result),
         mimetype=mimetype,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={"Content-Disposition": attachment(filename)},
     )
 
 

@@ -71,6 +71,7 @@ from app.services.verification import (
     unregistered_guess,
     verify_email_token,
 )
+from app.web import attachment
 from geo.postcodes import display
 
 bp = Blueprint("residents", __name__)
@@ -593,7 +594,7 @@ def download(resident):
     return Response(
         body,
         mimetype="application/json",
-        headers={"Content-Disposition": 'attachment; filename="my-alerts-data.json"'},
+        headers={"Content-Disposition": attachment("my-alerts-data.json")},
     )
 
 
