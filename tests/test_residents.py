@@ -136,6 +136,11 @@ def test_a_code_is_single_use_limited_in_guesses_and_expires(client, app_ctx, ru
             "/register/confirm", data={"csrf_token": token, "channel": "sms", "code": guess}
         )
 
+    # Nothing, or not six digits, is no guess: it costs no try (tapping Confirm before
+    # the text came used them up: an outside check).
+    for not_a_code in ("", "abc", "12345", "0000000000", "12\x003456"):
+        refused = attempt(not_a_code)
+        assert refused.status_code == 400 and "Enter the 6-digit code" in refused.text
     answer = attempt(wrong)
     assert answer.status_code == 400 and "You have 4 more tries." in answer.text
     for _ in range(4):
@@ -153,6 +158,20 @@ def test_a_code_is_single_use_limited_in_guesses_and_expires(client, app_ctx, ru
     )
     db.session.commit()
     assert "expired" in attempt(code_in(fresh)).text
+
+
+def test_a_code_typed_in_full_width_digits_is_the_code(client, app_ctx, run_worker):
+    """Some phones' keyboards type １２３４５６: it is the same code, not a wrong one."""
+    register(client, channels=["sms"])
+    (sms,) = notices_sent(run_worker)
+    full_width = code_in(sms).translate({ord(d): 0xFF10 + int(d) for d in "0123456789"})
+    token = page_token(client, "/register/confirm")
+    client.post(
+        "/register/confirm", data={"csrf_token": token, "channel": "sms", "code": full_width}
+    )
+    db.session.expire_all()
+    (channel,) = db.session.scalars(select(ResidentChannel)).all()
+    assert channel.verified_at is not None
 
 
 def test_a_new_code_asked_for_moments_after_the_last_waits_for_it(

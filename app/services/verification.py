@@ -9,6 +9,7 @@ import hmac
 import json
 import secrets
 import time
+import unicodedata
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app, url_for
@@ -27,7 +28,6 @@ from app.models import Resident, ResidentChannel
 from app.services.consent import police_of_all
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
 from app.services.notices import create_notice, queue_notices, send_notices
-from app.services.text import whole_number
 from app.services.timeline import record_leaving
 from app.services.tokens import SealedSerializer
 from app.services.transaction import transaction
@@ -46,6 +46,9 @@ NOT_WAITING = lazy_gettext("That number is already confirmed, or no longer on yo
 NO_CODE = lazy_gettext("Ask for a new code: we have no code waiting for that number.")
 CODE_EXPIRED = lazy_gettext("That code has expired. Ask for a new one.")
 TOO_MANY_GUESSES = lazy_gettext("Too many wrong codes. Ask for a new one.")
+NOT_A_CODE = lazy_gettext(
+    "Enter the 6-digit code from the message, like 123456. If it has not come yet, wait a minute."
+)
 
 
 def wrong_code(guesses_left: int) -> str:
@@ -420,7 +423,8 @@ def _check_code(resident: Resident, channel_name: str, code: str) -> None:
     if channel is not None:
         # Locked, so that guesses sent at the same moment are each counted.
         db.session.refresh(channel, with_for_update=True)
-    code = "".join((code or "").split())
+    # Digits as any keyboard types them (a phone's full-width １２３４５６ too).
+    code = unicodedata.normalize("NFKC", "".join((code or "").split()))
     if channel is None or not channel.awaiting_proof:
         raise VerificationRefused(str(NOT_WAITING))
     if not channel.verify_code_hash or channel.verify_expires_at is None:
@@ -429,12 +433,12 @@ def _check_code(resident: Resident, channel_name: str, code: str) -> None:
         raise VerificationRefused(str(CODE_EXPIRED))
     if channel.verify_attempts >= MAX_GUESSES:
         raise VerificationRefused(str(TOO_MANY_GUESSES))
+    if not (len(code) == 6 and code.isascii() and code.isdigit()):
+        # Nothing, or not six digits, is no guess at the code: it costs no try (a
+        # resident tapping Confirm before the text came lost theirs: an outside check).
+        raise VerificationRefused(str(NOT_A_CODE))
     expected = _code_hash(resident.id, channel.channel, channel.proving_address, code)
-    if not (
-        len(code) == 6
-        and whole_number(code) is not None
-        and hmac.compare_digest(expected, channel.verify_code_hash)
-    ):
+    if not hmac.compare_digest(expected, channel.verify_code_hash):
         channel.verify_attempts += 1
         raise VerificationRefused(wrong_code(MAX_GUESSES - channel.verify_attempts))
     channel.proved()
