@@ -430,6 +430,7 @@ def init_app(app: Flask) -> None:
             "environment_label": str(
                 ENVIRONMENTS.get(app.config["ENV_NAME"], app.config["ENV_NAME"])
             ),
+            "to_outbox": app.config.get("DELIVERY_TRANSPORT") == "outbox",
         }
 
     @app.after_request

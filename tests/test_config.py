@@ -61,3 +61,14 @@ def test_the_preview_squares_must_have_a_size(setting):
 def test_a_repeated_alert_is_recognised_by_default():
     # Tests turn it off (they send the same alert twice on purpose); a force does not.
     assert ProductionConfig.ALERT_REPEAT_SECONDS == 120
+
+
+def test_the_banner_says_where_messages_go(app, client, monkeypatch):
+    """Outside production the banner said "messages go to the outbox" while they went
+    to the Twilio and SMTP servers set (an outside check): it says which."""
+    page = client.get("/").text
+    assert "messages go to the outbox, not to real people" in page
+    monkeypatch.setitem(app.config, "DELIVERY_TRANSPORT", "providers")
+    page = client.get("/").text.replace("&#39;", "'")
+    assert "outbox" not in page.split('class="env-banner"')[1].split("</aside>")[0]
+    assert "go to the Twilio and SMTP servers set here, which may reach real people" in page
