@@ -642,6 +642,36 @@ def test_an_exercise_says_so_in_every_message_and_on_its_page(officer_client, to
     assert "EXERCISE — not a live alert" in officer_client.get(f"/officers/alerts/{alert_id}").text
 
 
+def test_a_follow_up_is_an_exercise_when_what_it_follows_is(officer_client, town, run_worker):
+    """A follow-up of an exercise went live unless the box was ticked again, and put
+    real messages under the exercise (an outside check). Its page ticks the box and
+    keeps it ticked; a live follow-up of an exercise, or an exercise's of a live
+    alert, is refused."""
+    exercise = send(officer_client, mode="exercise").json["alert_id"]
+    live = send(officer_client, title="Real", body="Real news.").json["alert_id"]
+    run_worker()
+    page = officer_client.get(f"/officers/?follow_up={exercise}").text
+    assert re.search(r'<input type="checkbox" id="exercise" checked disabled', page)
+    assert "It follows up an exercise, so it is one too." in page
+    page = officer_client.get(f"/officers/?follow_up={live}").text
+    assert re.search(r'<input type="checkbox" id="exercise" disabled', page)
+    follow = {"audience": "parent", "category": "update", "title": "Update", "body": "More."}
+    for parent, mode, refused in (
+        (exercise, "live", "tick “This is an exercise”"),
+        (live, "exercise", "untick the exercise box"),
+    ):
+        answer = send(officer_client, parent_id=parent, mode=mode, **follow)
+        assert answer.status_code == 400 and refused in answer.json["errors"]["mode"]
+        preview = officer_client.post(
+            "/officers/preview", json={"parent_id": parent, "mode": mode, **follow}
+        )
+        assert preview.status_code == 400
+    before = db.session.scalar(select(func.count()).select_from(Alert))
+    assert send(officer_client, parent_id=exercise, mode="exercise", **follow).status_code == 201
+    assert send(officer_client, parent_id=live, mode="live", **follow).status_code == 201
+    assert db.session.scalar(select(func.count()).select_from(Alert)) == before + 2
+
+
 # --- accounts -----------------------------------------------------------------------
 
 

@@ -1018,6 +1018,10 @@
     $("exercise-banner").hidden = !$("exercise").checked;
     refreshCompose();
   });
+  // A follow-up of an exercise is one (the page ticks the box, and it cannot be
+  // unticked): marked so from the start.
+  document.body.classList.toggle("exercise", $("exercise").checked);
+  $("exercise-banner").hidden = !$("exercise").checked;
   $("send-later").addEventListener("change", function () {
     $("send-later-fields").hidden = !$("send-later").checked;
   });

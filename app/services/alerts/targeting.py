@@ -73,8 +73,16 @@ def resolve_target(
         if set(groups) - known:
             errors["groups"] = gettext("One of the groups no longer exists. Reload the page.")
     force_id = forces.force_id_of(officer)
+    parent = _own_force_alert(draft.parent_id, force_id)
+    if parent is not None and (parent.mode == "exercise") != (draft.mode == "exercise"):
+        # A follow-up of an exercise went live unless the box was ticked again, and
+        # threaded real messages under the exercise (an outside check).
+        errors["mode"] = (
+            gettext("It follows up an exercise, so it is one too: tick “This is an exercise”.")
+            if parent.mode == "exercise"
+            else gettext("It follows up a live alert, so it is live too: untick the exercise box.")
+        )
     if draft.audience == "parent":
-        parent = _own_force_alert(draft.parent_id, force_id)
         if parent is None or is_test(parent) or parent.status not in FOLLOWED_UP_STATUSES:
             errors["area"] = gettext("The alert this follows up has not been sent. Choose an area.")
             return None
@@ -86,7 +94,6 @@ def resolve_target(
             parent_alert_id=parent.id, force_id=parent.force_id, groups=groups, channels=channels
         )
         return Target(audience, area_wkb, None)
-    parent = _own_force_alert(draft.parent_id, force_id)
     if draft.parent_id is not None and parent is None:
         errors["parent_id"] = gettext(
             "The alert this follows up no longer exists. Start a new alert."
