@@ -153,6 +153,9 @@ def test_alert_with_mistakes_is_refused_and_nothing_is_written(officer_client, r
     assert set(response.json["errors"]) == {"area", "title", "body"}
     assert "1,000 characters" in response.json["errors"]["body"]
     assert "Give the alert a title" in response.json["errors"]["title"]
+    # All at once, as sentences ("Give the alert a title.; Write..." read oddly).
+    said = response.json["error"]
+    assert "; " not in said and all(e in said for e in response.json["errors"].values())
     assert db.session.scalar(select(func.count()).select_from(Alert)) == 0
     assert db.session.scalar(select(func.count()).select_from(Delivery)) == 0
 

@@ -17,7 +17,14 @@ class AlertInvalid(ValueError):
     `hints` carries what the page may offer instead (an area's part it may send to)."""
 
     def __init__(self, errors: dict[str, str], hints: dict | None = None):
-        super().__init__("; ".join(errors.values()))
+        # Sentences, one after another ("Give the alert a title.; Write the message."
+        # read oddly: an outside check).
+        super().__init__(
+            " ".join(
+                said if said.rstrip().endswith((".", "?", "!", "”")) else said.rstrip() + "."
+                for said in map(str, errors.values())
+            )
+        )
         self.errors = errors
         self.hints = hints or {}
 
