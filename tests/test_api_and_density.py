@@ -91,6 +91,11 @@ def test_nearest_postcodes_are_in_distance_order_within_the_radius(client, app_c
     assert (
         client.get("/api/postcodes?longitude=-2.5&latitude=51.4&radius_m=99999").status_code == 400
     )
+    # Each value wrong is named: a limit of "1e3" was said to be a bad longitude.
+    point = "/api/postcodes?longitude=-2.58&latitude=51.45"
+    for asked, named in (("&limit=1e3", "limit"), ("&radius_m=far", "radius_m")):
+        refused = client.get(point + asked)
+        assert refused.status_code == 400 and refused.json["error"].startswith(named), asked
 
 
 def test_autocomplete_offers_postcodes_that_start_with_what_was_typed(client, app_ctx):

@@ -134,13 +134,20 @@ def bulk_postcodes():
 @bp.route("/postcodes")
 def nearest_postcodes():
     """Live postcodes nearest a point: ?longitude=&latitude=&radius_m=&limit=."""
+    # Each value its own message: a limit of "1e3" was said to be a bad longitude.
     try:
         longitude = float(request.args["longitude"])
         latitude = float(request.args["latitude"])
-        radius_m = float(request.args.get("radius_m", 1000))
-        limit = int(request.args.get("limit", 10))
     except (KeyError, ValueError):
         return error(400, "invalid", "Give longitude and latitude as numbers.")
+    try:
+        radius_m = float(request.args.get("radius_m", 1000))
+    except ValueError:
+        return error(400, "invalid", "radius_m must be a number of metres, up to 20,000.")
+    try:
+        limit = int(request.args.get("limit", 10))
+    except ValueError:
+        return error(400, "invalid", "limit must be a whole number from 1 to 100.")
     if not (-9 <= longitude <= 2.5 and 49.5 <= latitude <= 61.5):
         return error(400, "outside_gb", "That point is outside Great Britain.")
     if not 0 < radius_m <= postcodes_dao.MAX_NEAREST_RADIUS_M:
