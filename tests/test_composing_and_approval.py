@@ -1023,6 +1023,6 @@ def test_an_alerts_page_in_welsh_counts_its_residents_in_welsh(officer_client, t
     later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     alert_id = send(officer_client, send_at=later).json["alert_id"]
     welsh = officer_client.get(f"/officers/alerts/{alert_id}?lang=cy").text
-    assert "llai na 5 o drigolion" in welsh and "fewer than 5 residents" not in welsh
+    assert "llai na 5 o breswylwyr" in welsh and "fewer than 5 residents" not in welsh
     english = officer_client.get(f"/officers/alerts/{alert_id}?lang=en").text
     assert "fewer than 5 residents" in english

@@ -478,7 +478,7 @@ def test_the_neighbour_sees_only_what_it_was_asked_on_its_pages(app, border):
         data={"csrf_token": token, "decision": "approve"},
         follow_redirects=True,
     )
-    assert "mae&#39;n mynd at eich trigolion nawr" in done.text  # the Welsh page
+    assert "mae&#39;n mynd at eich preswylwyr nawr" in done.text  # the Welsh page
     assert reached(asked.alert.id)["Trowbridge"] == 1
     assert (
         "approved: sent to fewer than 5 of their residents"

@@ -969,7 +969,7 @@ def test_an_import_report_reads_in_the_page_language(app, make_officer, run_work
     empty = upload_csv(admin, "name,postcode,email\n", "empty.csv").headers["Location"]
     run_worker()
     refused = html.unescape(admin.get(empty).text)
-    assert "Mae rhes pennawd yn y ffeil ond dim trigolion oddi tani" in refused
+    assert "Mae rhes pennawd yn y ffeil ond dim preswylwyr oddi tani" in refused
     admin.get(empty + "?lang=en")
     assert "header row but no residents" in html.unescape(admin.get(empty).text)
 

@@ -544,7 +544,7 @@ def test_the_time_line_is_in_welsh_on_a_welsh_page(app, make_officer):
     Welsh page ("o 8 June 2026 i wythnos 30 November 2026")."""
     client = signed_in(app, make_officer(role="analyst"), "analyst")
     page = client.get("/analysts/timeline?from=2026-06-08&to=2026-07-01&lang=cy").text
-    assert "Beth wnaeth trigolion, wythnos wrth wythnos" in page
+    assert "Beth wnaeth preswylwyr, wythnos wrth wythnos" in page
     assert "8 Mehefin 2026" in page and "June" not in page
     assert "Dim dadansoddiad" in page and "No breakdown" not in page
     by_group = client.get("/analysts/timeline?from=2026-06-08&to=2026-07-01&by=group").text
