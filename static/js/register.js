@@ -32,6 +32,18 @@
     // latest asked for (answers can come back out of order).
     var asked = 0;
     var token = document.querySelector('meta[name="csrf-token"]');
+    var sent = postcode.value.trim();
+    // A postcode typed again after a refusal: the refusal was of the one sent, and the
+    // live check now says what is wrong with this one (both showed: an outside check).
+    var forgetRefusal = function () {
+      var refusal = document.getElementById("postcode-error");
+      if (!refusal || refusal.hidden || postcode.value.trim() === sent) { return; }
+      refusal.hidden = true;
+      postcode.removeAttribute("aria-invalid");
+      postcode.setAttribute("aria-describedby", "postcode-place");
+      var field = postcode.closest(".field");
+      if (field) { field.classList.remove("has-error"); }
+    };
     var check = function () {
       var value = postcode.value.trim();
       var mine = ++asked;
@@ -49,6 +61,7 @@
         .then(function (r) { return r.json(); })
         .then(function (found) {
           if (mine !== asked) { return; }
+          forgetRefusal();
           place.textContent = found.error ? found.error :
             (found.place ? found.postcode + ": " + found.place : found.postcode) + ". " +
             (found.forces ? found.forces + " " : "") + (postcode.dataset.found || "");

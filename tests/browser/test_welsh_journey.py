@@ -177,3 +177,17 @@ def test_switching_language_keeps_what_was_typed(page, app_ctx):
     # A page opened afresh is as the server sent it.
     page.goto("/register")
     expect(page.get_by_label("Your postcode")).to_have_value("")
+
+
+def test_a_postcode_typed_again_after_a_refusal_shows_only_the_live_check(page, app_ctx):
+    """After a refused sign-up, the server's "Enter a postcode" stayed beside the live
+    check's words on the postcode typed since (an outside check)."""
+    page.goto("/register?lang=en")
+    page.get_by_role("button", name="Sign up").click()
+    refusal = page.locator("#postcode-error")
+    expect(refusal).to_be_visible()
+    page.get_by_label("Your postcode").fill("BT1 1AA")
+    page.get_by_label("Your postcode").blur()
+    expect(page.locator("#postcode-place")).to_contain_text("Northern Ireland")
+    expect(refusal).to_be_hidden()
+    expect(page.get_by_label("Your postcode")).not_to_have_attribute("aria-invalid", "true")
