@@ -203,7 +203,9 @@ def test_wrong_codes_are_throttled_and_the_message_says_what_to_do(app, make_off
     refused = code_step(client, totp.now())  # even the right code waits now
     assert refused.status_code == 429
     assert "Too many wrong codes. Wait 1 minute" in refused.text
-    assert "Ask an administrator to send you a reset link" in refused.text
+    # Its advice is the code step's (it was about a forgotten password).
+    assert "Use one of your recovery codes" in refused.text
+    assert "Forgotten your password" not in refused.text
     assert not signed_in(client)
     # Another browser with the password too: the account's codes are held, not the browser's.
     thief = app.test_client()

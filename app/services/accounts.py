@@ -174,7 +174,14 @@ def _refusal(wait: float, what: str = "passwords") -> TooManyAttempts:
         if seconds < 60
         else f"{math.ceil(seconds / 60)} minute{'s' if seconds > 60 else ''}"
     )
-    return TooManyAttempts(f"Too many wrong {what}. Wait {when} and try again. {FORGOTTEN}")
+    # The advice fits what was wrong: the code step's was about a forgotten password.
+    advice = (
+        FORGOTTEN
+        if what == "passwords"
+        else "Lost your phone? Use one of your recovery codes, or ask an administrator to "
+        "reset your account."
+    )
+    return TooManyAttempts(f"Too many wrong {what}. Wait {when} and try again. {advice}")
 
 
 def _digest(value: str) -> str:
