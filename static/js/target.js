@@ -631,9 +631,13 @@
   var drawing = null;
   function drawStatus() {
     var n = drawing.points.length;
-    $("draw-status").textContent = n === 0 ? _("Tap the map to add corners.") :
+    // Tap on a phone, click with a mouse (a desktop was told to tap: an outside check).
+    $("draw-status").textContent = touch ? (n === 0 ? _("Tap the map to add corners.") :
       n === 1 ? _("1 corner: tap at least 2 more.") : n === 2 ? _("2 corners: tap at least 1 more.") :
-      _("{n} corners. Tap the first corner or Finish shape to close it.", { n: n });
+      _("{n} corners. Tap the first corner or Finish shape to close it.", { n: n })) :
+      (n === 0 ? _("Click the map to add corners.") :
+      n === 1 ? _("1 corner: click at least 2 more.") : n === 2 ? _("2 corners: click at least 1 more.") :
+      _("{n} corners. Click the first corner or Finish shape to close it.", { n: n }));
     $("draw-undo").disabled = n === 0;
     $("draw-finish").disabled = n < 3;
     drawing.line.setLatLngs(drawing.points);

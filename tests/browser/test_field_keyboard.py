@@ -48,6 +48,11 @@ def test_a_keyboard_keeps_its_place_on_the_officers_map(app, desktop, make_offic
     assert page.evaluate("document.activeElement.id") == "draw-cancel"
     page.keyboard.press("Escape")
     expect(page.locator("#draw-bar")).to_be_hidden()
+    # With a mouse, it says to click (a desktop was told to tap: an outside check).
+    page.locator("#draw-polygon").click()
+    expect(page.locator("#draw-status")).to_have_text("Click the map to add corners.")
+    page.keyboard.press("Escape")
+    expect(page.locator("#draw-bar")).to_be_hidden()
     assert page.evaluate("document.activeElement.id") == "draw-polygon"
 
     # A template saved is offered at once, without reloading the page.
