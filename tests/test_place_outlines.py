@@ -85,3 +85,28 @@ def test_the_seafront_is_in_its_ward_its_district_and_the_force(
     )
     assert sent.status_code == 201, sent.json
     assert db.session.get(Alert, sent.json["alert_id"]).recipient_count == 2
+
+
+def test_maps_draw_the_outlines_without_the_squares_that_fit_them(app_ctx):
+    """The squares decide who a place reaches, not what a map shows: the base map's
+    wards and districts, and the outlines the officer's map draws, have none."""
+    from app.dao import basemap as basemap_dao
+    from app.dao import places as places_dao
+
+    force = db.session.scalar(select(Place).where(Place.kind == "force", Place.code == "E23000036"))
+    tiny = text(
+        "SELECT count(*) FROM places p, ST_Dump(p.boundary) d "
+        "WHERE p.kind = 'ward' AND ST_Area(d.geom) < 10"
+    )
+    assert db.session.scalar(tiny) > 0  # the fitted outlines have squares
+    drawn = basemap_dao.find_force_places(db.session, force, "ward")
+    assert drawn and all(
+        part.area > 10
+        for place in drawn
+        for part in getattr(place.boundary_bng, "geoms", [place.boundary_bng])
+    )
+    outline = places_dao.find_place_boundary_wkb(force.id, drawn=True)
+    from shapely import wkb
+
+    outline = wkb.loads(outline)
+    assert all(part.area > 10 for part in getattr(outline, "geoms", [outline]))

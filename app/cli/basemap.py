@@ -124,7 +124,7 @@ def build_basemap(
             force.kind,
             force.code,
             force.name,
-            from_wkb(places_dao.find_place_boundary_wkb(force.id)),
+            from_wkb(places_dao.find_place_boundary_wkb(force.id, drawn=True)),
         ),
         districts=basemap_dao.find_force_places(db.session, force, "district"),
         wards=basemap_dao.find_force_places(db.session, force, "ward"),

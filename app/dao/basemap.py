@@ -7,6 +7,7 @@ from shapely import from_wkb
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.dao.places import drawable
 from app.models import Place, Postcode
 from geo.basemap import Place as MapPlace
 
@@ -26,7 +27,8 @@ def find_force_places(session: Session, force: Place, kind: str) -> list[MapPlac
         .order_by(Place.code, Place.release.desc())
     )
     rows = session.execute(
-        select(Place.kind, Place.code, Place.name, func.ST_AsBinary(Place.boundary))
+        # As a map draws them: without the squares that fit them to their postcodes.
+        select(Place.kind, Place.code, Place.name, func.ST_AsBinary(drawable(Place.boundary, 0)))
         .where(
             Place.id.in_(newest),
             func.ST_Intersects(Place.boundary, force.boundary),

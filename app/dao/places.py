@@ -147,9 +147,11 @@ def places_containing(conn, *, easting: float, northing: float) -> list[dict]:
     return [dict(r._mapping) for r in rows]
 
 
-def find_place_boundary_wkb(place_id: int) -> bytes | None:
-    """A place's boundary (BNG) as WKB, or None when there is no such place."""
-    found = db.session.scalar(select(func.ST_AsBinary(Place.boundary)).where(Place.id == place_id))
+def find_place_boundary_wkb(place_id: int, *, drawn: bool = False) -> bytes | None:
+    """A place's boundary (BNG) as WKB, or None when there is no such place; `drawn`:
+    as a map draws it (drawable), not as it decides who is in it."""
+    boundary = drawable(Place.boundary, 0) if drawn else Place.boundary
+    found = db.session.scalar(select(func.ST_AsBinary(boundary)).where(Place.id == place_id))
     return bytes(found) if found is not None else None
 
 
