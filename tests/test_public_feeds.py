@@ -169,4 +169,28 @@ def test_exercises_are_exercise_and_tests_have_no_cap(client, officer_client, st
     assert document.findtext(f"{CAP}status") == "Exercise"
     assert client.get(f"/alerts/{test_alert.reference}/cap.xml").status_code == 404
     assert "Just me" not in client.get("/alerts/feed/en.atom").text
+    # A test to oneself with the exercise box ticked is kept as an exercise: it was
+    # published, its draft on the alerts page, in every feed and the CAP feed (an
+    # outside check). A test is never public, whatever its mode.
+    drill = officer_client.post(
+        "/officers/alerts/test",
+        json={
+            "shapes": [{"kind": "circle", "center": BS1_6AD, "radius_m": 500}],
+            "title": "Drill draft",
+            "body": "Testing the exercise wording.",
+            "mode": "exercise",
+        },
+    )
+    drill_alert = db.session.get(Alert, drill.json["alert_id"])
+    assert (drill_alert.mode, drill_alert.audience) == ("exercise", "self")
+    run_worker()
+    assert client.get(f"/alerts/{drill_alert.reference}").status_code == 404
+    assert client.get(f"/alerts/{drill_alert.reference}/cap.xml").status_code == 404
+    for address in (
+        "/alerts",
+        "/alerts/feed/en.atom",
+        "/alerts/feed/cy.rss",
+        "/alerts/feed/cap.atom",
+    ):
+        assert "Drill draft" not in client.get(address).text, address
     assert client.get("/alerts/%3Cx%3E/cap.xml").status_code == 404

@@ -3,7 +3,7 @@ as an exercise (never a test), and of those only what the force publishes."""
 
 from __future__ import annotations
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Select, and_, func, select, text
 
 from app.dao.places import drawable
 from app.extensions import db
@@ -11,15 +11,24 @@ from app.models import Alert
 from geo.projection import WGS84
 
 PUBLIC_MODES = ("live", "exercise")
+# An officer's test to themselves (audience "self") is never public, whatever its mode:
+# one sent with the exercise box ticked is kept as an exercise, and its draft went on
+# the public pages, the feeds and the CAP feed (an outside check). As the sent report
+# counts alerts (dao.reports) and lifecycle.is_test says.
+TEST_AUDIENCE = "self"
+
+
+def _public():
+    return and_(
+        Alert.mode.in_(PUBLIC_MODES),
+        Alert.audience != TEST_AUDIENCE,
+        Alert.sent_at.is_not(None),
+    )
 
 
 def public_alerts() -> Select:
     """Alerts the public can see, newest first: sent (or cancelled after sending began)."""
-    return (
-        select(Alert)
-        .where(Alert.mode.in_(PUBLIC_MODES), Alert.sent_at.is_not(None))
-        .order_by(Alert.sent_at.desc(), Alert.id.desc())
-    )
+    return select(Alert).where(_public()).order_by(Alert.sent_at.desc(), Alert.id.desc())
 
 
 def find_public_alert(reference: str) -> Alert | None:
@@ -71,11 +80,7 @@ def find_public_thread(root_id: int) -> list[Alert]:
     return list(
         db.session.scalars(
             select(Alert)
-            .where(
-                (Alert.id == root_id) | (Alert.parent_id == root_id),
-                Alert.mode.in_(PUBLIC_MODES),
-                Alert.sent_at.is_not(None),
-            )
+            .where((Alert.id == root_id) | (Alert.parent_id == root_id), _public())
             .order_by(Alert.sent_at, Alert.id)
         )
     )
