@@ -1446,6 +1446,18 @@ def test_signing_up_a_registered_number_again_looks_the_same_and_tells_its_owner
         "/register/confirm", data={"csrf_token": token, "channel": "sms", "code": "123456"}
     )
     assert "That code is not right" in guess.text
+    # An empty or short code is answered as for a new number (no try used): it used a
+    # try here, and "That code is not right" told that the number was registered.
+    for not_a_code in ("", "12345"):
+        empty = client.post(
+            "/register/confirm",
+            data={"csrf_token": token, "channel": "sms", "code": not_a_code},
+        )
+        assert "Enter the 6-digit code" in empty.text and "not right" not in empty.text
+    again = client.post(
+        "/register/confirm", data={"csrf_token": token, "channel": "sms", "code": "654321"}
+    )
+    assert "You have 3 more tries." in again.text  # the two above cost none
     assert "Confirm how we reach you first" in client.get("/my-alerts").text
     # ...nobody new is stored, and the number's owner hears what happened.
     assert db.session.scalar(select(func.count()).select_from(Resident)) == 1

@@ -161,7 +161,9 @@ def _confirm_unregistered(pending: dict):
                 keep_unregistered(session[SESSION_KEY], pending)
                 _flash_resent(channel, sent=sent)
             return redirect(url_for("residents.confirm"))
-        errors[f"code-{channel}"] = unregistered_guess(pending, channel)
+        errors[f"code-{channel}"] = unregistered_guess(
+            pending, channel, request.form.get("code", "")
+        )
         keep_unregistered(session[SESSION_KEY], pending)
     channels = [
         SimpleNamespace(

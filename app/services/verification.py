@@ -418,13 +418,22 @@ def check_code(resident: Resident, channel_name: str, code: str) -> None:
     db.session.commit()
 
 
+def _typed_code(code: str | None) -> str:
+    """A code as typed, without spaces, its digits as any keyboard types them (a phone's
+    full-width １２３４５６ too)."""
+    return unicodedata.normalize("NFKC", "".join((code or "").split()))
+
+
+def _code_shaped(code: str) -> bool:
+    return len(code) == 6 and code.isascii() and code.isdigit()
+
+
 def _check_code(resident: Resident, channel_name: str, code: str) -> None:
     channel = next((c for c in resident.channels if c.channel == channel_name), None)
     if channel is not None:
         # Locked, so that guesses sent at the same moment are each counted.
         db.session.refresh(channel, with_for_update=True)
-    # Digits as any keyboard types them (a phone's full-width １２３４５６ too).
-    code = unicodedata.normalize("NFKC", "".join((code or "").split()))
+    code = _typed_code(code)
     if channel is None or not channel.awaiting_proof:
         raise VerificationRefused(str(NOT_WAITING))
     if not channel.verify_code_hash or channel.verify_expires_at is None:
@@ -433,7 +442,7 @@ def _check_code(resident: Resident, channel_name: str, code: str) -> None:
         raise VerificationRefused(str(CODE_EXPIRED))
     if channel.verify_attempts >= MAX_GUESSES:
         raise VerificationRefused(str(TOO_MANY_GUESSES))
-    if not (len(code) == 6 and code.isascii() and code.isdigit()):
+    if not _code_shaped(code):
         # Nothing, or not six digits, is no guess at the code: it costs no try (a
         # resident tapping Confirm before the text came lost theirs: an outside check).
         raise VerificationRefused(str(NOT_A_CODE))
@@ -591,9 +600,11 @@ def resend_unregistered(pending: dict, channel: str) -> bool | None:
     return bool(notice_ids)
 
 
-def unregistered_guess(pending: dict, channel: str) -> str:
+def unregistered_guess(pending: dict, channel: str, code: str = "") -> str:
     """Count a guess at a code nobody was sent; return its refusal, the one check_code
-    would give. Updates `pending`."""
+    would give (in the same order: an empty code costs no try there, and one that cost
+    a try here told that the number was registered: an outside check). Updates
+    `pending`."""
     address = pending["channels"].get(channel)
     guesses = _unregistered_guesses(pending)
     sent_at = pending.get("sent_at", {}).get(channel, pending.get("started", time.time()))
@@ -605,6 +616,8 @@ def unregistered_guess(pending: dict, channel: str) -> str:
         return str(CODE_EXPIRED)
     if guesses.get(channel, 0) >= MAX_GUESSES:
         return str(TOO_MANY_GUESSES)
+    if not _code_shaped(_typed_code(code)):
+        return str(NOT_A_CODE)
     guesses[channel] = guesses.get(channel, 0) + 1
     return wrong_code(MAX_GUESSES - guesses[channel])
 
