@@ -115,6 +115,16 @@ def test_the_rss_feeds_carry_the_atom_feeds_alerts_and_answer_304(
     officer_client.post(f"/officers/alerts/{alert.id}/cancel", data={"confirm": "yes"})
     changed = client.get("/alerts/feed/en.rss", headers={"If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["ETag"] != etag
+    # A description is read as HTML: what an officer typed is escaped for it, so a
+    # reader shows "<tonight>" and runs nothing.
+    marked = send(officer_client, title="Marked", body="Doors <b>locked</b> & bolted.\nTonight.")
+    rss = etree.fromstring(client.get("/alerts/feed/en.rss").data)
+    said = next(
+        i.findtext("description")
+        for i in rss.iter("item")
+        if marked.reference in i.findtext("guid")
+    )
+    assert "Doors &lt;b&gt;locked&lt;/b&gt; &amp; bolted.<br>" in said and "<b>" not in said
 
 
 def test_each_alert_has_a_cap_document_that_the_oasis_schema_accepts(

@@ -66,6 +66,7 @@ Choices, and why:
 from __future__ import annotations
 
 import hashlib
+import html
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -714,7 +715,9 @@ def rss_feed(alerts: Iterable[FeedAlert], force: FeedSource, language: str) -> b
         )
         item.title(_headline(alert, title, used))
         item.link(href=page_in(alert.url, language))
-        item.description(_full_text(alert, body, used))
+        # Readers take an RSS description as HTML: the text is escaped for it (words
+        # like "<b>" an officer typed are shown, never run), its lines kept as lines.
+        item.description(html.escape(_full_text(alert, body, used)).replace("\n", "<br>\n"))
         item.published(_atom_time(alert.sent_at))
         item.category(term=alert.category, label=_category_name(alert, language))
     return feed.rss_str(pretty=True)
