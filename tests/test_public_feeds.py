@@ -58,6 +58,7 @@ def test_the_atom_feeds_list_sent_alerts_and_answer_304_when_nothing_changed(
     assert welsh.get("{http://www.w3.org/XML/1998/namespace}lang", "").startswith("cy")
     assert welsh.findtext(f"{ATOM}title").startswith("Rhybuddion gan Heddlu ")
     assert "Police" not in welsh.findtext(f"{ATOM}title")
+    assert welsh.findtext(f"{ATOM}rights").startswith("© Heddlu ")
     [entry] = welsh.findall(f"{ATOM}entry")
     link = entry.find(f"{ATOM}link[@rel='alternate']").get("href")
     assert link.endswith(f"/alerts/{alert.reference}?lang=cy")  # the page in Welsh
@@ -107,6 +108,9 @@ def test_the_rss_feeds_carry_the_atom_feeds_alerts_and_answer_304(
     welsh = etree.fromstring(client.get("/alerts/feed/cy.rss").data).find("channel")
     assert welsh.findtext("language") == "cy"
     assert welsh.findtext("title").startswith("Rhybuddion gan Heddlu ")
+    assert welsh.findtext("copyright").startswith("© Heddlu ")  # it was English
+    assert "Trwydded Llywodraeth Agored" in welsh.findtext("copyright")
+    assert channel.findtext("copyright").endswith("Police. Open Government Licence v3.0.")
     assert welsh.find("item").findtext("link").endswith("?lang=cy")
     assert client.get("/alerts/feed/fr.rss").status_code == 404
     # The alerts page offers it, in its head for browsers and readers, and in words.

@@ -194,6 +194,7 @@ class FeedSource:
     attribution: str  # rights text for the feeds
     name_cy: str | None = None
     contact_cy: str | None = None
+    attribution_cy: str | None = None
     atom_path: str = "/alerts/feed/{language}.atom"
     rss_path: str = "/alerts/feed/{language}.rss"
     cap_feed_path: str = "/alerts/feed/cap.atom"
@@ -231,6 +232,11 @@ class FeedSource:
 
     def alerts_url(self, language: str) -> str:
         return self.url(self.alerts_path, language=language)
+
+    def rights(self, language: str) -> str:
+        """The rights text in the feed's language (English when there is no Welsh)."""
+        said = self.attribution_cy if language == "cy" and self.attribution_cy else self.attribution
+        return clean_line(said)
 
     def display_name(self, language: str) -> str:
         return clean_line(self.name_cy if language == "cy" and self.name_cy else self.name)
@@ -586,7 +592,7 @@ def _feed(force: FeedSource, alerts: Sequence[FeedAlert], language: str, title: 
     feed.title(clean_line(title))
     feed.updated(_atom_time(max((a.updated_at for a in alerts), default=EMPTY_FEED_UPDATED)))
     feed.author({"name": force.display_name(language), "uri": clean_line(force.web)})
-    feed.rights(clean_line(force.attribution))
+    feed.rights(force.rights(language))
     feed.language(LANGUAGE_TAGS[language])
     return feed
 
@@ -701,7 +707,7 @@ def rss_feed(alerts: Iterable[FeedAlert], force: FeedSource, language: str) -> b
     feed.link(href=force.rss_url(language), rel="self", type="application/rss+xml")
     feed.link(href=force.alerts_url(language), rel="alternate")
     feed.language(LANGUAGE_TAGS[language])
-    feed.copyright(clean_line(force.attribution))
+    feed.copyright(force.rights(language))
     feed.generator("Community Alerts")
     feed.lastBuildDate(_atom_time(max((a.updated_at for a in alerts), default=EMPTY_FEED_UPDATED)))
     for alert in alerts:

@@ -56,6 +56,7 @@ def feed_source(force=None) -> feeds.FeedSource:
         contact_cy=force.contact_cy,
         web=force.website or base,
         attribution=f"© {force.name} Police. Open Government Licence v3.0.",
+        attribution_cy=f"© Heddlu {force.name_cy or force.name}. Trwydded Llywodraeth Agored v3.0.",
     )
 
 
