@@ -80,7 +80,8 @@
 
   document.addEventListener("click", function (event) {
     var link = event.target.closest && event.target.closest("a.language-switch");
-    if (!link) { return; }
+    // Opened in another tab or window, it leaves this page as it is: nothing kept.
+    if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey) { return; }
     var kept = typed(document.body.hasAttribute("data-sent-back"));
     if (!kept.length) { return; }
     try {

@@ -177,6 +177,12 @@ def test_switching_language_keeps_what_was_typed(page, app_ctx):
     # A page opened afresh is as the server sent it.
     page.goto("/register")
     expect(page.get_by_label("Your postcode")).to_have_value("")
+    # The switch opened in another tab leaves this one as it is: nothing kept in it.
+    page.get_by_label("Your postcode").fill("BS1 6AD")
+    with page.context.expect_page() as opened:
+        page.get_by_role("link", name="Cymraeg").click(modifiers=["Control"])
+    opened.value.close()
+    assert page.evaluate("window.sessionStorage.length") == 0
 
 
 def test_a_postcode_typed_again_after_a_refusal_shows_only_the_live_check(page, app_ctx):
