@@ -163,7 +163,8 @@ def switch_url(language: str) -> str:
     in answer to a form sent to an address that only takes forms (a refused change on
     /my-alerts/places) links to the page above it that can be opened (/my-alerts):
     the same address would answer 405. What was typed is kept by page.js."""
-    path = _page_to_open(request.path)
+    # Only a page answering a form can be at such an address; any other's is its own.
+    path = _page_to_open(request.path) if request.method == "POST" else request.path
     args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
     if path != request.path:
         args = []  # they were the form's address's
@@ -258,7 +259,7 @@ def each_language(words) -> dict[str, str]:
     later in its reader's: `words` is called once in each (gettext inside it)."""
     written = {}
     for language in LANGUAGES:
-        with force_locale(language):
+        with in_language(language):
             written[language] = str(words())
     return written
 

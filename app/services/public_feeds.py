@@ -7,6 +7,7 @@ costs that query and a 304, never the building of the documents."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -148,22 +149,14 @@ def _feed_of_alerts(kind: str, media_type: str, write, *key: str) -> FeedDocumen
 
 def atom(language: str) -> FeedDocument:
     """The Atom feed of the newest public alerts in English ("en") or Welsh ("cy")."""
-    return _feed_of_alerts(
-        "atom",
-        "application/atom+xml",
-        lambda alerts, source: feeds.atom_feed(alerts, source, language),
-        language,
-    )
+    write = functools.partial(feeds.atom_feed, language=language)
+    return _feed_of_alerts("atom", "application/atom+xml", write, language)
 
 
 def rss(language: str) -> FeedDocument:
     """The RSS 2.0 feed of the same alerts as the Atom feed, in English or Welsh."""
-    return _feed_of_alerts(
-        "rss",
-        "application/rss+xml",
-        lambda alerts, source: feeds.rss_feed(alerts, source, language),
-        language,
-    )
+    write = functools.partial(feeds.rss_feed, language=language)
+    return _feed_of_alerts("rss", "application/rss+xml", write, language)
 
 
 def cap_index() -> FeedDocument:
