@@ -149,6 +149,9 @@ class Config:
     # Together they bound recovery after a worker dies to about a minute: stalled after
     # 30 s (no send waits that long: Twilio's timeout is 10 s), asked about 15 s later.
     STALLED_SECONDS = _int("STALLED_SECONDS", 30)
+    # A job that cannot record what the providers said (its database connection
+    # dropped) tries again on a new one for this long, inside STALLED_SECONDS.
+    RECORD_RETRY_SECONDS = _int("RECORD_RETRY_SECONDS", 20)
     RECONCILE_SECONDS = _int("RECONCILE_SECONDS", 15)
     REQUEUE_SECONDS = _int("REQUEUE_SECONDS", 20)
     # A delivery job renews a lease while it runs (app/jobs): one not renewed for this

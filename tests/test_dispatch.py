@@ -1186,16 +1186,16 @@ def test_a_fast_failure_callback_keeps_its_reason(providers, officer, make_resid
 def test_an_email_whose_worker_died_is_possibly_sent_and_never_sent_again(
     providers, officer, make_resident, run_worker, app, monkeypatch
 ):
-    from app.extensions import redis_store
-    from app.services import outbound
+    from app.dao import outbound as ledger_sql
 
     many_residents(make_resident, 3, channel="email")
     alert = send(officer)
-    # A worker claimed them, came to the end of each message (deleting its mark: see
+    # A worker claimed them, came to the end of each message (clearing its mark: see
     # test_an_email_claimed_by_a_worker_that_died_before_sending_it_is_sent_once),
     # maybe sent the end, then died.
     for claimed in claim(ids(alert.id)):
-        redis_store.client.delete(outbound._body_key("deliveries", claimed.id, claimed.attempts))
+        with db.engine.begin() as connection:
+            assert ledger_sql.end_email(connection, "deliveries", claimed.id, claimed.attempts)
     monkeypatch.setitem(app.config, "STALLED_SECONDS", 0)
     monkeypatch.setitem(app.config, "RECONCILE_SECONDS", 0)
     assert sweep()["stalled"] == 3
@@ -1305,17 +1305,14 @@ def test_a_send_that_went_after_its_row_was_taken_for_lost_is_sent_not_resent(
 
 def an_email_under_way(app, providers, officer, make_resident, name: str):
     """One resident's e-mail (name@example.invalid) being sent in a thread, its server
-    slow mid-transaction, its key in Redis written: (its row id, the thread)."""
-    from app.extensions import redis_store
-    from app.services import outbound
-
+    slow mid-transaction, its row claimed and marked unsent: (its row id, the thread)."""
     make_resident(postcode="BS1 6AD", sms=None, email=f"{name}@example.invalid")
     alert = send(officer)
     (row_id,) = ids(alert.id)
     providers.mail.rcpt_delay_s = 1.5  # the job waits on the server, mid-transaction
     thread, _ = sending_in_a_thread(app, row_id)
-    key = outbound._body_key("deliveries", row_id, delivery(row_id).attempts)
-    wait_until(lambda: redis_store.client.exists(key), message="its send under way")
+    claimed = delivery(row_id)
+    assert claimed.email_unsent_attempt == claimed.attempts == 1
     return row_id, thread
 
 
@@ -1326,11 +1323,7 @@ def test_an_email_whose_worker_stopped_before_its_message_went_is_sent_once(
     answer left e-mails "sending", and every one became "possibly sent", though most
     had not reached the server: 16 of 81 residents never got the alert. One whose
     message had not gone is sent again; the stopped send, should it wake, sends
-    nothing (whoever first deletes the e-mail's key in Redis decides)."""
-
-    from app.extensions import redis_store
-    from app.services import outbound
-
+    nothing (whoever first clears the row's mark decides)."""
     row_id, thread = an_email_under_way(app, providers, officer, make_resident, "slow")
     # The sweeper takes the row for a dead worker's, in one transaction with its backdating
     # (no beat of the job between).
@@ -1346,16 +1339,17 @@ def test_an_email_whose_worker_stopped_before_its_message_went_is_sent_once(
     providers.mail.rcpt_delay_s = 0
     run_worker()
     assert [str(m["To"]) for m in providers.mail.messages] == ["slow@example.invalid"]
-    assert delivery(row_id).status in ("sent", "delivered")
-    key = outbound._body_key("deliveries", row_id, delivery(row_id).attempts)
-    assert not redis_store.client.exists(key)  # the send that went deleted its own key
+    sent = delivery(row_id)
+    assert sent.status in ("sent", "delivered") and sent.attempts == 2
+    assert sent.email_unsent_attempt is None  # the send that went cleared its own mark
 
 
 def test_an_email_whose_worker_stopped_after_its_message_went_is_possibly_sent(
     app, providers, officer, make_resident, run_worker
 ):
-    """The other side: with no key (its message went, or Redis lost the key), an
-    e-mail left "sending" is possibly sent, never sent again."""
+    """The other side: not marked unsent (its message went, or may have, or it was
+    claimed before the mark existed), an e-mail left "sending" is possibly sent,
+    never sent again."""
     make_resident(postcode="BS1 6AD", sms=None, email="gone@example.invalid")
     alert = send(officer)
     db.session.execute(
@@ -1384,7 +1378,7 @@ def test_an_email_claimed_by_a_worker_that_died_before_sending_it_is_sent_once(
     alert = send(officer)
     (row_id,) = ids(alert.id)
     (claimed,) = claim([row_id])  # ...and the worker dies
-    assert claimed.marked
+    assert delivery(row_id).email_unsent_attempt == claimed.attempts
     db.session.execute(
         text("UPDATE deliveries SET updated_at = now() - interval '1 hour' WHERE id = :id"),
         {"id": row_id},
@@ -1413,7 +1407,7 @@ def test_an_email_refused_at_its_end_by_a_worker_that_then_died_is_sent_again(
     providers.mail.data_reply = "451 4.3.0 Try again later"
     (claimed,) = claim([row_id])
     ((_, message, transport, _),) = outbound._prepare(ALERTS, [claimed])
-    message = outbound._kept_back_unless_still_marked(ALERTS, claimed, message)
+    message = outbound._kept_back_unless_still_unsent(ALERTS, claimed, message)
     with pytest.raises(TransportError, match="451"):
         transport.send(message)  # ...and the worker dies before recording it
     db.session.execute(
@@ -1730,10 +1724,9 @@ def test_retries_span_a_providers_outage_of_a_few_minutes(app):
 def test_an_email_under_way_when_redis_is_emptied_is_still_sent_once(
     app, providers, officer, make_resident, run_worker
 ):
-    """Found by an outside probe: FLUSHDB mid-send took every e-mail's key, and the
-    sends still under way kept their messages back for nobody (16 of 120 residents
-    never got the alert, counted "possibly sent"). A send that finds no key, and Redis
-    emptied since its claim (another epoch), sends: the sweeper can have taken nothing."""
+    """Found by an outside probe: FLUSHDB mid-send took every e-mail's key (the mark was
+    in Redis then), and the sends still under way kept their messages back for nobody
+    (16 of 120 residents never got the alert). The mark is in the row now."""
     from app.extensions import redis_store
 
     row_id, thread = an_email_under_way(app, providers, officer, make_resident, "flushed")
@@ -1745,25 +1738,25 @@ def test_an_email_under_way_when_redis_is_emptied_is_still_sent_once(
     assert len(providers.mail.messages) == 1
 
 
-def test_emails_a_sweeper_took_before_it_died_are_sent_by_the_next_sweep(
+def test_emails_of_a_worker_killed_as_redis_is_emptied_are_sent_once(
     app, providers, officer, make_resident, run_worker, monkeypatch
 ):
-    """Found by an outside probe: a sweeper killed (or its database connection ended)
-    after deleting stalled e-mails' keys and before queueing their rows again left them
-    keyless: the next sweep counted them "possibly sent", and 16 of 120 never went.
-    Their keys now say "taken" until a sweep queues them."""
-    from app.services import outbound
-    from app.services.dispatch import ALERTS
+    """Found by an outside check: a worker killed within seconds of Redis being emptied
+    (FLUSHDB) left claimed e-mails whose marks, in Redis then, were gone: "possibly
+    sent", and never sent (5 and 14 residents). A sweep that dies before it commits
+    leaves them to the next (an outside probe: 16 of 120 were lost so)."""
+    from app.dao import outbound as ledger_sql
+    from app.extensions import redis_store
 
     many_residents(make_resident, 3, channel="email")
     alert = send(officer)
     claimed = claim(ids(alert.id))  # a worker claimed them, then died before any end
+    redis_store.client.flushdb()
     monkeypatch.setitem(app.config, "STALLED_SECONDS", 0)
     db.session.execute(text("UPDATE deliveries SET updated_at = now() - interval '1 hour'"))
     db.session.commit()
-    # The sweep that died: it took the keys, and its transaction never committed.
-    taken = outbound.take_unsent_emails(ALERTS, [(c.id, c.attempts) for c in claimed])
-    assert sorted(taken) == sorted(c.id for c in claimed)
+    # The sweep that died: it queued them again, and its transaction never committed.
+    assert len(ledger_sql.requeue_unsent_emails("deliveries", seconds=0)) == 3
     db.session.rollback()
     assert sweep()["stalled"] == 3
     run_worker()
@@ -1772,3 +1765,71 @@ def test_emails_a_sweeper_took_before_it_died_are_sent_by_the_next_sweep(
     )
     assert len(providers.mail.messages) == 3
     assert {delivery(c.id).status for c in claimed} <= {"sent", "delivered"}
+
+
+@pytest.mark.parametrize("sweep_ends", ["committed", "rolled_back"])
+def test_a_sweep_and_a_send_at_the_end_of_its_message_never_both_win(
+    app, providers, officer, make_resident, run_worker, sweep_ends
+):
+    """The sweeper takes a stalled e-mail back while its send, alive after all, comes
+    to the end of its message: the send waits on the row, and ends its message only
+    if the sweep's taking did not commit. Sent once either way."""
+    from app.dao import outbound as ledger_sql
+
+    row_id, thread = an_email_under_way(app, providers, officer, make_resident, "both")
+    db.session.execute(
+        text("UPDATE deliveries SET updated_at = now() - interval '1 hour' WHERE id = :id"),
+        {"id": row_id},
+    )
+    assert ledger_sql.requeue_unsent_emails("deliveries", seconds=60) == [row_id]
+    waiting_on_the_row = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        " AND query LIKE '%SET email_unsent_attempt = NULL%'"
+    )
+    deadline = time.monotonic() + 10  # not wait_until: it rolls the session back
+    with db.engine.connect() as watcher:
+        while not watcher.execute(waiting_on_the_row).scalar():
+            assert time.monotonic() < deadline, "the send never waited for the sweep's lock"
+            watcher.rollback()
+            time.sleep(0.05)
+    if sweep_ends == "committed":
+        db.session.commit()
+    else:
+        db.session.rollback()
+    thread.join(timeout=10)
+    went_at_first = len(providers.mail.messages)
+    assert went_at_first == (0 if sweep_ends == "committed" else 1)
+    providers.mail.rcpt_delay_s = 0
+    run_worker()
+    assert [str(m["To"]) for m in providers.mail.messages] == ["both@example.invalid"]
+    assert delivery(row_id).status in ("sent", "delivered")
+
+
+def test_what_a_provider_said_is_recorded_though_the_jobs_connection_dropped(
+    app, providers, officer, make_resident, run_worker, monkeypatch
+):
+    """Found by an outside check: the database dropped a job's connection just before
+    it recorded what the mail server said, the job ended with it, and 121 e-mails the
+    server had accepted became "possibly sent". The record is tried again on a new
+    connection."""
+    from app.services import outbound
+
+    make_resident(postcode="BS1 6AD", sms=None, email="dropped@example.invalid")
+    alert = send(officer)
+    record, dropped = outbound.record, []
+
+    def record_after_the_connection_drops(ledger, outcomes):
+        if not dropped:  # the database ends the job's connection (a failover, a restart)
+            pid = db.session.connection().connection.dbapi_connection.info.backend_pid
+            with db.engine.begin() as other:
+                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            dropped.append(pid)
+        return record(ledger, outcomes)
+
+    monkeypatch.setattr(outbound, "record", record_after_the_connection_drops)
+    run_worker()
+    assert dropped, "nothing was recorded"
+    assert [str(m["To"]) for m in providers.mail.messages] == ["dropped@example.invalid"]
+    db.session.rollback()
+    assert statuses(alert.id) == {"sent": 1}

@@ -305,6 +305,41 @@ def test_killing_a_worker_mid_email_never_sends_an_email_twice(
 
 
 @pytest.mark.timeout(180)
+def test_a_worker_killed_as_redis_is_emptied_loses_no_email(providers, make_officer, fast_sweeper):
+    """Found by an outside check: a worker killed within seconds of a FLUSHDB left its
+    claimed e-mails, waiting on a slow server, with no mark (the marks were in Redis):
+    "possibly sent", and never sent (5 and 14 residents). The mark is in the row, so
+    each is sent once and none is in doubt: none of them had gone."""
+    from app.extensions import redis_store
+
+    recipients = 200
+    providers.mail.delay_s = 0.02
+    add_residents(recipients, channel="email")
+    submit_alert(make_officer(), shapes=AREA, title="Test", body="Kill and FLUSHDB")
+    env = worker_env(providers)
+
+    def under_way_and_stuck() -> bool:
+        if len(providers.mail.envelopes) < recipients * 0.3:
+            return False
+        providers.mail.rcpt_delay_s = 20  # the sends under way wait before their messages
+        time.sleep(1.5)  # what had come back is recorded by then (RECORD_WITHIN_SECONDS)
+        return True
+
+    kill_worker_once(env, under_way_and_stuck)
+    redis_store.client.flushdb()
+    providers.mail.rcpt_delay_s = 0
+    stuck = db.session.scalar(select(func.count()).where(Delivery.status == "sending"))
+    assert stuck >= 1, "no e-mail was under way at the kill: nothing to test"
+
+    finish_with_a_new_worker(env)
+    received = Counter(rcpt for e in providers.mail.envelopes for rcpt in e.rcpt_tos)
+    assert len(received) == recipients, f"{recipients - len(received)} never sent"
+    assert max(received.values()) == 1, "sent more than once"
+    rows = Counter(db.session.scalars(select(Delivery.status)))
+    assert set(rows) <= {"sent", "delivered"}, rows
+
+
+@pytest.mark.timeout(180)
 def test_a_job_killed_mid_send_goes_again_at_once_while_other_jobs_wait(
     providers, make_officer, fast_sweeper
 ):

@@ -51,7 +51,8 @@ def claim(table: str, ids: list[int]) -> list[tuple]:
         _ids(
             f"""
             UPDATE {_table(table)} SET status = 'sending', attempts = attempts + 1,
-                   updated_at = now(), attempted_at = now()
+                   updated_at = now(), attempted_at = now(),
+                   email_unsent_attempt = CASE WHEN channel = 'email' THEN attempts + 1 END
             WHERE id IN :ids AND status = 'queued'
               AND (next_attempt_at IS NULL OR next_attempt_at <= now())
               AND NOT (id = ANY(CAST(:held AS bigint[])))
@@ -276,6 +277,34 @@ def renew_claim(connection: Connection, table: str, row_id: int, attempts: int) 
     return renewed.first() is not None
 
 
+def end_email(connection: Connection, table: str, row_id: int, attempts: int) -> bool:
+    """Whether this attempt's e-mail may end its message now: it is still "sending" in
+    this attempt and still unsent, and it is now marked as possibly gone (committed
+    before the line that ends it). False: a sweep took it for a dead worker's. The row
+    lock decides between the two: whichever commits first, the other finds its
+    condition false. On a connection of its own, from the sender's thread."""
+    ended = connection.execute(
+        text(
+            f"UPDATE {_table(table)} SET email_unsent_attempt = NULL"
+            " WHERE id = :id AND status = 'sending' AND attempts = :attempts"
+            " AND email_unsent_attempt = :attempts RETURNING id"
+        ),
+        {"id": row_id, "attempts": attempts},
+    )
+    return ended.first() is not None
+
+
+def unsent_again(connection: Connection, table: str, row_id: int, attempts: int) -> None:
+    """The server refused this attempt's message at its end: it went nowhere."""
+    connection.execute(
+        text(
+            f"UPDATE {_table(table)} SET email_unsent_attempt = :attempts"
+            " WHERE id = :id AND status = 'sending' AND attempts = :attempts"
+        ),
+        {"id": row_id, "attempts": attempts},
+    )
+
+
 def due(table: str, ids: list[int]) -> list[int]:
     return list(
         db.session.execute(
@@ -428,40 +457,25 @@ def take_stalled(table: str, *, outbox: bool, seconds: int) -> list[int]:
     )
 
 
-def stalled_emails(table: str, *, seconds: int) -> list[tuple[int, int]]:
-    """E-mails "sending" for longer than `seconds` (their worker died): (id, attempt)."""
-    return [
-        tuple(row)
-        for row in db.session.execute(
-            text(
-                f"""
-                SELECT id, attempts FROM {_table(table)}
-                WHERE status = 'sending' AND channel = 'email'
-                  AND updated_at < now() - make_interval(secs => :secs)
-                """
-            ),
-            {"secs": seconds},
-        )
-    ]
-
-
-def requeue_unsent_emails(table: str, ids: list[int]) -> list[int]:
-    """Stalled e-mails whose message never went (outbound.take_unsent_emails): queued to
-    be sent again."""
-    if not ids:
-        return []
+def requeue_unsent_emails(table: str, *, seconds: int) -> list[int]:
+    """E-mails "sending" for longer than `seconds` (their worker died) whose message
+    certainly never went (end_email): queued to be sent again. A send still under way
+    can no longer end its message once this commits."""
     return list(
         db.session.execute(
-            _ids(
+            text(
                 f"""
                 UPDATE {_table(table)} SET status = 'queued', next_attempt_at = NULL,
+                       email_unsent_attempt = NULL,
                        reason = 'the worker stopped before the e-mail went: sending again',
                        updated_at = clock_timestamp()
-                WHERE id IN :ids AND status = 'sending' AND channel = 'email'
+                WHERE status = 'sending' AND channel = 'email'
+                  AND email_unsent_attempt = attempts
+                  AND updated_at < now() - make_interval(secs => :secs)
                 RETURNING id
                 """
             ),
-            {"ids": ids},
+            {"secs": seconds},
         ).scalars()
     )
 

@@ -100,6 +100,9 @@ class Delivery(db.Model):
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # When the latest attempt was claimed: a provider is asked about messages since then.
     attempted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # An e-mail's attempt, from its claim until just before the line that ends its
+    # message: that attempt's message has certainly not gone (services/outbound.py).
+    email_unsent_attempt: Mapped[int | None] = mapped_column(Integer)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Released to its resident later than the alert was (a neighbouring force approved
@@ -151,6 +154,7 @@ class ResidentNotice(db.Model):
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    email_unsent_attempt: Mapped[int | None] = mapped_column(Integer)  # as a delivery's
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     segments: Mapped[int | None] = mapped_column(Integer)

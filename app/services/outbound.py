@@ -22,7 +22,6 @@ import logging
 import math
 import queue
 import random
-import secrets
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -31,7 +30,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from app import jobs
 from app.channels import (
@@ -64,10 +63,6 @@ class Claimed:
     channel: str
     address: str
     attempts: int
-    # An e-mail marked in Redis as not sent (see "whether its message went" below).
-    marked: bool = False
-    # Redis's epoch when it was marked: another one at its end means Redis was emptied.
-    epoch: str | None = None
 
 
 def _nothing(*_args) -> None:
@@ -124,16 +119,13 @@ class Totals:
 
 def claim(ledger: Ledger, ids: Iterable[int]) -> list[Claimed]:
     """queued -> sending for those still queued and due, in one committed statement.
-    Each e-mail is marked as not sent before the claim commits: a worker that dies
-    after the commit leaves none claimed and unmarked (an outside probe killed four
-    workers just after their first DATA: ten claimed e-mails had no mark yet, became
-    "possibly sent", and never went)."""
+    Each e-mail is marked as not sent in the same statement (see "whether its message
+    went" below): a worker that dies after the commit leaves none claimed and unmarked
+    (an outside probe killed four workers just after their first DATA: ten claimed
+    e-mails had no mark yet, became "possibly sent", and never went)."""
     claimed = [Claimed(*row) for row in ledger_sql.claim(ledger.table, list(ids))]
-    marked, epoch = _mark_unsent(ledger.table, [c for c in claimed if c.channel == "email"])
     db.session.commit()
-    return [
-        dataclasses.replace(c, marked=True, epoch=epoch) if c.id in marked else c for c in claimed
-    ]
+    return claimed
 
 
 def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
@@ -198,6 +190,26 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
     db.session.commit()
     metrics.count_messages(ledger.name, kinds)
     return counts
+
+
+def _record_through_a_lost_connection(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
+    """record(), tried again on a new connection while the database cannot be reached,
+    for up to RECORD_RETRY_SECONDS: what the providers said is known only here. (An
+    outside check dropped the database's connections mid-send: the job ended with
+    them, and 121 e-mails the server had accepted became "possibly sent".) Recording
+    twice is harmless: each status change only moves a row forward."""
+    give_up_at = time.monotonic() + current_app.config["RECORD_RETRY_SECONDS"]
+    wait = 0.2
+    while True:
+        try:
+            return record(ledger, outcomes)
+        except OperationalError:
+            db.session.rollback()  # the connection is dropped; the next is a new one
+            if time.monotonic() + wait > give_up_at:
+                raise
+            log.warning("recording %d outcomes failed (database); trying again", len(outcomes))
+            time.sleep(wait)
+            wait = min(wait * 2, 5.0)
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -341,7 +353,7 @@ def _send_due(
 
     def flush(done: list[Future]) -> None:
         outcomes = [_outcome(in_flight.pop(future), future) for future in done]
-        totals.add(record(ledger, outcomes))
+        totals.add(_record_through_a_lost_connection(ledger, outcomes))
         metrics.observe("provider_latency_seconds", sender.drain_timings())
 
     def record_finished(at_least: int) -> None:
@@ -387,8 +399,8 @@ def _send_due(
                 continue
             line = _line(lines, ledger, transport, claimed)
             go_ahead = _StillOurs(ledger, claimed, claiming, cancelled)
-            if claimed.marked:
-                message = _kept_back_unless_still_marked(ledger, claimed, message)
+            if claimed.channel == "email":
+                message = _kept_back_unless_still_unsent(ledger, claimed, message)
             future = sender.submit(transport, limiter, message, line, go_ahead)
             in_flight[future] = claimed
             future.add_done_callback(finished.put)
@@ -403,116 +415,48 @@ def _send_due(
 # --- e-mail: whether its message went, known to the sweeper -----------------------
 # An e-mail left "sending" by a dead worker was "possibly sent" (SMTP cannot be asked),
 # though most such had not yet reached the server: an outside probe killed a worker
-# while its server was slow, and 16 of 81 residents never got the alert. Each e-mail's
-# attempt now has a key in Redis from its claim until the moment its message would be
-# complete: the line that ends it, without which the server must not deliver it. The
-# send deletes the key there and ends the message only if it did; the sweeper, finding
-# a stalled e-mail, takes the key (see below), and one whose key it took never went
-# and cannot go now: it is sent again. Whoever comes first decides, atomically. A
-# refusal of the message marks it again (it went nowhere). A stalled e-mail with no
-# key (Redis lost it, or never had it) is as before: possibly sent.
+# while its server was slow, and 16 of 81 residents never got the alert. The server
+# must not deliver a message until the line that ends it, so each e-mail's row says,
+# from its claim (email_unsent_attempt, set by the claim's own statement) until just
+# before that line, that this attempt's message has not gone. The send clears it,
+# conditionally and committed, and ends its message only if it did
+# (dao.outbound.end_email); the sweeper queues again a stalled e-mail still unsent
+# (requeue_unsent_emails), and a send whose row it took finds its condition false and
+# keeps its message back. The row lock decides who comes first. A refusal of the
+# message marks it unsent again (it went nowhere). A stalled e-mail not so marked
+# (its end went, or may have) is possibly sent, never sent again.
 #
-# The sweeper does not delete a key: it turns "1" (not sent) into "taken", and the
-# send ends its message only on "1". A sweeper that deleted keys and then died before
-# queueing their rows again left them keyless, so possibly sent and never sent (an
-# outside probe, 16 of 120): a later sweep now finds them "taken" and queues them. And
-# Redis emptied mid-send (FLUSHDB, a restart without persistence) took every key: the
-# sends still under way kept their messages back, for nobody (16 of 120). A send
-# that finds no key now asks Redis's epoch (a random value set once, gone with
-# everything else): if it is not the one from its claim, Redis was emptied since, the
-# sweeper can have taken nothing (it takes only a key that says "1"), and it sends.
-# Left: Redis emptied while a send stalled past STALLED_SECONDS whose key the sweeper
-# had taken before: both send.
-BODY_NOT_SENT_KEY = "mail:body-not-sent:{table}:{row}:{attempt}"
-BODY_NOT_SENT_TTL = 24 * 3600
-EPOCH_KEY = "mail:epoch"
-# The send's turn: 1 its key said "not sent" and is gone; 0 the sweeper took it;
-# -1 no key.
-_END_IF_UNSENT = """
-local v = redis.call('GET', KEYS[1])
-if v == '1' then redis.call('DEL', KEYS[1]) return 1 end
-if v then return 0 end
-return -1
-"""
-# The sweeper's turn: 1 the message never went (the key said "not sent", or a sweep
-# before took it and died before queueing it again); 0 it went, or may have.
-_TAKE_IF_UNSENT = """
-local v = redis.call('GET', KEYS[1])
-if v == '1' then redis.call('SET', KEYS[1], 'taken', 'EX', ARGV[1]) return 1 end
-if v == 'taken' then return 1 end
-return 0
-"""
+# The mark was a key in Redis, and Redis emptied (FLUSHDB, a restart without
+# persistence) as a worker died took the keys of its claimed e-mails: an outside
+# check lost 5 and 14 so, "possibly sent" and never sent. In the database it goes
+# with the row, and Redis carries only work, as everywhere else.
 
 
-def _body_key(table: str, row_id: int, attempt: int) -> str:
-    return BODY_NOT_SENT_KEY.format(table=table, row=row_id, attempt=attempt)
-
-
-def _text(value) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _mark_unsent(table: str, emails: list[Claimed]) -> tuple[set[int], str | None]:
-    """Mark these claimed e-mails as not sent (one round trip); the ids marked, and
-    Redis's epoch. Only when e-mail goes to a server: the outbox records its messages
-    as it takes them."""
-    if not emails or current_app.config.get("DELIVERY_TRANSPORT") != "providers":
-        return set(), None
-    try:
-        with redis_store.client.pipeline(transaction=False) as pipe:
-            pipe.set(EPOCH_KEY, secrets.token_hex(8), nx=True)
-            pipe.get(EPOCH_KEY)
-            for claimed in emails:
-                pipe.set(_body_key(table, claimed.id, claimed.attempts), 1, ex=BODY_NOT_SENT_TTL)
-            epoch = _text(pipe.execute()[1])
-    except RedisError:
-        return set(), None  # unmarked: if their worker dies, they are possibly sent
-    return {claimed.id for claimed in emails}, epoch
-
-
-def _kept_back_unless_still_marked(
+def _kept_back_unless_still_unsent(
     ledger: Ledger, claimed: Claimed, message: OutgoingMessage
 ) -> OutgoingMessage:
-    key = _body_key(ledger.table, claimed.id, claimed.attempts)
-    client = redis_store.client
+    engine, table = db.engine, ledger.table
 
     def before_end() -> None:
         try:
-            turn = client.eval(_END_IF_UNSENT, 1, key)
-            emptied = turn == -1 and _text(client.get(EPOCH_KEY)) != claimed.epoch
-        except RedisError:
-            # The sweeper may have the key: send nothing now, and try again later.
+            with engine.begin() as connection:
+                ours = ledger_sql.end_email(connection, table, claimed.id, claimed.attempts)
+        except SQLAlchemyError:
+            # Not known to have gone: send nothing now, and try again later.
             raise TransportError(
-                "could not mark the e-mail as going (Redis)", permanent=False
+                "could not mark the e-mail as going (database)", permanent=False
             ) from None
-        if turn == 1 or emptied:
-            return
-        raise Withdrawn()  # the sweeper took it for a dead worker's: another attempt sends it
+        if not ours:
+            raise Withdrawn()  # the sweeper took it for a dead worker's: another attempt sends it
 
     def not_taken() -> None:
         # Refused: it went nowhere. Were this worker to die before recording the
         # refusal, the sweeper would send it again rather than count it possibly sent
         # (an outside probe: 7 of 40 lost so, answered 451).
-        with contextlib.suppress(RedisError):
-            client.set(key, 1, ex=BODY_NOT_SENT_TTL)
+        with contextlib.suppress(SQLAlchemyError), engine.begin() as connection:
+            ledger_sql.unsent_again(connection, table, claimed.id, claimed.attempts)
 
     return dataclasses.replace(message, before_end=before_end, not_taken=not_taken)
-
-
-def take_unsent_emails(ledger: Ledger, rows: list[tuple[int, int]]) -> list[int]:
-    """Of these stalled e-mails (id, attempt), those whose message certainly never went:
-    their key turned to "taken" here, so their send, if it still runs, can no longer
-    send it, and a sweep that dies before queueing them leaves them to the next."""
-    client = redis_store.client
-    unsent = []
-    for row_id, attempt in rows:
-        try:
-            key = _body_key(ledger.table, row_id, attempt)
-            if client.eval(_TAKE_IF_UNSENT, 1, key, BODY_NOT_SENT_TTL) == 1:
-                unsent.append(row_id)
-        except RedisError:
-            break  # the rest: possibly sent, as before
-    return unsent
 
 
 def _prepare(ledger: Ledger, chunk: list[Claimed]):
@@ -757,10 +701,7 @@ def sweep(ledger: Ledger) -> dict[str, int]:
     table = ledger.table
     unsent_emails: list[int] = []
     if not outbox:
-        stalled_emails = ledger_sql.stalled_emails(table, seconds=config["STALLED_SECONDS"])
-        unsent_emails = ledger_sql.requeue_unsent_emails(
-            table, take_unsent_emails(ledger, stalled_emails)
-        )
+        unsent_emails = ledger_sql.requeue_unsent_emails(table, seconds=config["STALLED_SECONDS"])
     stalled = ledger_sql.take_stalled(table, outbox=outbox, seconds=config["STALLED_SECONDS"])
     ledger_sql.accept_referenced_unknown(table, seconds=config["RECONCILE_SECONDS"])
     to_reconcile = ledger_sql.take_for_reconciling(
