@@ -273,7 +273,7 @@ def test_compose_preview_counts_segments_and_marks_what_forces_ucs2(officer_clie
     assert curly.json["sms"]["ucs2_characters"] == ["’"]
     # Named as a person knows them, with the plain one that would fit, and the saving.
     assert curly.json["sms"]["characters"] == [
-        {"character": "’", "name": "curly quote", "plain": "'"}
+        {"character": "’", "name": "curly quote", "plain": "'", "welsh": False}
     ]
     assert curly.json["sms"]["plain_segments"] == 1
     emoji = officer_client.post(
@@ -291,6 +291,33 @@ def test_compose_preview_counts_segments_and_marks_what_forces_ucs2(officer_clie
     voice = plain.json["voice"]
     assert voice["script"].startswith("This is a message from Avon and Somerset Police.")
     assert voice["minutes"] == 1 and voice["cost"] > 0
+
+
+def test_welsh_letters_are_said_to_cost_parts_but_never_offered_for_replacing(officer_client, town):
+    """Found by an outside check: the Welsh text's ŵ and ŷ were listed among what makes
+    parts shorter, as punctuation is, and a text over the limit said "Replacing ŵŷ
+    would fit far more". They are the spelling. The names are in the page's language."""
+    welsh = {"title": "Ffordd ar gau", "body": "Road shut.", "title_cy": "Ffordd ar gau"}
+    composed = officer_client.post(
+        "/officers/compose?lang=cy", json=welsh | {"body_cy": "Mae’r ffordd i’r dŵr ar gau."}
+    ).json["sms"]
+    assert composed["characters"] == [
+        {"character": "’", "name": "dyfynnod cyrliog", "plain": "'", "welsh": False},
+        {"character": "ŵ", "name": "llythyren Gymraeg ŵ", "plain": None, "welsh": True},
+    ]
+
+    def send_welsh(body_cy: str):
+        return officer_client.post(
+            "/officers/alerts?lang=en",
+            json={"shapes": [circle()], **welsh, "body_cy": body_cy + " " + "a" * 300},
+        )
+
+    too_long = send_welsh("Mae’r dŵr yn uchel.")
+    assert too_long.status_code == 400
+    refusal = too_long.json["errors"]["body_cy"]
+    assert "at most 4 are allowed" in refusal and "Replacing" not in refusal
+    # Without Welsh letters, replacing the punctuation would fit more: it is said.
+    assert "Replacing ’" in send_welsh("Mae’r ffordd yn uchel.").json["errors"]["body_cy"]
 
 
 def test_a_text_message_over_the_part_limit_is_refused_with_what_to_do(officer_client, town):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
 
-from app.i18n import gettext, in_language, police
+from app.i18n import gettext, in_language, lazy_gettext, police
 from app.references import spoken
 
 # GSM 03.38: 160 septets in one SMS, 153 in each part of a longer one (the rest is the
@@ -113,12 +113,12 @@ PLAIN = {
     "\u2022": "-",  # •
 }
 _NAMES = {
-    "'": "curly quote",
-    '"': "curly double quote",
-    "-": "long dash",
-    "...": "three dots in one character",
-    " ": "special space",
-    "": "invisible space",
+    "'": lazy_gettext("curly quote"),
+    '"': lazy_gettext("curly double quote"),
+    "-": lazy_gettext("long dash"),
+    "...": lazy_gettext("three dots in one character"),
+    " ": lazy_gettext("special space"),
+    "": lazy_gettext("invisible space"),
 }
 
 
@@ -132,22 +132,31 @@ def plain_punctuation(text: str) -> str:
     return "".join(PLAIN.get(character, character) for character in text)
 
 
+# Welsh letters outside the texts' basic set (the to bach, the acute, the grave, the
+# diaeresis): they cost parts, but they are the spelling, never to be "made plain".
+WELSH_LETTERS = frozenset("âêîôûŵŷáíóúẃýìòẁỳëïẅÿÂÊÎÔÛŴŶÁÍÓÚẂÝÌÒẀỲËÏẄŸ")
+
+
 def describe_character(character: str) -> str:
     """A character that makes texts take more parts, named as a person would know it.
 
     >>> describe_character("’"), describe_character("😀"), describe_character("é")
     ('curly quote', 'emoji', 'accented letter é')
+    >>> describe_character("ŵ")
+    'Welsh letter ŵ'
     """
     if character in PLAIN:
-        return _NAMES[PLAIN[character]]
+        return str(_NAMES[PLAIN[character]])
+    if character in WELSH_LETTERS:
+        return gettext("Welsh letter %(letter)s", letter=character)
     category = unicodedata.category(character)
     if category == "So" or ord(character) > 0xFFFF:
-        return "emoji" if ord(character) >= 0x2190 else "symbol"
+        return gettext("emoji") if ord(character) >= 0x2190 else gettext("symbol")
     if category.startswith("L") and unicodedata.decomposition(character):
-        return f"accented letter {character}"
+        return gettext("accented letter %(letter)s", letter=character)
     if category.startswith("L"):
-        return f"letter {character}"
-    return f"character {character}"
+        return gettext("letter %(letter)s", letter=character)
+    return gettext("character %(character)s", character=character)
 
 
 def _parts(sizes: list[int], part: int) -> int:

@@ -903,10 +903,16 @@
     $("sms-length").classList.toggle("field-error", sms.too_long);
     $("sms-ucs2").hidden = !sms.ucs2_characters.length;
     var fixable = sms.characters.filter(function (c) { return c.plain !== null; });
-    $("sms-ucs2-text").textContent = sms.characters.length ?
-      _("These make every part shorter: {characters}.", { characters: sms.characters.map(function (c) {
+    // Welsh letters (ŵ ŷ â...) are the spelling: said to cost parts, never to be replaced.
+    var welshLetters = sms.characters.filter(function (c) { return c.welsh; });
+    var others = sms.characters.filter(function (c) { return !c.welsh; });
+    $("sms-ucs2-text").textContent = [
+      others.length ? _("These make every part shorter: {characters}.", { characters: others.map(function (c) {
         return c.character + " (" + c.name + ")";
-      }).join(", ") }) : "";
+      }).join(", ") }) : "",
+      welshLetters.length ? _("Welsh letters ({letters}) need the larger character set, so each part holds fewer characters. Keep them: they are the spelling.",
+        { letters: welshLetters.map(function (c) { return c.character; }).join(" ") }) : ""
+    ].filter(Boolean).join(" ");
     var saving = sms.segments - sms.plain_segments;
     $("plain-punctuation").hidden = !fixable.length;
     $("plain-punctuation").textContent = fixable.length ?

@@ -108,6 +108,18 @@ def test_pcso_targets_composes_and_gets_approval_then_delivery_is_followed(
         body.replace("Please", "Don't panic; please")
     )
     expect(page.locator("#sms-ucs2")).to_be_hidden()
+    # Welsh letters cost parts too, and are the spelling: never offered for replacing.
+    page.get_by_text("Also in Welsh (Cymraeg)").tap()
+    page.locator("#title-cy").fill("Ceir")
+    page.locator("#body-cy").fill("Mae'r dŵr yn uchel ar y ffordd.")
+    expect(page.locator("#sms-ucs2-text")).to_have_text(
+        "Welsh letters (ŵ) need the larger character set, so each part holds fewer "
+        "characters. Keep them: they are the spelling."
+    )
+    expect(page.locator("#plain-punctuation")).to_be_hidden()
+    page.locator("#body-cy").fill("")
+    page.locator("#title-cy").fill("")
+    expect(page.locator("#sms-ucs2")).to_be_hidden()
 
     # Over the threshold: the officer asks for approval.
     monkeypatch.setitem(app.config, "APPROVAL_THRESHOLD", 1)

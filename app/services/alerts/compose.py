@@ -166,6 +166,7 @@ def compose_preview(
                     "character": character,
                     "name": message_text.describe_character(character),
                     "plain": message_text.PLAIN.get(character),
+                    "welsh": character in message_text.WELSH_LETTERS,
                 }
                 for character in length.ucs2_characters
             ],
@@ -357,7 +358,8 @@ def _check_sms_length(
                 ),
             )
         )
-        if length.ucs2_characters:
+        # Not while Welsh letters, the spelling, keep to the larger set whatever else goes.
+        if length.ucs2_characters and message_text.WELSH_LETTERS.isdisjoint(length.ucs2_characters):
             words += " " + gettext(
                 "Replacing %(characters)s would fit far more in each.",
                 characters="".join(length.ucs2_characters),
