@@ -87,7 +87,17 @@ def test_resident_can_join_interest_groups(client, app_ctx, runner):
         (
             {"channels": ["voice"], "sms_phone": None, "voice_phone": "0300 123 4567"},
             "voice_phone",
-            "We can't send to 03 numbers or pagers",
+            "We can't send to 03 numbers: they reach an organisation",
+        ),
+        (
+            {"channels": ["voice"], "sms_phone": None, "voice_phone": "05511 123456"},
+            "voice_phone",
+            "We can't send to 055 numbers: they reach an organisation",
+        ),
+        (
+            {"channels": ["voice"], "sms_phone": None, "voice_phone": "07640 123456"},
+            "voice_phone",
+            "We can't send to pagers (076 numbers)",
         ),
         ({"sms_phone": "0701 234 5678"}, "sms_phone", "personal"),
         ({"sms_phone": "+33 6 12 34 56 78"}, "sms_phone", "only send to UK phone numbers"),

@@ -597,6 +597,37 @@ def test_an_import_matches_e_mail_addresses_whatever_their_letters_case(app_ctx,
     )
 
 
+ORGANISATION = "reaches an organisation (an 03 or 055 number), not a home or a mobile"
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("mobile", "0300 123 4567", f"mobile {ORGANISATION}"),
+        ("landline", "05511 123456", f"landline {ORGANISATION}"),
+        ("landline", "07640 123456", "landline is a pager number, not a home or a mobile"),
+        ("mobile", "0117 496 0123", "mobile is not a mobile number (texts need one starting 07)"),
+        ("landline", "05612 345678", "landline is not a mobile or landline number"),
+        ("landline", "0117 496 0123 x5", "landline has an extension"),
+    ],
+)
+def test_an_import_names_what_is_wrong_with_each_number_for_staff(app_ctx, column, value, reason):
+    """Found by an outside check: a 055 number was refused as "an 03 number or a
+    pager". Each problem now has its own words, for residents and for staff, and
+    staff's are found by the problem, not by matching the residents' words."""
+    found = import_residents(
+        f"postcode,{column}\nBS1 6AD,{value}\n", filename="n.csv", dry_run=True
+    )
+    (row,) = found.rejected
+    assert " ".join(map(reason_in_english, row["reasons"])).startswith(reason)
+
+
+def test_every_problem_a_number_can_have_has_words_for_staff():
+    from app.services import contacts, resident_import
+
+    assert set(contacts.PHONE_PROBLEMS) == set(resident_import.PHONE_PROBLEMS)
+
+
 def test_an_import_reports_every_rejected_row_and_writes_all_the_rest_at_once(
     app_ctx, make_resident, run_worker
 ):

@@ -26,9 +26,33 @@ RESERVED_MAIL_DOMAINS = ("invalid", "test")
 
 class ContactRefused(ValueError):
     """A number or address we cannot use, with a message for the resident; for an
-    e-mail address, `detail` is what is wrong with it without the advice around it."""
+    e-mail address, `detail` is what is wrong with it without the advice around it;
+    for a phone number, `problem` names what is wrong (PHONE_PROBLEMS), for words to
+    staff (an import's reasons)."""
 
     detail: str = ""
+    problem: str = ""
+
+    def __init__(self, message: str, problem: str = ""):
+        super().__init__(message)
+        self.problem = problem
+
+
+# What can be wrong with a phone number (ContactRefused.problem).
+PHONE_PROBLEMS = (
+    "missing",
+    "not_a_number",
+    "extension",
+    "letters",
+    "not_uk",
+    "no_such_start",
+    "incomplete",
+    "pager",
+    "organisation",
+    "premium",
+    "not_mobile",
+    "not_phone",
+)
 
 
 # Digits in a UK number after its 0 (or +44): 07700 900123 is 7700 900123.
@@ -42,12 +66,12 @@ def normalise_phone(text: str, *, need_mobile: bool, allow_drama: bool = False) 
     """
     text = (text or "").strip()
     if not text:
-        raise ContactRefused(gettext("Enter a phone number, for example 07700 900123."))
+        raise ContactRefused(gettext("Enter a phone number, for example 07700 900123."), "missing")
     try:
         number = phonenumbers.parse(text, "GB")
     except phonenumbers.NumberParseException:
         raise ContactRefused(
-            gettext("Enter a UK phone number, like 07700 900123 or 0117 496 0123.")
+            gettext("Enter a UK phone number, like 07700 900123 or 0117 496 0123."), "not_a_number"
         ) from None
     if number.extension or re.search(r"(?i)\bext|[x#;]", text):
         # A text or an automated call cannot dial an extension: dropping it would
@@ -56,20 +80,25 @@ def normalise_phone(text: str, *, need_mobile: bool, allow_drama: bool = False) 
             gettext(
                 "Give a direct number without an extension (such as 'ext 5', 'x5' or "
                 "'#5'): texts and automated calls cannot dial extensions."
-            )
+            ),
+            "extension",
         )
     if re.search(r"[A-Za-z]", text):
-        raise ContactRefused(gettext("Enter the phone number in digits, like 07700 900123."))
+        raise ContactRefused(
+            gettext("Enter the phone number in digits, like 07700 900123."), "letters"
+        )
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     if allow_drama and DRAMA_MOBILE.match(e164):
         return e164
     if allow_drama and DRAMA_LANDLINE.match(e164):
         if need_mobile:
-            raise ContactRefused(gettext("Texts can only go to a mobile number, starting 07."))
+            raise ContactRefused(
+                gettext("Texts can only go to a mobile number, starting 07."), "not_mobile"
+            )
         return e164
     valid = phonenumbers.is_valid_number(number)
     if valid and phonenumbers.region_code_for_number(number) not in UK_REGIONS:
-        raise ContactRefused(gettext("We can only send to UK phone numbers."))
+        raise ContactRefused(gettext("We can only send to UK phone numbers."), "not_uk")
     if not valid and len(phonenumbers.national_significant_number(number)) == UK_DIGITS:
         # As many digits as a UK number has, but none is given out that starts so
         # (07911 9…): counting the digits again would not help.
@@ -77,21 +106,32 @@ def normalise_phone(text: str, *, need_mobile: bool, allow_drama: bool = False) 
             gettext(
                 "No UK phone number starts like that. Check each digit against the "
                 "number as you would dial it, for example 07700 900123."
-            )
+            ),
+            "no_such_start",
         )
     if not valid:
         raise ContactRefused(
-            gettext("That is not a complete UK phone number. Check the number of digits.")
+            gettext("That is not a complete UK phone number. Check the number of digits."),
+            "incomplete",
         )
     kind = phonenumbers.number_type(number)
-    if kind in (PhoneNumberType.UAN, PhoneNumberType.PAGER):
-        # 03 numbers cost what a landline does, but reach an organisation, not a home
-        # (they were called "premium-rate, personal or shared-cost": an outside probe).
+    if kind == PhoneNumberType.PAGER:
+        raise ContactRefused(
+            gettext("We can't send to pagers (076 numbers). Give a mobile or a home landline."),
+            "pager",
+        )
+    if kind == PhoneNumberType.UAN:
+        # 03 and 055 numbers cost what a landline does, but reach an organisation, not
+        # a home (they were called "premium-rate, personal or shared-cost", and a 055
+        # number "an 03 number or a pager": outside probes).
+        start = "0" + phonenumbers.national_significant_number(number)[:2]
         raise ContactRefused(
             gettext(
-                "We can't send to 03 numbers or pagers: they reach an organisation, not a "
-                "home. Give a mobile or a home landline."
-            )
+                "We can't send to %(start)s numbers: they reach an organisation, not a "
+                "home. Give a mobile or a home landline.",
+                start="03" if start.startswith("03") else start,
+            ),
+            "organisation",
         )
     if kind in (
         PhoneNumberType.PREMIUM_RATE,
@@ -102,17 +142,22 @@ def normalise_phone(text: str, *, need_mobile: bool, allow_drama: bool = False) 
             gettext(
                 "We can't send to premium-rate, personal or shared-cost numbers. "
                 "Give a mobile or a home landline."
-            )
+            ),
+            "premium",
         )
     is_mobile = kind in (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
     if need_mobile and not is_mobile:
-        raise ContactRefused(gettext("Texts can only go to a mobile number, starting 07."))
+        raise ContactRefused(
+            gettext("Texts can only go to a mobile number, starting 07."), "not_mobile"
+        )
     if not need_mobile and kind not in (
         PhoneNumberType.MOBILE,
         PhoneNumberType.FIXED_LINE,
         PhoneNumberType.FIXED_LINE_OR_MOBILE,
     ):
-        raise ContactRefused(gettext("Calls can only go to a mobile or a landline number."))
+        raise ContactRefused(
+            gettext("Calls can only go to a mobile or a landline number."), "not_phone"
+        )
     return e164
 
 

@@ -65,41 +65,25 @@ SHOWN_LENGTH = 100
 NAME_LENGTH = 100
 LABEL_LENGTH = 40
 
-# What a resident is told about a number (contacts.normalise_phone, its words in the
-# catalogue), as the staff running an import need it: what is wrong with the cell,
-# not what to type instead.
+# What is wrong with a number (contacts.normalise_phone's ContactRefused.problem), as
+# the staff running an import need it: what is wrong with the cell, not what to type
+# instead. (It was keyed by the resident's words, and a refusal whose words changed
+# fell through to "not usable: ..." unnoticed.)
 PHONE_PROBLEMS = {
-    "Enter a phone number, for example 07700 900123.": N_("%(column)s is missing"),
-    "Enter a UK phone number, like 07700 900123 or 0117 496 0123.": N_(
-        "%(column)s is not a phone number"
+    "missing": N_("%(column)s is missing"),
+    "not_a_number": N_("%(column)s is not a phone number"),
+    "extension": N_("%(column)s has an extension, which automated messages cannot dial"),
+    "letters": N_("%(column)s has letters in it"),
+    "not_uk": N_("%(column)s is not a UK number"),
+    "incomplete": N_("%(column)s is not a complete UK number (wrong number of digits)"),
+    "no_such_start": N_("%(column)s is not a UK number in use (no number starts like that)"),
+    "premium": N_("%(column)s is a premium-rate, personal or shared-cost number"),
+    "organisation": N_(
+        "%(column)s reaches an organisation (an 03 or 055 number), not a home or a mobile"
     ),
-    "Give a direct number without an extension (such as 'ext 5', 'x5' or '#5'): "
-    "texts and automated calls cannot dial extensions.": N_(
-        "%(column)s has an extension, which automated messages cannot dial"
-    ),
-    "Enter the phone number in digits, like 07700 900123.": N_("%(column)s has letters in it"),
-    "We can only send to UK phone numbers.": N_("%(column)s is not a UK number"),
-    "That is not a complete UK phone number. Check the number of digits.": N_(
-        "%(column)s is not a complete UK number (wrong number of digits)"
-    ),
-    "No UK phone number starts like that. Check each digit against the number as you "
-    "would dial it, for example 07700 900123.": N_(
-        "%(column)s is not a UK number in use (no number starts like that)"
-    ),
-    "We can't send to premium-rate, personal or shared-cost numbers. "
-    "Give a mobile or a home landline.": N_(
-        "%(column)s is a premium-rate, personal or shared-cost number"
-    ),
-    "We can't send to 03 numbers or pagers: they reach an organisation, not a home. "
-    "Give a mobile or a home landline.": N_(
-        "%(column)s is an 03 number or a pager, not a home or a mobile"
-    ),
-    "Texts can only go to a mobile number, starting 07.": N_(
-        "%(column)s is not a mobile number (texts need one starting 07)"
-    ),
-    "Calls can only go to a mobile or a landline number.": N_(
-        "%(column)s is not a mobile or landline number"
-    ),
+    "pager": N_("%(column)s is a pager number, not a home or a mobile"),
+    "not_mobile": N_("%(column)s is not a mobile number (texts need one starting 07)"),
+    "not_phone": N_("%(column)s is not a mobile or landline number"),
 }
 # A column as staff call it in a reason.
 STAFF_NAME = {
@@ -428,7 +412,7 @@ def _contact_problem(column: str, value: str, allow_drama: bool) -> str:
         else:
             normalise_phone(value, need_mobile=column == "mobile", allow_drama=allow_drama)
     except ContactRefused as refusal:
-        message, detail = str(refusal), refusal.detail
+        message, detail, problem = str(refusal), refusal.detail, refusal.problem
     else:
         return ""
     if column != "email" and SPREADSHEET_NUMBER.match(value.replace(" ", "")):
@@ -442,9 +426,8 @@ def _contact_problem(column: str, value: str, allow_drama: bool) -> str:
         if detail:
             return gettext("e-mail address not valid: %(detail)s", detail=detail)
         return message
-    for said, problem in PHONE_PROBLEMS.items():
-        if gettext(said) == message:
-            return gettext(problem, column=STAFF_NAME[column])
+    if problem in PHONE_PROBLEMS:
+        return gettext(PHONE_PROBLEMS[problem], column=STAFF_NAME[column])
     return gettext("%(column)s not usable: %(problem)s", column=STAFF_NAME[column], problem=message)
 
 
