@@ -2115,3 +2115,29 @@ def test_a_nul_in_a_group_or_a_time_is_a_field_error_not_a_general_one(resident_
     )
     assert quiet.status_code == 400 and "\x00" not in quiet.text
     assert "is not a time of day" in quiet.text
+
+
+def test_a_nul_in_an_address_or_a_number_reads_the_same_on_every_form(resident_client):
+    """Found by an outside check: a NUL in an e-mail address was "a null character" on
+    the sign-up form and "invalid characters before the @-sign: U+0000" on "my alerts".
+    Every form checking an address or number now says it as the sign-up form does."""
+    from app.services.contacts import ContactRefused, normalise_email, normalise_phone
+
+    for check, typed, label in (
+        (normalise_email, "sam\x00@example.invalid", "The e-mail address"),
+        (lambda t: normalise_phone(t, need_mobile=True), "07700\x00900123", "The phone number"),
+    ):
+        with pytest.raises(ContactRefused, match=f"^{label} has a null character \\(NUL\\) in it"):
+            check(typed)
+    client = resident_client
+    refused = client.post(
+        "/my-alerts/channels",
+        data={
+            "csrf_token": page_token(client, "/my-alerts"),
+            "channel": "email",
+            "address": "sam\x00@example.invalid",
+        },
+    )
+    assert refused.status_code == 400
+    assert "The e-mail address has a null character (NUL) in it" in html.unescape(refused.text)
+    assert "U+0000" not in refused.text

@@ -10,6 +10,8 @@ from flask import current_app, has_app_context
 from flask_babel import get_locale, gettext, lazy_gettext
 from phonenumbers import PhoneNumberType
 
+from app.services.text import TextRefused, checked_text
+
 # The UK and the Crown Dependencies share +44.
 UK_REGIONS = {"GB", "GG", "JE", "IM"}
 # Ofcom sets these ranges aside for drama and examples: they never ring anyone. Demo
@@ -40,6 +42,7 @@ class ContactRefused(ValueError):
 
 # What can be wrong with a phone number (ContactRefused.problem).
 PHONE_PROBLEMS = (
+    "characters",
     "missing",
     "not_a_number",
     "extension",
@@ -55,6 +58,16 @@ PHONE_PROBLEMS = (
 )
 
 
+def _characters_checked(text: str | None, label: str) -> str:
+    """The text trimmed, or ContactRefused naming a control or invisible character in
+    it as every other field does (checked_text): the sign-up form said "a null
+    character", the other forms "invalid characters: U+0000" (an outside check)."""
+    try:
+        return checked_text(text or "", label)
+    except TextRefused as refusal:
+        raise ContactRefused(str(refusal), "characters") from None
+
+
 # Digits in a UK number after its 0 (or +44): 07700 900123 is 7700 900123.
 UK_DIGITS = 10
 
@@ -64,7 +77,7 @@ def normalise_phone(text: str, *, need_mobile: bool, allow_drama: bool = False) 
 
     SMS needs a mobile; a voice call can ring a mobile or a landline.
     """
-    text = (text or "").strip()
+    text = _characters_checked(text, gettext("The phone number"))
     if not text:
         raise ContactRefused(gettext("Enter a phone number, for example 07700 900123."), "missing")
     try:
@@ -166,7 +179,7 @@ def normalise_email(text: str, *, allow_reserved: bool | None = None) -> str:
     in lower case and in ASCII (IDNA), as it goes in the SMTP envelope. Raises
     ContactRefused, naming the problem (a comma or semicolon before the @ would
     otherwise split one address into several recipients)."""
-    text = (text or "").strip()
+    text = _characters_checked(text, gettext("The e-mail address"))
     if not text:
         raise ContactRefused(gettext("Enter an e-mail address, like name@example.com."))
     if allow_reserved is None:

@@ -70,6 +70,7 @@ LABEL_LENGTH = 40
 # instead. (It was keyed by the resident's words, and a refusal whose words changed
 # fell through to "not usable: ..." unnoticed.)
 PHONE_PROBLEMS = {
+    "characters": N_("%(column)s has a control or invisible character in it"),
     "missing": N_("%(column)s is missing"),
     "not_a_number": N_("%(column)s is not a phone number"),
     "extension": N_("%(column)s has an extension, which automated messages cannot dial"),
