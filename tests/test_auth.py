@@ -66,6 +66,28 @@ def test_pages_need_a_signed_in_officer(client, app_ctx):
         assert "next=" in response.headers["Location"]
 
 
+def test_a_staff_download_signed_out_is_answered_401_not_sent_to_sign_in(client, app):
+    """Found by an outside check: signed out, the staff's CSV, SVG and GeoJSON
+    addresses redirected to the sign-in page (302), whose HTML a program fetching a
+    CSV would save as one. Every staff data address answers 401 with why."""
+    from app.auth import DATA_FILE
+
+    data = [
+        rule
+        for rule in app.url_map.iter_rules()
+        if DATA_FILE.fullmatch(rule.rule) and rule.endpoint.split(".")[0] in ("analysts", "admin")
+    ]
+    assert len(data) >= 8, [r.rule for r in data]
+    for rule in data:
+        path = rule.rule.replace("<int:import_id>", "1")
+        answer = client.get(path)
+        assert answer.status_code == 401, path
+        assert "Sign in again" in answer.get_data(as_text=True), path
+        assert answer.mimetype in ("text/plain", "application/json"), path
+    assert client.get("/analysts/density.geojson").json["error"].startswith("Your session")
+    assert client.get("/analysts/timeline").status_code == 302  # a page still redirects
+
+
 @pytest.mark.parametrize(
     ("role", "path", "status"),
     [

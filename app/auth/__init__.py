@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import re
 from urllib.parse import unquote, urlsplit
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     flash,
@@ -52,11 +54,21 @@ DEVICE_COOKIE = "ca_device"
 MAX_DEVICE_ACCOUNTS = 8
 
 
+# A staff download or data address (sent.csv, density.geojson, timeline.svg): a file
+# for a program or a download, never a page to be redirected to sign-in from.
+DATA_FILE = re.compile(r".+\.(?:csv|svg|json|geojson|pmtiles)")
+
+
 @login_manager.unauthorized_handler
 def unauthorized():
-    """Pages redirect to sign-in; the map's JSON calls get a message they can show."""
-    if wants_json():
-        return jsonify(error=_("Your session has ended. Sign in again to carry on.")), 401
+    """Pages redirect to sign-in; the map's JSON calls get a message they can show,
+    and so does a download or data address, with 401: it was redirected to the
+    sign-in page, whose HTML a program would take for its CSV (an outside check)."""
+    words = _("Your session has ended. Sign in again to carry on.")
+    if wants_json() or request.path.endswith((".json", ".geojson")):
+        return jsonify(error=words), 401
+    if DATA_FILE.fullmatch(request.path):
+        return Response(words, 401, mimetype="text/plain")
     return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
 
 
