@@ -858,6 +858,17 @@ def test_the_admin_checks_then_imports_a_file_in_the_background(
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Resident)) == 0
     client.post(status_url + "/run", data={"csrf_token": page_token(client, status_url)})
+    # Pressed again before a worker picks it up: it has started, not "Importing" again
+    # (an outside check), the page offers no button meanwhile, and one job is queued.
+    from app import jobs
+
+    assert jobs.waiting(bulk=True) + jobs.waiting() == 1
+    waiting = client.get(status_url).text
+    assert 'id="import-started"' in waiting and "/run" not in waiting
+    again = client.post(status_url + "/run", data={"csrf_token": page_token(client, status_url)})
+    said = html.unescape(client.get(again.location).text)
+    assert "The import has started already" in said and "Importing. This page" not in said
+    assert jobs.waiting(bulk=True) + jobs.waiting() == 1
     run_worker()
     assert "imported" in client.get(status_url).text
     with app.app_context():

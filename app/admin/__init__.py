@@ -40,6 +40,7 @@ from app.services.resident_import import (
     ImportRefused,
     download_rejected_rows,
     import_progress,
+    import_started,
     nothing_to_import,
     start_import,
     upload_import,
@@ -253,7 +254,9 @@ def import_status(import_id: int):
             total=record.report.get("total", 1),
         )
     view_import_report(current_user, record)
-    return render_template("admin/import_status.html", record=record)
+    return render_template(
+        "admin/import_status.html", record=record, started=import_started(record)
+    )
 
 
 @bp.route("/imports/<int:import_id>/run", methods=["POST"])
@@ -262,6 +265,8 @@ def import_run(import_id: int):
     record = db.session.get(ResidentImport, import_id) or abort(404)
     if start_import(record):
         flash(_("Importing. This page shows the progress."))
+    elif import_started(record):
+        flash(_("The import has started already: this page shows its progress."))
     elif record.status == "checked" and record.content is None:
         flash(_("The file was deleted a day after it was uploaded. To import it, upload it again."))
     elif nothing_to_import(record):

@@ -851,14 +851,32 @@ def upload_import(officer, *, filename: str, content: str, notify: bool) -> Resi
     return record
 
 
+# Set when an import is queued, until a worker claims it (its status then says):
+# a second press meanwhile is told it has started, not "Importing" again. It lapses,
+# so an import whose job Redis lost can be started again.
+STARTED_KEY = "import:{id}:started"
+STARTED_SECONDS = 600
+
+
 def start_import(record: ResidentImport) -> bool:
     """Queue the import of a checked upload. False when it is not waiting for one: it
-    has been imported already (or is being), or has not been checked yet. (run_import
-    claims it, so two clicks still import it once.)"""
+    has been imported already (or is being), has not been checked yet, or was queued
+    moments ago (import_started). (run_import claims it, so two jobs still import it
+    once.)"""
     if record.status != "checked" or record.content is None or nothing_to_import(record):
+        return False
+    key = STARTED_KEY.format(id=record.id)
+    if not redis_store.client.set(key, 1, nx=True, ex=STARTED_SECONDS):
         return False
     queue_import(record.id, dry_run=False)
     return True
+
+
+def import_started(record: ResidentImport) -> bool:
+    """Queued for importing, and no worker has claimed it yet."""
+    return record.status == "checked" and bool(
+        redis_store.client.exists(STARTED_KEY.format(id=record.id))
+    )
 
 
 def nothing_to_import(record: ResidentImport) -> bool:
