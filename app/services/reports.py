@@ -120,6 +120,18 @@ def last_month(today: date) -> Period:
     return Period(last.replace(day=1), last, "month")
 
 
+def _months_before(day: date, months: int) -> date:
+    """The same day `months` calendar months before (the month's last, if shorter).
+
+    >>> _months_before(date(2026, 5, 31), 3), _months_before(date(2026, 2, 10), 3)
+    (datetime.date(2026, 2, 28), datetime.date(2025, 11, 10))
+    """
+    index = day.year * 12 + day.month - 1 - months
+    year, month = divmod(index, 12)
+    following = date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1)
+    return date(year, month + 1, min(day.day, (following - timedelta(days=1)).day))
+
+
 def last_quarter(today: date) -> Period:
     """The last full calendar quarter before today's."""
     last = _quarter_start(today) - timedelta(days=1)
@@ -176,6 +188,8 @@ def period_from(
     """The period asked for: a preset ("month", "quarter", "year": the last full one;
     "month_so_far", "quarter_so_far": this one to today),
     or from and to dates (YYYY-MM-DD, inclusive); with neither, the last full quarter.
+    Either date alone is enough, as on the timeline (this report refused one: an
+    outside check): from that day to today, or the 3 months up to that day.
     Raises PeriodError saying what is wrong and what to give instead."""
     today = today or today_uk()
     first, last, preset = (first or "").strip(), (last or "").strip(), (preset or "").strip()
@@ -190,14 +204,14 @@ def period_from(
                 )
             )
         return PRESETS[preset][1](today)
-    if not first or not last:
-        raise PeriodError(
-            gettext(
-                "Give both a start date and an end date (year-month-day), or choose last "
-                "month, last quarter or last year."
-            )
-        )
-    start, end = _parse_day(first, "start"), _parse_day(last, "end")
+    if first:
+        start = _parse_day(first, "start")
+        end = _parse_day(last, "end") if last else today
+    else:
+        end = _parse_day(last, "end")
+        start = _months_before(end, 3) + timedelta(days=1)
+        if end >= EARLIEST:
+            start = max(start, EARLIEST)
     if end < start:
         raise PeriodError(
             gettext(
