@@ -157,6 +157,31 @@ def _bng(shapes) -> bytes:
     return area_from_shapes(shapes).wkb
 
 
+def test_the_maps_example_postcode_is_inside_the_teams_areas(app, people, two_teams):
+    """Found by an outside check: the map's example postcode was the force's, outside
+    a team's areas, so trying it was refused. A team's officer is shown one of theirs;
+    an officer who may send anywhere, the force's."""
+    import re
+
+    from app.models import Postcode
+    from app.services import forces
+
+    def example(who: str) -> str:
+        page = client_of(app, people, who).get("/officers/").text
+        return re.search(r'id="centre-postcode" placeholder="e.g. ([^"]+)"', page).group(1)
+
+    mine = example("officer_a")
+    inside = db.session.scalar(
+        select(func.ST_Covers(Place.boundary, Postcode.location))
+        .select_from(Place)
+        .join(Postcode, Postcode.display == mine)
+        .where(Place.id == ward_id("Central"))
+    )
+    assert inside, f"{mine} is outside the team's ward"
+    force_wide = example("officer_b")  # Bristol East has no areas: anywhere
+    assert force_wide == forces.example_postcode(forces.default_force()) != mine
+
+
 def test_the_place_search_offers_only_places_inside_the_teams_areas(app, people, two_teams):
     """It offered every ward of the force, and each chosen outside was then refused."""
 

@@ -118,6 +118,7 @@ def target():
     return render_template(
         "officers/target.html",
         permitted=permitted,
+        example=teams.example_postcode(current_user),
         bounds=bounds,
         parent=parent,
         follow_up_kind=kind,

@@ -292,6 +292,17 @@ def km2_words(km2: float) -> str:
     return f"{km2:,.1f}" if km2 < 10 else f"{km2:,.0f}"
 
 
+def example_postcode(officer: Officer) -> str:
+    """A postcode inside the areas the officer may send to, for the map's hint: it
+    gave the force's, which may lie outside them (an outside check)."""
+    permitted = permitted_area(officer)
+    if permitted.limited:
+        found = teams_dao.postcode_nearest_middle(set(permitted.team_ids))
+        if found is not None:
+            return found
+    return forces.example_postcode()
+
+
 def permitted_area_geojson(officer: Officer) -> dict | None:
     """The union of the officer's permitted areas (WGS84 GeoJSON) for the map, or None
     when they may send anywhere in the force."""
