@@ -149,6 +149,9 @@ class Config:
     # Together they bound recovery after a worker dies to about a minute: stalled after
     # 30 s (no send waits that long: Twilio's timeout is 10 s), asked about 15 s later.
     STALLED_SECONDS = _int("STALLED_SECONDS", 30)
+    # A text still "sent" (its delivery not reported) this long after it went: the
+    # sweeper asks Twilio how it stands (0: never). See outbound.ask_about_unreported_texts.
+    SMS_STATUS_CHECK_SECONDS = _int("SMS_STATUS_CHECK_SECONDS", 600)
     # A job that cannot record what the providers said (its database connection
     # dropped) tries again on a new one for this long, inside STALLED_SECONDS.
     RECORD_RETRY_SECONDS = _int("RECORD_RETRY_SECONDS", 20)

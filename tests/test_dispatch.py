@@ -735,6 +735,47 @@ def test_calls_still_going_keep_their_lines_when_redis_loses_them(
     assert len(gateway.accepted) == 3  # once one ended, the third went
 
 
+def test_a_text_whose_delivery_was_never_reported_is_asked_about(providers, officer, make_resident):
+    """Found by an outside check: Twilio never sends again a status callback that was
+    refused (503 while the database was away), and its text stayed "sent" for good.
+    The sweeper asks Twilio about texts still "sent" SMS_STATUS_CHECK_SECONDS after
+    they went, and applies what it says as the callback would have; each is asked
+    about once an hour, not every sweep."""
+    for n in (1, 2, 3):
+        make_resident(postcode="BS1 6AD", sms=f"+44770090030{n}")
+    gateway = providers.gateway
+    gateway.send_callbacks = False  # every callback lost
+    alert = send(officer)
+    deliver(ids(alert.id))
+    assert statuses(alert.id) == {"sent": 3}
+    delivered, undelivered, silent = sorted(gateway.accepted, key=lambda a: a.to)
+    gateway.message_status_for[undelivered.sid] = ("undelivered", 30003)
+    gateway.message_status_for[silent.sid] = ("sent", None)  # the network says nothing
+    assert sweep()["texts_asked"] == 0  # just sent: its callback may still come
+    db.session.execute(text("UPDATE deliveries SET sent_at = now() - interval '11 minutes'"))
+    db.session.commit()
+    assert sweep()["texts_asked"] == 3
+    assert sweep()["texts_asked"] == 0  # asked a moment ago
+    assert sorted(gateway.messages_fetched) == sorted(a.sid for a in gateway.accepted)
+    db.session.rollback()
+    rows = {d.address: (d.status, d.reason) for d in db.session.scalars(select(Delivery))}
+    assert rows[delivered.to] == ("delivered", None)
+    assert rows[undelivered.to][0] == "failed"
+    assert rows[undelivered.to][1].startswith("undelivered (Twilio error 30003")
+    assert rows[silent.to][0] == "sent"
+    # An hour on, the one still "sent" is asked again; then it is delivered.
+    db.session.execute(text("UPDATE deliveries SET next_attempt_at = now() WHERE status = 'sent'"))
+    db.session.commit()
+    gateway.message_status_for[silent.sid] = ("delivered", None)
+    assert sweep()["texts_asked"] == 1
+    assert statuses(alert.id) == {"delivered": 2, "failed": 1}
+    # A day on, nothing is asked about any more.
+    db.session.execute(text("UPDATE deliveries SET sent_at = now() - interval '25 hours'"))
+    db.session.execute(text("UPDATE deliveries SET status = 'sent', next_attempt_at = NULL"))
+    db.session.commit()
+    assert sweep()["texts_asked"] == 0
+
+
 def test_a_call_whose_callbacks_were_lost_is_asked_about_and_frees_its_line(
     providers, officer, make_resident, app, monkeypatch, run_worker
 ):

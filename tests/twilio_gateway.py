@@ -35,6 +35,7 @@ SLOW_REFUSAL = "slow refusal"
 DROP = -1  # _handle's status for "close the connection without an answer"
 ACCOUNT = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)\.json$")
 CALL = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/Calls/(?P<call>[^/]+)\.json$")
+MESSAGE = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages/(?P<message>[^/]+)\.json$")
 
 
 @dataclass
@@ -79,6 +80,11 @@ class TwilioGateway:
         self.call_status_for: dict[str, str] = {}
         self.calls_fetched: list[str] = []  # the sid of each GET of one call
         self.call_raw_for: dict[str, str] = {}  # sid -> a body that is no call (HTML)
+        # What GET of a message says of it: message_status (and no error code), or
+        # message_status_for[sid] = (status, error code or None).
+        self.message_status = "delivered"
+        self.message_status_for: dict[str, tuple[str, int | None]] = {}
+        self.messages_fetched: list[str] = []  # the sid of each GET of one message
         self.callback_failures = 0
         self.last_answer = ""  # the body of the last signed POST's answer
         self.callback_errors: list[str] = []
@@ -136,6 +142,8 @@ class TwilioGateway:
                 status, body = self._list(request.path, request.headers, request.query)
                 if self.list_raw is not None and status == 200:
                     return web.Response(text=self.list_raw, content_type="application/json")
+            elif MESSAGE.match(request.path):
+                status, body = self._fetch_message(request.path, request.headers)
             elif CALL.match(request.path):
                 status, body = self._fetch_call(request.path, request.headers)
                 raw = self.call_raw_for.get(CALL.match(request.path)["call"])
@@ -208,6 +216,31 @@ class TwilioGateway:
             "status": status,
             "duration": str(self.call_duration_s) if status == "completed" else "0",
             "end_time": "Thu, 03 Dec 2026 06:00:00 +0000" if ended else None,
+        }
+
+    def _fetch_message(self, path: str, headers):
+        """GET one message: its status now (message_status unless message_status_for
+        says), with its error code when it failed."""
+        match = MESSAGE.match(path)
+        if match["sid"] != self.account_sid:
+            return 404, {"code": 20404, "message": "not found", "status": 404}
+        if not self._authorised(headers):
+            return 401, {"code": 20003, "message": "Authenticate", "status": 401}
+        with self.lock:
+            self.messages_fetched.append(match["message"])
+            taken = [a for a in self.accepted if a.kind == "Messages" and a.sid == match["message"]]
+        if not taken:
+            return 404, {"code": 20404, "message": "not found", "status": 404}
+        status, code = self.message_status_for.get(taken[0].sid, (self.message_status, None))
+        return 200, {
+            "sid": taken[0].sid,
+            "account_sid": self.account_sid,
+            "to": taken[0].to,
+            "from": taken[0].params.get("From"),
+            "body": taken[0].params.get("Body"),
+            "status": status,
+            "error_code": code,
+            "num_segments": "1",
         }
 
     def _list(self, path: str, headers, query):

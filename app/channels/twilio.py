@@ -341,6 +341,29 @@ class TwilioSmsTransport:
     async def warm_up(self) -> None:
         await _warm_up(self.settings, "messages")
 
+    async def status_async(self, provider_ref: str) -> ProviderStatus | None:
+        """The text's status as Twilio has it now, in the words of its status callback
+        (the same event key, so the callback arriving later changes nothing), or None
+        when Twilio has no such message. Raises TransportError when it cannot say."""
+        client = _async_client(self.settings)
+        try:
+            sent = await client.messages(provider_ref).fetch_async()
+        except TwilioRestException as error:
+            if error.status == 404:
+                return None
+            raise _cannot_tell(error) from None
+        except (TwilioException, aiohttp.ClientError, TimeoutError, *_UNREADABLE) as error:
+            raise _cannot_tell(error) from None
+        code = sent.error_code
+        return read_status_callback(
+            {
+                "MessageSid": provider_ref,
+                "MessageStatus": str(sent.status or ""),
+                "ErrorCode": None if code is None else str(code),
+                "NumSegments": None if sent.num_segments is None else str(sent.num_segments),
+            }
+        )
+
     async def find_async(
         self, message: OutgoingMessage, since: datetime, until: datetime
     ) -> list[SendResult]:

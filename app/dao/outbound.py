@@ -480,6 +480,39 @@ def requeue_unsent_emails(table: str, *, seconds: int) -> list[int]:
     )
 
 
+def texts_to_ask_about(
+    table: str, *, first_after: int, again_after: int, hours: int, limit: int
+) -> list[tuple[int, str]]:
+    """Texts the provider took more than `first_after` seconds ago, within `hours`,
+    whose delivery it has not reported ("sent"), and not asked about in the last
+    `again_after` seconds: (id, provider reference), oldest first, at most `limit`,
+    each marked as asked now (next_attempt_at, unused once a row is sent). Concurrent
+    sweeps take different rows."""
+    return [
+        tuple(row)
+        for row in db.session.execute(
+            text(
+                f"""
+                UPDATE {_table(table)} t
+                SET next_attempt_at = now() + make_interval(secs => :again)
+                WHERE t.status = 'sent' AND t.channel = 'sms' AND t.id IN (
+                    SELECT id FROM {_table(table)}
+                    WHERE status = 'sent' AND channel = 'sms' AND provider_ref IS NOT NULL
+                      AND sent_at < now() - make_interval(secs => :first)
+                      AND sent_at > now() - make_interval(hours => :hours)
+                      AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+                    ORDER BY sent_at
+                    LIMIT :limit
+                    FOR UPDATE SKIP LOCKED
+                )
+                RETURNING t.id, t.provider_ref
+                """
+            ),
+            {"first": first_after, "again": again_after, "hours": hours, "limit": limit},
+        )
+    ]
+
+
 def accept_referenced_unknown(table: str, *, seconds: int) -> None:
     """ "unknown" with a provider reference, and no callback in `seconds`: the provider
     took it, so it is sent."""

@@ -83,6 +83,12 @@ class Delivery(db.Model):
             "provider_ref",
             postgresql_where="provider_ref IS NOT NULL",
         ),
+        # Texts whose delivery Twilio never reported: the sweeper asks about them.
+        Index(
+            "ix_deliveries_texts_unreported",
+            "sent_at",
+            postgresql_where="status = 'sent' AND channel = 'sms'",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -134,6 +140,11 @@ class ResidentNotice(db.Model):
             postgresql_where="status IN ('queued', 'sending', 'unknown')",
         ),
         Index("ix_resident_notices_provider_ref", "provider_ref"),
+        Index(
+            "ix_resident_notices_texts_unreported",
+            "sent_at",
+            postgresql_where="status = 'sent' AND channel = 'sms'",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

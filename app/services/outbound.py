@@ -736,6 +736,8 @@ def sweep(ledger: Ledger) -> dict[str, int]:
         found["given_up"] = len(given_up)
     if (asked := ask_about_held_calls(ledger)) is not None:
         found["calls_asked"] = asked
+    if (asked := ask_about_unreported_texts(ledger)) is not None:
+        found["texts_asked"] = asked
     return found
 
 
@@ -812,14 +814,18 @@ def _check_calls(
 
 
 def _ask_about_calls(refs: list[str]) -> list:
-    """For each call's reference: its ProviderStatus, None when the provider has no
-    such call, or the TransportError that kept it from saying."""
-    transport = transport_for("voice")  # app context here
+    return _statuses_now("voice", refs)
+
+
+def _statuses_now(channel: str, refs: list[str]) -> list:
+    """For each call's or text's reference: its ProviderStatus, None when the provider
+    has no such message, or the TransportError that kept it from saying."""
+    transport = transport_for(channel)  # app context here
     status_of = getattr(transport, "status_async", None)
 
     async def ask(ref):
         if status_of is None:
-            return TransportError(f"{transport.name} cannot be asked about a call", permanent=True)
+            return TransportError(f"{transport.name} cannot be asked about {ref}", permanent=True)
         try:
             return await status_of(ref)
         except TransportError as error:  # an answer it cannot read included
@@ -828,6 +834,46 @@ def _ask_about_calls(refs: list[str]) -> list:
             return _could_not_ask(transport, error)
 
     return _all_at_once([ask(ref) for ref in refs])
+
+
+# --- texts whose delivery was never reported ----------------------------------------
+# Twilio reports a text's delivery (or failure) by a status callback, and never sends
+# one again that was refused: a callback that came while the database was away (503)
+# left its text "sent" for good (an outside check), and reports counted it so. The
+# sweeper asks Twilio about texts still "sent" SMS_STATUS_CHECK_SECONDS after they
+# went, then every SMS_ASK_AGAIN_SECONDS for SMS_ASK_FOR_HOURS (a network may report
+# late, or never), SMS_ASK_AT_ONCE at a time; what it says is applied as the
+# callback would have been (the same event key: the callback, coming later, changes
+# nothing).
+SMS_ASK_AGAIN_SECONDS = 3600
+SMS_ASK_FOR_HOURS = 24
+SMS_ASK_AT_ONCE = 50
+
+
+def ask_about_unreported_texts(ledger: Ledger) -> int | None:
+    """Ask the provider how each text of this ledger stands whose delivery it never
+    reported (see above); how many were asked about, None when texts are not asked
+    about (the outbox, or SMS_STATUS_CHECK_SECONDS 0). Safe to run twice: each row is
+    taken by one sweep for SMS_ASK_AGAIN_SECONDS, and a status is applied once."""
+    config = current_app.config
+    first = config["SMS_STATUS_CHECK_SECONDS"]
+    if not first or config.get("DELIVERY_TRANSPORT") != "providers":
+        return None
+    rows = ledger_sql.texts_to_ask_about(
+        ledger.table,
+        first_after=first,
+        again_after=SMS_ASK_AGAIN_SECONDS,
+        hours=SMS_ASK_FOR_HOURS,
+        limit=SMS_ASK_AT_ONCE,
+    )
+    db.session.commit()
+    if not rows:
+        return 0
+    answers = _statuses_now("sms", [ref for _, ref in rows])
+    for (row_id, _), answer in zip(rows, answers, strict=True):
+        if isinstance(answer, ProviderStatus) and answer.status not in (None, "sent"):
+            apply_provider_status(ledger, row_id, answer)
+    return len(rows)
 
 
 def reconcile(ledger: Ledger, ids: list[int]) -> dict[str, int]:
