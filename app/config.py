@@ -60,10 +60,21 @@ class Config:
     # Every connection: no JIT (compiling a plan costs more than our short queries take)
     # and no parallel workers (starting one costs ~15 ms, more than a preview takes;
     # on a few cores, one officer's query should not take them all). bench/ measures.
+    # A connection that cannot be made in 10 s fails, and one to a host that vanished
+    # without a word (a failover) is found dead within about 25 s of silence (TCP
+    # keepalives), not after the system's two hours: a delivery job retrying its record
+    # on a new connection (RECORD_RETRY_SECONDS) stays inside STALLED_SECONDS.
     SQLALCHEMY_ENGINE_OPTIONS = {
         "pool_pre_ping": True,
         "hide_parameters": True,
-        "connect_args": {"options": "-c jit=off -c max_parallel_workers_per_gather=0"},
+        "connect_args": {
+            "options": "-c jit=off -c max_parallel_workers_per_gather=0",
+            "connect_timeout": 10,
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+        },
     }
     MAX_CONTENT_LENGTH = 1024 * 1024  # no form or drawn area needs more
     # How many proxies (e.g. the force's TLS terminator) sit in front of the app, so

@@ -59,7 +59,7 @@ def replica_engine() -> Engine | None:
     if url not in engines:
         options = dict(current_app.config["SQLALCHEMY_ENGINE_OPTIONS"])
         connect_args = dict(options.pop("connect_args", {}))
-        connect_args.setdefault("connect_timeout", 3)
+        connect_args["connect_timeout"] = 3  # the primary serves when it cannot be reached
         given = connect_args.get("options", "")
         connect_args["options"] = f"{given} -c default_transaction_read_only=on".strip()
         if url.startswith("postgresql://"):

@@ -3,12 +3,14 @@ gateway, smtplib to aiosmtpd; callbacks signed like Twilio's; faults injected.""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import time
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import OperationalError
 
 from app.extensions import db
 from app.models import Alert, Delivery
@@ -1082,6 +1084,28 @@ def test_a_text_whose_callback_never_comes_is_found_at_the_provider_not_resent(
     assert db.session.get(Alert, alert.id).status == "sent"
 
 
+def test_a_text_twilio_dated_after_its_request_gave_up_is_found_not_sent_again(
+    providers, officer, make_resident, run_worker, app, monkeypatch
+):
+    """Found by an outside check: a slow Twilio dated a text it took 3.3 s after the
+    request gave up, later than a call's record may be, and the text was sent again
+    (25 residents twice). A text is told apart by its words: found however late it
+    was dated."""
+    number = "+447700900309"
+    unknown_after_no_answer(providers, officer, make_resident, number)
+    (row,) = db.session.scalars(select(Delivery)).all()
+    (taken,) = providers.gateway.accepted
+    taken.wall = row.updated_at.timestamp() + 5  # dated well after the request gave up
+    assert reconcile_now(app, monkeypatch, run_worker)["reconcile"] == 1
+    db.session.expire_all()
+    (row,) = db.session.scalars(select(Delivery)).all()
+    assert (row.status, row.provider_ref) == ("sent", taken.sid)
+    monkeypatch.setitem(app.config, "RECONCILE_NO_RECORD_SECONDS", 0)
+    sweep()
+    run_worker()
+    assert providers.gateway.accepted_to("Messages") == [number]
+
+
 def test_while_the_provider_cannot_tell_it_is_asked_again_then_possibly_sent_never_resent(
     providers, officer, make_resident, run_worker, app, monkeypatch
 ):
@@ -1808,6 +1832,30 @@ def test_emails_of_a_worker_killed_as_redis_is_emptied_are_sent_once(
     assert {delivery(c.id).status for c in claimed} <= {"sent", "delivered"}
 
 
+def test_an_email_at_the_end_of_its_message_is_not_taken_for_a_dead_workers(
+    app, providers, officer, make_resident, monkeypatch
+):
+    """Found by a review: a send that missed its beats, coming to the end of its
+    message, could have its row taken by the sweeper as possibly sent, and a refusal
+    of the end then changed nothing: never sent, and said to be possibly sent. The end
+    touches the row, so the sweeper leaves it for STALLED_SECONDS, longer than the
+    server may take to answer."""
+    from app.dao import outbound as ledger_sql
+
+    make_resident(postcode="BS1 6AD", sms=None, email="late@example.invalid")
+    (claimed,) = claim(ids(send(officer).id))
+    db.session.execute(text("UPDATE deliveries SET updated_at = now() - interval '1 hour'"))
+    db.session.commit()
+    with db.engine.begin() as connection:
+        assert ledger_sql.end_email(connection, "deliveries", claimed.id, claimed.attempts)
+    assert (
+        ledger_sql.take_stalled("deliveries", outbox=False, seconds=app.config["STALLED_SECONDS"])
+        == []
+    )
+    db.session.rollback()
+    assert delivery(claimed.id).status == "sending"
+
+
 @pytest.mark.parametrize("sweep_ends", ["committed", "rolled_back"])
 def test_a_sweep_and_a_send_at_the_end_of_its_message_never_both_win(
     app, providers, officer, make_resident, run_worker, sweep_ends
@@ -1874,3 +1922,43 @@ def test_what_a_provider_said_is_recorded_though_the_jobs_connection_dropped(
     assert [str(m["To"]) for m in providers.mail.messages] == ["dropped@example.invalid"]
     db.session.rollback()
     assert statuses(alert.id) == {"sent": 1}
+
+
+def test_what_the_sends_in_flight_said_is_recorded_though_the_database_dropped_mid_job(
+    app, providers, officer, make_resident
+):
+    """Found by reading the fix above again: the job's connection dropped while its
+    e-mails were with a slow server, and its next beat or check for cancelled alerts,
+    not its record, met the dead connection: the job ended, the e-mails went (their
+    sends took new connections), and nothing recorded them. The job now carries on,
+    claims no more, and records them on a new connection."""
+    import threading
+
+    many_residents(make_resident, 3, channel="email")
+    alert_id = send(officer).id  # here: the alert is this session's, not the job's
+    rows = ids(alert_id)
+    providers.mail.rcpt_delay_s = 1.5  # the sends wait on the server, mid-transaction
+
+    def job() -> None:
+        with app.app_context():
+            deliver(rows)
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    wait_until(lambda: statuses(alert_id) == {"sending": 3}, message="the job's claim")
+    with db.engine.begin() as connection:  # a failover: every other connection ends
+        ended = connection.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar()
+    assert ended >= 1
+    with contextlib.suppress(OperationalError):
+        db.session.rollback()  # this test's own connection ended too
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert sorted(str(m["To"]) for m in providers.mail.messages) == [
+        f"r{n}@example.invalid" for n in range(3)
+    ]
+    assert statuses(alert_id) == {"sent": 3}

@@ -871,6 +871,9 @@ def test_the_admin_checks_then_imports_a_file_in_the_background(
     assert jobs.waiting(bulk=True) + jobs.waiting() == 1
     run_worker()
     assert "imported" in client.get(status_url).text
+    # The worker that took it forgot the press: were it to die, recovery hands the
+    # import back with its button, not "it starts as soon as a worker is free".
+    assert not redis_store.client.keys("import:*:started")
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Resident)) == 2
         record = db.session.scalars(select(ResidentImport)).one()

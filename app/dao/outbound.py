@@ -285,7 +285,11 @@ def end_email(connection: Connection, table: str, row_id: int, attempts: int) ->
     condition false. On a connection of its own, from the sender's thread."""
     ended = connection.execute(
         text(
-            f"UPDATE {_table(table)} SET email_unsent_attempt = NULL"
+            # Touched too: the server's answer to the end comes within SMTP_TIMEOUT_SECONDS,
+            # and a row the sweeper took meanwhile for a dead worker's would be possibly
+            # sent though the server refused it (unsent_again then finds it settled).
+            f"UPDATE {_table(table)} SET email_unsent_attempt = NULL,"
+            " updated_at = clock_timestamp()"
             " WHERE id = :id AND status = 'sending' AND attempts = :attempts"
             " AND email_unsent_attempt = :attempts RETURNING id"
         ),

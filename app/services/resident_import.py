@@ -851,9 +851,9 @@ def upload_import(officer, *, filename: str, content: str, notify: bool) -> Resi
     return record
 
 
-# Set when an import is queued, until a worker claims it (its status then says):
-# a second press meanwhile is told it has started, not "Importing" again. It lapses,
-# so an import whose job Redis lost can be started again.
+# Set when an import is queued, until a worker claims it (its status then says; the
+# worker deletes it): a second press meanwhile is told it has started, not
+# "Importing" again. It lapses, so an import whose job Redis lost can be started again.
 STARTED_KEY = "import:{id}:started"
 STARTED_SECONDS = 600
 
@@ -919,6 +919,9 @@ def run_import(import_id: int, *, dry_run: bool) -> None:
         db.session.commit()
         if claimed is None:
             return
+        # Its status says it runs now; should this worker die, recover_imports hands
+        # it back, and its page offers the button again (not "it starts as soon as...").
+        redis_store.client.delete(STARTED_KEY.format(id=import_id))
     # The record stays locked until this run's last commit: a run whose worker dies
     # lets go of it with its connection, and recover_imports tells it from a live one.
     record = db.session.scalars(
