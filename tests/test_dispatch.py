@@ -1106,6 +1106,34 @@ def test_a_text_twilio_dated_after_its_request_gave_up_is_found_not_sent_again(
     assert providers.gateway.accepted_to("Messages") == [number]
 
 
+def test_a_call_twilio_dated_after_its_request_gave_up_is_found_not_made_again(
+    providers, officer, make_resident, run_worker, app, monkeypatch
+):
+    """The same for a call: no other call of ours to the number can have been placed
+    while this one was in doubt, so one dated 20 s after the request gave up is its."""
+    number = "+441174960309"
+    make_resident(postcode="BS1 6AD", sms=None, voice=number)
+    gateway = providers.gateway
+    gateway.slow_accept_for = {number}
+    gateway.slow_accept_s = 2.5
+    gateway.send_callbacks = False
+    alert = send(officer)
+    deliver(ids(alert.id))
+    assert statuses(alert.id) == {"unknown": 1}
+    (row,) = db.session.scalars(select(Delivery)).all()
+    (taken,) = gateway.accepted
+    taken.wall = row.updated_at.timestamp() + 20
+    gateway.call_status = "in-progress"
+    assert reconcile_now(app, monkeypatch, run_worker)["reconcile"] == 1
+    db.session.expire_all()
+    (row,) = db.session.scalars(select(Delivery)).all()
+    assert (row.status, row.provider_ref) == ("sent", taken.sid)
+    monkeypatch.setitem(app.config, "RECONCILE_NO_RECORD_SECONDS", 0)
+    sweep()
+    run_worker()
+    assert gateway.accepted_to("Calls") == [number]
+
+
 def test_while_the_provider_cannot_tell_it_is_asked_again_then_possibly_sent_never_resent(
     providers, officer, make_resident, run_worker, app, monkeypatch
 ):

@@ -695,20 +695,21 @@ def apply_provider_status(
 # row's, which was never placed, and reported sent (an outside probe; it looked back a
 # minute).
 LOOK_BACK_SECONDS = 10
-# ...and until a little after the row became unknown (its request went out before
-# then; Twilio dates to the second): a later call to the same number is a newer alert's,
-# whose row may not hold it yet, and taking it lost this alert and called that one twice.
-LOOK_AFTER_SECONDS = 2
-# A text is told apart by its words (the alert's reference among them, and only a row
-# no other holds is taken), so one Twilio dated late is still found: it dated a text
-# it took 3.3 s after the request gave up, past LOOK_AFTER_SECONDS, and the text was
-# sent again (an outside check, 25 residents twice). A call has no words: its window
-# stays short.
+# ...and until after the row became unknown (its request went out before then, but a
+# slow Twilio may date what it took later). It was two seconds after: a later call to
+# the same number, a newer alert's whose row did not hold it yet, was taken for this
+# row's, which was never placed (an outside probe). Since then no call of ours to a
+# number is placed while another to it is unknown with no reference
+# (dao.outbound._calls_to_wait), so a later call is this row's; and a text is told
+# apart by its words, its alert's reference among them. With two seconds, Twilio
+# dating what it took 3.3 s after the request gave up had 25 residents texted or called
+# twice (an outside check).
 LOOK_AFTER_TEXT_SECONDS = 600
+LOOK_AFTER_CALL_SECONDS = 60
 
 
 def _look_after(message: OutgoingMessage) -> float:
-    return LOOK_AFTER_TEXT_SECONDS if message.channel == "sms" else LOOK_AFTER_SECONDS
+    return LOOK_AFTER_TEXT_SECONDS if message.channel == "sms" else LOOK_AFTER_CALL_SECONDS
 
 
 ASK_AGAIN_SECONDS = 120
