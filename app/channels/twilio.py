@@ -287,6 +287,20 @@ def _taken_between(created: datetime | None, since: datetime, until: datetime) -
     return created is not None and since.replace(microsecond=0) <= created <= until
 
 
+async def _fetched(resource):
+    """One message or call as Twilio has it now, or None when it has no such one.
+    Raises TransportError when it cannot say: an outage, or an answer that is no
+    message or call (HTML, a list), which the SDK cannot read."""
+    try:
+        return await resource.fetch_async()
+    except TwilioRestException as error:
+        if error.status == 404:
+            return None
+        raise _cannot_tell(error) from None
+    except (TwilioException, aiohttp.ClientError, TimeoutError, *_UNREADABLE) as error:
+        raise _cannot_tell(error) from None
+
+
 def _cannot_tell(error: Exception) -> TransportError:
     if isinstance(error, TwilioRestException | aiohttp.ClientError | TimeoutError):
         why = _error(error).reason
@@ -345,15 +359,9 @@ class TwilioSmsTransport:
         """The text's status as Twilio has it now, in the words of its status callback
         (the same event key, so the callback arriving later changes nothing), or None
         when Twilio has no such message. Raises TransportError when it cannot say."""
-        client = _async_client(self.settings)
-        try:
-            sent = await client.messages(provider_ref).fetch_async()
-        except TwilioRestException as error:
-            if error.status == 404:
-                return None
-            raise _cannot_tell(error) from None
-        except (TwilioException, aiohttp.ClientError, TimeoutError, *_UNREADABLE) as error:
-            raise _cannot_tell(error) from None
+        sent = await _fetched(_async_client(self.settings).messages(provider_ref))
+        if sent is None:
+            return None
         code = sent.error_code
         return read_status_callback(
             {
@@ -488,18 +496,9 @@ class TwilioVoiceTransport:
         """The call's status as Twilio has it now, in the words of its status callback
         (the same event key, so the callback arriving later changes nothing), or None
         when Twilio has no such call. Raises TransportError when it cannot say."""
-        client = _async_client(self.settings)
-        try:
-            call = await client.calls(provider_ref).fetch_async()
-        except TwilioRestException as error:
-            if error.status == 404:
-                return None
-            raise _cannot_tell(error) from None
-        except (TwilioException, aiohttp.ClientError, TimeoutError) as error:
-            raise _cannot_tell(error) from None
-        except _UNREADABLE as error:
-            # An answer that is not a call (HTML, a list): the SDK cannot read it.
-            raise _cannot_tell(error) from None
+        call = await _fetched(_async_client(self.settings).calls(provider_ref))
+        if call is None:
+            return None
         duration = call.duration
         return read_status_callback(
             {
