@@ -1008,7 +1008,10 @@
     return Array.from(text).map(function (ch) { return ch in swaps ? swaps[ch] : ch; }).join("");
   }
   function makePlain() {
-    ["title", "body", "question", "answer-1", "answer-2", "answer-3", "answer-4"].forEach(function (id) {
+    // The Welsh too: its quotes and dashes cost parts as the English's do (the button
+    // left them as they were: an outside check). Its letters are not touched.
+    ["title", "body", "title-cy", "body-cy", "question", "answer-1", "answer-2", "answer-3",
+     "answer-4"].forEach(function (id) {
       var field = $(id);
       var made = plain(field.value);
       if (made !== field.value) { field.value = made; }
@@ -1201,6 +1204,14 @@
     $("confirm").hidden = true;
     $("send").focus();
   });
+  // What the officer confirmed is what goes: a change to the words, the mode or the
+  // time after "Send…" closes the question, to be asked again (an edited title went
+  // live under the question that named the old one: an outside check).
+  function closeConfirm(event) {
+    if (!$("confirm").hidden && !$("confirm").contains(event.target)) { $("confirm").hidden = true; }
+  }
+  $("compose").addEventListener("input", closeConfirm);
+  $("compose").addEventListener("change", closeConfirm);
   // Escape is Cancel, as in any dialog (it did nothing: an outside check).
   $("confirm").addEventListener("keydown", function (event) {
     if (event.key === "Escape") { $("confirm-cancel").click(); }

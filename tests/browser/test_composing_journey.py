@@ -117,6 +117,10 @@ def test_pcso_targets_composes_and_gets_approval_then_delivery_is_followed(
         "characters. Keep them: they are the spelling."
     )
     expect(page.locator("#plain-punctuation")).to_be_hidden()
+    # Its quotes and dashes are made plain as the English's are; its letters stay.
+    page.locator("#body-cy").fill("Arhoswch yn y tŷ – “diolch”")
+    page.get_by_role("button", name=re.compile(r"^Use plain")).tap()
+    expect(page.locator("#body-cy")).to_have_value('Arhoswch yn y tŷ - "diolch"')
     page.locator("#body-cy").fill("")
     page.locator("#title-cy").fill("")
     expect(page.locator("#sms-ucs2")).to_be_hidden()
@@ -128,6 +132,12 @@ def test_pcso_targets_composes_and_gets_approval_then_delivery_is_followed(
     expect(page.locator("#send")).to_have_text("Request approval…")
     page.get_by_role("button", name="Request approval…").click()
     expect(page.locator("#confirm")).to_contain_text("Ask a supervisor to approve")
+    # The title changed after the question: it closes, and is asked again with the new
+    # one (the edited title went under the question naming the old: an outside check).
+    page.get_by_label("Title").fill("Car crime in Old Market")
+    expect(page.locator("#confirm")).to_be_hidden()
+    page.get_by_role("button", name="Request approval…").click()
+    expect(page.locator("#confirm")).to_contain_text("“Car crime in Old Market”")
     page.get_by_role("button", name="Request approval", exact=True).click()
     expect(page).to_have_url(re.compile(r"/officers/alerts/\d+$"))
     expect(page.locator("#alert-status")).to_have_text("waiting for approval")
