@@ -561,6 +561,9 @@ def test_an_alert_to_fewer_than_5_hides_its_counts_and_its_cost_and_what_adds_to
         ("from=2026-01-01&to=99999-01-01", "end date is not a date we can read"),
         ("from=1999-01-01&to=2026-01-01", "from 1 January 2000"),
         ("to=1999-06-30", "from 1 January 2000"),
+        ("to=0001-01-01", "from 1 January 2000"),
+        ("to=0001-03-31", "from 1 January 2000"),
+        ("from=9999-12-31", "start date (31 December 9999) is in the future"),
         ("period=decade", "Choose this month or quarter so far, last month, last quarter"),
         ("from=%0D%0A&to=x", "end date is not a date we can read"),
         ("from=%0D%0A2026-01-01&to=2026-01-0%0A", "end date is not a date we can read"),
@@ -647,6 +650,11 @@ def test_one_date_is_enough_as_on_the_timeline(app, make_officer):
     assert "1 March 2026 to 31 May 2026 (UK time)" in page.text
     csv = client.get("/analysts/sent.csv?to=2026-05-31")
     assert csv.status_code == 200
+    # An end after today ends today, and its three months are up to today: the start
+    # it works out is never "in the future" (it said so of a date no one typed).
+    later = client.get("/analysts/sent?to=9999-12-31")
+    assert later.status_code == 200
+    assert f"to {today.day} {today:%B %Y} (UK time)" in later.text
 
 
 def test_a_period_ending_after_today_ends_today(app, make_officer):

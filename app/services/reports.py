@@ -206,12 +206,14 @@ def period_from(
         return PRESETS[preset][1](today)
     if first:
         start = _parse_day(first, "start")
-        end = _parse_day(last, "end") if last else today
+        end = _parse_day(last, "end") if last else max(today, start)
     else:
+        # The three months up to it, or to today when it is later; never before the
+        # earliest date (a year-1 end date was a 500: an outside check).
         end = _parse_day(last, "end")
-        start = _months_before(end, 3) + timedelta(days=1)
-        if end >= EARLIEST:
-            start = max(start, EARLIEST)
+        if end < EARLIEST:
+            raise PeriodError(gettext("Give dates from %(first)s onwards.", first=_long(EARLIEST)))
+        start = max(_months_before(min(end, today), 3) + timedelta(days=1), EARLIEST)
     if end < start:
         raise PeriodError(
             gettext(
