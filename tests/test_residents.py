@@ -607,7 +607,9 @@ ORGANISATION = "reaches an organisation (an 03 or 055 number), not a home or a m
         ("landline", "05511 123456", f"landline {ORGANISATION}"),
         ("landline", "07640 123456", "landline is a pager number, not a home or a mobile"),
         ("mobile", "0117 496 0123", "mobile is not a mobile number (texts need one starting 07)"),
-        ("landline", "05612 345678", "landline is not a mobile or landline number"),
+        ("landline", "05612 345678", "landline is an 056 internet phone number"),
+        ("landline", "0800 123 4567", "landline is a kind of number we cannot call"),
+        ("mobile", "0" * 60, "mobile is too long to be a phone number"),
         ("landline", "0117 496 0123 x5", "landline has an extension"),
     ],
 )
@@ -2155,3 +2157,51 @@ def test_a_nul_in_an_address_or_a_number_reads_the_same_on_every_form(resident_c
     assert refused.status_code == 400
     assert "The e-mail address has a null character (NUL) in it" in html.unescape(refused.text)
     assert "U+0000" not in refused.text
+
+
+def test_what_a_paste_brings_along_is_taken_out_and_a_number_too_long_is_said_to_be(
+    resident_client, app, make_officer
+):
+    """Found by an outside check: a pasted number's leading tab or invisible
+    right-to-left mark was refused (the resident cannot see it to remove it), a
+    zero-width space alone was asked for "some words", 300 digits were "not a UK phone
+    number", an 056 number was "not a mobile", and an over-long address on the staff
+    invite had "no @-sign" (the form cut it first)."""
+    from app.services.contacts import ContactRefused, normalise_email, normalise_phone
+
+    assert normalise_phone("\t+44 7700 900123 ", need_mobile=True, allow_drama=True) == (
+        "+447700900123"
+    )
+    assert normalise_phone("07700\u202e900123", need_mobile=True, allow_drama=True) == (
+        "+447700900123"
+    )
+    assert normalise_email("sam\u200b@example.com") == "sam@example.com"
+    for typed, said in (
+        ("\u200b", "Enter a phone number"),
+        ("1" * 300, "The phone number is too long: keep it to 40 characters."),
+        ("05612 345678", "We can't send to 056 numbers: they are internet phones."),
+    ):
+        with pytest.raises(ContactRefused, match=re.escape(said)):
+            normalise_phone(typed, need_mobile=False)
+    client = resident_client
+    token = page_token(client, "/my-alerts")
+    refused = client.post(
+        "/my-alerts/channels", data={"csrf_token": token, "channel": "sms", "address": "1" * 300}
+    )
+    assert refused.status_code == 400
+    assert "The phone number is too long: keep it to 40 characters." in html.unescape(refused.text)
+    admin = signed_in(app, make_officer(role="admin"), "admin")
+    invited = admin.post(
+        "/admin/officers/invite",
+        data={
+            "csrf_token": page_token(admin, "/admin/officers/invite"),
+            "email": "x" * 300 + "@example.com",
+            "name": "Sam",
+            "role": "officer",
+            "sign_in": "password",
+        },
+    )
+    assert invited.status_code == 400
+    assert "The e-mail address is too long: keep it to 254 characters." in html.unescape(
+        invited.text
+    )

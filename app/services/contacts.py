@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -42,6 +43,7 @@ class ContactRefused(ValueError):
 
 # What can be wrong with a phone number (ContactRefused.problem).
 PHONE_PROBLEMS = (
+    "too_long",
     "characters",
     "missing",
     "not_a_number",
@@ -54,18 +56,37 @@ PHONE_PROBLEMS = (
     "organisation",
     "premium",
     "not_mobile",
+    "voip",
     "not_phone",
 )
 
 
-def _characters_checked(text: str | None, label: str) -> str:
-    """The text trimmed, or ContactRefused naming a control or invisible character in
-    it as every other field does (checked_text): the sign-up form said "a null
-    character", the other forms "invalid characters: U+0000" (an outside check)."""
+def _characters_checked(text: str | None, label: str, most: int) -> str:
+    """The text trimmed, with the invisible formatting characters a paste brings along
+    (zero-width spaces, a right-to-left mark) taken out, since a resident cannot see
+    them to remove them (they were refused, and a zero-width space alone was asked for
+    "some words": an outside check); or ContactRefused naming what is wrong as every
+    other field does (checked_text): too long, or a control character such as NUL (the
+    sign-up form said "a null character", the other forms "invalid characters:
+    U+0000")."""
+    text = "".join(c for c in text or "" if unicodedata.category(c) != "Cf").strip()
+    if len(text) > most:
+        raise ContactRefused(
+            gettext(
+                "%(label)s is too long: keep it to %(count)s characters.",
+                label=label,
+                count=f"{most:,}",
+            ),
+            "too_long",
+        )
     try:
-        return checked_text(text or "", label)
+        return checked_text(text, label)
     except TextRefused as refusal:
         raise ContactRefused(str(refusal), "characters") from None
+
+
+# The most a phone number or an e-mail address may be, on every form and in imports.
+PHONE_LENGTH, EMAIL_LENGTH = 40, 254
 
 
 # Digits in a UK number after its 0 (or +44): 07700 900123 is 7700 900123.
@@ -77,7 +98,7 @@ def normalise_phone(text: str, *, need_mobile: bool, allow_drama: bool = False) 
 
     SMS needs a mobile; a voice call can ring a mobile or a landline.
     """
-    text = _characters_checked(text, gettext("The phone number"))
+    text = _characters_checked(text, gettext("The phone number"), PHONE_LENGTH)
     if not text:
         raise ContactRefused(gettext("Enter a phone number, for example 07700 900123."), "missing")
     try:
@@ -158,6 +179,16 @@ def normalise_phone(text: str, *, need_mobile: bool, allow_drama: bool = False) 
             ),
             "premium",
         )
+    if kind == PhoneNumberType.VOIP:
+        # Said as what it is: it read "Texts can only go to a mobile" or "Calls can only
+        # go to a mobile or a landline" (an outside check).
+        raise ContactRefused(
+            gettext(
+                "We can't send to 056 numbers: they are internet phones. Give a mobile or "
+                "a home landline."
+            ),
+            "voip",
+        )
     is_mobile = kind in (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
     if need_mobile and not is_mobile:
         raise ContactRefused(
@@ -179,7 +210,7 @@ def normalise_email(text: str, *, allow_reserved: bool | None = None) -> str:
     in lower case and in ASCII (IDNA), as it goes in the SMTP envelope. Raises
     ContactRefused, naming the problem (a comma or semicolon before the @ would
     otherwise split one address into several recipients)."""
-    text = _characters_checked(text, gettext("The e-mail address"))
+    text = _characters_checked(text, gettext("The e-mail address"), EMAIL_LENGTH)
     if not text:
         raise ContactRefused(gettext("Enter an e-mail address, like name@example.com."))
     if allow_reserved is None:

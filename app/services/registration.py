@@ -23,7 +23,12 @@ from app.services.consent import (
     consent_statement,
     statement_language,
 )
-from app.services.contacts import ContactRefused, normalise_email, normalise_phone
+from app.services.contacts import (
+    EMAIL_LENGTH,
+    ContactRefused,
+    normalise_email,
+    normalise_phone,
+)
 from app.services.notices import queue_notices
 from app.services.postcode_check import CheckedPostcode, PostcodeRefused, check_postcode
 from app.services.residents import ChangeRefused, parse_quiet_hours
@@ -132,7 +137,7 @@ class RegistrationForm:
             channels=[c for c in getlist("channels") if c in CHANNEL_FIELDS],
             sms_phone=text("sms_phone", gettext("The mobile number"), 40),
             voice_phone=text("voice_phone", gettext("The phone number"), 40),
-            email=text("email", gettext("The e-mail address"), 320),
+            email=text("email", gettext("The e-mail address"), EMAIL_LENGTH),
             groups=[clean_text(g, max_length=40) for g in getlist("groups")],
             consent=form.get("consent") in ("yes", "on", True),
             quiet=form.get("quiet") in ("yes", "on", True),

@@ -70,6 +70,7 @@ LABEL_LENGTH = 40
 # instead. (It was keyed by the resident's words, and a refusal whose words changed
 # fell through to "not usable: ..." unnoticed.)
 PHONE_PROBLEMS = {
+    "too_long": N_("%(column)s is too long to be a phone number"),
     "characters": N_("%(column)s has a control or invisible character in it"),
     "missing": N_("%(column)s is missing"),
     "not_a_number": N_("%(column)s is not a phone number"),
@@ -84,7 +85,8 @@ PHONE_PROBLEMS = {
     ),
     "pager": N_("%(column)s is a pager number, not a home or a mobile"),
     "not_mobile": N_("%(column)s is not a mobile number (texts need one starting 07)"),
-    "not_phone": N_("%(column)s is not a mobile or landline number"),
+    "voip": N_("%(column)s is an 056 internet phone number, not a home or a mobile"),
+    "not_phone": N_("%(column)s is a kind of number we cannot call (not a mobile or a landline)"),
 }
 # A column as staff call it in a reason.
 STAFF_NAME = {
