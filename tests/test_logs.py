@@ -60,6 +60,10 @@ def test_a_request_that_fails_is_logged_by_its_route_not_its_path(app, client, c
     assert answer.status_code == 500
     (line,) = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert line.getMessage() == "Exception on /unsubscribe/<token> [GET]"
+    # The page gives the request's reference, which the log line carries: the service
+    # desk finds the traceback by it (the page gave none: an outside check).
+    assert f'<code id="error-reference">{line.request_id}</code>' in answer.text
+    assert answer.headers["X-Request-Id"] == line.request_id
     assert line.exc_info is not None  # the traceback is still there to debug
     assert not any("secret-token-456" in r.getMessage() for r in caplog.records)
 
