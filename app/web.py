@@ -199,15 +199,16 @@ def _brand_as_the_forces_page() -> None:
             forces.show_public(force)
 
 
-def error_answer(status: int, message: str, reason: str | None = None):
+def error_answer(status: int, message: str, reason: str | None = None, *, said: bool = False):
     """An error in the form the caller reads: JSON for the map's calls and the API,
-    a page for people."""
+    a page for people (with `said`, the message says what to do, and the page adds no
+    general advice)."""
     if wants_json():
         body = {"error": message}
         if reason or request.path.startswith("/api/"):
             body["reason"] = reason or {400: "invalid", 404: "not_found"}.get(status, "error")
         return jsonify(body), status
-    return render_template("error.html", title=message, status=status), status
+    return render_template("error.html", title=message, status=status, said=said), status
 
 
 # Endpoints that never need the session: files, map tiles, the open API, health.
@@ -253,7 +254,7 @@ def install(app: Flask) -> None:
         if _unreadable_form():
             # Werkzeug reads no field of such a form, its token neither: "expired" was
             # not why (an outside check).
-            return error_answer(400, UNREADABLE_FORM, "unreadable")
+            return error_answer(400, UNREADABLE_FORM, "unreadable", said=True)
         return error_answer(400, "This page has expired. Reload it and try again.", "expired")
 
     @app.errorhandler(DataError)
@@ -346,11 +347,11 @@ def install(app: Flask) -> None:
         # stored as those nine characters (an outside check, a place's label): refused,
         # for every form and address, before any view reads it.
         if _escapes_not_utf8(request.query_string):
-            return error_answer(400, UNREADABLE_ADDRESS, "unreadable")
+            return error_answer(400, UNREADABLE_ADDRESS, "unreadable", said=True)
         if request.mimetype == "application/x-www-form-urlencoded" and _escapes_not_utf8(
             request.get_data(cache=True)
         ):
-            return error_answer(400, UNREADABLE_FORM, "unreadable")
+            return error_answer(400, UNREADABLE_FORM, "unreadable", said=True)
 
     @app.after_request
     def headers_and_access_log(response):
