@@ -463,9 +463,14 @@ def test_an_admin_makes_a_team_and_every_change_is_audited(app, people):
         "team.renamed",
     ]
     area_id = team.areas[0].id
-    admin.post(f"{base}/areas/{area_id}/remove", data={"csrf_token": token})
+    removed = admin.post(f"{base}/areas/{area_id}/remove", data={"csrf_token": token})
     db.session.expire_all()
     assert db.session.get(Team, team.id).area is None
+    # Its last area: said that its members may now send anywhere (it was silent).
+    assert (
+        "It was the team&#39;s last area: its members may now send anywhere"
+        in admin.get(removed.headers["Location"]).text
+    )
 
     # Without the CSRF token nothing changes; non-admins are refused.
     admin.environ_base.pop("HTTP_X_CSRFTOKEN")

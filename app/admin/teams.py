@@ -99,11 +99,19 @@ def add_team_area(team_id: int):
 
 
 def remove_team_area(team_id: int, area_id: int):
-    return _then_back(
-        team_id,
-        lambda: _("%(area)s removed.", area=teams.remove_area(current_user, team_id, area_id)),
-        "",
-    )
+    def removed() -> str:
+        label = teams.remove_area(current_user, team_id, area_id)
+        if not teams.sends_anywhere(team_id):
+            return _("%(area)s removed.", area=label)
+        # Said: the team's officers may now send anywhere (it happened silently: an
+        # outside check).
+        return _(
+            "%(area)s removed. It was the team's last area: its members may now send "
+            "anywhere in the force. Add an area to limit them again.",
+            area=label,
+        )
+
+    return _then_back(team_id, removed, "")
 
 
 ROUTES = (

@@ -509,6 +509,11 @@ def add_place_area(admin: Officer, team_id: int, value: str) -> TeamArea:
     return area
 
 
+def sends_anywhere(team_id: int) -> bool:
+    """Whether the team has no permitted areas: its officers may send anywhere."""
+    return not teams_dao.permitted_teams_limited({team_id})
+
+
 def remove_area(admin: Officer, team_id: int, area_id: int) -> str:
     """Raises TeamRefused. Returns the area's label."""
     with transaction():
