@@ -2205,3 +2205,13 @@ def test_what_a_paste_brings_along_is_taken_out_and_a_number_too_long_is_said_to
     assert "The e-mail address is too long: keep it to 254 characters." in html.unescape(
         invited.text
     )
+
+
+def test_the_same_message_flashed_many_times_is_shown_once(resident_client):
+    """Found by an outside check: 150 quick saves before the page was read showed
+    "Nothing has changed." 150 times."""
+    client = resident_client
+    token = page_token(client, "/my-alerts")
+    for _ in range(3):
+        assert client.post("/my-alerts", data={"csrf_token": token}).status_code == 302
+    assert client.get("/my-alerts").text.count("Nothing has changed.") == 1
