@@ -166,16 +166,16 @@ def test_each_alert_has_a_cap_document_that_the_oasis_schema_accepts(
     assert any(href.endswith(f"/alerts/{first.reference}/cap.xml") for href in hrefs)
 
 
+def sent_to_myself(officer_client, **fields):
+    return officer_client.post(
+        "/officers/alerts/test",
+        json={"shapes": [{"kind": "circle", "center": BS1_6AD, "radius_m": 500}], **fields},
+    )
+
+
 def test_exercises_are_exercise_and_tests_have_no_cap(client, officer_client, street, run_worker):
     exercise = send(officer_client, mode="exercise")
-    response = officer_client.post(
-        "/officers/alerts/test",
-        json={
-            "shapes": [{"kind": "circle", "center": BS1_6AD, "radius_m": 500}],
-            "title": "Just me",
-            "body": "Testing.",
-        },
-    )
+    response = sent_to_myself(officer_client, title="Just me", body="Testing.")
     test_alert = db.session.get(Alert, response.json["alert_id"])
     run_worker()
     document = etree.fromstring(client.get(f"/alerts/{exercise.reference}/cap.xml").data)
@@ -186,14 +186,8 @@ def test_exercises_are_exercise_and_tests_have_no_cap(client, officer_client, st
     # A test to oneself with the exercise box ticked is kept as an exercise: it was
     # published, its draft on the alerts page, in every feed and the CAP feed (an
     # outside check). A test is never public, whatever its mode.
-    drill = officer_client.post(
-        "/officers/alerts/test",
-        json={
-            "shapes": [{"kind": "circle", "center": BS1_6AD, "radius_m": 500}],
-            "title": "Drill draft",
-            "body": "Testing the exercise wording.",
-            "mode": "exercise",
-        },
+    drill = sent_to_myself(
+        officer_client, title="Drill draft", body="Testing the exercise wording.", mode="exercise"
     )
     drill_alert = db.session.get(Alert, drill.json["alert_id"])
     assert (drill_alert.mode, drill_alert.audience) == ("exercise", "self")

@@ -56,7 +56,7 @@ MAX_DEVICE_ACCOUNTS = 8
 
 # A staff download or data address (sent.csv, density.geojson, timeline.svg): a file
 # for a program or a download, never a page to be redirected to sign-in from.
-DATA_FILE = re.compile(r".+\.(?:csv|svg|json|geojson|pmtiles)")
+DATA_FILE = re.compile(r".+\.(?P<kind>csv|svg|json|geojson|pmtiles)")
 
 
 @login_manager.unauthorized_handler
@@ -65,9 +65,10 @@ def unauthorized():
     and so does a download or data address, with 401: it was redirected to the
     sign-in page, whose HTML a program would take for its CSV (an outside check)."""
     words = _("Your session has ended. Sign in again to carry on.")
-    if wants_json() or request.path.endswith((".json", ".geojson")):
+    data = DATA_FILE.fullmatch(request.path)
+    if wants_json() or (data and "json" in data["kind"]):
         return jsonify(error=words), 401
-    if DATA_FILE.fullmatch(request.path):
+    if data:
         return Response(words, 401, mimetype="text/plain")
     return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
 

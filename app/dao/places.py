@@ -125,7 +125,13 @@ def find_force_bounds_wgs84(force: Place) -> list[list[float]]:
 def find_postcode_nearest_middle(force: Place) -> str | None:
     """The live postcode nearest a point inside the force area ("SN10 1AB"), shown
     displayed: an example a resident of that force recognises as theirs."""
-    middle = select(func.ST_PointOnSurface(force.boundary)).scalar_subquery()
+    return postcode_nearest_middle_of(force.boundary)
+
+
+def postcode_nearest_middle_of(area) -> str | None:
+    """The live postcode nearest a point inside `area` (a BNG geometry, or SQL giving
+    one), shown displayed."""
+    middle = select(func.ST_PointOnSurface(area)).scalar_subquery()
     return db.session.scalar(
         select(Postcode.display)
         .where(Postcode.terminated_on.is_(None), Postcode.location.is_not(None))

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import delete, func, insert, select, text, update
 
+from app.dao import places as places_dao
 from app.dao.places import drawable
 from app.extensions import db
-from app.models import Alert, Officer, Place, Postcode, Team, TeamArea, alert_teams
+from app.models import Alert, Officer, Place, Team, TeamArea, alert_teams
 from app.models import team_members as members_table
 from app.models import team_supervisors as supervisors_table
 from geo.projection import BNG, WGS84
@@ -243,15 +244,9 @@ def permitted_union(team_ids: set[int]):
 
 
 def postcode_nearest_middle(team_ids: set[int]) -> str | None:
-    """The live postcode nearest a point inside these teams' permitted areas, shown
-    displayed: the example on their officers' map."""
-    middle = select(func.ST_PointOnSurface(_union(team_ids))).scalar_subquery()
-    return db.session.scalar(
-        select(Postcode.display)
-        .where(Postcode.terminated_on.is_(None), Postcode.location.is_not(None))
-        .order_by(Postcode.location.op("<->")(middle))
-        .limit(1)
-    )
+    """The live postcode nearest a point inside these teams' permitted areas: the
+    example on their officers' map."""
+    return places_dao.postcode_nearest_middle_of(_union(team_ids))
 
 
 def _union(team_ids: set[int]):

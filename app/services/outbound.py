@@ -830,7 +830,8 @@ def _check_calls(
             lines.release(call)
             counts["freed"] += 1
     asks = [(row_id, ref) for row_id, status, ref in rows if ref and status in ("sent", "unknown")]
-    for (row_id, _), answer in zip(asks, _ask_about_calls([ref for _, ref in asks]), strict=True):
+    answers = _statuses_now("voice", [ref for _, ref in asks])
+    for (row_id, _), answer in zip(asks, answers, strict=True):
         if isinstance(answer, TransportError) or answer is None:
             counts["cannot_tell"] += 1
         elif answer.call_ended:
@@ -843,10 +844,6 @@ def _check_calls(
         else:
             counts["going"] += 1
     return counts
-
-
-def _ask_about_calls(refs: list[str]) -> list:
-    return _statuses_now("voice", refs)
 
 
 def _statuses_now(channel: str, refs: list[str]) -> list:

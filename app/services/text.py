@@ -61,7 +61,10 @@ def clean_text(value: object, *, max_length: int | None = None, multiline: bool 
 
 
 class TextRefused(ValueError):
-    """Text holding a character we will not store, with a message naming it."""
+    """Text holding a character we will not store, with a message naming it; or, with
+    `too_long`, text longer than allowed."""
+
+    too_long = False
 
 
 # How a person would know each invisible character.
@@ -156,13 +159,15 @@ def checked_text(
             )
         )
     if max_length and len(text) > max_length:
-        raise TextRefused(
+        refusal = TextRefused(
             gettext(
                 "%(label)s is too long: keep it to %(count)s characters.",
                 label=label,
                 count=f"{max_length:,}",
             )
         )
+        refusal.too_long = True
+        raise refusal
     return text
 
 
