@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -546,3 +547,36 @@ def test_a_dead_workers_stalled_rows_go_back_at_the_front_of_the_queue(
     front = jobs.queue().jobs[0]
     assert front.func_name.endswith("deliver_batch") and list(front.args[1]) == [row]
     assert jobs.waiting() == waiting + 1
+
+
+def blocked_signals(thread_id: int) -> set[int]:
+    """The signals a thread of this process blocks, from its SigBlk mask in /proc."""
+    status = Path(f"/proc/self/task/{thread_id}/status").read_text()
+    mask = int(
+        next(line for line in status.splitlines() if line.startswith("SigBlk:")).split()[1], 16
+    )
+    return {number for number in range(1, 65) if mask & (1 << (number - 1))}
+
+
+def test_a_workers_stop_signals_reach_its_main_thread(app_ctx):
+    """Found running `make run`: Ctrl-C's SIGINT to the process group, then its own
+    SIGTERM to the worker, and one of its workers stopped 42 s later. The second
+    signal, while the first was pending, went to the worker's command thread, and
+    Python handles signals only in the main thread, which slept on Redis until its
+    wait for a job ended. The command thread now blocks both, so they reach the main
+    thread and break its wait."""
+    from rq import Worker
+
+    from app.cli.ops import signals_to_main_thread
+    from app.jobs import queue
+
+    stops = {signal.SIGINT, signal.SIGTERM}
+    before = blocked_signals(threading.get_native_id())
+    worker = signals_to_main_thread(Worker)([queue()], connection=redis_store.client)
+    worker.subscribe()
+    try:
+        assert stops <= blocked_signals(worker.pubsub_thread.native_id)
+        assert blocked_signals(threading.get_native_id()) == before
+        assert not stops & before
+    finally:
+        worker.unsubscribe()

@@ -34,13 +34,37 @@ def worker(burst: bool, alerts_only: bool) -> None:
     # started registry) runs every 30 seconds. The sweeper re-queues their deliveries.
     # Alerts first: a worker taking both takes an alert before any import waiting.
     queues = [queue()] if alerts_only else [queue(), bulk_queue()]
-    worker = Worker(queues, connection=redis_store.client, worker_ttl=60, maintenance_interval=30)
+    worker = signals_to_main_thread(Worker)(
+        queues, connection=redis_store.client, worker_ttl=60, maintenance_interval=30
+    )
     # Each job runs in a fork of this process: load the jobs' code and set up the ORM's
     # mappers once, here, rather than in every job.
     preload()
     configure_mappers()
     # The scheduler runs retries whose backoff has passed (outbound.enqueue).
     worker.work(burst=burst, logging_level="INFO", with_scheduler=True)
+
+
+def signals_to_main_thread(worker):
+    """RQ's worker, whose stop signals always reach its main thread. It listens for
+    commands in a thread of its own, and a signal the kernel handed that thread (a
+    second one, while the first was pending: Ctrl-C's SIGINT to the process group,
+    then `make run`'s SIGTERM) was handled only when the main thread next woke, when
+    its wait for a job timed out: the worker stopped 42 s late."""
+    import signal
+
+    class Worker(worker):
+        def subscribe(self):
+            stops = {signal.SIGINT, signal.SIGTERM}
+            # A thread starts with its creator's signal mask: blocked in the command
+            # thread, these go to the main thread, whose wait for a job they break.
+            before = signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+            try:
+                super().subscribe()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+    return Worker
 
 
 @alerts_cli.command("requeue")
