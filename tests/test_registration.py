@@ -121,6 +121,17 @@ def test_resident_can_join_interest_groups(client, app_ctx, runner):
         ({"name": "\u200b\u2060 "}, "name", "only invisible characters"),
         ({"postcode": "BS1\x00 6AD"}, "postcode", "a null character"),
         ({"consent": None}, "consent", "Tick the box"),
+        # Read whole: cut to five characters, this was saved as 09:09 (an outside check).
+        (
+            {"quiet": "yes", "quiet_from": "0909 8790000"},
+            "quiet_from",
+            "0909 8790000 is not a time of day",
+        ),
+        (
+            {"quiet": "yes", "quiet_from": "22:00", "quiet_until": "22:00:00.5"},
+            "quiet_from",  # the pair's one error, on the fieldset
+            "22:00:00.5 is not a time of day",
+        ),
     ],
 )
 def test_each_refusal_says_what_to_do_and_stores_nothing(client, app_ctx, changes, field, message):
@@ -140,6 +151,17 @@ def test_each_refusal_says_what_to_do_and_stores_nothing(client, app_ctx, change
     assert box.count("aria-describedby") == 1
     described = "postcode-error postcode-place" if field == "postcode" else "postcode-place"
     assert f'aria-describedby="{described}"' in box
+
+
+@pytest.mark.parametrize(
+    ("typed", "kept"),
+    [("10:30pm", "22:30:00"), ("6:30am", "06:30:00"), ("2215", "22:15:00"), ("21.45", "21:45:00")],
+)
+def test_quiet_hours_are_read_as_typed_not_cut_short(client, app_ctx, typed, kept):
+    """ "10:30pm" was cut to "10:30" and saved as the morning: routine alerts held about
+    20.5 hours a day, with no word (an outside check)."""
+    assert post(client, quiet="yes", quiet_from=typed, quiet_until="07:00").status_code == 302
+    assert str(db.session.scalars(select(Resident.quiet_from)).one()) == kept
 
 
 def test_postcode_with_no_location_is_refused(client, make_postcode):

@@ -397,6 +397,20 @@ def test_a_resident_changes_places_groups_and_quiet_hours(resident_client):
         data={"csrf_token": token, "quiet": "yes", "quiet_from": "24:00", "quiet_until": "07:00"},
     )
     assert late.status_code == 400 and "24:00 is not a time of day" in late.text
+    # No time zones, no seconds' fractions, no phone numbers: "22:00+14:00" to "22:00"
+    # was saved as quiet hours, and none applied (an outside check).
+    for start, end, said in [
+        ("22:00+14:00", "22:00", "22:00+14:00 is not a time of day"),
+        ("T22", "07:00", "T22 is not a time of day"),
+        ("01174960000", "07:00", "01174960000 is not a time of day"),
+        ("22:00", "22:00:00", "The start and end of quiet hours must differ"),
+        ("10pm", "22:00", "The start and end of quiet hours must differ"),
+    ]:
+        odd = client.post(
+            "/my-alerts/quiet-hours",
+            data={"csrf_token": token, "quiet": "yes", "quiet_from": start, "quiet_until": end},
+        )
+        assert odd.status_code == 400 and said in html.unescape(odd.text), (start, end)
     client.post(
         "/my-alerts/quiet-hours",
         data={"csrf_token": token, "quiet": "yes", "quiet_from": "22:30", "quiet_until": "06:45"},

@@ -141,8 +141,10 @@ class RegistrationForm:
             groups=[clean_text(g, max_length=40) for g in getlist("groups")],
             consent=form.get("consent") in ("yes", "on", True),
             quiet=form.get("quiet") in ("yes", "on", True),
-            quiet_from=clean_text(form.get("quiet_from"), max_length=5) or "22:00",
-            quiet_until=clean_text(form.get("quiet_until"), max_length=5) or "07:00",
+            # Whole: cut to five characters, "10:30pm" was saved as 10:30 (an outside
+            # check). parse_quiet_hours says what is wrong with one.
+            quiet_from=clean_text(form.get("quiet_from")) or "22:00",
+            quiet_until=clean_text(form.get("quiet_until")) or "07:00",
             language=form.get("language") if form.get("language") in LANGUAGES else current(),
             consent_for=None
             if form.get("consent_for") is None

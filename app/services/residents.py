@@ -9,6 +9,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import re
 from datetime import UTC, datetime, time, timedelta
 
 from flask import current_app
@@ -326,6 +327,39 @@ def set_groups(resident: Resident, slugs: list[str]) -> None:
     _audit(resident, "resident.groups_set", groups=sorted(slugs))
 
 
+# A time of day as people type it, and as a browser's time box sends it: 22:00, 7:00,
+# 22.00, 2200, 22:00:00 (a box with seconds), 10pm, 10:30 pm, 6.30a.m. (yb and yh,
+# the Welsh). Nothing else: Python's time.fromisoformat also took "22:00+14:00",
+# "T22" and 01174960000 (a phone number, as 01:17:49.6), and the start and end of
+# quiet hours could differ by a microsecond or a time zone (an outside check).
+_TIME_OF_DAY = re.compile(
+    r"(?P<hour>\d{1,2})(?:[:.]?(?P<minute>\d{2})(?::00)?)?\s*"
+    r"(?P<half>am|a\.m\.|yb|pm|p\.m\.|yh)?",
+    re.IGNORECASE,
+)
+
+
+def parse_time_of_day(typed: str) -> time | None:
+    """The time of day typed, to the minute, or None when it is not one.
+
+    >>> parse_time_of_day("22:00"), parse_time_of_day("10:30 pm"), parse_time_of_day("0700")
+    (datetime.time(22, 0), datetime.time(22, 30), datetime.time(7, 0))
+    >>> parse_time_of_day("22:00+14:00"), parse_time_of_day("24:00"), parse_time_of_day("7")
+    (None, None, None)
+    """
+    found = _TIME_OF_DAY.fullmatch(typed.strip())
+    if not found or (found["minute"] is None and found["half"] is None):
+        return None  # "7" alone: morning or evening?
+    hour, minute = int(found["hour"]), int(found["minute"] or 0)
+    if found["half"]:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if found["half"].lower() in ("pm", "p.m.", "yh") else 0)
+    if hour > 23 or minute > 59:
+        return None
+    return time(hour, minute)
+
+
 def parse_quiet_hours(start: str, end: str) -> tuple[time, time]:
     """('22:00', '07:00') -> times. Raises ChangeRefused."""
     given = [(v.strip() if isinstance(v, str) else "") for v in (start, end)]
@@ -334,19 +368,20 @@ def parse_quiet_hours(start: str, end: str) -> tuple[time, time]:
             raise ChangeRefused(gettext("Give both times, like 22:00 and 07:00."), field)
     times = []
     for typed, field in zip(given, ("quiet_from", "quiet_until"), strict=True):
-        try:
-            times.append(time.fromisoformat(typed))
-        except ValueError:
+        parsed = parse_time_of_day(typed)
+        if parsed is None:
             # "24:00" or "25:00" were told to give both times, given both (an outside
             # check): say which, and what a time looks like.
+            shown = clean_text(typed)  # not a NUL into the page
             raise ChangeRefused(
                 gettext(
                     "%(time)s is not a time of day. Give times from 00:00 to 23:59, like "
                     "22:00 and 07:00.",
-                    time=clean_text(typed, max_length=10),  # not a NUL into the page
+                    time=shown if len(shown) <= 20 else shown[:19] + "…",
                 ),
                 field,
-            ) from None
+            )
+        times.append(parsed)
     quiet_from, quiet_until = times
     if quiet_from == quiet_until:
         raise ChangeRefused(gettext("The start and end of quiet hours must differ."), "quiet_from")
