@@ -407,6 +407,25 @@
     if (busy) { $("confirm").hidden = true; }
   }
 
+  // Nothing may be sent on a count about to change: from the moment the area changes
+  // until its count is back, and while a change is on its way (a place's outline, a
+  // postcode's point, the phone's position). A ward tapped on a slow network was not
+  // yet in the area when "Send…" asked about the old count, and the alert went without
+  // it (an outside check).
+  var previewPending = false;
+  var areaLoads = 0;
+  function settle() {
+    if (!previewPending && !areaLoads) { setBusy(false); }
+  }
+  function loadingArea(promise) {
+    areaLoads += 1;
+    setBusy(true);
+    return promise.finally(function () {
+      areaLoads -= 1;
+      settle();
+    });
+  }
+
   var timer = null;
   var sequence = 0;
   var areaRefused = false;
@@ -418,16 +437,20 @@
   function refreshPreview() {
     saveDraft();
     clearTimeout(timer);
+    previewPending = true;
+    setBusy(true);
     timer = setTimeout(function () {
       var request = targetRequest();
       if (request.audience === "area" && !request.shapes.length) {
+        ++sequence;  // an answer still to come is of an area no longer there
         showCounts({ residents: 0, channels: { sms: 0, voice: 0, email: 0 }, cells: [] });
         showAreaError("");
         offerInside(null);
+        previewPending = false;
+        settle();
         return;
       }
       var mine = ++sequence;  // only the newest answer is shown
-      setBusy(true);
       CA.fetchJSON(settings.previewUrl, request).then(function (counts) {
         if (mine !== sequence) { return; }
         areaRefused = false;
@@ -446,7 +469,12 @@
         showAreaError(error.message, true);
         clearCounts();
         if (areaRefused) { bringIntoView($("area-error")); }
-      }).finally(function () { if (mine === sequence) { setBusy(false); } });
+      }).finally(function () {
+        if (mine === sequence) {
+          previewPending = false;
+          settle();
+        }
+      });
     }, PREVIEW_DEBOUNCE_MS);
   }
 
@@ -534,7 +562,7 @@
     });
   }
   function findName(typed) {
-    CA.fetchJSON(settings.namesUrl, { q: typed.trim(), limit: 8 }).then(function (found) {
+    loadingArea(CA.fetchJSON(settings.namesUrl, { q: typed.trim(), limit: 8 })).then(function (found) {
       if (!found.loaded) {
         showAreaError(_("Enter a postcode, like BS1 6AD: no street or place names are loaded here. To choose a ward or district, use the search below."));
         return;
@@ -558,7 +586,7 @@
     $("name-results").textContent = "";
     if (!postcode.trim()) { showAreaError(_("Enter a postcode to centre the circle on.")); return; }
     if (!looksLikePostcode(postcode)) { findName(postcode); return; }
-    CA.lookUpPostcode(postcode).then(function (found) {
+    loadingArea(CA.lookUpPostcode(postcode)).then(function (found) {
       $("centre-postcode").value = found.postcode;
       if (found.latitude === null) {
         showAreaError(_("{postcode} has no location in the postcode data. Try a neighbouring postcode.", { postcode: found.postcode }));
@@ -570,7 +598,10 @@
 
   $("use-location").addEventListener("click", function () {
     if (!navigator.geolocation) { showAreaError(_("This browser cannot tell where you are. Enter a postcode.")); return; }
+    var located = function () {};
+    loadingArea(new Promise(function (resolve) { located = resolve; }));
     navigator.geolocation.getCurrentPosition(function (position) {
+      located();
       centreCircle([position.coords.latitude, position.coords.longitude],
         _("{radius} round your location", { radius: radiusLabel(radiusNow()) }));
       // A fix from the mobile network alone can be kilometres out: say so, rather than
@@ -580,6 +611,7 @@
       $("location-note").hidden = !rough;
       $("location-note").textContent = rough ? _("Your phone places you only to within {metres} m: check the circle is where you are, or enter a postcode.", { metres: Math.round(accuracy).toLocaleString("en-GB") }) : "";
     }, function () {
+      located();
       showAreaError(_("Your location is not available (permission refused or no signal). Enter a postcode."));
     }, { enableHighAccuracy: true, timeout: 10000 });
   });
@@ -812,7 +844,7 @@
   function addPlace(place) {
     $("place-results").textContent = "";
     $("place-search").value = "";
-    CA.fetchJSON(settings.placeUrl.replace(/0$/, place.id)).then(function (found) {
+    loadingArea(CA.fetchJSON(settings.placeUrl.replace(/0$/, place.id))).then(function (found) {
       var layer = L.geoJSON(JSON.parse(found.geometry), { pmIgnore: true, interactive: false });
       places.addLayer(layer);
       var added = addEntry(layer, "place", KIND[found.kind] + ": " + found.name, { placeId: found.id });
@@ -1167,6 +1199,7 @@
       composeError(_("This area cannot be sent to: {why}", { why: $("area-error").textContent }), $("area-error"));
       return;
     }
+    if (previewPending || areaLoads) { composeError(_("Wait for the count of residents reached, then send. If it does not come, check your signal and change the area to try again.")); return; }
     if (!lastCounts) { composeError(_("Wait for the count of residents reached, then send. If it does not come, check your signal and change the area to try again.")); refreshPreview(); return; }
     if ($("send-later").checked && !$("send-at").value) { composeError(_("Choose the date and time to send, or untick “Send later”."), $("send-at")); return; }
     if (lastCompose && lastCompose.sms.too_long && (request.channels.length === 0 || request.channels.indexOf("sms") >= 0)) {

@@ -215,6 +215,52 @@ def test_a_typed_radius_is_kept_as_typed_and_a_wrong_one_stays_beside_its_messag
     assert page.console_errors == []
 
 
+def test_nothing_is_sent_on_a_count_about_to_change(page, sign_in_page, bristol_residents):
+    """Found by an outside check: on a slow network, a ward tapped was not yet in the
+    area when "Send…" asked about the count without it, and the alert went so. From a
+    tap that changes the area (a place, a postcode) until its count is back, Send is
+    off and the question closed."""
+    sign_in_page("officer")
+    page.locator("#title").fill("Burglary on Elm Road")
+    page.locator("#body").fill("Lock your sheds.")
+    held = []
+    page.route("**/api/postcode", lambda route: held.append(route))
+    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    for _ in range(50):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the postcode was never asked for"
+    expect(page.locator("#send")).to_be_disabled()
+    held.pop().continue_()
+    expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
+    expect(page.locator("#send")).to_be_enabled()
+    page.locator("#send").click()
+    expect(page.locator("#confirm")).to_be_visible()
+
+    page.route(re.compile(r"/officers/places/\d+$"), lambda route: held.append(route))
+    page.get_by_label("Add a ward, district or the whole force").fill("Clifton")
+    page.get_by_role("button", name="Ward: Clifton", exact=True).click()
+    for _ in range(50):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the ward's outline was never asked for"
+    expect(page.locator("#confirm")).to_be_hidden()
+    expect(page.locator("#send")).to_be_disabled()
+    expect(page.locator("#reach-updating")).to_be_visible()
+    page.locator("#title").press("Enter")  # a form's Enter: no question either
+    page.wait_for_timeout(300)
+    expect(page.locator("#confirm")).to_be_hidden()
+    held.pop().continue_()
+    expect(page.locator("#shapes-list li")).to_have_count(2)
+    expect(page.locator("#shapes-list li").nth(1)).to_contain_text("Clifton")
+    expect(page.locator("#send")).to_be_enabled()
+    expect(page.locator("#reach-updating")).to_be_hidden()
+    assert page.console_errors == []
+
+
 def test_a_ward_is_chosen_from_the_keyboard(page, sign_in_page, bristol_residents):
     """Found by an outside check: in "Add a ward, district…", Enter and the arrow keys
     did nothing; only Tab reached the results."""
