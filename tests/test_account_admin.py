@@ -94,6 +94,20 @@ def test_a_reset_link_by_email_sets_a_new_password_once_and_the_app_again(
     )
     assert sent.status_code == 302
     assert phone.get("/officers/").status_code == 302  # their sessions have ended
+    # And their password, before the link is used: an admin resetting an account they
+    # feared was in someone else's hands found the old one still let them in (an
+    # outside check).
+    before = app.test_client()
+    refused = before.post(
+        "/sign-in",
+        data={
+            "email": pc.email,
+            "password": PASSWORDS["officer"],
+            "csrf_token": form_token(before, "/sign-in"),
+        },
+    )
+    assert refused.status_code == 400 and "not right" in refused.text
+    assert "their old password no longer works" in admin_client.get(f"/admin/officers/{pc.id}").text
     path = mailed_link(providers, run_worker)
     token = path.rsplit("/", 1)[1]
     assert len(token) >= 40
@@ -160,7 +174,7 @@ def test_an_administrator_resetting_their_own_account_is_told_it_signs_them_out(
     # Their own session ended with the others: the answer is the sign-in page, saying why.
     assert sent.status_code == 302 and sent.headers["Location"] == "/sign-in"
     page = admin_client.get("/sign-in")
-    assert "You are signed out: use the link to sign in again" in page.text
+    assert "old password no longer works: use the link to sign in again" in page.text
     assert admin_client.get("/admin/officers").status_code == 302
     assert mailed_link(providers, run_worker).startswith("/account/set-password/")
 
@@ -177,7 +191,7 @@ def test_an_expired_or_unknown_link_says_to_ask_for_a_new_one(
     assert answer.status_code == 410 and "Ask an administrator" in answer.text
     for hostile in ("x", "A" * 5000, "%00", "é" * 40, "../../etc"):
         assert client.get(f"/account/set-password/{hostile}").status_code in (404, 410)
-    assert fresh(pc.id).password_hash is not None  # nothing changed
+    assert fresh(pc.id).password_hash is None  # none set: the reset ended the old one
 
 
 def test_a_newer_link_replaces_the_older(app, admin_client, make_officer, providers, run_worker):

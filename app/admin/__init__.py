@@ -149,8 +149,8 @@ def reset(officer_id: int):
             # Their own sessions, this one too, have ended: the next page is signing in.
             flash(
                 _(
-                    "A link to set a new password has gone to %(email)s. You are signed out: "
-                    "use the link to sign in again.",
+                    "A link to set a new password has gone to %(email)s. You are signed out "
+                    "and your old password no longer works: use the link to sign in again.",
                     email=account.email,
                 )
             )
@@ -158,7 +158,8 @@ def reset(officer_id: int):
         flash(
             _(
                 "%(name)s has been sent a link to set a new password; their sessions have "
-                "ended. They set up their second factor again.",
+                "ended and their old password no longer works. They set up their second "
+                "factor again.",
                 name=account.name,
             )
         )

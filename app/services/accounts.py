@@ -658,12 +658,14 @@ def invite_officer(
 
 def send_reset(admin: Officer, officer_id: int) -> Officer:
     """An admin sends an account a one-time link to set a new password. The account's
-    sessions end now; its password and second factor work until the link is used.
-    Raises AccountError."""
+    sessions and its password end now (an admin resetting an account they fear is in
+    someone else's hands found the old password still let them in: an outside check);
+    its second factor is set up again once the link is used. Raises AccountError."""
     officer = _admin_and_subject(admin, officer_id)
     if not officer.active:
         raise AccountError(gettext("Enable the account before sending it a reset link."))
     notice_id = _send_link(officer, "reset", actor_id=admin.id)
+    officer.password_hash = None
     ended = end_sessions_of(officer.id, "reset")
     create_audit_event(
         LINK_KINDS["reset"],
