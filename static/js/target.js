@@ -35,6 +35,7 @@
   if (settings.permittedArea) {
     permittedLayer = L.geoJSON(settings.permittedArea, {
       interactive: false,
+      pmIgnore: true,  // the team's areas, not the officer's to change (they took handles)
       style: { color: "#00703c", weight: 3, dashArray: "2 7", fill: false }
     }).addTo(map);
   }

@@ -223,6 +223,12 @@ def test_an_area_refused_clears_the_count_and_send_says_why(
     assert ward["x"] >= shown["x"] and ward["x"] + ward["width"] <= shown["x"] + shown["width"]
     assert ward["y"] >= shown["y"] and ward["y"] + ward["height"] <= shown["y"] + shown["height"]
     assert ward["width"] > shown["width"] / 2 or ward["height"] > shown["height"] / 2
+    # "Change the shapes" changes the officer's, not the team's (its outline took
+    # handles, as if it could be moved: an outside check).
+    page.evaluate("CA.map.pm.enableGlobalEditMode()")
+    page.wait_for_timeout(200)
+    assert page.locator("#map .marker-icon").count() == 0
+    page.evaluate("CA.map.pm.disableGlobalEditMode()")
     page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
 
     page.get_by_role("button", name="Find").click()
