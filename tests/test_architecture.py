@@ -355,3 +355,31 @@ def test_the_method_check_finds_a_get_check():
     source = 'if request.method == "GET":\n    pass\nif request.method != "POST":\n    pass\n'
     assert method_checks_other_than_post(source) == [1]
     assert method_checks_other_than_post('x = request.method in ("GET", "HEAD")') == [1]
+
+
+def untranslated_flashes(source: str) -> list[int]:
+    """Lines flashing words as they are written (a string or an f-string), not through
+    gettext: Welsh pages said them in English ("Your answer is on its way": an outside
+    check)."""
+    return [
+        node.lineno
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call)
+        and ast.unparse(node.func) == "flash"
+        and node.args
+        and isinstance(node.args[0], ast.Constant | ast.JoinedStr)
+    ]
+
+
+def test_every_flashed_message_is_translated():
+    found = {
+        str(path.relative_to(ROOT)): lines
+        for path in sorted((ROOT / "app").rglob("*.py"))
+        if (lines := untranslated_flashes(path.read_text()))
+    }
+    assert found == {}
+
+
+def test_the_flash_check_finds_words_as_written():
+    source = 'flash("Saved.")\nflash(f"Saved {n}.")\nflash(_("Saved."))\nflash(str(error))\n'
+    assert untranslated_flashes(source) == [1, 2]

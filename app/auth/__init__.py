@@ -232,8 +232,11 @@ def second_factor_code():
             if method == "password+recovery_code":
                 left = second_factor.recovery_codes_left(officer)
                 flash(
-                    f"You signed in with a recovery code; {left} left. If your phone is lost, "
-                    "ask an administrator to reset your account."
+                    _(
+                        "You signed in with a recovery code; %(left)s left. If your phone is "
+                        "lost, ask an administrator to reset your account.",
+                        left=left,
+                    )
                 )
             return response
     return render_template("auth/second_factor.html", error=error), status

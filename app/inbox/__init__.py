@@ -4,6 +4,7 @@ answering them."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.auth import role_required
@@ -57,7 +58,7 @@ def answer(reply_id: int):
     except replies.ReplyRefused as refusal:
         flash(str(refusal))
     else:
-        flash("Your answer is on its way.")
+        flash(_("Your answer is on its way."))
     if (back_id := whole_number(back)) is not None:
         return redirect(url_for("inbox.alert_replies", alert_id=back_id) + f"#reply-{reply_id}")
     return redirect(url_for("inbox.inbox") + f"#reply-{reply_id}")
