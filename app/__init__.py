@@ -113,6 +113,13 @@ def create_app(config: str | type | None = None) -> Flask:
 
         return describe_age(counted)
 
+    @app.template_filter("area_label")
+    def area_label(label):
+        """A team area's label, its kind in the page's language ("Ashley (ward)")."""
+        from app.services.teams import area_label_shown
+
+        return area_label_shown(label)
+
     @app.context_processor
     def service_names():
         from app.services.forces import example_postcode

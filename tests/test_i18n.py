@@ -372,3 +372,33 @@ def test_an_analysts_period_is_refused_and_named_in_welsh_on_welsh_pages(
     assert "1 Ionawr 2026 i 31 Ionawr 2026" in shown
     unreadable = html.unescape(client.get("/analysts/timeline?from=tomorrow").text)
     assert "Rhaid i “O (wythnos)” fod yn ddyddiad" in unreadable
+
+
+def test_an_analysts_maps_and_a_teams_areas_are_named_in_welsh_on_welsh_pages(
+    app, app_ctx, make_officer
+):
+    """English on Welsh pages (an outside check): the density map's "All confirmed
+    residents" and its channels, the reach page's force name, a team area's kind."""
+    import html
+
+    from app.services.teams import area_label_shown
+    from tests.factories import signed_in
+
+    client = signed_in(app, make_officer(role="analyst"), "analyst")
+    client.get("/analysts/density?lang=cy")
+    density = html.unescape(client.get("/analysts/density").text)
+    assert "Pob preswylydd wedi'i gadarnhau" in density
+    assert "All confirmed residents" not in density
+    by_text = html.unescape(client.get("/analysts/density?channel=sms").text)
+    assert "Ar neges destun" in by_text
+    both = client.get("/analysts/density?channel=sms&group=x")
+    assert both.status_code == 400 and "nid y ddau" in html.unescape(both.text)
+    reach = html.unescape(client.get("/analysts/penetration").text)
+    assert "Avon a Gwlad yr Haf" in reach and "Avon and Somerset" not in reach
+    from flask_babel import force_locale
+
+    with force_locale("cy"):
+        assert area_label_shown("Bath and North East Somerset (district)") == (
+            "Bath and North East Somerset (dosbarth)"
+        )
+        assert area_label_shown("The Old Market (drawn)") == "The Old Market (drawn)"

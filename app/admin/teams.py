@@ -93,14 +93,17 @@ def add_team_area(team_id: int):
     place = request.form.get("place", "")[:20]
     return _then_back(
         team_id,
-        lambda: _("%(area)s added.", area=teams.add_place_area(current_user, team_id, place).label),
+        lambda: _(
+            "%(area)s added.",
+            area=teams.area_label_shown(teams.add_place_area(current_user, team_id, place).label),
+        ),
         "",
     )
 
 
 def remove_team_area(team_id: int, area_id: int):
     def removed() -> str:
-        label = teams.remove_area(current_user, team_id, area_id)
+        label = teams.area_label_shown(teams.remove_area(current_user, team_id, area_id))
         if not teams.sends_anywhere(team_id):
             return _("%(area)s removed.", area=label)
         # Said: the team's officers may now send anywhere (it happened silently: an

@@ -42,7 +42,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from flask_babel import gettext
+from flask_babel import gettext, lazy_gettext
 
 from app.dao import density as dao
 from app.extensions import db
@@ -51,7 +51,11 @@ from app.services import figures, forces
 from app.services.transaction import read_only, replica_reads
 
 DENSITY_CELL_SIZES_M = (250, 500, 1000, 2000, 5000)  # what DENSITY_CELL_M may be
-CHANNEL_NAMES = {"sms": "Text message", "voice": "Voice call", "email": "E-mail"}
+CHANNEL_NAMES = {
+    "sms": lazy_gettext("Text message"),
+    "voice": lazy_gettext("Voice call"),
+    "email": lazy_gettext("E-mail"),
+}
 # Classes of residents per square: fixed, so that a class means the same on every
 # filtered map and from month to month.
 BREAKS = (10, 25, 50, 100, 250)
@@ -116,23 +120,33 @@ def choose_filter(
     channel = (channel or "").strip() or None
     if group and channel:
         raise DensityFilterError(
-            "Choose a group or a channel, not both: combining them would let hidden "
-            "squares be worked out by subtraction."
+            gettext(
+                "Choose a group or a channel, not both: combining them would let hidden "
+                "squares be worked out by subtraction."
+            )
         )
     if channel:
         if channel not in CHANNELS:
             raise DensityFilterError(
-                "There is no channel by that name; choose text message, voice call or e-mail."
+                gettext(
+                    "There is no channel by that name; choose text message, voice call or e-mail."
+                )
             )
-        return DensityFilter("channel", channel, f"On {CHANNEL_NAMES[channel].lower()}")
+        # In the page's language (they were English on a Welsh page: an outside check).
+        on = {
+            "sms": gettext("On text message"),
+            "voice": gettext("On voice call"),
+            "email": gettext("On e-mail"),
+        }
+        return DensityFilter("channel", channel, on[channel])
     if group:
         names = dict(groups)
         if group not in names:
             raise DensityFilterError(
-                "There is no interest group by that name; choose one from the list."
+                gettext("There is no interest group by that name; choose one from the list.")
             )
-        return DensityFilter("group", group, f"In the group {names[group]}")
-    return DensityFilter()
+        return DensityFilter("group", group, gettext("In the group %(name)s", name=names[group]))
+    return DensityFilter(label=gettext("All confirmed residents"))
 
 
 def find_groups() -> list[tuple[str, str]]:

@@ -162,6 +162,22 @@ class PermittedArea:
         return f"{teams} ({areas})" if areas else teams
 
 
+# A ward's or district's area is kept labelled as "Ashley (ward)": its kind is said in
+# the page's language when shown (English on Welsh pages: an outside check).
+AREA_KINDS = {"ward": _l("ward"), "district": _l("district")}
+
+
+def area_label_shown(label: str) -> str:
+    """A team area's label in the page's language: "Ashley (ward)" / "Ashley (ward)"
+    in Welsh too, "Bath and North East Somerset (dosbarth)"; a drawn shape's name as
+    given."""
+    name, _, kind = label.rpartition(" (")
+    kind = kind.removesuffix(")")
+    if name and kind in AREA_KINDS:
+        return gettext("%(name)s (%(kind)s)", name=name, kind=AREA_KINDS[kind])
+    return label
+
+
 def permitted_area(officer: Officer) -> PermittedArea:
     if is_force_wide(officer):
         return PermittedArea(None)
@@ -169,7 +185,7 @@ def permitted_area(officer: Officer) -> PermittedArea:
     if not teams_dao.permitted_teams_limited(team_ids):
         return PermittedArea(None)
     teams = [t for t in teams_dao.find_teams() if t.id in team_ids]
-    labels = sorted({area.label for team in teams for area in team.areas})
+    labels = sorted({area_label_shown(area.label) for team in teams for area in team.areas})
     return PermittedArea(frozenset(team_ids), tuple(t.name for t in teams), tuple(labels))
 
 

@@ -8,6 +8,7 @@ from flask import current_app
 
 from app.dao.targeting import count_targets, suppressed
 from app.extensions import db
+from app.i18n import lazy_gettext
 from app.models import CHANNELS, Alert
 from app.services.alerts.approval_requests import URGENT_REQUESTS
 from app.services.alerts.compose import compose_preview
@@ -15,7 +16,12 @@ from app.services.alerts.targeting import audience_of, count_label, hidden_label
 from app.services.alerts.timing import duration_words, finish_estimate
 from app.services.transaction import read_only
 
-CHANNEL_NAMES = {"sms": "Text message", "voice": "Phone call", "email": "E-mail"}
+# In the page's language (English headings on a Welsh page: an outside check).
+CHANNEL_NAMES = {
+    "sms": lazy_gettext("Text message"),
+    "voice": lazy_gettext("Phone call"),
+    "email": lazy_gettext("E-mail"),
+}
 # One message on each channel, and more than one.
 MESSAGE_WORDS = {
     "sms": ("text", "texts"),
@@ -62,7 +68,7 @@ def review_alert(alert: Alert) -> dict:
         channels.append(
             {
                 "channel": channel,
-                "name": CHANNEL_NAMES[channel],
+                "name": str(CHANNEL_NAMES[channel]),
                 "count": count,
                 "count_label": hidden_label() if count is None else f"{count:,}",
                 # "fewer than 5 texts", "1 call", "1,234 e-mails"
