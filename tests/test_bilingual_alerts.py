@@ -222,3 +222,37 @@ def test_an_alert_written_in_welsh_only_goes_in_welsh(
     cap = etree.fromstring(client.get(f"/alerts/{alert.reference}/cap.xml").data)
     ns = "{urn:oasis:names:tc:emergency:cap:1.2}"
     assert [i.findtext(f"{ns}language") for i in cap.findall(f"{ns}info")] == ["cy"]
+
+
+def test_another_forces_alert_is_signed_by_that_force_in_both_languages(app, second_force):
+    """Found reading an outside check's report: the words naming the police (the Welsh
+    sign-off, a bilingual text's two names, the e-mail's subject, the Welsh call) named
+    the request's force, and a worker's is the default one: a Wiltshire alert in both
+    languages was signed by Avon and Somerset Police."""
+    from app.models import Alert
+    from app.services.dispatch import render_message
+    from app.services.outbound import Claimed
+
+    alert = Alert(
+        force_id=second_force.id,
+        title="Road closed",
+        body="The A36 is closed.",
+        title_cy="Ffordd ar gau",
+        body_cy="Mae'r A36 ar gau.",
+        mode="live",
+        reference="WLT-DEMO-1",
+    )
+    for channel, address in (
+        ("sms", "+447700900001"),
+        ("email", "sam@example.invalid"),
+        ("voice", "+441174960000"),
+    ):
+        for welsh_first in (True, False):
+            claimed = Claimed(1, None, None, channel, address, 1)
+            with app.test_request_context():
+                message = render_message(alert, claimed, welsh_first)
+            words = " ".join(
+                [message.subject or "", message.body, message.welsh or "", *message.also_reads]
+            )
+            assert "Avon" not in words, (channel, welsh_first, words)
+            assert "Wiltshire Police" in words or "Heddlu Wiltshire" in words, (channel, words)

@@ -71,6 +71,13 @@ def render_messages(chunk: list[Claimed]) -> list[OutgoingMessage]:
 
 
 def render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -> OutgoingMessage:
+    """The words each channel carries, signed by the alert's force (see
+    render_messages)."""
+    with forces.speaking_for(alert.force_id):
+        return _render_message(alert, claimed, welsh_first)
+
+
+def _render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -> OutgoingMessage:
     """The words each channel carries. Alert text is plain text everywhere. URLs are
     PUBLIC_BASE_URL's: call it inside render_messages' request context. An alert
     written in Welsh too goes in both languages, Welsh first when `welsh_first` (the

@@ -143,10 +143,29 @@ def public_values(alert) -> dict:
     return {"force_slug": None} if force.is_default else {"force_slug": force.slug}
 
 
-def current_force_name(language: str = "en") -> str:
-    """The current force's name in a language, for every page's heading and messages;
-    the FORCE_NAME setting when the database cannot say (an error page must not fail)."""
+@contextmanager
+def speaking_for(force_id: int):
+    """Within the block, the words that name "the force" (i18n.police, force_name)
+    name this one: an alert's messages are its force's, whoever renders them. A worker
+    renders every force's in one context, and a Wiltshire alert in both languages was
+    signed by Avon and Somerset Police, the default force (an outside check's report
+    read again); another force's supervisor reviewing it read their own force's name."""
+    before = g.get("speaking_force_id")
+    g.speaking_force_id = force_id
     try:
+        yield
+    finally:
+        g.speaking_force_id = before
+
+
+def current_force_name(language: str = "en") -> str:
+    """The current force's name in a language, for every page's heading and messages
+    (within speaking_for, that force's); the FORCE_NAME setting when the database
+    cannot say (an error page must not fail)."""
+    try:
+        speaking = g.get("speaking_force_id") if has_app_context() else None
+        if speaking is not None:
+            return display_name(force_by_id(speaking), language)
         return display_name(current_force(), language)
     except (SQLAlchemyError, NoForce):
         config = current_app.config

@@ -281,7 +281,13 @@ def _contains(haystack: list[str], needle: list[str]) -> bool:
 
 
 def _what_we_sent(alert: Alert) -> list[str]:
-    """Every channel's words for this alert, as residents got them."""
+    """Every channel's words for this alert, as residents got them: signed by its
+    force, whichever force's page checks them."""
+    with forces.speaking_for(alert.force_id):
+        return _words_sent(alert)
+
+
+def _words_sent(alert: Alert) -> list[str]:
     force = forces.force_by_id(alert.force_id).name
     question = (alert.question, alert.answer_options, alert.confirm_receipt)
     check = public_url("public.check")

@@ -10,6 +10,7 @@ from app.dao.targeting import count_targets, suppressed
 from app.extensions import db
 from app.i18n import lazy_gettext
 from app.models import CHANNELS, Alert
+from app.services import forces
 from app.services.alerts.approval_requests import URGENT_REQUESTS
 from app.services.alerts.compose import compose_preview
 from app.services.alerts.targeting import audience_of, count_label, hidden_label
@@ -41,7 +42,13 @@ def review_alert(alert: Alert) -> dict:
     preview), how many it reaches now (under DENSITY_MIN_COUNT: hidden_label), the
     cost on it and when its last message would go; and the totals. A cost over a
     hidden count is taken at its most, marked `cost_at_most`, as the preview does: an
-    exact cost would tell the hidden count."""
+    exact cost would tell the hidden count. The words are signed by the alert's force,
+    also for another force's supervisor asked to approve it."""
+    with forces.speaking_for(alert.force_id):
+        return _review(alert)
+
+
+def _review(alert: Alert) -> dict:
     words = compose_preview(
         title=alert.title,
         body=alert.body,
