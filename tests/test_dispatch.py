@@ -1974,3 +1974,39 @@ def test_what_the_sends_in_flight_said_is_recorded_though_the_database_dropped_m
         f"r{n}@example.invalid" for n in range(3)
     ]
     assert statuses(alert_id) == {"sent": 3}
+
+
+def test_a_held_call_with_no_reference_is_found_by_the_sweeper_itself(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """Found by an outside check: Twilio took calls but answered after the request had
+    given up, and their callbacks were lost. Every worker then sat in a voice job
+    waiting for a line those calls held; the reconcile jobs that would have found them
+    waited behind, and the sweeper asked Twilio only about calls with a reference:
+    texts, e-mails and calls all stopped until the lines' hold ran out (900 s). The
+    sweeper now finds such a call itself, with no worker, and frees its line once
+    Twilio says it ended."""
+    from app.channels.lines import Lines
+    from app.extensions import redis_store
+
+    due = calls_without_callbacks(
+        providers, officer, make_resident, app, monkeypatch, 2, VOICE_LINE_CHECK_SECONDS=1
+    )
+    monkeypatch.setitem(app.config, "TWILIO_TIMEOUT_SECONDS", 1)
+    gateway = providers.gateway
+    gateway.slow_accept_for = {d.address for d in map(delivery, due)}
+    gateway.slow_accept_s = 2.5  # past the 1 s timeout
+    deliver(due)
+    assert {delivery(row_id).status for row_id in due} == {"unknown"}
+    assert all(delivery(row_id).provider_ref is None for row_id in due)
+    lines = Lines(redis_store.client, 2, hold_seconds=900)
+    assert lines.busy() == 2  # both lines held: the next call would wait 900 s
+    time.sleep(1.1)
+    swept = sweep()  # the sweeper alone: no worker runs
+    assert swept["calls_asked"] == 2
+    taken = {a.to: a.sid for a in gateway.accepted}
+    assert {(delivery(r).status, delivery(r).provider_ref) for r in due} == {
+        ("delivered", taken[delivery(r).address]) for r in due
+    }
+    assert lines.busy() == 0
+    assert len(gateway.accepted) == 2  # found, never placed again

@@ -821,7 +821,18 @@ def _check_calls(
         calls_of_row.setdefault(row_id, []).append(call)
     rows = ledger_sql.calls_of(ledger.table, sorted(calls_of_row))
     db.session.rollback()
-    counts = {"ended": 0, "going": 0, "freed": 0, "cannot_tell": 0}
+    counts = {"ended": 0, "going": 0, "freed": 0, "cannot_tell": 0, "reconciled": 0}
+    # A call Twilio took but answered too late has no reference to ask about: found
+    # here, as a reconcile job would find it, and asked about below. Only a job did,
+    # and with every worker in a voice job waiting for a line such calls held, the jobs
+    # that would have freed them waited behind those: every channel stopped until the
+    # lines' hold ran out (an outside check).
+    unreferenced = [row_id for row_id, status, ref in rows if status == "unknown" and not ref]
+    if unreferenced:
+        counts["reconciled"] = len(unreferenced)
+        reconcile(ledger, unreferenced)
+        rows = ledger_sql.calls_of(ledger.table, sorted(calls_of_row))
+        db.session.rollback()
     found = {row_id for row_id, _, _ in rows}
     free = [row_id for row_id in calls_of_row if row_id not in found]
     free += [row_id for row_id, status, _ in rows if status in FINAL_STATUSES]
