@@ -177,6 +177,13 @@ def test_our_own_words_are_welsh_for_a_resident_who_chose_welsh(
     )
     [mail] = outbox(alert, "email").values()
     assert f"Heddlu Avon a Gwlad yr Haf\nCyfeirnod: {alert.reference}" in mail
+    # Its subject names the force in Welsh too (it alone was English: an outside check).
+    subject = db.session.scalar(
+        select(OutboxMessage.subject).where(
+            OutboxMessage.alert_id == alert.id, OutboxMessage.channel == "email"
+        )
+    )
+    assert subject == "Heddlu Avon a Gwlad yr Haf: Car thefts"
     # Its way to stop is in Welsh too, and its page opens in Welsh (both were English:
     # an outside probe).
     assert "To stop" not in mail and "\n\nI atal yr e-byst hyn: http" in mail

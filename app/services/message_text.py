@@ -394,6 +394,11 @@ def email_subject(
     if welsh_title:
         titles = f"{welsh_title} / {title}" if welsh_first else f"{title} / {welsh_title}"
         return _marked(mode, f"{police('cy' if welsh_first else 'en')}: {titles}")
+    if welsh_first:
+        # Written in English only, to a resident who chose Welsh: our words in Welsh, as
+        # the text's and the e-mail's sign-offs are (the subject alone was English: an
+        # outside check).
+        return _marked(mode, f"{police('cy')}: {title}")
     return _marked(mode, f"{force} Police: {title}")
 
 
