@@ -9,6 +9,7 @@ import email.utils
 import html
 import math
 import re
+import time
 from datetime import UTC, datetime
 from email import policy
 
@@ -357,3 +358,55 @@ def test_a_status_callback_says_opted_out_only_for_a_failed_text_with_error_2161
     assert not read(sid="CallSid", word="CallStatus").opted_out  # calls have no STOP
     # A code that is no code is not written into the reason.
     assert read(code="21610<script>").reason == "failed"
+
+
+def test_a_server_that_hangs_up_before_the_messages_end_is_tried_again_not_doubted():
+    """Found by an outside check: servers that hung up in the middle of a message (after
+    354, before the line that ends it) lost 31 e-mails, counted "possibly sent" because
+    the end was about to be written. A write of the end that fails cannot have ended
+    the message: the e-mail is unsent again and tried again."""
+    import socket
+    import struct
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    hang_up, hung_up = threading.Event(), threading.Event()
+
+    def server() -> None:
+        connection, _ = listener.accept()
+        lines = connection.makefile("rb")
+        connection.sendall(b"220 test ESMTP\r\n")
+        while line := lines.readline():
+            verb = line[:4].upper()
+            if verb in (b"EHLO", b"HELO"):
+                connection.sendall(b"250 test\r\n")
+            elif verb == b"DATA":
+                connection.sendall(b"354 go ahead\r\n")
+                hang_up.wait(10)
+                # Gone at once, unread: a reset, as a crashed server's.
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                connection.close()
+                hung_up.set()
+                return
+            else:
+                connection.sendall(b"250 OK\r\n")
+
+    threading.Thread(target=server, daemon=True).start()
+    refused = []
+
+    def before_end() -> None:
+        hang_up.set()
+        hung_up.wait(10)
+        time.sleep(0.2)  # its reset is back before the end is written
+
+    config = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": listener.getsockname()[1]}
+    transport = SmtpTransport(SmtpSettings(config | {"MAIL_FROM": SENDER}))
+    message = outgoing("Test", before_end=before_end, not_taken=lambda: refused.append(1))
+    try:
+        with pytest.raises(TransportError) as raised:
+            transport.send(message)
+    finally:
+        listener.close()
+        smtp_channel._local.smtp = None
+    assert not raised.value.maybe_sent and not raised.value.permanent
+    assert refused == [1]  # unsent again, for the sweeper too

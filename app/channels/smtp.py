@@ -144,8 +144,18 @@ class _Smtp(smtplib.SMTP):
             except BaseException:
                 self.close()  # hung up before the end: the server delivers nothing
                 raise
+        try:
+            self.send(b".\r\n")
+        except BaseException:
+            # The line that ends it was not handed to the network (the server hung up
+            # after the message, before it): nothing can be delivered, so it is unsent
+            # again and tried again, not counted possibly sent (an outside check lost
+            # 31 e-mails to servers that hung up mid-message). A write that is handed
+            # over whole returns, however late it arrives.
+            if self.not_taken is not None:
+                self.not_taken()
+            raise
         self.message_went = True
-        self.send(b".\r\n")
         code, reply = self.getreply()
         if code != 250 and self.not_taken is not None:
             self.not_taken()
