@@ -54,6 +54,7 @@ from app.services.alerts import (
     send_test_to_self,
     stored_area_geojson,
     submit_alert,
+    written_again,
 )
 from app.services.contacts import mask_address
 from app.services.outbox import view_outbox
@@ -113,6 +114,11 @@ def target():
     if parent is not None and kind == "all_clear" and all_clear_sent(parent):
         flash(_("The all-clear for this alert has gone already: this is an update."))
         kind = "update"
+    # "Write it again" from a rejected (or cancelled) alert: its words and areas.
+    again = request.args.get("again", type=record_id)
+    start_from = written_again(_alert_for("alert.view", again)) if again else None
+    if again and start_from is None:
+        flash(_("That alert has gone or may still go: write a follow-up to it instead."))
     config = current_app.config
     permitted = teams.permitted_area_geojson(current_user)
     return render_template(
@@ -137,6 +143,7 @@ def target():
             "recordingsUrl": url_for("officers.upload_recording"),
             "maxSegments": config["SMS_MAX_SEGMENTS"],
             "parentId": parent.id if parent else None,
+            "startFrom": start_from,
             # The areas the officer's teams may send to, drawn on the map (None: anywhere).
             "permittedArea": permitted["geometry"] if permitted else None,
             "words": script_words("target.js"),

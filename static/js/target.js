@@ -1315,9 +1315,9 @@
   function forgetDraft() {
     try { window.sessionStorage.removeItem(DRAFT_KEY); } catch (e) { /* private mode */ }
   }
-  function restoreDraft() {
-    var draft = null;
-    try { draft = JSON.parse(window.sessionStorage.getItem(DRAFT_KEY) || "null"); } catch (e) { draft = null; }
+  function restoreDraft(given) {
+    var draft = given || null;
+    try { draft = draft || JSON.parse(window.sessionStorage.getItem(DRAFT_KEY) || "null"); } catch (e) { draft = null; }
     if (!draft || typeof draft !== "object") { return false; }
     restoring = true;
     try {
@@ -1374,7 +1374,39 @@
     }
   }
 
-  var restored = restoreDraft();
+  // "Write it again" from a rejected alert: its words, choices and areas, as a draft
+  // to change and send (a supervisor's "add what he was wearing" meant typing it all
+  // again and redrawing the area on a phone: an outside check). Once: a reload keeps
+  // the changes made since, as for any draft.
+  var again = null;
+  if (settings.startFrom) {
+    var start = settings.startFrom;
+    again = { fields: start.fields, boxes: start.boxes, checked: start.checked, areas: [] };
+    start.shapes.forEach(function (shape) {
+      var area = { exclude: !!shape.exclude };
+      if (shape.kind === "place") {
+        area.kind = "place";
+        area.placeId = shape.place_id;
+        area.label = shape.name || _("Drawn area");
+      } else if (shape.kind === "circle") {
+        area.kind = "circle";
+        area.center = [shape.center[1], shape.center[0]];
+        area.radius = shape.radius_m;
+        area.label = _("Drawn circle");
+      } else {
+        area.kind = "polygon";
+        area.rectangle = shape.kind === "rectangle";
+        area.rings = shape.coordinates.map(function (ring) {
+          return ring.slice(0, -1).map(function (p) { return [p[1], p[0]]; });
+        });
+        area.label = shape.kind === "rectangle" ? _("Drawn rectangle") : _("Drawn area");
+      }
+      again.areas.push(area);
+    });
+    try { window.sessionStorage.setItem(DRAFT_KEY, JSON.stringify(again)); } catch (e) { /* private mode */ }
+    window.history.replaceState(null, "", window.location.pathname);
+  }
+  var restored = restoreDraft(again);
   // The map opens on what the officer may send to: a PCSO kept to a ward saw the whole
   // force, the ward a speck under the district names, and zoomed in by hand each time.
   // A kept draft opens on what it drew; a follow-up, on the earlier alert's area.

@@ -8,7 +8,7 @@ import re
 
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.extensions import db
 from app.models import Alert, OutboxMessage
@@ -180,4 +180,54 @@ def test_a_test_to_myself_goes_by_the_alerts_channels_as_residents_will_get_it(p
     assert sent["sms"].body.startswith("EXERCISE EXERCISE EXERCISE. Drill: Practice only.")
     assert sent["email"].subject.startswith("EXERCISE EXERCISE EXERCISE")
     assert db.session.scalar(select(Alert.category)) == "appeal"
+    assert page.console_errors == []
+
+
+def test_a_rejected_alert_is_written_again_from_its_words_and_area(
+    page, sign_in_page, make_officer, street
+):
+    """Found by an outside check: "Write a new alert" under a rejection opened a blank
+    page, so a supervisor's "add what he was wearing" meant typing it all again and
+    redrawing the area on a phone. It opens with the alert's words, choices and areas,
+    to change and send."""
+    from app.services.alerts import reject_alert
+
+    officer = sign_in_page("officer")
+    ring = [[-2.584, 51.447], [-2.582, 51.447], [-2.582, 51.448], [-2.584, 51.448]]
+    sent = submit_alert(
+        officer,
+        shapes=[
+            {"kind": "circle", "center": BS1_6AD, "radius_m": 800},
+            {"kind": "polygon", "coordinates": [[*ring, ring[0]]], "exclude": True},
+        ],
+        title="Missing child",
+        body="Sam, 7, last seen near Old Market.",
+        category="missing_person",
+    )
+    assert sent.alert.status == "pending_approval"
+    sergeant = make_officer(role="supervisor", email="sarge@police.example")
+    reject_alert(sergeant, sent.alert.id, "Add what he was wearing.")
+    page.goto(f"/officers/alerts/{sent.alert.id}")
+    expect(page.get_by_role("alert")).to_contain_text("Add what he was wearing.")
+    page.get_by_role("link", name="Write it again").tap()
+    expect(page).to_have_url(re.compile(r"/officers/$"))  # the page's own address
+    expect(page.locator("#title")).to_have_value("Missing child")
+    expect(page.locator("#body")).to_have_value("Sam, 7, last seen near Old Market.")
+    expect(page.locator("#category")).to_have_value("missing_person")
+    expect(page.locator("#shapes-list li")).to_have_count(2)
+    expect(page.locator("#shapes-list li").nth(1)).to_contain_text("Left out")
+    expect(page.locator("#reach-residents")).not_to_have_text("–")
+    # Changed, and kept through a reload as any draft is.
+    page.locator("#body").fill("Sam, 7, red coat, last seen near Old Market.")
+    page.reload()
+    expect(page.locator("#body")).to_have_value("Sam, 7, red coat, last seen near Old Market.")
+    expect(page.locator("#shapes-list li")).to_have_count(2)
+    # An alert that went is not written again: a follow-up is what it needs.
+    db.session.execute(
+        text("UPDATE alerts SET status = 'sent', sent_at = now() WHERE id = :id"),
+        {"id": sent.alert.id},
+    )
+    db.session.commit()
+    page.goto(f"/officers/?again={sent.alert.id}")
+    expect(page.locator(".flash, [role=status]").first).to_contain_text("write a follow-up")
     assert page.console_errors == []

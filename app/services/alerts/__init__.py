@@ -33,7 +33,13 @@ from app.services.alerts.compose import (
     compose_preview,
     own_recording,
 )
-from app.services.alerts.drafts import AlertDraft, AlertInvalid, draft_from_json, json_text
+from app.services.alerts.drafts import (
+    AlertDraft,
+    AlertInvalid,
+    draft_from_json,
+    json_text,
+    written_again,
+)
 from app.services.alerts.lifecycle import (
     APPROVERS,
     TRANSITIONS,
@@ -81,6 +87,7 @@ from app.services.alerts.threads import (
 
 __all__ = [
     "json_text",
+    "written_again",
     "APPROVERS",
     "FINISHED_STATUSES",
     "MAX_BODY",

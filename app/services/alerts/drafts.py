@@ -136,3 +136,38 @@ def draft_from_json(data: dict[str, Any]) -> AlertDraft:
     if errors:
         raise AlertInvalid(errors)
     return draft
+
+
+# Alerts that never went, which an officer may write again from: a supervisor's "add
+# what he was wearing" meant typing it all again and redrawing the area on a phone (an
+# outside check).
+WRITTEN_AGAIN_FROM = ("rejected", "cancelled")
+
+
+def written_again(alert) -> dict | None:
+    """What the map page starts from to write this alert again (its words, its choices
+    and its areas, as the page's own draft keeps them), or None for an alert that went
+    or may still go. The caller has checked the officer may see it."""
+    if alert.status not in WRITTEN_AGAIN_FROM or alert.sent_at is not None:
+        return None  # (cancelled while sending: some residents have it already)
+    options = list(alert.answer_options or [])
+    fields = {
+        "title": alert.title if alert.language != "cy" else "",
+        "body": alert.body if alert.language != "cy" else "",
+        "title-cy": alert.title_cy or (alert.title if alert.language == "cy" else ""),
+        "body-cy": alert.body_cy or (alert.body if alert.language == "cy" else ""),
+        "category": alert.category,
+        "question": alert.question or "",
+    }
+    fields |= {f"answer-{n}": text for n, text in enumerate(options[:4], start=1)}
+    channels = list((alert.filters or {}).get("channels") or []) or ["sms", "voice", "email"]
+    return {
+        "fields": fields,
+        "boxes": {"confirm-receipt": alert.confirm_receipt, "exercise": alert.mode == "exercise"},
+        "checked": {
+            "channels": channels,
+            "groups": list((alert.filters or {}).get("groups") or []),
+            "audience": ["area"],
+        },
+        "shapes": list(alert.shapes or []),
+    }
