@@ -91,6 +91,12 @@
     } catch (ignored) { /* storage full or off: the switch still works */ }
   });
 
-  var summary = document.getElementById("error-summary");
-  if (summary) { summary.focus(); }
+  // After a form is sent back, focus goes where the answer is: the summary of its
+  // mistakes; else the one box at fault; else a result the page marks. It stayed on
+  // the page itself after a wrong code, an unknown postcode or a message checked,
+  // and a screen reader said nothing (an outside check).
+  var summary = document.getElementById("error-summary") ||
+    document.querySelector('main [aria-invalid="true"]') ||
+    document.querySelector("main [data-focus-on-load]");
+  if (summary && document.activeElement === document.body) { summary.focus(); }
 })();

@@ -1203,6 +1203,9 @@
     if (previewPending || areaLoads) { composeError(_("Wait for the count of residents reached, then send. If it does not come, check your signal and change the area to try again.")); return; }
     if (!lastCounts) { composeError(_("Wait for the count of residents reached, then send. If it does not come, check your signal and change the area to try again.")); refreshPreview(); return; }
     if ($("send-later").checked && !$("send-at").value) { composeError(_("Choose the date and time to send, or untick “Send later”."), $("send-at")); return; }
+    // A time already gone is said before the question, not after it (it asked to
+    // schedule at 1 Jan 2020, and the server refused: an outside check).
+    if (sendAt() && new Date(sendAt()).getTime() <= Date.now()) { composeError(_("That time has passed. Choose a later time, or send now."), $("send-at")); return; }
     if (lastCompose && lastCompose.sms.too_long && (request.channels.length === 0 || request.channels.indexOf("sms") >= 0)) {
       composeError(_("The text message is {n} parts; at most {most} are allowed. Shorten the message.", { n: lastCompose.sms.segments, most: lastCompose.sms.max_segments }), $("body"));
       return;
@@ -1272,7 +1275,9 @@
       $("confirm").hidden = true;
       // The box at fault, when the server names one the page has.
       var named = Object.keys((error.data && error.data.errors) || {}).map(function (key) {
-        return { title: "title", body: "body", title_cy: "title-cy", body_cy: "body-cy" }[key];
+        // (A refused time too: focus fell to the page, not the box: an outside check.)
+        return { title: "title", body: "body", title_cy: "title-cy", body_cy: "body-cy",
+                 send_at: "send-at" }[key];
       }).filter(Boolean);
       composeError(error.message, named.length ? $(named[0]) : null);
       $("confirm-send").disabled = false;

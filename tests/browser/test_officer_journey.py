@@ -258,6 +258,14 @@ def test_nothing_is_sent_on_a_count_about_to_change(page, sign_in_page, bristol_
     expect(page.locator("#shapes-list li").nth(1)).to_contain_text("Clifton")
     expect(page.locator("#send")).to_be_enabled()
     expect(page.locator("#reach-updating")).to_be_hidden()
+    # A time already gone is said at its box before any question (it asked to schedule
+    # at 1 Jan 2020, then focus fell to the page: an outside check).
+    page.locator("#send-later").check()
+    page.locator("#send-at").fill("2020-01-01T10:00")
+    page.locator("#send").click()
+    expect(page.locator("#compose-error")).to_contain_text("That time has passed")
+    expect(page.locator("#send-at")).to_be_focused()
+    expect(page.locator("#confirm")).to_be_hidden()
     assert page.console_errors == []
 
 

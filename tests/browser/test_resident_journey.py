@@ -45,3 +45,18 @@ def test_registration_page_fits_a_phone_screen(page):
     page.goto("/register")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, "no sideways scrolling on a 390 px wide phone"
+
+
+def test_after_a_form_is_sent_back_focus_goes_where_the_answer_is(page, app_ctx):
+    """Found by an outside check: after an unknown postcode, a message checked or an
+    admin's import with no file, focus stayed on the page itself, and a screen reader
+    said nothing. It goes to the box at fault, or to the result."""
+    page.goto("/alerts")
+    page.locator("#area").fill("ZZ99 9ZZ")
+    page.locator("#area").press("Enter")
+    expect(page.locator("#area-error")).to_be_visible()
+    expect(page.locator("#area")).to_be_focused()
+    page.goto("/check")
+    page.locator("#message").fill("Avon and Somerset Police: a made-up message. Ref ABC-123.")
+    page.get_by_role("button", name=re.compile("Check")).click()
+    expect(page.locator("#check-result")).to_be_focused()
