@@ -1064,6 +1064,21 @@ def test_a_download_named_in_welsh_or_any_script_has_a_header_any_server_sends(
     assert accents.startswith('attachment; filename="Cote-dIvoire.csv"; filename*=')
 
 
+def test_one_row_to_import_is_one_resident(app, make_officer, run_worker):
+    """ "Import 1 residents" (an outside check)."""
+    from tests.factories import signed_in
+
+    admin = signed_in(app, make_officer(role="admin"), "admin")
+    status_url = upload_csv(admin, "postcode,mobile\nBS1 6AD,07700 900111\n", "one.csv").location
+    run_worker()
+    assert "Import 1 resident</button>" in admin.get(status_url).text
+    upload = upload_csv(
+        admin, "postcode,mobile\nBS1 6AD,07700 900112\nBS1 6AD,07700 900113\n", "two.csv"
+    )
+    run_worker()
+    assert "Import 2 residents</button>" in admin.get(upload.location).text
+
+
 def test_only_admins_import_and_download_rejected_rows(app, client, make_officer, run_worker):
 
     from tests.factories import signed_in
