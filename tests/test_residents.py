@@ -1918,6 +1918,13 @@ def test_one_form_saves_every_section_and_a_refusal_loses_nothing(resident_clien
     assert "Everything else you changed is saved: quiet hours." in answer.text
     resident = db.session.scalars(select(Resident)).one()
     assert str(resident.quiet_from) == "23:00:00"
+    # A new number saved beside a refused place: its code is entered by the link beside
+    # it, not "below", where this page has no box (an outside check).
+    answer = save(client, channel="voice", address="0117 496 0999", postcode="BA12 9AA", label="X")
+    assert answer.status_code == 400
+    said = html.unescape(answer.text)
+    assert "To enter it, follow the “confirm” link beside the number." in said
+    assert "Enter it below" not in said
     # A remove button in another section sends the typed place too: both are saved.
     home = resident.locations[0]
     save(client, quiet="yes", quiet_from="23:00", label="Farm", postcode="TA1 1AA")

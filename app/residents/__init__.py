@@ -333,6 +333,7 @@ def save(resident):
     errors: dict[str, str] = {}
     needed: list[ConsentNeeded] = []
     to_confirm = False
+    sent_to = None
 
     def attempt(what, action) -> bool:
         try:
@@ -387,7 +388,7 @@ def save(resident):
         ):
             form = _without(form, "address")
             to_confirm = channel in ("sms", "voice")
-            flash(_contact_message(channel, notice[0]))
+            sent_to = (channel, notice[0])
     if (place_id := whole_number(form.get("remove_place"))) is not None:
         attempt(_l("place removed"), lambda: remove_location(resident, place_id))
     if form.get("remove_channel") in CHANNEL_LABELS:
@@ -402,6 +403,11 @@ def save(resident):
             _l("alerts paused") if paused else _l("alerts resumed"),
             lambda: set_paused(resident, paused),
         )
+    if sent_to:
+        # Said where the code goes in: the confirm page, or (something else refused,
+        # the page shown again) by the link beside the number; "enter it below" there
+        # pointed at nothing (an outside check).
+        flash(_contact_message(*sent_to, staying=bool(errors)))
     if errors:
         return _my_alerts_page(
             resident,
@@ -451,7 +457,14 @@ def _without(form, *names) -> MultiDict:
     return kept
 
 
-def _contact_message(channel: str, notice_id) -> str:
+def _contact_message(channel: str, notice_id, *, staying: bool = False) -> str:
+    """What was sent to a new address; `staying`: the page is shown again, with no code
+    box below (the confirm page has it)."""
+    if staying and channel in ("sms", "voice") and notice_id is not None:
+        return _(
+            "We have sent a code to that number. To enter it, follow the “confirm” link "
+            "beside the number."
+        )
     if notice_id == WAIT:
         return _(
             "We sent a code to that number moments ago. It can take a minute to arrive: "
