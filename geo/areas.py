@@ -234,10 +234,17 @@ def shape_to_bng(
         return _circle(shape, number)
     if kind in ("polygon", "rectangle"):
         return _polygon(shape.get("coordinates"), number, notes)
+    if not isinstance(kind, str) or not kind.strip():
+        # "unknown kind None" (or a list's Python spelling) read as a fault of ours (an
+        # outside check).
+        raise AreaError(
+            N_("Shape %(number)s does not say what it is: use a circle or a polygon."),
+            number=number,
+        )
     raise AreaError(
         N_("Shape %(number)s has an unknown kind %(kind)s: use a circle or a polygon."),
         number=number,
-        kind=repr(kind),
+        kind=repr(kind[:30]),
     )
 
 

@@ -62,7 +62,9 @@ def test_two_shapes_are_joined():
             "crosses over itself",
         ),
         ([{"kind": "polygon", "coordinates": [[[-2.6, 51.4], [-2.5, 51.5]]]}], "three distinct"),
-        ([{"kind": "hexagon"}], "unknown kind"),
+        ([{"kind": "hexagon"}], "unknown kind 'hexagon'"),
+        ([{"radius_m": 500}], "Shape 1 does not say what it is"),
+        ([{"kind": ["polygon"]}], "Shape 1 does not say what it is"),
         ([square(-2.6, 51.45) | {"exclude": True}], "Every shape is an exclusion"),
         (
             [square(-2.6, 51.45), square(-2.6, 51.45, half_deg=0.02) | {"exclude": True}],
