@@ -256,6 +256,23 @@ def test_words_that_are_not_text_are_refused_not_turned_into_text(officer_client
     assert db.session.scalar(select(func.count()).select_from(AlertTemplate)) == 0
 
 
+def test_the_compose_preview_says_what_sending_would_refuse_in_the_words(officer_client, town):
+    """Found by an outside check: the preview cleaned a tab in the title, a line
+    separator or a right-to-left override quietly and showed the words as fine; only
+    "Send now" refused them. It says what the send will refuse, by the same checks."""
+    words = {"title": "Lock\tup", "body": "Sheds \u202eopen", "question": "Ok\u2028?"}
+    preview = officer_client.post("/officers/compose", json=words)
+    assert preview.status_code == 200
+    assert set(preview.json["refused"]) == {"title", "body", "question"}
+    sent = officer_client.post(
+        "/officers/alerts", json={"shapes": [circle()], "title": "Lock\tup", "body": "Sheds"}
+    )
+    assert sent.status_code == 400
+    assert preview.json["refused"]["title"] in sent.json["error"]
+    fine = officer_client.post("/officers/compose", json={"title": "Lock up", "body": "Sheds"})
+    assert fine.json["refused"] == {}
+
+
 def test_compose_preview_counts_segments_and_marks_what_forces_ucs2(officer_client):
     plain = officer_client.post("/officers/compose", json={"title": "Lock up", "body": "x" * 60})
     assert plain.json["sms"]["encoding"] == "GSM-7"

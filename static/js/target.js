@@ -925,6 +925,11 @@
 
   function showCompose(c) {
     lastCompose = c;
+    // What "Send now" would refuse in the words (a tab, a right-to-left override), said
+    // as they are typed: the preview cleaned them quietly (an outside check).
+    var refused = Object.keys(c.refused || {}).map(function (key) { return c.refused[key]; });
+    $("words-refused").textContent = refused.join(" ");
+    $("words-refused").hidden = !refused.length;
     var sms = c.sms;
     var parts = function (n) { return n === 1 ? _("1 part") : _("{n} parts", { n: n }); };
     // Parts in plain words: how much fits, and why this text fits less.

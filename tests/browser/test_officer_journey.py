@@ -266,6 +266,11 @@ def test_nothing_is_sent_on_a_count_about_to_change(page, sign_in_page, bristol_
     expect(page.locator("#compose-error")).to_contain_text("That time has passed")
     expect(page.locator("#send-at")).to_be_focused()
     expect(page.locator("#confirm")).to_be_hidden()
+    # What "Send now" would refuse in the words is said as they are typed.
+    page.locator("#body").fill("Lock your \u202esheds.")
+    expect(page.locator("#words-refused")).to_contain_text("The message")
+    page.locator("#body").fill("Lock your sheds.")
+    expect(page.locator("#words-refused")).to_be_hidden()
     assert page.console_errors == []
 
 

@@ -61,6 +61,15 @@ def compose_preview(
     force_row = forces.current_force()
     force = force_row.name
     sms_price, voice_price = forces.prices(force_row)
+    # What the send will refuse in the words (a tab, a line separator, a right-to-left
+    # override), said as they are typed: the preview cleaned them quietly and showed
+    # the words as fine, and only "Send now" refused them (an outside check).
+    refused: dict[str, str] = {}
+    checked_field(refused, "title", title, gettext("The title"))
+    checked_field(refused, "body", body, gettext("The message"), multiline=True)
+    checked_field(refused, "title_cy", title_cy, gettext("The Welsh title"))
+    checked_field(refused, "body_cy", body_cy, gettext("The Welsh message"), multiline=True)
+    checked_field(refused, "question", question, gettext("The question"))
     title, body = clean_text(title), clean_text(body, multiline=True)
     mode = mode if mode in ALERT_MODES else "live"
     question = clean_text(question or "") or None
@@ -155,6 +164,7 @@ def compose_preview(
         config.get("MAIL_FROM") or "alerts@example.invalid",
     )
     return {
+        "refused": refused,
         "sms": {
             "text": sms,
             **length.as_dict(),
