@@ -134,8 +134,8 @@ def test_the_switch_is_on_every_page_and_the_language_is_kept(client, app_ctx):
 
 
 def test_the_switch_keeps_the_pages_own_question(client, app_ctx):
-    page = client.get("/alerts?category=appeal&area=BS1").text
-    assert 'href="/alerts?category=appeal&amp;area=BS1&amp;lang=cy"' in page
+    page = client.get("/alerts?category=appeal&page=2").text
+    assert 'href="/alerts?category=appeal&amp;page=2&amp;lang=cy"' in page
 
 
 def test_the_browsers_language_is_used_when_nothing_is_chosen(client, app_ctx):

@@ -238,6 +238,12 @@ def test_the_list_filters_by_category_and_by_postcode_or_place(
     [ward, *_] = find_ward_names(bristol.id)
     by_place = near_to(ward.upper()).text
     assert "Bristol burglaries" in by_place and f"{ward} (ward)" in by_place
+    # A postcode district, as people say where they live ("no postcode or place
+    # called BS1": an outside check); one we have no postcodes of is said so.
+    district = near_to("bs1").text
+    assert "Bristol burglaries" in district and "BS1 (postcode district)" in district
+    assert "Bristol burglaries" not in near_to("TA1").text
+    assert "We do not know the postcode district ZZ9" in near_to("ZZ9").text
     unknown = near_to("Atlantis\x00")
     assert unknown.status_code == 400
     assert "could not find a postcode or place" in unknown.text

@@ -79,6 +79,37 @@ def is_postcode_in_force(postcode: Postcode, force: Place) -> bool:
     return bool(db.session.scalar(select(func.ST_Covers(force.boundary, postcode.location))))
 
 
+# Around a postcode district's points: enough that one street's postcodes on a line
+# still make an area.
+OUTWARD_CODE_MARGIN_M = 100
+
+
+def find_outward_code_area_wkb(outward_code: str) -> bytes | None:
+    """The area a postcode district's live postcodes cover ("BS1": BS1 1AA to BS1
+    9ZZ, not BS10-BS16), as WKB (BNG): their hull, OUTWARD_CODE_MARGIN_M wider; None
+    when none is known."""
+    found = db.session.scalar(
+        select(
+            func.ST_AsBinary(
+                func.ST_Buffer(
+                    func.ST_ConvexHull(func.ST_Collect(Postcode.location)), OUTWARD_CODE_MARGIN_M
+                )
+            )
+        ).where(
+            Postcode.postcode.like(f"{escape_like(outward_code)}___", escape="\\"),
+            Postcode.location.is_not(None),
+            Postcode.terminated_on.is_(None),
+        )
+    )
+    return bytes(found) if found is not None else None
+
+
+def area_meets_area(wkb: bytes, area: Place) -> bool:
+    """Whether an area (WKB, BNG) and another (a force's) share more than an edge."""
+    shape = func.ST_GeomFromWKB(wkb, BNG)
+    return bool(db.session.scalar(select(func.ST_Relate(shape, area.boundary, "T********"))))
+
+
 def place_meets_area(place_id: int, area: Place) -> bool:
     """Whether a place and an area (a force's) share more than an edge."""
     return bool(

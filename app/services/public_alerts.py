@@ -153,6 +153,10 @@ def _area_boundary(area: str) -> tuple[bytes, str, bool, list]:
             else []
         )
         return point, checked.postcode.display, outside, covering
+    if postcodes.is_outward_code(area):
+        # "BS1": the postcode district, as people say where they live (it was "no
+        # postcode or place called BS1": an outside check).
+        return _outward_code_boundary(postcodes.canonical(area), force, force_area)
     found = places_dao.find_place_named(area)
     if found is None:
         raise PublicQueryRefused(
@@ -178,6 +182,21 @@ def _area_boundary(area: str) -> tuple[bytes, str, bool, list]:
     else:
         label = gettext("%(name)s (district)", name=reading_order(name))
     return boundary, label, outside, covering
+
+
+def _outward_code_boundary(code: str, force, force_area) -> tuple[bytes, str, bool, list]:
+    boundary = places_dao.find_outward_code_area_wkb(code)
+    if boundary is None:
+        raise PublicQueryRefused(
+            gettext(
+                "We do not know the postcode district %(code)s. Try your full postcode.",
+                code=code,
+            )
+        )
+    meets = places_dao.area_meets_area
+    outside = force_area is not None and not meets(boundary, force_area)
+    covering = _other_forces(force, lambda area: meets(boundary, area)) if outside else []
+    return boundary, gettext("%(code)s (postcode district)", code=code), outside, covering
 
 
 def _other_forces(force, holds) -> list:
