@@ -192,6 +192,14 @@ def test_an_area_reaching_outside_the_force_is_flagged(officer_client):
     assert warminster.status_code == 200
     assert warminster.json["wholly_outside_force"] is True
     assert warminster.json["outside_force_km2"] == pytest.approx(12.57, abs=0.05)
+    # And sending there says why nobody is reached, as the map does (it said only
+    # "Nobody registered is inside this area": an outside check).
+    refused = officer_client.post(
+        "/officers/alerts",
+        json={"shapes": [circle(center=WARMINSTER, radius_m=2000)], "title": "T", "body": "B"},
+    )
+    assert refused.status_code == 400
+    assert "All of this area is outside Avon and Somerset" in refused.json["error"]
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,12 @@ from typing import Any
 from flask_babel import gettext
 from sqlalchemy import func
 
+from app.dao import places as places_dao
 from app.dao.audit import create_audit_event
 from app.dao.locks import lock_until_commit
 from app.dao.targeting import count_targets, suppressed
 from app.extensions import db
+from app.i18n import force_name
 from app.models import Alert, Officer
 from app.services.alerts.approval_requests import create_approval_requests
 from app.services.alerts.compose import check_own_recording, check_schedule, check_words
@@ -24,7 +26,7 @@ from app.services.alerts.targeting import Target, count_label, resolve_target
 from app.services.alerts.threads import all_clear_taken, find_thread_root, on_thread_root
 from app.services.notices import queue_notices
 from app.services.transaction import transaction
-from geo.areas import clean_shapes
+from geo.areas import clean_shapes, wholly_outside
 from geo.projection import BNG
 
 
@@ -33,6 +35,21 @@ class _NobodyInside(Exception):
 
     def __init__(self, target: Target):
         self.target = target
+
+
+def _nobody_inside_words(officer: Officer, target: Target) -> str:
+    """Why nobody is inside: all of the area outside the force, as the preview says
+    (the send said only "nobody registered", with the map saying why: an outside
+    check), or nobody registered there."""
+    area = target.area_wkb
+    outside = places_dao.area_outside_km2(officer.force_id, area) if area else None
+    if wholly_outside(target.area_km2, outside):
+        return gettext(
+            "All of this area is outside %(force)s: its alerts reach nobody there. Move "
+            "the area into %(force)s to reach its residents.",
+            force=force_name(),  # the officer's own, in the page's language
+        )
+    return gettext("Nobody registered is inside this area. Make it larger or move it.")
 
 
 def submit_alert(
@@ -77,9 +94,7 @@ def submit_alert(
                 actor_id=officer.id,
                 details={"area_km2": nobody.target.area_km2, "audience": draft.audience},
             )
-        raise AlertInvalid(
-            {"area": gettext("Nobody registered is inside this area. Make it larger or move it.")}
-        ) from None
+        raise AlertInvalid({"area": _nobody_inside_words(officer, nobody.target)}) from None
     queue_notices(notice_ids)
     if deliveries is not None:
         enqueue_safely(alert_id)
