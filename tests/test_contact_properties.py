@@ -100,3 +100,14 @@ def test_any_text_has_a_segment_count_and_never_crashes(text):
     assert length.segments >= 1
     assert length.units <= length.segments * (160 if length.encoding == "GSM-7" else 70)
     assert (length.encoding == "UCS-2") == bool(length.ucs2_characters)
+
+
+def test_text_is_composed_before_it_is_measured():
+    """Found by an outside check: 2,000 "é" typed as "e" and a combining accent were
+    refused as 4,000 characters. Text is composed (NFC) as it is checked, so it is
+    measured, stored and sent as people read it."""
+    from app.services.text import checked_text, clean_text
+
+    typed = "Caf" + "e\u0301" * 3
+    assert checked_text(typed, "The title", max_length=6) == "Café" + "é" * 2
+    assert clean_text(typed) == "Cafééé"

@@ -56,7 +56,7 @@ def clean_text(value: object, *, max_length: int | None = None, multiline: bool 
     text = _CONTROL.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
     if not multiline:
         text = " ".join(text.split())
-    text = text.strip()
+    text = unicodedata.normalize("NFC", text.strip())  # as checked_text
     return text[:max_length] if max_length else text
 
 
@@ -149,7 +149,10 @@ def checked_text(
                     position=position,
                 )
             )
-    text = text.strip()
+    # Composed, as people read it: "e" and a combining accent counted as two
+    # characters against a limit of one "é" (an outside check), and a text of them
+    # cost more parts.
+    text = unicodedata.normalize("NFC", text.strip())
     if text and not any(_visible(character) for character in text):
         raise TextRefused(
             gettext(
