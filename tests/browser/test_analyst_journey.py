@@ -64,6 +64,16 @@ def test_analyst_sees_density_squares_never_homes_on_a_phone(page, sign_in_page,
         " than 5 each (or hidden to protect one), holding 12 residents together."
     )
     expect(page.locator("#map path.leaflet-interactive")).to_have_count(4)
+    # The legend's one-word headings and its counts are not broken across lines on a
+    # phone ("Squ/ares", "1,51/2": an outside check at 390 px).
+    lines = page.evaluate(
+        """() => Array.from(document.querySelectorAll('#legend thead th, #legend td.num'))
+              .filter(cell => !cell.textContent.trim().includes(' '))
+              .map(cell => { const range = document.createRange();
+                             range.selectNodeContents(cell);
+                             return range.getClientRects().length; })"""
+    )
+    assert lines and max(lines) == 1, lines
     assert axe_violations(page) == []
     assert page.console_errors == []
 
