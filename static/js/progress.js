@@ -14,6 +14,9 @@
         document.getElementById("status").textContent = p.status_label;
         var top = document.getElementById("alert-status");
         if (top) { top.textContent = p.status_label; }
+        // Its line in the thread too ("sending" under "finished sending": an outside check).
+        var inThread = document.getElementById("thread-status");
+        if (inThread) { inThread.textContent = p.status_label; }
         var held = document.getElementById("held");
         held.hidden = !p.held;
         held.textContent = p.held ? held.dataset.words.replace("{count}", p.held)

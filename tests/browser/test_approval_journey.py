@@ -231,3 +231,31 @@ def test_a_rejected_alert_is_written_again_from_its_words_and_area(
     page.goto(f"/officers/?again={sent.alert.id}")
     expect(page.locator(".flash, [role=status]").first).to_contain_text("write a follow-up")
     assert page.console_errors == []
+
+
+def test_the_thread_says_what_the_heading_says_as_an_alert_finishes(
+    page, sign_in_page, street, run_worker
+):
+    """Found by an outside check: the thread's line for the alert on screen still said
+    "sending" under a heading that said "finished sending"."""
+    officer = sign_in_page("officer")
+    first = submit_alert(
+        officer,
+        shapes=[{"kind": "circle", "center": BS1_6AD, "radius_m": 800}],
+        title="Bikes stolen",
+        body="Lock them.",
+    ).alert
+    run_worker()
+    update = submit_alert(
+        officer,
+        shapes=[],
+        audience="parent",
+        parent_id=first.id,
+        title="Update",
+        body="Two were found.",
+    ).alert
+    page.goto(f"/officers/alerts/{update.id}")
+    expect(page.locator("#thread-status")).to_have_text("sending")
+    run_worker()
+    expect(page.locator("#status")).to_have_text("finished sending", timeout=20_000)
+    expect(page.locator("#thread-status")).to_have_text("finished sending")
