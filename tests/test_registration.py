@@ -240,3 +240,16 @@ def test_drama_numbers_are_refused_in_production():
     assert normalise_phone("07700 900123", need_mobile=True, allow_drama=True) == "+447700900123"
     assert normalise_phone("07911 123456", need_mobile=True) == "+447911123456"
     assert normalise_phone("+44 1534 123456", need_mobile=False) == "+441534123456"
+
+
+def test_a_refused_postcode_gives_the_same_example_as_the_hint(client, app_ctx):
+    """Found by an outside check: the hint's example was the force's (BA5 3EX) and the
+    error's a fixed Bristol one (BS1 6AD)."""
+    from app.services.forces import example_postcode
+
+    example = example_postcode()
+    assert f"For example, {example}." in client.get("/register").text
+    refused = html.unescape(post(client, postcode="hello").text)
+    assert f"“hello” is not a postcode. A postcode looks like {example}." in refused
+    empty = html.unescape(post(client, postcode="").text)
+    assert f"Enter a postcode, for example {example}." in empty

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from babel.dates import format_date
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.dao import places as places_dao
 from app.i18n import current, gettext
@@ -62,6 +63,15 @@ class CheckedPostcode:
         if "district" in self.place_names:
             parts.append(reading_order(self.place_names["district"]))
         return ", ".join(parts)
+
+
+def _example() -> str:
+    """The force's own example postcode, as its pages' hints give (a Bath hint above
+    a Bristol example in the error: an outside check); BS1 6AD when none can be read."""
+    try:
+        return forces.example_postcode()
+    except (SQLAlchemyError, forces.NoForce):  # an example is only an example
+        return "BS1 6AD"
 
 
 def check_postcode(text: str | None, *, require_in_force: bool = True) -> CheckedPostcode:
@@ -129,15 +139,19 @@ def postcode_key(text: str | None) -> str:
     """
     if not postcodes.canonical(text):
         # Nothing but spaces, line breaks or invisible characters: nothing typed.
-        raise PostcodeRefused(gettext("Enter a postcode, for example BS1 6AD."), reason="invalid")
+        raise PostcodeRefused(
+            gettext("Enter a postcode, for example %(example)s.", example=_example()),
+            reason="invalid",
+        )
     refuse_control_characters(text, gettext("The postcode"))
     key = postcodes.canonical(text)
     if not postcodes.is_valid(key):
         shown = text.strip()[:20]
         raise PostcodeRefused(
             gettext(
-                "“%(shown)s” is not a postcode. A postcode looks like BS1 6AD or TA1 1AA.",
+                "“%(shown)s” is not a postcode. A postcode looks like %(example)s.",
                 shown=shown,
+                example=_example(),
             ),
             reason="invalid",
         )
