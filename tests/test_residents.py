@@ -1949,6 +1949,13 @@ def test_one_form_saves_every_section_and_a_refusal_loses_nothing(resident_clien
     assert odd.status_code == 200 and "Nothing has changed." in odd.text
     odd = save(client, quiet="yes", quiet_from="23:00", forces_shown="1", forces="²")
     assert odd.status_code == 400, "hearing from no force at all is refused by its field"
+    # A force they have no place in, sent beside their own, changes nothing, and the
+    # page says so ("Saved: police forces": an outside check).
+    from app.services.residents import forces_of
+
+    own = [str(entry["id"]) for entry in forces_of(db.session.scalars(select(Resident)).one())]
+    also = save(client, quiet="yes", quiet_from="23:00", forces_shown="1", forces=[*own, "99999"])
+    assert also.status_code == 200 and "Nothing has changed." in also.text
     assert len(db.session.scalars(select(Resident)).one().locations) == 2
 
 

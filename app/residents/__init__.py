@@ -364,8 +364,10 @@ def save(resident):
     if form.get("quiet_shown"):
         attempt(_l("quiet hours"), lambda: _save_quiet_hours(resident, form))
     if form.get("forces_shown"):
-        heard = {whole_number(f) for f in form.getlist("forces")} - {None}
         theirs = forces_of(resident)
+        # Only their own forces count: one they have no place in, sent along, is no
+        # change ("Saved: police forces" when nothing was: an outside check).
+        heard = {whole_number(f) for f in form.getlist("forces")} & {e["id"] for e in theirs}
         if heard != {entry["id"] for entry in theirs if entry["hearing"]}:
             attempt(_l("police forces"), lambda: set_forces_heard(resident, heard))
     new_place = form.get("postcode", "").strip() or form.get("label", "").strip()
