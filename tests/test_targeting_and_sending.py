@@ -87,6 +87,17 @@ def test_bad_areas_get_a_400_with_a_reason(officer_client, residents, payload, m
     assert message in response.json["error"]
 
 
+@pytest.mark.parametrize(
+    "body", ['{"shapes": [{"kind": "circle", "radius_m": ' + "9" * 5000 + "}]}", "[" * 10_000]
+)
+def test_json_that_cannot_be_read_is_told_so(officer_client, body):
+    """A 5,000-digit number or arrays 10,000 deep were told "Send the request as a JSON
+    object", which it was (an outside check)."""
+    response = officer_client.post("/officers/preview", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json["error"] == "The request could not be read as JSON."
+
+
 def test_sent_count_equals_preview_and_every_message_reaches_the_outbox(
     officer_client, residents, run_worker, exact_counts
 ):

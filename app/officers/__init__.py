@@ -83,8 +83,12 @@ bp.add_app_template_test(is_test, "test_alert")
 
 def _json_body() -> dict:
     data = request.get_json(silent=True)
+    if data is None:
+        # Not JSON we can read (a number of 5,000 digits, arrays 10,000 deep): not "send
+        # it as a JSON object", which it was (an outside check).
+        abort(make_response(jsonify(error=_("The request could not be read as JSON.")), 400))
     if not isinstance(data, dict):
-        abort(make_response(jsonify(error="Send the request as a JSON object."), 400))
+        abort(make_response(jsonify(error=_("Send the request as a JSON object.")), 400))
     return data
 
 
