@@ -463,6 +463,15 @@ def test_urgent_categories_need_approval_and_a_rejection_says_why(
     )
     assert "The reason is too long: keep it to 1,000 characters." in long.text
     assert db.session.get(Alert, alert_id).status == "pending_approval"
+    # A refused reason comes back in its box, by its error (it came back empty: an
+    # outside check).
+    odd = supervisor_client.post(
+        f"/officers/alerts/{alert_id}/reject",
+        data={"csrf_token": token, "reason": "Add his clothing \u202e please."},
+    )
+    assert odd.status_code == 400
+    assert 'aria-invalid="true"' in odd.text and "Add his clothing" in odd.text
+    assert 'id="reason-error"' in odd.text
     supervisor_client.post(
         f"/officers/alerts/{alert_id}/reject",
         data={"csrf_token": token, "reason": "Add the child's description."},

@@ -373,23 +373,29 @@ def decide_asked(alert_id: int):
 @bp.route("/alerts/<int:alert_id>")
 @role_required(*VIEWERS)
 def alert(alert_id: int):
-    row = _alert_for("alert.view", alert_id)
+    return _alert_page(_alert_for("alert.view", alert_id))
+
+
+def _alert_page(row: Alert, **kept):
+    """An alert's page; `kept`: a refused form's words and why, shown again in it (a
+    rejection's reason, refused, came back as an empty box: an outside check)."""
     pending = row.status == "pending_approval"
     return render_template(
         "officers/alert.html",
+        **kept,
         alert=row,
         # What residents will get on each channel, counted now: for the decision.
         review=review_alert(row) if pending else None,
         all_clear_gone=all_clear_sent(row),
-        area=stored_area_geojson(alert_id),
+        area=stored_area_geojson(row.id),
         bounds=None,
         thread=find_thread(row),
-        progress=alert_progress(alert_id),
+        progress=alert_progress(row.id),
         now=datetime.now(UTC),
         can_approve=may_approve(current_user, row)
         and authorisation.may(current_user, "alert.approve", row),
         answers=replies.answers_of(row) if row.question or row.confirm_receipt else None,
-        unread_replies=replies.unread_count(alert_id),
+        unread_replies=replies.unread_count(row.id),
         neighbours=cross_border.neighbours_of(row),
         may_ask=cross_border.may_ask(current_user, row),
         follow_up_refused=follow_up_refusal(current_user, row)
@@ -421,10 +427,13 @@ def approve(alert_id: int):
 @bp.route("/alerts/<int:alert_id>/reject", methods=["POST"])
 @role_required(*APPROVERS_OF)
 def reject(alert_id: int):
-    _alert_for("alert.approve", alert_id)
+    row = _alert_for("alert.approve", alert_id)
+    typed = request.form.get("reason", "")
     try:
-        reject_alert(current_user, alert_id, request.form.get("reason", ""))
-    except (NotAllowed, AlertInvalid) as refusal:
+        reject_alert(current_user, alert_id, typed)
+    except AlertInvalid as refusal:
+        return _alert_page(row, reason=typed[:1000], reason_error=str(refusal)), 400
+    except NotAllowed as refusal:
         flash(str(refusal))
     else:
         flash(_("Rejected. The officer can see your reason on the alert's page."))
