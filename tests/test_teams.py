@@ -440,6 +440,11 @@ def test_an_admin_makes_a_team_and_every_change_is_audited(app, people):
     admin.post(f"{base}/name", data={"name": "Central NPT", "csrf_token": token})
     page = admin.get(base).text
     assert "Choose a ward or district of the force from the list." in page
+    # A refused name comes back in its box, by its error (the old name came back, what
+    # was typed lost: an outside check).
+    refused = admin.post(f"{base}/name", data={"name": "Central \u202eNPT", "csrf_token": token})
+    assert refused.status_code == 400
+    assert 'id="name-error"' in refused.text and "Central \u202eNPT" in refused.text
     # "²" is a digit to str.isdigit(), not to int(): refused as any other wrong choice.
     for path, field in (("areas", "place"), ("members", "officers"), ("supervisors", "officers")):
         odd = admin.post(f"{base}/{path}", data={field: "²", "csrf_token": token})

@@ -43,9 +43,11 @@ def _team_or_404(team_id: int):
     return teams.find_team(team_id) or abort(404)
 
 
-def team(team_id: int):
+def team(team_id: int, **kept):
+    """The team's page; `kept`: a refused name and why, shown again in its box (it came
+    back as the old name, what was typed lost: an outside check)."""
     found = _team_or_404(team_id)
-    return render_template("admin/team.html", team=found, **teams.team_page(found))
+    return render_template("admin/team.html", team=found, **kept, **teams.team_page(found))
 
 
 def _then_back(team_id: int, change, done: str):
@@ -61,14 +63,13 @@ def _then_back(team_id: int, change, done: str):
 
 def rename_team(team_id: int):
     name = request.form.get("name", "")[:300]
-    return _then_back(
-        team_id,
-        lambda: _(
-            "The team is now called “%(name)s”.",
-            name=teams.rename_team(current_user, team_id, name).name,
-        ),
-        "",
-    )
+    _team_or_404(team_id)
+    try:
+        renamed = teams.rename_team(current_user, team_id, name)
+    except teams.TeamRefused as refusal:
+        return team(team_id, typed_name=name, name_error=str(refusal)), 400
+    flash(_("The team is now called “%(name)s”.", name=renamed.name))
+    return redirect(url_for("admin.team", team_id=team_id))
 
 
 def team_members(team_id: int):
