@@ -78,7 +78,8 @@ def test_a_list_of_alerts_for_a_place_outside_says_those_listed_came_across_the_
     listed = html.unescape(client.get(posted.location).text)
     assert "1 alert for BA1 1RG" in listed and "Vans" in listed
     # Whose it is, on the list too (an outside check: it named nobody).
-    assert f"{alert.alert.reference} · from Avon and Somerset Police" in listed
+    shown = f'<span class="reference">{alert.alert.reference}</span>'
+    assert f"{shown} · from Avon and Somerset Police" in listed
     assert "the alerts listed reached it across the border" in listed
     assert "do not reach there" not in listed
     # Its page on Wiltshire's site names its sender, not the site's force.
