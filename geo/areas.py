@@ -258,7 +258,10 @@ def _place(
         raise AreaError(
             N_("Shape %(number)s names no place. Choose it from the list again."), number=number
         )
-    boundary = place_boundary(place_id) if place_boundary else None
+    # An id no table can hold (10**20) is no place of ours: said so, not left for the
+    # database to refuse as a value out of range (an outside check).
+    in_range = 0 < place_id < 2**31
+    boundary = place_boundary(place_id) if place_boundary and in_range else None
     if boundary is None or boundary.is_empty:
         raise AreaError(
             N_("Shape %(number)s is a place we no longer have. Choose it again."), number=number

@@ -209,6 +209,9 @@ def test_an_area_reaching_outside_the_force_is_flagged(officer_client):
         ({"groups": ["no-such-group"]}, "groups", "no longer exists"),
         ({"channels": ["fax"]}, "channels", "text, voice or e-mail"),
         ({"shapes": [{"kind": "place", "place_id": 999999}]}, "area", "no longer have"),
+        # Past what an id can be: not the database's "value out of range" (an outside check).
+        ({"shapes": [{"kind": "place", "place_id": 10**20}]}, "area", "no longer have"),
+        ({"shapes": [{"kind": "place", "place_id": -1}]}, "area", "no longer have"),
         ({"shapes": [{"kind": "place", "place_id": "Central"}]}, "area", "names no place"),
         ({"send_at": "next tuesday"}, "send_at", "date and time"),
         ({"category": "gossip"}, "category", "what the alert is about"),
