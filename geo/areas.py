@@ -404,16 +404,18 @@ _INVALID_OUTLINES = {
     "Duplicate Rings": N_("Shape %(number)s has the same outline twice. Redraw it."),
     "Too few points": N_("Shape %(number)s needs at least three distinct corners. Redraw it."),
 }
-# Smaller than a garden shed, or nowhere a metre wide: nobody lives in it.
+# Smaller than a garden shed, or nowhere as wide as a house: nobody lives in it. (A
+# metre let through a 14 km sliver a few metres wide, three taps nearly in a line: an
+# outside check.)
 MIN_SHAPE_M2 = 10.0
-MIN_WIDTH_M = 1.0
+MIN_WIDTH_M = 6.0
 
 
 def _too_thin(polygon: Polygon) -> bool:
     """Nowhere as wide as MIN_WIDTH_M (corners nearly in a line).
 
     >>> from shapely import box
-    >>> _too_thin(box(0, 0, 1000, 0.5)), _too_thin(box(0, 0, 1000, 2))
+    >>> _too_thin(box(0, 0, 1000, 5)), _too_thin(box(0, 0, 1000, 8))
     (True, False)
     """
     return polygon.buffer(-MIN_WIDTH_M / 2).is_empty

@@ -99,6 +99,8 @@ def test_shapes_too_intricate_to_count_quickly_are_refused_by_the_preview_and_th
 # Found by an outside probe: each of these was taken, or answered in GEOS's words.
 HOLE_OUTSIDE = [[-2.70, 51.30], [-2.69, 51.30], [-2.69, 51.31], [-2.70, 51.30]]
 IN_A_LINE = [[-2.60, 51.45], [-2.59, 51.45], [-2.58, 51.45], [-2.60, 51.45]]
+# 14 km along one latitude, a few metres wide: taken with no word (an outside check).
+SLIVER = [[-2.60, 51.40], [-2.40, 51.40], [-2.50, 51.40004], [-2.60, 51.40]]
 
 
 @pytest.mark.parametrize(
@@ -110,6 +112,10 @@ IN_A_LINE = [[-2.60, 51.45], [-2.59, 51.45], [-2.58, 51.45], [-2.60, 51.45]]
         ),
         (
             [{"kind": "polygon", "coordinates": [IN_A_LINE]}],
+            "Shape 1 has almost no area: its corners are nearly in a line. Redraw it.",
+        ),
+        (
+            [{"kind": "polygon", "coordinates": [SLIVER]}],
             "Shape 1 has almost no area: its corners are nearly in a line. Redraw it.",
         ),
         (
