@@ -79,6 +79,19 @@ def test_the_list_shows_role_and_last_sign_in_and_only_admins_see_it(
     assert fresh(officer.id).role == "officer"
 
 
+def old_password_sign_in(app, officer):
+    """A new browser signing in as the officer with the password they were made with."""
+    client = app.test_client()
+    return client.post(
+        "/sign-in",
+        data={
+            "email": officer.email,
+            "password": PASSWORDS["officer"],
+            "csrf_token": form_token(client, "/sign-in"),
+        },
+    )
+
+
 def test_a_reset_link_by_email_sets_a_new_password_once_and_the_app_again(
     app, admin_client, make_officer, providers, run_worker, monkeypatch, caplog
 ):
@@ -97,15 +110,7 @@ def test_a_reset_link_by_email_sets_a_new_password_once_and_the_app_again(
     # And their password, before the link is used: an admin resetting an account they
     # feared was in someone else's hands found the old one still let them in (an
     # outside check).
-    before = app.test_client()
-    refused = before.post(
-        "/sign-in",
-        data={
-            "email": pc.email,
-            "password": PASSWORDS["officer"],
-            "csrf_token": form_token(before, "/sign-in"),
-        },
-    )
+    refused = old_password_sign_in(app, pc)
     assert refused.status_code == 400 and "not right" in refused.text
     assert "their old password no longer works" in admin_client.get(f"/admin/officers/{pc.id}").text
     path = mailed_link(providers, run_worker)
@@ -145,16 +150,7 @@ def test_a_reset_link_by_email_sets_a_new_password_once_and_the_app_again(
     again = user.get(path)
     assert again.status_code == 410 and "already been used" in again.text
     assert set_password(app.test_client(), path, "another fine passphrase").status_code == 410
-    other = app.test_client()
-    old = other.post(
-        "/sign-in",
-        data={
-            "email": pc.email,
-            "password": PASSWORDS["officer"],
-            "csrf_token": form_token(other, "/sign-in"),
-        },
-    )
-    assert old.status_code == 400
+    assert old_password_sign_in(app, pc).status_code == 400
     assert [e.details["link"] for e in audit("officer.password_set")] == ["reset"]
     reasons = set(db.session.scalars(select(StaffSession.ended_reason)))
     assert "reset" in reasons

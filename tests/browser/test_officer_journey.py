@@ -215,6 +215,15 @@ def test_a_typed_radius_is_kept_as_typed_and_a_wrong_one_stays_beside_its_messag
     assert page.console_errors == []
 
 
+def wait_for(page, held: list, never: str) -> None:
+    """Wait up to 5 s for a request the page's route holds back."""
+    for _ in range(50):
+        if held:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(never)
+
+
 def test_nothing_is_sent_on_a_count_about_to_change(page, sign_in_page, bristol_residents):
     """Found by an outside check: on a slow network, a ward tapped was not yet in the
     area when "Send…" asked about the count without it, and the alert went so. From a
@@ -227,11 +236,7 @@ def test_nothing_is_sent_on_a_count_about_to_change(page, sign_in_page, bristol_
     page.route("**/api/postcode", lambda route: held.append(route))
     page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
     page.get_by_role("button", name="Find").click()
-    for _ in range(50):
-        if held:
-            break
-        page.wait_for_timeout(100)
-    assert held, "the postcode was never asked for"
+    wait_for(page, held, "the postcode was never asked for")
     expect(page.locator("#send")).to_be_disabled()
     held.pop().continue_()
     expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
@@ -242,11 +247,7 @@ def test_nothing_is_sent_on_a_count_about_to_change(page, sign_in_page, bristol_
     page.route(re.compile(r"/officers/places/\d+$"), lambda route: held.append(route))
     page.get_by_label("Add a ward, district or the whole force").fill("Clifton")
     page.get_by_role("button", name="Ward: Clifton", exact=True).click()
-    for _ in range(50):
-        if held:
-            break
-        page.wait_for_timeout(100)
-    assert held, "the ward's outline was never asked for"
+    wait_for(page, held, "the ward's outline was never asked for")
     expect(page.locator("#confirm")).to_be_hidden()
     expect(page.locator("#send")).to_be_disabled()
     expect(page.locator("#reach-updating")).to_be_visible()
