@@ -299,6 +299,14 @@ def test_an_officer_answers_a_text_through_the_engine_and_every_view_is_audited(
     )
     assert answered.status_code == 302
     assert answered.headers["Location"].endswith(f"/officers/inbox#reply-{shown['id']}")
+    # A refused answer comes back in its box, by why (it was flashed after a redirect
+    # and what was typed was lost: an outside check).
+    refused = page.post(
+        f"/officers/replies/{shown['id']}/answer", data={"words": "On our \u202eway."}
+    )
+    assert refused.status_code == 400
+    assert f'id="words-{shown["id"]}-error"' in refused.text
+    assert "On our \u202eway." in refused.text
 
 
 def test_a_text_from_something_that_is_not_a_number_is_refused_and_nothing_kept(

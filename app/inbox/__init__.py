@@ -21,21 +21,25 @@ READERS = ("officer", "supervisor", "admin")
 
 @bp.route("/inbox")
 @role_required(*READERS)
-def inbox():
+def inbox(**kept):
     before = request.args.get("before", type=record_id)
     seen = replies.read_inbox(current_user, before_id=before)
-    return render_template("inbox/inbox.html", alert=None, saved=replies.SAVED_ANSWERS, **seen)
+    return render_template(
+        "inbox/inbox.html", alert=None, saved=replies.SAVED_ANSWERS, **kept, **seen
+    )
 
 
 @bp.route("/alerts/<int:alert_id>/replies")
 @role_required(*READERS)
-def alert_replies(alert_id: int):
+def alert_replies(alert_id: int, **kept):
     alert = db.session.get(Alert, alert_id) or abort(404)
     if not authorisation.may(current_user, "alert.replies", alert):
         abort(403)
     before = request.args.get("before", type=record_id)
     seen = replies.read_inbox(current_user, alert_id=alert_id, before_id=before)
-    return render_template("inbox/inbox.html", alert=alert, saved=replies.SAVED_ANSWERS, **seen)
+    return render_template(
+        "inbox/inbox.html", alert=alert, saved=replies.SAVED_ANSWERS, **kept, **seen
+    )
 
 
 @bp.route("/alerts/<int:alert_id>/answers")
@@ -53,12 +57,17 @@ def alert_answers(alert_id: int):
 def answer(reply_id: int):
     words = request.form.get("saved") or request.form.get("words", "")
     back = request.form.get("back_to_alert")
+    back_id = whole_number(back)
     try:
         replies.answer_reply(current_user, reply_id, words)
     except replies.ReplyRefused as refusal:
-        flash(str(refusal))
-    else:
-        flash(_("Your answer is on its way."))
-    if (back_id := whole_number(back)) is not None:
+        # The page again, the answer in its box by why (it was flashed after a
+        # redirect, and what was typed was lost: an outside check).
+        kept = {"reply_id": reply_id, "words": words[:2000], "error": str(refusal)}
+        if back_id is not None:
+            return alert_replies(back_id, answer_kept=kept), 400
+        return inbox(answer_kept=kept), 400
+    flash(_("Your answer is on its way."))
+    if back_id is not None:
         return redirect(url_for("inbox.alert_replies", alert_id=back_id) + f"#reply-{reply_id}")
     return redirect(url_for("inbox.inbox") + f"#reply-{reply_id}")
