@@ -1090,3 +1090,36 @@ def test_an_alerts_page_in_welsh_counts_its_residents_in_welsh(officer_client, t
     assert "llai na 5 o breswylwyr" in welsh and "fewer than 5 residents" not in welsh
     english = officer_client.get(f"/officers/alerts/{alert_id}?lang=en").text
     assert "fewer than 5 residents" in english
+
+
+def test_a_rejected_follow_up_is_written_again_on_its_thread_to_its_audience(
+    officer_client, town, run_worker
+):
+    """Found by a review: written again, a rejected update to the earlier alert's
+    residents became a new alert with no area, off its thread."""
+    import json as json_
+
+    first = send(officer_client).json["alert_id"]
+    run_worker()
+    follow = send(
+        officer_client,
+        shapes=[],
+        audience="parent",
+        parent_id=first,
+        title="Update",
+        body="Two were found.",
+    ).json["alert_id"]
+    db.session.execute(
+        text("UPDATE alerts SET status = 'rejected', sent_at = NULL WHERE id = :id"),
+        {"id": follow},
+    )
+    db.session.commit()
+    opened = officer_client.get(f"/officers/?again={follow}")
+    assert opened.status_code == 302
+    assert f"follow_up={first}" in opened.location and f"again={follow}" in opened.location
+    page = officer_client.get(opened.location).text
+    found = re.search(r'<script type="application/json" id="target-config">(.*?)</script>', page)
+    settings = json_.loads(found.group(1))
+    assert settings["parentId"] == first
+    assert settings["startFrom"]["checked"]["audience"] == ["parent"]
+    assert settings["startFrom"]["fields"]["title"] == "Update"

@@ -118,9 +118,16 @@ def target():
     if parent is not None and kind == "all_clear" and all_clear_sent(parent):
         flash(_("The all-clear for this alert has gone already: this is an update."))
         kind = "update"
-    # "Write it again" from a rejected (or cancelled) alert: its words and areas.
+    # "Write it again" from a rejected (or cancelled) alert: its words and areas; a
+    # follow-up's on its thread, to the same audience (it became a new alert).
     again = request.args.get("again", type=record_id)
-    start_from = written_again(_alert_for("alert.view", again)) if again else None
+    source = _alert_for("alert.view", again) if again else None
+    if source is not None and source.parent_id and parent is None:
+        kind = "all_clear" if source.category == "all_clear" else "update"
+        return redirect(
+            url_for("officers.target", follow_up=source.parent_id, kind=kind, again=again)
+        )
+    start_from = written_again(source) if source is not None else None
     if again and start_from is None:
         flash(_("That alert has gone or may still go: write a follow-up to it instead."))
     config = current_app.config

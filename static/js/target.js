@@ -418,13 +418,21 @@
   function settle() {
     if (!previewPending && !areaLoads) { setBusy(false); }
   }
+  // At most AREA_WAIT_MS: an answer that never comes (a permission prompt left open,
+  // a request lost) leaves the area as it is, and Send must not stay off for good.
+  var AREA_WAIT_MS = 20000;
   function loadingArea(promise) {
-    areaLoads += 1;
-    setBusy(true);
-    return promise.finally(function () {
+    var ended = false;
+    function end() {
+      if (ended) { return; }
+      ended = true;
       areaLoads -= 1;
       settle();
-    });
+    }
+    areaLoads += 1;
+    setBusy(true);
+    setTimeout(end, AREA_WAIT_MS);
+    return promise.finally(end);
   }
 
   var timer = null;
@@ -438,6 +446,7 @@
   function refreshPreview() {
     saveDraft();
     clearTimeout(timer);
+    ++sequence;  // an answer still on its way is of an area already changed
     previewPending = true;
     setBusy(true);
     timer = setTimeout(function () {
@@ -1355,7 +1364,8 @@
   function restoreArea(area) {
     var entry = null;
     if (area.kind === "place" && area.placeId) {
-      CA.fetchJSON(settings.placeUrl.replace(/0$/, area.placeId)).then(function (found) {
+      // Send waits for it too: the count asked at once is of the drawn areas alone.
+      loadingArea(CA.fetchJSON(settings.placeUrl.replace(/0$/, area.placeId))).then(function (found) {
         var layer = L.geoJSON(JSON.parse(found.geometry), { pmIgnore: true, interactive: false });
         places.addLayer(layer);
         var restored = addEntry(layer, "place", area.label, { placeId: found.id });

@@ -167,7 +167,7 @@ def written_again(alert) -> dict | None:
         "checked": {
             "channels": channels,
             "groups": list((alert.filters or {}).get("groups") or []),
-            "audience": ["area"],
+            "audience": [alert.audience or "area"],
         },
         "shapes": list(alert.shapes or []),
     }
