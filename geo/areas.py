@@ -404,21 +404,30 @@ _INVALID_OUTLINES = {
     "Duplicate Rings": N_("Shape %(number)s has the same outline twice. Redraw it."),
     "Too few points": N_("Shape %(number)s needs at least three distinct corners. Redraw it."),
 }
-# Smaller than a garden shed, or nowhere as wide as a house: nobody lives in it. (A
-# metre let through a 14 km sliver a few metres wide, three taps nearly in a line: an
-# outside check.)
+# Smaller than a garden shed, or nowhere a metre wide: nobody lives in it. Nor in a
+# long sliver nowhere as wide as a house (three taps nearly in a line made one 14 km
+# long and a few metres wide, taken with no word: an outside check); a small square
+# round one house is an area, however small.
 MIN_SHAPE_M2 = 10.0
-MIN_WIDTH_M = 6.0
+MIN_WIDTH_M = 1.0
+SLIVER_WIDTH_M = 6.0
+SLIVER_ROUNDNESS = 0.005  # 4πA/P²: 1 for a circle, 0.785 a square, 0.0005 that sliver
 
 
 def _too_thin(polygon: Polygon) -> bool:
-    """Nowhere as wide as MIN_WIDTH_M (corners nearly in a line).
+    """Nowhere as wide as MIN_WIDTH_M (corners nearly in a line), or a long sliver
+    nowhere SLIVER_WIDTH_M wide.
 
     >>> from shapely import box
-    >>> _too_thin(box(0, 0, 1000, 5)), _too_thin(box(0, 0, 1000, 8))
+    >>> _too_thin(box(0, 0, 1000, 0.5)), _too_thin(box(0, 0, 5, 5))
+    (True, False)
+    >>> _too_thin(box(0, 0, 14000, 4)), _too_thin(box(0, 0, 14000, 20))
     (True, False)
     """
-    return polygon.buffer(-MIN_WIDTH_M / 2).is_empty
+    if polygon.buffer(-MIN_WIDTH_M / 2).is_empty:
+        return True
+    roundness = 4 * math.pi * polygon.area / polygon.length**2
+    return roundness < SLIVER_ROUNDNESS and polygon.buffer(-SLIVER_WIDTH_M / 2).is_empty
 
 
 def _polygon(rings: Any, number: int, notes: list[str] | None = None) -> Polygon:

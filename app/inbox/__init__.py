@@ -61,6 +61,9 @@ def answer(reply_id: int):
     try:
         replies.answer_reply(current_user, reply_id, words)
     except replies.ReplyRefused as refusal:
+        if not refusal.about_words:  # the reply itself (gone, not a text): said above
+            flash(str(refusal))
+            return _back_to(back_id, reply_id)
         # The page again, the answer in its box by why (it was flashed after a
         # redirect, and what was typed was lost: an outside check).
         kept = {"reply_id": reply_id, "words": words[:2000], "error": str(refusal)}
@@ -68,6 +71,10 @@ def answer(reply_id: int):
             return alert_replies(back_id, answer_kept=kept), 400
         return inbox(answer_kept=kept), 400
     flash(_("Your answer is on its way."))
+    return _back_to(back_id, reply_id)
+
+
+def _back_to(back_id: int | None, reply_id: int):
     if back_id is not None:
         return redirect(url_for("inbox.alert_replies", alert_id=back_id) + f"#reply-{reply_id}")
     return redirect(url_for("inbox.inbox") + f"#reply-{reply_id}")

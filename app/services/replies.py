@@ -43,7 +43,12 @@ MAX_ANSWER_LENGTH = 306
 
 
 class ReplyRefused(ValueError):
-    """A request we cannot act on, with a message a person can act on."""
+    """A request we cannot act on, with a message a person can act on; `about_words`:
+    what was written is at fault (the page shows it again to fix), not the reply."""
+
+    def __init__(self, message: str, *, about_words: bool = False):
+        super().__init__(message)
+        self.about_words = about_words
 
 
 def word_of(body: str) -> str:
@@ -282,9 +287,9 @@ def answer_reply(officer, reply_id: int, words: str) -> int:
             words, gettext("Your answer"), max_length=MAX_ANSWER_LENGTH, multiline=True
         )
     except TextRefused as refusal:
-        raise ReplyRefused(str(refusal)) from None
+        raise ReplyRefused(str(refusal), about_words=True) from None
     if not words:
-        raise ReplyRefused(gettext("Write an answer, or choose a saved one."))
+        raise ReplyRefused(gettext("Write an answer, or choose a saved one."), about_words=True)
     force = forces.current_force().name
     notice = notices.create_notice(
         resident_id=reply.resident_id,
