@@ -900,6 +900,14 @@ def test_an_officers_recording_is_checked_served_and_costed(officer_client, town
     assert preview["recording"] is True and preview["minutes"] == 2  # 40 s twice, and words
     sent = send(officer_client, recording_id=saved.json["id"])
     assert db.session.get(Alert, sent.json["alert_id"]).recording.seconds == 40.0
+    # Written again after a rejection, its recording is said not to come with it.
+    db.session.execute(
+        text("UPDATE alerts SET status = 'rejected', sent_at = NULL WHERE id = :id"),
+        {"id": sent.json["alert_id"]},
+    )
+    db.session.commit()
+    again = officer_client.get(f"/officers/?again={sent.json['alert_id']}").text
+    assert "Its recorded message is not carried over" in again
     gone = send(officer_client, recording_id=999999)
     assert "no longer here" in gone.json["errors"]["recording"]
 

@@ -130,6 +130,9 @@ def target():
     start_from = written_again(source) if source is not None else None
     if again and start_from is None:
         flash(_("That alert has gone or may still go: write a follow-up to it instead."))
+    elif start_from is not None and source.recording_id is not None:
+        # Said, not dropped quietly: calls would speak the words instead (a review).
+        flash(_("Its recorded message is not carried over: record it again for calls."))
     config = current_app.config
     permitted = teams.permitted_area_geojson(current_user)
     return render_template(
