@@ -332,8 +332,7 @@ def save(resident):
     saved: list[str] = []
     errors: dict[str, str] = {}
     needed: list[ConsentNeeded] = []
-    to_confirm = False
-    sent_to = None
+    sent_to = None  # (channel, notice) of a new address saved
 
     def attempt(what, action) -> bool:
         try:
@@ -389,7 +388,6 @@ def save(resident):
             lambda: notice.append(set_channel(resident, channel, form.get("address", ""))),
         ):
             form = _without(form, "address")
-            to_confirm = channel in ("sms", "voice")
             sent_to = (channel, notice[0])
     if (place_id := whole_number(form.get("remove_place"))) is not None:
         attempt(_l("place removed"), lambda: remove_location(resident, place_id))
@@ -419,7 +417,7 @@ def save(resident):
             place_consent=needed[0] if needed else None,
         ), 400
     flash(_("Saved: %(what)s.", what=", ".join(saved)) if saved else _("Nothing has changed."))
-    if to_confirm:
+    if sent_to and sent_to[0] in ("sms", "voice"):  # its code goes in on the confirm page
         return redirect(url_for("residents.confirm"))
     return redirect(url_for("residents.my_alerts"))
 

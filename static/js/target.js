@@ -452,7 +452,6 @@
     timer = setTimeout(function () {
       var request = targetRequest();
       if (request.audience === "area" && !request.shapes.length) {
-        ++sequence;  // an answer still to come is of an area no longer there
         showCounts({ residents: 0, channels: { sms: 0, voice: 0, email: 0 }, cells: [] });
         showAreaError("");
         offerInside(null);
@@ -460,7 +459,7 @@
         settle();
         return;
       }
-      var mine = ++sequence;  // only the newest answer is shown
+      var mine = sequence;  // only the newest answer is shown (refreshPreview counts)
       CA.fetchJSON(settings.previewUrl, request).then(function (counts) {
         if (mine !== sequence) { return; }
         areaRefused = false;
