@@ -132,6 +132,14 @@ class Lines:
         held = self.redis.zrangebyscore(KEY, now_ms, now_ms - seconds * 1000 + self.hold_ms)
         return [call.decode() if isinstance(call, bytes) else call for call in held]
 
+    def free(self) -> int:
+        """Lines free now, on Redis's clock (a line whose hold ran out is free: the next
+        take frees it). A job claims no more calls than this, so that its calls do not
+        wait for lines while it holds a worker."""
+        now_s, micros = self.redis.time()
+        now_ms = now_s * 1000 + micros / 1000
+        return max(0, self.lines - self.redis.zcount(KEY, f"({now_ms}", "+inf"))
+
     def busy(self) -> int:
         """Lines held now (some perhaps due to be taken back)."""
         return self.redis.zcard(KEY)

@@ -573,6 +573,18 @@ def take_forgotten(table: str, *, seconds: int) -> list[int]:
     )
 
 
+def of_channels(table: str, ids: list[int], channels: list[str]) -> set[int]:
+    """Which of these rows go by these channels."""
+    return set(
+        db.session.execute(
+            text(
+                f"SELECT id FROM {_table(table)} WHERE id = ANY(:ids) AND channel = ANY(:channels)"
+            ),
+            {"ids": list(ids), "channels": list(channels)},
+        ).scalars()
+    )
+
+
 def of_kinds(table: str, ids: list[int], kinds: tuple[str, ...]) -> set[int]:
     """Which of these rows (of a table with a kind: the notices') are of these kinds."""
     return set(
