@@ -23,7 +23,9 @@ bench_targeting.py) and the Twilio-compatible gateway from tests/ on loopback.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -178,6 +180,8 @@ def only_sms(db, text) -> None:
 
 
 def workers(count: int, env: dict) -> list[subprocess.Popen]:
+    """Worker processes, each leading a process group of its own: stop() kills the
+    group, RQ's work-horse (the fork running a job) with it."""
     return [
         subprocess.Popen(
             [str(ROOT / ".venv/bin/flask"), "worker"],
@@ -185,6 +189,7 @@ def workers(count: int, env: dict) -> list[subprocess.Popen]:
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=open(f"/tmp/bench-worker-{n}.log", "w"),  # noqa: SIM115, S108
+            start_new_session=True,
         )
         for n in range(count)
     ]
@@ -206,8 +211,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 def stop(processes) -> None:
+    """Kill the workers and their work-horses: a horse outlived its worker, still
+    waiting in a job for a voice line, once the benchmark had ended."""
     for process in processes:
-        process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
     for process in processes:
         process.wait(timeout=30)
 
