@@ -83,6 +83,16 @@ def remember_language(language: str) -> None:
         refresh()  # the rest of this request is in it too
 
 
+def keep_own_language(language: str | None) -> None:
+    """Keep the resident's own language in their session as their page opens (rule 3
+    above): their pages are in it unless the visitor chose another with the switch.
+    Opened from a link after switching to Welsh, a resident's page came up in the
+    English they signed up in (an outside check)."""
+    if known(language):
+        session[SESSION_KEY] = language
+        refresh()
+
+
 @contextmanager
 def in_language(language: str | None):
     """Words written inside are in this language (a resident's), not the page's."""

@@ -18,7 +18,14 @@ from sqlalchemy import select
 from app.extensions import db
 from app.i18n import compile_catalogues, contact, when
 from app.models import Resident
-from tests.test_residents import code_in, notices_sent, page_token, register
+from tests.test_residents import (
+    code_in,
+    link_in,
+    notices_sent,
+    opened_page,
+    page_token,
+    register,
+)
 from tests.test_residents import resident_client as resident_client  # a fixture
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -270,6 +277,31 @@ def test_the_resident_changes_their_language_and_their_next_link_comes_in_it(
     assert link.body.startswith(
         "Agorwch y ddolen hon i newid neu stopio eich rhybuddion gan Heddlu"
     )
+
+
+def test_a_page_opened_from_a_link_is_in_the_language_switched_to_else_the_residents(
+    app, client, app_ctx, make_resident, run_worker
+):
+    """Found by an outside check: a link asked for in Welsh opened the page of a
+    resident who signed up in English in English. Their own language is what their
+    pages are in when the visitor has not chosen."""
+    make_resident(postcode="BS1 6AD", sms="+447700900001")
+    welsh = make_resident(postcode="BS1 6AD", sms="+447700900002")
+    welsh.language = "cy"
+    db.session.commit()
+    client.get("/manage?lang=cy")
+    client.post(
+        "/manage", data={"csrf_token": page_token(client, "/manage"), "address": "07700 900001"}
+    )
+    link = link_in(notices_sent(run_worker)[-1])
+    assert "Agor tudalen fy rhybuddion" in client.get(link).text
+    client.post(link, data={"csrf_token": page_token(client, link)})
+    assert '<html lang="cy">' in client.get("/my-alerts").text
+    fresh = app.test_client()
+    opened_page(fresh, "+447700900002", run_worker)
+    assert '<html lang="cy">' in fresh.get("/my-alerts").text
+    fresh.get("/my-alerts?lang=en")  # the switch is over their own
+    assert '<html lang="en-GB">' in fresh.get("/my-alerts").text
 
 
 def test_a_refused_character_is_named_in_welsh_on_a_welsh_page(app):

@@ -136,7 +136,7 @@ def register():
     _wait_until(answer_at)
     # Shown once on the next page; nothing personal goes into the URL.
     session["registered_place"] = checked.description or checked.postcode.display
-    remember(resident)
+    remember(resident, language_chosen=True)
     return redirect(url_for("residents.confirm"))
 
 

@@ -23,7 +23,7 @@ from flask import (
 )
 from werkzeug.datastructures import MultiDict
 
-from app.i18n import current, police_of, remember_language
+from app.i18n import current, keep_own_language, police_of, remember_language
 from app.i18n import gettext as _
 from app.i18n import lazy_gettext as _l
 from app.services import forces
@@ -127,11 +127,16 @@ def _keep_force(endpoint: str, values: dict) -> None:
         values.pop("force_slug")
 
 
-def remember(resident) -> None:
+def remember(resident, *, language_chosen: bool = False) -> None:
+    """Open the resident's page in this session: in the language they chose on the form
+    just sent (`language_chosen`), else in their own unless the visitor switched."""
     session.pop(UNREGISTERED_KEY, None)
     session[SESSION_KEY] = str(resident.reference)
     session.permanent = True
-    remember_language(resident.language)
+    if language_chosen:
+        remember_language(resident.language)
+    else:
+        keep_own_language(resident.language)
 
 
 # A sign-up whose number or address was already registered: nothing was stored, and
