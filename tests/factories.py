@@ -332,3 +332,24 @@ def residents_in_three_wards(make_resident):
         for i in range(n):
             make_resident(postcode=postcode, sms=f"+4477006{n:02d}{i:03d}")
     return [ward for ward, _ in wards]
+
+
+def error_tied_to(page: str, field: str) -> str:
+    """The error a form's page gives the box with id `field`, checked to be tied to it
+    as a screen reader needs: the summary at the top links to the box, and the box is
+    marked invalid and described by the same words beside it."""
+    import lxml.html
+
+    doc = lxml.html.fromstring(page)
+    (box,) = doc.xpath(f'//*[@id="{field}"]')
+    assert box.get("aria-invalid") == "true", f"#{field} is not marked invalid"
+    described = [doc.get_element_by_id(i) for i in box.get("aria-describedby", "").split()]
+    errors = [
+        d.text_content().removeprefix("Error:").strip()
+        for d in described
+        if "field-error" in (d.get("class") or "")
+    ]
+    assert len(errors) == 1, f"#{field} is not described by its error"
+    links = doc.xpath(f'//*[@id="error-summary"]//a[@href="#{field}"]')
+    assert [link.text_content().strip() for link in links] == errors, "no summary link to it"
+    return errors[0]

@@ -17,7 +17,7 @@ from sqlalchemy import select, text
 from app.extensions import db
 from app.models import AuditEvent, Officer, OutboxMessage, ResidentNotice, StaffSession
 from app.models.officer import AccountLink
-from tests.factories import PASSWORDS, form_token, signed_in
+from tests.factories import PASSWORDS, error_tied_to, form_token, signed_in
 
 BROWSER = "Mozilla/5.0 (Linux; Android 14) Mobile Safari"
 
@@ -130,9 +130,10 @@ def test_a_reset_link_by_email_sets_a_new_password_once_and_the_app_again(
     user.environ_base["HTTP_USER_AGENT"] = BROWSER
     assert "Set a new password" in user.get(path).text
     weak = set_password(user, path, "password1234")
-    assert weak.status_code == 400 and "attackers try first" in weak.text
+    assert weak.status_code == 400 and "attackers try first" in error_tied_to(weak.text, "password")
     differ = set_password(user, path, "a quiet river at dawn", "a quiet river at dusk")
-    assert differ.status_code == 400 and "not the same" in differ.text
+    # The second box is at fault, not the first (an outside check).
+    assert differ.status_code == 400 and "not the same" in error_tied_to(differ.text, "confirm")
     done = set_password(user, path, "a quiet river at dawn")
     assert done.status_code == 302 and done.headers["Location"] == "/sign-in/set-up"
     # The old password no longer works; the new one asks for a new second factor.
@@ -141,6 +142,10 @@ def test_a_reset_link_by_email_sets_a_new_password_once_and_the_app_again(
     secret = re.search(r'id="totp-secret" class="secret">([A-Z2-7 ]+)<', setup.text).group(1)
     secret = secret.replace(" ", "")
     assert secret != old_secret
+    wrong = user.post(
+        "/sign-in/set-up", data={"code": "000000", "csrf_token": form_token(user, "/sign-in")}
+    )
+    assert wrong.status_code == 400 and error_tied_to(wrong.text, "code")
     shown = user.post(
         "/sign-in/set-up",
         data={"code": pyotp.TOTP(secret).now(), "csrf_token": form_token(user, "/sign-in")},
@@ -250,7 +255,9 @@ def test_an_invitation_by_email_and_an_account_for_single_sign_on_only(
     # A way of signing in the form never offers is refused, not taken as a password.
     weird = {"name": "W", "email": "weird@police.example", "role": "analyst", "sign_in": "weird"}
     refused = post(admin_client, "/admin/officers/invite", weird)
-    assert refused.status_code == 400 and "Choose how they sign in" in refused.text
+    assert refused.status_code == 400
+    assert "Choose how they sign in" in refused.text
+    assert 'href="#sign-in-password"' in refused.text  # the summary leads to the choice
     assert db.session.scalar(select(Officer).where(Officer.email == weird["email"])) is None
     sso = post(
         admin_client,
@@ -275,21 +282,31 @@ def test_an_invitation_by_email_and_an_account_for_single_sign_on_only(
 
 
 @pytest.mark.parametrize(
-    ("data", "message"),
+    ("data", "field", "message"),
     [
-        ({"name": "", "email": "a@police.example", "role": "officer"}, "Give the person"),
-        ({"name": "X" * 250, "email": "a@police.example", "role": "officer"}, "at most 200"),
-        ({"name": "A", "email": "not-an-address", "role": "officer"}, "e-mail"),
-        ({"name": "A", "email": "a@police.example", "role": "superuser"}, "Choose one of"),
-        ({"name": "A", "email": "admin@police.example", "role": "officer"}, "already an account"),
-        ({"name": "Ünïcødé 名前", "email": "ü" * 300 + "@x.example", "role": "officer"}, "e-mail"),
+        ({"name": "", "email": "a@police.example", "role": "officer"}, "name", "Give the person"),
+        ({"name": "X" * 250, "email": "a@example.invalid", "role": "officer"}, "name", "at most"),
+        ({"name": "A", "email": "not-an-address", "role": "officer"}, "email", "e-mail"),
+        ({"name": "A", "email": "a@police.example", "role": "superuser"}, "role", "Choose one of"),
+        (
+            {"name": "A", "email": "admin@police.example", "role": "officer"},
+            "email",
+            "already an account",
+        ),
+        (
+            {"name": "Ünïcødé 名前", "email": "ü" * 300 + "@x.example", "role": "officer"},
+            "email",
+            "e-mail",
+        ),
     ],
 )
-def test_a_refused_invitation_says_why_and_makes_nothing(app, admin_client, data, message):
+def test_a_refused_invitation_says_why_at_its_box_and_makes_nothing(
+    app, admin_client, data, field, message
+):
     before = db.session.scalar(select(db.func.count()).select_from(Officer))
     answer = post(admin_client, "/admin/officers/invite", {**data, "sign_in": "password"})
     assert answer.status_code == 400
-    assert message in answer.text.replace("&#39;", "'")
+    assert message in error_tied_to(answer.text, field)
     assert db.session.scalar(select(db.func.count()).select_from(Officer)) == before
 
 

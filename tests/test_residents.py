@@ -29,7 +29,7 @@ from app.models import (
 from app.services.alerts import submit_alert
 from app.services.resident_import import ImportRefused, import_residents, reason_in_english
 from app.services.residents import purge_expired
-from tests.factories import PASSWORDS, csrf_token, postcode_place, signed_in
+from tests.factories import PASSWORDS, csrf_token, error_tied_to, postcode_place, signed_in
 
 GOOD = {
     "postcode": "bs1 6ad",
@@ -359,6 +359,8 @@ def test_asking_for_a_link_never_tells_who_is_registered(client, app_ctx, run_wo
     assert notices_sent(run_worker) == []
     forged = client.get("/manage/not-a-real-token")
     assert forged.status_code == 400 and "not valid" in forged.text
+    unusable = client.post("/manage", data={"csrf_token": csrf_token(client), "address": "07"})
+    assert unusable.status_code == 400 and error_tied_to(unusable.text, "address")
     assert client.get("/my-alerts").status_code == 302  # nobody signed in
 
 
@@ -817,7 +819,8 @@ def test_a_file_the_csv_reader_cannot_read_says_which_line_and_what_to_do(
     nul = "postcode,email\nBS1 6AD,a@example.invalid\nBS1 6AD,b\x00@example.invalid\n"
     answer = upload_csv(client, nul, "nul.csv")
     assert answer.status_code == 400
-    assert "Line 3 of the file holds a NUL character" in html.unescape(answer.text)
+    # At the file's box, for a screen reader too (an outside check).
+    assert "Line 3 of the file holds a NUL character" in error_tied_to(answer.text, "file")
     assert db.session.scalar(select(func.count()).select_from(ResidentImport)) == 0
     # An Excel workbook named .csv is told what it is (it was told of a NUL on line 1).
     import io

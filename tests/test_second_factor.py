@@ -17,7 +17,7 @@ from app.extensions import db
 from app.models import AuditEvent, Officer, StaffSession
 from app.models.officer import RecoveryCode
 from app.services import second_factor
-from tests.factories import PASSWORDS, second_factor_secret
+from tests.factories import PASSWORDS, error_tied_to, second_factor_secret
 
 BROWSER = "Mozilla/5.0 (Linux; Android 14) Mobile Safari"
 
@@ -165,7 +165,7 @@ def test_hostile_codes_are_refused_plainly(app, make_officer, code):
     password_step(client, officer.email, PASSWORDS["officer"])
     answer = code_step(client, code)
     assert answer.status_code == 400
-    assert "That code is not right" in answer.text
+    assert "That code is not right" in error_tied_to(answer.text, "code")
     assert not signed_in(client)
 
 

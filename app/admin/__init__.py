@@ -93,14 +93,17 @@ def officer(officer_id: int):
 @role_required("admin")
 def invite():
     form = {"email": "", "name": "", "role": "officer", "sign_in": "password"}
-    error = None
+    errors: dict[str, str] = {}
     if request.method == "POST":
         # Cut well past the longest address, so that one too long is said to be (cut
         # to 300, it was said to have no @-sign: an outside check).
         form = {key: request.form.get(key, default)[:1000] for key, default in form.items()}
         try:
             if form["sign_in"] not in ("password", "sso"):
-                raise ValueError(_("Choose how they sign in: with a password or single sign-on."))
+                raise AccountError(
+                    _("Choose how they sign in: with a password or single sign-on."),
+                    field="sign_in",
+                )
             account = invite_officer(
                 current_user,
                 email=form["email"],
@@ -109,7 +112,9 @@ def invite():
                 sso_only=form["sign_in"] == "sso",
             )
         except (AccountError, ContactRefused, PasswordRefused, ValueError) as refusal:
-            error = str(refusal)
+            # The box at fault; an address refused is the e-mail's.
+            field = getattr(refusal, "field", None)
+            errors[field if field in form else "email"] = str(refusal)
         else:
             flash(
                 _(
@@ -121,8 +126,8 @@ def invite():
             )
             return redirect(url_for("admin.officer", officer_id=account.id))
     return render_template(
-        "admin/invite.html", form=form, roles=ROLES, error=error, sso=sso_set_up()
-    ), (400 if error else 200)
+        "admin/invite.html", form=form, roles=ROLES, errors=errors, sso=sso_set_up()
+    ), (400 if errors else 200)
 
 
 @bp.route("/officers/<int:officer_id>/role", methods=["POST"])

@@ -280,14 +280,16 @@ def account_link(token: str):
         link = find_link(token)
     except AccountError as refusal:
         return render_template("auth/account_link.html", refused=str(refusal)), 410
-    error = None
+    errors: dict[str, str] = {}
     if request.method == "POST":
         try:
             officer = use_link(
                 token, request.form.get("password", ""), request.form.get("confirm", "")
             )
-        except (AccountError, PasswordRefused) as refusal:
-            error = str(refusal)
+        except PasswordRefused as refusal:
+            errors[refusal.field] = str(refusal)
+        except AccountError as refusal:
+            errors["password"] = str(refusal)
         else:
             session.clear()
             if second_factor.next_step(officer) is None:
@@ -296,8 +298,8 @@ def account_link(token: str):
             session[PENDING] = {**second_factor.pending_for(officer), "next": None}
             flash(_("Your password is set. Now set up your second factor."))
             return redirect(url_for("auth.set_up_second_factor"))
-    return render_template("auth/account_link.html", link=link, error=error), (
-        400 if error else 200
+    return render_template("auth/account_link.html", link=link, errors=errors), (
+        400 if errors else 200
     )
 
 

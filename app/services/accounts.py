@@ -55,7 +55,12 @@ class TooManyAttempts(SignInRefused):
 
 
 class AccountError(ValueError):
-    """An account change that cannot be made, with the reason."""
+    """An account change that cannot be made, with the reason; `field`, the form's box
+    at fault when there is one."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 def _throttle_keys(email: str, ip_address: str | None, *, trusted: bool) -> list[tuple[str, int]]:
@@ -217,16 +222,20 @@ def create_officer(
     try:
         name = checked_text(name, gettext("The name"))
     except TextRefused as refusal:  # a NUL, a line break, a character turning text round
-        raise AccountError(str(refusal)) from None
+        raise AccountError(str(refusal), field="name") from None
     if not name or len(name) > 200:
-        raise AccountError(gettext("Give the person's name (at most 200 characters)."))
+        raise AccountError(
+            gettext("Give the person's name (at most 200 characters)."), field="name"
+        )
     email = normalise_email(email).lower()
     if password is not None:
         password = check_password_policy(password, email=email, name=name)
     with forces.unscoped():  # one account per address, whichever force it is in
         taken = find_by_email(email) is not None
     if taken:
-        raise AccountError(gettext("There is already an account for %(email)s.", email=email))
+        raise AccountError(
+            gettext("There is already an account for %(email)s.", email=email), field="email"
+        )
     allow_drama = current_app.config["ENV_NAME"] != "production"
     officer = Officer(
         email=email,
@@ -627,14 +636,16 @@ def invite_officer(
             gettext(
                 "Choose one of the roles: %(roles)s.",
                 roles=", ".join(role_name(role) for role in ROLES),
-            )
+            ),
+            field="role",
         )
     if sso_only and not sso_set_up():
         raise AccountError(
             gettext(
                 "Single sign-on is not set up for this installation: they could never sign "
                 "in. Choose a password instead."
-            )
+            ),
+            field="sign_in",
         )
     officer = create_officer(
         email=email,
@@ -724,7 +735,8 @@ def use_link(token: str, password: str, confirm: str) -> Officer:
     officer = db.session.get(Officer, link.officer_id)
     if (password or "") != (confirm or ""):
         raise PasswordRefused(
-            gettext("The two passwords are not the same. Type the same one twice.")
+            gettext("The two passwords are not the same. Type the same one twice."),
+            field="confirm",
         )
     _new_password(officer, password)
     # Used, whatever happens next: a second request with the same link finds it spent.

@@ -19,7 +19,12 @@ MAX_LENGTH = 256
 
 
 class PasswordRefused(ValueError):
-    """A password the policy refuses, with what to do instead."""
+    """A password the policy refuses, with what to do instead; `field` is the form's
+    box at fault ("password", or "confirm" for a second typing that differs)."""
+
+    def __init__(self, message: str, field: str = "password"):
+        super().__init__(message)
+        self.field = field
 
 
 @functools.cache
