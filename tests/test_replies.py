@@ -161,6 +161,65 @@ def test_help_is_answered_automatically_but_not_without_end(
     assert {r.kind for r in all_replies()} == {"help"}
 
 
+def test_help_is_answered_by_the_residents_force_in_their_language(
+    providers, make_resident, run_worker, second_force
+):
+    """Found by an outside check: a Wiltshire resident was answered by Avon and
+    Somerset, and a Welsh resident in English."""
+    make_resident(postcode="BA14 6AA", sms="+447700900703")
+    welsh = make_resident(postcode="BS1 6AD", sms="+447700900704")
+    welsh.language = "cy"
+    db.session.commit()
+    url = inbound(providers)
+    providers.gateway.text_in(url, "+447700900703", "HELP")
+    providers.gateway.text_in(url, "+447700900704", "help")
+    run_worker()
+    said = {a.to: a.params["Body"] for a in providers.gateway.accepted}
+    wilts = said["+447700900703"]
+    assert wilts.startswith("Wiltshire Police community alerts.")
+    assert f"/forces/{second_force.slug}/manage" in wilts
+    assert said["+447700900704"].startswith("Rhybuddion cymunedol Heddlu Avon a Gwlad yr Haf.")
+
+
+def test_start_and_yes_undo_a_stop_texted_not_a_link_of_someone_sharing_the_number(
+    providers, officer, make_resident, run_worker
+):
+    """Found by an outside check: "Yes" to an alert's question from a number two
+    residents share, one of whom had unsubscribed by a link, was taken as START: it
+    subscribed them again and the other's answer was lost. START undoes a STOP (the
+    provider's too); a link's stop of one of several on the number stays, and a
+    number's only resident texting START has texts again however they stopped."""
+    from app.models import ResidentChannel
+    from app.services.optout import unsubscribe_channel
+
+    shared, alone = "+447700900811", "+447700900812"
+    answering = make_resident(sms=shared)
+    unlinked = make_resident(sms=shared)
+    by_link = make_resident(sms=alone)
+    unsubscribe_channel(unlinked.id, "sms")
+    unsubscribe_channel(by_link.id, "sms")
+
+    def on(resident) -> bool:
+        db.session.rollback()
+        channel = db.session.get(ResidentChannel, (resident.id, "sms"))
+        return channel.unsubscribed_at is None
+
+    alert = send(officer, run_worker, question="Did you see the van?", options=["Yes", "No"])
+    url = inbound(providers)
+    providers.gateway.text_in(url, shared, "Yes")
+    assert [o["count"] for o in replies.answers_of(db.session.get(Alert, alert.id))["options"]] == [
+        1,
+        0,
+    ]
+    assert not on(unlinked)
+    providers.gateway.text_in(url, shared, "STOP")
+    assert not on(answering) and not on(unlinked)
+    providers.gateway.text_in(url, shared, "START")
+    assert on(answering) and not on(unlinked)
+    providers.gateway.text_in(url, alone, "START")
+    assert on(by_link)
+
+
 def test_a_call_takes_its_answer_by_keypad_once(providers, officer, make_resident, run_worker):
     make_resident(sms=None, voice="+441174960701")
     alert = send(officer, run_worker, question="Did you hear anything?", options=["Yes", "No"])
@@ -348,6 +407,9 @@ STOPS = (
     "OPTOUT",
     "revoke",
     "Stop.",
+    "Stopio",
+    "opt out",
+    "Please stop.",
 )
 
 

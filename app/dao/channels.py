@@ -12,7 +12,7 @@ def stop_number(number: str, channel: str = "sms") -> tuple[int, int]:
     to it. (channels stopped, deliveries cancelled)."""
     stopped = db.session.execute(
         text(
-            "UPDATE resident_channels SET unsubscribed_at = now() "
+            "UPDATE resident_channels SET unsubscribed_at = now(), unsubscribed_by = 'text' "
             "WHERE channel = :channel AND address = :number AND unsubscribed_at IS NULL "
             "RETURNING resident_id"
         ),
@@ -60,25 +60,40 @@ def channel_stopped(resident_id: int, channel: str) -> bool:
 
 
 def number_stopped(number: str, channel: str = "sms") -> bool:
-    """Whether a channel on this number was stopped (by STOP, or unsubscribed)."""
+    """Whether a channel on this number was stopped by a text from it (STOP)."""
     return bool(
         db.session.execute(
             text(
+                # Stopped by a text from the number (or the provider's opt-out of it), or
+                # before how was kept (migration 0052).
                 "SELECT EXISTS (SELECT 1 FROM resident_channels WHERE channel = :channel"
-                " AND address = :number AND unsubscribed_at IS NOT NULL)"
+                " AND address = :number AND unsubscribed_at IS NOT NULL"
+                " AND coalesce(unsubscribed_by, 'text') = 'text')"
             ),
             {"number": number, "channel": channel},
         ).scalar()
     )
 
 
-def start_number(number: str, channel: str = "sms") -> None:
-    db.session.execute(
-        text(
-            "UPDATE resident_channels SET unsubscribed_at = NULL "
-            "WHERE channel = :channel AND address = :number"
-        ),
-        {"number": number, "channel": channel},
+def start_number(number: str, channel: str = "sms") -> int:
+    """START from the number: its channels stopped by a text go on again, and so does
+    one stopped by a link when it is the number's only one (its resident is who
+    texted). A link's stop of one of several residents sharing the number stays: the
+    text says nothing of which of them sent it. How many went on again."""
+    return len(
+        db.session.execute(
+            text(
+                """
+                UPDATE resident_channels SET unsubscribed_at = NULL, unsubscribed_by = NULL
+                WHERE channel = :channel AND address = :number AND unsubscribed_at IS NOT NULL
+                  AND (coalesce(unsubscribed_by, 'text') = 'text'
+                       OR (SELECT count(*) FROM resident_channels
+                           WHERE channel = :channel AND address = :number) = 1)
+                RETURNING resident_id
+                """
+            ),
+            {"number": number, "channel": channel},
+        ).all()
     )
 
 
@@ -87,7 +102,7 @@ def stop_channel(resident_id: int, channel: str) -> bool:
     was on."""
     row = db.session.execute(
         text(
-            "UPDATE resident_channels SET unsubscribed_at = now() "
+            "UPDATE resident_channels SET unsubscribed_at = now(), unsubscribed_by = 'link' "
             "WHERE resident_id = :r AND channel = :c AND unsubscribed_at IS NULL "
             "RETURNING resident_id"
         ),

@@ -137,6 +137,7 @@ class ResidentChannel(db.Model):
     __tablename__ = "resident_channels"
     __table_args__ = (
         CheckConstraint("channel IN ('sms', 'voice', 'email')", name="channel_known"),
+        CheckConstraint("unsubscribed_by IN ('text', 'link')", name="unsubscribed_by_known"),
         # STOP, replies, "is this number taken?" and manage-link requests look it up.
         Index("ix_resident_channels_address", "address"),
     )
@@ -149,6 +150,10 @@ class ResidentChannel(db.Model):
     # Set when the resident stopped this channel (SMS STOP, one-click unsubscribe):
     # nothing more is sent to it, and the record shows when and why.
     unsubscribed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # How (migration 0052): "text" (STOP, or the provider's opt-out), which START undoes,
+    # or "link" (an unsubscribe link), undone on the resident's page; None on a channel
+    # stopped before this was kept, taken as "text".
+    unsubscribed_by: Mapped[str | None] = mapped_column(String(8))
     # Nothing is sent to a channel until the resident proves it is theirs: a link for
     # e-mail, a 6-digit code for SMS and voice (only its hash is kept, for 10 minutes).
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -12,15 +12,18 @@ from app.extensions import db
 from app.models import Resident
 from app.services.timeline import record_stop, record_unsubscribe
 
-# The words carriers and Twilio treat as opting out, and back in.
+# The words carriers and Twilio treat as opting out, and back in; and the Welsh verb
+# our Welsh texts use ("Atebwch STOP i stopio": a Welsh STOPIO went to the inbox as a
+# message, and texts went on, an outside check), and "opt out" written as two words.
 STOP_WORDS = {
-    "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "STOP ALL", "OPTOUT", "REVOKE"
+    "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "STOP ALL", "OPTOUT", "REVOKE",
+    "STOPIO", "OPT OUT", "PLEASE STOP",
 }  # fmt: skip
 START_WORDS = {"START", "UNSTOP", "YES"}
 # Words that stop texts however the text goes on ("Stop please", "Unsubscribe me",
 # "Stop" and a phone's signature). Not CANCEL, END or QUIT: "End of my road is
 # blocked" is a message to the police, not a wish to leave.
-STOP_FIRST_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "OPTOUT", "REVOKE"}
+STOP_FIRST_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "OPTOUT", "REVOKE", "STOPIO"}
 
 
 def wants_stop(word: str) -> bool:
@@ -54,9 +57,11 @@ def stop_sms(from_number: str, *, by_provider: bool = False) -> None:
 
 
 def start_sms(from_number: str) -> None:
-    """START: subscribe the number's SMS channels again. The caller commits."""
-    channels_dao.start_number(from_number)
-    create_audit_event("resident.sms_started", actor_id=None)
+    """START: subscribe the number's SMS channels stopped by a text again (and one a
+    link stopped, when the number is its resident's alone: channels_dao.start_number).
+    The caller commits."""
+    started = channels_dao.start_number(from_number)
+    create_audit_event("resident.sms_started", actor_id=None, details={"channels": started})
 
 
 def address_key(address: str) -> str:

@@ -21,9 +21,10 @@ from redis.exceptions import RedisError
 from app.dao import replies as replies_dao
 from app.dao.audit import create_audit_event
 from app.dao.events import create_provider_event
+from app.dao.residents import find_heard_force_ids
 from app.dao.targeting import suppressed
 from app.extensions import db
-from app.models import Alert, Reply
+from app.models import Alert, Reply, Resident
 from app.services import forces, message_text, notices, optout
 from app.services.contacts import mask_address
 from app.services.text import TextRefused, checked_text
@@ -146,12 +147,25 @@ def _answer_help(number: str, holders: list[int]) -> int | None:
     if not allowed:
         return None
     base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    # The resident's force and language when the number is one resident's (an outside
+    # check: a Wiltshire resident was answered by Avon and Somerset, a Welsh one in
+    # English); a number several share is answered as the installation.
+    resident = db.session.get(Resident, holders[0]) if len(holders) == 1 else None
+    heard = find_heard_force_ids(resident.id) if resident is not None else []
+    force = forces.force_by_id(heard[0]) if heard else forces.default_force()
+    site = base if force.is_default else f"{base}/forces/{force.slug}"  # its own pages
+    with forces.speaking_for(force.id):
+        words = message_text.help_text(
+            force=forces.display_name(force, "en"),
+            site=site,
+            language=resident.language if resident is not None else None,
+        )
     notice = notices.create_notice(
-        resident_id=holders[0] if len(holders) == 1 else None,
+        resident_id=resident.id if resident is not None else None,
         kind="help",
         channel="sms",
         address=number,
-        body=message_text.help_text(force=forces.default_force().name, site=base),
+        body=words,
     )
     db.session.flush()
     return notice.id

@@ -282,6 +282,7 @@ def _set_channel(resident: Resident, channel_name: str, address: str) -> int | N
         channel.pending_address = None
         channel.verified_at = None
         channel.unsubscribed_at = None
+        channel.unsubscribed_by = None
     db.session.flush()
     # Someone else's number or address answers exactly as a free one (send_proof).
     notice_id = send_proof(resident, channel)
