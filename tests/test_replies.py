@@ -429,6 +429,8 @@ def test_stop_however_people_write_it_stops_and_yes_is_an_answer_unless_stopped(
     url = inbound(providers)
     for number, body in zip(numbers, STOPS, strict=False):
         assert providers.gateway.text_in(url, number, body) == 200
+    for body in ("STOP", "Stop again", "stop"):  # ten STOPs recorded ten stops (an outside check)
+        assert providers.gateway.text_in(url, numbers[0], body) == 200
     said_yes, said_no, said_end, stopped_then_yes = numbers[len(STOPS) :]
     providers.gateway.text_in(url, said_yes, "Yes")
     providers.gateway.text_in(url, said_no, "no.")
@@ -448,6 +450,10 @@ def test_stop_however_people_write_it_stops_and_yes_is_an_answer_unless_stopped(
     ]
     (end,) = [reply for reply in all_replies() if reply.address == said_end]
     assert end.kind == "message"
+    stops = db.session.scalar(
+        select(func.count()).where(AuditEvent.action == "resident.sms_stopped")
+    )
+    assert stops == len(STOPS) + 1  # each number once, and the one that said YES after
 
 
 def test_a_call_does_not_read_out_emoji_that_a_text_keeps(

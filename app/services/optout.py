@@ -46,8 +46,10 @@ def stop_sms(from_number: str, *, by_provider: bool = False) -> None:
     (a STOP we never saw, sent to another number of the account): the same stop, so
     that nothing more is sent to fail, and START brings texts back as after a STOP."""
     stopped, cancelled = channels_dao.stop_number(from_number)
-    if by_provider and not (stopped or cancelled):
-        return  # stopped already (the batch's other texts to it fail too): one record
+    if not (stopped or cancelled):
+        # Stopped already (the batch's other texts to it fail too; a STOP sent again,
+        # or from a number we do not hold): one record of the stop that did something.
+        return
     record_stop(from_number)
     create_audit_event(
         "resident.sms_stopped_at_provider" if by_provider else "resident.sms_stopped",
