@@ -30,18 +30,34 @@ NOBODY = "nobody"
 
 # What each kind of event means, in the words an administrator uses.
 ACTION_LABELS = {
+    "alert.approval_requested": _l("Alert sent for approval"),
+    "alert.approved": _l("Alert approved"),
+    "alert.cancelled": _l("Alert cancelled"),
+    "alert.drafted": _l("Alert drafted"),
+    "alert.force_approved": _l("Another force's alert approved for our residents"),
+    "alert.force_asked": _l("Another force asked to send an alert"),
+    "alert.force_refused": _l("Another force's alert refused"),
     "alert.refused_nobody_inside": _l("Alert refused: nobody inside the area"),
+    "alert.rejected": _l("Alert rejected"),
+    "alert.scheduled": _l("Alert scheduled"),
+    "alert.sent": _l("Alert sent"),
+    "alert.sent_to_force": _l("Alert sent to another force's residents"),
+    "alert.test_sent": _l("Test alert sent"),
     "audit.exported": _l("Audit log downloaded"),
     "audit.viewed": _l("Audit log viewed"),
     "briefing_map.downloaded": _l("Briefing map downloaded"),
+    "force.added": _l("Force added"),
+    "force.changed": _l("Force details changed"),
     "officer.created": _l("Account created"),
     "officers.viewed": _l("Staff accounts viewed"),
     "officer.viewed": _l("Staff account viewed"),
     "officer.disabled": _l("Account disabled"),
     "officer.enabled": _l("Account enabled"),
+    "officer.invited": _l("Invitation sent"),
     "officer.password_changed": _l("Password changed"),
     "officer.password_set": _l("Password set"),
     "officer.recovery_code_used": _l("Recovery code used"),
+    "officer.reset_sent": _l("Reset link sent"),
     "officer.role_changed": _l("Role changed"),
     "officer.second_factor_failed": _l("Second factor failed"),
     "officer.second_factor_reset": _l("Second factor reset"),
@@ -59,10 +75,22 @@ ACTION_LABELS = {
     "report.postcode_review_viewed": _l("Postcode review viewed"),
     "report.sent_downloaded": _l("Sent report downloaded"),
     "report.timeline_downloaded": _l("Time line downloaded"),
+    "resident.channel_removed": _l("Resident removed a contact"),
+    "resident.channel_set": _l("Resident changed a contact"),
     "resident.channel_verified": _l("Resident confirmed a contact"),
     "resident.consent_given": _l("Resident agreed to another force's statement"),
+    "resident.data_downloaded": _l("Resident downloaded their data"),
+    "resident.data_viewed": _l("Resident viewed their data"),
     "resident.deleted": _l("Resident deleted their details"),
+    "resident.forces_chosen": _l("Resident chose which forces alert them"),
+    "resident.groups_set": _l("Resident changed their groups"),
+    "resident.language_set": _l("Resident changed their language"),
+    "resident.location_added": _l("Resident added a place"),
+    "resident.location_removed": _l("Resident removed a place"),
+    "resident.paused": _l("Resident paused alerts"),
+    "resident.quiet_hours_set": _l("Resident changed quiet hours"),
     "resident.registered": _l("Resident registered"),
+    "resident.resumed": _l("Resident resumed alerts"),
     "resident.sms_started": _l("Resident sent START"),
     "resident.sms_stopped": _l("Resident sent STOP"),
     "resident.sms_stopped_at_provider": _l("Texts stopped: the number opted out with Twilio"),
@@ -70,11 +98,18 @@ ACTION_LABELS = {
         "Unconfirmed sign-up gave its number or address to a new one"
     ),
     "resident.unsubscribed": _l("Resident unsubscribed"),
+    "residents.import_rejected_downloaded": _l("Refused import rows downloaded"),
     "residents.import_uploaded": _l("Import file uploaded"),
     "residents.imported": _l("Residents imported"),
     "residents.import_viewed": _l("Import report viewed"),
     "retention.ledger_month_dropped": _l("A month of the delivery ledger removed"),
     "retention.purged": _l("Old data removed"),
+    "team.area_added": _l("Team area added"),
+    "team.area_removed": _l("Team area removed"),
+    "team.created": _l("Team created"),
+    "team.members_changed": _l("Team members changed"),
+    "team.renamed": _l("Team renamed"),
+    "team.supervisors_changed": _l("Team supervisors changed"),
     "template.saved": _l("Template saved"),
 }
 
@@ -93,7 +128,7 @@ def _flat(value) -> str:
     if value is None:
         return "–"
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return gettext("yes") if value else gettext("no")
     return str(value)
 
 

@@ -285,7 +285,7 @@ def decide_for_force(
         ask.decided_at = func.now()
         ask.reason = reason or None
         create_audit_event(
-            f"alert.force_{ask.status}",
+            "alert.force_approved" if approve else "alert.force_refused",
             actor_id=officer.id,
             subject_type="alert",
             subject_id=alert.id,
