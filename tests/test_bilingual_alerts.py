@@ -10,6 +10,7 @@ from sqlalchemy import select, text
 from app.channels.twilio import voice_twiml
 from app.extensions import db
 from app.models import Alert, OutboxMessage
+from tests.test_residents import opened_page
 
 BS1_6AD = [-2.588230, 51.451967]
 WELSH = {
@@ -117,7 +118,7 @@ def test_a_call_says_the_welsh_in_the_welsh_voice():
 
 
 def test_the_public_page_the_check_and_cap_know_the_welsh(
-    client, officer_client, make_resident, run_worker
+    app, client, officer_client, make_resident, run_worker
 ):
     resident = make_resident(postcode="BS1 6AD", sms="+447700900103")
     db.session.execute(
@@ -144,9 +145,16 @@ def test_the_public_page_the_check_and_cap_know_the_welsh(
     assert '<h1 lang="en-GB">Road closed</h1>' in alone
     [received] = outbox(alert, "sms").values()
     token = client.get("/check").text.split('name="csrf_token" value="')[1].split('"')[0]
-    answer = client.post("/check", data={"message": received, "csrf_token": token})
+    answer = client.post("/check?lang=en", data={"message": received, "csrf_token": token})
     assert alert.reference in answer.text and answer.status_code == 200
-    assert 'class="panel panel-success"' in answer.text
+    assert 'class="panel panel-success"' in answer.text and "“Car thefts”" in answer.text
+    # A Welsh page names the alert by its Welsh title (it quoted the English: an
+    # outside check), as does the resident's page of what they were sent.
+    welsh_answer = client.post("/check?lang=cy", data={"message": received, "csrf_token": token})
+    assert "“Lladradau ceir”" in welsh_answer.text and "“Car thefts”" not in welsh_answer.text
+    own = opened_page(app.test_client(), "+447700900103", run_worker)
+    assert '<td lang="cy">Lladradau ceir</td>' in own.get("/my-alerts/data?lang=cy").text
+    assert '<td lang="en-GB">Car thefts</td>' in own.get("/my-alerts/data?lang=en").text
     cap = etree.fromstring(client.get(f"/alerts/{alert.reference}/cap.xml").data)
     ns = "{urn:oasis:names:tc:emergency:cap:1.2}"
     assert [i.findtext(f"{ns}language") for i in cap.findall(f"{ns}info")] == ["en-GB", "cy"]

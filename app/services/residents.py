@@ -500,7 +500,17 @@ def ordered_places(resident: Resident) -> list[ResidentLocation]:
 def _held(resident: Resident, action: str):
     """The alerts sent to the resident and what they sent us, audited as `action`."""
     deliveries = db.session.execute(
-        select(Alert.title, Alert.sent_at, Delivery.channel, Delivery.status, Delivery.finished_at)
+        select(
+            Alert.title,
+            Alert.sent_at,
+            Delivery.channel,
+            Delivery.status,
+            Delivery.finished_at,
+            # The page shows the Welsh title on a Welsh page (i18n.title_for_page).
+            Alert.title_cy,
+            Alert.body_cy,
+            Alert.language,
+        )
         .join(Alert, Alert.id == Delivery.alert_id)
         .where(Delivery.resident_id == resident.id)
         .order_by(Delivery.id)
@@ -517,7 +527,7 @@ def data_page(resident: Resident) -> dict:
     deliveries, sent_us = _held(resident, "resident.data_viewed")
     return {
         "data": _export(resident, deliveries, sent_us),
-        "sent": [row._asdict() for row in deliveries],
+        "sent": list(deliveries),  # rows: title_for_page reads their attributes
         "replies": sent_us,
         "statement_languages": _statement_languages(resident),
     }
@@ -618,7 +628,7 @@ def _export(resident: Resident, deliveries, sent_us) -> dict:
                 "status": status,
                 "finished_at": stamp(finished_at),
             }
-            for title, sent_at, channel, status, finished_at in deliveries
+            for title, sent_at, channel, status, finished_at, *_welsh in deliveries
         ],
         "what_you_sent_us": [
             {
