@@ -160,6 +160,13 @@ def title_for_page(alert) -> tuple[str, str]:
     return alert.title, HTML_LANG["cy" if alert.language == "cy" else "en"]
 
 
+def group_names(rows) -> list[tuple[str, str]]:
+    """(slug, name) of groups, from (slug, name, Welsh name): the Welsh name on a Welsh
+    page when the group has one (an analyst's filters and columns were English)."""
+    welsh = current() == "cy"
+    return [(slug, (welsh and name_cy) or name) for slug, name, name_cy in rows]
+
+
 def group_for_page(group) -> tuple[str, str]:
     """An interest group's name as this page shows it, and its language tag: the Welsh
     name on a Welsh page when the group has one."""

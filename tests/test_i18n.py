@@ -427,6 +427,18 @@ def test_an_analysts_maps_and_a_teams_areas_are_named_in_welsh_on_welsh_pages(
     assert both.status_code == 400 and "nid y ddau" in html.unescape(both.text)
     reach = html.unescape(client.get("/analysts/penetration").text)
     assert "Avon a Gwlad yr Haf" in reach and "Avon and Somerset" not in reach
+    # ONS's attribution, and the groups' names in the filters (an outside check).
+    assert "Ffynhonnell: y Swyddfa Ystadegau Gwladol" in reach
+    # The licences' lines at the foot stay as written, and say they are English.
+    body = reach[: reach.index('<footer class="attribution" id="attribution" lang="en-GB">')]
+    assert "Source: Office for National Statistics licensed" not in body
+    from app.cli.demo import ensure_interest_groups
+
+    ensure_interest_groups()
+    by_group = html.unescape(client.get("/analysts/density").text)
+    assert ">Gwarchod Ffermydd</option>" in by_group and "Farm Watch" not in by_group
+    chosen = html.unescape(client.get("/analysts/density?group=farm-watch").text)
+    assert "Yn y grŵp Gwarchod Ffermydd" in chosen
     from flask_babel import force_locale
 
     with force_locale("cy"):

@@ -266,6 +266,16 @@ def test_a_hidden_part_cannot_be_found_by_subtraction(spread):
     assert table.shown(date(2026, 3, 9), "farm-watch") is None
     assert table.shown(date(2026, 3, 9), "none") is None
     assert table.shown(date(2026, 3, 9), "all") == 12
+    from flask_babel import force_locale
+
+    from app.cli.demo import ensure_interest_groups
+
+    ensure_interest_groups()
+    table = weekly_table(period, "registered", "group")
+    assert "Business Watch" in [column.label for column in table.columns]
+    with force_locale("cy"):  # named in Welsh on a Welsh page (an outside check)
+        welsh = weekly_table(period, "registered", "group")
+        assert "Gwarchod Busnesau" in [column.label for column in welsh.columns]
 
 
 # --------------------------------------------------------- UK weeks and the clocks ----

@@ -54,11 +54,11 @@ def find_square_counts(
     return [SquareCount(i, j, n, f, geometry) for i, j, n, f, geometry in rows]
 
 
-def find_interest_groups(session) -> list[tuple[str, str]]:
-    """(slug, name) of every interest group the force offers, by name."""
+def find_interest_groups(session) -> list[tuple[str, str, str | None]]:
+    """(slug, name, Welsh name) of every interest group the force offers, by name."""
     return [
-        (slug, name)
-        for slug, name in session.execute(
-            text("SELECT slug, name FROM interest_groups ORDER BY name, slug")
+        (slug, name, name_cy)
+        for slug, name, name_cy in session.execute(
+            text("SELECT slug, name, name_cy FROM interest_groups ORDER BY name, slug")
         ).all()
     ]

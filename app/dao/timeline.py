@@ -154,11 +154,13 @@ def recount_resident_days(session) -> None:
     session.execute(text(_RESIDENT_DAYS))
 
 
-def find_interest_groups() -> list[tuple[str, str]]:
-    """(slug, name) of every group, by name."""
+def find_interest_groups() -> list[tuple[str, str, str | None]]:
+    """(slug, name, Welsh name) of every group, by name."""
     return [
         tuple(row)
-        for row in db.session.execute(text("SELECT slug, name FROM interest_groups ORDER BY name"))
+        for row in db.session.execute(
+            text("SELECT slug, name, name_cy FROM interest_groups ORDER BY name")
+        )
     ]
 
 

@@ -46,6 +46,7 @@ from flask_babel import gettext, lazy_gettext
 
 from app.dao import density as dao
 from app.extensions import db
+from app.i18n import group_names
 from app.models.delivery import CHANNELS
 from app.services import figures, forces
 from app.services.transaction import read_only, replica_reads
@@ -151,7 +152,7 @@ def choose_filter(
 
 def find_groups() -> list[tuple[str, str]]:
     with read_only():
-        return dao.find_interest_groups(db.session)
+        return group_names(dao.find_interest_groups(db.session))
 
 
 def density_map(
@@ -167,7 +168,7 @@ def density_map(
         raise ValueError(f"cell_m must be one of {DENSITY_CELL_SIZES_M}")
     counted_at = figures.fresh("density")
     with replica_reads(figures.replica_has("density", counted_at)):
-        groups = dao.find_interest_groups(db.session)
+        groups = group_names(dao.find_interest_groups(db.session))
         chosen = choose_filter(groups, group=group, channel=channel)
         squares = dao.find_square_counts(
             db.session,

@@ -30,6 +30,23 @@ from geo.population import PopulationFileError, read_ward_population, year_from_
 POPULATION_ATTRIBUTION = (
     "Source: Office for National Statistics licensed under the Open Government Licence v.3.0"
 )
+
+
+def _standard_description(year: int) -> str:
+    return f"ONS mid-{year} ward population estimates"
+
+
+def attribution_shown(attribution: str) -> str:
+    """The population's attribution in the page's language when it is ONS's own words
+    (they were English on Welsh pages: an outside check); a force's own, as loaded."""
+    if attribution == POPULATION_ATTRIBUTION:
+        return gettext(
+            "Source: Office for National Statistics licensed under the Open Government "
+            "Licence v.3.0"
+        )
+    return attribution
+
+
 NO_POPULATION = "no population figure for this ward code"
 PER = 1000  # residents per 1,000 adults
 SORTS = ("rate", "residents", "adults", "name", "district")
@@ -106,7 +123,7 @@ def load_population(
             "wards": len(read.rows),
             "lines": read.lines,
             "merged": read.merged,
-            "description": f"ONS mid-{year} ward population estimates",
+            "description": _standard_description(year),
             "attribution": POPULATION_ATTRIBUTION,
         }
         if existing is None:
@@ -305,9 +322,15 @@ def penetration_report(force_code: str, *, k: int = K_MIN) -> PenetrationReport:
     outside_shown = suppress({"outside": outside}, [], k=k)
     return PenetrationReport(
         year=edition.year if edition else None,
-        population_description=(edition.summary.get("description") if edition else None),
-        attribution=(edition.summary.get("attribution") if edition else None)
-        or POPULATION_ATTRIBUTION,
+        # None for ONS's own: the page says it in its language.
+        population_description=(
+            edition.summary.get("description")
+            if edition and edition.summary.get("description") != _standard_description(edition.year)
+            else None
+        ),
+        attribution=attribution_shown(
+            (edition.summary.get("attribution") if edition else None) or POPULATION_ATTRIBUTION
+        ),
         force_name=force_name,
         force=force_row,
         districts=sort_rows(district_rows),

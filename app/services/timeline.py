@@ -36,6 +36,7 @@ from flask_babel import lazy_gettext as _l
 
 from app.dao import timeline as dao
 from app.dao.audit import create_audit_event
+from app.i18n import group_names
 from app.models import CATEGORIES
 from app.services import figures, forces
 from app.services.suppression import FEWER_THAN, K_MIN, Group, fewer_than, suppress
@@ -235,7 +236,7 @@ def weekly_table(period: Period, kind: str | None = None, by: str = "") -> Weekl
             groups_named = {}
         else:
             rows = dao.count_weekly(kind, by, period.start, period.end, force_id=force_id)
-            groups_named = dict(dao.find_interest_groups()) if by == "group" else {}
+            groups_named = dict(group_names(dao.find_interest_groups())) if by == "group" else {}
     if kind is None or not by:
         columns = [Column(k, str(KINDS[k]), COLOURS[i % len(COLOURS)]) for i, k in enumerate(kinds)]
         raw = {(w, k): counts[k].get(w, 0) for w in weeks for k in kinds}
