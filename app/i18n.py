@@ -28,6 +28,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from babel import dates as babel_dates
+from babel.lists import format_list
 from flask import Flask, current_app, g, has_request_context, request, session
 from flask_babel import Babel, force_locale, get_locale, gettext, lazy_gettext, refresh
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -158,6 +159,28 @@ def title_for_page(alert) -> tuple[str, str]:
     if current() == "cy" and alert.title_cy and alert.body_cy:
         return alert.title_cy, HTML_LANG["cy"]
     return alert.title, HTML_LANG["cy" if alert.language == "cy" else "en"]
+
+
+# Welsh "and" is "ac" before a vowel: CLDR's Welsh list writes "a(c)" for either, and
+# a page read "Heddlu Avon a Gwlad yr Haf a(c) Heddlu Wiltshire" (an outside check).
+_WELSH_VOWELS = tuple("aeiouwyâêîôûŵŷAEIOUWYÂÊÎÔÛŴŶ")
+
+
+def and_list(items: list[str], language: str | None = None) -> str:
+    """Items joined as the page's language (or `language`) lists them: "A, B and C",
+    "A, B a C" (ac before a vowel).
+
+    >>> and_list(["Heddlu Avon a Gwlad yr Haf", "Heddlu Wiltshire"], "cy")
+    'Heddlu Avon a Gwlad yr Haf a Heddlu Wiltshire'
+    >>> and_list(["Heddlu Dyfed-Powys", "Arfon"], "cy")
+    'Heddlu Dyfed-Powys ac Arfon'
+    """
+    language = known(language) or current()
+    if language != "cy" or len(items) < 2:
+        return format_list(list(items), locale="en_GB" if language == "en" else language)
+    last = items[-1]
+    joiner = " ac " if last.startswith(_WELSH_VOWELS) else " a "
+    return ", ".join(items[:-1]) + joiner + last
 
 
 def group_names(rows) -> list[tuple[str, str]]:

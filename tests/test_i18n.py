@@ -446,3 +446,21 @@ def test_an_analysts_maps_and_a_teams_areas_are_named_in_welsh_on_welsh_pages(
             "Bath and North East Somerset (dosbarth)"
         )
         assert area_label_shown("The Old Market (drawn)") == "The Old Market (drawn)"
+
+
+def test_a_list_of_forces_is_joined_as_each_language_joins_it(app):
+    """Found by an outside check: the Welsh page read "Heddlu Avon a Gwlad yr Haf a(c)
+    Heddlu Wiltshire", CLDR's "a(c)" standing for either form of "and"."""
+    from app.i18n import and_list
+
+    with app.test_request_context():
+        assert and_list(["Avon Police", "Wiltshire Police"], "en") == (
+            "Avon Police and Wiltshire Police"
+        )
+        assert and_list(["Heddlu Avon", "Heddlu Wiltshire"], "cy") == (
+            "Heddlu Avon a Heddlu Wiltshire"
+        )
+        assert and_list(["Heddlu Gwent", "Heddlu De Cymru", "Arfon"], "cy") == (
+            "Heddlu Gwent, Heddlu De Cymru ac Arfon"
+        )
+        assert and_list(["Heddlu Gwent"], "cy") == "Heddlu Gwent"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-from babel.lists import format_list
 from flask import (
     Blueprint,
     Response,
@@ -20,7 +19,7 @@ from flask import (
 )
 
 from app.extensions import csrf
-from app.i18n import current, police_of
+from app.i18n import and_list, police_of
 from app.i18n import gettext as _
 from app.models import CATEGORIES
 from app.residents import remember, remember_unregistered
@@ -217,10 +216,7 @@ def unsubscribe(token: str):  # in the URL is the proof
     heard = forces_heard_by(found[0])
     if len(heard) == 1:
         forces.show_public(heard[0])
-    who = format_list(
-        [police_of(force) for force in heard] or [police_of(forces.current_force())],
-        locale=current(),
-    )
+    who = and_list([police_of(force) for force in heard] or [police_of(forces.current_force())])
     if request.method == "POST":
         unsubscribe_channel(*found)
         return render_template("public/unsubscribed.html", who=who)

@@ -9,7 +9,6 @@ import json
 import uuid
 from types import SimpleNamespace
 
-from babel.lists import format_list
 from flask import (
     Blueprint,
     Response,
@@ -23,7 +22,7 @@ from flask import (
 )
 from werkzeug.datastructures import MultiDict
 
-from app.i18n import current, keep_own_language, police_of, remember_language
+from app.i18n import and_list, keep_own_language, police_of, remember_language
 from app.i18n import gettext as _
 from app.i18n import lazy_gettext as _l
 from app.services import forces
@@ -627,7 +626,7 @@ def delete(resident):
     # Named before they go: a resident with a place in a second force was told only
     # of the first (an outside check).
     heard = forces_heard_by(resident.id)
-    who = format_list([police_of(force) for force in heard], locale=current()) if heard else None
+    who = and_list([police_of(force) for force in heard]) if heard else None
     delete_resident(resident)
     remember_deleted(reference)
     session.pop(SESSION_KEY, None)
