@@ -371,6 +371,8 @@ def test_disabling_asks_first_and_enable_brings_the_account_back(app, admin_clie
     assert fresh(officer.id).active  # asking changes nothing
     post(admin_client, f"/admin/officers/{officer.id}/disable")
     assert not fresh(officer.id).active
+    again = admin_client.get(f"/admin/officers/{officer.id}/disable")  # disabled already
+    assert again.status_code == 302 and again.location.endswith(f"/admin/officers/{officer.id}")
     post(admin_client, f"/admin/officers/{officer.id}/enable")
     assert fresh(officer.id).active
     assert [e.action for e in audit("officer.disabled") + audit("officer.enabled")] == [
@@ -386,6 +388,10 @@ def test_the_last_admin_cannot_be_demoted_or_disabled(app, admin, admin_client, 
     assert fresh(admin.id).role == "admin"
     post(admin_client, f"/admin/officers/{admin.id}/disable")
     assert fresh(admin.id).active
+    # Nor is the question put (an outside check opened it for their own account).
+    own = admin_client.get(f"/admin/officers/{admin.id}/disable", follow_redirects=True)
+    assert "Yes, disable the account" not in own.text
+    assert "You cannot disable your own account." in own.text
     # An administrator invited but who has never signed in (no password set, or single
     # sign-on not used yet) is not a second one: they may never sign in.
     unused = make_officer(role="admin", email="invited.admin@police.example")
