@@ -435,7 +435,6 @@ def test_a_cancel_stops_the_sends_a_job_has_claimed_and_calls_waiting_for_a_line
     """Found by an outside probe: cancelling moved only queued rows, and a job's
     claimed rows (two chunks), calls waiting for a line among them, went out after
     it: 26 calls up to a minute later. The job sees the cancel within a second."""
-    import threading
 
     from app.channels.lines import Lines
     from app.extensions import redis_store
@@ -448,12 +447,7 @@ def test_a_cancel_stops_the_sends_a_job_has_claimed_and_calls_waiting_for_a_line
     alert_id = db.session.get(Delivery, due[0]).alert_id
     gateway = providers.gateway
 
-    def worker() -> None:
-        with app.app_context():
-            deliver(due)
-
-    thread = threading.Thread(target=worker)
-    thread.start()
+    thread = delivering(app, due)
     try:
         wait_until(lambda: len(gateway.accepted) == 2, message="two calls on two lines")
         wait_until(lambda: statuses(alert_id).get("queued", 0) == 0, message="all claimed")
@@ -733,7 +727,6 @@ def test_a_call_job_gives_its_worker_back_while_every_line_is_busy_and_others_wa
     lines, holding its worker for minutes while texts waited for one. A job claims no
     more calls than lines are free, and when none is while another job waits, hands
     its calls back to the queue for a moment later, still queued."""
-    import threading
 
     from rq.registry import ScheduledJobRegistry
 
@@ -742,12 +735,7 @@ def test_a_call_job_gives_its_worker_back_while_every_line_is_busy_and_others_wa
     due = calls_without_callbacks(providers, officer, make_resident, app, monkeypatch, 5)
     jobs.enqueue("outbound.deliver_batch", "alerts", [])  # another job waits for a worker
 
-    def worker() -> None:
-        with app.app_context():
-            deliver(due)
-
-    thread = threading.Thread(target=worker)
-    thread.start()
+    thread = delivering(app, due)
     thread.join(20)
     assert not thread.is_alive(), "the job held its worker waiting for a line"
     assert len(providers.gateway.accepted) == 2  # a call on each line
@@ -764,19 +752,13 @@ def test_calls_waiting_for_a_line_are_not_claimed_and_a_cancel_takes_them(
     """A job with the worker to itself waits for a line before it claims a call: the
     calls still waiting are queued, a cancel takes them, and the job ends without
     waiting for a line any longer."""
-    import threading
 
     from app.services.alerts import cancel_alert
 
     due = calls_without_callbacks(providers, officer, make_resident, app, monkeypatch, 5)
     alert_id = db.session.get(Delivery, due[0]).alert_id
 
-    def worker() -> None:
-        with app.app_context():
-            deliver(due)
-
-    thread = threading.Thread(target=worker)
-    thread.start()
+    thread = delivering(app, due)
     try:
         wait_until(lambda: statuses(alert_id).get("sent") == 2, message="a call on each line")
         time.sleep(0.5)  # the job looks for a free line
@@ -937,6 +919,19 @@ def test_a_calls_answer_that_cannot_be_read_leaves_it_alone_and_the_others_settl
     db.session.rollback()
     status = dict(db.session.execute(select(Delivery.provider_ref, Delivery.status)).all())
     assert (status[odd.sid], status[fine.sid]) == ("sent", "delivered")
+
+
+def delivering(app, ids: list[int]):
+    """A job sending these rows, on a thread of its own (started, returned)."""
+    import threading
+
+    def job() -> None:
+        with app.app_context():
+            deliver(ids)
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    return thread
 
 
 def sending_in_a_thread(app, row_id: int):
