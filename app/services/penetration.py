@@ -23,29 +23,14 @@ from app.dao import places as places_dao
 from app.extensions import db
 from app.models import DataLoad
 from app.services import figures, forces
+from app.services.population import (
+    POPULATION_ATTRIBUTION,
+    attribution_shown,
+    standard_description,
+)
 from app.services.suppression import K_MIN, Group, suppress
 from app.services.transaction import read_only, replica_reads, transaction
 from geo.population import PopulationFileError, read_ward_population, year_from_name
-
-POPULATION_ATTRIBUTION = (
-    "Source: Office for National Statistics licensed under the Open Government Licence v.3.0"
-)
-
-
-def _standard_description(year: int) -> str:
-    return f"ONS mid-{year} ward population estimates"
-
-
-def attribution_shown(attribution: str) -> str:
-    """The population's attribution in the page's language when it is ONS's own words
-    (they were English on Welsh pages: an outside check); a force's own, as loaded."""
-    if attribution == POPULATION_ATTRIBUTION:
-        return gettext(
-            "Source: Office for National Statistics licensed under the Open Government "
-            "Licence v.3.0"
-        )
-    return attribution
-
 
 NO_POPULATION = "no population figure for this ward code"
 PER = 1000  # residents per 1,000 adults
@@ -123,7 +108,7 @@ def load_population(
             "wards": len(read.rows),
             "lines": read.lines,
             "merged": read.merged,
-            "description": _standard_description(year),
+            "description": standard_description(year),
             "attribution": POPULATION_ATTRIBUTION,
         }
         if existing is None:
@@ -325,7 +310,7 @@ def penetration_report(force_code: str, *, k: int = K_MIN) -> PenetrationReport:
         # None for ONS's own: the page says it in its language.
         population_description=(
             edition.summary.get("description")
-            if edition and edition.summary.get("description") != _standard_description(edition.year)
+            if edition and edition.summary.get("description") != standard_description(edition.year)
             else None
         ),
         attribution=attribution_shown(

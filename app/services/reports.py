@@ -41,7 +41,7 @@ from app.i18n import category_label, force_label, when
 from app.models import CHANNELS, STATUS_RANK, Officer
 from app.models.alert import CATEGORIES
 from app.services import forces
-from app.services.penetration import attribution_shown
+from app.services.population import attribution_shown
 from app.services.spreadsheet import csv_text
 from app.services.suppression import FEWER_THAN, K_MIN, Group, Suppressed, grid_groups, suppress
 from app.services.transaction import replica_reads, transaction
