@@ -421,12 +421,15 @@ def test_an_officer_can_cancel_mid_send(providers, officer, make_resident):
 
 
 def lines_looked_free(monkeypatch) -> None:
-    """Each job finds lines free for all its calls when it looks, and other jobs take
-    them before its calls do (workers at once): its claimed calls wait for lines in
-    the job."""
+    """Each job is told lines are kept for all its calls, and none is (as when what
+    it kept ran out while it was paused, or Redis lost it): its claimed calls wait for
+    lines in the job."""
     from app.channels.lines import Lines
 
-    monkeypatch.setattr(Lines, "free", lambda _lines: 1000)
+    def keep(_lines, prefix: str, wanted: int) -> list[str]:
+        return [f"{prefix}{n}" for n in range(1, wanted + 1)]
+
+    monkeypatch.setattr(Lines, "keep", keep)
 
 
 def test_a_cancel_stops_the_sends_a_job_has_claimed_and_calls_waiting_for_a_line(
@@ -635,18 +638,24 @@ def test_a_call_holds_a_line_until_it_ends_or_its_hold_runs_out(app_ctx):
     assert lines.busy() == 2  # c and d
 
 
-def test_a_line_is_free_unless_a_call_holds_it_within_its_hold(app_ctx):
+def test_a_job_keeps_free_lines_for_its_calls_and_no_other_call_takes_them(app_ctx):
+    """Found by an outside check: two jobs that both saw a line free both claimed a
+    call, and one waited claimed in its job for a line. Lines are kept for a job's
+    calls before it claims them, and taken from there."""
     from app.channels.lines import Lines
     from app.extensions import redis_store
 
     lines = Lines(redis_store.client, 3, hold_seconds=60)
     seconds, micros = redis_store.client.time()
     now_ms = seconds * 1000 + micros / 1000
-    assert lines.free() == 3
     assert lines.take_at("a", now_ms) and lines.take_at("b", now_ms - 61_000)
-    assert lines.free() == 2  # b's hold has run out
-    lines.release("a")
-    assert lines.free() == 3
+    assert lines.keep("kept:x:", 5) == ["kept:x:1", "kept:x:2"]  # b's hold has run out
+    assert lines.keep("kept:y:", 1) == []  # another job finds none free
+    assert not lines.take_at("c", now_ms)  # nor does a call with none kept for it
+    assert lines.take_at("c", now_ms, "kept:x:1")  # the line kept for it
+    assert lines.busy() == 3
+    lines.release("kept:x:2")  # not needed after all
+    assert lines.keep("kept:y:", 1) == ["kept:y:1"]
 
 
 def calls_without_callbacks(
@@ -744,6 +753,12 @@ def test_a_call_job_gives_its_worker_back_while_every_line_is_busy_and_others_wa
     assert waiting == due[2:]  # not claimed: an officer's cancel still takes them
     (later,) = ScheduledJobRegistry(queue=jobs.queue()).get_job_ids()
     assert sorted(jobs.queue().fetch_job(later).args[1]) == waiting
+    from app.channels.lines import KEY
+    from app.extensions import redis_store
+
+    # The two calls hold the lines; nothing kept for a call is left over.
+    held = sorted(m.decode() for m in redis_store.client.zrange(KEY, 0, -1))
+    assert len(held) == 2 and not any(name.startswith("kept:") for name in held)
 
 
 def test_calls_waiting_for_a_line_are_not_claimed_and_a_cancel_takes_them(

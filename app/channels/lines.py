@@ -31,18 +31,42 @@ KEPT = "voice:lines:kept"  # present while KEY holds every call still going
 RETRY_MS = 200
 
 # KEYS[1] = the set, KEYS[2] = its "kept" key; ARGV = now (ms), lines, hold (ms), the
-# call. 0: it has a line; 1: all are busy; 2: the set must be put back first.
+# call, and the line kept for it ("" for none). 0: it has a line; 1: all are busy; 2:
+# the set must be put back first.
 _TAKE = """
 if redis.call('EXISTS', KEYS[2]) == 0 then return 2 end
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZSCORE', KEYS[1], ARGV[4]) then return 0 end
+if ARGV[5] ~= '' and redis.call('ZREM', KEYS[1], ARGV[5]) == 1 then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[4])
+  return 0
+end
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
   redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[4])
   return 0
 end
 return 1
 """
+
+
+# KEYS as _TAKE; ARGV = now (ms), lines, how long a kept line waits (ms), the names'
+# prefix, how many are wanted. How many lines were kept (named prefix1, prefix2...), or
+# -1: the set must be put back first.
+_KEEP = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local free = tonumber(ARGV[2]) - redis.call('ZCARD', KEYS[1])
+local kept = math.max(0, math.min(free, tonumber(ARGV[5])))
+for i = 1, kept do
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[4] .. i)
+end
+return kept
+"""
+# A line kept for a call a job is claiming is taken by it within moments; one a dead
+# worker kept comes back after this long.
+KEEP_SECONDS = 60
 
 
 def call_name(ledger: str, row_id: int, attempt: int | None) -> str:
@@ -78,14 +102,31 @@ class Lines:
         self.hold_ms = hold_seconds * 1000
         self.live_calls = live_calls or list
         self._script = redis.register_script(_TAKE)
+        self._keep = redis.register_script(_KEEP)
 
-    def take_at(self, call: str, now_ms: float) -> bool:
-        """Whether `call` has a line at `now_ms` on Redis's clock (taking one if free)."""
-        args = [now_ms, self.lines, self.hold_ms, call]
+    def take_at(self, call: str, now_ms: float, kept: str = "") -> bool:
+        """Whether `call` has a line at `now_ms` on Redis's clock: the one `kept` for it
+        (keep), else one free if there is one."""
+        args = [now_ms, self.lines, self.hold_ms, call, kept]
         taken = self._script(keys=[KEY, KEPT], args=args)
         if taken == 2 and self._put_back(now_ms):
             taken = self._script(keys=[KEY, KEPT], args=args)
         return taken == 0
+
+    def keep(self, prefix: str, wanted: int) -> list[str]:
+        """Keep up to `wanted` of the lines free now for calls a job is about to claim,
+        each named `prefix` and a number: a call given one takes its line from it, so
+        that no other job's call takes the line in between (two jobs that both saw a
+        line free both claimed a call, and one waited claimed in its job: an outside
+        check). Those not used are given back (release); a dead worker's in
+        KEEP_SECONDS."""
+        seconds, micros = self.redis.time()
+        now_ms = seconds * 1000 + micros / 1000
+        args = [now_ms, self.lines, KEEP_SECONDS * 1000, prefix, wanted]
+        kept = self._keep(keys=[KEY, KEPT], args=args)
+        if kept == -1 and self._put_back(now_ms):
+            kept = self._keep(keys=[KEY, KEPT], args=args)
+        return [f"{prefix}{n}" for n in range(1, max(kept, 0) + 1)]
 
     def _put_back(self, now_ms: float) -> bool:
         """Put the calls still going back on their lines (each held as if just taken),
@@ -107,11 +148,11 @@ class Lines:
             )
         return True
 
-    async def acquire_async(self, call: str) -> None:
-        """Wait until `call` has a line."""
+    async def acquire_async(self, call: str, kept: str = "") -> None:
+        """Wait until `call` has a line (at once when one was `kept` for it)."""
         while True:
             seconds, micros = self.redis.time()
-            if self.take_at(call, seconds * 1000 + micros / 1000):
+            if self.take_at(call, seconds * 1000 + micros / 1000, kept):
                 return
             await asyncio.sleep(RETRY_MS / 1000)
 
@@ -131,14 +172,6 @@ class Lines:
         # due are free, taken back at the next take.
         held = self.redis.zrangebyscore(KEY, now_ms, now_ms - seconds * 1000 + self.hold_ms)
         return [call.decode() if isinstance(call, bytes) else call for call in held]
-
-    def free(self) -> int:
-        """Lines free now, on Redis's clock (a line whose hold ran out is free: the next
-        take frees it). A job claims no more calls than this, so that its calls do not
-        wait for lines while it holds a worker."""
-        now_s, micros = self.redis.time()
-        now_ms = now_s * 1000 + micros / 1000
-        return max(0, self.lines - self.redis.zcount(KEY, f"({now_ms}", "+inf"))
 
     def busy(self) -> int:
         """Lines held now (some perhaps due to be taken back)."""

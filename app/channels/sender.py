@@ -71,14 +71,15 @@ class ConcurrentSender:
         transport: Transport,
         limiter: RateLimiter,
         message: OutgoingMessage,
-        line: tuple[Lines, str] | None = None,
+        line: tuple[Lines, str, str] | None = None,
         go_ahead: Callable[[], bool] | None = None,
     ) -> Future[SendResult]:
         """Send in the background; the future holds the result or the exception. With
-        `line` (the lines, and the call's name on them): wait for a line first, and give
-        it back if the call is not placed. With `go_ahead`: asked (on a thread, it may
-        block) at the last moment before the request goes, after any wait for a line or
-        a turn; False withdraws the send (Withdrawn)."""
+        `line` (the lines, the call's name on them, and the line kept for it or ""):
+        wait for a line first, and give it back if the call is not placed. With
+        `go_ahead`: asked (on a thread, it may block) at the last moment before the
+        request goes, after any wait for a line or a turn; False withdraws the send
+        (Withdrawn)."""
         return asyncio.run_coroutine_threadsafe(
             self._send(transport, limiter, message, line, go_ahead), self._loop
         )
@@ -88,13 +89,13 @@ class ConcurrentSender:
         transport: Transport,
         limiter: RateLimiter,
         message: OutgoingMessage,
-        line: tuple[Lines, str] | None,
+        line: tuple[Lines, str, str] | None,
         go_ahead: Callable[[], bool] | None,
     ) -> SendResult:
         if line is not None:
-            lines, call = line
+            lines, call, kept = line
             try:
-                await lines.acquire_async(call)
+                await lines.acquire_async(call, kept)
             except RedisError:
                 raise TransportError("voice lines unavailable (Redis)", permanent=False) from None
             try:

@@ -23,6 +23,7 @@ import math
 import queue
 import random
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -404,17 +405,13 @@ def _send_due(
             handed_back = 0
             claimed_up_to = len(due)  # the rest is no longer this job's to keep alive
             break
-        placing = sum(1 for c in in_flight.values() if c.id in calls)
-        taking = _with_free_lines(lines, calls, due[start : start + step], placing)
+        taking, kept = _with_lines_kept(lines, calls, due[start : start + step])
         if not taking:
             # Its next row is a call and every line is busy, perhaps for minutes (calls
             # last that long). Claimed, its calls waited for lines in the job, and held
             # its worker: with four lines, an alert's texts went in 35.6 s rather than
             # 17.9 s (an outside check), every worker waiting in a call's job. Unclaimed,
             # they wait here only while no other job wants the worker.
-            if placing:
-                record_finished(1)  # its own calls are taking lines: see what is left
-                continue
             if not _queue_is_empty():
                 handed_back = LINES_BUSY_SECONDS
                 claimed_up_to = len(due)
@@ -441,6 +438,7 @@ def _send_due(
             db.session.rollback()
             log.warning("the database connection dropped mid-job; finishing the sends in flight")
             claimed_up_to = len(due)
+            _give_back(lines, kept)
             break
         touched.update(c.alert_id for c in chunk if c.alert_id is not None)
         for claimed, message, transport, limiter in prepared:
@@ -448,13 +446,14 @@ def _send_due(
                 # The outbox records in this thread's transaction, with the status change.
                 totals.add(record(ledger, [_send_here(transport, limiter, claimed, message)]))
                 continue
-            line = _line(lines, ledger, transport, claimed)
+            line = _line(lines, ledger, transport, claimed, kept)
             go_ahead = _StillOurs(ledger, claimed, claiming, cancelled)
             if claimed.channel == "email":
                 message = _kept_back_unless_still_unsent(ledger, claimed, message)
             future = sender.submit(transport, limiter, message, line, go_ahead)
             in_flight[future] = claimed
             future.add_done_callback(finished.put)
+        _give_back(lines, kept)  # kept for calls another job claimed first
     # Record each outcome as it comes back (with whatever else has finished), not when
     # the slowest of the batch answers: an e-mail has no callback, so one sent but not
     # yet recorded when a worker dies can only be counted "possibly sent".
@@ -552,12 +551,24 @@ def _lines() -> Lines | None:
 
 
 def _line(
-    lines: Lines | None, ledger: Ledger, transport, claimed: Claimed
-) -> tuple[Lines, str] | None:
-    """A call's place on the lines: the lines, and the call's name there."""
+    lines: Lines | None, ledger: Ledger, transport, claimed: Claimed, kept: list[str]
+) -> tuple[Lines, str, str] | None:
+    """A call's place on the lines: the lines, the call's name there, and the line kept
+    for it (the next of `kept`, taken from the list; "" when none is left)."""
     if lines is None or not getattr(transport, "uses_lines", False):
         return None
-    return lines, call_name(ledger.name, claimed.id, claimed.attempts)
+    return (
+        lines,
+        call_name(ledger.name, claimed.id, claimed.attempts),
+        (kept.pop(0) if kept else ""),
+    )
+
+
+def _give_back(lines: Lines | None, kept: list[str]) -> None:
+    """Free the lines kept for calls the job did not claim after all."""
+    for name in kept:
+        lines.release(name)
+    kept.clear()
 
 
 def _calls_among(lines: Lines | None, ledger: Ledger, ids: list[int]) -> set[int]:
@@ -572,26 +583,27 @@ def _calls_among(lines: Lines | None, ledger: Ledger, ids: list[int]) -> set[int
     return ledger_sql.of_channels(ledger.table, ids, channels) if channels else set()
 
 
-def _with_free_lines(
-    lines: Lines | None, calls: set[int], ids: list[int], placing: int
-) -> list[int]:
-    """The rows of `ids` to claim now: all, or up to the first call with no line free
-    for it (rows ahead of it go first: a batch is sent in order). `placing`: the job's
-    own calls on their way, each of which takes a line if it has not yet."""
+def _with_lines_kept(
+    lines: Lines | None, calls: set[int], ids: list[int]
+) -> tuple[list[int], list[str]]:
+    """The rows of `ids` to claim now, and the lines kept for their calls: all, or up
+    to the first call no line could be kept for (rows ahead of it go first: a batch is
+    sent in order). The lines are kept before the claim (Lines.keep), so that the calls
+    claimed never wait for one in the job."""
     if lines is None or calls.isdisjoint(ids):
-        return ids
+        return ids, []
     try:
-        free = lines.free() - placing
+        kept = lines.keep(f"kept:{uuid.uuid4().hex}:", sum(1 for row in ids if row in calls))
     except RedisError:
-        return ids  # each call waits for its line, as it would anyway, or fails to be retried
-    taking = []
+        return ids, []  # each call waits for its line, as it would anyway, or fails
+    taking, free = [], len(kept)
     for row in ids:
         if row in calls:
-            if free <= 0:
+            if not free:
                 break
             free -= 1
         taking.append(row)
-    return taking
+    return taking, kept
 
 
 class _Cancellations:
