@@ -180,8 +180,8 @@ def only_sms(db, text) -> None:
 
 
 def workers(count: int, env: dict) -> list[subprocess.Popen]:
-    """Worker processes, each leading a process group of its own: stop() kills the
-    group, RQ's work-horse (the fork running a job) with it."""
+    """Worker processes, each leading a process group of its own (stop() kills them
+    with their work-horses)."""
     return [
         subprocess.Popen(
             [str(ROOT / ".venv/bin/flask"), "worker"],
@@ -212,12 +212,25 @@ def cpu_seconds(pid: int) -> float:
 
 def stop(processes) -> None:
     """Kill the workers and their work-horses: a horse outlived its worker, still
-    waiting in a job for a voice line, once the benchmark had ended."""
-    for process in processes:
+    waiting in a job for a voice line, once the benchmark had ended. RQ starts each
+    horse in a session of its own, so the worker's group does not hold it: the
+    horses are found as the workers' children."""
+    horses = [child for process in processes for child in children_of(process.pid)]
+    for pid in [*(process.pid for process in processes), *horses]:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
     for process in processes:
         process.wait(timeout=30)
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
 
 
 def provider_env(app, gateway) -> dict:
