@@ -1038,6 +1038,29 @@ def test_an_import_report_reads_in_the_page_language(app, make_officer, run_work
     assert "header row but no residents" in html.unescape(admin.get(empty).text)
 
 
+def test_columns_an_import_does_not_read_are_named_and_a_wide_file_is_refused(
+    app, make_officer, run_worker
+):
+    """Found by an outside check: a file's sms_phone and voice_phone columns were
+    dropped without a word, and a file of 100,002 columns held a worker for 77 s."""
+    from app.services.resident_import import MAX_COLUMNS
+
+    admin = signed_in(app, make_officer(role="admin"), "admin")
+    listed = "name,sms_phone,voice_phone,email,postcode\nP,07700900999,,p@example.invalid,BS1 6AD\n"
+    status_url = upload_csv(admin, listed, "phones.csv").headers["Location"]
+    run_worker()
+    page = html.unescape(admin.get(status_url).text)
+    assert "Columns not read: sms_phone, voice_phone. We read postcode, mobile" in page
+    wide = ",".join(["postcode", "email", *(f"c{n}" for n in range(MAX_COLUMNS))])
+    refused = upload_csv(admin, wide + "\n" + "BS1 6AD,w@example.invalid\n", "wide.csv")
+    if refused.status_code == 302:  # checked by the worker
+        run_worker()
+        refused = admin.get(refused.headers["Location"])
+    assert f"The file has {MAX_COLUMNS + 2} columns; a list may have at most" in html.unescape(
+        refused.text
+    )
+
+
 def test_a_download_named_in_welsh_or_any_script_has_a_header_any_server_sends(
     app, make_officer, run_worker
 ):
