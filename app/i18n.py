@@ -261,10 +261,6 @@ SHARED_WORDS = (
         "Part of that address could not be read as text: it was not sent as UTF-8. Go "
         "back to the page and try again from there."
     ),
-    lazy_gettext(
-        "That address holds a NUL character (%00), which no postcode, name or page has. "
-        "Remove it and try again."
-    ),
     lazy_gettext("Something in that request is not a value we can use."),
     lazy_gettext("That request was not understood. Check it and try again."),
     lazy_gettext("You do not have access to this page"),

@@ -29,7 +29,7 @@ from app.services.postcode_check import (
     postcode_key,
     refuse_control_characters,
 )
-from app.services.text import whole_number
+from app.services.text import TextRefused, checked_text, whole_number
 from geo import postcodes
 
 bp = Blueprint("api", __name__)
@@ -163,9 +163,13 @@ def nearest_postcodes():
 @bp.route("/autocomplete")
 def autocomplete():
     """Live postcodes starting with ?q= (at least the area letters), for type-ahead."""
-    return jsonify(
-        results=postcodes_dao.autocomplete(db.session, request.args.get("q", ""), limit=10)
-    )
+    try:
+        # A NUL reached PostgreSQL, refused there with words that did not say what to
+        # change (an outside check): named here, as a postcode's lookup names it.
+        typed = checked_text(request.args.get("q", ""), "The postcode")
+    except TextRefused as refusal:
+        return error(400, "invalid", str(refusal))
+    return jsonify(results=postcodes_dao.autocomplete(db.session, typed, limit=10))
 
 
 @bp.route("/names", methods=["GET", "POST"])

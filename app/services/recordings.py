@@ -5,6 +5,7 @@ token."""
 from __future__ import annotations
 
 import io
+import re
 import secrets
 
 import mutagen
@@ -93,5 +94,13 @@ def save_recording(officer: Officer, *, filename: str, data: bytes) -> AlertReco
     return recording
 
 
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def find_recording_by_token(token: str) -> AlertRecording | None:
+    """The recording of this token, or None: a token is URL-safe base64, and any other
+    (a NUL in it reached PostgreSQL, and its refusal said nothing of a recording: an
+    outside check) is no recording's."""
+    if not _TOKEN.fullmatch(token or ""):
+        return None
     return db.session.scalar(select(AlertRecording).where(AlertRecording.token == token))
