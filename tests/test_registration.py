@@ -226,6 +226,8 @@ def test_an_escape_of_bytes_not_utf8_is_refused_not_stored_as_its_characters(cli
     assert answer.status_code == 400
     assert answer.json["reason"] == "unreadable"
     assert "address could not be read as text" in answer.json["error"]
+    welsh = client.get("/?q=%ED%A0%80&lang=cy")  # in the page's language
+    assert "Nid oedd modd darllen rhan o'r cyfeiriad hwnnw" in html.unescape(welsh.text)
 
     answer = client.post("/register", data=f"{base}&consent=yes&name=Ren%C3%A9e", content_type=form)
     assert answer.status_code == 302
