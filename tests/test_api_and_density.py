@@ -133,6 +133,9 @@ def test_places_containing_a_postcode_and_postcodes_in_a_place(client, app_ctx):
     ward = next(p for p in places if p["kind"] == "ward")
     inside = client.get(f"/api/places/{ward['id']}/postcodes").json
     assert inside["count"] > 100
+    for unknown in (0, 2_000_000_000):  # not "0 postcodes" (an outside check)
+        missing = client.get(f"/api/places/{unknown}/postcodes")
+        assert missing.status_code == 404 and missing.json["reason"] == "not_found"
     assert "BS1 6AD" in inside["postcodes"]
     by_point = client.get("/api/places/containing?longitude=-2.58823&latitude=51.45197").json
     assert [p["name"] for p in by_point["results"]] == [p["name"] for p in places]

@@ -268,7 +268,10 @@ def places_containing():
 
 @bp.route("/places/<int:place_id>/postcodes")
 def place_postcodes(place_id: int):
-    """How many live postcodes a place covers, and (up to 1,000 of) which."""
+    """How many live postcodes a place covers, and (up to 1,000 of) which; 404 for a
+    place we do not have (it answered "0 postcodes", as for a place with none)."""
+    if places_dao.find_place_boundary_wkb(place_id) is None:
+        return error(404, "not_found", "There is no place with that id.")
     count, names = postcodes_dao.postcodes_in_place(db.session, place_id)
     return jsonify(place_id=place_id, count=count, postcodes=names)
 
