@@ -175,9 +175,8 @@ def and_list(items: list[str], language: str | None = None) -> str:
     >>> and_list(["Heddlu Dyfed-Powys", "Arfon"], "cy")
     'Heddlu Dyfed-Powys ac Arfon'
     """
-    language = known(language) or current()
-    if language != "cy" or len(items) < 2:
-        return format_list(list(items), locale="en_GB" if language == "en" else language)
+    if (known(language) or current()) != "cy" or len(items) < 2:
+        return format_list(list(items), locale="en_GB")
     last = items[-1]
     joiner = " ac " if last.startswith(_WELSH_VOWELS) else " a "
     return ", ".join(items[:-1]) + joiner + last

@@ -175,11 +175,11 @@ def reset(officer_id: int):
 @role_required("admin")
 def confirm_disable(officer_id: int):
     account = db.session.get(Officer, officer_id) or abort(404)
+    # Nothing to ask (an outside check opened the question for their own account): the
+    # account's page says what can be done.
+    if account.id == current_user.id:
+        flash(_("You cannot disable your own account."))
     if account.id == current_user.id or not account.active:
-        # Nothing to ask (an outside check opened the question for their own account):
-        # the account's page says what can be done.
-        if account.id == current_user.id:
-            flash(_("You cannot disable your own account."))
         return redirect(url_for("admin.officer", officer_id=account.id))
     return render_template("admin/confirm_disable.html", account=account)
 

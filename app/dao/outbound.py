@@ -573,15 +573,13 @@ def take_forgotten(table: str, *, seconds: int) -> list[int]:
     )
 
 
-def of_channels(table: str, ids: list[int], channels: list[str]) -> set[int]:
-    """Which of these rows go by these channels."""
-    return set(
+def channel_of_each(table: str, ids: list[int]) -> dict[int, str]:
+    """Each of these rows' channel, by id."""
+    return dict(
         db.session.execute(
-            text(
-                f"SELECT id FROM {_table(table)} WHERE id = ANY(:ids) AND channel = ANY(:channels)"
-            ),
-            {"ids": list(ids), "channels": list(channels)},
-        ).scalars()
+            text(f"SELECT id, channel FROM {_table(table)} WHERE id = ANY(:ids)"),
+            {"ids": list(ids)},
+        ).all()
     )
 
 

@@ -575,12 +575,13 @@ def _calls_among(lines: Lines | None, ledger: Ledger, ids: list[int]) -> set[int
     """Which of these rows are calls that need a line (none when lines are not limited)."""
     if lines is None or not ids:
         return set()
-    channels = [
+    by_row = ledger_sql.channel_of_each(ledger.table, ids)
+    with_lines = {
         channel
-        for channel in ledger_sql.channels_of(ledger.table, ids)
+        for channel in set(by_row.values())
         if getattr(transport_for(channel), "uses_lines", False)
-    ]
-    return ledger_sql.of_channels(ledger.table, ids, channels) if channels else set()
+    }
+    return {row for row, channel in by_row.items() if channel in with_lines}
 
 
 def _with_lines_kept(

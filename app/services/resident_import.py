@@ -210,19 +210,11 @@ def _read_rows(reader: csv.DictReader, progress) -> tuple[list[Row], ImportRepor
             count=f"{len(reader.fieldnames):,}",
             most=MAX_COLUMNS,
         )
-    ignored = sorted(
-        {
-            name.strip()
-            for name in reader.fieldnames
-            if name and name.strip() and name.strip().lower() not in SHOWN_COLUMNS
-        }
-    )
-    columns = {
-        name.strip().lower(): name
-        for name in reader.fieldnames
-        if name and name.strip().lower() in SHOWN_COLUMNS
-    }
-    named = [name.strip().lower() for name in reader.fieldnames if name]
+    # (as written, as read): " Mobile " is the mobile column.
+    headers = [(name, name.strip()) for name in reader.fieldnames if name and name.strip()]
+    ignored = sorted({read for _, read in headers if read.lower() not in SHOWN_COLUMNS})
+    columns = {read.lower(): name for name, read in headers if read.lower() in SHOWN_COLUMNS}
+    named = [read.lower() for _, read in headers]
     twice = sorted({n for n in named if named.count(n) > 1 and n in SHOWN_COLUMNS})
     if twice:
         # Which of the two holds the residents' details? Guessing would import the wrong.
