@@ -291,6 +291,102 @@ def test_with_a_fifth_of_requests_answered_429_everything_arrives_once(
     assert retried == len(providers.gateway.refused) or retried > 0
 
 
+def seconds_until_tried_again(delivery_id: int) -> float:
+    db.session.rollback()
+    return db.session.scalar(
+        select(func.extract("epoch", Delivery.next_attempt_at - func.now())).where(
+            Delivery.id == delivery_id
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "at_least", "under"),
+    [
+        (429, "3", 2.5, 4),
+        (503, "3", 2.5, 4),
+        (429, None, 0, 1),  # no Retry-After: the backoff (0.25-0.5 s at the first try)
+        (429, "not a number", 0, 1),
+        (429, "86400", 9, 11),  # a day asked: RETRY_MAX_SECONDS at most
+    ],
+)
+def test_a_provider_asking_us_to_wait_is_tried_again_no_sooner_than_it_said(
+    providers, officer, make_resident, app, monkeypatch, status, retry_after, at_least, under
+):
+    make_resident(postcode="BS1 6AD", sms="+447700900311")
+    busy = providers.gateway.too_many_for if status == 429 else providers.gateway.unavailable_for
+    busy["+447700900311"] = 1
+    providers.gateway.retry_after = retry_after
+    monkeypatch.setitem(app.config, "RETRY_MAX_SECONDS", 10)
+    alert = send(officer)  # its job waits in the queue: the retry is handed back to it
+    assert deliver(ids(alert.id))["retry"] == 1
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    assert delivery.status == "queued"
+    assert at_least <= seconds_until_tried_again(delivery.id) < under
+    assert delivery.reason == f"Twilio {status}: try again"
+
+
+def test_a_wait_asked_in_one_answer_holds_the_jobs_other_sends_through_that_provider(
+    providers, officer, make_resident, app, monkeypatch, run_worker
+):
+    # One at a time, so that the first answer comes before the others are asked.
+    monkeypatch.setitem(app.config, "DELIVERY_CONCURRENCY", 1)
+    monkeypatch.setitem(app.config, "RETRY_MAX_SECONDS", 10)
+    numbers = [f"+4477009003{n:02d}" for n in range(20, 24)]
+    for number in numbers:
+        make_resident(postcode="BS1 6AD", sms=number)
+    providers.gateway.too_many_for = dict.fromkeys(numbers, 1)  # whichever goes first
+    providers.gateway.retry_after = "2"
+    alert = send(officer)
+    outcome = deliver(ids(alert.id))
+    # Asked once, told to wait: the other three were not sent to be told the same.
+    assert providers.gateway.requests == 1
+    assert outcome["retry"] == 4 and outcome["sent"] == 0
+    assert all(seconds_until_tried_again(i) > 1.5 for i in ids(alert.id))
+    held = db.session.scalars(select(Delivery.reason)).all()
+    assert sum("asked us to wait" in reason for reason in held) == 3
+    # When the wait is over, each goes once.
+    providers.gateway.too_many_for.clear()
+    run_worker()
+    wait_until(lambda: statuses(alert.id) == {"delivered": 4}, message="all delivered")
+    assert sorted(providers.gateway.accepted_to("Messages")) == numbers
+    first_taken = min(a.at for a in providers.gateway.accepted)
+    assert first_taken - providers.gateway.refused_at[0] >= 1.9
+
+
+@pytest.mark.parametrize("problem_details", [False, True])
+def test_refusals_in_either_form_are_read_alike(providers, officer, make_resident, problem_details):
+    # Twilio's own form ({code, message}) or RFC 9457's ({type, title, status, code,
+    # detail}), for which the SDK raises another exception: a 503 so worded failed a
+    # text for good, as an unexpected error.
+    make_resident(postcode="BS1 6AD", sms="+447700900331")
+    make_resident(postcode="BS1 6AD", sms="+447700900332")
+    providers.gateway.problem_details = problem_details
+    providers.gateway.unavailable_for["+447700900331"] = 1
+    providers.gateway.errors_for = {"+447700900332": (400, 21211, "Invalid 'To' Phone Number")}
+    alert = send(officer)  # its job waits in the queue: the retry is handed back to it
+    outcome = deliver(ids(alert.id))
+    assert (outcome["retry"], outcome["failed"], outcome["sent"]) == (1, 1, 0)
+    reasons = dict(db.session.execute(select(Delivery.address, Delivery.reason)).all())
+    assert reasons["+447700900332"] == "Twilio 21211: invalid phone number"
+    assert reasons["+447700900331"] == "Twilio 503: try again"
+
+
+def test_a_warm_up_answered_with_a_page_no_one_can_read_does_not_stop_the_sends(
+    providers, officer, make_resident, app, monkeypatch
+):
+    # Under a rate limit, a job reads the account first (the connection is then open
+    # for the first turn). An answer that is no account (a proxy's page) is only a
+    # failed warm-up: every text waiting on it failed for good as an unexpected error.
+    monkeypatch.setitem(app.config, "RATE_LIMITS", {"sms": 50, "voice": 0, "email": 0})
+    providers.gateway.account_raw = "<html><body>Service unavailable</body></html>"
+    make_resident(postcode="BS1 6AD", sms="+447700900341")
+    make_resident(postcode="BS1 6AD", sms="+447700900342")
+    alert = send(officer)
+    assert deliver(ids(alert.id))["sent"] == 2
+    assert providers.gateway.account_reads, "the warm-up did read the account"
+
+
 def test_a_timeout_after_the_provider_accepted_is_reconciled_not_resent(
     providers, officer, make_resident, run_worker
 ):

@@ -110,3 +110,14 @@ def test_an_old_attempts_failure_does_not_move_a_newer_attempts_row(app_ctx):
         ledger, [outbound.Outcome(second, error=TransportError("Twilio 503", permanent=False))]
     )
     assert notice(notice_id).status == "queued"
+
+
+def test_what_is_read_from_twilios_refusals_is_as_its_examples_say():
+    """The examples of reading an error's body and Retry-After (app/ is not searched
+    for doctests)."""
+    import doctest
+
+    import app.channels.twilio
+
+    results = doctest.testmod(app.channels.twilio)
+    assert results.attempted >= 9 and results.failed == 0

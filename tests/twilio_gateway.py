@@ -62,6 +62,11 @@ class TwilioGateway:
         self.rate_500 = 0.0
         self.errors_for: dict[str, tuple[int, int, str]] = {}  # number -> status, code, text
         self.unavailable_for: dict[str, int] = {}  # number -> how many 503s before accepting
+        self.too_many_for: dict[str, int] = {}  # number -> how many 429s before accepting
+        self.retry_after: str | None = None  # Retry-After sent with each 429 and 503
+        # Errors in RFC 9457's form (type, title, status, code, detail), not Twilio's own.
+        self.problem_details = False
+        self.refused_at: list[float] = []  # when each refused request arrived (monotonic)
         self.slow_accept_for: set[str] = set()  # accept, then answer after slow_accept_s
         self.slow_accept_s = 3.0
         self.drop_for: set[str] = set()  # accept, then close the connection unanswered
@@ -71,6 +76,7 @@ class TwilioGateway:
         self.list_fails = False  # GET of the lists answers 500: "cannot tell"
         self.lists_empty = False  # GET of the lists answers an empty page (it lags)
         self.list_raw: str | None = None  # GET of the lists answers this body, with 200
+        self.account_raw: str | None = None  # GET of the account answers this, with 200
         # take the message, then answer 201 with a body that is not JSON (a proxy's page)
         self.create_raw_for: set[str] = set()
         self.lists = 0
@@ -151,6 +157,8 @@ class TwilioGateway:
                     return web.Response(text=raw, content_type="text/html")
             else:
                 status, body = self._account(request.path, request.headers)
+                if self.account_raw is not None and status == 200:
+                    return web.Response(text=self.account_raw, content_type="text/html")
             return web.json_response(body, status=status)
         arrived = time.monotonic()
         form = dict(urllib.parse.parse_qsl(await request.text()))
@@ -168,7 +176,10 @@ class TwilioGateway:
             raise asyncio.CancelledError  # end the handler without writing any answer
         if status == 201 and body.get("to") in self.create_raw_for:
             return web.Response(text="<html>Accepted</html>", status=201, content_type="text/html")
-        return web.json_response(body, status=status)
+        headers = {}
+        if status in (429, 503) and self.retry_after is not None:
+            headers["Retry-After"] = self.retry_after
+        return web.json_response(body, status=status, headers=headers)
 
     # --- Twilio's behaviour ------------------------------------------------------
 
@@ -315,8 +326,13 @@ class TwilioGateway:
             unavailable = self.unavailable_for.get(to, 0) > 0
             if unavailable:
                 self.unavailable_for[to] -= 1
+            too_many = self.too_many_for.get(to, 0) > 0
+            if too_many:
+                self.too_many_for[to] -= 1
         if unavailable:
             return self._refuse(503, 20503, "Service Unavailable", to)
+        if too_many:
+            return self._refuse(429, 20429, "Too Many Requests", to)
         prefix = "SM" if kind == "Messages" else "CA"
         sid = f"{prefix}{next(self._ids):032x}"
         with self.lock:
@@ -335,6 +351,15 @@ class TwilioGateway:
     def _refuse(self, status: int, code: int, message: str, to: str):
         with self.lock:
             self.refused.append((status, to))
+            self.refused_at.append(time.monotonic())
+        if self.problem_details:
+            return status, {
+                "type": f"https://www.twilio.com/docs/errors/{code}",
+                "title": message,
+                "status": status,
+                "code": code,
+                "detail": message,
+            }
         return status, {"code": code, "message": message, "status": status}
 
     @staticmethod

@@ -73,16 +73,25 @@ class TransportError(Exception):
     sent): never resend blindly; the provider's status callback settles it.
     opted_out: the provider will not text this number, which opted out with it (STOP
     sent to the provider, or to another service on the same number): stop the channel.
+    retry_after: the provider asked us to wait this many seconds before sending again
+    (HTTP's Retry-After, with a 429 or a 503).
     """
 
     def __init__(
-        self, reason: str, *, permanent: bool, maybe_sent: bool = False, opted_out: bool = False
+        self,
+        reason: str,
+        *,
+        permanent: bool,
+        maybe_sent: bool = False,
+        opted_out: bool = False,
+        retry_after: float | None = None,
     ):
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
         self.maybe_sent = maybe_sent
         self.opted_out = opted_out
+        self.retry_after = retry_after
 
 
 class Withdrawn(TransportError):

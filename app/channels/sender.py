@@ -10,6 +10,10 @@ request goes out, one task per process at a time, and only after the transport h
 warmed up: a turn taken and then spent opening a connection would arrive late and
 bunch up with the next one. After any wait for a line, and just before taking a turn,
 the job is asked (go_ahead) whether the send is still its own.
+
+When a provider answers "wait" (a 429 or 503 with Retry-After), the job's other sends
+through it are not made until then: each is handed back at once as a temporary
+failure, to be retried when the provider said, rather than asking it again and again.
 """
 
 from __future__ import annotations
@@ -36,8 +40,11 @@ from app.channels.ratelimit import RateLimiter
 
 
 class ConcurrentSender:
-    def __init__(self, concurrency: int):
+    def __init__(self, concurrency: int, *, wait_at_most: float = 60.0):
         self.concurrency = max(1, concurrency)
+        # A provider's Retry-After is kept to this (RETRY_MAX_SECONDS).
+        self.wait_at_most = wait_at_most
+        self._held_until: dict[str, float] = {}  # transport -> the loop's time
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._threads: ThreadPoolExecutor | None = None
@@ -137,6 +144,7 @@ class ConcurrentSender:
                     await self._ask(go_ahead)
             else:
                 await self._ask(go_ahead)
+            self._not_held(transport)
             started = time.perf_counter()
             try:
                 if hasattr(transport, "send_async"):
@@ -144,8 +152,27 @@ class ConcurrentSender:
                 if self._threads is None:
                     self._threads = ThreadPoolExecutor(self.concurrency)
                 return await self._loop.run_in_executor(self._threads, transport.send, message)
+            except TransportError as error:
+                if error.retry_after:
+                    self._hold(transport, error.retry_after)
+                raise
             finally:
                 self._timings.append((message.channel, time.perf_counter() - started))
+
+    def _hold(self, transport: Transport, seconds: float) -> None:
+        until = self._loop.time() + min(seconds, self.wait_at_most)
+        self._held_until[transport.name] = max(until, self._held_until.get(transport.name, 0))
+
+    def _not_held(self, transport: Transport) -> None:
+        """Raise a temporary failure, with the wait left, while the provider asked us
+        to wait."""
+        left = self._held_until.get(transport.name, 0) - self._loop.time()
+        if left > 0:
+            raise TransportError(
+                f"not sent: {transport.name} asked us to wait {left:.0f} s",
+                permanent=False,
+                retry_after=left,
+            )
 
     @staticmethod
     async def _ask(go_ahead: Callable[[], bool] | None) -> None:

@@ -12,10 +12,12 @@ loopback gateway); unset, it talks to api.twilio.com.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import weakref
 import zlib
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from xml.sax.saxutils import escape
 
 import aiohttp
@@ -164,10 +166,78 @@ class _RedirectingAsyncHttpClient(AsyncHttpClient):
             response = Response(answer.status, await answer.text(), answer.headers)
         if self.logger.isEnabledFor(logging.INFO):
             self.log_response(answer.status, response)
+        if not 200 <= answer.status < 300:  # what the SDK takes for an error
+            raise Refused(method, url, response, answer.headers.get("Retry-After"))
         return response
 
     async def close(self) -> None:
         await self.session.close()
+
+
+class Refused(TwilioRestException):
+    """An answer that is no success, raised by our HTTP client rather than the SDK, in
+    one form whatever its body's: the SDK raises TwilioServiceException, which is no
+    TwilioRestException, for a body in RFC 9457's form (type, title, status, code), and
+    a 503 so worded was taken for an unexpected error and its text failed for good.
+    Also says how long the server asked us to wait (Retry-After, with a 429 or 503),
+    which the SDK does not pass on."""
+
+    def __init__(self, method: str, url: str, response: Response, retry_after: str | None):
+        code, words = _said(response.text)
+        super().__init__(response.status_code, url, msg=words, code=code, method=method)
+        self.retry_after = (
+            seconds_to_wait(retry_after) if response.status_code in (429, 503) else None
+        )
+
+
+def _said(body: str) -> tuple[int | None, str]:
+    """The error code and words of an error's body: Twilio's own form (code, message)
+    or RFC 9457's (code, detail, title); (None, "") when it is neither (a proxy's page).
+
+    >>> _said('{"code": 20429, "message": "Too Many Requests", "status": 429}')
+    (20429, 'Too Many Requests')
+    >>> _said('{"type": "x", "title": "Busy", "status": 503, "code": "20503"}')
+    (20503, 'Busy')
+    >>> _said('<html>Bad gateway</html>'), _said('[1]'), _said('{"code": true}')
+    ((None, ''), (None, ''), (None, ''))
+    """
+    try:
+        said = json.loads(body)
+    except ValueError:
+        return None, ""
+    if not isinstance(said, dict):
+        return None, ""
+    code = said.get("code")
+    words = next(
+        (w for w in (said.get(k) for k in ("message", "detail", "title")) if isinstance(w, str)),
+        "",
+    )
+    return _count(code if isinstance(code, str) else str(code), 10**9), words[:200]
+
+
+def seconds_to_wait(retry_after: str | None, now: datetime | None = None) -> float | None:
+    """Retry-After's wait in seconds: a number of seconds or an HTTP date (RFC 9110
+    10.2.3); None when it is neither. A date past is no wait.
+
+    >>> seconds_to_wait("5"), seconds_to_wait(" 0 "), seconds_to_wait("-3"), seconds_to_wait("")
+    (5.0, 0.0, None, None)
+    >>> now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+    >>> seconds_to_wait("Fri, 04 Dec 2026 12:00:30 GMT", now), seconds_to_wait("soon", now)
+    (30.0, None)
+    >>> seconds_to_wait("Fri, 04 Dec 2026 11:00:00 GMT", now)
+    0.0
+    """
+    value = (retry_after or "").strip()
+    seconds = _count(value, 10**9)
+    if seconds is not None:
+        return float(seconds)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 class TwilioSettings:
@@ -238,6 +308,10 @@ async def _warm_up(settings: TwilioSettings, resource: str) -> None:
         await client.api.v2010.accounts(settings.account_sid).fetch_async()
     except (TwilioRestException, aiohttp.ClientError, TimeoutError) as error:
         logging.getLogger(__name__).warning("warming up Twilio: %s", _error(error).reason)
+    except (TwilioException, *_UNREADABLE) as error:
+        # An answer the SDK cannot read (a proxy's page): only a warm-up, so the sends
+        # go on. Raised, it reached every send waiting on it as an unexpected error.
+        logging.getLogger(__name__).warning("warming up Twilio: %s", type(error).__name__)
 
 
 # Failures that mean the request never left this machine: no connection was made.
@@ -250,7 +324,11 @@ _NEVER_CONNECTED = (
 def _error(error: Exception) -> TransportError:
     if isinstance(error, TwilioRestException):
         if error.status == 429 or error.status >= 500:
-            return TransportError(f"Twilio {error.status}: try again", permanent=False)
+            return TransportError(
+                f"Twilio {error.status}: try again",
+                permanent=False,
+                retry_after=getattr(error, "retry_after", None),
+            )
         reason = PERMANENT_CODES.get(error.code) or (error.msg or "refused")
         return TransportError(
             f"Twilio {error.code or error.status}: {reason}",

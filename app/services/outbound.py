@@ -169,7 +169,7 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
             retry["ids"].append(claimed.id)
             retry["attempts"].append(claimed.attempts)
             retry["reasons"].append(error.reason)
-            retry["delays"].append(backoff_seconds(claimed.attempts))
+            retry["delays"].append(retry_delay(claimed.attempts, error.retry_after))
         counts[kind] += 1
         kinds.append((claimed.channel, kind))
     if sent:
@@ -213,6 +213,16 @@ def _record_through_a_lost_connection(ledger: Ledger, outcomes: list[Outcome]) -
             wait = min(wait * 2, 5.0)
 
 
+def retry_delay(attempt: int, retry_after: float | None = None) -> float:
+    """How long until a temporary failure is tried again: the backoff, or longer when
+    the provider asked us to wait longer (Retry-After), though never longer than
+    RETRY_MAX_SECONDS: an alert does not wait an hour because a server says so."""
+    wait = backoff_seconds(attempt)
+    if retry_after is not None:
+        wait = max(wait, min(retry_after, current_app.config["RETRY_MAX_SECONDS"]))
+    return wait
+
+
 def backoff_seconds(attempt: int) -> float:
     """Capped exponential backoff with jitter: retries from many workers spread out
     instead of arriving together. Half of each step is waited for certain, so that the
@@ -249,9 +259,12 @@ def deliver(ledger: Ledger, ids: list[int]) -> dict[str, int]:
     totals = Totals()
     pending = list(ids)
     touched: set[int] = set()
-    yield_at = time.monotonic() + current_app.config["JOB_YIELD_SECONDS"]
+    config = current_app.config
+    yield_at = time.monotonic() + config["JOB_YIELD_SECONDS"]
     step = _claim_size(ledger, ids) if ids else 1
-    with ConcurrentSender(current_app.config["DELIVERY_CONCURRENCY"]) as sender:
+    with ConcurrentSender(
+        config["DELIVERY_CONCURRENCY"], wait_at_most=config["RETRY_MAX_SECONDS"]
+    ) as sender:
         while pending:
             due = ledger_sql.due(ledger.table, pending)
             if not due:
