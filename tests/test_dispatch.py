@@ -372,6 +372,21 @@ def test_refusals_in_either_form_are_read_alike(providers, officer, make_residen
     assert reasons["+447700900331"] == "Twilio 503: try again"
 
 
+def test_a_refusal_whose_page_is_not_even_utf8_is_still_a_refusal(
+    providers, officer, make_resident
+):
+    # A proxy's 503 page in Latin-1 though it says UTF-8: it was read as an answer no
+    # one could read to a request that may have been taken ("unknown"), and the text
+    # waited for a callback that never comes, instead of being tried again.
+    make_resident(postcode="BS1 6AD", sms="+447700900351")
+    providers.gateway.unavailable_for["+447700900351"] = 1
+    providers.gateway.refusal_raw = "<html>Service indisponible, réessayez</html>".encode("latin-1")
+    alert = send(officer)
+    assert deliver(ids(alert.id))["retry"] == 1
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    assert (delivery.status, delivery.reason) == ("queued", "Twilio 503: try again")
+
+
 def test_a_warm_up_answered_with_a_page_no_one_can_read_does_not_stop_the_sends(
     providers, officer, make_resident, app, monkeypatch
 ):

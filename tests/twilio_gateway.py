@@ -77,6 +77,7 @@ class TwilioGateway:
         self.lists_empty = False  # GET of the lists answers an empty page (it lags)
         self.list_raw: str | None = None  # GET of the lists answers this body, with 200
         self.account_raw: str | None = None  # GET of the account answers this, with 200
+        self.refusal_raw: bytes | None = None  # a refused POST answers these bytes
         # take the message, then answer 201 with a body that is not JSON (a proxy's page)
         self.create_raw_for: set[str] = set()
         self.lists = 0
@@ -179,6 +180,9 @@ class TwilioGateway:
         headers = {}
         if status in (429, 503) and self.retry_after is not None:
             headers["Retry-After"] = self.retry_after
+        if status >= 400 and self.refusal_raw is not None:
+            headers["Content-Type"] = "text/html; charset=utf-8"
+            return web.Response(body=self.refusal_raw, status=status, headers=headers)
         return web.json_response(body, status=status, headers=headers)
 
     # --- Twilio's behaviour ------------------------------------------------------

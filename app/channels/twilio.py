@@ -163,7 +163,10 @@ class _RedirectingAsyncHttpClient(AsyncHttpClient):
             headers=headers,
             allow_redirects=allow_redirects,
         ) as answer:
-            response = Response(answer.status, await answer.text(), answer.headers)
+            # Undecodable bytes replaced, not raised: a refusal so worded (a proxy's
+            # page) was taken for an unreadable success, a message perhaps sent.
+            body = await answer.text(errors="replace")
+            response = Response(answer.status, body, answer.headers)
         if self.logger.isEnabledFor(logging.INFO):
             self.log_response(answer.status, response)
         if not 200 <= answer.status < 300:  # what the SDK takes for an error
