@@ -235,3 +235,36 @@ def test_a_low_approval_threshold_does_not_tell_a_hidden_count(
         "/officers/alerts", json={"shapes": [area], "title": "T", "body": "B"}
     )
     assert sent.json["status"] == "pending_approval"
+
+
+def test_a_run_of_previews_by_one_officer_is_in_the_audit_log(
+    app, monkeypatch, officer, officer_client, make_officer, make_resident
+):
+    # Exact counts of two areas a house apart tell whether someone there is registered,
+    # and mapping a town so takes thousands of previews: nobody is stopped, but every
+    # PREVIEW_AUDIT_EVERY-th preview an officer makes in an hour is recorded.
+    from app.models import AuditEvent
+    from tests.factories import signed_in
+
+    monkeypatch.setitem(app.config, "PREVIEW_AUDIT_EVERY", 3)
+    make_resident(postcode="BS1 6AD", sms="+447700900001")
+    other = make_officer(role="officer", email="other@police.example")
+    other_client = signed_in(app, other, "officer")
+    for radius in range(200, 900, 100):  # 7 previews
+        assert preview(
+            officer_client, shapes=[{"kind": "circle", "center": BS1_6AD, "radius_m": radius}]
+        )
+    for _ in range(2):
+        assert preview(
+            other_client, shapes=[{"kind": "circle", "center": BS1_6AD, "radius_m": 500}]
+        )
+    db.session.rollback()
+    events = db.session.execute(
+        select(AuditEvent.actor_id, AuditEvent.details)
+        .where(AuditEvent.action == "officer.previewed_many")
+        .order_by(AuditEvent.id)
+    ).all()
+    assert events == [
+        (officer.id, {"previews_this_hour": 3}),
+        (officer.id, {"previews_this_hour": 6}),
+    ]

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from flask import current_app
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
+from redis.exceptions import RedisError
 from shapely import wkb as shapely_wkb
 from sqlalchemy import func, select
 
 from app.dao import places as places_dao
+from app.dao.audit import create_audit_event
 from app.dao.targeting import (
     Audience,
     count_targets,
@@ -22,14 +25,14 @@ from app.dao.targeting import (
     preview_area,
     suppressed,
 )
-from app.extensions import db
+from app.extensions import db, redis_store
 from app.models import CHANNELS, Alert, InterestGroup, Officer
 from app.services import authorisation, forces, metrics, teams
 from app.services.alerts.drafts import AlertDraft, AlertInvalid
 from app.services.alerts.lifecycle import is_test, needs_approval
 from app.services.alerts.threads import on_thread_root
 from app.services.alerts.timing import finish_estimate
-from app.services.transaction import read_only, replica_reads
+from app.services.transaction import read_only, replica_reads, transaction
 from geo.areas import AreaError, area_from_shapes, square_size, wholly_outside
 from geo.projection import WGS84
 
@@ -235,7 +238,36 @@ def preview_targets(draft: AlertDraft, officer: Officer | None = None) -> dict:
             found["permitted_area"] = teams.permitted_area_geojson(officer)
     kind = "area" if target.audience.area_wkb is not None else "same people"
     metrics.observe("preview_seconds", [(kind, time.perf_counter() - started)])
+    if officer is not None:
+        _count_preview(officer)
     return found
+
+
+def _count_preview(officer: Officer) -> None:
+    """Record every PREVIEW_AUDIT_EVERY-th preview an officer makes in a clock hour as
+    an audit event. The counts are exact, as an officer needs them, so two areas a house
+    apart tell whether someone there is registered: the "fewer than 5" rule holds within
+    a preview, not across two. Nobody is stopped (previews are how an officer works,
+    each move of a shape one), but mapping a town so takes thousands, and a run of them
+    is then in the log with who made it. With Redis away, previews are not counted."""
+    every = current_app.config["PREVIEW_AUDIT_EVERY"]
+    if every <= 0:
+        return
+    key = f"previews:{officer.id}:{datetime.now(UTC):%Y%m%d%H}"
+    try:
+        with redis_store.client.pipeline() as pipe:
+            made, _ = pipe.incr(key).expire(key, 2 * 3600).execute()
+    except RedisError:
+        return
+    if made % every == 0:
+        with transaction():
+            create_audit_event(
+                "officer.previewed_many",
+                actor_id=officer.id,
+                subject_type="officer",
+                subject_id=officer.id,
+                details={"previews_this_hour": made},
+            )
 
 
 def _preview(draft: AlertDraft, target: Target) -> dict:
