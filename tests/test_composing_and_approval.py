@@ -1131,3 +1131,21 @@ def test_a_rejected_follow_up_is_written_again_on_its_thread_to_its_audience(
     assert settings["parentId"] == first
     assert settings["startFrom"]["checked"]["audience"] == ["parent"]
     assert settings["startFrom"]["fields"]["title"] == "Update"
+
+
+def test_a_follow_up_to_an_alert_not_ours_is_not_found(
+    app, officer_client, make_officer, make_resident, second_force
+):
+    # Another force's alert (or none) opened a blank new alert, saying nothing of the
+    # follow-up asked for (an outside check).
+    from app.services.alerts import submit_alert
+
+    make_resident(postcode="BA12 9AA", sms="+447700900071")  # Warminster, Wiltshire
+    theirs = submit_alert(
+        make_officer(role="officer", force_id=second_force.id, email="w@police.example"),
+        shapes=[circle(center=[-2.1790, 51.2050], radius_m=500)],
+        title="Theirs",
+        body="Wiltshire's.",
+    ).alert
+    assert officer_client.get(f"/officers/?follow_up={theirs.id}").status_code == 404
+    assert officer_client.get("/officers/?follow_up=987654").status_code == 404

@@ -112,10 +112,15 @@ def target():
     bounds = places_dao.find_force_bounds_wgs84(force) if force else None
     follow_up = request.args.get("follow_up", type=record_id)
     parent = find_thread_root(follow_up) if follow_up else None
+    if follow_up and parent is None:
+        # Another force's alert, or none: it opened a new alert, saying nothing of the
+        # follow-up asked for (an outside check).
+        abort(404)
     if parent is not None and not authorisation.may(current_user, "alert.follow_up", parent):
         abort(403)
-    kind = request.args.get("kind", "update")
-    if parent is not None and kind == "all_clear" and all_clear_sent(parent):
+    kind = "all_clear" if request.args.get("kind") == "all_clear" else "update"
+    all_clear_gone = parent is not None and all_clear_sent(parent)
+    if kind == "all_clear" and all_clear_gone:
         flash(_("The all-clear for this alert has gone already: this is an update."))
         kind = "update"
     # "Write it again" from a rejected (or cancelled) alert: its words and areas; a
@@ -142,7 +147,13 @@ def target():
         bounds=bounds,
         parent=parent,
         follow_up_kind=kind,
-        categories=CATEGORIES,
+        # Not offered when the thread's all-clear has gone: Back after sending it put
+        # it back, and the send was refused under a box saying "Update".
+        categories={
+            value: label
+            for value, label in CATEGORIES.items()
+            if not (value == "all_clear" and all_clear_gone)
+        },
         groups=find_interest_groups(),
         templates=find_templates(),
         settings={

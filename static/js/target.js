@@ -1340,7 +1340,13 @@
     restoring = true;
     try {
       FIELDS.forEach(function (id) {
-        if (typeof (draft.fields || {})[id] === "string") { $(id).value = draft.fields[id]; }
+        var value = (draft.fields || {})[id];
+        if (typeof value !== "string") { return; }
+        // A choice the page no longer offers (the thread's all-clear has gone since)
+        // is left as the page has it: set, the list would choose nothing.
+        var box = $(id);
+        if (box.tagName === "SELECT" && !Array.prototype.some.call(box.options, function (o) { return o.value === value; })) { return; }
+        box.value = value;
       });
       BOXES.forEach(function (id) { $(id).checked = !!(draft.boxes || {})[id]; });
       Object.keys(draft.checked || {}).forEach(function (name) {

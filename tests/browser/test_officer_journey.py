@@ -312,3 +312,31 @@ def test_a_ward_is_chosen_from_the_keyboard(page, sign_in_page, bristol_resident
     expect(page.locator("#shapes-list")).to_contain_text("Clifton")
     expect(page.locator("#shapes-list li")).to_have_count(2)
     assert page.console_errors == []
+
+
+def test_back_after_sending_an_all_clear_offers_an_update_not_the_all_clear_again(
+    page, sign_in_page, bristol_residents
+):
+    """Back from the all-clear just sent: the browser put back the category and words
+    sent under a title the server had made "Update: …", and Send was refused (an
+    outside check). The page is now what the server says: an update, empty."""
+    from app.services.alerts import submit_alert
+
+    officer = sign_in_page("officer")
+    area = [{"kind": "circle", "center": [-2.588230, 51.451967], "radius_m": 500}]
+    first = submit_alert(officer, shapes=area, title="Road closed", body="The A38 is shut.")
+    page.goto(f"/officers/?follow_up={first.alert.id}&kind=all_clear")
+    expect(page.locator("#category")).to_have_value("all_clear")
+    page.get_by_label("Message", exact=True).fill("The road is open again.")
+    expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
+    page.get_by_role("button", name="Send…").click()
+    page.get_by_role("button", name="Send now").click()
+    expect(page).to_have_url(re.compile(r"/officers/alerts/\d+$"))
+
+    page.go_back()
+    expect(page.locator("main")).to_contain_text("The all-clear for this alert has gone already")
+    expect(page.locator('#category option[value="all_clear"]')).to_have_count(0)
+    expect(page.locator("#category")).to_have_value("update")
+    expect(page.get_by_label("Title")).to_have_value("Update: Road closed")
+    expect(page.get_by_label("Message", exact=True)).to_have_value("")
+    assert page.console_errors == []
