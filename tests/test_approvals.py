@@ -260,6 +260,12 @@ def test_the_approval_page_shows_each_channels_words_count_cost_and_time(
     assert re.search(r'class="review-residents">4</strong>', listed)
     assert "What residents will get: 3 texts, fewer than 2 calls, 2 e-mails" in listed
     assert 'class="tag urgent-tag">URGENT' in listed
+    # In Welsh, in Welsh (English words on a Welsh page: an outside check).
+    welsh = supervisor_client.get("/officers/approvals?lang=cy").text
+    assert "3 neges destun, llai na 2 galwad, 2 e-bost" in welsh
+    welsh_review = supervisor_client.get(f"/officers/alerts/{alert_id}?lang=cy").text
+    assert "<strong>3 neges destun</strong>" in welsh_review
+    assert not re.search(r"\d (texts|calls|e-mails)\b", welsh + welsh_review)
 
 
 def test_the_approval_page_plays_the_officers_recording(
@@ -346,3 +352,30 @@ def test_every_e_mail_to_staff_is_known_as_one():
     from app.services.notices import STAFF_KINDS
 
     assert {approval_requests.NOTICE_KIND, cross_border.NOTICE_KIND} <= STAFF_KINDS
+
+
+@pytest.mark.parametrize("later", [False, True])
+def test_approving_says_so_in_the_supervisors_language(
+    app, monkeypatch, officer_client, supervisor_client, street, later
+):
+    # English words joined ("Approved: " + "it will go at 18:00 on 04 Dec") on a
+    # Welsh page (an outside check).
+    from datetime import UTC, datetime, timedelta
+
+    from tests.factories import form_token
+
+    monkeypatch.setitem(app.config, "APPROVAL_THRESHOLD", 1)
+    send_at = (datetime.now(UTC) + timedelta(days=2)).replace(hour=17, minute=30, second=0)
+    extra = {"send_at": send_at.isoformat()} if later else {}
+    alert_id = send(officer_client, **extra)["alert_id"]
+    url = f"/officers/alerts/{alert_id}"
+    supervisor_client.get(url + "?lang=cy")
+    answer = supervisor_client.post(
+        url + "/approve", data={"csrf_token": form_token(supervisor_client, url)}
+    )
+    page = supervisor_client.get(answer.headers["Location"]).text
+    if later:
+        assert "Wedi'i gymeradwyo: bydd yn mynd ar " in page.replace("&#39;", "'")
+        assert "Approved" not in page
+    else:
+        assert "Wedi'i gymeradwyo: mae'n mynd allan nawr." in page.replace("&#39;", "'")

@@ -357,17 +357,34 @@ def test_the_method_check_finds_a_get_check():
     assert method_checks_other_than_post('x = request.method in ("GET", "HEAD")') == [1]
 
 
+TRANSLATING = {"_", "gettext", "ngettext", "lazy_gettext", "_l"}
+
+
 def untranslated_flashes(source: str) -> list[int]:
-    """Lines flashing words as they are written (a string or an f-string), not through
-    gettext: Welsh pages said them in English ("Your answer is on its way": an outside
-    check)."""
+    """Lines flashing words as they are written (a string or an f-string, alone or
+    joined to others), not through gettext: Welsh pages said them in English ("Your
+    answer is on its way", then "Approved: " + "it is going out now.": outside checks)."""
+
+    def words_as_written(node: ast.AST) -> bool:
+        if isinstance(node, ast.Call) and ast.unparse(node.func) in TRANSLATING:
+            return False
+        if isinstance(node, ast.IfExp):  # its condition's strings are no words shown
+            return words_as_written(node.body) or words_as_written(node.orelse)
+        if isinstance(node, ast.Compare | ast.Subscript):
+            return False
+        if isinstance(node, ast.JoinedStr):
+            return True
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return any(c.isalpha() for c in node.value)
+        return any(words_as_written(child) for child in ast.iter_child_nodes(node))
+
     return [
         node.lineno
         for node in ast.walk(ast.parse(source))
         if isinstance(node, ast.Call)
         and ast.unparse(node.func) == "flash"
         and node.args
-        and isinstance(node.args[0], ast.Constant | ast.JoinedStr)
+        and words_as_written(node.args[0])
     ]
 
 
@@ -383,3 +400,6 @@ def test_every_flashed_message_is_translated():
 def test_the_flash_check_finds_words_as_written():
     source = 'flash("Saved.")\nflash(f"Saved {n}.")\nflash(_("Saved."))\nflash(str(error))\n'
     assert untranslated_flashes(source) == [1, 2]
+    joined = 'flash("Approved: " + ("now." if a else f"at {t}."))\nflash(_("A") if a else _("B"))\n'
+    assert untranslated_flashes(joined) == [1]
+    assert untranslated_flashes('flash(_("At %(t)s.", t=when(t)) + " ")\n') == []

@@ -20,11 +20,10 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from app import UK_TIME
 from app.auth import role_required
 from app.dao import places as places_dao
 from app.extensions import db
-from app.i18n import alert_status, police_of, script_words
+from app.i18n import alert_status, police_of, script_words, when
 from app.models import CATEGORIES, MAX_ID, Alert
 from app.services import authorisation, forces, replies, teams
 from app.services.alerts import (
@@ -434,13 +433,11 @@ def approve(alert_id: int):
     except NotAllowed as refusal:
         flash(str(refusal))
     else:
+        # In the page's language, its time too (English words joined, an outside check).
         flash(
-            "Approved: "
-            + (
-                "it is going out now."
-                if approved.status != "scheduled"
-                else f"it will go at {approved.send_at.astimezone(UK_TIME):%H:%M on %d %b}."
-            )
+            _("Approved: it is going out now.")
+            if approved.status != "scheduled"
+            else _("Approved: it will go on %(when)s.", when=when(approved.send_at))
         )
     return redirect(url_for("officers.alert", alert_id=alert_id))
 

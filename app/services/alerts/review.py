@@ -5,6 +5,7 @@ long until its last message goes."""
 from __future__ import annotations
 
 from flask import current_app
+from flask_babel import ngettext
 
 from app.dao.targeting import count_targets, suppressed
 from app.extensions import db
@@ -22,12 +23,6 @@ CHANNEL_NAMES = {
     "sms": lazy_gettext("Text message"),
     "voice": lazy_gettext("Phone call"),
     "email": lazy_gettext("E-mail"),
-}
-# One message on each channel, and more than one.
-MESSAGE_WORDS = {
-    "sms": ("text", "texts"),
-    "voice": ("call", "calls"),
-    "email": ("e-mail", "e-mails"),
 }
 
 
@@ -100,7 +95,12 @@ def _review(alert: Alert) -> dict:
 
 
 def _messages(channel: str, count: int | None) -> str:
-    one, many = MESSAGE_WORDS[channel]
-    if count is None:
-        return f"{hidden_label()} {many}"
-    return f"{count:,} {one if count == 1 else many}"
+    """A count of messages in the page's language: 1 text, 1,234 e-mails, fewer than
+    5 calls (they were English words on a Welsh page: an outside check)."""
+    shown = hidden_label() if count is None else f"{count:,}"
+    many = 5 if count is None else count  # "fewer than 5" takes the plural
+    if channel == "sms":
+        return ngettext("%(count)s text", "%(count)s texts", many, count=shown)
+    if channel == "voice":
+        return ngettext("%(count)s call", "%(count)s calls", many, count=shown)
+    return ngettext("%(count)s e-mail", "%(count)s e-mails", many, count=shown)
