@@ -188,6 +188,16 @@
       item.appendChild(text);
       item.appendChild(toggle);
       item.appendChild(remove);
+      if (entry.refused) {
+        // The server's refusal of this one, beside it, its Remove at hand.
+        item.classList.add("refused");
+        var why = document.createElement("span");
+        why.className = "shape-refused field-error";
+        why.id = "shape-refused-" + entry.id;
+        why.textContent = entry.refused;
+        item.appendChild(why);
+        remove.setAttribute("aria-describedby", why.id);
+      }
       list.appendChild(item);
     });
     if (focus) { focusEntry(focus.id, focus.action); }
@@ -463,6 +473,7 @@
       CA.fetchJSON(settings.previewUrl, request).then(function (counts) {
         if (mine !== sequence) { return; }
         areaRefused = false;
+        markRefused(null, "");
         offerInside(null);
         showAreaError(counts.wholly_outside_force ? wholeOutsideWords() : "", true);
         showCounts(counts, true);
@@ -473,6 +484,7 @@
         // Refused by the server for the area itself (not a dropped signal or a server
         // error, which the next count may not meet).
         areaRefused = !!(error.data && error.data.errors && error.data.errors.area);
+        markRefused(areaRefused ? error.data.shape : null, error.message);
         offerInside(areaRefused && error.data.inside_area || null);
         cells.clearLayers();
         showAreaError(error.message, true);
@@ -485,6 +497,17 @@
         }
       });
     }, PREVIEW_DEBOUNCE_MS);
+  }
+
+  // The shape the server refused (its number in the request, from 1: the list's
+  // order), marked in the list with the refusal; none when `number` is not one.
+  function markRefused(number, message) {
+    var changed = false;
+    entries.forEach(function (entry, at) {
+      var refused = typeof number === "number" && at === number - 1 ? message : "";
+      if ((entry.refused || "") !== refused) { entry.refused = refused; changed = true; }
+    });
+    if (changed) { renderEntries(); }
   }
 
   // An area refused for its part outside the team's areas comes with the part inside
@@ -517,10 +540,26 @@
   // --- drawing and finding ----------------------------------------------------------
 
 
+  // A circle drawn with a finger is kept to the radii the server takes (100 m to
+  // 20 km), saying so: a flick drew one of a few metres, the whole count stopped, and
+  // the refusal named a circle by a number the list does not show (an outside check).
+  function keepRadius(entry) {
+    var radius = entry.layer.getRadius();
+    var kept = Math.min(20000, Math.max(100, radius));
+    if (kept === radius) { return; }
+    entry.layer.setRadius(kept);
+    entry.label = kept === 100 ? _("Drawn circle (made 100 m, the smallest radius)") :
+      _("Drawn circle (made 20 km, the largest radius)");
+    renderEntries();
+  }
   map.on("pm:create", function (e) {
     var kind = e.shape === "Circle" ? "circle" : "polygon";
     var label = e.shape === "Circle" ? _("Drawn circle") : e.shape === "Rectangle" ? _("Drawn rectangle") : _("Drawn area");
-    addEntry(e.layer, kind, label);
+    var entry = addEntry(e.layer, kind, label);
+    if (e.layer instanceof L.Circle) {
+      keepRadius(entry);
+      e.layer.on("pm:edit", function () { keepRadius(entry); });
+    }
     e.layer.on("pm:edit pm:dragend", refreshPreview);
     refreshPreview();
   });

@@ -340,3 +340,48 @@ def test_back_after_sending_an_all_clear_offers_an_update_not_the_all_clear_agai
     expect(page.get_by_label("Title")).to_have_value("Update: Road closed")
     expect(page.get_by_label("Message", exact=True)).to_have_value("")
     assert page.console_errors == []
+
+
+def test_a_circle_drawn_too_small_is_made_the_smallest_and_a_refused_shape_is_marked(
+    page, sign_in_page, bristol_residents
+):
+    """A flick of the finger drew a circle of a few metres: the whole count stopped
+    with "Circle 3: choose a radius between 100 m and 20 km", a number the list does
+    not show (an outside check). Such a circle is now made 100 m, saying so; a shape
+    the server refuses is marked in the list, beside its Remove."""
+    sign_in_page("officer")
+    expect(page.locator("#map .leaflet-overlay-pane path").first).to_be_visible()
+    # Zoomed in on a street, as an officer drawing there would be.
+    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
+    page.get_by_role("button", name="Clear").click()
+    expect(page.locator("#reach-residents")).to_have_text("0")
+
+    page.locator(".leaflet-pm-icon-circle").tap()
+    x, y, width, height = map_box(page)
+    cx, cy = x + width / 2, y + height / 2
+    page.touchscreen.tap(cx, cy)
+    page.wait_for_timeout(350)
+    page.touchscreen.tap(cx + 2, cy)
+    expect(page.locator("#shapes-list")).to_contain_text("made 100 m, the smallest radius")
+    expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
+    expect(page.locator("#area-error")).to_be_hidden()
+
+    # A polygon tapped corner to corner across itself: refused, and marked.
+    page.get_by_role("button", name="Clear").click()
+    page.get_by_role("button", name="Draw area").click()
+    x, y, width, height = map_box(page)  # the page may have scrolled to the map
+    cx, cy, dx, dy = x + width / 2, y + height / 2, width / 5, height / 8
+    for px, py in [(cx - dx, cy - dy), (cx + dx, cy + dy), (cx + dx, cy - dy), (cx - dx, cy + dy)]:
+        page.touchscreen.tap(px, py)
+        page.wait_for_timeout(350)
+    page.get_by_role("button", name="Finish shape").tap()
+    refused = page.locator("#shapes-list li.refused")
+    expect(refused).to_contain_text("crosses over itself")
+    remove = refused.get_by_role("button", name="Remove Drawn area")
+    expect(remove).to_have_attribute("aria-describedby", re.compile(r"^shape-refused-\d+$"))
+    remove.tap()
+    expect(page.locator("#shapes-list li")).to_have_count(0)
+    expect(page.locator("#area-error")).to_be_hidden()
+    assert [e for e in page.console_errors if "400" not in e] == []

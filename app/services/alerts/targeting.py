@@ -111,6 +111,8 @@ def resolve_target(
         area = area_from_shapes(draft.shapes, place_boundary=place_boundary, notes=notes)
     except AreaError as refusal:
         errors["area"] = said(refusal.words)
+        if hints is not None and isinstance(refusal.words.values.get("number"), int):
+            hints["shape"] = refusal.words.values["number"]  # the list marks it
         return None
     notes = [said(note) for note in notes]
     if officer is not None:
