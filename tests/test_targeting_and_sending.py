@@ -140,6 +140,8 @@ def test_sent_count_equals_preview_and_every_message_reaches_the_outbox(
     assert "+447••••••001" in page.text
     assert "+447700900001" not in page.text, "the outbox masks contact details"
     assert "Lock your doors &amp; windows &lt;b&gt;." in page.text
+    # An alert we do not have is not found (it showed "Showing alert N: 0 messages").
+    assert officer_client.get("/officers/outbox?alert=987654").status_code == 404
 
 
 def test_running_a_delivery_job_twice_sends_once(officer_client, residents, app_ctx):

@@ -491,6 +491,10 @@ def progress(alert_id: int):
 def outbox():
     """What the development transport recorded, newest first."""
     alert_id = request.args.get("alert", type=record_id)
+    if alert_id:
+        # One of ours this officer may see, else 404 / 403 (it said "Showing alert N:
+        # 0 messages" for any number, another force's too: an outside check).
+        _alert_for("alert.view", alert_id)
     before_id = request.args.get("before", type=record_id)
     messages, total, older = view_outbox(current_user, alert_id=alert_id, before_id=before_id)
     return render_template(
