@@ -126,6 +126,7 @@ class ConcurrentSender:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.concurrency)
         async with self._slots:
+            self._not_held(transport)  # before a turn too: a turn is not spent on it
             if limiter.per_second > 0:
                 await self._warm_up(transport)
                 turn = self._turns.setdefault(limiter.key, asyncio.Lock())
