@@ -309,6 +309,9 @@ def test_density_legend_counts_squares_and_gives_the_grey_total(client, sign_in,
     welsh = client.get("/analysts/density.geojson?lang=cy").json
     labels = [row["label"] for row in welsh["legend"]]
     assert "5 i 9" in labels and "250 neu fwy" in labels and labels[-1].startswith("Llai na 5")
+    # The squares' own labels too (the map's tooltips said "12 residents").
+    squares = {f["properties"]["label"] for f in welsh["features"]}
+    assert squares == {"12 o breswylwyr", "7 o breswylwyr", "llai na 5 o breswylwyr"}
     client.get("/analysts/density.geojson?lang=en")  # the switch is remembered: back
     greys = [f for f in density["features"] if f["properties"]["status"] == "hidden"]
     assert {f["properties"]["colour"] for f in greys} == {"#9ca3af"}

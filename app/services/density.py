@@ -364,7 +364,10 @@ def density_features(density: DensityMap) -> dict:
             "properties": {
                 "status": "shown",
                 "residents": n,
-                "label": f"{n:,} residents",
+                # In the page's language (English on a Welsh page: found in a review).
+                "label": gettext("1 resident")
+                if n == 1
+                else gettext("%(count)s residents", count=f"{n:,}"),
                 "colour": colour_of(n, density.legend),
             },
             "geometry": json.loads(geometry),
@@ -377,7 +380,7 @@ def density_features(density: DensityMap) -> dict:
             "properties": {
                 "status": "hidden",
                 "residents": None,
-                "label": f"fewer than {k} residents",
+                "label": gettext("fewer than %(k)s residents", k=k),
                 "colour": HIDDEN_COLOUR,
             },
             "geometry": json.loads(geometry),
