@@ -343,8 +343,13 @@ def test_a_wait_asked_in_one_answer_holds_the_jobs_other_sends_through_that_prov
     assert providers.gateway.requests == 1
     assert outcome["retry"] == 4 and outcome["sent"] == 0
     assert all(seconds_until_tried_again(i) > 1.5 for i in ids(alert.id))
-    held = db.session.scalars(select(Delivery.reason)).all()
-    assert sum("asked us to wait" in reason for reason in held) == 3
+    # The three held back were never tried: their claims' attempts are given back
+    # (counted, steady 429s used up a sixth of an alert's texts' twelve attempts
+    # without a request, and they failed: an outside check).
+    rows = db.session.execute(select(Delivery.attempts, Delivery.reason)).all()
+    assert sorted(rows) == [(0, "held: the provider asked us to wait")] * 3 + [
+        (1, "Twilio 429: try again")
+    ]
     # When the wait is over, each goes once.
     providers.gateway.too_many_for.clear()
     run_worker()
@@ -352,6 +357,37 @@ def test_a_wait_asked_in_one_answer_holds_the_jobs_other_sends_through_that_prov
     assert sorted(providers.gateway.accepted_to("Messages")) == numbers
     first_taken = min(a.at for a in providers.gateway.accepted)
     assert first_taken - providers.gateway.refused_at[0] >= 1.9
+    assert sorted(db.session.scalars(select(Delivery.attempts))) == [1, 1, 1, 2]
+
+
+def test_sends_held_again_and_again_are_not_given_up_for_tries_they_never_made(
+    providers, officer, make_resident, app, monkeypatch
+):
+    # Three attempts at most, and a provider asking for a wait three times over (each
+    # time for the first text, a number it always refuses): the texts it never saw
+    # are not given up, and go once it stops.
+    monkeypatch.setitem(app.config, "DELIVERY_CONCURRENCY", 1)
+    monkeypatch.setitem(app.config, "DELIVERY_MAX_ATTEMPTS", 3)
+    refused = "+447700900360"
+    numbers = [f"+4477009003{n:02d}" for n in range(61, 64)]
+    for number in [refused, *numbers]:  # the refused one first: its row is claimed first
+        make_resident(postcode="BS1 6AD", sms=number)
+    providers.gateway.errors_for = {refused: (429, 20429, "Too Many Requests")}
+    providers.gateway.retry_after = "1"
+    alert = send(officer)
+    for _ in range(3):
+        db.session.execute(text("UPDATE deliveries SET next_attempt_at = NULL"))
+        db.session.commit()
+        deliver(ids(alert.id))
+    db.session.rollback()
+    rows = dict(db.session.execute(select(Delivery.address, Delivery.attempts)).all())
+    assert rows == {refused: 3} | dict.fromkeys(numbers, 0)
+    assert statuses(alert.id) == {"failed": 1, "queued": 3}
+    db.session.execute(text("UPDATE deliveries SET next_attempt_at = NULL"))
+    db.session.commit()
+    deliver(ids(alert.id))
+    wait_until(lambda: statuses(alert.id) == {"failed": 1, "delivered": 3}, message="all delivered")
+    assert sorted(providers.gateway.accepted_to("Messages")) == numbers
 
 
 @pytest.mark.parametrize("problem_details", [False, True])

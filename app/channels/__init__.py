@@ -7,6 +7,7 @@ from flask import current_app
 
 from app.channels.base import (
     Cancelled,
+    NotTried,
     OutgoingMessage,
     ProviderStatus,
     SendResult,
@@ -51,6 +52,7 @@ __all__ = [
     "TransportError",
     "Withdrawn",
     "Cancelled",
+    "NotTried",
     "preload",
     "transport_for",
 ]

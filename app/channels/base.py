@@ -103,6 +103,18 @@ class Withdrawn(TransportError):
         super().__init__("no longer this attempt's to send", permanent=False)
 
 
+class NotTried(TransportError):
+    """Not sent, and never tried: the provider had asked us to wait (Retry-After) when
+    its turn came. Tried again when the wait is over without spending one of the
+    row's attempts: held sends counted as tries, and under steady 429s with
+    Retry-After a sixth of an alert's texts used up their twelve attempts without ever
+    reaching the provider, and failed (an outside check). (Redis unable to give a turn
+    or a line is a try: it has no wait to keep to, and the tries' backoff spaces them.)"""
+
+    def __init__(self, reason: str, *, retry_after: float | None = None):
+        super().__init__(reason, permanent=False, retry_after=retry_after)
+
+
 class Cancelled(TransportError):
     """Not sent: its alert was cancelled while it waited (for a line, a turn, or the
     rest of its batch). Recorded "cancelled", not retried."""

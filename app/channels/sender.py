@@ -28,6 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from redis.exceptions import RedisError
 
 from app.channels.base import (
+    NotTried,
     OutgoingMessage,
     SendResult,
     Transport,
@@ -169,11 +170,7 @@ class ConcurrentSender:
         to wait."""
         left = self._held_until.get(transport.name, 0) - self._loop.time()
         if left > 0:
-            raise TransportError(
-                f"not sent: {transport.name} asked us to wait {left:.0f} s",
-                permanent=False,
-                retry_after=left,
-            )
+            raise NotTried("held: the provider asked us to wait", retry_after=left)
 
     @staticmethod
     async def _ask(go_ahead: Callable[[], bool] | None) -> None:

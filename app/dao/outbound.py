@@ -208,23 +208,37 @@ def settle(
 
 
 def retry_later(
-    table: str, ids: list[int], attempts: list[int], reasons: list[str], delays: list[float]
+    table: str,
+    ids: list[int],
+    attempts: list[int],
+    reasons: list[str],
+    delays: list[float],
+    untried: list[bool] | None = None,
 ) -> None:
     """sending -> queued, not before each row's delay has passed; only a row still in
-    the attempt that failed."""
+    the attempt that failed. An `untried` row's attempt is given back (its request
+    never left: services.outbound's NotTried)."""
     db.session.execute(
         text(
             f"""
             UPDATE {_table(table)} d SET status = 'queued', reason = v.reason,
                    next_attempt_at = now() + make_interval(secs => v.delay),
+                   attempts = d.attempts - CASE WHEN v.untried THEN 1 ELSE 0 END,
                    updated_at = now()
             FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[]),
-                        CAST(:reasons AS text[]), CAST(:delays AS float8[]))
-                 AS v(id, attempts, reason, delay)
+                        CAST(:reasons AS text[]), CAST(:delays AS float8[]),
+                        CAST(:untried AS boolean[]))
+                 AS v(id, attempts, reason, delay, untried)
             WHERE d.id = v.id AND d.status = 'sending' AND d.attempts = v.attempts
             """
         ),
-        {"ids": ids, "attempts": attempts, "reasons": reasons, "delays": delays},
+        {
+            "ids": ids,
+            "attempts": attempts,
+            "reasons": reasons,
+            "delays": delays,
+            "untried": untried or [False] * len(ids),
+        },
     )
 
 

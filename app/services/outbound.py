@@ -36,6 +36,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from app import jobs
 from app.channels import (
     Cancelled,
+    NotTried,
     OutgoingMessage,
     ProviderStatus,
     SendResult,
@@ -136,7 +137,13 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
     sent: list[Outcome] = []
     # unknown, failed
     settled: dict[str, list] = {"ids": [], "attempts": [], "statuses": [], "reasons": []}
-    retry: dict[str, list] = {"ids": [], "attempts": [], "reasons": [], "delays": []}
+    retry: dict[str, list] = {
+        "ids": [],
+        "attempts": [],
+        "reasons": [],
+        "delays": [],
+        "untried": [],
+    }
     counts = {"sent": 0, "retry": 0, "failed": 0, "unknown": 0, "cancelled": 0}
     kinds: list[tuple[str, str]] = []
     for outcome in outcomes:
@@ -152,7 +159,9 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
         elif error is None:
             sent.append(outcome)
             kind = "sent"
-        elif error.maybe_sent or error.permanent or claimed.attempts >= max_attempts:
+        elif not isinstance(error, NotTried) and (
+            error.maybe_sent or error.permanent or claimed.attempts >= max_attempts
+        ):
             kind = "unknown" if error.maybe_sent else "failed"
             reason = error.reason
             # No one can be asked what a mail server has, and no callback will say:
@@ -170,6 +179,8 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
             retry["attempts"].append(claimed.attempts)
             retry["reasons"].append(error.reason)
             retry["delays"].append(retry_delay(claimed.attempts, error.retry_after))
+            # Its claim's attempt is given back: the request never left.
+            retry["untried"].append(isinstance(error, NotTried))
         counts[kind] += 1
         kinds.append((claimed.channel, kind))
     if sent:
