@@ -2255,3 +2255,31 @@ def test_a_held_call_with_no_reference_is_found_by_the_sweeper_itself(
     }
     assert lines.busy() == 0
     assert len(gateway.accepted) == 2  # found, never placed again
+
+
+def test_the_alerts_page_says_why_its_messages_failed(
+    providers, officer, officer_client, make_resident, app, monkeypatch
+):
+    # "Failed 102" and no more: an officer could not tell a provider's refusal for now
+    # from numbers that cannot get texts (an outside check).
+    monkeypatch.setitem(app.config, "DELIVERY_MAX_ATTEMPTS", 1)
+    make_resident(postcode="BS1 6AD", sms="+447700900371")
+    make_resident(postcode="BS1 6AD", sms="+447700900372")
+    make_resident(postcode="BS1 6AD", sms="+447700900373")
+    providers.gateway.errors_for = {
+        "+447700900371": (400, 21211, "Invalid 'To' Phone Number"),
+        "+447700900372": (400, 21211, "Invalid 'To' Phone Number"),
+        "+447700900373": (503, 20503, "Service Unavailable"),
+    }
+    alert = send(officer)
+    deliver(ids(alert.id))
+    page = officer_client.get(f"/officers/alerts/{alert.id}").text
+    failures = page[page.index('id="failures"') : page.index("</details>")]
+    assert "Why messages failed" in failures
+    assert re.search(
+        r"<strong>2</strong> · <span lang=\"en\">Twilio 21211: invalid phone", failures
+    )
+    assert re.search(
+        r"<strong>1</strong> · <span lang=\"en\">gave up after 1 attempts: Twilio 503", failures
+    )
+    assert "+44770090037" not in page  # counts of messages, no one named

@@ -36,6 +36,7 @@ from app.services.alerts import (
     compose_preview,
     cross_border,
     draft_from_json,
+    failure_reasons,
     find_alert_status,
     find_pending_reviews,
     find_thread,
@@ -411,6 +412,7 @@ def _alert_page(row: Alert, **kept):
         bounds=None,
         thread=find_thread(row),
         progress=alert_progress(row.id),
+        failures=failure_reasons(row.id),
         now=datetime.now(UTC),
         can_approve=may_approve(current_user, row)
         and authorisation.may(current_user, "alert.approve", row),

@@ -53,6 +53,7 @@ from app.services.alerts.lifecycle import (
 from app.services.alerts.progress import (
     FINISHED_STATUSES,
     alert_progress,
+    failure_reasons,
     find_alert_status,
     find_recent_alerts,
 )
@@ -102,6 +103,7 @@ __all__ = [
     "Target",
     "Transition",
     "alert_progress",
+    "failure_reasons",
     "all_clear_sent",
     "approval_refusal",
     "approve_alert",

@@ -92,3 +92,25 @@ def _count_progress(alert_id: int) -> dict:
         "by_channel": by_channel,
         "finished": done == total,
     }
+
+
+# How many kinds of failure an alert's page lists (the most common first).
+FAILURE_REASONS_SHOWN = 6
+
+
+def failure_reasons(alert_id: int) -> list[tuple[str, int]]:
+    """Why the alert's failed messages failed, the most common reasons first, with how
+    many failed for each: a page said "Failed 102" and no more, and an officer could
+    not tell a provider's refusal for now from numbers that cannot get texts (an
+    outside check). The reasons are the providers' and ours, in English."""
+    with read_only():
+        return [
+            (reason or "", count)
+            for reason, count in db.session.execute(
+                select(Delivery.reason, func.count())
+                .where(Delivery.alert_id == alert_id, Delivery.status == "failed")
+                .group_by(Delivery.reason)
+                .order_by(func.count().desc(), Delivery.reason)
+                .limit(FAILURE_REASONS_SHOWN)
+            ).all()
+        ]
