@@ -2073,6 +2073,56 @@ def test_an_upload_whose_worker_died_is_checked_again_or_handed_back_never_half_
     assert recover_imports() == {"imports_handed_back": 0, "import_checks_requeued": 0}
 
 
+def test_a_check_cut_off_by_the_database_is_run_again_not_failed(
+    app_ctx, make_officer, monkeypatch
+):
+    """The database dropped the connection mid-check (a restart, a failover): the
+    upload failed for good, to be uploaded again (an outside check). It is left for
+    the sweeper to check again; one that fails so every time fails as any other."""
+    from app.models import ResidentImport
+    from app.services import resident_import
+    from app.services.resident_import import create_import, recover_imports, run_import
+
+    admin = make_officer(role="admin")
+    csv = "postcode,email\nBS1 6AD,one@example.invalid\n"
+    upload = create_import(admin, filename="a.csv", content=csv, notify=False)
+    check, cut = resident_import.import_residents, []
+
+    def cut_off_then_check(*args, **kwargs):
+        pid = db.session.connection().connection.dbapi_connection.info.backend_pid
+        with db.engine.begin() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        cut.append(pid)
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(resident_import, "import_residents", cut_off_then_check)
+    run_import(upload.id, dry_run=True)
+    db.session.rollback()
+    assert cut and db.session.get(ResidentImport, upload.id).status == "queued"
+    db.session.execute(
+        text("UPDATE resident_imports SET created_at = now() - interval '5 minutes'")
+    )
+    db.session.commit()
+    assert recover_imports()["import_checks_requeued"] == 1
+    monkeypatch.setattr(resident_import, "import_residents", check)
+    run_import(upload.id, dry_run=True)
+    db.session.expire_all()
+    assert db.session.get(ResidentImport, upload.id).status == "checked"
+
+    # Cut off every time: failed, as any other error, after DROPPED_RUNS runs.
+    again = create_import(
+        admin, filename="b.csv", content=csv.replace("one@", "two@"), notify=False
+    )
+    monkeypatch.setattr(resident_import, "import_residents", cut_off_then_check)
+    for _ in range(resident_import.DROPPED_RUNS):
+        run_import(again.id, dry_run=True)
+        db.session.rollback()
+        assert db.session.get(ResidentImport, again.id).status == "queued"
+    run_import(again.id, dry_run=True)
+    db.session.expire_all()
+    assert db.session.get(ResidentImport, again.id).status == "failed"
+
+
 def test_a_long_import_is_not_taken_for_dead_and_two_of_one_list_register_it_once(
     app, app_ctx, make_officer, monkeypatch
 ):

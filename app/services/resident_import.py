@@ -28,7 +28,9 @@ from functools import partial
 
 from flask import current_app
 from flask_babel import format_date, gettext, lazy_gettext
+from redis.exceptions import RedisError
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import OperationalError
 
 from app import jobs
 from app.dao import places as places_dao
@@ -782,6 +784,22 @@ def view_import_report(officer, record: ResidentImport) -> None:
 CLAIM_GRACE_SECONDS = 60
 
 
+# How many times a run cut off by the database is left for the sweeper to run again.
+DROPPED_RUNS = 3
+
+
+def _runs_again(import_id: int) -> bool:
+    """Whether a run cut off by the database may be run again (DROPPED_RUNS times; a
+    database failing it every time fails it for good, as any other error)."""
+    key = f"import:{import_id}:dropped"
+    try:
+        with redis_store.client.pipeline() as pipe:
+            dropped, _ = pipe.incr(key).expire(key, 24 * 3600).execute()
+    except RedisError:
+        return False
+    return dropped <= DROPPED_RUNS
+
+
 def recover_imports() -> dict[str, int]:
     """Uploads whose worker died (kill -9, a lost machine) or whose job Redis lost: a
     check still "queued" is queued again; an import still "running" is handed back as
@@ -992,6 +1010,14 @@ def run_import(import_id: int, *, dry_run: bool) -> None:
         report, status = {"error": each_language(refusal.words)}, "failed"
     except Exception as error:
         db.session.rollback()
+        if isinstance(error, OperationalError) and _runs_again(import_id):
+            # The database dropped the connection (a restart, a failover): nothing was
+            # written, and the record is left as it was, for the sweeper's
+            # recover_imports: a check is queued again, an import handed back to be
+            # started again. It was failed for good, the file to be uploaded again (an
+            # outside check cut the connections mid-check).
+            current_app.logger.warning("import %s: the database connection dropped", import_id)
+            return
         # Its kind only: the message of an error may quote a row.
         current_app.logger.error(
             "import %s failed: %s", import_id, type(error).__name__, exc_info=False
