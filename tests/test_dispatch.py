@@ -2283,3 +2283,83 @@ def test_the_alerts_page_says_why_its_messages_failed(
         r"<strong>1</strong> · <span lang=\"en\">gave up after 1 attempts: Twilio 503", failures
     )
     assert "+44770090037" not in page  # counts of messages, no one named
+
+
+def test_messages_that_failed_for_now_are_tried_again_once_and_only_those(
+    providers, officer, officer_client, make_resident, app, monkeypatch, run_worker
+):
+    """After a provider's outage or limit, "Failed 102" left an officer no way to reach
+    those residents but sending the alert to everyone again (an outside check). The
+    page offers the ones that failed for now: never one refused for good, one the
+    provider may have taken, or one to a resident who has stopped since."""
+    from app.models import AuditEvent
+    from app.services import optout
+    from tests.factories import form_token
+
+    monkeypatch.setitem(app.config, "DELIVERY_MAX_ATTEMPTS", 1)
+    outage, invalid, fine, stopped = (f"+4477009003{n}" for n in (81, 82, 83, 84))
+    for number in (outage, invalid, fine, stopped):
+        make_resident(postcode="BS1 6AD", sms=number)
+    providers.gateway.errors_for = {
+        outage: (503, 20503, "Service Unavailable"),
+        stopped: (503, 20503, "Service Unavailable"),
+        invalid: (400, 21211, "Invalid 'To' Phone Number"),
+    }
+    alert = send(officer)
+    deliver(ids(alert.id))
+    assert statuses(alert.id) in ({"failed": 3, "sent": 1}, {"failed": 3, "delivered": 1})
+    optout.stop_sms(stopped)  # replied STOP meanwhile
+    db.session.commit()
+    url = f"/officers/alerts/{alert.id}"
+    page = officer_client.get(url).text
+    # One: the resident who stopped texts meanwhile is not sent them again.
+    assert "Try the 1 that failed for now again" in page
+
+    providers.gateway.errors_for = {invalid: (400, 21211, "Invalid 'To' Phone Number")}
+    answer = officer_client.post(
+        url + "/retry", data={"csrf_token": form_token(officer_client, url)}
+    )
+    assert (
+        "1 failed message is being tried again."
+        in officer_client.get(answer.headers["Location"]).text
+    )
+    run_worker()
+    wait_until(lambda: statuses(alert.id).get("delivered") == 2, message="the retry delivered")
+    assert sorted(providers.gateway.accepted_to("Messages")) == sorted([fine, outage])
+    db.session.rollback()
+    assert db.session.scalar(select(Alert.status).where(Alert.id == alert.id)) == "sent"
+    (event,) = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "alert.failed_retried")
+    ).all()
+    assert (event.actor_id, event.details) == (officer.id, {"messages": 1})
+    # Nothing left to try: said, and nothing sent.
+    again = officer_client.post(
+        url + "/retry", data={"csrf_token": form_token(officer_client, url)}
+    )
+    assert "nothing to try again" in officer_client.get(again.headers["Location"]).text
+    assert "that failed for now again" not in officer_client.get(url).text
+    run_worker()
+    assert len(providers.gateway.accepted_to("Messages")) == 2
+
+
+def test_failed_messages_are_not_tried_again_once_the_all_clear_has_gone(
+    providers, officer, officer_client, make_resident, app, monkeypatch, run_worker
+):
+    from app.services.alerts import retry_failed
+    from app.services.alerts.lifecycle import NotAllowed
+
+    monkeypatch.setitem(app.config, "DELIVERY_MAX_ATTEMPTS", 1)
+    make_resident(postcode="BS1 6AD", sms="+447700900391")
+    providers.gateway.errors_for = {"+447700900391": (503, 20503, "Service Unavailable")}
+    alert = send(officer)
+    deliver(ids(alert.id))
+    submit_alert(
+        officer,
+        parent_id=alert.id,
+        audience="parent",
+        category="all_clear",
+        title="All clear",
+        body="Over.",
+    )
+    with pytest.raises(NotAllowed, match="all-clear for this alert has gone"):
+        retry_failed(officer, alert.id)
