@@ -167,12 +167,7 @@ def request_for(world: World, client, rule, method: str, scope: str | None, role
     values = {}
     for name in rule.arguments:
         if name == "alert_id":
-            mutates = rule.endpoint in (
-                "officers.approve",
-                "officers.reject",
-                "officers.cancel",
-                "officers.retry",
-            )
+            mutates = rule.endpoint in ("officers.approve", "officers.reject", "officers.cancel")
             if rule.endpoint in ("officers.asked", "officers.decide_asked"):
                 values[name] = world.asked_alert()
             else:

@@ -776,51 +776,6 @@ def mark_alert_sent_when_done(alert_id: int) -> None:
     )
 
 
-# An alert's deliveries that failed for now, every attempt refused by a provider or
-# never connected ("gave up after N attempts"): never one a provider may have taken
-# ("unknown", "possibly sent") or refused for good; and only to a resident still there,
-# with the same address on that channel still verified and not stopped, not paused,
-# still hearing from the force.
-_GAVE_UP_FROM = "alerts a, residents r, resident_channels c"
-_GAVE_UP = """
-    a.id = :alert_id AND d.alert_id = a.id AND d.alert_created_at = a.created_at
-      AND d.status = 'failed' AND d.reason LIKE 'gave up after %'
-      AND r.id = d.resident_id AND r.paused_at IS NULL
-      AND c.resident_id = d.resident_id AND c.channel = d.channel AND c.address = d.address
-      AND c.verified_at IS NOT NULL AND c.unsubscribed_at IS NULL
-      AND NOT EXISTS (SELECT 1 FROM resident_force_stops s
-                      WHERE s.resident_id = d.resident_id AND s.force_id = a.force_id)
-"""
-
-
-def count_gave_up(alert_id: int) -> int:
-    """How many of the alert's deliveries requeue_gave_up would queue again."""
-    return db.session.scalar(
-        text(f"SELECT count(*) FROM deliveries d, {_GAVE_UP_FROM} WHERE {_GAVE_UP}"),
-        {"alert_id": alert_id},
-    )
-
-
-def requeue_gave_up(alert_id: int, *, urgent: bool) -> list[int]:
-    """The alert's deliveries that failed for now (_GAVE_UP) queued again from their
-    first attempt; a routine alert's wait for their resident's quiet hours to end.
-    Their ids."""
-    return list(
-        db.session.scalars(
-            text(
-                """
-                UPDATE deliveries d SET status = 'queued', attempts = 0, reason = NULL,
-                       next_attempt_at = CASE WHEN :urgent THEN NULL ELSE
-                           quiet_hours_release(r.quiet_from, r.quiet_until, now()) END,
-                       finished_at = NULL, updated_at = now()
-                """
-                + f"FROM {_GAVE_UP_FROM} WHERE {_GAVE_UP} RETURNING d.id"
-            ),
-            {"alert_id": alert_id, "urgent": urgent},
-        )
-    )
-
-
 def hold_leavers_back() -> None:
     """While this transaction writes an alert's deliveries, a resident being deleted
     waits for it (their deletion takes this lock exclusively, migration 0033), and

@@ -18,7 +18,6 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from flask_login import current_user
 
 from app.auth import role_required
@@ -35,7 +34,6 @@ from app.services.alerts import (
     approve_alert,
     cancel_alert,
     compose_preview,
-    count_failed_for_now,
     cross_border,
     draft_from_json,
     failure_reasons,
@@ -52,7 +50,6 @@ from app.services.alerts import (
     recipients_label,
     recipients_phrase,
     reject_alert,
-    retry_failed,
     review_alert,
     send_test_to_self,
     stored_area_geojson,
@@ -416,7 +413,6 @@ def _alert_page(row: Alert, **kept):
         thread=find_thread(row),
         progress=alert_progress(row.id),
         failures=failure_reasons(row.id),
-        failed_for_now=count_failed_for_now(row.id),
         now=datetime.now(UTC),
         can_approve=may_approve(current_user, row)
         and authorisation.may(current_user, "alert.approve", row),
@@ -479,27 +475,6 @@ def cancel(alert_id: int):
         flash(_("Alert cancelled: it will not be sent to anyone."))
     else:
         flash(_("Alert cancelled: %(count)s messages will not be sent.", count=f"{cancelled:,}"))
-    return redirect(url_for("officers.alert", alert_id=alert_id))
-
-
-@bp.route("/alerts/<int:alert_id>/retry", methods=["POST"])
-@role_required(*CANCELLERS)
-def retry(alert_id: int):
-    # Whoever may stop the alert may send its failed messages again.
-    _alert_for("alert.cancel", alert_id)
-    try:
-        again = retry_failed(current_user, alert_id)
-    except NotAllowed as refusal:
-        flash(str(refusal))
-    else:
-        flash(
-            ngettext(
-                "%(count)s failed message is being tried again.",
-                "%(count)s failed messages are being tried again.",
-                again,
-                count=f"{again:,}",
-            )
-        )
     return redirect(url_for("officers.alert", alert_id=alert_id))
 
 

@@ -34,7 +34,6 @@ ACTION_LABELS = {
     "alert.approved": _l("Alert approved"),
     "alert.cancelled": _l("Alert cancelled"),
     "alert.drafted": _l("Alert drafted"),
-    "alert.failed_retried": _l("Alert's failed messages tried again"),
     "alert.force_approved": _l("Another force's alert approved for our residents"),
     "alert.force_asked": _l("Another force asked to send an alert"),
     "alert.force_refused": _l("Another force's alert refused"),

@@ -81,8 +81,6 @@ ENDPOINTS: dict[str, str] = {
     "officers.alert": "alert.view",
     "officers.progress": "alert.view",
     "officers.cancel": "alert.cancel",
-    # Whoever may stop an alert may send its failed messages again.
-    "officers.retry": "alert.cancel",
     "officers.approve": "alert.approve",
     "officers.reject": "alert.approve",
     "officers.approvals": "approvals.list",

@@ -53,7 +53,6 @@ from app.services.alerts.lifecycle import (
 from app.services.alerts.progress import (
     FINISHED_STATUSES,
     alert_progress,
-    count_failed_for_now,
     failure_reasons,
     find_alert_status,
     find_recent_alerts,
@@ -65,7 +64,6 @@ from app.services.alerts.sending import (
     cancel_alert,
     enqueue_alert_deliveries,
     release_scheduled_alerts,
-    retry_failed,
     send_test_to_self,
 )
 from app.services.alerts.submitting import submit_alert
@@ -106,12 +104,10 @@ __all__ = [
     "Transition",
     "alert_progress",
     "failure_reasons",
-    "count_failed_for_now",
     "all_clear_sent",
     "approval_refusal",
     "approve_alert",
     "cancel_alert",
-    "retry_failed",
     "check_schedule",
     "check_words",
     "compose_preview",

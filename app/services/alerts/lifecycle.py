@@ -62,9 +62,6 @@ TRANSITIONS: dict[str, Transition] = {
     # finish, dispatch.mark_alert_sent_when_done makes the same move in its SQL.
     "finish": Transition(("sending",), "sent", None, "finish"),
     "cancel": Transition((*UNSENT, "sending"), "cancelled", "alert.cancelled", "cancel"),
-    # Its messages that failed for now (a provider's outage, a rate limit) tried again
-    # (sending.retry_failed).
-    "retry_failed": Transition(("sending", "sent"), "sending", "alert.failed_retried", "retry"),
 }
 
 
@@ -100,7 +97,6 @@ NOTHING_TO = {
     "send": _l("This alert is %(status)s: nothing to send."),
     "finish": _l("This alert is %(status)s: nothing to finish."),
     "cancel": _l("This alert is %(status)s: nothing to cancel."),
-    "retry": _l("This alert is %(status)s: nothing to try again."),
     "ask": _l("This alert is %(status)s: nothing to ask."),
 }
 

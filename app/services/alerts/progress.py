@@ -9,7 +9,6 @@ from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
-from app.dao import outbound as ledger_sql
 from app.extensions import db, redis_store
 from app.i18n import when
 from app.models import Alert, Delivery
@@ -115,10 +114,3 @@ def failure_reasons(alert_id: int) -> list[tuple[str, int]]:
                 .limit(FAILURE_REASONS_SHOWN)
             ).all()
         ]
-
-
-def count_failed_for_now(alert_id: int) -> int:
-    """How many of the alert's messages failed for now (a provider refused every try:
-    "gave up after N attempts") that retry_failed would send again."""
-    with read_only():
-        return ledger_sql.count_gave_up(alert_id)

@@ -36,8 +36,7 @@ from app.services.alerts.lifecycle import (
 )
 from app.services.alerts.repeats import repeat_key, sent_moments_ago
 from app.services.alerts.targeting import audience_of
-from app.services.alerts.threads import all_clear_sent
-from app.services.dispatch import enqueue, enqueue_alert_range
+from app.services.dispatch import enqueue_alert_range
 from app.services.transaction import read_only, transaction
 
 log = logging.getLogger(__name__)
@@ -472,52 +471,6 @@ def cancel_alert(officer: Officer, alert_id: int) -> int:
     except NotAllowed:
         return -1
     return cancelled
-
-
-# An alert's failed messages are tried again within this long of its going; later,
-# the news is stale: send an update instead.
-RETRY_FAILED_HOURS = 24
-
-
-def retry_failed(officer: Officer, alert_id: int) -> int:
-    """Try the alert's messages that failed for now once more: those a provider refused
-    again and again until we gave up (an outage, a rate limit), never one it may have
-    taken or refused for good, and only to residents who still hear on that address
-    (dao.outbound.requeue_gave_up). An officer saw "Failed 102" after a provider's
-    rate limit, with no way to reach those residents but sending the alert to everyone
-    again (an outside check). Returns how many were queued again. Raises NotAllowed:
-    another's alert, one not sent, an all-clear gone since, too old, or none to try."""
-    with transaction():
-        alert = lock_alert(alert_id)
-        require(alert, "retry_failed")
-        if alert.category != "all_clear" and all_clear_sent(alert):
-            raise NotAllowed(
-                gettext("The all-clear for this alert has gone: send an update instead.")
-            )
-        too_old = db.session.scalar(
-            select(
-                Alert.created_at < func.now() - func.make_interval(0, 0, 0, 0, RETRY_FAILED_HOURS)
-            ).where(Alert.id == alert.id)
-        )
-        if too_old:
-            raise NotAllowed(
-                gettext(
-                    "This alert went over %(hours)s hours ago: send an update instead.",
-                    hours=RETRY_FAILED_HOURS,
-                )
-            )
-        ledger_sql.hold_leavers_back()  # a resident leaving now waits for this
-        urgent = alert.category in current_app.config["URGENT_CATEGORIES"]
-        again = ledger_sql.requeue_gave_up(alert.id, urgent=urgent or is_test(alert))
-        if not again:
-            raise NotAllowed(gettext("None of its messages failed for now: nothing to try again."))
-        transition(alert, "retry_failed", officer, {"messages": len(again)})
-    # After the commit; should Redis lose them, the sweeper queues them again.
-    try:
-        enqueue(again)
-    except RedisError:
-        log.warning("alert %s: failed messages queued again; jobs left to the sweeper", alert_id)
-    return len(again)
 
 
 def _cancel_queued_deliveries(alert_id: int, reason: str) -> int:
