@@ -2283,3 +2283,12 @@ def test_the_alerts_page_says_why_its_messages_failed(
         r"<strong>1</strong> · <span lang=\"en\">gave up after 1 attempts: Twilio 503", failures
     )
     assert "+44770090037" not in page  # counts of messages, no one named
+    # A provider's words quoting the number are shown with it masked.
+    db.session.execute(
+        text("UPDATE deliveries SET reason = :r WHERE address = '+447700900373'"),
+        {"r": "Twilio 21614: 'To' number +447700900373 is not a mobile number"},
+    )
+    db.session.commit()
+    page = officer_client.get(f"/officers/alerts/{alert.id}").text
+    assert "'To' number +447••••••373 is not a mobile number" in page.replace("&#39;", "'")
+    assert "+447700900373" not in page

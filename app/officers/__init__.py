@@ -412,7 +412,7 @@ def _alert_page(row: Alert, **kept):
         bounds=None,
         thread=find_thread(row),
         progress=alert_progress(row.id),
-        failures=failure_reasons(row.id),
+        failures=failure_reasons(row),
         now=datetime.now(UTC),
         can_approve=may_approve(current_user, row)
         and authorisation.may(current_user, "alert.approve", row),

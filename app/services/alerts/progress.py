@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from app.extensions import db, redis_store
 from app.i18n import when
 from app.models import Alert, Delivery
+from app.services.masking import mask_contacts
 from app.services.transaction import read_only
 
 FINISHED_STATUSES = ("possibly_sent", "sent", "delivered", "failed", "cancelled")
@@ -98,19 +99,22 @@ def _count_progress(alert_id: int) -> dict:
 FAILURE_REASONS_SHOWN = 6
 
 
-def failure_reasons(alert_id: int) -> list[tuple[str, int]]:
+def failure_reasons(alert: Alert) -> list[tuple[str, int]]:
     """Why the alert's failed messages failed, the most common reasons first, with how
     many failed for each: a page said "Failed 102" and no more, and an officer could
     not tell a provider's refusal for now from numbers that cannot get texts (an
-    outside check). The reasons are the providers' and ours, in English."""
+    outside check). The reasons are the providers' and ours, in English, with any
+    number or address in them masked (a provider's words may quote the 'To')."""
     with read_only():
-        return [
-            (reason or "", count)
-            for reason, count in db.session.execute(
-                select(Delivery.reason, func.count())
-                .where(Delivery.alert_id == alert_id, Delivery.status == "failed")
-                .group_by(Delivery.reason)
-                .order_by(func.count().desc(), Delivery.reason)
-                .limit(FAILURE_REASONS_SHOWN)
-            ).all()
-        ]
+        rows = db.session.execute(
+            select(Delivery.reason, func.count())
+            .where(
+                Delivery.alert_id == alert.id,
+                Delivery.alert_created_at == alert.created_at,  # its month's partition
+                Delivery.status == "failed",
+            )
+            .group_by(Delivery.reason)
+            .order_by(func.count().desc(), Delivery.reason)
+            .limit(FAILURE_REASONS_SHOWN)
+        ).all()
+    return [(mask_contacts(reason or ""), count) for reason, count in rows]
