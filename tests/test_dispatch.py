@@ -343,13 +343,16 @@ def test_a_wait_asked_in_one_answer_holds_the_jobs_other_sends_through_that_prov
     assert providers.gateway.requests == 1
     assert outcome["retry"] == 4 and outcome["sent"] == 0
     assert all(seconds_until_tried_again(i) > 1.5 for i in ids(alert.id))
-    # The three held back were never tried: their claims' attempts are given back
-    # (counted, steady 429s used up a sixth of an alert's texts' twelve attempts
-    # without a request, and they failed: an outside check).
-    rows = db.session.execute(select(Delivery.attempts, Delivery.reason)).all()
-    assert sorted(rows) == [(0, "held: the provider asked us to wait")] * 3 + [
-        (1, "Twilio 429: try again")
-    ]
+    # The three held back were never tried: their attempts are counted as held, not
+    # as tries (counted, steady 429s used up a sixth of an alert's texts' twelve
+    # attempts without a request, and they failed: an outside check).
+    rows = db.session.execute(
+        select(Delivery.attempts, Delivery.attempts_held, Delivery.reason)
+    ).all()
+    assert (
+        sorted(rows)
+        == [(1, 0, "Twilio 429: try again")] + [(1, 1, "held: the provider asked us to wait")] * 3
+    )
     # When the wait is over, each goes once.
     providers.gateway.too_many_for.clear()
     run_worker()
@@ -357,7 +360,8 @@ def test_a_wait_asked_in_one_answer_holds_the_jobs_other_sends_through_that_prov
     assert sorted(providers.gateway.accepted_to("Messages")) == numbers
     first_taken = min(a.at for a in providers.gateway.accepted)
     assert first_taken - providers.gateway.refused_at[0] >= 1.9
-    assert sorted(db.session.scalars(select(Delivery.attempts))) == [1, 1, 1, 2]
+    tries = db.session.scalars(select(Delivery.attempts - Delivery.attempts_held))
+    assert sorted(tries) == [1, 1, 1, 2]
 
 
 def test_sends_held_again_and_again_are_not_given_up_for_tries_they_never_made(
@@ -380,14 +384,44 @@ def test_sends_held_again_and_again_are_not_given_up_for_tries_they_never_made(
         db.session.commit()
         deliver(ids(alert.id))
     db.session.rollback()
-    rows = dict(db.session.execute(select(Delivery.address, Delivery.attempts)).all())
-    assert rows == {refused: 3} | dict.fromkeys(numbers, 0)
+    tries = dict(
+        db.session.execute(
+            select(Delivery.address, Delivery.attempts - Delivery.attempts_held)
+        ).all()
+    )
+    assert tries == {refused: 3} | dict.fromkeys(numbers, 0)
     assert statuses(alert.id) == {"failed": 1, "queued": 3}
     db.session.execute(text("UPDATE deliveries SET next_attempt_at = NULL"))
     db.session.commit()
     deliver(ids(alert.id))
     wait_until(lambda: statuses(alert.id) == {"failed": 1, "delivered": 3}, message="all delivered")
     assert sorted(providers.gateway.accepted_to("Messages")) == numbers
+
+
+def test_a_held_sends_outcome_recorded_twice_never_hands_back_a_later_claim(
+    providers, officer, make_resident
+):
+    """Recording is tried again after a lost connection, and may run twice. Had a
+    held send given its attempt back, the second run would have matched the row's
+    next claim (the same attempt number again) and handed a live send back: sent
+    twice (a review). Attempts only go up; held ones are counted apart."""
+    from app.channels import NotTried
+    from app.services import ledgers, outbound
+
+    make_resident(postcode="BS1 6AD", sms="+447700900395")
+    alert = send(officer)
+    ledger = ledgers.ledger("alerts")
+    (first,) = outbound.claim(ledger, ids(alert.id))
+    held = [outbound.Outcome(first, error=NotTried("held: the provider asked us to wait"))]
+    assert outbound.record(ledger, held)["retry"] == 1
+    db.session.execute(text("UPDATE deliveries SET next_attempt_at = NULL"))
+    db.session.commit()
+    (second,) = outbound.claim(ledger, ids(alert.id))
+    assert (second.attempts, second.held, second.tries) == (2, 1, 1)
+    outbound.record(ledger, held)  # the first record again
+    db.session.rollback()
+    (row,) = db.session.scalars(select(Delivery)).all()
+    assert (row.status, row.attempts, row.attempts_held) == ("sending", 2, 1)
 
 
 @pytest.mark.parametrize("problem_details", [False, True])
@@ -634,7 +668,7 @@ def test_a_delivery_queued_again_after_its_alert_was_cancelled_is_never_sent(
     (claimed,) = ledger_sql.claim("deliveries", [in_flight])
     db.session.commit()
     assert cancel_alert(officer, alert.id) == 1  # the other one, queued
-    ledger_sql.retry_later("deliveries", [in_flight], [claimed[-1]], ["Twilio 503"], [0.0])
+    ledger_sql.retry_later("deliveries", [in_flight], [claimed.attempts], ["Twilio 503"], [0.0])
     db.session.commit()
     deliver([in_flight, other])
     assert providers.gateway.accepted == []

@@ -40,7 +40,7 @@ def _ids(sql: str):
 
 def claim(table: str, ids: list[int]) -> list[tuple]:
     """queued -> sending for those still queued and due. (id, alert_id, resident_id,
-    channel, address, attempts) of each claimed. A delivery of an alert cancelled
+    channel, address, attempts, attempts_held) of each claimed. A delivery of an alert cancelled
     since it was queued again (a retry, a resend after asking the provider, a lost
     job's) is cancelled instead, never sent."""
     if table == "deliveries":
@@ -56,7 +56,7 @@ def claim(table: str, ids: list[int]) -> list[tuple]:
             WHERE id IN :ids AND status = 'queued'
               AND (next_attempt_at IS NULL OR next_attempt_at <= now())
               AND NOT (id = ANY(CAST(:held AS bigint[])))
-            RETURNING id, {owner}, resident_id, channel, address, attempts
+            RETURNING id, {owner}, resident_id, channel, address, attempts, attempts_held
             """
         ),
         {"ids": list(ids), "held": held},
@@ -216,14 +216,14 @@ def retry_later(
     untried: list[bool] | None = None,
 ) -> None:
     """sending -> queued, not before each row's delay has passed; only a row still in
-    the attempt that failed. An `untried` row's attempt is given back (its request
-    never left: services.outbound's NotTried)."""
+    the attempt that failed. An `untried` row's attempt is counted as held (its
+    request never left: services.outbound's NotTried), not against its tries."""
     db.session.execute(
         text(
             f"""
             UPDATE {_table(table)} d SET status = 'queued', reason = v.reason,
                    next_attempt_at = now() + make_interval(secs => v.delay),
-                   attempts = d.attempts - CASE WHEN v.untried THEN 1 ELSE 0 END,
+                   attempts_held = d.attempts_held + CASE WHEN v.untried THEN 1 ELSE 0 END,
                    updated_at = now()
             FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[]),
                         CAST(:reasons AS text[]), CAST(:delays AS float8[]),
@@ -648,7 +648,7 @@ def to_reconcile(table: str, ids: list[int], *, give_up_seconds: int | None) -> 
         _ids(
             f"""
             SELECT d.id, {owner}, d.resident_id, d.channel, d.address, d.attempts,
-                   coalesce(d.attempted_at, d.created_at) AS attempted_at,
+                   d.attempts_held, coalesce(d.attempted_at, d.created_at) AS attempted_at,
                    {stopped} AS stopped,
                    (CAST(:give_up AS float8) IS NOT NULL
                     AND d.created_at < now() - make_interval(secs => :give_up)) AS too_late,

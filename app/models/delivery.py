@@ -102,6 +102,9 @@ class Delivery(db.Model):
     reason: Mapped[str | None] = mapped_column(Text)
     provider_ref: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    # Of those, held back and never tried (a provider's Retry-After): not counted
+    # against DELIVERY_MAX_ATTEMPTS (migration 0053).
+    attempts_held: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     # Not before this time (a retry's backoff); NULL means now.
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # When the latest attempt was claimed: a provider is asked about messages since then.
@@ -163,6 +166,9 @@ class ResidentNotice(db.Model):
     reason: Mapped[str | None] = mapped_column(Text)
     provider_ref: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    # Of those, held back and never tried (a provider's Retry-After): not counted
+    # against DELIVERY_MAX_ATTEMPTS (migration 0053).
+    attempts_held: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     email_unsent_attempt: Mapped[int | None] = mapped_column(Integer)  # as a delivery's

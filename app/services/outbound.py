@@ -64,7 +64,13 @@ class Claimed:
     resident_id: int | None
     channel: str
     address: str
-    attempts: int
+    attempts: int  # this claim's attempt: with the id, which claim of the row it is
+    held: int = 0  # attempts before this one held back, never tried (NotTried)
+
+    @property
+    def tries(self) -> int:
+        """The attempts that count against DELIVERY_MAX_ATTEMPTS, this one included."""
+        return self.attempts - self.held
 
 
 def _nothing(*_args) -> None:
@@ -160,7 +166,7 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
             sent.append(outcome)
             kind = "sent"
         elif not isinstance(error, NotTried) and (
-            error.maybe_sent or error.permanent or claimed.attempts >= max_attempts
+            error.maybe_sent or error.permanent or claimed.tries >= max_attempts
         ):
             kind = "unknown" if error.maybe_sent else "failed"
             reason = error.reason
@@ -168,7 +174,7 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
             # possibly sent, as an e-mail whose worker died mid-send is, never resent.
             status = "possibly_sent" if kind == "unknown" and claimed.channel == "email" else kind
             if kind == "failed" and not error.permanent:
-                reason = f"gave up after {claimed.attempts} attempts: {reason}"
+                reason = f"gave up after {claimed.tries} attempts: {reason}"
             settled["ids"].append(claimed.id)
             settled["attempts"].append(claimed.attempts)
             settled["statuses"].append(status)
@@ -178,8 +184,8 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
             retry["ids"].append(claimed.id)
             retry["attempts"].append(claimed.attempts)
             retry["reasons"].append(error.reason)
-            retry["delays"].append(retry_delay(claimed.attempts, error.retry_after))
-            # Its claim's attempt is given back: the request never left.
+            retry["delays"].append(retry_delay(claimed.tries, error.retry_after))
+            # Counted as held, not as a try: the request never left.
             retry["untried"].append(isinstance(error, NotTried))
         counts[kind] += 1
         kinds.append((claimed.channel, kind))
@@ -1046,7 +1052,7 @@ def reconcile(ledger: Ledger, ids: list[int]) -> dict[str, int]:
     config = current_app.config
     max_attempts = config["DELIVERY_MAX_ATTEMPTS"]
     patience = config["RECONCILE_PATIENCE_SECONDS"]
-    claimed = [Claimed(*row[:6]) for row in rows]
+    claimed = [Claimed(*row[:7]) for row in rows]
     messages = ledger.render(claimed)
     answers = _ask_providers(
         [
@@ -1174,9 +1180,9 @@ def _reconciled(
     if row.too_late:
         reason = "not sent in time: no answer, and the provider has no record of it"
         return "failed", "failed", reason, None
-    if claimed.attempts >= max_attempts:
+    if claimed.tries >= max_attempts:
         reason = (
-            f"gave up after {claimed.attempts} attempts: no answer in time, "
+            f"gave up after {claimed.tries} attempts: no answer in time, "
             "and the provider has no record of it"
         )
         return "failed", "failed", reason, None
