@@ -788,10 +788,14 @@ CLAIM_GRACE_SECONDS = 60
 DROPPED_RUNS = 3
 
 
+def _dropped_key(import_id: int) -> str:
+    return f"import:{import_id}:dropped"
+
+
 def _runs_again(import_id: int) -> bool:
     """Whether a run cut off by the database may be run again (DROPPED_RUNS times; a
     database failing it every time fails it for good, as any other error)."""
-    key = f"import:{import_id}:dropped"
+    key = _dropped_key(import_id)
     try:
         with redis_store.client.pipeline() as pipe:
             dropped, _ = pipe.incr(key).expire(key, 24 * 3600).execute()
@@ -1003,14 +1007,15 @@ def run_import(import_id: int, *, dry_run: bool) -> None:
                 import_id=import_id,
             ).as_dict()
         if finished:
-            redis_store.client.delete(key)
+            redis_store.client.delete(key, _dropped_key(import_id))
             return
         status = "checked" if dry_run else "done"
     except ImportRefused as refusal:
         report, status = {"error": each_language(refusal.words)}, "failed"
     except Exception as error:
         db.session.rollback()
-        if isinstance(error, OperationalError) and _runs_again(import_id):
+        dropped = isinstance(error, OperationalError) and error.connection_invalidated
+        if dropped and _runs_again(import_id):
             # The database dropped the connection (a restart, a failover): nothing was
             # written, and the record is left as it was, for the sweeper's
             # recover_imports: a check is queued again, an import handed back to be
@@ -1038,4 +1043,4 @@ def run_import(import_id: int, *, dry_run: bool) -> None:
     if status in ("done", "failed"):
         record.content = None  # the list is in the database now, or was refused
     db.session.commit()
-    redis_store.client.delete(key)
+    redis_store.client.delete(key, _dropped_key(import_id))  # a run finished: counted anew

@@ -507,7 +507,11 @@
       var refused = typeof number === "number" && at === number - 1 ? message : "";
       if ((entry.refused || "") !== refused) { entry.refused = refused; changed = true; }
     });
-    if (changed) { renderEntries(); }
+    if (!changed) { return; }
+    // The list is drawn again: a keyboard's place in it is kept (a review).
+    var active = document.activeElement;
+    var inList = active && $("shapes-list").contains(active) && active.dataset.entry;
+    renderEntries(inList ? { id: Number(active.dataset.entry), action: active.dataset.action } : null);
   }
 
   // An area refused for its part outside the team's areas comes with the part inside
