@@ -1281,6 +1281,62 @@ def test_routine_alerts_wait_for_quiet_hours_and_urgent_ones_do_not(
     ) == {"delivered"}
 
 
+def test_an_all_clear_stops_its_alerts_messages_still_held_for_quiet_hours(
+    app, app_ctx, make_resident, make_officer, run_worker
+):
+    """A routine alert and its all-clear, both held for a resident's quiet hours, were
+    released together at their end, in either order (a review). The all-clear goes
+    instead; what already went, and the alert's other residents, are untouched."""
+    from app.models import AuditEvent
+
+    officer = make_officer()
+    sleeper = make_resident(sms="+447700900011")
+    make_resident(sms="+447700900012")
+    db.session.execute(
+        text(
+            "UPDATE residents SET quiet_from = (now() AT TIME ZONE 'Europe/London' - interval "
+            "'1 hour')::time, quiet_until = (now() AT TIME ZONE 'Europe/London' + interval "
+            "'1 hour')::time WHERE id = :id"
+        ),
+        {"id": sleeper.id},
+    )
+    db.session.commit()
+    first = submit_alert(
+        officer, shapes=AROUND_BS1, title="T", body="B", category="crime_prevention"
+    ).alert
+    run_worker()
+    cleared = submit_alert(
+        officer,
+        parent_id=first.id,
+        audience="parent",
+        category="all_clear",
+        title="All clear",
+        body="Over.",
+    ).alert
+    run_worker()
+    db.session.rollback()
+
+    def of(alert):
+        return dict(
+            db.session.execute(
+                select(Delivery.address, Delivery.status).where(Delivery.alert_id == alert.id)
+            ).all()
+        )
+
+    assert of(first) == {"+447700900011": "cancelled", "+447700900012": "delivered"}
+    assert of(cleared) == {"+447700900011": "queued", "+447700900012": "delivered"}
+    reason = db.session.scalar(
+        select(Delivery.reason).where(
+            Delivery.alert_id == first.id, Delivery.address == "+447700900011"
+        )
+    )
+    assert reason == "not sent: the all-clear went before the quiet hours ended"
+    event = db.session.scalar(
+        select(AuditEvent.details).where(AuditEvent.action == "alert.held_dropped_for_all_clear")
+    )
+    assert event == {"messages": 1}
+
+
 # --- what review found --------------------------------------------------------------
 
 

@@ -11,7 +11,19 @@ from flask import current_app
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from redis.exceptions import RedisError
-from sqlalchemy import Integer, any_, bindparam, exists, func, insert, literal, null, select, update
+from sqlalchemy import (
+    Integer,
+    any_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import aliased
@@ -78,9 +90,43 @@ def write_deliveries(alert: Alert, actor: Officer | None) -> int:
     }
     transition(alert, "send", actor, details)
     count += write_force_parts(alert, actor)
+    if alert.category == "all_clear" and alert.parent_id is not None:
+        _drop_held_before_all_clear(alert, actor)
     if not count:
         transition(alert, "finish", actor)
     return count
+
+
+def _drop_held_before_all_clear(all_clear: Alert, actor: Officer | None) -> int:
+    """The thread's earlier messages still held for their residents' quiet hours are
+    not sent: the all-clear goes instead (held as long, unless urgent). Released
+    together when the quiet hours ended, a resident got the alert and its all-clear at
+    once, in either order (a review). Returns how many were stopped; the sweeper
+    marks their alerts sent."""
+    root = all_clear.parent_id
+    dropped = db.session.execute(
+        update(Delivery)
+        .where(
+            Delivery.alert_id.in_(
+                select(Alert.id).where(
+                    or_(Alert.id == root, Alert.parent_id == root), Alert.id != all_clear.id
+                )
+            ),
+            Delivery.status == "queued",
+            Delivery.attempts == 0,
+            Delivery.next_attempt_at > func.now(),
+        )
+        .values(
+            status="cancelled",
+            reason="not sent: the all-clear went before the quiet hours ended",
+            finished_at=func.now(),
+            updated_at=func.now(),
+        )
+        .returning(Delivery.id)
+    ).all()
+    if dropped:
+        audit(all_clear, "alert.held_dropped_for_all_clear", actor, {"messages": len(dropped)})
+    return len(dropped)
 
 
 def write_force_parts(alert: Alert, actor: Officer | None, reached: list[int] | None = None) -> int:
