@@ -1235,22 +1235,26 @@ def test_quiet_hours_hold_until_their_end_in_uk_time(
     assert found == expected
 
 
-def test_routine_alerts_wait_for_quiet_hours_and_urgent_ones_do_not(
-    app, app_ctx, make_resident, make_officer, run_worker
-):
-    officer = make_officer()
-    sleeper = make_resident(sms="+447700900001")
-    make_resident(sms="+447700900002")
-    # Quiet from an hour ago to an hour from now, UK time.
+def quiet_now(resident) -> None:
+    """Quiet hours from an hour ago to an hour from now, UK time."""
     db.session.execute(
         text(
             "UPDATE residents SET quiet_from = (now() AT TIME ZONE 'Europe/London' - interval "
             "'1 hour')::time, quiet_until = (now() AT TIME ZONE 'Europe/London' + interval "
             "'1 hour')::time WHERE id = :id"
         ),
-        {"id": sleeper.id},
+        {"id": resident.id},
     )
     db.session.commit()
+
+
+def test_routine_alerts_wait_for_quiet_hours_and_urgent_ones_do_not(
+    app, app_ctx, make_resident, make_officer, run_worker
+):
+    officer = make_officer()
+    sleeper = make_resident(sms="+447700900001")
+    make_resident(sms="+447700900002")
+    quiet_now(sleeper)
     routine = submit_alert(
         officer, shapes=AROUND_BS1, title="T", body="B", category="crime_prevention"
     ).alert
@@ -1292,15 +1296,7 @@ def test_an_all_clear_stops_its_alerts_messages_still_held_for_quiet_hours(
     officer = make_officer()
     sleeper = make_resident(sms="+447700900011")
     make_resident(sms="+447700900012")
-    db.session.execute(
-        text(
-            "UPDATE residents SET quiet_from = (now() AT TIME ZONE 'Europe/London' - interval "
-            "'1 hour')::time, quiet_until = (now() AT TIME ZONE 'Europe/London' + interval "
-            "'1 hour')::time WHERE id = :id"
-        ),
-        {"id": sleeper.id},
-    )
-    db.session.commit()
+    quiet_now(sleeper)
     first = submit_alert(
         officer, shapes=AROUND_BS1, title="T", body="B", category="crime_prevention"
     ).alert
