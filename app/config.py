@@ -147,7 +147,7 @@ class Config:
     ALERT_REPEAT_SECONDS = _int("ALERT_REPEAT_SECONDS", 120)
     # How many tests an officer may send themselves in an hour (each a paid text and call).
     TESTS_PER_HOUR = _int("TESTS_PER_HOUR", 20)
-    # Every this many previews one officer makes in a clock hour is an audit event (0:
+    # Every this many previews one officer makes in a day is an audit event (0:
     # none): mapping who is registered where takes thousands of them.
     PREVIEW_AUDIT_EVERY = _int("PREVIEW_AUDIT_EVERY", 200)
     # How long a count of the messages waiting (for "all out in…") serves previews.

@@ -242,7 +242,7 @@ def test_a_run_of_previews_by_one_officer_is_in_the_audit_log(
 ):
     # Exact counts of two areas a house apart tell whether someone there is registered,
     # and mapping a town so takes thousands of previews: nobody is stopped, but every
-    # PREVIEW_AUDIT_EVERY-th preview an officer makes in an hour is recorded.
+    # PREVIEW_AUDIT_EVERY-th preview an officer makes in a day is recorded.
     from app.models import AuditEvent
     from tests.factories import signed_in
 
@@ -265,6 +265,6 @@ def test_a_run_of_previews_by_one_officer_is_in_the_audit_log(
         .order_by(AuditEvent.id)
     ).all()
     assert events == [
-        (officer.id, {"previews_this_hour": 3}),
-        (officer.id, {"previews_this_hour": 6}),
+        (officer.id, {"previews_today": 3}),
+        (officer.id, {"previews_today": 6}),
     ]

@@ -68,7 +68,7 @@ ACTION_LABELS = {
     "officer.second_factor_throttled": _l("Second factor locked (too many tries)"),
     "officer.sign_in_refused": _l("Sign-in refused"),
     "officer.sign_in_throttled": _l("Sign-in locked (too many tries)"),
-    "officer.previewed_many": _l("Many areas previewed in an hour"),
+    "officer.previewed_many": _l("Many areas previewed in a day"),
     "officer.signed_in": _l("Signed in"),
     "officer.sso_linked": _l("Single sign-on linked"),
     "officer.sso_refused": _l("Single sign-on refused"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from flask import current_app
 from flask_babel import gettext
@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from shapely import wkb as shapely_wkb
 from sqlalchemy import func, select
 
+from app import UK_TIME
 from app.dao import places as places_dao
 from app.dao.audit import create_audit_event
 from app.dao.targeting import (
@@ -246,19 +247,21 @@ def preview_targets(draft: AlertDraft, officer: Officer | None = None) -> dict:
 
 
 def _count_preview(officer: Officer) -> None:
-    """Record every PREVIEW_AUDIT_EVERY-th preview an officer makes in a clock hour as
-    an audit event. The counts are exact, as an officer needs them, so two areas a house
+    """Record every PREVIEW_AUDIT_EVERY-th preview an officer makes in a day (UK time)
+    as an audit event. The counts are exact, as an officer needs them, so two areas a house
     apart tell whether someone there is registered: the "fewer than 5" rule holds within
     a preview, not across two. Nobody is stopped (previews are how an officer works,
     each move of a shape one), but mapping a town so takes thousands, and a run of them
-    is then in the log with who made it. With Redis away, previews are not counted."""
+    is then in the log with who made it. A day, not an hour: counted by the clock hour,
+    199 previews an hour were never recorded (a review). With Redis away, previews are
+    not counted."""
     every = current_app.config["PREVIEW_AUDIT_EVERY"]
     if every <= 0:
         return
-    key = f"previews:{officer.id}:{datetime.now(UTC):%Y%m%d%H}"
+    key = f"previews:{officer.id}:{datetime.now(UK_TIME):%Y%m%d}"
     try:
         with redis_store.client.pipeline() as pipe:
-            made, _ = pipe.incr(key).expire(key, 2 * 3600).execute()
+            made, _ = pipe.incr(key).expire(key, 2 * 24 * 3600).execute()
     except RedisError:
         return
     if made % every == 0:
@@ -268,7 +271,7 @@ def _count_preview(officer: Officer) -> None:
                 actor_id=officer.id,
                 subject_type="officer",
                 subject_id=officer.id,
-                details={"previews_this_hour": made},
+                details={"previews_today": made},
             )
 
 
