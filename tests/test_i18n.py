@@ -464,3 +464,18 @@ def test_a_list_of_forces_is_joined_as_each_language_joins_it(app):
             "Heddlu Gwent, Heddlu De Cymru ac Arfon"
         )
         assert and_list(["Heddlu Gwent"], "cy") == "Heddlu Gwent"
+
+
+def test_the_welsh_catalogue_says_each_message_once():
+    """A message given twice is a catalogue msgfmt refuses, and which of the two
+    translations a page gets is chance (one was added again by this session)."""
+    import collections
+    import re
+    from pathlib import Path
+
+    catalogue = Path(__file__).resolve().parents[1] / "app/translations/cy/LC_MESSAGES/messages.po"
+    entries = re.findall(
+        r'^msgid ("(?:[^"\\]|\\.)*"(?:\n"(?:[^"\\]|\\.)*")*)', catalogue.read_text(), re.M
+    )
+    twice = [m for m, n in collections.Counter(entries).items() if n > 1 and m != '""']
+    assert twice == []

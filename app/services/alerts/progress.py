@@ -6,13 +6,14 @@ import json
 import logging
 
 from flask import current_app
+from flask_babel import gettext
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from app.extensions import db, redis_store
 from app.i18n import when
 from app.models import Alert, Delivery
-from app.services.masking import mask_contacts
+from app.services.reports import NO_REASON, reason_group
 from app.services.transaction import read_only
 
 FINISHED_STATUSES = ("possibly_sent", "sent", "delivered", "failed", "cancelled")
@@ -95,16 +96,19 @@ def _count_progress(alert_id: int) -> dict:
     }
 
 
-# How many kinds of failure an alert's page lists (the most common first).
+# How many kinds of failure an alert's page lists (the most common first), from how
+# many of the ledger's own reasons (one per number, for some providers' words).
 FAILURE_REASONS_SHOWN = 6
+FAILURE_REASONS_READ = 500
 
 
-def failure_reasons(alert: Alert) -> list[tuple[str, int]]:
-    """Why the alert's failed messages failed, the most common reasons first, with how
-    many failed for each: a page said "Failed 102" and no more, and an officer could
-    not tell a provider's refusal for now from numbers that cannot get texts (an
-    outside check). The reasons are the providers' and ours, in English, with any
-    number or address in them masked (a provider's words may quote the 'To')."""
+def failure_reasons(alert: Alert) -> list[tuple[str, int, bool]]:
+    """Why the alert's failed messages failed, the most common reasons first: (the
+    reason, how many failed so, whether it is in the provider's and engine's English).
+    A page said "Failed 102" and no more, and an officer could not tell a provider's
+    refusal for now from numbers that cannot get texts (an outside check). Grouped as
+    the analysts' report groups them (reports.reason_group): without "gave up after N
+    attempts" and with no address or number (a provider's words may quote the 'To')."""
     with read_only():
         rows = db.session.execute(
             select(Delivery.reason, func.count())
@@ -114,7 +118,17 @@ def failure_reasons(alert: Alert) -> list[tuple[str, int]]:
                 Delivery.status == "failed",
             )
             .group_by(Delivery.reason)
-            .order_by(func.count().desc(), Delivery.reason)
-            .limit(FAILURE_REASONS_SHOWN)
+            .order_by(func.count().desc())
+            .limit(FAILURE_REASONS_READ)
         ).all()
-    return [(mask_contacts(reason or ""), count) for reason, count in rows]
+    grouped: dict[str, int] = {}
+    for reason, count in rows:
+        key = reason_group(reason)
+        grouped[key] = grouped.get(key, 0) + count
+    shown = sorted(grouped.items(), key=lambda item: (-item[1], item[0]))
+    return [
+        (gettext("no reason recorded"), count, False)
+        if reason == NO_REASON
+        else (reason, count, True)
+        for reason, count in shown[:FAILURE_REASONS_SHOWN]
+    ]
