@@ -547,3 +547,19 @@ def test_previews_share_a_count_of_the_queue_for_queue_count_seconds(
     assert waiting_voice() == 0, "the count taken 4.9 s ago still serves"
     clock[0] += 0.1
     assert waiting_voice() == 1, "5 s on, the queue is counted again"
+
+
+def test_an_alerts_counts_are_written_with_thousands_separated(officer_client, app_ctx):
+    # "4643 of 7334 messages sent", where the same page wrote "7,322 residents" (an
+    # outside check); the page's script writes them so too (static/js/progress.js).
+    from tests.test_dispatch_faults import add_residents
+
+    add_residents(1_234)
+    sent = officer_client.post(
+        "/officers/alerts",
+        json={"shapes": [circle(radius_m=500)], "title": "T", "body": "B", "category": "incident"},
+    )
+    assert sent.status_code == 201, sent.json
+    page = officer_client.get(sent.json["url"]).text
+    assert re.search(r'<strong id="total">1,234</strong> messages sent', page)
+    assert '<td class="queued" data-label="Waiting">1,234</td>' in page
