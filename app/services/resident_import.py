@@ -42,6 +42,7 @@ from app.models import InterestGroup, Resident, ResidentChannel, ResidentImport,
 from app.models.resident import resident_groups
 from app.services import forces
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
+from app.services.counters import count_one
 from app.services.masking import mask_contact, mask_contacts
 from app.services.notices import create_notice, queue_notices
 from app.services.postcode_check import (
@@ -795,13 +796,10 @@ def _dropped_key(import_id: int) -> str:
 def _runs_again(import_id: int) -> bool:
     """Whether a run cut off by the database may be run again (DROPPED_RUNS times; a
     database failing it every time fails it for good, as any other error)."""
-    key = _dropped_key(import_id)
     try:
-        with redis_store.client.pipeline() as pipe:
-            dropped, _ = pipe.incr(key).expire(key, 24 * 3600).execute()
+        return count_one(_dropped_key(import_id), keep_seconds=24 * 3600) <= DROPPED_RUNS
     except RedisError:
         return False
-    return dropped <= DROPPED_RUNS
 
 
 def recover_imports() -> dict[str, int]:

@@ -27,6 +27,7 @@ from app.i18n import gettext, in_language, lazy_gettext, police
 from app.models import Resident, ResidentChannel
 from app.services.consent import police_of_all
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
+from app.services.counters import count_one
 from app.services.notices import create_notice, queue_notices, send_notices
 from app.services.timeline import record_leaving
 from app.services.tokens import SealedSerializer
@@ -91,12 +92,7 @@ def public_url(endpoint: str, **values) -> str:
 def allow_per_hour(kind: str, identifier: str, limit: int) -> bool:
     """Count one use of `kind` by `identifier` (hashed) this hour; False once over."""
     digest = hashlib.sha256(f"{kind}:{identifier}".encode()).hexdigest()[:32]
-    key = f"ratelimit:{kind}:{digest}"
-    pipe = redis_store.client.pipeline()
-    pipe.incr(key)
-    pipe.expire(key, 3600, nx=True)
-    count, _ = pipe.execute()
-    return int(count) <= limit
+    return count_one(f"ratelimit:{kind}:{digest}", keep_seconds=3600) <= limit
 
 
 def address_taken(address: str, *, other_than: int | None = None) -> bool:

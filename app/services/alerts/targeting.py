@@ -26,13 +26,14 @@ from app.dao.targeting import (
     preview_area,
     suppressed,
 )
-from app.extensions import db, redis_store
+from app.extensions import db
 from app.models import CHANNELS, Alert, InterestGroup, Officer
 from app.services import authorisation, forces, metrics, teams
 from app.services.alerts.drafts import AlertDraft, AlertInvalid
 from app.services.alerts.lifecycle import is_test, needs_approval
 from app.services.alerts.threads import on_thread_root
 from app.services.alerts.timing import finish_estimate
+from app.services.counters import count_one
 from app.services.transaction import read_only, replica_reads, transaction
 from geo.areas import AreaError, area_from_shapes, square_size, wholly_outside
 from geo.projection import WGS84
@@ -260,8 +261,7 @@ def _count_preview(officer: Officer) -> None:
         return
     key = f"previews:{officer.id}:{datetime.now(UK_TIME):%Y%m%d}"
     try:
-        with redis_store.client.pipeline() as pipe:
-            made, _ = pipe.incr(key).expire(key, 2 * 24 * 3600).execute()
+        made = count_one(key, keep_seconds=2 * 24 * 3600)
     except RedisError:
         return
     if made % every == 0:
