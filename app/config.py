@@ -154,6 +154,10 @@ class Config:
     QUEUE_COUNT_SECONDS = _int("QUEUE_COUNT_SECONDS", 5)
     DELIVERY_CONCURRENCY = _int("DELIVERY_CONCURRENCY", 16)  # requests in flight per job
     DELIVERY_MAX_ATTEMPTS = _int("DELIVERY_MAX_ATTEMPTS", 12)
+    # ...and, refused for now, it is tried at least this long from its first attempt
+    # (every RETRY_MAX_SECONDS once its backoff is spent): a provider's outage this
+    # long delays messages and loses none.
+    DELIVERY_RETRY_WINDOW_SECONDS = _int("DELIVERY_RETRY_WINDOW_SECONDS", 1800)
     RETRY_BASE_SECONDS = float(_env("RETRY_BASE_SECONDS", "0.5"))
     RETRY_MAX_SECONDS = float(_env("RETRY_MAX_SECONDS", "60"))
     # The sweeper: how long a claimed delivery may stay "sending" before its worker is
@@ -437,6 +441,8 @@ class TestingConfig(Config):
     # Tests ask for codes one after another; the test of waiting sets its own.
     CODE_RESEND_WAIT_SECONDS = _int("CODE_RESEND_WAIT_SECONDS", 0)
     METRICS_TOKEN = _env("METRICS_TOKEN", "tests-metrics-token")
+    # Tests of giving up give up at their attempts; the test of an outage sets its own.
+    DELIVERY_RETRY_WINDOW_SECONDS = _int("DELIVERY_RETRY_WINDOW_SECONDS", 0)
 
 
 class ProductionConfig(Config):

@@ -522,6 +522,46 @@ def test_a_provider_that_cannot_be_reached_is_retried_never_unknown(
     assert delivery.attempts == 3
 
 
+def test_an_outage_within_the_retry_window_delays_messages_and_loses_none(
+    providers, officer, make_resident, app, monkeypatch
+):
+    make_resident(postcode="BS1 6AD", sms="+447700900111")
+    monkeypatch.setitem(app.config, "DELIVERY_MAX_ATTEMPTS", 2)
+    monkeypatch.setitem(app.config, "RETRY_BASE_SECONDS", 0.01)
+    monkeypatch.setitem(app.config, "RETRY_MAX_SECONDS", 0.05)
+    monkeypatch.setitem(app.config, "DELIVERY_RETRY_WINDOW_SECONDS", 60)
+    # Down for five requests: more than the attempts, well inside the window.
+    providers.gateway.unavailable_for["+447700900111"] = 5
+    alert = send(officer)
+    taken_off_the_queue()
+    deliver(ids(alert.id))
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    assert (delivery.status, delivery.attempts) == ("sent", 6)
+    assert delivery.first_attempted_at < delivery.attempted_at
+    assert providers.gateway.accepted_to("Messages") == ["+447700900111"]
+
+
+def test_an_outage_longer_than_the_retry_window_fails_after_it(
+    providers, officer, make_resident, app, monkeypatch
+):
+    make_resident(postcode="BS1 6AD", sms="+447700900112")
+    monkeypatch.setitem(app.config, "DELIVERY_MAX_ATTEMPTS", 2)
+    monkeypatch.setitem(app.config, "RETRY_BASE_SECONDS", 0.01)
+    monkeypatch.setitem(app.config, "RETRY_MAX_SECONDS", 0.05)
+    monkeypatch.setitem(app.config, "DELIVERY_RETRY_WINDOW_SECONDS", 1)
+    providers.gateway.unavailable_for["+447700900112"] = 10_000
+    alert = send(officer)
+    taken_off_the_queue()
+    deliver(ids(alert.id))
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    assert delivery.status == "failed"
+    # Tried past its two attempts until the window had gone, then no more.
+    assert delivery.attempts > 2
+    assert (delivery.attempted_at - delivery.first_attempted_at).total_seconds() >= 1
+    assert delivery.reason == f"gave up after {delivery.attempts} attempts: Twilio 503: try again"
+    assert providers.gateway.accepted == []
+
+
 def test_a_rate_limit_that_cannot_be_checked_holds_messages_back(
     providers, officer, make_resident, app, monkeypatch
 ):

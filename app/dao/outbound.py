@@ -40,7 +40,9 @@ def _ids(sql: str):
 
 def claim(table: str, ids: list[int]) -> list[tuple]:
     """queued -> sending for those still queued and due. (id, alert_id, resident_id,
-    channel, address, attempts, attempts_held) of each claimed. A delivery of an alert cancelled
+    channel, address, attempts, attempts_held, seconds since its first attempt) of each
+    claimed (a row tried before there was a first attempt's time: since it was made).
+    A delivery of an alert cancelled
     since it was queued again (a retry, a resend after asking the provider, a lost
     job's) is cancelled instead, never sent."""
     if table == "deliveries":
@@ -52,11 +54,15 @@ def claim(table: str, ids: list[int]) -> list[tuple]:
             f"""
             UPDATE {_table(table)} SET status = 'sending', attempts = attempts + 1,
                    updated_at = now(), attempted_at = now(),
+                   first_attempted_at = coalesce(
+                       first_attempted_at, CASE WHEN attempts = 0 THEN now() ELSE created_at END
+                   ),
                    email_unsent_attempt = CASE WHEN channel = 'email' THEN attempts + 1 END
             WHERE id IN :ids AND status = 'queued'
               AND (next_attempt_at IS NULL OR next_attempt_at <= now())
               AND NOT (id = ANY(CAST(:held AS bigint[])))
-            RETURNING id, {owner}, resident_id, channel, address, attempts, attempts_held
+            RETURNING id, {owner}, resident_id, channel, address, attempts, attempts_held,
+                      extract(epoch FROM now() - first_attempted_at)::float8
             """
         ),
         {"ids": list(ids), "held": held},
@@ -648,7 +654,10 @@ def to_reconcile(table: str, ids: list[int], *, give_up_seconds: int | None) -> 
         _ids(
             f"""
             SELECT d.id, {owner}, d.resident_id, d.channel, d.address, d.attempts,
-                   d.attempts_held, coalesce(d.attempted_at, d.created_at) AS attempted_at,
+                   d.attempts_held,
+                   extract(epoch FROM now() - coalesce(d.first_attempted_at, d.created_at))::float8
+                       AS tried_for,
+                   coalesce(d.attempted_at, d.created_at) AS attempted_at,
                    {stopped} AS stopped,
                    (CAST(:give_up AS float8) IS NOT NULL
                     AND d.created_at < now() - make_interval(secs => :give_up)) AS too_late,

@@ -66,11 +66,23 @@ class Claimed:
     address: str
     attempts: int  # this claim's attempt: with the id, which claim of the row it is
     held: int = 0  # attempts before this one held back, never tried (NotTried)
+    tried_for: float = 0.0  # seconds from the row's first attempt to this claim
 
     @property
     def tries(self) -> int:
         """The attempts that count against DELIVERY_MAX_ATTEMPTS, this one included."""
         return self.attempts - self.held
+
+    def out_of_tries(self, config) -> bool:
+        """Whether a failure for now (a 5xx, a 429, no connection) fails it for good:
+        DELIVERY_MAX_ATTEMPTS tried, and DELIVERY_RETRY_WINDOW_SECONDS gone since the
+        first. Twelve attempts span about two and a half minutes, and a provider's
+        outage longer than that failed an alert's texts for good; an outage of up to
+        the window (half an hour) now delays them instead."""
+        return (
+            self.tries >= config["DELIVERY_MAX_ATTEMPTS"]
+            and self.tried_for >= config["DELIVERY_RETRY_WINDOW_SECONDS"]
+        )
 
 
 def _nothing(*_args) -> None:
@@ -139,7 +151,7 @@ def claim(ledger: Ledger, ids: Iterable[int]) -> list[Claimed]:
 def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
     """Write what the providers said, in one transaction and a statement per kind of
     outcome, however many there are. Returns counts by outcome."""
-    max_attempts = current_app.config["DELIVERY_MAX_ATTEMPTS"]
+    config = current_app.config
     sent: list[Outcome] = []
     # unknown, failed
     settled: dict[str, list] = {"ids": [], "attempts": [], "statuses": [], "reasons": []}
@@ -166,7 +178,7 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
             sent.append(outcome)
             kind = "sent"
         elif not isinstance(error, NotTried) and (
-            error.maybe_sent or error.permanent or claimed.tries >= max_attempts
+            error.maybe_sent or error.permanent or claimed.out_of_tries(config)
         ):
             kind = "unknown" if error.maybe_sent else "failed"
             reason = error.reason
@@ -1050,9 +1062,8 @@ def reconcile(ledger: Ledger, ids: list[int]) -> dict[str, int]:
     waiting = len(later)
     db.session.rollback()
     config = current_app.config
-    max_attempts = config["DELIVERY_MAX_ATTEMPTS"]
     patience = config["RECONCILE_PATIENCE_SECONDS"]
-    claimed = [Claimed(*row[:7]) for row in rows]
+    claimed = [Claimed(*row[:8]) for row in rows]
     messages = ledger.render(claimed)
     answers = _ask_providers(
         [
@@ -1079,7 +1090,7 @@ def reconcile(ledger: Ledger, ids: list[int]) -> dict[str, int]:
     asked_again: dict[str, list[int]] = {}  # reason -> rows, one statement each
     for claim_, answer, row in zip(claimed, answers, rows, strict=True):
         kind, status, reason, ref = _reconciled(
-            claim_, answer, row, max_attempts, patience, config["RECONCILE_NO_RECORD_SECONDS"]
+            claim_, answer, row, config, patience, config["RECONCILE_NO_RECORD_SECONDS"]
         )
         if kind == "asking_again":
             asked_again.setdefault(reason, []).append(claim_.id)
@@ -1152,9 +1163,7 @@ def _unheld(answers: list) -> list:
 NO_RECORD_YET = "no answer in time, and the provider had no record of it yet: asking again"
 
 
-def _reconciled(
-    claimed: Claimed, answer, row, max_attempts: int, patience: float, no_record: float
-) -> tuple:
+def _reconciled(claimed: Claimed, answer, row, config, patience: float, no_record: float) -> tuple:
     """(kind, status, reason, provider reference) for the provider's answer; kind
     "asking_again" keeps the row unknown, with that reason, to be asked again.
     `patience`: how long after the row became unknown the provider is asked again
@@ -1180,7 +1189,7 @@ def _reconciled(
     if row.too_late:
         reason = "not sent in time: no answer, and the provider has no record of it"
         return "failed", "failed", reason, None
-    if claimed.tries >= max_attempts:
+    if claimed.out_of_tries(config):
         reason = (
             f"gave up after {claimed.tries} attempts: no answer in time, "
             "and the provider has no record of it"
