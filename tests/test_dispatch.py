@@ -2364,3 +2364,36 @@ def test_the_alerts_page_says_why_its_messages_failed(
     page = officer_client.get(f"/officers/alerts/{alert.id}").text
     assert "'To' number [number] is not a mobile number" in page.replace("&#39;", "'")
     assert "+447700900373" not in page
+
+
+def test_the_alerts_page_says_what_is_being_tried_again_and_why(
+    providers, officer, officer_client, make_resident, app, monkeypatch
+):
+    # In a provider's outage an alert sat at "sending", its messages tried again for
+    # half an hour, with nothing said of why.
+    make_resident(postcode="BS1 6AD", sms="+447700900374")
+    make_resident(postcode="BS1 6AD", sms="+447700900375")
+    make_resident(postcode="BS1 6AD", email="ok-376@example.org")
+    providers.gateway.unavailable_for = {"+447700900374": 1, "+447700900375": 1}
+    # Tried again later than the job waits for: both are left queued, refused for now.
+    monkeypatch.setitem(app.config, "RETRY_BASE_SECONDS", 400)
+    monkeypatch.setitem(app.config, "RETRY_MAX_SECONDS", 400)
+    alert = send(officer)
+    deliver(ids(alert.id))
+    progress = officer_client.get(
+        f"/officers/alerts/{alert.id}/progress", headers={"Accept": "application/json"}
+    ).json
+    assert (progress["retrying"], progress["retry_reason"]) == (2, "Twilio 503: try again")
+    page = officer_client.get(f"/officers/alerts/{alert.id}").text
+    said = page[page.index('id="retrying"') : page.index("</p>", page.index('id="retrying"'))]
+    assert "2 refused for now and being tried again" in said
+    assert '<span class="reason" lang="en">Twilio 503: try again</span>' in said
+    assert "hidden" not in said.split(">")[0]
+    # Once they are sent, nothing is said.
+    db.session.execute(text("UPDATE deliveries SET next_attempt_at = now()"))
+    db.session.commit()
+    deliver(ids(alert.id))
+    page = officer_client.get(f"/officers/alerts/{alert.id}").text
+    said = page[page.index('id="retrying"') : page.index("</p>", page.index('id="retrying"'))]
+    assert " hidden" in said.split(">")[0]
+    assert '<span class="words"></span> <span class="reason" lang="en"></span>' in said

@@ -23,6 +23,11 @@
         held.hidden = !p.held;
         held.textContent = p.held ? held.dataset.words.replace("{count}", n(p.held))
           .replace("{until}", p.held_until) : "";
+        var retrying = document.getElementById("retrying");
+        retrying.hidden = !p.retrying;
+        retrying.querySelector(".words").textContent = p.retrying
+          ? retrying.dataset.words.replace("{count}", n(p.retrying)) : "";
+        retrying.querySelector(".reason").textContent = p.retry_reason || "";
         var bar = document.getElementById("progress-bar");
         bar.max = p.total || 1; bar.value = gone;
         ["sms", "voice", "email"].forEach(function (channel) {

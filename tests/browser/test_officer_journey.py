@@ -385,3 +385,32 @@ def test_a_circle_drawn_too_small_is_made_the_smallest_and_a_refused_shape_is_ma
     expect(page.locator("#shapes-list li")).to_have_count(0)
     expect(page.locator("#area-error")).to_be_hidden()
     assert [e for e in page.console_errors if "400" not in e] == []
+
+
+def test_the_alerts_page_follows_what_is_being_tried_again(page, sign_in_page, bristol_residents):
+    """A provider's outage: the page says how many messages were refused for now and
+    why, as it happens, and stops saying so once they have gone."""
+    from sqlalchemy import text
+
+    from app.extensions import db
+    from app.services.alerts import submit_alert
+
+    officer = sign_in_page("officer")
+    area = [{"kind": "circle", "center": [-2.588230, 51.451967], "radius_m": 500}]
+    alert = submit_alert(officer, shapes=area, title="Road closed", body="The A38 is shut.")
+    page.goto(f"/officers/alerts/{alert.alert.id}")
+    expect(page.locator("#retrying")).to_be_hidden()
+    db.session.execute(
+        text(
+            "UPDATE deliveries SET attempts = 1, reason = 'Twilio 503: try again',"
+            " next_attempt_at = now() + interval '1 hour' WHERE channel = 'sms'"
+        )
+    )
+    db.session.commit()
+    expect(page.locator("#retrying")).to_have_text(
+        "1 refused for now and being tried again. The commonest reason: Twilio 503: try again"
+    )
+    db.session.execute(text("UPDATE deliveries SET status = 'sent' WHERE channel = 'sms'"))
+    db.session.commit()
+    expect(page.locator("#retrying")).to_be_hidden()
+    assert page.console_errors == []

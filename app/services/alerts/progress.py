@@ -78,6 +78,21 @@ def _count_progress(alert_id: int) -> dict:
                 Delivery.next_attempt_at > func.now(),
             )
         ).one()
+        # Refused for now and waiting to be tried again, with the commonest reason: in
+        # a provider's outage an alert sat at "sending" with nothing said of why (its
+        # messages are tried for DELIVERY_RETRY_WINDOW_SECONDS).
+        retrying = db.session.execute(
+            select(Delivery.reason, func.count())
+            .where(
+                Delivery.alert_id == alert_id,
+                Delivery.status == "queued",
+                Delivery.attempts > 0,
+                Delivery.reason.is_not(None),
+            )
+            .group_by(Delivery.reason)
+            .order_by(func.count().desc())
+            .limit(FAILURE_REASONS_READ)
+        ).all()
     by_channel: dict[str, dict[str, int]] = {}
     totals: dict[str, int] = {}
     for channel, status, count in rows:
@@ -85,8 +100,17 @@ def _count_progress(alert_id: int) -> dict:
         totals[status] = totals.get(status, 0) + count
     total = sum(totals.values())
     done = sum(totals.get(status, 0) for status in FINISHED_STATUSES)
+    retry_groups: dict[str, int] = {}
+    for reason, count in retrying:
+        key = reason_group(reason)
+        retry_groups[key] = retry_groups.get(key, 0) + count
     return {
         "held": held,
+        "retrying": sum(retry_groups.values()),
+        # In the provider's and engine's English, as "Why messages failed" lists them.
+        "retry_reason": max(retry_groups, key=lambda k: (retry_groups[k], k))
+        if retry_groups
+        else None,
         # As the page shows a time: UK time, in the page's language.
         "held_until": when(held_until, "short") if held else None,
         "total": total,
