@@ -852,6 +852,11 @@ def test_a_file_the_csv_reader_cannot_read_says_which_line_and_what_to_do(
     assert "The file is larger than 2 MB" in said and "Split the list" in said
     assert 'type="file"' in said and "Try again in a moment" not in said
     assert db.session.scalar(select(func.count()).select_from(ResidentImport)) == 0
+    # In Welsh too (it was an f-string, never in the catalogue).
+    client.get("/admin/import?lang=cy")
+    answer = upload_csv(client, "postcode,email\n" + rows, "big.csv")
+    assert "Mae’r ffeil yn fwy na 2 MB" in html.unescape(answer.text)
+    client.get("/admin/import?lang=en")
     # Anywhere else, the same: what to do, not "try again".
     huge = client.post("/my-alerts/delete", data={"x": "y" * 1_100_000})
     assert huge.status_code == 413

@@ -3,6 +3,7 @@ cookie is worth, and whether guessing passwords can keep an officer out."""
 
 from __future__ import annotations
 
+import html
 import re
 import threading
 from datetime import UTC, datetime, timedelta
@@ -209,6 +210,10 @@ def test_guesses_from_elsewhere_do_not_keep_the_owner_out(app, make_officer, slo
     refused = post_sign_in(stranger, officer.email, PASSWORDS["officer"], ip="192.0.2.50")
     assert refused.status_code == 429
     assert "Too many wrong passwords. Wait" in refused.text
+    # In Welsh on a Welsh page (it was put together in English).
+    stranger.get("/sign-in?lang=cy")
+    refused = post_sign_in(stranger, officer.email, PASSWORDS["officer"], ip="192.0.2.50")
+    assert "Gormod o gyfrineiriau anghywir. Arhoswch" in html.unescape(refused.text)
 
 
 def test_the_owners_own_typos_grow_a_delay_not_a_lock(app, make_officer, monkeypatch):

@@ -217,9 +217,11 @@ def import_residents():
         upload = request.files.get("file")
     except RequestEntityTooLarge:
         most = MAX_UPLOAD_BYTES // (1024 * 1024)
-        error = (
-            f"The file is larger than {most} MB, the most one upload can be. Split the list "
-            "into smaller files (about 200,000 rows each) and import them one after another."
+        error = _(
+            "The file is larger than %(most)s MB, the most one upload can be. Split the "
+            "list into smaller files (about 200,000 rows each) and import them one after "
+            "another.",
+            most=most,
         )
         return render_template("admin/import.html", error=error), 413
     except ValidationError:

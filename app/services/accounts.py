@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, url_for
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from redis.exceptions import RedisError
 from sqlalchemy import delete, func, or_, select, update
 
@@ -169,24 +169,29 @@ def _forget_attempts(keys: list[tuple[str, int]]) -> None:
                 _local_counts.pop(name, None)
 
 
-FORGOTTEN = "Forgotten your password? Ask an administrator to send you a reset link."
-
-
 def _refusal(wait: float, what: str = "passwords") -> TooManyAttempts:
+    """In the page's language (a Welsh sign-in page said it in English)."""
     seconds = max(1, math.ceil(wait))
+    minutes = math.ceil(seconds / 60)
     when = (
-        f"{seconds} second{'s' if seconds != 1 else ''}"
+        ngettext("%(num)s second", "%(num)s seconds", seconds)
         if seconds < 60
-        else f"{math.ceil(seconds / 60)} minute{'s' if seconds > 60 else ''}"
+        else ngettext("%(num)s minute", "%(num)s minutes", minutes)
     )
     # The advice fits what was wrong: the code step's was about a forgotten password.
-    advice = (
-        FORGOTTEN
-        if what == "passwords"
-        else "Lost your phone? Use one of your recovery codes, or ask an administrator to "
-        "reset your account."
-    )
-    return TooManyAttempts(f"Too many wrong {what}. Wait {when} and try again. {advice}")
+    if what == "passwords":
+        said = gettext(
+            "Too many wrong passwords. Wait %(when)s and try again. Forgotten your "
+            "password? Ask an administrator to send you a reset link.",
+            when=when,
+        )
+    else:
+        said = gettext(
+            "Too many wrong codes. Wait %(when)s and try again. Lost your phone? Use one "
+            "of your recovery codes, or ask an administrator to reset your account.",
+            when=when,
+        )
+    return TooManyAttempts(said)
 
 
 def _digest(value: str) -> str:

@@ -68,7 +68,9 @@ def _alert_to_decide(supervisor: Officer, alert_id: int, action: str) -> Alert:
     refused = approval_refusal(supervisor, alert, action)
     if refused is None and not authorisation.may(supervisor, "alert.approve", alert):
         names = ", ".join(teams.alert_team_names(alert))
-        refused = f"This alert is {names}'s: a supervisor of that team decides on it."
+        refused = gettext(
+            "This alert is %(names)s's: a supervisor of that team decides on it.", names=names
+        )
     if refused is not None:
         raise NotAllowed(refused)
     alert.decided_by_id = supervisor.id

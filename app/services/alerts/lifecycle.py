@@ -155,7 +155,7 @@ def lock_alert(alert_id: int) -> Alert:
     lock_original_of(alert_id)
     alert = db.session.scalar(select(Alert).where(Alert.id == alert_id).with_for_update())
     if alert is None:
-        raise NotAllowed("There is no such alert.")
+        raise NotAllowed(gettext("There is no such alert."))
     return alert
 
 
