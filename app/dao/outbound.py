@@ -47,6 +47,7 @@ def claim(table: str, ids: list[int]) -> list[tuple]:
     job's) is cancelled instead, never sent."""
     if table == "deliveries":
         _cancel_queued_of_cancelled_alerts(ids)
+        _cancel_retries_an_all_clear_overtook(ids)
     held = _calls_to_wait(table, ids)
     owner = "alert_id" if table == "deliveries" else "NULL::bigint"
     return db.session.execute(
@@ -138,6 +139,34 @@ def _cancel_queued_of_cancelled_alerts(ids: list[int]) -> None:
             WHERE d.id IN :ids AND d.status = 'queued'
               AND a.id = d.alert_id AND a.status = 'cancelled'
             """
+        ),
+        {"ids": list(ids)},
+    )
+
+
+# Said of a message the provider refused for now whose thread's all-clear has gone.
+OVERTAKEN = "not sent: the all-clear went while the provider was refusing it for now"
+
+
+def _cancel_retries_an_all_clear_overtook(ids: list[int]) -> None:
+    """A message being tried again (refused for now: an outage is tried for half an
+    hour) whose thread's all-clear has gone since is not sent: it would reach its
+    resident after the all-clear, or with it (a review). One never tried yet goes
+    ahead of the all-clear's, queued behind it."""
+    db.session.execute(
+        _ids(
+            f"""
+            UPDATE deliveries d SET status = 'cancelled', finished_at = now(),
+                   updated_at = now(), reason = '{OVERTAKEN}'
+            FROM alerts a
+            WHERE d.id IN :ids AND d.status = 'queued' AND d.attempts > 0
+              AND a.id = d.alert_id AND a.category <> 'all_clear'
+              AND EXISTS (
+                  SELECT 1 FROM alerts c
+                  WHERE c.parent_id = coalesce(a.parent_id, a.id) AND c.id <> a.id
+                    AND c.category = 'all_clear' AND c.status IN ('sending', 'sent')
+              )
+            """  # noqa: S608 (a constant)
         ),
         {"ids": list(ids)},
     )

@@ -119,9 +119,11 @@ def render_notices(chunk: list[Claimed]) -> list[OutgoingMessage]:
     return messages
 
 
-# A code lasts 10 minutes and a link is wanted now: a notice not sent within this long
-# is given up rather than sent late.
-GIVE_UP_MINUTES = 15
+# A code lasts 10 minutes (verification.CODE_MINUTES) and a link is wanted now: a
+# notice not sent within this long is given up rather than sent late. (A provider's
+# refusals for now are tried for DELIVERY_RETRY_WINDOW_SECONDS, half an hour: a code
+# would have gone after it had expired.)
+GIVE_UP_MINUTES = 10
 
 NOTICES = outbound.Ledger(
     name="notices",

@@ -1189,7 +1189,9 @@ def _reconciled(claimed: Claimed, answer, row, config, patience: float, no_recor
     if row.too_late:
         reason = "not sent in time: no answer, and the provider has no record of it"
         return "failed", "failed", reason, None
-    if claimed.out_of_tries(config):
+    # By its attempts alone, not the retry window: a request with no answer and no
+    # record may yet be in a lagging list, and each resend risks a second message.
+    if claimed.tries >= config["DELIVERY_MAX_ATTEMPTS"]:
         reason = (
             f"gave up after {claimed.tries} attempts: no answer in time, "
             "and the provider has no record of it"

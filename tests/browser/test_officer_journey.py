@@ -408,7 +408,7 @@ def test_the_alerts_page_follows_what_is_being_tried_again(page, sign_in_page, b
     )
     db.session.commit()
     expect(page.locator("#retrying")).to_have_text(
-        "1 refused for now and being tried again. The commonest reason: Twilio 503: try again"
+        "1 being tried again. The commonest reason: Twilio 503: try again"
     )
     db.session.execute(text("UPDATE deliveries SET status = 'sent' WHERE channel = 'sms'"))
     db.session.commit()

@@ -8,7 +8,7 @@ import logging
 from flask import current_app
 from flask_babel import gettext
 from redis.exceptions import RedisError
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 
 from app.extensions import db, redis_store
 from app.i18n import when
@@ -67,32 +67,34 @@ def _count_progress(alert_id: int) -> dict:
             .where(Delivery.alert_id == alert_id)
             .group_by(Delivery.channel, Delivery.status)
         ).all()
-        # Held for residents' quiet hours: not yet tried, and not due until their
-        # morning (an alert showed "1 waiting" for hours and looked stuck: an outside
-        # check).
-        held, held_until = db.session.execute(
-            select(func.count(), func.max(Delivery.next_attempt_at)).where(
-                Delivery.alert_id == alert_id,
-                Delivery.status == "queued",
-                Delivery.attempts == 0,
-                Delivery.next_attempt_at > func.now(),
+        # One pass over the queued rows (a million, as a large alert begins):
+        # - held for residents' quiet hours: not yet tried, and not due until their
+        #   morning (an alert showed "1 waiting" for hours and looked stuck: an outside
+        #   check);
+        # - tried and waiting to be tried again, with the commonest reason: in a
+        #   provider's outage an alert sat at "sending" with nothing said of why (its
+        #   messages are tried for DELIVERY_RETRY_WINDOW_SECONDS).
+        # The totals are over every reason, however many (a mail server's refusals
+        # may each carry their own id); the reasons read, the commonest few.
+        tried = Delivery.attempts > 0
+        held_back = and_(Delivery.attempts == 0, Delivery.next_attempt_at > func.now())
+        retrying_of = func.count().filter(tried)
+        queued = db.session.execute(
+            select(
+                Delivery.reason,
+                retrying_of,
+                func.sum(retrying_of).over(),
+                func.sum(func.count().filter(held_back)).over(),
+                func.max(func.max(Delivery.next_attempt_at).filter(held_back)).over(),
             )
-        ).one()
-        # Refused for now and waiting to be tried again, with the commonest reason: in
-        # a provider's outage an alert sat at "sending" with nothing said of why (its
-        # messages are tried for DELIVERY_RETRY_WINDOW_SECONDS).
-        retrying = db.session.execute(
-            select(Delivery.reason, func.count())
-            .where(
-                Delivery.alert_id == alert_id,
-                Delivery.status == "queued",
-                Delivery.attempts > 0,
-                Delivery.reason.is_not(None),
-            )
+            .where(Delivery.alert_id == alert_id, Delivery.status == "queued")
             .group_by(Delivery.reason)
-            .order_by(func.count().desc())
+            .order_by(retrying_of.desc())
             .limit(FAILURE_REASONS_READ)
         ).all()
+    retrying, held, held_until = (
+        (int(queued[0][2]), int(queued[0][3]), queued[0][4]) if queued else (0, 0, None)
+    )
     by_channel: dict[str, dict[str, int]] = {}
     totals: dict[str, int] = {}
     for channel, status, count in rows:
@@ -101,12 +103,13 @@ def _count_progress(alert_id: int) -> dict:
     total = sum(totals.values())
     done = sum(totals.get(status, 0) for status in FINISHED_STATUSES)
     retry_groups: dict[str, int] = {}
-    for reason, count in retrying:
-        key = reason_group(reason)
-        retry_groups[key] = retry_groups.get(key, 0) + count
+    for reason, count, *_ in queued:
+        if count and reason is not None:
+            key = reason_group(reason)
+            retry_groups[key] = retry_groups.get(key, 0) + count
     return {
         "held": held,
-        "retrying": sum(retry_groups.values()),
+        "retrying": retrying,
         # In the provider's and engine's English, as "Why messages failed" lists them.
         "retry_reason": max(retry_groups, key=lambda k: (retry_groups[k], k))
         if retry_groups

@@ -13,8 +13,10 @@ from flask_babel import lazy_gettext as _l
 from redis.exceptions import RedisError
 from sqlalchemy import (
     Integer,
+    and_,
     any_,
     bindparam,
+    case,
     exists,
     func,
     insert,
@@ -98,11 +100,12 @@ def write_deliveries(alert: Alert, actor: Officer | None) -> int:
 
 
 def _drop_held_before_all_clear(all_clear: Alert, actor: Officer | None) -> int:
-    """The thread's earlier messages still held for their residents' quiet hours are
-    not sent: the all-clear goes instead (held as long, unless urgent). Released
-    together when the quiet hours ended, a resident got the alert and its all-clear at
-    once, in either order (a review). Returns how many were stopped; the sweeper
-    marks their alerts sent."""
+    """The thread's earlier messages still held for their residents' quiet hours, or
+    refused for now by a provider and waiting to be tried again, are not sent: the
+    all-clear goes instead (held as long, unless urgent). Released together when the
+    quiet hours ended, a resident got the alert and its all-clear at once, in either
+    order; tried again after a provider's outage, after it (reviews). Returns how many
+    were stopped; the sweeper marks their alerts sent."""
     root = all_clear.parent_id
     dropped = db.session.execute(
         update(Delivery)
@@ -113,12 +116,19 @@ def _drop_held_before_all_clear(all_clear: Alert, actor: Officer | None) -> int:
                 )
             ),
             Delivery.status == "queued",
-            Delivery.attempts == 0,
-            Delivery.next_attempt_at > func.now(),
+            or_(
+                and_(Delivery.attempts == 0, Delivery.next_attempt_at > func.now()),
+                # Refused for now and waiting to be tried again (the claim stops those
+                # in flight now when they come back: dao.outbound).
+                Delivery.attempts > 0,
+            ),
         )
         .values(
             status="cancelled",
-            reason="not sent: the all-clear went before the quiet hours ended",
+            reason=case(
+                (Delivery.attempts > 0, ledger_sql.OVERTAKEN),
+                else_="not sent: the all-clear went before the quiet hours ended",
+            ),
             finished_at=func.now(),
             updated_at=func.now(),
         )
