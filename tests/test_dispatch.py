@@ -2468,3 +2468,41 @@ def test_an_all_clear_stops_its_alerts_messages_being_tried_again(
         "+447700900378",
         "+447700900378",
     ]  # the all-clear to each, the alert only where it went before
+
+
+def test_a_routine_alerts_retry_waits_for_its_residents_quiet_hours(
+    providers, officer, make_resident, app, monkeypatch
+):
+    # Tried for half an hour in an outage, a routine alert's text would go into the
+    # resident's quiet hours, which its first try would have waited for.
+    monkeypatch.setitem(app.config, "RETRY_BASE_SECONDS", 0.01)
+    monkeypatch.setitem(app.config, "RETRY_MAX_SECONDS", 0.05)
+    make_resident(postcode="BS1 6AD", sms="+447700900379")
+    routine = submit_alert(
+        officer, shapes=AREA, title="Sheds", body="Lock them.", category="crime_prevention"
+    ).alert
+    urgent = submit_alert(officer, shapes=AREA, title="Fire", body="Stay in.").alert
+    # Quiet hours began after both were written (so neither was held at first), and
+    # both first tries are refused for now.
+    db.session.execute(
+        text(
+            "UPDATE residents SET quiet_from = (now() AT TIME ZONE 'Europe/London'"
+            " - interval '1 hour')::time, quiet_until = (now() AT TIME ZONE 'Europe/London'"
+            " + interval '1 hour')::time"
+        )
+    )
+    db.session.commit()
+    providers.gateway.unavailable_for = {"+447700900379": 2}
+    taken_off_the_queue()
+    deliver(ids(routine.id) + ids(urgent.id))
+    row = db.session.scalar(select(Delivery).where(Delivery.alert_id == routine.id))
+    assert row.status == "queued"
+    waits = db.session.scalar(
+        text("SELECT extract(epoch FROM next_attempt_at - now()) FROM deliveries WHERE id = :id"),
+        {"id": row.id},
+    )
+    assert 50 * 60 < waits <= 61 * 60  # the end of the quiet hours, not the backoff
+    # The urgent alert goes through quiet hours, tried again or not.
+    sent = db.session.scalar(select(Delivery).where(Delivery.alert_id == urgent.id))
+    assert sent.status in ("sent", "delivered") and sent.attempts >= 2
+    assert providers.gateway.accepted_to("Messages") == ["+447700900379"]

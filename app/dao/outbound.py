@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, bindparam, text
 
+from app.dao.public_alerts import TEST_AUDIENCE
 from app.extensions import db
 from app.models import STATUS_RANK
 
@@ -249,15 +250,28 @@ def retry_later(
     reasons: list[str],
     delays: list[float],
     untried: list[bool] | None = None,
+    urgent: tuple[str, ...] = (),
 ) -> None:
     """sending -> queued, not before each row's delay has passed; only a row still in
     the attempt that failed. An `untried` row's attempt is counted as held (its
-    request never left: services.outbound's NotTried), not against its tries."""
+    request never left: services.outbound's NotTried), not against its tries. A
+    delivery of an alert not `urgent` (by category) whose next try would fall in its
+    resident's quiet hours waits for their end, as the alert's first try would have:
+    an outage is tried for half an hour, into the night."""
+    later = "now() + make_interval(secs => v.delay)"
+    if table == "deliveries":
+        later = f"""coalesce(
+                       (SELECT quiet_hours_release(r.quiet_from, r.quiet_until, {later})
+                        FROM residents r JOIN alerts a ON a.id = d.alert_id
+                        WHERE r.id = d.resident_id AND a.audience <> '{TEST_AUDIENCE}'
+                          AND a.mode <> 'test'
+                          AND NOT (a.category = ANY(CAST(:urgent AS text[])))),
+                       {later})"""
     db.session.execute(
         text(
             f"""
             UPDATE {_table(table)} d SET status = 'queued', reason = v.reason,
-                   next_attempt_at = now() + make_interval(secs => v.delay),
+                   next_attempt_at = {later},
                    attempts_held = d.attempts_held + CASE WHEN v.untried THEN 1 ELSE 0 END,
                    updated_at = now()
             FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[]),
@@ -273,6 +287,7 @@ def retry_later(
             "reasons": reasons,
             "delays": delays,
             "untried": untried or [False] * len(ids),
+            "urgent": list(urgent),
         },
     )
 

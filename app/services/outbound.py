@@ -212,7 +212,7 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
     if settled["ids"]:
         ledger_sql.settle(ledger.table, **settled)
     if retry["ids"]:
-        ledger_sql.retry_later(ledger.table, **retry)
+        ledger_sql.retry_later(ledger.table, **retry, urgent=config["URGENT_CATEGORIES"])
     for number in {
         o.claimed.address for o in outcomes if o.error is not None and o.error.opted_out
     }:
