@@ -562,6 +562,30 @@ def test_an_outage_longer_than_the_retry_window_fails_after_it(
     assert providers.gateway.accepted == []
 
 
+def test_a_row_tried_before_first_attempts_were_kept_is_timed_from_when_it_was_made(
+    providers, officer, make_resident, app, monkeypatch
+):
+    # Rows tried before migration 0054 have no first attempt's time: timed from when
+    # they were made, not from their next try (which would give them half an hour more).
+    make_resident(postcode="BS1 6AD", sms="+447700900113")
+    monkeypatch.setitem(app.config, "DELIVERY_MAX_ATTEMPTS", 2)
+    monkeypatch.setitem(app.config, "DELIVERY_RETRY_WINDOW_SECONDS", 60)
+    providers.gateway.unavailable_for["+447700900113"] = 10_000
+    alert = send(officer)
+    db.session.execute(
+        text(
+            "UPDATE deliveries SET attempts = 1, first_attempted_at = NULL,"
+            " created_at = now() - interval '2 minutes'"
+        )
+    )
+    db.session.commit()
+    taken_off_the_queue()
+    deliver(ids(alert.id))
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    assert (delivery.status, delivery.attempts) == ("failed", 2)
+    assert delivery.first_attempted_at == delivery.created_at
+
+
 def test_a_rate_limit_that_cannot_be_checked_holds_messages_back(
     providers, officer, make_resident, app, monkeypatch
 ):
