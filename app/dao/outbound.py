@@ -217,18 +217,11 @@ def mark_sent(table: str, ids: list[int], statuses: list[str], refs: list, segme
 
 
 def settle(
-    table: str,
-    ids: list[int],
-    attempts: list[int],
-    statuses: list[str],
-    reasons: list[str],
-    refused: list[bool] | None = None,
+    table: str, ids: list[int], attempts: list[int], statuses: list[str], reasons: list[str]
 ) -> None:
     """sending -> failed / unknown / possibly_sent, each with its reason; only a row
     still in the attempt that failed (a row taken for lost and sent again is the new
-    attempt's to settle). A `refused` row (this attempt refused for now too) is marked
-    refused_every_try when each attempt before it was held or refused for now: no
-    provider ever took it."""
+    attempt's to settle)."""
     db.session.execute(
         text(
             f"""
@@ -238,24 +231,15 @@ def settle(
                    -- about what it made up to just after this (to_reconcile).
                    updated_at = clock_timestamp(),
                    {_forget_text(table, "v.status IN ('failed', 'possibly_sent')")}
-                   refused_every_try = v.refused
-                       AND d.attempts_held + d.attempts_refused + 1 = d.attempts,
                    finished_at = CASE WHEN v.status IN ('failed', 'possibly_sent', 'cancelled')
                                       THEN now() ELSE d.finished_at END
             FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[]),
-                        CAST(:statuses AS text[]), CAST(:reasons AS text[]),
-                        CAST(:refused AS boolean[]))
-                 AS v(id, attempts, status, reason, refused)
+                        CAST(:statuses AS text[]), CAST(:reasons AS text[]))
+                 AS v(id, attempts, status, reason)
             WHERE d.id = v.id AND d.status = 'sending' AND d.attempts = v.attempts
             """
         ),
-        {
-            "ids": ids,
-            "attempts": attempts,
-            "statuses": statuses,
-            "reasons": reasons,
-            "refused": refused or [False] * len(ids),
-        },
+        {"ids": ids, "attempts": attempts, "statuses": statuses, "reasons": reasons},
     )
 
 
@@ -289,7 +273,6 @@ def retry_later(
             UPDATE {_table(table)} d SET status = 'queued', reason = v.reason,
                    next_attempt_at = {later},
                    attempts_held = d.attempts_held + CASE WHEN v.untried THEN 1 ELSE 0 END,
-                   attempts_refused = d.attempts_refused + CASE WHEN v.untried THEN 0 ELSE 1 END,
                    updated_at = now()
             FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[]),
                         CAST(:reasons AS text[]), CAST(:delays AS float8[]),

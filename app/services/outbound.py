@@ -154,13 +154,7 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
     config = current_app.config
     sent: list[Outcome] = []
     # unknown, failed
-    settled: dict[str, list] = {
-        "ids": [],
-        "attempts": [],
-        "statuses": [],
-        "reasons": [],
-        "refused": [],  # out of tries, this one refused for now too
-    }
+    settled: dict[str, list] = {"ids": [], "attempts": [], "statuses": [], "reasons": []}
     retry: dict[str, list] = {
         "ids": [],
         "attempts": [],
@@ -180,7 +174,6 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
             settled["attempts"].append(claimed.attempts)
             settled["statuses"].append("cancelled")
             settled["reasons"].append(error.reason)
-            settled["refused"].append(False)
         elif error is None:
             sent.append(outcome)
             kind = "sent"
@@ -198,7 +191,6 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
             settled["attempts"].append(claimed.attempts)
             settled["statuses"].append(status)
             settled["reasons"].append(reason)
-            settled["refused"].append(kind == "failed" and not error.permanent)
         else:
             kind = "retry"
             retry["ids"].append(claimed.id)
