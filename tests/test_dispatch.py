@@ -332,6 +332,7 @@ def test_a_wait_asked_in_one_answer_holds_the_jobs_other_sends_through_that_prov
     # One at a time, so that the first answer comes before the others are asked.
     monkeypatch.setitem(app.config, "DELIVERY_CONCURRENCY", 1)
     monkeypatch.setitem(app.config, "RETRY_MAX_SECONDS", 10)
+    monkeypatch.setitem(app.config, "DELIVERY_RETRY_WINDOW_SECONDS", 60)
     numbers = [f"+4477009003{n:02d}" for n in range(20, 24)]
     for number in numbers:
         make_resident(postcode="BS1 6AD", sms=number)
@@ -368,10 +369,12 @@ def test_sends_held_again_and_again_are_not_given_up_for_tries_they_never_made(
     providers, officer, make_resident, app, monkeypatch
 ):
     # Three attempts at most, and a provider asking for a wait three times over (each
-    # time for the first text, a number it always refuses): the texts it never saw
-    # are not given up, and go once it stops.
+    # time for the first text, a number it always refuses, first tried longer ago than
+    # the retry window): the texts it never saw are not given up within the window,
+    # and go once it stops.
     monkeypatch.setitem(app.config, "DELIVERY_CONCURRENCY", 1)
     monkeypatch.setitem(app.config, "DELIVERY_MAX_ATTEMPTS", 3)
+    monkeypatch.setitem(app.config, "DELIVERY_RETRY_WINDOW_SECONDS", 60)
     refused = "+447700900360"
     numbers = [f"+4477009003{n:02d}" for n in range(61, 64)]
     for number in [refused, *numbers]:  # the refused one first: its row is claimed first
@@ -381,6 +384,13 @@ def test_sends_held_again_and_again_are_not_given_up_for_tries_they_never_made(
     alert = send(officer)
     for _ in range(3):
         db.session.execute(text("UPDATE deliveries SET next_attempt_at = NULL"))
+        db.session.execute(
+            text(
+                "UPDATE deliveries SET first_attempted_at = now() - interval '2 minutes'"
+                " WHERE address = :n"
+            ),
+            {"n": refused},
+        )
         db.session.commit()
         deliver(ids(alert.id))
     db.session.rollback()
@@ -398,8 +408,40 @@ def test_sends_held_again_and_again_are_not_given_up_for_tries_they_never_made(
     assert sorted(providers.gateway.accepted_to("Messages")) == numbers
 
 
+def test_a_send_held_back_past_the_retry_window_is_given_up(
+    providers, officer, make_resident, app, monkeypatch
+):
+    # Held sends spend no tries: under steady 429s with Retry-After they waited on,
+    # and would have gone out hours late (an outside check). Past the window, held
+    # or tried, a message fails.
+    from app.channels import NotTried
+    from app.services import ledgers, outbound
+
+    monkeypatch.setitem(app.config, "DELIVERY_RETRY_WINDOW_SECONDS", 60)
+    make_resident(postcode="BS1 6AD", sms="+447700900396")
+    make_resident(postcode="BS1 6AD", sms="+447700900397")
+    alert = send(officer)
+    ledger = ledgers.ledger("alerts")
+    db.session.execute(
+        text(
+            "UPDATE deliveries SET first_attempted_at = now() - interval '2 minutes',"
+            " attempts = 1, attempts_held = 1 WHERE address = '+447700900396'"
+        )
+    )
+    db.session.commit()
+    claimed = outbound.claim(ledger, ids(alert.id))
+    held = NotTried("held: the provider asked us to wait", retry_after=5)
+    counts = outbound.record(ledger, [outbound.Outcome(c, error=held) for c in claimed])
+    assert (counts["failed"], counts["retry"]) == (1, 1)
+    reasons = dict(db.session.execute(select(Delivery.address, Delivery.reason)).all())
+    assert reasons == {
+        "+447700900396": "gave up after 2 attempts: held: the provider asked us to wait",
+        "+447700900397": "held: the provider asked us to wait",  # inside the window
+    }
+
+
 def test_a_held_sends_outcome_recorded_twice_never_hands_back_a_later_claim(
-    providers, officer, make_resident
+    providers, officer, make_resident, app, monkeypatch
 ):
     """Recording is tried again after a lost connection, and may run twice. Had a
     held send given its attempt back, the second run would have matched the row's
@@ -408,6 +450,7 @@ def test_a_held_sends_outcome_recorded_twice_never_hands_back_a_later_claim(
     from app.channels import NotTried
     from app.services import ledgers, outbound
 
+    monkeypatch.setitem(app.config, "DELIVERY_RETRY_WINDOW_SECONDS", 60)
     make_resident(postcode="BS1 6AD", sms="+447700900395")
     alert = send(officer)
     ledger = ledgers.ledger("alerts")

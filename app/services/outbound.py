@@ -73,16 +73,18 @@ class Claimed:
         """The attempts that count against DELIVERY_MAX_ATTEMPTS, this one included."""
         return self.attempts - self.held
 
-    def out_of_tries(self, config) -> bool:
+    def out_of_tries(self, config, *, held: bool = False) -> bool:
         """Whether a failure for now (a 5xx, a 429, no connection) fails it for good:
         DELIVERY_MAX_ATTEMPTS tried, and DELIVERY_RETRY_WINDOW_SECONDS gone since the
         first. Twelve attempts span about two and a half minutes, and a provider's
         outage longer than that failed an alert's texts for good; an outage of up to
-        the window (half an hour) now delays them instead."""
-        return (
-            self.tries >= config["DELIVERY_MAX_ATTEMPTS"]
-            and self.tried_for >= config["DELIVERY_RETRY_WINDOW_SECONDS"]
-        )
+        the window (half an hour) now delays them instead. A send `held` back by the
+        provider's Retry-After, never tried, fails once the window has gone: under
+        steady 429s held sends never spent their tries, and would have gone out hours
+        late (an outside check)."""
+        if self.tried_for < config["DELIVERY_RETRY_WINDOW_SECONDS"]:
+            return False
+        return held or self.tries >= config["DELIVERY_MAX_ATTEMPTS"]
 
 
 def _nothing(*_args) -> None:
@@ -177,8 +179,10 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
         elif error is None:
             sent.append(outcome)
             kind = "sent"
-        elif not isinstance(error, NotTried) and (
-            error.maybe_sent or error.permanent or claimed.out_of_tries(config)
+        elif (
+            error.maybe_sent
+            or error.permanent
+            or claimed.out_of_tries(config, held=isinstance(error, NotTried))
         ):
             kind = "unknown" if error.maybe_sent else "failed"
             reason = error.reason
@@ -186,7 +190,9 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
             # possibly sent, as an e-mail whose worker died mid-send is, never resent.
             status = "possibly_sent" if kind == "unknown" and claimed.channel == "email" else kind
             if kind == "failed" and not error.permanent:
-                reason = f"gave up after {claimed.tries} attempts: {reason}"
+                # Held ones counted too when this one was held (it has no tries).
+                spent = claimed.attempts if isinstance(error, NotTried) else claimed.tries
+                reason = f"gave up after {spent} attempts: {reason}"
             settled["ids"].append(claimed.id)
             settled["attempts"].append(claimed.attempts)
             settled["statuses"].append(status)
