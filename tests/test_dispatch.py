@@ -352,7 +352,8 @@ def test_a_wait_asked_in_one_answer_holds_the_jobs_other_sends_through_that_prov
     ).all()
     assert (
         sorted(rows)
-        == [(1, 0, "Twilio 429: try again")] + [(1, 1, "held: the provider asked us to wait")] * 3
+        == [(1, 0, "Twilio 429: try again")]
+        + [(1, 1, "held: the provider asked us to wait (Twilio 429: try again)")] * 3
     )
     # When the wait is over, each goes once.
     providers.gateway.too_many_for.clear()

@@ -46,6 +46,7 @@ class ConcurrentSender:
         # A provider's Retry-After is kept to this (RETRY_MAX_SECONDS).
         self.wait_at_most = wait_at_most
         self._held_until: dict[str, float] = {}  # transport -> the loop's time
+        self._held_for: dict[str, str] = {}  # transport -> the refusal that asked
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._threads: ThreadPoolExecutor | None = None
@@ -156,21 +157,25 @@ class ConcurrentSender:
                 return await self._loop.run_in_executor(self._threads, transport.send, message)
             except TransportError as error:
                 if error.retry_after:
-                    self._hold(transport, error.retry_after)
+                    self._hold(transport, error.retry_after, error.reason)
                 raise
             finally:
                 self._timings.append((message.channel, time.perf_counter() - started))
 
-    def _hold(self, transport: Transport, seconds: float) -> None:
+    def _hold(self, transport: Transport, seconds: float, reason: str) -> None:
         until = self._loop.time() + min(seconds, self.wait_at_most)
-        self._held_until[transport.name] = max(until, self._held_until.get(transport.name, 0))
+        if until > self._held_until.get(transport.name, 0):
+            self._held_until[transport.name] = until
+            self._held_for[transport.name] = reason
 
     def _not_held(self, transport: Transport) -> None:
         """Raise a temporary failure, with the wait left, while the provider asked us
         to wait."""
         left = self._held_until.get(transport.name, 0) - self._loop.time()
         if left > 0:
-            raise NotTried("held: the provider asked us to wait", retry_after=left)
+            # Which refusal asked: an officer saw only "held" through a rate limit.
+            asked = self._held_for[transport.name]
+            raise NotTried(f"held: the provider asked us to wait ({asked})", retry_after=left)
 
     @staticmethod
     async def _ask(go_ahead: Callable[[], bool] | None) -> None:
