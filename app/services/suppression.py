@@ -38,6 +38,8 @@ from flask_babel import gettext  # not app.i18n: this module is imported by it, 
 
 K_MIN = 5  # the force's publication threshold: no figure under 5 people
 FEWER_THAN = "fewer than {k}"
+# A hidden figure where some are hidden to protect others (charts' keys, in English).
+HIDDEN_WORDS = "fewer than {k}, or hidden to protect one"
 
 
 def fewer_than(k: int) -> str:
@@ -71,10 +73,23 @@ class Suppressed:
         return None if key in self.hidden else self.values[key]
 
     def label(self, key: Hashable) -> str:
-        """The count as words: "1,234", or "fewer than 5" for any hidden cell (a
-        secondary cell reads the same, so which cells are small stays unsaid)."""
+        """The count as words: "1,234", or for a hidden cell "fewer than 5", or, in a
+        table with cells hidden to protect others, "fewer than 5, or hidden to protect
+        one" for every hidden cell alike (so which cells are small stays unsaid). A
+        report read "fewer than 5" e-mails beside 4,565 delivered (an outside check)."""
         value = self.shown(key)
-        return fewer_than(self.k) if value is None else f"{value:,}"
+        if value is not None:
+            return f"{value:,}"
+        if self.secondary:
+            return gettext("fewer than %(k)s, or hidden to protect one", k=self.k)
+        return fewer_than(self.k)
+
+    def hiding_too(self, keys: Iterable[Hashable]) -> Suppressed:
+        """This table with these cells hidden as well (to protect others)."""
+        more = frozenset(keys) - self.hidden
+        if not more:
+            return self
+        return Suppressed(self.values, self.primary, self.secondary | more, self.k)
 
     def rate(self, key: Hashable, per: float, *, scale: int = 1000) -> float | None:
         """count / per * scale (e.g. per 1,000 adults), None when the count is hidden

@@ -39,7 +39,7 @@ from app.dao.audit import create_audit_event
 from app.i18n import group_names
 from app.models import CATEGORIES
 from app.services import figures, forces
-from app.services.suppression import FEWER_THAN, K_MIN, Group, fewer_than, suppress
+from app.services.suppression import FEWER_THAN, HIDDEN_WORDS, K_MIN, Group, fewer_than, suppress
 from app.services.transaction import read_only, replica_reads, transaction
 
 UK = ZoneInfo("Europe/London")
@@ -174,13 +174,20 @@ class WeeklyTable:
     hidden_count: int = 0
     k: int = K_MIN
     counted_at: datetime | None = None  # when registrations and confirmations were counted
+    # Weeks with a figure hidden to protect another: each hidden one reads so (a week's
+    # total of hundreds read "fewer than 5" when hidden to protect a part).
+    protected: frozenset[date] = frozenset()
 
     def shown(self, week: date, column: str) -> int | None:
         return self.values.get((week, column))
 
     def label(self, week: date, column: str) -> str:
         value = self.shown(week, column)
-        return fewer_than(self.k) if value is None else f"{value:,}"
+        if value is not None:
+            return f"{value:,}"
+        if week in self.protected:
+            return gettext("fewer than %(k)s, or hidden to protect one", k=self.k)
+        return fewer_than(self.k)
 
     @property
     def title(self) -> str:
@@ -274,6 +281,7 @@ def weekly_table(period: Period, kind: str | None = None, by: str = "") -> Weekl
     ]
     shown: dict[tuple[date, str], int | None] = {}
     hidden = 0
+    protected = set()
     for week in weeks:
         # Parts first: where a part ties with the total, the part is hidden, not the total.
         cells = {v: parts.get((week, v), 0) for v in values_order}
@@ -282,7 +290,19 @@ def weekly_table(period: Period, kind: str | None = None, by: str = "") -> Weekl
         for key in cells:
             shown[(week, key)] = result.shown(key)
         hidden += len(result.hidden)
-    return WeeklyTable(period, kind, by, columns, shown, total_key, hidden, counted_at=counted_at)
+        if result.secondary:
+            protected.add(week)
+    return WeeklyTable(
+        period,
+        kind,
+        by,
+        columns,
+        shown,
+        total_key,
+        hidden,
+        counted_at=counted_at,
+        protected=frozenset(protected),
+    )
 
 
 # --------------------------------------------------------------------- alerts ----------
@@ -543,7 +563,7 @@ def timeline_svg(timeline: Timeline, *, width: int = 960, height: int = 480) -> 
         f'viewBox="0 0 {width} {height}" role="img" aria-labelledby="title desc">',
         f'<title id="title">{escape(t.title)}</title>',
         f'<desc id="desc">UK weeks from {weeks[0].isoformat()} to {weeks[-1].isoformat()}. '
-        f"A gap or grey mark: {FEWER_THAN.format(k=t.k)}. Red lines: alerts sent.</desc>",
+        f"A gap or grey mark: {HIDDEN_WORDS.format(k=t.k)}. Red lines: alerts sent.</desc>",
         f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
         f'<text x="{left}" y="28" font-family="sans-serif" font-size="18" font-weight="bold" '
         f'fill="#0b0c0c">{escape(t.title)}</text>',
@@ -595,7 +615,7 @@ def timeline_svg(timeline: Timeline, *, width: int = 960, height: int = 480) -> 
     for week in hidden_weeks:
         parts.append(
             f'<rect x="{x(_epoch(week)) - 3:.1f}" y="{top + plot_h - 3}" width="6" height="6" '
-            f'fill="#9ca3af"><title>{FEWER_THAN.format(k=t.k)}</title></rect>'
+            f'fill="#9ca3af"><title>{HIDDEN_WORDS.format(k=t.k)}</title></rect>'
         )
     parts.append(
         f'<line x1="{left}" x2="{left + plot_w}" y1="{top + plot_h}" y2="{top + plot_h}" '
@@ -604,7 +624,7 @@ def timeline_svg(timeline: Timeline, *, width: int = 960, height: int = 480) -> 
     legend_y = top + plot_h + 44
     entries = [(c.label, c.colour) for c in t.columns] + [
         ("Alert sent", ALERT_COLOUR),
-        (f"Grey mark: {FEWER_THAN.format(k=t.k)}", "#9ca3af"),
+        (f"Grey mark: {HIDDEN_WORDS.format(k=t.k)}", "#9ca3af"),
     ]
     for i, (label, colour) in enumerate(entries):
         lx = left + (i % 3) * (plot_w / 3)
@@ -659,10 +679,10 @@ def fatigue_svg(timeline: Timeline, *, width: int = 720, height: int = 400) -> s
         if r.per_48h is None:
             parts.append(
                 f'<rect x="{cx - slot * 0.3:.1f}" y="{top + plot_h - 4}" width="{slot * 0.6:.1f}" '
-                f'height="4" fill="#9ca3af"><title>{FEWER_THAN.format(k=k)}</title></rect>'
+                f'height="4" fill="#9ca3af"><title>{HIDDEN_WORDS.format(k=k)}</title></rect>'
                 f'<text x="{cx:.1f}" y="{top + plot_h - 10}" text-anchor="middle" '
                 f'font-family="sans-serif" font-size="11" fill="#505a5f">'
-                f"{FEWER_THAN.format(k=k)}</text>"
+                f"{HIDDEN_WORDS.format(k=k)}</text>"
             )
         else:
             parts.append(
@@ -685,7 +705,7 @@ def fatigue_svg(timeline: Timeline, *, width: int = 720, height: int = 400) -> s
         'stroke="#0b0c0c"/>'
         f'<text x="{left}" y="{height - 24}" font-family="sans-serif" font-size="13" '
         f'fill="#0b0c0c">Bars: after alerts. Dashed line: usual rate ({escape(f.usual_label)}).'
-        f" Grey: {FEWER_THAN.format(k=k)}.</text>"
+        f" Grey: {HIDDEN_WORDS.format(k=k)}.</text>"
     )
     parts.append("</svg>")
     return "\n".join(parts)

@@ -62,8 +62,9 @@ def choose_q1(page):
     )
     grid = page.locator("#messages")
     expect(grid.locator('tfoot td[data-label="All statuses"]')).to_have_text("90")
+    # "fewer than 5", or, in a table with figures hidden to protect it, said so too.
     expect(grid.locator('tr[data-key="sms"] td[data-label="Cancelled"]')).to_have_text(
-        "fewer than 5"
+        re.compile(r"^fewer than 5(, or hidden to protect one)?$")
     )
     expect(page.locator("#each-alert tbody tr")).to_have_count(3)
     expect(page.locator("#speed")).to_contain_text("27.8 s")
