@@ -25,7 +25,8 @@ def small_targets(page) -> list[str]:
     return page.evaluate(
         """() => Array.from(document.querySelectorAll(
               'button, .button, .leaflet-control a, summary, input[type=checkbox] + label, ' +
-              'a.standalone, .language-switch, .link-button, .staff-nav a'))
+              'a.standalone, .language-switch, .link-button, .staff-nav a, .brand, .skip-link, ' +
+              '.presets a'))
             .filter(e => e.offsetParent !== null)
             .map(e => [e, e.getBoundingClientRect()])
             .filter(([e, r]) => r.width > 0 && (r.height < 44 || r.width < 44))

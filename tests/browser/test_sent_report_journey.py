@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.axe import axe_violations
+from tests.browser.test_phone_fit import small_targets
 from tests.browser_fixtures import _new_page, sign_in_officer, staff_menu
 from tests.test_sent_report import ledger  # noqa: F401 - the fixture
 
@@ -91,6 +92,13 @@ def test_what_was_sent_on_a_phone(app, page, make_officer, ledger, tmp_path):  #
     assert sideways(page) <= 0
     assert cut_off(page) == []
     assert axe_violations(page) == []
+    # The period's presets and the header's link, a thumb's height (24 and 26 px, the
+    # presets overlapping where one wrapped: an outside check).
+    assert small_targets(page) == []
+    boxes = [page.locator(".presets a").nth(i).bounding_box() for i in range(5)]
+    for one, other in zip(boxes, boxes[1:], strict=False):
+        apart = one["y"] + one["height"] <= other["y"] or one["x"] + one["width"] <= other["x"]
+        assert apart, (one, other)
     rows = download(page, tmp_path)
     assert ["Messages by channel and status", "All channels", "All statuses", "90"] in rows
     assert page.console_errors == []
