@@ -2574,3 +2574,21 @@ def test_a_routine_alerts_retry_waits_for_its_residents_quiet_hours(
     sent = db.session.scalar(select(Delivery).where(Delivery.alert_id == urgent.id))
     assert sent.status in ("sent", "delivered") and sent.attempts >= 2
     assert providers.gateway.accepted_to("Messages") == ["+447700900379"]
+
+
+def test_the_alerts_page_says_what_was_sent_with_no_answer_yet(
+    providers, officer, officer_client, make_resident
+):
+    # A provider that takes requests and does not answer: the alert sat at "sending"
+    # with nothing said of why (an outside check).
+    make_resident(postcode="BS1 6AD", sms="+447700900381")
+    providers.gateway.send_callbacks = False
+    providers.gateway.drop_for.add("+447700900381")
+    alert = send(officer)
+    assert deliver(ids(alert.id))["unknown"] == 1
+    page = officer_client.get(f"/officers/alerts/{alert.id}").text
+    start = page.index('id="unanswered"')
+    said = page[start : page.index("</p>", start)]
+    assert "hidden" not in said.split(">")[0]
+    assert "1 sent with no answer from the provider yet" in said
+    assert "None is sent twice." in said

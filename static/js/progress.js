@@ -28,6 +28,10 @@
         retrying.querySelector(".words").textContent = p.retrying
           ? retrying.dataset.words.replace("{count}", n(p.retrying)) : "";
         retrying.querySelector(".reason").textContent = p.retry_reason || "";
+        var unanswered = document.getElementById("unanswered");
+        unanswered.hidden = !s.unknown;
+        unanswered.textContent = s.unknown
+          ? unanswered.dataset.words.replace("{count}", n(s.unknown)) : "";
         var bar = document.getElementById("progress-bar");
         bar.max = p.total || 1; bar.value = gone;
         ["sms", "voice", "email"].forEach(function (channel) {

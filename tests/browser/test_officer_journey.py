@@ -389,7 +389,8 @@ def test_a_circle_drawn_too_small_is_made_the_smallest_and_a_refused_shape_is_ma
 
 def test_the_alerts_page_follows_what_is_being_tried_again(page, sign_in_page, bristol_residents):
     """A provider's outage: the page says how many messages were refused for now and
-    why, as it happens, and stops saying so once they have gone."""
+    why, and how many went with no answer yet, as it happens, and stops saying so
+    once they have gone."""
     from sqlalchemy import text
 
     from app.extensions import db
@@ -410,7 +411,14 @@ def test_the_alerts_page_follows_what_is_being_tried_again(page, sign_in_page, b
     expect(page.locator("#retrying")).to_have_text(
         "1 being tried again. The commonest reason: Twilio 503: try again"
     )
-    db.session.execute(text("UPDATE deliveries SET status = 'sent' WHERE channel = 'sms'"))
+    db.session.execute(text("UPDATE deliveries SET status = 'unknown' WHERE channel = 'sms'"))
     db.session.commit()
     expect(page.locator("#retrying")).to_be_hidden()
+    expect(page.locator("#unanswered")).to_have_text(
+        "1 sent with no answer from the provider yet: it is being asked whether it took"
+        " them. None is sent twice."
+    )
+    db.session.execute(text("UPDATE deliveries SET status = 'sent' WHERE channel = 'sms'"))
+    db.session.commit()
+    expect(page.locator("#unanswered")).to_be_hidden()
     assert page.console_errors == []
