@@ -31,8 +31,16 @@ OUTSIDE_GREAT_BRITAIN = {
     "IM": "the Isle of Man",
 }
 
-# Characters people (and copy-paste) put inside postcodes that carry no meaning.
-_IGNORABLE = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"}
+# Characters people (and copy-paste) put inside postcodes that carry no meaning:
+# invisible ones, and a dash where the space goes ("BS1-6AD").
+_IGNORABLE = {
+    "\u200b",
+    "\u200c",
+    "\u200d",
+    "\u2060",
+    "\ufeff",
+    *"-\u2010\u2011\u2012\u2013\u2014\u2212",
+}
 
 
 def canonical(text: str | None) -> str:
@@ -44,6 +52,8 @@ def canonical(text: str | None) -> str:
     'BS11AD'
     >>> canonical("BS1\\u00a01AD")
     'BS11AD'
+    >>> canonical("bs1-6ad")
+    'BS16AD'
     >>> canonical(None)
     ''
     """

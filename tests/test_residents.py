@@ -399,6 +399,18 @@ def test_a_resident_changes_places_groups_and_quiet_hours(resident_client):
         data={"csrf_token": token, "quiet": "yes", "quiet_from": "24:00", "quiet_until": "07:00"},
     )
     assert late.status_code == 400 and "24:00 is not a time of day" in late.text
+    # A NUL is named ("22\x00:00" read "22:00 is not a time of day": an outside check).
+    nul = client.post(
+        "/my-alerts/quiet-hours",
+        data={
+            "csrf_token": token,
+            "quiet": "yes",
+            "quiet_from": "22\x00:00",
+            "quiet_until": "7:00",
+        },
+    )
+    said = html.unescape(nul.text)
+    assert nul.status_code == 400 and "The start of quiet hours has a null character" in said
     # No time zones, no seconds' fractions, no phone numbers: "22:00+14:00" to "22:00"
     # was saved as quiet hours, and none applied (an outside check).
     for start, end, said in [
@@ -2306,7 +2318,9 @@ def test_a_nul_in_a_group_or_a_time_is_a_field_error_not_a_general_one(resident_
         },
     )
     assert quiet.status_code == 400 and "\x00" not in quiet.text
-    assert "is not a time of day" in quiet.text
+    # Named as on every other field (it read "22:00 is not a time of day").
+    assert 'id="quiet_from-error"' in quiet.text
+    assert "The start of quiet hours has a null character" in html.unescape(quiet.text)
 
 
 def test_a_nul_in_an_address_or_a_number_reads_the_same_on_every_form(resident_client):

@@ -145,6 +145,15 @@ def postcode_key(text: str | None) -> str:
         )
     refuse_control_characters(text, gettext("The postcode"))
     key = postcodes.canonical(text)
+    if key.startswith("BFPO"):
+        # A forces family read "not a postcode" as a typing mistake (an outside check).
+        raise PostcodeRefused(
+            gettext(
+                "British Forces Post Office (BFPO) addresses are not covered. Sign up with "
+                "a postcode in Great Britain where you want alerts, such as your home's."
+            ),
+            reason="invalid",
+        )
     if not postcodes.is_valid(key):
         shown = text.strip()[:20]
         raise PostcodeRefused(

@@ -368,7 +368,14 @@ def parse_quiet_hours(start: str, end: str) -> tuple[time, time]:
         if not typed:
             raise ChangeRefused(gettext("Give both times, like 22:00 and 07:00."), field)
     times = []
-    for typed, field in zip(given, ("quiet_from", "quiet_until"), strict=True):
+    labels = (gettext("The start of quiet hours"), gettext("The end of quiet hours"))
+    for typed, field, label in zip(given, ("quiet_from", "quiet_until"), labels, strict=True):
+        try:
+            # Named as every field names it: "22\x00:00" read "22:00 is not a time of
+            # day", the NUL taken out before it was shown (an outside check).
+            checked_text(typed, label)
+        except TextRefused as refusal:
+            raise ChangeRefused(str(refusal), field) from None
         parsed = parse_time_of_day(typed)
         if parsed is None:
             # "24:00" or "25:00" were told to give both times, given both (an outside
