@@ -60,6 +60,14 @@ def test_resident_is_stored_with_the_postcodes_point_and_told_where(client, app_
     assert resident.reference is not None
 
 
+def test_the_place_is_told_back_in_the_language_signed_up_in(client, app_ctx):
+    # A Welsh confirm page read "Central ward", the English order (an outside check).
+    response = post(client, language="cy")
+    assert response.status_code == 302
+    done = client.get(response.headers["Location"])
+    assert "ward Central, City of Bristol" in done.text
+
+
 def test_a_postcode_typed_with_a_dash_is_the_postcode(client, app_ctx):
     # "BS1-6AD" was refused as not a postcode (an outside check).
     assert post(client, postcode="bs1–6ad").status_code == 302

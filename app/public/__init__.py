@@ -19,7 +19,7 @@ from flask import (
 )
 
 from app.extensions import csrf
-from app.i18n import and_list, police_of
+from app.i18n import and_list, in_language, police_of
 from app.i18n import gettext as _
 from app.models import CATEGORIES
 from app.residents import remember, remember_unregistered
@@ -127,16 +127,21 @@ def register():
             flash(_("You are signed up already. Here are your alerts."))
             return redirect(url_for("residents.my_alerts"))
         # The same next page as a new sign-up (see AlreadyRegistered).
-        session["registered_place"] = (
-            already.checked.description or already.checked.postcode.display
-        )
+        session["registered_place"] = _place_in(already.checked, form.language)
         remember_unregistered(already.addresses, form.language)
         return redirect(url_for("residents.confirm"))
     _wait_until(answer_at)
     # Shown once on the next page; nothing personal goes into the URL.
-    session["registered_place"] = checked.description or checked.postcode.display
+    session["registered_place"] = _place_in(checked, form.language)
     remember(resident, language_chosen=True)
     return redirect(url_for("residents.confirm"))
+
+
+def _place_in(checked, language: str) -> str:
+    """The place signed up for, in the language the next page is in (the resident's):
+    a Welsh confirm page read "Central ward", the English order (an outside check)."""
+    with in_language(language):
+        return checked.description or checked.postcode.display
 
 
 def _wait_until(moment: float) -> None:
