@@ -337,9 +337,14 @@ def test_each_force_publishes_its_own_alerts_pages_and_feeds(
     assert "Wiltshire Police" in missing.text and "Avon and Somerset" not in missing.text
     expired = client.post("/register/postcode", data={"postcode": TROWBRIDGE})
     assert expired.status_code == 400 and expired.json["reason"] == "expired"
-    # No such force, and no second address for the default force's pages.
+    # No such force; the default force's slug leads to its one address (a link built
+    # from the slug its admin's page names answered 404: an outside check).
     assert client.get("/forces/nowhere/alerts").status_code == 404
-    assert client.get("/forces/avon-and-somerset/alerts").status_code == 404
+    moved = client.get("/forces/avon-and-somerset/alerts?page=2")
+    assert (moved.status_code, moved.headers["Location"]) == (308, "/alerts?page=2")
+    moved = client.get(f"/forces/avon-and-somerset/alerts/{mine.reference}/cap.xml")
+    assert moved.headers["Location"] == f"/alerts/{mine.reference}/cap.xml"
+    assert client.get("/forces/avon-and-somerset/").headers["Location"] == "/"
     # "Is this message genuine?" knows every force's alerts, says whose, and links to
     # the right one.
     token = form_token(client, "/check")

@@ -70,8 +70,15 @@ def _force_of_page(endpoint: str | None, values: dict | None) -> None:
         return
     slug = (values or {}).pop("force_slug", None)
     force = forces.default_force() if slug is None else forces.force_named(slug)
-    if force is None or (slug is not None and force.is_default):
-        abort(404)  # no such force; the default force's pages have one address
+    if force is None:
+        abort(404)  # no such force
+    if slug is not None and force.is_default:
+        # The default force's pages have one address; its slug's leads there (a link
+        # built from the slug the admin's page names answered 404: an outside check).
+        # 308: a form posted there is posted again to the same page.
+        there = url_for(endpoint, **(values or {}))
+        query = request.query_string.decode("latin-1")
+        abort(redirect(f"{there}?{query}" if query else there, 308))
     forces.show_public(force, with_approved=endpoint in ("public.alerts", "public.alert", *FEEDS))
     # The check looks at every force's alerts (another's is said to be theirs), the
     # start page reads none, and sign-up takes a postcode of any force.
