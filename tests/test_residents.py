@@ -625,6 +625,24 @@ def test_an_import_matches_e_mail_addresses_whatever_their_letters_case(app_ctx,
     )
 
 
+def test_an_import_refuses_a_row_with_more_cells_than_the_header(app_ctx):
+    # A name holding a comma, not in quotes, moves the row's cells along: the last
+    # were dropped without a word (an outside check). Empty extra cells are nothing.
+    found = import_residents(
+        "name,postcode,email\nLong,BS1 6AD,long@example.invalid,,,x,y,z\n"
+        "Short,BS1 6AD,short@example.invalid,,\n",
+        filename="shifted.csv",
+        dry_run=True,
+    )
+    (row,) = found.rejected
+    assert row["row"] == 2
+    assert " ".join(map(reason_in_english, row["reasons"])) == (
+        "3 more cells than the header row has columns: a value with a comma in it needs "
+        "quotes around it"
+    )
+    assert found.accepted == 1
+
+
 ORGANISATION = "reaches an organisation (an 03 or 055 number), not a home or a mobile"
 
 

@@ -288,6 +288,19 @@ def _read_rows(reader: csv.DictReader, progress) -> tuple[list[Row], ImportRepor
                 # cleaned into something else.
                 reasons.append(partial(_text_problem, record.get(name, ""), column))
                 unreadable.add(column)
+        extra = [v for v in record.get(None) or () if isinstance(v, str) and v.strip()]
+        if extra:
+            # A value holding a comma, not in quotes, moves the row's cells along: its
+            # last ones were dropped without a word (an outside check).
+            reasons.append(
+                _words(
+                    N_(
+                        "%(count)s more cells than the header row has columns: a value "
+                        "with a comma in it needs quotes around it"
+                    ),
+                    count=len(extra),
+                )
+            )
         checked = checked_postcodes[cell(record, "postcode")]
         if isinstance(checked, PostcodeRefused) and "postcode" not in unreadable:
             reasons.append(postcode_problems[cell(record, "postcode")])
