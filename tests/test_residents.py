@@ -1408,6 +1408,10 @@ def test_a_sign_up_sent_twice_is_one_resident_with_one_code(app, client, app_ctx
     # Kim has not confirmed: the number gets nothing yet, and is told that, not "It
     # already gets them".
     assert "It is waiting to be confirmed with the code we sent" in told[-1].body
+    # ...on the page it was signed up on, not this one, and what the owner can do (the
+    # owner typed it into their own page, and was told it was wrong: an outside check).
+    assert "on the page where it was signed up" in told[-1].body
+    assert "sign up again once those 10 minutes are over" in told[-1].body
     assert "already gets them" not in told[-1].body and not re.search(r"\d{6}", told[-1].body)
     token = page_token(client, "/register/confirm")
     confirmed = client.post(

@@ -275,8 +275,9 @@ def _waiting_text(channel: str) -> str:
         )
     return gettext(
         "Someone asked for %(police)s alerts on this number again. It is waiting to be "
-        "confirmed with the code we sent in the last %(minutes)s minutes. If it was not "
-        "you, you can ignore this.",
+        "confirmed with the code we sent in the last %(minutes)s minutes, on the page "
+        "where it was signed up. If that was not you, sign up again once those "
+        "%(minutes)s minutes are over, or ignore this.",
         police=police(),
         minutes=CODE_MINUTES,
     )
