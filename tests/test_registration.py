@@ -148,6 +148,8 @@ def test_resident_can_join_interest_groups(client, app_ctx, runner):
             "quiet_from",  # the pair's one error, on the fieldset
             "22:00:00.5 is not a time of day",
         ),
+        # As "Your alerts" refuses it (taken silently: an outside check).
+        ({"language": "fr"}, "language", "Choose English or Cymraeg."),
         # Named, not taken out ("22\x00:00" was saved as 22:00: an outside check).
         ({"quiet": "yes", "quiet_from": "22\x00:00"}, "quiet_from", "a null character"),
     ],
@@ -157,7 +159,7 @@ def test_each_refusal_says_what_to_do_and_stores_nothing(client, app_ctx, change
     assert response.status_code == 400
     assert "There is a problem" in response.text
     assert message in html.unescape(response.text)
-    anchor = {"channels": "channel-sms"}.get(field, field)
+    anchor = {"channels": "channel-sms", "language": "language-en"}.get(field, field)
     assert f'href="#{anchor}"' in response.text
     assert count_residents() == 0
     # What the resident typed is kept, so they only fix the mistake.

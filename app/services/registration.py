@@ -131,6 +131,11 @@ class RegistrationForm:
         def text(name: str, label: str, max_length: int) -> str:
             return checked_field(refused, name, form.get(name), label, max_length=max_length)
 
+        # Refused as "Your alerts" refuses it (it was taken silently: an outside check);
+        # none given is the page's.
+        if form.get("language") and form.get("language") not in LANGUAGES:
+            refused["language"] = gettext("Choose English or Cymraeg.")
+
         return cls(
             name=text("name", gettext("Your name"), 100),
             postcode=text("postcode", gettext("The postcode"), 40),
