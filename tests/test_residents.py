@@ -625,6 +625,23 @@ def test_an_import_matches_e_mail_addresses_whatever_their_letters_case(app_ctx,
     )
 
 
+def test_an_import_says_when_an_address_is_only_signed_up_not_confirmed(app_ctx, make_resident):
+    # "already registered" read as a resident's, though no one had confirmed it (an
+    # outside check): said so, and still refused (the sign-up waits for its code).
+    make_resident(postcode="BS1 6AD", sms=None, email="waiting@example.invalid", verified=False)
+    make_resident(postcode="BS1 6AD", sms=None, email="held@example.invalid")
+    found = import_residents(
+        "postcode,email\nBS1 6AD,waiting@example.invalid\nBS1 6AD,HELD@example.invalid\n",
+        filename="pending.csv",
+        dry_run=True,
+    )
+    reasons = {r["row"]: " ".join(map(reason_in_english, r["reasons"])) for r in found.rejected}
+    assert reasons == {
+        2: "e-mail address already registered (signed up, not yet confirmed)",
+        3: "e-mail address already registered",
+    }
+
+
 def test_an_import_refuses_a_row_with_more_cells_than_the_header(app_ctx):
     # A name holding a comma, not in quotes, moves the row's cells along: the last
     # were dropped without a word (an outside check). Empty extra cells are nothing.

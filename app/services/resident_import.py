@@ -540,14 +540,18 @@ def _reject_already_registered(rows: list[Row], report: ImportReport) -> None:
     # As a sign-up does (address_taken): an address registered in other letters' case
     # is the same mailbox.
     addresses = [a.lower() for row in rows for a in row.channels.values()]
-    existing: set[str] = set()
+    # address -> whether anyone has confirmed it (else a sign-up waits for its code)
+    existing: dict[str, bool] = {}
     for start in range(0, len(addresses), CHUNK):
         existing.update(
-            db.session.scalars(
-                select(func.lower(ResidentChannel.address)).where(
-                    func.lower(ResidentChannel.address).in_(addresses[start : start + CHUNK])
+            db.session.execute(
+                select(
+                    func.lower(ResidentChannel.address),
+                    func.bool_or(ResidentChannel.verified_at.is_not(None)),
                 )
-            )
+                .where(func.lower(ResidentChannel.address).in_(addresses[start : start + CHUNK]))
+                .group_by(func.lower(ResidentChannel.address))
+            ).all()
         )
     if not existing:
         return
@@ -556,14 +560,20 @@ def _reject_already_registered(rows: list[Row], report: ImportReport) -> None:
         taken = [c for c, a in row.channels.items() if a.lower() in existing]
         if taken:
             # The report names the column, not the address: it is kept, and must hold
-            # no personal data.
+            # no personal data. One only signed up, not confirmed, is said so ("already
+            # registered" read as a resident's: an outside check).
             report.rejected.append(
                 {
                     "row": row.number,
                     "reasons": _written(
                         [
                             _words(
-                                N_("%(column)s already registered"), column=STAFF_NAME[COLUMN[c]]
+                                N_("%(column)s already registered")
+                                if existing[row.channels[c].lower()]
+                                else N_(
+                                    "%(column)s already registered (signed up, not yet confirmed)"
+                                ),
+                                column=STAFF_NAME[COLUMN[c]],
                             )
                             for c in taken
                         ]
@@ -778,10 +788,7 @@ def view_import_report(officer, record: ResidentImport) -> None:
     # What the page tells of residents already registered (in any force: an address
     # is registered once) is told to whoever reads it: how many is recorded.
     registered = sum(
-        any(
-            reason_in_english(reason).endswith("already registered")
-            for reason in row.get("reasons", [])
-        )
+        any("already registered" in reason_in_english(reason) for reason in row.get("reasons", []))
         for row in rejected
     )
     with transaction():
