@@ -360,3 +360,26 @@ def test_every_event_has_words_of_its_own_in_english_and_welsh(app_ctx):
     with force_locale("cy"):
         assert {name for name in names if str(ACTION_LABELS[name]) == english[name]} == set()
         assert _flat({"password": False}) == "password: na"
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["07700.900.123", "0117-496-0000", "(0117) 496 0000", "+44 7700 900 123", "07700/900123"],
+)
+def test_a_number_written_any_way_is_masked_and_grouped_out(written):
+    # "07700.900.123" was shown whole on an alert's page (an outside check): a number
+    # with its digits apart by dots, dashes, slashes or brackets is one too.
+    from app.services.reports import reason_group
+
+    said = f"Provider said: call {written} failed"
+    masked = mask_contacts(said)
+    assert re.sub(r"\D", "", written)[-6:-3] not in masked, masked
+    assert reason_group(said) == "Provider said: call [number] failed"
+
+
+def test_codes_dates_and_short_ids_are_not_taken_for_numbers():
+    from app.services.reports import reason_group
+
+    said = "SMTP 451 4.3.0 try later, on 2026-12-05, id 0123"
+    assert mask_contacts(said) == said
+    assert reason_group(said) == said

@@ -10,7 +10,10 @@ from app.services.contacts import mask_address
 # A phone number (international, or UK national with its leading 0) or an e-mail
 # address, wherever it appears in a text. Dates and ids do not look like either.
 EMAIL = re.compile(r"[^\s@<>\"',;:()\[\]“”‘’]+@[^\s@<>\"',;:()\[\]“”‘’]+")
-PHONE = re.compile(r"(?<![\w+])(?:\+\d[\d ]{8,17}\d|0\d{2,4}[ ]?\d{3,4}[ ]?\d{3,4})(?!\w)")
+# Its digits together or apart (spaces, dots, dashes, slashes, brackets: "07700.900.123"
+# was shown whole, an outside check), 9 to 15 of them.
+PHONE = re.compile(r"(?<![\w+.])(?:\+\d|0\d)[\d ()./\u00a0-]{6,22}\d(?![\w])")
+PHONE_DIGITS = range(9, 16)
 CONTACT_KEYS = re.compile(r"address|email|e_mail|phone|mobile|landline|recipient|number")
 
 
@@ -50,5 +53,19 @@ def mask_contacts(value):
         return [mask_contacts(item) for item in value]
     if isinstance(value, str):
         text = EMAIL.sub(lambda m: mask_address(m.group(0)), value)
-        return PHONE.sub(lambda m: mask_address("".join(m.group(0).split())), text)
+        return PHONE.sub(_masked_number, text)
     return value
+
+
+def _masked_number(found: re.Match) -> str:
+    """A number found in a text, masked as the outbox shows one; a run of 0s and
+    digits that is too short or long for a number (a date, an id), as it is.
+
+    >>> mask_contacts("call 07700.900.123 or 0117-496-0000, on 2026-12-05")
+    'call 0770••••123 or 0117••••000, on 2026-12-05'
+    """
+    run = found.group(0)
+    digits = "".join(c for c in run if c.isdigit())
+    if len(digits) not in PHONE_DIGITS:
+        return run
+    return mask_address(("+" if run.startswith("+") else "") + digits)

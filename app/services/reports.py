@@ -356,8 +356,18 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 # a provider's) and without the engine's "gave up after 3 attempts: ".
 _GAVE_UP = re.compile(r"^gave up after \d+ attempts?: ", re.IGNORECASE)
 _EMAIL_ADDRESS = re.compile(r"<?[^\s<>@]+@[^\s<>@]+>?")
-_PHONE_NUMBER = re.compile(r"\+?\d[\d ()-]{5,}\d")
+# Digits run together or apart, with dots and slashes too ("07700.900.123" was shown
+# whole: an outside check): a number when it starts with + or has 9 digits or more, so
+# "451 4.3.0" (a mail server's code) and a date stay.
+_PHONE_NUMBER = re.compile(r"\(?\+?\d[\d ()./\u00a0-]{5,}\d")
 REASON_LENGTH = 120
+
+
+def _number_out(found: re.Match) -> str:
+    run = found.group(0)
+    if "+" in run or sum(c.isdigit() for c in run) >= 9:
+        return "[number]"
+    return run
 
 
 def reason_group(reason: str | None) -> str:
@@ -367,12 +377,14 @@ def reason_group(reason: str | None) -> str:
     'SMTP 550: 5.1.1 [address] unknown'
     >>> reason_group("Twilio 21211: The 'To' number +447700900123 is not valid")
     "Twilio 21211: The 'To' number [number] is not valid"
+    >>> reason_group("call 07700.900.123 failed, SMTP 451 4.3.0")
+    'call [number] failed, SMTP 451 4.3.0'
     >>> reason_group(None)
     'no reason recorded'
     """
     words = _GAVE_UP.sub("", (reason or "").strip())
     words = _EMAIL_ADDRESS.sub("[address]", words)
-    words = _PHONE_NUMBER.sub("[number]", words)
+    words = _PHONE_NUMBER.sub(_number_out, words)
     words = " ".join(words.split())
     if len(words) > REASON_LENGTH:
         words = words[: REASON_LENGTH - 1].rstrip() + "…"
