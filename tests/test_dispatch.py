@@ -2468,6 +2468,16 @@ def test_the_alerts_page_says_what_is_being_tried_again_and_why(
     db.session.commit()
     again = progress_module.alert_progress(alert.id)
     assert again["retrying"] == 2 and again["retry_reason"].startswith("SMTP 451")
+    # None recorded for most: said so, not the one reason given called the commonest,
+    # nor a bare "The commonest reason:" (an outside check).
+    db.session.execute(text("UPDATE deliveries SET reason = NULL WHERE address = '+447700900375'"))
+    db.session.execute(text("UPDATE deliveries SET reason = NULL WHERE address = '+447700900374'"))
+    db.session.commit()
+    shown = officer_client.get(
+        f"/officers/alerts/{alert.id}/progress?lang=cy", headers={"Accept": "application/json"}
+    ).json
+    assert shown["retry_reason"] == "dim rheswm wedi'i gofnodi"
+    officer_client.get(f"/officers/alerts/{alert.id}?lang=en")
     # Once they are sent, nothing is said.
     db.session.execute(text("UPDATE deliveries SET next_attempt_at = now()"))
     db.session.commit()
@@ -2590,5 +2600,5 @@ def test_the_alerts_page_says_what_was_sent_with_no_answer_yet(
     start = page.index('id="unanswered"')
     said = page[start : page.index("</p>", start)]
     assert "hidden" not in said.split(">")[0]
-    assert "1 sent with no answer from the provider yet" in said
+    assert "1 with no answer from the provider yet, counted as waiting" in said
     assert "None is sent twice." in said

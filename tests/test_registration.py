@@ -60,6 +60,15 @@ def test_resident_is_stored_with_the_postcodes_point_and_told_where(client, app_
     assert resident.reference is not None
 
 
+def test_an_end_of_quiet_hours_refused_is_said_at_its_field(client, app_ctx):
+    # It was said only in the summary at the top (an outside check).
+    refused = post(client, quiet="yes", quiet_from="22:00", quiet_until="7\x00:00")
+    assert refused.status_code == 400
+    assert 'id="quiet_until-error"' in refused.text
+    assert 'aria-describedby="quiet_until-error"' in refused.text
+    assert count_residents() == 0
+
+
 def test_the_place_is_told_back_in_the_language_signed_up_in(client, app_ctx):
     # A Welsh confirm page read "Central ward", the English order (an outside check).
     response = post(client, language="cy")
@@ -68,9 +77,11 @@ def test_the_place_is_told_back_in_the_language_signed_up_in(client, app_ctx):
     assert "ward Central, City of Bristol" in done.text
 
 
-def test_a_postcode_typed_with_a_dash_is_the_postcode(client, app_ctx):
-    # "BS1-6AD" was refused as not a postcode (an outside check).
-    assert post(client, postcode="bs1–6ad").status_code == 302
+@pytest.mark.parametrize("typed", ["bs1-6ad", "BS1\u20136AD", "BS1\u2015 6AD", "BS1\u00ad6AD"])
+def test_a_postcode_typed_with_a_dash_is_the_postcode(client, app_ctx, typed):
+    # "BS1-6AD" was refused as not a postcode, and a horizontal bar or a soft hyphen
+    # after that (outside checks).
+    assert post(client, postcode=typed).status_code == 302
     assert db.session.scalar(select(ResidentLocation.postcode)) == "BS16AD"
 
 
@@ -91,6 +102,8 @@ def test_resident_can_join_interest_groups(client, app_ctx, runner):
         ({"postcode": "hello"}, "postcode", "“hello” is not a postcode"),
         # A forces family read "not a postcode" as a typing mistake (an outside check).
         ({"postcode": "BFPO 1"}, "postcode", "(BFPO) addresses are not covered"),
+        ({"postcode": "B.F.P.O. 1"}, "postcode", "(BFPO) addresses are not covered"),
+        ({"postcode": "BF1 3AA"}, "postcode", "(BFPO) addresses are not covered"),
         ({"postcode": "BS99 9ZZ"}, "postcode", "We can't find BS99 9ZZ"),
         (
             {"postcode": "ba12 9aa"},

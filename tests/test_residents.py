@@ -654,8 +654,8 @@ def test_an_import_refuses_a_row_with_more_cells_than_the_header(app_ctx):
     (row,) = found.rejected
     assert row["row"] == 2
     assert " ".join(map(reason_in_english, row["reasons"])) == (
-        "3 more cells than the header row has columns: a value with a comma in it needs "
-        "quotes around it"
+        "more cells than the header row has columns (5 extra): a value with a comma in it "
+        "needs quotes around it"
     )
     assert found.accepted == 1
 

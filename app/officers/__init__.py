@@ -29,7 +29,6 @@ from app.services import authorisation, forces, replies, teams
 from app.services.alerts import (
     AlertInvalid,
     NotAllowed,
-    alert_progress,
     all_clear_sent,
     approve_alert,
     cancel_alert,
@@ -47,6 +46,7 @@ from app.services.alerts import (
     may_approve,
     own_recording,
     preview_targets,
+    progress_shown,
     recipients_label,
     recipients_phrase,
     reject_alert,
@@ -411,7 +411,7 @@ def _alert_page(row: Alert, **kept):
         area=stored_area_geojson(row.id),
         bounds=None,
         thread=find_thread(row),
-        progress=alert_progress(row.id),
+        progress=progress_shown(row.id),
         failures=failure_reasons(row),
         now=datetime.now(UTC),
         can_approve=may_approve(current_user, row)
@@ -484,7 +484,7 @@ def progress(alert_id: int):
     _alert_for("alert.view", alert_id)
     status = find_alert_status(alert_id) or abort(404)
     return jsonify(
-        alert_progress(alert_id) | {"status": status, "status_label": alert_status(status)}
+        progress_shown(alert_id) | {"status": status, "status_label": alert_status(status)}
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -145,7 +146,7 @@ def postcode_key(text: str | None) -> str:
         )
     refuse_control_characters(text, gettext("The postcode"))
     key = postcodes.canonical(text)
-    if key.startswith("BFPO"):
+    if re.match(r"BF(PO|\d)", key.replace(".", "")):
         # A forces family read "not a postcode" as a typing mistake (an outside check).
         raise PostcodeRefused(
             gettext(

@@ -43,7 +43,15 @@ from app.models.alert import CATEGORIES
 from app.services import forces
 from app.services.population import attribution_shown
 from app.services.spreadsheet import csv_text
-from app.services.suppression import FEWER_THAN, K_MIN, Group, Suppressed, grid_groups, suppress
+from app.services.suppression import (
+    FEWER_THAN,
+    HIDDEN_WORDS,
+    K_MIN,
+    Group,
+    Suppressed,
+    grid_groups,
+    suppress,
+)
 from app.services.transaction import replica_reads, transaction
 
 UK = ZoneInfo("Europe/London")
@@ -999,6 +1007,8 @@ def csv_rows(report: SentReport) -> list[tuple[str, str, str, str]]:
         ("Period", "To", "", report.period.last.isoformat()),
         ("Period", "Time zone", "", "UK time (Europe/London)"),
         ("Suppression", f"No figure under {report.k}", "", FEWER_THAN.format(k=report.k)),
+        # The cells say so too, in a table with some (the note said only "fewer than 5").
+        ("Suppression", "Hidden to protect another", "", HIDDEN_WORDS.format(k=report.k)),
     ]
     if report.population_year:
         rows.append(("Population", "Estimates", "", f"ONS mid-{report.population_year}"))
@@ -1041,7 +1051,8 @@ def report_lines(report: SentReport) -> list[str]:
     lines = [
         f"What was sent: {report.period.label} (UK time)",
         f"Alerts released: {report.alerts:,}. No figure under {report.k} about residents "
-        f"or messages is shown ({FEWER_THAN.format(k=report.k)}).",
+        f"or messages is shown ({FEWER_THAN.format(k=report.k)}; in a table with some "
+        f"hidden to protect others, {HIDDEN_WORDS.format(k=report.k)}).",
         *report.notes,
     ]
     for table in report.tables:

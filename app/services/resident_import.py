@@ -288,15 +288,15 @@ def _read_rows(reader: csv.DictReader, progress) -> tuple[list[Row], ImportRepor
                 # cleaned into something else.
                 reasons.append(partial(_text_problem, record.get(name, ""), column))
                 unreadable.add(column)
-        extra = [v for v in record.get(None) or () if isinstance(v, str) and v.strip()]
-        if extra:
+        extra = record.get(None) or ()
+        if any(isinstance(v, str) and v.strip() for v in extra):
             # A value holding a comma, not in quotes, moves the row's cells along: its
             # last ones were dropped without a word (an outside check).
             reasons.append(
                 _words(
                     N_(
-                        "%(count)s more cells than the header row has columns: a value "
-                        "with a comma in it needs quotes around it"
+                        "more cells than the header row has columns (%(count)s extra): a "
+                        "value with a comma in it needs quotes around it"
                     ),
                     count=len(extra),
                 )

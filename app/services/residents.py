@@ -373,7 +373,7 @@ def parse_quiet_hours(start: str, end: str) -> tuple[time, time]:
         try:
             # Named as every field names it: "22\x00:00" read "22:00 is not a time of
             # day", the NUL taken out before it was shown (an outside check).
-            checked_text(typed, label)
+            checked_text(typed, label, max_length=20)
         except TextRefused as refusal:
             raise ChangeRefused(str(refusal), field) from None
         parsed = parse_time_of_day(typed)

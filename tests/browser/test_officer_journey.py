@@ -415,8 +415,8 @@ def test_the_alerts_page_follows_what_is_being_tried_again(page, sign_in_page, b
     db.session.commit()
     expect(page.locator("#retrying")).to_be_hidden()
     expect(page.locator("#unanswered")).to_have_text(
-        "1 sent with no answer from the provider yet: it is being asked whether it took"
-        " them. None is sent twice."
+        "1 with no answer from the provider yet, counted as waiting: it is being asked"
+        " whether it took them. None is sent twice."
     )
     db.session.execute(text("UPDATE deliveries SET status = 'sent' WHERE channel = 'sms'"))
     db.session.commit()

@@ -56,6 +56,7 @@ from app.services.alerts.progress import (
     failure_reasons,
     find_alert_status,
     find_recent_alerts,
+    progress_shown,
 )
 from app.services.alerts.review import review_alert
 from app.services.alerts.sending import (
@@ -103,6 +104,7 @@ __all__ = [
     "Target",
     "Transition",
     "alert_progress",
+    "progress_shown",
     "failure_reasons",
     "all_clear_sent",
     "approval_refusal",
