@@ -353,3 +353,17 @@ def error_tied_to(page: str, field: str) -> str:
     links = doc.xpath(f'//*[@id="error-summary"]//a[@href="#{field}"]')
     assert [link.text_content().strip() for link in links] == errors, "no summary link to it"
     return errors[0]
+
+
+def send_all_clear(officer: Officer, alert, *, body: str = "Over."):
+    """The all-clear of an alert (to the residents it reached), as its officer sends it."""
+    from app.services.alerts import submit_alert
+
+    return submit_alert(
+        officer,
+        parent_id=alert.id,
+        audience="parent",
+        category="all_clear",
+        title="All clear",
+        body=body,
+    ).alert

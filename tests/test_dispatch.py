@@ -16,6 +16,7 @@ from app.extensions import db
 from app.models import Alert, Delivery
 from app.services.alerts import submit_alert
 from app.services.dispatch import deliver, sweep
+from tests.factories import send_all_clear
 
 BS1_6AD = [-2.588230, 51.451967]
 AREA = [{"kind": "circle", "center": BS1_6AD, "radius_m": 800}]
@@ -2515,14 +2516,7 @@ def test_an_all_clear_stops_its_alerts_messages_being_tried_again(
         {"id": first_row("+447700900377").id},
     )
     db.session.commit()
-    cleared = submit_alert(
-        officer,
-        parent_id=first.id,
-        audience="parent",
-        category="all_clear",
-        title="All clear",
-        body="Over.",
-    ).alert
+    cleared = send_all_clear(officer, first)
     db.session.rollback()
     waiting = first_row("+447700900376")
     assert (waiting.status, waiting.reason) == ("cancelled", OVERTAKEN)

@@ -29,7 +29,14 @@ from app.models import (
 from app.services.alerts import submit_alert
 from app.services.resident_import import ImportRefused, import_residents, reason_in_english
 from app.services.residents import purge_expired
-from tests.factories import PASSWORDS, csrf_token, error_tied_to, postcode_place, signed_in
+from tests.factories import (
+    PASSWORDS,
+    csrf_token,
+    error_tied_to,
+    postcode_place,
+    send_all_clear,
+    signed_in,
+)
 
 GOOD = {
     "postcode": "bs1 6ad",
@@ -1353,14 +1360,7 @@ def test_an_all_clear_stops_its_alerts_messages_still_held_for_quiet_hours(
         officer, shapes=AROUND_BS1, title="T", body="B", category="crime_prevention"
     ).alert
     run_worker()
-    cleared = submit_alert(
-        officer,
-        parent_id=first.id,
-        audience="parent",
-        category="all_clear",
-        title="All clear",
-        body="Over.",
-    ).alert
+    cleared = send_all_clear(officer, first)
     run_worker()
     db.session.rollback()
 
