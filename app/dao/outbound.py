@@ -145,22 +145,26 @@ def _cancel_queued_of_cancelled_alerts(ids: list[int]) -> None:
     )
 
 
-# Said of a message the provider refused for now whose thread's all-clear has gone.
+# Said of a message whose thread's all-clear has gone before it: refused for now by
+# the provider, or not yet tried.
 OVERTAKEN = "not sent: the all-clear went while the provider was refusing it for now"
+NOT_YET = "not sent: the all-clear went before it"
 
 
 def _cancel_retries_an_all_clear_overtook(ids: list[int]) -> None:
-    """A message being tried again (refused for now: an outage is tried for half an
-    hour) whose thread's all-clear has gone since is not sent: it would reach its
-    resident after the all-clear, or with it (a review). One never tried yet goes
-    ahead of the all-clear's, queued behind it."""
+    """A message still queued whose thread's all-clear has gone since is not sent: it
+    would reach its resident after the all-clear, or with it. Being tried again (an
+    outage is tried for half an hour: a review), or not yet tried (a slow provider
+    kept the queue long: an outside check had 110 residents get an alert after its
+    all-clear, though an untried one was thought to go first)."""
     db.session.execute(
         _ids(
             f"""
             UPDATE deliveries d SET status = 'cancelled', finished_at = now(),
-                   updated_at = now(), reason = '{OVERTAKEN}'
+                   updated_at = now(),
+                   reason = CASE WHEN d.attempts > 0 THEN '{OVERTAKEN}' ELSE '{NOT_YET}' END
             FROM alerts a
-            WHERE d.id IN :ids AND d.status = 'queued' AND d.attempts > 0
+            WHERE d.id IN :ids AND d.status = 'queued'
               AND a.id = d.alert_id AND a.category <> 'all_clear'
               AND EXISTS (
                   SELECT 1 FROM alerts c

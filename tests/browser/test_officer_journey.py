@@ -404,7 +404,7 @@ def test_the_alerts_page_follows_what_is_being_tried_again(page, sign_in_page, b
     db.session.execute(
         text(
             "UPDATE deliveries SET attempts = 1, reason = 'Twilio 503: try again',"
-            " next_attempt_at = now() + interval '1 hour' WHERE channel = 'sms'"
+            " next_attempt_at = now() + interval '30 seconds' WHERE channel = 'sms'"
         )
     )
     db.session.commit()

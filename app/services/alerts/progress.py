@@ -8,7 +8,7 @@ import logging
 from flask import current_app
 from flask_babel import gettext
 from redis.exceptions import RedisError
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 
 from app.extensions import db, redis_store
 from app.i18n import when
@@ -86,8 +86,18 @@ def _count_progress(alert_id: int) -> dict:
         #   messages are tried for DELIVERY_RETRY_WINDOW_SECONDS).
         # The totals are over every reason, however many (a mail server's refusals
         # may each carry their own id); the reasons read, the commonest few.
-        tried = Delivery.attempts > 0
-        held_back = and_(Delivery.attempts == 0, Delivery.next_attempt_at > func.now())
+        # Held for quiet hours: not yet tried, or tried and due later than any retry's
+        # backoff (a routine alert's retry waits for them: a page said "209 being tried
+        # again: Twilio 503" all night, the outage long over, an outside check).
+        due = func.coalesce(Delivery.next_attempt_at, func.now())
+        backoff_at_most = func.make_interval(
+            0, 0, 0, 0, 0, 0, current_app.config["RETRY_MAX_SECONDS"] + 5
+        )
+        held_back = and_(
+            due > func.now(),
+            or_(Delivery.attempts == 0, due > func.now() + backoff_at_most),
+        )
+        tried = and_(Delivery.attempts > 0, ~held_back)
         retrying_of = func.count().filter(tried)
         queued = db.session.execute(
             select(

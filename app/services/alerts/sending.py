@@ -13,7 +13,6 @@ from flask_babel import lazy_gettext as _l
 from redis.exceptions import RedisError
 from sqlalchemy import (
     Integer,
-    and_,
     any_,
     bindparam,
     case,
@@ -100,12 +99,12 @@ def write_deliveries(alert: Alert, actor: Officer | None) -> int:
 
 
 def _drop_held_before_all_clear(all_clear: Alert, actor: Officer | None) -> int:
-    """The thread's earlier messages still held for their residents' quiet hours, or
-    refused for now by a provider and waiting to be tried again, are not sent: the
-    all-clear goes instead (held as long, unless urgent). Released together when the
-    quiet hours ended, a resident got the alert and its all-clear at once, in either
-    order; tried again after a provider's outage, after it (reviews). Returns how many
-    were stopped; the sweeper marks their alerts sent."""
+    """The thread's earlier messages not sent yet are not sent: the all-clear goes
+    instead (held as long, unless urgent). Held for quiet hours, a resident got the
+    alert and its all-clear at once, in either order; tried again after a provider's
+    outage, after it (reviews); not yet tried behind a slow provider, after it too (an
+    outside check). Returns how many were stopped; the sweeper marks their alerts
+    sent."""
     root = all_clear.parent_id
     dropped = db.session.execute(
         update(Delivery)
@@ -115,19 +114,20 @@ def _drop_held_before_all_clear(all_clear: Alert, actor: Officer | None) -> int:
                     or_(Alert.id == root, Alert.parent_id == root), Alert.id != all_clear.id
                 )
             ),
+            # Held for quiet hours, refused for now and waiting to be tried again, or
+            # not yet tried (the claim stops those in flight now if they come back:
+            # dao.outbound).
             Delivery.status == "queued",
-            or_(
-                and_(Delivery.attempts == 0, Delivery.next_attempt_at > func.now()),
-                # Refused for now and waiting to be tried again (the claim stops those
-                # in flight now when they come back: dao.outbound).
-                Delivery.attempts > 0,
-            ),
         )
         .values(
             status="cancelled",
             reason=case(
                 (Delivery.attempts > 0, ledger_sql.OVERTAKEN),
-                else_="not sent: the all-clear went before the quiet hours ended",
+                (
+                    Delivery.next_attempt_at > func.now(),
+                    "not sent: the all-clear went before the quiet hours ended",
+                ),
+                else_=ledger_sql.NOT_YET,
             ),
             finished_at=func.now(),
             updated_at=func.now(),
