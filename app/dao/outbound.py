@@ -146,9 +146,35 @@ def _cancel_queued_of_cancelled_alerts(ids: list[int]) -> None:
 
 
 # Said of a message whose thread's all-clear has gone before it: refused for now by
-# the provider, or not yet tried.
+# the provider, held for its resident's quiet hours, or not yet tried.
 OVERTAKEN = "not sent: the all-clear went while the provider was refusing it for now"
+QUIET = "not sent: the all-clear went before the quiet hours ended"
 NOT_YET = "not sent: the all-clear went before it"
+_CLEARED = f"""
+    status = 'cancelled', finished_at = now(), updated_at = now(),
+    reason = CASE WHEN d.attempts > 0 THEN '{OVERTAKEN}'
+                  WHEN d.next_attempt_at > now() THEN '{QUIET}' ELSE '{NOT_YET}' END
+"""
+
+
+def cancel_unsent_before_all_clear(root_id: int, all_clear_id: int) -> int:
+    """Every message of the thread (the alert `root_id` and its follow-ups) still
+    queued when its all-clear goes: how many. (The claim stops any in flight now that
+    come back: _cancel_retries_an_all_clear_overtook.)"""
+    return len(
+        db.session.execute(
+            text(
+                f"""
+                UPDATE deliveries d SET {_CLEARED}
+                FROM alerts a
+                WHERE a.id = d.alert_id AND (a.id = :root OR a.parent_id = :root)
+                  AND a.id <> :all_clear AND d.status = 'queued'
+                RETURNING d.id
+                """  # noqa: S608 (constants)
+            ),
+            {"root": root_id, "all_clear": all_clear_id},
+        ).all()
+    )
 
 
 def _cancel_retries_an_all_clear_overtook(ids: list[int]) -> None:
@@ -160,9 +186,7 @@ def _cancel_retries_an_all_clear_overtook(ids: list[int]) -> None:
     db.session.execute(
         _ids(
             f"""
-            UPDATE deliveries d SET status = 'cancelled', finished_at = now(),
-                   updated_at = now(),
-                   reason = CASE WHEN d.attempts > 0 THEN '{OVERTAKEN}' ELSE '{NOT_YET}' END
+            UPDATE deliveries d SET {_CLEARED}
             FROM alerts a
             WHERE d.id IN :ids AND d.status = 'queued'
               AND a.id = d.alert_id AND a.category <> 'all_clear'

@@ -47,6 +47,11 @@ def fewer_than(k: int) -> str:
     return gettext("fewer than %(k)s", k=k)
 
 
+def fewer_than_or_protecting(k: int) -> str:
+    """Every hidden figure of a table where some are hidden to protect others."""
+    return gettext("fewer than %(k)s, or hidden to protect one", k=k)
+
+
 @dataclass(frozen=True)
 class Group:
     """`total` is the sum of `parts` (cells of the same table)."""
@@ -80,9 +85,7 @@ class Suppressed:
         value = self.shown(key)
         if value is not None:
             return f"{value:,}"
-        if self.secondary:
-            return gettext("fewer than %(k)s, or hidden to protect one", k=self.k)
-        return fewer_than(self.k)
+        return fewer_than_or_protecting(self.k) if self.secondary else fewer_than(self.k)
 
     def hiding_too(self, keys: Iterable[Hashable]) -> Suppressed:
         """This table with these cells hidden as well (to protect others)."""

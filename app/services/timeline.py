@@ -39,7 +39,15 @@ from app.dao.audit import create_audit_event
 from app.i18n import group_names
 from app.models import CATEGORIES
 from app.services import figures, forces
-from app.services.suppression import FEWER_THAN, HIDDEN_WORDS, K_MIN, Group, fewer_than, suppress
+from app.services.suppression import (
+    FEWER_THAN,
+    HIDDEN_WORDS,
+    K_MIN,
+    Group,
+    fewer_than,
+    fewer_than_or_protecting,
+    suppress,
+)
 from app.services.transaction import read_only, replica_reads, transaction
 
 UK = ZoneInfo("Europe/London")
@@ -185,9 +193,7 @@ class WeeklyTable:
         value = self.shown(week, column)
         if value is not None:
             return f"{value:,}"
-        if week in self.protected:
-            return gettext("fewer than %(k)s, or hidden to protect one", k=self.k)
-        return fewer_than(self.k)
+        return fewer_than_or_protecting(self.k) if week in self.protected else fewer_than(self.k)
 
     @property
     def title(self) -> str:

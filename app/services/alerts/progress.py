@@ -78,17 +78,16 @@ def _count_progress(alert_id: int) -> dict:
             .group_by(Delivery.channel, Delivery.status)
         ).all()
         # One pass over the queued rows (a million, as a large alert begins):
-        # - held for residents' quiet hours: not yet tried, and not due until their
-        #   morning (an alert showed "1 waiting" for hours and looked stuck: an outside
-        #   check);
+        # - held for residents' quiet hours: not due until their morning (an alert
+        #   showed "1 waiting" for hours and looked stuck: an outside check). Not yet
+        #   tried, or tried and due later than any retry's backoff (a routine alert's
+        #   retry waits for them: a page said "209 being tried again: Twilio 503" all
+        #   night, the outage long over, an outside check);
         # - tried and waiting to be tried again, with the commonest reason: in a
         #   provider's outage an alert sat at "sending" with nothing said of why (its
         #   messages are tried for DELIVERY_RETRY_WINDOW_SECONDS).
         # The totals are over every reason, however many (a mail server's refusals
         # may each carry their own id); the reasons read, the commonest few.
-        # Held for quiet hours: not yet tried, or tried and due later than any retry's
-        # backoff (a routine alert's retry waits for them: a page said "209 being tried
-        # again: Twilio 503" all night, the outage long over, an outside check).
         due = func.coalesce(Delivery.next_attempt_at, func.now())
         backoff_at_most = func.make_interval(
             0, 0, 0, 0, 0, 0, current_app.config["RETRY_MAX_SECONDS"] + 5

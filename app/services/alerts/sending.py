@@ -15,13 +15,11 @@ from sqlalchemy import (
     Integer,
     any_,
     bindparam,
-    case,
     exists,
     func,
     insert,
     literal,
     null,
-    or_,
     select,
     update,
 )
@@ -105,38 +103,10 @@ def _drop_held_before_all_clear(all_clear: Alert, actor: Officer | None) -> int:
     outage, after it (reviews); not yet tried behind a slow provider, after it too (an
     outside check). Returns how many were stopped; the sweeper marks their alerts
     sent."""
-    root = all_clear.parent_id
-    dropped = db.session.execute(
-        update(Delivery)
-        .where(
-            Delivery.alert_id.in_(
-                select(Alert.id).where(
-                    or_(Alert.id == root, Alert.parent_id == root), Alert.id != all_clear.id
-                )
-            ),
-            # Held for quiet hours, refused for now and waiting to be tried again, or
-            # not yet tried (the claim stops those in flight now if they come back:
-            # dao.outbound).
-            Delivery.status == "queued",
-        )
-        .values(
-            status="cancelled",
-            reason=case(
-                (Delivery.attempts > 0, ledger_sql.OVERTAKEN),
-                (
-                    Delivery.next_attempt_at > func.now(),
-                    "not sent: the all-clear went before the quiet hours ended",
-                ),
-                else_=ledger_sql.NOT_YET,
-            ),
-            finished_at=func.now(),
-            updated_at=func.now(),
-        )
-        .returning(Delivery.id)
-    ).all()
+    dropped = ledger_sql.cancel_unsent_before_all_clear(all_clear.parent_id, all_clear.id)
     if dropped:
-        audit(all_clear, "alert.held_dropped_for_all_clear", actor, {"messages": len(dropped)})
-    return len(dropped)
+        audit(all_clear, "alert.held_dropped_for_all_clear", actor, {"messages": dropped})
+    return dropped
 
 
 def write_force_parts(alert: Alert, actor: Officer | None, reached: list[int] | None = None) -> int:
