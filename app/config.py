@@ -158,6 +158,10 @@ class Config:
     # (every RETRY_MAX_SECONDS once its backoff is spent): a provider's outage this
     # long delays messages and loses none.
     DELIVERY_RETRY_WINDOW_SECONDS = _int("DELIVERY_RETRY_WINDOW_SECONDS", 1800)
+    # An alert's messages no provider ever took (refused at every try: an outage longer
+    # than the window) may be sent again by an officer up to this long after its
+    # release; later, the news is stale.
+    SEND_AGAIN_WITHIN_HOURS = _int("SEND_AGAIN_WITHIN_HOURS", 24)
     RETRY_BASE_SECONDS = float(_env("RETRY_BASE_SECONDS", "0.5"))
     RETRY_MAX_SECONDS = float(_env("RETRY_MAX_SECONDS", "60"))
     # The sweeper: how long a claimed delivery may stay "sending" before its worker is

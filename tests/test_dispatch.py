@@ -2626,3 +2626,40 @@ def test_the_alerts_page_says_what_was_sent_with_no_answer_yet(
     assert "hidden" not in said.split(">")[0]
     assert "1 with no answer from the provider yet, counted as waiting" in said
     assert "None is sent twice." in said
+
+
+def test_a_message_refused_at_every_try_is_marked_so_and_no_other(
+    providers, officer, make_resident, app, monkeypatch
+):
+    # Only a message no provider ever took may be sent again by its officer: every try
+    # refused for now (or held). One with a try of any other outcome is not marked.
+    monkeypatch.setitem(app.config, "DELIVERY_MAX_ATTEMPTS", 3)
+    monkeypatch.setitem(app.config, "RETRY_BASE_SECONDS", 0.01)
+    monkeypatch.setitem(app.config, "RETRY_MAX_SECONDS", 0.05)
+    for n in (114, 115, 116):
+        make_resident(postcode="BS1 6AD", sms=f"+447700900{n}")
+    providers.gateway.unavailable_for = {"+447700900114": 100, "+447700900116": 100}
+    providers.gateway.errors_for = {"+447700900115": (400, 21211, "Invalid 'To' Phone Number")}
+    alert = send(officer)
+    taken_off_the_queue()
+    deliver(ids(alert.id))
+
+    def row(number: str) -> Delivery:
+        return db.session.scalar(select(Delivery).where(Delivery.address == number))
+
+    refused = row("+447700900114")
+    assert (refused.status, refused.attempts, refused.attempts_refused) == ("failed", 3, 2)
+    assert refused.refused_every_try
+    assert not row("+447700900115").refused_every_try  # refused for good: not again
+    # A row whose first try had no answer (it may have been taken), then refused.
+    db.session.execute(
+        text(
+            "UPDATE deliveries SET status = 'queued', attempts = 1, attempts_refused = 0,"
+            " refused_every_try = false, next_attempt_at = NULL WHERE address = '+447700900116'"
+        )
+    )
+    db.session.commit()
+    deliver([row("+447700900116").id])
+    maybe_taken = row("+447700900116")
+    assert (maybe_taken.status, maybe_taken.attempts) == ("failed", 3)
+    assert not maybe_taken.refused_every_try

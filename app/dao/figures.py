@@ -245,6 +245,15 @@ def count_settled_alerts(
     return len(ids)
 
 
+def count_alert_again(session, alert_id: int) -> None:
+    """The alert's deliveries counted again once it settles again (some were queued
+    again): until then the report reads them from the ledger."""
+    session.execute(
+        text("UPDATE alert_figures SET deliveries_at = NULL WHERE alert_id = :id"),
+        {"id": alert_id},
+    )
+
+
 def measure_alert_areas(session, *, limit: int) -> int:
     """The wards the areas of up to `limit` released alerts overlap, for alerts not
     measured since the last boundaries or postcodes were loaded; how many alerts."""

@@ -201,6 +201,69 @@ def _cancel_retries_an_all_clear_overtook(ids: list[int]) -> None:
     )
 
 
+def count_never_taken(alert_id: int) -> int:
+    """The alert's messages that failed with every try refused for now: no provider
+    ever took them (refused_every_try, migration 0055)."""
+    return db.session.scalar(
+        text(
+            "SELECT count(*) FROM deliveries WHERE alert_id = :id AND status = 'failed'"
+            " AND refused_every_try"
+        ),
+        {"id": alert_id},
+    )
+
+
+def requeue_never_taken(
+    alert_id: int, *, force_ids: list[int], groups: list[str], urgent: bool
+) -> list[int]:
+    """Queue again the alert's messages no provider ever took, to residents who still
+    want them as the alert's follow-ups would find them (dao.targeting._filters): the
+    channel at that address still verified and not stopped, alerts not paused, none of
+    `force_ids` stopped, in one of `groups` when given. A routine alert's waits for the
+    resident's quiet hours to end. Each is tried for another retry window from when it
+    is due; the ids queued. No provider took any of them: nobody can get one twice."""
+    due = (
+        "NULL::timestamptz" if urgent else "quiet_hours_release(r.quiet_from, r.quiet_until, now())"
+    )
+    in_groups = (
+        """AND EXISTS (SELECT 1 FROM resident_groups rg
+                       JOIN interest_groups g ON g.id = rg.group_id
+                       WHERE rg.resident_id = r.id AND g.slug = ANY(:groups))"""
+        if groups
+        else ""
+    )
+    return list(
+        db.session.execute(
+            text(
+                f"""
+                UPDATE deliveries d SET status = 'queued', finished_at = NULL,
+                       updated_at = now(), refused_every_try = false,
+                       -- Every try so far was refused (the last one too): counted so,
+                       -- the row is marked again if each of its next is refused.
+                       attempts_refused = d.attempts - d.attempts_held,
+                       next_attempt_at = {due},
+                       first_attempted_at = coalesce({due}, now())
+                FROM alerts a, residents r
+                WHERE a.id = :id AND d.alert_id = a.id AND d.alert_created_at = a.created_at
+                  AND d.status = 'failed' AND d.refused_every_try
+                  AND r.id = d.resident_id AND r.paused_at IS NULL
+                  AND EXISTS (
+                      SELECT 1 FROM resident_channels rc
+                      WHERE rc.resident_id = r.id AND rc.channel = d.channel
+                        AND rc.address = d.address AND rc.unsubscribed_at IS NULL
+                        AND rc.verified_at IS NOT NULL)
+                  AND NOT EXISTS (
+                      SELECT 1 FROM resident_force_stops s
+                      WHERE s.resident_id = r.id AND s.force_id = ANY(:forces))
+                  {in_groups}
+                RETURNING d.id
+                """  # noqa: S608 (constants)
+            ),
+            {"id": alert_id, "forces": force_ids, "groups": groups},
+        ).scalars()
+    )
+
+
 def cancelled_alerts(alert_ids: list[int]) -> set[int]:
     """Which of these alerts have been cancelled."""
     return set(
@@ -245,11 +308,18 @@ def mark_sent(table: str, ids: list[int], statuses: list[str], refs: list, segme
 
 
 def settle(
-    table: str, ids: list[int], attempts: list[int], statuses: list[str], reasons: list[str]
+    table: str,
+    ids: list[int],
+    attempts: list[int],
+    statuses: list[str],
+    reasons: list[str],
+    refused: list[bool] | None = None,
 ) -> None:
     """sending -> failed / unknown / possibly_sent, each with its reason; only a row
     still in the attempt that failed (a row taken for lost and sent again is the new
-    attempt's to settle)."""
+    attempt's to settle). A `refused` row (this attempt refused for now too) is marked
+    refused_every_try when each attempt before it was held or refused for now: no
+    provider ever took it."""
     db.session.execute(
         text(
             f"""
@@ -259,15 +329,24 @@ def settle(
                    -- about what it made up to just after this (to_reconcile).
                    updated_at = clock_timestamp(),
                    {_forget_text(table, "v.status IN ('failed', 'possibly_sent')")}
+                   refused_every_try = v.refused
+                       AND d.attempts_held + d.attempts_refused + 1 = d.attempts,
                    finished_at = CASE WHEN v.status IN ('failed', 'possibly_sent', 'cancelled')
                                       THEN now() ELSE d.finished_at END
             FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[]),
-                        CAST(:statuses AS text[]), CAST(:reasons AS text[]))
-                 AS v(id, attempts, status, reason)
+                        CAST(:statuses AS text[]), CAST(:reasons AS text[]),
+                        CAST(:refused AS boolean[]))
+                 AS v(id, attempts, status, reason, refused)
             WHERE d.id = v.id AND d.status = 'sending' AND d.attempts = v.attempts
             """
         ),
-        {"ids": ids, "attempts": attempts, "statuses": statuses, "reasons": reasons},
+        {
+            "ids": ids,
+            "attempts": attempts,
+            "statuses": statuses,
+            "reasons": reasons,
+            "refused": refused or [False] * len(ids),
+        },
     )
 
 
@@ -301,6 +380,7 @@ def retry_later(
             UPDATE {_table(table)} d SET status = 'queued', reason = v.reason,
                    next_attempt_at = {later},
                    attempts_held = d.attempts_held + CASE WHEN v.untried THEN 1 ELSE 0 END,
+                   attempts_refused = d.attempts_refused + CASE WHEN v.untried THEN 0 ELSE 1 END,
                    updated_at = now()
             FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[]),
                         CAST(:reasons AS text[]), CAST(:delays AS float8[]),

@@ -5,6 +5,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -13,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -105,6 +107,11 @@ class Delivery(db.Model):
     # Of those, held back and never tried (a provider's Retry-After): not counted
     # against DELIVERY_MAX_ATTEMPTS (migration 0053).
     attempts_held: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    # Of those, refused for now by the provider (a 5xx, a 429, no connection), and
+    # whether it failed with every try so refused: never taken, and may be sent again
+    # by its officer without anyone getting it twice (migration 0055).
+    attempts_refused: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    refused_every_try: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
     # Not before this time (a retry's backoff); NULL means now.
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # When the latest attempt was claimed: a provider is asked about messages since then.
@@ -172,6 +179,8 @@ class ResidentNotice(db.Model):
     # Of those, held back and never tried (a provider's Retry-After): not counted
     # against DELIVERY_MAX_ATTEMPTS (migration 0053).
     attempts_held: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    attempts_refused: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    refused_every_try: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     first_attempted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -18,6 +18,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from app.auth import role_required
@@ -33,6 +34,7 @@ from app.services.alerts import (
     approve_alert,
     cancel_alert,
     compose_preview,
+    count_never_taken,
     cross_border,
     draft_from_json,
     failure_reasons,
@@ -51,6 +53,8 @@ from app.services.alerts import (
     recipients_phrase,
     reject_alert,
     review_alert,
+    send_again_refusal,
+    send_again_to_never_taken,
     send_test_to_self,
     stored_area_geojson,
     submit_alert,
@@ -70,6 +74,7 @@ bp = Blueprint("officers", __name__)
 SENDERS = authorisation.roles_for("alert.write")
 VIEWERS = authorisation.roles_for("alert.view")
 CANCELLERS = authorisation.roles_for("alert.cancel")
+SENDERS_AGAIN = authorisation.roles_for("alert.send_again")
 APPROVERS_OF = authorisation.roles_for("alert.approve")
 
 
@@ -413,6 +418,9 @@ def _alert_page(row: Alert, **kept):
         thread=find_thread(row),
         progress=progress_shown(row.id),
         failures=failure_reasons(row),
+        never_taken=count_never_taken(row),
+        send_again_refused=send_again_refusal(row),
+        may_send_again=authorisation.may(current_user, "alert.send_again", row),
         now=datetime.now(UTC),
         can_approve=may_approve(current_user, row)
         and authorisation.may(current_user, "alert.approve", row),
@@ -475,6 +483,33 @@ def cancel(alert_id: int):
         flash(_("Alert cancelled: it will not be sent to anyone."))
     else:
         flash(_("Alert cancelled: %(count)s messages will not be sent.", count=f"{cancelled:,}"))
+    return redirect(url_for("officers.alert", alert_id=alert_id))
+
+
+@bp.route("/alerts/<int:alert_id>/send-again", methods=["POST"])
+@role_required(*SENDERS_AGAIN)
+def send_again(alert_id: int):
+    _alert_for("alert.send_again", alert_id)
+    if request.form.get("confirm") != "yes":
+        flash(_("Nothing was sent: tick “Yes, send it again to them” first."))
+        return redirect(url_for("officers.alert", alert_id=alert_id))
+    try:
+        queued = send_again_to_never_taken(current_user, alert_id)
+    except NotAllowed as refusal:
+        flash(str(refusal))
+    else:
+        flash(
+            ngettext(
+                "%(num)s message is being sent again.",
+                "%(num)s messages are being sent again.",
+                queued,
+            )
+            if queued
+            else _(
+                "Nothing was sent: no message is waiting to be sent again, or those it was"
+                " for have stopped alerts since."
+            )
+        )
     return redirect(url_for("officers.alert", alert_id=alert_id))
 
 

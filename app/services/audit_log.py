@@ -35,8 +35,9 @@ ACTION_LABELS = {
     "alert.cancelled": _l("Alert cancelled"),
     "alert.drafted": _l("Alert drafted"),
     "alert.held_dropped_for_all_clear": _l(
-        "Messages waiting for quiet hours not sent: the all-clear went instead"
+        "Messages not sent yet stopped: the all-clear went instead"
     ),
+    "alert.sent_again": _l("Alert sent again to those no provider took it for"),
     "alert.force_approved": _l("Another force's alert approved for our residents"),
     "alert.force_asked": _l("Another force asked to send an alert"),
     "alert.force_refused": _l("Another force's alert refused"),

@@ -156,7 +156,13 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
     config = current_app.config
     sent: list[Outcome] = []
     # unknown, failed
-    settled: dict[str, list] = {"ids": [], "attempts": [], "statuses": [], "reasons": []}
+    settled: dict[str, list] = {
+        "ids": [],
+        "attempts": [],
+        "statuses": [],
+        "reasons": [],
+        "refused": [],  # out of tries, this one refused for now too
+    }
     retry: dict[str, list] = {
         "ids": [],
         "attempts": [],
@@ -176,6 +182,7 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
             settled["attempts"].append(claimed.attempts)
             settled["statuses"].append("cancelled")
             settled["reasons"].append(error.reason)
+            settled["refused"].append(False)
         elif error is None:
             sent.append(outcome)
             kind = "sent"
@@ -197,6 +204,7 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
             settled["attempts"].append(claimed.attempts)
             settled["statuses"].append(status)
             settled["reasons"].append(reason)
+            settled["refused"].append(kind == "failed" and not error.permanent)
         else:
             kind = "retry"
             retry["ids"].append(claimed.id)

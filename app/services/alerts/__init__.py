@@ -11,6 +11,7 @@ up, and follow its deliveries.
     cross_border  a neighbouring force asked to send it to its residents, and deciding
     review      what a supervisor reviews: each channel's words, count, cost and time
     sending     write the deliveries, queue them after the commit, test, release, cancel
+    resend      its messages no provider ever took, sent again at an officer's asking
     threads     follow-ups and the original they hang off
     progress    how alerts are getting on: the newest, a status, the deliveries
 
@@ -57,6 +58,11 @@ from app.services.alerts.progress import (
     find_alert_status,
     find_recent_alerts,
     progress_shown,
+)
+from app.services.alerts.resend import (
+    count_never_taken,
+    send_again_refusal,
+    send_again_to_never_taken,
 )
 from app.services.alerts.review import review_alert
 from app.services.alerts.sending import (
@@ -110,6 +116,9 @@ __all__ = [
     "approval_refusal",
     "approve_alert",
     "cancel_alert",
+    "count_never_taken",
+    "send_again_refusal",
+    "send_again_to_never_taken",
     "check_schedule",
     "check_words",
     "compose_preview",

@@ -58,6 +58,8 @@ TRANSITIONS: dict[str, Transition] = {
     # A neighbouring force approved it after it went: sending again, to their residents
     # (cross_border.py; the part's own event is alert.sent_to_force).
     "send_to_force": Transition(("sending", "sent"), "sending", None, "send"),
+    # Its messages no provider ever took, queued again by an officer (resend.py).
+    "send_again": Transition(("sending", "sent"), "sending", "alert.sent_again", "send_again"),
     # Sent with nothing to deliver (everyone it was for has left). Once deliveries
     # finish, dispatch.mark_alert_sent_when_done makes the same move in its SQL.
     "finish": Transition(("sending",), "sent", None, "finish"),
@@ -97,6 +99,7 @@ NOTHING_TO = {
     "send": _l("This alert is %(status)s: nothing to send."),
     "finish": _l("This alert is %(status)s: nothing to finish."),
     "cancel": _l("This alert is %(status)s: nothing to cancel."),
+    "send_again": _l("This alert is %(status)s: nothing to send again."),
     "ask": _l("This alert is %(status)s: nothing to ask."),
 }
 

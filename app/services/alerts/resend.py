@@ -1,0 +1,94 @@
+"""Sending an alert again to the residents no provider ever took its message for: every
+try refused for now (an outage longer than DELIVERY_RETRY_WINDOW_SECONDS) until it
+failed. Those rows are queued again under the same alert, so its page, its counts and
+the public pages stay one alert; nobody can get it twice, since no provider took it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app
+from flask_babel import gettext, ngettext
+from sqlalchemy import exists, select
+
+from app.dao import figures as figures_dao
+from app.dao import forces as forces_dao
+from app.dao import outbound as ledger_sql
+from app.extensions import db
+from app.models import Alert, Officer
+from app.services.alerts.lifecycle import NotAllowed, is_test, lock_alert, refusal, transition
+from app.services.alerts.sending import enqueue_safely
+from app.services.alerts.threads import thread_root
+from app.services.transaction import read_only, transaction
+
+
+def count_never_taken(alert: Alert) -> int:
+    """How many of the alert's messages failed with every try refused for now."""
+    with read_only():
+        return ledger_sql.count_never_taken(alert.id)
+
+
+def send_again_refusal(alert: Alert) -> str | None:
+    """Why the alert's never-taken messages may not be sent again now, or None."""
+    if is_test(alert):
+        return gettext("A test to yourself is not sent again.")
+    refused = refusal(alert, "send_again")
+    if refused is not None:
+        return refused
+    hours = current_app.config["SEND_AGAIN_WITHIN_HOURS"]
+    released = alert.sent_at
+    if released is None or datetime.now(UTC) - released > timedelta(hours=hours):
+        return ngettext(
+            "It went out more than %(num)s hour ago: send an update instead.",
+            "It went out more than %(num)s hours ago: send an update instead.",
+            hours,
+        )
+    if _later_message_gone(alert):
+        # Sent now, it would reach them after what came next (an update, the all-clear).
+        return gettext("A later message of this alert has gone since: send an update instead.")
+    return None
+
+
+def _later_message_gone(alert: Alert) -> bool:
+    root = thread_root(alert)
+    return bool(
+        db.session.scalar(
+            select(
+                exists().where(
+                    Alert.parent_id == root.id,
+                    Alert.id != alert.id,
+                    Alert.created_at > alert.created_at,
+                    Alert.status.in_(("sending", "sent")),
+                )
+            )
+        )
+    )
+
+
+def send_again_to_never_taken(officer: Officer, alert_id: int) -> int:
+    """Queue the alert's never-taken messages again, to residents who still want it;
+    how many. Raises NotAllowed (send_again_refusal's words)."""
+    with transaction():
+        # The thread's original locked too: an update or all-clear sent at the same
+        # moment goes either before this (and refuses it) or after.
+        alert = lock_alert(alert_id)
+        refused = send_again_refusal(alert)
+        if refused is not None:
+            raise NotAllowed(refused)
+        forces = [alert.force_id] + [
+            part.force_id
+            for part in forces_dao.find_asks(alert.id)
+            if part.status == "approved" and part.sent_at is not None
+        ]
+        ids = ledger_sql.requeue_never_taken(
+            alert.id,
+            force_ids=forces,
+            groups=list((alert.filters or {}).get("groups") or ()),
+            urgent=alert.category in current_app.config["URGENT_CATEGORIES"],
+        )
+        if not ids:
+            return 0
+        figures_dao.count_alert_again(db.session, alert.id)
+        transition(alert, "send_again", officer, {"messages": len(ids)})
+    enqueue_safely(alert_id)
+    return len(ids)

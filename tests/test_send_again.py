@@ -1,0 +1,204 @@
+"""Sending an alert again to those no provider ever took it for (every try refused for
+now, past the retry window): the same alert's failed rows queued again, to residents who
+still want it, each sent once; refused when it would come after a later message of the
+alert, when it is old news, and for a test to oneself. Through the real engine, the
+Twilio SDK and a Twilio-compatible gateway on loopback."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select, text
+
+from app.extensions import db
+from app.models import Alert, AuditEvent, Delivery
+from app.services.alerts import (
+    NotAllowed,
+    cancel_alert,
+    send_again_refusal,
+    send_again_to_never_taken,
+    submit_alert,
+)
+from app.services.alerts.sending import send_test_to_self
+from app.services.dispatch import deliver
+from tests.factories import form_token, send_all_clear
+
+BS1_6AD = [-2.588230, 51.451967]
+AREA = [{"kind": "circle", "center": BS1_6AD, "radius_m": 800}]
+DOWN = "+447700900511"  # refused at every try
+WRONG = "+447700900512"  # refused for good: not a number
+FINE = "+447700900513"
+LEFT = "+447700900514"  # refused at every try, then stopped texts
+QUIET = "+447700900515"  # refused at every try, in quiet hours now
+_UK = ZoneInfo("Europe/London")
+
+
+@pytest.fixture
+def failed_in_an_outage(app, providers, officer, make_resident, monkeypatch):
+    """A routine alert to five residents by text, sent while the gateway refused three
+    of them at every try: those three failed, never taken."""
+    monkeypatch.setitem(app.config, "DELIVERY_MAX_ATTEMPTS", 3)
+    monkeypatch.setitem(app.config, "RETRY_BASE_SECONDS", 0.01)
+    monkeypatch.setitem(app.config, "RETRY_MAX_SECONDS", 0.05)
+    for number in (DOWN, WRONG, FINE, LEFT, QUIET):
+        make_resident(postcode="BS1 6AD", sms=number)
+    providers.gateway.unavailable_for = {DOWN: 100, LEFT: 100, QUIET: 100}
+    providers.gateway.errors_for = {WRONG: (400, 21211, "Invalid 'To' Phone Number")}
+    alert = submit_alert(
+        officer, shapes=AREA, title="Lock sheds", body="Thefts.", category="crime_prevention"
+    ).alert
+    _off_the_queue()
+    deliver(_ids(alert.id))
+    assert _statuses(alert.id)[FINE] in ("sent", "delivered")
+    assert _statuses(alert.id) == {
+        DOWN: "failed",
+        WRONG: "failed",
+        FINE: _statuses(alert.id)[FINE],
+        LEFT: "failed",
+        QUIET: "failed",
+    }
+    # Quiet hours set since (it was tried at once): now is inside them.
+    now = datetime.now(UTC)
+    db.session.execute(
+        text(
+            "UPDATE residents SET quiet_from = CAST(:start AS time),"
+            " quiet_until = CAST(:end AS time) WHERE id = (SELECT resident_id"
+            " FROM resident_channels WHERE address = :n)"
+        ),
+        {
+            "start": (now - timedelta(hours=1)).astimezone(_UK).strftime("%H:%M"),
+            "end": (now + timedelta(hours=2)).astimezone(_UK).strftime("%H:%M"),
+            "n": QUIET,
+        },
+    )
+    db.session.commit()
+    providers.gateway.unavailable_for = {}  # the outage is over
+    return alert
+
+
+def _off_the_queue() -> None:
+    from app.jobs import queue
+
+    queue().empty()
+
+
+def _ids(alert_id: int) -> list[int]:
+    db.session.rollback()
+    return list(db.session.scalars(select(Delivery.id).where(Delivery.alert_id == alert_id)))
+
+
+def _rows(alert_id: int) -> dict[str, Delivery]:
+    db.session.rollback()
+    return {
+        d.address: d
+        for d in db.session.scalars(select(Delivery).where(Delivery.alert_id == alert_id))
+    }
+
+
+def _statuses(alert_id: int) -> dict[str, str]:
+    return {address: d.status for address, d in _rows(alert_id).items()}
+
+
+def test_only_the_never_taken_go_again_once_each_to_who_still_wants_them(
+    providers, officer, failed_in_an_outage
+):
+    alert = failed_in_an_outage
+    db.session.execute(
+        text("UPDATE resident_channels SET unsubscribed_at = now() WHERE address = :n"),
+        {"n": LEFT},
+    )
+    db.session.commit()
+    assert send_again_refusal(db.session.get(Alert, alert.id)) is None
+    assert send_again_to_never_taken(officer, alert.id) == 2  # DOWN, and QUIET held
+    rows = _rows(alert.id)
+    assert rows[DOWN].status == "queued" and rows[DOWN].next_attempt_at is None
+    # A routine alert waits for the resident's quiet hours, as its first try did.
+    assert rows[QUIET].status == "queued"
+    assert rows[QUIET].next_attempt_at > datetime.now(UTC) + timedelta(minutes=30)
+    assert rows[LEFT].status == "failed"  # stopped texts since: not sent again
+    assert rows[WRONG].status == "failed"  # refused for good: would be refused again
+    assert db.session.get(Alert, alert.id).status == "sending"
+    deliver(_ids(alert.id))
+    assert _statuses(alert.id)[DOWN] in ("sent", "delivered")
+    accepted = providers.gateway.accepted_to("Messages")
+    assert sorted(accepted) == sorted([FINE, DOWN])  # each once; nobody twice
+    # Asked again: nothing more to send, and nothing sent.
+    assert send_again_to_never_taken(officer, alert.id) == 0
+    event = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "alert.sent_again")
+    ).one()
+    assert (event.actor_id, event.subject_id, event.details["messages"]) == (
+        officer.id,
+        str(alert.id),
+        2,
+    )
+
+
+def test_failing_again_they_are_marked_again(providers, officer, failed_in_an_outage):
+    alert = failed_in_an_outage
+    providers.gateway.unavailable_for = {DOWN: 100}
+    assert send_again_to_never_taken(officer, alert.id) == 3
+    deliver(_ids(alert.id))
+    row = _rows(alert.id)[DOWN]
+    assert (row.status, row.refused_every_try) == ("failed", True)
+    # Its attempts were spent: the retry window, from when it was due again, decides
+    # alone (none under the test settings: one more try).
+    assert row.attempts == 4 and row.reason.startswith("gave up after 4 attempts")
+
+
+def test_not_after_a_later_message_not_when_old_not_a_test_not_cancelled(
+    app, providers, officer, failed_in_an_outage
+):
+    alert = failed_in_an_outage
+    db.session.execute(
+        text("UPDATE alerts SET sent_at = now() - interval '25 hours' WHERE id = :id"),
+        {"id": alert.id},
+    )
+    db.session.commit()
+    with pytest.raises(NotAllowed, match="more than 24 hours ago"):
+        send_again_to_never_taken(officer, alert.id)
+    db.session.execute(
+        text("UPDATE alerts SET sent_at = now() - interval '1 hour' WHERE id = :id"),
+        {"id": alert.id},
+    )
+    db.session.commit()
+    send_all_clear(officer, db.session.get(Alert, alert.id))
+    # It would reach them after the all-clear.
+    with pytest.raises(NotAllowed, match="A later message of this alert has gone"):
+        send_again_to_never_taken(officer, alert.id)
+    assert "queued" not in _statuses(alert.id).values()
+    test = send_test_to_self(officer, title="Test", body="Only to me.").alert
+    assert send_again_refusal(test) == "A test to yourself is not sent again."
+    other = submit_alert(officer, shapes=AREA, title="Later", body="Again.").alert
+    cancel_alert(officer, other.id)
+    with pytest.raises(NotAllowed, match="This alert is cancelled: nothing to send again."):
+        send_again_to_never_taken(officer, other.id)
+
+
+def test_the_alert_page_offers_it_and_asks_first(
+    providers, officer, officer_client, failed_in_an_outage
+):
+    alert = failed_in_an_outage
+    path = f"/officers/alerts/{alert.id}"
+    page = officer_client.get(path).text
+    start = page.index('id="never-taken"')
+    said = page[start : page.index("</div>", start)]
+    assert "3 of the failed messages were never taken by a provider" in said
+    assert 'id="send-again-form"' in said
+    token = form_token(officer_client, path)
+    refused = officer_client.post(
+        f"{path}/send-again", data={"csrf_token": token}, follow_redirects=True
+    )
+    assert "Nothing was sent: tick" in refused.text
+    assert "queued" not in _statuses(alert.id).values()
+    done = officer_client.post(
+        f"{path}/send-again",
+        data={"csrf_token": token, "confirm": "yes"},
+        follow_redirects=True,
+    )
+    assert "3 messages are being sent again." in done.text
+    assert list(_statuses(alert.id).values()).count("queued") == 3
+    # None left to offer.
+    assert 'id="never-taken"' not in officer_client.get(path).text
