@@ -265,3 +265,46 @@ def test_retention_removes_old_provider_events_and_ended_sessions(app_ctx, make_
     assert (found["provider_events_removed"], found["staff_sessions_removed"]) == (1, 1)
     keys = db.session.scalars(text("SELECT event_key FROM provider_events")).all()
     assert keys == ["inbound:new"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [["1; drop", "email"], "not a list", [[1], ["email"], {"x": 1}], [1, "email", 7], [True], []],
+)
+def test_a_genuine_token_with_an_unexpected_payload_is_refused_as_not_valid(
+    client, app_ctx, payload
+):
+    # Sealed with our key, so only a leak or a change of ours can make one: a 500 (the
+    # payload was read after the checks) where every other bad link gets its page.
+    for salt, path in (
+        ("one-click-unsubscribe", "/unsubscribe/"),
+        ("answer-an-alert", "/answer/"),
+        ("manage", "/manage/"),
+        ("verify-email", "/confirm-email/"),
+    ):
+        token = SealedSerializer(salt).dumps(payload)
+        # (The answer page's POST is its form's, refused first without the form's token.)
+        for method in ("GET",) if path == "/answer/" else ("GET", "POST"):
+            answer = client.open(path + token, method=method)
+            # (The e-mail link's GET only shows its button: the link is read on POST.)
+            assert answer.status_code in (200, 400, 404), (path, method, answer.status_code)
+            assert "Something went wrong" not in answer.text, (path, method)
+
+
+def test_an_unsubscribe_link_of_a_removed_resident_says_there_is_nothing_to_stop(
+    client, app_ctx, make_resident
+):
+    # It said the address had since changed, to someone who had removed their account.
+    resident = make_resident(email="gone@example.invalid")
+    links = [
+        unsubscribe_token(resident.id, "email", "gone@example.invalid"),
+        SealedSerializer("one-click-unsubscribe").dumps([resident.id, "email"]),  # older
+    ]
+    db.session.delete(resident)
+    db.session.commit()
+    for link in links:
+        for method in ("GET", "POST"):
+            answer = client.open(f"/unsubscribe/{link}", method=method)
+            assert answer.status_code == 410
+            assert "nothing for that link to stop" in answer.text
+            assert "since changed" not in answer.text

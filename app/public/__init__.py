@@ -25,7 +25,7 @@ from app.models import CATEGORIES
 from app.residents import remember, remember_unregistered
 from app.services import forces, public_alerts, public_feeds, replies
 from app.services.dispatch import read_answer_token, read_unsubscribe_token
-from app.services.optout import already_stopped, link_is_current, unsubscribe_channel
+from app.services.optout import already_stopped, link_state, unsubscribe_channel
 from app.services.postcode_check import PostcodeRefused, check_postcode
 from app.services.recordings import find_recording_by_token
 from app.services.registration import (
@@ -216,7 +216,14 @@ def unsubscribe(token: str):  # in the URL is the proof
             "“Change or stop your alerts” on our start page."
         )
         return render_template("error.html", title=title, status=404, said=True), 404
-    if not link_is_current(*found):
+    state = link_state(*found)
+    if state == "gone":
+        title = _(
+            "There is nothing for that link to stop: the alerts it was for have been "
+            "removed, and no more e-mails go from it."
+        )
+        return render_template("error.html", title=title, status=410, said=True), 410
+    if state == "changed":
         title = _(
             "That link was in an e-mail to an address you have since changed, so it "
             "stops nothing. To stop e-mails to your address now, use the link in one of "

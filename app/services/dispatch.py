@@ -41,12 +41,12 @@ def read_unsubscribe_token(token: str) -> tuple[int, str, str | None] | None:
     or has expired. The key is None in links made before they carried one."""
     days = current_app.config["UNSUBSCRIBE_LINK_DAYS"]
     try:
-        resident_id, channel, *key = SealedSerializer(_unsubscribe_signer_salt).loads(
-            token, max_age=days * 86400
+        resident_id, channel, *key = SealedSerializer(_unsubscribe_signer_salt).load_fields(
+            token, days * 86400, int, str, str, optional=1
         )
-    except (BadSignature, ValueError, TypeError):
+    except BadSignature:
         return None
-    return int(resident_id), str(channel), (str(key[0]) if key else None)
+    return resident_id, channel, (key[0] if key else None)
 
 
 def sms_reference(reference: str) -> str | None:
@@ -189,10 +189,10 @@ def answer_token(delivery_id: int) -> str:
 def read_answer_token(token: str) -> int | None:
     hours = current_app.config["REPLY_WINDOW_HOURS"]
     try:
-        (delivery_id,) = SealedSerializer(_answer_signer_salt).loads(token, max_age=hours * 3600)
-    except (BadSignature, ValueError, TypeError):
+        (delivery_id,) = SealedSerializer(_answer_signer_salt).load_fields(token, hours * 3600, int)
+    except BadSignature:
         return None
-    return int(delivery_id)
+    return delivery_id
 
 
 def _after(alert_ids: set[int]) -> None:

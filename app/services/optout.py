@@ -74,10 +74,20 @@ def address_key(address: str) -> str:
 def link_is_current(resident_id: int, channel: str, key: str | None) -> bool:
     """Whether a link carrying `key` (None: made before links carried one) was sent
     to the address the resident's channel has now."""
-    if key is None:
-        return True
+    return link_state(resident_id, channel, key) == "current"
+
+
+def link_state(resident_id: int, channel: str, key: str | None) -> str:
+    """ "current": the link stops the channel it was sent for; "changed": the channel's
+    address is another now; "gone": the resident or the channel has been removed
+    (told as "changed", a removed account's old link said its address had changed:
+    an outside check)."""
     address = channels_dao.address_of(resident_id, channel)
-    return address is not None and address_key(address) == key
+    if address is None:
+        return "gone"
+    if key is not None and address_key(address) != key:
+        return "changed"
+    return "current"
 
 
 def already_stopped(resident_id: int, channel: str) -> bool:

@@ -481,8 +481,8 @@ def _email_link(token: str) -> tuple[str, str]:
     """The resident's reference and the address's digest the link carries. Raises
     VerificationRefused when it has expired or is not ours."""
     try:
-        reference, address_digest = _serializer("verify-email").loads(
-            token, max_age=EMAIL_LINK_DAYS * 86400
+        reference, address_digest = _serializer("verify-email").load_fields(
+            token, EMAIL_LINK_DAYS * 86400, str, str
         )
         return reference, address_digest
     except SignatureExpired:
@@ -707,7 +707,9 @@ def read_manage_token(token: str, *, use: bool, browser: str | None = None) -> R
     `browser`: a key of the browser's session, which may use it again for
     MANAGE_LINK_GRACE_SECONDS. Raises VerificationRefused."""
     try:
-        reference, nonce = _serializer("manage").loads(token, max_age=MANAGE_LINK_HOURS * 3600)
+        reference, nonce = _serializer("manage").load_fields(
+            token, MANAGE_LINK_HOURS * 3600, str, str
+        )
     except SignatureExpired:
         raise VerificationRefused(
             gettext("That link has expired. Ask for a new one below.")
