@@ -156,6 +156,11 @@ def test_exercises_are_marked_and_a_cancelled_alert_says_so(
     db.session.expire_all()
     assert live.status == "cancelled" and live.sent_at is not None  # stopped while sending
     assert "This alert was cancelled" in client.get(f"/alerts/{live.reference}").text
+    # The check of a message says so too: "yes, ours" read as a live alert.
+    token = form_token(client, "/check")
+    for alert, said in ((exercise, "EXERCISE"), (live, "This alert was cancelled")):
+        checked = client.post("/check", data={"message": alert.reference, "csrf_token": token})
+        assert "that reference is ours" in checked.text and said in checked.text
 
 
 def test_the_thread_shows_updates_and_the_all_clear(client, officer_client, street, run_worker):
@@ -262,6 +267,9 @@ def test_the_list_filters_by_category_and_by_postcode_or_place(
     assert 'href="/alerts?near=1&amp;page=2"' in first
     second = client.get("/alerts?near=1&page=2").text
     assert "Bristol burglaries" in second and "Page 2 of 2" in second
+    # Past the end: the last page, not "Page 9 of 2" and nothing.
+    past = client.get("/alerts?near=1&page=9").text
+    assert "Bristol burglaries" in past and "Page 2 of 2" in past
     # Another visitor's session has no area: the same address is everyone's list.
     stranger = client.application.test_client()
     assert "Page 1 of 3" in stranger.get("/alerts?near=1").text

@@ -262,7 +262,17 @@ def list_public_alerts(
             category=chosen,
             area_wkb=boundary,
         )
-    pages = max(1, math.ceil(total / PAGE_SIZE))
+        pages = max(1, math.ceil(total / PAGE_SIZE))
+        if page_number > pages:
+            # Past the end (an old link, fewer alerts now): the last page, not "Page 3
+            # of 2" and an empty list (an outside check).
+            page_number = pages
+            alerts, total = dao.find_public_page(
+                offset=(page_number - 1) * PAGE_SIZE,
+                limit=PAGE_SIZE,
+                category=chosen,
+                area_wkb=boundary,
+            )
     return PublicList(
         alerts, total, page_number, pages, chosen, area_text, found, errors, outside, covering
     )
