@@ -253,6 +253,11 @@ def test_the_list_filters_by_category_and_by_postcode_or_place(
     assert unknown.status_code == 400
     assert "could not find a postcode or place" in unknown.text
     assert "try your postcode, or the name of your ward or district" in unknown.text
+    # A letter or two is no place's name: it found the first place starting so.
+    for typed in ("a", "Ab"):
+        short = near_to(typed)
+        assert short.status_code == 400 and "could not find a postcode or place" in short.text
+    assert "Bristol burglaries" in near_to("Brist").text  # three or more: the start
     assert client.get("/alerts?category=nonsense").status_code == 400
     for page in ("-1", "abc", "99999999999"):
         assert client.get(f"/alerts?page={page}").status_code == 200

@@ -283,18 +283,27 @@ def find_postcode_point_wkb(key: str) -> bytes | None:
     return bytes(found) if found is not None else None
 
 
+# The fewest characters a place's name is found by the start of.
+PREFIX_MIN = 3
+
+
 def find_place_named(name: str) -> tuple[int, str, str] | None:
     """(id, kind, name) of the ward or district called `name` (any case), or else the
-    first whose name starts with it, districts before wards; None when none does."""
+    first whose name starts with it (given at least PREFIX_MIN characters), districts
+    before wards; None when none does."""
     kind_order = case({"district": 0, "ward": 1}, value=Place.kind)
     forms = search_forms(name)
     exact = func.lower(Place.name).in_([form.lower() for form in forms])
+    # "a" found Aberdeen City, for a list of alerts near "a" (an outside check): a
+    # name that short is looked up whole only.
+    starts = [
+        Place.name.ilike(f"{escape_like(form)}%", escape="\\")
+        for form in forms
+        if len(form.strip()) >= PREFIX_MIN
+    ]
     row = db.session.execute(
         select(Place.id, Place.kind, Place.name)
-        .where(
-            Place.kind.in_(("district", "ward")),
-            or_(*(Place.name.ilike(f"{escape_like(form)}%", escape="\\") for form in forms)),
-        )
+        .where(Place.kind.in_(("district", "ward")), or_(exact, *starts))
         .order_by(exact.desc(), kind_order, Place.name)
         .limit(1)
     ).one_or_none()
