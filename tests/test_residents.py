@@ -4,6 +4,7 @@ importing a list from another system."""
 
 from __future__ import annotations
 
+import csv
 import html
 import json
 import re
@@ -2444,3 +2445,26 @@ def test_the_same_message_flashed_many_times_is_shown_once(resident_client):
     for _ in range(3):
         assert client.post("/my-alerts", data={"csrf_token": token}).status_code == 302
     assert client.get("/my-alerts").text.count("Nothing has changed.") == 1
+
+
+def test_the_import_command_lists_and_reports_the_rejected_rows(app, app_ctx, tmp_path):
+    # The README's way to bring residents over: a rejected row stopped it with a
+    # traceback after the accepted ones were written, and no report (an outside check).
+    from app.cli.demo import ensure_interest_groups
+
+    ensure_interest_groups()
+    source = tmp_path / "legacy.csv"
+    source.write_text(CSV, encoding="utf-8")
+    report = tmp_path / "rejected.csv"
+    runner = app.test_cli_runner()
+    for dry in (True, False):
+        args = ["residents", "import", str(source), "--report", str(report)]
+        result = runner.invoke(args=args + (["--dry-run"] if dry else []))
+        assert result.exit_code == 0, result.output
+        verb = "would import" if dry else "imported"
+        assert f"9 rows read: {verb} 2, rejected 7." in result.output
+        assert "row 7: " in result.output  # Fay: no postcode, no way to reach her
+        with report.open(encoding="utf-8") as written:
+            rows = list(csv.reader(written))
+        assert rows[0] == ["row", "reasons"] and len(rows) == 8
+        assert all(reasons and "{" not in reasons for _, reasons in rows[1:])

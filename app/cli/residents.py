@@ -30,7 +30,13 @@ def import_command(path: Path, dry_run: bool, notify: bool, report_path: Path | 
     columns). Accepted rows are written in one transaction; rejected rows are listed."""
     from tqdm import tqdm
 
+    from app.i18n import in_reader_language
     from app.services.resident_import import ImportRefused, import_residents
+
+    def reasons(rejected: dict) -> str:
+        # Each in English and Welsh (each_language): English here, as the page reads
+        # them in its language (joined as text, they stopped the command mid-report).
+        return "; ".join(map(in_reader_language, rejected["reasons"]))
 
     try:
         content = path.read_text(encoding="utf-8-sig")
@@ -50,7 +56,7 @@ def import_command(path: Path, dry_run: bool, notify: bool, report_path: Path | 
             raise click.ClickException(str(refusal)) from None
         bar.update(bar.total - bar.n)
     for rejected in report.rejected[:50]:
-        click.echo(f"row {rejected['row']}: " + "; ".join(rejected["reasons"]))
+        click.echo(f"row {rejected['row']}: " + reasons(rejected))
     if len(report.rejected) > 50:
         click.echo(f"… and {len(report.rejected) - 50:,} more rejected rows (use --report).")
     if report_path:
@@ -58,7 +64,7 @@ def import_command(path: Path, dry_run: bool, notify: bool, report_path: Path | 
             writer = csv.writer(out)
             writer.writerow(["row", "reasons"])
             for rejected in report.rejected:
-                writer.writerow([rejected["row"], "; ".join(rejected["reasons"])])
+                writer.writerow([rejected["row"], reasons(rejected)])
     verb = "would import" if dry_run else "imported"
     click.echo(
         f"{report.rows_read:,} rows read: {verb} {report.accepted:,}, "
