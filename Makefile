@@ -11,11 +11,12 @@ PORT ?= 5000
 PUBLIC_BASE_URL ?= http://127.0.0.1:$(PORT)
 export PUBLIC_BASE_URL
 
-# Local development services, used unless you export your own URLs. These are
+# Local development services, used unless you give your own URLs (exported, or on
+# make's command line). These are
 # development credentials for a database on loopback; production gets its URLs
 # from the environment and refuses to start without them (app/config.py).
-DATABASE_URL_GIVEN := $(if $(filter environment%,$(origin DATABASE_URL)),1,0)
-REDIS_URL_GIVEN := $(if $(filter environment%,$(origin REDIS_URL)),1,0)
+DATABASE_URL_GIVEN := $(if $(filter environment% command%,$(origin DATABASE_URL)),1,0)
+REDIS_URL_GIVEN := $(if $(filter environment% command%,$(origin REDIS_URL)),1,0)
 DATABASE_URL ?= postgresql+psycopg://community_alerts:community_alerts@127.0.0.1:5432/community_alerts
 REDIS_URL ?= redis://127.0.0.1:6379/0
 # Tests get their own database and Redis database: they empty both.

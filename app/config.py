@@ -7,10 +7,13 @@ fails closed). Production refuses to start when a secret or a service URL is mis
 from __future__ import annotations
 
 import os
+import re
 
 
-class ConfigError(RuntimeError):
-    """The environment does not hold what this configuration needs."""
+class ConfigError(SystemExit):
+    """The environment does not hold what this configuration needs. A SystemExit: the
+    command, worker or web server stops with the sentence that says what to set, not
+    with a traceback around it (an outside check of the install read 40 lines)."""
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -19,7 +22,30 @@ def _env(name: str, default: str | None = None) -> str | None:
 
 
 def _int(name: str, default: int) -> int:
-    return int(_env(name, str(default)))
+    return _number(name, str(default), int, "a whole number")
+
+
+def _float(name: str, default: str) -> float:
+    return _number(name, default, float, "a number")
+
+
+def _number(name: str, default: str, kind: type, words: str):
+    """A numeric setting, or a refusal naming it ("invalid literal for int()" named
+    nothing)."""
+    value = _env(name, default)
+    try:
+        return kind(value.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be {words}, not {value!r}.") from None
+
+
+def _database_url(name: str) -> str | None:
+    """A PostgreSQL URL as SQLAlchemy takes it with psycopg 3: the postgresql:// (or
+    postgres://) that managed databases' consoles give asked for psycopg2."""
+    value = _env(name)
+    if value is None:
+        return None
+    return re.sub(r"^postgres(?:ql)?://", "postgresql+psycopg://", value.strip())
 
 
 def _bool(name: str, default: bool) -> bool:
@@ -49,12 +75,12 @@ def _sso_providers() -> dict[str, dict[str, str]]:
 class Config:
     ENV_NAME = "base"
     SECRET_KEY = _env("SECRET_KEY")
-    SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL")
+    SQLALCHEMY_DATABASE_URI = _database_url("DATABASE_URL")
     # A read replica (streaming, e.g. a managed service's read endpoint): the officers'
     # previews and the analysts' pages read there; everything that writes, and a page
     # whose figures the replica has not caught up with yet, uses DATABASE_URL. Unset:
     # everything uses DATABASE_URL.
-    DATABASE_REPLICA_URL = _env("DATABASE_REPLICA_URL")
+    DATABASE_REPLICA_URL = _database_url("DATABASE_REPLICA_URL")
     # hide_parameters: a failed statement's error never carries residents' details
     # (names, numbers, addresses) into the logs.
     # Every connection: no JIT (compiling a plan costs more than our short queries take)
@@ -97,15 +123,15 @@ class Config:
     # The voice for the Welsh words of a call (Amazon Polly's Welsh voice at Twilio).
     TWILIO_VOICE_CY = _env("TWILIO_VOICE_CY", "Polly.Gwyneth")
     TWILIO_API_BASE_URL = _env("TWILIO_API_BASE_URL")  # a Twilio-compatible server
-    TWILIO_TIMEOUT_SECONDS = float(_env("TWILIO_TIMEOUT_SECONDS", "10"))
+    TWILIO_TIMEOUT_SECONDS = _float("TWILIO_TIMEOUT_SECONDS", "10")
     SMTP_HOST = _env("SMTP_HOST")
     SMTP_PORT = _int("SMTP_PORT", 25)
     SMTP_USERNAME = _env("SMTP_USERNAME")
     SMTP_PASSWORD = _env("SMTP_PASSWORD")
-    SMTP_STARTTLS = _env("SMTP_STARTTLS", "") in ("1", "true", "yes")
+    SMTP_STARTTLS = _bool("SMTP_STARTTLS", False)
     # Seconds to wait for each answer from the mail server. No answer after the e-mail
     # itself went: "possibly sent", never sent again.
-    SMTP_TIMEOUT_SECONDS = float(_env("SMTP_TIMEOUT_SECONDS", "10"))
+    SMTP_TIMEOUT_SECONDS = _float("SMTP_TIMEOUT_SECONDS", "10")
     MAIL_FROM = _env("MAIL_FROM")
     # The address the public reaches this service at (behind any proxy): callback and
     # unsubscribe URLs are built from it, and Twilio signatures are checked against it.
@@ -119,9 +145,9 @@ class Config:
     # The rates the officer's "all out in…" assumes for a channel with no limit set
     # above: Twilio places 1 call a second by default; texts and e-mail go faster.
     ESTIMATE_RATES = {
-        "sms": float(_env("ESTIMATE_SMS_PER_SECOND", "10")),
-        "voice": float(_env("ESTIMATE_VOICE_PER_SECOND", "1")),
-        "email": float(_env("ESTIMATE_EMAIL_PER_SECOND", "10")),
+        "sms": _float("ESTIMATE_SMS_PER_SECOND", "10"),
+        "voice": _float("ESTIMATE_VOICE_PER_SECOND", "1"),
+        "email": _float("ESTIMATE_EMAIL_PER_SECOND", "10"),
     }
     RATE_LIMITS = {
         "sms": _int("SMS_PER_SECOND", 0),
@@ -162,8 +188,8 @@ class Config:
     # than the window) may be sent again by an officer up to this long after its
     # release; later, the news is stale.
     SEND_AGAIN_WITHIN_HOURS = _int("SEND_AGAIN_WITHIN_HOURS", 24)
-    RETRY_BASE_SECONDS = float(_env("RETRY_BASE_SECONDS", "0.5"))
-    RETRY_MAX_SECONDS = float(_env("RETRY_MAX_SECONDS", "60"))
+    RETRY_BASE_SECONDS = _float("RETRY_BASE_SECONDS", "0.5")
+    RETRY_MAX_SECONDS = _float("RETRY_MAX_SECONDS", "60")
     # The sweeper: how long a claimed delivery may stay "sending" before its worker is
     # presumed dead, how long an "unknown" one waits for the provider's callback before
     # the provider is asked whether it took it, and how long a queued one waits for a
@@ -185,7 +211,7 @@ class Config:
     # A delivery job that has run this long hands the rest of its rows back to the
     # queue, behind the jobs waiting for a worker (services/outbound.deliver): under a
     # rate limit a job of texts would hold its worker for minutes.
-    JOB_YIELD_SECONDS = float(_env("JOB_YIELD_SECONDS", "3"))
+    JOB_YIELD_SECONDS = _float("JOB_YIELD_SECONDS", "3")
 
     # Asking the provider whether it took a text or call: while it cannot say (an
     # outage, an answer it cannot read), it is asked again every RECONCILE_SECONDS for
@@ -195,7 +221,7 @@ class Config:
     # none, asked every RECONCILE_SECONDS, for this long after the row became unknown:
     # a list that lags shows a message late, and resending sooner sends it twice.
     RECONCILE_NO_RECORD_SECONDS = _int("RECONCILE_NO_RECORD_SECONDS", 60)
-    SWEEP_INTERVAL_SECONDS = float(_env("SWEEP_INTERVAL_SECONDS", "5"))
+    SWEEP_INTERVAL_SECONDS = _float("SWEEP_INTERVAL_SECONDS", "5")
     # /metrics answers a Prometheus scraper that sends "Authorization: Bearer <token>";
     # unset, there is no /metrics.
     METRICS_TOKEN = _env("METRICS_TOKEN")
@@ -275,12 +301,12 @@ class Config:
     # texts, and phones show long ones badly. Prices (pounds) give the officer a cost
     # before sending; set them from the force's Twilio contract.
     SMS_MAX_SEGMENTS = _int("SMS_MAX_SEGMENTS", 4)
-    SMS_PRICE_PER_SEGMENT = float(_env("SMS_PRICE_PER_SEGMENT", "0.04"))
+    SMS_PRICE_PER_SEGMENT = _float("SMS_PRICE_PER_SEGMENT", "0.04")
     # Every e-mail prints the alert's public reference (e.g. A7K2-9QF) and every call
     # says it, so anyone can check the message at /check; a text carries it too unless
     # this is off ("Ref A7K2-9QF." is 14 characters, counted in the parts).
     TEXTS_CARRY_REFERENCE = _bool("TEXTS_CARRY_REFERENCE", True)
-    VOICE_PRICE_PER_MINUTE = float(_env("VOICE_PRICE_PER_MINUTE", "0.02"))
+    VOICE_PRICE_PER_MINUTE = _float("VOICE_PRICE_PER_MINUTE", "0.02")
     # Alerts to more residents than this, or of these categories, wait for a
     # supervisor's approval (nobody approves their own).
     APPROVAL_THRESHOLD = _int("APPROVAL_THRESHOLD", 2000)
@@ -378,8 +404,8 @@ class Config:
     SSO_EMAIL_CLAIM = _env("SSO_EMAIL_CLAIM", "email")
     # Empty: "your force account", in the page's language (app/services/sso.py).
     SSO_PROVIDER_NAME = _env("SSO_PROVIDER_NAME", "")
-    SSO_LINK_BY_EMAIL = _env("SSO_LINK_BY_EMAIL", "") in ("1", "true", "yes")
-    SSO_TIMEOUT_SECONDS = float(_env("SSO_TIMEOUT_SECONDS", "10"))
+    SSO_LINK_BY_EMAIL = _bool("SSO_LINK_BY_EMAIL", False)
+    SSO_TIMEOUT_SECONDS = _float("SSO_TIMEOUT_SECONDS", "10")
     # Reassigning residents' places to forces (a force added, an area reloaded) waits at
     # most this long for residents' changes to pause before it gives up.
     FORCE_REASSIGN_WAIT_SECONDS = _int("FORCE_REASSIGN_WAIT_SECONDS", 300)
@@ -419,7 +445,7 @@ class DevelopmentConfig(Config):
 class TestingConfig(Config):
     ENV_NAME = "testing"
     TESTING = True
-    SQLALCHEMY_DATABASE_URI = _env("TEST_DATABASE_URL")
+    SQLALCHEMY_DATABASE_URI = _database_url("TEST_DATABASE_URL")
     REDIS_URL = _env("TEST_REDIS_URL")
     SECRET_KEY = "tests-only-not-secret"  # noqa: S105
     RQ_QUEUE = "alerts-test"
@@ -482,7 +508,10 @@ class ProductionConfig(Config):
         for name in ("SQLALCHEMY_DATABASE_URI", "REDIS_URL"):
             value = getattr(cls, name)
             if "community_alerts:community_alerts@" in value:
-                raise ConfigError(f"production must not use the development {name} credentials.")
+                setting = {"SQLALCHEMY_DATABASE_URI": "DATABASE_URL"}.get(name, name)
+                raise ConfigError(
+                    f"production must not use the development credentials in {setting}."
+                )
 
 
 CONFIGS = {

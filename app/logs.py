@@ -101,3 +101,20 @@ def quieten_server_lines(logger_name: str = "gunicorn.error") -> None:
     logger = logging.getLogger(logger_name)
     if not any(isinstance(f, ServerLineFilter) for f in logger.filters):
         logger.addFilter(ServerLineFilter())
+
+
+def service_failure(error: BaseException) -> str:
+    """Why the database or Redis could not be used, for a log: the error's kind and
+    the driver's first line (`password authentication failed for user "alerts"`,
+    `Connection refused`), never a statement or its values. "OperationalError" alone
+    sent an IT team looking at the network for a wrong password (an outside check)."""
+    from redis.exceptions import RedisError
+    from sqlalchemy.exc import OperationalError
+
+    if not isinstance(error, OperationalError | RedisError):
+        return type(error).__name__  # another error's words may carry anything
+    cause = getattr(error, "orig", None) or error
+    first = (str(cause).strip().splitlines() or [""])[0]
+    # libpq's lines start 'connection to server at "host", port 5432 failed: FATAL: …'.
+    first = re.sub(r"\s+", " ", first)[:300]
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__

@@ -25,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 from app.extensions import db
+from app.logs import service_failure
 from app.models import MAX_ID
 from app.services.text import whole_number
 
@@ -303,7 +304,7 @@ def install(app: Flask) -> None:
             "Redis" if isinstance(error, RedisError) else "The database",
             route_of_request(),
             request.method,
-            type(error).__name__,
+            service_failure(error),
         )
         answer = error_answer(503, UNAVAILABLE)
         response = app.make_response(answer)

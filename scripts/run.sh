@@ -26,6 +26,36 @@ stop() {
 }
 trap stop INT TERM EXIT
 
+# Before the app starts (the services this make started are stopped again): a port
+# another program holds, or a Redis that does not answer, read as "is running" and
+# then everything stopped (an outside check).
+if ! "$bin/python" - "$port" <<'PY'
+import socket, sys
+port = int(sys.argv[1])
+with socket.socket() as s:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn: not TIME_WAIT
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        sys.exit(f"Port {port} is in use by another program: run `make run PORT={port + 1}`"
+                 " (or stop that program).")
+PY
+then
+  exit 1
+fi
+"$bin/python" - <<'PY' || exit 1
+import os, sys
+from urllib.parse import urlsplit
+import redis
+url = os.environ["REDIS_URL"]
+try:
+    redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+except redis.RedisError as error:
+    where = urlsplit(url)
+    sys.exit(f"Redis at {where.hostname}:{where.port or 6379} is not answering ({error}):"
+             " start it, or set REDIS_URL to one that is.")
+PY
+
 "$bin/gunicorn" -c python:app.gunicorn_conf --bind "127.0.0.1:$port" --workers 2 --threads 4 \
   'app:create_app()' &
 pids+=($!)

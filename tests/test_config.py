@@ -1,3 +1,8 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from app import create_app
@@ -72,3 +77,58 @@ def test_the_banner_says_where_messages_go(app, client, monkeypatch):
     page = client.get("/").text.replace("&#39;", "'")
     assert "outbox" not in page.split('class="env-banner"')[1].split("</aside>")[0]
     assert "go to the Twilio and SMTP servers set here, which may reach real people" in page
+
+
+def _started(**environ) -> subprocess.CompletedProcess:
+    """`flask routes` in a production environment of its own: how an IT team finds out."""
+    return subprocess.run(  # noqa: S603 (our own command)
+        [sys.executable, "-m", "flask", "--app", "app:create_app", "routes"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={"PATH": os.environ["PATH"], "APP_ENV": "production", **environ},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_setting_that_stops_the_start_is_named_in_a_sentence_not_a_traceback():
+    # 40 lines of traceback around the sentence, and "invalid literal for int()" named
+    # no setting at all (an outside check of the install).
+    for environ, said in (
+        ({}, "production configuration needs SECRET_KEY, DATABASE_URL, REDIS_URL"),
+        ({"PROXY_HOPS": "one"}, "PROXY_HOPS must be a whole number, not 'one'."),
+        ({"RETRY_MAX_SECONDS": "a minute"}, "RETRY_MAX_SECONDS must be a number"),
+    ):
+        done = _started(**environ)
+        assert done.returncode == 1 and said in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_switches_read_as_the_others_and_a_consoles_database_url_works():
+    # "True" and "on" turned other switches on and these two off (SMTP logged in
+    # without STARTTLS); a managed database's console's URL asked for psycopg2.
+    environ = {
+        "PATH": os.environ["PATH"],
+        "SMTP_STARTTLS": "True",
+        "SSO_LINK_BY_EMAIL": "on",
+        "DATABASE_URL": "postgresql://alerts:secret@db.internal:5432/alerts",
+    }
+    read = (
+        "from app.config import Config as C;"
+        " print(C.SMTP_STARTTLS, C.SSO_LINK_BY_EMAIL, C.SQLALCHEMY_DATABASE_URI)"
+    )
+    done = subprocess.run(  # noqa: S603 (our own command)
+        [sys.executable, "-c", read],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.split() == [
+        "True",
+        "True",
+        "postgresql+psycopg://alerts:secret@db.internal:5432/alerts",
+    ]

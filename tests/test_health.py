@@ -68,3 +68,20 @@ def test_readyz_is_not_ready_without_the_database():
     assert answer.status_code == 503
     assert answer.json["checks"]["database"] == "not answering"
     assert "nobody" not in answer.text and "127.0.0.1" not in answer.text
+
+
+def test_a_wrong_database_password_is_named_in_the_log_not_the_page(app, caplog):
+    # "The database not answering: OperationalError" sent an IT team to the network for
+    # a wrong password (an outside check); the page says no more than before.
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    user = url.split("://", 1)[1].split(":", 1)[0]
+    wrong = type(
+        "WrongPassword",
+        (TestingConfig,),
+        {"SQLALCHEMY_DATABASE_URI": url.replace(f"{user}:", f"{user}x:", 1)},
+    )
+    answer = create_app(wrong).test_client().get("/readyz")
+    assert answer.status_code == 503 and "password" not in answer.text
+    logged = " ".join(r.getMessage() for r in caplog.records if "readiness" in r.getMessage())
+    assert "password authentication failed" in logged, logged
+    assert "community_alerts@" not in logged  # no URL, nor its password

@@ -6,6 +6,7 @@ import click
 from flask.cli import AppGroup
 
 from app.extensions import redis_store
+from app.logs import service_failure
 
 alerts_cli = AppGroup("alerts", help="Operate alerts.")
 officers_cli = AppGroup("officers", help="Staff accounts.")
@@ -110,7 +111,7 @@ def sweeper(once: bool) -> None:
                 click.echo(f"sweeper: {found}")
         except Exception as error:  # a database or Redis outage: try again next round
             db.session.rollback()
-            click.echo(f"sweeper: {type(error).__name__}; trying again", err=True)
+            click.echo(f"sweeper: {service_failure(error)}; trying again", err=True)
         if once:
             return
         time.sleep(current_app.config["SWEEP_INTERVAL_SECONDS"])

@@ -15,6 +15,7 @@ from flask import current_app
 
 from app.dao import health as dao
 from app.extensions import db, redis_store
+from app.logs import service_failure
 from app.services.transaction import read_only
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -50,13 +51,13 @@ def readiness() -> Readiness:
         else:
             checks["migrations"] = "not current: run flask db upgrade"
     except Exception as error:  # noqa: BLE001 - any failure means not ready
-        current_app.logger.warning("readiness: database check failed: %s", type(error).__name__)
+        current_app.logger.warning("readiness: database check failed: %s", service_failure(error))
         checks["database"] = "not answering"
         checks["migrations"] = "unknown"
     try:
         redis_store.client.ping()
         checks["redis"] = "ok"
     except Exception as error:  # noqa: BLE001
-        current_app.logger.warning("readiness: Redis check failed: %s", type(error).__name__)
+        current_app.logger.warning("readiness: Redis check failed: %s", service_failure(error))
         checks["redis"] = "not answering"
     return Readiness(checks)
