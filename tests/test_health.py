@@ -85,3 +85,16 @@ def test_a_wrong_database_password_is_named_in_the_log_not_the_page(app, caplog)
     logged = " ".join(r.getMessage() for r in caplog.records if "readiness" in r.getMessage())
     assert "password authentication failed" in logged, logged
     assert "community_alerts@" not in logged  # no URL, nor its password
+
+
+def test_a_worker_started_with_redis_away_says_so_in_a_sentence(app, monkeypatch):
+    # A 64-line traceback, the address only in its last line (an outside check).
+    monkeypatch.setattr(
+        redis_store,
+        "_client",
+        Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)),
+    )
+    result = app.test_cli_runner().invoke(args=["worker", "--burst"])
+    assert result.exit_code == 1
+    assert "Redis is not answering (ConnectionError: Error 111 connecting to" in result.output
+    assert "Traceback" not in result.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask.cli import AppGroup
+from redis.exceptions import RedisError
 
 from app.extensions import redis_store
 from app.logs import service_failure
@@ -30,6 +31,15 @@ def worker(burst: bool, alerts_only: bool) -> None:
     from app.channels import preload
     from app.jobs import bulk_queue, queue
 
+    # Redis not answering at the start: one sentence naming it, not a traceback of
+    # 64 lines (an outside check). Once working, RQ rides out an outage itself.
+    try:
+        redis_store.client.ping()
+    except RedisError as error:
+        raise click.ClickException(
+            f"Redis is not answering ({service_failure(error)}): start it, or set REDIS_URL"
+            " to one that is."
+        ) from None
     # A dead worker is noticed within two minutes: it must renew its registration
     # every worker_ttl seconds, and maintenance (which moves abandoned jobs out of the
     # started registry) runs every 30 seconds. The sweeper re-queues their deliveries.
