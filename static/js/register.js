@@ -32,7 +32,10 @@
     // latest asked for (answers can come back out of order).
     var asked = 0;
     var token = document.querySelector('meta[name="csrf-token"]');
-    var sent = postcode.value.trim();
+    // What the server was sent and refused: the field's value as the page came (not as
+    // it is when this runs: typed into before a slow page ran this, the refusal stayed
+    // beside the live check's words; CI saw it under load).
+    var sent = postcode.defaultValue.trim();
     // A postcode typed again after a refusal: the refusal was of the one sent, and the
     // live check now says what is wrong with this one (both showed: an outside check).
     var forgetRefusal = function () {

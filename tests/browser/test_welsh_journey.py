@@ -197,3 +197,24 @@ def test_a_postcode_typed_again_after_a_refusal_shows_only_the_live_check(page, 
     expect(page.locator("#postcode-place")).to_contain_text("Northern Ireland")
     expect(refusal).to_be_hidden()
     expect(page.get_by_label("Your postcode")).not_to_have_attribute("aria-invalid", "true")
+
+
+def test_a_postcode_typed_before_the_pages_script_ran_clears_the_refusal_too(page, app_ctx):
+    # On a slow phone (and in CI under load) the postcode was typed before the page's
+    # script ran: it took that for the one refused, and both messages stayed.
+    page.goto("/register?lang=en")
+    held = []
+    page.route("**/static/js/register.js*", lambda route: held.append(route))
+    page.get_by_role("button", name="Sign up").click()
+    refusal = page.locator("#postcode-error")
+    expect(refusal).to_be_visible()
+    page.get_by_label("Your postcode").fill("BT1 1AA")
+    assert held, "the page's script was to wait"
+    for route in held:
+        route.continue_()
+    page.unroute("**/static/js/register.js*")
+    page.wait_for_load_state("load")
+    page.get_by_label("Your postcode").focus()
+    page.get_by_label("Your postcode").blur()
+    expect(page.locator("#postcode-place")).to_contain_text("Northern Ireland")
+    expect(refusal).to_be_hidden()
