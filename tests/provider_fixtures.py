@@ -24,11 +24,13 @@ class MailCollector:
         # saying it has them (a crash, a dropped line, after DATA).
         self.hang_up_after_data = 0
         self.rcpt_delay_s = 0.0  # how long the server takes to answer each recipient
+        self.rcpts_asked = 0  # recipients given to it, answered or not yet
         # Each message's end answered so (e.g. "451 4.3.0 Try again later"), the message
         # not kept: refused.
         self.data_reply: str | None = None
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        self.rcpts_asked += 1
         if self.rcpt_delay_s:
             await asyncio.sleep(self.rcpt_delay_s)
         if address in self.refuse:

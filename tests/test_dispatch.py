@@ -1471,6 +1471,31 @@ def reconcile_now(app, monkeypatch, run_worker) -> dict:
     return swept
 
 
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_a_server_error_after_the_provider_took_it_is_asked_about_never_resent(
+    providers, officer, make_resident, run_worker, app, monkeypatch, status
+):
+    # A proxy's 504 (or Twilio's 500) after the message was made was taken for "try
+    # again": a gateway that did so had each resident sent the text 11 times, and then
+    # offered to the officer as never taken (an outside check). Only a 429 or a 503
+    # says a request was not acted on.
+    number = "+447700900361"
+    make_resident(postcode="BS1 6AD", sms=number)
+    providers.gateway.taken_then_error_for = {number: status}
+    providers.gateway.send_callbacks = False
+    alert = send(officer)
+    outcome = deliver(ids(alert.id))
+    assert (outcome["unknown"], outcome["retry"]) == (1, 0)
+    (row,) = db.session.scalars(select(Delivery)).all()
+    assert row.status == "unknown" and not row.refused_every_try
+    assert row.reason == f"Twilio {status}: it may have taken it; asking Twilio"
+    providers.gateway.taken_then_error_for = {}
+    assert reconcile_now(app, monkeypatch, run_worker)["reconcile"] == 1
+    db.session.expire_all()
+    assert db.session.get(Delivery, row.id).status == "sent"
+    assert providers.gateway.accepted_to("Messages") == [number]  # once
+
+
 def test_a_text_whose_callback_never_comes_is_found_at_the_provider_not_resent(
     providers, officer, make_resident, run_worker, app, monkeypatch
 ):
@@ -2361,6 +2386,9 @@ def test_what_the_sends_in_flight_said_is_recorded_though_the_database_dropped_m
     thread = threading.Thread(target=job)
     thread.start()
     wait_until(lambda: statuses(alert_id) == {"sending": 3}, message="the job's claim")
+    # The sends with the server (claimed is not enough: on a loaded machine the
+    # connections ended before any send began, and the job with them).
+    wait_until(lambda: providers.mail.rcpts_asked >= 1, message="the sends under way")
     with db.engine.begin() as connection:  # a failover: every other connection ends
         ended = connection.execute(
             text(

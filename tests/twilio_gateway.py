@@ -70,6 +70,8 @@ class TwilioGateway:
         self.slow_accept_for: set[str] = set()  # accept, then answer after slow_accept_s
         self.slow_accept_s = 3.0
         self.drop_for: set[str] = set()  # accept, then close the connection unanswered
+        # take the message, then answer this error status (a proxy's 504 after Twilio)
+        self.taken_then_error_for: dict[str, int] = {}
         # take nothing, and answer 500 only after slow_accept_s (the caller gave up)
         self.slow_refuse_for: set[str] = set()
         self.send_callbacks = True
@@ -350,6 +352,9 @@ class TwilioGateway:
             return None, body
         if to in self.drop_for:
             return DROP, body
+        if to in self.taken_then_error_for:
+            status = self.taken_then_error_for[to]
+            return status, {"code": 20000 + status, "message": "Gateway Timeout", "status": status}
         return 201, body
 
     def _refuse(self, status: int, code: int, message: str, to: str):

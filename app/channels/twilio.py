@@ -324,13 +324,27 @@ _NEVER_CONNECTED = (
 )
 
 
+# Answers that say the request was not acted on: too many requests, not available now.
+REFUSED_FOR_NOW = (429, 503)
+
+
 def _error(error: Exception) -> TransportError:
     if isinstance(error, TwilioRestException):
-        if error.status == 429 or error.status >= 500:
+        if error.status in REFUSED_FOR_NOW:
             return TransportError(
                 f"Twilio {error.status}: try again",
                 permanent=False,
                 retry_after=getattr(error, "retry_after", None),
+            )
+        if error.status >= 500:
+            # A 500, or a 502 / 504 from a proxy in front, can come after the message
+            # was made: asked about before any resend, as a timeout is. Taken for a
+            # refusal, a gateway that took the text and answered 504 had each resident
+            # sent it 11 times, then offered as never taken (an outside check).
+            return TransportError(
+                f"Twilio {error.status}: it may have taken it; asking Twilio",
+                permanent=False,
+                maybe_sent=True,
             )
         reason = PERMANENT_CODES.get(error.code) or (error.msg or "refused")
         return TransportError(
@@ -383,7 +397,9 @@ async def _fetched(resource):
 
 
 def _cannot_tell(error: Exception) -> TransportError:
-    if isinstance(error, TwilioRestException | aiohttp.ClientError | TimeoutError):
+    if isinstance(error, TwilioRestException):
+        why = f"Twilio {error.status}"
+    elif isinstance(error, aiohttp.ClientError | TimeoutError):
         why = _error(error).reason
     elif isinstance(error, _UNREADABLE):
         why = "its answer could not be read"
