@@ -17,6 +17,7 @@ from app.models import Alert, AuditEvent, Delivery
 from app.services.alerts import (
     NotAllowed,
     cancel_alert,
+    count_never_taken,
     send_again_refusal,
     send_again_to_never_taken,
     submit_alert,
@@ -111,6 +112,9 @@ def test_only_the_never_taken_go_again_once_each_to_who_still_wants_them(
     )
     db.session.commit()
     assert send_again_refusal(db.session.get(Alert, alert.id)) is None
+    # Offered as it would be sent: not to the one who stopped texts since (the page
+    # offered them, and each press sent nothing: an outside check).
+    assert count_never_taken(db.session.get(Alert, alert.id)) == 2
     assert send_again_to_never_taken(officer, alert.id) == 2  # DOWN, and QUIET held
     rows = _rows(alert.id)
     assert rows[DOWN].status == "queued" and rows[DOWN].next_attempt_at is None
@@ -186,6 +190,7 @@ def test_the_alert_page_offers_it_and_asks_first(
     start = page.index('id="never-taken"')
     said = page[start : page.index("</div>", start)]
     assert "3 of the failed messages were never taken by a provider" in said
+    assert "and can be sent again: their residents still want alerts." in said
     assert 'id="send-again-form"' in said
     token = form_token(officer_client, path)
     refused = officer_client.post(

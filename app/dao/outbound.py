@@ -201,36 +201,57 @@ def _cancel_retries_an_all_clear_overtook(ids: list[int]) -> None:
     )
 
 
-def count_never_taken(alert_id: int) -> int:
-    """The alert's messages that failed with every try refused for now: no provider
-    ever took them (refused_every_try, migration 0055)."""
-    return db.session.scalar(
-        text(
-            "SELECT count(*) FROM deliveries WHERE alert_id = :id AND status = 'failed'"
-            " AND refused_every_try"
-        ),
-        {"id": alert_id},
-    )
-
-
-def requeue_never_taken(
-    alert_id: int, *, force_ids: list[int], groups: list[str], urgent: bool
-) -> list[int]:
-    """Queue again the alert's messages no provider ever took, to residents who still
-    want them as the alert's follow-ups would find them (dao.targeting._filters): the
-    channel at that address still verified and not stopped, alerts not paused, none of
-    `force_ids` stopped, in one of `groups` when given. A routine alert's waits for the
-    resident's quiet hours to end. Each is tried for another retry window from when it
-    is due; the ids queued. No provider took any of them: nobody can get one twice."""
-    due = (
-        "NULL::timestamptz" if urgent else "quiet_hours_release(r.quiet_from, r.quiet_until, now())"
-    )
+def _never_taken_wanted(groups: list[str]) -> str:
+    """The alert's messages no provider ever took (every try refused for now:
+    refused_every_try, migration 0055) to residents who still want them, as the
+    alert's follow-ups would find them (dao.targeting._filters): the channel at that
+    address still verified and not stopped, alerts not paused, none of :forces
+    stopped, in one of :groups when given. Over deliveries d, alerts a, residents r."""
     in_groups = (
         """AND EXISTS (SELECT 1 FROM resident_groups rg
                        JOIN interest_groups g ON g.id = rg.group_id
                        WHERE rg.resident_id = r.id AND g.slug = ANY(:groups))"""
         if groups
         else ""
+    )
+    return f"""
+        a.id = :id AND d.alert_id = a.id AND d.alert_created_at = a.created_at
+        AND d.status = 'failed' AND d.refused_every_try
+        AND r.id = d.resident_id AND r.paused_at IS NULL
+        AND EXISTS (
+            SELECT 1 FROM resident_channels rc
+            WHERE rc.resident_id = r.id AND rc.channel = d.channel
+              AND rc.address = d.address AND rc.unsubscribed_at IS NULL
+              AND rc.verified_at IS NOT NULL)
+        AND NOT EXISTS (
+            SELECT 1 FROM resident_force_stops s
+            WHERE s.resident_id = r.id AND s.force_id = ANY(:forces))
+        {in_groups}
+    """
+
+
+def count_never_taken(alert_id: int, *, force_ids: list[int], groups: list[str]) -> int:
+    """How many of the alert's never-taken messages may be sent again (the page offered
+    some that residents had since stopped, and each press sent nothing: an outside
+    check)."""
+    return db.session.scalar(
+        text(
+            "SELECT count(*) FROM deliveries d, alerts a, residents r WHERE"  # noqa: S608
+            + _never_taken_wanted(groups)
+        ),
+        {"id": alert_id, "forces": force_ids, "groups": groups},
+    )
+
+
+def requeue_never_taken(
+    alert_id: int, *, force_ids: list[int], groups: list[str], urgent: bool
+) -> list[int]:
+    """Queue again the alert's never-taken messages to residents who still want them
+    (_never_taken_wanted). A routine alert's waits for the resident's quiet hours to
+    end. Each is tried for another retry window from when it is due; the ids queued.
+    No provider took any of them: nobody can get one twice."""
+    due = (
+        "NULL::timestamptz" if urgent else "quiet_hours_release(r.quiet_from, r.quiet_until, now())"
     )
     return list(
         db.session.execute(
@@ -244,18 +265,7 @@ def requeue_never_taken(
                        next_attempt_at = {due},
                        first_attempted_at = coalesce({due}, now())
                 FROM alerts a, residents r
-                WHERE a.id = :id AND d.alert_id = a.id AND d.alert_created_at = a.created_at
-                  AND d.status = 'failed' AND d.refused_every_try
-                  AND r.id = d.resident_id AND r.paused_at IS NULL
-                  AND EXISTS (
-                      SELECT 1 FROM resident_channels rc
-                      WHERE rc.resident_id = r.id AND rc.channel = d.channel
-                        AND rc.address = d.address AND rc.unsubscribed_at IS NULL
-                        AND rc.verified_at IS NOT NULL)
-                  AND NOT EXISTS (
-                      SELECT 1 FROM resident_force_stops s
-                      WHERE s.resident_id = r.id AND s.force_id = ANY(:forces))
-                  {in_groups}
+                WHERE {_never_taken_wanted(groups)}
                 RETURNING d.id
                 """  # noqa: S608 (constants)
             ),

@@ -23,9 +23,21 @@ from app.services.transaction import read_only, transaction
 
 
 def count_never_taken(alert: Alert) -> int:
-    """How many of the alert's messages failed with every try refused for now."""
+    """How many of the alert's messages failed with every try refused for now, to
+    residents who still want them: those "Send it again" would send."""
     with read_only():
-        return ledger_sql.count_never_taken(alert.id)
+        return ledger_sql.count_never_taken(alert.id, **_still_wanted_by(alert))
+
+
+def _still_wanted_by(alert: Alert) -> dict:
+    """Whose wishes a message sent again must still meet: the forces it went to
+    (stopped by none of them) and its groups."""
+    forces = [alert.force_id] + [
+        part.force_id
+        for part in forces_dao.find_asks(alert.id)
+        if part.status == "approved" and part.sent_at is not None
+    ]
+    return {"force_ids": forces, "groups": list((alert.filters or {}).get("groups") or ())}
 
 
 def send_again_refusal(alert: Alert) -> str | None:
@@ -75,15 +87,9 @@ def send_again_to_never_taken(officer: Officer, alert_id: int) -> int:
         refused = send_again_refusal(alert)
         if refused is not None:
             raise NotAllowed(refused)
-        forces = [alert.force_id] + [
-            part.force_id
-            for part in forces_dao.find_asks(alert.id)
-            if part.status == "approved" and part.sent_at is not None
-        ]
         ids = ledger_sql.requeue_never_taken(
             alert.id,
-            force_ids=forces,
-            groups=list((alert.filters or {}).get("groups") or ()),
+            **_still_wanted_by(alert),
             urgent=alert.category in current_app.config["URGENT_CATEGORIES"],
         )
         if not ids:
