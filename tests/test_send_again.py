@@ -207,3 +207,19 @@ def test_the_alert_page_offers_it_and_asks_first(
     assert list(_statuses(alert.id).values()).count("queued") == 3
     # None left to offer.
     assert 'id="never-taken"' not in officer_client.get(path).text
+
+
+def test_an_all_clear_stops_what_is_being_sent_again_and_says_so(
+    providers, officer, failed_in_an_outage
+):
+    from app.dao.outbound import NOT_AGAIN
+
+    alert = failed_in_an_outage
+    assert send_again_to_never_taken(officer, alert.id) == 3
+    send_all_clear(officer, db.session.get(Alert, alert.id))
+    rows = _rows(alert.id)
+    # It said "while the provider was refusing it for now" (an outside check).
+    for number in (DOWN, LEFT, QUIET):
+        assert (rows[number].status, rows[number].reason) == ("cancelled", NOT_AGAIN)
+    deliver(_ids(alert.id))
+    assert providers.gateway.accepted_to("Messages").count(DOWN) == 0

@@ -150,9 +150,12 @@ def _cancel_queued_of_cancelled_alerts(ids: list[int]) -> None:
 OVERTAKEN = "not sent: the all-clear went while the provider was refusing it for now"
 QUIET = "not sent: the all-clear went before the quiet hours ended"
 NOT_YET = "not sent: the all-clear went before it"
+# Sent again at an officer's asking (its reason still the failure's), overtaken so.
+NOT_AGAIN = "not sent again: the all-clear went before it"
 _CLEARED = f"""
     status = 'cancelled', finished_at = now(), updated_at = now(),
-    reason = CASE WHEN d.attempts > 0 THEN '{OVERTAKEN}'
+    reason = CASE WHEN d.reason LIKE 'gave up after %' THEN '{NOT_AGAIN}'
+                  WHEN d.attempts > 0 THEN '{OVERTAKEN}'
                   WHEN d.next_attempt_at > now() THEN '{QUIET}' ELSE '{NOT_YET}' END
 """
 
