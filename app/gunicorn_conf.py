@@ -22,7 +22,10 @@ from gunicorn.http import wsgi
 from app.logs import quieten_server_lines
 
 accesslog = None
-graceful_timeout = 3
+# Seconds a worker has to finish on a stop (Ctrl-C, systemd): at 3, a worker still
+# starting on a busy machine (several seconds) was killed, logged as "was sent
+# SIGKILL! Perhaps out of memory?", which read as a crash (an outside check).
+graceful_timeout = 10
 control_socket = os.path.join(
     os.environ.get("CA_RUN_DIR", ".run"), f"gunicorn-{os.environ.get('CA_RUN_ID', os.getpid())}.ctl"
 )
