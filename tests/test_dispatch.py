@@ -1620,6 +1620,37 @@ def test_a_text_the_providers_list_shows_late_is_not_sent_twice(
     assert providers.gateway.lists == 4
 
 
+def test_an_earlier_attempts_text_the_list_shows_late_is_found_not_sent_again(
+    providers, officer, make_resident, run_worker, app, monkeypatch
+):
+    """Found by an outside check: taken, answered 504, and behind a list that lags,
+    each text was sent up to 6 times. Asked about from its latest attempt only, a row
+    never matched an earlier attempt's text when the list showed it at last."""
+    from app.services import outbound
+
+    monkeypatch.setattr(outbound, "LOOK_BACK_SECONDS", 0)  # attempts a second apart
+    monkeypatch.setitem(app.config, "RECONCILE_NO_RECORD_SECONDS", 0)
+    number = "+447700900362"
+    make_resident(postcode="BS1 6AD", sms=number)
+    gateway = providers.gateway
+    gateway.send_callbacks = False
+    gateway.taken_then_error_for = {number: 504}
+    alert = send(officer)
+    deliver(ids(alert.id))
+    (first,) = gateway.accepted
+    gateway.list_hides = {first.sid}  # not in the list yet
+    reconcile_now(app, monkeypatch, run_worker)  # no record: asked again
+    time.sleep(1.1)  # the next attempt in a later second
+    reconcile_now(app, monkeypatch, run_worker)  # still none: sent again, taken, 504
+    assert [a.to for a in gateway.accepted] == [number, number]
+    gateway.list_hides = {gateway.accepted[1].sid}  # the first shows now, the second not
+    for _ in range(2):
+        reconcile_now(app, monkeypatch, run_worker)
+    (row,) = db.session.scalars(select(Delivery)).all()
+    assert (row.status, row.provider_ref) == ("sent", first.sid)
+    assert len(gateway.accepted) == 2  # not a third
+
+
 def test_answers_twilio_gives_that_cannot_be_read_are_doubt_not_failure(
     providers, officer, make_resident, run_worker, app, monkeypatch
 ):

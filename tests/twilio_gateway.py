@@ -77,6 +77,7 @@ class TwilioGateway:
         self.send_callbacks = True
         self.list_fails = False  # GET of the lists answers 500: "cannot tell"
         self.lists_empty = False  # GET of the lists answers an empty page (it lags)
+        self.list_hides: set[str] = set()  # sids the lists leave out (not there yet)
         self.list_raw: str | None = None  # GET of the lists answers this body, with 200
         self.account_raw: str | None = None  # GET of the account answers this, with 200
         self.refusal_raw: bytes | None = None  # a refused POST answers these bytes
@@ -276,6 +277,8 @@ class TwilioGateway:
         records = []
         for a in [] if self.lists_empty else reversed(taken):
             if (to and a.to != to) or (sender and a.params.get("From") != sender):
+                continue
+            if a.sid in self.list_hides:
                 continue
             created = email.utils.format_datetime(datetime.fromtimestamp(a.wall, UTC), usegmt=False)
             record = {

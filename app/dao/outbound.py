@@ -830,7 +830,9 @@ def to_reconcile(table: str, ids: list[int], *, give_up_seconds: int | None) -> 
                    -- until it is settled, and its send went out before then.
                    d.updated_at AS unknown_since,
                    extract(epoch FROM now() - d.updated_at) AS unknown_for,
-                   d.reason
+                   d.reason,
+                   coalesce(d.first_attempted_at, d.attempted_at, d.created_at)
+                       AS first_attempted_at
             FROM {_table(table)} d
             WHERE d.id IN :ids AND d.status = 'unknown' AND d.provider_ref IS NULL
             """

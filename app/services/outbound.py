@@ -1083,7 +1083,7 @@ def reconcile(ledger: Ledger, ids: list[int]) -> dict[str, int]:
         [
             (
                 m,
-                row.attempted_at - timedelta(seconds=LOOK_BACK_SECONDS),
+                _asked_since(row) - timedelta(seconds=LOOK_BACK_SECONDS),
                 row.unknown_since + timedelta(seconds=_look_after(m)),
             )
             for m, row in zip(messages, rows, strict=True)
@@ -1130,6 +1130,19 @@ def reconcile(ledger: Ledger, ids: list[int]) -> dict[str, int]:
     enqueue(ledger, resend)
     ledger.after({c.alert_id for c in claimed if c.alert_id is not None})
     return counts
+
+
+def _asked_since(row) -> datetime:
+    """From when the provider's list may hold this row's message. A text, from its
+    first attempt: a list that lags may show an earlier attempt's text only after a
+    later attempt, and asked from the latest alone, it was sent again and again (an
+    outside check: 6 texts each with a list 30 s behind). Texts are matched by their
+    words too, so no other alert's is taken for it. A call, from its latest attempt:
+    a call's words cannot be listed, and an earlier alert's call to the number that
+    no row holds may lie further back."""
+    if row.channel == "sms":
+        return min(row.first_attempted_at, row.attempted_at)
+    return row.attempted_at
 
 
 def _oldest_first(ledger: Ledger, rows: list) -> tuple[list, list[int]]:
