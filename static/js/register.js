@@ -87,5 +87,8 @@
     });
     postcode.addEventListener("change", check);
     postcode.addEventListener("blur", check);
+    // Typed into before this ran (a slow phone): checked now, not when the field is
+    // left (the refusal stayed until then: an outside check).
+    if (postcode.value.trim() !== sent) { check(); }
   }
 })();

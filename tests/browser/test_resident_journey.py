@@ -60,3 +60,22 @@ def test_after_a_form_is_sent_back_focus_goes_where_the_answer_is(page, app_ctx)
     page.locator("#message").fill("Avon and Somerset Police: a made-up message. Ref ABC-123.")
     page.get_by_role("button", name=re.compile("Check")).click()
     expect(page.locator("#check-result")).to_be_focused()
+
+
+def test_the_check_of_a_cancelled_alert_says_so_where_it_can_be_read(
+    page, app_ctx, make_officer, make_resident
+):
+    # The note sat in the green "yes, ours" panel in dark red: 1.18:1 (an outside check).
+    from app.services.alerts import cancel_alert, submit_alert
+    from tests.browser.axe import axe_violations
+
+    make_resident(postcode="BS1 6AD")
+    officer = make_officer()
+    area = [{"kind": "circle", "center": [-2.588230, 51.451967], "radius_m": 800}]
+    alert = submit_alert(officer, shapes=area, title="Road closed", body="The A38 is shut.").alert
+    cancel_alert(officer, alert.id)
+    page.goto("/check")
+    page.locator("#message").fill(alert.reference)
+    page.get_by_role("button", name=re.compile("Check")).click()
+    expect(page.locator("#check-result .warning-text")).to_contain_text("This alert was cancelled")
+    assert axe_violations(page) == []
