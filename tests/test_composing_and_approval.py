@@ -848,6 +848,19 @@ def test_cancelling_a_finished_alert_says_there_is_nothing_to_cancel(
     assert "already finished" in answer.text
 
 
+def test_cancelling_says_one_message_as_one(officer_client, make_resident):
+    # "1 messages will not be sent" (a browser check).
+    make_resident(postcode="BS1 6AD", sms="+447700900071")
+    alert_id = send(officer_client, shapes=[circle(radius_m=300)]).json["alert_id"]
+    token = form_token(officer_client, f"/officers/alerts/{alert_id}")
+    answer = officer_client.post(
+        f"/officers/alerts/{alert_id}/cancel",
+        data={"csrf_token": token, "confirm": "yes"},
+        follow_redirects=True,
+    )
+    assert "Alert cancelled: 1 message will not be sent." in answer.text
+
+
 def wav(seconds: float) -> bytes:
     import io
     import wave

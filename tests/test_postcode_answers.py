@@ -124,6 +124,11 @@ def test_a_resident_adding_a_place_outside_great_britain_is_told_who_polices_it(
     assert "BT1 1AA is in Northern Ireland" in page
     assert "Police Service of Northern Ireland" in page
     assert db.session.scalar(select(func.count()).select_from(ResidentLocation)) == 1
+    # In Welsh, the place and its police in Welsh too (it read "yn Northern Ireland").
+    welsh = resident_client.post("/my-alerts/places?lang=cy", data={"postcode": "BT1 1AA"})
+    said = html.unescape(welsh.text)
+    assert "Gogledd Iwerddon" in said and "Gwasanaeth Heddlu Gogledd Iwerddon" in said
+    assert "Northern Ireland" not in said
 
 
 def test_districts_and_sectors_outside_great_britain_say_so(client, app_ctx, jersey_in_onspd):

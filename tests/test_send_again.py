@@ -223,3 +223,20 @@ def test_an_all_clear_stops_what_is_being_sent_again_and_says_so(
         assert (rows[number].status, rows[number].reason) == ("cancelled", NOT_AGAIN)
     deliver(_ids(alert.id))
     assert providers.gateway.accepted_to("Messages").count(DOWN) == 0
+
+
+def test_refused_the_page_does_not_say_they_can_be_sent_again(
+    providers, officer, officer_client, failed_in_an_outage
+):
+    alert = failed_in_an_outage
+    db.session.execute(
+        text("UPDATE alerts SET sent_at = now() - interval '2 days' WHERE id = :id"),
+        {"id": alert.id},
+    )
+    db.session.commit()
+    page = officer_client.get(f"/officers/alerts/{alert.id}").text
+    said = page[page.index('id="never-taken"') :]
+    said = said[: said.index("</div>")]
+    assert "3 of the failed messages were never taken by a provider" in said
+    assert "can be sent again" not in said and 'id="send-again-form"' not in said
+    assert "It went out more than 24 hours ago: send an update instead." in said

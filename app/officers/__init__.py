@@ -482,7 +482,14 @@ def cancel(alert_id: int):
         # Nothing was queued yet: "0 messages will not be sent" read as nothing stopped.
         flash(_("Alert cancelled: it will not be sent to anyone."))
     else:
-        flash(_("Alert cancelled: %(count)s messages will not be sent.", count=f"{cancelled:,}"))
+        flash(
+            ngettext(
+                "Alert cancelled: %(count)s message will not be sent.",
+                "Alert cancelled: %(count)s messages will not be sent.",
+                cancelled,
+                count=f"{cancelled:,}",
+            )
+        )
     return redirect(url_for("officers.alert", alert_id=alert_id))
 
 

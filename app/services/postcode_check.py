@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from babel.dates import format_date
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.dao import places as places_dao
@@ -17,13 +18,18 @@ from app.services.text import TextRefused, checked_text
 from geo import postcodes
 from geo.names import reading_order
 
-# Who polices the places whose postcodes are not in Great Britain (geo.postcodes
-# OUTSIDE_GREAT_BRITAIN), to tell a resident there where to turn instead.
+# The places whose postcodes are not in Great Britain (geo.postcodes
+# OUTSIDE_GREAT_BRITAIN) and who polices each, to tell a resident there where to turn
+# instead, in the page's language (a Welsh page said "yn Northern Ireland … â the
+# Police Service of Northern Ireland": an outside check).
 POLICE_OUTSIDE_GREAT_BRITAIN = {
-    "BT": "the Police Service of Northern Ireland",
-    "GY": "Guernsey Police (Bailiwick of Guernsey Law Enforcement)",
-    "JE": "the States of Jersey Police",
-    "IM": "the Isle of Man Constabulary",
+    "BT": (_l("Northern Ireland"), _l("the Police Service of Northern Ireland")),
+    "GY": (
+        _l("the Bailiwick of Guernsey"),
+        _l("Guernsey Police (Bailiwick of Guernsey Law Enforcement)"),
+    ),
+    "JE": (_l("Jersey"), _l("the States of Jersey Police")),
+    "IM": (_l("the Isle of Man"), _l("the Isle of Man Constabulary")),
 }
 
 
@@ -182,18 +188,17 @@ def refuse_control_characters(text: str, label: str) -> None:
 def outside_great_britain(shown: str) -> PostcodeRefused | None:
     """The refusal for a postcode or outward code outside Great Britain, or None. It
     says which police service covers it, so the resident knows where to turn."""
-    where = postcodes.outside_great_britain(shown)
-    if where is None:
+    if postcodes.outside_great_britain(shown) is None:
         return None
-    police = POLICE_OUTSIDE_GREAT_BRITAIN[postcodes.area(shown)]
+    where, police = POLICE_OUTSIDE_GREAT_BRITAIN[postcodes.area(shown)]
     return PostcodeRefused(
         gettext(
             "%(shown)s is in %(where)s. This service only covers postcodes in Great "
             "Britain (England, Scotland and Wales), so we can't send alerts for it. For "
             "alerts in %(where)s, contact %(police)s.",
             shown=shown,
-            where=where,
-            police=police,
+            where=str(where),
+            police=str(police),
         ),
         reason="outside_great_britain",
     )

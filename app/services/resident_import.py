@@ -509,12 +509,11 @@ def _postcode_problem(text: str, refusal: PostcodeRefused, postcode, districts) 
                 return gettext("postcode outside the force area: %(district)s", district=district)
             return gettext("postcode outside the force area")
         case "outside_great_britain":
-            where = (postcode_rules.outside_great_britain(shown) or "").removeprefix("the ")
-            police = POLICE_OUTSIDE_GREAT_BRITAIN.get(postcode_rules.area(shown), "")
+            where, police = POLICE_OUTSIDE_GREAT_BRITAIN.get(postcode_rules.area(shown), ("", ""))
             return gettext(
                 "postcode outside Great Britain: %(where)s (%(police)s)",
-                where=where,
-                police=police.removeprefix("the "),
+                where=str(where).removeprefix("the "),
+                police=str(police).removeprefix("the "),
             )
         case "unknown":
             return gettext("postcode not in the postcode data")
