@@ -98,6 +98,14 @@ def _rows(alert_id: int) -> dict[str, Delivery]:
     }
 
 
+def released_ago(alert_id: int, interval: str) -> None:
+    db.session.execute(
+        text("UPDATE alerts SET sent_at = now() - CAST(:ago AS interval) WHERE id = :id"),
+        {"ago": interval, "id": alert_id},
+    )
+    db.session.commit()
+
+
 def _statuses(alert_id: int) -> dict[str, str]:
     return {address: d.status for address, d in _rows(alert_id).items()}
 
@@ -156,18 +164,10 @@ def test_not_after_a_later_message_not_when_old_not_a_test_not_cancelled(
     app, providers, officer, failed_in_an_outage
 ):
     alert = failed_in_an_outage
-    db.session.execute(
-        text("UPDATE alerts SET sent_at = now() - interval '25 hours' WHERE id = :id"),
-        {"id": alert.id},
-    )
-    db.session.commit()
+    released_ago(alert.id, "25 hours")
     with pytest.raises(NotAllowed, match="more than 24 hours ago"):
         send_again_to_never_taken(officer, alert.id)
-    db.session.execute(
-        text("UPDATE alerts SET sent_at = now() - interval '1 hour' WHERE id = :id"),
-        {"id": alert.id},
-    )
-    db.session.commit()
+    released_ago(alert.id, "1 hour")
     send_all_clear(officer, db.session.get(Alert, alert.id))
     # It would reach them after the all-clear.
     with pytest.raises(NotAllowed, match="A later message of this alert has gone"):
@@ -229,11 +229,7 @@ def test_refused_the_page_does_not_say_they_can_be_sent_again(
     providers, officer, officer_client, failed_in_an_outage
 ):
     alert = failed_in_an_outage
-    db.session.execute(
-        text("UPDATE alerts SET sent_at = now() - interval '2 days' WHERE id = :id"),
-        {"id": alert.id},
-    )
-    db.session.commit()
+    released_ago(alert.id, "2 days")
     page = officer_client.get(f"/officers/alerts/{alert.id}").text
     said = page[page.index('id="never-taken"') :]
     said = said[: said.index("</div>")]
