@@ -55,6 +55,16 @@ def _closing_when_asked(self, headers):
 wsgi.Response.process_headers = _closing_when_asked
 
 
+def on_starting(server):
+    """The settings checked once, in the master, before any worker: a setting that
+    stops the start (a ConfigError, a SystemExit with its sentence) stops gunicorn.
+    Met first in each worker, it ended the worker, and gunicorn started another, ten
+    times a second, for ever (a review)."""
+    from app.config import config_for
+
+    config_for().check()
+
+
 def when_ready(server):
     quieten_server_lines()
 

@@ -132,3 +132,22 @@ def test_switches_read_as_the_others_and_a_consoles_database_url_works():
         "True",
         "postgresql+psycopg://alerts:secret@db.internal:5432/alerts",
     ]
+
+
+def test_gunicorn_with_a_setting_that_stops_the_start_stops_not_restarts_workers():
+    # A worker met the sentence and ended; gunicorn started another, ten times a
+    # second, for ever, and systemd saw the unit running (a review).
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    done = subprocess.run(  # noqa: S603 (our own command)
+        [str(gunicorn), "-c", "python:app.gunicorn_conf", "--bind", "127.0.0.1:0"]
+        + ["--workers", "1", "app:create_app()"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={"PATH": os.environ["PATH"], "APP_ENV": "production", "CA_RUN_DIR": "/tmp"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "production configuration needs SECRET_KEY" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and "Booting worker" not in done.stderr
