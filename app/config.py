@@ -48,6 +48,12 @@ def _database_url(name: str) -> str | None:
     return re.sub(r"^postgres(?:ql)?://", "postgresql+psycopg://", value.strip())
 
 
+def _setting(attribute: str) -> str:
+    """The environment variable a configuration attribute is read from, as a refusal
+    names it (an operator sets DATABASE_URL and never sees SQLAlchemy's name)."""
+    return {"SQLALCHEMY_DATABASE_URI": "DATABASE_URL"}.get(attribute, attribute)
+
+
 def _bool(name: str, default: bool) -> bool:
     value = _env(name)
     return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
@@ -431,9 +437,7 @@ class Config:
             raise ConfigError("PREVIEW_CELL_M and PREVIEW_CELLS_ACROSS must be 1 or more.")
         missing = [name for name in cls.REQUIRED if not getattr(cls, name)]
         if missing:
-            names = ", ".join(
-                {"SQLALCHEMY_DATABASE_URI": "DATABASE_URL"}.get(n, n) for n in missing
-            )
+            names = ", ".join(map(_setting, missing))
             raise ConfigError(f"{cls.ENV_NAME} configuration needs {names} in the environment.")
 
 
@@ -508,9 +512,8 @@ class ProductionConfig(Config):
         for name in ("SQLALCHEMY_DATABASE_URI", "REDIS_URL"):
             value = getattr(cls, name)
             if "community_alerts:community_alerts@" in value:
-                setting = {"SQLALCHEMY_DATABASE_URI": "DATABASE_URL"}.get(name, name)
                 raise ConfigError(
-                    f"production must not use the development credentials in {setting}."
+                    f"production must not use the development credentials in {_setting(name)}."
                 )
 
 

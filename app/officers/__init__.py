@@ -418,9 +418,7 @@ def _alert_page(row: Alert, **kept):
         thread=find_thread(row),
         progress=progress_shown(row.id),
         failures=failure_reasons(row),
-        never_taken=count_never_taken(row),
-        send_again_refused=send_again_refusal(row),
-        may_send_again=authorisation.may(current_user, "alert.send_again", row),
+        **_send_again_offer(row),
         now=datetime.now(UTC),
         can_approve=may_approve(current_user, row)
         and authorisation.may(current_user, "alert.approve", row),
@@ -432,6 +430,18 @@ def _alert_page(row: Alert, **kept):
         if row.status in ("sending", "sent")
         else None,
     )
+
+
+def _send_again_offer(row: Alert) -> dict:
+    """What the page offers of sending again: counted only for who may, and the
+    refusal looked for only when there is something to send."""
+    may = authorisation.may(current_user, "alert.send_again", row)
+    never_taken = count_never_taken(row) if may else 0
+    return {
+        "may_send_again": may,
+        "never_taken": never_taken,
+        "send_again_refused": send_again_refusal(row) if never_taken else None,
+    }
 
 
 @bp.route("/alerts/<int:alert_id>/approve", methods=["POST"])

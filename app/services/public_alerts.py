@@ -256,23 +256,22 @@ def list_public_alerts(
                 boundary, found, outside, covering = _area_boundary(area_text)
             except PublicQueryRefused as refusal:
                 errors["area"] = str(refusal)
-        alerts, total = dao.find_public_page(
-            offset=(page_number - 1) * PAGE_SIZE,
-            limit=PAGE_SIZE,
-            category=chosen,
-            area_wkb=boundary,
-        )
+
+        def page(number: int):
+            return dao.find_public_page(
+                offset=(number - 1) * PAGE_SIZE,
+                limit=PAGE_SIZE,
+                category=chosen,
+                area_wkb=boundary,
+            )
+
+        alerts, total = page(page_number)
         pages = max(1, math.ceil(total / PAGE_SIZE))
         if page_number > pages:
             # Past the end (an old link, fewer alerts now): the last page, not "Page 3
             # of 2" and an empty list (an outside check).
             page_number = pages
-            alerts, total = dao.find_public_page(
-                offset=(page_number - 1) * PAGE_SIZE,
-                limit=PAGE_SIZE,
-                category=chosen,
-                area_wkb=boundary,
-            )
+            alerts, total = page(page_number)
     return PublicList(
         alerts, total, page_number, pages, chosen, area_text, found, errors, outside, covering
     )

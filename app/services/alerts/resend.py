@@ -18,7 +18,7 @@ from app.extensions import db
 from app.models import Alert, Officer
 from app.services.alerts.lifecycle import NotAllowed, is_test, lock_alert, refusal, transition
 from app.services.alerts.sending import enqueue_safely
-from app.services.alerts.threads import thread_root
+from app.services.alerts.threads import GONE_STATUSES, thread_root
 from app.services.transaction import read_only, transaction
 
 
@@ -70,7 +70,7 @@ def _later_message_gone(alert: Alert) -> bool:
                     Alert.parent_id == root.id,
                     Alert.id != alert.id,
                     Alert.created_at > alert.created_at,
-                    Alert.status.in_(("sending", "sent")),
+                    Alert.status.in_(GONE_STATUSES),
                 )
             )
         )
