@@ -2464,7 +2464,7 @@ def test_the_import_command_lists_and_reports_the_rejected_rows(app, app_ctx, tm
         verb = "would import" if dry else "imported"
         assert f"9 rows read: {verb} 2, rejected 7." in result.output
         assert "row 7: " in result.output  # Fay: no postcode, no way to reach her
-        with report.open(encoding="utf-8") as written:
+        with report.open(encoding="utf-8-sig") as written:
             rows = list(csv.reader(written))
         assert rows[0] == ["row", "reasons"] and len(rows) == 8
         assert all(reasons and "{" not in reasons for _, reasons in rows[1:])

@@ -19,13 +19,13 @@ from app.extensions import db
 from app.models import Alert
 from app.services import figures, optout
 from app.services.residents import delete_resident
+from app.services.spreadsheet import safe_cell
 from app.services.timeline import (
     KINDS,
     Period,
     PeriodRefused,
     alerts_in,
     build_timeline,
-    csv_cell,
     fatigue,
     parse_period,
     timeline_csv,
@@ -506,9 +506,9 @@ def test_page_csv_and_svg_show_only_suppressed_figures(app, make_officer, spread
 
 
 def test_the_csv_is_safe_against_formula_injection(app, make_officer, make_resident):
-    assert csv_cell('=HYPERLINK("x")') == '\'=HYPERLINK("x")'
-    assert csv_cell("+1") == "'+1" and csv_cell("-1") == "'-1" and csv_cell("@a") == "'@a"
-    assert csv_cell("Farm Watch") == "Farm Watch"
+    assert safe_cell('=HYPERLINK("x")') == '\'=HYPERLINK("x")'
+    assert safe_cell("+1") == "'+1" and safe_cell("-1") == "'-1" and safe_cell("@a") == "'@a"
+    assert safe_cell("Farm Watch") == "Farm Watch"
     for _ in range(5):
         make_resident(sms=number(), groups=("evil",))
     db.session.execute(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import click
 from flask.cli import AppGroup
 
 from app.services.maintenance import reorder_targets_now
+from app.services.spreadsheet import csv_text
 
 residents_cli = AppGroup("residents", help="Residents: import a list, retention.")
 
@@ -60,11 +60,9 @@ def import_command(path: Path, dry_run: bool, notify: bool, report_path: Path | 
     if len(report.rejected) > 50:
         click.echo(f"… and {len(report.rejected) - 50:,} more rejected rows (use --report).")
     if report_path:
-        with report_path.open("w", newline="", encoding="utf-8") as out:
-            writer = csv.writer(out)
-            writer.writerow(["row", "reasons"])
-            for rejected in report.rejected:
-                writer.writerow([rejected["row"], reasons(rejected)])
+        # A spreadsheet opens it: no cell runs as a formula (a reason quotes its row).
+        rows = ((rejected["row"], reasons(rejected)) for rejected in report.rejected)
+        report_path.write_text(csv_text(["row", "reasons"], rows), encoding="utf-8", newline="")
     verb = "would import" if dry_run else "imported"
     click.echo(
         f"{report.rows_read:,} rows read: {verb} {report.accepted:,}, "

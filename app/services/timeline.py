@@ -39,6 +39,7 @@ from app.dao.audit import create_audit_event
 from app.i18n import group_names
 from app.models import CATEGORIES
 from app.services import figures, forces
+from app.services.spreadsheet import safe_cell
 from app.services.suppression import (
     FEWER_THAN,
     HIDDEN_WORDS,
@@ -485,33 +486,25 @@ def build_timeline(period: Period, kind: str | None = None, by: str = "") -> Tim
 
 # --------------------------------------------------------------------- CSV ---------------
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "|", "%")
-
-
-def csv_cell(value) -> str:
-    """A cell a spreadsheet will not run: text starting like a formula gets a quote."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
-
 
 def timeline_csv(timeline: Timeline) -> str:
     t = timeline.table
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([csv_cell(t.title)])
+    writer.writerow([safe_cell(t.title)])
     writer.writerow(
         [f"UK weeks starting Monday; no figure under {t.k} is shown ({FEWER_THAN.format(k=t.k)})."]
     )
-    writer.writerow(["Week starting"] + [csv_cell(c.label) for c in t.columns])
+    writer.writerow(["Week starting"] + [safe_cell(c.label) for c in t.columns])
     for week in t.period.weeks:
-        writer.writerow([week.isoformat()] + [csv_cell(t.label(week, c.key)) for c in t.columns])
+        writer.writerow([week.isoformat()] + [safe_cell(t.label(week, c.key)) for c in t.columns])
     writer.writerow([])
     writer.writerow(["Alert", "Category", "Sent (UK time)"])
     for a in timeline.alerts:
         writer.writerow(
             [
-                csv_cell(a.reference),
-                csv_cell(a.category_label),
+                safe_cell(a.reference),
+                safe_cell(a.category_label),
                 a.sent_at.astimezone(UK).strftime("%Y-%m-%d %H:%M"),
             ]
         )
@@ -530,7 +523,7 @@ def timeline_csv(timeline: Timeline) -> str:
     for r in f.rows:
         writer.writerow(
             [
-                csv_cell(r.label),
+                safe_cell(r.label),
                 r.alerts,
                 r.opt_outs_label,
                 r.per_48h_label,
