@@ -573,3 +573,71 @@ def test_a_second_forces_start_and_check_pages_are_its_own(app, client, border, 
     assert "Yes, Avon and Somerset Police sent this alert" in html.unescape(answer.text)
     assert client.get("/forces/nowhere/").status_code == 404
     assert "Hear from Avon and Somerset Police" in client.get("/").text
+
+
+def _via(alert_id: int) -> dict[str, int | None]:
+    """The force each resident's message went through (None: the alert's own)."""
+    db.session.rollback()
+    return dict(
+        db.session.execute(
+            text(
+                "SELECT r.name, d.via_force_id FROM deliveries d JOIN residents r"
+                " ON r.id = d.resident_id WHERE d.alert_id = :id"
+            ),
+            {"id": alert_id},
+        ).all()
+    )
+
+
+def test_the_updates_and_all_clear_follow_the_force_that_reached_them(app, border, run_worker):
+    """A resident with a home in Bath and a farm near Trowbridge stopped hearing from
+    Avon and Somerset, and heard its alert through Wiltshire's approval; its all-clear
+    was held to Avon and Somerset's stops, and never reached them (a review)."""
+    from app.services.residents import set_forces_heard
+    from tests.factories import default_force_id, send_all_clear
+
+    wilts = border["force"]
+    both = db.session.scalars(select(Resident).where(Resident.name == "Border")).one()
+    set_forces_heard(both, {wilts.id})
+    alert = submit_alert(border["officer"], AlertDraft(shapes=BOTH, title="Fire", body="B")).alert
+    assert reached(alert.id) == {"Bath": 1}
+    cross_border.ask_force(border["supervisor"], alert.id, wilts.id)
+    cross_border.decide_for_force(border["wilts_supervisor"], alert.id, approve=True)
+    run_worker()
+    assert _via(alert.id) == {"Bath": None, "Trowbridge": wilts.id, "Border": wilts.id}
+
+    update = submit_alert(
+        border["officer"],
+        AlertDraft(audience="parent", parent_id=alert.id, title="Spreading", body="B"),
+    ).alert
+    assert _via(update.id) == {"Bath": None, "Trowbridge": wilts.id, "Border": wilts.id}
+    # Hearing from Avon and Somerset only now: what is queued through Wiltshire stops.
+    both = db.session.get(Resident, both.id)
+    set_forces_heard(both, {default_force_id()})
+    statuses = dict(
+        db.session.execute(
+            text(
+                "SELECT r.name, d.status FROM deliveries d JOIN residents r"
+                " ON r.id = d.resident_id WHERE d.alert_id = :id"
+            ),
+            {"id": update.id},
+        ).all()
+    )
+    assert statuses == {"Bath": "queued", "Trowbridge": "queued", "Border": "cancelled"}
+    set_forces_heard(db.session.get(Resident, both.id), {wilts.id})
+    run_worker()
+
+    over = send_all_clear(border["officer"], alert)
+    assert reached(over.id) == {"Bath": 1, "Trowbridge": 1, "Border": 1}
+    assert _via(over.id)["Border"] == wilts.id
+    # Stopping Wiltshire too, they hear no more of it.
+    db.session.execute(
+        text("INSERT INTO resident_force_stops (resident_id, force_id) VALUES (:r, :f)"),
+        {"r": both.id, "f": wilts.id},
+    )
+    db.session.commit()
+    later = submit_alert(
+        border["officer"],
+        AlertDraft(audience="parent", parent_id=alert.id, title="Again", body="B"),
+    )
+    assert "Border" not in reached(later.alert.id)

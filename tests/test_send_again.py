@@ -236,3 +236,53 @@ def test_refused_the_page_does_not_say_they_can_be_sent_again(
     assert "3 of the failed messages were never taken by a provider" in said
     assert "can be sent again" not in said and 'id="send-again-form"' not in said
     assert "It went out more than 24 hours ago: send an update instead." in said
+
+
+def test_sent_again_by_the_stops_of_the_force_that_reached_them(
+    app, providers, officer, make_officer, make_resident, second_force, monkeypatch
+):
+    """A cross-border alert's never-taken messages go again to whoever has not stopped
+    the force that reached them. Held to every force's stops, a resident of Bath who
+    had stopped Wiltshire was never sent it again (a review)."""
+    from app.services.alerts import cross_border
+
+    monkeypatch.setitem(app.config, "DELIVERY_MAX_ATTEMPTS", 2)
+    monkeypatch.setitem(app.config, "RETRY_BASE_SECONDS", 0.01)
+    monkeypatch.setitem(app.config, "RETRY_MAX_SECONDS", 0.05)
+    bath, border, trowbridge, left = (f"+4477009005{n}" for n in (31, 32, 33, 34))
+    people = {
+        bath: make_resident(postcode="BA1 1RG", sms=bath),
+        border: make_resident(postcode="BA1 1RG", also=("BA14 6AA",), sms=border),
+        trowbridge: make_resident(postcode="BA14 6AA", sms=trowbridge),
+        left: make_resident(postcode="BA1 1RG", sms=left),
+    }
+
+    def stop(number: str, force_id: int) -> None:
+        db.session.execute(
+            text("INSERT INTO resident_force_stops (resident_id, force_id) VALUES (:r, :f)"),
+            {"r": people[number].id, "f": force_id},
+        )
+        db.session.commit()
+
+    avon = officer.force_id
+    stop(bath, second_force.id)  # heard it through Avon and Somerset
+    stop(border, avon)  # heard it through Wiltshire, with their farm near Trowbridge
+    supervisor = make_officer(role="supervisor", email="sgt@avon.example")
+    theirs = make_officer(role="supervisor", email="sgt@wilts.example", force_id=second_force.id)
+    providers.gateway.unavailable_for = dict.fromkeys(people, 100)
+    shapes = [{"kind": "circle", "center": [-2.28, 51.35], "radius_m": 15_000}]
+    alert = submit_alert(officer, shapes=shapes, title="Fire", body="Keep windows shut.").alert
+    cross_border.ask_force(supervisor, alert.id, second_force.id)
+    cross_border.decide_for_force(theirs, alert.id, approve=True)
+    _off_the_queue()
+    deliver(_ids(alert.id))
+    assert set(_statuses(alert.id).values()) == {"failed"}
+    providers.gateway.unavailable_for = {}
+    # Since: one stopped the force that reached them, each their own.
+    stop(left, avon)
+    stop(trowbridge, second_force.id)
+
+    assert count_never_taken(db.session.get(Alert, alert.id)) == 2
+    assert send_again_to_never_taken(officer, alert.id) == 2
+    deliver(_ids(alert.id))
+    assert sorted(providers.gateway.accepted_to("Messages")) == sorted([bath, border])

@@ -17,7 +17,6 @@ from sqlalchemy import (
     FromClause,
     Select,
     TableClause,
-    and_,
     column,
     exists,
     func,
@@ -28,6 +27,7 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import aliased
 from sqlalchemy.types import Integer
 
 from app.dao.places import outside_force_km2
@@ -79,19 +79,30 @@ def area_param(area_wkb: bytes):
 
 def _filters(audience: Audience) -> list[ColumnElement]:
     """For a follow-up to an earlier alert's residents: a verified channel the resident
-    has not stopped, of a resident who has not paused alerts nor stopped the force, in
-    a chosen group, on a chosen channel (the targets table holds these rules for an
-    area's audience)."""
+    has not stopped, of a resident who has not paused alerts, reached by the earlier
+    alert through a force they have not stopped, in a chosen group, on a chosen channel
+    (the targets table holds these rules for an area's audience)."""
+    earlier = aliased(Delivery)
     conditions: list[ColumnElement] = [
         ResidentChannel.unsubscribed_at.is_(None),
         ResidentChannel.verified_at.is_not(None),
         ~exists().where(
             Resident.id == ResidentChannel.resident_id, Resident.paused_at.is_not(None)
         ),
-        # Not who has since stopped hearing from the alert's force (migration 0036).
-        ~exists().where(
-            resident_force_stops.c.resident_id == ResidentChannel.resident_id,
-            resident_force_stops.c.force_id == _force_of(audience),
+        exists().where(
+            earlier.alert_id == audience.parent_alert_id,
+            earlier.resident_id == ResidentChannel.resident_id,
+            # Not those whose message was cancelled before it went.
+            earlier.status != "cancelled",
+            # Not who has since stopped hearing from the force that reached them: the
+            # alert's, or the neighbouring force whose approval did (migration 0056).
+            # Held to the alert's force only, a resident who stopped it and heard it
+            # through their own force never heard the all-clear.
+            ~exists().where(
+                resident_force_stops.c.resident_id == earlier.resident_id,
+                resident_force_stops.c.force_id
+                == func.coalesce(earlier.via_force_id, _force_of(audience)),
+            ),
         ),
     ]
     if audience.groups:
@@ -155,18 +166,28 @@ def targeted_channels(audience: Audience) -> Select:
     phone twice hears the alert once."""
     if audience.parent_alert_id is None:
         return _one_per_address(area_rows(audience).subquery("in_area"))
-    reached_before = exists().where(
-        Delivery.alert_id == audience.parent_alert_id,
-        Delivery.resident_id == ResidentChannel.resident_id,
-        # Not those whose message was cancelled before it went.
-        Delivery.status != "cancelled",
-    )
-    channels = (
-        select(ResidentChannel.resident_id, ResidentChannel.channel, ResidentChannel.address)
-        .where(and_(*_filters(audience), reached_before))
-        .subquery("reached_before")
-    )
-    return _one_per_address(channels)
+    return _one_per_address(_reached_before(audience).subquery("reached_before"))
+
+
+def _reached_before(audience: Audience) -> Select:
+    """A follow-up's way to reach each resident the earlier alert reached: every
+    channel and address of theirs _filters allows."""
+    return select(
+        ResidentChannel.resident_id, ResidentChannel.channel, ResidentChannel.address
+    ).where(*_filters(audience))
+
+
+def reaches(audience: Audience, channel: ColumnElement, address: ColumnElement) -> ColumnElement:
+    """Whether the audience, as it stands now, reaches someone on `channel` at
+    `address` (columns of the caller's query): the send's own rules, asked of one
+    address."""
+    if audience.parent_alert_id is None:
+        rows = area_rows(audience).where(Target.channel == channel, Target.address == address)
+    else:
+        rows = _reached_before(audience).where(
+            ResidentChannel.channel == channel, ResidentChannel.address == address
+        )
+    return rows.exists()
 
 
 def materialise_targets(session, audience: Audience) -> TableClause:

@@ -127,6 +127,10 @@ class Delivery(db.Model):
     # Released to its resident later than the alert was (a neighbouring force approved
     # it late, cross-border): speed is measured from here. NULL: the alert's release.
     released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The neighbouring force whose approval of a cross-border alert reached the
+    # resident; NULL: the alert's own force. The alert's updates, its all-clear and a
+    # send-again hold to the stops of the force that reached them (migration 0056).
+    via_force_id: Mapped[int | None] = mapped_column(ForeignKey("forces.id"))
     segments: Mapped[int | None] = mapped_column(Integer)  # SMS segments billed
     duration_seconds: Mapped[int | None] = mapped_column(Integer)  # voice call length
     created_at: Mapped[datetime] = mapped_column(

@@ -489,7 +489,12 @@ def set_forces_heard(resident: Resident, force_ids: set[int]) -> None:
             .where(
                 Delivery.resident_id == resident.id,
                 Delivery.status == "queued",
-                Delivery.alert_id.in_(select(Alert.id).where(Alert.force_id.in_(stopping))),
+                # Through the force that reached them: a neighbour's approval of
+                # another force's alert is that neighbour's (migration 0056).
+                func.coalesce(
+                    Delivery.via_force_id,
+                    select(Alert.force_id).where(Alert.id == Delivery.alert_id).scalar_subquery(),
+                ).in_(stopping),
             )
             .values(status="cancelled", reason="resident stopped this force", updated_at=func.now())
         )

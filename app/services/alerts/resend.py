@@ -5,6 +5,7 @@ the public pages stay one alert; nobody can get it twice, since no provider took
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
@@ -13,31 +14,34 @@ from sqlalchemy import exists, select
 
 from app.dao import figures as figures_dao
 from app.dao import forces as forces_dao
-from app.dao import outbound as ledger_sql
+from app.dao import resend as resend_sql
+from app.dao.targeting import Audience
 from app.extensions import db
 from app.models import Alert, Officer
 from app.services.alerts.lifecycle import NotAllowed, is_test, lock_alert, refusal, transition
 from app.services.alerts.sending import enqueue_safely
+from app.services.alerts.targeting import audience_of
 from app.services.alerts.threads import GONE_STATUSES, thread_root
 from app.services.transaction import read_only, transaction
 
 
 def count_never_taken(alert: Alert) -> int:
     """How many of the alert's messages failed with every try refused for now, to
-    residents who still want them: those "Send it again" would send."""
+    addresses it still reaches: those "Send it again" would send."""
     with read_only():
-        return ledger_sql.count_never_taken(alert.id, **_still_wanted_by(alert))
+        return resend_sql.count_never_taken(alert.id, alert.created_at, _audiences(alert))
 
 
-def _still_wanted_by(alert: Alert) -> dict:
-    """Whose wishes a message sent again must still meet: the forces it went to
-    (stopped by none of them) and its groups."""
-    forces = [alert.force_id] + [
-        part.force_id
+def _audiences(alert: Alert) -> list[Audience]:
+    """Who the alert is for now, as each force that sent it would find them: its own
+    and each neighbour that approved it (a resident who stopped one force may hear
+    through the other, as the send found them)."""
+    own = audience_of(alert)
+    return [own] + [
+        replace(own, force_id=part.force_id)
         for part in forces_dao.find_asks(alert.id)
         if part.status == "approved" and part.sent_at is not None
     ]
-    return {"force_ids": forces, "groups": list((alert.filters or {}).get("groups") or ())}
 
 
 def send_again_refusal(alert: Alert) -> str | None:
@@ -87,9 +91,10 @@ def send_again_to_never_taken(officer: Officer, alert_id: int) -> int:
         refused = send_again_refusal(alert)
         if refused is not None:
             raise NotAllowed(refused)
-        ids = ledger_sql.requeue_never_taken(
+        ids = resend_sql.requeue_never_taken(
             alert.id,
-            **_still_wanted_by(alert),
+            alert.created_at,
+            _audiences(alert),
             urgent=alert.category in current_app.config["URGENT_CATEGORIES"],
         )
         if not ids:

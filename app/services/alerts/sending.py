@@ -120,7 +120,7 @@ def write_force_parts(alert: Alert, actor: Officer | None, reached: list[int] | 
     for part in forces_dao.find_approved_unsent(alert.id):
         audience = replace(audience_of(alert), force_id=part.force_id)
         count, residents = _insert_deliveries(
-            alert, audience, skip_reached=True, reached=reached, released_now=True
+            alert, audience, skip_reached=True, reached=reached, released_now=True, via_force=True
         )
         part.sent_at = func.now()
         part.residents = residents
@@ -203,12 +203,14 @@ def _insert_deliveries(
     only: list[int] | None = None,
     reached: list[int] | None = None,
     released_now: bool = False,
+    via_force: bool = False,
 ) -> tuple[int, int]:
     """Insert the audience's deliveries of the alert; (deliveries, residents) written.
     skip_reached: not to a channel and address the alert already has a delivery to;
     only: to these residents of the audience and no others; reached: gets the
     residents written to; released_now: released to them now, later than the alert
-    (a neighbouring force's late approval), which the report's speed counts from."""
+    (a neighbouring force's late approval), which the report's speed counts from;
+    via_force: through the audience's force, a neighbour's (its approval's part)."""
     targets = targeted_channels(audience).subquery()
     # Quiet hours hold routine alerts until the resident's morning; urgent ones go.
     urgent = alert.category in current_app.config["URGENT_CATEGORIES"]
@@ -218,6 +220,9 @@ def _insert_deliveries(
         else func.quiet_hours_release(Resident.quiet_from, Resident.quiet_until, func.now())
     )
     created_at = select(Alert.created_at).where(Alert.id == alert.id).scalar_subquery()
+    via = (
+        _via_force(audience, targets.c.resident_id) if not via_force else literal(audience.force_id)
+    )
     rows = select(
         literal(alert.id),
         created_at,
@@ -226,6 +231,7 @@ def _insert_deliveries(
         targets.c.address,
         held_until,
         *([func.now()] if released_now else []),
+        via,
     ).join(Resident, Resident.id == targets.c.resident_id)
     if skip_reached:
         earlier = aliased(Delivery)
@@ -250,6 +256,7 @@ def _insert_deliveries(
                 "address",
                 "next_attempt_at",
                 *(["released_at"] if released_now else []),
+                "via_force_id",
             ],
             rows,
         )
@@ -269,6 +276,28 @@ def _insert_deliveries(
     if reached is not None:
         reached.extend(ids or ())
     return count, residents
+
+
+def _via_force(audience, resident_id):
+    """The force a delivery reaches its resident through: for a follow-up, the one its
+    original reached them through (a neighbour whose approval did, or NULL: its own);
+    else NULL, the alert's own."""
+    if audience.parent_alert_id is None:
+        return null()
+    earlier = aliased(Delivery)
+    return (
+        select(func.max(earlier.via_force_id))
+        .where(
+            earlier.alert_id == audience.parent_alert_id,
+            earlier.alert_created_at
+            == select(Alert.created_at)
+            .where(Alert.id == audience.parent_alert_id)
+            .scalar_subquery(),
+            earlier.resident_id == resident_id,
+            earlier.status != "cancelled",
+        )
+        .scalar_subquery()
+    )
 
 
 def enqueue_alert_deliveries(alert_id: int) -> int:
