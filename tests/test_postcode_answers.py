@@ -127,7 +127,9 @@ def test_a_resident_adding_a_place_outside_great_britain_is_told_who_polices_it(
     # In Welsh, the place and its police in Welsh too (it read "yn Northern Ireland").
     welsh = resident_client.post("/my-alerts/places?lang=cy", data={"postcode": "BT1 1AA"})
     said = html.unescape(welsh.text)
-    assert "Gogledd Iwerddon" in said and "Gwasanaeth Heddlu Gogledd Iwerddon" in said
+    # "In" it mutates the name: yng Ngogledd Iwerddon (it read "yn Gogledd Iwerddon").
+    assert "Mae BT1 1AA yng Ngogledd Iwerddon." in said
+    assert "Am rybuddion yng Ngogledd Iwerddon, cysylltwch â Gwasanaeth Heddlu" in said
     assert "Northern Ireland" not in said
 
 

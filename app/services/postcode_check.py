@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from babel.dates import format_date
 from flask_babel import lazy_gettext as _l
@@ -18,18 +19,33 @@ from app.services.text import TextRefused, checked_text
 from geo import postcodes
 from geo.names import reading_order
 
+
 # The places whose postcodes are not in Great Britain (geo.postcodes
 # OUTSIDE_GREAT_BRITAIN) and who polices each, to tell a resident there where to turn
 # instead, in the page's language (a Welsh page said "yn Northern Ireland … â the
-# Police Service of Northern Ireland": an outside check).
+# Police Service of Northern Ireland": an outside check). "In" the place is a phrase of
+# its own: Welsh mutates the name after "yn" (yng Ngogledd Iwerddon).
+class OutsidePlace(NamedTuple):
+    name: str
+    in_it: str
+    police: str
+
+
 POLICE_OUTSIDE_GREAT_BRITAIN = {
-    "BT": (_l("Northern Ireland"), _l("the Police Service of Northern Ireland")),
-    "GY": (
+    "BT": OutsidePlace(
+        _l("Northern Ireland"),
+        _l("in Northern Ireland"),
+        _l("the Police Service of Northern Ireland"),
+    ),
+    "GY": OutsidePlace(
         _l("the Bailiwick of Guernsey"),
+        _l("in the Bailiwick of Guernsey"),
         _l("Guernsey Police (Bailiwick of Guernsey Law Enforcement)"),
     ),
-    "JE": (_l("Jersey"), _l("the States of Jersey Police")),
-    "IM": (_l("the Isle of Man"), _l("the Isle of Man Constabulary")),
+    "JE": OutsidePlace(_l("Jersey"), _l("in Jersey"), _l("the States of Jersey Police")),
+    "IM": OutsidePlace(
+        _l("the Isle of Man"), _l("in the Isle of Man"), _l("the Isle of Man Constabulary")
+    ),
 }
 
 
@@ -190,15 +206,15 @@ def outside_great_britain(shown: str) -> PostcodeRefused | None:
     says which police service covers it, so the resident knows where to turn."""
     if postcodes.outside_great_britain(shown) is None:
         return None
-    where, police = POLICE_OUTSIDE_GREAT_BRITAIN[postcodes.area(shown)]
+    place = POLICE_OUTSIDE_GREAT_BRITAIN[postcodes.area(shown)]
     return PostcodeRefused(
         gettext(
-            "%(shown)s is in %(where)s. This service only covers postcodes in Great "
+            "%(shown)s is %(in_place)s. This service only covers postcodes in Great "
             "Britain (England, Scotland and Wales), so we can't send alerts for it. For "
-            "alerts in %(where)s, contact %(police)s.",
+            "alerts %(in_place)s, contact %(police)s.",
             shown=shown,
-            where=str(where),
-            police=str(police),
+            in_place=str(place.in_it),
+            police=str(place.police),
         ),
         reason="outside_great_britain",
     )

@@ -509,11 +509,11 @@ def _postcode_problem(text: str, refusal: PostcodeRefused, postcode, districts) 
                 return gettext("postcode outside the force area: %(district)s", district=district)
             return gettext("postcode outside the force area")
         case "outside_great_britain":
-            where, police = POLICE_OUTSIDE_GREAT_BRITAIN.get(postcode_rules.area(shown), ("", ""))
+            place = POLICE_OUTSIDE_GREAT_BRITAIN[postcode_rules.area(shown)]
             return gettext(
                 "postcode outside Great Britain: %(where)s (%(police)s)",
-                where=str(where).removeprefix("the "),
-                police=str(police).removeprefix("the "),
+                where=str(place.name).removeprefix("the "),
+                police=str(place.police).removeprefix("the "),
             )
         case "unknown":
             return gettext("postcode not in the postcode data")
