@@ -644,6 +644,8 @@ def test_the_welsh_feed_uses_welsh_text_and_marks_english_fallbacks():
     assert english.findtext(f"{ATOM}title") == "Burglaries in Bedminster"
     assert english.get(XML_LANG) == "en-GB"
     assert english.findtext(f"{ATOM}content").endswith("Reference: A7K2-9QF")
+    # Its category too (it was labelled in Welsh inside an English entry).
+    assert english.find(f"{ATOM}category").get("label") == "Missing person"
     # Entry ids differ from the English feed's: they are different documents.
     english_ids = {
         e.findtext(f"{ATOM}id")

@@ -687,7 +687,8 @@ def atom_feed(alerts: Iterable[FeedAlert], force: FeedSource, language: str) -> 
             {"href": sender.cap_url(alert.reference), "rel": "related", "type": CAP_MIME},
         )
         _add_links(entry, links)
-        entry.category(term=alert.category, label=_category_name(alert, language))
+        # In the entry's language: an English entry of the Welsh feed is marked en-GB.
+        entry.category(term=alert.category, label=_category_name(alert, used))
         extras.append(_EntryExtras(None if used == language else LANGUAGE_TAGS[used], links))
     return _finish(feed.atom_str(), extras)
 
