@@ -57,7 +57,7 @@ run: setup services db demo-data ## Set everything up, then run the web app and 
 test: setup services browser ## Set everything up, then lint and run every test, browser tests included
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: setup ## ruff lint and format check only
 	$(BIN)/ruff check .

@@ -477,6 +477,9 @@ def scratch():
     engine.dispose()
 
 
+# Both tests of migrations over rows use the one database kept for them: run in one
+# test process, one after the other (make test's --dist loadgroup).
+@pytest.mark.xdist_group("migration_database")
 def test_the_ledger_migrates_to_months_and_back_with_its_rows(app, scratch):
     with scratch.begin() as conn:
         conn.execute(text(SEED))
@@ -536,3 +539,66 @@ def test_the_ledger_migrates_to_months_and_back_with_its_rows(app, scratch):
         conn.execute(text("DELETE FROM deliveries WHERE id = 2"))
         gone = conn.execute(text("SELECT count(*) FROM outbox_messages WHERE delivery_id = 2"))
         assert gone.scalar() == 0
+
+
+@pytest.mark.xdist_group("migration_database")
+def test_kept_reasons_lose_the_providers_words_and_the_figures_still_add_up(app):
+    """Migration 0057: a refusal kept before as the provider's words (naming the
+    resident: an outside check found them after "delete my details") keeps only its
+    codes, in the ledger and in the analysts' figures, whose rows are added together
+    where their reasons become one."""
+    kept_database("TEST_MIGRATION_DATABASE_URL")
+    engine = create_engine(SCRATCH)
+    flask("downgrade", "base")
+    flask("upgrade", "0056")
+    zeb = "SMTP 550: 5.1.1 <zeb@example.org>: mailbox of Zebedee Quillfeather unknown"
+    ann = "SMTP 550: 5.1.1 <ann@example.org> unknown"
+    number = "Twilio 21617: The body for +447700900001 exceeds the limit"
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO officers (id, email, name, role) VALUES (1, 'o@x.example', 'O',"
+                " 'officer'); INSERT INTO alerts (id, created_by_id, title, body, shapes,"
+                " status, reference) VALUES (1, 1, 'T', 'B', '[]', 'sent', 'AAAA1111')"
+            )
+        )
+        for reason in (zeb, ann, number, "not sent in time"):
+            conn.execute(
+                text(
+                    "INSERT INTO deliveries (alert_id, alert_created_at, channel, address,"
+                    " status, reason) SELECT 1, created_at, 'email', 'removed:x', 'failed',"
+                    " :reason FROM alerts"
+                ),
+                {"reason": reason},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO alert_delivery_totals (alert_id, channel, status, reason,"
+                " messages, segments, billed_minutes, within_s, within, last_arrived_s)"
+                " VALUES (1, 'email', 'failed', :zeb, 2, 0, 0, 600, 1, 30),"
+                " (1, 'email', 'failed', :ann, 3, 0, 0, 600, 2, 50),"
+                " (1, 'email', 'delivered', '', 7, 0, 0, 600, 7, 20)"
+            ),
+            {"zeb": zeb, "ann": ann},
+        )
+    flask("upgrade", "0057")
+    with engine.begin() as conn:
+        reasons = conn.execute(text("SELECT reason FROM deliveries ORDER BY id")).scalars()
+        assert list(reasons) == [
+            "SMTP 550 5.1.1: bad destination mailbox address",
+            "SMTP 550 5.1.1: bad destination mailbox address",
+            "Twilio 21617: refused (twilio.com/docs/api/errors/21617)",
+            "not sent in time",
+        ]
+        totals = conn.execute(
+            text(
+                "SELECT status, reason, messages, within, last_arrived_s"
+                " FROM alert_delivery_totals ORDER BY status"
+            )
+        ).all()
+        assert [tuple(row) for row in totals] == [
+            ("delivered", "", 7, 7, 20),
+            ("failed", "SMTP 550 5.1.1: bad destination mailbox address", 5, 3, 50),
+        ]
+    flask("upgrade", "head")
+    engine.dispose()

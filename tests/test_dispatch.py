@@ -261,6 +261,51 @@ def test_permanent_errors_fail_at_once_with_the_providers_reason(
     } == {"+447700900104"}
 
 
+def test_a_refusal_is_kept_as_its_codes_never_the_providers_words(
+    providers, officer, make_resident, run_worker, app, monkeypatch
+):
+    """A mail server's reply names its recipient in its own way, and Twilio's message
+    names the number: the ledger kept them, and after "delete my details" the address
+    stayed in the reason and in the analysts' figures (an outside check)."""
+    from app.services import figures
+    from app.services.residents import delete_resident
+
+    zeb = make_resident(postcode="BS1 6AD", email="zebedee.quillfeather@example.org")
+    make_resident(postcode="BS1 6AD", email="ophelia.marsh@example.org")
+    make_resident(postcode="BS1 6AD", sms="+447700900106")
+    providers.mail.refuse = {
+        "zebedee.quillfeather@example.org": "550 5.1.1 <zebedee.quillfeather@example.org>:"
+        " mailbox of Zebedee Quillfeather unknown",
+        "ophelia.marsh@example.org": '553 user "ophelia.marsh" unknown',
+    }
+    providers.gateway.errors_for["+447700900106"] = (
+        400,
+        21617,
+        "The concatenated message body for +447700900106 exceeds the limit",
+    )
+    alert = send(officer)
+    run_worker()
+    monkeypatch.setitem(app.config, "ANALYST_SETTLED_SECONDS", 0)
+    monkeypatch.setitem(app.config, "ANALYST_NOTICE_SECONDS", 0)
+    delete_resident(zeb)
+    figures.refresh("sent")
+    kept = db.session.execute(
+        text(
+            "SELECT reason FROM deliveries WHERE alert_id = :a AND status = 'failed' UNION ALL"
+            " SELECT reason FROM alert_delivery_totals WHERE alert_id = :a AND reason <> ''"
+        ),
+        {"a": alert.id},
+    ).scalars()
+    assert sorted(kept) == sorted(
+        [
+            "SMTP 550 5.1.1: bad destination mailbox address",
+            "SMTP 553: refused",
+            "Twilio 21617: refused (twilio.com/docs/api/errors/21617)",
+        ]
+        * 2
+    )
+
+
 def test_a_failed_status_saying_the_number_opted_out_stops_its_texts(
     providers, officer, make_resident, run_worker, live_server
 ):

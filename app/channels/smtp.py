@@ -15,6 +15,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 
 from app.channels.base import OutgoingMessage, SendResult, TransportError
+from app.channels.reasons import smtp_reason
 
 _local = threading.local()
 
@@ -216,12 +217,11 @@ class SmtpTransport:
             raise
         except smtplib.SMTPRecipientsRefused as error:
             code, text = next(iter(error.recipients.values()))
-            raise TransportError(f"SMTP {code}: {_text(text)}", permanent=code >= 500) from None
+            raise TransportError(smtp_reason(code, text), permanent=code >= 500) from None
         except smtplib.SMTPResponseException as error:
             _local.smtp = None
             raise TransportError(
-                f"SMTP {error.smtp_code}: {_text(error.smtp_error)}",
-                permanent=error.smtp_code >= 500,
+                smtp_reason(error.smtp_code, error.smtp_error), permanent=error.smtp_code >= 500
             ) from None
         except (TimeoutError, smtplib.SMTPException, OSError):
             _local.smtp = None
@@ -237,7 +237,3 @@ class SmtpTransport:
             raise TransportError("the mail server refused the address", permanent=True)
         message_id = str(email["Message-ID"]).strip().strip("<>")
         return SendResult(provider_ref=message_id[:64], status="sent")
-
-
-def _text(value) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)

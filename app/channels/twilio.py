@@ -27,19 +27,12 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from app.channels.base import OutgoingMessage, ProviderStatus, SendResult, TransportError
+from app.channels.reasons import TWILIO_CODES, twilio_reason
 from app.services.text import whole_number
 
 TWILIO_API = "https://api.twilio.com"
 # Twilio error codes that no retry can fix (https://www.twilio.com/docs/api/errors).
-PERMANENT_CODES = {
-    21211: "invalid phone number",
-    21214: "number cannot be reached",
-    21408: "no permission to send to this region",
-    21610: "recipient has replied STOP (opted out)",
-    21612: "number cannot receive this message",
-    21614: "not a mobile number",
-    13224: "invalid phone number for calls",
-}
+PERMANENT_CODES = TWILIO_CODES
 # The number has opted out at Twilio (replied STOP to one of the account's numbers):
 # Twilio will not text it until it replies START, so its texts are stopped here too.
 OPTED_OUT = 21610
@@ -346,9 +339,8 @@ def _error(error: Exception) -> TransportError:
                 permanent=False,
                 maybe_sent=True,
             )
-        reason = PERMANENT_CODES.get(error.code) or (error.msg or "refused")
         return TransportError(
-            f"Twilio {error.code or error.status}: {reason}",
+            twilio_reason(error.code, error.status),
             permanent=True,
             opted_out=error.code == OPTED_OUT,
         )

@@ -1,0 +1,153 @@
+"""Why a provider refused a message, in words that name nobody. A mail server's reply
+names its recipient in its own way ("user "zebedee.q" unknown", "mailbox of Zebedee
+Quillfeather is full"), and Twilio's message for an error names the number; the ledger
+keeps its reasons as long as the alert's figures, after the resident has gone (an
+outside check found addresses there after "delete my details"). So a refusal is kept
+as its codes and their standard meaning: SMTP's reply code and enhanced status code
+(RFC 3463, RFC 7372's for sender authentication), Twilio's error code and its page.
+The mail server's own log has its words, for whoever runs it."""
+
+from __future__ import annotations
+
+import re
+
+# Twilio's error codes for a number it will never reach, in our words.
+TWILIO_CODES = {
+    21211: "invalid phone number",
+    21214: "number cannot be reached",
+    21408: "no permission to send to this region",
+    21610: "recipient has replied STOP (opted out)",
+    21612: "number cannot receive this message",
+    21614: "not a mobile number",
+    13224: "invalid phone number for calls",
+}
+# RFC 3463's subjects (the middle number) and the details people meet most, with RFC
+# 7372's e-mail authentication codes and RFC 4954's and RFC 7505's.
+SMTP_SUBJECTS = {
+    0: "other or undefined status",
+    1: "addressing status",
+    2: "mailbox status",
+    3: "mail system status",
+    4: "network and routing status",
+    5: "mail delivery protocol status",
+    6: "message content or media status",
+    7: "security or policy status",
+}
+SMTP_DETAILS = {
+    (1, 1): "bad destination mailbox address",
+    (1, 2): "bad destination system address",
+    (1, 3): "bad destination mailbox address syntax",
+    (1, 4): "destination mailbox address ambiguous",
+    (1, 6): "destination mailbox has moved, no forwarding address",
+    (1, 7): "bad sender's mailbox address syntax",
+    (1, 8): "bad sender's system address",
+    (1, 10): "recipient address has null MX",
+    (2, 1): "mailbox disabled, not accepting messages",
+    (2, 2): "mailbox full",
+    (2, 3): "message length exceeds administrative limit",
+    (2, 4): "mailing list expansion problem",
+    (3, 1): "mail system full",
+    (3, 2): "system not accepting network messages",
+    (3, 3): "system not capable of selected features",
+    (3, 4): "message too big for system",
+    (3, 5): "system incorrectly configured",
+    (4, 1): "no answer from host",
+    (4, 2): "bad connection",
+    (4, 3): "directory server failure",
+    (4, 4): "unable to route",
+    (4, 5): "mail system congestion",
+    (4, 6): "routing loop detected",
+    (4, 7): "delivery time expired",
+    (5, 1): "invalid command",
+    (5, 2): "syntax error",
+    (5, 3): "too many recipients",
+    (5, 4): "invalid command arguments",
+    (5, 5): "wrong protocol version",
+    (6, 1): "media not supported",
+    (6, 2): "conversion required and prohibited",
+    (6, 3): "conversion required but not supported",
+    (6, 5): "conversion failed",
+    (7, 1): "delivery not authorised, message refused",
+    (7, 2): "mailing list expansion prohibited",
+    (7, 7): "message integrity failure",
+    (7, 8): "authentication credentials invalid",
+    (7, 9): "authentication mechanism is too weak",
+    (7, 11): "encryption required for requested authentication mechanism",
+    (7, 13): "user account disabled",
+    (7, 20): "no passing DKIM signature found",
+    (7, 21): "no acceptable DKIM signature found",
+    (7, 22): "no valid author-matched DKIM signature found",
+    (7, 23): "SPF validation failed",
+    (7, 24): "SPF validation error",
+    (7, 25): "reverse DNS validation failed",
+    (7, 26): "multiple authentication checks failed",
+    (7, 27): "sender address has null MX",
+}
+# An enhanced status code (class 2, 4 or 5; subject and detail up to three digits), at
+# the start of the reply's text as RFC 2034 puts it, or anywhere in it.
+ENHANCED = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
+
+
+def smtp_reason(code: int, text: str | bytes | None) -> str:
+    """A mail server's refusal as its codes and their meaning, never its words.
+
+    >>> smtp_reason(550, b"5.1.1 <zeb@example.org>: Recipient address rejected")
+    'SMTP 550 5.1.1: bad destination mailbox address'
+    >>> smtp_reason(452, "4.2.2 mailbox of Zebedee Quillfeather is full")
+    'SMTP 452 4.2.2: mailbox full'
+    >>> smtp_reason(550, 'user "zebedee.q" unknown'), smtp_reason(421, None)
+    ('SMTP 550: refused', 'SMTP 421: refused for now')
+    """
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    found = ENHANCED.search(text or "")
+    refused = "refused" if code >= 500 else "refused for now"
+    if found is None:
+        return f"SMTP {code}: {refused}"
+    subject, detail = int(found.group(2)), int(found.group(3))
+    meaning = SMTP_DETAILS.get((subject, detail)) or SMTP_SUBJECTS.get(subject) or refused
+    return f"SMTP {code} {found.group(0)}: {meaning}"
+
+
+def twilio_reason(code: int | None, status: int) -> str:
+    """A refusal by Twilio as its error code and our words for it, or the page that
+    explains the code: Twilio's own message names the number ("The 'To' number
+    +447700900001 is not a valid phone number").
+
+    >>> twilio_reason(21211, 400)
+    'Twilio 21211: invalid phone number'
+    >>> twilio_reason(21617, 400), twilio_reason(None, 404)
+    ('Twilio 21617: refused (twilio.com/docs/api/errors/21617)', 'Twilio 404: refused')
+    """
+    if code is None:
+        return f"Twilio {status}: refused"
+    return f"Twilio {code}: " + (
+        TWILIO_CODES.get(code) or f"refused (twilio.com/docs/api/errors/{code})"
+    )
+
+
+# A reason the ledger kept before this module: the provider's words after its code.
+_KEPT_SMTP = re.compile(r"SMTP (\d{3}): (.*)", re.DOTALL)
+_KEPT_TWILIO = re.compile(r"Twilio (\d+): (.*)", re.DOTALL)
+
+
+def rewritten(reason: str) -> str:
+    """A reason as the ledger keeps it now, from one it kept before (migration 0057):
+    an SMTP or Twilio refusal loses the provider's words; any other is as it was.
+
+    >>> rewritten("SMTP 550: 5.2.2 <ann@example.invalid> mailbox full")
+    'SMTP 550 5.2.2: mailbox full'
+    >>> rewritten("Twilio 21614: The number +447700900001 is not a mobile")
+    'Twilio 21614: not a mobile number'
+    >>> rewritten("Twilio 503: try again"), rewritten("not sent in time")
+    ('Twilio 503: try again', 'not sent in time')
+    """
+    if found := _KEPT_SMTP.fullmatch(reason):
+        return smtp_reason(int(found.group(1)), found.group(2))
+    found = _KEPT_TWILIO.fullmatch(reason)
+    if found is None:
+        return reason
+    code = int(found.group(1))
+    if 100 <= code <= 599:  # an HTTP status, in our own words ("try again", "may have")
+        return reason
+    return twilio_reason(code, 400)
