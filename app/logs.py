@@ -7,7 +7,8 @@ A request id comes from the X-Request-Id header a reverse proxy set (if it looks
 one: letters, digits, dots, dashes and underscores, up to 64) or is made here; the
 response carries it back, so a complaint ("it failed at 10:02, request id ...") finds
 its lines. Nothing personal goes in: the access log names the route, never the path
-(web.py), and the Twilio SDK's request logging (numbers) is turned down."""
+(web.py), the Twilio SDK's request logging (numbers) is turned down, and a failure is
+logged with its kind and where it happened, never its message (WithheldMessages)."""
 
 from __future__ import annotations
 
@@ -49,19 +50,7 @@ def formatter(kind: str) -> logging.Formatter:
 def configure(app: Flask) -> None:
     """The root logger's one handler, in LOG_FORMAT (replaced, not added to, when
     another app is made in the same process), and request ids in and out."""
-    root = logging.getLogger()
-    root.setLevel(logging.INFO)
-    for handler in [h for h in root.handlers if getattr(h, _MARK, False)]:
-        root.removeHandler(handler)
-    handler = logging.StreamHandler()
-    setattr(handler, _MARK, True)
-    handler.setFormatter(formatter(app.config["LOG_FORMAT"]))
-    root.addHandler(handler)
-    if not getattr(logging.getLogRecordFactory(), "adds_request_id", False):
-        logging.setLogRecordFactory(_with_request_id(logging.getLogRecordFactory()))
-    # The Twilio SDK logs every request at INFO, numbers included: personal data in
-    # logs, and a cost on every message. Warnings only.
-    logging.getLogger("twilio").setLevel(logging.WARNING)
+    install_handler(app.config["LOG_FORMAT"])
 
     @app.before_request
     def take_request_id():
@@ -73,6 +62,26 @@ def configure(app: Flask) -> None:
         if "request_id" in g:
             response.headers["X-Request-Id"] = g.request_id
         return response
+
+
+def install_handler(kind: str) -> logging.Handler:
+    """The root logger's one handler of ours, writing `kind` (text or json) to stderr,
+    failures' messages withheld; returned."""
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for handler in [h for h in root.handlers if getattr(h, _MARK, False)]:
+        root.removeHandler(handler)
+    handler = logging.StreamHandler()
+    setattr(handler, _MARK, True)
+    handler.setFormatter(formatter(kind))
+    handler.addFilter(WithheldMessages())
+    root.addHandler(handler)
+    if not getattr(logging.getLogRecordFactory(), "adds_request_id", False):
+        logging.setLogRecordFactory(_with_request_id(logging.getLogRecordFactory()))
+    # The Twilio SDK logs every request at INFO, numbers included: personal data in
+    # logs, and a cost on every message. Warnings only.
+    logging.getLogger("twilio").setLevel(logging.WARNING)
+    return handler
 
 
 class ServerLineFilter(logging.Filter):
@@ -97,10 +106,53 @@ class ServerLineFilter(logging.Filter):
 
 
 def quieten_server_lines(logger_name: str = "gunicorn.error") -> None:
-    """Put ServerLineFilter on gunicorn's error log (once)."""
+    """Put ServerLineFilter and WithheldMessages on gunicorn's error log (once)."""
     logger = logging.getLogger(logger_name)
     if not any(isinstance(f, ServerLineFilter) for f in logger.filters):
         logger.addFilter(ServerLineFilter())
+    if not any(isinstance(f, WithheldMessages) for f in logger.filters):
+        logger.addFilter(WithheldMessages())
+
+
+class Withheld(Exception):
+    """An exception as a log shows it: its kind, and the frames where it happened."""
+
+
+def withheld(error: BaseException | None, depth: int = 0) -> Withheld | None:
+    """The error (and what caused it, or was being handled) without its message. A
+    message can hold anything it was given: PostgreSQL's says "Key (address)=(+447…)
+    already exists", an SDK's names the URL it asked, with the number in it.
+
+    >>> try:
+    ...     raise ValueError("+447700900001 is not valid")
+    ... except ValueError as error:
+    ...     str(withheld(error))
+    'builtins.ValueError (its message is not logged)'
+    """
+    if error is None or depth > 20:
+        return None
+    if isinstance(error, Withheld):
+        return error
+    kind = type(error)
+    shown = Withheld(f"{kind.__module__}.{kind.__qualname__} (its message is not logged)")
+    shown.__traceback__ = error.__traceback__
+    shown.__cause__ = withheld(error.__cause__, depth + 1)
+    shown.__suppress_context__ = error.__suppress_context__
+    if not error.__suppress_context__:
+        shown.__context__ = withheld(error.__context__, depth + 1)
+    return shown
+
+
+class WithheldMessages(logging.Filter):
+    """Every failure a line carries, logged as withheld() shows it, by whatever formats
+    it (ours, JSON, gunicorn's own)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            shown = withheld(record.exc_info[1])
+            record.exc_info = (Withheld, shown, shown.__traceback__)
+            record.exc_text = None  # as another handler may have formatted it already
+        return True
 
 
 def service_failure(error: BaseException) -> str:

@@ -261,6 +261,28 @@ def test_permanent_errors_fail_at_once_with_the_providers_reason(
     } == {"+447700900104"}
 
 
+def test_a_fault_of_ours_while_sending_fails_the_message_in_words_not_a_class_name(
+    providers, officer, make_resident, run_worker, monkeypatch
+):
+    """A bug must not leave the row "sending"; its reason was "unexpected error
+    sending: RuntimeError", which nobody reading the alert's failures can act on (an
+    outside check). The log has its kind and where (tests/test_logs.py)."""
+    from app.channels.twilio import TwilioSmsTransport
+
+    def broken(self, message):
+        raise RuntimeError(f"cannot send to {message.recipient}")
+
+    make_resident(postcode="BS1 6AD", sms="+447700900107")
+    monkeypatch.setattr(TwilioSmsTransport, "_params", broken)
+    send(officer)
+    run_worker()
+    (row,) = db.session.scalars(select(Delivery)).all()
+    assert (row.status, row.reason) == (
+        "failed",
+        "the sending engine failed unexpectedly (the worker's log says where)",
+    )
+
+
 def test_a_refusal_is_kept_as_its_codes_never_the_providers_words(
     providers, officer, make_resident, run_worker, app, monkeypatch
 ):

@@ -1,9 +1,12 @@
 """Log lines: the request's id on each, JSON for a collector, nothing personal."""
 
+import io
 import json
 import logging
 
-from app.logs import formatter
+import pytest
+
+from app.logs import WithheldMessages, formatter
 
 
 def test_a_request_id_is_made_or_kept_and_given_back(client):
@@ -107,3 +110,70 @@ def test_the_database_or_redis_away_is_said_and_logged_by_route(app, client, cap
     text = " ".join(r.getMessage() for r in caplog.records)
     assert "BS1" not in text and "/api/postcodes/<" in text
     assert "server closed the connection" in text and "SELECT" not in text
+
+
+@pytest.fixture
+def logged():
+    """What the app's own log handler (app.logs.configure) writes, and gunicorn's
+    error log through a handler of its own, as gunicorn has."""
+    from app.logs import install_handler, quieten_server_lines
+
+    # (The test run's migrations put alembic's logging in place of the app's.)
+    ours = install_handler("text")
+    written = io.StringIO()
+    ours.setStream(written)
+    server = logging.getLogger("gunicorn.error")
+    own = logging.StreamHandler(written)
+    server.addHandler(own)
+    server.propagate = False
+    quieten_server_lines()
+    yield written
+    logging.getLogger().removeHandler(ours)
+    server.removeHandler(own)
+    server.propagate = True
+
+
+def test_a_failure_is_logged_by_its_kind_and_place_never_its_message(app, logged):
+    """A message can hold anything it was given: PostgreSQL's says "Key (address)=
+    (+447…) already exists". Logged whole, with its traceback, by the app, gunicorn and
+    RQ (which also keeps it in Redis for a year), it put numbers in the logs."""
+    given = ["+447700900001", "Key (address)=(+447700900002) already exists"]
+    try:
+        try:
+            raise KeyError(given[0])  # (the lines of code are logged: not what they held)
+        except KeyError as error:
+            raise ValueError(given[1]) from error
+    except ValueError as error:
+        logging.getLogger("app.anything").error("it failed", exc_info=error)
+        logging.getLogger("gunicorn.error").error("it failed", exc_info=error)
+        failure = error
+    written = logged.getvalue()
+    assert "+44770090000" not in written
+    assert written.count("builtins.ValueError (its message is not logged)") == 2
+    assert written.count("builtins.KeyError (its message is not logged)") == 2
+    assert "test_logs.py" in written  # where it happened is kept
+    # In JSON too.
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), None)
+    record.exc_info = (type(failure), failure, failure.__traceback__)
+    WithheldMessages().filter(record)
+    assert "+44770090000" not in formatter("json").format(record)
+    assert "ValueError" in formatter("json").format(record)
+
+
+def test_a_job_that_fails_leaves_no_message_in_the_log_or_redis(app_ctx, run_worker, logged):
+    from rq.registry import FailedJobRegistry
+
+    from app.jobs import queue
+
+    # A ledger no job knows, named by a number: the KeyError's message is the number.
+    job = queue().enqueue("app.jobs.outbound.deliver_batch", "+447700900003", [1])
+    run_worker()
+    assert job.id in FailedJobRegistry(queue=queue())
+    kept = job.latest_result().exc_string
+    assert "+447700900003" not in kept
+    assert "JobFailed: KeyError at ledgers.py:" in kept
+    # (RQ logs a job's arguments as it starts it: ours are ids, this test's is not.)
+    failed = logged.getvalue().partition("job deliver_batch failed")[2]
+    assert "exception raised while executing" in failed
+    assert "+447700900003" not in failed
+    assert "builtins.KeyError (its message is not logged)" in failed

@@ -13,7 +13,9 @@ import functools
 import json
 import logging
 import threading
+import traceback
 from datetime import timedelta
+from pathlib import Path
 
 from flask import current_app, has_app_context
 from redis.exceptions import RedisError
@@ -102,21 +104,41 @@ def waiting(*, bulk: bool = False) -> int:
 
 def with_app_context(fn):
     """Run the job inside an application context: the worker's own (`flask worker`
-    pushes one), or one made once per process for a plain `rq worker`."""
+    pushes one), or one made once per process for a plain `rq worker`. A job that
+    fails under a worker fails with its kind and where, not its message (JobFailed)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         if has_app_context():
-            return fn(*args, **kwargs)
+            return _failing_quietly(fn, *args, **kwargs)
         global _app
         if _app is None:
             from app import create_app
 
             _app = create_app()
         with _app.app_context():
-            return fn(*args, **kwargs)
+            return _failing_quietly(fn, *args, **kwargs)
 
     return wrapper
+
+
+class JobFailed(Exception):
+    """A job's failure as RQ logs it and keeps it in Redis (its failed jobs, for a
+    year): the kind of error and the frame of ours it came from. RQ writes the whole
+    traceback, message and all, and a message can hold a resident's number
+    (PostgreSQL's "Key (address)=(+447…) already exists")."""
+
+
+def _failing_quietly(fn, *args, **kwargs):
+    if get_current_job() is None:
+        return fn(*args, **kwargs)  # a test, the command line: the error as it is
+    try:
+        return fn(*args, **kwargs)
+    except Exception as error:
+        log.error("job %s failed", fn.__name__, exc_info=error)  # withheld (app.logs)
+        ours = [f for f in traceback.extract_tb(error.__traceback__) if "/app/" in f.filename]
+        where = f" at {Path(ours[-1].filename).name}:{ours[-1].lineno}" if ours else ""
+        raise JobFailed(f"{type(error).__name__}{where}") from None
 
 
 # --- jobs that died with their worker -----------------------------------------------

@@ -770,9 +770,12 @@ def _send_here(transport, limiter, claimed: Claimed, message: OutgoingMessage) -
 
 def _unexpected(claimed: Claimed, error: Exception) -> Outcome:
     log.error("%s sending failed unexpectedly", claimed.channel, exc_info=error)
+    # Said so to whoever reads the alert's failures; the log has its kind and where.
     return Outcome(
         claimed,
-        error=TransportError(f"unexpected error sending: {type(error).__name__}", permanent=True),
+        error=TransportError(
+            "the sending engine failed unexpectedly (the worker's log says where)", permanent=True
+        ),
     )
 
 
