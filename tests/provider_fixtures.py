@@ -28,6 +28,16 @@ class MailCollector:
         # Each message's end answered so (e.g. "451 4.3.0 Try again later"), the message
         # not kept: refused.
         self.data_reply: str | None = None
+        # MAIL FROM answered so (e.g. "530 5.7.0 Authentication required"): a refusal of
+        # our server or account, not of a recipient.
+        self.mail_from_reply: str | None = None
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802
+        if self.mail_from_reply is not None:
+            return self.mail_from_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         self.rcpts_asked += 1

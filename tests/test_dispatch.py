@@ -568,6 +568,41 @@ def test_refusals_in_either_form_are_read_alike(
     assert reasons["+447700900331"] == "Twilio 503: try again"
 
 
+def test_a_refusal_of_our_account_or_server_is_for_now_not_the_residents_for_good(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """Found by an outside check: a mail server refusing our account at MAIL FROM ("530
+    authentication required"), or at connecting ("554 … listed at a blocklist"), and
+    Twilio refusing our credentials (401), failed every message of the alert for good
+    at its first attempt, none of them offered again. Not the residents' fault: tried
+    again, and each arrives once the account is put right."""
+    slow_retries(app, monkeypatch)
+    make_resident(postcode="BS1 6AD", sms=None, email="ann@example.invalid")
+    make_resident(postcode="BS1 6AD", sms="+447700900361")
+    providers.mail.mail_from_reply = "530 5.7.0 Authentication required"
+    providers.gateway.errors_for = {"+447700900361": (401, 20003, "Authenticate")}
+    alert = send(officer)
+    assert deliver(ids(alert.id))["retry"] == 2
+    rows = {d.channel: d for d in db.session.scalars(select(Delivery))}
+    assert (rows["email"].status, rows["email"].reason) == (
+        "queued",
+        "SMTP 530 5.7.0: security or policy status",
+    )
+    assert rows["sms"].status == "queued"
+    assert rows["sms"].reason == (
+        "Twilio 20003: our account's credentials were refused"
+        " (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)"
+    )
+    # Put right: each goes, once.
+    providers.mail.mail_from_reply = None
+    providers.gateway.errors_for = {}
+    db.session.execute(text("UPDATE deliveries SET next_attempt_at = NULL"))
+    db.session.commit()
+    deliver(ids(alert.id))
+    assert [str(m["To"]) for m in providers.mail.messages] == ["ann@example.invalid"]
+    assert providers.gateway.accepted_to("Messages") == ["+447700900361"]
+
+
 def test_a_refusal_whose_page_is_not_even_utf8_is_still_a_refusal(
     providers, officer, make_resident, app, monkeypatch
 ):

@@ -121,9 +121,37 @@ def twilio_reason(code: int | None, status: int) -> str:
     """
     if code is None:
         return f"Twilio {status}: refused"
-    return f"Twilio {code}: " + (
-        TWILIO_CODES.get(code) or f"refused (twilio.com/docs/api/errors/{code})"
-    )
+    known = TWILIO_CODES.get(code) or TWILIO_ACCOUNT_CODES.get(code)
+    return f"Twilio {code}: " + (known or f"refused (twilio.com/docs/api/errors/{code})")
+
+
+# Twilio's error codes for a fault of our account or sender, not of the recipient: the
+# message is refused for now, tried again within the retry window, and may be sent
+# again once the account is put right (an outside check: a 401 failed every call of an
+# alert for good at its first attempt).
+TWILIO_ACCOUNT_CODES = {
+    10001: "our account is not active",
+    20003: "our account's credentials were refused (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)",
+    20005: "our account is not active",
+    21212: "our sender number is not valid (TWILIO_FROM_NUMBER)",
+    21606: "our sender number cannot send this message (TWILIO_FROM_NUMBER)",
+    21659: "our sender is not a Twilio number (TWILIO_FROM_NUMBER)",
+    21660: "our sender number is not our account's (TWILIO_FROM_NUMBER)",
+}
+
+
+def twilio_fault_of_ours(code: int | None, status: int) -> bool:
+    """Whether Twilio refused because of our account or sender (its credentials, its
+    standing, its numbers), not the recipient.
+
+    >>> twilio_fault_of_ours(20003, 401), twilio_fault_of_ours(None, 403)
+    (True, True)
+    >>> twilio_fault_of_ours(21211, 400), twilio_fault_of_ours(21408, 403)
+    (False, False)
+    """
+    if code in TWILIO_ACCOUNT_CODES:
+        return True
+    return status in (401, 403) and code not in TWILIO_CODES
 
 
 # A reason the ledger kept before this module: the provider's words after its code.

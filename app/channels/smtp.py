@@ -218,10 +218,20 @@ class SmtpTransport:
         except smtplib.SMTPRecipientsRefused as error:
             code, text = next(iter(error.recipients.values()))
             raise TransportError(smtp_reason(code, text), permanent=code >= 500) from None
-        except smtplib.SMTPResponseException as error:
+        except smtplib.SMTPDataError as error:
+            # This message refused, for good or for now, as the code says.
             _local.smtp = None
             raise TransportError(
                 smtp_reason(error.smtp_code, error.smtp_error), permanent=error.smtp_code >= 500
+            ) from None
+        except smtplib.SMTPResponseException as error:
+            # Before any recipient: at connecting, EHLO, STARTTLS, AUTH or MAIL FROM. A
+            # refusal of our server or our account ("554 … listed at a blocklist", "530
+            # authentication required"), never of the resident: for now, whatever its
+            # code (an outside check: each failed every e-mail for good at once).
+            _local.smtp = None
+            raise TransportError(
+                smtp_reason(error.smtp_code, error.smtp_error), permanent=False
             ) from None
         except (TimeoutError, smtplib.SMTPException, OSError):
             _local.smtp = None
