@@ -1722,6 +1722,25 @@ def test_links_work_once(resident_client, client, run_worker):
     assert again.status_code == 400 and "used already" in again.text
 
 
+def test_signing_out_closes_the_page_for_every_copy_of_its_cookie(app, resident_client, run_worker):
+    """Found by an outside check: signing out cleared this browser's cookie only; a copy
+    of it, replayed, still opened the page (name, number, address), and its sliding
+    expiry renewed it for ever."""
+    name = app.config["SESSION_COOKIE_NAME"]
+    copy = resident_client.get_cookie(name).value
+    thief = app.test_client()
+    thief.set_cookie(name, copy)
+    assert thief.get("/my-alerts/data").status_code == 200  # the same page, before
+    resident_client.post("/my-alerts/sign-out")
+    for client in (thief, resident_client):
+        answer = client.get("/my-alerts/data")
+        assert answer.status_code == 302 and answer.headers["Location"].endswith("/manage")
+    # Opened again from a new link, it works as before; the old copy still does not.
+    opened_page(resident_client, "+447700900001", run_worker)
+    assert resident_client.get("/my-alerts/data").status_code == 200
+    assert thief.get("/my-alerts/data").status_code == 302
+
+
 def test_a_link_to_the_residents_page_goes_only_to_an_address_they_confirmed(
     app, client, run_worker
 ):

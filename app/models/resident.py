@@ -74,6 +74,9 @@ class Resident(db.Model):
     quiet_until: Mapped[time | None] = mapped_column(Time)
     # The language of their pages and of what we send them: "en" or "cy" (app/i18n.py).
     language: Mapped[str] = mapped_column(String(2), nullable=False, server_default="en")
+    # Raised by signing out: a page opened under an earlier one is closed, in every
+    # browser, and a copy of its cookie opens nothing (migration 0058).
+    session_generation: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
 
     locations: Mapped[list[ResidentLocation]] = relationship(
         back_populates="resident", cascade="all, delete-orphan"

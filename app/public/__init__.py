@@ -22,7 +22,7 @@ from app.extensions import csrf
 from app.i18n import and_list, in_language, police_of
 from app.i18n import gettext as _
 from app.models import CATEGORIES
-from app.residents import remember, remember_unregistered
+from app.residents import remember, remember_unregistered, session_resident
 from app.services import forces, public_alerts, public_feeds, replies
 from app.services.dispatch import read_answer_token, read_unsubscribe_token
 from app.services.optout import already_stopped, link_state, unsubscribe_channel
@@ -41,7 +41,7 @@ from app.services.registration import (
     register_resident,
     statement_language,
 )
-from app.services.residents import find_resident, forces_heard_by, holds_all, page_is_open
+from app.services.residents import forces_heard_by, holds_all, page_is_open
 
 bp = Blueprint("public", __name__)
 
@@ -126,7 +126,7 @@ def register():
         return _register_page(form, invalid.errors, 400)
     except AlreadyRegistered as already:
         _wait_until(answer_at)
-        signed_up = find_resident(session.get("resident"))
+        signed_up = session_resident()
         if holds_all(signed_up, already.addresses) and page_is_open(signed_up):
             # This browser's own resident, sending the form again (back, then Sign up):
             # their page, not a confirm page that would shut them out of it (an

@@ -33,6 +33,7 @@ from app.services.residents import (
     ChangeRefused,
     ConsentNeeded,
     add_location,
+    close_pages,
     data_page,
     delete_resident,
     export_data,
@@ -76,12 +77,24 @@ from geo.postcodes import display
 bp = Blueprint("residents", __name__)
 
 SESSION_KEY = "resident"
+# The resident's session generation when their page was opened here: signing out
+# raises it, and closes this page and every copy of its cookie (services.close_pages).
+GENERATION_KEY = "resident_generation"
+
+
+def session_resident():
+    """The resident whose page this browser has open, or None (none, or closed since
+    by a sign-out)."""
+    resident = find_resident(session.get(SESSION_KEY))
+    if resident is not None and session.get(GENERATION_KEY, 0) != resident.session_generation:
+        return None
+    return resident
 
 
 def resident_required(view):
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        resident = find_resident(session.get(SESSION_KEY))
+        resident = session_resident()
         if (resident is None and find_unregistered(session.get(SESSION_KEY))) or (
             resident is not None and not page_is_open(resident)
         ):
@@ -131,6 +144,7 @@ def remember(resident, *, language_chosen: bool = False) -> None:
     just sent (`language_chosen`), else in their own unless the visitor switched."""
     session.pop(UNREGISTERED_KEY, None)
     session[SESSION_KEY] = str(resident.reference)
+    session[GENERATION_KEY] = resident.session_generation
     session.permanent = True
     if language_chosen:
         remember_language(resident.language)
@@ -151,6 +165,7 @@ def remember_unregistered(addresses: dict[str, str], language: str) -> None:
     reference = str(uuid.uuid4())
     keep_unregistered(reference, start_unregistered(addresses))
     session[SESSION_KEY] = reference
+    session[GENERATION_KEY] = 0  # the cookie reads as a new resident's would
     session.permanent = True
     remember_language(language)
 
@@ -194,7 +209,7 @@ def _confirm_unregistered(pending: dict):
 @bp.route("/register/confirm", methods=["GET", "POST"])
 def confirm():
     """Enter the codes sent to the resident's phones; e-mail is confirmed by its link."""
-    resident = find_resident(session.get(SESSION_KEY))
+    resident = session_resident()
     if resident is None and (pending := find_unregistered(session.get(SESSION_KEY))):
         return _confirm_unregistered(pending)
     if resident is None:
@@ -635,6 +650,9 @@ def delete(resident):
 
 @bp.route("/my-alerts/sign-out", methods=["POST"])
 def sign_out():
+    resident = session_resident()
+    if resident is not None:
+        close_pages(resident)  # every copy of this cookie too (an outside check)
     session.pop(SESSION_KEY, None)
     flash(_("Your page is closed."))
     return redirect(url_for("public.index"))

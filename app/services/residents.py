@@ -403,6 +403,13 @@ def set_quiet_hours(resident: Resident, quiet: tuple[time, time] | None) -> None
 
 
 @changes_resident
+def close_pages(resident: Resident) -> None:
+    """Sign out: close every page of theirs that is open, in any browser (a page
+    remembers the generation it was opened under: Resident.session_generation)."""
+    resident.session_generation = Resident.session_generation + 1
+
+
+@changes_resident
 def set_paused(resident: Resident, paused: bool) -> None:
     resident.paused_at = func.now() if paused else None
     if paused:
