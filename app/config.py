@@ -328,6 +328,8 @@ class Config:
     # pseudonym; people who never confirm any way to reach them are removed after
     # UNVERIFIED_DAYS. Quiet hours hold every category but these.
     RETENTION_DAYS = _int("RETENTION_DAYS", 730)
+    # The audit log keeps who did what for good, and from which IP address this long.
+    AUDIT_IP_DAYS = _int("AUDIT_IP_DAYS", 180)
     # The ledger is kept by month (migration 0032): a month's deliveries, pseudonymised
     # since RETENTION_DAYS, go whole LEDGER_DAYS after the month ended, once every alert
     # in it is counted into the sent report's figures (they stay). Partitions are made

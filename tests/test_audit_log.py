@@ -90,12 +90,14 @@ def test_no_route_changes_the_audit_log(app, admin_client):
         assert rule.methods - {"GET", "HEAD", "OPTIONS"} == set(), rule
     for method in ("post", "put", "patch", "delete"):
         assert getattr(admin_client, method)("/admin/audit").status_code == 405
-    # And nothing in the app's code writes to the table but the one insert.
+    # And nothing in the app's code writes to the table but the one insert, and the
+    # retention rule forgetting old IP addresses (the database allows nothing more).
     from pathlib import Path
 
+    forgetting = '"UPDATE audit_events SET ip_address = NULL WHERE ip_address IS NOT NULL"'
     app_dir = Path(__file__).resolve().parents[1] / "app"
     for path in app_dir.rglob("*.py"):
-        source = path.read_text()
+        source = path.read_text().replace(forgetting, "", 1)
         assert not re.search(r"(?i)(update|delete\s+from|truncate)\s+audit_events", source), path
         assert not re.search(r"(?:update|delete)\(AuditEvent\)", source), path
 
@@ -111,6 +113,36 @@ def test_the_database_refuses_to_change_an_event(app_ctx):
             db.session.execute(text(statement), {"id": event.id})
         db.session.rollback()
     assert db.session.get(AuditEvent, event.id).action == "test.happened"
+
+
+def test_an_events_ip_address_is_forgotten_after_its_days_and_nothing_else_changes(app, app_ctx):
+    """Found by an outside check: residents' IP addresses (and staff's) were kept for
+    ever, with the append-only log holding them. It may now forget an address, and
+    nothing else: the retention rules do so after AUDIT_IP_DAYS."""
+    from app.services.residents import purge_expired
+
+    days = app.config["AUDIT_IP_DAYS"]
+    old = add_event(
+        "resident.paused", at=datetime.now(UTC) - timedelta(days=days + 1), ip_address="203.0.113.9"
+    )
+    new = add_event(
+        "resident.paused",
+        at=datetime.now(UTC) - timedelta(days=days - 1),
+        ip_address="203.0.113.10",
+    )
+    # Only forgetting: another address, or any other change with it, is refused.
+    for statement in (
+        "UPDATE audit_events SET ip_address = '198.51.100.1' WHERE id = :id",
+        "UPDATE audit_events SET ip_address = NULL, action = 'x' WHERE id = :id",
+    ):
+        with pytest.raises(Exception, match="append-only"):
+            db.session.execute(text(statement), {"id": old.id})
+        db.session.rollback()
+    assert purge_expired()["audit_ip_addresses_forgotten"] == 1
+    db.session.expire_all()
+    assert db.session.get(AuditEvent, old.id).ip_address is None
+    assert db.session.get(AuditEvent, old.id).action == "resident.paused"
+    assert db.session.get(AuditEvent, new.id).ip_address == "203.0.113.10"
 
 
 # --- filters, order and pages -----------------------------------------------------------

@@ -121,6 +121,18 @@ def delete_old_replies(session, *, days: int) -> int:
     ).rowcount
 
 
+def forget_old_audit_addresses(session, *, days: int) -> int:
+    """The IP addresses of audit events older than `days` (AUDIT_IP_DAYS): the one
+    change the audit log allows (migration 0059)."""
+    return session.execute(
+        text(
+            "UPDATE audit_events SET ip_address = NULL WHERE ip_address IS NOT NULL"
+            " AND at < now() - make_interval(days => :d)"
+        ),
+        {"d": days},
+    ).rowcount
+
+
 def _lock_timeout(session, ms: int) -> None:
     session.execute(text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": f"{int(ms)}ms"})
 

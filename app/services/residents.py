@@ -756,7 +756,8 @@ def purge_expired() -> dict[str, int]:
       values (names, postcodes) after IMPORT_REPORT_DAYS;
     - sent notices older than a day lose their text; all older than 30 days go;
     - provider event ids and residents' replies go after RETENTION_DAYS, staff
-      sessions 30 days after they end."""
+      sessions 30 days after they end;
+    - the audit log's IP addresses go after AUDIT_IP_DAYS."""
     config = current_app.config
     cutoff = datetime.now(UTC) - timedelta(days=config["RETENTION_DAYS"])
     pseudonymised = _pseudonymise_deliveries(Delivery.created_at < cutoff)
@@ -790,8 +791,11 @@ def purge_expired() -> dict[str, int]:
     # keeps who signed in; these rows only hold what a session needed.
     sessions = retention.delete_ended_staff_sessions(db.session)
     replies = retention.delete_old_replies(db.session, days=config["RETENTION_DAYS"])
+    # Who did what stays; from where (residents' and staff's IP addresses) does not.
+    addresses = retention.forget_old_audit_addresses(db.session, days=config["AUDIT_IP_DAYS"])
     found = {
         "replies_removed": replies,
+        "audit_ip_addresses_forgotten": addresses,
         "deliveries_pseudonymised": pseudonymised,
         "unverified_residents_removed": len(stale),
         "notices_removed": notices,
