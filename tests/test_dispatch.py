@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import html
 import re
 import time
 
@@ -2065,7 +2066,7 @@ def test_an_email_refused_at_its_end_by_a_worker_that_then_died_is_sent_again(
 
 @pytest.mark.parametrize("fault", ["hang_up", "silent"])
 def test_an_email_the_server_may_have_is_never_sent_again(
-    app, providers, officer, make_resident, run_worker, fault, monkeypatch
+    app, providers, officer, officer_client, make_resident, run_worker, fault, monkeypatch
 ):
     """Found by an outside probe: a mail server that kept an e-mail and then hung up, or
     answered after the timeout, was sent it again, and the resident got it twice. Once
@@ -2090,6 +2091,10 @@ def test_an_email_the_server_may_have_is_never_sent_again(
         select(Delivery.reason).where(Delivery.status == "possibly_sent")
     ).all()
     assert all("took the e-mail but did not say" in r for r in reasons)
+    # The page says what that means, in words a phone shows (it was a tooltip).
+    page = html.unescape(officer_client.get(f"/officers/alerts/{alert.id}").text)
+    count = expected["possibly_sent"]
+    assert f"{count} possibly sent: the provider may have them but never said so." in page
 
 
 def test_a_follow_up_call_never_made_is_not_taken_for_the_first_alerts_call(

@@ -32,6 +32,10 @@
         unanswered.hidden = !s.unknown;
         unanswered.textContent = s.unknown
           ? unanswered.dataset.words.replace("{count}", n(s.unknown)) : "";
+        var possibly = document.getElementById("possibly-sent");
+        possibly.hidden = !s.possibly_sent;
+        possibly.textContent = s.possibly_sent
+          ? possibly.dataset.words.replace("{count}", n(s.possibly_sent)) : "";
         var bar = document.getElementById("progress-bar");
         bar.max = p.total || 1; bar.value = gone;
         ["sms", "voice", "email"].forEach(function (channel) {
