@@ -77,11 +77,14 @@ pg_up() {
   # Postgres ships with 128 MB of shared buffers; targeting a million residents wants
   # their locations in memory. A force-wide alert writes 1.5 million deliveries in one
   # statement (about 1 GB of WAL): with the default max_wal_size of 1 GB a checkpoint
-  # falls in the middle of it. Only set on the cluster this script manages.
+  # falls in the middle of it. A refused statement is logged with its DETAIL, which
+  # holds the values ("Key (address)=(+447…) already exists"), and the statement:
+  # neither goes in the server's log. Only set on the cluster this script manages.
   local conf="/etc/postgresql/$v/main/conf.d/community-alerts.conf"
   local settings
   settings="$(printf '%s\n' "# Set by Community Alerts' scripts/services.sh" \
-    "shared_buffers = '1GB'" "max_wal_size = '4GB'")"
+    "shared_buffers = '1GB'" "max_wal_size = '4GB'" \
+    "log_error_verbosity = 'terse'" "log_min_error_statement = 'panic'")"
   if [ -d "$(dirname "$conf")" ] && [ "$(cat "$conf" 2>/dev/null)" != "$settings" ]; then
     printf '%s\n' "$settings" | as_root tee "$conf" >/dev/null
     pg_lsclusters -h | awk -v v="$v" '$1==v && $2=="main" {print $4}' | grep -q online \

@@ -177,3 +177,17 @@ def test_a_job_that_fails_leaves_no_message_in_the_log_or_redis(app_ctx, run_wor
     assert "exception raised while executing" in failed
     assert "+447700900003" not in failed
     assert "builtins.KeyError (its message is not logged)" in failed
+
+
+def test_the_database_servers_own_log_keeps_no_values(app_ctx):
+    """PostgreSQL logs a refused statement with its DETAIL ("Key (address)=(+447…)
+    already exists") and the statement: the PostgreSQL make runs keeps neither
+    (scripts/services.sh; docs/deploy.md says how for a managed one)."""
+    from sqlalchemy import text
+
+    from app.extensions import db
+    from tests.factories import kept_database
+
+    kept_database("TEST_RESTORE_DATABASE_URL")  # set only when make runs PostgreSQL
+    assert db.session.scalar(text("SHOW log_error_verbosity")) == "terse"
+    assert db.session.scalar(text("SHOW log_min_error_statement")) == "panic"
