@@ -554,6 +554,7 @@ def test_kept_reasons_lose_the_providers_words_and_the_figures_still_add_up(app)
     zeb = "SMTP 550: 5.1.1 <zeb@example.org>: mailbox of Zebedee Quillfeather unknown"
     ann = "SMTP 550: 5.1.1 <ann@example.org> unknown"
     number = "Twilio 21617: The body for +447700900001 exceeds the limit"
+    later = "gave up after 12 attempts: SMTP 450: 4.1.1 <zeb@example.org>: User unknown"
     with engine.begin() as conn:
         conn.execute(
             text(
@@ -562,7 +563,7 @@ def test_kept_reasons_lose_the_providers_words_and_the_figures_still_add_up(app)
                 " status, reference) VALUES (1, 1, 'T', 'B', '[]', 'sent', 'AAAA1111')"
             )
         )
-        for reason in (zeb, ann, number, "not sent in time"):
+        for reason in (zeb, ann, number, later, "not sent in time"):
             conn.execute(
                 text(
                     "INSERT INTO deliveries (alert_id, alert_created_at, channel, address,"
@@ -581,6 +582,13 @@ def test_kept_reasons_lose_the_providers_words_and_the_figures_still_add_up(app)
             ),
             {"zeb": zeb, "ann": ann},
         )
+        conn.execute(
+            text(
+                "INSERT INTO resident_notices (kind, channel, address, status, reason)"
+                " VALUES ('manage_link', 'email', 'x@example.org', 'failed', :later)"
+            ),
+            {"later": later},
+        )
     flask("upgrade", "0057")
     with engine.begin() as conn:
         reasons = conn.execute(text("SELECT reason FROM deliveries ORDER BY id")).scalars()
@@ -588,8 +596,13 @@ def test_kept_reasons_lose_the_providers_words_and_the_figures_still_add_up(app)
             "SMTP 550 5.1.1: bad destination mailbox address",
             "SMTP 550 5.1.1: bad destination mailbox address",
             "Twilio 21617: refused (twilio.com/docs/api/errors/21617)",
+            "gave up after 12 attempts: SMTP 450 4.1.1: bad destination mailbox address",
             "not sent in time",
         ]
+        notice = conn.execute(text("SELECT reason FROM resident_notices")).scalar()
+        assert (
+            notice == "gave up after 12 attempts: SMTP 450 4.1.1: bad destination mailbox address"
+        )
         totals = conn.execute(
             text(
                 "SELECT status, reason, messages, within, last_arrived_s"

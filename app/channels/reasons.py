@@ -41,7 +41,6 @@ SMTP_DETAILS = {
     (1, 6): "destination mailbox has moved, no forwarding address",
     (1, 7): "bad sender's mailbox address syntax",
     (1, 8): "bad sender's system address",
-    (1, 10): "recipient address has null MX",
     (2, 1): "mailbox disabled, not accepting messages",
     (2, 2): "mailbox full",
     (2, 3): "message length exceeds administrative limit",
@@ -95,12 +94,15 @@ def smtp_reason(code: int, text: str | bytes | None) -> str:
     'SMTP 550 5.1.1: bad destination mailbox address'
     >>> smtp_reason(452, "4.2.2 mailbox of Zebedee Quillfeather is full")
     'SMTP 452 4.2.2: mailbox full'
+    >>> smtp_reason(550, "2.1.5 is fine, 5.7.23 is not")
+    'SMTP 550 5.7.23: SPF validation failed'
     >>> smtp_reason(550, 'user "zebedee.q" unknown'), smtp_reason(421, None)
     ('SMTP 550: refused', 'SMTP 421: refused for now')
     """
     if isinstance(text, bytes):
         text = text.decode(errors="replace")
-    found = ENHANCED.search(text or "")
+    # Its class is the reply's (a "550 2.1.5" names no refusal).
+    found = next((m for m in ENHANCED.finditer(text or "") if m.group(1) == str(code)[0]), None)
     refused = "refused" if code >= 500 else "refused for now"
     if found is None:
         return f"SMTP {code}: {refused}"
@@ -154,9 +156,11 @@ def twilio_fault_of_ours(code: int | None, status: int) -> bool:
     return status in (401, 403) and code not in TWILIO_CODES
 
 
-# A reason the ledger kept before this module: the provider's words after its code.
-_KEPT_SMTP = re.compile(r"SMTP (\d{3}): (.*)", re.DOTALL)
-_KEPT_TWILIO = re.compile(r"Twilio (\d+): (.*)", re.DOTALL)
+# A reason the ledger kept before this module: the provider's words after its code,
+# perhaps after the engine's "gave up after 12 attempts: " (a refusal for now, to the end).
+_KEPT = re.compile(r"(gave up after \d+ attempts?: )?(SMTP|Twilio) (\d+): (.*)", re.DOTALL)
+# What the engine itself wrote after a Twilio HTTP status with no error code.
+_TWILIO_OWN_WORDS = ("try again", "it may have taken it; asking Twilio", "refused")
 
 
 def rewritten(reason: str) -> str:
@@ -165,17 +169,26 @@ def rewritten(reason: str) -> str:
 
     >>> rewritten("SMTP 550: 5.2.2 <ann@example.invalid> mailbox full")
     'SMTP 550 5.2.2: mailbox full'
+    >>> rewritten("gave up after 12 attempts: SMTP 450: 4.1.1 <zeb@example.org>: unknown")
+    'gave up after 12 attempts: SMTP 450 4.1.1: bad destination mailbox address'
     >>> rewritten("Twilio 21614: The number +447700900001 is not a mobile")
     'Twilio 21614: not a mobile number'
+    >>> rewritten("Twilio 404: The requested resource /2010-04-01/Accounts/AC1/+4477 was not found")
+    'Twilio 404: refused'
     >>> rewritten("Twilio 503: try again"), rewritten("not sent in time")
     ('Twilio 503: try again', 'not sent in time')
     """
-    if found := _KEPT_SMTP.fullmatch(reason):
-        return smtp_reason(int(found.group(1)), found.group(2))
-    found = _KEPT_TWILIO.fullmatch(reason)
+    found = _KEPT.fullmatch(reason)
     if found is None:
         return reason
-    code = int(found.group(1))
-    if 100 <= code <= 599:  # an HTTP status, in our own words ("try again", "may have")
-        return reason
-    return twilio_reason(code, 400)
+    gave_up, provider, code, words = (
+        found.group(1) or "",
+        found.group(2),
+        int(found.group(3)),
+        found.group(4),
+    )
+    if provider == "SMTP":
+        return gave_up + smtp_reason(code, words)
+    if code < 1000:  # an HTTP status: only the engine's own words are kept
+        return gave_up + f"Twilio {code}: " + (words if words in _TWILIO_OWN_WORDS else "refused")
+    return gave_up + twilio_reason(code, 400)

@@ -19,7 +19,7 @@ branch_labels = None
 depends_on = None
 
 LEDGERS = ("deliveries", "resident_notices")
-KEPT = "reason ~ '^(SMTP|Twilio) [0-9]+: '"
+KEPT = "reason ~ '^(gave up after [0-9]+ attempts?: )?(SMTP|Twilio) [0-9]+: '"
 BATCH = 500
 
 
