@@ -577,6 +577,12 @@ def test_a_refusal_of_our_account_or_server_is_for_now_not_the_residents_for_goo
     Twilio refusing our credentials (401), failed every message of the alert for good
     at its first attempt, none of them offered again. Not the residents' fault: tried
     again, and each arrives once the account is put right."""
+    from twilio.base.exceptions import TwilioRestException
+
+    from app.channels import transport_for
+    from app.channels.base import OutgoingMessage, TransportError
+    from app.channels.twilio import _error
+
     slow_retries(app, monkeypatch)
     make_resident(postcode="BS1 6AD", sms=None, email="ann@example.invalid")
     make_resident(postcode="BS1 6AD", sms="+447700900361")
@@ -585,9 +591,37 @@ def test_a_refusal_of_our_account_or_server_is_for_now_not_the_residents_for_goo
     alert = send(officer)
     assert deliver(ids(alert.id))["retry"] == 2
     rows = {d.channel: d for d in db.session.scalars(select(Delivery))}
+    # And every send waits a while meanwhile, rather than each trying: a wrong password
+    # tried once a message reads as an attack on the relay (a review).
+    refused = _error(TwilioRestException(401, "/Messages", "Authenticate", code=20003))
+    assert (refused.permanent, refused.retry_after) == (False, 60.0)
+    mail = transport_for("email")
+    message = OutgoingMessage(
+        delivery_id=0,
+        alert_id=0,
+        channel="email",
+        recipient="ann@example.invalid",
+        subject="S",
+        body="B",
+    )
+    with pytest.raises(TransportError) as held:
+        mail.send(message)
+    assert (held.value.permanent, held.value.retry_after) == (False, 60.0)
+    # Relay access denied at RCPT: our configuration's too, not the recipient's.
+    providers.mail.mail_from_reply = None
+    providers.mail.refuse = {"ann@example.invalid": "554 5.7.1 Relay access denied"}
+    with pytest.raises(TransportError) as denied:
+        mail.send(message)
+    assert (denied.value.permanent, denied.value.reason) == (
+        False,
+        "SMTP 554 5.7.1: delivery not authorised, message refused:"
+        " the mail server refused our server or account",
+    )
+    providers.mail.refuse = {}
+    providers.mail.mail_from_reply = "530 5.7.0 Authentication required"
     assert (rows["email"].status, rows["email"].reason) == (
         "queued",
-        "SMTP 530 5.7.0: security or policy status",
+        "SMTP 530 5.7.0: security or policy status: the mail server refused our server or account",
     )
     assert rows["sms"].status == "queued"
     assert rows["sms"].reason == (

@@ -87,6 +87,20 @@ SMTP_DETAILS = {
 ENHANCED = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
 
 
+def smtp_policy(code: int, text: str | bytes | None) -> bool:
+    """Whether a mail server refused for good on security or policy (enhanced code
+    5.7.X: relay access denied, SPF or DKIM failed, authentication required): our
+    configuration's, not the recipient's, wherever in the conversation it comes. (A
+    4.7.X, such as greylisting, is for now anyway, and about this one message.)
+
+    >>> smtp_policy(554, "5.7.1 Relay access denied"), smtp_policy(550, "5.1.1 unknown")
+    (True, False)
+    >>> smtp_policy(451, "4.7.1 greylisted, try again later")
+    False
+    """
+    return code >= 500 and smtp_reason(code, text).startswith(f"SMTP {code} 5.7.")
+
+
 def smtp_reason(code: int, text: str | bytes | None) -> str:
     """A mail server's refusal as its codes and their meaning, never its words.
 
@@ -139,7 +153,13 @@ TWILIO_ACCOUNT_CODES = {
     21606: "our sender number cannot send this message (TWILIO_FROM_NUMBER)",
     21659: "our sender is not a Twilio number (TWILIO_FROM_NUMBER)",
     21660: "our sender number is not our account's (TWILIO_FROM_NUMBER)",
+    21210: "our caller ID is not verified (TWILIO_FROM_NUMBER)",
 }
+# How long every send through a provider waits after it refuses our account or server
+# (the worker's hold, as after a Retry-After): a wrong password is not tried once a
+# message, a million times in the retry window, which reads as an attack on the mail
+# relay and gets the account locked (a review).
+OUR_FAULT_HOLD_SECONDS = 60.0
 
 
 def twilio_fault_of_ours(code: int | None, status: int) -> bool:

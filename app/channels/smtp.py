@@ -15,7 +15,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 
 from app.channels.base import OutgoingMessage, SendResult, TransportError
-from app.channels.reasons import smtp_reason
+from app.channels.reasons import OUR_FAULT_HOLD_SECONDS, smtp_policy, smtp_reason
 
 _local = threading.local()
 
@@ -217,22 +217,19 @@ class SmtpTransport:
             raise
         except smtplib.SMTPRecipientsRefused as error:
             code, text = next(iter(error.recipients.values()))
-            raise TransportError(smtp_reason(code, text), permanent=code >= 500) from None
+            raise _refused(code, text, ours=smtp_policy(code, text)) from None
         except smtplib.SMTPDataError as error:
             # This message refused, for good or for now, as the code says.
             _local.smtp = None
-            raise TransportError(
-                smtp_reason(error.smtp_code, error.smtp_error), permanent=error.smtp_code >= 500
-            ) from None
+            code, text = error.smtp_code, error.smtp_error
+            raise _refused(code, text, ours=smtp_policy(code, text)) from None
         except smtplib.SMTPResponseException as error:
             # Before any recipient: at connecting, EHLO, STARTTLS, AUTH or MAIL FROM. A
             # refusal of our server or our account ("554 … listed at a blocklist", "530
             # authentication required"), never of the resident: for now, whatever its
             # code (an outside check: each failed every e-mail for good at once).
             _local.smtp = None
-            raise TransportError(
-                smtp_reason(error.smtp_code, error.smtp_error), permanent=False
-            ) from None
+            raise _refused(error.smtp_code, error.smtp_error, ours=True) from None
         except (TimeoutError, smtplib.SMTPException, OSError):
             _local.smtp = None
             if connection is not None and connection.message_went:
@@ -247,3 +244,18 @@ class SmtpTransport:
             raise TransportError("the mail server refused the address", permanent=True)
         message_id = str(email["Message-ID"]).strip().strip("<>")
         return SendResult(provider_ref=message_id[:64], status="sent")
+
+
+def _refused(code: int, text, *, ours: bool) -> TransportError:
+    """A mail server's refusal: of our server, account or configuration (`ours`: a
+    security or policy refusal, relay access denied, SPF failed) for now, every e-mail
+    waiting meanwhile rather than each logging in again; else for good when 5xx."""
+    if ours:
+        # Said so: "security or policy status" alone did not tell an officer that the
+        # relay, not the residents, was refusing (an outside check).
+        return TransportError(
+            f"{smtp_reason(code, text)}: the mail server refused our server or account",
+            permanent=False,
+            retry_after=OUR_FAULT_HOLD_SECONDS,
+        )
+    return TransportError(smtp_reason(code, text), permanent=code >= 500)

@@ -27,7 +27,12 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from app.channels.base import OutgoingMessage, ProviderStatus, SendResult, TransportError
-from app.channels.reasons import TWILIO_CODES, twilio_fault_of_ours, twilio_reason
+from app.channels.reasons import (
+    OUR_FAULT_HOLD_SECONDS,
+    TWILIO_CODES,
+    twilio_fault_of_ours,
+    twilio_reason,
+)
 from app.services.text import whole_number
 
 TWILIO_API = "https://api.twilio.com"
@@ -340,8 +345,13 @@ def _error(error: Exception) -> TransportError:
                 maybe_sent=True,
             )
         if twilio_fault_of_ours(error.code, error.status):
-            # Not the recipient's: tried again, and may be sent again once put right.
-            return TransportError(twilio_reason(error.code, error.status), permanent=False)
+            # Not the recipient's: tried again, and may be sent again once put right;
+            # every send through Twilio waits meanwhile, rather than each trying.
+            return TransportError(
+                twilio_reason(error.code, error.status),
+                permanent=False,
+                retry_after=OUR_FAULT_HOLD_SECONDS,
+            )
         return TransportError(
             twilio_reason(error.code, error.status),
             permanent=True,
