@@ -21,6 +21,12 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value if value not in ("", None) else default
 
 
+# The fewest days the audit log keeps an event's IP address: its database trigger
+# refuses to forget a newer one (migration 0059), so a leaked credential cannot wipe
+# what an investigation of it needs.
+AUDIT_IP_DAYS_AT_LEAST = 30
+
+
 def _int(name: str, default: int) -> int:
     return _number(name, str(default), int, "a whole number")
 
@@ -437,6 +443,9 @@ class Config:
             raise ConfigError('LOG_FORMAT must be "text" or "json".')
         if cls.PREVIEW_CELL_M < 1 or cls.PREVIEW_CELLS_ACROSS < 1:
             raise ConfigError("PREVIEW_CELL_M and PREVIEW_CELLS_ACROSS must be 1 or more.")
+        if cls.AUDIT_IP_DAYS < AUDIT_IP_DAYS_AT_LEAST:
+            # The database refuses to forget a newer event's address (migration 0059).
+            raise ConfigError(f"AUDIT_IP_DAYS must be {AUDIT_IP_DAYS_AT_LEAST} or more.")
         missing = [name for name in cls.REQUIRED if not getattr(cls, name)]
         if missing:
             names = ", ".join(map(_setting, missing))

@@ -130,13 +130,16 @@ def test_an_events_ip_address_is_forgotten_after_its_days_and_nothing_else_chang
         at=datetime.now(UTC) - timedelta(days=days - 1),
         ip_address="203.0.113.10",
     )
+    recent = add_event("resident.paused", ip_address="203.0.113.11")
     # Only forgetting: another address, or any other change with it, is refused.
-    for statement in (
-        "UPDATE audit_events SET ip_address = '198.51.100.1' WHERE id = :id",
-        "UPDATE audit_events SET ip_address = NULL, action = 'x' WHERE id = :id",
+    for statement, event in (
+        ("UPDATE audit_events SET ip_address = '198.51.100.1' WHERE id = :id", old),
+        ("UPDATE audit_events SET ip_address = NULL, action = 'x' WHERE id = :id", old),
+        # Nor a recent one's (under 30 days): a leaked credential cannot wipe those.
+        ("UPDATE audit_events SET ip_address = NULL WHERE id = :id", recent),
     ):
         with pytest.raises(Exception, match="append-only"):
-            db.session.execute(text(statement), {"id": old.id})
+            db.session.execute(text(statement), {"id": event.id})
         db.session.rollback()
     assert purge_expired()["audit_ip_addresses_forgotten"] == 1
     db.session.expire_all()

@@ -99,6 +99,9 @@ def test_a_setting_that_stops_the_start_is_named_in_a_sentence_not_a_traceback()
         ({}, "production configuration needs SECRET_KEY, DATABASE_URL, REDIS_URL"),
         ({"PROXY_HOPS": "one"}, "PROXY_HOPS must be a whole number, not 'one'."),
         ({"RETRY_MAX_SECONDS": "a minute"}, "RETRY_MAX_SECONDS must be a number"),
+        # Migration 0059's trigger refuses to forget a newer address: every hourly
+        # retention run would stop.
+        ({"AUDIT_IP_DAYS": "7"}, "AUDIT_IP_DAYS must be 30 or more."),
     ):
         done = _started(**environ)
         assert done.returncode == 1 and said in done.stderr, done.stderr

@@ -136,7 +136,9 @@ def _failing_quietly(fn, *args, **kwargs):
         return fn(*args, **kwargs)
     except Exception as error:
         log.error("job %s failed", fn.__name__, exc_info=error)  # withheld (app.logs)
-        ours = [f for f in traceback.extract_tb(error.__traceback__) if "/app/" in f.filename]
+        here = Path(__file__).resolve().parents[1]  # the app package's own frames
+        frames = traceback.extract_tb(error.__traceback__)
+        ours = [f for f in frames if Path(f.filename).resolve().is_relative_to(here)]
         where = f" at {Path(ours[-1].filename).name}:{ours[-1].lineno}" if ours else ""
         raise JobFailed(f"{type(error).__name__}{where}") from None
 

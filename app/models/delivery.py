@@ -130,7 +130,7 @@ class Delivery(db.Model):
     # The neighbouring force whose approval of a cross-border alert reached the
     # resident; NULL: the alert's own force. The alert's updates, its all-clear and a
     # send-again hold to the stops of the force that reached them (migration 0056).
-    via_force_id: Mapped[int | None] = mapped_column(ForeignKey("forces.id"))
+    via_force_id: Mapped[int | None] = mapped_column(Integer)  # forces.id (no key: 0033)
     segments: Mapped[int | None] = mapped_column(Integer)  # SMS segments billed
     duration_seconds: Mapped[int | None] = mapped_column(Integer)  # voice call length
     created_at: Mapped[datetime] = mapped_column(
