@@ -318,6 +318,11 @@ def test_a_late_approval_sends_the_updates_so_far_too(app, border, run_worker):
     assert reached(update.id) == {"Bath": 1, "Border": 1, "Trowbridge": 1}
     assert reached(again.id) == {"Bath": 1, "Border": 1, "Trowbridge": 1}
     assert reached(elsewhere.id) == {"Bath": 1, "Border": 1}
+    # Each through the force that reached them with the alert (a review: the updates
+    # caught up had no force of their own to keep to).
+    wilts = border["force"].id
+    for follow_up in (update, again):
+        assert _via(follow_up.id) == {"Bath": None, "Border": None, "Trowbridge": wilts}
     db.session.refresh(update)
     assert update.recipient_count == 3
     run_worker()
@@ -641,3 +646,36 @@ def test_the_updates_and_all_clear_follow_the_force_that_reached_them(app, borde
         AlertDraft(audience="parent", parent_id=alert.id, title="Again", body="B"),
     )
     assert "Border" not in reached(later.alert.id)
+
+
+def test_a_follow_up_goes_through_a_force_not_stopped_their_own_first(app, border, run_worker):
+    """A resident the alert reached through both forces (a text through their own, an
+    e-mail added before the neighbour's late approval through it) who then stopped the
+    neighbour: the update reaches them through their own force, and is recorded so (a
+    review: it recorded the stopped one, and an update of it would have left them out)."""
+    from app.services.residents import set_forces_heard
+    from tests.factories import default_force_id
+
+    wilts = border["force"]
+    alert = submit_alert(border["officer"], AlertDraft(shapes=BOTH, title="Fire", body="B")).alert
+    both = db.session.scalars(select(Resident).where(Resident.name == "Border")).one()
+    both.channels.append(
+        ResidentChannel(channel="email", address="border@example.invalid", verified_at=func.now())
+    )
+    db.session.commit()
+    cross_border.ask_force(border["supervisor"], alert.id, wilts.id)
+    cross_border.decide_for_force(border["wilts_supervisor"], alert.id, approve=True)
+    run_worker()
+    ways = db.session.execute(
+        select(Delivery.channel, Delivery.via_force_id).where(
+            Delivery.alert_id == alert.id, Delivery.resident_id == both.id
+        )
+    ).all()
+    assert sorted(ways) == [("email", wilts.id), ("sms", None)]
+    set_forces_heard(db.session.get(Resident, both.id), {default_force_id()})
+    update = submit_alert(
+        border["officer"],
+        AlertDraft(audience="parent", parent_id=alert.id, title="Update", body="B"),
+    ).alert
+    assert reached(update.id)["Border"] == 2
+    assert _via(update.id)["Border"] is None

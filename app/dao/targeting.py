@@ -89,21 +89,7 @@ def _filters(audience: Audience) -> list[ColumnElement]:
         ~exists().where(
             Resident.id == ResidentChannel.resident_id, Resident.paused_at.is_not(None)
         ),
-        exists().where(
-            earlier.alert_id == audience.parent_alert_id,
-            earlier.resident_id == ResidentChannel.resident_id,
-            # Not those whose message was cancelled before it went.
-            earlier.status != "cancelled",
-            # Not who has since stopped hearing from the force that reached them: the
-            # alert's, or the neighbouring force whose approval did (migration 0056).
-            # Held to the alert's force only, a resident who stopped it and heard it
-            # through their own force never heard the all-clear.
-            ~exists().where(
-                resident_force_stops.c.resident_id == earlier.resident_id,
-                resident_force_stops.c.force_id
-                == func.coalesce(earlier.via_force_id, _force_of(audience)),
-            ),
-        ),
+        exists().where(*_reached_through(earlier, audience, ResidentChannel.resident_id)),
     ]
     if audience.groups:
         conditions.append(
@@ -116,6 +102,38 @@ def _filters(audience: Audience) -> list[ColumnElement]:
     if audience.channels:
         conditions.append(ResidentChannel.channel.in_(audience.channels))
     return conditions
+
+
+def _reached_through(earlier, audience: Audience, resident_id) -> list[ColumnElement]:
+    """`earlier` (an alias of Delivery) is one of the earlier alert's messages to the
+    resident, not cancelled before it went, through a force they have not stopped
+    since: the alert's, or the neighbouring force whose approval sent it (migration
+    0056). Held to the alert's force only, a resident who stopped it and heard it
+    through their own force never heard the all-clear."""
+    return [
+        earlier.alert_id == audience.parent_alert_id,
+        earlier.resident_id == resident_id,
+        earlier.status != "cancelled",
+        ~exists().where(
+            resident_force_stops.c.resident_id == earlier.resident_id,
+            resident_force_stops.c.force_id
+            == func.coalesce(earlier.via_force_id, _force_of(audience)),
+        ),
+    ]
+
+
+def reaching_force(audience: Audience, resident_id) -> ColumnElement:
+    """For a follow-up: the force its message reaches `resident_id` (a column of the
+    caller's query) through, as the earlier alert did (_filters' rule): NULL for the
+    alert's own, which comes first, else the neighbouring force's id."""
+    earlier = aliased(Delivery)
+    return (
+        select(earlier.via_force_id)
+        .where(*_reached_through(earlier, audience, resident_id))
+        .order_by(earlier.via_force_id.is_not(None), earlier.via_force_id)
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 def _target_filters(audience: Audience) -> list[ColumnElement]:
