@@ -87,8 +87,13 @@
     });
     postcode.addEventListener("change", check);
     postcode.addEventListener("blur", check);
-    // Typed into before this ran (a slow phone): checked now, not when the field is
-    // left (the refusal stayed until then: an outside check).
-    if (postcode.value.trim() !== sent) { check(); }
+    // Typed into before this ran (a slow phone): the refusal was of another postcode,
+    // and goes now (it stayed until the field was left: an outside check); a whole
+    // postcode is checked now, half of one as it is finished (CI, under load, typed
+    // "bs1 6" before this ran, and was told it was not a postcode).
+    if (postcode.value.trim() !== sent) {
+      forgetRefusal();
+      if (whole.test(postcode.value.trim())) { check(); }
+    }
   }
 })();
