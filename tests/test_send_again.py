@@ -191,6 +191,8 @@ def test_the_alert_page_offers_it_and_asks_first(
     said = page[start : page.index("</div>", start)]
     assert "3 of the failed messages were never taken by a provider" in said
     assert "and can be sent again: their residents still want alerts." in said
+    # Why, so a refusal of our own account is put right first.
+    assert 'Why most were refused: <span lang="en">Twilio 503: try again</span>' in said
     assert 'id="send-again-form"' in said
     token = form_token(officer_client, path)
     refused = officer_client.post(

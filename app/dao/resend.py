@@ -41,6 +41,17 @@ def count_never_taken(alert_id: int, created_at: datetime, audiences: list[Audie
     )
 
 
+def commonest_never_taken_reason(
+    alert_id: int, created_at: datetime, audiences: list[Audience]
+) -> str | None:
+    """The reason most of those messages failed with, as kept."""
+    return db.session.scalar(
+        select(func.mode().within_group(Delivery.reason)).where(
+            *_never_taken_wanted(alert_id, created_at, audiences)
+        )
+    )
+
+
 def requeue_never_taken(
     alert_id: int, created_at: datetime, audiences: list[Audience], *, urgent: bool
 ) -> list[int]:

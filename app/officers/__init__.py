@@ -46,6 +46,7 @@ from app.services.alerts import (
     is_test,
     json_text,
     may_approve,
+    never_taken_reason,
     own_recording,
     preview_targets,
     progress_shown,
@@ -441,6 +442,7 @@ def _send_again_offer(row: Alert) -> dict:
         "may_send_again": may,
         "never_taken": never_taken,
         "send_again_refused": send_again_refusal(row) if never_taken else None,
+        "never_taken_reason": never_taken_reason(row) if never_taken else None,
     }
 
 

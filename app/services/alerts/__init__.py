@@ -61,6 +61,7 @@ from app.services.alerts.progress import (
 )
 from app.services.alerts.resend import (
     count_never_taken,
+    never_taken_reason,
     send_again_refusal,
     send_again_to_never_taken,
 )
@@ -117,6 +118,7 @@ __all__ = [
     "approve_alert",
     "cancel_alert",
     "count_never_taken",
+    "never_taken_reason",
     "send_again_refusal",
     "send_again_to_never_taken",
     "check_schedule",

@@ -22,6 +22,7 @@ from app.services.alerts.lifecycle import NotAllowed, is_test, lock_alert, refus
 from app.services.alerts.sending import enqueue_safely
 from app.services.alerts.targeting import audience_of
 from app.services.alerts.threads import GONE_STATUSES, thread_root
+from app.services.reports import reason_group
 from app.services.transaction import read_only, transaction
 
 
@@ -30,6 +31,17 @@ def count_never_taken(alert: Alert) -> int:
     addresses it still reaches: those "Send it again" would send."""
     with read_only():
         return resend_sql.count_never_taken(alert.id, alert.created_at, _audiences(alert))
+
+
+def never_taken_reason(alert: Alert) -> str:
+    """Why most of them failed, as staff may read it (no address or number): a refusal
+    of our own account or server says so, and sending again before it is put right is
+    refused again (an outside check pressed it so)."""
+    with read_only():
+        kept = resend_sql.commonest_never_taken_reason(
+            alert.id, alert.created_at, _audiences(alert)
+        )
+    return reason_group(kept)
 
 
 def _audiences(alert: Alert) -> list[Audience]:
