@@ -595,6 +595,10 @@ def test_a_refusal_of_our_account_or_server_is_for_now_not_the_residents_for_goo
     # tried once a message reads as an attack on the relay (a review).
     refused = _error(TwilioRestException(401, "/Messages", "Authenticate", code=20003))
     assert (refused.permanent, refused.retry_after) == (False, 60.0)
+    # A region refused: every number we hold is a UK one, so it is our account's
+    # geographic permissions, for every resident alike.
+    region = _error(TwilioRestException(400, "/Messages", "Permission to send", code=21408))
+    assert (region.permanent, region.retry_after) == (False, 60.0)
     mail = transport_for("email")
     message = OutgoingMessage(
         delivery_id=0,

@@ -15,7 +15,6 @@ import re
 TWILIO_CODES = {
     21211: "invalid phone number",
     21214: "number cannot be reached",
-    21408: "no permission to send to this region",
     21610: "recipient has replied STOP (opted out)",
     21612: "number cannot receive this message",
     21614: "not a mobile number",
@@ -154,6 +153,10 @@ TWILIO_ACCOUNT_CODES = {
     21659: "our sender is not a Twilio number (TWILIO_FROM_NUMBER)",
     21660: "our sender number is not our account's (TWILIO_FROM_NUMBER)",
     21210: "our caller ID is not verified (TWILIO_FROM_NUMBER)",
+    # Every number we hold is a UK one (+44): a region refused is our account's
+    # geographic permissions, for every resident alike.
+    21408: "our account may not text this region (Twilio's geographic permissions)",
+    21215: "our account may not call this region (Twilio's geographic permissions)",
 }
 # How long every send through a provider waits after it refuses our account or server
 # (the worker's hold, as after a Retry-After): a wrong password is not tried once a
@@ -168,8 +171,10 @@ def twilio_fault_of_ours(code: int | None, status: int) -> bool:
 
     >>> twilio_fault_of_ours(20003, 401), twilio_fault_of_ours(None, 403)
     (True, True)
-    >>> twilio_fault_of_ours(21211, 400), twilio_fault_of_ours(21408, 403)
+    >>> twilio_fault_of_ours(21211, 400), twilio_fault_of_ours(21614, 400)
     (False, False)
+    >>> twilio_fault_of_ours(21408, 400)
+    True
     """
     if code in TWILIO_ACCOUNT_CODES:
         return True
