@@ -17,7 +17,7 @@ from app.models import Alert, AuditEvent, Delivery
 from app.services.alerts import (
     NotAllowed,
     cancel_alert,
-    count_never_taken,
+    never_taken,
     send_again_refusal,
     send_again_to_never_taken,
     submit_alert,
@@ -122,7 +122,7 @@ def test_only_the_never_taken_go_again_once_each_to_who_still_wants_them(
     assert send_again_refusal(db.session.get(Alert, alert.id)) is None
     # Offered as it would be sent: not to the one who stopped texts since (the page
     # offered them, and each press sent nothing: an outside check).
-    assert count_never_taken(db.session.get(Alert, alert.id)) == 2
+    assert never_taken(db.session.get(Alert, alert.id))[0] == 2
     assert send_again_to_never_taken(officer, alert.id) == 2  # DOWN, and QUIET held
     rows = _rows(alert.id)
     assert rows[DOWN].status == "queued" and rows[DOWN].next_attempt_at is None
@@ -284,7 +284,7 @@ def test_sent_again_by_the_stops_of_the_force_that_reached_them(
     stop(left, avon)
     stop(trowbridge, second_force.id)
 
-    assert count_never_taken(db.session.get(Alert, alert.id)) == 2
+    assert never_taken(db.session.get(Alert, alert.id))[0] == 2
     assert send_again_to_never_taken(officer, alert.id) == 2
     deliver(_ids(alert.id))
     assert sorted(providers.gateway.accepted_to("Messages")) == sorted([bath, border])

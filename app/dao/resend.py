@@ -30,26 +30,18 @@ def _never_taken_wanted(
     ]
 
 
-def count_never_taken(alert_id: int, created_at: datetime, audiences: list[Audience]) -> int:
+def never_taken(
+    alert_id: int, created_at: datetime, audiences: list[Audience]
+) -> tuple[int, str | None]:
     """How many of the alert's never-taken messages may be sent again (the page offered
     some that residents had since stopped, and each press sent nothing: an outside
-    check)."""
-    return db.session.scalar(
-        select(func.count())
-        .select_from(Delivery)
-        .where(*_never_taken_wanted(alert_id, created_at, audiences))
-    )
-
-
-def commonest_never_taken_reason(
-    alert_id: int, created_at: datetime, audiences: list[Audience]
-) -> str | None:
-    """The reason most of those messages failed with, as kept."""
-    return db.session.scalar(
-        select(func.mode().within_group(Delivery.reason)).where(
+    check), and the reason most of them failed with, as kept; in one query."""
+    count, reason = db.session.execute(
+        select(func.count(), func.mode().within_group(Delivery.reason)).where(
             *_never_taken_wanted(alert_id, created_at, audiences)
         )
-    )
+    ).one()
+    return count, reason
 
 
 def requeue_never_taken(

@@ -34,7 +34,6 @@ from app.services.alerts import (
     approve_alert,
     cancel_alert,
     compose_preview,
-    count_never_taken,
     cross_border,
     draft_from_json,
     failure_reasons,
@@ -46,7 +45,7 @@ from app.services.alerts import (
     is_test,
     json_text,
     may_approve,
-    never_taken_reason,
+    never_taken,
     own_recording,
     preview_targets,
     progress_shown,
@@ -437,12 +436,12 @@ def _send_again_offer(row: Alert) -> dict:
     """What the page offers of sending again: counted only for who may, and the
     refusal looked for only when there is something to send."""
     may = authorisation.may(current_user, "alert.send_again", row)
-    never_taken = count_never_taken(row) if may else 0
+    count, reason = never_taken(row) if may else (0, None)
     return {
         "may_send_again": may,
-        "never_taken": never_taken,
-        "send_again_refused": send_again_refusal(row) if never_taken else None,
-        "never_taken_reason": never_taken_reason(row) if never_taken else None,
+        "never_taken": count,
+        "send_again_refused": send_again_refusal(row) if count else None,
+        "never_taken_reason": reason if count else None,
     }
 
 

@@ -199,38 +199,35 @@ def test_a_postcode_typed_again_after_a_refusal_shows_only_the_live_check(page, 
     expect(page.get_by_label("Your postcode")).not_to_have_attribute("aria-invalid", "true")
 
 
-def test_a_postcode_typed_before_the_pages_script_ran_clears_the_refusal_too(page, app_ctx):
-    # On a slow phone (and in CI under load) the postcode was typed before the page's
-    # script ran: it took that for the one refused, and both messages stayed.
+def typed_before_the_script_ran(page, postcode: str):
+    """The sign-up form refused, then `postcode` typed while the page's script is held
+    back (a slow phone; CI under load), then the script let run. The refusal shown."""
     page.goto("/register?lang=en")
     held = []
     page.route("**/static/js/register.js*", lambda route: held.append(route))
     page.get_by_role("button", name="Sign up").click()
     refusal = page.locator("#postcode-error")
     expect(refusal).to_be_visible()
-    page.get_by_label("Your postcode").fill("BT1 1AA")
+    page.get_by_label("Your postcode").fill(postcode)
     assert held, "the page's script was to wait"
     for route in held:
         route.continue_()
     page.unroute("**/static/js/register.js*")
     page.wait_for_load_state("load")
+    return refusal
+
+
+def test_a_postcode_typed_before_the_pages_script_ran_clears_the_refusal_too(page, app_ctx):
+    # On a slow phone (and in CI under load) the postcode was typed before the page's
+    # script ran: it took that for the one refused, and both messages stayed.
+    refusal = typed_before_the_script_ran(page, "BT1 1AA")
     # Checked as the script starts, the field not left yet.
     expect(page.locator("#postcode-place")).to_contain_text("Northern Ireland")
     expect(refusal).to_be_hidden()
 
     # Half a postcode typed before the script ran is not called "not a postcode" (CI,
     # under load, typed "bs1 6" first): it is checked once it is whole.
-    page.goto("/register?lang=en")
-    held.clear()
-    page.route("**/static/js/register.js*", lambda route: held.append(route))
-    page.get_by_role("button", name="Sign up").click()
-    expect(refusal).to_be_visible()
-    page.get_by_label("Your postcode").fill("bs1 6")
-    assert held, "the page's script was to wait"
-    for route in held:
-        route.continue_()
-    page.unroute("**/static/js/register.js*")
-    page.wait_for_load_state("load")
+    refusal = typed_before_the_script_ran(page, "bs1 6")
     expect(refusal).to_be_hidden()
     page.wait_for_timeout(500)
     assert page.locator("#postcode-place").text_content() == ""

@@ -60,8 +60,7 @@ from app.services.alerts.progress import (
     progress_shown,
 )
 from app.services.alerts.resend import (
-    count_never_taken,
-    never_taken_reason,
+    never_taken,
     send_again_refusal,
     send_again_to_never_taken,
 )
@@ -117,8 +116,7 @@ __all__ = [
     "approval_refusal",
     "approve_alert",
     "cancel_alert",
-    "count_never_taken",
-    "never_taken_reason",
+    "never_taken",
     "send_again_refusal",
     "send_again_to_never_taken",
     "check_schedule",

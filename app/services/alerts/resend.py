@@ -26,22 +26,15 @@ from app.services.reports import reason_group
 from app.services.transaction import read_only, transaction
 
 
-def count_never_taken(alert: Alert) -> int:
+def never_taken(alert: Alert) -> tuple[int, str]:
     """How many of the alert's messages failed with every try refused for now, to
-    addresses it still reaches: those "Send it again" would send."""
+    addresses it still reaches (those "Send it again" would send), and why most of them
+    failed, as staff may read it (no address or number): a refusal of our own account
+    or server says so, and sending again before it is put right is refused again (an
+    outside check pressed it so)."""
     with read_only():
-        return resend_sql.count_never_taken(alert.id, alert.created_at, _audiences(alert))
-
-
-def never_taken_reason(alert: Alert) -> str:
-    """Why most of them failed, as staff may read it (no address or number): a refusal
-    of our own account or server says so, and sending again before it is put right is
-    refused again (an outside check pressed it so)."""
-    with read_only():
-        kept = resend_sql.commonest_never_taken_reason(
-            alert.id, alert.created_at, _audiences(alert)
-        )
-    return reason_group(kept)
+        count, kept = resend_sql.never_taken(alert.id, alert.created_at, _audiences(alert))
+    return count, reason_group(kept)
 
 
 def _audiences(alert: Alert) -> list[Audience]:
