@@ -31,8 +31,10 @@ class MailCollector:
         # MAIL FROM answered so (e.g. "530 5.7.0 Authentication required"): a refusal of
         # our server or account, not of a recipient.
         self.mail_from_reply: str | None = None
+        self.mail_from_asked = 0  # MAIL FROM commands: messages begun, refused or not
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802
+        self.mail_from_asked += 1
         if self.mail_from_reply is not None:
             return self.mail_from_reply
         envelope.mail_from = address

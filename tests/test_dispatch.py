@@ -62,6 +62,15 @@ def send(officer, *, title="Road closed", body="The A38 is shut.") -> Alert:
     return submit_alert(officer, shapes=AREA, title=title, body=body).alert
 
 
+def waits_over() -> None:
+    """As if every provider's wait were over: the holds shared through Redis gone."""
+    from app.channels.holds import HELD
+    from app.extensions import redis_store
+
+    for key in redis_store.client.scan_iter(HELD + "*"):
+        redis_store.client.delete(key)
+
+
 def sms_stopped(number: str) -> bool:
     db.session.rollback()
     return bool(
@@ -446,6 +455,88 @@ def test_a_wait_asked_in_one_answer_holds_the_jobs_other_sends_through_that_prov
     assert sorted(tries) == [1, 1, 1, 2]
 
 
+def test_a_wait_asked_of_one_job_holds_every_workers_sends_through_that_provider(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """Held in its job alone, a provider's wait was found again by each other job and
+    worker, each asking once more. Shared through Redis, one answer holds them all,
+    and when it is over they go."""
+    slow_retries(app, monkeypatch)
+    monkeypatch.setitem(app.config, "DELIVERY_RETRY_WINDOW_SECONDS", 60)
+    make_resident(postcode="BS1 6AD", sms="+447700900371")
+    providers.gateway.too_many_for = {"+447700900371": 1}
+    providers.gateway.retry_after = "30"
+    first = send(officer, title="Road closed")
+    assert deliver(ids(first.id))["retry"] == 1
+    second = send(officer, title="Road open")  # another job, as on another worker
+    assert deliver(ids(second.id))["retry"] == 1
+    assert providers.gateway.requests == 1  # the second job did not ask
+    (held,) = db.session.scalars(select(Delivery).where(Delivery.alert_id == second.id))
+    assert (held.attempts, held.attempts_held) == (1, 1)
+    assert held.reason == "held: the provider asked us to wait (Twilio 429: try again)"
+    # Kept to RETRY_MAX_SECONDS, as in one job: an alert does not wait half a minute.
+    assert seconds_until_tried_again(held.id) <= 5.5
+    waits_over()
+    db.session.execute(text("UPDATE deliveries SET next_attempt_at = NULL"))
+    db.session.commit()
+    deliver(ids(second.id))
+    assert providers.gateway.accepted_to("Messages") == ["+447700900371"]
+
+
+def test_a_refusal_of_our_server_holds_every_worker_and_is_said_until_one_is_taken(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """A wrong relay password was tried again from each job and worker, which reads as
+    an attack on the relay; and "Send it again" pressed while it stood was refused
+    again (an outside check). One refusal now holds them all, and the page can tell
+    the fault still stands: nothing taken through that server since."""
+    from app.channels.holds import still_refusing
+    from app.extensions import redis_store
+
+    slow_retries(app, monkeypatch)
+    monkeypatch.setitem(app.config, "DELIVERY_RETRY_WINDOW_SECONDS", 60)
+    make_resident(postcode="BS1 6AD", sms=None, email="ann@example.invalid")
+    providers.mail.mail_from_reply = "530 5.7.0 Authentication required"
+    first = send(officer, title="Road closed")
+    assert deliver(ids(first.id))["retry"] == 1
+    second = send(officer, title="Road open")
+    assert deliver(ids(second.id))["retry"] == 1
+    assert providers.mail.mail_from_asked == 1  # the second job did not log in again
+    (refusing,) = still_refusing(redis_store.client, ["smtp", "twilio-sms"])
+    assert refusing.name == "smtp"
+    assert refusing.reason == (
+        "SMTP 530 5.7.0: security or policy status: the mail server refused our server or account"
+    )
+    assert time.time() - refusing.since < 60
+    # Put right, and over the wait: one message taken, and the fault is not said.
+    providers.mail.mail_from_reply = None
+    waits_over()
+    db.session.execute(text("UPDATE deliveries SET next_attempt_at = NULL"))
+    db.session.commit()
+    deliver(ids(second.id))
+    assert [str(m["To"]) for m in providers.mail.messages] == ["ann@example.invalid"]
+    assert still_refusing(redis_store.client, ["smtp"]) == []
+
+
+def test_a_wait_not_shared_for_want_of_redis_is_still_kept_by_its_own_job(app_ctx):
+    """Redis cannot be asked: the job's own wait stands, and nothing is refused or
+    raised for it."""
+    from redis import Redis
+
+    from app.channels.holds import SharedHolds, still_refusing
+    from tests.provider_fixtures import free_port
+
+    gone = Redis(port=free_port(), socket_connect_timeout=0.2)
+    holds = SharedHolds(gone)
+    assert holds.held("smtp") is None
+    holds.hold("smtp", 30, "SMTP 530 5.7.0: refused", ours=True)
+    left, why = holds.held("smtp")
+    # (Most of the 30 s: asking a Redis that is not there takes a moment.)
+    assert 10 < left <= 30 and why == "SMTP 530 5.7.0: refused"
+    holds.took("smtp")
+    assert still_refusing(gone, ["smtp"]) == []
+
+
 def test_sends_held_again_and_again_are_not_given_up_for_tries_they_never_made(
     providers, officer, make_resident, app, monkeypatch
 ):
@@ -474,6 +565,7 @@ def test_sends_held_again_and_again_are_not_given_up_for_tries_they_never_made(
         )
         db.session.commit()
         deliver(ids(alert.id))
+        waits_over()  # the next job comes after the provider's wait, not inside it
     db.session.rollback()
     tries = dict(
         db.session.execute(
@@ -632,11 +724,12 @@ def test_a_refusal_of_our_account_or_server_is_for_now_not_the_residents_for_goo
         "Twilio 20003: our account's credentials were refused"
         " (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)"
     )
-    # Put right: each goes, once.
+    # Put right: each goes, once (after the minute's wait every worker keeps).
     providers.mail.mail_from_reply = None
     providers.gateway.errors_for = {}
     db.session.execute(text("UPDATE deliveries SET next_attempt_at = NULL"))
     db.session.commit()
+    waits_over()
     deliver(ids(alert.id))
     assert [str(m["To"]) for m in providers.mail.messages] == ["ann@example.invalid"]
     assert providers.gateway.accepted_to("Messages") == ["+447700900361"]

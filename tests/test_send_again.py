@@ -211,6 +211,39 @@ def test_the_alert_page_offers_it_and_asks_first(
     assert 'id="never-taken"' not in officer_client.get(path).text
 
 
+def test_the_page_says_so_while_the_provider_still_refuses_our_account(
+    app, providers, officer, officer_client, failed_in_an_outage
+):
+    """An outside check pressed "Send it again" while Twilio still refused our account,
+    and every message was refused again. The page now says, while the provider's last
+    word was such a refusal (every worker tells Redis: channels/holds.py), and stops
+    saying so once a message has been taken through it."""
+    from app.channels import transport_name
+    from app.channels.holds import SharedHolds
+    from app.extensions import redis_store
+
+    alert = failed_in_an_outage
+    path = f"/officers/alerts/{alert.id}"
+    assert "still-refused" not in officer_client.get(path).text
+    assert transport_name("sms") == "twilio-sms"
+    reason = "Twilio 20003: our account's credentials were refused"
+    SharedHolds(redis_store.client).hold("twilio-sms", 60, reason, ours=True)
+    page = officer_client.get(path).text
+    said = page[page.index('id="never-taken"') :]
+    said = said[: said.index("</div>")]
+    assert (
+        "Twilio last refused our account at "
+        in said[said.index('id="still-refused-1"') : said.index("</p>", said.index("still-"))]
+    )
+    assert "sent again before your IT team puts it right, they would be refused again." in said
+    assert 'id="send-again-form"' in said  # said, not refused: it may be right by now
+    # A refusal for now that is not ours (a 429) is not said.
+    SharedHolds(redis_store.client).hold("smtp", 60, "SMTP 421 4.7.0: try again", ours=False)
+    assert "still-refused-2" not in officer_client.get(path).text
+    SharedHolds(redis_store.client).took("twilio-sms")
+    assert "still-refused" not in officer_client.get(path).text
+
+
 def test_an_all_clear_stops_what_is_being_sent_again_and_says_so(
     providers, officer, failed_in_an_outage
 ):

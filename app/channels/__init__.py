@@ -34,6 +34,14 @@ def transport_for(channel: str) -> Transport:
     return SmtpTransport(SmtpSettings(config))
 
 
+def transport_name(channel: str) -> str:
+    """The name of the transport that sends a channel's messages (transport_for's),
+    without making one."""
+    if current_app.config.get("DELIVERY_TRANSPORT") != "providers":
+        return "outbox"
+    return {"sms": "twilio-sms", "voice": "twilio-voice"}.get(channel, "smtp")
+
+
 def preload() -> None:
     """Import every transport's code now. A worker that forks a process for each job
     calls this first, so each job starts with it loaded instead of importing aiohttp
@@ -55,4 +63,5 @@ __all__ = [
     "NotTried",
     "preload",
     "transport_for",
+    "transport_name",
 ]

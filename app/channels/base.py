@@ -75,6 +75,8 @@ class TransportError(Exception):
     sent to the provider, or to another service on the same number): stop the channel.
     retry_after: the provider asked us to wait this many seconds before sending again
     (HTTP's Retry-After, with a 429 or a 503).
+    ours: the refusal is of our own account, server or sender, not of the recipient
+    (a wrong password, a blocked relay): every message through it is refused alike.
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class TransportError(Exception):
         maybe_sent: bool = False,
         opted_out: bool = False,
         retry_after: float | None = None,
+        ours: bool = False,
     ):
         super().__init__(reason)
         self.reason = reason
@@ -92,6 +95,7 @@ class TransportError(Exception):
         self.maybe_sent = maybe_sent
         self.opted_out = opted_out
         self.retry_after = retry_after
+        self.ours = ours
 
 
 class Withdrawn(TransportError):

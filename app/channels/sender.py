@@ -11,9 +11,10 @@ warmed up: a turn taken and then spent opening a connection would arrive late an
 bunch up with the next one. After any wait for a line, and just before taking a turn,
 the job is asked (go_ahead) whether the send is still its own.
 
-When a provider answers "wait" (a 429 or 503 with Retry-After), the job's other sends
-through it are not made until then: each is handed back at once as a temporary
-failure, to be retried when the provider said, rather than asking it again and again.
+When a provider answers "wait" (a 429 or 503 with Retry-After, or a refusal of our own
+account or server), the other sends through it are not made until then, the job's and
+every other worker's (holds.py): each is handed back at once as a temporary failure, to
+be retried when the provider said, rather than asking it again and again.
 """
 
 from __future__ import annotations
@@ -36,15 +37,23 @@ from app.channels.base import (
     Withdrawn,
 )
 from app.channels.connections import close_async_clients
+from app.channels.holds import SharedHolds
 from app.channels.lines import Lines
 from app.channels.ratelimit import RateLimiter
 
 
 class ConcurrentSender:
-    def __init__(self, concurrency: int, *, wait_at_most: float = 60.0):
+    def __init__(
+        self,
+        concurrency: int,
+        *,
+        wait_at_most: float = 60.0,
+        holds: SharedHolds | None = None,
+    ):
         self.concurrency = max(1, concurrency)
         # A provider's Retry-After is kept to this (RETRY_MAX_SECONDS).
         self.wait_at_most = wait_at_most
+        self.holds = holds  # None: this job's holds are its own
         self._held_until: dict[str, float] = {}  # transport -> the loop's time
         self._held_for: dict[str, str] = {}  # transport -> the refusal that asked
         self._loop = asyncio.new_event_loop()
@@ -151,26 +160,39 @@ class ConcurrentSender:
             started = time.perf_counter()
             try:
                 if hasattr(transport, "send_async"):
-                    return await transport.send_async(message)
-                if self._threads is None:
-                    self._threads = ThreadPoolExecutor(self.concurrency)
-                return await self._loop.run_in_executor(self._threads, transport.send, message)
+                    result = await transport.send_async(message)
+                else:
+                    if self._threads is None:
+                        self._threads = ThreadPoolExecutor(self.concurrency)
+                    result = await self._loop.run_in_executor(
+                        self._threads, transport.send, message
+                    )
             except TransportError as error:
                 if error.retry_after:
-                    self._hold(transport, error.retry_after, error.reason)
+                    seconds = min(error.retry_after, self.wait_at_most)
+                    self._hold(transport, seconds, error.reason)
+                    if self.holds is not None:
+                        self.holds.hold(transport.name, seconds, error.reason, ours=error.ours)
                 raise
             finally:
                 self._timings.append((message.channel, time.perf_counter() - started))
+            if self.holds is not None:
+                self.holds.took(transport.name)
+            return result
 
     def _hold(self, transport: Transport, seconds: float, reason: str) -> None:
-        until = self._loop.time() + min(seconds, self.wait_at_most)
+        until = self._loop.time() + seconds
         if until > self._held_until.get(transport.name, 0):
             self._held_until[transport.name] = until
             self._held_for[transport.name] = reason
 
     def _not_held(self, transport: Transport) -> None:
         """Raise a temporary failure, with the wait left, while the provider asked us
-        to wait."""
+        (or another worker) to wait."""
+        if self.holds is not None:
+            shared = self.holds.held(transport.name)
+            if shared is not None:
+                self._hold(transport, *shared)
         left = self._held_until.get(transport.name, 0) - self._loop.time()
         if left > 0:
             # Which refusal asked: an officer saw only "held" through a rate limit.

@@ -257,5 +257,6 @@ def _refused(code: int, text, *, ours: bool) -> TransportError:
             f"{smtp_reason(code, text)}: the mail server refused our server or account",
             permanent=False,
             retry_after=OUR_FAULT_HOLD_SECONDS,
+            ours=True,
         )
     return TransportError(smtp_reason(code, text), permanent=code >= 500)

@@ -351,6 +351,7 @@ def _error(error: Exception) -> TransportError:
                 twilio_reason(error.code, error.status),
                 permanent=False,
                 retry_after=OUR_FAULT_HOLD_SECONDS,
+                ours=True,
             )
         return TransportError(
             twilio_reason(error.code, error.status),

@@ -56,6 +56,7 @@ from app.services.alerts import (
     send_again_refusal,
     send_again_to_never_taken,
     send_test_to_self,
+    still_refused,
     stored_area_geojson,
     submit_alert,
     written_again,
@@ -442,6 +443,7 @@ def _send_again_offer(row: Alert) -> dict:
         "never_taken": count,
         "send_again_refused": send_again_refusal(row) if count else None,
         "never_taken_reason": reason if count else None,
+        "still_refused": still_refused(row) if count else [],
     }
 
 

@@ -45,6 +45,7 @@ from app.channels import (
     close_async_clients,
     transport_for,
 )
+from app.channels.holds import SharedHolds
 from app.channels.lines import Lines, call_name, row_of
 from app.channels.ratelimit import RateLimiter
 from app.channels.sender import ConcurrentSender
@@ -306,7 +307,9 @@ def deliver(ledger: Ledger, ids: list[int]) -> dict[str, int]:
     yield_at = time.monotonic() + config["JOB_YIELD_SECONDS"]
     step = _claim_size(ledger, ids) if ids else 1
     with ConcurrentSender(
-        config["DELIVERY_CONCURRENCY"], wait_at_most=config["RETRY_MAX_SECONDS"]
+        config["DELIVERY_CONCURRENCY"],
+        wait_at_most=config["RETRY_MAX_SECONDS"],
+        holds=SharedHolds(redis_store.client),
     ) as sender:
         while pending:
             due = ledger_sql.due(ledger.table, pending)

@@ -63,6 +63,7 @@ from app.services.alerts.resend import (
     never_taken,
     send_again_refusal,
     send_again_to_never_taken,
+    still_refused,
 )
 from app.services.alerts.review import review_alert
 from app.services.alerts.sending import (
@@ -119,6 +120,7 @@ __all__ = [
     "never_taken",
     "send_again_refusal",
     "send_again_to_never_taken",
+    "still_refused",
     "check_schedule",
     "check_words",
     "compose_preview",

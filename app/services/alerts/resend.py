@@ -12,12 +12,15 @@ from flask import current_app
 from flask_babel import gettext, ngettext
 from sqlalchemy import exists, select
 
+from app.channels import transport_name
+from app.channels.holds import still_refusing
 from app.dao import figures as figures_dao
 from app.dao import forces as forces_dao
 from app.dao import resend as resend_sql
 from app.dao.targeting import Audience
-from app.extensions import db
-from app.models import Alert, Officer
+from app.extensions import db, redis_store
+from app.i18n import when
+from app.models import CHANNELS, Alert, Officer
 from app.services.alerts.lifecycle import NotAllowed, is_test, lock_alert, refusal, transition
 from app.services.alerts.sending import enqueue_safely
 from app.services.alerts.targeting import audience_of
@@ -35,6 +38,38 @@ def never_taken(alert: Alert) -> tuple[int, str]:
     with read_only():
         count, kept = resend_sql.never_taken(alert.id, alert.created_at, _audiences(alert))
     return count, reason_group(kept)
+
+
+def still_refused(alert: Alert) -> list[str]:
+    """What the page says beside "Send it again" of each provider of the alert's
+    channels whose last word was a refusal of our own account or server, nothing taken
+    through it since: sent again now, the messages would be refused again (an outside
+    check pressed it during the fault). Said, not refused: once the fault is put
+    right, nothing is taken through that provider until something is sent."""
+    channels = (alert.filters or {}).get("channels") or CHANNELS
+    names = sorted({transport_name(channel) for channel in channels})
+    said = []
+    for refusing in still_refusing(redis_store.client, names):
+        at = when(datetime.fromtimestamp(refusing.since, UTC), "short")
+        if refusing.name == "smtp":
+            said.append(
+                gettext(
+                    "The mail server last refused our server or account at %(time)s, and"
+                    " has taken no message since: sent again before your IT team puts it"
+                    " right, they would be refused again.",
+                    time=at,
+                )
+            )
+        else:
+            said.append(
+                gettext(
+                    "Twilio last refused our account at %(time)s, and has taken no"
+                    " message since: sent again before your IT team puts it right, they"
+                    " would be refused again.",
+                    time=at,
+                )
+            )
+    return said
 
 
 def _audiences(alert: Alert) -> list[Audience]:
