@@ -24,7 +24,7 @@ import logging
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 from babel import dates as babel_dates
@@ -208,7 +208,10 @@ def switch_url(language: str) -> str:
     if path != request.path:
         args = []  # they were the form's address's
     args.append(("lang", language))
-    return f"{path}?{urlencode(args)}"
+    # Escaped, and from one slash: a browser reads "/\evil.example/x" as
+    # "//evil.example/x", another site, and the 404 page of that address linked there
+    # (an outside check).
+    return "/" + quote(path).lstrip("/") + "?" + urlencode(args)
 
 
 def _page_to_open(path: str) -> str:

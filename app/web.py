@@ -15,7 +15,8 @@ import time
 import unicodedata
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, Response, g, jsonify, render_template, request
+from flask.globals import request_ctx
 from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSessionInterface
 from gunicorn.http.errors import ParseException
@@ -25,6 +26,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 from app.extensions import db
+from app.i18n import translate
 from app.logs import service_failure
 from app.models import MAX_ID
 from app.services.text import whole_number
@@ -203,9 +205,16 @@ def _brand_as_the_forces_page() -> None:
 def error_answer(status: int, message: str, reason: str | None = None, *, said: bool = False):
     """An error in the form the caller reads: JSON for the map's calls and the API,
     a page for people (with `said`, the message says what to do, and the page adds no
-    general advice)."""
+    general advice), in the page's language either way (a JSON error was English on a
+    Welsh page: an outside check)."""
+    if request_ctx.url_adapter is None:
+        # No address of ours can be made for this request (its Host header is not one:
+        # "a..b", a label over 63 characters), and every page links to ours: the page,
+        # then the 500 page, failed, a 500 and three tracebacks a request, /healthz too
+        # (an outside check). Plain words instead.
+        return Response(translate(message), status, mimetype="text/plain")
     if wants_json():
-        body = {"error": message}
+        body = {"error": translate(message)}
         if reason or request.path.startswith("/api/"):
             body["reason"] = reason or {400: "invalid", 404: "not_found"}.get(status, "error")
         return jsonify(body), status

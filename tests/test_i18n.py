@@ -479,3 +479,28 @@ def test_the_welsh_catalogue_says_each_message_once():
     )
     twice = [m for m, n in collections.Counter(entries).items() if n > 1 and m != '""']
     assert twice == []
+
+
+def test_the_switch_never_links_to_another_site(client, app_ctx):
+    # A browser reads "/\evil.example/x" as "//evil.example/x", another site: the 404
+    # page of that address linked there (an outside check). Escaped, it stays ours.
+    page = client.get("/%5Cevil.example/x")
+    assert page.status_code == 404
+    assert 'href="/%5Cevil.example/x?lang=cy" lang="cy"' in page.text
+    assert 'href="/\\' not in page.text and 'href="//' not in page.text
+
+
+def test_an_error_answered_in_json_is_in_the_pages_language(client, app_ctx):
+    # The Welsh sign-up page's postcode check, its form expired: English under the box
+    # (an outside check), where the same expiry on a page was Welsh.
+    from flask_babel import force_locale, gettext
+
+    english = "This page has expired. Reload it and try again."
+    with force_locale("cy"):
+        welsh = gettext(english)
+    assert welsh != english
+    client.get("/register?lang=cy")
+    answer = client.post("/register/postcode", data={"postcode": "BS1 6AD"})
+    assert (answer.status_code, answer.json) == (400, {"error": welsh, "reason": "expired"})
+    missing = client.get("/api/places/999999999/nothing", headers={"Accept": "application/json"})
+    assert missing.status_code == 404 and missing.json["error"] != "Page not found"

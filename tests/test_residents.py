@@ -556,6 +556,15 @@ def test_a_resident_downloads_their_data_then_deletes_it(resident_client, make_o
     assert exported["places"] == [{"label": "Home", "postcode": "BS1 6AD"}]
     assert exported["alerts_sent_to_you"][0]["title"] == "T"
     assert exported["groups"] == ["Neighbourhood-Watch"]
+    # Someone else asked for alerts on their number, and it was told it gets them
+    # already: a notice of no resident's, which kept the number for the notices' 30
+    # days after the resident had gone (an outside check).
+    from app.services.verification import tell_owners_of
+
+    tell_owners_of({"sms": "+447700900001"})
+    db.session.commit()
+    told = select(func.count()).select_from(ResidentNotice)
+    assert db.session.scalar(told.where(ResidentNotice.resident_id.is_(None))) == 1
 
     token = page_token(client, "/my-alerts/delete")
     twin = client.application.test_client()  # a double tap: the same cookie, sent twice
@@ -571,6 +580,7 @@ def test_a_resident_downloads_their_data_then_deletes_it(resident_client, make_o
     assert delivery.resident_id is None and delivery.address.startswith("removed:")
     assert "+447700900001" not in delivery.address  # ...without the number
     assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+    assert db.session.scalar(told) == 0
     events = db.session.scalars(select(AuditEvent.details)).all()
     assert "+447700900001" not in json.dumps(events)
     assert client.get("/my-alerts").status_code == 302
@@ -1020,6 +1030,13 @@ def test_import_reasons_are_for_staff_and_values_are_masked(app_ctx):
     assert values[4]["email"] == "m•••@@•••.invalid"
     assert values[6]["mobile"] == "+447••••••106"
     assert values[7]["name"] == "Pip\ufffdJones"  # the line break shown, not hidden
+    # More than an address in the cell (after a line break): each word masked, not the
+    # rest shown whole (an outside check: "i•••@e•••.invalid\r\nBcc: x@y").
+    from app.services.masking import mask_contact
+
+    cell = "imp17@example.invalid\r\nBcc: x@y.z"
+    assert mask_contact(cell) == "i•••@e•••.invalid ••• x•••@y•••.z"
+    assert mask_contact("a@example.invalid<+447700900123>") == "a•••@e•••.•••"
     assert "notes" not in values[2]  # a column we do not read is not shown
     assert dry.columns == ["name", "postcode", "mobile", "landline", "email"]
 

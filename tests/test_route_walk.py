@@ -9,6 +9,7 @@ remembering to add it.
 
 from __future__ import annotations
 
+import logging
 import re
 
 import pytest
@@ -215,3 +216,16 @@ def test_deep_json_is_a_clear_400_from_the_public_api(client):
     answer = client.post("/api/postcodes", data=deep_json(), content_type="application/json")
     assert answer.status_code == 400
     assert answer.is_json and answer.json["error"]
+
+
+@pytest.mark.parametrize("host", ["a" * 64 + ".example", ".example", "a..b"])
+def test_a_host_header_that_names_no_host_is_a_400_in_words_never_a_500(app, client, host, caplog):
+    """No address of ours can be made for such a request, and every page links to
+    ours: the page failed, then the 500 page, a 500 and three tracebacks a request,
+    /healthz too (an outside check). Any route, any language."""
+    for path in ("/healthz", "/", "/register?lang=cy", "/api/postcodes/BS16AD", "/officers/"):
+        answer = client.get(path, headers={"Host": host})
+        assert answer.status_code == 400, path
+        assert answer.mimetype == "text/plain"
+        assert answer.text.startswith(("That request was not understood.", "Nid oedd")), path
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -269,6 +269,10 @@ def _why_not(reason: str) -> str:
     return ""
 
 
+# The end of an address's domain as it is shown: a top-level domain (or its punycode).
+_DOMAIN_END = re.compile(r"[A-Za-z0-9-]{1,24}")
+
+
 def mask_address(address: str) -> str:
     """Enough of an address to recognise it, not enough to use it.
 
@@ -278,5 +282,10 @@ def mask_address(address: str) -> str:
     if "@" in address:
         local, domain = address.split("@", 1)
         suffix = domain.rsplit(".", 1)[-1]
+        if not _DOMAIN_END.fullmatch(suffix):
+            # Not an address's end: anything after a line break or a space, another
+            # address even ("x@example.invalid\nBcc: y@z"), was shown whole (an
+            # outside check, an import's rejected row).
+            suffix = "•••"
         return f"{local[:1]}•••@{domain[:1]}•••.{suffix}"
     return address[:4] + "•" * max(len(address) - 7, 1) + address[-3:]

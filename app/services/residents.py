@@ -14,7 +14,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 
 from app.dao import replies as replies_dao
 from app.dao import residents as residents_dao
@@ -696,13 +696,22 @@ def delete_resident(resident: Resident) -> None:
         db.session.rollback()
         return
     _pseudonymise_deliveries(Delivery.resident_id == resident.id)
-    db.session.execute(
-        delete(OutboxMessage).where(
-            OutboxMessage.notice_id.in_(
-                select(ResidentNotice.id).where(ResidentNotice.resident_id == resident.id)
-            )
+    # Theirs too: what was sent to their number or address when someone else asked for
+    # alerts on it ("it already gets them"), a notice of no resident's. It kept the
+    # number for the notices' 30 days after the resident had gone (an outside check).
+    addresses = [channel.address.lower() for channel in resident.channels]
+    notices = select(ResidentNotice.id).where(
+        or_(
+            ResidentNotice.resident_id == resident.id,
+            and_(
+                ResidentNotice.resident_id.is_(None),
+                ResidentNotice.kind == "already_registered",
+                func.lower(ResidentNotice.address).in_(addresses),
+            ),
         )
     )
+    db.session.execute(delete(OutboxMessage).where(OutboxMessage.notice_id.in_(notices)))
+    db.session.execute(delete(ResidentNotice).where(ResidentNotice.id.in_(notices)))
     reference = str(resident.reference)
     record_leaving([resident.id])
     db.session.delete(resident)  # locations, channels, groups, notices go with it
