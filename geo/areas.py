@@ -116,8 +116,11 @@ def area_from_shapes(
     for number, shape in enumerate(shapes, start=1):
         if not isinstance(shape, Mapping):
             raise AreaError(N_("Shape %(number)s is not a shape."), number=number)
-        if shape.get("exclude") not in (None, True, False):
-            # "true" or 1 taken as false would send to the area the officer cut out.
+        exclude = shape.get("exclude")
+        if exclude is not None and not isinstance(exclude, bool):
+            # "true" or 1 taken as false would send to the area the officer cut out. (Not
+            # `in (None, True, False)`: 1 == True and 0 == False, and 1 got through as
+            # "include", an outside check.)
             raise AreaError(N_("Shape %(number)s: exclude must be true or false."), number=number)
         geometry = shape_to_bng(shape, number=number, place_boundary=place_boundary, notes=notes)
         (excluded if shape.get("exclude") is True else included).append(geometry)

@@ -736,6 +736,27 @@ def test_a_follow_up_is_an_exercise_when_what_it_follows_is(officer_client, town
     assert db.session.scalar(select(func.count()).select_from(Alert)) == before + 2
 
 
+def test_an_alert_cancelled_part_way_offers_an_update_and_the_all_clear(
+    officer_client, officer, town
+):
+    """Cancelled part-way through sending, it had reached some residents, and its page
+    offered nothing to put them right, though a follow-up of it may be sent (an outside
+    check). One cancelled before it went offers none."""
+    from app.services.alerts import cancel_alert
+
+    going = send(officer_client).json["alert_id"]  # released, its messages queued
+    assert cancel_alert(officer, going) >= 0
+    page = officer_client.get(f"/officers/alerts/{going}").text
+    assert "Send an update" in page and "Send the all-clear" in page
+    form = officer_client.get(f"/officers/?follow_up={going}&kind=update").text
+    # Not "the same N residents": it was for more than it reached.
+    assert "The residents it reached before it was cancelled" in form
+    later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    waiting = send(officer_client, title="Later", send_at=later).json["alert_id"]
+    assert cancel_alert(officer, waiting) >= 0
+    assert "Send an update" not in officer_client.get(f"/officers/alerts/{waiting}").text
+
+
 # --- accounts -----------------------------------------------------------------------
 
 

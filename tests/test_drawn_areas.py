@@ -125,6 +125,18 @@ SLIVER = [[-2.60, 51.40], [-2.40, 51.40], [-2.50, 51.40004], [-2.60, 51.40]]
             ],
             "Shape 2: exclude must be true or false.",
         ),
+        # 1 == True in Python: 1 was taken as "include", and the part cut out was sent
+        # to (an outside check).
+        *(
+            (
+                [
+                    {"kind": "polygon", "coordinates": [SQUARE]},
+                    {"kind": "circle", "center": [-2.59, 51.45], "radius_m": 100, "exclude": n},
+                ],
+                "Shape 2: exclude must be true or false.",
+            )
+            for n in (1, 0, 1.0)
+        ),
     ],
 )
 def test_outlines_nobody_could_mean_are_refused_in_words_an_officer_can_act_on(

@@ -427,10 +427,18 @@ def _alert_page(row: Alert, **kept):
         unread_replies=replies.unread_count(row.id),
         neighbours=cross_border.neighbours_of(row),
         may_ask=cross_border.may_ask(current_user, row),
-        follow_up_refused=follow_up_refusal(current_user, row)
-        if row.status in ("sending", "sent")
-        else None,
+        may_follow_up=_followed_up(row),
+        follow_up_refused=follow_up_refusal(current_user, row) if _followed_up(row) else None,
     )
+
+
+def _followed_up(row: Alert) -> bool:
+    """Whether the page offers an update and an all-clear: once it has gone out, and
+    after a cancel that came part-way through sending (those who had it may need
+    putting right; it offered nothing, though the send takes it: an outside check)."""
+    if row.status in ("sending", "sent"):
+        return True
+    return row.status == "cancelled" and row.sent_at is not None
 
 
 def _send_again_offer(row: Alert) -> dict:

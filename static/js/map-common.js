@@ -5,6 +5,9 @@
   var config = JSON.parse(document.getElementById("map-config").textContent);
   var csrf = document.querySelector('meta[name="csrf-token"]').content;
 
+  // The zoom buttons' names in the page's language (Leaflet's own are English).
+  L.Control.Zoom.mergeOptions({ zoomInTitle: config.zoomIn, zoomOutTitle: config.zoomOut });
+
   function makeMap(elementId) {
     var map = L.map(elementId, { zoomSnap: 0.5 });
     window.CA.map = map;  // one map a page; handy from the browser console

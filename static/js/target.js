@@ -248,6 +248,9 @@
       // All three ticked is "every channel"; none ticked is refused by the server.
       channels: channels.length === 3 ? [] : (channels.length ? channels : ["none"]),
       category: $("category").value,
+      // A follow-up of an exercise is one: the preview of its count refused a draft
+      // sent as live (an outside check: the all-clear of an exercise could not be sent).
+      mode: mode(),
       audience: audience(),
       parent_id: settings.parentId
     };
@@ -1119,6 +1122,7 @@
     document.body.classList.toggle("exercise", $("exercise").checked);
     $("exercise-banner").hidden = !$("exercise").checked;
     refreshCompose();
+    if (settings.parentId) { refreshPreview(); }  // the follow-up's count asks it
   });
   // A follow-up of an exercise is one (the page ticks the box, and it cannot be
   // unticked): marked so from the start.

@@ -422,3 +422,37 @@ def test_the_alerts_page_follows_what_is_being_tried_again(page, sign_in_page, b
     db.session.commit()
     expect(page.locator("#unanswered")).to_be_hidden()
     assert page.console_errors == []
+
+
+def test_the_all_clear_of_an_exercise_is_counted_and_sent_as_an_exercise(
+    page, sign_in_page, bristol_residents
+):
+    """A follow-up of an exercise is one: its page ticks and fixes the box, but the
+    count was asked for as live and refused, and Send waited for a count that never
+    came. The all-clear of an exercise could not be sent (an outside check)."""
+    from app.extensions import db
+    from app.models import Alert
+    from app.services.alerts import submit_alert
+
+    officer = sign_in_page("officer")
+    area = [{"kind": "circle", "center": [-2.588230, 51.451967], "radius_m": 500}]
+    drill = submit_alert(officer, shapes=area, title="Drill", body="A drill.", mode="exercise")
+    page.goto(f"/officers/?follow_up={drill.alert.id}&kind=all_clear")
+    expect(page.locator("#exercise")).to_be_checked()
+    expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
+    expect(page.locator("#area-error")).to_be_hidden()
+    page.get_by_label("Message", exact=True).fill("The drill is over.")
+    page.get_by_role("button", name="Send…").click()
+    page.get_by_role("button", name="Send now").click()
+    expect(page).to_have_url(re.compile(r"/officers/alerts/\d+$"))
+    cleared = db.session.get(Alert, int(page.url.rsplit("/", 1)[1]))
+    assert (cleared.parent_id, cleared.mode) == (drill.alert.id, "exercise")
+    assert page.console_errors == []
+
+    # The map's zoom buttons are named in the page's language (Leaflet's are English).
+    page.goto("/officers/?lang=cy")
+    expect(page.locator(".leaflet-control-zoom-in")).to_have_attribute("title", "Chwyddo i mewn")
+    expect(page.locator(".leaflet-control-zoom-out")).to_have_attribute(
+        "aria-label", "Chwyddo allan"
+    )
+    expect(page.locator('#category option[value="incident"]')).to_have_text("Digwyddiad")
