@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from app.dao.limits import limit_statement_time
+
 
 def ping(session, timeout_ms: int) -> None:
     """One round trip, given up after timeout_ms."""
-    session.execute(
-        text("SELECT set_config('statement_timeout', :t, true)"), {"t": str(timeout_ms)}
-    )
+    limit_statement_time(session, timeout_ms)
     session.execute(text("SELECT 1"))
 
 
