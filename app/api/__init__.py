@@ -21,6 +21,7 @@ from app.dao import places as places_dao
 from app.dao import postcodes as postcodes_dao
 from app.extensions import csrf, db
 from app.services import names as names_service
+from app.services import places as places_service
 from app.services.postcode_check import (
     PostcodeRefused,
     check_postcode,
@@ -270,9 +271,10 @@ def places_containing():
 def place_postcodes(place_id: int):
     """How many live postcodes a place covers, and (up to 1,000 of) which; 404 for a
     place we do not have (it answered "0 postcodes", as for a place with none)."""
-    if places_dao.find_place_boundary_wkb(place_id) is None:
+    found = places_service.postcodes_in_place(place_id)
+    if found is None:
         return error(404, "not_found", "There is no place with that id.")
-    count, names = postcodes_dao.postcodes_in_place(db.session, place_id)
+    count, names = found
     return jsonify(place_id=place_id, count=count, postcodes=names)
 
 

@@ -162,16 +162,19 @@ def centroid(conn, *, outward: str, sector: str | None = None) -> dict | None:
 
 def postcodes_in_place(conn, place_id: int, *, limit: int = 1000) -> tuple[int, list[str]]:
     """How many live postcodes a place covers, and the first `limit` of them."""
-    params = {"id": place_id, "limit": limit}
-    inside = """
-        FROM postcodes p JOIN places pl ON pl.id = :id
-        WHERE p.terminated_on IS NULL AND ST_Covers(pl.boundary, p.location)
-    """
-    count = conn.execute(text("SELECT count(*) " + inside), params).scalar()
-    names = conn.execute(
-        text("SELECT p.display " + inside + " ORDER BY p.postcode LIMIT :limit"), params
-    ).scalars()
-    return count, list(names)
+    # One look: the count beside each row (two statements found them twice).
+    rows = conn.execute(
+        text(
+            """
+            SELECT p.display, count(*) OVER () AS count
+            FROM postcodes p JOIN places pl ON pl.id = :id
+            WHERE p.terminated_on IS NULL AND ST_Covers(pl.boundary, p.location)
+            ORDER BY p.postcode LIMIT :limit
+            """
+        ),
+        {"id": place_id, "limit": limit},
+    ).all()
+    return (rows[0].count if rows else 0), [row.display for row in rows]
 
 
 def find_changed_postcodes(session, *, moved_m: float, limit: int, force_id: int) -> list[tuple]:
