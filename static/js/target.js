@@ -791,6 +791,10 @@
     if (event.key === "Escape" && drawing) {
       stopDrawing();
       $("draw-polygon").focus({ preventScroll: true });
+    } else if (event.key === "Escape" && map.pm && map.pm.globalDrawModeEnabled()) {
+      // The map's own rectangle and circle tools: Escape left them drawing, and only
+      // their button again, or Cancel, ended it (an outside check).
+      map.pm.disableDraw();
     }
   });
   // Every area off the map and out of the list (Clear, and keeping the part inside).

@@ -54,6 +54,12 @@ def test_a_keyboard_keeps_its_place_on_the_officers_map(app, desktop, make_offic
     page.keyboard.press("Escape")
     expect(page.locator("#draw-bar")).to_be_hidden()
     assert page.evaluate("document.activeElement.id") == "draw-polygon"
+    # The map's own rectangle tool too: Escape left it drawing (an outside check).
+    page.locator(".leaflet-pm-icon-rectangle").locator("..").focus()
+    page.keyboard.press("Enter")
+    assert page.evaluate("CA.map.pm.globalDrawModeEnabled()") is True
+    page.keyboard.press("Escape")
+    assert page.evaluate("CA.map.pm.globalDrawModeEnabled()") is False
 
     # A template saved is offered at once, without reloading the page.
     page.locator("#title").fill("Sheds broken into")
