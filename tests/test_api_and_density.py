@@ -104,6 +104,14 @@ def test_autocomplete_offers_postcodes_that_start_with_what_was_typed(client, ap
     assert all(r.startswith("BS1 6A") for r in results)
     assert len(results) <= 10
     assert client.get("/api/autocomplete?q=b").json["results"] == []
+    # The space says where the outward code ends: BS16 0BB came first for "BS1 6" (an
+    # outside check).
+    for typed in ("BS1 6", "bs1  6", "BS1 "):
+        results = client.get(f"/api/autocomplete?q={typed}").json["results"]
+        assert results and all(r.startswith("BS1 ") for r in results), typed
+    assert any(
+        r.startswith("BS16 ") for r in client.get("/api/autocomplete?q=BS16").json["results"]
+    )
 
 
 def test_outward_code_and_sector_centres(client, app_ctx):

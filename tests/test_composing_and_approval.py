@@ -1183,3 +1183,15 @@ def test_a_follow_up_to_an_alert_not_ours_is_not_found(
     ).alert
     assert officer_client.get(f"/officers/?follow_up={theirs.id}").status_code == 404
     assert officer_client.get("/officers/?follow_up=987654").status_code == 404
+
+
+def test_the_words_preview_refuses_a_mode_the_send_refuses(officer_client):
+    # "nonsense" was previewed as live (an outside check), where the send refuses it.
+    answer = officer_client.post(
+        "/officers/compose", json={"title": "T", "body": "B", "mode": "nonsense"}
+    )
+    assert answer.status_code == 400 and "Choose live or exercise." in str(answer.json)
+    fine = officer_client.post(
+        "/officers/compose", json={"title": "T", "body": "B", "mode": "exercise"}
+    )
+    assert fine.status_code == 200

@@ -167,9 +167,12 @@ def autocomplete():
     try:
         # A NUL reached PostgreSQL, refused there with words that did not say what to
         # change (an outside check): named here, as a postcode's lookup names it.
-        typed = checked_text(request.args.get("q", ""), "The postcode")
+        asked = request.args.get("q", "")
+        typed = checked_text(asked, "The postcode")
     except TextRefused as refusal:
         return error(400, "invalid", str(refusal))
+    if typed and asked[-1:].isspace():
+        typed += " "  # "BS1 " is BS1's postcodes, not BS10's: the space says so
     return jsonify(results=postcodes_dao.autocomplete(db.session, typed, limit=10))
 
 

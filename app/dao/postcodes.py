@@ -123,13 +123,19 @@ def autocomplete(conn, prefix: str, *, limit: int = 10) -> list[str]:
     if len(key) < 2 or postcodes.outside_great_britain(key):
         return []
     like = key.replace("\\", "").replace("%", "").replace("_", "") + "%"
+    # A space typed after the outward code says where it ends: "BS1 6" is BS1 6xx, and
+    # BS16 0BB came first (an outside check). Its inward code is three characters.
+    words = prefix.split()
+    typed_space = len(words) == 2 or (len(words) == 1 and prefix != prefix.rstrip())
+    length = len(postcodes.canonical(words[0])) + 3 if typed_space else None
     return list(
         conn.execute(
             text(
                 "SELECT display FROM postcodes WHERE postcode LIKE :like "
+                "AND (CAST(:length AS integer) IS NULL OR length(postcode) = :length) "
                 "AND terminated_on IS NULL ORDER BY postcode LIMIT :limit"
             ),
-            {"like": like, "limit": limit},
+            {"like": like, "length": length, "limit": limit},
         ).scalars()
     )
 

@@ -204,6 +204,9 @@ def compose():
         for name in ("title", "body", "question", "title_cy", "body_cy")
     }
     mode = json_text(data, "mode", errors, "live")
+    if mode not in ("live", "exercise"):
+        # As the send says: "nonsense" was previewed as live (an outside check).
+        errors["mode"] = _("Choose live or exercise.")
     if errors:
         return _invalid(AlertInvalid(errors))
     return jsonify(
