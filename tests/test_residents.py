@@ -886,6 +886,9 @@ def test_a_file_the_csv_reader_cannot_read_says_which_line_and_what_to_do(
     assert answer.status_code == 400
     # At the file's box, for a screen reader too (an outside check).
     assert "Line 3 of the file holds a NUL character" in error_tied_to(answer.text, "file")
+    # Lines ended as an old Mac ends them (CR alone) are counted too: it said line 1.
+    answer = upload_csv(client, nul.replace("\n", "\r"), "mac-nul.csv")
+    assert "Line 3 of the file holds a NUL character" in error_tied_to(answer.text, "file")
     assert db.session.scalar(select(func.count()).select_from(ResidentImport)) == 0
     # An Excel workbook named .csv is told what it is (it was told of a NUL on line 1).
     import io

@@ -872,7 +872,9 @@ def create_import(officer, *, filename: str, content: str, notify: bool):
     """Keep the uploaded file until it is imported (or purged); upload_import checks it."""
     if "\x00" in content:
         # PostgreSQL keeps no NUL in text, and no spreadsheet writes one into a CSV.
-        line = content.count("\n", 0, content.index("\x00")) + 1
+        # Lines as a spreadsheet ends them, old Macs' lone CR too (counted by LF alone,
+        # a file of CRs had its NUL on "line 1": an outside check).
+        line = len((content[: content.index("\x00")] + ".").splitlines())
         raise ImportRefused(
             N_(
                 "Line %(line)s of the file holds a NUL character, which a list saved from "
