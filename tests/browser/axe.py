@@ -1,11 +1,24 @@
 """axe-core, served by us (static/vendor), run in the page under test."""
 
+from playwright.sync_api import Error as PlaywrightError
+
 SERIOUS = ("serious", "critical")
 
 
 def axe_violations(page) -> list[str]:
-    """Serious and critical accessibility violations axe-core finds on the page."""
-    page.add_script_tag(url="/static/vendor/axe-core/axe.min.js")
+    """Serious and critical accessibility violations axe-core finds on the page.
+    Asked just after a click that opens another page, the page may be between its two
+    documents, with no <head> to add the script to (CI: "Cannot read properties of
+    null (reading 'appendChild')"): the next document is waited for."""
+    for attempt in range(3):
+        page.wait_for_load_state("load")
+        try:
+            page.add_script_tag(url="/static/vendor/axe-core/axe.min.js")
+            break
+        except PlaywrightError:
+            if attempt == 2:
+                raise
+            page.wait_for_timeout(250)
     found = page.evaluate(
         """async () => {
             const result = await axe.run(document, {resultTypes: ['violations']});

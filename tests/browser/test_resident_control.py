@@ -88,6 +88,7 @@ def test_a_resident_signs_up_confirms_and_manages_their_alerts(page, app_ctx, ru
     page.context.clear_cookies()
     page.goto("/")
     page.get_by_role("link", name="Change or stop your alerts").click()
+    expect(page.get_by_label("Your mobile number or e-mail address")).to_be_visible()
     assert axe_violations(page) == []
     page.get_by_label("Your mobile number or e-mail address").fill("07700 900123")
     page.get_by_role("button", name="Send me a link").click()
