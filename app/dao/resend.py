@@ -72,6 +72,8 @@ def requeue_never_taken(
                 attempts_refused=Delivery.attempts - Delivery.attempts_held,
                 next_attempt_at=due,
                 first_attempted_at=func.coalesce(due, func.now()),
+                # A window of its own, from its next refusal (if any).
+                first_refused_at=None,
             )
             .returning(Delivery.id),
             execution_options={"synchronize_session": False},

@@ -116,9 +116,13 @@ class Delivery(db.Model):
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # When the latest attempt was claimed: a provider is asked about messages since then.
     attempted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # When the first was: refused for now, it is tried again for at least
-    # DELIVERY_RETRY_WINDOW_SECONDS from then (migration 0054).
+    # When the first was (migration 0054): a text in doubt is looked for in the
+    # provider's list from then.
     first_attempted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When it was first refused for now or held back by a provider's wait: it is tried
+    # again for at least DELIVERY_RETRY_WINDOW_SECONDS from then (migration 0060; a row
+    # refused before it has none, and is timed from its first attempt).
+    first_refused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # An e-mail's attempt, from its claim until just before the line that ends its
     # message: that attempt's message has certainly not gone (services/outbound.py).
     email_unsent_attempt: Mapped[int | None] = mapped_column(Integer)
@@ -188,6 +192,7 @@ class ResidentNotice(db.Model):
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     first_attempted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_refused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     email_unsent_attempt: Mapped[int | None] = mapped_column(Integer)  # as a delivery's
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
