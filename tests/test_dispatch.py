@@ -63,12 +63,14 @@ def send(officer, *, title="Road closed", body="The A38 is shut.") -> Alert:
 
 
 def waits_over() -> None:
-    """As if every provider's wait were over: the holds shared through Redis gone."""
-    from app.channels.holds import HELD
+    """As if every provider's wait were over, and its probe answered: the holds shared
+    through Redis gone."""
+    from app.channels.holds import HELD, PROBE
     from app.extensions import redis_store
 
-    for key in redis_store.client.scan_iter(HELD + "*"):
-        redis_store.client.delete(key)
+    for prefix in (HELD, PROBE):
+        for key in redis_store.client.scan_iter(prefix + "*"):
+            redis_store.client.delete(key)
 
 
 def sms_stopped(number: str) -> bool:
@@ -518,6 +520,59 @@ def test_a_refusal_of_our_server_holds_every_worker_and_is_said_until_one_is_tak
     assert still_refusing(redis_store.client, ["smtp"]) == []
 
 
+def test_after_a_wait_one_send_probes_and_the_rest_wait_for_its_answer(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """When a wait ended, every send in flight in every worker went at once: 16 refused
+    logins in a quarter of a second from one worker, 48 from three (an outside check).
+    One goes, as the probe; the others wait for its answer."""
+    from app.channels.holds import PROBE, SharedHolds
+    from app.extensions import redis_store
+
+    slow_retries(app, monkeypatch)
+    monkeypatch.setitem(app.config, "DELIVERY_RETRY_WINDOW_SECONDS", 60)
+    monkeypatch.setitem(app.config, "DELIVERY_CONCURRENCY", 4)
+    for n in range(4):
+        make_resident(postcode="BS1 6AD", sms=None, email=f"p{n}@example.invalid")
+    providers.mail.mail_from_reply = "530 5.7.0 Authentication required"
+    reason = "SMTP 530 5.7.0: the mail server refused our server or account"
+    SharedHolds(redis_store.client).hold("smtp", 0.2, reason, ours=True)
+    time.sleep(0.3)  # the wait is over: a probe is due
+    alert = send(officer)
+    assert deliver(ids(alert.id))["retry"] == 4
+    assert providers.mail.mail_from_asked == 1  # the probe alone, refused again
+    refused = "SMTP 530 5.7.0: security or policy status: the mail server refused our"
+    reasons = sorted(delivery_reason(i) for i in ids(alert.id))
+    assert reasons[0].startswith(refused)
+    # Not "the provider asked us to wait": it refused our account (an outside check).
+    assert all(r.startswith("held: waiting after a refusal (SMTP 530 5.7.0") for r in reasons[1:])
+    # Put right, the wait over again: the probe is taken, and then the others go.
+    providers.mail.mail_from_reply = None
+    redis_store.client.delete("provider:held:smtp")
+    db.session.execute(text("UPDATE deliveries SET next_attempt_at = NULL"))
+    db.session.commit()
+    deliver(ids(alert.id))
+    assert providers.mail.mail_from_asked == 2
+    assert not redis_store.client.exists(PROBE + "smtp")
+    db.session.execute(text("UPDATE deliveries SET next_attempt_at = NULL"))
+    db.session.commit()
+    deliver(ids(alert.id))
+    sent_to = sorted(str(m["To"]) for m in providers.mail.messages)
+    assert sent_to == [f"p{n}@example.invalid" for n in range(4)]
+    # Across workers too: another worker's sends wait for the probe's answer, and go
+    # once it is taken.
+    from app.channels.holds import THIS_IS_THE_PROBE
+
+    worker_a, worker_b = SharedHolds(redis_store.client), SharedHolds(redis_store.client)
+    worker_a.hold("twilio-sms", 0.1, "Twilio 429: try again", ours=False)
+    time.sleep(0.2)
+    assert worker_a.held("twilio-sms") is THIS_IS_THE_PROBE
+    left, why, ours = worker_b.held("twilio-sms")
+    assert 0 < left <= 1 and (why, ours) == ("Twilio 429: try again", False)
+    worker_a.took("twilio-sms")
+    assert SharedHolds(redis_store.client).held("twilio-sms") is None
+
+
 def test_a_wait_not_shared_for_want_of_redis_is_still_kept_by_its_own_job(app_ctx):
     """Redis cannot be asked: the job's own wait stands, and nothing is refused or
     raised for it."""
@@ -530,9 +585,9 @@ def test_a_wait_not_shared_for_want_of_redis_is_still_kept_by_its_own_job(app_ct
     holds = SharedHolds(gone)
     assert holds.held("smtp") is None
     holds.hold("smtp", 30, "SMTP 530 5.7.0: refused", ours=True)
-    left, why = holds.held("smtp")
+    left, why, ours = holds.held("smtp")
     # (Most of the 30 s: asking a Redis that is not there takes a moment.)
-    assert 10 < left <= 30 and why == "SMTP 530 5.7.0: refused"
+    assert 10 < left <= 30 and (why, ours) == ("SMTP 530 5.7.0: refused", True)
     holds.took("smtp")
     assert still_refusing(gone, ["smtp"]) == []
 

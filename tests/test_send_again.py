@@ -228,6 +228,7 @@ def test_the_page_says_so_while_the_provider_still_refuses_our_account(
     assert transport_name("sms") == "twilio-sms"
     reason = "Twilio 20003: our account's credentials were refused"
     SharedHolds(redis_store.client).hold("twilio-sms", 60, reason, ours=True)
+    SharedHolds(redis_store.client).hold("twilio-voice", 60, reason, ours=True)
     page = officer_client.get(path).text
     said = page[page.index('id="never-taken"') :]
     said = said[: said.index("</div>")]
@@ -237,10 +238,12 @@ def test_the_page_says_so_while_the_provider_still_refuses_our_account(
     )
     assert "sent again before your IT team puts it right, they would be refused again." in said
     assert 'id="send-again-form"' in said  # said, not refused: it may be right by now
+    assert "still-refused-2" not in said  # once for Twilio's texts and calls alike
     # A refusal for now that is not ours (a 429) is not said.
     SharedHolds(redis_store.client).hold("smtp", 60, "SMTP 421 4.7.0: try again", ours=False)
     assert "still-refused-2" not in officer_client.get(path).text
     SharedHolds(redis_store.client).took("twilio-sms")
+    SharedHolds(redis_store.client).took("twilio-voice")
     assert "still-refused" not in officer_client.get(path).text
 
 

@@ -6,8 +6,14 @@ account or server: a wrong password, a blocked sender) holds every send through 
 provider until then. Held in one job alone, each of the other jobs and workers found
 the fault for itself: under a wrong relay password every worker logged in again,
 about once a minute each, and a provider asking us to slow down was asked again by
-each of them. Now the first refusal holds them all, and when the wait is over the next
-send is the probe.
+each of them. Now the first refusal holds them all.
+
+When the wait is over, one send, from whichever worker asks first, goes as the probe
+(`probing`), and the others wait (a second at a time) until it is answered: taken, or
+refused otherwise, which ends the wait for all; or told to wait again. Without it, every
+send in flight in every worker went the moment the wait ended: 16 refused logins in a
+quarter of a second from one worker, 48 from three (an outside check). A probe whose
+worker died is given up after PROBE_SECONDS, and another send probes.
 
 Beside it, when a provider last refused our account or server and when it last took a
 message: an alert's page says, beside "Send it again", that sending again now would be
@@ -28,6 +34,8 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 HELD = "provider:held:"  # + the transport's name: why, until the wait ends
+PROBE = "provider:probe:"  # + name: a probe is due (why it was held), after the wait
+PROBING = "provider:probing:"  # + name: a send is the probe, until it is answered
 REFUSED = "provider:refused:"  # + name: when it last refused our account or server
 TOOK = "provider:took:"  # + name: when it last took a message
 # How long the last refusal and the last message taken are remembered: longer than any
@@ -37,14 +45,34 @@ REMEMBER_SECONDS = 7 * 24 * 3600
 # message at most this often: neither costs a round trip a message.
 LOOK_EVERY_SECONDS = 0.5
 TOOK_EVERY_SECONDS = 5.0
+# How long the other sends wait at a time for the probe's answer, how long a probe may
+# go unanswered before another send probes, and how long after the wait a probe is
+# still due (no send came to probe: nothing was waiting).
+PROBE_WAIT_SECONDS = 1.0
+PROBE_SECONDS = 30
+PROBE_DUE_SECONDS = 600
 
-# KEYS[1] = the hold; ARGV = its length (ms), why. A longer hold is not shortened.
+# What held() answers the send that is to be the probe.
+THIS_IS_THE_PROBE = (0.0, "", False)
+
+# KEYS = the hold, the probe due, the probe; ARGV = the hold's length (ms), why (its
+# words: "1|..." when the refusal was of our account or server, "0|..." otherwise), and
+# how long the probe stays due after it (ms). A longer hold is not shortened.
 _HOLD = """
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[1])
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', tonumber(ARGV[1]) + tonumber(ARGV[3]))
 end
+redis.call('DEL', KEYS[3])
 return 0
 """
+
+
+def _words(said: bytes | str | None) -> tuple[bool, str]:
+    """(whether of our account or server, why) from a hold's stored words."""
+    said = said.decode() if isinstance(said, bytes) else (said or "")
+    ours, _, why = said.partition("|")
+    return ours == "1", why
 
 
 class SharedHolds:
@@ -55,44 +83,98 @@ class SharedHolds:
     def __init__(self, redis: Redis):
         self.redis = redis
         self._script = redis.register_script(_HOLD)
-        self._looked: dict[str, tuple[float, float, str]] = {}  # name -> (when, until, why)
+        # name -> (when looked, held until, why, ours)
+        self._looked: dict[str, tuple[float, float, str, bool]] = {}
         self._said_took: dict[str, float] = {}
+        self._probing: set[str] = set()  # names this worker's probe is out for
+        self._due: set[str] = set()  # names held, or a probe due, when last looked
 
     def hold(self, name: str, seconds: float, reason: str, *, ours: bool) -> None:
         """Hold every worker's sends through `name` for `seconds`; `ours`: the refusal
         was of our account or server."""
         now = time.monotonic()
-        self._looked[name] = (now, now + seconds, reason)
+        self._looked[name] = (now, now + seconds, reason, ours)
+        self._probing.discard(name)
+        said = ("1|" if ours else "0|") + reason
         try:
-            self._script(keys=[HELD + name], args=[max(1, int(seconds * 1000)), reason])
+            self._script(
+                keys=[HELD + name, PROBE + name, PROBING + name],
+                args=[max(1, int(seconds * 1000)), said, PROBE_DUE_SECONDS * 1000],
+            )
             if ours:
-                said = json.dumps({"at": time.time(), "reason": reason})
-                self.redis.set(REFUSED + name, said, ex=REMEMBER_SECONDS)
+                last = json.dumps({"at": time.time(), "reason": reason})
+                self.redis.set(REFUSED + name, last, ex=REMEMBER_SECONDS)
         except RedisError as error:
             log.warning("could not share a provider's hold (Redis: %s)", type(error).__name__)
 
-    def held(self, name: str) -> tuple[float, str] | None:
-        """(seconds left, why) while some worker was told to wait, else None."""
+    def held(self, name: str) -> tuple[float, str, bool] | None:
+        """(seconds left, why, whether of our account or server) while some worker was
+        told to wait, or a probe after the wait is out; THIS_IS_THE_PROBE when a probe
+        is due and this send is to be it; else None."""
         now = time.monotonic()
         looked = self._looked.get(name)
-        if looked is None or now - looked[0] >= LOOK_EVERY_SECONDS:
-            try:
-                with self.redis.pipeline(transaction=False) as pipe:
-                    left_ms, why = pipe.pttl(HELD + name).get(HELD + name).execute()
-            except RedisError:
-                left_ms, why = -2, None
-            until = now + left_ms / 1000 if left_ms and left_ms > 0 and why else 0.0
-            why = why.decode() if isinstance(why, bytes) else why
-            # Our own hold, longer than Redis's (not shared, Redis down), still stands.
-            if looked is not None and looked[1] > until:
-                until, why = looked[1], looked[2]
-            looked = (now, until, why or "")
+        # Looked again at once when a wait seen has run out: its probe may be due.
+        if looked is None or now - looked[0] >= LOOK_EVERY_SECONDS or looked[0] < looked[1] <= now:
+            looked = self._look(name, now, looked)
+            if looked is None:
+                return THIS_IS_THE_PROBE
             self._looked[name] = looked
         left = looked[1] - now
-        return (left, looked[2]) if left > 0 else None
+        return (left, looked[2], looked[3]) if left > 0 else None
+
+    def _look(self, name: str, now: float, looked):
+        try:
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.pttl(HELD + name).get(HELD + name).get(PROBE + name)
+                left_ms, said, due = pipe.execute()
+        except RedisError:
+            left_ms, said, due = -2, None, None
+        until, why, ours = 0.0, "", False
+        if (left_ms and left_ms > 0 and said) or due is not None:
+            self._due.add(name)
+        else:
+            self._due.discard(name)
+        if left_ms and left_ms > 0 and said:
+            until = now + left_ms / 1000
+            ours, why = _words(said)
+        elif due is not None:
+            ours, why = _words(due)
+            if name in self._probing or not self._claim_probe(name):
+                # Another send is the probe: wait for its answer.
+                until = now + PROBE_WAIT_SECONDS
+            else:
+                self._looked[name] = (now, now + PROBE_WAIT_SECONDS, why, ours)
+                return None
+        # Our own hold, longer than Redis's (not shared, Redis down), still stands.
+        if looked is not None and looked[1] > until:
+            until, why, ours = looked[1], looked[2], looked[3]
+        return (now, until, why, ours)
+
+    def _claim_probe(self, name: str) -> bool:
+        try:
+            claimed = bool(self.redis.set(PROBING + name, 1, nx=True, ex=PROBE_SECONDS))
+        except RedisError:
+            return True  # no one can be asked: each worker finds out for itself
+        if claimed:
+            self._probing.add(name)
+        return claimed
+
+    def answered(self, name: str) -> None:
+        """The provider answered a send through `name` otherwise than "wait": the wait
+        is over for every worker (a probe's, or any send's)."""
+        if name in self._probing or name in self._due:
+            self._probing.discard(name)
+            self._due.discard(name)
+            self._looked.pop(name, None)
+            try:
+                self.redis.delete(PROBE + name, PROBING + name)
+            except RedisError as error:
+                log.warning("could not end a provider's wait (Redis: %s)", type(error).__name__)
 
     def took(self, name: str) -> None:
-        """A message was taken through `name`: said at most every TOOK_EVERY_SECONDS."""
+        """A message was taken through `name`: the wait is over, and it is said (at
+        most every TOOK_EVERY_SECONDS) for the alert's page."""
+        self.answered(name)
         now = time.monotonic()
         if now - self._said_took.get(name, -TOOK_EVERY_SECONDS) < TOOK_EVERY_SECONDS:
             return

@@ -37,7 +37,7 @@ from app.channels.base import (
     Withdrawn,
 )
 from app.channels.connections import close_async_clients
-from app.channels.holds import SharedHolds
+from app.channels.holds import THIS_IS_THE_PROBE, SharedHolds
 from app.channels.lines import Lines
 from app.channels.ratelimit import RateLimiter
 
@@ -55,7 +55,8 @@ class ConcurrentSender:
         self.wait_at_most = wait_at_most
         self.holds = holds  # None: this job's holds are its own
         self._held_until: dict[str, float] = {}  # transport -> the loop's time
-        self._held_for: dict[str, str] = {}  # transport -> the refusal that asked
+        # transport -> the refusal that asked, and whether it was of our account or server
+        self._held_for: dict[str, tuple[str, bool]] = {}
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._threads: ThreadPoolExecutor | None = None
@@ -137,7 +138,9 @@ class ConcurrentSender:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.concurrency)
         async with self._slots:
-            self._not_held(transport)  # before a turn too: a turn is not spent on it
+            # Before a turn too: a turn is not spent on it. (The probe after a wait is
+            # not asked again: it is the one send that goes.)
+            probe = self._not_held(transport)
             if limiter.per_second > 0:
                 await self._warm_up(transport)
                 turn = self._turns.setdefault(limiter.key, asyncio.Lock())
@@ -156,7 +159,8 @@ class ConcurrentSender:
                     await self._ask(go_ahead)
             else:
                 await self._ask(go_ahead)
-            self._not_held(transport)
+            if not probe:
+                self._not_held(transport)
             started = time.perf_counter()
             try:
                 if hasattr(transport, "send_async"):
@@ -170,9 +174,11 @@ class ConcurrentSender:
             except TransportError as error:
                 if error.retry_after:
                     seconds = min(error.retry_after, self.wait_at_most)
-                    self._hold(transport, seconds, error.reason)
+                    self._hold(transport, seconds, error.reason, ours=error.ours)
                     if self.holds is not None:
                         self.holds.hold(transport.name, seconds, error.reason, ours=error.ours)
+                elif self.holds is not None and not error.maybe_sent:
+                    self.holds.answered(transport.name)  # refused, but not "wait"
                 raise
             finally:
                 self._timings.append((message.channel, time.perf_counter() - started))
@@ -180,24 +186,32 @@ class ConcurrentSender:
                 self.holds.took(transport.name)
             return result
 
-    def _hold(self, transport: Transport, seconds: float, reason: str) -> None:
+    def _hold(self, transport: Transport, seconds: float, reason: str, *, ours: bool) -> None:
         until = self._loop.time() + seconds
         if until > self._held_until.get(transport.name, 0):
             self._held_until[transport.name] = until
-            self._held_for[transport.name] = reason
+            self._held_for[transport.name] = (reason, ours)
 
-    def _not_held(self, transport: Transport) -> None:
+    def _not_held(self, transport: Transport) -> bool:
         """Raise a temporary failure, with the wait left, while the provider asked us
-        (or another worker) to wait."""
-        if self.holds is not None:
-            shared = self.holds.held(transport.name)
+        (or another worker) to wait, or another send is the probe after it. True when
+        this send is to be that probe."""
+        name = transport.name
+        if self.holds is not None and self._held_until.get(name, 0) <= self._loop.time():
+            shared = self.holds.held(name)
+            if shared is THIS_IS_THE_PROBE:
+                return True
             if shared is not None:
-                self._hold(transport, *shared)
-        left = self._held_until.get(transport.name, 0) - self._loop.time()
+                left, reason, ours = shared
+                self._hold(transport, left, reason, ours=ours)
+        left = self._held_until.get(name, 0) - self._loop.time()
         if left > 0:
-            # Which refusal asked: an officer saw only "held" through a rate limit.
-            asked = self._held_for[transport.name]
-            raise NotTried(f"held: the provider asked us to wait ({asked})", retry_after=left)
+            # Which refusal asked: an officer saw only "held" through a rate limit. A
+            # refusal of our account did not ask us to wait (an outside check).
+            asked, ours = self._held_for[name]
+            said = "waiting after a refusal" if ours else "the provider asked us to wait"
+            raise NotTried(f"held: {said} ({asked})", retry_after=left)
+        return False
 
     @staticmethod
     async def _ask(go_ahead: Callable[[], bool] | None) -> None:

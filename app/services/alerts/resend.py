@@ -48,8 +48,14 @@ def still_refused(alert: Alert) -> list[str]:
     right, nothing is taken through that provider until something is sent."""
     channels = (alert.filters or {}).get("channels") or CHANNELS
     names = sorted({transport_name(channel) for channel in channels})
-    said = []
-    for refusing in still_refusing(redis_store.client, names):
+    said, providers = [], set()
+    latest_first = sorted(still_refusing(redis_store.client, names), key=lambda r: -r.since)
+    for refusing in latest_first:
+        # Once a provider: Twilio's texts and calls are one account (it was said twice).
+        provider = "mail" if refusing.name == "smtp" else "twilio"
+        if provider in providers:
+            continue
+        providers.add(provider)
         at = when(datetime.fromtimestamp(refusing.since, UTC), "short")
         if refusing.name == "smtp":
             said.append(
