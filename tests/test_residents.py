@@ -1461,6 +1461,28 @@ def test_a_sign_up_sent_twice_is_one_resident_with_one_code(app, client, app_ctx
     assert "07700 900124" not in stranger.get("/my-alerts", follow_redirects=True).text
 
 
+def test_a_sign_up_corrected_after_going_back_replaces_the_first(app, client, run_worker):
+    """Back, the postcode's typo put right, Sign up: the first sign-up held the number,
+    the corrected one was told "it already gets them", its code was refused and none
+    came for ten minutes (an outside check). The first is replaced: one resident, at
+    the corrected postcode, whose code works."""
+    assert register(client, postcode="TA1 1AA").status_code == 302
+    assert register(client).status_code == 302  # BS1 6AD, as meant
+    db.session.expire_all()
+    (resident,) = db.session.scalars(select(Resident)).all()
+    assert [place.postcode for place in resident.locations] == ["BS16AD"]
+    messages = notices_sent(run_worker)
+    assert not any("already gets them" in m.body or "waiting to be" in m.body for m in messages)
+    (text_message,) = [m for m in messages if m.recipient == "+447700900123"]
+    token = page_token(client, "/register/confirm")
+    confirmed = client.post(
+        "/register/confirm",
+        data={"csrf_token": token, "channel": "sms", "code": code_in(text_message)},
+        follow_redirects=True,
+    ).text
+    assert "Text message confirmed" in confirmed
+
+
 def test_a_sign_up_never_confirmed_whose_code_expired_gives_its_number_to_a_new_one(
     app, client, run_worker
 ):
@@ -2507,3 +2529,31 @@ def test_the_import_command_lists_and_reports_the_rejected_rows(app, app_ctx, tm
             rows = list(csv.reader(written))
         assert rows[0] == ["row", "reasons"] and len(rows) == 8
         assert all(reasons and "{" not in reasons for _, reasons in rows[1:])
+
+
+def test_a_welsh_residents_links_open_their_pages_in_welsh(app_ctx, make_resident, run_worker):
+    """A Welsh resident's sign-in link and e-mail confirmation opened in English in a
+    browser that had not been told (an outside check): the unsubscribe link already
+    said ?lang=cy. An English resident's links add nothing."""
+    from app.services.notices import queue_notices
+    from app.services.verification import send_manage_link, start_verification
+
+    welsh = make_resident(sms="+447700900561", email="cymro@example.invalid", name="Cymro")
+    english = make_resident(sms="+447700900562", name="English")
+    welsh.language = "cy"
+    db.session.commit()
+    notices = [send_manage_link("+447700900561"), send_manage_link("+447700900562")]
+    (channel,) = [c for c in welsh.channels if c.channel == "email"]
+    channel.verified_at = None
+    notices.append(start_verification(welsh, channel))
+    db.session.commit()
+    queue_notices(notices)
+    sent = {m.recipient: m.body for m in notices_sent(run_worker)}
+    assert "lang=cy" in link_in_body(sent["+447700900561"])
+    assert "lang=cy" in link_in_body(sent["cymro@example.invalid"])
+    assert "lang=" not in link_in_body(sent["+447700900562"])
+    assert english.language != "cy"
+
+
+def link_in_body(body: str) -> str:
+    return re.search(r"https?://\S+", body).group(0)

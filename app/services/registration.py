@@ -9,12 +9,19 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from app.dao.audit import create_audit_event
 from app.extensions import db, redis_store
 from app.i18n import LANGUAGES, current, gettext
-from app.models import InterestGroup, Resident, ResidentChannel, ResidentLocation
+from app.models import (
+    InterestGroup,
+    OutboxMessage,
+    Resident,
+    ResidentChannel,
+    ResidentLocation,
+    ResidentNotice,
+)
 from app.services import forces
 from app.services.consent import (
     CONSENT_VERSION,
@@ -33,6 +40,7 @@ from app.services.notices import queue_notices
 from app.services.postcode_check import CheckedPostcode, PostcodeRefused, check_postcode
 from app.services.residents import ChangeRefused, parse_quiet_hours
 from app.services.text import checked_field, clean_text
+from app.services.timeline import record_leaving
 from app.services.verification import (
     address_taken,
     allow_per_hour,
@@ -175,6 +183,51 @@ def _same_sign_up(
     records and a notice to the first that "it already gets them". Only from the same
     browser: from another, the same details are someone else's sign-up of a number
     taken, and that browser must not be given this resident's session."""
+    resident = _recent_sign_up(addresses, checked, browser)
+    if (
+        resident is not None
+        and (resident.name or "") == (form.name or "")
+        and [loc.postcode for loc in resident.locations] == [checked.postcode.postcode]
+    ):
+        return resident
+    return None
+
+
+def _corrected_sign_up(
+    addresses: dict[str, str], checked: CheckedPostcode | None, browser: str | None
+) -> None:
+    """This browser's sign-up of moments ago, of exactly these numbers and addresses,
+    none confirmed, sent again with a detail corrected (back, the postcode's typo put
+    right, Sign up): the first is removed, and this one made in its place. Kept, it
+    held the numbers: the corrected sign-up was told "it already gets them", its code
+    was refused and no new one came for ten minutes (an outside check)."""
+    resident = _recent_sign_up(addresses, checked, browser)
+    if resident is None:
+        return
+    db.session.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.notice_id.in_(
+                select(ResidentNotice.id).where(ResidentNotice.resident_id == resident.id)
+            )
+        )
+    )
+    record_leaving([resident.id], expired=True)
+    create_audit_event(
+        "resident.unconfirmed_released",
+        actor_id=None,
+        subject_type="resident",
+        subject_id=str(resident.reference),
+        details={"removed": True, "corrected": True},
+    )
+    db.session.delete(resident)
+    db.session.flush()
+
+
+def _recent_sign_up(
+    addresses: dict[str, str], checked: CheckedPostcode | None, browser: str | None
+) -> Resident | None:
+    """The resident this browser's sign-up made moments ago (SIGN_UP_REPEAT_SECONDS)
+    with exactly these numbers and addresses, none confirmed yet."""
     seconds = current_app.config["SIGN_UP_REPEAT_SECONDS"]
     if seconds <= 0 or checked is None or not addresses or not browser:
         return None
@@ -188,9 +241,8 @@ def _same_sign_up(
     held = sorted(c.address.lower() for c in resident.channels)
     if (
         held == sorted(a.lower() for a in addresses.values())
+        and resident.confirmed_at is None
         and all(c.verified_at is None for c in resident.channels)
-        and (resident.name or "") == (form.name or "")
-        and [loc.postcode for loc in resident.locations] == [checked.postcode.postcode]
     ):
         return resident
     return None
@@ -313,6 +365,7 @@ def register_resident(
         # code is the first one's.
         db.session.commit()
         return repeated, checked
+    _corrected_sign_up(addresses, checked, browser)
     for address in addresses.values():
         release_unconfirmed(address)
     taken = {c: a for c, a in addresses.items() if address_taken(a)}

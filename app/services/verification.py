@@ -89,6 +89,13 @@ def public_url(endpoint: str, **values) -> str:
         return url_for(endpoint, _external=True, **values)
 
 
+def in_their_language(language: str | None) -> dict[str, str]:
+    """A link's ?lang= for a resident who chose Welsh: the page it opens, in a browser
+    that has not been told, is theirs (a Welsh resident's link opened in English: an
+    outside check). English is the default, and adds nothing."""
+    return {"lang": "cy"} if language == "cy" else {}
+
+
 def allow_per_hour(kind: str, identifier: str, limit: int) -> bool:
     """Count one use of `kind` by `identifier` (hashed) this hour; False once over."""
     digest = hashlib.sha256(f"{kind}:{identifier}".encode()).hexdigest()[:32]
@@ -201,14 +208,15 @@ def tell_owners_of(taken: dict[str, str], *, counted: bool = False) -> list[int]
     """Tell each address that someone tried to sign it up again, and how to manage the
     alerts it already gets (at most CODES_PER_NUMBER_PER_HOUR such messages an hour;
     `counted`: the caller has spent the allowance already)."""
-    manage = public_url("residents.manage")
     ids = []
     for channel, address in taken.items():
         if not counted and not allow_per_hour(
             "verify-address", address.lower(), CODES_PER_NUMBER_PER_HOUR
         ):
             continue
-        with in_language(_owner_language(address)):
+        language = _owner_language(address)
+        manage = public_url("residents.manage", **in_their_language(language))
+        with in_language(language):
             if not _confirmed_anywhere(address):
                 # Only an unconfirmed sign-up holds it, still able to confirm (else
                 # release_unconfirmed freed it): it gets nothing yet, so say that.
@@ -325,7 +333,9 @@ def _start_verification(resident: Resident, channel: ResidentChannel) -> int:
         token = _serializer("verify-email").dumps(
             [str(resident.reference), _digest(channel.proving_address)]
         )
-        link = public_url("residents.verify_email", token=token)
+        link = public_url(
+            "residents.verify_email", token=token, **in_their_language(resident.language)
+        )
         notice = create_notice(
             resident_id=resident.id,
             kind="verify_email",
@@ -764,7 +774,11 @@ def send_manage_link(address: str) -> int | None:
     if channel is None or not allow_per_hour("manage-link", address.lower(), 3):
         return None
     resident = channel.resident
-    link = public_url("residents.open_manage", token=manage_token(resident))
+    link = public_url(
+        "residents.open_manage",
+        token=manage_token(resident),
+        **in_their_language(resident.language),
+    )
     with in_language(resident.language):
         whose = police_of_resident(resident)
         notice = create_notice(

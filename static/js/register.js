@@ -6,6 +6,10 @@
     function sync() { panel.hidden = !box.checked; }
     box.addEventListener("change", sync);
     sync();
+    // Again once the browser has put back what was ticked (Back to the form): ticked,
+    // with its box hidden, the number could not be typed (an outside check).
+    window.addEventListener("load", sync);
+    window.addEventListener("pageshow", sync);
   });
   // Show the place a postcode is in as soon as it is typed, so a wrong one is caught.
   var postcode = document.getElementById("postcode");

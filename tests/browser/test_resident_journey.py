@@ -79,3 +79,16 @@ def test_the_check_of_a_cancelled_alert_says_so_where_it_can_be_read(
     page.get_by_role("button", name=re.compile("Check")).click()
     expect(page.locator("#check-result .warning-text")).to_contain_text("This alert was cancelled")
     assert axe_violations(page) == []
+
+
+def test_back_to_the_sign_up_form_shows_the_box_of_each_way_ticked(page, app_ctx):
+    """Back to the form, the browser put the ticks back but their boxes stayed hidden:
+    "E-mail" ticked, and nowhere to type the address (an outside check)."""
+    page.goto("/register")
+    page.locator("#channel-email").check()
+    page.locator("#email").fill("sam@example.invalid")
+    page.goto("/alerts")
+    page.go_back()
+    expect(page.locator("#channel-email")).to_be_checked()
+    expect(page.locator("#email")).to_be_visible()
+    expect(page.locator("#email")).to_have_value("sam@example.invalid")
