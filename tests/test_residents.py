@@ -2557,3 +2557,15 @@ def test_a_welsh_residents_links_open_their_pages_in_welsh(app_ctx, make_residen
 
 def link_in_body(body: str) -> str:
     return re.search(r"https?://\S+", body).group(0)
+
+
+def test_a_resident_who_stopped_every_way_is_told_how_to_start_again(resident_client):
+    """Every way stopped, the page said "(stopped)" beside a button to stop it, and not
+    that nothing comes now, nor how to start again (an outside check)."""
+    assert 'id="all-stopped"' not in resident_client.get("/my-alerts").text
+    db.session.execute(update(ResidentChannel).values(unsubscribed_at=func.now()))
+    db.session.commit()
+    page = html.unescape(resident_client.get("/my-alerts").text)
+    assert 'id="all-stopped"' in page and "You get no alerts now" in page
+    assert "To start it again, choose it under “Add or change” and give it again." in page
+    assert 'name="remove_channel"' not in page
