@@ -167,7 +167,11 @@ def page_tables(page_html: str) -> dict[str, dict[str, dict[str, str]]]:
         rows = {}
         for tr in table.xpath("./tbody/tr | ./tfoot/tr"):
             header = tr.xpath("./th")[0].text_content().strip()
-            cells = [td.text_content().strip() for td in tr.xpath("./td")]
+            # A hidden figure's words, not its short mark (for the eye only).
+            cells = [
+                (td.xpath("./span[@class='visually-hidden']") or [td])[0].text_content().strip()
+                for td in tr.xpath("./td")
+            ]
             rows[header] = dict(zip(columns[1:], cells, strict=True))
         found[table.get("id")] = rows
     return found
