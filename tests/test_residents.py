@@ -392,9 +392,12 @@ def test_a_resident_changes_places_groups_and_quiet_hours(resident_client):
         "/my-alerts/places?lang=cy", data={"csrf_token": token, "postcode": "BS1 6AD"}
     )
     assert home.status_code == 400 and "“Cartref”" in html.unescape(home.text)
-    client.get("/my-alerts?lang=en")
+    page = client.get("/my-alerts?lang=en").text
     db.session.expire_all()
     assert len(db.session.scalars(select(Resident)).one().locations) == 2
+    # Each Remove says which place, by its postcode too: two places of one name read
+    # "Remove Home" twice to a screen reader (an outside check).
+    assert re.search(r'Remove<span class="visually-hidden"> Farm, TA1 1AA</span>', page)
     client.post("/my-alerts/groups", data={"csrf_token": token, "groups": []})
     bad = client.post(
         "/my-alerts/quiet-hours",
@@ -2569,3 +2572,14 @@ def test_a_resident_who_stopped_every_way_is_told_how_to_start_again(resident_cl
     assert 'id="all-stopped"' in page and "You get no alerts now" in page
     assert "To start it again, choose it under “Add or change” and give it again." in page
     assert 'name="remove_channel"' not in page
+
+
+def test_the_data_page_names_groups_in_the_pages_language(resident_client):
+    # The English names were on the Welsh page (an outside check).
+    group = db.session.scalars(select(InterestGroup)).first()
+    group.name_cy = "Gwarchod Cymdogaeth"
+    db.session.commit()
+    welsh = resident_client.get("/my-alerts/data?lang=cy").text
+    assert '<span lang="cy">Gwarchod Cymdogaeth</span>' in welsh
+    english = resident_client.get("/my-alerts/data?lang=en").text
+    assert f">{group.name}</span>" in english and "Gwarchod" not in english
