@@ -64,6 +64,7 @@ def select_locale() -> str:
         or known(request.args.get("lang"))
         or known(request.cookies.get(COOKIE))
         or known(session.get(SESSION_KEY))
+        or known(g.get("owner_language"))
         or request.accept_languages.best_match(LANGUAGES)
         or DEFAULT
     )
@@ -91,6 +92,16 @@ def keep_own_language(language: str | None) -> None:
     English they signed up in (an outside check)."""
     if known(language):
         session[SESSION_KEY] = language
+        refresh()
+
+
+def page_for_resident(language: str | None) -> None:
+    """A page a link to one resident opens (their sign-in link, their e-mail's
+    confirmation) is in their language unless the visitor chose one: before the
+    browser's own, which a fresh browser sends as English (a Welsh resident's links
+    opened in English: an outside check)."""
+    if known(language):
+        g.owner_language = language
         refresh()
 
 

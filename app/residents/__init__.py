@@ -22,7 +22,7 @@ from flask import (
 )
 from werkzeug.datastructures import MultiDict
 
-from app.i18n import and_list, keep_own_language, police_of, remember_language
+from app.i18n import and_list, keep_own_language, page_for_resident, police_of, remember_language
 from app.i18n import gettext as _
 from app.i18n import lazy_gettext as _l
 from app.services import forces
@@ -60,6 +60,7 @@ from app.services.verification import (
     TooManyLinks,
     VerificationRefused,
     check_code,
+    email_link_language,
     email_link_refusal,
     find_unregistered,
     keep_unregistered,
@@ -263,6 +264,7 @@ def verify_email(token: str):
     must not confirm an address."""
     if request.method != "POST":  # GET, or HEAD (Flask answers HEAD with the GET view)
         # A link that has expired, or is not ours, is told so now, not after a tap.
+        page_for_resident(email_link_language(token))
         if (refusal := email_link_refusal(token)) is not None:
             return render_template("error.html", title=refusal, status=400, said=True), 400
         return render_template("residents/confirm_email.html", token=token)
@@ -312,6 +314,7 @@ def open_manage(token: str):
     except VerificationRefused as refusal:
         return render_template("residents/manage.html", error=str(refusal)), 400
     if request.method != "POST":  # GET, or HEAD (Flask answers HEAD with the GET view)
+        page_for_resident(resident.language)
         return render_template("residents/open_manage.html")
     remember(resident)
     return redirect(url_for("residents.my_alerts"))

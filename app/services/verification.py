@@ -89,13 +89,6 @@ def public_url(endpoint: str, **values) -> str:
         return url_for(endpoint, _external=True, **values)
 
 
-def in_their_language(language: str | None) -> dict[str, str]:
-    """A link's ?lang= for a resident who chose Welsh: the page it opens, in a browser
-    that has not been told, is theirs (a Welsh resident's link opened in English: an
-    outside check). English is the default, and adds nothing."""
-    return {"lang": "cy"} if language == "cy" else {}
-
-
 def allow_per_hour(kind: str, identifier: str, limit: int) -> bool:
     """Count one use of `kind` by `identifier` (hashed) this hour; False once over."""
     digest = hashlib.sha256(f"{kind}:{identifier}".encode()).hexdigest()[:32]
@@ -214,9 +207,8 @@ def tell_owners_of(taken: dict[str, str], *, counted: bool = False) -> list[int]
             "verify-address", address.lower(), CODES_PER_NUMBER_PER_HOUR
         ):
             continue
-        language = _owner_language(address)
-        manage = public_url("residents.manage", **in_their_language(language))
-        with in_language(language):
+        manage = public_url("residents.manage")
+        with in_language(_owner_language(address)):
             if not _confirmed_anywhere(address):
                 # Only an unconfirmed sign-up holds it, still able to confirm (else
                 # release_unconfirmed freed it): it gets nothing yet, so say that.
@@ -333,9 +325,7 @@ def _start_verification(resident: Resident, channel: ResidentChannel) -> int:
         token = _serializer("verify-email").dumps(
             [str(resident.reference), _digest(channel.proving_address)]
         )
-        link = public_url(
-            "residents.verify_email", token=token, **in_their_language(resident.language)
-        )
+        link = public_url("residents.verify_email", token=token)
         notice = create_notice(
             resident_id=resident.id,
             kind="verify_email",
@@ -475,6 +465,16 @@ def verify_email_token(token: str) -> tuple[Resident, bool]:
     (False: it already was), committed. Raises VerificationRefused."""
     with transaction():
         return _verify_email_token(token)
+
+
+def email_link_language(token: str) -> str | None:
+    """The language of the resident an e-mail link is for, or None (expired, not
+    ours, or no longer here): its page is in it unless the visitor chose another."""
+    try:
+        reference, _digest_ = _email_link(token)
+    except VerificationRefused:
+        return None
+    return db.session.scalar(select(Resident.language).where(Resident.reference == reference))
 
 
 def email_link_refusal(token: str) -> str | None:
@@ -774,11 +774,7 @@ def send_manage_link(address: str) -> int | None:
     if channel is None or not allow_per_hour("manage-link", address.lower(), 3):
         return None
     resident = channel.resident
-    link = public_url(
-        "residents.open_manage",
-        token=manage_token(resident),
-        **in_their_language(resident.language),
-    )
+    link = public_url("residents.open_manage", token=manage_token(resident))
     with in_language(resident.language):
         whose = police_of_resident(resident)
         notice = create_notice(
