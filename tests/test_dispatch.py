@@ -549,17 +549,19 @@ def test_after_a_wait_one_send_probes_and_the_rest_wait_for_its_answer(
     assert reasons[0].startswith(refused)
     # Not "the provider asked us to wait": it refused our account (an outside check).
     assert all(r.startswith("held: waiting after a refusal (SMTP 530 5.7.0") for r in reasons[1:])
-    # Put right, the wait over again: the probe is taken, and then the others go.
+    # The others waited for the probe's answer in their tasks, spending no attempt:
+    # handed back a second at a time, each wait spent one, and a backlog first refused
+    # long before failed for good in seconds (an outside check).
+    attempts = db.session.execute(select(Delivery.attempts, Delivery.attempts_held)).all()
+    assert sorted(attempts) == [(1, 0)] + [(1, 1)] * 3
+    # Put right, the wait over again: the probe is taken, and the others go with it.
     providers.mail.mail_from_reply = None
     redis_store.client.delete("provider:held:smtp")
     db.session.execute(text("UPDATE deliveries SET next_attempt_at = NULL"))
     db.session.commit()
     deliver(ids(alert.id))
-    assert providers.mail.mail_from_asked == 2
+    assert providers.mail.mail_from_asked == 5
     assert not redis_store.client.exists(PROBE + "smtp")
-    db.session.execute(text("UPDATE deliveries SET next_attempt_at = NULL"))
-    db.session.commit()
-    deliver(ids(alert.id))
     sent_to = sorted(str(m["To"]) for m in providers.mail.messages)
     assert sent_to == [f"p{n}@example.invalid" for n in range(4)]
     # Across workers too: another worker's sends wait for the probe's answer, and go
@@ -570,10 +572,38 @@ def test_after_a_wait_one_send_probes_and_the_rest_wait_for_its_answer(
     worker_a.hold("twilio-sms", 0.1, "Twilio 429: try again", ours=False)
     time.sleep(0.2)
     assert worker_a.held("twilio-sms") is THIS_IS_THE_PROBE
-    left, why, ours = worker_b.held("twilio-sms")
-    assert 0 < left <= 1 and (why, ours) == ("Twilio 429: try again", False)
+    left, why, ours, probe_out = worker_b.held("twilio-sms")
+    assert 0 < left <= 1 and (why, ours, probe_out) == ("Twilio 429: try again", False, True)
     worker_a.took("twilio-sms")
     assert SharedHolds(redis_store.client).held("twilio-sms") is None
+
+
+def test_sends_wait_for_a_dead_workers_probe_without_spending_attempts(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """A probe whose worker was killed: the other sends waited a second at a time, each
+    wait an attempt, and a backlog refused long before failed for good in seconds
+    (an outside check: 72 of 86 e-mails). They wait in their tasks; once the dead
+    probe is given up, one of them probes, and with it taken, all go, once each."""
+    from app.channels import sender
+    from app.channels.holds import PROBE, PROBING
+    from app.extensions import redis_store
+
+    monkeypatch.setitem(app.config, "DELIVERY_RETRY_WINDOW_SECONDS", 60)
+    monkeypatch.setitem(app.config, "DELIVERY_CONCURRENCY", 4)
+    monkeypatch.setattr(sender, "PROBE_SECONDS", 5)
+    for n in range(4):
+        make_resident(postcode="BS1 6AD", sms=None, email=f"d{n}@example.invalid")
+    redis_store.client.set(PROBE + "smtp", "1|SMTP 530 5.7.0: refused", px=60_000)
+    redis_store.client.set(PROBING + "smtp", 1, px=1500)  # the dead worker's claim
+    alert = send(officer)
+    started = time.monotonic()
+    assert deliver(ids(alert.id))["sent"] == 4
+    assert time.monotonic() - started >= 1.2  # they waited for the dead claim to lapse
+    attempts = db.session.execute(select(Delivery.attempts, Delivery.attempts_held)).all()
+    assert attempts == [(1, 0)] * 4
+    assert providers.mail.mail_from_asked == 4
+    assert not redis_store.client.exists(PROBE + "smtp")
 
 
 def test_a_wait_not_shared_for_want_of_redis_is_still_kept_by_its_own_job(app_ctx):
@@ -588,7 +618,7 @@ def test_a_wait_not_shared_for_want_of_redis_is_still_kept_by_its_own_job(app_ct
     holds = SharedHolds(gone)
     assert holds.held("smtp") is None
     holds.hold("smtp", 30, "SMTP 530 5.7.0: refused", ours=True)
-    left, why, ours = holds.held("smtp")
+    left, why, ours, _probe_out = holds.held("smtp")
     # (Most of the 30 s: asking a Redis that is not there takes a moment.)
     assert 10 < left <= 30 and (why, ours) == ("SMTP 530 5.7.0: refused", True)
     holds.took("smtp")

@@ -9,8 +9,11 @@ about once a minute each, and a provider asking us to slow down was asked again 
 each of them. Now the first refusal holds them all.
 
 When the wait is over, one send, from whichever worker asks first, goes as the probe
-(`probing`), and the others wait (a second at a time) until it is answered: taken, or
-refused otherwise, which ends the wait for all; or told to wait again. Without it, every
+(`probing`), and the others wait in their tasks, spending no attempt, until it is
+answered: taken, refused otherwise or unanswered (a timeout), which ends the wait for
+all; or told to wait again. (Handed back a second at a time, each wait spent an
+attempt, and a backlog first refused long before failed for good in seconds: an
+outside check.) Without it, every
 send in flight in every worker went the moment the wait ended: 16 refused logins in a
 quarter of a second from one worker, 48 from three (an outside check). A probe whose
 worker died is given up after PROBE_SECONDS, and another send probes.
@@ -53,7 +56,7 @@ PROBE_SECONDS = 30
 PROBE_DUE_SECONDS = 600
 
 # What held() answers the send that is to be the probe.
-THIS_IS_THE_PROBE = (0.0, "", False)
+THIS_IS_THE_PROBE = (0.0, "", False, False)
 
 # KEYS = the hold, the probe due, the probe; ARGV = the hold's length (ms), why (its
 # words: "1|..." when the refusal was of our account or server, "0|..." otherwise), and
@@ -83,8 +86,8 @@ class SharedHolds:
     def __init__(self, redis: Redis):
         self.redis = redis
         self._script = redis.register_script(_HOLD)
-        # name -> (when looked, held until, why, ours)
-        self._looked: dict[str, tuple[float, float, str, bool]] = {}
+        # name -> (when looked, held until, why, ours, a wait for another's probe)
+        self._looked: dict[str, tuple[float, float, str, bool, bool]] = {}
         self._said_took: dict[str, float] = {}
         self._probing: set[str] = set()  # names this worker's probe is out for
         self._due: set[str] = set()  # names held, or a probe due, when last looked
@@ -93,7 +96,7 @@ class SharedHolds:
         """Hold every worker's sends through `name` for `seconds`; `ours`: the refusal
         was of our account or server."""
         now = time.monotonic()
-        self._looked[name] = (now, now + seconds, reason, ours)
+        self._looked[name] = (now, now + seconds, reason, ours, False)
         self._probing.discard(name)
         said = ("1|" if ours else "0|") + reason
         try:
@@ -107,10 +110,11 @@ class SharedHolds:
         except RedisError as error:
             log.warning("could not share a provider's hold (Redis: %s)", type(error).__name__)
 
-    def held(self, name: str) -> tuple[float, str, bool] | None:
-        """(seconds left, why, whether of our account or server) while some worker was
-        told to wait, or a probe after the wait is out; THIS_IS_THE_PROBE when a probe
-        is due and this send is to be it; else None."""
+    def held(self, name: str) -> tuple[float, str, bool, bool] | None:
+        """(seconds left, why, whether of our account or server, whether it is a wait
+        for another send's probe rather than the provider's) while some worker was told
+        to wait, or a probe after the wait is out; THIS_IS_THE_PROBE when a probe is
+        due and this send is to be it; else None."""
         now = time.monotonic()
         looked = self._looked.get(name)
         # Looked again at once when a wait seen has run out: its probe may be due.
@@ -120,7 +124,7 @@ class SharedHolds:
                 return THIS_IS_THE_PROBE
             self._looked[name] = looked
         left = looked[1] - now
-        return (left, looked[2], looked[3]) if left > 0 else None
+        return (left, looked[2], looked[3], looked[4]) if left > 0 else None
 
     def _look(self, name: str, now: float, looked):
         try:
@@ -129,7 +133,7 @@ class SharedHolds:
                 left_ms, said, due = pipe.execute()
         except RedisError:
             left_ms, said, due = -2, None, None
-        until, why, ours = 0.0, "", False
+        until, why, ours, probe_out = 0.0, "", False, False
         if (left_ms and left_ms > 0 and said) or due is not None:
             self._due.add(name)
         else:
@@ -141,14 +145,14 @@ class SharedHolds:
             ours, why = _words(due)
             if name in self._probing or not self._claim_probe(name):
                 # Another send is the probe: wait for its answer.
-                until = now + PROBE_WAIT_SECONDS
+                until, probe_out = now + PROBE_WAIT_SECONDS, True
             else:
-                self._looked[name] = (now, now + PROBE_WAIT_SECONDS, why, ours)
+                self._looked[name] = (now, now + PROBE_WAIT_SECONDS, why, ours, True)
                 return None
         # Our own hold, longer than Redis's (not shared, Redis down), still stands.
-        if looked is not None and looked[1] > until:
-            until, why, ours = looked[1], looked[2], looked[3]
-        return (now, until, why, ours)
+        if looked is not None and looked[1] > until and not looked[4]:
+            until, why, ours, probe_out = looked[1], looked[2], looked[3], False
+        return (now, until, why, ours, probe_out)
 
     def _claim_probe(self, name: str) -> bool:
         try:
@@ -158,6 +162,17 @@ class SharedHolds:
         if claimed:
             self._probing.add(name)
         return claimed
+
+    def release_probe(self, name: str) -> None:
+        """This worker's probe was not sent after all (withdrawn, cancelled): another
+        send may probe at once, not after PROBE_SECONDS."""
+        if name in self._probing:
+            self._probing.discard(name)
+            self._looked.pop(name, None)
+            try:
+                self.redis.delete(PROBING + name)
+            except RedisError as error:
+                log.warning("could not give up a probe (Redis: %s)", type(error).__name__)
 
     def answered(self, name: str) -> None:
         """The provider answered a send through `name` otherwise than "wait": the wait

@@ -37,9 +37,25 @@ from app.channels.base import (
     Withdrawn,
 )
 from app.channels.connections import close_async_clients
-from app.channels.holds import THIS_IS_THE_PROBE, SharedHolds
+from app.channels.holds import (
+    PROBE_SECONDS,
+    PROBE_WAIT_SECONDS,
+    THIS_IS_THE_PROBE,
+    SharedHolds,
+)
 from app.channels.lines import Lines
 from app.channels.ratelimit import RateLimiter
+
+# How often a send waiting for another's probe looks for its answer.
+PROBE_POLL_SECONDS = 0.25
+
+
+class _ProbeOut(Exception):
+    """Another send is the probe after a wait: this one waits for its answer."""
+
+    def __init__(self, said: str):
+        super().__init__(said)
+        self.said = said
 
 
 class ConcurrentSender:
@@ -140,51 +156,65 @@ class ConcurrentSender:
         async with self._slots:
             # Before a turn too: a turn is not spent on it. (The probe after a wait is
             # not asked again: it is the one send that goes.)
-            probe = self._not_held(transport)
-            if limiter.per_second > 0:
-                await self._warm_up(transport)
-                turn = self._turns.setdefault(limiter.key, asyncio.Lock())
-                async with turn:
-                    # Asked before the turn, not after: however long it takes, the
-                    # turn's time is the request's (an outside probe saw texts bunch,
-                    # 3 in a second under a limit of 2, when it came between them).
-                    await self._ask(go_ahead)
-                    try:
-                        await limiter.acquire_async()
-                    except RedisError:  # not sent: retry later, like a refused connection
-                        raise TransportError(
-                            "rate limiter unavailable (Redis)", permanent=False
-                        ) from None
-                    # And again after it: free unless the wait was long (a paused job).
-                    await self._ask(go_ahead)
-            else:
-                await self._ask(go_ahead)
-            if not probe:
-                self._not_held(transport)
-            started = time.perf_counter()
+            probe = await self._clear_to_send(transport)
             try:
-                if hasattr(transport, "send_async"):
-                    result = await transport.send_async(message)
-                else:
-                    if self._threads is None:
-                        self._threads = ThreadPoolExecutor(self.concurrency)
-                    result = await self._loop.run_in_executor(
-                        self._threads, transport.send, message
-                    )
-            except TransportError as error:
-                if error.retry_after:
-                    seconds = min(error.retry_after, self.wait_at_most)
-                    self._hold(transport, seconds, error.reason, ours=error.ours)
-                    if self.holds is not None:
-                        self.holds.hold(transport.name, seconds, error.reason, ours=error.ours)
-                elif self.holds is not None and not error.maybe_sent:
-                    self.holds.answered(transport.name)  # refused, but not "wait"
-                raise
+                return await self._send_cleared(transport, limiter, message, go_ahead, probe)
             finally:
-                self._timings.append((message.channel, time.perf_counter() - started))
-            if self.holds is not None:
-                self.holds.took(transport.name)
-            return result
+                if probe and self.holds is not None:
+                    self.holds.release_probe(transport.name)  # if not sent after all
+
+    async def _send_cleared(
+        self,
+        transport: Transport,
+        limiter: RateLimiter,
+        message: OutgoingMessage,
+        go_ahead: Callable[[], bool] | None,
+        probe: bool,
+    ) -> SendResult:
+        if limiter.per_second > 0:
+            await self._warm_up(transport)
+            turn = self._turns.setdefault(limiter.key, asyncio.Lock())
+            async with turn:
+                # Asked before the turn, not after: however long it takes, the
+                # turn's time is the request's (an outside probe saw texts bunch,
+                # 3 in a second under a limit of 2, when it came between them).
+                await self._ask(go_ahead)
+                try:
+                    await limiter.acquire_async()
+                except RedisError:  # not sent: retry later, like a refused connection
+                    raise TransportError(
+                        "rate limiter unavailable (Redis)", permanent=False
+                    ) from None
+                # And again after it: free unless the wait was long (a paused job).
+                await self._ask(go_ahead)
+        else:
+            await self._ask(go_ahead)
+        if not probe:
+            await self._clear_to_send(transport)
+        started = time.perf_counter()
+        try:
+            if hasattr(transport, "send_async"):
+                result = await transport.send_async(message)
+            else:
+                if self._threads is None:
+                    self._threads = ThreadPoolExecutor(self.concurrency)
+                result = await self._loop.run_in_executor(self._threads, transport.send, message)
+        except TransportError as error:
+            if error.retry_after:
+                seconds = min(error.retry_after, self.wait_at_most)
+                self._hold(transport, seconds, error.reason, ours=error.ours)
+                if self.holds is not None:
+                    self.holds.hold(transport.name, seconds, error.reason, ours=error.ours)
+            elif self.holds is not None:
+                # Refused, but not "wait"; or not answered in time: either way,
+                # not a wait (a slow probe held every worker's sends 30 s).
+                self.holds.answered(transport.name)
+            raise
+        finally:
+            self._timings.append((message.channel, time.perf_counter() - started))
+        if self.holds is not None:
+            self.holds.took(transport.name)
+        return result
 
     def _hold(self, transport: Transport, seconds: float, reason: str, *, ours: bool) -> None:
         until = self._loop.time() + seconds
@@ -192,17 +222,34 @@ class ConcurrentSender:
             self._held_until[transport.name] = until
             self._held_for[transport.name] = (reason, ours)
 
+    async def _clear_to_send(self, transport: Transport) -> bool:
+        """_not_held, waiting here while another send is the probe after a wait, for
+        its answer: handed back a second at a time, each wait spent an attempt, and a
+        backlog refused once long before failed for good in seconds (an outside
+        check). A probe unanswered for longer than a probe may take is handed back."""
+        give_up_at = self._loop.time() + PROBE_SECONDS + 2
+        while True:
+            try:
+                return self._not_held(transport)
+            except _ProbeOut as out:
+                if self._loop.time() > give_up_at:
+                    raise NotTried(f"held: {out.said}", retry_after=PROBE_WAIT_SECONDS) from None
+                await asyncio.sleep(PROBE_POLL_SECONDS)
+
     def _not_held(self, transport: Transport) -> bool:
         """Raise a temporary failure, with the wait left, while the provider asked us
-        (or another worker) to wait, or another send is the probe after it. True when
-        this send is to be that probe."""
+        (or another worker) to wait; _ProbeOut while another send is the probe after
+        it. True when this send is to be that probe."""
         name = transport.name
         if self.holds is not None and self._held_until.get(name, 0) <= self._loop.time():
             shared = self.holds.held(name)
             if shared is THIS_IS_THE_PROBE:
                 return True
             if shared is not None:
-                left, reason, ours = shared
+                left, reason, ours, probe_out = shared
+                if probe_out:
+                    said = "waiting after a refusal" if ours else "the provider asked us to wait"
+                    raise _ProbeOut(f"{said} ({reason}); another send is trying again first")
                 self._hold(transport, left, reason, ours=ours)
         left = self._held_until.get(name, 0) - self._loop.time()
         if left > 0:
