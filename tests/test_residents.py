@@ -2559,3 +2559,31 @@ def test_a_welsh_residents_links_open_their_pages_in_welsh(app, app_ctx, make_re
         assert '<html lang="cy">' in fresh.get(link, headers=english_browser).text, link
         fresh.get("/?lang=en")  # switched: what the visitor chose comes first
         assert '<html lang="en-GB">' in fresh.get(link, headers=english_browser).text, link
+
+
+def test_a_resident_who_stopped_every_way_is_told_how_to_start_again(resident_client):
+    """Every way stopped, the page said "(stopped)" beside a button to stop it, and not
+    that nothing comes now, nor how to start again (an outside check)."""
+    assert 'id="all-stopped"' not in resident_client.get("/my-alerts").text
+    db.session.execute(update(ResidentChannel).values(unsubscribed_at=func.now()))
+    db.session.commit()
+    page = html.unescape(resident_client.get("/my-alerts").text)
+    assert 'id="all-stopped"' in page and "You get no alerts now" in page
+    assert "To start it again, choose it under “Add or change” and give it again." in page
+    assert 'name="remove_channel"' not in page
+
+
+def test_the_data_page_names_groups_in_the_pages_language(resident_client):
+    # The English names were on the Welsh page (an outside check).
+    group = db.session.scalars(select(InterestGroup)).first()
+    group.name_cy = "Gwarchod Cymdogaeth"
+    db.session.commit()
+    welsh = resident_client.get("/my-alerts/data?lang=cy").text
+    assert "<dd>Gwarchod Cymdogaeth</dd>" in welsh and group.name not in welsh
+    english = resident_client.get("/my-alerts/data?lang=en").text
+    assert f"<dd>{group.name}</dd>" in english and "Gwarchod" not in english
+    # A group with no Welsh name, on a Welsh page: its English name, marked so.
+    group.name_cy = None
+    db.session.commit()
+    welsh = resident_client.get("/my-alerts/data?lang=cy").text
+    assert f'<dd><span lang="en-GB">{group.name}</span></dd>' in welsh
