@@ -200,6 +200,16 @@ class SharedHolds:
             log.warning("could not say a provider took a message (Redis: %s)", type(error).__name__)
 
 
+def waiting(redis: Redis, name: str) -> bool:
+    """Whether a provider's wait through `name` stands now, for what asks it anything
+    else (the sweeper's questions about texts): asked during a refusal of our account,
+    88 questions were refused in 2 s (an outside check). False if Redis cannot say."""
+    try:
+        return bool(redis.exists(HELD + name))
+    except RedisError:
+        return False
+
+
 @dataclass(frozen=True)
 class Refusing:
     """A provider that refused our account or server and has taken nothing since."""

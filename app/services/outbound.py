@@ -44,8 +44,9 @@ from app.channels import (
     Withdrawn,
     close_async_clients,
     transport_for,
+    transport_name,
 )
-from app.channels.holds import SharedHolds
+from app.channels.holds import SharedHolds, waiting
 from app.channels.lines import Lines, call_name, row_of
 from app.channels.ratelimit import RateLimiter
 from app.channels.sender import ConcurrentSender
@@ -1049,6 +1050,8 @@ def ask_about_unreported_texts(ledger: Ledger) -> int | None:
     first = config["SMS_STATUS_CHECK_SECONDS"]
     if not first or config.get("DELIVERY_TRANSPORT") != "providers":
         return None
+    if waiting(redis_store.client, transport_name("sms")):
+        return 0  # asked after the provider's wait, as the texts are sent
     rows = ledger_sql.texts_to_ask_about(
         ledger.table,
         first_after=first,
