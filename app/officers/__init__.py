@@ -410,6 +410,7 @@ def _alert_page(row: Alert, **kept):
     """An alert's page; `kept`: a refused form's words and why, shown again in it (a
     rejection's reason, refused, came back as an empty box: an outside check)."""
     pending = row.status == "pending_approval"
+    followed_up = _followed_up(row)
     return render_template(
         "officers/alert.html",
         **kept,
@@ -430,8 +431,8 @@ def _alert_page(row: Alert, **kept):
         unread_replies=replies.unread_count(row.id),
         neighbours=cross_border.neighbours_of(row),
         may_ask=cross_border.may_ask(current_user, row),
-        may_follow_up=_followed_up(row),
-        follow_up_refused=follow_up_refusal(current_user, row) if _followed_up(row) else None,
+        may_follow_up=followed_up,
+        follow_up_refused=follow_up_refusal(current_user, row) if followed_up else None,
     )
 
 

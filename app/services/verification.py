@@ -201,13 +201,13 @@ def tell_owners_of(taken: dict[str, str], *, counted: bool = False) -> list[int]
     """Tell each address that someone tried to sign it up again, and how to manage the
     alerts it already gets (at most CODES_PER_NUMBER_PER_HOUR such messages an hour;
     `counted`: the caller has spent the allowance already)."""
+    manage = public_url("residents.manage")
     ids = []
     for channel, address in taken.items():
         if not counted and not allow_per_hour(
             "verify-address", address.lower(), CODES_PER_NUMBER_PER_HOUR
         ):
             continue
-        manage = public_url("residents.manage")
         with in_language(_owner_language(address)):
             if not _confirmed_anywhere(address):
                 # Only an unconfirmed sign-up holds it, still able to confirm (else
