@@ -876,6 +876,28 @@ def test_a_warm_up_answered_with_a_page_no_one_can_read_does_not_stop_the_sends(
     assert providers.gateway.account_reads, "the warm-up did read the account"
 
 
+def test_the_probe_after_a_wait_is_the_one_request_not_a_warm_up_before_it(
+    providers, officer, make_resident, app, monkeypatch
+):
+    # Under a rate limit, a job reads the account before its first turn. After a
+    # wait, that read went before the probe: a second request to a provider that had
+    # asked for a wait (an outside check's leftover). The probe goes alone.
+    from app.channels.holds import SharedHolds
+    from app.extensions import redis_store
+
+    slow_retries(app, monkeypatch)
+    monkeypatch.setitem(app.config, "DELIVERY_RETRY_WINDOW_SECONDS", 60)
+    monkeypatch.setitem(app.config, "RATE_LIMITS", {"sms": 50, "voice": 0, "email": 0})
+    make_resident(postcode="BS1 6AD", sms="+447700900343")
+    providers.gateway.too_many_for = {"+447700900343": 1}
+    SharedHolds(redis_store.client).hold("twilio-sms", 0.2, "Twilio 429: try again", ours=False)
+    time.sleep(0.3)  # the wait is over: this job's send is the probe
+    alert = send(officer)
+    assert deliver(ids(alert.id))["retry"] == 1
+    assert providers.gateway.requests == 1
+    assert providers.gateway.account_reads == []
+
+
 def test_a_timeout_after_the_provider_accepted_is_reconciled_not_resent(
     providers, officer, make_resident, run_worker
 ):

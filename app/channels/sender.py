@@ -172,7 +172,8 @@ class ConcurrentSender:
         probe: bool,
     ) -> SendResult:
         if limiter.per_second > 0:
-            await self._warm_up(transport)
+            if not probe:  # the probe after a wait is the one request that goes
+                await self._warm_up(transport)
             turn = self._turns.setdefault(limiter.key, asyncio.Lock())
             async with turn:
                 # Asked before the turn, not after: however long it takes, the
