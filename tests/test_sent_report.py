@@ -307,6 +307,34 @@ def test_each_alert_is_set_against_the_adults_of_the_wards_it_covers(ledger):
     assert cells["Messaged per 1,000 adults"].value == round(RESIDENTS / expected * 1000, 1)
 
 
+def test_an_estimate_below_the_residents_messaged_says_why(ledger):
+    # "Messaged per 1,000 adults" over 1,000 read as an error, unexplained (an outside
+    # check): the estimate spreads each ward's adults evenly over it.
+    wards = "SELECT w.code FROM places w JOIN alerts a ON ST_Intersects(w.boundary, a.area)"
+    wards += " WHERE w.kind = 'ward' AND a.id = :id"
+    kept = sql(
+        f"SELECT ward_code, adults FROM ward_population WHERE ward_code IN ({wards})",  # noqa: S608
+        id=ledger["a"],
+    ).all()
+    assert kept
+    try:  # the estimates are loaded once for every test: put back below
+        sql(f"UPDATE ward_population SET adults = 1 WHERE ward_code IN ({wards})", id=ledger["a"])  # noqa: S608
+        db.session.commit()
+        report = reports.sent_report(PERIOD)
+    finally:
+        for code, adults in kept:
+            sql("UPDATE ward_population SET adults = :a WHERE ward_code = :c", a=adults, c=code)
+        db.session.commit()
+    table = report.table("each-alert")
+    cells = dict(zip(table.columns[1:], table.rows[0].cells, strict=True))
+    assert cells["Messaged per 1,000 adults"].value > 1000
+    adults = next(c for name, c in cells.items() if name.startswith("Adults in the area"))
+    assert "fewer than were messaged: each ward's estimate is spread evenly" in adults.label
+    # Where the estimate is above them, nothing is said.
+    again = reports.sent_report(PERIOD).table("each-alert").rows[0].cells
+    assert not any("fewer than were messaged" in c.label for c in again)
+
+
 # ------------------------------------------------------------- the outputs ---------
 
 

@@ -899,10 +899,18 @@ def _alert_table(
                 if (area.covered < 0.99)
                 else ""
             )
-            adults = Cell(f"{estimate:,}{note}", estimate)
             per = (
                 table.rate(residents, area.adults, scale=PER) if residents in table.values else None
             )
+            if per is not None and per > PER:
+                # More messaged than adults estimated (an analyst took it for an error):
+                # a ward's adults are spread evenly over it, and a small area can hold
+                # its densest homes.
+                note += " " + gettext(
+                    "(fewer than were messaged: each ward's estimate is spread evenly over "
+                    "its area, and a small area can hold more)"
+                )
+            adults = Cell(f"{estimate:,}{note}", estimate)
             rate = Cell(f"{per:,.1f}", round(per, 1)) if per is not None else Cell(str(NOT_SHOWN))
         messages = ("alert", alert.id)
         if table.shown(messages) is None:
