@@ -261,9 +261,10 @@ def make_postcode(app_ctx):
         db.session.execute(
             text(
                 "INSERT INTO postcodes (postcode, display, admin_district_code, terminated_on,"
-                " location, source) VALUES (:key, :display, :district, :terminated,"
+                " location, location_wgs84, source) SELECT :key, :display, :district,"
+                " :terminated, point, ST_Transform(point, 4326), 'test' FROM (SELECT"
                 " CASE WHEN CAST(:e AS float8) IS NULL THEN NULL"
-                " ELSE ST_SetSRID(ST_MakePoint(:e, :n), 27700) END, 'test')"
+                " ELSE ST_SetSRID(ST_MakePoint(:e, :n), 27700) END AS point) AS given"
             ),
             {
                 "key": key,

@@ -58,6 +58,16 @@ def test_a_terminated_postcode_is_gone_and_says_when(client, terminated_postcode
     assert response.json["reason"] == "terminated"
     assert "stopped using it in June 2019" in response.json["error"]
     assert client.get("/api/autocomplete?q=BS1 9ZZ").json["results"] == []
+    # Where it was is still said (an officer's old record may carry one), as postcodes.io's
+    # terminated postcodes do; posted, as the officer's map asks, the same.
+    gone = response.json["terminated"]
+    assert (gone["postcode"], gone["terminated_on"]) == ("BS1 9ZZ", "2019-06-01")
+    assert gone["latitude"] == pytest.approx(51.45, abs=0.05)
+    assert gone["longitude"] == pytest.approx(-2.59, abs=0.05)
+    posted = client.post("/api/postcode", json={"postcode": "bs1 9zz"})
+    assert (posted.status_code, posted.json) == (410, response.json)
+    # Other refusals carry nothing more.
+    assert "terminated" not in client.get("/api/postcodes/BS99 9ZZ").json
 
 
 def test_bulk_lookup_answers_each_query_in_order(client, app_ctx):

@@ -67,6 +67,20 @@ def refused(refusal: PostcodeRefused):
     return error(STATUS_FOR_REASON.get(refusal.reason, 422), refusal.reason, str(refusal))
 
 
+def _terminated(refusal: PostcodeRefused, record: postcodes_dao.PostcodeRecord | None):
+    """410, and where the postcode was, as postcodes.io's terminated postcodes say: an
+    officer's old record may carry one, and the map can still centre on it."""
+    answer, status = refused(refusal)
+    if record is not None:
+        body = answer.get_json()
+        body["terminated"] = {
+            key: record.as_json()[key]
+            for key in ("postcode", "terminated_on", "longitude", "latitude")
+        }
+        answer = jsonify(body)
+    return answer, status
+
+
 def _record_json(record: postcodes_dao.PostcodeRecord, checked=None) -> dict:
     body = record.as_json()
     if checked is not None:
@@ -83,6 +97,8 @@ def postcode(text: str):
     try:
         checked = check_postcode(text, require_in_force=False)
     except PostcodeRefused as refusal:
+        if refusal.reason == "terminated":
+            return _terminated(refusal, postcodes_dao.by_postcode(db.session, text))
         return refused(refusal)
     record = postcodes_dao.by_postcode(db.session, checked.postcode.postcode)
     return jsonify(_record_json(record, checked))

@@ -576,6 +576,9 @@
 
   function centreCircle(latlng, label) {
     var radius = radiusNow();
+    // A note about the last circle's centre (a rough fix, an old postcode) is not this one's.
+    $("location-note").hidden = true;
+    $("location-note").textContent = "";
     if (searchCircle) { removeEntry(searchCircle.caEntry); }
     searchCircle = L.circle(latlng, { radius: radius }).addTo(shapes);
     addEntry(searchCircle, "circle", label);
@@ -648,7 +651,15 @@
         return;
       }
       centreCircle([found.latitude, found.longitude], round(found.postcode));
-    }).catch(function (error) { showAreaError(error.message); });
+    }).catch(function (error) {
+      // No longer in use, but where it was is known: an old record may carry one.
+      var gone = error.data && error.data.terminated;
+      if (!gone || gone.latitude === null || gone.latitude === undefined) { showAreaError(error.message); return; }
+      $("centre-postcode").value = gone.postcode;
+      centreCircle([gone.latitude, gone.longitude], round(gone.postcode));
+      $("location-note").hidden = false;
+      $("location-note").textContent = _("{postcode} is no longer in use (Royal Mail stopped using it): the circle is centred where it was. Check it is the place you mean.", { postcode: gone.postcode });
+    });
   });
 
   $("use-location").addEventListener("click", function () {

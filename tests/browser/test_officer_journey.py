@@ -127,6 +127,28 @@ def test_an_unknown_postcode_tells_the_officer(page, sign_in_page, bristol_resid
     expect(page.locator("#area-error")).to_contain_text("We can't find BS99 9ZZ")
 
 
+def test_a_terminated_postcode_centres_the_circle_where_it_was_and_says_so(
+    page, sign_in_page, bristol_residents, make_postcode
+):
+    """An old record may carry a postcode Royal Mail no longer uses: the map refused it,
+    though where it was is known. It centres there now, and says so until the next."""
+    make_postcode(postcode="BS1 9ZZ", terminated_on="2019-06-01")
+    sign_in_page("officer")
+    page.get_by_label("Postcode to centre a circle on").fill("bs19zz")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#location-note")).to_contain_text(
+        "BS1 9ZZ is no longer in use (Royal Mail stopped using it)"
+    )
+    expect(page.locator("#area-error")).to_be_hidden()
+    expect(page.locator("#shapes-list")).to_contain_text("round BS1 9ZZ")
+    expect(page.locator("#reach-residents")).to_have_text("fewer than 5")  # BS1 6AD, 330 m away
+    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#shapes-list")).to_contain_text("round BS1 6AD")
+    expect(page.locator("#location-note")).to_be_hidden()
+    assert page.console_errors == []
+
+
 def test_the_drawing_tools_say_tap_on_a_touch_screen(page, sign_in_page, bristol_residents):
     """Found by an outside check: the circle tool told a PCSO's phone to "Click"."""
     sign_in_page("officer")
