@@ -273,20 +273,21 @@ def _place(
 
 
 def _describe(value: Any) -> str:
-    """A value as the officer's JSON spelt it, for a message."""
+    """A value as the officer's JSON spelt it, for a message (Words: said in English
+    here, in the page's language by the application)."""
     if isinstance(value, str):
-        return f'text ("{value[:20]}{"…" if len(value) > 20 else ""}")'
+        return Words(N_('text ("%(text)s")'), text=f"{value[:20]}{'…' if len(value) > 20 else ''}")
     if isinstance(value, bool):
-        return f"true or false ({str(value).lower()})"
+        return Words(N_("true or false (%(value)s)"), value=str(value).lower())
     if value is None:
-        return "empty (null)"
+        return Words(N_("empty (null)"))
     if isinstance(value, float) and math.isnan(value):
         return "NaN"
     if isinstance(value, float):
         return "Infinity" if value > 0 else "-Infinity"
     if isinstance(value, int):
-        return "a number too large to use"
-    return "a list" if isinstance(value, list | tuple) else "an object"
+        return Words(N_("a number too large to use"))
+    return Words(N_("a list")) if isinstance(value, list | tuple) else Words(N_("an object"))
 
 
 def _number(value: Any, number: int, rule: str) -> float:

@@ -267,6 +267,32 @@ def test_words_that_are_not_text_are_refused_not_turned_into_text(officer_client
     assert db.session.scalar(select(func.count()).select_from(AlertTemplate)) == 0
 
 
+def test_a_hand_made_requests_mistakes_are_said_in_the_pages_language(officer_client):
+    # The page never sends these, but a Welsh page's answer to them was English, the
+    # value named in it too ("nid text ("a")"): an outside check.
+    ring = [[-2.6, 51.45], [-2.59, 51.45], ["a", 51.46], [-2.6, 51.45]]
+    body = {
+        "title": 7,
+        "body": "B",
+        "groups": "Farm Watch",
+        "confirm_receipt": "yes",
+        "audience": "all",
+        "shapes": [{"kind": "polygon", "coordinates": [ring]}],
+    }
+    welsh = officer_client.post("/officers/alerts?lang=cy", json=body).json["errors"]
+    english = officer_client.post("/officers/alerts?lang=en", json=body).json["errors"]
+    assert english["title"] == "title must be text."
+    assert welsh["title"] == "title: rhaid iddo fod yn destun."
+    assert welsh["groups"] == "groups: rhaid iddo fod yn rhestr o enwau."
+    assert welsh["confirm_receipt"] == "Rhaid i confirm_receipt fod yn true neu false."
+    assert welsh["audience"].startswith("Rhaid i audience fod yn area")
+    shapes = {"shapes": body["shapes"]}
+    area = officer_client.post("/officers/preview?lang=cy", json=shapes).json["error"]
+    officer_client.get("/officers/?lang=en")
+    assert 'testun ("a")' in area and "text (" not in area
+    assert db.session.scalar(select(func.count()).select_from(AlertTemplate)) == 0
+
+
 def test_the_compose_preview_says_what_sending_would_refuse_in_the_words(officer_client, town):
     """Found by an outside check: the preview cleaned a tab in the title, a line
     separator or a right-to-left override quietly and showed the words as fine; only

@@ -67,7 +67,7 @@ def json_text(data: dict[str, Any], name: str, errors: dict[str, str], default: 
     if value is None or value == "":
         return default
     if not isinstance(value, str):
-        errors[name] = f"{name} must be text."
+        errors[name] = gettext("%(name)s must be text.", name=name)
         return default
     return value
 
@@ -80,7 +80,7 @@ def draft_from_json(data: dict[str, Any]) -> AlertDraft:
     def strings(name: str) -> list[str]:
         value = data.get(name) or []
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            errors[name] = f"{name} must be a list of names."
+            errors[name] = gettext("%(name)s must be a list of names.", name=name)
             return []
         return value
 
@@ -89,7 +89,9 @@ def draft_from_json(data: dict[str, Any]) -> AlertDraft:
         if value is None or value == "":
             return None
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
-            errors[name] = f"{name} must be a whole number from 0 to {MAX_ID:,}."
+            errors[name] = gettext(
+                "%(name)s must be a whole number from 0 to %(most)s.", name=name, most=f"{MAX_ID:,}"
+            )
             return None
         return value
 
@@ -109,10 +111,12 @@ def draft_from_json(data: dict[str, Any]) -> AlertDraft:
                 errors["send_at"] = gettext("Give the time to send with its time zone.")
     audience = text("audience", "area")
     if audience not in ("area", "parent"):
-        errors["audience"] = "audience must be area (the shapes) or parent (the first alert's)."
+        errors["audience"] = gettext(
+            "audience must be area (the shapes) or parent (the first alert's)."
+        )
     confirm_receipt = data.get("confirm_receipt")
     if confirm_receipt is not None and not isinstance(confirm_receipt, bool):
-        errors["confirm_receipt"] = "confirm_receipt must be true or false."
+        errors["confirm_receipt"] = gettext("confirm_receipt must be true or false.")
     shapes = data.get("shapes")
     draft = AlertDraft(
         shapes=shapes if isinstance(shapes, list) else [],

@@ -138,7 +138,8 @@ def said(words: str) -> str:
     template = getattr(words, "template", None)
     if template is None:
         return str(words)
-    return gettext(template, **words.values)
+    # A value may be words too ("text (…)"): said in the page's language as well.
+    return gettext(template, **{key: said(value) for key, value in words.values.items()})
 
 
 def follow_up_refusal(officer: Officer, alert: Alert) -> str | None:
