@@ -267,6 +267,25 @@ def test_a_period_with_no_alert_says_when_the_latest_went(ledger):
         f"{day:%B %Y}: give dates that hold it, up to today."
     ]
     assert reports.sent_report(PERIOD).notes == []  # alerts in it: nothing to say
+    # And the page offers the quarter that holds the latest (to today), which does.
+    holding = empty.holding_latest
+    assert holding.first == date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    assert holding.first <= day <= holding.last <= reports.today_uk()
+    assert reports.sent_report(holding).alerts >= 1
+    assert reports.sent_report(PERIOD).holding_latest is None
+
+
+def test_the_page_links_an_empty_period_to_the_quarter_holding_the_latest(
+    app, make_officer, ledger
+):
+    client = analyst(app, make_officer)
+    page = client.get("/analysts/sent?from=2025-12-01&to=2025-12-02")
+    link = re.search(r'<a id="holding-latest" href="([^"]+)">([^<]+)</a>', page.text)
+    assert link is not None
+    held = client.get(link[1].replace("&amp;", "&"))
+    assert held.status_code == 200
+    assert re.search(r"[1-9][\d,]* alerts? released", held.text)
+    assert 'id="holding-latest"' not in held.text
 
 
 def test_delivery_speed_on_known_timings(ledger):

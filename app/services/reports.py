@@ -307,6 +307,9 @@ class SentReport:
     alerts_page: int = 1
     alerts_pages: int = 1
     alerts_first: int = 1  # the first alert on the page, counting from 1
+    # With no alert in the period but some since: the calendar quarter (to today) that
+    # holds the latest, for the page to offer (it opens on last quarter, often empty).
+    holding_latest: Period | None = None
 
     def table(self, key: str) -> Table:
         return next(t for t in self.tables if t.key == key)
@@ -534,7 +537,11 @@ def sent_report(period: Period, *, k: int = K_MIN, alerts_page: int | None = Non
         tables.append(_approved_table(table, approved))
 
     notes = []
+    holding_latest = None
     if since is not None:
+        day = since.astimezone(UK).date()
+        following = _quarter_start(_quarter_start(day) + timedelta(days=93))
+        holding_latest = Period(_quarter_start(day), min(following - timedelta(days=1), today_uk()))
         notes.append(
             gettext(
                 "No alert was released in this period. The latest was released on "
@@ -567,6 +574,7 @@ def sent_report(period: Period, *, k: int = K_MIN, alerts_page: int | None = Non
         attribution=attribution,
         tables=tables,
         notes=notes,
+        holding_latest=holding_latest,
         alerts_page=page if alerts_page is not None else 1,
         alerts_pages=pages if alerts_page is not None else 1,
         alerts_first=(page - 1) * ALERTS_PER_PAGE + 1 if alerts_page is not None else 1,
