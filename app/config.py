@@ -244,7 +244,15 @@ class Config:
     # places of kind "force" with that code are its boundary.
     FORCE_CODE = _env("FORCE_CODE", "E23000036")
     FORCE_NAME = _env("FORCE_NAME", "Avon and Somerset")
-    FORCE_NAME_CY = _env("FORCE_NAME_CY", "Avon a Gwlad yr Haf")  # "Heddlu …" on Welsh pages
+    # "Heddlu …" on Welsh pages. The demo force's Welsh name only for the demo force:
+    # another force given FORCE_NAME alone had Avon and Somerset's name on its Welsh
+    # pages, feeds and consent wording (an outside check); without it, FORCE_NAME.
+    FORCE_NAME_CY = _env(
+        "FORCE_NAME_CY",
+        "Avon a Gwlad yr Haf"
+        if (FORCE_CODE, FORCE_NAME) == ("E23000036", "Avon and Somerset")
+        else None,
+    )
     SERVICE_NAME = _env("SERVICE_NAME", "Community Alerts")
     # What the public pages and feeds say of the force: how to reach it, its own
     # website, and the sender of its CAP alerts (default: alerts@ the public host).

@@ -154,3 +154,27 @@ def test_gunicorn_with_a_setting_that_stops_the_start_stops_not_restarts_workers
     assert done.returncode != 0
     assert "production configuration needs SECRET_KEY" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and "Booting worker" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("given", "welsh"),
+    [
+        ({}, "Avon a Gwlad yr Haf"),
+        ({"FORCE_CODE": "E23000037", "FORCE_NAME": "Gloucestershire"}, "None"),
+        ({"FORCE_NAME": "Gloucestershire", "FORCE_NAME_CY": "Swydd Gaerloyw"}, "Swydd Gaerloyw"),
+    ],
+)
+def test_the_demo_forces_welsh_name_is_only_the_demo_forces(given, welsh):
+    # Another force given FORCE_CODE and FORCE_NAME, as the guide's example does, was
+    # "Heddlu Avon a Gwlad yr Haf" on its Welsh pages, feeds and consent (an outside
+    # check); without FORCE_NAME_CY its Welsh pages say FORCE_NAME.
+    done = subprocess.run(  # noqa: S603 (our own command)
+        [sys.executable, "-c", "from app.config import Config as C; print(C.FORCE_NAME_CY)"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={"PATH": os.environ["PATH"], **given},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.strip() == welsh

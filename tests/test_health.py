@@ -22,9 +22,28 @@ def test_readyz_checks_the_database_redis_and_migrations(client):
     assert answer.status_code == 200, answer.json
     assert answer.json == {
         "status": "ready",
-        "checks": {"database": "ok", "migrations": "ok", "redis": "ok"},
+        "checks": {"database": "ok", "migrations": "ok", "force_areas": "ok", "redis": "ok"},
     }
     assert answer.headers["Cache-Control"] == "no-store"
+
+
+def test_readyz_is_not_ready_while_a_force_has_no_boundary(app, client):
+    # The guide followed without loading the force's boundary was "ready", and every
+    # postcode read as outside the force: nobody could sign up (an outside check).
+    with app.app_context():
+        db.session.execute(
+            text(
+                "INSERT INTO forces (code, slug, name) VALUES"
+                " ('E23000037', 'gloucestershire', 'Gloucestershire')"
+            )
+        )
+        db.session.commit()
+    answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json["checks"]["force_areas"] == (
+        "no boundary loaded for a force: run flask geo load-places --kind force"
+    )
+    assert answer.json["checks"]["database"] == "ok"
 
 
 def test_readyz_is_not_ready_while_migrations_are_behind(app, client):

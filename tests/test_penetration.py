@@ -90,6 +90,15 @@ def test_a_good_file_loads_adults_and_all_ages_per_ward(runner, tmp_path, old_ye
     assert "already loaded (mid-2020), unchanged" in again.output
 
 
+def test_the_shipped_file_is_not_loaded_for_another_force(runner, app, monkeypatch):
+    # Gloucestershire, following the guide, was given Avon and Somerset's 185 wards.
+    monkeypatch.setitem(app.config, "FORCE_CODE", "E23000037")
+    result = runner.invoke(args=["geo", "load-population", "--force"])
+    assert result.exit_code == 1
+    assert "shipped are Avon and Somerset's wards only" in result.output
+    assert "Nothing was loaded." in result.output
+
+
 def test_the_shipped_file_is_the_default_and_covers_every_ward_of_the_force(app_ctx):
     rows = shipped_rows()[1:]
     figures = population(2022)

@@ -381,6 +381,7 @@ def load_names_command(
 
 POPULATION_DIR = Path(__file__).resolve().parents[2] / "data" / "population"
 SHIPPED_POPULATION = POPULATION_DIR / "ward_population_mid2022_wards2023_avon_and_somerset.csv.gz"
+SHIPPED_FORCE_CODE = "E23000036"  # the demo force, whose wards the shipped estimates are
 
 
 @geo_cli.command("load-population")
@@ -400,6 +401,13 @@ def load_population_command(path: Path | None, year: int | None, force: bool) ->
     age_90_plus), by default the force's wards shipped in data/population/. Stores
     adults (18+) and all ages per ward code; the year's figures are replaced whole, in
     one transaction, and a bad row loads nothing."""
+    if path is None and current_app.config.get("FORCE_CODE") != SHIPPED_FORCE_CODE:
+        # Another force was given the demo's 185 wards without a word (an outside check).
+        raise click.ClickException(
+            "The estimates shipped are Avon and Somerset's wards only (the demo force). "
+            "Give the ONS ward estimates for England and Wales: flask geo load-population "
+            "FILE. Nothing was loaded."
+        )
     try:
         load = load_population(
             path or SHIPPED_POPULATION,

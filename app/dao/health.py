@@ -18,6 +18,17 @@ def find_schema_revision(session) -> str | None:
     return session.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
+def find_forces_without_an_area(session) -> int:
+    """How many forces have no boundary loaded (a place of kind "force" with the
+    force's code): every postcode reads as outside such a force, and nobody can sign up."""
+    return session.execute(
+        text(
+            "SELECT count(*) FROM forces f WHERE NOT EXISTS (SELECT 1 FROM places p"
+            " WHERE p.kind = 'force' AND p.code = f.code)"
+        )
+    ).scalar_one()
+
+
 def count_unfinished_deliveries(session) -> list[tuple[str, str, int]]:
     """(channel, status, n) of the deliveries still on their way: queued, sending, or
     unknown (sent, maybe, and waiting for the provider). The partial index

@@ -52,6 +52,7 @@ ACTION_LABELS = {
     "briefing_map.downloaded": _l("Briefing map downloaded"),
     "force.added": _l("Force added"),
     "force.changed": _l("Force details changed"),
+    "group.added": _l("Group added"),
     "officer.created": _l("Account created"),
     "officers.viewed": _l("Staff accounts viewed"),
     "officer.viewed": _l("Staff account viewed"),

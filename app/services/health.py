@@ -1,6 +1,7 @@
 """Is this process up (/healthz), and can it do its work (/readyz): the database
-answers, Redis answers, and the database's schema is the one this code was written
-for (a deploy whose migrations have not run yet is not ready). The answers name the
+answers, Redis answers, the database's schema is the one this code was written
+for (a deploy whose migrations have not run yet is not ready), and every force has
+its boundary loaded (without it, nobody can sign up). The answers name the
 checks only: no addresses, versions or errors a stranger could use."""
 
 from __future__ import annotations
@@ -45,9 +46,18 @@ def readiness() -> Readiness:
         with read_only():
             dao.ping(db.session, CHECK_TIMEOUT_MS)
             revision = dao.find_schema_revision(db.session)
+            current = revision == code_revision()
+            # A guide followed without loading the force's boundary was "ready", and
+            # every postcode read as outside the force (an outside check).
+            without_area = dao.find_forces_without_an_area(db.session) if current else 0
         checks["database"] = "ok"
-        if revision == code_revision():
+        if current:
             checks["migrations"] = "ok"
+            checks["force_areas"] = (
+                "ok"
+                if not without_area
+                else "no boundary loaded for a force: run flask geo load-places --kind force"
+            )
         else:
             checks["migrations"] = "not current: run flask db upgrade"
     except Exception as error:  # noqa: BLE001 - any failure means not ready

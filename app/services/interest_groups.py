@@ -1,0 +1,60 @@
+"""The groups residents may join (Neighbourhood Watch, Farm Watch...): the force's IT
+team sets them up (`flask groups add`); residents choose them on signing up, officers
+send to them, and an import's `groups` column names them. The demo seeds four; a
+real installation had no way to make any (an outside check)."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from app.dao.audit import create_audit_event
+from app.extensions import db
+from app.models import InterestGroup
+from app.services.forces import SLUG, slug_for
+from app.services.transaction import read_only, transaction
+
+MAX_NAME = 80
+
+
+class GroupRefused(ValueError):
+    """A group that cannot be added, and why, for the person adding it."""
+
+
+def find_groups() -> list[InterestGroup]:
+    with read_only():
+        return list(db.session.scalars(select(InterestGroup).order_by(InterestGroup.name)))
+
+
+def add_group(*, name: str, name_cy: str | None = None, slug: str | None = None) -> InterestGroup:
+    """A new group, by its name (and its Welsh name: without it, Welsh pages show the
+    English). Raises GroupRefused for a missing or too long name, a slug that is not
+    one, or a name or slug another group has."""
+    name = " ".join((name or "").split())
+    name_cy = " ".join((name_cy or "").split()) or None
+    slug = slug or slug_for(name)
+    if not name or len(name) > MAX_NAME or (name_cy and len(name_cy) > MAX_NAME):
+        raise GroupRefused(f"Give the group's name, at most {MAX_NAME} characters.")
+    if not SLUG.match(slug) or len(slug) > 40:
+        raise GroupRefused(
+            "The slug names the group in imports and links: lower-case letters, digits, "
+            "hyphens, at most 40."
+        )
+    with transaction():
+        same = db.session.scalar(
+            select(InterestGroup).where(
+                (InterestGroup.slug == slug) | (func.lower(InterestGroup.name) == name.lower())
+            )
+        )
+        if same is not None:
+            raise GroupRefused(f"There is already a group {same.name} ({same.slug}).")
+        group = InterestGroup(slug=slug, name=name, name_cy=name_cy)
+        db.session.add(group)
+        db.session.flush()
+        create_audit_event(
+            "group.added",
+            actor_id=None,
+            subject_type="interest_group",
+            subject_id=group.id,
+            details={"slug": slug, "name": name},
+        )
+    return group

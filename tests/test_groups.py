@@ -1,0 +1,44 @@
+"""`flask groups`: a real installation makes the groups residents may join. Only the
+demo's seed made any, and it refuses in production (an outside check of the install)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import AuditEvent, InterestGroup, Resident
+from tests.test_registration import post
+
+
+def test_a_group_added_from_the_shell_can_be_joined_on_signing_up(client, app_ctx, runner):
+    assert runner.invoke(args=["groups", "list"]).output.startswith("No groups yet")
+    added = runner.invoke(
+        args=["groups", "add", "  Neighbourhood   Watch ", "--name-cy", "Gwarchod Cymdogaeth"]
+    )
+    assert added.exit_code == 0, added.output
+    assert added.output == "Added Neighbourhood Watch (neighbourhood-watch).\n"
+    listed = runner.invoke(args=["groups", "list"]).output
+    assert "neighbourhood-watch" in listed and "Gwarchod Cymdogaeth" in listed
+    assert "Neighbourhood Watch" in client.get("/register").text
+    assert "Gwarchod Cymdogaeth" in client.get("/register?lang=cy").text
+    client.get("/register?lang=en")
+    assert post(client, groups=["neighbourhood-watch"]).status_code == 302
+    (resident,) = db.session.scalars(select(Resident))
+    assert [g.slug for g in resident.groups] == ["neighbourhood-watch"]
+    event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "group.added")).one()
+    assert event.details == {"slug": "neighbourhood-watch", "name": "Neighbourhood Watch"}
+
+
+def test_a_group_that_cannot_be_added_says_why_and_adds_nothing(app_ctx, runner):
+    assert runner.invoke(args=["groups", "add", "Farm Watch"]).exit_code == 0
+    for args, said in (
+        (["farm watch"], "There is already a group Farm Watch (farm-watch)."),
+        (["Farmers", "--slug", "farm-watch"], "There is already a group Farm Watch"),
+        (["   "], "Give the group's name, at most 80 characters."),
+        (["x" * 81], "Give the group's name, at most 80 characters."),
+        (["Horse Watch", "--slug", "Horse Watch!"], "lower-case letters, digits, hyphens"),
+    ):
+        answer = runner.invoke(args=["groups", "add", *args])
+        assert answer.exit_code == 1, args
+        assert said in answer.output, answer.output
+    assert [g.slug for g in db.session.scalars(select(InterestGroup))] == ["farm-watch"]
