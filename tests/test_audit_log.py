@@ -103,11 +103,15 @@ def test_no_route_changes_the_audit_log(app, admin_client):
 
 
 def test_the_database_refuses_to_change_an_event(app_ctx):
-    """The append-only trigger (migration 0024): UPDATE and DELETE refused."""
+    """The append-only triggers (migrations 0024, 0061): UPDATE, DELETE and TRUNCATE
+    refused, TRUNCATE also by another table's cascade (an outside check emptied the log
+    with the application's own login)."""
     event = add_event()
     for statement in (
         "UPDATE audit_events SET action = 'x' WHERE id = :id",
         "DELETE FROM audit_events WHERE id = :id",
+        "TRUNCATE audit_events",
+        "TRUNCATE officers CASCADE",
     ):
         with pytest.raises(Exception, match="append-only"):
             db.session.execute(text(statement), {"id": event.id})
