@@ -141,6 +141,7 @@ class Config:
     SMTP_USERNAME = _env("SMTP_USERNAME")
     SMTP_PASSWORD = _env("SMTP_PASSWORD")
     SMTP_STARTTLS = _bool("SMTP_STARTTLS", False)
+    SMTP_CA_FILE = _env("SMTP_CA_FILE")  # the CA of the relay's certificate, if not a public one
     # Seconds to wait for each answer from the mail server. No answer after the e-mail
     # itself went: "possibly sent", never sent again.
     SMTP_TIMEOUT_SECONDS = _float("SMTP_TIMEOUT_SECONDS", "10")
@@ -532,6 +533,12 @@ class ProductionConfig(Config):
                 missing.append("PUBLIC_BASE_URL (https://...)")
             if missing:
                 raise ConfigError(f"production needs {', '.join(missing)}.")
+            if cls.SMTP_USERNAME and not cls.SMTP_STARTTLS:
+                # The password went in clear to the relay (an outside check).
+                raise ConfigError(
+                    "production sends SMTP_USERNAME and SMTP_PASSWORD only over TLS: set "
+                    "SMTP_STARTTLS=1 (and SMTP_CA_FILE for a relay with its own CA)."
+                )
         if len(cls.SECRET_KEY or "") < 32:
             raise ConfigError("production needs a SECRET_KEY of at least 32 characters.")
         for name in ("SQLALCHEMY_DATABASE_URI", "REDIS_URL"):

@@ -33,6 +33,27 @@ def test_production_refuses_a_short_secret_and_the_development_credentials():
         create_app(production(SECRET_KEY="s" * 40, SQLALCHEMY_DATABASE_URI=dev_db, REDIS_URL="r"))
 
 
+def test_production_sends_the_relays_password_only_over_tls():
+    # It went in clear to the relay (an outside check of the install).
+    providers = {
+        "SECRET_KEY": "s" * 40,
+        "SQLALCHEMY_DATABASE_URI": "postgresql://db",
+        "REDIS_URL": "r",
+        "DELIVERY_TRANSPORT": "providers",
+        "TWILIO_ACCOUNT_SID": "AC1",
+        "TWILIO_AUTH_TOKEN": "t",
+        "TWILIO_FROM_NUMBER": "+441170000001",
+        "SMTP_HOST": "relay.internal",
+        "MAIL_FROM": "alerts@example.police.uk",
+        "PUBLIC_BASE_URL": "https://alerts.example.police.uk",
+        "SMTP_USERNAME": "alerts",
+        "SMTP_PASSWORD": "secret",
+    }
+    with pytest.raises(ConfigError, match="only over TLS: set SMTP_STARTTLS=1"):
+        create_app(production(**providers))
+    production(**providers, SMTP_STARTTLS=True).check()  # over TLS: started
+
+
 def test_production_must_choose_where_messages_go():
     config = production(
         SECRET_KEY="s" * 40,

@@ -3,12 +3,15 @@ SMTP server on loopback receives it (headers, body, envelope), parsed from its b
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import email
 import email.utils
 import html
+import ipaddress
 import math
 import re
+import ssl
 import time
 from datetime import UTC, datetime
 from email import policy
@@ -410,3 +413,79 @@ def test_a_server_that_hangs_up_before_the_messages_end_is_tried_again_not_doubt
         smtp_channel._local.smtp = None
     assert not raised.value.maybe_sent and not raised.value.permanent
     assert refused == [1]  # unsent again, for the sweeper too
+
+
+@pytest.fixture
+def tls_smtp_server(tmp_path):
+    """The collector behind STARTTLS, with a certificate for 127.0.0.1 signed by no one
+    the system trusts (made here with `cryptography`), and the certificate's file."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "relay.test")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now.replace(year=now.year + 1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "relay.pem", tmp_path / "relay.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    mail = MailCollector()
+    controller = Controller(
+        mail, hostname="127.0.0.1", port=free_port(), tls_context=context, require_starttls=True
+    )
+    controller.start()
+    config = {
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": controller.port,
+        "MAIL_FROM": SENDER,
+        "SMTP_TIMEOUT_SECONDS": 5,
+        "SMTP_STARTTLS": True,
+    }
+    yield mail, config, cert_file
+    connection = getattr(smtp_channel._local, "smtp", None)
+    if connection is not None:
+        with contextlib.suppress(Exception):
+            connection.close()
+        smtp_channel._local.smtp = None
+    controller.stop()
+
+
+def test_starttls_checks_the_relays_certificate(tls_smtp_server):
+    """smtplib's STARTTLS checked no certificate: a machine in between would have read
+    every address and message (an outside check). One no trusted CA signed is refused
+    as our configuration's fault, held; with its CA given (SMTP_CA_FILE), it goes."""
+    mail, config, cert_file = tls_smtp_server
+    with pytest.raises(TransportError) as refused:
+        SmtpTransport(SmtpSettings(config)).send(outgoing("Road closed"))
+    assert refused.value.reason == (
+        "the mail server's certificate could not be checked (SMTP_CA_FILE)"
+    )
+    assert refused.value.ours and refused.value.retry_after and not refused.value.permanent
+    assert mail.envelopes == []
+    trusted = SmtpTransport(SmtpSettings(config | {"SMTP_CA_FILE": str(cert_file)}))
+    trusted.send(outgoing("Road closed"))
+    assert [e.rcpt_tos for e in mail.envelopes] == [["sam@example.com"]]

@@ -6,6 +6,7 @@ import contextlib
 import html
 import re
 import smtplib
+import ssl
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -34,6 +35,9 @@ class SmtpSettings:
         self.username = config.get("SMTP_USERNAME")
         self.password = config.get("SMTP_PASSWORD")
         self.starttls = bool(config.get("SMTP_STARTTLS"))
+        # The server's certificate is checked against the system's CAs, or this file's
+        # (a force's own relay, signed by its own CA).
+        self.ca_file = config.get("SMTP_CA_FILE") or None
         self.sender = config["MAIL_FROM"]
         self.timeout = float(config.get("SMTP_TIMEOUT_SECONDS", 10))
 
@@ -186,7 +190,9 @@ class SmtpTransport:
         s = self.settings
         connection = _Smtp(s.host, s.port, timeout=s.timeout)
         if s.starttls:
-            connection.starttls()
+            # Checked: smtplib's own default context checks no certificate, and a
+            # machine in between would read every address and message (an outside check).
+            connection.starttls(context=ssl.create_default_context(cafile=s.ca_file))
         if s.username:
             connection.login(s.username, s.password or "")
         _local.smtp = connection
@@ -230,7 +236,7 @@ class SmtpTransport:
             # code (an outside check: each failed every e-mail for good at once).
             _local.smtp = None
             raise _refused(error.smtp_code, error.smtp_error, ours=True) from None
-        except (TimeoutError, smtplib.SMTPException, OSError):
+        except (TimeoutError, smtplib.SMTPException, OSError) as error:
             _local.smtp = None
             if connection is not None and connection.message_went:
                 # Never sent again: the resident may have it already.
@@ -238,6 +244,14 @@ class SmtpTransport:
                     "the mail server took the e-mail but did not say it had it",
                     permanent=False,
                     maybe_sent=True,
+                ) from None
+            if isinstance(error, ssl.SSLCertVerificationError):
+                # Our configuration's fault, not the resident's: every e-mail waits.
+                raise TransportError(
+                    "the mail server's certificate could not be checked (SMTP_CA_FILE)",
+                    permanent=False,
+                    retry_after=OUR_FAULT_HOLD_SECONDS,
+                    ours=True,
                 ) from None
             raise TransportError("could not reach the mail server", permanent=False) from None
         if refused:
