@@ -1356,6 +1356,10 @@
       }).filter(Boolean);
       composeError(error.message, named.length ? $(named[0]) : null);
       $("confirm-send").disabled = false;
+      // The area's reach changed since the count on screen (someone signed up or
+      // left): count it again, so the bar says what the next Send will be checked
+      // against. It kept the old count, and every Send was refused (an outside check).
+      if (error.data && error.data.errors && error.data.errors.area) { refreshPreview(); }
     });
   });
 

@@ -103,6 +103,32 @@ def test_officer_draws_an_area_sees_the_count_sends_and_reads_the_outbox(
     assert page.console_errors == []
 
 
+def test_a_count_that_changed_before_send_is_counted_again_and_the_next_send_goes(
+    page, sign_in_page, bristol_residents, make_resident
+):
+    """Residents signed up in the area after the count was shown: Send was refused
+    ("now reaches 7, not fewer than 5") and the bar kept the old count, so every Send
+    after it was refused too (an outside check). The bar counts again."""
+    sign_in_page("officer")
+    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
+    for n in range(5):
+        make_resident(postcode="BS1 6AD", sms=f"+44770090097{n}")
+    page.get_by_label("Title").fill("Road closed")
+    page.get_by_label("Message", exact=True).fill("Park Street is shut.")
+    page.get_by_role("button", name="Send…").click()
+    page.get_by_role("button", name="Send now").click()
+    expect(page.locator("#compose-error")).to_contain_text(
+        "The area now reaches 7 residents, not fewer than 5."
+    )
+    expect(page.locator("#reach-residents")).to_have_text("7")
+    page.get_by_role("button", name="Send…").click()
+    expect(page.locator("#confirm")).to_contain_text("to 7 residents now?")
+    page.get_by_role("button", name="Send now").click()
+    expect(page).to_have_url(re.compile(r"/officers/alerts/\d+$"))
+
+
 def test_a_self_crossing_polygon_is_refused_with_a_reason(page, sign_in_page, bristol_residents):
     sign_in_page("officer")
     expect(page.locator("#map .leaflet-overlay-pane path").first).to_be_visible()
