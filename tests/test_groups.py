@@ -42,3 +42,14 @@ def test_a_group_that_cannot_be_added_says_why_and_adds_nothing(app_ctx, runner)
         assert answer.exit_code == 1, args
         assert said in answer.output, answer.output
     assert [g.slug for g in db.session.scalars(select(InterestGroup))] == ["farm-watch"]
+
+
+def test_the_field_map_names_groups_in_the_pages_language(officer_client, runner):
+    # The Welsh field map listed the groups in English (an outside check).
+    runner.invoke(args=["groups", "add", "Farm Watch", "--name-cy", "Gwarchod Ffermydd"])
+    runner.invoke(args=["groups", "add", "Pub Watch"])  # no Welsh name: English, marked so
+    welsh = officer_client.get("/officers/?lang=cy").text
+    english = officer_client.get("/officers/?lang=en").text
+    assert '<label for="group-farm-watch"><span>Gwarchod Ffermydd</span>' in welsh
+    assert '<label for="group-pub-watch"><span lang="en-GB">Pub Watch</span>' in welsh
+    assert '<label for="group-farm-watch"><span>Farm Watch</span>' in english
