@@ -4,7 +4,7 @@ Welsh in the Welsh voice; the public page, the check and CAP know the Welsh too.
 
 from __future__ import annotations
 
-from lxml import etree
+from lxml import etree, html
 from sqlalchemy import select, text
 
 from app.channels.twilio import voice_twiml
@@ -271,3 +271,28 @@ def test_another_forces_alert_is_signed_by_that_force_in_both_languages(app, sec
             )
             assert "Avon" not in words, (channel, welsh_first, words)
             assert "Wiltshire Police" in words or "Heddlu Wiltshire" in words, (channel, words)
+
+
+def test_a_follow_up_keeps_its_alerts_languages(officer_client, make_resident):
+    """Only the English title was filled in: an all-clear after a bilingual alert went
+    in English alone unless the officer opened "Also in Welsh", and a Welsh-only alert's
+    update read "Update: Lladradau ceir" in the English box (an outside check)."""
+    make_resident(postcode="BS1 6AD", sms="+447700900106")
+    both = send(officer_client)
+    form = html.fromstring(
+        officer_client.get(f"/officers/?follow_up={both.id}&kind=all_clear").text
+    )
+    assert form.get_element_by_id("title").get("value") == "All clear: Car thefts"
+    assert form.get_element_by_id("title-cy").get("value") == "Popeth yn glir: Lladradau ceir"
+    assert form.get_element_by_id("welsh-version").get("open") is not None
+    welsh = send(officer_client, title="", body="")
+    form = html.fromstring(officer_client.get(f"/officers/?follow_up={welsh.id}&kind=update").text)
+    assert form.get_element_by_id("title").get("value") is None
+    assert form.get_element_by_id("title-cy").get("value") == "Diweddariad: Lladradau ceir"
+    english = send(officer_client, title_cy="", body_cy="")
+    form = html.fromstring(
+        officer_client.get(f"/officers/?follow_up={english.id}&kind=update").text
+    )
+    assert form.get_element_by_id("title").get("value") == "Update: Car thefts"
+    assert form.get_element_by_id("title-cy").get("value") is None
+    assert form.get_element_by_id("welsh-version").get("open") is None
