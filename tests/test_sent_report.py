@@ -354,6 +354,42 @@ def test_an_estimate_below_the_residents_messaged_says_why(ledger):
     assert not any("fewer than were messaged" in c.label for c in again)
 
 
+def test_a_cancelled_alert_counts_whom_it_reached_and_its_unsent_are_not_late(ledger, request):
+    # An alert cancelled after 64 e-mails read "618 residents messaged", and its 1,726
+    # messages never sent counted as late: 28% on time when every sent one was (an
+    # outside check).
+    sql("UPDATE alerts SET status = 'cancelled' WHERE id = :a", a=ledger["a"])
+    reached = (
+        sql(
+            "SELECT DISTINCT resident_id FROM deliveries WHERE alert_id = :a"
+            " ORDER BY resident_id LIMIT 6",
+            a=ledger["a"],
+        )
+        .scalars()
+        .all()
+    )
+    sql(
+        "UPDATE deliveries SET status = 'cancelled', finished_at = NULL"
+        " WHERE alert_id = :a AND resident_id <> ALL(:reached)",
+        a=ledger["a"],
+        reached=reached,
+    )
+    db.session.commit()
+    report = reports.sent_report(PERIOD)
+    reference = db.session.get(Alert, ledger["a"]).reference
+    each = report.table("each-alert")
+    cells = dict(zip(each.columns[1:], {r.key: r for r in each.rows}[reference].cells, strict=True))
+    assert cells["Residents messaged"].label == "6 (reached before it was cancelled)"
+    if request.node.callspec.params["ledger"] == "read from the ledger":
+        sent = sql(
+            "SELECT count(*) FROM deliveries WHERE alert_id = ANY(:ids) AND status <> 'cancelled'",
+            ids=[ledger["a"], ledger["b"], ledger["c"]],
+        ).scalar()
+        (within,) = [r for r in report.table("speed").rows if r.key == "within"]
+        assert within.header.endswith("(%; cancelled ones, never sent, left out)")
+        assert within.cells[0].label.endswith(f" of {sent:,})")
+
+
 # ------------------------------------------------------------- the outputs ---------
 
 

@@ -59,6 +59,10 @@ class SentAlertRow:
     # Residents of other forces it reached with their approval (cross-border), in
     # recipient_count: theirs, not in this force's wards' population.
     others_residents: int = 0
+    # A cancelled alert's own residents sent a message before it was cancelled (its
+    # recipient_count is those it was for: an outside check read 618 messaged of an
+    # alert cancelled after 64 e-mails). None for any other alert.
+    reached_before_cancel: int | None = None
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,14 @@ def find_sent_alerts(
             SELECT a.id, a.reference, a.title, a.category, a.mode, a.status, a.sent_at,
                    a.recipient_count, a.area IS NOT NULL,
                    coalesce((SELECT sum(f.residents) FROM alert_forces f
-                             WHERE f.alert_id = a.id AND f.status = 'approved'), 0)::int
+                             WHERE f.alert_id = a.id AND f.status = 'approved'), 0)::int,
+                   CASE WHEN a.status = 'cancelled' THEN (
+                       -- A row pseudonymised by retention has no resident: one each.
+                       SELECT count(DISTINCT coalesce(d.resident_id::text, 'row ' || d.id))
+                       FROM deliveries d
+                       WHERE d.alert_id = a.id AND d.alert_created_at = a.created_at
+                         AND d.status <> 'cancelled' AND d.via_force_id IS NULL)::int
+                   END
             FROM alerts a
             WHERE {_IN_PERIOD}
             ORDER BY a.sent_at, a.id
