@@ -66,7 +66,7 @@ def test_what_the_map_is_told_of_its_shapes_is_in_the_pages_language(officer_cli
             "phwynt cyntaf."
         ]
         refused = preview(officer_client, [[-2.60, "51.44"], *SQUARE[1:]]).json["error"]
-        assert refused == 'Siâp 1: rhaid i gyfesurynnau fod yn rhifau, nid text ("51.44").'
+        assert refused == 'Siâp 1: rhaid i gyfesurynnau fod yn rhifau, nid testun ("51.44").'
     finally:
         officer_client.get("/officers/?lang=en")
 
