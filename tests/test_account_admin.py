@@ -513,3 +513,23 @@ def test_an_administrators_messages_and_the_roles_are_in_the_pages_language(
         follow_redirects=True,
     ).text
     assert "Dewiswch aelodau o&#39;r rhestr." in named
+
+
+def test_the_last_admin_of_a_force_is_kept_from_the_shell_too(
+    app, admin, make_officer, second_force, runner
+):
+    """`flask officers disable` disabled a force's only administrator, and there was no
+    command to enable one again (an outside check). Another force's administrator is
+    not this force's: they cannot manage its staff."""
+    make_officer(role="admin", email="wilts.admin@police.example", force_id=second_force.id)
+    refused = runner.invoke(args=["officers", "disable", "--email", admin.email])
+    assert refused.exit_code == 1
+    assert "That is the last active administrator of its force" in refused.output
+    assert fresh(admin.id).active
+    make_officer(role="admin", email="second.admin@police.example")
+    assert runner.invoke(args=["officers", "disable", "--email", admin.email]).exit_code == 0
+    assert not fresh(admin.id).active
+    enabled = runner.invoke(args=["officers", "enable", "--email", admin.email])
+    assert enabled.output == f"Enabled {admin.email}\n"
+    assert fresh(admin.id).active
+    assert [e.details.get("by") for e in audit("officer.enabled")] == ["command line"]

@@ -228,6 +228,19 @@ def disable(email: str) -> None:
     click.echo(f"Disabled {email}")
 
 
+@officers_cli.command("enable")
+@click.option("--email", required=True)
+def enable(email: str) -> None:
+    """Enable a disabled staff account again."""
+    from app.services.accounts import AccountError, set_officer_active_by_email
+
+    try:
+        set_officer_active_by_email(email, active=True)
+    except AccountError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Enabled {email}")
+
+
 @officers_cli.command("set-password")
 @click.option("--email", required=True)
 @click.password_option()

@@ -408,17 +408,19 @@ def _admin_and_subject(admin: Officer, officer_id: int) -> Officer:
     return officer
 
 
-def _other_active_admins(officer_id: int) -> int:
-    """Other administrators who can sign in: with a password, or signed in before
-    (single sign-on). An account invited but never used is not one: a force was left
-    with no administrator able to sign in (an outside check)."""
+def _other_active_admins(officer: Officer) -> int:
+    """Other administrators of the officer's force who can sign in: with a password, or
+    signed in before (single sign-on). An account invited but never used is not one: a
+    force was left with no administrator able to sign in (an outside check). Another
+    force's are not either: they cannot manage this force's staff."""
     return db.session.scalar(
         select(func.count())
         .select_from(Officer)
         .where(
             Officer.role == "admin",
             Officer.active.is_(True),
-            Officer.id != officer_id,
+            Officer.id != officer.id,
+            Officer.force_id == officer.force_id,
             or_(Officer.password_hash.is_not(None), Officer.last_login_at.is_not(None)),
         )
     )
@@ -430,7 +432,7 @@ def set_officer_active(admin: Officer, officer_id: int, *, active: bool) -> Offi
     officer = _admin_and_subject(admin, officer_id)
     if admin.id == officer_id and not active:
         raise AccountError(gettext("You cannot disable your own account."))
-    if not active and officer.role == "admin" and not _other_active_admins(officer.id):
+    if not active and officer.role == "admin" and not _other_active_admins(officer):
         raise AccountError(gettext("That is the last active administrator: make another first."))
     return _set_active(officer, active, actor_id=admin.id)
 
@@ -440,6 +442,18 @@ def set_officer_active_by_email(email: str, *, active: bool) -> Officer:
     officer = find_by_email(email)
     if officer is None:
         raise AccountError(gettext("There is no account for %(email)s.", email=email))
+    if (
+        not active
+        and officer.active
+        and officer.role == "admin"
+        and not _other_active_admins(officer)
+    ):
+        # The page refused it; the command did it, and the force had no administrator
+        # left, nor a command to enable one again (an outside check).
+        raise AccountError(
+            "That is the last active administrator of its force: make another first "
+            "(flask officers create --role admin)."
+        )
     return _set_active(officer, active, actor_id=None, details={"by": "command line"})
 
 
@@ -476,7 +490,7 @@ def change_role(admin: Officer, officer_id: int, role: str) -> Officer:
         )
     if officer.role == role:
         return officer
-    if officer.role == "admin" and officer.active and not _other_active_admins(officer.id):
+    if officer.role == "admin" and officer.active and not _other_active_admins(officer):
         raise AccountError(gettext("That is the last active administrator: make another first."))
     before, officer.role = officer.role, role
     ended = end_sessions_of(officer.id, "role_changed") if officer.id != admin.id else 0
