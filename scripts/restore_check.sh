@@ -4,22 +4,38 @@
 # contain "restore": everything this account owns there is dropped first), and
 # checks that every table holds the same number of rows and the schema is at the same
 # migration. Exit 0 and a summary when they match; 1 and the tables that differ when not.
-#   Usage: scripts/restore_check.sh SOURCE_URL TARGET_URL [DUMP_FILE]
+#   Usage: scripts/restore_check.sh SOURCE_URL TARGET_URL
+#          scripts/restore_check.sh --backup FILE TARGET_URL [SOURCE_URL]
+#              restores a backup you have (the file is only read), and checks it restores
+#              without an error, records its migration, and holds every table SOURCE
+#              has; rows are counted, not compared (SOURCE has moved on since)
 #          scripts/restore_check.sh --compare SOURCE_URL TARGET_URL  (only the counts)
 # PostGIS stays as the superuser made it in TARGET (scripts/services.sh): the dump's
 # extension entries (and its reference table of coordinate systems) are left out of
 # the restore, so no superuser is needed.
 set -euo pipefail
-compare_only=0
-if [ "${1:-}" = "--compare" ]; then
-  compare_only=1
-  shift
-fi
+mode=fresh
+case "${1:-}" in
+  --compare) mode=compare; shift ;;
+  --backup) mode=backup; shift ;;
+esac
 if [ $# -lt 2 ]; then
-  echo "usage: $0 SOURCE_URL TARGET_URL [DUMP_FILE]" >&2
+  echo "usage: $0 SOURCE_URL TARGET_URL | --backup FILE TARGET_URL [SOURCE_URL]" >&2
   exit 2
 fi
-source_url="${1/postgresql+psycopg:/postgresql:}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+if [ "$mode" = backup ]; then
+  dump="$1"
+  if [ ! -r "$dump" ]; then
+    echo "restore check FAILED: cannot read the backup $dump" >&2
+    exit 1
+  fi
+  source_url="${3:+${3/postgresql+psycopg:/postgresql:}}"
+else
+  source_url="${1/postgresql+psycopg:/postgresql:}"
+  dump="$work/backup.dump"  # never a file of yours: a given one was overwritten
+fi
 target_url="${2/postgresql+psycopg:/postgresql:}"
 target_db="${target_url##*/}"
 target_db="${target_db%%\?*}"
@@ -28,19 +44,25 @@ case "$target_db" in
   *) echo "refusing: the target database ($target_db) must be one kept for restore checks" >&2
      exit 2 ;;
 esac
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-dump="${3:-$work/backup.dump}"
 
 here="$(cd "$(dirname "$0")" && pwd)"
-if [ "$compare_only" = 0 ]; then
+if [ "$mode" = fresh ]; then
   "$here/backup.sh" "$source_url" "$dump" >/dev/null
+fi
+if [ "$mode" != compare ]; then
   psql -q -X -v ON_ERROR_STOP=1 -d "$target_url" -c "DROP OWNED BY CURRENT_USER" >/dev/null
-  pg_restore --list "$dump" \
-    | grep -v -E ' EXTENSION | COMMENT - EXTENSION |TABLE DATA public spatial_ref_sys ' \
-    > "$work/list"
-  pg_restore --exit-on-error --no-owner --no-privileges --use-list="$work/list" \
-    --dbname="$target_url" "$dump"
+  if ! pg_restore --list "$dump" > "$work/toc" 2> "$work/err"; then
+    echo "restore check FAILED: $dump is not a backup pg_restore can read:" >&2
+    cat "$work/err" >&2
+    exit 1
+  fi
+  grep -v -E ' EXTENSION | COMMENT - EXTENSION |TABLE DATA public spatial_ref_sys ' \
+    "$work/toc" > "$work/list"
+  if ! pg_restore --exit-on-error --no-owner --no-privileges --use-list="$work/list" \
+    --dbname="$target_url" "$dump"; then
+    echo "restore check FAILED: $dump did not restore (above)" >&2
+    exit 1
+  fi
 fi
 
 count_rows() {
@@ -54,6 +76,26 @@ ORDER BY c.relname
 SELECT 'alembic_version=' || version_num FROM alembic_version;
 SQL
 }
+if [ "$mode" = backup ]; then
+  if ! count_rows "$target_url" > "$work/target" 2> "$work/err"; then
+    echo "restore check FAILED: the restored backup has no migration recorded:" >&2
+    cat "$work/err" >&2
+    exit 1
+  fi
+  if [ -n "$source_url" ]; then
+    count_rows "$source_url" | cut -d' ' -f1 | grep -v '^alembic_version=' > "$work/want"
+    cut -d' ' -f1 "$work/target" | grep -v '^alembic_version=' > "$work/have"
+    if missing=$(comm -23 "$work/want" "$work/have") && [ -n "$missing" ]; then
+      echo "restore check FAILED: the backup lacks tables the source has:" $missing >&2
+      exit 1
+    fi
+  fi
+  tables=$(grep -vc '^alembic_version=' "$work/target")
+  rows=$(grep -v '^alembic_version=' "$work/target" | awk '{n += $2} END {print n + 0}')
+  echo "restore check: $dump restored: $tables tables, $rows rows;" \
+    "$(grep '^alembic_version=' "$work/target" | tr = ' ')"
+  exit 0
+fi
 count_rows "$source_url" > "$work/source"
 count_rows "$target_url" > "$work/target"
 if ! diff -u "$work/source" "$work/target" > "$work/diff"; then

@@ -76,3 +76,41 @@ def test_it_refuses_a_target_not_kept_for_restores(app):
     refused = run(app.config["SQLALCHEMY_DATABASE_URI"], "postgresql://u:p@127.0.0.1:5432/live")
     assert refused.returncode == 2
     assert "must be one kept for restore checks" in refused.stderr
+
+
+def test_a_backup_you_have_is_restored_as_it_is_and_a_bad_one_fails(
+    app, target, make_resident, tmp_path
+):
+    """The check always took a fresh dump, so a corrupt nightly backup passed, and a
+    backup given to it was overwritten, left readable by anyone (an outside check).
+    Given with --backup, the file is only read and restored."""
+    import hashlib
+
+    make_resident(postcode="BS1 6AD", sms="+447700900910")
+    db.session.commit()
+    source = app.config["SQLALCHEMY_DATABASE_URI"]
+    kept = os.environ[RESTORE]
+    backup = tmp_path / "nightly.dump"
+    made = subprocess.run(
+        [str(ROOT / "scripts" / "backup.sh"), source, str(backup)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    assert backup.stat().st_mode & 0o077 == 0  # the owner's alone
+    before = hashlib.sha256(backup.read_bytes()).hexdigest()
+    done = run("--backup", str(backup), kept, source)
+    assert done.returncode == 0, done.stderr
+    assert f"{backup} restored: " in done.stdout and "alembic_version" in done.stdout
+    assert hashlib.sha256(backup.read_bytes()).hexdigest() == before
+    with target.connect() as restored:
+        assert restored.execute(text("SELECT count(*) FROM residents")).scalar() == 1
+
+    corrupt = tmp_path / "corrupt.dump"
+    corrupt.write_text("not a dump\n")
+    bad = run("--backup", str(corrupt), kept, source)
+    assert bad.returncode == 1
+    assert "is not a backup pg_restore can read" in bad.stderr
+    assert corrupt.read_text() == "not a dump\n"
