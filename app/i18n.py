@@ -31,6 +31,7 @@ from babel import dates as babel_dates
 from babel.lists import format_list
 from flask import Flask, current_app, g, has_request_context, request, session
 from flask_babel import Babel, force_locale, get_locale, gettext, lazy_gettext, refresh
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import RoutingException
 
@@ -206,6 +207,15 @@ def group_for_page(group) -> tuple[str, str]:
     if current() == "cy" and group.name_cy:
         return group.name_cy, HTML_LANG["cy"]
     return group.name, HTML_LANG["en"]
+
+
+def words_lang(alert) -> Markup:
+    """` lang="cy"` (or en-GB) for an alert's own words where their language is not the
+    page's, else nothing: a screen reader read a Welsh alert on an English staff page
+    with an English voice (an outside check)."""
+    tag = HTML_LANG["cy" if getattr(alert, "language", None) == "cy" else "en"]
+    # Safe: the tag is one of HTML_LANG's two constants, nothing from a user.
+    return Markup(f' lang="{tag}"') if tag != HTML_LANG[current()] else Markup("")  # noqa: S704
 
 
 def switch_url(language: str) -> str:
@@ -484,6 +494,7 @@ def init_app(app: Flask) -> None:
             "police": police,
             "title_for_page": title_for_page,
             "group_for_page": group_for_page,
+            "words_lang": words_lang,
             "service_name": _service_name(app),
             "environment_label": str(
                 ENVIRONMENTS.get(app.config["ENV_NAME"], app.config["ENV_NAME"])

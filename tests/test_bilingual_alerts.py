@@ -296,3 +296,20 @@ def test_a_follow_up_keeps_its_alerts_languages(officer_client, make_resident):
     assert form.get_element_by_id("title").get("value") == "Update: Car thefts"
     assert form.get_element_by_id("title-cy").get("value") is None
     assert form.get_element_by_id("welsh-version").get("open") is None
+
+
+def test_staff_pages_mark_an_alerts_words_with_their_language(officer_client, make_resident):
+    # A screen reader read a Welsh-only alert on an English staff page with an English
+    # voice (an outside check); on a Welsh page, English words are marked too.
+    make_resident(postcode="BS1 6AD", sms="+447700900107")
+    welsh = send(officer_client, title="", body="")
+    page = officer_client.get(f"/officers/alerts/{welsh.id}").text
+    assert f'<h1 lang="cy">{WELSH["title_cy"]}</h1>' in page
+    assert f'<blockquote class="message" lang="cy">{WELSH["body_cy"]}' in page
+    assert f'lang="cy">{WELSH["title_cy"]}</a>' in officer_client.get("/officers/alerts").text
+    english = send(officer_client, title_cy="", body_cy="")
+    on_welsh_page = officer_client.get(f"/officers/alerts/{english.id}?lang=cy").text
+    officer_client.get("/officers/?lang=en")
+    assert f'<h1 lang="en-GB">{ENGLISH["title"]}</h1>' in on_welsh_page
+    plain = officer_client.get(f"/officers/alerts/{english.id}").text
+    assert f"<h1>{ENGLISH['title']}</h1>" in plain
