@@ -2534,6 +2534,31 @@ def test_a_call_the_provider_never_made_gives_its_line_back_once_asked_about(
     assert lines.busy() == 0  # no such call: its line is free for the resend and others
 
 
+def test_a_call_given_up_as_possibly_sent_gives_its_line_back(
+    app, providers, officer, make_resident, run_worker, monkeypatch
+):
+    """Found by an outside check: a call Twilio could not say anything of for the whole
+    RECONCILE_PATIENCE_SECONDS ended "possibly sent" and kept its line for the rest of
+    VOICE_LINE_HOLD_SECONDS: six such held every line, and the next alert's calls waited
+    8.5 minutes. Given up on, it has long ended if it was ever placed."""
+    from app.channels.lines import Lines
+    from app.extensions import redis_store
+    from app.services.dispatch import reconcile
+
+    monkeypatch.setitem(app.config, "VOICE_LINES", 1)
+    alert = call_never_placed(providers, officer, make_resident, run_worker, "+441174960909")
+    lines = Lines(redis_store.client, 1, app.config["VOICE_LINE_HOLD_SECONDS"], lambda: [])
+    assert lines.busy() == 1
+    providers.gateway.list_fails = True
+    (row,) = ids(alert.id)
+    assert reconcile([row])["asking_again"] == 1  # cannot tell: asked again, line kept
+    assert lines.busy() == 1
+    monkeypatch.setitem(app.config, "RECONCILE_PATIENCE_SECONDS", 0)
+    assert reconcile([row])["possibly_sent"] == 1
+    assert lines.busy() == 0
+    assert statuses(alert.id) == {"possibly_sent": 1}
+
+
 def test_a_stray_call_to_the_number_from_before_the_attempt_is_not_taken_for_its_own(
     app, providers, officer, make_resident, run_worker
 ):

@@ -986,7 +986,8 @@ def _check_calls(
         db.session.rollback()
     found = {row_id for row_id, _, _ in rows}
     free = [row_id for row_id in calls_of_row if row_id not in found]
-    free += [row_id for row_id, status, _ in rows if status in FINAL_STATUSES]
+    # A call given up as "possibly sent" will never be heard of again (see reconcile).
+    free += [row_id for row_id, status, _ in rows if status in (*FINAL_STATUSES, "possibly_sent")]
     for row_id in free:
         for call in calls_of_row[row_id]:
             lines.release(call)
@@ -1133,7 +1134,16 @@ def reconcile(ledger: Ledger, ids: list[int]) -> dict[str, int]:
             counts[kind] += 1
             if kind == "resend":
                 resend.append(claim_.id)
-            if kind in ("resend", "failed", "cancelled") and claim_.channel == "voice":
+            # "possibly_sent" too: asked about for RECONCILE_PATIENCE_SECONDS with no
+            # answer, a call placed then has long ended, and held its line for the
+            # rest of VOICE_LINE_HOLD_SECONDS: six such stopped every call for 8-11
+            # minutes after an outage (an outside check).
+            if claim_.channel == "voice" and kind in (
+                "resend",
+                "failed",
+                "cancelled",
+                "possibly_sent",
+            ):
                 never_placed.append(claim_)
     for reason, again in asked_again.items():
         ledger_sql.ask_again_in(ledger.table, again, config["RECONCILE_SECONDS"], reason=reason)

@@ -58,8 +58,7 @@ def test_reach_on_a_phone(page, make_officer, residents):
     # Stacked, every column heading still has a name (axe's minor "empty-table-header",
     # which the check above leaves out, found every one empty: an outside check).
     empty = page.evaluate(
-        "async () => (await axe.run(document, {runOnly: ['empty-table-header']}))"
-        ".violations.length"
+        "async () => (await axe.run(document, {runOnly: ['empty-table-header']})).violations.length"
     )
     assert empty == 0
 
