@@ -1597,6 +1597,33 @@ def test_a_call_whose_callbacks_were_lost_is_asked_about_and_frees_its_line(
     assert lines.busy() == 0
 
 
+def test_a_call_whose_end_was_never_reported_is_asked_about_without_voice_lines(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """Found by an outside check: with VOICE_LINES unset (the default) nothing asked
+    about a call whose status callbacks were lost, and 120 calls stayed "sent" for good,
+    unanswered ones among them. Asked as texts are, SMS_STATUS_CHECK_SECONDS on."""
+    monkeypatch.setitem(app.config, "VOICE_LINES", 0)
+    many_residents(make_resident, 3, channel="voice")
+    gateway = providers.gateway
+    gateway.send_callbacks = False
+    alert = send(officer)
+    deliver(ids(alert.id))
+    assert statuses(alert.id) == {"sent": 3}
+    answered, unanswered, going = gateway.accepted
+    gateway.call_status_for[unanswered.sid] = "no-answer"
+    gateway.call_status_for[going.sid] = "in-progress"
+    assert sweep()["calls_unreported_asked"] == 0  # just placed: its callback may come
+    db.session.execute(text("UPDATE deliveries SET sent_at = now() - interval '11 minutes'"))
+    db.session.commit()
+    assert sweep()["calls_unreported_asked"] == 3
+    assert sweep()["calls_unreported_asked"] == 0  # asked a moment ago
+    assert sorted(gateway.calls_fetched) == sorted(a.sid for a in gateway.accepted)
+    db.session.rollback()
+    rows = {d.provider_ref: d.status for d in db.session.scalars(select(Delivery))}
+    assert rows == {answered.sid: "delivered", unanswered.sid: "failed", going.sid: "sent"}
+
+
 def test_a_calls_answer_that_cannot_be_read_leaves_it_alone_and_the_others_settled(
     providers, officer, make_resident, app, monkeypatch, run_worker
 ):

@@ -91,6 +91,12 @@ class Delivery(db.Model):
             "sent_at",
             postgresql_where="status = 'sent' AND channel = 'sms'",
         ),
+        # And calls whose end Twilio never reported (migration 0062).
+        Index(
+            "ix_deliveries_calls_unreported",
+            "sent_at",
+            postgresql_where="status = 'sent' AND channel = 'voice'",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -165,6 +171,11 @@ class ResidentNotice(db.Model):
             "ix_resident_notices_texts_unreported",
             "sent_at",
             postgresql_where="status = 'sent' AND channel = 'sms'",
+        ),
+        Index(
+            "ix_resident_notices_calls_unreported",
+            "sent_at",
+            postgresql_where="status = 'sent' AND channel = 'voice'",
         ),
     )
 
