@@ -136,6 +136,9 @@ class Config:
     TWILIO_VOICE_CY = _env("TWILIO_VOICE_CY", "Polly.Gwyneth")
     TWILIO_API_BASE_URL = _env("TWILIO_API_BASE_URL")  # a Twilio-compatible server
     TWILIO_TIMEOUT_SECONDS = _float("TWILIO_TIMEOUT_SECONDS", "10")
+    # A 503 with no Retry-After holds every send through Twilio this long, then one
+    # probes (0: each message is tried again on its own backoff).
+    TWILIO_UNAVAILABLE_WAIT_SECONDS = _float("TWILIO_UNAVAILABLE_WAIT_SECONDS", "5")
     SMTP_HOST = _env("SMTP_HOST")
     SMTP_PORT = _int("SMTP_PORT", 25)
     SMTP_USERNAME = _env("SMTP_USERNAME")
@@ -479,6 +482,8 @@ class TestingConfig(Config):
     REDIS_URL = _env("TEST_REDIS_URL")
     SECRET_KEY = "tests-only-not-secret"  # noqa: S105
     RQ_QUEUE = "alerts-test"
+    # The outage tests time each message's own retries; the shared wait has its test.
+    TWILIO_UNAVAILABLE_WAIT_SECONDS = 0.0
     DELIVERY_TRANSPORT = _env("DELIVERY_TRANSPORT", "outbox")
     # Not the development machine's base map: a test that wants one builds its own.
     BASEMAP_PATH = None
