@@ -46,6 +46,7 @@
   var lastCompose = null;
   var $ = function (id) { return document.getElementById(id); };
   var number = function (n) { return Number(n || 0).toLocaleString("en-GB"); };
+  var WELSH_MONTHS = ["Ion", "Chwef", "Maw", "Ebr", "Mai", "Meh", "Gorff", "Awst", "Medi", "Hyd", "Tach", "Rhag"];
   // A count of people under the minimum comes as null: show "fewer than 5", never a
   // number (a tiny area would otherwise say that someone there is registered).
   var figure = function (n) {
@@ -1287,9 +1288,20 @@
     }
     composeError("");
     var count = lastCounts ? figure(lastCounts.residents) : "0";
+    var welsh = document.documentElement.lang === "cy";
+    // "i llai na 5" reads "i lai na 5" in Welsh: "i" mutates the word after it.
+    if (welsh) { count = count.replace(/^llai /, "lai "); }
     var title = $("title").value.trim() || $("title-cy").value.trim();
     var what = mode() === "exercise" ? _("the EXERCISE “{title}”", { title: title }) : "“" + title + "”";
-    var at = sendAt() ? new Date(sendAt()).toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" }) : null;
+    // In the page's language (a Welsh page asked "… am 7 Dec 2026": an outside check).
+    // Browsers may hold no Welsh dates (Debian's Chromium does not): its months here.
+    var at = null;
+    if (sendAt()) {
+      var when = new Date(sendAt());
+      at = welsh ? when.getDate() + " " + WELSH_MONTHS[when.getMonth()] + " " + when.getFullYear() + ", " +
+        String(when.getHours()).padStart(2, "0") + ":" + String(when.getMinutes()).padStart(2, "0") :
+        when.toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" });
+    }
     var words = { what: what, count: count, at: at };
     if (lastCounts && lastCounts.needs_approval) {
       $("confirm-text").textContent = at ?

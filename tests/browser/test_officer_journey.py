@@ -129,6 +129,28 @@ def test_a_count_that_changed_before_send_is_counted_again_and_the_next_send_goe
     expect(page).to_have_url(re.compile(r"/officers/alerts/\d+$"))
 
 
+def test_the_welsh_question_before_scheduling_is_welsh_throughout(
+    page, sign_in_page, bristol_residents
+):
+    """A Welsh page asked "Trefnu … i llai na 5 o breswylwyr am 7 Dec 2026": the date
+    in English, and "llai" unmutated after "i" (an outside check)."""
+    sign_in_page("officer")
+    page.goto("/officers/?lang=cy")
+    page.locator("#centre-postcode").fill("BS1 6AD")
+    page.locator("#postcode-form button[type=submit]").click()
+    expect(page.locator("#reach-residents")).to_have_text("llai na 5")
+    page.locator("#title").fill("Ffordd ar gau")
+    page.locator("#body").fill("Mae Heol y Parc ar gau.")
+    page.locator("#send-later").check()
+    page.locator("#send-at").fill("2036-12-07T09:30")
+    page.locator("#send").click()
+    question = page.locator("#confirm-text")
+    expect(question).to_contain_text("i lai na 5 o breswylwyr")
+    expect(question).to_contain_text("Rhag")  # December, in Welsh
+    expect(question).not_to_contain_text("Dec")
+    page.goto("/officers/?lang=en")
+
+
 def test_a_self_crossing_polygon_is_refused_with_a_reason(page, sign_in_page, bristol_residents):
     sign_in_page("officer")
     expect(page.locator("#map .leaflet-overlay-pane path").first).to_be_visible()
