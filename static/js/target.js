@@ -1219,6 +1219,10 @@
       invalidField = field;
     }
     if (message && field) {
+      // A box inside a closed section (the question, the Welsh) is shown first: focus
+      // fell to the page, the answers far above it (an outside check).
+      var section = field.closest && field.closest("details");
+      if (section) { section.open = true; }
       field.scrollIntoView({ block: "center" });
       field.focus({ preventScroll: true });
     }
@@ -1281,6 +1285,16 @@
     // Nobody to send to: said at the area, not asked "Send to 0 residents?".
     if (lastCounts && lastCounts.nobody && !previewPending && !areaLoads) {
       composeError(_("This area cannot be sent to: {why}", { why: $("area-error").textContent }), $("area-error"));
+      return;
+    }
+    // A question needs two answers to choose from: said here, at the answers, not
+    // after "Send now" (an outside check).
+    var question = asked();
+    if (question.question.trim() && question.answer_options.length < 2) {
+      var empty = Array.prototype.filter.call(document.querySelectorAll(".answer-option"), function (input) {
+        return !input.value.trim();
+      })[0];
+      composeError(_("Give at least two answers to choose from."), empty || $("answer-1"));
       return;
     }
     if (previewPending || areaLoads) { composeError(_("Wait for the count of residents reached, then send. If it does not come, check your signal and change the area to try again.")); return; }
@@ -1371,7 +1385,7 @@
       var named = Object.keys((error.data && error.data.errors) || {}).map(function (key) {
         // (A refused time too: focus fell to the page, not the box: an outside check.)
         return { title: "title", body: "body", title_cy: "title-cy", body_cy: "body-cy",
-                 send_at: "send-at" }[key];
+                 send_at: "send-at", question: "question", answer_options: "answer-1" }[key];
       }).filter(Boolean);
       composeError(error.message, named.length ? $(named[0]) : null);
       $("confirm-send").disabled = false;

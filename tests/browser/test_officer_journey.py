@@ -174,6 +174,28 @@ def test_an_area_with_nobody_in_it_says_so_before_send(page, sign_in_page, brist
     expect(page.locator("#area-error")).to_be_hidden()
 
 
+def test_a_question_with_one_answer_is_said_at_the_answers_before_the_question(
+    page, sign_in_page, bristol_residents
+):
+    """It was refused only after "Send now", and focus fell to the page, the answers
+    in a closed section far above (an outside check)."""
+    sign_in_page("officer")
+    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
+    page.get_by_label("Title").fill("Seen anything?")
+    page.get_by_label("Message", exact=True).fill("A van was taken.")
+    page.locator("#ask summary").click()
+    page.locator("#question").fill("Did you see it?")
+    page.locator("#answer-1").fill("Yes")
+    page.locator("#ask summary").click()  # closed again, as a busy officer leaves it
+    page.get_by_role("button", name="Send…").click()
+    expect(page.locator("#confirm")).to_be_hidden()
+    expect(page.locator("#compose-error")).to_have_text("Give at least two answers to choose from.")
+    expect(page.locator("#answer-2")).to_be_focused()
+    expect(page.locator("#ask")).to_have_attribute("open", "")
+
+
 def test_a_self_crossing_polygon_is_refused_with_a_reason(page, sign_in_page, bristol_residents):
     sign_in_page("officer")
     expect(page.locator("#map .leaflet-overlay-pane path").first).to_be_visible()
