@@ -310,6 +310,20 @@ def test_a_refused_invitation_says_why_at_its_box_and_makes_nothing(
     assert db.session.scalar(select(db.func.count()).select_from(Officer)) == before
 
 
+def test_every_mistake_of_an_invitation_is_said_at_once(app, admin_client):
+    # One a try: sent empty, only the name was said; the address's mistake came next
+    # time (an outside check).
+    before = db.session.scalar(select(db.func.count()).select_from(Officer))
+    data = {"name": "", "email": "not-an-address", "role": "overlord", "sign_in": "x"}
+    answer = post(admin_client, "/admin/officers/invite", data)
+    assert answer.status_code == 400
+    assert "Give the person" in error_tied_to(answer.text, "name")
+    assert "e-mail" in error_tied_to(answer.text, "email")
+    assert "Choose one of" in error_tied_to(answer.text, "role")
+    assert "Choose how they sign in" in answer.text
+    assert db.session.scalar(select(db.func.count()).select_from(Officer)) == before
+
+
 def test_a_role_change_is_audited_and_ends_the_sessions(app, admin_client, make_officer):
     pc = make_officer()
     client = signed_in(app, pc, "officer")

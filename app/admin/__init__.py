@@ -28,6 +28,7 @@ from app.services.accounts import (
     PasswordRefused,
     awaiting_password,
     change_role,
+    invitation_mistakes,
     invite_officer,
     send_reset,
     set_officer_active,
@@ -98,12 +99,10 @@ def invite():
         # Cut well past the longest address, so that one too long is said to be (cut
         # to 300, it was said to have no @-sign: an outside check).
         form = {key: request.form.get(key, default)[:1000] for key, default in form.items()}
+        errors = invitation_mistakes(**form)
         try:
-            if form["sign_in"] not in ("password", "sso"):
-                raise AccountError(
-                    _("Choose how they sign in: with a password or single sign-on."),
-                    field="sign_in",
-                )
+            if errors:
+                raise _Mistakes()
             account = invite_officer(
                 current_user,
                 email=form["email"],
@@ -111,6 +110,8 @@ def invite():
                 role=form["role"],
                 sso_only=form["sign_in"] == "sso",
             )
+        except _Mistakes:
+            pass  # every box's mistake, said at once
         except (AccountError, ContactRefused, PasswordRefused, ValueError) as refusal:
             # The box at fault; an address refused is the e-mail's.
             field = getattr(refusal, "field", None)
@@ -128,6 +129,10 @@ def invite():
     return render_template(
         "admin/invite.html", form=form, roles=ROLES, errors=errors, sso=sso_set_up()
     ), (400 if errors else 200)
+
+
+class _Mistakes(Exception):
+    """The invitation's boxes have mistakes, all of them in `errors`."""
 
 
 @bp.route("/officers/<int:officer_id>/role", methods=["POST"])

@@ -643,6 +643,34 @@ def sso_set_up() -> bool:
     return bool(buttons())
 
 
+def invitation_mistakes(*, email: str, name: str, role: str, sign_in: str) -> dict[str, str]:
+    """Every mistake in an invitation's boxes at once, by box (the form said one a try:
+    an outside check). Reads nothing; invite_officer checks again, and what only it can
+    tell (the address has an account) is said then."""
+    from app.services.contacts import ContactRefused, normalise_email
+
+    mistakes: dict[str, str] = {}
+    try:
+        checked = checked_text(name, gettext("The name"))
+    except TextRefused as refusal:
+        mistakes["name"] = str(refusal)
+    else:
+        if not checked or len(checked) > 200:
+            mistakes["name"] = gettext("Give the person's name (at most 200 characters).")
+    try:
+        normalise_email(email)
+    except ContactRefused as refusal:
+        mistakes["email"] = str(refusal)
+    if role not in ROLES:
+        mistakes["role"] = gettext(
+            "Choose one of the roles: %(roles)s.",
+            roles=", ".join(role_name(role) for role in ROLES),
+        )
+    if sign_in not in ("password", "sso"):
+        mistakes["sign_in"] = gettext("Choose how they sign in: with a password or single sign-on.")
+    return mistakes
+
+
 def invite_officer(
     admin: Officer, *, email: str, name: str, role: str, sso_only: bool = False
 ) -> Officer:
