@@ -285,6 +285,10 @@ def test_a_follow_up_keeps_its_alerts_languages(officer_client, make_resident):
     assert form.get_element_by_id("title").get("value") == "All clear: Car thefts"
     assert form.get_element_by_id("title-cy").get("value") == "Popeth yn glir: Lladradau ceir"
     assert form.get_element_by_id("welsh-version").get("open") is not None
+    # The count when it went, said so: the bar counts who can be reached now, and two
+    # "same residents" figures read as a fault (an outside check).
+    label = form.xpath('//label[@for="audience-parent"]')[0].text_content()
+    assert label.startswith("The same residents it reached (") and label.endswith(" when it went)")
     welsh = send(officer_client, title="", body="")
     form = html.fromstring(officer_client.get(f"/officers/?follow_up={welsh.id}&kind=update").text)
     assert form.get_element_by_id("title").get("value") is None
