@@ -453,21 +453,32 @@ class Config:
 
     @classmethod
     def check(cls) -> None:
+        """Raise ConfigError naming every setting that stops the start, all at once (one
+        a try, an IT team fixed the providers before learning the key was short: an
+        outside check)."""
+        problems = cls.problems()
+        if problems:
+            raise ConfigError(" ".join(problems))
+
+    @classmethod
+    def problems(cls) -> list[str]:
+        problems = []
         if cls.DENSITY_CELL_M not in (250, 500, 1000, 2000, 5000):
-            raise ConfigError("DENSITY_CELL_M must be 250, 500, 1000, 2000 or 5000 (metres).")
+            problems.append("DENSITY_CELL_M must be 250, 500, 1000, 2000 or 5000 (metres).")
         if cls.LOG_FORMAT not in ("text", "json"):
-            raise ConfigError('LOG_FORMAT must be "text" or "json".')
+            problems.append('LOG_FORMAT must be "text" or "json".')
         if not cls.PREVIEW_TIMEOUT_SECONDS > 0:
-            raise ConfigError("PREVIEW_TIMEOUT_SECONDS must be more than 0.")
+            problems.append("PREVIEW_TIMEOUT_SECONDS must be more than 0.")
         if cls.PREVIEW_CELL_M < 1 or cls.PREVIEW_CELLS_ACROSS < 1:
-            raise ConfigError("PREVIEW_CELL_M and PREVIEW_CELLS_ACROSS must be 1 or more.")
+            problems.append("PREVIEW_CELL_M and PREVIEW_CELLS_ACROSS must be 1 or more.")
         if cls.AUDIT_IP_DAYS < AUDIT_IP_DAYS_AT_LEAST:
             # The database refuses to forget a newer event's address (migration 0059).
-            raise ConfigError(f"AUDIT_IP_DAYS must be {AUDIT_IP_DAYS_AT_LEAST} or more.")
+            problems.append(f"AUDIT_IP_DAYS must be {AUDIT_IP_DAYS_AT_LEAST} or more.")
         missing = [name for name in cls.REQUIRED if not getattr(cls, name)]
         if missing:
             names = ", ".join(map(_setting, missing))
-            raise ConfigError(f"{cls.ENV_NAME} configuration needs {names} in the environment.")
+            problems.append(f"{cls.ENV_NAME} configuration needs {names} in the environment.")
+        return problems
 
 
 class DevelopmentConfig(Config):
@@ -519,10 +530,10 @@ class ProductionConfig(Config):
     HSTS_SECONDS = _int("HSTS_SECONDS", 31_536_000)
 
     @classmethod
-    def check(cls) -> None:
-        super().check()
+    def problems(cls) -> list[str]:
+        problems = super().problems()
         if cls.DELIVERY_TRANSPORT not in ("outbox", "providers"):
-            raise ConfigError(
+            problems.append(
                 "production needs Twilio and SMTP settings (or DELIVERY_TRANSPORT=outbox to "
                 "record messages without sending them, knowingly)."
             )
@@ -537,21 +548,28 @@ class ProductionConfig(Config):
             if not (cls.PUBLIC_BASE_URL or "").startswith("https://"):
                 missing.append("PUBLIC_BASE_URL (https://...)")
             if missing:
-                raise ConfigError(f"production needs {', '.join(missing)}.")
+                problems.append(f"production needs {', '.join(missing)}.")
             if cls.SMTP_USERNAME and not cls.SMTP_STARTTLS:
                 # The password went in clear to the relay (an outside check).
-                raise ConfigError(
+                problems.append(
                     "production sends SMTP_USERNAME and SMTP_PASSWORD only over TLS: set "
                     "SMTP_STARTTLS=1 (and SMTP_CA_FILE for a relay with its own CA)."
                 )
-        if len(cls.SECRET_KEY or "") < 32:
-            raise ConfigError("production needs a SECRET_KEY of at least 32 characters.")
-        for name in ("SQLALCHEMY_DATABASE_URI", "REDIS_URL"):
-            value = getattr(cls, name)
+        key = cls.SECRET_KEY or ""
+        # 38 "a"s were taken for a key (an outside check): a random one of 32 characters
+        # or more has far more than 10 different characters.
+        if key and (len(key) < 32 or len(set(key)) < 10):
+            problems.append(
+                "production needs a SECRET_KEY of at least 32 random characters "
+                "(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')."
+            )
+        for name in ("SQLALCHEMY_DATABASE_URI", "REDIS_URL", "DATABASE_REPLICA_URL"):
+            value = getattr(cls, name, None) or ""
             if "community_alerts:community_alerts@" in value:
-                raise ConfigError(
+                problems.append(
                     f"production must not use the development credentials in {_setting(name)}."
                 )
+        return problems
 
 
 CONFIGS = {

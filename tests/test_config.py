@@ -8,6 +8,8 @@ import pytest
 from app import create_app
 from app.config import ConfigError, ProductionConfig
 
+KEY = "k3Y-for-tests_only-0123456789abcdefXYZ"  # long, and of many characters
+
 
 def production(**settings):
     return type("Prod", (ProductionConfig,), {"DELIVERY_TRANSPORT": "outbox"} | settings)
@@ -20,7 +22,7 @@ def test_production_refuses_to_start_without_a_secret_key():
 
 
 def test_production_refuses_to_start_without_service_urls():
-    config = production(SECRET_KEY="s" * 40, SQLALCHEMY_DATABASE_URI=None, REDIS_URL=None)
+    config = production(SECRET_KEY=KEY, SQLALCHEMY_DATABASE_URI=None, REDIS_URL=None)
     with pytest.raises(ConfigError, match="DATABASE_URL, REDIS_URL"):
         create_app(config)
 
@@ -30,13 +32,13 @@ def test_production_refuses_a_short_secret_and_the_development_credentials():
         create_app(production(SECRET_KEY="short", SQLALCHEMY_DATABASE_URI="p", REDIS_URL="r"))
     dev_db = "postgresql+psycopg://community_alerts:community_alerts@127.0.0.1/x"
     with pytest.raises(ConfigError, match="development"):
-        create_app(production(SECRET_KEY="s" * 40, SQLALCHEMY_DATABASE_URI=dev_db, REDIS_URL="r"))
+        create_app(production(SECRET_KEY=KEY, SQLALCHEMY_DATABASE_URI=dev_db, REDIS_URL="r"))
 
 
 def test_production_sends_the_relays_password_only_over_tls():
     # It went in clear to the relay (an outside check of the install).
     providers = {
-        "SECRET_KEY": "s" * 40,
+        "SECRET_KEY": KEY,
         "SQLALCHEMY_DATABASE_URI": "postgresql://db",
         "REDIS_URL": "r",
         "DELIVERY_TRANSPORT": "providers",
@@ -54,9 +56,29 @@ def test_production_sends_the_relays_password_only_over_tls():
     production(**providers, SMTP_STARTTLS=True).check()  # over TLS: started
 
 
+def test_production_says_every_setting_that_stops_it_at_once():
+    # One a try: an IT team put the providers right before learning the key was short
+    # (an outside check), and 38 "a"s were taken for a random key.
+    dev = "postgresql+psycopg://community_alerts:community_alerts@127.0.0.1/x"
+    config = production(
+        SECRET_KEY="a" * 38,
+        SQLALCHEMY_DATABASE_URI="postgresql://db",
+        REDIS_URL="r",
+        DATABASE_REPLICA_URL=dev,
+        DELIVERY_TRANSPORT="providers",
+        TWILIO_ACCOUNT_SID=None,
+    )
+    with pytest.raises(ConfigError) as refused:
+        create_app(config)
+    said = str(refused.value)
+    assert "production needs TWILIO_ACCOUNT_SID" in said
+    assert "SECRET_KEY of at least 32 random characters" in said
+    assert "development credentials in DATABASE_REPLICA_URL" in said
+
+
 def test_production_must_choose_where_messages_go():
     config = production(
-        SECRET_KEY="s" * 40,
+        SECRET_KEY=KEY,
         SQLALCHEMY_DATABASE_URI="postgresql://db",
         REDIS_URL="r",
         DELIVERY_TRANSPORT=None,
@@ -75,7 +97,7 @@ def test_an_unknown_environment_name_is_refused(monkeypatch):
 def test_the_preview_squares_must_have_a_size(setting):
     # 0 would divide by nothing, or double the squares' size for ever.
     config = production(
-        SECRET_KEY="s" * 40,
+        SECRET_KEY=KEY,
         SQLALCHEMY_DATABASE_URI="postgresql://db",
         REDIS_URL="r",
         **{setting: 0},
