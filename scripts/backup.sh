@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 # A backup of the database: pg_dump's custom format (compressed, restorable table by
-# table), written to FILE. Usage: scripts/backup.sh DATABASE_URL FILE
+# table), written to FILE, readable by this account only.
+#   Usage: scripts/backup.sh FILE             (the database of $DATABASE_URL)
+#          scripts/backup.sh DATABASE_URL FILE
 # The URL may be SQLAlchemy's (postgresql+psycopg://...) or libpq's (postgresql://...).
+# Given on the command line, its password can be read by any account on the host (ps)
+# while the backup runs: from a timer, leave it in the environment.
 set -euo pipefail
-if [ $# -ne 2 ]; then
-  echo "usage: $0 DATABASE_URL FILE" >&2
-  exit 2
-fi
-url="${1/postgresql+psycopg:/postgresql:}"
+case $# in
+  1) url="${DATABASE_URL:?DATABASE_URL is not set: give it in the environment}"; file="$1" ;;
+  2) url="$1"; file="$2" ;;
+  *) echo "usage: $0 FILE (with DATABASE_URL set) | $0 DATABASE_URL FILE" >&2; exit 2 ;;
+esac
+url="${url/postgresql+psycopg:/postgresql:}"
 umask 077  # residents' personal data: readable by this account only
-pg_dump --format=custom --no-owner --file="$2" --dbname="$url"
-echo "backup: $(du -h "$2" | cut -f1) written to $2"
+# The password goes to pg_dump in its environment, not on its command line.
+. "$(cd "$(dirname "$0")" && pwd)/pg_url.sh"
+split_password "$url"
+rm -f "$file"  # written anew, so umask applies (an existing file kept its mode)
+PGPASSWORD="$pg_password" pg_dump --format=custom --no-owner --file="$file" --dbname="$pg_url"
+echo "backup: $(du -h "$file" | cut -f1) written to $file"

@@ -46,11 +46,24 @@ case "$target_db" in
 esac
 
 here="$(cd "$(dirname "$0")" && pwd)"
+# Each command is given its database by URL without the password, which goes in its
+# environment: on a command line, any account on the host could read it (ps).
+. "$here/pg_url.sh"
+on() {
+  local url="$1"
+  shift
+  split_password "$url"
+  if [ "$1" = pg_restore ]; then
+    PGPASSWORD="$pg_password" "$@" --dbname="$pg_url"
+  else
+    PGPASSWORD="$pg_password" "$@" -d "$pg_url"
+  fi
+}
 if [ "$mode" = fresh ]; then
-  "$here/backup.sh" "$source_url" "$dump" >/dev/null
+  DATABASE_URL="$source_url" "$here/backup.sh" "$dump" >/dev/null
 fi
 if [ "$mode" != compare ]; then
-  psql -q -X -v ON_ERROR_STOP=1 -d "$target_url" -c "DROP OWNED BY CURRENT_USER" >/dev/null
+  on "$target_url" psql -q -X -v ON_ERROR_STOP=1 -c "DROP OWNED BY CURRENT_USER" >/dev/null
   if ! pg_restore --list "$dump" > "$work/toc" 2> "$work/err"; then
     echo "restore check FAILED: $dump is not a backup pg_restore can read:" >&2
     cat "$work/err" >&2
@@ -58,15 +71,15 @@ if [ "$mode" != compare ]; then
   fi
   grep -v -E ' EXTENSION | COMMENT - EXTENSION |TABLE DATA public spatial_ref_sys ' \
     "$work/toc" > "$work/list"
-  if ! pg_restore --exit-on-error --no-owner --no-privileges --use-list="$work/list" \
-    --dbname="$target_url" "$dump"; then
+  if ! on "$target_url" pg_restore --exit-on-error --no-owner --no-privileges --use-list="$work/list" \
+    "$dump"; then
     echo "restore check FAILED: $dump did not restore (above)" >&2
     exit 1
   fi
 fi
 
 count_rows() {
-  psql -X -At -v ON_ERROR_STOP=1 -d "$1" <<'SQL'
+  on "$1" psql -X -At -v ON_ERROR_STOP=1 <<'SQL'
 SELECT format('SELECT %L || '' '' || count(*) FROM %I.%I;', c.relname, n.nspname, c.relname)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND n.nspname = 'public'

@@ -114,3 +114,39 @@ def test_a_backup_you_have_is_restored_as_it_is_and_a_bad_one_fails(
     assert bad.returncode == 1
     assert "is not a backup pg_restore can read" in bad.stderr
     assert corrupt.read_text() == "not a dump\n"
+
+
+def test_a_backup_from_a_timer_takes_its_url_from_the_environment_not_its_arguments(app, tmp_path):
+    """The nightly backup was given DATABASE_URL on its command line, and pg_dump the
+    same: its password could be read by any account on the host while it ran (ps). Now
+    the URL comes from the environment, and libpq gets the password in PGPASSWORD. An
+    existing file is written anew, readable by its owner only (it kept 0644)."""
+    backup = tmp_path / "nightly.dump"
+    backup.write_text("yesterday's")
+    backup.chmod(0o644)
+    environ = dict(os.environ, DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"])
+    made = subprocess.run(
+        [str(ROOT / "scripts" / "backup.sh"), str(backup)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=environ,
+    )
+    assert made.returncode == 0, made.stderr
+    assert backup.stat().st_mode & 0o077 == 0
+    assert backup.read_bytes().startswith(b"PGDMP")
+    split = subprocess.run(
+        [
+            "bash",
+            "-c",
+            f'. {ROOT / "scripts" / "pg_url.sh"}; split_password "$1"; '
+            'printf "%s|%s" "$pg_url" "$pg_password"',
+            "-",
+            "postgresql://alerts:p%40ss%3Aword@db.internal:5432/alerts?sslmode=require",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert split.stdout == "postgresql://alerts@db.internal:5432/alerts?sslmode=require|p@ss:word"
