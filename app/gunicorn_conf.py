@@ -22,6 +22,34 @@ from gunicorn.http import wsgi
 from app.logs import quieten_server_lines
 
 accesslog = None
+
+
+def _log_format() -> str:
+    from app.config import config_for
+
+    try:
+        return config_for().LOG_FORMAT
+    except Exception:  # noqa: BLE001 - an unknown APP_ENV is said by on_starting
+        return "text"
+
+
+# gunicorn's own lines in the app's format: in production, JSON as the rest ("Starting
+# gunicorn" was the one plain line in a JSON log: an outside check).
+if _log_format() == "json":
+    logconfig_dict = {
+        "formatters": {"generic": {"()": "app.logs.json_formatter"}},
+        # Said once: gunicorn's defaults pass its lines on to the root logger too, and
+        # give the root a handler of its own, which the app's lines would reach as well.
+        "root": {"level": "INFO", "handlers": []},
+        "loggers": {
+            "gunicorn.error": {
+                "level": "INFO",
+                "handlers": ["error_console"],
+                "propagate": False,
+                "qualname": "gunicorn.error",
+            },
+        },
+    }
 # Seconds a worker has to finish on a stop (Ctrl-C, systemd): at 3, a worker still
 # starting on a busy machine (several seconds) was killed, logged as "was sent
 # SIGKILL! Perhaps out of memory?", which read as a crash (an outside check).

@@ -47,6 +47,11 @@ def formatter(kind: str) -> logging.Formatter:
     return logging.Formatter(TEXT_FORMAT)
 
 
+def json_formatter() -> logging.Formatter:
+    """The JSON formatter, for gunicorn's own lines (app/gunicorn_conf.py)."""
+    return formatter("json")
+
+
 def configure(app: Flask) -> None:
     """The root logger's one handler, in LOG_FORMAT (replaced, not added to, when
     another app is made in the same process), and request ids in and out."""

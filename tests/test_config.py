@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -197,6 +198,11 @@ def test_gunicorn_with_a_setting_that_stops_the_start_stops_not_restarts_workers
     assert done.returncode != 0
     assert "production configuration needs SECRET_KEY" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and "Booting worker" not in done.stderr
+    # gunicorn's own lines are JSON in production, as the rest, and said once ("Starting
+    # gunicorn" was the one plain line in a JSON log: an outside check).
+    own = [line for line in done.stderr.splitlines() if "gunicorn.error" in line]
+    assert len(own) == 1
+    assert json.loads(own[0])["message"].startswith("Starting gunicorn")
 
 
 @pytest.mark.parametrize(
