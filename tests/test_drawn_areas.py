@@ -208,3 +208,18 @@ def test_a_preview_too_slow_to_count_asks_for_a_simpler_outline(officer_client, 
     assert "This area took too long to count: its outline has many corners" in str(answer.json)
     monkeypatch.setitem(app.config, "PREVIEW_TIMEOUT_SECONDS", 30)
     assert officer_client.post("/officers/preview", json={"shapes": shapes}).status_code == 200
+
+
+def test_a_chosen_place_is_named_as_the_search_named_it(officer_client):
+    # The search offered "District: City of Bristol"; chosen, it was listed as
+    # "Bristol, City of", ONS's order (an outside check).
+    from sqlalchemy import text as sql_text
+
+    from app.extensions import db
+
+    place_id = db.session.execute(
+        sql_text("SELECT id FROM places WHERE kind = 'district' AND name = 'Bristol, City of'")
+    ).scalar_one()
+    offered = officer_client.get("/officers/places?q=City of Bristol").json["places"]
+    assert [p["name"] for p in offered if p["id"] == place_id] == ["City of Bristol"]
+    assert officer_client.get(f"/officers/places/{place_id}").json["name"] == "City of Bristol"

@@ -68,6 +68,7 @@ from app.services.registration import find_interest_groups
 from app.services.templates import find_templates, save_template
 from app.services.text import clean_text
 from app.web import record_id
+from geo.names import reading_order
 
 bp = Blueprint("officers", __name__)
 
@@ -265,7 +266,9 @@ def place(place_id: int):
     found = places_dao.find_place_geojson(place_id)
     if found is None:
         return jsonify(error=_("There is no such place. Search again.")), 404
-    return jsonify(found)
+    # Named as the search named it ("City of Bristol", not ONS's "Bristol, City of":
+    # the chosen area was listed the other way, an outside check).
+    return jsonify({**found, "name": reading_order(found["name"])})
 
 
 @bp.route("/templates", methods=["GET", "POST"])

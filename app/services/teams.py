@@ -174,7 +174,9 @@ def area_label_shown(label: str) -> str:
     name, _, kind = label.rpartition(" (")
     kind = kind.removesuffix(")")
     if name and kind in AREA_KINDS:
-        return gettext("%(name)s (%(kind)s)", name=name, kind=AREA_KINDS[kind])
+        # In reading order, as the search offered it ("Bristol, City of" read so once
+        # chosen: an outside check).
+        return gettext("%(name)s (%(kind)s)", name=reading_order(name), kind=AREA_KINDS[kind])
     return label
 
 
