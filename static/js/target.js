@@ -50,7 +50,6 @@
   // A count of people under the minimum comes as null: show "fewer than 5", never a
   // number (a tiny area would otherwise say that someone there is registered).
   var figure = function (n) {
-    if (n === null && lastCounts && lastCounts.nobody) { return number(0); }
     return n === null ? (lastCounts && lastCounts.hidden_label) || _("fewer than 5") : number(n);
   };
   // A channel left unticked reaches no one: "not chosen", not a hidden "fewer than 5"
@@ -480,8 +479,7 @@
         areaRefused = false;
         markRefused(null, "");
         offerInside(null);
-        showAreaError(counts.wholly_outside_force ? wholeOutsideWords() :
-          counts.nobody ? _("Nobody registered is inside this area. Make it larger or move it.") : "", true);
+        showAreaError(counts.wholly_outside_force ? wholeOutsideWords() : "", true);
         showCounts(counts, true);
         if (counts.wholly_outside_force) { bringIntoView($("area-error")); }
       }).catch(function (error) {
@@ -1279,11 +1277,6 @@
     // The area was refused (outside the team's areas, nobody inside...): say that, at
     // the area, rather than to wait for a count that will not come.
     if (!lastCounts && areaRefused && !$("area-error").hidden) {
-      composeError(_("This area cannot be sent to: {why}", { why: $("area-error").textContent }), $("area-error"));
-      return;
-    }
-    // Nobody to send to: said at the area, not asked "Send to 0 residents?".
-    if (lastCounts && lastCounts.nobody && !previewPending && !areaLoads) {
       composeError(_("This area cannot be sent to: {why}", { why: $("area-error").textContent }), $("area-error"));
       return;
     }

@@ -151,29 +151,6 @@ def test_the_welsh_question_before_scheduling_is_welsh_throughout(
     page.goto("/officers/?lang=en")
 
 
-def test_an_area_with_nobody_in_it_says_so_before_send(page, sign_in_page, bristol_residents):
-    """Nobody registered inside: the bar read "fewer than 5", Send asked to send to
-    "fewer than 5", and only "Send now" said nobody was there (an outside check). The
-    send says it anyway, so the count hides nothing by not saying it."""
-    sign_in_page("officer")
-    page.get_by_label("Postcode to centre a circle on").fill("BS16 1AA")  # 4-5 km off
-    page.get_by_role("button", name="Find").click()
-    expect(page.locator("#reach-residents")).to_have_text("0")
-    expect(page.locator("#area-error")).to_have_text(
-        "Nobody registered is inside this area. Make it larger or move it."
-    )
-    page.get_by_label("Title").fill("Road closed")
-    page.get_by_label("Message", exact=True).fill("Shut.")
-    page.get_by_role("button", name="Send…").click()
-    expect(page.locator("#confirm")).to_be_hidden()
-    expect(page.locator("#compose-error")).to_contain_text("This area cannot be sent to:")
-    # Back round the residents, the count is hidden again as any under 5, and no error.
-    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
-    page.get_by_role("button", name="Find").click()
-    expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
-    expect(page.locator("#area-error")).to_be_hidden()
-
-
 def test_a_question_with_one_answer_is_said_at_the_answers_before_the_question(
     page, sign_in_page, bristol_residents
 ):

@@ -332,9 +332,6 @@ def _preview(draft: AlertDraft, target: Target) -> dict:
         "cell_m": cell_m,
         "min_count": min_count,
         "hidden_label": hidden_label(),
-        # Nobody at all: said as such, as the send would say it (it read "fewer than 5",
-        # and only "Send now" said nobody was inside: an outside check).
-        "nobody": counts["residents"] == 0,
         "area_km2": target.area_km2,
         "outside_force_km2": 0.0 if outside is None else round(outside, 3),
         # All of it (an outside check: the map said "fewer than 5" and offered Send,
