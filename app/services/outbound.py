@@ -1049,27 +1049,7 @@ def ask_about_unreported_texts(ledger: Ledger) -> int | None:
     reported (see above); how many were asked about, None when texts are not asked
     about (the outbox, or SMS_STATUS_CHECK_SECONDS 0). Safe to run twice: each row is
     taken by one sweep for SMS_ASK_AGAIN_SECONDS, and a status is applied once."""
-    config = current_app.config
-    first = config["SMS_STATUS_CHECK_SECONDS"]
-    if not first or config.get("DELIVERY_TRANSPORT") != "providers":
-        return None
-    if waiting(redis_store.client, transport_name("sms")):
-        return 0  # asked after the provider's wait, as the texts are sent
-    rows = ledger_sql.texts_to_ask_about(
-        ledger.table,
-        first_after=first,
-        again_after=SMS_ASK_AGAIN_SECONDS,
-        hours=SMS_ASK_FOR_HOURS,
-        limit=SMS_ASK_AT_ONCE,
-    )
-    db.session.commit()
-    if not rows:
-        return 0
-    answers = _statuses_now("sms", [ref for _, ref in rows])
-    for (row_id, _), answer in zip(rows, answers, strict=True):
-        if isinstance(answer, ProviderStatus) and answer.status not in (None, "sent"):
-            apply_provider_status(ledger, row_id, answer)
-    return len(rows)
+    return _ask_about_unreported(ledger, "sms", lambda answer: answer.status not in (None, "sent"))
 
 
 def ask_about_unreported_calls(ledger: Ledger) -> int | None:
@@ -1079,26 +1059,32 @@ def ask_about_unreported_calls(ledger: Ledger) -> int | None:
     good, unanswered ones among them (an outside check). With VOICE_LINES, a call
     holding its line is asked about sooner (ask_about_held_calls). A status is applied
     once whoever asks."""
+    return _ask_about_unreported(ledger, "voice", lambda answer: answer.call_ended)
+
+
+def _ask_about_unreported(
+    ledger: Ledger, channel: str, settled: Callable[[ProviderStatus], bool]
+) -> int | None:
     config = current_app.config
     first = config["SMS_STATUS_CHECK_SECONDS"]
     if not first or config.get("DELIVERY_TRANSPORT") != "providers":
         return None
-    if waiting(redis_store.client, transport_name("voice")):
-        return 0
+    if waiting(redis_store.client, transport_name(channel)):
+        return 0  # asked after the provider's wait, as the messages are sent
     rows = ledger_sql.texts_to_ask_about(
         ledger.table,
         first_after=first,
         again_after=SMS_ASK_AGAIN_SECONDS,
         hours=SMS_ASK_FOR_HOURS,
         limit=SMS_ASK_AT_ONCE,
-        channel="voice",
+        channel=channel,
     )
     db.session.commit()
     if not rows:
         return 0
-    answers = _statuses_now("voice", [ref for _, ref in rows])
+    answers = _statuses_now(channel, [ref for _, ref in rows])
     for (row_id, _), answer in zip(rows, answers, strict=True):
-        if isinstance(answer, ProviderStatus) and answer.call_ended:
+        if isinstance(answer, ProviderStatus) and settled(answer):
             apply_provider_status(ledger, row_id, answer)
     return len(rows)
 
