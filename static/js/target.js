@@ -1393,7 +1393,11 @@
   // A phone reloads a page (pulled down by mistake, or the browser reclaiming memory
   // behind another app): what was written and drawn comes back, for this tab only
   // (sessionStorage; dropped when the alert is sent, and at sign-out by menu.js).
-  var DRAFT_KEY = "ca-draft:" + (settings.parentId || "new");
+  // A follow-up's draft is its kind's: "Send the all-clear" after "Send an update" in
+  // one tab brought back the update's words and category, and went as an update (an
+  // outside check). The kind is the page's own (the server's choice), read before any
+  // draft is put back.
+  var DRAFT_KEY = "ca-draft:" + (settings.parentId ? settings.parentId + ":" + $("category").value : "new");
   var FIELDS = ["title", "body", "title-cy", "body-cy", "category", "question", "answer-1",
                 "answer-2", "answer-3", "answer-4", "send-at", "radius", "radius-m"];
   var BOXES = ["confirm-receipt", "exercise", "send-later"];

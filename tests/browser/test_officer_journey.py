@@ -434,6 +434,29 @@ def test_back_after_sending_an_all_clear_offers_an_update_not_the_all_clear_agai
     assert page.console_errors == []
 
 
+def test_the_all_clear_after_an_update_started_in_the_same_tab_is_an_all_clear(
+    page, sign_in_page, bristol_residents
+):
+    """ "Send an update", back, then "Send the all-clear" in the same tab: the page put
+    back the update's draft (category Update, "Update: …"), and the all-clear went as an
+    update (an outside check). Each kind keeps its own draft."""
+    from app.services.alerts import submit_alert
+
+    officer = sign_in_page("officer")
+    area = [{"kind": "circle", "center": [-2.588230, 51.451967], "radius_m": 500}]
+    first = submit_alert(officer, shapes=area, title="Road closed", body="The A38 is shut.")
+    page.goto(f"/officers/?follow_up={first.alert.id}&kind=update")
+    page.get_by_label("Message", exact=True).fill("Still shut at noon.")
+    expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
+    page.goto(f"/officers/?follow_up={first.alert.id}&kind=all_clear")
+    expect(page.locator("#category")).to_have_value("all_clear")
+    expect(page.get_by_label("Title")).to_have_value("All clear: Road closed")
+    expect(page.get_by_label("Message", exact=True)).to_have_value("")
+    # And the update's draft is still the update's.
+    page.goto(f"/officers/?follow_up={first.alert.id}&kind=update")
+    expect(page.get_by_label("Message", exact=True)).to_have_value("Still shut at noon.")
+
+
 def test_a_circle_drawn_too_small_is_made_the_smallest_and_a_refused_shape_is_marked(
     page, sign_in_page, bristol_residents
 ):
