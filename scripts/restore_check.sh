@@ -95,6 +95,11 @@ if [ "$mode" = backup ]; then
     cat "$work/err" >&2
     exit 1
   fi
+  # An empty alembic_version passed (an outside re-check).
+  if ! grep -q '^alembic_version=.' "$work/target"; then
+    echo "restore check FAILED: the restored backup has no migration recorded" >&2
+    exit 1
+  fi
   if [ -n "$source_url" ]; then
     count_rows "$source_url" | cut -d' ' -f1 | grep -v '^alembic_version=' > "$work/want"
     cut -d' ' -f1 "$work/target" | grep -v '^alembic_version=' > "$work/have"
@@ -107,6 +112,9 @@ if [ "$mode" = backup ]; then
   rows=$(grep -v '^alembic_version=' "$work/target" | awk '{n += $2} END {print n + 0}')
   echo "restore check: $dump restored: $tables tables, $rows rows;" \
     "$(grep '^alembic_version=' "$work/target" | tr = ' ')"
+  if [ -z "$source_url" ]; then
+    echo "  (no SOURCE_URL given: its tables were not compared with the database's)"
+  fi
   exit 0
 fi
 count_rows "$source_url" > "$work/source"

@@ -108,6 +108,21 @@ def test_a_backup_you_have_is_restored_as_it_is_and_a_bad_one_fails(
     with target.connect() as restored:
         assert restored.execute(text("SELECT count(*) FROM residents")).scalar() == 1
 
+    # A backup whose migration record is empty fails (it passed: an outside re-check).
+    with target.begin() as restored:
+        restored.execute(text("DELETE FROM alembic_version"))
+    emptied = tmp_path / "no-migration.dump"
+    subprocess.run(
+        [str(ROOT / "scripts" / "backup.sh"), kept, str(emptied)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    unrecorded = run("--backup", str(emptied), kept)
+    assert unrecorded.returncode == 1
+    assert "has no migration recorded" in unrecorded.stderr
+
     corrupt = tmp_path / "corrupt.dump"
     corrupt.write_text("not a dump\n")
     bad = run("--backup", str(corrupt), kept, source)

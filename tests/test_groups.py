@@ -37,6 +37,11 @@ def test_a_group_that_cannot_be_added_says_why_and_adds_nothing(app_ctx, runner)
         (["   "], "Give the group's name, at most 80 characters."),
         (["x" * 81], "Give the group's name, at most 80 characters."),
         (["Horse Watch", "--slug", "Horse Watch!"], "lower-case letters, digits, hyphens"),
+        # An outside re-check stored these, and a look-alike passed as another group.
+        (["Bell\aWatch"], "The group's name has"),
+        (["\u202eFarm Watch"], "invisible character (U+202E"),
+        (["Farm\u200b Watch"], "There is already a group Farm Watch"),
+        (["Pub Watch", "--name-cy", "Gwarchod\nTafarnau"], "Its Welsh name has a line break"),
     ):
         answer = runner.invoke(args=["groups", "add", *args])
         assert answer.exit_code == 1, args

@@ -11,6 +11,7 @@ from app.dao.audit import create_audit_event
 from app.extensions import db
 from app.models import InterestGroup
 from app.services.forces import SLUG, slug_for
+from app.services.text import TextRefused, checked_text
 from app.services.transaction import read_only, transaction
 
 MAX_NAME = 80
@@ -29,8 +30,14 @@ def add_group(*, name: str, name_cy: str | None = None, slug: str | None = None)
     """A new group, by its name (and its Welsh name: without it, Welsh pages show the
     English). Raises GroupRefused for a missing or too long name, a slug that is not
     one, or a name or slug another group has."""
-    name = " ".join((name or "").split())
-    name_cy = " ".join((name_cy or "").split()) or None
+    try:
+        # Control characters, text turned round, invisible characters (zero-width ones
+        # are taken out): a name with a BEL, U+202E or a zero-width space was stored,
+        # and "Farm\u200bWatch" passed as another group (an outside re-check).
+        name = " ".join(checked_text(name, "The group's name").split())
+        name_cy = " ".join(checked_text(name_cy, "Its Welsh name").split()) or None
+    except TextRefused as refusal:
+        raise GroupRefused(str(refusal)) from None
     slug = slug or slug_for(name)
     if not name or len(name) > MAX_NAME or (name_cy and len(name_cy) > MAX_NAME):
         raise GroupRefused(f"Give the group's name, at most {MAX_NAME} characters.")
