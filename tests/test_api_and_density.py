@@ -68,6 +68,12 @@ def test_a_terminated_postcode_is_gone_and_says_when(client, terminated_postcode
     assert (posted.status_code, posted.json) == (410, response.json)
     # Other refusals carry nothing more.
     assert "terminated" not in client.get("/api/postcodes/BS99 9ZZ").json
+    # Looked up with others, it is refused the same way (it came back as a live
+    # postcode: an outside re-check).
+    bulk = client.post("/api/postcodes", json={"postcodes": ["BS1 9ZZ", "BS1 6AD"]}).json
+    gone, live = bulk["results"]
+    assert gone == {"query": "BS1 9ZZ", "result": None} | response.json
+    assert live["result"]["postcode"] == "BS1 6AD"
 
 
 def test_bulk_lookup_answers_each_query_in_order(client, app_ctx):

@@ -29,6 +29,7 @@ from app.services.postcode_check import (
     outside_great_britain,
     postcode_key,
     refuse_control_characters,
+    terminated_refusal,
 )
 from app.services.text import TextRefused, checked_text, whole_number
 from geo import postcodes
@@ -139,6 +140,12 @@ def bulk_postcodes():
     for query in typed:
         key = keys[query]
         record = found.get(key) if isinstance(key, str) else None
+        if record is not None and record.terminated_on is not None:
+            # As the single lookup answers it (410, where it was): it came back as a
+            # live postcode here (an outside re-check).
+            gone = _terminated(terminated_refusal(record.postcode, record.terminated_on), record)
+            results.append({"query": query, "result": None} | gone[0].get_json())
+            continue
         answer = {"query": query, "result": record.as_json() if record else None}
         if isinstance(key, PostcodeRefused):
             answer |= {"error": str(key), "reason": key.reason}

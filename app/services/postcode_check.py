@@ -49,6 +49,19 @@ POLICE_OUTSIDE_GREAT_BRITAIN = {
 }
 
 
+def terminated_refusal(shown: str, terminated_on) -> PostcodeRefused:
+    """A postcode Royal Mail no longer uses, and since when."""
+    return PostcodeRefused(
+        gettext(
+            "%(shown)s is no longer in use: Royal Mail stopped using it in %(month)s. "
+            "Use the postcode on a recent letter.",
+            shown=shown,
+            month=format_date(terminated_on, "MMMM y", locale=current()),
+        ),
+        reason="terminated",
+    )
+
+
 class PostcodeRefused(ValueError):
     """A postcode we cannot use: `reason` for programs, the message for people.
 
@@ -258,15 +271,7 @@ def _check_found(
             reason="unknown",
         )
     if postcode.terminated_on is not None:
-        raise PostcodeRefused(
-            gettext(
-                "%(shown)s is no longer in use: Royal Mail stopped using it in %(month)s. "
-                "Use the postcode on a recent letter.",
-                shown=shown,
-                month=format_date(postcode.terminated_on, "MMMM y", locale=current()),
-            ),
-            reason="terminated",
-        )
+        raise terminated_refusal(shown, postcode.terminated_on)
     if postcode.location is None and not postcode.admin_district_code:
         # Code-Point's "no coordinates" rows carry no district either: nothing says
         # where the postcode is, so it is not "outside" anything; it just can't be placed.
