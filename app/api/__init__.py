@@ -122,7 +122,8 @@ def bulk_postcodes():
     """Up to 100 postcodes: {"postcodes": [...]} -> {"results": [{query, result}]}.
 
     A query with no result also has the "error" and "reason" a single lookup would
-    give, where they need no lookup (invalid, outside_great_britain), else unknown."""
+    give, where they need no lookup (invalid, outside_great_britain), else unknown;
+    a terminated postcode is answered as the single lookup answers it."""
     data = request.get_json(silent=True)
     typed = data.get("postcodes") if isinstance(data, dict) else None
     if not isinstance(typed, list) or not all(isinstance(t, str) for t in typed):

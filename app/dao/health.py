@@ -24,7 +24,7 @@ def find_forces_without_an_area(session) -> int:
     return session.execute(
         text(
             "SELECT count(*) FROM forces f WHERE NOT EXISTS (SELECT 1 FROM places p"
-            " WHERE p.kind = 'force' AND p.code = f.code)"
+            " WHERE p.kind = 'force' AND p.code = f.code AND NOT ST_IsEmpty(p.boundary))"
         )
     ).scalar_one()
 
