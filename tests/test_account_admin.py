@@ -322,6 +322,10 @@ def test_every_mistake_of_an_invitation_is_said_at_once(app, admin_client):
     assert "Choose one of" in error_tied_to(answer.text, "role")
     assert "Choose how they sign in" in answer.text
     assert db.session.scalar(select(db.func.count()).select_from(Officer)) == before
+    # Single sign-on chosen where it is not set up is said with the rest, not after.
+    sso = post(admin_client, "/admin/officers/invite", data | {"sign_in": "sso"})
+    assert "Give the person" in error_tied_to(sso.text, "name")
+    assert "Single sign-on is not set up" in sso.text
 
 
 def test_a_role_change_is_audited_and_ends_the_sessions(app, admin_client, make_officer):

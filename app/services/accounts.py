@@ -668,6 +668,11 @@ def invitation_mistakes(*, email: str, name: str, role: str, sign_in: str) -> di
         )
     if sign_in not in ("password", "sso"):
         mistakes["sign_in"] = gettext("Choose how they sign in: with a password or single sign-on.")
+    elif sign_in == "sso" and not sso_set_up():
+        mistakes["sign_in"] = gettext(
+            "Single sign-on is not set up for this installation: they could never sign "
+            "in. Choose a password instead."
+        )
     return mistakes
 
 
