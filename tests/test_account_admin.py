@@ -550,4 +550,7 @@ def test_the_last_admin_of_a_force_is_kept_from_the_shell_too(
     enabled = runner.invoke(args=["officers", "enable", "--email", admin.email])
     assert enabled.output == f"Enabled {admin.email}\n"
     assert fresh(admin.id).active
+    # Again: said to be so already, not "Enabled" as if done now (an outside re-check).
+    again = runner.invoke(args=["officers", "enable", "--email", admin.email])
+    assert again.exit_code == 1 and "is already enabled: nothing changed" in again.output
     assert [e.details.get("by") for e in audit("officer.enabled")] == ["command line"]

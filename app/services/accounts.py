@@ -442,6 +442,11 @@ def set_officer_active_by_email(email: str, *, active: bool) -> Officer:
     officer = find_by_email(email)
     if officer is None:
         raise AccountError(gettext("There is no account for %(email)s.", email=email))
+    if officer.active == active:
+        # Said so: "Disabled" of an account disabled long ago read as done now.
+        raise AccountError(
+            f"{email} is already {'enabled' if active else 'disabled'}: nothing changed."
+        )
     if (
         not active
         and officer.active
