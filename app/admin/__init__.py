@@ -99,24 +99,22 @@ def invite():
         # Cut well past the longest address, so that one too long is said to be (cut
         # to 300, it was said to have no @-sign: an outside check).
         form = {key: request.form.get(key, default)[:1000] for key, default in form.items()}
-        errors = invitation_mistakes(**form)
-        try:
-            if errors:
-                raise _Mistakes()
-            account = invite_officer(
-                current_user,
-                email=form["email"],
-                name=form["name"],
-                role=form["role"],
-                sso_only=form["sign_in"] == "sso",
-            )
-        except _Mistakes:
-            pass  # every box's mistake, said at once
-        except (AccountError, ContactRefused, PasswordRefused, ValueError) as refusal:
-            # The box at fault; an address refused is the e-mail's.
-            field = getattr(refusal, "field", None)
-            errors[field if field in form else "email"] = str(refusal)
-        else:
+        errors = invitation_mistakes(**form)  # every box's mistake, said at once
+        account = None
+        if not errors:
+            try:
+                account = invite_officer(
+                    current_user,
+                    email=form["email"],
+                    name=form["name"],
+                    role=form["role"],
+                    sso_only=form["sign_in"] == "sso",
+                )
+            except (AccountError, ContactRefused, PasswordRefused, ValueError) as refusal:
+                # The box at fault; an address refused is the e-mail's.
+                field = getattr(refusal, "field", None)
+                errors[field if field in form else "email"] = str(refusal)
+        if account is not None:
             flash(
                 _(
                     "%(name)s's account is made: they sign in through single sign-on.",
@@ -129,10 +127,6 @@ def invite():
     return render_template(
         "admin/invite.html", form=form, roles=ROLES, errors=errors, sso=sso_set_up()
     ), (400 if errors else 200)
-
-
-class _Mistakes(Exception):
-    """The invitation's boxes have mistakes, all of them in `errors`."""
 
 
 @bp.route("/officers/<int:officer_id>/role", methods=["POST"])

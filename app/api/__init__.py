@@ -68,18 +68,17 @@ def refused(refusal: PostcodeRefused):
     return error(STATUS_FOR_REASON.get(refusal.reason, 422), refusal.reason, str(refusal))
 
 
-def _terminated(refusal: PostcodeRefused, record: postcodes_dao.PostcodeRecord | None):
-    """410, and where the postcode was, as postcodes.io's terminated postcodes say: an
-    officer's old record may carry one, and the map can still centre on it."""
-    answer, status = refused(refusal)
+def _terminated(refusal: PostcodeRefused, record: postcodes_dao.PostcodeRecord | None) -> dict:
+    """A terminated postcode's refusal, and where it was, as postcodes.io's terminated
+    postcodes say: an officer's old record may carry one, and the map can still centre
+    on it."""
+    body = {"error": str(refusal), "reason": refusal.reason}
     if record is not None:
-        body = answer.get_json()
+        record_json = record.as_json()
         body["terminated"] = {
-            key: record.as_json()[key]
-            for key in ("postcode", "terminated_on", "longitude", "latitude")
+            key: record_json[key] for key in ("postcode", "terminated_on", "longitude", "latitude")
         }
-        answer = jsonify(body)
-    return answer, status
+    return body
 
 
 def _record_json(record: postcodes_dao.PostcodeRecord, checked=None) -> dict:
@@ -99,7 +98,8 @@ def postcode(text: str):
         checked = check_postcode(text, require_in_force=False)
     except PostcodeRefused as refusal:
         if refusal.reason == "terminated":
-            return _terminated(refusal, postcodes_dao.by_postcode(db.session, text))
+            record = postcodes_dao.by_postcode(db.session, text)
+            return jsonify(_terminated(refusal, record)), STATUS_FOR_REASON["terminated"]
         return refused(refusal)
     record = postcodes_dao.by_postcode(db.session, checked.postcode.postcode)
     return jsonify(_record_json(record, checked))
@@ -144,8 +144,8 @@ def bulk_postcodes():
         if record is not None and record.terminated_on is not None:
             # As the single lookup answers it (410, where it was): it came back as a
             # live postcode here (an outside re-check).
-            gone = _terminated(terminated_refusal(record.postcode, record.terminated_on), record)
-            results.append({"query": query, "result": None} | gone[0].get_json())
+            gone = terminated_refusal(record.postcode, record.terminated_on)
+            results.append({"query": query, "result": None} | _terminated(gone, record))
             continue
         answer = {"query": query, "result": record.as_json() if record else None}
         if isinstance(key, PostcodeRefused):

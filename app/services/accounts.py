@@ -224,14 +224,7 @@ def create_officer(
 
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
-    try:
-        name = checked_text(name, gettext("The name"))
-    except TextRefused as refusal:  # a NUL, a line break, a character turning text round
-        raise AccountError(str(refusal), field="name") from None
-    if not name or len(name) > 200:
-        raise AccountError(
-            gettext("Give the person's name (at most 200 characters)."), field="name"
-        )
+    name = _checked_name(name)
     email = normalise_email(email).lower()
     if password is not None:
         password = check_password_policy(password, email=email, name=name)
@@ -447,12 +440,7 @@ def set_officer_active_by_email(email: str, *, active: bool) -> Officer:
         raise AccountError(
             f"{email} is already {'enabled' if active else 'disabled'}: nothing changed."
         )
-    if (
-        not active
-        and officer.active
-        and officer.role == "admin"
-        and not _other_active_admins(officer)
-    ):
+    if not active and officer.role == "admin" and not _other_active_admins(officer):
         # The page refused it; the command did it, and the force had no administrator
         # left, nor a command to enable one again (an outside check).
         raise AccountError(
@@ -648,6 +636,33 @@ def sso_set_up() -> bool:
     return bool(buttons())
 
 
+def _checked_name(name: str) -> str:
+    """A staff member's name as kept, or AccountError for its box."""
+    try:
+        checked = checked_text(name, gettext("The name"))
+    except TextRefused as refusal:  # a NUL, a line break, a character turning text round
+        raise AccountError(str(refusal), field="name") from None
+    if not checked or len(checked) > 200:
+        raise AccountError(
+            gettext("Give the person's name (at most 200 characters)."), field="name"
+        )
+    return checked
+
+
+def _role_refusal() -> str:
+    return gettext(
+        "Choose one of the roles: %(roles)s.",
+        roles=", ".join(role_name(role) for role in ROLES),
+    )
+
+
+def _no_sso_refusal() -> str:
+    return gettext(
+        "Single sign-on is not set up for this installation: they could never sign "
+        "in. Choose a password instead."
+    )
+
+
 def invitation_mistakes(*, email: str, name: str, role: str, sign_in: str) -> dict[str, str]:
     """Every mistake in an invitation's boxes at once, by box (the form said one a try:
     an outside check). Reads nothing; invite_officer checks again, and what only it can
@@ -656,28 +671,19 @@ def invitation_mistakes(*, email: str, name: str, role: str, sign_in: str) -> di
 
     mistakes: dict[str, str] = {}
     try:
-        checked = checked_text(name, gettext("The name"))
-    except TextRefused as refusal:
+        _checked_name(name)
+    except AccountError as refusal:
         mistakes["name"] = str(refusal)
-    else:
-        if not checked or len(checked) > 200:
-            mistakes["name"] = gettext("Give the person's name (at most 200 characters).")
     try:
         normalise_email(email)
     except ContactRefused as refusal:
         mistakes["email"] = str(refusal)
     if role not in ROLES:
-        mistakes["role"] = gettext(
-            "Choose one of the roles: %(roles)s.",
-            roles=", ".join(role_name(role) for role in ROLES),
-        )
+        mistakes["role"] = _role_refusal()
     if sign_in not in ("password", "sso"):
         mistakes["sign_in"] = gettext("Choose how they sign in: with a password or single sign-on.")
     elif sign_in == "sso" and not sso_set_up():
-        mistakes["sign_in"] = gettext(
-            "Single sign-on is not set up for this installation: they could never sign "
-            "in. Choose a password instead."
-        )
+        mistakes["sign_in"] = _no_sso_refusal()
     return mistakes
 
 
@@ -689,21 +695,9 @@ def invite_officer(
     if admin.role != "admin" or not admin.active:
         raise AccountError(gettext("Only an administrator can do that."))
     if role not in ROLES:
-        raise AccountError(
-            gettext(
-                "Choose one of the roles: %(roles)s.",
-                roles=", ".join(role_name(role) for role in ROLES),
-            ),
-            field="role",
-        )
+        raise AccountError(_role_refusal(), field="role")
     if sso_only and not sso_set_up():
-        raise AccountError(
-            gettext(
-                "Single sign-on is not set up for this installation: they could never sign "
-                "in. Choose a password instead."
-            ),
-            field="sign_in",
-        )
+        raise AccountError(_no_sso_refusal(), field="sign_in")
     officer = create_officer(
         email=email,
         name=name,

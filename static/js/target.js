@@ -575,11 +575,15 @@
     if (e.layer.caEntry) { removeEntry(e.layer.caEntry); } else { refreshPreview(); }
   });
 
+  // A note about the circle's centre (a rough phone fix, an old postcode); "" for none.
+  function centreNote(text) {
+    $("location-note").hidden = !text;
+    $("location-note").textContent = text;
+  }
+
   function centreCircle(latlng, label) {
     var radius = radiusNow();
-    // A note about the last circle's centre (a rough fix, an old postcode) is not this one's.
-    $("location-note").hidden = true;
-    $("location-note").textContent = "";
+    centreNote("");  // the last circle's note is not this one's
     if (searchCircle) { removeEntry(searchCircle.caEntry); }
     searchCircle = L.circle(latlng, { radius: radius }).addTo(shapes);
     addEntry(searchCircle, "circle", label);
@@ -658,8 +662,7 @@
       if (!gone || gone.latitude === null || gone.latitude === undefined) { showAreaError(error.message); return; }
       $("centre-postcode").value = gone.postcode;
       centreCircle([gone.latitude, gone.longitude], round(gone.postcode));
-      $("location-note").hidden = false;
-      $("location-note").textContent = _("{postcode} is no longer in use (Royal Mail stopped using it): the circle is centred where it was. Check it is the place you mean.", { postcode: gone.postcode });
+      centreNote(_("{postcode} is no longer in use (Royal Mail stopped using it): the circle is centred where it was. Check it is the place you mean.", { postcode: gone.postcode }));
     });
   });
 
@@ -675,8 +678,7 @@
       // draw a circle that looks as sure as a postcode's (an outside probe).
       var accuracy = position.coords.accuracy;
       var rough = accuracy > Math.min(radiusNow() / 2, 500);
-      $("location-note").hidden = !rough;
-      $("location-note").textContent = rough ? _("Your phone places you only to within {metres} m: check the circle is where you are, or enter a postcode.", { metres: Math.round(accuracy).toLocaleString("en-GB") }) : "";
+      centreNote(rough ? _("Your phone places you only to within {metres} m: check the circle is where you are, or enter a postcode.", { metres: Math.round(accuracy).toLocaleString("en-GB") }) : "");
     }, function () {
       located();
       showAreaError(_("Your location is not available (permission refused or no signal). Enter a postcode."));
