@@ -131,6 +131,19 @@ def second_factor_secret(app, officer_id: int) -> str:
     return secret
 
 
+def a_wrong_code(*right: str) -> str:
+    """A 6-digit code that is none of these: a fixed guess such as "000000" is the
+    right code one time in a million (a clean-clone run failed so)."""
+    return next(code for code in ("000000", "111111", "222222", "333333") if code not in right)
+
+
+def a_wrong_totp(secret: str) -> str:
+    """A code no step within two of now takes, so it stays wrong while the test runs."""
+    totp = pyotp.TOTP(secret)
+    now = totp.timecode(datetime.now(UTC))
+    return a_wrong_code(*(totp.generate_otp(step) for step in range(now - 2, now + 3)))
+
+
 def totp_code(app, officer_id: int) -> str:
     """A code the account's app would show now, and one the account has not used yet:
     signing the same account in twice within 30 seconds would otherwise replay a code

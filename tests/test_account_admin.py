@@ -17,7 +17,7 @@ from sqlalchemy import select, text
 from app.extensions import db
 from app.models import AuditEvent, Officer, OutboxMessage, ResidentNotice, StaffSession
 from app.models.officer import AccountLink
-from tests.factories import PASSWORDS, error_tied_to, form_token, signed_in
+from tests.factories import PASSWORDS, a_wrong_totp, error_tied_to, form_token, signed_in
 
 BROWSER = "Mozilla/5.0 (Linux; Android 14) Mobile Safari"
 
@@ -143,7 +143,8 @@ def test_a_reset_link_by_email_sets_a_new_password_once_and_the_app_again(
     secret = secret.replace(" ", "")
     assert secret != old_secret
     wrong = user.post(
-        "/sign-in/set-up", data={"code": "000000", "csrf_token": form_token(user, "/sign-in")}
+        "/sign-in/set-up",
+        data={"code": a_wrong_totp(secret), "csrf_token": form_token(user, "/sign-in")},
     )
     assert wrong.status_code == 400 and error_tied_to(wrong.text, "code")
     shown = user.post(

@@ -17,7 +17,7 @@ from app.extensions import db
 from app.models import AuditEvent, Officer, StaffSession
 from app.models.officer import RecoveryCode
 from app.services import second_factor
-from tests.factories import PASSWORDS, error_tied_to, second_factor_secret
+from tests.factories import PASSWORDS, a_wrong_totp, error_tied_to, second_factor_secret
 
 BROWSER = "Mozilla/5.0 (Linux; Android 14) Mobile Safari"
 
@@ -76,7 +76,7 @@ def test_first_sign_in_sets_up_the_app_and_gives_ten_recovery_codes_once(
     assert secret.replace(" ", "") in client.get("/sign-in/set-up").text.replace(" ", "")
 
     wrong = client.post(
-        "/sign-in/set-up", data={"code": "000000", "csrf_token": token_of(page.text)}
+        "/sign-in/set-up", data={"code": a_wrong_totp(secret), "csrf_token": token_of(page.text)}
     )
     assert wrong.status_code == 400 and "phone&#39;s clock" in wrong.text
     shown = client.post(
@@ -201,7 +201,7 @@ def test_wrong_codes_are_throttled_and_the_message_says_what_to_do(app, make_off
     client = new_client(app)
     password_step(client, officer.email, PASSWORDS["officer"])
     for _ in range(app.config["LOGIN_FREE_FAILURES"]):
-        assert code_step(client, "000000").status_code == 400
+        assert code_step(client, a_wrong_totp(totp.secret)).status_code == 400
     refused = code_step(client, totp.now())  # even the right code waits now
     assert refused.status_code == 429
     assert "Too many wrong codes. Wait 10 minutes" in refused.text
