@@ -783,6 +783,65 @@ def test_an_alert_cancelled_part_way_offers_an_update_and_the_all_clear(
     assert "Send an update" not in officer_client.get(f"/officers/alerts/{waiting}").text
 
 
+def test_a_follow_up_does_not_go_by_a_channel_whose_message_was_cancelled(
+    officer_client, officer, town, run_worker
+):
+    """An alert cancelled after its e-mails went had reached some residents by e-mail
+    only; its all-clear texted and called them as well, about an alert they had only
+    read (an outside check: 46 paid messages). A channel the alert did not use is still
+    the officer's to add."""
+    from app.services import dispatch
+    from app.services.alerts import cancel_alert
+
+    first = send(officer_client).json["alert_id"]
+    emails = db.session.scalars(
+        select(Delivery.id).where(Delivery.alert_id == first, Delivery.channel == "email")
+    ).all()
+    dispatch.deliver_alert_range(first, min(emails), max(emails), "email")
+    assert cancel_alert(officer, first) > 0  # the texts and calls, not yet sent
+    ways = {
+        (row.resident_id, row.channel, row.status)
+        for row in db.session.execute(
+            select(Delivery.resident_id, Delivery.channel, Delivery.status).where(
+                Delivery.alert_id == first
+            )
+        )
+    }
+    assert {way[2] for way in ways} == {"delivered", "cancelled"}  # the outbox delivers
+    went = {(resident, channel) for resident, channel, status in ways if status != "cancelled"}
+    assert went == {(town["farm"].id, "email"), (town["none"].id, "email")}
+    clear = send(
+        officer_client,
+        shapes=[],
+        audience="parent",
+        parent_id=first,
+        category="all_clear",
+        title="All clear",
+        body="Nothing to fear.",
+    )
+    assert clear.status_code == 201, clear.json
+
+    def reached(alert_id: int) -> set[tuple[int, str]]:
+        rows = select(Delivery.resident_id, Delivery.channel).where(Delivery.alert_id == alert_id)
+        return set(db.session.execute(rows).tuples())
+
+    assert reached(clear.json["alert_id"]) == went  # not town["none"]'s text as well
+    # An e-mail alert, then an update by text too: the text is the officer's choice.
+    by_email = send(officer_client, channels=["email"], title="Scam").json["alert_id"]
+    run_worker()
+    update = send(
+        officer_client,
+        shapes=[],
+        audience="parent",
+        parent_id=by_email,
+        title="Update",
+        body="Callers claim to be us.",
+        channels=["sms", "email"],
+    )
+    assert update.status_code == 201, update.json
+    assert reached(update.json["alert_id"]) == went | {(town["none"].id, "sms")}
+
+
 # --- accounts -----------------------------------------------------------------------
 
 

@@ -81,8 +81,15 @@ def _filters(audience: Audience) -> list[ColumnElement]:
     """For a follow-up to an earlier alert's residents: a verified channel the resident
     has not stopped, of a resident who has not paused alerts, reached by the earlier
     alert through a force they have not stopped, in a chosen group, on a chosen channel
-    (the targets table holds these rules for an area's audience)."""
-    earlier = aliased(Delivery)
+    whose message of the earlier alert was not cancelled before it went (the targets
+    table holds these rules for an area's audience).
+
+    Not cancelled on that channel: an alert cancelled after its e-mails went had
+    reached some residents by e-mail only, and its all-clear called and texted them
+    about an alert they had only read (an outside check: 46 paid messages). A channel
+    the earlier alert did not use at all is the officer's to add (a routine e-mail,
+    then "stay indoors" by text too)."""
+    earlier, cancelled = aliased(Delivery), aliased(Delivery)
     conditions: list[ColumnElement] = [
         ResidentChannel.unsubscribed_at.is_(None),
         ResidentChannel.verified_at.is_not(None),
@@ -90,6 +97,12 @@ def _filters(audience: Audience) -> list[ColumnElement]:
             Resident.id == ResidentChannel.resident_id, Resident.paused_at.is_not(None)
         ),
         exists().where(*_reached_through(earlier, audience, ResidentChannel.resident_id)),
+        ~exists().where(
+            cancelled.alert_id == audience.parent_alert_id,
+            cancelled.resident_id == ResidentChannel.resident_id,
+            cancelled.channel == ResidentChannel.channel,
+            cancelled.status == "cancelled",
+        ),
     ]
     if audience.groups:
         conditions.append(
