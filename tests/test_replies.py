@@ -368,6 +368,49 @@ def test_an_officer_answers_a_text_through_the_engine_and_every_view_is_audited(
     assert "On our \u202eway." in refused.text
 
 
+def test_a_team_reads_and_answers_only_its_own_alerts_replies_and_messages(
+    app, providers, officer, make_officer, make_resident, run_worker
+):
+    """A team's officer read, and answered by text, the residents' replies to another
+    team's alert in the inbox, and read that alert's messages in the outbox, both of
+    its own page refused them (an outside check)."""
+    from app.services import teams
+
+    admin, other = make_officer(role="admin"), make_officer(email="other@police.example")
+    for name, member in (("Ours", officer), ("Theirs", other)):
+        team = teams.create_team(admin, name)
+        teams.set_members(admin, team.id, [str(member.id)])
+    make_resident(sms="+447700900801")
+    alert = send(officer, run_worker)
+    url = inbound(providers)
+    providers.gateway.text_in(url, "+447700900801", "A van on Elm Road")
+    providers.gateway.text_in(url, "+447700900899", "Who is this?")  # to no alert
+    reply, stranger = all_replies()
+    assert reply.alert_id == alert.id and stranger.alert_id is None
+
+    def shown(who) -> set[int]:
+        return {item["id"] for item in replies.read_inbox(who)["replies"]}
+
+    assert shown(officer) == shown(admin) == {reply.id, stranger.id}
+    assert shown(other) == {stranger.id}
+    with pytest.raises(replies.ReplyRefused, match="another team's alert"):
+        replies.answer_reply(other, reply.id, "We are on our way.")
+    page = signed_in(app, other, "officer")
+    refused = page.post(f"/officers/replies/{reply.id}/answer", data={"words": "On our way."})
+    assert (
+        refused.status_code == 302 and "A van on Elm Road" not in page.get("/officers/inbox").text
+    )
+    assert (
+        db.session.scalar(
+            select(func.count())
+            .select_from(ResidentNotice)
+            .where(ResidentNotice.kind == "officer_answer")
+        )
+        == 0
+    )
+    assert replies.answer_reply(other, stranger.id, "This is the police.")  # everyone's
+
+
 def test_a_text_from_something_that_is_not_a_number_is_refused_and_nothing_kept(
     providers, make_resident
 ):

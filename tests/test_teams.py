@@ -9,7 +9,16 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Alert, AuditEvent, Delivery, Place, ResidentNotice, Team, alert_teams
+from app.models import (
+    Alert,
+    AuditEvent,
+    Delivery,
+    OutboxMessage,
+    Place,
+    ResidentNotice,
+    Team,
+    alert_teams,
+)
 from app.services import teams
 from tests.factories import form_token, signed_in
 
@@ -340,6 +349,26 @@ def test_officers_see_and_cancel_only_their_own_teams_alerts(app, people, two_te
     assert sue.post(f"/officers/alerts/{theirs}/cancel", data={"confirm": "yes"}).status_code == 302
     db.session.expire_all()
     assert db.session.get(Alert, theirs).status == "cancelled"
+
+
+def test_the_outbox_shows_a_team_only_its_own_alerts_messages(
+    app, people, two_teams, street, run_worker
+):
+    """Its alert's page refused another team's officer, and the outbox showed them its
+    messages (an outside check)."""
+    a = client_of(app, people, "officer_a")
+    b = client_of(app, people, "officer_b")
+    theirs = a.post("/officers/alerts", json=draft(300, title="Theirs")).json["alert_id"]
+    run_worker()
+    sent = db.session.scalars(
+        select(OutboxMessage.recipient).where(OutboxMessage.alert_id == theirs)
+    ).all()
+    assert sent
+    assert f"alert {theirs} ·" in a.get("/officers/outbox").text
+    page = b.get("/officers/outbox").text
+    assert f"alert {theirs} ·" not in page and "Theirs" not in page
+    assert b.get(f"/officers/outbox?alert={theirs}").status_code == 403
+    assert f"alert {theirs} ·" in client_of(app, people, "admin").get("/officers/outbox").text
 
 
 def test_an_alert_of_no_team_is_the_forces_and_a_test_belongs_to_its_authors_team(

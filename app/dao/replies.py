@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from app.extensions import db
-from app.models import Reply
+from app.models import Alert, Reply
 
 
 @dataclass(frozen=True)
@@ -115,9 +115,12 @@ def create_reply(**values) -> int | None:
     ).scalar()
 
 
-def inbox(*, alert_id: int | None, limit: int, before_id: int | None = None) -> list[Reply]:
+def inbox(
+    *, alert_id: int | None, limit: int, before_id: int | None = None, visible=None
+) -> list[Reply]:
     """Messages for an officer to read, newest first: words that are not an answer,
-    and answers that fit no option."""
+    and answers that fit no option. `visible`: a filter of the alerts whose replies
+    the officer reads (texts to no alert are everyone's)."""
     query = (
         select(Reply)
         .where(Reply.kind == "message")
@@ -126,6 +129,10 @@ def inbox(*, alert_id: int | None, limit: int, before_id: int | None = None) -> 
     )
     if alert_id is not None:
         query = query.where(Reply.alert_id == alert_id)
+    if visible is not None:
+        query = query.where(
+            Reply.alert_id.is_(None) | Reply.alert_id.in_(select(Alert.id).where(visible))
+        )
     if before_id is not None:
         query = query.where(Reply.id < before_id)
     return list(db.session.scalars(query))

@@ -52,8 +52,14 @@ MATRIX: dict[str, tuple[tuple[str, str, str, str], str]] = {
         "another force's alert it asks this force to send: see it, approve or refuse",
     ),
     "alert.replies": ((TEAM, TEAM, NO, ALL), "an alert's replies and answers"),
-    "inbox": ((ALL, ALL, NO, ALL), "the inbox of replies, answering a reply"),
-    "outbox": ((ALL, ALL, NO, ALL), "the development outbox"),
+    "inbox": (
+        (TEAM, TEAM, NO, ALL),
+        "the inbox of replies, answering a reply (to alerts of one's teams, and texts to none)",
+    ),
+    "outbox": (
+        (TEAM, TEAM, NO, ALL),
+        "the development outbox (alerts' messages: of one's teams)",
+    ),
     "reports": ((NO, ALL, ALL, ALL), "density, penetration, reports"),
     "admin.accounts": ((NO, NO, NO, ALL), "staff accounts: invite, role, reset, disable"),
     "admin.import": ((NO, NO, NO, ALL), "importing a subscriber list"),

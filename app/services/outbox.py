@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 
 from app.dao.audit import create_audit_event
 from app.extensions import db
-from app.models import Officer, OutboxMessage, ResidentNotice
+from app.models import Alert, Officer, OutboxMessage, ResidentNotice
+from app.services import authorisation
 from app.services.notices import STAFF_KINDS
 
 # Notices that carry a member of staff's set-password link.
@@ -60,6 +61,14 @@ def view_outbox(officer: Officer, *, alert_id: int | None = None, before_id: int
     if alert_id:
         query = query.where(OutboxMessage.alert_id == alert_id)
         count_query = count_query.where(OutboxMessage.alert_id == alert_id)
+    else:
+        # The alerts' messages of the officer's teams only, as each alert's own page
+        # (its messages were all here for anyone: an outside check).
+        visible = OutboxMessage.alert_id.is_(None) | OutboxMessage.alert_id.in_(
+            select(Alert.id).where(authorisation.list_filter(officer, "outbox"))
+        )
+        query = query.where(visible)
+        count_query = count_query.where(visible)
     # A member of staff's set-password link takes their account: only administrators
     # (who may send one anyway) see it, in any environment. Every officer could open an
     # invited administrator's in the demo (found by an outside probe).

@@ -25,7 +25,7 @@ from app.dao.residents import find_heard_force_ids
 from app.dao.targeting import suppressed
 from app.extensions import db
 from app.models import Alert, Reply, Resident
-from app.services import forces, message_text, notices, optout
+from app.services import authorisation, forces, message_text, notices, optout
 from app.services.contacts import mask_address
 from app.services.text import TextRefused, checked_text
 from app.services.verification import allow_per_hour
@@ -252,9 +252,12 @@ def _record_answer(answered, provider_ref: str, body: str, kind: str, answer: in
 
 
 def read_inbox(officer, *, alert_id: int | None = None, before_id: int | None = None) -> dict:
-    """The newest messages (for one alert, or the force), marked read by this view, and
-    the view audited: who looked at which replies."""
-    items = replies_dao.inbox(alert_id=alert_id, limit=50, before_id=before_id)
+    """The newest messages (for one alert, or those of the alerts the officer may see,
+    and texts to none), marked read by this view, and the view audited: who looked at
+    which replies. A team's officer read and answered another team's residents here,
+    whose replies its alert's page refused them (an outside check)."""
+    visible = None if alert_id is not None else authorisation.list_filter(officer, "inbox")
+    items = replies_dao.inbox(alert_id=alert_id, limit=50, before_id=before_id, visible=visible)
     unread = [reply.id for reply in items if reply.read_at is None]
     shown = [
         {
@@ -294,6 +297,10 @@ def answer_reply(officer, reply_id: int, words: str) -> int:
     reply = db.session.get(Reply, reply_id)
     if reply is None or reply.kind != "message":
         raise ReplyRefused(gettext("That reply cannot be answered."))
+    if reply.alert_id is not None and not authorisation.may(
+        officer, "inbox", db.session.get(Alert, reply.alert_id)
+    ):
+        raise ReplyRefused(gettext("That reply is to another team's alert: that team answers it."))
     if reply.channel != "sms":
         raise ReplyRefused(gettext("Only a text can be answered by text."))
     try:
