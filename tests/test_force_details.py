@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import AuditEvent, Force
-from tests.factories import form_token, signed_in
+from tests.factories import error_tied_to, form_token, signed_in
 
 GOOD = {
     "name": "Avon and Somerset",
@@ -155,6 +155,26 @@ def test_an_administrator_changes_only_their_own_force(app, make_officer, second
     for name in ("Avon & Somerset", "Avon and Somerset Police", "Heddlu Avon-and-Somerset"):
         taken = post(staff, {**GOOD, "name": name, "name_cy": "", "contact": "Ring 101"})
         assert taken.status_code == 400 and "another force&#39;s name" in taken.text, name
+    # Nor in look-alike letters: a Cyrillic "о" passed, and Wiltshire's texts were
+    # signed "Avon and Sоmerset Police" (an outside check); an accent passed too.
+    for name, said in (
+        ("Avon and S\u043emerset", "a letter of another alphabet"),
+        ("Avon and S\u00f3merset", "another force's name"),
+    ):
+        taken = post(staff, {**GOOD, "name": name, "name_cy": "", "contact": "Ring 101"})
+        assert taken.status_code == 400 and said in error_tied_to(taken.text, "name"), name
+    welsh = post(staff, {**mine, "name_cy": "W\u0456ltshire"})  # a Ukrainian "і"
+    assert welsh.status_code == 400 and "U+0456" in error_tied_to(welsh.text, "name_cy")
+    # Nor another force's CAP sender: its CAP documents would read as theirs.
+    db.session.get(Force, ours.force_id).cap_sender = "alerts@avon.example"
+    db.session.commit()
+    sender = post(staff, {**mine, "cap_sender": "Alerts@Avon.example"})
+    assert sender.status_code == 400
+    said = error_tied_to(sender.text, "cap_sender")
+    assert said.endswith(
+        "is another force's CAP sender (Avon and Somerset): give your own force's address."
+    )
+    assert post(staff, {**mine, "cap_sender": "alerts@wilts.example"}).status_code == 302
     db.session.expire_all()
     assert db.session.get(Force, second_force.id).contact == "Ring 101"
     assert db.session.get(Force, ours.force_id).contact != "Ring 101"

@@ -42,6 +42,9 @@ def test_a_group_that_cannot_be_added_says_why_and_adds_nothing(app_ctx, runner)
         (["\u202eFarm Watch"], "invisible character (U+202E"),
         (["Farm\u200b Watch"], "There is already a group Farm Watch"),
         (["Pub Watch", "--name-cy", "Gwarchod\nTafarnau"], "Its Welsh name has a line break"),
+        # A Cyrillic "а" in another group's name (an outside check).
+        (["F\u0430rm Watch"], "“а” (U+0430 CYRILLIC SMALL LETTER A), a letter of another"),
+        (["Pub Watch", "--name-cy", "Gw\u0430rchod"], "Its Welsh name has “а”"),
     ):
         answer = runner.invoke(args=["groups", "add", *args])
         assert answer.exit_code == 1, args

@@ -21,6 +21,7 @@ their force's pages.
 from __future__ import annotations
 
 import re
+import unicodedata
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
@@ -49,7 +50,7 @@ from app.models import (
     Team,
 )
 from app.services.contacts import ContactRefused, normalise_email
-from app.services.text import checked_field
+from app.services.text import checked_field, other_alphabet_refusal
 from app.services.transaction import transaction
 
 # The rows that belong to one force: a member of staff's requests see only their own.
@@ -337,8 +338,12 @@ def _plain_name(name: str) -> str:
 
     >>> _plain_name("Heddlu  Dyfed-Powys") == _plain_name("dyfed powys police")
     True
+    >>> _plain_name("Avon and Sómerset") == _plain_name("Avon and Somerset")
+    True
     """
-    words = re.sub(r"[^\w]+", " ", name.casefold().replace("&", " and ")).split()
+    # Accents aside too: "Sómerset" passed as a name of its own (an outside check).
+    bare = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    words = re.sub(r"[^\w]+", " ", bare.casefold().replace("&", " and ")).split()
     return " ".join(word for word in words if word not in _POLICE_WORDS)
 
 
@@ -347,6 +352,12 @@ def name_refusal(name: str, name_cy: str | None, force_id: int | None) -> dict[s
     word the pages add themselves, or another force's name in other words (its staff
     would be told "X Police ask you…" by a force that is not X)."""
     errors = {}
+    for field, value, label in (
+        ("name", name, gettext("The name")),
+        ("name_cy", name_cy, gettext("The Welsh name")),
+    ):
+        if value and (refused := other_alphabet_refusal(value, label)):
+            errors[field] = refused
     for other in forces_dao.find_forces():
         if other.id == force_id:
             continue
@@ -573,7 +584,16 @@ def change_force_details(admin: Officer, form: dict[str, str]) -> tuple[Force, l
         raise ForceDetailsInvalid(errors)
     with transaction():
         force = db.session.get(Force, admin.force_id, with_for_update=True)
-        if refused := name_refusal(name, name_cy, force.id):
+        refused = name_refusal(name, name_cy, force.id)
+        if cap_sender and (taken := _cap_sender_of_another(cap_sender, force.id)):
+            # Its CAP documents would read as that force's (an outside check).
+            refused["cap_sender"] = gettext(
+                "%(sender)s is another force's CAP sender (%(other)s): give your own "
+                "force's address.",
+                sender=cap_sender,
+                other=taken.name,
+            )
+        if refused:
             raise ForceDetailsInvalid(refused)
         wanted = {
             "name": name,
@@ -627,6 +647,19 @@ def _website(errors: dict[str, str], value: object) -> str | None:
         errors["website"] = gettext("Give the website's full address, starting https://")
         return None
     return text
+
+
+def _cap_sender_of_another(sender: str, force_id: int) -> Force | None:
+    return next(
+        (
+            other
+            for other in forces_dao.find_forces()
+            if other.id != force_id
+            and other.cap_sender
+            and other.cap_sender.casefold() == sender.casefold()
+        ),
+        None,
+    )
 
 
 def _cap_sender(errors: dict[str, str], value: object) -> str | None:

@@ -11,7 +11,7 @@ from app.dao.audit import create_audit_event
 from app.extensions import db
 from app.models import InterestGroup
 from app.services.forces import SLUG, slug_for
-from app.services.text import TextRefused, checked_text
+from app.services.text import TextRefused, checked_text, other_alphabet_refusal
 from app.services.transaction import read_only, transaction
 
 MAX_NAME = 80
@@ -38,6 +38,10 @@ def add_group(*, name: str, name_cy: str | None = None, slug: str | None = None)
         name_cy = " ".join(checked_text(name_cy, "Its Welsh name").split()) or None
     except TextRefused as refusal:
         raise GroupRefused(str(refusal)) from None
+    # A Cyrillic "а" in "Farm Watch" passed as a new group beside the real one.
+    for value, label in ((name, "The group's name"), (name_cy or "", "Its Welsh name")):
+        if refused := other_alphabet_refusal(value, label):
+            raise GroupRefused(refused)
     slug = slug or slug_for(name)
     if not name or len(name) > MAX_NAME or (name_cy and len(name_cy) > MAX_NAME):
         raise GroupRefused(f"Give the group's name, at most {MAX_NAME} characters.")

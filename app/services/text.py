@@ -174,6 +174,31 @@ def checked_text(
     return text
 
 
+def other_alphabet_refusal(text: str, label: str) -> str | None:
+    """For a name people trust on sight (a force's, a group's): why a letter in it is
+    refused, or None. A letter of another alphabet that looks like one of ours (the
+    Cyrillic "о" in "Avon and Sоmerset") made another force's name pass as new (an
+    outside check). Welsh and English names need only Latin letters, accents included.
+
+    >>> other_alphabet_refusal("Heddlu Gogledd Cymru ŵŷ", "The name") is None
+    True
+    >>> other_alphabet_refusal("Avon and S\u043emerset", "The name").split(",")[0]
+    'The name has “о” (U+043E CYRILLIC SMALL LETTER O)'
+    """
+    for character in text:
+        if unicodedata.category(character).startswith("L") and not unicodedata.name(
+            character, ""
+        ).startswith("LATIN "):
+            return gettext(
+                "%(label)s has “%(character)s” (%(code)s), a letter of another alphabet "
+                "that can look like ours. Type it again in English or Welsh letters.",
+                label=label,
+                character=character,
+                code=f"U+{ord(character):04X} {unicodedata.name(character, '')}".strip(),
+            )
+    return None
+
+
 def checked_field(
     errors: dict[str, str],
     key: str,
