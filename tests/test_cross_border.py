@@ -47,6 +47,61 @@ def reached(alert_id: int) -> dict[str, int]:
     )
 
 
+def test_the_neighbour_reads_in_its_log_page_and_report_the_follow_ups_its_residents_had(
+    app, border, run_worker
+):
+    """A follow-up to the same people goes to the neighbour's residents the alert
+    reached, without asking again; the neighbour had no word of it anywhere: not in its
+    audit log, on the page of the alert it approved, or in its report (an outside
+    check)."""
+    from datetime import date, timedelta
+
+    from app.services import forces, reports
+
+    wilts = border["force"]
+    alert = submit_alert(border["officer"], AlertDraft(shapes=BOTH, title="Van thefts", body="B"))
+    alert = alert.alert
+    cross_border.ask_force(border["supervisor"], alert.id, wilts.id)
+    cross_border.decide_for_force(border["wilts_supervisor"], alert.id, approve=True)
+    update = submit_alert(
+        border["officer"],
+        AlertDraft(
+            audience="parent", parent_id=alert.id, title="Vans found", body="In a Trowbridge yard."
+        ),
+    ).alert
+    run_worker()
+    assert reached(update.id) == {"Bath": 1, "Border": 1, "Trowbridge": 1}
+    events = db.session.execute(
+        select(AuditEvent.force_id, AuditEvent.actor_id, AuditEvent.details).where(
+            AuditEvent.action == "alert.sent_to_force",
+            AuditEvent.subject_id == str(update.id),
+        )
+    ).all()
+    by_force = {force_id: (actor, details) for force_id, actor, details in events}
+    assert set(by_force) == {alert.force_id, wilts.id}  # each force's own log
+    actor, details = by_force[wilts.id]
+    assert actor is None and details["from_force_id"] == alert.force_id
+    assert (details["follow_up_of"], details["residents"]) == (alert.id, 1)
+    assert by_force[alert.force_id][0] == border["officer"].id
+    # On the page of the alert they approved, Wiltshire's supervisor reads it.
+    staff = signed_in(app, border["wilts_supervisor"], "supervisor")
+    page = staff.get(f"/officers/asked/{alert.id}").text
+    assert "Its follow-ups to your residents" in page
+    assert "Vans found" in page and "In a Trowbridge yard." in page
+    assert "sent to 1 of your residents" in page
+    # And its report of what its residents were sent lists it under the alert.
+    today = date.today()
+    with forces.scoped(wilts.id):
+        theirs = reports.sent_report(reports.Period(today - timedelta(days=1), today), k=1)
+    rows = theirs.table("from-other-forces").rows
+    assert [row.key for row in rows] == [alert.reference, update.reference]
+    assert rows[1].cells[-1].value == 1
+    # Avon's own log and report are unchanged in kind: no neighbour row of its own.
+    with forces.scoped(alert.force_id):
+        ours = reports.sent_report(reports.Period(today - timedelta(days=1), today), k=1)
+    assert "from-other-forces" not in {t.key for t in ours.tables}
+
+
 def test_where_a_cross_border_alert_went_names_the_neighbours_district(app, border):
     """Found by an outside check: only the first force's wards are loaded, and an alert
     into Wiltshire named only Bath's wards, to Wiltshire's residents too. A district

@@ -17,7 +17,11 @@ def create_audit_event(
     subject_type: str | None = None,
     subject_id: str | int | None = None,
     details: dict | None = None,
+    force_id: int | None = None,
 ) -> AuditEvent:
+    """An audit event, in the caller's transaction. Its force is its actor's (the
+    trigger of migration 0034); `force_id` puts an event of no actor in that force's
+    log (another force's alert sent to its residents)."""
     event = AuditEvent(
         action=action,
         actor_id=actor_id,
@@ -25,6 +29,7 @@ def create_audit_event(
         subject_id=str(subject_id) if subject_id is not None else None,
         details=details or {},
         ip_address=request.remote_addr if has_request_context() else None,
+        **({"force_id": force_id} if force_id is not None else {}),
     )
     db.session.add(event)
     return event

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select, text
 
 from app.extensions import db
-from app.models import Alert, AlertForce, Force, Place
+from app.models import Alert, AlertForce, Delivery, Force, Place
 
 
 def find_default_force() -> Force | None:
@@ -100,6 +100,20 @@ def find_approved_unsent(alert_id: int) -> list[AlertForce]:
             .with_for_update()
         )
     )
+
+
+def find_follow_ups_sent_via(alert_id: int, force_id: int) -> list[tuple[Alert, int]]:
+    """The alert's follow-ups to the same people that reached force `force_id`'s
+    residents through it, with how many of them each reached, oldest first (read
+    without the force scope by the caller: the alerts are another force's)."""
+    query = (
+        select(Alert, func.count(func.distinct(Delivery.resident_id)))
+        .join(Delivery, (Delivery.alert_id == Alert.id) & (Delivery.via_force_id == force_id))
+        .where(Alert.parent_id == alert_id, Alert.audience == "parent")
+        .group_by(Alert.id)
+        .order_by(Alert.id)
+    )
+    return [(alert, residents) for alert, residents in db.session.execute(query)]
 
 
 def find_asks_of(force_id: int, limit: int = 50) -> list[tuple[AlertForce, Alert]]:

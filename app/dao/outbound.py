@@ -176,6 +176,22 @@ _CLEARED = f"""
 """
 
 
+def count_via_forces(alert_id: int) -> list[tuple[int, int, int]]:
+    """(force id, deliveries, residents) of the alert's deliveries through each
+    neighbouring force (via_force_id), by force."""
+    return [
+        (force_id, deliveries, residents)
+        for force_id, deliveries, residents in db.session.execute(
+            text(
+                "SELECT via_force_id, count(*), count(DISTINCT resident_id) FROM deliveries"
+                " WHERE alert_id = :alert AND via_force_id IS NOT NULL"
+                " GROUP BY via_force_id ORDER BY via_force_id"
+            ),
+            {"alert": alert_id},
+        )
+    ]
+
+
 def cancel_unsent_before_all_clear(root_id: int, all_clear_id: int) -> int:
     """Every message of the thread (the alert `root_id` and its follow-ups) still
     queued when its all-clear goes: how many. (The claim stops any in flight now that

@@ -134,7 +134,10 @@ def find_approved_from_other_forces(
     session, start: datetime, end: datetime, *, force_id: int
 ) -> list[OtherForcesAlertRow]:
     """Other forces' alerts this force approved (cross-border) whose part for its
-    residents went in [start, end), oldest first, tests left out."""
+    residents went in [start, end), and their follow-ups to the same people that
+    reached its residents, released in [start, end), oldest first, tests left out.
+    (The follow-ups were in no report of the force whose residents had them: an
+    outside check.)"""
     rows = session.execute(
         text(
             """
@@ -144,7 +147,17 @@ def find_approved_from_other_forces(
             WHERE f.force_id = :force_id AND f.status = 'approved'
               AND f.sent_at >= :start AND f.sent_at < :end
               AND a.audience <> 'self' AND a.mode <> 'test'
-            ORDER BY f.sent_at, a.id
+            UNION ALL
+            SELECT a.id, a.reference, a.title, a.category, a.mode, a.force_id, a.sent_at,
+                   (SELECT count(DISTINCT d.resident_id) FROM deliveries d
+                    WHERE d.alert_id = a.id AND d.via_force_id = :force_id)
+            FROM alerts a JOIN alert_forces f
+              ON f.alert_id = a.parent_id AND f.force_id = :force_id AND f.status = 'approved'
+            WHERE a.audience = 'parent' AND a.mode <> 'test'
+              AND a.sent_at >= :start AND a.sent_at < :end
+              AND EXISTS (SELECT FROM deliveries d
+                          WHERE d.alert_id = a.id AND d.via_force_id = :force_id)
+            ORDER BY 7, 1
             """
         ),
         {"start": start, "end": end, "force_id": force_id},

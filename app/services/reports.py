@@ -1017,6 +1017,11 @@ def _approved_table(table: Suppressed, approved: Sequence[dao.OtherForcesAlertRo
             "Alerts of neighbouring forces whose area reached into this force's, sent "
             "to this force's residents there with its approval. Their messages and costs are "
             "the sending force's and are not in the tables above."
+        )
+        + " "
+        + gettext(
+            "Their follow-ups to the same people are here too: those go to everyone the "
+            "alert reached, without asking this force again."
         ),
         columns=(
             gettext("Alert"),

@@ -11,7 +11,7 @@ forces' alerts): only what the AlertForce row of their force opens to them, here
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from flask import current_app, url_for
 from flask_babel import gettext
@@ -163,6 +163,9 @@ class Asked:
     # its own page), the number sent once sent; None when neither.
     residents: str | None
     area: str | None  # GeoJSON, WGS84
+    # Its follow-ups to the same people that reached the force's residents, and how
+    # many of them each reached (on the alert's own page only).
+    follow_ups: list[tuple[Alert, int]] = field(default_factory=list)
 
 
 def find_asked(officer: Officer) -> list[Asked]:
@@ -216,6 +219,9 @@ def _asked(
         asking_force=forces.force_by_id(alert.force_id),
         residents=residents,
         area=stored_area_geojson(alert.id) if with_area else None,
+        follow_ups=(
+            forces_dao.find_follow_ups_sent_via(alert.id, officer.force_id) if with_area else []
+        ),
     )
 
 

@@ -29,6 +29,7 @@ from sqlalchemy.orm import aliased
 
 from app.dao import forces as forces_dao
 from app.dao import outbound as ledger_sql
+from app.dao.audit import create_audit_event
 from app.dao.locks import lock_until_commit
 from app.dao.targeting import Audience, reaching_force, targeted_channels
 from app.extensions import db
@@ -88,12 +89,39 @@ def write_deliveries(alert: Alert, actor: Officer | None) -> int:
         "residents": alert.recipient_count,
     }
     transition(alert, "send", actor, details)
+    _record_follow_up_to_neighbours(alert, actor)
     count += write_force_parts(alert, actor)
     if alert.category == "all_clear" and alert.parent_id is not None:
         _drop_held_before_all_clear(alert, actor)
     if not count:
         transition(alert, "finish", actor)
     return count
+
+
+def _record_follow_up_to_neighbours(follow_up: Alert, actor: Officer | None) -> None:
+    """A follow-up to the same people reaches a neighbouring force's residents the
+    alert reached with its approval, without asking it again (whoever heard of the
+    danger hears it is over): said in both forces' logs, in the caller's transaction.
+    The neighbour's log had nothing of the updates its residents were sent (an
+    outside check); its staff read them on the page of the alert they approved."""
+    if follow_up.audience != "parent":
+        return
+    for force_id, deliveries, residents in ledger_sql.count_via_forces(follow_up.id):
+        details = {
+            "force_id": force_id,
+            "follow_up_of": follow_up.parent_id,
+            "deliveries": deliveries,
+            "residents": residents,
+        }
+        audit(follow_up, "alert.sent_to_force", actor, details)
+        create_audit_event(
+            "alert.sent_to_force",
+            actor_id=None,
+            subject_type="alert",
+            subject_id=follow_up.id,
+            details={**details, "from_force_id": follow_up.force_id},
+            force_id=force_id,
+        )
 
 
 def _drop_held_before_all_clear(all_clear: Alert, actor: Officer | None) -> int:
