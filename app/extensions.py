@@ -10,7 +10,8 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from redis import Redis
-from sqlalchemy import Engine, MetaData, create_engine
+from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy.orm import ORMExecuteState, Session
 
 # Named constraints so that Alembic migrations can refer to them.
 NAMING_CONVENTION = {
@@ -22,6 +23,19 @@ NAMING_CONVENTION = {
 }
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _locked_rows_are_read_afresh(state: ORMExecuteState) -> None:
+    """A row read FOR UPDATE is read as it is now that it is locked, into the object
+    the session already holds: by default the session keeps the values it loaded
+    before, and a decision taken under the lock saw the row as it was before the
+    other one's. Approve and Reject pressed at once both won: the alert went to every
+    resident and read "rejected" (an outside check). Here once, for every lock."""
+    if state.is_select and getattr(state.statement, "_for_update_arg", None) is not None:
+        state.update_execution_options(populate_existing=True)
+
+
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from app.extensions import db
 from app.models import Alert, AuditEvent, Officer, OutboxMessage, ResidentNotice
@@ -295,6 +295,48 @@ def test_reject_and_cancel_look_and_read_differently(officer_client, supervisor_
     assert "warning" not in reject.group(1) and "secondary" in reject.group(1)
     assert cancel.group(1) == "button warning"
     assert ">Reject</button>" not in page
+
+
+@pytest.mark.parametrize("first", ["reject", "cancel"])
+def test_a_decision_taken_meanwhile_is_seen_under_the_lock(app, officer_client, street, first):
+    """Approve and Reject pressed at once both won: the alert went to every resident
+    and its page read "rejected" (an outside check: 9 tries in 12). The one that waited
+    for the lock decided on the alert as it had read it before. Here the second
+    decision holds the alert as a request does (read first, in its transaction), while
+    the first is taken and committed on another connection."""
+    import threading
+
+    from app.models import Delivery
+    from app.services.alerts import NotAllowed, cancel_alert
+    from app.services.alerts.approval import approve_alert, reject_alert
+
+    alert_id = send(officer_client, category="missing_person")["alert_id"]
+    first_id = supervisor(email="first@police.example").id
+    second = supervisor(email="second@police.example")
+    held = db.session.get(Alert, alert_id)  # as a view reads it, and holds it
+    assert held.status == "pending_approval"
+
+    def decide() -> None:
+        with app.app_context():
+            officer = db.session.get(Officer, first_id)
+            if first == "reject":
+                reject_alert(officer, alert_id, "Wrong street.")
+            else:
+                cancel_alert(officer, alert_id)
+
+    meanwhile = threading.Thread(target=decide)
+    meanwhile.start()
+    meanwhile.join()
+    with pytest.raises(NotAllowed):
+        approve_alert(second, alert_id)
+    db.session.expire_all()
+    assert db.session.get(Alert, alert_id).status == (
+        "rejected" if first == "reject" else "cancelled"
+    )
+    assert db.session.scalar(select(func.count()).select_from(Delivery)) == 0
+    if first == "cancel":  # nor rejected after it was cancelled
+        with pytest.raises(NotAllowed):
+            reject_alert(second, alert_id, "Too late.")
 
 
 def test_the_all_clear_is_offered_until_one_has_gone(officer_client, street, run_worker):
