@@ -17,6 +17,12 @@ umask 077  # residents' personal data: readable by this account only
 # The password goes to pg_dump in its environment, not on its command line.
 . "$(cd "$(dirname "$0")" && pwd)/pg_url.sh"
 split_password "$url"
-rm -f "$file"  # written anew, so umask applies (an existing file kept its mode)
-PGPASSWORD="$pg_password" pg_dump --format=custom --no-owner --file="$file" --dbname="$pg_url"
+# Written beside FILE under another name, and put in its place only once pg_dump has
+# finished: a dump killed part way (or a full disk) left FILE empty or cut short,
+# where a good backup had been (an outside check). A new file, so umask applies.
+partial=$(mktemp "$(dirname -- "$file")/.$(basename -- "$file").partial.XXXXXX")
+trap 'rm -f -- "$partial"' EXIT
+PGPASSWORD="$pg_password" pg_dump --format=custom --no-owner --file="$partial" --dbname="$pg_url"
+mv -f -- "$partial" "$file"
+trap - EXIT
 echo "backup: $(du -h "$file" | cut -f1) written to $file"

@@ -131,6 +131,39 @@ def test_a_backup_you_have_is_restored_as_it_is_and_a_bad_one_fails(
     assert corrupt.read_text() == "not a dump\n"
 
 
+def test_a_backup_that_fails_leaves_the_last_good_one_in_place(app, tmp_path):
+    """backup.sh emptied FILE, then pg_dump wrote into it: killed part way, or failing,
+    it left an empty or cut-short file where a good backup had been (an outside
+    check). It now writes beside FILE and puts the dump in its place when done."""
+    from sqlalchemy.engine import make_url
+
+    backup = tmp_path / "nightly.dump"
+    good = subprocess.run(
+        [str(ROOT / "scripts" / "backup.sh"), app.config["SQLALCHEMY_DATABASE_URI"], str(backup)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert good.returncode == 0 and backup.read_bytes().startswith(b"PGDMP")
+    kept = backup.read_bytes()
+    gone = make_url(app.config["SQLALCHEMY_DATABASE_URI"]).set(database="no_such_database_here")
+    failed = subprocess.run(
+        [
+            str(ROOT / "scripts" / "backup.sh"),
+            gone.render_as_string(hide_password=False),
+            str(backup),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert failed.returncode != 0 and "no_such_database_here" in failed.stderr
+    assert backup.read_bytes() == kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nightly.dump"]  # nothing half-made
+
+
 def test_a_backup_from_a_timer_takes_its_url_from_the_environment_not_its_arguments(app, tmp_path):
     """The nightly backup was given DATABASE_URL on its command line, and pg_dump the
     same: its password could be read by any account on the host while it ran (ps). Now
