@@ -615,3 +615,46 @@ def test_kept_reasons_lose_the_providers_words_and_the_figures_still_add_up(app)
         ]
     flask("upgrade", "head")
     engine.dispose()
+
+
+@pytest.mark.xdist_group("migration_database")
+def test_an_index_an_interrupted_upgrade_left_invalid_is_built_again(app):
+    """An upgrade killed while it built an index CONCURRENTLY left it invalid; run again,
+    IF NOT EXISTS skipped it, the migration was recorded done and the index was
+    unusable for good (an outside check, on 0030 and 0051). A failed unique build leaves
+    an invalid index of the name as a killed one does."""
+    kept_database("TEST_MIGRATION_DATABASE_URL")
+    engine = create_engine(SCRATCH, isolation_level="AUTOCOMMIT")
+    flask("upgrade", "head")
+    flask("downgrade", "0061")
+    month = datetime.now(UTC).strftime("deliveries_%Y_%m")
+    left = ("ix_resident_notices_calls_unreported", f"{month}_calls_unreported")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("CREATE TABLE two_rows (x int)"))
+            conn.execute(text("INSERT INTO two_rows VALUES (1), (2)"))
+            for name in left:
+                with pytest.raises(IntegrityError):
+                    conn.execute(text(f"CREATE UNIQUE INDEX CONCURRENTLY {name} ON two_rows ((1))"))
+        flask("upgrade", "0062")
+        with engine.connect() as conn:
+            built = conn.execute(
+                text(
+                    "SELECT c.relname, i.indisvalid, i.indrelid::regclass::text FROM pg_index i"
+                    " JOIN pg_class c ON c.oid = i.indexrelid"
+                    " WHERE c.relname IN (:a, :b, 'ix_deliveries_calls_unreported')"
+                    " ORDER BY c.relname"
+                ),
+                {"a": left[0], "b": left[1]},
+            ).all()
+        assert [tuple(row) for row in built] == sorted(
+            [
+                (left[1], True, month),
+                ("ix_deliveries_calls_unreported", True, "deliveries"),
+                (left[0], True, "resident_notices"),
+            ]
+        )
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS two_rows"))
+        engine.dispose()

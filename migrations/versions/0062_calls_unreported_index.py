@@ -24,9 +24,11 @@ NOTICES = "ix_resident_notices_calls_unreported"
 def upgrade() -> None:
     bind = op.get_bind()
     with op.get_context().autocommit_block():
-        op.execute(
+        _build(
+            bind,
+            NOTICES,
             f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {NOTICES} "
-            f"ON resident_notices (sent_at) {WHERE}"
+            f"ON resident_notices (sent_at) {WHERE}",
         )
         op.execute(f"CREATE INDEX IF NOT EXISTS {DELIVERIES} ON ONLY deliveries (sent_at) {WHERE}")
         partitions = bind.execute(
@@ -38,11 +40,46 @@ def upgrade() -> None:
         ).scalars()
         for partition in list(partitions):
             index = f"{partition}_calls_unreported"[:63]
-            op.execute(
+            _build(
+                bind,
+                index,
                 f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{index}" '
-                f'ON "{partition}" (sent_at) {WHERE}'
+                f'ON "{partition}" (sent_at) {WHERE}',
             )
             op.execute(f'ALTER INDEX {DELIVERIES} ATTACH PARTITION "{index}"')
+        _check_valid(bind, DELIVERIES)  # valid once every partition's is attached
+
+
+def _build(bind, name: str, create: str) -> None:
+    """Run `create` (CREATE INDEX CONCURRENTLY IF NOT EXISTS name ...), first taking
+    away an index of that name an interrupted build left invalid, then checking it is
+    valid. An upgrade killed mid-build left the index invalid; run again, IF NOT EXISTS
+    skipped it and the migration was recorded done, the index unusable for good (an
+    outside check). A partition's index already attached is rebuilt in place."""
+    found = bind.execute(
+        sa.text(
+            "SELECT i.indisvalid, EXISTS (SELECT FROM pg_inherits WHERE inhrelid = i.indexrelid)"
+            " FROM pg_index i WHERE i.indexrelid = to_regclass(:name)"
+        ),
+        {"name": name},
+    ).first()
+    if found is not None and not found[0]:
+        op.execute(
+            f'REINDEX INDEX CONCURRENTLY "{name}"'
+            if found[1]
+            else f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"'
+        )
+    op.execute(create)
+    _check_valid(bind, name)
+
+
+def _check_valid(bind, name: str) -> None:
+    valid = bind.execute(
+        sa.text("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(:name)"),
+        {"name": name},
+    ).scalar()
+    if not valid:
+        raise RuntimeError(f"The index {name} was not built: run `flask db upgrade` again.")
 
 
 def downgrade() -> None:
