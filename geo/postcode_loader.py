@@ -591,14 +591,17 @@ def load_codepoint(
     """
     if terminate_missing is None:
         terminate_missing = Path(path).is_dir()
-    return load_postcodes(
-        conn,
-        codepoint_rows(path),
-        source=source,
-        release=release,
-        carries=CODEPOINT_GROUPS,
-        terminate_missing=terminate_missing,
-        progress=progress,
+    return _some_read(
+        path,
+        load_postcodes(
+            conn,
+            codepoint_rows(path),
+            source=source,
+            release=release,
+            carries=CODEPOINT_GROUPS,
+            terminate_missing=terminate_missing,
+            progress=progress,
+        ),
     )
 
 
@@ -624,6 +627,14 @@ def _real_code(code: str | None) -> str:
     return "" if code.endswith("99999999") else code
 
 
+class PostcodeFileError(ValueError):
+    """A postcode file that is not what it says: which, and why, for a person to fix."""
+
+
+# The ONSPD columns a load cannot do without: the postcode, and where it is.
+_ONSPD_NEEDS = (("pcds", "pcd"), ("oseast1m",), ("osnrth1m",))
+
+
 def onspd_rows(path: Path) -> Iterator[tuple]:
     """ONS Postcode Directory rows as loader tuples: live and terminated postcodes.
 
@@ -632,7 +643,19 @@ def onspd_rows(path: Path) -> Iterator[tuple]:
     is not used. osgrdind 9 means "no grid reference".
     """
     with _open_text(Path(path)) as handle:
-        for row in csv.DictReader(handle):
+        reader = csv.DictReader(handle)
+        columns = set(reader.fieldnames or ())
+        missing = [names[0] for names in _ONSPD_NEEDS if not columns.intersection(names)]
+        if missing:
+            # An empty file, or another product's, was "loaded" with nothing or every
+            # row rejected, and recorded (an outside check).
+            raise PostcodeFileError(
+                f"{Path(path).name} has no {', '.join(missing)} column: is it the ONS "
+                "Postcode Directory CSV?"
+                if columns
+                else f"{Path(path).name} is empty"
+            )
+        for row in reader:
             no_grid = (row.get("osgrdind") or "").strip() == "9"
             yield (
                 row.get("pcds") or row.get("pcd") or "",
@@ -653,11 +676,22 @@ def load_onspd(
     """Load an ONSPD CSV of the edition released on `release` (ONSPD_AUG_2024_UK.csv:
     see release_from_name), which adds terminated postcodes and when they ended.
     Does not commit."""
-    return load_postcodes(
-        conn,
-        onspd_rows(path),
-        source=source,
-        release=release,
-        carries=ONSPD_GROUPS,
-        progress=progress,
+    return _some_read(
+        path,
+        load_postcodes(
+            conn,
+            onspd_rows(path),
+            source=source,
+            release=release,
+            carries=ONSPD_GROUPS,
+            progress=progress,
+        ),
     )
+
+
+def _some_read(path: Path, summary: LoadSummary) -> LoadSummary:
+    """The summary of a load that read at least one row; PostcodeFileError if none
+    (a file of a header alone, a folder of no area files)."""
+    if not summary.read:
+        raise PostcodeFileError(f"{Path(path).name} holds no postcodes")
+    return summary

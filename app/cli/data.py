@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
 import hashlib
+import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -20,7 +25,13 @@ from app.models import DataLoad
 from app.services.penetration import PopulationLoadError, describe_load, load_population
 from geo.loaders import LoadSummary, fit_places_to_postcodes, load_places, read_places_geojson
 from geo.names import NamesSummary, load_named_places, read_named_places_file
-from geo.postcode_loader import load_codepoint, load_onspd, parse_release, release_from_name
+from geo.postcode_loader import (
+    PostcodeFileError,
+    load_codepoint,
+    load_onspd,
+    parse_release,
+    release_from_name,
+)
 
 geo_cli = AppGroup("geo", help="Load postcodes, boundaries and street names; build the base map.")
 geo_cli.add_command(build_basemap)
@@ -121,6 +132,44 @@ def _report(title: str, summary: LoadSummary) -> None:
             click.echo(line)
 
 
+@contextmanager
+def _nothing_loaded_unless_read(path: Path) -> Iterator[None]:
+    """A file that cannot be read says so in a line, with its name, and leaves nothing
+    written: a file not in UTF-8, a line too long for CSV or GeoJSON cut short gave a
+    Python traceback (an outside check)."""
+    try:
+        yield
+    except (
+        UnicodeDecodeError,
+        csv.Error,
+        json.JSONDecodeError,
+        PostcodeFileError,
+        EOFError,
+        gzip.BadGzipFile,
+    ) as error:
+        db.session.rollback()
+        raise click.ClickException(f"{_why_unreadable(path, error)} Nothing was loaded.") from None
+
+
+def _why_unreadable(path: Path, error: Exception) -> str:
+    name = path.name
+    if isinstance(error, UnicodeDecodeError):
+        return (
+            f"{name} is not UTF-8 text (it holds the byte 0x{error.object[error.start]:02x}"
+            ", another encoding's): save it as UTF-8 (CSV UTF-8) and load it again."
+        )
+    if isinstance(error, csv.Error):
+        return f"{name} cannot be read as CSV ({error})."
+    if isinstance(error, json.JSONDecodeError):
+        return (
+            f"{name} is not GeoJSON, or is cut short ({error.msg}, line {error.lineno} "
+            f"column {error.colno})."
+        )
+    if isinstance(error, (EOFError, gzip.BadGzipFile)):
+        return f"{name} is cut short or not the gzip file its name says ({error})."
+    return f"{error}."
+
+
 def run_postcode_load(
     path: Path, *, dataset: str, loader, release: date, force: bool = False, **options
 ) -> LoadSummary | None:
@@ -134,7 +183,10 @@ def run_postcode_load(
         click.echo(f"{dataset}: already loaded, unchanged")
         return None
     disable = not os.isatty(2)
-    with tqdm(desc=f"Loading {path.name}", unit=" rows", unit_scale=True, disable=disable) as bar:
+    with (
+        _nothing_loaded_unless_read(path),
+        tqdm(desc=f"Loading {path.name}", unit=" rows", unit_scale=True, disable=disable) as bar,
+    ):
         summary = loader(
             _raw_connection(),
             path,
@@ -189,10 +241,16 @@ def run_places_load(path: Path, spec: PlacesFile, *, force: bool = False) -> Loa
         click.echo(f"{dataset}: already loaded, unchanged")
         return None
     summary = LoadSummary()
-    features = read_places_geojson(
-        path, code_property=spec.code_property, name_property=spec.name_property, summary=summary
-    )
-    load_places(_raw_connection(), features, kind=spec.kind, release=spec.release, summary=summary)
+    with _nothing_loaded_unless_read(path):
+        features = read_places_geojson(
+            path,
+            code_property=spec.code_property,
+            name_property=spec.name_property,
+            summary=summary,
+        )
+        load_places(
+            _raw_connection(), features, kind=spec.kind, release=spec.release, summary=summary
+        )
     _record_load(dataset, sha, summary)
     db.session.commit()
     _report(dataset, summary)

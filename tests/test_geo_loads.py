@@ -1,0 +1,76 @@
+"""The shell's loaders of reference data refuse a file they cannot read in one line a
+person can act on, naming the file, and load nothing of it: a file not in UTF-8, a line
+too long for CSV or GeoJSON cut short gave a Python traceback, and an empty ONSPD file
+or another product's was recorded as loaded (an outside check)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import DataLoad, Postcode
+
+ONSPD_HEADER = b"pcds,oseast1m,osnrth1m,ctry,oslaua,osward,dointr,doterm,osgrdind\n"
+# A postcode no shipped file holds, on a line that would load.
+GOOD = b"BS1 9ZZ,358800,172800,E92000001,E06000023,E05010891,202001,,1\n"
+WARD = (
+    b'{"type":"FeatureCollection","features":[{"type":"Feature","properties":'
+    b'{"code":"E05099999","name":"Nowhere"},"geometry":{"type":"Polygon","coordinates":'
+    b"[[[-2.6,51.4],[-2.5,51.4],[-2.5,51.5],[-2.6,51.4]]]}}]}"
+)
+ONSPD = ["geo", "load-onspd", "--release", "2026-11"]
+CODEPOINT = ["geo", "load-codepoint", "--release", "2026-11"]
+PLACES = ["geo", "load-places", "--kind", "ward", "--code-property", "code"]
+PLACES += ["--name-property", "name", "--release", "2026-11"]
+
+
+@pytest.mark.parametrize(
+    ("command", "content", "said"),
+    [
+        (
+            ONSPD,
+            ONSPD_HEADER + GOOD + b"BS1 9ZY,358800,172800,Caf\xe9,,,,,1\n",
+            "is not UTF-8 text (it holds the byte 0xe9",
+        ),
+        (
+            ONSPD,
+            b"\xff\xfe" + ONSPD_HEADER.decode().encode("utf-16-le"),
+            "is not UTF-8 text (it holds the byte 0xff",
+        ),
+        (ONSPD, ONSPD_HEADER + GOOD + b'"' + b"x" * 200_000 + b'",1,2\n', "cannot be read as CSV"),
+        (ONSPD, b"", "is empty"),
+        (ONSPD, ONSPD_HEADER, "holds no postcodes"),
+        (ONSPD, b"a,b,c\n1,2,3\n", "has no pcds, oseast1m, osnrth1m column"),
+        (
+            CODEPOINT,
+            b'"BS1 9ZZ",10,358800,172800,"E92000001","","E19000002"\n\xe9\n',
+            "is not UTF-8 text",
+        ),
+        (CODEPOINT, b"", "holds no postcodes"),
+        (PLACES, WARD[:100], "is not GeoJSON, or is cut short"),
+        (PLACES, b"", "is not GeoJSON, or is cut short"),
+        (PLACES, b"postcode,name\nBS1 1AA,x\n", "is not GeoJSON, or is cut short"),
+    ],
+)
+def test_a_file_that_cannot_be_read_is_refused_in_words_and_nothing_is_loaded(
+    runner, app_ctx, tmp_path, command, content, said
+):
+    path = tmp_path / "given.csv"
+    path.write_bytes(content)
+    postcodes = db.session.scalar(select(func.count()).select_from(Postcode))
+
+    result = runner.invoke(args=[*command, str(path)])
+
+    assert result.exit_code == 1
+    assert f"Error: given.csv {said}" in result.output, result.output
+    assert result.output.rstrip().endswith("Nothing was loaded.")
+    assert (
+        "Traceback" not in result.output
+        and result.exception is None
+        or isinstance(result.exception, SystemExit)
+    )
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(Postcode)) == postcodes
+    assert db.session.get(Postcode, "BS19ZZ") is None
+    assert db.session.scalar(select(func.count()).where(DataLoad.dataset.like("%given.csv"))) == 0
