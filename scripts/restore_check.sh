@@ -23,8 +23,23 @@ if [ $# -lt 2 ]; then
   echo "usage: $0 SOURCE_URL TARGET_URL | --backup FILE TARGET_URL [SOURCE_URL]" >&2
   exit 2
 fi
-work="$(mktemp -d)"
+# The dump is the whole database, residents' contacts included. A run killed with -9
+# (or by the OOM killer) cannot run its trap, and its dump stayed in /tmp for good (an
+# outside check): each run's folder records its process, and the next run removes
+# any folder whose process is gone.
+work_root="${RESTORE_CHECK_TMP:-${TMPDIR:-/tmp}}"
+for left in "$work_root"/restore-check.*; do
+  [ -d "$left" ] && [ -O "$left" ] || continue
+  pid="$(cat "$left/pid" 2>/dev/null || true)"
+  if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+    rm -rf -- "$left"
+  elif [ -z "$pid" ] && [ -n "$(find "$left" -maxdepth 0 -mmin +60)" ]; then
+    rm -rf -- "$left"  # killed before it wrote its process (one just begun has not yet)
+  fi
+done
+work="$(mktemp -d "$work_root/restore-check.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
+echo $$ > "$work/pid"
 if [ "$mode" = backup ]; then
   dump="$1"
   if [ ! -r "$dump" ]; then

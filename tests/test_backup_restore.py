@@ -78,6 +78,34 @@ def test_it_refuses_a_target_not_kept_for_restores(app):
     assert "must be one kept for restore checks" in refused.stderr
 
 
+def test_a_dump_a_killed_check_left_behind_is_removed_by_the_next(app, tmp_path):
+    """Killed with -9, the check could not run its trap, and its dump of the whole
+    database (residents' contacts included) stayed in /tmp for good (an outside
+    check). The next run removes the folder of a run that is gone, not of one running."""
+    dead = subprocess.Popen(["true"])  # a process that has ended
+    dead.wait()
+    left = tmp_path / "restore-check.killed"
+    running = tmp_path / "restore-check.running"
+    for folder, pid in ((left, dead.pid), (running, os.getpid())):
+        folder.mkdir()
+        (folder / "pid").write_text(f"{pid}\n")
+        (folder / "backup.dump").write_bytes(b"PGDMP everyone's numbers")
+    refused = subprocess.run(
+        [
+            str(ROOT / "scripts" / "restore_check.sh"),
+            app.config["SQLALCHEMY_DATABASE_URI"],
+            "postgresql://u:p@127.0.0.1:5432/live",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=dict(os.environ, RESTORE_CHECK_TMP=str(tmp_path)),
+    )
+    assert refused.returncode == 2  # refused after the tidy, and its own folder gone too
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["restore-check.running"]
+
+
 def test_a_backup_you_have_is_restored_as_it_is_and_a_bad_one_fails(
     app, target, make_resident, tmp_path
 ):
