@@ -840,6 +840,14 @@ def test_a_follow_up_does_not_go_by_a_channel_whose_message_was_cancelled(
     )
     assert update.status_code == 201, update.json
     assert reached(update.json["alert_id"]) == went | {(town["none"].id, "sms")}
+    # The follow-up page starts from the ways the alert went: all three were ticked, and
+    # an all-clear of a text-only alert called and e-mailed too (an outside check).
+    form = officer_client.get(f"/officers/?follow_up={by_email}&kind=all_clear").text
+    ticked = re.findall(r'id="channel-(\w+)" name="channels" value="\w+" checked', form)
+    assert ticked == ["email"] and "Ticked: the ways the alert went." in form
+    form = officer_client.get(f"/officers/?follow_up={first}&kind=all_clear").text
+    ticked = re.findall(r'id="channel-(\w+)" name="channels" value="\w+" checked', form)
+    assert ticked == ["sms", "voice", "email"]  # it went by every channel
 
 
 # --- accounts -----------------------------------------------------------------------
