@@ -439,7 +439,7 @@ def test_the_preview_says_when_the_last_message_would_go_behind_the_queue(
 
 
 def test_the_same_alert_sent_again_moments_later_is_the_first_one(
-    app, officer_client, residents, exact_counts, monkeypatch
+    app, officer_client, residents, exact_counts, monkeypatch, make_officer
 ):
     """A double tap, a retry after the signal dropped, or a second tab: the same alert
     from the same officer within ALERT_REPEAT_SECONDS is the first one, sent once."""
@@ -496,6 +496,22 @@ def test_the_same_alert_sent_again_moments_later_is_the_first_one(
     )
     db.session.commit()
     assert officer_client.post("/officers/alerts", json=body).status_code == 201
+    # From a colleague of the force moments later, the same alert is refused, saying
+    # who sent it: an officer then their supervisor sent it twice (an outside check).
+    before = alerts_and_deliveries()
+    supervisor = signed_in(
+        app, make_officer(role="supervisor", email="sgt@police.example"), "supervisor"
+    )
+    refused = supervisor.post("/officers/alerts", json=body)
+    assert refused.status_code == 400
+    assert (
+        f"{officer.name} sent this same alert to the same residents a moment ago"
+        in (refused.json["error"])
+    )
+    assert "It was not sent again." in refused.json["error"]
+    assert alerts_and_deliveries() == before
+    welsh = supervisor.post("/officers/alerts?lang=cy", json=body)
+    assert "yr un rhybudd hwn at yr un trigolion" in welsh.json["error"]
 
 
 def test_a_larger_area_is_shown_in_fewer_larger_squares(officer_client, residents, exact_counts):

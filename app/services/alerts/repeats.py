@@ -1,6 +1,9 @@
 """The same alert sent twice in moments (a double tap, a retry after the signal
 dropped, a second tab) is sent once: each submission is keyed by what it sends, and
-one with the key of an alert the officer sent moments ago is that alert."""
+one with the key of an alert the officer sent moments ago is that alert. An alert is
+keyed without who sends it: the same words to the same residents from two of a force's
+staff in moments went twice (an outside check: an officer, then their supervisor);
+the second is refused, saying who sent the first. A test is its officer's own."""
 
 from __future__ import annotations
 
@@ -34,24 +37,26 @@ def repeat_key(officer: Officer, draft: AlertDraft, kind: str = "alert") -> str:
         items = sent.get(name) or []
         as_text = {json.dumps(item, sort_keys=True, default=str) for item in items}
         sent[name] = sorted(as_text)
-    words = json.dumps([officer.id, kind, sent], sort_keys=True, default=str, ensure_ascii=False)
+    sender = officer.id if kind == "test" else f"force:{officer.force_id}"
+    words = json.dumps([sender, kind, sent], sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(words.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def sent_moments_ago(officer: Officer, repeat_key: str) -> Alert | None:
-    """The alert this officer sent with these very contents within
-    ALERT_REPEAT_SECONDS, if any: a double tap, a retry after the signal dropped, or
-    a second tab sends the same alert again, and residents must not get it twice.
-    The officer's submissions take turns (a lock until the transaction ends), so two
-    at once cannot both miss the other."""
+    """The alert with these very contents sent within ALERT_REPEAT_SECONDS (by this
+    officer, or for an alert by anyone of their force: the key says which), if any: a
+    double tap, a retry after the signal dropped, a second tab or a colleague sends the
+    same alert again, and residents must not get it twice. Submissions of one key take
+    turns (a lock until the transaction ends), so two at once cannot both miss the
+    other."""
     seconds = current_app.config["ALERT_REPEAT_SECONDS"]
     if seconds <= 0:
         return None
-    lock_until_commit(db.session, f"alert-submit:{officer.id}")
+    lock_until_commit(db.session, f"alert-submit:{repeat_key}")
     return db.session.scalars(
         select(Alert)
         .where(
-            Alert.created_by_id == officer.id,
+            Alert.force_id == officer.force_id,
             Alert.repeat_key == repeat_key,
             # A cancelled or rejected one is no reason not to send it now.
             Alert.status.not_in(("cancelled", "rejected")),

@@ -65,8 +65,19 @@ def submit_alert(
     try:
         with transaction():
             earlier = sent_moments_ago(officer, key)
-            if earlier is not None:
+            if earlier is not None and earlier.created_by_id == officer.id:
                 return SentAlert(alert=earlier, deliveries=0, repeated=True)
+            if earlier is not None:
+                raise AlertInvalid(
+                    {
+                        "send": gettext(
+                            "%(name)s sent this same alert to the same residents a moment ago "
+                            "(alert %(id)s). It was not sent again.",
+                            name=earlier.created_by.name if earlier.created_by else "",
+                            id=earlier.id,
+                        )
+                    }
+                )
             title, body, target = _checked(officer, draft)
             _check_one_all_clear(draft)
             residents = count_targets(db.session, target.audience)["residents"]
