@@ -232,7 +232,7 @@ def test_a_call_takes_its_answer_by_keypad_once(providers, officer, make_residen
     assert providers.gateway.press_keys(call, "2") == 200  # the same callback again
     # No such option, or a digit no keypad sends: nothing recorded, and the caller is
     # told so rather than left in silence (found by an outside probe).
-    for wrong in ("9", "\u0661", "\uff11", "*"):
+    for wrong in ("8", "\u0661", "\uff11", "*"):
         assert providers.gateway.press_keys(call, wrong) == 200
         assert "not one of the choices" in providers.gateway.last_answer
     (reply,) = all_replies()
@@ -242,6 +242,46 @@ def test_a_call_takes_its_answer_by_keypad_once(providers, officer, make_residen
         "answer",
         2,
     )
+
+
+def test_nine_on_the_keypad_stops_the_calls_to_that_phone(
+    providers, officer, make_resident, run_worker
+):
+    """A resident who hears only by landline could not stop the calls: each call said
+    "call 101", the manage page takes only a mobile or an e-mail, and nobody at 101 had
+    a way to stop them (an outside check). Every alert's call now ends "press 9"."""
+    from app.models import ResidentChannel
+
+    first = make_resident(sms=None, email=None, voice="+441174960709", name="Ivy")
+    same_phone = make_resident(sms=None, email=None, voice="+441174960709", name="Her son")
+    other = make_resident(sms=None, email=None, voice="+441174960710", name="Neighbour")
+    send(officer, run_worker)  # no question: the call still takes a key
+    calls = {call.to: call for call in providers.gateway.accepted}
+    assert set(calls) == {"+441174960709", "+441174960710"}
+    twiml = calls["+441174960709"].params["Twiml"]
+    assert "To stop these calls, press 9 now, or call 101." in twiml
+    assert re.search(r"<Gather [^>]*>.*press 9 now.*</Gather>", twiml)
+    assert providers.gateway.press_keys(calls["+441174960709"], "9") == 200
+    said = providers.gateway.last_answer
+    assert "You will get no more calls from us." in said and "<Hangup/>" in said
+    db.session.expire_all()
+    stopped = dict(
+        db.session.execute(
+            select(ResidentChannel.resident_id, ResidentChannel.unsubscribed_at).where(
+                ResidentChannel.channel == "voice"
+            )
+        ).all()
+    )
+    assert stopped[first.id] is not None and stopped[same_phone.id] is not None
+    assert stopped[other.id] is None
+    events = db.session.scalars(
+        select(AuditEvent.details).where(AuditEvent.action == "resident.unsubscribed")
+    ).all()
+    assert events == [{"channel": "voice"}, {"channel": "voice"}]
+    # The next alert calls the neighbour only.
+    before = len(providers.gateway.accepted)
+    send(officer, run_worker)
+    assert [call.to for call in providers.gateway.accepted[before:]] == ["+441174960710"]
 
 
 def test_a_welsh_speaker_is_answered_in_welsh_after_pressing_a_key(

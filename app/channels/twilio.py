@@ -521,8 +521,10 @@ def voice_twiml(
 ) -> str:
     """Say the script (twice, so someone who picks up late still hears it) in one voice,
     and how to stop the calls. With a recording, say the script once as an introduction
-    and play the recording twice. With `ask` (a question, or a request to confirm), end
-    by gathering one key, posted to `answer_url`. Alert text is escaped: never markup."""
+    and play the recording twice. With `answer_url`, end by gathering one key, posted
+    there: an answer to `ask` (a question, or a request to confirm), or 9 to stop the
+    calls (a resident with only a landline had no way to stop them: an outside check).
+    Alert text is escaped: never markup."""
 
     def say(words: str) -> str:
         return f'<Say voice="{escape(voice)}" language="en-GB">{words}</Say>'
@@ -542,17 +544,22 @@ def voice_twiml(
         message = "".join(both) + '<Pause length="1"/>' + "".join(both)
     else:
         message = f'{say(said)}<Pause length="1"/>{say("Again: " + said)}'
-    gather = ""
-    if ask and answer_url:
-        gather = (
-            f'<Gather input="dtmf" numDigits="1" timeout="8" method="POST" '
-            f'action="{escape(answer_url)}">{say(escape(ask))}</Gather>'
-        )
+    default = (
+        "To stop these calls, press 9 now, or call 101."
+        if answer_url
+        else "To stop these calls, call 101."
+    )
     if closing and welsh_first:
         ending = say_welsh(escape(closing))
     else:
-        ending = say(escape(closing or "To stop these calls, call 101."))
-    return f"<Response>{message}{gather}{ending}</Response>"
+        ending = say(escape(closing or default))
+    if answer_url:
+        asked = say(escape(ask)) if ask else ""
+        ending = (
+            f'<Gather input="dtmf" numDigits="1" timeout="8" method="POST" '
+            f'action="{escape(answer_url)}">{asked}{ending}</Gather>'
+        )
+    return f"<Response>{message}{ending}</Response>"
 
 
 class TwilioVoiceTransport:

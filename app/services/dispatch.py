@@ -117,8 +117,8 @@ def _render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -
                     title=welsh[0], body=welsh[1], reference=reference
                 )
         ask = message_text.voice_ask(*question)
-        if ask:
-            answer_url = url_for("callbacks.twilio_keys", delivery_id=claimed.id, _external=True)
+        # Every call takes a key: an answer, or 9 to stop the calls.
+        answer_url = url_for("callbacks.twilio_keys", delivery_id=claimed.id, _external=True)
     else:
         subject = message_text.email_subject(
             title=alert.title,

@@ -230,10 +230,15 @@ def _sign_off(language: str, reference: str | None, both: bool = True) -> str:
         return f"- {' / '.join(names)}.{ref} " + gettext("Reply STOP to stop.")
 
 
+# The key that stops the calls: no answer option is 9 (compose.MAX_OPTIONS is 4).
+STOP_KEY = "9"
+
+
 def voice_closing(language: str) -> str:
-    """How to stop the calls, said at the end of every call, in the resident's language."""
+    """How to stop the calls, said at the end of every alert's call, in the resident's
+    language: a key, as a resident with only a landline has no other way of their own."""
     with in_language(language):
-        return gettext("To stop these calls, call 101.")
+        return gettext("To stop these calls, press 9 now, or call 101.")
 
 
 def key_answer(kind: str, language: str) -> str:
@@ -244,7 +249,15 @@ def key_answer(kind: str, language: str) -> str:
             "answer": gettext("Thank you for your answer."),
             "confirmation": gettext("Thank you for confirming."),
             "duplicate": gettext("Thank you."),
-        }.get(kind) or gettext("That key is not one of the choices, so nothing was recorded.")
+        }.get(kind)
+        if kind == "stopped":
+            return (
+                gettext("You will get no more calls from us. To hear from us again, call 101.")
+                + " "
+                + gettext("Goodbye.")
+            )
+        if words is None:
+            words = gettext("That key is not one of the choices, so nothing was recorded.")
         return f"{words} {gettext('To stop these calls, call 101.')} {gettext('Goodbye.')}"
 
 

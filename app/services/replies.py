@@ -173,12 +173,20 @@ def _answer_help(number: str, holders: list[int]) -> int | None:
 
 def receive_keys(delivery_id: int, call_sid: str, digits: str) -> str:
     """Keys pressed at the end of an alert's call (Twilio's <Gather>): an option of its
-    question, or 1 to confirm receipt. Returns what was recorded (or "ignored")."""
+    question, 1 to confirm receipt, or 9 to stop calls to the number. Returns what was
+    recorded (or "ignored")."""
     digits = (digits or "").strip()
     answered = replies_dao.find_delivery_answered(delivery_id)
     # Keys are 0-9 only (\d would take "١" and "１" too).
     if answered is None or answered.channel != "voice" or not re.fullmatch(r"[0-9]{1,2}", digits):
         return "ignored"
+    if digits == message_text.STOP_KEY:
+        # Whoever answers that phone: every resident's calls to it stop, as STOP does
+        # for a mobile's texts (each audited as an unsubscribe).
+        key = optout.address_key(answered.address)
+        for resident_id in replies_dao.holders_of(answered.address, ("voice",)):
+            optout.unsubscribe_channel(resident_id, "voice", key)
+        return "stopped"
     answer = option_chosen(digits, answered.question_options)
     if answer is not None:
         kind = "answer"

@@ -132,7 +132,7 @@ def compose_preview(
     if voice_ask:
         script += f" [Then asks, for one key:] {voice_ask}"
     if recording is not None:
-        script += " To stop these calls, call 101."
+        script += " To stop these calls, press 9 now, or call 101."
     # The links each resident gets are theirs alone: shown as this site's, not an
     # example's (the preview showed "https://example.invalid/unsubscribe": an outside
     # check).
