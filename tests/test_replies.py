@@ -493,6 +493,11 @@ STOPS = (
     "Stopio",
     "opt out",
     "Please stop.",
+    # Plain words (an outside check: these went to the inbox, and the texts went on).
+    "Please stop sending me these",
+    "Stopiwch",
+    "Remove me from this list",
+    "dim mwy",
 )
 
 
@@ -537,6 +542,32 @@ def test_stop_however_people_write_it_stops_and_yes_is_an_answer_unless_stopped(
         select(func.count()).where(AuditEvent.action == "resident.sms_stopped")
     )
     assert stops == len(STOPS) + 1  # each number once, and the one that said YES after
+
+
+def test_a_message_that_names_stopping_is_kept_and_answered_with_how_to_stop(
+    providers, officer, make_resident, run_worker
+):
+    """Words that name stopping without asking it plainly stay a message for the
+    officers, and the sender is told how to stop (nothing told them: an outside check)."""
+    from app.models import ResidentChannel
+
+    make_resident(sms="+447700900751")
+    send(officer, run_worker)
+    body = "Can you stop the cars speeding on Elm Road"
+    assert providers.gateway.text_in(inbound(providers), "+447700900751", body) == 200
+    run_worker()
+    (reply,) = all_replies()
+    assert (reply.kind, reply.body) == ("message", body)
+    assert (
+        db.session.scalar(
+            select(ResidentChannel.unsubscribed_at).where(
+                ResidentChannel.address == "+447700900751"
+            )
+        )
+        is None
+    )
+    (told,) = [a for a in providers.gateway.accepted if a.to == "+447700900751"][1:]
+    assert "Reply STOP to stop texts" in told.params["Body"]
 
 
 def test_a_call_does_not_read_out_emoji_that_a_text_keeps(

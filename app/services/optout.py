@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 from sqlalchemy import select
 
@@ -17,18 +18,32 @@ from app.services.timeline import record_stop, record_unsubscribe
 # message, and texts went on, an outside check), and "opt out" written as two words.
 STOP_WORDS = {
     "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "STOP ALL", "OPTOUT", "REVOKE",
-    "STOPIO", "OPT OUT", "PLEASE STOP",
+    "STOPIO", "OPT OUT", "PLEASE STOP", "DIM MWY",
 }  # fmt: skip
 START_WORDS = {"START", "UNSTOP", "YES"}
 # Words that stop texts however the text goes on ("Stop please", "Unsubscribe me",
 # "Stop" and a phone's signature). Not CANCEL, END or QUIT: "End of my road is
 # blocked" is a message to the police, not a wish to leave.
-STOP_FIRST_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "OPTOUT", "REVOKE", "STOPIO"}
+# "Stopiwch" is the Welsh "stop!" as people write it.
+STOP_FIRST_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "OPTOUT", "REVOKE", "STOPIO", "STOPIWCH"}
+# Plain words that ask to leave, however they go on: "Please stop sending me these" went
+# to the inbox and the texts went on (an outside check). Not "please stop the cars
+# speeding on our road": a message to the police.
+STOP_PHRASES = re.compile(
+    r"^(?:PLEASE )?(?:STOP (?:SENDING|TEXTING|MESSAGING|CONTACTING)|REMOVE ME|TAKE ME OFF)\b"
+)
+# A text that names stopping but does not ask it in those words is a message, answered
+# with how to stop (replies._answer_help).
+MENTIONS_STOP = re.compile(r"\b(?:STOP|STOPIO|STOPIWCH|UNSUBSCRIBE)\b")
 
 
 def wants_stop(word: str) -> bool:
     """Whether a text (as replies.word_of gives it) asks to stop texts."""
-    return word in STOP_WORDS or word.split(" ", 1)[0].rstrip(".,!?:;") in STOP_FIRST_WORDS
+    return (
+        word in STOP_WORDS
+        or word.split(" ", 1)[0].rstrip(".,!?:;") in STOP_FIRST_WORDS
+        or STOP_PHRASES.match(word) is not None
+    )
 
 
 def wants_start(word: str, number: str) -> bool:

@@ -131,7 +131,9 @@ def receive_text(from_number: str, body: str, message_sid: str, media: int = 0) 
         answer=answer,
         after_close=bool(answered and answered.closed),
     )
-    help_notice = _answer_help(from_number, holders) if kind == "help" else None
+    # HELP, or a message that names stopping without asking it plainly: told how.
+    asks_how = kind == "message" and optout.MENTIONS_STOP.search(word) is not None
+    help_notice = _answer_help(from_number, holders) if kind == "help" or asks_how else None
     db.session.commit()
     if help_notice is not None:
         notices.queue_notices([help_notice])
