@@ -10,6 +10,7 @@ import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select, text, update
@@ -1368,6 +1369,47 @@ def test_routine_alerts_wait_for_quiet_hours_and_urgent_ones_do_not(
     assert set(
         db.session.scalars(select(Delivery.status).where(Delivery.alert_id == urgent.alert.id))
     ) == {"delivered"}
+
+
+def test_a_change_of_quiet_hours_moves_the_messages_held_for_them(
+    app, app_ctx, make_resident, make_officer, run_worker, monkeypatch
+):
+    """Held until the end of the quiet hours they had, messages went inside the longer
+    ones a resident had just set, and waited on after quiet hours were turned off (an
+    outside check)."""
+    from app.services import dispatch
+    from app.services.residents import set_quiet_hours
+
+    officer = make_officer()
+    sleeper = make_resident(sms="+447700900001")
+    quiet_now(sleeper)
+    routine = submit_alert(
+        officer, shapes=AROUND_BS1, title="T", body="B", category="crime_prevention"
+    ).alert
+    run_worker()
+
+    def held_for() -> timedelta | None:
+        db.session.expire_all()
+        return db.session.scalar(
+            select(Delivery.next_attempt_at - func.now()).where(Delivery.alert_id == routine.id)
+        )
+
+    assert timedelta(minutes=55) < held_for() < timedelta(minutes=65)
+    # Longer: from two hours ago to three hours from now, UK time.
+    now = datetime.now(ZoneInfo("Europe/London"))
+    longer = ((now - timedelta(hours=2)).time(), (now + timedelta(hours=3)).time())
+    set_quiet_hours(db.session.get(Resident, sleeper.id), longer)
+    assert timedelta(hours=2, minutes=55) < held_for() < timedelta(hours=3, minutes=5)
+    # Off: it goes now, once.
+    set_quiet_hours(db.session.get(Resident, sleeper.id), None)
+    assert held_for() is None
+    monkeypatch.setitem(app.config, "REQUEUE_SECONDS", 0)  # the sweeper's wait, shortened
+    dispatch.sweep()
+    run_worker()
+    db.session.expire_all()
+    sent = db.session.scalars(select(Delivery.status).where(Delivery.alert_id == routine.id))
+    assert list(sent) == ["delivered"]
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
 
 
 def test_an_all_clear_stops_its_alerts_messages_still_held_for_quiet_hours(

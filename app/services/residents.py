@@ -14,7 +14,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy import Time, and_, case, cast, delete, func, null, or_, select, update
 
 from app.dao import replies as replies_dao
 from app.dao import residents as residents_dao
@@ -398,7 +398,29 @@ def parse_quiet_hours(start: str, end: str) -> tuple[time, time]:
 
 @changes_resident
 def set_quiet_hours(resident: Resident, quiet: tuple[time, time] | None) -> None:
+    """The resident's quiet hours, and their messages held for quiet hours moved to
+    them: held until the end of the old ones, they went inside the new (a resident who
+    had just made them longer had a routine alert at 14:50), or waited after quiet hours
+    were turned off (an outside check). Held: queued, never tried or refused, due
+    later (a retry's wait has attempts)."""
     resident.quiet_from, resident.quiet_until = quiet if quiet else (None, None)
+    release = func.quiet_hours_release(
+        cast(quiet[0], Time) if quiet else null(),
+        cast(quiet[1], Time) if quiet else null(),
+        func.now(),
+    )
+    db.session.execute(
+        update(Delivery)
+        .where(
+            Delivery.resident_id == resident.id,
+            Delivery.status == "queued",
+            Delivery.attempts == 0,
+            Delivery.first_refused_at.is_(None),
+            Delivery.next_attempt_at > func.now(),
+        )
+        # Not "touched": due now, the sweeper sends it as it sends one whose hours end.
+        .values(next_attempt_at=release)
+    )
     _audit(resident, "resident.quiet_hours_set", on=quiet is not None)
 
 
