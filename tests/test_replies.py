@@ -544,6 +544,28 @@ def test_stop_however_people_write_it_stops_and_yes_is_an_answer_unless_stopped(
     assert stops == len(STOPS) + 1  # each number once, and the one that said YES after
 
 
+def test_a_stop_in_words_twilio_does_not_answer_is_answered_in_the_residents_language(
+    providers, officer, make_resident
+):
+    """Twilio answers its own STOP; a Welsh resident who followed "Atebwch STOP i
+    stopio" with STOPIO heard nothing back, and could not tell it had worked (an outside
+    check)."""
+    welsh = make_resident(sms="+447700900761")
+    welsh.language = "cy"
+    make_resident(sms="+447700900762")
+    make_resident(sms="+447700900763")
+    db.session.commit()
+    url = inbound(providers)
+    assert providers.gateway.text_in(url, "+447700900761", "Stopio") == 200
+    assert "<Message>Ni chewch ragor o negeseuon testun gennym" in providers.gateway.last_answer
+    providers.gateway.text_in(url, "+447700900762", "Please stop sending me these")
+    said = providers.gateway.last_answer
+    assert "<Message>You will get no more texts from us on this number." in said
+    assert "Reply START to restart." in said
+    providers.gateway.text_in(url, "+447700900763", "STOP")  # Twilio's own: it answers
+    assert "<Message>" not in providers.gateway.last_answer
+
+
 def test_a_message_that_names_stopping_is_kept_and_answered_with_how_to_stop(
     providers, officer, make_resident, run_worker
 ):

@@ -81,7 +81,7 @@ def twilio_inbound_sms():
     if not sid or len(sid) > 80:
         return {"error": "MessageSid is required."}, 400
     try:
-        replies.receive_text(
+        done = replies.receive_text(
             form.get("From", ""),
             form.get("Body", ""),
             sid,
@@ -89,6 +89,16 @@ def twilio_inbound_sms():
         )
     except replies.ReplyRefused as refusal:
         return {"error": str(refusal)}, 400
+    if done == "stopped" and (
+        said := replies.stop_answer(form.get("From", ""), form.get("Body", ""))
+    ):
+        # Answered in the webhook's reply: the number is stopped now, and our own
+        # engine sends nothing more to it.
+        return Response(
+            f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{escape(said)}'
+            "</Message></Response>",
+            mimetype="application/xml",
+        )
     return Response(EMPTY_TWIML, mimetype="application/xml")
 
 

@@ -241,6 +241,12 @@ def voice_closing(language: str) -> str:
         return gettext("To stop these calls, press 9 now, or call 101.")
 
 
+def stopped_text(language: str) -> str:
+    """The answer to a text that stopped texts in words Twilio does not answer itself."""
+    with in_language(language):
+        return gettext("You will get no more texts from us on this number. Reply START to restart.")
+
+
 def key_answer(kind: str, language: str) -> str:
     """What a call says after a key is pressed (replies.receive_keys' kind), ending as
     every call ends, in the resident's language."""

@@ -21,6 +21,10 @@ STOP_WORDS = {
     "STOPIO", "OPT OUT", "PLEASE STOP", "DIM MWY",
 }  # fmt: skip
 START_WORDS = {"START", "UNSTOP", "YES"}
+# The words Twilio's own opt-out acts on and answers, the text being that word alone:
+# any other way of asking to stop is ours to answer (a STOPIO was answered by nobody,
+# and its sender could not tell it had worked: an outside check).
+PROVIDER_ANSWERS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "STOP ALL"}
 # Words that stop texts however the text goes on ("Stop please", "Unsubscribe me",
 # "Stop" and a phone's signature). Not CANCEL, END or QUIT: "End of my road is
 # blocked" is a message to the police, not a wish to leave.

@@ -140,6 +140,19 @@ def receive_text(from_number: str, body: str, message_sid: str, media: int = 0) 
     return kind
 
 
+def stop_answer(from_number: str, body: str) -> str | None:
+    """What to answer a text that stopped texts, in the language of the number's
+    resident (English if several share it), or None where Twilio answers it itself."""
+    if word_of(body) in optout.PROVIDER_ANSWERS:
+        return None
+    holders = replies_dao.holders_of(from_number, ("sms",))
+    resident = db.session.get(Resident, holders[0]) if len(holders) == 1 else None
+    language = resident.language if resident is not None else "en"
+    answer = message_text.stopped_text(language)
+    db.session.rollback()
+    return answer
+
+
 def _answer_help(number: str, holders: list[int]) -> int | None:
     """Answer HELP with who we are and how to stop: at most twice an hour a number."""
     try:
