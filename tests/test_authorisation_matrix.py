@@ -222,6 +222,7 @@ def request_for(world: World, client, rule, method: str, scope: str | None, role
         "inbox.answer": {"words": "Thank you."},
         "officers.decide_asked": {"decision": "approve"},
         "admin.force": {"name": "Avon and Somerset", "contact": f"Call 101 ({n})"},
+        "admin.residents": {"contact": "07700 900999"},
     }
     return client.post(path, data=forms.get(rule.endpoint, {}))
 

@@ -22,7 +22,7 @@ from wtforms import ValidationError
 from app.auth import role_required
 from app.extensions import csrf, db
 from app.models import ROLES, Officer, ResidentImport
-from app.services import forces
+from app.services import forces, resident_desk
 from app.services.accounts import (
     AccountError,
     PasswordRefused,
@@ -75,6 +75,57 @@ def force():
             return redirect(url_for("admin.force"))
     page = render_template("admin/force.html", force=own, form=form, errors=errors)
     return page, 400 if errors else 200
+
+
+@bp.route("/residents", methods=["GET", "POST"])
+@role_required("admin")
+def residents():
+    """A resident found by the whole number or e-mail address they gave, for a call to
+    101: posted, so that it is in no address or log line."""
+    found, error, typed = None, None, ""
+    if request.method == "POST":
+        typed = request.form.get("contact", "")[:254]
+        try:
+            found = resident_desk.find_residents(current_user, typed)
+        except resident_desk.DeskRefused as refusal:
+            error = str(refusal)
+    page = render_template("admin/residents.html", found=found, error=error, typed=typed)
+    return page, 400 if error else 200
+
+
+@bp.route("/residents/stop", methods=["POST"])
+@role_required("admin")
+def stop_resident_channel():
+    channel = request.form.get("channel", "")
+    try:
+        stopped = resident_desk.stop_channel(
+            current_user, request.form.get("reference", ""), channel
+        )
+    except resident_desk.DeskRefused as refusal:
+        flash(str(refusal))
+    else:
+        label = {"sms": _("Texts"), "voice": _("Calls"), "email": _("E-mails")}[channel]
+        flash(
+            _("%(what)s stopped.", what=label)
+            if stopped
+            else _("%(what)s were stopped already.", what=label)
+        )
+    return redirect(url_for("admin.residents"))
+
+
+@bp.route("/residents/delete", methods=["POST"])
+@role_required("admin")
+def delete_resident():
+    if request.form.get("confirm") != "yes":
+        flash(_("Tick the box to say the caller asked for their details to be deleted."))
+        return redirect(url_for("admin.residents"))
+    try:
+        resident_desk.delete_details(current_user, request.form.get("reference", ""))
+    except resident_desk.DeskRefused as refusal:
+        flash(str(refusal))
+    else:
+        flash(_("Their details are deleted."))
+    return redirect(url_for("admin.residents"))
 
 
 @bp.route("/officers/<int:officer_id>")

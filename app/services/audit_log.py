@@ -88,6 +88,8 @@ ACTION_LABELS = {
     "resident.data_downloaded": _l("Resident downloaded their data"),
     "resident.data_viewed": _l("Resident viewed their data"),
     "resident.deleted": _l("Resident deleted their details"),
+    "resident.deleted_by_staff": _l("Resident's details deleted at their request, by staff"),
+    "resident.looked_up": _l("Resident looked up by their number or e-mail"),
     "resident.forces_chosen": _l("Resident chose which forces alert them"),
     "resident.groups_set": _l("Resident changed their groups"),
     "resident.language_set": _l("Resident changed their language"),
@@ -104,6 +106,7 @@ ACTION_LABELS = {
         "Unconfirmed sign-up gave its number or address to a new one"
     ),
     "resident.unsubscribed": _l("Resident unsubscribed"),
+    "resident.unsubscribed_by_staff": _l("Resident's channel stopped at their request, by staff"),
     "residents.import_rejected_downloaded": _l("Refused import rows downloaded"),
     "residents.import_uploaded": _l("Import file uploaded"),
     "residents.imported": _l("Residents imported"),

@@ -73,6 +73,11 @@ MATRIX: dict[str, tuple[tuple[str, str, str, str], str]] = {
         (NO, NO, NO, ALL),
         "the force's name, contact, website, CAP sender and prices",
     ),
+    "admin.residents": (
+        (NO, NO, NO, ALL),
+        "a resident found by their whole number or e-mail (a call to 101): stop a channel, "
+        "delete their details",
+    ),
 }
 
 # Every staff route (endpoint) and the action it is. A route that is not here must be
@@ -128,6 +133,9 @@ ENDPOINTS: dict[str, str] = {
     "admin.import_rejected_csv": "admin.import",
     "admin.audit": "admin.audit",
     "admin.force": "admin.force",
+    "admin.residents": "admin.residents",
+    "admin.stop_resident_channel": "admin.residents",
+    "admin.delete_resident": "admin.residents",
     "admin.audit_csv": "admin.audit",
     "admin.teams": "admin.teams",
     "admin.team": "admin.teams",
