@@ -5,6 +5,7 @@ its field, nothing half-saved; and only their own force's."""
 from __future__ import annotations
 
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
@@ -137,7 +138,9 @@ def test_every_mistake_is_said_at_its_field_and_nothing_is_saved(app, make_offic
     assert "Rhowch yr enw heb “Police”" in named
 
 
-def test_an_administrator_changes_only_their_own_force(app, make_officer, second_force):
+def test_an_administrator_changes_only_their_own_force(
+    app, make_officer, second_force, monkeypatch
+):
     ours = make_officer(role="admin", email="admin@avon.example")
     theirs = make_officer(role="admin", email="admin@wilts.example", force_id=second_force.id)
     staff = signed_in(app, theirs, "admin")
@@ -159,6 +162,8 @@ def test_an_administrator_changes_only_their_own_force(app, make_officer, second
     # signed "Avon and Sоmerset Police" (an outside check); an accent passed too.
     for name, said in (
         ("Avon and S\u043emerset", "a letter of another alphabet"),
+        ("Av\u1d0fn and Somerset", "U+1D0F LATIN LETTER SMALL CAPITAL O"),
+        ("Avon and \ua731omerset", "U+A731"),
         ("Avon and S\u00f3merset", "another force's name"),
     ):
         taken = post(staff, {**GOOD, "name": name, "name_cy": "", "contact": "Ring 101"})
@@ -175,6 +180,13 @@ def test_an_administrator_changes_only_their_own_force(app, make_officer, second
         "is another force's CAP sender (Avon and Somerset): give your own force's address."
     )
     assert post(staff, {**mine, "cap_sender": "alerts@wilts.example"}).status_code == 302
+    # Nor the sender made for a force that names none (a re-check took Avon's so).
+    db.session.get(Force, ours.force_id).cap_sender = None
+    db.session.commit()
+    monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", "https://alerts.example.com")
+    host = urlsplit(app.config["PUBLIC_BASE_URL"]).hostname
+    made = post(staff, {**mine, "cap_sender": f"alerts@{host}"})
+    assert made.status_code == 400 and "another force" in error_tied_to(made.text, "cap_sender")
     db.session.expire_all()
     assert db.session.get(Force, second_force.id).contact == "Ring 101"
     assert db.session.get(Force, ours.force_id).contact != "Ring 101"

@@ -45,6 +45,10 @@ def test_a_group_that_cannot_be_added_says_why_and_adds_nothing(app_ctx, runner)
         # A Cyrillic "а" in another group's name (an outside check).
         (["F\u0430rm Watch"], "“а” (U+0430 CYRILLIC SMALL LETTER A), a letter of another"),
         (["Pub Watch", "--name-cy", "Gw\u0430rchod"], "Its Welsh name has “а”"),
+        # Latin look-alikes and accents too (an outside re-check: they passed).
+        (["H\u1d0frse Watch"], "U+1D0F LATIN LETTER SMALL CAPITAL O"),
+        (["F\u0251rm Watch"], "U+0251 LATIN SMALL LETTER ALPHA"),
+        (["Farm W\u00e1tch"], "There is already a group Farm Watch"),
     ):
         answer = runner.invoke(args=["groups", "add", *args])
         assert answer.exit_code == 1, args

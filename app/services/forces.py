@@ -388,8 +388,13 @@ def name_refusal(name: str, name_cy: str | None, force_id: int | None) -> dict[s
 
 
 def slug_for(name: str) -> str:
-    """ "Avon and Somerset" -> "avon-and-somerset"."""
-    return "-".join("".join(c if c.isalnum() else " " for c in name.lower()).split())
+    """ "Avon and Somerset" -> "avon-and-somerset"; accents go ("Ynys Môn" -> "ynys-mon").
+
+    >>> slug_for("Ynys Môn"), slug_for("Farm  Wátch!")
+    ('ynys-mon', 'farm-watch')
+    """
+    bare = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    return "-".join("".join(c if c.isalnum() else " " for c in bare.lower()).split())
 
 
 def add_force(
@@ -649,14 +654,23 @@ def _website(errors: dict[str, str], value: object) -> str | None:
     return text
 
 
+def cap_sender_of(force: Force) -> str:
+    """The sender the force's CAP documents name: its own, else one of this site's
+    host made for it."""
+    host = urlsplit(current_app.config["PUBLIC_BASE_URL"]).hostname or "localhost"
+    return force.cap_sender or (
+        f"alerts@{host}" if force.is_default else f"alerts-{force.slug}@{host}"
+    )
+
+
 def _cap_sender_of_another(sender: str, force_id: int) -> Force | None:
+    """The other force whose CAP documents name this sender, its own or the one made
+    for it (a force took the neighbour's made one: an outside re-check)."""
     return next(
         (
             other
             for other in forces_dao.find_forces()
-            if other.id != force_id
-            and other.cap_sender
-            and other.cap_sender.casefold() == sender.casefold()
+            if other.id != force_id and cap_sender_of(other).casefold() == sender.casefold()
         ),
         None,
     )

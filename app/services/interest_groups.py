@@ -5,13 +5,13 @@ real installation had no way to make any (an outside check)."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.dao.audit import create_audit_event
 from app.extensions import db
 from app.models import InterestGroup
 from app.services.forces import SLUG, slug_for
-from app.services.text import TextRefused, checked_text, other_alphabet_refusal
+from app.services.text import TextRefused, checked_text, other_alphabet_refusal, plain_letters
 from app.services.transaction import read_only, transaction
 
 MAX_NAME = 80
@@ -51,10 +51,16 @@ def add_group(*, name: str, name_cy: str | None = None, slug: str | None = None)
             "hyphens, at most 40."
         )
     with transaction():
-        same = db.session.scalar(
-            select(InterestGroup).where(
-                (InterestGroup.slug == slug) | (func.lower(InterestGroup.name) == name.lower())
-            )
+        # The same name with accents or in other case reads as the same group on the
+        # sign-up form ("Farm Wátch" beside "Farm Watch": an outside re-check).
+        plain = plain_letters(name)
+        same = next(
+            (
+                group
+                for group in db.session.scalars(select(InterestGroup).order_by(InterestGroup.id))
+                if group.slug == slug or plain_letters(group.name) == plain
+            ),
+            None,
         )
         if same is not None:
             raise GroupRefused(f"There is already a group {same.name} ({same.slug}).")

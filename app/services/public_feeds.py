@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
-from urllib.parse import urlsplit
 
 from flask import current_app
 
@@ -44,10 +43,7 @@ def feed_source(force=None) -> feeds.FeedSource:
     force = force or forces.current_force()
     site = config["PUBLIC_BASE_URL"].rstrip("/")
     base = site if force.is_default else f"{site}/forces/{force.slug}"
-    host = urlsplit(site).hostname or "localhost"
-    sender = force.cap_sender or (
-        f"alerts@{host}" if force.is_default else f"alerts-{force.slug}@{host}"
-    )
+    sender = forces.cap_sender_of(force)
     return feeds.FeedSource(
         name=f"{force.name} Police",
         name_cy=f"Heddlu {force.name_cy or force.name}",  # as Welsh pages name it

@@ -174,6 +174,16 @@ def checked_text(
     return text
 
 
+def plain_letters(text: str) -> str:
+    """A name as two are compared by eye: no accents, no case, one space between words.
+
+    >>> plain_letters("Farm  Wátch") == plain_letters("farm watch")
+    True
+    """
+    bare = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return " ".join(bare.casefold().split())
+
+
 def other_alphabet_refusal(text: str, label: str) -> str | None:
     """For a name people trust on sight (a force's, a group's): why a letter in it is
     refused, or None. A letter of another alphabet that looks like one of ours (the
@@ -186,9 +196,14 @@ def other_alphabet_refusal(text: str, label: str) -> str | None:
     'The name has “о” (U+043E CYRILLIC SMALL LETTER O)'
     """
     for character in text:
-        if unicodedata.category(character).startswith("L") and not unicodedata.name(
-            character, ""
-        ).startswith("LATIN "):
+        # A letter is one of ours when it is an English letter, accented or not (Welsh
+        # ŵ and ŷ too): a Latin small capital "ᴏ" or "ɑ" passed as well (a re-check).
+        base = "".join(
+            c for c in unicodedata.normalize("NFKD", character) if not unicodedata.combining(c)
+        )
+        if unicodedata.category(character).startswith("L") and not (
+            base.isascii() and base.isalpha()
+        ):
             return gettext(
                 "%(label)s has “%(character)s” (%(code)s), a letter of another alphabet "
                 "that can look like ours. Type it again in English or Welsh letters.",
