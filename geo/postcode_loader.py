@@ -690,8 +690,15 @@ def load_onspd(
 
 
 def _some_read(path: Path, summary: LoadSummary) -> LoadSummary:
-    """The summary of a load that read at least one row; PostcodeFileError if none
-    (a file of a header alone, a folder of no area files)."""
+    """The summary of a load that took at least one row; PostcodeFileError if none (a
+    file of a header alone, a folder of no area files, or every row rejected: a CSV of
+    other columns was recorded as loaded, an outside re-check)."""
     if not summary.read:
         raise PostcodeFileError(f"{Path(path).name} holds no postcodes")
+    if not (summary.new or summary.changed or summary.unchanged or summary.repaired):
+        reason, _ = summary.rejected.most_common(1)[0] if summary.rejected else ("", 0)
+        raise PostcodeFileError(
+            f"{Path(path).name} holds no postcode the load could take: all "
+            f"{summary.read:,} rows were rejected" + (f" ({reason})" if reason else "")
+        )
     return summary

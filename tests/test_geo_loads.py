@@ -48,6 +48,9 @@ PLACES += ["--name-property", "name", "--release", "2026-11"]
             "is not UTF-8 text",
         ),
         (CODEPOINT, b"", "holds no postcodes"),
+        # Another file's columns: every row rejected, and it was recorded as loaded.
+        (CODEPOINT, b"name,town\nSam,Bath\nAl,Bristol\n", "holds no postcode the load could"),
+        (ONSPD, ONSPD_HEADER + b"not a postcode,1,2,,,,,,1\n", "holds no postcode the load"),
         (PLACES, WARD[:100], "is not GeoJSON, or is cut short"),
         (PLACES, b"", "is not GeoJSON, or is cut short"),
         (PLACES, b"postcode,name\nBS1 1AA,x\n", "is not GeoJSON, or is cut short"),
