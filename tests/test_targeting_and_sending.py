@@ -512,6 +512,12 @@ def test_the_same_alert_sent_again_moments_later_is_the_first_one(
     assert alerts_and_deliveries() == before
     welsh = supervisor.post("/officers/alerts?lang=cy", json=body)
     assert "yr un rhybudd hwn at yr un trigolion" in welsh.json["error"]
+    # The same words with a space or line after them are the same alert, as kept (an
+    # outside re-check: they went again).
+    spaced = body | {"title": body["title"] + " ", "body": body["body"] + "\r\n"}
+    assert supervisor.post("/officers/alerts", json=spaced).status_code == 400
+    assert officer_client.post("/officers/alerts", json=spaced).json["repeated"] is True
+    assert alerts_and_deliveries() == before
 
 
 def test_a_larger_area_is_shown_in_fewer_larger_squares(officer_client, residents, exact_counts):

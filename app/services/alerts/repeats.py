@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import unicodedata
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -33,6 +34,12 @@ def repeat_key(officer: Officer, draft: AlertDraft, kind: str = "alert") -> str:
         # outside check, until the hourly limit stopped it).
         for unused in ("shapes", "groups", "parent_id", "audience", "send_at"):
             sent.pop(unused, None)
+    # Words as they are kept (checked_text: trimmed, lines ended alike, composed): a
+    # trailing space or line sent the same alert again (an outside re-check).
+    for name, value in sent.items():
+        if isinstance(value, str):
+            value = value.replace("\r\n", "\n").replace("\r", "\n").strip()
+            sent[name] = unicodedata.normalize("NFC", value)
     for name in ("channels", "groups", "shapes"):
         items = sent.get(name) or []
         as_text = {json.dumps(item, sort_keys=True, default=str) for item in items}
