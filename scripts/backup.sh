@@ -20,6 +20,10 @@ split_password "$url"
 # Written beside FILE under another name, and put in its place only once pg_dump has
 # finished: a dump killed part way (or a full disk) left FILE empty or cut short,
 # where a good backup had been (an outside check). A new file, so umask applies.
+# A run killed outright (its whole process group) cannot remove its own: one not
+# written for an hour is a dead run's, and goes (an outside re-check found them kept).
+find "$(dirname -- "$file")" -maxdepth 1 -name ".$(basename -- "$file").partial.*" \
+  -mmin +60 -user "$(id -u)" -delete 2>/dev/null || true
 partial=$(mktemp "$(dirname -- "$file")/.$(basename -- "$file").partial.XXXXXX")
 trap 'rm -f -- "$partial"' EXIT
 PGPASSWORD="$pg_password" pg_dump --format=custom --no-owner --file="$partial" --dbname="$pg_url"

@@ -4,6 +4,7 @@ for it (TEST_RESTORE_DATABASE_URL, made by scripts/services.sh)."""
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -166,6 +167,15 @@ def test_a_backup_that_fails_leaves_the_last_good_one_in_place(app, tmp_path):
     from sqlalchemy.engine import make_url
 
     backup = tmp_path / "nightly.dump"
+    # A run killed outright left its partial dump; one written to now is another run's.
+    dead, running = (
+        tmp_path / ".nightly.dump.partial.dead01",
+        tmp_path / ".nightly.dump.partial.live01",
+    )
+    for partial in (dead, running):
+        partial.write_bytes(b"PGDMP half of everyone's numbers")
+    two_hours_ago = time.time() - 7200
+    os.utime(dead, (two_hours_ago, two_hours_ago))
     good = subprocess.run(
         [str(ROOT / "scripts" / "backup.sh"), app.config["SQLALCHEMY_DATABASE_URI"], str(backup)],
         capture_output=True,
@@ -174,6 +184,8 @@ def test_a_backup_that_fails_leaves_the_last_good_one_in_place(app, tmp_path):
         check=True,
     )
     assert good.returncode == 0 and backup.read_bytes().startswith(b"PGDMP")
+    assert not dead.exists() and running.exists()
+    running.unlink()
     kept = backup.read_bytes()
     gone = make_url(app.config["SQLALCHEMY_DATABASE_URI"]).set(database="no_such_database_here")
     failed = subprocess.run(
