@@ -53,21 +53,26 @@ PLACES += ["--name-property", "name", "--release", "2026-11"]
         (ONSPD, ONSPD_HEADER + b"not a postcode,1,2,,,,,,1\n", "holds no postcode the load"),
         (PLACES, WARD[:100], "is not GeoJSON, or is cut short"),
         (PLACES, b"", "is not GeoJSON, or is cut short"),
+        (PLACES, b'{"type": "Caf\xe9"}', "is not UTF-8 text (it holds the byte 0xe9"),
         (PLACES, b"postcode,name\nBS1 1AA,x\n", "is not GeoJSON, or is cut short"),
     ],
 )
 def test_a_file_that_cannot_be_read_is_refused_in_words_and_nothing_is_loaded(
     runner, app_ctx, tmp_path, command, content, said
 ):
-    path = tmp_path / "given.csv"
+    name = "given.geojson" if command is PLACES else "given.csv"
+    path = tmp_path / name
     path.write_bytes(content)
     postcodes = db.session.scalar(select(func.count()).select_from(Postcode))
 
     result = runner.invoke(args=[*command, str(path)])
 
     assert result.exit_code == 1
-    assert f"Error: given.csv {said}" in result.output, result.output
+    assert f"Error: {name} {said}" in result.output, result.output
     assert result.output.rstrip().endswith("Nothing was loaded.")
+    assert "?." not in result.output and ".." not in result.output
+    if command is PLACES:
+        assert "CSV UTF-8" not in result.output  # a GeoJSON file is not saved as CSV
     assert (
         "Traceback" not in result.output
         and result.exception is None
@@ -76,4 +81,4 @@ def test_a_file_that_cannot_be_read_is_refused_in_words_and_nothing_is_loaded(
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(Postcode)) == postcodes
     assert db.session.get(Postcode, "BS19ZZ") is None
-    assert db.session.scalar(select(func.count()).where(DataLoad.dataset.like("%given.csv"))) == 0
+    assert db.session.scalar(select(func.count()).where(DataLoad.dataset.like(f"%{name}"))) == 0

@@ -154,9 +154,10 @@ def _nothing_loaded_unless_read(path: Path) -> Iterator[None]:
 def _why_unreadable(path: Path, error: Exception) -> str:
     name = path.name
     if isinstance(error, UnicodeDecodeError):
+        saved_as = "UTF-8 (CSV UTF-8)" if path.suffix.lower() in (".csv", ".gz") else "UTF-8"
         return (
             f"{name} is not UTF-8 text (it holds the byte 0x{error.object[error.start]:02x}"
-            ", another encoding's): save it as UTF-8 (CSV UTF-8) and load it again."
+            f", another encoding's): save it as {saved_as} and load it again."
         )
     if isinstance(error, csv.Error):
         return f"{name} cannot be read as CSV ({error})."
@@ -167,7 +168,8 @@ def _why_unreadable(path: Path, error: Exception) -> str:
         )
     if isinstance(error, (EOFError, gzip.BadGzipFile)):
         return f"{name} is cut short or not the gzip file its name says ({error})."
-    return f"{error}."
+    said = str(error)
+    return said if said.endswith((".", "?", "!")) else f"{said}."
 
 
 def run_postcode_load(
