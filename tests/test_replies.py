@@ -277,7 +277,7 @@ def test_nine_on_the_keypad_stops_the_calls_to_that_phone(
     events = db.session.scalars(
         select(AuditEvent.details).where(AuditEvent.action == "resident.unsubscribed")
     ).all()
-    assert events == [{"channel": "voice"}, {"channel": "voice"}]
+    assert events == [{"channel": "voice", "how": "pressed 9 on a call"}] * 2
     # The next alert calls the neighbour only.
     before = len(providers.gateway.accepted)
     send(officer, run_worker)

@@ -117,10 +117,12 @@ def already_stopped(resident_id: int, channel: str) -> bool:
     return stopped
 
 
-def unsubscribe_channel(resident_id: int, channel: str, key: str | None = None) -> bool:
+def unsubscribe_channel(
+    resident_id: int, channel: str, key: str | None = None, *, how: str | None = None
+) -> bool:
     """Stop one channel of one resident. Returns whether anything changed: nothing
     does when `key` is not the channel's address now (a link in a mail to an address
-    the resident has since left)."""
+    the resident has since left). `how`, for the audit log, when not by a link."""
     if not link_is_current(resident_id, channel, key):
         return False
     changed = channels_dao.stop_channel(resident_id, channel)
@@ -133,7 +135,7 @@ def unsubscribe_channel(resident_id: int, channel: str, key: str | None = None) 
             actor_id=None,
             subject_type="resident",
             subject_id=str(reference),
-            details={"channel": channel},
+            details={"channel": channel} | ({"how": how} if how else {}),
         )
     db.session.commit()
     return changed

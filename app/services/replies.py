@@ -200,7 +200,7 @@ def receive_keys(delivery_id: int, call_sid: str, digits: str) -> str:
         # for a mobile's texts (each audited as an unsubscribe).
         key = optout.address_key(answered.address)
         for resident_id in replies_dao.holders_of(answered.address, ("voice",)):
-            optout.unsubscribe_channel(resident_id, "voice", key)
+            optout.unsubscribe_channel(resident_id, "voice", key, how="pressed 9 on a call")
         return "stopped"
     answer = option_chosen(digits, answered.question_options)
     if answer is not None:
