@@ -220,8 +220,22 @@ def test_a_welsh_residents_confirmation_e_mail_says_how_to_stop_in_welsh(
     assert register(client, channels=["email"], language="cy").status_code == 302
     (mail,) = notices_sent(run_worker)
     assert mail.channel == "email" and "To stop" not in mail.body
-    assert mail.body.rstrip().endswith("I atal yr e-byst hyn: ffoniwch 101")
+    # It says the address's owner may ignore it, not to call the police about a sign-up
+    # someone else may have made (it said "call 101": an outside check).
+    assert mail.body.rstrip().endswith(
+        "Os na wnaethoch ofyn am hyn, gallwch ei anwybyddu: nid anfonir dim mwy i'r cyfeiriad"
+        " hwn oni bai ei fod yn cael ei gadarnhau."
+    )
+    assert "101" not in mail.body
     client.get("/register?lang=en")
+    other = client.application.test_client()
+    other.get("/register?lang=en")
+    assert register(other, channels=["email"], email="en@example.invalid").status_code == 302
+    english = notices_sent(run_worker)[-1]
+    assert english.body.rstrip().endswith(
+        "If you did not ask for this, you can ignore it: nothing more is sent to this address"
+        " unless it is confirmed."
+    )
 
 
 def test_a_welsh_sign_up_says_what_is_wrong_in_welsh(client, app_ctx):

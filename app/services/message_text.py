@@ -241,6 +241,20 @@ def voice_closing(language: str) -> str:
         return gettext("To stop these calls, press 9 now, or call 101.")
 
 
+def asked_for_closing(kind: str, language: str) -> str:
+    """The end of an e-mail someone may have asked for with another's address."""
+    with in_language(language):
+        if kind in ("already_registered", "manage_link"):
+            return gettext(
+                "If you did not ask for this, you can ignore it. To stop the alerts this "
+                "address gets, use the link at the end of any of them."
+            )
+        return gettext(
+            "If you did not ask for this, you can ignore it: nothing more is sent to this "
+            "address unless it is confirmed."
+        )
+
+
 def stopped_text(language: str) -> str:
     """The answer to a text that stopped texts in words Twilio does not answer itself."""
     with in_language(language):

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from app.channels import OutgoingMessage, ProviderStatus
 from app.extensions import db
 from app.models import Resident, ResidentNotice
-from app.services import outbound
+from app.services import message_text, outbound
 from app.services.outbound import Claimed
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,22 @@ def send_notices(notice_ids: list[int]) -> dict[str, int]:
 STAFF_KINDS = frozenset({"staff_invite", "staff_reset", "approval_request", "cross_border_request"})
 
 
+# E-mails someone may have asked for with another's address, which stop by themselves:
+# "to stop these e-mails, call 101" told the address's owner to call the police about
+# a sign-up they could ignore (an outside check).
+ASKED_FOR_KINDS = frozenset({"verify_email", "manage_link", "already_registered"})
+
+
+def _closing(notice: ResidentNotice, welsh: bool) -> str | None:
+    """How an e-mail notice ends: nothing for staff, a word on ignoring it for one
+    anyone could have asked for, else the residents' "to stop these e-mails"."""
+    if notice.kind in STAFF_KINDS:
+        return ""
+    if notice.channel == "email" and notice.kind in ASKED_FOR_KINDS:
+        return message_text.asked_for_closing(notice.kind, "cy" if welsh else "en")
+    return None
+
+
 def render_notices(chunk: list[Claimed]) -> list[OutgoingMessage]:
     """The stored words of each notice; a text or call reports its status to us."""
     rows = {
@@ -113,7 +129,7 @@ def render_notices(chunk: list[Claimed]) -> list[OutgoingMessage]:
                     body=notice.body or "",
                     status_callback_url=callback_url,
                     welsh_first=notice.channel == "email" and notice.resident_id in welsh,
-                    closing="" if notice.kind in STAFF_KINDS else None,
+                    closing=_closing(notice, notice.resident_id in welsh),
                 )
             )
     return messages
