@@ -21,7 +21,6 @@ their force's pages.
 from __future__ import annotations
 
 import re
-import unicodedata
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
@@ -50,7 +49,7 @@ from app.models import (
     Team,
 )
 from app.services.contacts import ContactRefused, normalise_email
-from app.services.text import checked_field, other_alphabet_refusal
+from app.services.text import checked_field, other_alphabet_refusal, without_accents
 from app.services.transaction import transaction
 
 # The rows that belong to one force: a member of staff's requests see only their own.
@@ -342,7 +341,7 @@ def _plain_name(name: str) -> str:
     True
     """
     # Accents aside too: "Sómerset" passed as a name of its own (an outside check).
-    bare = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    bare = without_accents(name)
     words = re.sub(r"[^\w]+", " ", bare.casefold().replace("&", " and ")).split()
     return " ".join(word for word in words if word not in _POLICE_WORDS)
 
@@ -393,7 +392,7 @@ def slug_for(name: str) -> str:
     >>> slug_for("Ynys Môn"), slug_for("Farm  Wátch!")
     ('ynys-mon', 'farm-watch')
     """
-    bare = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    bare = without_accents(name)
     return "-".join("".join(c if c.isalnum() else " " for c in bare.lower()).split())
 
 

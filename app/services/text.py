@@ -174,14 +174,22 @@ def checked_text(
     return text
 
 
+def without_accents(text: str) -> str:
+    """The letters without their accents, and compatibility forms as their plain ones.
+
+    >>> without_accents("Ynys Môn ﬁre")
+    'Ynys Mon fire'
+    """
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
 def plain_letters(text: str) -> str:
     """A name as two are compared by eye: no accents, no case, one space between words.
 
     >>> plain_letters("Farm  Wátch") == plain_letters("farm watch")
     True
     """
-    bare = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    return " ".join(bare.casefold().split())
+    return " ".join(without_accents(text).casefold().split())
 
 
 def other_alphabet_refusal(text: str, label: str) -> str | None:
@@ -198,9 +206,7 @@ def other_alphabet_refusal(text: str, label: str) -> str | None:
     for character in text:
         # A letter is one of ours when it is an English letter, accented or not (Welsh
         # ŵ and ŷ too): a Latin small capital "ᴏ" or "ɑ" passed as well (a re-check).
-        base = "".join(
-            c for c in unicodedata.normalize("NFKD", character) if not unicodedata.combining(c)
-        )
+        base = without_accents(character)
         if unicodedata.category(character).startswith("L") and not (
             base.isascii() and base.isalpha()
         ):

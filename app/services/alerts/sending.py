@@ -106,6 +106,10 @@ def _record_follow_up_to_neighbours(follow_up: Alert, actor: Officer | None) -> 
     outside check); its staff read them on the page of the alert they approved."""
     if follow_up.audience != "parent":
         return
+    # Only an alert a neighbour approved reached anyone through it: the count is not
+    # paid over a force-wide follow-up's own rows for nothing.
+    if not any(ask.status == "approved" for ask in forces_dao.find_asks(follow_up.parent_id)):
+        return
     for force_id, deliveries, residents in ledger_sql.count_via_forces(follow_up.id):
         details = {
             "force_id": force_id,
