@@ -5,6 +5,7 @@ could (an outside check)."""
 
 from __future__ import annotations
 
+from lxml import html
 from sqlalchemy import select
 
 from app.extensions import db
@@ -29,6 +30,11 @@ def test_an_administrator_finds_a_caller_stops_their_calls_and_deletes_them(
     assert page.status_code == 200
     assert "Ivy" in page.text and "Someone else" not in page.text
     assert "+441174960709" not in page.text and "+441••••••709" in page.text  # masked
+    # Each button says whose messages it stops, to a screen reader among several found.
+    buttons = [
+        " ".join(b.text_content().split()) for b in html.fromstring(page.text).iter("button")
+    ]
+    assert buttons[-3:] == ["Find", "Stop these (Calls, Ivy)", "Delete their details (Ivy)"]
     looked = db.session.scalars(
         select(AuditEvent).where(AuditEvent.action == "resident.looked_up")
     ).all()
