@@ -411,3 +411,35 @@ def test_an_area_partly_outside_the_teams_ward_is_cut_to_the_part_inside_with_on
     expect(page.locator("#reach-residents")).to_have_text(re.compile(r"^\d[\d,]*$"))
     assert int(page.locator("#reach-residents").text_content().replace(",", "")) >= 6
     assert page.console_errors == []
+
+
+def test_a_corner_takes_a_thumb_that_lands_beside_it(page, sign_in_page, bristol):
+    """The drawing's handles are 44 px targets around a 28 px dot, on a touch screen: a
+    thumb that closes an area lands beside its first corner as often as on it (a 28 px
+    handle took such a tap as one more corner), and dragging a corner starts there."""
+    sign_in_page("officer")
+    page.get_by_role("button", name="Draw area").click()
+    corners = corners_around_the_middle(page)
+    tap_corners(page, corners)
+    x, y = corners[0]
+    with page.expect_request("**/officers/preview") as sent:
+        tap_corners(page, [(x + 18, y + 4)])  # beside the dot, not on it
+    ring = drawn_polygon(sent.value)
+    assert len(ring) == 5  # closed: four corners, not five
+    expect(page.locator("#draw-bar")).to_be_hidden()
+
+    page.get_by_role("button", name="Change the shapes").tap()
+    handles = page.locator("#map .marker-icon:not(.marker-icon-middle)")
+    expect(handles).to_have_count(4)
+    for n in range(4):
+        box = handles.nth(n).bounding_box()
+        assert box["width"] >= 44 and box["height"] >= 44, box
+    # Taken by its edge, 18 px from the dot's centre, the corner moves.
+    box = handles.first.bounding_box()
+    x, y = box["x"] + box["width"] / 2 + 18, box["y"] + box["height"] / 2
+    with page.expect_request("**/officers/preview") as sent:
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x - 40, y - 30, steps=5)
+        page.mouse.up()
+    assert drawn_polygon(sent.value) != ring
