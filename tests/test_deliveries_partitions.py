@@ -658,3 +658,58 @@ def test_an_index_an_interrupted_upgrade_left_invalid_is_built_again(app):
         with engine.connect() as conn:
             conn.execute(text("DROP TABLE IF EXISTS two_rows"))
         engine.dispose()
+
+
+@pytest.mark.xdist_group("migration_database")
+def test_email_addresses_kept_in_two_cases_become_one_address_to_send_to(app):
+    """Migration 0063: one mailbox kept as "Jo.Smith@…" for one resident and "jo.smith@…"
+    for another was two addresses to the send (one message per address), so it had
+    every alert twice. Kept in lower case, the targets follow, and neither is counted
+    as an address its resident holds alone."""
+    kept_database("TEST_MIGRATION_DATABASE_URL")
+    engine = create_engine(SCRATCH)
+    flask("upgrade", "head")
+    flask("downgrade", "0062")
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM residents"))
+            for n, (typed, pending) in enumerate(
+                (("Jo.Smith@example.org", "New.One@example.org"), ("jo.smith@example.org", None))
+            ):
+                conn.execute(
+                    text(
+                        "WITH r AS (INSERT INTO residents (reference, name, confirmed_at)"
+                        " VALUES (gen_random_uuid(), :name, now()) RETURNING id),"
+                        " l AS (INSERT INTO resident_locations (resident_id, postcode, location)"
+                        " SELECT id, 'BS16AD', ST_SetSRID(ST_MakePoint(358900, 172900), 27700)"
+                        " FROM r)"
+                        " INSERT INTO resident_channels (resident_id, channel, address,"
+                        " pending_address, verified_at) SELECT id, 'email', :typed, :pending,"
+                        " now() FROM r"
+                    ),
+                    {"name": f"Jo {n}", "typed": typed, "pending": pending},
+                )
+            before = conn.execute(text("SELECT address, simple FROM targets ORDER BY id")).all()
+        assert [tuple(row) for row in before] == [
+            ("Jo.Smith@example.org", True),
+            ("jo.smith@example.org", True),
+        ]
+        flask("upgrade", "0063")
+        with engine.begin() as conn:
+            kept = conn.execute(
+                text("SELECT address, pending_address FROM resident_channels ORDER BY resident_id")
+            ).all()
+            after = conn.execute(text("SELECT address, simple FROM targets ORDER BY id")).all()
+        assert [tuple(row) for row in kept] == [
+            ("jo.smith@example.org", "new.one@example.org"),
+            ("jo.smith@example.org", None),
+        ]
+        assert [tuple(row) for row in after] == [
+            ("jo.smith@example.org", False),
+            ("jo.smith@example.org", False),
+        ]
+    finally:
+        flask("upgrade", "head")
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM residents"))
+        engine.dispose()

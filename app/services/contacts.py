@@ -200,8 +200,11 @@ def normalise_phone(text: str, *, need_mobile: bool, allow_drama: bool = False) 
 
 
 def normalise_email(text: str, *, allow_reserved: bool | None = None) -> str:
-    """The one address, checked by `email-validator` (syntax only, no DNS): the domain
-    in lower case and in ASCII (IDNA), as it goes in the SMTP envelope. Raises
+    """The one address, checked by `email-validator` (syntax only, no DNS): in lower
+    case, and its domain in ASCII (IDNA), as it goes in the SMTP envelope. Lower case
+    throughout: mail services take "Jo.Smith@" and "jo.smith@" for one mailbox, and a
+    send makes one message per address (two residents typing it two ways had two of
+    each alert; migration 0063 made those kept before so). Raises
     ContactRefused, naming the problem (a comma or semicolon before the @ would
     otherwise split one address into several recipients)."""
     text = _characters_checked(text, gettext("The e-mail address"), EMAIL_LENGTH)
@@ -231,9 +234,10 @@ def normalise_email(text: str, *, allow_reserved: bool | None = None) -> str:
         )
         refusal.detail = why
         raise refusal from None
+    address = checked.ascii_email or checked.normalized
     if reserved:
-        return (checked.ascii_email or checked.normalized)[: -len("example")] + tld.lower()
-    return checked.ascii_email or checked.normalized
+        address = address[: -len("example")] + tld
+    return address.lower()
 
 
 # email-validator's reasons (English) on pages in another language: the common ones by
