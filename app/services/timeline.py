@@ -293,7 +293,10 @@ def weekly_table(period: Period, kind: str | None = None, by: str = "") -> Weekl
         # Parts first: where a part ties with the total, the part is hidden, not the total.
         cells = {v: parts.get((week, v), 0) for v in values_order}
         cells[total_key] = totals.get(week, 0)
-        result = suppress(cells, [Group(total_key, tuple(values_order))])
+        if by == "source":  # one source each: the parts add up to the total
+            result = suppress(cells, [Group(total_key, tuple(values_order))])
+        else:
+            result = _overlapping_parts_suppressed(cells, total_key)
         for key in cells:
             shown[(week, key)] = result.shown(key)
         hidden += len(result.hidden)
@@ -309,6 +312,23 @@ def weekly_table(period: Period, kind: str | None = None, by: str = "") -> Weekl
         hidden,
         counted_at=counted_at,
         protected=frozenset(protected),
+    )
+
+
+def _overlapping_parts_suppressed(cells: dict, total_key: str):
+    """A week's total and parts that overlap (a resident with a text and an e-mail is
+    in both; one in two groups, in both), so do not add up to it: no linear check sees
+    a part given away, but the total less a part is a count of residents too (7 all,
+    6 by e-mail: 1 without e-mail, an outside check). A part is shown only when that
+    count is 0 or at least k, as the density map's filtered figures are."""
+    result = suppress(cells, [])
+    total = result.shown(total_key)
+    if total is None:
+        return result
+    return result.hiding_too(
+        key
+        for key, count in cells.items()
+        if key != total_key and result.shown(key) is not None and 0 < total - count < result.k
     )
 
 
