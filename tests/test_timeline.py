@@ -431,6 +431,31 @@ def test_fatigue_against_the_usual_rate_on_a_constructed_case(app_ctx, make_offi
     assert rows["appeal"].ratio == pytest.approx(6.0 / (11 / (usual_hours / 48)))
 
 
+def test_an_alert_whose_48_hours_have_not_passed_is_not_counted_yet(app_ctx, make_officer):
+    """Six opt-outs in the minutes after an alert read 7,093 per 48 hours: its first
+    minutes were taken as a rate for the whole window (an outside check). An alert is
+    counted once its 48 hours have passed, and the usual time ends where it began."""
+    officer = make_officer(role="officer")
+    period = Period(date(2026, 1, 5), date(2026, 2, 2))
+    now = at_utc(2026, 1, 26, 10)
+    add_alert(officer, at_utc(2026, 1, 12, 9), category="appeal")  # its 48 h have passed
+    add_alert(officer, now - timedelta(minutes=10), category="incident")
+    for minute in range(6):
+        add_event("stopped", now - timedelta(minutes=9 - minute))
+    for day in range(7):
+        add_event("stopped", at_utc(2026, 1, 15 + day, 10))  # usual
+    for hours in (1, 2, 3, 4, 5):
+        add_event("unsubscribed", at_utc(2026, 1, 12, 9) + timedelta(hours=hours))
+    result = fatigue(period, alerts_in(period), now=now)
+    assert [r.category for r in result.rows] == ["appeal"] and result.waiting == 1
+    assert result.rows[0].per_48h == pytest.approx(5.0)
+    # Usual: from the period's start to the waiting alert, less the appeal's 48 hours;
+    # the six opt-outs after the waiting alert are in neither.
+    usual_hours = (now - timedelta(minutes=10) - at_utc(2026, 1, 5)).total_seconds() / 3600 - 48
+    assert result.usual_hours == pytest.approx(usual_hours)
+    assert result.usual_per_48h == pytest.approx(7 / (usual_hours / 48))
+
+
 def test_fatigue_hides_a_small_count_and_the_usual_rate_that_gives_it_away(app_ctx, make_officer):
     officer = make_officer(role="officer")
     period = Period(date(2026, 1, 5), date(2026, 2, 2))
@@ -575,3 +600,8 @@ def test_the_time_line_is_in_welsh_on_a_welsh_page(app, make_officer):
     assert "Dim dadansoddiad" in page and "No breakdown" not in page
     by_group = client.get("/analysts/timeline?from=2026-06-08&to=2026-07-01&by=group").text
     assert "Cofrestriadau fesul grŵp" in by_group and "Pob un: cofrestriadau" in by_group
+    # The files are in English whatever the page's: scripts read the column names, and
+    # a Welsh page's CSV mixed the two languages (an outside check).
+    csv = client.get("/analysts/timeline.csv?from=2026-06-08&to=2026-07-01&by=group").text
+    assert "Week starting,All registrations" in csv and "Cofrestriadau" not in csv
+    assert "fewer than 5" in csv and "llai na" not in csv

@@ -59,7 +59,8 @@ def sent_csv():
     try:
         period = _period_asked()
     except reports.PeriodError as error:
-        return _refused(error)
+        # A file's address refused as the time line's are: its reason, not a page.
+        return Response(str(error) + "\n", status=400, mimetype="text/plain")
     with in_language("en"):
         body, name = reports.download_sent_report(current_user, reports.sent_report(period))
 

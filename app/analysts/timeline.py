@@ -9,6 +9,7 @@ from flask_babel import gettext
 from flask_login import current_user
 
 from app.auth import role_required
+from app.i18n import in_language
 from app.services.timeline import (
     BREAKDOWNS,
     KINDS,
@@ -81,11 +82,15 @@ def _download(render, mimetype: str, ext: str, name: str = "time-line", prefix: 
         period, table_kind, by, _ = _choice()
     except PeriodRefused as refusal:
         return Response(str(refusal) + "\n", status=400, mimetype="text/plain")
-    result = build_timeline(period, table_kind, by)
+    # In English whatever the page's language, as the sent report's CSV: scripts read
+    # its column names, and a Welsh page's file mixed the two (an outside check).
+    with in_language("en"):
+        result = build_timeline(period, table_kind, by)
+        body = render(result)
     filename = _filename(result, ext).replace("time-line", name)
     record_download(current_user, filename, period)
     return Response(
-        prefix + render(result),
+        prefix + body,
         mimetype=mimetype,
         headers={"Content-Disposition": attachment(filename)},
     )
