@@ -202,3 +202,53 @@ def test_exercises_are_exercise_and_tests_have_no_cap(client, officer_client, st
     ):
         assert "Drill draft" not in client.get(address).text, address
     assert client.get("/alerts/%3Cx%3E/cap.xml").status_code == 404
+
+
+def test_a_cap_area_covers_all_the_alert_was_for_and_an_update_keeps_its_circle(
+    client, officer_client, street, run_worker, make_resident
+):
+    """CAP's area is taken as where to warn: it may be larger than who was sent to,
+    never smaller. A ward's published outline, simplified, lay 7 m inside a resident
+    who had the alert; and an update to the same people of a circle was published as
+    an outline of it (an outside check)."""
+    from shapely import MultiPolygon, Polygon
+    from sqlalchemy import select, text
+
+    from app.models import Place
+    from geo.projection import BNG, WGS84, transform_geometry
+
+    central = db.session.scalar(
+        select(Place.id).where(Place.kind == "ward", Place.name == "Central")
+    )
+    shapes = [
+        {"kind": "place", "place_id": central},
+        {"kind": "circle", "center": BS1_6AD, "radius_m": 300, "exclude": True},
+    ]
+    make_resident(postcode="BS8 1TH", sms="+447700900002")  # in the ward, outside the hole
+    ward = send(officer_client, shapes=shapes)
+    document = etree.fromstring(client.get(f"/alerts/{ward.reference}/cap.xml").data)
+    SCHEMA.assertValid(document)
+    rings = []
+    for polygon in document.iter(f"{CAP}polygon"):
+        points = [tuple(map(float, pair.split(","))) for pair in polygon.text.split()]
+        rings.append(Polygon([(lon, lat) for lat, lon in points]))
+    assert rings and document.find(f".//{CAP}circle") is None
+    published = transform_geometry(MultiPolygon(rings), WGS84, BNG)
+    covered, outside_m = db.session.execute(
+        text(
+            "SELECT ST_Covers(cap, area), ST_Area(ST_Difference(area, cap))"
+            " FROM alerts, ST_GeomFromText(:cap, 27700) AS cap WHERE id = :id"
+        ),
+        {"cap": published.wkt, "id": ward.id},
+    ).one()
+    assert covered, f"{outside_m:.0f} m² of the area outside its CAP outline"
+
+    first = send(officer_client, title="Road closed")
+    run_worker()
+    update = send(officer_client, title="Road open", parent_id=first.id, audience="parent")
+    run_worker()
+    area = etree.fromstring(client.get(f"/alerts/{update.reference}/cap.xml").data).find(
+        f"{CAP}info/{CAP}area"
+    )
+    assert area.find(f"{CAP}polygon") is None
+    assert area.findtext(f"{CAP}circle").endswith(" 1.5")

@@ -95,6 +95,25 @@ def find_area_geojson(alert_id: int) -> str | None:
     )
 
 
+# How far a published outline lies outside the area at least: simplified by 10 m after
+# this widening, it keeps 3 m, more than five decimals of a degree move a point.
+COVER_WIDEN_M = 13
+COVER_SIMPLIFY_M = 10
+
+
+def find_area_cover_geojson(alert_id: int) -> str | None:
+    """An outline in WGS84 that covers the whole area an alert was for (CAP's, which
+    has no holes and is taken as where to warn): widened, then simplified by less. The
+    map's outline (find_area_geojson) is simplified and loses the 2 m squares fitted
+    to postcodes, so a published one lay 7 m inside a resident who had the alert (an
+    outside check)."""
+    widened = func.ST_Buffer(Alert.area, COVER_WIDEN_M, "join=mitre mitre_limit=2")
+    cover = func.ST_SimplifyPreserveTopology(widened, COVER_SIMPLIFY_M)
+    return db.session.scalar(
+        select(func.ST_AsGeoJSON(func.ST_Transform(cover, WGS84), 5)).where(Alert.id == alert_id)
+    )
+
+
 # Less of a ward than this inside an area is not "in" it: a ward beside a ward the
 # area is made of shares its edge, and two boundaries' copies of an edge differ by
 # slivers of float.

@@ -46,8 +46,10 @@ Choices, and why:
 - **Areas.** CAP has no holes and no subtraction. When every shape the officer drew is
   an included circle, polygon or rectangle, the CAP area is those shapes exactly
   (`<circle>`, `<polygon>` of each outline). When the area holds a named place or an
-  exclusion, the CAP area is the resolved area's outer rings (`area_polygons`): the
-  resolved area already has the places' boundaries and the cut-outs at its edge. Either
+  exclusion, the CAP area is the resolved area's outer rings (`area_polygons`), widened
+  by 13 m and simplified by 10 so that they cover it: the resolved area already has the
+  places' boundaries and the cut-outs at its edge. A follow-up to the same people has
+  its original's shapes. Either
   way the CAP area may be a little larger than who we sent to, never smaller, which is
   the safe direction for a warning. `<areaDesc>` names the places, or says the area is
   on the alert's page.

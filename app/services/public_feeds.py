@@ -95,6 +95,11 @@ def feed_alert(alert: Alert, cache: dict[int, feeds.FeedAlert] | None = None) ->
     area_of = alert
     while area_of.area is None and area_of.parent is not None:
         area_of = area_of.parent
+    # To the same people without shapes of its own: its original's shapes (an update
+    # of a circle was published as an outline of the circle, not the circle).
+    shapes_of = area_of
+    while shapes_of.audience == "parent" and not shapes_of.shapes and shapes_of.parent:
+        shapes_of = shapes_of.parent
     found = feeds.FeedAlert(
         reference=alert.reference,
         title=alert.title,
@@ -106,8 +111,8 @@ def feed_alert(alert: Alert, cache: dict[int, feeds.FeedAlert] | None = None) ->
         sent_at=alert.sent_at,
         updated_at=_updated(alert),
         parent=feed_alert(parent, cache) if parent is not None else None,
-        shapes=tuple(alert.shapes or ()) if area_of is alert else tuple(area_of.shapes or ()),
-        area_polygons=_rings(dao.find_area_geojson(area_of.id)),
+        shapes=tuple(shapes_of.shapes or ()),
+        area_polygons=_rings(dao.find_area_cover_geojson(area_of.id)),
         area_names=tuple(reading_order(name) for name in dao.find_ward_names(area_of.id)),
         url=public_url("public.alert", reference=alert.reference, **forces.public_values(alert)),
         language=alert.language,
