@@ -466,7 +466,10 @@
     timer = setTimeout(function () {
       var request = targetRequest();
       if (request.audience === "area" && !request.shapes.length) {
-        showCounts({ residents: 0, channels: { sms: 0, voice: 0, email: 0 }, cells: [] });
+        // Said to a screen reader too once a count has been (Clear left "48 residents
+        // reached" in the live region: an outside check); not as the page opens.
+        showCounts({ residents: 0, channels: { sms: 0, voice: 0, email: 0 }, cells: [] },
+          $("reach-announce").textContent !== "");
         showAreaError("");
         offerInside(null);
         previewPending = false;
@@ -1225,6 +1228,12 @@
       if (section) { section.open = true; }
       field.scrollIntoView({ block: "center" });
       field.focus({ preventScroll: true });
+    } else if (message) {
+      // No box at fault (the area's count changed, a wait): the message takes focus,
+      // Send… next after it. The question closing under the pressed "Send now" left
+      // focus on the page, and Tab went on to the footer (an outside check).
+      $("compose-error").scrollIntoView({ block: "center" });
+      $("compose-error").focus({ preventScroll: true });
     }
   }
 

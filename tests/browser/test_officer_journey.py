@@ -43,8 +43,11 @@ def test_officer_draws_an_area_sees_the_count_sends_and_reads_the_outbox(
     expect(page.locator("#reach-voice")).to_have_text("fewer than 5")
 
     # Clear it and draw a polygon around the same place (the map is centred on it).
+    expect(page.locator("#reach-announce")).to_contain_text("fewer than 5 residents reached")
     page.get_by_role("button", name="Clear").click()
     expect(page.locator("#reach-residents")).to_have_text("0")
+    # Said to a screen reader too (the live region kept the old area's count).
+    expect(page.locator("#reach-announce")).to_contain_text("0 residents reached")
     # A slip of the thumb can be undone (it could not: an outside probe).
     page.get_by_role("button", name="Undo clear").click()
     expect(page.locator("#shapes-list li")).to_have_count(1)
@@ -122,7 +125,11 @@ def test_a_count_that_changed_before_send_is_counted_again_and_the_next_send_goe
     expect(page.locator("#compose-error")).to_contain_text(
         "The area now reaches 7 residents, not fewer than 5."
     )
+    # Focus is on the message (it was left on the page, the next Tab in the footer).
+    expect(page.locator("#compose-error")).to_be_focused()
     expect(page.locator("#reach-residents")).to_have_text("7")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Send a test to myself")).to_be_focused()
     page.get_by_role("button", name="Send…").click()
     expect(page.locator("#confirm")).to_contain_text("to 7 residents now?")
     page.get_by_role("button", name="Send now").click()
