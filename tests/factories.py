@@ -369,6 +369,22 @@ def error_tied_to(page: str, field: str) -> str:
     return errors[0]
 
 
+def untied_errors(page: str) -> list[str]:
+    """The ids of a page's field errors that no control is described by: a screen
+    reader on the box, the ticks or the choices at fault hears nothing of them (the
+    channels' ticks and the quiet hours' From, on the sign-up page: an outside check)."""
+    import lxml.html
+
+    doc = lxml.html.fromstring(page)
+    described = {
+        each
+        for element in doc.xpath("//*[@aria-describedby]")
+        for each in element.get("aria-describedby").split()
+    }
+    errors = doc.xpath('//*[contains(concat(" ", @class, " "), " field-error ")][@id]')
+    return [error.get("id") for error in errors if error.get("id") not in described]
+
+
 def send_all_clear(officer: Officer, alert, *, body: str = "Over."):
     """The all-clear of an alert (to the residents it reached), as its officer sends it."""
     from app.services.alerts import submit_alert

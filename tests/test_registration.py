@@ -8,7 +8,7 @@ from sqlalchemy import func, select, text
 
 from app.extensions import db
 from app.models import Resident, ResidentChannel, ResidentLocation
-from tests.factories import csrf_token
+from tests.factories import csrf_token, untied_errors
 
 GOOD = {
     "postcode": "bs1 6ad",
@@ -175,6 +175,8 @@ def test_each_refusal_says_what_to_do_and_stores_nothing(client, app_ctx, change
     assert message in html.unescape(response.text)
     anchor = {"channels": "channel-sms", "language": "language-en"}.get(field, field)
     assert f'href="#{anchor}"' in response.text
+    # Each error is read with the control at fault, the ticks and choices too.
+    assert untied_errors(response.text) == []
     assert count_residents() == 0
     # What the resident typed is kept, so they only fix the mistake.
     if field != "postcode":

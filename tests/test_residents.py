@@ -39,6 +39,7 @@ from tests.factories import (
     postcode_place,
     send_all_clear,
     signed_in,
+    untied_errors,
 )
 
 GOOD = {
@@ -401,6 +402,8 @@ def test_a_resident_changes_places_groups_and_quiet_hours(resident_client):
     # Each Remove says which place, by its postcode too: two places of one name read
     # "Remove Home" twice to a screen reader (an outside check).
     assert re.search(r'Remove<span class="visually-hidden"> Farm, TA1 1AA</span>', page)
+    unknown = client.post("/my-alerts/groups", data={"csrf_token": token, "groups": ["nope"]})
+    assert unknown.status_code == 400 and untied_errors(unknown.text) == []
     client.post("/my-alerts/groups", data={"csrf_token": token, "groups": []})
     bad = client.post(
         "/my-alerts/quiet-hours",
@@ -413,6 +416,7 @@ def test_a_resident_changes_places_groups_and_quiet_hours(resident_client):
         data={"csrf_token": token, "quiet": "yes", "quiet_from": "24:00", "quiet_until": "07:00"},
     )
     assert late.status_code == 400 and "24:00 is not a time of day" in late.text
+    assert untied_errors(late.text) == []
     # A NUL is named ("22\x00:00" read "22:00 is not a time of day": an outside check).
     nul = client.post(
         "/my-alerts/quiet-hours",

@@ -68,6 +68,7 @@
         .then(function (r) { return r.json(); })
         .then(function (found) {
           if (mine !== asked) { return; }
+          placeOf = value;
           forgetRefusal();
           place.textContent = found.error ? found.error :
             (found.place ? found.postcode + ": " + found.place : found.postcode) + ". " +
@@ -85,8 +86,17 @@
     // field is left: no "not a postcode" while the second half is still being typed.
     var whole = /^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$/i;
     var pause = null;
+    var placeOf = null;  // the postcode the words under the box are about
     postcode.addEventListener("input", function () {
       clearTimeout(pause);
+      // Typed on from it: those words go, and an answer still on its way is dropped
+      // ("We can't find SN1 1AA" stayed under "B5 16AD": an outside check).
+      if (placeOf !== null && postcode.value.trim() !== placeOf) {
+        asked++;
+        placeOf = null;
+        place.textContent = "";
+        place.className = "hint";
+      }
       if (whole.test(postcode.value.trim())) { pause = setTimeout(check, 300); }
     });
     postcode.addEventListener("change", check);
