@@ -100,6 +100,12 @@ def test_the_neighbour_reads_in_its_log_page_and_report_the_follow_ups_its_resid
     with forces.scoped(alert.force_id):
         ours = reports.sent_report(reports.Period(today - timedelta(days=1), today), k=1)
     assert "from-other-forces" not in {t.key for t in ours.tables}
+    # Its update to the same people counts Avon's own residents, as the original does:
+    # it counted Wiltshire's too, against Avon's adults (an outside check).
+    each = {row.key: row.cells for row in ours.table("each-alert").rows}
+    for reference in (alert.reference, update.reference):
+        assert each[reference][3].value == 2, reference  # Bath and Border, not Trowbridge
+        assert "other forces' residents not counted" in each[reference][3].label
 
 
 def test_where_a_cross_border_alert_went_names_the_neighbours_district(app, border):

@@ -97,8 +97,16 @@ def find_sent_alerts(
             f"""
             SELECT a.id, a.reference, a.title, a.category, a.mode, a.status, a.sent_at,
                    a.recipient_count, a.area IS NOT NULL,
-                   coalesce((SELECT sum(f.residents) FROM alert_forces f
-                             WHERE f.alert_id = a.id AND f.status = 'approved'), 0)::int,
+                   CASE WHEN a.audience = 'parent' THEN (
+                       -- A follow-up to the same people reaches the neighbours' residents
+                       -- its thread's approval added, with no approval of its own.
+                       SELECT count(DISTINCT coalesce(d.resident_id::text, 'row ' || d.id))
+                       FROM deliveries d
+                       WHERE d.alert_id = a.id AND d.alert_created_at = a.created_at
+                         AND d.via_force_id IS NOT NULL AND d.via_force_id <> a.force_id)
+                   ELSE coalesce((SELECT sum(f.residents) FROM alert_forces f
+                                  WHERE f.alert_id = a.id AND f.status = 'approved'), 0)
+                   END::int,
                    CASE WHEN a.status = 'cancelled' THEN (
                        -- A row pseudonymised by retention has no resident: one each.
                        SELECT count(DISTINCT coalesce(d.resident_id::text, 'row ' || d.id))

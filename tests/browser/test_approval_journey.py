@@ -87,6 +87,8 @@ def test_supervisor_is_told_lands_on_approvals_sees_every_channel_and_approves(
     assert levels[0] == 1
     assert all(b <= a + 1 for a, b in zip(levels, levels[1:], strict=False)), levels
 
+    # The way into the alert is a full row for a thumb (it was a 20 px line).
+    assert item.get_by_role("link", name="Missing child").bounding_box()["height"] >= 44
     item.get_by_role("link", name="Missing child").tap()
     expect(page).to_have_url(re.compile(rf"/officers/alerts/{sent.alert.id}$"))
     review = page.locator("#review")
