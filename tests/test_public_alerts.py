@@ -14,7 +14,7 @@ from app.extensions import db
 from app.models import Alert, OutboxMessage, Postcode
 from app.references import ALPHABET, find_reference, new_reference, read_reference
 from app.services.public_alerts import words
-from tests.factories import form_token
+from tests.factories import form_token, untied_errors
 
 BS1_6AD = [-2.588230, 51.451967]
 
@@ -258,7 +258,9 @@ def test_the_list_filters_by_category_and_by_postcode_or_place(
         short = near_to(typed)
         assert short.status_code == 400 and "could not find a postcode or place" in short.text
     assert "Bristol burglaries" in near_to("Brist").text  # three or more: the start
-    assert client.get("/alerts?category=nonsense").status_code == 400
+    nonsense = client.get("/alerts?category=nonsense")
+    assert nonsense.status_code == 400 and untied_errors(nonsense.text) == []
+    assert untied_errors(near_to("Ab").text) == []
     for page in ("-1", "abc", "99999999999"):
         assert client.get(f"/alerts?page={page}").status_code == 200
     assert bristol.reference and taunton.reference

@@ -951,6 +951,9 @@
   function showRecordingError(message) {
     $("recording-error").textContent = message || "";
     $("recording-error").hidden = !message;
+    // Read with the file box, as every error is with its box.
+    $("recording").setAttribute("aria-describedby", message ? "recording-hint recording-error" : "recording-hint");
+    if (message) { $("recording").setAttribute("aria-invalid", "true"); } else { $("recording").removeAttribute("aria-invalid"); }
   }
   $("recording").addEventListener("change", function () {
     var file = $("recording").files[0];

@@ -443,3 +443,15 @@ def test_a_corner_takes_a_thumb_that_lands_beside_it(page, sign_in_page, bristol
         page.mouse.move(x - 40, y - 30, steps=5)
         page.mouse.up()
     assert drawn_polygon(sent.value) != ring
+
+
+def test_a_recording_refused_is_read_with_its_file_box(page, sign_in_page, bristol):
+    """Every error is read with its box: the recording's was shown beside the file box
+    and not tied to it (a class of finding, from an outside check of the forms)."""
+    sign_in_page("officer")
+    big = {"name": "appeal.mp3", "mimeType": "audio/mpeg", "buffer": b"\0" * (1024 * 1024)}
+    page.locator("#recording").set_input_files(big)
+    expect(page.locator("#recording-error")).to_contain_text("over 950 KB")
+    box = page.locator("#recording")
+    expect(box).to_have_attribute("aria-invalid", "true")
+    expect(box).to_have_attribute("aria-describedby", "recording-hint recording-error")
