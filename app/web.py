@@ -9,13 +9,14 @@ is a 400, and no page that may hold personal data is kept in a cache.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import re
 import time
 import unicodedata
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
-from flask import Flask, Response, g, jsonify, render_template, request
+from flask import Flask, Response, g, has_request_context, jsonify, render_template, request
 from flask.globals import request_ctx
 from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSessionInterface
@@ -68,6 +69,26 @@ class App(Flask):
         self.logger.error(
             "Exception on %s [%s]", route_of_request(), request.method, exc_info=exc_info
         )
+
+
+def client_network(address: str | None = None) -> str:
+    """Who a per-address limit counts: the client's IPv4 address, or the /64 its IPv6
+    address is in (one household's or phone's whole allowance: each address of a /64
+    had a limit of its own, so one connection had as many as it liked: an outside
+    check). The request's address (PROXY_HOPS decides it) unless one is given."""
+    if address is None:
+        address = request.remote_addr if has_request_context() else None
+    if not address:
+        return ""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def route_of_request() -> str:

@@ -255,6 +255,24 @@ def test_sign_ups_are_limited_per_address(app, client, app_ctx, monkeypatch):
     third = register(client, channels=["sms"], sms_phone=three)
     assert third.status_code == 429
     assert "Too many sign-ups from this connection" in third.text
+    # An IPv6 connection is its /64: each address of it had an allowance of its own,
+    # so one connection had as many as it liked (an outside check).
+    for n, number in enumerate(("07700 900004", "07700 900005", "07700 900006")):
+        client.environ_base["REMOTE_ADDR"] = f"2001:db8:41::{n + 1}"
+        answer = register(client, channels=["sms"], sms_phone=number)
+        assert answer.status_code == (302 if n < 2 else 429), n
+    client.environ_base["REMOTE_ADDR"] = "2001:db8:42::1"  # another /64
+    assert register(client, channels=["sms"], sms_phone="07700 900007").status_code == 302
+
+
+def test_a_limit_counts_an_ipv6_connection_by_its_64():
+    from app.web import client_network
+
+    assert client_network("2001:db8:41::1") == client_network("2001:db8:41:0:ffff::9")
+    assert client_network("2001:db8:41::1") == "2001:db8:41::/64"
+    assert client_network("2001:db8:41:1::1") != client_network("2001:db8:41::1")
+    assert client_network("::ffff:192.0.2.7") == "192.0.2.7" == client_network("192.0.2.7")
+    assert client_network("") == ""
 
 
 def test_a_head_request_does_only_what_its_get_does(

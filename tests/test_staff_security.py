@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select, update
 
 from app.extensions import db
-from app.models import StaffSession
+from app.models import AuditEvent, StaffSession
 from app.services.accounts import SignInRefused, TooManyAttempts, authenticate
 from tests.factories import PASSWORDS
 
@@ -214,6 +214,47 @@ def test_guesses_from_elsewhere_do_not_keep_the_owner_out(app, make_officer, slo
     stranger.get("/sign-in?lang=cy")
     refused = post_sign_in(stranger, officer.email, PASSWORDS["officer"], ip="192.0.2.50")
     assert "Gormod o gyfrineiriau anghywir. Arhoswch" in html.unescape(refused.text)
+
+
+def test_guesses_do_not_keep_the_owner_out_of_a_network_they_signed_in_from(
+    app, make_officer, slow_delays
+):
+    """A guesser kept a supervisor out for 18 minutes (72 tries of 72) with one wrong
+    password each time the wait ran out, from a browser that had not signed in before
+    (a new phone, a private window): an outside check. A network the account signed in
+    from is let through, as a browser that signed in is."""
+    officer = make_officer()
+    owner = signed_in_client(app, officer)  # from the station's network, 198.51.100.7
+    owner.post("/sign-out", data={"csrf_token": form_token(owner, "/officers/")})
+    for _ in range(40):
+        post_sign_in(new_client(app, ip="203.0.113.5"), officer.email, "x", ip="203.0.113.5")
+    new_phone = new_client(app, agent="Mozilla/5.0 (Linux; Android 14) Chrome/131")
+    assert post_sign_in(new_phone, officer.email, PASSWORDS["officer"]).status_code == 302
+    # Each refused try is in the log of the account's force, naming the account, and
+    # a run of refusals while waiting is one row a minute, not one per request.
+    db.session.expire_all()
+    refused = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action.like("officer.sign_in_%"))
+    ).all()
+    assert {(e.subject_id, e.force_id) for e in refused} == {(str(officer.id), officer.force_id)}
+    throttled = [e for e in refused if e.action == "officer.sign_in_throttled"]
+    assert len(throttled) == 1 and len(refused) < 40
+
+
+def test_guesses_from_a_shared_address_do_not_keep_its_staffs_browsers_out(
+    app, make_officer, slow_delays
+):
+    """Wrong passwords for made-up accounts from the force's own shared address filled
+    its counter, and every officer behind it was refused, each on a browser that had
+    signed in before (an outside check: 39 of 41)."""
+    officer = make_officer()
+    owner = signed_in_client(app, officer)
+    owner.post("/sign-out", data={"csrf_token": form_token(owner, "/officers/")})
+    guesser = new_client(app)  # the same address, 198.51.100.7
+    for n in range(app.config["LOGIN_MAX_FAILURES"] * 10 + 5):
+        post_sign_in(guesser, f"nobody{n}@example.invalid", "x")
+    assert post_sign_in(guesser, "nobody0@example.invalid", "x").status_code == 429
+    assert post_sign_in(owner, officer.email, PASSWORDS["officer"]).status_code == 302
 
 
 def test_the_owners_own_typos_grow_a_delay_not_a_lock(app, make_officer, monkeypatch):

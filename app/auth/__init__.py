@@ -36,12 +36,13 @@ from app.services.accounts import (
     credentials_version,
     find_link,
     has_role,
+    remember_network,
     use_link,
 )
 from app.services.accounts import sign_out as end_staff_session
 from app.services.alerts import count_waiting_for
 from app.services.staff_sessions import officer_for_session
-from app.web import wants_json
+from app.web import client_network, wants_json
 
 bp = Blueprint("auth", __name__)
 
@@ -147,7 +148,7 @@ def sign_in():
             officer = check_password(
                 request.form.get("email", ""),
                 request.form.get("password", ""),
-                ip_address=request.remote_addr,
+                ip_address=client_network(),
                 user_agent=request.user_agent.string,
                 trusted_devices=_trusted_devices(),
             )
@@ -194,6 +195,7 @@ def signed_in_response(officer: Officer, next_target: str | None = None):
     remembered, and on to where they were going (a path of ours) or their home page.
     Single sign-on's callback ends with this too."""
     _begin_browser_session(officer)
+    remember_network(officer, client_network())
     return _remember_device(redirect(_safe_next(next_target) or home_for(officer)), officer)
 
 

@@ -42,6 +42,7 @@ from app.services.registration import (
     statement_language,
 )
 from app.services.residents import forces_heard_by, holds_all, page_is_open
+from app.web import client_network
 
 bp = Blueprint("public", __name__)
 
@@ -115,7 +116,7 @@ def register():
     try:
         resident, checked = register_resident(
             form,
-            ip_address=request.remote_addr or "",
+            ip_address=client_network(),
             # This browser's session (its form token's secret): the same sign-up sent
             # twice from it is one.
             browser=session.get("csrf_token"),
@@ -376,7 +377,7 @@ def check():
     if request.method == "POST":
         typed = request.form.get("message", "")
         try:
-            result = public_alerts.check_message(typed, ip_address=request.remote_addr or "")
+            result = public_alerts.check_message(typed, ip_address=client_network())
         except public_alerts.TooManyChecks as refusal:
             error, status = str(refusal), 429
         except ValueError as refusal:

@@ -72,7 +72,7 @@ from app.services.verification import (
     unregistered_guess,
     verify_email_token,
 )
-from app.web import attachment
+from app.web import attachment, client_network
 from geo.postcodes import display
 
 bp = Blueprint("residents", __name__)
@@ -291,9 +291,7 @@ def manage():
     if request.method == "POST":
         try:
             # The same answer, in the same time, whether or not we hold the address.
-            request_manage_link(
-                request.form.get("address") or "", ip_address=request.remote_addr or ""
-            )
+            request_manage_link(request.form.get("address") or "", ip_address=client_network())
         except ContactRefused as refusal:
             error = str(refusal)
         except TooManyLinks as refusal:
