@@ -206,6 +206,10 @@ def test_a_newer_link_replaces_the_older(app, admin_client, make_officer, provid
     client = app.test_client()
     assert client.get(first).status_code == 410
     assert client.get(second).status_code == 200
+    # Disabled, then enabled again: the link it had is dead (it worked again).
+    post(admin_client, f"/admin/officers/{pc.id}/disable")
+    post(admin_client, f"/admin/officers/{pc.id}/enable")
+    assert client.get(second).status_code == 410
 
 
 def test_an_invitation_by_email_and_an_account_for_single_sign_on_only(

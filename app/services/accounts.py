@@ -524,6 +524,9 @@ def _set_active(
     ended = 0
     if not active:
         ended = end_sessions_of(officer.id, "disabled")
+        # Its unused reset or invitation link dies too: enabled again, the account
+        # had its old link working again (an outside check).
+        _void_links(officer.id)
     create_audit_event(
         "officer.enabled" if active else "officer.disabled",
         actor_id=actor_id,
