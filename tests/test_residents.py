@@ -239,8 +239,31 @@ def test_a_number_gets_at_most_three_codes_an_hour(client, app_ctx, run_worker):
             data={"csrf_token": token, "channel": "sms", "action": "resend"},
             follow_redirects=True,
         )
-    assert "as many codes as we can this hour" in answer.text
+    assert "as many codes as we can for now" in answer.text
     assert len(notices_sent(run_worker)) == 3
+
+
+def test_a_number_nobody_may_have_asked_for_is_sent_six_a_day_and_called_once_a_night(
+    app_ctx, monkeypatch
+):
+    """A stranger signing up someone's landline three times an hour had it called 72
+    times a day, at 3 a.m. too (an outside check)."""
+    from app.services import verification
+
+    monkeypatch.setattr(verification, "CODES_PER_NUMBER_PER_HOUR", 100)
+    allowed = [verification.allow_to_address("sms", "+447700900555") for _ in range(8)]
+    assert allowed == [True] * 6 + [False] * 2
+    three_am = datetime(2026, 12, 5, 3, 0, tzinfo=UTC)
+    calls = [
+        verification.allow_to_address("voice", "+441174960555", now=three_am) for _ in range(3)
+    ]
+    assert calls == [True, False, False]
+    noon = datetime(2026, 7, 5, 11, 0, tzinfo=UTC)  # 12:00 BST
+    days = [verification.allow_to_address("voice", "+441174960556", now=noon) for _ in range(3)]
+    assert days == [True, True, True]
+    ten_pm_bst = datetime(2026, 7, 5, 21, 30, tzinfo=UTC)  # 22:30 in the UK
+    assert verification.allow_to_address("voice", "+441174960557", now=ten_pm_bst)
+    assert not verification.allow_to_address("voice", "+441174960557", now=ten_pm_bst)
 
 
 def test_sign_ups_are_limited_per_address(app, client, app_ctx, monkeypatch):

@@ -249,7 +249,7 @@ def _flash_resent(channel_name: str, *, sent: bool | str) -> None:
             )
         )
     elif not sent:
-        flash(_("We have sent that number as many codes as we can this hour. Try again later."))
+        flash(_("We have sent that number as many codes as we can for now. Try again later."))
     else:
         flash(
             _("We have sent a new code.")

@@ -11,6 +11,7 @@ import secrets
 import time
 import unicodedata
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from flask import current_app, url_for
 from flask_babel import ngettext
@@ -33,6 +34,7 @@ from app.services.timeline import record_leaving
 from app.services.tokens import SealedSerializer
 from app.services.transaction import transaction
 
+UK = ZoneInfo("Europe/London")
 CODE_MINUTES = 10
 MAX_GUESSES = 5
 EMAIL_LINK_DAYS = 3
@@ -40,6 +42,13 @@ EMAIL_LINK_DAYS = 3
 # verification texts to numbers that never signed up are what SMS-pumping fraud sells.
 CODES_PER_NUMBER_PER_HOUR = 3
 SENDS_PER_RESIDENT_PER_HOUR = 8
+# And a day: a stranger signing up someone else's number three times an hour had it
+# sent 72 codes or notices a day (an outside check).
+CODES_PER_NUMBER_PER_DAY = 6
+# A call that nobody there may have asked for rings a landline at most once a night
+# (UK time, 21:00 to 08:00): a stranger's sign-ups rang one at 3 a.m., hourly.
+NIGHT_HOURS = (21, 8)
+CALLS_PER_NUMBER_PER_NIGHT = 1
 
 # What a guess is told. A sign-up that stored nothing (unregistered_guess) must read
 # exactly like a real one (check_code), so both take their words from here.
@@ -89,10 +98,30 @@ def public_url(endpoint: str, **values) -> str:
         return url_for(endpoint, _external=True, **values)
 
 
-def allow_per_hour(kind: str, identifier: str, limit: int) -> bool:
-    """Count one use of `kind` by `identifier` (hashed) this hour; False once over."""
+def allow_per_hour(kind: str, identifier: str, limit: int, *, seconds: int = 3600) -> bool:
+    """Count one use of `kind` by `identifier` (hashed) this hour (or these `seconds`);
+    False once over."""
     digest = hashlib.sha256(f"{kind}:{identifier}".encode()).hexdigest()[:32]
-    return count_one(f"ratelimit:{kind}:{digest}", keep_seconds=3600) <= limit
+    return count_one(f"ratelimit:{kind}:{digest}", keep_seconds=seconds) <= limit
+
+
+def allow_to_address(channel: str, address: str, *, now: datetime | None = None) -> bool:
+    """Count one code or notice to a number or address nobody may have asked for (a
+    sign-up's code, "this number already gets alerts", a manage link): at most
+    CODES_PER_NUMBER_PER_HOUR an hour and CODES_PER_NUMBER_PER_DAY a day, and a call at
+    most CALLS_PER_NUMBER_PER_NIGHT a night."""
+    address = address.lower()
+    if not allow_per_hour("verify-address", address, CODES_PER_NUMBER_PER_HOUR):
+        return False
+    if not allow_per_hour("verify-day", address, CODES_PER_NUMBER_PER_DAY, seconds=86400):
+        return False
+    hour = (now or datetime.now(UTC)).astimezone(UK).hour
+    start, end = NIGHT_HOURS
+    if channel == "voice" and (hour >= start or hour < end):
+        return allow_per_hour(
+            "verify-night", address, CALLS_PER_NUMBER_PER_NIGHT, seconds=12 * 3600
+        )
+    return True
 
 
 def address_taken(address: str, *, other_than: int | None = None) -> bool:
@@ -160,11 +189,11 @@ def _proof_usable(channel: ResidentChannel) -> bool:
 
 def _spend_allowance(resident: Resident, channel: ResidentChannel) -> bool:
     """Count one proof sent. However they are asked for: at most
-    CODES_PER_NUMBER_PER_HOUR to one number or address, and SENDS_PER_RESIDENT_PER_HOUR
+    allow_to_address's to one number or address, and SENDS_PER_RESIDENT_PER_HOUR
     for one resident (who could otherwise cycle through other people's numbers)."""
-    return allow_per_hour(
-        "verify-address", channel.proving_address.lower(), CODES_PER_NUMBER_PER_HOUR
-    ) and allow_per_hour("verify-resident", str(resident.reference), SENDS_PER_RESIDENT_PER_HOUR)
+    return allow_to_address(channel.channel, channel.proving_address) and allow_per_hour(
+        "verify-resident", str(resident.reference), SENDS_PER_RESIDENT_PER_HOUR
+    )
 
 
 def lock_address(address: str) -> None:
@@ -204,9 +233,7 @@ def tell_owners_of(taken: dict[str, str], *, counted: bool = False) -> list[int]
     manage = public_url("residents.manage")
     ids = []
     for channel, address in taken.items():
-        if not counted and not allow_per_hour(
-            "verify-address", address.lower(), CODES_PER_NUMBER_PER_HOUR
-        ):
+        if not counted and not allow_to_address(channel, address):
             continue
         with in_language(_owner_language(address)):
             if not _confirmed_anywhere(address):
@@ -772,6 +799,10 @@ def send_manage_link(address: str) -> int | None:
         .order_by(ResidentChannel.verified_at.desc(), ResidentChannel.resident_id)
     ).first()
     if channel is None or not allow_per_hour("manage-link", address.lower(), 3):
+        return None
+    if not allow_per_hour(
+        "manage-link-day", address.lower(), CODES_PER_NUMBER_PER_DAY, seconds=86400
+    ):
         return None
     resident = channel.resident
     link = public_url("residents.open_manage", token=manage_token(resident))
