@@ -100,3 +100,10 @@ def test_the_command_line_applies_the_policy(make_officer, runner):
         input="a kettle on the hob\na kettle on the hob\n",
     )
     assert again.exit_code != 0 and "already an account" in again.output
+    assert "shell's history" not in ok.output  # asked for: nothing to warn of
+    typed = runner.invoke(
+        args=["officers", "create", "--email", "typed@police.example", "--name", "T"]
+        + ["--role", "officer", "--password", "a kettle on the hob"],
+    )
+    assert typed.exit_code == 0, typed.output
+    assert "stays in your shell's history" in typed.stderr

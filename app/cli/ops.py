@@ -179,6 +179,8 @@ def create(
 ) -> None:
     """Create a staff account."""
     from app.services.accounts import AccountError, PasswordRefused, create_officer
+
+    _warn_if_password_typed()
     from app.services.contacts import ContactRefused, normalise_email
     from app.services.forces import find_forces
 
@@ -215,6 +217,19 @@ def create(
     )
 
 
+def _warn_if_password_typed() -> None:
+    """A password given as --password stays in the shell's history (and, while the
+    command runs, in the process list): said, so the next one is typed when asked."""
+    from click.core import ParameterSource
+
+    if click.get_current_context().get_parameter_source("password") is ParameterSource.COMMANDLINE:
+        click.echo(
+            "Warning: a password given as --password stays in your shell's history. Leave "
+            "it out next time: the command asks for it, and nothing is kept.",
+            err=True,
+        )
+
+
 @officers_cli.command("disable")
 @click.option("--email", required=True)
 def disable(email: str) -> None:
@@ -248,6 +263,8 @@ def set_password(email: str, password: str) -> None:
     """Give an account a new password: every session it has open ends at once."""
     from app.services.accounts import AccountError
     from app.services.accounts import set_password as change
+
+    _warn_if_password_typed()
 
     try:
         change(email, password)
