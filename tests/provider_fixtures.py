@@ -100,6 +100,9 @@ def providers(app, live_server):
     }
     saved = {key: app.config.get(key) for key in settings}
     app.config.update(settings)
+    from app.channels import twilio
+
+    twilio._taken()  # no run of 503s carried over from another test in this process
     yield Providers(gateway, mail, settings)
     app.config.update(saved)
     controller.stop()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import weakref
 import zlib
 from datetime import UTC, datetime
@@ -327,12 +328,40 @@ _NEVER_CONNECTED = (
 # Answers that say the request was not acted on: too many requests, not available now.
 REFUSED_FOR_NOW = (429, 503)
 
+# A 503 naming no wait holds every send through Twilio only as the latest of this many
+# in a row, in this process, with nothing taken between: one in five answered so (one
+# of Twilio's servers, say) held all sending 5 s at a time, texts went at a fiftieth of
+# their speed, and a large alert's tail failed after its retry window while Twilio took
+# four requests in five (an outside check). Alone, such a message retries on its own.
+UNAVAILABLE_RUN = 3
+_unavailable = {"run": 0}
+_unavailable_lock = threading.Lock()
+
+
+def _unavailable_answered() -> int:
+    """One more 503 naming no wait: how many in a row now."""
+    with _unavailable_lock:
+        _unavailable["run"] += 1
+        return _unavailable["run"]
+
+
+def _taken() -> None:
+    """Twilio took a message: the run of 503s is over."""
+    if _unavailable["run"]:
+        with _unavailable_lock:
+            _unavailable["run"] = 0
+
 
 def _error(error: Exception, unavailable_wait: float = 0.0) -> TransportError:
     if isinstance(error, TwilioRestException):
         if error.status in REFUSED_FOR_NOW:
             retry_after = getattr(error, "retry_after", None)
-            if error.status == 503 and not retry_after and unavailable_wait > 0:
+            if (
+                error.status == 503
+                and not retry_after
+                and unavailable_wait > 0
+                and _unavailable_answered() >= UNAVAILABLE_RUN
+            ):
                 # Twilio is down, not this message: every send waits, and one probes.
                 # Each message retrying alone, a minute's outage drew 2,184 requests
                 # for 141 texts (an outside check).
@@ -459,6 +488,7 @@ class TwilioSmsTransport:
             raise _maybe_sent() from None
         if not sent.sid:
             raise _maybe_sent()
+        _taken()
         return SendResult(
             provider_ref=sent.sid, status="sent", segments=_segments(sent.num_segments)
         )
@@ -605,6 +635,7 @@ class TwilioVoiceTransport:
             raise _maybe_sent() from None
         if not call.sid:
             raise _maybe_sent()
+        _taken()
         return SendResult(provider_ref=call.sid, status="sent")
 
     async def warm_up(self) -> None:
