@@ -76,6 +76,7 @@ class TwilioGateway:
         self.slow_refuse_for: set[str] = set()
         self.send_callbacks = True
         self.list_fails = False  # GET of the lists answers 500: "cannot tell"
+        self.fetch_fails = False  # GET of one message or call answers 500
         self.lists_empty = False  # GET of the lists answers an empty page (it lags)
         self.list_hides: set[str] = set()  # sids the lists leave out (not there yet)
         self.list_raw: str | None = None  # GET of the lists answers this body, with 200
@@ -247,6 +248,8 @@ class TwilioGateway:
         with self.lock:
             self.messages_fetched.append(match["message"])
             taken = [a for a in self.accepted if a.kind == "Messages" and a.sid == match["message"]]
+        if self.fetch_fails:
+            return 500, {"code": 20500, "message": "Internal Server Error", "status": 500}
         if not taken:
             return 404, {"code": 20404, "message": "not found", "status": 404}
         status, code = self.message_status_for.get(taken[0].sid, (self.message_status, None))

@@ -670,6 +670,18 @@ def texts_to_ask_about(
     ]
 
 
+def ask_about_sent_again_in(table: str, ids: list[int], seconds: float) -> None:
+    """Texts (or calls) still "sent" whose provider could not say how they stand: asked
+    about again after `seconds`, not an hour on."""
+    db.session.execute(
+        _ids(
+            f"UPDATE {_table(table)} SET next_attempt_at = now() + make_interval(secs => :secs)"
+            " WHERE id IN :ids AND status = 'sent'"
+        ),
+        {"ids": ids or [0], "secs": seconds},
+    )
+
+
 def accept_referenced_unknown(table: str, *, seconds: int) -> None:
     """ "unknown" with a provider reference, and no callback in `seconds`: the provider
     took it, so it is sent."""

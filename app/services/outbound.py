@@ -1086,6 +1086,17 @@ def _ask_about_unreported(
     for (row_id, _), answer in zip(rows, answers, strict=True):
         if isinstance(answer, ProviderStatus) and settled(answer):
             apply_provider_status(ledger, row_id, answer)
+    # The provider could not say (its API answered 500, or nothing): asked again as a
+    # first question is, not an hour on. After a two-minute fault, 74 texts and 52
+    # calls read "sent", not delivered, for the hour (an outside check).
+    unsaid = [
+        row_id
+        for (row_id, _), answer in zip(rows, answers, strict=True)
+        if isinstance(answer, TransportError)
+    ]
+    if unsaid:
+        ledger_sql.ask_about_sent_again_in(ledger.table, unsaid, first)
+        db.session.commit()
     return len(rows)
 
 
