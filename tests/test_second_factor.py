@@ -218,6 +218,33 @@ def test_wrong_codes_are_throttled_and_the_message_says_what_to_do(app, make_off
     assert code_step(client, totp.now()).status_code == 302
 
 
+def test_wrong_codes_from_someone_with_the_password_do_not_keep_the_owners_browser_out(
+    app, make_officer, monkeypatch
+):
+    """Someone with the password kept the owner from finishing signing in anywhere, five
+    wrong codes at a time (an outside check). A browser that signed in before counts
+    its own."""
+    monkeypatch.setitem(app.config, "LOGIN_DELAY_SECONDS", 600)
+    officer = make_officer()
+    totp = pyotp.TOTP(second_factor_secret(app, officer.id))
+    owner = new_client(app)
+    password_step(owner, officer.email, PASSWORDS["officer"])
+    assert code_step(owner, totp.now()).status_code == 302  # the owner's phone, trusted now
+    owner.post("/sign-out", data={"csrf_token": token_of(owner.get("/officers/").text)})
+    thief = app.test_client()
+    password_step(thief, officer.email, PASSWORDS["officer"])
+    for _ in range(app.config["LOGIN_FREE_FAILURES"] + 1):
+        code_step(thief, a_wrong_totp(totp.secret))
+    assert code_step(thief, a_wrong_totp(totp.secret)).status_code == 429
+    password_step(owner, officer.email, PASSWORDS["officer"])
+    next_code = totp.at(time.time() + 30)  # one step on: a code not used before
+    assert code_step(owner, next_code).status_code == 302
+    # A browser new to the account is held with the guesser's count.
+    stranger = new_client(app)
+    password_step(stranger, officer.email, PASSWORDS["officer"])
+    assert code_step(stranger, totp.now()).status_code == 429
+
+
 def test_the_code_page_needs_the_password_first_and_not_long_ago(app, make_officer, monkeypatch):
     officer = make_officer()
     totp = pyotp.TOTP(second_factor_secret(app, officer.id))

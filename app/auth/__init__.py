@@ -223,7 +223,10 @@ def second_factor_code():
     if request.method == "POST":
         try:
             method = second_factor.verify_and_sign_in(
-                officer, request.form.get("code", ""), user_agent=request.user_agent.string
+                officer,
+                request.form.get("code", ""),
+                user_agent=request.user_agent.string,
+                trusted_device=_trusted_devices().get(officer.id) == credentials_version(officer),
             )
         except TooManyAttempts as refusal:
             error, status = str(refusal), 429

@@ -152,8 +152,12 @@ def _clean(code: str) -> str:
     return re.sub(r"[\s-]", "", unicodedata.normalize("NFKC", (code or "")[:64])).lower()
 
 
-def _throttle(officer: Officer):
-    keys = [(f"signin:code:{officer.id}", current_app.config["LOGIN_FREE_FAILURES"])]
+def _throttle(officer: Officer, *, trusted_device: bool = False):
+    # A browser the account signed in from before counts its own wrong codes: someone
+    # with the password could otherwise keep the owner from finishing signing in
+    # anywhere (an outside check). Theirs are still held to the account's count.
+    key = f"signin:code:{officer.id}" + (":trusted" if trusted_device else "")
+    keys = [(key, current_app.config["LOGIN_FREE_FAILURES"])]
     wait = _take_attempt(keys)
     if wait > 0:
         create_audit_event(
@@ -246,14 +250,17 @@ def recovery_codes_left(officer: Officer) -> int:
     )
 
 
-def verify_and_sign_in(officer: Officer, code: str, *, user_agent: str) -> str:
+def verify_and_sign_in(
+    officer: Officer, code: str, *, user_agent: str, trusted_device: bool = False
+) -> str:
     """The second step: a code from the app (one step either side of now, never one
     accepted before) or an unused recovery code. Signs the officer in; returns the
-    method ("password+totp" or "password+recovery_code"). Raises SecondFactorRefused,
-    TooManyAttempts."""
+    method ("password+totp" or "password+recovery_code"). `trusted_device`: the
+    browser signed in to the account before (its wrong codes are counted apart).
+    Raises SecondFactorRefused, TooManyAttempts."""
     if not has_second_factor(officer):
         raise SecondFactorRefused(gettext("Start again: sign in with your password."))
-    keys = _throttle(officer)
+    keys = _throttle(officer, trusted_device=trusted_device)
     code = _clean(code)
     if _CODE.match(code):
         step = _matching_step(officer.totp_secret, code)
