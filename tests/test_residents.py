@@ -1875,6 +1875,20 @@ def test_signing_out_closes_the_page_for_every_copy_of_its_cookie(app, resident_
     assert thief.get("/my-alerts/data").status_code == 302
 
 
+def test_a_page_open_all_day_closes_however_often_it_is_used(resident_client):
+    """A copy of the cookie left on a shared computer, used every half hour, kept the
+    page open for good (an outside check): it closes PAGE_OPEN_HOURS after opening."""
+    import time
+
+    from app.residents import OPENED_KEY, PAGE_OPEN_HOURS
+
+    assert resident_client.get("/my-alerts/data").status_code == 200
+    with resident_client.session_transaction() as kept:
+        kept[OPENED_KEY] = int(time.time()) - PAGE_OPEN_HOURS * 3600 - 60
+    answer = resident_client.get("/my-alerts/data")
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("/manage")
+
+
 def test_a_link_to_the_residents_page_goes_only_to_an_address_they_confirmed(
     app, client, run_worker
 ):

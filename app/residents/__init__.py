@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 import uuid
 from types import SimpleNamespace
 
@@ -81,14 +82,24 @@ SESSION_KEY = "resident"
 # The resident's session generation when their page was opened here: signing out
 # raises it, and closes this page and every copy of its cookie (services.close_pages).
 GENERATION_KEY = "resident_generation"
+# When the page was opened here, and how long it stays open however often it is used:
+# a copy of the cookie left on a shared computer, used every half hour, kept it open
+# for good (an outside check).
+OPENED_KEY = "resident_opened"
+PAGE_OPEN_HOURS = 12
 
 
 def session_resident():
-    """The resident whose page this browser has open, or None (none, or closed since
-    by a sign-out)."""
+    """The resident whose page this browser has open, or None (none, closed since by a
+    sign-out, or opened more than PAGE_OPEN_HOURS ago)."""
     resident = find_resident(session.get(SESSION_KEY))
     if resident is not None and session.get(GENERATION_KEY, 0) != resident.session_generation:
         return None
+    if resident is not None:
+        # A page opened before this was kept counts from now.
+        opened = session.setdefault(OPENED_KEY, int(time.time()))
+        if time.time() - opened > PAGE_OPEN_HOURS * 3600:
+            return None
     return resident
 
 
@@ -146,6 +157,7 @@ def remember(resident, *, language_chosen: bool = False) -> None:
     session.pop(UNREGISTERED_KEY, None)
     session[SESSION_KEY] = str(resident.reference)
     session[GENERATION_KEY] = resident.session_generation
+    session[OPENED_KEY] = int(time.time())
     session.permanent = True
     if language_chosen:
         remember_language(resident.language)
