@@ -1873,6 +1873,16 @@ def test_signing_out_closes_the_page_for_every_copy_of_its_cookie(app, resident_
     opened_page(resident_client, "+447700900001", run_worker)
     assert resident_client.get("/my-alerts/data").status_code == 200
     assert thief.get("/my-alerts/data").status_code == 302
+    # A link sent before a sign-out no longer opens the page (it did: an outside check).
+    resident_client.post(
+        "/manage", data={"csrf_token": csrf_token(resident_client), "address": "07700 900001"}
+    )
+    unused = link_in(notices_sent(run_worker)[-1])
+    resident_client.post("/my-alerts/sign-out")
+    other = app.test_client()
+    refused = other.post(unused, data={"csrf_token": page_token(other, unused)})
+    assert refused.status_code == 400 and "sent before you signed out" in refused.text
+    assert other.get("/my-alerts/data").status_code == 302
 
 
 def test_a_page_open_all_day_closes_however_often_it_is_used(resident_client):

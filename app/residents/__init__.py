@@ -179,6 +179,7 @@ def remember_unregistered(addresses: dict[str, str], language: str) -> None:
     keep_unregistered(reference, start_unregistered(addresses))
     session[SESSION_KEY] = reference
     session[GENERATION_KEY] = 0  # the cookie reads as a new resident's would
+    session[OPENED_KEY] = int(time.time())
     session.permanent = True
     remember_language(language)
 

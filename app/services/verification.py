@@ -727,8 +727,12 @@ def send_requested_manage_link(request_key: str) -> bool:
 
 def manage_token(resident: Resident) -> str:
     # The nonce is what "used" is recorded against: the decoded value, not the token's
-    # text (which has more than one spelling of the same signature).
-    return _serializer("manage").dumps([str(resident.reference), secrets.token_hex(8)])
+    # text (which has more than one spelling of the same signature). The resident's
+    # session generation too: signing out ends the links sent before it (one sent
+    # earlier still opened the page after "Sign out": an outside check).
+    return _serializer("manage").dumps(
+        [str(resident.reference), secrets.token_hex(8), resident.session_generation]
+    )
 
 
 # After a link is spent, the browser that spent it may spend it again this long: a
@@ -744,8 +748,8 @@ def read_manage_token(token: str, *, use: bool, browser: str | None = None) -> R
     `browser`: a key of the browser's session, which may use it again for
     MANAGE_LINK_GRACE_SECONDS. Raises VerificationRefused."""
     try:
-        reference, nonce = _serializer("manage").load_fields(
-            token, MANAGE_LINK_HOURS * 3600, str, str
+        reference, nonce, *generation = _serializer("manage").load_fields(
+            token, MANAGE_LINK_HOURS * 3600, str, str, int, optional=1
         )
     except SignatureExpired:
         raise VerificationRefused(
@@ -778,6 +782,12 @@ def read_manage_token(token: str, *, use: bool, browser: str | None = None) -> R
     resident = db.session.scalar(select(Resident).where(Resident.reference == reference))
     if resident is None:
         raise VerificationRefused(gettext("We no longer hold any details for that link."))
+    # A link from before the page was last signed out of (one without a generation
+    # was sent before they were kept: as from generation 0).
+    if (generation or [0])[0] != resident.session_generation:
+        raise VerificationRefused(
+            gettext("That link was sent before you signed out. Ask for a new one below.")
+        )
     return resident
 
 
