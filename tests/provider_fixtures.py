@@ -102,7 +102,7 @@ def providers(app, live_server):
     app.config.update(settings)
     from app.channels import twilio
 
-    twilio._taken()  # no run of 503s carried over from another test in this process
+    twilio._forget_answers()  # no 503s carried over from another test in this process
     yield Providers(gateway, mail, settings)
     app.config.update(saved)
     controller.stop()

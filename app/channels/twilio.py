@@ -17,6 +17,7 @@ import logging
 import threading
 import weakref
 import zlib
+from collections import deque
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from xml.sax.saxutils import escape
@@ -328,28 +329,36 @@ _NEVER_CONNECTED = (
 # Answers that say the request was not acted on: too many requests, not available now.
 REFUSED_FOR_NOW = (429, 503)
 
-# A 503 naming no wait holds every send through Twilio only as the latest of this many
-# in a row, in this process, with nothing taken between: one in five answered so (one
-# of Twilio's servers, say) held all sending 5 s at a time, texts went at a fiftieth of
-# their speed, and a large alert's tail failed after its retry window while Twilio took
-# four requests in five (an outside check). Alone, such a message retries on its own.
-UNAVAILABLE_RUN = 3
-_unavailable = {"run": 0}
-_unavailable_lock = threading.Lock()
+# A 503 naming no wait holds every send through Twilio only when most of the latest
+# answers in this process were such 503s (UNAVAILABLE_OF of the last UNAVAILABLE_LAST):
+# one in five answered so (one of Twilio's servers, say) held all sending 5 s at a
+# time, texts went at a fiftieth of their speed, and a large alert's tail failed after
+# its retry window while Twilio took four requests in five (an outside check); three in
+# a row, among 16 requests in flight, still came every 125 answers or so (a re-check).
+# Alone, such a message retries on its own backoff.
+UNAVAILABLE_LAST = 10
+UNAVAILABLE_OF = 8
+_answers: deque[bool] = deque(maxlen=UNAVAILABLE_LAST)  # True: a 503 naming no wait
+_answers_lock = threading.Lock()
 
 
-def _unavailable_answered() -> int:
-    """One more 503 naming no wait: how many in a row now."""
-    with _unavailable_lock:
-        _unavailable["run"] += 1
-        return _unavailable["run"]
+def _unavailable_answered() -> bool:
+    """One more 503 naming no wait: whether most of the latest answers were so."""
+    with _answers_lock:
+        _answers.append(True)
+        return sum(_answers) >= UNAVAILABLE_OF
 
 
 def _taken() -> None:
-    """Twilio took a message: the run of 503s is over."""
-    if _unavailable["run"]:
-        with _unavailable_lock:
-            _unavailable["run"] = 0
+    """Twilio took a message."""
+    with _answers_lock:
+        _answers.append(False)
+
+
+def _forget_answers() -> None:
+    """(For tests: no answers carried over from another test in this process.)"""
+    with _answers_lock:
+        _answers.clear()
 
 
 def _error(error: Exception, unavailable_wait: float = 0.0) -> TransportError:
@@ -360,7 +369,7 @@ def _error(error: Exception, unavailable_wait: float = 0.0) -> TransportError:
                 error.status == 503
                 and not retry_after
                 and unavailable_wait > 0
-                and _unavailable_answered() >= UNAVAILABLE_RUN
+                and _unavailable_answered()
             ):
                 # Twilio is down, not this message: every send waits, and one probes.
                 # Each message retrying alone, a minute's outage drew 2,184 requests
