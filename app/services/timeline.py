@@ -296,7 +296,9 @@ def weekly_table(period: Period, kind: str | None = None, by: str = "") -> Weekl
         if by == "source":  # one source each: the parts add up to the total
             result = suppress(cells, [Group(total_key, tuple(values_order))])
         else:
-            result = _overlapping_parts_suppressed(cells, total_key)
+            result = _overlapping_parts_suppressed(
+                cells, total_key, alone="none" if by == "group" else None
+            )
         for key in cells:
             shown[(week, key)] = result.shown(key)
         hidden += len(result.hidden)
@@ -315,20 +317,36 @@ def weekly_table(period: Period, kind: str | None = None, by: str = "") -> Weekl
     )
 
 
-def _overlapping_parts_suppressed(cells: dict, total_key: str):
+def _overlapping_parts_suppressed(cells: dict, total_key: str, *, alone: str | None = None):
     """A week's total and parts that overlap (a resident with a text and an e-mail is
     in both; one in two groups, in both), so do not add up to it: no linear check sees
     a part given away, but the total less a part is a count of residents too (7 all,
     6 by e-mail: 1 without e-mail, an outside check). A part is shown only when that
-    count is 0 or at least k, as the density map's filtered figures are."""
+    count is 0 or at least k, as the density map's filtered figures are.
+
+    `alone`: the part of those in none of the others ("No group"). The total less it
+    is everyone in some group, and that less a group is a count too (14 all, 6 in no
+    group, 7 in Neighbourhood Watch: 1 in another group only, a re-check): a group is
+    shown only when that count is 0 or at least k as well."""
     result = suppress(cells, [])
     total = result.shown(total_key)
     if total is None:
         return result
+    k = result.k
+    result = result.hiding_too(
+        key
+        for key, count in cells.items()
+        if key != total_key and result.shown(key) is not None and 0 < total - count < k
+    )
+    if alone is None or result.shown(alone) is None:
+        return result
+    in_some = total - cells[alone]
     return result.hiding_too(
         key
         for key, count in cells.items()
-        if key != total_key and result.shown(key) is not None and 0 < total - count < result.k
+        if key not in (total_key, alone)
+        and result.shown(key) is not None
+        and 0 < in_some - count < k
     )
 
 
