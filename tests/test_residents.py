@@ -266,6 +266,20 @@ def test_a_number_nobody_may_have_asked_for_is_sent_six_a_day_and_called_once_a_
     assert not verification.allow_to_address("voice", "+441174960557", now=ten_pm_bst)
 
 
+def test_manage_links_share_the_numbers_allowance_with_its_notices(app, make_resident, run_worker):
+    """Counted apart, strangers had a registered number sent 3 "it already gets alerts"
+    notices and 3 manage links in a minute (a re-check)."""
+    make_resident(postcode="BS1 6AD", sms="+447700900818")
+    for n in range(3):
+        stranger = app.test_client()
+        stranger.environ_base["REMOTE_ADDR"] = f"192.0.2.{n + 1}"
+        register(stranger, channels=["sms"], sms_phone="07700 900818")
+    asker = app.test_client()
+    asker.post("/manage", data={"csrf_token": csrf_token(asker), "address": "07700 900818"})
+    sent = [n for n in notices_sent(run_worker) if n.recipient == "+447700900818"]
+    assert len(sent) == 3 and not any("/manage/" in n.body for n in sent)
+
+
 def test_sign_ups_are_limited_per_address(app, client, app_ctx, monkeypatch):
     monkeypatch.setitem(app.config, "REGISTRATIONS_PER_IP_PER_HOUR", 2)
     one, two, three = ("07700 900001", "07700 900002", "07700 900003")

@@ -321,7 +321,9 @@ def check_password(
     keys = _throttle_keys(email[:254], ip_address, trusted_device=trusted, known_network=known)
     wait = _take_attempt(keys)
     if wait > 0:
-        if _first_refusal_a_while(email, ip_address):
+        # Keyed on the address alone when there is no such account: made-up
+        # addresses, one per request, each wrote a row (a re-check).
+        if _first_refusal_a_while(email if officer is not None else "", ip_address):
             _audit_refused("officer.sign_in_throttled", officer)
         raise _refusal(wait)
     password = normalise(password or "")[:1024]
