@@ -124,3 +124,23 @@ def test_cancelling_an_alert_on_a_phone_takes_the_tick_and_the_tap(
     page.get_by_role("button", name="Cancel this alert").tap()
     expect(page.locator(".flash").first).to_contain_text("Alert cancelled")
     expect(page.locator("#alert-status")).to_have_text("cancelled")
+
+
+def test_a_shapes_handles_are_24_px_targets_for_a_mouse(app, desktop, make_officer, make_resident):
+    """With a mouse the corner handles were 10 px and the middle ones 14 (a re-check):
+    WCAG 2.5.8 asks for 24."""
+    page = desktop
+    make_resident(postcode="BS1 6AD", sms="+447700901460")
+    sign_in_officer(app, page, make_officer())
+    page.locator("#draw-polygon").click()
+    box = page.locator("#map").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    for dx, dy in ((-120, -80), (120, -80), (120, 80), (-120, 80)):
+        page.mouse.click(cx + dx, cy + dy)
+        page.wait_for_timeout(300)
+    page.get_by_role("button", name="Finish shape").click()
+    page.get_by_role("button", name="Change the shapes").click()
+    handles = page.locator("#map .marker-icon")
+    expect(handles.first).to_be_visible()
+    sizes = [handles.nth(n).bounding_box() for n in range(handles.count())]
+    assert len(sizes) == 8 and all(s["width"] >= 24 and s["height"] >= 24 for s in sizes), sizes
