@@ -280,6 +280,8 @@ def test_an_approved_alert_reaches_the_neighbours_residents_once(app, client, bo
         assert van.findtext(f"{{{ATOM}}}author/{{{ATOM}}}name") == "Avon and Somerset Police"
         assert avon_cap in {link.get("href") for link in van.iterfind(f"{{{ATOM}}}link")}
         assert root.findtext(f"{{{ATOM}}}author/{{{ATOM}}}name") == "Wiltshire Police"
+        if feed == "en.atom":  # whose alerts it holds ("Every alert Wiltshire has sent")
+            assert "neighbouring forces it agreed" in root.findtext(f"{{{ATOM}}}subtitle")
         assert alert.reference in client.get(f"/alerts/feed/{feed}").text
     avon_sender = etree.fromstring(client.get(avon_cap.removeprefix(site)).data)
     assert avon_sender.findtext(f"{{{CAP}}}sender") == public_feeds.feed_source().sender

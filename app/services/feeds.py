@@ -113,7 +113,12 @@ WORDING: dict[str, dict[str, Any]] = {
     "en": {
         "feed_title": "Alerts from {force}",
         "cap_feed_title": "CAP alerts from {force}",
-        "feed_subtitle": "Every alert {force} has sent. Check a message you received here.",
+        # Another force's alert it approved for its area is in its feed too (it read
+        # "has sent" above a neighbour's alert: an outside check).
+        "feed_subtitle": (
+            "Every alert {force} has sent, and those of neighbouring forces it agreed should "
+            "reach its area. Check a message you received here."
+        ),
         "exercise": "Exercise",
         "cancelled": "Cancelled",
         "exercise_body": "This was an exercise, not a real alert.",
@@ -133,7 +138,10 @@ WORDING: dict[str, dict[str, Any]] = {
     "cy": {
         "feed_title": "Rhybuddion gan {force}",
         "cap_feed_title": "Rhybuddion CAP gan {force}",
-        "feed_subtitle": "Pob rhybudd a anfonwyd gan {force}. Gwiriwch neges a gawsoch yma.",
+        "feed_subtitle": (
+            "Pob rhybudd a anfonwyd gan {force}, a rhai heddluoedd cyfagos y cytunodd y dylent "
+            "gyrraedd ei ardal. Gwiriwch neges a gawsoch yma."
+        ),
         "exercise": "Ymarfer",
         "cancelled": "Wedi'i ganslo",
         "exercise_body": "Ymarfer oedd hwn, nid rhybudd go iawn.",
