@@ -35,6 +35,7 @@ from app.models.officer import RecoveryCode
 from app.services import forces
 from app.services.accounts import (
     SignInRefused,
+    _first_refusal_a_while,
     _forget_attempts,
     _forget_second_factor,
     _refusal,
@@ -160,13 +161,16 @@ def _throttle(officer: Officer, *, trusted_device: bool = False):
     keys = [(key, current_app.config["LOGIN_FREE_FAILURES"])]
     wait = _take_attempt(keys)
     if wait > 0:
-        create_audit_event(
-            "officer.second_factor_throttled",
-            actor_id=None,
-            subject_type="officer",
-            subject_id=officer.id,
-        )
-        db.session.commit()
+        # One row a minute, as for passwords: each refused code wrote one.
+        if _first_refusal_a_while(f"code {officer.id}", key):
+            create_audit_event(
+                "officer.second_factor_throttled",
+                actor_id=None,
+                subject_type="officer",
+                subject_id=officer.id,
+                force_id=officer.force_id,
+            )
+            db.session.commit()
         raise _refusal(wait, "codes")
     return keys
 
