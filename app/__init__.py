@@ -10,7 +10,7 @@ from babel.dates import format_datetime
 from flask import Flask
 
 from app import logs
-from app.config import config_for
+from app.config import ConfigError, config_for
 from app.extensions import csrf, db, login_manager, migrate, redis_store
 
 # What the data licences require every map page to show (data/postcodes/README.md).
@@ -28,6 +28,23 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # strftime's parts as CLDR's, for month names in another language (the "uk" filter).
 _CLDR = {"%d": "dd", "%b": "MMM", "%B": "MMMM", "%Y": "y", "%H": "HH", "%M": "mm", "%S": "ss"}
 UK_TIME = ZoneInfo("Europe/London")
+
+
+def _check_what_the_app_knows(app: Flask) -> None:
+    """The settings only the application can check (its categories, its sign-on
+    providers' role maps), refused at start with the rest: a category spelt with a
+    hyphen in APPROVAL_CATEGORIES started, and those alerts went without approval."""
+    from app.models.alert import CATEGORIES
+    from app.services.sso import configuration_problems
+
+    problems = [
+        f"{name} names {', '.join(unknown)}: the categories are {', '.join(CATEGORIES)}."
+        for name in ("APPROVAL_CATEGORIES", "URGENT_CATEGORIES")
+        if (unknown := [c for c in app.config[name] if c not in CATEGORIES])
+    ]
+    problems += configuration_problems(app.config)
+    if problems:
+        raise ConfigError(" ".join(problems))
 
 
 def create_app(config: str | type | None = None) -> Flask:
@@ -90,6 +107,7 @@ def create_app(config: str | type | None = None) -> Flask:
     app.register_blueprint(basemap_bp)
     app.register_blueprint(health_bp)
     register_cli(app)
+    _check_what_the_app_knows(app)
 
     @app.template_filter("uk")
     def uk_time(moment, fmt: str = "%d %b %Y %H:%M") -> str:

@@ -6,8 +6,11 @@ fails closed). Production refuses to start when a secret or a service URL is mis
 
 from __future__ import annotations
 
+import math
 import os
 import re
+from email.utils import parseaddr
+from urllib.parse import urlsplit
 
 
 class ConfigError(SystemExit):
@@ -37,12 +40,21 @@ def _float(name: str, default: str) -> float:
 
 def _number(name: str, default: str, kind: type, words: str):
     """A numeric setting, or a refusal naming it ("invalid literal for int()" named
-    nothing)."""
+    nothing). None is below 0: PROXY_HOPS=-1 started, and then every request that came
+    through the proxy was a 500 (an outside check of the install)."""
     value = _env(name, default)
     try:
-        return kind(value.strip())
+        number = kind(value.strip())
     except ValueError:
-        raise ConfigError(f"{name} must be {words}, not {value!r}.") from None
+        number = None
+    if number is None or not math.isfinite(number) or number < 0:
+        raise ConfigError(f"{name} must be {words} of 0 or more, not {value!r}.") from None
+    return number
+
+
+# A number as Twilio takes it, and an alphanumeric sender ID (texts only).
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+SENDER_ID = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 
 
 def _database_url(name: str) -> str | None:
@@ -60,9 +72,19 @@ def _setting(attribute: str) -> str:
     return {"SQLALCHEMY_DATABASE_URI": "DATABASE_URL"}.get(attribute, attribute)
 
 
+YES = ("1", "true", "yes", "on")
+NO = ("0", "false", "no", "off")
+
+
 def _bool(name: str, default: bool) -> bool:
+    """On or off, or a refusal: SMTP_STARTTLS=ture was read as off, and e-mail went
+    without TLS (an outside check of the install)."""
     value = _env(name)
-    return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
+    if value is None:
+        return default
+    if value.strip().lower() not in YES + NO:
+        raise ConfigError(f"{name} must be one of {', '.join(YES + NO)}, not {value!r}.")
+    return value.strip().lower() in YES
 
 
 def _sso_providers() -> dict[str, dict[str, str]]:
@@ -478,6 +500,73 @@ class Config:
         if missing:
             names = ", ".join(map(_setting, missing))
             problems.append(f"{cls.ENV_NAME} configuration needs {names} in the environment.")
+        return problems + cls.values_problems()
+
+    # Settings that 0 would break: no texts at all, sessions that end as they begin,
+    # no worker doing anything, a wait with no end.
+    AT_LEAST_ONE = (
+        "SMS_MAX_SEGMENTS",
+        "SESSION_IDLE_MINUTES",
+        "SESSION_ABSOLUTE_HOURS",
+        "ACCOUNT_LINK_HOURS",
+        "DELIVERY_CONCURRENCY",
+        "DELIVERY_MAX_ATTEMPTS",
+        "DELIVERY_BATCH_SIZE",
+        "DELIVERY_MAX_JOBS",
+        "TWILIO_TIMEOUT_SECONDS",
+        "SMTP_TIMEOUT_SECONDS",
+        "SWEEP_INTERVAL_SECONDS",
+        "RETENTION_DAYS",
+        "LEDGER_DAYS",
+        "UNSUBSCRIBE_LINK_DAYS",
+    )
+
+    @classmethod
+    def values_problems(cls) -> list[str]:
+        """Settings given but wrong, which started and failed later (an outside check of
+        the install: e-mail went from "not-an-address", texts from a number Twilio takes
+        only as +44...)."""
+        problems = [
+            f"{name} must be more than 0."
+            for name in cls.AT_LEAST_ONE
+            if getattr(cls, name, 1) <= 0
+        ]
+        if not 0 < cls.SMTP_PORT < 65536:
+            problems.append("SMTP_PORT must be a port number, 1 to 65535.")
+        if cls.MAIL_FROM and "@" not in parseaddr(cls.MAIL_FROM)[1]:
+            problems.append(
+                'MAIL_FROM must be an e-mail address ("alerts@police.example" or '
+                '"Avon and Somerset Police <alerts@police.example>").'
+            )
+        if cls.TWILIO_FROM_NUMBER and not (
+            E164.match(cls.TWILIO_FROM_NUMBER) or SENDER_ID.match(cls.TWILIO_FROM_NUMBER)
+        ):
+            problems.append(
+                "TWILIO_FROM_NUMBER must be a number as Twilio takes it, +44 and the rest "
+                "(+447700900123), or a sender name of up to 11 letters and digits."
+            )
+        if cls.TWILIO_VOICE_FROM_NUMBER and not E164.match(cls.TWILIO_VOICE_FROM_NUMBER):
+            problems.append("TWILIO_VOICE_FROM_NUMBER must be a number as +44 and the rest.")
+        for name, start in (("TWILIO_ACCOUNT_SID", "AC"), ("TWILIO_MESSAGING_SERVICE_SID", "MG")):
+            value = getattr(cls, name)
+            if value and not re.fullmatch(start + r"[0-9a-fA-F]{32}", value.strip()):
+                problems.append(
+                    f"{name} must be {start} and 32 hexadecimal digits, as Twilio shows it."
+                )
+        if cls.SMTP_CA_FILE and not os.access(cls.SMTP_CA_FILE, os.R_OK):
+            problems.append(f"SMTP_CA_FILE names {cls.SMTP_CA_FILE!r}, a file that cannot be read.")
+        base = urlsplit(cls.PUBLIC_BASE_URL or "")
+        if cls.PUBLIC_BASE_URL and (
+            base.scheme not in ("http", "https")
+            or not base.netloc
+            or base.path.strip("/")
+            or base.query
+            or base.fragment
+        ):
+            problems.append(
+                "PUBLIC_BASE_URL must be the scheme and host the public reach the service at, "
+                "with no path (https://alerts.example.police.uk)."
+            )
         return problems
 
 
@@ -563,6 +652,18 @@ class ProductionConfig(Config):
                 "production needs a SECRET_KEY of at least 32 random characters "
                 "(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')."
             )
+        if cls.METRICS_TOKEN and len(cls.METRICS_TOKEN) < 24:
+            # "abc" was taken, and guards every figure of the service (an outside check).
+            problems.append(
+                "production needs a METRICS_TOKEN of at least 24 random characters, or none "
+                "(no /metrics)."
+            )
+        for name, value in [("SSO_ISSUER", cls.SSO_ISSUER)] + [
+            (f"SSO_{key.upper().replace('-', '_')}_ISSUER", provider.get("ISSUER"))
+            for key, provider in cls.SSO_PROVIDERS.items()
+        ]:
+            if value and not value.startswith("https://"):
+                problems.append(f"production needs {name} to be https://.")
         for name in ("SQLALCHEMY_DATABASE_URI", "REDIS_URL", "DATABASE_REPLICA_URL"):
             value = getattr(cls, name, None) or ""
             if "community_alerts:community_alerts@" in value:

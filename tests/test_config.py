@@ -43,7 +43,7 @@ def test_production_sends_the_relays_password_only_over_tls():
         "SQLALCHEMY_DATABASE_URI": "postgresql://db",
         "REDIS_URL": "r",
         "DELIVERY_TRANSPORT": "providers",
-        "TWILIO_ACCOUNT_SID": "AC1",
+        "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
         "TWILIO_AUTH_TOKEN": "t",
         "TWILIO_FROM_NUMBER": "+441170000001",
         "SMTP_HOST": "relay.internal",
@@ -141,7 +141,7 @@ def test_a_setting_that_stops_the_start_is_named_in_a_sentence_not_a_traceback()
     # no setting at all (an outside check of the install).
     for environ, said in (
         ({}, "production configuration needs SECRET_KEY, DATABASE_URL, REDIS_URL"),
-        ({"PROXY_HOPS": "one"}, "PROXY_HOPS must be a whole number, not 'one'."),
+        ({"PROXY_HOPS": "one"}, "PROXY_HOPS must be a whole number of 0 or more, not 'one'."),
         ({"RETRY_MAX_SECONDS": "a minute"}, "RETRY_MAX_SECONDS must be a number"),
         # Migration 0059's trigger refuses to forget a newer address: every hourly
         # retention run would stop.
@@ -150,6 +150,55 @@ def test_a_setting_that_stops_the_start_is_named_in_a_sentence_not_a_traceback()
         done = _started(**environ)
         assert done.returncode == 1 and said in done.stderr, done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_wrong_settings_stop_the_start_rather_than_failing_later():
+    # Each started, and then: every request through the proxy was a 500 (PROXY_HOPS=-1),
+    # e-mail went without TLS (a switch mistyped) or from "not-an-address", Twilio would
+    # have refused every text (a national number), a mistyped category went without
+    # approval, a role map that did not read was found at a first sign-in (an outside
+    # check of the install).
+    base = {"SECRET_KEY": KEY, "DATABASE_URL": "postgresql://db/x", "REDIS_URL": "redis://r"}
+    for environ, said in (
+        ({"PROXY_HOPS": "-1"}, "PROXY_HOPS must be a whole number of 0 or more, not '-1'."),
+        ({"RETRY_MAX_SECONDS": "nan"}, "RETRY_MAX_SECONDS must be a number of 0 or more"),
+        ({"SMTP_STARTTLS": "ture"}, "SMTP_STARTTLS must be one of 1, true, yes, on, 0"),
+        ({"SMS_MAX_SEGMENTS": "0"}, "SMS_MAX_SEGMENTS must be more than 0."),
+        ({"SMTP_PORT": "70000"}, "SMTP_PORT must be a port number"),
+        ({"MAIL_FROM": "not-an-address"}, "MAIL_FROM must be an e-mail address"),
+        ({"TWILIO_FROM_NUMBER": "07700900999"}, "TWILIO_FROM_NUMBER must be a number as"),
+        ({"TWILIO_ACCOUNT_SID": "bad"}, "TWILIO_ACCOUNT_SID must be AC and 32"),
+        ({"SMTP_CA_FILE": "/nonexistent.pem"}, "SMTP_CA_FILE names '/nonexistent.pem'"),
+        ({"PUBLIC_BASE_URL": "https://host/ca/"}, "PUBLIC_BASE_URL must be the scheme and"),
+        ({"METRICS_TOKEN": "abc"}, "METRICS_TOKEN of at least 24"),
+        (
+            {"APPROVAL_CATEGORIES": "missing-person"},
+            "APPROVAL_CATEGORIES names missing-person: the categories are",
+        ),
+        (
+            {"SSO_ISSUER": "https://id.example", "SSO_CLIENT_ID": "c", "SSO_ROLE_MAP": "A=officr"},
+            "SSO_ROLE_MAP: each entry is 'claim value=role'",
+        ),
+        ({"SSO_PROVIDERS": "cornwall"}, "SSO_CORNWALL_ISSUER is not set."),
+        (
+            {"SSO_ISSUER": "http://id.example", "SSO_CLIENT_ID": "c"},
+            "production needs SSO_ISSUER to be https://.",
+        ),
+    ):
+        done = _started(**base, DELIVERY_TRANSPORT="outbox", **environ)
+        assert done.returncode == 1 and said in done.stderr, (environ, done.stderr)
+        assert "Traceback" not in done.stderr
+    # Right, they start: a sender name, a display name, a token long enough.
+    done = _started(
+        **base,
+        DELIVERY_TRANSPORT="outbox",
+        TWILIO_FROM_NUMBER="AvonPolice",
+        MAIL_FROM="Avon and Somerset Police <alerts@police.example>",
+        METRICS_TOKEN="m" * 12 + "etrics-token",
+        SMTP_STARTTLS="off",
+        APPROVAL_CATEGORIES="missing_person, incident",
+    )
+    assert done.returncode == 0, done.stderr
 
 
 def test_switches_read_as_the_others_and_a_consoles_database_url_works():

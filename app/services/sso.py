@@ -126,6 +126,7 @@ def parse_role_map(text: str) -> dict[str, str]:
 # A provider's name in SSO_PROVIDERS: its web addresses (/sso/<name>/login) and settings.
 PROVIDER_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 TRUE = ("1", "true", "yes", "on")
+FALSE = ("0", "false", "no", "off")
 
 
 def settings(key: str = "") -> SsoSettings | None:
@@ -212,6 +213,42 @@ def _settings(key: str, values: dict) -> SsoSettings:
         link_by_email=link is True or str(link or "").strip().lower() in TRUE,
         timeout=timeout,
     )
+
+
+def configuration_problems(config) -> list[str]:
+    """What is wrong with the providers set up, found at start without the database: a
+    role map that does not read, a provider named with no issuer (found at a member of
+    staff's first sign-in, not at deployment: an outside check of the install)."""
+    problems = []
+    found = []
+    if config.get("SSO_ISSUER") or config.get("SSO_CLIENT_ID"):
+        found.append(("", {name: config.get(f"SSO_{name}") for name in SETTINGS}))
+    for key, values in sorted((config.get("SSO_PROVIDERS") or {}).items()):
+        if not PROVIDER_NAME.match(key):
+            problems.append(
+                f"SSO_PROVIDERS names {key[:40]!r}: a provider's name is lower-case letters, "
+                "digits and hyphens."
+            )
+            continue
+        found.append((key, values))
+    for key, values in found:
+        for name in ("ISSUER", "CLIENT_ID") + (("ROLE_MAP",) if key else ()):
+            if not values.get(name):
+                problems.append(f"{_setting(key, name)} is not set.")
+        try:
+            parse_role_map(values.get("ROLE_MAP") or "")
+        except SsoMisconfigured as wrong:
+            problems.append(f"{_setting(key, 'ROLE_MAP')}: {str(wrong).split(': ', 1)[1]}.")
+        link = values.get("LINK_BY_EMAIL")
+        if isinstance(link, str) and link.strip().lower() not in TRUE + FALSE:
+            problems.append(f"{_setting(key, 'LINK_BY_EMAIL')} must be 1 or 0, not {link!r}.")
+        try:
+            timeout = float(values.get("TIMEOUT_SECONDS") or 10)
+        except (TypeError, ValueError):
+            timeout = float("nan")
+        if not 0 < timeout <= 120:
+            problems.append(f"{_setting(key, 'TIMEOUT_SECONDS')} must be 1 to 120 seconds.")
+    return problems
 
 
 @dataclass(frozen=True)
