@@ -3148,6 +3148,16 @@ def test_a_routine_alerts_retry_waits_for_its_residents_quiet_hours(
         officer, shapes=AREA, title="Sheds", body="Lock them.", category="crime_prevention"
     ).alert
     urgent = submit_alert(officer, shapes=AREA, title="Fire", body="Stay in.").alert
+    # Its update is urgent too, whatever its own category (an outside check).
+    update = submit_alert(
+        officer,
+        shapes=AREA,
+        title="Fire update",
+        body="Leave now.",
+        category="update",
+        parent_id=urgent.id,
+        audience="parent",
+    ).alert
     # Quiet hours began after both were written (so neither was held at first), and
     # both first tries are refused for now.
     db.session.execute(
@@ -3158,9 +3168,9 @@ def test_a_routine_alerts_retry_waits_for_its_residents_quiet_hours(
         )
     )
     db.session.commit()
-    providers.gateway.unavailable_for = {"+447700900379": 2}
+    providers.gateway.unavailable_for = {"+447700900379": 3}  # each first try
     taken_off_the_queue()
-    deliver(ids(routine.id) + ids(urgent.id))
+    deliver(ids(routine.id) + ids(urgent.id) + ids(update.id))
     row = db.session.scalar(select(Delivery).where(Delivery.alert_id == routine.id))
     assert row.status == "queued"
     waits = db.session.scalar(
@@ -3175,9 +3185,10 @@ def test_a_routine_alerts_retry_waits_for_its_residents_quiet_hours(
     waiting = alert_progress(routine.id)
     assert (waiting["held"], waiting["retrying"]) == (1, 0)
     # The urgent alert goes through quiet hours, tried again or not.
-    sent = db.session.scalar(select(Delivery).where(Delivery.alert_id == urgent.id))
-    assert sent.status in ("sent", "delivered") and sent.attempts >= 2
-    assert providers.gateway.accepted_to("Messages") == ["+447700900379"]
+    for alert in (urgent, update):
+        sent = db.session.scalar(select(Delivery).where(Delivery.alert_id == alert.id))
+        assert sent.status in ("sent", "delivered") and sent.attempts >= 2
+    assert providers.gateway.accepted_to("Messages") == ["+447700900379"] * 2
 
 
 def test_the_alerts_page_says_what_was_sent_with_no_answer_yet(

@@ -1430,6 +1430,58 @@ def test_routine_alerts_wait_for_quiet_hours_and_urgent_ones_do_not(
     ) == {"delivered"}
 
 
+def test_a_follow_up_of_an_urgent_alert_goes_through_quiet_hours_as_its_alert_did(
+    app, app_ctx, make_resident, make_officer, run_worker
+):
+    """A fire's alert woke a resident; its update ("leave Redcliff Street now"), of
+    the category "update" the page chose, waited for the end of his quiet hours (an
+    outside check). A routine alert's update still waits."""
+    officer = make_officer()
+    sleeper = make_resident(sms="+447700900001")
+    quiet_now(sleeper)
+
+    def statuses(alert_id: int) -> set[str]:
+        db.session.expire_all()
+        return set(db.session.scalars(select(Delivery.status).filter_by(alert_id=alert_id)))
+
+    fire = submit_alert(
+        officer, shapes=AROUND_BS1, title="Fire", body="Keep windows shut.", category="incident"
+    ).alert
+    run_worker()
+    assert statuses(fire.id) == {"delivered"}
+    for kind in ("update", "all_clear"):
+        follow_up = submit_alert(
+            officer,
+            shapes=AROUND_BS1,
+            title=f"Fire {kind}",
+            body="Leave the street now.",
+            category=kind,
+            parent_id=fire.id,
+            audience="parent",
+        ).alert
+        run_worker()
+        assert statuses(follow_up.id) == {"delivered"}, kind
+
+    leaflets = submit_alert(
+        officer,
+        shapes=AROUND_BS1,
+        title="Leaflets",
+        body="Lock sheds.",
+        category="crime_prevention",
+    ).alert
+    update = submit_alert(
+        officer,
+        shapes=AROUND_BS1,
+        title="Leaflets update",
+        body="More sheds.",
+        category="update",
+        parent_id=leaflets.id,
+        audience="parent",
+    ).alert
+    run_worker()
+    assert statuses(leaflets.id) == statuses(update.id) == {"queued"}
+
+
 def test_a_change_of_quiet_hours_moves_the_messages_held_for_them(
     app, app_ctx, make_resident, make_officer, run_worker, monkeypatch
 ):

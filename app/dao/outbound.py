@@ -334,9 +334,9 @@ def retry_later(
     """sending -> queued, not before each row's delay has passed; only a row still in
     the attempt that failed. An `untried` row's attempt is counted as held (its
     request never left: services.outbound's NotTried), not against its tries. A
-    delivery of an alert not `urgent` (by category) whose next try would fall in its
-    resident's quiet hours waits for their end, as the alert's first try would have:
-    an outage is tried for half an hour, into the night."""
+    delivery of an alert not `urgent` (by its category or its original's) whose next
+    try would fall in its resident's quiet hours waits for their end, as the alert's
+    first try would have: an outage is tried for half an hour, into the night."""
     later = "now() + make_interval(secs => v.delay)"
     if table == "deliveries":
         later = f"""coalesce(
@@ -344,7 +344,10 @@ def retry_later(
                         FROM residents r JOIN alerts a ON a.id = d.alert_id
                         WHERE r.id = d.resident_id AND a.audience <> '{TEST_AUDIENCE}'
                           AND a.mode <> 'test'
-                          AND NOT (a.category = ANY(CAST(:urgent AS text[])))),
+                          AND NOT (a.category = ANY(CAST(:urgent AS text[])))
+                          -- a follow-up of an urgent alert is urgent too
+                          AND NOT EXISTS (SELECT 1 FROM alerts p WHERE p.id = a.parent_id
+                                          AND p.category = ANY(CAST(:urgent AS text[])))),
                        {later})"""
     db.session.execute(
         text(

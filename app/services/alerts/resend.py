@@ -24,7 +24,7 @@ from app.models import CHANNELS, Alert, Officer
 from app.services.alerts.lifecycle import NotAllowed, is_test, lock_alert, refusal, transition
 from app.services.alerts.sending import enqueue_safely
 from app.services.alerts.targeting import audience_of
-from app.services.alerts.threads import GONE_STATUSES, thread_root
+from app.services.alerts.threads import GONE_STATUSES, is_urgent, thread_root
 from app.services.reports import reason_group
 from app.services.transaction import read_only, transaction
 
@@ -141,7 +141,7 @@ def send_again_to_never_taken(officer: Officer, alert_id: int) -> int:
             alert.id,
             alert.created_at,
             _audiences(alert),
-            urgent=alert.category in current_app.config["URGENT_CATEGORIES"],
+            urgent=is_urgent(alert),
         )
         if not ids:
             return 0

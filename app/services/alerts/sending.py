@@ -48,6 +48,7 @@ from app.services.alerts.lifecycle import (
 )
 from app.services.alerts.repeats import repeat_key, sent_moments_ago
 from app.services.alerts.targeting import audience_of
+from app.services.alerts.threads import is_urgent
 from app.services.dispatch import enqueue_alert_range
 from app.services.transaction import read_only, transaction
 
@@ -245,7 +246,7 @@ def _insert_deliveries(
     via_force: through the audience's force, a neighbour's (its approval's part)."""
     targets = targeted_channels(audience).subquery()
     # Quiet hours hold routine alerts until the resident's morning; urgent ones go.
-    urgent = alert.category in current_app.config["URGENT_CATEGORIES"]
+    urgent = is_urgent(alert)
     held_until = (
         null()
         if urgent or is_test(alert)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from flask import current_app
 from sqlalchemy import exists, or_, select
 
 from app.extensions import db
@@ -17,6 +18,18 @@ def thread_root(alert: Alert) -> Alert:
     while root.parent is not None:
         root = root.parent
     return root
+
+
+def is_urgent(alert: Alert) -> bool:
+    """Whether the alert goes through residents' quiet hours: its category is urgent
+    (URGENT_CATEGORIES), or it follows up an alert whose category is. An update of a
+    fire's alert ("leave Redcliff Street now") went at the end of the quiet hours of a
+    resident its alert had just woken: the page's category for an update is "update"
+    (an outside check)."""
+    urgent = current_app.config["URGENT_CATEGORIES"]
+    return alert.category in urgent or (
+        alert.parent is not None and thread_root(alert).category in urgent
+    )
 
 
 def find_thread_root(alert_id: int) -> Alert | None:
