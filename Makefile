@@ -27,6 +27,9 @@ TEST_REDIS_URL ?= $(if $(filter 1,$(REDIS_URL_GIVEN)),$(REDIS_URL),redis://127.0
 TEST_WORKERS ?= $(if $(filter 1,$(DATABASE_URL_GIVEN)),0,2)
 # The backup's restore test restores the test database into this one (emptied first).
 TEST_RESTORE_DATABASE_URL ?= $(if $(filter 1,$(DATABASE_URL_GIVEN)),,postgresql://community_alerts:community_alerts@127.0.0.1:5432/community_alerts_restore_check)
+# The audit log's hardening (scripts/harden_audit.sql) is run by a superuser: on the
+# PostgreSQL make test runs itself, through scripts/services.sh.
+TEST_SUPERUSER_PSQL ?= $(if $(filter 1,$(DATABASE_URL_GIVEN)),,scripts/services.sh psql)
 # The migration test upgrades and downgrades the ledger over rows in this one.
 TEST_MIGRATION_DATABASE_URL ?= $(if $(filter 1,$(DATABASE_URL_GIVEN)),,postgresql+psycopg://community_alerts:community_alerts@127.0.0.1:5432/community_alerts_migration_check)
 # `make` is the development harness: development settings unless you say otherwise,
@@ -40,7 +43,7 @@ endif
 CA_RUN_ID ?= $(shell date +%s%N)
 export APP_ENV SECRET_KEY CA_RUN_ID
 export DATABASE_URL REDIS_URL TEST_DATABASE_URL TEST_REDIS_URL DATABASE_URL_GIVEN REDIS_URL_GIVEN
-export TEST_RESTORE_DATABASE_URL TEST_MIGRATION_DATABASE_URL TEST_WORKERS
+export TEST_RESTORE_DATABASE_URL TEST_MIGRATION_DATABASE_URL TEST_SUPERUSER_PSQL TEST_WORKERS
 export FLASK_APP := app:create_app
 export PYTHONDONTWRITEBYTECODE := 1
 

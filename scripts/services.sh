@@ -156,5 +156,8 @@ case "${1:-up}" in
   down) down "$started" ;;
   down-all) for record in "$run_dir"/started.*; do down "$record"; done ;;
   apt) shift; apt_install "$@" ;;
-  *) echo "usage: $0 up|down|down-all|apt PACKAGE..." >&2; exit 2 ;;
+  # psql as the superuser of the PostgreSQL this script runs (make test's test of
+  # scripts/harden_audit.sql, which only a superuser can run).
+  psql) shift; as_postgres psql -X -q -p "$PG_PORT" -v ON_ERROR_STOP=1 "$@" ;;
+  *) echo "usage: $0 up|down|down-all|apt PACKAGE...|psql ARGS..." >&2; exit 2 ;;
 esac
