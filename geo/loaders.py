@@ -145,6 +145,15 @@ class PlaceFeature:
     properties: dict
 
 
+def _property(props: dict, name: str):
+    """A feature's property, in any case: the ONS's files name LAD23CD as lad23cd in
+    one edition and LAD23CD in another."""
+    if name in props:
+        return props[name]
+    folded = name.casefold()
+    return next((value for key, value in props.items() if key.casefold() == folded), None)
+
+
 def read_places_geojson(
     path: Path, *, code_property: str, name_property: str, summary: LoadSummary
 ) -> list[PlaceFeature]:
@@ -159,7 +168,7 @@ def read_places_geojson(
     for feature in collection.get("features", []):
         summary.read += 1
         props = feature.get("properties") or {}
-        code, name = props.get(code_property), props.get(name_property)
+        code, name = _property(props, code_property), _property(props, name_property)
         if not code or not name:
             summary.rejected[f"no {code_property} or {name_property}"] += 1
             continue

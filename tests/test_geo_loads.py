@@ -55,6 +55,14 @@ PLACES += ["--name-property", "name", "--release", "2026-11"]
         (PLACES, b"", "is not GeoJSON, or is cut short"),
         (PLACES, b'{"type": "Caf\xe9"}', "is not UTF-8 text (it holds the byte 0xe9"),
         (PLACES, b"postcode,name\nBS1 1AA,x\n", "is not GeoJSON, or is cut short"),
+        # Every feature refused (properties named otherwise): it was recorded as loaded,
+        # exited 0, and the load with the right options was skipped (an outside check).
+        (
+            PLACES,
+            WARD.replace(b'"code"', b'"WD23CD"'),
+            "holds nothing the load could take: all 1 were refused (1 no code or name)",
+        ),
+        (PLACES, b'{"type":"FeatureCollection","features":[]}', "holds nothing to load."),
     ],
 )
 def test_a_file_that_cannot_be_read_is_refused_in_words_and_nothing_is_loaded(
@@ -82,3 +90,19 @@ def test_a_file_that_cannot_be_read_is_refused_in_words_and_nothing_is_loaded(
     assert db.session.scalar(select(func.count()).select_from(Postcode)) == postcodes
     assert db.session.get(Postcode, "BS19ZZ") is None
     assert db.session.scalar(select(func.count()).where(DataLoad.dataset.like(f"%{name}"))) == 0
+
+
+def test_a_places_property_is_found_in_any_case_and_a_refused_file_loads_after(
+    runner, app_ctx, tmp_path
+):
+    path = tmp_path / "wards.geojson"
+    path.write_bytes(WARD.replace(b'"code"', b'"wd23cd"').replace(b'"name"', b'"WD23NM"'))
+    wrong = [*PLACES[:4], "--code-property", "lad23cd", *PLACES[6:]]
+    loads = select(func.count()).select_from(DataLoad)
+    before = db.session.scalar(loads)  # the shipped data's
+    assert runner.invoke(args=[*wrong, str(path)]).exit_code == 1
+    assert db.session.scalar(loads) == before
+    right = [*PLACES[:4], "--code-property", "WD23CD", "--name-property", "wd23nm"]
+    result = runner.invoke(args=[*right, "--release", "2026-11", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "new 1" in result.output

@@ -172,6 +172,23 @@ def _why_unreadable(path: Path, error: Exception) -> str:
     return said if said.endswith((".", "?", "!")) else f"{said}."
 
 
+def _refuse_when_nothing_taken(path: Path, summary: LoadSummary) -> None:
+    """A file none of whose rows was taken is neither loaded nor recorded as loaded, and
+    the command fails: --code-property LAD23CD read nothing of a file whose properties
+    are lad23cd, exited 0, and the load with the right option was then skipped as
+    "already loaded" (an outside check of the install)."""
+    if summary.read and summary.rejected_total < summary.read:
+        return
+    db.session.rollback()
+    if not summary.read:
+        raise click.ClickException(f"{path.name} holds nothing to load. Nothing was loaded.")
+    reasons = "; ".join(f"{count:,} {why}" for why, count in summary.rejected.most_common(3))
+    raise click.ClickException(
+        f"{path.name} holds nothing the load could take: all {summary.read:,} were refused "
+        f"({reasons}). Give the right options and load it again. Nothing was loaded."
+    )
+
+
 def run_postcode_load(
     path: Path, *, dataset: str, loader, release: date, force: bool = False, **options
 ) -> LoadSummary | None:
@@ -197,6 +214,7 @@ def run_postcode_load(
             progress=bar.update,
             **options,
         )
+    _refuse_when_nothing_taken(path, summary)
     _record_load(dataset, sha, summary, release)
     db.session.commit()
     _report(f"{dataset} (release {release.isoformat()})", summary)
@@ -253,6 +271,7 @@ def run_places_load(path: Path, spec: PlacesFile, *, force: bool = False) -> Loa
         load_places(
             _raw_connection(), features, kind=spec.kind, release=spec.release, summary=summary
         )
+    _refuse_when_nothing_taken(path, summary)
     _record_load(dataset, sha, summary)
     db.session.commit()
     _report(dataset, summary)
