@@ -62,6 +62,26 @@ def test_readyz_is_not_ready_while_migrations_are_behind(app, client):
     assert answer.json["checks"]["database"] == "ok"
 
 
+def test_readyz_says_a_database_never_migrated_needs_migrating(app, client):
+    # An empty database answers: it was called "not answering", which sent an IT team
+    # installing it to look at the network and the password (an outside check).
+    with app.app_context():
+        db.session.execute(text("ALTER TABLE alembic_version RENAME TO alembic_version_away"))
+        db.session.commit()
+    try:
+        answer = client.get("/readyz")
+    finally:
+        with app.app_context():
+            db.session.execute(text("ALTER TABLE alembic_version_away RENAME TO alembic_version"))
+            db.session.commit()
+    assert answer.status_code == 503
+    assert answer.json["checks"] == {
+        "database": "ok",
+        "migrations": "not current: run flask db upgrade",
+        "redis": "ok",
+    }
+
+
 def test_readyz_is_not_ready_without_redis_and_says_only_which(app, client, monkeypatch):
     # A port nothing listens on: a Redis that is down.
     monkeypatch.setattr(

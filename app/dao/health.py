@@ -14,7 +14,10 @@ def ping(session, timeout_ms: int) -> None:
 
 
 def find_schema_revision(session) -> str | None:
-    """The migration the database is at (alembic's record), or None before any."""
+    """The migration the database is at (alembic's record), or None before any: an
+    empty database answers, and was called "not answering" (an outside check)."""
+    if session.execute(text("SELECT to_regclass('alembic_version')")).scalar() is None:
+        return None
     return session.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
