@@ -57,8 +57,11 @@ def configure(app: Flask) -> None:
     another app is made in the same process), and request ids in and out."""
     install_handler(app.config["LOG_FORMAT"])
 
-    @app.before_request
-    def take_request_id():
+    # First of all that a request runs, before the blueprints' URL preprocessors,
+    # which read the database (a force's pages): with the database down, the 503 and
+    # its log lines had no request id (an outside check).
+    @app.url_value_preprocessor
+    def take_request_id(endpoint, values):
         given = request.headers.get("X-Request-Id", "")
         g.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 

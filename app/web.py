@@ -368,8 +368,8 @@ def install(app: Flask) -> None:
             db.session.rollback()
         return error_answer(500, "Something went wrong")
 
-    @app.before_request
-    def start_clock():
+    @app.url_value_preprocessor  # before the blueprints' (app/logs.py says why)
+    def start_clock(endpoint, values):
         g.started = time.perf_counter()
 
     @app.before_request

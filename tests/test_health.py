@@ -107,6 +107,12 @@ def test_readyz_is_not_ready_without_the_database():
     assert answer.status_code == 503
     assert answer.json["checks"]["database"] == "not answering"
     assert "nobody" not in answer.text and "127.0.0.1" not in answer.text
+    # A page of a force's (its URL is read in the database first) gives the request id
+    # back, and logs under it, when the database is down: it was lost exactly then (an
+    # outside check).
+    page = app.test_client().get("/register", headers={"X-Request-Id": "probe42abc"})
+    assert page.status_code == 503
+    assert page.headers["X-Request-Id"] == "probe42abc"
 
 
 def test_a_wrong_database_password_is_named_in_the_log_not_the_page(app, caplog):
