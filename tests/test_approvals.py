@@ -297,6 +297,28 @@ def test_reject_and_cancel_look_and_read_differently(officer_client, supervisor_
     assert ">Reject</button>" not in page
 
 
+def test_rejecting_what_was_decided_meanwhile_says_so_whatever_the_reason(
+    officer_client, supervisor_client, street
+):
+    """A second supervisor's reject with no reason, the alert approved meanwhile, was
+    shown the alert's page with no message at all: the reason's box is drawn only while
+    it waits (an outside check). Whether it may be rejected is said first."""
+    from app.services.alerts.approval import approve_alert
+
+    alert_id = send(officer_client, category="missing_person")["alert_id"]
+    token = form_token(supervisor_client, f"/officers/alerts/{alert_id}")
+    approve_alert(supervisor(email="first@police.example"), alert_id)
+    for reason in ("", "   ", "a\x00b"):
+        answer = supervisor_client.post(
+            f"/officers/alerts/{alert_id}/reject",
+            data={"csrf_token": token, "reason": reason},
+            follow_redirects=True,
+        )
+        assert answer.status_code == 200
+        assert "nothing to reject" in answer.text, reason
+    assert db.session.get(Alert, alert_id).rejection_reason is None
+
+
 @pytest.mark.parametrize("first", ["reject", "cancel"])
 def test_a_decision_taken_meanwhile_is_seen_under_the_lock(app, officer_client, street, first):
     """Approve and Reject pressed at once both won: the alert went to every resident

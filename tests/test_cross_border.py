@@ -436,6 +436,21 @@ def test_a_refusal_says_why_and_sends_nothing(app, border):
     assert reached(alert.id) == {"Bath": 1, "Border": 1}
     (neighbour,) = cross_border.neighbours_of(alert)
     assert (neighbour.ask.status, neighbour.ask.reason) == ("refused", "We sent our own.")
+    theirs = signed_in(app, border["wilts_supervisor"], "supervisor")
+    token = form_token(theirs, f"/officers/asked/{alert.id}")
+    answer = theirs.post(
+        f"/officers/asked/{alert.id}",
+        data={"csrf_token": token, "decision": "maybe"},
+        follow_redirects=True,
+    )
+    assert "Choose to approve or to refuse." in answer.text  # it was never shown
+    # Decided: a second refusal is told so, whatever its reason (a reason's mistake was
+    # said first, about a box no longer drawn: an outside check, on rejecting).
+    for reason in ("", "a\x00b"):
+        with pytest.raises(NotAllowed, match="already been refused"):
+            cross_border.decide_for_force(
+                border["wilts_supervisor"], alert.id, approve=False, reason=reason
+            )
 
 
 def test_a_cancelled_alert_cannot_be_approved_and_an_area_at_home_asks_nobody(app, border):

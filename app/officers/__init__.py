@@ -379,7 +379,9 @@ def decide_asked(alert_id: int):
     cross_border.is_asked_of(current_user, alert_id) or abort(404)
     decision = request.form.get("decision")
     if decision not in ("approve", "refuse"):
-        abort(400, "Choose to approve or to refuse.")
+        # Said, not abort(400)'s description, which the error page never shows.
+        flash(_("Choose to approve or to refuse."))
+        return redirect(url_for("officers.asked", alert_id=alert_id))
     approve = decision == "approve"
     try:
         decided = cross_border.decide_for_force(

@@ -47,15 +47,23 @@ def reject_alert(supervisor: Officer, alert_id: int, reason: str) -> Alert:
     """Send it back with a reason the author can act on. Raises NotAllowed or
     AlertInvalid."""
     errors: dict[str, str] = {}
-    reason = checked_field(
-        errors, "reason", reason, gettext("The reason"), multiline=True, max_length=REASON_LENGTH
-    )
-    if errors:
-        raise AlertInvalid(errors)
-    if not reason:
-        raise AlertInvalid({"reason": gettext("Say why, so the officer can put it right.")})
     with transaction():
+        # Whether it can be rejected at all first: a second supervisor's empty reason,
+        # the alert approved meanwhile, was shown a page with no message (the reason's
+        # box is not drawn once it has gone: an outside check).
         alert = _alert_to_decide(supervisor, alert_id, "reject")
+        reason = checked_field(
+            errors,
+            "reason",
+            reason,
+            gettext("The reason"),
+            multiline=True,
+            max_length=REASON_LENGTH,
+        )
+        if errors:
+            raise AlertInvalid(errors)
+        if not reason:
+            raise AlertInvalid({"reason": gettext("Say why, so the officer can put it right.")})
         alert.rejection_reason = reason
         transition(alert, "reject", supervisor, {"reason": reason})
     return alert

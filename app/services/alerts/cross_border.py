@@ -243,8 +243,6 @@ def decide_for_force(
         )
         or ""
     )
-    if errors:
-        raise AlertInvalid(errors)
     if officer.role not in APPROVERS:
         raise NotAllowed(gettext("Only a supervisor can decide what another force asks."))
     written, caught = 0, []
@@ -282,6 +280,10 @@ def decide_for_force(
                     police=police_of(forces.force_by_id(alert.force_id)),
                 )
             )
+        # The reason's mistakes after whether it can be decided at all: decided
+        # meanwhile, its box is no longer drawn (an outside check, on rejecting).
+        if errors:
+            raise AlertInvalid(errors)
         if not approve and not reason:
             raise AlertInvalid(
                 {"reason": gettext("Say why, so the other force knows what to do instead.")}
