@@ -459,6 +459,22 @@ def test_a_text_from_something_that_is_not_a_number_is_refused_and_nothing_kept(
     assert db.session.scalar(select(func.count()).select_from(Reply)) == 0
 
 
+def test_a_text_keeps_no_control_characters_and_an_empty_one_is_not_an_inbox_message(
+    providers, make_resident
+):
+    """Signed webhooks with a NUL in the SID or the text reached PostgreSQL (a 400 HTML
+    page, the message lost); empty texts and escape sequences were blank inbox messages
+    (an outside check)."""
+    make_resident(sms="+447700900509")
+    url = inbound(providers)
+    text_in = providers.gateway.text_in
+    assert text_in(url, "+447700900509", "Saw a van", sid="SM\x00" + "1" * 31) == 400
+    assert text_in(url, "+447700900509", "a\x00b \x1b[0mvan\x01", sid="SM" + "1" * 32) == 200
+    for n, body in enumerate(("", "   ", "\x01\x1b", "\x00")):
+        assert text_in(url, "+447700900509", body, sid=f"SM{n}" + "2" * 31) == 200
+    assert [(r.kind, r.body) for r in all_replies()] == [("message", "ab [0mvan")]
+
+
 def test_replies_are_in_the_residents_download_and_go_after_the_retention_period(
     providers, officer, make_resident, run_worker, app, monkeypatch
 ):

@@ -15,7 +15,7 @@ from html import escape
 from flask import Blueprint, Response, abort, current_app, request
 from twilio.request_validator import RequestValidator
 
-from app.channels.twilio import read_status_callback
+from app.channels.twilio import provider_sid, read_status_callback
 from app.extensions import csrf
 from app.services import dispatch, notices, replies
 from app.services.message_text import key_answer
@@ -77,9 +77,9 @@ def _status(apply, row_id: int):
 @twilio_signed
 def twilio_inbound_sms():
     form = request.form
-    sid = form.get("MessageSid") or form.get("SmsSid") or ""
-    if not sid or len(sid) > 80:
-        return {"error": "MessageSid is required."}, 400
+    sid = provider_sid(form.get("MessageSid") or form.get("SmsSid"))
+    if not sid:
+        return {"error": "MessageSid is required: letters, digits, - and _."}, 400
     try:
         done = replies.receive_text(
             form.get("From", ""),
@@ -107,9 +107,9 @@ def twilio_inbound_sms():
 def twilio_keys(delivery_id: int):
     """The key pressed at the end of an alert's call (<Gather>)."""
     form = request.form
-    sid = form.get("CallSid") or ""
+    sid = provider_sid(form.get("CallSid"))
     if not sid or len(sid) > 64:
-        return {"error": "CallSid is required."}, 400
+        return {"error": "CallSid is required: letters, digits, - and _."}, 400
     kind = replies.receive_keys(delivery_id, sid, form.get("Digits", ""))
     # In the resident's language and the call's own voice, ending as every call ends
     # (twilio.voice_twiml): the key's answer replaces the rest of the call.

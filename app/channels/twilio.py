@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import threading
 import weakref
 import zlib
@@ -94,11 +95,21 @@ def _segments(value) -> int | None:
 MOST_CALL_SECONDS = 7 * 24 * 3600
 
 
+# A Twilio SID (SM..., CA..., 34 characters) as a gateway may write one: letters,
+# digits, - and _. A NUL in one reached PostgreSQL (an outside check).
+SID = re.compile(r"[A-Za-z0-9_-]{1,80}")
+
+
+def provider_sid(value: str | None) -> str | None:
+    """The SID a callback names, or None when it names none we could keep."""
+    return value if value and SID.fullmatch(value) else None
+
+
 def read_status_callback(form) -> ProviderStatus | None:
     """A Twilio status callback (message or call) in our words; None when it lacks the
-    SID or the status."""
+    SID or the status, or names a SID of no form a SID has."""
     call = bool(form.get("CallSid")) and not form.get("MessageSid")
-    provider_ref = form.get("MessageSid") or form.get("CallSid") or ""
+    provider_ref = provider_sid(form.get("MessageSid") or form.get("CallSid"))
     provider_status = form.get("MessageStatus") or form.get("CallStatus") or ""
     if not provider_ref or not provider_status:
         return None

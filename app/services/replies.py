@@ -27,7 +27,7 @@ from app.extensions import db
 from app.models import Alert, Reply, Resident
 from app.services import authorisation, forces, message_text, notices, optout
 from app.services.contacts import mask_address
-from app.services.text import TextRefused, checked_text
+from app.services.text import TextRefused, checked_text, clean_text
 from app.services.verification import allow_per_hour
 
 E164 = re.compile(r"\+[1-9]\d{6,14}")
@@ -82,15 +82,22 @@ def option_named(word: str, labels: list | None) -> int | None:
 def receive_text(from_number: str, body: str, message_sid: str, media: int = 0) -> str:
     """Act on a text sent to our number, once however often it is delivered to us.
     `media`: how many pictures or files came with it (a picture message), which are not
-    kept: the inbox says they came. Returns what was done: duplicate, stopped, started,
-    help, answer, confirmation or message."""
+    kept: the inbox says they came. Returns what was done: duplicate, empty, stopped,
+    started, help, answer, confirmation or message."""
     if not E164.fullmatch(from_number or ""):
         raise ReplyRefused("From must be a phone number in international format.")
     if not create_provider_event(f"inbound:{message_sid}"):
         db.session.rollback()
         return "duplicate"
-    body = (body or "")[:MAX_REPLY_LENGTH]
+    # What a phone sent, without control characters (U+0001 and an escape sequence
+    # reached the inbox as typed: an outside check); it cannot be refused to a phone.
+    body = clean_text((body or "")[:MAX_REPLY_LENGTH], multiline=True)
     word = word_of(body)
+    if not body and not media:
+        # An empty text (or one of nothing but control characters): nothing to read,
+        # nor to put in the officers' inbox as a blank message.
+        db.session.commit()
+        return "empty"
     if media:
         # The words alone are read as STOP or an answer; the inbox also says what
         # else came, so that a picture sent with no words is not an empty message.
