@@ -18,7 +18,8 @@ from app.services.timeline import record_stop, record_unsubscribe
 # message, and texts went on, an outside check), and "opt out" written as two words.
 STOP_WORDS = {
     "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "STOP ALL", "OPTOUT", "REVOKE",
-    "STOPIO", "OPT OUT", "PLEASE STOP", "DIM MWY",
+    "STOPIO", "OPT OUT", "PLEASE STOP", "DIM MWY", "PLS STOP", "PLZ STOP", "STOP IT",
+    "NO MORE", "STOPP", "STOPPP", "DIM MWY DIOLCH", "DIM DIOLCH",
 }  # fmt: skip
 START_WORDS = {"START", "UNSTOP", "YES"}
 # The words Twilio's own opt-out acts on and answers, the text being that word alone:
@@ -34,17 +35,33 @@ STOP_FIRST_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "OPTOUT", "REVOKE", "STOPI
 # to the inbox and the texts went on (an outside check). Not "please stop the cars
 # speeding on our road": a message to the police.
 STOP_PHRASES = re.compile(
-    r"^(?:PLEASE )?(?:STOP (?:SENDING|TEXTING|MESSAGING|CONTACTING)|REMOVE ME|TAKE ME OFF)\b"
+    r"^(?:(?:PLEASE|PLS|PLZ|CAN YOU|COULD YOU|CAN YOU PLEASE|COULD YOU PLEASE|I WANT TO|I WOULD"
+    r" LIKE TO|I'D LIKE TO) )?"
+    r"(?:STOP (?:SENDING|TEXTING|MESSAGING|CONTACTING)|REMOVE (?:ME|MY NUMBER)|TAKE ME OFF"
+    r"|UNSUBSCRIBE|OPT ME OUT|OPT OUT)\b"
+    # No more texts, in any words; I don't want these any more.
+    r"|^(?:NO MORE|DIM MWY(?: O)?)"
+    r" (?:TEXTS?|MESSAGES?|ALERTS?|NEGESEUON|NEGES|TECSTIAU|RHYBUDDION)\b"
+    r"|^I (?:DON'?T|DO NOT) WANT (?:THESE|THEM|THIS|ANY MORE|ANYMORE|YOUR)\b"
+    # Welsh: take me off (the list), don't send (messages).
+    r"|^(?:PLIS |OS GWELWCH YN DDA )?(?:TYNNWCH FI|PEIDIWCH AG ANFON|PEIDIWCH ANFON)\b"
 )
-# A text that names stopping but does not ask it in those words is a message, answered
-# with how to stop (replies._answer_help).
-MENTIONS_STOP = re.compile(r"\b(?:STOP|STOPIO|STOPIWCH|UNSUBSCRIBE)\b")
+# A text that names stopping or leaving but does not ask it in those words is a
+# message, answered with how to stop (replies._answer_help): "Pls stop", "I want to be
+# off this", "Dim mwy o'r rhain" had no answer of any kind (an outside check).
+MENTIONS_STOP = re.compile(
+    r"\b(?:STOP|STOPP|STOPIO|STOPIWCH|UNSUBSCRIBE|OPT|REMOVE|NO MORE|DIM MWY|TYNNWCH"
+    r"|PEIDIWCH)\b"
+)
 
 
 def wants_stop(word: str) -> bool:
-    """Whether a text (as replies.word_of gives it) asks to stop texts."""
+    """Whether a text (as replies.word_of gives it) asks to stop texts. "S T O P" and
+    "Sto p" are STOP (a short text, its letters alone)."""
+    letters = word.replace(" ", "")
     return (
         word in STOP_WORDS
+        or (len(word) <= 12 and letters in ("STOP", "STOPIO", "STOPP", "UNSUBSCRIBE"))
         or word.split(" ", 1)[0].rstrip(".,!?:;") in STOP_FIRST_WORDS
         or STOP_PHRASES.match(word) is not None
     )
