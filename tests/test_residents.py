@@ -2083,6 +2083,28 @@ def test_codes_and_links_go_through_twilio_and_smtp_when_configured(
     assert statuses and statuses <= {"sent", "delivered"}  # the text's callback may be in
 
 
+def test_a_welsh_speakers_code_call_is_said_in_the_welsh_voice(
+    providers, client, app_ctx, run_worker
+):
+    """The English voice read the Welsh words of the code, with an English "Again:"
+    and "To stop these calls" (an outside check)."""
+    register(
+        client,
+        channels=["voice"],
+        voice_phone="0117 496 0555",
+        sms_phone=None,
+        email=None,
+        language="cy",
+    )
+    run_worker()
+    (call,) = [a.params for a in providers.gateway.accepted if a.kind == "Calls"]
+    said = call["Twiml"]
+    assert 'language="en-GB"' not in said and "Again" not in said
+    assert said.count('language="cy-GB"') == 3  # the code twice, then its ending
+    assert "I atal y galwadau hyn, ffoniwch 101." in said
+    assert re.search(r"\d \d \d \d \d \d", said)  # the code, digit by digit
+
+
 def test_a_link_after_stop_lets_the_resident_back_in(client, app_ctx, make_resident, run_worker):
     make_resident(sms="+447700900001")
     db.session.execute(update(ResidentChannel).values(unsubscribed_at=func.now()))

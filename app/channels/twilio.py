@@ -586,6 +586,9 @@ def voice_twiml(
     if audio_url:
         play = f"<Play>{escape(audio_url)}</Play>"
         message = f'{say(said)}{play}<Pause length="1"/>{say("Again.")}{play}'
+    elif welsh and not script:
+        # Welsh alone (a Welsh speaker's code): said twice in the Welsh voice.
+        message = f'{say_welsh(escape(welsh))}<Pause length="1"/>{say_welsh(escape(welsh))}'
     elif welsh:
         # Both languages, the resident's first, then both again.
         both = [say_welsh(escape(welsh)), say(said)]

@@ -261,6 +261,12 @@ def stopped_text(language: str) -> str:
         return gettext("You will get no more texts from us on this number. Reply START to restart.")
 
 
+def calls_closing(language: str) -> str:
+    """How a call that takes no key ends (a code, a notice): how to stop the calls."""
+    with in_language(language):
+        return gettext("To stop these calls, call 101.")
+
+
 def key_answer(kind: str, language: str) -> str:
     """What a call says after a key is pressed (replies.receive_keys' kind), ending as
     every call ends, in the resident's language."""

@@ -118,6 +118,7 @@ def render_notices(chunk: list[Claimed]) -> list[OutgoingMessage]:
                     attempt=claimed.attempts,  # whose line the call's end frees
                     _external=True,
                 )
+            spoken_welsh = notice.channel == "voice" and notice.resident_id in welsh
             messages.append(
                 OutgoingMessage(
                     delivery_id=0,
@@ -126,10 +127,17 @@ def render_notices(chunk: list[Claimed]) -> list[OutgoingMessage]:
                     channel=notice.channel,
                     recipient=notice.address,
                     subject=notice.subject,
-                    body=notice.body or "",
+                    # A Welsh speaker's call is said in the Welsh voice, "Eto" and its
+                    # ending too: the English voice read the Welsh code call (an
+                    # outside check).
+                    body="" if spoken_welsh else notice.body or "",
+                    welsh=notice.body if spoken_welsh else None,
                     status_callback_url=callback_url,
-                    welsh_first=notice.channel == "email" and notice.resident_id in welsh,
-                    closing=_closing(notice, notice.resident_id in welsh),
+                    welsh_first=notice.resident_id in welsh
+                    and notice.channel in ("email", "voice"),
+                    closing=message_text.calls_closing("cy")
+                    if spoken_welsh
+                    else _closing(notice, notice.resident_id in welsh),
                 )
             )
     return messages
