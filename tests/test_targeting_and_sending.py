@@ -458,8 +458,10 @@ def test_the_same_alert_sent_again_moments_later_is_the_first_one(
     assert "It was not sent again" in officer_client.get(again.json["url"]).text
     # Found by an outside probe: the same channels in another order, or one twice, were
     # another alert, and residents got it twice.
+    # (Other words: the same words to the same people by other channels are refused.)
+    worded = body | {"title": "Fire on Elm Road"}
     for channels in (["sms", "email"], ["email", "sms"], ["email", "sms", "sms"]):
-        answer = officer_client.post("/officers/alerts", json=body | {"channels": channels})
+        answer = officer_client.post("/officers/alerts", json=worded | {"channels": channels})
         assert answer.json["repeated"] is (channels != ["sms", "email"]), channels
     db.session.execute(
         text("DELETE FROM deliveries WHERE alert_id <> :id"), {"id": first.json["alert_id"]}
@@ -518,6 +520,42 @@ def test_the_same_alert_sent_again_moments_later_is_the_first_one(
     assert supervisor.post("/officers/alerts", json=spaced).status_code == 400
     assert officer_client.post("/officers/alerts", json=spaced).json["repeated"] is True
     assert alerts_and_deliveries() == before
+
+
+def test_the_same_words_to_an_overlapping_area_moments_later_are_refused(
+    app, officer_client, residents, exact_counts, monkeypatch, make_officer
+):
+    """A colleague's copy with the circle drawn at 1,200 m, not 1,000, went in full:
+    every resident of the first got it twice, then two all-clears (an outside check).
+    The same words to an area apart, or by a channel the first did not use, go."""
+    monkeypatch.setitem(app.config, "ALERT_REPEAT_SECONDS", 120)
+    from tests.factories import signed_in
+
+    words = {"title": "Gas leak", "body": "Stay indoors, close windows."}
+    first = officer_client.post(
+        "/officers/alerts", json=words | {"shapes": [circle(radius_m=1000)], "channels": ["sms"]}
+    )
+    assert first.status_code == 201
+    supervisor = signed_in(
+        app, make_officer(role="supervisor", email="sgt@police.example"), "supervisor"
+    )
+    wider = words | {"shapes": [circle(radius_m=1200)]}
+    refused = supervisor.post("/officers/alerts", json=wider)
+    assert refused.status_code == 400
+    said = refused.json["error"]
+    assert "sent these same words" in said and f"(alert {first.json['alert_id']})" in said
+    assert "would get them twice, so this was not sent" in said
+    mine = officer_client.post("/officers/alerts", json=wider)
+    assert mine.status_code == 400 and mine.json["error"].startswith("You sent these same words")
+    # By e-mail only, which the first did not use: nobody gets it twice.
+    other_channel = supervisor.post("/officers/alerts", json=wider | {"channels": ["email"]})
+    assert other_channel.status_code == 201, other_channel.json
+    # Far away: another place's residents.
+    apart = {"kind": "circle", "center": [-2.3597, 51.3811], "radius_m": 300}
+    elsewhere = supervisor.post("/officers/alerts", json=words | {"shapes": [apart]})
+    assert elsewhere.status_code in (201, 400)
+    assert "same words" not in str(elsewhere.json)
+    assert db.session.scalar(text("SELECT count(*) FROM alerts WHERE title = 'Gas leak'")) >= 2
 
 
 def test_a_larger_area_is_shown_in_fewer_larger_squares(officer_client, residents, exact_counts):

@@ -17,8 +17,9 @@ from sqlalchemy import func, select
 
 from app.dao.locks import lock_until_commit
 from app.extensions import db
-from app.models import Alert, Officer
+from app.models import CHANNELS, Alert, Officer
 from app.services.alerts.drafts import AlertDraft
+from geo.projection import BNG
 
 
 def repeat_key(officer: Officer, draft: AlertDraft, kind: str = "alert") -> str:
@@ -72,3 +73,37 @@ def sent_moments_ago(officer: Officer, repeat_key: str) -> Alert | None:
         .order_by(Alert.id.desc())
         .limit(1)
     ).first()
+
+
+def same_words_moments_ago(
+    officer: Officer, title: str, body: str, area_wkb: bytes, channels: tuple[str, ...]
+) -> Alert | None:
+    """An alert of the officer's force with these very words, sent within
+    ALERT_REPEAT_SECONDS to an area that overlaps `area_wkb`, if any. The same alert by
+    a colleague with the circle drawn at 1,200 m, not 1,000, went again in full: every
+    resident of the first got it twice, and its all-clear too (an outside check).
+    Submissions of the same words take turns, as those of one key do."""
+    seconds = current_app.config["ALERT_REPEAT_SECONDS"]
+    if seconds <= 0:
+        return None
+    words = hashlib.sha256(f"{officer.force_id}\x00{title}\x00{body}".encode()).hexdigest()
+    lock_until_commit(db.session, f"alert-words:{words}")
+    found = db.session.scalars(
+        select(Alert)
+        .where(
+            Alert.force_id == officer.force_id,
+            Alert.title == title,
+            Alert.body == body,
+            Alert.mode != "test",
+            Alert.status.not_in(("cancelled", "rejected", "draft")),
+            Alert.created_at > func.now() - func.make_interval(0, 0, 0, 0, 0, 0, seconds),
+            Alert.area.is_not(None),
+            func.ST_Intersects(Alert.area, func.ST_GeomFromWKB(area_wkb, BNG)),
+        )
+        .order_by(Alert.id.desc())
+    ).all()
+    # Only by a channel the earlier one used (no channels: every one) is it twice.
+    wanted = set(channels or CHANNELS)
+    return next(
+        (a for a in found if wanted & set((a.filters or {}).get("channels") or CHANNELS)), None
+    )

@@ -20,7 +20,7 @@ from app.services.alerts.approval_requests import create_approval_requests
 from app.services.alerts.compose import check_own_recording, check_schedule, check_words
 from app.services.alerts.drafts import AlertDraft, AlertInvalid
 from app.services.alerts.lifecycle import audit, needs_approval, transition
-from app.services.alerts.repeats import repeat_key, sent_moments_ago
+from app.services.alerts.repeats import repeat_key, same_words_moments_ago, sent_moments_ago
 from app.services.alerts.sending import SentAlert, enqueue_safely, send_now_or_later
 from app.services.alerts.targeting import Target, count_label, resolve_target
 from app.services.alerts.threads import all_clear_taken, find_thread_root, on_thread_root
@@ -79,6 +79,7 @@ def submit_alert(
                     }
                 )
             title, body, target = _checked(officer, draft)
+            _check_not_sent_with_these_words(officer, title, body, target)
             _check_one_all_clear(draft)
             residents = count_targets(db.session, target.audience)["residents"]
             if residents == 0:
@@ -124,6 +125,44 @@ def _checked(officer: Officer, draft: AlertDraft) -> tuple[str, str, Target]:
     if errors or target is None:
         raise AlertInvalid(errors)
     return title, body, target
+
+
+def _check_not_sent_with_these_words(officer: Officer, title: str, body: str, target) -> None:
+    """Refuse the words an alert of the force sent moments ago to an overlapping area
+    (not the very same alert: sent_moments_ago has that). Raises AlertInvalid."""
+    if target.area_wkb is None:
+        return
+    earlier = same_words_moments_ago(
+        officer, title, body, target.area_wkb, target.audience.channels
+    )
+    if earlier is None:
+        return
+    said = {
+        "id": earlier.id,
+        "seconds": max(
+            1, int((db.session.scalar(func.now()) - earlier.created_at).total_seconds())
+        ),
+    }
+    raise AlertInvalid(
+        {
+            "send": gettext(
+                "You sent these same words %(seconds)s seconds ago (alert %(id)s) to an area "
+                "that overlaps this one: the residents of both would get them twice, so this "
+                "was not sent. To reach more residents, send an update of that alert, or "
+                "change the words.",
+                **said,
+            )
+            if earlier.created_by_id == officer.id
+            else gettext(
+                "%(name)s sent these same words %(seconds)s seconds ago (alert %(id)s) to an "
+                "area that overlaps this one: the residents of both would get them twice, so "
+                "this was not sent. To reach more residents, send an update of that alert, or "
+                "change the words.",
+                name=earlier.created_by.name if earlier.created_by else "",
+                **said,
+            )
+        }
+    )
 
 
 def _check_one_all_clear(draft: AlertDraft) -> None:
