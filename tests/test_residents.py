@@ -1482,6 +1482,48 @@ def test_a_follow_up_of_an_urgent_alert_goes_through_quiet_hours_as_its_alert_di
     assert statuses(leaflets.id) == statuses(update.id) == {"queued"}
 
 
+def test_a_place_removed_stops_the_messages_waiting_about_its_area(
+    app, app_ctx, make_resident, make_officer, run_worker
+):
+    """A resident who moved (added BS5 6AA, removed BS1 6AD) got five texts about his
+    old street when his quiet hours ended (an outside check). Those about an area a
+    place of theirs is still in wait on."""
+    from app.services.residents import add_location, remove_location
+
+    officer = make_officer()
+    mover = make_resident(sms="+447700900001")
+    quiet_now(mover)
+    near = [{"kind": "circle", "center": [-2.588230, 51.451967], "radius_m": 500}]
+    wide = [{"kind": "circle", "center": [-2.588230, 51.451967], "radius_m": 6000}]
+    old_street = submit_alert(
+        officer, shapes=near, title="T", body="Vans.", category="crime_prevention"
+    ).alert
+    everywhere = submit_alert(
+        officer, shapes=wide, title="T", body="Scams.", category="crime_prevention"
+    ).alert
+    update = submit_alert(
+        officer,
+        shapes=near,
+        title="T",
+        body="Vans again.",
+        category="update",
+        parent_id=old_street.id,
+        audience="parent",
+    ).alert
+    run_worker()
+    resident = db.session.get(Resident, mover.id)
+    home = resident.locations[0].id
+    add_location(resident, label="New home", postcode="BS5 6AA")
+    remove_location(db.session.get(Resident, mover.id), home)
+    db.session.expire_all()
+    found = dict(
+        db.session.execute(
+            select(Delivery.alert_id, Delivery.status).where(Delivery.resident_id == mover.id)
+        ).all()
+    )
+    assert found == {old_street.id: "cancelled", update.id: "cancelled", everywhere.id: "queued"}
+
+
 def test_a_change_of_quiet_hours_moves_the_messages_held_for_them(
     app, app_ctx, make_resident, make_officer, run_worker, monkeypatch
 ):

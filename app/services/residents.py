@@ -15,6 +15,7 @@ from datetime import UTC, datetime, time, timedelta
 from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import Time, and_, case, cast, delete, func, null, or_, select, update
+from sqlalchemy.orm import aliased
 
 from app.dao import replies as replies_dao
 from app.dao import residents as residents_dao
@@ -228,6 +229,39 @@ def remove_location(resident: Resident, location_id: int) -> None:
             gettext("This is your only place. Add another first, or stop all alerts.")
         )
     resident.locations.remove(location)
+    db.session.flush()
+    # Messages still waiting (for quiet hours) about an area none of their places is in
+    # now: a resident who moved got five texts about his old street when his quiet
+    # hours ended (an outside check). A follow-up's area is its original's.
+    parent = aliased(Alert)
+    db.session.execute(
+        update(Delivery)
+        .where(
+            Delivery.resident_id == resident.id,
+            Delivery.status == "queued",
+            Delivery.alert_id == Alert.id,
+            ~select(ResidentLocation.id)
+            .where(
+                ResidentLocation.resident_id == resident.id,
+                func.ST_Intersects(
+                    func.coalesce(
+                        Alert.area,
+                        select(parent.area).where(parent.id == Alert.parent_id).scalar_subquery(),
+                    ),
+                    ResidentLocation.location,
+                ),
+            )
+            .exists(),
+            or_(
+                Alert.area.is_not(None),
+                select(parent.area)
+                .where(parent.id == Alert.parent_id, parent.area.is_not(None))
+                .exists(),
+            ),
+        )
+        .values(status="cancelled", reason="resident left the area", updated_at=func.now())
+        .execution_options(synchronize_session=False)
+    )
     _audit(resident, "resident.location_removed")
 
 
