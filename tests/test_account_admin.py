@@ -346,6 +346,29 @@ def test_a_role_change_is_audited_and_ends_the_sessions(app, admin_client, make_
     assert bad.status_code == 302 and fresh(pc.id).role == "supervisor"
 
 
+def test_an_administrator_gives_an_invited_account_a_mobile_from_the_browser(
+    app, admin_client, make_officer
+):
+    """Only `flask officers create --mobile` could give one: an account invited on
+    these pages or made by single sign-on never had one, and got no approval request
+    by text nor a test on its phone (an outside check of the install)."""
+    sergeant = make_officer(role="supervisor", email="sgt@police.example")
+    path = f"/admin/officers/{sergeant.id}/mobile"
+    wrong = post(admin_client, path, {"mobile": "0117 496 0000"})  # a landline: no texts
+    assert wrong.status_code == 400 and fresh(sergeant.id).mobile is None
+    assert error_tied_to(wrong.text, "mobile")
+    assert 'value="0117 496 0000"' in wrong.text  # kept as typed, to correct
+    saved = post(admin_client, path, {"mobile": "07700 900555"})
+    assert saved.status_code == 302 and fresh(sergeant.id).mobile == "+447700900555"
+    page = admin_client.get(f"/admin/officers/{sergeant.id}").text
+    assert "mobile is saved" in page and "+447700900555" not in page  # shown masked
+    (event,) = audit("officer.mobile_changed")
+    assert event.details == {"mobile": "set"} and "900555" not in str(event.details)
+    post(admin_client, path, {"mobile": ""})
+    assert fresh(sergeant.id).mobile is None
+    assert [e.details for e in audit("officer.mobile_changed")][-1] == {"mobile": "removed"}
+
+
 def test_two_changes_at_once_cannot_leave_the_force_without_an_administrator(app, admin):
     """Found by an outside check: "demote admin A" and "disable admin B", sent at the
     same moment, each counted the other as the administrator left, and both were

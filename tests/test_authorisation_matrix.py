@@ -216,6 +216,7 @@ def request_for(world: World, client, rule, method: str, scope: str | None, role
         },
         "admin.invite": {"email": f"new{n}@police.example", "name": "New", "role": "officer"},
         "admin.set_role": {"role": "officer"},
+        "admin.set_officer_mobile": {"mobile": "07700 900555"},
         "admin.create_team": {"name": f"Team {n}"},
         "admin.rename_team": {"name": f"Spare {n}"},
         "admin.add_team_area": {"place": str(world.ward_id)},

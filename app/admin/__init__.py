@@ -31,12 +31,14 @@ from app.services.accounts import (
     invitation_mistakes,
     invite_officer,
     send_reset,
+    set_mobile,
     set_officer_active,
     sso_set_up,
     view_officer,
     view_officers,
 )
 from app.services.contacts import ContactRefused
+from app.services.masking import mask_contact
 from app.services.resident_import import (
     ImportRefused,
     download_rejected_rows,
@@ -133,11 +135,17 @@ def delete_resident():
 def officer(officer_id: int):
     account = db.session.get(Officer, officer_id) or abort(404)
     view_officer(current_user, account)
+    return _officer_page(account)
+
+
+def _officer_page(account: Officer, **shown) -> str:
     return render_template(
         "admin/officer.html",
         account=account,
         roles=ROLES,
         awaiting_password=awaiting_password(account),
+        masked_mobile=mask_contact(account.mobile) if account.mobile else None,
+        **shown,
     )
 
 
@@ -189,6 +197,26 @@ def set_role(officer_id: int):
         flash(str(refusal))
     else:
         flash(_("%(name)s is now %(role)s.", name=account.name, role=account.role_label))
+    return redirect(url_for("admin.officer", officer_id=officer_id))
+
+
+@bp.route("/officers/<int:officer_id>/mobile", methods=["POST"])
+@role_required("admin")
+def set_officer_mobile(officer_id: int):
+    typed = request.form.get("mobile", "")[:40]
+    try:
+        account = set_mobile(current_user, officer_id, typed)
+    except ContactRefused as refusal:
+        account = db.session.get(Officer, officer_id) or abort(404)
+        return _officer_page(account, mobile=typed, errors={"mobile": str(refusal)}), 400
+    except AccountError as refusal:
+        flash(str(refusal))
+    else:
+        flash(
+            _("%(name)s's mobile is saved.", name=account.name)
+            if account.mobile
+            else _("%(name)s has no mobile now.", name=account.name)
+        )
     return redirect(url_for("admin.officer", officer_id=officer_id))
 
 

@@ -568,6 +568,32 @@ def change_role(admin: Officer, officer_id: int, role: str) -> Officer:
     return officer
 
 
+def set_mobile(admin: Officer, officer_id: int, mobile: str) -> Officer:
+    """An admin gives an account the mobile that approval requests, another force's
+    asks and "send a test to myself" by text or call reach (empty: none). Only `flask
+    officers create --mobile` could set one: an account invited here or made by single
+    sign-on never had one (an outside check of the install). Raises AccountError,
+    ContactRefused (a number we cannot text)."""
+    from app.services.contacts import normalise_phone
+
+    officer = _admin_and_subject(admin, officer_id)
+    typed = (mobile or "").strip()
+    allow_drama = current_app.config["ENV_NAME"] != "production"
+    number = normalise_phone(typed, need_mobile=True, allow_drama=allow_drama) if typed else None
+    if number == officer.mobile:
+        return officer
+    officer.mobile = number
+    create_audit_event(
+        "officer.mobile_changed",
+        actor_id=admin.id,
+        subject_type="officer",
+        subject_id=officer.id,
+        details={"mobile": "set" if number else "removed"},  # the number is theirs
+    )
+    db.session.commit()
+    return officer
+
+
 def find_officers() -> list[Officer]:
     return list(db.session.scalars(select(Officer).order_by(Officer.role, Officer.name)))
 

@@ -64,6 +64,7 @@ ACTION_LABELS = {
     "officer.recovery_code_used": _l("Recovery code used"),
     "officer.reset_sent": _l("Reset link sent"),
     "officer.role_changed": _l("Role changed"),
+    "officer.mobile_changed": _l("Staff mobile changed"),
     "officer.second_factor_failed": _l("Second factor failed"),
     "officer.second_factor_reset": _l("Second factor reset"),
     "officer.second_factor_set_up": _l("Second factor set up"),
