@@ -506,6 +506,13 @@ def test_an_admin_makes_a_team_and_every_change_is_audited(app, people):
         in admin.get(removed.headers["Location"]).text
     )
 
+    # Members emptied: those now in no team are named, as free to send anywhere (it
+    # said only "Members saved": an outside check).
+    emptied = admin.post(f"{base}/members", data={"csrf_token": token})
+    said = admin.get(emptied.headers["Location"]).text
+    assert "are in no team now: they may send anywhere in the force" in said
+    assert officer.name in said
+
     # Without the CSRF token nothing changes; non-admins are refused.
     admin.environ_base.pop("HTTP_X_CSRFTOKEN")
     assert admin.post("/admin/teams", data={"name": "No token"}).status_code == 400

@@ -74,11 +74,20 @@ def rename_team(team_id: int):
 
 def team_members(team_id: int):
     chosen = request.form.getlist("officers")[:1000]
-    return _then_back(
-        team_id,
-        lambda: teams.set_members(current_user, team_id, chosen) and None,
-        _("Members saved."),
-    )
+
+    def saved() -> str:
+        team = teams.set_members(current_user, team_id, chosen)
+        free = teams.without_a_team(team.removed_ids)
+        if not free:
+            return _("Members saved.")
+        # Said, as removing a team's last area says it (an outside check).
+        return _(
+            "Members saved. %(names)s are in no team now: they may send anywhere in the "
+            "force. Add them to a team to limit them again.",
+            names=", ".join(free),
+        )
+
+    return _then_back(team_id, saved, "")
 
 
 def team_supervisors(team_id: int):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from shapely import wkb as shapely_wkb
+from sqlalchemy import select
 
 from app.dao import places as places_dao
 from app.dao import teams as teams_dao
@@ -479,7 +480,19 @@ def _set_people(
         teams_dao.touch_team(team.id)
         _audit(admin, action, team.id, {"added": sorted(added), "removed": sorted(removed)})
     db.session.expire(team)
+    team.removed_ids = sorted(removed)  # for the admin's page to say what it means
     return team
+
+
+def without_a_team(officer_ids: list[int]) -> list[str]:
+    """The names of these officers who are members of no team now: they may send
+    anywhere in the force (emptying a team's members said only "Members saved": an
+    outside check)."""
+    return sorted(
+        officer.name
+        for officer in db.session.scalars(select(Officer).where(Officer.id.in_(officer_ids)))
+        if not is_force_wide(officer) and not teams_dao.member_team_ids(officer.id)
+    )
 
 
 def set_members(admin: Officer, team_id: int, values: list[str]) -> Team:
