@@ -278,11 +278,17 @@ def test_list_unsubscribe_is_a_plain_uri_and_the_body_decodes_as_sent(smtp_serve
             assert part["Content-Transfer-Encoding"] in ("7bit", "quoted-printable", "base64")
     # SMTP's CRLF is the reader's newline.
     plain = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
-    assert plain == f"{WELSH_BODY}\n\nTo stop these e-mails: {UNSUBSCRIBE}\n"
+    # Nothing reads replies, and it says so (a reply "unsubscribe" stopped nothing and
+    # was not answered: an outside check).
+    assert plain == (
+        f"{WELSH_BODY}\n\nReplies to this e-mail are not read.\n"
+        f"To stop these e-mails: {UNSUBSCRIBE}\n"
+    )
     markup = message.get_body(("html",)).get_content()
     for paragraph in WELSH_BODY.split("\n\n"):
         assert f"<p>{html.escape(paragraph).replace(chr(10), '<br>')}</p>" in markup
     assert f'<a href="{html.escape(UNSUBSCRIBE)}">' in markup
+    assert "<p>Replies to this e-mail are not read.<br><a" in markup
 
 
 def test_the_envelope_is_the_sender_and_the_one_recipient(smtp_server):

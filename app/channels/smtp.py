@@ -65,6 +65,12 @@ STOP_WORDS = {
     False: ("To stop these e-mails: ", "Stop these e-mails", "call 101"),
     True: ("I atal yr e-byst hyn: ", "Atal yr e-byst hyn", "ffoniwch 101"),
 }
+# Above the link of an alert's e-mail: nothing reads replies, and a resident who
+# replied "unsubscribe" was neither stopped nor told (an outside check).
+NOT_READ = {
+    False: "Replies to this e-mail are not read.",
+    True: "Nid yw atebion i'r e-bost hwn yn cael eu darllen.",
+}
 
 
 def email_text(message: OutgoingMessage) -> str:
@@ -74,7 +80,8 @@ def email_text(message: OutgoingMessage) -> str:
     stop these" is for residents)."""
     before, _, without = STOP_WORDS[bool(message.welsh_first)]
     if message.unsubscribe_url:
-        return message.body + "\n\n" + before + message.unsubscribe_url
+        not_read = NOT_READ[bool(message.welsh_first)]
+        return message.body + "\n\n" + not_read + "\n" + before + message.unsubscribe_url
     if message.closing is not None:
         return message.body + ("\n\n" + message.closing if message.closing else "")
     return message.body + "\n\n" + before + without
@@ -109,7 +116,8 @@ def build_email(message: OutgoingMessage, sender: str) -> EmailMessage:
         for part in message.body.split("\n\n")
     )
     unsubscribe = (
-        f'<p><a href="{html.escape(message.unsubscribe_url)}">'
+        f"<p>{html.escape(NOT_READ[bool(message.welsh_first)])}<br>"
+        f'<a href="{html.escape(message.unsubscribe_url)}">'
         f"{STOP_WORDS[bool(message.welsh_first)][1]}</a></p>"
         if message.unsubscribe_url
         else ""
