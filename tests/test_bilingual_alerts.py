@@ -194,7 +194,10 @@ def test_our_own_words_are_welsh_for_a_resident_who_chose_welsh(
     assert subject == "Heddlu Avon a Gwlad yr Haf: Car thefts"
     # Its way to stop is in Welsh too, and its page opens in Welsh (both were English:
     # an outside probe).
-    assert "To stop" not in mail and "\n\nI atal yr e-byst hyn: http" in mail
+    assert "To stop" not in mail and "not read" not in mail
+    assert (
+        "\n\nNid yw atebion i'r e-bost hwn yn cael eu darllen.\nI atal yr e-byst hyn: http" in mail
+    )
     link = mail.rsplit(": ", 1)[1].strip()
     assert link.endswith("?lang=cy")
     from urllib.parse import urlsplit
