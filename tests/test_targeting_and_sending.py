@@ -128,7 +128,11 @@ def test_sent_count_equals_preview_and_every_message_reaches_the_outbox(
     ]
     assert "Lock your doors & windows <b>." in outbox[1].body
     # The e-mail as the resident reads it, with its way to stop (as SMTP sends it).
-    assert re.search(r"\n\nTo stop these e-mails: http\S+/unsubscribe/\S+$", outbox[0].body)
+    assert re.search(
+        r"\n\nReplies to this e-mail are not read.\n"
+        r"To stop these e-mails: http\S+/unsubscribe/\S+$",
+        outbox[0].body,
+    )
     db.session.expire_all()
     assert db.session.get(Alert, alert_id).status == "sent"
     progress = officer_client.get(f"/officers/alerts/{alert_id}/progress").json
