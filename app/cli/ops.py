@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 from flask.cli import AppGroup
 from redis.exceptions import RedisError
 
 from app.extensions import redis_store
 from app.logs import service_failure
+
+# The sweeper's lines go through the log, in LOG_FORMAT (JSON in production): they
+# were plain text among the JSON lines (an outside check of the install).
+sweeper_log = logging.getLogger("app.sweeper")
 
 alerts_cli = AppGroup("alerts", help="Operate alerts.")
 officers_cli = AppGroup("officers", help="Staff accounts.")
@@ -118,10 +124,10 @@ def sweeper(once: bool) -> None:
             count_sweeps(found)
             purge_expired_hourly()
             if any(found.values()):
-                click.echo(f"sweeper: {found}")
+                sweeper_log.info("sweeper: %s", found)
         except Exception as error:  # a database or Redis outage: try again next round
             db.session.rollback()
-            click.echo(f"sweeper: {service_failure(error)}; trying again", err=True)
+            sweeper_log.warning("sweeper: %s; trying again", service_failure(error))
         if once:
             return
         time.sleep(current_app.config["SWEEP_INTERVAL_SECONDS"])
@@ -134,10 +140,10 @@ def _recount_figures() -> None:
     try:
         done = refresh_due()
         if done:
-            click.echo(f"sweeper: recounted {', '.join(done)}")
+            sweeper_log.info("sweeper: recounted %s", ", ".join(done))
     except Exception as error:  # a database outage: try again next round
         db.session.rollback()
-        click.echo(f"sweeper: recounting figures: {type(error).__name__}", err=True)
+        sweeper_log.warning("sweeper: recounting figures: %s", type(error).__name__)
 
 
 def _recount_figures_forever(app) -> None:
