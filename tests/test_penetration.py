@@ -289,6 +289,43 @@ def test_a_ward_missing_from_the_population_says_so(
     assert report.missing_codes == [a]
 
 
+def test_a_district_without_ward_boundaries_has_no_adults_figure(
+    counted_residents, app_ctx, monkeypatch
+):
+    """With no ward boundaries loaded, a district's adults were the sum of the wards
+    that happened to hold a resident: Cornwall read 83,414, and a rate several times
+    too high, with nothing said (an outside check of the install)."""
+    from app.services import penetration
+
+    every = penetration.dao.find_wards_of_districts
+    monkeypatch.setattr(
+        penetration.dao,
+        "find_wards_of_districts",
+        lambda session, districts: [
+            w for w in every(session, districts) if w.district_code != BRISTOL
+        ],
+    )
+    report = penetration_report(FORCE)
+    bristol = next(row for row in report.districts if row.code == BRISTOL)
+    assert (bristol.adults, bristol.rate, bristol.note) == (None, None, penetration.NO_WARDS)
+    assert report.force.adults is None and report.force.note == penetration.NO_WARDS
+    others = [row for row in report.districts if row.code != BRISTOL]
+    assert others and all(row.note != penetration.NO_WARDS for row in others)
+    # And the load says so (it said "7,609 wards loaded", and nothing of it).
+    said = penetration.describe_load(
+        penetration.PopulationLoad(
+            "f",
+            2022,
+            1,
+            1,
+            {},
+            [],
+            districts_without_wards=penetration._districts_without_wards(FORCE),
+        )
+    )
+    assert f"1 of the force's districts have no ward boundaries loaded ({BRISTOL})" in said[-1]
+
+
 # ------------------------------------------------------------- the pages -----------
 
 

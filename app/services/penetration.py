@@ -41,6 +41,13 @@ COLOURS = ("#f1eef6", "#bdc9e1", "#74a9cf", "#2b8cbe", "#045a8d")
 HIDDEN_COLOUR = "#9ca3af"
 NO_FIGURE_COLOUR = "#ffffff"
 UNKNOWN_WARD = "Ward not in the boundary file"
+# A district none of whose wards' boundaries is loaded: its adults would be the sum of
+# the wards that happen to hold a resident (Cornwall read 83,414 adults, not about
+# 470,000, and its rate several times too high: an outside check of the install).
+NO_WARDS = (
+    "no ward boundaries loaded for this district, so no adults figure "
+    "(flask geo load-places --kind ward)"
+)
 
 
 class PopulationLoadError(ValueError):
@@ -59,6 +66,8 @@ class PopulationLoad:
     merged: dict[str, int]
     force_wards_missing: list[str]
     skipped: bool = False
+    # The force's districts none of whose ward boundaries is loaded (NO_WARDS).
+    districts_without_wards: tuple[str, ...] = ()
 
 
 def _sha256(path: Path) -> str:
@@ -124,7 +133,19 @@ def load_population(
             rows=[(r.ward_code, r.adults, r.all_ages) for r in read.rows],
         )
         missing = _force_wards_missing(force_code, {r.ward_code for r in read.rows})
-    return PopulationLoad(dataset, year, len(read.rows), read.lines, read.merged, missing)
+        unbounded = _districts_without_wards(force_code)
+    return PopulationLoad(
+        dataset, year, len(read.rows), read.lines, read.merged, missing, False, unbounded
+    )
+
+
+def _districts_without_wards(force_code: str | None) -> tuple[str, ...]:
+    if not force_code:
+        return ()
+    force = places_dao.find_force(force_code)
+    districts = (force.properties.get("constituent_lad23cd") or []) if force else []
+    bounded = {w.district_code for w in dao.find_wards_of_districts(db.session, districts)}
+    return tuple(d for d in districts if d not in bounded)
 
 
 def _force_wards_missing(force_code: str | None, codes: set[str]) -> list[str]:
@@ -281,7 +302,11 @@ def penetration_report(force_code: str, *, k: int = K_MIN) -> PenetrationReport:
         name = place.name if place else f"{UNKNOWN_WARD} ({code})"
         ward_rows.append(row("ward", code, name, ward_district[code], adults))
 
-    def area_adults(codes: list[str]) -> tuple[int | None, str | None]:
+    unbounded = [d for d in districts if not any(w.district_code == d for w in wards.values())]
+
+    def area_adults(codes: list[str], within: list[str]) -> tuple[int | None, str | None]:
+        if any(d in unbounded for d in within):
+            return None, NO_WARDS
         lacking = [c for c in codes if c not in population]
         if lacking:
             return None, (
@@ -294,11 +319,11 @@ def penetration_report(force_code: str, *, k: int = K_MIN) -> PenetrationReport:
     district_rows = []
     for d in districts:
         codes = [c for c in per_ward if ward_district[c] == d]
-        adults, note = area_adults(codes)
+        adults, note = area_adults(codes, [d])
         district_rows.append(row("district", d, district_names.get(d, d), d, adults, note))
     force_row = None
     if force is not None:
-        adults, note = area_adults(list(per_ward))
+        adults, note = area_adults(list(per_ward), districts)
         force_row = row("force", force_code, force_name, None, adults, note)
 
     legend = _legend([r.rate for r in ward_rows if r.rate is not None])
@@ -459,5 +484,11 @@ def describe_load(load: PopulationLoad) -> list[str]:
         lines.append(
             f"  {len(load.force_wards_missing)} of the force's wards have no figure in this "
             f"file ({shown}{f' and {more} more' if more > 0 else ''}): the reports will say so"
+        )
+    if load.districts_without_wards:
+        lines.append(
+            f"  {len(load.districts_without_wards)} of the force's districts have no ward "
+            f"boundaries loaded ({', '.join(load.districts_without_wards[:10])}): their "
+            "adults are not known until they are (flask geo load-places --kind ward)"
         )
     return lines
