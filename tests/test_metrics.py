@@ -95,3 +95,26 @@ def test_histogram_buckets_are_cumulative_and_the_sum_adds_up(client, app_ctx):
     assert buckets["10.0"] == 2 and buckets["+Inf"] == 3
     total = found["community_alerts_provider_latency_seconds_sum"][(("channel", "sms"),)]
     assert abs(total - 20.37) < 1e-6
+
+
+def test_the_workers_listening_and_the_sweepers_last_round_are_shown(client, app_ctx, runner):
+    """With no worker nor sweeper running, the metrics read as a healthy idle service
+    (an outside check of the install): how many workers listen, and how long since a
+    sweeper finished a round (-1: none in the last day)."""
+    from rq import Worker
+
+    from app import jobs
+
+    redis_store.client.delete(metrics.SWEEPER_ROUND)
+    found = scrape(client)
+    assert found["community_alerts_workers"][()] == 0
+    assert found["community_alerts_sweeper_last_round_seconds"][()] == -1
+    assert runner.invoke(args=["sweeper", "--once"]).exit_code == 0
+    listening = Worker([jobs.queue()], connection=redis_store.client, name="metrics-test")
+    listening.register_birth()
+    try:
+        found = scrape(client)
+    finally:
+        listening.register_death()
+    assert found["community_alerts_workers"][()] == 1
+    assert 0 <= found["community_alerts_sweeper_last_round_seconds"][()] < 30

@@ -105,7 +105,7 @@ def sweeper(once: bool) -> None:
     from app.extensions import db
     from app.services.alerts import release_scheduled_alerts
     from app.services.ledgers import sweep
-    from app.services.metrics import count_sweeps
+    from app.services.metrics import count_sweeps, note_sweeper_round
     from app.services.resident_import import recover_imports
     from app.services.residents import purge_expired_hourly
 
@@ -123,6 +123,7 @@ def sweeper(once: bool) -> None:
             found = sweep() | {"scheduled_released": release_scheduled_alerts()} | recover_imports()
             count_sweeps(found)
             purge_expired_hourly()
+            note_sweeper_round()
             if any(found.values()):
                 sweeper_log.info("sweeper: %s", found)
         except Exception as error:  # a database or Redis outage: try again next round

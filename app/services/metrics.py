@@ -13,6 +13,7 @@ Adding to a metric never fails the work it measures: a Redis error is ignored.""
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Iterable
 
@@ -23,6 +24,7 @@ from prometheus_client.core import (
     HistogramMetricFamily,
 )
 from redis.exceptions import RedisError
+from rq import Worker
 
 from app import jobs
 from app.dao import health as health_dao
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 PREFIX = "community_alerts"
 MESSAGES = "metrics:messages"  # field "ledger|channel|outcome"
 SWEEPER = "metrics:sweeper"  # field: what the sweeper did
+SWEEPER_ROUND = "metrics:sweeper:last-round"  # when a sweeper last finished a round
 HISTOGRAMS = {
     # name: (help, label name, upper bounds in seconds)
     "provider_latency_seconds": (
@@ -111,6 +114,16 @@ def count_sweeps(found: dict[str, int]) -> None:
         log.warning("metrics: sweep not counted (%s)", type(error).__name__)
 
 
+def note_sweeper_round() -> None:
+    """A sweeper finished a round: with none running, scheduled alerts are never
+    released and work a dead worker left waits for good, and the metrics read as a
+    healthy idle service (an outside check of the install)."""
+    try:
+        redis_store.client.set(SWEEPER_ROUND, repr(time.time()), ex=86_400)
+    except RedisError as error:
+        log.warning("metrics: sweeper round not noted (%s)", type(error).__name__)
+
+
 # ---------------------------------------------------------------- the scrape ------
 
 
@@ -122,14 +135,26 @@ def _read_hash(key: str) -> dict[str, str]:
 
 
 class _Collector:
-    def __init__(self, queue_depth, scheduled, unfinished, oldest_s, hashes):
+    def __init__(self, queue_depth, scheduled, unfinished, oldest_s, hashes, workers, swept):
         self.queue_depth, self.scheduled = queue_depth, scheduled
         self.unfinished, self.oldest_s, self.hashes = unfinished, oldest_s, hashes
+        self.workers, self.swept = workers, swept
 
     def collect(self):
         queue = GaugeMetricFamily(f"{PREFIX}_queue_depth", "Jobs waiting for a worker")
         queue.add_metric([], self.queue_depth)
         yield queue
+        workers = GaugeMetricFamily(
+            f"{PREFIX}_workers", "Workers listening to the alerts queue now (0: nothing is sent)"
+        )
+        workers.add_metric([], self.workers)
+        yield workers
+        swept = GaugeMetricFamily(
+            f"{PREFIX}_sweeper_last_round_seconds",
+            "Seconds since a sweeper last finished a round (-1: none in the last day)",
+        )
+        swept.add_metric([], self.swept)
+        yield swept
         scheduled = GaugeMetricFamily(
             f"{PREFIX}_queue_scheduled", "Jobs waiting for their time (retries with backoff)"
         )
@@ -185,8 +210,18 @@ def scrape() -> bytes:
     queue = jobs.queue()
     keys = [MESSAGES, SWEEPER, *(f"metrics:hist:{name}" for name in HISTOGRAMS)]
     hashes = {key: _read_hash(key) for key in keys}
+    last = redis_store.client.get(SWEEPER_ROUND)
+    swept = max(0.0, time.time() - float(last)) if last else -1.0
     registry = CollectorRegistry(auto_describe=False)
     registry.register(
-        _Collector(queue.count, queue.scheduled_job_registry.count, unfinished, oldest, hashes)
+        _Collector(
+            queue.count,
+            queue.scheduled_job_registry.count,
+            unfinished,
+            oldest,
+            hashes,
+            Worker.count(queue=queue),
+            swept,
+        )
     )
     return generate_latest(registry)
