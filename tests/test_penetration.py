@@ -92,7 +92,12 @@ def test_a_good_file_loads_adults_and_all_ages_per_ward(runner, tmp_path, old_ye
 
 def test_the_shipped_file_is_not_loaded_for_another_force(runner, app, monkeypatch):
     # Gloucestershire, following the guide, was given Avon and Somerset's 185 wards.
-    monkeypatch.setitem(app.config, "FORCE_CODE", "E23000037")
+    # The force is the forces table's (FORCE_CODE made it once, and was read instead).
+    from types import SimpleNamespace
+
+    from app.services import forces
+
+    monkeypatch.setattr(forces, "default_force", lambda: SimpleNamespace(code="E23000037"))
     result = runner.invoke(args=["geo", "load-population", "--force"])
     assert result.exit_code == 1
     assert "shipped are Avon and Somerset's wards only" in result.output

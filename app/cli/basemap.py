@@ -112,7 +112,11 @@ def build_basemap(
     names = [name for name, *_ in extra]
     if len(set(names)) != len(names):
         raise click.BadParameter("each --layer needs a name of its own", param_hint="--layer")
-    force_code = current_app.config["FORCE_CODE"]
+    from app.services.forces import default_force
+
+    # The forces table's, not FORCE_CODE's: that made the first force, once, and may
+    # be gone or changed since (an outside check of the install).
+    force_code = default_force().code
     force = places_dao.find_force(force_code)
     if force is None:
         raise click.ClickException(

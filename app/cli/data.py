@@ -14,7 +14,6 @@ from datetime import date
 from pathlib import Path
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 from tqdm import tqdm
@@ -480,7 +479,12 @@ def load_population_command(path: Path | None, year: int | None, force: bool) ->
     age_90_plus), by default the force's wards shipped in data/population/. Stores
     adults (18+) and all ages per ward code; the year's figures are replaced whole, in
     one transaction, and a bad row loads nothing."""
-    if path is None and current_app.config.get("FORCE_CODE") != SHIPPED_FORCE_CODE:
+    from app.services.forces import default_force
+
+    # The force as the forces table holds it (FORCE_CODE makes it, once, at the first
+    # migration, and may be gone or changed since: an outside check of the install).
+    force_code = default_force().code
+    if path is None and force_code != SHIPPED_FORCE_CODE:
         # Another force was given the demo's 185 wards without a word (an outside check).
         raise click.ClickException(
             "The estimates shipped are Avon and Somerset's wards only (the demo force). "
@@ -491,7 +495,7 @@ def load_population_command(path: Path | None, year: int | None, force: bool) ->
         load = load_population(
             path or SHIPPED_POPULATION,
             year=year,
-            force_code=current_app.config.get("FORCE_CODE"),
+            force_code=force_code,
             force=force,
         )
     except PopulationLoadError as error:
