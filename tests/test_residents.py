@@ -102,6 +102,15 @@ def test_nothing_goes_to_a_channel_until_it_is_confirmed(client, app_ctx, make_o
     assert "Check your messages" in page.text and "Central ward, City of Bristol" in page.text
     assert "07700 900123" in page.text and "+447700900123" not in page.text  # as people write it
     token = page_token(client, "/register/confirm")
+    # A code for a way the page has no box for is told where it goes (a 400 with no
+    # message: an outside check).
+    for odd in ("fax", "voice", "email"):
+        told = client.post(
+            "/register/confirm",
+            data={"csrf_token": token, "channel": odd, "code": code_in(sms)},
+            follow_redirects=True,
+        )
+        assert told.status_code == 200 and "in the box under the phone it was sent to" in told.text
     confirmed = client.post(
         "/register/confirm",
         data={"csrf_token": token, "channel": "sms", "code": code_in(sms)},

@@ -194,6 +194,8 @@ def _confirm_unregistered(pending: dict):
                 keep_unregistered(session[SESSION_KEY], pending)
                 _flash_resent(channel, sent=sent)
             return redirect(url_for("residents.confirm"))
+        if channel == "email" or channel not in pending["channels"]:
+            return _no_such_box()
         errors[f"code-{channel}"] = unregistered_guess(
             pending, channel, request.form.get("code", "")
         )
@@ -237,6 +239,8 @@ def confirm():
             if sent is not None:
                 _flash_resent(channel, sent=sent)
             return redirect(url_for("residents.confirm"))
+        if channel == "email" or channel not in {c.channel for c in resident.channels}:
+            return _no_such_box()  # an e-mail address is confirmed by its link
         try:
             check_code(resident, channel, request.form.get("code", ""))
         except VerificationRefused as refusal:
@@ -251,6 +255,13 @@ def confirm():
     return render_template(
         "residents/confirm.html", resident=resident, errors=errors, labels=CHANNEL_LABELS
     ), (400 if errors else 200)
+
+
+def _no_such_box():
+    """A code for a way to reach them the page has no box for (a form altered, an old
+    tab): said, rather than a 400 with no message (an outside check)."""
+    flash(_("Enter the code in the box under the phone it was sent to."))
+    return redirect(url_for("residents.confirm"))
 
 
 def _flash_resent(channel_name: str, *, sent: bool | str) -> None:
