@@ -940,6 +940,16 @@ def upload_csv(client, content: str, filename: str):
     )
 
 
+def test_a_one_row_import_reads_one_row(client, app_ctx, sign_in, run_worker):
+    # "1 rows read" (an outside check).
+    sign_in("admin")
+    answer = upload_csv(client, "postcode,email\nBS1 6AD,one@example.invalid\n", "one.csv")
+    assert answer.status_code == 302
+    run_worker()
+    page = client.get(answer.headers["Location"]).text
+    assert re.search(r"<strong>1</strong> row read:", page), page[:3000]
+
+
 def test_a_file_the_csv_reader_cannot_read_says_which_line_and_what_to_do(
     app, client, app_ctx, sign_in, monkeypatch
 ):
