@@ -16,15 +16,14 @@ from app.services import authorisation, forces, teams
 from app.services.alerts.drafts import AlertInvalid
 from app.services.alerts.lifecycle import (
     APPROVERS,
-    REASON_LENGTH,
     NotAllowed,
     approval_refusal,
+    checked_reason,
     lock_alert,
     transition,
 )
 from app.services.alerts.review import review_alert
 from app.services.alerts.sending import enqueue_safely, send_now_or_later
-from app.services.text import checked_field
 from app.services.transaction import transaction
 
 log = logging.getLogger(__name__)
@@ -52,14 +51,7 @@ def reject_alert(supervisor: Officer, alert_id: int, reason: str) -> Alert:
         # the alert approved meanwhile, was shown a page with no message (the reason's
         # box is not drawn once it has gone: an outside check).
         alert = _alert_to_decide(supervisor, alert_id, "reject")
-        reason = checked_field(
-            errors,
-            "reason",
-            reason,
-            gettext("The reason"),
-            multiline=True,
-            max_length=REASON_LENGTH,
-        )
+        reason = checked_reason(errors, reason)
         if errors:
             raise AlertInvalid(errors)
         if not reason:

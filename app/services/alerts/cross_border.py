@@ -28,9 +28,9 @@ from app.services.accounts import find_active, find_on_duty
 from app.services.alerts.drafts import AlertInvalid
 from app.services.alerts.lifecycle import (
     APPROVERS,
-    REASON_LENGTH,
     NotAllowed,
     audit,
+    checked_reason,
     is_test,
     lock_alert,
     nothing_to,
@@ -39,7 +39,6 @@ from app.services.alerts.sending import catch_up_follow_ups, enqueue_safely, wri
 from app.services.alerts.targeting import audience_of, count_label, stored_area_geojson
 from app.services.alerts.threads import all_clear_sent
 from app.services.notices import create_notice, queue_notices
-from app.services.text import checked_field
 from app.services.transaction import read_only, transaction
 
 NOTICE_KIND = "cross_border_request"
@@ -232,17 +231,7 @@ def decide_for_force(
     is sent, at once if it has been) or refuses with a reason the asking force can read.
     Raises NotAllowed or AlertInvalid."""
     errors: dict[str, str] = {}
-    reason = (
-        checked_field(
-            errors,
-            "reason",
-            reason,
-            gettext("The reason"),
-            multiline=True,
-            max_length=REASON_LENGTH,
-        )
-        or ""
-    )
+    reason = checked_reason(errors, reason)
     if officer.role not in APPROVERS:
         raise NotAllowed(gettext("Only a supervisor can decide what another force asks."))
     written, caught = 0, []

@@ -16,12 +16,29 @@ from sqlalchemy import select
 from app.dao.audit import create_audit_event
 from app.extensions import db
 from app.models import Alert, Officer
+from app.services.text import checked_field
 
 # Roles that may approve other people's alerts.
 APPROVERS = ("supervisor", "admin")
 
 # A supervisor's reason is refused past this, not cut short: its end may be what matters.
 REASON_LENGTH = 1000
+
+
+def checked_reason(errors: dict[str, str], reason: str) -> str:
+    """A supervisor's reason (rejecting an alert, refusing another force's) as kept, its
+    mistakes added to `errors` as "reason"'s; "" when none was given."""
+    return (
+        checked_field(
+            errors,
+            "reason",
+            reason,
+            gettext("The reason"),
+            multiline=True,
+            max_length=REASON_LENGTH,
+        )
+        or ""
+    )
 
 
 class NotAllowed(PermissionError):
