@@ -106,6 +106,9 @@ def ask_force(supervisor: Officer, alert_id: int, force_id: int) -> AlertForce:
         if force is None:
             if forces_dao.find_ask(alert_id, force_id) is not None:
                 raise NotAllowed(gettext("That force has already been asked."))
+            if force_id == alert.force_id or forces_dao.find_force(force_id) is None:
+                # No force, or its own: "does not reach into that force's area" misled.
+                raise NotAllowed(gettext("Choose a neighbouring force from the list."))
             raise NotAllowed(gettext("This alert's area does not reach into that force's area."))
         ask = AlertForce(alert_id=alert.id, force_id=force.id, asked_by_id=supervisor.id)
         db.session.add(ask)
