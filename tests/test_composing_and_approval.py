@@ -216,7 +216,9 @@ def test_an_area_reaching_outside_the_force_is_flagged(officer_client):
         ({"send_at": "next tuesday"}, "send_at", "date and time"),
         ({"category": "gossip"}, "category", "what the alert is about"),
         ({"mode": "test"}, "mode", "live or exercise"),
-        ({"parent_id": "7"}, "parent_id", "whole number"),
+        ({"parent_id": "7"}, "parent_id", 'must be a number, not text: 7, not "7".'),
+        ({"expected_residents": "7"}, "expected_residents", "not text"),
+        ({"parent_id": 7.5}, "parent_id", "whole number"),
     ],
 )
 def test_bad_requests_get_a_400_naming_the_field(officer_client, town, payload, field, message):

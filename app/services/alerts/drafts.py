@@ -88,6 +88,10 @@ def draft_from_json(data: dict[str, Any]) -> AlertDraft:
         value = data.get(name)
         if value is None or value == "":
             return None
+        if isinstance(value, str):
+            # "7" was told it "must be a whole number", which it is (an outside check).
+            errors[name] = gettext('%(name)s must be a number, not text: 7, not "7".', name=name)
+            return None
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
             errors[name] = gettext(
                 "%(name)s must be a whole number from 0 to %(most)s.", name=name, most=f"{MAX_ID:,}"
