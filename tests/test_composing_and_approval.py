@@ -218,6 +218,7 @@ def test_an_area_reaching_outside_the_force_is_flagged(officer_client):
         ({"mode": "test"}, "mode", "live or exercise"),
         ({"parent_id": "7"}, "parent_id", 'must be a number, not text: 7, not "7".'),
         ({"expected_residents": "7"}, "expected_residents", "not text"),
+        ({"audience": "parent"}, "area", "Only a follow-up goes to the residents an alert"),
         ({"parent_id": 7.5}, "parent_id", "whole number"),
     ],
 )

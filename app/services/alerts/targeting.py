@@ -91,6 +91,13 @@ def resolve_target(
             else gettext("It follows up a live alert, so it is live too: untick the exercise box.")
         )
     if draft.audience == "parent":
+        if draft.parent_id is None:
+            # Said of no alert at all, "the alert this follows up has not been sent"
+            # misled (an outside check).
+            errors["area"] = gettext(
+                "Only a follow-up goes to the residents an alert reached: choose an area."
+            )
+            return None
         if parent is None or is_test(parent) or parent.status not in FOLLOWED_UP_STATUSES:
             errors["area"] = gettext("The alert this follows up has not been sent. Choose an area.")
             return None
