@@ -19,6 +19,7 @@ from flask import current_app
 from redis.exceptions import RedisError
 
 from app import references
+from app.channels.smtp import NOT_READ
 from app.dao import places as places_dao
 from app.dao import public_alerts as dao
 from app.extensions import redis_store
@@ -358,6 +359,7 @@ def _words_sent(alert: Alert) -> list[str]:
         # Every e-mail ends with how to stop them (channels.smtp.email_text).
         "To stop these e-mails: call 101. Stop these e-mails",
         "I atal yr e-byst hyn: ffoniwch 101. Atal yr e-byst hyn",
+        *NOT_READ.values(),  # above the link: replies are not read
         message_text.voice_script(title=alert.title, body=alert.body, **common),
         message_text.voice_ask(*question) or "",
         message_text.email_subject(title=alert.title, force=force, mode=alert.mode),
