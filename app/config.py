@@ -48,8 +48,15 @@ def _number(name: str, default: str, kind: type, words: str):
     except ValueError:
         number = None
     if number is None or not math.isfinite(number) or number < 0:
-        raise ConfigError(f"{name} must be {words} of 0 or more, not {value!r}.") from None
+        # Said with every other mistake when the configuration is checked (one a try
+        # was said: an outside check); the default stands in until then.
+        _WRONG.append(f"{name} must be {words} of 0 or more, not {value!r}.")
+        return kind(default)
     return number
+
+
+# Settings read wrongly at import: Config.problems() says them all at once.
+_WRONG: list[str] = []
 
 
 # A number as Twilio takes it, and an alphanumeric sender ID (texts only).
@@ -83,7 +90,8 @@ def _bool(name: str, default: bool) -> bool:
     if value is None:
         return default
     if value.strip().lower() not in YES + NO:
-        raise ConfigError(f"{name} must be one of {', '.join(YES + NO)}, not {value!r}.")
+        _WRONG.append(f"{name} must be one of {', '.join(YES + NO)}, not {value!r}.")
+        return default
     return value.strip().lower() in YES
 
 
@@ -484,7 +492,7 @@ class Config:
 
     @classmethod
     def problems(cls) -> list[str]:
-        problems = []
+        problems = list(dict.fromkeys(_WRONG))
         if cls.DENSITY_CELL_M not in (250, 500, 1000, 2000, 5000):
             problems.append("DENSITY_CELL_M must be 250, 500, 1000, 2000 or 5000 (metres).")
         if cls.LOG_FORMAT not in ("text", "json"):
@@ -538,15 +546,22 @@ class Config:
                 'MAIL_FROM must be an e-mail address ("alerts@police.example" or '
                 '"Avon and Somerset Police <alerts@police.example>").'
             )
-        if cls.TWILIO_FROM_NUMBER and not (
-            E164.match(cls.TWILIO_FROM_NUMBER) or SENDER_ID.match(cls.TWILIO_FROM_NUMBER)
-        ):
+        # One sender, or a pool of them separated by commas (channels.twilio._pool).
+        texts_from = [n.strip() for n in (cls.TWILIO_FROM_NUMBER or "").split(",") if n.strip()]
+        if any(not (E164.match(n) or SENDER_ID.match(n)) for n in texts_from):
             problems.append(
-                "TWILIO_FROM_NUMBER must be a number as Twilio takes it, +44 and the rest "
-                "(+447700900123), or a sender name of up to 11 letters and digits."
+                "TWILIO_FROM_NUMBER must be numbers as Twilio takes them, +44 and the rest "
+                "(+447700900123; several separated by commas), or a sender name of up to 11 "
+                "letters and digits."
             )
-        if cls.TWILIO_VOICE_FROM_NUMBER and not E164.match(cls.TWILIO_VOICE_FROM_NUMBER):
-            problems.append("TWILIO_VOICE_FROM_NUMBER must be a number as +44 and the rest.")
+        calls_from = [
+            n.strip() for n in (cls.TWILIO_VOICE_FROM_NUMBER or "").split(",") if n.strip()
+        ]
+        if any(not E164.match(n) for n in calls_from):
+            problems.append(
+                "TWILIO_VOICE_FROM_NUMBER must be numbers as +44 and the rest, several "
+                "separated by commas."
+            )
         for name, start in (("TWILIO_ACCOUNT_SID", "AC"), ("TWILIO_MESSAGING_SERVICE_SID", "MG")):
             value = getattr(cls, name)
             if value and not re.fullmatch(start + r"[0-9a-fA-F]{32}", value.strip()):

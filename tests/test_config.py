@@ -166,7 +166,13 @@ def test_wrong_settings_stop_the_start_rather_than_failing_later():
         ({"SMS_MAX_SEGMENTS": "0"}, "SMS_MAX_SEGMENTS must be more than 0."),
         ({"SMTP_PORT": "70000"}, "SMTP_PORT must be a port number"),
         ({"MAIL_FROM": "not-an-address"}, "MAIL_FROM must be an e-mail address"),
-        ({"TWILIO_FROM_NUMBER": "07700900999"}, "TWILIO_FROM_NUMBER must be a number as"),
+        ({"TWILIO_FROM_NUMBER": "07700900999"}, "TWILIO_FROM_NUMBER must be numbers as"),
+        (
+            {"TWILIO_FROM_NUMBER": "+441170000001,07700900999"},
+            "TWILIO_FROM_NUMBER must be numbers as",
+        ),
+        ({"TWILIO_FROM_NUMBER": "AvonPolice"}, None),  # a sender name is fine
+        ({"TWILIO_VOICE_FROM_NUMBER": "AvonPolice"}, "TWILIO_VOICE_FROM_NUMBER must be"),
         ({"TWILIO_ACCOUNT_SID": "bad"}, "TWILIO_ACCOUNT_SID must be AC and 32"),
         ({"SMTP_CA_FILE": "/nonexistent.pem"}, "SMTP_CA_FILE names '/nonexistent.pem'"),
         ({"PUBLIC_BASE_URL": "https://host/ca/"}, "PUBLIC_BASE_URL must be the scheme and"),
@@ -186,13 +192,24 @@ def test_wrong_settings_stop_the_start_rather_than_failing_later():
         ),
     ):
         done = _started(**base, DELIVERY_TRANSPORT="outbox", **environ)
+        if said is None:
+            assert done.returncode == 0, (environ, done.stderr)
+            continue
         assert done.returncode == 1 and said in done.stderr, (environ, done.stderr)
         assert "Traceback" not in done.stderr
+    # Several wrong at once are said at once (the first was, alone: a re-check).
+    done = _started(
+        **base, DELIVERY_TRANSPORT="outbox", PROXY_HOPS="-1", SMTP_STARTTLS="ture", SMTP_PORT="x"
+    )
+    assert done.returncode == 1
+    for name in ("PROXY_HOPS", "SMTP_STARTTLS", "SMTP_PORT"):
+        assert f"{name} must be" in done.stderr, done.stderr
     # Right, they start: a sender name, a display name, a token long enough.
     done = _started(
         **base,
         DELIVERY_TRANSPORT="outbox",
-        TWILIO_FROM_NUMBER="AvonPolice",
+        TWILIO_FROM_NUMBER="+441170000001, +441170000002,+441170000003",  # a pool (the guide's)
+        TWILIO_VOICE_FROM_NUMBER="+441170000004,+441170000005",
         MAIL_FROM="Avon and Somerset Police <alerts@police.example>",
         METRICS_TOKEN="m" * 12 + "etrics-token",
         SMTP_STARTTLS="off",
