@@ -26,45 +26,74 @@ START_WORDS = {"START", "UNSTOP", "YES"}
 # any other way of asking to stop is ours to answer (a STOPIO was answered by nobody,
 # and its sender could not tell it had worked: an outside check).
 PROVIDER_ANSWERS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "STOP ALL"}
-# Words that stop texts however the text goes on ("Stop please", "Unsubscribe me",
-# "Stop" and a phone's signature). Not CANCEL, END or QUIT: "End of my road is
-# blocked" is a message to the police, not a wish to leave.
-# "Stopiwch" is the Welsh "stop!" as people write it.
+# Words that stop texts when all that follows them is FILLER ("Stop please",
+# "Unsubscribe me", "Stop x", "Stopiwch os gwelwch yn dda"). Not CANCEL, END or QUIT:
+# "End of my road is blocked" is a message to the police. "Stopiwch" is the Welsh
+# "stop!" as people write it. "Stop! There is a man in my garden" is a message: it
+# stopped five residents' texts, and never reached the inbox (a re-check).
 STOP_FIRST_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "OPTOUT", "REVOKE", "STOPIO", "STOPIWCH"}
-# Plain words that ask to leave, however they go on: "Please stop sending me these" went
-# to the inbox and the texts went on (an outside check). Not "please stop the cars
-# speeding on our road": a message to the police.
+# Plain words that ask to leave, when all that follows them is FILLER: "Please stop
+# sending me these" went to the inbox and the texts went on (an outside check), and
+# "Can you stop texting my daughter, it's a scam" or "I don't want these kids hanging
+# around" are messages to the police (a re-check: they stopped texts).
 STOP_PHRASES = re.compile(
     r"^(?:(?:PLEASE|PLS|PLZ|CAN YOU|COULD YOU|CAN YOU PLEASE|COULD YOU PLEASE|I WANT TO|I WOULD"
     r" LIKE TO|I'D LIKE TO) )?"
     r"(?:STOP (?:SENDING|TEXTING|MESSAGING|CONTACTING)|REMOVE (?:ME|MY NUMBER)|TAKE ME OFF"
-    r"|UNSUBSCRIBE|OPT ME OUT|OPT OUT)\b"
-    # No more texts, in any words; I don't want these any more.
+    r"|UNSUBSCRIBE|OPT ME OUT|OPT OUT|CANCEL MY (?:ALERTS|TEXTS|MESSAGES|SUBSCRIPTION))\b"
+    # No more texts, in any words; I don't want these any more; don't text me again.
     r"|^(?:NO MORE|DIM MWY(?: O)?)"
     r" (?:TEXTS?|MESSAGES?|ALERTS?|NEGESEUON|NEGES|TECSTIAU|RHYBUDDION)\b"
     r"|^I (?:DON'?T|DO NOT) WANT (?:THESE|THEM|THIS|ANY MORE|ANYMORE|YOUR)\b"
-    # Welsh: take me off (the list), don't send (messages).
-    r"|^(?:PLIS |OS GWELWCH YN DDA )?(?:TYNNWCH FI|PEIDIWCH AG ANFON|PEIDIWCH ANFON)\b"
+    r"|^(?:PLEASE )?(?:DON'?T|DO NOT) (?:TEXT|MESSAGE|CONTACT) (?:ME|US)\b"
+    # Welsh: take me off (the list), don't send (messages), unsubscribe.
+    r"|^(?:PLIS |OS GWELWCH YN DDA )?(?:TYNNWCH FI|PEIDIWCH AG ANFON|PEIDIWCH ANFON"
+    r"|DAD ?DANYSGRIFIO)\b"
+)
+# What may follow a way of asking to stop: thanks, "me", "these texts", "from the
+# list", a kiss; in English and Welsh.
+FILLER = frozenset(
+    """PLEASE PLS PLZ THANKS THANK YOU THX TA CHEERS ME MY NUMBER PHONE THESE THEM THIS IT
+    ALL MESSAGES MESSAGE MSGS TEXTS TEXT TXTS ALERTS ALERT NOTIFICATIONS ANY MORE ANYMORE
+    NOW AGAIN FROM FOR OFF ON OF TO THE A LIST YOUR SENDING X XX XXX
+    OS GWELWCH YN DDA DIOLCH FI ODDI AR Y YR RHESTR NEGESEUON NEGES TECSTIAU RHYBUDDION
+    PLIS NAWR ETO""".split()  # noqa: SIM905 (a list of words, read as one)
 )
 # A text that names stopping or leaving but does not ask it in those words is a
 # message, answered with how to stop (replies._answer_help): "Pls stop", "I want to be
 # off this", "Dim mwy o'r rhain" had no answer of any kind (an outside check).
 MENTIONS_STOP = re.compile(
     r"\b(?:STOP|STOPP|STOPIO|STOPIWCH|UNSUBSCRIBE|OPT|REMOVE|NO MORE|DIM MWY|TYNNWCH"
-    r"|PEIDIWCH)\b"
+    r"|PEIDIWCH|DANYSGRIFIO)\b"
 )
+# A phone's signature after the words ("Stop\nSent from my iPhone").
+_SIGNATURE = re.compile(r"\s*\bSENT FROM MY\b.*$")
+
+
+def _words(text: str) -> str:
+    """The text as words alone: a curly apostrophe is a straight one (an iPhone's "I
+    don’t want these any more" was not read: a re-check), punctuation goes, and a
+    phone's signature."""
+    text = text.replace("\u2019", "'").replace("\u2018", "'")
+    text = _SIGNATURE.sub("", text)
+    return " ".join(re.findall(r"[\w']+", text))
 
 
 def wants_stop(word: str) -> bool:
-    """Whether a text (as replies.word_of gives it) asks to stop texts. "S T O P" and
+    """Whether a text (as replies.word_of gives it) asks to stop texts: STOP and the
+    other words alone, or a way of asking followed by nothing but FILLER. "S T O P" and
     "Sto p" are STOP (a short text, its letters alone)."""
-    letters = word.replace(" ", "")
-    return (
-        word in STOP_WORDS
-        or (len(word) <= 12 and letters in ("STOP", "STOPIO", "STOPP", "UNSUBSCRIBE"))
-        or word.split(" ", 1)[0].rstrip(".,!?:;") in STOP_FIRST_WORDS
-        or STOP_PHRASES.match(word) is not None
-    )
+    words = _words(word)
+    letters = words.replace(" ", "")
+    if words in STOP_WORDS or word in STOP_WORDS:
+        return True
+    if len(words) <= 12 and letters in ("STOP", "STOPIO", "STOPP", "UNSUBSCRIBE"):
+        return True
+    first, _, rest = words.partition(" ")
+    if first in STOP_FIRST_WORDS and set(rest.split()) <= FILLER:
+        return True
+    phrase = STOP_PHRASES.match(words)
+    return phrase is not None and set(words[phrase.end() :].split()) <= FILLER
 
 
 def wants_start(word: str, number: str) -> bool:
