@@ -31,6 +31,13 @@ SELECT format('ALTER FUNCTION %s OWNER TO %I', t.tgfoid::regprocedure, :'audit')
   FROM pg_trigger t
  WHERE t.tgrelid = 'audit_events'::regclass AND NOT t.tgisinternal
  GROUP BY t.tgfoid \gexec
+-- And they read PostgreSQL's own functions first: the app's login made a public.now()
+-- of its own, put public first in its search_path, and the guard took an event a
+-- minute old for one of 31 days and let its address be wiped (an outside re-check).
+SELECT format('ALTER FUNCTION %s SET search_path = pg_catalog, public', t.tgfoid::regprocedure)
+  FROM pg_trigger t
+ WHERE t.tgrelid = 'audit_events'::regclass AND NOT t.tgisinternal
+ GROUP BY t.tgfoid \gexec
 COMMIT;
 -- What it left: every line should read as the roles given.
 SELECT 'database' AS what, pg_get_userbyid(datdba)::text AS owner

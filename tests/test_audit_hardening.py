@@ -146,6 +146,17 @@ def test_the_audit_log_cannot_be_wiped_or_rewritten_by_the_apps_login(databases,
         answer = refused(url, statement)
         assert answer is not None and error in answer, (statement, answer)
 
+    # Its own now() first in its search path does not fool the guard into taking a
+    # new event for an old one (a re-check: it wiped a minute-old event's address).
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(
+            "CREATE FUNCTION public.now() RETURNS timestamptz LANGUAGE sql"
+            " AS $$ SELECT pg_catalog.now() + interval '400 days' $$"
+        )
+        connection.execute("SET search_path = public, pg_catalog")
+        with pytest.raises(psycopg.Error, match="append-only"):
+            connection.execute("UPDATE audit_events SET ip_address = NULL")
+
     # The nightly backup, as the application's login: pg_dump reads the log's sequence.
     backup = tmp_path / "backup.dump"
     made = subprocess.run(
