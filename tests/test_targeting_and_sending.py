@@ -551,6 +551,14 @@ def test_the_same_words_to_an_overlapping_area_moments_later_are_refused(
     assert "would get them twice, so this was not sent" in said
     mine = officer_client.post("/officers/alerts", json=wider)
     assert mine.status_code == 400 and mine.json["error"].startswith("You sent these same words")
+    # The same words as a reader takes them: spaces, case, a full stop (a re-check).
+    for title, body in (
+        ("Gas  leak", "Stay indoors,  close windows."),
+        ("Gas leak.", "Stay indoors, close windows"),
+        ("gas leak", "stay indoors, close windows."),
+    ):
+        again = supervisor.post("/officers/alerts", json=wider | {"title": title, "body": body})
+        assert again.status_code == 400 and "same words" in again.json["error"], title
     # By e-mail only, which the first did not use: nobody gets it twice.
     other_channel = supervisor.post("/officers/alerts", json=wider | {"channels": ["email"]})
     assert other_channel.status_code == 201, other_channel.json

@@ -75,25 +75,36 @@ def sent_moments_ago(officer: Officer, repeat_key: str) -> Alert | None:
     ).first()
 
 
+def words_as_read(text: str) -> str:
+    """Words as a reader takes them: case, spacing and the punctuation at the end do
+    not make another message (a double space, a full stop added or lower case sent the
+    same words again: a re-check).
+
+    >>> words_as_read("  Gas leak  on Queen St. ") == words_as_read("gas leak on queen st")
+    True
+    """
+    folded = " ".join(unicodedata.normalize("NFKC", text or "").casefold().split())
+    return folded.rstrip(" .!?,;:")
+
+
 def same_words_moments_ago(
     officer: Officer, title: str, body: str, area_wkb: bytes, channels: tuple[str, ...]
 ) -> Alert | None:
-    """An alert of the officer's force with these very words, sent within
-    ALERT_REPEAT_SECONDS to an area that overlaps `area_wkb`, if any. The same alert by
-    a colleague with the circle drawn at 1,200 m, not 1,000, went again in full: every
-    resident of the first got it twice, and its all-clear too (an outside check).
-    Submissions of the same words take turns, as those of one key do."""
+    """An alert of the officer's force with these words (as read: words_as_read), sent
+    within ALERT_REPEAT_SECONDS to an area that overlaps `area_wkb`, if any. The same
+    alert by a colleague with the circle drawn at 1,200 m, not 1,000, went again in
+    full: every resident of the first got it twice, and its all-clear too (an outside
+    check). Submissions of the same words take turns, as those of one key do."""
     seconds = current_app.config["ALERT_REPEAT_SECONDS"]
     if seconds <= 0:
         return None
+    title, body = words_as_read(title), words_as_read(body)
     words = hashlib.sha256(f"{officer.force_id}\x00{title}\x00{body}".encode()).hexdigest()
     lock_until_commit(db.session, f"alert-words:{words}")
     found = db.session.scalars(
         select(Alert)
         .where(
             Alert.force_id == officer.force_id,
-            Alert.title == title,
-            Alert.body == body,
             Alert.mode != "test",
             Alert.status.not_in(("cancelled", "rejected", "draft")),
             Alert.created_at > func.now() - func.make_interval(0, 0, 0, 0, 0, 0, seconds),
@@ -105,5 +116,11 @@ def same_words_moments_ago(
     # Only by a channel the earlier one used (no channels: every one) is it twice.
     wanted = set(channels or CHANNELS)
     return next(
-        (a for a in found if wanted & set((a.filters or {}).get("channels") or CHANNELS)), None
+        (
+            a
+            for a in found
+            if (words_as_read(a.title), words_as_read(a.body)) == (title, body)
+            and wanted & set((a.filters or {}).get("channels") or CHANNELS)
+        ),
+        None,
     )
