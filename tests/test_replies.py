@@ -470,7 +470,8 @@ def test_a_text_keeps_no_control_characters_and_an_empty_one_is_not_an_inbox_mes
     text_in = providers.gateway.text_in
     assert text_in(url, "+447700900509", "Saw a van", sid="SM\x00" + "1" * 31) == 400
     assert text_in(url, "+447700900509", "a\x00b \x1b[0mvan\x01", sid="SM" + "1" * 32) == 200
-    for n, body in enumerate(("", "   ", "\x01\x1b", "\x00")):
+    # Nothing visible: zero-width characters, a C1 control (a re-check).
+    for n, body in enumerate(("", "   ", "\x01\x1b", "\x00", "\u200b\u200d\ufeff", "\x85")):
         assert text_in(url, "+447700900509", body, sid=f"SM{n}" + "2" * 31) == 200
     assert [(r.kind, r.body) for r in all_replies()] == [("message", "ab [0mvan")]
 

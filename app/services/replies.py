@@ -93,7 +93,7 @@ def receive_text(from_number: str, body: str, message_sid: str, media: int = 0) 
     # reached the inbox as typed: an outside check); it cannot be refused to a phone.
     body = clean_text((body or "")[:MAX_REPLY_LENGTH], multiline=True)
     word = word_of(body)
-    if not body and not media:
+    if not media and not any(unicodedata.category(ch)[0] not in "CZ" for ch in body):
         # An empty text (or one of nothing but control characters): nothing to read,
         # nor to put in the officers' inbox as a blank message.
         db.session.commit()
