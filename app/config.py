@@ -539,6 +539,12 @@ class Config:
             for name in cls.AT_LEAST_ONE
             if getattr(cls, name, 1) <= 0
         ]
+        if cls.DELIVERY_TRANSPORT not in (None, "outbox", "providers"):
+            # "provider" acted as the outbox in development, silently (a re-check).
+            problems.append('DELIVERY_TRANSPORT must be "providers" or "outbox".')
+        if cls.DENSITY_MIN_COUNT < 2:
+            # 0 or 1 would show where single residents live.
+            problems.append("DENSITY_MIN_COUNT must be 2 or more.")
         if not 0 < cls.SMTP_PORT < 65536:
             problems.append("SMTP_PORT must be a port number, 1 to 65535.")
         if cls.MAIL_FROM and "@" not in parseaddr(cls.MAIL_FROM)[1]:

@@ -165,6 +165,7 @@ def test_wrong_settings_stop_the_start_rather_than_failing_later():
         ({"SMTP_STARTTLS": "ture"}, "SMTP_STARTTLS must be one of 1, true, yes, on, 0"),
         ({"SMS_MAX_SEGMENTS": "0"}, "SMS_MAX_SEGMENTS must be more than 0."),
         ({"SMTP_PORT": "70000"}, "SMTP_PORT must be a port number"),
+        ({"DENSITY_MIN_COUNT": "0"}, "DENSITY_MIN_COUNT must be 2 or more."),
         ({"MAIL_FROM": "not-an-address"}, "MAIL_FROM must be an e-mail address"),
         ({"TWILIO_FROM_NUMBER": "07700900999"}, "TWILIO_FROM_NUMBER must be numbers as"),
         (
@@ -197,6 +198,9 @@ def test_wrong_settings_stop_the_start_rather_than_failing_later():
             continue
         assert done.returncode == 1 and said in done.stderr, (environ, done.stderr)
         assert "Traceback" not in done.stderr
+    # A transport mistyped acted as the outbox in development (a re-check).
+    done = _started(**base, APP_ENV="development", DELIVERY_TRANSPORT="provider")
+    assert done.returncode == 1 and 'DELIVERY_TRANSPORT must be "providers" or' in done.stderr
     # Several wrong at once are said at once (the first was, alone: a re-check).
     done = _started(
         **base, DELIVERY_TRANSPORT="outbox", PROXY_HOPS="-1", SMTP_STARTTLS="ture", SMTP_PORT="x"
