@@ -534,6 +534,8 @@ STOPS = (
     "Don't text me again",
     "Cancel my alerts",
     "Dad-danysgrifio",
+    "Tynnwch fy rhif",
+    "Peidiwch â fy nhecstio",
 )
 
 
@@ -640,6 +642,10 @@ def test_a_message_that_names_stopping_is_kept_and_answered_with_how_to_stop(
         "Stop! There is a man in my garden",
         "Stopiwch y ceir yn goryrru",
         "Can you stop texting my daughter, it's a scam",
+        # No answer of any kind before (a re-check).
+        "Wrong number",
+        "Leave me alone",
+        "Na diolch",
     ],
 )
 def test_leaving_words_in_a_message_to_the_police_keep_it_and_answer_how_to_stop(

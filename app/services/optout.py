@@ -47,8 +47,8 @@ STOP_PHRASES = re.compile(
     r"|^I (?:DON'?T|DO NOT) WANT (?:THESE|THEM|THIS|ANY MORE|ANYMORE|YOUR)\b"
     r"|^(?:PLEASE )?(?:DON'?T|DO NOT) (?:TEXT|MESSAGE|CONTACT) (?:ME|US)\b"
     # Welsh: take me off (the list), don't send (messages), unsubscribe.
-    r"|^(?:PLIS |OS GWELWCH YN DDA )?(?:TYNNWCH FI|PEIDIWCH AG ANFON|PEIDIWCH ANFON"
-    r"|DAD ?DANYSGRIFIO)\b"
+    r"|^(?:PLIS |OS GWELWCH YN DDA )?(?:TYNNWCH (?:FI|FY RHIF)|PEIDIWCH (?:AG |Â |A )?ANFON"
+    r"|PEIDIWCH (?:Â |A )?FY NHECSTIO|DAD ?DANYSGRIFIO)\b"
 )
 # What may follow a way of asking to stop: thanks, "me", "these texts", "from the
 # list", a kiss; in English and Welsh.
@@ -64,7 +64,8 @@ FILLER = frozenset(
 # off this", "Dim mwy o'r rhain" had no answer of any kind (an outside check).
 MENTIONS_STOP = re.compile(
     r"\b(?:STOP|STOPP|STOPIO|STOPIWCH|UNSUBSCRIBE|OPT|REMOVE|NO MORE|DIM MWY|TYNNWCH"
-    r"|PEIDIWCH|DANYSGRIFIO)\b"
+    r"|PEIDIWCH|DANYSGRIFIO|WRONG NUMBER|NOT INTERESTED|LEAVE ME ALONE|I WANT OUT|NA DIOLCH"
+    r"|CANCEL (?:MY |THE )?SUBSCRIPTION)\b"
 )
 # A phone's signature after the words ("Stop\nSent from my iPhone").
 _SIGNATURE = re.compile(r"\s*\bSENT FROM MY\b.*$")
