@@ -527,6 +527,8 @@ class Config:
         "RETENTION_DAYS",
         "LEDGER_DAYS",
         "UNSUBSCRIBE_LINK_DAYS",
+        "LOGIN_MAX_FAILURES",
+        "LOGIN_WINDOW_SECONDS",
     )
 
     @classmethod
