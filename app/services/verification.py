@@ -116,8 +116,10 @@ def allow_to_address(channel: str, address: str, *, now: datetime | None = None)
     if not allow_per_hour("verify-day", address, CODES_PER_NUMBER_PER_DAY, seconds=86400):
         return False
     hour = (now or datetime.now(UTC)).astimezone(UK).hour
-    start, end = NIGHT_HOURS
-    if channel == "voice" and (hour >= start or hour < end):
+    # The tests' configuration has no night (their calls would be held at night only:
+    # CI found one such test failing after 21:00); the rule's own test sets it.
+    night = current_app.config.get("CALL_NIGHT_HOURS", NIGHT_HOURS)
+    if channel == "voice" and night and (hour >= night[0] or hour < night[1]):
         return allow_per_hour(
             "verify-night", address, CALLS_PER_NUMBER_PER_NIGHT, seconds=12 * 3600
         )
