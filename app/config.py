@@ -541,6 +541,11 @@ class Config:
             for name in cls.AT_LEAST_ONE
             if getattr(cls, name, 1) <= 0
         ]
+        website = urlsplit(cls.FORCE_WEBSITE or "")
+        if cls.FORCE_WEBSITE and (website.scheme != "https" or not website.netloc):
+            # The first force's website, shown as a link on every public page: the
+            # admin's page asks https://, the setting took javascript: (a re-check).
+            problems.append("FORCE_WEBSITE must be the website's full address, https://...")
         if cls.DELIVERY_TRANSPORT not in (None, "outbox", "providers"):
             # "provider" acted as the outbox in development, silently (a re-check).
             problems.append('DELIVERY_TRANSPORT must be "providers" or "outbox".')

@@ -167,6 +167,8 @@ def test_wrong_settings_stop_the_start_rather_than_failing_later():
         ({"SMTP_PORT": "70000"}, "SMTP_PORT must be a port number"),
         ({"DENSITY_MIN_COUNT": "0"}, "DENSITY_MIN_COUNT must be 2 or more."),
         ({"LOGIN_MAX_FAILURES": "0"}, "LOGIN_MAX_FAILURES must be more than 0."),
+        ({"FORCE_WEBSITE": "javascript:alert(1)"}, "FORCE_WEBSITE must be the website's full"),
+        ({"FORCE_WEBSITE": "https://www.police.example"}, None),
         ({"MAIL_FROM": "not-an-address"}, "MAIL_FROM must be an e-mail address"),
         ({"TWILIO_FROM_NUMBER": "07700900999"}, "TWILIO_FROM_NUMBER must be numbers as"),
         (
