@@ -22,17 +22,23 @@ from app.services.postcode_check import check_postcode
 
 def kept_database(variable: str) -> str:
     """The URL in `variable`: a database `make test` keeps for one kind of test (a
-    restore, a migration over old rows), which it empties as it likes. Skips the test
-    when unset: `make test` sets it on the PostgreSQL it runs itself (scripts/services.sh
-    makes the database), and leaves it unset when you give DATABASE_URL, because it
-    makes no databases on a server of yours."""
-    url = os.environ.get(variable)
-    if not url:
+    restore, a migration over old rows), which it empties as it likes."""
+    return own_server_setting(variable)
+
+
+def own_server_setting(variable: str) -> str:
+    """What `variable` holds: a database kept for a test, or the command that runs psql
+    as the server's superuser. Skips the test when unset: `make test` sets these on the
+    PostgreSQL it runs itself (scripts/services.sh makes the databases), and leaves them
+    unset when you give DATABASE_URL, because it makes no databases or roles on a
+    server of yours."""
+    value = os.environ.get(variable)
+    if not value:
         pytest.skip(
-            f"runs when {variable} names a database kept for it: make test sets it on the"
-            " PostgreSQL it runs itself, and leaves it unset when DATABASE_URL is yours"
+            f"runs when {variable} is set: make test sets it on the PostgreSQL it runs"
+            " itself, and leaves it unset when DATABASE_URL is yours"
         )
-    return url
+    return value
 
 
 def default_force_id() -> int:

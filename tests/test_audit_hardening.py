@@ -16,20 +16,15 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.factories import own_server_setting
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def superuser_psql() -> list[str]:
     """The command that runs psql as the server's superuser: make test sets it on the
     PostgreSQL it runs itself (scripts/services.sh psql)."""
-    command = os.environ.get("TEST_SUPERUSER_PSQL")
-    if not command:
-        pytest.skip(
-            "runs when TEST_SUPERUSER_PSQL runs psql as the server's superuser: make test"
-            " sets it on the PostgreSQL it runs itself, and leaves it unset when"
-            " DATABASE_URL is yours"
-        )
-    words = shlex.split(command)
+    words = shlex.split(own_server_setting("TEST_SUPERUSER_PSQL"))
     if not os.path.isabs(words[0]) and (ROOT / words[0]).exists():
         words[0] = str(ROOT / words[0])
     return words

@@ -141,25 +141,25 @@ class _Collector:
         self.workers, self.swept = workers, swept
 
     def collect(self):
-        queue = GaugeMetricFamily(f"{PREFIX}_queue_depth", "Jobs waiting for a worker")
-        queue.add_metric([], self.queue_depth)
-        yield queue
-        workers = GaugeMetricFamily(
-            f"{PREFIX}_workers", "Workers listening to the alerts queue now (0: nothing is sent)"
-        )
-        workers.add_metric([], self.workers)
-        yield workers
-        swept = GaugeMetricFamily(
-            f"{PREFIX}_sweeper_last_round_seconds",
-            "Seconds since a sweeper last finished a round (-1: none in the last day)",
-        )
-        swept.add_metric([], self.swept)
-        yield swept
-        scheduled = GaugeMetricFamily(
-            f"{PREFIX}_queue_scheduled", "Jobs waiting for their time (retries with backoff)"
-        )
-        scheduled.add_metric([], self.scheduled)
-        yield scheduled
+        for name, help_text, value in (
+            ("queue_depth", "Jobs waiting for a worker", self.queue_depth),
+            (
+                "workers",
+                "Workers listening to the alerts queue now (0: nothing is sent)",
+                self.workers,
+            ),
+            (
+                "sweeper_last_round_seconds",
+                "Seconds since a sweeper last finished a round (-1: none in the last day)",
+                self.swept,
+            ),
+            (
+                "queue_scheduled",
+                "Jobs waiting for their time (retries with backoff)",
+                self.scheduled,
+            ),
+        ):
+            yield GaugeMetricFamily(f"{PREFIX}_{name}", help_text, value=value)
         unfinished = GaugeMetricFamily(
             f"{PREFIX}_deliveries_unfinished",
             "Alert messages still on their way (queued, sending, or waiting for the provider)",
@@ -168,12 +168,11 @@ class _Collector:
         for channel, status, n in self.unfinished:
             unfinished.add_metric([channel, status], n)
         yield unfinished
-        oldest = GaugeMetricFamily(
+        yield GaugeMetricFamily(
             f"{PREFIX}_deliveries_oldest_unfinished_seconds",
             "Seconds since the oldest unfinished alert message last moved (0: none)",
+            value=self.oldest_s or 0.0,
         )
-        oldest.add_metric([], self.oldest_s or 0.0)
-        yield oldest
         messages = CounterMetricFamily(
             f"{PREFIX}_messages",
             "Messages handed to a provider, by ledger (alerts, notices), channel and outcome",
