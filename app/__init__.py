@@ -30,19 +30,23 @@ _CLDR = {"%d": "dd", "%b": "MMM", "%B": "MMMM", "%Y": "y", "%H": "HH", "%M": "mm
 UK_TIME = ZoneInfo("Europe/London")
 
 
-def _check_what_the_app_knows(app: Flask) -> None:
-    """The settings only the application can check (its categories, its sign-on
-    providers' role maps), refused at start with the rest: a category spelt with a
-    hyphen in APPROVAL_CATEGORIES started, and those alerts went without approval."""
+def check_settings(config_class: type) -> None:
+    """Refuse to start, naming every setting that stops it at once: the configuration's
+    own checks and those only the application can make (its categories, its sign-on
+    providers' role maps). A category spelt with a hyphen in APPROVAL_CATEGORIES
+    started, and those alerts went without approval; and these were said only once the
+    rest was put right (a re-check)."""
     from app.models.alert import CATEGORIES
     from app.services.sso import configuration_problems
 
-    problems = [
+    settings = {name: getattr(config_class, name) for name in dir(config_class) if name.isupper()}
+    problems = config_class.problems()
+    problems += [
         f"{name} names {', '.join(unknown)}: the categories are {', '.join(CATEGORIES)}."
         for name in ("APPROVAL_CATEGORIES", "URGENT_CATEGORIES")
-        if (unknown := [c for c in app.config[name] if c not in CATEGORIES])
+        if (unknown := [c for c in settings[name] if c not in CATEGORIES])
     ]
-    problems += configuration_problems(app.config)
+    problems += configuration_problems(settings)
     if problems:
         raise ConfigError(" ".join(problems))
 
@@ -50,7 +54,7 @@ def _check_what_the_app_knows(app: Flask) -> None:
 def create_app(config: str | type | None = None) -> Flask:
     """Build the application. `config` is an APP_ENV name or a Config class."""
     config_class = config if isinstance(config, type) else config_for(config)
-    config_class.check()
+    check_settings(config_class)
 
     from app.web import App
 
@@ -107,7 +111,6 @@ def create_app(config: str | type | None = None) -> Flask:
     app.register_blueprint(basemap_bp)
     app.register_blueprint(health_bp)
     register_cli(app)
-    _check_what_the_app_knows(app)
 
     @app.template_filter("uk")
     def uk_time(moment, fmt: str = "%d %b %Y %H:%M") -> str:

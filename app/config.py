@@ -55,6 +55,10 @@ def _number(name: str, default: str, kind: type, words: str):
     return number
 
 
+# Schemes whose address may be a local socket's path alone (postgresql:///alerts?host=
+# /run/postgresql, unix:///run/redis.sock).
+SOCKETS = ("postgresql+psycopg", "unix")
+
 # Settings read wrongly at import: Config.problems() says them all at once.
 _WRONG: list[str] = []
 
@@ -482,16 +486,10 @@ class Config:
     REQUIRED = ("SECRET_KEY", "SQLALCHEMY_DATABASE_URI", "REDIS_URL")
 
     @classmethod
-    def check(cls) -> None:
-        """Raise ConfigError naming every setting that stops the start, all at once (one
-        a try, an IT team fixed the providers before learning the key was short: an
-        outside check)."""
-        problems = cls.problems()
-        if problems:
-            raise ConfigError(" ".join(problems))
-
-    @classmethod
     def problems(cls) -> list[str]:
+        """Every setting that stops the start, said at once (one a try, an IT team fixed
+        the providers before learning the key was short: an outside check); with those
+        only the application can check, by app.check_settings."""
         problems = list(dict.fromkeys(_WRONG))
         if cls.DENSITY_CELL_M not in (250, 500, 1000, 2000, 5000):
             problems.append("DENSITY_CELL_M must be 250, 500, 1000, 2000 or 5000 (metres).")
@@ -583,6 +581,15 @@ class Config:
                 )
         if cls.SMTP_CA_FILE and not os.access(cls.SMTP_CA_FILE, os.R_OK):
             problems.append(f"SMTP_CA_FILE names {cls.SMTP_CA_FILE!r}, a file that cannot be read.")
+        problems += cls.addresses_problems()
+        for name in ("APPROVAL_CATEGORIES", "URGENT_CATEGORIES"):
+            # " , " named none, and no category needed approval (an outside check):
+            # unset means the default, and a list that names nothing is no list.
+            if (os.environ.get(name) or "").strip() and not getattr(cls, name):
+                problems.append(
+                    f"{name} names no category: name them separated by commas, or leave "
+                    "it unset for the default."
+                )
         base = urlsplit(cls.PUBLIC_BASE_URL or "")
         if cls.PUBLIC_BASE_URL and (
             base.scheme not in ("http", "https")
@@ -595,6 +602,39 @@ class Config:
                 "PUBLIC_BASE_URL must be the scheme and host the public reach the service at, "
                 "with no path (https://alerts.example.police.uk)."
             )
+        return problems
+
+    # The addresses of the services the app talks to, and the schemes each takes:
+    # "garbage" started and failed at the first text, map or sign-in (an outside check).
+    ADDRESSES = (
+        ("SQLALCHEMY_DATABASE_URI", ("postgresql+psycopg",), "postgresql://user:password@host/db"),
+        ("DATABASE_REPLICA_URL", ("postgresql+psycopg",), "postgresql://user:password@host/db"),
+        ("REDIS_URL", ("redis", "rediss", "unix"), "redis://host:6379/0"),
+        ("TWILIO_API_BASE_URL", ("http", "https"), "https://host"),
+        ("MAP_TILE_URL", ("http", "https"), "https://host/{z}/{x}/{y}.png"),
+        ("SSO_ISSUER", ("http", "https"), "https://host/realm"),
+    )
+
+    @classmethod
+    def addresses_problems(cls) -> list[str]:
+        problems = []
+        given = [(name, getattr(cls, name, None)) for name, *_ in cls.ADDRESSES]
+        given += [
+            (f"SSO_{key.upper().replace('-', '_')}_ISSUER", provider.get("ISSUER"))
+            for key, provider in sorted(cls.SSO_PROVIDERS.items())
+        ]
+        forms = {name: (schemes, example) for name, schemes, example in cls.ADDRESSES}
+        for name, value in given:
+            schemes, example = forms.get(name, forms["SSO_ISSUER"])
+            try:
+                address = urlsplit(value.strip()) if value else None
+            except ValueError:  # a [ that opens no IPv6 address
+                address = urlsplit("")
+            if address is not None and (
+                address.scheme not in schemes
+                or not (address.netloc or address.scheme in SOCKETS and address.path)
+            ):
+                problems.append(f"{_setting(name)} must be an address like {example}.")
         return problems
 
 
@@ -666,8 +706,6 @@ class ProductionConfig(Config):
             ]
             if not (cls.TWILIO_MESSAGING_SERVICE_SID or cls.TWILIO_FROM_NUMBER):
                 missing.append("TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER")
-            if not (cls.PUBLIC_BASE_URL or "").startswith("https://"):
-                missing.append("PUBLIC_BASE_URL (https://...)")
             if missing:
                 problems.append(f"production needs {', '.join(missing)}.")
             if cls.SMTP_USERNAME and not cls.SMTP_STARTTLS:
@@ -676,6 +714,10 @@ class ProductionConfig(Config):
                     "production sends SMTP_USERNAME and SMTP_PASSWORD only over TLS: set "
                     "SMTP_STARTTLS=1 (and SMTP_CA_FILE for a relay with its own CA)."
                 )
+        if not (cls.PUBLIC_BASE_URL or "").startswith("https://"):
+            # Every link a message carries (stopping, the alert's page) starts with it,
+            # the outbox's records too: unset, they named http://127.0.0.1:5000.
+            problems.append("production needs PUBLIC_BASE_URL (https://...).")
         key = cls.SECRET_KEY or ""
         # 38 "a"s were taken for a key (an outside check): a random one of 32 characters
         # or more has far more than 10 different characters.

@@ -87,10 +87,12 @@ def on_starting(server):
     """The settings checked once, in the master, before any worker: a setting that
     stops the start (a ConfigError, a SystemExit with its sentence) stops gunicorn.
     Met first in each worker, it ended the worker, and gunicorn started another, ten
-    times a second, for ever (a review)."""
+    times a second, for ever (a review); the checks only the application makes (its
+    categories, its sign-on) are made here too."""
+    from app import check_settings
     from app.config import config_for
 
-    config_for().check()
+    check_settings(config_for())
 
 
 def when_ready(server):

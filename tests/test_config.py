@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app import create_app
+from app import check_settings, create_app
 from app.config import ConfigError, ProductionConfig
 
 KEY = "k3Y-for-tests_only-0123456789abcdefXYZ"  # long, and of many characters
@@ -17,7 +17,9 @@ def production(**settings):
 
 
 def test_production_refuses_to_start_without_a_secret_key():
-    config = production(SECRET_KEY=None, SQLALCHEMY_DATABASE_URI="postgresql://x", REDIS_URL="r")
+    config = production(
+        SECRET_KEY=None, SQLALCHEMY_DATABASE_URI="postgresql+psycopg://x", REDIS_URL="redis://r"
+    )
     with pytest.raises(ConfigError, match="SECRET_KEY"):
         create_app(config)
 
@@ -30,18 +32,22 @@ def test_production_refuses_to_start_without_service_urls():
 
 def test_production_refuses_a_short_secret_and_the_development_credentials():
     with pytest.raises(ConfigError, match="at least 32"):
-        create_app(production(SECRET_KEY="short", SQLALCHEMY_DATABASE_URI="p", REDIS_URL="r"))
+        create_app(
+            production(SECRET_KEY="short", SQLALCHEMY_DATABASE_URI="p", REDIS_URL="redis://r")
+        )
     dev_db = "postgresql+psycopg://community_alerts:community_alerts@127.0.0.1/x"
     with pytest.raises(ConfigError, match="development"):
-        create_app(production(SECRET_KEY=KEY, SQLALCHEMY_DATABASE_URI=dev_db, REDIS_URL="r"))
+        create_app(
+            production(SECRET_KEY=KEY, SQLALCHEMY_DATABASE_URI=dev_db, REDIS_URL="redis://r")
+        )
 
 
 def test_production_sends_the_relays_password_only_over_tls():
     # It went in clear to the relay (an outside check of the install).
     providers = {
         "SECRET_KEY": KEY,
-        "SQLALCHEMY_DATABASE_URI": "postgresql://db",
-        "REDIS_URL": "r",
+        "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://db",
+        "REDIS_URL": "redis://r",
         "DELIVERY_TRANSPORT": "providers",
         "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
         "TWILIO_AUTH_TOKEN": "t",
@@ -54,7 +60,7 @@ def test_production_sends_the_relays_password_only_over_tls():
     }
     with pytest.raises(ConfigError, match="only over TLS: set SMTP_STARTTLS=1"):
         create_app(production(**providers))
-    production(**providers, SMTP_STARTTLS=True).check()  # over TLS: started
+    check_settings(production(**providers, SMTP_STARTTLS=True))  # over TLS: started
 
 
 def test_production_says_every_setting_that_stops_it_at_once():
@@ -63,8 +69,8 @@ def test_production_says_every_setting_that_stops_it_at_once():
     dev = "postgresql+psycopg://community_alerts:community_alerts@127.0.0.1/x"
     config = production(
         SECRET_KEY="a" * 38,
-        SQLALCHEMY_DATABASE_URI="postgresql://db",
-        REDIS_URL="r",
+        SQLALCHEMY_DATABASE_URI="postgresql+psycopg://db",
+        REDIS_URL="redis://r",
         DATABASE_REPLICA_URL=dev,
         DELIVERY_TRANSPORT="providers",
         TWILIO_ACCOUNT_SID=None,
@@ -80,8 +86,8 @@ def test_production_says_every_setting_that_stops_it_at_once():
 def test_production_must_choose_where_messages_go():
     config = production(
         SECRET_KEY=KEY,
-        SQLALCHEMY_DATABASE_URI="postgresql://db",
-        REDIS_URL="r",
+        SQLALCHEMY_DATABASE_URI="postgresql+psycopg://db",
+        REDIS_URL="redis://r",
         DELIVERY_TRANSPORT=None,
     )
     with pytest.raises(ConfigError, match="DELIVERY_TRANSPORT"):
@@ -99,8 +105,8 @@ def test_the_preview_squares_must_have_a_size(setting):
     # 0 would divide by nothing, or double the squares' size for ever.
     config = production(
         SECRET_KEY=KEY,
-        SQLALCHEMY_DATABASE_URI="postgresql://db",
-        REDIS_URL="r",
+        SQLALCHEMY_DATABASE_URI="postgresql+psycopg://db",
+        REDIS_URL="redis://r",
         **{setting: 0},
     )
     with pytest.raises(ConfigError, match="PREVIEW_CELLS_ACROSS must be 1 or more"):
@@ -158,7 +164,12 @@ def test_wrong_settings_stop_the_start_rather_than_failing_later():
     # have refused every text (a national number), a mistyped category went without
     # approval, a role map that did not read was found at a first sign-in (an outside
     # check of the install).
-    base = {"SECRET_KEY": KEY, "DATABASE_URL": "postgresql://db/x", "REDIS_URL": "redis://r"}
+    base = {
+        "SECRET_KEY": KEY,
+        "DATABASE_URL": "postgresql://db/x",
+        "REDIS_URL": "redis://r",
+        "PUBLIC_BASE_URL": "https://alerts.example.police.uk",
+    }
     for environ, said in (
         ({"PROXY_HOPS": "-1"}, "PROXY_HOPS must be a whole number of 0 or more, not '-1'."),
         ({"RETRY_MAX_SECONDS": "nan"}, "RETRY_MAX_SECONDS must be a number of 0 or more"),
@@ -195,7 +206,7 @@ def test_wrong_settings_stop_the_start_rather_than_failing_later():
             "production needs SSO_ISSUER to be https://.",
         ),
     ):
-        done = _started(**base, DELIVERY_TRANSPORT="outbox", **environ)
+        done = _started(**(base | {"DELIVERY_TRANSPORT": "outbox"} | environ))
         if said is None:
             assert done.returncode == 0, (environ, done.stderr)
             continue
@@ -221,6 +232,62 @@ def test_wrong_settings_stop_the_start_rather_than_failing_later():
         METRICS_TOKEN="m" * 12 + "etrics-token",
         SMTP_STARTTLS="off",
         APPROVAL_CATEGORIES="missing_person, incident",
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_addresses_lists_and_sign_on_settings_of_no_use_stop_the_start():
+    # Each started and failed at the first text, map, sign-in or job (an outside check):
+    # an address of no form, a list naming nothing, a sign-in without openid. All are
+    # said at once, with what only the application knows (its categories): those were
+    # said only once the rest was put right (a re-check).
+    done = _started(
+        SECRET_KEY=KEY,
+        DELIVERY_TRANSPORT="outbox",
+        DATABASE_URL="garbage",
+        REDIS_URL="garbage",
+        DATABASE_REPLICA_URL="garbage",
+        TWILIO_API_BASE_URL="notaurl",
+        MAP_TILE_URL="notaurl",
+        SSO_ISSUER="https://id.example",
+        SSO_CLIENT_ID="c",
+        SSO_FORCE="Avon Police",
+        SSO_PROVIDERS="wilts",
+        SSO_WILTS_ISSUER="id.example",
+        SSO_WILTS_CLIENT_ID="c",
+        SSO_WILTS_ROLE_MAP="PCSO=officer",
+        SSO_WILTS_SCOPES="profile email",
+        APPROVAL_CATEGORIES=" , ",
+        URGENT_CATEGORIES="fire",
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    for said in (
+        "DATABASE_URL must be an address like postgresql://",
+        "REDIS_URL must be an address like redis://",
+        "DATABASE_REPLICA_URL must be an address like postgresql://",
+        "TWILIO_API_BASE_URL must be an address like https://",
+        "MAP_TILE_URL must be an address like https://",
+        "SSO_WILTS_ISSUER must be an address like https://",
+        "SSO_WILTS_SCOPES must include openid",
+        "SSO_FORCE must be a force's slug",
+        "APPROVAL_CATEGORIES names no category",
+        "URGENT_CATEGORIES names fire: the categories are",
+        # Production's messages carry links, the outbox's too (http://127.0.0.1:5000).
+        "production needs PUBLIC_BASE_URL (https://...)",
+    ):
+        assert said in done.stderr, (said, done.stderr)
+    # A local socket's address is an address; a tile template's braces are fine.
+    done = _started(
+        SECRET_KEY=KEY,
+        DELIVERY_TRANSPORT="outbox",
+        PUBLIC_BASE_URL="https://alerts.example.police.uk",
+        DATABASE_URL="postgresql:///alerts?host=/run/postgresql",
+        REDIS_URL="unix:///run/redis/redis.sock",
+        MAP_TILE_URL="https://tiles.example/{z}/{x}/{y}.png?key={key}",
+        SSO_ISSUER="https://id.example",
+        SSO_CLIENT_ID="c",
+        SSO_FORCE="avon-and-somerset",
+        SSO_SCOPES="openid email",
     )
     assert done.returncode == 0, done.stderr
 

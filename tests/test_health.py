@@ -46,6 +46,24 @@ def test_readyz_is_not_ready_while_a_force_has_no_boundary(app, client):
     assert answer.json["checks"]["database"] == "ok"
 
 
+def test_readyz_says_a_sign_on_provider_whose_force_is_not_there(app, client, monkeypatch):
+    # A provider's force slug that names no force refused every sign-in, found at the
+    # first member of staff's (an outside check of the install).
+    monkeypatch.setitem(app.config, "SSO_ISSUER", "https://id.example")
+    monkeypatch.setitem(app.config, "SSO_CLIENT_ID", "c")
+    monkeypatch.setitem(app.config, "SSO_FORCE", "avon-and-somerset")
+    monkeypatch.setitem(app.config, "SSO_PROVIDERS", {"wilts": {"ISSUER": "https://w.example"}})
+    answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json["checks"]["sign_on"] == (
+        "SSO_WILTS_FORCE names no force: every sign-in through it is refused"
+    )
+    monkeypatch.setitem(app.config, "SSO_PROVIDERS", {"wilts": {"FORCE": "avon-and-somerset"}})
+    answer = client.get("/readyz")
+    assert answer.status_code == 200, answer.json
+    assert answer.json["checks"]["sign_on"] == "ok"
+
+
 def test_readyz_is_not_ready_while_migrations_are_behind(app, client):
     with app.app_context():
         current = db.session.execute(text("SELECT version_num FROM alembic_version")).scalar()

@@ -32,6 +32,15 @@ def find_forces_without_an_area(session) -> int:
     ).scalar_one()
 
 
+def find_slugs_of_no_force(session, slugs: list[str]) -> set[str]:
+    """Of these slugs, those no force has."""
+    return set(slugs) - set(
+        session.execute(
+            text("SELECT slug FROM forces WHERE slug = ANY(:slugs)"), {"slugs": slugs}
+        ).scalars()
+    )
+
+
 def count_unfinished_deliveries(session) -> list[tuple[str, str, int]]:
     """(channel, status, n) of the deliveries still on their way: queued, sending, or
     unknown (sent, maybe, and waiting for the provider). The partial index

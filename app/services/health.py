@@ -17,6 +17,7 @@ from flask import current_app
 from app.dao import health as dao
 from app.extensions import db, redis_store
 from app.logs import service_failure
+from app.services.sso import forces_named
 from app.services.transaction import read_only
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -50,6 +51,10 @@ def readiness() -> Readiness:
             # A guide followed without loading the force's boundary was "ready", and
             # every postcode read as outside the force (an outside check).
             without_area = dao.find_forces_without_an_area(db.session) if current else 0
+            named = forces_named(current_app.config)
+            of_none = (
+                dao.find_slugs_of_no_force(db.session, list(named.values())) if current else set()
+            )
         checks["database"] = "ok"
         if current:
             checks["migrations"] = "ok"
@@ -58,6 +63,14 @@ def readiness() -> Readiness:
                 if not without_area
                 else "no boundary loaded for a force: run flask geo load-places --kind force"
             )
+            if named:
+                # Every sign-in through a provider whose force is not there is refused.
+                wrong = [setting for setting, slug in named.items() if slug in of_none]
+                checks["sign_on"] = (
+                    f"{', '.join(wrong)} names no force: every sign-in through it is refused"
+                    if wrong
+                    else "ok"
+                )
         else:
             checks["migrations"] = "not current: run flask db upgrade"
     except Exception as error:  # noqa: BLE001 - any failure means not ready

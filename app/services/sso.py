@@ -50,6 +50,7 @@ from app.extensions import db
 from app.i18n import police_of
 from app.models import ROLES, Officer, OfficerIdentity
 from app.services.contacts import ContactRefused, normalise_email
+from app.services.forces import SLUG
 from app.services.staff_sessions import start_session
 from app.services.transaction import transaction
 
@@ -248,7 +249,31 @@ def configuration_problems(config) -> list[str]:
             timeout = float("nan")
         if not 0 < timeout <= 120:
             problems.append(f"{_setting(key, 'TIMEOUT_SECONDS')} must be 1 to 120 seconds.")
+        if "openid" not in (values.get("SCOPES") or "openid").split():
+            # Without it the provider gives no ID token, and every sign-in failed.
+            problems.append(f"{_setting(key, 'SCOPES')} must include openid.")
+        force = values.get("FORCE")
+        if force and not SLUG.match(force):
+            # Whether it names a force, the database says: /readyz's sign_on.
+            problems.append(
+                f"{_setting(key, 'FORCE')} must be a force's slug (lower-case letters, "
+                "digits and hyphens, as the admin's forces page shows it)."
+            )
     return problems
+
+
+def forces_named(config) -> dict[str, str]:
+    """{setting: slug} of the forces the providers set up sign staff in to, as each
+    sign-in finds them (_force_slug): the first's SSO_FORCE when set, each other's
+    FORCE, else its own name. Whether each names a force, the database says (/readyz):
+    one that named none refused every sign-in, found only then (an outside check)."""
+    named = {}
+    if config.get("SSO_ISSUER") and config.get("SSO_FORCE"):
+        named["SSO_FORCE"] = config["SSO_FORCE"]
+    for key, values in sorted((config.get("SSO_PROVIDERS") or {}).items()):
+        if PROVIDER_NAME.match(key):
+            named[_setting(key, "FORCE")] = values.get("FORCE") or key
+    return named
 
 
 @dataclass(frozen=True)
