@@ -549,6 +549,9 @@ def test_the_same_words_to_an_overlapping_area_moments_later_are_refused(
     said = refused.json["error"]
     assert "sent these same words" in said and f"(alert {first.json['alert_id']})" in said
     assert "would get them twice, so this was not sent" in said
+    # One second is one second ("1 seconds ago": an outside check).
+    seconds, unit = re.search(r"(\d+) (seconds?) ago", said).groups()
+    assert unit == ("second" if seconds == "1" else "seconds"), said
     mine = officer_client.post("/officers/alerts", json=wider)
     assert mine.status_code == 400 and mine.json["error"].startswith("You sent these same words")
     # The same words as a reader takes them: spaces, case, a full stop (a re-check).

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from sqlalchemy import func
 
 from app.dao import places as places_dao
@@ -137,29 +137,35 @@ def _check_not_sent_with_these_words(officer: Officer, title: str, body: str, ta
     )
     if earlier is None:
         return
-    said = {
-        "id": earlier.id,
-        "seconds": max(
-            1, int((db.session.scalar(func.now()) - earlier.created_at).total_seconds())
-        ),
-    }
+    seconds = max(1, int((db.session.scalar(func.now()) - earlier.created_at).total_seconds()))
+    # ngettext: "1 seconds ago" (an outside check).
     raise AlertInvalid(
         {
-            "send": gettext(
-                "You sent these same words %(seconds)s seconds ago (alert %(id)s) to an area "
+            "send": ngettext(
+                "You sent these same words %(num)s second ago (alert %(id)s) to an area "
                 "that overlaps this one: the residents of both would get them twice, so this "
                 "was not sent. To reach more residents, send an update of that alert, or "
                 "change the words.",
-                **said,
+                "You sent these same words %(num)s seconds ago (alert %(id)s) to an area "
+                "that overlaps this one: the residents of both would get them twice, so this "
+                "was not sent. To reach more residents, send an update of that alert, or "
+                "change the words.",
+                seconds,
+                id=earlier.id,
             )
             if earlier.created_by_id == officer.id
-            else gettext(
-                "%(name)s sent these same words %(seconds)s seconds ago (alert %(id)s) to an "
+            else ngettext(
+                "%(name)s sent these same words %(num)s second ago (alert %(id)s) to an "
                 "area that overlaps this one: the residents of both would get them twice, so "
                 "this was not sent. To reach more residents, send an update of that alert, or "
                 "change the words.",
+                "%(name)s sent these same words %(num)s seconds ago (alert %(id)s) to an "
+                "area that overlaps this one: the residents of both would get them twice, so "
+                "this was not sent. To reach more residents, send an update of that alert, or "
+                "change the words.",
+                seconds,
                 name=earlier.created_by.name if earlier.created_by else "",
-                **said,
+                id=earlier.id,
             )
         }
     )
