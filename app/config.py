@@ -297,6 +297,8 @@ class Config:
     FORCE_CONTACT = _env("FORCE_CONTACT", "Call 101, or 999 in an emergency")
     FORCE_WEBSITE = _env("FORCE_WEBSITE")
     CAP_SENDER = _env("CAP_SENDER")
+    # How long a CAP reader may show an alert as current (each message's <expires>).
+    CAP_EXPIRES_HOURS = _int("CAP_EXPIRES_HOURS", 24)
 
     # The map's base, first that is set (README, "Base maps"):
     # 1. raster tiles from any XYZ URL or RESTful WMTS template in Web Mercator, e.g.
@@ -527,6 +529,7 @@ class Config:
         "UNSUBSCRIBE_LINK_DAYS",
         "LOGIN_MAX_FAILURES",
         "LOGIN_WINDOW_SECONDS",
+        "CAP_EXPIRES_HOURS",
     )
 
     @classmethod

@@ -129,6 +129,8 @@ def test_a_live_alert_is_an_actual_public_alert_message():
     assert text(info, "cap:event") == "Incident"
     assert (text(info, "cap:urgency"), text(info, "cap:severity")) == ("Immediate", "Moderate")
     assert text(info, "cap:certainty") == "Observed"
+    # A reader shows it as current for a day, not for ever (it had no <expires>).
+    assert text(info, "cap:expires") == "2025-06-04T14:05:09-00:00"
     assert text(info, "cap:senderName") == "Avon and Somerset Police"
     assert text(info, "cap:headline") == "Burglaries in Bedminster"
     description = text(info, "cap:description")
@@ -248,6 +250,7 @@ def test_a_cancelled_alert_is_a_new_cancel_message_referencing_its_own_original(
     assert "cancelled" in text(root, "cap:note")
     [info] = infos(root)
     assert text(info, "cap:urgency") == "Past"
+    assert text(info, "cap:expires") == "2025-06-04T14:25:10-00:00"  # a day after the Cancel
     assert text(info, "cap:headline") == "Cancelled: Burglaries in Bedminster"
     assert text(info, "cap:description").startswith("This alert has been cancelled.")
 

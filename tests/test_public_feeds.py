@@ -3,6 +3,7 @@ and as a feed, with ETag and Last-Modified so polling costs a 304 (issue 15)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -132,8 +133,9 @@ def test_the_rss_feeds_carry_the_atom_feeds_alerts_and_answer_304(
 
 
 def test_each_alert_has_a_cap_document_that_the_oasis_schema_accepts(
-    client, officer_client, street, run_worker
+    app, client, officer_client, street, run_worker, monkeypatch
 ):
+    monkeypatch.setitem(app.config, "CAP_EXPIRES_HOURS", 6)
     first = send(officer_client, title="Road closed", category="incident")
     run_worker()
     update = send(
@@ -152,6 +154,10 @@ def test_each_alert_has_a_cap_document_that_the_oasis_schema_accepts(
         SCHEMA.assertValid(document)
         assert document.findtext(f"{CAP}msgType") == kind
         assert document.findtext(f"{CAP}status") == "Actual"
+        # A reader shows it as current for CAP_EXPIRES_HOURS after its message.
+        sent = datetime.fromisoformat(document.findtext(f"{CAP}sent"))
+        expires = datetime.fromisoformat(document.findtext(f"{CAP}info/{CAP}expires"))
+        assert expires - sent == timedelta(hours=6)
         area = document.find(f"{CAP}info/{CAP}area")
         assert area.findtext(f"{CAP}areaDesc")
         if alert is update:  # the residents the first reached: its area, as an outline

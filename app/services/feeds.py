@@ -26,6 +26,8 @@ Choices, and why:
   public host, dated the day the message was sent, so they outlive a change of page path.
 - **CAP times** are UTC written "-00:00", whole seconds: CAP 1.2, 3.3.2 ("The timezone
   for UTC MUST be represented as -00:00"; no "Z", and the schema allows no fraction).
+  `<expires>` is `expires_hours` after the message (the Cancel's too): without one,
+  a reader may show a day's appeal as current for ever.
 - **Category, urgency, severity, certainty** (`CAP_CATEGORY`, `CAP_RESPONSE`):
 
   | our category     | CAP category | urgency  | severity | certainty | responseType |
@@ -73,7 +75,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -210,6 +212,9 @@ class FeedSource:
     cap_feed_path: str = "/alerts/feed/cap.atom"
     cap_path: str = "/alerts/{reference}/cap.xml"
     alerts_path: str = "/alerts?lang={language}"
+    # How long after its message a CAP reader may keep showing an alert (<expires>):
+    # without one, aggregators showed a day's burglary appeal as current for ever.
+    expires_hours: int = 24
 
     def __post_init__(self) -> None:
         if not self.sender or re.search(r"[\s,<&]", self.sender):
@@ -528,7 +533,8 @@ def _cap_element(alert: FeedAlert, force: FeedSource) -> etree._Element:
     root = etree.Element(f"{{{CAP_NS}}}alert", nsmap={None: CAP_NS})
     _sub(root, "identifier", cap_identifier(alert, force, cancel=cancelled))
     _sub(root, "sender", force.sender)
-    _sub(root, "sent", cap_datetime(alert.updated_at if cancelled else alert.sent_at))
+    sent = alert.updated_at if cancelled else alert.sent_at
+    _sub(root, "sent", cap_datetime(sent))
     _sub(root, "status", "Exercise" if alert.mode == "exercise" else "Actual")
     _sub(root, "msgType", "Cancel" if cancelled else "Update" if thread else "Alert")
     _sub(root, "scope", "Public")
@@ -557,6 +563,7 @@ def _cap_element(alert: FeedAlert, force: FeedSource) -> etree._Element:
         _sub(info, "urgency", "Past" if cancelled else urgency)
         _sub(info, "severity", severity)
         _sub(info, "certainty", certainty)
+        _sub(info, "expires", cap_datetime(sent + timedelta(hours=force.expires_hours)))
         _sub(info, "senderName", force.display_name(language))
         _sub(info, "headline", _headline(alert, title, language))
         _sub(info, "description", _full_text(alert, body, language))

@@ -54,6 +54,7 @@ def feed_source(force=None) -> feeds.FeedSource:
         web=force.website or base,
         attribution=f"© {force.name} Police. Open Government Licence v3.0.",
         attribution_cy=f"© Heddlu {force.name_cy or force.name}. Trwydded Llywodraeth Agored v3.0.",
+        expires_hours=config["CAP_EXPIRES_HOURS"],
     )
 
 
