@@ -55,6 +55,9 @@ def _number(name: str, default: str, kind: type, words: str):
     return number
 
 
+# The soonest a call is placed again after it found the line busy (CALL_REDIAL_SECONDS).
+REDIAL_AT_LEAST_SECONDS = 60
+
 # Schemes whose address may be a local socket's path alone (postgresql:///alerts?host=
 # /run/postgresql, unix:///run/redis.sock).
 SOCKETS = ("postgresql+psycopg", "unix")
@@ -217,6 +220,11 @@ class Config:
     # A call holding its line this long with no word of its end is asked about at the
     # provider by the sweeper (lost callbacks), and again as often (0: never asked).
     VOICE_LINE_CHECK_SECONDS = _int("VOICE_LINE_CHECK_SECONDS", 120)
+    # A call of an alert that found the line busy or was not answered is placed again
+    # this many times, each CALL_REDIAL_SECONDS after the last ended (0: never): a
+    # landline engaged at the moment of an alert missed it (an outside check).
+    CALL_REDIALS = _int("CALL_REDIALS", 2)
+    CALL_REDIAL_SECONDS = _int("CALL_REDIAL_SECONDS", 300)
     # How long a call lasts, for the officer's "all out in…" when lines are limited.
     ESTIMATE_CALL_SECONDS = _int("ESTIMATE_CALL_SECONDS", 45)
     # The same alert sent again by its officer within this time is the first one.
@@ -550,6 +558,10 @@ class Config:
         if cls.DELIVERY_TRANSPORT not in (None, "outbox", "providers"):
             # "provider" acted as the outbox in development, silently (a re-check).
             problems.append('DELIVERY_TRANSPORT must be "providers" or "outbox".')
+        if cls.CALL_REDIAL_SECONDS < REDIAL_AT_LEAST_SECONDS:
+            # Sooner, the provider's list of calls to the number could not tell the
+            # earlier call from the new one when asked about it (LOOK_BACK_SECONDS).
+            problems.append(f"CALL_REDIAL_SECONDS must be {REDIAL_AT_LEAST_SECONDS} or more.")
         if cls.DENSITY_MIN_COUNT < 2:
             # 0 or 1 would show where single residents live.
             problems.append("DENSITY_MIN_COUNT must be 2 or more.")
@@ -653,6 +665,8 @@ class TestingConfig(Config):
     # a test that calls a number twice passed by day and failed after 21:00 (CI). The
     # rule's own test sets the night back.
     CALL_NIGHT_HOURS = None
+    # A test's unanswered call is failed, not placed again (the redials' tests set it).
+    CALL_REDIALS = _int("CALL_REDIALS", 0)
     SQLALCHEMY_DATABASE_URI = _database_url("TEST_DATABASE_URL")
     REDIS_URL = _env("TEST_REDIS_URL")
     SECRET_KEY = "tests-only-not-secret"  # noqa: S105

@@ -1664,6 +1664,96 @@ def test_a_call_whose_callbacks_were_lost_is_asked_about_and_frees_its_line(
     assert lines.busy() == 0
 
 
+def test_a_busy_or_unanswered_call_is_placed_again_and_word_of_the_earlier_call_is_not_its(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """A landline engaged at the moment of an alert missed it, and every alert of the
+    day (an outside check): a call that ended busy or unanswered is placed again
+    CALL_REDIAL_SECONDS later, up to CALL_REDIALS times, then fails. Nothing said about
+    an earlier call (a repeated or late callback, the send's own slow answer) is taken
+    for the new call's, and a call that was heard (completed) is never placed again."""
+    from app.dao import outbound as ledger_sql
+    from app.jobs import queue
+
+    monkeypatch.setitem(app.config, "CALL_REDIALS", 2)
+    monkeypatch.setitem(app.config, "CALL_REDIAL_SECONDS", 60)
+    make_resident(postcode="BS1 6AD", sms=None, voice="+441174960111")
+    make_resident(postcode="BS1 6AD", sms=None, voice="+441174960112")
+    gateway = providers.gateway
+    gateway.send_callbacks = False
+    alert = send(officer)
+    queue().empty()
+    due = sorted(ids(alert.id))
+    deliver(due)
+    engaged, answered = sorted(gateway.accepted, key=lambda call: call.params["To"])
+
+    def ended(call, status: str) -> None:
+        params = {"CallSid": call.sid, "CallStatus": status}
+        assert gateway.post_signed(call.params["StatusCallback"], params) in (200, 204)
+
+    ended(answered, "completed")
+    ended(engaged, "busy")
+    db.session.rollback()
+    row = db.session.scalar(select(Delivery).where(Delivery.address == "+441174960111"))
+    assert (row.status, row.redials, row.earlier_refs, row.provider_ref) == (
+        "queued",
+        1,
+        [engaged.sid],
+        None,
+    )
+    assert 50 < (row.next_attempt_at - db.session.scalar(func.now())).total_seconds() <= 60
+    assert statuses(alert.id) == {"delivered": 1, "queued": 1}  # the heard call is done
+    # A job waits for its time in RQ's scheduler (lost, the sweeper finds the row due).
+    assert queue().scheduled_job_registry.count == 1
+    # The same word again, a late "completed" of the engaged call, and its send's answer
+    # come late: none is the new call's.
+    ended(engaged, "busy")
+    ended(engaged, "completed")
+    ledger_sql.mark_sent("deliveries", [row.id], ["sent"], [engaged.sid], [None])
+    db.session.commit()
+    db.session.refresh(row)
+    assert (row.status, row.redials, row.provider_ref) == ("queued", 1, None)
+    for attempt, ending in enumerate(("no-answer", "busy"), start=2):
+        db.session.execute(text("UPDATE deliveries SET next_attempt_at = now()"))
+        db.session.commit()
+        deliver(due)
+        assert len(gateway.accepted) == attempt + 1
+        again = gateway.accepted[-1]
+        assert again.params["To"] == "+441174960111" and again.sid not in row.earlier_refs
+        ended(again, ending)
+        db.session.refresh(row)
+    # Placed three times in all: then it has failed, and says why.
+    assert (row.status, row.reason, row.redials) == ("failed", "busy", 2)
+    assert statuses(alert.id) == {"delivered": 1, "failed": 1}
+    assert [c.params["To"] for c in gateway.accepted].count("+441174960112") == 1
+
+
+def test_a_call_of_a_cancelled_alert_or_with_redials_off_is_not_placed_again(
+    providers, officer, make_resident, app, monkeypatch
+):
+    from app.jobs import queue
+
+    monkeypatch.setitem(app.config, "CALL_REDIALS", 2)
+    make_resident(postcode="BS1 6AD", sms=None, voice="+441174960121")
+    gateway = providers.gateway
+    gateway.send_callbacks = False
+    for cancelled in (True, False):
+        alert = send(officer, title=f"Road closed {cancelled}")
+        queue().empty()
+        deliver(ids(alert.id))
+        call = gateway.accepted[-1]
+        if cancelled:
+            db.session.execute(
+                text("UPDATE alerts SET status = 'cancelled' WHERE id = :id"), {"id": alert.id}
+            )
+        else:
+            monkeypatch.setitem(app.config, "CALL_REDIALS", 0)
+        db.session.commit()
+        params = {"CallSid": call.sid, "CallStatus": "no-answer"}
+        assert gateway.post_signed(call.params["StatusCallback"], params) in (200, 204)
+        assert statuses(alert.id) == {"failed": 1}, cancelled
+
+
 def test_a_call_whose_end_was_never_reported_is_asked_about_without_voice_lines(
     providers, officer, make_resident, app, monkeypatch
 ):

@@ -273,6 +273,8 @@ def mark_sent(table: str, ids: list[int], statuses: list[str], refs: list, segme
                         CAST(:refs AS text[]), CAST(:segments AS int[]))
                  AS v(id, status, ref, segments)
             WHERE d.id = v.id
+              -- an earlier call's answer, come after the call was placed again
+              AND NOT (coalesce(v.ref, '') = ANY(coalesce(d.earlier_refs, '{{}}')))
             """
         ),
         {"ids": ids, "statuses": statuses, "refs": refs, "segments": segments},
@@ -339,16 +341,7 @@ def retry_later(
     first try would have: an outage is tried for half an hour, into the night."""
     later = "now() + make_interval(secs => v.delay)"
     if table == "deliveries":
-        later = f"""coalesce(
-                       (SELECT quiet_hours_release(r.quiet_from, r.quiet_until, {later})
-                        FROM residents r JOIN alerts a ON a.id = d.alert_id
-                        WHERE r.id = d.resident_id AND a.audience <> '{TEST_AUDIENCE}'
-                          AND a.mode <> 'test'
-                          AND NOT (a.category = ANY(CAST(:urgent AS text[])))
-                          -- a follow-up of an urgent alert is urgent too
-                          AND NOT EXISTS (SELECT 1 FROM alerts p WHERE p.id = a.parent_id
-                                          AND p.category = ANY(CAST(:urgent AS text[])))),
-                       {later})"""
+        later = _after_quiet_hours(later)
     db.session.execute(
         text(
             f"""
@@ -374,6 +367,65 @@ def retry_later(
             "urgent": list(urgent),
         },
     )
+
+
+def _after_quiet_hours(later: str) -> str:
+    """SQL for the time `later` (SQL), or the end of the quiet hours of the resident
+    of the delivery d when it falls in them: unless its alert is a test, or `urgent`
+    (the :urgent categories, by its own category or its original's)."""
+    return f"""coalesce(
+                   (SELECT quiet_hours_release(r.quiet_from, r.quiet_until, {later})
+                    FROM residents r JOIN alerts a ON a.id = d.alert_id
+                    WHERE r.id = d.resident_id AND a.audience <> '{TEST_AUDIENCE}'
+                      AND a.mode <> 'test'
+                      AND NOT (a.category = ANY(CAST(:urgent AS text[])))
+                      -- a follow-up of an urgent alert is urgent too
+                      AND NOT EXISTS (SELECT 1 FROM alerts p WHERE p.id = a.parent_id
+                                      AND p.category = ANY(CAST(:urgent AS text[])))),
+                   {later})"""
+
+
+# A call's endings after which nobody heard it: it may be placed again (CALL_REDIALS).
+UNHEARD_CALL_ENDINGS = ("busy", "no-answer")
+
+
+def redial(
+    row_id: int, provider_ref: str, *, most: int, seconds: int, urgent: tuple
+) -> float | None:
+    """failed (busy, no-answer) -> queued again, its call placed anew after `seconds`
+    (or its resident's quiet hours, as a retry waits): only a delivery of an alert's
+    call still holding this call's reference, redialled fewer than `most` times, whose
+    alert is not cancelled. Its reference joins earlier_refs, so that word about that
+    call (a late or repeated callback, the send's own slow answer) is never taken for
+    the new one's. Seconds until it is due, or None when it is not placed again."""
+    later = _after_quiet_hours("now() + make_interval(secs => :seconds)")
+    return db.session.execute(
+        text(
+            f"""
+            UPDATE deliveries d SET status = 'queued',
+                   earlier_refs = array_append(coalesce(d.earlier_refs, '{{}}'), d.provider_ref),
+                   provider_ref = NULL, redials = d.redials + 1,
+                   next_attempt_at = {later},
+                   sent_at = NULL, finished_at = NULL, duration_seconds = NULL,
+                   updated_at = now()
+            WHERE d.id = :id AND d.channel = 'voice' AND d.status = 'failed'
+              AND d.provider_ref = :ref AND d.reason = ANY(CAST(:endings AS text[]))
+              AND d.redials < :most
+              AND EXISTS (SELECT 1 FROM alerts a WHERE a.id = d.alert_id
+                          AND a.status <> 'cancelled' AND a.mode <> 'test'
+                          AND a.audience <> '{TEST_AUDIENCE}')
+            RETURNING greatest(0, extract(epoch FROM d.next_attempt_at - now()))::float8
+            """
+        ),
+        {
+            "id": row_id,
+            "ref": provider_ref,
+            "most": most,
+            "seconds": seconds,
+            "urgent": list(urgent),
+            "endings": list(UNHEARD_CALL_ENDINGS),
+        },
+    ).scalar()
 
 
 def _forget_text(table: str, finished: str) -> str:
@@ -533,6 +585,8 @@ def apply_status(
                                    ELSE d.finished_at END,
                 updated_at = now()
             FROM old WHERE d.id = old.id AND (d.provider_ref IS NULL OR d.provider_ref = :ref)
+              -- not about a call placed before this one (a redial's: CALL_REDIALS)
+              AND NOT (:ref = ANY(coalesce(d.earlier_refs, '{{}}')))
             RETURNING {owner}, old.status, d.channel,
                 CASE WHEN :rank = 3 AND old.finished_at IS NULL
                      THEN extract(epoch FROM now() - d.sent_at)::float8 END, d.address

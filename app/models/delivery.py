@@ -4,6 +4,7 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -143,6 +144,11 @@ class Delivery(db.Model):
     via_force_id: Mapped[int | None] = mapped_column(Integer)  # forces.id (no key: 0033)
     segments: Mapped[int | None] = mapped_column(Integer)  # SMS segments billed
     duration_seconds: Mapped[int | None] = mapped_column(Integer)  # voice call length
+    # A call that found the line busy or went unanswered is placed again, up to
+    # CALL_REDIALS times (migration 0064); the earlier calls' references are kept so
+    # that no word about them is taken for the new call's.
+    redials: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    earlier_refs: Mapped[list[str] | None] = mapped_column(ARRAY(String(64)))
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
@@ -209,6 +215,9 @@ class ResidentNotice(db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     segments: Mapped[int | None] = mapped_column(Integer)
     duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    # As a delivery's; a notice is never redialled (a code call is asked for again).
+    redials: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    earlier_refs: Mapped[list[str] | None] = mapped_column(ARRAY(String(64)))
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )

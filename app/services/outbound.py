@@ -824,9 +824,16 @@ def apply_provider_status(
     )
     if row is not None and update.opted_out and row[2] == "sms":
         optout.stop_sms(row[4], by_provider=True)
+    due = _redial_if_unheard(ledger, row_id, update) if row is not None else None
     db.session.commit()
     if update.call_ended and (lines := _lines()) is not None:
         lines.release(call_name(ledger.name, row_id, attempt))
+    if due is not None:
+        # Lost (Redis down, this process killed), the sweeper finds it queued and due.
+        try:
+            enqueue(ledger, [row_id], after_seconds=due)
+        except RedisError:
+            log.warning("could not queue a call placed again; the sweeper will")
     if row is not None and row[3] is not None:
         metrics.observe("callback_lag_seconds", [(row[2], row[3])])
     # Only a row this moved out of waiting can have finished its alert: the many
@@ -834,6 +841,27 @@ def apply_provider_status(
     if row is not None and row[0] is not None and row[1] in ("queued", "sending", "unknown"):
         ledger.after({row[0]})
     return row is not None
+
+
+def _redial_if_unheard(ledger: Ledger, row_id: int, update: ProviderStatus) -> float | None:
+    """An alert's call that ended busy or unanswered is placed again, CALL_REDIAL_SECONDS
+    on, up to CALL_REDIALS times (in the transaction that failed it: nobody sees it
+    failed in between). Seconds until it is due, or None."""
+    config = current_app.config
+    if (
+        ledger.table != "deliveries"
+        or not config["CALL_REDIALS"]
+        or not update.call_ended
+        or update.reason not in ledger_sql.UNHEARD_CALL_ENDINGS
+    ):
+        return None
+    return ledger_sql.redial(
+        row_id,
+        update.provider_ref,
+        most=config["CALL_REDIALS"],
+        seconds=config["CALL_REDIAL_SECONDS"],
+        urgent=config["URGENT_CATEGORIES"],
+    )
 
 
 # --- the sweeper ------------------------------------------------------------------
