@@ -1756,6 +1756,81 @@ def test_a_sign_up_never_confirmed_whose_code_expired_gives_its_number_to_a_new_
     assert lost.status_code == 200 and "Your page has closed" in lost.text
 
 
+def test_a_number_someone_confirmed_by_e_mail_typed_and_never_proved_is_not_theirs(
+    app, client, run_worker
+):
+    """Found by an outside check: someone signed up with their own e-mail and a
+    stranger's mobile, confirmed the e-mail only, and kept the mobile for good: its
+    owner's texts to the force went into that someone's download of their data, the
+    owner could never sign up with it (told to wait 10 minutes, again and again), and
+    no purge took it away. A typo of one digit does the same."""
+    from app.services.replies import receive_text
+
+    assert register(client).status_code == 302  # e-mail, and 07700 900123: not theirs
+    notices_sent(run_worker)
+    db.session.execute(text("UPDATE residents SET confirmed_at = now()"))
+    db.session.execute(
+        text(
+            "UPDATE resident_channels SET verified_at = now() WHERE channel = 'email';"
+            "UPDATE resident_channels SET verify_expires_at = now() - interval '1 minute'"
+            " WHERE channel = 'sms'"
+        )
+    )
+    db.session.commit()
+    typist = db.session.scalar(select(Resident.id))
+    # The number's owner texts the force: nobody's message but the owner's.
+    assert receive_text("+447700900123", "Who is this? I never signed up", "SM" + "9" * 32) == (
+        "message"
+    )
+    assert db.session.scalar(text("SELECT resident_id FROM replies")) is None
+    # The owner signs up with it, and gets a real code; the typist keeps the e-mail.
+    owner = app.test_client()
+    mine = {"channels": ["sms"], "sms_phone": "07700 900123", "email": None}
+    assert register(owner, **mine).status_code == 302
+    (told,) = [m for m in notices_sent(run_worker) if m.recipient == "+447700900123"][-1:]
+    assert "waiting to be confirmed" not in told.body and "already gets them" not in told.body
+    token = page_token(owner, "/register/confirm")
+    confirmed = owner.post(
+        "/register/confirm",
+        data={"csrf_token": token, "channel": "sms", "code": code_in(told)},
+        follow_redirects=True,
+    )
+    assert "Text message confirmed" in confirmed.text
+    db.session.rollback()
+    kept = db.session.get(Resident, typist)
+    assert [c.channel for c in kept.channels] == ["email"] and kept.confirmed_at is not None
+    released = db.session.scalar(
+        text("SELECT details FROM audit_events WHERE action = 'resident.unconfirmed_released'")
+    )
+    assert released == {"removed": False}
+
+
+def test_a_number_added_and_never_proved_goes_a_while_after_its_code(app, make_resident):
+    """Nobody signing up with it, the stranger's number stayed on the record for good:
+    it goes UNVERIFIED_DAYS after its last code, the resident and what they proved stay."""
+    resident = make_resident(sms="+447700900777", email="kept@example.invalid")
+    db.session.execute(
+        text(
+            "UPDATE resident_channels SET verified_at = NULL, verify_expires_at = now() - "
+            "make_interval(days => :days) WHERE channel = 'sms'"
+        ),
+        {"days": app.config["UNVERIFIED_DAYS"] - 1},
+    )
+    db.session.commit()
+    assert purge_expired()["unproven_numbers_removed"] == 0  # its code is recent enough
+    db.session.execute(
+        text(
+            "UPDATE resident_channels SET verify_expires_at = now() - "
+            "make_interval(days => :days) WHERE channel = 'sms'"
+        ),
+        {"days": app.config["UNVERIFIED_DAYS"] + 1},
+    )
+    db.session.commit()
+    assert purge_expired()["unproven_numbers_removed"] == 1
+    db.session.rollback()
+    assert [c.channel for c in db.session.get(Resident, resident.id).channels] == ["email"]
+
+
 def test_two_residents_adding_one_number_at_once_get_one_code_between_them(
     app, client, make_resident, run_worker
 ):

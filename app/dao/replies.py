@@ -92,15 +92,19 @@ def language_of_delivery(delivery_id: int) -> str | None:
     ).scalar()
 
 
-def holders_of(address: str, channels: tuple[str, ...]) -> list[int]:
-    """The residents who hold this number or address (several may share one)."""
+def holders_of(address: str, channels: tuple[str, ...], *, unproven_too: bool = False) -> list[int]:
+    """The residents who hold this number or address (several may share one), having
+    proved it: a number typed by someone else and never confirmed is not theirs (its
+    owner's texts went into that someone's download of their data: an outside check).
+    With `unproven_too`, those who have not proved it as well."""
     return list(
         db.session.execute(
             text(
-                "SELECT DISTINCT resident_id FROM resident_channels "
-                "WHERE address = :address AND channel IN :channels ORDER BY resident_id"
+                "SELECT DISTINCT resident_id FROM resident_channels WHERE address = :address"
+                " AND channel IN :channels AND (:unproven OR verified_at IS NOT NULL)"
+                " ORDER BY resident_id"
             ).bindparams(bindparam("channels", expanding=True)),
-            {"address": address, "channels": list(channels)},
+            {"address": address, "channels": list(channels), "unproven": unproven_too},
         ).scalars()
     )
 

@@ -206,7 +206,8 @@ def receive_keys(delivery_id: int, call_sid: str, digits: str) -> str:
         # Whoever answers that phone: every resident's calls to it stop, as STOP does
         # for a mobile's texts (each audited as an unsubscribe).
         key = optout.address_key(answered.address)
-        for resident_id in replies_dao.holders_of(answered.address, ("voice",)):
+        holders = replies_dao.holders_of(answered.address, ("voice",), unproven_too=True)
+        for resident_id in holders:
             optout.unsubscribe_channel(resident_id, "voice", key, how="pressed 9 on a call")
         return "stopped"
     answer = option_chosen(digits, answered.question_options)

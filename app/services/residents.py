@@ -816,7 +816,8 @@ def purge_expired() -> dict[str, int]:
     """The retention rules (run daily, and by the sweeper hourly):
     - deliveries older than RETENTION_DAYS keep only a pseudonym of the address;
     - residents who never confirmed a way to reach them within UNVERIFIED_DAYS of
-      signing up are removed (not those who once did and are changing a number);
+      signing up are removed (not those who once did and are changing a number), and
+      a number added and never confirmed goes UNVERIFIED_DAYS after its last code;
     - an uploaded list not imported within a day is dropped, and its rejected rows'
       values (names, postcodes) after IMPORT_REPORT_DAYS;
     - sent notices older than a day lose their text; all older than 30 days go;
@@ -839,6 +840,7 @@ def purge_expired() -> dict[str, int]:
         _pseudonymise_deliveries(Delivery.resident_id.in_([r.id for r in stale]))
     for resident in stale:
         db.session.delete(resident)
+    unproven = retention.delete_unproven_numbers(db.session, days=config["UNVERIFIED_DAYS"])
     # Officers' recordings (their voices) go after RECORDING_DAYS, unless an alert
     # still waiting to go needs one.
     retention.delete_old_recordings(db.session, days=config["RECORDING_DAYS"])
@@ -863,6 +865,7 @@ def purge_expired() -> dict[str, int]:
         "audit_ip_addresses_forgotten": addresses,
         "deliveries_pseudonymised": pseudonymised,
         "unverified_residents_removed": len(stale),
+        "unproven_numbers_removed": unproven,
         "notices_removed": notices,
         "import_reports_emptied": reports,
         "provider_events_removed": events,

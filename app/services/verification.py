@@ -138,20 +138,22 @@ def address_taken(address: str, *, other_than: int | None = None) -> bool:
 
 
 def release_unconfirmed(address: str, *, other_than: int | None = None) -> int:
-    """Free a number or address from sign-ups never confirmed whose proof for it can no
-    longer be used (its code expired; its e-mail link, EMAIL_LINK_DAYS after the
-    sign-up), before it is signed up or added again (under lock_address). Such a
-    sign-up proved nothing and can prove nothing now: it is often the same person, who
-    lost the page with the code, and was told "it already gets them" of a number that
-    gets nothing. One still able to confirm keeps it (the owner is told, tell_owners_of).
-    The sign-up loses the number or address; one left with none is removed, as an
-    unconfirmed sign-up is when it expires. Returns how many sign-ups were removed."""
+    """Free a number or address from residents who never confirmed it and whose proof
+    for it can no longer be used (its code expired; its e-mail link, EMAIL_LINK_DAYS
+    after the sign-up), before it is signed up or added again (under lock_address). It
+    proved nothing and can prove nothing now: it is often the same person, who lost the
+    page with the code, and was told "it already gets them" of a number that gets
+    nothing; or someone confirmed by e-mail who typed a stranger's mobile, which then
+    kept its owner from signing up for good (an outside check). One still able to
+    confirm keeps it (the owner is told, tell_owners_of). The resident loses the
+    number or address; a sign-up left with none is removed, as an unconfirmed sign-up
+    is when it expires. Returns how many sign-ups were removed."""
     holders = db.session.scalars(
         select(Resident)
         .join(ResidentChannel)
         .where(
             func.lower(ResidentChannel.address) == address.lower(),
-            Resident.confirmed_at.is_(None),
+            ResidentChannel.verified_at.is_(None),
             Resident.id != (other_than if other_than is not None else -1),
         )
         .with_for_update(of=Resident)
@@ -160,22 +162,25 @@ def release_unconfirmed(address: str, *, other_than: int | None = None) -> int:
     for holder in holders:
         db.session.refresh(holder)  # as it is now that it is locked
         kept = [
-            c for c in holder.channels if c.address.lower() != address.lower() or _proof_usable(c)
+            c
+            for c in holder.channels
+            if c.address.lower() != address.lower() or c.verified_at is not None or _proof_usable(c)
         ]
-        if holder.confirmed_at is not None or len(kept) == len(holder.channels):
+        if len(kept) == len(holder.channels):
             continue
-        if kept:
-            holder.channels = kept
-        else:
+        gone = not kept and holder.confirmed_at is None  # a confirmed resident stays
+        if gone:
             record_leaving([holder.id], expired=True)
             db.session.delete(holder)
             removed += 1
+        else:
+            holder.channels = kept
         create_audit_event(
             "resident.unconfirmed_released",
             actor_id=None,
             subject_type="resident",
             subject_id=str(holder.reference),
-            details={"removed": not kept},
+            details={"removed": gone},
         )
     db.session.flush()
     return removed
