@@ -408,6 +408,37 @@ def test_an_officer_answers_a_text_through_the_engine_and_every_view_is_audited(
     assert "On our \u202eway." in refused.text
 
 
+def test_no_answer_goes_to_a_number_that_texted_stop_until_it_texts_start(
+    app, providers, officer, make_resident, run_worker
+):
+    """Found by an outside check: an officer's answer to a message went to its number
+    after the number had texted STOP, a resident's or nobody's, and was delivered."""
+    make_resident(sms="+447700900911")
+    send(officer, run_worker)
+    gateway = providers.gateway
+    for number in ("+447700900911", "+447700900912"):  # a resident's, and nobody's
+        gateway.text_in(inbound(providers), number, "Is the road open yet?")
+    shown = {r.address: r.id for r in all_replies()}
+    # An answer written before the STOP, still waiting to go, does not go either.
+    waiting = replies.answer_reply(officer, shown["+447700900912"], "Not yet.")
+    for number in ("+447700900911", "+447700900912"):
+        gateway.text_in(inbound(providers), number, "STOP")
+    db.session.rollback()
+    assert db.session.get(ResidentNotice, waiting).status == "cancelled"
+    for number in ("+447700900911", "+447700900912"):
+        with pytest.raises(replies.ReplyRefused, match="has texted STOP since"):
+            replies.answer_reply(officer, shown[number], "It is open now.")
+    run_worker()
+    assert not [a for a in gateway.accepted if a.to == "+447700900912"]
+    # START: its messages take answers again.
+    gateway.text_in(inbound(providers), "+447700900912", "START")
+    db.session.rollback()
+    replies.answer_reply(officer, shown["+447700900912"], "It is open now.")
+    run_worker()
+    (answer,) = [a for a in gateway.accepted if a.to == "+447700900912"]
+    assert "It is open now." in answer.params["Body"]
+
+
 def test_a_team_reads_and_answers_only_its_own_alerts_replies_and_messages(
     app, providers, officer, make_officer, make_resident, run_worker
 ):

@@ -35,6 +35,25 @@ def stop_number(number: str, channel: str = "sms") -> tuple[int, int]:
         ),
         {"number": number, "channel": channel},
     ).all()
+    if channel == "sms":
+        # Held by a resident or by nobody: its messages take no answer now, and an
+        # answer still waiting to go does not go (an outside check).
+        db.session.execute(
+            text(
+                "UPDATE replies SET number_stopped_at = now() WHERE address = :number"
+                " AND channel = 'sms' AND number_stopped_at IS NULL"
+            ),
+            {"number": number},
+        )
+        db.session.execute(
+            text(
+                "UPDATE resident_notices SET status = 'cancelled',"
+                " reason = 'recipient replied STOP', finished_at = now(), updated_at = now()"
+                " WHERE address = :number AND channel = 'sms' AND kind = 'officer_answer'"
+                " AND status = 'queued'"
+            ),
+            {"number": number},
+        )
     return len(stopped), len(cancelled)
 
 
@@ -79,7 +98,16 @@ def start_number(number: str, channel: str = "sms") -> int:
     """START from the number: its channels stopped by a text go on again, and so does
     one stopped by a link when it is the number's only one (its resident is who
     texted). A link's stop of one of several residents sharing the number stays: the
-    text says nothing of which of them sent it. How many went on again."""
+    text says nothing of which of them sent it. Its messages take answers again. How
+    many went on again."""
+    if channel == "sms":
+        db.session.execute(
+            text(
+                "UPDATE replies SET number_stopped_at = NULL WHERE address = :number"
+                " AND channel = 'sms' AND number_stopped_at IS NOT NULL"
+            ),
+            {"number": number},
+        )
     return len(
         db.session.execute(
             text(

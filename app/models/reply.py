@@ -62,6 +62,8 @@ class Reply(db.Model):
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Its number texted STOP since (START clears it): no answer goes (migration 0065).
+    number_stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     read_by_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
     # The force of the alert it answers (the default force's without one): migration
     # 0037's trigger sets it; each force's staff read their own.

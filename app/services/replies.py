@@ -18,6 +18,7 @@ from flask import current_app
 from flask_babel import gettext
 from redis.exceptions import RedisError
 
+from app.dao import channels as channels_dao
 from app.dao import replies as replies_dao
 from app.dao.audit import create_audit_event
 from app.dao.events import create_provider_event
@@ -334,6 +335,14 @@ def answer_reply(officer, reply_id: int, words: str) -> int:
         raise ReplyRefused(gettext("That reply is to another team's alert: that team answers it."))
     if reply.channel != "sms":
         raise ReplyRefused(gettext("Only a text can be answered by text."))
+    if reply.number_stopped_at is not None or channels_dao.number_stopped(reply.address):
+        # An answer went to a number that had texted STOP (an outside check).
+        raise ReplyRefused(
+            gettext(
+                "This number has texted STOP since: it gets no texts from us, answers "
+                "included, unless it texts START."
+            )
+        )
     try:
         words = checked_text(
             words, gettext("Your answer"), max_length=MAX_ANSWER_LENGTH, multiline=True
