@@ -474,6 +474,42 @@ def test_a_large_alert_waits_for_another_supervisors_approval(
     assert actions == ["alert.drafted", "alert.approval_requested", "alert.approved", "alert.sent"]
 
 
+def test_an_approval_goes_to_the_count_its_supervisor_saw_or_not_at_all(
+    app, monkeypatch, officer_client, supervisor_client, make_resident, town, exact_counts
+):
+    """Found by an outside check: approved for 11 residents, an alert went to 51 (40
+    imported in between), and one approved for 17 went to 30,017. The page's count is
+    sent with the approval: a count now different, as staff see it, refuses it and
+    sends nothing; the page then shows the new one, and approving that sends it."""
+    monkeypatch.setitem(app.config, "APPROVAL_THRESHOLD", 1)
+    alert_id = send(officer_client).json["alert_id"]
+    page = supervisor_client.get(f"/officers/alerts/{alert_id}").text
+    seen = int(re.search(r'name="expected_residents" value="(\d+)"', page).group(1))
+    assert seen == db.session.get(Alert, alert_id).recipient_count
+    for n in range(10):  # signed up meanwhile, in the area
+        make_resident(postcode="BS1 6AD", sms=f"+4477009002{n:02d}")
+    token = form_token(supervisor_client, f"/officers/alerts/{alert_id}")
+    refused = supervisor_client.post(
+        f"/officers/alerts/{alert_id}/approve",
+        data={"csrf_token": token, "expected_residents": str(seen)},
+        follow_redirects=True,
+    )
+    assert f"now reaches {seen + 10} residents, not {seen} as the page said" in refused.text
+    db.session.expire_all()
+    assert db.session.get(Alert, alert_id).status == "pending_approval"
+    assert db.session.scalar(select(Delivery.id)) is None  # nothing sent
+    again = re.search(r'name="expected_residents" value="(\d+)"', refused.text).group(1)
+    assert int(again) == seen + 10
+    approved = supervisor_client.post(
+        f"/officers/alerts/{alert_id}/approve",
+        data={"csrf_token": token, "expected_residents": again},
+    )
+    assert approved.status_code == 302
+    db.session.expire_all()
+    alert = db.session.get(Alert, alert_id)
+    assert (alert.status, alert.recipient_count) == ("sending", seen + 10)
+
+
 def test_urgent_categories_need_approval_and_a_rejection_says_why(
     officer_client, supervisor_client, town
 ):

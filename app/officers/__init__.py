@@ -66,7 +66,7 @@ from app.services.outbox import view_outbox
 from app.services.recordings import RecordingRefused, save_recording
 from app.services.registration import find_interest_groups
 from app.services.templates import find_templates, save_template
-from app.services.text import clean_text
+from app.services.text import clean_text, whole_number
 from app.web import record_id
 from geo.names import reading_order
 
@@ -468,8 +468,11 @@ def _send_again_offer(row: Alert) -> dict:
 @role_required(*APPROVERS_OF)
 def approve(alert_id: int):
     _alert_for("alert.approve", alert_id)
+    # The count the page showed: the alert goes to it, or is not sent (an outside check:
+    # approved for 11, it went to 51).
+    expected = whole_number(request.form.get("expected_residents"), most=10**9)
     try:
-        approved = approve_alert(current_user, alert_id)
+        approved = approve_alert(current_user, alert_id, expected=expected)
     except NotAllowed as refusal:
         flash(str(refusal))
     else:

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.dao import forces as forces_dao
+from app.dao.targeting import suppressed
 from app.extensions import db
 from app.models import Alert, Officer
 from app.services import authorisation, forces, teams
@@ -24,22 +25,51 @@ from app.services.alerts.lifecycle import (
 )
 from app.services.alerts.review import review_alert
 from app.services.alerts.sending import enqueue_safely, send_now_or_later
+from app.services.alerts.targeting import count_label
 from app.services.transaction import transaction
 
 log = logging.getLogger(__name__)
 
 
-def approve_alert(supervisor: Officer, alert_id: int) -> Alert:
+# How far the count an alert goes to may stray from the one its supervisor saw (a
+# share of it) before the approval is refused: a sign-up or two a minute in a large
+# area should not refuse every approval, but 51 residents sent where 11 were
+# approved (an import in between: an outside check) must not happen.
+COUNT_LEEWAY = 0.05
+
+
+def approve_alert(supervisor: Officer, alert_id: int, *, expected: int | None = None) -> Alert:
     """A supervisor approves someone else's alert: it goes now, or at its time.
-    Raises NotAllowed."""
+    `expected`: the count of residents the page showed (0 for a hidden one); one that
+    differs, as staff may see it, by more than COUNT_LEEWAY from the count it goes to
+    now refuses the approval, nothing sent. Raises NotAllowed."""
     with transaction():
         alert = _alert_to_decide(supervisor, alert_id, "approve")
         transition(alert, "approve", supervisor)
         later = alert.send_at is not None and alert.send_at > datetime.now(UTC)
         deliveries = send_now_or_later(alert, supervisor, later=later)
+        if deliveries is not None and expected is not None:
+            _check_count_as_seen(alert.recipient_count or 0, expected)
     if deliveries is not None:
         enqueue_safely(alert_id)
     return alert
+
+
+def _check_count_as_seen(now: int, seen: int) -> None:
+    """Raise NotAllowed (its transaction undone) when `now` is not the count seen."""
+    shown, before = suppressed(now), suppressed(seen)
+    if shown == before or (
+        shown is not None and before is not None and abs(shown - before) <= before * COUNT_LEEWAY
+    ):
+        return
+    raise NotAllowed(
+        gettext(
+            "It was not sent: the area now reaches %(now)s residents, not %(before)s as "
+            "the page said. Look at the new count, then approve it again.",
+            now=count_label(now),
+            before=count_label(seen),
+        )
+    )
 
 
 def reject_alert(supervisor: Officer, alert_id: int, reason: str) -> Alert:

@@ -86,6 +86,8 @@ def _review(alert: Alert) -> dict:
         # Marked URGENT, as in the message that asked for approval.
         "urgent": alert.category in URGENT_REQUESTS,
         "residents": count_label(counts["residents"]),
+        # As the page shows it (0: hidden), for the approval to check against.
+        "residents_seen": suppressed(counts["residents"]) or 0,
         "channels": channels,
         "cost": round(sum(c["cost"] for c in channels), 2),
         "cost_at_most": any(c["cost_at_most"] for c in channels),
