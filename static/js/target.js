@@ -106,7 +106,7 @@
                 exclude: { color: "#d4351c", dashArray: "8 6", fillOpacity: 0.25 } };
 
   function radiusNow() {
-    return Number($("radius").dataset.metres || $("radius").value);
+    return Number($("radius").dataset.metres) || 1000;
   }
 
   function radiusLabel(metres) {
@@ -379,6 +379,11 @@
         (element.compareDocumentPosition(active) & Node.DOCUMENT_POSITION_FOLLOWING)) {
       return;  // writing further down (the title, the message): the page stays put
     }
+    // Nor while a slider is being moved: dragged by a thumb past the team's wards, the
+    // page scrolled away under it (the value jumping about), and so did a slider moved
+    // by its arrow keys, leaving it out of sight (an outside check). The bar says there
+    // is no count and leads to why.
+    if (active && active.type === "range") { return; }
     var box = element.getBoundingClientRect();
     var bar = $("reach-bar").getBoundingClientRect();
     if (box.top < 0 || box.bottom > Math.min(window.innerHeight, bar.top || window.innerHeight)) {
@@ -688,9 +693,21 @@
     }, { enableHighAccuracy: true, timeout: 10000 });
   });
 
+  // The slider's stops: a street to a town, in steps a thumb can take. From 100 m to
+  // 20 km in even steps, a pixel was 90 m on a phone, and the radii a PCSO uses (200 m
+  // to 2 km) sat in the first 20 px (an outside check).
+  var STOPS = [100, 150, 200, 250, 300, 400, 500, 600, 700, 800, 900, 1000, 1200, 1500,
+               2000, 2500, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 15000, 20000];
+  function stopOf(metres) {
+    var best = 0;
+    STOPS.forEach(function (stop, index) {
+      if (Math.abs(Math.log(stop / metres)) < Math.abs(Math.log(STOPS[best] / metres))) { best = index; }
+    });
+    return best;
+  }
   function setRadiusFields(metres) {
-    $("radius").value = metres;
-    $("radius").dataset.metres = metres;  // the slider keeps only hundreds
+    $("radius").value = stopOf(metres);
+    $("radius").dataset.metres = metres;  // the slider keeps only its stops
     $("radius-m").value = metres;
     $("radius-label").textContent = radiusLabel(metres);
     $("radius").setAttribute("aria-valuetext", radiusLabel(metres));
@@ -714,7 +731,9 @@
       refreshPreview();
     }
   }
-  $("radius").addEventListener("input", function () { setRadius(Number($("radius").value)); });
+  $("radius").addEventListener("input", function () {
+    setRadius(STOPS[Number($("radius").value)] || 1000, true);
+  });
   // A typed radius out of range is said, not silently made 1 km (5, meant as km, was).
   $("radius-m").addEventListener("change", function () {
     var typed = $("radius-m").value.trim() === "" ? NaN : Number($("radius-m").value);
@@ -1469,7 +1488,7 @@
       $("send-later-fields").hidden = !$("send-later").checked;
       $("area-tools").hidden = audience() === "parent";
       var typed = Number($("radius-m").value);
-      setRadiusFields(typed >= 100 && typed <= 20000 ? typed : Number($("radius").value) || 1000);
+      setRadiusFields(typed >= 100 && typed <= 20000 ? typed : STOPS[Number($("radius").value)] || 1000);
       (draft.areas || []).forEach(restoreArea);
     } finally {
       restoring = false;

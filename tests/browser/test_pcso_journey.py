@@ -249,6 +249,36 @@ def test_an_area_refused_clears_the_count_and_send_says_why(
     page.locator("#reach-bar").tap()
     expect(page.locator("#area-error")).to_be_focused()
     expect(page.locator("#area-error")).to_be_in_viewport()
+    # The slider moved while the area is refused keeps its place: the page scrolled
+    # away under a thumb, and under the arrow keys, the slider out of sight (an outside
+    # check). Its stops are a street's to a town's: 9 km typed is nearest 10 km's.
+    slider = page.locator("#radius")
+    slider.scroll_into_view_if_needed()
+    slider.focus()
+    assert not page.locator("#area-error").is_visible() or page.evaluate(
+        "document.getElementById('area-error').getBoundingClientRect().top > innerHeight"
+    )  # the message is below, out of sight
+    for label in ("12 km", "15 km"):
+        with page.expect_response("**/officers/preview") as answered:
+            slider.press("ArrowRight")
+        assert answered.value.status == 400  # refused, as the message says
+        expect(page.locator("#radius-label")).to_have_text(label)
+        expect(page.locator("#reach-time")).to_have_text("no count: see the area")
+        page.wait_for_timeout(300)  # the refusal shown
+        expect(slider).to_be_in_viewport()
+    for _ in range(3):
+        slider.press("ArrowLeft")
+    expect(page.locator("#radius-label")).to_have_text("8 km")
+    page.keyboard.press("Home")
+    expect(page.locator("#radius-label")).to_have_text("100 m")
+    expect(page.get_by_label("Radius in metres")).to_have_value("100")
+    slider.press("ArrowRight")
+    expect(page.locator("#radius-label")).to_have_text("150 m")
+    expect(page.locator("#reach-residents")).to_have_text("6")
+    expect(slider).to_be_focused()
+    page.get_by_label("Radius in metres").fill("9000")  # refused again, for what follows
+    page.get_by_label("Radius in metres").press("Enter")
+    expect(page.locator("#reach-time")).to_have_text("no count: see the area")
 
     page.get_by_label("Message", exact=True).fill("Lock sheds tonight.")
     page.get_by_role("button", name="Send…").tap()
