@@ -529,7 +529,7 @@ def sent_report(period: Period, *, k: int = K_MIN, alerts_page: int | None = Non
 
     table = residents_hidden_with_messages(
         suppress(values, _without_zeros(values, rules), k=k), [a.id for a in alerts]
-    )
+    ).with_zeros_given_away(rules)
 
     # -- the tables ----------------------------------------------------------------
     tables = [

@@ -30,7 +30,7 @@ smallest keeps the most people's figures in view.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -68,10 +68,38 @@ class Suppressed:
     primary: frozenset  # under k
     secondary: frozenset  # hidden so that the primary cannot be worked out
     k: int
+    # Of those, cells the shown ones give away as 0 (with_zeros_given_away): shown.
+    given_away: frozenset = frozenset()
 
     @cached_property
     def hidden(self) -> frozenset:
-        return self.primary | self.secondary
+        return (self.primary | self.secondary) - self.given_away
+
+    def with_zeros_given_away(self, groups: Iterable[Group]) -> Suppressed:
+        """This table with the hidden cells that are 0 for anyone who subtracts shown
+        as 0: in a group whose total is shown and whose shown parts add up to it, every
+        hidden part is 0 (counts are never negative). "Failed: fewer than 5" beside
+        201 delivered of 201 read as "some failed" (an outside check); saying 0 tells
+        nothing the page did not. Call it last: a cell hidden after it is not known."""
+        groups = list(groups)
+        known: set = set()
+        while True:
+            found = set()
+            for group in groups:
+                shown = [
+                    p for p in group.parts if p not in self.primary | self.secondary or p in known
+                ]
+                total_shown = group.total not in self.primary | self.secondary or (
+                    group.total in known
+                )
+                if total_shown and sum(self.values[p] for p in shown) == self.values[group.total]:
+                    found |= {p for p in group.parts if p not in shown and not self.values[p]}
+            if not found - known:
+                break
+            known |= found
+        # Only zeros are ever found so; checked, as what is shown must be true.
+        assert all(self.values[key] == 0 for key in known)
+        return replace(self, given_away=frozenset(known))
 
     def shown(self, key: Hashable) -> int | None:
         """The count as it may be published, or None when hidden."""
@@ -92,6 +120,7 @@ class Suppressed:
         more = frozenset(keys) - self.hidden
         if not more:
             return self
+        # (Cells given away as 0 are found again afterwards: with_zeros_given_away.)
         return Suppressed(self.values, self.primary, self.secondary | more, self.k)
 
     def rate(self, key: Hashable, per: float, *, scale: int = 1000) -> float | None:
