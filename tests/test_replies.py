@@ -135,6 +135,26 @@ def test_quick_question_answers_are_counted_latest_first_and_by_ward_with_small_
     assert [r.body for r in all_replies() if r.kind == "message"] == ["maybe, I heard a dog"]
 
 
+def test_a_wards_hidden_answers_cannot_be_worked_out_from_the_totals(
+    providers, officer, make_resident, run_worker
+):
+    """Found by an outside check: 7 said Yes, 5 of them in Central, and Ashley's hidden
+    count was 7 - 5. A ward's small count is hidden with another beside it."""
+    central = [f"+4477009007{n:02d}" for n in range(5)]
+    lawrence_hill = [f"+4477009008{n:02d}" for n in range(2)]
+    for number in central:
+        make_resident(postcode="BS1 6AD", sms=number)
+    for number in lawrence_hill:
+        make_resident(postcode="BS1 3AE", sms=number)
+    alert = send(officer, run_worker, question="Did you see anything?", options=["Yes", "No"])
+    for number in central + lawrence_hill:
+        providers.gateway.text_in(inbound(providers), number, "1")
+    answers = replies.answers_of(db.session.get(Alert, alert.id))
+    assert [o["count"] for o in answers["options"]] == [7, 0]
+    shown = {ward["name"]: ward["counts"][1] for ward in answers["wards"]}
+    assert shown == {"Central": None, "Lawrence Hill": None}  # 5 is hidden with the 2
+
+
 def test_a_reply_that_overtakes_its_own_send_record_still_finds_its_alert(
     providers, officer, make_resident
 ):

@@ -23,11 +23,11 @@ from app.dao import replies as replies_dao
 from app.dao.audit import create_audit_event
 from app.dao.events import create_provider_event
 from app.dao.residents import find_heard_force_ids
-from app.dao.targeting import suppressed
 from app.extensions import db
 from app.models import Alert, Reply, Resident
 from app.services import authorisation, forces, message_text, notices, optout
 from app.services.contacts import mask_address
+from app.services.suppression import Group, suppress
 from app.services.text import TextRefused, checked_text, clean_text
 from app.services.verification import allow_per_hour
 
@@ -385,12 +385,19 @@ def answers_of(alert) -> dict:
             ward_code or "", {"name": ward_name or "Ward not known", "counts": {}}
         )
         ward["counts"][option] = count
+    # Each option's total is shown: a ward's small count is hidden with another beside
+    # it, so that it cannot be worked out by subtraction (7 said Yes, 5 of them in
+    # Central: Ashley's hidden 2 was 7 - 5, an outside check).
+    values = {("total", n): total for n, total in totals.items()}
+    values |= {(code, n): ward["counts"].get(n, 0) for code, ward in wards.items() for n in totals}
+    table = suppress(
+        values,
+        [Group(("total", n), tuple((code, n) for code in wards)) for n in totals],
+        k=current_app.config["DENSITY_MIN_COUNT"],
+    )
     ward_rows = [
-        {
-            "name": ward["name"],
-            "counts": {n: suppressed(ward["counts"].get(n, 0)) for n in totals},
-        }
-        for ward in wards.values()
+        {"name": ward["name"], "counts": {n: table.shown((code, n)) for n in totals}}
+        for code, ward in wards.items()
     ]
     receipt: dict[str, dict[str, int]] = {}
     if alert.confirm_receipt:
