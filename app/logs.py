@@ -110,7 +110,27 @@ class ServerLineFilter(logging.Filter):
             )
         elif message.startswith("Error handling request") and "(no URI read)" not in message:
             record.msg, record.args = "Error handling a request; its address is not logged", ()
+        elif record.levelno <= logging.DEBUG:
+            # At --log-level debug gunicorn logs each request's path: 14 live one-time
+            # links (manage, confirm, answer, unsubscribe) in one run (an outside check).
+            record.msg, record.args = without_tokens(message).replace("%", "%%"), ()
         return True
+
+
+# A path's segment that may be a token (a link's sealed value: Fernet, itsdangerous,
+# a recording's name) and a query string: what a logged address must not carry.
+_TOKEN_SEGMENT = re.compile(r"(?<=/)[A-Za-z0-9_=.~-]{16,}")
+_QUERY = re.compile(r"\?[^\s\"']*")
+
+
+def without_tokens(line: str) -> str:
+    """
+    >>> without_tokens("GET /manage/gAAAAABnX0-abc_defghijkl?lang=cy")
+    'GET /manage/<token>?<query>'
+    >>> without_tokens("GET /officers/alerts/12")
+    'GET /officers/alerts/12'
+    """
+    return _QUERY.sub("?<query>", _TOKEN_SEGMENT.sub("<token>", line))
 
 
 def quieten_server_lines(logger_name: str = "gunicorn.error") -> None:

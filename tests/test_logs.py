@@ -133,6 +133,25 @@ def logged():
     server.propagate = True
 
 
+def test_gunicorn_at_debug_logs_no_links_token_nor_query(logged):
+    """Found by an outside check: at --log-level debug, gunicorn logs each request's
+    path, and 14 live one-time links (manage, confirm, answer, unsubscribe) were in the
+    log of one run."""
+    server = logging.getLogger("gunicorn.error")
+    server.setLevel(logging.DEBUG)
+    try:
+        token = "gAAAAABnX0abcdefghijklmnopqrstuvwxyz_0123456789-xyz="
+        server.debug("%s %s", "GET", f"/manage/{token}")
+        server.debug("%s %s", "GET", "/register/confirm?email=sam%40example.invalid")
+        server.debug("%s %s", "GET", "/officers/alerts/12")
+    finally:
+        server.setLevel(logging.NOTSET)
+    written = logged.getvalue()
+    assert token[:20] not in written and "sam" not in written
+    assert "GET /manage/<token>" in written and "GET /register/confirm?<query>" in written
+    assert "GET /officers/alerts/12" in written  # an address without secrets stays
+
+
 def test_a_failure_is_logged_by_its_kind_and_place_never_its_message(app, logged):
     """A message can hold anything it was given: PostgreSQL's says "Key (address)=
     (+447…) already exists". Logged whole, with its traceback, by the app, gunicorn and
