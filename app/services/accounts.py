@@ -29,6 +29,7 @@ from app.i18n import role_name
 from app.models import ROLES, Officer
 from app.models.officer import AccountLink, RecoveryCode
 from app.services import forces
+from app.services.counters import key_digest
 from app.services.passwords import MIN_LENGTH as MIN_PASSWORD_LENGTH
 from app.services.passwords import PasswordRefused, check_password_policy, normalise
 from app.services.staff_sessions import end_session, end_sessions_of, start_session
@@ -63,11 +64,6 @@ class AccountError(ValueError):
         self.field = field
 
 
-def _digest(value: str) -> str:
-    """Redis holds no e-mail addresses or IP addresses in the clear."""
-    return hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()[:32]
-
-
 def _throttle_keys(
     email: str, ip_address: str | None, *, trusted_device: bool, known_network: bool
 ) -> list[tuple[str, int]]:
@@ -81,20 +77,20 @@ def _throttle_keys(
     config = current_app.config
     ip = ip_address or "unknown"
     # This account from this address: the owner's own typos, or a guesser there.
-    keys = [(f"signin:pair:{_digest(email + ' ' + ip)}", config["LOGIN_FREE_FAILURES"])]
+    keys = [(f"signin:pair:{key_digest(email + ' ' + ip)}", config["LOGIN_FREE_FAILURES"])]
     if not trusted_device:
         # This address, whatever the account: a force's staff often share one address
         # behind its proxy, so ten times an account's allowance.
-        keys.append((f"signin:ip:{_digest(ip)}", config["LOGIN_MAX_FAILURES"] * 10))
+        keys.append((f"signin:ip:{key_digest(ip)}", config["LOGIN_MAX_FAILURES"] * 10))
     if not (trusted_device or known_network):
         # This account from anywhere: slows a guesser with many addresses.
-        keys.append((f"signin:account:{_digest(email)}", config["LOGIN_MAX_FAILURES"]))
+        keys.append((f"signin:account:{key_digest(email)}", config["LOGIN_MAX_FAILURES"]))
     return keys
 
 
 def _known_network_key(officer: Officer, network: str) -> str:
     # Bound to the password as a browser's trust is: a new one forgets them.
-    return f"signin:known:{_digest(f'{officer.id} {credentials_version(officer)} {network}')}"
+    return f"signin:known:{key_digest(f'{officer.id} {credentials_version(officer)} {network}')}"
 
 
 def remember_network(officer: Officer, network: str | None) -> None:
@@ -365,7 +361,7 @@ THROTTLED_AUDIT_SECONDS = 60
 
 
 def _first_refusal_a_while(email: str, ip_address: str | None) -> bool:
-    key = f"signin:throttled-audited:{_digest(email + ' ' + (ip_address or 'unknown'))}"
+    key = f"signin:throttled-audited:{key_digest(email + ' ' + (ip_address or 'unknown'))}"
     try:
         return bool(redis_store.client.set(key, 1, nx=True, ex=THROTTLED_AUDIT_SECONDS))
     except RedisError:

@@ -28,7 +28,7 @@ from app.i18n import gettext, in_language, lazy_gettext, police
 from app.models import Resident, ResidentChannel
 from app.services.consent import police_of_all
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
-from app.services.counters import count_one
+from app.services.counters import count_one, key_digest
 from app.services.notices import create_notice, queue_notices, send_notices
 from app.services.timeline import record_leaving
 from app.services.tokens import SealedSerializer
@@ -101,7 +101,7 @@ def public_url(endpoint: str, **values) -> str:
 def allow_per_hour(kind: str, identifier: str, limit: int, *, seconds: int = 3600) -> bool:
     """Count one use of `kind` by `identifier` (hashed) this hour (or these `seconds`);
     False once over."""
-    digest = hashlib.sha256(f"{kind}:{identifier}".encode()).hexdigest()[:32]
+    digest = key_digest(f"{kind}:{identifier}")
     return count_one(f"ratelimit:{kind}:{digest}", keep_seconds=seconds) <= limit
 
 
