@@ -1756,6 +1756,29 @@ def test_a_sign_up_never_confirmed_whose_code_expired_gives_its_number_to_a_new_
     assert lost.status_code == 200 and "Your page has closed" in lost.text
 
 
+def test_an_e_mail_signed_up_again_elsewhere_is_told_its_place_and_sent_a_link(
+    app, client, run_worker
+):
+    """Found by an outside check: signed up for BS8 1AD by mistake, a resident signed up
+    again on a laptop with BS1 6AD; nothing was kept of it, and "Send the link again"
+    sent an e-mail with no link, saying to open the first, which confirmed BS8 1AD.
+    The mailbox, the only one to read it, is told the place and sent a link."""
+    first = {"postcode": "BS8 1AD", "channels": ["email"], "sms_phone": None}
+    assert register(client, **first).status_code == 302
+    notices_sent(run_worker)
+    laptop = app.test_client()
+    assert register(laptop, **(first | {"postcode": "BS1 6AD"})).status_code == 302
+    told = [m for m in notices_sent(run_worker) if m.recipient == "sam@example.invalid"][-1]
+    assert "for alerts around BS8 1AD, and waiting to be confirmed" in told.body
+    assert "If BS8 1AD is not the place you meant" in told.body
+    path = link_in(told)
+    laptop.post(path, data={"csrf_token": page_token(laptop, path)})
+    db.session.rollback()
+    (resident,) = db.session.scalars(select(Resident)).all()
+    assert resident.confirmed_at is not None
+    assert [loc.postcode for loc in resident.locations] == ["BS81AD"]
+
+
 def test_a_number_someone_confirmed_by_e_mail_typed_and_never_proved_is_not_theirs(
     app, client, run_worker
 ):

@@ -33,6 +33,7 @@ from app.services.notices import create_notice, queue_notices, send_notices
 from app.services.timeline import record_leaving
 from app.services.tokens import SealedSerializer
 from app.services.transaction import transaction
+from geo import postcodes
 
 UK = ZoneInfo("Europe/London")
 CODE_MINUTES = 10
@@ -246,7 +247,8 @@ def tell_owners_of(taken: dict[str, str], *, counted: bool = False) -> list[int]
             if not _confirmed_anywhere(address):
                 # Only an unconfirmed sign-up holds it, still able to confirm (else
                 # release_unconfirmed freed it): it gets nothing yet, so say that.
-                body = _waiting_text(channel)
+                body = _waiting_email(address) if channel == "email" else None
+                body = body or _waiting_text(channel)
             elif channel == "voice":
                 body = gettext(
                     "Someone asked for %(police)s alerts on this number, which already gets "
@@ -296,6 +298,38 @@ def _confirmed_anywhere(address: str) -> bool:
             .limit(1)
         )
         is not None
+    )
+
+
+def _waiting_email(address: str) -> str | None:
+    """To an e-mail address an unconfirmed sign-up holds: the place it was signed up
+    for and a new link to confirm it. Only its mailbox reads this. "Open the link we
+    sent" (and a page saying "we have sent a new link") left a resident who signed up
+    again with the postcode put right on another device confirming the wrong one,
+    never told (an outside check). None when no such sign-up is found."""
+    holder = db.session.scalar(
+        select(Resident)
+        .join(ResidentChannel)
+        .where(
+            func.lower(ResidentChannel.address) == address.lower(),
+            ResidentChannel.channel == "email",
+            ResidentChannel.verified_at.is_(None),
+        )
+        .order_by(Resident.created_at.desc())
+        .limit(1)
+    )
+    if holder is None or not holder.locations:
+        return None
+    token = _serializer("verify-email").dumps([str(holder.reference), _digest(address)])
+    return gettext(
+        "Someone asked for %(police)s alerts on this e-mail address again. It is signed "
+        "up already, for alerts around %(postcode)s, and waiting to be confirmed. To "
+        "confirm it, open this link:\n%(link)s\n\nIf %(postcode)s is not the place you "
+        "meant, confirm it, then change the place on the page the link opens. If you did "
+        "not sign up, ignore this e-mail and you will hear nothing more.",
+        police=police_of_resident(holder),
+        postcode=postcodes.display(holder.locations[0].postcode),
+        link=public_url("residents.verify_email", token=token),
     )
 
 
