@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from app.dao.audit import LOG_OWNED_BY_THIS_LOGIN
 from tests.factories import own_server_setting
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,6 +115,9 @@ def test_the_audit_log_cannot_be_wiped_or_rewritten_by_the_apps_login(databases,
     assert upgraded.returncode == 0, upgraded.stderr
     add = "INSERT INTO audit_events (action, details) VALUES ('test.event', '{}')"
     assert refused(url, add) is None
+    # The admin's audit page says whether the app's login could still wipe the log.
+    with psycopg.connect(url) as connection:
+        assert connection.execute(LOG_OWNED_BY_THIS_LOGIN).fetchone() == (True,)
 
     said = harden(name)
     again = harden(name)  # twice changes nothing
@@ -123,6 +127,8 @@ def test_the_audit_log_cannot_be_wiped_or_rewritten_by_the_apps_login(databases,
     assert len(owners) == 6  # the database, the schema, the log and its 3 functions
 
     assert refused(url, add) is None  # events are still added
+    with psycopg.connect(url) as connection:
+        assert connection.execute(LOG_OWNED_BY_THIS_LOGIN).fetchone() == (False,)
     for statement, error in (
         ("UPDATE audit_events SET ip_address = '203.0.113.9'", "append-only"),
         ("DELETE FROM audit_events", "permission denied"),

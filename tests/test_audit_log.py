@@ -83,6 +83,14 @@ def test_only_administrators_read_the_audit_log(app, make_officer, path):
     assert len(readings) == 1 and {e.actor_id for e in readings} == admin_ids
 
 
+def test_the_page_says_when_the_apps_own_login_could_wipe_the_log(admin_client):
+    """Found by an outside check: the page said nobody could change or remove an event
+    on an installation not hardened, where the app's own login could (switching the
+    triggers off). tests/test_audit_hardening.py checks the hardened side."""
+    page = admin_client.get("/admin/audit").text
+    assert 'id="log-not-hardened"' in page and "scripts/harden_audit.sql" in page
+
+
 def test_no_route_changes_the_audit_log(app, admin_client):
     rules = [r for r in app.url_map.iter_rules() if "audit" in r.rule or "audit" in r.endpoint]
     assert {r.endpoint for r in rules} == {"admin.audit", "admin.audit_csv"}

@@ -36,6 +36,7 @@ def _refused(refusal: audit_log.AuditFilterRefused):
             events=events,
             error=str(refusal),
             error_field=refusal.field,
+            wipeable=audit_log.log_can_be_wiped_here(),
         ),
         400,
     )
@@ -63,6 +64,7 @@ def audit():
         events=events,
         error=None,
         error_field=None,
+        wipeable=audit_log.log_can_be_wiped_here(),
     )
 
 

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import has_request_context, request
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.extensions import db
 from app.models import AuditEvent, Officer
@@ -91,6 +91,19 @@ def count_audit_events(query: AuditQuery) -> int:
 
 def latest_audit_event_id() -> int:
     return db.session.scalar(select(func.coalesce(func.max(AuditEvent.id), 0)))
+
+
+# Whether the login in use owns the audit log, or is a member of its owner's role.
+LOG_OWNED_BY_THIS_LOGIN = (
+    "SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class"
+    " WHERE oid = 'audit_events'::regclass"
+)
+
+
+def log_owned_by_this_login() -> bool:
+    """Whether the database login in use owns the audit log (so it could switch its
+    triggers off): true until scripts/harden_audit.sql has been run."""
+    return bool(db.session.scalar(text(LOG_OWNED_BY_THIS_LOGIN)))
 
 
 def find_audit_actions() -> list[str]:

@@ -283,6 +283,14 @@ def parse_filter(
     return chosen
 
 
+def log_can_be_wiped_here() -> bool:
+    """Whether the application's own login could still wipe the log (its owner, or a
+    member of its owner's role: the hardening not done). The page said nobody could
+    change an event while the login could (an outside check)."""
+    with read_only():
+        return audit_dao.log_owned_by_this_login()
+
+
 def filter_choices() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """The form's lists: (value, label) of people, then of events."""
     with read_only():
