@@ -89,6 +89,7 @@ def test_the_page_says_when_the_apps_own_login_could_wipe_the_log(admin_client):
     triggers off). tests/test_audit_hardening.py checks the hardened side."""
     page = admin_client.get("/admin/audit").text
     assert 'id="log-not-hardened"' in page and "scripts/harden_audit.sql" in page
+    assert "Nobody can change or remove an event" not in page
 
 
 def test_no_route_changes_the_audit_log(app, admin_client):
