@@ -90,3 +90,43 @@ def test_a_number_that_is_not_one_is_said_and_another_forces_admin_finds_nobody(
     # Not an officer's page.
     officer = signed_in(app, make_officer(), "officer")
     assert officer.get("/admin/residents").status_code == 403
+
+
+def test_a_stop_or_deletion_at_one_forces_desk_is_in_the_other_forces_log(
+    app, make_officer, make_resident, second_force
+):
+    """Found by an outside check: Avon's desk stopped a border resident's texts, which
+    stopped Wiltshire's too, and Wiltshire's log had nothing of it. Each other force the
+    resident hears from has the event, saying which force's staff did it."""
+    border = make_resident(postcode="BA1 1LN", also=("BA14 8AA",), sms="+447700900777")
+    staff = signed_in(app, make_officer(role="admin"), "admin")
+    token = form_token(staff, "/admin/residents")
+    reference = str(border.reference)
+    staff.post(
+        "/admin/residents/stop",
+        data={"reference": reference, "channel": "sms", "csrf_token": token},
+    )
+    staff.post(
+        "/admin/residents/delete",
+        data={"reference": reference, "confirm": "yes", "csrf_token": token},
+    )
+    theirs = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.force_id == second_force.id).order_by(AuditEvent.id)
+    ).all()
+    assert [(e.action, e.actor_id, e.details) for e in theirs] == [
+        (
+            "resident.unsubscribed_by_neighbour",
+            None,
+            {"resident": reference, "by_force": "Avon and Somerset", "channel": "sms"},
+        ),
+        (
+            "resident.deleted_by_neighbour",
+            None,
+            {"resident": reference, "by_force": "Avon and Somerset"},
+        ),
+    ]
+    wilts = signed_in(
+        app, make_officer(role="admin", email="a@wilts.example", force_id=second_force.id), "admin"
+    )
+    page = wilts.get("/admin/audit").text
+    assert "stopped at their request, by another force&#39;s staff" in page

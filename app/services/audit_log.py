@@ -90,6 +90,9 @@ ACTION_LABELS = {
     "resident.data_viewed": _l("Resident viewed their data"),
     "resident.deleted": _l("Resident deleted their details"),
     "resident.deleted_by_staff": _l("Resident's details deleted at their request, by staff"),
+    "resident.deleted_by_neighbour": _l(
+        "Resident's details deleted at their request, by another force's staff"
+    ),
     "resident.looked_up": _l("Resident looked up by their number or e-mail"),
     "resident.forces_chosen": _l("Resident chose which forces alert them"),
     "resident.groups_set": _l("Resident changed their groups"),
@@ -108,6 +111,9 @@ ACTION_LABELS = {
     ),
     "resident.unsubscribed": _l("Resident unsubscribed"),
     "resident.unsubscribed_by_staff": _l("Resident's channel stopped at their request, by staff"),
+    "resident.unsubscribed_by_neighbour": _l(
+        "Resident's channel stopped at their request, by another force's staff"
+    ),
     "residents.import_rejected_downloaded": _l("Refused import rows downloaded"),
     "residents.import_uploaded": _l("Import file uploaded"),
     "residents.imported": _l("Residents imported"),

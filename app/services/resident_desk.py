@@ -17,9 +17,11 @@ from flask_babel import gettext
 from sqlalchemy import exists, func, select
 
 from app.dao import channels as channels_dao
+from app.dao import residents as residents_dao
 from app.dao.audit import create_audit_event
 from app.extensions import db
 from app.models import CHANNELS, Officer, Resident, ResidentChannel, ResidentLocation
+from app.services import forces
 from app.services.contacts import ContactRefused, mask_address, normalise_email, normalise_phone
 from app.services.residents import delete_resident
 from app.services.timeline import record_unsubscribe
@@ -150,7 +152,29 @@ def stop_channel(officer: Officer, reference: str, channel: str) -> bool:
                 subject_id=str(resident.reference),
                 details={"channel": channel},
             )
+            _tell_other_forces(officer, resident, "resident.unsubscribed_by_neighbour", channel)
     return changed
+
+
+def _tell_other_forces(
+    officer: Officer, resident: Resident, action: str, channel: str | None = None
+) -> None:
+    """The same event in the log of each other force the resident hears from: a stop
+    (or a deletion) at one force's desk reaches every force's messages to them, and the
+    other force's log had nothing of it (an outside check). Which force's staff did it
+    is said; who, that force's own log says."""
+    by = forces.force_by_id(officer.force_id)
+    for force_id in residents_dao.find_heard_force_ids(resident.id):
+        if force_id != officer.force_id:
+            # No actor and no subject for PostgreSQL to take a force from (migration
+            # 0034's trigger): the event is that force's.
+            create_audit_event(
+                action,
+                actor_id=None,
+                details={"resident": str(resident.reference), "by_force": by.name}
+                | ({"channel": channel} if channel else {}),
+                force_id=force_id,
+            )
 
 
 def delete_details(officer: Officer, reference: str) -> None:
@@ -164,4 +188,5 @@ def delete_details(officer: Officer, reference: str) -> None:
             subject_type="resident",
             subject_id=str(resident.reference),
         )
+        _tell_other_forces(officer, resident, "resident.deleted_by_neighbour")
     delete_resident(db.session.get(Resident, resident.id))
