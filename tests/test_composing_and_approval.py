@@ -540,6 +540,10 @@ def test_urgent_categories_need_approval_and_a_rejection_says_why(
     assert odd.status_code == 400
     assert 'aria-invalid="true"' in odd.text and "Add his clothing" in odd.text
     assert 'id="reason-error"' in odd.text
+    # Its title says there is an error, as every form's does (an outside check), and
+    # the page leads to the decision, three screens down on a phone.
+    assert "<title>Error: Alert" in odd.text
+    assert 'href="#decision-heading"' in supervisor_client.get(f"/officers/alerts/{alert_id}").text
     supervisor_client.post(
         f"/officers/alerts/{alert_id}/reject",
         data={"csrf_token": token, "reason": "Add the child's description."},
