@@ -1664,6 +1664,82 @@ def test_a_call_whose_callbacks_were_lost_is_asked_about_and_frees_its_line(
     assert lines.busy() == 0
 
 
+def due_now(alert_id: int) -> None:
+    """The alert's queued messages due now (a retry's wait, or a follow-up's, over)."""
+    db.session.execute(
+        text(
+            "UPDATE deliveries SET next_attempt_at = now()"
+            " WHERE alert_id = :a AND status = 'queued'"
+        ),
+        {"a": alert_id},
+    )
+    db.session.commit()
+
+
+def test_an_update_waits_for_its_alert_to_reach_each_resident_first(
+    providers, officer, make_resident, app
+):
+    """Found by an outside check: an update reached 31% of an alert's callers before the
+    alert it updated (the alert's calls waited for their turn, the update's job ran),
+    and under retries 30 of 357 residents by up to 86 s. A follow-up's message waits
+    while its resident's message of the alert is still on its way by that channel."""
+    from app.jobs import queue
+
+    make_resident(sms="+447700900801")
+    make_resident(sms="+447700900802")
+    gateway = providers.gateway
+    alert = send(officer)
+    queue().empty()
+    update = submit_alert(
+        officer,
+        title="Road open",
+        body="The A38 is open again.",
+        parent_id=alert.id,
+        audience="parent",
+    ).alert
+    queue().empty()
+    # The alert's text to one resident is being retried (a provider's 503); to the
+    # other, not yet tried.
+    waiting = db.session.scalar(
+        select(Delivery.id).where(
+            Delivery.alert_id == alert.id, Delivery.address == "+447700900801"
+        )
+    )
+    db.session.execute(
+        text(
+            "UPDATE deliveries SET next_attempt_at = now() + interval '20 minutes', attempts = 1"
+            " WHERE id = :id"
+        ),
+        {"id": waiting},
+    )
+    db.session.commit()
+    deliver(ids(update.id))
+    assert gateway.accepted == []  # neither resident has the alert yet: no update
+    assert statuses(update.id) == {"queued": 2}
+    deliver(ids(alert.id))  # the one not waiting goes, and then its update may
+    db.session.execute(
+        text("UPDATE deliveries SET next_attempt_at = now() WHERE status = 'queued'")
+    )
+    db.session.commit()
+    deliver(ids(update.id))
+    order = [(a.to, "open again" in a.params["Body"]) for a in gateway.accepted]
+    assert order == [("+447700900802", False), ("+447700900802", True)]
+    assert statuses(update.id)["queued"] == 1
+    # The retry goes; then the update follows it.
+    db.session.execute(
+        text("UPDATE deliveries SET next_attempt_at = now() WHERE status = 'queued'")
+    )
+    db.session.commit()
+    deliver(ids(alert.id))
+    db.session.execute(
+        text("UPDATE deliveries SET next_attempt_at = now() WHERE status = 'queued'")
+    )
+    db.session.commit()
+    deliver(ids(update.id))
+    order = [(a.to, "open again" in a.params["Body"]) for a in gateway.accepted]
+    assert order[2:] == [("+447700900801", False), ("+447700900801", True)]
+
+
 def test_a_busy_or_unanswered_call_is_placed_again_and_word_of_the_earlier_call_is_not_its(
     providers, officer, make_resident, app, monkeypatch
 ):
@@ -3275,10 +3351,13 @@ def test_a_routine_alerts_retry_waits_for_its_residents_quiet_hours(
     waiting = alert_progress(routine.id)
     assert (waiting["held"], waiting["retrying"]) == (1, 0)
     # The urgent alert goes through quiet hours, tried again or not.
-    for alert in (urgent, update):
+    # (The update waits for the alert it updates to reach the resident first, then goes.)
+    for alert, tries in ((urgent, 2), (update, 1)):
         sent = db.session.scalar(select(Delivery).where(Delivery.alert_id == alert.id))
-        assert sent.status in ("sent", "delivered") and sent.attempts >= 2
+        assert sent.status in ("sent", "delivered") and sent.attempts >= tries
     assert providers.gateway.accepted_to("Messages") == ["+447700900379"] * 2
+    bodies = [a.params["Body"] for a in providers.gateway.accepted]
+    assert "Stay in." in bodies[0] and "Leave now." in bodies[1]
 
 
 def test_the_alerts_page_says_what_was_sent_with_no_answer_yet(

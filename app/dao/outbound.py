@@ -62,10 +62,12 @@ def claim(table: str, ids: list[int]) -> list[tuple]:
     A delivery of an alert cancelled
     since it was queued again (a retry, a resend after asking the provider, a lost
     job's) is cancelled instead, never sent."""
+    held = []
     if table == "deliveries":
         _cancel_queued_of_cancelled_alerts(ids)
         _cancel_retries_an_all_clear_overtook(ids)
-    held = _calls_to_wait(table, ids)
+        held = _follow_ups_to_wait(ids)
+    held += _calls_to_wait(table, ids)
     owner = "alert_id" if table == "deliveries" else "NULL::bigint"
     return db.session.execute(
         _ids(
@@ -91,6 +93,52 @@ def claim(table: str, ids: list[int]) -> list[tuple]:
 # unanswered, or the provider not yet asked about it) waits this long, then is tried
 # again.
 NUMBER_BUSY_SECONDS = 5
+
+
+# A follow-up waits for its thread's earlier messages to the same resident by the same
+# channel that are on their way, or due within this long: not for one held for its
+# resident's quiet hours when the follow-up is not (an urgent update of a routine
+# alert goes; the alert follows in the morning).
+FOLLOW_UP_WAITS_AT_MOST_SECONDS = 1800
+
+
+def _follow_ups_to_wait(ids: list[int]) -> list[int]:
+    """The follow-ups (updates, all-clears) among these queued rows whose resident has
+    an earlier message of the same thread by the same channel still on its way
+    (queued, being sent, or in doubt): they are put NUMBER_BUSY_SECONDS ahead, so that
+    each resident hears the thread in order. An update reached 31% of an alert's
+    callers before the alert it updated, with no fault at all, and 30 of 357 residents
+    under retries by up to 86 s (an outside check): the alert's rows waited their
+    turn, or a provider's, while the update's job ran. (An all-clear has cancelled what
+    of its thread had not gone: _cancel_retries_an_all_clear_overtook.)"""
+    held = list(
+        db.session.execute(
+            _ids(
+                """
+                SELECT d.id FROM deliveries d JOIN alerts a ON a.id = d.alert_id
+                WHERE d.id IN :ids AND d.status = 'queued' AND a.parent_id IS NOT NULL
+                  AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= now())
+                  AND EXISTS (
+                      SELECT 1 FROM alerts b JOIN deliveries e ON e.alert_id = b.id
+                      WHERE (b.id = a.parent_id OR (b.parent_id = a.parent_id AND b.id < a.id))
+                        AND e.resident_id = d.resident_id AND e.channel = d.channel
+                        AND (e.status IN ('sending', 'unknown')
+                             OR (e.status = 'queued' AND coalesce(e.next_attempt_at, now())
+                                 <= now() + make_interval(secs => :most))))
+                """
+            ),
+            {"ids": list(ids), "most": FOLLOW_UP_WAITS_AT_MOST_SECONDS},
+        ).scalars()
+    )
+    if held:
+        db.session.execute(
+            text(
+                "UPDATE deliveries SET next_attempt_at = now() + make_interval(secs => :wait)"
+                " WHERE id = ANY(CAST(:held AS bigint[])) AND status = 'queued'"
+            ),
+            {"held": held, "wait": NUMBER_BUSY_SECONDS},
+        )
+    return held
 
 
 def _calls_to_wait(table: str, ids: list[int]) -> list[int]:
