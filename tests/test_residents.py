@@ -560,6 +560,33 @@ def test_a_changed_number_gets_alerts_at_the_old_one_until_the_new_one_is_confir
     assert channel.verified_at is not None
 
 
+def test_an_alert_waiting_for_a_resident_goes_to_the_number_they_changed_to(
+    resident_client, make_officer, run_worker
+):
+    """Found by an outside check: two alerts held for a resident's quiet hours went, when
+    those ended, to the number they had changed from, which may be someone else's by
+    then. What still waits goes to the proved new number."""
+    client = resident_client
+    officer = make_officer()
+    for n in range(2):
+        submit_alert(officer, shapes=AROUND_BS1, title=f"Sheds {n}", body="Lock them.")
+    db.session.execute(  # held for the quiet hours
+        text("UPDATE deliveries SET next_attempt_at = now() + interval '2 hours'")
+    )
+    db.session.commit()
+    token = page_token(client, "/my-alerts")
+    change_contact(client, token, "sms", "07700 900009")
+    code = notices_sent(run_worker)[-1]
+    client.post(
+        "/register/confirm", data={"csrf_token": token, "channel": "sms", "code": code_in(code)}
+    )
+    db.session.rollback()
+    waiting = db.session.scalars(
+        select(Delivery).where(Delivery.address.in_(["+447700900001", "+447700900009"]))
+    ).all()
+    assert sorted((d.address, d.status) for d in waiting) == [("+447700900009", "queued")] * 2
+
+
 def test_a_number_changed_twice_at_a_double_tap_gets_one_code(
     app, resident_client, run_worker, monkeypatch
 ):

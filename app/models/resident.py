@@ -182,12 +182,15 @@ class ResidentChannel(db.Model):
         """Whether a code or link for this channel waits to be used."""
         return self.verified_at is None or self.pending_address is not None
 
-    def proved(self) -> None:
+    def proved(self) -> str | None:
         """The code or link was used: the channel (its new address, if one waited) gets
-        alerts from now on."""
+        alerts from now on. The address it had before, when this changed it."""
+        before = None
         if self.pending_address is not None:
+            before = self.address if self.address != self.pending_address else None
             self.address, self.pending_address = self.pending_address, None
         self.verified_at = func.now()
+        return before
 
 
 class InterestGroup(db.Model):

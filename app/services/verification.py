@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from app import jobs
+from app.dao import outbound as outbound_dao
 from app.dao import residents as residents_dao
 from app.dao.audit import create_audit_event
 from app.dao.locks import lock_until_commit
@@ -301,6 +302,13 @@ def _confirmed_anywhere(address: str) -> bool:
     )
 
 
+def _readdress_waiting(resident: Resident, channel: ResidentChannel, before: str | None) -> None:
+    """After a channel's new address is proved: its alerts still waiting go there."""
+    if before is not None:
+        db.session.flush()
+        outbound_dao.readdress_queued(resident.id, channel.channel, before, channel.address)
+
+
 def _waiting_email(address: str) -> str | None:
     """To an e-mail address an unconfirmed sign-up holds: the place it was signed up
     for and a new link to confirm it. Only its mailbox reads this. "Open the link we
@@ -515,7 +523,7 @@ def _check_code(resident: Resident, channel_name: str, code: str) -> None:
     if not hmac.compare_digest(expected, channel.verify_code_hash):
         channel.verify_attempts += 1
         raise VerificationRefused(wrong_code(MAX_GUESSES - channel.verify_attempts))
-    channel.proved()
+    _readdress_waiting(resident, channel, channel.proved())
     resident.confirmed_at = resident.confirmed_at or func.now()
     channel.verify_code_hash = None  # single use
     channel.verify_expires_at = None
@@ -596,7 +604,7 @@ def _verify_email_token(token: str) -> tuple[Resident, bool]:
         raise VerificationRefused(
             gettext("That link is for an e-mail address that is no longer on the list.")
         )
-    channel.proved()
+    _readdress_waiting(resident, channel, channel.proved())
     resident.confirmed_at = resident.confirmed_at or func.now()
     create_audit_event(
         "resident.channel_verified",
