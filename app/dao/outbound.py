@@ -214,11 +214,17 @@ def _cancel_queued_of_cancelled_alerts(ids: list[int]) -> None:
 OVERTAKEN = "not sent: the all-clear went while the provider was refusing it for now"
 QUIET = "not sent: the all-clear went before the quiet hours ended"
 NOT_YET = "not sent: the all-clear went before it"
+# Tried, its answer lost, and the provider had no record of it when asked: whether it
+# went is not known (a lagging list of the provider's once had it; "not sent" was
+# said of 107 messages residents got: an outside check).
+IN_DOUBT = "not tried again: the all-clear went while it was not known whether it had gone"
 # Sent again at an officer's asking (its reason still the failure's), overtaken so.
 NOT_AGAIN = "not sent again: the all-clear went before it"
 _CLEARED = f"""
     status = 'cancelled', finished_at = now(), updated_at = now(),
     reason = CASE WHEN d.reason LIKE 'gave up after %' THEN '{NOT_AGAIN}'
+                  WHEN d.attempts > 0 AND d.attempts_refused + d.attempts_held = 0
+                       THEN '{IN_DOUBT}'
                   WHEN d.attempts > 0 THEN '{OVERTAKEN}'
                   WHEN d.next_attempt_at > now() THEN '{QUIET}' ELSE '{NOT_YET}' END
 """
