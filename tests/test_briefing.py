@@ -120,6 +120,16 @@ def test_who_may_download_the_briefing_map_and_it_is_audited(client, sign_in, ro
         assert events == []
 
 
+def test_the_briefing_map_from_a_welsh_page_is_in_english_throughout(client, sign_in):
+    """Found by an outside check: downloaded from a Welsh page, its legend and wards'
+    figures were Welsh ("llai na 5") in a file marked lang="en"."""
+    sign_in("analyst")
+    client.get("/analysts/density?lang=cy")
+    answer = client.get("/analysts/briefing-map.html")
+    assert answer.status_code == 200 and '<html lang="en">' in answer.text
+    assert "llai na" not in answer.text and "fewer than" in answer.text
+
+
 def test_signed_out_is_sent_to_sign_in(client):
     answer = client.get("/analysts/briefing-map.html")
     assert answer.status_code in (302, 401)
