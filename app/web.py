@@ -297,6 +297,17 @@ def install(app: Flask) -> None:
         app.logger.warning("refused a value the database cannot hold: %s", type(error.orig))
         return error_answer(400, "Something in that request is not a value we can use.")
 
+    def _audit_a_refusal(code: int | None) -> None:
+        """A route refused to signed-in staff goes in the audit log (as its pattern)."""
+        if code not in (403, 404) or request.url_rule is None:
+            return
+        from flask_login import current_user
+
+        if getattr(current_user, "is_authenticated", False) and getattr(current_user, "role", None):
+            from app.services.audit_log import note_refused
+
+            note_refused(current_user.id, request.url_rule.rule, code)
+
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         titles = {
@@ -308,6 +319,7 @@ def install(app: Flask) -> None:
             "text, a simpler area, or a list split into smaller files.",
         }
         title = titles.get(error.code, error.name)
+        _audit_a_refusal(error.code)
         if error.code == 404:
             _brand_as_the_forces_page()
         if error.code == 413 and request.endpoint == "officers.upload_recording":

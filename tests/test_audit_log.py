@@ -92,6 +92,31 @@ def test_the_page_says_when_the_apps_own_login_could_wipe_the_log(admin_client):
     assert "Nobody can change or remove an event" not in page
 
 
+def test_a_refused_page_or_action_is_audited_by_its_route_at_most_so_often(
+    app, make_officer, second_force, monkeypatch
+):
+    """Found by an outside check: 516 refusals (403s and 404s) to staff trying pages
+    beyond their role or another force's records left no event: an admin walking
+    through another force's officers could not be told from noise. Each is audited as
+    its route's pattern (not the ids tried), at most REFUSALS_AUDITED_AN_HOUR an hour."""
+    from app.services import audit_log
+
+    monkeypatch.setattr(audit_log, "REFUSALS_AUDITED_AN_HOUR", 3)
+    officer = make_officer()
+    staff = signed_in(app, officer, "officer")
+    assert staff.get("/admin/audit").status_code == 403
+    theirs = make_officer(role="admin", email="a@wilts.example", force_id=second_force.id)
+    admin = make_officer(role="admin", email="admin@avon.example")
+    walker = signed_in(app, admin, "admin")
+    for _ in range(4):
+        assert walker.get(f"/admin/officers/{theirs.id}").status_code == 404
+    assert app.test_client().get("/admin/audit").status_code == 302  # nobody signed in
+    refused = events("access.refused")
+    assert [(e.actor_id, e.details) for e in refused] == [
+        (officer.id, {"route": "/admin/audit", "status": 403}),
+    ] + [(admin.id, {"route": "/admin/officers/<int:officer_id>", "status": 404})] * 3
+
+
 def test_no_route_changes_the_audit_log(app, admin_client):
     rules = [r for r in app.url_map.iter_rules() if "audit" in r.rule or "audit" in r.endpoint]
     assert {r.endpoint for r in rules} == {"admin.audit", "admin.audit_csv"}

@@ -9,6 +9,7 @@ out."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -89,6 +90,7 @@ ACTION_LABELS = {
     "resident.data_downloaded": _l("Resident downloaded their data"),
     "resident.data_viewed": _l("Resident viewed their data"),
     "resident.deleted": _l("Resident deleted their details"),
+    "access.refused": _l("Page or action refused (beyond their role, or not their force's)"),
     "resident.deleted_by_staff": _l("Resident's details deleted at their request, by staff"),
     "resident.deleted_by_neighbour": _l(
         "Resident's details deleted at their request, by another force's staff"
@@ -287,6 +289,30 @@ def parse_filter(
             gettext("The “from” date is after the “to” date. Swap them."), "from"
         )
     return chosen
+
+
+# Refusals of one member of staff audited an hour: enough to see someone walking
+# through another force's ids or trying pages beyond their role, and no more, so that a
+# script of theirs cannot fill the log.
+REFUSALS_AUDITED_AN_HOUR = 30
+
+
+def note_refused(officer_id: int, route: str, status: int) -> None:
+    """A page or action refused to a signed-in member of staff (403: beyond their role;
+    404: none of theirs, such as another force's record), as the route's pattern, never
+    the ids tried. 516 refusals left no trace anyone could attribute (an outside check).
+    Best effort: the refusal stands whether or not it could be recorded."""
+    from app.services.verification import allow_per_hour  # its rate, shared
+
+    try:
+        if not allow_per_hour("refused-audit", str(officer_id), REFUSALS_AUDITED_AN_HOUR):
+            return
+        with transaction():
+            create_audit_event(
+                "access.refused", actor_id=officer_id, details={"route": route, "status": status}
+            )
+    except Exception:  # noqa: BLE001 - never in the way of the refusal's own page
+        logging.getLogger(__name__).warning("a refusal could not be audited")
 
 
 def log_can_be_wiped_here() -> bool:
