@@ -746,6 +746,19 @@ def test_an_import_matches_e_mail_addresses_whatever_their_letters_case(app_ctx,
     )
 
 
+def test_an_import_reads_the_columns_as_people_and_other_systems_head_them(app_ctx):
+    """Found by an outside check: a header "E-mail" (the service's own spelling) was not
+    read, and every row with only an e-mail address was refused."""
+    found = import_residents(
+        "Postcode, E-mail ,Mobile number\nBS1 6AD,jo@example.invalid,\nBS1 6AD,,07700 900456\n",
+        filename="headed.csv",
+        dry_run=False,
+    )
+    assert (found.imported, found.rejected) == (2, [])
+    addresses = set(db.session.scalars(select(ResidentChannel.address)))
+    assert addresses == {"jo@example.invalid", "+447700900456"}
+
+
 def test_an_import_says_when_an_address_is_only_signed_up_not_confirmed(app_ctx, make_resident):
     # "already registered" read as a resident's, though no one had confirmed it (an
     # outside check): said so, and still refused (the sign-up waits for its code).

@@ -62,6 +62,23 @@ MAX_ROWS = 200_000
 # outside check), every cell read.
 MAX_COLUMNS = 200
 COLUMN = {"sms": "mobile", "voice": "landline", "email": "email"}
+# Headers as people and other systems write them: "E-mail", the service's own spelling,
+# was not read, and rows with only an e-mail address were refused (an outside check).
+ALIASES = {
+    "e-mail": "email",
+    "e-mail address": "email",
+    "email address": "email",
+    "mobile number": "mobile",
+    "landline number": "landline",
+}
+
+
+def _column(header: str) -> str:
+    """The column a header names: lower case, its known other spellings as ours."""
+    key = " ".join(header.lower().split())
+    return ALIASES.get(key, key)
+
+
 # The columns a rejected row's values are shown from, in this order; contact columns
 # masked. Columns we do not read are not shown: they may hold anything.
 SHOWN_COLUMNS = ("name", "postcode", "mobile", "landline", "email", "label", "groups")
@@ -215,9 +232,9 @@ def _read_rows(reader: csv.DictReader, progress) -> tuple[list[Row], ImportRepor
         )
     # (as written, as read): " Mobile " is the mobile column.
     headers = [(name, name.strip()) for name in reader.fieldnames if name and name.strip()]
-    ignored = sorted({read for _, read in headers if read.lower() not in SHOWN_COLUMNS})
-    columns = {read.lower(): name for name, read in headers if read.lower() in SHOWN_COLUMNS}
-    named = [read.lower() for _, read in headers]
+    ignored = sorted({read for _, read in headers if _column(read) not in SHOWN_COLUMNS})
+    columns = {_column(read): name for name, read in headers if _column(read) in SHOWN_COLUMNS}
+    named = [_column(read) for _, read in headers]
     twice = sorted({n for n in named if named.count(n) > 1 and n in SHOWN_COLUMNS})
     if twice:
         # Which of the two holds the residents' details? Guessing would import the wrong.
