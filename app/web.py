@@ -299,7 +299,7 @@ def install(app: Flask) -> None:
 
     def _audit_a_refusal(code: int | None) -> None:
         """A route refused to signed-in staff goes in the audit log (as its pattern)."""
-        if code not in (403, 404) or request.url_rule is None:
+        if code not in (403, 404) or request.url_rule is None or request.endpoint == "static":
             return
         from flask_login import current_user
 

@@ -1828,6 +1828,21 @@ def test_a_call_of_a_cancelled_alert_or_with_redials_off_is_not_placed_again(
         params = {"CallSid": call.sid, "CallStatus": "no-answer"}
         assert gateway.post_signed(call.params["StatusCallback"], params) in (200, 204)
         assert statuses(alert.id) == {"failed": 1}, cancelled
+    # Waiting to be placed again when its all-clear goes: not placed, and said so.
+    from app.dao.outbound import NOT_REDIALLED
+
+    monkeypatch.setitem(app.config, "CALL_REDIALS", 2)
+    alert = send(officer, title="Road closed again")
+    queue().empty()
+    deliver(ids(alert.id))
+    call = gateway.accepted[-1]
+    params = {"CallSid": call.sid, "CallStatus": "busy"}
+    assert gateway.post_signed(call.params["StatusCallback"], params) in (200, 204)
+    assert statuses(alert.id) == {"queued": 1}
+    send_all_clear(officer, alert)
+    db.session.rollback()
+    (row,) = db.session.scalars(select(Delivery).where(Delivery.alert_id == alert.id))
+    assert (row.status, row.reason) == ("cancelled", NOT_REDIALLED)
 
 
 def test_a_call_whose_end_was_never_reported_is_asked_about_without_voice_lines(

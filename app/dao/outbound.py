@@ -220,9 +220,12 @@ NOT_YET = "not sent: the all-clear went before it"
 IN_DOUBT = "not tried again: the all-clear went while it was not known whether it had gone"
 # Sent again at an officer's asking (its reason still the failure's), overtaken so.
 NOT_AGAIN = "not sent again: the all-clear went before it"
+# A call found busy or unanswered, waiting to be placed again (redial).
+NOT_REDIALLED = "not called again: the all-clear went before the line was tried again"
 _CLEARED = f"""
     status = 'cancelled', finished_at = now(), updated_at = now(),
     reason = CASE WHEN d.reason LIKE 'gave up after %' THEN '{NOT_AGAIN}'
+                  WHEN d.redials > 0 AND d.provider_ref IS NULL THEN '{NOT_REDIALLED}'
                   WHEN d.attempts > 0 AND d.attempts_refused + d.attempts_held = 0
                        THEN '{IN_DOUBT}'
                   WHEN d.attempts > 0 THEN '{OVERTAKEN}'
