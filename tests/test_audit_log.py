@@ -105,6 +105,7 @@ def test_a_refused_page_or_action_is_audited_by_its_route_at_most_so_often(
     officer = make_officer()
     staff = signed_in(app, officer, "officer")
     assert staff.get("/admin/audit").status_code == 403
+    assert staff.get("/static/no-such-file.js").status_code == 404  # a missing file: no
     theirs = make_officer(role="admin", email="a@wilts.example", force_id=second_force.id)
     admin = make_officer(role="admin", email="admin@avon.example")
     walker = signed_in(app, admin, "admin")
