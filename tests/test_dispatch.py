@@ -1779,6 +1779,9 @@ def test_a_busy_or_unanswered_call_is_placed_again_and_word_of_the_earlier_call_
     )
     assert 50 < (row.next_attempt_at - db.session.scalar(func.now())).total_seconds() <= 60
     assert statuses(alert.id) == {"delivered": 1, "queued": 1}  # the heard call is done
+    # Every first call was placed before any ended, so the alert had finished sending:
+    # it is sending again, and can be cancelled (it could not: a re-check).
+    assert db.session.get(Alert, alert.id).status == "sending"
     # A job waits for its time in RQ's scheduler (lost, the sweeper finds the row due).
     assert queue().scheduled_job_registry.count == 1
     # The same word again, a late "completed" of the engaged call, and its send's answer
@@ -1843,6 +1846,18 @@ def test_a_call_of_a_cancelled_alert_or_with_redials_off_is_not_placed_again(
     db.session.rollback()
     (row,) = db.session.scalars(select(Delivery).where(Delivery.alert_id == alert.id))
     assert (row.status, row.reason) == ("cancelled", NOT_REDIALLED)
+    # Cancelled while a call waits to be placed again: it is not placed.
+    from app.services.alerts import cancel_alert
+
+    alert = send(officer, title="Road closed a third time")
+    queue().empty()
+    deliver(ids(alert.id))
+    assert db.session.get(Alert, alert.id).status == "sent"  # its only call is ringing
+    call = gateway.accepted[-1]
+    params = {"CallSid": call.sid, "CallStatus": "no-answer"}
+    assert gateway.post_signed(call.params["StatusCallback"], params) in (200, 204)
+    assert cancel_alert(officer, alert.id) == 1
+    assert statuses(alert.id) == {"cancelled": 1}
 
 
 def test_a_call_whose_end_was_never_reported_is_asked_about_without_voice_lines(

@@ -450,6 +450,12 @@ def test_no_answer_goes_to_a_number_that_texted_stop_until_it_texts_start(
             replies.answer_reply(officer, shown[number], "It is open now.")
     run_worker()
     assert not [a for a in gateway.accepted if a.to == "+447700900912"]
+    # Nor a message it sends after its STOP (one from a number nobody holds was
+    # answered: a re-check).
+    gateway.text_in(inbound(providers), "+447700900912", "One more question: the park?")
+    later = all_replies()[-1].id
+    with pytest.raises(replies.ReplyRefused, match="has texted STOP since"):
+        replies.answer_reply(officer, later, "It is open.")
     # START: its messages take answers again.
     gateway.text_in(inbound(providers), "+447700900912", "START")
     db.session.rollback()

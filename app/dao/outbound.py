@@ -456,7 +456,7 @@ def redial(
     call (a late or repeated callback, the send's own slow answer) is never taken for
     the new one's. Seconds until it is due, or None when it is not placed again."""
     later = _after_quiet_hours("now() + make_interval(secs => :seconds)")
-    return db.session.execute(
+    due = db.session.execute(
         text(
             f"""
             UPDATE deliveries d SET status = 'queued',
@@ -483,6 +483,19 @@ def redial(
             "endings": list(UNHEARD_CALL_ENDINGS),
         },
     ).scalar()
+    if due is not None:
+        # Its alert is sending again (it may have finished: every first call placed
+        # before any ended), so that it can still be cancelled and says it is going:
+        # "already finished" was said of an alert whose calls were still to be placed
+        # again, and cancelling it stopped nothing (a re-check).
+        db.session.execute(
+            text(
+                "UPDATE alerts SET status = 'sending' WHERE status = 'sent'"
+                " AND id = (SELECT alert_id FROM deliveries WHERE id = :id)"
+            ),
+            {"id": row_id},
+        )
+    return due
 
 
 def readdress_queued(resident_id: int, channel: str, old: str, new: str) -> tuple[int, int]:

@@ -138,6 +138,9 @@ def receive_text(from_number: str, body: str, message_sid: str, media: int = 0) 
         kind=kind,
         answer=answer,
         after_close=bool(answered and answered.closed),
+        # Texted STOP before, and not START since: a message from it takes no answer
+        # either (one from a number nobody holds was answered: a re-check).
+        number_stopped_at=replies_dao.find_number_stopped_at(from_number),
     )
     # HELP, or a message that names stopping without asking it plainly: told how.
     asks_how = kind == "message" and optout.MENTIONS_STOP.search(word) is not None
