@@ -643,11 +643,15 @@ class Config:
             schemes, example = forms.get(name, forms["SSO_ISSUER"])
             try:
                 address = urlsplit(value.strip()) if value else None
-            except ValueError:  # a [ that opens no IPv6 address
+                _port = address.port if address is not None else None  # 99999: ValueError
+            except ValueError:  # a [ that opens no IPv6 address, a port out of range
                 address = urlsplit("")
             if address is not None and (
                 address.scheme not in schemes
                 or not (address.netloc or address.scheme in SOCKETS and address.path)
+                or any(c.isspace() for c in address.netloc)
+                or name == "MAP_TILE_URL"
+                and not all(part in value for part in ("{z}", "{x}", "{y}"))
             ):
                 problems.append(f"{_setting(name)} must be an address like {example}.")
         return problems

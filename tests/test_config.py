@@ -245,10 +245,10 @@ def test_addresses_lists_and_sign_on_settings_of_no_use_stop_the_start():
         SECRET_KEY=KEY,
         DELIVERY_TRANSPORT="outbox",
         DATABASE_URL="garbage",
-        REDIS_URL="garbage",
+        REDIS_URL="redis://127.0.0.1:99999/0",  # a port no port is
         DATABASE_REPLICA_URL="garbage",
-        TWILIO_API_BASE_URL="notaurl",
-        MAP_TILE_URL="notaurl",
+        TWILIO_API_BASE_URL="https://exa mple.com",  # a space in its host (a re-check)
+        MAP_TILE_URL="https://tiles.example/tile.png",  # no {z}/{x}/{y}
         SSO_ISSUER="https://id.example",
         SSO_CLIENT_ID="c",
         SSO_FORCE="Avon Police",
