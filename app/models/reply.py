@@ -33,6 +33,8 @@ class Reply(db.Model):
         CheckConstraint(f"kind IN {REPLY_KINDS!r}", name="kind_known"),
         Index("ix_replies_received_at", "received_at"),
         Index("ix_replies_alert_id_received_at", "alert_id", "received_at"),
+        # Each text from a number reads its STOP, and STOP and START write it (0066).
+        Index("ix_replies_address", "address"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

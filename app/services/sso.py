@@ -171,10 +171,10 @@ SETTINGS = (
 )
 
 
-def _force_slug(key: str) -> str | None:
+def _force_slug(key: str, config=None) -> str | None:
     """The slug of the force a provider signs staff in to: the first's SSO_FORCE (None:
     the default force), another's FORCE setting, else its own name."""
-    config = current_app.config
+    config = current_app.config if config is None else config
     if not key:
         return config.get("SSO_FORCE") or None
     values = (config.get("SSO_PROVIDERS") or {}).get(key) or {}
@@ -267,13 +267,10 @@ def forces_named(config) -> dict[str, str]:
     sign-in finds them (_force_slug): the first's SSO_FORCE when set, each other's
     FORCE, else its own name. Whether each names a force, the database says (/readyz):
     one that named none refused every sign-in, found only then (an outside check)."""
-    named = {}
-    if config.get("SSO_ISSUER") and config.get("SSO_FORCE"):
-        named["SSO_FORCE"] = config["SSO_FORCE"]
-    for key, values in sorted((config.get("SSO_PROVIDERS") or {}).items()):
-        if PROVIDER_NAME.match(key):
-            named[_setting(key, "FORCE")] = values.get("FORCE") or key
-    return named
+    keys = [""] if config.get("SSO_ISSUER") else []
+    keys += [key for key in sorted(config.get("SSO_PROVIDERS") or {}) if PROVIDER_NAME.match(key)]
+    named = {_setting(key, "FORCE"): _force_slug(key, config) for key in keys}
+    return {setting: slug for setting, slug in named.items() if slug}
 
 
 @dataclass(frozen=True)
