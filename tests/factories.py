@@ -15,7 +15,7 @@ from sqlalchemy import func, text, update
 
 from app.extensions import db, redis_store
 from app.jobs import bulk_queue, queue
-from app.models import InterestGroup, Officer, Resident, ResidentChannel, ResidentLocation
+from app.models import Alert, InterestGroup, Officer, Resident, ResidentChannel, ResidentLocation
 from app.services.accounts import create_officer
 from app.services.postcode_check import check_postcode
 
@@ -319,6 +319,35 @@ def signed_in(app, officer, role: str):
 
 def form_token(client, path: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text).group(1)
+
+
+def approval_form(client, path: str) -> dict:
+    """What an approval's page sends with it: its token and the count it showed."""
+    page = client.get(path).text
+    return {
+        "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1),
+        "expected_residents": re.search(r'name="expected_residents" value="(\d+)"', page).group(1),
+    }
+
+
+def approve_as_seen(supervisor, alert_id: int):
+    """approve_alert with the count its page would show the supervisor now."""
+    from app.services.alerts.approval import approve_alert
+    from app.services.alerts.review import review_alert
+
+    with db.session.no_autoflush:
+        seen = review_alert(db.session.get(Alert, alert_id))["residents_seen"]
+    return approve_alert(supervisor, alert_id, expected=seen)
+
+
+def decide_as_seen(officer, alert_id: int):
+    """cross_border.decide_for_force's approval with the count its page would show
+    the officer now (0 when they may not see it)."""
+    from app.services.alerts import cross_border
+
+    asked = cross_border.find_asked_alert(officer, alert_id)
+    seen = asked.residents_seen if asked and asked.residents_seen is not None else 0
+    return cross_border.decide_for_force(officer, alert_id, approve=True, expected=seen)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text
 from app.extensions import db
 from app.models import Alert, AuditEvent, Officer, OutboxMessage, ResidentNotice
 from app.services.accounts import create_officer
-from tests.factories import PASSWORDS, form_token, signed_in
+from tests.factories import PASSWORDS, approval_form, approve_as_seen, form_token, signed_in
 
 BS1_6AD = [-2.588230, 51.451967]
 
@@ -303,11 +303,9 @@ def test_rejecting_what_was_decided_meanwhile_says_so_whatever_the_reason(
     """A second supervisor's reject with no reason, the alert approved meanwhile, was
     shown the alert's page with no message at all: the reason's box is drawn only while
     it waits (an outside check). Whether it may be rejected is said first."""
-    from app.services.alerts.approval import approve_alert
-
     alert_id = send(officer_client, category="missing_person")["alert_id"]
     token = form_token(supervisor_client, f"/officers/alerts/{alert_id}")
-    approve_alert(supervisor(email="first@police.example"), alert_id)
+    approve_as_seen(supervisor(email="first@police.example"), alert_id)
     for reason in ("", "   ", "a\x00b"):
         answer = supervisor_client.post(
             f"/officers/alerts/{alert_id}/reject",
@@ -330,7 +328,7 @@ def test_a_decision_taken_meanwhile_is_seen_under_the_lock(app, officer_client, 
 
     from app.models import Delivery
     from app.services.alerts import NotAllowed, cancel_alert
-    from app.services.alerts.approval import approve_alert, reject_alert
+    from app.services.alerts.approval import reject_alert
 
     alert_id = send(officer_client, category="missing_person")["alert_id"]
     first_id = supervisor(email="first@police.example").id
@@ -350,7 +348,7 @@ def test_a_decision_taken_meanwhile_is_seen_under_the_lock(app, officer_client, 
     meanwhile.start()
     meanwhile.join()
     with pytest.raises(NotAllowed):
-        approve_alert(second, alert_id)
+        approve_as_seen(second, alert_id)
     db.session.expire_all()
     assert db.session.get(Alert, alert_id).status == (
         "rejected" if first == "reject" else "cancelled"
@@ -426,17 +424,13 @@ def test_approving_says_so_in_the_supervisors_language(
     # Welsh page (an outside check).
     from datetime import UTC, datetime, timedelta
 
-    from tests.factories import form_token
-
     monkeypatch.setitem(app.config, "APPROVAL_THRESHOLD", 1)
     send_at = (datetime.now(UTC) + timedelta(days=2)).replace(hour=17, minute=30, second=0)
     extra = {"send_at": send_at.isoformat()} if later else {}
     alert_id = send(officer_client, **extra)["alert_id"]
     url = f"/officers/alerts/{alert_id}"
     supervisor_client.get(url + "?lang=cy")
-    answer = supervisor_client.post(
-        url + "/approve", data={"csrf_token": form_token(supervisor_client, url)}
-    )
+    answer = supervisor_client.post(url + "/approve", data=approval_form(supervisor_client, url))
     page = supervisor_client.get(answer.headers["Location"]).text
     if later:
         assert "Wedi'i gymeradwyo: bydd yn mynd ar " in page.replace("&#39;", "'")

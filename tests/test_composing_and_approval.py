@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text, update
 from app.extensions import db
 from app.models import Alert, AlertTemplate, AuditEvent, Delivery, OutboxMessage, Place
 from app.services.alerts import release_scheduled_alerts
-from tests.factories import form_token, signed_in
+from tests.factories import approval_form, form_token, signed_in
 
 BS1_6AD = [-2.588230, 51.451967]
 FROME = [-2.3197, 51.2300]  # BA11, a few km from the Wiltshire border
@@ -459,7 +459,7 @@ def test_a_large_alert_waits_for_another_supervisors_approval(
     assert "Approve this alert?" in page.text
     approved = supervisor_client.post(
         f"/officers/alerts/{alert_id}/approve",
-        data={"csrf_token": form_token(supervisor_client, f"/officers/alerts/{alert_id}")},
+        data=approval_form(supervisor_client, f"/officers/alerts/{alert_id}"),
     )
     assert approved.status_code == 302
     db.session.expire_all()
@@ -508,6 +508,41 @@ def test_an_approval_goes_to_the_count_its_supervisor_saw_or_not_at_all(
     db.session.expire_all()
     alert = db.session.get(Alert, alert_id)
     assert (alert.status, alert.recipient_count) == ("sending", seen + 10)
+
+
+def test_an_approval_that_does_not_say_its_count_sends_nothing(
+    app, monkeypatch, officer_client, supervisor_client, town
+):
+    """Found reading the change: an approval posted without the count its page showed
+    (a page kept open from before the count was sent, or a form by hand), or with one
+    that is no number, went to whatever the count was then, unchecked."""
+    monkeypatch.setitem(app.config, "APPROVAL_THRESHOLD", 1)
+    alert_id = send(officer_client).json["alert_id"]
+    url = f"/officers/alerts/{alert_id}"
+    token = form_token(supervisor_client, url)
+    for said in (
+        {},
+        {"expected_residents": ""},
+        {"expected_residents": "-3"},
+        {"expected_residents": "12abc"},
+        {"expected_residents": "9" * 40},
+    ):
+        refused = supervisor_client.post(
+            url + "/approve", data={"csrf_token": token, **said}, follow_redirects=True
+        )
+        assert refused.status_code == 200, said
+        assert "the approval did not say how many residents you saw" in refused.text, said
+        db.session.expire_all()
+        assert db.session.get(Alert, alert_id).status == "pending_approval", said
+        assert db.session.scalar(select(Delivery.id)) is None, said
+    welsh = supervisor_client.post(
+        url + "/approve?lang=cy", data={"csrf_token": token}, follow_redirects=True
+    )
+    assert "Ni anfonwyd dim" in welsh.text and "did not say" not in welsh.text
+    approved = supervisor_client.post(url + "/approve", data=approval_form(supervisor_client, url))
+    assert approved.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Alert, alert_id).status == "sending"
 
 
 def test_urgent_categories_need_approval_and_a_rejection_says_why(

@@ -22,10 +22,9 @@ from app.models import (
 )
 from app.services import public_feeds
 from app.services.alerts import AlertDraft, NotAllowed, cancel_alert, cross_border, submit_alert
-from app.services.alerts.approval import approve_alert
 from app.services.feeds import ATOM_NS as ATOM
 from app.services.feeds import CAP_NS as CAP
-from tests.factories import form_token, signed_in
+from tests.factories import approval_form, approve_as_seen, decide_as_seen, form_token, signed_in
 
 BATH = "BA1 1RG"
 TROWBRIDGE = "BA14 6AA"
@@ -62,7 +61,7 @@ def test_the_neighbour_reads_in_its_log_page_and_report_the_follow_ups_its_resid
     alert = submit_alert(border["officer"], AlertDraft(shapes=BOTH, title="Van thefts", body="B"))
     alert = alert.alert
     cross_border.ask_force(border["supervisor"], alert.id, wilts.id)
-    cross_border.decide_for_force(border["wilts_supervisor"], alert.id, approve=True)
+    decide_as_seen(border["wilts_supervisor"], alert.id)
     update = submit_alert(
         border["officer"],
         AlertDraft(
@@ -132,7 +131,7 @@ def test_a_list_of_alerts_for_a_place_outside_says_those_listed_came_across_the_
 
     alert = submit_alert(border["officer"], AlertDraft(shapes=BOTH, title="Vans", body="B"))
     cross_border.ask_force(border["supervisor"], alert.alert.id, border["force"].id)
-    cross_border.decide_for_force(border["wilts_supervisor"], alert.alert.id, approve=True)
+    decide_as_seen(border["wilts_supervisor"], alert.alert.id)
     run_worker()
     path = f"/forces/{border['force'].slug}/alerts"
     posted = client.post(path, data={"area": "BA1 1RG", "csrf_token": form_token(client, path)})
@@ -193,7 +192,7 @@ def test_an_approved_alert_reaches_the_neighbours_residents_once(app, client, bo
     assert f"/officers/asked/{alert.id}" in notice.body and "Van thefts" in notice.body
     assert reached(alert.id) == {"Bath": 1, "Border": 1}  # nothing yet
 
-    cross_border.decide_for_force(border["wilts_supervisor"], alert.id, approve=True)
+    decide_as_seen(border["wilts_supervisor"], alert.id)
     # Trowbridge's resident now; the border resident already had it, so not again.
     assert reached(alert.id) == {"Bath": 1, "Border": 1, "Trowbridge": 1}
     ask = db.session.get(AlertForce, (alert.id, wilts.id))
@@ -330,7 +329,7 @@ def test_a_late_approval_s_wait_is_not_counted_as_its_messages_slowness(
         db.session.execute(text(statement), {"id": alert.id})
     db.session.commit()
     cross_border.ask_force(border["supervisor"], alert.id, border["force"].id)
-    cross_border.decide_for_force(border["wilts_supervisor"], alert.id, approve=True)
+    decide_as_seen(border["wilts_supervisor"], alert.id)
     run_worker()
     assert reached(alert.id) == {"Bath": 1, "Border": 1, "Trowbridge": 1}
     if counted:
@@ -375,7 +374,7 @@ def test_a_late_approval_sends_the_updates_so_far_too(app, border, run_worker):
     )
     db.session.commit()
     cross_border.ask_force(border["supervisor"], alert.id, border["force"].id)
-    cross_border.decide_for_force(border["wilts_supervisor"], alert.id, approve=True)
+    decide_as_seen(border["wilts_supervisor"], alert.id)
     # Trowbridge's resident gets the alert and the update after it; nobody twice.
     assert reached(alert.id) == {"Bath": 1, "Border": 1, "Trowbridge": 1}
     assert reached(update.id) == {"Bath": 1, "Border": 1, "Trowbridge": 1}
@@ -410,9 +409,9 @@ def test_approved_before_the_alert_goes_it_waits_for_the_send(app, border):
     assert alert.status == "pending_approval"
     wilts = border["force"]
     cross_border.ask_force(border["supervisor"], alert.id, wilts.id)
-    cross_border.decide_for_force(border["wilts_supervisor"], alert.id, approve=True)
+    decide_as_seen(border["wilts_supervisor"], alert.id)
     assert reached(alert.id) == {}  # nothing goes before its own force approves
-    approve_alert(border["other_supervisor"], alert.id)
+    approve_as_seen(border["other_supervisor"], alert.id)
     assert reached(alert.id) == {"Bath": 1, "Border": 1, "Trowbridge": 1}
 
 
@@ -426,10 +425,10 @@ def test_a_refusal_says_why_and_sends_nothing(app, border):
     with pytest.raises(AlertInvalid, match="Say why"):
         cross_border.decide_for_force(border["wilts_supervisor"], alert.id, approve=False)
     with pytest.raises(NotAllowed, match="Only a supervisor"):
-        cross_border.decide_for_force(border["wilts_officer"], alert.id, approve=True)
+        decide_as_seen(border["wilts_officer"], alert.id)
     # The alert's own force cannot answer for the neighbour.
     with pytest.raises(NotAllowed, match="no such alert"):
-        cross_border.decide_for_force(border["other_supervisor"], alert.id, approve=True)
+        decide_as_seen(border["other_supervisor"], alert.id)
     cross_border.decide_for_force(
         border["wilts_supervisor"], alert.id, approve=False, reason="We sent our own."
     )
@@ -475,7 +474,7 @@ def test_a_cancelled_alert_cannot_be_approved_and_an_area_at_home_asks_nobody(ap
     page = theirs.get(f"/officers/asked/{alert.id}").text
     assert "have stopped this alert" in page and "Approve for our residents" not in page
     with pytest.raises(NotAllowed, match="cancelled this alert"):
-        cross_border.decide_for_force(border["wilts_supervisor"], alert.id, approve=True)
+        decide_as_seen(border["wilts_supervisor"], alert.id)
     assert reached(alert.id) == {}
     with pytest.raises(NotAllowed, match="cancelled: nothing to ask"):
         cross_border.ask_force(border["supervisor"], alert.id, wilts.id)
@@ -492,7 +491,7 @@ def test_once_the_all_clear_has_gone_nobody_new_hears_of_the_danger(app, border)
         ),
     )
     with pytest.raises(NotAllowed, match="sent the all-clear"):
-        cross_border.decide_for_force(border["wilts_supervisor"], alert.id, approve=True)
+        decide_as_seen(border["wilts_supervisor"], alert.id)
     assert "Trowbridge" not in reached(alert.id)
     # Refusing is still possible: it closes the question.
     cross_border.decide_for_force(
@@ -569,7 +568,7 @@ def test_the_neighbour_sees_only_what_it_was_asked_on_its_pages(app, border):
     assert empty.status_code == 400 and "Dywedwch pam" in empty.text
     done = theirs.post(
         f"/officers/asked/{asked.alert.id}",
-        data={"csrf_token": token, "decision": "approve"},
+        data={**approval_form(theirs, f"/officers/asked/{asked.alert.id}"), "decision": "approve"},
         follow_redirects=True,
     )
     assert "mae&#39;n mynd at eich preswylwyr nawr" in done.text  # the Welsh page
@@ -579,6 +578,41 @@ def test_the_neighbour_sees_only_what_it_was_asked_on_its_pages(app, border):
         in ours.get(f"/officers/alerts/{asked.alert.id}").text
     )
     assert db.session.scalar(select(func.count()).select_from(AlertForce)) == 1
+
+
+def test_a_neighbours_approval_goes_to_the_count_it_saw_or_not_at_all(
+    app, border, make_resident, run_worker
+):
+    """As a force's own approvals (an outside check: approved for 11, it went to 51):
+    the neighbour's approval, unchecked, went to however many of its residents the
+    area held by then, and one that said no count went too."""
+    alert = submit_alert(border["officer"], AlertDraft(shapes=BOTH, title="Vans", body="B"))
+    alert = alert.alert
+    cross_border.ask_force(border["supervisor"], alert.id, border["force"].id)
+    theirs = signed_in(app, border["wilts_supervisor"], "supervisor")
+    url = f"/officers/asked/{alert.id}"
+    seen = approval_form(theirs, url)
+    assert seen["expected_residents"] == "0"  # 2 of theirs: hidden, sent as 0
+    for n in range(10):  # their residents signed up meanwhile, in the area
+        make_resident(postcode=TROWBRIDGE, sms=f"+4477009003{n:02d}", name=f"New {n}")
+    for said in (seen, {"csrf_token": seen["csrf_token"]}):
+        refused = theirs.post(url, data={**said, "decision": "approve"}, follow_redirects=True)
+        assert ("now reaches 12 residents, not fewer than 5" in refused.text) == (said is seen)
+        assert ("did not say how many residents" in refused.text) != (said is seen)
+        assert db.session.get(AlertForce, (alert.id, border["force"].id)).status == "asked"
+    again = approval_form(theirs, url)
+    assert again["expected_residents"] == "12"
+    assert "Your residents inside the area: <strong>12</strong>" in theirs.get(url).text
+    done = theirs.post(url, data={**again, "decision": "approve"})
+    assert done.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(AlertForce, (alert.id, border["force"].id)).status == "approved"
+    # Refusing needs no count.
+    other = submit_alert(border["officer"], AlertDraft(shapes=BOTH, title="Other", body="B"))
+    cross_border.ask_force(border["supervisor"], other.alert.id, border["force"].id)
+    cross_border.decide_for_force(
+        border["wilts_supervisor"], other.alert.id, approve=False, reason="Ours went."
+    )
 
 
 def test_an_update_waits_while_its_original_is_being_decided(app, border, run_worker):
@@ -611,7 +645,7 @@ def test_an_update_waits_while_its_original_is_being_decided(app, border, run_wo
     def approve():
         with app.app_context():
             try:
-                approve_alert(border["other_supervisor"], update.id)
+                approve_as_seen(border["other_supervisor"], update.id)
                 outcome["done"] = True
             except Exception as error:  # noqa: BLE001 (reported below)
                 outcome["error"] = error
@@ -695,7 +729,7 @@ def test_the_updates_and_all_clear_follow_the_force_that_reached_them(app, borde
     alert = submit_alert(border["officer"], AlertDraft(shapes=BOTH, title="Fire", body="B")).alert
     assert reached(alert.id) == {"Bath": 1}
     cross_border.ask_force(border["supervisor"], alert.id, wilts.id)
-    cross_border.decide_for_force(border["wilts_supervisor"], alert.id, approve=True)
+    decide_as_seen(border["wilts_supervisor"], alert.id)
     run_worker()
     assert _via(alert.id) == {"Bath": None, "Trowbridge": wilts.id, "Border": wilts.id}
 
@@ -752,7 +786,7 @@ def test_a_follow_up_goes_through_a_force_not_stopped_their_own_first(app, borde
     )
     db.session.commit()
     cross_border.ask_force(border["supervisor"], alert.id, wilts.id)
-    cross_border.decide_for_force(border["wilts_supervisor"], alert.id, approve=True)
+    decide_as_seen(border["wilts_supervisor"], alert.id)
     run_worker()
     ways = db.session.execute(
         select(Delivery.channel, Delivery.via_force_id).where(

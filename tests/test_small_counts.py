@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Alert, Delivery, ResidentLocation
-from tests.factories import form_token
+from tests.factories import approval_form
 
 BS1_6AD = [-2.588230, 51.451967]
 # Fields of the preview that are not counts of people or their messages. The time until
@@ -192,9 +192,7 @@ def test_an_alert_waiting_for_approval_hides_its_small_count_until_it_goes(
         "It will go to <strong>fewer than 5</strong> residents" in supervisor_client.get(url).text
     )
 
-    approved = supervisor_client.post(
-        url + "/approve", data={"csrf_token": form_token(supervisor_client, url)}
-    )
+    approved = supervisor_client.post(url + "/approve", data=approval_form(supervisor_client, url))
     assert approved.status_code == 302
     run_worker()
     page = officer_client.get(url).text

@@ -20,7 +20,7 @@ from app.models import (
     alert_teams,
 )
 from app.services import teams
-from tests.factories import form_token, signed_in
+from tests.factories import approval_form, approve_as_seen, form_token, signed_in
 
 BS1_6AD = [-2.588230, 51.451967]
 
@@ -409,7 +409,8 @@ def test_supervisors_are_asked_and_approve_only_for_the_teams_they_supervise(
     db.session.expire_all()
     assert db.session.get(Alert, alert_id).status == "pending_approval"
 
-    assert sue.post(f"/officers/alerts/{alert_id}/approve").status_code == 302
+    form = approval_form(sue, f"/officers/alerts/{alert_id}")
+    assert sue.post(f"/officers/alerts/{alert_id}/approve", data=form).status_code == 302
     db.session.expire_all()
     assert db.session.get(Alert, alert_id).status == "sending"
     approved = db.session.scalar(
@@ -419,12 +420,12 @@ def test_supervisors_are_asked_and_approve_only_for_the_teams_they_supervise(
 
 
 def test_the_service_refuses_an_approval_for_another_team_too(app, people, two_teams, street):
-    from app.services.alerts import NotAllowed, approve_alert
+    from app.services.alerts import NotAllowed
 
     a = client_of(app, people, "officer_a")
     alert_id = a.post("/officers/alerts", json=draft(category="missing_person")).json["alert_id"]
     with pytest.raises(NotAllowed, match="Bristol Central's: a supervisor of that team"):
-        approve_alert(people["supervisor_b"], alert_id)
+        approve_as_seen(people["supervisor_b"], alert_id)
 
 
 def test_a_team_without_a_supervisor_asks_the_administrators(app, people, make_officer, street):

@@ -385,7 +385,11 @@ def decide_asked(alert_id: int):
     approve = decision == "approve"
     try:
         decided = cross_border.decide_for_force(
-            current_user, alert_id, approve=approve, reason=request.form.get("reason", "")
+            current_user,
+            alert_id,
+            approve=approve,
+            reason=request.form.get("reason", ""),
+            expected=_count_seen() if approve else None,
         )
     except AlertInvalid as refusal:
         found = cross_border.find_asked_alert(current_user, alert_id)
@@ -470,9 +474,8 @@ def approve(alert_id: int):
     _alert_for("alert.approve", alert_id)
     # The count the page showed: the alert goes to it, or is not sent (an outside check:
     # approved for 11, it went to 51).
-    expected = whole_number(request.form.get("expected_residents"), most=10**9)
     try:
-        approved = approve_alert(current_user, alert_id, expected=expected)
+        approved = approve_alert(current_user, alert_id, expected=_count_seen())
     except NotAllowed as refusal:
         flash(str(refusal))
     else:
@@ -483,6 +486,12 @@ def approve(alert_id: int):
             else _("Approved: it will go on %(when)s.", when=when(approved.send_at))
         )
     return redirect(url_for("officers.alert", alert_id=alert_id))
+
+
+def _count_seen() -> int | None:
+    """The count of residents an approval's page showed (0 for a hidden one), sent with
+    the approval; None when it sent none or nonsense (refused by the service)."""
+    return whole_number(request.form.get("expected_residents"), most=10**9)
 
 
 @bp.route("/alerts/<int:alert_id>/reject", methods=["POST"])

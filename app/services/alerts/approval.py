@@ -38,25 +38,37 @@ log = logging.getLogger(__name__)
 COUNT_LEEWAY = 0.05
 
 
-def approve_alert(supervisor: Officer, alert_id: int, *, expected: int | None = None) -> Alert:
+def approve_alert(supervisor: Officer, alert_id: int, *, expected: int | None) -> Alert:
     """A supervisor approves someone else's alert: it goes now, or at its time.
     `expected`: the count of residents the page showed (0 for a hidden one); one that
     differs, as staff may see it, by more than COUNT_LEEWAY from the count it goes to
-    now refuses the approval, nothing sent. Raises NotAllowed."""
+    now refuses the approval, nothing sent, and so does none (None: a page kept open
+    from before the count was sent, or a form by hand). Raises NotAllowed."""
     with transaction():
         alert = _alert_to_decide(supervisor, alert_id, "approve")
+        if expected is None:
+            raise NotAllowed(count_unseen())
         transition(alert, "approve", supervisor)
         later = alert.send_at is not None and alert.send_at > datetime.now(UTC)
         deliveries = send_now_or_later(alert, supervisor, later=later)
-        if deliveries is not None and expected is not None:
-            _check_count_as_seen(alert.recipient_count or 0, expected)
+        if deliveries is not None:
+            check_count_as_seen(alert.recipient_count or 0, expected)
     if deliveries is not None:
         enqueue_safely(alert_id)
     return alert
 
 
-def _check_count_as_seen(now: int, seen: int) -> None:
-    """Raise NotAllowed (its transaction undone) when `now` is not the count seen."""
+def count_unseen() -> str:
+    """Why an approval that did not say which count it saw sent nothing."""
+    return gettext(
+        "Nothing was sent: the approval did not say how many residents you saw. Look at "
+        "the count on this page, then approve it again."
+    )
+
+
+def check_count_as_seen(now: int, seen: int) -> None:
+    """Raise NotAllowed (its transaction undone) when `now` is not the count seen
+    (`seen`: as the page showed it, 0 for a hidden one), give or take COUNT_LEEWAY."""
     shown, before = suppressed(now), suppressed(seen)
     if shown == before or (
         shown is not None and before is not None and abs(shown - before) <= before * COUNT_LEEWAY

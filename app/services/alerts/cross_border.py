@@ -19,12 +19,13 @@ from sqlalchemy import func
 
 from app.dao import forces as forces_dao
 from app.dao.audit import create_audit_event
-from app.dao.targeting import count_targets
+from app.dao.targeting import count_targets, suppressed
 from app.extensions import db
 from app.i18n import police_of
 from app.models import Alert, AlertForce, Force, Officer
 from app.services import authorisation, forces, message_text
 from app.services.accounts import find_active, find_on_duty
+from app.services.alerts.approval import check_count_as_seen, count_unseen
 from app.services.alerts.drafts import AlertInvalid
 from app.services.alerts.lifecycle import (
     APPROVERS,
@@ -165,6 +166,9 @@ class Asked:
     # its own page), the number sent once sent; None when neither.
     residents: str | None
     area: str | None  # GeoJSON, WGS84
+    # The count as the page shows it (0: hidden), for the approval to check against;
+    # None when not counted now.
+    residents_seen: int | None = None
     # Its follow-ups to the same people that reached the force's residents, and how
     # many of them each reached (on the alert's own page only).
     follow_ups: list[tuple[Alert, int]] = field(default_factory=list)
@@ -208,11 +212,12 @@ def find_asked_alert(officer: Officer, alert_id: int) -> Asked | None:
 def _asked(
     ask: AlertForce, alert: Alert, officer: Officer, *, with_area: bool, count: bool
 ) -> Asked:
+    seen = None
     if ask.sent_at is not None:
         residents = f"{ask.residents or 0:,}"
     elif count:
-        own = replace(audience_of(alert), force_id=officer.force_id)
-        residents = count_label(count_targets(db.session, own)["residents"])
+        counted = _own_residents(alert, officer.force_id)
+        residents, seen = count_label(counted), suppressed(counted) or 0
     else:
         residents = None
     return Asked(
@@ -221,18 +226,32 @@ def _asked(
         asking_force=forces.force_by_id(alert.force_id),
         residents=residents,
         area=stored_area_geojson(alert.id) if with_area else None,
+        residents_seen=seen,
         follow_ups=(
             forces_dao.find_follow_ups_sent_via(alert.id, officer.force_id) if with_area else []
         ),
     )
 
 
+def _own_residents(alert: Alert, force_id: int) -> int:
+    """How many of the force's own residents the alert reaches now."""
+    return count_targets(db.session, replace(audience_of(alert), force_id=force_id))["residents"]
+
+
 def decide_for_force(
-    officer: Officer, alert_id: int, *, approve: bool, reason: str = ""
+    officer: Officer,
+    alert_id: int,
+    *,
+    approve: bool,
+    reason: str = "",
+    expected: int | None = None,
 ) -> AlertForce:
     """A supervisor of the force asked approves (their residents get the alert once it
     is sent, at once if it has been) or refuses with a reason the asking force can read.
-    Raises NotAllowed or AlertInvalid."""
+    `expected`: the count of their residents the page showed (0 for a hidden one); an
+    approval is refused without it, or when the count now differs from it, as the
+    force's own approvals are (approval.approve_alert). Raises NotAllowed or
+    AlertInvalid."""
     errors: dict[str, str] = {}
     reason = checked_reason(errors, reason)
     if officer.role not in APPROVERS:
@@ -280,6 +299,12 @@ def decide_for_force(
             raise AlertInvalid(
                 {"reason": gettext("Say why, so the other force knows what to do instead.")}
             )
+        if approve:
+            # Approved for 11, it must not go to 51 (an import in between): as the
+            # force's own approvals are checked.
+            if expected is None:
+                raise NotAllowed(count_unseen())
+            check_count_as_seen(_own_residents(alert, officer.force_id), expected)
         ask.status = "approved" if approve else "refused"
         ask.decided_by_id = officer.id
         ask.decided_at = func.now()
