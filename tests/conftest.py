@@ -64,6 +64,7 @@ MUTABLE_TABLES = (
     "teams",
     "named_places",
     "replies",
+    "stopped_numbers",
     "outbox_messages",
     "deliveries",
     "alerts",

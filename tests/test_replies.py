@@ -465,6 +465,66 @@ def test_no_answer_goes_to_a_number_that_texted_stop_until_it_texts_start(
     assert "It is open now." in answer.params["Body"]
 
 
+def test_a_number_whose_first_text_is_stop_takes_no_answer_until_it_wants_texts(
+    app, monkeypatch, providers, officer, make_resident, run_worker
+):
+    """Found reading the change: a number nobody holds whose first text was STOP had no
+    earlier message to carry its STOP, and its next message was answered by text."""
+    from app.models import StoppedNumber
+    from app.services import verification
+    from app.services.residents import purge_expired, set_channel
+
+    number = "+447700900913"
+    gateway, url = providers.gateway, inbound(providers)
+    gateway.text_in(url, number, "STOP")
+    gateway.text_in(url, number, "Is the park open?")
+    (message,) = all_replies()  # the STOP is no message
+    assert message.number_stopped_at is not None
+    with pytest.raises(replies.ReplyRefused, match="has texted STOP since"):
+        replies.answer_reply(officer, message.id, "It is open.")
+    # Kept by the number keyed, not the number.
+    (key,) = db.session.scalars(select(StoppedNumber.number_key)).all()
+    assert number[1:] not in key and "900913" not in key
+    # Its YES is a START now (it stopped texts), and STOP again stops again.
+    gateway.text_in(url, number, "YES")
+    db.session.rollback()
+    replies.answer_reply(officer, message.id, "It is open.")
+    gateway.text_in(url, number, "STOP")
+    db.session.rollback()
+    with pytest.raises(replies.ReplyRefused, match="has texted STOP since"):
+        replies.answer_reply(officer, message.id, "It is open, really.")
+
+    # Someone signs up with it and types in the code texted to it: it wants texts, and
+    # its messages take answers (its YES to a question is no START).
+    resident = make_resident(sms=None, email="owner@example.com")
+    set_channel(db.session.get(type(resident), resident.id), "sms", number)
+    run_worker()
+    code = re.search(
+        r"\b(\d{6})\b", [a for a in gateway.accepted if a.to == number][-1].params["Body"]
+    )
+    verification.check_code(db.session.get(type(resident), resident.id), "sms", code.group(1))
+    assert db.session.scalars(select(StoppedNumber.number_key)).all() == []
+    db.session.rollback()
+    replies.answer_reply(officer, message.id, "It is open now.")
+    starts = select(func.count()).where(AuditEvent.action == "resident.sms_started")
+    before = db.session.scalar(starts)
+    gateway.text_in(url, number, "YES")
+    db.session.rollback()
+    assert db.session.scalar(starts) == before
+
+    # A STOP kept by itself goes after RETENTION_DAYS, as the messages it stopped.
+    gateway.text_in(url, "+447700900914", "STOP")
+    monkeypatch.setitem(app.config, "RETENTION_DAYS", 30)
+    db.session.execute(
+        StoppedNumber.__table__.update().values(
+            stopped_at=func.now() - db.text("interval '31 days'")
+        )
+    )
+    db.session.commit()
+    assert purge_expired()["number_stops_removed"] == 1
+    assert db.session.scalars(select(StoppedNumber.number_key)).all() == []
+
+
 def test_a_team_reads_and_answers_only_its_own_alerts_replies_and_messages(
     app, providers, officer, make_officer, make_resident, run_worker
 ):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import text
 
 from app.extensions import db
 
 
-def stop_number(number: str, channel: str = "sms") -> tuple[int, int]:
+def stop_number(number: str, *, key: str, channel: str = "sms") -> tuple[int, int]:
     """Stop every channel of this kind on the number, and cancel what is still queued
-    to it. (channels stopped, deliveries cancelled)."""
+    to it; an SMS STOP is kept by `key` (the number keyed, optout.number_key) whoever
+    holds the number. (channels stopped, deliveries cancelled)."""
     stopped = db.session.execute(
         text(
             "UPDATE resident_channels SET unsubscribed_at = now(), unsubscribed_by = 'text' "
@@ -37,7 +40,15 @@ def stop_number(number: str, channel: str = "sms") -> tuple[int, int]:
     ).all()
     if channel == "sms":
         # Held by a resident or by nobody: its messages take no answer now, and an
-        # answer still waiting to go does not go (an outside check).
+        # answer still waiting to go does not go (an outside check). Kept by itself
+        # too: a number nobody holds, STOP its first text, had its next answered.
+        db.session.execute(
+            text(
+                "INSERT INTO stopped_numbers (number_key) VALUES (:key)"
+                " ON CONFLICT (number_key) DO NOTHING"
+            ),
+            {"key": key},
+        )
         db.session.execute(
             text(
                 "UPDATE replies SET number_stopped_at = now() WHERE address = :number"
@@ -78,36 +89,59 @@ def channel_stopped(resident_id: int, channel: str) -> bool:
     )
 
 
-def number_stopped(number: str, channel: str = "sms") -> bool:
-    """Whether a channel on this number was stopped by a text from it (STOP)."""
+def number_stopped(number: str, *, key: str) -> bool:
+    """Whether texts to this number were stopped by a text from it (STOP), held by a
+    resident or by nobody (`key`: the number keyed, as stop_number keeps it)."""
     return bool(
         db.session.execute(
             text(
                 # Stopped by a text from the number (or the provider's opt-out of it), or
                 # before how was kept (migration 0052).
-                "SELECT EXISTS (SELECT 1 FROM resident_channels WHERE channel = :channel"
+                "SELECT EXISTS (SELECT 1 FROM resident_channels WHERE channel = 'sms'"
                 " AND address = :number AND unsubscribed_at IS NOT NULL"
                 " AND coalesce(unsubscribed_by, 'text') = 'text')"
+                " OR EXISTS (SELECT 1 FROM stopped_numbers WHERE number_key = :key)"
             ),
-            {"number": number, "channel": channel},
+            {"number": number, "key": key},
         ).scalar()
     )
 
 
-def start_number(number: str, channel: str = "sms") -> int:
+def number_stopped_at(number: str, *, key: str) -> datetime | None:
+    """When the number's STOP was (START clears it), for its next message to carry: as
+    kept by itself, or by its earlier messages (before migration 0067 kept it alone)."""
+    return db.session.execute(
+        text(
+            "SELECT coalesce("
+            " (SELECT stopped_at FROM stopped_numbers WHERE number_key = :key),"
+            " (SELECT max(number_stopped_at) FROM replies WHERE address = :number"
+            "  AND channel = 'sms'))"
+        ),
+        {"number": number, "key": key},
+    ).scalar()
+
+
+def forget_number_stopped(number: str, *, key: str) -> None:
+    """The number wants texts again (START, or a code texted to it typed in): its
+    messages take answers again, earlier ones too."""
+    db.session.execute(
+        text(
+            "UPDATE replies SET number_stopped_at = NULL WHERE address = :number"
+            " AND channel = 'sms' AND number_stopped_at IS NOT NULL"
+        ),
+        {"number": number},
+    )
+    db.session.execute(text("DELETE FROM stopped_numbers WHERE number_key = :key"), {"key": key})
+
+
+def start_number(number: str, *, key: str, channel: str = "sms") -> int:
     """START from the number: its channels stopped by a text go on again, and so does
     one stopped by a link when it is the number's only one (its resident is who
     texted). A link's stop of one of several residents sharing the number stays: the
     text says nothing of which of them sent it. Its messages take answers again. How
     many went on again."""
     if channel == "sms":
-        db.session.execute(
-            text(
-                "UPDATE replies SET number_stopped_at = NULL WHERE address = :number"
-                " AND channel = 'sms' AND number_stopped_at IS NOT NULL"
-            ),
-            {"number": number},
-        )
+        forget_number_stopped(number, key=key)
     return len(
         db.session.execute(
             text(

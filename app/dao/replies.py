@@ -4,7 +4,6 @@ number, the inbox, and the answers to an alert's question. Nothing here commits.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
@@ -108,18 +107,6 @@ def holders_of(address: str, channels: tuple[str, ...], *, unproven_too: bool = 
             {"address": address, "channels": list(channels), "unproven": unproven_too},
         ).scalars()
     )
-
-
-def find_number_stopped_at(address: str) -> datetime | None:
-    """When this number's STOP was that its earlier messages carry (START clears it):
-    a message after a STOP from a number nobody holds is as stopped as those before."""
-    return db.session.execute(
-        text(
-            "SELECT max(number_stopped_at) FROM replies WHERE address = :address"
-            " AND channel = 'sms'"
-        ),
-        {"address": address},
-    ).scalar()
 
 
 def create_reply(**values) -> int | None:

@@ -121,6 +121,16 @@ def delete_old_replies(session, *, days: int) -> int:
     ).rowcount
 
 
+def delete_old_stops(session, *, days: int) -> int:
+    """Numbers' STOPs kept by themselves (stopped_numbers), after `days`
+    (RETENTION_DAYS, like the messages they stopped answers to). A resident's STOP
+    stays on their channel for as long as they are signed up."""
+    return session.execute(
+        text("DELETE FROM stopped_numbers WHERE stopped_at < now() - make_interval(days => :d)"),
+        {"d": days},
+    ).rowcount
+
+
 def delete_unproven_numbers(session, *, days: int) -> int:
     """Numbers residents who confirmed another way added and never confirmed, their
     last code expired `days` ago (UNVERIFIED_DAYS): a stranger's number typed by

@@ -25,7 +25,7 @@ from app.models.place import (
     name_search_key,
 )
 from app.models.population import WardPopulation
-from app.models.reply import REPLY_KINDS, Reply
+from app.models.reply import REPLY_KINDS, Reply, StoppedNumber
 from app.models.resident import (
     InterestGroup,
     Resident,
@@ -76,6 +76,7 @@ __all__ = [
     "REPLY_KINDS",
     "Reply",
     "StaffSession",
+    "StoppedNumber",
     "Target",
     "TargetSquare",
     "SQUARE_M",

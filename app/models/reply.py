@@ -70,3 +70,17 @@ class Reply(db.Model):
     # The force of the alert it answers (the default force's without one): migration
     # 0037's trigger sets it; each force's staff read their own.
     force_id: Mapped[int] = force_column()
+
+
+class StoppedNumber(db.Model):
+    """A number that texted STOP (or its provider opted it out), until it texts START
+    or a code texted to it is typed in: its messages take no answer, whoever holds
+    it, nobody included. Kept by the number keyed with SECRET_KEY (optout.number_key),
+    for RETENTION_DAYS at most."""
+
+    __tablename__ = "stopped_numbers"
+
+    number_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    stopped_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -11,6 +12,7 @@ from app.dao import channels as channels_dao
 from app.dao.audit import create_audit_event
 from app.extensions import db
 from app.models import Resident
+from app.services.counters import key_digest
 from app.services.timeline import record_stop, record_unsubscribe
 
 # The words carriers and Twilio treat as opting out, and back in; and the Welsh verb
@@ -101,8 +103,30 @@ def wants_start(word: str, number: str) -> bool:
     """Whether a text asks for texts again. YES only from a number that stopped them:
     from anyone else it is an answer ("Seen it? Reply 1 for Yes") and goes on as one."""
     if word == "YES":
-        return channels_dao.number_stopped(number)
+        return number_stopped(number)
     return word in START_WORDS
+
+
+def number_key(number: str) -> str:
+    """A number as its STOP is kept whoever holds it (stopped_numbers): keyed with
+    SECRET_KEY, not the number itself, which may be nobody's we know."""
+    return key_digest(f"stopped:{number}")
+
+
+def number_stopped(number: str) -> bool:
+    """Whether the number texted STOP (or its provider opted it out), and not START."""
+    return channels_dao.number_stopped(number, key=number_key(number))
+
+
+def number_stopped_at(number: str) -> datetime | None:
+    """When the number texted STOP, if it has not texted START since."""
+    return channels_dao.number_stopped_at(number, key=number_key(number))
+
+
+def texts_wanted_again(number: str) -> None:
+    """A code texted to the number was typed in: it wants texts, as after START (its
+    messages take answers again). The caller commits."""
+    channels_dao.forget_number_stopped(number, key=number_key(number))
 
 
 def stop_sms(from_number: str, *, by_provider: bool = False) -> None:
@@ -111,7 +135,7 @@ def stop_sms(from_number: str, *, by_provider: bool = False) -> None:
     by_provider: the provider refused to text the number because it opted out there
     (a STOP we never saw, sent to another number of the account): the same stop, so
     that nothing more is sent to fail, and START brings texts back as after a STOP."""
-    stopped, cancelled = channels_dao.stop_number(from_number)
+    stopped, cancelled = channels_dao.stop_number(from_number, key=number_key(from_number))
     if not (stopped or cancelled):
         # Stopped already (the batch's other texts to it fail too; a STOP sent again,
         # or from a number we do not hold): one record of the stop that did something.
@@ -128,7 +152,7 @@ def start_sms(from_number: str) -> None:
     """START: subscribe the number's SMS channels stopped by a text again (and one a
     link stopped, when the number is its resident's alone: channels_dao.start_number).
     The caller commits."""
-    started = channels_dao.start_number(from_number)
+    started = channels_dao.start_number(from_number, key=number_key(from_number))
     create_audit_event("resident.sms_started", actor_id=None, details={"channels": started})
 
 

@@ -18,7 +18,6 @@ from flask import current_app
 from flask_babel import gettext
 from redis.exceptions import RedisError
 
-from app.dao import channels as channels_dao
 from app.dao import replies as replies_dao
 from app.dao.audit import create_audit_event
 from app.dao.events import create_provider_event
@@ -140,7 +139,7 @@ def receive_text(from_number: str, body: str, message_sid: str, media: int = 0) 
         after_close=bool(answered and answered.closed),
         # Texted STOP before, and not START since: a message from it takes no answer
         # either (one from a number nobody holds was answered: a re-check).
-        number_stopped_at=replies_dao.find_number_stopped_at(from_number),
+        number_stopped_at=optout.number_stopped_at(from_number),
     )
     # HELP, or a message that names stopping without asking it plainly: told how.
     asks_how = kind == "message" and optout.MENTIONS_STOP.search(word) is not None
@@ -338,7 +337,7 @@ def answer_reply(officer, reply_id: int, words: str) -> int:
         raise ReplyRefused(gettext("That reply is to another team's alert: that team answers it."))
     if reply.channel != "sms":
         raise ReplyRefused(gettext("Only a text can be answered by text."))
-    if reply.number_stopped_at is not None or channels_dao.number_stopped(reply.address):
+    if reply.number_stopped_at is not None or optout.number_stopped(reply.address):
         # An answer went to a number that had texted STOP (an outside check).
         raise ReplyRefused(
             gettext(

@@ -821,8 +821,8 @@ def purge_expired() -> dict[str, int]:
     - an uploaded list not imported within a day is dropped, and its rejected rows'
       values (names, postcodes) after IMPORT_REPORT_DAYS;
     - sent notices older than a day lose their text; all older than 30 days go;
-    - provider event ids and residents' replies go after RETENTION_DAYS, staff
-      sessions 30 days after they end;
+    - provider event ids, residents' replies and numbers' STOPs kept by themselves go
+      after RETENTION_DAYS, staff sessions 30 days after they end;
     - the audit log's IP addresses go after AUDIT_IP_DAYS."""
     config = current_app.config
     cutoff = datetime.now(UTC) - timedelta(days=config["RETENTION_DAYS"])
@@ -858,10 +858,12 @@ def purge_expired() -> dict[str, int]:
     # keeps who signed in; these rows only hold what a session needed.
     sessions = retention.delete_ended_staff_sessions(db.session)
     replies = retention.delete_old_replies(db.session, days=config["RETENTION_DAYS"])
+    stops = retention.delete_old_stops(db.session, days=config["RETENTION_DAYS"])
     # Who did what stays; from where (residents' and staff's IP addresses) does not.
     addresses = retention.forget_old_audit_addresses(db.session, days=config["AUDIT_IP_DAYS"])
     found = {
         "replies_removed": replies,
+        "number_stops_removed": stops,
         "audit_ip_addresses_forgotten": addresses,
         "deliveries_pseudonymised": pseudonymised,
         "unverified_residents_removed": len(stale),

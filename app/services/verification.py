@@ -27,6 +27,7 @@ from app.dao.locks import lock_until_commit
 from app.extensions import db, redis_store
 from app.i18n import gettext, in_language, lazy_gettext, police
 from app.models import Resident, ResidentChannel
+from app.services import optout
 from app.services.consent import police_of_all
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
 from app.services.counters import count_one, key_digest
@@ -524,6 +525,11 @@ def _check_code(resident: Resident, channel_name: str, code: str) -> None:
         channel.verify_attempts += 1
         raise VerificationRefused(wrong_code(MAX_GUESSES - channel.verify_attempts))
     _readdress_waiting(resident, channel, channel.proved())
+    if channel.channel == "sms":
+        # Its holder had the code by text and asks for texts: a STOP it sent before
+        # is undone, as by START (its messages took no answer, and a YES to a quick
+        # question was read as START).
+        optout.texts_wanted_again(channel.address)
     resident.confirmed_at = resident.confirmed_at or func.now()
     channel.verify_code_hash = None  # single use
     channel.verify_expires_at = None
