@@ -151,6 +151,23 @@ def test_sms_voice_and_email_go_out_and_callbacks_settle_them(
     assert rows["voice"].duration_seconds == 42
     assert rows["email"].provider_ref
     assert db.session.get(Alert, alert.id).status == "sent"
+    # A late callback that says otherwise, once the call ended, changes no figure: a
+    # no-answer with CallDuration 0 took the call's 42 seconds out of the minutes.
+    late = [
+        {"CallSid": call.sid, "CallStatus": "no-answer", "CallDuration": "0"},
+        {"CallSid": call.sid, "CallStatus": "busy", "CallDuration": "7"},
+    ]
+    for params in late:
+        assert gateway.post_signed(call.params["StatusCallback"], params) in (200, 204)
+    late_sms = {"MessageSid": sms.sid, "MessageStatus": "failed", "NumSegments": "9"}
+    assert gateway.post_signed(sms.params["StatusCallback"], late_sms) in (200, 204)
+    db.session.expire_all()
+    voice, text = (
+        db.session.get(Delivery, rows["voice"].id),
+        db.session.get(Delivery, rows["sms"].id),
+    )
+    assert (voice.status, voice.duration_seconds) == ("delivered", 42)
+    assert (text.status, text.segments) == ("delivered", 1)
 
     (message,) = mail.messages
     assert message["To"] == "sam@example.invalid"

@@ -676,8 +676,14 @@ def apply_status(
                          WHERE id = :id FOR UPDATE)
             UPDATE {table} d SET
                 provider_ref = coalesce(d.provider_ref, :ref),
-                segments = coalesce(:segments, d.segments),
-                duration_seconds = coalesce(:duration, d.duration_seconds),
+                -- Once it ended, a later callback saying otherwise changes no figure
+                -- (a no-answer after a completed call, CallDuration 0, took its 42
+                -- seconds out of the minutes billed); one the end lacked is taken.
+                segments = CASE WHEN d.finished_at IS NULL OR d.segments IS NULL
+                                THEN coalesce(:segments, d.segments) ELSE d.segments END,
+                duration_seconds = CASE WHEN d.finished_at IS NULL OR d.duration_seconds IS NULL
+                                        THEN coalesce(:duration, d.duration_seconds)
+                                        ELSE d.duration_seconds END,
                 sent_at = coalesce(d.sent_at, now()),
                 status = CASE WHEN {_RANK_OF_STATUS} < :rank THEN :status
                               ELSE d.status END,
