@@ -30,18 +30,40 @@ def _env(name: str, default: str | None = None) -> str | None:
 AUDIT_IP_DAYS_AT_LEAST = 30
 
 
-def _int(name: str, default: int) -> int:
-    return _number(name, str(default), int, "a whole number")
+def _int(name: str, default: int, *, most: int | None = None) -> int:
+    return _number(name, str(default), int, "a whole number", most)
 
 
 def _float(name: str, default: str) -> float:
     return _number(name, default, float, "a number")
 
 
-def _number(name: str, default: str, kind: type, words: str):
+# The most a setting may be, by what it measures (its name's end), and a count: more
+# started, and broke what used it (an outside check: CAP_EXPIRES_HOURS=100000000 made
+# every CAP document a 500, REPLY_WINDOW_HOURS=99999999999 every inbound text, a huge
+# CALL_REDIAL_SECONDS every unanswered call's end). PostgreSQL takes an int4.
+_MOST_BY_UNIT = (
+    ("_MS", 2_147_483_647, " (about 24 days)"),
+    ("_SECONDS", 315_360_000, " (ten years)"),
+    ("_MINUTES", 5_256_000, " (ten years)"),
+    ("_HOURS", 87_600, " (ten years)"),
+    ("_DAYS", 36_500, " (a hundred years)"),
+)
+_MOST_COUNT = 2_147_483_647
+
+
+def _most(name: str) -> tuple[int, str]:
+    return next(
+        ((most, span) for unit, most, span in _MOST_BY_UNIT if name.endswith(unit)),
+        (_MOST_COUNT, ""),
+    )
+
+
+def _number(name: str, default: str, kind: type, words: str, most: int | None = None):
     """A numeric setting, or a refusal naming it ("invalid literal for int()" named
     nothing). None is below 0: PROXY_HOPS=-1 started, and then every request that came
-    through the proxy was a 500 (an outside check of the install)."""
+    through the proxy was a 500 (an outside check of the install); nor above `most`,
+    by default the most its unit may be (_MOST_BY_UNIT)."""
     value = _env(name, default)
     try:
         number = kind(value.strip())
@@ -51,6 +73,10 @@ def _number(name: str, default: str, kind: type, words: str):
         # Said with every other mistake when the configuration is checked (one a try
         # was said: an outside check); the default stands in until then.
         _WRONG.append(f"{name} must be {words} of 0 or more, not {value!r}.")
+        return kind(default)
+    limit, span = (most, "") if most is not None else _most(name)
+    if number > limit:
+        _WRONG.append(f"{name} must be {limit:,} or less{span}, not {value!r}.")
         return kind(default)
     return number
 
@@ -65,6 +91,20 @@ SOCKETS = ("postgresql+psycopg", "unix")
 # Settings read wrongly at import: Config.problems() says them all at once.
 _WRONG: list[str] = []
 
+
+# Settings whose words residents or staff read, and the characters none may have:
+# control characters, and those that override the direction of the text after them
+# (as services.text refuses them in what people type).
+SHOWN_WORDS = (
+    "FORCE_NAME",
+    "FORCE_NAME_CY",
+    "FORCE_CONTACT",
+    "SERVICE_NAME",
+    "CAP_SENDER",
+    "SSO_PROVIDER_NAME",
+    "MAP_TILE_ATTRIBUTION",
+)
+UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 # A number as Twilio takes it, and an alphanumeric sender ID (texts only).
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -223,7 +263,7 @@ class Config:
     # A call of an alert that found the line busy or was not answered is placed again
     # this many times, each CALL_REDIAL_SECONDS after the last ended (0: never): a
     # landline engaged at the moment of an alert missed it (an outside check).
-    CALL_REDIALS = _int("CALL_REDIALS", 2)
+    CALL_REDIALS = _int("CALL_REDIALS", 2, most=10)
     CALL_REDIAL_SECONDS = _int("CALL_REDIAL_SECONDS", 300)
     # How long a call lasts, for the officer's "all out in…" when lines are limited.
     ESTIMATE_CALL_SECONDS = _int("ESTIMATE_CALL_SECONDS", 45)
@@ -605,10 +645,15 @@ class Config:
                     f"{name} names no category: name them separated by commas, or leave "
                     "it unset for the default."
                 )
-        base = urlsplit(cls.PUBLIC_BASE_URL or "")
+        try:
+            base = urlsplit(cls.PUBLIC_BASE_URL or "")
+            _port = base.port  # 99999: ValueError
+        except ValueError:
+            base = urlsplit("")
         if cls.PUBLIC_BASE_URL and (
             base.scheme not in ("http", "https")
             or not base.netloc
+            or any(c.isspace() for c in base.netloc)
             or base.path.strip("/")
             or base.query
             or base.fragment
@@ -617,6 +662,16 @@ class Config:
                 "PUBLIC_BASE_URL must be the scheme and host the public reach the service at, "
                 "with no path (https://alerts.example.police.uk)."
             )
+        if cls.SMTP_HOST and not re.fullmatch(r"[A-Za-z0-9.:\[\]_-]+", cls.SMTP_HOST.strip()):
+            problems.append("SMTP_HOST must be a host name or address (smtp.police.example).")
+        for name in SHOWN_WORDS:
+            # Words every text, page or feed shows: a control character or one that
+            # turns the text after it around (FORCE_NAME signs every text) is nobody's.
+            if UNSHOWABLE.search(getattr(cls, name, None) or ""):
+                problems.append(
+                    f"{name} has a control character or an invisible one that turns text "
+                    "around: type it again."
+                )
         return problems
 
     # The addresses of the services the app talks to, and the schemes each takes:

@@ -236,6 +236,57 @@ def test_wrong_settings_stop_the_start_rather_than_failing_later():
     assert done.returncode == 0, done.stderr
 
 
+def test_settings_too_large_for_what_uses_them_and_unshowable_words_stop_the_start():
+    """Found by an outside check: each started, and then CAP_EXPIRES_HOURS=100000000
+    made every CAP document a 500, REPLY_WINDOW_HOURS=99999999999 every inbound text,
+    a huge CALL_REDIAL_SECONDS every unanswered call's end; CALL_REDIALS=100000 would
+    call a busy line for a year; PUBLIC_BASE_URL with a space or port 99999, an
+    SMTP_HOST with a space, and a FORCE_NAME (it signs every text) with a control
+    character or one that turns the text around were taken."""
+    base = {
+        "SECRET_KEY": KEY,
+        "DATABASE_URL": "postgresql://db/x",
+        "REDIS_URL": "redis://r",
+        "DELIVERY_TRANSPORT": "outbox",
+    }
+    wrong = {
+        "CAP_EXPIRES_HOURS": ("100000000", "CAP_EXPIRES_HOURS must be 87,600 or less (ten"),
+        "REPLY_WINDOW_HOURS": ("99999999999", "REPLY_WINDOW_HOURS must be 87,600 or less"),
+        "CALL_REDIAL_SECONDS": ("99999999999999", "CALL_REDIAL_SECONDS must be 315,360,000"),
+        "RETRY_MAX_SECONDS": ("1e300", "RETRY_MAX_SECONDS must be 315,360,000 or less"),
+        "RETENTION_DAYS": ("99999999", "RETENTION_DAYS must be 36,500 or less (a hundred"),
+        "SIGN_UP_ANSWER_MS": ("9999999999", "SIGN_UP_ANSWER_MS must be 2,147,483,647 or less"),
+        "DELIVERY_BATCH_SIZE": ("99999999999", "DELIVERY_BATCH_SIZE must be 2,147,483,647"),
+        "CALL_REDIALS": ("100000", "CALL_REDIALS must be 10 or less, not '100000'."),
+        "SMTP_HOST": ("exa mple", "SMTP_HOST must be a host name or address"),
+        "FORCE_NAME": ("Avon\x01", "FORCE_NAME has a control character"),
+        "SERVICE_NAME": ("Alerts \u202emoc", "SERVICE_NAME has a control character"),
+    }
+    done = _started(
+        **base,
+        **{name: value for name, (value, _said) in wrong.items()},
+        PUBLIC_BASE_URL="https://exa mple.com",
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    for _value, said in wrong.values():
+        assert said in done.stderr, (said, done.stderr)
+    assert "PUBLIC_BASE_URL must be the scheme and host" in done.stderr
+    done = _started(**base, PUBLIC_BASE_URL="https://alerts.example.police.uk:99999")
+    assert done.returncode == 1 and "PUBLIC_BASE_URL must be the scheme" in done.stderr
+    # The most each may be starts.
+    done = _started(
+        **base,
+        PUBLIC_BASE_URL="https://alerts.example.police.uk:8443",
+        CAP_EXPIRES_HOURS="87600",
+        CALL_REDIALS="10",
+        REPLY_WINDOW_HOURS="87600",
+        RETENTION_DAYS="36500",
+        SMTP_HOST="[2001:db8::1]",
+        FORCE_NAME="Heddlu Dyfed-Powys",
+    )
+    assert done.returncode == 0, done.stderr
+
+
 def test_addresses_lists_and_sign_on_settings_of_no_use_stop_the_start():
     # Each started and failed at the first text, map, sign-in or job (an outside check):
     # an address of no form, a list naming nothing, a sign-in without openid. All are
