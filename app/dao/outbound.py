@@ -446,6 +446,13 @@ def _after_quiet_hours(later: str) -> str:
 UNHEARD_CALL_ENDINGS = ("busy", "no-answer")
 
 
+def unheard_ending(reason: str | None) -> bool:
+    """Whether a call's failure is one of UNHEARD_CALL_ENDINGS, with the provider's
+    error code after it or not ("busy (Twilio error 31486)" was not placed again: an
+    outside check); as redial reads the row's."""
+    return (reason or "").split(" (", 1)[0] in UNHEARD_CALL_ENDINGS
+
+
 def redial(
     row_id: int, provider_ref: str, *, most: int, seconds: int, urgent: tuple
 ) -> float | None:
@@ -466,7 +473,8 @@ def redial(
                    sent_at = NULL, finished_at = NULL, duration_seconds = NULL,
                    updated_at = now()
             WHERE d.id = :id AND d.channel = 'voice' AND d.status = 'failed'
-              AND d.provider_ref = :ref AND d.reason = ANY(CAST(:endings AS text[]))
+              AND d.provider_ref = :ref
+              AND split_part(d.reason, ' (', 1) = ANY(CAST(:endings AS text[]))
               AND d.redials < :most
               AND EXISTS (SELECT 1 FROM alerts a WHERE a.id = d.alert_id
                           AND a.status <> 'cancelled' AND a.mode <> 'test'

@@ -852,7 +852,7 @@ def _redial_if_unheard(ledger: Ledger, row_id: int, update: ProviderStatus) -> f
         ledger.table != "deliveries"
         or not config["CALL_REDIALS"]
         or not update.call_ended
-        or update.reason not in ledger_sql.UNHEARD_CALL_ENDINGS
+        or not ledger_sql.unheard_ending(update.reason)
     ):
         return None
     return ledger_sql.redial(
