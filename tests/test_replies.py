@@ -476,6 +476,12 @@ def test_a_number_whose_first_text_is_stop_takes_no_answer_until_it_wants_texts(
 
     number = "+447700900913"
     gateway, url = providers.gateway, inbound(providers)
+    starts = select(func.count()).where(AuditEvent.action == "resident.sms_started")
+    # START from a number that never stopped starts nothing, and says nothing (it read
+    # as a resident taking texts again: an outside check).
+    gateway.text_in(url, "+447700900916", "START")
+    db.session.rollback()
+    assert db.session.scalar(starts) == 0
     gateway.text_in(url, number, "STOP")
     gateway.text_in(url, number, "Is the park open?")
     (message,) = all_replies()  # the STOP is no message
@@ -488,6 +494,7 @@ def test_a_number_whose_first_text_is_stop_takes_no_answer_until_it_wants_texts(
     # Its YES is a START now (it stopped texts), and STOP again stops again.
     gateway.text_in(url, number, "YES")
     db.session.rollback()
+    assert db.session.scalar(starts) == 1
     replies.answer_reply(officer, message.id, "It is open.")
     gateway.text_in(url, number, "STOP")
     db.session.rollback()
@@ -506,7 +513,6 @@ def test_a_number_whose_first_text_is_stop_takes_no_answer_until_it_wants_texts(
     assert db.session.scalars(select(StoppedNumber.number_key)).all() == []
     db.session.rollback()
     replies.answer_reply(officer, message.id, "It is open now.")
-    starts = select(func.count()).where(AuditEvent.action == "resident.sms_started")
     before = db.session.scalar(starts)
     gateway.text_in(url, number, "YES")
     db.session.rollback()

@@ -152,8 +152,12 @@ def start_sms(from_number: str) -> None:
     """START: subscribe the number's SMS channels stopped by a text again (and one a
     link stopped, when the number is its resident's alone: channels_dao.start_number).
     The caller commits."""
+    was_stopped = number_stopped(from_number)
     started = channels_dao.start_number(from_number, key=number_key(from_number))
-    create_audit_event("resident.sms_started", actor_id=None, details={"channels": started})
+    if started or was_stopped:
+        # Not a START from a number that never stopped: it read as a resident taking
+        # texts again, and anyone could write them (an outside check).
+        create_audit_event("resident.sms_started", actor_id=None, details={"channels": started})
 
 
 def address_key(address: str) -> str:
