@@ -200,6 +200,8 @@ def test_our_own_words_are_welsh_for_a_resident_who_chose_welsh(
     )
     link = mail.rsplit(": ", 1)[1].strip()
     assert link.endswith("?lang=cy")
+    # Its check-it-is-us page too (it opened in English: an outside check).
+    assert "/check?lang=cy)" in mail
     from urllib.parse import urlsplit
 
     address = urlsplit(link)

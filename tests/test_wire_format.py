@@ -326,6 +326,13 @@ def test_the_preview_reads_the_message_as_built():
     assert built["List-Unsubscribe"] == f"<{UNSUBSCRIBE}>"
     assert built.get_body(("plain",)).get_content().startswith(WELSH_BODY + "\n\n")
     assert "ŵyr a ŷd, tŷ a dŵr.<br>Ffoniwch" in built.get_body(("html",)).get_content()
+    # In the resident's language (none was said: a screen reader read Welsh e-mails
+    # with English rules, an outside check).
+    assert '<html lang="en-GB">' in built.get_body(("html",)).get_content()
+    assert built["Content-Language"] == "en-GB"
+    welsh = build_email(dataclasses.replace(outgoing(LONG_WELSH), welsh_first=True), SENDER)
+    assert '<html lang="cy">' in welsh.get_body(("html",)).get_content()
+    assert welsh["Content-Language"] == "cy"
 
 
 def test_an_unsubscribe_url_that_is_not_a_plain_uri_is_refused():

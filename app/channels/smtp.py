@@ -122,9 +122,15 @@ def build_email(message: OutgoingMessage, sender: str) -> EmailMessage:
         if message.unsubscribe_url
         else ""
     )
+    # In the resident's language, as our pages are: a screen reader read Welsh e-mails
+    # with English rules (an outside check).
+    language = "cy" if message.welsh_first else "en-GB"
     email.add_alternative(
-        f"<!doctype html><html><body>{paragraphs}{unsubscribe}</body></html>", subtype="html"
+        f'<!doctype html><html lang="{language}"><body>{paragraphs}{unsubscribe}</body></html>',
+        subtype="html",
     )
+    # After: making the message multipart moves Content- headers into its first part.
+    email["Content-Language"] = language
     return email
 
 

@@ -132,7 +132,9 @@ def _render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -
             force=force,
             mode=alert.mode,
             reference=reference,
-            check_url=url_for("public.check", _external=True),
+            # Its page in the resident's language, as the way to stop (it opened in
+            # English from a Welsh e-mail: an outside check).
+            check_url=url_for("public.check", _external=True, lang="cy" if welsh_first else None),
             welsh=welsh[1] if welsh else None,
             welsh_first=welsh_first,
         )

@@ -143,6 +143,37 @@ def test_a_resident_signs_up_and_manages_their_alerts_in_welsh(
     assert axe_violations(page) == []
     assert page.console_errors == []
 
+    # On a phone, what we sent them reads in whole Welsh words ("Anfonw|yd", "Neges
+    # destu|n" broke in four narrow columns: an outside check).
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/my-alerts/data?lang=cy")
+    expect(page.locator("main table")).to_contain_text("Lladradau ceir")
+    assert broken_words(page, "main table tbody") == []
+    assert axe_violations(page) == []
+
+
+def broken_words(page, selector: str) -> list[str]:
+    """The words inside `selector` drawn over two lines (broken in the middle)."""
+    return page.evaluate(
+        r"""(selector) => {
+          const broken = [];
+          for (const root of document.querySelectorAll(selector)) {
+            const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+            for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+              for (const m of node.textContent.matchAll(/\S+/g)) {
+                const range = document.createRange();
+                range.setStart(node, m.index);
+                range.setEnd(node, m.index + m[0].length);
+                const tops = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+                if (tops.size > 1) broken.push(m[0]);
+              }
+            }
+          }
+          return broken;
+        }""",
+        selector,
+    )
+
 
 ALERT = {"title": "Car thefts", "body": "Cars broken into on Old Market Street."}
 CYMRAEG = "Mae ceir wedi’u torri i mewn iddynt ar Heol y Farchnad."
