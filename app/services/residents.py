@@ -301,7 +301,7 @@ def _set_channel(resident: Resident, channel_name: str, address: str) -> int | N
         and channel_name != "email"
         and channel.awaiting_proof
         and channel.proving_address == address
-        and code_sent_moments_ago(channel.verify_expires_at)
+        and code_sent_moments_ago(channel.verify_expires_at, channel.verify_attempts)
     ):
         return WAIT  # the same change again (a double tap): its code is on its way
     if channel is None:

@@ -461,7 +461,9 @@ def resend_proof(resident: Resident, channel_name: str) -> bool | None:
     with transaction():
         # Locked: two taps at once both see the first's code.
         db.session.refresh(channel, with_for_update=True)
-        if channel.channel != "email" and code_sent_moments_ago(channel.verify_expires_at):
+        if channel.channel != "email" and code_sent_moments_ago(
+            channel.verify_expires_at, channel.verify_attempts
+        ):
             return WAIT
         notice_id = send_proof(resident, channel)
     queue_notices([notice_id] if notice_id else [])
@@ -472,10 +474,13 @@ def resend_proof(resident: Resident, channel_name: str) -> bool | None:
 WAIT = "wait"
 
 
-def code_sent_moments_ago(expires_at: datetime | None) -> bool:
-    """Whether the code that expires then was sent within CODE_RESEND_WAIT_SECONDS."""
+def code_sent_moments_ago(expires_at: datetime | None, guesses: int = 0) -> bool:
+    """Whether the code that expires then was sent within CODE_RESEND_WAIT_SECONDS and
+    still takes a guess (`guesses`: wrong ones made). One whose guesses are spent is
+    no code to wait for: "Too many wrong codes, ask for a new one" was answered "wait
+    for the code we sent" (an outside check)."""
     wait = current_app.config["CODE_RESEND_WAIT_SECONDS"]
-    if not wait or expires_at is None:
+    if not wait or expires_at is None or guesses >= MAX_GUESSES:
         return False
     sent_at = expires_at - timedelta(minutes=CODE_MINUTES)
     return sent_at > datetime.now(UTC) - timedelta(seconds=wait)
@@ -678,7 +683,7 @@ def resend_unregistered(pending: dict, channel: str) -> bool | None:
     sent_at = (pending.get("sent_at") or {}).get(channel) or pending.get("started")
     if channel != "email" and isinstance(sent_at, int | float):
         expires = datetime.fromtimestamp(sent_at, UTC) + timedelta(minutes=CODE_MINUTES)
-        if code_sent_moments_ago(expires):
+        if code_sent_moments_ago(expires, guesses.get(channel, 0)):
             return WAIT
     with transaction():
         notice_ids = tell_owners_of({channel: address})
