@@ -204,7 +204,9 @@ def test_density_counts_residents_per_cell_and_hides_small_cells(make_resident, 
     assert density["shown_cells"] == 0
     assert density["hidden_residents"] == 7
     assert {f["properties"]["residents"] for f in density["features"]} == {None}
-    assert {f["properties"]["label"] for f in density["features"]} == {"fewer than 5 residents"}
+    assert {f["properties"]["label"] for f in density["features"]} == {
+        "fewer than 5 residents, or hidden to protect one"
+    }
     rings = [f["geometry"]["coordinates"][0] for f in density["features"]]
     inside = [
         db.session.scalar(
@@ -344,7 +346,11 @@ def test_density_legend_counts_squares_and_gives_the_grey_total(client, sign_in,
     assert "5 i 9" in labels and "250 neu fwy" in labels and labels[-1].startswith("Llai na 5")
     # The squares' own labels too (the map's tooltips said "12 residents").
     squares = {f["properties"]["label"] for f in welsh["features"]}
-    assert squares == {"12 o breswylwyr", "7 o breswylwyr", "llai na 5 o breswylwyr"}
+    assert squares == {
+        "12 o breswylwyr",
+        "7 o breswylwyr",
+        "llai na 5 o breswylwyr, neu wedi’i guddio i ddiogelu un",
+    }
     client.get("/analysts/density.geojson?lang=en")  # the switch is remembered: back
     greys = [f for f in density["features"] if f["properties"]["status"] == "hidden"]
     assert {f["properties"]["colour"] for f in greys} == {"#9ca3af"}

@@ -88,7 +88,7 @@ def test_briefing_states_legend_population_year_and_attribution(app_ctx, residen
     report = penetration_report(FORCE)
     for band in report.legend:
         assert band.label in legend
-    assert "not shown: fewer than 5 residents" in legend
+    assert "not shown (fewer than 5 residents, or hidden to protect one)" in legend
     assert "mid-2022" in legend
     assert ATTRIBUTION in legend
     assert "Contains OS data © Crown copyright and database right 2025" in legend

@@ -379,7 +379,7 @@ def test_the_page_and_the_map_show_only_suppressed_figures(app, make_officer, co
     welsh = client.get("/analysts/penetration?lang=cy").text
     welsh_row = re.search(rf'<tr data-code="{c}">(.*?)</tr>', welsh, re.S).group(1)
     assert "llai na 5" in welsh_row and "fewer than" not in welsh
-    assert "heb ei ddangos: llai na 5 o breswylwyr" in welsh
+    assert "heb ei ddangos (llai na 5 o breswylwyr, neu wedi&#39;i guddio i ddiogelu un)" in welsh
     geo = client.get("/analysts/penetration.geojson?lang=cy").json
     assert {f["properties"]["code"]: f for f in geo["features"]}[c]["properties"][
         "residents_label"

@@ -380,7 +380,9 @@ def density_features(density: DensityMap) -> dict:
             "properties": {
                 "status": "hidden",
                 "residents": None,
-                "label": gettext("fewer than %(k)s residents", k=k),
+                # As the legend says: a square of 13 hidden to protect another read
+                # "fewer than 5 residents" (an outside check).
+                "label": gettext("fewer than %(k)s residents, or hidden to protect one", k=k),
                 "colour": HIDDEN_COLOUR,
             },
             "geometry": json.loads(geometry),

@@ -380,7 +380,12 @@ def _legend(rates: list[float]) -> list[LegendClass]:
             colour = COLOURS[round(i * (len(COLOURS) - 1) / max(1, len(bounds) - 2))]
             classes.append(LegendClass(colour, label, low, high))
     classes.append(
-        LegendClass(HIDDEN_COLOUR, gettext("not shown: fewer than %(k)s residents", k=K_MIN))
+        # As each such ward's own label: some are hidden to protect another (one of
+        # 20 read "fewer than 5": an outside check).
+        LegendClass(
+            HIDDEN_COLOUR,
+            gettext("not shown (fewer than %(k)s residents, or hidden to protect one)", k=K_MIN),
+        )
     )
     classes.append(LegendClass(NO_FIGURE_COLOUR, _no_population()))
     return classes

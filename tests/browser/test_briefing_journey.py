@@ -54,7 +54,9 @@ def test_briefing_map_opens_offline_from_disk(page, sign_in_page, browser, tmp_p
         legend = offline.locator("#briefing-legend")
         expect(legend).to_be_visible()
         expect(legend).to_contain_text("Per 1,000 adults (population mid-2022)")
-        expect(legend).to_contain_text("not shown: fewer than 5 residents")
+        expect(legend).to_contain_text(
+            "not shown (fewer than 5 residents, or hidden to protect one)"
+        )
         expect(legend).to_contain_text(
             "Source: Office for National Statistics licensed under the Open Government"
             " Licence v.3.0"
