@@ -91,6 +91,6 @@ cat <<MSG
 MSG
 "$bin/flask" demo accounts | sed "s/^/  /"
 echo
-echo "  Messages go to the Outbox page, not to real phones or inboxes. Ctrl-C stops everything."
+echo "  Ctrl-C stops everything."
 echo
 wait -n "${pids[@]}"

@@ -996,6 +996,13 @@ def test_the_demo_seed_writes_nothing_before_its_data_and_mends_a_team_left_with
     assert sorted(area.label for area in team.areas) == wards
     listed = runner.invoke(args=["demo", "accounts"]).output
     assert wards[0].removesuffix(" (ward)") in listed
+    # And where messages go, as the app sends them (`make run` said "the Outbox page"
+    # with Twilio and SMTP set: an outside check of the install).
+    assert "Messages go to the Outbox page" in listed and "Twilio" not in listed
+    monkeypatch.setitem(app.config, "DELIVERY_TRANSPORT", "providers")
+    listed = runner.invoke(args=["demo", "accounts"]).output
+    assert "Messages go to the Twilio and SMTP servers set here" in listed
+    assert "Outbox" not in listed
 
 
 def test_a_follow_up_skips_those_whose_message_was_cancelled(officer_client, town, run_worker):

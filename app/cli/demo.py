@@ -343,3 +343,10 @@ def print_accounts() -> None:
         "  they see and reach only its residents. The demo border resident has a home in\n"
         "  Bath and a farm in Wiltshire: each force reaches them at its own place."
     )
+    # Where messages go, as the app sends them (with Twilio and SMTP set, `make run`
+    # said "the Outbox page" all the same: an outside check of the install).
+    click.echo(
+        "\n  Messages go to the Twilio and SMTP servers set here, which may reach real people."
+        if current_app.config.get("DELIVERY_TRANSPORT") == "providers"
+        else "\n  Messages go to the Outbox page, not to real phones or inboxes."
+    )
