@@ -10,7 +10,7 @@ import math
 import os
 import re
 from email.utils import parseaddr
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 
 class ConfigError(SystemExit):
@@ -360,7 +360,7 @@ class Config:
     MAP_TILE_URL = _env("MAP_TILE_URL")
     MAP_TILE_KEY = _env("MAP_TILE_KEY", "")
     MAP_TILE_ATTRIBUTION = _env("MAP_TILE_ATTRIBUTION", "")
-    MAP_TILE_MAX_ZOOM = _int("MAP_TILE_MAX_ZOOM", 19)
+    MAP_TILE_MAX_ZOOM = _int("MAP_TILE_MAX_ZOOM", 19, most=24)
     BASEMAP_PATH = _env(
         "BASEMAP_PATH",
         os.path.join(
@@ -468,7 +468,7 @@ class Config:
     # A sign-up is answered no sooner than this after it arrived, whether its number or
     # address was new or someone's already (that path writes less, and answered tens
     # of milliseconds sooner: enough, timed, to tell who is registered).
-    SIGN_UP_ANSWER_MS = _int("SIGN_UP_ANSWER_MS", 400)
+    SIGN_UP_ANSWER_MS = _int("SIGN_UP_ANSWER_MS", 400, most=10_000)
     # The same sign-up sent again within this time is the first one (a double tap).
     SIGN_UP_REPEAT_SECONDS = _int("SIGN_UP_REPEAT_SECONDS", 600)
     # "Send a new code" again within this time of the last code sends none: a double tap,
@@ -578,6 +578,13 @@ class Config:
         "LOGIN_MAX_FAILURES",
         "LOGIN_WINDOW_SECONDS",
         "CAP_EXPIRES_HOURS",
+        # 0 recounted every figure back to back for ever, leased a job for no time,
+        # counted no settled alert a round, and removed a sign-up as it was made (an
+        # outside check of the install).
+        "ANALYST_REFRESH_SECONDS",
+        "JOB_LEASE_SECONDS",
+        "ANALYST_SETTLED_BATCH",
+        "UNVERIFIED_DAYS",
     )
 
     @classmethod
@@ -662,6 +669,15 @@ class Config:
                 "PUBLIC_BASE_URL must be the scheme and host the public reach the service at, "
                 "with no path (https://alerts.example.police.uk)."
             )
+        if cls.FORCE_CODE and not re.fullmatch(r"[EWSN][0-9]{8}", cls.FORCE_CODE):
+            problems.append("FORCE_CODE must be the force area's ONS code (E23000036).")
+        if cls.CAP_SENDER and re.search(r"[\s,<&]", cls.CAP_SENDER):
+            # CAP 1.2's sender takes no space, comma, < or &: every feed would fail
+            # its schema.
+            problems.append(
+                "CAP_SENDER must be an address with no spaces, commas, < or & "
+                "(alerts@police.example)."
+            )
         if cls.SMTP_HOST and not re.fullmatch(r"[A-Za-z0-9.:\[\]_-]+", cls.SMTP_HOST.strip()):
             problems.append("SMTP_HOST must be a host name or address (smtp.police.example).")
         for name in SHOWN_WORDS:
@@ -703,6 +719,10 @@ class Config:
                 address = urlsplit("")
             if address is not None and (
                 address.scheme not in schemes
+                # redis://host/twelve went to database 0, another installation's perhaps
+                or name == "REDIS_URL"
+                and address.scheme in ("redis", "rediss")
+                and not re.fullmatch(r"/?|/[0-9]+", address.path)
                 or not (address.netloc or address.scheme in SOCKETS and address.path)
                 or any(c.isspace() for c in address.netloc)
                 or name == "MAP_TILE_URL"
@@ -815,12 +835,29 @@ class ProductionConfig(Config):
             if value and not value.startswith("https://"):
                 problems.append(f"production needs {name} to be https://.")
         for name in ("SQLALCHEMY_DATABASE_URI", "REDIS_URL", "DATABASE_REPLICA_URL"):
-            value = getattr(cls, name, None) or ""
-            if "community_alerts:community_alerts@" in value:
+            # As the driver reads them: "community%5Falerts" is the same password.
+            if _login_of(getattr(cls, name, None)) == ("community_alerts", "community_alerts"):
                 problems.append(
                     f"production must not use the development credentials in {_setting(name)}."
                 )
+        if (os.environ.get("STAFF_TOTP_REQUIRED") or "").strip() and not cls.STAFF_TOTP_REQUIRED:
+            # It was ignored without a word (production always asks).
+            problems.append(
+                "production always asks staff for a second factor: leave STAFF_TOTP_REQUIRED unset."
+            )
         return problems
+
+
+def _login_of(url: str | None) -> tuple[str, str] | None:
+    """The user name and password an address carries, decoded; None without them."""
+    try:
+        parts = urlsplit(url or "")
+        user, password = parts.username, parts.password
+    except ValueError:
+        return None
+    if user is None or password is None:
+        return None
+    return unquote(user), unquote(password)
 
 
 CONFIGS = {

@@ -287,6 +287,52 @@ def test_settings_too_large_for_what_uses_them_and_unshowable_words_stop_the_sta
     assert done.returncode == 0, done.stderr
 
 
+def test_settings_that_stop_the_work_or_go_elsewhere_stop_the_start():
+    """Found by an outside check of the install: each started, and then the sweeper
+    recounted every figure back to back for ever (ANALYST_REFRESH_SECONDS=0), a sign-up
+    could hold its thread for days, REDIS_URL=.../twelve went to database 0 (another
+    installation's queue perhaps), the development login percent-encoded was taken in
+    production, STAFF_TOTP_REQUIRED=0 there was ignored without a word, and a CAP
+    sender with a space failed the feed's schema."""
+    base = {
+        "SECRET_KEY": KEY,
+        "DATABASE_URL": "postgresql://db/x",
+        "PUBLIC_BASE_URL": "https://alerts.example.police.uk",
+        "DELIVERY_TRANSPORT": "outbox",
+    }
+    wrong = {
+        "ANALYST_REFRESH_SECONDS": ("0", "ANALYST_REFRESH_SECONDS must be more than 0."),
+        "JOB_LEASE_SECONDS": ("0", "JOB_LEASE_SECONDS must be more than 0."),
+        "ANALYST_SETTLED_BATCH": ("0", "ANALYST_SETTLED_BATCH must be more than 0."),
+        "UNVERIFIED_DAYS": ("0", "UNVERIFIED_DAYS must be more than 0."),
+        "SIGN_UP_ANSWER_MS": ("999999999", "SIGN_UP_ANSWER_MS must be 10,000 or less"),
+        "MAP_TILE_MAX_ZOOM": ("40", "MAP_TILE_MAX_ZOOM must be 24 or less"),
+        "FORCE_CODE": ("XYZ", "FORCE_CODE must be the force area's ONS code"),
+        "CAP_SENDER": ("not an address", "CAP_SENDER must be an address with no spaces"),
+        "REDIS_URL": ("redis://127.0.0.1:6379/twelve", "REDIS_URL must be an address like"),
+        "STAFF_TOTP_REQUIRED": ("0", "production always asks staff for a second factor"),
+    }
+    done = _started(**base, **{name: value for name, (value, _said) in wrong.items()})
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    for _value, said in wrong.values():
+        assert said in done.stderr, (said, done.stderr)
+    encoded = "postgresql://community_alerts:community%5Falerts@db/x"
+    done = _started(**(base | {"DATABASE_URL": encoded, "REDIS_URL": "redis://r"}))
+    assert done.returncode == 1
+    assert "must not use the development credentials in DATABASE_URL" in done.stderr
+    # Right, they start.
+    done = _started(
+        **base,
+        REDIS_URL="redis://127.0.0.1:6379/12",
+        ANALYST_REFRESH_SECONDS="60",
+        FORCE_CODE="W15000004",
+        CAP_SENDER="alerts@police.example",
+        STAFF_TOTP_REQUIRED="1",
+        MAP_TILE_MAX_ZOOM="22",
+    )
+    assert done.returncode == 0, done.stderr
+
+
 def test_addresses_lists_and_sign_on_settings_of_no_use_stop_the_start():
     # Each started and failed at the first text, map, sign-in or job (an outside check):
     # an address of no form, a list naming nothing, a sign-in without openid. All are
