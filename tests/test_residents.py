@@ -189,6 +189,26 @@ def test_a_code_is_single_use_limited_in_guesses_and_expires(
     assert "expired" in attempt(code_in(fresh)).text
 
 
+def test_the_code_box_says_how_a_number_that_replied_stop_gets_its_code(
+    app, client, app_ctx, run_worker, monkeypatch
+):
+    """Found by an outside check: texts to a number that once replied STOP are refused
+    by the provider until it sends START, and a resident who stopped texts and left
+    waited, signing up again, for a code that could never come, told nothing. Said to
+    everyone who waits for a text's code, so it tells nothing of anyone's number."""
+    monkeypatch.setitem(app.config, "TWILIO_FROM_NUMBER", "+447700900999")
+    register(client, channels=["sms"])
+    page = client.get("/register/confirm").text
+    assert "text START to 07700 900999 from this phone first" in page
+    welsh = client.get("/register/confirm?lang=cy").text
+    assert "anfonwch START at 07700 900999" in welsh
+    # From a pool of numbers, the one that texted them is not known: any of our texts.
+    monkeypatch.setitem(app.config, "TWILIO_FROM_NUMBER", "+447700900998,+447700900999")
+    page = client.get("/register/confirm?lang=en").text
+    assert "reply START to one of them from this phone first" in page
+    assert "07700 90099" not in page.replace("07700 900123", "")
+
+
 def test_a_code_typed_in_full_width_digits_is_the_code(client, app_ctx, run_worker):
     """Some phones' keyboards type １２３４５６: it is the same code, not a wrong one."""
     register(client, channels=["sms"])

@@ -14,6 +14,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -253,8 +254,22 @@ def confirm():
             session["just_confirmed"] = channel
             return redirect(url_for("residents.confirm"))
     return render_template(
-        "residents/confirm.html", resident=resident, errors=errors, labels=CHANNEL_LABELS
+        "residents/confirm.html",
+        resident=resident,
+        errors=errors,
+        labels=CHANNEL_LABELS,
+        texts_from=_texts_from(),
     ), (400 if errors else 200)
+
+
+def _texts_from() -> str | None:
+    """The number our texts come from, for a resident to text START to; None when they
+    come from a Messaging Service's pool or a sender name."""
+    config = current_app.config
+    numbers = (config.get("TWILIO_FROM_NUMBER") or "").split(",")
+    first = numbers[0].strip()
+    pooled = len(numbers) > 1 or config.get("TWILIO_MESSAGING_SERVICE_SID")
+    return first if first.startswith("+") and not pooled else None
 
 
 def _no_such_box():
