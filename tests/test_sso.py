@@ -100,6 +100,30 @@ def test_first_sign_in_creates_the_account_with_the_mapped_role(client, provider
     assert token_request["code_verifier"] and provider.token_errors == []
 
 
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("PC\x1b[31m Jones\x07", "PC[31m Jones"),
+        ("PC \u202eredrum", "PC redrum"),
+        ("\u200b", "pc.jones"),  # nothing visible: the e-mail address's name
+        ({"given": "A"}, "pc.jones"),
+        ("Sgt\x00Evans", "SgtEvans"),
+    ],
+)
+def test_a_providers_name_for_someone_is_kept_as_a_typed_name_would_be(
+    client, provider, given, kept
+):
+    """Found by an outside check: escape codes, text turned round, an invisible name
+    and an object's spelling were stored as officers' names (shown on staff pages, in
+    the audit log, in "cancelled by"), and a NUL was a 400 that said "check what you
+    entered"."""
+    provider.user = {**provider.user, "name": given}
+    answer = sign_in(client, provider)
+    assert urlsplit(answer.location).path == "/officers/"
+    [officer] = officers()
+    assert officer.name == kept
+
+
 def test_a_password_cannot_sign_in_to_an_account_made_by_single_sign_on(client, provider):
     sign_in(client, provider)
     other = client.application.test_client()
@@ -174,6 +198,10 @@ NOT_VERIFIED = "Your sign-in with Loopback ID could not be verified, so you are 
         ({"claim_overrides": {"nonce": "not-the-one-we-sent"}}, "nonce_mismatch", NOT_VERIFIED),
         ({"claim_overrides": {"nonce": None}}, "nonce_mismatch", NOT_VERIFIED),
         ({"claim_overrides": {"iss": "http://127.0.0.1:9"}}, "wrong_issuer", NOT_VERIFIED),
+        # A subject past OpenID Connect's 255 characters, or with a NUL, was "check what
+        # you entered" and no trace (an outside check).
+        ({"claim_overrides": {"sub": "s" * 10_000}}, "invalid_claim", NOT_VERIFIED),
+        ({"claim_overrides": {"sub": "abc\x00def"}}, "invalid_claim", NOT_VERIFIED),
     ],
     ids=[
         "wrong-audience",
@@ -183,6 +211,8 @@ NOT_VERIFIED = "Your sign-in with Loopback ID could not be verified, so you are 
         "nonce-mismatch",
         "nonce-missing",
         "wrong-issuer",
+        "subject-too-long",
+        "subject-with-nul",
     ],
 )
 def test_a_token_that_fails_its_checks_is_refused_clearly_and_audited(

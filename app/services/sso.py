@@ -52,6 +52,7 @@ from app.models import ROLES, Officer, OfficerIdentity
 from app.services.contacts import ContactRefused, normalise_email
 from app.services.forces import SLUG
 from app.services.staff_sessions import start_session
+from app.services.text import shown_text
 from app.services.transaction import transaction
 
 log = logging.getLogger(__name__)
@@ -551,6 +552,12 @@ def _checked_claims(s: SsoSettings) -> dict:
     userinfo = token.get("userinfo") if isinstance(token, dict) else None
     if not userinfo:
         raise SsoRefused("no_id_token", not_verified)
+    subject = userinfo.get("sub")
+    if not isinstance(subject, str) or not 0 < len(subject) <= 255 or not subject.isprintable():
+        # OpenID Connect's subject: at most 255 characters. One of 10,000, or with a
+        # NUL, was "check what you entered" (the person entered nothing) and no trace
+        # in the log (an outside check).
+        raise SsoRefused("invalid_claim", not_verified, claim="sub")
     return dict(userinfo)
 
 
@@ -704,7 +711,9 @@ def _link_or_create(s: SsoSettings, claims: dict, role: str, force, who: dict) -
             details={"by": "e-mail address", **who},
         )
         return existing
-    name = str(claims.get("name") or "").strip()[:200] or email.split("@")[0]
+    # As a typed name is kept: escape codes, text turned round or nothing visible was
+    # stored as an officer's name, shown in every page and log (an outside check).
+    name = shown_text(claims.get("name"), max_length=200) or email.split("@")[0]
     officer = Officer(
         email=email, name=name, role=role, password_hash=NO_PASSWORD, force_id=force.id
     )

@@ -60,6 +60,20 @@ def clean_text(value: object, *, max_length: int | None = None, multiline: bool 
     return text[:max_length] if max_length else text
 
 
+def shown_text(value: object, *, max_length: int) -> str:
+    """Words another system gave us (a sign-on provider's name for someone), as we
+    would store them typed: clean_text's, without spaces of no width; "" when nothing
+    visible is left, or it is no text at all (a provider's name came as an object).
+
+    >>> [shown_text(v, max_length=20) for v in ("PC \u202eredrum", "\u200b", {"a": 1})]
+    ['PC redrum', '', '']
+    """
+    if not isinstance(value, str):
+        return ""
+    text = clean_text(value.translate(_ZERO_WIDTH), max_length=max_length)
+    return text if any(_visible(character) for character in text) else ""
+
+
 class TextRefused(ValueError):
     """Text holding a character we will not store, with a message naming it; or, with
     `too_long`, text longer than allowed."""
