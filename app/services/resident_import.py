@@ -21,6 +21,7 @@ import csv
 import io
 import re
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -73,10 +74,26 @@ ALIASES = {
 }
 
 
+# Dashes as spreadsheets and word processors write them, and underscores: "E‑mail"
+# (a non-breaking hyphen) and "E–mail" looked the same as "E-mail" and were not read
+# (an outside check).
+_DASHES = dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d"), "-")
+
+
 def _column(header: str) -> str:
-    """The column a header names: lower case, its known other spellings as ours."""
-    key = " ".join(header.lower().split())
+    """The column a header names: as people see it (no characters of no width, its
+    letters as a keyboard types them, any dash a hyphen), lower case, its known other
+    spellings as ours. A zero-width space before "Mobile" and "Email" refused the file
+    for want of the columns it showed (an outside check)."""
+    seen = "".join(c for c in header if unicodedata.category(c) != "Cf")
+    seen = unicodedata.normalize("NFKC", seen).translate(_DASHES).replace("_", " ")
+    key = " ".join(seen.lower().split())
     return ALIASES.get(key, key)
+
+
+def _headers_not_read(ignored: list[str]) -> str:
+    """The headers not read, as written, for a refusal to name ("“Mоbile”, “Emаil”")."""
+    return ", ".join(f"“{header}”" for header in ignored)
 
 
 # The columns a rejected row's values are shown from, in this order; contact columns
@@ -238,23 +255,42 @@ def _read_rows(reader: csv.DictReader, progress) -> tuple[list[Row], ImportRepor
     twice = sorted({n for n in named if named.count(n) > 1 and n in SHOWN_COLUMNS})
     if twice:
         # Which of the two holds the residents' details? Guessing would import the wrong.
+        # Named as written: "two “email” columns" of a file with "E-mail" and "Email".
+        written = [read for _, read in headers if _column(read) == twice[0]]
         raise ImportRefused(
             N_(
-                "The file has two “%(column)s” columns. Keep the right one, delete the "
-                "other and export the list again."
+                "The file has two columns for “%(column)s”: %(headers)s. Keep the right "
+                "one, delete the other and export the list again."
             ),
             column=twice[0],
+            headers=_headers_not_read(written),
         )
+    # A header that only looks like ours (a letter of another alphabet) is named, so
+    # the file can be put right: "needs the columns" of one that shows them was not.
+    not_read = {"headers": _headers_not_read(ignored)} if ignored else {}
     if "postcode" not in columns:
         raise ImportRefused(
             N_(
                 "The file has no “postcode” column. The header row must name the columns: "
-                "postcode, mobile, landline, email, name, label, groups."
+                "postcode, mobile, landline, email, name, label, groups. Headers not read: "
+                "%(headers)s."
             )
+            if ignored
+            else N_(
+                "The file has no “postcode” column. The header row must name the columns: "
+                "postcode, mobile, landline, email, name, label, groups."
+            ),
+            **not_read,
         )
     if not {"mobile", "landline", "email"} & set(columns):
         raise ImportRefused(
-            N_("The file needs at least one of the columns mobile, landline, email.")
+            N_(
+                "The file needs at least one of the columns mobile, landline, email. "
+                "Headers not read: %(headers)s."
+            )
+            if ignored
+            else N_("The file needs at least one of the columns mobile, landline, email."),
+            **not_read,
         )
     allow_drama = current_app.config["ENV_NAME"] != "production"
     groups = {}
