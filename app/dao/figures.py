@@ -177,11 +177,23 @@ WHERE a.id = ANY(:ids)
 GROUP BY d.alert_id, a.sent_at, d.channel, d.status, 4
 """
 
-_AREA_WARDS = """
+# The share of a ward's people inside an alert's area `a` (ward `w`): the share of
+# its live postcodes there, people living where the postcodes are; by area only for a
+# ward with none loaded. By area alone, a village's circle in a large rural ward held
+# 105 of its adults where 258 residents were messaged (19% of its postcodes in 1.3% of
+# its area: an outside check).
+WARD_SHARE_INSIDE = """coalesce(
+       (SELECT count(*) FILTER (WHERE ST_Intersects(p.location, a.area))::float8
+               / NULLIF(count(*), 0)
+        FROM postcodes p
+        WHERE ST_Intersects(p.location, w.boundary) AND p.terminated_on IS NULL),
+       ST_Area(ST_Intersection(w.boundary, a.area)) / NULLIF(ST_Area(w.boundary), 0),
+       0)"""
+
+_AREA_WARDS = f"""
 INSERT INTO alert_area_wards (alert_id, ward_code, share_inside, inside_m2, alert_area_m2)
 SELECT a.id, w.code,
-       coalesce(ST_Area(ST_Intersection(w.boundary, a.area))
-                / NULLIF(ST_Area(w.boundary), 0), 0),
+       {WARD_SHARE_INSIDE},
        coalesce(ST_Area(ST_Intersection(w.boundary, a.area)), 0),
        coalesce(ST_Area(a.area), 0)
 FROM alerts a

@@ -20,7 +20,7 @@ from datetime import datetime
 
 from sqlalchemy import text
 
-from app.dao.figures import ARRIVED, RELEASED
+from app.dao.figures import ARRIVED, RELEASED, WARD_SHARE_INSIDE
 
 # Alerts that count: released in the period (sent_at is set when the deliveries are
 # written, at once or when a scheduled alert's time comes), not an officer's test to
@@ -286,9 +286,10 @@ def find_area_population(
     force_id: int,
 ) -> list[AreaPopulationRow]:
     """For each alert of the period with an area that overlaps a ward (newest boundary
-    of each code): the adults in `year`'s estimates living in it, people spread evenly
-    across each ward. Settled alerts' overlaps were measured once (alert_area_wards);
-    the others' are measured here, with the places' spatial index."""
+    of each code): the adults in `year`'s estimates living in it, each ward's people
+    spread over its live postcodes (figures.WARD_SHARE_INSIDE). Settled alerts'
+    overlaps were measured once (alert_area_wards); the others' are measured here, with
+    the places' spatial index."""
     rows = session.execute(
         text(
             f"""
@@ -302,8 +303,7 @@ def find_area_population(
                 WHERE {_IN_PERIOD} AND a.area IS NOT NULL AND a.id = ANY(:ids)
                 UNION ALL
                 SELECT a.id, w.code,
-                       ST_Area(ST_Intersection(w.boundary, a.area))
-                           / NULLIF(ST_Area(w.boundary), 0),
+                       {WARD_SHARE_INSIDE},
                        wp.adults,
                        ST_Area(ST_Intersection(w.boundary, a.area)),
                        ST_Area(a.area)

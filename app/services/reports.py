@@ -932,11 +932,11 @@ def _alert_table(
             )
             if per is not None and per > PER:
                 # More messaged than adults estimated (an analyst took it for an error):
-                # a ward's adults are spread evenly over it, and a small area can hold
-                # its densest homes.
+                # a ward's adults are spread evenly over its postcodes, and an area's
+                # postcodes can hold more homes than most.
                 note += " " + gettext(
                     "(fewer than were messaged: each ward's estimate is spread evenly over "
-                    "its area, and a small area can hold more)"
+                    "its postcodes, and an area's can hold more people than most)"
                 )
             adults = Cell(f"{estimate:,}{note}", estimate)
             rate = Cell(f"{per:,.1f}", round(per, 1)) if per is not None else Cell(str(NOT_SHOWN))
