@@ -713,6 +713,10 @@ def test_a_resident_agrees_to_the_wording_of_the_forces_of_their_postcode(
 
     # The page said it showed Wiltshire's statement: that is what was agreed to.
     assert sign_up(TROWBRIDGE, "07700 900171", str(second_force.id)) == own
+    # The page where they confirm is Wiltshire's, as the code they get is (it was Avon
+    # and Somerset's, from Avon and Somerset's form: an outside check).
+    confirm = client.get("/register/confirm").text
+    assert "Wiltshire Police · " in confirm and "Avon and Somerset Police" not in confirm
     # Without JavaScript, Wiltshire's own page showed Wiltshire's words.
     assert sign_up(TROWBRIDGE, "07700 900172", None, page="/forces/wiltshire/register") == own
     # Avon and Somerset's page showed its own: a Trowbridge resident is shown

@@ -119,14 +119,19 @@ def resident_required(view):
             session.pop(SESSION_KEY, None)
             flash(_("Your page has closed. Ask for a new link to open it again."))
             return redirect(url_for("residents.manage"))
-        # Their pages are their force's (its name, its 101): a Wiltshire resident's
-        # said "Avon and Somerset Police" (an outside check).
-        heard = forces_heard_by(resident.id)
-        if heard:
-            forces.show_public(heard[0])
+        _pages_of_their_force(resident)
         return view(resident, *args, **kwargs)
 
     return wrapper
+
+
+def _pages_of_their_force(resident) -> None:
+    """Their pages are their force's (its name, its 101): a Wiltshire resident's said
+    "Avon and Somerset Police" (an outside check), and so did the page where they
+    confirmed, beside a code from Wiltshire Police (another)."""
+    heard = forces_heard_by(resident.id)
+    if heard:
+        forces.show_public(heard[0])
 
 
 @bp.url_value_preprocessor
@@ -232,6 +237,7 @@ def confirm():
     if resident is None:
         flash(_("Your page has closed. Ask for a new link to open it again."))
         return redirect(url_for("residents.manage"))
+    _pages_of_their_force(resident)
     errors: dict[str, str] = {}
     if request.method == "POST":
         channel = request.form.get("channel", "")
