@@ -713,10 +713,6 @@ def test_a_resident_agrees_to_the_wording_of_the_forces_of_their_postcode(
 
     # The page said it showed Wiltshire's statement: that is what was agreed to.
     assert sign_up(TROWBRIDGE, "07700 900171", str(second_force.id)) == own
-    # The page where they confirm is Wiltshire's, as the code they get is (it was Avon
-    # and Somerset's, from Avon and Somerset's form: an outside check).
-    confirm = client.get("/register/confirm").text
-    assert "Wiltshire Police · " in confirm and "Avon and Somerset Police" not in confirm
     # Without JavaScript, Wiltshire's own page showed Wiltshire's words.
     assert sign_up(TROWBRIDGE, "07700 900172", None, page="/forces/wiltshire/register") == own
     # Avon and Somerset's page showed its own: a Trowbridge resident is shown
@@ -746,6 +742,33 @@ def test_a_resident_agrees_to_the_wording_of_the_forces_of_their_postcode(
     )
     assert refused.status_code == 400
     assert own in refused.text and f'value="{second_force.id}"' in refused.text
+
+
+def test_a_resident_confirms_on_their_forces_page_whichever_form_they_used(app, second_force):
+    """Found by an outside check: a Wiltshire resident who signed up on Avon and
+    Somerset's form confirmed on Avon and Somerset's pages, beside a code from
+    Wiltshire Police."""
+    from tests.factories import csrf_token
+
+    client = app.test_client()
+    client.get("/register")
+    found = postcode_place(client, TROWBRIDGE).json
+    answer = client.post(
+        "/register",
+        data={
+            "postcode": TROWBRIDGE,
+            "channels": ["sms"],
+            "sms_phone": "07700 900174",
+            "consent": "yes",
+            "consent_for": found["consent_for"],
+            "consent_key": found["consent_key"],
+            "csrf_token": csrf_token(client),
+        },
+    )
+    assert answer.status_code == 302, answer.text
+    confirm = client.get("/register/confirm").text
+    brand = re.search(r'class="brand"[^>]*>([^<]*)<', confirm).group(1)
+    assert brand.startswith("Wiltshire Police"), brand
 
 
 def _ticked(page: str) -> bool:
