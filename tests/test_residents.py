@@ -315,9 +315,14 @@ def test_manage_links_share_the_numbers_allowance_with_its_notices(app, make_res
         stranger.environ_base["REMOTE_ADDR"] = f"192.0.2.{n + 1}"
         register(stranger, channels=["sms"], sms_phone="07700 900818")
     asker = app.test_client()
-    asker.post("/manage", data={"csrf_token": csrf_token(asker), "address": "07700 900818"})
+    answer = asker.post(
+        "/manage", data={"csrf_token": csrf_token(asker), "address": "07700 900818"}
+    )
     sent = [n for n in notices_sent(run_worker) if n.recipient == "+447700900818"]
     assert len(sent) == 3 and not any("/manage/" in n.body for n in sent)
+    # The page says why nothing may come, to everyone (a resident who had used the
+    # hour's read it as not signed up: an outside check).
+    assert "only a few codes and links an hour" in answer.text
 
 
 def test_sign_ups_are_limited_per_address(app, client, app_ctx, monkeypatch):
