@@ -144,6 +144,16 @@ def test_nothing_goes_to_a_channel_until_it_is_confirmed(client, app_ctx, make_o
     assert db.session.scalar(select(func.count()).where(ResidentNotice.body.is_not(None))) == 0
 
 
+def test_the_confirm_e_mail_says_once_what_to_do_if_nobody_asked(client, app_ctx, run_worker):
+    """Found by an outside check: it said "If you did not sign up, ignore this" and "If
+    you did not ask for this, you can ignore it" one after the other, the first to a
+    resident changing their address too."""
+    register(client)
+    (email,) = [n for n in notices_sent(run_worker) if n.channel == "email"]
+    assert "If you did not sign up" not in email.body
+    assert email.body.count("If you did not ask for this, you can ignore it") == 1
+
+
 def test_a_code_is_single_use_limited_in_guesses_and_expires(
     app, client, app_ctx, run_worker, monkeypatch
 ):

@@ -409,10 +409,12 @@ def _start_verification(resident: Resident, channel: ResidentChannel) -> int:
             channel="email",
             address=channel.proving_address,
             subject=gettext("%(police)s: confirm your e-mail address", police=whose),
+            # Its closing says what to do if they did not ask (asked_for_closing): a
+            # sentence of its own here said it twice, and "if you did not sign up" to
+            # a resident changing their address (an outside check).
             body=gettext(
                 "Confirm this is your e-mail address, to get alerts from %(police)s:\n"
-                "%(link)s\n\nThe link works for %(days)s days. If you did not sign up, "
-                "ignore this e-mail and you will hear nothing more.",
+                "%(link)s\n\nThe link works for %(days)s days.",
                 police=whose,
                 link=link,
                 days=EMAIL_LINK_DAYS,
