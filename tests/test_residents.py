@@ -17,6 +17,7 @@ from sqlalchemy import func, select, text, update
 
 from app.extensions import db, redis_store
 from app.models import (
+    Alert,
     AuditEvent,
     Delivery,
     Force,
@@ -702,6 +703,11 @@ def test_a_resident_downloads_their_data_then_deletes_it(resident_client, make_o
     assert exported["contact"][0]["address"] == "+447700900001"
     assert exported["places"] == [{"label": "Home", "postcode": "BS1 6AD"}]
     assert exported["alerts_sent_to_you"][0]["title"] == "T"
+    # With the reference each message carries, to match a text by (none: an outside
+    # check), on the page too.
+    reference = db.session.scalar(select(Alert.reference))
+    assert exported["alerts_sent_to_you"][0]["reference"] == reference
+    assert f'data-label="Reference">{reference}<' in client.get("/my-alerts/data").text
     assert exported["groups"] == ["Neighbourhood-Watch"]
     # Someone else asked for alerts on their number, and it was told it gets them
     # already: a notice of no resident's, which kept the number for the notices' 30
@@ -2677,7 +2683,7 @@ def test_the_residents_data_is_a_page_to_read_as_well_as_a_file(
     assert readable.status_code == 200
     assert "Everything we hold about you" in readable.text
     assert "07700 900001" in readable.text and "Home: BS1 6AD" in readable.text
-    assert '<td lang="en-GB">T</td>' in readable.text  # the alert we sent, in a table
+    assert '<td data-label="Alert" lang="en-GB">T</td>' in readable.text  # the alert we sent, in a table
     assert 'href="/my-alerts/data.json"' in readable.text
     assert "no-store" in readable.headers.get("Cache-Control", "")
     actions = db.session.scalars(select(AuditEvent.action)).all()

@@ -585,6 +585,9 @@ def _held(resident: Resident, action: str):
             Alert.title_cy,
             Alert.body_cy,
             Alert.language,
+            # The reference each message carries: the list had none to match a text by
+            # (an outside check).
+            Alert.reference,
         )
         .join(Alert, Alert.id == Delivery.alert_id)
         .where(Delivery.resident_id == resident.id)
@@ -697,13 +700,14 @@ def _export(resident: Resident, deliveries, sent_us) -> dict:
         "groups": [g.name for g in resident.groups],
         "alerts_sent_to_you": [
             {
-                "title": title,
-                "sent_at": stamp(sent_at),
-                "channel": channel,
-                "status": status,
-                "finished_at": stamp(finished_at),
+                "reference": row.reference,
+                "title": row.title,
+                "sent_at": stamp(row.sent_at),
+                "channel": row.channel,
+                "status": row.status,
+                "finished_at": stamp(row.finished_at),
             }
-            for title, sent_at, channel, status, finished_at, *_welsh in deliveries
+            for row in deliveries
         ],
         "what_you_sent_us": [
             {
