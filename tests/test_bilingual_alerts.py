@@ -153,8 +153,14 @@ def test_the_public_page_the_check_and_cap_know_the_welsh(
     welsh_answer = client.post("/check?lang=cy", data={"message": received, "csrf_token": token})
     assert "“Lladradau ceir”" in welsh_answer.text and "“Car thefts”" not in welsh_answer.text
     own = opened_page(app.test_client(), "+447700900103", run_worker)
-    assert '<td data-label="Rhybudd" lang="cy">Lladradau ceir</td>' in own.get("/my-alerts/data?lang=cy").text
-    assert '<td data-label="Alert" lang="en-GB">Car thefts</td>' in own.get("/my-alerts/data?lang=en").text
+    assert (
+        '<td data-label="Rhybudd" lang="cy">Lladradau ceir</td>'
+        in own.get("/my-alerts/data?lang=cy").text
+    )
+    assert (
+        '<td data-label="Alert" lang="en-GB">Car thefts</td>'
+        in own.get("/my-alerts/data?lang=en").text
+    )
     cap = etree.fromstring(client.get(f"/alerts/{alert.reference}/cap.xml").data)
     ns = "{urn:oasis:names:tc:emergency:cap:1.2}"
     assert [i.findtext(f"{ns}language") for i in cap.findall(f"{ns}info")] == ["en-GB", "cy"]

@@ -2683,7 +2683,8 @@ def test_the_residents_data_is_a_page_to_read_as_well_as_a_file(
     assert readable.status_code == 200
     assert "Everything we hold about you" in readable.text
     assert "07700 900001" in readable.text and "Home: BS1 6AD" in readable.text
-    assert '<td data-label="Alert" lang="en-GB">T</td>' in readable.text  # the alert we sent, in a table
+    # The alert we sent, in a table.
+    assert '<td data-label="Alert" lang="en-GB">T</td>' in readable.text
     assert 'href="/my-alerts/data.json"' in readable.text
     assert "no-store" in readable.headers.get("Cache-Control", "")
     actions = db.session.scalars(select(AuditEvent.action)).all()
