@@ -1275,10 +1275,16 @@ def test_one_call_at_a_time_to_a_number_whose_last_call_is_in_doubt(
     time.sleep(0.3)  # past the wait they were given
     deliver([waiting])
     send_notices([notice.id])
+    # One at a time: the code's call waits while the alert's is on the line (placed,
+    # not ended), as a phone takes one call at a time (a call placed on it failed busy
+    # and spent a redial: an outside check)...
+    assert len(providers.gateway.accepted) == 1
+    # ...and goes once that call has ended.
+    wait_until(lambda: statuses(second.id) == {"delivered": 1}, message="the call ended")
+    time.sleep(0.3)
+    send_notices([notice.id])
     assert len(providers.gateway.accepted) == 2
-    # Read once: its callback can move it from sent to delivered between two reads.
-    now = statuses(second.id)
-    assert now.get("sent", 0) + now.get("delivered", 0) == 1, now
+    db.session.expire_all()
     assert db.session.get(ResidentNotice, notice.id).status in ("sent", "delivered")
 
 
@@ -1757,6 +1763,68 @@ def test_an_update_waits_for_its_alert_to_reach_each_resident_first(
     assert order[2:] == [("+447700900801", False), ("+447700900801", True)]
 
 
+def test_an_updates_call_waits_while_its_alerts_call_to_the_number_rings(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """Found by an outside check: an update's call was placed while the alert's call to
+    that number still rang; the alert's went unanswered and was placed again later, so
+    2 of 46 residents heard the update first, and 47 of the update's 99 calls found the
+    line busy with the alert's own and spent a redial. A call to a number waits while
+    another of ours is on it (placed, not ended), and a follow-up while its thread's
+    call to the resident may yet be placed again."""
+    from app.jobs import queue
+
+    monkeypatch.setitem(app.config, "CALL_REDIALS", 1)
+    monkeypatch.setitem(app.config, "CALL_REDIAL_SECONDS", 60)
+    make_resident(postcode="BS1 6AD", sms=None, voice="+441174960121")
+    gateway = providers.gateway
+    gateway.send_callbacks = False
+    alert = send(officer)
+    queue().empty()
+    deliver(ids(alert.id))
+    (first,) = gateway.accepted
+    update = submit_alert(
+        officer, title="Road open", body="Open again.", parent_id=alert.id, audience="parent"
+    ).alert
+    other = send(officer, title="Another alert", body="Another matter.")
+    queue().empty()
+
+    def due_now() -> None:
+        db.session.execute(text("UPDATE deliveries SET next_attempt_at = now()"))
+        db.session.commit()
+
+    # The alert's call rings: neither the update's call nor another alert's is placed.
+    deliver(ids(update.id))
+    deliver(ids(other.id))
+    assert gateway.accepted == [first]
+    assert statuses(update.id) == {"queued": 1} and statuses(other.id) == {"queued": 1}
+    # It ends unanswered: it will be placed again, so the update waits still; the
+    # other alert's call may go (the line is free).
+    params = {"CallSid": first.sid, "CallStatus": "no-answer"}
+    assert gateway.post_signed(first.params["StatusCallback"], params) in (200, 204)
+    due_now()
+    deliver(ids(update.id))
+    assert statuses(update.id) == {"queued": 1}
+    deliver(ids(other.id))
+    assert [a.params["To"] for a in gateway.accepted] == ["+441174960121"] * 2
+    # The other alert's call is on the line now: the alert's redial waits for it.
+    due_now()
+    deliver(ids(alert.id))
+    assert len(gateway.accepted) == 2
+    ended = {"CallSid": gateway.accepted[1].sid, "CallStatus": "completed"}
+    assert gateway.post_signed(gateway.accepted[1].params["StatusCallback"], ended) in (200, 204)
+    due_now()
+    deliver(ids(alert.id))
+    redial = gateway.accepted[2]
+    assert "Another matter" not in redial.params["Twiml"]
+    heard = {"CallSid": redial.sid, "CallStatus": "completed"}
+    assert gateway.post_signed(redial.params["StatusCallback"], heard) in (200, 204)
+    # Heard: the update goes now.
+    due_now()
+    deliver(ids(update.id))
+    assert len(gateway.accepted) == 4 and "Open again" in gateway.accepted[3].params["Twiml"]
+
+
 def test_a_busy_or_unanswered_call_is_placed_again_and_word_of_the_earlier_call_is_not_its(
     providers, officer, make_resident, app, monkeypatch
 ):
@@ -1908,6 +1976,20 @@ def test_a_call_whose_end_was_never_reported_is_asked_about_without_voice_lines(
     db.session.rollback()
     rows = {d.provider_ref: d.status for d in db.session.scalars(select(Delivery))}
     assert rows == {answered.sid: "delivered", unanswered.sid: "failed", going.sid: "sent"}
+    # A call not ended yet (or not known to the provider yet) is asked about again as a
+    # first question is, not an hour on: a busy call waited the hour for its redial,
+    # its alert read finished (an outside check).
+    row = db.session.scalar(select(Delivery).where(Delivery.provider_ref == going.sid))
+    wait = (row.next_attempt_at - db.session.scalar(select(func.now()))).total_seconds()
+    assert 0 < wait <= app.config["SMS_STATUS_CHECK_SECONDS"] + 5
+    gateway.call_status_for[going.sid] = "busy"
+    db.session.execute(
+        text("UPDATE deliveries SET next_attempt_at = now() WHERE id = :id"), {"id": row.id}
+    )
+    db.session.commit()
+    assert sweep()["calls_unreported_asked"] == 1
+    db.session.refresh(row)
+    assert row.status == "failed"
 
 
 def test_a_calls_answer_that_cannot_be_read_leaves_it_alone_and_the_others_settled(
@@ -2753,6 +2835,9 @@ def test_an_update_waits_while_the_first_alerts_call_is_in_doubt(
     (first_call,) = gateway.accepted
     db.session.expire_all()
     assert db.session.get(Delivery, first_row).provider_ref == first_call.sid
+    # It ends (heard): the line is free, and the update goes (not while it rings).
+    heard = {"CallSid": first_call.sid, "CallStatus": "completed"}
+    assert gateway.post_signed(first_call.params["StatusCallback"], heard) in (200, 204)
     db.session.execute(
         text("UPDATE deliveries SET next_attempt_at = now() WHERE id = :id"), {"id": update_row}
     )
@@ -2791,6 +2876,10 @@ def test_an_alert_whose_call_was_never_made_is_called_before_a_later_alert(
         sweep()
         run_worker()
     assert statuses(first.id) == {"sent": 1}
+    # It ends: the line is free for the second (not while it rings).
+    made = next(a for a in gateway.accepted if a.kind == "Calls" and "A38" in a.params["Twiml"])
+    ended = {"CallSid": made.sid, "CallStatus": "completed"}
+    assert gateway.post_signed(made.params["StatusCallback"], ended) in (200, 204)
     (second_row,) = ids(second.id)
     db.session.execute(
         text("UPDATE deliveries SET next_attempt_at = now() WHERE id = :id"), {"id": second_row}
@@ -3318,6 +3407,13 @@ def test_an_all_clear_stops_its_alerts_messages_being_tried_again(
         text("UPDATE deliveries SET status = 'sending' WHERE id = :id"),
         {"id": first_row("+447700900377").id},
     )
+    # The untried one waits its NUMBER_BUSY_SECONDS behind another message to the
+    # number: not quiet hours ("before the quiet hours ended" was said of residents
+    # with none: an outside check).
+    db.session.execute(
+        text("UPDATE deliveries SET next_attempt_at = now() + interval '4 seconds' WHERE id = :id"),
+        {"id": untried},
+    )
     db.session.commit()
     cleared = send_all_clear(officer, first)
     db.session.rollback()
@@ -3333,7 +3429,10 @@ def test_an_all_clear_stops_its_alerts_messages_being_tried_again(
     # One queued untried after the all-clear went (a force's late part): its claim
     # stops it, and nothing goes.
     db.session.execute(
-        text("UPDATE deliveries SET status = 'queued', reason = NULL WHERE id = :id"),
+        text(
+            "UPDATE deliveries SET status = 'queued', reason = NULL, next_attempt_at = now()"
+            " WHERE id = :id"
+        ),
         {"id": untried},
     )
     db.session.commit()

@@ -55,7 +55,7 @@ def _refused_for(row: str = "") -> str:
     END::float8"""
 
 
-def claim(table: str, ids: list[int]) -> list[tuple]:
+def claim(table: str, ids: list[int], *, call_hold_seconds: float = 900) -> list[tuple]:
     """queued -> sending for those still queued and due. (id, alert_id, resident_id,
     channel, address, attempts, attempts_held, seconds since its first attempt) of each
     claimed (a row tried before there was a first attempt's time: since it was made).
@@ -66,8 +66,8 @@ def claim(table: str, ids: list[int]) -> list[tuple]:
     if table == "deliveries":
         _cancel_queued_of_cancelled_alerts(ids)
         _cancel_retries_an_all_clear_overtook(ids)
-        held = _follow_ups_to_wait(ids)
-    held += _calls_to_wait(table, ids)
+        held = _follow_ups_to_wait(ids, call_hold_seconds)
+    held += _calls_to_wait(table, ids, call_hold_seconds)
     owner = "alert_id" if table == "deliveries" else "NULL::bigint"
     return db.session.execute(
         _ids(
@@ -102,10 +102,14 @@ NUMBER_BUSY_SECONDS = 5
 FOLLOW_UP_WAITS_AT_MOST_SECONDS = 1800
 
 
-def _follow_ups_to_wait(ids: list[int]) -> list[int]:
+def _follow_ups_to_wait(ids: list[int], call_hold_seconds: float) -> list[int]:
     """The follow-ups (updates, all-clears) among these queued rows whose resident has
     an earlier message of the same thread by the same channel still on its way
-    (queued, being sent, or in doubt): they are put NUMBER_BUSY_SECONDS ahead, so that
+    (queued, being sent, or in doubt), or a call of it placed and not yet ended (it
+    may end unanswered, and be placed again: 2 of 46 residents heard an update before
+    the alert whose call was still ringing, an outside check; within
+    `call_hold_seconds`, VOICE_LINE_HOLD_SECONDS, of its placing, as a line is held):
+    they are put NUMBER_BUSY_SECONDS ahead, so that
     each resident hears the thread in order. An update reached 31% of an alert's
     callers before the alert it updated, with no fault at all, and 30 of 357 residents
     under retries by up to 86 s (an outside check): the alert's rows waited their
@@ -124,10 +128,12 @@ def _follow_ups_to_wait(ids: list[int]) -> list[int]:
                         AND e.resident_id = d.resident_id AND e.channel = d.channel
                         AND (e.status IN ('sending', 'unknown')
                              OR (e.status = 'queued' AND coalesce(e.next_attempt_at, now())
-                                 <= now() + make_interval(secs => :most))))
+                                 <= now() + make_interval(secs => :most))
+                             OR (e.status = 'sent' AND e.channel = 'voice'
+                                 AND e.sent_at > now() - make_interval(secs => :hold))))
                 """
             ),
-            {"ids": list(ids), "most": FOLLOW_UP_WAITS_AT_MOST_SECONDS},
+            {"ids": list(ids), "most": FOLLOW_UP_WAITS_AT_MOST_SECONDS, "hold": call_hold_seconds},
         ).scalars()
     )
     if held:
@@ -141,7 +147,7 @@ def _follow_ups_to_wait(ids: list[int]) -> list[int]:
     return held
 
 
-def _calls_to_wait(table: str, ids: list[int]) -> list[int]:
+def _calls_to_wait(table: str, ids: list[int], call_hold_seconds: float) -> list[int]:
     """The calls among these queued rows that must wait: one call to a number at a
     time, across both ledgers. The provider's list of calls cannot say whose call a
     call is, so two calls to one number whose outcomes were both in doubt could not be
@@ -150,7 +156,11 @@ def _calls_to_wait(table: str, ids: list[int]) -> list[int]:
     Each number is locked for this transaction (an advisory lock, taken without
     waiting), then, in a statement of its own that sees what others committed under
     it, a call still sending or unknown with no reference to that number holds this
-    one back. Held rows are put NUMBER_BUSY_SECONDS ahead, so that the job waits."""
+    one back, and so does a call to it placed and not yet ended (ringing, or being
+    listened to), within `call_hold_seconds` of its placing: the line is busy, and a
+    call placed on it failed busy and spent a redial (47 of an update's 99 calls, on
+    the alert's own calls: an outside check). Held rows are put NUMBER_BUSY_SECONDS
+    ahead, so that the job waits."""
     calls = db.session.execute(
         _ids(
             f"""
@@ -177,6 +187,7 @@ def _calls_to_wait(table: str, ids: list[int]) -> list[int]:
         if ok
     }
     busy = {address for *_, address, _ in unsettled_to(sorted(locked), channel="voice")}
+    busy |= _calls_on_the_line(sorted(locked), call_hold_seconds)
     held, going = [], set()
     for row_id, address in calls:
         if address not in locked or address in busy or address in going:
@@ -192,6 +203,30 @@ def _calls_to_wait(table: str, ids: list[int]) -> list[int]:
             {"held": held, "wait": NUMBER_BUSY_SECONDS},
         )
     return held
+
+
+def _calls_on_the_line(numbers: list[str], hold_seconds: float) -> set[str]:
+    """Which of these numbers a call of either ledger is on: placed (sent) within
+    `hold_seconds` and not yet ended. Through the ledgers' indexes of calls not
+    reported ended (migration 0062)."""
+    if not numbers:
+        return set()
+    return set(
+        db.session.execute(
+            text(
+                """
+                SELECT address FROM deliveries
+                WHERE status = 'sent' AND channel = 'voice' AND address = ANY(:numbers)
+                  AND sent_at > now() - make_interval(secs => :hold)
+                UNION
+                SELECT address FROM resident_notices
+                WHERE status = 'sent' AND channel = 'voice' AND address = ANY(:numbers)
+                  AND sent_at > now() - make_interval(secs => :hold)
+                """
+            ),
+            {"numbers": numbers, "hold": hold_seconds},
+        ).scalars()
+    )
 
 
 def _cancel_queued_of_cancelled_alerts(ids: list[int]) -> None:
@@ -229,7 +264,12 @@ _CLEARED = f"""
                   WHEN d.attempts > 0 AND d.attempts_refused + d.attempts_held = 0
                        THEN '{IN_DOUBT}'
                   WHEN d.attempts > 0 THEN '{OVERTAKEN}'
-                  WHEN d.next_attempt_at > now() THEN '{QUIET}' ELSE '{NOT_YET}' END
+                  -- Held for quiet hours, not for NUMBER_BUSY_SECONDS behind its thread's
+                  -- call or another to the number ("before the quiet hours ended" was
+                  -- said of residents with none: an outside check).
+                  WHEN d.next_attempt_at > now() + make_interval(secs => {NUMBER_BUSY_SECONDS})
+                       THEN '{QUIET}'
+                  ELSE '{NOT_YET}' END
 """
 
 

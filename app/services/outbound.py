@@ -156,7 +156,10 @@ def claim(ledger: Ledger, ids: Iterable[int]) -> list[Claimed]:
     went" below): a worker that dies after the commit leaves none claimed and unmarked
     (an outside probe killed four workers just after their first DATA: ten claimed
     e-mails had no mark yet, became "possibly sent", and never went)."""
-    claimed = [Claimed(*row) for row in ledger_sql.claim(ledger.table, list(ids))]
+    hold = current_app.config["VOICE_LINE_HOLD_SECONDS"]
+    claimed = [
+        Claimed(*row) for row in ledger_sql.claim(ledger.table, list(ids), call_hold_seconds=hold)
+    ]
     db.session.commit()
     return claimed
 
@@ -1117,10 +1120,15 @@ def _ask_about_unreported(
     # The provider could not say (its API answered 500, or nothing): asked again as a
     # first question is, not an hour on. After a two-minute fault, 74 texts and 52
     # calls read "sent", not delivered, for the hour (an outside check).
+    # A call, too, that the provider did not know (yet) or said had not ended: a call
+    # ends within minutes, and one found busy is placed again only once its end is
+    # known (asked an hour on, busy calls waited the hour for their redial, and the
+    # alert read finished: an outside check).
     unsaid = [
         row_id
         for (row_id, _), answer in zip(rows, answers, strict=True)
         if isinstance(answer, TransportError)
+        or (channel == "voice" and not (isinstance(answer, ProviderStatus) and settled(answer)))
     ]
     if unsaid:
         ledger_sql.ask_about_sent_again_in(ledger.table, unsaid, first)
