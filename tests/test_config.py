@@ -236,6 +236,16 @@ def test_wrong_settings_stop_the_start_rather_than_failing_later():
     assert done.returncode == 0, done.stderr
 
 
+def _refused_all(base: dict, wrong: dict, **more) -> subprocess.CompletedProcess:
+    """Started with every setting of `wrong` ({name: (value, what is said)}): refused,
+    each said, at once, in sentences."""
+    done = _started(**base, **{name: value for name, (value, _said) in wrong.items()}, **more)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    for _value, said in wrong.values():
+        assert said in done.stderr, (said, done.stderr)
+    return done
+
+
 def test_settings_too_large_for_what_uses_them_and_unshowable_words_stop_the_start():
     """Found by an outside check: each started, and then CAP_EXPIRES_HOURS=100000000
     made every CAP document a 500, REPLY_WINDOW_HOURS=99999999999 every inbound text,
@@ -262,14 +272,7 @@ def test_settings_too_large_for_what_uses_them_and_unshowable_words_stop_the_sta
         "FORCE_NAME": ("Avon\x01", "FORCE_NAME has a control character"),
         "SERVICE_NAME": ("Alerts \u202emoc", "SERVICE_NAME has a control character"),
     }
-    done = _started(
-        **base,
-        **{name: value for name, (value, _said) in wrong.items()},
-        PUBLIC_BASE_URL="https://exa mple.com",
-    )
-    assert done.returncode == 1 and "Traceback" not in done.stderr
-    for _value, said in wrong.values():
-        assert said in done.stderr, (said, done.stderr)
+    done = _refused_all(base, wrong, PUBLIC_BASE_URL="https://exa mple.com")
     assert "PUBLIC_BASE_URL must be the scheme and host" in done.stderr
     done = _started(**base, PUBLIC_BASE_URL="https://alerts.example.police.uk:99999")
     assert done.returncode == 1 and "PUBLIC_BASE_URL must be the scheme" in done.stderr
@@ -312,10 +315,7 @@ def test_settings_that_stop_the_work_or_go_elsewhere_stop_the_start():
         "REDIS_URL": ("redis://127.0.0.1:6379/twelve", "REDIS_URL must be an address like"),
         "STAFF_TOTP_REQUIRED": ("0", "production always asks staff for a second factor"),
     }
-    done = _started(**base, **{name: value for name, (value, _said) in wrong.items()})
-    assert done.returncode == 1 and "Traceback" not in done.stderr
-    for _value, said in wrong.values():
-        assert said in done.stderr, (said, done.stderr)
+    _refused_all(base, wrong)
     encoded = "postgresql://community_alerts:community%5Falerts@db/x"
     done = _started(**(base | {"DATABASE_URL": encoded, "REDIS_URL": "redis://r"}))
     assert done.returncode == 1
