@@ -1798,6 +1798,10 @@ def test_an_updates_call_waits_while_its_alerts_call_to_the_number_rings(
     deliver(ids(other.id))
     assert gateway.accepted == [first]
     assert statuses(update.id) == {"queued": 1} and statuses(other.id) == {"queued": 1}
+    # Its page does not say it waits for quiet hours (there are none).
+    from app.services.alerts import alert_progress
+
+    assert alert_progress(update.id)["held"] == 0
     # It ends unanswered: it will be placed again, so the update waits still; the
     # other alert's call may go (the line is free).
     params = {"CallSid": first.sid, "CallStatus": "no-answer"}

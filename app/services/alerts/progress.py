@@ -10,6 +10,7 @@ from flask_babel import gettext
 from redis.exceptions import RedisError
 from sqlalchemy import and_, func, or_, select
 
+from app.dao.outbound import NUMBER_BUSY_SECONDS
 from app.extensions import db, redis_store
 from app.i18n import when
 from app.models import Alert, Delivery
@@ -92,8 +93,11 @@ def _count_progress(alert_id: int) -> dict:
         backoff_at_most = func.make_interval(
             0, 0, 0, 0, 0, 0, current_app.config["RETRY_MAX_SECONDS"] + 5
         )
+        # Not one waiting a few seconds behind another message to the number (a call
+        # ringing): "waiting for the residents' quiet hours" was said of those too.
+        busy_at_most = func.make_interval(0, 0, 0, 0, 0, 0, NUMBER_BUSY_SECONDS)
         held_back = and_(
-            due > func.now(),
+            due > func.now() + busy_at_most,
             or_(Delivery.attempts == 0, due > func.now() + backoff_at_most),
         )
         tried = and_(Delivery.attempts > 0, ~held_back)
