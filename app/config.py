@@ -10,7 +10,7 @@ import math
 import os
 import re
 from email.utils import parseaddr
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 
 class ConfigError(SystemExit):
@@ -104,7 +104,9 @@ SHOWN_WORDS = (
     "SSO_PROVIDER_NAME",
     "MAP_TILE_ATTRIBUTION",
 )
-UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# Characters that show nothing: words made of them alone (or with spaces) are none.
+NOTHING_SHOWN = re.compile("[\\s\u200b-\u200d\u2060\ufeff\u180e]*")
 
 # A number as Twilio takes it, and an alphanumeric sender ID (texts only).
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -683,11 +685,15 @@ class Config:
         for name in SHOWN_WORDS:
             # Words every text, page or feed shows: a control character or one that
             # turns the text after it around (FORCE_NAME signs every text) is nobody's.
-            if UNSHOWABLE.search(getattr(cls, name, None) or ""):
+            value = getattr(cls, name, None)
+            if UNSHOWABLE.search(value or ""):
                 problems.append(
                     f"{name} has a control character or an invisible one that turns text "
                     "around: type it again."
                 )
+            elif value and NOTHING_SHOWN.fullmatch(value):
+                # Spaces, or characters of no width, alone: a force with no name.
+                problems.append(f"{name} shows nothing: type the words, or leave it unset.")
         return problems
 
     # The addresses of the services the app talks to, and the schemes each takes:
@@ -849,15 +855,19 @@ class ProductionConfig(Config):
 
 
 def _login_of(url: str | None) -> tuple[str, str] | None:
-    """The user name and password an address carries, decoded; None without them."""
+    """The user name and password an address carries, decoded, before its host or in
+    its query (libpq reads ?user=...&password=... too: a re-check); None without."""
     try:
         parts = urlsplit(url or "")
         user, password = parts.username, parts.password
     except ValueError:
         return None
+    asked = parse_qs(parts.query)
+    user = unquote(user) if user is not None else (asked.get("user") or [None])[-1]
+    password = unquote(password) if password is not None else (asked.get("password") or [None])[-1]
     if user is None or password is None:
         return None
-    return unquote(user), unquote(password)
+    return user, password
 
 
 CONFIGS = {

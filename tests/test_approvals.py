@@ -297,6 +297,34 @@ def test_reject_and_cancel_look_and_read_differently(officer_client, supervisor_
     assert ">Reject</button>" not in page
 
 
+def test_a_scheduled_alert_is_approved_for_the_count_its_page_showed_or_not_at_all(
+    app, monkeypatch, officer_client, supervisor_client, make_resident
+):
+    """Found by a re-check: a scheduled alert approved for 1 resident, 24 in its area,
+    was approved; only one going now was checked."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.factories import approval_form
+
+    monkeypatch.setitem(app.config, "APPROVAL_THRESHOLD", 1)
+    for n in range(8):
+        make_resident(postcode="BS1 6AD", sms=f"+4477009006{n:02d}")
+    send_at = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    alert_id = send(officer_client, send_at=send_at)["alert_id"]
+    url = f"/officers/alerts/{alert_id}"
+    form = approval_form(supervisor_client, url)
+    assert form["expected_residents"] == "8"
+    refused = supervisor_client.post(
+        url + "/approve", data={**form, "expected_residents": "1"}, follow_redirects=True
+    )
+    assert "now reaches 8 residents, not fewer than 5" in refused.text
+    db.session.expire_all()
+    assert db.session.get(Alert, alert_id).status == "pending_approval"
+    assert supervisor_client.post(url + "/approve", data=form).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Alert, alert_id).status == "scheduled"
+
+
 def test_rejecting_what_was_decided_meanwhile_says_so_whatever_the_reason(
     officer_client, supervisor_client, street
 ):

@@ -316,10 +316,18 @@ def test_settings_that_stop_the_work_or_go_elsewhere_stop_the_start():
         "STAFF_TOTP_REQUIRED": ("0", "production always asks staff for a second factor"),
     }
     _refused_all(base, wrong)
-    encoded = "postgresql://community_alerts:community%5Falerts@db/x"
-    done = _started(**(base | {"DATABASE_URL": encoded, "REDIS_URL": "redis://r"}))
-    assert done.returncode == 1
-    assert "must not use the development credentials in DATABASE_URL" in done.stderr
+    for login in (
+        "postgresql://community_alerts:community%5Falerts@db/x",
+        # In the query, as libpq reads it too (a re-check).
+        "postgresql://db/x?user=community_alerts&password=community_alerts",
+    ):
+        done = _started(**(base | {"DATABASE_URL": login, "REDIS_URL": "redis://r"}))
+        assert done.returncode == 1, login
+        assert "must not use the development credentials in DATABASE_URL" in done.stderr
+    # Words shown to people that show nothing (a re-check).
+    for nothing in ("\u200b", "   ", "\ufeff", "\u00a0", "Avon\u2028Police"):
+        done = _started(**base, REDIS_URL="redis://r", FORCE_NAME=nothing)
+        assert done.returncode == 1 and "FORCE_NAME " in done.stderr, (nothing, done.stderr)
     # Right, they start.
     done = _started(
         **base,

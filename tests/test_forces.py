@@ -27,6 +27,7 @@ from app.models import (
     Resident,
     ResidentChannel,
     ResidentLocation,
+    ResidentNotice,
     StaffSession,
     Team,
 )
@@ -768,6 +769,20 @@ def test_a_resident_confirms_on_their_forces_page_whichever_form_they_used(app, 
     assert answer.status_code == 302, answer.text
     confirm = client.get("/register/confirm").text
     brand = re.search(r'class="brand"[^>]*>([^<]*)<', confirm).group(1)
+    assert brand.startswith("Wiltshire Police"), brand
+    # So is the page its e-mail link opens, in a browser of its own (a re-check).
+    from app.services.residents import set_channel
+
+    resident = db.session.scalars(
+        select(Resident).join(ResidentChannel).where(ResidentChannel.address == "+447700900174")
+    ).one()
+    set_channel(resident, "email", "wilts@example.invalid")
+    body = db.session.scalars(
+        select(ResidentNotice.body).where(ResidentNotice.kind == "verify_email")
+    ).one()
+    link = re.search(r"/confirm-email/\S+", body).group(0)
+    page = app.test_client().get(link).text
+    brand = re.search(r'class="brand"[^>]*>([^<]*)<', page).group(1)
     assert brand.startswith("Wiltshire Police"), brand
 
 

@@ -64,6 +64,7 @@ from app.services.verification import (
     check_code,
     email_link_language,
     email_link_refusal,
+    email_link_resident,
     find_unregistered,
     keep_unregistered,
     read_manage_token,
@@ -307,6 +308,10 @@ def _flash_resent(channel_name: str, *, sent: bool | str) -> None:
 def verify_email(token: str):
     """GET only shows a button: mail scanners follow links, and a click by a scanner
     must not confirm an address."""
+    # Their force's page, as the e-mail is (a Wiltshire resident's opened on Avon and
+    # Somerset's: a re-check).
+    if (whose := email_link_resident(token)) is not None:
+        _pages_of_their_force(whose)
     if request.method != "POST":  # GET, or HEAD (Flask answers HEAD with the GET view)
         # A link that has expired, or is not ours, is told so now, not after a tap.
         page_for_resident(email_link_language(token))

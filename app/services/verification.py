@@ -566,6 +566,16 @@ def email_link_language(token: str) -> str | None:
     return db.session.scalar(select(Resident.language).where(Resident.reference == reference))
 
 
+def email_link_resident(token: str) -> Resident | None:
+    """The resident an e-mail link is for, or None (expired, not ours, or no longer
+    here): its page is their force's."""
+    try:
+        reference, _digest_ = _email_link(token)
+    except VerificationRefused:
+        return None
+    return db.session.scalar(select(Resident).where(Resident.reference == reference))
+
+
 def email_link_refusal(token: str) -> str | None:
     """Why this e-mail link cannot confirm anything (expired, or not ours), or None
     when it may: read before its button is shown, changing nothing."""

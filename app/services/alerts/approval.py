@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.dao import forces as forces_dao
-from app.dao.targeting import suppressed
+from app.dao.targeting import count_targets, suppressed
 from app.extensions import db
 from app.models import Alert, Officer
 from app.services import authorisation, forces, teams
@@ -25,7 +25,7 @@ from app.services.alerts.lifecycle import (
 )
 from app.services.alerts.review import review_alert
 from app.services.alerts.sending import enqueue_safely, send_now_or_later
-from app.services.alerts.targeting import count_label
+from app.services.alerts.targeting import audience_of, count_label
 from app.services.transaction import transaction
 
 log = logging.getLogger(__name__)
@@ -51,8 +51,13 @@ def approve_alert(supervisor: Officer, alert_id: int, *, expected: int | None) -
         transition(alert, "approve", supervisor)
         later = alert.send_at is not None and alert.send_at > datetime.now(UTC)
         deliveries = send_now_or_later(alert, supervisor, later=later)
-        if deliveries is not None:
-            check_count_as_seen(alert.recipient_count or 0, expected)
+        # Scheduled, as its page counted it (approved for 1 of 24, it was: a re-check).
+        reached = (
+            alert.recipient_count or 0
+            if deliveries is not None
+            else count_targets(db.session, audience_of(alert))["residents"]
+        )
+        check_count_as_seen(reached, expected)
     if deliveries is not None:
         enqueue_safely(alert_id)
     return alert
