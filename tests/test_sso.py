@@ -108,6 +108,9 @@ def test_first_sign_in_creates_the_account_with_the_mapped_role(client, provider
         ("\u200b", "pc.jones"),  # nothing visible: the e-mail address's name
         ({"given": "A"}, "pc.jones"),
         ("Sgt\x00Evans", "SgtEvans"),
+        # Accents with nothing to sit on, and invisible TAG letters (a re-check).
+        ("\u0301\u0301\u0301", "pc.jones"),
+        ("PC\U000e0041\U000e0042 Jones", "PC Jones"),
     ],
 )
 def test_a_providers_name_for_someone_is_kept_as_a_typed_name_would_be(

@@ -67,11 +67,17 @@ def shown_text(value: object, *, max_length: int) -> str:
 
     >>> [shown_text(v, max_length=20) for v in ("PC \u202eredrum", "\u200b", {"a": 1})]
     ['PC redrum', '', '']
+    >>> [shown_text(v, max_length=20) for v in ("\u0301\u0301", "Sgt\U000e0041 Evans")]
+    ['', 'Sgt Evans']
     """
     if not isinstance(value, str):
         return ""
-    text = clean_text(value.translate(_ZERO_WIDTH), max_length=max_length)
-    return text if any(_visible(character) for character in text) else ""
+    # Characters of no width or shape (format characters: zero-width spaces, the
+    # invisible TAG letters) go; a name of accents with nothing to sit on is none (a
+    # re-check stored both).
+    shown = "".join(c for c in value if unicodedata.category(c) != "Cf")
+    text = clean_text(shown, max_length=max_length)
+    return text if any(unicodedata.category(c)[0] in "LNSP" for c in text) else ""
 
 
 class TextRefused(ValueError):
