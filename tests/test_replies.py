@@ -402,7 +402,8 @@ def test_an_officer_answers_a_text_through_the_engine_and_every_view_is_audited(
     assert replies.read_inbox(officer)["replies"][0]["new"] is False  # read now
     notice_id = replies.answer_reply(officer, shown["id"], SAVED := replies.SAVED_ANSWERS[0])
     run_worker()
-    (answer,) = [a for a in providers.gateway.accepted if a.to == "+447700900901"][1:]
+    thanks, answer = [a for a in providers.gateway.accepted if a.to == "+447700900901"][1:]
+    assert "your message has reached our team" in thanks.params["Body"]
     assert SAVED in answer.params["Body"]
     assert db.session.get(ResidentNotice, notice_id).status in ("sent", "delivered")
     actions = db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
@@ -782,10 +783,52 @@ def test_leaving_words_in_a_message_to_the_police_keep_it_and_answer_how_to_stop
     (reply,) = all_replies()
     assert (reply.kind, reply.body) == ("message", body)
     told = [a for a in providers.gateway.accepted if a.to == "+447700900752"]
-    if body.startswith("I don't want"):  # names no stopping: a message, unanswered
-        assert told == []
+    assert len(told) == 1
+    if body.startswith("I don't want"):  # names no stopping: thanked, not told how
+        assert "your message has reached our team" in told[0].params["Body"]
         return
-    assert len(told) == 1 and "Reply STOP to stop texts" in told[0].params["Body"]
+    assert "Reply STOP to stop texts" in told[0].params["Body"]
+
+
+def test_a_message_to_the_police_is_answered_once_a_day_with_where_to_go_now(
+    providers, officer, make_resident, run_worker, second_force
+):
+    """ "There is a man in my garden" had no answer of any kind: its sender could wait
+    for one that never came. Thanked at once, told it may not be read straight away
+    and to call 999 in an emergency: once a day a number, by the resident's force in
+    their language, never an answer to a quick question nor to a number that texted
+    STOP."""
+    make_resident(sms="+447700900761")
+    make_resident(postcode="BA14 6AA", sms="+447700900762")
+    welsh = make_resident(sms="+447700900763")
+    welsh.language = "cy"
+    db.session.commit()
+    send(officer, run_worker, question="Seen it?", options=["Yes", "No"])
+    url = inbound(providers)
+    gateway = providers.gateway
+    before = len(gateway.accepted)
+    gateway.text_in(url, "+447700900761", "There is a man in my garden")
+    gateway.text_in(url, "+447700900761", "He has gone towards the park")
+    gateway.text_in(url, "+447700900762", "Saw a van")
+    gateway.text_in(url, "+447700900763", "Gwelais fan")
+    gateway.text_in(url, "+447700900764", "Who is this?")  # a number nobody holds
+    gateway.text_in(url, "+447700900765", "STOP")
+    gateway.text_in(url, "+447700900765", "Why did you text me")
+    gateway.text_in(url, "+447700900761", "1")  # the quick question's answer
+    run_worker()
+    said = {}
+    for sent in gateway.accepted[before:]:
+        said.setdefault(sent.to, []).append(sent.params["Body"])
+    (first,) = said.pop("+447700900761")
+    assert first.startswith("Avon and Somerset Police community alerts: thank you")
+    assert "in an emergency call 999" in first
+    assert said.pop("+447700900762")[0].startswith("Wiltshire Police community alerts")
+    (welsh_thanks,) = said.pop("+447700900763")
+    assert welsh_thanks.startswith("Rhybuddion cymunedol Heddlu Avon a Gwlad yr Haf: diolch")
+    assert said.pop("+447700900764")[0].startswith("Avon and Somerset Police community")
+    assert "+447700900765" not in said and said == {}
+    kinds = [r.kind for r in all_replies()]
+    assert kinds.count("message") == 6 and kinds.count("answer") == 1
 
 
 def test_a_call_does_not_read_out_emoji_that_a_text_keeps(

@@ -60,7 +60,8 @@ def stop_number(number: str, *, key: str, channel: str = "sms") -> tuple[int, in
             text(
                 "UPDATE resident_notices SET status = 'cancelled',"
                 " reason = 'recipient replied STOP', finished_at = now(), updated_at = now()"
-                " WHERE address = :number AND channel = 'sms' AND kind = 'officer_answer'"
+                " WHERE address = :number AND channel = 'sms'"
+                " AND kind IN ('officer_answer', 'thanks')"
                 " AND status = 'queued'"
             ),
             {"number": number},

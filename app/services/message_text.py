@@ -394,6 +394,19 @@ def help_text(*, force: str, site: str, language: str | None = None) -> str:
     )
 
 
+def thanks_text(*, language: str | None = None) -> str:
+    """The automatic answer to a message to the police: it came, it may not be read at
+    once, and where to go now ("There is a man in my garden" had no answer of any kind:
+    its sender could wait for one that was never coming)."""
+    with in_language("cy" if language == "cy" else "en"):
+        return gettext(
+            "%(police)s community alerts: thank you, your message has reached our team. "
+            "It may not be read straight away. To report a crime call 101; in an "
+            "emergency call 999.",
+            police=police(),
+        )
+
+
 def officer_answer_text(*, words: str, force: str) -> str:
     """An officer's answer to a resident's text."""
     return f"{words}\n- {force} Police. Reply STOP to stop."

@@ -141,12 +141,17 @@ def receive_text(from_number: str, body: str, message_sid: str, media: int = 0) 
         # either (one from a number nobody holds was answered: a re-check).
         number_stopped_at=optout.number_stopped_at(from_number),
     )
-    # HELP, or a message that names stopping without asking it plainly: told how.
+    # HELP, or a message that names stopping without asking it plainly: told how. Any
+    # other message: told it came and where to go now, at most once a day a number.
     asks_how = kind == "message" and optout.MENTIONS_STOP.search(word) is not None
-    help_notice = _answer_help(from_number, holders) if kind == "help" or asks_how else None
+    answer_notice = None
+    if kind == "help" or asks_how:
+        answer_notice = _answer_automatically(from_number, holders, "help")
+    elif kind == "message":
+        answer_notice = _answer_automatically(from_number, holders, "thanks")
     db.session.commit()
-    if help_notice is not None:
-        notices.queue_notices([help_notice])
+    if answer_notice is not None:
+        notices.queue_notices([answer_notice])
     return kind
 
 
@@ -163,10 +168,20 @@ def stop_answer(from_number: str, body: str) -> str | None:
     return answer
 
 
-def _answer_help(number: str, holders: list[int]) -> int | None:
-    """Answer HELP with who we are and how to stop: at most twice an hour a number."""
+# The automatic answers: HELP's (who we are, how to stop) at most twice an hour a
+# number; a message's thanks (it came; 101 and 999) at most once a day a number, and
+# not to a number that texted STOP (the provider refuses it until START).
+_ANSWER_LIMITS = {"help": ("help-answer", 2, 3600), "thanks": ("thanks-answer", 1, 86400)}
+
+
+def _answer_automatically(number: str, holders: list[int], kind: str) -> int | None:
+    """Answer HELP or a message to the police, by the resident's force, in their
+    language (a number several share is answered as the installation)."""
+    if kind == "thanks" and optout.number_stopped(number):
+        return None
+    limit_name, most, seconds = _ANSWER_LIMITS[kind]
     try:
-        allowed = allow_per_hour("help-answer", number, 2)
+        allowed = allow_per_hour(limit_name, number, most, seconds=seconds)
     except RedisError:
         allowed = False
     if not allowed:
@@ -179,15 +194,17 @@ def _answer_help(number: str, holders: list[int]) -> int | None:
     heard = find_heard_force_ids(resident.id) if resident is not None else []
     force = forces.force_by_id(heard[0]) if heard else forces.default_force()
     site = base if force.is_default else f"{base}/forces/{force.slug}"  # its own pages
+    language = resident.language if resident is not None else None
     with forces.speaking_for(force.id):
-        words = message_text.help_text(
-            force=forces.display_name(force, "en"),
-            site=site,
-            language=resident.language if resident is not None else None,
-        )
+        if kind == "thanks":
+            words = message_text.thanks_text(language=language)
+        else:
+            words = message_text.help_text(
+                force=forces.display_name(force, "en"), site=site, language=language
+            )
     notice = notices.create_notice(
         resident_id=resident.id if resident is not None else None,
-        kind="help",
+        kind=kind,
         channel="sms",
         address=number,
         body=words,
