@@ -227,6 +227,45 @@ def test_our_own_words_are_welsh_for_a_resident_who_chose_welsh(
     )
 
 
+def test_an_exercises_words_and_a_questions_are_welsh_for_a_resident_who_chose_welsh(
+    client, officer_client, make_resident, run_worker
+):
+    """A Welsh speaker's exercise began "EXERCISE EXERCISE EXERCISE", and its question
+    said "Reply 1 for Yes" (the e-mail's "Answer here"); the Welsh call said nothing of
+    an exercise. Our words are in Welsh; the officer's question as they wrote it."""
+    welsh = make_resident(postcode="BS1 6AD", sms="+447700900106", email="cy@example.invalid")
+    make_resident(postcode="BS1 6AD", sms="+447700900107", email="en@example.invalid")
+    db.session.execute(
+        text("UPDATE residents SET language = 'cy' WHERE id = :id"), {"id": welsh.id}
+    )
+    db.session.commit()
+    question = {"question": "Seen it?", "answer_options": ["Yes", "No"], "mode": "exercise"}
+    alert = send(officer_client, title_cy="", body_cy="", **question)
+    run_worker()
+    db.session.expire_all()
+    texts, mails = outbox(alert, "sms"), outbox(alert, "email")
+    cymraeg = texts["+447700900106"]
+    assert cymraeg.startswith("YMARFER YMARFER YMARFER. Car thefts: ")
+    assert "\nSeen it? Atebwch 1 ar gyfer Yes, 2 ar gyfer No.\n" in cymraeg
+    assert cymraeg.endswith(" Ymarfer yw hwn. Nid oes angen gweithredu.")
+    assert "EXERCISE" not in cymraeg and "Reply 1" not in cymraeg
+    english = texts["+447700900107"]
+    assert english.startswith("EXERCISE EXERCISE EXERCISE. Car thefts: ")
+    assert "Seen it? Reply 1 for Yes, 2 for No." in english
+    assert "Seen it? Atebwch yma: http" in mails["cy@example.invalid"]
+    assert "Seen it? Answer here: http" in mails["en@example.invalid"]
+    # The check page knows the Welsh words as ours.
+    token = client.get("/check").text.split('name="csrf_token" value="')[1].split('"')[0]
+    checked = client.post("/check?lang=cy", data={"message": cymraeg, "csrf_token": token})
+    assert 'class="panel panel-success"' in checked.text
+    # Written in both languages, the Welsh call says it is an exercise too.
+    from app.services.message_text import welsh_voice_script
+
+    said = welsh_voice_script(title="Ymarfer", body="Dim byd.", mode="exercise")
+    assert "YMARFER YMARFER YMARFER. Ymarfer. Dim byd." in said
+    assert said.endswith("Ymarfer yw hwn. Nid oes angen gweithredu.")
+
+
 def test_an_alert_written_in_welsh_only_goes_in_welsh(
     client, officer_client, make_resident, run_worker
 ):

@@ -95,7 +95,7 @@ def _render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -
         def text(first: bool) -> str:
             return message_text.sms_text(
                 **words,
-                ask=message_text.sms_ask(*question),
+                ask=message_text.sms_ask(*question, "cy" if first else "en"),
                 reference=sms_reference(reference),
                 welsh=welsh,
                 welsh_first=first,
@@ -114,7 +114,7 @@ def _render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -
             body = message_text.voice_script(**words, reference=reference)
             if welsh:
                 welsh_script = message_text.welsh_voice_script(
-                    title=welsh[0], body=welsh[1], reference=reference
+                    title=welsh[0], body=welsh[1], reference=reference, mode=alert.mode
                 )
         ask = message_text.voice_ask(*question)
         # Every call takes a key: an answer, or 9 to stop the calls.
@@ -140,7 +140,8 @@ def _render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -
         )
         if message_text.sms_ask(*question):
             link = url_for("public.answer", token=answer_token(claimed.id), _external=True)
-            body += "\n\n" + message_text.email_ask(*question, link=link)
+            language = "cy" if welsh_first else "en"
+            body += "\n\n" + message_text.email_ask(*question, link=link, language=language)
     # Every e-mail carries its way to stop, the outbox's record too (the demo's
     # unsubscribe journey starts there, as a resident's starts in their inbox).
     if claimed.channel == "email" and claimed.resident_id:

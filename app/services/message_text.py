@@ -171,16 +171,26 @@ def _parts(sizes: list[int], part: int) -> int:
     return parts
 
 
-def _marked(mode: str, text: str) -> str:
-    if mode == "exercise":
-        return EXERCISE_START + text
-    if mode == "test":
-        return TEST_START + text
-    return text
+def _marked(mode: str, text: str, language: str = "en") -> str:
+    """An exercise's or a test's words before the message, in `language` (a Welsh
+    speaker's exercise began "EXERCISE EXERCISE EXERCISE")."""
+    if mode not in ("exercise", "test"):
+        return text
+    if language != "cy":
+        return (EXERCISE_START if mode == "exercise" else TEST_START) + text
+    with in_language("cy"):
+        if mode == "exercise":
+            return gettext("EXERCISE EXERCISE EXERCISE. ") + text
+        return gettext("TEST, only to you: ") + text
 
 
-def _closing(mode: str) -> str:
-    return EXERCISE_END if mode == "exercise" else ""
+def _closing(mode: str, language: str = "en") -> str:
+    if mode != "exercise":
+        return ""
+    if language != "cy":
+        return EXERCISE_END
+    with in_language("cy"):
+        return gettext(" This is an exercise. No action is needed.")
 
 
 def sms_text(
@@ -201,18 +211,19 @@ def sms_text(
     characters: TEXTS_CARRY_REFERENCE)."""
     asked = f"\n{ask}" if ask else ""
     ref = f" Ref {reference}." if reference else ""
+    language = "cy" if welsh_first else "en"
     if welsh_first and not welsh:
         # Written in English only, to a resident who chose Welsh: our words in Welsh.
         return _marked(
-            mode, f"{title}: {body}{asked}\n{_sign_off('cy', reference, both=False)}"
-        ) + _closing(mode)
+            mode, f"{title}: {body}{asked}\n{_sign_off('cy', reference, both=False)}", language
+        ) + _closing(mode, language)
     if welsh:
         # Both languages, the resident's first, and the sign-off in it.
         english, cymraeg = f"{title}: {body}", f"{welsh[0]}: {welsh[1]}"
         first, second = (cymraeg, english) if welsh_first else (english, cymraeg)
         return _marked(
-            mode, f"{first}\n{second}{asked}\n{_sign_off('cy' if welsh_first else 'en', reference)}"
-        ) + _closing(mode)
+            mode, f"{first}\n{second}{asked}\n{_sign_off(language, reference)}", language
+        ) + _closing(mode, language)
     return _marked(
         mode, f"{title}: {body}{asked}\n- {force} Police.{ref} Reply STOP to stop."
     ) + _closing(mode)
@@ -307,12 +318,15 @@ def unspeakable_removed(words: str) -> str:
     return re.sub(r" +([.,;:!?])", r"\1", re.sub(r" {2,}", " ", kept)).strip()
 
 
-def welsh_voice_script(*, title: str, body: str, reference: str | None = None) -> str:
-    """A call's words in Welsh, said by the Welsh voice (TWILIO_VOICE_CY)."""
+def welsh_voice_script(
+    *, title: str, body: str, reference: str | None = None, mode: str = "live"
+) -> str:
+    """A call's words in Welsh, said by the Welsh voice (TWILIO_VOICE_CY); an exercise
+    said as one in Welsh too (it was not: only the English said so)."""
     title, body = unspeakable_removed(title), unspeakable_removed(body)
     with in_language("cy"):
-        said = (
-            gettext("This is a message from %(police)s.", police=police("cy")) + f" {title}. {body}"
+        said = gettext("This is a message from %(police)s.", police=police("cy")) + (
+            " " + _marked(mode, f"{title}. {body}", "cy")
         )
         if reference:
             stop = "" if body.rstrip()[-1:] in (".", "!", "?") else "."
@@ -323,7 +337,7 @@ def welsh_voice_script(*, title: str, body: str, reference: str | None = None) -
                     "The reference for this message is %(reference)s.", reference=spoken(reference)
                 )
             )
-        return said
+        return said + _closing(mode, "cy")
 
 
 def _spoken_reference(reference: str | None, after: str = ".") -> str:
@@ -346,13 +360,31 @@ def voice_script(
     )
 
 
-def _options(options: list[str]) -> str:
+def _options(options: list[str], language: str = "en") -> str:
+    if language == "cy":
+        with in_language("cy"):
+            return ", ".join(
+                gettext("%(number)s for %(answer)s", number=n, answer=label)
+                for n, label in enumerate(options, start=1)
+            )
     return ", ".join(f"{n} for {label}" for n, label in enumerate(options, start=1))
 
 
-def sms_ask(question: str | None, options: list[str] | None, confirm: bool) -> str | None:
+def sms_ask(
+    question: str | None, options: list[str] | None, confirm: bool, language: str = "en"
+) -> str | None:
     """What a text asks at its end: "Did you see anything? Reply 1 for Yes, 2 for No."
-    or "Reply OK to confirm you got this." (None: it asks nothing)."""
+    or "Reply OK to confirm you got this." (None: it asks nothing). Our words in the
+    resident's `language`; the question and its answers as the officer wrote them."""
+    if language == "cy" and (question and options or confirm):
+        with in_language("cy"):
+            if question and options:
+                return gettext(
+                    "%(question)s Reply %(options)s.",
+                    question=question,
+                    options=_options(options, "cy"),
+                )
+            return gettext("Reply OK to confirm you got this.")
     if question and options:
         return f"{question} Reply {_options(options)}."
     if confirm:
@@ -369,8 +401,21 @@ def voice_ask(question: str | None, options: list[str] | None, confirm: bool) ->
     return None
 
 
-def email_ask(question: str | None, options: list[str] | None, confirm: bool, *, link: str) -> str:
-    """An e-mail's question, or its request to confirm, and the link that answers it."""
+def email_ask(
+    question: str | None,
+    options: list[str] | None,
+    confirm: bool,
+    *,
+    link: str,
+    language: str = "en",
+) -> str:
+    """An e-mail's question, or its request to confirm, and the link that answers it,
+    our words in the resident's `language`."""
+    if language == "cy":
+        with in_language("cy"):
+            if question and options:
+                return gettext("%(question)s Answer here: %(link)s", question=question, link=link)
+            return gettext("Please confirm you got this: %(link)s", link=link)
     if question and options:
         return f"{question} Answer here: {link}"
     return f"Please confirm you got this: {link}"
@@ -445,12 +490,13 @@ def email_subject(
     """`welsh_title`: with both languages, both titles, the resident's first."""
     if welsh_title:
         titles = f"{welsh_title} / {title}" if welsh_first else f"{title} / {welsh_title}"
-        return _marked(mode, f"{police('cy' if welsh_first else 'en')}: {titles}")
+        language = "cy" if welsh_first else "en"
+        return _marked(mode, f"{police(language)}: {titles}", language)
     if welsh_first:
         # Written in English only, to a resident who chose Welsh: our words in Welsh, as
         # the text's and the e-mail's sign-offs are (the subject alone was English: an
         # outside check).
-        return _marked(mode, f"{police('cy')}: {title}")
+        return _marked(mode, f"{police('cy')}: {title}", "cy")
     return _marked(mode, f"{force} Police: {title}")
 
 
@@ -478,7 +524,8 @@ def email_text(
     if welsh:
         cymraeg = f"{welsh}\n\n" + _welsh_footer(reference, check_url)
         signed = f"{cymraeg}\n\n---\n\n{signed}" if welsh_first else f"{signed}\n\n---\n\n{cymraeg}"
-    return _marked(mode, signed) + _closing(mode)
+    language = "cy" if welsh_first else "en"
+    return _marked(mode, signed, language) + _closing(mode, language)
 
 
 def voice_minutes(script: str) -> int:

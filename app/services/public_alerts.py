@@ -327,7 +327,7 @@ def _words_sent(alert: Alert) -> list[str]:
             message_text.sms_text(
                 title=alert.title,
                 body=alert.body,
-                ask=message_text.sms_ask(*question),
+                ask=message_text.sms_ask(*question, "cy" if first else "en"),
                 welsh=(alert.title_cy, alert.body_cy),
                 welsh_first=first,
                 **common,
@@ -335,7 +335,7 @@ def _words_sent(alert: Alert) -> list[str]:
             for first in (False, True)
         ] + [
             message_text.welsh_voice_script(
-                title=alert.title_cy, body=alert.body_cy, reference=alert.reference
+                title=alert.title_cy, body=alert.body_cy, reference=alert.reference, mode=alert.mode
             ),
             message_text.email_text(
                 body=alert.body, check_url=check, welsh=alert.body_cy, **common
@@ -352,7 +352,7 @@ def _words_sent(alert: Alert) -> list[str]:
         message_text.sms_text(
             title=alert.title,
             body=alert.body,
-            ask=message_text.sms_ask(*question),
+            ask=message_text.sms_ask(*question, "cy"),
             welsh_first=True,
             **common,
         ),
@@ -365,6 +365,9 @@ def _words_sent(alert: Alert) -> list[str]:
         message_text.email_subject(title=alert.title, force=force, mode=alert.mode),
         message_text.email_text(body=alert.body, check_url=check, **common),
         message_text.email_ask(*question, link=check) if message_text.sms_ask(*question) else "",
+        message_text.email_ask(*question, link=check, language="cy")
+        if message_text.sms_ask(*question)
+        else "",
         public_url("public.alert", reference=alert.reference, **forces.public_values(alert)),
     ]
 

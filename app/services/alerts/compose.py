@@ -86,7 +86,7 @@ def compose_preview(
             body=body,
             force=force,
             mode=mode,
-            ask=message_text.sms_ask(*ask),
+            ask=message_text.sms_ask(*ask, first),
             reference=sms_reference(reference),
             welsh=welsh,
             welsh_first=first == "cy",
@@ -116,7 +116,7 @@ def compose_preview(
     )
     if welsh:
         script += " [Then in Welsh:] " + message_text.welsh_voice_script(
-            title=title_cy, body=body_cy, reference=reference
+            title=title_cy, body=body_cy, reference=reference, mode=mode
         )
     voice_ask = message_text.voice_ask(*ask)
     minutes = message_text.voice_minutes(script + (" " + voice_ask if voice_ask else ""))
