@@ -254,6 +254,14 @@ def test_an_exercises_words_and_a_questions_are_welsh_for_a_resident_who_chose_w
     assert "Seen it? Reply 1 for Yes, 2 for No." in english
     assert "Seen it? Atebwch yma: http" in mails["cy@example.invalid"]
     assert "Seen it? Answer here: http" in mails["en@example.invalid"]
+    # Its page opens in Welsh (it opened in English), the English title marked so.
+    from urllib.parse import urlsplit
+
+    link = urlsplit(mails["cy@example.invalid"].split("Atebwch yma: ", 1)[1].split()[0])
+    assert link.query == "lang=cy"
+    page = client.application.test_client().get(f"{link.path}?{link.query}").text
+    assert '<html lang="cy"' in page and '<h1 lang="en-GB">Car thefts</h1>' in page
+    assert '<h2 lang="en-GB">Seen it?</h2>' in page
     # The check page knows the Welsh words as ours.
     token = client.get("/check").text.split('name="csrf_token" value="')[1].split('"')[0]
     checked = client.post("/check?lang=cy", data={"message": cymraeg, "csrf_token": token})

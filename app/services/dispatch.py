@@ -139,8 +139,14 @@ def _render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -
             welsh_first=welsh_first,
         )
         if message_text.sms_ask(*question):
-            link = url_for("public.answer", token=answer_token(claimed.id), _external=True)
             language = "cy" if welsh_first else "en"
+            # Its page in the resident's language, as the other links' are.
+            link = url_for(
+                "public.answer",
+                token=answer_token(claimed.id),
+                _external=True,
+                lang="cy" if welsh_first else None,
+            )
             body += "\n\n" + message_text.email_ask(*question, link=link, language=language)
     # Every e-mail carries its way to stop, the outbox's record too (the demo's
     # unsubscribe journey starts there, as a resident's starts in their inbox).

@@ -23,6 +23,7 @@ from app.dao.audit import create_audit_event
 from app.dao.events import create_provider_event
 from app.dao.residents import find_heard_force_ids
 from app.extensions import db
+from app.i18n import current
 from app.models import Alert, Reply, Resident
 from app.services import authorisation, forces, message_text, notices, optout
 from app.services.contacts import mask_address
@@ -252,8 +253,14 @@ def question_for(delivery_id: int) -> dict | None:
     if answered is None or answered.channel != "email":
         return None
     alert = db.session.get(Alert, answered.alert_id)
+    # Its Welsh title on a Welsh page, when the officer wrote one; each marked with
+    # its language (a Welsh resident's link opened in English, its title unmarked).
+    welsh = current() == "cy" and alert.title_cy and alert.body_cy
+    written = "cy" if alert.language == "cy" else "en-GB"
     return {
-        "title": alert.title,
+        "title": alert.title_cy if welsh else alert.title,
+        "title_lang": "cy" if welsh else written,
+        "lang": written,  # the question's and its answers'
         "question": alert.question if alert.answer_options else None,
         "options": list(enumerate(alert.answer_options or [], start=1)),
         "confirm": alert.confirm_receipt,
