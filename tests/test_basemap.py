@@ -64,6 +64,19 @@ def test_the_file_is_served_by_byte_range(client, configured):
     assert unchanged.status_code == 304
 
 
+@pytest.mark.parametrize("asked", ["items=0-5", "bytes=abc", "bytes=5-1", "bytes=", "0-126"])
+def test_a_range_that_cannot_be_read_is_ignored_and_one_past_the_end_refused(
+    client, configured, asked
+):
+    """HTTP says a Range of another unit, or one that is not a range, is ignored: the
+    whole file (416 came back, as if the file were too short)."""
+    whole = configured.read_bytes()
+    answer = client.get("/basemap/force.pmtiles", headers={"Range": asked})
+    assert (answer.status_code, answer.data) == (200, whole)
+    beyond = client.get("/basemap/force.pmtiles", headers={"Range": f"bytes={len(whole) + 5}-"})
+    assert beyond.status_code == 416
+
+
 def test_a_versioned_url_is_kept_and_any_other_is_checked(client, configured):
     url = versioned_url(client)
     assert re.fullmatch(r"/basemap/force\.pmtiles\?v=[0-9a-f]+-[0-9a-f]+", url)

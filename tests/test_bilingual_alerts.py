@@ -375,3 +375,49 @@ def test_staff_pages_mark_an_alerts_words_with_their_language(officer_client, ma
     assert f'<h1 lang="en-GB">{ENGLISH["title"]}</h1>' in on_welsh_page
     plain = officer_client.get(f"/officers/alerts/{english.id}").text
     assert f"<h1>{ENGLISH['title']}</h1>" in plain
+
+
+def test_each_part_of_an_e_mail_is_marked_with_its_language(app, app_ctx):
+    """A Welsh resident's e-mail was Welsh throughout to a screen reader, the officer's
+    English included; an English resident's read the Welsh half with English rules."""
+    from app.channels.smtp import build_email
+    from app.services import forces
+    from app.services.dispatch import render_message
+    from app.services.outbound import Claimed
+
+    force_id = forces.default_force().id
+
+    def html_of(alert: Alert, welsh_first: bool) -> str:
+        with app.test_request_context():
+            message = render_message(
+                alert, Claimed(1, None, None, "email", "a@b.invalid", 1), welsh_first
+            )
+        return build_email(message, "alerts@police.example").get_body(("html",)).get_content()
+
+    english_only = Alert(
+        force_id=force_id,
+        title="Road closed",
+        body="The A36 is closed.\n\nUse the A4.",
+        mode="live",
+    )
+    to_welsh = html_of(english_only, True)
+    assert '<html lang="cy">' in to_welsh
+    assert '<p lang="en-GB">The A36 is closed.</p><p lang="en-GB">Use the A4.</p>' in to_welsh
+    assert "<p>Heddlu Avon a Gwlad yr Haf</p>" in to_welsh  # our words, in the page's
+    both = Alert(
+        force_id=force_id,
+        title="Road closed",
+        body="The A36 is closed.",
+        title_cy="Ffordd ar gau",
+        body_cy="Mae'r A36 ar gau.\n\nDefnyddiwch yr A4.",
+        mode="live",
+    )
+    to_english = html_of(both, False)
+    assert '<html lang="en-GB"><body><p>The A36 is closed.</p>' in to_english
+    assert (
+        '<p>---</p><p lang="cy">Mae&#x27;r A36 ar gau.</p><p lang="cy">Defnyddiwch yr A4.</p>'
+        '<p lang="cy">Heddlu Avon a Gwlad yr Haf</p>'
+    ) in to_english
+    to_welsh = html_of(both, True)
+    assert "<body><p>Mae&#x27;r A36 ar gau.</p>" in to_welsh
+    assert '<p>---</p><p lang="en-GB">The A36 is closed.</p><p lang="en-GB">Avon' in to_welsh

@@ -2780,6 +2780,9 @@ def test_a_follow_up_call_never_made_is_not_taken_for_the_first_alerts_call(
     first = send(officer, title="Road closed", body="The A38 is shut.")
     run_worker()
     (first_call,) = providers.gateway.accepted
+    # Its end reported: until then the line is held, and the update's call waits (a
+    # loaded machine's late callback held it: "queued", not "unknown").
+    wait_until(lambda: statuses(first.id) == {"delivered": 1}, message="first call ended")
     providers.gateway.slow_refuse_for.add("+441174960901")
     providers.gateway.slow_accept_s = 1.5  # the SDK gives up after 1 s
     update = submit_alert(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from flask import Blueprint, abort, current_app, request, send_file, url_for
+from werkzeug.http import parse_range_header
 
 from geo.basemap import describe
 
@@ -45,6 +46,11 @@ def tiles():
     if file is None:
         abort(404)
     path, found = file
+    asked = request.headers.get("Range")
+    if asked is not None and getattr(parse_range_header(asked), "units", None) != "bytes":
+        # A Range we cannot read (another unit, or none of its syntax) is ignored, as
+        # HTTP asks (RFC 9110 14.2): the whole file. Werkzeug answered 416.
+        request.environ.pop("HTTP_RANGE", None)
     response = send_file(
         path, mimetype="application/octet-stream", conditional=True, etag=True, max_age=None
     )

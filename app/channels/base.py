@@ -34,6 +34,10 @@ class OutgoingMessage:
     # other one when it went (the two languages' order). Asked whether the provider
     # took it, either reading matches: the resident may have changed language since.
     also_reads: tuple[str, ...] = ()
+    # E-mail: the language of each of the body's first paragraphs (split at blank
+    # lines) where it is not the resident's (message_text.email_languages); those after
+    # are in the resident's. A screen reader read a Welsh e-mail's English in Welsh.
+    paragraph_languages: tuple[str | None, ...] = ()
     # E-mail: asked once the message has gone to the server but for the line that ends
     # it (the final dot, without which the server must not deliver it); raises
     # (Withdrawn, TransportError) to keep it back. `not_taken`: told when the server

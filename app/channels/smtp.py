@@ -111,9 +111,16 @@ def build_email(message: OutgoingMessage, sender: str) -> EmailMessage:
         # RFC 8058: mail clients POST to the URL; a scanner following links cannot.
         email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     email.set_content(email_text(message))
+    # In the resident's language, as our pages are: a screen reader read Welsh e-mails
+    # with English rules (an outside check); each paragraph in another marked so.
+    language = "cy" if message.welsh_first else "en-GB"
+    parts = message.body.split("\n\n")
+    marks = message.paragraph_languages
+    if len(marks) > len(parts):  # not this body's: marking none beats marking wrongly
+        marks = ()
     paragraphs = "".join(
-        f"<p>{html.escape(part).replace(chr(10), '<br>')}</p>"
-        for part in message.body.split("\n\n")
+        f"<p{_lang_attribute(mark, language)}>{html.escape(part).replace(chr(10), '<br>')}</p>"
+        for part, mark in zip(parts, (*marks, *[None] * (len(parts) - len(marks))), strict=True)
     )
     unsubscribe = (
         f"<p>{html.escape(NOT_READ[bool(message.welsh_first)])}<br>"
@@ -122,9 +129,6 @@ def build_email(message: OutgoingMessage, sender: str) -> EmailMessage:
         if message.unsubscribe_url
         else ""
     )
-    # In the resident's language, as our pages are: a screen reader read Welsh e-mails
-    # with English rules (an outside check).
-    language = "cy" if message.welsh_first else "en-GB"
     email.add_alternative(
         f'<!doctype html><html lang="{language}"><body>{paragraphs}{unsubscribe}</body></html>',
         subtype="html",
@@ -132,6 +136,10 @@ def build_email(message: OutgoingMessage, sender: str) -> EmailMessage:
     # After: making the message multipart moves Content- headers into its first part.
     email["Content-Language"] = language
     return email
+
+
+def _lang_attribute(mark: str | None, language: str) -> str:
+    return f' lang="{mark}"' if mark and mark != language else ""
 
 
 class _Smtp(smtplib.SMTP):

@@ -84,6 +84,7 @@ def _render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -
     resident chose Welsh)."""
     force = forces.force_by_id(alert.force_id).name
     unsubscribe_url = callback_url = audio_url = ask = answer_url = welsh_script = None
+    paragraph_languages: tuple[str | None, ...] = ()
     words = {"title": alert.title, "body": alert.body, "force": force, "mode": alert.mode}
     question = (alert.question, alert.answer_options, alert.confirm_receipt)
     reference = alert.reference
@@ -138,6 +139,9 @@ def _render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -
             welsh=welsh[1] if welsh else None,
             welsh_first=welsh_first,
         )
+        paragraph_languages = message_text.email_languages(
+            body=alert.body, welsh=welsh[1] if welsh else None, welsh_first=welsh_first
+        )
         if message_text.sms_ask(*question):
             language = "cy" if welsh_first else "en"
             # Its page in the resident's language, as the other links' are.
@@ -183,6 +187,7 @@ def _render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -
         if claimed.channel == "voice" and welsh_first
         else None,
         also_reads=also_reads,
+        paragraph_languages=paragraph_languages,
     )
 
 

@@ -528,6 +528,25 @@ def email_text(
     return _marked(mode, signed, language) + _closing(mode, language)
 
 
+def email_languages(
+    *, body: str, welsh: str | None = None, welsh_first: bool = False
+) -> tuple[str | None, ...]:
+    """The language of each paragraph of email_text's words for these arguments (None:
+    the line between the two languages), for marking each in the e-mail's HTML."""
+
+    def each(words: str, language: str) -> list[str | None]:
+        return [language] * (len(words.split("\n\n")) + 1)  # and its sign-off
+
+    if welsh:
+        first, second = each(welsh, "cy"), each(body, "en-GB")
+        if not welsh_first:
+            first, second = second, first
+        return (*first, None, *second)
+    if welsh_first:
+        return (*each(body, "en-GB")[:-1], "cy")  # our words in Welsh after it
+    return ()
+
+
 def voice_minutes(script: str) -> int:
     """Whole minutes a call is billed for: the script said twice, plus the goodbye."""
     words = len(script.split()) * 2 + 12

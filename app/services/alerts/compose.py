@@ -160,6 +160,9 @@ def compose_preview(
                 else ""
             ),
             unsubscribe_url=f"{site}/unsubscribe/each-residents-own-link",
+            paragraph_languages=message_text.email_languages(
+                body=body, welsh=body_cy if welsh else None
+            ),
         ),
         config.get("MAIL_FROM") or "alerts@example.invalid",
     )
