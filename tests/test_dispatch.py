@@ -2655,6 +2655,37 @@ def test_an_email_whose_worker_stopped_before_its_message_went_is_sent_once(
     assert sent.email_unsent_attempt is None  # the send that went cleared its own mark
 
 
+def test_an_email_its_dead_worker_never_sent_waits_for_quiet_hours_begun_since(
+    app, providers, officer, make_resident
+):
+    """Sent again at once, it went 22-25 s into its resident's quiet hours, which began
+    after the first try (an outside check): a retry waited for their end, this did not."""
+    row_id, thread = an_email_under_way(app, providers, officer, make_resident, "night")
+    db.session.execute(text("UPDATE alerts SET category = 'crime_prevention'"))  # routine
+    db.session.execute(
+        text(
+            "UPDATE residents SET quiet_from = (now() AT TIME ZONE 'Europe/London'"
+            " - interval '1 hour')::time, quiet_until = (now() AT TIME ZONE 'Europe/London'"
+            " + interval '1 hour')::time"
+        )
+    )
+    db.session.execute(
+        text("UPDATE deliveries SET updated_at = now() - interval '1 hour' WHERE id = :id"),
+        {"id": row_id},
+    )
+    db.session.commit()
+    assert sweep()["requeued"] == 1
+    thread.join(timeout=10)
+    waits = db.session.scalar(
+        text("SELECT extract(epoch FROM next_attempt_at - now()) FROM deliveries WHERE id = :id"),
+        {"id": row_id},
+    )
+    assert 50 * 60 < waits <= 61 * 60  # the end of the quiet hours
+    providers.mail.rcpt_delay_s = 0
+    deliver([row_id])
+    assert providers.mail.messages == [] and delivery(row_id).status == "queued"
+
+
 def test_an_email_whose_worker_stopped_after_its_message_went_is_possibly_sent(
     app, providers, officer, make_resident, run_worker
 ):
@@ -3583,3 +3614,67 @@ def test_a_message_refused_at_every_try_is_marked_so_and_no_other(
     maybe_taken = row("+447700900116")
     assert (maybe_taken.status, maybe_taken.attempts) == ("failed", 3)
     assert not maybe_taken.refused_every_try
+
+
+def test_a_message_in_flight_when_its_resident_stops_is_never_sent_again(
+    providers, officer, make_resident
+):
+    """Stopping cancelled only what was queued at that moment: a message on its way
+    (refused for now and retried, a call redialled, an e-mail its worker never sent)
+    went after STOP or the e-mail's link; an outside check saw 16 such, a text 90 s
+    after STOP. Whatever puts it back in the queue, it is cancelled when next taken:
+    stopped, unsubscribed, channel removed, address changed, paused or deleted."""
+    from app.dao import outbound as ledger_sql
+    from app.services import optout, residents
+
+    make_resident(sms="+447700900871")  # stops
+    unsubscribes = make_resident(sms=None, email="gone@example.invalid")
+    removes = make_resident(sms="+447700900873", voice="+441174960873")
+    pauses = make_resident(sms="+447700900874")
+    deletes = make_resident(sms="+447700900875")
+    moves = make_resident(sms="+447700900876")
+    stays = make_resident(sms="+447700900877")
+    alert = send(officer)
+    every = ids(alert.id)
+    claimed = ledger_sql.claim("deliveries", every)  # on their way
+    db.session.commit()
+    assert len(claimed) == 8
+    optout.stop_sms("+447700900871")
+    db.session.commit()
+    optout.unsubscribe_channel(unsubscribes.id, "email")
+    residents.remove_channel(db.session.get(type(removes), removes.id), "voice")
+    residents.set_paused(db.session.get(type(pauses), pauses.id), True)
+    residents.delete_resident(db.session.get(type(deletes), deletes.id))
+    db.session.execute(
+        text("UPDATE resident_channels SET address = '+447700900886' WHERE resident_id = :r"),
+        {"r": moves.id},
+    )
+    db.session.commit()
+    # The provider refused each for now: back in the queue, due at once.
+    ledger_sql.retry_later(
+        "deliveries",
+        [row[0] for row in claimed],
+        [row[5] for row in claimed],
+        ["Twilio 429: try again"] * 8,
+        [0.0] * 8,
+    )
+    db.session.commit()
+    assert statuses(alert.id) == {"queued": 8}
+    outcome = deliver(every)
+    # Only to those who stayed, and the text of the one who removed their calls.
+    assert sorted(providers.gateway.accepted_to()) == ["+447700900873", "+447700900877"]
+    assert outcome["sent"] == 2
+    db.session.rollback()
+    reasons = dict(
+        db.session.execute(
+            select(Delivery.address, Delivery.reason).where(Delivery.status == "cancelled")
+        ).all()
+    )
+    assert reasons.pop("+447700900871") == "recipient replied STOP"
+    assert reasons.pop("gone@example.invalid") == "recipient unsubscribed"
+    assert reasons.pop("+441174960873") == "resident removed this channel"
+    assert reasons.pop("+447700900874") == "resident paused alerts"
+    assert reasons.pop("+447700900876") == "resident changed this address"
+    ((removed, why),) = reasons.items()
+    assert removed.startswith("removed:") and why == "resident removed"
+    assert stays.id and statuses(alert.id) == {"cancelled": 6, "sent": 2}

@@ -65,6 +65,7 @@ def claim(table: str, ids: list[int], *, call_hold_seconds: float = 900) -> list
     held = []
     if table == "deliveries":
         _cancel_queued_of_cancelled_alerts(ids)
+        _cancel_queued_no_longer_wanted(ids)
         _cancel_retries_an_all_clear_overtook(ids)
         held = _follow_ups_to_wait(ids, call_hold_seconds)
     held += _calls_to_wait(table, ids, call_hold_seconds)
@@ -238,6 +239,40 @@ def _cancel_queued_of_cancelled_alerts(ids: list[int]) -> None:
             FROM alerts a
             WHERE d.id IN :ids AND d.status = 'queued'
               AND a.id = d.alert_id AND a.status = 'cancelled'
+            """
+        ),
+        {"ids": list(ids)},
+    )
+
+
+def _cancel_queued_no_longer_wanted(ids: list[int]) -> None:
+    """A delivery queued again (a retry, a redial, an e-mail its worker never sent, a
+    resend after asking the provider) to a resident who has since stopped that channel
+    (STOP, 9 on the keypad, the e-mail's link), removed or changed its address, paused
+    their alerts or deleted their details, is cancelled, never sent: stopping cancelled
+    only what was queued at that moment, and an outside check had 16 messages go after
+    STOP or unsubscribe (a text 90 s after, e-mails, calls redialled)."""
+    db.session.execute(
+        _ids(
+            """
+            UPDATE deliveries d SET status = 'cancelled', finished_at = now(),
+                   updated_at = now(),
+                   reason = CASE
+                       WHEN d.address LIKE 'removed:%' THEN 'resident removed'
+                       WHEN rc.unsubscribed_by = 'text' THEN 'recipient replied STOP'
+                       WHEN rc.unsubscribed_at IS NOT NULL THEN 'recipient unsubscribed'
+                       WHEN rc.address IS NULL THEN 'resident removed this channel'
+                       WHEN rc.address <> d.address THEN 'resident changed this address'
+                       ELSE 'resident paused alerts' END
+            FROM deliveries x
+            LEFT JOIN resident_channels rc
+                   ON rc.resident_id = x.resident_id AND rc.channel = x.channel
+            LEFT JOIN residents r ON r.id = x.resident_id
+            WHERE d.id IN :ids AND x.id = d.id AND d.status = 'queued'
+              AND (d.address LIKE 'removed:%'
+                   OR d.resident_id IS NOT NULL
+                      AND (rc.address IS NULL OR rc.address <> d.address
+                           OR rc.unsubscribed_at IS NOT NULL OR r.paused_at IS NOT NULL))
             """
         ),
         {"ids": list(ids)},
@@ -821,15 +856,18 @@ def take_stalled(table: str, *, outbox: bool, seconds: int) -> list[int]:
     )
 
 
-def requeue_unsent_emails(table: str, *, seconds: int) -> list[int]:
+def requeue_unsent_emails(table: str, *, seconds: int, urgent: tuple[str, ...] = ()) -> list[int]:
     """E-mails "sending" for longer than `seconds` (their worker died) whose message
-    certainly never went (end_email): queued to be sent again. A send still under way
-    can no longer end its message once this commits."""
+    certainly never went (end_email): queued to be sent again, after their resident's
+    quiet hours if these began meanwhile (not `urgent`: see retry_later; two went 25 s
+    into them, an outside check). A send still under way can no longer end its message
+    once this commits."""
+    later = _after_quiet_hours("now()") if table == "deliveries" else "NULL"
     return list(
         db.session.execute(
             text(
                 f"""
-                UPDATE {_table(table)} SET status = 'queued', next_attempt_at = NULL,
+                UPDATE {_table(table)} d SET status = 'queued', next_attempt_at = {later},
                        email_unsent_attempt = NULL,
                        reason = 'the worker stopped before the e-mail went: sending again',
                        updated_at = clock_timestamp()
@@ -837,9 +875,9 @@ def requeue_unsent_emails(table: str, *, seconds: int) -> list[int]:
                   AND email_unsent_attempt = attempts
                   AND updated_at < now() - make_interval(secs => :secs)
                 RETURNING id
-                """
+                """  # noqa: S608 (constants)
             ),
-            {"secs": seconds},
+            {"secs": seconds, "urgent": list(urgent)},
         ).scalars()
     )
 

@@ -915,7 +915,9 @@ def sweep(ledger: Ledger) -> dict[str, int]:
     table = ledger.table
     unsent_emails: list[int] = []
     if not outbox:
-        unsent_emails = ledger_sql.requeue_unsent_emails(table, seconds=config["STALLED_SECONDS"])
+        unsent_emails = ledger_sql.requeue_unsent_emails(
+            table, seconds=config["STALLED_SECONDS"], urgent=config["URGENT_CATEGORIES"]
+        )
     stalled = ledger_sql.take_stalled(table, outbox=outbox, seconds=config["STALLED_SECONDS"])
     ledger_sql.accept_referenced_unknown(table, seconds=config["RECONCILE_SECONDS"])
     to_reconcile = ledger_sql.take_for_reconciling(
