@@ -383,7 +383,10 @@
     // page scrolled away under it (the value jumping about), and so did a slider moved
     // by its arrow keys, leaving it out of sight (an outside check). The bar says there
     // is no count and leads to why.
-    if (active && active.type === "range") { return; }
+    // A thumb's drag does not focus the slider (Chromium: the focus stayed in the
+    // postcode box, and the page still jumped 911 px: a re-check), so a drag under
+    // way counts too, from the touch or pointer that began it to its "change".
+    if ((active && active.type === "range") || sliding) { return; }
     var box = element.getBoundingClientRect();
     var bar = $("reach-bar").getBoundingClientRect();
     if (box.top < 0 || box.bottom > Math.min(window.innerHeight, bar.top || window.innerHeight)) {
@@ -731,6 +734,20 @@
       refreshPreview();
     }
   }
+  var sliding = false;  // a finger or pointer is on the slider (see bringIntoView)
+  var slid = null;  // the wait after it, for the count the last move asked for
+  ["pointerdown", "touchstart", "mousedown"].forEach(function (name) {
+    $("radius").addEventListener(name, function () {
+      window.clearTimeout(slid);  // an earlier move's wait must not end this one
+      sliding = true;
+    }, { passive: true });
+  });
+  ["pointerup", "pointercancel", "touchend", "touchcancel", "mouseup"].forEach(function (name) {
+    $("radius").addEventListener(name, function () {
+      window.clearTimeout(slid);
+      slid = window.setTimeout(function () { sliding = false; }, 1500);
+    }, { passive: true });
+  });
   $("radius").addEventListener("input", function () {
     setRadius(STOPS[Number($("radius").value)] || 1000, true);
   });

@@ -279,6 +279,29 @@ def test_an_area_refused_clears_the_count_and_send_says_why(
     page.get_by_label("Radius in metres").fill("9000")  # refused again, for what follows
     page.get_by_label("Radius in metres").press("Enter")
     expect(page.locator("#reach-time")).to_have_text("no count: see the area")
+    # Dragged by a thumb, the slider is not focused (the postcode box kept the focus),
+    # and the page still jumped 911 px from under it (a re-check): it stays put now.
+    page.get_by_label("Postcode to centre a circle on").focus()
+    slider.scroll_into_view_if_needed()
+    box = slider.bounding_box()
+    before = page.evaluate("scrollY")
+    x = box["x"] + box["width"] * int(slider.input_value()) / 24
+    y = box["y"] + box["height"] / 2
+    touch = page.context.new_cdp_session(page)
+
+    def finger(kind: str, at: float) -> None:
+        points = [] if kind == "touchEnd" else [{"x": at, "y": y}]
+        touch.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+    finger("touchStart", x)
+    for step in range(1, 9):
+        finger("touchMove", x + 5 * step)
+        page.wait_for_timeout(150)
+    finger("touchEnd", x + 40)
+    page.wait_for_timeout(600)  # the refusals shown
+    assert page.locator("#radius-label").inner_text() != "10 km", "the drag moved it"
+    assert abs(page.evaluate("scrollY") - before) < 40
+    expect(slider).to_be_in_viewport()
 
     page.get_by_label("Message", exact=True).fill("Lock sheds tonight.")
     page.get_by_role("button", name="Send…").tap()
