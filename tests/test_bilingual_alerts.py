@@ -329,6 +329,8 @@ def test_another_forces_alert_is_signed_by_that_force_in_both_languages(app, sec
             )
             assert "Avon" not in words, (channel, welsh_first, words)
             assert "Wiltshire Police" in words or "Heddlu Wiltshire" in words, (channel, words)
+            if channel == "email":  # its check page is its force's (it was the first's)
+                assert f"/forces/{second_force.slug}/check" in message.body
 
 
 def test_a_follow_up_keeps_its_alerts_languages(officer_client, make_resident):

@@ -474,6 +474,20 @@ def opened_page(client, address: str, run_worker):
     return client
 
 
+def test_a_link_to_a_residents_page_opens_on_their_forces_page(
+    app, app_ctx, make_resident, second_force, run_worker
+):
+    """A Wiltshire resident's link opened on Avon and Somerset's page, asked for from
+    either force's (an outside check)."""
+    make_resident(postcode="BA14 6AA", sms="+447700900411")
+    for asked_at in ("/manage", f"/forces/{second_force.slug}/manage"):
+        browser = app.test_client()
+        browser.post(asked_at, data={"csrf_token": csrf_token(browser), "address": "07700900411"})
+        link = link_in(notices_sent(run_worker)[-1])
+        title = browser.get(link).text.split("</title>")[0]
+        assert "Wiltshire Police" in title and "Avon" not in title
+
+
 def test_asking_for_a_link_never_tells_who_is_registered(client, app_ctx, run_worker):
     answer = client.post(
         "/manage", data={"csrf_token": csrf_token(client), "address": "07700 900999"}
@@ -2173,7 +2187,51 @@ def test_signing_up_a_registered_number_again_looks_the_same_and_tells_its_owner
     theirs, ours = cookie(client), cookie(newcomer)
     assert set(theirs) == set(ours) and "unregistered" not in theirs
     assert "7700900123" not in json.dumps(theirs)
+    # Nor does Redis, where its state is kept for a day: sealed (a dump read the
+    # registered number in clear, after its resident deleted their details too).
+    from app.extensions import redis_store
+
+    (key,) = redis_store.client.scan_iter("unregistered:*")
+    assert b"7700900123" not in redis_store.client.get(key)
     assert client.get_cookie("lang") is not None and newcomer.get_cookie("lang") is not None
+
+
+@pytest.mark.parametrize("channel", ["sms", "email"])
+def test_the_confirm_page_of_a_registered_number_is_a_new_ones_in_every_force(
+    app, app_ctx, make_resident, second_force, monkeypatch, channel
+):
+    """A registered number's confirm page was the first force's, where a new one's was
+    its force's, and said "reply START to one of them" where a new one's named our
+    number: either told an onlooker who was registered (an outside check)."""
+    monkeypatch.setitem(app.config, "TWILIO_FROM_NUMBER", "+447700900999")
+    addresses = {
+        "sms": ("+447700900123", "+447700900456"),
+        "email": ("held@example.invalid", "newb@example.invalid"),
+    }[channel]
+    held = addresses[0]
+    make_resident(
+        postcode="BA14 6AA",
+        sms=held if channel == "sms" else None,
+        email=held if channel == "email" else None,
+    )
+    pages = {}
+    for name, address in zip(("held", "new"), addresses, strict=True):
+        browser = app.test_client()
+        field = {"sms_phone": address, "email": None} if channel == "sms" else {"email": address}
+        if channel == "email":
+            field["sms_phone"] = None
+        answer = register(
+            browser,
+            postcode="BA14 6AA",
+            channels=[channel],
+            consent_for=str(second_force.id),
+            **field,
+        )
+        assert answer.headers["Location"].endswith("/register/confirm")
+        page = browser.get("/register/confirm").text.replace(address, "ADDRESS")
+        pages[name] = re.sub(r'(value|content)="[^"]+"|\d', "", page)  # tokens, digits
+    assert "Wiltshire Police" in pages["new"].split("</title>")[0]
+    assert pages["held"] == pages["new"]
 
 
 def test_a_sign_up_of_a_registered_number_takes_as_long_as_a_new_one(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, type_coerce
 
 from app.extensions import db
-from app.models import Alert, AlertForce, Delivery, Force, Place
+from app.models import Alert, AlertForce, Delivery, Force, Place, ResidentLocation
 
 
 def find_default_force() -> Force | None:
@@ -27,6 +27,13 @@ def find_force_by_code(code: str) -> Force | None:
 def find_forces() -> list[Force]:
     """Every force, the default first, then by name."""
     return list(db.session.scalars(select(Force).order_by(Force.is_default.desc(), Force.name)))
+
+
+def force_id_at(postcode: str, location) -> int | None:
+    """The force a place at this postcode and point is in, as PostgreSQL writes it on
+    a resident's place (migration 0034's location_force)."""
+    point = type_coerce(location, ResidentLocation.location.type)
+    return db.session.scalar(select(func.location_force(postcode, point)))
 
 
 def reassign_location_forces(wait_seconds: int = 300) -> int:

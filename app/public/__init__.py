@@ -136,7 +136,7 @@ def register():
             return redirect(url_for("residents.my_alerts"))
         # The same next page as a new sign-up (see AlreadyRegistered).
         session["registered_place"] = _place_in(already.checked, form.language)
-        remember_unregistered(already.addresses, form.language)
+        remember_unregistered(already.addresses, form.language, already.force_id)
         return redirect(url_for("residents.confirm"))
     _wait_until(answer_at)
     # Shown once on the next page; nothing personal goes into the URL.

@@ -4,6 +4,7 @@ their data, leave. The resident is remembered in the session, never in a URL."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import time
@@ -180,10 +181,12 @@ def remember(resident, *, language_chosen: bool = False) -> None:
 UNREGISTERED_KEY = "unregistered"
 
 
-def remember_unregistered(addresses: dict[str, str], language: str) -> None:
+def remember_unregistered(
+    addresses: dict[str, str], language: str, force_id: int | None = None
+) -> None:
     session.pop(UNREGISTERED_KEY, None)
     reference = str(uuid.uuid4())
-    keep_unregistered(reference, start_unregistered(addresses))
+    keep_unregistered(reference, start_unregistered(addresses, force_id))
     session[SESSION_KEY] = reference
     session[GENERATION_KEY] = 0  # the cookie reads as a new resident's would
     session[OPENED_KEY] = int(time.time())
@@ -192,6 +195,12 @@ def remember_unregistered(addresses: dict[str, str], language: str) -> None:
 
 
 def _confirm_unregistered(pending: dict):
+    """The confirm page of a sign-up that stored nothing: as a new resident's would be,
+    their force's pages and words (it was the first force's, and said "reply START to
+    one of them": which told who was registered, an outside check)."""
+    if isinstance(force_id := pending.get("force_id"), int):
+        with contextlib.suppress(forces.NoForce):  # gone since: the first force's
+            forces.show_public(forces.force_by_id(force_id))
     errors: dict[str, str] = {}
     if request.method == "POST":
         channel = request.form.get("channel", "")
@@ -223,6 +232,7 @@ def _confirm_unregistered(pending: dict):
         resident=SimpleNamespace(channels=channels),
         errors=errors,
         labels=CHANNEL_LABELS,
+        texts_from=_texts_from(),
     ), (400 if errors else 200)
 
 
@@ -363,6 +373,9 @@ def open_manage(token: str):
         return render_template("residents/manage.html", error=str(refusal)), 400
     if request.method != "POST":  # GET, or HEAD (Flask answers HEAD with the GET view)
         page_for_resident(resident.language)
+        # Their force's page, as the pages it opens are (a Wiltshire resident's link
+        # opened on Avon and Somerset's: an outside check).
+        _pages_of_their_force(resident)
         return render_template("residents/open_manage.html")
     remember(resident)
     return redirect(url_for("residents.my_alerts"))

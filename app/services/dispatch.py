@@ -135,7 +135,14 @@ def _render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -
             reference=reference,
             # Its page in the resident's language, as the way to stop (it opened in
             # English from a Welsh e-mail: an outside check).
-            check_url=url_for("public.check", _external=True, lang="cy" if welsh_first else None),
+            # Its force's check page (a Wiltshire resident's e-mail sent them to Avon
+            # and Somerset's: an outside check).
+            check_url=url_for(
+                "public.check",
+                _external=True,
+                lang="cy" if welsh_first else None,
+                **forces.public_values(alert),
+            ),
             welsh=welsh[1] if welsh else None,
             welsh_first=welsh_first,
         )

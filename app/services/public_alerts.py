@@ -319,7 +319,7 @@ def _what_we_sent(alert: Alert) -> list[str]:
 def _words_sent(alert: Alert) -> list[str]:
     force = forces.force_by_id(alert.force_id).name
     question = (alert.question, alert.answer_options, alert.confirm_receipt)
-    check = public_url("public.check")
+    check = public_url("public.check", **forces.public_values(alert))
     common = {"force": force, "mode": alert.mode, "reference": alert.reference}
     welsh = []
     if alert.title_cy and alert.body_cy:  # both languages, either first

@@ -11,6 +11,7 @@ from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import delete, func, select
 
+from app.dao import forces as forces_dao
 from app.dao.audit import create_audit_event
 from app.extensions import db, redis_store
 from app.i18n import LANGUAGES, current, gettext
@@ -89,10 +90,14 @@ class AlreadyRegistered(Exception):
     """A number or address on the form is already signed up: nobody new is stored.
     `addresses` are the form's, for a reply that looks like any other sign-up."""
 
-    def __init__(self, addresses: dict[str, str], checked: CheckedPostcode):
+    def __init__(self, addresses: dict[str, str], checked: CheckedPostcode, force_id=None):
         super().__init__("already registered")
         self.addresses = addresses
         self.checked = checked
+        # The force a new resident there would hear: its pages, as theirs would be (a
+        # registered number's confirm page was the installation's first force's, and
+        # told who was registered: an outside check).
+        self.force_id = force_id
 
 
 class TooManySignUps(Exception):
@@ -373,9 +378,10 @@ def register_resident(
         # Answered exactly like a new sign-up, so the form cannot be used to find out
         # who is registered; the owner of the address hears what happened instead.
         notice_ids = tell_owners_of(taken)
+        force_id = forces_dao.force_id_at(checked.postcode.postcode, checked.postcode.location)
         db.session.commit()
         queue_notices(notice_ids)
-        raise AlreadyRegistered(addresses, checked)
+        raise AlreadyRegistered(addresses, checked, force_id)
 
     assert checked is not None
     resident = Resident(

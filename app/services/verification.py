@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import secrets
 import time
 import unicodedata
@@ -647,9 +646,10 @@ def _verify_email_token(token: str) -> tuple[Resident, bool]:
 # state is a plain dict the caller keeps (the visitor's session): we hold nothing.
 
 
-def start_unregistered(addresses: dict[str, str]) -> dict:
-    """The state of a sign-up that stored nothing: the form's addresses by channel."""
-    return {"channels": addresses, "guesses": {}, "started": time.time()}
+def start_unregistered(addresses: dict[str, str], force_id: int | None = None) -> dict:
+    """The state of a sign-up that stored nothing: the form's addresses by channel,
+    and the force whose pages a new resident there would see."""
+    return {"channels": addresses, "guesses": {}, "started": time.time(), "force_id": force_id}
 
 
 # A sign-up that stored nothing is kept on the server under a reference like a
@@ -659,10 +659,15 @@ def start_unregistered(addresses: dict[str, str]) -> dict:
 UNREGISTERED_SECONDS = 24 * 3600
 
 
+# Sealed with SECRET_KEY: such a sign-up's numbers and addresses are residents' (it
+# exists only when one was registered), and a Redis dump read them in clear for a day,
+# after the resident deleted their details too (an outside check).
+_UNREGISTERED_PURPOSE = "unregistered-sign-up"
+
+
 def keep_unregistered(reference: str, pending: dict) -> None:
-    redis_store.client.set(
-        f"unregistered:{reference}", json.dumps(pending), ex=UNREGISTERED_SECONDS
-    )
+    sealed = SealedSerializer(_UNREGISTERED_PURPOSE).dumps(pending)
+    redis_store.client.set(f"unregistered:{reference}", sealed, ex=UNREGISTERED_SECONDS)
 
 
 def find_unregistered(reference: object) -> dict | None:
@@ -673,7 +678,15 @@ def find_unregistered(reference: object) -> dict | None:
         kept = redis_store.client.get(f"unregistered:{reference[:64]}")
     except RedisError:
         return None
-    return json.loads(kept) if kept else None
+    if not kept:
+        return None
+    try:
+        pending = SealedSerializer(_UNREGISTERED_PURPOSE).loads(
+            kept.decode() if isinstance(kept, bytes) else kept
+        )
+    except BadSignature:  # kept before it was sealed, or under another SECRET_KEY
+        return None
+    return pending if isinstance(pending, dict) else None
 
 
 def _unregistered_guesses(pending: dict) -> dict[str, int]:

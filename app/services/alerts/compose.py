@@ -151,7 +151,9 @@ def compose_preview(
                 force=force,
                 mode=mode,
                 reference=reference,
-                check_url=public_url("public.check"),
+                check_url=public_url(
+                    "public.check", force_slug=None if force_row.is_default else force_row.slug
+                ),
                 welsh=body_cy if welsh else None,
             )
             + (
