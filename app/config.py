@@ -105,8 +105,15 @@ SHOWN_WORDS = (
     "MAP_TILE_ATTRIBUTION",
 )
 UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-# Characters that show nothing: words made of them alone (or with spaces) are none.
-NOTHING_SHOWN = re.compile("[\\s\u200b-\u200d\u2060\ufeff\u180e]*")
+
+
+def _shows_something(value: str) -> bool:
+    """Words made only of characters that show nothing (spaces, zero-width ones, the
+    Hangul filler, accents alone: FORCE_NAME of one started) are none."""
+    from app.services.text import shows_something
+
+    return shows_something(value)
+
 
 # A number as Twilio takes it, and an alphanumeric sender ID (texts only).
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -691,7 +698,7 @@ class Config:
                     f"{name} has a control character or an invisible one that turns text "
                     "around: type it again."
                 )
-            elif value and NOTHING_SHOWN.fullmatch(value):
+            elif value and not _shows_something(value):
                 # Spaces, or characters of no width, alone: a force with no name.
                 problems.append(f"{name} shows nothing: type the words, or leave it unset.")
         return problems

@@ -329,7 +329,17 @@ def test_settings_that_stop_the_work_or_go_elsewhere_stop_the_start():
         assert done.returncode == 1, login
         assert "must not use the development credentials in DATABASE_URL" in done.stderr
     # Words shown to people that show nothing (a re-check).
-    for nothing in ("\u200b", "   ", "\ufeff", "\u00a0", "Avon\u2028Police"):
+    # The Hangul filler, the blank Braille cell and an accent alone started (another).
+    for nothing in (
+        "\u200b",
+        "   ",
+        "\ufeff",
+        "\u00a0",
+        "Avon\u2028Police",
+        "\u3164",
+        "\u2800",
+        "\u0301",
+    ):
         done = _started(**base, REDIS_URL="redis://r", FORCE_NAME=nothing)
         assert done.returncode == 1 and "FORCE_NAME " in done.stderr, (nothing, done.stderr)
     # Right, they start.

@@ -77,7 +77,7 @@ def shown_text(value: object, *, max_length: int) -> str:
     # re-check stored both).
     shown = "".join(c for c in value if unicodedata.category(c) != "Cf")
     text = clean_text(shown, max_length=max_length)
-    return text if any(unicodedata.category(c)[0] in "LNSP" for c in text) else ""
+    return text if shows_something(text) else ""
 
 
 class TextRefused(ValueError):
@@ -114,8 +114,47 @@ def describe_character(character: str) -> str:
     return gettext("an invisible character (%(code)s)", code=f"{code}{' ' + name if name else ''}")
 
 
+# Letters and symbols drawn as nothing: the Hangul fillers, the blank Braille cell.
+# A title of them went out to six residents as a live alert, and names of them were
+# stored (an outside check), as words of zero-width spaces no longer were.
+BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
 def _visible(character: str) -> bool:
-    return not (character.isspace() or unicodedata.category(character) in ("Cc", "Cf", "Zs"))
+    """Whether a character shows something by itself: a letter, a digit, a symbol or
+    punctuation, and not a blank one. An accent shows only on a letter before it (a
+    word of accents alone, or of emoji variation selectors, shows nothing)."""
+    return unicodedata.category(character)[0] in "LNSP" and character not in BLANK_GLYPHS
+
+
+def shows_something(text: str) -> bool:
+    """
+    >>> [shows_something(t) for t in ("Sam", "\u3164\u3164", "\u0301", " \u2800", "\U0001f6a8")]
+    [True, False, False, False, True]
+    """
+    return any(_visible(character) for character in text)
+
+
+# Format characters that are kept: the joiners inside emoji and some scripts' words,
+# and the tags of a subdivision flag (Wales's is one). Others show nothing and are
+# dropped, as zero-width spaces are (the direction marks, the invisible TAG letters,
+# the interlinear annotation marks were stored inside names: an outside check); the
+# ones that turn text around are refused below, and said.
+_JOINERS = "\u200c\u200d"
+_FLAG_TAGS = re.compile("\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f")
+
+
+def _without_format_characters(text: str) -> str:
+    flags = [m.span() for m in _FLAG_TAGS.finditer(text)] if "\U0001f3f4" in text else []
+
+    def kept(position: int, character: str) -> bool:
+        if unicodedata.category(character) != "Cf" or character in _JOINERS:
+            return True
+        if character in _BIDI_OVERRIDES:
+            return True  # refused, and said
+        return any(start <= position < end for start, end in flags)
+
+    return "".join(c for n, c in enumerate(text) if kept(n, c))
 
 
 def checked_text(
@@ -145,7 +184,7 @@ def checked_text(
     # Spaces of no width carry nothing a reader sees; kept, they make look-alikes
     # ("Bur\u200bglary") and turn a text into Unicode, which halves what a segment holds.
     # (Text of nothing else is refused below as "only invisible characters".)
-    if (seen := text.translate(_ZERO_WIDTH)).strip():
+    if (seen := _without_format_characters(text.translate(_ZERO_WIDTH))).strip():
         text = seen
     if multiline:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -173,7 +212,7 @@ def checked_text(
     # characters against a limit of one "é" (an outside check), and a text of them
     # cost more parts.
     text = unicodedata.normalize("NFC", text.strip())
-    if text and not any(_visible(character) for character in text):
+    if text and not shows_something(text):
         raise TextRefused(
             gettext(
                 "%(label)s is only invisible characters, such as %(character)s. Type some words.",
