@@ -427,6 +427,40 @@ def test_disabling_asks_first_and_enable_brings_the_account_back(app, admin_clie
     ]
 
 
+def test_a_disabled_officers_scheduled_alerts_never_go(
+    app, admin_client, officer, make_officer, make_resident
+):
+    """An alert scheduled by an officer disabled a second after went to residents at
+    its time (an outside check): disabling cancels it, audited; and one whose author
+    was disabled another way is cancelled when its time comes, not sent."""
+    from datetime import UTC, datetime, timedelta
+
+    from app.models import Alert, Delivery
+    from app.services.alerts import release_scheduled_alerts, submit_alert
+
+    make_resident()
+    area = [{"kind": "circle", "center": [-2.58823, 51.451967], "radius_m": 800}]
+    later = datetime.now(UTC) + timedelta(hours=1)
+    first = submit_alert(officer, shapes=area, title="A", body="B", send_at=later).alert
+    other = make_officer(email="other.officer@example.invalid")
+    second = submit_alert(other, shapes=area, title="C", body="D", send_at=later).alert
+    assert {first.status, second.status} == {"scheduled"}
+    post(admin_client, f"/admin/officers/{officer.id}/disable")
+    db.session.expire_all()
+    assert db.session.get(Alert, first.id).status == "cancelled"
+    (event,) = audit("alert.cancelled")
+    assert event.subject_id == str(first.id) and "disabled" in event.details["reason"]
+    (disabled,) = audit("officer.disabled")
+    assert disabled.details["scheduled_alerts_cancelled"] == 1
+    db.session.execute(text("UPDATE officers SET active = false WHERE id = :id"), {"id": other.id})
+    db.session.execute(text("UPDATE alerts SET send_at = now() - interval '1 minute'"))
+    db.session.commit()
+    assert release_scheduled_alerts() == 0
+    db.session.expire_all()
+    assert db.session.get(Alert, second.id).status == "cancelled"
+    assert db.session.scalar(select(Delivery.id).limit(1)) is None  # nothing went
+
+
 def test_the_last_admin_cannot_be_demoted_or_disabled(app, admin, admin_client, make_officer):
     demoted = post(admin_client, f"/admin/officers/{admin.id}/role", {"role": "officer"})
     assert demoted.status_code == 302

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, func, or_, select, update
 
 from app.extensions import db
-from app.models import Officer, StaffSession
+from app.models import Alert, Officer, StaffSession
 
 
 def find_officers_signed_in_since(
@@ -33,3 +33,16 @@ def find_active_officers(roles: tuple[str, ...], *, except_id: int | None = None
     if except_id is not None:
         query = query.where(Officer.id != except_id)
     return list(db.session.scalars(query.order_by(Officer.id)))
+
+
+def cancel_scheduled_alerts_of(officer_id: int, actor_id: int | None) -> list[int]:
+    """Cancel the alerts this officer wrote that wait for their time (see
+    accounts._set_active); the ids, for their audit events."""
+    return list(
+        db.session.scalars(
+            update(Alert)
+            .where(Alert.created_by_id == officer_id, Alert.status == "scheduled")
+            .values(status="cancelled", cancelled_at=func.now(), cancelled_by_id=actor_id)
+            .returning(Alert.id)
+        )
+    )

@@ -520,17 +520,30 @@ def _set_active(
         return officer
     officer.active = active
     ended = 0
+    cancelled: list[int] = []
     if not active:
         ended = end_sessions_of(officer.id, "disabled")
         # Its unused reset or invitation link dies too: enabled again, the account
         # had its old link working again (an outside check).
         _void_links(officer.id)
+        # Nor does an alert of theirs go later: one scheduled by an officer disabled a
+        # second after went to residents at its time (an outside check).
+        cancelled = officers_dao.cancel_scheduled_alerts_of(officer.id, actor_id)
+        for alert_id in cancelled:
+            create_audit_event(
+                "alert.cancelled",
+                actor_id=actor_id,
+                subject_type="alert",
+                subject_id=alert_id,
+                details={"reason": "its author's account was disabled"},
+            )
+    gone = {"sessions_ended": ended, "scheduled_alerts_cancelled": len(cancelled)}
     create_audit_event(
         "officer.enabled" if active else "officer.disabled",
         actor_id=actor_id,
         subject_type="officer",
         subject_id=officer.id,
-        details={**(details or {}), **({"sessions_ended": ended} if not active else {})},
+        details={**(details or {}), **(gone if not active else {})},
     )
     db.session.commit()
     return officer

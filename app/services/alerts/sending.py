@@ -524,7 +524,13 @@ def release_scheduled_alerts() -> int:
                 .where(Alert.id == alert_id, Alert.status == "scheduled")
                 .with_for_update(skip_locked=True)
             )
-            if alert is not None:
+            if alert is not None and not alert.created_by.active:
+                # Its author's account disabled since (by a change in the database, or
+                # before this rule): cancelled, as disabling it now cancels it.
+                alert.cancelled_at = func.now()
+                transition(alert, "cancel", None, {"reason": "its author's account was disabled"})
+                alert = None
+            elif alert is not None:
                 write_deliveries(alert, None)
         if alert is not None:
             enqueue_safely(alert_id)
