@@ -436,6 +436,7 @@
   // yet in the area when "Send…" asked about the old count, and the alert went without
   // it (an outside check).
   var previewPending = false;
+  var previewRefused = false;  // the server refused the last count (not the network)
   var areaLoads = 0;
   function settle() {
     if (!previewPending && !areaLoads) { setBusy(false); }
@@ -488,6 +489,7 @@
       CA.fetchJSON(settings.previewUrl, request).then(function (counts) {
         if (mine !== sequence) { return; }
         areaRefused = false;
+        previewRefused = false;
         markRefused(null, "");
         offerInside(null);
         showAreaError(counts.wholly_outside_force ? wholeOutsideWords() : "", true);
@@ -499,6 +501,7 @@
         // Refused by the server for the area itself (not a dropped signal or a server
         // error, which the next count may not meet).
         areaRefused = !!(error.data && error.data.errors && error.data.errors.area);
+        previewRefused = !!(error.data && error.data.errors);  // not a dropped signal
         markRefused(areaRefused ? error.data.shape : null, error.message);
         offerInside(areaRefused && error.data.inside_area || null);
         cells.clearLayers();
@@ -1243,9 +1246,21 @@
   // The message under the Send button; with `field`, the field to put right is
   // brought into view and focused (a phone's Send is far below the Title box).
   var invalidField = null;
+  var fieldNote = null;  // the message again, at the box at fault
   function composeError(message, field) {
     $("compose-error").textContent = message || "";
     $("compose-error").hidden = !message;
+    // Said at the box too: on a phone the words were 900-1,000 px below the box the
+    // focus went to, by the Send button (an outside check).
+    if (fieldNote) { fieldNote.remove(); fieldNote = null; }
+    var holder = field && field.tagName !== "P" && ((field.closest && field.closest(".choice")) || field);
+    if (message && holder && holder.parentNode) {
+      fieldNote = document.createElement("p");
+      fieldNote.className = "field-error compose-field-error";
+      fieldNote.setAttribute("aria-hidden", "true");  // read once, as the box's description
+      fieldNote.textContent = message;
+      holder.parentNode.insertBefore(fieldNote, holder);
+    }
     // The field at fault says so, and is described by the message (a screen reader
     // reads both when it takes focus); the last one marked is cleared.
     if (invalidField) {
@@ -1328,6 +1343,14 @@
     // the area, rather than to wait for a count that will not come.
     if (!lastCounts && areaRefused && !$("area-error").hidden) {
       composeError(_("This area cannot be sent to: {why}", { why: $("area-error").textContent }), $("area-error"));
+      return;
+    }
+    // Refused for something else (no channel ticked): that, at its box, not "check
+    // your signal" (a PCSO with a weak signal would believe it: an outside check).
+    if (!lastCounts && previewRefused && !$("area-error").hidden) {
+      var why = $("area-error").textContent;
+      var ticked = ["sms", "voice", "email"].some(function (c) { return $("channel-" + c).checked; });
+      composeError(_("Nothing can be sent yet: {why}", { why: why }), ticked ? $("area-error") : $("channel-sms"));
       return;
     }
     // A question needs two answers to choose from: said here, at the answers, not

@@ -310,6 +310,9 @@ def test_an_area_refused_clears_the_count_and_send_says_why(
     # The field says it is at fault, and is described by the message (an outside check).
     expect(page.get_by_label("Title")).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("Title")).to_have_attribute("aria-describedby", "compose-error")
+    # And said at the box, in sight: the words were 990 px below it, by Send (another).
+    expect(page.locator(".compose-field-error")).to_have_text("Give the alert a title.")
+    expect(page.locator(".compose-field-error")).to_be_in_viewport()
     page.get_by_label("Title").fill("Shed break-ins")
     page.get_by_role("button", name="Send…").tap()
     expect(page.locator("#compose-error")).to_contain_text("This area cannot be sent to: This")
@@ -355,6 +358,26 @@ def test_the_field_map_says_its_own_words_in_welsh_on_a_welsh_page(
     for word in ("residents reached", "round", "corner", "all out in"):
         assert word not in english, word
     assert page.console_errors == []
+
+
+def test_send_with_no_channel_ticked_says_so_at_the_channels(page, sign_in_page, bristol):
+    """It said "Wait for the count… check your signal" (an outside check): a PCSO with a
+    weak signal would believe it."""
+    sign_in_page("officer")
+    page.locator("#centre-postcode").fill("BS1 6AD")
+    page.locator("#postcode-form button[type=submit]").click()
+    expect(page.locator("#reach-residents")).not_to_have_text("–")
+    for channel in ("sms", "voice", "email"):
+        page.locator(f"#channel-{channel}").uncheck()
+    expect(page.locator("#area-error")).to_have_text("Choose text, voice or e-mail.")
+    page.get_by_label("Title").fill("Sheds")
+    page.get_by_label("Message", exact=True).fill("Lock sheds tonight.")
+    page.get_by_role("button", name="Send…").tap()
+    expect(page.locator("#compose-error")).to_have_text(
+        "Nothing can be sent yet: Choose text, voice or e-mail."
+    )
+    expect(page.locator("#channel-sms")).to_be_focused()
+    expect(page.locator(".compose-field-error")).to_be_in_viewport()
 
 
 def test_a_rough_location_and_a_radius_out_of_range_are_said(page, sign_in_page, bristol):
