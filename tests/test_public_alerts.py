@@ -181,6 +181,90 @@ def test_the_thread_shows_updates_and_the_all_clear(client, officer_client, stre
     assert "an update to" in later and first.reference in later
 
 
+def test_a_found_persons_appeal_comes_down_with_its_all_clear_and_any_page_on_asking(
+    app, client, officer_client, street, run_worker
+):
+    """A missing person's name and description stayed on the public page, the feeds and
+    CAP for good, after the all-clear, and no member of staff could take it down (an
+    outside check)."""
+    from sqlalchemy import text
+
+    from app.models import AuditEvent
+
+    appeal = send(officer_client, title="Missing: Sam Jones", body="Sam, 14, wore a red coat.")
+    run_worker()
+    db.session.execute(
+        text("UPDATE alerts SET category = 'missing_person' WHERE id = :id"), {"id": appeal.id}
+    )
+    db.session.commit()
+    update = send(
+        officer_client,
+        title="Update: Sam Jones",
+        body="Last seen by the river.",
+        category="update",
+        parent_id=appeal.id,
+        audience="parent",
+    )
+    run_worker()
+    assert client.get(f"/alerts/{appeal.reference}").status_code == 200
+    found = send(
+        officer_client,
+        title="Found safe",
+        body="The boy we asked about is home. Thank you.",
+        category="all_clear",
+        parent_id=appeal.id,
+        audience="parent",
+    )
+    run_worker()
+    for gone in (appeal, update):
+        page = client.get(f"/alerts/{gone.reference}")
+        assert page.status_code == 410 and "have taken this alert" in page.text
+        assert client.get(f"/alerts/{gone.reference}/cap.xml").status_code == 404
+    everywhere = "".join(
+        client.get(path).text
+        for path in (
+            "/alerts",
+            "/alerts/feed/en.atom",
+            "/alerts/feed/en.rss",
+            "/alerts/feed/cap.atom",
+        )
+    )
+    assert "Sam Jones" not in everywhere and "red coat" not in everywhere
+    # The all-clear stays, without the appeal's name or a link to it.
+    stays = client.get(f"/alerts/{found.reference}").text
+    assert "an update to an earlier alert" in stays and "Sam Jones" not in stays
+    # A resident checking the text they got is still told it was ours.
+    token = form_token(client, "/check")
+    checked = client.post("/check", data={"message": appeal.reference, "csrf_token": token})
+    assert 'class="panel panel-success"' in checked.text
+    (event,) = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "alert.taken_down")
+    ).all()
+    assert event.details == {"pages": 2, "by": "its all-clear"}
+    # Any other alert's page comes down when an officer asks, with a tick first.
+    other = send(officer_client, title="Road closed", body="The A38 is shut.")
+    run_worker()
+    page = officer_client.get(f"/officers/alerts/{other.id}").text
+    assert "Take down its public page" in page
+    token = form_token(officer_client, f"/officers/alerts/{other.id}")
+    untick = officer_client.post(
+        f"/officers/alerts/{other.id}/take-down", data={"csrf_token": token}
+    )
+    assert untick.status_code == 302
+    assert client.get(f"/alerts/{other.reference}").status_code == 200
+    officer_client.post(
+        f"/officers/alerts/{other.id}/take-down", data={"csrf_token": token, "confirm": "yes"}
+    )
+    assert client.get(f"/alerts/{other.reference}").status_code == 410
+    assert (
+        "Its public page was taken down on"
+        in officer_client.get(f"/officers/alerts/{other.id}").text
+    )
+    assert (
+        db.session.scalar(select(func.count()).where(AuditEvent.action == "alert.taken_down")) == 2
+    )
+
+
 def test_the_list_filters_by_category_and_by_postcode_or_place(
     client, officer_client, street, run_worker, make_resident, monkeypatch
 ):

@@ -26,13 +26,27 @@ def _public():
     )
 
 
-def public_alerts() -> Select:
-    """Alerts the public can see, newest first: sent (or cancelled after sending began)."""
-    return select(Alert).where(_public()).order_by(Alert.sent_at.desc(), Alert.id.desc())
+def public_alerts(*, taken_down_too: bool = False) -> Select:
+    """Alerts the public can see, newest first: sent (or cancelled after sending began),
+    and not taken down; `taken_down_too` for the message check alone (a resident asking
+    whether an appeal they got was ours is told it was, not that it never was)."""
+    query = select(Alert).where(_public()).order_by(Alert.sent_at.desc(), Alert.id.desc())
+    return query if taken_down_too else query.where(Alert.taken_down_at.is_(None))
 
 
-def find_public_alert(reference: str) -> Alert | None:
-    return db.session.scalar(public_alerts().where(Alert.reference == reference))
+def find_public_alert(reference: str, *, taken_down_too: bool = False) -> Alert | None:
+    return db.session.scalar(
+        public_alerts(taken_down_too=taken_down_too).where(Alert.reference == reference)
+    )
+
+
+def find_taken_down(reference: str) -> Alert | None:
+    """A public alert whose page has been taken down (its page says so)."""
+    return db.session.scalar(
+        select(Alert).where(
+            _public(), Alert.reference == reference, Alert.taken_down_at.is_not(None)
+        )
+    )
 
 
 def find_public_page(
@@ -70,9 +84,9 @@ def find_public_page(
     return list(db.session.scalars(query.offset(offset).limit(limit))), int(total or 0)
 
 
-def find_public_since(limit: int) -> list[Alert]:
+def find_public_since(limit: int, *, taken_down_too: bool = False) -> list[Alert]:
     """The newest public alerts, for the feeds and the message check."""
-    return list(db.session.scalars(public_alerts().limit(limit)))
+    return list(db.session.scalars(public_alerts(taken_down_too=taken_down_too).limit(limit)))
 
 
 def find_public_thread(root_id: int) -> list[Alert]:
@@ -80,7 +94,11 @@ def find_public_thread(root_id: int) -> list[Alert]:
     return list(
         db.session.scalars(
             select(Alert)
-            .where((Alert.id == root_id) | (Alert.parent_id == root_id), _public())
+            .where(
+                (Alert.id == root_id) | (Alert.parent_id == root_id),
+                _public(),
+                Alert.taken_down_at.is_(None),
+            )
             .order_by(Alert.sent_at, Alert.id)
         )
     )

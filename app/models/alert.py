@@ -121,6 +121,10 @@ class Alert(db.Model):
     rejection_reason: Mapped[str | None] = mapped_column(Text)
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
+    # Its public page, feed entries and CAP document taken down (migration 0069): by
+    # an officer, or (none) by the all-clear of a missing person found.
+    taken_down_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    taken_down_by_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
 
     created_by: Mapped[Officer] = relationship(foreign_keys=[created_by_id])
     decided_by: Mapped[Officer | None] = relationship(foreign_keys=[decided_by_id])

@@ -59,10 +59,12 @@ from app.services.alerts import (
     still_refused,
     stored_area_geojson,
     submit_alert,
+    take_down_public_page,
     written_again,
 )
 from app.services.contacts import mask_address
 from app.services.outbox import view_outbox
+from app.services.public_alerts import has_public_page
 from app.services.recordings import RecordingRefused, save_recording
 from app.services.registration import find_interest_groups
 from app.services.templates import find_templates, save_template
@@ -76,6 +78,7 @@ bp = Blueprint("officers", __name__)
 SENDERS = authorisation.roles_for("alert.write")
 VIEWERS = authorisation.roles_for("alert.view")
 CANCELLERS = authorisation.roles_for("alert.cancel")
+TAKERS_DOWN = authorisation.roles_for("alert.take_down")
 SENDERS_AGAIN = authorisation.roles_for("alert.send_again")
 APPROVERS_OF = authorisation.roles_for("alert.approve")
 
@@ -442,6 +445,8 @@ def _alert_page(row: Alert, **kept):
         may_ask=cross_border.may_ask(current_user, row),
         may_follow_up=followed_up,
         follow_up_refused=follow_up_refusal(current_user, row) if followed_up else None,
+        public_page=has_public_page(row),
+        may_take_down=authorisation.may(current_user, "alert.take_down", row),
     )
 
 
@@ -533,6 +538,23 @@ def cancel(alert_id: int):
             )
         )
     return redirect(url_for("officers.alert", alert_id=alert_id))
+
+
+@bp.route("/alerts/<int:alert_id>/take-down", methods=["POST"])
+@role_required(*TAKERS_DOWN)
+def take_down(alert_id: int):
+    """Take an alert's public page down (a missing person found: it stayed public for
+    good, an outside check)."""
+    _alert_for("alert.take_down", alert_id)
+    back = url_for("officers.alert", alert_id=alert_id, _anchor="take-down")
+    if request.form.get("confirm") != "yes":
+        flash(_("Nothing was taken down: tick “Yes, take its public page down” first."))
+        return redirect(back)
+    if take_down_public_page(current_user, alert_id):
+        flash(_("Its public page is taken down."))
+    else:
+        flash(_("Its public page was taken down already."))
+    return redirect(back)
 
 
 @bp.route("/alerts/<int:alert_id>/send-again", methods=["POST"])

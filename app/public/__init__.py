@@ -352,6 +352,13 @@ def _alerts_url(listed: public_alerts.PublicList, page: int) -> str:
 @bp.route("/forces/<force_slug>/alerts/<reference>")
 def alert(reference: str):
     found = public_alerts.find_public_alert(reference)
+    if found is None and public_alerts.was_taken_down(reference):
+        # Said, not "no such alert": a resident following a link from their message.
+        title = _(
+            "The police have taken this alert's page down. If you got a message with "
+            "this reference, it was from us."
+        )
+        return render_template("error.html", title=title, status=410, said=True), 410
     if found is None:
         return render_template("public/no_alert.html", reference=reference[:40]), 404
     return render_template(

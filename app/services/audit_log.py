@@ -34,6 +34,7 @@ ACTION_LABELS = {
     "alert.approval_requested": _l("Alert sent for approval"),
     "alert.approved": _l("Alert approved"),
     "alert.cancelled": _l("Alert cancelled"),
+    "alert.taken_down": _l("Alert's public page taken down"),
     "alert.drafted": _l("Alert drafted"),
     "alert.held_dropped_for_all_clear": _l(
         "Messages not sent yet stopped: the all-clear went instead"

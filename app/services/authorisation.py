@@ -37,6 +37,10 @@ MATRIX: dict[str, tuple[tuple[str, str, str, str], str]] = {
     "alert.view": ((TEAM, TEAM, NO, ALL), "an alert's page and its progress"),
     "alert.follow_up": ((TEAM, TEAM, NO, ALL), "a follow-up to an alert's residents"),
     "alert.cancel": ((TEAM, TEAM, NO, ALL), "cancel an alert"),
+    "alert.take_down": (
+        (TEAM, TEAM, NO, ALL),
+        "take an alert's public page, feed entries and CAP document down",
+    ),
     "alert.send_again": (
         (TEAM, TEAM, NO, ALL),
         "send an alert again to those no provider ever took it for",
@@ -96,6 +100,7 @@ ENDPOINTS: dict[str, str] = {
     "officers.alert": "alert.view",
     "officers.progress": "alert.view",
     "officers.cancel": "alert.cancel",
+    "officers.take_down": "alert.take_down",
     "officers.send_again": "alert.send_again",
     "officers.approve": "alert.approve",
     "officers.reject": "alert.approve",

@@ -62,8 +62,11 @@ class PublicAlert:
         return self.alert.mode == "exercise"
 
     @property
-    def root(self) -> Alert:
-        return self.thread[0] if self.thread else self.alert
+    def root(self) -> Alert | None:
+        """The thread's original: None when its page was taken down (a follow-up's
+        page named it, and linked to it)."""
+        first = self.thread[0] if self.thread else self.alert
+        return first if first.parent_id is None else None
 
 
 def state_of(alert: Alert) -> str:
@@ -78,6 +81,26 @@ def _total(alert: Alert) -> int | None:
     if not config["PUBLIC_TOTALS"] or count is None:
         return None
     return count if count >= max(100, config["PUBLIC_TOTAL_MIN"]) else None
+
+
+def has_public_page(alert: Alert) -> bool:
+    """Whether the public sees this alert now (dao.public_alerts' rule): sent for real
+    or as an exercise, never a test, and not taken down."""
+    return (
+        alert.sent_at is not None
+        and alert.mode in dao.PUBLIC_MODES
+        and alert.audience != dao.TEST_AUDIENCE
+        and alert.taken_down_at is None
+    )
+
+
+def was_taken_down(typed_reference: object) -> bool:
+    """Whether the alert with this reference was public and its page taken down."""
+    reference = references.read_reference(typed_reference)
+    if reference is None:
+        return False
+    with read_only():
+        return dao.find_taken_down(reference) is not None
 
 
 def find_public_alert(typed_reference: object) -> PublicAlert | None:
@@ -456,7 +479,7 @@ def check_message(typed: object, *, ip_address: str) -> CheckResult:
     reference = only_reference or references.find_reference(text)
     with read_only():
         if reference:
-            alert = dao.find_public_alert(reference)
+            alert = dao.find_public_alert(reference, taken_down_too=True)
             if alert is not None:
                 if only_reference or pasted in (words(reference), ["ref", *words(reference)]):
                     return CheckResult("reference", alert)
@@ -465,7 +488,7 @@ def check_message(typed: object, *, ip_address: str) -> CheckResult:
                 )
         if len(pasted) < 3:
             return CheckResult("not_ours", links=_foreign_links(text))
-        for alert in dao.find_public_since(CHECK_CANDIDATES):
+        for alert in dao.find_public_since(CHECK_CANDIDATES, taken_down_too=True):
             result = _compare(alert, pasted, text)
             if result is not None:
                 return result

@@ -73,6 +73,7 @@ from app.services.alerts.sending import (
     enqueue_alert_deliveries,
     release_scheduled_alerts,
     send_test_to_self,
+    take_down_public_page,
 )
 from app.services.alerts.submitting import submit_alert
 from app.services.alerts.targeting import (
@@ -117,6 +118,7 @@ __all__ = [
     "approval_refusal",
     "approve_alert",
     "cancel_alert",
+    "take_down_public_page",
     "never_taken",
     "send_again_refusal",
     "send_again_to_never_taken",

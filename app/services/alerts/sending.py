@@ -94,6 +94,7 @@ def write_deliveries(alert: Alert, actor: Officer | None) -> int:
     count += write_force_parts(alert, actor)
     if alert.category == "all_clear" and alert.parent_id is not None:
         _drop_held_before_all_clear(alert, actor)
+        _take_down_a_found_persons_appeal(alert)
     if not count:
         transition(alert, "finish", actor)
     return count
@@ -140,6 +141,64 @@ def _drop_held_before_all_clear(all_clear: Alert, actor: Officer | None) -> int:
     if dropped:
         audit(all_clear, "alert.held_dropped_for_all_clear", actor, {"messages": dropped})
     return dropped
+
+
+def _take_down_a_found_persons_appeal(all_clear: Alert) -> None:
+    """A missing person's appeal (their name, what they wore) is taken off the public
+    pages, the feeds and CAP when its all-clear goes: it stayed there for good, and
+    only the database could take it down (an outside check). The all-clear stays, as
+    the officer wrote it."""
+    root = db.session.get(Alert, all_clear.parent_id)
+    if root is None or root.category != "missing_person":
+        return
+    taken = _take_down([root.id], None)
+    if taken:
+        audit(root, "alert.taken_down", None, {"pages": taken, "by": "its all-clear"})
+
+
+def _take_down(root_ids: list[int], officer: Officer | None) -> int:
+    """Take down these alerts' public pages and their follow-ups' but all-clears, in
+    the caller's transaction; how many were up."""
+    follow_ups = select(Alert.id).where(
+        Alert.parent_id.in_(root_ids), Alert.category != "all_clear"
+    )
+    return len(
+        db.session.scalars(
+            update(Alert)
+            .where(
+                Alert.id.in_(root_ids) | Alert.id.in_(follow_ups),
+                Alert.taken_down_at.is_(None),
+            )
+            .values(taken_down_at=func.now(), taken_down_by_id=officer.id if officer else None)
+            .returning(Alert.id)
+        ).all()
+    )
+
+
+def take_down_public_page(officer: Officer, alert_id: int) -> int:
+    """Take an alert's public page down (its feed entries and CAP document with it):
+    an original's takes its follow-ups' down too, but its all-clear's; a follow-up's
+    is its own. Returns how many pages were up; 0 when none was (never sent, or
+    taken down already). Residents keep what they were sent, and their own page of it;
+    the message check still says it was ours."""
+    with transaction():
+        alert = lock_alert(alert_id)
+        if alert.sent_at is None:
+            return 0
+        if alert.parent_id is None:
+            taken = _take_down([alert.id], officer)
+        else:
+            taken = len(
+                db.session.scalars(
+                    update(Alert)
+                    .where(Alert.id == alert.id, Alert.taken_down_at.is_(None))
+                    .values(taken_down_at=func.now(), taken_down_by_id=officer.id)
+                    .returning(Alert.id)
+                ).all()
+            )
+        if taken:
+            audit(alert, "alert.taken_down", officer, {"pages": taken})
+    return taken
 
 
 def write_force_parts(alert: Alert, actor: Officer | None, reached: list[int] | None = None) -> int:
