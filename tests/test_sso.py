@@ -360,6 +360,20 @@ def test_the_person_cancelling_at_the_provider_is_a_clear_refusal(client, provid
     assert refusal.details == {"reason": "provider_refused", "error": "access_denied"}
 
 
+@pytest.mark.parametrize(("error", "kept"), [("%00", "(nothing readable)"), ("a%00b%1B", "ab")])
+def test_a_provider_error_of_characters_the_log_cannot_hold_is_still_a_refusal(
+    client, provider, error, kept
+):
+    """error=%00 failed the refusal's audit insert: "not a value we can use", and no
+    event (an outside check)."""
+    out = client.get("/sso/login")
+    state = parse_qs(urlsplit(out.location).query)["state"][0]
+    answer = client.get(f"/sso/callback?error={error}&state={state}")
+    assert "Loopback ID did not sign you in." in message_on_sign_in_page(client, answer)
+    [refusal] = refusals()
+    assert refusal.details == {"reason": "provider_refused", "error": kept}
+
+
 @pytest.mark.parametrize("query", ["", "?code=abc", "?state=abc", "?code=&state="])
 def test_an_incomplete_callback_is_a_message_not_an_error(client, provider, query):
     client.get("/sso/login")

@@ -82,7 +82,14 @@ class SsoRefused(Exception):
         super().__init__(message)
         self.reason = reason
         self.officer_id = officer_id
-        self.details = details
+        # What the provider sent, as the audit log can keep it: error=%00 failed the
+        # event's insert, and the refusal went unrecorded (an outside check).
+        self.details = {
+            name: (shown_text(value, max_length=80) or "(nothing readable)")
+            if isinstance(value, str)
+            else value
+            for name, value in details.items()
+        }
 
 
 @dataclass(frozen=True)
