@@ -34,6 +34,8 @@ OUTSIDE_GREAT_BRITAIN = {
 # Characters people (and copy-paste) put inside postcodes that carry no meaning:
 # invisible ones, and a dash where the space goes ("BS1-6AD").
 _IGNORABLE = {
+    # Direction marks and embeddings, which copying out of a contact card brings along.
+    *"\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069",
     "\u200b",
     "\u200c",
     "\u200d",

@@ -86,6 +86,26 @@ def test_a_postcode_typed_with_a_dash_is_the_postcode(client, app_ctx, typed):
     assert db.session.scalar(select(ResidentLocation.postcode)) == "BS16AD"
 
 
+def test_a_number_address_or_postcode_pasted_with_direction_marks_is_taken(client, app_ctx):
+    """Copied out of a contact card, "\u202a07700 900123\u202c" was refused for a
+    character nobody could see (an outside check); in words those marks are refused."""
+    answer = post(
+        client,
+        postcode="\u200ebs1 6ad\u200f",
+        sms_phone="\u202a07700 900123\u202c",
+        email="\u2066Sam@Example.INVALID\u2069",
+    )
+    assert answer.status_code == 302
+    assert set(db.session.scalars(select(ResidentChannel.address))) == {
+        "+447700900123",
+        "sam@example.invalid",
+    }
+    assert db.session.scalar(select(ResidentLocation.postcode)) == "BS16AD"
+    typed_ahead = client.get("/api/autocomplete?q=%E2%80%AABS1%206A")
+    assert typed_ahead.status_code == 200 and "BS1 6AD" in typed_ahead.text
+    assert post(client, name="Sam \u202eJones").status_code == 400  # in words: refused
+
+
 def test_resident_can_join_interest_groups(client, app_ctx, runner):
     runner.invoke(args=["demo", "seed", "--residents", "1"])
     db.session.execute(text("TRUNCATE residents CASCADE"))

@@ -31,7 +31,7 @@ from app.services.postcode_check import (
     refuse_control_characters,
     terminated_refusal,
 )
-from app.services.text import TextRefused, checked_text, whole_number
+from app.services.text import TextRefused, checked_text, whole_number, without_direction_marks
 from geo import postcodes
 
 bp = Blueprint("api", __name__)
@@ -191,7 +191,7 @@ def autocomplete():
     try:
         # A NUL reached PostgreSQL, refused there with words that did not say what to
         # change (an outside check): named here, as a postcode's lookup names it.
-        asked = request.args.get("q", "")
+        asked = without_direction_marks(request.args.get("q", ""))
         typed = checked_text(asked, "The postcode")
     except TextRefused as refusal:
         return error(400, "invalid", str(refusal))

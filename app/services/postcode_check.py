@@ -15,7 +15,7 @@ from app.dao import places as places_dao
 from app.i18n import current, gettext
 from app.models import Force, Place, Postcode
 from app.services import forces
-from app.services.text import TextRefused, checked_text
+from app.services.text import TextRefused, checked_text, without_direction_marks
 from geo import postcodes
 from geo.names import reading_order
 
@@ -179,7 +179,7 @@ def postcode_key(text: str | None) -> str:
             gettext("Enter a postcode, for example %(example)s.", example=_example()),
             reason="invalid",
         )
-    refuse_control_characters(text, gettext("The postcode"))
+    refuse_control_characters(without_direction_marks(text), gettext("The postcode"))
     key = postcodes.canonical(text)
     if re.match(r"BF(PO|\d)", key.replace(".", "")):
         # A forces family read "not a postcode" as a typing mistake (an outside check).

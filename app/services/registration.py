@@ -40,7 +40,7 @@ from app.services.contacts import (
 from app.services.notices import queue_notices
 from app.services.postcode_check import CheckedPostcode, PostcodeRefused, check_postcode
 from app.services.residents import ChangeRefused, parse_quiet_hours
-from app.services.text import checked_field, clean_text
+from app.services.text import checked_field, clean_text, without_direction_marks
 from app.services.timeline import record_leaving
 from app.services.verification import (
     address_taken,
@@ -142,7 +142,10 @@ class RegistrationForm:
         refused: dict[str, str] = {}
 
         def text(name: str, label: str, max_length: int) -> str:
-            return checked_field(refused, name, form.get(name), label, max_length=max_length)
+            value = form.get(name)
+            if name in ("postcode", "sms_phone", "voice_phone", "email"):
+                value = without_direction_marks(value)  # pasted from a contact card
+            return checked_field(refused, name, value, label, max_length=max_length)
 
         # Refused as "Your alerts" refuses it (it was taken silently: an outside check);
         # none given is the page's.

@@ -135,6 +135,21 @@ def shows_something(text: str) -> bool:
     return any(_visible(character) for character in text)
 
 
+# Marks that set the direction of the text around them: refused in words (they turn
+# them round), but dropped from a number, an address or a postcode, which copying out
+# of a contact card brings them with ("the mobile number has an invisible character
+# U+202A": an outside check).
+DIRECTION_MARKS = dict.fromkeys(map(ord, "\u200e\u200f\u061c" + _BIDI_OVERRIDES))
+
+
+def without_direction_marks(value: object) -> object:
+    """
+    >>> without_direction_marks("\u202a07700 900001\u202c"), without_direction_marks(None)
+    ('07700 900001', None)
+    """
+    return value.translate(DIRECTION_MARKS) if isinstance(value, str) else value
+
+
 # Format characters that are kept: the joiners inside emoji and some scripts' words,
 # and the tags of a subdivision flag (Wales's is one). Others show nothing and are
 # dropped, as zero-width spaces are (the direction marks, the invisible TAG letters,
