@@ -330,6 +330,26 @@ def test_contact_details_in_events_are_masked_on_the_page_and_in_the_csv(admin_c
         assert "resident R-1234" in shown_text
 
 
+def test_the_staff_who_act_on_a_resident_have_their_network_address_shown(admin_client, admin):
+    """Left out with residents' own, the admin's who looked a resident up, stopped or
+    deleted them was hidden, where it matters most (an outside check)."""
+    add_event(
+        "resident.looked_up",
+        actor=admin,
+        subject_type="resident",
+        subject_id="R-5678",
+        ip_address="198.51.100.7",
+    )
+    add_event(
+        "resident.paused", subject_type="resident", subject_id="R-5678", ip_address="203.0.113.8"
+    )
+    for shown_text in (
+        shown(admin_client.get("/admin/audit")),
+        admin_client.get("/admin/audit.csv").text,
+    ):
+        assert "198.51.100.7" in shown_text and "203.0.113.8" not in shown_text
+
+
 def test_masking_reaches_every_string_however_deep():
     masked = mask_contacts(
         {"recipient": "07700 900123", "to": [{"email": "x@y.test"}], "id": 12345678901}

@@ -155,6 +155,14 @@ def mentions_resident(event) -> bool:
     return event.subject_type == "resident" or event.action.startswith("resident")
 
 
+def residents_network(event) -> bool:
+    """Whether the event's IP address is a resident's (their own doing: left out of the
+    page and the CSV), not a member of staff's: the admin who looked a resident up,
+    stopped or deleted them had theirs left out too, where it matters most (an
+    outside check)."""
+    return mentions_resident(event) and event.actor_id is None
+
+
 @dataclass
 class EventRow:
     """One event as the page and the CSV show it."""
@@ -197,7 +205,7 @@ def event_row(event, name: str | None, officer_names: dict[int, str] | None = No
         label=action_label(event.action),
         subject=mask_contacts(subject),
         details=_flat(mask_contacts(event.details or {})),
-        ip_address="" if mentions_resident(event) else (event.ip_address or ""),
+        ip_address="" if residents_network(event) else (event.ip_address or ""),
     )
 
 
