@@ -116,6 +116,35 @@ def test_a_refused_page_or_action_is_audited_by_its_route_at_most_so_often(
     assert [(e.actor_id, e.details) for e in refused] == [
         (officer.id, {"route": "/admin/audit", "status": 403}),
     ] + [(admin.id, {"route": "/admin/officers/<int:officer_id>", "status": 404})] * 3
+    # Past the hour's limit, that is said once (silence read as nothing tried).
+    (capped,) = events("access.refusals_capped")
+    assert capped.actor_id == admin.id and capped.details["not_recorded"] == "more this hour"
+
+
+def test_refusals_of_one_route_cannot_use_up_the_hours_record(
+    app, make_officer, second_force, monkeypatch
+):
+    """Forty refusals of /admin/audit used up the hour, and the cross-force attempts
+    after them went unrecorded (an outside check): a route's own limit, said once."""
+    from app.services import audit_log
+
+    monkeypatch.setattr(audit_log, "REFUSALS_AUDITED_A_ROUTE_AN_HOUR", 2)
+    monkeypatch.setattr(audit_log, "REFUSALS_AUDITED_AN_HOUR", 5)
+    officer = make_officer()
+    staff = signed_in(app, officer, "officer")
+    for _ in range(40):
+        assert staff.get("/admin/audit").status_code == 403
+    theirs = make_officer(role="admin", email="a@wilts.example", force_id=second_force.id)
+    assert staff.get(f"/admin/officers/{theirs.id}").status_code in (403, 404)
+    recorded = [(e.action, e.details["route"]) for e in events("access.refused")] + [
+        (e.action, e.details["route"]) for e in events("access.refusals_capped")
+    ]
+    assert recorded == [
+        ("access.refused", "/admin/audit"),
+        ("access.refused", "/admin/audit"),
+        ("access.refused", "/admin/officers/<int:officer_id>"),
+        ("access.refusals_capped", "/admin/audit"),
+    ]
 
 
 def test_no_route_changes_the_audit_log(app, admin_client):

@@ -87,6 +87,20 @@ def test_a_number_that_is_not_one_is_said_and_another_forces_admin_finds_nobody(
     )
     assert "not registered with this force" in theirs.get("/admin/residents").text
     assert db.session.scalar(select(ResidentChannel.unsubscribed_at)) is None
+    theirs.post(
+        "/admin/residents/delete",
+        data={"reference": str(resident.reference), "confirm": "yes", "csrf_token": token},
+    )
+    assert db.session.scalars(select(Resident)).one() == resident
+    # Each attempt is recorded as a refusal, as another force's page is (none was).
+    db.session.rollback()
+    refused = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "access.refused")
+    ).all()
+    assert [(e.actor_id, e.details["route"]) for e in refused] == [
+        (wilts.id, "/admin/residents/stop"),
+        (wilts.id, "/admin/residents/delete"),
+    ]
     # Not an officer's page.
     officer = signed_in(app, make_officer(), "officer")
     assert officer.get("/admin/residents").status_code == 403

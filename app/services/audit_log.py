@@ -92,6 +92,7 @@ ACTION_LABELS = {
     "resident.data_viewed": _l("Resident viewed their data"),
     "resident.deleted": _l("Resident deleted their details"),
     "access.refused": _l("Page or action refused (beyond their role, or not their force's)"),
+    "access.refusals_capped": _l("More refusals this hour, not each recorded"),
     "resident.deleted_by_staff": _l("Resident's details deleted at their request, by staff"),
     "resident.deleted_by_neighbour": _l(
         "Resident's details deleted at their request, by another force's staff"
@@ -300,10 +301,14 @@ def parse_filter(
     return chosen
 
 
-# Refusals of one member of staff audited an hour: enough to see someone walking
+# Refusals recorded an hour for one member of staff: enough to see someone working
 # through another force's ids or trying pages beyond their role, and no more, so that a
-# script of theirs cannot fill the log.
-REFUSALS_AUDITED_AN_HOUR = 30
+# script of theirs cannot fill the log. Per route too: forty refusals of one page used
+# up the hour, and the cross-force attempts after them went unrecorded (an outside
+# check). Reaching either limit is itself recorded, once, so that silence is never
+# mistaken for nothing tried.
+REFUSALS_AUDITED_AN_HOUR = 60
+REFUSALS_AUDITED_A_ROUTE_AN_HOUR = 5
 
 
 def note_refused(officer_id: int, route: str, status: int) -> None:
@@ -311,15 +316,28 @@ def note_refused(officer_id: int, route: str, status: int) -> None:
     404: none of theirs, such as another force's record), as the route's pattern, never
     the ids tried. 516 refusals left no trace anyone could attribute (an outside check).
     Best effort: the refusal stands whether or not it could be recorded."""
-    from app.services.verification import allow_per_hour  # its rate, shared
+    from app.services.counters import count_one, key_digest
+
+    def counted(kind: str) -> int:
+        digest = key_digest(f"{kind}:{officer_id}:{route if kind == 'route' else ''}")
+        return count_one(f"ratelimit:refused-audit-{kind}:{digest}", keep_seconds=3600)
 
     try:
-        if not allow_per_hour("refused-audit", str(officer_id), REFUSALS_AUDITED_AN_HOUR):
+        this_route = counted("route")
+        if this_route > REFUSALS_AUDITED_A_ROUTE_AN_HOUR + 1:
+            return  # not counted against the hour's others: those stay recorded
+        everything = counted("all")
+        if everything > REFUSALS_AUDITED_AN_HOUR + 1:
             return
+        details: dict = {"route": route, "status": status}
+        action = "access.refused"
+        if everything == REFUSALS_AUDITED_AN_HOUR + 1:
+            action, details["not_recorded"] = "access.refusals_capped", "more this hour"
+        elif this_route == REFUSALS_AUDITED_A_ROUTE_AN_HOUR + 1:
+            action = "access.refusals_capped"
+            details["not_recorded"] = "more of this route this hour"
         with transaction():
-            create_audit_event(
-                "access.refused", actor_id=officer_id, details={"route": route, "status": status}
-            )
+            create_audit_event(action, actor_id=officer_id, details=details)
     except Exception:  # noqa: BLE001 - never in the way of the refusal's own page
         logging.getLogger(__name__).warning("a refusal could not be audited")
 

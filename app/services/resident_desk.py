@@ -10,6 +10,7 @@ deletion audited with who did it."""
 from __future__ import annotations
 
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from flask import current_app
@@ -22,6 +23,7 @@ from app.dao.audit import create_audit_event
 from app.extensions import db
 from app.models import CHANNELS, Officer, Resident, ResidentChannel, ResidentLocation
 from app.services import forces
+from app.services.audit_log import note_refused
 from app.services.contacts import ContactRefused, mask_address, normalise_email, normalise_phone
 from app.services.residents import delete_resident
 from app.services.timeline import record_unsubscribe
@@ -29,7 +31,11 @@ from app.services.transaction import transaction
 
 
 class DeskRefused(ValueError):
-    """What the member of staff typed or chose cannot be acted on: the message says why."""
+    """What the member of staff typed or chose cannot be acted on: the message says why.
+    `not_ours`: no resident of their force has that reference (another force's, or
+    none): recorded as a refusal, as a page of another force's is."""
+
+    not_ours = False
 
 
 @dataclass(frozen=True)
@@ -131,8 +137,23 @@ def _resident_of(officer: Officer, reference: str) -> Resident:
         else None
     )
     if resident is None:
-        raise DeskRefused(gettext("That resident is not registered with this force any more."))
+        refusal = DeskRefused(gettext("That resident is not registered with this force any more."))
+        refusal.not_ours = True
+        raise refusal
     return resident
+
+
+@contextmanager
+def _refusal_recorded(officer: Officer, route: str):
+    """A stop or a deletion of a resident not of the officer's force is recorded as a
+    refusal, after its transaction ends: another force's resident's reference, tried
+    at the desk, left no trace (an outside check)."""
+    try:
+        yield
+    except DeskRefused as refusal:
+        if refusal.not_ours:
+            note_refused(officer.id, route, 404)
+        raise
 
 
 def stop_channel(officer: Officer, reference: str, channel: str) -> bool:
@@ -140,7 +161,7 @@ def stop_channel(officer: Officer, reference: str, channel: str) -> bool:
     who did it. Whether it was on. Raises DeskRefused."""
     if channel not in CHANNELS:
         raise DeskRefused(gettext("Choose texts, calls or e-mails to stop."))
-    with transaction():
+    with _refusal_recorded(officer, "/admin/residents/stop"), transaction():
         resident = _resident_of(officer, reference)
         changed = channels_dao.stop_channel(resident.id, channel)
         if changed:
@@ -180,7 +201,7 @@ def _tell_other_forces(
 def delete_details(officer: Officer, reference: str) -> None:
     """Delete the resident's details at their request, audited with who did it.
     Raises DeskRefused."""
-    with transaction():
+    with _refusal_recorded(officer, "/admin/residents/delete"), transaction():
         resident = _resident_of(officer, reference)
         create_audit_event(
             "resident.deleted_by_staff",
