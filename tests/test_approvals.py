@@ -265,6 +265,8 @@ def test_the_approval_page_shows_each_channels_words_count_cost_and_time(
     assert "3 neges destun, llai na 2 galwad, 2 e-bost" in welsh
     welsh_review = supervisor_client.get(f"/officers/alerts/{alert_id}?lang=cy").text
     assert "<strong>3 neges destun</strong>" in welsh_review
+    # The English words residents get, marked so on the Welsh page (read as Welsh).
+    assert '<p class="sample" lang="en-GB">' in welsh_review
     assert not re.search(r"\d (texts|calls|e-mails)\b", welsh + welsh_review)
 
 

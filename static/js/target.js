@@ -1095,6 +1095,14 @@
     // The HTML part, in a sandbox: no scripts, no links followed, nothing fetched.
     $("preview-email-html").srcdoc = c.email.html;
     $("preview-voice").textContent = c.voice.script;
+    // Each preview marked with its language: on a Welsh page a screen reader read the
+    // English words with Welsh rules (an outside check). In Welsh only when the
+    // officer wrote only Welsh.
+    var inWelsh = !$("title").value.trim() && !$("body").value.trim() &&
+      $("title-cy").value.trim() && $("body-cy").value.trim();
+    ["preview-sms", "preview-email-subject", "preview-email", "preview-voice"].forEach(function (id) {
+      $(id).setAttribute("lang", inWelsh ? "cy" : "en-GB");
+    });
     $("preview-voice-minutes").textContent = c.voice.minutes === 1 ? _("About 1 minute a call (said twice).") :
       _("About {minutes} minutes a call (said twice).", { minutes: c.voice.minutes });
     showCost();

@@ -195,6 +195,9 @@ def test_exercise_mode_is_unmistakable(page, sign_in_page, bristol):
     page.get_by_label("Message", exact=True).fill("Practice <b>not bold</b>")
     page.get_by_text("Text message as residents see it").click()
     expect(page.locator("#preview-sms")).to_contain_text("EXERCISE EXERCISE EXERCISE")
+    # Marked with its language, as the words are (a Welsh page read them as Welsh).
+    expect(page.locator("#preview-sms")).to_have_attribute("lang", "en-GB")
+    expect(page.locator("#preview-voice")).to_have_attribute("lang", "en-GB")
     page.locator("#compose summary", has_text="E-mail").click()
     html = page.frame_locator("#preview-email-html").locator("body")
     expect(html).to_contain_text("Practice <b>not bold</b>")  # shown as typed, never markup
