@@ -450,6 +450,13 @@ def _alert_page(row: Alert, **kept):
     )
 
 
+def _tick_first(row: Alert, form: str, message: str):
+    """The alert's page again, saying at the box that it needs its tick, with the box
+    in view and focused: a flash at the top of a reloaded page left a phone's user a
+    screen above the box they missed (an outside check)."""
+    return _alert_page(row, tick_error=(form, message)), 400
+
+
 def _followed_up(row: Alert) -> bool:
     """Whether the page offers an update and an all-clear: once it has gone out, and
     after a cancel that came part-way through sending (those who had it may need
@@ -518,10 +525,12 @@ def reject(alert_id: int):
 @bp.route("/alerts/<int:alert_id>/cancel", methods=["POST"])
 @role_required(*CANCELLERS)
 def cancel(alert_id: int):
-    before = _alert_for("alert.cancel", alert_id).status
+    row = _alert_for("alert.cancel", alert_id)
+    before = row.status
     if request.form.get("confirm") != "yes":
-        flash(_("Nothing was cancelled: tick “Yes, stop this alert” first."))
-        return redirect(url_for("officers.alert", alert_id=alert_id))
+        return _tick_first(
+            row, "cancel", _("Nothing was cancelled: tick “Yes, stop this alert” first.")
+        )
     cancelled = cancel_alert(current_user, alert_id)
     if cancelled < 0:
         flash(_("This alert has already finished: there is nothing left to cancel."))
@@ -545,11 +554,14 @@ def cancel(alert_id: int):
 def take_down(alert_id: int):
     """Take an alert's public page down (a missing person found: it stayed public for
     good, an outside check)."""
-    _alert_for("alert.take_down", alert_id)
+    row = _alert_for("alert.take_down", alert_id)
     back = url_for("officers.alert", alert_id=alert_id, _anchor="take-down")
     if request.form.get("confirm") != "yes":
-        flash(_("Nothing was taken down: tick “Yes, take its public page down” first."))
-        return redirect(back)
+        return _tick_first(
+            row,
+            "take-down",
+            _("Nothing was taken down: tick “Yes, take its public page down” first."),
+        )
     if take_down_public_page(current_user, alert_id):
         flash(_("Its public page is taken down."))
     else:
@@ -560,10 +572,11 @@ def take_down(alert_id: int):
 @bp.route("/alerts/<int:alert_id>/send-again", methods=["POST"])
 @role_required(*SENDERS_AGAIN)
 def send_again(alert_id: int):
-    _alert_for("alert.send_again", alert_id)
+    row = _alert_for("alert.send_again", alert_id)
     if request.form.get("confirm") != "yes":
-        flash(_("Nothing was sent: tick “Yes, send it again to them” first."))
-        return redirect(url_for("officers.alert", alert_id=alert_id))
+        return _tick_first(
+            row, "send-again", _("Nothing was sent: tick “Yes, send it again to them” first.")
+        )
     try:
         queued = send_again_to_never_taken(current_user, alert_id)
     except NotAllowed as refusal:

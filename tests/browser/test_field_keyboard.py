@@ -115,10 +115,14 @@ def test_cancelling_an_alert_on_a_phone_takes_the_tick_and_the_tap(
     ).json()
     page.goto(sent["url"] + "?lang=cy")
     page.get_by_role("button", name="Canslo'r rhybudd hwn").tap()
-    expect(page.locator(".flash").first).to_contain_text("Ni chanslwyd dim: ticiwch")
+    expect(page.locator("#cancel-error")).to_contain_text("Ni chanslwyd dim: ticiwch")
     page.goto(sent["url"] + "?lang=en")
     page.get_by_role("button", name="Cancel this alert").tap()
-    expect(page.locator(".flash").first).to_contain_text("Nothing was cancelled: tick")
+    # Said at the box, which is in view and focused (a flash at the top of the page
+    # left the box a screen below: an outside check).
+    expect(page.locator("#cancel-error")).to_contain_text("Nothing was cancelled: tick")
+    expect(page.get_by_label("Yes, stop this alert")).to_be_focused()
+    expect(page.get_by_label("Yes, stop this alert")).to_be_in_viewport()
     expect(page.locator("#alert-status")).to_have_text("scheduled")
     page.get_by_label("Yes, stop this alert").tap()
     page.get_by_role("button", name="Cancel this alert").tap()
