@@ -638,42 +638,61 @@
       list.appendChild(item);
     });
   }
+  // What is wrong with the search, at its box: it was said with the area's refusals,
+  // 950 px below on a phone, in words written for residents (an outside check).
+  function showSearchError(message) {
+    $("search-error").textContent = message || "";
+    $("search-error").hidden = !message;
+    if (message) {
+      $("centre-postcode").setAttribute("aria-invalid", "true");
+      $("centre-postcode").setAttribute("aria-describedby", "search-error");
+    } else {
+      $("centre-postcode").removeAttribute("aria-invalid");
+      $("centre-postcode").removeAttribute("aria-describedby");
+    }
+  }
   function findName(typed) {
     loadingArea(CA.fetchJSON(settings.namesUrl, { q: typed.trim(), limit: 8 })).then(function (found) {
       if (!found.loaded) {
-        showAreaError(_("Enter a postcode, like BS1 6AD: no street or place names are loaded here. To choose a ward or district, use the search below."));
+        showSearchError(_("Enter a postcode, like BS1 6AD: no street or place names are loaded here. To choose a ward or district, use the search below."));
         return;
       }
       if (!found.results.length) {
-        showAreaError(_("We can't find a street or place called {name}. Try a postcode.", { name: typed.trim() }));
+        showSearchError(_("We can't find a street or place called {name}. Try a postcode.", { name: typed.trim() }));
         return;
       }
-      showAreaError("");
+      showSearchError("");
       if (found.results.length === 1) {
         var only = found.results[0];
         centreCircle([only.latitude, only.longitude], round(only.name));
         return;
       }
       showNameResults(found.results);
-    }).catch(function (error) { showAreaError(error.message); });
+    }).catch(function (error) { showSearchError(error.message); });
   }
   $("postcode-form").addEventListener("submit", function (event) {
     event.preventDefault();
     var postcode = $("centre-postcode").value;
     $("name-results").textContent = "";
-    if (!postcode.trim()) { showAreaError(_("Enter a postcode to centre the circle on.")); return; }
+    if (!postcode.trim()) { showSearchError(_("Enter a postcode to centre the circle on.")); return; }
+    showSearchError("");
     if (!looksLikePostcode(postcode)) { findName(postcode); return; }
     loadingArea(CA.lookUpPostcode(postcode)).then(function (found) {
       $("centre-postcode").value = found.postcode;
       if (found.latitude === null) {
-        showAreaError(_("{postcode} has no location in the postcode data. Try a neighbouring postcode.", { postcode: found.postcode }));
+        showSearchError(_("{postcode} has no location in the postcode data. Try a neighbouring postcode.", { postcode: found.postcode }));
         return;
       }
       centreCircle([found.latitude, found.longitude], round(found.postcode));
     }).catch(function (error) {
       // No longer in use, but where it was is known: an old record may carry one.
       var gone = error.data && error.data.terminated;
-      if (!gone || gone.latitude === null || gone.latitude === undefined) { showAreaError(error.message); return; }
+      if (error.data && error.data.reason === "unknown") {
+        // The residents' words ("If you live elsewhere…") are not an officer's.
+        showSearchError(_("We can't find {postcode}. Check it is typed correctly, or find the place by its name or on the map.", { postcode: postcode.trim().toUpperCase() }));
+        return;
+      }
+      if (!gone || gone.latitude === null || gone.latitude === undefined) { showSearchError(error.message); return; }
       $("centre-postcode").value = gone.postcode;
       centreCircle([gone.latitude, gone.longitude], round(gone.postcode));
       centreNote(_("{postcode} is no longer in use (Royal Mail stopped using it): the circle is centred where it was. Check it is the place you mean.", { postcode: gone.postcode }));

@@ -137,7 +137,7 @@ def test_the_search_box_takes_a_street_when_names_are_loaded_and_says_so_when_no
     box = page.get_by_label("Postcode to centre a circle on")
     box.fill("Stapleton Road")
     page.get_by_role("button", name="Find").click()
-    expect(page.locator("#area-error")).to_contain_text(
+    expect(page.locator("#search-error")).to_contain_text(
         "Enter a postcode, like BS1 6AD: no street or place names are loaded here."
     )
     sample = Path(__file__).resolve().parents[1] / "data" / "open_names_sample.geojson"
