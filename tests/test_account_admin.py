@@ -347,7 +347,7 @@ def test_a_role_change_is_audited_and_ends_the_sessions(app, admin_client, make_
 
 
 def test_an_administrator_gives_an_invited_account_a_mobile_from_the_browser(
-    app, admin_client, make_officer
+    app, admin_client, make_officer, monkeypatch
 ):
     """Only `flask officers create --mobile` could give one: an account invited on
     these pages or made by single sign-on never had one, and got no approval request
@@ -358,6 +358,11 @@ def test_an_administrator_gives_an_invited_account_a_mobile_from_the_browser(
     assert wrong.status_code == 400 and fresh(sergeant.id).mobile is None
     assert error_tied_to(wrong.text, "mobile")
     assert 'value="0117 496 0000"' in wrong.text  # kept as typed, to correct
+    # Our own sending number is nobody's mobile: a test to it went from it to itself.
+    monkeypatch.setitem(app.config, "TWILIO_FROM_NUMBER", "+447700900999")
+    ours = post(admin_client, path, {"mobile": "07700 900999"})
+    assert ours.status_code == 400 and "the number our texts and calls come from" in ours.text
+    assert fresh(sergeant.id).mobile is None
     saved = post(admin_client, path, {"mobile": "07700 900555"})
     assert saved.status_code == 302 and fresh(sergeant.id).mobile == "+447700900555"
     page = admin_client.get(f"/admin/officers/{sergeant.id}").text

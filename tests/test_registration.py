@@ -106,6 +106,18 @@ def test_a_number_address_or_postcode_pasted_with_direction_marks_is_taken(clien
     assert post(client, name="Sam \u202eJones").status_code == 400  # in words: refused
 
 
+def test_our_own_sending_number_is_refused_as_a_residents(app, client, app_ctx, monkeypatch):
+    """A code was texted from our number to itself, which the provider refuses."""
+    monkeypatch.setitem(app.config, "TWILIO_FROM_NUMBER", "+447700900999")
+    monkeypatch.setitem(app.config, "TWILIO_VOICE_FROM_NUMBER", "+441174960999")
+    for field, typed in (("sms_phone", "07700 900999"), ("voice_phone", "0117 496 0999")):
+        channels = ["sms"] if field == "sms_phone" else ["voice"]
+        refused = post(client, channels=channels, email=None, **{field: typed})
+        assert refused.status_code == 400, field
+        assert "the number our texts and calls come from" in html.unescape(refused.text)
+    assert count_residents() == 0
+
+
 def test_resident_can_join_interest_groups(client, app_ctx, runner):
     runner.invoke(args=["demo", "seed", "--residents", "1"])
     db.session.execute(text("TRUNCATE residents CASCADE"))

@@ -90,8 +90,29 @@ UK_DIGITS = 10
 def normalise_phone(text: str, *, need_mobile: bool, allow_drama: bool = False) -> str:
     """The number in E.164 ("+447700900123"). Raises ContactRefused.
 
-    SMS needs a mobile; a voice call can ring a mobile or a landline.
+    SMS needs a mobile; a voice call can ring a mobile or a landline. Never one of the
+    numbers our texts and calls come from: an officer's mobile or a resident's number
+    given as ours sent a code or a test from the number to itself, which the provider
+    refuses, with no reason anyone could see (an outside check).
     """
+    number = _normalised_phone(text, need_mobile=need_mobile, allow_drama=allow_drama)
+    if has_app_context() and number in _our_numbers():
+        raise ContactRefused(
+            gettext("That is the number our texts and calls come from: give your own number."),
+            "ours",
+        )
+    return number
+
+
+def _our_numbers() -> set[str]:
+    config = current_app.config
+    given = (
+        f"{config.get('TWILIO_FROM_NUMBER') or ''},{config.get('TWILIO_VOICE_FROM_NUMBER') or ''}"
+    )
+    return {n.strip() for n in given.split(",")} - {""}
+
+
+def _normalised_phone(text: str, *, need_mobile: bool, allow_drama: bool = False) -> str:
     text = _characters_checked(text, gettext("The phone number"), PHONE_LENGTH)
     if not text:
         raise ContactRefused(gettext("Enter a phone number, for example 07700 900123."), "missing")
