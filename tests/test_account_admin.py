@@ -212,6 +212,22 @@ def test_a_newer_link_replaces_the_older(app, admin_client, make_officer, provid
     assert client.get(second).status_code == 410
 
 
+def test_inviting_another_forces_officer_does_not_say_they_have_an_account(
+    app, admin_client, make_officer, second_force
+):
+    """ "There is already an account for …" told an admin that an address had a staff
+    account at another force (an outside check)."""
+    make_officer(email="theirs@wilts.example", force_id=second_force.id)
+    make_officer(email="ours@police.example")
+    data = {"name": "X", "role": "officer", "sign_in": "password"}
+    theirs = post(admin_client, "/admin/officers/invite", {**data, "email": "theirs@wilts.example"})
+    assert theirs.status_code == 400
+    assert "cannot have an account here" in theirs.text
+    assert "already an account" not in theirs.text
+    ours = post(admin_client, "/admin/officers/invite", {**data, "email": "ours@police.example"})
+    assert ours.status_code == 400 and "There is already an account for" in ours.text
+
+
 def test_an_invitation_by_email_and_an_account_for_single_sign_on_only(
     app, admin_client, providers, run_worker, monkeypatch
 ):

@@ -259,8 +259,19 @@ def create_officer(
     if password is not None:
         password = check_password_policy(password, email=email, name=name)
     with forces.unscoped():  # one account per address, whichever force it is in
-        taken = find_by_email(email) is not None
-    if taken:
+        holder = find_by_email(email)
+    own_force = force_id or forces.default_force().id
+    if holder is not None and holder.force_id != own_force:
+        # Said without telling which force has it: "there is already an account" told
+        # another force's admin who works at a neighbouring force (an outside check).
+        raise AccountError(
+            gettext(
+                "%(email)s cannot have an account here. If it should, ask your IT team.",
+                email=email,
+            ),
+            field="email",
+        )
+    if holder is not None:
         raise AccountError(
             gettext("There is already an account for %(email)s.", email=email), field="email"
         )
