@@ -116,10 +116,20 @@ def test_a_copied_cookie_dies_when_its_owner_signs_out(app, make_officer):
 
 
 def test_a_copied_cookie_does_not_work_in_another_browser(app, make_officer):
-    client = signed_in_client(app, make_officer())
+    officer = make_officer()
+    client = signed_in_client(app, officer)
     assert not is_signed_in(copy_of(app, session_cookie(client), agent="curl/8.0"))
     # ...and the session it was copied from has ended too: it was exposed.
     assert not is_signed_in(client)
+    # The sign of a stolen session is in the audit log (it was only in the sessions
+    # table, whose rows go after 30 days: an outside check).
+    from app.models import AuditEvent
+
+    db.session.rollback()
+    (event,) = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "officer.session_used_elsewhere")
+    ).all()
+    assert event.subject_id == str(officer.id) and event.actor_id is None
 
 
 def test_sessions_end_when_idle_and_after_a_shift(app, make_officer):

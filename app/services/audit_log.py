@@ -93,6 +93,9 @@ ACTION_LABELS = {
     "resident.deleted": _l("Resident deleted their details"),
     "access.refused": _l("Page or action refused (beyond their role, or not their force's)"),
     "access.refusals_capped": _l("More refusals this hour, not each recorded"),
+    "officer.session_used_elsewhere": _l(
+        "Session ended: its cookie came from another browser (a stolen session?)"
+    ),
     "resident.deleted_by_staff": _l("Resident's details deleted at their request, by staff"),
     "resident.deleted_by_neighbour": _l(
         "Resident's details deleted at their request, by another force's staff"

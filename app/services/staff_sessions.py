@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app
 from sqlalchemy import select, update
 
+from app.dao.audit import create_audit_event
 from app.extensions import db
 from app.models import Officer, StaffSession
 from app.services import forces
@@ -75,6 +76,17 @@ def _officer_for_session(token: str, user_agent: str) -> Officer | None:
         reason = "disabled"
     if reason is not None:
         row.ended_at, row.ended_reason = now, reason
+        if reason == "other_browser":
+            # The product's own sign of a stolen session: said in the audit log, with
+            # the network it came from (it was kept only in the sessions table, whose
+            # rows go after 30 days: an outside check).
+            create_audit_event(
+                "officer.session_used_elsewhere",
+                actor_id=None,
+                subject_type="officer",
+                subject_id=row.officer_id,
+                details={"ended": "its cookie came from another browser"},
+            )
         db.session.commit()
         return None
     if now - row.last_seen_at > TOUCH_EVERY:
