@@ -2234,6 +2234,20 @@ def test_the_confirm_page_of_a_registered_number_is_a_new_ones_in_every_force(
     assert pages["held"] == pages["new"]
 
 
+def test_the_owner_of_an_address_signed_up_again_hears_from_their_own_force(
+    app, app_ctx, make_resident, second_force, run_worker
+):
+    """An Avon and Somerset sign-up with a Wiltshire resident's address told them it
+    "already gets Avon and Somerset Police alerts", with Avon's link (an outside
+    check): it gets Wiltshire's."""
+    make_resident(postcode="BA14 6AA", sms=None, email="will@example.invalid")
+    browser = app.test_client()
+    register(browser, channels=["email"], sms_phone=None, email="will@example.invalid")
+    (told,) = notices_sent(run_worker)
+    assert "Wiltshire Police alerts" in told.body and "Avon" not in told.body
+    assert f"/forces/{second_force.slug}/manage" in told.body
+
+
 def test_a_sign_up_of_a_registered_number_takes_as_long_as_a_new_one(
     app, client, app_ctx, make_resident, monkeypatch
 ):

@@ -9,6 +9,7 @@ import hmac
 import secrets
 import time
 import unicodedata
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -239,12 +240,20 @@ def tell_owners_of(taken: dict[str, str], *, counted: bool = False) -> list[int]
     """Tell each address that someone tried to sign it up again, and how to manage the
     alerts it already gets (at most CODES_PER_NUMBER_PER_HOUR such messages an hour;
     `counted`: the caller has spent the allowance already)."""
-    manage = public_url("residents.manage")
+    from app.services import forces
+
     ids = []
     for channel, address in taken.items():
         if not counted and not allow_to_address(channel, address):
             continue
-        with in_language(_owner_language(address)):
+        # The force the address hears from, its own page: an Avon and Somerset
+        # resident adding a Wiltshire resident's address told them it "already gets
+        # Avon and Somerset Police alerts", with Avon's link (an outside check).
+        force = _owner_force(address)
+        slug = None if force is None or force.is_default else force.slug
+        manage = public_url("residents.manage", force_slug=slug)
+        speaking = forces.speaking_for(force.id) if force is not None else nullcontext()
+        with in_language(_owner_language(address)), speaking:
             if not _confirmed_anywhere(address):
                 # Only an unconfirmed sign-up holds it, still able to confirm (else
                 # release_unconfirmed freed it): it gets nothing yet, so say that.
@@ -357,6 +366,21 @@ def _waiting_text(channel: str) -> str:
         police=police(),
         minutes=CODE_MINUTES,
     )
+
+
+def _owner_force(address: str):
+    """The first force the resident holding this number or address hears from (None:
+    nobody confirmed holds it, or they hear from none)."""
+    from app.services import forces
+
+    holder = db.session.scalar(
+        select(ResidentChannel.resident_id)
+        .where(func.lower(ResidentChannel.address) == address.lower())
+        .order_by(ResidentChannel.verified_at.desc().nulls_last())
+        .limit(1)
+    )
+    heard = residents_dao.find_heard_force_ids(holder) if holder is not None else []
+    return forces.force_by_id(heard[0]) if heard else None
 
 
 def _owner_language(address: str) -> str:
