@@ -230,6 +230,7 @@ def _confirm_unregistered(pending: dict):
     return render_template(
         "residents/confirm.html",
         resident=SimpleNamespace(channels=channels),
+        channels=_in_order(channels),
         errors=errors,
         labels=CHANNEL_LABELS,
         texts_from=_texts_from(),
@@ -273,10 +274,18 @@ def confirm():
     return render_template(
         "residents/confirm.html",
         resident=resident,
+        channels=_in_order(resident.channels),
         errors=errors,
         labels=CHANNEL_LABELS,
         texts_from=_texts_from(),
     ), (400 if errors else 200)
+
+
+def _in_order(channels) -> list:
+    """The ways to confirm in the form's order, text, call, e-mail, whoever's: a
+    registered address's page listed them as typed, a new one's as the database gave
+    them, and the order told which was which (a re-check)."""
+    return sorted(channels, key=lambda c: list(CHANNEL_LABELS).index(c.channel))
 
 
 def _texts_from() -> str | None:
