@@ -237,6 +237,9 @@ def test_a_found_persons_appeal_comes_down_with_its_all_clear_and_any_page_on_as
     token = form_token(client, "/check")
     checked = client.post("/check", data={"message": appeal.reference, "csrf_token": token})
     assert 'class="panel panel-success"' in checked.text
+    # ...without its title, nor a link to the page taken down (a re-check).
+    assert "Its page has since been taken down." in checked.text
+    assert "Sam Jones" not in checked.text and f"/alerts/{appeal.reference}" not in checked.text
     (event,) = db.session.scalars(
         select(AuditEvent).where(AuditEvent.action == "alert.taken_down")
     ).all()
