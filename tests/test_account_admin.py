@@ -463,16 +463,23 @@ def test_a_disabled_officers_scheduled_alerts_never_go(
     area = [{"kind": "circle", "center": [-2.58823, 51.451967], "radius_m": 800}]
     later = datetime.now(UTC) + timedelta(hours=1)
     first = submit_alert(officer, shapes=area, title="A", body="B", send_at=later).alert
+    # One waiting for approval went when a supervisor approved it (a re-check).
+    waiting = submit_alert(
+        officer, shapes=area, title="W", body="X", category="missing_person"
+    ).alert
     other = make_officer(email="other.officer@example.invalid")
     second = submit_alert(other, shapes=area, title="C", body="D", send_at=later).alert
     assert {first.status, second.status} == {"scheduled"}
+    assert waiting.status == "pending_approval"
     post(admin_client, f"/admin/officers/{officer.id}/disable")
     db.session.expire_all()
     assert db.session.get(Alert, first.id).status == "cancelled"
-    (event,) = audit("alert.cancelled")
-    assert event.subject_id == str(first.id) and "disabled" in event.details["reason"]
+    assert db.session.get(Alert, waiting.id).status == "cancelled"
+    cancelled = audit("alert.cancelled")
+    assert {e.subject_id for e in cancelled} == {str(first.id), str(waiting.id)}
+    assert all("disabled" in e.details["reason"] for e in cancelled)
     (disabled,) = audit("officer.disabled")
-    assert disabled.details["scheduled_alerts_cancelled"] == 1
+    assert disabled.details["scheduled_alerts_cancelled"] == 2
     db.session.execute(text("UPDATE officers SET active = false WHERE id = :id"), {"id": other.id})
     db.session.execute(text("UPDATE alerts SET send_at = now() - interval '1 minute'"))
     db.session.commit()

@@ -36,12 +36,15 @@ def find_active_officers(roles: tuple[str, ...], *, except_id: int | None = None
 
 
 def cancel_scheduled_alerts_of(officer_id: int, actor_id: int | None) -> list[int]:
-    """Cancel the alerts this officer wrote that wait for their time (see
-    accounts._set_active); the ids, for their audit events."""
+    """Cancel the alerts this officer wrote that wait for their time or for approval
+    (see accounts._set_active); the ids, for their audit events."""
     return list(
         db.session.scalars(
             update(Alert)
-            .where(Alert.created_by_id == officer_id, Alert.status == "scheduled")
+            .where(
+                Alert.created_by_id == officer_id,
+                Alert.status.in_(("scheduled", "pending_approval")),
+            )
             .values(status="cancelled", cancelled_at=func.now(), cancelled_by_id=actor_id)
             .returning(Alert.id)
         )
