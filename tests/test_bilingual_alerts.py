@@ -423,3 +423,9 @@ def test_each_part_of_an_e_mail_is_marked_with_its_language(app, app_ctx):
     to_welsh = html_of(both, True)
     assert "<body><p>Mae&#x27;r A36 ar gau.</p>" in to_welsh
     assert '<p>---</p><p lang="en-GB">The A36 is closed.</p><p lang="en-GB">Avon' in to_welsh
+    # An exercise's closing words are the resident's, a paragraph of their own (they
+    # sat in the English half's last paragraph: a re-check).
+    both.mode = "exercise"
+    drill = html_of(both, True)
+    assert "<p>Ymarfer yw hwn. Nid oes angen gweithredu.</p>" in drill
+    assert '<p lang="en-GB">Avon and Somerset Police</p>' in drill.replace("<br>Ref", "")

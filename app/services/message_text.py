@@ -525,7 +525,10 @@ def email_text(
         cymraeg = f"{welsh}\n\n" + _welsh_footer(reference, check_url)
         signed = f"{cymraeg}\n\n---\n\n{signed}" if welsh_first else f"{signed}\n\n---\n\n{cymraeg}"
     language = "cy" if welsh_first else "en"
-    return _marked(mode, signed, language) + _closing(mode, language)
+    # An exercise's closing words a paragraph of their own, in the resident's language:
+    # at the end of the last, they sat in the other language's half (a re-check).
+    closing = _closing(mode, language).strip()
+    return _marked(mode, signed, language) + (f"\n\n{closing}" if closing else "")
 
 
 def email_languages(
