@@ -107,6 +107,14 @@ SHOWN_WORDS = (
 UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
+# Characters of no width inside the words (a direction mark, a zero-width space, the
+# invisible TAG letters): a FORCE_NAME with one started, and signed texts so (a
+# re-check). The joiners inside emoji are not among them.
+INVISIBLE_INSIDE = re.compile(
+    "[\u00ad\u061c\u180e\u200b\u200e\u200f\u2060-\u2064\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]"
+)
+
+
 def _shows_something(value: str) -> bool:
     """Words made only of characters that show nothing (spaces, zero-width ones, the
     Hangul filler, accents alone: FORCE_NAME of one started) are none."""
@@ -697,6 +705,11 @@ class Config:
                 problems.append(
                     f"{name} has a control character or an invisible one that turns text "
                     "around: type it again."
+                )
+            elif value and INVISIBLE_INSIDE.search(value) and _shows_something(value):
+                problems.append(
+                    f"{name} has an invisible character in it (such as a zero-width space "
+                    "or a direction mark): type it again."
                 )
             elif value and not _shows_something(value):
                 # Spaces, or characters of no width, alone: a force with no name.

@@ -342,6 +342,10 @@ def test_settings_that_stop_the_work_or_go_elsewhere_stop_the_start():
     ):
         done = _started(**base, REDIS_URL="redis://r", FORCE_NAME=nothing)
         assert done.returncode == 1 and "FORCE_NAME " in done.stderr, (nothing, done.stderr)
+    # Characters of no width inside the words started, and signed texts so (a re-check).
+    for inside in ("Avon\u200e Police", "Avon\u200bPolice", "Avon\U000e0041"):
+        done = _started(**base, REDIS_URL="redis://r", FORCE_NAME=inside)
+        assert done.returncode == 1 and "FORCE_NAME has an invisible character" in done.stderr
     # Right, they start.
     _starts(
         **base,
