@@ -3634,11 +3634,12 @@ def test_a_message_in_flight_when_its_resident_stops_is_never_sent_again(
     deletes = make_resident(sms="+447700900875")
     moves = make_resident(sms="+447700900876")
     stays = make_resident(sms="+447700900877")
+    quits = make_resident(sms="+447700900878")  # stops hearing from the force
     alert = send(officer)
     every = ids(alert.id)
     claimed = ledger_sql.claim("deliveries", every)  # on their way
     db.session.commit()
-    assert len(claimed) == 8
+    assert len(claimed) == 9
     optout.stop_sms("+447700900871")
     db.session.commit()
     optout.unsubscribe_channel(unsubscribes.id, "email")
@@ -3649,17 +3650,22 @@ def test_a_message_in_flight_when_its_resident_stops_is_never_sent_again(
         text("UPDATE resident_channels SET address = '+447700900886' WHERE resident_id = :r"),
         {"r": moves.id},
     )
+    # (As set_forces_heard does where the resident hears from another force as well.)
+    db.session.execute(
+        text("INSERT INTO resident_force_stops (resident_id, force_id) VALUES (:r, :f)"),
+        {"r": quits.id, "f": alert.force_id},
+    )
     db.session.commit()
     # The provider refused each for now: back in the queue, due at once.
     ledger_sql.retry_later(
         "deliveries",
         [row[0] for row in claimed],
         [row[5] for row in claimed],
-        ["Twilio 429: try again"] * 8,
-        [0.0] * 8,
+        ["Twilio 429: try again"] * 9,
+        [0.0] * 9,
     )
     db.session.commit()
-    assert statuses(alert.id) == {"queued": 8}
+    assert statuses(alert.id) == {"queued": 9}
     outcome = deliver(every)
     # Only to those who stayed, and the text of the one who removed their calls.
     assert sorted(providers.gateway.accepted_to()) == ["+447700900873", "+447700900877"]
@@ -3675,6 +3681,7 @@ def test_a_message_in_flight_when_its_resident_stops_is_never_sent_again(
     assert reasons.pop("+441174960873") == "resident removed this channel"
     assert reasons.pop("+447700900874") == "resident paused alerts"
     assert reasons.pop("+447700900876") == "resident changed this address"
+    assert reasons.pop("+447700900878") == "resident stopped this force"
     ((removed, why),) = reasons.items()
     assert removed.startswith("removed:") and why == "resident removed"
-    assert stays.id and statuses(alert.id) == {"cancelled": 6, "sent": 2}
+    assert stays.id and statuses(alert.id) == {"cancelled": 7, "sent": 2}

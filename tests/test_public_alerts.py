@@ -266,6 +266,46 @@ def test_a_found_persons_appeal_comes_down_with_its_all_clear_and_any_page_on_as
     assert (
         db.session.scalar(select(func.count()).where(AuditEvent.action == "alert.taken_down")) == 2
     )
+    # An alert with no public page (never sent) has none to take down, and says so (it
+    # said "taken down already": a review).
+    from datetime import UTC, datetime, timedelta
+
+    soon = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    later = send(officer_client, title="Later", body="Soon.", send_at=soon)
+    token = form_token(officer_client, f"/officers/alerts/{later.id}")
+    officer_client.post(
+        f"/officers/alerts/{later.id}/take-down", data={"csrf_token": token, "confirm": "yes"}
+    )
+    assert "no public page to take down" in officer_client.get(f"/officers/alerts/{later.id}").text
+    db.session.expire_all()
+    assert db.session.get(Alert, later.id).taken_down_at is None
+
+
+def test_an_event_of_no_actor_about_an_alert_is_in_its_forces_log(
+    app_ctx, second_force, make_officer
+):
+    """The all-clear's take-down of a Wiltshire appeal was filed in the first force's
+    log, where its admins could not see it (a review)."""
+    from app.models import AuditEvent
+    from app.services.alerts.lifecycle import audit
+
+    author = make_officer(email="pc@wilts.example", force_id=second_force.id)
+    alert = Alert(
+        force_id=second_force.id,
+        created_by_id=author.id,
+        title="T",
+        body="B",
+        mode="live",
+        shapes=[],
+    )
+    db.session.add(alert)
+    db.session.flush()
+    audit(alert, "alert.taken_down", None, {"pages": 1})
+    db.session.commit()
+    event = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "alert.taken_down")
+    ).one()
+    assert event.force_id == second_force.id
 
 
 def test_the_list_filters_by_category_and_by_postcode_or_place(

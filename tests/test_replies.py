@@ -812,6 +812,7 @@ def test_a_message_to_the_police_is_answered_once_a_day_with_where_to_go_now(
     gateway.text_in(url, "+447700900762", "Saw a van")
     gateway.text_in(url, "+447700900763", "Gwelais fan")
     gateway.text_in(url, "+447700900764", "Who is this?")  # a number nobody holds
+    gateway.text_in(url, "+19005550100", "Hello")  # abroad: no answer to run up costs
     gateway.text_in(url, "+447700900765", "STOP")
     gateway.text_in(url, "+447700900765", "Why did you text me")
     gateway.text_in(url, "+447700900761", "1")  # the quick question's answer
@@ -828,7 +829,7 @@ def test_a_message_to_the_police_is_answered_once_a_day_with_where_to_go_now(
     assert said.pop("+447700900764")[0].startswith("Avon and Somerset Police community")
     assert "+447700900765" not in said and said == {}
     kinds = [r.kind for r in all_replies()]
-    assert kinds.count("message") == 6 and kinds.count("answer") == 1
+    assert kinds.count("message") == 7 and kinds.count("answer") == 1
 
 
 def test_a_call_does_not_read_out_emoji_that_a_text_keeps(

@@ -249,7 +249,8 @@ def _cancel_queued_no_longer_wanted(ids: list[int]) -> None:
     """A delivery queued again (a retry, a redial, an e-mail its worker never sent, a
     resend after asking the provider) to a resident who has since stopped that channel
     (STOP, 9 on the keypad, the e-mail's link), removed or changed its address, paused
-    their alerts or deleted their details, is cancelled, never sent: stopping cancelled
+    their alerts, stopped hearing from the force it comes through or deleted their
+    details, is cancelled, never sent: stopping cancelled
     only what was queued at that moment, and an outside check had 16 messages go after
     STOP or unsubscribe (a text 90 s after, e-mails, calls redialled)."""
     db.session.execute(
@@ -263,8 +264,10 @@ def _cancel_queued_no_longer_wanted(ids: list[int]) -> None:
                        WHEN rc.unsubscribed_at IS NOT NULL THEN 'recipient unsubscribed'
                        WHEN rc.address IS NULL THEN 'resident removed this channel'
                        WHEN rc.address <> d.address THEN 'resident changed this address'
-                       ELSE 'resident paused alerts' END
+                       WHEN r.paused_at IS NOT NULL THEN 'resident paused alerts'
+                       ELSE 'resident stopped this force' END
             FROM deliveries x
+            JOIN alerts a ON a.id = x.alert_id
             LEFT JOIN resident_channels rc
                    ON rc.resident_id = x.resident_id AND rc.channel = x.channel
             LEFT JOIN residents r ON r.id = x.resident_id
@@ -272,7 +275,11 @@ def _cancel_queued_no_longer_wanted(ids: list[int]) -> None:
               AND (d.address LIKE 'removed:%'
                    OR d.resident_id IS NOT NULL
                       AND (rc.address IS NULL OR rc.address <> d.address
-                           OR rc.unsubscribed_at IS NOT NULL OR r.paused_at IS NOT NULL))
+                           OR rc.unsubscribed_at IS NOT NULL OR r.paused_at IS NOT NULL
+                           -- the force it reaches them through, which they stopped
+                           OR EXISTS (SELECT 1 FROM resident_force_stops s
+                                      WHERE s.resident_id = d.resident_id
+                                        AND s.force_id = coalesce(d.via_force_id, a.force_id))))
             """
         ),
         {"ids": list(ids)},

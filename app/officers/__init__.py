@@ -562,6 +562,11 @@ def take_down(alert_id: int):
             "take-down",
             _("Nothing was taken down: tick “Yes, take its public page down” first."),
         )
+    if not has_public_page(row) and row.taken_down_at is None:
+        # Never sent, or a test to oneself: no page to take down (it said "taken down
+        # already", and stamped a test: a review).
+        flash(_("This alert has no public page to take down."))
+        return redirect(back)
     if take_down_public_page(current_user, alert_id):
         flash(_("Its public page is taken down."))
     else:

@@ -178,7 +178,9 @@ _ANSWER_LIMITS = {"help": ("help-answer", 2, 3600), "thanks": ("thanks-answer", 
 def _answer_automatically(number: str, holders: list[int], kind: str) -> int | None:
     """Answer HELP or a message to the police, by the resident's force, in their
     language (a number several share is answered as the installation)."""
-    if kind == "thanks" and optout.number_stopped(number):
+    # UK numbers only: its 101 and 999 are for them, and a text to any number that
+    # texts us is a cost anyone could run up with paid numbers abroad (a review).
+    if kind == "thanks" and (not number.startswith("+44") or optout.number_stopped(number)):
         return None
     limit_name, most, seconds = _ANSWER_LIMITS[kind]
     try:

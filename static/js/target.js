@@ -764,8 +764,11 @@
       sliding = true;
     }, { passive: true });
   });
+  // Let go anywhere: a mouse released off the slider left the flag set for good, and
+  // no refusal was brought into view after (a review).
   ["pointerup", "pointercancel", "touchend", "touchcancel", "mouseup"].forEach(function (name) {
-    $("radius").addEventListener(name, function () {
+    window.addEventListener(name, function () {
+      if (!sliding) { return; }
       window.clearTimeout(slid);
       slid = window.setTimeout(function () { sliding = false; }, 1500);
     }, { passive: true });

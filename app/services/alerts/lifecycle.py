@@ -158,13 +158,16 @@ def transition(
 def audit(
     alert: Alert, event: str, actor: Officer | None, details: dict[str, Any] | None = None
 ) -> None:
-    """The audit event of something done to an alert, in the caller's transaction."""
+    """The audit event of something done to an alert, in the caller's transaction: of
+    no actor (the sweeper, an all-clear's take-down), in the alert's force's log (it
+    went to the first force's: a review)."""
     create_audit_event(
         event,
         actor_id=actor.id if actor else None,
         subject_type="alert",
         subject_id=alert.id,
         details=details,
+        force_id=alert.force_id if actor is None else None,
     )
 
 

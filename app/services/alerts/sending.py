@@ -94,7 +94,7 @@ def write_deliveries(alert: Alert, actor: Officer | None) -> int:
     count += write_force_parts(alert, actor)
     if alert.category == "all_clear" and alert.parent_id is not None:
         _drop_held_before_all_clear(alert, actor)
-        _take_down_a_found_persons_appeal(alert)
+        _take_down_a_found_persons_appeal(alert, actor)
     if not count:
         transition(alert, "finish", actor)
     return count
@@ -143,7 +143,7 @@ def _drop_held_before_all_clear(all_clear: Alert, actor: Officer | None) -> int:
     return dropped
 
 
-def _take_down_a_found_persons_appeal(all_clear: Alert) -> None:
+def _take_down_a_found_persons_appeal(all_clear: Alert, actor: Officer | None) -> None:
     """A missing person's appeal (their name, what they wore) is taken off the public
     pages, the feeds and CAP when its all-clear goes: it stayed there for good, and
     only the database could take it down (an outside check). The all-clear stays, as
@@ -151,9 +151,9 @@ def _take_down_a_found_persons_appeal(all_clear: Alert) -> None:
     root = db.session.get(Alert, all_clear.parent_id)
     if root is None or root.category != "missing_person":
         return
-    taken = _take_down([root.id], None)
+    taken = _take_down([root.id], actor)
     if taken:
-        audit(root, "alert.taken_down", None, {"pages": taken, "by": "its all-clear"})
+        audit(root, "alert.taken_down", actor, {"pages": taken, "by": "its all-clear"})
 
 
 def _take_down(root_ids: list[int], officer: Officer | None) -> int:
