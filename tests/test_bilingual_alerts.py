@@ -429,3 +429,36 @@ def test_each_part_of_an_e_mail_is_marked_with_its_language(app, app_ctx):
     drill = html_of(both, True)
     assert "<p>Ymarfer yw hwn. Nid oes angen gweithredu.</p>" in drill
     assert '<p lang="en-GB">Avon and Somerset Police</p>' in drill.replace("<br>Ref", "")
+
+
+def test_a_text_too_long_in_a_welsh_residents_words_is_refused(officer_client):
+    """Our words are longer in Welsh ("ar gyfer" for "for", "Atebwch" for "Reply"): a
+    text that kept to SMS_MAX_SEGMENTS in English went past it to Welsh residents, and
+    cost more than said (a review)."""
+    from app.references import SAMPLE
+    from app.services import forces, message_text
+    from app.services.dispatch import sms_reference
+
+    asked = ("Seen it?", ["Yes", "No", "Maybe", "Unsure"], False)
+    most = officer_client.application.config["SMS_MAX_SEGMENTS"]
+
+    def parts(body: str, first: bool) -> int:
+        text = message_text.sms_text(
+            title="T",
+            body=body,
+            force=forces.current_force().name,
+            ask=message_text.sms_ask(*asked, "cy" if first else "en"),
+            reference=sms_reference(SAMPLE),
+            welsh_first=first,
+        )
+        return message_text.sms_length(text).segments
+
+    body = next(
+        "x" * n for n in range(400, 700) if parts("x" * n, False) <= most < parts("x" * n, True)
+    )
+    payload = {"title": "T", "body": body, "question": asked[0], "answer_options": asked[1]}
+    refused = officer_client.post(
+        "/officers/alerts",
+        json={"shapes": [{"kind": "circle", "center": BS1_6AD, "radius_m": 800}]} | payload,
+    )
+    assert refused.status_code == 400 and "parts" in refused.json["errors"]["body"]

@@ -236,11 +236,11 @@ def check_words(draft: AlertDraft, errors: dict[str, str]) -> tuple[str, str]:
     draft.title_cy, draft.body_cy = check_welsh(draft, errors)
     question, options = draft.question, draft.answer_options = check_ask(draft, errors)
     if "body" not in errors and body and (not draft.channels or "sms" in draft.channels):
-        ask = message_text.sms_ask(question, options, draft.confirm_receipt)
-        _check_sms_length(title, body, draft.mode, errors, ask=ask)
+        asked = (question, options, draft.confirm_receipt)
+        _check_sms_length(title, body, draft.mode, errors, asked=asked)
         if draft.title_cy and "body" not in errors:
             welsh = (draft.title_cy, draft.body_cy)
-            _check_sms_length(title, body, draft.mode, errors, ask=ask, welsh=welsh)
+            _check_sms_length(title, body, draft.mode, errors, asked=asked, welsh=welsh)
     if draft.category not in CATEGORIES:
         errors["category"] = gettext("Choose what the alert is about.")
     if (
@@ -336,20 +336,31 @@ def _check_sms_length(
     mode: str,
     errors: dict[str, str],
     *,
-    ask: str | None = None,
+    asked: tuple = (None, None, False),
     welsh: tuple[str, str] | None = None,
 ) -> None:
     force = forces.current_force().name
-    sms = message_text.sms_text(
-        title=title,
-        body=body,
-        force=force,
-        mode=mode,
-        ask=ask,
-        reference=sms_reference(references.SAMPLE),
-        welsh=welsh,
+    # The longer of what an English and a Welsh resident gets: our words in Welsh are
+    # longer ("ar gyfer" for "for"), and a Welsh resident's text went past the limit
+    # the English one kept to (a review).
+    length = max(
+        (
+            message_text.sms_length(
+                message_text.sms_text(
+                    title=title,
+                    body=body,
+                    force=force,
+                    mode=mode,
+                    ask=message_text.sms_ask(*asked, "cy" if first else "en"),
+                    reference=sms_reference(references.SAMPLE),
+                    welsh=welsh,
+                    welsh_first=first,
+                )
+            )
+            for first in (False, True)
+        ),
+        key=lambda measured: (measured.segments, measured.units),
     )
-    length = message_text.sms_length(sms)
     most = current_app.config["SMS_MAX_SEGMENTS"]
     if length.segments > most:
         over = max(1, length.units - most * length.per_segment)
