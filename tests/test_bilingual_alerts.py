@@ -428,7 +428,12 @@ def test_each_part_of_an_e_mail_is_marked_with_its_language(app, app_ctx):
     both.mode = "exercise"
     drill = html_of(both, True)
     assert "<p>Ymarfer yw hwn. Nid oes angen gweithredu.</p>" in drill
-    assert '<p lang="en-GB">Avon and Somerset Police</p>' in drill.replace("<br>Ref", "")
+    # Its opening words too, before the rest, each part still marked as it was.
+    assert "<body><p>YMARFER YMARFER YMARFER.</p><p>Mae&#x27;r A36 ar gau.</p>" in drill
+    english_only.mode = "exercise"
+    english_drill = html_of(english_only, True)
+    assert '<p>YMARFER YMARFER YMARFER.</p><p lang="en-GB">The A36 is closed.</p>' in english_drill
+    assert '<p lang="en-GB">Avon and Somerset Police</p>' in drill
 
 
 def test_a_text_too_long_in_a_welsh_residents_words_is_refused(officer_client):

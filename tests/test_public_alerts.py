@@ -219,7 +219,7 @@ def test_a_found_persons_appeal_comes_down_with_its_all_clear_and_any_page_on_as
     for gone in (appeal, update):
         page = client.get(f"/alerts/{gone.reference}")
         assert page.status_code == 410 and "have taken this alert" in page.text
-        assert client.get(f"/alerts/{gone.reference}/cap.xml").status_code == 404
+        assert client.get(f"/alerts/{gone.reference}/cap.xml").status_code == 410
     everywhere = "".join(
         client.get(path).text
         for path in (

@@ -354,11 +354,7 @@ def alert(reference: str):
     found = public_alerts.find_public_alert(reference)
     if found is None and public_alerts.was_taken_down(reference):
         # Said, not "no such alert": a resident following a link from their message.
-        title = _(
-            "The police have taken this alert's page down. If you got a message with "
-            "this reference, it was from us."
-        )
-        return render_template("error.html", title=title, status=410, said=True), 410
+        return _taken_down_page()
     if found is None:
         return render_template("public/no_alert.html", reference=reference[:40]), 404
     return render_template(
@@ -371,6 +367,14 @@ def alert(reference: str):
         # it agreed to send named itself as the sender (an outside check).
         sender=police_of(forces.force_by_id(found.alert.force_id)),
     )
+
+
+def _taken_down_page():
+    title = _(
+        "The police have taken this alert's page down. If you got a message with "
+        "this reference, it was from us."
+    )
+    return render_template("error.html", title=title, status=410, said=True), 410
 
 
 @bp.route("/check", methods=["GET", "POST"])
@@ -439,6 +443,9 @@ def cap_feed():
 @bp.route("/forces/<force_slug>/alerts/<reference>/cap.xml")
 def cap_document(reference: str):
     document = public_feeds.cap_document(reference)
+    if document is None and public_alerts.was_taken_down(reference):
+        # Gone, as its page is, not "never was" (404 told CAP readers so: a re-check).
+        return _taken_down_page()
     if document is None:
         return render_template("public/no_alert.html", reference=reference[:40]), 404
     return _document(document)

@@ -147,7 +147,10 @@ def _render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -
             welsh_first=welsh_first,
         )
         paragraph_languages = message_text.email_languages(
-            body=alert.body, welsh=welsh[1] if welsh else None, welsh_first=welsh_first
+            body=alert.body,
+            welsh=welsh[1] if welsh else None,
+            welsh_first=welsh_first,
+            mode=alert.mode,
         )
         if message_text.sms_ask(*question):
             language = "cy" if welsh_first else "en"

@@ -528,14 +528,25 @@ def email_text(
     # An exercise's closing words a paragraph of their own, in the resident's language:
     # at the end of the last, they sat in the other language's half (a re-check).
     closing = _closing(mode, language).strip()
-    return _marked(mode, signed, language) + (f"\n\n{closing}" if closing else "")
+    # So are its opening words ("YMARFER YMARFER YMARFER." sat in the English body's
+    # paragraph, marked English: a review).
+    opening = _marked(mode, "", language).strip()
+    return (f"{opening}\n\n" if opening else "") + signed + (f"\n\n{closing}" if closing else "")
 
 
 def email_languages(
-    *, body: str, welsh: str | None = None, welsh_first: bool = False
+    *, body: str, welsh: str | None = None, welsh_first: bool = False, mode: str = "live"
 ) -> tuple[str | None, ...]:
     """The language of each paragraph of email_text's words for these arguments (None:
-    the line between the two languages), for marking each in the e-mail's HTML."""
+    the resident's, as an exercise's or a test's opening words, or the line between the
+    two languages), for marking each in the e-mail's HTML."""
+    opening: tuple[str | None, ...] = (None,) if mode in ("exercise", "test") else ()
+    return opening + _paragraph_languages(body=body, welsh=welsh, welsh_first=welsh_first)
+
+
+def _paragraph_languages(
+    *, body: str, welsh: str | None, welsh_first: bool
+) -> tuple[str | None, ...]:
 
     def each(words: str, language: str) -> list[str | None]:
         return [language] * (len(words.split("\n\n")) + 1)  # and its sign-off

@@ -163,7 +163,7 @@ def compose_preview(
             ),
             unsubscribe_url=f"{site}/unsubscribe/each-residents-own-link",
             paragraph_languages=message_text.email_languages(
-                body=body, welsh=body_cy if welsh else None
+                body=body, welsh=body_cy if welsh else None, mode=mode
             ),
         ),
         config.get("MAIL_FROM") or "alerts@example.invalid",
