@@ -3684,4 +3684,7 @@ def test_a_message_in_flight_when_its_resident_stops_is_never_sent_again(
     assert reasons.pop("+447700900878") == "resident stopped this force"
     ((removed, why),) = reasons.items()
     assert removed.startswith("removed:") and why == "resident removed"
-    assert stays.id and statuses(alert.id) == {"cancelled": 7, "sent": 2}
+    # (The two sent may be reported delivered by then: their callbacks race the check.)
+    done = statuses(alert.id)
+    assert stays.id and done.pop("cancelled") == 7 and sum(done.values()) == 2
+    assert set(done) <= {"sent", "delivered"}

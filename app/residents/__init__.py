@@ -229,7 +229,6 @@ def _confirm_unregistered(pending: dict):
     ]
     return render_template(
         "residents/confirm.html",
-        resident=SimpleNamespace(channels=channels),
         channels=_in_order(channels),
         errors=errors,
         labels=CHANNEL_LABELS,
@@ -273,7 +272,6 @@ def confirm():
             return redirect(url_for("residents.confirm"))
     return render_template(
         "residents/confirm.html",
-        resident=resident,
         channels=_in_order(resident.channels),
         errors=errors,
         labels=CHANNEL_LABELS,

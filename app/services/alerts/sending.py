@@ -156,19 +156,18 @@ def _take_down_a_found_persons_appeal(all_clear: Alert, actor: Officer | None) -
         audit(root, "alert.taken_down", actor, {"pages": taken, "by": "its all-clear"})
 
 
-def _take_down(root_ids: list[int], officer: Officer | None) -> int:
-    """Take down these alerts' public pages and their follow-ups' but all-clears, in
-    the caller's transaction; how many were up."""
-    follow_ups = select(Alert.id).where(
-        Alert.parent_id.in_(root_ids), Alert.category != "all_clear"
-    )
+def _take_down(alert_ids: list[int], officer: Officer | None, *, follow_ups: bool = True) -> int:
+    """Take down these alerts' public pages and (`follow_ups`) their follow-ups' but
+    all-clears, in the caller's transaction; how many were up."""
+    chosen = Alert.id.in_(alert_ids)
+    if follow_ups:
+        chosen |= Alert.id.in_(
+            select(Alert.id).where(Alert.parent_id.in_(alert_ids), Alert.category != "all_clear")
+        )
     return len(
         db.session.scalars(
             update(Alert)
-            .where(
-                Alert.id.in_(root_ids) | Alert.id.in_(follow_ups),
-                Alert.taken_down_at.is_(None),
-            )
+            .where(chosen, Alert.taken_down_at.is_(None))
             .values(taken_down_at=func.now(), taken_down_by_id=officer.id if officer else None)
             .returning(Alert.id)
         ).all()
@@ -185,17 +184,7 @@ def take_down_public_page(officer: Officer, alert_id: int) -> int:
         alert = lock_alert(alert_id)
         if alert.sent_at is None:
             return 0
-        if alert.parent_id is None:
-            taken = _take_down([alert.id], officer)
-        else:
-            taken = len(
-                db.session.scalars(
-                    update(Alert)
-                    .where(Alert.id == alert.id, Alert.taken_down_at.is_(None))
-                    .values(taken_down_at=func.now(), taken_down_by_id=officer.id)
-                    .returning(Alert.id)
-                ).all()
-            )
+        taken = _take_down([alert.id], officer, follow_ups=alert.parent_id is None)
         if taken:
             audit(alert, "alert.taken_down", officer, {"pages": taken})
     return taken
