@@ -467,3 +467,68 @@ def test_a_text_too_long_in_a_welsh_residents_words_is_refused(officer_client):
         json={"shapes": [{"kind": "circle", "center": BS1_6AD, "radius_m": 800}]} | payload,
     )
     assert refused.status_code == 400 and "parts" in refused.json["errors"]["body"]
+
+
+def test_a_welsh_speakers_call_asks_and_introduces_in_welsh(app, app_ctx):
+    """A Welsh speaker's call asked "Seen it? Press 1 for Yes, 2 for No." in English,
+    in the English voice, between its Welsh words and its Welsh ending, and a recorded
+    message was introduced (and marked an exercise) in English: our words are Welsh,
+    said by the Welsh voice; the officer's question as they wrote it. An English
+    speaker's call is as it was."""
+    from app.models import AlertRecording
+    from app.services.dispatch import render_message
+    from app.services.forces import default_force
+    from app.services.outbound import Claimed
+
+    alert = Alert(
+        force_id=default_force().id,
+        title="Car thefts",
+        body="Cars broken into.",
+        mode="exercise",
+        reference="ASP-DEMO-1",
+        question="Seen it?",
+        answer_options=["Yes", "No"],
+    )
+    claimed = Claimed(1, None, None, "voice", "+441174960000", 1)
+
+    def said(welsh_first: bool) -> list[tuple[str, str]]:
+        with app.test_request_context():
+            message = render_message(alert, claimed, welsh_first)
+        twiml = voice_twiml(
+            message.body,
+            "Polly.Amy",
+            message.audio_url,
+            ask=message.ask,
+            answer_url=message.answer_url,
+            welsh=message.welsh,
+            welsh_voice="Polly.Gwyneth",
+            welsh_first=message.welsh_first,
+            closing=message.closing,
+        )
+        document = etree.fromstring(twiml.encode())
+        return [(s.get("voice"), s.text) for s in document.iter("Say")]
+
+    cymraeg = said(True)
+    assert ("Polly.Gwyneth", "Seen it? Pwyswch 1 ar gyfer Yes, 2 ar gyfer No.") in cymraeg
+    assert not any("Press" in words for _, words in cymraeg)
+    english = said(False)
+    assert ("Polly.Amy", "Seen it? Press 1 for Yes, 2 for No.") in english
+    alert.question, alert.answer_options, alert.confirm_receipt = None, None, True
+    assert ("Polly.Gwyneth", "Pwyswch 1 i gadarnhau eich bod wedi cael y neges hon.") in said(True)
+    # A recording: introduced in Welsh, an exercise marked so, "again" in Welsh.
+    alert.recording = AlertRecording(
+        token="t" * 20, filename="a.mp3", content_type="audio/mpeg", seconds=3, data=b"x"
+    )
+    cymraeg = said(True)
+    assert cymraeg[0][0] == "Polly.Gwyneth"
+    assert cymraeg[0][1].startswith("Dyma neges gan Heddlu Avon a Gwlad yr Haf.")
+    assert "YMARFER YMARFER YMARFER." in cymraeg[0][1] and "EXERCISE" not in cymraeg[0][1]
+    assert ("Polly.Gwyneth", "Eto.") in cymraeg
+    assert all(voice == "Polly.Gwyneth" for voice, _ in cymraeg)
+    english = said(False)
+    assert english[0] == (
+        "Polly.Amy",
+        "This is a message from Avon and Somerset Police. EXERCISE EXERCISE EXERCISE. "
+        "The reference for this message is " + english[0][1].split("message is ")[1],
+    )
+    assert ("Polly.Amy", "Again.") in english

@@ -583,9 +583,14 @@ def voice_twiml(
         return f'<Say voice="{escape(welsh_voice or voice)}" language="cy-GB">{words}</Say>'
 
     said = escape(script)
+    # A resident who chose Welsh hears our words in the Welsh voice: the introduction to
+    # a recording (given in Welsh), the question and the ending (they were said in
+    # English between the Welsh words: an outside check).
+    ours = say_welsh if welsh_first else say
     if audio_url:
         play = f"<Play>{escape(audio_url)}</Play>"
-        message = f'{say(said)}{play}<Pause length="1"/>{say("Again.")}{play}'
+        again = "Eto." if welsh_first else "Again."
+        message = f'{ours(said)}{play}<Pause length="1"/>{ours(again)}{play}'
     elif welsh and not script:
         # Welsh alone (a Welsh speaker's code): said twice in the Welsh voice.
         message = f'{say_welsh(escape(welsh))}<Pause length="1"/>{say_welsh(escape(welsh))}'
@@ -607,7 +612,7 @@ def voice_twiml(
     else:
         ending = say(escape(closing or default))
     if answer_url:
-        asked = say(escape(ask)) if ask else ""
+        asked = ours(escape(ask)) if ask else ""
         ending = (
             f'<Gather input="dtmf" numDigits="1" timeout="8" method="POST" '
             f'action="{escape(answer_url)}">{asked}{ending}</Gather>'

@@ -109,7 +109,10 @@ def _render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -
         if alert.recording is not None:
             audio_url = url_for("public.recording", token=alert.recording.token, _external=True)
             body = message_text.voice_introduction(
-                force=force, mode=alert.mode, reference=reference
+                force=force,
+                mode=alert.mode,
+                reference=reference,
+                language="cy" if welsh_first else "en",
             )
         else:
             body = message_text.voice_script(**words, reference=reference)
@@ -117,7 +120,7 @@ def _render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -
                 welsh_script = message_text.welsh_voice_script(
                     title=welsh[0], body=welsh[1], reference=reference, mode=alert.mode
                 )
-        ask = message_text.voice_ask(*question)
+        ask = message_text.voice_ask(*question, "cy" if welsh_first else "en")
         # Every call takes a key: an answer, or 9 to stop the calls.
         answer_url = url_for("callbacks.twilio_keys", delivery_id=claimed.id, _external=True)
     else:

@@ -392,8 +392,22 @@ def sms_ask(
     return None
 
 
-def voice_ask(question: str | None, options: list[str] | None, confirm: bool) -> str | None:
-    """What a call asks after the message, answered with the keypad."""
+def voice_ask(
+    question: str | None, options: list[str] | None, confirm: bool, language: str = "en"
+) -> str | None:
+    """What a call asks after the message, answered with the keypad: our words in the
+    resident's `language` (a Welsh speaker's call asked "Press 1 for Yes" in English
+    between its Welsh words and its Welsh ending), the question and its answers as the
+    officer wrote them."""
+    if language == "cy" and (question and options or confirm):
+        with in_language("cy"):
+            if question and options:
+                return gettext(
+                    "%(question)s Press %(options)s.",
+                    question=question,
+                    options=_options(options, "cy"),
+                )
+            return gettext("Press 1 to confirm you got this message.")
     if question and options:
         return f"{question} Press {_options(options)}."
     if confirm:
@@ -457,8 +471,21 @@ def officer_answer_text(*, words: str, force: str) -> str:
     return f"{words}\n- {force} Police. Reply STOP to stop."
 
 
-def voice_introduction(*, force: str, mode: str = "live", reference: str | None = None) -> str:
-    """What is said before an officer's recording is played."""
+def voice_introduction(
+    *, force: str, mode: str = "live", reference: str | None = None, language: str = "en"
+) -> str:
+    """What is said before an officer's recording is played, in the resident's
+    `language` (a Welsh speaker heard it, and an exercise's marking, in English)."""
+    if language == "cy":
+        with in_language("cy"):
+            said = gettext("This is a message from %(police)s.", police=police("cy"))
+            if mode == "exercise":
+                said += " " + gettext("EXERCISE EXERCISE EXERCISE. ").strip()
+            if reference:
+                said += " " + gettext(
+                    "The reference for this message is %(reference)s.", reference=spoken(reference)
+                )
+            return said
     return (
         f"This is a message from {force} Police."
         + (" " + EXERCISE_START.strip() if mode == "exercise" else "")

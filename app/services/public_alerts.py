@@ -385,6 +385,7 @@ def _words_sent(alert: Alert) -> list[str]:
         *NOT_READ.values(),  # above the link: replies are not read
         message_text.voice_script(title=alert.title, body=alert.body, **common),
         message_text.voice_ask(*question) or "",
+        message_text.voice_ask(*question, "cy") or "",
         message_text.email_subject(title=alert.title, force=force, mode=alert.mode),
         message_text.email_text(body=alert.body, check_url=check, **common),
         message_text.email_ask(*question, link=check) if message_text.sms_ask(*question) else "",
