@@ -352,7 +352,7 @@ def test_nobody_signed_in_is_sent_to_sign_in(client):
 def test_the_page_and_the_map_show_only_suppressed_figures(app, make_officer, counted_residents):
     a, b, c = counted_residents
     client = signed_in(app, make_officer(role="analyst"), "analyst")
-    page = client.get("/analysts/penetration").text
+    page = client.get("/analysts/penetration?wards=all").text
     row_of = {
         code: re.search(rf'<tr data-code="{code}">(.*?)</tr>', page, re.S).group(1)
         for code in (a, b, c)
@@ -376,7 +376,7 @@ def test_the_page_and_the_map_show_only_suppressed_figures(app, make_officer, co
     shown = [p["residents"] for p in props.values() if p["residents"] is not None]
     assert all(n >= 5 for n in shown)
     # In Welsh, the hidden figures and the legend are Welsh too (they were English).
-    welsh = client.get("/analysts/penetration?lang=cy").text
+    welsh = client.get("/analysts/penetration?lang=cy&wards=all").text
     welsh_row = re.search(rf'<tr data-code="{c}">(.*?)</tr>', welsh, re.S).group(1)
     assert "llai na 5" in welsh_row and "fewer than" not in welsh
     assert "heb ei ddangos (llai na 5 o breswylwyr, neu wedi&#39;i guddio i ddiogelu un)" in welsh
@@ -388,7 +388,7 @@ def test_the_page_and_the_map_show_only_suppressed_figures(app, make_officer, co
 
 def test_the_tables_sort_on_the_server(app, make_officer, counted_residents):
     client = signed_in(app, make_officer(role="supervisor"), "supervisor")
-    page = client.get("/analysts/penetration?sort=name&order=desc").text
+    page = client.get("/analysts/penetration?sort=name&order=desc&wards=all").text
     names = re.findall(r'<th scope="row" data-label="Ward">([^<]+?) <span', page)
     assert len(names) == 185
     assert names == sorted(names, key=str.lower, reverse=True)
@@ -425,3 +425,45 @@ def test_a_hidden_district_cannot_be_worked_out_from_the_force_total(make_reside
     # Trying the subtraction: it gives the two hidden districts together, not Bristol.
     left = report.force.residents - sum(r.residents for r in report.districts if r.residents)
     assert left == 8 != counts[BRISTOL]
+
+
+def test_the_ward_table_shows_the_first_wards_or_a_districts(app, make_officer, counted_residents):
+    """185 wards, each a block on a phone, made the page 38,852 px tall (an outside
+    check): the first 25 in the order chosen, all of them when asked, or a district's
+    wards, chosen from the form or the district's own row."""
+    a, b, c = counted_residents
+    client = signed_in(app, make_officer(role="analyst"), "analyst")
+    ward_rows = r'<tr data-code="(E05\d+)"><th scope="row" data-label="Ward">'
+
+    page = client.get("/analysts/penetration").text
+    first = re.findall(ward_rows, page)
+    assert len(first) == 25
+    assert "The first 25 of 185 wards, in the order chosen above." in page
+    assert 'href="/analysts/penetration?sort=rate&amp;order=asc&amp;wards=all#wards"' in page
+    # Lowest rate first: the two wards with a rate lead, as in the whole table.
+    everything = re.findall(ward_rows, client.get("/analysts/penetration?wards=all").text)
+    assert len(everything) == 185 and first == everything[:25]
+    assert first[:2] == sorted([a, b], key=first.index)[:2] and {a, b} <= set(first[:2])
+    # A district's wards, every one of them and nothing else; the sort links keep it.
+    bristol = client.get(f"/analysts/penetration?district={BRISTOL}&sort=name").text
+    codes = re.findall(ward_rows, bristol)
+    in_bristol = db.session.execute(
+        text(
+            "SELECT count(*) FROM places WHERE kind = 'ward' AND properties->>'lad23cd' = :district"
+        ),
+        {"district": BRISTOL},
+    ).scalar()
+    assert len(codes) == in_bristol > 25
+    assert a in codes and "Wards of Bristol, City of" in bristol
+    assert f"district={BRISTOL}" in bristol.split('id="ward-table"')[1].split("</thead>")[0]
+    assert f'<option value="{BRISTOL}" selected>' in bristol
+    # The district's row opens its wards.
+    assert f'href="/analysts/penetration?sort=rate&amp;order=asc&amp;district={BRISTOL}#wards"' in (
+        page
+    )
+    # A district that is not the force's: every district's, said so; never an error.
+    for odd in ("E99999999", "%00", "%3Cb%3Ex%3C/b%3E", "E06000023%20"):
+        answer = client.get(f"/analysts/penetration?district={odd}")
+        assert answer.status_code == 200, odd
+        assert 'id="unknown-district"' in answer.text, odd
+        assert len(re.findall(ward_rows, answer.text)) == 25

@@ -97,9 +97,32 @@ def penetration():
     order = order if order in ORDERS else "asc"
     code = forces.current_force().code
     report = sorted_report(penetration_report(code), sort, order)
+    # The wards of one district (?district=code), or the first WARDS_SHOWN of them all
+    # (?wards=all: every one): 185 wards, each a block on a phone, made the page
+    # 38,852 px tall (an outside check). An unknown district shows them all, saying so.
+    districts = {row.code: row for row in report.districts}
+    asked = request.args.get("district", "")
+    district = districts.get(asked)
+    every = request.args.get("wards") == "all"
+    wards = [row for row in report.wards if district is None or row.district_code == district.code]
+    shown = wards if district or every else wards[:WARDS_SHOWN]
     return render_template(
-        "analysts/penetration.html", report=report, sort=sort, order=order, bounds=report.bounds
+        "analysts/penetration.html",
+        report=report,
+        sort=sort,
+        order=order,
+        bounds=report.bounds,
+        district=district,
+        unknown_district=bool(asked) and district is None,
+        every=every,
+        wards=shown,
+        ward_count=len(wards),
     )
+
+
+# Wards shown at first, lowest rate first as the page opens: where a recruitment
+# campaign should go.
+WARDS_SHOWN = 25
 
 
 @bp.route("/penetration.geojson")
