@@ -467,6 +467,12 @@ def test_a_text_too_long_in_a_welsh_residents_words_is_refused(officer_client):
         json={"shapes": [{"kind": "circle", "center": BS1_6AD, "radius_m": 800}]} | payload,
     )
     assert refused.status_code == 400 and "parts" in refused.json["errors"]["body"]
+    # The counter says so before the send: it showed the English alone, within the
+    # limit, and "Send now" refused it (a review).
+    preview = officer_client.post("/officers/compose", json=payload).json["sms"]
+    assert preview["segments"] == parts(body, False) <= most
+    assert preview["welsh_speakers_segments"] == preview["longest_segments"] > most
+    assert preview["too_long"] is True
 
 
 def test_a_welsh_speakers_call_asks_and_introduces_in_welsh(app, app_ctx):

@@ -1077,6 +1077,13 @@
         _("Because of the characters below, each part holds {per} characters instead of {usual}.",
           { per: sms.per_segment, usual: sms.segments === 1 ? 160 : 153 }) :
         _("Each part holds {per} characters.", { per: sms.per_segment }));
+    // A resident who chose Welsh gets our words in Welsh, which may take more parts:
+    // the send refuses by the longer, so the counter says so (it showed the English
+    // alone, within the limit, and "Send now" refused it: a review).
+    if (sms.welsh_speakers_segments > sms.segments) {
+      $("sms-length").textContent += " " + _("Residents who chose Welsh get our words in Welsh: {parts}.",
+        { parts: parts(sms.welsh_speakers_segments) });
+    }
     $("sms-length").classList.toggle("field-error", sms.too_long);
     $("sms-ucs2").hidden = !sms.ucs2_characters.length;
     var fixable = sms.characters.filter(function (c) { return c.plain !== null; });
@@ -1400,7 +1407,7 @@
     // schedule at 1 Jan 2020, and the server refused: an outside check).
     if (sendAt() && new Date(sendAt()).getTime() <= Date.now()) { composeError(_("That time has passed. Choose a later time, or send now."), $("send-at")); return; }
     if (lastCompose && lastCompose.sms.too_long && (request.channels.length === 0 || request.channels.indexOf("sms") >= 0)) {
-      composeError(_("The text message is {n} parts; at most {most} are allowed. Shorten the message.", { n: lastCompose.sms.segments, most: lastCompose.sms.max_segments }), $("body"));
+      composeError(_("The text message is {n} parts; at most {most} are allowed. Shorten the message.", { n: lastCompose.sms.longest_segments, most: lastCompose.sms.max_segments }), $("body"));
       return;
     }
     composeError("");

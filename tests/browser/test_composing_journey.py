@@ -87,6 +87,18 @@ def test_pcso_targets_composes_and_gets_approval_then_delivery_is_followed(
     page.get_by_label("Message", exact=True).fill(body)
     expect(page.locator("#sms-length")).to_contain_text("1 part (at most 4)")
     expect(page.locator("#sms-length")).to_contain_text("Each part holds 160 characters.")
+    expect(page.locator("#sms-length")).not_to_contain_text("chose Welsh")
+    # A text of one part in English that takes two in a Welsh speaker's words (ours
+    # are longer in Welsh): the counter says so (it showed the English alone).
+    with app.test_request_context():
+        longer = _longer_in_welsh("Car crime")
+    page.get_by_label("Message", exact=True).fill(longer)
+    expect(page.locator("#sms-length")).to_contain_text(
+        "Text message: 1 part (at most 4). Each part holds 160 characters. Residents who "
+        "chose Welsh get our words in Welsh: 2 parts."
+    )
+    page.get_by_label("Message", exact=True).fill(body)
+    expect(page.locator("#sms-length")).not_to_contain_text("chose Welsh")
     page.get_by_label("Message", exact=True).fill(body.replace("Please", "Don’t panic; please"))
     expect(page.locator("#sms-length")).to_contain_text("3 parts")
     # In plain words, never "UCS-2".
@@ -202,3 +214,25 @@ def test_exercise_mode_is_unmistakable(page, sign_in_page, bristol):
     html = page.frame_locator("#preview-email-html").locator("body")
     expect(html).to_contain_text("Practice <b>not bold</b>")  # shown as typed, never markup
     assert axe_violations(page) == []
+
+
+def _longer_in_welsh(title: str) -> str:
+    """A message whose text is one part in English and two in a Welsh speaker's."""
+    from app.references import SAMPLE
+    from app.services import forces, message_text
+    from app.services.dispatch import sms_reference
+
+    def parts(body: str, first: bool) -> int:
+        text = message_text.sms_text(
+            title=title,
+            body=body,
+            force=forces.current_force().name,
+            ask=None,
+            reference=sms_reference(SAMPLE),
+            welsh_first=first,
+        )
+        return message_text.sms_length(text).segments
+
+    return next(
+        "x" * n for n in range(40, 160) if parts("x" * n, False) == 1 < parts("x" * n, True)
+    )

@@ -95,6 +95,22 @@ def compose_preview(
     }
     sms = texts["en"]
     length = message_text.sms_length(sms)
+    # What a resident who chose Welsh gets: our words in Welsh are longer ("ar gyfer"
+    # for "for"), and the send refuses by the longer of the two. The counter showed the
+    # English alone, within the limit, and "Send now" refused it (a review).
+    welsh_speakers = message_text.sms_length(
+        texts.get("cy")
+        or message_text.sms_text(
+            title=title,
+            body=body,
+            force=force,
+            mode=mode,
+            ask=message_text.sms_ask(*ask, "cy"),
+            reference=sms_reference(reference),
+            welsh_first=True,
+        )
+    )
+    longest = max(length, welsh_speakers, key=lambda measured: (measured.segments, measured.units))
     english_only = length
     if welsh:  # what the Welsh costs, on its own line of the counter
         english_only = message_text.sms_length(
@@ -174,7 +190,11 @@ def compose_preview(
             "text": sms,
             **length.as_dict(),
             "max_segments": config["SMS_MAX_SEGMENTS"],
-            "too_long": length.segments > config["SMS_MAX_SEGMENTS"],
+            "too_long": longest.segments > config["SMS_MAX_SEGMENTS"],
+            # Parts of the longer of the English and the Welsh speakers' texts, and
+            # of the Welsh speakers' alone.
+            "longest_segments": longest.segments,
+            "welsh_speakers_segments": welsh_speakers.segments,
             "cost": round(length.segments * sms_price, 4),
             "characters": [
                 {
