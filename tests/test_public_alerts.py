@@ -216,10 +216,27 @@ def test_a_found_persons_appeal_comes_down_with_its_all_clear_and_any_page_on_as
         audience="parent",
     )
     run_worker()
+    from lxml import etree
+
+    from tests.test_public_feeds import SCHEMA
+
+    cap = "{urn:oasis:names:tc:emergency:cap:1.2}"
     for gone in (appeal, update):
         page = client.get(f"/alerts/{gone.reference}")
         assert page.status_code == 410 and "have taken this alert" in page.text
-        assert client.get(f"/alerts/{gone.reference}/cap.xml").status_code == 410
+        # Its CAP document is its withdrawal, without its words: a 410 left CAP readers
+        # with the original, the boy's name and all (a review).
+        document = client.get(f"/alerts/{gone.reference}/cap.xml")
+        assert document.status_code == 200
+        withdrawal = etree.fromstring(document.data)
+        SCHEMA.assertValid(withdrawal)
+        assert withdrawal.findtext(f"{cap}msgType") == "Cancel"
+        assert withdrawal.findtext(f"{cap}identifier").endswith(f"/{gone.reference}/withdrawn")
+        assert f"/{gone.reference}," in withdrawal.findtext(f"{cap}references")
+        assert withdrawal.findtext(f"{cap}info/{cap}urgency") == "Past"
+        assert withdrawal.findtext(f"{cap}info/{cap}headline").startswith("Withdrawn: ")
+        assert withdrawal.find(f"{cap}info/{cap}area/{cap}circle") is None
+        assert "Sam" not in document.text and "river" not in document.text
     everywhere = "".join(
         client.get(path).text
         for path in (
@@ -230,6 +247,13 @@ def test_a_found_persons_appeal_comes_down_with_its_all_clear_and_any_page_on_as
         )
     )
     assert "Sam Jones" not in everywhere and "red coat" not in everywhere
+    assert "river" not in everywhere
+    # The feeds carry its withdrawal, so a reader that kept the appeal replaces it.
+    for path in ("/alerts/feed/en.atom", "/alerts/feed/cy.atom", "/alerts/feed/cap.atom"):
+        feed = client.get(path).text
+        assert appeal.reference in feed and ("Withdrawn: " in feed or "Wedi'i dynnu" in feed)
+    assert f":cap:{appeal.reference}:withdrawn</id>" in client.get("/alerts/feed/cap.atom").text
+    assert appeal.reference not in client.get("/alerts").text
     # The all-clear stays, without the appeal's name or a link to it.
     stays = client.get(f"/alerts/{found.reference}").text
     assert "an update to an earlier alert" in stays and "Sam Jones" not in stays

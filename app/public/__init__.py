@@ -442,10 +442,8 @@ def cap_feed():
 @bp.route("/alerts/<reference>/cap.xml")
 @bp.route("/forces/<force_slug>/alerts/<reference>/cap.xml")
 def cap_document(reference: str):
+    # A taken-down alert's is its Cancel, without its words (public_feeds.cap_document).
     document = public_feeds.cap_document(reference)
-    if document is None and public_alerts.was_taken_down(reference):
-        # Gone, as its page is, not "never was" (404 told CAP readers so: a re-check).
-        return _taken_down_page()
     if document is None:
         return render_template("public/no_alert.html", reference=reference[:40]), 404
     return _document(document)

@@ -19,7 +19,10 @@ Choices, and why:
   message it withdraws, the alert's own original (CAP 1.2, 3.2.1: "Cancel - Cancels the
   earlier message(s) identified in <references>"). It never names the thread's original:
   that would cancel it too. `<incidents>` carries the thread's first reference so
-  readers can group a thread.
+  readers can group a thread. An alert whose page was taken down (a missing person
+  found) is `withdrawn`: a Cancel of its own (".../withdrawn") without its words, its
+  area or its places, in the feeds as in CAP, so a reader that kept the original
+  replaces it (dropped from the feeds, readers kept the name and description).
 - **Identifiers.** `<identifier>` is "<sender>/<reference>" (Cancel: ".../cancel"): stable,
   unique per force, and free of the spaces, commas, "<" and "&" CAP forbids (a reference
   is percent-encoded if it ever holds one). Atom ids are tag: URIs (RFC 4151) on the
@@ -125,6 +128,11 @@ WORDING: dict[str, dict[str, Any]] = {
         "cancelled": "Cancelled",
         "exercise_body": "This was an exercise, not a real alert.",
         "cancelled_body": "This alert has been cancelled.",
+        "withdrawn": "Withdrawn",
+        "withdrawn_body": (
+            "The police have taken this alert down: its details are no longer published. "
+            "If you got a message with this reference, it was from us."
+        ),
         "reference": "Reference: {reference}",
         "area_fallback": "The area shown on the alert's page",
         "alert": "Alert",
@@ -148,6 +156,11 @@ WORDING: dict[str, dict[str, Any]] = {
         "cancelled": "Wedi'i ganslo",
         "exercise_body": "Ymarfer oedd hwn, nid rhybudd go iawn.",
         "cancelled_body": "Mae'r rhybudd hwn wedi'i ganslo.",
+        "withdrawn": "Wedi'i dynnu'n ôl",
+        "withdrawn_body": (
+            "Mae'r heddlu wedi tynnu'r rhybudd hwn i lawr: nid yw ei fanylion yn cael eu "
+            "cyhoeddi mwyach. Os cawsoch neges gyda'r cyfeirnod hwn, roedd oddi wrthym ni."
+        ),
         "reference": "Cyfeirnod: {reference}",
         "area_fallback": "Yr ardal a ddangosir ar dudalen y rhybudd",
         "alert": "Rhybudd",
@@ -164,6 +177,11 @@ WORDING: dict[str, dict[str, Any]] = {
 # The CAP <note> is one per message, not per language: English, as CAP readers expect.
 EXERCISE_NOTE = "Exercise {reference}: not a real alert. No action is needed."
 CANCEL_NOTE = "{force} cancelled alert {reference}."
+WITHDRAWN_NOTE = "{force} withdrew alert {reference}: its details are no longer published."
+# The states published: "withdrawn" is an alert whose page was taken down (its words
+# are not given; see the module docstring).
+STATES = ("sent", "cancelled", "withdrawn")
+ENDED = ("cancelled", "withdrawn")
 
 
 @dataclass(frozen=True)
@@ -176,9 +194,9 @@ class FeedAlert:
     category: str  # a key of CAP_CATEGORY
     category_label: str  # "Missing person"
     mode: str  # "live" or "exercise"; test alerts are never published
-    state: str  # "sent" or "cancelled"
+    state: str  # "sent", "cancelled" or "withdrawn" (STATES)
     sent_at: datetime
-    updated_at: datetime  # cancelled_at, or sent_at
+    updated_at: datetime  # taken_down_at, cancelled_at, or sent_at
     parent: FeedAlert | None  # the alert a follow-up follows
     shapes: tuple  # as drawn, WGS84 (see geo/areas.py)
     area_polygons: tuple  # the resolved area's outer rings, WGS84 [(lon, lat), ...]
@@ -291,7 +309,7 @@ def _check(alert: FeedAlert) -> None:
     """Refuse what must never be published: a test alert, an unsent one, naive times."""
     if alert.mode not in ("live", "exercise"):
         raise ValueError(f"Alert {alert.reference}: mode {alert.mode!r} is never published.")
-    if alert.state not in ("sent", "cancelled"):
+    if alert.state not in STATES:
         raise ValueError(f"Alert {alert.reference}: state {alert.state!r} is not published.")
     for moment in (alert.sent_at, alert.updated_at):
         if moment.tzinfo is None or moment.utcoffset() is None:
@@ -326,8 +344,12 @@ def _figures(alert: FeedAlert) -> tuple[str, str, str, str]:
 
 
 def _texts(alert: FeedAlert) -> dict[str, tuple[str, str]]:
-    """{language: (title, body)}, the alert's own language first."""
+    """{language: (title, body)}, the alert's own language first. A withdrawn alert's
+    are our own words, in both languages."""
     texts: dict[str, tuple[str, str]] = {}
+    if alert.state == "withdrawn":
+        first = "cy" if alert.language == "cy" else "en"
+        return {first: ("", ""), ("en" if first == "cy" else "cy"): ("", "")}
     if alert.language == "cy":
         texts["cy"] = (alert.title_cy or alert.title, alert.body_cy or alert.body)
     else:
@@ -364,6 +386,7 @@ def _headline(alert: FeedAlert, title: str, language: str) -> str:
     """The title, marked as an exercise or cancelled; the category's name if empty."""
     words = WORDING[language]
     prefixes = [words["cancelled"]] * (alert.state == "cancelled")
+    prefixes += [words["withdrawn"]] * (alert.state == "withdrawn")
     prefixes += [words["exercise"]] * (alert.mode == "exercise")
     title = clean_line(title) or _category_name(alert, language)
     return ": ".join([*prefixes, title])
@@ -373,6 +396,7 @@ def _full_text(alert: FeedAlert, body: str, language: str) -> str:
     """The body with what a reader must know first, and the reference last."""
     words = WORDING[language]
     lines = [words["cancelled_body"]] * (alert.state == "cancelled")
+    lines += [words["withdrawn_body"]] * (alert.state == "withdrawn")
     lines += [words["exercise_body"]] * (alert.mode == "exercise")
     lines += [clean_block(body), words["reference"].format(reference=clean_line(alert.reference))]
     return "\n\n".join(line for line in lines if line)
@@ -398,9 +422,12 @@ def _safe_reference(reference: str) -> str:
 
 
 def cap_identifier(alert: FeedAlert, force: FeedSource, *, cancel: bool = False) -> str:
-    """The CAP identifier of the alert's message (its Cancel message with cancel=True)."""
+    """The CAP identifier of the alert's message (its Cancel message with cancel=True:
+    ".../withdrawn" for a withdrawn alert's, which may follow a cancel's)."""
     identifier = f"{force.sender}/{_safe_reference(alert.reference)}"
-    return f"{identifier}/cancel" if cancel else identifier
+    if not cancel:
+        return identifier
+    return f"{identifier}/{'withdrawn' if alert.state == 'withdrawn' else 'cancel'}"
 
 
 def _cap_reference(alert: FeedAlert, force: FeedSource) -> str:
@@ -528,7 +555,7 @@ def _sub(parent: etree._Element, name: str, text: str | None = None) -> etree._E
 
 def _cap_element(alert: FeedAlert, force: FeedSource) -> etree._Element:
     _check(alert)
-    cancelled = alert.state == "cancelled"
+    cancelled = alert.state in ENDED
     thread = _thread(alert)
     root = etree.Element(f"{{{CAP_NS}}}alert", nsmap={None: CAP_NS})
     _sub(root, "identifier", cap_identifier(alert, force, cancel=cancelled))
@@ -542,7 +569,8 @@ def _cap_element(alert: FeedAlert, force: FeedSource) -> etree._Element:
     if alert.mode == "exercise":
         notes.append(EXERCISE_NOTE.format(reference=clean_line(alert.reference)))
     if cancelled:
-        notes.append(CANCEL_NOTE.format(force=clean_line(force.name), reference=alert.reference))
+        note = WITHDRAWN_NOTE if alert.state == "withdrawn" else CANCEL_NOTE
+        notes.append(note.format(force=clean_line(force.name), reference=alert.reference))
     if notes:
         _sub(root, "note", clean_line(" ".join(notes)))
     if cancelled:
@@ -770,11 +798,12 @@ def cap_feed(alerts: Iterable[FeedAlert], force: FeedSource) -> bytes:
     feed.link(href=force.alerts_url("en"), rel="alternate", type="text/html")
     extras: list[_EntryExtras] = []
     for alert in alerts:
-        cancelled = alert.state == "cancelled"
+        cancelled = alert.state in ENDED
         message_sent = alert.updated_at if cancelled else alert.sent_at
         texts = _texts(alert)
         used = "en" if "en" in texts else next(iter(texts))
-        parts = ["cap", _safe_reference(alert.reference)] + ["cancel"] * cancelled
+        ending = "withdrawn" if alert.state == "withdrawn" else "cancel"
+        parts = ["cap", _safe_reference(alert.reference)] + [ending] * cancelled
         entry = feed.add_entry(order="append")
         entry.id(_tag(force, message_sent, *parts))
         entry.title(_headline(alert, texts[used][0], used))

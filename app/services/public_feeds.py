@@ -59,10 +59,14 @@ def feed_source(force=None) -> feeds.FeedSource:
 
 
 def _state(alert: Alert) -> str:
+    if alert.taken_down_at is not None:
+        return "withdrawn"
     return "cancelled" if alert.status == "cancelled" else "sent"
 
 
 def _updated(alert: Alert) -> datetime:
+    if alert.taken_down_at is not None:
+        return alert.taken_down_at
     return (
         alert.cancelled_at if alert.status == "cancelled" and alert.cancelled_at else alert.sent_at
     )
@@ -87,10 +91,12 @@ def _rings(area_geojson: str | None) -> tuple:
 
 
 def feed_alert(alert: Alert, cache: dict[int, feeds.FeedAlert] | None = None) -> feeds.FeedAlert:
-    """The feed's view of a public alert (and of the alerts up its thread)."""
+    """The feed's view of a public alert (and of the alerts up its thread). One taken
+    down is withdrawn: its words, area and places are not given (feeds.STATES)."""
     cache = {} if cache is None else cache
     if alert.id in cache:
         return cache[alert.id]
+    withdrawn = alert.taken_down_at is not None
     parent = alert.parent if alert.parent is not None and alert.parent.sent_at else None
     # A follow-up to "everyone the first alert reached" has its original's area.
     area_of = alert
@@ -103,8 +109,8 @@ def feed_alert(alert: Alert, cache: dict[int, feeds.FeedAlert] | None = None) ->
         shapes_of = shapes_of.parent
     found = feeds.FeedAlert(
         reference=alert.reference,
-        title=alert.title,
-        body=alert.body,
+        title="" if withdrawn else alert.title,
+        body="" if withdrawn else alert.body,
         category=alert.category,
         category_label=alert.category_label,
         mode=alert.mode,
@@ -112,13 +118,15 @@ def feed_alert(alert: Alert, cache: dict[int, feeds.FeedAlert] | None = None) ->
         sent_at=alert.sent_at,
         updated_at=_updated(alert),
         parent=feed_alert(parent, cache) if parent is not None else None,
-        shapes=tuple(shapes_of.shapes or ()),
-        area_polygons=_rings(dao.find_area_cover_geojson(area_of.id)),
-        area_names=tuple(reading_order(name) for name in dao.find_ward_names(area_of.id)),
+        shapes=() if withdrawn else tuple(shapes_of.shapes or ()),
+        area_polygons=() if withdrawn else _rings(dao.find_area_cover_geojson(area_of.id)),
+        area_names=()
+        if withdrawn
+        else tuple(reading_order(name) for name in dao.find_ward_names(area_of.id)),
         url=public_url("public.alert", reference=alert.reference, **forces.public_values(alert)),
         language=alert.language,
-        title_cy=alert.title_cy if alert.title_cy and alert.body_cy else None,
-        body_cy=alert.body_cy if alert.title_cy and alert.body_cy else None,
+        title_cy=alert.title_cy if alert.title_cy and alert.body_cy and not withdrawn else None,
+        body_cy=alert.body_cy if alert.title_cy and alert.body_cy and not withdrawn else None,
         source=(
             feed_source(forces.force_by_id(alert.force_id))
             if alert.force_id != forces.current_force().id
@@ -133,12 +141,15 @@ def _feed_of_alerts(kind: str, media_type: str, write, *key: str) -> FeedDocumen
     """A feed of the newest public alerts, built by `write(alerts, source)`; its ETag
     from the alerts' validators, its kind and `key` (its language), and the settings."""
     with read_only():
-        validators = _validator_of(dao.find_public_since(FEED_SIZE))
+        # Taken-down alerts too, as withdrawn: a reader that kept one replaces it.
+        validators = _validator_of(dao.find_public_since(FEED_SIZE, taken_down_too=True))
 
     def build() -> bytes:
         with read_only():
             cache: dict = {}
-            chosen = [feed_alert(a, cache) for a in dao.find_public_since(FEED_SIZE)]
+            chosen = [
+                feed_alert(a, cache) for a in dao.find_public_since(FEED_SIZE, taken_down_too=True)
+            ]
             return write(chosen, feed_source())
 
     return FeedDocument(
@@ -172,14 +183,17 @@ def cap_document(typed_reference: object) -> FeedDocument | None:
     if reference is None:
         return None
     with read_only():
-        alert = dao.find_public_alert(reference)
+        # Taken down: its Cancel, without its words (410 left CAP readers with the
+        # original, a missing person's name and all).
+        alert = dao.find_public_alert(reference, taken_down_too=True)
         if alert is None:
             return None
         validators = _validator_of([alert])
 
     def build() -> bytes:
         with read_only():
-            return feeds.cap_document(feed_alert(dao.find_public_alert(reference)), feed_source())
+            found = dao.find_public_alert(reference, taken_down_too=True)
+            return feeds.cap_document(feed_alert(found), feed_source())
 
     return FeedDocument(
         etag=feeds.etag_for(validators, "cap", *_settings()),
