@@ -263,6 +263,49 @@ def test_a_late_or_repeated_callback_never_moves_a_status_back(
     assert statuses(alert.id) == {"delivered": 1}
 
 
+def test_a_delivered_message_keeps_no_earlier_attempts_reason(
+    providers, officer, make_resident, run_worker
+):
+    """12 delivered rows still said why an earlier attempt failed or why the provider
+    was asked about them ("Twilio 503: try again") when word of delivery came (an
+    outside check): delivered is the end of that story. A failure's reason stays."""
+    from sqlalchemy import text
+
+    from app.dao import outbound as ledger
+
+    make_resident(postcode="BS1 6AD", sms="+447700900109")
+    alert = send(officer)
+    run_worker()
+    wait_until(lambda: statuses(alert.id) == {"delivered": 1}, message="delivered")
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    for before, after, reason in (
+        ("sent", "delivered", None),
+        ("unknown", "delivered", None),
+        ("possibly_sent", "delivered", None),
+        ("failed", "failed", "Twilio 503: try again"),  # never moved back
+    ):
+        db.session.execute(
+            text(
+                "UPDATE deliveries SET status = :s, reason = 'Twilio 503: try again',"
+                " finished_at = NULL WHERE id = :id"
+            ),
+            {"s": before, "id": delivery.id},
+        )
+        ledger.apply_status(
+            "deliveries",
+            delivery.id,
+            provider_ref=delivery.provider_ref,
+            status="delivered",
+            reason=None,
+            segments=1,
+            duration_seconds=None,
+        )
+        db.session.commit()
+        db.session.expire_all()
+        row = db.session.get(Delivery, delivery.id)
+        assert (row.status, row.reason) == (after, reason), before
+
+
 def test_permanent_errors_fail_at_once_with_the_providers_reason(
     providers, officer, make_resident, run_worker
 ):

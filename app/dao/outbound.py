@@ -779,7 +779,11 @@ def apply_status(
                               ELSE d.status END,
                 reason = CASE WHEN :status = 'failed' AND d.status NOT IN
                               ('delivered', 'failed', 'cancelled') THEN :reason
-                              WHEN :status = 'delivered' AND d.status = 'possibly_sent' THEN NULL
+                              -- Delivered ends the story: an earlier attempt's reason,
+                              -- or why the provider was asked about it, is history (12
+                              -- delivered rows kept one: an outside check).
+                              WHEN :status = 'delivered' AND {_RANK_OF_STATUS} < :rank
+                                   THEN NULL
                               ELSE d.reason END,
                 finished_at = CASE WHEN :rank = 3 AND d.finished_at IS NULL THEN now()
                                    ELSE d.finished_at END,
