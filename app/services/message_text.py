@@ -370,26 +370,34 @@ def _options(options: list[str], language: str = "en") -> str:
     return ", ".join(f"{n} for {label}" for n, label in enumerate(options, start=1))
 
 
+def _asked(question, options, confirm, language: str, words) -> str | None:
+    """A question's or a request to confirm's words, ours in `language`: `words()`
+    gives (the question's template, the request), read in that language."""
+    if not (question and options or confirm):
+        return None
+    with in_language(language):
+        asking, confirming = words()
+        if question and options:
+            return asking % {"question": question, "options": _options(options, language)}
+        return confirming
+
+
 def sms_ask(
     question: str | None, options: list[str] | None, confirm: bool, language: str = "en"
 ) -> str | None:
     """What a text asks at its end: "Did you see anything? Reply 1 for Yes, 2 for No."
     or "Reply OK to confirm you got this." (None: it asks nothing). Our words in the
     resident's `language`; the question and its answers as the officer wrote them."""
-    if language == "cy" and (question and options or confirm):
-        with in_language("cy"):
-            if question and options:
-                return gettext(
-                    "%(question)s Reply %(options)s.",
-                    question=question,
-                    options=_options(options, "cy"),
-                )
-            return gettext("Reply OK to confirm you got this.")
-    if question and options:
-        return f"{question} Reply {_options(options)}."
-    if confirm:
-        return "Reply OK to confirm you got this."
-    return None
+    return _asked(
+        question,
+        options,
+        confirm,
+        language,
+        lambda: (
+            gettext("%(question)s Reply %(options)s."),
+            gettext("Reply OK to confirm you got this."),
+        ),
+    )
 
 
 def voice_ask(
@@ -399,20 +407,16 @@ def voice_ask(
     resident's `language` (a Welsh speaker's call asked "Press 1 for Yes" in English
     between its Welsh words and its Welsh ending), the question and its answers as the
     officer wrote them."""
-    if language == "cy" and (question and options or confirm):
-        with in_language("cy"):
-            if question and options:
-                return gettext(
-                    "%(question)s Press %(options)s.",
-                    question=question,
-                    options=_options(options, "cy"),
-                )
-            return gettext("Press 1 to confirm you got this message.")
-    if question and options:
-        return f"{question} Press {_options(options)}."
-    if confirm:
-        return "Press 1 to confirm you got this message."
-    return None
+    return _asked(
+        question,
+        options,
+        confirm,
+        language,
+        lambda: (
+            gettext("%(question)s Press %(options)s."),
+            gettext("Press 1 to confirm you got this message."),
+        ),
+    )
 
 
 def email_ask(
