@@ -4,12 +4,7 @@
 (function () {
   "use strict";
   var area = JSON.parse(document.getElementById("alert-area").textContent);
-  var map = CA.makeMap("map");
-  // On a touch screen one finger scrolls the page, not this small map (a swipe over it
-  // was caught, and the page would not move); two fingers still zoom it.
-  if (window.matchMedia && window.matchMedia("(pointer: coarse)").matches) {
-    map.dragging.disable();
-  }
+  var map = CA.makeMap("map", true);  // one finger scrolls the page past it
   var layer = L.geoJSON(area, {
     interactive: false, style: { color: "#1d4ed8", weight: 2, fillOpacity: 0.15 }
   }).addTo(map);

@@ -5,7 +5,7 @@
   "use strict";
   var settings = JSON.parse(document.getElementById("density-config").textContent);
   var status = document.getElementById("map-status");
-  var map = CA.makeMap("map");
+  var map = CA.makeMap("map", true);  // one finger scrolls the page past it
 
   CA.fetchJSON(settings.url).then(function (data) {
     L.geoJSON(data, {

@@ -8,8 +8,15 @@
   // The zoom buttons' names in the page's language (Leaflet's own are English).
   L.Control.Zoom.mergeOptions({ zoomInTitle: config.zoomIn, zoomOutTitle: config.zoomOut });
 
-  function makeMap(elementId) {
+  // `inPage`: a map within a page that scrolls past it (an alert's area, the analysts'
+  // maps). On a touch screen one finger then scrolls the page, not the map (a swipe
+  // over it was caught, and a phone's page would not move past a map half its height);
+  // two fingers still move and zoom it. The officer's map is the page: it pans.
+  function makeMap(elementId, inPage) {
     var map = L.map(elementId, { zoomSnap: 0.5 });
+    if (inPage && window.matchMedia && window.matchMedia("(pointer: coarse)").matches) {
+      map.dragging.disable();
+    }
     window.CA.map = map;  // one map a page; handy from the browser console
     map.attributionControl.setPrefix(false);
     map.attributionControl.addAttribution(config.attribution);

@@ -4,7 +4,7 @@
   "use strict";
   var settings = JSON.parse(document.getElementById("penetration-config").textContent);
   var status = document.getElementById("map-status");
-  var map = CA.makeMap("map");
+  var map = CA.makeMap("map", true);  // one finger scrolls the page past it
 
   var words = settings.words;
 

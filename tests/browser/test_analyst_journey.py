@@ -75,6 +75,28 @@ def test_analyst_sees_density_squares_never_homes_on_a_phone(page, sign_in_page,
     )
     assert lines and max(lines) == 1, lines
     assert axe_violations(page) == []
+    # A thumb swiping up over the map scrolls the page past it, and leaves the map
+    # where it was: the map caught the swipe, and half the phone's page would not move.
+    box = page.locator("#map").bounding_box()
+    page.evaluate(f"window.scrollTo(0, {box['y']} + scrollY - 100)")
+    box = page.locator("#map").bounding_box()
+    before, centre = page.evaluate("scrollY"), page.evaluate("CA.map.getCenter()")
+    touch = page.context.new_cdp_session(page)
+    x, y = box["x"] + box["width"] / 2, box["y"] + min(box["height"], 400) - 20
+
+    def finger(kind: str, at: float) -> None:
+        points = [] if kind == "touchEnd" else [{"x": x, "y": at}]
+        touch.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+    finger("touchStart", y)
+    for step in range(1, 11):
+        finger("touchMove", y - 25 * step)
+        page.wait_for_timeout(30)
+    finger("touchEnd", y - 250)
+    page.wait_for_timeout(500)
+    assert page.evaluate("scrollY") > before + 100
+    assert page.evaluate("CA.map.getCenter()") == centre
+    assert page.evaluate("CA.map.dragging.enabled()") is False
     assert page.console_errors == []
 
 
@@ -89,6 +111,8 @@ def test_analyst_sees_density_on_a_desktop(
             app, page, make_officer(role="analyst", email="density.analyst@police.example")
         )
         check_density(page)
+        # A mouse moves the map: the one-finger rule is for touch screens.
+        assert page.evaluate("CA.map.dragging.enabled()") is True
         page.get_by_label("Channel").select_option("email")
         page.get_by_role("button", name="Show").click()
         expect(page.locator("#density-summary")).to_contain_text(
