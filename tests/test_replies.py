@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Alert, AuditEvent, Delivery, Reply, ResidentNotice
-from app.services import replies
+from app.services import optout, replies
 from app.services.alerts import submit_alert
 from app.services.dispatch import answer_token, claim
 from app.services.residents import delete_resident
@@ -179,6 +179,19 @@ def test_help_is_answered_automatically_but_not_without_end(
     assert len(answers) == 2  # twice an hour at most: HELP cannot be used to spam
     assert "Reply STOP to stop" in answers[0].params["Body"]
     assert {r.kind for r in all_replies()} == {"help"}
+    # Not abroad, nor to a number that is no mobile of ours to text, nor one that
+    # texted STOP: HELP and "please stop sending me things" were answered in the US,
+    # France, China and Nigeria, at the force's cost, and after a STOP (an outside
+    # check).
+    before = len(providers.gateway.accepted)
+    for number in ("+12025550124", "+33612345678", "+8613800138000", "+2348012345678"):
+        providers.gateway.text_in(url, number, "HELP")
+        providers.gateway.text_in(url, number, "please stop sending me things about my car")
+    providers.gateway.text_in(url, "+449098790000", "HELP")
+    providers.gateway.text_in(url, "+447700900609", "STOP\u200b")
+    providers.gateway.text_in(url, "+447700900609", "HELP")
+    run_worker()
+    assert providers.gateway.accepted[before:] == []
 
 
 def test_help_is_answered_by_the_residents_force_in_their_language(
@@ -598,6 +611,15 @@ def test_a_text_keeps_no_control_characters_and_an_empty_one_is_not_an_inbox_mes
     for n, body in enumerate(("", "   ", "\x01\x1b", "\x00", "\u200b\u200d\ufeff", "\x85")):
         assert text_in(url, "+447700900509", body, sid=f"SM{n}" + "2" * 31) == 200
     assert [(r.kind, r.body) for r in all_replies()] == [("message", "ab [0mvan")]
+    # Nor blank glyphs, accents alone or variation selectors: they were inbox messages
+    # that showed nothing, and were thanked (an outside check).
+    make_resident(sms="+447700900510")
+    blank = ("\u3164", "\u115f", "\uffa0", "\u2800 \u2800", "\u0301", "\ufe0f")
+    for n, body in enumerate(blank):
+        assert text_in(url, "+447700900510", body, sid=f"SM{n}" + "3" * 31) == 200
+    assert len(all_replies()) == 1
+    thanked = select(ResidentNotice.address).where(ResidentNotice.kind == "thanks")
+    assert db.session.scalars(thanked).all() == ["+447700900509"]
 
 
 def test_replies_are_in_the_residents_download_and_go_after_the_retention_period(
@@ -726,6 +748,16 @@ def test_a_stop_in_words_twilio_does_not_answer_is_answered_in_the_residents_lan
     assert "Reply START to restart." in said
     providers.gateway.text_in(url, "+447700900763", "STOP")  # Twilio's own: it answers
     assert "<Message>" not in providers.gateway.last_answer
+    providers.gateway.text_in(url, "+447700900763", " stop. ")  # so it does this
+    assert "<Message>" not in providers.gateway.last_answer
+    # STOP as a phone may send it that Twilio's opt-out does not read (a zero-width
+    # space, full-width letters, a Hangul filler, a direction mark): stopped here, and
+    # answered by us, as Twilio never does (nobody was told: an outside check).
+    for n, body in enumerate(("STOP\u200b", "ＳＴＯＰ", "\u3164STOP", "stop\u202e")):
+        number = f"+44770090077{n}"
+        assert providers.gateway.text_in(url, number, body) == 200
+        assert optout.number_stopped(number), body
+        assert "<Message>You will get no more texts from us" in providers.gateway.last_answer
 
 
 def test_a_message_that_names_stopping_is_kept_and_answered_with_how_to_stop(
@@ -813,6 +845,8 @@ def test_a_message_to_the_police_is_answered_once_a_day_with_where_to_go_now(
     gateway.text_in(url, "+447700900763", "Gwelais fan")
     gateway.text_in(url, "+447700900764", "Who is this?")  # a number nobody holds
     gateway.text_in(url, "+19005550100", "Hello")  # abroad: no answer to run up costs
+    gateway.text_in(url, "+449098790000", "Hello")  # premium rate: none (an outside check)
+    gateway.text_in(url, "+441481123456", "Hello")  # a Guernsey landline: none
     gateway.text_in(url, "+447700900765", "STOP")
     gateway.text_in(url, "+447700900765", "Why did you text me")
     gateway.text_in(url, "+447700900761", "1")  # the quick question's answer
@@ -829,7 +863,7 @@ def test_a_message_to_the_police_is_answered_once_a_day_with_where_to_go_now(
     assert said.pop("+447700900764")[0].startswith("Avon and Somerset Police community")
     assert "+447700900765" not in said and said == {}
     kinds = [r.kind for r in all_replies()]
-    assert kinds.count("message") == 7 and kinds.count("answer") == 1
+    assert kinds.count("message") == 9 and kinds.count("answer") == 1
 
 
 def test_a_call_does_not_read_out_emoji_that_a_text_keeps(

@@ -11,6 +11,7 @@ retention rules.
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 import uuid
 
@@ -26,9 +27,9 @@ from app.extensions import db
 from app.i18n import current
 from app.models import Alert, Reply, Resident
 from app.services import authorisation, forces, message_text, notices, optout
-from app.services.contacts import mask_address
+from app.services.contacts import ContactRefused, mask_address, normalise_phone
 from app.services.suppression import Group, suppress
-from app.services.text import TextRefused, checked_text, clean_text
+from app.services.text import BLANK_GLYPHS, TextRefused, checked_text, clean_text, shows_something
 from app.services.verification import allow_per_hour
 
 E164 = re.compile(r"\+[1-9]\d{6,14}")
@@ -56,9 +57,10 @@ class ReplyRefused(ValueError):
 def word_of(body: str) -> str:
     """The reply as one upper-case word or phrase, as phones and people vary it:
     ' ok. ' -> 'OK', '1)' -> '1', '“Stop” 🙏' -> 'STOP', full-width 'ＳＴＯＰ' -> 'STOP',
-    and no invisible characters (a zero-width space after a word)."""
+    and no invisible characters (a zero-width space after a word, a Hangul filler:
+    "\u3164STOP" was a message to the inbox)."""
     text = unicodedata.normalize("NFKC", body or "")
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf" and ch not in BLANK_GLYPHS)
     return _ENDS.sub("", " ".join(text.upper().split()))
 
 
@@ -94,9 +96,10 @@ def receive_text(from_number: str, body: str, message_sid: str, media: int = 0) 
     # reached the inbox as typed: an outside check); it cannot be refused to a phone.
     body = clean_text((body or "")[:MAX_REPLY_LENGTH], multiline=True)
     word = word_of(body)
-    if not media and not any(unicodedata.category(ch)[0] not in "CZ" for ch in body):
-        # An empty text (or one of nothing but control characters): nothing to read,
-        # nor to put in the officers' inbox as a blank message.
+    if not media and not shows_something(body):
+        # An empty text (or one of nothing but control characters, blank glyphs such
+        # as a Hangul filler or accents alone): nothing to read, nor to put in the
+        # officers' inbox as a blank message, nor to thank (each was: an outside check).
         db.session.commit()
         return "empty"
     if media:
@@ -158,8 +161,11 @@ def receive_text(from_number: str, body: str, message_sid: str, media: int = 0) 
 
 def stop_answer(from_number: str, body: str) -> str | None:
     """What to answer a text that stopped texts, in the language of the number's
-    resident (English if several share it), or None where Twilio answers it itself."""
-    if word_of(body) in optout.PROVIDER_ANSWERS:
+    resident (English if several share it), or None where Twilio answers it itself:
+    the word alone as typed, in plain letters ("STOP\u200b" and a full-width "ＳＴＯＰ"
+    stop texts here, but Twilio neither answers nor records them, so nobody was told:
+    an outside check)."""
+    if provider_reads(body) in optout.PROVIDER_ANSWERS:
         return None
     holders = replies_dao.holders_of(from_number, ("sms",))
     resident = db.session.get(Resident, holders[0]) if len(holders) == 1 else None
@@ -169,18 +175,43 @@ def stop_answer(from_number: str, body: str) -> str | None:
     return answer
 
 
+def provider_reads(body: str) -> str:
+    """The text as Twilio's own opt-out reads it: one word, trimmed of spaces and
+    punctuation, in any case; nothing else taken away.
+
+    >>> provider_reads(" stop. "), provider_reads("STOP\u200b"), provider_reads("ＳＴＯＰ")
+    ('STOP', 'STOP\\u200b', 'ＳＴＯＰ')
+    """
+    return (body or "").strip(string.whitespace + string.punctuation).upper()
+
+
 # The automatic answers: HELP's (who we are, how to stop) at most twice an hour a
 # number; a message's thanks (it came; 101 and 999) at most once a day a number, and
 # not to a number that texted STOP (the provider refuses it until START).
 _ANSWER_LIMITS = {"help": ("help-answer", 2, 3600), "thanks": ("thanks-answer", 1, 86400)}
 
 
+def answerable(number: str) -> bool:
+    """Whether an automatic answer may go to a number that texted us: a UK mobile we
+    could send texts to (its 101 and 999 are for it, and a text to any number that texts
+    us is a cost anyone could run up with paid numbers abroad: HELP was answered in the
+    US, France, China and Nigeria, the thanks on a premium-rate number), which has not
+    texted STOP (HELP was answered after a STOP Twilio never saw: outside checks)."""
+    try:
+        normalise_phone(
+            number,
+            need_mobile=True,
+            allow_drama=current_app.config["ENV_NAME"] != "production",
+        )
+    except ContactRefused:
+        return False
+    return not optout.number_stopped(number)
+
+
 def _answer_automatically(number: str, holders: list[int], kind: str) -> int | None:
     """Answer HELP or a message to the police, by the resident's force, in their
     language (a number several share is answered as the installation)."""
-    # UK numbers only: its 101 and 999 are for them, and a text to any number that
-    # texts us is a cost anyone could run up with paid numbers abroad (a review).
-    if kind == "thanks" and (not number.startswith("+44") or optout.number_stopped(number)):
+    if not answerable(number):
         return None
     limit_name, most, seconds = _ANSWER_LIMITS[kind]
     try:
