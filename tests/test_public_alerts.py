@@ -290,6 +290,16 @@ def test_a_found_persons_appeal_comes_down_with_its_all_clear_and_any_page_on_as
     assert (
         db.session.scalar(select(func.count()).where(AuditEvent.action == "alert.taken_down")) == 2
     )
+    # From a page opened before (a second tab): posted without its tick once the page no
+    # longer offers it (taken down, finished, nothing to send again), it says so; the
+    # 400 page said nothing (an outside check).
+    for action in ("take-down", "cancel", "send-again"):
+        stale = officer_client.post(
+            f"/officers/alerts/{other.id}/{action}", data={"csrf_token": token}
+        )
+        assert stale.status_code == 302, action
+        said = officer_client.get(f"/officers/alerts/{other.id}").text
+        assert "Nothing was done: this is no longer offered" in said, action
     # An alert with no public page (never sent) has none to take down, and says so (it
     # said "taken down already": a review).
     from datetime import UTC, datetime, timedelta

@@ -453,8 +453,19 @@ def _alert_page(row: Alert, **kept):
 def _tick_first(row: Alert, form: str, message: str):
     """The alert's page again, saying at the box that it needs its tick, with the box
     in view and focused: a flash at the top of a reloaded page left a phone's user a
-    screen above the box they missed (an outside check)."""
-    return _alert_page(row, tick_error=(form, message)), 400
+    screen above the box they missed (an outside check). When the page no longer
+    offers that form (a stale page or a second tab: already finished, taken down or
+    sent again), it says so at the top: the 400 page said nothing (an outside check)."""
+    page = _alert_page(row, tick_error=(form, message))
+    if f'id="{form}-error"' in page:
+        return page, 400
+    flash(
+        _(
+            "Nothing was done: this is no longer offered, as the alert has changed since "
+            "its page was opened. Its page shows where it stands now."
+        )
+    )
+    return redirect(url_for("officers.alert", alert_id=row.id))
 
 
 def _followed_up(row: Alert) -> bool:
