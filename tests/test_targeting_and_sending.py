@@ -402,6 +402,40 @@ def test_the_sweeper_requeues_forgotten_work_only_when_no_job_waits(officer_clie
     assert queue().count >= 1
 
 
+def test_work_the_sweeper_puts_back_goes_in_jobs_of_one_channel_calls_last(
+    officer_client, make_resident
+):
+    """Rows put back after Redis lost its jobs were batched in id order across
+    channels: an update's e-mails sat behind an alert's calls waiting for a voice line,
+    and went after 241 s rather than 71 (an outside check)."""
+    from sqlalchemy import text
+
+    from app.extensions import redis_store
+    from app.jobs import queue
+    from app.services.dispatch import sweep
+
+    for n in range(3):
+        make_resident(
+            postcode="BS1 6AD",
+            sms=f"+44770090080{n}",
+            voice=f"+44117496080{n}",
+            email=f"sweep{n}@example.invalid",
+        )
+    sent = officer_client.post(
+        "/officers/alerts", json={"shapes": [circle()], "title": "T", "body": "B"}
+    )
+    assert sent.status_code == 201
+    db.session.execute(text("UPDATE deliveries SET updated_at = now() - interval '1 hour'"))
+    db.session.commit()
+    redis_store.client.flushdb()  # Redis lost its jobs
+    assert sweep()["requeued"] == 9
+    channel_of = dict(db.session.execute(text("SELECT id, channel FROM deliveries")).all())
+    jobs = [job for job in queue().jobs if job.func_name.endswith("deliver_batch")]
+    channels = [{channel_of[i] for i in job.args[1]} for job in jobs]
+    assert all(len(each) == 1 for each in channels), channels
+    assert [each.pop() for each in channels] == ["email", "sms", "voice"]
+
+
 def test_the_preview_says_when_the_last_message_would_go_behind_the_queue(
     officer_client, residents, exact_counts, app, monkeypatch
 ):

@@ -939,8 +939,11 @@ def sweep(ledger: Ledger) -> dict[str, int]:
     ids = sorted(set(forgotten) | set(unsent_emails) | (set(stalled) if outbox else set()))
     # At the front: a dead worker's unsent e-mails went behind a big alert's texts, at
     # 171 s rather than 14 s (an outside check); forgotten rows go only once no job
-    # waits, where the front is the back.
-    enqueue(ledger, ids, at_front=True)
+    # waits, where the front is the back. In jobs of one channel, calls last: in id
+    # order across channels, an update's e-mails waited behind an alert's calls for a
+    # voice line, 241 s rather than 71 (another).
+    for same_channel in reversed(_by_channel(ledger, ids)):
+        enqueue(ledger, same_channel, at_front=True)
     enqueue_reconcile(ledger, to_reconcile)
     ledger.after_sweep()
     found = {
@@ -1223,7 +1226,8 @@ def reconcile(ledger: Ledger, ids: list[int]) -> dict[str, int]:
     lines = _lines() if never_placed else None
     for gone in never_placed if lines is not None else ():
         lines.release(call_name(ledger.name, gone.id, gone.attempts))
-    enqueue(ledger, resend)
+    for same_channel in _by_channel(ledger, resend):
+        enqueue(ledger, same_channel)
     ledger.after({c.alert_id for c in claimed if c.alert_id is not None})
     return counts
 
@@ -1430,6 +1434,22 @@ def enqueue_reconcile(ledger: Ledger, ids: list[int]) -> None:
                 chosen[start : start + size],
                 bulk=on_bulk,
             )
+
+
+# The order rows of several channels are put back in: a call may wait for a line.
+CHANNEL_ORDER = ("email", "sms", "voice")
+
+
+def _by_channel(ledger: Ledger, ids: list[int]) -> list[list[int]]:
+    """The rows of each channel, in CHANNEL_ORDER, each in id order."""
+    if not ids:
+        return []
+    channel_of = ledger_sql.channel_of_each(ledger.table, ids)
+    order = {channel: n for n, channel in enumerate(CHANNEL_ORDER)}
+    chosen: dict[str, list[int]] = {}
+    for row_id in sorted(ids):
+        chosen.setdefault(channel_of.get(row_id, "voice"), []).append(row_id)
+    return [chosen[c] for c in sorted(chosen, key=lambda c: order.get(c, len(order)))]
 
 
 def _by_queue(ledger: Ledger, ids: list[int], bulk: bool) -> list[tuple[bool, list[int]]]:
