@@ -706,6 +706,32 @@ def test_a_new_number_must_be_confirmed_and_pausing_stops_everything(
     assert alert_addresses(officer) == {"+441174960001"}
 
 
+def test_a_pause_or_quiet_hours_on_a_number_another_registration_shares_says_so(
+    app, make_resident, run_worker
+):
+    """An imported list may hold a number twice (sign-up never does): its holder paused
+    from the link texted to it and was texted six times after "Nothing will be sent",
+    through the other registration (an outside check). The page says so, and how to
+    stop every text to it; a number of one's own is told nothing more."""
+    make_resident(sms="+447700900611", name="Imported")
+    make_resident(sms="+447700900611", name="Signed up")
+    make_resident(sms="+447700900612", name="Alone")
+    shared = opened_page(app.test_client(), "+447700900611", run_worker)
+    note = "Your phone number is also on another registration"
+    shared.post("/my-alerts/pause")
+    assert note in shared.get("/my-alerts").text
+    shared.post(
+        "/my-alerts/quiet-hours",
+        data={"quiet": "yes", "quiet_from": "22:00", "quiet_until": "07:00"},
+    )
+    said = shared.get("/my-alerts").text
+    assert "Quiet hours saved: 22:00 to 07:00." in said and note in said
+    alone = opened_page(app.test_client(), "+447700900612", run_worker)
+    alone.post("/my-alerts/pause")
+    said = alone.get("/my-alerts").text
+    assert "Alerts paused." in said and note not in said
+
+
 def test_a_resident_downloads_their_data_then_deletes_it(resident_client, make_officer, run_worker):
     client = resident_client
     officer = make_officer()

@@ -56,6 +56,7 @@ from app.services.residents import (
     set_language,
     set_paused,
     set_quiet_hours,
+    shares_a_number,
 )
 from app.services.text import whole_number
 from app.services.verification import (
@@ -670,9 +671,22 @@ def quiet_hours(resident):
             "Quiet hours saved: %(start)s to %(end)s.",
             start=quiet[0].strftime("%H:%M"),
             end=quiet[1].strftime("%H:%M"),
-        )
+        ) + _shared_number_note(resident)
 
     return _change(resident, action)
+
+
+def _shared_number_note(resident) -> str:
+    """What a pause or quiet hours do not hold: a number another registration has too
+    (an imported list's). Its holder paused and was texted six times after "Nothing will
+    be sent", and woken by another's alert in their quiet hours (an outside check)."""
+    if not shares_a_number(resident):
+        return ""
+    return " " + _(
+        "Your phone number is also on another registration (from an older list, perhaps), "
+        "whose alerts still come to it. To stop all texts to it, reply STOP to one of "
+        "them; to stop all calls, press 9 during one. Or ask us to join the two: call 101."
+    )
 
 
 @bp.route("/my-alerts/<any(pause, resume):action>", methods=["POST"])
@@ -685,6 +699,7 @@ def pause(resident, action: str):
             set_paused(resident, paused)
             or (
                 _("Alerts paused. Nothing will be sent until you resume.")
+                + _shared_number_note(resident)
                 if paused
                 else _("Alerts resumed.")
             )

@@ -477,6 +477,31 @@ def set_paused(resident: Resident, paused: bool) -> None:
     _audit(resident, "resident.paused" if paused else "resident.resumed")
 
 
+def shares_a_number(resident: Resident) -> bool:
+    """Whether another registration holds one of the resident's numbers (an import from
+    an older list may have several, which sign-up never makes): one message goes to a
+    number, through any of them, so this one's pause or quiet hours do not hold it."""
+    return (
+        db.session.scalar(
+            select(ResidentChannel.resident_id)
+            .where(
+                ResidentChannel.channel.in_(("sms", "voice")),
+                ResidentChannel.resident_id != resident.id,
+                ResidentChannel.verified_at.is_not(None),
+                ResidentChannel.unsubscribed_at.is_(None),
+                ResidentChannel.address.in_(
+                    select(ResidentChannel.address).where(
+                        ResidentChannel.resident_id == resident.id,
+                        ResidentChannel.channel.in_(("sms", "voice")),
+                    )
+                ),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
 @changes_resident
 def set_language(resident: Resident, language: str) -> None:
     """The language of the resident's pages and of what we send them."""
