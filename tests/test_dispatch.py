@@ -2387,6 +2387,25 @@ def test_while_the_provider_cannot_tell_it_is_asked_again_then_possibly_sent_nev
     assert db.session.get(Alert, alert.id).status == "sent"  # finished: nothing pending
 
 
+def test_a_row_first_asked_about_after_its_patience_is_asked_again_before_it_ends(
+    providers, officer, make_resident, run_worker, app, monkeypatch
+):
+    """A lost job meant a row was first asked about after RECONCILE_PATIENCE_SECONDS had
+    run out, and that one failed ask ended it "possibly sent": three texts the provider
+    had never taken were never sent (an outside check). One failed ask is not enough."""
+    unknown_after_no_answer(providers, officer, make_resident, "+447700900303")
+    providers.gateway.list_fails = True
+    monkeypatch.setitem(app.config, "RECONCILE_PATIENCE_SECONDS", 0)
+    reconcile_now(app, monkeypatch, run_worker)
+    db.session.expire_all()
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    assert delivery.status == "unknown" and delivery.reason.endswith(": asking again")
+    reconcile_now(app, monkeypatch, run_worker)
+    db.session.expire_all()
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    assert delivery.status == "possibly_sent"
+
+
 def test_after_an_outage_of_the_providers_list_a_text_never_taken_is_sent_once(
     providers, officer, make_resident, run_worker, app, monkeypatch
 ):

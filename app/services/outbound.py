@@ -1290,6 +1290,10 @@ def _unheld(answers: list) -> list:
 NO_RECORD_YET = "no answer in time, and the provider had no record of it yet: asking again"
 
 
+# How the reason of a row asked about again after a failed ask ends.
+ASKING_AGAIN = ": asking again"
+
+
 def _reconciled(claimed: Claimed, answer, row, config, patience: float, no_record: float) -> tuple:
     """(kind, status, reason, provider reference) for the provider's answer; kind
     "asking_again" keeps the row unknown, with that reason, to be asked again.
@@ -1305,8 +1309,13 @@ def _reconciled(claimed: Claimed, answer, row, config, patience: float, no_recor
             answer.provider_ref,
         )
     if isinstance(answer, TransportError):
-        if not answer.permanent and not row.too_late and float(row.unknown_for) < patience:
-            reason = f"no answer in time, and {answer.reason}: asking again"
+        # Past its patience only once an ask before this one failed too: a lost job
+        # meant a row was first asked about after its patience had run out, and that
+        # one failed ask ended it "possibly sent", a text never taken (an outside check).
+        asked_before = (row.reason or "").endswith(ASKING_AGAIN)
+        patient = float(row.unknown_for) < patience or not asked_before
+        if not answer.permanent and not row.too_late and patient:
+            reason = f"no answer in time, and {answer.reason}{ASKING_AGAIN}"
             return "asking_again", None, reason, None
         reason = f"possibly sent: no answer in time, and {answer.reason}"
         return "possibly_sent", "possibly_sent", reason, None
