@@ -268,6 +268,11 @@ def test_a_found_persons_appeal_comes_down_with_its_all_clear_and_any_page_on_as
         select(AuditEvent).where(AuditEvent.action == "alert.taken_down")
     ).all()
     assert event.details == {"pages": 2, "by": "its all-clear"}
+    # By no one (as migration 0069 says): its officer sent the all-clear, and ticked
+    # nothing (the column named them: an outside check). The event names them.
+    assert event.actor_id is not None
+    db.session.expire_all()
+    assert [db.session.get(Alert, a.id).taken_down_by_id for a in (appeal, update)] == [None, None]
     # Any other alert's page comes down when an officer asks, with a tick first.
     other = send(officer_client, title="Road closed", body="The A38 is shut.")
     run_worker()
@@ -290,6 +295,38 @@ def test_a_found_persons_appeal_comes_down_with_its_all_clear_and_any_page_on_as
     assert (
         db.session.scalar(select(func.count()).where(AuditEvent.action == "alert.taken_down")) == 2
     )
+    # An update sent after its original's page came down has none either (it went on
+    # the pages, the feeds and CAP: an outside check); an all-clear has one.
+    after = send(
+        officer_client,
+        title="Road still closed",
+        body="Until 6 pm.",
+        category="update",
+        parent_id=other.id,
+        audience="parent",
+    )
+    cleared = send(
+        officer_client,
+        title="Road open",
+        body="The A38 is open.",
+        category="all_clear",
+        parent_id=other.id,
+        audience="parent",
+    )
+    run_worker()
+    assert client.get(f"/alerts/{after.reference}").status_code == 410
+    assert client.get(f"/alerts/{cleared.reference}").status_code == 200
+    assert "Road still closed" not in client.get("/alerts/feed/en.atom").text
+    assert (
+        "Its public page was taken down on"
+        in officer_client.get(f"/officers/alerts/{after.id}").text
+    )
+    kept_down = db.session.scalars(
+        select(AuditEvent).where(
+            AuditEvent.action == "alert.taken_down", AuditEvent.subject_id == str(after.id)
+        )
+    ).one()
+    assert kept_down.details == {"pages": 1, "by": "its original's take-down"}
     # From a page opened before (a second tab): posted without its tick once the page no
     # longer offers it (taken down, finished, nothing to send again), it says so; the
     # 400 page said nothing (an outside check).

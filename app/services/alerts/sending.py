@@ -95,6 +95,8 @@ def write_deliveries(alert: Alert, actor: Officer | None) -> int:
     if alert.category == "all_clear" and alert.parent_id is not None:
         _drop_held_before_all_clear(alert, actor)
         _take_down_a_found_persons_appeal(alert, actor)
+    elif alert.parent_id is not None:
+        _kept_down_with_its_original(alert, actor)
     if not count:
         transition(alert, "finish", actor)
     return count
@@ -151,9 +153,23 @@ def _take_down_a_found_persons_appeal(all_clear: Alert, actor: Officer | None) -
     root = db.session.get(Alert, all_clear.parent_id)
     if root is None or root.category != "missing_person":
         return
-    taken = _take_down([root.id], actor)
+    # Taken down by no one (taken_down_by_id NULL, as migration 0069 has it): by its
+    # all-clear. Its audit event names the officer who sent that.
+    taken = _take_down([root.id], None)
     if taken:
         audit(root, "alert.taken_down", actor, {"pages": taken, "by": "its all-clear"})
+
+
+def _kept_down_with_its_original(follow_up: Alert, actor: Officer | None) -> None:
+    """An update to an alert whose public page was taken down has none either, as a
+    take-down takes its updates' (not its all-clear's): an update to a missing person's
+    appeal taken down will name them, and went on the pages, the feeds and CAP (an
+    outside check). By no one; its audit event names the officer who sent it."""
+    original = db.session.get(Alert, follow_up.parent_id)
+    if original is None or original.taken_down_at is None:
+        return
+    follow_up.taken_down_at = func.now()
+    audit(follow_up, "alert.taken_down", actor, {"pages": 1, "by": "its original's take-down"})
 
 
 def _take_down(alert_ids: list[int], officer: Officer | None, *, follow_ups: bool = True) -> int:
