@@ -699,8 +699,17 @@
     });
   });
 
+  // A location refused is said at the postcode box, in view, the box focused to type
+  // one: said with the area's refusals, 230 px below a phone's screen, the button
+  // seemed to do nothing (an outside check).
+  function noLocation(message) {
+    showSearchError(message);
+    $("centre-postcode").focus();
+    $("search-error").scrollIntoView({ block: "nearest" });
+  }
   $("use-location").addEventListener("click", function () {
-    if (!navigator.geolocation) { showAreaError(_("This browser cannot tell where you are. Enter a postcode.")); return; }
+    showSearchError("");
+    if (!navigator.geolocation) { noLocation(_("This browser cannot tell where you are. Enter a postcode.")); return; }
     var located = function () {};
     loadingArea(new Promise(function (resolve) { located = resolve; }));
     navigator.geolocation.getCurrentPosition(function (position) {
@@ -714,7 +723,7 @@
       centreNote(rough ? _("Your phone places you only to within {metres} m: check the circle is where you are, or enter a postcode.", { metres: Math.round(accuracy).toLocaleString("en-GB") }) : "");
     }, function () {
       located();
-      showAreaError(_("Your location is not available (permission refused or no signal). Enter a postcode."));
+      noLocation(_("Your location is not available (permission refused or no signal). Enter a postcode."));
     }, { enableHighAccuracy: true, timeout: 10000 });
   });
 
