@@ -13,6 +13,7 @@ from sqlalchemy import text
 from app.cli.data import SHIPPED_POPULATION
 from app.extensions import db
 from app.models import DataLoad, ResidentChannel
+from app.services import penetration
 from app.services.penetration import NO_POPULATION, load_population, penetration_report
 from geo.population import AGE_COLUMNS
 from tests.factories import signed_in
@@ -239,6 +240,11 @@ def test_figures_match_residents_counted_by_hand(counted_residents, app_ctx):
     others = [row for code, row in districts.items() if code != BRISTOL]
     assert all(row.residents is None for row in others)
     assert report.force.residents == 17
+    # In its class's colour, as a district's is (it kept the "not shown" grey beside the
+    # rate it showed: an outside check).
+    assert report.force.rate is not None
+    assert report.force.colour != penetration.HIDDEN_COLOUR
+    assert report.force.colour in {band.colour for band in report.legend}
     # Ranked lowest first: shown rates in order, hidden ones after.
     shown = [row.rate for row in report.wards if row.rate is not None]
     assert shown == sorted(shown)

@@ -329,6 +329,9 @@ def penetration_report(force_code: str, *, k: int = K_MIN) -> PenetrationReport:
     legend = _legend([r.rate for r in ward_rows if r.rate is not None])
     ward_rows = [replace(r, colour=_colour(r, legend)) for r in ward_rows]
     district_rows = [replace(r, colour=_colour(r, legend)) for r in district_rows]
+    # The force's total too: it kept the "not shown" grey beside a rate it showed (an
+    # outside check).
+    force_row = replace(force_row, colour=_colour(force_row, legend)) if force_row else None
     outside_shown = suppress({"outside": outside}, [], k=k)
     return PenetrationReport(
         year=edition.year if edition else None,
