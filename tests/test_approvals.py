@@ -238,7 +238,7 @@ def test_the_approval_page_shows_each_channels_words_count_cost_and_time(
         "Reply STOP to stop."
     ) in review
     assert "2 parts each" in review  # 162 characters with the reference
-    assert f"Reference: {reference} (check this message is genuine at http" in review
+    assert f"Reference: {reference}\nCheck this message is genuine: http" in review
     assert "Avon and Somerset Police: Missing child" in review  # the e-mail's subject
     assert "Have you seen Sam? Answer here:" in review
     assert "This is a message from Avon and Somerset Police. Missing child." in review

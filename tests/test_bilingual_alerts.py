@@ -4,6 +4,8 @@ Welsh in the Welsh voice; the public page, the check and CAP know the Welsh too.
 
 from __future__ import annotations
 
+import re
+
 from lxml import etree, html
 from sqlalchemy import select, text
 
@@ -207,7 +209,10 @@ def test_our_own_words_are_welsh_for_a_resident_who_chose_welsh(
     link = mail.rsplit(": ", 1)[1].strip()
     assert link.endswith("?lang=cy")
     # Its check-it-is-us page too (it opened in English: an outside check).
-    assert "/check?lang=cy)" in mail
+    # The link last on its own line: a bracket after it went into the link, "/check)"
+    # (an outside check).
+    assert "\nGwiriwch fod y neges hon yn ddilys: http" in mail
+    assert re.search(r"/check\?lang=cy\n", mail) and "/check?lang=cy)" not in mail
     from urllib.parse import urlsplit
 
     address = urlsplit(link)

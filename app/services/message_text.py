@@ -504,9 +504,7 @@ def _welsh_footer(reference: str | None, check_url: str | None) -> str:
         if reference:
             footer += "\n" + gettext("Reference: %(reference)s", reference=reference)
             if check_url:
-                footer += " " + gettext(
-                    "(check this message is genuine at %(link)s)", link=check_url
-                )
+                footer += "\n" + gettext("Check this message is genuine: %(link)s", link=check_url)
         return footer
 
 
@@ -548,7 +546,9 @@ def email_text(
     if reference:
         signed += f"\nReference: {reference}"
         if check_url:
-            signed += f" (check this message is genuine at {check_url})"
+            # The link last on its line: "(… at https://…/check)" opened "/check)", a 404,
+            # in mail programs that take the bracket into the link (an outside check).
+            signed += f"\nCheck this message is genuine: {check_url}"
     if welsh_first and not welsh:
         # Written in English only, to a resident who chose Welsh: our words in Welsh.
         signed = f"{body}\n\n" + _welsh_footer(reference, check_url)
