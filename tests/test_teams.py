@@ -118,6 +118,30 @@ def test_a_preview_outside_the_permitted_areas_says_so_and_inside_shows_the_area
     assert wholly.status_code == 400
     assert "All of it is outside. Move it" in wholly.json["errors"]["area"]
 
+    # In Welsh, how much is outside is a sentence of its own: "Less than 0.1",
+    # capitalised into the English, began mid-sentence ("Mae Llai na 0.1 km²": an
+    # outside check).
+    from types import SimpleNamespace
+
+    from shapely.geometry import Point
+
+    from app.i18n import in_language
+    from app.services import teams
+
+    circle = Point(358000, 173000).buffer(1000).wkb
+    for km2, english, welsh in (
+        (0.05, "Less than 0.1 km² of it is outside. Move", "Mae llai na 0.1 km² ohoni y tu"),
+        (2.345, " 2.3 km² of it is outside. Move", "Mae 2.3 km² ohoni y tu allan. Symudwch"),
+    ):
+        found = (SimpleNamespace(describe=lambda: "Bristol Central"), km2)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(teams, "_outside_permitted", lambda *_, found=found: found)
+            for language, words in (("en", english), ("cy", welsh)):
+                with app.test_request_context("/"), in_language(language):
+                    said = teams.area_refusal(None, circle)
+                assert words in said, said
+                assert "Llai" not in said
+
     inside = client.post("/officers/preview", json=draft(300))
     assert inside.status_code == 200, inside.json
     assert inside.json["residents"] is None  # two: fewer than 5, hidden

@@ -207,12 +207,19 @@ def area_refusal(officer: Officer, area_wkb: bytes) -> str | None:
             "team.",
             permitted=permitted.describe(),
         )
+    # Its own sentence in each language: capitalised into the English, "Less than 0.1"
+    # began mid-sentence in the Welsh ("Mae Llai na 0.1 km²…": an outside check).
+    how_much = (
+        gettext("Less than 0.1 km² of it is outside.")
+        if outside < 0.1
+        else gettext("%(km2)s km² of it is outside.", km2=km2_words(outside))
+    )
     return gettext(
         "This area is outside the areas your team may send to: %(permitted)s. "
-        "%(outside)s km² of it is outside. Move or shrink it, or ask an administrator to "
-        "add the area to your team.",
+        "%(outside)s Move or shrink it, or ask an administrator to add the area to your "
+        "team.",
         permitted=permitted.describe(),
-        outside=km2_words(outside).capitalize(),
+        outside=how_much,
     )
 
 

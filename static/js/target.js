@@ -286,12 +286,15 @@
     var outside = counts.wholly_outside_force ? 0 : counts.outside_force_km2 || 0;
     $("reach-outside").hidden = outside < 0.01;
     // As a person reads an area: 0.4, 3.2, 707 (the server's figure has three decimals).
-    $("reach-outside").textContent = outside >= 0.01 ?
+    // "Less than 0.1" a sentence of its own in each language: it began mid-sentence in
+    // the Welsh, and in English (an outside check).
+    $("reach-outside").textContent = outside < 0.01 ? "" : outside < 0.1 ?
+      _("Less than 0.1 km² of this area is outside {force}: its alerts do not reach residents there.",
+        { force: CA.config.forceName }) :
       _("{km2} km² of this area is outside {force}: its alerts do not reach residents there.", {
-        km2: outside < 0.1 ? _("Less than 0.1") : outside.toLocaleString("en-GB",
-          { maximumFractionDigits: outside < 10 ? 1 : 0 }),
+        km2: outside.toLocaleString("en-GB", { maximumFractionDigits: outside < 10 ? 1 : 0 }),
         force: CA.config.forceName
-      }) : "";
+      });
     // What the server changed in the drawn shapes to use them, e.g. an outline it closed.
     var notes = counts.notes || [];
     $("reach-notes").hidden = !notes.length;
