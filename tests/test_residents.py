@@ -220,11 +220,14 @@ def test_the_code_box_says_how_a_number_that_replied_stop_gets_its_code(
     assert "07700 90099" not in page.replace("07700 900123", "")
 
 
-def test_a_code_typed_in_full_width_digits_is_the_code(client, app_ctx, run_worker):
-    """Some phones' keyboards type １２３４５６: it is the same code, not a wrong one."""
+@pytest.mark.parametrize("zero", [0xFF10, 0x0660, 0x06F0])
+def test_a_code_typed_in_full_width_digits_is_the_code(client, app_ctx, run_worker, zero):
+    """Some phones' keyboards type １２３４５６, or Arabic-Indic ١٢٣٤٥٦ (which the number
+    box took and the code box refused: an outside check): the same code, not a wrong
+    one."""
     register(client, channels=["sms"])
     (sms,) = notices_sent(run_worker)
-    full_width = code_in(sms).translate({ord(d): 0xFF10 + int(d) for d in "0123456789"})
+    full_width = code_in(sms).translate({ord(d): zero + int(d) for d in "0123456789"})
     token = page_token(client, "/register/confirm")
     client.post(
         "/register/confirm", data={"csrf_token": token, "channel": "sms", "code": full_width}

@@ -17,7 +17,6 @@ import hmac
 import re
 import secrets
 import time
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -43,6 +42,7 @@ from app.services.accounts import (
     complete_sign_in,
     credentials_version,
 )
+from app.services.text import ascii_digits
 
 RECOVERY_CODES = 10
 # How long after the password the second step may be finished.
@@ -150,7 +150,7 @@ def _matching_step(secret: str, code: str, now: float | None = None) -> int | No
 def _clean(code: str) -> str:
     """What was typed, without spaces or dashes; digits typed on another keyboard
     (fullwidth) are digits."""
-    return re.sub(r"[\s-]", "", unicodedata.normalize("NFKC", (code or "")[:64])).lower()
+    return re.sub(r"[\s-]", "", ascii_digits((code or "")[:64])).lower()
 
 
 def _throttle(officer: Officer, *, trusted_device: bool = False):

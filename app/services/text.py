@@ -27,6 +27,23 @@ def whole_number(value: object, *, most: int = MAX_ID) -> int | None:
     return number if number <= most else None
 
 
+def ascii_digits(text: str) -> str:
+    """A code as a keyboard may type it: NFKC (a phone's full-width １２３), and every
+    decimal digit as its ASCII one (Arabic-Indic ٥٨٣, which the number box took and the
+    code box refused: an outside check).
+
+    >>> ascii_digits("١٢٣ ۴۵۶ １２")
+    '123 456 12'
+    """
+    text = unicodedata.normalize("NFKC", text)
+    return "".join(
+        ch
+        if ch.isascii() or unicodedata.decimal(ch, None) is None
+        else str(unicodedata.decimal(ch))
+        for ch in text
+    )
+
+
 # Control characters other than tab and newlines: PostgreSQL refuses NUL outright, and
 # none of them belongs in a name, an address or an alert. Nor do the characters that
 # override the direction of the text after them (U+202A-U+202E, U+2066-U+2069): a

@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import secrets
 import time
-import unicodedata
 from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -32,6 +31,7 @@ from app.services.consent import police_of_all
 from app.services.contacts import ContactRefused, normalise_email, normalise_phone
 from app.services.counters import count_one, key_digest
 from app.services.notices import create_notice, queue_notices, send_notices
+from app.services.text import ascii_digits
 from app.services.timeline import record_leaving
 from app.services.tokens import SealedSerializer
 from app.services.transaction import transaction
@@ -525,7 +525,7 @@ def check_code(resident: Resident, channel_name: str, code: str) -> None:
 def _typed_code(code: str | None) -> str:
     """A code as typed, without spaces, its digits as any keyboard types them (a phone's
     full-width １２３４５６ too)."""
-    return unicodedata.normalize("NFKC", "".join((code or "").split()))
+    return ascii_digits("".join((code or "").split()))
 
 
 def _code_shaped(code: str) -> bool:
