@@ -191,6 +191,26 @@ def test_the_alert_page_offers_it_and_asks_first(
     said = page[start : page.index("</div>", start)]
     assert "3 of the failed messages were never taken by a provider" in said
     assert "and can be sent again: their residents still want alerts." in said
+    # One is one ("1 of the failed messages were": an outside check).
+    from sqlalchemy import text
+
+    changed = db.session.scalars(
+        text(
+            "UPDATE deliveries SET refused_every_try = false WHERE id IN (SELECT id FROM "
+            "deliveries WHERE alert_id = :a AND refused_every_try ORDER BY id LIMIT 2) "
+            "RETURNING id"
+        ),
+        {"a": alert.id},
+    ).all()
+    db.session.commit()
+    one = officer_client.get(path).text
+    assert "1 of the failed messages was never taken by a provider" in one
+    assert "and can be sent again: its resident still wants alerts." in one
+    db.session.execute(
+        text("UPDATE deliveries SET refused_every_try = true WHERE id = ANY(:ids)"),
+        {"ids": changed},
+    )
+    db.session.commit()
     # Why, so a refusal of our own account is put right first.
     assert 'Why most were refused: <span lang="en">Twilio 503: try again</span>' in said
     assert 'id="send-again-form"' in said
