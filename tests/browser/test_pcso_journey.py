@@ -357,6 +357,14 @@ def test_the_field_map_says_its_own_words_in_welsh_on_a_welsh_page(
     )
     for word in ("residents reached", "round", "corner", "all out in"):
         assert word not in english, word
+    # Each channel and its figure on one line: "E-bost" broke at its hyphen (an outside
+    # check at 390 px).
+    lines = page.evaluate(
+        """() => Array.from(document.querySelectorAll('#reach-bar .reach-one'))
+              .map(e => { const r = document.createRange(); r.selectNodeContents(e);
+                          return new Set(Array.from(r.getClientRects()).map(x => x.top)).size; })"""
+    )
+    assert lines == [1, 1, 1], lines
     assert page.console_errors == []
 
 

@@ -95,6 +95,17 @@ def test_staff_pages_fit_a_phone(
     assert small_targets(page) == []
     assert axe_violations(page) == []
 
+    # A team's name, the way to its page, is a target a thumb can take (20 px high:
+    # an outside check).
+    from app.services.teams import create_team
+
+    create_team(admin, "Bristol Central")
+    page.goto("/admin/teams")
+    link = page.locator("main table tbody a").first
+    expect(link).to_be_visible()
+    assert link.bounding_box()["height"] >= 44
+    assert small_targets(page) == []
+
     page.goto("/officers/")
     expect(page.locator("#map .leaflet-control-zoom-in")).to_be_visible()
     assert sideways(page) <= 0
