@@ -31,13 +31,13 @@ from datetime import UTC, date, datetime, timedelta
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
+from babel.dates import get_month_names
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 from app.dao import timeline as dao
 from app.dao.audit import create_audit_event
-from app.i18n import group_names
-from app.models import CATEGORIES
+from app.i18n import category_label, current, group_names, script_words
 from app.services import figures, forces
 from app.services.spreadsheet import safe_cell
 from app.services.suppression import (
@@ -365,7 +365,8 @@ class AlertMark:
 def alerts_in(period: Period) -> list[AlertMark]:
     with read_only():
         rows = dao.find_alerts_sent(period.start, period.end, force_id=forces.current_force().id)
-    return [AlertMark(r, c, CATEGORIES.get(c, c), s, t) for r, c, s, t in rows]
+    # In the page's language (a Welsh page named them in English: an outside check).
+    return [AlertMark(r, c, category_label(c, c), s, t) for r, c, s, t in rows]
 
 
 # ------------------------------------------------------------------ fatigue ------------
@@ -491,7 +492,7 @@ def fatigue(period: Period, alerts: list[AlertMark], *, now: datetime | None = N
         rows.append(
             FatigueRow(
                 category,
-                CATEGORIES.get(category, category),
+                category_label(category, category),
                 sum(1 for a in alerts if a.category == category),
                 n,
                 result.label(category),
@@ -523,6 +524,17 @@ class Timeline:
         """What the browser draws: the same suppressed figures (None: a gap)."""
         t = self.table
         return {
+            # The script's own words, and the dates, in the page's language (a Welsh
+            # page's chart said "Week starting", "8 Jun": an outside check).
+            "words": script_words("timeline.js"),
+            "locale": "cy" if current() == "cy" else "en-GB",
+            # Month names from us: the browser's own have no Welsh (Chromium's "cy"
+            # dates read "8 Jun").
+            "months": list(
+                get_month_names(
+                    "abbreviated", locale="cy" if current() == "cy" else "en_GB"
+                ).values()
+            ),
             "title": t.title,
             "k": t.k,
             "weeks": [_epoch(w) for w in t.period.weeks],

@@ -5,14 +5,28 @@
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("timeline-data").textContent);
+  // Words and dates in the page's language: the page sends the Welsh of every _() here.
+  var WORDS = data.words || {};
+  var LOCALE = data.locale || "en-GB";
+  function _(english, values) {
+    var said = WORDS[english] || english;
+    return values ? said.replace(/\{(\w+)\}/g, function (m, key) { return key in values ? values[key] : m; }) : said;
+  }
   var ALERT = "#a3271a";
   var GREY = "#9ca3af";
   var charts = {};
 
-  function ukDay(ts) {
-    return new Date(ts * 1e3).toLocaleDateString("en-GB",
-      { day: "numeric", month: "short", timeZone: "Europe/London" });
+  // A UK date with the page's month names (the server's: the browser has no Welsh).
+  var MONTHS = data.months || [];
+  var UK_DATE = new Intl.DateTimeFormat("en-GB",
+    { timeZone: "Europe/London", day: "numeric", month: "numeric", year: "numeric" });
+  function ukDate(ts, withYear) {
+    var parts = {};
+    UK_DATE.formatToParts(new Date(ts * 1e3)).forEach(function (p) { parts[p.type] = p.value; });
+    var month = MONTHS[Number(parts.month) - 1] || parts.month;
+    return parts.day + " " + month + (withYear ? " " + parts.year : "");
   }
+  function ukDay(ts) { return ukDate(ts, false); }
 
   function width(el) {
     return Math.max(280, Math.floor(el.getBoundingClientRect().width));
@@ -56,13 +70,15 @@
   }
 
   function weekly(el) {
-    var series = [{ label: "Week starting", value: "{D} {MMM} {YYYY}" }];
+    var series = [{ label: _("Week starting"), value: function (u, ts) {
+      return ts === null || ts === undefined ? "" : ukDate(ts, true);
+    } }];
     var values = [data.weeks];
     data.series.forEach(function (s) {
       series.push({
         label: s.label, stroke: s.colour, width: 2, spanGaps: false,
         points: { show: true, size: 6, fill: s.colour },
-        value: function (u, v) { return v === null || v === undefined ? "fewer than " + data.k : v.toLocaleString("en-GB"); }
+        value: function (u, v) { return v === null || v === undefined ? _("fewer than {k}", { k: data.k }) : v.toLocaleString(LOCALE); }
       });
       values.push(s.values);
     });
@@ -89,12 +105,12 @@
         y: { range: function (u, min, max) { return [0, Math.max(max || 0, usual || 0, 1)]; } }
       },
       series: [
-        { label: "Category", value: function (u, v) { return v === null ? "" : f.categories[v]; } },
-        { label: "After alerts, per 48 hours", fill: "#0072B2", stroke: "#0072B2", width: 1,
+        { label: _("Category"), value: function (u, v) { return v === null ? "" : f.categories[v]; } },
+        { label: _("After alerts, per 48 hours"), fill: "#0072B2", stroke: "#0072B2", width: 1,
           paths: uPlot.paths.bars({ size: [0.6, 80] }), points: { show: false },
-          value: function (u, v) { return v === null || v === undefined ? "not shown" : v.toFixed(1); } },
-        { label: "Usual, per 48 hours", stroke: ALERT, width: 2, dash: [6, 4], points: { show: false },
-          value: function (u, v) { return v === null || v === undefined ? "not shown" : v.toFixed(1); } }
+          value: function (u, v) { return v === null || v === undefined ? _("not shown") : v.toFixed(1); } },
+        { label: _("Usual, per 48 hours"), stroke: ALERT, width: 2, dash: [6, 4], points: { show: false },
+          value: function (u, v) { return v === null || v === undefined ? _("not shown") : v.toFixed(1); } }
       ],
       axes: [
         { values: function (u, splits) { return splits.map(function (v) { return Number.isInteger(v) ? (f.categories[v] || "") : ""; }); },
@@ -143,7 +159,7 @@
     ctx.fillRect(0, 0, out.width, out.height);
     ctx.fillStyle = "#0b0c0c";
     ctx.font = "bold " + 16 * ratio + "px sans-serif";
-    var title = id === "timeline-chart" ? data.title : "Opt-outs per 48 hours after alerts, by category";
+    var title = id === "timeline-chart" ? data.title : _("Opt-outs per 48 hours after alerts, by category");
     ctx.fillText(title, pad, pad + 14 * ratio);
     ctx.drawImage(source, pad, pad + line);
     ctx.font = 13 * ratio + "px sans-serif";
@@ -155,8 +171,8 @@
       ctx.fillText(s.label, pad + 18 * ratio, y);
       y += line;
     });
-    ctx.fillText((id === "timeline-chart" ? "Dashed red: a live alert sent. " : "") +
-      "Grey mark: fewer than " + data.k + ".", pad, y);
+    ctx.fillText((id === "timeline-chart" ? _("Dashed red: a live alert sent.") + " " : "") +
+      _("Grey mark: fewer than {k}.", { k: data.k }), pad, y);
     out.toBlob(function (blob) {
       var a = document.createElement("a");
       a.href = URL.createObjectURL(blob);

@@ -5,6 +5,7 @@ CSV too. axe-core finds nothing serious."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -158,6 +159,19 @@ def test_time_line_on_a_desktop(browser, request, live_server, make_officer, act
         page.get_by_role("button", name="Show").click()
         expect(page.get_by_role("alert")).to_contain_text("is after")
         assert axe_violations(page) == []
+        # In Welsh: the categories, the charts' words and their dates (they were English:
+        # an outside check).
+        page.goto("/analysts/timeline?lang=cy")
+        expect(page.locator("#fatigue-table")).to_contain_text("Digwyddiad")
+        expect(page.locator("#fatigue-table")).not_to_contain_text("Incident")
+        legends = page.locator(".u-legend").all_inner_texts()
+        said = " ".join(legends)
+        assert "Ar ôl rhybuddion, fesul 48 awr" in said, said
+        assert "Week starting" not in said and "per 48 hours" not in said
+        # Its dates in Welsh too (drawn on the canvas, by the page's locale).
+        sent = json.loads(page.locator("#timeline-data").text_content())
+        assert sent["locale"] == "cy" and sent["words"]["Week starting"] == "Wythnos yn dechrau"
+        assert sent["months"][5] == "Meh"  # June
         assert page.console_errors == []
     finally:
         context.close()
