@@ -365,6 +365,9 @@ def test_the_field_map_says_its_own_words_in_welsh_on_a_welsh_page(
                           return new Set(Array.from(r.getClientRects()).map(x => x.top)).size; })"""
     )
     assert lines == [1, 1, 1], lines
+    # The map's credit, the licences' English words, is marked English (an outside check).
+    credit = page.locator('.leaflet-control-attribution span[lang="en-GB"]')
+    expect(credit).to_contain_text("© Crown and Royal Mail copyright")
     assert page.console_errors == []
 
 
