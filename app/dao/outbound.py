@@ -351,6 +351,20 @@ def cancel_unsent_before_all_clear(root_id: int, all_clear_id: int) -> int:
     )
 
 
+def count_unsent_before_all_clear(root_id: int) -> int:
+    """How many of the thread's messages (the alert `root_id` and its follow-ups) are
+    still queued: an all-clear sent now stops them (cancel_unsent_before_all_clear)."""
+    return db.session.scalar(
+        text(
+            """
+            SELECT count(*) FROM deliveries d JOIN alerts a ON a.id = d.alert_id
+            WHERE (a.id = :root OR a.parent_id = :root) AND d.status = 'queued'
+            """
+        ),
+        {"root": root_id},
+    )
+
+
 def _cancel_retries_an_all_clear_overtook(ids: list[int]) -> None:
     """A message still queued whose thread's all-clear has gone since is not sent: it
     would reach its resident after the all-clear, or with it. Being tried again (an

@@ -1449,6 +1449,15 @@
         _("Send {what} to {count} residents now?", words);
       $("confirm-send").textContent = at ? _("Schedule") : _("Send now");
     }
+    // An all-clear stops what of its alert has not gone yet: said before it goes (a whole
+    // urgent incident was stopped so, its officer not told: an outside check).
+    var stops = lastCounts && lastCounts.stops_unsent;
+    if (stops) {
+      $("confirm-text").textContent += " " + (stops === 1 ?
+        _("1 message of this alert has not gone yet: it will not be sent, and its resident gets only the all-clear.") :
+        _("{n} messages of this alert have not gone yet: they will not be sent, and their residents get only the all-clear.",
+          { n: stops.toLocaleString("en-GB") }));
+    }
     $("confirm").hidden = false;
     $("confirm-send").focus();
     // All of it above the count bar, not only its button (an outside check on a phone):

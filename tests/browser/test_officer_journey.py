@@ -5,6 +5,10 @@ import re
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Delivery
 
 pytestmark = pytest.mark.browser
 
@@ -442,6 +446,15 @@ def test_back_after_sending_an_all_clear_offers_an_update_not_the_all_clear_agai
     page.get_by_label("Message", exact=True).fill("The road is open again.")
     expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
     page.get_by_role("button", name="Send…").click()
+    # The alert's messages not gone yet (no worker runs here) are stopped by it: said
+    # before it goes (an outside check: a whole incident was stopped so, unsaid).
+    waiting = db.session.scalar(
+        select(func.count()).where(Delivery.alert_id == first.alert.id, Delivery.status == "queued")
+    )
+    assert waiting > 1
+    expect(page.locator("#confirm-text")).to_contain_text(
+        f"{waiting} messages of this alert have not gone yet: they will not be sent"
+    )
     page.get_by_role("button", name="Send now").click()
     expect(page).to_have_url(re.compile(r"/officers/alerts/\d+$"))
 

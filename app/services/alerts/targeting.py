@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from app import UK_TIME
+from app.dao import outbound as outbound_dao
 from app.dao import places as places_dao
 from app.dao.audit import create_audit_event
 from app.dao.limits import limit_statement_time
@@ -350,4 +351,12 @@ def _preview(draft: AlertDraft, target: Target) -> dict:
         # From the count as shown: a threshold under min_count would otherwise tell which
         # side of it a hidden count lies. The send applies the rule to the real count.
         "needs_approval": needs_approval(draft.category, residents or 0),
+        # An all-clear stops what of its thread has not gone yet (those residents get
+        # the all-clear alone): said before it is sent (a whole urgent incident, 357
+        # messages, was stopped so, and its officer was not told: an outside check).
+        "stops_unsent": (
+            outbound_dao.count_unsent_before_all_clear(draft.parent_id)
+            if draft.category == "all_clear" and draft.parent_id is not None
+            else 0
+        ),
     }
