@@ -2406,6 +2406,28 @@ def test_a_row_first_asked_about_after_its_patience_is_asked_again_before_it_end
     assert delivery.status == "possibly_sent"
 
 
+def test_a_no_record_answer_is_not_taken_for_a_failed_ask(
+    providers, officer, make_resident, run_worker, app, monkeypatch
+):
+    """An ask answered "no record yet" (whose reason also ends "asking again") and then
+    one failed ask past the patience ended a text likely never taken "possibly sent"
+    (a review): it is asked again."""
+    monkeypatch.setitem(app.config, "RECONCILE_NO_RECORD_SECONDS", 600)
+    unknown_after_no_answer(providers, officer, make_resident, "+447700900304")
+    providers.gateway.lists_empty = True
+    reconcile_now(app, monkeypatch, run_worker)
+    db.session.expire_all()
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    assert delivery.reason.endswith("no record of it yet: asking again")
+    providers.gateway.lists_empty = False
+    providers.gateway.list_fails = True
+    monkeypatch.setitem(app.config, "RECONCILE_PATIENCE_SECONDS", 0)
+    reconcile_now(app, monkeypatch, run_worker)
+    db.session.expire_all()
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    assert delivery.status == "unknown" and "could not say" in delivery.reason
+
+
 def test_after_an_outage_of_the_providers_list_a_text_never_taken_is_sent_once(
     providers, officer, make_resident, run_worker, app, monkeypatch
 ):

@@ -1312,7 +1312,10 @@ def _reconciled(claimed: Claimed, answer, row, config, patience: float, no_recor
         # Past its patience only once an ask before this one failed too: a lost job
         # meant a row was first asked about after its patience had run out, and that
         # one failed ask ended it "possibly sent", a text never taken (an outside check).
-        asked_before = (row.reason or "").endswith(ASKING_AGAIN)
+        # (Not a "no record yet" answer: that ask was answered, and says it was likely
+        # never taken: a review.)
+        reason = row.reason or ""
+        asked_before = reason.endswith(ASKING_AGAIN) and reason != NO_RECORD_YET
         patient = float(row.unknown_for) < patience or not asked_before
         if not answer.permanent and not row.too_late and patient:
             reason = f"no answer in time, and {answer.reason}{ASKING_AGAIN}"
