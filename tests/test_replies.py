@@ -758,6 +758,14 @@ def test_a_stop_in_words_twilio_does_not_answer_is_answered_in_the_residents_lan
         assert providers.gateway.text_in(url, number, body) == 200
         assert optout.number_stopped(number), body
         assert "<Message>You will get no more texts from us" in providers.gateway.last_answer
+    # As every automatic answer: to a UK mobile only, twice an hour (a paid number abroad
+    # sending it again and again was answered each time: a review). Stopped all the same.
+    providers.gateway.text_in(url, "+12025550199", "STOP\u200b")
+    assert optout.number_stopped("+12025550199")
+    assert "<Message>" not in providers.gateway.last_answer
+    for n in range(3):
+        providers.gateway.text_in(url, "+447700900779", "Stopio")
+        assert ("<Message>" in providers.gateway.last_answer) == (n < 2), n
 
 
 def test_a_message_that_names_stopping_is_kept_and_answered_with_how_to_stop(

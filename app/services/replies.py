@@ -167,6 +167,15 @@ def stop_answer(from_number: str, body: str) -> str | None:
     an outside check)."""
     if provider_reads(body) in optout.PROVIDER_ANSWERS:
         return None
+    # As every automatic answer: a UK mobile, twice an hour at most (a paid number
+    # abroad sending "STOP\u200b" again and again was answered each time: a review).
+    try:
+        allowed = allow_per_hour("stop-answer", from_number, 2)
+    except RedisError:
+        allowed = False
+    if not uk_mobile(from_number) or not allowed:
+        db.session.rollback()
+        return None
     holders = replies_dao.holders_of(from_number, ("sms",))
     resident = db.session.get(Resident, holders[0]) if len(holders) == 1 else None
     language = resident.language if resident is not None else "en"
@@ -197,6 +206,11 @@ def answerable(number: str) -> bool:
     us is a cost anyone could run up with paid numbers abroad: HELP was answered in the
     US, France, China and Nigeria, the thanks on a premium-rate number), which has not
     texted STOP (HELP was answered after a STOP Twilio never saw: outside checks)."""
+    return uk_mobile(number) and not optout.number_stopped(number)
+
+
+def uk_mobile(number: str) -> bool:
+    """Whether a number is a UK mobile we could send texts to (the sign-up's rules)."""
     try:
         normalise_phone(
             number,
@@ -205,7 +219,7 @@ def answerable(number: str) -> bool:
         )
     except ContactRefused:
         return False
-    return not optout.number_stopped(number)
+    return True
 
 
 def _answer_automatically(number: str, holders: list[int], kind: str) -> int | None:
