@@ -552,6 +552,14 @@ def test_the_check_says_yes_to_every_message_as_each_resident_got_it(
     for message in pasted:
         answer = client.post("/check", data={"message": message, "csrf_token": token})
         assert "Yes, we sent this message" in answer.text, message
+    # An e-mail sent before its check link had a line of its own, "(… genuine at URL)",
+    # is ours too ("at" was called words added: a review).
+    (mail,) = messages_for(alert, "email")
+    older = mail.replace("\nCheck this message is genuine: ", " (check this message is genuine at ")
+    older = older.replace("/check\n", "/check)\n", 1)
+    assert older != mail and "genuine at http" in older
+    answer = client.post("/check", data={"message": older, "csrf_token": token})
+    assert "Yes, we sent this message" in answer.text
     # A link of someone else's added to it is still found.
     added = client.post(
         "/check", data={"message": pasted[0] + " https://evil.example/pay", "csrf_token": token}

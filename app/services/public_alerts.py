@@ -382,6 +382,10 @@ def _words_sent(alert: Alert) -> list[str]:
         # Every e-mail ends with how to stop them (channels.smtp.email_text).
         "To stop these e-mails: call 101. Stop these e-mails",
         "I atal yr e-byst hyn: ffoniwch 101. Atal yr e-byst hyn",
+        # E-mails sent before 1 December 2026 said where to check in brackets: still
+        # ours (a review: "at" was called words added).
+        f"(check this message is genuine at {check})",
+        f"(gwiriwch fod y neges hon yn ddilys yn {check})",
         *NOT_READ.values(),  # above the link: replies are not read
         message_text.voice_script(title=alert.title, body=alert.body, **common),
         message_text.voice_ask(*question) or "",
