@@ -436,6 +436,30 @@ def test_work_the_sweeper_puts_back_goes_in_jobs_of_one_channel_calls_last(
     assert [each.pop() for each in channels] == ["email", "sms", "voice"]
 
 
+def test_an_all_clears_preview_counts_what_it_would_stop_and_no_further(
+    officer_client, make_resident, monkeypatch
+):
+    """The officer is told how many of the alert's messages an all-clear stops (a whole
+    incident was stopped so, unsaid: an outside check), counted only so far: a count of
+    a million waiting messages on every preview could time out (a review)."""
+    from app.services.alerts import targeting
+
+    for n in range(3):
+        make_resident(postcode="BS1 6AD", sms=f"+44770090082{n}")
+    sent = officer_client.post(
+        "/officers/alerts", json={"shapes": [circle()], "title": "T", "body": "B"}
+    )
+    first = sent.json["alert_id"]
+    follow_up = {"audience": "parent", "parent_id": first, "shapes": []}
+    clear = officer_client.post("/officers/preview", json=follow_up | {"category": "all_clear"})
+    assert clear.json["stops_unsent"] == 3
+    update = officer_client.post("/officers/preview", json=follow_up | {"category": "update"})
+    assert update.json["stops_unsent"] == 0
+    monkeypatch.setattr(targeting, "STOPS_COUNTED_TO", 1)
+    capped = officer_client.post("/officers/preview", json=follow_up | {"category": "all_clear"})
+    assert (capped.json["stops_unsent"], capped.json["stops_counted_to"]) == (2, 1)
+
+
 def test_the_preview_says_when_the_last_message_would_go_behind_the_queue(
     officer_client, residents, exact_counts, app, monkeypatch
 ):

@@ -351,17 +351,20 @@ def cancel_unsent_before_all_clear(root_id: int, all_clear_id: int) -> int:
     )
 
 
-def count_unsent_before_all_clear(root_id: int) -> int:
+def count_unsent_before_all_clear(root_id: int, most: int) -> int:
     """How many of the thread's messages (the alert `root_id` and its follow-ups) are
-    still queued: an all-clear sent now stops them (cancel_unsent_before_all_clear)."""
+    still queued, counted to `most` + 1 at most (a preview must stay quick while a
+    million go): an all-clear sent now stops them (cancel_unsent_before_all_clear)."""
     return db.session.scalar(
         text(
             """
-            SELECT count(*) FROM deliveries d JOIN alerts a ON a.id = d.alert_id
-            WHERE (a.id = :root OR a.parent_id = :root) AND d.status = 'queued'
+            SELECT count(*) FROM (
+                SELECT 1 FROM deliveries d JOIN alerts a ON a.id = d.alert_id
+                WHERE (a.id = :root OR a.parent_id = :root) AND d.status = 'queued'
+                LIMIT :most + 1) counted
             """
         ),
-        {"root": root_id},
+        {"root": root_id, "most": most},
     )
 
 

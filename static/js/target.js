@@ -1451,10 +1451,15 @@
     }
     // An all-clear stops what of its alert has not gone yet: said before it goes (a whole
     // urgent incident was stopped so, its officer not told: an outside check).
-    var stops = lastCounts && lastCounts.stops_unsent;
+    // Not for one scheduled: they may have gone by its time.
+    var stops = !at && lastCounts && lastCounts.stops_unsent;
+    var most = lastCounts && lastCounts.stops_counted_to;
     if (stops) {
       $("confirm-text").textContent += " " + (stops === 1 ?
         _("1 message of this alert has not gone yet: it will not be sent, and its resident gets only the all-clear.") :
+        stops > most ?
+        _("More than {n} messages of this alert have not gone yet: they will not be sent, and their residents get only the all-clear.",
+          { n: most.toLocaleString("en-GB") }) :
         _("{n} messages of this alert have not gone yet: they will not be sent, and their residents get only the all-clear.",
           { n: stops.toLocaleString("en-GB") }));
     }

@@ -354,9 +354,15 @@ def _preview(draft: AlertDraft, target: Target) -> dict:
         # An all-clear stops what of its thread has not gone yet (those residents get
         # the all-clear alone): said before it is sent (a whole urgent incident, 357
         # messages, was stopped so, and its officer was not told: an outside check).
+        # Counted to STOPS_COUNTED_TO: more is said as "more than".
         "stops_unsent": (
-            outbound_dao.count_unsent_before_all_clear(draft.parent_id)
+            outbound_dao.count_unsent_before_all_clear(draft.parent_id, STOPS_COUNTED_TO)
             if draft.category == "all_clear" and draft.parent_id is not None
             else 0
         ),
+        "stops_counted_to": STOPS_COUNTED_TO,
     }
+
+
+# How far an all-clear's preview counts the messages of its alert it would stop.
+STOPS_COUNTED_TO = 10_000
