@@ -729,6 +729,15 @@ def test_a_pause_or_quiet_hours_on_a_number_another_registration_shares_says_so(
     )
     said = shared.get("/my-alerts").text
     assert "Quiet hours saved: 22:00 to 07:00." in said and note in said
+    # The other one paused too: nothing comes through it, so nothing is said.
+    from app.models import Resident
+
+    other = db.session.scalars(select(Resident).where(Resident.name == "Imported")).one()
+    other.paused_at = func.now()
+    db.session.commit()
+    shared.post("/my-alerts/resume")
+    shared.post("/my-alerts/pause")
+    assert note not in shared.get("/my-alerts").text
     alone = opened_page(app.test_client(), "+447700900612", run_worker)
     alone.post("/my-alerts/pause")
     said = alone.get("/my-alerts").text

@@ -481,20 +481,25 @@ def shares_a_number(resident: Resident) -> bool:
     """Whether another registration holds one of the resident's numbers (an import from
     an older list may have several, which sign-up never makes): one message goes to a
     number, through any of them, so this one's pause or quiet hours do not hold it."""
+    own = select(ResidentChannel.address).where(
+        ResidentChannel.resident_id == resident.id,
+        ResidentChannel.channel.in_(("sms", "voice")),
+        ResidentChannel.verified_at.is_not(None),
+    )
+    # Only one that gets alerts: confirmed, not paused (one who paused both was still
+    # told to reply STOP: a review).
     return (
         db.session.scalar(
             select(ResidentChannel.resident_id)
+            .join(Resident, Resident.id == ResidentChannel.resident_id)
             .where(
                 ResidentChannel.channel.in_(("sms", "voice")),
                 ResidentChannel.resident_id != resident.id,
                 ResidentChannel.verified_at.is_not(None),
                 ResidentChannel.unsubscribed_at.is_(None),
-                ResidentChannel.address.in_(
-                    select(ResidentChannel.address).where(
-                        ResidentChannel.resident_id == resident.id,
-                        ResidentChannel.channel.in_(("sms", "voice")),
-                    )
-                ),
+                ResidentChannel.address.in_(own),
+                Resident.confirmed_at.is_not(None),
+                Resident.paused_at.is_(None),
             )
             .limit(1)
         )
