@@ -236,6 +236,8 @@ def test_a_found_persons_appeal_comes_down_with_its_all_clear_and_any_page_on_as
         assert withdrawal.findtext(f"{cap}info/{cap}urgency") == "Past"
         assert withdrawal.findtext(f"{cap}info/{cap}headline").startswith("Withdrawn: ")
         assert withdrawal.find(f"{cap}info/{cap}area/{cap}circle") is None
+        area = withdrawal.findtext(f"{cap}info/{cap}area/{cap}areaDesc")
+        assert area == "Not given: the alert was withdrawn"  # not "shown on its page"
         assert "Sam" not in document.text and "river" not in document.text
     everywhere = "".join(
         client.get(path).text
@@ -317,6 +319,11 @@ def test_a_found_persons_appeal_comes_down_with_its_all_clear_and_any_page_on_as
     assert client.get(f"/alerts/{after.reference}").status_code == 410
     assert client.get(f"/alerts/{cleared.reference}").status_code == 200
     assert "Road still closed" not in client.get("/alerts/feed/en.atom").text
+    # Never public, it has no withdrawal in the feeds either (of nothing a reader had:
+    # a review), while its original's is there.
+    for path in ("/alerts/feed/en.atom", "/alerts/feed/cap.atom", "/alerts/feed/en.rss"):
+        feed = client.get(path).text
+        assert after.reference not in feed and other.reference in feed, path
     assert (
         "Its public page was taken down on"
         in officer_client.get(f"/officers/alerts/{after.id}").text

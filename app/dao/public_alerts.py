@@ -84,9 +84,17 @@ def find_public_page(
     return list(db.session.scalars(query.offset(offset).limit(limit))), int(total or 0)
 
 
-def find_public_since(limit: int, *, taken_down_too: bool = False) -> list[Alert]:
-    """The newest public alerts, for the feeds and the message check."""
-    return list(db.session.scalars(public_alerts(taken_down_too=taken_down_too).limit(limit)))
+def find_public_since(
+    limit: int, *, taken_down_too: bool = False, withdrawn_too: bool = False
+) -> list[Alert]:
+    """The newest public alerts, for the feeds and the message check; `withdrawn_too`:
+    those taken down after they were public (the feeds' withdrawals), not those never
+    public (an update sent after its original came down had a withdrawal, of nothing
+    any reader had: a review)."""
+    query = public_alerts(taken_down_too=taken_down_too or withdrawn_too)
+    if withdrawn_too and not taken_down_too:
+        query = query.where(Alert.taken_down_at.is_(None) | (Alert.taken_down_at > Alert.sent_at))
+    return list(db.session.scalars(query.limit(limit)))
 
 
 def find_public_thread(root_id: int) -> list[Alert]:

@@ -135,6 +135,7 @@ WORDING: dict[str, dict[str, Any]] = {
         ),
         "reference": "Reference: {reference}",
         "area_fallback": "The area shown on the alert's page",
+        "withdrawn_area": "Not given: the alert was withdrawn",
         "alert": "Alert",
         "categories": {
             "incident": "Incident",
@@ -163,6 +164,7 @@ WORDING: dict[str, dict[str, Any]] = {
         ),
         "reference": "Cyfeirnod: {reference}",
         "area_fallback": "Yr ardal a ddangosir ar dudalen y rhybudd",
+        "withdrawn_area": "Heb ei rhoi: tynnwyd y rhybudd yn ôl",
         "alert": "Rhybudd",
         "categories": {
             "incident": "Digwyddiad",
@@ -542,6 +544,8 @@ def cap_area(alert: FeedAlert) -> tuple[list[str], list[str]]:
 
 
 def _area_description(alert: FeedAlert, language: str) -> str:
+    if alert.state == "withdrawn":  # its page answers 410: no area is given
+        return WORDING[language]["withdrawn_area"]
     names = [name for name in (clean_line(n) for n in alert.area_names or ()) if name]
     return ", ".join(names) or WORDING[language]["area_fallback"]
 

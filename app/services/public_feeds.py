@@ -142,13 +142,13 @@ def _feed_of_alerts(kind: str, media_type: str, write, *key: str) -> FeedDocumen
     from the alerts' validators, its kind and `key` (its language), and the settings."""
     with read_only():
         # Taken-down alerts too, as withdrawn: a reader that kept one replaces it.
-        validators = _validator_of(dao.find_public_since(FEED_SIZE, taken_down_too=True))
+        validators = _validator_of(dao.find_public_since(FEED_SIZE, withdrawn_too=True))
 
     def build() -> bytes:
         with read_only():
             cache: dict = {}
             chosen = [
-                feed_alert(a, cache) for a in dao.find_public_since(FEED_SIZE, taken_down_too=True)
+                feed_alert(a, cache) for a in dao.find_public_since(FEED_SIZE, withdrawn_too=True)
             ]
             return write(chosen, feed_source())
 
