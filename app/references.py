@@ -30,8 +30,9 @@ def read_reference(typed: object) -> str | None:
     hyphen, a full stop after it), or None when it cannot be one of ours."""
     if not isinstance(typed, str) or len(typed) > 40:
         return None
-    # Full-width letters and digits (a Japanese or Chinese keyboard) as their own.
-    typed = unicodedata.normalize("NFKC", typed)
+    # Full-width letters and digits (a Japanese or Chinese keyboard) as their own, and
+    # any script's digits (Arabic-Indic ٧: a review).
+    typed = _digits_as_ascii(unicodedata.normalize("NFKC", typed))
     symbols = re.sub(r"[\s\-\u2010-\u2015\u2212.,:;_/]", "", typed).upper()
     if len(symbols) != LENGTH or any(s not in ALPHABET for s in symbols):
         return None
@@ -40,8 +41,18 @@ def read_reference(typed: object) -> str | None:
 
 def find_reference(text: str) -> str | None:
     """The first reference printed in a pasted message ("Ref A7K2-9QF"), or None."""
-    match = PATTERN.search(unicodedata.normalize("NFKC", text).upper())
+    match = PATTERN.search(_digits_as_ascii(unicodedata.normalize("NFKC", text)).upper())
     return f"{match.group(1)}-{match.group(2)}" if match else None
+
+
+def _digits_as_ascii(text: str) -> str:
+    """
+    >>> _digits_as_ascii("A٧K٢-٩QF")
+    'A7K2-9QF'
+    """
+    return "".join(
+        str(unicodedata.decimal(ch)) if not ch.isascii() and ch.isdecimal() else ch for ch in text
+    )
 
 
 def spoken(reference: str) -> str:

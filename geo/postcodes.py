@@ -58,10 +58,16 @@ def canonical(text: str | None) -> str:
     'BS16AD'
     >>> canonical(None)
     ''
+    >>> canonical("BS\u0661 \u0666AD")
+    'BS16AD'
     """
     if not text:
         return ""
     text = unicodedata.normalize("NFKC", text)
+    # Any script's digits as ASCII ones: "BS١ ٦AD" from an Arabic keyboard (a review).
+    text = "".join(
+        str(unicodedata.decimal(ch)) if not ch.isascii() and ch.isdecimal() else ch for ch in text
+    )
     kept = [ch for ch in text if ch not in _IGNORABLE and not ch.isspace()]
     return "".join(kept).strip(".,;:-").upper()
 

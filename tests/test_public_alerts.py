@@ -508,6 +508,25 @@ def test_the_check_says_yes_to_what_we_sent_however_the_phone_changed_it(
     # The reference alone.
     typed = client.post("/check", data={"message": alert.reference.lower(), "csrf_token": token})
     assert "that reference is ours" in typed.text
+    # Typed on an Arabic keyboard: its digits are digits (a review).
+    from sqlalchemy import text as sql
+
+    db.session.execute(
+        sql("UPDATE alerts SET reference = 'A7K2-9QF' WHERE id = :id"), {"id": alert.id}
+    )
+    db.session.commit()
+    arabic = "A\u0667K\u0662-\u0669QF"
+    typed = client.post("/check", data={"message": arabic, "csrf_token": token})
+    assert "that reference is ours" in typed.text
+    db.session.execute(
+        sql("UPDATE alerts SET reference = :r WHERE id = :id"),
+        {"r": alert.reference, "id": alert.id},
+    )
+    db.session.commit()
+    # A postcode so typed is found too.
+    from geo.postcodes import canonical
+
+    assert canonical("BS\u0661 \u0666AD") == "BS16AD"
     # Our words with a link added: not simply "yes".
     added = client.post(
         "/check",
