@@ -16,9 +16,13 @@
   function fit() {
     var zoom = size(map.zoomControl);
     var credit = size(map.attributionControl);
+    // At once, not animated: a refit while a slow phone laid the page out still slid
+    // the area across the map when it was looked at (a loaded test machine caught it
+    // part-way, its area off the map's edge).
     map.fitBounds(layer.getBounds(), {
       paddingTopLeft: [zoom.width + MARGIN * 2, MARGIN],
-      paddingBottomRight: [MARGIN, credit.height + MARGIN]
+      paddingBottomRight: [MARGIN, credit.height + MARGIN],
+      animate: false
     });
   }
   fit();
