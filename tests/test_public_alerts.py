@@ -344,6 +344,15 @@ def test_a_found_persons_appeal_comes_down_with_its_all_clear_and_any_page_on_as
         assert stale.status_code == 302, action
         said = officer_client.get(f"/officers/alerts/{other.id}").text
         assert "Nothing was done: this is no longer offered" in said, action
+    # Deciding so spends no message waiting to be shown (it rendered the page, which
+    # took them: a review).
+    officer_client.post(
+        f"/officers/alerts/{other.id}/take-down", data={"csrf_token": token, "confirm": "yes"}
+    )
+    officer_client.post(f"/officers/alerts/{other.id}/cancel", data={"csrf_token": token})
+    said = officer_client.get(f"/officers/alerts/{other.id}").text
+    assert "Its public page was taken down already." in said
+    assert "Nothing was done: this is no longer offered" in said
     # An alert with no public page (never sent) has none to take down, and says so (it
     # said "taken down already": a review).
     from datetime import UTC, datetime, timedelta

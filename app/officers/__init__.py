@@ -456,9 +456,8 @@ def _tick_first(row: Alert, form: str, message: str):
     screen above the box they missed (an outside check). When the page no longer
     offers that form (a stale page or a second tab: already finished, taken down or
     sent again), it says so at the top: the 400 page said nothing (an outside check)."""
-    page = _alert_page(row, tick_error=(form, message))
-    if f'id="{form}-error"' in page:
-        return page, 400
+    if _offers(row, form):
+        return _alert_page(row, tick_error=(form, message)), 400
     flash(
         _(
             "Nothing was done: this is no longer offered, as the alert has changed since "
@@ -466,6 +465,19 @@ def _tick_first(row: Alert, form: str, message: str):
         )
     )
     return redirect(url_for("officers.alert", alert_id=row.id))
+
+
+def _offers(row: Alert, form: str) -> bool:
+    """Whether the alert's page shows this form now (officers/alert.html's conditions):
+    asked without rendering the page, which would spend its waiting messages (a
+    review)."""
+    if form == "cancel":
+        return row.status in ("sending", "pending_approval", "scheduled")
+    if form == "take-down":
+        return row.taken_down_at is None and has_public_page(row)
+    if form == "send-again":
+        return bool(_send_again_offer(row)["never_taken"])
+    return True
 
 
 def _followed_up(row: Alert) -> bool:
