@@ -99,7 +99,8 @@ def penetration():
     report = sorted_report(penetration_report(code), sort, order)
     # The wards of one district (?district=code), or the first WARDS_SHOWN of them all
     # (?wards=all: every one): 185 wards, each a block on a phone, made the page
-    # 38,852 px tall (an outside check). An unknown district shows them all, saying so.
+    # 38,852 px tall (an outside check). An unknown district is said, and every
+    # district's first wards shown.
     districts = {row.code: row for row in report.districts}
     asked = request.args.get("district", "")
     district = districts.get(asked)

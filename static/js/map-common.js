@@ -46,13 +46,19 @@
     return map;
   }
 
+  // A credit's licence words, English on every page: marked so (as the footer's are),
+  // or a screen reader reads them with the page's Welsh rules. Given as HTML (a link).
+  function inEnglish(html) {
+    return html ? '<span lang="en-GB">' + html + "</span>" : "";
+  }
+
   // The first base map that is set: raster tiles (MAP_TILE_URL, its {key} from
   // MAP_TILE_KEY), else the vector base map we serve (`flask geo build-basemap`),
   // else none. Returns which: "tiles", "vector" or "outlines".
   function addBaseMap(map) {
     if (config.tileUrl) {
       L.tileLayer(config.tileUrl, {
-        attribution: config.tileAttribution, maxZoom: config.tileMaxZoom, key: config.tileKey
+        attribution: inEnglish(config.tileAttribution), maxZoom: config.tileMaxZoom, key: config.tileKey
       }).addTo(map);
       return "tiles";
     }
@@ -66,7 +72,7 @@
         backgroundColor: BASE.background,
         // Only what the force's own layers add: the data every map page credits is
         // credited once, above. (Left unset, the library would credit OpenStreetMap.)
-        attribution: config.baseMap.attribution || ""
+        attribution: inEnglish(config.baseMap.attribution)
       });
       layer.addTo(map);
       window.CA.baseLayer = layer;

@@ -85,6 +85,14 @@ def test_officer_map_draws_the_base_map_from_our_server_with_labels(
     attribution = page.locator(".leaflet-control-attribution")
     expect(attribution).to_contain_text("Royal Mail copyright")  # not "Crown" alone
     expect(attribution).not_to_contain_text("OpenStreetMap")
+    # Every credit in it marked English (a review: only one of the kinds was).
+    unmarked = page.evaluate(
+        """() => { const control = document.querySelector('.leaflet-control-attribution');
+                   const copy = control.cloneNode(true);
+                   copy.querySelectorAll('[lang="en-GB"]').forEach(e => e.remove());
+                   return copy.textContent.replace(/[|\\s]/g, ''); }"""
+    )
+    assert unmarked == "", unmarked
     assert outside == []
     assert axe_violations(page) == []
     assert page.console_errors == []
