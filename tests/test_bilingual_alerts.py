@@ -478,6 +478,9 @@ def test_a_text_too_long_in_a_welsh_residents_words_is_refused(officer_client):
     assert preview["segments"] == parts(body, False) <= most
     assert preview["welsh_speakers_segments"] == preview["longest_segments"] > most
     assert preview["too_long"] is True
+    # Its cost is the longer's (a review: it was the English's).
+    price = float(officer_client.application.config["SMS_PRICE_PER_SEGMENT"])
+    assert preview["cost"] == round(preview["longest_segments"] * price, 4) > 0
 
 
 def test_a_welsh_speakers_call_asks_and_introduces_in_welsh(app, app_ctx):

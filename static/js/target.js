@@ -1158,9 +1158,12 @@
       if (!chosen(channel)) { return 0; }
       return ch[channel] === null ? lastCounts.min_count - 1 : ch[channel];
     };
-    var bound = (chosen("sms") && ch.sms === null) || (chosen("voice") && ch.voice === null);
+    // A text costs at most its longer form's parts: a Welsh speaker's may take more.
+    var longest = lastCompose.sms.longest_segments || lastCompose.sms.segments;
+    var bound = (chosen("sms") && ch.sms === null) || (chosen("voice") && ch.voice === null) ||
+      (chosen("sms") && longest > lastCompose.sms.segments);
     var total = most("sms") * lastCompose.sms.cost + most("voice") * lastCompose.voice.cost;
-    var parts = lastCompose.sms.segments === 1 ? _("1 part") : _("{n} parts", { n: lastCompose.sms.segments });
+    var parts = longest === 1 ? _("1 part") : _("{n} parts", { n: longest });
     var words = {
       total: total.toFixed(2), texts: chosen("sms") ? figure(ch.sms) : "0", parts: parts,
       calls: chosen("voice") ? figure(ch.voice) : "0", minutes: lastCompose.voice.minutes

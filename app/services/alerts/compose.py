@@ -195,7 +195,8 @@ def compose_preview(
             # of the Welsh speakers' alone.
             "longest_segments": longest.segments,
             "welsh_speakers_segments": welsh_speakers.segments,
-            "cost": round(length.segments * sms_price, 4),
+            # The most one text costs: a Welsh speaker's may take more parts (a review).
+            "cost": round(longest.segments * sms_price, 4),
             "characters": [
                 {
                     "character": character,
