@@ -738,6 +738,21 @@ def test_a_pause_or_quiet_hours_on_a_number_another_registration_shares_says_so(
     shared.post("/my-alerts/resume")
     shared.post("/my-alerts/pause")
     assert note not in shared.get("/my-alerts").text
+    # From the page's own form, as the page posts them (only the routes said it: an
+    # outside re-check); said once, by the paused banner.
+    shared.post("/my-alerts/resume")
+    other.paused_at = None
+    db.session.commit()
+    shared.post("/my-alerts", data={"pause": "pause"})
+    said = shared.get("/my-alerts").text
+    assert "Saved: alerts paused." in said and said.count(note) == 1
+    shared.post("/my-alerts", data={"pause": "resume"})
+    shared.post(
+        "/my-alerts",
+        data={"quiet_shown": "1", "quiet": "yes", "quiet_from": "21:00", "quiet_until": "07:00"},
+    )
+    said = shared.get("/my-alerts").text
+    assert "Saved: quiet hours." in said and note in said
     alone = opened_page(app.test_client(), "+447700900612", run_worker)
     alone.post("/my-alerts/pause")
     said = alone.get("/my-alerts").text

@@ -410,6 +410,9 @@ def _my_alerts_page(
         posted=posted if posted is not None else MultiDict(),
         saved=saved,
         place_consent=place_consent,
+        # Paused, a number another registration holds still gets that one's alerts:
+        # said beside "Nothing is sent" (which the page said: an outside re-check).
+        shared_number_note=_shared_number_note(resident).strip() if resident.paused_at else "",
     )
 
 
@@ -507,7 +510,14 @@ def save(resident):
             saved=saved,
             place_consent=needed[0] if needed else None,
         ), 400
-    flash(_("Saved: %(what)s.", what=", ".join(saved)) if saved else _("Nothing has changed."))
+    said = _("Saved: %(what)s.", what=", ".join(saved)) if saved else _("Nothing has changed.")
+    # The page's own quiet hours post here: what a number another registration holds
+    # still gets is said as the route's is (only it said so, and nothing on the page
+    # posts to it: an outside re-check). Paused, the page's banner says it.
+    quiet_on = form.get("quiet_shown") and form.get("quiet") in ("yes", "on")
+    if quiet_on and str(_l("quiet hours")) in saved:
+        said += _shared_number_note(resident)
+    flash(said)
     if sent_to and sent_to[0] in ("sms", "voice"):  # its code goes in on the confirm page
         return redirect(url_for("residents.confirm"))
     return redirect(url_for("residents.my_alerts"))
@@ -699,7 +709,6 @@ def pause(resident, action: str):
             set_paused(resident, paused)
             or (
                 _("Alerts paused. Nothing will be sent until you resume.")
-                + _shared_number_note(resident)
                 if paused
                 else _("Alerts resumed.")
             )
