@@ -463,6 +463,9 @@ def test_the_ward_table_shows_the_first_wards_or_a_districts(app, make_officer, 
     assert a in codes and "Wards of Bristol, City of" in bristol
     assert f"district={BRISTOL}" in bristol.split('id="ward-table"')[1].split("</thead>")[0]
     assert f'<option value="{BRISTOL}" selected>' in bristol
+    # Typed in lower case, it is the same district (an outside re-check).
+    lower = client.get(f"/analysts/penetration?district={BRISTOL.lower()}&sort=name").text
+    assert re.findall(ward_rows, lower) == codes and 'id="unknown-district"' not in lower
     # The district's row opens its wards.
     assert f'href="/analysts/penetration?sort=rate&amp;order=asc&amp;district={BRISTOL}#wards"' in (
         page

@@ -462,6 +462,19 @@ def test_an_alert_whose_48_hours_have_not_passed_is_not_counted_yet(app_ctx, mak
     assert result.usual_per_48h == pytest.approx(7 / (usual_hours / 48))
 
 
+def test_alerts_only_waiting_for_their_48_hours_are_not_called_none(app, make_officer):
+    """ "Alerts still within their first 48 hours: 8" stood beside "No live alerts
+    were sent in this period" (an outside check)."""
+    officer = make_officer(role="officer")
+    add_alert(officer, datetime.now(UTC) - timedelta(minutes=10))
+    page = signed_in(app, make_officer(role="analyst"), "analyst").get("/analysts/timeline")
+    assert "Alerts still within their first 48 hours: 1" in page.text
+    assert "No alert&#39;s first 48 hours have passed yet" in page.text or (
+        "No alert's first 48 hours have passed yet" in page.text
+    )
+    assert "No live alerts were sent in this period, so" not in page.text
+
+
 def test_fatigue_hides_a_small_count_and_the_usual_rate_that_gives_it_away(app_ctx, make_officer):
     officer = make_officer(role="officer")
     period = Period(date(2026, 1, 5), date(2026, 2, 2))

@@ -102,7 +102,7 @@ def penetration():
     # 38,852 px tall (an outside check). An unknown district is said, and every
     # district's first wards shown.
     districts = {row.code: row for row in report.districts}
-    asked = request.args.get("district", "")
+    asked = request.args.get("district", "").strip().upper()  # "e06000023" too
     district = districts.get(asked)
     every = request.args.get("wards") == "all"
     wards = [row for row in report.wards if district is None or row.district_code == district.code]
