@@ -546,3 +546,31 @@ def test_a_welsh_speakers_call_asks_and_introduces_in_welsh(app, app_ctx):
         "The reference for this message is " + english[0][1].split("message is ")[1],
     )
     assert ("Polly.Amy", "Again.") in english
+
+
+def test_an_e_mails_own_links_are_links_and_an_officers_are_text(app, app_ctx):
+    """The check page's link (and a question's answer page's) was text in the e-mail's
+    HTML, to be copied by a resident who is not technical (an outside check); a link
+    the officer typed stays text, as it always was."""
+    from app.channels.smtp import build_email
+    from app.services import forces
+    from app.services.dispatch import render_message
+    from app.services.outbound import Claimed
+
+    alert = Alert(
+        force_id=forces.default_force().id,
+        title="Road closed",
+        body="The A36 is closed. See https://example.com/roads for more.",
+        mode="live",
+        reference="A7K2-9QF",
+        question="Seen it?",
+        answer_options=["Yes", "No"],
+    )
+    with app.test_request_context():
+        message = render_message(alert, Claimed(7, None, None, "email", "a@b.invalid", 1))
+    page = build_email(message, "alerts@police.example").get_body(("html",)).get_content()
+    anchors = html.fromstring(page).xpath("//a/@href")
+    assert any(href.endswith("/check") for href in anchors), anchors
+    assert any("/answer/" in href for href in anchors), anchors
+    assert "https://example.com/roads" in page
+    assert not any("example.com" in href for href in anchors)

@@ -38,6 +38,9 @@ class OutgoingMessage:
     # lines) where it is not the resident's (message_text.email_languages); those after
     # are in the resident's. A screen reader read a Welsh e-mail's English in Welsh.
     paragraph_languages: tuple[str | None, ...] = ()
+    # E-mail: our own links in the body (the check page, the answer page), made links
+    # in its HTML part; an officer's are left as text.
+    links: tuple[str, ...] = ()
     # E-mail: asked once the message has gone to the server but for the line that ends
     # it (the final dot, without which the server must not deliver it); raises
     # (Withdrawn, TransportError) to keep it back. `not_taken`: told when the server

@@ -119,7 +119,8 @@ def build_email(message: OutgoingMessage, sender: str) -> EmailMessage:
     if len(marks) > len(parts):  # not this body's: marking none beats marking wrongly
         marks = ()
     paragraphs = "".join(
-        f"<p{_lang_attribute(mark, language)}>{html.escape(part).replace(chr(10), '<br>')}</p>"
+        f"<p{_lang_attribute(mark, language)}>"
+        f"{_linked(html.escape(part), message.links).replace(chr(10), '<br>')}</p>"
         for part, mark in zip(parts, (*marks, *[None] * (len(parts) - len(marks))), strict=True)
     )
     unsubscribe = (
@@ -136,6 +137,17 @@ def build_email(message: OutgoingMessage, sender: str) -> EmailMessage:
     # After: making the message multipart moves Content- headers into its first part.
     email["Content-Language"] = language
     return email
+
+
+def _linked(escaped: str, links: tuple[str, ...]) -> str:
+    """Escaped text with our own links in it made links (the check page's was text a
+    resident had to copy: an outside check); each a whole word, an officer's left."""
+    for link in links:
+        shown = html.escape(link)
+        if _PLAIN_URI.fullmatch(link):
+            anchor = f'<a href="{shown}">{shown}</a>'
+            escaped = re.sub(rf"(?<!\S){re.escape(shown)}(?!\S)", lambda _, a=anchor: a, escaped)
+    return escaped
 
 
 def _lang_attribute(mark: str | None, language: str) -> str:

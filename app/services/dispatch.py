@@ -84,6 +84,7 @@ def _render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -
     resident chose Welsh)."""
     force = forces.force_by_id(alert.force_id).name
     unsubscribe_url = callback_url = audio_url = ask = answer_url = welsh_script = None
+    links: tuple[str, ...] = ()
     paragraph_languages: tuple[str | None, ...] = ()
     words = {"title": alert.title, "body": alert.body, "force": force, "mode": alert.mode}
     question = (alert.question, alert.answer_options, alert.confirm_receipt)
@@ -131,21 +132,22 @@ def _render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -
             welsh_title=welsh[0] if welsh else None,
             welsh_first=welsh_first,
         )
+        # Its page in the resident's language, as the way to stop (it opened in
+        # English from a Welsh e-mail: an outside check). Its force's check page (a
+        # Wiltshire resident's e-mail sent them to Avon and Somerset's: an outside check).
+        check_url = url_for(
+            "public.check",
+            _external=True,
+            lang="cy" if welsh_first else None,
+            **forces.public_values(alert),
+        )
+        links = (check_url,)
         body = message_text.email_text(
             body=alert.body,
             force=force,
             mode=alert.mode,
             reference=reference,
-            # Its page in the resident's language, as the way to stop (it opened in
-            # English from a Welsh e-mail: an outside check).
-            # Its force's check page (a Wiltshire resident's e-mail sent them to Avon
-            # and Somerset's: an outside check).
-            check_url=url_for(
-                "public.check",
-                _external=True,
-                lang="cy" if welsh_first else None,
-                **forces.public_values(alert),
-            ),
+            check_url=check_url,
             welsh=welsh[1] if welsh else None,
             welsh_first=welsh_first,
         )
@@ -165,6 +167,7 @@ def _render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -
                 lang="cy" if welsh_first else None,
             )
             body += "\n\n" + message_text.email_ask(*question, link=link, language=language)
+            links += (link,)
     # Every e-mail carries its way to stop, the outbox's record too (the demo's
     # unsubscribe journey starts there, as a resident's starts in their inbox).
     if claimed.channel == "email" and claimed.resident_id:
@@ -201,6 +204,7 @@ def _render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -
         else None,
         also_reads=also_reads,
         paragraph_languages=paragraph_languages,
+        links=links,
     )
 
 
