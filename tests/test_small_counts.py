@@ -30,6 +30,10 @@ NOT_COUNTS = {
     "slowest_seconds",
     "per_second",
     "waiting",
+    # An all-clear's count of its alert's messages not gone yet: a sent alert's, which
+    # its own page counts exactly, not an area's residents.
+    "stops_unsent",
+    "stops_counted_to",
 }
 
 

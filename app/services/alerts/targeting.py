@@ -329,7 +329,7 @@ def _preview(draft: AlertDraft, target: Target) -> dict:
         )
     residents = suppressed(counts["residents"])
     channels = {channel: suppressed(n) for channel, n in counts["channels"].items()}
-    return {
+    shown = {
         "residents": residents,
         "channels": channels,
         # When the last message would go: the provider limits and the queue waiting.
@@ -351,17 +351,18 @@ def _preview(draft: AlertDraft, target: Target) -> dict:
         # From the count as shown: a threshold under min_count would otherwise tell which
         # side of it a hidden count lies. The send applies the rule to the real count.
         "needs_approval": needs_approval(draft.category, residents or 0),
+    }
+    if draft.category == "all_clear" and draft.parent_id is not None:
         # An all-clear stops what of its thread has not gone yet (those residents get
         # the all-clear alone): said before it is sent (a whole urgent incident, 357
         # messages, was stopped so, and its officer was not told: an outside check).
-        # Counted to STOPS_COUNTED_TO: more is said as "more than".
-        "stops_unsent": (
-            outbound_dao.count_unsent_before_all_clear(draft.parent_id, STOPS_COUNTED_TO)
-            if draft.category == "all_clear" and draft.parent_id is not None
-            else 0
-        ),
-        "stops_counted_to": STOPS_COUNTED_TO,
-    }
+        # Counted to STOPS_COUNTED_TO: more is said as "more than". Exact below 5: a
+        # sent alert's messages, which its own page counts exactly, not an area's.
+        shown["stops_unsent"] = outbound_dao.count_unsent_before_all_clear(
+            draft.parent_id, STOPS_COUNTED_TO
+        )
+        shown["stops_counted_to"] = STOPS_COUNTED_TO
+    return shown
 
 
 # How far an all-clear's preview counts the messages of its alert it would stop.
