@@ -753,7 +753,10 @@ def test_a_pause_or_quiet_hours_on_a_number_another_registration_shares_says_so(
     )
     said = shared.get("/my-alerts").text
     assert "Saved: quiet hours." in said and note in said
+    # Deleting one's details says it too, before "no more alerts" is believed.
+    assert note in shared.get("/my-alerts/delete").text
     alone = opened_page(app.test_client(), "+447700900612", run_worker)
+    assert note not in alone.get("/my-alerts/delete").text
     alone.post("/my-alerts/pause")
     said = alone.get("/my-alerts").text
     assert "Alerts paused." in said and note not in said

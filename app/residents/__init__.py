@@ -731,7 +731,11 @@ def download(resident):
 @resident_required
 def delete(resident):
     if request.method != "POST":  # GET, or HEAD (Flask answers HEAD with the GET view)
-        return render_template("residents/delete.html")
+        # A number another registration holds gets its alerts still: said before
+        # "You will get no more alerts" is believed (an outside re-check).
+        return render_template(
+            "residents/delete.html", shared_number_note=_shared_number_note(resident).strip()
+        )
     reference = str(resident.reference)
     # Named before they go: a resident with a place in a second force was told only
     # of the first (an outside check).
