@@ -433,6 +433,8 @@ def test_the_audit_log_names_its_events_in_welsh_on_a_welsh_page(admin_client):
     assert "Wedi mewngofnodi" in page  # the admin's own sign-in
     assert "Neb wedi mewngofnodi (preswylwyr, y system)" in page
     assert ">Signed in<" not in page
+    # What each record says of itself is English, marked so (an outside check).
+    assert 'class="details" lang="en-GB">' in page
     english = admin_client.get("/admin/audit?lang=en").text
     assert "Signed in" in english
 
