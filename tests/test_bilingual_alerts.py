@@ -574,3 +574,17 @@ def test_an_e_mails_own_links_are_links_and_an_officers_are_text(app, app_ctx):
     assert any("/answer/" in href for href in anchors), anchors
     assert "https://example.com/roads" in page
     assert not any("example.com" in href for href in anchors)
+    # Written in both languages, each language's check link opens its own page (the
+    # Welsh lines' opened the English page for an English reader, and the other way
+    # round: an outside re-check), whichever comes first.
+    alert.title_cy, alert.body_cy = "Ffordd ar gau", "Mae'r A36 ar gau."
+    for welsh_first in (False, True):
+        with app.test_request_context():
+            message = render_message(
+                alert, Claimed(7, None, None, "email", "a@b.invalid", 1), welsh_first
+            )
+        english_half, welsh_half = message.body.split("\n\n---\n\n")[
+            :: 1 if not welsh_first else -1
+        ]
+        assert re.search(r"genuine: \S+/check(\n|$)", english_half), english_half
+        assert re.search(r"ddilys: \S+/check\?lang=cy(\n|$)", welsh_half), welsh_half

@@ -132,16 +132,12 @@ def _render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -
             welsh_title=welsh[0] if welsh else None,
             welsh_first=welsh_first,
         )
-        # Its page in the resident's language, as the way to stop (it opened in
-        # English from a Welsh e-mail: an outside check). Its force's check page (a
-        # Wiltshire resident's e-mail sent them to Avon and Somerset's: an outside check).
-        check_url = url_for(
-            "public.check",
-            _external=True,
-            lang="cy" if welsh_first else None,
-            **forces.public_values(alert),
-        )
-        links = (check_url,)
+        # Its force's check page (a Wiltshire resident's e-mail sent them to Avon and
+        # Somerset's: an outside check), in the language of the lines it ends: the Welsh
+        # lines' opens in Welsh (message_text.in_welsh; it opened in English from a Welsh
+        # e-mail: an outside check), the English lines' in English.
+        check_url = url_for("public.check", _external=True, **forces.public_values(alert))
+        links = (check_url, message_text.in_welsh(check_url))
         body = message_text.email_text(
             body=alert.body,
             force=force,

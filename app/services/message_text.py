@@ -497,6 +497,19 @@ def voice_introduction(
     )
 
 
+def in_welsh(url: str) -> str:
+    """A page's address as it opens in Welsh: a two-language e-mail's Welsh lines sent
+    an English reader to the English page, its English lines a Welsh one to the Welsh
+    (an outside re-check): each language's link opens its own.
+
+    >>> in_welsh("https://x.example/check"), in_welsh("https://x.example/check?lang=cy")
+    ('https://x.example/check?lang=cy', 'https://x.example/check?lang=cy')
+    """
+    if "lang=cy" in url:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}lang=cy"
+
+
 def _welsh_footer(reference: str | None, check_url: str | None) -> str:
     """An e-mail's closing lines in Welsh: the force, the reference, the check page."""
     with in_language("cy"):
@@ -504,7 +517,9 @@ def _welsh_footer(reference: str | None, check_url: str | None) -> str:
         if reference:
             footer += "\n" + gettext("Reference: %(reference)s", reference=reference)
             if check_url:
-                footer += "\n" + gettext("Check this message is genuine: %(link)s", link=check_url)
+                footer += "\n" + gettext(
+                    "Check this message is genuine: %(link)s", link=in_welsh(check_url)
+                )
         return footer
 
 
