@@ -370,13 +370,25 @@ def _options(options: list[str], language: str = "en") -> str:
     return ", ".join(f"{n} for {label}" for n, label in enumerate(options, start=1))
 
 
+# Our words around a quick question, by how it is answered: (the question's template,
+# the request to confirm), read in the resident's language when used (_asked).
+SMS_ASK = (
+    lazy_gettext("%(question)s Reply %(options)s."),
+    lazy_gettext("Reply OK to confirm you got this."),
+)
+VOICE_ASK = (
+    lazy_gettext("%(question)s Press %(options)s."),
+    lazy_gettext("Press 1 to confirm you got this message."),
+)
+
+
 def _asked(question, options, confirm, language: str, words) -> str | None:
-    """A question's or a request to confirm's words, ours in `language`: `words()`
-    gives (the question's template, the request), read in that language."""
+    """A question's or a request to confirm's words, ours in `language` (`words`: one
+    of SMS_ASK and VOICE_ASK); the question and its answers as the officer wrote them."""
     if not (question and options or confirm):
         return None
     with in_language(language):
-        asking, confirming = words()
+        asking, confirming = (str(w) for w in words)
         if question and options:
             return asking % {"question": question, "options": _options(options, language)}
         return confirming
@@ -388,16 +400,7 @@ def sms_ask(
     """What a text asks at its end: "Did you see anything? Reply 1 for Yes, 2 for No."
     or "Reply OK to confirm you got this." (None: it asks nothing). Our words in the
     resident's `language`; the question and its answers as the officer wrote them."""
-    return _asked(
-        question,
-        options,
-        confirm,
-        language,
-        lambda: (
-            gettext("%(question)s Reply %(options)s."),
-            gettext("Reply OK to confirm you got this."),
-        ),
-    )
+    return _asked(question, options, confirm, language, SMS_ASK)
 
 
 def voice_ask(
@@ -405,18 +408,8 @@ def voice_ask(
 ) -> str | None:
     """What a call asks after the message, answered with the keypad: our words in the
     resident's `language` (a Welsh speaker's call asked "Press 1 for Yes" in English
-    between its Welsh words and its Welsh ending), the question and its answers as the
-    officer wrote them."""
-    return _asked(
-        question,
-        options,
-        confirm,
-        language,
-        lambda: (
-            gettext("%(question)s Press %(options)s."),
-            gettext("Press 1 to confirm you got this message."),
-        ),
-    )
+    between its Welsh words and its Welsh ending)."""
+    return _asked(question, options, confirm, language, VOICE_ASK)
 
 
 def email_ask(
