@@ -78,7 +78,8 @@ def compose_preview(
     title_cy, body_cy = clean_text(title_cy or ""), clean_text(body_cy or "", multiline=True)
     if not title and not body and title_cy and body_cy:  # written in Welsh only
         title, body, title_cy, body_cy = title_cy, body_cy, "", ""
-    # Written in both languages: everyone gets both, their own first.
+    # Written in both languages: everyone gets both, their own first. A resident who
+    # chose Welsh gets our words in Welsh even when it is in English only ("cy").
     welsh = (title_cy, body_cy) if title_cy and body_cy else None
     texts = {
         first: message_text.sms_text(
@@ -91,25 +92,14 @@ def compose_preview(
             welsh=welsh,
             welsh_first=first == "cy",
         )
-        for first in (("en", "cy") if welsh else ("en",))
+        for first in ("en", "cy")
     }
     sms = texts["en"]
     length = message_text.sms_length(sms)
     # What a resident who chose Welsh gets: our words in Welsh are longer ("ar gyfer"
     # for "for"), and the send refuses by the longer of the two. The counter showed the
     # English alone, within the limit, and "Send now" refused it (a review).
-    welsh_speakers = message_text.sms_length(
-        texts.get("cy")
-        or message_text.sms_text(
-            title=title,
-            body=body,
-            force=force,
-            mode=mode,
-            ask=message_text.sms_ask(*ask, "cy"),
-            reference=sms_reference(reference),
-            welsh_first=True,
-        )
-    )
+    welsh_speakers = message_text.sms_length(texts["cy"])
     longest = max(length, welsh_speakers, key=lambda measured: (measured.segments, measured.units))
     english_only = length
     if welsh:  # what the Welsh costs, on its own line of the counter
@@ -208,7 +198,7 @@ def compose_preview(
             ],
             "plain_segments": plain_length.segments,
             # With Welsh: the text Welsh speakers get, and what the Welsh adds.
-            "text_welsh_first": texts.get("cy"),
+            "text_welsh_first": texts["cy"] if welsh else None,
             "welsh_segments": length.segments - english_only.segments if welsh else None,
             "english_segments": english_only.segments,
         },
