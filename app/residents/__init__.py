@@ -454,8 +454,9 @@ def save(resident):
         chosen = sorted(form.getlist("groups"))
         if chosen != sorted(g.slug for g in resident.groups):
             attempt(_l("groups"), lambda: set_groups(resident, chosen))
-    if form.get("quiet_shown"):
-        attempt(_l("quiet hours"), lambda: _save_quiet_hours(resident, form))
+    quiet_saved = bool(form.get("quiet_shown")) and attempt(
+        _l("quiet hours"), lambda: _save_quiet_hours(resident, form)
+    )
     if form.get("forces_shown"):
         theirs = forces_of(resident)
         # Only their own forces count: one they have no place in, sent along, is no
@@ -514,8 +515,7 @@ def save(resident):
     # The page's own quiet hours post here: what a number another registration holds
     # still gets is said as the route's is (only it said so, and nothing on the page
     # posts to it: an outside re-check). Paused, the page's banner says it.
-    quiet_on = form.get("quiet_shown") and form.get("quiet") in ("yes", "on")
-    if quiet_on and str(_l("quiet hours")) in saved:
+    if quiet_saved and form.get("quiet") in ("yes", "on"):
         said += _shared_number_note(resident)
     flash(said)
     if sent_to and sent_to[0] in ("sms", "voice"):  # its code goes in on the confirm page
