@@ -682,6 +682,12 @@ STOPS = (
     "Dad-danysgrifio",
     "Tynnwch fy rhif",
     "Peidiwch â fy nhecstio",
+    # As it shows: accented, look-alike letters of other alphabets, and the word in
+    # Cyrillic (an outside check: each was a message, and the texts went on).
+    "ŚTOP",
+    "Stóp",
+    "\u0405\u0422\u041e\u0420",
+    "стоп",
 )
 
 
@@ -753,7 +759,8 @@ def test_a_stop_in_words_twilio_does_not_answer_is_answered_in_the_residents_lan
     # STOP as a phone may send it that Twilio's opt-out does not read (a zero-width
     # space, full-width letters, a Hangul filler, a direction mark): stopped here, and
     # answered by us, as Twilio never does (nobody was told: an outside check).
-    for n, body in enumerate(("STOP\u200b", "ＳＴＯＰ", "\u3164STOP", "stop\u202e")):
+    stops = ("STOP\u200b", "ＳＴＯＰ", "\u3164STOP", "stop\u202e", "ŚTOP", "стоп")
+    for n, body in enumerate(stops):
         number = f"+44770090077{n}"
         assert providers.gateway.text_in(url, number, body) == 200
         assert optout.number_stopped(number), body

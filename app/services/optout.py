@@ -13,6 +13,7 @@ from app.dao.audit import create_audit_event
 from app.extensions import db
 from app.models import Resident
 from app.services.counters import key_digest
+from app.services.text import without_accents
 from app.services.timeline import record_stop, record_unsubscribe
 
 # The words carriers and Twilio treat as opting out, and back in; and the Welsh verb
@@ -22,6 +23,7 @@ STOP_WORDS = {
     "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "STOP ALL", "OPTOUT", "REVOKE",
     "STOPIO", "OPT OUT", "PLEASE STOP", "DIM MWY", "PLS STOP", "PLZ STOP", "STOP IT",
     "NO MORE", "STOPP", "STOPPP", "DIM MWY DIOLCH", "DIM DIOLCH",
+    "СТОП",  # Russian, Ukrainian, Bulgarian and Serbian "stop", as it is written there
 }  # fmt: skip
 START_WORDS = {"START", "UNSTOP", "YES"}
 # The words Twilio's own opt-out acts on and answers, the text being that word alone:
@@ -69,6 +71,9 @@ MENTIONS_STOP = re.compile(
     r"|PEIDIWCH|DANYSGRIFIO|WRONG NUMBER|NOT INTERESTED|LEAVE ME ALONE|I WANT OUT|NA DIOLCH"
     r"|CANCEL (?:MY |THE )?SUBSCRIPTION)\b"
 )
+# Capital letters of other alphabets drawn as Latin ones: a STOP typed with some of
+# them (the Cyrillic "ЅТОР", a Greek "ΤΟ") reads as it shows.
+_LOOK_ALIKES = str.maketrans("АВЕКМНОРСТХУЅІЈΑΒΕΖΗΙΚΜΝΟΡΤΥΧ", "ABEKMHOPCTXYSIJABEZHIKMNOPTYX")
 # A phone's signature after the words ("Stop\nSent from my iPhone").
 _SIGNATURE = re.compile(r"\s*\bSENT FROM MY\b.*$")
 
@@ -85,10 +90,13 @@ def _words(text: str) -> str:
 def wants_stop(word: str) -> bool:
     """Whether a text (as replies.word_of gives it) asks to stop texts: STOP and the
     other words alone, or a way of asking followed by nothing but FILLER. "S T O P" and
-    "Sto p" are STOP (a short text, its letters alone)."""
+    "Sto p" are STOP (a short text, its letters alone), and so are "ŚTOP", "Stóp" and
+    a Cyrillic "ЅТОР", as they show (an outside check: each was a message, its texts
+    going on)."""
     words = _words(word)
-    letters = words.replace(" ", "")
-    if words in STOP_WORDS or word in STOP_WORDS:
+    shown = without_accents(words).translate(_LOOK_ALIKES)
+    letters = shown.replace(" ", "")
+    if {words, word, shown} & STOP_WORDS:
         return True
     if len(words) <= 12 and letters in ("STOP", "STOPIO", "STOPP", "UNSUBSCRIBE"):
         return True
