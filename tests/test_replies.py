@@ -184,7 +184,15 @@ def test_help_is_answered_automatically_but_not_without_end(
     # France, China and Nigeria, at the force's cost, and after a STOP (an outside
     # check).
     before = len(providers.gateway.accepted)
-    for number in ("+12025550124", "+33612345678", "+8613800138000", "+2348012345678"):
+    # Nor to a Jersey or Isle of Man mobile nobody registered: Twilio bills them as abroad.
+    for number in (
+        "+12025550124",
+        "+33612345678",
+        "+8613800138000",
+        "+2348012345678",
+        "+447797712345",
+        "+447624123456",
+    ):
         providers.gateway.text_in(url, number, "HELP")
         providers.gateway.text_in(url, number, "please stop sending me things about my car")
     providers.gateway.text_in(url, "+449098790000", "HELP")
@@ -849,6 +857,7 @@ def test_a_message_to_the_police_is_answered_once_a_day_with_where_to_go_now(
     make_resident(postcode="BA14 6AA", sms="+447700900762")
     welsh = make_resident(sms="+447700900763")
     welsh.language = "cy"
+    make_resident(sms="+447781123456")  # a Guernsey mobile: registered, so answered
     db.session.commit()
     send(officer, run_worker, question="Seen it?", options=["Yes", "No"])
     url = inbound(providers)
@@ -862,6 +871,8 @@ def test_a_message_to_the_police_is_answered_once_a_day_with_where_to_go_now(
     gateway.text_in(url, "+19005550100", "Hello")  # abroad: no answer to run up costs
     gateway.text_in(url, "+449098790000", "Hello")  # premium rate: none (an outside check)
     gateway.text_in(url, "+441481123456", "Hello")  # a Guernsey landline: none
+    gateway.text_in(url, "+447781123456", "Hello")
+    gateway.text_in(url, "+447624123456", "Hello")  # an Isle of Man mobile nobody holds: none
     gateway.text_in(url, "+447700900765", "STOP")
     gateway.text_in(url, "+447700900765", "Why did you text me")
     gateway.text_in(url, "+447700900761", "1")  # the quick question's answer
@@ -876,9 +887,10 @@ def test_a_message_to_the_police_is_answered_once_a_day_with_where_to_go_now(
     (welsh_thanks,) = said.pop("+447700900763")
     assert welsh_thanks.startswith("Rhybuddion cymunedol Heddlu Avon a Gwlad yr Haf: diolch")
     assert said.pop("+447700900764")[0].startswith("Avon and Somerset Police community")
+    assert said.pop("+447781123456")[0].startswith("Avon and Somerset Police community")
     assert "+447700900765" not in said and said == {}
     kinds = [r.kind for r in all_replies()]
-    assert kinds.count("message") == 9 and kinds.count("answer") == 1
+    assert kinds.count("message") == 11 and kinds.count("answer") == 1
 
 
 def test_a_call_does_not_read_out_emoji_that_a_text_keeps(

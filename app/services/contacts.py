@@ -104,6 +104,19 @@ def normalise_phone(text: str, *, need_mobile: bool, allow_drama: bool = False) 
     return number
 
 
+def crown_dependency(e164: str) -> bool:
+    """Whether a +44 number is Jersey's, Guernsey's or the Isle of Man's: sign-up takes
+    them, and Twilio bills a text to them as one abroad.
+
+    >>> crown_dependency("+447797712345"), crown_dependency("+447911123456")
+    (True, True)
+    >>> crown_dependency("+447400123456"), crown_dependency("+447700900123")
+    (False, False)
+    """
+    region = phonenumbers.region_code_for_number(phonenumbers.parse(e164))
+    return region in UK_REGIONS - {"GB"}
+
+
 def _our_numbers() -> set[str]:
     config = current_app.config
     given = (

@@ -27,7 +27,12 @@ from app.extensions import db
 from app.i18n import current
 from app.models import Alert, Reply, Resident
 from app.services import authorisation, forces, message_text, notices, optout
-from app.services.contacts import ContactRefused, mask_address, normalise_phone
+from app.services.contacts import (
+    ContactRefused,
+    crown_dependency,
+    mask_address,
+    normalise_phone,
+)
 from app.services.suppression import Group, suppress
 from app.services.text import BLANK_GLYPHS, TextRefused, checked_text, clean_text, shows_something
 from app.services.verification import allow_per_hour
@@ -173,10 +178,10 @@ def stop_answer(from_number: str, body: str) -> str | None:
         allowed = allow_per_hour("stop-answer", from_number, 2)
     except RedisError:
         allowed = False
-    if not uk_mobile(from_number) or not allowed:
+    holders = replies_dao.holders_of(from_number, ("sms",))
+    if not uk_mobile(from_number, held=bool(holders)) or not allowed:
         db.session.rollback()
         return None
-    holders = replies_dao.holders_of(from_number, ("sms",))
     resident = db.session.get(Resident, holders[0]) if len(holders) == 1 else None
     language = resident.language if resident is not None else "en"
     answer = message_text.stopped_text(language)
@@ -200,32 +205,35 @@ def provider_reads(body: str) -> str:
 _ANSWER_LIMITS = {"help": ("help-answer", 2, 3600), "thanks": ("thanks-answer", 1, 86400)}
 
 
-def answerable(number: str) -> bool:
+def answerable(number: str, holders: list[int]) -> bool:
     """Whether an automatic answer may go to a number that texted us: a UK mobile we
     could send texts to (its 101 and 999 are for it, and a text to any number that texts
     us is a cost anyone could run up with paid numbers abroad: HELP was answered in the
     US, France, China and Nigeria, the thanks on a premium-rate number), which has not
     texted STOP (HELP was answered after a STOP Twilio never saw: outside checks)."""
-    return uk_mobile(number) and not optout.number_stopped(number)
+    return uk_mobile(number, held=bool(holders)) and not optout.number_stopped(number)
 
 
-def uk_mobile(number: str) -> bool:
-    """Whether a number is a UK mobile we could send texts to (the sign-up's rules)."""
+def uk_mobile(number: str, *, held: bool = False) -> bool:
+    """Whether a number is a UK mobile we could send texts to (the sign-up's rules); a
+    Jersey, Guernsey or Isle of Man one only when a registration holds it: Twilio bills
+    those as texts abroad, and anyone could run up that cost with numbers of their own
+    (an outside check)."""
     try:
-        normalise_phone(
+        e164 = normalise_phone(
             number,
             need_mobile=True,
             allow_drama=current_app.config["ENV_NAME"] != "production",
         )
     except ContactRefused:
         return False
-    return True
+    return held or not crown_dependency(e164)
 
 
 def _answer_automatically(number: str, holders: list[int], kind: str) -> int | None:
     """Answer HELP or a message to the police, by the resident's force, in their
     language (a number several share is answered as the installation)."""
-    if not answerable(number):
+    if not answerable(number, holders):
         return None
     limit_name, most, seconds = _ANSWER_LIMITS[kind]
     try:
