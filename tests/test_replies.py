@@ -893,6 +893,36 @@ def test_a_message_to_the_police_is_answered_once_a_day_with_where_to_go_now(
     assert kinds.count("message") == 11 and kinds.count("answer") == 1
 
 
+def test_a_number_residents_of_one_force_share_is_theirs_in_the_inbox_and_the_answers(
+    providers, make_resident, run_worker, second_force
+):
+    """Found by reading the code: a text from a number two Wiltshire residents share
+    went to Avon and Somerset's inbox (the installation's first force) and was answered
+    by it, in English for two Welsh speakers; Wiltshire's staff never saw it. Shared
+    across forces or languages, it stays the installation's, in English."""
+    wilts, welsh, mixed = "+447700900881", "+447700900882", "+447700900883"
+    for postcode, number in (("BA14 6AA", wilts), ("BA14 6AA", wilts), ("BS1 6AD", mixed)):
+        make_resident(postcode=postcode, sms=number)
+    make_resident(postcode="BA14 6AA", sms=mixed)
+    for _ in range(2):
+        make_resident(postcode="BS1 6AD", sms=welsh).language = "cy"
+    db.session.commit()
+    url = inbound(providers)
+    gateway = providers.gateway
+    for number in (wilts, welsh, mixed):
+        assert gateway.text_in(url, number, "There is a van on the verge") == 200
+    run_worker()
+    said = {sent.to: sent.params["Body"] for sent in gateway.accepted}
+    assert said[wilts].startswith("Wiltshire Police community alerts: thank you")
+    assert said[welsh].startswith("Rhybuddion cymunedol Heddlu Avon a Gwlad yr Haf: diolch")
+    assert said[mixed].startswith("Avon and Somerset Police community alerts: thank you")
+    forces_of = {r.address: r.force_id for r in all_replies()}
+    assert forces_of[wilts] == second_force.id
+    assert forces_of[welsh] == forces_of[mixed] != second_force.id
+    gateway.text_in(url, welsh, "Stopio")
+    assert "<Message>Ni chewch ragor o negeseuon testun gennym" in gateway.last_answer
+
+
 def test_a_call_does_not_read_out_emoji_that_a_text_keeps(
     providers, officer, make_resident, run_worker
 ):

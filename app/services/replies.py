@@ -134,12 +134,19 @@ def receive_text(from_number: str, body: str, message_sid: str, media: int = 0) 
         elif answered.confirm_receipt and (word in CONFIRM_WORDS or word == "1"):
             kind = "confirmation"
     holders = replies_dao.holders_of(from_number, ("sms", "voice"))
+    shared = {}
+    if len(holders) > 1 and answered is None:
+        # Theirs, when those who share it hear from one force: a text from a number two
+        # Wiltshire residents share went to Avon and Somerset's inbox (the default
+        # force's), and Wiltshire's never saw it.
+        shared = {"force_id": _holders_force_and_language(holders)[0].id}
     replies_dao.create_reply(
         provider_ref=message_sid,
         alert_id=answered.alert_id if answered else None,
         delivery_id=answered.delivery_id if answered else None,
         # A number two residents share says nothing of which one wrote.
         resident_id=holders[0] if len(holders) == 1 else None,
+        **shared,
         channel="sms",
         address=from_number,
         body=body if kind in ("message", "help") else word,
@@ -166,9 +173,10 @@ def receive_text(from_number: str, body: str, message_sid: str, media: int = 0) 
 
 def stop_answer(from_number: str, body: str) -> str | None:
     """What to answer a text that stopped texts, in the language of the number's
-    resident (English if several share it), or None where Twilio answers it itself:
-    the word alone as typed, in plain letters ("STOP\u200b" and a full-width "ＳＴＯＰ"
-    stop texts here, but Twilio neither answers nor records them, so nobody was told:
+    resident (English if several who share it chose different ones), or None where
+    Twilio answers it itself: the word alone as typed, in plain letters ("STOP\u200b"
+    and a full-width "ＳＴＯＰ" stop texts here, but Twilio neither answers nor records
+    them, so nobody was told:
     an outside check)."""
     if provider_reads(body) in optout.PROVIDER_ANSWERS:
         return None
@@ -182,9 +190,8 @@ def stop_answer(from_number: str, body: str) -> str | None:
     if not uk_mobile(from_number, held=bool(holders)) or not allowed:
         db.session.rollback()
         return None
-    resident = db.session.get(Resident, holders[0]) if len(holders) == 1 else None
-    language = resident.language if resident is not None else "en"
-    answer = message_text.stopped_text(language)
+    language = _holders_force_and_language(holders)[1]
+    answer = message_text.stopped_text(language or "en")
     db.session.rollback()
     return answer
 
@@ -243,14 +250,9 @@ def _answer_automatically(number: str, holders: list[int], kind: str) -> int | N
     if not allowed:
         return None
     base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
-    # The resident's force and language when the number is one resident's (an outside
-    # check: a Wiltshire resident was answered by Avon and Somerset, a Welsh one in
-    # English); a number several share is answered as the installation.
-    resident = db.session.get(Resident, holders[0]) if len(holders) == 1 else None
-    heard = find_heard_force_ids(resident.id) if resident is not None else []
-    force = forces.force_by_id(heard[0]) if heard else forces.default_force()
+    force, language = _holders_force_and_language(holders)
     site = base if force.is_default else f"{base}/forces/{force.slug}"  # its own pages
-    language = resident.language if resident is not None else None
+    resident = db.session.get(Resident, holders[0]) if len(holders) == 1 else None
     with forces.speaking_for(force.id):
         if kind == "thanks":
             words = message_text.thanks_text(language=language)
@@ -267,6 +269,23 @@ def _answer_automatically(number: str, holders: list[int], kind: str) -> int | N
     )
     db.session.flush()
     return notice.id
+
+
+def _holders_force_and_language(holders: list[int]) -> tuple:
+    """The force and language a number's holders hear in: the resident's when it is
+    one resident's (an outside check: a Wiltshire resident was answered by Avon and
+    Somerset, a Welsh one in English), those its holders share when several hold it,
+    else the installation's (its default force, and English)."""
+    firsts, languages = set(), set()
+    for resident_id in holders:
+        heard = find_heard_force_ids(resident_id)
+        firsts.add(heard[0] if heard else None)
+        resident = db.session.get(Resident, resident_id)
+        languages.add(resident.language if resident is not None else None)
+    (first,) = firsts if len(firsts) == 1 else {None}
+    force = forces.force_by_id(first) if first is not None else forces.default_force()
+    (language,) = languages if len(languages) == 1 else {None}
+    return force, language
 
 
 def receive_keys(delivery_id: int, call_sid: str, digits: str) -> str:
