@@ -176,8 +176,7 @@ def stop_answer(from_number: str, body: str) -> str | None:
     resident (English if several who share it chose different ones), or None where
     Twilio answers it itself: the word alone as typed, in plain letters ("STOP\u200b"
     and a full-width "ＳＴＯＰ" stop texts here, but Twilio neither answers nor records
-    them, so nobody was told:
-    an outside check)."""
+    them, so nobody was told: an outside check)."""
     if provider_reads(body) in optout.PROVIDER_ANSWERS:
         return None
     # As every automatic answer: a UK mobile, twice an hour at most (a paid number
