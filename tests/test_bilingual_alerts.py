@@ -588,3 +588,114 @@ def test_an_e_mails_own_links_are_links_and_an_officers_are_text(app, app_ctx):
         ]
         assert re.search(r"genuine: \S+/check(\n|$)", english_half), english_half
         assert re.search(r"ddilys: \S+/check\?lang=cy(\n|$)", welsh_half), welsh_half
+
+
+WELSH_ASK = {
+    "question": "Seen it?",
+    "answer_options": ["Yes", "No"],
+    "question_cy": "Welsoch chi e?",
+    "answer_options_cy": ["Do", "Naddo"],
+}
+
+
+def test_a_welsh_speaker_is_asked_the_welsh_question_and_answers_in_welsh(
+    app, client, officer_client, make_resident, run_worker
+):
+    """Found by an outside check: a Welsh speaker's text, call and e-mail asked the
+    officer's English question ("Seen it?", the Welsh voice reading it) between Welsh
+    words, as there was nowhere to write it in Welsh. The question and its answers in
+    Welsh go to those who chose Welsh, "Naddo" answers 2, and its page asks in Welsh."""
+    from app.services import replies
+    from app.services.alerts.drafts import written_again
+    from app.services.dispatch import render_message
+    from app.services.outbound import Claimed
+
+    welsh = make_resident(postcode="BS1 6AD", sms="+447700900111", email="cy2@example.invalid")
+    make_resident(postcode="BS1 6AD", sms="+447700900112", email="en2@example.invalid")
+    db.session.execute(
+        text("UPDATE residents SET language = 'cy' WHERE id = :id"), {"id": welsh.id}
+    )
+    db.session.commit()
+    short = WELSH | {"body_cy": "Ceir ar Heol y Farchnad."}  # in 4 parts, with the question
+    preview = officer_client.post("/officers/compose", json=ENGLISH | short | WELSH_ASK).json
+    assert (
+        "\nWelsoch chi e? Atebwch 1 ar gyfer Do, 2 ar gyfer Naddo.\n"
+        in (preview["sms"]["text_welsh_first"])
+    )
+    assert "Welsoch" not in preview["sms"]["text"]
+    alert = send(officer_client, **short, **WELSH_ASK)
+    assert (alert.question_cy, alert.answer_options_cy) == ("Welsoch chi e?", ["Do", "Naddo"])
+    run_worker()
+    db.session.expire_all()
+    texts, mails = outbox(alert, "sms"), outbox(alert, "email")
+    cymraeg, english = texts["+447700900111"], texts["+447700900112"]
+    assert "\nWelsoch chi e? Atebwch 1 ar gyfer Do, 2 ar gyfer Naddo.\n" in cymraeg
+    assert "Seen it?" not in cymraeg
+    assert "Seen it? Reply 1 for Yes, 2 for No." in english and "Welsoch" not in english
+    assert "Welsoch chi e? Atebwch yma: http" in mails["cy2@example.invalid"]
+    assert "Seen it? Answer here: http" in mails["en2@example.invalid"]
+    link = mails["cy2@example.invalid"].split("Atebwch yma: ", 1)[1].split()[0]
+    page = client.get(link.split("127.0.0.1", 1)[-1].split(":", 1)[-1].lstrip("0123456789"))
+    assert '<h2 lang="cy">Welsoch chi e?</h2>' in page.text and "Naddo" in page.text
+    # A call to a Welsh speaker asks in Welsh, in the Welsh voice's words.
+    with app.test_request_context():
+        called = render_message(
+            alert, Claimed(1, welsh.id, None, "voice", "+441174960001", 1), True
+        )
+    assert called.ask == "Welsoch chi e? Pwyswch 1 ar gyfer Do, 2 ar gyfer Naddo."
+    # "Naddo" answers the second option; the check page knows the Welsh text as ours.
+    assert replies.receive_text("+447700900111", "Naddo", "SM" + "7" * 32) == "answer"
+    answers = replies.answers_of(db.session.get(Alert, alert.id))
+    assert [o["count"] for o in answers["options"]] == [0, 1]
+    token = client.get("/check").text.split('name="csrf_token" value="')[1].split('"')[0]
+    checked = client.post("/check?lang=cy", data={"message": cymraeg, "csrf_token": token})
+    assert 'class="panel panel-success"' in checked.text
+    # Its officer's page shows it; written again, it comes back.
+    assert (
+        "Welsoch chi e? (1: Do, 2: Naddo)"
+        in officer_client.get(f"/officers/alerts/{alert.id}").text
+    )
+    alert.status, alert.sent_at = "rejected", None
+    assert written_again(alert)["fields"]["question-cy"] == "Welsoch chi e?"
+    db.session.rollback()
+
+
+def test_a_welsh_question_is_checked_as_the_english_one_is(officer_client, make_resident):
+    make_resident(postcode="BS1 6AD", sms="+447700900113")
+    shapes = {"shapes": [{"kind": "circle", "center": BS1_6AD, "radius_m": 800}]}
+
+    def refused(**words) -> dict:
+        response = officer_client.post("/officers/alerts", json=shapes | words)
+        assert response.status_code == 400, response.json
+        return response.json["errors"]
+
+    # Without the Welsh words it goes with; without the English question; a count of
+    # answers other than the English's; two the same; a question without answers.
+    assert "Welsh title and message" in refused(**ENGLISH, **WELSH_ASK)["question_cy"]
+    no_english = WELSH_ASK | {"question": "", "answer_options": []}
+    assert "in English too" in refused(**ENGLISH, **WELSH, **no_english)["question_cy"]
+    three = WELSH_ASK | {"answer_options_cy": ["Do", "Naddo", "Efallai"]}
+    assert (
+        "each of the 2 English answers" in refused(**ENGLISH, **WELSH, **three)["answer_options_cy"]
+    )
+    same = WELSH_ASK | {"answer_options_cy": ["Do", "do"]}
+    assert "Two answers are the same" in refused(**ENGLISH, **WELSH, **same)["answer_options_cy"]
+    bare = WELSH_ASK | {"question_cy": ""}
+    assert "Welsh question the Welsh answers" in refused(**ENGLISH, **WELSH, **bare)["question_cy"]
+    assert (
+        "\n"
+        not in refused(**ENGLISH, **WELSH, **WELSH_ASK | {"question_cy": "a\u202eb"})["question_cy"]
+    )
+    # Written in Welsh only, its question in the Welsh boxes is everyone's.
+    alone = officer_client.post(
+        "/officers/alerts",
+        json=shapes | {"title": "", "body": ""} | WELSH | WELSH_ASK | {"question": ""},
+    )
+    assert alone.status_code == 201, alone.json
+    alert = db.session.get(Alert, alone.json["alert_id"])
+    assert (alert.language, alert.question, alert.answer_options) == (
+        "cy",
+        "Welsoch chi e?",
+        ["Do", "Naddo"],
+    )
+    assert alert.question_cy is None and alert.answer_options_cy is None

@@ -26,6 +26,7 @@ class Answered:
     question_options: int  # how many options its question has (0: no question)
     confirm_receipt: bool
     option_labels: list | None = None  # the question's options, in order
+    welsh_labels: list | None = None  # the same in Welsh, when the officer wrote them
 
 
 # What a reply needs to know of the message it answers (Answered, in order).
@@ -37,7 +38,8 @@ _ANSWERED = """
            CASE WHEN jsonb_typeof(a.answer_options) = 'array'
                 THEN jsonb_array_length(a.answer_options) ELSE 0 END,
            a.confirm_receipt,
-           CASE WHEN jsonb_typeof(a.answer_options) = 'array' THEN a.answer_options END
+           CASE WHEN jsonb_typeof(a.answer_options) = 'array' THEN a.answer_options END,
+           CASE WHEN jsonb_typeof(a.answer_options_cy) = 'array' THEN a.answer_options_cy END
     FROM deliveries d JOIN alerts a ON a.id = d.alert_id
 """
 

@@ -107,6 +107,10 @@ class Alert(db.Model):
     # by replying or pressing the option's number (1, 2...).
     question: Mapped[str | None] = mapped_column(Text)
     answer_options: Mapped[list | None] = mapped_column(JSONB(none_as_null=True))
+    # The same question and answers in Welsh, for an alert written in both (migration
+    # 0070): a resident who chose Welsh is asked them; the answers' order is the same.
+    question_cy: Mapped[str | None] = mapped_column(Text)
+    answer_options_cy: Mapped[list | None] = mapped_column(JSONB(none_as_null=True))
     # "Reply OK or press 1 to confirm you got this": the alert page shows who did.
     confirm_receipt: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
     status: Mapped[str] = mapped_column(String(20), nullable=False, server_default="draft")

@@ -196,16 +196,20 @@ def preview():
     return jsonify(counts)
 
 
+def _strings(given) -> list[str] | None:
+    """The text items of a JSON list, the first ten (answers are at most four)."""
+    return [o for o in given[:10] if isinstance(o, str)] if isinstance(given, list) else None
+
+
 @bp.route("/compose", methods=["POST"])
 @role_required(*SENDERS)
 def compose():
     data = _json_body()
     recording = data.get("recording_id")
-    options = data.get("answer_options")
     errors: dict[str, str] = {}
     words = {
         name: json_text(data, name, errors)
-        for name in ("title", "body", "question", "title_cy", "body_cy")
+        for name in ("title", "body", "question", "title_cy", "body_cy", "question_cy")
     }
     mode = json_text(data, "mode", errors, "live")
     if mode not in ("live", "exercise"):
@@ -221,9 +225,8 @@ def compose():
                 current_user,
                 recording if type(recording) is int and 0 < recording <= MAX_ID else None,
             ),
-            answer_options=[o for o in options[:10] if isinstance(o, str)]
-            if isinstance(options, list)
-            else None,
+            answer_options=_strings(data.get("answer_options")),
+            answer_options_cy=_strings(data.get("answer_options_cy")),
             confirm_receipt=data.get("confirm_receipt") is True,
         )
     )

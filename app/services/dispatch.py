@@ -88,6 +88,12 @@ def _render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -
     paragraph_languages: tuple[str | None, ...] = ()
     words = {"title": alert.title, "body": alert.body, "force": force, "mode": alert.mode}
     question = (alert.question, alert.answer_options, alert.confirm_receipt)
+
+    def asked(language: str) -> tuple:  # the Welsh question to a Welsh speaker, if any
+        return message_text.asked_in(
+            *question, alert.question_cy, alert.answer_options_cy, language=language
+        )
+
     reference = alert.reference
     welsh = (alert.title_cy, alert.body_cy) if alert.title_cy and alert.body_cy else None
     subject = None
@@ -97,7 +103,7 @@ def _render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -
         def text(first: bool) -> str:
             return message_text.sms_text(
                 **words,
-                ask=message_text.sms_ask(*question, "cy" if first else "en"),
+                ask=message_text.sms_ask(*asked("cy" if first else "en"), "cy" if first else "en"),
                 reference=sms_reference(reference),
                 welsh=welsh,
                 welsh_first=first,
@@ -121,7 +127,8 @@ def _render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -
                 welsh_script = message_text.welsh_voice_script(
                     title=welsh[0], body=welsh[1], reference=reference, mode=alert.mode
                 )
-        ask = message_text.voice_ask(*question, "cy" if welsh_first else "en")
+        language = "cy" if welsh_first else "en"
+        ask = message_text.voice_ask(*asked(language), language)
         # Every call takes a key: an answer, or 9 to stop the calls.
         answer_url = url_for("callbacks.twilio_keys", delivery_id=claimed.id, _external=True)
     else:
@@ -162,7 +169,7 @@ def _render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -
                 _external=True,
                 lang="cy" if welsh_first else None,
             )
-            body += "\n\n" + message_text.email_ask(*question, link=link, language=language)
+            body += "\n\n" + message_text.email_ask(*asked(language), link=link, language=language)
             links += (link,)
     # Every e-mail carries its way to stop, the outbox's record too (the demo's
     # unsubscribe journey starts there, as a resident's starts in their inbox).

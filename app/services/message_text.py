@@ -394,6 +394,29 @@ def _asked(question, options, confirm, language: str, words) -> str | None:
         return confirming
 
 
+def asked_in(
+    question: str | None,
+    options: list[str] | None,
+    confirm: bool,
+    welsh_question: str | None = None,
+    welsh_options: list[str] | None = None,
+    *,
+    language: str,
+) -> tuple:
+    """The quick question as a resident of `language` is asked it: (question, options,
+    confirm), the Welsh the officer wrote for a Welsh speaker when there is some (the
+    Welsh voice read "Did you see anything?" between its Welsh words).
+
+    >>> asked_in("Seen it?", ["Yes", "No"], False, "Welwch chi?", ["Do", "Naddo"], language="cy")
+    ('Welwch chi?', ['Do', 'Naddo'], False)
+    >>> asked_in("Seen it?", ["Yes", "No"], True, None, None, language="cy")
+    ('Seen it?', ['Yes', 'No'], True)
+    """
+    if language == "cy" and welsh_question and welsh_options:
+        return welsh_question, welsh_options, confirm
+    return question, options, confirm
+
+
 def sms_ask(
     question: str | None, options: list[str] | None, confirm: bool, language: str = "en"
 ) -> str | None:

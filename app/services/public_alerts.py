@@ -342,6 +342,10 @@ def _what_we_sent(alert: Alert) -> list[str]:
 def _words_sent(alert: Alert) -> list[str]:
     force = forces.force_by_id(alert.force_id).name
     question = (alert.question, alert.answer_options, alert.confirm_receipt)
+    # A Welsh speaker's question, when the officer wrote one (message_text.asked_in).
+    welsh_asked = message_text.asked_in(
+        *question, alert.question_cy, alert.answer_options_cy, language="cy"
+    )
     check = public_url("public.check", **forces.public_values(alert))
     common = {"force": force, "mode": alert.mode, "reference": alert.reference}
     welsh = []
@@ -350,7 +354,9 @@ def _words_sent(alert: Alert) -> list[str]:
             message_text.sms_text(
                 title=alert.title,
                 body=alert.body,
-                ask=message_text.sms_ask(*question, "cy" if first else "en"),
+                ask=message_text.sms_ask(
+                    *(welsh_asked if first else question), "cy" if first else "en"
+                ),
                 welsh=(alert.title_cy, alert.body_cy),
                 welsh_first=first,
                 **common,
@@ -390,10 +396,11 @@ def _words_sent(alert: Alert) -> list[str]:
         message_text.voice_script(title=alert.title, body=alert.body, **common),
         message_text.voice_ask(*question) or "",
         message_text.voice_ask(*question, "cy") or "",
+        message_text.voice_ask(*welsh_asked, "cy") or "",
         message_text.email_subject(title=alert.title, force=force, mode=alert.mode),
         message_text.email_text(body=alert.body, check_url=check, **common),
         message_text.email_ask(*question, link=check) if message_text.sms_ask(*question) else "",
-        message_text.email_ask(*question, link=check, language="cy")
+        message_text.email_ask(*welsh_asked, link=check, language="cy")
         if message_text.sms_ask(*question)
         else "",
         public_url("public.alert", reference=alert.reference, **forces.public_values(alert)),

@@ -126,8 +126,11 @@ def receive_text(from_number: str, body: str, message_sid: str, media: int = 0) 
     if word in ("HELP", "INFO"):
         kind = "help"
     elif answered is not None and not answered.closed:
-        answer = option_chosen(word, answered.question_options) or option_named(
-            word, answered.option_labels
+        answer = (
+            option_chosen(word, answered.question_options)
+            or option_named(word, answered.option_labels)
+            # "Do" for "Atebwch 1 ar gyfer Do" (a Welsh speaker's question).
+            or option_named(word, answered.welsh_labels)
         )
         if answer is not None:
             kind = "answer"
@@ -330,12 +333,19 @@ def question_for(delivery_id: int) -> dict | None:
     # its language (a Welsh resident's link opened in English, its title unmarked).
     welsh = current() == "cy" and alert.title_cy and alert.body_cy
     written = "cy" if alert.language == "cy" else "en-GB"
+    # The Welsh question and answers on a Welsh page, when the officer wrote them.
+    welsh_asked = welsh and alert.question_cy and alert.answer_options_cy
+    question, options = (
+        (alert.question_cy, alert.answer_options_cy)
+        if welsh_asked
+        else (alert.question, alert.answer_options)
+    )
     return {
         "title": alert.title_cy if welsh else alert.title,
         "title_lang": "cy" if welsh else written,
-        "lang": written,  # the question's and its answers'
-        "question": alert.question if alert.answer_options else None,
-        "options": list(enumerate(alert.answer_options or [], start=1)),
+        "lang": "cy" if welsh_asked else written,  # the question's and its answers'
+        "question": question if options else None,
+        "options": list(enumerate(options or [], start=1)),
         "confirm": alert.confirm_receipt,
         "closed": answered.closed,
         "force_id": alert.force_id,  # whose page it is

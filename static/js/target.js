@@ -364,6 +364,14 @@
     $("channel-sms").checked = true;
     refreshPreview();
   });
+  // The bar's height as it wraps, for what the page keeps clear above it (app.css):
+  // on a phone, with every channel counted, it is three lines, and "Send…" scrolled
+  // into sight under it, where a tap reached the bar instead (a test).
+  function measureBar() {
+    document.documentElement.style.setProperty("--reach-bar-height", $("reach-bar").offsetHeight + "px");
+  }
+  measureBar();
+  if (window.ResizeObserver) { new ResizeObserver(measureBar).observe($("reach-bar")); }
   $("reach-bar").addEventListener("click", function (event) {
     event.preventDefault();
     // The area refused or all outside the force: to why, not to a send that cannot go.
@@ -1194,13 +1202,19 @@
   $("title-cy").addEventListener("input", refreshCompose);
   $("body-cy").addEventListener("input", refreshCompose);
   // The quick question, its answers and whether to ask for confirmation.
+  // The same in Welsh, for residents who chose Welsh, when the alert is in Welsh too.
   function asked() {
-    var options = Array.prototype.map.call(document.querySelectorAll(".answer-option"), function (input) {
-      return input.value.trim();
-    }).filter(function (value) { return value; });
-    return { question: $("question").value, answer_options: options, confirm_receipt: $("confirm-receipt").checked };
+    function answers(selector) {
+      return Array.prototype.map.call(document.querySelectorAll(selector), function (input) {
+        return input.value.trim();
+      }).filter(function (value) { return value; });
+    }
+    return { question: $("question").value, answer_options: answers(".answer-option"),
+             question_cy: $("question-cy").value, answer_options_cy: answers(".answer-option-cy"),
+             confirm_receipt: $("confirm-receipt").checked };
   }
-  ["question", "answer-1", "answer-2", "answer-3", "answer-4"].forEach(function (id) {
+  ["question", "answer-1", "answer-2", "answer-3", "answer-4", "question-cy", "answer-cy-1",
+   "answer-cy-2", "answer-cy-3", "answer-cy-4"].forEach(function (id) {
     $(id).addEventListener("input", refreshCompose);
   });
   $("confirm-receipt").addEventListener("change", refreshCompose);
@@ -1218,7 +1232,7 @@
     // The Welsh too: its quotes and dashes cost parts as the English's do (the button
     // left them as they were: an outside check). Its letters are not touched.
     ["title", "body", "title-cy", "body-cy", "question", "answer-1", "answer-2", "answer-3",
-     "answer-4"].forEach(function (id) {
+     "answer-4", "question-cy", "answer-cy-1", "answer-cy-2", "answer-cy-3", "answer-cy-4"].forEach(function (id) {
       var field = $(id);
       var made = plain(field.value);
       if (made !== field.value) { field.value = made; }
@@ -1415,6 +1429,18 @@
       composeError(_("Give at least two answers to choose from."), empty || $("answer-1"));
       return;
     }
+    // The Welsh answers are the English ones in the same order: as many of them.
+    var welshAnswers = question.answer_options_cy.length;
+    if ((question.question_cy.trim() || welshAnswers) && question.question.trim() &&
+        welshAnswers !== question.answer_options.length) {
+      var emptyWelsh = Array.prototype.filter.call(document.querySelectorAll(".answer-option-cy"), function (input) {
+        return !input.value.trim();
+      })[0];
+      composeError(_("Give each of the {count} English answers in Welsh, in the same order.",
+                     { count: question.answer_options.length }),
+                   welshAnswers > question.answer_options.length ? $("answer-cy-1") : emptyWelsh || $("answer-cy-1"));
+      return;
+    }
     if (previewPending || areaLoads) { composeError(_("Wait for the count of residents reached, then send. If it does not come, check your signal and change the area to try again.")); return; }
     if (!lastCounts) { composeError(_("Wait for the count of residents reached, then send. If it does not come, check your signal and change the area to try again.")); refreshPreview(); return; }
     if ($("send-later").checked && !$("send-at").value) { composeError(_("Choose the date and time to send, or untick “Send later”."), $("send-at")); return; }
@@ -1517,7 +1543,8 @@
       var named = Object.keys((error.data && error.data.errors) || {}).map(function (key) {
         // (A refused time too: focus fell to the page, not the box: an outside check.)
         return { title: "title", body: "body", title_cy: "title-cy", body_cy: "body-cy",
-                 send_at: "send-at", question: "question", answer_options: "answer-1" }[key];
+                 send_at: "send-at", question: "question", answer_options: "answer-1",
+                 question_cy: "question-cy", answer_options_cy: "answer-cy-1" }[key];
       }).filter(Boolean);
       composeError(error.message, named.length ? $(named[0]) : null);
       $("confirm-send").disabled = false;
@@ -1538,7 +1565,8 @@
   // draft is put back.
   var DRAFT_KEY = "ca-draft:" + (settings.parentId ? settings.parentId + ":" + $("category").value : "new");
   var FIELDS = ["title", "body", "title-cy", "body-cy", "category", "question", "answer-1",
-                "answer-2", "answer-3", "answer-4", "send-at", "radius", "radius-m"];
+                "answer-2", "answer-3", "answer-4", "question-cy", "answer-cy-1", "answer-cy-2",
+                "answer-cy-3", "answer-cy-4", "send-at", "radius", "radius-m"];
   var BOXES = ["confirm-receipt", "exercise", "send-later"];
   var restoring = false;
   function saveDraft() {

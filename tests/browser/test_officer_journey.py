@@ -281,6 +281,55 @@ def test_half_the_welsh_is_said_at_its_box_before_the_confirm_box(
     assert page.console_errors == []
 
 
+def test_the_question_in_welsh_too_goes_with_the_welsh_and_is_checked_before_sending(
+    page, sign_in_page, bristol_residents
+):
+    """Found by an outside check: a Welsh speaker was asked the officer's English
+    question, as the composer had nowhere to write it in Welsh. Its answers must be the
+    English ones, as many, in the same order: said at the Welsh answers before "Send
+    now"; the Welsh speakers' text shows the Welsh question."""
+    sign_in_page("officer")
+    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
+    page.get_by_label("Title").fill("Van taken")
+    page.get_by_label("Message", exact=True).fill("A van was taken.")
+    page.locator("#welsh-version summary").click()
+    page.locator("#title-cy").fill("Fan wedi ei dwyn")
+    page.locator("#body-cy").fill("Cafodd fan ei dwyn.")
+    page.locator("#ask summary").click()
+    page.locator("#question").fill("Seen it?")
+    page.locator("#answer-1").fill("Yes")
+    page.locator("#answer-2").fill("No")
+    page.get_by_label("Cwestiwn (Cymraeg)").fill("Welsoch chi hi?")
+    page.get_by_label("Ateb 1 (Cymraeg)").fill("Do")
+    page.locator("#ask summary").click()
+    # Scrolled to, "Send…" is clear of the reach bar, three lines tall on a phone (it
+    # was under it, and the tap went to the bar: this test).
+    page.locator("#send").scroll_into_view_if_needed()
+    below = page.evaluate(
+        "document.getElementById('reach-bar').getBoundingClientRect().top"
+        " - document.getElementById('send').getBoundingClientRect().bottom"
+    )
+    assert below >= 0, below
+    page.get_by_role("button", name="Send…").click()
+    expect(page.locator("#confirm")).to_be_hidden()
+    expect(page.locator("#compose-error")).to_have_text(
+        "Give each of the 2 English answers in Welsh, in the same order."
+    )
+    expect(page.locator("#answer-cy-2")).to_be_focused()
+    page.locator("#answer-cy-2").fill("Naddo")
+    page.locator("summary", has_text="Text message as residents see it").click()
+    expect(page.locator("#preview-sms-cy")).to_contain_text(
+        "Welsoch chi hi? Atebwch 1 ar gyfer Do, 2 ar gyfer Naddo."
+    )
+    expect(page.locator("#preview-sms")).not_to_contain_text("Welsoch")
+    page.get_by_role("button", name="Send…").click()
+    page.get_by_role("button", name="Send now").click()
+    expect(page.locator("#welsh-question")).to_have_text("Welsoch chi hi? (1: Do, 2: Naddo)")
+    assert page.console_errors == []
+
+
 def test_a_typed_radius_is_kept_as_typed_and_a_wrong_one_stays_beside_its_message(
     page, sign_in_page, bristol_residents
 ):

@@ -43,6 +43,8 @@ def compose_preview(
     reference: str | None = None,
     title_cy: str | None = None,
     body_cy: str | None = None,
+    question_cy: str | None = None,
+    answer_options_cy: list[str] | None = None,
 ) -> dict:
     """Each channel's words as residents will get them, the SMS's encoding and
     segments, and what one message costs on each channel. `reference`: the alert's
@@ -58,6 +60,9 @@ def compose_preview(
     question = (question or "")[: 4 * MAX_QUESTION]
     answer_options = [o[: 4 * MAX_OPTION] for o in (answer_options or []) if o.strip()]
     answer_options = answer_options[:MAX_OPTIONS]
+    question_cy = (question_cy or "")[: 4 * MAX_QUESTION]
+    answer_options_cy = [o[: 4 * MAX_OPTION] for o in (answer_options_cy or []) if o.strip()]
+    answer_options_cy = answer_options_cy[:MAX_OPTIONS]
     force_row = forces.current_force()
     force = force_row.name
     sms_price, voice_price = forces.prices(force_row)
@@ -70,14 +75,22 @@ def compose_preview(
     checked_field(refused, "title_cy", title_cy, gettext("The Welsh title"))
     checked_field(refused, "body_cy", body_cy, gettext("The Welsh message"), multiline=True)
     checked_field(refused, "question", question, gettext("The question"))
+    checked_field(refused, "question_cy", question_cy, gettext("The Welsh question"))
     title, body = clean_text(title), clean_text(body, multiline=True)
     mode = mode if mode in ALERT_MODES else "live"
     question = clean_text(question or "") or None
     options = [clean_text(o) for o in answer_options or [] if clean_text(o)] or None
-    ask = (question, options if question else None, confirm_receipt)
+    question_cy = clean_text(question_cy or "") or None
+    options_cy = [clean_text(o) for o in answer_options_cy or [] if clean_text(o)] or None
     title_cy, body_cy = clean_text(title_cy or ""), clean_text(body_cy or "", multiline=True)
     if not title and not body and title_cy and body_cy:  # written in Welsh only
         title, body, title_cy, body_cy = title_cy, body_cy, "", ""
+        if question_cy or options_cy:  # its question in the Welsh boxes: everyone's
+            question, options = question_cy, options_cy
+    if not (title_cy and body_cy and question):
+        question_cy = options_cy = None
+    ask = (question, options if question else None, confirm_receipt)
+    welsh_ask = (question_cy, options_cy if question_cy else None)
     # Written in both languages: everyone gets both, their own first. A resident who
     # chose Welsh gets our words in Welsh even when it is in English only ("cy").
     welsh = (title_cy, body_cy) if title_cy and body_cy else None
@@ -87,7 +100,9 @@ def compose_preview(
             body=body,
             force=force,
             mode=mode,
-            ask=message_text.sms_ask(*ask, first),
+            ask=message_text.sms_ask(
+                *message_text.asked_in(*ask, *welsh_ask, language=first), first
+            ),
             reference=sms_reference(reference),
             welsh=welsh,
             welsh_first=first == "cy",
@@ -137,6 +152,11 @@ def compose_preview(
             )
     if voice_ask:
         script += f" [Then asks, for one key:] {voice_ask}"
+    if welsh_ask[0] and voice_ask:
+        welsh_voice_ask = message_text.voice_ask(
+            *message_text.asked_in(*ask, *welsh_ask, language="cy"), "cy"
+        )
+        script += f" [Residents who chose Welsh are asked:] {welsh_voice_ask}"
     if recording is not None:
         script += " To stop these calls, press 9 now, or call 101."
     # The links each resident gets are theirs alone: shown as this site's, not an
@@ -246,12 +266,21 @@ def check_words(draft: AlertDraft, errors: dict[str, str]) -> tuple[str, str]:
         )
     draft.title_cy, draft.body_cy = check_welsh(draft, errors)
     question, options = draft.question, draft.answer_options = check_ask(draft, errors)
+    draft.question_cy, draft.answer_options_cy = check_welsh_ask(draft, errors)
     if "body" not in errors and body and (not draft.channels or "sms" in draft.channels):
         asked = (question, options, draft.confirm_receipt)
         _check_sms_length(title, body, draft.mode, errors, asked=asked)
         if draft.title_cy and "body" not in errors:
             welsh = (draft.title_cy, draft.body_cy)
-            _check_sms_length(title, body, draft.mode, errors, asked=asked, welsh=welsh)
+            _check_sms_length(
+                title,
+                body,
+                draft.mode,
+                errors,
+                asked=asked,
+                welsh=welsh,
+                welsh_asked=(draft.question_cy, draft.answer_options_cy),
+            )
     if draft.category not in CATEGORIES:
         errors["category"] = gettext("Choose what the alert is about.")
     if (
@@ -272,6 +301,10 @@ def welsh_only(draft: AlertDraft) -> None:
         draft.title, draft.body = draft.title_cy, draft.body_cy
         draft.title_cy = draft.body_cy = None
         draft.language = "cy"
+        if (draft.question_cy or "").strip() or draft.answer_options_cy:
+            # Its question written in the Welsh boxes: everyone is asked the Welsh.
+            draft.question, draft.answer_options = draft.question_cy, draft.answer_options_cy
+        draft.question_cy = draft.answer_options_cy = None
 
 
 def check_welsh(draft: AlertDraft, errors: dict[str, str]) -> tuple[str | None, str | None]:
@@ -307,36 +340,93 @@ def check_welsh(draft: AlertDraft, errors: dict[str, str]) -> tuple[str | None, 
 def check_ask(draft: AlertDraft, errors: dict[str, str]) -> tuple[str | None, list[str] | None]:
     """The quick question and its options, cleaned, adding what is wrong to `errors`:
     both or neither, 2 to MAX_OPTIONS options of at most MAX_OPTION characters."""
-    question = checked_field(errors, "question", draft.question or "", gettext("The question"))
+    return _checked_ask(draft.question, draft.answer_options, errors, welsh=False)
+
+
+def check_welsh_ask(
+    draft: AlertDraft, errors: dict[str, str]
+) -> tuple[str | None, list[str] | None]:
+    """The question and its answers in Welsh, cleaned (for an alert written in both
+    languages, with a question in English: as many answers, in the same order), adding
+    what is wrong to `errors`. Call it after check_welsh and check_ask."""
+    question, options = _checked_ask(draft.question_cy, draft.answer_options_cy, errors, welsh=True)
+    if question is None:
+        return None, None
+    if not draft.title_cy:
+        errors["question_cy"] = gettext(
+            "A Welsh question goes with a Welsh title and message: write them too, or "
+            "leave the Welsh question and answers empty."
+        )
+    elif not draft.question:
+        if "question" not in errors:
+            errors["question_cy"] = gettext(
+                "Write the question and its answers in English too, or leave the Welsh "
+                "question and answers empty."
+            )
+    elif len(options) != len(draft.answer_options or ()):
+        errors["answer_options_cy"] = gettext(
+            "Give each of the %(count)s English answers in Welsh, in the same order.",
+            count=len(draft.answer_options or ()),
+        )
+    if "question_cy" in errors or "answer_options_cy" in errors:
+        return None, None
+    return question, options
+
+
+def _checked_ask(
+    question: str | None, options: list[str] | None, errors: dict[str, str], *, welsh: bool
+) -> tuple[str | None, list[str] | None]:
+    """A question and its options, cleaned, adding what is wrong to `errors` under
+    "question" and "answer_options" (with "_cy" for the Welsh ones)."""
+    asked, answers = (
+        ("question_cy", "answer_options_cy") if welsh else ("question", "answer_options")
+    )
+    question = checked_field(
+        errors,
+        asked,
+        question or "",
+        gettext("The Welsh question") if welsh else gettext("The question"),
+    )
     options = [
-        checked_field(errors, "answer_options", option, gettext("Answer %(number)s", number=n))
-        for n, option in enumerate(draft.answer_options or [], start=1)
+        checked_field(
+            errors,
+            answers,
+            option,
+            gettext("Welsh answer %(number)s", number=n)
+            if welsh
+            else gettext("Answer %(number)s", number=n),
+        )
+        for n, option in enumerate(options or [], start=1)
     ]
     options = [option for option in options if option]
-    if "question" in errors or "answer_options" in errors:
+    if asked in errors or answers in errors:
         return None, None
     if not question and not options:
         return None, None
     if not question:
-        errors["question"] = gettext(
-            "Write the question the answers are for, or remove the answers."
+        errors[asked] = (
+            gettext("Write the Welsh question the Welsh answers are for, or remove them.")
+            if welsh
+            else gettext("Write the question the answers are for, or remove the answers.")
         )
     elif len(question) > MAX_QUESTION:
-        errors["question"] = gettext("Keep the question to %(most)s characters.", most=MAX_QUESTION)
-    if len(options) < 2:
-        errors["answer_options"] = gettext("Give at least two answers to choose from.")
-    elif len(options) > MAX_OPTIONS:
-        errors["answer_options"] = gettext("Give at most %(most)s answers.", most=MAX_OPTIONS)
-    elif any(len(option) > MAX_OPTION for option in options):
-        errors["answer_options"] = gettext(
-            "Keep each answer to %(most)s characters.", most=MAX_OPTION
+        errors[asked] = (
+            gettext("Keep the Welsh question to %(most)s characters.", most=MAX_QUESTION)
+            if welsh
+            else gettext("Keep the question to %(most)s characters.", most=MAX_QUESTION)
         )
+    if len(options) < 2:
+        errors[answers] = gettext("Give at least two answers to choose from.")
+    elif len(options) > MAX_OPTIONS:
+        errors[answers] = gettext("Give at most %(most)s answers.", most=MAX_OPTIONS)
+    elif any(len(option) > MAX_OPTION for option in options):
+        errors[answers] = gettext("Keep each answer to %(most)s characters.", most=MAX_OPTION)
     elif len({" ".join(option.casefold().split()) for option in options}) < len(options):
         # "Reply 1 for Yes, 2 for yes" (an outside check): one of them means nothing.
-        errors["answer_options"] = gettext(
+        errors[answers] = gettext(
             "Two answers are the same. Give each answer once, in different words."
         )
-    if "question" in errors or "answer_options" in errors:
+    if asked in errors or answers in errors:
         return None, None
     return question, options
 
@@ -349,6 +439,7 @@ def _check_sms_length(
     *,
     asked: tuple = (None, None, False),
     welsh: tuple[str, str] | None = None,
+    welsh_asked: tuple = (None, None),
 ) -> None:
     force = forces.current_force().name
     # The longer of what an English and a Welsh resident gets: our words in Welsh are
@@ -362,7 +453,12 @@ def _check_sms_length(
                     body=body,
                     force=force,
                     mode=mode,
-                    ask=message_text.sms_ask(*asked, "cy" if first else "en"),
+                    ask=message_text.sms_ask(
+                        *message_text.asked_in(
+                            *asked, *welsh_asked, language="cy" if first else "en"
+                        ),
+                        "cy" if first else "en",
+                    ),
                     reference=sms_reference(references.SAMPLE),
                     welsh=welsh,
                     welsh_first=first,

@@ -57,6 +57,9 @@ class AlertDraft:
     # keypad; and whether residents are asked to confirm they got it.
     question: str | None = None
     answer_options: list[str] | None = None
+    # The same in Welsh, for an alert written in both: Welsh speakers are asked them.
+    question_cy: str | None = None
+    answer_options_cy: list[str] | None = None
     confirm_receipt: bool = False
 
 
@@ -139,6 +142,8 @@ def draft_from_json(data: dict[str, Any]) -> AlertDraft:
         recording_id=whole_number("recording_id"),
         question=text("question") or None,
         answer_options=[o for o in strings("answer_options") if o.strip()] or None,
+        question_cy=text("question_cy") or None,
+        answer_options_cy=[o for o in strings("answer_options_cy") if o.strip()] or None,
         confirm_receipt=confirm_receipt is True,
     )
     if errors:
@@ -166,8 +171,11 @@ def written_again(alert) -> dict | None:
         "body-cy": alert.body_cy or (alert.body if alert.language == "cy" else ""),
         "category": alert.category,
         "question": alert.question or "",
+        "question-cy": alert.question_cy or "",
     }
     fields |= {f"answer-{n}": text for n, text in enumerate(options[:4], start=1)}
+    welsh = list(alert.answer_options_cy or [])
+    fields |= {f"answer-cy-{n}": text for n, text in enumerate(welsh[:4], start=1)}
     channels = list((alert.filters or {}).get("channels") or []) or ["sms", "voice", "email"]
     return {
         "fields": fields,

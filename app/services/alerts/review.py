@@ -55,6 +55,8 @@ def _review(alert: Alert) -> dict:
         reference=alert.reference,
         title_cy=alert.title_cy,
         body_cy=alert.body_cy,
+        question_cy=alert.question_cy,
+        answer_options_cy=alert.answer_options_cy,
     )
     used = channels_used(alert)
     with read_only():

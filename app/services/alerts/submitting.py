@@ -235,6 +235,8 @@ def _record(
         recording_id=draft.recording_id,
         question=draft.question,
         answer_options=draft.answer_options,
+        question_cy=draft.question_cy,
+        answer_options_cy=draft.answer_options_cy,
         confirm_receipt=draft.confirm_receipt,
         recipient_count=residents,
         status="draft",
