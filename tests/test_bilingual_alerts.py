@@ -601,7 +601,7 @@ WELSH_ASK = {
 def test_a_welsh_speaker_is_asked_the_welsh_question_and_answers_in_welsh(
     app, client, officer_client, make_resident, run_worker
 ):
-    """Found by an outside check: a Welsh speaker's text, call and e-mail asked the
+    """Found by a review: a Welsh speaker's text, call and e-mail asked the
     officer's English question ("Seen it?", the Welsh voice reading it) between Welsh
     words, as there was nowhere to write it in Welsh. The question and its answers in
     Welsh go to those who chose Welsh, "Naddo" answers 2, and its page asks in Welsh."""

@@ -284,7 +284,7 @@ def test_half_the_welsh_is_said_at_its_box_before_the_confirm_box(
 def test_the_question_in_welsh_too_goes_with_the_welsh_and_is_checked_before_sending(
     page, sign_in_page, bristol_residents
 ):
-    """Found by an outside check: a Welsh speaker was asked the officer's English
+    """Found by a review: a Welsh speaker was asked the officer's English
     question, as the composer had nowhere to write it in Welsh. Its answers must be the
     English ones, as many, in the same order: said at the Welsh answers before "Send
     now"; the Welsh speakers' text shows the Welsh question."""
