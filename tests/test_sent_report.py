@@ -556,6 +556,18 @@ def relations(tables: dict) -> list[tuple[tuple, list[tuple]]]:
                 [("modes", "Live", "Messages"), ("modes", "Exercise", "Messages")],
             )
         )
+        # Each mode's messages against its alerts' (the "each alert" table names them).
+        for mode in ("Live", "Exercise"):
+            found.append(
+                (
+                    ("modes", mode, "Messages"),
+                    [
+                        ("each-alert", r, "Messages")
+                        for r, cells in tables["each-alert"].items()
+                        if cells["Mode"] == mode
+                    ],
+                )
+            )
     return found
 
 
@@ -614,6 +626,35 @@ def test_no_hidden_figure_can_be_worked_out_by_subtraction(app, make_officer, le
                     assert number(shown) is None or number(shown) >= 5 or shown == "0", shown
     zeros = [c for row in tables["messages"].values() for c in row.values() if c == "0"]
     assert zeros, tables["messages"]  # this ledger has statuses no message is in
+
+
+def test_a_hidden_alerts_messages_are_not_live_or_exercises_less_the_rest(
+    app, make_officer, make_resident, run_worker
+):
+    """Found by an outside check: live 48 less the one live alert shown (47) gave the
+    other live alert's hidden 1, and the only exercise's hidden count was the
+    exercises' total."""
+    officer = make_officer()
+    for n in range(6):
+        make_resident(sms=f"+4477009003{n:02d}", email=None)
+    sent = [
+        submit_alert(officer, shapes=AREA, title=title, body="Words.", mode=mode).alert.id
+        for title, mode in (("Big", "live"), ("Drill", "exercise"), ("Small", "live"))
+    ]
+    run_worker()
+    for n, alert_id in enumerate(sent):
+        release(alert_id, datetime(2026, 2, 2, 10 + n, 0, tzinfo=UTC), 5)
+    sql(  # the small one reached one resident
+        "DELETE FROM deliveries WHERE alert_id = :id AND id <> "
+        "(SELECT min(id) FROM deliveries WHERE alert_id = :id)",
+        id=sent[2],
+    )
+    db.session.commit()
+    tables = page_tables(analyst(app, make_officer).get(f"/analysts/sent?from={FROM}&to={TO}").text)
+    small = next(r for r in tables["each-alert"] if "Small" in r)
+    assert tables["each-alert"][small]["Messages"].startswith("fewer than 5")
+    attack = worked_out(tables)
+    assert not {k: v for k, v in attack.items() if 0 < v < 5}, attack
 
 
 def test_the_attack_finds_a_lone_hidden_cell():
