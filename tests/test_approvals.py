@@ -417,6 +417,50 @@ def test_the_all_clear_is_offered_until_one_has_gone(officer_client, street, run
     assert '<option value="all_clear" selected>' not in form
 
 
+def test_an_alert_that_never_went_has_no_update_nor_all_clear(
+    officer_client, supervisor_client, street
+):
+    """Found by an outside check: an update of an alert waiting for approval, or of a
+    rejected one, drawn to an area went at once (201), and residents had an update to
+    an alert they never got. Refused, whichever way it is asked, and nothing written."""
+    from app.extensions import db
+    from app.models import Alert
+
+    pending = send(officer_client, category="missing_person")["alert_id"]
+    follow_ups = (
+        {"parent_id": pending, "title": "Update", "body": "Seen in town."},
+        {"parent_id": pending, "audience": "parent", "shapes": []},
+        {"parent_id": pending, "category": "all_clear", "title": "Found", "body": "Safe."},
+    )
+
+    def refused() -> None:
+        for extra in follow_ups:
+            body = {"shapes": [circle()], "title": "Burglaries", "body": "Lock up."} | extra
+            response = officer_client.post("/officers/alerts", json=body)
+            assert response.status_code == 400, (extra, response.json)
+            assert "has not been sent" in response.json["error"]
+        db.session.rollback()
+        assert db.session.query(Alert).count() == 1
+        page = officer_client.get(f"/officers/?follow_up={pending}")
+        assert page.status_code == 302 and page.location.endswith(f"/officers/alerts/{pending}")
+        shown = officer_client.get(page.location).text
+        assert "That alert has not been sent: only an alert that went can have" in shown
+
+    refused()
+    token = re.search(
+        r'name="csrf_token" value="([^"]+)"',
+        supervisor_client.get(f"/officers/alerts/{pending}").text,
+    ).group(1)
+    rejected = supervisor_client.post(
+        f"/officers/alerts/{pending}/reject",
+        data={"reason": "Add what he was wearing.", "csrf_token": token},
+    )
+    assert rejected.status_code in (200, 302, 303)
+    db.session.rollback()
+    assert db.session.get(Alert, pending).status == "rejected"
+    refused()
+
+
 def test_a_cancelled_all_clear_does_not_count_as_gone(officer_client, street, run_worker):
     first = send(officer_client, channels=["sms"])["alert_id"]
     run_worker()

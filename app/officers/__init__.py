@@ -60,6 +60,7 @@ from app.services.alerts import (
     stored_area_geojson,
     submit_alert,
     take_down_public_page,
+    went,
     written_again,
 )
 from app.services.contacts import mask_address
@@ -128,6 +129,16 @@ def target():
         abort(404)
     if parent is not None and not authorisation.may(current_user, "alert.follow_up", parent):
         abort(403)
+    if parent is not None and not went(parent):
+        # Its update went at once to residents who never had the alert (an outside
+        # check): said on the alert's page, where what became of it is.
+        flash(
+            _(
+                "That alert has not been sent: only an alert that went can have an update "
+                "or an all-clear."
+            )
+        )
+        return redirect(url_for("officers.alert", alert_id=parent.id))
     kind = "all_clear" if request.args.get("kind") == "all_clear" else "update"
     all_clear_gone = parent is not None and all_clear_sent(parent)
     if kind == "all_clear" and all_clear_gone:

@@ -87,6 +87,7 @@ from app.services.alerts.targeting import (
     recipients_phrase,
     resolve_target,
     stored_area_geojson,
+    went,
 )
 from app.services.alerts.threads import (
     all_clear_sent,
@@ -138,6 +139,7 @@ __all__ = [
     "find_thread",
     "find_thread_root",
     "follow_up_refusal",
+    "went",
     "hidden_label",
     "is_test",
     "may_approve",

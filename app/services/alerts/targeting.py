@@ -83,6 +83,20 @@ def resolve_target(
             errors["groups"] = gettext("One of the groups no longer exists. Reload the page.")
     force_id = forces.force_id_of(officer)
     parent = _own_force_alert(draft.parent_id, force_id)
+    if draft.parent_id is not None and parent is None:
+        errors["parent_id"] = gettext(
+            "The alert this follows up no longer exists. Start a new alert."
+        )
+        return None
+    if parent is not None and not went(parent):
+        # An update of a rejected alert, or one waiting for approval, went to an area
+        # at once: residents had an update to an alert they never got, and its public
+        # page said "an update to an earlier alert" (an outside check).
+        errors["area" if draft.audience == "parent" else "parent_id"] = gettext(
+            "The alert this follows up has not been sent: only an alert that went can "
+            "have an update or an all-clear. Send this as an alert of its own."
+        )
+        return None
     if parent is not None and (parent.mode == "exercise") != (draft.mode == "exercise"):
         # A follow-up of an exercise went live unless the box was ticked again, and
         # threaded real messages under the exercise (an outside check).
@@ -99,9 +113,6 @@ def resolve_target(
                 "Only a follow-up goes to the residents an alert reached: choose an area."
             )
             return None
-        if parent is None or is_test(parent) or parent.status not in FOLLOWED_UP_STATUSES:
-            errors["area"] = gettext("The alert this follows up has not been sent. Choose an area.")
-            return None
         area_wkb = stored_area_wkb(parent.id)
         if officer is not None and (refusal := _follow_up_refusal(officer, parent, area_wkb)):
             errors["area"] = refusal
@@ -110,11 +121,6 @@ def resolve_target(
             parent_alert_id=parent.id, force_id=parent.force_id, groups=groups, channels=channels
         )
         return Target(audience, area_wkb, None)
-    if draft.parent_id is not None and parent is None:
-        errors["parent_id"] = gettext(
-            "The alert this follows up no longer exists. Start a new alert."
-        )
-        return None
     followed = parent is not None and officer is not None
     if followed and not authorisation.may(officer, "alert.follow_up", parent):
         errors["parent_id"] = str(_OTHER_TEAMS)
@@ -161,6 +167,17 @@ def _follow_up_refusal(officer: Officer, alert: Alert, area_wkb: bytes | None) -
     if not authorisation.may(officer, "alert.follow_up", alert):
         return str(_OTHER_TEAMS)
     return teams.follow_up_refusal(officer, alert, area_wkb)
+
+
+def went(alert: Alert | None) -> bool:
+    """Whether an alert went to residents (or is going), so may be followed up: not a
+    test, nor one rejected, waiting for approval or its time, or cancelled before."""
+    return (
+        alert is not None
+        and not is_test(alert)
+        and alert.sent_at is not None
+        and alert.status in FOLLOWED_UP_STATUSES
+    )
 
 
 def _own_force_alert(alert_id: int | None, force_id: int) -> Alert | None:
