@@ -428,6 +428,52 @@ def test_a_server_that_hangs_up_before_the_messages_end_is_tried_again_not_doubt
     assert refused == [1]  # unsent again, for the sweeper too
 
 
+@pytest.mark.parametrize("read_first", [0, 200])
+def test_a_server_that_resets_part_way_through_a_message_has_it_sent_again(read_first):
+    """Found by an outside check: a server that answered 354, read part of the message
+    and reset the connection lost 40 e-mails, each "possibly sent": both writes had
+    returned before the reset came back, seen only at the answer. A reset (the server
+    closed with what we sent unread, the end among it) means nothing was delivered,
+    whenever it is seen: unsent again and tried again."""
+    import socket
+    import struct
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def server() -> None:
+        connection, _ = listener.accept()
+        lines = connection.makefile("rb")
+        connection.sendall(b"220 test ESMTP\r\n")
+        while line := lines.readline():
+            verb = line[:4].upper()
+            if verb in (b"EHLO", b"HELO"):
+                connection.sendall(b"250 test\r\n")
+            elif verb == b"DATA":
+                connection.sendall(b"354 go ahead\r\n")
+                time.sleep(0.3)  # the whole message is here, unread
+                connection.recv(read_first) if read_first else None
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                connection.close()
+                return
+            else:
+                connection.sendall(b"250 OK\r\n")
+
+    threading.Thread(target=server, daemon=True).start()
+    refused = []
+    config = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": listener.getsockname()[1]}
+    transport = SmtpTransport(SmtpSettings(config | {"MAIL_FROM": SENDER}))
+    message = outgoing("Test", not_taken=lambda: refused.append(1))
+    try:
+        with pytest.raises(TransportError) as raised:
+            transport.send(message)
+    finally:
+        listener.close()
+        smtp_channel._local.smtp = None
+    assert not raised.value.maybe_sent and not raised.value.permanent
+    assert refused == [1]  # unsent again, for the sweeper too
+
+
 @pytest.fixture
 def tls_smtp_server(tmp_path):
     """The collector behind STARTTLS, with a certificate for 127.0.0.1 signed by no one

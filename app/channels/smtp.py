@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import html
 import re
+import select
 import smtplib
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -184,6 +186,8 @@ class _Smtp(smtplib.SMTP):
                 self.close()  # hung up before the end: the server delivers nothing
                 raise
         try:
+            if self._stopped_reading():
+                raise smtplib.SMTPServerDisconnected("the server stopped before the end")
             self.send(b".\r\n")
         except BaseException:
             # The line that ends it was not handed to the network (the server hung up
@@ -195,10 +199,40 @@ class _Smtp(smtplib.SMTP):
                 self.not_taken()
             raise
         self.message_went = True
-        code, reply = self.getreply()
+        try:
+            code, reply = self.getreply()
+        except smtplib.SMTPServerDisconnected as error:
+            if isinstance(error.__context__, ConnectionResetError):
+                # A reset: the server closed with what we sent still unread, the line
+                # that ends the message among it, so it delivers nothing: unsent again
+                # and tried again (an outside check: 40 e-mails hung up on part-way
+                # through, each "possibly sent", never reached their residents). A
+                # server that read it all and then hung up (a clean close) may have it.
+                self.message_went = False
+                if self.not_taken is not None:
+                    self.not_taken()
+            raise
         if code != 250 and self.not_taken is not None:
             self.not_taken()
         return code, reply
+
+    def _stopped_reading(self) -> bool:
+        """Whether the server has already hung up, or answered, before the message's
+        end: it says nothing during a message, so anything to read (its close, a reset,
+        an early refusal) means it stopped reading it."""
+        sock = self.sock
+        if sock is None:
+            return True
+        if isinstance(sock, ssl.SSLSocket):
+            return False  # its own records may be waiting (a session ticket): not looked at
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+            if not readable:
+                return False
+            sock.recv(1, socket.MSG_PEEK)
+        except (OSError, ValueError):
+            return True
+        return True
 
 
 _LINE_END = re.compile(r"\r\n|\n|\r(?!\n)")
