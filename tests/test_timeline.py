@@ -64,13 +64,21 @@ def add_event(kind: str, at: datetime, *, channel: str = "sms", source: str = "s
     db.session.commit()
 
 
-def add_alert(officer, sent_at: datetime, *, category="incident", mode="live", audience="area"):
+def add_alert(
+    officer,
+    sent_at: datetime | None,
+    *,
+    category="incident",
+    mode="live",
+    audience="area",
+    status="sent",
+):
     alert = Alert(
         created_by_id=officer.id,
         title="T",
         body="B",
         shapes=[],
-        status="sent",
+        status=status,
         mode=mode,
         audience=audience,
         category=category,
@@ -435,6 +443,20 @@ def test_fatigue_against_the_usual_rate_on_a_constructed_case(app_ctx, make_offi
     assert rows["incident"].per_48h == pytest.approx(7 / (72 / 48))
     assert rows["appeal"].per_48h == pytest.approx(6.0)
     assert rows["appeal"].ratio == pytest.approx(6.0 / (11 / (usual_hours / 48)))
+
+
+def test_an_alert_that_went_is_on_the_time_line_whatever_became_of_it_since(app_ctx, make_officer):
+    """Found by an outside check: a live alert cancelled after six calls went, and one
+    still redialling, were missing from the time line and its opt-out windows (only
+    "sent" counted). An alert that never went is not on it."""
+    officer = make_officer(role="officer")
+    period = Period(date(2026, 1, 5), date(2026, 2, 2))
+    add_alert(officer, at_utc(2026, 1, 12, 9), category="appeal")
+    add_alert(officer, at_utc(2026, 1, 13, 9), category="crime_prevention", status="cancelled")
+    add_alert(officer, at_utc(2026, 1, 14, 9), category="incident", status="sending")
+    add_alert(officer, None, category="missing_person", status="cancelled")  # before it went
+    add_alert(officer, None, category="missing_person", status="rejected")
+    assert [a.category for a in alerts_in(period)] == ["appeal", "crime_prevention", "incident"]
 
 
 def test_an_alert_whose_48_hours_have_not_passed_is_not_counted_yet(app_ctx, make_officer):

@@ -165,14 +165,18 @@ def find_interest_groups() -> list[tuple[str, str, str | None]]:
 
 
 def find_alerts_sent(start: date, end: date, *, force_id: int) -> list[tuple]:
-    """(reference, category, sent_at, title) of a force's live alerts to residents sent
-    in the UK days [start, end): not exercises, not an officer's test to themselves."""
+    """(reference, category, sent_at, title) of a force's live alerts to residents that
+    went in the UK days [start, end) (sent, still sending, or cancelled after they
+    went): not exercises, not an officer's test to themselves."""
     return [
         tuple(row)
         for row in db.session.execute(
             text(
                 "SELECT a.reference, a.category, a.sent_at, a.title FROM alerts a"
-                " WHERE a.status = 'sent' AND a.mode = 'live' AND a.audience <> 'self'"
+                # Every alert that went, whatever became of it since: one cancelled
+                # after six calls, or still redialling, was missing (an outside check).
+                " WHERE a.status IN ('sending', 'sent', 'cancelled') AND a.sent_at IS NOT NULL"
+                " AND a.mode = 'live' AND a.audience <> 'self'"
                 " AND a.force_id = :force_id"
                 f" AND a.sent_at >= {_UK_MIDNIGHT.format(name='start')}"
                 f" AND a.sent_at < {_UK_MIDNIGHT.format(name='end')} ORDER BY a.sent_at"
