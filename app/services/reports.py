@@ -16,8 +16,8 @@ delivery ledger records them, safe to publish inside the force (k = 5).
   (p50 and p95 across the period's alerts), and the share of messages that arrived
   within 10 seconds of release.
 - Each alert: residents messaged against the adults living in the area it covered
-  (ONS ward estimates, each ward weighted by the share of its area inside the alert's
-  area), and how long its last message took.
+  (ONS ward estimates, each ward weighted by the share of its live postcodes inside
+  the alert's area: figures.WARD_SHARE_INSIDE), and how long its last message took.
 
 A period is whole days in UK time; an alert belongs to the period its release
 (alerts.sent_at) falls in, and all its messages with it, whenever they were settled.
@@ -809,7 +809,17 @@ def _speed_table(
     total: int,
     cancelled_apart: bool,
 ) -> Table:
-    times = [last_arrival[a.id] for a in alerts if a.id in last_arrival]
+    timed = [a for a in alerts if a.id in last_arrival]
+    # Across the alerts whose own time is shown: with three alerts, the median was the
+    # one whose time was "not shown (few messages)" (an outside check).
+    times = [last_arrival[a.id] for a in timed if table.shown(("alert", a.id)) is not None]
+    left_out = len(timed) - len(times)
+
+    def across(q: int) -> Cell:
+        if not times and left_out:
+            return Cell(gettext("not shown (few messages)"))
+        return _seconds(percentile(times, q))
+
     within, later = table.shown(("speed", "within")), table.shown(("speed", "later"))
     if within is None or later is None or not total:
         share = Cell(gettext("not shown (it would reveal a figure under %(k)s)", k=table.k))
@@ -839,14 +849,28 @@ def _speed_table(
                 (Cell(f"{len(times):,}", len(times)),),
                 "timed",
             ),
+            *(
+                [
+                    Row(
+                        gettext(
+                            "Alerts with a message that arrived, left out of the times "
+                            "below: too few messages to show their own"
+                        ),
+                        (Cell(f"{left_out:,}", left_out),),
+                        "untimed",
+                    )
+                ]
+                if left_out
+                else []
+            ),
             Row(
                 gettext("Release to last message arrived: median (p50) across alerts"),
-                (_seconds(percentile(times, 50)),),
+                (across(50),),
                 "p50",
             ),
             Row(
                 gettext("Release to last message arrived: 95th percentile (p95) across alerts"),
-                (_seconds(percentile(times, 95)),),
+                (across(95),),
                 "p95",
             ),
             Row(
@@ -977,7 +1001,7 @@ def _alert_table(
         caption=gettext(
             "Residents messaged against the adults (18 and over) living in the area "
             "the alert covered (%(year)s ONS ward estimates, each ward weighted by the "
-            "share of its area inside the alert's area), and how long its last message took "
+            "share of its postcodes inside the alert's area), and how long its last message took "
             "to arrive.",
             year=year_words,
         ),
