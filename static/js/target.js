@@ -1141,8 +1141,15 @@
     if (welsh) { showMarked($("preview-sms-cy"), sms.text_welsh_first, sms.ucs2_characters); }
     $("preview-email-subject").textContent = c.email.subject;
     $("preview-email").textContent = c.email.text;
-    // The HTML part, in a sandbox: no scripts, no links followed, nothing fetched.
-    $("preview-email-html").srcdoc = c.email.html;
+    // The HTML part, in a sandbox: no scripts, no links followed, nothing fetched. A
+    // new frame each time: a frame's new words are a page of the browser's history, and
+    // Back did nothing once for each edit of the message (an outside check).
+    var frame = $("preview-email-html");
+    if (frame.srcdoc !== c.email.html) {
+      var fresh = frame.cloneNode(false);
+      fresh.srcdoc = c.email.html;
+      frame.parentNode.replaceChild(fresh, frame);
+    }
     $("preview-voice").textContent = c.voice.script;
     // Each preview marked with its language: on a Welsh page a screen reader read the
     // English words with Welsh rules (an outside check). In Welsh only when the

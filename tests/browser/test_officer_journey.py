@@ -330,6 +330,26 @@ def test_the_question_in_welsh_too_goes_with_the_welsh_and_is_checked_before_sen
     assert page.console_errors == []
 
 
+def test_editing_the_message_adds_nothing_to_the_browsers_history(
+    page, sign_in_page, bristol_residents
+):
+    """Found by an outside check: each edit's e-mail preview was a page of the history,
+    and a phone's Back did nothing once for each edit."""
+    sign_in_page("officer")
+    expect(page.locator("#map .leaflet-overlay-pane path").first).to_be_visible()
+    before = page.evaluate("history.length")
+    for words in ("Road", "Road closed", "Road closed at the bridge"):
+        with page.expect_response("**/officers/compose"):
+            page.get_by_label("Message", exact=True).fill(words)
+        expect(page.locator("#preview-email")).to_contain_text(words)
+    page.wait_for_timeout(300)  # the frame's own load
+    assert page.evaluate("history.length") == before
+    assert (
+        "Road closed at the bridge"
+        in page.frame_locator("#preview-email-html").locator("body").inner_text()
+    )
+
+
 def test_a_typed_radius_is_kept_as_typed_and_a_wrong_one_stays_beside_its_message(
     page, sign_in_page, bristol_residents
 ):
