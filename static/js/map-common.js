@@ -205,10 +205,16 @@
       options.headers["X-CSRFToken"] = csrf;
       options.body = JSON.stringify(body);
     }
-    return fetch(url, options).then(function (response) {
+    // No answer at all (the signal gone): said in the page's language, and known as
+    // such, not the browser's English "Failed to fetch" (an outside check).
+    return fetch(url, options).catch(function () {
+      var lost = new Error(config.noAnswer);
+      lost.noAnswer = true;
+      throw lost;
+    }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (data) {
         if (!response.ok) {
-          var error = new Error(data.error || "Something went wrong (" + response.status + "). Try again.");
+          var error = new Error(data.error || fill(config.wentWrong, { status: response.status }));
           error.data = data;
           throw error;
         }

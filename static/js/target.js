@@ -1553,7 +1553,10 @@
                  send_at: "send-at", question: "question", answer_options: "answer-1",
                  question_cy: "question-cy", answer_options_cy: "answer-cy-1" }[key];
       }).filter(Boolean);
-      composeError(error.message, named.length ? $(named[0]) : null);
+      // No answer: the alert may have gone before the signal dropped. Sent again in
+      // the next two minutes it opens the first; later, it would go twice.
+      var message = error.noAnswer ? _("No answer came: the signal may have dropped, and the alert may have gone. Look at Alerts before you send it again.") : error.message;
+      composeError(message, named.length ? $(named[0]) : null);
       $("confirm-send").disabled = false;
       // The area's reach changed since the count on screen (someone signed up or
       // left): count it again, so the bar says what the next Send will be checked

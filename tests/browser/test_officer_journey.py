@@ -350,6 +350,45 @@ def test_editing_the_message_adds_nothing_to_the_browsers_history(
     )
 
 
+def test_a_send_whose_answer_never_comes_says_the_alert_may_have_gone(
+    page, sign_in_page, bristol_residents
+):
+    """Found by an outside check: with the signal gone at "Send now", the officer read
+    the browser's "Failed to fetch", in English on Welsh pages too, and nothing of the
+    alert perhaps having gone; a count asked then said the same."""
+    sign_in_page("officer")
+    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
+    page.get_by_label("Title").fill("Van taken")
+    page.get_by_label("Message", exact=True).fill("A van was taken.")
+    page.get_by_role("button", name="Send…").click()
+    page.context.set_offline(True)
+    try:
+        page.get_by_role("button", name="Send now").click()
+        expect(page.locator("#compose-error")).to_have_text(
+            "No answer came: the signal may have dropped, and the alert may have gone. "
+            "Look at Alerts before you send it again."
+        )
+        # Any other request: the page's words, not the browser's.
+        said = page.evaluate(
+            "CA.fetchJSON('/officers/compose', {title: 'x'}).catch(function (e) { return e.message; })"
+        )
+        assert said.startswith("No answer came from the server"), said
+    finally:
+        page.context.set_offline(False)
+    page.goto("/officers/?lang=cy")
+    page.context.set_offline(True)
+    try:
+        said = page.evaluate(
+            "CA.fetchJSON('/officers/compose', {title: 'x'}).catch(function (e) { return e.message; })"
+        )
+        assert said.startswith("Ni ddaeth ateb gan y gweinydd"), said
+    finally:
+        page.context.set_offline(False)
+        page.goto("/officers/?lang=en")
+
+
 def test_a_typed_radius_is_kept_as_typed_and_a_wrong_one_stays_beside_its_message(
     page, sign_in_page, bristol_residents
 ):
