@@ -350,6 +350,9 @@ def test_editing_the_message_adds_nothing_to_the_browsers_history(
     )
 
 
+ASK_OFFLINE = "CA.fetchJSON('/officers/compose', {title: 'x'}).catch(e => e.message)"
+
+
 def test_a_send_whose_answer_never_comes_says_the_alert_may_have_gone(
     page, sign_in_page, bristol_residents
 ):
@@ -371,18 +374,14 @@ def test_a_send_whose_answer_never_comes_says_the_alert_may_have_gone(
             "Look at Alerts before you send it again."
         )
         # Any other request: the page's words, not the browser's.
-        said = page.evaluate(
-            "CA.fetchJSON('/officers/compose', {title: 'x'}).catch(function (e) { return e.message; })"
-        )
+        said = page.evaluate(ASK_OFFLINE)
         assert said.startswith("No answer came from the server"), said
     finally:
         page.context.set_offline(False)
     page.goto("/officers/?lang=cy")
     page.context.set_offline(True)
     try:
-        said = page.evaluate(
-            "CA.fetchJSON('/officers/compose', {title: 'x'}).catch(function (e) { return e.message; })"
-        )
+        said = page.evaluate(ASK_OFFLINE)
         assert said.startswith("Ni ddaeth ateb gan y gweinydd"), said
     finally:
         page.context.set_offline(False)
