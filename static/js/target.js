@@ -1045,6 +1045,8 @@
     fetch(settings.recordingsUrl, {
       method: "POST", body: form, credentials: "same-origin",
       headers: { "Accept": "application/json", "X-CSRFToken": document.querySelector('meta[name="csrf-token"]').content }
+    }).catch(function () {  // no answer: the page's words, not the browser's
+      throw new Error(_("No answer came from the server: the signal may have dropped. Check it and try again."));
     }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (data) {
         if (!response.ok) { throw new Error(data.error || _("The recording did not upload ({status}). Try again.", { status: response.status })); }

@@ -376,6 +376,10 @@ def test_a_send_whose_answer_never_comes_says_the_alert_may_have_gone(
         # Any other request: the page's words, not the browser's.
         said = page.evaluate(ASK_OFFLINE)
         assert said.startswith("No answer came from the server"), said
+        # A recording's upload too.
+        wav = {"name": "a.wav", "mimeType": "audio/wav", "buffer": b"RIFF" + bytes(64)}
+        page.locator("#recording").set_input_files(wav)
+        expect(page.locator("#recording-error")).to_contain_text("No answer came from the server")
     finally:
         page.context.set_offline(False)
     page.goto("/officers/?lang=cy")
