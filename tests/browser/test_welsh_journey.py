@@ -134,7 +134,7 @@ def test_a_resident_signs_up_and_manages_their_alerts_in_welsh(
     page.goto("/check?lang=cy")
     page.get_by_label("Y cyfeirnod, neu'r neges gyfan a gawsoch").fill(received)
     page.get_by_role("button", name="Gwirio").click()
-    expect(page.get_by_role("heading", name="Ydy, ni anfonodd y neges hon")).to_be_visible()
+    expect(page.get_by_role("heading", name="Ydy, ni a anfonodd y neges hon")).to_be_visible()
     assert axe_violations(page) == []
     page.get_by_role("link", name="Darllen y rhybudd ar ein gwefan").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Lladradau ceir")
