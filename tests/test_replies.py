@@ -426,6 +426,7 @@ def test_an_officer_answers_a_text_through_the_engine_and_every_view_is_audited(
     thanks, answer = [a for a in providers.gateway.accepted if a.to == "+447700900901"][1:]
     assert "your message has reached our team" in thanks.params["Body"]
     assert SAVED in answer.params["Body"]
+    assert answer.params["Body"].endswith("\n- Avon and Somerset Police. Reply STOP to stop.")
     assert db.session.get(ResidentNotice, notice_id).status in ("sent", "delivered")
     actions = db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
     assert actions.count("replies.viewed") == 2 and "reply.answered" in actions
@@ -891,6 +892,24 @@ def test_a_message_to_the_police_is_answered_once_a_day_with_where_to_go_now(
     assert "+447700900765" not in said and said == {}
     kinds = [r.kind for r in all_replies()]
     assert kinds.count("message") == 11 and kinds.count("answer") == 1
+
+
+def test_an_officers_answer_to_a_welsh_speaker_is_signed_in_welsh(
+    providers, officer, make_resident, run_worker
+):
+    """Found by an outside check: every text to a Welsh speaker was Welsh but an
+    officer's answer, which ended "- Avon and Somerset Police. Reply STOP to stop."."""
+    make_resident(sms="+447700900931").language = "cy"
+    db.session.commit()
+    providers.gateway.text_in(inbound(providers), "+447700900931", "Mae mwg yma nawr")
+    (shown,) = replies.read_inbox(officer)["replies"]
+    assert shown["welsh"] is True  # the inbox says so: the officer may answer in Welsh
+    replies.answer_reply(officer, shown["id"], "Rydyn ni ar ein ffordd.")
+    run_worker()
+    answer = [a for a in providers.gateway.accepted if a.to == "+447700900931"][-1]
+    assert answer.params["Body"] == (
+        "Rydyn ni ar ein ffordd.\n- Heddlu Avon a Gwlad yr Haf. Atebwch STOP i stopio."
+    )
 
 
 def test_a_number_residents_of_one_force_share_is_theirs_in_the_inbox_and_the_answers(

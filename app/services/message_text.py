@@ -486,9 +486,11 @@ def thanks_text(*, language: str | None = None) -> str:
         )
 
 
-def officer_answer_text(*, words: str, force: str) -> str:
-    """An officer's answer to a resident's text."""
-    return f"{words}\n- {force} Police. Reply STOP to stop."
+def officer_answer_text(*, words: str, language: str = "en") -> str:
+    """An officer's answer to a resident's text, signed by the current force in the
+    resident's `language` (a Welsh speaker's ended "- Avon and Somerset Police. Reply
+    STOP to stop.", every other text to them being Welsh: an outside check)."""
+    return f"{words}\n{_sign_off(language, None, both=False)}"
 
 
 def voice_introduction(

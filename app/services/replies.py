@@ -406,6 +406,8 @@ def read_inbox(officer, *, alert_id: int | None = None, before_id: int | None = 
             "received_at": reply.received_at,
             "from": mask_address(reply.address),
             "resident": reply.resident_id is not None,
+            # Answered in their language if the officer can: our words around it are.
+            "welsh": _chose_welsh(reply.resident_id),
             "body": reply.body or "",
             "alert_id": reply.alert_id,
             "after_close": reply.after_close,
@@ -424,6 +426,11 @@ def read_inbox(officer, *, alert_id: int | None = None, before_id: int | None = 
     )
     db.session.commit()
     return {"replies": shown, "more": len(items) == 50, "unread_now": len(unread)}
+
+
+def _chose_welsh(resident_id: int | None) -> bool:
+    resident = db.session.get(Resident, resident_id) if resident_id is not None else None
+    return resident is not None and resident.language == "cy"
 
 
 def unread_count(alert_id: int | None = None) -> int:
@@ -460,13 +467,17 @@ def answer_reply(officer, reply_id: int, words: str) -> int:
         raise ReplyRefused(str(refusal), about_words=True) from None
     if not words:
         raise ReplyRefused(gettext("Write an answer, or choose a saved one."), about_words=True)
-    force = forces.current_force().name
+    # Signed by the force that answers, in the language of whoever holds the number.
+    holders = replies_dao.holders_of(reply.address, ("sms", "voice"))
+    language = _holders_force_and_language(holders)[1] or "en"
+    with forces.speaking_for(reply.force_id):
+        body = message_text.officer_answer_text(words=words, language=language)
     notice = notices.create_notice(
         resident_id=reply.resident_id,
         kind="officer_answer",
         channel="sms",
         address=reply.address,
-        body=message_text.officer_answer_text(words=words, force=force),
+        body=body,
         force_id=reply.force_id,  # the force that answers, whoever holds the number
     )
     db.session.flush()
