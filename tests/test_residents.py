@@ -927,6 +927,28 @@ def test_an_import_says_when_an_address_is_only_signed_up_not_confirmed(app_ctx,
     }
 
 
+def test_an_import_tells_nothing_of_another_forces_residents(app_ctx, make_resident, second_force):
+    """Found by an outside check: Avon and Somerset's import of Wiltshire residents'
+    numbers and addresses refused them "already registered" (or "signed up, not yet
+    confirmed"), where the residents' search said nobody is registered with this force:
+    a file of 100,000 rows would list who Wiltshire holds. Another force's residents
+    are not seen: each row is this force's own registration."""
+    from app.dao.replies import holders_of
+
+    make_resident(postcode="BA14 6AA", sms=None, email="wilts@example.invalid")
+    make_resident(postcode="BA14 6AA", sms=None, email="wait@example.invalid", verified=False)
+    make_resident(postcode="BS1 6AD", sms=None, email="ours@example.invalid")
+    rows = (
+        "postcode,email\nBS1 6AD,wilts@example.invalid\nBS1 6AD,WAIT@example.invalid\n"
+        "BS1 6AD,ours@example.invalid\n"
+    )
+    found = import_residents(rows, filename="border.csv", dry_run=True)
+    reasons = {r["row"]: " ".join(map(reason_in_english, r["reasons"])) for r in found.rejected}
+    assert reasons == {4: "e-mail address already registered"}  # this force's own only
+    import_residents(rows, filename="border.csv", dry_run=False)
+    assert len(holders_of("wilts@example.invalid", ("email",), unproven_too=True)) == 2
+
+
 def test_an_import_refuses_a_row_with_more_cells_than_the_header(app_ctx):
     # A name holding a comma, not in quotes, moves the row's cells along: the last
     # were dropped without a word (an outside check). Empty extra cells are nothing.

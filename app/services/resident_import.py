@@ -592,7 +592,15 @@ def _reject_already_registered(rows: list[Row], report: ImportReport) -> None:
     # As a sign-up does (address_taken): an address registered in other letters' case
     # is the same mailbox.
     addresses = [a.lower() for row in rows for a in row.channels.values()]
-    # address -> whether anyone has confirmed it (else a sign-up waits for its code)
+    # address -> whether anyone has confirmed it (else a sign-up waits for its code).
+    # This force's residents only: another force's are not this force's to know of (an
+    # outside check: a file of 100,000 rows told Avon and Somerset which numbers
+    # Wiltshire held, confirmed or not). A row whose address another force's resident
+    # holds is imported, this force's own registration of it, as a sign-up for the
+    # other force would be.
+    ours = select(ResidentLocation.resident_id).where(
+        ResidentLocation.force_id == forces.current_force().id
+    )
     existing: dict[str, bool] = {}
     for start in range(0, len(addresses), CHUNK):
         existing.update(
@@ -601,7 +609,10 @@ def _reject_already_registered(rows: list[Row], report: ImportReport) -> None:
                     func.lower(ResidentChannel.address),
                     func.bool_or(ResidentChannel.verified_at.is_not(None)),
                 )
-                .where(func.lower(ResidentChannel.address).in_(addresses[start : start + CHUNK]))
+                .where(
+                    func.lower(ResidentChannel.address).in_(addresses[start : start + CHUNK]),
+                    ResidentChannel.resident_id.in_(ours),
+                )
                 .group_by(func.lower(ResidentChannel.address))
             ).all()
         )
@@ -837,8 +848,8 @@ def view_import_report(officer, record: ResidentImport) -> None:
     """An administrator opened an upload's page: its rejected rows show names and
     postcodes, so who looked is recorded, as for their download."""
     rejected = record.report.get("rejected") or []
-    # What the page tells of residents already registered (in any force: an address
-    # is registered once) is told to whoever reads it: how many is recorded.
+    # What the page tells of this force's residents already registered is told to
+    # whoever reads it: how many is recorded.
     registered = sum(
         any("already registered" in reason_in_english(reason) for reason in row.get("reasons", []))
         for row in rejected
