@@ -3772,3 +3772,43 @@ def test_a_message_in_flight_when_its_resident_stops_is_never_sent_again(
     done = statuses(alert.id)
     assert stays.id and done.pop("cancelled") == 7 and sum(done.values()) == 2
     assert set(done) <= {"sent", "delivered"}
+
+
+def test_an_urgent_alerts_jobs_go_ahead_of_a_routine_alerts_waiting(
+    app, officer, make_resident, run_worker, monkeypatch
+):
+    """Found by an outside check: an incident sent 1.5 s after a routine alert sent its
+    first e-mail at +31 s, behind 78 routine texts and e-mails, and its all-clear's
+    calls waited behind 52 routine calls. While a routine alert's messages wait, an
+    urgent alert's jobs (and those of its updates) go ahead of them, first and when
+    they go back to the queue; otherwise first come, first sent."""
+    from app import jobs
+    from app.models import OutboxMessage
+    from app.services.dispatch import ALERTS
+
+    monkeypatch.setitem(app.config, "DELIVERY_BATCH_SIZE", 2)
+    many_residents(make_resident, 6, channel="email")
+
+    def sent(category: str, title: str) -> Alert:
+        return submit_alert(
+            officer, shapes=AREA, title=title, body="Words.", category=category
+        ).alert
+
+    def first_alert_waiting() -> int:
+        return jobs.queue().jobs[0].args[0]
+
+    routine = sent("crime_prevention", "Lock sheds")
+    other = sent("crime_prevention", "Mark bikes")
+    assert first_alert_waiting() == routine.id  # first come, first sent
+    urgent = sent("incident", "Fire: stay inside")
+    assert first_alert_waiting() == urgent.id
+    waiting = [job.args[0] for job in jobs.queue().jobs]
+    assert waiting[:3] == [urgent.id] * 3 and set(waiting[3:]) == {routine.id, other.id}
+    # Going back to the queue (a job's turn over, retries) too, while routine ones wait.
+    urgent_rows = db.session.scalars(select(Delivery.id).filter_by(alert_id=urgent.id)).all()
+    routine_rows = db.session.scalars(select(Delivery.id).filter_by(alert_id=routine.id)).all()
+    assert ALERTS.ahead(urgent_rows) and not ALERTS.ahead(routine_rows)
+    run_worker()
+    order = db.session.scalars(select(OutboxMessage.alert_id).order_by(OutboxMessage.id)).all()
+    assert order[:6] == [urgent.id] * 6
+    assert not ALERTS.ahead(urgent_rows)  # nothing routine waits now

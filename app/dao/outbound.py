@@ -392,6 +392,41 @@ def _cancel_retries_an_all_clear_overtook(ids: list[int]) -> None:
     )
 
 
+def urgent_behind_routine(
+    *, alert_ids: list[int] | None = None, delivery_ids: list[int] | None = None, urgent: tuple
+) -> bool:
+    """Whether these alerts (or these deliveries' alerts) include an urgent one (its
+    category, or its thread's first alert's, in `urgent`) while a routine alert still
+    has messages queued: then its jobs go ahead of the routine ones."""
+    return bool(
+        db.session.execute(
+            text(
+                """
+                SELECT EXISTS (
+                    SELECT 1 FROM alerts a LEFT JOIN alerts p ON p.id = a.parent_id
+                    WHERE (a.id = ANY(:alert_ids)
+                           OR a.id IN (SELECT d.alert_id FROM deliveries d
+                                       WHERE d.id = ANY(:delivery_ids)))
+                      AND (a.category = ANY(:urgent) OR p.category = ANY(:urgent))
+                ) AND EXISTS (
+                    SELECT 1 FROM alerts a LEFT JOIN alerts p ON p.id = a.parent_id
+                    WHERE a.status = 'sending'
+                      AND NOT (a.category = ANY(:urgent)
+                               OR coalesce(p.category = ANY(:urgent), false))
+                      AND EXISTS (SELECT 1 FROM deliveries d
+                                  WHERE d.alert_id = a.id AND d.status = 'queued')
+                )
+                """
+            ),
+            {
+                "alert_ids": alert_ids or [],
+                "delivery_ids": delivery_ids or [],
+                "urgent": list(urgent),
+            },
+        ).scalar()
+    )
+
+
 def cancelled_alerts(alert_ids: list[int]) -> set[int]:
     """Which of these alerts have been cancelled."""
     return set(

@@ -81,17 +81,28 @@ JOBS_A_ROUND_TRIP = 2000
 
 
 def enqueue_many(
-    name: str, each: list[tuple], *, job_timeout: int = 3600, bulk: bool = False
+    name: str,
+    each: list[tuple],
+    *,
+    job_timeout: int = 3600,
+    bulk: bool = False,
+    at_front: bool = False,
 ) -> None:
     """Queue the job called `name` once for each tuple of arguments in `each`, now,
     JOBS_A_ROUND_TRIP to a round trip to Redis (a fan-out queues thousands at once);
-    on the bulk queue with `bulk` (an import's notices to its residents)."""
+    on the bulk queue with `bulk` (an import's notices to its residents); with
+    `at_front`, ahead of every job waiting, in their order."""
     if name not in JOBS or name in BULK_JOBS:
         raise ValueError(f"no job called {name} on the alerts queue")
     target = f"app.jobs.{name}"
+    if at_front:  # each pushed to the front: the last first, so the first ends first
+        each = list(reversed(each))
     for start in range(0, len(each), JOBS_A_ROUND_TRIP):
         part = each[start : start + JOBS_A_ROUND_TRIP]
-        jobs = [Queue.prepare_data(target, args, timeout=job_timeout) for args in part]
+        jobs = [
+            Queue.prepare_data(target, args, timeout=job_timeout, at_front=at_front)
+            for args in part
+        ]
         with redis_store.client.pipeline() as pipe:
             (bulk_queue() if bulk else queue()).enqueue_many(jobs, pipeline=pipe)
             pipe.execute()

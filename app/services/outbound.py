@@ -120,6 +120,9 @@ class Ledger:
     # Kinds of row whose jobs wait on the bulk queue, behind any alert (an import's
     # notices), however they are queued: first, retried, or put back by the sweeper.
     bulk_kinds: tuple[str, ...] = ()
+    # Whether these rows' jobs go ahead of others waiting (an urgent alert's, while a
+    # routine alert's wait), when they go back to the queue.
+    ahead: Callable[[list[int]], bool] = lambda ids: False
 
     def __post_init__(self) -> None:
         _MADE[self.name] = self
@@ -338,7 +341,7 @@ def deliver(ledger: Ledger, ids: list[int]) -> dict[str, int]:
                     # Other batches wait for a worker: their first tries must not wait
                     # for these retries. The retries come back when due (RQ's scheduler,
                     # run by `flask worker`; failing that, the sweeper re-queues them).
-                    enqueue(ledger, pending, after_seconds=wait)
+                    enqueue(ledger, pending, after_seconds=wait, at_front=ledger.ahead(pending))
                     break
                 time.sleep(min(wait, 1))
                 continue
@@ -350,7 +353,9 @@ def deliver(ledger: Ledger, ids: list[int]) -> dict[str, int]:
                 # queue, behind them. Under a rate limit a text job held its worker for
                 # 75-100 s, and with every worker so held, a dead job's e-mails put back
                 # at the front waited 66 s for one (an outside check).
-                enqueue(ledger, pending, after_seconds=handed_back)
+                # An urgent alert's go back ahead of a routine alert's waiting: its
+                # calls waited behind 52 routine calls (an outside check).
+                enqueue(ledger, pending, after_seconds=handed_back, at_front=ledger.ahead(pending))
                 break
             if pending and not any(done.values()):
                 # None of them could be claimed: calls to numbers another call to which
@@ -1415,19 +1420,23 @@ def enqueue(
 ) -> None:
     """Queue jobs sending these rows, a batch per job, now or after_seconds from now
     (at the front of the queue with `at_front`: work a dead worker left, which should
-    have gone already); on the bulk queue, behind any alert, with `bulk` or for rows
-    of the ledger's bulk_kinds (an import's notices: put back on the alerts queue by a
-    sweep after Redis was emptied, they held the next alert up for 195 s, an outside
-    check)."""
+    have gone already, or an urgent alert's going back while a routine alert's wait);
+    on the bulk queue, behind any alert, with `bulk` or for rows of the ledger's
+    bulk_kinds (an import's notices: put back on the alerts queue by a sweep after
+    Redis was emptied, they held the next alert up for 195 s, an outside check)."""
     for on_bulk, chosen in _by_queue(ledger, ids, bulk):
         size = current_app.config["DELIVERY_BATCH_SIZE"]
         batches = [
             (ledger.name, chosen[start : start + size]) for start in range(0, len(chosen), size)
         ]
         if after_seconds > 0:
-            for batch in batches:
+            for batch in reversed(batches) if at_front else batches:
                 jobs.enqueue(
-                    "outbound.deliver_batch", *batch, after_seconds=after_seconds, bulk=on_bulk
+                    "outbound.deliver_batch",
+                    *batch,
+                    after_seconds=after_seconds,
+                    bulk=on_bulk,
+                    at_front=at_front,
                 )
         elif at_front:
             for batch in reversed(batches):  # each to the front: the first ends first
