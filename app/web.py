@@ -16,7 +16,16 @@ import time
 import unicodedata
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
-from flask import Flask, Response, g, has_request_context, jsonify, render_template, request
+from flask import (
+    Flask,
+    Response,
+    abort,
+    g,
+    has_request_context,
+    jsonify,
+    render_template,
+    request,
+)
 from flask.globals import request_ctx
 from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSessionInterface
@@ -195,6 +204,10 @@ UNREADABLE_ADDRESS = (
 # A percent-escape: werkzeug leaves those that are not UTF-8 as they came ("%ED%A0%80"),
 # so a field would hold the escape itself as its text.
 _ESCAPES = re.compile(rb"(?:%[0-9A-Fa-f]{2})+")
+
+
+# Characters no page's address holds: the C0 controls and DEL.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _escapes_not_utf8(raw: bytes) -> bool:
@@ -383,6 +396,12 @@ def install(app: Flask) -> None:
     @app.url_value_preprocessor  # before the blueprints' (app/logs.py says why)
     def start_clock(endpoint, values):
         g.started = time.perf_counter()
+        if _CONTROL.search(request.path):
+            # No page's address holds a control character: /forces/wiltshire%00/alerts
+            # reached PostgreSQL (a blueprint's own look-up of its force), which refused
+            # the NUL, and said "not a value we can use" rather than that there is no
+            # such page (an outside check).
+            abort(404)
 
     @app.before_request
     def refuse_escapes_not_utf8():
@@ -391,6 +410,7 @@ def install(app: Flask) -> None:
         # for every form and address, before any view reads it.
         if _escapes_not_utf8(request.query_string):
             return error_answer(400, UNREADABLE_ADDRESS, "unreadable", said=True)
+
         if request.mimetype == "application/x-www-form-urlencoded" and _escapes_not_utf8(
             request.get_data(cache=True)
         ):

@@ -229,3 +229,28 @@ def test_a_host_header_that_names_no_host_is_a_400_in_words_never_a_500(app, cli
         assert answer.mimetype == "text/plain"
         assert answer.text.startswith(("That request was not understood.", "Nid oedd")), path
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_an_address_holding_a_control_character_is_no_page(app, client, caplog, second_force):
+    """Found by an outside check: /forces/wiltshire%00/alerts reached PostgreSQL, which
+    refused the NUL, and the answer was "not a value we can use" (400) rather than no
+    such page. Every route's every string part, the same."""
+    for path in (
+        f"/forces/{second_force.slug}%00/alerts",
+        f"/forces/{second_force.slug}%0A/register",
+        "/alerts/ABCD-EFG%00",
+        "/alerts/ABCD%7F",
+    ):
+        answer = client.get(path)
+        assert answer.status_code == 404, path
+    assert "refused a value" not in caplog.text
+    for rule in app_rules(app):
+        if "GET" not in rule.methods or not any(
+            type(c).__name__ in ("UnicodeConverter", "PathConverter")
+            for c in rule._converters.values()
+        ):
+            continue
+        path = rule.rule
+        for argument in rule._converters:
+            path = re.sub(rf"<[^>]*:?{argument}>", "x%00", path)
+        assert client.get(path).status_code == 404, path
