@@ -27,6 +27,15 @@ def test_words_that_show_nothing_are_refused_and_other_systems_give_none(app_ctx
     assert shown_text(nothing, max_length=80) == ""
 
 
+def test_a_number_of_invisible_characters_is_asked_for_again_not_for_words(app_ctx):
+    """Found by an outside check: a postcode or phone number of invisible characters
+    was told "Type some words"."""
+    for label in ("The postcode", "The phone number", "The title"):
+        with pytest.raises(TextRefused) as refused:
+            checked_text("\u200b\u2060", label)
+        assert str(refused.value).endswith("Type it again.") and "words" not in str(refused.value)
+
+
 def test_characters_of_no_width_inside_words_are_dropped_but_emoji_and_flags_kept(app_ctx):
     # Direction marks, TAG letters and annotation marks were stored inside names.
     assert checked_text("PC \u200eMark", "Your name") == "PC Mark"

@@ -468,7 +468,7 @@ def reason_in_english(reason: str | dict) -> str:
 
 def _staff_words(message: str) -> str:
     """A refusal written for a resident, without what it asks them to do."""
-    for advice in (gettext("Remove it and try again."), gettext("Type some words.")):
+    for advice in (gettext("Remove it and try again."), gettext("Type it again.")):
         message = message.removesuffix(" " + advice)
     return message.rstrip(".")
 

@@ -247,7 +247,7 @@ def checked_text(
     if text and not shows_something(text):
         raise TextRefused(
             gettext(
-                "%(label)s is only invisible characters, such as %(character)s. Type some words.",
+                "%(label)s is only invisible characters, such as %(character)s. Type it again.",
                 label=label,
                 character=describe_character(text[0]),
             )
