@@ -120,6 +120,9 @@ def test_autocomplete_offers_postcodes_that_start_with_what_was_typed(client, ap
     assert all(r.startswith("BS1 6A") for r in results)
     assert len(results) <= 10
     assert client.get("/api/autocomplete?q=b").json["results"] == []
+    # Wildcards are no letters: "%%%" listed any postcodes (an outside check).
+    for typed in ("%25%25%25", "B%25", "_%25_", "B%5C%5C"):
+        assert client.get(f"/api/autocomplete?q={typed}").json["results"] == [], typed
     # The space says where the outward code ends: BS16 0BB came first for "BS1 6" (an
     # outside check).
     for typed in ("BS1 6", "bs1  6", "BS1 "):

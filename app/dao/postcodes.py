@@ -118,11 +118,13 @@ def nearest(
 
 def autocomplete(conn, prefix: str, *, limit: int = 10) -> list[str]:
     """Live postcodes (display form) starting with what has been typed so far."""
-    key = postcodes.canonical(prefix)
+    # A postcode's letters and digits alone, before its length is judged: "%%%" was
+    # three characters, then nothing, and listed any postcodes (an outside check).
+    key = "".join(c for c in postcodes.canonical(prefix) if c.isascii() and c.isalnum())
     # Not Great Britain: lookups refuse these (ONSPD holds a few), so never offer them.
     if len(key) < 2 or postcodes.outside_great_britain(key):
         return []
-    like = key.replace("\\", "").replace("%", "").replace("_", "") + "%"
+    like = key + "%"
     # A space typed after the outward code says where it ends: "BS1 6" is BS1 6xx, and
     # BS16 0BB came first (an outside check). Its inward code is three characters.
     words = prefix.split()
