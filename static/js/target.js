@@ -305,6 +305,14 @@
       // The bar said "fewer than 5 … all out in under a minute", the reason a screen
       // below it (an outside check).
       $("reach-time").textContent = _("outside {force}: see the area", { force: CA.config.forceName });
+      // Nor "fewer than 5 residents" beside "its alerts reach nobody there" (an outside
+      // check): a hidden count there is a dash, as an area with no count has.
+      ["residents", "sms", "voice", "email"].forEach(function (name) {
+        var count = name === "residents" ? counts.residents : counts.channels[name];
+        if ((count === null || count === undefined) && (name === "residents" || chosen(name))) {
+          $("reach-" + name).textContent = "–";
+        }
+      });
     }
     $("send").textContent = counts.needs_approval ? _("Request approval…") : _("Send…");
     drawCells(counts.cells || []);

@@ -165,6 +165,9 @@ def test_an_area_wholly_outside_the_force_says_so_where_the_officer_looks(
     expect(page.locator("#area-error")).to_contain_text("All of this area is outside Avon")
     expect(page.locator("#area-error")).to_be_in_viewport()
     expect(page.locator("#reach-time")).to_contain_text("outside Avon and Somerset")
+    # No "fewer than 5" beside "reach nobody there" (an outside check).
+    for name in ("residents", "sms", "voice", "email"):
+        expect(page.locator(f"#reach-{name}")).to_have_text("–")
     expect(page.locator("#reach-outside")).to_be_hidden()  # said once, by the area
     # The bar leads to the words, and says so to a screen reader (it read "Go to step
     # 3, Send it" while there was nothing to send: an outside check).
