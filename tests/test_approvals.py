@@ -461,6 +461,28 @@ def test_an_alert_that_never_went_has_no_update_nor_all_clear(
     refused()
 
 
+def test_a_second_tap_on_approve_says_what_the_first_did(officer_client, supervisor_client, street):
+    """Found by an outside check: a double tap on "Approve and send" showed "Approved:
+    it is going out now." and "This alert is sending: nothing to approve." together.
+    The supervisor's own approval just made is said again; one alert goes."""
+    alert_id = send(officer_client, category="missing_person")["alert_id"]
+    url = f"/officers/alerts/{alert_id}"
+    form = approval_form(supervisor_client, url)
+    for _ in range(2):
+        assert supervisor_client.post(url + "/approve", data=form).status_code == 302
+    page = supervisor_client.get(url).text
+    assert "Approved: it is going out now." in page
+    assert "nothing to approve" not in page
+    # Not this supervisor's approval (another's, or none): told what happened.
+    from app.extensions import db
+    from app.models import Alert
+
+    db.session.get(Alert, alert_id).decided_by_id = None
+    db.session.commit()
+    supervisor_client.post(url + "/approve", data=form)
+    assert "nothing to approve" in supervisor_client.get(url).text
+
+
 def test_a_cancelled_all_clear_does_not_count_as_gone(officer_client, street, run_worker):
     first = send(officer_client, channels=["sms"])["alert_id"]
     run_worker()

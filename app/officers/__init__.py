@@ -32,6 +32,7 @@ from app.services.alerts import (
     NotAllowed,
     all_clear_sent,
     approve_alert,
+    approved_just_now,
     cancel_alert,
     compose_preview,
     cross_border,
@@ -526,8 +527,10 @@ def approve(alert_id: int):
     try:
         approved = approve_alert(current_user, alert_id, expected=_count_seen())
     except NotAllowed as refusal:
-        flash(str(refusal))
-    else:
+        approved = approved_just_now(current_user, alert_id)
+        if approved is None:
+            flash(str(refusal))
+    if approved is not None:
         # In the page's language, its time too (English words joined, an outside check).
         flash(
             _("Approved: it is going out now.")

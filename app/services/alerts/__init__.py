@@ -20,6 +20,7 @@ cross-border module as a whole (`from app.services.alerts import cross_border`).
 
 from app.services.alerts.approval import (
     approve_alert,
+    approved_just_now,
     count_waiting_for,
     find_pending_approval,
     find_pending_reviews,
@@ -118,6 +119,7 @@ __all__ = [
     "all_clear_sent",
     "approval_refusal",
     "approve_alert",
+    "approved_just_now",
     "cancel_alert",
     "take_down_public_page",
     "never_taken",

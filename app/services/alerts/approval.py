@@ -63,6 +63,27 @@ def approve_alert(supervisor: Officer, alert_id: int, *, expected: int | None) -
     return alert
 
 
+# How long after a supervisor's approval a second one of theirs is taken as a repeat.
+APPROVED_JUST_NOW_SECONDS = 120
+
+
+def approved_just_now(supervisor: Officer, alert_id: int) -> Alert | None:
+    """The alert, when this supervisor's own approval of it has just gone through: a
+    second tap's request then says what the first did (a double tap on "Approve and
+    send" said "Approved" and "nothing to approve" together: an outside check)."""
+    db.session.rollback()
+    alert = db.session.get(Alert, alert_id)
+    if (
+        alert is None
+        or alert.decided_by_id != supervisor.id
+        or alert.status not in ("sending", "sent", "scheduled")
+        or alert.decided_at is None
+        or (datetime.now(UTC) - alert.decided_at).total_seconds() > APPROVED_JUST_NOW_SECONDS
+    ):
+        return None
+    return alert
+
+
 def count_unseen() -> str:
     """Why an approval that did not say which count it saw sent nothing."""
     return gettext(
