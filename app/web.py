@@ -178,13 +178,33 @@ def wants_json() -> bool:
         or request.accept_mimetypes.best == "application/json"
         or request.path.startswith("/api/")
         or _JSON_PATHS.fullmatch(request.path) is not None
+        or request.method == "POST"
+        and _JSON_POSTS.fullmatch(request.path) is not None
     )
+
+
+# The map page's calls that take JSON: refused in JSON whatever was sent (a body of
+# text or a form had an HTML page: an outside check).
+_JSON_POSTS = re.compile(r"/officers/(?:alerts|alerts/test|preview|compose|templates)")
 
 
 UNREADABLE_FORM = (
     "Part of that form could not be read as text: it was not sent as UTF-8. Type it "
     "again in this page, or in another browser."
 )
+
+
+NOT_A_FORM = "That was not sent as a form. Send it from the page, or as JSON where the page does."
+
+
+def _not_a_form() -> bool:
+    """A body sent as neither a form nor JSON (text/plain, a multipart form with no
+    boundary): no field of it is read, its token neither, so "expired" was not why."""
+    if not request.content_length:
+        return False
+    if request.mimetype in ("application/x-www-form-urlencoded", "application/json"):
+        return False
+    return not (request.mimetype == "multipart/form-data" and (request.form or request.files))
 
 
 def _unreadable_form() -> bool:
@@ -299,6 +319,8 @@ def install(app: Flask) -> None:
             # Werkzeug reads no field of such a form, its token neither: "expired" was
             # not why (an outside check).
             return error_answer(400, UNREADABLE_FORM, "unreadable", said=True)
+        if _not_a_form():
+            return error_answer(400, NOT_A_FORM, "not_a_form", said=True)
         return error_answer(400, "This page has expired. Reload it and try again.", "expired")
 
     @app.errorhandler(DataError)

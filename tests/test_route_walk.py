@@ -254,3 +254,20 @@ def test_an_address_holding_a_control_character_is_no_page(app, client, caplog, 
         for argument in rule._converters:
             path = re.sub(rf"<[^>]*:?{argument}>", "x%00", path)
         assert client.get(path).status_code == 404, path
+
+
+def test_a_body_sent_as_neither_a_form_nor_json_is_told_so(app, client, officer_client):
+    """Found by an outside check: a form's page sent text/plain, or a multipart form with
+    no boundary, was told "This page has expired" (its token was never read), and the
+    map page's JSON calls sent a form answered with an HTML page."""
+    for content_type in ("text/plain", "multipart/form-data"):
+        answer = client.post("/check", data="message=x", content_type=content_type)
+        assert answer.status_code == 400, content_type
+        assert "That was not sent as a form" in answer.text and "expired" not in answer.text
+    for path in ("/officers/preview", "/officers/alerts", "/officers/compose"):
+        answer = officer_client.post(
+            path, data="title=x", content_type="application/x-www-form-urlencoded"
+        )
+        assert answer.status_code in (400, 415) and answer.is_json, path
+        assert answer.json["error"], path
+    assert officer_client.get("/officers/alerts").mimetype == "text/html"  # its list page
