@@ -78,7 +78,9 @@ class Suppressed:
     def with_zeros_given_away(self, groups: Iterable[Group]) -> Suppressed:
         """This table with the hidden cells that are 0 for anyone who subtracts shown
         as 0: in a group whose total is shown and whose shown parts add up to it, every
-        hidden part is 0 (counts are never negative). "Failed: fewer than 5" beside
+        hidden part is 0 (counts are never negative); and one that the groups' sums
+        together pin down (suppress leaves only zeros so: they are in no group it was
+        given). "Failed: fewer than 5" beside
         201 delivered of 201 read as "some failed" (an outside check); saying 0 tells
         nothing the page did not. Call it last: a cell hidden after it is not known."""
         groups = list(groups)
@@ -94,6 +96,10 @@ class Suppressed:
                 )
                 if total_shown and sum(self.values[p] for p in shown) == self.values[group.total]:
                     found |= {p for p in group.parts if p not in shown and not self.values[p]}
+            # And a zero a chain of groups pins down (row less column less row...): the
+            # check over every group's equations found one (a property test).
+            still = (self.primary | self.secondary) - known - found
+            found |= {k for k in determined_cells(self.values, groups, still) if not self.values[k]}
             if not found - known:
                 break
             known |= found
