@@ -174,3 +174,12 @@ def sign_in_page(app, page, make_officer):
         return officer
 
     return do
+
+
+def sideways(page) -> int:
+    """How far the page reaches past the screen's width. Against the screen, not the
+    window: a phone's browser widens its window to a page that is too wide (the public
+    alert page at 200% text read 0 against a window of 477 pixels: an outside check)."""
+    return page.evaluate(
+        "document.scrollingElement.scrollWidth - Math.min(window.innerWidth, screen.width)"
+    )

@@ -8,13 +8,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.axe import axe_violations
-from tests.browser_fixtures import _new_page, sign_in_officer
+from tests.browser_fixtures import _new_page, sideways, sign_in_officer
 
 pytestmark = pytest.mark.browser
-
-
-def sideways(page) -> int:
-    return page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
 
 
 @pytest.fixture

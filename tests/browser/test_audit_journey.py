@@ -17,7 +17,7 @@ from app.extensions import db
 from app.models import AuditEvent
 from tests.browser.axe import axe_violations
 from tests.browser.test_phone_fit import small_targets
-from tests.browser_fixtures import _new_page, sign_in_officer, staff_menu
+from tests.browser_fixtures import _new_page, sideways, sign_in_officer, staff_menu
 
 pytestmark = pytest.mark.browser
 
@@ -26,10 +26,6 @@ Ann,BS1 6AD,07700 900101,ann@example.invalid
 Bob,BA12 9AA,07700 900102,
 "=HYPERLINK(""http://evil.example"",""x"")",BS1 6AD,07700 900103 ext 5,
 """
-
-
-def sideways(page) -> int:
-    return page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
 
 
 def downloaded(page, link_name: str, tmp_path) -> tuple[str, list[list[str]]]:

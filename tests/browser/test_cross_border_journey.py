@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from app.services.alerts import AlertDraft, submit_alert
 from tests.browser.axe import axe_violations
-from tests.browser_fixtures import _new_page, sign_in_officer
+from tests.browser_fixtures import _new_page, sideways, sign_in_officer
 
 pytestmark = pytest.mark.browser
 
@@ -20,10 +20,6 @@ PHONE = {
     "is_mobile": True,
     "device_scale_factor": 2,
 }
-
-
-def sideways(page) -> int:
-    return page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
 
 
 def test_two_forces_supervisors_send_an_alert_across_the_border(

@@ -13,6 +13,7 @@ from app.models.resident import resident_force_stops
 from app.services.alerts import AlertDraft, submit_alert
 from app.services.verification import manage_token
 from tests.browser.axe import axe_violations
+from tests.browser_fixtures import sideways
 from tests.factories import default_force_id
 
 pytestmark = pytest.mark.browser
@@ -20,10 +21,6 @@ pytestmark = pytest.mark.browser
 BATH = "BA1 1RG"
 TROWBRIDGE = "BA14 6AA"
 AROUND_TROWBRIDGE = [{"kind": "circle", "center": [-2.1921, 51.2943], "radius_m": 3000}]
-
-
-def sideways(page) -> int:
-    return page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
 
 
 def test_the_sign_up_form_names_the_force_of_the_postcode(page, second_force):

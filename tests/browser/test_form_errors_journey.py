@@ -9,13 +9,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.axe import axe_violations
-from tests.browser_fixtures import sign_in_officer
+from tests.browser_fixtures import sideways, sign_in_officer
 
 pytestmark = pytest.mark.browser
-
-
-def sideways(page) -> int:
-    return page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
 
 
 def leads_to_its_box(page, box_id: str, words: str) -> None:

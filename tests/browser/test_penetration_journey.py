@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from app.extensions import db
 from tests.browser.axe import axe_violations
-from tests.browser_fixtures import _new_page, staff_menu
+from tests.browser_fixtures import _new_page, sideways, staff_menu
 from tests.factories import PASSWORDS
 
 pytestmark = pytest.mark.browser
@@ -19,10 +19,6 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def residents(residents_in_three_wards):
     return residents_in_three_wards
-
-
-def sideways(page) -> int:
-    return page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
 
 
 def open_report(page, make_officer):

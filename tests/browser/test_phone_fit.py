@@ -8,15 +8,11 @@ from playwright.sync_api import expect
 from app.services.accounts import create_officer
 from app.services.alerts import submit_alert
 from tests.browser.axe import axe_violations
-from tests.browser_fixtures import staff_menu
+from tests.browser_fixtures import sideways, staff_menu
 
 pytestmark = pytest.mark.browser
 
 AREA = [{"kind": "circle", "center": [-2.588230, 51.451967], "radius_m": 800}]
-
-
-def sideways(page) -> int:
-    return page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
 
 
 def small_targets(page) -> list[str]:
@@ -169,3 +165,20 @@ def test_the_reach_bar_hides_no_control_on_a_phone_or_a_wide_screen(page, sign_i
     send = page.get_by_role("button", name="Send…")
     assert panel.bounding_box()["y"] + panel.bounding_box()["height"] <= bar.bounding_box()["y"] + 1
     assert send.bounding_box()["y"] + send.bounding_box()["height"] <= bar.bounding_box()["y"]
+
+
+def test_pages_fit_a_phone_at_twice_the_text_size(page, sign_in_page, make_resident):
+    """Found by an outside check: at 200% text on a 390-pixel phone the public alert
+    page's facts and the density map's legend scrolled sideways, their words cut at
+    the edge."""
+    make_resident(sms="+447700901202")
+    admin = sign_in_page("admin")
+    alert = submit_alert(
+        admin, shapes=AREA, title="Road closed", body="The A38 is shut at Bedminster."
+    ).alert
+    for path, shown in ((f"/alerts/{alert.reference}", ".facts"), ("/analysts/density", "#legend")):
+        page.goto(path)
+        page.add_style_tag(content="html { font-size: 200% !important }")
+        expect(page.locator(shown)).to_be_visible()
+        page.wait_for_timeout(200)
+        assert sideways(page) <= 0, path

@@ -12,14 +12,10 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.axe import axe_violations
-from tests.browser_fixtures import staff_menu
+from tests.browser_fixtures import sideways, staff_menu
 from tests.factories import PASSWORDS
 
 pytestmark = pytest.mark.browser
-
-
-def sideways(page) -> int:
-    return page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
 
 
 def test_first_sign_in_sets_up_the_second_factor_on_a_phone(app, page, make_officer, monkeypatch):

@@ -11,14 +11,10 @@ from playwright.sync_api import expect
 
 from tests.browser.axe import axe_violations
 from tests.browser.test_phone_fit import small_targets
-from tests.browser_fixtures import _new_page, sign_in_officer, staff_menu
+from tests.browser_fixtures import _new_page, sideways, sign_in_officer, staff_menu
 from tests.test_sent_report import ledger  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.browser
-
-
-def sideways(page) -> int:
-    return page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
 
 
 def cut_off(page) -> list[str]:

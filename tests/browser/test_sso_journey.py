@@ -11,7 +11,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Officer
 from tests.browser.axe import axe_violations
-from tests.browser_fixtures import staff_menu
+from tests.browser_fixtures import sideways, staff_menu
 from tests.oidc_provider import sso_configured
 
 pytestmark = pytest.mark.browser
@@ -29,7 +29,7 @@ def test_an_officer_signs_in_through_the_identity_provider(page, provider, live_
     expect(button).to_be_visible()
     box = button.bounding_box()
     assert box["height"] >= 44 and box["width"] >= 44
-    assert page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth") <= 0
+    assert sideways(page) <= 0
     assert axe_violations(page) == []
 
     button.tap()

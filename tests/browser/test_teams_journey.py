@@ -13,13 +13,9 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import AuditEvent, Team
 from tests.browser.axe import axe_violations
-from tests.browser_fixtures import staff_menu
+from tests.browser_fixtures import sideways, staff_menu
 
 pytestmark = pytest.mark.browser
-
-
-def sideways(page) -> int:
-    return page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
 
 
 def test_an_admin_makes_a_team_with_an_area_members_and_a_supervisor(

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from app.extensions import db
 from app.models import Alert
 from tests.browser.axe import axe_violations
-from tests.browser_fixtures import _new_page, staff_menu
+from tests.browser_fixtures import _new_page, sideways, staff_menu
 from tests.factories import PASSWORDS
 
 pytestmark = pytest.mark.browser
@@ -54,10 +54,6 @@ def activity(make_resident, make_officer):
             {"at": sent + timedelta(hours=hours)},
         )
     db.session.commit()
-
-
-def sideways(page) -> int:
-    return page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
 
 
 def open_time_line(page, make_officer):
