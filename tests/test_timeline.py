@@ -582,6 +582,24 @@ def test_page_csv_and_svg_show_only_suppressed_figures(app, make_officer, spread
     assert fatigue_svg.tag == "{http://www.w3.org/2000/svg}svg"
 
 
+def test_the_csv_writes_figures_as_numbers(app_ctx, spread):
+    """Found by an outside check: the time line's file wrote "3,001", text to a script
+    summing the column, where the sent report's writes 3001."""
+    from app.services.timeline import build_timeline, timeline_csv
+
+    timeline = build_timeline(Period(date(2026, 3, 2), date(2026, 3, 23)), "registered")
+    week = timeline.table.period.weeks[0]
+    column = timeline.table.columns[0].key
+    timeline.table.values[(week, column)] = 3001
+    rows = list(csv.reader(io.StringIO(timeline_csv(timeline))))
+    assert rows[3][:2] == [week.isoformat(), "3001"]
+    # Its channels named as the other analysts' pages name them ("Phone call" here).
+    by_channel = build_timeline(
+        Period(date(2026, 3, 2), date(2026, 3, 23)), "registered", "channel"
+    )
+    assert "Voice call" in [c.label for c in by_channel.table.columns]
+
+
 def test_the_csv_is_safe_against_formula_injection(app, make_officer, make_resident):
     assert safe_cell('=HYPERLINK("x")') == '\'=HYPERLINK("x")'
     assert safe_cell("+1") == "'+1" and safe_cell("-1") == "'-1" and safe_cell("@a") == "'@a"

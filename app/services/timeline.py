@@ -66,7 +66,7 @@ BREAKDOWNS = {
     "group": _l("Group"),
     "source": _l("Source"),
 }
-CHANNEL_LABELS = {"sms": _l("Text message"), "voice": _l("Phone call"), "email": _l("E-mail")}
+CHANNEL_LABELS = {"sms": _l("Text message"), "voice": _l("Voice call"), "email": _l("E-mail")}
 SOURCE_LABELS = {"self": _l("Self sign-up"), "import": _l("Imported")}
 UNKNOWN = _l("Not recorded")
 NO_GROUP = _l("No group")
@@ -582,7 +582,17 @@ def timeline_csv(timeline: Timeline) -> str:
     )
     writer.writerow(["Week starting"] + [safe_cell(c.label) for c in t.columns])
     for week in t.period.weeks:
-        writer.writerow([week.isoformat()] + [safe_cell(t.label(week, c.key)) for c in t.columns])
+        # Shown figures as numbers, as the sent report's file writes them: "3,001" was
+        # text to a script summing the column (an outside check).
+        writer.writerow(
+            [week.isoformat()]
+            + [
+                str(t.shown(week, c.key))
+                if t.shown(week, c.key) is not None
+                else safe_cell(t.label(week, c.key))
+                for c in t.columns
+            ]
+        )
     writer.writerow([])
     writer.writerow(["Alert", "Category", "Sent (UK time)"])
     for a in timeline.alerts:
