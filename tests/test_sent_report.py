@@ -444,6 +444,11 @@ def test_the_page_is_in_welsh_with_the_same_figures_and_its_csv_stays_english(
     """The tables' titles, captions, columns and words were English on a Welsh page.
     The CSV stays English whatever the page's: scripts read its column names."""
     client = analyst(app, make_officer)
+    sql(
+        "UPDATE alerts SET title_cy = 'Ffordd ar gau', body_cy = 'Mae hi ar gau.' WHERE id = :id",
+        id=ledger["a"],
+    )
+    db.session.commit()
     asked = f"from={FROM}&to={TO}"
     english_page = client.get(f"/analysts/sent?{asked}").text
     english_csv = client.get(f"/analysts/sent.csv?{asked}").text
@@ -470,6 +475,8 @@ def test_the_page_is_in_welsh_with_the_same_figures_and_its_csv_stays_english(
     for english_words in ("All channels", "Text (SMS)", "fewer than", "per text part", "not shown"):
         assert english_words not in words
     assert "Negeseuon fesul sianel a statws" in words and "llai na 5" in words
+    # An alert's Welsh title on the Welsh page (it was English: an outside check).
+    assert "Ffordd ar gau" in words and "Ffordd ar gau" not in english_page
     assert "yn Saesneg" in tree.xpath("//*[@id='csv-language']")[0].text_content()
     # The language is remembered: the download after the Welsh page is still English.
     welsh_csv = client.get(f"/analysts/sent.csv?{asked}").text

@@ -63,6 +63,8 @@ class SentAlertRow:
     # recipient_count is those it was for: an outside check read 618 messaged of an
     # alert cancelled after 64 e-mails). None for any other alert.
     reached_before_cancel: int | None = None
+    # Its Welsh title, when it was written in both languages (Welsh pages show it).
+    title_cy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,8 @@ def find_sent_alerts(
                        FROM deliveries d
                        WHERE d.alert_id = a.id AND d.alert_created_at = a.created_at
                          AND d.status <> 'cancelled' AND d.via_force_id IS NULL)::int
-                   END
+                   END,
+                   a.title_cy
             FROM alerts a
             WHERE {_IN_PERIOD}
             ORDER BY a.sent_at, a.id

@@ -37,7 +37,7 @@ from flask_babel import gettext, lazy_gettext, ngettext
 from app.dao import reports as dao
 from app.dao.audit import create_audit_event
 from app.extensions import db
-from app.i18n import category_label, force_label, when
+from app.i18n import category_label, current, force_label, when
 from app.models import CHANNELS, STATUS_RANK, Officer
 from app.models.alert import CATEGORIES
 from app.services import forces
@@ -977,9 +977,12 @@ def _alert_table(
         else:
             speed = _seconds(last_arrival.get(alert.id))
         released = alert.sent_at.astimezone(UK)
+        # Its Welsh title on a Welsh page, when it has one (it was English: an outside
+        # check).
+        title = alert.title_cy if current() == "cy" and alert.title_cy else alert.title
         rows.append(
             Row(
-                f"{alert.reference} {alert.title}",
+                f"{alert.reference} {title}",
                 (
                     Cell(f"{released:%Y-%m-%d %H:%M}"),
                     Cell(category_label(alert.category, alert.category)),
