@@ -894,6 +894,25 @@ def test_a_message_to_the_police_is_answered_once_a_day_with_where_to_go_now(
     assert kinds.count("message") == 11 and kinds.count("answer") == 1
 
 
+def test_the_same_answer_sent_again_within_moments_is_sent_once(
+    providers, officer, make_resident, run_worker
+):
+    """Found by an outside check: one message answered six times in five seconds was
+    six texts. The same words again within ANSWER_REPEAT_SECONDS are the answer sent;
+    other words go."""
+    make_resident(sms="+447700900941")
+    providers.gateway.text_in(inbound(providers), "+447700900941", "Is the road open?")
+    (shown,) = replies.read_inbox(officer)["replies"]
+    first = replies.answer_reply(officer, shown["id"], "It is open.")
+    assert replies.answer_reply(officer, shown["id"], "It is open. ") == first
+    other = replies.answer_reply(officer, shown["id"], "It is open now, both ways.")
+    assert other != first
+    run_worker()
+    said = [a.params["Body"] for a in providers.gateway.accepted if a.to == "+447700900941"]
+    assert sum(body.startswith("It is open.") for body in said) == 1
+    assert sum(body.startswith("It is open now") for body in said) == 1
+
+
 def test_an_officers_answer_to_a_welsh_speaker_is_signed_in_welsh(
     providers, officer, make_resident, run_worker
 ):

@@ -221,3 +221,16 @@ def replies_of(resident_id: int) -> list[Reply]:
     return list(
         db.session.scalars(select(Reply).where(Reply.resident_id == resident_id).order_by(Reply.id))
     )
+
+
+def find_recent_answer(address: str, body: str, seconds: int) -> int | None:
+    """The notice of an officer's answer of these very words to this number within the
+    last `seconds`, if any."""
+    return db.session.scalar(
+        text(
+            "SELECT id FROM resident_notices WHERE kind = 'officer_answer' AND address = :a"
+            " AND body = :b AND created_at > now() - make_interval(secs => :s)"
+            " ORDER BY id DESC LIMIT 1"
+        ),
+        {"a": address, "b": body, "s": seconds},
+    )

@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from app.dao import replies as replies_dao
 from app.dao.audit import create_audit_event
 from app.dao.events import create_provider_event
+from app.dao.locks import lock_until_commit
 from app.dao.residents import find_heard_force_ids
 from app.extensions import db
 from app.i18n import current
@@ -48,6 +49,8 @@ SAVED_ANSWERS = (
 )
 # What an officer may send in answer: two text parts at most.
 MAX_ANSWER_LENGTH = 306
+# The same words answered to a number again within this long are the answer sent.
+ANSWER_REPEAT_SECONDS = 120
 
 
 class ReplyRefused(ValueError):
@@ -472,6 +475,13 @@ def answer_reply(officer, reply_id: int, words: str) -> int:
     language = _holders_force_and_language(holders)[1] or "en"
     with forces.speaking_for(reply.force_id):
         body = message_text.officer_answer_text(words=words, language=language)
+    # The same answer again within moments (a double tap, the form sent twice) is the
+    # one already sent: six went in five seconds (an outside check). Other words go.
+    lock_until_commit(db.session, f"reply-answer:{reply.address}")
+    earlier = replies_dao.find_recent_answer(reply.address, body, ANSWER_REPEAT_SECONDS)
+    if earlier is not None:
+        db.session.commit()
+        return earlier
     notice = notices.create_notice(
         resident_id=reply.resident_id,
         kind="officer_answer",
