@@ -95,8 +95,11 @@
   // mistakes; else the one box at fault; else a result the page marks. It stayed on
   // the page itself after a wrong code, an unknown postcode or a message checked,
   // and a screen reader said nothing (an outside check).
+  // Else what the last action did ("Saved: quiet hours."): focus stayed on the page,
+  // and a screen reader said nothing of it (an outside check).
   var summary = document.getElementById("error-summary") ||
     document.querySelector('main [aria-invalid="true"]') ||
-    document.querySelector("main [data-focus-on-load]");
+    document.querySelector("main [data-focus-on-load]") ||
+    document.querySelector("main > .flash");
   if (summary && document.activeElement === document.body) { summary.focus(); }
 })();

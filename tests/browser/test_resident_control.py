@@ -116,6 +116,9 @@ def test_a_resident_signs_up_confirms_and_manages_their_alerts(page, app_ctx, ru
     page.get_by_label("From").fill("23:00")
     page.get_by_role("button", name="Save changes").click()
     expect(page.locator(".flash")).to_contain_text("Saved: quiet hours, new place.")
+    # Said where focus is, so a screen reader reads it (it stayed on the page: an
+    # outside check).
+    expect(page.locator(".flash")).to_be_focused()
     expect(page.locator("main li").first).to_contain_text("Home: BS1 6AD")
     expect(page.locator("main li").nth(1)).to_contain_text("Allotment: TA1 1AA")
     # Enter in a box saves, and removes nothing: it pressed the first place's "Remove"
