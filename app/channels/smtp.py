@@ -226,11 +226,12 @@ class _Smtp(smtplib.SMTP):
         if isinstance(sock, ssl.SSLSocket):
             return False  # its own records may be waiting (a session ticket): not looked at
         try:
-            readable, _, _ = select.select([sock], [], [], 0)
-            if not readable:
+            poller = select.poll()  # not select(): it refuses a descriptor past 1,023
+            poller.register(sock, select.POLLIN)
+            if not poller.poll(0):
                 return False
             sock.recv(1, socket.MSG_PEEK)
-        except (OSError, ValueError):
+        except OSError:
             return True
         return True
 
