@@ -2578,6 +2578,33 @@ def test_a_fast_failure_callback_keeps_its_reason(providers, officer, make_resid
     assert delivery.reason == "undelivered (Twilio error 30003)"
 
 
+def test_the_sends_own_answer_names_its_message_not_a_callback_come_first(
+    providers, officer, make_resident, app
+):
+    """Found by an outside check: a signed callback with a SID the send was never
+    given, come before the send's answer was recorded, was kept as the row's message,
+    and the real message's callbacks were then ignored. The send's own answer names it;
+    the real message's delivery report then counts."""
+    from app.channels import SendResult
+    from app.channels.twilio import read_status_callback
+    from app.services.dispatch import Outcome, apply_provider_status, claim, record
+
+    make_resident(postcode="BS1 6AD", sms="+447700900305")
+    alert = send(officer)
+    (claimed,) = claim(ids(alert.id))
+    stranger, real = "SM" + "a" * 32, "SM" + "b" * 32
+    apply_provider_status(
+        claimed.id, read_status_callback({"MessageSid": stranger, "MessageStatus": "sent"})
+    )
+    record([Outcome(claimed, result=SendResult(provider_ref=real, status="sent"))])
+    apply_provider_status(
+        claimed.id, read_status_callback({"MessageSid": real, "MessageStatus": "delivered"})
+    )
+    (delivery,) = db.session.scalars(select(Delivery)).all()
+    db.session.refresh(delivery)
+    assert (delivery.provider_ref, delivery.status) == (real, "delivered")
+
+
 def test_an_email_whose_worker_died_is_possibly_sent_and_never_sent_again(
     providers, officer, make_resident, run_worker, app, monkeypatch
 ):

@@ -448,7 +448,10 @@ def mark_sent(table: str, ids: list[int], statuses: list[str], refs: list, segme
                 -- while this send was still waiting its turn: it went, so it is sent.
                 status = CASE WHEN d.status IN ('queued', 'sending', 'unknown', 'possibly_sent')
                               THEN v.status ELSE d.status END,
-                provider_ref = coalesce(d.provider_ref, v.ref),
+                -- The send's own answer names its message: a callback come first with
+                -- another SID (one the provider never gave this send) had been kept,
+                -- and the real one's callbacks were then ignored (an outside check).
+                provider_ref = coalesce(v.ref, d.provider_ref),
                 segments = coalesce(v.segments, d.segments),
                 sent_at = coalesce(d.sent_at, now()),
                 finished_at = CASE WHEN v.status = 'delivered' THEN now()
