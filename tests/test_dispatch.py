@@ -3839,3 +3839,31 @@ def test_an_urgent_alerts_jobs_go_ahead_of_a_routine_alerts_waiting(
     order = db.session.scalars(select(OutboxMessage.alert_id).order_by(OutboxMessage.id)).all()
     assert order[:6] == [urgent.id] * 6
     assert not ALERTS.ahead(urgent_rows)  # nothing routine waits now
+
+
+def test_an_update_written_after_the_all_clear_is_sent(officer, make_resident, run_worker):
+    """Found by an outside check: an update sent after its thread's all-clear (its page
+    offers "Send an update if there is more to say") was accepted and every message
+    stopped, counted "Stopped" as if residents had said STOP. What the all-clear stops
+    is what was written before it."""
+    many_residents(make_resident, 3)
+    first = send(officer)
+    run_worker()
+    send_all_clear(officer, first)
+    run_worker()
+    to_them = submit_alert(
+        officer,
+        parent_id=first.id,
+        audience="parent",
+        title="Update",
+        body="The road is shut again.",
+    ).alert
+    drawn = submit_alert(
+        officer, shapes=AREA, parent_id=first.id, title="Update", body="And the bridge."
+    ).alert
+    run_worker()
+    db.session.rollback()
+    assert statuses(to_them.id) == {"delivered": 3} or statuses(to_them.id) == {"sent": 3}
+    assert (
+        set(statuses(drawn.id)) <= {"delivered", "sent"} and sum(statuses(drawn.id).values()) == 3
+    )

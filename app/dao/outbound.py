@@ -385,6 +385,10 @@ def _cancel_retries_an_all_clear_overtook(ids: list[int]) -> None:
                   SELECT 1 FROM alerts c
                   WHERE c.parent_id = coalesce(a.parent_id, a.id) AND c.id <> a.id
                     AND c.category = 'all_clear' AND c.status IN ('sending', 'sent')
+                    -- An all-clear written after this alert: an update written after
+                    -- the all-clear ("more to say", as its page offers) had every
+                    -- message stopped (an outside check).
+                    AND c.id > a.id
               )
             """  # noqa: S608 (a constant)
         ),
