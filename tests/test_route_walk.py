@@ -16,7 +16,7 @@ import pytest
 
 from app.extensions import db
 from app.residents import SESSION_KEY
-from tests.factories import PASSWORDS
+from tests.factories import PASSWORDS, signed_in
 
 HUGE = "99999999999"
 # Values for path parts of type string/path/any: CR/LF, NUL, encoded slashes, long.
@@ -256,7 +256,9 @@ def test_an_address_holding_a_control_character_is_no_page(app, client, caplog, 
         assert client.get(path).status_code == 404, path
 
 
-def test_a_body_sent_as_neither_a_form_nor_json_is_told_so(app, client, officer_client):
+def test_a_body_sent_as_neither_a_form_nor_json_is_told_so(
+    app, client, officer_client, make_officer
+):
     """Found by an outside check: a form's page sent text/plain, or a multipart form with
     no boundary, was told "This page has expired" (its token was never read), and the
     map page's JSON calls sent a form answered with an HTML page."""
@@ -264,6 +266,11 @@ def test_a_body_sent_as_neither_a_form_nor_json_is_told_so(app, client, officer_
         answer = client.post("/check", data="message=x", content_type=content_type)
         assert answer.status_code == 400, content_type
         assert "That was not sent as a form" in answer.text and "expired" not in answer.text
+    # The import's own check of its token, too (it takes larger bodies).
+    admin = signed_in(app, make_officer(role="admin"), "admin")
+    for content_type in ("text/plain", "multipart/form-data"):
+        answer = admin.post("/admin/import", data="file=x", content_type=content_type)
+        assert answer.status_code == 400 and "That was not sent as a form" in answer.text
     for path in ("/officers/preview", "/officers/alerts", "/officers/compose"):
         answer = officer_client.post(
             path, data="title=x", content_type="application/x-www-form-urlencoded"

@@ -15,7 +15,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf.csrf import validate_csrf
+from flask_wtf.csrf import CSRFError, validate_csrf
 from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import ValidationError
 
@@ -302,8 +302,10 @@ def import_residents():
             most=most,
         )
         return render_template("admin/import.html", error=error), 413
-    except ValidationError:
-        abort(400)
+    except ValidationError as refused:
+        # Said as every form's failed check is (web.csrf_failed): a body that is no
+        # form was told to reload the page (an outside check).
+        raise CSRFError(str(refused)) from None
     error = None
     if upload is None or not upload.filename:
         error = _("Choose the CSV file to import.")
