@@ -802,6 +802,9 @@ def test_an_empty_period_says_so(app, make_officer):
     assert page.status_code == 200
     assert "1 January 2026 to 31 January 2026 (UK time): 0 alerts released" in page.text
     assert "No alert was released in this period." in page.text
+    # Its counts are 0, and said so (they read "fewer than 5": an outside check).
+    messages = page_tables(page.text)["messages"]
+    assert {cell for row in messages.values() for cell in row.values()} == {"0"}
 
 
 def test_one_date_is_enough_as_on_the_timeline(app, make_officer):
