@@ -623,6 +623,10 @@ def test_a_welsh_speaker_is_asked_the_welsh_question_and_answers_in_welsh(
         in (preview["sms"]["text_welsh_first"])
     )
     assert "Welsoch" not in preview["sms"]["text"]
+    # The e-mail preview says what the Welsh speakers' e-mails ask (it showed the English).
+    assert preview["email"]["welsh_ask"].startswith("Welsoch chi e? Atebwch yma: ")
+    english_only = officer_client.post("/officers/compose", json=ENGLISH | short).json
+    assert english_only["email"]["welsh_ask"] is None
     alert = send(officer_client, **short, **WELSH_ASK)
     assert (alert.question_cy, alert.answer_options_cy) == ("Welsoch chi e?", ["Do", "Naddo"])
     run_worker()

@@ -1151,6 +1151,9 @@
     if (welsh) { showMarked($("preview-sms-cy"), sms.text_welsh_first, sms.ucs2_characters); }
     $("preview-email-subject").textContent = c.email.subject;
     $("preview-email").textContent = c.email.text;
+    // The Welsh speakers' e-mails ask the question in Welsh, when it is written so.
+    $("preview-email-cy-label").hidden = $("preview-email-cy").hidden = !c.email.welsh_ask;
+    $("preview-email-cy").textContent = c.email.welsh_ask || "";
     // The HTML part, in a sandbox: no scripts, no links followed, nothing fetched. A
     // new frame each time: a frame's new words are a page of the browser's history, and
     // Back did nothing once for each edit of the message (an outside check).

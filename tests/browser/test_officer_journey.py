@@ -324,6 +324,8 @@ def test_the_question_in_welsh_too_goes_with_the_welsh_and_is_checked_before_sen
         "Welsoch chi hi? Atebwch 1 ar gyfer Do, 2 ar gyfer Naddo."
     )
     expect(page.locator("#preview-sms")).not_to_contain_text("Welsoch")
+    page.locator("summary", has_text="E-mail").first.click()
+    expect(page.locator("#preview-email-cy")).to_contain_text("Welsoch chi hi? Atebwch yma:")
     page.get_by_role("button", name="Send…").click()
     page.get_by_role("button", name="Send now").click()
     expect(page.locator("#welsh-question")).to_have_text("Welsoch chi hi? (1: Do, 2: Naddo)")

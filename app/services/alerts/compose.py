@@ -233,6 +233,15 @@ def compose_preview(
             "text": email.get_body(("plain",)).get_content(),
             "html": email.get_body(("html",)).get_content(),
             "cost": 0,
+            # What the Welsh speakers' e-mails ask, when its question is in Welsh too
+            # (the preview showed the English alone: an outside check).
+            "welsh_ask": message_text.email_ask(
+                *message_text.asked_in(*ask, *welsh_ask, language="cy"),
+                link=f"{site}/answer/…",
+                language="cy",
+            )
+            if welsh_ask[0] and message_text.sms_ask(*ask)
+            else None,
         },
     }
 
