@@ -234,3 +234,16 @@ def find_recent_answer(address: str, body: str, seconds: int) -> int | None:
         ),
         {"a": address, "b": body, "s": seconds},
     )
+
+
+def find_chose_welsh(resident_ids: set[int]) -> set[int]:
+    """Those of these residents who chose Welsh: one query for an inbox's page."""
+    if not resident_ids:
+        return set()
+    return set(
+        db.session.scalars(
+            text("SELECT id FROM residents WHERE id = ANY(:ids) AND language = 'cy'"),
+            {"ids": list(resident_ids)},
+        )
+    )
+

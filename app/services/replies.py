@@ -403,6 +403,7 @@ def read_inbox(officer, *, alert_id: int | None = None, before_id: int | None = 
     visible = None if alert_id is not None else authorisation.list_filter(officer, "inbox")
     items = replies_dao.inbox(alert_id=alert_id, limit=50, before_id=before_id, visible=visible)
     unread = [reply.id for reply in items if reply.read_at is None]
+    welsh = replies_dao.find_chose_welsh({r.resident_id for r in items} - {None})
     shown = [
         {
             "id": reply.id,
@@ -410,7 +411,7 @@ def read_inbox(officer, *, alert_id: int | None = None, before_id: int | None = 
             "from": mask_address(reply.address),
             "resident": reply.resident_id is not None,
             # Answered in their language if the officer can: our words around it are.
-            "welsh": _chose_welsh(reply.resident_id),
+            "welsh": reply.resident_id in welsh,
             "body": reply.body or "",
             "alert_id": reply.alert_id,
             "after_close": reply.after_close,
@@ -429,11 +430,6 @@ def read_inbox(officer, *, alert_id: int | None = None, before_id: int | None = 
     )
     db.session.commit()
     return {"replies": shown, "more": len(items) == 50, "unread_now": len(unread)}
-
-
-def _chose_welsh(resident_id: int | None) -> bool:
-    resident = db.session.get(Resident, resident_id) if resident_id is not None else None
-    return resident is not None and resident.language == "cy"
 
 
 def unread_count(alert_id: int | None = None) -> int:
