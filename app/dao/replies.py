@@ -246,4 +246,3 @@ def find_chose_welsh(resident_ids: set[int]) -> set[int]:
             {"ids": list(resident_ids)},
         )
     )
-
