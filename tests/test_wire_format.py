@@ -376,17 +376,15 @@ def test_a_status_callback_says_opted_out_only_for_a_failed_text_with_error_2161
     assert read(code="21610<script>").reason == "failed"
 
 
-def test_a_server_that_hangs_up_before_the_messages_end_is_tried_again_not_doubted():
-    """Found by an outside check: servers that hung up in the middle of a message (after
-    354, before the line that ends it) lost 31 e-mails, counted "possibly sent" because
-    the end was about to be written. A write of the end that fails cannot have ended
-    the message: the e-mail is unsent again and tried again."""
+def _sent_to_a_server_that_resets_at_data(at_data, **fields):
+    """Send an e-mail to a server on loopback that answers 354 to DATA, calls
+    `at_data(connection)`, then resets the connection (gone at once, unread, as a
+    crashed server's); the transport's error and how often the message was unsent."""
     import socket
     import struct
     import threading
 
     listener = socket.create_server(("127.0.0.1", 0))
-    hang_up, hung_up = threading.Event(), threading.Event()
 
     def server() -> None:
         connection, _ = listener.accept()
@@ -398,33 +396,50 @@ def test_a_server_that_hangs_up_before_the_messages_end_is_tried_again_not_doubt
                 connection.sendall(b"250 test\r\n")
             elif verb == b"DATA":
                 connection.sendall(b"354 go ahead\r\n")
-                hang_up.wait(10)
-                # Gone at once, unread: a reset, as a crashed server's.
+                at_data(connection)
                 connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 connection.close()
-                hung_up.set()
                 return
             else:
                 connection.sendall(b"250 OK\r\n")
 
     threading.Thread(target=server, daemon=True).start()
     refused = []
-
-    def before_end() -> None:
-        hang_up.set()
-        hung_up.wait(10)
-        time.sleep(0.2)  # its reset is back before the end is written
-
     config = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": listener.getsockname()[1]}
     transport = SmtpTransport(SmtpSettings(config | {"MAIL_FROM": SENDER}))
-    message = outgoing("Test", before_end=before_end, not_taken=lambda: refused.append(1))
+    message = outgoing("Test", not_taken=lambda: refused.append(1), **fields)
     try:
         with pytest.raises(TransportError) as raised:
             transport.send(message)
     finally:
         listener.close()
         smtp_channel._local.smtp = None
-    assert not raised.value.maybe_sent and not raised.value.permanent
+    return raised.value, refused
+
+
+def test_a_server_that_hangs_up_before_the_messages_end_is_tried_again_not_doubted():
+    """Found by an outside check: servers that hung up in the middle of a message (after
+    354, before the line that ends it) lost 31 e-mails, counted "possibly sent" because
+    the end was about to be written. A write of the end that fails cannot have ended
+    the message: the e-mail is unsent again and tried again."""
+    import threading
+
+    hang_up, hung_up = threading.Event(), threading.Event()
+
+    def at_data(connection) -> None:
+        hang_up.wait(10)
+
+    def before_end() -> None:
+        hang_up.set()
+        hung_up.wait(10)
+        time.sleep(0.2)  # its reset is back before the end is written
+
+    def reset_then_say(connection) -> None:
+        at_data(connection)
+        threading.Timer(0.05, hung_up.set).start()  # once the reset has gone
+
+    error, refused = _sent_to_a_server_that_resets_at_data(reset_then_say, before_end=before_end)
+    assert not error.maybe_sent and not error.permanent
     assert refused == [1]  # unsent again, for the sweeper too
 
 
@@ -435,42 +450,14 @@ def test_a_server_that_resets_part_way_through_a_message_has_it_sent_again(read_
     returned before the reset came back, seen only at the answer. A reset (the server
     closed with what we sent unread, the end among it) means nothing was delivered,
     whenever it is seen: unsent again and tried again."""
-    import socket
-    import struct
-    import threading
 
-    listener = socket.create_server(("127.0.0.1", 0))
+    def read_part(connection) -> None:
+        time.sleep(0.3)  # the whole message is here, unread
+        if read_first:
+            connection.recv(read_first)
 
-    def server() -> None:
-        connection, _ = listener.accept()
-        lines = connection.makefile("rb")
-        connection.sendall(b"220 test ESMTP\r\n")
-        while line := lines.readline():
-            verb = line[:4].upper()
-            if verb in (b"EHLO", b"HELO"):
-                connection.sendall(b"250 test\r\n")
-            elif verb == b"DATA":
-                connection.sendall(b"354 go ahead\r\n")
-                time.sleep(0.3)  # the whole message is here, unread
-                connection.recv(read_first) if read_first else None
-                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                connection.close()
-                return
-            else:
-                connection.sendall(b"250 OK\r\n")
-
-    threading.Thread(target=server, daemon=True).start()
-    refused = []
-    config = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": listener.getsockname()[1]}
-    transport = SmtpTransport(SmtpSettings(config | {"MAIL_FROM": SENDER}))
-    message = outgoing("Test", not_taken=lambda: refused.append(1))
-    try:
-        with pytest.raises(TransportError) as raised:
-            transport.send(message)
-    finally:
-        listener.close()
-        smtp_channel._local.smtp = None
-    assert not raised.value.maybe_sent and not raised.value.permanent
+    error, refused = _sent_to_a_server_that_resets_at_data(read_part)
+    assert not error.maybe_sent and not error.permanent
     assert refused == [1]  # unsent again, for the sweeper too
 
 
