@@ -25,6 +25,20 @@ def map_box(page):
     return box["x"], box["y"], box["width"], box["height"]
 
 
+def centre_on_bs1(page) -> None:
+    """A circle round BS1 6AD, its count shown (fewer than 5 of the test's residents)."""
+    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
+
+
+def write_alert(page, title: str, body: str) -> None:
+    """An alert round BS1 6AD with this title and message, ready to send."""
+    centre_on_bs1(page)
+    page.get_by_label("Title").fill(title)
+    page.get_by_label("Message", exact=True).fill(body)
+
+
 def test_officer_draws_an_area_sees_the_count_sends_and_reads_the_outbox(
     page, sign_in_page, bristol_residents, worker_process, live_server
 ):
@@ -117,9 +131,7 @@ def test_a_count_that_changed_before_send_is_counted_again_and_the_next_send_goe
     ("now reaches 7, not fewer than 5") and the bar kept the old count, so every Send
     after it was refused too (an outside check). The bar counts again."""
     sign_in_page("officer")
-    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
-    page.get_by_role("button", name="Find").click()
-    expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
+    centre_on_bs1(page)
     for n in range(5):
         make_resident(postcode="BS1 6AD", sms=f"+44770090097{n}")
     page.get_by_label("Title").fill("Road closed")
@@ -168,11 +180,7 @@ def test_a_question_with_one_answer_is_said_at_the_answers_before_the_question(
     """It was refused only after "Send now", and focus fell to the page, the answers
     in a closed section far above (an outside check)."""
     sign_in_page("officer")
-    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
-    page.get_by_role("button", name="Find").click()
-    expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
-    page.get_by_label("Title").fill("Seen anything?")
-    page.get_by_label("Message", exact=True).fill("A van was taken.")
+    write_alert(page, "Seen anything?", "A van was taken.")
     page.locator("#ask summary").click()
     page.locator("#question").fill("Did you see it?")
     page.locator("#answer-1").fill("Yes")
@@ -261,11 +269,7 @@ def test_half_the_welsh_is_said_at_its_box_before_the_confirm_box(
     """Found by an outside check: a Welsh title without its message opened "Send … now?",
     and only after "Send now" was the mistake said, a screen away, no box marked."""
     sign_in_page("officer")
-    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
-    page.get_by_role("button", name="Find").click()
-    expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
-    page.get_by_label("Title").fill("Shed break-ins")
-    page.get_by_label("Message", exact=True).fill("Lock sheds tonight.")
+    write_alert(page, "Shed break-ins", "Lock sheds tonight.")
     page.locator("#welsh-version summary").click()
     page.locator("#title-cy").fill("Lladradau siediau")
     page.get_by_role("button", name="Send…").click()
@@ -289,11 +293,7 @@ def test_the_question_in_welsh_too_goes_with_the_welsh_and_is_checked_before_sen
     English ones, as many, in the same order: said at the Welsh answers before "Send
     now"; the Welsh speakers' text shows the Welsh question."""
     sign_in_page("officer")
-    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
-    page.get_by_role("button", name="Find").click()
-    expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
-    page.get_by_label("Title").fill("Van taken")
-    page.get_by_label("Message", exact=True).fill("A van was taken.")
+    write_alert(page, "Van taken", "A van was taken.")
     page.locator("#welsh-version summary").click()
     page.locator("#title-cy").fill("Fan wedi ei dwyn")
     page.locator("#body-cy").fill("Cafodd fan ei dwyn.")
@@ -362,11 +362,7 @@ def test_a_send_whose_answer_never_comes_says_the_alert_may_have_gone(
     the browser's "Failed to fetch", in English on Welsh pages too, and nothing of the
     alert perhaps having gone; a count asked then said the same."""
     sign_in_page("officer")
-    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
-    page.get_by_role("button", name="Find").click()
-    expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
-    page.get_by_label("Title").fill("Van taken")
-    page.get_by_label("Message", exact=True).fill("A van was taken.")
+    write_alert(page, "Van taken", "A van was taken.")
     page.get_by_role("button", name="Send…").click()
     page.context.set_offline(True)
     try:
@@ -400,9 +396,7 @@ def test_a_typed_radius_is_kept_as_typed_and_a_wrong_one_stays_beside_its_messag
     """Found by an outside check: 150 m made a 200 m circle without a word, and 50 went
     back to the last radius under a message about it. Escape closes "Send … now?"."""
     sign_in_page("officer")
-    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
-    page.get_by_role("button", name="Find").click()
-    expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
+    centre_on_bs1(page)
     # A search's message is not the area's: the count bar still leads on to sending
     # (a screen reader was told it led to "the message about this area").
     page.get_by_label("Postcode to centre a circle on").fill("Whiteladies Road")
@@ -613,9 +607,7 @@ def test_a_circle_drawn_too_small_is_made_the_smallest_and_a_refused_shape_is_ma
     sign_in_page("officer")
     expect(page.locator("#map .leaflet-overlay-pane path").first).to_be_visible()
     # Zoomed in on a street, as an officer drawing there would be.
-    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
-    page.get_by_role("button", name="Find").click()
-    expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
+    centre_on_bs1(page)
     page.get_by_role("button", name="Clear").click()
     expect(page.locator("#reach-residents")).to_have_text("0")
 
