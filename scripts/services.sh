@@ -92,7 +92,10 @@ pg_up() {
   fi
   if ! pg_lsclusters -h | awk -v v="$v" '$1==v && $2=="main" {print $4}' | grep -q online; then
     say "Starting PostgreSQL $v"
-    as_root pg_ctlcluster "$v" main start
+    # After a crash (or the machine's power) PostgreSQL first syncs its whole data
+    # directory: that took over pg_ctl's minute on this machine and make test gave up
+    # ("server did not start in time") while it came up. Ten minutes.
+    as_root pg_ctlcluster "$v" main start -- -t 600
     echo "postgres $v" >> "$started"
   fi
   for _ in $(seq 1 50); do
