@@ -182,3 +182,13 @@ def test_pages_fit_a_phone_at_twice_the_text_size(page, sign_in_page, make_resid
         expect(page.locator(shown)).to_be_visible()
         page.wait_for_timeout(200)
         assert sideways(page) <= 0, path
+    # A caption read only by screen readers reached 10 pixels past the screen's edge
+    # (an outside check): what is hidden is hidden inside its table's box.
+    page.goto("/admin/audit")
+    page.add_style_tag(content="html { font-size: 200% !important }")
+    page.wait_for_timeout(200)
+    reach = page.evaluate(
+        "Math.max(...[...document.querySelectorAll('main *')]"
+        ".map(e => e.getBoundingClientRect().right)) - screen.width"
+    )
+    assert reach <= 0
