@@ -174,6 +174,12 @@ def suppress(
         # Every group now has no hidden cell or two or more. A chain of groups can
         # still pin one down; hide a neighbour of each such cell, smallest first.
         exposed = determined_cells(values, groups, hidden)
+        if not exposed and not hidden - primary:
+            # Each hidden cell reading "fewer than 5" is known to be 0 to 4: Swindon's
+            # 194 residents less its shown wards' 186 left 8 for two hidden wards, so
+            # 4 each (an outside check). Once a cell is hidden to protect others, every
+            # hidden one reads "fewer than 5, or hidden to protect one", and is not.
+            exposed = pinned_below(values, groups, hidden, k)
         if not exposed:
             break
         for key in exposed:
@@ -198,6 +204,40 @@ def suppress(
         secondary=frozenset(hidden - primary),
         k=k,
     )
+
+
+def pinned_below(
+    values: Mapping[Hashable, int], groups: Sequence[Group], hidden: set, k: int
+) -> list[Hashable]:
+    """Hidden cells other than 0 whose value follows from the shown cells and the
+    groups' sums when every hidden cell is known to be under k: each cell's least and
+    most are narrowed by each group in turn until nothing changes.
+
+    >>> pinned_below({"t": 8, "a": 4, "b": 4}, [Group("t", ("a", "b"))], {"a", "b"}, 5)
+    ['a', 'b']
+    >>> pinned_below({"t": 7, "a": 4, "b": 3}, [Group("t", ("a", "b"))], {"a", "b"}, 5)
+    []
+    """
+    least = {key: 0 if key in hidden else value for key, value in values.items()}
+    most = {key: k - 1 if key in hidden else value for key, value in values.items()}
+    for _ in range(4 * len(groups) + 4):
+        changed = False
+        for group in groups:
+            low = sum(least[p] for p in group.parts)
+            high = sum(most[p] for p in group.parts)
+            narrowed = [(group.total, low, high)]
+            for p in group.parts:
+                narrowed.append(
+                    (p, least[group.total] - (high - most[p]), most[group.total] - (low - least[p]))
+                )
+            for key, lo, hi in narrowed:
+                if lo > least[key]:
+                    least[key], changed = lo, True
+                if hi < most[key]:
+                    most[key], changed = hi, True
+        if not changed:
+            break
+    return [key for key in values if key in hidden and values[key] and least[key] == most[key]]
 
 
 def determined_cells(
