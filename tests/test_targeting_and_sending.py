@@ -1,6 +1,7 @@
 """The officer journey on real parts: preview, send, RQ worker, outbox."""
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select, text
@@ -434,6 +435,61 @@ def test_work_the_sweeper_puts_back_goes_in_jobs_of_one_channel_calls_last(
     channels = [{channel_of[i] for i in job.args[1]} for job in jobs]
     assert all(len(each) == 1 for each in channels), channels
     assert [each.pop() for each in channels] == ["email", "sms", "voice"]
+
+
+def test_work_the_sweeper_puts_back_goes_urgent_alerts_first(officer_client, make_resident):
+    """Found by an outside check: after Redis was lost, rows went back in id order, and
+    an incident's calls all waited behind those of the routine alert sent a second
+    before it (its first call at +45 s rather than +9 s)."""
+    from sqlalchemy import text
+
+    from app.extensions import redis_store
+    from app.jobs import queue
+    from app.services.dispatch import sweep
+
+    for n in range(3):
+        make_resident(postcode="BS1 6AD", sms=f"+44770090083{n}", voice=f"+44117496083{n}")
+    ids = []
+    for category in ("crime_prevention", "incident"):
+        sent = officer_client.post(
+            "/officers/alerts",
+            json={"shapes": [circle()], "title": "T", "body": "B", "category": category},
+        )
+        assert sent.status_code == 201, sent.json
+        ids.append(sent.json["alert_id"])
+    routine, urgent = ids
+    db.session.execute(text("UPDATE deliveries SET updated_at = now() - interval '1 hour'"))
+    db.session.commit()
+    redis_store.client.flushdb()  # Redis lost its jobs
+    assert sweep()["requeued"] == 12
+    alert_of = dict(db.session.execute(text("SELECT id, alert_id FROM deliveries")).all())
+    jobs = [job for job in queue().jobs if job.func_name.endswith("deliver_batch")]
+    order = [{alert_of[i] for i in job.args[1]} for job in jobs]
+    assert order == [{urgent}, {urgent}, {routine}, {routine}], order
+
+
+def test_a_job_left_past_its_time_by_a_dead_scheduler_is_queued_by_the_sweeper(app_ctx, app):
+    """Found by an outside check: RQ's scheduler (a retry's backoff, a hand-back) runs
+    in one worker under a lock, and a worker killed with it kept the lock for a minute:
+    its jobs sat 38 s past their time and more. The sweeper queues a job left
+    JOB_LEASE_SECONDS past its time, and none that is not."""
+    import time
+
+    from rq.registry import ScheduledJobRegistry
+
+    from app import jobs
+    from app.services import ledgers
+
+    late = jobs.enqueue("outbound.deliver_batch", "alerts", [1], after_seconds=60)
+    soon = jobs.enqueue("outbound.deliver_batch", "alerts", [2], after_seconds=60)
+    registry = ScheduledJobRegistry(queue=jobs.queue())
+    seconds = app.config["JOB_LEASE_SECONDS"]
+    # Its time came JOB_LEASE_SECONDS and a second ago; the other's is a minute away.
+    registry.schedule(late, datetime.fromtimestamp(time.time() - seconds - 1, UTC))
+    assert jobs.waiting() == 0
+    assert ledgers.sweep()["jobs_overdue"] == 1
+    assert [job.id for job in jobs.queue().jobs] == [late.id]
+    assert registry.get_job_ids() == [soon.id]
 
 
 def test_an_all_clears_preview_counts_what_it_would_stop_and_no_further(

@@ -431,6 +431,49 @@ def urgent_behind_routine(
     )
 
 
+def urgent_deliveries(delivery_ids: list[int], *, urgent: tuple) -> set[int]:
+    """Which of these deliveries are an urgent alert's (its category, or its thread's
+    first alert's, in `urgent`)."""
+    if not delivery_ids or not urgent:
+        return set()
+    return set(
+        db.session.execute(
+            text(
+                """
+                SELECT d.id FROM deliveries d
+                JOIN alerts a ON a.id = d.alert_id
+                LEFT JOIN alerts p ON p.id = a.parent_id
+                WHERE d.id = ANY(:ids)
+                  AND (a.category = ANY(:urgent) OR coalesce(p.category = ANY(:urgent), false))
+                """
+            ),
+            {"ids": list(delivery_ids), "urgent": list(urgent)},
+        ).scalars()
+    )
+
+
+def urgent_queued(*, urgent: tuple) -> bool:
+    """Whether an urgent alert that is sending still has messages queued."""
+    if not urgent:
+        return False
+    return bool(
+        db.session.execute(
+            text(
+                """
+                SELECT EXISTS (
+                    SELECT 1 FROM alerts a LEFT JOIN alerts p ON p.id = a.parent_id
+                    WHERE a.status = 'sending'
+                      AND (a.category = ANY(:urgent) OR coalesce(p.category = ANY(:urgent), false))
+                      AND EXISTS (SELECT 1 FROM deliveries d
+                                  WHERE d.alert_id = a.id AND d.status = 'queued')
+                )
+                """
+            ),
+            {"urgent": list(urgent)},
+        ).scalar()
+    )
+
+
 def cancelled_alerts(alert_ids: list[int]) -> set[int]:
     """Which of these alerts have been cancelled."""
     return set(

@@ -270,6 +270,10 @@ ALERTS = outbound.Ledger(
     after=_after,
     after_sweep=_after_sweep,
     ahead=_ahead,
+    urgent=lambda ids: ledger_sql.urgent_deliveries(
+        ids, urgent=current_app.config["URGENT_CATEGORIES"]
+    ),
+    urgent_waiting=lambda: ledger_sql.urgent_queued(urgent=current_app.config["URGENT_CATEGORIES"]),
 )
 
 

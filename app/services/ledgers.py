@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from redis.exceptions import RedisError
 
 from app import jobs
@@ -16,12 +17,16 @@ def ledger(name: str) -> outbound.Ledger:
 
 def sweep() -> dict[str, int]:
     """Put back, at the front of the queue, each delivery job that died with its worker
-    (jobs.requeue_dead), then sweep every ledger (outbound.sweep). Alerts' figures keep
+    (jobs.requeue_dead), and each job left past its time by a dead scheduler
+    (jobs.release_overdue), then sweep every ledger (outbound.sweep). Alerts' figures keep
     their names; the others' are prefixed with the ledger's name ("notices_requeued")."""
+    found: dict[str, int] = {"jobs_requeued": 0, "jobs_overdue": 0}
     try:
-        found: dict[str, int] = {"jobs_requeued": jobs.requeue_dead()}
+        found["jobs_requeued"] = jobs.requeue_dead()
+        # A job not queued JOB_LEASE_SECONDS past its time: its scheduler's worker died.
+        found["jobs_overdue"] = jobs.release_overdue(current_app.config["JOB_LEASE_SECONDS"])
     except RedisError:
-        found = {"jobs_requeued": 0}  # the ledgers' sweep finds their rows once it is back
+        pass  # the ledgers' sweep finds their rows once it is back
     for name, each in LEDGERS.items():
         for key, count in outbound.sweep(each).items():
             found[key if name == "alerts" else f"{name}_{key}"] = count

@@ -123,6 +123,10 @@ class Ledger:
     # Whether these rows' jobs go ahead of others waiting (an urgent alert's, while a
     # routine alert's wait), when they go back to the queue.
     ahead: Callable[[list[int]], bool] = lambda ids: False
+    # Of these rows, those of an urgent alert; and whether an urgent alert's rows wait
+    # to go: what the sweeper puts back goes in that order.
+    urgent: Callable[[list[int]], set[int]] = lambda ids: set()
+    urgent_waiting: Callable[[], bool] = lambda: False
 
     def __post_init__(self) -> None:
         _MADE[self.name] = self
@@ -946,8 +950,18 @@ def sweep(ledger: Ledger) -> dict[str, int]:
     # 171 s rather than 14 s (an outside check); forgotten rows go only once no job
     # waits, where the front is the back. In jobs of one channel, calls last: in id
     # order across channels, an update's e-mails waited behind an alert's calls for a
-    # voice line, 241 s rather than 71 (another).
-    for same_channel in reversed(_by_channel(ledger, ids)):
+    # voice line, 241 s rather than 71 (another). An urgent alert's ahead of the rest,
+    # and the rest behind an urgent alert's waiting: in id order, after Redis was lost
+    # an incident's calls all waited behind the routine alert sent a second before it
+    # (an outside check).
+    urgent = ledger.urgent(ids) if ids else set()
+    routine = [i for i in ids if i not in urgent]
+    if routine:
+        front = not ledger.urgent_waiting()
+        batches = _by_channel(ledger, routine)
+        for same_channel in reversed(batches) if front else batches:
+            enqueue(ledger, same_channel, at_front=front)
+    for same_channel in reversed(_by_channel(ledger, sorted(urgent))):
         enqueue(ledger, same_channel, at_front=True)
     enqueue_reconcile(ledger, to_reconcile)
     ledger.after_sweep()
