@@ -3841,6 +3841,39 @@ def test_an_urgent_alerts_jobs_go_ahead_of_a_routine_alerts_waiting(
     assert not ALERTS.ahead(urgent_rows)  # nothing routine waits now
 
 
+def test_an_update_after_an_all_clear_that_took_the_alerts_place_reaches_all_it_reached(
+    officer, make_resident, run_worker
+):
+    """Found by an outside check: an all-clear sent before its alert had reached
+    everyone went to all of them in the alert's place, and the update written after it
+    went only to the 90 of 336 addresses the alert itself had reached (had it reached
+    nobody, the update was refused with "Make the area larger"). A follow-up goes to
+    whom the thread reached, not its first alert alone."""
+    many_residents(make_resident, 3)
+    first = send(officer)  # its texts wait in the queue
+    done = send_all_clear(officer, first)
+    run_worker()
+    assert statuses(first.id) == {"cancelled": 3}
+    assert sum(statuses(done.id).values()) == 3 and "cancelled" not in statuses(done.id)
+    update = submit_alert(
+        officer, parent_id=first.id, audience="parent", title="Update", body="Shut again."
+    ).alert
+    run_worker()
+    assert sum(statuses(update.id).values()) == 3
+    assert set(statuses(update.id)) <= {"delivered", "sent"}
+    # Nobody left to send it to: said in a follow-up's words, not "make the area larger".
+    from sqlalchemy import update as update_
+
+    from app.models import Resident
+    from app.services.alerts.drafts import AlertInvalid
+
+    db.session.execute(update_(Resident).values(paused_at=func.now()))
+    db.session.commit()
+    with pytest.raises(AlertInvalid) as refused:
+        submit_alert(officer, parent_id=first.id, audience="parent", title="Update", body="Open.")
+    assert refused.value.errors["area"].startswith("Nobody the alert reached can be sent this")
+
+
 def test_an_update_written_after_the_all_clear_is_sent(officer, make_resident, run_worker):
     """Found by an outside check: an update sent after its thread's all-clear (its page
     offers "Send an update if there is more to say") was accepted and every message

@@ -21,6 +21,7 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    or_,
     select,
     table,
     text,
@@ -34,6 +35,7 @@ from app.dao.places import outside_force_km2
 from app.models import (
     CHANNELS,
     SQUARE_M,
+    Alert,
     Delivery,
     InterestGroup,
     Resident,
@@ -89,7 +91,7 @@ def _filters(audience: Audience) -> list[ColumnElement]:
     about an alert they had only read (an outside check: 46 paid messages). A channel
     the earlier alert did not use at all is the officer's to add (a routine e-mail,
     then "stay indoors" by text too)."""
-    earlier, cancelled = aliased(Delivery), aliased(Delivery)
+    earlier, cancelled, went = aliased(Delivery), aliased(Delivery), aliased(Delivery)
     conditions: list[ColumnElement] = [
         ResidentChannel.unsubscribed_at.is_(None),
         ResidentChannel.verified_at.is_not(None),
@@ -97,11 +99,19 @@ def _filters(audience: Audience) -> list[ColumnElement]:
             Resident.id == ResidentChannel.resident_id, Resident.paused_at.is_not(None)
         ),
         exists().where(*_reached_through(earlier, audience, ResidentChannel.resident_id)),
+        # Cancelled on this channel, and no message of the thread went on it since (an
+        # all-clear that took the place of the alert's queued messages did).
         ~exists().where(
-            cancelled.alert_id == audience.parent_alert_id,
+            cancelled.alert_id.in_(_thread(audience)),
             cancelled.resident_id == ResidentChannel.resident_id,
             cancelled.channel == ResidentChannel.channel,
             cancelled.status == "cancelled",
+            ~exists().where(
+                went.alert_id.in_(_thread(audience)),
+                went.resident_id == ResidentChannel.resident_id,
+                went.channel == ResidentChannel.channel,
+                went.status != "cancelled",
+            ),
         ),
     ]
     if audience.groups:
@@ -117,14 +127,24 @@ def _filters(audience: Audience) -> list[ColumnElement]:
     return conditions
 
 
+def _thread(audience: Audience):
+    """The ids of the follow-up's thread: its first alert and the follow-ups of it."""
+    return select(Alert.id).where(
+        or_(Alert.id == audience.parent_alert_id, Alert.parent_id == audience.parent_alert_id)
+    )
+
+
 def _reached_through(earlier, audience: Audience, resident_id) -> list[ColumnElement]:
-    """`earlier` (an alias of Delivery) is one of the earlier alert's messages to the
+    """`earlier` (an alias of Delivery) is one of the thread's messages to the
     resident, not cancelled before it went, through a force they have not stopped
     since: the alert's, or the neighbouring force whose approval sent it (migration
     0056). Held to the alert's force only, a resident who stopped it and heard it
-    through their own force never heard the all-clear."""
+    through their own force never heard the all-clear. The thread's, not its first
+    alert's alone: an all-clear sent before the alert had reached everyone went to all
+    in its place, and an update after it skipped 246 of 336 addresses (an outside
+    check)."""
     return [
-        earlier.alert_id == audience.parent_alert_id,
+        earlier.alert_id.in_(_thread(audience)),
         earlier.resident_id == resident_id,
         earlier.status != "cancelled",
         ~exists().where(

@@ -42,6 +42,13 @@ def _nobody_inside_words(officer: Officer, target: Target) -> str:
     (the send said only "nobody registered", with the map saying why: an outside
     check), or nobody registered there."""
     area = target.area_wkb
+    if target.audience.parent_alert_id is not None:
+        # A follow-up to those the alert reached has no area to make larger (it said
+        # so: an outside check).
+        return gettext(
+            "Nobody the alert reached can be sent this: each has stopped or paused "
+            "alerts since, or none of its messages went."
+        )
     outside = places_dao.area_outside_km2(officer.force_id, area) if area else None
     if wholly_outside(target.area_km2, outside):
         return gettext(
