@@ -107,3 +107,24 @@ def test_the_command_line_applies_the_policy(make_officer, runner):
     )
     assert typed.exit_code == 0, typed.output
     assert "stays in your shell's history" in typed.stderr
+
+
+def test_passwords_are_hashed_with_argon2s_recommended_parameters_outside_the_tests(
+    app, app_ctx, make_officer, monkeypatch
+):
+    """The tests hash with argon2's cheapest parameters (PASSWORD_HASH_CHEAPEST, set by
+    TestingConfig alone); every other configuration with its recommended ones, and an
+    account's hash made otherwise is made so again at its next sign-in."""
+    from app.config import Config, ProductionConfig
+    from app.extensions import db
+    from app.services.accounts import check_password
+    from tests.factories import PASSWORDS
+
+    assert not getattr(Config, "PASSWORD_HASH_CHEAPEST", False)
+    assert not getattr(ProductionConfig, "PASSWORD_HASH_CHEAPEST", False)
+    officer = make_officer(email="hash@example.police.uk")
+    assert "m=8,t=1,p=1" in officer.password_hash  # the tests' own
+    monkeypatch.setitem(app.config, "PASSWORD_HASH_CHEAPEST", False)
+    assert check_password(officer.email, PASSWORDS["officer"]).id == officer.id
+    db.session.refresh(officer)
+    assert "m=65536,t=3,p=4" in officer.password_hash

@@ -14,9 +14,9 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import current_app, url_for
+from flask import current_app, has_app_context, url_for
 from flask_babel import gettext, ngettext
 from redis.exceptions import RedisError
 from sqlalchemy import delete, func, or_, select, update
@@ -38,10 +38,20 @@ from app.services.text import TextRefused, checked_text
 # The policy's minimum and refusal, for callers that know only this module.
 __all__ = ["MIN_PASSWORD_LENGTH", "PasswordRefused"]
 
-_hasher = PasswordHasher()
+# argon2's recommended parameters (RFC 9106's second choice); its cheapest for tests
+# (PASSWORD_HASH_CHEAPEST, TestingConfig's alone).
+_HASHERS = {False: PasswordHasher(), True: PasswordHasher.from_parameters(profiles.CHEAPEST)}
 # Verifying against a real hash when the account does not exist keeps the time the
 # same, so response times don't reveal which e-mail addresses have accounts.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+_DUMMY_HASHES = {cheap: hasher.hash("not-a-real-password") for cheap, hasher in _HASHERS.items()}
+
+
+def _cheapest() -> bool:
+    return has_app_context() and bool(current_app.config.get("PASSWORD_HASH_CHEAPEST"))
+
+
+def _hasher() -> PasswordHasher:
+    return _HASHERS[_cheapest()]
 
 
 log = logging.getLogger(__name__)
@@ -282,7 +292,7 @@ def create_officer(
         role=role,
         # The default force's, unless the service says (an administrator's own force).
         force_id=force_id or forces.default_force().id,
-        password_hash=_hasher.hash(password) if password is not None else None,
+        password_hash=_hasher().hash(password) if password is not None else None,
         # Where "send a test to myself" also goes, by text.
         mobile=normalise_phone(mobile, need_mobile=True, allow_drama=allow_drama)
         if mobile
@@ -337,15 +347,15 @@ def check_password(
     account = officer
     hashed = officer.password_hash if officer is not None else None
     try:
-        _hasher.verify(hashed or _DUMMY_HASH, password)
+        _hasher().verify(hashed or _DUMMY_HASHES[_cheapest()], password)
     except (VerificationError, InvalidHashError):
         officer = None
     if officer is None or hashed is None or not officer.active:
         _audit_refused("officer.sign_in_refused", account)
         raise SignInRefused(gettext("The e-mail address or password is not right."))
     _forget_attempts(keys)
-    if _hasher.check_needs_rehash(officer.password_hash):
-        officer.password_hash = _hasher.hash(password)
+    if _hasher().check_needs_rehash(officer.password_hash):
+        officer.password_hash = _hasher().hash(password)
         db.session.commit()
     return officer
 
@@ -435,7 +445,7 @@ def sign_out(token: str | None) -> None:
 def _new_password(officer: Officer, password: str) -> None:
     """Set a password the policy accepts (raises PasswordRefused). The caller commits."""
     password = check_password_policy(password, email=officer.email, name=officer.name)
-    officer.password_hash = _hasher.hash(password)
+    officer.password_hash = _hasher().hash(password)
 
 
 def set_password(email: str, password: str, *, actor_id: int | None = None) -> Officer:
