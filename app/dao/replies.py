@@ -223,17 +223,18 @@ def replies_of(resident_id: int) -> list[Reply]:
     )
 
 
-def find_recent_answer(address: str, body: str, seconds: int) -> int | None:
-    """The notice of an officer's answer of these very words to this number within the
-    last `seconds`, if any."""
-    return db.session.scalar(
+def find_recent_answer(said: str, seconds: int) -> int | None:
+    """The notice of an officer's answer whose audit event names `said` (the digest of
+    its words and number) within the last `seconds`, if any."""
+    notice_id = db.session.scalar(
         text(
-            "SELECT id FROM resident_notices WHERE kind = 'officer_answer' AND address = :a"
-            " AND body = :b AND created_at > now() - make_interval(secs => :s)"
+            "SELECT details->>'notice_id' FROM audit_events WHERE action = 'reply.answered'"
+            " AND at > now() - make_interval(secs => :s) AND details->>'answer' = :said"
             " ORDER BY id DESC LIMIT 1"
         ),
-        {"a": address, "b": body, "s": seconds},
+        {"said": said, "s": seconds},
     )
+    return int(notice_id) if notice_id is not None else None
 
 
 def find_chose_welsh(resident_ids: set[int]) -> set[int]:
