@@ -421,7 +421,7 @@ def test_an_officer_answers_a_text_through_the_engine_and_every_view_is_audited(
     assert shown["from"] == "+447••••••901" and shown["new"] is True
     assert "+447700900901" not in repr(seen)
     assert replies.read_inbox(officer)["replies"][0]["new"] is False  # read now
-    notice_id = replies.answer_reply(officer, shown["id"], SAVED := replies.SAVED_ANSWERS[0])
+    notice_id = replies.answer_reply(officer, shown["id"], SAVED := replies.SAVED_ANSWERS[0][0])
     run_worker()
     thanks, answer = [a for a in providers.gateway.accepted if a.to == "+447700900901"][1:]
     assert "your message has reached our team" in thanks.params["Body"]
@@ -918,7 +918,7 @@ def test_the_same_answer_sent_again_within_moments_is_sent_once(
 
 
 def test_an_officers_answer_to_a_welsh_speaker_is_signed_in_welsh(
-    providers, officer, make_resident, run_worker
+    app, providers, officer, make_resident, run_worker
 ):
     """Found by an outside check: every text to a Welsh speaker was Welsh but an
     officer's answer, which ended "- Avon and Somerset Police. Reply STOP to stop."."""
@@ -933,6 +933,20 @@ def test_an_officers_answer_to_a_welsh_speaker_is_signed_in_welsh(
     assert answer.params["Body"] == (
         "Rydyn ni ar ein ffordd.\n- Heddlu Avon a Gwlad yr Haf. Atebwch STOP i stopio."
     )
+    # A saved answer, tapped on the inbox, goes in Welsh too (it went in English, with
+    # the Welsh signature: an outside check); the page shows the Welsh it sends, and
+    # what it says in English.
+    page = signed_in(app, officer, "officer")
+    inbox = page.get("/officers/inbox").text
+    welsh, english = replies.SAVED_ANSWERS[1][1], replies.SAVED_ANSWERS[1][0]
+    assert 'value="2" class="button secondary" lang="cy"' in inbox
+    assert html.escape(welsh, quote=True) in inbox and html.escape(english) in inbox
+    assert (
+        page.post(f"/officers/replies/{shown['id']}/answer", data={"saved": "2"}).status_code == 302
+    )
+    run_worker()
+    answer = [a for a in providers.gateway.accepted if a.to == "+447700900931"][-1]
+    assert answer.params["Body"].startswith(welsh + "\n- Heddlu Avon a Gwlad yr Haf.")
 
 
 def test_a_number_residents_of_one_force_share_is_theirs_in_the_inbox_and_the_answers(

@@ -55,11 +55,15 @@ def alert_answers(alert_id: int):
 @bp.route("/replies/<int:reply_id>/answer", methods=["POST"])
 @role_required(*READERS)
 def answer(reply_id: int):
-    words = request.form.get("saved") or request.form.get("words", "")
+    # A saved answer by its number (sent in the resident's language); a page from
+    # before held its English words.
+    saved = request.form.get("saved") or None
+    number = whole_number(saved) if saved is not None else None
+    words = (saved if number is None else None) or request.form.get("words", "")
     back = request.form.get("back_to_alert")
     back_id = whole_number(back)
     try:
-        replies.answer_reply(current_user, reply_id, words)
+        replies.answer_reply(current_user, reply_id, words, saved=number)
     except replies.ReplyRefused as refusal:
         if not refusal.about_words:  # the reply itself (gone, not a text): said above
             flash(str(refusal))

@@ -43,11 +43,22 @@ from app.services.verification import allow_per_hour
 E164 = re.compile(r"\+[1-9]\d{6,14}")
 MAX_REPLY_LENGTH = 1600  # Twilio joins a long text into at most 1,600 characters
 CONFIRM_WORDS = {"OK", "OKAY", "CONFIRM", "RECEIVED", "GOT IT"}
-# Saved answers an officer can send with one tap; a force may add its own.
+# Saved answers an officer can send with one tap, in English and Welsh: each goes in
+# the language of whoever holds the number (in English alone, a Welsh speaker got
+# English with a Welsh signature: an outside check). A force may add its own.
 SAVED_ANSWERS = (
-    "Thank you. We have passed this to the local team.",
-    "Thank you for letting us know. If you see anything else, call 101.",
-    "If someone is in danger or a crime is happening now, call 999.",
+    (
+        "Thank you. We have passed this to the local team.",
+        "Diolch. Rydyn ni wedi rhoi hyn i'r tîm lleol.",
+    ),
+    (
+        "Thank you for letting us know. If you see anything else, call 101.",
+        "Diolch am roi gwybod i ni. Os gwelwch chi unrhyw beth arall, ffoniwch 101.",
+    ),
+    (
+        "If someone is in danger or a crime is happening now, call 999.",
+        "Os oes rhywun mewn perygl neu os oes trosedd yn digwydd nawr, ffoniwch 999.",
+    ),
 )
 # What an officer may send in answer: two text parts at most.
 MAX_ANSWER_LENGTH = 306
@@ -440,9 +451,11 @@ def unread_count(alert_id: int | None = None) -> int:
     return count
 
 
-def answer_reply(officer, reply_id: int, words: str) -> int:
+def answer_reply(officer, reply_id: int, words: str, *, saved: int | None = None) -> int:
     """Send an officer's answer to the number a reply came from, through the same
-    engine and limits as everything else. Returns the notice's id."""
+    engine and limits as everything else: `words`, or the saved answer numbered
+    `saved` (from 1) in the language of whoever holds the number. Returns the
+    notice's id."""
     reply = db.session.get(Reply, reply_id)
     if reply is None or reply.kind != "message":
         raise ReplyRefused(gettext("That reply cannot be answered."))
@@ -460,6 +473,13 @@ def answer_reply(officer, reply_id: int, words: str) -> int:
                 "included, unless it texts START."
             )
         )
+    # Signed by the force that answers, in the language of whoever holds the number.
+    holders = replies_dao.holders_of(reply.address, ("sms", "voice"))
+    language = _holders_force_and_language(holders)[1] or "en"
+    if saved is not None:
+        if not 1 <= saved <= len(SAVED_ANSWERS):
+            raise ReplyRefused(gettext("Write an answer, or choose a saved one."), about_words=True)
+        words = SAVED_ANSWERS[saved - 1][1 if language == "cy" else 0]
     try:
         words = checked_text(
             words, gettext("Your answer"), max_length=MAX_ANSWER_LENGTH, multiline=True
@@ -468,9 +488,6 @@ def answer_reply(officer, reply_id: int, words: str) -> int:
         raise ReplyRefused(str(refusal), about_words=True) from None
     if not words:
         raise ReplyRefused(gettext("Write an answer, or choose a saved one."), about_words=True)
-    # Signed by the force that answers, in the language of whoever holds the number.
-    holders = replies_dao.holders_of(reply.address, ("sms", "voice"))
-    language = _holders_force_and_language(holders)[1] or "en"
     with forces.speaking_for(reply.force_id):
         body = message_text.officer_answer_text(words=words, language=language)
     # The same answer again within moments (a double tap, the form sent twice) is the
