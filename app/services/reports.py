@@ -320,6 +320,24 @@ def _count(table: Suppressed, key: Hashable) -> Cell:
     return Cell(table.label(key), table.shown(key))
 
 
+def _status_hidden(table: Suppressed, channel: str) -> bool:
+    """Whether any count of this channel's messages by status is hidden."""
+    return any(table.shown((channel, status)) is None for status in STATUSES)
+
+
+def _nearest_ten(units: int) -> int:
+    """Rounded to the nearest 10, halves up: 5 -> 10, 14 -> 10."""
+    return (units + 5) // 10 * 10
+
+
+def _about(cell: Cell, rounded: bool) -> Cell:
+    """The cell's words as "about ..." when its figure is rounded (in the spreadsheet
+    too: not a bare number there)."""
+    if not rounded:
+        return cell
+    return Cell(gettext("about %(figure)s", figure=cell.label))
+
+
 def _money(pounds: float) -> Cell:
     return Cell(f"£{pounds:,.2f}", round(pounds, 2))
 
@@ -723,6 +741,14 @@ def _cost_table(
     hidden = Cell(str(NOT_SHOWN))
     sms_shown = table.shown(("sms", ALL)) is not None and segments >= k
     voice_shown = table.shown(("voice", ALL)) is not None and minutes >= k
+    # Units are about one a message taken (a short call is a minute, a text as many
+    # parts as the next): exact, beside a status hidden, they gave it away (12 calls,
+    # 10 minutes: 2 unanswered; an outside check). Then rounded to the nearest 10.
+    about = {channel: _status_hidden(table, channel) for channel in ("sms", "voice")}
+    if about["sms"]:
+        segments = _nearest_ten(segments)
+    if about["voice"]:
+        minutes = _nearest_ten(minutes)
     sms_cost = segments * sms_price
     voice_cost = minutes * voice_price
     rows = [
@@ -730,19 +756,22 @@ def _cost_table(
             str(CHANNEL_LABELS["sms"]),
             (
                 _count(table, ("sms", ALL)),
-                Cell(
-                    ngettext(
-                        "%(count)s text part",
-                        "%(count)s text parts",
+                _about(
+                    Cell(
+                        ngettext(
+                            "%(count)s text part",
+                            "%(count)s text parts",
+                            segments,
+                            count=f"{segments:,}",
+                        ),
                         segments,
-                        count=f"{segments:,}",
                     ),
-                    segments,
+                    about["sms"],
                 )
                 if sms_shown
                 else hidden,
                 Cell(gettext("%(price)s per text part", price=_pounds(sms_price)), sms_price),
-                _money(sms_cost) if sms_shown else hidden,
+                _about(_money(sms_cost), about["sms"]) if sms_shown else hidden,
             ),
             "sms",
         ),
@@ -750,16 +779,19 @@ def _cost_table(
             str(CHANNEL_LABELS["voice"]),
             (
                 _count(table, ("voice", ALL)),
-                Cell(
-                    ngettext(
-                        "%(count)s minute", "%(count)s minutes", minutes, count=f"{minutes:,}"
+                _about(
+                    Cell(
+                        ngettext(
+                            "%(count)s minute", "%(count)s minutes", minutes, count=f"{minutes:,}"
+                        ),
+                        minutes,
                     ),
-                    minutes,
+                    about["voice"],
                 )
                 if voice_shown
                 else hidden,
                 Cell(gettext("%(price)s per minute", price=_pounds(voice_price)), voice_price),
-                _money(voice_cost) if voice_shown else hidden,
+                _about(_money(voice_cost), about["voice"]) if voice_shown else hidden,
             ),
             "voice",
         ),
@@ -780,7 +812,9 @@ def _cost_table(
             _count(table, (ALL, ALL)),
             Cell(""),
             Cell(""),
-            _money(sms_cost + voice_cost) if sms_shown and voice_shown else hidden,
+            _about(_money(sms_cost + voice_cost), about["sms"] or about["voice"])
+            if sms_shown and voice_shown
+            else hidden,
         ),
         ALL,
     )
@@ -796,6 +830,12 @@ def _cost_table(
             sms_price=f"{sms_price:g}",
             voice_price=f"{voice_price:g}",
             k=k,
+        )
+        + " "
+        + gettext(
+            "Where a status of a channel's messages is hidden, its units and cost are "
+            "rounded to the nearest 10 (“about”): exact, they could give the hidden "
+            "count away."
         ),
         columns=(
             gettext("Channel"),
