@@ -410,6 +410,41 @@ def test_a_cancelled_alert_counts_whom_it_reached_and_its_unsent_are_not_late(le
         assert within.cells[0].label.endswith(f" of {sent:,})")
 
 
+def test_an_alert_some_of_whose_messages_were_stopped_counts_whom_it_reached(ledger):
+    """Found by outside checks: an incident its all-clear stopped whole (its status
+    "sent") read "Residents messaged 233" beside "no message arrived"; and of an
+    alert with fewer than 5 messages stopped, its residents reached beside its messages
+    gave the stopped count away (8 calls, 6 residents: 2 cancelled, hidden elsewhere)."""
+    reference = {name: db.session.get(Alert, ledger[name]).reference for name in ("a", "c")}
+
+    def residents_of(name: str) -> str:
+        each = reports.sent_report(PERIOD).table("each-alert")
+        row = {r.key: r for r in each.rows}[reference[name]]
+        return dict(zip(each.columns[1:], row.cells, strict=True))["Residents messaged"].label
+
+    # Alert c had 2 of its texts stopped: its residents are hidden, not 12.
+    assert residents_of("c").startswith("fewer than 5")
+    # Alert a, stopped after 6 residents' messages went (its status stays "sent").
+    reached = (
+        sql(
+            "SELECT DISTINCT resident_id FROM deliveries WHERE alert_id = :a"
+            " ORDER BY resident_id LIMIT 6",
+            a=ledger["a"],
+        )
+        .scalars()
+        .all()
+    )
+    sql(
+        "UPDATE deliveries SET status = 'cancelled', finished_at = NULL"
+        " WHERE alert_id = :a AND resident_id <> ALL(:reached)",
+        a=ledger["a"],
+        reached=reached,
+    )
+    db.session.commit()
+    assert db.session.get(Alert, ledger["a"]).status == "sent"
+    assert residents_of("a") == "6"
+
+
 # ------------------------------------------------------------- the outputs ---------
 
 

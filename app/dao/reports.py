@@ -61,10 +61,14 @@ class SentAlertRow:
     others_residents: int = 0
     # A cancelled alert's own residents sent a message before it was cancelled (its
     # recipient_count is those it was for: an outside check read 618 messaged of an
-    # alert cancelled after 64 e-mails). None for any other alert.
+    # alert cancelled after 64 e-mails); or, of an alert some of whose messages were
+    # stopped (by its all-clear, a resident's STOP), those sent one (an incident its
+    # all-clear stopped whole read 233 messaged: another). None for any other alert.
     reached_before_cancel: int | None = None
     # Its Welsh title, when it was written in both languages (Welsh pages show it).
     title_cy: str | None = None
+    # How many of its own residents' messages were stopped before they went.
+    cancelled_messages: int = 0
 
 
 @dataclass(frozen=True)
@@ -109,15 +113,20 @@ def find_sent_alerts(
                    ELSE coalesce((SELECT sum(f.residents) FROM alert_forces f
                                   WHERE f.alert_id = a.id AND f.status = 'approved'), 0)
                    END::int,
-                   CASE WHEN a.status = 'cancelled' THEN (
+                   CASE WHEN a.status = 'cancelled' OR stopped.n > 0 THEN (
                        -- A row pseudonymised by retention has no resident: one each.
                        SELECT count(DISTINCT coalesce(d.resident_id::text, 'row ' || d.id))
                        FROM deliveries d
                        WHERE d.alert_id = a.id AND d.alert_created_at = a.created_at
                          AND d.status <> 'cancelled' AND d.via_force_id IS NULL)::int
                    END,
-                   a.title_cy
+                   a.title_cy,
+                   stopped.n
             FROM alerts a
+            CROSS JOIN LATERAL (
+                SELECT count(*)::int AS n FROM deliveries d
+                WHERE d.alert_id = a.id AND d.alert_created_at = a.created_at
+                  AND d.status = 'cancelled' AND d.via_force_id IS NULL) stopped
             WHERE {_IN_PERIOD}
             ORDER BY a.sent_at, a.id
             """

@@ -555,6 +555,14 @@ def sent_report(period: Period, *, k: int = K_MIN, alerts_page: int | None = Non
 
     table = residents_hidden_with_messages(
         suppress(values, _without_zeros(values, rules), k=k), [a.id for a in alerts]
+    )
+    # Residents reached of an alert with fewer than k of its messages stopped: beside
+    # its messages, they gave the stopped away (8 calls, 6 residents reached: 2
+    # cancelled, hidden everywhere else; an outside check).
+    table = table.hiding_too(
+        ("residents", a.id)
+        for a in alerts
+        if a.reached_before_cancel is not None and 0 < a.cancelled_messages < k
     ).with_zeros_given_away(rules)
     if not alerts:
         # No alert released: every count is 0, and known to be (it read "fewer than 5"
@@ -954,7 +962,7 @@ def residents_hidden_with_messages(table: Suppressed, alert_ids: Sequence[int]) 
 def _theirs_apart(cell: Cell, alert: dao.SentAlertRow) -> Cell:
     """The force's own residents messaged, saying so when the alert also reached other
     forces' residents with their approval (their number is theirs to report)."""
-    if alert.reached_before_cancel is not None:
+    if alert.reached_before_cancel is not None and alert.status == "cancelled":
         cell = Cell(
             gettext("%(count)s (reached before it was cancelled)", count=cell.label), cell.value
         )
