@@ -1015,7 +1015,7 @@ def test_a_follow_up_skips_those_whose_message_was_cancelled(officer_client, tow
         officer_client, shapes=[], audience="parent", parent_id=first, title="Update", body="B"
     )
     assert update_.status_code == 400
-    assert "Nobody registered" in update_.json["error"]
+    assert "Nobody the alert reached can be sent this" in update_.json["error"]
 
 
 def test_odd_input_gets_a_400_never_a_500(officer_client, town):

@@ -108,8 +108,8 @@ def _filters(audience: Audience) -> list[ColumnElement]:
             cancelled.status == "cancelled",
             ~exists().where(
                 went.alert_id.in_(_thread(audience)),
-                went.resident_id == ResidentChannel.resident_id,
-                went.channel == ResidentChannel.channel,
+                went.resident_id == cancelled.resident_id,
+                went.channel == cancelled.channel,
                 went.status != "cancelled",
             ),
         ),
