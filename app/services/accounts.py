@@ -852,6 +852,19 @@ def send_reset(admin: Officer, officer_id: int) -> Officer:
     officer = _admin_and_subject(admin, officer_id)
     if not officer.active:
         raise AccountError(gettext("Enable the account before sending it a reset link."))
+    # A second tap, or the form sent again, within moments sends nothing more: seven
+    # in a row were seven e-mails, each ending the account's sessions (an outside
+    # check). A link lost in the post is sent again after RESET_REPEAT_SECONDS.
+    lock_until_commit(db.session, f"officer-reset:{officer.id}")
+    if _recent_reset(officer.id):
+        db.session.rollback()
+        raise AccountError(
+            gettext(
+                "A reset link went to %(name)s less than two minutes ago and has not been "
+                "used: if it does not come, send another in a minute or two.",
+                name=officer.name,
+            )
+        )
     notice_id = _send_link(officer, "reset", actor_id=admin.id)
     officer.password_hash = None
     ended = end_sessions_of(officer.id, "reset")
@@ -865,6 +878,29 @@ def send_reset(admin: Officer, officer_id: int) -> Officer:
     db.session.commit()
     _queue(notice_id)
     return officer
+
+
+# A reset link not used yet: another is not sent for this long.
+RESET_REPEAT_SECONDS = 120
+
+
+def _recent_reset(officer_id: int) -> bool:
+    """Whether a reset link made for the account in the last RESET_REPEAT_SECONDS is
+    still unused."""
+    since = datetime.now(UTC) - timedelta(seconds=RESET_REPEAT_SECONDS)
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(AccountLink)
+            .where(
+                AccountLink.officer_id == officer_id,
+                AccountLink.kind == "reset",
+                AccountLink.used_at.is_(None),
+                AccountLink.created_at > since,
+            )
+        )
+        > 0
+    )
 
 
 def awaiting_password(officer: Officer) -> bool:
