@@ -135,6 +135,26 @@ def test_quick_question_answers_are_counted_latest_first_and_by_ward_with_small_
     assert [r.body for r in all_replies() if r.kind == "message"] == ["maybe, I heard a dog"]
 
 
+def test_a_residents_latest_answer_counts_once_whichever_message_they_answered(
+    providers, client, officer, make_resident, run_worker
+):
+    """Found by an outside check: a resident who texted "Naddo", then chose "Do" on
+    their e-mail's answer page ("your latest answer counts"), was counted for both.
+    And an option nobody chose read "fewer than 5" in every ward beside its 0."""
+    make_resident(sms="+447700900611", email="both@example.invalid")
+    alert = send(officer, run_worker, question="Seen it?", options=["Yes", "No"])
+    providers.gateway.text_in(inbound(providers), "+447700900611", "2")
+    answers = replies.answers_of(db.session.get(Alert, alert.id))
+    assert [o["count"] for o in answers["options"]] == [0, 1]
+    assert [ward["counts"][1] for ward in answers["wards"]] == [0]
+    mail = db.session.scalar(select(Delivery.id).where(Delivery.channel == "email"))
+    path = f"/answer/{answer_token(mail)}"
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text).group(1)
+    assert client.post(path, data={"csrf_token": token, "choice": "1"}).status_code == 200
+    answers = replies.answers_of(db.session.get(Alert, alert.id))
+    assert [o["count"] for o in answers["options"]] == [1, 0]
+
+
 def test_a_wards_hidden_answers_cannot_be_worked_out_from_the_totals(
     providers, officer, make_resident, run_worker
 ):

@@ -164,24 +164,28 @@ def mark_read(reply_ids: list[int], officer_id: int) -> None:
 
 
 def answer_counts(alert_id: int) -> list[tuple[str | None, str | None, int, int]]:
-    """(ward code, ward name, option, residents) for the alert's answers: each delivery's
-    latest answer counts once, placed in the ward of the resident's first location."""
+    """(ward code, ward name, option, residents) for the alert's answers: each
+    resident's latest answer counts once, whichever message they answered (a text's
+    "No", then the e-mail's "Yes", counted once for each: an outside check), placed
+    in the ward of their first location; a message whose resident is gone, once."""
     return db.session.execute(
         text(
             """
             WITH latest AS (
-                SELECT DISTINCT ON (r.delivery_id) r.delivery_id, r.answer
-                FROM replies r
+                SELECT DISTINCT ON (coalesce(d.resident_id::text, 'row ' || d.id))
+                       d.resident_id, r.answer
+                FROM replies r JOIN deliveries d ON d.id = r.delivery_id
                 WHERE r.alert_id = :alert_id AND r.kind = 'answer' AND NOT r.after_close
-                  AND r.delivery_id IS NOT NULL
-                ORDER BY r.delivery_id, r.received_at DESC, r.id DESC
+                  AND d.alert_id = :alert_id
+                ORDER BY coalesce(d.resident_id::text, 'row ' || d.id),
+                         r.received_at DESC, r.id DESC
             ), placed AS (
                 SELECT l.answer, (
                     SELECT p.admin_ward_code FROM resident_locations rl
                     JOIN postcodes p ON p.postcode = rl.postcode
-                    WHERE rl.resident_id = d.resident_id ORDER BY rl.id LIMIT 1
+                    WHERE rl.resident_id = l.resident_id ORDER BY rl.id LIMIT 1
                 ) AS ward_code
-                FROM latest l JOIN deliveries d ON d.id = l.delivery_id
+                FROM latest l
             )
             SELECT placed.ward_code,
                    (SELECT name FROM places WHERE kind = 'ward' AND code = placed.ward_code

@@ -551,8 +551,13 @@ def answers_of(alert) -> dict:
         [Group(("total", n), tuple((code, n) for code in wards)) for n in totals],
         k=current_app.config["DENSITY_MIN_COUNT"],
     )
+    # An option nobody chose is 0 in every ward (its 0 total, shown, says so: each
+    # read "fewer than 5": an outside check).
     ward_rows = [
-        {"name": ward["name"], "counts": {n: table.shown((code, n)) for n in totals}}
+        {
+            "name": ward["name"],
+            "counts": {n: 0 if not totals[n] else table.shown((code, n)) for n in totals},
+        }
         for code, ward in wards.items()
     ]
     receipt: dict[str, dict[str, int]] = {}
