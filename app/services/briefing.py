@@ -167,6 +167,9 @@ def _add_wards(fmap, wards: dict, rate_alias: str) -> None:
     ).add_to(fmap)
 
 
+_VIEWPORT = '<meta name="viewport" content="width=device-width, initial-scale=1">'
+
+
 def build_briefing_map(force_code: str, *, today: date | None = None) -> Briefing:
     """The self-contained HTML file (see the module's docstring)."""
     from app import DATA_ATTRIBUTION  # the licences' lines, as on every map page
@@ -213,6 +216,15 @@ def build_briefing_map(force_code: str, *, today: date | None = None) -> Briefin
 
     page = figure.render()
     page = page.replace("<html>", '<html lang="en">', 1)
+    # Folium's page forbids zooming it and has no main landmark (axe: meta-viewport,
+    # landmark-one-main, region): a phone may zoom, and the map and its key are the
+    # page's main content.
+    page, zoom = re.subn(r'<meta name="viewport"[^>]*>', _VIEWPORT, page, count=1)
+    page, body = re.subn(
+        r"<body>(.*)</body>", r"<body><main>\1</main></body>", page, count=1, flags=re.S
+    )
+    if not (zoom and body):
+        raise RuntimeError("The briefing map's page is not laid out as expected")
     if _EXTERNAL.search(page):
         raise RuntimeError("The briefing map would load something from outside the file")
     return Briefing(filename=f"briefing-map-{today:%Y-%m-%d}.html", html=page)
