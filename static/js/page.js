@@ -101,5 +101,18 @@
     document.querySelector('main [aria-invalid="true"]') ||
     document.querySelector("main [data-focus-on-load]") ||
     document.querySelector("main > .flash");
-  if (summary && document.activeElement === document.body) { summary.focus(); }
+  if (summary && document.activeElement === document.body) {
+    // An address ending #reply-12 (the inbox after an answer) scrolls there once the
+    // page has loaded, and that took the focus back to the page: focused again then,
+    // where the page was scrolled to (an outside check).
+    var scrolled = Boolean(location.hash);
+    summary.focus({preventScroll: scrolled});
+    if (scrolled) {
+      window.addEventListener("load", function () {
+        setTimeout(function () {
+          if (document.activeElement === document.body) { summary.focus({preventScroll: true}); }
+        }, 0);
+      });
+    }
+  }
 })();

@@ -213,6 +213,10 @@ def test_exercise_mode_is_unmistakable(page, sign_in_page, bristol):
     page.locator("#compose summary", has_text="E-mail").click()
     html = page.frame_locator("#preview-email-html").locator("body")
     expect(html).to_contain_text("Practice <b>not bold</b>")  # shown as typed, never markup
+    # A Tab stop that shows it has the focus (it showed nothing: an outside check).
+    page.locator("#preview-email-html").focus()
+    ring = page.locator("#preview-email-html").evaluate("e => getComputedStyle(e).outlineStyle")
+    assert ring != "none"
     assert axe_violations(page) == []
 
 

@@ -92,6 +92,12 @@ def test_officer_asks_sees_answers_and_answers_a_text_from_the_inbox(
         "button", name="If someone is in danger or a crime is happening now, call 999."
     ).tap()
     expect(page.locator(".flash")).to_contain_text("Your answer is on its way.")
+    # Said to a screen reader: focused, though the page then scrolls to the reply (the
+    # scroll took the focus: an outside check).
+    page.wait_for_load_state("load")
+    page.wait_for_timeout(100)
+    expect(page.locator("main > .flash")).to_be_focused()
+    assert page.evaluate("location.hash").startswith("#reply-")
     expect(page.locator(".tag-new")).to_have_count(0)  # read now
     with app.app_context():
         for _ in range(100):

@@ -121,6 +121,18 @@ def test_a_resident_signs_up_confirms_and_manages_their_alerts(page, app_ctx, ru
     expect(page.locator(".flash")).to_be_focused()
     expect(page.locator("main li").first).to_contain_text("Home: BS1 6AD")
     expect(page.locator("main li").nth(1)).to_contain_text("Allotment: TA1 1AA")
+    # A way added, not confirmed yet: its "confirm" is a thumb's height (20 px: an
+    # outside check).
+    page.get_by_label("Add or change").select_option("voice")
+    page.get_by_label("Mobile, phone number or e-mail address").fill("0117 496 0481")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.locator("main")).to_contain_text("We have sent a code to that number.")
+    page.get_by_role("link", name="Your alerts: places, groups, quiet hours").click()
+    confirm = page.locator(".contacts").get_by_role("link", name="confirm", exact=True)
+    expect(confirm.first).to_be_visible()
+    assert [box["height"] >= 24 for box in map(lambda c: c.bounding_box(), confirm.all())] == [
+        True
+    ] * confirm.count()
     # Enter in a box saves, and removes nothing: it pressed the first place's "Remove"
     # (the form's first button), and Home was gone (an outside check).
     page.get_by_label("Add a place: what is it?").fill("Shop")
