@@ -182,6 +182,7 @@ def target():
             "previewUrl": url_for("officers.preview"),
             "composeUrl": url_for("officers.compose"),
             "sendUrl": url_for("officers.send"),
+            "alertsUrl": url_for("officers.alerts"),
             "testUrl": url_for("officers.send_test"),
             "placesUrl": url_for("officers.places"),
             "namesUrl": url_for("api.names"),

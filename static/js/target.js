@@ -485,6 +485,12 @@
   // force scale). bench/bench_map_browser.py reports it.
   var PREVIEW_DEBOUNCE_MS = 120;
   CA.previewDebounceMs = PREVIEW_DEBOUNCE_MS;
+  var PREVIEW_RETRY_MS = 5000;
+  var retryTimer = null;
+  var retryMine = -1;  // the count that got no answer, to ask again
+  window.addEventListener("online", function () {
+    if (retryMine === sequence) { clearTimeout(retryTimer); refreshPreview(); }
+  });
   function refreshPreview() {
     saveDraft();
     clearTimeout(timer);
@@ -527,6 +533,16 @@
         showAreaError(error.message, true);
         clearCounts();
         if (areaRefused) { bringIntoView($("area-error")); }
+        // No answer (the signal dropped): asked again in a few seconds, and at once when
+        // the phone is back online, until an answer comes or the area changes. The bar
+        // stayed "–" until the officer nudged the area (an outside check).
+        if (error.noAnswer) {
+          clearTimeout(retryTimer);
+          retryTimer = setTimeout(function () {
+            if (mine === sequence) { refreshPreview(); }
+          }, PREVIEW_RETRY_MS);
+          retryMine = mine;
+        }
       }).finally(function () {
         if (mine === sequence) {
           previewPending = false;
@@ -1570,6 +1586,14 @@
       // the next two minutes it opens the first; later, it would go twice.
       var message = error.noAnswer ? _("No answer came: the signal may have dropped, and the alert may have gone. Look at Alerts before you send it again.") : error.message;
       composeError(message, named.length ? $(named[0]) : null);
+      if (error.noAnswer) {
+        // A tap away, not a trip to the menu with one hand (an outside check).
+        var look = document.createElement("a");
+        look.href = settings.alertsUrl;
+        look.textContent = _("Look at Alerts");
+        $("compose-error").appendChild(document.createTextNode(" "));
+        $("compose-error").appendChild(look);
+      }
       $("confirm-send").disabled = false;
       // The area's reach changed since the count on screen (someone signed up or
       // left): count it again, so the bar says what the next Send will be checked

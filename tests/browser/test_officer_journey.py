@@ -369,8 +369,11 @@ def test_a_send_whose_answer_never_comes_says_the_alert_may_have_gone(
         page.get_by_role("button", name="Send now").click()
         expect(page.locator("#compose-error")).to_have_text(
             "No answer came: the signal may have dropped, and the alert may have gone. "
-            "Look at Alerts before you send it again."
+            "Look at Alerts before you send it again. Look at Alerts"
         )
+        # The list a tap away (it was words alone: an outside check).
+        look = page.locator("#compose-error").get_by_role("link", name="Look at Alerts")
+        assert look.get_attribute("href") == "/officers/alerts"
         # Any other request: the page's words, not the browser's.
         said = page.evaluate(ASK_OFFLINE)
         assert said.startswith("No answer came from the server"), said
@@ -388,6 +391,20 @@ def test_a_send_whose_answer_never_comes_says_the_alert_may_have_gone(
     finally:
         page.context.set_offline(False)
         page.goto("/officers/?lang=en")
+    # A count that got no answer is asked again once the signal is back: the bar stayed
+    # "–" until the officer changed the area (an outside check).
+    centre_on_bs1(page)
+    page.context.set_offline(True)
+    try:
+        radius = page.get_by_label("Radius in metres")
+        radius.fill("600")
+        radius.press("Enter")
+        expect(page.locator("#area-error")).to_contain_text("No answer came from the server")
+        expect(page.locator("#reach-residents")).to_have_text("–")
+    finally:
+        page.context.set_offline(False)
+    expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
+    expect(page.locator("#area-error")).to_be_hidden()
 
 
 def test_a_typed_radius_is_kept_as_typed_and_a_wrong_one_stays_beside_its_message(
