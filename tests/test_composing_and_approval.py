@@ -311,6 +311,34 @@ def test_the_compose_preview_says_what_sending_would_refuse_in_the_words(officer
     assert preview.json["refused"]["title"] in sent.json["error"]
     fine = officer_client.post("/officers/compose", json={"title": "Lock up", "body": "Sheds"})
     assert fine.json["refused"] == {}
+    # The answers too, English and Welsh, in the send's words (only "Send now" refused
+    # them: an outside check).
+    base = {"title": "T", "body": "B", "question": "Seen it?", "title_cy": "T", "body_cy": "B"}
+    for options, said in (
+        (["Y\u202ees", "No"], "Answer 1 has"),
+        (["Yes", "o" * 31], "Keep each answer to 30 characters."),
+        (["Yes", "yes"], "Two answers are the same."),
+        (["A", "B", "C", "D", "E"], "Give at most 4 answers."),
+    ):
+        for key in ("answer_options", "answer_options_cy"):
+            asked = base | {key: options, "question_cy": "Welsoch chi?"}
+            preview = officer_client.post("/officers/compose", json=asked)
+            assert preview.json["refused"][key].startswith(
+                said.replace("Answer", "Welsh answer") if key.endswith("_cy") else said
+            ), (key, options, preview.json["refused"])
+    # An English answer refused is said as itself, not as "write it in English too".
+    sent = officer_client.post(
+        "/officers/alerts",
+        json=base
+        | {
+            "shapes": [circle()],
+            "answer_options": ["Y\u202ees", "No"],
+            "question_cy": "Welsoch chi?",
+            "answer_options_cy": ["Do", "Naddo"],
+        },
+    )
+    assert sent.status_code == 400 and "answer_options" in sent.json["errors"]
+    assert "question_cy" not in sent.json["errors"], sent.json["errors"]
 
 
 def test_compose_preview_counts_segments_and_marks_what_forces_ucs2(officer_client):

@@ -59,9 +59,14 @@ def compose_preview(
     body, body_cy = body[: 4 * MAX_BODY], (body_cy or "")[: 4 * MAX_BODY]
     question = (question or "")[: 4 * MAX_QUESTION]
     answer_options = [o[: 4 * MAX_OPTION] for o in (answer_options or []) if o.strip()]
-    answer_options = answer_options[:MAX_OPTIONS]
     question_cy = (question_cy or "")[: 4 * MAX_QUESTION]
     answer_options_cy = [o[: 4 * MAX_OPTION] for o in (answer_options_cy or []) if o.strip()]
+    # The answers as typed too (an invisible character, one too long, two the same, too
+    # many): only "Send now" refused them (an outside check).
+    refused: dict[str, str] = {}
+    _answers_as_typed(refused, answer_options, welsh=False)
+    _answers_as_typed(refused, answer_options_cy, welsh=True)
+    answer_options = answer_options[:MAX_OPTIONS]
     answer_options_cy = answer_options_cy[:MAX_OPTIONS]
     force_row = forces.current_force()
     force = force_row.name
@@ -69,7 +74,6 @@ def compose_preview(
     # What the send will refuse in the words (a tab, a line separator, a right-to-left
     # override), said as they are typed: the preview cleaned them quietly and showed
     # the words as fine, and only "Send now" refused them (an outside check).
-    refused: dict[str, str] = {}
     checked_field(refused, "title", title, gettext("The title"))
     checked_field(refused, "body", body, gettext("The message"), multiline=True)
     checked_field(refused, "title_cy", title_cy, gettext("The Welsh title"))
@@ -367,7 +371,9 @@ def check_welsh_ask(
             "leave the Welsh question and answers empty."
         )
     elif not draft.question:
-        if "question" not in errors:
+        # Given, but refused (its own error says why): not "write it in English too" (an
+        # outside check).
+        if "question" not in errors and "answer_options" not in errors:
             errors["question_cy"] = gettext(
                 "Write the question and its answers in English too, or leave the Welsh "
                 "question and answers empty."
@@ -438,6 +444,35 @@ def _checked_ask(
     if asked in errors or answers in errors:
         return None, None
     return question, options
+
+
+def _answers_as_typed(refused: dict[str, str], options: list[str], *, welsh: bool) -> None:
+    """What the send would refuse in these answers whatever else is typed, added to
+    `refused` (the send's own words): a character it refuses, more than MAX_OPTIONS,
+    one over MAX_OPTION characters, two the same."""
+    key = "answer_options_cy" if welsh else "answer_options"
+    cleaned = [
+        checked_field(
+            refused,
+            key,
+            option,
+            gettext("Welsh answer %(number)s", number=n)
+            if welsh
+            else gettext("Answer %(number)s", number=n),
+        )
+        for n, option in enumerate(options, start=1)
+    ]
+    if key in refused:
+        return
+    cleaned = [option for option in cleaned if option]
+    if len(cleaned) > MAX_OPTIONS:
+        refused[key] = gettext("Give at most %(most)s answers.", most=MAX_OPTIONS)
+    elif any(len(option) > MAX_OPTION for option in cleaned):
+        refused[key] = gettext("Keep each answer to %(most)s characters.", most=MAX_OPTION)
+    elif len({" ".join(option.casefold().split()) for option in cleaned}) < len(cleaned):
+        refused[key] = gettext(
+            "Two answers are the same. Give each answer once, in different words."
+        )
 
 
 def _check_sms_length(
