@@ -394,7 +394,7 @@ def test_confirm_receipt_counts_confirmed_not_confirmed_and_unreachable_per_chan
 
 
 def test_an_answer_link_that_is_not_ours_or_a_choice_not_offered_is_refused(
-    app_ctx, client, officer, make_resident, run_worker
+    app_ctx, client, officer, make_resident, run_worker, monkeypatch
 ):
     make_resident(sms=None, email="q@example.invalid")
     send(officer, run_worker, question="Seen it?", options=["Yes", "No"])
@@ -405,7 +405,22 @@ def test_an_answer_link_that_is_not_ours_or_a_choice_not_offered_is_refused(
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
     refused = client.post(path, data={"csrf_token": token, "choice": "7"})
     assert refused.status_code == 400 and "Choose one of the answers shown." in refused.text
+    # The button's value and nothing else ("١", "１" and "1\n2" were answer 1: an outside
+    # check).
+    for odd in ("\u0661", "\uff11", "1\n2", " 1"):
+        answer = client.post(path, data={"csrf_token": token, "choice": odd})
+        assert answer.status_code == 400, odd
     assert all_replies() == []
+    # The same answer again adds nothing; another answer counts (the latest); a link
+    # changes its answer at most WEB_ANSWERS_AN_HOUR times an hour (each post was a
+    # row, without end).
+    monkeypatch.setattr(replies, "WEB_ANSWERS_AN_HOUR", 2)
+    for choice in ("1", "1", "2"):
+        assert client.post(path, data={"csrf_token": token, "choice": choice}).status_code == 200
+    assert [r.answer for r in all_replies()] == [1, 2]
+    many = client.post(path, data={"csrf_token": token, "choice": "1"})
+    assert many.status_code == 400 and "your latest answer counts" in many.text
+    assert [r.answer for r in all_replies()] == [1, 2]
 
 
 def test_once_a_resident_has_deleted_their_details_their_messages_take_no_answers(

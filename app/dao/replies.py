@@ -241,6 +241,17 @@ def find_recent_answer(said: str, seconds: int) -> int | None:
     return int(notice_id) if notice_id is not None else None
 
 
+def latest_web_answer(delivery_id: int) -> tuple[str, int | None] | None:
+    """(kind, answer) of the latest answer given on this message's link, if any."""
+    row = db.session.execute(
+        select(Reply.kind, Reply.answer)
+        .where(Reply.delivery_id == delivery_id, Reply.provider_ref.like("web:%"))
+        .order_by(Reply.id.desc())
+        .limit(1)
+    ).first()
+    return (row.kind, row.answer) if row is not None else None
+
+
 def find_chose_welsh(resident_ids: set[int]) -> set[int]:
     """Those of these residents who chose Welsh: one query for an inbox's page."""
     if not resident_ids:

@@ -37,7 +37,14 @@ from app.services.contacts import (
     normalise_phone,
 )
 from app.services.suppression import Group, suppress
-from app.services.text import BLANK_GLYPHS, TextRefused, checked_text, clean_text, shows_something
+from app.services.text import (
+    BLANK_GLYPHS,
+    TextRefused,
+    checked_text,
+    clean_text,
+    shows_something,
+    whole_number,
+)
 from app.services.verification import allow_per_hour
 
 E164 = re.compile(r"\+[1-9]\d{6,14}")
@@ -374,16 +381,37 @@ def receive_web_answer(delivery_id: int, choice: str) -> str:
     answered = replies_dao.find_delivery_answered(delivery_id)
     if answered is None or answered.channel != "email":
         raise ReplyRefused(gettext("This link is not valid any more."))
-    answer = option_chosen(choice or "", answered.question_options)
+    # The button's own value: "1" and nothing else ("١", "１" and "1\n2" were answer 1:
+    # an outside check).
+    number = whole_number(choice)
+    answer = number if number is not None and 1 <= number <= answered.question_options else None
     if answer is not None:
         kind = "answer"
     elif choice == "confirm" and answered.confirm_receipt:
         kind = "confirmation"
     else:
         raise ReplyRefused(gettext("Choose one of the answers shown."))
-    # Each press is its own answer: the latest counts, so changing back counts too.
+    # Each press is its own answer: the latest counts, so changing back counts too. The
+    # same as the latest again adds nothing, and a link answers at most
+    # WEB_ANSWERS_AN_HOUR times an hour (each post was a row, without end: the same).
+    if replies_dao.latest_web_answer(delivery_id) == (kind, answer):
+        db.session.rollback()
+        return kind
+    try:
+        allowed = allow_per_hour("web-answer", str(delivery_id), WEB_ANSWERS_AN_HOUR)
+    except RedisError:
+        allowed = True  # an answer is not refused because Redis could not be asked
+    if not allowed:
+        db.session.rollback()
+        raise ReplyRefused(
+            gettext("You have answered many times in the last hour: your latest answer counts.")
+        )
     _record_answer(answered, f"web:{delivery_id}:{uuid.uuid4().hex}", choice, kind, answer)
     return kind
+
+
+# How often an e-mail's answer link may change its answer in an hour.
+WEB_ANSWERS_AN_HOUR = 20
 
 
 def _record_answer(answered, provider_ref: str, body: str, kind: str, answer: int | None):
