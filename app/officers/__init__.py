@@ -124,9 +124,9 @@ def target():
     bounds = places_dao.find_force_bounds_wgs84(force) if force else None
     follow_up = request.args.get("follow_up", type=record_id)
     parent = find_thread_root(follow_up) if follow_up else None
-    if follow_up and parent is None:
-        # Another force's alert, or none: it opened a new alert, saying nothing of the
-        # follow-up asked for (an outside check).
+    if (follow_up and parent is None) or (request.args.get("follow_up") and not follow_up):
+        # Another force's alert, or none (0, "abc", 20 digits): it opened a new alert,
+        # saying nothing of the follow-up asked for (outside checks).
         abort(404)
     if parent is not None and not authorisation.may(current_user, "alert.follow_up", parent):
         abort(403)
