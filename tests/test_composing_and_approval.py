@@ -1050,6 +1050,14 @@ def test_odd_input_gets_a_400_never_a_500(officer_client, town):
     missing_parent = send(officer_client, parent_id=987654)
     assert missing_parent.status_code == 400
     assert "no longer exists" in missing_parent.json["errors"]["parent_id"]
+    # Shapes that are not a list were taken as none, without a word; answers given as
+    # one word were called "names" (outside checks).
+    for path in ("/officers/alerts", "/officers/alerts/test"):
+        odd = officer_client.post(path, json={"title": "T", "body": "B", "shapes": "x"})
+        assert odd.status_code == 400 and "shapes must be a list" in odd.json["errors"]["area"]
+    odd = send(officer_client, question="Seen it?", answer_options="Yes")
+    assert odd.status_code == 400
+    assert odd.json["errors"]["answer_options"].startswith("answer_options must be a list of words")
     surrogate = officer_client.post(
         "/officers/compose",
         data='{"title": "T", "body": "x\\ud800"}',

@@ -83,7 +83,10 @@ def draft_from_json(data: dict[str, Any]) -> AlertDraft:
     def strings(name: str) -> list[str]:
         value = data.get(name) or []
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            errors[name] = gettext("%(name)s must be a list of names.", name=name)
+            # Answers and channels are not names (an outside check).
+            errors[name] = gettext(
+                '%(name)s must be a list of words, e.g. ["Yes", "No"].', name=name
+            )
             return []
         return value
 
@@ -125,6 +128,9 @@ def draft_from_json(data: dict[str, Any]) -> AlertDraft:
     if confirm_receipt is not None and not isinstance(confirm_receipt, bool):
         errors["confirm_receipt"] = gettext("confirm_receipt must be true or false.")
     shapes = data.get("shapes")
+    if shapes is not None and not isinstance(shapes, list):
+        # Taken as no shapes, without a word (an outside check).
+        errors["area"] = gettext("shapes must be a list of shapes.")
     draft = AlertDraft(
         shapes=shapes if isinstance(shapes, list) else [],
         title=text("title"),
