@@ -16,7 +16,7 @@ import pytest
 
 from app.extensions import db
 from app.residents import SESSION_KEY
-from tests.factories import PASSWORDS, signed_in
+from tests.factories import PASSWORDS, form_token, signed_in
 
 HUGE = "99999999999"
 # Values for path parts of type string/path/any: CR/LF, NUL, encoded slashes, long.
@@ -271,6 +271,11 @@ def test_a_body_sent_as_neither_a_form_nor_json_is_told_so(
     for content_type in ("text/plain", "multipart/form-data"):
         answer = admin.post("/admin/import", data="file=x", content_type=content_type)
         assert answer.status_code == 400 and "That was not sent as a form" in answer.text
+    # JSON with a good token in its header too (told "This page has expired").
+    token = form_token(admin, "/admin/import")
+    answer = admin.post("/admin/import", json={"file": "x"}, headers={"X-CSRFToken": token})
+    assert answer.status_code == 400 and "That was not sent as a form" in answer.text
+    assert "expired" not in answer.text
     for path in ("/officers/preview", "/officers/alerts", "/officers/compose"):
         answer = officer_client.post(
             path, data="title=x", content_type="application/x-www-form-urlencoded"

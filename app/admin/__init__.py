@@ -290,6 +290,13 @@ def import_residents():
     if request.method != "POST":  # GET, or HEAD (Flask answers HEAD with the GET view)
         return render_template("admin/import.html", error=None)
     request.max_content_length = MAX_UPLOAD_BYTES
+    if request.mimetype not in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        # JSON, say, with the token in its header: "This page has expired" was not why
+        # (an outside check). A file comes only in the page's own form.
+        error = _(
+            "That was not sent as a form: choose the file on this page and press “Check the file”."
+        )
+        return render_template("admin/import.html", error=error), 400
     try:
         validate_csrf(request.form.get("csrf_token"))
         upload = request.files.get("file")
