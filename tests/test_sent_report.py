@@ -702,7 +702,9 @@ def test_a_hidden_alerts_messages_are_not_live_or_exercises_less_the_rest(
     assert not {k: v for k, v in attack.items() if 0 < v < 5}, attack
     # Nor its time from the times across alerts (p95 27.8 s was 8 + 0.9 x 22: its 30 s).
     speed = {r.key: r.cells[0] for r in reports.sent_report(PERIOD).table("speed").rows}
-    assert speed["timed"].value + speed["untimed"].value == 3
+    # Every alert with a message that arrived, those left out of the times included (it
+    # read 2 of 4, 2 of them "left out": an outside check).
+    assert speed["timed"].value == 3 and speed["untimed"].value >= 1
     shown = {
         float(row["Release to last message arrived"].split()[0])
         for row in tables["each-alert"].values()
