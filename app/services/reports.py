@@ -994,7 +994,9 @@ def _alert_table(
                 if year is None
                 else gettext("no area drawn (sent to an earlier alert's residents)")
                 if not alert.has_area
-                else gettext("outside every ward")
+                # Also where the force has no ward boundaries loaded: "outside every
+                # ward" of an area inside its wards misled (an outside check).
+                else gettext("in no ward with its boundary loaded")
             )
             rate = Cell(str(NOT_SHOWN))
         elif area.adults is None:
