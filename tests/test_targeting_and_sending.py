@@ -77,7 +77,7 @@ def test_polygon_targets_only_what_it_covers(officer_client, residents, exact_co
     [
         ({"shapes": []}, "Draw an area"),
         ({"shapes": [circle(radius_m=99_000)]}, "between 100 m and 20 km"),
-        ({"shapes": "everywhere"}, "Draw an area"),
+        ({"shapes": "everywhere"}, "shapes must be a list of shapes"),
         ({"shapes": [{"kind": "polygon", "coordinates": "x"}]}, "no outline"),
         ([1, 2, 3], "JSON object"),
     ],
@@ -403,17 +403,28 @@ def test_the_sweeper_requeues_forgotten_work_only_when_no_job_waits(officer_clie
     assert queue().count >= 1
 
 
+def put_back_after_redis_was_lost(rows: int, column: str) -> list[set]:
+    """The deliveries left queued long since and Redis emptied, the sweeper puts back
+    `rows`: for each job queued, in order, the `column` values of its rows."""
+    from app.extensions import redis_store
+    from app.jobs import queue
+    from app.services.dispatch import sweep
+
+    db.session.execute(text("UPDATE deliveries SET updated_at = now() - interval '1 hour'"))
+    db.session.commit()
+    redis_store.client.flushdb()  # Redis lost its jobs
+    assert sweep()["requeued"] == rows
+    value_of = dict(db.session.execute(text(f"SELECT id, {column} FROM deliveries")).all())  # noqa: S608
+    jobs = [job for job in queue().jobs if job.func_name.endswith("deliver_batch")]
+    return [{value_of[i] for i in job.args[1]} for job in jobs]
+
+
 def test_work_the_sweeper_puts_back_goes_in_jobs_of_one_channel_calls_last(
     officer_client, make_resident
 ):
     """Rows put back after Redis lost its jobs were batched in id order across
     channels: an update's e-mails sat behind an alert's calls waiting for a voice line,
     and went after 241 s rather than 71 (an outside check)."""
-    from sqlalchemy import text
-
-    from app.extensions import redis_store
-    from app.jobs import queue
-    from app.services.dispatch import sweep
 
     for n in range(3):
         make_resident(
@@ -426,13 +437,7 @@ def test_work_the_sweeper_puts_back_goes_in_jobs_of_one_channel_calls_last(
         "/officers/alerts", json={"shapes": [circle()], "title": "T", "body": "B"}
     )
     assert sent.status_code == 201
-    db.session.execute(text("UPDATE deliveries SET updated_at = now() - interval '1 hour'"))
-    db.session.commit()
-    redis_store.client.flushdb()  # Redis lost its jobs
-    assert sweep()["requeued"] == 9
-    channel_of = dict(db.session.execute(text("SELECT id, channel FROM deliveries")).all())
-    jobs = [job for job in queue().jobs if job.func_name.endswith("deliver_batch")]
-    channels = [{channel_of[i] for i in job.args[1]} for job in jobs]
+    channels = put_back_after_redis_was_lost(9, "channel")
     assert all(len(each) == 1 for each in channels), channels
     assert [each.pop() for each in channels] == ["email", "sms", "voice"]
 
@@ -441,11 +446,6 @@ def test_work_the_sweeper_puts_back_goes_urgent_alerts_first(officer_client, mak
     """Found by an outside check: after Redis was lost, rows went back in id order, and
     an incident's calls all waited behind those of the routine alert sent a second
     before it (its first call at +45 s rather than +9 s)."""
-    from sqlalchemy import text
-
-    from app.extensions import redis_store
-    from app.jobs import queue
-    from app.services.dispatch import sweep
 
     for n in range(3):
         make_resident(postcode="BS1 6AD", sms=f"+44770090083{n}", voice=f"+44117496083{n}")
@@ -458,13 +458,7 @@ def test_work_the_sweeper_puts_back_goes_urgent_alerts_first(officer_client, mak
         assert sent.status_code == 201, sent.json
         ids.append(sent.json["alert_id"])
     routine, urgent = ids
-    db.session.execute(text("UPDATE deliveries SET updated_at = now() - interval '1 hour'"))
-    db.session.commit()
-    redis_store.client.flushdb()  # Redis lost its jobs
-    assert sweep()["requeued"] == 12
-    alert_of = dict(db.session.execute(text("SELECT id, alert_id FROM deliveries")).all())
-    jobs = [job for job in queue().jobs if job.func_name.endswith("deliver_batch")]
-    order = [{alert_of[i] for i in job.args[1]} for job in jobs]
+    order = put_back_after_redis_was_lost(12, "alert_id")
     assert order == [{urgent}, {urgent}, {routine}, {routine}], order
 
 

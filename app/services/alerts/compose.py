@@ -432,18 +432,24 @@ def _checked_ask(
         )
     if len(options) < 2:
         errors[answers] = gettext("Give at least two answers to choose from.")
-    elif len(options) > MAX_OPTIONS:
-        errors[answers] = gettext("Give at most %(most)s answers.", most=MAX_OPTIONS)
-    elif any(len(option) > MAX_OPTION for option in options):
-        errors[answers] = gettext("Keep each answer to %(most)s characters.", most=MAX_OPTION)
-    elif len({" ".join(option.casefold().split()) for option in options}) < len(options):
-        # "Reply 1 for Yes, 2 for yes" (an outside check): one of them means nothing.
-        errors[answers] = gettext(
-            "Two answers are the same. Give each answer once, in different words."
-        )
+    elif refusal := _answers_refusal(options):
+        errors[answers] = refusal
     if asked in errors or answers in errors:
         return None, None
     return question, options
+
+
+def _answers_refusal(options: list[str]) -> str | None:
+    """What is wrong with these answers (cleaned) whatever else is typed: more than
+    MAX_OPTIONS, one over MAX_OPTION characters, two the same."""
+    if len(options) > MAX_OPTIONS:
+        return gettext("Give at most %(most)s answers.", most=MAX_OPTIONS)
+    if any(len(option) > MAX_OPTION for option in options):
+        return gettext("Keep each answer to %(most)s characters.", most=MAX_OPTION)
+    if len({" ".join(option.casefold().split()) for option in options}) < len(options):
+        # "Reply 1 for Yes, 2 for yes" (an outside check): one of them means nothing.
+        return gettext("Two answers are the same. Give each answer once, in different words.")
+    return None
 
 
 def _answers_as_typed(refused: dict[str, str], options: list[str], *, welsh: bool) -> None:
@@ -464,15 +470,8 @@ def _answers_as_typed(refused: dict[str, str], options: list[str], *, welsh: boo
     ]
     if key in refused:
         return
-    cleaned = [option for option in cleaned if option]
-    if len(cleaned) > MAX_OPTIONS:
-        refused[key] = gettext("Give at most %(most)s answers.", most=MAX_OPTIONS)
-    elif any(len(option) > MAX_OPTION for option in cleaned):
-        refused[key] = gettext("Keep each answer to %(most)s characters.", most=MAX_OPTION)
-    elif len({" ".join(option.casefold().split()) for option in cleaned}) < len(cleaned):
-        refused[key] = gettext(
-            "Two answers are the same. Give each answer once, in different words."
-        )
+    if refusal := _answers_refusal([option for option in cleaned if option]):
+        refused[key] = refusal
 
 
 def _check_sms_length(
