@@ -286,7 +286,7 @@ def test_a_hand_made_requests_mistakes_are_said_in_the_pages_language(officer_cl
     english = officer_client.post("/officers/alerts?lang=en", json=body).json["errors"]
     assert english["title"] == "title must be text."
     assert welsh["title"] == "title: rhaid iddo fod yn destun."
-    assert welsh["groups"] == "groups: rhaid iddo fod yn rhestr o enwau."
+    assert welsh["groups"] == "groups: rhaid iddo fod yn rhestr o eiriau, pob un mewn dyfynodau."
     assert welsh["confirm_receipt"] == "Rhaid i confirm_receipt fod yn true neu false."
     assert welsh["audience"].startswith("Rhaid i audience fod yn area")
     shapes = {"shapes": body["shapes"]}
@@ -1057,7 +1057,10 @@ def test_odd_input_gets_a_400_never_a_500(officer_client, town):
         assert odd.status_code == 400 and "shapes must be a list" in odd.json["errors"]["area"]
     odd = send(officer_client, question="Seen it?", answer_options="Yes")
     assert odd.status_code == 400
-    assert odd.json["errors"]["answer_options"].startswith("answer_options must be a list of words")
+    assert (
+        odd.json["errors"]["answer_options"]
+        == "answer_options must be a list of words, each in quotes."
+    )
     surrogate = officer_client.post(
         "/officers/compose",
         data='{"title": "T", "body": "x\\ud800"}',

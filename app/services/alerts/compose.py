@@ -402,17 +402,7 @@ def _checked_ask(
         question or "",
         gettext("The Welsh question") if welsh else gettext("The question"),
     )
-    options = [
-        checked_field(
-            errors,
-            answers,
-            option,
-            gettext("Welsh answer %(number)s", number=n)
-            if welsh
-            else gettext("Answer %(number)s", number=n),
-        )
-        for n, option in enumerate(options or [], start=1)
-    ]
+    options = _checked_answers(errors, options or [], welsh=welsh)
     options = [option for option in options if option]
     if asked in errors or answers in errors:
         return None, None
@@ -452,15 +442,13 @@ def _answers_refusal(options: list[str]) -> str | None:
     return None
 
 
-def _answers_as_typed(refused: dict[str, str], options: list[str], *, welsh: bool) -> None:
-    """What the send would refuse in these answers whatever else is typed, added to
-    `refused` (the send's own words): a character it refuses, more than MAX_OPTIONS,
-    one over MAX_OPTION characters, two the same."""
-    key = "answer_options_cy" if welsh else "answer_options"
-    cleaned = [
+def _checked_answers(errors: dict[str, str], options: list[str], *, welsh: bool) -> list[str]:
+    """Each answer cleaned (checked_field), what is wrong added to `errors` under
+    "answer_options" (or "answer_options_cy")."""
+    return [
         checked_field(
-            refused,
-            key,
+            errors,
+            "answer_options_cy" if welsh else "answer_options",
             option,
             gettext("Welsh answer %(number)s", number=n)
             if welsh
@@ -468,6 +456,14 @@ def _answers_as_typed(refused: dict[str, str], options: list[str], *, welsh: boo
         )
         for n, option in enumerate(options, start=1)
     ]
+
+
+def _answers_as_typed(refused: dict[str, str], options: list[str], *, welsh: bool) -> None:
+    """What the send would refuse in these answers whatever else is typed, added to
+    `refused` (the send's own words): a character it refuses, more than MAX_OPTIONS,
+    one over MAX_OPTION characters, two the same."""
+    key = "answer_options_cy" if welsh else "answer_options"
+    cleaned = _checked_answers(refused, options, welsh=welsh)
     if key in refused:
         return
     if refusal := _answers_refusal([option for option in cleaned if option]):

@@ -84,9 +84,7 @@ def draft_from_json(data: dict[str, Any]) -> AlertDraft:
         value = data.get(name) or []
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             # Answers and channels are not names (an outside check).
-            errors[name] = gettext(
-                '%(name)s must be a list of words, e.g. ["Yes", "No"].', name=name
-            )
+            errors[name] = gettext("%(name)s must be a list of words, each in quotes.", name=name)
             return []
         return value
 
