@@ -375,11 +375,19 @@
   // The bar's height as it wraps, for what the page keeps clear above it (app.css):
   // on a phone, with every channel counted, it is three lines, and "Send…" scrolled
   // into sight under it, where a tap reached the bar instead (a test).
+  // A bar over a fifth of the screen (a phone at 200% text: 38% of it, an outside
+  // check) shows the residents alone; the channels and the time are in step 3, a tap
+  // away. Measured whole each time, so the choice does not flip back and forth.
+  var BAR_MOST = 0.2;
   function measureBar() {
-    document.documentElement.style.setProperty("--reach-bar-height", $("reach-bar").offsetHeight + "px");
+    var bar = $("reach-bar");
+    bar.classList.remove("reach-bar-tight");
+    bar.classList.toggle("reach-bar-tight", bar.offsetHeight > BAR_MOST * window.innerHeight);
+    document.documentElement.style.setProperty("--reach-bar-height", bar.offsetHeight + "px");
   }
   measureBar();
   if (window.ResizeObserver) { new ResizeObserver(measureBar).observe($("reach-bar")); }
+  window.addEventListener("resize", measureBar);
   $("reach-bar").addEventListener("click", function (event) {
     event.preventDefault();
     // The area refused or all outside the force: to why, not to a send that cannot go.

@@ -167,6 +167,25 @@ def test_the_reach_bar_hides_no_control_on_a_phone_or_a_wide_screen(page, sign_i
     assert send.bounding_box()["y"] + send.bounding_box()["height"] <= bar.bounding_box()["y"]
 
 
+def test_the_reach_bar_keeps_to_a_fifth_of_a_phone_at_twice_the_text_size(page, sign_in_page):
+    """Found by an outside check: at 200% text on a 390x844 phone the reach bar took 325
+    px, 38% of the screen. Over a fifth, it shows the residents alone (the channels and
+    the time are in step 3, a tap away); at the usual size, all of it."""
+    sign_in_page("officer")
+    page.goto("/officers/")
+    bar = page.locator("#reach-bar")
+    expect(page.locator("#reach-sms")).to_be_visible()
+    page.add_style_tag(content="html { font-size: 200% !important }")
+    page.wait_for_timeout(300)
+    assert bar.bounding_box()["height"] <= 0.2 * 844
+    expect(page.locator("#reach-residents")).to_be_visible()
+    expect(page.locator("#reach-sms")).to_be_hidden()
+    # Back to the usual size: all of it again.
+    page.evaluate("document.querySelectorAll('style').forEach(s => s.remove())")
+    page.wait_for_timeout(300)
+    expect(page.locator("#reach-sms")).to_be_visible()
+
+
 def test_pages_fit_a_phone_at_twice_the_text_size(page, sign_in_page, make_resident):
     """Found by an outside check: at 200% text on a 390-pixel phone the public alert
     page's facts and the density map's legend scrolled sideways, their words cut at
