@@ -403,14 +403,22 @@ def test_the_sweeper_requeues_forgotten_work_only_when_no_job_waits(officer_clie
     assert queue().count >= 1
 
 
-def put_back_after_redis_was_lost(rows: int, column: str) -> list[set]:
-    """The deliveries left queued long since and Redis emptied, the sweeper puts back
-    `rows`: for each job queued, in order, the `column` values of its rows."""
+def put_back_after_redis_was_lost(rows: int, column: str, *, only: int | None = None) -> list[set]:
+    """The deliveries left queued long since (`only` this alert's; the others just now)
+    and Redis emptied, the sweeper puts back `rows`: for each job queued, in order, the
+    `column` values of its rows."""
     from app.extensions import redis_store
     from app.jobs import queue
     from app.services.dispatch import sweep
 
-    db.session.execute(text("UPDATE deliveries SET updated_at = now() - interval '1 hour'"))
+    db.session.execute(
+        text(
+            "UPDATE deliveries SET status = 'queued', updated_at = CASE"
+            " WHEN CAST(:only AS integer) IS NULL OR alert_id = :only"
+            " THEN now() - interval '1 hour' ELSE now() END"
+        ),
+        {"only": only},
+    )
     db.session.commit()
     redis_store.client.flushdb()  # Redis lost its jobs
     assert sweep()["requeued"] == rows
@@ -459,6 +467,11 @@ def test_work_the_sweeper_puts_back_goes_urgent_alerts_first(officer_client, mak
         ids.append(sent.json["alert_id"])
     routine, urgent = ids
     order = put_back_after_redis_was_lost(12, "alert_id")
+    assert order == [{urgent}, {urgent}, {routine}, {routine}], order
+    # The incident's rows made a moment after the routine alert's: not yet "forgotten"
+    # when the routine one's are, they are put back with them, ahead (they went a sweep
+    # later, after all of the routine alert's: a re-check).
+    order = put_back_after_redis_was_lost(12, "alert_id", only=routine)
     assert order == [{urgent}, {urgent}, {routine}, {routine}], order
 
 

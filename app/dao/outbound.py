@@ -474,6 +474,28 @@ def urgent_queued(*, urgent: tuple) -> bool:
     )
 
 
+def take_urgent_queued(*, urgent: tuple) -> list[int]:
+    """The queued, due rows of urgent alerts that are sending, however lately touched;
+    touched now, as take_forgotten's."""
+    if not urgent:
+        return []
+    return list(
+        db.session.execute(
+            text(
+                """
+                UPDATE deliveries d SET updated_at = now()
+                FROM alerts a LEFT JOIN alerts p ON p.id = a.parent_id
+                WHERE d.alert_id = a.id AND a.status = 'sending' AND d.status = 'queued'
+                  AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= now())
+                  AND (a.category = ANY(:urgent) OR coalesce(p.category = ANY(:urgent), false))
+                RETURNING d.id
+                """
+            ),
+            {"urgent": list(urgent)},
+        ).scalars()
+    )
+
+
 def cancelled_alerts(alert_ids: list[int]) -> set[int]:
     """Which of these alerts have been cancelled."""
     return set(
