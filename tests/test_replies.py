@@ -946,6 +946,7 @@ def test_the_same_answer_sent_again_within_moments_is_sent_once(
     # And once the first has gone, its text dropped (a re-check: a tap a second later,
     # after the answer was delivered, sent it again).
     assert replies.answer_reply(officer, shown["id"], "It is open.") == first
+    assert replies.answer_reply(officer, shown["id"], "It is  open.") == first
     run_worker()
     said = [a.params["Body"] for a in providers.gateway.accepted if a.to == "+447700900941"]
     assert sum(body.startswith("It is open.") for body in said) == 1

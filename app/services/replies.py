@@ -554,7 +554,10 @@ def answer_reply(officer, reply_id: int, words: str, *, saved: int | None = None
 def _answer_digest(address: str, body: str) -> str:
     """These words to this number, as a digest keyed by the installation's secret."""
     key = current_app.config["SECRET_KEY"].encode()
-    return hmac.new(key, f"{address}\n{body}".encode(), hashlib.sha256).hexdigest()[:32]
+    # Spaces as they fall: the same words typed again with one more were sent again (a
+    # re-check).
+    words = " ".join(body.split())
+    return hmac.new(key, f"{address}\n{words}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def answers_of(alert) -> dict:
