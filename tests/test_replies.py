@@ -930,7 +930,7 @@ def test_a_message_to_the_police_is_answered_once_a_day_with_where_to_go_now(
 
 
 def test_the_same_answer_sent_again_within_moments_is_sent_once(
-    providers, officer, make_resident, run_worker
+    app, providers, officer, make_resident, run_worker
 ):
     """Found by an outside check: one message answered six times in five seconds was
     six texts. The same words again within ANSWER_REPEAT_SECONDS are the answer sent;
@@ -947,6 +947,13 @@ def test_the_same_answer_sent_again_within_moments_is_sent_once(
     # after the answer was delivered, sent it again).
     assert replies.answer_reply(officer, shown["id"], "It is open.") == first
     assert replies.answer_reply(officer, shown["id"], "It is  open.") == first
+    # The page says so: "Your answer is on its way." of one not sent again (a re-check).
+    page = signed_in(app, officer, "officer")
+    again = page.post(f"/officers/replies/{shown['id']}/answer", data={"words": "It is open."})
+    assert again.status_code == 302
+    said = page.get(again.headers["Location"]).text.replace("&#39;", "'")
+    assert "That answer went to them a moment ago: it is not sent twice." in said
+    assert "Your answer is on its way." not in said
     run_worker()
     said = [a.params["Body"] for a in providers.gateway.accepted if a.to == "+447700900941"]
     assert sum(body.startswith("It is open.") for body in said) == 1

@@ -63,7 +63,7 @@ def answer(reply_id: int):
     back = request.form.get("back_to_alert")
     back_id = whole_number(back)
     try:
-        replies.answer_reply(current_user, reply_id, words, saved=number)
+        sent = replies.answer_reply(current_user, reply_id, words, saved=number)
     except replies.ReplyRefused as refusal:
         if not refusal.about_words:  # the reply itself (gone, not a text): said above
             flash(str(refusal))
@@ -74,7 +74,11 @@ def answer(reply_id: int):
         if back_id is not None:
             return alert_replies(back_id, answer_kept=kept), 400
         return inbox(answer_kept=kept), 400
-    flash(_("Your answer is on its way."))
+    flash(
+        _("That answer went to them a moment ago: it is not sent twice.")
+        if isinstance(sent, replies.Repeated)
+        else _("Your answer is on its way.")
+    )
     return _back_to(back_id, reply_id)
 
 

@@ -479,6 +479,11 @@ def unread_count(alert_id: int | None = None) -> int:
     return count
 
 
+class Repeated(int):
+    """The id of an answer already sent, returned for the same answer again: the page
+    says so (it said "Your answer is on its way." of one not sent again: a re-check)."""
+
+
 def answer_reply(officer, reply_id: int, words: str, *, saved: int | None = None) -> int:
     """Send an officer's answer to the number a reply came from, through the same
     engine and limits as everything else: `words`, or the saved answer numbered
@@ -529,7 +534,7 @@ def answer_reply(officer, reply_id: int, words: str, *, saved: int | None = None
     earlier = replies_dao.find_recent_answer(said, ANSWER_REPEAT_SECONDS)
     if earlier is not None:
         db.session.commit()
-        return earlier
+        return Repeated(earlier)
     notice = notices.create_notice(
         resident_id=reply.resident_id,
         kind="officer_answer",
