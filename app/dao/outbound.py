@@ -396,6 +396,16 @@ def _cancel_retries_an_all_clear_overtook(ids: list[int]) -> None:
     )
 
 
+# An alert (a) with its thread's first (p); whether it is urgent: its category, or its
+# thread's first alert's, in :urgent; and whether it is sending with messages queued.
+_WITH_FIRST = "alerts a LEFT JOIN alerts p ON p.id = a.parent_id"
+_URGENT = "(a.category = ANY(:urgent) OR coalesce(p.category = ANY(:urgent), false))"
+_SENDING_QUEUED = (
+    "a.status = 'sending' AND EXISTS (SELECT 1 FROM deliveries d"
+    " WHERE d.alert_id = a.id AND d.status = 'queued')"
+)
+
+
 def urgent_behind_routine(
     *, alert_ids: list[int] | None = None, delivery_ids: list[int] | None = None, urgent: tuple
 ) -> bool:
@@ -405,20 +415,15 @@ def urgent_behind_routine(
     return bool(
         db.session.execute(
             text(
-                """
+                f"""
                 SELECT EXISTS (
-                    SELECT 1 FROM alerts a LEFT JOIN alerts p ON p.id = a.parent_id
+                    SELECT 1 FROM {_WITH_FIRST}
                     WHERE (a.id = ANY(:alert_ids)
                            OR a.id IN (SELECT d.alert_id FROM deliveries d
                                        WHERE d.id = ANY(:delivery_ids)))
-                      AND (a.category = ANY(:urgent) OR p.category = ANY(:urgent))
+                      AND {_URGENT}
                 ) AND EXISTS (
-                    SELECT 1 FROM alerts a LEFT JOIN alerts p ON p.id = a.parent_id
-                    WHERE a.status = 'sending'
-                      AND NOT (a.category = ANY(:urgent)
-                               OR coalesce(p.category = ANY(:urgent), false))
-                      AND EXISTS (SELECT 1 FROM deliveries d
-                                  WHERE d.alert_id = a.id AND d.status = 'queued')
+                    SELECT 1 FROM {_WITH_FIRST} WHERE {_SENDING_QUEUED} AND NOT {_URGENT}
                 )
                 """
             ),
@@ -432,19 +437,15 @@ def urgent_behind_routine(
 
 
 def urgent_deliveries(delivery_ids: list[int], *, urgent: tuple) -> set[int]:
-    """Which of these deliveries are an urgent alert's (its category, or its thread's
-    first alert's, in `urgent`)."""
+    """Which of these deliveries are an urgent alert's."""
     if not delivery_ids or not urgent:
         return set()
     return set(
         db.session.execute(
             text(
-                """
-                SELECT d.id FROM deliveries d
-                JOIN alerts a ON a.id = d.alert_id
-                LEFT JOIN alerts p ON p.id = a.parent_id
-                WHERE d.id = ANY(:ids)
-                  AND (a.category = ANY(:urgent) OR coalesce(p.category = ANY(:urgent), false))
+                f"""
+                SELECT d.id FROM deliveries d JOIN {_WITH_FIRST} ON a.id = d.alert_id
+                WHERE d.id = ANY(:ids) AND {_URGENT}
                 """
             ),
             {"ids": list(delivery_ids), "urgent": list(urgent)},
@@ -459,15 +460,7 @@ def urgent_queued(*, urgent: tuple) -> bool:
     return bool(
         db.session.execute(
             text(
-                """
-                SELECT EXISTS (
-                    SELECT 1 FROM alerts a LEFT JOIN alerts p ON p.id = a.parent_id
-                    WHERE a.status = 'sending'
-                      AND (a.category = ANY(:urgent) OR coalesce(p.category = ANY(:urgent), false))
-                      AND EXISTS (SELECT 1 FROM deliveries d
-                                  WHERE d.alert_id = a.id AND d.status = 'queued')
-                )
-                """
+                f"SELECT EXISTS (SELECT 1 FROM {_WITH_FIRST} WHERE {_SENDING_QUEUED} AND {_URGENT})"
             ),
             {"urgent": list(urgent)},
         ).scalar()
@@ -482,12 +475,11 @@ def take_urgent_queued(*, urgent: tuple) -> list[int]:
     return list(
         db.session.execute(
             text(
-                """
+                f"""
                 UPDATE deliveries d SET updated_at = now()
-                FROM alerts a LEFT JOIN alerts p ON p.id = a.parent_id
+                FROM {_WITH_FIRST}
                 WHERE d.alert_id = a.id AND a.status = 'sending' AND d.status = 'queued'
-                  AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= now())
-                  AND (a.category = ANY(:urgent) OR coalesce(p.category = ANY(:urgent), false))
+                  AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= now()) AND {_URGENT}
                 RETURNING d.id
                 """
             ),
