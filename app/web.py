@@ -114,6 +114,17 @@ class IdConverter(IntegerConverter):
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
+def named_record(name: str) -> int | None:
+    """The record a query argument names (`?alert=12`): None when the argument is
+    absent or empty, else its id; one that can name no record ("abc", 0, 20 digits) is
+    no such page (404), not the page without it, which said nothing of what was asked
+    for (outside checks)."""
+    value = request.args.get(name)
+    if not value:
+        return None
+    return whole_number(value) or abort(404)
+
+
 def record_id(value: str) -> int:
     """For request.args.get(name, type=record_id): an id, or ValueError (so the
     argument counts as absent)."""

@@ -1400,10 +1400,13 @@ def test_a_follow_up_to_an_alert_not_ours_is_not_found(
     ).alert
     assert officer_client.get(f"/officers/?follow_up={theirs.id}").status_code == 404
     assert officer_client.get("/officers/?follow_up=987654").status_code == 404
-    # Nor a value that names no alert at all: it opened a new alert, saying nothing.
-    for odd in ("0", "abc", "9" * 20, "-1", "\u0661"):
-        assert officer_client.get(f"/officers/?follow_up={odd}").status_code == 404, odd
-    assert officer_client.get("/officers/?follow_up=").status_code == 200  # none asked
+    # Nor a value that names no alert at all: it opened a new alert, saying nothing;
+    # "write it again" from no alert, and the outbox of no alert, were the page without
+    # it likewise (one way to read an argument that names a record).
+    for page in ("/officers/?follow_up=", "/officers/?again=", "/officers/outbox?alert="):
+        for odd in ("0", "abc", "9" * 20, "-1", "\u0661", "1.0", " 1"):
+            assert officer_client.get(page + odd).status_code == 404, page + odd
+        assert officer_client.get(page).status_code == 200, page  # none asked
 
 
 def test_the_words_preview_refuses_a_mode_the_send_refuses(officer_client):

@@ -13,6 +13,7 @@ import logging
 import re
 
 import pytest
+from flask import url_for
 
 from app.extensions import db
 from app.residents import SESSION_KEY
@@ -25,6 +26,7 @@ HOSTILE_PARTS = ["%0D%0A", "%00", "a%0Ab", "%2F%2Fx", "x" * 3000, "%F0%9F%92%A9"
 QUERY_NAMES = [
     "next",
     "follow_up",
+    "again",
     "alert",
     "parent_id",
     "recording_id",
@@ -42,6 +44,7 @@ QUERY_NAMES = [
     "sort",
     "order",
 ]
+NAMING_A_RECORD = {"officers.target": ("follow_up", "again"), "officers.outbox": ("alert",)}
 HOSTILE_QUERY = [HUGE, "%0D%0A", "%00", "-1", "1e309", "nan", "x" * 3000, "%ED%A0%80"]
 FORM_NAMES = [
     "email",
@@ -126,13 +129,14 @@ def walk(client, rules, seen_statuses):
             every = n == 0
             for method in methods:
                 if method == "GET":
-                    # The map page is "no such page" for a follow-up of no alert (it
-                    # opened a new alert, saying nothing): the other names reach it
-                    # without one (test_ids_beyond_the_integer_range_are_404_not_500).
+                    # An argument that names a record is "no such page" when it can
+                    # name none (a follow-up of no alert opened a new alert, saying
+                    # nothing): the other names reach those pages without it
+                    # (test_ids_beyond_the_integer_range_are_404_not_500).
                     names = [
                         name
                         for name in QUERY_NAMES
-                        if not (rule.endpoint == "officers.target" and name == "follow_up")
+                        if name not in NAMING_A_RECORD.get(rule.endpoint, ())
                     ]
                     for value in HOSTILE_QUERY if every else HOSTILE_QUERY[:1]:
                         query = "&".join(f"{name}={value}" for name in names)
@@ -218,7 +222,11 @@ def test_ids_beyond_the_integer_range_are_404_not_500(app, make_officer):
     assert client.get(f"/officers/alerts/{HUGE}").status_code == 404
     assert client.get(f"/officers/alerts/{HUGE}/progress").status_code == 404
     # A follow-up of no alert at all: no such page, not a new alert saying nothing.
-    assert client.get(f"/officers/?follow_up={HUGE}").status_code == 404
+    for endpoint, names in NAMING_A_RECORD.items():
+        with app.test_request_context():
+            path = url_for(endpoint)
+        for name in names:
+            assert client.get(f"{path}?{name}={HUGE}").status_code == 404, (path, name)
 
 
 def test_deep_json_is_a_clear_400_from_the_public_api(client):

@@ -71,7 +71,7 @@ from app.services.recordings import RecordingRefused, save_recording
 from app.services.registration import find_interest_groups
 from app.services.templates import find_templates, save_template
 from app.services.text import clean_text, whole_number
-from app.web import record_id
+from app.web import named_record, record_id
 from geo.names import reading_order
 
 bp = Blueprint("officers", __name__)
@@ -122,11 +122,11 @@ def _alert_for(action: str, alert_id: int) -> Alert:
 def target():
     force = forces.area_of(forces.current_force())
     bounds = places_dao.find_force_bounds_wgs84(force) if force else None
-    follow_up = request.args.get("follow_up", type=record_id)
+    follow_up = named_record("follow_up")
     parent = find_thread_root(follow_up) if follow_up else None
-    if (follow_up and parent is None) or (request.args.get("follow_up") and not follow_up):
-        # Another force's alert, or none (0, "abc", 20 digits): it opened a new alert,
-        # saying nothing of the follow-up asked for (outside checks).
+    if follow_up and parent is None:
+        # Another force's alert, or none: it opened a new alert, saying nothing of the
+        # follow-up asked for (outside checks).
         abort(404)
     if parent is not None and not authorisation.may(current_user, "alert.follow_up", parent):
         abort(403)
@@ -147,7 +147,7 @@ def target():
         kind = "update"
     # "Write it again" from a rejected (or cancelled) alert: its words and areas; a
     # follow-up's on its thread, to the same audience (it became a new alert).
-    again = request.args.get("again", type=record_id)
+    again = named_record("again")
     source = _alert_for("alert.view", again) if again else None
     if source is not None and source.parent_id and parent is None:
         kind = "all_clear" if source.category == "all_clear" else "update"
@@ -657,7 +657,7 @@ def progress(alert_id: int):
 @role_required(*authorisation.roles_for("outbox"))
 def outbox():
     """What the development transport recorded, newest first."""
-    alert_id = request.args.get("alert", type=record_id)
+    alert_id = named_record("alert")
     if alert_id:
         # One of ours this officer may see, else 404 / 403 (it said "Showing alert N:
         # 0 messages" for any number, another force's too: an outside check).
