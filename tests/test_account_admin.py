@@ -167,12 +167,15 @@ def test_an_administrator_resetting_their_own_account_is_told_it_signs_them_out(
     app, admin, admin_client, make_officer, providers, run_worker
 ):
     pc = make_officer()
-    theirs = admin_client.get(f"/admin/officers/{pc.id}")
+    theirs = admin_client.get(f"/admin/officers/{pc.id}/reset")
     assert "This is your own account" not in theirs.text and "sign me out" not in theirs.text
-    own = admin_client.get(f"/admin/officers/{admin.id}")
+    assert "sign me out" in admin_client.get(f"/admin/officers/{admin.id}").text
+    own = admin_client.get(f"/admin/officers/{admin.id}/reset")
     assert "This is your own account" in own.text and "sign me out" in own.text
     sent = post(
-        admin_client, f"/admin/officers/{admin.id}/reset", token_from=f"/admin/officers/{admin.id}"
+        admin_client,
+        f"/admin/officers/{admin.id}/reset",
+        token_from=f"/admin/officers/{admin.id}/reset",
     )
     # Their own session ended with the others: the answer is the sign-in page, saying why.
     assert sent.status_code == 302 and sent.headers["Location"] == "/sign-in"
@@ -180,6 +183,32 @@ def test_an_administrator_resetting_their_own_account_is_told_it_signs_them_out(
     assert "old password no longer works: use the link to sign in again" in page.text
     assert admin_client.get("/admin/officers").status_code == 302
     assert mailed_link(providers, run_worker).startswith("/account/set-password/")
+
+
+def test_the_reset_is_asked_first_and_the_question_changes_nothing(
+    app, admin_client, make_officer, providers, run_worker
+):
+    # One tap on the account's page ended its sessions and its password (an outside
+    # check): the page links to a question, as disabling does.
+    pc = make_officer()
+    phone = signed_in(app, pc, "officer")
+    page = admin_client.get(f"/admin/officers/{pc.id}").text
+    assert f'action="/admin/officers/{pc.id}/reset"' not in page
+    assert f'href="/admin/officers/{pc.id}/reset"' in page
+    asked = admin_client.get(f"/admin/officers/{pc.id}/reset")
+    assert asked.status_code == 200 and "Reset" in asked.text and pc.email in asked.text
+    assert f'action="/admin/officers/{pc.id}/reset"' in asked.text
+    assert f'href="/admin/officers/{pc.id}"' in asked.text  # "No, go back"
+    run_worker()
+    assert providers.mail.messages == [] and audit("officer.reset_sent") == []
+    assert phone.get("/officers/").status_code == 200  # still signed in
+    assert fresh(pc.id).password_hash is not None
+    # A disabled account has nothing to reset: its page says what can be done.
+    db.session.execute(update(Officer).where(Officer.id == pc.id).values(active=False))
+    db.session.commit()
+    gone = admin_client.get(f"/admin/officers/{pc.id}/reset")
+    assert gone.status_code == 302 and gone.headers["Location"] == f"/admin/officers/{pc.id}"
+    assert admin_client.get("/admin/officers/987654/reset").status_code == 404
 
 
 def test_an_expired_or_unknown_link_says_to_ask_for_a_new_one(

@@ -220,6 +220,17 @@ def set_officer_mobile(officer_id: int):
     return redirect(url_for("admin.officer", officer_id=officer_id))
 
 
+@bp.route("/officers/<int:officer_id>/reset")
+@role_required("admin")
+def confirm_reset(officer_id: int):
+    """Asked first, as disabling is: the reset ends the account's sessions and its
+    password at once, and one tap on the account's page did so (an outside check)."""
+    account = db.session.get(Officer, officer_id) or abort(404)
+    if not account.active:
+        return redirect(url_for("admin.officer", officer_id=account.id))
+    return render_template("admin/confirm_reset.html", account=account)
+
+
 @bp.route("/officers/<int:officer_id>/reset", methods=["POST"])
 @role_required("admin")
 def reset(officer_id: int):

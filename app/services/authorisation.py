@@ -131,6 +131,7 @@ ENDPOINTS: dict[str, str] = {
     "admin.set_role": "admin.accounts",
     "admin.set_officer_mobile": "admin.accounts",
     "admin.reset": "admin.accounts",
+    "admin.confirm_reset": "admin.accounts",
     "admin.confirm_disable": "admin.accounts",
     "admin.set_active": "admin.accounts",
     "admin.import_residents": "admin.import",
