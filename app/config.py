@@ -305,6 +305,9 @@ class Config:
     SEND_AGAIN_WITHIN_HOURS = _int("SEND_AGAIN_WITHIN_HOURS", 24)
     RETRY_BASE_SECONDS = _float("RETRY_BASE_SECONDS", "0.5")
     RETRY_MAX_SECONDS = _float("RETRY_MAX_SECONDS", "60")
+    # A send held by a provider's wait (a 429 or 503 with Retry-After) that ends within
+    # this long waits for it in its job, rather than going back to the queue.
+    HOLD_IN_PLACE_SECONDS = _float("HOLD_IN_PLACE_SECONDS", "5")
     # The sweeper: how long a claimed delivery may stay "sending" before its worker is
     # presumed dead, how long an "unknown" one waits for the provider's callback before
     # the provider is asked whether it took it, and how long a queued one waits for a

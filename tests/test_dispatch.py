@@ -108,6 +108,12 @@ def slow_retries(app, monkeypatch) -> None:
     monkeypatch.setitem(app.config, "RETRY_MAX_SECONDS", 5)
 
 
+def hand_back_holds(app, monkeypatch) -> None:
+    """A held send goes back to the queue, as one held longer than HOLD_IN_PLACE_SECONDS
+    does: the tests of what is recorded of it, with short waits."""
+    monkeypatch.setitem(app.config, "HOLD_IN_PLACE_SECONDS", 0)
+
+
 def taken_off_the_queue() -> None:
     """As a worker that starts the batch's job: nothing else waits in the queue (a job
     hands its retries back to the queue only when other batches are waiting)."""
@@ -489,6 +495,7 @@ def test_twilio_unavailable_without_a_wait_named_holds_every_send_and_one_probes
     outage drew 2,184 requests for 141 texts (an outside check). A run of them holds
     every send through Twilio for TWILIO_UNAVAILABLE_WAIT_SECONDS, as a named wait
     does."""
+    hand_back_holds(app, monkeypatch)
     monkeypatch.setitem(app.config, "TWILIO_UNAVAILABLE_WAIT_SECONDS", 2)
     monkeypatch.setitem(app.config, "DELIVERY_CONCURRENCY", 1)
     slow_retries(app, monkeypatch)  # the first ones retry on their own, not in this job
@@ -537,6 +544,7 @@ def test_a_503_now_and_then_is_that_message_retried_not_every_send_held(
 def test_a_wait_asked_in_one_answer_holds_the_jobs_other_sends_through_that_provider(
     providers, officer, make_resident, app, monkeypatch, run_worker
 ):
+    hand_back_holds(app, monkeypatch)
     # One at a time, so that the first answer comes before the others are asked.
     monkeypatch.setitem(app.config, "DELIVERY_CONCURRENCY", 1)
     monkeypatch.setitem(app.config, "RETRY_MAX_SECONDS", 10)
@@ -574,12 +582,55 @@ def test_a_wait_asked_in_one_answer_holds_the_jobs_other_sends_through_that_prov
     assert sorted(tries) == [1, 1, 1, 2]
 
 
+def test_a_short_wait_is_waited_out_in_the_job_not_handed_back_to_the_queue(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """Handed back at each 429, every send in flight went through the database and the
+    queue again, and under a few 429s scattered among many answers an alert's texts
+    reached the provider one and a half to three minutes late (an outside check). A
+    wait that ends within HOLD_IN_PLACE_SECONDS is waited out where the send is: no
+    request until it ends, then one probe, then the rest, all in the one job."""
+    monkeypatch.setitem(app.config, "DELIVERY_CONCURRENCY", 1)
+    monkeypatch.setitem(app.config, "HOLD_IN_PLACE_SECONDS", 5)
+    monkeypatch.setitem(app.config, "RETRY_MAX_SECONDS", 10)  # the wait asked, not less
+    numbers = [f"+4477009003{n:02d}" for n in range(80, 88)]
+    for number in numbers:
+        make_resident(postcode="BS1 6AD", sms=number)
+    alert = send(officer)
+    first = db.session.scalar(
+        select(Delivery.address).where(Delivery.alert_id == alert.id).order_by(Delivery.id)
+    )
+    providers.gateway.too_many_for = {first: 1}
+    providers.gateway.retry_after = "1"
+    outcome = deliver(ids(alert.id))
+    assert outcome["sent"] == 8
+    wait_until(lambda: statuses(alert.id) == {"delivered": 8}, message="all delivered")
+    assert sorted(providers.gateway.accepted_to("Messages")) == numbers
+    # Nothing asked while the provider's wait stood; none of the seven held counted a
+    # hold (they were never handed back); the refused one tried twice.
+    refused_at = providers.gateway.refused_at[0]
+    assert min(a.at for a in providers.gateway.accepted) - refused_at >= 0.95
+    rows = dict(db.session.execute(select(Delivery.address, Delivery.attempts_held)).all())
+    assert rows == dict.fromkeys(numbers, 0)
+    tries = dict(db.session.execute(select(Delivery.address, Delivery.attempts)).all())
+    assert tries == {first: 2} | dict.fromkeys(numbers[1:], 1)
+    # A longer wait is still handed back: the worker is not held for it.
+    second = send(officer, title="Road open")
+    providers.gateway.too_many_for = {numbers[0]: 1}
+    providers.gateway.retry_after = "10"
+    started = time.monotonic()
+    held = deliver(ids(second.id))
+    assert time.monotonic() - started < 5 and held["retry"] == 8 and held["sent"] == 0
+    waits_over()
+
+
 def test_a_wait_asked_of_one_job_holds_every_workers_sends_through_that_provider(
     providers, officer, make_resident, app, monkeypatch
 ):
     """Held in its job alone, a provider's wait was found again by each other job and
     worker, each asking once more. Shared through Redis, one answer holds them all,
     and when it is over they go."""
+    hand_back_holds(app, monkeypatch)
     slow_retries(app, monkeypatch)
     monkeypatch.setitem(app.config, "DELIVERY_RETRY_WINDOW_SECONDS", 60)
     make_resident(postcode="BS1 6AD", sms="+447700900371")
@@ -612,6 +663,7 @@ def test_a_refusal_of_our_server_holds_every_worker_and_is_said_until_one_is_tak
     from app.channels.holds import still_refusing
     from app.extensions import redis_store
 
+    hand_back_holds(app, monkeypatch)
     slow_retries(app, monkeypatch)
     monkeypatch.setitem(app.config, "DELIVERY_RETRY_WINDOW_SECONDS", 60)
     make_resident(postcode="BS1 6AD", sms=None, email="ann@example.invalid")
@@ -742,6 +794,7 @@ def test_a_wait_not_shared_for_want_of_redis_is_still_kept_by_its_own_job(app_ct
 def test_sends_held_again_and_again_are_not_given_up_for_tries_they_never_made(
     providers, officer, make_resident, app, monkeypatch
 ):
+    hand_back_holds(app, monkeypatch)
     # Three attempts at most, and a provider asking for a wait three times over (each
     # time for the first text, a number it always refuses, first tried longer ago than
     # the retry window): the texts it never saw are not given up within the window,

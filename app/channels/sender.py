@@ -65,10 +65,13 @@ class ConcurrentSender:
         *,
         wait_at_most: float = 60.0,
         holds: SharedHolds | None = None,
+        wait_in_place: float = 0.0,
     ):
         self.concurrency = max(1, concurrency)
         # A provider's Retry-After is kept to this (RETRY_MAX_SECONDS).
         self.wait_at_most = wait_at_most
+        # A send held no longer than this waits here, still the job's (HOLD_IN_PLACE_SECONDS).
+        self.wait_in_place = wait_in_place
         self.holds = holds  # None: this job's holds are its own
         self._held_until: dict[str, float] = {}  # transport -> the loop's time
         # transport -> the refusal that asked, and whether it was of our account or server
@@ -156,7 +159,7 @@ class ConcurrentSender:
         async with self._slots:
             # Before a turn too: a turn is not spent on it. (The probe after a wait is
             # not asked again: it is the one send that goes.)
-            probe = await self._clear_to_send(transport)
+            probe = await self._clear_to_send(transport, wait_in_place=self.wait_in_place)
             try:
                 return await self._send_cleared(transport, limiter, message, go_ahead, probe)
             finally:
@@ -223,12 +226,19 @@ class ConcurrentSender:
             self._held_until[transport.name] = until
             self._held_for[transport.name] = (reason, ours)
 
-    async def _clear_to_send(self, transport: Transport) -> bool:
+    async def _clear_to_send(self, transport: Transport, *, wait_in_place: float = 0.0) -> bool:
         """_not_held, waiting here while another send is the probe after a wait, for
         its answer: handed back a second at a time, each wait spent an attempt, and a
         backlog refused once long before failed for good in seconds (an outside
-        check). A probe unanswered for longer than a probe may take is handed back."""
-        give_up_at = self._loop.time() + PROBE_SECONDS + 2
+        check). A probe unanswered for longer than a probe may take is handed back.
+        A wait that ends within `wait_in_place` seconds of now is waited out here too
+        (before the send's turn and its last go-ahead): handed back, every send in
+        flight went through the database and the queue again at each 429 of a few
+        scattered among many answers, and an alert's texts reached the provider one
+        and a half to three minutes late (an outside check)."""
+        now = self._loop.time()
+        give_up_at = now + PROBE_SECONDS + 2
+        in_place_until = now + wait_in_place
         while True:
             try:
                 return self._not_held(transport)
@@ -236,6 +246,10 @@ class ConcurrentSender:
                 if self._loop.time() > give_up_at:
                     raise NotTried(f"held: {out.said}", retry_after=PROBE_WAIT_SECONDS) from None
                 await asyncio.sleep(PROBE_POLL_SECONDS)
+            except NotTried as held:
+                if self._loop.time() + held.retry_after > in_place_until:
+                    raise
+                await asyncio.sleep(held.retry_after)
 
     def _not_held(self, transport: Transport) -> bool:
         """Raise a temporary failure, with the wait left, while the provider asked us

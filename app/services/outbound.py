@@ -332,6 +332,7 @@ def deliver(ledger: Ledger, ids: list[int]) -> dict[str, int]:
         config["DELIVERY_CONCURRENCY"],
         wait_at_most=config["RETRY_MAX_SECONDS"],
         holds=SharedHolds(redis_store.client),
+        wait_in_place=config["HOLD_IN_PLACE_SECONDS"],
     ) as sender:
         while pending:
             due = ledger_sql.due(ledger.table, pending)
