@@ -475,6 +475,64 @@ def test_work_the_sweeper_puts_back_goes_urgent_alerts_first(officer_client, mak
     assert order == [{urgent}, {urgent}, {routine}, {routine}], order
 
 
+def test_jobs_that_died_go_back_urgent_alerts_first_and_not_while_the_database_is_down(
+    officer_client, make_resident, monkeypatch
+):
+    """Found by an outside check: jobs that raised while PostgreSQL was down were put
+    back in the order Redis kept them, an incident's texts after a routine alert's,
+    and its all-clear 26 s later stopped them all: it texted none of its 122 numbers.
+    An urgent alert's dead jobs go to the very front and a routine alert's behind
+    every urgent one waiting; while the database cannot say which is which, none goes
+    back (each would fail again at once, spending its retries)."""
+    import json
+
+    from sqlalchemy.exc import OperationalError
+
+    from app import jobs
+    from app.extensions import redis_store
+    from app.services import ledgers
+
+    for n in range(2):
+        make_resident(postcode="BS1 6AD", sms=f"+44770090084{n}")
+    ids = []
+    for category in ("crime_prevention", "incident"):
+        sent = officer_client.post(
+            "/officers/alerts",
+            json={"shapes": [circle()], "title": "T", "body": "B", "category": category},
+        )
+        assert sent.status_code == 201, sent.json
+        ids.append(sent.json["alert_id"])
+    routine, urgent = ids
+    queued = jobs.queue().jobs
+    assert {job.args[0] for job in queued} == {routine, urgent}
+    jobs.queue().empty()
+    # Each alert's one job died (its lease lapsed), the routine one first in Redis; an
+    # urgent alert's rows wait besides (a job of the incident's still on the queue).
+    client = redis_store.client
+    for n, job in enumerate(sorted(queued, key=lambda job: job.args[0] != routine)):
+        spec = {"name": "outbound.deliver_alert_range", "args": list(job.args), "bulk": False}
+        client.hset(jobs.RUNNING_KEY, f"dead-{n}", json.dumps(spec))
+    waiting = jobs.enqueue("outbound.deliver_batch", "alerts", [987654])
+
+    def unreachable(_spec):
+        raise OperationalError("SELECT", {}, Exception("the database is down"))
+
+    monkeypatch.setattr(ledgers, "_urgent_job", unreachable)
+    with pytest.raises(OperationalError):
+        ledgers.sweep()
+    assert len(client.hgetall(jobs.RUNNING_KEY)) == 2 and jobs.waiting() == 1
+    monkeypatch.undo()
+
+    assert ledgers.sweep()["jobs_requeued"] == 2
+    order = [(job.func_name.rsplit(".", 1)[-1], job.args[0]) for job in jobs.queue().jobs]
+    # The incident's at the front; the routine alert's behind what waited, since the
+    # incident's rows wait.
+    assert order[0] == ("deliver_alert_range", urgent)
+    assert order[-1] == ("deliver_alert_range", routine)
+    assert waiting.id in jobs.queue().job_ids
+    assert client.hgetall(jobs.RUNNING_KEY) == {}
+
+
 def test_a_job_left_past_its_time_by_a_dead_scheduler_is_queued_by_the_sweeper(app_ctx, app):
     """Found by an outside check: RQ's scheduler (a retry's backoff, a hand-back) runs
     in one worker under a lock, and a worker killed with it kept the lock for a minute:

@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 import traceback
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -271,21 +272,38 @@ def release_overdue(seconds: float) -> int:
     return released
 
 
-def requeue_dead() -> int:
-    """Queue again, at the front, each delivery job whose lease lapsed (its worker died
-    mid-job); how many. Safe beside another sweeper: a job is taken from RUNNING_KEY by
-    the one whose HDEL removes it."""
+def requeue_dead(
+    urgent: Callable[[dict], bool] = lambda spec: False,
+    urgent_waiting: Callable[[], bool] = lambda: False,
+) -> int:
+    """Queue again each delivery job whose lease lapsed (its worker died mid-job, or it
+    raised); how many. `urgent(spec)`: whether a job's rows are an urgent alert's; they
+    go to the very front, and the rest behind them: to the front too, unless an urgent
+    alert's rows wait, then to the back. (Put back in the order Redis kept them, an
+    incident's texts went after a routine alert's, and its all-clear 26 s later stopped
+    them all: an outside check killed PostgreSQL.) Asked before any is taken: while the
+    database cannot say, none is queued, to fail again at once and spend its retries.
+    Safe beside another sweeper: a job is taken from RUNNING_KEY by the one whose HDEL
+    removes it."""
     client = redis_store.client
     running = client.hgetall(RUNNING_KEY)
     if not running:
         return 0
     ids = list(running)
     alive = client.mget([ALIVE_PREFIX.encode() + job_id for job_id in ids])
-    queued = 0
-    for job_id, flag in zip(ids, alive, strict=True):
-        if flag is not None or client.hdel(RUNNING_KEY, job_id) != 1:
+    dead = [
+        (job_id, json.loads(running[job_id]))
+        for job_id, flag in zip(ids, alive, strict=True)
+        if flag is None
+    ]
+    if not dead:
+        return 0
+    marked = [(job_id, spec, urgent(spec)) for job_id, spec in dead]
+    behind = any(mark for _, _, mark in marked) or urgent_waiting()
+    taken = []
+    for job_id, spec, mark in marked:
+        if client.hdel(RUNNING_KEY, job_id) != 1:
             continue
-        spec = json.loads(running[job_id])
         failures = int(client.hget(FAILURES_KEY, _work_key(spec)) or 0)
         if failures > JOB_RETRIES:
             # It fails each time: its rows are left to the sweeper's own way back,
@@ -293,6 +311,10 @@ def requeue_dead() -> int:
             log.error("job %s failed %s times: not queued again", spec["name"], failures)
             client.hdel(FAILURES_KEY, _work_key(spec))
             continue
+        taken.append((spec, mark))
+    for spec, _ in (each for each in taken if not each[1]):
+        enqueue(spec["name"], *spec["args"], bulk=spec["bulk"], at_front=not behind)
+    # Each to the front, the last first: the first taken ends first.
+    for spec, _ in reversed([each for each in taken if each[1]]):
         enqueue(spec["name"], *spec["args"], bulk=spec["bulk"], at_front=True)
-        queued += 1
-    return queued
+    return len(taken)

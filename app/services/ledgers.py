@@ -16,13 +16,14 @@ def ledger(name: str) -> outbound.Ledger:
 
 
 def sweep() -> dict[str, int]:
-    """Put back, at the front of the queue, each delivery job that died with its worker
-    (jobs.requeue_dead), and each job left past its time by a dead scheduler
+    """Put back, urgent alerts' first, each delivery job that died with its worker or
+    raised (jobs.requeue_dead), and each job left past its time by a dead scheduler
     (jobs.release_overdue), then sweep every ledger (outbound.sweep). Alerts' figures keep
     their names; the others' are prefixed with the ledger's name ("notices_requeued")."""
     found: dict[str, int] = {"jobs_requeued": 0, "jobs_overdue": 0}
     try:
-        found["jobs_requeued"] = jobs.requeue_dead()
+        alerts = LEDGERS["alerts"]
+        found["jobs_requeued"] = jobs.requeue_dead(_urgent_job, alerts.urgent_waiting)
         # A job not queued JOB_LEASE_SECONDS past its time: its scheduler's worker died.
         found["jobs_overdue"] = jobs.release_overdue(current_app.config["JOB_LEASE_SECONDS"])
     except RedisError:
@@ -31,3 +32,14 @@ def sweep() -> dict[str, int]:
         for key, count in outbound.sweep(each).items():
             found[key if name == "alerts" else f"{name}_{key}"] = count
     return found
+
+
+def _urgent_job(spec: dict) -> bool:
+    """Whether a delivery job's rows (by its arguments: a ledger's batch, or an alert's
+    range of deliveries) are an urgent alert's."""
+    name, args = spec["name"], spec["args"]
+    if name == "outbound.deliver_batch":
+        return bool(ledger(args[0]).urgent(args[1]))
+    if name == "outbound.deliver_alert_range":
+        return bool(LEDGERS["alerts"].urgent([args[1]]))  # its first delivery's alert
+    return False
