@@ -1265,7 +1265,7 @@ def lines_looked_free(monkeypatch) -> None:
     lines in the job."""
     from app.channels.lines import Lines
 
-    def keep(_lines, prefix: str, wanted: int) -> list[str]:
+    def keep(_lines, prefix: str, wanted: int, *, urgent: bool = False) -> list[str]:
         return [f"{prefix}{n}" for n in range(1, wanted + 1)]
 
     monkeypatch.setattr(Lines, "keep", keep)
@@ -1501,6 +1501,62 @@ def test_a_job_keeps_free_lines_for_its_calls_and_no_other_call_takes_them(app_c
     assert lines.busy() == 3
     lines.release("kept:x:2")  # not needed after all
     assert lines.keep("kept:y:", 1) == ["kept:y:1"]
+
+
+def test_a_line_freed_while_an_urgent_alerts_calls_wait_is_theirs(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """Found by an outside check: an urgent alert's call job that found every line busy
+    went back to the queue for a second, and a routine alert's queued call jobs took
+    each line freed meanwhile: in 3 of 6 runs every routine call went before the
+    incident's last. Left wanting, urgent calls have the lines freed in the next
+    URGENT_SECONDS; other calls none."""
+    from app import jobs
+    from app.channels.lines import URGENT, Lines
+    from app.extensions import redis_store
+
+    monkeypatch.setitem(app.config, "VOICE_LINES", 1)
+    providers.gateway.send_callbacks = False  # a call placed keeps its line
+    make_resident(postcode="BS1 6AD", sms=None, voice="+441174960851")
+    routine = submit_alert(
+        officer, shapes=AREA, title="Sheds", body="Lock them.", category="crime_prevention"
+    ).alert
+    urgent = submit_alert(
+        officer, shapes=AREA, title="Fire", body="Keep windows shut.", category="incident"
+    ).alert
+    jobs.queue().empty()
+    lines = Lines(redis_store.client, 1, hold_seconds=60)
+    assert lines.keep("kept:other:", 1) == ["kept:other:1"]  # another call's line
+    jobs.enqueue("outbound.deliver_batch", "alerts", [987654])  # another job waits
+    deliver(ids(urgent.id))  # no line: handed back
+    assert redis_store.client.exists(URGENT)
+    lines.release("kept:other:1")  # the call ended: its line is free
+    assert providers.gateway.accepted_to("Calls") == []
+    deliver(ids(urgent.id))
+    assert providers.gateway.accepted_to("Calls") == ["+441174960851"]
+    assert statuses(urgent.id) == {"sent": 1} and statuses(routine.id) == {"queued": 1}
+    jobs.queue().empty()  # (not for ever: test_lines_kept_for_urgent_calls_only_while...)
+
+
+def test_lines_kept_for_urgent_calls_only_while_they_want_them(app_ctx):
+    from app.channels.lines import URGENT, Lines
+    from app.extensions import redis_store
+
+    lines = Lines(redis_store.client, 2, hold_seconds=60)
+    lines.redis.set("voice:lines:kept", 1)
+    assert lines.keep("kept:a:", 1) == ["kept:a:1"]  # routine, one line free after
+    assert lines.keep("kept:u:", 3, urgent=True) == ["kept:u:1"]  # wanting two more
+    assert 0 < lines.redis.pttl(URGENT) <= 5000
+    lines.release("kept:a:1")
+    assert lines.keep("kept:b:", 1) == []  # freed while urgent calls want it
+    assert lines.keep("kept:v:", 1, urgent=True) == ["kept:v:1"]
+    lines.redis.delete(URGENT)
+    lines.release("kept:v:1")
+    assert lines.keep("kept:b:", 1) == ["kept:b:1"]
+    # An urgent job that gets all it wants sets no claim.
+    lines.release("kept:b:1")
+    assert lines.keep("kept:w:", 1, urgent=True) == ["kept:w:1"]
+    assert not lines.redis.exists(URGENT)
 
 
 def calls_without_callbacks(

@@ -50,11 +50,14 @@ return 1
 """
 
 
-# KEYS as _TAKE; ARGV = now (ms), lines, how long a kept line waits (ms), the names'
-# prefix, how many are wanted. How many lines were kept (named prefix1, prefix2...), or
-# -1: the set must be put back first.
+# KEYS as _TAKE, and URGENT; ARGV = now (ms), lines, how long a kept line waits (ms),
+# the names' prefix, how many are wanted, "1" for an urgent alert's calls, and how long
+# (ms) one of those left wanting keeps every line freed for urgent calls. How many lines
+# were kept (named prefix1, prefix2...), or -1: the set must be put back first.
 _KEEP = """
 if redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
+local urgent = ARGV[6] == '1'
+if not urgent and redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local free = tonumber(ARGV[2]) - redis.call('ZCARD', KEYS[1])
@@ -62,8 +65,19 @@ local kept = math.max(0, math.min(free, tonumber(ARGV[5])))
 for i = 1, kept do
   redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[4] .. i)
 end
+if urgent and kept < tonumber(ARGV[5]) then
+  redis.call('SET', KEYS[3], 1, 'PX', ARGV[7])
+end
 return kept
 """
+# Set while an urgent alert's calls wait for a line: a line freed then is theirs. A call
+# job that finds every line busy goes back to the queue for a second, and an
+# incident's calls so handed back lost each freed line to a routine alert's queued
+# call jobs: in 3 of 6 runs every routine call went before the incident's last (an
+# outside check). Kept URGENT_SECONDS after the last such call found none free, long
+# enough for its job to come back; a dead job's ends then.
+URGENT = "voice:lines:urgent"
+URGENT_SECONDS = 5
 # A line kept for a call a job is claiming is taken by it within moments; one a dead
 # worker kept comes back after this long.
 KEEP_SECONDS = 60
@@ -113,19 +127,28 @@ class Lines:
             taken = self._script(keys=[KEY, KEPT], args=args)
         return taken == 0
 
-    def keep(self, prefix: str, wanted: int) -> list[str]:
+    def keep(self, prefix: str, wanted: int, *, urgent: bool = False) -> list[str]:
         """Keep up to `wanted` of the lines free now for calls a job is about to claim,
         each named `prefix` and a number: a call given one takes its line from it, so
         that no other job's call takes the line in between (two jobs that both saw a
         line free both claimed a call, and one waited claimed in its job: an outside
         check). Those not used are given back (release); a dead worker's in
-        KEEP_SECONDS."""
+        KEEP_SECONDS. `urgent`: an urgent alert's calls; left wanting, they have every
+        line freed in the next URGENT_SECONDS, and other calls none."""
         seconds, micros = self.redis.time()
         now_ms = seconds * 1000 + micros / 1000
-        args = [now_ms, self.lines, KEEP_SECONDS * 1000, prefix, wanted]
-        kept = self._keep(keys=[KEY, KEPT], args=args)
+        args = [
+            now_ms,
+            self.lines,
+            KEEP_SECONDS * 1000,
+            prefix,
+            wanted,
+            "1" if urgent else "0",
+            URGENT_SECONDS * 1000,
+        ]
+        kept = self._keep(keys=[KEY, KEPT, URGENT], args=args)
         if kept == -1 and self._put_back(now_ms):
-            kept = self._keep(keys=[KEY, KEPT], args=args)
+            kept = self._keep(keys=[KEY, KEPT, URGENT], args=args)
         return [f"{prefix}{n}" for n in range(1, max(kept, 0) + 1)]
 
     def _put_back(self, now_ms: float) -> bool:

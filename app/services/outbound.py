@@ -480,6 +480,7 @@ def _send_due(
     claimed_up_to = 0
     handed_back: float | None = None
     calls = _calls_among(lines, ledger, due)
+    urgent_calls = bool(calls) and bool(ledger.urgent(sorted(calls)))
     beat()  # before the first claim: the batch's rows are this job's from now
     start = 0
     while start < len(due):
@@ -489,7 +490,7 @@ def _send_due(
             handed_back = 0
             claimed_up_to = len(due)  # the rest is no longer this job's to keep alive
             break
-        taking, kept = _with_lines_kept(lines, calls, due[start : start + step])
+        taking, kept = _with_lines_kept(lines, calls, due[start : start + step], urgent_calls)
         if not taking:
             # Its next row is a call and every line is busy, perhaps for minutes (calls
             # last that long). Claimed, its calls waited for lines in the job, and held
@@ -669,16 +670,17 @@ def _calls_among(lines: Lines | None, ledger: Ledger, ids: list[int]) -> set[int
 
 
 def _with_lines_kept(
-    lines: Lines | None, calls: set[int], ids: list[int]
+    lines: Lines | None, calls: set[int], ids: list[int], urgent: bool = False
 ) -> tuple[list[int], list[str]]:
     """The rows of `ids` to claim now, and the lines kept for their calls: all, or up
     to the first call no line could be kept for (rows ahead of it go first: a batch is
     sent in order). The lines are kept before the claim (Lines.keep), so that the calls
-    claimed never wait for one in the job."""
+    claimed never wait for one in the job; an urgent alert's calls before others."""
     if lines is None or calls.isdisjoint(ids):
         return ids, []
     try:
-        kept = lines.keep(f"kept:{uuid.uuid4().hex}:", sum(1 for row in ids if row in calls))
+        wanted = sum(1 for row in ids if row in calls)
+        kept = lines.keep(f"kept:{uuid.uuid4().hex}:", wanted, urgent=urgent)
     except RedisError:
         return ids, []  # each call waits for its line, as it would anyway, or fails
     taking, free = [], len(kept)
