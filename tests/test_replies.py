@@ -992,6 +992,49 @@ def test_an_officers_answer_to_a_welsh_speaker_is_signed_in_welsh(
     assert answer.params["Body"].startswith(welsh + "\n- Heddlu Avon a Gwlad yr Haf.")
 
 
+def test_the_saved_answers_show_the_language_they_go_in_and_nothing_else_is_sent(
+    app, providers, officer, make_resident, run_worker
+):
+    """Found by an outside check: the inbox chose the buttons' language by the reply's
+    own resident, the send by the number's holders, so a number shared by a Welsh and an
+    English speaker showed Welsh and sent English, and one whose holders all chose Welsh
+    showed English and sent Welsh. And a hand-made "saved" of "-1", "١" or "1e0" was
+    texted to the resident as the answer."""
+    shared, both_welsh = "+447700900934", "+447700900935"
+    make_resident(sms=shared).language = "cy"
+    make_resident(sms=shared)
+    for _ in range(2):
+        make_resident(sms=both_welsh).language = "cy"
+    db.session.commit()
+    url = inbound(providers)
+    providers.gateway.text_in(url, shared, "There is a van outside")
+    providers.gateway.text_in(url, both_welsh, "Mae fan tu allan")
+    run_worker()
+    ids = {reply.address: reply.id for reply in all_replies()}
+    welsh = {shown["id"]: shown["welsh"] for shown in replies.read_inbox(officer)["replies"]}
+    assert welsh[ids[shared]] is False and welsh[ids[both_welsh]] is True
+    page = signed_in(app, officer, "officer")
+    inbox = page.get("/officers/inbox").text
+    assert '<span lang="en">' in inbox  # the English beside the Welsh, marked so
+    before = len(providers.gateway.accepted)
+    for hostile in ("-1", "\u0661", "\uff11", " 1", "9" * 20, "1e0", "0", "4", "Thanks"):
+        answer = page.post(f"/officers/replies/{ids[shared]}/answer", data={"saved": hostile})
+        assert answer.status_code == 400, hostile
+        assert "Write an answer, or choose a saved one." in answer.text, hostile
+    run_worker()
+    assert len(providers.gateway.accepted) == before
+    answers = select(func.count()).where(ResidentNotice.kind == "officer_answer")
+    assert db.session.scalar(answers) == 0
+    # A page from before, which sent a saved answer's English words: that answer, in
+    # the language it goes in.
+    english, cymraeg = replies.SAVED_ANSWERS[0]
+    sent = page.post(f"/officers/replies/{ids[both_welsh]}/answer", data={"saved": english})
+    assert sent.status_code == 302
+    run_worker()
+    answer = [a for a in providers.gateway.accepted if a.to == both_welsh][-1]
+    assert answer.params["Body"].startswith(cymraeg + "\n- Heddlu Avon a Gwlad yr Haf.")
+
+
 def test_a_number_residents_of_one_force_share_is_theirs_in_the_inbox_and_the_answers(
     providers, make_resident, run_worker, second_force
 ):

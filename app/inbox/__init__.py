@@ -55,11 +55,15 @@ def alert_answers(alert_id: int):
 @bp.route("/replies/<int:reply_id>/answer", methods=["POST"])
 @role_required(*READERS)
 def answer(reply_id: int):
-    # A saved answer by its number (sent in the resident's language); a page from
-    # before held its English words.
+    # A saved answer by its number (sent in the language of the number's holders); a
+    # page from before held its English words. Anything else is none of them, refused
+    # (a hand-made "-1", "١" or "1e0" was texted to the resident as the answer: an
+    # outside check).
     saved = request.form.get("saved") or None
-    number = whole_number(saved) if saved is not None else None
-    words = (saved if number is None else None) or request.form.get("words", "")
+    number = None
+    if saved is not None:
+        number = whole_number(saved) or replies.saved_answer_number(saved) or 0
+    words = "" if saved is not None else request.form.get("words", "")
     back = request.form.get("back_to_alert")
     back_id = whole_number(back)
     try:

@@ -444,7 +444,15 @@ def read_inbox(officer, *, alert_id: int | None = None, before_id: int | None = 
     visible = None if alert_id is not None else authorisation.list_filter(officer, "inbox")
     items = replies_dao.inbox(alert_id=alert_id, limit=50, before_id=before_id, visible=visible)
     unread = [reply.id for reply in items if reply.read_at is None]
-    welsh = replies_dao.find_chose_welsh({r.resident_id for r in items} - {None})
+    # The language an answer goes in: its number's holders', as answer_reply sends it
+    # (the reply's own resident's showed Welsh buttons where English went to a number
+    # two residents share, and English where its holders all chose Welsh: an outside
+    # check).
+    welsh = {
+        address
+        for address in {r.address for r in items if r.channel == "sms"}
+        if answer_language(address) == "cy"
+    }
     shown = [
         {
             "id": reply.id,
@@ -452,7 +460,7 @@ def read_inbox(officer, *, alert_id: int | None = None, before_id: int | None = 
             "from": mask_address(reply.address),
             "resident": reply.resident_id is not None,
             # Answered in their language if the officer can: our words around it are.
-            "welsh": reply.resident_id in welsh,
+            "welsh": reply.address in welsh,
             "body": reply.body or "",
             "alert_id": reply.alert_id,
             "after_close": reply.after_close,
@@ -484,6 +492,22 @@ class Repeated(int):
     says so (it said "Your answer is on its way." of one not sent again: a re-check)."""
 
 
+def answer_language(address: str) -> str:
+    """The language an answer to this number goes in: its holders' ("en" unless every
+    one of them chose Welsh)."""
+    holders = replies_dao.holders_of(address, ("sms", "voice"))
+    return _holders_force_and_language(holders)[1] or "en"
+
+
+def saved_answer_number(words: str) -> int | None:
+    """Which saved answer (from 1) these are the words of, in either language: a page
+    from before the saved answers were chosen by number sent the English words."""
+    for number, pair in enumerate(SAVED_ANSWERS, start=1):
+        if words in pair:
+            return number
+    return None
+
+
 def answer_reply(officer, reply_id: int, words: str, *, saved: int | None = None) -> int:
     """Send an officer's answer to the number a reply came from, through the same
     engine and limits as everything else: `words`, or the saved answer numbered
@@ -507,8 +531,7 @@ def answer_reply(officer, reply_id: int, words: str, *, saved: int | None = None
             )
         )
     # Signed by the force that answers, in the language of whoever holds the number.
-    holders = replies_dao.holders_of(reply.address, ("sms", "voice"))
-    language = _holders_force_and_language(holders)[1] or "en"
+    language = answer_language(reply.address)
     if saved is not None:
         if not 1 <= saved <= len(SAVED_ANSWERS):
             raise ReplyRefused(gettext("Write an answer, or choose a saved one."), about_words=True)
