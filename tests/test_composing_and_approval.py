@@ -318,7 +318,12 @@ def test_the_compose_preview_says_what_sending_would_refuse_in_the_words(officer
         (["Y\u202ees", "No"], "Answer 1 has"),
         (["Yes", "o" * 31], "Keep each answer to 30 characters."),
         (["Yes", "yes"], "Two answers are the same."),
+        # Full width is the same answer as a reply reads it (an outside check).
+        (["Yes", "\uff39\uff45\uff53"], "Two answers are the same."),
         (["A", "B", "C", "D", "E"], "Give at most 4 answers."),
+        # Texted back as the word, it stops every text (an outside check offered it).
+        (["Stop", "Carry on"], "An answer cannot be STOP"),
+        (["Yes", "Stopio"], "An answer cannot be STOP"),
     ):
         for key in ("answer_options", "answer_options_cy"):
             asked = base | {key: options, "question_cy": "Welsoch chi?"}

@@ -14,7 +14,7 @@ from app.channels.base import OutgoingMessage
 from app.channels.smtp import build_email
 from app.extensions import db
 from app.models import ALERT_MODES, CATEGORIES, AlertRecording, Officer
-from app.services import forces, message_text
+from app.services import forces, message_text, optout, replies
 from app.services.alerts.drafts import AlertDraft
 from app.services.dispatch import sms_reference
 from app.services.text import checked_field, clean_text
@@ -436,9 +436,18 @@ def _answers_refusal(options: list[str]) -> str | None:
         return gettext("Give at most %(most)s answers.", most=MAX_OPTIONS)
     if any(len(option) > MAX_OPTION for option in options):
         return gettext("Keep each answer to %(most)s characters.", most=MAX_OPTION)
-    if len({" ".join(option.casefold().split()) for option in options}) < len(options):
+    # As a reply is read: "Ｙｅｓ" (full width) is "Yes" (an outside check).
+    read = [replies.word_of(option) for option in options]
+    if len(set(read)) < len(options):
         # "Reply 1 for Yes, 2 for yes" (an outside check): one of them means nothing.
         return gettext("Two answers are the same. Give each answer once, in different words.")
+    if any(optout.wants_stop(word) for word in read):
+        # Texted back as the word, not its number, it stops every text from us (an
+        # outside check offered "STOP" as an answer).
+        return gettext(
+            "An answer cannot be STOP or another way of asking to stop: a resident who "
+            "texts it back stops every text from us."
+        )
     return None
 
 
