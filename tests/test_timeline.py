@@ -515,6 +515,39 @@ def test_fatigue_hides_a_small_count_and_the_usual_rate_that_gives_it_away(app_c
     assert result.usual_per_48h is None and result.usual_label == "not shown"
 
 
+def test_fatigue_hides_every_category_and_the_usual_rate_when_one_is_small(app_ctx, make_officer):
+    """Found by an outside check: with the usual rate and one category shown, a hidden
+    category's opt-outs were the period's (the weekly table's) less the usual ones less
+    the other category's (21 - 11 - 7 = 3), and a hidden usual count was the period's
+    less its one category's (15 - 13 = 2): the categories add up to those after any
+    alert where their windows do not overlap."""
+    officer = make_officer(role="officer")
+    period = Period(date(2026, 1, 5), date(2026, 1, 12))
+    add_alert(officer, at_utc(2026, 1, 6, 9), category="crime_prevention")
+    add_alert(officer, at_utc(2026, 1, 8, 12), category="appeal")  # no overlap
+    for hours in range(7):
+        add_event("stopped", at_utc(2026, 1, 6, 10) + timedelta(hours=hours))
+    for hours in range(3):
+        add_event("stopped", at_utc(2026, 1, 8, 13) + timedelta(hours=hours))
+    for hours in range(11):
+        add_event("unsubscribed", at_utc(2026, 1, 10, 13) + timedelta(hours=hours), channel="email")
+    result = fatigue(period, alerts_in(period), now=at_utc(2026, 6, 1))
+    rows = {r.category: r for r in result.rows}
+    assert rows["appeal"].opt_outs is None  # 3
+    assert rows["crime_prevention"].opt_outs is None and rows["crime_prevention"].per_48h is None
+    assert result.usual_per_48h is None and result.usual_label == "not shown"
+    assert rows["crime_prevention"].opt_outs_label.startswith("fewer than 5")
+    # None small: every figure shown.
+    for hours in range(3):
+        add_event("stopped", at_utc(2026, 1, 8, 20) + timedelta(hours=hours))
+    result = fatigue(period, alerts_in(period), now=at_utc(2026, 6, 1))
+    assert {r.category: r.opt_outs for r in result.rows} == {
+        "crime_prevention": 7,
+        "appeal": 6,
+    }
+    assert result.usual_per_48h == pytest.approx(11 / ((168 - 96) / 48))
+
+
 # ------------------------------------------------------- the pages and downloads ----
 
 
