@@ -36,7 +36,7 @@ from app.services.contacts import (
     mask_address,
     normalise_phone,
 )
-from app.services.suppression import Group, suppress
+from app.services.suppression import Group, fewer_than, fewer_than_or_protecting, suppress
 from app.services.text import (
     BLANK_GLYPHS,
     TextRefused,
@@ -610,6 +610,15 @@ def answers_of(alert) -> dict:
         [Group(("total", n), tuple((code, n) for code in wards)) for n in totals],
         k=current_app.config["DENSITY_MIN_COUNT"],
     )
+    # Each total is shown whatever the table would hide: where it would hide one, the
+    # option's wards are all hidden with it, as protecting others (its total 1 beside
+    # one ward's hidden cell was that cell, and 8 over two hidden wards was 4 and 4: an
+    # outside check); with one ward alone, its row would be the totals, and there is no
+    # row.
+    exposed = [n for n in totals if totals[n] and ("total", n) in table.hidden]
+    if exposed and len(wards) == 1:
+        wards = {}
+    table = table.hiding_too((code, n) for code in wards for n in exposed)
     # An option nobody chose is 0 in every ward (its 0 total, shown, says so: each
     # read "fewer than 5": an outside check).
     ward_rows = [
@@ -619,6 +628,10 @@ def answers_of(alert) -> dict:
         }
         for code, ward in wards.items()
     ]
+    # A ward's hidden cell says it may be one hidden to protect another: "fewer than 5"
+    # twice under a total of 8 was 4 each.
+    protecting = bool(exposed) or any(key[0] != "total" for key in table.secondary)
+    k = current_app.config["DENSITY_MIN_COUNT"]
     receipt: dict[str, dict[str, int]] = {}
     if alert.confirm_receipt:
         for channel, state, count in replies_dao.receipt_counts(alert.id):
@@ -629,5 +642,6 @@ def answers_of(alert) -> dict:
         "question": alert.question,
         "options": [{"number": n, "label": options[n - 1], "count": totals[n]} for n in totals],
         "wards": ward_rows,
+        "hidden_label": fewer_than_or_protecting(k) if protecting else fewer_than(k),
         "receipt": receipt,
     }

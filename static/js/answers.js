@@ -23,7 +23,7 @@
         row.appendChild(cell("th", w.name, "row"));
         a.options.forEach(function (o) {
           var n = w.counts[o.number];
-          row.appendChild(cell("td", n === null || n === undefined ? hidden : n));
+          row.appendChild(cell("td", n === null || n === undefined ? (a.hidden_label || hidden) : n));
         });
         return row;
       }));
