@@ -195,7 +195,13 @@ def test_pages_fit_a_phone_at_twice_the_text_size(page, sign_in_page, make_resid
     alert = submit_alert(
         admin, shapes=AREA, title="Road closed", body="The A38 is shut at Bedminster."
     ).alert
-    for path, shown in ((f"/alerts/{alert.reference}", ".facts"), ("/analysts/density", "#legend")):
+    # And the sent report in Welsh: a period preset kept on one line was wider than
+    # the phone (an outside check).
+    for path, shown in (
+        (f"/alerts/{alert.reference}", ".facts"),
+        ("/analysts/density", "#legend"),
+        ("/analysts/sent?lang=cy", ".presets"),
+    ):
         page.goto(path)
         page.add_style_tag(content="html { font-size: 200% !important }")
         expect(page.locator(shown)).to_be_visible()
