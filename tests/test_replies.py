@@ -457,6 +457,32 @@ def test_an_answer_link_that_is_not_ours_or_a_choice_not_offered_is_refused(
     assert [r.answer for r in all_replies()] == [1, 2]
 
 
+def test_an_answer_link_of_an_alert_taken_down_names_it_no_more_and_takes_no_answer(
+    app_ctx, client, officer, make_resident, run_worker
+):
+    """Found by an outside check: once an alert's page was taken down (a missing person
+    found), its e-mails' answer page still showed its title and took answers: a
+    forwarded e-mail kept the name reachable."""
+    from datetime import UTC, datetime
+
+    make_resident(sms=None, email="down@example.invalid")
+    alert = send(officer, run_worker, question="Seen Sam Jones?", options=["Yes", "No"])
+    (delivery_id,) = db.session.scalars(select(Delivery.id))
+    path = f"/answer/{answer_token(delivery_id)}"
+    page = client.get(path)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    db.session.get(Alert, alert.id).taken_down_at = datetime.now(UTC)
+    db.session.commit()
+    gone = client.get(path)
+    assert gone.status_code == 410 and "taken this alert" in gone.text
+    assert alert.title not in gone.text and "Sam Jones" not in gone.text
+    posted = client.post(path, data={"csrf_token": token, "choice": "1"})
+    assert posted.status_code == 410 and "Sam Jones" not in posted.text
+    assert all_replies() == []
+    with pytest.raises(replies.ReplyRefused):
+        replies.receive_web_answer(delivery_id, "1")
+
+
 def test_once_a_resident_has_deleted_their_details_their_messages_take_no_answers(
     providers, client, officer, make_resident, run_worker
 ):

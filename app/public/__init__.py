@@ -255,6 +255,10 @@ def answer(token: str):  # the token in the URL is the proof of which message it
         title = _("That link has expired or is not valid. There is nothing to answer.")
         return render_template("error.html", title=title, status=404, said=True), 404
     forces.show_public(forces.force_by_id(asked["force_id"]))  # the alert's force's page
+    if asked["taken_down"]:
+        # Its title stayed on the answer page of a forwarded e-mail, and answers were
+        # still taken, after the alert's page was taken down (an outside check).
+        return _taken_down_page()
     error = None
     if request.method == "POST":
         try:

@@ -372,14 +372,21 @@ def question_for(delivery_id: int) -> dict | None:
         "confirm": alert.confirm_receipt,
         "closed": answered.closed,
         "force_id": alert.force_id,  # whose page it is
+        # Its page taken down (a missing person found): the link names it no more.
+        "taken_down": alert.taken_down_at is not None,
     }
+
+
+def _taken_down(alert_id: int) -> bool:
+    alert = db.session.get(Alert, alert_id)
+    return alert is None or alert.taken_down_at is not None
 
 
 def receive_web_answer(delivery_id: int, choice: str) -> str:
     """An answer (an option's number, or "confirm") from an e-mail's link; the latest
     answer counts."""
     answered = replies_dao.find_delivery_answered(delivery_id)
-    if answered is None or answered.channel != "email":
+    if answered is None or answered.channel != "email" or _taken_down(answered.alert_id):
         raise ReplyRefused(gettext("This link is not valid any more."))
     # The button's own value: "1" and nothing else ("١", "１" and "1\n2" were answer 1:
     # an outside check).
