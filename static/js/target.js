@@ -1120,9 +1120,18 @@
     lastCompose = c;
     // What "Send now" would refuse in the words (a tab, a right-to-left override), said
     // as they are typed: the preview cleaned them quietly (an outside check).
-    var refused = Object.keys(c.refused || {}).map(function (key) { return c.refused[key]; });
+    // The answers' own at the answers (they were said under the message, 1,200 px
+    // above them on a phone: an outside check), the rest under the message.
+    var answerNotes = { answer_options: "answers-refused", answer_options_cy: "answers-cy-refused" };
+    var refused = Object.keys(c.refused || {}).filter(function (key) { return !answerNotes[key]; })
+      .map(function (key) { return c.refused[key]; });
     $("words-refused").textContent = refused.join(" ");
     $("words-refused").hidden = !refused.length;
+    Object.keys(answerNotes).forEach(function (key) {
+      var note = $(answerNotes[key]);
+      note.textContent = (c.refused || {})[key] || "";
+      note.hidden = !note.textContent;
+    });
     var sms = c.sms;
     var parts = function (n) { return n === 1 ? _("1 part") : _("{n} parts", { n: n }); };
     // Parts in plain words: how much fits, and why this text fits less.
@@ -1232,13 +1241,26 @@
     clearTimeout(composeTimer);
     composeTimer = setTimeout(function () {
       var mine = ++composeSequence;
-      CA.fetchJSON(settings.composeUrl, Object.assign(
-        { title: $("title").value, body: $("body").value, mode: mode(), recording_id: recordingId },
-        asked(), welshWords()))
-        .then(function (c) { if (mine === composeSequence) { showCompose(c); } })
+      var words = composedWords();
+      CA.fetchJSON(settings.composeUrl, words)
+        .then(function (c) {
+          if (mine === composeSequence) {
+            c.words = JSON.stringify(words);  // what it said of: Send… asks of these alone
+            showCompose(c);
+          }
+        })
         .catch(function () {});
     }, 250);
   }
+  function composedWords() {
+    return Object.assign(
+      { title: $("title").value, body: $("body").value, mode: mode(), recording_id: recordingId },
+      asked(), welshWords());
+  }
+  // A box the preview's refusal is about, by the refusal's key.
+  var REFUSED_BOXES = { title: "title", body: "body", question: "question", title_cy: "title-cy",
+                        body_cy: "body-cy", question_cy: "question-cy", answer_options: "answer-1",
+                        answer_options_cy: "answer-cy-1" };
   // The Welsh title and message, when the officer writes both.
   function welshWords() {
     return { title_cy: $("title-cy").value, body_cy: $("body-cy").value };
@@ -1483,6 +1505,15 @@
       composeError(_("Give each of the {count} English answers in Welsh, in the same order.",
                      { count: question.answer_options.length }),
                    welshAnswers > question.answer_options.length ? $("answer-cy-1") : emptyWelsh || $("answer-cy-1"));
+      return;
+    }
+    // What the preview said the send refuses in these very words (an answer twice, an
+    // invisible character), at its box, before the question: "Send to 7 residents
+    // now?" was asked, and only "Send now" refused (an outside check).
+    var said = lastCompose && lastCompose.words === JSON.stringify(composedWords()) ? lastCompose.refused || {} : {};
+    var refusedKey = Object.keys(said)[0];
+    if (refusedKey) {
+      composeError(said[refusedKey], REFUSED_BOXES[refusedKey] ? $(REFUSED_BOXES[refusedKey]) : null);
       return;
     }
     if (previewPending || areaLoads) { composeError(_("Wait for the count of residents reached, then send. If it does not come, check your signal and change the area to try again.")); return; }

@@ -318,7 +318,18 @@ def test_the_question_in_welsh_too_goes_with_the_welsh_and_is_checked_before_sen
         "Give each of the 2 English answers in Welsh, in the same order."
     )
     expect(page.locator("#answer-cy-2")).to_be_focused()
+    # An answer the send refuses (the same as another) is said at the answers as it is
+    # typed, and Send… stops there, not at "Send now" after the question (it was said
+    # 1,200 px above the answers on a phone, and the question was asked: an outside
+    # check).
+    page.locator("#answer-cy-2").fill("DO")
+    expect(page.locator("#answers-cy-refused")).to_contain_text("Two answers are the same.")
+    page.get_by_role("button", name="Send…").click()
+    expect(page.locator("#confirm")).to_be_hidden()
+    expect(page.locator("#compose-error")).to_contain_text("Two answers are the same.")
+    expect(page.locator("#answer-cy-1")).to_be_focused()
     page.locator("#answer-cy-2").fill("Naddo")
+    expect(page.locator("#answers-cy-refused")).to_be_hidden()
     page.locator("summary", has_text="Text message as residents see it").click()
     expect(page.locator("#preview-sms-cy")).to_contain_text(
         "Welsoch chi hi? Atebwch 1 ar gyfer Do, 2 ar gyfer Naddo."
