@@ -1095,6 +1095,30 @@ def test_the_saved_answers_show_the_language_they_go_in_and_nothing_else_is_sent
     assert answer.params["Body"].startswith(cymraeg + "\n- Heddlu Avon a Gwlad yr Haf.")
 
 
+def test_a_stop_from_a_number_two_forces_residents_share_is_in_each_forces_log(
+    providers, make_resident, second_force
+):
+    """Found by an outside check: a STOP from a number three Avon residents and one
+    Wiltshire resident share was one event in Avon's log, "channels: 4", telling its
+    administrator of another force's resident; Wiltshire's log had nothing."""
+    shared = "+447700900886"
+    for _ in range(3):
+        make_resident(postcode="BS1 6AD", sms=shared)
+    make_resident(postcode="BA14 6AA", sms=shared)
+    db.session.commit()
+    providers.gateway.text_in(inbound(providers), shared, "STOP")
+    db.session.rollback()
+    events = db.session.execute(
+        select(AuditEvent.force_id, AuditEvent.details).where(
+            AuditEvent.action == "resident.sms_stopped"
+        )
+    ).all()
+    by_force = {force_id: details["channels"] for force_id, details in events}
+    assert by_force[second_force.id] == 1
+    (avon,) = set(by_force) - {second_force.id}
+    assert by_force[avon] == 3 and len(events) == 2
+
+
 def test_a_number_residents_of_one_force_share_is_theirs_in_the_inbox_and_the_answers(
     providers, make_resident, run_worker, second_force
 ):

@@ -9,10 +9,13 @@ from sqlalchemy import text
 from app.extensions import db
 
 
-def stop_number(number: str, *, key: str, channel: str = "sms") -> tuple[int, int]:
+def stop_number(
+    number: str, *, key: str, channel: str = "sms"
+) -> tuple[list[int], list[int | None]]:
     """Stop every channel of this kind on the number, and cancel what is still queued
     to it; an SMS STOP is kept by `key` (the number keyed, optout.number_key) whoever
-    holds the number. (channels stopped, deliveries cancelled)."""
+    holds the number. (the residents whose channel it stopped, the force of each
+    delivery cancelled)."""
     stopped = db.session.execute(
         text(
             "UPDATE resident_channels SET unsubscribed_at = now(), unsubscribed_by = 'text' "
@@ -33,7 +36,7 @@ def stop_number(number: str, *, key: str, channel: str = "sms") -> tuple[int, in
               AND d.resident_id IN (SELECT resident_id FROM resident_channels
                                     WHERE address = :number)
               AND d.channel = :channel AND d.address = :number AND d.status = 'queued'
-            RETURNING d.id
+            RETURNING a.force_id
             """
         ),
         {"number": number, "channel": channel},
@@ -66,7 +69,7 @@ def stop_number(number: str, *, key: str, channel: str = "sms") -> tuple[int, in
             ),
             {"number": number},
         )
-    return len(stopped), len(cancelled)
+    return [row[0] for row in stopped], [row[0] for row in cancelled]
 
 
 def address_of(resident_id: int, channel: str) -> str | None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 from datetime import datetime
 
 from sqlalchemy import select
 
 from app.dao import channels as channels_dao
 from app.dao.audit import create_audit_event
+from app.dao.residents import find_heard_force_ids
 from app.extensions import db
 from app.models import Resident
 from app.services.counters import key_digest
@@ -149,11 +151,24 @@ def stop_sms(from_number: str, *, by_provider: bool = False) -> None:
         # or from a number we do not hold): one record of the stop that did something.
         return
     record_stop(from_number)
-    create_audit_event(
-        "resident.sms_stopped_at_provider" if by_provider else "resident.sms_stopped",
-        actor_id=None,
-        details={"channels": stopped, "deliveries_cancelled": cancelled},
-    )
+    # In the log of each force whose residents' texts it stopped, with that force's
+    # own counts: one event in one force, counting another's residents, told its
+    # administrator of them, and the other's log had none (an outside check).
+    channels: dict[int | None, int] = {}
+    for resident_id in stopped:
+        for force_id in find_heard_force_ids(resident_id) or [None]:
+            channels[force_id] = channels.get(force_id, 0) + 1
+    cancelled_by = Counter(cancelled)
+    for force_id in sorted(set(channels) | set(cancelled_by), key=lambda f: (f is None, f)):
+        create_audit_event(
+            "resident.sms_stopped_at_provider" if by_provider else "resident.sms_stopped",
+            actor_id=None,
+            details={
+                "channels": channels.get(force_id, 0),
+                "deliveries_cancelled": cancelled_by.get(force_id, 0),
+            },
+            force_id=force_id,
+        )
 
 
 def start_sms(from_number: str) -> None:
