@@ -147,6 +147,23 @@ def test_sent_count_equals_preview_and_every_message_reaches_the_outbox(
     assert "Lock your doors &amp; windows &lt;b&gt;." in page.text
     # An alert we do not have is not found (it showed "Showing alert N: 0 messages").
     assert officer_client.get("/officers/outbox?alert=987654").status_code == 404
+    assert 'href="/officers/outbox"' in officer_client.get("/officers/alerts").text
+
+
+def test_the_outbox_is_offered_only_where_messages_go_there(
+    app, officer_client, residents, monkeypatch
+):
+    """Found by an outside check: with Twilio and SMTP set, every officer's menu offered
+    the Outbox, which said "no provider configured" and 0 messages, and an officer with
+    an alert scheduled saw nothing there."""
+    sent = officer_client.post(
+        "/officers/alerts", json={"shapes": [circle()], "title": "T", "body": "B"}
+    )
+    assert sent.status_code == 201
+    monkeypatch.setitem(app.config, "DELIVERY_TRANSPORT", "providers")
+    for path in ("/officers/alerts", f"/officers/alerts/{sent.json['alert_id']}"):
+        page = officer_client.get(path).text
+        assert "/officers/outbox" not in page, path
 
 
 def test_running_a_delivery_job_twice_sends_once(officer_client, residents, app_ctx):
