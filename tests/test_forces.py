@@ -1119,6 +1119,9 @@ def test_deleting_ones_details_names_every_force_one_heard_from(app, make_reside
     with browser.session_transaction() as session:
         session[SESSION_KEY] = reference
     gone = browser.post("/my-alerts/delete", data={"csrf_token": csrf_token(browser)})
+    # Said on a page of its own (answered from the post, a reload sent it again).
+    assert gone.status_code == 302 and gone.headers["Location"] == "/my-alerts/deleted"
+    gone = browser.get("/my-alerts/deleted")
     assert gone.status_code == 200 and "Your details are deleted" in gone.text
     assert (
         "You will get no more alerts from Avon and Somerset Police and Wiltshire Police"

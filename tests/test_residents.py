@@ -792,12 +792,15 @@ def test_a_resident_downloads_their_data_then_deletes_it(resident_client, make_o
     token = page_token(client, "/my-alerts/delete")
     twin = client.application.test_client()  # a double tap: the same cookie, sent twice
     twin.set_cookie("session", client.get_cookie("session").value)
-    gone = client.post("/my-alerts/delete", data={"csrf_token": token})
+    gone = client.post("/my-alerts/delete", data={"csrf_token": token}, follow_redirects=True)
     assert "Your details are deleted" in gone.text
     # The second tap says so too (it said "your page has closed", as if it had failed:
     # an outside probe).
-    second = twin.post("/my-alerts/delete", data={"csrf_token": token})
+    second = twin.post("/my-alerts/delete", data={"csrf_token": token}, follow_redirects=True)
     assert second.status_code == 200 and "Your details are deleted" in second.text
+    # Only after a deletion: anyone else is sent to the start.
+    stranger = client.application.test_client().get("/my-alerts/deleted")
+    assert stranger.status_code == 302 and stranger.headers["Location"] == "/"
     assert db.session.scalar(select(func.count()).select_from(Resident)) == 0
     delivery = db.session.scalars(select(Delivery)).one()  # kept for the statistics...
     assert delivery.resident_id is None and delivery.address.startswith("removed:")

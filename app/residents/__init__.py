@@ -117,7 +117,8 @@ def resident_required(view):
             return render_template("residents/confirm_first.html")
         if resident is None and just_deleted(session.get(SESSION_KEY)):
             session.pop(SESSION_KEY, None)
-            return render_template("residents/deleted.html")  # a double tap's second
+            session.setdefault(DELETED_KEY, "")
+            return redirect(url_for("residents.deleted"))  # a double tap's second
         if resident is None:
             session.pop(SESSION_KEY, None)
             flash(_("Your page has closed. Ask for a new link to open it again."))
@@ -744,7 +745,22 @@ def delete(resident):
     delete_resident(resident)
     remember_deleted(reference)
     session.pop(SESSION_KEY, None)
-    return render_template("residents/deleted.html", who=who)
+    # Said on a page of its own: answered from the post, a reload asked to send the
+    # form again (an outside check). The session carries whose alerts they left.
+    session[DELETED_KEY] = who or ""
+    return redirect(url_for("residents.deleted"))
+
+
+DELETED_KEY = "deleted_who"
+
+
+@bp.route("/my-alerts/deleted")
+def deleted():
+    """What became of a resident's details, once, after they deleted them; anyone
+    else is sent to the start."""
+    if DELETED_KEY not in session:
+        return redirect(url_for("public.index"))
+    return render_template("residents/deleted.html", who=session.get(DELETED_KEY) or None)
 
 
 @bp.route("/my-alerts/sign-out", methods=["POST"])
