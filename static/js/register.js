@@ -79,7 +79,12 @@
           showStatement(found.consent ? found : null);
         })
         .catch(function () {
-          if (mine === asked) { place.textContent = ""; showStatement(null); }
+          // Said, not left empty: offline, nothing showed at all (an outside check).
+          if (mine === asked) {
+            place.textContent = postcode.dataset.unchecked || "";
+            place.className = "hint";
+            showStatement(null);
+          }
         });
     };
     // As soon as what is typed is a whole postcode (a pause in typing), else when the

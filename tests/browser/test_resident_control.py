@@ -49,6 +49,15 @@ def test_a_resident_signs_up_confirms_and_manages_their_alerts(page, app_ctx, ru
     expect(page.locator("#postcode-place")).to_have_text("")
     page.get_by_label("Your postcode").press_sequentially("D")
     expect(page.locator("#postcode-place")).to_contain_text("Central ward, City of Bristol")
+    # No answer (the signal dropped): said, not left empty (an outside check).
+    page.route("**/register/postcode*", lambda route: route.abort())
+    page.get_by_label("Your postcode").press("Backspace")
+    page.get_by_label("Your postcode").press_sequentially("D")
+    expect(page.locator("#postcode-place")).to_contain_text("could not be checked just now")
+    page.unroute("**/register/postcode*")
+    page.get_by_label("Your postcode").press("Backspace")
+    page.get_by_label("Your postcode").press_sequentially("D")
+    expect(page.locator("#postcode-place")).to_contain_text("Central ward, City of Bristol")
 
     # Each refusal says what to do, and nothing is stored.
     page.get_by_label("Text message").check()
