@@ -1095,6 +1095,20 @@ def test_the_saved_answers_show_the_language_they_go_in_and_nothing_else_is_sent
     assert answer.params["Body"].startswith(cymraeg + "\n- Heddlu Avon a Gwlad yr Haf.")
 
 
+def test_the_question_on_a_welsh_alert_page_is_marked_with_its_own_language(
+    app, officer, make_resident, run_worker
+):
+    """Found by an outside check: "Atebion: Did you see the van?" on a Welsh staff page
+    had no lang on its English words, and a Welsh voice read them."""
+    make_resident(sms="+447700900941")
+    alert = send(officer, run_worker, question="Seen the <van>?", options=["Yes", "No"])
+    page = signed_in(app, officer, "officer").get(f"/officers/alerts/{alert.id}?lang=cy").text
+    assert '<span lang="en-GB">Seen the &lt;van&gt;?</span>' in page
+    assert '(<span lang="en-GB">Yes</span>)' in page
+    english = signed_in(app, officer, "officer").get(f"/officers/alerts/{alert.id}?lang=en").text
+    assert "<span>Seen the &lt;van&gt;?</span>" in english  # the page's own language
+
+
 def test_a_stop_from_a_number_two_forces_residents_share_is_in_each_forces_log(
     providers, make_resident, second_force
 ):
