@@ -250,6 +250,12 @@ def _work_key(spec: dict) -> str:
     return json.dumps([spec["name"], spec["args"]])
 
 
+# RQ's scheduler queues what is due every second: a job this late has no scheduler.
+# (JOB_LEASE_SECONDS, 10, with a sweep every 5 s, left each retry of a dead
+# scheduler's worker 6-10 s late: an outside check.)
+OVERDUE_SECONDS = 3
+
+
 def release_overdue(seconds: float) -> int:
     """Queue the jobs whose time to run (a retry's backoff, a hand-back) passed over
     `seconds` ago and which RQ's scheduler has not queued; how many. The scheduler runs

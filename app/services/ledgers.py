@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask import current_app
 from redis.exceptions import RedisError
 
 from app import jobs
@@ -24,8 +23,8 @@ def sweep() -> dict[str, int]:
     try:
         alerts = LEDGERS["alerts"]
         found["jobs_requeued"] = jobs.requeue_dead(_urgent_job, alerts.urgent_waiting)
-        # A job not queued JOB_LEASE_SECONDS past its time: its scheduler's worker died.
-        found["jobs_overdue"] = jobs.release_overdue(current_app.config["JOB_LEASE_SECONDS"])
+        # A job not queued OVERDUE_SECONDS past its time: its scheduler's worker died.
+        found["jobs_overdue"] = jobs.release_overdue(jobs.OVERDUE_SECONDS)
     except RedisError:
         pass  # the ledgers' sweep finds their rows once it is back
     for name, each in LEDGERS.items():
