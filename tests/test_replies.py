@@ -441,7 +441,7 @@ def test_an_answer_link_that_is_not_ours_or_a_choice_not_offered_is_refused(
     assert refused.status_code == 400 and "Choose one of the answers shown." in refused.text
     # The button's value and nothing else ("١", "１" and "1\n2" were answer 1: an outside
     # check).
-    for odd in ("\u0661", "\uff11", "1\n2", " 1"):
+    for odd in ("\u0661", "\uff11", "1\n2", " 1", "01"):
         answer = client.post(path, data={"csrf_token": token, "choice": odd})
         assert answer.status_code == 400, odd
     assert all_replies() == []
@@ -481,6 +481,46 @@ def test_an_answer_link_of_an_alert_taken_down_names_it_no_more_and_takes_no_ans
     assert all_replies() == []
     with pytest.raises(replies.ReplyRefused):
         replies.receive_web_answer(delivery_id, "1")
+
+
+def test_the_same_answer_pressed_four_times_at_once_is_one_answer(
+    app, app_ctx, officer, make_resident, run_worker, monkeypatch
+):
+    """Found by an outside check: four presses of the same answer at once made two rows
+    (each read the latest before any wrote). Each press reads slowly here, so that
+    all four read before any writes unless one waits for another."""
+    import threading
+
+    from app.dao import replies as replies_dao
+
+    latest = replies_dao.latest_web_answer
+
+    def slowly(delivery_id):
+        found = latest(delivery_id)
+        time.sleep(0.3)
+        return found
+
+    monkeypatch.setattr(replies_dao, "latest_web_answer", slowly)
+
+    make_resident(sms=None, email="race@example.invalid")
+    send(officer, run_worker, question="Seen it?", options=["Yes", "No"])
+    (delivery_id,) = db.session.scalars(select(Delivery.id))
+    db.session.commit()
+    start = threading.Barrier(4)
+
+    def press() -> None:
+        with app.app_context():
+            start.wait()
+            replies.receive_web_answer(delivery_id, "2")
+            db.session.commit()
+
+    presses = [threading.Thread(target=press) for _ in range(4)]
+    for each in presses:
+        each.start()
+    for each in presses:
+        each.join(20)
+    db.session.rollback()
+    assert [r.answer for r in all_replies()] == [2]
 
 
 def test_once_a_resident_has_deleted_their_details_their_messages_take_no_answers(

@@ -391,6 +391,8 @@ def receive_web_answer(delivery_id: int, choice: str) -> str:
     # The button's own value: "1" and nothing else ("١", "１" and "1\n2" were answer 1:
     # an outside check).
     number = whole_number(choice)
+    if number is not None and choice != str(number):
+        number = None  # "01" is no button's value
     answer = number if number is not None and 1 <= number <= answered.question_options else None
     if answer is not None:
         kind = "answer"
@@ -401,6 +403,8 @@ def receive_web_answer(delivery_id: int, choice: str) -> str:
     # Each press is its own answer: the latest counts, so changing back counts too. The
     # same as the latest again adds nothing, and a link answers at most
     # WEB_ANSWERS_AN_HOUR times an hour (each post was a row, without end: the same).
+    # One press at a time for a message: four at once made two rows (an outside check).
+    lock_until_commit(db.session, f"web-answer:{delivery_id}")
     if replies_dao.latest_web_answer(delivery_id) == (kind, answer):
         db.session.rollback()
         return kind
