@@ -160,21 +160,25 @@ def test_a_residents_latest_answer_counts_once_whichever_message_they_answered(
     assert [o["count"] for o in answers["options"]] == [1, 1]
 
 
+def yes_in_two_wards(providers, officer, make_resident, run_worker, central, lawrence_hill):
+    """The answers to an alert's question after `central` residents of Central and
+    `lawrence_hill` of Lawrence Hill each texted 1 (Yes)."""
+    numbers = [(f"+4477009007{n:02d}", "BS1 6AD") for n in range(central)]
+    numbers += [(f"+4477009008{n:02d}", "BS1 3AE") for n in range(lawrence_hill)]
+    for number, postcode in numbers:
+        make_resident(postcode=postcode, sms=number)
+    alert = send(officer, run_worker, question="Did you see anything?", options=["Yes", "No"])
+    for number, _postcode in numbers:
+        providers.gateway.text_in(inbound(providers), number, "1")
+    return replies.answers_of(db.session.get(Alert, alert.id))
+
+
 def test_a_wards_hidden_answers_cannot_be_worked_out_from_the_totals(
     providers, officer, make_resident, run_worker
 ):
     """Found by an outside check: 7 said Yes, 5 of them in Central, and Ashley's hidden
     count was 7 - 5. A ward's small count is hidden with another beside it."""
-    central = [f"+4477009007{n:02d}" for n in range(5)]
-    lawrence_hill = [f"+4477009008{n:02d}" for n in range(2)]
-    for number in central:
-        make_resident(postcode="BS1 6AD", sms=number)
-    for number in lawrence_hill:
-        make_resident(postcode="BS1 3AE", sms=number)
-    alert = send(officer, run_worker, question="Did you see anything?", options=["Yes", "No"])
-    for number in central + lawrence_hill:
-        providers.gateway.text_in(inbound(providers), number, "1")
-    answers = replies.answers_of(db.session.get(Alert, alert.id))
+    answers = yes_in_two_wards(providers, officer, make_resident, run_worker, 5, 2)
     assert [o["count"] for o in answers["options"]] == [7, 0]
     shown = {ward["name"]: ward["counts"][1] for ward in answers["wards"]}
     assert shown == {"Central": None, "Lawrence Hill": None}  # 5 is hidden with the 2
@@ -187,16 +191,7 @@ def test_a_wards_hidden_answers_are_not_pinned_by_a_total_shown_beside_them(
     cells as if it were not: 4 and 4 in two wards, each "fewer than 5", under a total
     of 8 were 4 each. Where the total would be hidden, the option's wards are hidden as
     protecting one, and say so."""
-    central = [f"+4477009007{n:02d}" for n in range(4)]
-    lawrence_hill = [f"+4477009008{n:02d}" for n in range(4)]
-    for number in central:
-        make_resident(postcode="BS1 6AD", sms=number)
-    for number in lawrence_hill:
-        make_resident(postcode="BS1 3AE", sms=number)
-    alert = send(officer, run_worker, question="Did you see anything?", options=["Yes", "No"])
-    for number in central + lawrence_hill:
-        providers.gateway.text_in(inbound(providers), number, "1")
-    answers = replies.answers_of(db.session.get(Alert, alert.id))
+    answers = yes_in_two_wards(providers, officer, make_resident, run_worker, 4, 4)
     assert [o["count"] for o in answers["options"]] == [8, 0]
     assert [ward["counts"][1] for ward in answers["wards"]] == [None, None]
     assert answers["hidden_label"] == "fewer than 5, or hidden to protect one"

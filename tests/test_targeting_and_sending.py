@@ -467,13 +467,8 @@ def test_work_the_sweeper_puts_back_goes_in_jobs_of_one_channel_calls_last(
     assert [each.pop() for each in channels] == ["email", "sms", "voice"]
 
 
-def test_work_the_sweeper_puts_back_goes_urgent_alerts_first(officer_client, make_resident):
-    """Found by an outside check: after Redis was lost, rows went back in id order, and
-    an incident's calls all waited behind those of the routine alert sent a second
-    before it (its first call at +45 s rather than +9 s)."""
-
-    for n in range(3):
-        make_resident(postcode="BS1 6AD", sms=f"+44770090083{n}", voice=f"+44117496083{n}")
+def routine_then_urgent(officer_client) -> tuple[int, int]:
+    """The ids of a routine alert, then an incident, sent one after the other."""
     ids = []
     for category in ("crime_prevention", "incident"):
         sent = officer_client.post(
@@ -482,7 +477,17 @@ def test_work_the_sweeper_puts_back_goes_urgent_alerts_first(officer_client, mak
         )
         assert sent.status_code == 201, sent.json
         ids.append(sent.json["alert_id"])
-    routine, urgent = ids
+    return ids[0], ids[1]
+
+
+def test_work_the_sweeper_puts_back_goes_urgent_alerts_first(officer_client, make_resident):
+    """Found by an outside check: after Redis was lost, rows went back in id order, and
+    an incident's calls all waited behind those of the routine alert sent a second
+    before it (its first call at +45 s rather than +9 s)."""
+
+    for n in range(3):
+        make_resident(postcode="BS1 6AD", sms=f"+44770090083{n}", voice=f"+44117496083{n}")
+    routine, urgent = routine_then_urgent(officer_client)
     order = put_back_after_redis_was_lost(12, "alert_id")
     assert order == [{urgent}, {urgent}, {routine}, {routine}], order
     # The incident's rows made a moment after the routine alert's: not yet "forgotten"
@@ -511,15 +516,7 @@ def test_jobs_that_died_go_back_urgent_alerts_first_and_not_while_the_database_i
 
     for n in range(2):
         make_resident(postcode="BS1 6AD", sms=f"+44770090084{n}")
-    ids = []
-    for category in ("crime_prevention", "incident"):
-        sent = officer_client.post(
-            "/officers/alerts",
-            json={"shapes": [circle()], "title": "T", "body": "B", "category": category},
-        )
-        assert sent.status_code == 201, sent.json
-        ids.append(sent.json["alert_id"])
-    routine, urgent = ids
+    routine, urgent = routine_then_urgent(officer_client)
     queued = jobs.queue().jobs
     assert {job.args[0] for job in queued} == {routine, urgent}
     jobs.queue().empty()
