@@ -150,8 +150,7 @@ def test_a_residents_latest_answer_counts_once_whichever_message_they_answered(
     providers.gateway.text_in(inbound(providers), "+447700900612", "2")
     answers = replies.answers_of(db.session.get(Alert, alert.id))
     assert [o["count"] for o in answers["options"]] == [0, 2]
-    assert [ward["counts"][1] for ward in answers["wards"]] == [0, 0]
-    assert [ward["counts"][2] for ward in answers["wards"]] == [None, None]
+    assert answers["wards"] == []  # no ward with 5 answers of any one kind: none named
     mail = db.session.scalar(select(Delivery.id).where(Delivery.channel == "email"))
     path = f"/answer/{answer_token(mail)}"
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text).group(1)
@@ -160,11 +159,15 @@ def test_a_residents_latest_answer_counts_once_whichever_message_they_answered(
     assert [o["count"] for o in answers["options"]] == [1, 1]
 
 
-def yes_in_two_wards(providers, officer, make_resident, run_worker, central, lawrence_hill):
+def yes_in_two_wards(
+    providers, officer, make_resident, run_worker, central, lawrence_hill, *, again=False
+):
     """The answers to an alert's question after `central` residents of Central and
-    `lawrence_hill` of Lawrence Hill each texted 1 (Yes)."""
-    numbers = [(f"+4477009007{n:02d}", "BS1 6AD") for n in range(central)]
-    numbers += [(f"+4477009008{n:02d}", "BS1 3AE") for n in range(lawrence_hill)]
+    `lawrence_hill` of Lawrence Hill each texted 1 (Yes); `again`: other numbers, and
+    the other residents' alerts answered first."""
+    start = 50 if again else 0
+    numbers = [(f"+4477009007{start + n:02d}", "BS1 6AD") for n in range(central)]
+    numbers += [(f"+4477009008{start + n:02d}", "BS1 3AE") for n in range(lawrence_hill)]
     for number, postcode in numbers:
         make_resident(postcode=postcode, sms=number)
     alert = send(officer, run_worker, question="Did you see anything?", options=["Yes", "No"])
@@ -180,8 +183,13 @@ def test_a_wards_hidden_answers_cannot_be_worked_out_from_the_totals(
     count was 7 - 5. A ward's small count is hidden with another beside it."""
     answers = yes_in_two_wards(providers, officer, make_resident, run_worker, 5, 2)
     assert [o["count"] for o in answers["options"]] == [7, 0]
-    shown = {ward["name"]: ward["counts"][1] for ward in answers["wards"]}
-    assert shown == {"Central": None, "Lawrence Hill": None}  # 5 is hidden with the 2
+    # Central's 5 is hidden with Lawrence Hill's 2; left with no count shown, Central is
+    # not named either (named, its answers were at least one), nor is Lawrence Hill.
+    assert answers["wards"] == []
+    # With 6 and 6, both shown; the option nobody chose reads 0 in each.
+    more = yes_in_two_wards(providers, officer, make_resident, run_worker, 6, 6, again=True)
+    shown = {ward["name"]: ward["counts"] for ward in more["wards"]}
+    assert shown == {"Central": {1: 6, 2: 0}, "Lawrence Hill": {1: 6, 2: 0}}
 
 
 def test_a_wards_hidden_answers_are_not_pinned_by_a_total_shown_beside_them(
@@ -193,7 +201,29 @@ def test_a_wards_hidden_answers_are_not_pinned_by_a_total_shown_beside_them(
     protecting one, and say so."""
     answers = yes_in_two_wards(providers, officer, make_resident, run_worker, 4, 4)
     assert [o["count"] for o in answers["options"]] == [8, 0]
-    assert [ward["counts"][1] for ward in answers["wards"]] == [None, None]
+    assert answers["wards"] == []  # neither has 5: neither is named
+
+
+def test_a_ward_is_named_only_beside_a_count_shown(providers, officer, make_resident, run_worker):
+    """Found by an outside check: a ward is listed only when someone there answered,
+    so 2 Yes over two listed wards, both hidden, was 1 each; and 7 Yes, 5 in Central
+    shown, two hidden wards: 1 each. A ward is named only beside a count of 5 or more
+    that is shown; the rest are one cell, never shown, kept from being worked out."""
+    numbers = [(f"+4477009009{n:02d}", "BS1 6AD", "1") for n in range(6)]  # Central: Yes
+    numbers += [(f"+4477009009{n:02d}", "BS1 6AD", "2") for n in range(6, 12)]  # and No
+    numbers += [("+447700900990", "BS1 3AE", "1"), ("+447700900991", "BS3 1AA", "1")]
+    for number, postcode, _said in numbers:
+        make_resident(postcode=postcode, sms=number)
+    alert = send(officer, run_worker, question="Seen it?", options=["Yes", "No"])
+    for number, _postcode, said in numbers:
+        providers.gateway.text_in(inbound(providers), number, said)
+    answers = replies.answers_of(db.session.get(Alert, alert.id))
+    assert [o["count"] for o in answers["options"]] == [8, 6]
+    # Central alone is named; its Yes (6 of 8: the other 2 in two wards not named) is
+    # hidden with them, its No (6 of 6) shown.
+    assert [ward["name"] for ward in answers["wards"]] == ["Central"]
+    (central,) = answers["wards"]
+    assert central["counts"] == {1: None, 2: 6}
     assert answers["hidden_label"] == "fewer than 5, or hidden to protect one"
 
 

@@ -611,16 +611,25 @@ def answers_of(alert) -> dict:
             ward_code or "", {"name": ward_name or "Ward not known", "counts": {}}
         )
         ward["counts"][option] = count
+    k = current_app.config["DENSITY_MIN_COUNT"]
+    # A ward is named only beside a count of k or more: named, its answers were at
+    # least one, and 2 Yes over two named wards, each hidden, was 1 each (an outside
+    # check). The wards not named are one cell per option, never shown.
+    named = [code for code, ward in wards.items() if max(ward["counts"].values()) >= k]
     # Each option's total is shown: a ward's small count is hidden with another beside
     # it, so that it cannot be worked out by subtraction (7 said Yes, 5 of them in
     # Central: Ashley's hidden 2 was 7 - 5, an outside check).
     values = {("total", n): total for n, total in totals.items()}
-    values |= {(code, n): ward["counts"].get(n, 0) for code, ward in wards.items() for n in totals}
-    table = suppress(
-        values,
-        [Group(("total", n), tuple((code, n) for code in wards)) for n in totals],
-        k=current_app.config["DENSITY_MIN_COUNT"],
-    )
+    values |= {(code, n): wards[code]["counts"].get(n, 0) for code in named for n in totals}
+    values |= {
+        ("unnamed", n): sum(w["counts"].get(n, 0) for c, w in wards.items() if c not in named)
+        for n in totals
+    }
+    # (The wards not named, when some of them chose it: their sum is a cell to keep
+    # from being worked out too, as the alert's area may hold one other ward alone.)
+    unnamed = {n: (("unnamed", n),) if values[("unnamed", n)] else () for n in totals}
+    groups = [Group(("total", n), (*((code, n) for code in named), *unnamed[n])) for n in totals]
+    table = suppress(values, groups, k=k)
     # Each total is shown whatever the table would hide: where it would hide one, the
     # option's wards are all hidden with it, as protecting others (its total 1 beside
     # one ward's hidden cell was that cell, and 8 over two hidden wards was 4 and 4: an
@@ -628,21 +637,22 @@ def answers_of(alert) -> dict:
     # row.
     exposed = [n for n in totals if totals[n] and ("total", n) in table.hidden]
     if exposed and len(wards) == 1:
-        wards = {}
-    table = table.hiding_too((code, n) for code in wards for n in exposed)
+        named = []
+    table = table.hiding_too((code, n) for code in named for n in exposed)
+    # And a ward left with no count shown of k or more is not named after all.
+    named = [code for code in named if any((table.shown((code, n)) or 0) >= k for n in totals)]
     # An option nobody chose is 0 in every ward (its 0 total, shown, says so: each
     # read "fewer than 5": an outside check).
     ward_rows = [
         {
-            "name": ward["name"],
+            "name": wards[code]["name"],
             "counts": {n: 0 if not totals[n] else table.shown((code, n)) for n in totals},
         }
-        for code, ward in wards.items()
+        for code in named
     ]
     # A ward's hidden cell says it may be one hidden to protect another: "fewer than 5"
     # twice under a total of 8 was 4 each.
     protecting = bool(exposed) or any(key[0] != "total" for key in table.secondary)
-    k = current_app.config["DENSITY_MIN_COUNT"]
     receipt: dict[str, dict[str, int]] = {}
     if alert.confirm_receipt:
         for channel, state, count in replies_dao.receipt_counts(alert.id):
