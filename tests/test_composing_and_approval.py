@@ -324,6 +324,11 @@ def test_the_compose_preview_says_what_sending_would_refuse_in_the_words(officer
         # Texted back as the word, it stops every text (an outside check offered it).
         (["Stop", "Carry on"], "An answer cannot be STOP"),
         (["Yes", "Stopio"], "An answer cannot be STOP"),
+        # HELP is answered with who we are, START takes texts again, "2" is answer 2
+        # (a re-check).
+        (["Help", "No"], "An answer cannot be HELP"),
+        (["Yes", "Unstop"], "An answer cannot be HELP"),
+        (["1", "2"], "An answer cannot be HELP"),
     ):
         for key in ("answer_options", "answer_options_cy"):
             asked = base | {key: options, "question_cy": "Welsoch chi?"}
@@ -331,6 +336,13 @@ def test_the_compose_preview_says_what_sending_would_refuse_in_the_words(officer
             assert preview.json["refused"][key].startswith(
                 said.replace("Answer", "Welsh answer") if key.endswith("_cy") else said
             ), (key, options, preview.json["refused"])
+    # Answers of no letters are told apart as they are written (👍 and 👎 were "the
+    # same": a re-check).
+    thumbs = base | {"answer_options": ["\U0001f44d", "\U0001f44e"]}
+    assert (
+        "answer_options"
+        not in officer_client.post("/officers/compose", json=thumbs).json["refused"]
+    )
     # An English answer refused is said as itself, not as "write it in English too".
     sent = officer_client.post(
         "/officers/alerts",

@@ -4,6 +4,7 @@ on the title, message, category, recording and time to send."""
 from __future__ import annotations
 
 import math
+import unicodedata
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
@@ -436,8 +437,12 @@ def _answers_refusal(options: list[str]) -> str | None:
         return gettext("Give at most %(most)s answers.", most=MAX_OPTIONS)
     if any(len(option) > MAX_OPTION for option in options):
         return gettext("Keep each answer to %(most)s characters.", most=MAX_OPTION)
-    # As a reply is read: "Ｙｅｓ" (full width) is "Yes" (an outside check).
-    read = [replies.word_of(option) for option in options]
+    # As a reply is read: "Ｙｅｓ" (full width) is "Yes" (an outside check); an answer
+    # of no letters (👍, 👎) as it is written.
+    read = [
+        replies.word_of(option) or " ".join(unicodedata.normalize("NFKC", option).split())
+        for option in options
+    ]
     if len(set(read)) < len(options):
         # "Reply 1 for Yes, 2 for yes" (an outside check): one of them means nothing.
         return gettext("Two answers are the same. Give each answer once, in different words.")
@@ -448,7 +453,18 @@ def _answers_refusal(options: list[str]) -> str | None:
             "An answer cannot be STOP or another way of asking to stop: a resident who "
             "texts it back stops every text from us."
         )
+    if any(word in ACTED_ON or word.isdigit() for word in read):
+        # HELP is answered with who we are, START takes texts again, and "2" is read as
+        # answer 2: texted back, none counts as this answer (an outside check).
+        return gettext(
+            "An answer cannot be HELP, INFO, START or a number: a resident who texts it "
+            "back is not counted as choosing it."
+        )
     return None
+
+
+# Replies that mean something of their own, whatever was asked.
+ACTED_ON = frozenset({"HELP", "INFO", *(optout.START_WORDS - {"YES"})})
 
 
 def _checked_answers(errors: dict[str, str], options: list[str], *, welsh: bool) -> list[str]:
