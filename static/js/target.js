@@ -1239,19 +1239,21 @@
   function refreshCompose() {
     saveDraft();
     clearTimeout(composeTimer);
-    composeTimer = setTimeout(function () {
-      var mine = ++composeSequence;
-      var words = composedWords();
-      CA.fetchJSON(settings.composeUrl, words)
-        .then(function (c) {
-          if (mine === composeSequence) {
-            c.words = JSON.stringify(words);  // what it said of: Send… asks of these alone
-            showCompose(c);
-          }
-        })
-        .catch(function () {});
-    }, 250);
+    composeTimer = setTimeout(function () { composeNow().catch(function () {}); }, 250);
   }
+  // The preview of the words as they are now, at once.
+  function composeNow() {
+    clearTimeout(composeTimer);
+    var mine = ++composeSequence;
+    var words = composedWords();
+    return CA.fetchJSON(settings.composeUrl, words).then(function (c) {
+      if (mine === composeSequence) {
+        c.words = JSON.stringify(words);  // what it said of: Send… asks of these alone
+        showCompose(c);
+      }
+    });
+  }
+  var wordsAsked = null;  // the words Send… last waited for a preview of
   function composedWords() {
     return Object.assign(
       { title: $("title").value, body: $("body").value, mode: mode(), recording_id: recordingId },
@@ -1510,7 +1512,17 @@
     // What the preview said the send refuses in these very words (an answer twice, an
     // invisible character), at its box, before the question: "Send to 7 residents
     // now?" was asked, and only "Send now" refused (an outside check).
-    var said = lastCompose && lastCompose.words === JSON.stringify(composedWords()) ? lastCompose.refused || {} : {};
+    // Tapped before the preview of what was just typed came back: asked now, and
+    // Send… goes on once it answers (within 150 ms of typing an answer twice, the
+    // question was asked: a re-check). Once only for the same words: with no signal,
+    // the send itself says what it refuses.
+    var current = JSON.stringify(composedWords());
+    if ((!lastCompose || lastCompose.words !== current) && wordsAsked !== current) {
+      wordsAsked = current;
+      composeNow().catch(function () {}).finally(function () { $("compose").requestSubmit(); });
+      return;
+    }
+    var said = lastCompose && lastCompose.words === current ? lastCompose.refused || {} : {};
     var refusedKey = Object.keys(said)[0];
     if (refusedKey) {
       composeError(said[refusedKey], REFUSED_BOXES[refusedKey] ? $(REFUSED_BOXES[refusedKey]) : null);

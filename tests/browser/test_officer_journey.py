@@ -330,6 +330,13 @@ def test_the_question_in_welsh_too_goes_with_the_welsh_and_is_checked_before_sen
     expect(page.locator("#answer-cy-1")).to_be_focused()
     page.locator("#answer-cy-2").fill("Naddo")
     expect(page.locator("#answers-cy-refused")).to_be_hidden()
+    # Tapped at once after typing, before the preview of it came back: the same (the
+    # question was asked: a re-check).
+    page.locator("#answer-cy-2").fill("do")
+    page.get_by_role("button", name="Send…").click()
+    expect(page.locator("#compose-error")).to_contain_text("Two answers are the same.")
+    expect(page.locator("#confirm")).to_be_hidden()
+    page.locator("#answer-cy-2").fill("Naddo")
     page.locator("summary", has_text="Text message as residents see it").click()
     expect(page.locator("#preview-sms-cy")).to_contain_text(
         "Welsoch chi hi? Atebwch 1 ar gyfer Do, 2 ar gyfer Naddo."
