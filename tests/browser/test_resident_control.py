@@ -139,6 +139,7 @@ def test_a_resident_signs_up_confirms_and_manages_their_alerts(page, app_ctx, ru
     page.get_by_role("link", name="Your alerts: places, groups, quiet hours").click()
     confirm = page.locator(".contacts").get_by_role("link", name="confirm", exact=True)
     expect(confirm.first).to_be_visible()
+    page.wait_for_load_state()  # its style sheet too (CI measured it before, loaded)
     assert [box["height"] >= 24 for box in map(lambda c: c.bounding_box(), confirm.all())] == [
         True
     ] * confirm.count()
