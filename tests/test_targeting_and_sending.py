@@ -537,7 +537,18 @@ def test_jobs_that_died_go_back_urgent_alerts_first_and_not_while_the_database_i
     assert len(client.hgetall(jobs.RUNNING_KEY)) == 2 and jobs.waiting() == 1
     monkeypatch.undo()
 
+    # The urgent one is put on the queue first: a worker waiting idle takes whichever
+    # comes first, and took the routine one (a re-check).
+    pushed = []
+    enqueue = jobs.enqueue
+
+    def recorded(name, *args, **options):
+        pushed.append(args[0])
+        return enqueue(name, *args, **options)
+
+    monkeypatch.setattr(jobs, "enqueue", recorded)
     assert ledgers.sweep()["jobs_requeued"] == 2
+    assert pushed == [urgent, routine]
     order = [(job.func_name.rsplit(".", 1)[-1], job.args[0]) for job in jobs.queue().jobs]
     # The incident's at the front; the routine alert's behind what waited, since the
     # incident's rows wait.

@@ -318,9 +318,11 @@ def requeue_dead(
             client.hdel(FAILURES_KEY, _work_key(spec))
             continue
         taken.append((spec, mark))
-    for spec, _ in (each for each in taken if not each[1]):
-        enqueue(spec["name"], *spec["args"], bulk=spec["bulk"], at_front=not behind)
-    # Each to the front, the last first: the first taken ends first.
+    # The urgent ones first, each to the front, the last first (the first taken ends
+    # first); then the rest: queued first, a routine job went to a worker waiting idle
+    # before any urgent one was on the queue (a re-check).
     for spec, _ in reversed([each for each in taken if each[1]]):
         enqueue(spec["name"], *spec["args"], bulk=spec["bulk"], at_front=True)
+    for spec, _ in (each for each in taken if not each[1]):
+        enqueue(spec["name"], *spec["args"], bulk=spec["bulk"], at_front=not behind)
     return len(taken)
