@@ -1546,7 +1546,9 @@ def test_lines_kept_for_urgent_calls_only_while_they_want_them(app_ctx):
     lines.redis.set("voice:lines:kept", 1)
     assert lines.keep("kept:a:", 1) == ["kept:a:1"]  # routine, one line free after
     assert lines.keep("kept:u:", 3, urgent=True) == ["kept:u:1"]  # wanting two more
-    assert 0 < lines.redis.pttl(URGENT) <= 5000
+    # Long enough for its job to come back through the sweeper when the scheduler's
+    # worker died (5 s lapsed first: a re-check).
+    assert 10_000 < lines.redis.pttl(URGENT) <= 15_000
     lines.release("kept:a:1")
     assert lines.keep("kept:b:", 1) == []  # freed while urgent calls want it
     assert lines.keep("kept:v:", 1, urgent=True) == ["kept:v:1"]

@@ -75,9 +75,11 @@ return kept
 # incident's calls so handed back lost each freed line to a routine alert's queued
 # call jobs: in 3 of 6 runs every routine call went before the incident's last (an
 # outside check). Kept URGENT_SECONDS after the last such call found none free, long
-# enough for its job to come back; a dead job's ends then.
+# enough for its job to come back, through the sweeper too when the scheduler's worker
+# died (OVERDUE_SECONDS and a sweep: 5 s lapsed first, a re-check); a dead job's ends
+# then.
 URGENT = "voice:lines:urgent"
-URGENT_SECONDS = 5
+URGENT_SECONDS = 15
 # A line kept for a call a job is claiming is taken by it within moments; one a dead
 # worker kept comes back after this long.
 KEEP_SECONDS = 60
