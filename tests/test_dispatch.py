@@ -1468,6 +1468,27 @@ def test_a_turn_is_taken_of_every_limit_at_once_or_of_none(app_ctx):
     assert RateLimiter(redis_store.client, {"sms": 0}).per_second == 0  # no limit at all
 
 
+def test_a_claim_is_committed_durably_whatever_the_servers_setting(
+    providers, officer, make_resident
+):
+    """Found by an outside check: on a server with synchronous_commit off, a crash lost
+    claims already acknowledged, and three texts went twice. The claim's own
+    transaction asks for a durable commit."""
+    from app.dao import outbound as ledger_sql
+
+    make_resident(postcode="BS1 6AD", sms="+447700900391")
+    alert = send(officer)
+    db.session.execute(text("SET synchronous_commit = off"))  # this connection's
+    try:
+        assert ledger_sql.claim("deliveries", ids(alert.id))
+        assert db.session.execute(text("SHOW synchronous_commit")).scalar() == "on"
+        db.session.commit()
+        assert db.session.execute(text("SHOW synchronous_commit")).scalar() == "off"
+    finally:
+        db.session.execute(text("RESET synchronous_commit"))
+        db.session.commit()
+
+
 def test_a_call_holds_a_line_until_it_ends_or_its_hold_runs_out(app_ctx):
     from app.channels.lines import Lines
     from app.extensions import redis_store
