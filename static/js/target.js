@@ -1515,11 +1515,14 @@
     // Tapped before the preview of what was just typed came back: asked now, and
     // Send… goes on once it answers (within 150 ms of typing an answer twice, the
     // question was asked: a re-check). Once only for the same words: with no signal,
-    // the send itself says what it refuses.
+    // the send itself says what it refuses; nor more than 3 s on a weak one.
     var current = JSON.stringify(composedWords());
     if ((!lastCompose || lastCompose.words !== current) && wordsAsked !== current) {
       wordsAsked = current;
-      composeNow().catch(function () {}).finally(function () { $("compose").requestSubmit(); });
+      var patience = new Promise(function (resolve) { setTimeout(resolve, 3000); });
+      Promise.race([composeNow().catch(function () {}), patience]).then(function () {
+        $("compose").requestSubmit();
+      });
       return;
     }
     var said = lastCompose && lastCompose.words === current ? lastCompose.refused || {} : {};

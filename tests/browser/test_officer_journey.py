@@ -350,6 +350,21 @@ def test_the_question_in_welsh_too_goes_with_the_welsh_and_is_checked_before_sen
     assert page.console_errors == []
 
 
+def test_send_waits_for_the_words_preview_no_more_than_a_moment(
+    page, sign_in_page, bristol_residents
+):
+    """Send… tapped before the preview of what was just typed came back asks for it
+    first (a refused answer was otherwise missed); with no answer, it goes on within
+    3 s rather than wait on a weak signal for ever."""
+    sign_in_page("officer")
+    write_alert(page, "Road closed", "The A38 is shut.")
+    expect(page.locator("#reach-residents")).not_to_have_text("–")
+    page.route("**/officers/compose", lambda route: None)  # never answered
+    page.get_by_label("Title").fill("Road closed again")
+    page.get_by_role("button", name="Send…").click()
+    expect(page.locator("#confirm")).to_be_visible(timeout=6_000)
+
+
 def test_editing_the_message_adds_nothing_to_the_browsers_history(
     page, sign_in_page, bristol_residents
 ):
