@@ -336,6 +336,15 @@ def test_the_compose_preview_says_what_sending_would_refuse_in_the_words(officer
             assert preview.json["refused"][key].startswith(
                 said.replace("Answer", "Welsh answer") if key.endswith("_cy") else said
             ), (key, options, preview.json["refused"])
+    # Which answer of those typed it is about, so the page marks that box (it marked
+    # the first: a re-check).
+    for options, at in (
+        (["Yes", "No", "yes"], 3),
+        (["Yes", "Help", "No"], 2),
+        (["Yes", "N\u202eo"], 2),
+    ):
+        preview = officer_client.post("/officers/compose", json=base | {"answer_options": options})
+        assert preview.json["refused_answer"] == {"answer_options": at}, options
     # Answers of no letters are told apart as they are written (👍 and 👎 were "the
     # same": a re-check).
     thumbs = base | {"answer_options": ["\U0001f44d", "\U0001f44e"]}

@@ -1263,6 +1263,18 @@
   var REFUSED_BOXES = { title: "title", body: "body", question: "question", title_cy: "title-cy",
                         body_cy: "body-cy", question_cy: "question-cy", answer_options: "answer-1",
                         answer_options_cy: "answer-cy-1" };
+  // The box a refusal is about: an answer's own (the nth of those typed), else its
+  // field's (the first answer was marked whichever was at fault: a re-check).
+  function refusedBox(key, answer) {
+    var selector = { answer_options: ".answer-option", answer_options_cy: ".answer-option-cy" }[key];
+    if (selector && answer) {
+      var typed = Array.prototype.filter.call(document.querySelectorAll(selector), function (input) {
+        return input.value.trim();
+      });
+      if (typed[answer - 1]) { return typed[answer - 1]; }
+    }
+    return REFUSED_BOXES[key] ? $(REFUSED_BOXES[key]) : null;
+  }
   // The Welsh title and message, when the officer writes both.
   function welshWords() {
     return { title_cy: $("title-cy").value, body_cy: $("body-cy").value };
@@ -1528,7 +1540,7 @@
     var said = lastCompose && lastCompose.words === current ? lastCompose.refused || {} : {};
     var refusedKey = Object.keys(said)[0];
     if (refusedKey) {
-      composeError(said[refusedKey], REFUSED_BOXES[refusedKey] ? $(REFUSED_BOXES[refusedKey]) : null);
+      composeError(said[refusedKey], refusedBox(refusedKey, (lastCompose.refused_answer || {})[refusedKey]));
       return;
     }
     if (previewPending || areaLoads) { composeError(_("Wait for the count of residents reached, then send. If it does not come, check your signal and change the area to try again.")); return; }

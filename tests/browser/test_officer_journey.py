@@ -327,7 +327,9 @@ def test_the_question_in_welsh_too_goes_with_the_welsh_and_is_checked_before_sen
     page.get_by_role("button", name="Send…").click()
     expect(page.locator("#confirm")).to_be_hidden()
     expect(page.locator("#compose-error")).to_contain_text("Two answers are the same.")
-    expect(page.locator("#answer-cy-1")).to_be_focused()
+    # The box at fault (the second of the two: the first was marked, a re-check).
+    expect(page.locator("#answer-cy-2")).to_be_focused()
+    expect(page.locator("#answer-cy-2")).to_have_attribute("aria-invalid", "true")
     page.locator("#answer-cy-2").fill("Naddo")
     expect(page.locator("#answers-cy-refused")).to_be_hidden()
     # Tapped at once after typing, before the preview of it came back: the same (the

@@ -65,8 +65,9 @@ def compose_preview(
     # The answers as typed too (an invisible character, one too long, two the same, too
     # many): only "Send now" refused them (an outside check).
     refused: dict[str, str] = {}
-    _answers_as_typed(refused, answer_options, welsh=False)
-    _answers_as_typed(refused, answer_options_cy, welsh=True)
+    refused_answer: dict[str, int] = {}
+    _answers_as_typed(refused, answer_options, welsh=False, at=refused_answer)
+    _answers_as_typed(refused, answer_options_cy, welsh=True, at=refused_answer)
     answer_options = answer_options[:MAX_OPTIONS]
     answer_options_cy = answer_options_cy[:MAX_OPTIONS]
     force_row = forces.current_force()
@@ -201,6 +202,7 @@ def compose_preview(
     )
     return {
         "refused": refused,
+        "refused_answer": refused_answer,
         "sms": {
             "text": sms,
             **length.as_dict(),
@@ -432,34 +434,55 @@ def _checked_ask(
 
 def _answers_refusal(options: list[str]) -> str | None:
     """What is wrong with these answers (cleaned) whatever else is typed: more than
-    MAX_OPTIONS, one over MAX_OPTION characters, two the same."""
+    MAX_OPTIONS, one over MAX_OPTION characters, two the same, one a resident cannot
+    text back as meant."""
+    found = _answer_at_fault(options)
+    return found[0] if found else None
+
+
+def _answer_at_fault(options: list[str]) -> tuple[str, int] | None:
+    """_answers_refusal's refusal, and which answer (from 1) it is about."""
     if len(options) > MAX_OPTIONS:
-        return gettext("Give at most %(most)s answers.", most=MAX_OPTIONS)
-    if any(len(option) > MAX_OPTION for option in options):
-        return gettext("Keep each answer to %(most)s characters.", most=MAX_OPTION)
+        return gettext("Give at most %(most)s answers.", most=MAX_OPTIONS), MAX_OPTIONS + 1
     # As a reply is read: "Ｙｅｓ" (full width) is "Yes" (an outside check); an answer
     # of no letters (👍, 👎) as it is written.
     read = [
         replies.word_of(option) or " ".join(unicodedata.normalize("NFKC", option).split())
         for option in options
     ]
-    if len(set(read)) < len(options):
+    checks = (
+        (
+            lambda n: len(options[n]) > MAX_OPTION,
+            gettext("Keep each answer to %(most)s characters.", most=MAX_OPTION),
+        ),
         # "Reply 1 for Yes, 2 for yes" (an outside check): one of them means nothing.
-        return gettext("Two answers are the same. Give each answer once, in different words.")
-    if any(optout.wants_stop(word) for word in read):
+        (
+            lambda n: read[n] in read[:n],
+            gettext("Two answers are the same. Give each answer once, in different words."),
+        ),
         # Texted back as the word, not its number, it stops every text from us (an
         # outside check offered "STOP" as an answer).
-        return gettext(
-            "An answer cannot be STOP or another way of asking to stop: a resident who "
-            "texts it back stops every text from us."
-        )
-    if any(word in ACTED_ON or word.isdigit() for word in read):
+        (
+            lambda n: optout.wants_stop(read[n]),
+            gettext(
+                "An answer cannot be STOP or another way of asking to stop: a resident who "
+                "texts it back stops every text from us."
+            ),
+        ),
         # HELP is answered with who we are, START takes texts again, and "2" is read as
         # answer 2: texted back, none counts as this answer (an outside check).
-        return gettext(
-            "An answer cannot be HELP, INFO, START or a number: a resident who texts it "
-            "back is not counted as choosing it."
-        )
+        (
+            lambda n: read[n] in ACTED_ON or read[n].isdigit(),
+            gettext(
+                "An answer cannot be HELP, INFO, START or a number: a resident who texts it "
+                "back is not counted as choosing it."
+            ),
+        ),
+    )
+    for at_fault, refusal in checks:
+        for n in range(len(options)):
+            if at_fault(n):
+                return refusal, n + 1
     return None
 
 
@@ -483,16 +506,22 @@ def _checked_answers(errors: dict[str, str], options: list[str], *, welsh: bool)
     ]
 
 
-def _answers_as_typed(refused: dict[str, str], options: list[str], *, welsh: bool) -> None:
+def _answers_as_typed(
+    refused: dict[str, str], options: list[str], *, welsh: bool, at: dict[str, int]
+) -> None:
     """What the send would refuse in these answers whatever else is typed, added to
     `refused` (the send's own words): a character it refuses, more than MAX_OPTIONS,
-    one over MAX_OPTION characters, two the same."""
+    one over MAX_OPTION characters, two the same; and in `at`, which answer (from 1,
+    of those typed) it is about, so the page can mark that box (it marked the first:
+    a re-check)."""
     key = "answer_options_cy" if welsh else "answer_options"
     cleaned = _checked_answers(refused, options, welsh=welsh)
     if key in refused:
+        # (The last refused: each refusal replaces the one before in `refused`.)
+        at[key] = max(n for n, option in enumerate(cleaned, start=1) if not option)
         return
-    if refusal := _answers_refusal([option for option in cleaned if option]):
-        refused[key] = refusal
+    if found := _answer_at_fault(cleaned):
+        refused[key], at[key] = found
 
 
 def _check_sms_length(
