@@ -1463,6 +1463,12 @@
       .finally(function () { $("send-test").disabled = false; });
   });
 
+  // The box at fault, changed: its mark and its message go (they stayed until the
+  // next Send…: a re-check).
+  $("compose").addEventListener("input", function (event) {
+    if (invalidField && event.target === invalidField) { composeError(""); }
+  });
+
   $("compose").addEventListener("submit", function (event) {
     event.preventDefault();
     var request = targetRequest();

@@ -332,6 +332,9 @@ def test_the_question_in_welsh_too_goes_with_the_welsh_and_is_checked_before_sen
     expect(page.locator("#answer-cy-2")).to_have_attribute("aria-invalid", "true")
     page.locator("#answer-cy-2").fill("Naddo")
     expect(page.locator("#answers-cy-refused")).to_be_hidden()
+    # Changed, the box's mark and the message go (they stayed until the next Send…).
+    expect(page.locator("#answer-cy-2")).not_to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#compose-error")).to_be_hidden()
     # Tapped at once after typing, before the preview of it came back: the same (the
     # question was asked: a re-check).
     page.locator("#answer-cy-2").fill("do")
