@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_dispatch import provider_env, stop, workers  # noqa: E402
-from bench.common import ROOT, bench_app, bench_database  # noqa: E402
+from bench.common import demo_force_app  # noqa: E402
 from tests.twilio_gateway import TwilioGateway  # noqa: E402
 
 # The whole demo force (Avon and Somerset) and more.
@@ -37,13 +36,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     args = parser.parse_args()
     batch = str(args.batch)
-    os.environ["BENCH_DATABASE_URL"] = bench_database("community_alerts_bench_refusals")
-    app = bench_app()
-    app.config["APPROVAL_THRESHOLD"] = 10**9  # the machine is measured, not a supervisor
-    env = dict(os.environ, DATABASE_URL=os.environ["BENCH_DATABASE_URL"])
-    flask = str(ROOT / ".venv/bin/flask")
-    for command in (["geo", "load-shipped"], ["demo", "seed", "--residents", str(args.residents)]):
-        subprocess.run([flask, *command], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    app = demo_force_app("community_alerts_bench_refusals", args.residents)
 
     from sqlalchemy import select, text
 
