@@ -252,13 +252,20 @@ def latest_web_answer(delivery_id: int) -> tuple[str, int | None] | None:
     return (row.kind, row.answer) if row is not None else None
 
 
-def find_chose_welsh(resident_ids: set[int]) -> set[int]:
-    """Those of these residents who chose Welsh: one query for an inbox's page."""
-    if not resident_ids:
+def numbers_welsh_alone(addresses: set[str]) -> set[str]:
+    """Those of these numbers whose every holder (having proved it, as holders_of)
+    chose Welsh: an answer to them goes in Welsh (replies.answer_language). One query
+    for an inbox's page."""
+    if not addresses:
         return set()
     return set(
         db.session.scalars(
-            text("SELECT id FROM residents WHERE id = ANY(:ids) AND language = 'cy'"),
-            {"ids": list(resident_ids)},
+            text(
+                "SELECT c.address FROM resident_channels c JOIN residents r"
+                " ON r.id = c.resident_id WHERE c.address = ANY(:addresses)"
+                " AND c.channel IN ('sms', 'voice') AND c.verified_at IS NOT NULL"
+                " GROUP BY c.address HAVING bool_and(coalesce(r.language = 'cy', false))"
+            ),
+            {"addresses": sorted(addresses)},
         )
     )

@@ -459,11 +459,7 @@ def read_inbox(officer, *, alert_id: int | None = None, before_id: int | None = 
     # (the reply's own resident's showed Welsh buttons where English went to a number
     # two residents share, and English where its holders all chose Welsh: an outside
     # check).
-    welsh = {
-        address
-        for address in {r.address for r in items if r.channel == "sms"}
-        if answer_language(address) == "cy"
-    }
+    welsh = replies_dao.numbers_welsh_alone({r.address for r in items if r.channel == "sms"})
     shown = [
         {
             "id": reply.id,

@@ -425,23 +425,17 @@ def _checked_ask(
         )
     if len(options) < 2:
         errors[answers] = gettext("Give at least two answers to choose from.")
-    elif refusal := _answers_refusal(options):
-        errors[answers] = refusal
+    elif found := _answer_at_fault(options):
+        errors[answers] = found[0]
     if asked in errors or answers in errors:
         return None, None
     return question, options
 
 
-def _answers_refusal(options: list[str]) -> str | None:
-    """What is wrong with these answers (cleaned) whatever else is typed: more than
-    MAX_OPTIONS, one over MAX_OPTION characters, two the same, one a resident cannot
-    text back as meant."""
-    found = _answer_at_fault(options)
-    return found[0] if found else None
-
-
 def _answer_at_fault(options: list[str]) -> tuple[str, int] | None:
-    """_answers_refusal's refusal, and which answer (from 1) it is about."""
+    """What is wrong with these answers (cleaned) whatever else is typed, and which
+    answer (from 1) it is about: more than MAX_OPTIONS, one over MAX_OPTION
+    characters, two the same, one a resident cannot text back as meant."""
     if len(options) > MAX_OPTIONS:
         return gettext("Give at most %(most)s answers.", most=MAX_OPTIONS), MAX_OPTIONS + 1
     # As a reply is read: "Ｙｅｓ" (full width) is "Yes" (an outside check); an answer
