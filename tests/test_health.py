@@ -161,3 +161,63 @@ def test_a_worker_started_with_redis_away_says_so_in_a_sentence(app, monkeypatch
     assert result.exit_code == 1
     assert "Redis is not answering (ConnectionError: Error 111 connecting to" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_worker_started_before_redis_waits_for_it_and_then_works(app):
+    # It exited with that sentence, and where nothing restarted it (a reboot that
+    # started the worker before Redis) no alert went out until someone noticed.
+    import contextlib
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from redis.exceptions import RedisError
+    from rq import Worker
+
+    from tests.provider_fixtures import free_port
+
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, APP_ENV="testing", FLASK_APP="app:create_app", TEST_REDIS_URL=url)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flask", "worker", "--alerts-only"],
+        env=env,
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    server, before = None, []
+    try:
+        # Its first line, before anything else, says it waits; a worker that exits
+        # ends its output instead.
+        for line in worker.stdout:
+            before.append(line)
+            if "Waiting for it." in line:
+                break
+        time.sleep(1)
+        assert worker.poll() is None, "".join(before)
+        server = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
+            stdout=subprocess.DEVNULL,
+        )
+        redis = Redis(port=port)
+        for _ in range(100):
+            with contextlib.suppress(RedisError):  # the server still starting
+                if Worker.all(connection=redis):
+                    break
+            time.sleep(0.1)
+        assert Worker.all(connection=redis), "the worker never registered"
+    finally:
+        worker.terminate()
+        output = "".join(before) + worker.communicate(timeout=30)[0]
+        if server is not None:
+            server.kill()
+            server.wait()
+    assert "Redis is not answering (ConnectionError: Error 111" in output, output
+    assert "Waiting for it." in output, output
+    assert "Redis is answering again; starting." in output, output
+    assert "Traceback" not in output, output

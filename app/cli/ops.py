@@ -14,6 +14,7 @@ from app.logs import service_failure
 # The sweeper's lines go through the log, in LOG_FORMAT (JSON in production): they
 # were plain text among the JSON lines (an outside check of the install).
 sweeper_log = logging.getLogger("app.sweeper")
+worker_log = logging.getLogger("app.worker")
 
 alerts_cli = AppGroup("alerts", help="Operate alerts.")
 officers_cli = AppGroup("officers", help="Staff accounts.")
@@ -38,14 +39,10 @@ def worker(burst: bool, alerts_only: bool) -> None:
     from app.jobs import bulk_queue, queue
 
     # Redis not answering at the start: one sentence naming it, not a traceback of
-    # 64 lines (an outside check). Once working, RQ rides out an outage itself.
-    try:
-        redis_store.client.ping()
-    except RedisError as error:
-        raise click.ClickException(
-            f"Redis is not answering ({service_failure(error)}): start it, or set REDIS_URL"
-            " to one that is."
-        ) from None
+    # 64 lines (an outside check). A worker left running waits for it, as the sweeper
+    # does, rather than exit: started before Redis after a reboot, it was gone for good
+    # where nothing restarts it. Once working, RQ rides out an outage itself.
+    _wait_for_redis(give_up=burst)
     # A dead worker is noticed within two minutes: it must renew its registration
     # every worker_ttl seconds, and maintenance (which moves abandoned jobs out of the
     # started registry) runs every 30 seconds. The sweeper re-queues their deliveries.
@@ -60,6 +57,35 @@ def worker(burst: bool, alerts_only: bool) -> None:
     configure_mappers()
     # The scheduler runs retries whose backoff has passed (outbound.enqueue).
     worker.work(burst=burst, logging_level="INFO", with_scheduler=True)
+
+
+# Seconds between a waiting worker's tries, and between its lines saying it waits.
+REDIS_RETRY_SECONDS = 2
+REDIS_WAIT_LOG_SECONDS = 60
+
+
+def _wait_for_redis(give_up: bool) -> None:
+    import time
+
+    said = None
+    while True:
+        try:
+            redis_store.client.ping()
+        except RedisError as error:
+            message = (
+                f"Redis is not answering ({service_failure(error)}): start it, or set"
+                " REDIS_URL to one that is."
+            )
+            if give_up:
+                raise click.ClickException(message) from None
+            if said is None or time.monotonic() - said >= REDIS_WAIT_LOG_SECONDS:
+                worker_log.warning("worker: %s Waiting for it.", message)
+                said = time.monotonic()
+            time.sleep(REDIS_RETRY_SECONDS)
+            continue
+        if said is not None:
+            worker_log.warning("worker: Redis is answering again; starting.")
+        return
 
 
 def signals_to_main_thread(worker):
