@@ -1258,3 +1258,26 @@ def test_two_answers_the_same_are_refused(app_ctx):
         ["Yes", "No"],
     )
     assert errors == {}
+
+
+def test_a_text_or_keys_answering_an_alert_taken_down_are_kept_not_counted(
+    providers, officer, make_resident, run_worker
+):
+    """Found by an outside check: its e-mail's answer link refused once the alert was
+    taken down, but a text of "1" was recorded as answer 1. Each way of answering
+    takes it as after the alert closed: in the inbox, not counted."""
+    from datetime import UTC, datetime
+
+    make_resident(sms="+447700900531")
+    make_resident(sms=None, voice="+441174960731")
+    alert = send(officer, run_worker, question="Seen Sam Jones?", options=["Yes", "No"])
+    (call,) = [m for m in providers.gateway.accepted if m.kind == "Calls"]
+    db.session.get(Alert, alert.id).taken_down_at = datetime.now(UTC)
+    db.session.commit()
+    providers.gateway.text_in(inbound(providers), "+447700900531", "1")
+    assert providers.gateway.press_keys(call, "1") == 200
+    texted, pressed = sorted(all_replies(), key=lambda r: r.channel)
+    assert (texted.channel, texted.kind, texted.after_close) == ("sms", "message", True)
+    assert (pressed.channel, pressed.after_close) == ("voice", True)
+    counted = replies.answers_of(db.session.get(Alert, alert.id))["options"]
+    assert [option["count"] for option in counted] == [0, 0]

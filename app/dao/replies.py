@@ -22,7 +22,9 @@ class Answered:
     channel: str
     address: str
     alert_status: str
-    closed: bool  # cancelled, or followed by an all-clear
+    # Cancelled, followed by an all-clear, or its page taken down (a missing person
+    # found): answers given to it are kept in the inbox, not counted.
+    closed: bool
     question_options: int  # how many options its question has (0: no question)
     confirm_receipt: bool
     option_labels: list | None = None  # the question's options, in order
@@ -32,7 +34,7 @@ class Answered:
 # What a reply needs to know of the message it answers (Answered, in order).
 _ANSWERED = """
     SELECT d.id, d.alert_id, d.resident_id, d.channel, d.address, a.status,
-           (a.status = 'cancelled' OR EXISTS (
+           (a.status = 'cancelled' OR a.taken_down_at IS NOT NULL OR EXISTS (
                 SELECT 1 FROM alerts f WHERE f.parent_id = a.id
                 AND f.category = 'all_clear' AND f.status IN ('sending', 'sent'))) AS closed,
            CASE WHEN jsonb_typeof(a.answer_options) = 'array'
