@@ -1281,3 +1281,46 @@ def test_a_text_or_keys_answering_an_alert_taken_down_are_kept_not_counted(
     assert (pressed.channel, pressed.after_close) == ("voice", True)
     counted = replies.answers_of(db.session.get(Alert, alert.id))["options"]
     assert [option["count"] for option in counted] == [0, 0]
+
+
+def _hidden_together(answers) -> list[int]:
+    """Each option's total less its counts shown beside wards: what its hidden cells
+    hold together."""
+    return [
+        option["count"] - sum(ward["counts"][option["number"]] or 0 for ward in answers["wards"])
+        for option in answers["options"]
+    ]
+
+
+@pytest.mark.parametrize(
+    "answered",
+    [
+        # Central 5 Yes, Lawrence Hill 5 No, one Yes in Southville: 6 - 5 left 1.
+        {"BS1 6AD": "1" * 5, "BS1 3AE": "2" * 5, "BS3 1AA": "1"},
+        # And with Central's 5 No too, Lawrence Hill's hidden Yes beside the plain
+        # "fewer than 5": 0, so the ward not named had the 1.
+        {"BS1 6AD": "1" * 5 + "2" * 5, "BS1 3AE": "2" * 5, "BS3 1AA": "1"},
+    ],
+)
+def test_no_options_hidden_answers_hold_fewer_than_5_together(
+    providers, officer, make_resident, run_worker, answered
+):
+    """Found by an outside check: an option's total less the wards shown beside it is
+    what its hidden cells hold together; 1 to 4 was a count of people in wards the
+    alert's public area names. Each such option's wards are hidden, and a hidden cell
+    always reads as one that may protect another."""
+    numbers = []
+    for postcode, said in answered.items():
+        for word in said:
+            number = f"+44770090{len(numbers):04d}"
+            make_resident(postcode=postcode, sms=number)
+            numbers.append((number, word))
+    alert = send(officer, run_worker, question="Seen it?", options=["Yes", "No"])
+    for number, word in numbers:
+        providers.gateway.text_in(inbound(providers), number, word)
+    answers = replies.answers_of(db.session.get(Alert, alert.id))
+    assert [o["count"] for o in answers["options"]] == [
+        sum(said.count(n) for said in answered.values()) for n in "12"
+    ]
+    assert all(left == 0 or left >= 5 for left in _hidden_together(answers)), answers
+    assert answers["hidden_label"] == "fewer than 5, or hidden to protect one"

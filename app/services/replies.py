@@ -36,7 +36,7 @@ from app.services.contacts import (
     mask_address,
     normalise_phone,
 )
-from app.services.suppression import Group, fewer_than, fewer_than_or_protecting, suppress
+from app.services.suppression import Group, fewer_than_or_protecting, suppress
 from app.services.text import (
     BLANK_GLYPHS,
     TextRefused,
@@ -635,7 +635,18 @@ def answers_of(alert) -> dict:
     if exposed and len(wards) == 1:
         named = []
     table = table.hiding_too((code, n) for code in named for n in exposed)
-    # And a ward left with no count shown of k or more is not named after all.
+    # What an option's hidden cells hold together is its total less its counts shown:
+    # 1 to k - 1 of them, and the wards they are in answered that few (6 Yes, 5 of them
+    # in Central: 1 elsewhere, an outside check). Its wards are all hidden then.
+    table = table.hiding_too(
+        (code, n)
+        for n in totals
+        if 0 < totals[n] - sum(table.shown((code, n)) or 0 for code in named) < k
+        for code in named
+    )
+    # And a ward left with no count shown of k or more is not named after all (its
+    # cells join the wards not named: the sums above are unchanged, as none was shown
+    # but a 0).
     named = [code for code in named if any((table.shown((code, n)) or 0) >= k for n in totals)]
     # An option nobody chose is 0 in every ward (its 0 total, shown, says so: each
     # read "fewer than 5": an outside check).
@@ -646,9 +657,6 @@ def answers_of(alert) -> dict:
         }
         for code in named
     ]
-    # A ward's hidden cell says it may be one hidden to protect another: "fewer than 5"
-    # twice under a total of 8 was 4 each.
-    protecting = bool(exposed) or any(key[0] != "total" for key in table.secondary)
     receipt: dict[str, dict[str, int]] = {}
     if alert.confirm_receipt:
         for channel, state, count in replies_dao.receipt_counts(alert.id):
@@ -659,6 +667,10 @@ def answers_of(alert) -> dict:
         "question": alert.question,
         "options": [{"number": n, "label": options[n - 1], "count": totals[n]} for n in totals],
         "wards": ward_rows,
-        "hidden_label": fewer_than_or_protecting(k) if protecting else fewer_than(k),
+        # A ward's hidden cell always says it may be one hidden to protect another:
+        # "fewer than 5" twice under a total of 8 was 4 each; and said only where no
+        # cell protected another, it told that the wards not named had answered (the
+        # plain words beside Lawrence Hill's hidden Yes: it was 0, the others 1).
+        "hidden_label": fewer_than_or_protecting(k),
         "receipt": receipt,
     }
