@@ -986,3 +986,57 @@ def test_an_alerts_residents_are_hidden_with_its_messages():
     assert table.shown(("residents", 2)) is None
     assert table.label(("residents", 2)) == "fewer than 5, or hidden to protect one"
     assert table.shown((ALL, ALL)) == 4566
+
+
+def test_an_alerts_hidden_messages_are_not_two_periods_totals_less_the_rest(
+    app, make_officer, make_resident, run_worker
+):
+    """Found by an outside check: an alert with one message was hidden with the
+    smallest other alert of the month, and the quarter hid another instead: the
+    month's total less its alerts shown, less the one the quarter showed, was 1. An
+    alert with fewer than 5 messages is in no total; each other's figures are its own."""
+    officer = make_officer()
+    for n in range(6):
+        make_resident(sms=f"+4477009004{n:02d}", email=None)
+    released = {
+        "Big": datetime(2026, 2, 2, 10, 0, tzinfo=UTC),
+        "Small": datetime(2026, 2, 3, 10, 0, tzinfo=UTC),
+        "Later": datetime(2026, 3, 2, 10, 0, tzinfo=UTC),
+    }
+    ids = {
+        title: submit_alert(officer, shapes=AREA, title=title, body="Words.").alert.id
+        for title in released
+    }
+    run_worker()
+    for title, when in released.items():
+        release(ids[title], when, 5)
+    for title, keep in (("Small", 1), ("Later", 5)):
+        sql(
+            "DELETE FROM deliveries WHERE alert_id = :id AND id NOT IN "
+            "(SELECT id FROM deliveries WHERE alert_id = :id ORDER BY id LIMIT :keep)",
+            id=ids[title],
+            keep=keep,
+        )
+    db.session.commit()
+    client = analyst(app, make_officer)
+    periods = {}
+    for first, last in (("2026-02-01", "2026-02-28"), ("2026-02-01", "2026-03-31")):
+        page = client.get(f"/analysts/sent?from={first}&to={last}").text
+        tables = page_tables(page)
+        periods[first, last] = (
+            number(tables["messages"]["All channels"]["All statuses"]),
+            {
+                title: number(cells["Messages"])
+                for row, cells in tables["each-alert"].items()
+                for title in released
+                if title in row
+            },
+        )
+        assert "1 alert had fewer than 5 messages" in html.fromstring(page).text_content()
+    shown = {t: n for _, alerts in periods.values() for t, n in alerts.items() if n is not None}
+    assert "Small" not in shown
+    for total, alerts in periods.values():
+        unknown = [title for title in alerts if title not in shown]
+        if len(unknown) == 1 and total is not None:
+            left = total - sum(shown[title] for title in alerts if title in shown)
+            assert not 0 < left < 5, (periods, left)

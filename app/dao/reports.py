@@ -15,6 +15,7 @@ were.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -197,12 +198,19 @@ def find_last_release_after(session, after: datetime, *, force_id: int) -> datet
 
 
 def count_messages(
-    session, start: datetime, end: datetime, *, within_s: float, force_id: int
+    session,
+    start: datetime,
+    end: datetime,
+    *,
+    within_s: float,
+    force_id: int,
+    min_messages: int = 0,
 ) -> tuple[list[MessageKindRow], list[AlertMessagesRow]]:
     """The messages of the period's alerts, counted two ways in one pass: by channel,
     status and the alert's mode (with the text parts, billed call minutes and how many
-    arrived within `within_s` seconds of their alert's release), and by alert (with
-    when its last one arrived)."""
+    arrived within `within_s` seconds of their alert's release), of the alerts with at
+    least `min_messages` messages; and by alert, every one (with when its last one
+    arrived)."""
     rows = session.execute(
         text(
             f"""
@@ -224,18 +232,27 @@ def count_messages(
                 CROSS JOIN LATERAL (SELECT {_ARRIVED} AS arrived) t
                 WHERE {_IN_PERIOD} AND NOT {_COUNTED}
                 GROUP BY d.alert_id, a.mode, a.sent_at, d.channel, d.status
+            ), counted AS (
+                SELECT alert_id FROM g GROUP BY alert_id HAVING sum(messages) >= :least
             )
             SELECT 1, NULL, channel, status, mode, sum(messages)::bigint,
                    sum(segments)::bigint, sum(billed_minutes)::bigint, sum(within)::bigint,
                    NULL::float8
-            FROM g GROUP BY channel, status, mode
+            FROM g WHERE alert_id IN (SELECT alert_id FROM counted)
+            GROUP BY channel, status, mode
             UNION ALL
             SELECT 0, alert_id, NULL, NULL, NULL, sum(messages)::bigint, 0, 0, 0,
                    max(last_arrived_s)::float8
             FROM g GROUP BY alert_id
             """
         ),
-        {"start": start, "end": end, "within": within_s, "force_id": force_id},
+        {
+            "start": start,
+            "end": end,
+            "within": within_s,
+            "force_id": force_id,
+            "least": min_messages,
+        },
     ).all()
     kinds, alerts = [], []
     for by_kind, alert_id, channel, status, mode, n, segments, minutes, within, last in rows:
@@ -251,10 +268,16 @@ def count_messages(
 
 
 def count_failure_reasons(
-    session, start: datetime, end: datetime, *, within_s: float, force_id: int
+    session,
+    start: datetime,
+    end: datetime,
+    *,
+    within_s: float,
+    force_id: int,
+    leaving_out: Sequence[int] = (),
 ) -> list[tuple[str, str, int]]:
     """(channel, reason as the ledger has it, messages) for the failed messages of the
-    period's alerts."""
+    period's alerts, but those `leaving_out`."""
     rows = session.execute(
         text(
             f"""
@@ -262,17 +285,23 @@ def count_failure_reasons(
                 SELECT t.channel, t.reason, t.messages AS n
                 FROM alerts a
                 JOIN alert_delivery_totals t ON t.alert_id = a.id AND t.status = 'failed'
-                WHERE {_IN_PERIOD} AND {_COUNTED}
+                WHERE {_IN_PERIOD} AND {_COUNTED} AND a.id <> ALL(:leaving_out)
                 UNION ALL
                 SELECT d.channel, coalesce(d.reason, ''), 1
                 FROM alerts a
                 JOIN deliveries d ON d.alert_id = a.id AND d.status = 'failed'
-                WHERE {_IN_PERIOD} AND NOT {_COUNTED}
+                WHERE {_IN_PERIOD} AND NOT {_COUNTED} AND a.id <> ALL(:leaving_out)
             ) x
             GROUP BY channel, reason
             """
         ),
-        {"start": start, "end": end, "within": within_s, "force_id": force_id},
+        {
+            "start": start,
+            "end": end,
+            "within": within_s,
+            "force_id": force_id,
+            "leaving_out": list(leaving_out),
+        },
     ).all()
     return [(channel, reason, int(n)) for channel, reason, n in rows]
 
