@@ -337,6 +337,9 @@ def test_density_legend_counts_squares_and_gives_the_grey_total(client, sign_in,
     density = client.get("/analysts/density.geojson").json
 
     assert density["shown_cells"] == 2 and density["shown_residents"] == 19
+    # The squares are placed by Code-Point Open's postcodes: its licences' lines go
+    # with the file, as on the page (an outside check).
+    assert any("Royal Mail" in line for line in density["licences"])
     assert density["suppressed_cells"] == 2 and density["hidden_residents"] == 5
     legend = {row["label"]: (row["squares"], row["residents"]) for row in density["legend"]}
     assert legend["5 to 9"] == (1, 7)

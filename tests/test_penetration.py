@@ -373,6 +373,11 @@ def test_the_page_and_the_map_show_only_suppressed_figures(app, make_officer, co
 
     data = client.get("/analysts/penetration.geojson").json
     assert data["year"] == 2022 and data["attribution"] == ATTRIBUTION
+    # The data licences' lines go with the file, as on the page (an outside check).
+    assert (
+        "Boundaries: Contains OS data © Crown copyright and database right 2023"
+        in (data["licences"])
+    )
     props = {f["properties"]["code"]: f["properties"] for f in data["features"]}
     assert len(props) == 185
     assert props[a]["residents"] == 9 and props[b]["residents"] == 6

@@ -465,6 +465,9 @@ def test_the_csv_carries_the_pages_figures(app, make_officer, ledger):
                 compared += 1
     assert compared > 80
     assert ("Messages by channel and status", "All channels", "All statuses") in from_csv
+    # The adults are weighted by postcodes and wards: their licences' lines too (only
+    # the population's was there: an outside check).
+    assert any("Royal Mail" in row[3] for row in rows if row[0] == "Data")
 
 
 def test_the_page_is_in_welsh_with_the_same_figures_and_its_csv_stays_english(

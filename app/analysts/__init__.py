@@ -69,7 +69,7 @@ def density_geojson():
         )
     except DensityFilterError as problem:
         return jsonify(error=str(problem), reason="invalid_filter"), 400
-    return jsonify(density_features(result))
+    return jsonify(density_features(result) | {"licences": _licences()})
 
 
 @bp.route("/postcode-review")
@@ -130,7 +130,15 @@ WARDS_SHOWN = 25
 @role_required("analyst", "supervisor")
 def penetration_map():
     """The wards with their suppressed figures only, for the choropleth."""
-    return jsonify(penetration_geojson(forces.current_force().code))
+    return jsonify(penetration_geojson(forces.current_force().code) | {"licences": _licences()})
+
+
+def _licences() -> list[str]:
+    """The data licences' lines, in what is downloaded as on the pages: the squares are
+    placed by postcodes, the wards drawn from OS boundaries (an outside check)."""
+    from app import DATA_ATTRIBUTION
+
+    return list(DATA_ATTRIBUTION)
 
 
 from app.analysts.briefing import register_briefing  # noqa: E402

@@ -303,6 +303,9 @@ class SentReport:
     attribution: str | None
     tables: list[Table]
     notes: list[str] = field(default_factory=list)
+    # The data licences' lines, with the population's: the areas' adults are weighted
+    # by postcodes (Code-Point Open) and wards (OS boundaries) (an outside check).
+    licences: tuple[str, ...] = ()
     # The "each alert" table holds one page of the period's alerts (the page's; the
     # CSV and the command have them all): page 1 of 1 when it holds them all.
     alerts_page: int = 1
@@ -643,6 +646,8 @@ def sent_report(period: Period, *, k: int = K_MIN, alerts_page: int | None = Non
         )
     attribution = load_summary.get("attribution") if year is not None else None
     attribution = attribution_shown(attribution) if attribution else None
+    from app import DATA_ATTRIBUTION  # the licences' lines, as on every map page
+
     return SentReport(
         period=period,
         k=k,
@@ -652,6 +657,7 @@ def sent_report(period: Period, *, k: int = K_MIN, alerts_page: int | None = Non
         voice_price=voice_price,
         population_year=year,
         attribution=attribution,
+        licences=DATA_ATTRIBUTION if year is not None else (),
         tables=tables,
         notes=notes,
         holding_latest=holding_latest,
@@ -1179,6 +1185,7 @@ def csv_rows(report: SentReport) -> list[tuple[str, str, str, str]]:
         rows.append(("Population", "Estimates", "", f"ONS mid-{report.population_year}"))
     if report.attribution:
         rows.append(("Population", "Attribution", "", report.attribution))
+    rows += [("Data", "Attribution", "", line) for line in report.licences]
     for table in report.tables:
         for row in table.all_rows:
             for column, cell in zip(table.columns[1:], row.cells, strict=True):
@@ -1232,6 +1239,6 @@ def report_lines(report: SentReport) -> list[str]:
                 if cell.label
             )
             lines.append(f"{row.header}: {figures}")
-    if report.attribution:
-        lines += ["", report.attribution]
+    if report.attribution or report.licences:
+        lines += ["", *([report.attribution] if report.attribution else []), *report.licences]
     return lines
