@@ -3,6 +3,8 @@ doubled, in English and in Welsh: nothing scrolls sideways but a table or a map 
 box of its own. The sent report and the time line did (an outside check), each page
 found one at a time; this walks them all."""
 
+from urllib.parse import urlsplit
+
 import pytest
 from playwright.sync_api import expect
 
@@ -55,25 +57,35 @@ def test_every_page_fits_320_pixels_at_twice_the_text_size(
     admin = make_officer(role="admin")
     alert = submit_alert(admin, shapes=AREA, title="Road closed", body="The A38 is shut.").alert
     # And the pages of one alert, whose addresses name it.
-    named = [f"/officers/alerts/{alert.id}", f"/alerts/{alert.reference}"]
-    context, page = _new_page(
-        browser, request, live_server, viewport={"width": 320, "height": 640}, has_touch=True
-    )
+    paths = pages_without_arguments(app) + [
+        f"/officers/alerts/{alert.id}",
+        f"/alerts/{alert.reference}",
+    ]
     wide = {}
-    try:
-        sign_in_officer(app, page, admin)
-        for path in pages_without_arguments(app) + named:
-            for language in ("en", "cy"):
-                answer = page.goto(f"{path}?lang={language}")
-                if answer is None or "text/html" not in answer.headers.get("content-type", ""):
-                    continue
-                if page.url.split("?")[0].endswith("/sign-in"):
-                    continue
-                page.add_style_tag(content="html { font-size: 200% !important }")
-                page.wait_for_timeout(100)
-                if sideways(page) > 0:
-                    wide[f"{path} {language}"] = past_the_edge(page)
-        expect(page.locator("body")).to_be_visible()
-    finally:
-        context.close()
+    # Signed out (the public pages, and sign-in where a staff page sends one), then as
+    # an administrator: each page once in each language, where it lands.
+    for signed_in in (False, True):
+        context, page = _new_page(
+            browser, request, live_server, viewport={"width": 320, "height": 640}, has_touch=True
+        )
+        try:
+            if signed_in:
+                sign_in_officer(app, page, admin)
+            seen = set()
+            for path in paths:
+                for language in ("en", "cy"):
+                    answer = page.goto(f"{path}?lang={language}")
+                    if answer is None or "text/html" not in answer.headers.get("content-type", ""):
+                        continue
+                    landed = urlsplit(page.url).path
+                    if (landed, language) in seen:
+                        continue
+                    seen.add((landed, language))
+                    page.add_style_tag(content="html { font-size: 200% !important }")
+                    page.wait_for_timeout(100)
+                    if sideways(page) > 0:
+                        wide[f"{landed} {language} {signed_in=}"] = past_the_edge(page)
+            expect(page.locator("body")).to_be_visible()
+        finally:
+            context.close()
     assert wide == {}, "\n".join(f"{k}: {v}" for k, v in wide.items())
