@@ -1132,6 +1132,14 @@
       note.textContent = (c.refused || {})[key] || "";
       note.hidden = !note.textContent;
     });
+    // "Send to 7 residents now?" asked before the words' preview came back (over 3 s)
+    // is taken back when it refuses them: it stayed open, to be refused at "Send now"
+    // (an outside check).
+    var refusedKey = Object.keys(c.refused || {})[0];
+    if (refusedKey && !$("confirm").hidden && c.words === JSON.stringify(composedWords())) {
+      $("confirm").hidden = true;
+      composeError(c.refused[refusedKey], refusedBox(refusedKey, (c.refused_answer || {})[refusedKey]));
+    }
     var sms = c.sms;
     var parts = function (n) { return n === 1 ? _("1 part") : _("{n} parts", { n: n }); };
     // Parts in plain words: how much fits, and why this text fits less.
@@ -1253,7 +1261,10 @@
       }
     });
   }
-  var wordsAsked = null;  // the words Send… last waited for a preview of
+  // Send… waiting for the preview of the words as typed; and the words the wait was
+  // for, to the submit it makes.
+  var wordsPending = false;
+  var waitedFor = null;
   function composedWords() {
     return Object.assign(
       { title: $("title").value, body: $("body").value, mode: mode(), recording_id: recordingId },
@@ -1471,6 +1482,9 @@
 
   $("compose").addEventListener("submit", function (event) {
     event.preventDefault();
+    // This submit is the one a wait for the preview made (below), or another.
+    var waited = waitedFor;
+    waitedFor = null;
     var request = targetRequest();
     if (request.audience === "area" && !request.shapes.length) { composeError(_("Choose an area first: find a postcode, draw on the map, or add a place.")); return; }
     var welshOnly = $("title-cy").value.trim() && $("body-cy").value.trim();
@@ -1532,13 +1546,18 @@
     // now?" was asked, and only "Send now" refused (an outside check).
     // Tapped before the preview of what was just typed came back: asked now, and
     // Send… goes on once it answers (within 150 ms of typing an answer twice, the
-    // question was asked: a re-check). Once only for the same words: with no signal,
-    // the send itself says what it refuses; nor more than 3 s on a weak one.
+    // question was asked: a re-check). Once for each tap: with no signal, the send
+    // itself says what it refuses; nor more than 3 s on a weak one. A second tap while
+    // it waits waits with it, and the same words tapped again later wait again (each
+    // went straight to the question: an outside check).
     var current = JSON.stringify(composedWords());
-    if ((!lastCompose || lastCompose.words !== current) && wordsAsked !== current) {
-      wordsAsked = current;
+    if (wordsPending) { return; }
+    if ((!lastCompose || lastCompose.words !== current) && waited !== current) {
+      wordsPending = true;
       var patience = new Promise(function (resolve) { setTimeout(resolve, 3000); });
       Promise.race([composeNow().catch(function () {}), patience]).then(function () {
+        wordsPending = false;
+        waitedFor = current;
         $("compose").requestSubmit();
       });
       return;
@@ -1648,16 +1667,19 @@
     }).catch(function (error) {
       $("confirm").hidden = true;
       // The box at fault, when the server names one the page has.
+      // An answer at fault is the one the preview of these words named (the first
+      // was marked: an outside check).
+      var said = lastCompose && lastCompose.words === JSON.stringify(composedWords()) ?
+        lastCompose.refused_answer || {} : {};
       var named = Object.keys((error.data && error.data.errors) || {}).map(function (key) {
         // (A refused time too: focus fell to the page, not the box: an outside check.)
-        return { title: "title", body: "body", title_cy: "title-cy", body_cy: "body-cy",
-                 send_at: "send-at", question: "question", answer_options: "answer-1",
-                 question_cy: "question-cy", answer_options_cy: "answer-cy-1" }[key];
+        if (key === "send_at") { return $("send-at"); }
+        return refusedBox(key, said[key]);
       }).filter(Boolean);
       // No answer: the alert may have gone before the signal dropped. Sent again in
       // the next two minutes it opens the first; later, it would go twice.
       var message = error.noAnswer ? _("No answer came: the signal may have dropped, and the alert may have gone. Look at Alerts before you send it again.") : error.message;
-      composeError(message, named.length ? $(named[0]) : null);
+      composeError(message, named.length ? named[0] : null);
       if (error.noAnswer) {
         // A tap away, not a trip to the menu with one hand (an outside check).
         var look = document.createElement("a");

@@ -370,6 +370,66 @@ def test_send_waits_for_the_words_preview_no_more_than_a_moment(
     expect(page.locator("#confirm")).to_be_visible(timeout=6_000)
 
 
+def test_a_refused_answer_stops_send_on_a_slow_preview_however_it_is_tapped(
+    page, sign_in_page, bristol_residents
+):
+    """Found by an outside check: with the words' preview slow, a second tap on Send…
+    while the first waited, or the same words tapped again later, asked "Send to 7
+    residents now?" at once; a preview slower than Send…'s patience left the question
+    open when it refused the words; and "Send now" refused then marked the first
+    answer, not the one at fault."""
+    sign_in_page("officer")
+    write_alert(page, "Van taken", "A van was taken.")
+    page.locator("#ask summary").click()
+    page.locator("#question").fill("Seen it?")
+    page.locator("#answer-1").fill("Yes")
+    page.locator("#answer-2").fill("No")
+    expect(page.locator("#reach-residents")).not_to_have_text("–")
+    held = []
+    page.route("**/officers/compose", lambda route: held.append(route))
+
+    def answer_previews():
+        while held:
+            held.pop(0).continue_()
+
+    # Two taps while the preview of "YES" is on its way: no question either time.
+    page.locator("#answer-2").fill("YES")
+    page.get_by_role("button", name="Send…").click()
+    page.get_by_role("button", name="Send…").click()
+    page.wait_for_timeout(500)
+    expect(page.locator("#confirm")).to_be_hidden()
+    answer_previews()
+    expect(page.locator("#compose-error")).to_contain_text("Two answers are the same.")
+    expect(page.locator("#answer-2")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#confirm")).to_be_hidden()
+    # Put right, then the same words again, tapped before their preview is back.
+    page.locator("#answer-2").fill("No")
+    wait_for(page, held, "the preview was never asked for")
+    answer_previews()
+    expect(page.locator("#answers-refused")).to_be_hidden()
+    page.locator("#answer-2").fill("YES")
+    page.get_by_role("button", name="Send…").click()
+    page.wait_for_timeout(500)
+    expect(page.locator("#confirm")).to_be_hidden()
+    answer_previews()
+    expect(page.locator("#compose-error")).to_contain_text("Two answers are the same.")
+    expect(page.locator("#confirm")).to_be_hidden()
+    # A preview slower than Send…'s patience (3 s): the question comes, and goes when
+    # the preview refuses the words.
+    page.locator("#answer-2").fill("No")
+    wait_for(page, held, "the preview was never asked for")
+    answer_previews()
+    expect(page.locator("#answers-refused")).to_be_hidden()
+    page.locator("#answer-2").fill("yes")
+    page.get_by_role("button", name="Send…").click()
+    expect(page.locator("#confirm")).to_be_visible(timeout=6_000)
+    answer_previews()
+    expect(page.locator("#confirm")).to_be_hidden()
+    expect(page.locator("#compose-error")).to_contain_text("Two answers are the same.")
+    expect(page.locator("#answer-2")).to_be_focused()
+    assert page.console_errors == []
+
+
 def test_editing_the_message_adds_nothing_to_the_browsers_history(
     page, sign_in_page, bristol_residents
 ):
