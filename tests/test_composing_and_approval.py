@@ -1445,3 +1445,28 @@ def test_the_words_preview_refuses_a_mode_the_send_refuses(officer_client):
         "/officers/compose", json={"title": "T", "body": "B", "mode": "exercise"}
     )
     assert fine.status_code == 200
+
+
+def test_cancelling_when_every_message_is_on_its_way_says_none_was_waiting(
+    officer_client, make_resident
+):
+    # "Alert cancelled: 0 messages will not be sent." when all had gone or were going,
+    # and the alert was shown cancelled (an outside check).
+    from sqlalchemy import text
+
+    from app.extensions import db
+
+    make_resident(postcode="BS1 6AD", sms="+447700900072")
+    alert_id = send(officer_client, shapes=[circle(radius_m=300)]).json["alert_id"]
+    db.session.execute(
+        text("UPDATE deliveries SET status = 'sending' WHERE alert_id = :id"), {"id": alert_id}
+    )
+    db.session.commit()
+    token = form_token(officer_client, f"/officers/alerts/{alert_id}")
+    answer = officer_client.post(
+        f"/officers/alerts/{alert_id}/cancel",
+        data={"csrf_token": token, "confirm": "yes"},
+        follow_redirects=True,
+    )
+    assert "none of its messages was still waiting" in answer.text
+    assert "0 messages will not be sent" not in answer.text

@@ -578,6 +578,15 @@ def cancel(alert_id: int):
     elif before in ("draft", "pending_approval", "scheduled") and not cancelled:
         # Nothing was queued yet: "0 messages will not be sent" read as nothing stopped.
         flash(_("Alert cancelled: it will not be sent to anyone."))
+    elif not cancelled:
+        # Every message already on its way: "0 messages will not be sent" read as if
+        # something was stopped (an outside check).
+        flash(
+            _(
+                "Alert cancelled, but none of its messages was still waiting: they had gone "
+                "or were going. See what went below, and send a correction if one is needed."
+            )
+        )
     else:
         flash(
             ngettext(
