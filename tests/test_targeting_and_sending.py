@@ -164,6 +164,10 @@ def test_the_outbox_is_offered_only_where_messages_go_there(
     for path in ("/officers/alerts", f"/officers/alerts/{sent.json['alert_id']}"):
         page = officer_client.get(path).text
         assert "/officers/outbox" not in page, path
+    # Opened by its address, it does not say that no provider is configured.
+    page = officer_client.get("/officers/outbox").text
+    assert "no SMS, voice or e-mail provider configured" not in page
+    assert "Messages go to the SMS, voice and e-mail providers" in page
 
 
 def test_running_a_delivery_job_twice_sends_once(officer_client, residents, app_ctx):
