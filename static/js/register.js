@@ -51,6 +51,17 @@
       var field = postcode.closest(".field");
       if (field) { field.classList.remove("has-error"); }
     };
+    // The box is marked as wrong while the check's words say it is, as it is after the
+    // form is sent (it was not until then: an outside check); a refusal of the form's
+    // own, still shown, keeps its mark.
+    var markInvalid = function (bad) {
+      var refusal = document.getElementById("postcode-error");
+      if (bad) {
+        postcode.setAttribute("aria-invalid", "true");
+      } else if (!refusal || refusal.hidden) {
+        postcode.removeAttribute("aria-invalid");
+      }
+    };
     var check = function () {
       var value = postcode.value.trim();
       var mine = ++asked;
@@ -74,6 +85,7 @@
             (found.place ? found.postcode + ": " + found.place : found.postcode) + ". " +
             (found.forces ? found.forces + " " : "") + (postcode.dataset.found || "");
           place.className = found.error ? "field-error" : "hint";
+          markInvalid(!!found.error);
           // The statement agreed to is the one for this place's forces: shown, and the
           // form says which it showed.
           showStatement(found.consent ? found : null);
@@ -101,6 +113,7 @@
         placeOf = null;
         place.textContent = "";
         place.className = "hint";
+        markInvalid(false);
       }
       if (whole.test(postcode.value.trim())) { pause = setTimeout(check, 300); }
     });

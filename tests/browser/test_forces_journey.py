@@ -37,11 +37,18 @@ def test_the_sign_up_form_names_the_force_of_the_postcode(page, second_force):
         "until I ask them to stop."
     )
     expect(page.locator("#consent-for")).to_have_value(str(second_force.id))
+    # A postcode the check cannot find marks the box as wrong at once (only the form's
+    # own refusal did: an outside check), and a good one clears the mark.
+    postcode.fill("CF10 1AA")
+    postcode.blur()
+    expect(page.locator("#postcode-place")).to_contain_text("We can't find CF10 1AA")
+    expect(postcode).to_have_attribute("aria-invalid", "true")
     postcode.fill(BATH)
     postcode.blur()
     expect(page.locator("#postcode-place")).to_contain_text(
         "Alerts for this place come from: Avon and Somerset."
     )
+    expect(postcode).not_to_have_attribute("aria-invalid", "true")
     assert axe_violations(page) == []
     # Signed up with the statement the page now shows: that is what the record keeps.
     postcode.fill(TROWBRIDGE)
