@@ -540,7 +540,11 @@
         cells.clearLayers();
         showAreaError(error.message, true);
         clearCounts();
-        if (areaRefused) { bringIntoView($("area-error")); }
+        // And no answer, on a desktop, where the map and the form sit side by side: the
+        // words went under the reach bar, out of sight (an outside check). On a phone
+        // the page stays put under the thumb drawing, and the bar says to look.
+        var sideBySide = window.matchMedia && window.matchMedia("(min-width: 60rem)").matches;
+        if (areaRefused || (error.noAnswer && sideBySide)) { bringIntoView($("area-error")); }
         // No answer (the signal dropped): asked again in a few seconds, and at once when
         // the phone is back online, until an answer comes or the area changes. The bar
         // stayed "–" until the officer nudged the area (an outside check).

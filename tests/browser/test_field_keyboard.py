@@ -148,3 +148,19 @@ def test_a_shapes_handles_are_24_px_targets_for_a_mouse(app, desktop, make_offic
     expect(handles.first).to_be_visible()
     sizes = [handles.nth(n).bounding_box() for n in range(handles.count())]
     assert len(sizes) == 8 and all(s["width"] >= 24 and s["height"] >= 24 for s in sizes), sizes
+
+
+def test_no_answer_to_the_count_is_said_in_sight_on_a_desktop(app, desktop, make_officer):
+    # Found by an outside check: "No answer came from the server…" was put under the
+    # reach bar on a 1440x900 screen, out of sight, where the officer was not looking.
+    page = desktop
+    sign_in_officer(app, page, make_officer())
+    expect(page.locator("#reach-bar")).to_be_visible()
+    page.route("**/officers/preview", lambda route: route.abort())
+    page.locator("#centre-postcode").fill("BS1 6AD")
+    page.locator("#centre-postcode").press("Enter")
+    expect(page.locator("#area-error")).to_contain_text("No answer came from the server")
+    page.wait_for_timeout(300)  # a scroll's end
+    error = page.locator("#area-error").bounding_box()
+    bar = page.locator("#reach-bar").bounding_box()
+    assert error["y"] >= 0 and error["y"] + error["height"] <= bar["y"], (error, bar)
