@@ -153,6 +153,14 @@ class Lines:
             kept = self._keep(keys=[KEY, KEPT, URGENT], args=args)
         return [f"{prefix}{n}" for n in range(1, max(kept, 0) + 1)]
 
+    def kept_for_urgent(self) -> bool:
+        """Whether the lines freed are kept for an urgent alert's calls just now."""
+        return bool(self.redis.exists(URGENT))
+
+    def stop_keeping_for_urgent(self) -> None:
+        """No urgent call waits any more: the lines freed are anyone's again."""
+        self.redis.delete(URGENT)
+
     def _put_back(self, now_ms: float) -> bool:
         """Put the calls still going back on their lines (each held as if just taken),
         then mark the set whole. False when the database could not say: no line is

@@ -471,6 +471,25 @@ def urgent_queued(*, urgent: tuple) -> bool:
     )
 
 
+def urgent_calls_queued(*, urgent: tuple) -> bool:
+    """Whether an urgent alert that is sending still has calls queued."""
+    if not urgent:
+        return False
+    return bool(
+        db.session.execute(
+            text(
+                f"""
+                SELECT EXISTS (SELECT 1 FROM {_WITH_FIRST}
+                WHERE a.status = 'sending' AND {_URGENT} AND EXISTS (
+                    SELECT 1 FROM deliveries d WHERE d.alert_id = a.id
+                    AND d.status = 'queued' AND d.channel = 'voice'))
+                """
+            ),
+            {"urgent": list(urgent)},
+        ).scalar()
+    )
+
+
 def take_urgent_queued(*, urgent: tuple) -> list[int]:
     """The queued, due rows of urgent alerts that are sending, however lately touched;
     touched now, as take_forgotten's."""

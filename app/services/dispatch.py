@@ -274,6 +274,9 @@ ALERTS = outbound.Ledger(
         ids, urgent=current_app.config["URGENT_CATEGORIES"]
     ),
     urgent_waiting=lambda: ledger_sql.urgent_queued(urgent=current_app.config["URGENT_CATEGORIES"]),
+    urgent_calls_waiting=lambda: ledger_sql.urgent_calls_queued(
+        urgent=current_app.config["URGENT_CATEGORIES"]
+    ),
     take_urgent=lambda: ledger_sql.take_urgent_queued(
         urgent=current_app.config["URGENT_CATEGORIES"]
     ),

@@ -127,6 +127,9 @@ class Ledger:
     # to go: what the sweeper puts back goes in that order.
     urgent: Callable[[list[int]], set[int]] = lambda ids: set()
     urgent_waiting: Callable[[], bool] = lambda: False
+    # Whether an urgent alert's calls wait to go: while none does, the lines freed are
+    # not kept for them (Lines.keep's urgent).
+    urgent_calls_waiting: Callable[[], bool] = lambda: True
     # Every queued and due row of an urgent alert, taken with the forgotten ones.
     take_urgent: Callable[[], list[int]] = lambda: []
 
@@ -490,7 +493,9 @@ def _send_due(
             handed_back = 0
             claimed_up_to = len(due)  # the rest is no longer this job's to keep alive
             break
-        taking, kept = _with_lines_kept(lines, calls, due[start : start + step], urgent_calls)
+        taking, kept = _with_lines_kept(
+            lines, calls, due[start : start + step], urgent_calls, ledger.urgent_calls_waiting
+        )
         if not taking:
             # Its next row is a call and every line is busy, perhaps for minutes (calls
             # last that long). Claimed, its calls waited for lines in the job, and held
@@ -670,17 +675,26 @@ def _calls_among(lines: Lines | None, ledger: Ledger, ids: list[int]) -> set[int
 
 
 def _with_lines_kept(
-    lines: Lines | None, calls: set[int], ids: list[int], urgent: bool = False
+    lines: Lines | None,
+    calls: set[int],
+    ids: list[int],
+    urgent: bool = False,
+    urgent_calls_waiting: Callable[[], bool] = lambda: True,
 ) -> tuple[list[int], list[str]]:
     """The rows of `ids` to claim now, and the lines kept for their calls: all, or up
     to the first call no line could be kept for (rows ahead of it go first: a batch is
     sent in order). The lines are kept before the claim (Lines.keep), so that the calls
-    claimed never wait for one in the job; an urgent alert's calls before others."""
+    claimed never wait for one in the job; an urgent alert's calls before others, while
+    any waits to go: with none left, the lines freed were kept for them until the
+    claim lapsed, idle 9 to 15 s after the incident's last call (an outside check)."""
     if lines is None or calls.isdisjoint(ids):
         return ids, []
     try:
         wanted = sum(1 for row in ids if row in calls)
         kept = lines.keep(f"kept:{uuid.uuid4().hex}:", wanted, urgent=urgent)
+        if not kept and not urgent and lines.kept_for_urgent() and not urgent_calls_waiting():
+            lines.stop_keeping_for_urgent()
+            kept = lines.keep(f"kept:{uuid.uuid4().hex}:", wanted)
     except RedisError:
         return ids, []  # each call waits for its line, as it would anyway, or fails
     taking, free = [], len(kept)
