@@ -624,6 +624,50 @@ def test_a_short_wait_is_waited_out_in_the_job_not_handed_back_to_the_queue(
     waits_over()
 
 
+def test_a_short_wait_asked_while_others_wait_their_turn_is_waited_out_too(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """Found by an outside check: sends already waiting for their turn of the rate
+    when another worker was told to wait met the wait after their turn and went back
+    through the queue (32 texts of a run, an incident's last after routine ones). They
+    wait it out in the job too, then take a new turn each."""
+    import threading
+
+    from app.channels.holds import SharedHolds
+    from app.extensions import redis_store
+
+    monkeypatch.setitem(app.config, "DELIVERY_CONCURRENCY", 4)
+    monkeypatch.setitem(app.config, "RATE_LIMITS", {"sms": 4, "voice": 0, "email": 0})
+    monkeypatch.setitem(app.config, "HOLD_IN_PLACE_SECONDS", 5)
+    numbers = [f"+4477009003{n:02d}" for n in range(60, 68)]
+    for number in numbers:
+        make_resident(postcode="BS1 6AD", sms=number)
+    alert = send(officer)
+    told = []
+
+    def another_worker_told_to_wait():
+        # Once this job's first text is taken, while the others wait for their turns.
+        while not providers.gateway.accepted:
+            time.sleep(0.01)
+        SharedHolds(redis_store.client).hold("twilio-sms", 1.5, "429 Too Many Requests", ours=False)
+        told.append(time.monotonic())
+
+    other = threading.Thread(target=another_worker_told_to_wait)
+    other.start()
+    outcome = deliver(ids(alert.id))
+    other.join()
+    assert outcome["sent"] == 8 and outcome["retry"] == 0, outcome
+    assert sorted(providers.gateway.accepted_to("Messages")) == numbers
+    held = dict(db.session.execute(select(Delivery.address, Delivery.attempts_held)).all())
+    assert held == dict.fromkeys(numbers, 0)
+    # Nothing while the wait stood, once this worker looked (LOOK_EVERY_SECONDS), and
+    # after it a turn each, not all at once.
+    after = sorted(a.at for a in providers.gateway.accepted if a.at > told[0] + 1.4)
+    assert not [a.at for a in providers.gateway.accepted if told[0] + 0.55 < a.at < told[0] + 1.4]
+    assert len(after) >= 4 and after[-1] - after[0] >= (len(after) - 1) / 4 - 0.3, after
+    waits_over()
+
+
 def test_a_wait_asked_of_one_job_holds_every_workers_sends_through_that_provider(
     providers, officer, make_resident, app, monkeypatch
 ):
