@@ -1512,6 +1512,28 @@ def test_a_turn_is_taken_of_every_limit_at_once_or_of_none(app_ctx):
     assert RateLimiter(redis_store.client, {"sms": 0}).per_second == 0  # no limit at all
 
 
+def test_an_urgent_alerts_sends_take_the_rates_turns_before_a_routine_ones(app_ctx):
+    """Found by an outside check: after a database outage, a routine alert's texts
+    went beside an incident's still to go, sharing the rate, and 18 to 39 of them went
+    before the incident's last. While an urgent alert's sends wait for turns or take
+    them, a routine alert's take none; a moment after the last, they do."""
+    from app.channels.ratelimit import RateLimiter
+    from app.extensions import redis_store
+
+    routine = RateLimiter(redis_store.client, {"sms": 10})  # a turn every 103 ms
+    urgent = RateLimiter(redis_store.client, {"sms": 10}, urgent=True)
+    numbered = RateLimiter(redis_store.client, {"sms": 10, "sms:+441000000002": 5})
+    assert urgent.take_turn_at(3_000_000) == 0
+    assert urgent.take_turn_at(3_000_050) == 53  # waiting for its next turn
+    # Its turn free on the clock, the routine send waits all the same, a turn at a time,
+    # whichever of the account's limits it is under.
+    assert routine.take_turn_at(3_000_500) == pytest.approx(103, abs=1)
+    assert numbered.take_turn_at(3_000_500) > 0
+    assert urgent.take_turn_at(3_000_500) == 0
+    time.sleep(0.5)  # the urgent sends' mark lasts two of their turns and a little
+    assert routine.take_turn_at(3_001_000) == 0
+
+
 def test_a_claim_is_committed_durably_whatever_the_servers_setting(
     providers, officer, make_resident
 ):

@@ -24,25 +24,38 @@ WINDOW_MS = 1030
 # sends in a row still span at least WINDOW_MS - LATE_MS, over a second.
 LATE_MS = 10
 
-# KEYS = the limits' keys; ARGV = now (ms), lateness kept (ms), then each key's interval
-# (ms). Returns 0 when the send may go now (and books each key's next slot), else the
-# milliseconds to wait: a turn of every limit is taken at once, or none is, so waiting
-# for one never spends another's turn.
+# KEYS = the limits' keys, then as many keys marking an urgent alert's sends; ARGV =
+# now (ms), lateness kept (ms), "1" for an urgent alert's send, how long (ms) its mark
+# lasts, how long (ms) a routine send waits while one is marked, then each limit's
+# interval (ms). Returns 0 when the send may go now (and books each key's next slot),
+# else the milliseconds to wait: a turn of every limit is taken at once, or none is,
+# so waiting for one never spends another's turn. While an urgent alert's sends wait
+# for turns or take them, a routine alert's take none: they shared the rate, and an
+# incident's last texts went after a routine alert's sent beside them (an outside
+# check).
 _ACQUIRE = """
 local now = tonumber(ARGV[1])
 local late = tonumber(ARGV[2])
+local n = #KEYS / 2
+if ARGV[3] == '1' then
+  for i = 1, n do redis.call('SET', KEYS[n + i], 1, 'PX', ARGV[4]) end
+else
+  for i = 1, n do
+    if redis.call('EXISTS', KEYS[n + i]) == 1 then return tonumber(ARGV[5]) end
+  end
+end
 local wait = 0
-for i, key in ipairs(KEYS) do
-  local next_slot = tonumber(redis.call('GET', key) or '0')
+for i = 1, n do
+  local next_slot = tonumber(redis.call('GET', KEYS[i]) or '0')
   if next_slot > now then wait = math.max(wait, next_slot - now) end
 end
 if wait > 0 then return math.max(1, wait) end
-for i, key in ipairs(KEYS) do
-  local next_slot = tonumber(redis.call('GET', key) or '0')
+for i = 1, n do
+  local next_slot = tonumber(redis.call('GET', KEYS[i]) or '0')
   -- A little late: keep to the schedule. Later (idle): a new schedule from now.
   local from = next_slot
   if now - next_slot > late then from = now end
-  redis.call('SET', key, tostring(from + tonumber(ARGV[2 + i])), 'PX', 60000)
+  redis.call('SET', KEYS[i], tostring(from + tonumber(ARGV[5 + i])), 'PX', 60000)
 end
 return 0
 """
@@ -52,12 +65,15 @@ class RateLimiter:
     """Sends a second under one or more limits at once: {name: per_second}, e.g. the
     channel's (an account's limit) and the sender number's. A limit of 0 is none."""
 
-    def __init__(self, redis: Redis, limits: dict[str, int]):
+    def __init__(self, redis: Redis, limits: dict[str, int], *, urgent: bool = False):
+        """`urgent`: an urgent alert's sends, which take the turns before routine ones."""
         self.redis = redis
         self.limits = {name: n for name, n in limits.items() if n > 0}
         self.keys = [f"ratelimit:{name}" for name in self.limits]
         self.key = " ".join(self.keys)  # one task per process waits for a turn of these
         self.per_second = min(self.limits.values(), default=0)  # 0: nothing to wait for
+        self.urgent = urgent
+        self._marks = [f"ratelimit:urgent:{name}" for name in self.limits]
         self._script = redis.register_script(_ACQUIRE)
 
     def acquire(self) -> None:
@@ -84,4 +100,8 @@ class RateLimiter:
     def take_turn_at(self, now_ms: float) -> float:
         """_take_turn at a given time on Redis's clock (milliseconds)."""
         intervals = [WINDOW_MS / n for n in self.limits.values()]
-        return float(self._script(keys=self.keys, args=[now_ms, LATE_MS, *intervals]))
+        slowest = max(intervals, default=0)
+        # The mark outlasts the gap between two urgent turns, and a routine send looks
+        # again a turn later.
+        args = [now_ms, LATE_MS, "1" if self.urgent else "0", int(2 * slowest) + 200, slowest]
+        return float(self._script(keys=self.keys + self._marks, args=[*args, *intervals]))

@@ -80,7 +80,8 @@ class ConcurrentSender:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._threads: ThreadPoolExecutor | None = None
         self._slots: asyncio.Semaphore | None = None
-        self._turns: dict[str, asyncio.Lock] = {}  # one task per limiter waits for a turn
+        # One task per limiter (and urgency) waits for a turn.
+        self._turns: dict[tuple[str, bool], asyncio.Lock] = {}
         self._warmed: dict[str, asyncio.Task] = {}
         self._timings: deque[tuple[str, float]] = deque()  # (channel, seconds) per send
 
@@ -181,7 +182,8 @@ class ConcurrentSender:
         if limiter.per_second > 0:
             if not probe:  # the probe after a wait is the one request that goes
                 await self._warm_up(transport)
-            turn = self._turns.setdefault(limiter.key, asyncio.Lock())
+            # An urgent alert's sends wait for their turns apart from a routine one's.
+            turn = self._turns.setdefault((limiter.key, limiter.urgent), asyncio.Lock())
             async with turn:
                 # Asked before the turn, not after: however long it takes, the
                 # turn's time is the request's (an outside probe saw texts bunch,

@@ -605,6 +605,8 @@ def _prepare(ledger: Ledger, chunk: list[Claimed]):
     a turn of both taken at once."""
     config = current_app.config
     transports, limiters = {}, {}
+    # An urgent alert's sends take the rate's turns before a routine alert's.
+    urgent = ledger.urgent([claimed.id for claimed in chunk]) if chunk else set()
     for claimed, message in zip(chunk, ledger.render(chunk), strict=True):
         channel = claimed.channel
         if channel not in transports:
@@ -612,12 +614,13 @@ def _prepare(ledger: Ledger, chunk: list[Claimed]):
         sender = getattr(transports[channel], "sender", None)
         number = sender(message) if sender is not None else None
         per_number = config["PER_NUMBER_LIMITS"].get(channel, 0) if number else 0
-        if (channel, number) not in limiters:
+        first = claimed.id in urgent
+        if (channel, number, first) not in limiters:
             limits = {channel: config["RATE_LIMITS"].get(channel, 0)}
             if per_number:
                 limits[f"{channel}:{number}"] = per_number
-            limiters[channel, number] = RateLimiter(redis_store.client, limits)
-        yield claimed, message, transports[channel], limiters[channel, number]
+            limiters[channel, number, first] = RateLimiter(redis_store.client, limits, urgent=first)
+        yield claimed, message, transports[channel], limiters[channel, number, first]
 
 
 def _lines() -> Lines | None:
