@@ -1589,6 +1589,24 @@ def test_a_job_keeps_free_lines_for_its_calls_and_no_other_call_takes_them(app_c
     assert lines.keep("kept:y:", 1) == ["kept:y:1"]
 
 
+def calls_of_two_alerts(providers, officer, make_resident, app, monkeypatch, number: str):
+    """A routine alert and an incident, each to one resident by voice on one line (a
+    call placed keeps it: no callbacks), their jobs taken off the queue."""
+    from app import jobs
+
+    monkeypatch.setitem(app.config, "VOICE_LINES", 1)
+    providers.gateway.send_callbacks = False
+    make_resident(postcode="BS1 6AD", sms=None, voice=number)
+    routine = submit_alert(
+        officer, shapes=AREA, title="Sheds", body="Lock them.", category="crime_prevention"
+    ).alert
+    urgent = submit_alert(
+        officer, shapes=AREA, title="Fire", body="Keep windows shut.", category="incident"
+    ).alert
+    jobs.queue().empty()
+    return routine, urgent
+
+
 def test_a_line_freed_while_an_urgent_alerts_calls_wait_is_theirs(
     providers, officer, make_resident, app, monkeypatch
 ):
@@ -1601,16 +1619,9 @@ def test_a_line_freed_while_an_urgent_alerts_calls_wait_is_theirs(
     from app.channels.lines import URGENT, Lines
     from app.extensions import redis_store
 
-    monkeypatch.setitem(app.config, "VOICE_LINES", 1)
-    providers.gateway.send_callbacks = False  # a call placed keeps its line
-    make_resident(postcode="BS1 6AD", sms=None, voice="+441174960851")
-    routine = submit_alert(
-        officer, shapes=AREA, title="Sheds", body="Lock them.", category="crime_prevention"
-    ).alert
-    urgent = submit_alert(
-        officer, shapes=AREA, title="Fire", body="Keep windows shut.", category="incident"
-    ).alert
-    jobs.queue().empty()
+    routine, urgent = calls_of_two_alerts(
+        providers, officer, make_resident, app, monkeypatch, "+441174960851"
+    )
     lines = Lines(redis_store.client, 1, hold_seconds=60)
     assert lines.keep("kept:other:", 1) == ["kept:other:1"]  # another call's line
     jobs.enqueue("outbound.deliver_batch", "alerts", [987654])  # another job waits
@@ -1634,16 +1645,9 @@ def test_lines_are_kept_for_urgent_calls_no_longer_than_one_waits(
     from app.channels.lines import URGENT, URGENT_SECONDS
     from app.extensions import redis_store
 
-    monkeypatch.setitem(app.config, "VOICE_LINES", 1)
-    providers.gateway.send_callbacks = False
-    make_resident(postcode="BS1 6AD", sms=None, voice="+441174960852")
-    routine = submit_alert(
-        officer, shapes=AREA, title="Sheds", body="Lock them.", category="crime_prevention"
-    ).alert
-    urgent = submit_alert(
-        officer, shapes=AREA, title="Fire", body="Keep windows shut.", category="incident"
-    ).alert
-    jobs.queue().empty()
+    routine, urgent = calls_of_two_alerts(
+        providers, officer, make_resident, app, monkeypatch, "+441174960852"
+    )
     jobs.enqueue("outbound.deliver_batch", "alerts", [987654])  # another job waits
     # The incident's call still waits to go: the free line stays its.
     redis_store.client.set(URGENT, 1, px=URGENT_SECONDS * 1000)

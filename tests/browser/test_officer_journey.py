@@ -392,6 +392,12 @@ def test_a_refused_answer_stops_send_on_a_slow_preview_however_it_is_tapped(
         while held:
             held.pop(0).continue_()
 
+    def put_right():
+        page.locator("#answer-2").fill("No")
+        wait_for(page, held, "the preview was never asked for")
+        answer_previews()
+        expect(page.locator("#answers-refused")).to_be_hidden()
+
     # Two taps while the preview of "YES" is on its way: no question either time.
     page.locator("#answer-2").fill("YES")
     page.get_by_role("button", name="Send…").click()
@@ -403,10 +409,7 @@ def test_a_refused_answer_stops_send_on_a_slow_preview_however_it_is_tapped(
     expect(page.locator("#answer-2")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#confirm")).to_be_hidden()
     # Put right, then the same words again, tapped before their preview is back.
-    page.locator("#answer-2").fill("No")
-    wait_for(page, held, "the preview was never asked for")
-    answer_previews()
-    expect(page.locator("#answers-refused")).to_be_hidden()
+    put_right()
     page.locator("#answer-2").fill("YES")
     page.get_by_role("button", name="Send…").click()
     page.wait_for_timeout(500)
@@ -416,10 +419,7 @@ def test_a_refused_answer_stops_send_on_a_slow_preview_however_it_is_tapped(
     expect(page.locator("#confirm")).to_be_hidden()
     # A preview slower than Send…'s patience (3 s): the question comes, and goes when
     # the preview refuses the words.
-    page.locator("#answer-2").fill("No")
-    wait_for(page, held, "the preview was never asked for")
-    answer_previews()
-    expect(page.locator("#answers-refused")).to_be_hidden()
+    put_right()
     page.locator("#answer-2").fill("yes")
     page.get_by_role("button", name="Send…").click()
     expect(page.locator("#confirm")).to_be_visible(timeout=6_000)
