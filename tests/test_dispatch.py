@@ -1520,16 +1520,20 @@ def test_an_urgent_alerts_sends_take_the_rates_turns_before_a_routine_ones(app_c
     from app.channels.ratelimit import RateLimiter
     from app.extensions import redis_store
 
-    routine = RateLimiter(redis_store.client, {"sms": 10})  # a turn every 103 ms
+    routine = RateLimiter(redis_store.client, {"sms": 10}, yields=True)  # a turn every 103 ms
     urgent = RateLimiter(redis_store.client, {"sms": 10}, urgent=True)
-    numbered = RateLimiter(redis_store.client, {"sms": 10, "sms:+441000000002": 5})
+    numbered = RateLimiter(redis_store.client, {"sms": 10, "sms:+441000000002": 5}, yields=True)
+    code = RateLimiter(redis_store.client, {"sms": 10})  # a resident's code: never kept
     assert urgent.take_turn_at(3_000_000) == 0
     assert urgent.take_turn_at(3_000_050) == 53  # waiting for its next turn
     # Its turn free on the clock, the routine send waits all the same, a turn at a time,
     # whichever of the account's limits it is under.
     assert routine.take_turn_at(3_000_500) == pytest.approx(103, abs=1)
     assert numbered.take_turn_at(3_000_500) > 0
-    assert urgent.take_turn_at(3_000_500) == 0
+    # A code takes its turn as it comes: an incident's texts to a whole force take
+    # hours, and a code is of use for minutes.
+    assert code.take_turn_at(3_000_500) == 0
+    assert urgent.take_turn_at(3_000_603) == 0
     time.sleep(0.5)  # the urgent sends' mark lasts two of their turns and a little
     assert routine.take_turn_at(3_001_000) == 0
 

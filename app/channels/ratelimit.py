@@ -25,8 +25,9 @@ WINDOW_MS = 1030
 LATE_MS = 10
 
 # KEYS = the limits' keys, then as many keys marking an urgent alert's sends; ARGV =
-# now (ms), lateness kept (ms), "1" for an urgent alert's send, how long (ms) its mark
-# lasts, how long (ms) a routine send waits while one is marked, then each limit's
+# now (ms), lateness kept (ms), "1" for an urgent alert's send, "0" for a routine
+# alert's, "2" for another (a resident's code: never kept waiting), how long (ms) the
+# mark lasts, how long (ms) a routine send waits while one is marked, then each limit's
 # interval (ms). Returns 0 when the send may go now (and books each key's next slot),
 # else the milliseconds to wait: a turn of every limit is taken at once, or none is,
 # so waiting for one never spends another's turn. While an urgent alert's sends wait
@@ -39,7 +40,7 @@ local late = tonumber(ARGV[2])
 local n = #KEYS / 2
 if ARGV[3] == '1' then
   for i = 1, n do redis.call('SET', KEYS[n + i], 1, 'PX', ARGV[4]) end
-else
+elseif ARGV[3] == '0' then
   for i = 1, n do
     if redis.call('EXISTS', KEYS[n + i]) == 1 then return tonumber(ARGV[5]) end
   end
@@ -65,14 +66,19 @@ class RateLimiter:
     """Sends a second under one or more limits at once: {name: per_second}, e.g. the
     channel's (an account's limit) and the sender number's. A limit of 0 is none."""
 
-    def __init__(self, redis: Redis, limits: dict[str, int], *, urgent: bool = False):
-        """`urgent`: an urgent alert's sends, which take the turns before routine ones."""
+    def __init__(
+        self, redis: Redis, limits: dict[str, int], *, urgent: bool = False, yields: bool = False
+    ):
+        """`urgent`: an urgent alert's sends, which take the turns before those that
+        `yields` (a routine alert's); others (a resident's code) take theirs as they
+        come: a force-wide incident's texts take hours, and codes expire in minutes."""
         self.redis = redis
         self.limits = {name: n for name, n in limits.items() if n > 0}
         self.keys = [f"ratelimit:{name}" for name in self.limits]
         self.key = " ".join(self.keys)  # one task per process waits for a turn of these
         self.per_second = min(self.limits.values(), default=0)  # 0: nothing to wait for
         self.urgent = urgent
+        self.yields = yields and not urgent
         self._marks = [f"ratelimit:urgent:{name}" for name in self.limits]
         self._script = redis.register_script(_ACQUIRE)
 
@@ -103,5 +109,6 @@ class RateLimiter:
         slowest = max(intervals, default=0)
         # The mark outlasts the gap between two urgent turns, and a routine send looks
         # again a turn later.
-        args = [now_ms, LATE_MS, "1" if self.urgent else "0", int(2 * slowest) + 200, slowest]
+        kind = "1" if self.urgent else "0" if self.yields else "2"
+        args = [now_ms, LATE_MS, kind, int(2 * slowest) + 200, slowest]
         return float(self._script(keys=self.keys + self._marks, args=[*args, *intervals]))

@@ -277,6 +277,7 @@ ALERTS = outbound.Ledger(
     urgent_calls_waiting=lambda: ledger_sql.urgent_calls_queued(
         urgent=current_app.config["URGENT_CATEGORIES"]
     ),
+    yields_to_urgent=True,
     take_urgent=lambda: ledger_sql.take_urgent_queued(
         urgent=current_app.config["URGENT_CATEGORIES"]
     ),

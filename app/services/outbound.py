@@ -130,6 +130,9 @@ class Ledger:
     # Whether an urgent alert's calls wait to go: while none does, the lines freed are
     # not kept for them (Lines.keep's urgent).
     urgent_calls_waiting: Callable[[], bool] = lambda: True
+    # Whether its other rows' sends let an urgent alert's take the rates' turns first
+    # (a routine alert's do; a resident's code does not wait on an incident).
+    yields_to_urgent: bool = False
     # Every queued and due row of an urgent alert, taken with the forgotten ones.
     take_urgent: Callable[[], list[int]] = lambda: []
 
@@ -619,7 +622,9 @@ def _prepare(ledger: Ledger, chunk: list[Claimed]):
             limits = {channel: config["RATE_LIMITS"].get(channel, 0)}
             if per_number:
                 limits[f"{channel}:{number}"] = per_number
-            limiters[channel, number, first] = RateLimiter(redis_store.client, limits, urgent=first)
+            limiters[channel, number, first] = RateLimiter(
+                redis_store.client, limits, urgent=first, yields=ledger.yields_to_urgent
+            )
         yield claimed, message, transports[channel], limiters[channel, number, first]
 
 
