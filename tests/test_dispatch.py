@@ -1658,9 +1658,14 @@ def test_lines_are_kept_for_urgent_calls_no_longer_than_one_waits(
     deliver(ids(routine.id))
     assert providers.gateway.accepted_to("Calls") == []
     assert redis_store.client.exists(URGENT)
-    # Its call gone (cancelled here), the routine alert's takes the line at once.
+    # Its call not due for minutes (a redial after no answer), the routine alert's
+    # takes the line at once.
     db.session.execute(
-        text("UPDATE deliveries SET status = 'cancelled' WHERE alert_id = :id"), {"id": urgent.id}
+        text(
+            "UPDATE deliveries SET next_attempt_at = now() + interval '10 minutes'"
+            " WHERE alert_id = :id"
+        ),
+        {"id": urgent.id},
     )
     db.session.commit()
     deliver(ids(routine.id))

@@ -471,8 +471,9 @@ def urgent_queued(*, urgent: tuple) -> bool:
     )
 
 
-def urgent_calls_queued(*, urgent: tuple) -> bool:
-    """Whether an urgent alert that is sending still has calls queued."""
+def urgent_calls_queued(*, urgent: tuple, within_s: float) -> bool:
+    """Whether an urgent alert that is sending still has calls queued to go now or
+    within `within_s` (not a redial due in minutes)."""
     if not urgent:
         return False
     return bool(
@@ -482,10 +483,12 @@ def urgent_calls_queued(*, urgent: tuple) -> bool:
                 SELECT EXISTS (SELECT 1 FROM {_WITH_FIRST}
                 WHERE a.status = 'sending' AND {_URGENT} AND EXISTS (
                     SELECT 1 FROM deliveries d WHERE d.alert_id = a.id
-                    AND d.status = 'queued' AND d.channel = 'voice'))
+                    AND d.status = 'queued' AND d.channel = 'voice'
+                    AND (d.next_attempt_at IS NULL
+                         OR d.next_attempt_at <= now() + make_interval(secs => :within))))
                 """
             ),
-            {"urgent": list(urgent)},
+            {"urgent": list(urgent), "within": within_s},
         ).scalar()
     )
 

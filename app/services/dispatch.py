@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from app import jobs
 from app.channels import OutgoingMessage, ProviderStatus
+from app.channels.lines import URGENT_SECONDS
 from app.dao import outbound as ledger_sql
 from app.extensions import db
 from app.models import Alert, Delivery, Resident
@@ -274,8 +275,9 @@ ALERTS = outbound.Ledger(
         ids, urgent=current_app.config["URGENT_CATEGORIES"]
     ),
     urgent_waiting=lambda: ledger_sql.urgent_queued(urgent=current_app.config["URGENT_CATEGORIES"]),
+    # (Due within the lines' claim on freed lines: a redial due in minutes keeps none.)
     urgent_calls_waiting=lambda: ledger_sql.urgent_calls_queued(
-        urgent=current_app.config["URGENT_CATEGORIES"]
+        urgent=current_app.config["URGENT_CATEGORIES"], within_s=URGENT_SECONDS
     ),
     yields_to_urgent=True,
     take_urgent=lambda: ledger_sql.take_urgent_queued(
