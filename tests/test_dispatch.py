@@ -1512,30 +1512,53 @@ def test_a_turn_is_taken_of_every_limit_at_once_or_of_none(app_ctx):
     assert RateLimiter(redis_store.client, {"sms": 0}).per_second == 0  # no limit at all
 
 
-def test_an_urgent_alerts_sends_take_the_rates_turns_before_a_routine_ones(app_ctx):
-    """Found by an outside check: after a database outage, a routine alert's texts
-    went beside an incident's still to go, sharing the rate, and 18 to 39 of them went
-    before the incident's last. While an urgent alert's sends wait for turns or take
-    them, a routine alert's take none; a moment after the last, they do."""
-    from app.channels.ratelimit import RateLimiter
+def test_an_urgent_alerts_sends_mark_their_channel_as_taking_its_rate(app_ctx):
+    """While an urgent alert's sends wait for turns or take them, their channel is
+    marked so, a little longer than the gap between two turns; a routine alert's are
+    not."""
+    from app.channels.ratelimit import RateLimiter, urgent_sending
     from app.extensions import redis_store
 
-    routine = RateLimiter(redis_store.client, {"sms": 10}, yields=True)  # a turn every 103 ms
-    urgent = RateLimiter(redis_store.client, {"sms": 10}, urgent=True)
-    numbered = RateLimiter(redis_store.client, {"sms": 10, "sms:+441000000002": 5}, yields=True)
-    code = RateLimiter(redis_store.client, {"sms": 10})  # a resident's code: never kept
-    assert urgent.take_turn_at(3_000_000) == 0
-    assert urgent.take_turn_at(3_000_050) == 53  # waiting for its next turn
-    # Its turn free on the clock, the routine send waits all the same, a turn at a time,
-    # whichever of the account's limits it is under.
-    assert routine.take_turn_at(3_000_500) == pytest.approx(103, abs=1)
-    assert numbered.take_turn_at(3_000_500) > 0
-    # A code takes its turn as it comes: an incident's texts to a whole force take
-    # hours, and a code is of use for minutes.
-    assert code.take_turn_at(3_000_500) == 0
-    assert urgent.take_turn_at(3_000_603) == 0
-    time.sleep(0.5)  # the urgent sends' mark lasts two of their turns and a little
-    assert routine.take_turn_at(3_001_000) == 0
+    routine = RateLimiter(redis_store.client, {"sms": 10})  # a turn every 103 ms
+    urgent = RateLimiter(redis_store.client, {"sms": 10}, urgent_channel="sms")
+    routine.acquire()
+    assert not urgent_sending(redis_store.client, "sms")
+    urgent.acquire()
+    assert urgent_sending(redis_store.client, "sms")
+    assert not urgent_sending(redis_store.client, "voice")
+    time.sleep(0.5)  # two of its turns and a little
+    assert not urgent_sending(redis_store.client, "sms")
+
+
+def test_a_routine_alerts_texts_wait_unclaimed_while_an_incidents_take_the_rate(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """Found by an outside check: after a database outage, a routine alert's texts went
+    beside an incident's still to go, sharing the rate, and 18 to 39 of them before the
+    incident's last. While an urgent alert's sends take a channel's rate, a routine
+    alert's job claims none of its rows on it: handed back while other jobs wait,
+    spending no attempt; sent once they are done."""
+    from app import jobs
+    from app.channels.ratelimit import URGENT_MARK
+    from app.extensions import redis_store
+
+    monkeypatch.setitem(app.config, "RATE_LIMITS", {"sms": 10, "voice": 0, "email": 0})
+    for n in range(2):
+        make_resident(postcode="BS1 6AD", sms=f"+4477009004{n:02d}")
+    routine = submit_alert(
+        officer, shapes=AREA, title="Sheds", body="Lock them.", category="crime_prevention"
+    ).alert
+    jobs.queue().empty()
+    jobs.enqueue("outbound.deliver_batch", "alerts", [987654])  # another job waits
+    redis_store.client.set(URGENT_MARK + "sms", 1, px=5000)  # an incident's texts going
+    outcome = deliver(ids(routine.id))
+    assert outcome["sent"] == 0 and providers.gateway.accepted_to("Messages") == []
+    assert statuses(routine.id) == {"queued": 2}
+    tries = db.session.execute(select(Delivery.attempts, Delivery.attempts_held)).all()
+    assert set(tries) == {(0, 0)}
+    redis_store.client.delete(URGENT_MARK + "sms")  # its texts done
+    assert deliver(ids(routine.id))["sent"] == 2
+    jobs.queue().empty()
 
 
 def test_a_claim_is_committed_durably_whatever_the_servers_setting(

@@ -48,7 +48,7 @@ from app.channels import (
 )
 from app.channels.holds import SharedHolds, waiting
 from app.channels.lines import Lines, call_name, row_of
-from app.channels.ratelimit import RateLimiter
+from app.channels.ratelimit import RateLimiter, urgent_sending
 from app.channels.sender import ConcurrentSender
 from app.dao import outbound as ledger_sql
 from app.dao.events import create_provider_event
@@ -130,8 +130,9 @@ class Ledger:
     # Whether an urgent alert's calls wait to go: while none does, the lines freed are
     # not kept for them (Lines.keep's urgent).
     urgent_calls_waiting: Callable[[], bool] = lambda: True
-    # Whether its other rows' sends let an urgent alert's take the rates' turns first
-    # (a routine alert's do; a resident's code does not wait on an incident).
+    # Whether its rows but an urgent alert's wait unclaimed while an urgent alert's
+    # sends take their channel's rate (a routine alert's do; a resident's code, of use
+    # for minutes, does not wait on an incident's texts, which can take hours).
     yields_to_urgent: bool = False
     # Every queued and due row of an urgent alert, taken with the forgotten ones.
     take_urgent: Callable[[], list[int]] = lambda: []
@@ -487,6 +488,7 @@ def _send_due(
     handed_back: float | None = None
     calls = _calls_among(lines, ledger, due)
     urgent_calls = bool(calls) and bool(ledger.urgent(sorted(calls)))
+    yielding = _yielding_to_urgent(ledger, due)
     beat()  # before the first claim: the batch's rows are this job's from now
     start = 0
     while start < len(due):
@@ -496,10 +498,18 @@ def _send_due(
             handed_back = 0
             claimed_up_to = len(due)  # the rest is no longer this job's to keep alive
             break
-        taking, kept = _with_lines_kept(
-            lines, calls, due[start : start + step], urgent_calls, ledger.urgent_calls_waiting
+        next_rows = due[start : start + step]
+        waits = _waits_for_urgent(yielding, next_rows)
+        taking, kept = (
+            ([], [])
+            if waits
+            else _with_lines_kept(
+                lines, calls, next_rows, urgent_calls, ledger.urgent_calls_waiting
+            )
         )
         if not taking:
+            # Or its next rows are a routine alert's, and an urgent alert's sends are
+            # taking their channel's rate: the same, unclaimed, until they are done.
             # Its next row is a call and every line is busy, perhaps for minutes (calls
             # last that long). Claimed, its calls waited for lines in the job, and held
             # its worker: with four lines, an alert's texts went in 35.6 s rather than
@@ -608,7 +618,8 @@ def _prepare(ledger: Ledger, chunk: list[Claimed]):
     a turn of both taken at once."""
     config = current_app.config
     transports, limiters = {}, {}
-    # An urgent alert's sends take the rate's turns before a routine alert's.
+    # An urgent alert's sends are marked as taking the rate's turns (a routine alert's
+    # job claims none meanwhile: deliver).
     urgent = ledger.urgent([claimed.id for claimed in chunk]) if chunk else set()
     for claimed, message in zip(chunk, ledger.render(chunk), strict=True):
         channel = claimed.channel
@@ -623,7 +634,7 @@ def _prepare(ledger: Ledger, chunk: list[Claimed]):
             if per_number:
                 limits[f"{channel}:{number}"] = per_number
             limiters[channel, number, first] = RateLimiter(
-                redis_store.client, limits, urgent=first, yields=ledger.yields_to_urgent
+                redis_store.client, limits, urgent_channel=channel if first else ""
             )
         yield claimed, message, transports[channel], limiters[channel, number, first]
 
@@ -667,6 +678,38 @@ def _give_back(lines: Lines | None, kept: list[str]) -> None:
     for name in kept:
         lines.release(name)
     kept.clear()
+
+
+def _yielding_to_urgent(ledger: Ledger, ids: list[int]) -> dict[int, str]:
+    """Of these rows, those that wait while an urgent alert's sends take their
+    channel's rate (a routine alert's, on a channel with a rate), with the channel."""
+    if not ledger.yields_to_urgent or not ids:
+        return {}
+    config = current_app.config
+    limited = {
+        channel
+        for channel in ("sms", "voice", "email")
+        if config["RATE_LIMITS"].get(channel, 0) or config["PER_NUMBER_LIMITS"].get(channel, 0)
+    }
+    if not limited:
+        return {}
+    urgent = ledger.urgent(ids)
+    return {
+        row: channel
+        for row, channel in ledger_sql.channel_of_each(ledger.table, ids).items()
+        if channel in limited and row not in urgent
+    }
+
+
+def _waits_for_urgent(yielding: dict[int, str], rows: list[int]) -> bool:
+    """Whether the first of these rows is one that waits, and an urgent alert's sends
+    are taking its channel's rate now."""
+    if not rows or rows[0] not in yielding:
+        return False
+    try:
+        return urgent_sending(redis_store.client, yielding[rows[0]])
+    except RedisError:
+        return False  # as before: the rate is shared
 
 
 def _calls_among(lines: Lines | None, ledger: Ledger, ids: list[int]) -> set[int]:
