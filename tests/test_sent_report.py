@@ -1036,6 +1036,9 @@ def test_an_alerts_hidden_messages_are_not_two_periods_totals_less_the_rest(
             },
         )
         assert "1 alert had fewer than 5 messages" in html.fromstring(page).text_content()
+        # And the file says so too (it did not: a re-check).
+        download = client.get(f"/analysts/sent.csv?from={first}&to={last}").text
+        assert "1 alert had fewer than 5 messages" in download
     shown = {t: n for _, alerts in periods.values() for t, n in alerts.items() if n is not None}
     assert "Small" not in shown
     for total, alerts in periods.values():

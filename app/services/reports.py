@@ -1186,6 +1186,9 @@ def csv_rows(report: SentReport) -> list[tuple[str, str, str, str]]:
     if report.attribution:
         rows.append(("Population", "Attribution", "", report.attribution))
     rows += [("Data", "Attribution", "", line) for line in report.licences]
+    # What the page says beside its figures: how many alerts are in no total, which
+    # are still sending (the file said neither: an outside check).
+    rows += [("Notes", "Note", "", str(note)) for note in report.notes]
     for table in report.tables:
         for row in table.all_rows:
             for column, cell in zip(table.columns[1:], row.cells, strict=True):
