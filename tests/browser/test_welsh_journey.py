@@ -227,7 +227,11 @@ def test_a_postcode_typed_again_after_a_refusal_shows_only_the_live_check(page, 
     page.get_by_label("Your postcode").blur()
     expect(page.locator("#postcode-place")).to_contain_text("Northern Ireland")
     expect(refusal).to_be_hidden()
-    expect(page.get_by_label("Your postcode")).not_to_have_attribute("aria-invalid", "true")
+    # Marked wrong by the live check's own words now (a postcode it cannot take), not
+    # the form's refusal (an outside check).
+    postcode = page.get_by_label("Your postcode")
+    expect(postcode).to_have_attribute("aria-invalid", "true")
+    expect(postcode).to_have_attribute("aria-describedby", "postcode-place")
 
 
 def typed_before_the_script_ran(page, postcode: str):
