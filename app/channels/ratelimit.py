@@ -12,9 +12,11 @@ cannot bunch up with the next second's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 from redis import Redis
+from redis.exceptions import RedisError
 
 # A little over a second: a send is counted when we let it go, but the provider counts
 # it when it arrives, and arrival times jitter by a few milliseconds.
@@ -94,12 +96,20 @@ class RateLimiter:
     def _take_turn(self) -> float:
         """0 when a send may go now (its turn is taken), else the milliseconds to wait;
         an urgent alert's marked as taking turns each time it asks."""
-        if self._mark:
-            slowest = max(WINDOW_MS / n for n in self.limits.values())
-            self.redis.set(self._mark, 1, px=int(2 * slowest) + 200)
+        self.mark()
         # Redis's clock, not ours: every worker measures time the same way.
         seconds, micros = self.redis.time()
         return self.take_turn_at(seconds * 1000 + micros / 1000)
+
+    def mark(self) -> None:
+        """An urgent alert's send: its channel marked as taking the rate, a little
+        longer than two of its turns (and half a second at least: a send waiting out a
+        provider's wait marks it every MARK_EVERY_SECONDS, sender.py). Others: nothing."""
+        if not self._mark or not self.limits:
+            return
+        slowest = max(WINDOW_MS / n for n in self.limits.values())
+        with contextlib.suppress(RedisError):  # the rate shared, as before
+            self.redis.set(self._mark, 1, px=max(500, int(2 * slowest) + 200))
 
     def take_turn_at(self, now_ms: float) -> float:
         """_take_turn at a given time on Redis's clock (milliseconds)."""

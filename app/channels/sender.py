@@ -48,6 +48,9 @@ from app.channels.ratelimit import RateLimiter
 
 # How often a send waiting for another's probe looks for its answer.
 PROBE_POLL_SECONDS = 0.25
+# How often an urgent alert's send waiting out a provider's wait marks its rate as
+# taken (RateLimiter.mark: the mark lasts longer).
+MARK_EVERY_SECONDS = 0.2
 
 
 class _ProbeOut(Exception):
@@ -160,11 +163,12 @@ class ConcurrentSender:
         async with self._slots:
             # Before a turn too: a turn is not spent on it. (The probe after a wait is
             # not asked again: it is the one send that goes.)
-            in_place_until = self._loop.time() + self.wait_in_place
-            probe = await self._clear_to_send(transport, wait_in_place=self.wait_in_place)
+            probe = await self._clear_to_send(
+                transport, wait_in_place=self.wait_in_place, marking=limiter.mark
+            )
             try:
                 return await self._send_cleared(
-                    transport, limiter, message, go_ahead, probe, in_place_until
+                    transport, limiter, message, go_ahead, probe, self.wait_in_place
                 )
             finally:
                 if probe and self.holds is not None:
@@ -177,7 +181,7 @@ class ConcurrentSender:
         message: OutgoingMessage,
         go_ahead: Callable[[], bool] | None,
         probe: bool,
-        in_place_until: float = 0.0,
+        after_turn: float = 0.0,
     ) -> SendResult:
         if limiter.per_second > 0:
             if not probe:  # the probe after a wait is the one request that goes
@@ -204,17 +208,19 @@ class ConcurrentSender:
                 await self._clear_to_send(transport)
             except NotTried:
                 # Held while it waited for its turn: a short wait is waited out here
-                # too, within what is left of the send's own (HOLD_IN_PLACE_SECONDS),
-                # then a new turn is taken, so that those held together do not all go
-                # at once when it ends. Handed back, 32 texts of a run went through the
-                # queue again, an incident's last after routine ones (an outside check).
-                left = in_place_until - self._loop.time()
-                if left <= 0:
+                # too (HOLD_IN_PLACE_SECONDS, once, counted from now: counted from
+                # the send's start, a wait of 5 s never fitted, a re-check), then a new
+                # turn is taken, so that those held together do not all go at once
+                # when it ends. Handed back, 32 texts of a run went through the queue
+                # again, an incident's last after routine ones (an outside check).
+                if after_turn <= 0:
                     raise
-                now_probe = await self._clear_to_send(transport, wait_in_place=left)
+                now_probe = await self._clear_to_send(
+                    transport, wait_in_place=after_turn, marking=limiter.mark
+                )
                 try:
                     return await self._send_cleared(
-                        transport, limiter, message, go_ahead, now_probe, in_place_until
+                        transport, limiter, message, go_ahead, now_probe
                     )
                 finally:
                     if now_probe and self.holds is not None:
@@ -250,7 +256,13 @@ class ConcurrentSender:
             self._held_until[transport.name] = until
             self._held_for[transport.name] = (reason, ours)
 
-    async def _clear_to_send(self, transport: Transport, *, wait_in_place: float = 0.0) -> bool:
+    async def _clear_to_send(
+        self,
+        transport: Transport,
+        *,
+        wait_in_place: float = 0.0,
+        marking: Callable[[], None] = lambda: None,
+    ) -> bool:
         """_not_held, waiting here while another send is the probe after a wait, for
         its answer: handed back a second at a time, each wait spent an attempt, and a
         backlog refused once long before failed for good in seconds (an outside
@@ -269,11 +281,18 @@ class ConcurrentSender:
             except _ProbeOut as out:
                 if self._loop.time() > give_up_at:
                     raise NotTried(f"held: {out.said}", retry_after=PROBE_WAIT_SECONDS) from None
+                marking()
                 await asyncio.sleep(PROBE_POLL_SECONDS)
             except NotTried as held:
                 if self._loop.time() + held.retry_after > in_place_until:
                     raise
-                await asyncio.sleep(held.retry_after)
+                # An urgent alert's send waiting here still marks its rate as taken:
+                # the mark lapsed, and when the wait ended a routine alert's texts took
+                # the first turns (a re-check).
+                end = self._loop.time() + held.retry_after
+                while (left := end - self._loop.time()) > 0:
+                    marking()
+                    await asyncio.sleep(min(MARK_EVERY_SECONDS, left))
 
     def _not_held(self, transport: Transport) -> bool:
         """Raise a temporary failure, with the wait left, while the provider asked us
