@@ -126,3 +126,22 @@ def test_what_is_read_from_twilios_refusals_is_as_its_examples_say():
 
     results = doctest.testmod(app.channels.twilio)
     assert results.attempted >= 9 and results.failed == 0
+
+
+def test_a_code_goes_ahead_of_the_alerts_jobs_waiting(app_ctx, make_officer, make_resident):
+    """Found by an outside check: a code asked for during an incident waited behind
+    the incident's jobs, and came after its last text (13 to 63 s; a force-wide
+    incident's would outlast the code). A resident's notice goes to the front."""
+    from app import jobs
+    from app.services.alerts import submit_alert
+
+    area = [{"kind": "circle", "center": [-2.588230, 51.451967], "radius_m": 800}]
+    make_resident(postcode="BS1 6AD", sms="+447700900415")
+    submit_alert(make_officer(), shapes=area, title="Fire", body="Keep windows shut.")
+    waiting = jobs.queue().jobs
+    assert waiting, "the alert's jobs were to wait"
+    notice_id = a_code("+447700900414")
+    notices.queue_notices([notice_id])
+    first = jobs.queue().jobs[0]
+    assert first.args == ("notices", [notice_id])
+    jobs.queue().empty()
