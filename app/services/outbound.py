@@ -487,8 +487,9 @@ def _send_due(
     claimed_up_to = 0
     handed_back: float | None = None
     calls = _calls_among(lines, ledger, due)
-    urgent_calls = bool(calls) and bool(ledger.urgent(sorted(calls)))
-    yielding = _yielding_to_urgent(ledger, due)
+    urgent_rows = ledger.urgent(due) if due else set()  # once a job, not a chunk
+    urgent_calls = bool(calls & urgent_rows)
+    yielding = _yielding_to_urgent(ledger, due, urgent_rows)
     beat()  # before the first claim: the batch's rows are this job's from now
     start = 0
     while start < len(due):
@@ -533,7 +534,8 @@ def _send_due(
             chunk = claim(ledger, taking)
             start += len(taking)
             claimed_up_to = start
-            prepared = list(_prepare(ledger, chunk))  # rendered here, reading the database
+            # Rendered here, reading the database.
+            prepared = list(_prepare(ledger, chunk, urgent_rows))
         except OperationalError:
             # The database dropped the connection: claim no more, and record what the
             # sends in flight come back with (on a new connection) before the job ends.
@@ -612,15 +614,14 @@ def _kept_back_unless_still_unsent(
     return dataclasses.replace(message, before_end=before_end, not_taken=not_taken)
 
 
-def _prepare(ledger: Ledger, chunk: list[Claimed]):
+def _prepare(ledger: Ledger, chunk: list[Claimed], urgent: set[int] = frozenset()):
     """Each claimed row with its message, transport and rate limiter: the channel's
     (RATE_LIMITS), and the number's it goes from when that has one (PER_NUMBER_LIMITS),
     a turn of both taken at once."""
     config = current_app.config
     transports, limiters = {}, {}
-    # An urgent alert's sends are marked as taking the rate's turns (a routine alert's
-    # job claims none meanwhile: deliver).
-    urgent = ledger.urgent([claimed.id for claimed in chunk]) if chunk else set()
+    # `urgent`: rows of an urgent alert, whose sends are marked as taking the rate's
+    # turns (a routine alert's job claims none meanwhile: _send_due).
     for claimed, message in zip(chunk, ledger.render(chunk), strict=True):
         channel = claimed.channel
         if channel not in transports:
@@ -680,9 +681,10 @@ def _give_back(lines: Lines | None, kept: list[str]) -> None:
     kept.clear()
 
 
-def _yielding_to_urgent(ledger: Ledger, ids: list[int]) -> dict[int, str]:
+def _yielding_to_urgent(ledger: Ledger, ids: list[int], urgent: set[int]) -> dict[int, str]:
     """Of these rows, those that wait while an urgent alert's sends take their
-    channel's rate (a routine alert's, on a channel with a rate), with the channel."""
+    channel's rate (a routine alert's, not in `urgent`, on a channel with a rate), with
+    the channel."""
     if not ledger.yields_to_urgent or not ids:
         return {}
     config = current_app.config
@@ -693,7 +695,6 @@ def _yielding_to_urgent(ledger: Ledger, ids: list[int]) -> dict[int, str]:
     }
     if not limited:
         return {}
-    urgent = ledger.urgent(ids)
     return {
         row: channel
         for row, channel in ledger_sql.channel_of_each(ledger.table, ids).items()
