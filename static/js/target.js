@@ -1415,7 +1415,11 @@
     // focus went to, by the Send button (an outside check).
     if (fieldNote) { fieldNote.remove(); fieldNote = null; }
     var holder = field && field.tagName !== "P" && ((field.closest && field.closest(".choice")) || field);
-    if (message && holder && holder.parentNode) {
+    // Not again where its fieldset already says it (the answers' own note, as they are
+    // typed: the same words stood three times around the answers, an outside check).
+    var set = field && field.closest && field.closest("fieldset");
+    var said = set && set.querySelector("p.field-error[role=status]:not([hidden])");
+    if (message && holder && holder.parentNode && !(said && said.textContent === message)) {
       fieldNote = document.createElement("p");
       fieldNote.className = "field-error compose-field-error";
       fieldNote.setAttribute("aria-hidden", "true");  // read once, as the box's description

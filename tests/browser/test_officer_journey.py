@@ -330,6 +330,8 @@ def test_the_question_in_welsh_too_goes_with_the_welsh_and_is_checked_before_sen
     # The box at fault (the second of the two: the first was marked, a re-check).
     expect(page.locator("#answer-cy-2")).to_be_focused()
     expect(page.locator("#answer-cy-2")).to_have_attribute("aria-invalid", "true")
+    # Said once at the answers, not again above the box (three times: an outside check).
+    expect(page.locator("#ask-welsh .compose-field-error")).to_have_count(0)
     page.locator("#answer-cy-2").fill("Naddo")
     expect(page.locator("#answers-cy-refused")).to_be_hidden()
     # Changed, the box's mark and the message go (they stayed until the next Send…).
