@@ -367,6 +367,50 @@ def test_the_compose_preview_says_what_sending_would_refuse_in_the_words(officer
     assert "question_cy" not in sent.json["errors"], sent.json["errors"]
 
 
+def test_the_sends_refusal_of_an_answer_says_which_as_the_preview_does(officer_client):
+    """Found in review: the send's refusal of an answer named the answers but not
+    which, and the page asked the preview again to mark it. The send's 400 names it
+    as the preview does, for the send and the test to yourself; an alert written in
+    Welsh only is refused at the Welsh boxes it was typed in (it was at the empty
+    English ones)."""
+    base = {"shapes": [circle()], "title": "T", "body": "B", "question": "Seen it?"}
+    for options, at in (
+        (["Yes", "No", "yes"], 3),
+        (["Yes", "Help", "No"], 2),
+        (["Yes", "N\u202eo"], 2),
+        (["Y\u202ees", "No"], 1),
+        (["A", "B", "C", "D", "E"], 5),
+    ):
+        asked = base | {"answer_options": options}
+        preview = officer_client.post("/officers/compose", json=asked)
+        for url in ("/officers/alerts", "/officers/alerts/test"):
+            sent = officer_client.post(url, json=asked)
+            assert sent.status_code == 400, (url, options)
+            assert sent.json["refused_answer"] == {"answer_options": at}, (url, options)
+            assert sent.json["refused_answer"] == preview.json["refused_answer"]
+            assert (
+                sent.json["errors"]["answer_options"] == preview.json["refused"]["answer_options"]
+            )
+    # Refused for something else, no answer is named.
+    sent = officer_client.post("/officers/alerts", json=base | {"answer_options": ["Yes"]})
+    assert sent.status_code == 400 and sent.json["refused_answer"] == {}
+    # Written in Welsh only: said at the Welsh boxes, as the preview says it.
+    welsh = {
+        "shapes": [circle()],
+        "title_cy": "Fan wedi'i dwyn",
+        "body_cy": "\u202eDwyn",
+        "question_cy": "Welsoch chi?",
+        "answer_options_cy": ["Do", "Naddo", "do"],
+    }
+    sent = officer_client.post("/officers/alerts", json=welsh)
+    preview = officer_client.post("/officers/compose", json=welsh)
+    assert sent.status_code == 400
+    assert set(sent.json["errors"]) == {"body_cy", "answer_options_cy"}, sent.json["errors"]
+    assert sent.json["refused_answer"] == {"answer_options_cy": 3}, sent.json
+    assert sent.json["refused_answer"] == preview.json["refused_answer"]
+    assert sent.json["errors"]["body_cy"] == preview.json["refused"]["body_cy"]
+
+
 def test_compose_preview_counts_segments_and_marks_what_forces_ucs2(officer_client):
     plain = officer_client.post("/officers/compose", json={"title": "Lock up", "body": "x" * 60})
     assert plain.json["sms"]["encoding"] == "GSM-7"

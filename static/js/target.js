@@ -1674,31 +1674,15 @@
       window.location.assign(sent.url);
     }).catch(function (error) {
       $("confirm").hidden = true;
-      // The box at fault, when the server names one the page has.
-      // An answer at fault is the one the preview of these words named (the first
-      // was marked: an outside check); with that preview not back yet, it is asked for,
-      // and the answer marked when it comes (the first was marked meanwhile, and
-      // stayed: a re-check).
-      var current = JSON.stringify(composedWords());
-      var fresh = lastCompose && lastCompose.words === current;
-      var said = fresh ? lastCompose.refused_answer || {} : {};
-      var refusedKeys = Object.keys((error.data && error.data.errors) || {});
-      var answersKey = refusedKeys.filter(function (key) { return /^answer_options/.test(key); })[0];
-      var named = refusedKeys.map(function (key) {
+      // The box at fault, when the server names one the page has, and the answer at
+      // fault as the send names it (the first was marked: an outside check; then the
+      // preview was asked which: a review).
+      var said = (error.data && error.data.refused_answer) || {};
+      var named = Object.keys((error.data && error.data.errors) || {}).map(function (key) {
         // (A refused time too: focus fell to the page, not the box: an outside check.)
         if (key === "send_at") { return $("send-at"); }
-        if (key === answersKey && !fresh) { return null; }
         return refusedBox(key, said[key]);
       }).filter(Boolean);
-      if (answersKey && !fresh) {
-        composeNow().then(function () {
-          var refused = lastCompose && lastCompose.words === current && lastCompose.refused;
-          if (refused && refused[answersKey] && JSON.stringify(composedWords()) === current) {
-            composeError(refused[answersKey],
-                         refusedBox(answersKey, (lastCompose.refused_answer || {})[answersKey]));
-          }
-        }).catch(function () {});
-      }
       // No answer: the alert may have gone before the signal dropped. Sent again in
       // the next two minutes it opens the first; later, it would go twice.
       var message = error.noAnswer ? _("No answer came: the signal may have dropped, and the alert may have gone. Look at Alerts before you send it again.") : error.message;

@@ -429,14 +429,18 @@ def test_a_refused_answer_stops_send_on_a_slow_preview_however_it_is_tapped(
     expect(page.locator("#confirm")).to_be_hidden()
     expect(page.locator("#compose-error")).to_contain_text("Two answers are the same.")
     expect(page.locator("#answer-2")).to_be_focused()
-    # "Send now" pressed before that preview is back: refused by the server, and the
-    # answer at fault marked once the preview says which (the first was: a re-check).
+    # "Send now" pressed before that preview is back: refused by the server, which
+    # says which answer (the first was marked: a re-check; then the page asked the
+    # preview again: a review), with the preview still held.
     put_right()
     page.locator("#answer-2").fill("yes")
     page.get_by_role("button", name="Send…").click()
     page.get_by_role("button", name="Send now").click(timeout=6_000)
     expect(page.locator("#compose-error")).to_contain_text("Two answers are the same.")
+    expect(page.locator("#answer-2")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#answer-2")).to_be_focused()
     expect(page.locator("#answer-1")).not_to_have_attribute("aria-invalid", "true")
+    assert held, "the preview was answered before the send's refusal was marked"
     answer_previews()
     expect(page.locator("#answer-2")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#answer-1")).not_to_have_attribute("aria-invalid", "true")

@@ -253,13 +253,30 @@ def compose_preview(
     }
 
 
-def check_words(draft: AlertDraft, errors: dict[str, str]) -> tuple[str, str]:
+def check_words(
+    draft: AlertDraft, errors: dict[str, str], at: dict[str, int] | None = None
+) -> tuple[str, str]:
     """The title and message cleaned, adding what is wrong with them, the question, the
-    category, the recording or the mode to `errors`. The question and its answers are
-    left cleaned in the draft."""
-    welsh_only(draft)
-    title = checked_field(errors, "title", draft.title, gettext("The title"))
-    body = checked_field(errors, "body", draft.body, gettext("The message"), multiline=True)
+    category, the recording or the mode to `errors`, and in `at` which answer (from 1,
+    of those typed) an answers' refusal is about, as the preview says it. The question
+    and its answers are left cleaned in the draft. Written in Welsh only, what is wrong
+    is said at the Welsh boxes it was typed in."""
+    at = {} if at is None else at
+    # (It was said at the empty English boxes, in their names: a review.)
+    in_welsh = welsh_only(draft)
+    title = checked_field(
+        errors,
+        "title",
+        draft.title,
+        gettext("The Welsh title") if in_welsh else gettext("The title"),
+    )
+    body = checked_field(
+        errors,
+        "body",
+        draft.body,
+        gettext("The Welsh message") if in_welsh else gettext("The message"),
+        multiline=True,
+    )
     if "title" in errors:
         pass  # refused as text already
     elif not title:
@@ -281,8 +298,10 @@ def check_words(draft: AlertDraft, errors: dict[str, str]) -> tuple[str, str]:
             count=f"{len(body):,}",
         )
     draft.title_cy, draft.body_cy = check_welsh(draft, errors)
-    question, options = draft.question, draft.answer_options = check_ask(draft, errors)
-    draft.question_cy, draft.answer_options_cy = check_welsh_ask(draft, errors)
+    question, options = draft.question, draft.answer_options = _checked_ask(
+        draft.question, draft.answer_options, errors, at, welsh=in_welsh
+    )
+    draft.question_cy, draft.answer_options_cy = check_welsh_ask(draft, errors, at)
     if "body" not in errors and body and (not draft.channels or "sms" in draft.channels):
         asked = (question, options, draft.confirm_receipt)
         _check_sms_length(title, body, draft.mode, errors, asked=asked)
@@ -306,12 +325,15 @@ def check_words(draft: AlertDraft, errors: dict[str, str]) -> tuple[str, str]:
         errors["recording"] = gettext("That recording is no longer here. Upload it again.")
     if draft.mode not in ("live", "exercise"):
         errors["mode"] = gettext("Choose live or exercise.")
+    for key in ("title", "body") if in_welsh else ():
+        if key in errors:
+            errors[f"{key}_cy"] = errors.pop(key)
     return title, body
 
 
-def welsh_only(draft: AlertDraft) -> None:
+def welsh_only(draft: AlertDraft) -> bool:
     """An alert written in Welsh only (no English title or message): the Welsh becomes
-    its words, and its language "cy"."""
+    its words, and its language "cy". Whether it was."""
     english = (draft.title or "").strip() or (draft.body or "").strip()
     if not english and (draft.title_cy or "").strip() and (draft.body_cy or "").strip():
         draft.title, draft.body = draft.title_cy, draft.body_cy
@@ -321,6 +343,8 @@ def welsh_only(draft: AlertDraft) -> None:
             # Its question written in the Welsh boxes: everyone is asked the Welsh.
             draft.question, draft.answer_options = draft.question_cy, draft.answer_options_cy
         draft.question_cy = draft.answer_options_cy = None
+        return True
+    return False
 
 
 def check_welsh(draft: AlertDraft, errors: dict[str, str]) -> tuple[str | None, str | None]:
@@ -353,19 +377,27 @@ def check_welsh(draft: AlertDraft, errors: dict[str, str]) -> tuple[str | None, 
     return (title, body) if title and body else (None, None)
 
 
-def check_ask(draft: AlertDraft, errors: dict[str, str]) -> tuple[str | None, list[str] | None]:
-    """The quick question and its options, cleaned, adding what is wrong to `errors`:
-    both or neither, 2 to MAX_OPTIONS options of at most MAX_OPTION characters."""
-    return _checked_ask(draft.question, draft.answer_options, errors, welsh=False)
+def check_ask(
+    draft: AlertDraft, errors: dict[str, str], at: dict[str, int] | None = None
+) -> tuple[str | None, list[str] | None]:
+    """The quick question and its options, cleaned, adding what is wrong to `errors`
+    (and which answer to `at`): both or neither, 2 to MAX_OPTIONS options of at most
+    MAX_OPTION characters."""
+    return _checked_ask(
+        draft.question, draft.answer_options, errors, {} if at is None else at, welsh=False
+    )
 
 
 def check_welsh_ask(
-    draft: AlertDraft, errors: dict[str, str]
+    draft: AlertDraft, errors: dict[str, str], at: dict[str, int]
 ) -> tuple[str | None, list[str] | None]:
     """The question and its answers in Welsh, cleaned (for an alert written in both
     languages, with a question in English: as many answers, in the same order), adding
-    what is wrong to `errors`. Call it after check_welsh and check_ask."""
-    question, options = _checked_ask(draft.question_cy, draft.answer_options_cy, errors, welsh=True)
+    what is wrong to `errors` (and which answer to `at`). Call it after check_welsh and
+    check_ask."""
+    question, options = _checked_ask(
+        draft.question_cy, draft.answer_options_cy, errors, at, welsh=True
+    )
     if question is None:
         return None, None
     if not draft.title_cy:
@@ -392,10 +424,17 @@ def check_welsh_ask(
 
 
 def _checked_ask(
-    question: str | None, options: list[str] | None, errors: dict[str, str], *, welsh: bool
+    question: str | None,
+    options: list[str] | None,
+    errors: dict[str, str],
+    at: dict[str, int],
+    *,
+    welsh: bool,
 ) -> tuple[str | None, list[str] | None]:
     """A question and its options, cleaned, adding what is wrong to `errors` under
-    "question" and "answer_options" (with "_cy" for the Welsh ones)."""
+    "question" and "answer_options" (with "_cy" for the Welsh ones), and to `at` which
+    answer (from 1) a refusal of one answer is about: the send's refusal named none, and
+    the page asked the preview which to mark (a review)."""
     asked, answers = (
         ("question_cy", "answer_options_cy") if welsh else ("question", "answer_options")
     )
@@ -406,6 +445,9 @@ def _checked_ask(
         gettext("The Welsh question") if welsh else gettext("The question"),
     )
     options = _checked_answers(errors, options or [], welsh=welsh)
+    if not all(options):
+        # (The last refused: each refusal replaces the one before in `errors`.)
+        at[answers] = max(n for n, option in enumerate(options, start=1) if not option)
     options = [option for option in options if option]
     if asked in errors or answers in errors:
         return None, None
@@ -426,7 +468,7 @@ def _checked_ask(
     if len(options) < 2:
         errors[answers] = gettext("Give at least two answers to choose from.")
     elif found := _answer_at_fault(options):
-        errors[answers] = found[0]
+        errors[answers], at[answers] = found
     if asked in errors or answers in errors:
         return None, None
     return question, options

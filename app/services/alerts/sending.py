@@ -486,7 +486,8 @@ def send_test_to_self(officer: Officer, draft: AlertDraft | None = None, **field
             )
         _check_tests_this_hour(officer)
         errors: dict[str, str] = {}
-        title, body = check_words(draft, errors)
+        at: dict[str, int] = {}
+        title, body = check_words(draft, errors, at)
         check_own_recording(officer, draft, errors)
         if set(draft.channels) - set(CHANNELS):
             errors["channels"] = gettext("Choose text, voice or e-mail.")
@@ -498,7 +499,7 @@ def send_test_to_self(officer: Officer, draft: AlertDraft | None = None, **field
                 "you. Include e-mail, or ask an administrator to add your mobile."
             )
         if errors:
-            raise AlertInvalid(errors)
+            raise AlertInvalid(errors, {"refused_answer": at})
         alert = Alert(
             created_by_id=officer.id,
             force_id=officer.force_id,

@@ -124,13 +124,14 @@ def _checked(officer: Officer, draft: AlertDraft) -> tuple[str, str, Target]:
     """The cleaned title and message and the audience. Raises AlertInvalid with every
     mistake at once. The quick question is left cleaned in the draft (check_words)."""
     errors: dict[str, str] = {}
-    title, body = check_words(draft, errors)
+    at: dict[str, int] = {}
+    title, body = check_words(draft, errors, at)
     check_own_recording(officer, draft, errors)
     check_schedule(draft, errors)
     # Outside the officer's teams' permitted areas: refused, nothing written.
     target = resolve_target(draft, errors, officer)
     if errors or target is None:
-        raise AlertInvalid(errors)
+        raise AlertInvalid(errors, {"refused_answer": at})
     return title, body, target
 
 
