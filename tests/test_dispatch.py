@@ -624,13 +624,16 @@ def test_a_short_wait_is_waited_out_in_the_job_not_handed_back_to_the_queue(
     waits_over()
 
 
+@pytest.mark.parametrize("told_after", [(3,), (3, 4)], ids=["one wait", "two waits"])
 def test_a_short_wait_asked_while_others_wait_their_turn_is_waited_out_too(
-    providers, officer, make_resident, app, monkeypatch
+    providers, officer, make_resident, app, monkeypatch, told_after
 ):
     """Found by an outside check: sends already waiting for their turn of the rate
     when another worker was told to wait met the wait after their turn and went back
     through the queue (32 texts of a run, an incident's last after routine ones). They
-    wait it out in the job too, then take a new turn each."""
+    wait it out in the job too, then take a new turn each; and a second wait met
+    after that new turn too (it was handed back: 4 and 8 of an incident's texts, a
+    re-check)."""
     import threading
 
     from app.channels.holds import SharedHolds
@@ -652,11 +655,16 @@ def test_a_short_wait_asked_while_others_wait_their_turn_is_waited_out_too(
     told = []
 
     def another_worker_told_to_wait():
-        # Once this job's third text is taken, while the fourth waits for its turn.
-        while len(providers.gateway.accepted) < 3:
-            time.sleep(0.01)
-        SharedHolds(redis_store.client).hold("twilio-sms", 1.5, "429 Too Many Requests", ours=False)
-        told.append(time.monotonic())
+        # Once this job's third text is taken, while the fourth waits for its turn (and
+        # again once its fourth is, while those that waited out the first wait their
+        # new turns).
+        for count in told_after:
+            while len(providers.gateway.accepted) < count:
+                time.sleep(0.01)
+            SharedHolds(redis_store.client).hold(
+                "twilio-sms", 1.5, "429 Too Many Requests", ours=False
+            )
+            told.append(time.monotonic())
 
     other = threading.Thread(target=another_worker_told_to_wait)
     other.start()
@@ -666,8 +674,9 @@ def test_a_short_wait_asked_while_others_wait_their_turn_is_waited_out_too(
     assert sorted(providers.gateway.accepted_to("Messages")) == numbers
     held = dict(db.session.execute(select(Delivery.address, Delivery.attempts_held)).all())
     assert held == dict.fromkeys(numbers, 0)
-    # Nothing while the wait stood, once this worker looked (LOOK_EVERY_SECONDS).
-    assert not [a.at for a in providers.gateway.accepted if told[0] + 0.55 < a.at < told[0] + 1.4]
+    # Nothing while a wait stood, once this worker looked (LOOK_EVERY_SECONDS).
+    for at in told:
+        assert not [a.at for a in providers.gateway.accepted if at + 0.55 < a.at < at + 1.4]
     waits_over()
 
 
@@ -705,6 +714,38 @@ def test_an_incidents_texts_waiting_out_a_wait_keep_the_rate_marked_as_theirs(
     looking.join()
     assert outcome["sent"] == 3 and outcome["retry"] == 0, outcome
     assert marked == [True] * 4
+    waits_over()
+
+
+def test_an_incidents_texts_handed_back_for_a_long_wait_keep_the_rate_marked_till_due(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """Found by an outside check: an incident's texts handed back for a provider's wait
+    longer than HOLD_IN_PLACE_SECONDS let their mark on the rate lapse, and when the
+    wait ended a routine alert's texts went first (33 and 35 between the incident's
+    first and last). The mark stands until they are due again, and a little after."""
+    from app.channels.ratelimit import urgent_sending
+    from app.extensions import redis_store
+
+    hand_back_holds(app, monkeypatch)
+    monkeypatch.setitem(app.config, "RETRY_MAX_SECONDS", 10)  # the wait asked, not less
+    monkeypatch.setitem(app.config, "RATE_LIMITS", {"sms": 2, "voice": 0, "email": 0})
+    for n in range(3):
+        make_resident(postcode="BS1 6AD", sms=f"+4477009003{n + 80:02d}")
+    alert = submit_alert(
+        officer, shapes=AREA, title="Fire", body="Keep windows shut.", category="incident"
+    ).alert  # (its job left in the queue: this one hands back what waits)
+    first = db.session.scalar(
+        select(Delivery.address).where(Delivery.alert_id == alert.id).order_by(Delivery.id)
+    )
+    providers.gateway.too_many_for = {first: 1}
+    providers.gateway.retry_after = "10"
+    outcome = deliver(ids(alert.id))
+    assert outcome["retry"] == 3 and outcome["sent"] == 0, outcome
+    # Two turns of the rate and a little (1.2 s) is what a send's own mark lasts; this
+    # lasts the wait (10 s) and a little (5 s) from when they were handed back.
+    assert urgent_sending(redis_store.client, "sms")
+    assert 8_000 <= redis_store.client.pttl("ratelimit:urgent:sms") <= 15_000
     waits_over()
 
 

@@ -101,15 +101,19 @@ class RateLimiter:
         seconds, micros = self.redis.time()
         return self.take_turn_at(seconds * 1000 + micros / 1000)
 
-    def mark(self) -> None:
+    def mark(self, for_seconds: float = 0.0) -> None:
         """An urgent alert's send: its channel marked as taking the rate, a little
         longer than two of its turns (and half a second at least: a send waiting out a
-        provider's wait marks it every MARK_EVERY_SECONDS, sender.py). Others: nothing."""
+        provider's wait marks it every MARK_EVERY_SECONDS, sender.py), or `for_seconds`
+        if longer (one handed back for a wait, until it is due again), never shortened.
+        Others: nothing."""
         if not self._mark or not self.limits:
             return
         slowest = max(WINDOW_MS / n for n in self.limits.values())
+        px = max(500, int(2 * slowest) + 200, int(for_seconds * 1000))
         with contextlib.suppress(RedisError):  # the rate shared, as before
-            self.redis.set(self._mark, 1, px=max(500, int(2 * slowest) + 200))
+            if self.redis.pttl(self._mark) < px:  # (-2, -1: none, or none to keep)
+                self.redis.set(self._mark, 1, px=px)
 
     def take_turn_at(self, now_ms: float) -> float:
         """_take_turn at a given time on Redis's clock (milliseconds)."""

@@ -51,6 +51,14 @@ PROBE_POLL_SECONDS = 0.25
 # How often an urgent alert's send waiting out a provider's wait marks its rate as
 # taken (RateLimiter.mark: the mark lasts longer).
 MARK_EVERY_SECONDS = 0.2
+# How long after a provider's wait an urgent alert's send handed back for it keeps its
+# rate marked: time for its retry to come off the queue and take a turn.
+MARKED_AFTER_WAIT_SECONDS = 5.0
+# How many provider's waits a send waits out in its job, before its turn and again
+# after it, before it is handed back: once, and a send meeting a second went back
+# through the queue (4 and 8 of an incident's texts at Retry-After 5: an outside
+# check). Each no longer than the job's HOLD_IN_PLACE_SECONDS.
+WAITS_IN_PLACE = 3
 
 
 class _ProbeOut(Exception):
@@ -161,18 +169,28 @@ class ConcurrentSender:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.concurrency)
         async with self._slots:
-            # Before a turn too: a turn is not spent on it. (The probe after a wait is
-            # not asked again: it is the one send that goes.)
-            probe = await self._clear_to_send(
-                transport, wait_in_place=self.wait_in_place, marking=limiter.mark
-            )
             try:
-                return await self._send_cleared(
-                    transport, limiter, message, go_ahead, probe, self.wait_in_place
+                # Before a turn too: a turn is not spent on it. (The probe after a wait
+                # is not asked again: it is the one send that goes.)
+                probe = await self._clear_to_send(
+                    transport, wait_in_place=self.wait_in_place, marking=limiter.mark
                 )
-            finally:
-                if probe and self.holds is not None:
-                    self.holds.release_probe(transport.name)  # if not sent after all
+                try:
+                    return await self._send_cleared(
+                        transport, limiter, message, go_ahead, probe, self.wait_in_place
+                    )
+                finally:
+                    if probe and self.holds is not None:
+                        self.holds.release_probe(transport.name)  # if not sent after all
+            except TransportError as error:
+                if error.retry_after:
+                    # An urgent alert's send handed back for a provider's wait keeps
+                    # its rate marked until it is due again: the mark lapsed, and when
+                    # the wait ended a routine alert's texts went first (33 and 35
+                    # between an incident's first and last at Retry-After 8: an
+                    # outside check).
+                    limiter.mark(for_seconds=error.retry_after + MARKED_AFTER_WAIT_SECONDS)
+                raise
 
     async def _send_cleared(
         self,
@@ -182,6 +200,7 @@ class ConcurrentSender:
         go_ahead: Callable[[], bool] | None,
         probe: bool,
         after_turn: float = 0.0,
+        waits_left: int = WAITS_IN_PLACE,
     ) -> SendResult:
         if limiter.per_second > 0:
             if not probe:  # the probe after a wait is the one request that goes
@@ -208,19 +227,26 @@ class ConcurrentSender:
                 await self._clear_to_send(transport)
             except NotTried:
                 # Held while it waited for its turn: a short wait is waited out here
-                # too (HOLD_IN_PLACE_SECONDS, once, counted from now: counted from
-                # the send's start, a wait of 5 s never fitted, a re-check), then a new
+                # too (HOLD_IN_PLACE_SECONDS, counted from now: counted from the
+                # send's start, a wait of 5 s never fitted, a re-check), then a new
                 # turn is taken, so that those held together do not all go at once
-                # when it ends. Handed back, 32 texts of a run went through the queue
-                # again, an incident's last after routine ones (an outside check).
-                if after_turn <= 0:
+                # when it ends; WAITS_IN_PLACE times at most. Handed back, 32 texts
+                # of a run went through the queue again, an incident's last after
+                # routine ones (an outside check).
+                if after_turn <= 0 or waits_left <= 0:
                     raise
                 now_probe = await self._clear_to_send(
                     transport, wait_in_place=after_turn, marking=limiter.mark
                 )
                 try:
                     return await self._send_cleared(
-                        transport, limiter, message, go_ahead, now_probe
+                        transport,
+                        limiter,
+                        message,
+                        go_ahead,
+                        now_probe,
+                        after_turn,
+                        waits_left - 1,
                     )
                 finally:
                     if now_probe and self.holds is not None:
@@ -267,24 +293,32 @@ class ConcurrentSender:
         its answer: handed back a second at a time, each wait spent an attempt, and a
         backlog refused once long before failed for good in seconds (an outside
         check). A probe unanswered for longer than a probe may take is handed back.
-        A wait that ends within `wait_in_place` seconds of now is waited out here too
-        (before the send's turn and its last go-ahead): handed back, every send in
-        flight went through the database and the queue again at each 429 of a few
-        scattered among many answers, and an alert's texts reached the provider one
-        and a half to three minutes late (an outside check)."""
-        now = self._loop.time()
-        give_up_at = now + PROBE_SECONDS + 2
-        in_place_until = now + wait_in_place
+        A wait that ends within `wait_in_place` seconds of when it is met is waited out
+        here too (before the send's turn and its last go-ahead), WAITS_IN_PLACE at
+        most: handed back, every send in flight went through the database and the
+        queue again at each 429 of a few scattered among many answers, and an alert's
+        texts reached the provider one and a half to three minutes late (an outside
+        check). (Counted from the call, a wait met after waiting for a probe's answer
+        did not fit: a re-check.)"""
+        give_up_at = self._loop.time() + PROBE_SECONDS + 2
+        waits = 0
+        probe_answered = False
         while True:
             try:
                 return self._not_held(transport)
             except _ProbeOut as out:
                 if self._loop.time() > give_up_at:
                     raise NotTried(f"held: {out.said}", retry_after=PROBE_WAIT_SECONDS) from None
+                probe_answered = True
                 marking()
                 await asyncio.sleep(PROBE_POLL_SECONDS)
             except NotTried as held:
-                if self._loop.time() + held.retry_after > in_place_until:
+                waits += 1
+                # A refusal of our account or server just after the probe's answer is
+                # that answer: it will refuse the next probe too (each send waiting
+                # became the next probe in turn, and was refused).
+                refused_us = probe_answered and self._held_for[transport.name][1]
+                if refused_us or held.retry_after > wait_in_place or waits > WAITS_IN_PLACE:
                     raise
                 # An urgent alert's send waiting here still marks its rate as taken:
                 # the mark lapsed, and when the wait ended a routine alert's texts took
@@ -293,6 +327,8 @@ class ConcurrentSender:
                 while (left := end - self._loop.time()) > 0:
                     marking()
                     await asyncio.sleep(min(MARK_EVERY_SECONDS, left))
+                # The probe after this wait is given its own time.
+                give_up_at = self._loop.time() + PROBE_SECONDS + 2
 
     def _not_held(self, transport: Transport) -> bool:
         """Raise a temporary failure, with the wait left, while the provider asked us
