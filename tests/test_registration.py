@@ -61,6 +61,41 @@ def test_resident_is_stored_with_the_postcodes_point_and_told_where(client, app_
     assert resident.reference is not None
 
 
+@pytest.mark.parametrize("again", [False, True], ids=["new", "already registered"])
+def test_a_sign_up_answered_after_its_wait_needs_no_database(client, app_ctx, monkeypatch, again):
+    """Found by an outside check: the database gone during the sign-up's wait (its
+    answer takes as long for a number we hold as for a new one) answered "We cannot do
+    that just now", though the sign-up was committed and its code texted, and another
+    phone could not use the code for ten minutes. What the answer needs is read before
+    the wait, and the resident's next page opens."""
+    from sqlalchemy import event
+    from sqlalchemy.exc import OperationalError
+
+    import app.public as public
+
+    if again:  # signed up first from another phone
+        assert post(client.application.test_client()).status_code == 302
+    waited = public._wait_until
+
+    def refuse(*args, **kwargs):
+        raise OperationalError("SELECT 1", {}, Exception("the database went away"))
+
+    def database_gone_while_waiting(moment):
+        event.listen(db.engine, "before_cursor_execute", refuse)
+        waited(moment)
+
+    monkeypatch.setattr(public, "_wait_until", database_gone_while_waiting)
+    try:
+        response = post(client)
+    finally:
+        if event.contains(db.engine, "before_cursor_execute", refuse):
+            event.remove(db.engine, "before_cursor_execute", refuse)
+    assert response.status_code == 302, response.text[:300]
+    assert response.headers["Location"].endswith("/confirm")
+    assert count_residents() == 1
+    assert "Check your messages" in client.get(response.headers["Location"]).text
+
+
 def test_an_end_of_quiet_hours_refused_is_said_at_its_field(client, app_ctx):
     # It was said only in the summary at the top (an outside check).
     refused = post(client, quiet="yes", quiet_from="22:00", quiet_until="7\x00:00")

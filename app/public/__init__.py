@@ -125,23 +125,28 @@ def register():
         return _register_page(form, {"form": str(refusal)}, 429)
     except RegistrationInvalid as invalid:
         return _register_page(form, invalid.errors, 400)
+    # What the answer needs from the database is read before the wait, not after it:
+    # the sign-up is committed and its code on its way, and a database gone in that
+    # wait answered "We cannot do that just now", with the code refused from another
+    # phone for ten minutes (an outside check).
     except AlreadyRegistered as already:
-        _wait_until(answer_at)
         signed_up = session_resident()
         if holds_all(signed_up, already.addresses) and page_is_open(signed_up):
             # This browser's own resident, sending the form again (back, then Sign up):
             # their page, not a confirm page that would shut them out of it (an
             # outside probe). Nothing is told that this browser does not hold already.
             flash(_("You are signed up already. Here are your alerts."))
+            _wait_until(answer_at)
             return redirect(url_for("residents.my_alerts"))
         # The same next page as a new sign-up (see AlreadyRegistered).
         session["registered_place"] = _place_in(already.checked, form.language)
         remember_unregistered(already.addresses, form.language, already.force_id)
+        _wait_until(answer_at)
         return redirect(url_for("residents.confirm"))
-    _wait_until(answer_at)
     # Shown once on the next page; nothing personal goes into the URL.
     session["registered_place"] = _place_in(checked, form.language)
     remember(resident, language_chosen=True)
+    _wait_until(answer_at)
     return redirect(url_for("residents.confirm"))
 
 
