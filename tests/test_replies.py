@@ -1267,22 +1267,36 @@ def test_a_text_or_keys_answering_an_alert_taken_down_are_kept_not_counted(
 ):
     """Found by an outside check: its e-mail's answer link refused once the alert was
     taken down, but a text of "1" was recorded as answer 1. Each way of answering
-    takes it as after the alert closed: in the inbox, not counted."""
+    takes it as after the alert closed: in the inbox, not counted. And keys pressed
+    after it confirmed receipt, and were thanked as an answer (an outside check): not
+    counted, and the call says so."""
     from datetime import UTC, datetime
 
     make_resident(sms="+447700900531")
     make_resident(sms=None, voice="+441174960731")
-    alert = send(officer, run_worker, question="Seen Sam Jones?", options=["Yes", "No"])
-    (call,) = [m for m in providers.gateway.accepted if m.kind == "Calls"]
+    make_resident(sms=None, voice="+441174960732")
+    alert = send(
+        officer, run_worker, question="Seen Sam Jones?", options=["Yes", "No"], confirm=True
+    )
+    first, second = sorted(
+        (m for m in providers.gateway.accepted if m.kind == "Calls"), key=lambda m: m.to
+    )
+    # Before it is taken down, a key confirms and is thanked.
+    assert providers.gateway.press_keys(first, "1") == 200
+    assert "Thank you for your answer." in providers.gateway.last_answer
     db.session.get(Alert, alert.id).taken_down_at = datetime.now(UTC)
     db.session.commit()
     providers.gateway.text_in(inbound(providers), "+447700900531", "1")
-    assert providers.gateway.press_keys(call, "1") == 200
-    texted, pressed = sorted(all_replies(), key=lambda r: r.channel)
+    assert providers.gateway.press_keys(second, "1") == 200
+    assert "kept but not counted" in providers.gateway.last_answer
+    assert "Thank you for your answer." not in providers.gateway.last_answer
+    texted, *pressed = sorted(all_replies(), key=lambda r: (r.channel, r.id))
     assert (texted.channel, texted.kind, texted.after_close) == ("sms", "message", True)
-    assert (pressed.channel, pressed.after_close) == ("voice", True)
-    counted = replies.answers_of(db.session.get(Alert, alert.id))["options"]
-    assert [option["count"] for option in counted] == [0, 0]
+    assert [(r.channel, r.after_close) for r in pressed] == [("voice", False), ("voice", True)]
+    answers = replies.answers_of(db.session.get(Alert, alert.id))
+    assert [option["count"] for option in answers["options"]] == [1, 0]
+    assert answers["receipt"]["voice"]["confirmed"] == 1, answers["receipt"]
+    assert answers["receipt"]["voice"]["not_confirmed"] == 1, answers["receipt"]
 
 
 def _hidden_together(answers) -> list[int]:

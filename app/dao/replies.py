@@ -203,13 +203,16 @@ def answer_counts(alert_id: int) -> list[tuple[str | None, str | None, int, int]
 
 def receipt_counts(alert_id: int) -> list[tuple[str, str, int]]:
     """(channel, state, deliveries) with state confirmed, not_confirmed or unreachable:
-    a reply of any kind to the message (an answer, OK, a key) confirms it."""
+    a reply of any kind to the message (an answer, OK, a key) confirms it, before the
+    alert closed (keys pressed after it was taken down confirmed it: an outside check),
+    as answers are counted."""
     return db.session.execute(
         text(
             """
             SELECT d.channel,
                    CASE WHEN EXISTS (SELECT 1 FROM replies r WHERE r.delivery_id = d.id
-                                     AND r.kind IN ('answer', 'confirmation'))
+                                     AND r.kind IN ('answer', 'confirmation')
+                                     AND NOT r.after_close)
                         THEN 'confirmed'
                         WHEN d.status IN ('failed', 'cancelled') THEN 'unreachable'
                         ELSE 'not_confirmed' END AS state,

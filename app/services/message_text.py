@@ -286,6 +286,9 @@ def key_answer(kind: str, language: str) -> str:
             "answer": gettext("Thank you for your answer."),
             "confirmation": gettext("Thank you for confirming."),
             "duplicate": gettext("Thank you."),
+            "kept": gettext(
+                "Thank you. This alert has closed, so your answer is kept but not counted."
+            ),
         }.get(kind)
         if kind == "stopped":
             return (

@@ -316,7 +316,7 @@ def _holders_force_and_language(holders: list[int]) -> tuple:
 def receive_keys(delivery_id: int, call_sid: str, digits: str) -> str:
     """Keys pressed at the end of an alert's call (Twilio's <Gather>): an option of its
     question, 1 to confirm receipt, or 9 to stop calls to the number. Returns what was
-    recorded (or "ignored")."""
+    recorded ("kept" when the alert has closed, or "ignored")."""
     digits = (digits or "").strip()
     answered = replies_dao.find_delivery_answered(delivery_id)
     # Keys are 0-9 only (\d would take "١" and "１" too).
@@ -338,6 +338,10 @@ def receive_keys(delivery_id: int, call_sid: str, digits: str) -> str:
     else:
         return "ignored"
     created = _record_answer(answered, f"{call_sid}:keys:{digits}", digits, kind, answer)
+    if answered.closed:
+        # Kept, not counted, as a text after it closed is: "Thank you for your answer"
+        # was said of an answer to an alert taken down (an outside check).
+        return "kept"
     return kind if created else "duplicate"
 
 
