@@ -108,6 +108,23 @@ def test_placeholders_match_between_english_and_welsh(welsh):
     assert not problems, "\n".join(problems)
 
 
+def test_not_sent_again_and_not_sent_yet_are_told_apart_in_welsh(welsh):
+    """Found by an outside check: "It was not sent again" read "Nid yw wedi'i anfon eto",
+    the words the catalogue gives "It has not been sent yet": "eto" is both "again" and
+    "yet". Again, when not, is "eilwaith" (a second time)."""
+    again = re.compile(r"\bnot (?:be )?sent again\b", re.IGNORECASE)
+    found, problems = 0, []
+    for message in welsh:
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        forms = message.string if isinstance(message.string, tuple) else (message.string,)
+        if not ids[0] or not again.search(ids[-1]):
+            continue
+        found += 1
+        problems += [f"{ids[-1]!r}: {form!r}" for form in forms if "eilwaith" not in form]
+    assert found >= 5
+    assert not problems, "\n".join(problems)
+
+
 def test_the_placeholder_check_finds_a_missing_one():
     english, cymraeg = "Hello %(name)s, {count}", "Helo %(enw)s"
     assert set(PLACEHOLDER.findall(english)) != set(PLACEHOLDER.findall(cymraeg))
