@@ -573,7 +573,11 @@ def cancel(alert_id: int):
             row, "cancel", _("Nothing was cancelled: tick “Yes, stop this alert” first.")
         )
     cancelled = cancel_alert(current_user, alert_id)
-    if cancelled < 0:
+    if cancelled < 0 and row.status == "cancelled":
+        # Cancelled a moment before (a second tap, another officer): "already finished"
+        # did not say it was cancelled (an outside check). Its page says by whom.
+        flash(_("This alert was cancelled already: there is nothing left to cancel."))
+    elif cancelled < 0:
         flash(_("This alert has already finished: there is nothing left to cancel."))
     elif before in ("draft", "pending_approval", "scheduled") and not cancelled:
         # Nothing was queued yet: "0 messages will not be sent" read as nothing stopped.
