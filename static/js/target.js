@@ -1603,6 +1603,11 @@
         when.toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" });
     }
     var words = { what: what, count: count, at: at };
+    // Its question too: folded away, a question forgotten there went unseen (an outside
+    // check, after a reload brought it back).
+    var question = asked();
+    var asking = question.question.trim() && question.answer_options.length ?
+      " " + _("It asks “{question}”, with {n} answers.", { question: question.question.trim(), n: question.answer_options.length }) : "";
     if (lastCounts && lastCounts.needs_approval) {
       $("confirm-text").textContent = at ?
         _("Ask a supervisor to approve {what} to {count} residents? It goes at {at}.", words) :
@@ -1613,6 +1618,7 @@
         _("Send {what} to {count} residents now?", words);
       $("confirm-send").textContent = at ? _("Schedule") : _("Send now");
     }
+    $("confirm-text").textContent += asking;
     // An all-clear stops what of its alert has not gone yet: said before it goes (a whole
     // urgent incident was stopped so, its officer not told: an outside check).
     // Not for one scheduled: they may have gone by its time.
@@ -1655,6 +1661,13 @@
     if (event.key === "Escape") { $("confirm-cancel").click(); }
   });
   $("confirm-send").addEventListener("click", function () {
+    // Known to be offline: nothing goes, and it says so ("the alert may have gone" was
+    // said of a request the browser never sent: an outside check).
+    if (navigator.onLine === false) {
+      $("confirm").hidden = true;
+      composeError(_("You are offline: the alert was not sent. Send it again when you have a signal."), null);
+      return;
+    }
     $("confirm-send").disabled = true;
     var request = targetRequest();
     request.title = $("title").value;
@@ -1772,6 +1785,15 @@
       var typed = Number($("radius-m").value);
       setRadiusFields(typed >= 100 && typed <= 20000 ? typed : STOPS[Number($("radius").value)] || 1000);
       (draft.areas || []).forEach(restoreArea);
+      // A folded section holding words comes back open: closed, a question or Welsh
+      // words came back unseen, and went with the alert (an outside check).
+      function holdsWords(selector) {
+        return Array.prototype.some.call(document.querySelectorAll(selector), function (box) {
+          return box.type === "checkbox" ? box.checked : box.value.trim() !== "";
+        });
+      }
+      if (holdsWords("#ask input")) { $("ask").open = true; }
+      if (holdsWords("#welsh-version input, #welsh-version textarea")) { $("welsh-version").open = true; }
     } finally {
       restoring = false;
     }

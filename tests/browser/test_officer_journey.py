@@ -467,6 +467,45 @@ def test_editing_the_message_adds_nothing_to_the_browsers_history(
     )
 
 
+def test_a_reload_opens_the_sections_it_fills_and_the_question_is_said_before_it_goes(
+    page, sign_in_page, bristol_residents
+):
+    """Found by an outside check: after a reload, the question and the Welsh words came
+    back in folded sections, unseen, and "Send … now?" said nothing of the question:
+    a forgotten question went with the alert."""
+    sign_in_page("officer")
+    write_alert(page, "Van taken", "A van was taken.")
+    page.locator("#ask summary").click()
+    page.locator("#question").fill("Seen it?")
+    page.locator("#answer-1").fill("Yes")
+    page.locator("#answer-2").fill("No")
+    page.locator("#welsh-version summary").click()
+    page.locator("#title-cy").fill("Fan wedi'i dwyn")
+    page.locator("#body-cy").fill("Cafodd fan ei dwyn.")
+    page.wait_for_timeout(600)  # the draft is kept as it is typed
+    page.reload()
+    expect(page.locator("#question")).to_have_value("Seen it?")
+    expect(page.locator("#ask")).to_have_attribute("open", "")
+    expect(page.locator("#welsh-version")).to_have_attribute("open", "")
+    expect(page.locator("#reach-residents")).not_to_have_text("–")
+    page.get_by_role("button", name="Send…").click()
+    expect(page.locator("#confirm-text")).to_contain_text("It asks “Seen it?”, with 2 answers.")
+    # Without a question, nothing is said of one; and a draft without Welsh words or a
+    # question leaves those sections folded.
+    page.locator("#confirm-cancel").click()
+    for box in ("#question", "#answer-1", "#answer-2", "#title-cy", "#body-cy"):
+        page.locator(box).fill("")
+    page.wait_for_timeout(600)
+    page.reload()
+    expect(page.locator("#title")).to_have_value("Van taken")
+    expect(page.locator("#ask")).not_to_have_attribute("open", "")
+    expect(page.locator("#welsh-version")).not_to_have_attribute("open", "")
+    expect(page.locator("#reach-residents")).not_to_have_text("–")
+    page.get_by_role("button", name="Send…").click()
+    expect(page.locator("#confirm-text")).not_to_contain_text("It asks")
+    assert page.console_errors == []
+
+
 ASK_OFFLINE = "CA.fetchJSON('/officers/compose', {title: 'x'}).catch(e => e.message)"
 
 
@@ -478,17 +517,32 @@ def test_a_send_whose_answer_never_comes_says_the_alert_may_have_gone(
     alert perhaps having gone; a count asked then said the same."""
     sign_in_page("officer")
     write_alert(page, "Van taken", "A van was taken.")
+    # Offline as the browser knows it: nothing goes, and it says so ("the alert may
+    # have gone" was said of a request never sent: an outside check).
     page.get_by_role("button", name="Send…").click()
     page.context.set_offline(True)
     try:
         page.get_by_role("button", name="Send now").click()
         expect(page.locator("#compose-error")).to_have_text(
-            "No answer came: the signal may have dropped, and the alert may have gone. "
-            "Look at Alerts before you send it again. Look at Alerts"
+            "You are offline: the alert was not sent. Send it again when you have a signal."
         )
-        # The list a tap away (it was words alone: an outside check).
-        look = page.locator("#compose-error").get_by_role("link", name="Look at Alerts")
-        assert look.get_attribute("href") == "/officers/alerts"
+        expect(page.locator("#confirm")).to_be_hidden()
+    finally:
+        page.context.set_offline(False)
+    # The signal lost on the way, the browser none the wiser: no answer came.
+    page.route("**/officers/alerts", lambda route: route.abort("internetdisconnected"))
+    page.get_by_role("button", name="Send…").click()
+    page.get_by_role("button", name="Send now").click()
+    expect(page.locator("#compose-error")).to_have_text(
+        "No answer came: the signal may have dropped, and the alert may have gone. "
+        "Look at Alerts before you send it again. Look at Alerts"
+    )
+    page.unroute("**/officers/alerts")
+    # The list a tap away (it was words alone: an outside check).
+    look = page.locator("#compose-error").get_by_role("link", name="Look at Alerts")
+    assert look.get_attribute("href") == "/officers/alerts"
+    page.context.set_offline(True)
+    try:
         # Any other request: the page's words, not the browser's.
         said = page.evaluate(ASK_OFFLINE)
         assert said.startswith("No answer came from the server"), said
