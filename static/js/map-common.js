@@ -21,6 +21,7 @@
     map.attributionControl.setPrefix(false);
     map.attributionControl.addAttribution(config.attribution);
     var base = addBaseMap(map);
+    foldCredit(map);  // after the base map's own credit
     window.CA.baseMapKind = base;
     if (config.bounds) {
       map.fitBounds(config.bounds);
@@ -44,6 +45,49 @@
       }).addTo(map);
     });
     return map;
+  }
+
+  // The data credit folded to one line while, in full, it would cover much of the map:
+  // a phone at 200% text gave it 43% of the composer's map, and taps there added no
+  // corner (an outside check). A tap on it, or Enter, unfolds it (and folds it again);
+  // the page's footer says it in full too.
+  var CREDIT_SHARE = 0.15;
+  function foldCredit(map) {
+    var box = map.attributionControl.getContainer();
+    var opened = false;
+    var holder = map.getContainer();
+    function fit() {
+      box.classList.remove("credit-folded");
+      box.style.maxWidth = Math.max(120, holder.offsetWidth - 16) + "px";
+      var tall = box.offsetHeight > holder.offsetHeight * CREDIT_SHARE;
+      box.classList.toggle("credit-folded", tall && !opened);
+      if (tall) {
+        box.tabIndex = 0;
+        box.setAttribute("role", "button");
+        box.setAttribute("aria-expanded", String(opened));
+      } else {
+        box.removeAttribute("tabindex");
+        box.removeAttribute("role");
+        box.removeAttribute("aria-expanded");
+      }
+    }
+    function toggle(event) {
+      if (event.target.closest && event.target.closest("a")) { return; }  // a link is a link
+      opened = !opened;
+      fit();
+    }
+    box.addEventListener("click", toggle);
+    box.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" || event.key === " ") { event.preventDefault(); toggle(event); }
+    });
+    // Its own size and the map's: a base map's credit added later, the page's text
+    // size changed, the page laid out after the map was made.
+    if (window.ResizeObserver) {
+      var watching = new ResizeObserver(fit);
+      watching.observe(box);
+      watching.observe(holder);
+    }
+    fit();
   }
 
   // A credit's licence words, English on every page: marked so (as the footer's are),

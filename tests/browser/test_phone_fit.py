@@ -2,6 +2,8 @@
 addresses, the delivery table), counts read as words ("1 resident"), and every button
 and map control is at least 44 by 44 pixels."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -184,6 +186,42 @@ def test_the_reach_bar_keeps_to_a_fifth_of_a_phone_at_twice_the_text_size(page, 
     page.evaluate("document.querySelectorAll('style').forEach(s => s.remove())")
     page.wait_for_timeout(300)
     expect(page.locator("#reach-sms")).to_be_visible()
+
+
+def test_the_maps_data_credit_folds_to_a_line_where_it_would_cover_the_map(page, sign_in_page):
+    """Found by an outside check: at 200% text on a 320-pixel phone the map's data credit
+    took 134 of the composer map's 315 px, and taps on it added no corner. Where it
+    would take more than 15% of the map it is one line, unfolded by a tap (and folded
+    again); where it fits, it is as it was."""
+    sign_in_page("officer")
+    page.set_viewport_size({"width": 320, "height": 700})
+    page.add_init_script(
+        "document.addEventListener('DOMContentLoaded', () => { const s ="
+        " document.createElement('style'); s.textContent ="
+        " 'html { font-size: 200% !important }'; document.head.appendChild(s); })"
+    )
+    page.goto("/officers/")
+    credit = page.locator("#map .leaflet-control-attribution")
+    expect(credit).to_have_class(re.compile(r"\bcredit-folded\b"))
+    expect(credit).to_have_attribute("aria-expanded", "false")
+    map_height = page.locator("#map").bounding_box()["height"]
+    folded = credit.bounding_box()["height"]
+    assert folded <= 0.15 * map_height, (folded, map_height)
+    credit.click()
+    expect(credit).not_to_have_class(re.compile(r"\bcredit-folded\b"))
+    expect(credit).to_have_attribute("aria-expanded", "true")
+    assert credit.bounding_box()["height"] > 1.5 * folded
+    credit.press("Enter")
+    expect(credit).to_have_class(re.compile(r"\bcredit-folded\b"))
+    # At the usual size on a wide screen: in full, and no button.
+    page.set_viewport_size({"width": 1440, "height": 900})
+    other = page.context.new_page()
+    other.goto(page.url.split("/officers")[0] + "/officers/")
+    wide = other.locator("#map .leaflet-control-attribution")
+    expect(wide).to_be_visible()
+    expect(wide).not_to_have_class(re.compile(r"\bcredit-folded\b"))
+    assert wide.get_attribute("role") is None
+    other.close()
 
 
 def test_pages_fit_a_phone_at_twice_the_text_size(page, sign_in_page, make_resident):
