@@ -1102,8 +1102,14 @@ def test_an_unsubscribe_page_names_the_forces_whose_e_mails_it_stops(
     link = f"/unsubscribe/{unsubscribe_token(border.id, 'email', 'b@example.invalid')}"
     both = "Avon and Somerset Police and Wiltshire Police"
     assert f"You will no longer get {both} alerts by e-mail" in client.get(link).text
+    # The page's button: its answer by a redirect, so Back and Forward past it ask
+    # nothing (an outside check); reloaded, it says they stopped already.
     done = client.post(link)
-    assert done.status_code == 200 and f"We won't e-mail you {both} alerts any more" in done.text
+    assert done.status_code == 302 and done.location.endswith(f"{link}?done=1")
+    shown = client.get(done.location)
+    assert shown.status_code == 200 and f"We won't e-mail you {both} alerts any more" in shown.text
+    assert "stopped already" not in shown.text
+    assert "stopped already" in client.get(link).text
 
 
 def test_deleting_ones_details_names_every_force_one_heard_from(app, make_resident, second_force):

@@ -154,7 +154,7 @@ def test_a_residents_latest_answer_counts_once_whichever_message_they_answered(
     mail = db.session.scalar(select(Delivery.id).where(Delivery.channel == "email"))
     path = f"/answer/{answer_token(mail)}"
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text).group(1)
-    assert client.post(path, data={"csrf_token": token, "choice": "1"}).status_code == 200
+    assert client.post(path, data={"csrf_token": token, "choice": "1"}).status_code == 302
     answers = replies.answers_of(db.session.get(Alert, alert.id))
     assert [o["count"] for o in answers["options"]] == [1, 1]
 
@@ -441,9 +441,13 @@ def test_confirm_receipt_counts_confirmed_not_confirmed_and_unreachable_per_chan
     page = client.get("/" + path)
     assert page.status_code == 200 and "I got this message" in page.text
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    assert (
-        client.post("/" + path, data={"csrf_token": token, "choice": "confirm"}).status_code == 200
-    )
+    # Its thanks by a redirect, so Back and Forward past it do not ask to send the
+    # answer again (an outside check); once: reloaded, the choices again.
+    posted = client.post("/" + path, data={"csrf_token": token, "choice": "confirm"})
+    assert posted.status_code == 302 and posted.location == "/" + path
+    thanks = client.get(posted.location)
+    assert thanks.status_code == 200 and "We know you got our message" in thanks.text
+    assert "I got this message" in client.get("/" + path).text
     receipt = replies.answers_of(db.session.get(Alert, alert.id))["receipt"]
     assert receipt == {
         "email": {"confirmed": 1, "not_confirmed": 0, "unreachable": 0},
@@ -475,7 +479,7 @@ def test_an_answer_link_that_is_not_ours_or_a_choice_not_offered_is_refused(
     # row, without end).
     monkeypatch.setattr(replies, "WEB_ANSWERS_AN_HOUR", 2)
     for choice in ("1", "1", "2"):
-        assert client.post(path, data={"csrf_token": token, "choice": choice}).status_code == 200
+        assert client.post(path, data={"csrf_token": token, "choice": choice}).status_code == 302
     assert [r.answer for r in all_replies()] == [1, 2]
     many = client.post(path, data={"csrf_token": token, "choice": "1"})
     assert many.status_code == 400 and "your latest answer counts" in many.text

@@ -15,6 +15,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_babel import gettext as _
@@ -431,7 +432,17 @@ def decide_asked(alert_id: int):
 @bp.route("/alerts/<int:alert_id>")
 @role_required(*VIEWERS)
 def alert(alert_id: int):
-    return _alert_page(_alert_for("alert.view", alert_id))
+    row = _alert_for("alert.view", alert_id)
+    refused = session.pop(TICK_REFUSED, None)
+    if isinstance(refused, dict) and refused.get("alert") == alert_id:
+        return _alert_page(row, tick_error=(refused.get("form"), refused.get("said")))
+    return _alert_page(row)
+
+
+# A form of an alert's page refused for want of its tick, said on the page it redirects
+# to: shown from the post, Back and Forward past it asked to send the form again (an
+# outside check).
+TICK_REFUSED = "tick_refused"
 
 
 def _alert_page(row: Alert, **kept):
@@ -473,7 +484,8 @@ def _tick_first(row: Alert, form: str, message: str):
     offers that form (a stale page or a second tab: already finished, taken down or
     sent again), it says so at the top: the 400 page said nothing (an outside check)."""
     if _offers(row, form):
-        return _alert_page(row, tick_error=(form, message)), 400
+        session[TICK_REFUSED] = {"alert": row.id, "form": form, "said": message}
+        return redirect(url_for("officers.alert", alert_id=row.id, _anchor=f"{form}-error"))
     flash(
         _(
             "Nothing was done: this is no longer offered, as the alert has changed since "

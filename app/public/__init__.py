@@ -244,10 +244,19 @@ def unsubscribe(token: str):  # in the URL is the proof
     who = and_list([police_of(force) for force in heard] or [police_of(forces.current_force())])
     if request.method == "POST":
         unsubscribe_channel(*found)
-        return render_template("public/unsubscribed.html", who=who)
+        if request.form.get("List-Unsubscribe") == "One-Click":  # a mail client's (RFC 8058)
+            return render_template("public/unsubscribed.html", who=who)
+        # The button's: its page by a redirect, so Back and Forward past it do not ask
+        # to send the form again (an outside check).
+        return redirect(url_for("public.unsubscribe", token=token, done=1))
     if already_stopped(*found[:2]):
-        return render_template("public/unsubscribed.html", who=who, already=True)
+        just = request.args.get("done") == "1"
+        return render_template("public/unsubscribed.html", who=who, already=not just)
     return render_template("public/unsubscribe.html", token=token, who=who)
+
+
+# The answer just given, shown once by the page the answer's post redirects to.
+ANSWERED = "answered"
 
 
 @bp.route("/answer/<token>", methods=["GET", "POST"])
@@ -271,7 +280,14 @@ def answer(token: str):  # the token in the URL is the proof of which message it
         except replies.ReplyRefused as refusal:
             error = str(refusal)
         else:
-            return render_template("public/answered.html", asked=asked, kind=kind)
+            # Its thanks by a redirect, so Back and Forward past it do not ask to send
+            # the answer again (an outside check).
+            session[ANSWERED] = {"delivery": delivery_id, "kind": kind}
+            return redirect(request.path)
+    else:
+        answered = session.pop(ANSWERED, None)
+        if isinstance(answered, dict) and answered.get("delivery") == delivery_id:
+            return render_template("public/answered.html", asked=asked, kind=answered.get("kind"))
     status = 400 if error else 200
     return render_template("public/answer.html", asked=asked, error=error), status
 
