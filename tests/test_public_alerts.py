@@ -282,9 +282,11 @@ def test_a_found_persons_appeal_comes_down_with_its_all_clear_and_any_page_on_as
     assert "Take down its public page" in page
     token = form_token(officer_client, f"/officers/alerts/{other.id}")
     untick = officer_client.post(
-        f"/officers/alerts/{other.id}/take-down", data={"csrf_token": token}
+        f"/officers/alerts/{other.id}/take-down",
+        data={"csrf_token": token},
+        follow_redirects=True,
     )
-    assert untick.status_code == 400 and 'id="take-down-error"' in untick.text
+    assert 'id="take-down-error"' in untick.text
     assert client.get(f"/alerts/{other.reference}").status_code == 200
     officer_client.post(
         f"/officers/alerts/{other.id}/take-down", data={"csrf_token": token, "confirm": "yes"}
