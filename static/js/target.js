@@ -334,7 +334,10 @@
       $(id).textContent = "–";
     });
     $("reach-time").textContent = _("no count: see the area");
-    $("reach-announce").textContent = _("No count for this area: {why}", { why: $("area-error").textContent });
+    // Not the area's message again: it is said where it stands, as an alert, and a
+    // screen reader read its 250 characters twice (an outside check).
+    $("reach-announce").textContent = $("area-error").hidden ? _("No count for this area.") :
+      _("No count for this area: see the message about it.");
     Array.prototype.forEach.call(document.querySelectorAll(".group-count"), function (span) {
       span.textContent = "";
     });

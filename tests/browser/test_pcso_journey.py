@@ -242,6 +242,11 @@ def test_an_area_refused_clears_the_count_and_send_says_why(
     page.get_by_label("Radius in metres").press("Enter")
     expect(page.locator("#area-error")).to_contain_text("outside the areas your team may send to")
     expect(page.locator("#reach-residents")).to_have_text("–")
+    # Said once to a screen reader: the count's announcement points to it (it read the
+    # refusal's 250 characters twice: an outside check).
+    expect(page.locator("#reach-announce")).to_have_text(
+        "No count for this area: see the message about it."
+    )
     expect(page.locator("#reach-time")).to_have_text("no count: see the area")
     expect(page.locator("#reach-go")).to_have_text("Go to the message about this area.")
     # Why is brought into view (it sat a screen below the map: an outside probe), and
