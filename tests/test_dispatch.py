@@ -1619,7 +1619,9 @@ def test_a_routine_alerts_texts_wait_unclaimed_while_an_incidents_take_the_rate(
     beside an incident's still to go, sharing the rate, and 18 to 39 of them before the
     incident's last. While an urgent alert's sends take a channel's rate, a routine
     alert's job claims none of its rows on it: handed back while other jobs wait,
-    spending no attempt; sent once they are done."""
+    spending no attempt; sent once they are done. And once they are done with the
+    mark still standing (kept a little after a provider's wait), they go: they waited
+    for it to lapse, 4 s after the incident's last text (a re-check)."""
     from app import jobs
     from app.channels.ratelimit import URGENT_MARK
     from app.extensions import redis_store
@@ -1630,16 +1632,29 @@ def test_a_routine_alerts_texts_wait_unclaimed_while_an_incidents_take_the_rate(
     routine = submit_alert(
         officer, shapes=AREA, title="Sheds", body="Lock them.", category="crime_prevention"
     ).alert
+    incident = submit_alert(
+        officer, shapes=AREA, title="Fire", body="Keep windows shut.", category="incident"
+    ).alert
     jobs.queue().empty()
     jobs.enqueue("outbound.deliver_batch", "alerts", [987654])  # another job waits
-    redis_store.client.set(URGENT_MARK + "sms", 1, px=5000)  # an incident's texts going
+    redis_store.client.set(URGENT_MARK + "sms", 1, px=8000)  # the incident's texts going
     outcome = deliver(ids(routine.id))
     assert outcome["sent"] == 0 and providers.gateway.accepted_to("Messages") == []
     assert statuses(routine.id) == {"queued": 2}
-    tries = db.session.execute(select(Delivery.attempts, Delivery.attempts_held)).all()
+    tries = db.session.execute(
+        select(Delivery.attempts, Delivery.attempts_held).where(Delivery.alert_id == routine.id)
+    ).all()
     assert set(tries) == {(0, 0)}
-    redis_store.client.delete(URGENT_MARK + "sms")  # its texts done
+    # The incident's texts done, its mark standing a few seconds more: they go now.
+    db.session.execute(
+        text("UPDATE deliveries SET status = 'sent' WHERE alert_id = :id"), {"id": incident.id}
+    )
+    db.session.commit()
+    started = time.monotonic()
     assert deliver(ids(routine.id))["sent"] == 2
+    assert time.monotonic() - started < 3, "they waited for the mark to lapse"
+    assert redis_store.client.exists(URGENT_MARK + "sms")
+    redis_store.client.delete(URGENT_MARK + "sms")
     jobs.queue().empty()
 
 

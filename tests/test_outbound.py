@@ -145,3 +145,29 @@ def test_a_code_goes_ahead_of_the_alerts_jobs_waiting(app_ctx, make_officer, mak
     first = jobs.queue().jobs[0]
     assert first.args == ("notices", [notice_id])
     jobs.queue().empty()
+
+
+def test_a_code_waits_out_a_providers_wait_in_its_job_and_goes_back_ahead(
+    providers, app_ctx, app, monkeypatch
+):
+    """Found by an outside check: a code asked for during an incident, with the
+    provider asking for 8 s waits, was handed back at each, came back behind the
+    incident's jobs, met its texts' next wait each time (12 times) and came after two
+    minutes. It waits out a wait of up to NOTICE_HOLD_IN_PLACE_SECONDS in its job
+    (past the alerts' HOLD_IN_PLACE_SECONDS), and what goes back goes ahead."""
+    from app.channels.holds import HELD, PROBE, SharedHolds
+    from app.extensions import redis_store
+
+    monkeypatch.setitem(app.config, "HOLD_IN_PLACE_SECONDS", 0)
+    notice_id = a_code("+447700900416")
+    SharedHolds(redis_store.client).hold("twilio-sms", 1.5, "429 Too Many Requests", ours=False)
+    started = time.monotonic()
+    outcome = notices.send_notices([notice_id])
+    assert outcome["sent"] == 1 and outcome["retry"] == 0, outcome
+    assert time.monotonic() - started >= 1.2  # it waited the wait out
+    assert providers.gateway.accepted_to("Messages") == ["+447700900416"]
+    assert notice(notice_id).attempts_held == 0
+    assert notices.NOTICES.ahead([notice_id])
+    for prefix in (HELD, PROBE):
+        for key in redis_store.client.scan_iter(prefix + "*"):
+            redis_store.client.delete(key)

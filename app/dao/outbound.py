@@ -493,6 +493,28 @@ def urgent_calls_queued(*, urgent: tuple, within_s: float) -> bool:
     )
 
 
+def urgent_rows_to_send(*, urgent: tuple, channel: str, within_s: float) -> bool:
+    """Whether an urgent alert that is sending still has rows of `channel` to send: in
+    flight, or queued to go now or within `within_s`."""
+    if not urgent:
+        return False
+    return bool(
+        db.session.execute(
+            text(
+                f"""
+                SELECT EXISTS (SELECT 1 FROM {_WITH_FIRST}
+                WHERE a.status = 'sending' AND {_URGENT} AND EXISTS (
+                    SELECT 1 FROM deliveries d WHERE d.alert_id = a.id
+                    AND d.channel = :channel AND (d.status = 'sending' OR (
+                        d.status = 'queued' AND (d.next_attempt_at IS NULL
+                        OR d.next_attempt_at <= now() + make_interval(secs => :within))))))
+                """
+            ),
+            {"urgent": list(urgent), "channel": channel, "within": within_s},
+        ).scalar()
+    )
+
+
 def take_urgent_queued(*, urgent: tuple) -> list[int]:
     """The queued, due rows of urgent alerts that are sending, however lately touched;
     touched now, as take_forgotten's."""

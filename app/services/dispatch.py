@@ -280,6 +280,9 @@ ALERTS = outbound.Ledger(
         urgent=current_app.config["URGENT_CATEGORIES"], within_s=URGENT_SECONDS
     ),
     yields_to_urgent=True,
+    urgent_rows_waiting=lambda channel: ledger_sql.urgent_rows_to_send(
+        urgent=current_app.config["URGENT_CATEGORIES"], channel=channel, within_s=URGENT_SECONDS
+    ),
     take_urgent=lambda: ledger_sql.take_urgent_queued(
         urgent=current_app.config["URGENT_CATEGORIES"]
     ),

@@ -153,6 +153,11 @@ def render_notices(chunk: list[Claimed]) -> list[OutgoingMessage]:
 # would have gone after it had expired.)
 GIVE_UP_MINUTES = 10
 
+# A provider's wait a resident's code or link waits out in its job (Twilio asks for 1
+# to 10 s); longer, it goes back to the queue as any message does.
+NOTICE_HOLD_IN_PLACE_SECONDS = 10.0
+
+
 NOTICES = outbound.Ledger(
     name="notices",
     table="resident_notices",
@@ -163,6 +168,11 @@ NOTICES = outbound.Ledger(
     lasting_kinds=("import_notice",),
     # ...and waits on the bulk queue behind any alert, whoever queues it again.
     bulk_kinds=("import_notice",),
+    # A resident's code or link goes back to the queue ahead of others, as it first
+    # went (behind an incident's jobs it came after its last text: an outside check),
+    # and waits out a provider's wait of up to this in its job.
+    ahead=lambda ids: True,
+    hold_in_place_seconds=NOTICE_HOLD_IN_PLACE_SECONDS,
 )
 
 

@@ -123,6 +123,15 @@ class Ledger:
     # Whether these rows' jobs go ahead of others waiting (an urgent alert's, while a
     # routine alert's wait), when they go back to the queue.
     ahead: Callable[[list[int]], bool] = lambda ids: False
+    # A provider's wait its sends wait out in the job, at least (HOLD_IN_PLACE_SECONDS
+    # the rest): a resident's code handed back for each 8 s wait met an incident's
+    # texts' next wait each time it came back, 12 times, and came after two minutes
+    # (an outside check); waiting, it is there when a wait ends.
+    hold_in_place_seconds: float = 0.0
+    # Whether an urgent alert still has rows of this channel to send (queued and due
+    # soon, or in flight): a routine alert's rows wait on its mark only while it does
+    # (the mark outlived the incident's last text by 4 s: an outside check).
+    urgent_rows_waiting: Callable[[str], bool] = lambda channel: True
     # Of these rows, those of an urgent alert; and whether an urgent alert's rows wait
     # to go: what the sweeper puts back goes in that order.
     urgent: Callable[[list[int]], set[int]] = lambda ids: set()
@@ -339,7 +348,7 @@ def deliver(ledger: Ledger, ids: list[int]) -> dict[str, int]:
         config["DELIVERY_CONCURRENCY"],
         wait_at_most=config["RETRY_MAX_SECONDS"],
         holds=SharedHolds(redis_store.client),
-        wait_in_place=config["HOLD_IN_PLACE_SECONDS"],
+        wait_in_place=max(config["HOLD_IN_PLACE_SECONDS"], ledger.hold_in_place_seconds),
     ) as sender:
         while pending:
             due = ledger_sql.due(ledger.table, pending)
@@ -500,7 +509,7 @@ def _send_due(
             claimed_up_to = len(due)  # the rest is no longer this job's to keep alive
             break
         next_rows = due[start : start + step]
-        waits = _waits_for_urgent(yielding, next_rows)
+        waits = _waits_for_urgent(ledger, yielding, next_rows)
         taking, kept = (
             ([], [])
             if waits
@@ -702,15 +711,16 @@ def _yielding_to_urgent(ledger: Ledger, ids: list[int], urgent: set[int]) -> dic
     }
 
 
-def _waits_for_urgent(yielding: dict[int, str], rows: list[int]) -> bool:
+def _waits_for_urgent(ledger: Ledger, yielding: dict[int, str], rows: list[int]) -> bool:
     """Whether the first of these rows is one that waits, and an urgent alert's sends
-    are taking its channel's rate now."""
+    are taking its channel's rate now, with rows of it still to send."""
     if not rows or rows[0] not in yielding:
         return False
     try:
-        return urgent_sending(redis_store.client, yielding[rows[0]])
+        marked = urgent_sending(redis_store.client, yielding[rows[0]])
     except RedisError:
         return False  # as before: the rate is shared
+    return marked and ledger.urgent_rows_waiting(yielding[rows[0]])
 
 
 def _calls_among(lines: Lines | None, ledger: Ledger, ids: list[int]) -> set[int]:
