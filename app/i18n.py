@@ -304,10 +304,11 @@ SHARED_WORDS = (
 
 @functools.cache
 def _script_messages(path: str) -> tuple[str, ...]:
-    """The words marked _() in a script, as `pybabel extract` finds them (babel.cfg)."""
+    """The words marked _() or N_() (said later) in a script, as `pybabel extract` finds
+    them (babel.cfg)."""
     from babel.messages.extract import extract_from_file
 
-    found = extract_from_file("javascript", path, keywords={"_": None})
+    found = extract_from_file("javascript", path, keywords={"_": None, "N_": None})
     return tuple(dict.fromkeys(message for _line, message, *_rest in found if message))
 
 

@@ -11,6 +11,8 @@
     var said = WORDS[english] || english;
     return values ? CA.fill(said, values) : said;
   }
+  // Words marked for translation, said later (N_ in babel's keywords).
+  function N_(english) { return english; }
 
   // On a wide screen the map and the panel fill the window between what is above them
   // (the menu takes one row or two, by role) and the reach bar and map credits below.
@@ -120,8 +122,33 @@
 
   // --- the list of areas ------------------------------------------------------------
 
-  function addEntry(layer, kind, label, extra) {
-    var entry = { id: nextId++, layer: layer, kind: kind, label: label, exclude: false };
+  // An area's name kept as its words (the English and its values, or a place's kind
+  // and name), said in the page's language: a draft brought back on the page in the
+  // other language kept the names it was drawn with ("400 m o amgylch BS6 5AA" on the
+  // English page: an outside check). A name given as text is kept as it is.
+  function named(english, values) { return { english: english, values: values || null }; }
+  function nameOf(words) {
+    if (!words || typeof words === "string") { return words || ""; }
+    if (words.place) { return (KIND[words.place] || "") + ": " + words.name; }
+    return _(words.english, words.values);
+  }
+  function setName(entry, words) {
+    entry.words = typeof words === "string" ? null : words;
+    entry.label = nameOf(words);
+  }
+  // A circle's new radius in its name ("1 km round BS1 6AD" to "400 m round …").
+  function radiusNamed(entry, metres) {
+    if (entry.words && entry.words.values && entry.words.values.radius) {
+      entry.words.values.radius = radiusLabel(metres);
+      entry.label = nameOf(entry.words);
+    } else {
+      entry.label = entry.label.replace(/^[\d.]+ k?m/, radiusLabel(metres));
+    }
+  }
+
+  function addEntry(layer, kind, words, extra) {
+    var entry = { id: nextId++, layer: layer, kind: kind, exclude: false };
+    setName(entry, words);
     Object.keys(extra || {}).forEach(function (k) { entry[k] = extra[k]; });
     layer.caEntry = entry;
     entries.push(entry);
@@ -602,7 +629,7 @@
       });
       var layer = L.polygon(rings).addTo(shapes);
       layer.on("pm:edit pm:dragend", refreshPreview);
-      return addEntry(layer, "polygon", _("Part inside your team's areas"));
+      return addEntry(layer, "polygon", named(N_("Part inside your team's areas")));
     });
     map.fitBounds(shapes.getBounds(), { padding: [20, 20] });
     renderEntries({ id: added[0].id, action: "toggle" });
@@ -620,13 +647,13 @@
     var kept = Math.min(20000, Math.max(100, radius));
     if (kept === radius) { return; }
     entry.layer.setRadius(kept);
-    entry.label = kept === 100 ? _("Drawn circle (made 100 m, the smallest radius)") :
-      _("Drawn circle (made 20 km, the largest radius)");
+    setName(entry, named(kept === 100 ? N_("Drawn circle (made 100 m, the smallest radius)") :
+      N_("Drawn circle (made 20 km, the largest radius)")));
     renderEntries();
   }
   map.on("pm:create", function (e) {
     var kind = e.shape === "Circle" ? "circle" : "polygon";
-    var label = e.shape === "Circle" ? _("Drawn circle") : e.shape === "Rectangle" ? _("Drawn rectangle") : _("Drawn area");
+    var label = named(e.shape === "Circle" ? N_("Drawn circle") : e.shape === "Rectangle" ? N_("Drawn rectangle") : N_("Drawn area"));
     var entry = addEntry(e.layer, kind, label);
     if (e.layer instanceof L.Circle) {
       keepRadius(entry);
@@ -654,7 +681,7 @@
     searchCircle.on("pm:edit pm:dragend", function () {
       var metres = Math.round(searchCircle.getRadius());
       setRadiusFields(metres);
-      searchCircle.caEntry.label = searchCircle.caEntry.label.replace(/^[\d.]+ k?m/, radiusLabel(metres));
+      radiusNamed(searchCircle.caEntry, metres);
       renderEntries();
       refreshPreview();
     });
@@ -664,7 +691,7 @@
 
   // "1 km round BS1 6AD": the circle's label (its radius first: setRadius rewrites it).
   function round(place) {
-    return _("{radius} round {place}", { radius: radiusLabel(radiusNow()), place: place });
+    return named(N_("{radius} round {place}"), { radius: radiusLabel(radiusNow()), place: place });
   }
 
   // The box takes a postcode, or a street or place name when the force has loaded
@@ -765,7 +792,7 @@
     navigator.geolocation.getCurrentPosition(function (position) {
       located();
       centreCircle([position.coords.latitude, position.coords.longitude],
-        _("{radius} round your location", { radius: radiusLabel(radiusNow()) }));
+        named(N_("{radius} round your location"), { radius: radiusLabel(radiusNow()) }));
       // A fix from the mobile network alone can be kilometres out: say so, rather than
       // draw a circle that looks as sure as a postcode's (an outside probe).
       var accuracy = position.coords.accuracy;
@@ -810,7 +837,7 @@
     if (searchCircle) {
       searchCircle.setRadius(metres);
       map.fitBounds(searchCircle.getBounds(), { padding: [20, 20] });
-      searchCircle.caEntry.label = searchCircle.caEntry.label.replace(/^[\d.]+ k?m/, radiusLabel(metres));
+      radiusNamed(searchCircle.caEntry, metres);
       renderEntries();
       refreshPreview();
     }
@@ -895,7 +922,7 @@
     if (!drawing || drawing.points.length < 3) { return; }
     var layer = L.polygon(drawing.points, STYLE.include).addTo(shapes);
     stopDrawing();
-    addEntry(layer, "polygon", _("Drawn area"));
+    addEntry(layer, "polygon", named(N_("Drawn area")));
     layer.on("pm:edit pm:dragend", refreshPreview);
     refreshPreview();
     $("draw-polygon").focus({ preventScroll: true });
@@ -1043,7 +1070,7 @@
     loadingArea(CA.fetchJSON(settings.placeUrl.replace(/0$/, place.id))).then(function (found) {
       var layer = L.geoJSON(JSON.parse(found.geometry), { pmIgnore: true, interactive: false });
       places.addLayer(layer);
-      var added = addEntry(layer, "place", KIND[found.kind] + ": " + found.name, { placeId: found.id });
+      var added = addEntry(layer, "place", { place: found.kind, name: found.name }, { placeId: found.id });
       map.fitBounds(layer.getBounds(), { padding: [20, 20] });
       refreshPreview();
       // The chosen place's button has gone with the results: focus its row instead.
@@ -1741,8 +1768,8 @@
     ["channels", "groups", "audience"].forEach(function (name) { draft.checked[name] = checked(name); });
     entries.forEach(function (entry) {
       var layer = entry.layer;
-      var area = { kind: entry.kind, label: entry.label, exclude: entry.exclude, placeId: entry.placeId,
-                   search: layer === searchCircle };
+      var area = { kind: entry.kind, label: entry.label, words: entry.words, exclude: entry.exclude,
+                   placeId: entry.placeId, search: layer === searchCircle };
       if (layer instanceof L.Circle) {
         var c = layer.getLatLng();
         area.center = [c.lat, c.lng];
@@ -1809,7 +1836,7 @@
       loadingArea(CA.fetchJSON(settings.placeUrl.replace(/0$/, area.placeId))).then(function (found) {
         var layer = L.geoJSON(JSON.parse(found.geometry), { pmIgnore: true, interactive: false });
         places.addLayer(layer);
-        var restored = addEntry(layer, "place", area.label, { placeId: found.id });
+        var restored = addEntry(layer, "place", area.words || area.label, { placeId: found.id });
         restored.exclude = !!area.exclude;
         styleEntry(restored);
         renderEntries();
@@ -1818,15 +1845,15 @@
       return;
     }
     if (area.center && area.search) {
-      centreCircle(area.center, area.label);
+      centreCircle(area.center, area.words || area.label);
       entry = searchCircle.caEntry;
     } else if (area.center) {
       var circle = L.circle(area.center, { radius: area.radius }).addTo(shapes);
-      entry = addEntry(circle, "circle", area.label);
+      entry = addEntry(circle, "circle", area.words || area.label);
     } else if (area.rings && area.rings.length) {
       var layer = area.rectangle ? L.rectangle(L.latLngBounds(area.rings[0])) : L.polygon(area.rings);
       layer.addTo(shapes);
-      entry = addEntry(layer, "polygon", area.label);
+      entry = addEntry(layer, "polygon", area.words || area.label);
     }
     if (entry) {
       entry.layer.on("pm:edit pm:dragend", refreshPreview);
@@ -1848,19 +1875,19 @@
       if (shape.kind === "place") {
         area.kind = "place";
         area.placeId = shape.place_id;
-        area.label = shape.name || _("Drawn area");
+        area.words = shape.name || named(N_("Drawn area"));
       } else if (shape.kind === "circle") {
         area.kind = "circle";
         area.center = [shape.center[1], shape.center[0]];
         area.radius = shape.radius_m;
-        area.label = _("Drawn circle");
+        area.words = named(N_("Drawn circle"));
       } else {
         area.kind = "polygon";
         area.rectangle = shape.kind === "rectangle";
         area.rings = shape.coordinates.map(function (ring) {
           return ring.slice(0, -1).map(function (p) { return [p[1], p[0]]; });
         });
-        area.label = shape.kind === "rectangle" ? _("Drawn rectangle") : _("Drawn area");
+        area.words = named(shape.kind === "rectangle" ? N_("Drawn rectangle") : N_("Drawn area"));
       }
       again.areas.push(area);
     });

@@ -506,6 +506,31 @@ def test_a_reload_opens_the_sections_it_fills_and_the_question_is_said_before_it
     assert page.console_errors == []
 
 
+def test_the_areas_names_come_back_in_the_language_switched_to(
+    page, sign_in_page, bristol_residents
+):
+    """Found by an outside check: after the language switch the drawn areas kept the
+    names they were drawn with ("400 m o amgylch BS6 5AA" on the English page)."""
+    sign_in_page("officer")
+    centre_on_bs1(page)
+    radius = page.get_by_label("Radius in metres")
+    radius.fill("400")
+    radius.press("Enter")
+    names = page.locator("#shapes-list li")
+    expect(names.first).to_contain_text("400 m round BS1 6AD")
+    page.wait_for_timeout(600)  # the draft is kept as it changes
+    page.goto("/officers/?lang=cy")
+    expect(names.first).to_contain_text("400 m o amgylch BS1 6AD")
+    radius = page.locator("#radius-m")
+    radius.fill("600")
+    radius.press("Enter")
+    expect(names.first).to_contain_text("600 m o amgylch BS1 6AD")
+    page.wait_for_timeout(600)
+    page.goto("/officers/?lang=en")
+    expect(names.first).to_contain_text("600 m round BS1 6AD")
+    assert page.console_errors == []
+
+
 ASK_OFFLINE = "CA.fetchJSON('/officers/compose', {title: 'x'}).catch(e => e.message)"
 
 
