@@ -728,6 +728,14 @@ def test_cancelling_a_scheduled_alert_means_it_never_goes(officer_client, town):
     )
     assert "Ni chanslwyd dim: ticiwch “Ydw, atal y rhybudd hwn” yn gyntaf." in welsh.text
     officer_client.get("/officers/?lang=en")
+    # In the language of the page it is shown on, not the post's, and once (a re-check).
+    officer_client.post(f"/officers/alerts/{alert_id}/cancel", data={"csrf_token": token})
+    switched = officer_client.get(f"/officers/alerts/{alert_id}?lang=cy")
+    assert "Ni chanslwyd dim" in switched.text and "Nothing was cancelled" not in switched.text
+    assert (
+        "Nothing was cancelled"
+        not in officer_client.get(f"/officers/alerts/{alert_id}?lang=en").text
+    )
     assert db.session.scalar(select(Alert.status)) == "scheduled"
     done = officer_client.post(
         f"/officers/alerts/{alert_id}/cancel",

@@ -435,7 +435,9 @@ def alert(alert_id: int):
     row = _alert_for("alert.view", alert_id)
     refused = session.pop(TICK_REFUSED, None)
     if isinstance(refused, dict) and refused.get("alert") == alert_id:
-        return _alert_page(row, tick_error=(refused.get("form"), refused.get("said")))
+        form = refused.get("form")
+        if form in ("cancel", "take-down", "send-again"):
+            return _alert_page(row, tick_error=(form, _tick_words(form)))
     return _alert_page(row)
 
 
@@ -477,14 +479,25 @@ def _alert_page(row: Alert, **kept):
     )
 
 
-def _tick_first(row: Alert, form: str, message: str):
+def _tick_words(form: str) -> str:
+    """What a form of an alert's page refused for want of its tick says, in the page's
+    language (kept translated in the session, a language switched between the post and
+    its page showed "Gwall: Nothing was cancelled…": a re-check)."""
+    return {
+        "cancel": _("Nothing was cancelled: tick “Yes, stop this alert” first."),
+        "take-down": _("Nothing was taken down: tick “Yes, take its public page down” first."),
+        "send-again": _("Nothing was sent: tick “Yes, send it again to them” first."),
+    }[form]
+
+
+def _tick_first(row: Alert, form: str):
     """The alert's page again, saying at the box that it needs its tick, with the box
     in view and focused: a flash at the top of a reloaded page left a phone's user a
     screen above the box they missed (an outside check). When the page no longer
     offers that form (a stale page or a second tab: already finished, taken down or
     sent again), it says so at the top: the 400 page said nothing (an outside check)."""
     if _offers(row, form):
-        session[TICK_REFUSED] = {"alert": row.id, "form": form, "said": message}
+        session[TICK_REFUSED] = {"alert": row.id, "form": form}
         return redirect(url_for("officers.alert", alert_id=row.id, _anchor=f"{form}-error"))
     flash(
         _(
@@ -581,9 +594,7 @@ def cancel(alert_id: int):
     row = _alert_for("alert.cancel", alert_id)
     before = row.status
     if request.form.get("confirm") != "yes":
-        return _tick_first(
-            row, "cancel", _("Nothing was cancelled: tick “Yes, stop this alert” first.")
-        )
+        return _tick_first(row, "cancel")
     cancelled = cancel_alert(current_user, alert_id)
     if cancelled < 0 and row.status == "cancelled":
         # Cancelled a moment before (a second tap, another officer): "already finished"
@@ -623,11 +634,7 @@ def take_down(alert_id: int):
     row = _alert_for("alert.take_down", alert_id)
     back = url_for("officers.alert", alert_id=alert_id, _anchor="take-down")
     if request.form.get("confirm") != "yes":
-        return _tick_first(
-            row,
-            "take-down",
-            _("Nothing was taken down: tick “Yes, take its public page down” first."),
-        )
+        return _tick_first(row, "take-down")
     if not has_public_page(row) and row.taken_down_at is None:
         # Never sent, or a test to oneself: no page to take down (it said "taken down
         # already", and stamped a test: a review).
@@ -645,9 +652,7 @@ def take_down(alert_id: int):
 def send_again(alert_id: int):
     row = _alert_for("alert.send_again", alert_id)
     if request.form.get("confirm") != "yes":
-        return _tick_first(
-            row, "send-again", _("Nothing was sent: tick “Yes, send it again to them” first.")
-        )
+        return _tick_first(row, "send-again")
     try:
         queued = send_again_to_never_taken(current_user, alert_id)
     except NotAllowed as refusal:

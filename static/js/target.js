@@ -1613,7 +1613,10 @@
     // schedule at 1 Jan 2020, and the server refused: an outside check).
     if (sendAt() && new Date(sendAt()).getTime() <= Date.now()) { composeError(_("That time has passed. Choose a later time, or send now."), $("send-at")); return; }
     if (lastCompose && lastCompose.sms.too_long && (request.channels.length === 0 || request.channels.indexOf("sms") >= 0)) {
-      composeError(_("The text message is {n} parts; at most {most} are allowed. Shorten the message.", { n: lastCompose.sms.longest_segments, most: lastCompose.sms.max_segments }), $("body"));
+      // At the Welsh message when it is written in Welsh alone (it marked the empty
+      // English box: an outside check).
+      var long = $("title").value.trim() || $("body").value.trim() ? $("body") : $("body-cy");
+      composeError(_("The text message is {n} parts; at most {most} are allowed. Shorten the message.", { n: lastCompose.sms.longest_segments, most: lastCompose.sms.max_segments }), long);
       return;
     }
     composeError("");
@@ -1635,9 +1638,13 @@
     var words = { what: what, count: count, at: at };
     // Its question too: folded away, a question forgotten there went unseen (an outside
     // check, after a reload brought it back).
+    // (Written in Welsh alone, its question is the Welsh boxes', as the server takes it.)
     var question = asked();
-    var asking = question.question.trim() && question.answer_options.length ?
-      " " + _("It asks “{question}”, with {n} answers.", { question: question.question.trim(), n: question.answer_options.length }) : "";
+    var inEnglish = $("title").value.trim() || $("body").value.trim();
+    var put = inEnglish ? question.question.trim() : question.question_cy.trim();
+    var answers = inEnglish ? question.answer_options : question.answer_options_cy;
+    var asking = put && answers.length ? " " + _("It asks “{question}”, with {n} answers.", { question: put, n: answers.length }) : "";
+    if (question.confirm_receipt) { asking += " " + _("It asks them to confirm they got it."); }
     if (lastCounts && lastCounts.needs_approval) {
       $("confirm-text").textContent = at ?
         _("Ask a supervisor to approve {what} to {count} residents? It goes at {at}.", words) :

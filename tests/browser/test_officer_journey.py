@@ -503,6 +503,42 @@ def test_a_reload_opens_the_sections_it_fills_and_the_question_is_said_before_it
     for box in ("#question", "#answer-1", "#answer-2", "#title-cy", "#body-cy"):
         page.locator(box).fill("")
     expect(reloaded_and_asked(False)).not_to_contain_text("It asks")
+    # The tick alone opens it too, and is named (a re-check).
+    page.locator("#confirm-cancel").click()
+    page.locator("#ask summary").click()
+    page.locator("#confirm-receipt").check()
+    page.locator("#welsh-version summary").click()  # folded again for the reload
+    page.wait_for_timeout(600)
+    page.reload()
+    expect(page.locator("#ask")).to_have_attribute("open", "")
+    expect(page.locator("#confirm-receipt")).to_be_checked()
+    page.get_by_role("button", name="Send…").click()
+    expect(page.locator("#confirm-text")).to_contain_text("It asks them to confirm they got it.")
+    # Written in Welsh alone, its question is the Welsh boxes' (a re-check).
+    page.locator("#confirm-cancel").click()
+    page.locator("#confirm-receipt").uncheck()
+    page.locator("#title").fill("")
+    page.locator("#body").fill("")
+    page.locator("#welsh-version summary").click()
+    page.locator("#title-cy").fill("Fan wedi'i dwyn")
+    page.locator("#body-cy").fill("Cafodd fan ei dwyn.")
+    page.locator("#question-cy").fill("Welsoch chi hi?")
+    page.locator("#answer-cy-1").fill("Do")
+    page.locator("#answer-cy-2").fill("Naddo")
+    expect(page.locator("#reach-residents")).not_to_have_text("–")
+    page.wait_for_timeout(400)
+    page.get_by_role("button", name="Send…").click()
+    expect(page.locator("#confirm-text")).to_contain_text(
+        "It asks “Welsoch chi hi?”, with 2 answers."
+    )
+    # Too long, written in Welsh alone: said at the Welsh message (it marked the empty
+    # English box: a re-check).
+    page.locator("#confirm-cancel").click()
+    page.locator("#body-cy").fill("Cafodd fan ei dwyn ŵ. " * 40)
+    page.wait_for_timeout(600)
+    page.get_by_role("button", name="Send…").click()
+    expect(page.locator("#compose-error")).to_contain_text("Shorten the message.")
+    expect(page.locator("#body-cy")).to_be_focused()
     assert page.console_errors == []
 
 
