@@ -474,6 +474,14 @@ def urgent_queued(*, urgent: tuple) -> bool:
 def urgent_calls_queued(*, urgent: tuple, within_s: float) -> bool:
     """Whether an urgent alert that is sending still has calls queued to go now or
     within `within_s` (not a redial due in minutes)."""
+    return urgent_rows_to_send(urgent=urgent, channel="voice", within_s=within_s, in_flight=False)
+
+
+def urgent_rows_to_send(
+    *, urgent: tuple, channel: str, within_s: float, in_flight: bool = True
+) -> bool:
+    """Whether an urgent alert that is sending still has rows of `channel` to send:
+    queued to go now or within `within_s`, or (with `in_flight`) being sent."""
     if not urgent:
         return False
     return bool(
@@ -483,34 +491,17 @@ def urgent_calls_queued(*, urgent: tuple, within_s: float) -> bool:
                 SELECT EXISTS (SELECT 1 FROM {_WITH_FIRST}
                 WHERE a.status = 'sending' AND {_URGENT} AND EXISTS (
                     SELECT 1 FROM deliveries d WHERE d.alert_id = a.id
-                    AND d.status = 'queued' AND d.channel = 'voice'
-                    AND (d.next_attempt_at IS NULL
-                         OR d.next_attempt_at <= now() + make_interval(secs => :within))))
-                """
-            ),
-            {"urgent": list(urgent), "within": within_s},
-        ).scalar()
-    )
-
-
-def urgent_rows_to_send(*, urgent: tuple, channel: str, within_s: float) -> bool:
-    """Whether an urgent alert that is sending still has rows of `channel` to send: in
-    flight, or queued to go now or within `within_s`."""
-    if not urgent:
-        return False
-    return bool(
-        db.session.execute(
-            text(
-                f"""
-                SELECT EXISTS (SELECT 1 FROM {_WITH_FIRST}
-                WHERE a.status = 'sending' AND {_URGENT} AND EXISTS (
-                    SELECT 1 FROM deliveries d WHERE d.alert_id = a.id
-                    AND d.channel = :channel AND (d.status = 'sending' OR (
+                    AND d.channel = :channel AND ((:in_flight AND d.status = 'sending') OR (
                         d.status = 'queued' AND (d.next_attempt_at IS NULL
                         OR d.next_attempt_at <= now() + make_interval(secs => :within))))))
                 """
             ),
-            {"urgent": list(urgent), "channel": channel, "within": within_s},
+            {
+                "urgent": list(urgent),
+                "channel": channel,
+                "within": within_s,
+                "in_flight": in_flight,
+            },
         ).scalar()
     )
 

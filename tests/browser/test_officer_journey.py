@@ -32,6 +32,18 @@ def centre_on_bs1(page) -> None:
     expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
 
 
+def fill_in(page, boxes: dict[str, str]) -> None:
+    """Each box (by its selector) filled with its words, in order."""
+    for selector, words in boxes.items():
+        page.locator(selector).fill(words)
+
+
+def ask_seen_it(page) -> None:
+    """The question "Seen it?", answered Yes or No."""
+    page.locator("#ask summary").click()
+    fill_in(page, {"#question": "Seen it?", "#answer-1": "Yes", "#answer-2": "No"})
+
+
 def write_alert(page, title: str, body: str) -> None:
     """An alert round BS1 6AD with this title and message, ready to send."""
     centre_on_bs1(page)
@@ -295,12 +307,9 @@ def test_the_question_in_welsh_too_goes_with_the_welsh_and_is_checked_before_sen
     sign_in_page("officer")
     write_alert(page, "Van taken", "A van was taken.")
     page.locator("#welsh-version summary").click()
-    page.locator("#title-cy").fill("Fan wedi ei dwyn")
-    page.locator("#body-cy").fill("Cafodd fan ei dwyn.")
+    fill_in(page, {"#title-cy": "Fan wedi ei dwyn", "#body-cy": "Cafodd fan ei dwyn."})
     page.locator("#ask summary").click()
-    page.locator("#question").fill("Seen it?")
-    page.locator("#answer-1").fill("Yes")
-    page.locator("#answer-2").fill("No")
+    fill_in(page, {"#question": "Seen it?", "#answer-1": "Yes", "#answer-2": "No"})
     page.get_by_label("Cwestiwn (Cymraeg)").fill("Welsoch chi hi?")
     page.get_by_label("Ateb 1 (Cymraeg)").fill("Do")
     page.locator("#ask summary").click()
@@ -382,10 +391,7 @@ def test_a_refused_answer_stops_send_on_a_slow_preview_however_it_is_tapped(
     answer, not the one at fault."""
     sign_in_page("officer")
     write_alert(page, "Van taken", "A van was taken.")
-    page.locator("#ask summary").click()
-    page.locator("#question").fill("Seen it?")
-    page.locator("#answer-1").fill("Yes")
-    page.locator("#answer-2").fill("No")
+    ask_seen_it(page)
     expect(page.locator("#reach-residents")).not_to_have_text("–")
     held = []
     page.route("**/officers/compose", lambda route: held.append(route))
@@ -475,10 +481,7 @@ def test_a_reload_opens_the_sections_it_fills_and_the_question_is_said_before_it
     a forgotten question went with the alert."""
     sign_in_page("officer")
     write_alert(page, "Van taken", "A van was taken.")
-    page.locator("#ask summary").click()
-    page.locator("#question").fill("Seen it?")
-    page.locator("#answer-1").fill("Yes")
-    page.locator("#answer-2").fill("No")
+    ask_seen_it(page)
     page.locator("#welsh-version summary").click()
     page.locator("#title-cy").fill("Fan wedi'i dwyn")
     page.locator("#body-cy").fill("Cafodd fan ei dwyn.")
@@ -517,14 +520,18 @@ def test_a_reload_opens_the_sections_it_fills_and_the_question_is_said_before_it
     # Written in Welsh alone, its question is the Welsh boxes' (a re-check).
     page.locator("#confirm-cancel").click()
     page.locator("#confirm-receipt").uncheck()
-    page.locator("#title").fill("")
-    page.locator("#body").fill("")
+    fill_in(page, {"#title": "", "#body": ""})
     page.locator("#welsh-version summary").click()
-    page.locator("#title-cy").fill("Fan wedi'i dwyn")
-    page.locator("#body-cy").fill("Cafodd fan ei dwyn.")
-    page.locator("#question-cy").fill("Welsoch chi hi?")
-    page.locator("#answer-cy-1").fill("Do")
-    page.locator("#answer-cy-2").fill("Naddo")
+    fill_in(
+        page,
+        {
+            "#title-cy": "Fan wedi'i dwyn",
+            "#body-cy": "Cafodd fan ei dwyn.",
+            "#question-cy": "Welsoch chi hi?",
+            "#answer-cy-1": "Do",
+            "#answer-cy-2": "Naddo",
+        },
+    )
     expect(page.locator("#reach-residents")).not_to_have_text("–")
     page.wait_for_timeout(400)
     page.get_by_role("button", name="Send…").click()
