@@ -168,6 +168,20 @@ def test_a_code_waits_out_a_providers_wait_in_its_job_and_goes_back_ahead(
     assert providers.gateway.accepted_to("Messages") == ["+447700900416"]
     assert notice(notice_id).attempts_held == 0
     assert notices.NOTICES.ahead([notice_id])
+    # Not an import's "you are registered", which would hold the general worker (a
+    # re-check): it goes back to the queue, as an alert's text does.
+    imported = notices.create_notice(
+        resident_id=None,
+        kind="import_notice",
+        channel="sms",
+        address="+447700900417",
+        body="You are registered",
+    )
+    db.session.commit()
+    SharedHolds(redis_store.client).hold("twilio-sms", 1.5, "429 Too Many Requests", ours=False)
+    outcome = notices.send_notices([imported.id])
+    assert outcome["retry"] == 1, outcome  # handed back, not waited out by the send
+    assert notice(imported.id).attempts_held == 1
     for prefix in (HELD, PROBE):
         for key in redis_store.client.scan_iter(prefix + "*"):
             redis_store.client.delete(key)

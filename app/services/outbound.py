@@ -348,9 +348,7 @@ def deliver(ledger: Ledger, ids: list[int]) -> dict[str, int]:
         config["DELIVERY_CONCURRENCY"],
         wait_at_most=config["RETRY_MAX_SECONDS"],
         holds=SharedHolds(redis_store.client),
-        # (0: every wait handed back, as the force's IT team chose.)
-        wait_in_place=config["HOLD_IN_PLACE_SECONDS"]
-        and max(config["HOLD_IN_PLACE_SECONDS"], ledger.hold_in_place_seconds),
+        wait_in_place=_wait_in_place(ledger, ids),
     ) as sender:
         while pending:
             due = ledger_sql.due(ledger.table, pending)
@@ -1574,6 +1572,19 @@ def _by_channel(ledger: Ledger, ids: list[int]) -> list[list[int]]:
     for row_id in sorted(ids):
         chosen.setdefault(channel_of.get(row_id, "voice"), []).append(row_id)
     return [chosen[c] for c in sorted(chosen, key=lambda c: order.get(c, len(order)))]
+
+
+def _wait_in_place(ledger: Ledger, ids: list[int]) -> float:
+    """How long a provider's wait this job's sends wait out in it: HOLD_IN_PLACE_SECONDS
+    (0: every wait handed back, as the force's IT team chose), or the ledger's own if
+    longer, but not for rows of its bulk kinds (an import's notices, which would hold
+    the general worker 10 s a wait during an incident: a re-check)."""
+    hold = current_app.config["HOLD_IN_PLACE_SECONDS"]
+    if not hold or ledger.hold_in_place_seconds <= hold:
+        return hold
+    if ledger.bulk_kinds and ids and ledger_sql.of_kinds(ledger.table, ids, ledger.bulk_kinds):
+        return hold
+    return ledger.hold_in_place_seconds
 
 
 def _by_queue(ledger: Ledger, ids: list[int], bulk: bool) -> list[tuple[bool, list[int]]]:
