@@ -1515,19 +1515,19 @@ def test_cancelling_when_every_message_is_on_its_way_says_none_was_waiting(
     )
     db.session.commit()
     token = form_token(officer_client, f"/officers/alerts/{alert_id}")
-    answer = officer_client.post(
-        f"/officers/alerts/{alert_id}/cancel",
-        data={"csrf_token": token, "confirm": "yes"},
-        follow_redirects=True,
-    )
+
+    def cancel():
+        return officer_client.post(
+            f"/officers/alerts/{alert_id}/cancel",
+            data={"csrf_token": token, "confirm": "yes"},
+            follow_redirects=True,
+        )
+
+    answer = cancel()
     assert "none of its messages was still waiting" in answer.text
     assert "0 messages will not be sent" not in answer.text
     # Cancelled again (a second tap, another officer): it says it was cancelled, not
     # "already finished" (an outside check).
-    again = officer_client.post(
-        f"/officers/alerts/{alert_id}/cancel",
-        data={"csrf_token": token, "confirm": "yes"},
-        follow_redirects=True,
-    )
+    again = cancel()
     assert "This alert was cancelled already" in again.text
     assert "already finished" not in again.text

@@ -1629,13 +1629,7 @@ def test_a_routine_alerts_texts_wait_unclaimed_while_an_incidents_take_the_rate(
     monkeypatch.setitem(app.config, "RATE_LIMITS", {"sms": 10, "voice": 0, "email": 0})
     for n in range(2):
         make_resident(postcode="BS1 6AD", sms=f"+4477009004{n:02d}")
-    routine = submit_alert(
-        officer, shapes=AREA, title="Sheds", body="Lock them.", category="crime_prevention"
-    ).alert
-    incident = submit_alert(
-        officer, shapes=AREA, title="Fire", body="Keep windows shut.", category="incident"
-    ).alert
-    jobs.queue().empty()
+    routine, incident = routine_and_incident(officer)
     jobs.enqueue("outbound.deliver_batch", "alerts", [987654])  # another job waits
     redis_store.client.set(URGENT_MARK + "sms", 1, px=8000)  # the incident's texts going
     outcome = deliver(ids(routine.id))
@@ -1713,14 +1707,11 @@ def test_a_job_keeps_free_lines_for_its_calls_and_no_other_call_takes_them(app_c
     assert lines.keep("kept:y:", 1) == ["kept:y:1"]
 
 
-def calls_of_two_alerts(providers, officer, make_resident, app, monkeypatch, number: str):
-    """A routine alert and an incident, each to one resident by voice on one line (a
-    call placed keeps it: no callbacks), their jobs taken off the queue."""
+def routine_and_incident(officer) -> tuple[Alert, Alert]:
+    """A routine alert and an incident to the residents round BS1 6AD, their jobs taken
+    off the queue."""
     from app import jobs
 
-    monkeypatch.setitem(app.config, "VOICE_LINES", 1)
-    providers.gateway.send_callbacks = False
-    make_resident(postcode="BS1 6AD", sms=None, voice=number)
     routine = submit_alert(
         officer, shapes=AREA, title="Sheds", body="Lock them.", category="crime_prevention"
     ).alert
@@ -1729,6 +1720,15 @@ def calls_of_two_alerts(providers, officer, make_resident, app, monkeypatch, num
     ).alert
     jobs.queue().empty()
     return routine, urgent
+
+
+def calls_of_two_alerts(providers, officer, make_resident, app, monkeypatch, number: str):
+    """A routine alert and an incident, each to one resident by voice on one line (a
+    call placed keeps it: no callbacks), their jobs taken off the queue."""
+    monkeypatch.setitem(app.config, "VOICE_LINES", 1)
+    providers.gateway.send_callbacks = False
+    make_resident(postcode="BS1 6AD", sms=None, voice=number)
+    return routine_and_incident(officer)
 
 
 def test_a_line_freed_while_an_urgent_alerts_calls_wait_is_theirs(
