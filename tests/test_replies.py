@@ -1344,3 +1344,24 @@ def test_no_options_hidden_answers_hold_fewer_than_5_together(
     ]
     assert all(left == 0 or left >= 5 for left in _hidden_together(answers)), answers
     assert answers["hidden_label"] == "fewer than 5, or hidden to protect one"
+
+
+def test_deleting_ones_details_takes_what_ones_number_texted_before_one_registered_it(
+    providers, officer, make_resident, run_worker
+):
+    """Found by an outside check: texts from a number before its resident registered
+    it (filed under nobody) stayed in the inbox after "delete my details". A number
+    someone else still holds keeps its texts: they are that resident's too."""
+    gateway = providers.gateway
+    make_resident()
+    send(officer, run_worker)
+    for number in ("+447700900931", "+447700900932", "+447700900933"):
+        gateway.text_in(inbound(providers), number, "Is the road open yet?")
+    leaving = make_resident(sms="+447700900931", voice="+447700900932")
+    make_resident(sms="+447700900932")  # holds the voice number too
+    send(officer, run_worker)
+    gateway.text_in(inbound(providers), "+447700900931", "Thanks, seen it")
+    db.session.rollback()
+    assert len(all_replies()) == 4
+    delete_resident(db.session.merge(leaving))
+    assert sorted(r.address for r in all_replies()) == ["+447700900932", "+447700900933"]

@@ -28,6 +28,7 @@ from app.models import (
     Delivery,
     InterestGroup,
     OutboxMessage,
+    Reply,
     Resident,
     ResidentChannel,
     ResidentConsent,
@@ -802,6 +803,7 @@ def delete_resident(resident: Resident) -> None:
     )
     db.session.execute(delete(OutboxMessage).where(OutboxMessage.notice_id.in_(notices)))
     db.session.execute(delete(ResidentNotice).where(ResidentNotice.id.in_(notices)))
+    _delete_unclaimed_replies(resident)
     reference = str(resident.reference)
     record_leaving([resident.id])
     db.session.delete(resident)  # locations, channels, groups, notices go with it
@@ -809,6 +811,26 @@ def delete_resident(resident: Resident) -> None:
         "resident.deleted", actor_id=None, subject_type="resident", subject_id=reference
     )
     db.session.commit()
+
+
+def _delete_unclaimed_replies(resident: Resident) -> None:
+    """What their number sent that is filed under no resident (texted before they
+    registered it, or while another resident held it too) goes with them, unless
+    someone else holds the number now: it is theirs as much. What is filed under
+    them goes with the resident's row. (It stayed: an outside check.)"""
+    numbers = {c.address for c in resident.channels if c.channel in ("sms", "voice")}
+    if not numbers:
+        return
+    held_by_others = select(ResidentChannel.address).where(
+        ResidentChannel.resident_id != resident.id, ResidentChannel.address.in_(numbers)
+    )
+    db.session.execute(
+        delete(Reply).where(
+            Reply.resident_id.is_(None),
+            Reply.address.in_(numbers),
+            Reply.address.not_in(held_by_others),
+        )
+    )
 
 
 def _distinct_statements(consents):
