@@ -1610,6 +1610,14 @@ def test_an_urgent_alerts_sends_mark_their_channel_as_taking_its_rate(app_ctx):
     assert not urgent_sending(redis_store.client, "voice")
     time.sleep(0.6)  # half a second at least (two of its turns and a little)
     assert not urgent_sending(redis_store.client, "sms")
+    # A send handed back for a provider's wait marks it until due again; a turn taken
+    # meanwhile does not shorten that, and a longer mark still lengthens it.
+    urgent.mark(for_seconds=8)
+    urgent.acquire()
+    assert 7_000 < redis_store.client.pttl("ratelimit:urgent:sms") <= 8_000
+    urgent.mark(for_seconds=9)
+    assert 8_000 < redis_store.client.pttl("ratelimit:urgent:sms") <= 9_000
+    redis_store.client.delete("ratelimit:urgent:sms")
 
 
 def test_a_routine_alerts_texts_wait_unclaimed_while_an_incidents_take_the_rate(

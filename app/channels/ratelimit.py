@@ -50,6 +50,16 @@ return 0
 """
 
 
+# KEYS = the mark's key; ARGV = its time to live (ms). Set unless it would shorten the
+# mark there: one round trip, and two workers marking at once cannot shorten it
+# (reading it first and then setting it could).
+_MARK = """
+local px = tonumber(ARGV[1])
+if redis.call('PTTL', KEYS[1]) < px then redis.call('SET', KEYS[1], 1, 'PX', px) end
+return 0
+"""
+
+
 # + a channel: set while an urgent alert's sends through it wait for turns or take
 # them, a little longer than the gap between two of their turns. A routine alert's job
 # claims no more of its rows on that channel meanwhile (services/outbound.py): they
@@ -77,6 +87,7 @@ class RateLimiter:
         self.urgent = bool(urgent_channel)
         self._mark = URGENT_MARK + urgent_channel if urgent_channel else ""
         self._script = redis.register_script(_ACQUIRE)
+        self._mark_script = redis.register_script(_MARK)
 
     def acquire(self) -> None:
         """Block until this send's turn comes (no limit: return at once)."""
@@ -112,8 +123,7 @@ class RateLimiter:
         slowest = max(WINDOW_MS / n for n in self.limits.values())
         px = max(500, int(2 * slowest) + 200, int(for_seconds * 1000))
         with contextlib.suppress(RedisError):  # the rate shared, as before
-            if self.redis.pttl(self._mark) < px:  # (-2, -1: none, or none to keep)
-                self.redis.set(self._mark, 1, px=px)
+            self._mark_script(keys=[self._mark], args=[px])
 
     def take_turn_at(self, now_ms: float) -> float:
         """_take_turn at a given time on Redis's clock (milliseconds)."""
