@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from lxml import etree, html
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from app.channels.twilio import voice_twiml
 from app.extensions import db
@@ -300,6 +300,30 @@ def test_an_alert_written_in_welsh_only_goes_in_welsh(
     cap = etree.fromstring(client.get(f"/alerts/{alert.reference}/cap.xml").data)
     ns = "{urn:oasis:names:tc:emergency:cap:1.2}"
     assert [i.findtext(f"{ns}language") for i in cap.findall(f"{ns}info")] == ["cy"]
+
+
+def test_an_alert_in_welsh_only_with_its_question_in_english_alone_is_refused_at_it(
+    officer_client, make_resident
+):
+    """Found by an outside check: an alert written in Welsh only, its question typed in
+    the English boxes alone, went to everyone as Welsh words and an English question,
+    and "Send … now?" said nothing of the question. Refused, at the English question,
+    by the preview and the send alike; asked in the Welsh boxes, it goes."""
+    make_resident(postcode="BS1 6AD", sms="+447700900106")
+    payload = {"shapes": [{"kind": "circle", "center": BS1_6AD, "radius_m": 800}]}
+    words = {"title": "", "body": ""} | WELSH
+    english_ask = {"question": "Seen it?", "answer_options": ["Yes", "No"]}
+    preview = officer_client.post("/officers/compose", json=words | english_ask)
+    assert "written in Welsh only" in preview.json["refused"]["question"]
+    refused = officer_client.post("/officers/alerts", json=payload | words | english_ask)
+    assert refused.status_code == 400, refused.json
+    assert "written in Welsh only" in refused.json["errors"]["question"]
+    # Blank English boxes are no question.
+    blank = {"question": " ", "answer_options": ["", " "]}
+    welsh_ask = {"question_cy": "Welsoch chi e?", "answer_options_cy": ["Do", "Naddo"]}
+    alert = send(officer_client, title="", body="", **blank, **welsh_ask)
+    assert (alert.question, alert.answer_options) == ("Welsoch chi e?", ["Do", "Naddo"])
+    assert db.session.scalar(select(func.count()).select_from(Alert)) == 1
 
 
 def test_another_forces_alert_is_signed_by_that_force_in_both_languages(app, second_force):

@@ -93,6 +93,8 @@ def compose_preview(
         title, body, title_cy, body_cy = title_cy, body_cy, "", ""
         if question_cy or options_cy:  # its question in the Welsh boxes: everyone's
             question, options = question_cy, options_cy
+        elif question or options:
+            refused.setdefault("question", _english_ask_of_welsh_only())
     if not (title_cy and body_cy and question):
         question_cy = options_cy = None
     ask = (question, options if question else None, confirm_receipt)
@@ -262,8 +264,13 @@ def check_words(
     and its answers are left cleaned in the draft. Written in Welsh only, what is wrong
     is said at the Welsh boxes it was typed in."""
     at = {} if at is None else at
+    # A question in the English boxes alone of an alert written in Welsh alone went to
+    # everyone, in English after the Welsh words (an outside check): refused, at them.
+    english_ask = _typed(draft.question, draft.answer_options)
+    welsh_ask = _typed(draft.question_cy, draft.answer_options_cy)
     # (It was said at the empty English boxes, in their names: a review.)
     in_welsh = welsh_only(draft)
+    mixed = in_welsh and english_ask and not welsh_ask
     title = checked_field(
         errors,
         "title",
@@ -299,8 +306,10 @@ def check_words(
         )
     draft.title_cy, draft.body_cy = check_welsh(draft, errors)
     question, options = draft.question, draft.answer_options = _checked_ask(
-        draft.question, draft.answer_options, errors, at, welsh=in_welsh
+        draft.question, draft.answer_options, errors, at, welsh=in_welsh and not mixed
     )
+    if mixed and "question" not in errors and "answer_options" not in errors:
+        errors["question"] = _english_ask_of_welsh_only()
     draft.question_cy, draft.answer_options_cy = check_welsh_ask(draft, errors, at)
     if "body" not in errors and body and (not draft.channels or "sms" in draft.channels):
         asked = (question, options, draft.confirm_receipt)
@@ -329,6 +338,21 @@ def check_words(
         if key in errors:
             errors[f"{key}_cy"] = errors.pop(key)
     return title, body
+
+
+def _english_ask_of_welsh_only() -> str:
+    return gettext(
+        "The alert is written in Welsh only: write its question and answers in the "
+        "Welsh boxes too, or write the alert in English too."
+    )
+
+
+def _typed(question: object, answers: object) -> bool:
+    """Whether a question or an answer is typed (not blank) in these boxes."""
+    return any(
+        isinstance(each, str) and each.strip()
+        for each in [question, *(answers if isinstance(answers, list) else [])]
+    )
 
 
 def welsh_only(draft: AlertDraft) -> bool:
