@@ -718,13 +718,16 @@ def test_an_incidents_texts_waiting_out_a_wait_keep_the_rate_marked_as_theirs(
     waits_over()
 
 
+@pytest.mark.parametrize("retry_after", ["10", "86400"])
 def test_an_incidents_texts_handed_back_for_a_long_wait_keep_the_rate_marked_till_due(
-    providers, officer, make_resident, app, monkeypatch
+    providers, officer, make_resident, app, monkeypatch, retry_after
 ):
     """Found by an outside check: an incident's texts handed back for a provider's wait
     longer than HOLD_IN_PLACE_SECONDS let their mark on the rate lapse, and when the
     wait ended a routine alert's texts went first (33 and 35 between the incident's
-    first and last). The mark stands until they are due again, and a little after."""
+    first and last). The mark stands until they are due again, and a little after: a
+    wait asked of a day is kept to RETRY_MAX_SECONDS, the mark too (it stood the day:
+    found by reading)."""
     from app.channels.ratelimit import urgent_sending
     from app.extensions import redis_store
 
@@ -740,7 +743,7 @@ def test_an_incidents_texts_handed_back_for_a_long_wait_keep_the_rate_marked_til
         select(Delivery.address).where(Delivery.alert_id == alert.id).order_by(Delivery.id)
     )
     providers.gateway.too_many_for = {first: 1}
-    providers.gateway.retry_after = "10"
+    providers.gateway.retry_after = retry_after
     outcome = deliver(ids(alert.id))
     assert outcome["retry"] == 3 and outcome["sent"] == 0, outcome
     # Two turns of the rate and a little (1.2 s) is what a send's own mark lasts; this
@@ -4275,3 +4278,60 @@ def test_an_update_written_after_the_all_clear_is_sent(officer, make_resident, r
     assert (
         set(statuses(drawn.id)) <= {"delivered", "sent"} and sum(statuses(drawn.id).values()) == 3
     )
+
+
+class _WaitAfterEachTurn:
+    """A provider's wait found at each look, three times running, before a send's turn
+    and after each: the holds as a worker sees them while others keep being told to
+    wait (a 429 storm)."""
+
+    def __init__(self):
+        wait = (0.02, "429 Too Many Requests", False, False)
+        self.answers = [wait, wait, wait, None] * 5
+        self.waits = 0
+
+    def held(self, _name):
+        answer = self.answers.pop(0) if self.answers else None
+        self.waits += answer is not None
+        return answer
+
+    def release_probe(self, _name):
+        pass
+
+    def answered(self, _name):
+        pass
+
+    def took(self, _name):
+        pass
+
+    def hold(self, *_args, **_kwargs):
+        pass
+
+
+def test_a_send_waits_out_three_provider_waits_in_its_job_in_all(app_ctx):
+    """Found by reading: the waits a send waits out in its job were counted afresh
+    after each turn, and a send met 12 (a resident's code, waiting out 10 s each,
+    held its worker two minutes). WAITS_IN_PLACE is for the send, before and after its
+    turns; at the next it is handed back."""
+    from types import SimpleNamespace
+
+    from app.channels import sender
+    from app.channels.base import NotTried
+    from app.channels.ratelimit import RateLimiter
+    from app.extensions import redis_store
+
+    class Provider:
+        name = "twilio-sms"
+        sent = 0
+
+        def send(self, _message):
+            Provider.sent += 1
+
+    holds = _WaitAfterEachTurn()
+    limiter = RateLimiter(redis_store.client, {})
+    with sender.ConcurrentSender(1, holds=holds, wait_in_place=0.5) as sending:
+        waited = sending.submit(Provider(), limiter, SimpleNamespace(channel="sms"))
+        with pytest.raises(NotTried):
+            waited.result(timeout=30)
+    assert Provider.sent == 0
+    assert holds.waits == sender.WAITS_IN_PLACE + 1  # the last one handed back

@@ -54,11 +54,24 @@ MARK_EVERY_SECONDS = 0.2
 # How long after a provider's wait an urgent alert's send handed back for it keeps its
 # rate marked: time for its retry to come off the queue and take a turn.
 MARKED_AFTER_WAIT_SECONDS = 5.0
-# How many provider's waits a send waits out in its job, before its turn and again
-# after it, before it is handed back: once, and a send meeting a second went back
+# How many provider's waits a send waits out in its job, before its turn and after
+# it, in all, before it is handed back: once, and a send meeting a second went back
 # through the queue (4 and 8 of an incident's texts at Retry-After 5: an outside
-# check). Each no longer than the job's HOLD_IN_PLACE_SECONDS.
+# check). Each no longer than the job's HOLD_IN_PLACE_SECONDS. (Counted afresh after
+# each turn, a send met 12, and a code could hold its worker two minutes: found by
+# reading.)
 WAITS_IN_PLACE = 3
+
+
+class _Waits:
+    """The provider's waits one send may still wait out in its job."""
+
+    def __init__(self) -> None:
+        self.left = WAITS_IN_PLACE
+
+    def take(self) -> bool:
+        self.left -= 1
+        return self.left >= 0
 
 
 class _ProbeOut(Exception):
@@ -172,12 +185,13 @@ class ConcurrentSender:
             try:
                 # Before a turn too: a turn is not spent on it. (The probe after a wait
                 # is not asked again: it is the one send that goes.)
+                waits = _Waits()
                 probe = await self._clear_to_send(
-                    transport, wait_in_place=self.wait_in_place, marking=limiter.mark
+                    transport, wait_in_place=self.wait_in_place, marking=limiter.mark, waits=waits
                 )
                 try:
                     return await self._send_cleared(
-                        transport, limiter, message, go_ahead, probe, self.wait_in_place
+                        transport, limiter, message, go_ahead, probe, self.wait_in_place, waits
                     )
                 finally:
                     if probe and self.holds is not None:
@@ -188,8 +202,10 @@ class ConcurrentSender:
                     # its rate marked until it is due again: the mark lapsed, and when
                     # the wait ended a routine alert's texts went first (33 and 35
                     # between an incident's first and last at Retry-After 8: an
-                    # outside check).
-                    limiter.mark(for_seconds=error.retry_after + MARKED_AFTER_WAIT_SECONDS)
+                    # outside check). No longer than the send's retry waits (a
+                    # Retry-After of a day kept it a day: found by reading).
+                    due = min(error.retry_after, self.wait_at_most)
+                    limiter.mark(for_seconds=due + MARKED_AFTER_WAIT_SECONDS)
                 raise
 
     async def _send_cleared(
@@ -200,7 +216,7 @@ class ConcurrentSender:
         go_ahead: Callable[[], bool] | None,
         probe: bool,
         after_turn: float = 0.0,
-        waits_left: int = WAITS_IN_PLACE,
+        waits: _Waits | None = None,
     ) -> SendResult:
         if limiter.per_second > 0:
             if not probe:  # the probe after a wait is the one request that goes
@@ -230,13 +246,13 @@ class ConcurrentSender:
                 # too (HOLD_IN_PLACE_SECONDS, counted from now: counted from the
                 # send's start, a wait of 5 s never fitted, a re-check), then a new
                 # turn is taken, so that those held together do not all go at once
-                # when it ends; WAITS_IN_PLACE times at most. Handed back, 32 texts
-                # of a run went through the queue again, an incident's last after
-                # routine ones (an outside check).
-                if after_turn <= 0 or waits_left <= 0:
+                # when it ends; WAITS_IN_PLACE times at most, before and after its
+                # turns. Handed back, 32 texts of a run went through the queue again,
+                # an incident's last after routine ones (an outside check).
+                if after_turn <= 0 or waits is None or waits.left <= 0:
                     raise
                 now_probe = await self._clear_to_send(
-                    transport, wait_in_place=after_turn, marking=limiter.mark
+                    transport, wait_in_place=after_turn, marking=limiter.mark, waits=waits
                 )
                 try:
                     return await self._send_cleared(
@@ -246,7 +262,7 @@ class ConcurrentSender:
                         go_ahead,
                         now_probe,
                         after_turn,
-                        waits_left - 1,
+                        waits,
                     )
                 finally:
                     if now_probe and self.holds is not None:
@@ -288,6 +304,7 @@ class ConcurrentSender:
         *,
         wait_in_place: float = 0.0,
         marking: Callable[[], None] = lambda: None,
+        waits: _Waits | None = None,
     ) -> bool:
         """_not_held, waiting here while another send is the probe after a wait, for
         its answer: handed back a second at a time, each wait spent an attempt, and a
@@ -301,7 +318,7 @@ class ConcurrentSender:
         check). (Counted from the call, a wait met after waiting for a probe's answer
         did not fit: a re-check.)"""
         give_up_at = self._loop.time() + PROBE_SECONDS + 2
-        waits = 0
+        waits = waits or _Waits()
         probe_answered = False
         while True:
             try:
@@ -313,12 +330,11 @@ class ConcurrentSender:
                 marking()
                 await asyncio.sleep(PROBE_POLL_SECONDS)
             except NotTried as held:
-                waits += 1
                 # A refusal of our account or server just after the probe's answer is
                 # that answer: it will refuse the next probe too (each send waiting
                 # became the next probe in turn, and was refused).
                 refused_us = probe_answered and self._held_for[transport.name][1]
-                if refused_us or held.retry_after > wait_in_place or waits > WAITS_IN_PLACE:
+                if refused_us or held.retry_after > wait_in_place or not waits.take():
                     raise
                 # An urgent alert's send waiting here still marks its rate as taken:
                 # the mark lapsed, and when the wait ended a routine alert's texts took
