@@ -1663,6 +1663,49 @@ def test_a_routine_alerts_texts_wait_unclaimed_while_an_incidents_take_the_rate(
     jobs.queue().empty()
 
 
+def test_a_dropped_connection_asking_after_an_incidents_rows_loses_no_send_in_flight(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """Found by reading: while an urgent alert marks the rate, a routine alert's job
+    asks the database before each claim whether the incident still has texts to send,
+    and a dropped connection there ended the job with sends in flight, their answers
+    never recorded. Asked again later; the mark alone says meanwhile."""
+    from app import jobs
+    from app.channels.ratelimit import URGENT_MARK
+    from app.dao import outbound as ledger_sql
+    from app.extensions import redis_store
+
+    monkeypatch.setitem(app.config, "RATE_LIMITS", {"sms": 10, "voice": 0, "email": 0})
+    for n in range(8):
+        make_resident(postcode="BS1 6AD", sms=f"+4477009004{n + 10:02d}")
+    routine, incident = routine_and_incident(officer)
+    db.session.execute(
+        text("UPDATE deliveries SET status = 'sent' WHERE alert_id = :id"), {"id": incident.id}
+    )
+    db.session.commit()
+    asked = []
+    real = ledger_sql.urgent_rows_to_send
+
+    def dropped_once(**kwargs):
+        asked.append(1)
+        if len(asked) == 2:  # the first chunk's texts in flight
+            raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+        return real(**kwargs)
+
+    monkeypatch.setattr(ledger_sql, "urgent_rows_to_send", dropped_once)
+    jobs.enqueue("outbound.deliver_batch", "alerts", [987654])  # another job waits
+    redis_store.client.set(URGENT_MARK + "sms", 1, px=8000)  # kept after the incident's
+    outcome = deliver(ids(routine.id))
+    assert len(asked) >= 2 and outcome["sent"] >= 1, (asked, outcome)
+    sent = providers.gateway.accepted_to("Messages")
+    assert len(sent) == outcome["sent"]
+    found = statuses(routine.id)
+    assert found.pop("sent", 0) + found.pop("delivered", 0) == len(sent)
+    assert found == {"queued": 8 - len(sent)}
+    redis_store.client.delete(URGENT_MARK + "sms")
+    jobs.queue().empty()
+
+
 def test_a_claim_is_committed_durably_whatever_the_servers_setting(
     providers, officer, make_resident
 ):

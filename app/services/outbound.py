@@ -720,7 +720,16 @@ def _waits_for_urgent(ledger: Ledger, yielding: dict[int, str], rows: list[int])
         marked = urgent_sending(redis_store.client, yielding[rows[0]])
     except RedisError:
         return False  # as before: the rate is shared
-    return marked and ledger.urgent_rows_waiting(yielding[rows[0]])
+    if not marked:
+        return False
+    try:
+        return ledger.urgent_rows_waiting(yielding[rows[0]])
+    except OperationalError:
+        # The database dropped the connection: the mark alone says, urgent first, and
+        # the sends in flight are still recorded (raised here, they were not: found by
+        # reading). The claim after it finds the database as it is.
+        db.session.rollback()
+        return True
 
 
 def _calls_among(lines: Lines | None, ledger: Ledger, ids: list[int]) -> set[int]:
