@@ -14,7 +14,7 @@ from rq import SimpleWorker
 from sqlalchemy import func, text, update
 
 from app.extensions import db, redis_store
-from app.jobs import bulk_queue, queue
+from app.jobs import worker_queues
 from app.models import Alert, InterestGroup, Officer, Resident, ResidentChannel, ResidentLocation
 from app.services.accounts import create_officer
 from app.services.postcode_check import check_postcode
@@ -255,7 +255,7 @@ def run_worker(app_ctx):
 
     def run() -> bool:
         """True when the worker did any work."""
-        worker = SimpleWorker([queue(), bulk_queue()], connection=redis_store.client)
+        worker = SimpleWorker(worker_queues(), connection=redis_store.client)
         return worker.work(burst=True)
 
     return run

@@ -5,6 +5,7 @@ accepted at the gateway, and nothing may stay "sending"."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -426,6 +427,38 @@ def test_a_job_under_a_rate_limit_hands_its_rest_back_while_other_jobs_wait(
     assert_each_recipient_exactly_once(providers.gateway)
 
 
+@pytest.mark.timeout(120)
+def test_a_job_under_a_rate_limit_hands_its_rest_back_when_a_code_waits(
+    app, providers, make_officer, run_worker, monkeypatch
+):
+    """Codes wait on a queue of their own: a job of an alert holding its worker under
+    the texting rate hands its rest back for one waiting there as for an alert's job
+    (counting only the alerts queue, it would have held the worker, and the code
+    waited behind it, with no worker free to take it)."""
+    from app import jobs
+    from app.services import dispatch, notices, outbound
+
+    monkeypatch.setitem(app.config, "RATE_LIMITS", app.config["RATE_LIMITS"] | {"sms": 8})
+    monkeypatch.setitem(app.config, "JOB_YIELD_SECONDS", 1)
+    add_residents(60)
+    submit_alert(make_officer(), shapes=AREA, title="Test", body="Ten a second")
+    jobs.queue().empty()
+    code = notices.create_notice(
+        resident_id=None, kind="code", channel="sms", address="+447700900411", body="123456"
+    )
+    db.session.commit()
+    notices.queue_notices([code.id])
+    assert (jobs.waiting(jobs.ALERTS), jobs.waiting(jobs.NOTICES)) == (0, 1)
+    ids = list(db.session.scalars(select(Delivery.id).order_by(Delivery.id)))
+    done = outbound.deliver(dispatch.ALERTS, ids)
+    assert 0 < done["sent"] < len(ids), done
+    assert jobs.waiting(jobs.ALERTS) == 1
+    run_worker()
+    sent = providers.gateway.accepted_to("Messages")
+    assert sent[done["sent"]] == "+447700900411"  # the code, then the rest
+    assert sorted(sent) == sorted({*sent}) and len(sent) == len(ids) + 1
+
+
 def test_a_live_job_keeps_its_lease_and_a_finished_one_leaves_none(app, app_ctx):
     """The lease is renewed while the job runs, so a long job is not taken for dead;
     it is gone once the job ends, however it ends."""
@@ -580,3 +613,42 @@ def test_a_workers_stop_signals_reach_its_main_thread(app_ctx):
         assert not stops & before
     finally:
         worker.unsubscribe()
+
+
+def test_a_dead_job_goes_back_to_the_queue_it_was_taken_from(app, app_ctx, monkeypatch):
+    """A code's job that died goes back to the notices queue, which workers take first
+    (on the alerts queue's front, an incident's batches put back after it would go
+    first); a lease of before the notices queue says only whether it was the bulk
+    queue's."""
+    from rq import SimpleWorker
+
+    from app import jobs
+    from app.services import outbound, verification
+
+    def died(*_args):
+        raise RuntimeError("its database connection dropped")
+
+    monkeypatch.setattr(outbound, "deliver", died)
+    monkeypatch.setattr(verification, "send_requested_manage_link", died)
+    jobs.enqueue("outbound.deliver_batch", "notices", [7], on=jobs.NOTICES)
+    jobs.enqueue("notices.send_manage_link", "asked")  # a link to one's page
+    assert jobs.waiting(jobs.NOTICES) == 2
+    SimpleWorker(jobs.worker_queues(), connection=redis_store.client).work(burst=True)
+    specs = [json.loads(each) for each in redis_store.client.hvals(jobs.RUNNING_KEY)]
+    assert sorted(specs, key=str) == [
+        {"name": "notices.send_manage_link", "args": ["asked"], "on": "notices"},
+        {"name": "outbound.deliver_batch", "args": ["notices", [7]], "on": "notices"},
+    ]
+    assert jobs.requeue_dead() == 2
+    assert sorted(job.args for job in jobs.notices_queue().jobs) == [("asked",), ("notices", [7])]
+    assert jobs.queue().count == 0
+    jobs.notices_queue().empty()
+    old = {"name": "outbound.deliver_batch", "args": ["alerts", [8]], "bulk": True}
+    redis_store.client.hset(jobs.RUNNING_KEY, "old-1", json.dumps(old))
+    redis_store.client.hset(jobs.RUNNING_KEY, "old-2", json.dumps(old | {"bulk": False}))
+    assert jobs.requeue_dead() == 2
+    assert [job.args for job in jobs.bulk_queue().jobs] == [("alerts", [8])]
+    assert [job.args for job in jobs.queue().jobs] == [("alerts", [8])]
+    redis_store.client.delete(jobs.FAILURES_KEY)
+    for each in jobs.QUEUES.values():
+        each().empty()

@@ -1055,7 +1055,7 @@ def test_an_import_reports_every_rejected_row_and_writes_all_the_rest_at_once(
     from app.services import outbound
     from app.services.notices import NOTICES
 
-    assert (jobs.waiting(), jobs.waiting(bulk=True)) == (0, 1)
+    assert (jobs.waiting(), jobs.waiting(jobs.BULK)) == (0, 1)
     db.session.execute(
         text(
             "UPDATE resident_notices SET created_at = now() - interval '1 hour',"
@@ -1064,19 +1064,19 @@ def test_an_import_reports_every_rejected_row_and_writes_all_the_rest_at_once(
     )
     db.session.commit()
     outbound.sweep(NOTICES)
-    assert (jobs.waiting(), jobs.waiting(bulk=True)) == (0, 1)
+    assert (jobs.waiting(), jobs.waiting(jobs.BULK)) == (0, 1)
     assert db.session.scalars(select(ResidentNotice.status)).all() == ["queued"]
     # Redis emptied, the sweeper puts them back: on the bulk queue still (on the
     # alerts queue, the next alert waited 195 s behind them: an outside check); and so
     # does a retry, and a question to the provider about one.
     redis_store.client.flushdb()
     outbound.sweep(NOTICES)
-    assert (jobs.waiting(), jobs.waiting(bulk=True)) == (0, 1)
+    assert (jobs.waiting(), jobs.waiting(jobs.BULK)) == (0, 1)
     notice_id = db.session.scalars(select(ResidentNotice.id)).one()
     outbound.enqueue(NOTICES, [notice_id], after_seconds=30)
     outbound.enqueue_reconcile(NOTICES, [notice_id])
     assert jobs.waiting() == 0
-    assert (len(jobs.bulk_queue().scheduled_job_registry), jobs.waiting(bulk=True)) == (1, 2)
+    assert (len(jobs.bulk_queue().scheduled_job_registry), jobs.waiting(jobs.BULK)) == (1, 2)
     redis_store.client.flushdb()
     outbound.enqueue(NOTICES, [notice_id])
     ann = db.session.scalars(select(Resident).where(Resident.name == "Ann")).one()
@@ -1256,13 +1256,13 @@ def test_the_admin_checks_then_imports_a_file_in_the_background(
     # (an outside check), the page offers no button meanwhile, and one job is queued.
     from app import jobs
 
-    assert jobs.waiting(bulk=True) + jobs.waiting() == 1
+    assert jobs.waiting(jobs.BULK) + jobs.waiting() == 1
     waiting = client.get(status_url).text
     assert 'id="import-started"' in waiting and "/run" not in waiting
     again = client.post(status_url + "/run", data={"csrf_token": page_token(client, status_url)})
     said = html.unescape(client.get(again.location).text)
     assert "The import has started already" in said and "Importing. This page" not in said
-    assert jobs.waiting(bulk=True) + jobs.waiting() == 1
+    assert jobs.waiting(jobs.BULK) + jobs.waiting() == 1
     run_worker()
     assert "imported" in client.get(status_url).text
     # The worker that took it forgot the press: were it to die, recovery hands the
@@ -2426,6 +2426,33 @@ def test_a_link_to_the_residents_page_goes_only_to_an_address_they_confirmed(
     sent = notices_sent(run_worker)[before:]
     # The confirmed mobile gets its link; the e-mail address never confirmed gets none.
     assert [(n.channel, n.recipient) for n in sent] == [("sms", "+447700900123")]
+
+
+def test_a_link_asked_for_is_not_lost_when_its_job_fails_before_recording_it(
+    app, client, make_resident, run_worker, monkeypatch
+):
+    """Found by reading: the job took the request from Redis before recording the
+    link's notice, and a worker killed in between lost it. Taken once the notice is
+    recorded, it is still there when the job goes again."""
+    from app.services import verification
+
+    make_resident(sms="+447700900123")
+    real = verification.send_manage_link
+
+    def dropped(_address):
+        raise RuntimeError("the database connection dropped")
+
+    monkeypatch.setattr(verification, "send_manage_link", dropped)
+    verification.request_manage_link("07700 900123", ip_address="192.0.2.9")
+    (key,) = [k.decode().split(":", 1)[1] for k in redis_store.client.keys("manage-request:*")]
+    with pytest.raises(RuntimeError):
+        verification.send_requested_manage_link(key)
+    monkeypatch.setattr(verification, "send_manage_link", real)
+    assert verification.send_requested_manage_link(key) is True
+    assert not verification.send_requested_manage_link(key)  # once
+    from app.jobs import notices_queue
+
+    notices_queue().empty()
 
 
 def test_a_link_tapped_twice_opens_the_page_in_that_browser_only(

@@ -36,7 +36,7 @@ def worker(burst: bool, alerts_only: bool) -> None:
 
     import app.jobs.outbound  # noqa: F401 - see preload() below
     from app.channels import preload
-    from app.jobs import bulk_queue, queue
+    from app.jobs import worker_queues
 
     # Redis not answering at the start: one sentence naming it, not a traceback of
     # 64 lines (an outside check). A worker left running waits for it, as the sweeper
@@ -46,8 +46,7 @@ def worker(burst: bool, alerts_only: bool) -> None:
     # A dead worker is noticed within two minutes: it must renew its registration
     # every worker_ttl seconds, and maintenance (which moves abandoned jobs out of the
     # started registry) runs every 30 seconds. The sweeper re-queues their deliveries.
-    # Alerts first: a worker taking both takes an alert before any import waiting.
-    queues = [queue()] if alerts_only else [queue(), bulk_queue()]
+    queues = worker_queues(alerts_only=alerts_only)
     worker = signals_to_main_thread(Worker)(
         queues, connection=redis_store.client, worker_ttl=60, maintenance_interval=30
     )

@@ -31,8 +31,17 @@ _app = None
 
 
 def queue() -> Queue:
-    """The queue of alerts, notices and links: what must go within seconds."""
+    """The queue of alerts: what must go within seconds."""
     return Queue(current_app.config["RQ_QUEUE"], connection=redis_store.client)
+
+
+def notices_queue() -> Queue:
+    """The queue of residents' codes and links, and staff's notices: one message a job,
+    done in a moment, taken before the alerts queue, first come first served. (At the
+    front of the alerts queue, a code asked for during an incident still waited 5.6 to
+    11.1 s: the incident's batches put back at the front after it went first, the
+    front being last in, first out: an outside check.)"""
+    return Queue(f"{current_app.config['RQ_QUEUE']}-notices", connection=redis_store.client)
 
 
 def bulk_queue() -> Queue:
@@ -43,8 +52,23 @@ def bulk_queue() -> Queue:
     return Queue(f"{current_app.config['RQ_QUEUE']}-bulk", connection=redis_store.client)
 
 
-# Jobs of the bulk queue; every other job is the alerts queue's.
+# The queues, as jobs name them: each worker takes them in this order (the bulk queue's
+# not by `flask worker --alerts-only`).
+NOTICES, ALERTS, BULK = "notices", "alerts", "bulk"
+QUEUES = {NOTICES: notices_queue, ALERTS: queue, BULK: bulk_queue}
+
+
+def worker_queues(*, alerts_only: bool = False) -> list[Queue]:
+    """The queues a worker takes, in the order it takes them: residents' codes and
+    links, then alerts, then (but with `alerts_only`) imports: a worker taking the bulk
+    queue too takes an alert before any import waiting."""
+    return [QUEUES[name]() for name in (NOTICES, ALERTS, *([] if alerts_only else [BULK]))]
+
+
+# Jobs of the bulk queue, and of the notices queue; every other job is the alerts
+# queue's unless queued on another.
 BULK_JOBS = {"imports.run_import"}
+NOTICE_JOBS = {"notices.send_manage_link"}
 
 
 # The jobs there are; a name not listed is a bug, found at once rather than by a worker.
@@ -57,22 +81,30 @@ JOBS = {
 }
 
 
+def _queue_of(name: str, on: str) -> Queue:
+    if name in BULK_JOBS:
+        return bulk_queue()
+    if name in NOTICE_JOBS:
+        return notices_queue()
+    return QUEUES[on]()
+
+
 def enqueue(
     name: str,
     *args,
     after_seconds: float = 0,
     job_timeout: int = 3600,
-    bulk: bool = False,
+    on: str = ALERTS,
     **options,
 ):
     """Queue the job called `name` (module.function under app.jobs) with these
     arguments, now or after_seconds from now (run by RQ's scheduler in `flask worker`),
-    on the bulk queue with `bulk` (behind any alert). `options` are RQ's (result_ttl,
-    failure_ttl...)."""
+    on the queue named `on` (NOTICES, ALERTS or BULK: behind any alert). `options` are
+    RQ's (result_ttl, failure_ttl, at_front...)."""
     if name not in JOBS:
         raise ValueError(f"no job called {name}")
     target = f"app.jobs.{name}"
-    to = bulk_queue() if bulk or name in BULK_JOBS else queue()
+    to = _queue_of(name, on)
     if after_seconds > 0:
         return to.enqueue_in(
             timedelta(seconds=after_seconds), target, *args, job_timeout=job_timeout, **options
@@ -89,15 +121,15 @@ def enqueue_many(
     each: list[tuple],
     *,
     job_timeout: int = 3600,
-    bulk: bool = False,
+    on: str = ALERTS,
     at_front: bool = False,
 ) -> None:
     """Queue the job called `name` once for each tuple of arguments in `each`, now,
     JOBS_A_ROUND_TRIP to a round trip to Redis (a fan-out queues thousands at once);
-    on the bulk queue with `bulk` (an import's notices to its residents); with
+    on the queue named `on` (BULK: an import's notices to its residents); with
     `at_front`, ahead of every job waiting, in their order."""
-    if name not in JOBS or name in BULK_JOBS:
-        raise ValueError(f"no job called {name} on the alerts queue")
+    if name not in JOBS or name in BULK_JOBS or name in NOTICE_JOBS:
+        raise ValueError(f"no job called {name} to queue many of")
     target = f"app.jobs.{name}"
     if at_front:  # each pushed to the front: the last first, so the first ends first
         each = list(reversed(each))
@@ -108,13 +140,14 @@ def enqueue_many(
             for args in part
         ]
         with redis_store.client.pipeline() as pipe:
-            (bulk_queue() if bulk else queue()).enqueue_many(jobs, pipeline=pipe)
+            QUEUES[on]().enqueue_many(jobs, pipeline=pipe)
             pipe.execute()
 
 
-def waiting(*, bulk: bool = False) -> int:
-    """How many jobs wait for a worker on the alerts queue (or the bulk queue)."""
-    return (bulk_queue() if bulk else queue()).count
+def waiting(*on: str) -> int:
+    """How many jobs wait for a worker on the queues named (NOTICES, ALERTS, BULK): by
+    default the notices and alerts queues."""
+    return sum(QUEUES[name]().count for name in on or (NOTICES, ALERTS))
 
 
 def with_app_context(fn):
@@ -191,7 +224,8 @@ def leased(fn):
         job = get_current_job()
         if job is None:
             return fn(*args, **kwargs)
-        spec = {"name": name, "args": list(args), "bulk": job.origin.endswith("-bulk")}
+        on = next((on for on, each in QUEUES.items() if each().name == job.origin), ALERTS)
+        spec = {"name": name, "args": list(args), "on": on}
         with _Lease(job.id, spec, current_app.config["JOB_LEASE_SECONDS"]):
             return fn(*args, **kwargs)
 
@@ -265,7 +299,7 @@ def release_overdue(seconds: float) -> int:
     run twice sends nothing twice (outbound.deliver claims its rows)."""
     client = redis_store.client
     released = 0
-    for each in (queue(), bulk_queue()):
+    for each in (make() for make in QUEUES.values()):
         registry = ScheduledJobRegistry(queue=each)
         late = registry.get_jobs_to_schedule(int(current_timestamp() - seconds))
         if not late:
@@ -322,7 +356,16 @@ def requeue_dead(
     # first); then the rest: queued first, a routine job went to a worker waiting idle
     # before any urgent one was on the queue (a re-check).
     for spec, _ in reversed([each for each in taken if each[1]]):
-        enqueue(spec["name"], *spec["args"], bulk=spec["bulk"], at_front=True)
+        enqueue(spec["name"], *spec["args"], on=_queue_named(spec), at_front=True)
     for spec, _ in (each for each in taken if not each[1]):
-        enqueue(spec["name"], *spec["args"], bulk=spec["bulk"], at_front=not behind)
+        enqueue(spec["name"], *spec["args"], on=_queue_named(spec), at_front=not behind)
     return len(taken)
+
+
+def _queue_named(spec: dict) -> str:
+    """The queue a dead job was taken from (a lease of before the notices queue says
+    only whether it was the bulk queue's)."""
+    on = spec.get("on")
+    if on in QUEUES:
+        return on
+    return BULK if spec.get("bulk") else ALERTS

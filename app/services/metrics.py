@@ -142,7 +142,11 @@ class _Collector:
 
     def collect(self):
         for name, help_text, value in (
-            ("queue_depth", "Jobs waiting for a worker", self.queue_depth),
+            (
+                "queue_depth",
+                "Jobs waiting for a worker on the notices and alerts queues",
+                self.queue_depth,
+            ),
             (
                 "workers",
                 "Workers listening to the alerts queue now (0: nothing is sent)",
@@ -206,7 +210,7 @@ def scrape() -> bytes:
     with read_only():
         unfinished = health_dao.count_unfinished_deliveries(db.session)
         oldest = health_dao.find_oldest_unfinished_age(db.session)
-    queue = jobs.queue()
+    queue, notices = jobs.queue(), jobs.notices_queue()
     keys = [MESSAGES, SWEEPER, *(f"metrics:hist:{name}" for name in HISTOGRAMS)]
     hashes = {key: _read_hash(key) for key in keys}
     last = redis_store.client.get(SWEEPER_ROUND)
@@ -214,8 +218,8 @@ def scrape() -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(
         _Collector(
-            queue.count,
-            queue.scheduled_job_registry.count,
+            jobs.waiting(),
+            queue.scheduled_job_registry.count + notices.scheduled_job_registry.count,
             unfinished,
             oldest,
             hashes,

@@ -10,6 +10,7 @@ from flask import current_app, url_for
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
+from app import jobs
 from app.channels import OutgoingMessage, ProviderStatus
 from app.extensions import db
 from app.models import Resident, ResidentNotice
@@ -52,11 +53,12 @@ def queue_notices(notice_ids: list[int], *, bulk: bool = False) -> None:
     if not notice_ids:
         return
     try:
-        # A resident's code or link at the front of the alerts queue, ahead of an
-        # incident's jobs: behind them, a code asked for during an incident came after
-        # its last text (13 to 63 s; a force-wide one would outlast the code's ten
-        # minutes: an outside check). One notice a job, done in a moment.
-        outbound.enqueue(NOTICES, notice_ids, bulk=bulk, at_front=not bulk)
+        # A resident's code or link on the notices queue, which workers take before
+        # the alerts queue: behind an incident's jobs, a code asked for during it came
+        # after its last text (13 to 63 s; a force-wide one would outlast the code's
+        # ten minutes: an outside check). One notice a job, done in a moment; first
+        # come, first served.
+        outbound.enqueue(NOTICES, notice_ids, bulk=bulk)
     except RedisError:
         log.exception("%s notices recorded but not queued: Redis unavailable", len(notice_ids))
 
@@ -161,6 +163,8 @@ NOTICE_HOLD_IN_PLACE_SECONDS = 10.0
 NOTICES = outbound.Ledger(
     name="notices",
     table="resident_notices",
+    # On a queue of their own, taken before the alerts queue (jobs.notices_queue).
+    queue=jobs.NOTICES,
     render=render_notices,
     give_up_seconds=GIVE_UP_MINUTES * 60,
     # An import's "you are registered" is of use an hour later: a 30,000-row import's

@@ -110,6 +110,8 @@ class Ledger:
     table: str  # a table of dao.outbound.TABLES
     # The message for each claimed row, in order (called inside an app context).
     render: Callable[[list[Claimed]], list[OutgoingMessage]]
+    # The queue its jobs wait on (jobs.ALERTS or jobs.NOTICES), but for bulk_kinds'.
+    queue: str = "alerts"
     # Called with the alert ids a batch, a question or a callback touched.
     after: Callable[[set[int]], None] = _nothing
     after_sweep: Callable[[], None] = _nothing
@@ -1031,8 +1033,9 @@ def sweep(ledger: Ledger) -> dict[str, int]:
     # Only when no job is waiting: a long alert's queued rows are not forgotten, just
     # behind others, and re-queueing them every sweep would flood the queue.
     forgotten: list[int] = []
-    # An import's notices wait on the bulk queue: not forgotten while jobs wait there.
-    if _queue_is_empty(bulk_too=ledger.name == "notices"):
+    # Its own queue's (a code is not forgotten because an incident's jobs wait), and
+    # the bulk queue's for a ledger with rows there (an import's notices).
+    if _queue_is_empty(ledger.queue, *([jobs.BULK] if ledger.bulk_kinds else [])):
         forgotten = ledger_sql.take_forgotten(table, seconds=config["REQUEUE_SECONDS"])
         if forgotten:
             # Jobs were lost (Redis, a crash): an urgent alert's rows too, however
@@ -1510,12 +1513,12 @@ def _all_at_once(asks: list) -> list:
 # --- putting work on the queue ------------------------------------------------------
 
 
-def _queue_is_empty(*, bulk_too: bool = False) -> bool:
-    """Whether no job waits for a worker (True when Redis cannot say: then a job keeps
-    its retries rather than handing them to a queue that may not be there); with
-    `bulk_too`, on the bulk queue either."""
+def _queue_is_empty(*on: str) -> bool:
+    """Whether no job waits for a worker on the queues named (jobs.waiting's: by
+    default the notices and alerts queues); True when Redis cannot say: then a job
+    keeps its retries rather than handing them to a queue that may not be there."""
     try:
-        return jobs.waiting() == 0 and (not bulk_too or jobs.waiting(bulk=True) == 0)
+        return jobs.waiting(*on) == 0
     except RedisError:
         return True
 
@@ -1534,7 +1537,7 @@ def enqueue(
     on the bulk queue, behind any alert, with `bulk` or for rows of the ledger's
     bulk_kinds (an import's notices: put back on the alerts queue by a sweep after
     Redis was emptied, they held the next alert up for 195 s, an outside check)."""
-    for on_bulk, chosen in _by_queue(ledger, ids, bulk):
+    for on, chosen in _by_queue(ledger, ids, bulk):
         size = current_app.config["DELIVERY_BATCH_SIZE"]
         batches = [
             (ledger.name, chosen[start : start + size]) for start in range(0, len(chosen), size)
@@ -1545,25 +1548,22 @@ def enqueue(
                     "outbound.deliver_batch",
                     *batch,
                     after_seconds=after_seconds,
-                    bulk=on_bulk,
+                    on=on,
                     at_front=at_front,
                 )
         elif at_front:
             for batch in reversed(batches):  # each to the front: the first ends first
-                jobs.enqueue("outbound.deliver_batch", *batch, bulk=on_bulk, at_front=True)
+                jobs.enqueue("outbound.deliver_batch", *batch, on=on, at_front=True)
         else:
-            jobs.enqueue_many("outbound.deliver_batch", batches, bulk=on_bulk)
+            jobs.enqueue_many("outbound.deliver_batch", batches, on=on)
 
 
 def enqueue_reconcile(ledger: Ledger, ids: list[int]) -> None:
     size = current_app.config["DELIVERY_BATCH_SIZE"]
-    for on_bulk, chosen in _by_queue(ledger, ids, False):
+    for on, chosen in _by_queue(ledger, ids, False):
         for start in range(0, len(chosen), size):
             jobs.enqueue(
-                "outbound.reconcile_batch",
-                ledger.name,
-                chosen[start : start + size],
-                bulk=on_bulk,
+                "outbound.reconcile_batch", ledger.name, chosen[start : start + size], on=on
             )
 
 
@@ -1596,18 +1596,19 @@ def _wait_in_place(ledger: Ledger, ids: list[int]) -> float:
     return ledger.hold_in_place_seconds
 
 
-def _by_queue(ledger: Ledger, ids: list[int], bulk: bool) -> list[tuple[bool, list[int]]]:
-    """The rows for each queue: (on the bulk queue?, ids), the alerts queue's first."""
+def _by_queue(ledger: Ledger, ids: list[int], bulk: bool) -> list[tuple[str, list[int]]]:
+    """The rows for each queue: (the queue's name in jobs.QUEUES, ids), the ledger's
+    own queue's first."""
     if not ids:
         return []
     if bulk or not ledger.bulk_kinds:
-        return [(bulk, ids)]
+        return [(jobs.BULK if bulk else ledger.queue, ids)]
     slow = ledger_sql.of_kinds(ledger.table, ids, ledger.bulk_kinds)
     return [
-        (on_bulk, chosen)
-        for on_bulk, chosen in (
-            (False, [i for i in ids if i not in slow]),
-            (True, [i for i in ids if i in slow]),
+        (on, chosen)
+        for on, chosen in (
+            (ledger.queue, [i for i in ids if i not in slow]),
+            (jobs.BULK, [i for i in ids if i in slow]),
         )
         if chosen
     ]

@@ -913,7 +913,7 @@ def recover_imports() -> dict[str, int]:
             }
             handed_back += 1
     db.session.commit()
-    if checks and jobs.waiting(bulk=True) == 0:  # a check waiting its turn is not lost
+    if checks and jobs.waiting(jobs.BULK) == 0:  # a check waiting its turn is not lost
         for import_id in checks:
             queue_import(import_id, dry_run=True)
     else:

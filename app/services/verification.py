@@ -824,11 +824,15 @@ def send_requested_manage_link(request_key: str) -> bool:
     """For the job request_manage_link queued: look up the address the resident gave
     (kept briefly in Redis under request_key) and, if we hold it, send it a link to
     their page. Whether a link went."""
-    address = redis_store.client.getdel(f"manage-request:{request_key}")
+    key = f"manage-request:{request_key}"
+    address = redis_store.client.get(key)
     if address is None:
         return False
     with transaction():
         notice_id = send_manage_link(address.decode())
+    # Taken once its notice is recorded: taken first, a worker killed in between lost
+    # the request (found by reading); the job, leased, goes again and finds it.
+    redis_store.client.delete(key)
     if notice_id is not None:
         send_notices([notice_id])
     return notice_id is not None
