@@ -161,6 +161,27 @@ def test_codes_go_before_the_alerts_jobs_first_asked_first_sent(
     ]
 
 
+def test_a_code_never_queued_is_put_back_while_an_incidents_jobs_wait(
+    app, app_ctx, make_officer, make_resident, monkeypatch
+):
+    """Found by reading: a code Redis could not take when asked for (recorded, not
+    queued) was put back by the sweeper only once the alerts queue was empty: during
+    an incident, after the code had expired. Its own queue empty, it goes back."""
+    from app import jobs
+    from app.services.alerts import submit_alert
+
+    area = [{"kind": "circle", "center": [-2.588230, 51.451967], "radius_m": 800}]
+    make_resident(postcode="BS1 6AD", sms="+447700900416")
+    submit_alert(make_officer(), shapes=area, title="Fire", body="Keep windows shut.")
+    assert jobs.waiting(jobs.ALERTS), "the incident's jobs were to wait"
+    notice_id = a_code("+447700900417")  # recorded; Redis did not take its job
+    monkeypatch.setitem(app.config, "REQUEUE_SECONDS", 0)
+    assert ledgers.sweep()["notices_requeued"] == 1
+    assert [job.args for job in jobs.notices_queue().jobs] == [("notices", [notice_id])]
+    for each in jobs.QUEUES.values():
+        each().empty()
+
+
 def test_a_code_waits_out_a_providers_wait_in_its_job_and_goes_back_ahead(
     providers, app_ctx, app, monkeypatch
 ):
