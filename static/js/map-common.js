@@ -49,8 +49,10 @@
 
   // The data credit folded to one line while, in full, it would cover much of the map:
   // a phone at 200% text gave it 43% of the composer's map, and taps there added no
-  // corner (an outside check). A tap on it, or Enter, unfolds it (and folds it again);
-  // the page's footer says it in full too.
+  // corner (an outside check). A tap on it unfolds it (and folds it again); a link in
+  // it taken by the keyboard unfolds it too (app.css), and a screen reader reads it
+  // whole; the page's footer says it in full. Not a button: one holding the credit's
+  // links was a control inside a control, and took their Enter (a review).
   var CREDIT_SHARE = 0.15;
   function foldCredit(map) {
     var box = map.attributionControl.getContainer();
@@ -61,24 +63,11 @@
       box.style.maxWidth = Math.max(120, holder.offsetWidth - 16) + "px";
       var tall = box.offsetHeight > holder.offsetHeight * CREDIT_SHARE;
       box.classList.toggle("credit-folded", tall && !opened);
-      if (tall) {
-        box.tabIndex = 0;
-        box.setAttribute("role", "button");
-        box.setAttribute("aria-expanded", String(opened));
-      } else {
-        box.removeAttribute("tabindex");
-        box.removeAttribute("role");
-        box.removeAttribute("aria-expanded");
-      }
     }
-    function toggle(event) {
+    box.addEventListener("click", function (event) {
       if (event.target.closest && event.target.closest("a")) { return; }  // a link is a link
       opened = !opened;
       fit();
-    }
-    box.addEventListener("click", toggle);
-    box.addEventListener("keydown", function (event) {
-      if (event.key === "Enter" || event.key === " ") { event.preventDefault(); toggle(event); }
     });
     // Its own size and the map's: a base map's credit added later, the page's text
     // size changed, the page laid out after the map was made.
