@@ -17,7 +17,7 @@
         };
       },
       onEachFeature: function (f, layer) {
-        layer.bindTooltip(f.properties.label);
+        layer.bindTooltip(CA.asText(f.properties.label));
         CA.notTabStops(layer);
       }
     }).addTo(map);

@@ -278,8 +278,16 @@
     });
   }
 
+  // A tooltip's words as words: Leaflet takes a string as HTML, and a ward's name from
+  // a boundary file is data, not markup (a review).
+  function asText(words) {
+    var element = document.createElement("span");
+    element.textContent = words;
+    return element;
+  }
+
   window.CA = {
     config: config, makeMap: makeMap, fetchJSON: fetchJSON, lookUpPostcode: lookUpPostcode,
-    fill: fill, notTabStops: notTabStops
+    fill: fill, notTabStops: notTabStops, asText: asText
   };
 })();

@@ -26,7 +26,7 @@
       },
       onEachFeature: function (f, layer) {
         f.properties.year = data.year;
-        layer.bindTooltip(describe(f.properties));
+        layer.bindTooltip(CA.asText(describe(f.properties)));
         CA.notTabStops(layer);
       }
     }).addTo(map);

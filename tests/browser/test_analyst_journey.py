@@ -118,3 +118,33 @@ def test_analyst_sees_density_on_a_desktop(
         assert page.console_errors == []
     finally:
         context.close()
+
+
+def test_a_place_named_in_markup_is_shown_as_words_on_the_figures_maps(
+    page, sign_in_page, residents
+):
+    """Found by a review: the wards' and squares' tooltips took their words as HTML
+    (Leaflet does, for a string), and a ward's name comes from a boundary file. Shown
+    as words, whatever they hold."""
+    import json
+
+    named = '<img src="x" id="planted">Ashley'
+
+    def rename(route):
+        data = route.fetch().json()
+        for feature in data["features"]:
+            for key in ("name", "label", "district"):
+                if key in feature["properties"]:
+                    feature["properties"][key] = named
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(data))
+
+    page.route(re.compile(r"/analysts/(penetration|density)\.geojson"), rename)
+    sign_in_page("analyst")
+    for path in ("/analysts/penetration", "/analysts/density"):
+        page.goto(path)
+        shape = page.locator("#map path.leaflet-interactive").first
+        expect(shape).to_be_attached()
+        shape.hover(force=True)
+        tooltip = page.locator(".leaflet-tooltip")
+        expect(tooltip).to_contain_text(named)
+        assert page.locator("#planted").count() == 0, path
