@@ -737,13 +737,24 @@ def test_cancelling_a_scheduled_alert_means_it_never_goes(officer_client, town):
         not in officer_client.get(f"/officers/alerts/{alert_id}?lang=en").text
     )
     assert db.session.scalar(select(Alert.status)) == "scheduled"
+    # Refused for want of its tick, then cancelled with it in another tab before the
+    # refusal's page came: that page says only that it was cancelled.
+    officer_client.post(f"/officers/alerts/{alert_id}/cancel", data={"csrf_token": token})
     done = officer_client.post(
         f"/officers/alerts/{alert_id}/cancel",
         data={"csrf_token": token, "confirm": "yes"},
-        follow_redirects=True,
     )
+    done = officer_client.get(done.headers["Location"])
     # Not "0 messages will not be sent", which read as if nothing was stopped.
     assert "Alert cancelled: it will not be sent to anyone." in done.text
+    assert "<title>Error:" not in done.text and "Nothing was" not in done.text
+    # Refused, and cancelled by another officer before its page came: the page says
+    # nothing was done, not "Error:" in its title alone (an outside check).
+    with officer_client.session_transaction() as kept:  # as the refused post left it
+        kept["tick_refused"] = {"alert": alert_id, "form": "cancel"}
+    refused_late = officer_client.get(f"/officers/alerts/{alert_id}")
+    assert "Nothing was done: this is no longer offered" in refused_late.text
+    assert "<title>Error:" not in refused_late.text
     db.session.execute(update(Alert).values(send_at=text("now() - interval '1 second'")))
     db.session.commit()
     assert release_scheduled_alerts() == 0

@@ -436,8 +436,13 @@ def alert(alert_id: int):
     refused = session.pop(TICK_REFUSED, None)
     if isinstance(refused, dict) and refused.get("alert") == alert_id:
         form = refused.get("form")
-        if form in ("cancel", "take-down", "send-again"):
+        if form in ("cancel", "take-down", "send-again") and _offers(row, form):
             return _alert_page(row, tick_error=(form, _tick_words(form)))
+        if form in ("cancel", "take-down", "send-again"):
+            # The form gone between the post and its page (the alert finished, another
+            # officer took it down): its refusal had nowhere to be shown, and the page
+            # said "Error:" in its title alone (an outside check).
+            flash(_no_longer_offered())
     return _alert_page(row)
 
 
@@ -500,13 +505,24 @@ def _tick_first(row: Alert, form: str):
         session[TICK_REFUSED] = {"alert": row.id, "form": form}
         # (No #fragment: with one, the browser skips the box's autofocus: CI saw it.)
         return redirect(url_for("officers.alert", alert_id=row.id))
-    flash(
-        _(
-            "Nothing was done: this is no longer offered, as the alert has changed since "
-            "its page was opened. Its page shows where it stands now."
-        )
-    )
+    flash(_no_longer_offered())
     return redirect(url_for("officers.alert", alert_id=row.id))
+
+
+def _ticked(alert_id: int) -> None:
+    """A form of the alert's page posted with its tick: a refusal of one before it,
+    still waiting to be shown (its page not yet come), is forgotten, not said after
+    this one's answer as "no longer offered"."""
+    refused = session.get(TICK_REFUSED)
+    if isinstance(refused, dict) and refused.get("alert") == alert_id:
+        session.pop(TICK_REFUSED, None)
+
+
+def _no_longer_offered() -> str:
+    return _(
+        "Nothing was done: this is no longer offered, as the alert has changed since "
+        "its page was opened. Its page shows where it stands now."
+    )
 
 
 def _offers(row: Alert, form: str) -> bool:
@@ -596,6 +612,7 @@ def cancel(alert_id: int):
     before = row.status
     if request.form.get("confirm") != "yes":
         return _tick_first(row, "cancel")
+    _ticked(alert_id)
     cancelled = cancel_alert(current_user, alert_id)
     if cancelled < 0 and row.status == "cancelled":
         # Cancelled a moment before (a second tap, another officer): "already finished"
@@ -636,6 +653,7 @@ def take_down(alert_id: int):
     back = url_for("officers.alert", alert_id=alert_id, _anchor="take-down")
     if request.form.get("confirm") != "yes":
         return _tick_first(row, "take-down")
+    _ticked(alert_id)
     if not has_public_page(row) and row.taken_down_at is None:
         # Never sent, or a test to oneself: no page to take down (it said "taken down
         # already", and stamped a test: a review).
@@ -654,6 +672,7 @@ def send_again(alert_id: int):
     row = _alert_for("alert.send_again", alert_id)
     if request.form.get("confirm") != "yes":
         return _tick_first(row, "send-again")
+    _ticked(alert_id)
     try:
         queued = send_again_to_never_taken(current_user, alert_id)
     except NotAllowed as refusal:
