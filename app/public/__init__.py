@@ -42,6 +42,7 @@ from app.services.registration import (
     statement_language,
 )
 from app.services.residents import forces_heard_by, holds_all, page_is_open
+from app.services.transaction import release_connection
 from app.web import client_network
 
 bp = Blueprint("public", __name__)
@@ -159,7 +160,9 @@ def _place_in(checked, language: str) -> str:
 
 def _wait_until(moment: float) -> None:
     """Answer no sooner than `moment` (time.monotonic): a sign-up of a number or
-    address we hold must take as long as a new one (SIGN_UP_ANSWER_MS)."""
+    address we hold must take as long as a new one (SIGN_UP_ANSWER_MS), without a
+    database connection held meanwhile."""
+    release_connection()
     left = moment - time.monotonic()
     if left > 0:
         time.sleep(left)

@@ -33,6 +33,13 @@ def transaction() -> Iterator[None]:
         raise
 
 
+def release_connection() -> None:
+    """End the session's transaction, its connection back to the pool: before a request
+    waits on purpose (a sign-up answers no sooner than SIGN_UP_ANSWER_MS), not holding
+    a connection idle in a transaction meanwhile (found by reading)."""
+    db.session.rollback()
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
