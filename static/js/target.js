@@ -1698,13 +1698,11 @@
     if (event.key === "Escape") { $("confirm-cancel").click(); }
   });
   $("confirm-send").addEventListener("click", function () {
-    // Known to be offline: nothing goes, and it says so ("the alert may have gone" was
-    // said of a request the browser never sent: an outside check).
-    if (navigator.onLine === false) {
-      $("confirm").hidden = true;
-      composeError(_("You are offline: the alert was not sent. Send it again when you have a signal."), null);
-      return;
-    }
+    // Known to be offline and the request failed: it never left, and it says so ("the
+    // alert may have gone" was said of a request the browser never sent: an outside
+    // check). Tried all the same: a browser may say offline wrongly (Chromium on Linux
+    // with a VPN alone: a review), and an urgent alert must not be held by it.
+    var offline = navigator.onLine === false;
     $("confirm-send").disabled = true;
     var request = targetRequest();
     request.title = $("title").value;
@@ -1735,9 +1733,11 @@
       }).filter(Boolean);
       // No answer: the alert may have gone before the signal dropped. Sent again in
       // the next two minutes it opens the first; later, it would go twice.
-      var message = error.noAnswer ? _("No answer came: the signal may have dropped, and the alert may have gone. Look at Alerts before you send it again.") : error.message;
+      var neverLeft = error.noAnswer && offline && navigator.onLine === false;
+      var message = neverLeft ? _("You are offline: the alert was not sent. Send it again when you have a signal.") :
+        error.noAnswer ? _("No answer came: the signal may have dropped, and the alert may have gone. Look at Alerts before you send it again.") : error.message;
       composeError(message, named.length ? named[0] : null);
-      if (error.noAnswer) {
+      if (error.noAnswer && !neverLeft) {
         // A tap away, not a trip to the menu with one hand (an outside check).
         var look = document.createElement("a");
         look.href = settings.alertsUrl;
