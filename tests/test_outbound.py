@@ -220,3 +220,41 @@ def test_a_code_waits_out_a_providers_wait_in_its_job_and_goes_back_ahead(
     for prefix in (HELD, PROBE):
         for key in redis_store.client.scan_iter(prefix + "*"):
             redis_store.client.delete(key)
+
+
+def test_a_job_waiting_for_a_retry_holds_no_transaction_open(providers, app, app_ctx, monkeypatch):
+    """A job waiting in place for its retry (no other job waiting) sleeps with no
+    transaction open: it would hold a connection idle in one for up to
+    HOLD_IN_JOB_SECONDS (a review asked whether it did)."""
+    import threading
+
+    from sqlalchemy import text
+
+    providers.gateway.unavailable_for = {"+447700900418": 1}  # a 503: retried in a moment
+    monkeypatch.setitem(app.config, "RETRY_BASE_SECONDS", 1.5)
+    notice_id = a_code("+447700900418")
+    db.session.rollback()
+    sending = threading.Thread(target=lambda: _send_in_app(app, notice_id))
+    sending.start()
+    idle = []
+    with db.engine.connect() as connection:
+        while sending.is_alive():
+            idle.append(
+                connection.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname ="
+                        " current_database() AND state LIKE 'idle in transaction%'"
+                        " AND now() - state_change > interval '200 milliseconds'"
+                        " AND pid <> pg_backend_pid()"
+                    )
+                ).scalar()
+            )
+            connection.rollback()
+            time.sleep(0.05)
+    assert notice(notice_id).attempts == 2, "it was to wait for its retry in the job"
+    assert len(idle) >= 3 and max(idle) == 0, idle
+
+
+def _send_in_app(app, notice_id: int) -> None:
+    with app.app_context():
+        notices.send_notices([notice_id])
