@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 from flask import (
@@ -250,16 +251,26 @@ def unsubscribe(token: str):  # in the URL is the proof
         if request.form.get("List-Unsubscribe") == "One-Click":  # a mail client's (RFC 8058)
             return render_template("public/unsubscribed.html", who=who)
         # The button's: its page by a redirect, so Back and Forward past it do not ask
-        # to send the form again (an outside check).
-        return redirect(url_for("public.unsubscribe", token=token, done=1))
+        # to send the form again (an outside check); "just stopped" carried once in the
+        # session (as ?done=1 in the address, that link said so whenever opened).
+        session[UNSUBSCRIBED] = _link_key(token)
+        return redirect(request.path)
     if already_stopped(*found[:2]):
-        just = request.args.get("done") == "1"
+        just = session.pop(UNSUBSCRIBED, None) == _link_key(token)
         return render_template("public/unsubscribed.html", who=who, already=not just)
     return render_template("public/unsubscribe.html", token=token, who=who)
 
 
-# The answer just given, shown once by the page the answer's post redirects to.
+# The answer just given, shown once by the page the answer's post redirects to; and
+# the unsubscribe link just used.
 ANSWERED = "answered"
+UNSUBSCRIBED = "unsubscribed"
+
+
+def _link_key(token: str) -> str:
+    """A link's token as the session keeps it: not the token, which acts for its
+    resident (a session cookie is signed, not hidden)."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 @bp.route("/answer/<token>", methods=["GET", "POST"])

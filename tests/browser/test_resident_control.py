@@ -173,6 +173,13 @@ def test_one_click_stops_e_mails_and_only_e_mails(page, make_resident):
     assert axe_violations(page) == []
     page.get_by_role("button", name="Stop e-mail alerts").click()
     expect(page.get_by_role("heading", name="E-mail alerts stopped")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("We won't e-mail you")
+    expect(page.locator("main")).not_to_contain_text("stopped already")
+    # Back and Forward ask to send nothing again; reloaded, it says they had stopped.
+    page.go_back()
+    page.go_forward()
+    page.reload()
+    expect(page.locator("main")).to_contain_text("These e-mails were stopped already")
     db.session.expire_all()
     stopped = {
         c.channel: c.unsubscribed_at is not None
