@@ -273,3 +273,24 @@ def test_pages_fit_a_phone_at_twice_the_text_size(page, sign_in_page, make_resid
         ".map(e => e.getBoundingClientRect().right)) - screen.width"
     )
     assert reach <= 0
+
+
+def test_the_message_box_stays_above_the_reach_bar_on_a_landscape_phone(page, sign_in_page):
+    """Found by an outside check: on a landscape phone (844x390) at 200% text the
+    message box, taller than the screen above the reach bar, ran under the bar when
+    focused. No taller than that space, it scrolls inside."""
+    sign_in_page("officer")
+    page.set_viewport_size({"width": 844, "height": 390})
+    page.add_init_script(
+        "document.addEventListener('DOMContentLoaded', () => { const s ="
+        " document.createElement('style'); s.textContent ="
+        " 'html { font-size: 200% !important }'; document.head.appendChild(s); })"
+    )
+    page.goto("/officers/")
+    box = page.locator("#body")
+    box.fill("\n".join(f"Line {n} of what happened." for n in range(30)))
+    box.focus()
+    page.wait_for_timeout(300)
+    bar = page.locator("#reach-bar").bounding_box()
+    shown = box.bounding_box()
+    assert shown["y"] >= 0 and shown["y"] + shown["height"] <= bar["y"] + 1, (shown, bar)
