@@ -116,10 +116,12 @@ def hand_back_holds(app, monkeypatch) -> None:
 
 def taken_off_the_queue() -> None:
     """As a worker that starts the batch's job: nothing else waits in the queue (a job
-    hands its retries back to the queue only when other batches are waiting)."""
-    from app.jobs import queue
+    hands its retries back to the queue only when other batches are waiting), notices
+    neither."""
+    from app.jobs import notices_queue, queue
 
     queue().empty()
+    notices_queue().empty()
 
 
 def ids(alert_id: int) -> list[int]:
