@@ -326,6 +326,28 @@ def test_an_alert_in_welsh_only_with_its_question_in_english_alone_is_refused_at
     assert db.session.scalar(select(func.count()).select_from(Alert)) == 1
 
 
+def test_a_welsh_question_the_send_refuses_is_refused_by_the_preview_as_it_is_typed(
+    officer_client, make_resident
+):
+    """Found by an outside check: a Welsh question alone (the English boxes empty) of
+    an alert in both languages, and a Welsh question of an alert in English alone,
+    passed the preview quietly, and "Send … now?" was asked; only "Send now" refused
+    them. The preview says what the send says, at the Welsh question."""
+    make_resident(postcode="BS1 6AD", sms="+447700900107")
+    payload = {"shapes": [{"kind": "circle", "center": BS1_6AD, "radius_m": 800}]}
+    welsh_ask = {"question_cy": "Welsoch chi e?", "answer_options_cy": ["Do", "Naddo"]}
+    english_ask = {"question": "Seen it?", "answer_options": ["Yes", "No"]}
+    for words in (ENGLISH | WELSH | welsh_ask, ENGLISH | english_ask | welsh_ask):
+        preview = officer_client.post("/officers/compose", json=words).json
+        sent = officer_client.post("/officers/alerts", json=payload | words)
+        assert sent.status_code == 400
+        assert preview["refused"]["question_cy"] == sent.json["errors"]["question_cy"]
+    # Asked in both, it is no refusal.
+    fine = officer_client.post("/officers/compose", json=ENGLISH | WELSH | english_ask | welsh_ask)
+    assert "question_cy" not in fine.json["refused"]
+    assert db.session.scalar(select(func.count()).select_from(Alert)) == 0
+
+
 def test_another_forces_alert_is_signed_by_that_force_in_both_languages(app, second_force):
     """Found reading an outside check's report: the words naming the police (the Welsh
     sign-off, a bilingual text's two names, the e-mail's subject, the Welsh call) named

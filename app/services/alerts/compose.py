@@ -95,6 +95,13 @@ def compose_preview(
             question, options = question_cy, options_cy
         elif question or options:
             refused.setdefault("question", _english_ask_of_welsh_only())
+    elif question_cy or options_cy:
+        # What the send refuses of a Welsh question, said as it is typed: the preview
+        # dropped it quietly, and only "Send now" refused it (an outside check).
+        if not (title_cy and body_cy):
+            refused.setdefault("question_cy", _welsh_ask_without_welsh_words())
+        elif not question and not options:
+            refused.setdefault("question_cy", _welsh_ask_without_english())
     if not (title_cy and body_cy and question):
         question_cy = options_cy = None
     ask = (question, options if question else None, confirm_receipt)
@@ -340,6 +347,20 @@ def check_words(
     return title, body
 
 
+def _welsh_ask_without_welsh_words() -> str:
+    return gettext(
+        "A Welsh question goes with a Welsh title and message: write them too, or "
+        "leave the Welsh question and answers empty."
+    )
+
+
+def _welsh_ask_without_english() -> str:
+    return gettext(
+        "Write the question and its answers in English too, or leave the Welsh "
+        "question and answers empty."
+    )
+
+
 def _english_ask_of_welsh_only() -> str:
     return gettext(
         "The alert is written in Welsh only: write its question and answers in the "
@@ -425,18 +446,12 @@ def check_welsh_ask(
     if question is None:
         return None, None
     if not draft.title_cy:
-        errors["question_cy"] = gettext(
-            "A Welsh question goes with a Welsh title and message: write them too, or "
-            "leave the Welsh question and answers empty."
-        )
+        errors["question_cy"] = _welsh_ask_without_welsh_words()
     elif not draft.question:
         # Given, but refused (its own error says why): not "write it in English too" (an
         # outside check).
         if "question" not in errors and "answer_options" not in errors:
-            errors["question_cy"] = gettext(
-                "Write the question and its answers in English too, or leave the Welsh "
-                "question and answers empty."
-            )
+            errors["question_cy"] = _welsh_ask_without_english()
     elif len(options) != len(draft.answer_options or ()):
         errors["answer_options_cy"] = gettext(
             "Give each of the %(count)s English answers in Welsh, in the same order.",
