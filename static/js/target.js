@@ -1680,6 +1680,15 @@
       var over = $("confirm").getBoundingClientRect().bottom - (bar.getBoundingClientRect().top - 8);
       if (over > 0) { window.scrollBy(0, over); }
     }
+    // Taller than the room (200% text on a phone): its words first, from their start,
+    // the buttons a swipe below; its first lines, the count and the question, were
+    // 300 to 1,350 px above the screen (an outside check).
+    var top = $("confirm").getBoundingClientRect().top;
+    if (top < 0) {
+      $("confirm-text").tabIndex = -1;
+      $("confirm-text").focus({ preventScroll: true });
+      window.scrollBy(0, top - 8);
+    }
   });
   $("confirm-cancel").addEventListener("click", function () {
     $("confirm").hidden = true;

@@ -973,3 +973,30 @@ def test_the_all_clear_of_an_exercise_is_counted_and_sent_as_an_exercise(
         "aria-label", "Chwyddo allan"
     )
     expect(page.locator('#category option[value="incident"]')).to_have_text("Digwyddiad")
+
+
+def test_the_confirm_opens_at_its_words_when_taller_than_the_screen(
+    page, sign_in_page, bristol_residents
+):
+    """Found by an outside check: at 200% text on a 320-pixel phone "Send … now?" opened
+    scrolled to its buttons, its first lines (the count, the question) 700 px and more
+    above the screen. Taller than the room, it opens at its words, which take the
+    focus; the buttons are a swipe below."""
+    sign_in_page("officer")
+    page.set_viewport_size({"width": 320, "height": 700})
+    page.add_init_script(
+        "document.addEventListener('DOMContentLoaded', () => { const s ="
+        " document.createElement('style'); s.textContent ="
+        " 'html { font-size: 200% !important }'; document.head.appendChild(s); })"
+    )
+    page.goto("/officers/")
+    write_alert(page, "Bolt cutters", "Someone was seen with bolt cutters near the sheds.")
+    ask_seen_it(page)
+    expect(page.locator("#reach-residents")).to_have_text("fewer than 5")
+    page.get_by_role("button", name="Send…").click()
+    words = page.locator("#confirm-text")
+    expect(words).to_contain_text("It asks “Seen it?”, with 2 answers.")
+    expect(words).to_be_focused()
+    box = page.locator("#confirm").bounding_box()
+    assert 0 <= box["y"] < 50, box
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
