@@ -154,9 +154,12 @@ def test_a_residents_latest_answer_counts_once_whichever_message_they_answered(
     mail = db.session.scalar(select(Delivery.id).where(Delivery.channel == "email"))
     path = f"/answer/{answer_token(mail)}"
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text).group(1)
+    assert "You answered" not in client.get(path).text
     assert client.post(path, data={"csrf_token": token, "choice": "1"}).status_code == 302
     answers = replies.answers_of(db.session.get(Alert, alert.id))
     assert [o["count"] for o in answers["options"]] == [1, 1]
+    client.get(path)  # the thanks, once
+    assert "You answered “Yes”. To change your answer, choose another." in client.get(path).text
 
 
 def yes_in_two_wards(
@@ -447,7 +450,10 @@ def test_confirm_receipt_counts_confirmed_not_confirmed_and_unreachable_per_chan
     assert posted.status_code == 302 and posted.location == "/" + path
     thanks = client.get(posted.location)
     assert thanks.status_code == 200 and "We know you got our message" in thanks.text
-    assert "I got this message" in client.get("/" + path).text
+    # Reloaded, the choices again, saying what was given (it showed the question as
+    # if nothing had gone: an outside check).
+    again = client.get("/" + path).text
+    assert "I got this message" in again and "You told us you got this message." in again
     receipt = replies.answers_of(db.session.get(Alert, alert.id))["receipt"]
     assert receipt == {
         "email": {"confirmed": 1, "not_confirmed": 0, "unreachable": 0},

@@ -374,6 +374,9 @@ def question_for(delivery_id: int) -> dict | None:
         "question": question if options else None,
         "options": list(enumerate(options or [], start=1)),
         "confirm": alert.confirm_receipt,
+        # What was given on this link before, said on the page: a reload of the thanks
+        # showed the question again, as if the answer had not gone (an outside check).
+        "given": replies_dao.latest_web_answer(delivery_id),
         "closed": answered.closed,
         "force_id": alert.force_id,  # whose page it is
         # Its page taken down (a missing person found): the link names it no more.
