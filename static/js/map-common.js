@@ -69,6 +69,11 @@
       opened = !opened;
       fit();
     });
+    // Unfolded, it folds again at the next tap on the map: drawing, the next corner
+    // tapped under it only folded it, and it covered "Remove shapes" (an outside check).
+    map.on("click", function () {
+      if (opened) { opened = false; fit(); }
+    });
     // Its own size and the map's: a base map's credit added later, the page's text
     // size changed, the page laid out after the map was made.
     if (window.ResizeObserver) {

@@ -1706,6 +1706,13 @@
   $("confirm").addEventListener("keydown", function (event) {
     if (event.key === "Escape") { $("confirm-cancel").click(); }
   });
+  // "You are offline" taken back when the signal is (it stayed: an outside check).
+  var offlineSaid = false;
+  window.addEventListener("online", function () {
+    var still = $("compose-error").textContent === _("You are offline: the alert was not sent. Send it again when you have a signal.");
+    if (offlineSaid && still) { composeError(""); }
+    offlineSaid = false;
+  });
   $("confirm-send").addEventListener("click", function () {
     // Known to be offline and the request failed: it never left, and it says so ("the
     // alert may have gone" was said of a request the browser never sent: an outside
@@ -1743,6 +1750,7 @@
       // No answer: the alert may have gone before the signal dropped. Sent again in
       // the next two minutes it opens the first; later, it would go twice.
       var neverLeft = error.noAnswer && offline && navigator.onLine === false;
+      offlineSaid = neverLeft;
       var message = neverLeft ? _("You are offline: the alert was not sent. Send it again when you have a signal.") :
         error.noAnswer ? _("No answer came: the signal may have dropped, and the alert may have gone. Look at Alerts before you send it again.") : error.message;
       composeError(message, named.length ? named[0] : null);

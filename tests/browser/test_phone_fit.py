@@ -215,6 +215,13 @@ def test_the_maps_data_credit_folds_to_a_line_where_it_would_cover_the_map(page,
     assert credit.bounding_box()["height"] > 1.5 * folded
     credit.click(position={"x": 4, "y": 4})
     expect(credit).to_have_class(re.compile(r"\bcredit-folded\b"))
+    # Unfolded, the next tap on the map folds it (drawing, the next corner tapped
+    # under it only folded it: an outside check).
+    credit.click(position={"x": 4, "y": 4})
+    expect(credit).not_to_have_class(re.compile(r"\bcredit-folded\b"))
+    whole = page.locator("#map").bounding_box()
+    page.mouse.click(whole["x"] + whole["width"] * 0.6, whole["y"] + whole["height"] * 0.3)
+    expect(credit).to_have_class(re.compile(r"\bcredit-folded\b"))
     # A link in it (a tile provider's licence; none here), taken by the keyboard: in
     # full while it has the focus, and its Enter is its own.
     credit.evaluate(
