@@ -689,3 +689,21 @@ def test_the_last_admin_of_a_force_is_kept_from_the_shell_too(
     again = runner.invoke(args=["officers", "enable", "--email", admin.email])
     assert again.exit_code == 1 and "is already enabled: nothing changed" in again.output
     assert [e.details.get("by") for e in audit("officer.enabled")] == ["command line"]
+
+
+def test_an_officers_page_says_their_teams_or_that_with_none_they_send_anywhere(
+    admin_client, make_officer
+):
+    """Found by an outside check: an invited officer's page said nothing of teams, and
+    an officer with none may send anywhere in the force."""
+    from app.models import Officer
+    from app.services.teams import create_team, set_members
+
+    pc = make_officer()
+    admin = db.session.scalar(select(Officer).where(Officer.role == "admin"))
+    page = admin_client.get(f"/admin/officers/{pc.id}").text
+    assert "None: with no team, an officer may send anywhere in the force." in page
+    team = create_team(admin, "Bristol <Central>")
+    set_members(admin, team.id, [str(pc.id)])
+    page = admin_client.get(f"/admin/officers/{pc.id}").text
+    assert "Bristol &lt;Central&gt;" in page and "may send anywhere" not in page

@@ -49,6 +49,7 @@ from app.services.resident_import import (
     upload_import,
     view_import_report,
 )
+from app.services.teams import is_force_wide, team_names_of
 from app.web import attachment
 
 bp = Blueprint("admin", __name__)
@@ -145,6 +146,8 @@ def _officer_page(account: Officer, **shown) -> str:
         roles=ROLES,
         awaiting_password=awaiting_password(account),
         masked_mobile=mask_contact(account.mobile) if account.mobile else None,
+        teams=team_names_of(account),
+        force_wide=is_force_wide(account),
         **shown,
     )
 

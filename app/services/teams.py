@@ -68,6 +68,18 @@ def teams_of(officer: Officer) -> StaffTeams:
     )
 
 
+def team_names_of(officer: Officer) -> dict[str, list[str]]:
+    """The names of the teams an officer is in and supervises, for their account page:
+    with none, an officer may send anywhere in the force, and nothing said so (an
+    outside check)."""
+    names = {team.id: team.name for team in find_teams()}
+    of = teams_of(officer)
+    return {
+        "member": sorted(names[i] for i in of.member if i in names),
+        "supervised": sorted(names[i] for i in of.supervised if i in names),
+    }
+
+
 def is_force_wide(officer: Officer) -> bool:
     return officer.role in FORCE_WIDE_ROLES
 
