@@ -1665,6 +1665,46 @@ def test_a_routine_alerts_texts_wait_unclaimed_while_an_incidents_take_the_rate(
     jobs.queue().empty()
 
 
+def test_a_routine_alerts_texts_wait_for_an_incidents_texts_nobody_is_sending(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """Found by an outside check: with none of an incident's texts being sent that
+    moment (their job died with its worker, Redis lost, the provider hung), its mark on
+    the rate lapsed, and a routine alert took the channel: up to 186 routine texts
+    before the incident's last. A routine alert's texts wait while an incident has
+    texts due, mark or none; and an import's "you are registered" texts with them
+    (they took the rate while the incident's waited out a provider's wait, 36 and 58
+    between its first and last: another)."""
+    from app import jobs
+    from app.channels.ratelimit import URGENT_MARK
+    from app.extensions import redis_store
+    from app.services import notices
+
+    monkeypatch.setitem(app.config, "RATE_LIMITS", {"sms": 10, "voice": 0, "email": 0})
+    for n in range(2):
+        make_resident(postcode="BS1 6AD", sms=f"+4477009004{n + 30:02d}")
+    routine, incident = routine_and_incident(officer)
+    imported = notices.create_notice(
+        resident_id=None,
+        kind="import_notice",
+        channel="sms",
+        address="+447700900439",
+        body="You are registered",
+    )
+    db.session.commit()
+    jobs.enqueue("outbound.deliver_batch", "alerts", [987654])  # another job waits
+    assert not redis_store.client.exists(URGENT_MARK + "sms")  # nobody sending
+    assert deliver(ids(routine.id))["sent"] == 0
+    assert notices.send_notices([imported.id])["sent"] == 0
+    assert providers.gateway.accepted_to("Messages") == []
+    assert statuses(routine.id) == {"queued": 2}
+    # The incident's texts sent, they go.
+    deliver(ids(incident.id))
+    assert deliver(ids(routine.id))["sent"] == 2
+    assert notices.send_notices([imported.id])["sent"] == 1
+    jobs.queue().empty()
+
+
 def test_a_dropped_connection_asking_after_an_incidents_rows_loses_no_send_in_flight(
     providers, officer, make_resident, app, monkeypatch
 ):

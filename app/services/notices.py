@@ -12,6 +12,8 @@ from sqlalchemy import select
 
 from app import jobs
 from app.channels import OutgoingMessage, ProviderStatus
+from app.channels.lines import URGENT_SECONDS
+from app.dao import outbound as ledger_sql
 from app.extensions import db
 from app.models import Resident, ResidentNotice
 from app.services import message_text, outbound
@@ -177,6 +179,11 @@ NOTICES = outbound.Ledger(
     # and waits out a provider's wait of up to this in its job.
     ahead=lambda ids: True,
     hold_in_place_seconds=NOTICE_HOLD_IN_PLACE_SECONDS,
+    # Its bulk kinds wait, as a routine alert's texts do, while an urgent alert has
+    # texts (or calls) to send (outbound._yielding_to_urgent).
+    urgent_rows_waiting=lambda channel: ledger_sql.urgent_rows_to_send(
+        urgent=current_app.config["URGENT_CATEGORIES"], channel=channel, within_s=URGENT_SECONDS
+    ),
 )
 
 
