@@ -4,6 +4,7 @@ importing a list from another system."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import html
 import json
@@ -2373,6 +2374,39 @@ def test_a_sign_up_of_a_registered_number_takes_as_long_as_a_new_one(
         assert answers[name].headers["Location"].endswith("/register/confirm")
     assert min(took.values()) >= 1.2, took
     assert idle == {"held": 0, "new": 0}
+
+
+def test_a_sign_up_answers_when_the_database_goes_during_its_wait(app, app_ctx, monkeypatch):
+    """Found by an outside check: the database's connections ended during a sign-up's
+    deliberate wait (recorded, its code sent), and the browser got the server's bare
+    "500 Internal Server Error": the request's end rolled back on the dead connection.
+    Its connection given back before the wait, it answers as it would have."""
+    import threading
+
+    monkeypatch.setitem(app.config, "SIGN_UP_ANSWER_MS", 1500)
+    browser = app.test_client()
+    answers = {}
+
+    def sign_up():
+        with app.app_context():
+            answers["sign-up"] = register(browser, channels=["sms"], sms_phone="07700 900457")
+
+    db.session.rollback()
+    signing_up = threading.Thread(target=sign_up)
+    signing_up.start()
+    time.sleep(0.9)  # in its wait
+    with db.engine.begin() as connection:
+        connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname ="
+                " current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    signing_up.join(10)
+    assert answers["sign-up"].status_code == 302
+    assert answers["sign-up"].headers["Location"].endswith("/register/confirm")
+    with contextlib.suppress(Exception):
+        db.session.rollback()
 
 
 def test_links_work_once(resident_client, client, run_worker):
