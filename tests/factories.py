@@ -432,3 +432,12 @@ def send_all_clear(officer: Officer, alert, *, body: str = "Over."):
         title="All clear",
         body=body,
     ).alert
+
+
+def empty_job_queues() -> None:
+    """Empty the notices, urgent and alerts queues: as a worker that starts a job finds
+    nothing else waiting (a job hands its rest back while other jobs wait)."""
+    from app import jobs
+
+    for name in (jobs.NOTICES, jobs.URGENT, jobs.ALERTS):
+        jobs.QUEUES[name]().empty()

@@ -19,7 +19,7 @@ from app.extensions import db
 from app.models import Alert, Delivery
 from app.services.alerts import submit_alert
 from app.services.dispatch import deliver, sweep
-from tests.factories import send_all_clear
+from tests.factories import empty_job_queues, send_all_clear
 
 BS1_6AD = [-2.588230, 51.451967]
 AREA = [{"kind": "circle", "center": BS1_6AD, "radius_m": 800}]
@@ -118,10 +118,8 @@ def taken_off_the_queue() -> None:
     """As a worker that starts the batch's job: nothing else waits in the queue (a job
     hands its retries back to the queue only when other batches are waiting), notices
     neither."""
-    from app.jobs import notices_queue, queue
 
-    queue().empty()
-    notices_queue().empty()
+    empty_job_queues()
 
 
 def ids(alert_id: int) -> list[int]:
@@ -1662,7 +1660,7 @@ def test_a_routine_alerts_texts_wait_unclaimed_while_an_incidents_take_the_rate(
     assert time.monotonic() - started < 3, "they waited for the mark to lapse"
     assert redis_store.client.exists(URGENT_MARK + "sms")
     redis_store.client.delete(URGENT_MARK + "sms")
-    jobs.queue().empty()
+    empty_job_queues()
 
 
 def test_a_routine_alerts_texts_wait_for_an_incidents_texts_nobody_is_sending(
@@ -1702,7 +1700,7 @@ def test_a_routine_alerts_texts_wait_for_an_incidents_texts_nobody_is_sending(
     deliver(ids(incident.id))
     assert deliver(ids(routine.id))["sent"] == 2
     assert notices.send_notices([imported.id])["sent"] == 1
-    jobs.queue().empty()
+    empty_job_queues()
 
 
 def test_a_dropped_connection_asking_after_an_incidents_rows_loses_no_send_in_flight(
@@ -1745,7 +1743,7 @@ def test_a_dropped_connection_asking_after_an_incidents_rows_loses_no_send_in_fl
     assert found.pop("sent", 0) + found.pop("delivered", 0) == len(sent)
     assert found == {"queued": 8 - len(sent)}
     redis_store.client.delete(URGENT_MARK + "sms")
-    jobs.queue().empty()
+    empty_job_queues()
 
 
 def test_a_claim_is_committed_durably_whatever_the_servers_setting(
@@ -1806,7 +1804,6 @@ def test_a_job_keeps_free_lines_for_its_calls_and_no_other_call_takes_them(app_c
 def routine_and_incident(officer) -> tuple[Alert, Alert]:
     """A routine alert and an incident to the residents round BS1 6AD, their jobs taken
     off the queue."""
-    from app import jobs
 
     routine = submit_alert(
         officer, shapes=AREA, title="Sheds", body="Lock them.", category="crime_prevention"
@@ -1814,7 +1811,7 @@ def routine_and_incident(officer) -> tuple[Alert, Alert]:
     urgent = submit_alert(
         officer, shapes=AREA, title="Fire", body="Keep windows shut.", category="incident"
     ).alert
-    jobs.queue().empty()
+    empty_job_queues()
     return routine, urgent
 
 
@@ -1852,7 +1849,7 @@ def test_a_line_freed_while_an_urgent_alerts_calls_wait_is_theirs(
     deliver(ids(urgent.id))
     assert providers.gateway.accepted_to("Calls") == ["+441174960851"]
     assert statuses(urgent.id) == {"sent": 1} and statuses(routine.id) == {"queued": 1}
-    jobs.queue().empty()  # (not for ever: test_lines_kept_for_urgent_calls_only_while...)
+    empty_job_queues()  # (not for ever: test_lines_kept_for_urgent_calls_only_while...)
 
 
 def test_lines_are_kept_for_urgent_calls_no_longer_than_one_waits(
@@ -1887,7 +1884,7 @@ def test_lines_are_kept_for_urgent_calls_no_longer_than_one_waits(
     deliver(ids(routine.id))
     assert providers.gateway.accepted_to("Calls") == ["+441174960852"]
     assert not redis_store.client.exists(URGENT)
-    jobs.queue().empty()
+    empty_job_queues()
 
 
 def test_lines_kept_for_urgent_calls_only_while_they_want_them(app_ctx):
@@ -1919,7 +1916,6 @@ def calls_without_callbacks(
     """An alert to `residents` residents by voice, on two lines, with no status
     callbacks (the web app down): its delivery ids in order. Its own job is taken off
     the queue: the test sends its calls itself. `settings` are more config."""
-    from app.jobs import queue
 
     many_residents(make_resident, residents, channel="voice")
     monkeypatch.setitem(app.config, "VOICE_LINES", 2)
@@ -1927,7 +1923,7 @@ def calls_without_callbacks(
         monkeypatch.setitem(app.config, key, value)
     providers.gateway.send_callbacks = False
     due = sorted(ids(send(officer).id))
-    queue().empty()
+    empty_job_queues()
     return due
 
 
@@ -2006,8 +2002,8 @@ def test_a_call_job_gives_its_worker_back_while_every_line_is_busy_and_others_wa
     rows = db.session.execute(select(Delivery.id, Delivery.status).where(Delivery.id.in_(due)))
     waiting = sorted(row_id for row_id, status in rows if status == "queued")
     assert waiting == due[2:]  # not claimed: an officer's cancel still takes them
-    (later,) = ScheduledJobRegistry(queue=jobs.queue()).get_job_ids()
-    assert sorted(jobs.queue().fetch_job(later).args[1]) == waiting
+    (later,) = ScheduledJobRegistry(queue=jobs.urgent_queue()).get_job_ids()
+    assert sorted(jobs.urgent_queue().fetch_job(later).args[1]) == waiting
     from app.channels.lines import KEY
     from app.extensions import redis_store
 
@@ -2212,13 +2208,12 @@ def test_an_update_waits_for_its_alert_to_reach_each_resident_first(
     alert it updated (the alert's calls waited for their turn, the update's job ran),
     and under retries 30 of 357 residents by up to 86 s. A follow-up's message waits
     while its resident's message of the alert is still on its way by that channel."""
-    from app.jobs import queue
 
     make_resident(sms="+447700900801")
     make_resident(sms="+447700900802")
     gateway = providers.gateway
     alert = send(officer)
-    queue().empty()
+    empty_job_queues()
     update = submit_alert(
         officer,
         title="Road open",
@@ -2226,7 +2221,7 @@ def test_an_update_waits_for_its_alert_to_reach_each_resident_first(
         parent_id=alert.id,
         audience="parent",
     ).alert
-    queue().empty()
+    empty_job_queues()
     # The alert's text to one resident is being retried (a provider's 503); to the
     # other, not yet tried.
     waiting = db.session.scalar(
@@ -2278,7 +2273,6 @@ def test_an_updates_call_waits_while_its_alerts_call_to_the_number_rings(
     line busy with the alert's own and spent a redial. A call to a number waits while
     another of ours is on it (placed, not ended), and a follow-up while its thread's
     call to the resident may yet be placed again."""
-    from app.jobs import queue
 
     monkeypatch.setitem(app.config, "CALL_REDIALS", 1)
     monkeypatch.setitem(app.config, "CALL_REDIAL_SECONDS", 60)
@@ -2286,14 +2280,14 @@ def test_an_updates_call_waits_while_its_alerts_call_to_the_number_rings(
     gateway = providers.gateway
     gateway.send_callbacks = False
     alert = send(officer)
-    queue().empty()
+    empty_job_queues()
     deliver(ids(alert.id))
     (first,) = gateway.accepted
     update = submit_alert(
         officer, title="Road open", body="Open again.", parent_id=alert.id, audience="parent"
     ).alert
     other = send(officer, title="Another alert", body="Another matter.")
-    queue().empty()
+    empty_job_queues()
 
     def due_now() -> None:
         db.session.execute(text("UPDATE deliveries SET next_attempt_at = now()"))
@@ -2344,7 +2338,7 @@ def test_a_busy_or_unanswered_call_is_placed_again_and_word_of_the_earlier_call_
     an earlier call (a repeated or late callback, the send's own slow answer) is taken
     for the new call's, and a call that was heard (completed) is never placed again."""
     from app.dao import outbound as ledger_sql
-    from app.jobs import queue
+    from app.jobs import urgent_queue
 
     monkeypatch.setitem(app.config, "CALL_REDIALS", 2)
     monkeypatch.setitem(app.config, "CALL_REDIAL_SECONDS", 60)
@@ -2353,7 +2347,7 @@ def test_a_busy_or_unanswered_call_is_placed_again_and_word_of_the_earlier_call_
     gateway = providers.gateway
     gateway.send_callbacks = False
     alert = send(officer)
-    queue().empty()
+    empty_job_queues()
     due = sorted(ids(alert.id))
     deliver(due)
     engaged, answered = sorted(gateway.accepted, key=lambda call: call.params["To"])
@@ -2380,7 +2374,7 @@ def test_a_busy_or_unanswered_call_is_placed_again_and_word_of_the_earlier_call_
     # it is sending again, and can be cancelled (it could not: a re-check).
     assert db.session.get(Alert, alert.id).status == "sending"
     # A job waits for its time in RQ's scheduler (lost, the sweeper finds the row due).
-    assert queue().scheduled_job_registry.count == 1
+    assert urgent_queue().scheduled_job_registry.count == 1
     # The same word again, a late "completed" of the engaged call, and its send's answer
     # come late: none is the new call's.
     ended(engaged, "busy")
@@ -2411,7 +2405,6 @@ def test_a_busy_or_unanswered_call_is_placed_again_and_word_of_the_earlier_call_
 def test_a_call_of_a_cancelled_alert_or_with_redials_off_is_not_placed_again(
     providers, officer, make_resident, app, monkeypatch
 ):
-    from app.jobs import queue
 
     monkeypatch.setitem(app.config, "CALL_REDIALS", 2)
     make_resident(postcode="BS1 6AD", sms=None, voice="+441174960121")
@@ -2419,7 +2412,7 @@ def test_a_call_of_a_cancelled_alert_or_with_redials_off_is_not_placed_again(
     gateway.send_callbacks = False
     for cancelled in (True, False):
         alert = send(officer, title=f"Road closed {cancelled}")
-        queue().empty()
+        empty_job_queues()
         deliver(ids(alert.id))
         call = gateway.accepted[-1]
         if cancelled:
@@ -2437,7 +2430,7 @@ def test_a_call_of_a_cancelled_alert_or_with_redials_off_is_not_placed_again(
 
     monkeypatch.setitem(app.config, "CALL_REDIALS", 2)
     alert = send(officer, title="Road closed again")
-    queue().empty()
+    empty_job_queues()
     deliver(ids(alert.id))
     call = gateway.accepted[-1]
     params = {"CallSid": call.sid, "CallStatus": "busy"}
@@ -2451,7 +2444,7 @@ def test_a_call_of_a_cancelled_alert_or_with_redials_off_is_not_placed_again(
     from app.services.alerts import cancel_alert
 
     alert = send(officer, title="Road closed a third time")
-    queue().empty()
+    empty_job_queues()
     deliver(ids(alert.id))
     assert db.session.get(Alert, alert.id).status == "sent"  # its only call is ringing
     call = gateway.accepted[-1]
@@ -2638,7 +2631,6 @@ def test_a_text_waiting_its_turn_whose_row_was_sent_again_meanwhile_is_not_sent(
 
     from app.channels.ratelimit import RateLimiter
     from app.extensions import redis_store
-    from app.jobs import queue
     from app.services import ledgers, outbound
 
     monkeypatch.setitem(app.config, "STALLED_SECONDS", 2)
@@ -2646,7 +2638,7 @@ def test_a_text_waiting_its_turn_whose_row_was_sent_again_meanwhile_is_not_sent(
     make_resident(postcode="BS1 6AD", sms="+447700900131")
     providers.gateway.send_callbacks = False
     (row_id,) = ids(send(officer).id)
-    queue().empty()
+    empty_job_queues()
     # The next three turns are taken: the text waits about three seconds for its own.
     seconds, micros = redis_store.client.time()
     now_ms = seconds * 1000 + micros / 1000
@@ -3104,7 +3096,7 @@ def test_a_retry_waits_in_the_queue_not_in_the_worker_when_others_wait(
 ):
     from rq.registry import ScheduledJobRegistry
 
-    from app.jobs import queue
+    from app.jobs import urgent_queue
 
     make_resident(postcode="BS1 6AD", sms="+447700900305")
     providers.gateway.errors_for = {"+447700900305": (429, 20429, "Too Many Requests")}
@@ -3117,7 +3109,7 @@ def test_a_retry_waits_in_the_queue_not_in_the_worker_when_others_wait(
     assert outcome["retry"] == 1
     (delivery,) = db.session.scalars(select(Delivery)).all()
     assert (delivery.status, delivery.attempts) == ("queued", 1)
-    scheduled = ScheduledJobRegistry(queue=queue())
+    scheduled = ScheduledJobRegistry(queue=urgent_queue())
     assert scheduled.count == 1
 
 
@@ -4269,11 +4261,15 @@ def test_an_urgent_alerts_jobs_go_ahead_of_a_routine_alerts_waiting(
 ):
     """Found by an outside check: an incident sent 1.5 s after a routine alert sent its
     first e-mail at +31 s, behind 78 routine texts and e-mails, and its all-clear's
-    calls waited behind 52 routine calls. While a routine alert's messages wait, an
-    urgent alert's jobs (and those of its updates) go ahead of them, first and when
-    they go back to the queue; otherwise first come, first sent."""
+    calls waited behind 52 routine calls. An urgent alert's jobs (and those of its
+    updates) wait on the urgent queue, which workers take before the alerts queue,
+    first and when they go back to it; first come, first sent. And a job's rest handed
+    back goes behind the jobs waiting there: put back at the front, an incident's texts
+    and e-mails went ahead of its own calls, which started 7.5 to 29 s after them
+    (another)."""
     from app import jobs
     from app.models import OutboxMessage
+    from app.services import outbound
     from app.services.dispatch import ALERTS
 
     monkeypatch.setitem(app.config, "DELIVERY_BATCH_SIZE", 2)
@@ -4284,24 +4280,25 @@ def test_an_urgent_alerts_jobs_go_ahead_of_a_routine_alerts_waiting(
             officer, shapes=AREA, title=title, body="Words.", category=category
         ).alert
 
-    def first_alert_waiting() -> int:
-        return jobs.queue().jobs[0].args[0]
-
     routine = sent("crime_prevention", "Lock sheds")
     other = sent("crime_prevention", "Mark bikes")
-    assert first_alert_waiting() == routine.id  # first come, first sent
+    assert jobs.queue().jobs[0].args[0] == routine.id  # first come, first sent
     urgent = sent("incident", "Fire: stay inside")
-    assert first_alert_waiting() == urgent.id
-    waiting = [job.args[0] for job in jobs.queue().jobs]
-    assert waiting[:3] == [urgent.id] * 3 and set(waiting[3:]) == {routine.id, other.id}
-    # Going back to the queue (a job's turn over, retries) too, while routine ones wait.
+    assert [job.args[0] for job in jobs.urgent_queue().jobs] == [urgent.id] * 3
+    assert {job.args[0] for job in jobs.queue().jobs} == {routine.id, other.id}
+    assert jobs.worker_queues()[:3] == [jobs.notices_queue(), jobs.urgent_queue(), jobs.queue()]
+    # Going back to the queue (a job's turn over, retries) too: to the urgent queue's
+    # back, behind its other jobs; a routine alert's to the alerts queue's.
     urgent_rows = db.session.scalars(select(Delivery.id).filter_by(alert_id=urgent.id)).all()
     routine_rows = db.session.scalars(select(Delivery.id).filter_by(alert_id=routine.id)).all()
-    assert ALERTS.ahead(urgent_rows) and not ALERTS.ahead(routine_rows)
+    outbound.enqueue(ALERTS, urgent_rows[:1], at_front=ALERTS.ahead(urgent_rows))
+    outbound.enqueue(ALERTS, routine_rows[:1], at_front=ALERTS.ahead(routine_rows))
+    handed = jobs.urgent_queue().jobs
+    assert len(handed) == 4 and handed[-1].args == ("alerts", urgent_rows[:1])
+    assert jobs.queue().jobs[-1].args == ("alerts", routine_rows[:1])
     run_worker()
     order = db.session.scalars(select(OutboxMessage.alert_id).order_by(OutboxMessage.id)).all()
     assert order[:6] == [urgent.id] * 6
-    assert not ALERTS.ahead(urgent_rows)  # nothing routine waits now
 
 
 def test_an_update_after_an_all_clear_that_took_the_alerts_place_reaches_all_it_reached(

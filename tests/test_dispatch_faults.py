@@ -22,6 +22,7 @@ from app.extensions import db, redis_store
 from app.models import Delivery
 from app.services.alerts import submit_alert
 from app.services.dispatch import sweep
+from tests.factories import empty_job_queues
 from tests.provider_fixtures import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -372,13 +373,13 @@ def test_a_job_killed_mid_send_goes_again_at_once_while_other_jobs_wait(
 
     assert ledgers.sweep()["jobs_requeued"] == 1
 
-    front = jobs.queue().jobs[0]
+    front = jobs.urgent_queue().jobs[0]
     assert front.func_name.endswith("deliver_alert_range")
     assert list(front.args) == killed["args"]
     assert redis_store.client.hgetall(jobs.RUNNING_KEY) == {}
     # Every row still queued has a job waiting for it.
     covered = set()
-    for job in jobs.queue().jobs:
+    for job in jobs.urgent_queue().jobs:
         _alert, first, last, _channel = job.args
         covered |= set(range(first, last + 1))
     db.session.rollback()
@@ -418,7 +419,7 @@ def test_a_job_under_a_rate_limit_hands_its_rest_back_while_other_jobs_wait(
     took = time.monotonic() - started
     assert 0 < done["sent"] < len(ids) and took < 2, (done, took)
     assert jobs.waiting() == waiting + 1
-    handed = jobs.queue().jobs[-1]  # behind the job that waited
+    handed = jobs.urgent_queue().jobs[-1]  # behind the job that waited
     db.session.rollback()
     queued = set(db.session.scalars(select(Delivery.id).where(Delivery.status == "queued")))
     assert queued and queued == set(handed.args[1])
@@ -442,17 +443,17 @@ def test_a_job_under_a_rate_limit_hands_its_rest_back_when_a_code_waits(
     monkeypatch.setitem(app.config, "JOB_YIELD_SECONDS", 1)
     add_residents(60)
     submit_alert(make_officer(), shapes=AREA, title="Test", body="Ten a second")
-    jobs.queue().empty()
+    empty_job_queues()
     code = notices.create_notice(
         resident_id=None, kind="code", channel="sms", address="+447700900411", body="123456"
     )
     db.session.commit()
     notices.queue_notices([code.id])
-    assert (jobs.waiting(jobs.ALERTS), jobs.waiting(jobs.NOTICES)) == (0, 1)
+    assert (jobs.waiting(jobs.URGENT), jobs.waiting(jobs.NOTICES)) == (0, 1)
     ids = list(db.session.scalars(select(Delivery.id).order_by(Delivery.id)))
     done = outbound.deliver(dispatch.ALERTS, ids)
     assert 0 < done["sent"] < len(ids), done
-    assert jobs.waiting(jobs.ALERTS) == 1
+    assert jobs.waiting(jobs.URGENT) == 1
     run_worker()
     sent = providers.gateway.accepted_to("Messages")
     assert sent[done["sent"]] == "+447700900411"  # the code, then the rest
@@ -497,7 +498,7 @@ def test_a_live_job_keeps_its_lease_and_a_finished_one_leaves_none(app, app_ctx)
                 "deliver_batch",
                 (1, [2, 3]),
             )
-            jobs.queue().empty()
+            empty_job_queues()
     assert client.hgetall(jobs.RUNNING_KEY) == {} and client.hgetall(jobs.FAILURES_KEY) == {}
     # A run that ends well forgets the failures before it.
     with pytest.raises(RuntimeError), jobs._Lease("job-9", spec, 1):
@@ -577,7 +578,7 @@ def test_a_dead_workers_stalled_rows_go_back_at_the_front_of_the_queue(
     )
     db.session.commit()
     assert dispatch.sweep()["stalled"] == 1
-    front = jobs.queue().jobs[0]
+    front = jobs.urgent_queue().jobs[0]
     assert front.func_name.endswith("deliver_batch") and list(front.args[1]) == [row]
     assert jobs.waiting() == waiting + 1
 
@@ -642,7 +643,7 @@ def test_a_dead_job_goes_back_to_the_queue_it_was_taken_from(app, app_ctx, monke
     assert jobs.requeue_dead() == 2
     assert sorted(job.args for job in jobs.notices_queue().jobs) == [("asked",), ("notices", [7])]
     assert jobs.queue().count == 0
-    jobs.notices_queue().empty()
+    empty_job_queues()
     old = {"name": "outbound.deliver_batch", "args": ["alerts", [8]], "bulk": True}
     redis_store.client.hset(jobs.RUNNING_KEY, "old-1", json.dumps(old))
     redis_store.client.hset(jobs.RUNNING_KEY, "old-2", json.dumps(old | {"bulk": False}))

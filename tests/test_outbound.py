@@ -145,7 +145,7 @@ def test_codes_go_before_the_alerts_jobs_first_asked_first_sent(
     area = [{"kind": "circle", "center": [-2.588230, 51.451967], "radius_m": 800}]
     make_resident(postcode="BS1 6AD", sms="+447700900415")
     submit_alert(make_officer(), shapes=area, title="Fire", body="Keep windows shut.")
-    assert jobs.queue().count, "the alert's jobs were to wait"
+    assert jobs.waiting(jobs.URGENT), "the alert's jobs were to wait"
     codes = [a_code("+447700900413"), a_code("+447700900414")]
     for each in codes:
         notices.queue_notices([each])
@@ -173,7 +173,7 @@ def test_a_code_never_queued_is_put_back_while_an_incidents_jobs_wait(
     area = [{"kind": "circle", "center": [-2.588230, 51.451967], "radius_m": 800}]
     make_resident(postcode="BS1 6AD", sms="+447700900416")
     submit_alert(make_officer(), shapes=area, title="Fire", body="Keep windows shut.")
-    assert jobs.waiting(jobs.ALERTS), "the incident's jobs were to wait"
+    assert jobs.waiting(jobs.URGENT), "the incident's jobs were to wait"
     notice_id = a_code("+447700900417")  # recorded; Redis did not take its job
     monkeypatch.setitem(app.config, "REQUEUE_SECONDS", 0)
     assert ledgers.sweep()["notices_requeued"] == 1

@@ -24,7 +24,7 @@ from app.services.alerts import (
 )
 from app.services.alerts.sending import send_test_to_self
 from app.services.dispatch import deliver
-from tests.factories import decide_as_seen, form_token, send_all_clear
+from tests.factories import decide_as_seen, empty_job_queues, form_token, send_all_clear
 
 BS1_6AD = [-2.588230, 51.451967]
 AREA = [{"kind": "circle", "center": BS1_6AD, "radius_m": 800}]
@@ -82,10 +82,8 @@ def failed_in_an_outage(app, providers, officer, make_resident, monkeypatch):
 def _off_the_queue() -> None:
     """As a worker that starts the batch's job: nothing else waits (a cross-border ask's
     notices to supervisors wait on the notices queue)."""
-    from app.jobs import notices_queue, queue
 
-    queue().empty()
-    notices_queue().empty()
+    empty_job_queues()
 
 
 def _ids(alert_id: int) -> list[int]:

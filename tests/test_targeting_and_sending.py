@@ -9,6 +9,7 @@ from sqlalchemy import func, select, text
 from app.extensions import db
 from app.jobs.outbound import deliver_batch
 from app.models import Alert, AuditEvent, Delivery, Officer, OutboxMessage
+from tests.factories import empty_job_queues
 
 # BS1 6AD (Central, Bristol) and BS8 1TH are about 1.1 km apart; TA1 1AA is Taunton.
 BS1_6AD = [-2.588230, 51.451967]
@@ -409,19 +410,19 @@ def test_the_sweeper_requeues_forgotten_work_only_when_no_job_waits(officer_clie
     from sqlalchemy import text
 
     from app.extensions import redis_store
-    from app.jobs import queue
+    from app.jobs import waiting as jobs_waiting
     from app.services.dispatch import sweep
 
     officer_client.post("/officers/alerts", json={"shapes": [circle()], "title": "T", "body": "B"})
     db.session.execute(text("UPDATE deliveries SET updated_at = now() - interval '1 hour'"))
     db.session.commit()
-    waiting = queue().count
+    waiting = jobs_waiting()
     assert waiting >= 1
     assert sweep()["requeued"] == 0, "a waiting job will reach them: no duplicate jobs"
-    assert queue().count == waiting
+    assert jobs_waiting() == waiting
     redis_store.client.flushdb()  # Redis lost its jobs
     assert sweep()["requeued"] == 2
-    assert queue().count >= 1
+    assert jobs_waiting() >= 1
 
 
 def put_back_after_redis_was_lost(rows: int, column: str, *, only: int | None = None) -> list[set]:
@@ -429,7 +430,7 @@ def put_back_after_redis_was_lost(rows: int, column: str, *, only: int | None = 
     and Redis emptied, the sweeper puts back `rows`: for each job queued, in order, the
     `column` values of its rows."""
     from app.extensions import redis_store
-    from app.jobs import queue
+    from app.jobs import queue, urgent_queue
     from app.services.dispatch import sweep
 
     db.session.execute(
@@ -444,7 +445,9 @@ def put_back_after_redis_was_lost(rows: int, column: str, *, only: int | None = 
     redis_store.client.flushdb()  # Redis lost its jobs
     assert sweep()["requeued"] == rows
     value_of = dict(db.session.execute(text(f"SELECT id, {column} FROM deliveries")).all())  # noqa: S608
-    jobs = [job for job in queue().jobs if job.func_name.endswith("deliver_batch")]
+    # In the order workers take them: the urgent queue's first.
+    waiting = [*urgent_queue().jobs, *queue().jobs]
+    jobs = [job for job in waiting if job.func_name.endswith("deliver_batch")]
     return [{value_of[i] for i in job.args[1]} for job in jobs]
 
 
@@ -521,9 +524,9 @@ def test_jobs_that_died_go_back_urgent_alerts_first_and_not_while_the_database_i
     for n in range(2):
         make_resident(postcode="BS1 6AD", sms=f"+44770090084{n}")
     routine, urgent = routine_then_urgent(officer_client)
-    queued = jobs.queue().jobs
-    assert {job.args[0] for job in queued} == {routine, urgent}
-    jobs.queue().empty()
+    queued = [*jobs.urgent_queue().jobs, *jobs.queue().jobs]
+    assert [job.args[0] for job in queued] == [urgent, routine]
+    empty_job_queues()
     # Each alert's one job died (its lease lapsed), the routine one first in Redis; an
     # urgent alert's rows wait besides (a job of the incident's still on the queue).
     client = redis_store.client
@@ -553,10 +556,11 @@ def test_jobs_that_died_go_back_urgent_alerts_first_and_not_while_the_database_i
     monkeypatch.setattr(jobs, "enqueue", recorded)
     assert ledgers.sweep()["jobs_requeued"] == 2
     assert pushed == [urgent, routine]
+    # The incident's on the urgent queue, which workers take first; the routine alert's
+    # behind what waited, since the incident's rows wait.
+    (first,) = jobs.urgent_queue().jobs
+    assert (first.func_name.rsplit(".", 1)[-1], first.args[0]) == ("deliver_alert_range", urgent)
     order = [(job.func_name.rsplit(".", 1)[-1], job.args[0]) for job in jobs.queue().jobs]
-    # The incident's at the front; the routine alert's behind what waited, since the
-    # incident's rows wait.
-    assert order[0] == ("deliver_alert_range", urgent)
     assert order[-1] == ("deliver_alert_range", routine)
     assert waiting.id in jobs.queue().job_ids
     assert client.hgetall(jobs.RUNNING_KEY) == {}

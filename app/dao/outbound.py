@@ -410,36 +410,6 @@ _SENDING_QUEUED = (
 )
 
 
-def urgent_behind_routine(
-    *, alert_ids: list[int] | None = None, delivery_ids: list[int] | None = None, urgent: tuple
-) -> bool:
-    """Whether these alerts (or these deliveries' alerts) include an urgent one (its
-    category, or its thread's first alert's, in `urgent`) while a routine alert still
-    has messages queued: then its jobs go ahead of the routine ones."""
-    return bool(
-        db.session.execute(
-            text(
-                f"""
-                SELECT EXISTS (
-                    SELECT 1 FROM {_WITH_FIRST}
-                    WHERE (a.id = ANY(:alert_ids)
-                           OR a.id IN (SELECT d.alert_id FROM deliveries d
-                                       WHERE d.id = ANY(:delivery_ids)))
-                      AND {_URGENT}
-                ) AND EXISTS (
-                    SELECT 1 FROM {_WITH_FIRST} WHERE {_SENDING_QUEUED} AND NOT {_URGENT}
-                )
-                """
-            ),
-            {
-                "alert_ids": alert_ids or [],
-                "delivery_ids": delivery_ids or [],
-                "urgent": list(urgent),
-            },
-        ).scalar()
-    )
-
-
 def urgent_deliveries(delivery_ids: list[int], *, urgent: tuple) -> set[int]:
     """Which of these deliveries are an urgent alert's."""
     if not delivery_ids or not urgent:

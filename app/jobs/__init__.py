@@ -35,6 +35,15 @@ def queue() -> Queue:
     return Queue(current_app.config["RQ_QUEUE"], connection=redis_store.client)
 
 
+def urgent_queue() -> Queue:
+    """The queue of urgent alerts' jobs (URGENT_CATEGORIES, their updates and
+    all-clear), taken before the alerts queue, first come first served: a job's rest
+    handed back goes behind the same alert's other channels waiting. (Put back at the
+    front of the alerts queue, an incident's texts and e-mails handed back went ahead of
+    its own calls, which started last, 7.5 to 29 s after them: an outside check.)"""
+    return Queue(f"{current_app.config['RQ_QUEUE']}-urgent", connection=redis_store.client)
+
+
 def notices_queue() -> Queue:
     """The queue of residents' codes and links, and staff's notices: one message a job,
     done in a moment, taken before the alerts queue, first come first served. (At the
@@ -54,15 +63,16 @@ def bulk_queue() -> Queue:
 
 # The queues, as jobs name them: each worker takes them in this order (the bulk queue's
 # not by `flask worker --alerts-only`).
-NOTICES, ALERTS, BULK = "notices", "alerts", "bulk"
-QUEUES = {NOTICES: notices_queue, ALERTS: queue, BULK: bulk_queue}
+NOTICES, URGENT, ALERTS, BULK = "notices", "urgent", "alerts", "bulk"
+QUEUES = {NOTICES: notices_queue, URGENT: urgent_queue, ALERTS: queue, BULK: bulk_queue}
 
 
 def worker_queues(*, alerts_only: bool = False) -> list[Queue]:
     """The queues a worker takes, in the order it takes them: residents' codes and
-    links, then alerts, then (but with `alerts_only`) imports: a worker taking the bulk
-    queue too takes an alert before any import waiting."""
-    return [QUEUES[name]() for name in (NOTICES, ALERTS, *([] if alerts_only else [BULK]))]
+    links, urgent alerts, alerts, then (but with `alerts_only`) imports: a worker taking
+    the bulk queue too takes an alert before any import waiting."""
+    names = (NOTICES, URGENT, ALERTS, *([] if alerts_only else [BULK]))
+    return [QUEUES[name]() for name in names]
 
 
 # Jobs of the bulk queue, and of the notices queue; every other job is the alerts
@@ -145,9 +155,9 @@ def enqueue_many(
 
 
 def waiting(*on: str) -> int:
-    """How many jobs wait for a worker on the queues named (NOTICES, ALERTS, BULK): by
-    default the notices and alerts queues."""
-    return sum(QUEUES[name]().count for name in on or (NOTICES, ALERTS))
+    """How many jobs wait for a worker on the queues named (NOTICES, URGENT, ALERTS,
+    BULK): by default all but the bulk queue."""
+    return sum(QUEUES[name]().count for name in on or (NOTICES, URGENT, ALERTS))
 
 
 def with_app_context(fn):
@@ -318,11 +328,12 @@ def requeue_dead(
 ) -> int:
     """Queue again each delivery job whose lease lapsed (its worker died mid-job, or it
     raised); how many. `urgent(spec)`: whether a job's rows are an urgent alert's; they
-    go to the very front, and the rest behind them: to the front too, unless an urgent
-    alert's rows wait, then to the back. (Put back in the order Redis kept them, an
-    incident's texts went after a routine alert's, and its all-clear 26 s later stopped
-    them all: an outside check killed PostgreSQL.) Asked before any is taken: while the
-    database cannot say, none is queued, to fail again at once and spend its retries.
+    go to the front of the urgent queue, and the rest to the queue they came from: to
+    the front too, unless an urgent alert's rows wait, then to the back. (Put back in
+    the order Redis kept them, an incident's texts went after a routine alert's, and
+    its all-clear 26 s later stopped them all: an outside check killed PostgreSQL.)
+    Asked before any is taken: while the database cannot say, none is queued, to fail
+    again at once and spend its retries.
     Safe beside another sweeper: a job is taken from RUNNING_KEY by the one whose HDEL
     removes it."""
     client = redis_store.client
@@ -356,7 +367,7 @@ def requeue_dead(
     # first); then the rest: queued first, a routine job went to a worker waiting idle
     # before any urgent one was on the queue (a re-check).
     for spec, _ in reversed([each for each in taken if each[1]]):
-        enqueue(spec["name"], *spec["args"], on=_queue_named(spec), at_front=True)
+        enqueue(spec["name"], *spec["args"], on=URGENT, at_front=True)
     for spec, _ in (each for each in taken if not each[1]):
         enqueue(spec["name"], *spec["args"], on=_queue_named(spec), at_front=not behind)
     return len(taken)

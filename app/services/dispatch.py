@@ -244,33 +244,18 @@ def _after_sweep() -> None:
     _after(set(ledger_sql.alerts_sending()))
 
 
-def _ahead(delivery_ids: list[int]) -> bool:
-    """Whether these deliveries' jobs go ahead of those waiting: an urgent alert's
-    while a routine alert's wait (urgent_first)."""
-    return urgent_first(delivery_ids=delivery_ids)
-
-
-def urgent_first(*, alert_ids: list[int] | None = None, delivery_ids: list[int] | None = None):
-    """Whether an urgent alert's jobs (URGENT_CATEGORIES, and its updates and
-    all-clear) go ahead of the jobs waiting: while a routine alert's messages wait. An
-    incident sent 1.5 s after a routine alert sent its first e-mail at +31 s, behind 78
-    routine texts and e-mails, and its all-clear's calls waited behind 52 routine calls
-    (an outside check). Among urgent alerts, and with none routine waiting, first come
-    first sent."""
-    return ledger_sql.urgent_behind_routine(
-        alert_ids=alert_ids,
-        delivery_ids=delivery_ids,
-        urgent=current_app.config["URGENT_CATEGORIES"],
-    )
-
-
 ALERTS = outbound.Ledger(
     name="alerts",
     table="deliveries",
     render=render_messages,
     after=_after,
     after_sweep=_after_sweep,
-    ahead=_ahead,
+    # An urgent alert's rows wait on the urgent queue (outbound._by_queue), which
+    # workers take before the alerts queue: an incident sent 1.5 s after a routine alert
+    # sent its first e-mail at +31 s, behind 78 routine texts and e-mails, and its
+    # all-clear's calls waited behind 52 routine calls (an outside check). Among urgent
+    # alerts, first come first sent; a job's rest handed back goes behind the jobs
+    # waiting there.
     urgent=lambda ids: ledger_sql.urgent_deliveries(
         ids, urgent=current_app.config["URGENT_CATEGORIES"]
     ),
@@ -319,8 +304,9 @@ def enqueue_alert_range(alert_id: int, spans: list[tuple[str, int, int]]) -> int
             ]
         )
     ranges = _in_turn(each)
+    urgent = ALERTS.urgent([spans[0][1]]) if spans else set()  # (one alert's)
     jobs.enqueue_many(
-        "outbound.deliver_alert_range", ranges, at_front=urgent_first(alert_ids=[alert_id])
+        "outbound.deliver_alert_range", ranges, on=jobs.URGENT if urgent else jobs.ALERTS
     )
     return len(ranges)
 

@@ -144,7 +144,7 @@ class _Collector:
         for name, help_text, value in (
             (
                 "queue_depth",
-                "Jobs waiting for a worker on the notices and alerts queues",
+                "Jobs waiting for a worker on the notices, urgent and alerts queues",
                 self.queue_depth,
             ),
             (
@@ -210,7 +210,8 @@ def scrape() -> bytes:
     with read_only():
         unfinished = health_dao.count_unfinished_deliveries(db.session)
         oldest = health_dao.find_oldest_unfinished_age(db.session)
-    queue, notices = jobs.queue(), jobs.notices_queue()
+    queue = jobs.queue()
+    fast = [jobs.QUEUES[name]() for name in (jobs.NOTICES, jobs.URGENT, jobs.ALERTS)]
     keys = [MESSAGES, SWEEPER, *(f"metrics:hist:{name}" for name in HISTOGRAMS)]
     hashes = {key: _read_hash(key) for key in keys}
     last = redis_store.client.get(SWEEPER_ROUND)
@@ -219,7 +220,7 @@ def scrape() -> bytes:
     registry.register(
         _Collector(
             jobs.waiting(),
-            queue.scheduled_job_registry.count + notices.scheduled_job_registry.count,
+            sum(each.scheduled_job_registry.count for each in fast),
             unfinished,
             oldest,
             hashes,

@@ -1041,9 +1041,10 @@ def sweep(ledger: Ledger) -> dict[str, int]:
     # Only when no job is waiting: a long alert's queued rows are not forgotten, just
     # behind others, and re-queueing them every sweep would flood the queue.
     forgotten: list[int] = []
-    # Its own queue's (a code is not forgotten because an incident's jobs wait), and
+    # Its own queues' (a code is not forgotten because an incident's jobs wait), and
     # the bulk queue's for a ledger with rows there (an import's notices).
-    if _queue_is_empty(ledger.queue, *([jobs.BULK] if ledger.bulk_kinds else [])):
+    own = (jobs.URGENT, jobs.ALERTS) if ledger.queue == jobs.ALERTS else (ledger.queue,)
+    if _queue_is_empty(*own, *([jobs.BULK] if ledger.bulk_kinds else [])):
         forgotten = ledger_sql.take_forgotten(table, seconds=config["REQUEUE_SECONDS"])
         if forgotten:
             # Jobs were lost (Redis, a crash): an urgent alert's rows too, however
@@ -1605,17 +1606,20 @@ def _wait_in_place(ledger: Ledger, ids: list[int]) -> float:
 
 
 def _by_queue(ledger: Ledger, ids: list[int], bulk: bool) -> list[tuple[str, list[int]]]:
-    """The rows for each queue: (the queue's name in jobs.QUEUES, ids), the ledger's
-    own queue's first."""
+    """The rows for each queue: (the queue's name in jobs.QUEUES, ids): an urgent
+    alert's on the urgent queue, first; then the ledger's own queue's; then the bulk
+    queue's (its bulk kinds')."""
     if not ids:
         return []
-    if bulk or not ledger.bulk_kinds:
-        return [(jobs.BULK if bulk else ledger.queue, ids)]
-    slow = ledger_sql.of_kinds(ledger.table, ids, ledger.bulk_kinds)
+    if bulk:
+        return [(jobs.BULK, ids)]
+    slow = ledger_sql.of_kinds(ledger.table, ids, ledger.bulk_kinds) if ledger.bulk_kinds else set()
+    urgent = ledger.urgent([i for i in ids if i not in slow])
     return [
         (on, chosen)
         for on, chosen in (
-            (ledger.queue, [i for i in ids if i not in slow]),
+            (jobs.URGENT, [i for i in ids if i in urgent]),
+            (ledger.queue, [i for i in ids if i not in urgent and i not in slow]),
             (jobs.BULK, [i for i in ids if i in slow]),
         )
         if chosen
