@@ -93,7 +93,7 @@ def fan_out_approved(db, text, officer, coordinates, target_s: float) -> None:
 
     import geo.areas
     from app.extensions import redis_store
-    from app.jobs import queue
+    from app.jobs import waiting
     from app.services.alerts import approve_alert, submit_alert
 
     geo.areas.MAX_AREA_KM2 = 10**7
@@ -117,7 +117,7 @@ def fan_out_approved(db, text, officer, coordinates, target_s: float) -> None:
     )
     print(
         f"fan-out on approval: {alert.recipient_count:,} residents, {deliveries:,} deliveries "
-        f"written and {len(queue()):,} jobs queued in {seconds:.2f} s "
+        f"written and {waiting():,} jobs queued in {seconds:.2f} s "
         f"(target under {target_s:.0f} s; {os.cpu_count()} cores)",
         flush=True,
     )
@@ -135,7 +135,7 @@ def fan_out(db, text, officer, coordinates, target_s: float) -> None:
 
     geo.areas.MAX_AREA_KM2 = 10**7
     from app.extensions import redis_store
-    from app.jobs import queue
+    from app.jobs import waiting
     from app.services.alerts import submit_alert
 
     redis_store.client.flushdb()
@@ -148,7 +148,7 @@ def fan_out(db, text, officer, coordinates, target_s: float) -> None:
     seconds = time.perf_counter() - start
     print(
         f"fan-out: {sent.alert.recipient_count:,} residents, {sent.deliveries:,} deliveries "
-        f"written and {len(queue()):,} jobs queued in {seconds:.2f} s "
+        f"written and {waiting():,} jobs queued in {seconds:.2f} s "
         f"(target under {target_s:.0f} s; {os.cpu_count()} cores)",
         flush=True,
     )
