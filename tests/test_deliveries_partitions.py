@@ -323,7 +323,7 @@ def test_a_resident_leaving_while_an_alert_is_written_waits_and_is_not_sent_it(
 def test_a_fan_out_is_queued_as_few_ranges_of_ids_and_each_sends_once(
     app, app_ctx, make_resident, officer, run_worker, monkeypatch
 ):
-    from app.jobs import queue
+    from app.jobs import urgent_queue
     from app.services.dispatch import deliver_alert_range
 
     monkeypatch.setitem(app.config, "DELIVERY_BATCH_SIZE", 2)
@@ -333,7 +333,7 @@ def test_a_fan_out_is_queued_as_few_ranges_of_ids_and_each_sends_once(
     alert = send(officer)
     ids = sorted(sql("SELECT id FROM deliveries WHERE alert_id = :a", a=alert.id).scalars())
     # Five deliveries, at most two jobs: ranges of three ids, not five batches of two.
-    jobs = queue().get_jobs()
+    jobs = urgent_queue().get_jobs()  # (an incident's)
     assert [job.func_name for job in jobs] == ["app.jobs.outbound.deliver_alert_range"] * 2
     assert [tuple(job.args) for job in jobs] == [
         (alert.id, ids[0], ids[2], "sms"),
@@ -352,7 +352,7 @@ def test_a_fan_outs_channels_are_queued_in_turn_so_calls_do_not_wait_for_every_t
     """Found by an outside check: ranges of ids in id order queued an alert's calls
     after all its texts, and with 1,487 texts its first call went after 150 s. Each
     channel's ranges are queued in turn, each range sending its own channel only."""
-    from app.jobs import queue
+    from app.jobs import urgent_queue
 
     monkeypatch.setitem(app.config, "DELIVERY_BATCH_SIZE", 2)
     monkeypatch.setitem(app.config, "DELIVERY_MAX_JOBS", 100)
@@ -360,7 +360,7 @@ def test_a_fan_outs_channels_are_queued_in_turn_so_calls_do_not_wait_for_every_t
         make_resident(sms=f"+44770090079{n}", voice=f"+44117496079{n}", email=f"r{n}@e.example")
     alert = send(officer)
     # This alert's jobs: twice in CI the queue held 15 more, whose they were unsaid.
-    every = queue().get_jobs()
+    every = urgent_queue().get_jobs()  # (an incident's)
     jobs = [job for job in every if job.args[0] == alert.id]
     channels = [job.args[3] for job in jobs]
     # Each channel's first, then the e-mails (no rate holds them: behind texts held at

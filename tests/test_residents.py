@@ -1285,20 +1285,22 @@ def test_an_import_waits_on_its_own_queue_and_never_holds_up_an_alert(
     from rq import SimpleWorker
 
     from app.extensions import redis_store
-    from app.jobs import bulk_queue, queue
+    from app.jobs import bulk_queue, waiting, worker_queues
     from app.services.alerts import AlertDraft
 
     sign_in("admin")
     status_url = upload_csv(client, CSV, "legacy.csv").headers["Location"]
-    assert (bulk_queue().count, queue().count) == (1, 0)
+    assert (bulk_queue().count, waiting()) == (1, 0)
     with app.app_context():
         make_resident(postcode="BS1 6AD", sms="+447700900555")
         shapes = [{"kind": "circle", "center": [-2.5879, 51.4545], "radius_m": 500}]
         submit_alert(make_officer(), AlertDraft(shapes=shapes, title="Fire", body="Stay in."))
-        assert queue().count >= 1
-        alerts_only = SimpleWorker([queue()], connection=redis_store.client)
+        assert waiting() >= 1
+        queues = worker_queues(alerts_only=True)
+        assert bulk_queue() not in queues
+        alerts_only = SimpleWorker(queues, connection=redis_store.client)
         alerts_only.work(burst=True)
-        assert queue().count == 0 and bulk_queue().count == 1
+        assert waiting() == 0 and bulk_queue().count == 1
         # The alert went; the import still waits.
         assert db.session.scalars(select(Delivery.status)).all() == ["delivered"]
     run_worker()  # one taking both: the import now
