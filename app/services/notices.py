@@ -174,9 +174,8 @@ NOTICES = outbound.Ledger(
     lasting_kinds=("import_notice",),
     # ...and waits on the bulk queue behind any alert, whoever queues it again.
     bulk_kinds=("import_notice",),
-    # A resident's code or link goes back to the queue ahead of others, as it first
-    # went (behind an incident's jobs it came after its last text: an outside check),
-    # and waits out a provider's wait of up to this in its job.
+    # A resident's code or link handed back goes to the front of the notices queue
+    # (late already), and waits out a provider's wait of up to this in its job.
     ahead=lambda ids: True,
     hold_in_place_seconds=NOTICE_HOLD_IN_PLACE_SECONDS,
     # Its bulk kinds wait, as a routine alert's texts do, while an urgent alert has

@@ -122,8 +122,9 @@ class Ledger:
     # Kinds of row whose jobs wait on the bulk queue, behind any alert (an import's
     # notices), however they are queued: first, retried, or put back by the sweeper.
     bulk_kinds: tuple[str, ...] = ()
-    # Whether these rows' jobs go ahead of others waiting (an urgent alert's, while a
-    # routine alert's wait), when they go back to the queue.
+    # Whether these rows' jobs go ahead of others waiting on their queue when they go
+    # back to it (a resident's code, late already). An urgent alert's rows wait on a
+    # queue of their own instead (_by_queue).
     ahead: Callable[[list[int]], bool] = lambda ids: False
     # A provider's wait its sends wait out in the job, at least (HOLD_IN_PLACE_SECONDS
     # the rest): a resident's code handed back for each 8 s wait met an incident's
@@ -1542,7 +1543,8 @@ def enqueue(
 ) -> None:
     """Queue jobs sending these rows, a batch per job, now or after_seconds from now
     (at the front of the queue with `at_front`: work a dead worker left, which should
-    have gone already, or an urgent alert's going back while a routine alert's wait);
+    have gone already, or a resident's code going back); an urgent alert's rows on the
+    urgent queue;
     on the bulk queue, behind any alert, with `bulk` or for rows of the ledger's
     bulk_kinds (an import's notices: put back on the alerts queue by a sweep after
     Redis was emptied, they held the next alert up for 195 s, an outside check)."""
