@@ -441,3 +441,18 @@ def empty_job_queues() -> None:
 
     for name in (jobs.NOTICES, jobs.URGENT, jobs.ALERTS):
         jobs.QUEUES[name]().empty()
+
+
+def an_import_notice(number: str) -> int:
+    """An import's "you are registered" text to this number, recorded and committed."""
+    from app.services import notices
+
+    notice = notices.create_notice(
+        resident_id=None,
+        kind="import_notice",
+        channel="sms",
+        address=number,
+        body="You are registered",
+    )
+    db.session.commit()
+    return notice.id

@@ -19,7 +19,7 @@ from app.extensions import db
 from app.models import Alert, Delivery
 from app.services.alerts import submit_alert
 from app.services.dispatch import deliver, sweep
-from tests.factories import empty_job_queues, send_all_clear
+from tests.factories import an_import_notice, empty_job_queues, send_all_clear
 
 BS1_6AD = [-2.588230, 51.451967]
 AREA = [{"kind": "circle", "center": BS1_6AD, "radius_m": 800}]
@@ -1682,24 +1682,17 @@ def test_a_routine_alerts_texts_wait_for_an_incidents_texts_nobody_is_sending(
     for n in range(2):
         make_resident(postcode="BS1 6AD", sms=f"+4477009004{n + 30:02d}")
     routine, incident = routine_and_incident(officer)
-    imported = notices.create_notice(
-        resident_id=None,
-        kind="import_notice",
-        channel="sms",
-        address="+447700900439",
-        body="You are registered",
-    )
-    db.session.commit()
+    imported = an_import_notice("+447700900439")
     jobs.enqueue("outbound.deliver_batch", "alerts", [987654])  # another job waits
     assert not redis_store.client.exists(URGENT_MARK + "sms")  # nobody sending
     assert deliver(ids(routine.id))["sent"] == 0
-    assert notices.send_notices([imported.id])["sent"] == 0
+    assert notices.send_notices([imported])["sent"] == 0
     assert providers.gateway.accepted_to("Messages") == []
     assert statuses(routine.id) == {"queued": 2}
     # The incident's texts sent, they go.
     deliver(ids(incident.id))
     assert deliver(ids(routine.id))["sent"] == 2
-    assert notices.send_notices([imported.id])["sent"] == 1
+    assert notices.send_notices([imported])["sent"] == 1
     empty_job_queues()
 
 

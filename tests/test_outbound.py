@@ -10,6 +10,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import ResidentNotice
 from app.services import ledgers, notices
+from tests.factories import an_import_notice
 
 
 def a_code(number: str = "+447700900411") -> int:
@@ -205,18 +206,11 @@ def test_a_code_waits_out_a_providers_wait_in_its_job_and_goes_back_ahead(
     assert notice(notice_id).attempts_held == 0
     # Not an import's "you are registered", which would hold the general worker (a
     # re-check): it goes back to the queue, as an alert's text does.
-    imported = notices.create_notice(
-        resident_id=None,
-        kind="import_notice",
-        channel="sms",
-        address="+447700900417",
-        body="You are registered",
-    )
-    db.session.commit()
+    imported = an_import_notice("+447700900417")
     SharedHolds(redis_store.client).hold("twilio-sms", 1.5, "429 Too Many Requests", ours=False)
-    outcome = notices.send_notices([imported.id])
+    outcome = notices.send_notices([imported])
     assert outcome["retry"] == 1, outcome  # handed back, not waited out by the send
-    assert notice(imported.id).attempts_held == 1
+    assert notice(imported).attempts_held == 1
     for prefix in (HELD, PROBE):
         for key in redis_store.client.scan_iter(prefix + "*"):
             redis_store.client.delete(key)

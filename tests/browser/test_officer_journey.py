@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Delivery
+from tests.browser_fixtures import text_at_twice_the_size
 
 pytestmark = pytest.mark.browser
 
@@ -986,11 +987,7 @@ def test_the_confirm_opens_at_its_words_when_taller_than_the_screen(
     focus; the buttons are a swipe below."""
     sign_in_page("officer")
     page.set_viewport_size({"width": 320, "height": 700})
-    page.add_init_script(
-        "document.addEventListener('DOMContentLoaded', () => { const s ="
-        " document.createElement('style'); s.textContent ="
-        " 'html { font-size: 200% !important }'; document.head.appendChild(s); })"
-    )
+    text_at_twice_the_size(page)
     page.goto("/officers/")
     write_alert(page, "Bolt cutters", "Someone was seen with bolt cutters near the sheds.")
     ask_seen_it(page)

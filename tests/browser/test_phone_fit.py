@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from app.services.accounts import create_officer
 from app.services.alerts import submit_alert
 from tests.browser.axe import axe_violations
-from tests.browser_fixtures import sideways, staff_menu
+from tests.browser_fixtures import sideways, staff_menu, text_at_twice_the_size
 
 pytestmark = pytest.mark.browser
 
@@ -197,11 +197,7 @@ def test_the_maps_data_credit_folds_to_a_line_where_it_would_cover_the_map(page,
     their Enter)."""
     sign_in_page("officer")
     page.set_viewport_size({"width": 320, "height": 700})
-    page.add_init_script(
-        "document.addEventListener('DOMContentLoaded', () => { const s ="
-        " document.createElement('style'); s.textContent ="
-        " 'html { font-size: 200% !important }'; document.head.appendChild(s); })"
-    )
+    text_at_twice_the_size(page)
     page.goto("/officers/")
     credit = page.locator("#map .leaflet-control-attribution")
     expect(credit).to_have_class(re.compile(r"\bcredit-folded\b"))
@@ -288,11 +284,7 @@ def test_the_message_box_stays_above_the_reach_bar_on_a_landscape_phone(page, si
     focused. No taller than that space, it scrolls inside."""
     sign_in_page("officer")
     page.set_viewport_size({"width": 844, "height": 390})
-    page.add_init_script(
-        "document.addEventListener('DOMContentLoaded', () => { const s ="
-        " document.createElement('style'); s.textContent ="
-        " 'html { font-size: 200% !important }'; document.head.appendChild(s); })"
-    )
+    text_at_twice_the_size(page)
     page.goto("/officers/")
     box = page.locator("#body")
     box.fill("\n".join(f"Line {n} of what happened." for n in range(30)))
