@@ -707,3 +707,6 @@ def test_an_officers_page_says_their_teams_or_that_with_none_they_send_anywhere(
     set_members(admin, team.id, [str(pc.id)])
     page = admin_client.get(f"/admin/officers/{pc.id}").text
     assert "Bristol &lt;Central&gt;" in page and "may send anywhere" not in page
+    analyst = make_officer(role="analyst", email="analyst2@example.invalid")
+    page = admin_client.get(f"/admin/officers/{analyst.id}").text
+    assert "may send anywhere" not in page  # an analyst sends nothing (a re-check)

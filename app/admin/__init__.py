@@ -22,7 +22,7 @@ from wtforms import ValidationError
 from app.auth import role_required
 from app.extensions import csrf, db
 from app.models import ROLES, Officer, ResidentImport
-from app.services import forces, resident_desk
+from app.services import authorisation, forces, resident_desk
 from app.services.accounts import (
     AccountError,
     PasswordRefused,
@@ -148,6 +148,7 @@ def _officer_page(account: Officer, **shown) -> str:
         masked_mobile=mask_contact(account.mobile) if account.mobile else None,
         teams=team_names_of(account),
         force_wide=is_force_wide(account),
+        sends=account.role in authorisation.roles_for("alert.write"),
         **shown,
     )
 
