@@ -1706,13 +1706,6 @@
   $("confirm").addEventListener("keydown", function (event) {
     if (event.key === "Escape") { $("confirm-cancel").click(); }
   });
-  // "You are offline" taken back when the signal is (it stayed: an outside check).
-  var offlineSaid = false;
-  window.addEventListener("online", function () {
-    var still = $("compose-error").textContent === _("You are offline: the alert was not sent. Send it again when you have a signal.");
-    if (offlineSaid && still) { composeError(""); }
-    offlineSaid = false;
-  });
   $("confirm-send").addEventListener("click", function () {
     // Known to be offline and the request failed: it never left, and it says so ("the
     // alert may have gone" was said of a request the browser never sent: an outside
@@ -1748,13 +1741,17 @@
         return refusedBox(key, said[key]);
       }).filter(Boolean);
       // No answer: the alert may have gone before the signal dropped. Sent again in
-      // the next two minutes it opens the first; later, it would go twice.
-      var neverLeft = error.noAnswer && offline && navigator.onLine === false;
-      offlineSaid = neverLeft;
-      var message = neverLeft ? _("You are offline: the alert was not sent. Send it again when you have a signal.") :
+      // the next two minutes it opens the first; later, it would go twice. The browser
+      // saying offline before and after, most likely not sent ("may have gone" was said
+      // of a request the browser never sent: an outside check), but a browser may say
+      // so wrongly, with the answer lost on the way ("not sent" was said of an alert
+      // that went: a re-check), so Alerts is a tap away either way. Said in the past,
+      // it is true once the signal is back too (another).
+      var wasOffline = error.noAnswer && offline && navigator.onLine === false;
+      var message = wasOffline ? _("Your phone was offline, so the alert was most likely not sent. Look at Alerts before you send it again.") :
         error.noAnswer ? _("No answer came: the signal may have dropped, and the alert may have gone. Look at Alerts before you send it again.") : error.message;
       composeError(message, named.length ? named[0] : null);
-      if (error.noAnswer && !neverLeft) {
+      if (error.noAnswer) {
         // A tap away, not a trip to the menu with one hand (an outside check).
         var look = document.createElement("a");
         look.href = settings.alertsUrl;
