@@ -318,6 +318,13 @@ def test_an_alert_in_welsh_only_with_its_question_in_english_alone_is_refused_at
     refused = officer_client.post("/officers/alerts", json=payload | words | english_ask)
     assert refused.status_code == 400, refused.json
     assert "written in Welsh only" in refused.json["errors"]["question"]
+    # Said first, whatever else is wrong with it: not "Give at least two answers", then
+    # this once they were given (a re-check).
+    no_answers = {"question": "Seen it?"}
+    for path in ("/officers/compose", "/officers/alerts"):
+        said = officer_client.post(path, json=payload | words | no_answers).json
+        said = said.get("refused") or said["errors"]
+        assert "written in Welsh only" in said["question"] and "answer_options" not in said
     # Blank English boxes are no question.
     blank = {"question": " ", "answer_options": ["", " "]}
     welsh_ask = {"question_cy": "Welsoch chi e?", "answer_options_cy": ["Do", "Naddo"]}

@@ -312,11 +312,15 @@ def check_words(
             count=f"{len(body):,}",
         )
     draft.title_cy, draft.body_cy = check_welsh(draft, errors)
-    question, options = draft.question, draft.answer_options = _checked_ask(
-        draft.question, draft.answer_options, errors, at, welsh=in_welsh and not mixed
-    )
-    if mixed and "question" not in errors and "answer_options" not in errors:
+    if mixed:
+        # Said first, whatever else is wrong with that question: "Give at least two
+        # answers" was said, and once they were given, this (a re-check).
         errors["question"] = _english_ask_of_welsh_only()
+        question = options = draft.question = draft.answer_options = None
+    else:
+        question, options = draft.question, draft.answer_options = _checked_ask(
+            draft.question, draft.answer_options, errors, at, welsh=in_welsh
+        )
     draft.question_cy, draft.answer_options_cy = check_welsh_ask(draft, errors, at)
     if "body" not in errors and body and (not draft.channels or "sms" in draft.channels):
         asked = (question, options, draft.confirm_receipt)
