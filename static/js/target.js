@@ -1643,8 +1643,11 @@
     var inEnglish = $("title").value.trim() || $("body").value.trim();
     var put = inEnglish ? question.question.trim() : question.question_cy.trim();
     var answers = inEnglish ? question.answer_options : question.answer_options_cy;
-    var asking = put && answers.length ? " " + _("It asks “{question}”, with {n} answers.", { question: put, n: answers.length }) : "";
-    if (question.confirm_receipt) { asking += " " + _("It asks them to confirm they got it."); }
+    // The question in its own language, marked so: a Welsh page read an English
+    // question with Welsh rules (an outside check). "\u0000" holds its place.
+    var asked_in = inEnglish ? "en-GB" : "cy";
+    var asking = put && answers.length ? (" " + _("It asks “{question}”, with {n} answers.", { question: "\u0000", n: answers.length })).split("\u0000") : [""];
+    if (question.confirm_receipt) { asking[asking.length - 1] += " " + _("It asks them to confirm they got it."); }
     if (lastCounts && lastCounts.needs_approval) {
       $("confirm-text").textContent = at ?
         _("Ask a supervisor to approve {what} to {count} residents? It goes at {at}.", words) :
@@ -1655,7 +1658,15 @@
         _("Send {what} to {count} residents now?", words);
       $("confirm-send").textContent = at ? _("Schedule") : _("Send now");
     }
-    $("confirm-text").textContent += asking;
+    asking.forEach(function (part, n) {
+      if (n) {
+        var quoted = document.createElement("span");
+        quoted.lang = asked_in;
+        quoted.textContent = put;
+        $("confirm-text").appendChild(quoted);
+      }
+      $("confirm-text").appendChild(document.createTextNode(part));
+    });
     // An all-clear stops what of its alert has not gone yet: said before it goes (a whole
     // urgent incident was stopped so, its officer not told: an outside check).
     // Not for one scheduled: they may have gone by its time.

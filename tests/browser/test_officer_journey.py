@@ -1018,3 +1018,19 @@ def test_the_confirm_opens_at_its_words_when_taller_than_the_screen(
     box = page.locator("#confirm").bounding_box()
     assert 0 <= box["y"] < 50, box
     assert page.evaluate("document.documentElement.scrollWidth") <= 320
+
+
+def test_the_confirm_marks_the_questions_language(page, sign_in_page, bristol_residents):
+    """Found by an outside check: on a Welsh page "Send … now?" quoted an English
+    question unmarked, read with Welsh rules. Quoted in its own language, marked so."""
+    sign_in_page("officer")
+    page.goto("/officers/?lang=cy")
+    page.locator("#centre-postcode").fill("BS1 6AD")
+    page.locator("#centre-postcode").press("Enter")
+    expect(page.locator("#reach-residents")).to_have_text("llai na 5")
+    fill_in(page, {"#title": "Fan wedi'i dwyn", "#body": "Cafodd fan ei dwyn."})
+    ask_seen_it(page)
+    page.locator("#send").click()
+    quoted = page.locator("#confirm-text span[lang='en-GB']")
+    expect(quoted).to_have_text("Seen it?")
+    expect(page.locator("#confirm-text")).to_contain_text("Mae’n gofyn “Seen it?”, gyda 2 ateb.")
