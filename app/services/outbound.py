@@ -511,8 +511,8 @@ def _send_due(
             handed_back = 0
             claimed_up_to = len(due)  # the rest is no longer this job's to keep alive
             break
-        next_rows = due[start : start + step]
-        waits = _waits_for_urgent(ledger, yielding, next_rows)
+        next_rows = _free_of_urgent(ledger, yielding, due[start : start + step])
+        waits = not next_rows
         taking, kept = (
             ([], [])
             if waits
@@ -722,23 +722,38 @@ def _yielding_to_urgent(ledger: Ledger, ids: list[int], urgent: set[int]) -> dic
     }
 
 
-def _waits_for_urgent(ledger: Ledger, yielding: dict[int, str], rows: list[int]) -> bool:
-    """Whether the first of these rows is one that waits, and an urgent alert has rows
-    of its channel still to send (due now or soon, or in flight), whether or not its
-    sends are taking the rate this moment: with none taking it (their job died with its
-    worker, Redis lost, a provider's hang), a routine alert took the channel, up to 186
-    texts before an incident's last (an outside check)."""
-    if not rows or rows[0] not in yielding:
-        return False
+def _free_of_urgent(ledger: Ledger, yielding: dict[int, str], rows: list[int]) -> list[int]:
+    """These rows up to the first that waits: all when none does, none when the first
+    does. A row waits when it yields (`yielding`) and an urgent alert has rows of its
+    channel still to send (due now or soon, or in flight), whether or not its sends are
+    taking the rate this moment: with none taking it (their job died with its worker,
+    Redis lost, a provider's hang), a routine alert took the channel, up to 186 texts
+    before an incident's last (an outside check). Each row, not the first alone: an
+    import's batch of e-mails and texts took its texts through behind an e-mail (a
+    re-check)."""
+    asked: dict[str, bool] = {}
+    for n, row in enumerate(rows):
+        channel = yielding.get(row)
+        if channel is None:
+            continue
+        if channel not in asked:
+            asked[channel] = _urgent_rows_of(ledger, channel)
+        if asked[channel]:
+            return rows[:n]
+    return rows
+
+
+def _urgent_rows_of(ledger: Ledger, channel: str) -> bool:
+    """Whether an urgent alert has rows of this channel still to send."""
     try:
-        return ledger.urgent_rows_waiting(yielding[rows[0]])
+        return ledger.urgent_rows_waiting(channel)
     except OperationalError:
         # The database dropped the connection: the mark alone says, urgent first, and
         # the sends in flight are still recorded (raised here, they were not: found by
         # reading). The claim after it finds the database as it is.
         db.session.rollback()
         try:
-            return urgent_sending(redis_store.client, yielding[rows[0]])
+            return urgent_sending(redis_store.client, channel)
         except RedisError:
             return False  # as before: the rate is shared
 
