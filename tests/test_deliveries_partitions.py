@@ -363,9 +363,11 @@ def test_a_fan_outs_channels_are_queued_in_turn_so_calls_do_not_wait_for_every_t
     every = urgent_queue().get_jobs()  # (an incident's)
     jobs = [job for job in every if job.args[0] == alert.id]
     channels = [job.args[3] for job in jobs]
-    # Each channel's first, then the e-mails (no rate holds them: behind texts held at
-    # the texting rate the last went after 114 s), then texts and calls in turn.
-    expected = ["email", "sms", "voice", "email", "email", "sms", "voice", "sms", "voice"]
+    # Each channel's first, calls first (e-mails first, an incident's calls started 4
+    # to 22 s after them: an outside check), then the e-mails (no rate holds them:
+    # behind texts held at the texting rate the last went after 114 s), then calls and
+    # texts in turn.
+    expected = ["voice", "sms", "email", "email", "email", "voice", "sms", "voice", "sms"]
     assert channels == expected, [(job.func_name, job.args) for job in every]
     run_worker()
     sent = sql(
