@@ -176,9 +176,17 @@ def test_a_code_never_queued_is_put_back_while_an_incidents_jobs_wait(
     submit_alert(make_officer(), shapes=area, title="Fire", body="Keep windows shut.")
     assert jobs.waiting(jobs.URGENT), "the incident's jobs were to wait"
     notice_id = a_code("+447700900417")  # recorded; Redis did not take its job
+    # An import's job waiting too, and one of its notices forgotten: that one waits
+    # for the bulk queue (it waited for an import's jobs, the code too: from reading).
+    jobs.enqueue("outbound.deliver_batch", "notices", [987654], on=jobs.BULK)
+    an_import_notice("+447700900419")
     monkeypatch.setitem(app.config, "REQUEUE_SECONDS", 0)
     assert ledgers.sweep()["notices_requeued"] == 1
     assert [job.args for job in jobs.notices_queue().jobs] == [("notices", [notice_id])]
+    assert jobs.waiting(jobs.BULK) == 1
+    jobs.bulk_queue().empty()  # the import's job done: its forgotten notice goes back
+    assert ledgers.sweep()["notices_requeued"] == 1
+    assert jobs.waiting(jobs.BULK) == 1
     for each in jobs.QUEUES.values():
         each().empty()
 

@@ -1108,9 +1108,15 @@ def take_for_reconciling(table: str, *, seconds: int, ask_again_seconds: int) ->
     )
 
 
-def take_forgotten(table: str, *, seconds: int) -> list[int]:
+def take_forgotten(
+    table: str, *, seconds: int, kinds: tuple[str, ...] = (), other_kinds: bool = False
+) -> list[int]:
     """ "queued" and due, untouched for `seconds`: its job was lost. Touched, so the next
-    sweep leaves it to the job queued now."""
+    sweep leaves it to the job queued now. With `kinds` (a table with a kind: the
+    notices'), only rows of those kinds, or with `other_kinds` only rows of others."""
+    of_kind = ""
+    if kinds:
+        of_kind = "AND kind <> ALL(:kinds)" if other_kinds else "AND kind = ANY(:kinds)"
     return list(
         db.session.execute(
             text(
@@ -1119,10 +1125,11 @@ def take_forgotten(table: str, *, seconds: int) -> list[int]:
                 WHERE status = 'queued'
                   AND (next_attempt_at IS NULL OR next_attempt_at <= now())
                   AND updated_at < now() - make_interval(secs => :secs)
+                  {of_kind}
                 RETURNING id
                 """
             ),
-            {"secs": seconds},
+            {"secs": seconds, "kinds": list(kinds)},
         ).scalars()
     )
 

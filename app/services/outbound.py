@@ -1065,16 +1065,22 @@ def sweep(ledger: Ledger) -> dict[str, int]:
     # behind others, and re-queueing them every sweep would flood the queue.
     forgotten: list[int] = []
     # Its own queues' (a code is not forgotten because an incident's jobs wait), and
-    # the bulk queue's for a ledger with rows there (an import's notices).
+    # the bulk queue's for its bulk kinds' rows (an import's notices; a code lost with
+    # Redis waited for an import's jobs too: a re-check, from reading).
     own = (jobs.URGENT, jobs.ALERTS) if ledger.queue == jobs.ALERTS else (ledger.queue,)
-    if _queue_is_empty(*own, *([jobs.BULK] if ledger.bulk_kinds else [])):
-        forgotten = ledger_sql.take_forgotten(table, seconds=config["REQUEUE_SECONDS"])
-        if forgotten:
-            # Jobs were lost (Redis, a crash): an urgent alert's rows too, however
-            # lately made. An incident sent 1.6 s after a routine alert missed the sweep
-            # that put the routine one back, and went after all of it (a re-check). A
-            # row a live job also holds is claimed by one of the two.
-            forgotten = sorted(set(forgotten) | set(ledger.take_urgent()))
+    seconds = config["REQUEUE_SECONDS"]
+    if _queue_is_empty(*own):
+        forgotten = ledger_sql.take_forgotten(
+            table, seconds=seconds, kinds=ledger.bulk_kinds, other_kinds=True
+        )
+    if ledger.bulk_kinds and _queue_is_empty(jobs.BULK):
+        forgotten += ledger_sql.take_forgotten(table, seconds=seconds, kinds=ledger.bulk_kinds)
+    if forgotten:
+        # Jobs were lost (Redis, a crash): an urgent alert's rows too, however lately
+        # made. An incident sent 1.6 s after a routine alert missed the sweep that put
+        # the routine one back, and went after all of it (a re-check). A row a live job
+        # also holds is claimed by one of the two.
+        forgotten = sorted(set(forgotten) | set(ledger.take_urgent()))
     db.session.commit()
     ids = sorted(set(forgotten) | set(unsent_emails) | (set(stalled) if outbox else set()))
     # At the front: a dead worker's unsent e-mails went behind a big alert's texts, at
