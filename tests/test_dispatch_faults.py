@@ -494,6 +494,8 @@ def test_a_live_job_keeps_its_lease_and_a_finished_one_leaves_none(app, app_ctx)
         with pytest.raises(RuntimeError), jobs._Lease(job_id, spec, 1):
             raise RuntimeError("its database connection dropped")
         assert not client.exists(jobs.ALIVE_PREFIX + job_id)
+        # Not kept for ever (an entry whose work another job did stayed: a review).
+        assert 0 < client.ttl(jobs.FAILURES_KEY) <= jobs.FAILURES_KEPT_SECONDS
         again = jobs.requeue_dead()
         assert again == (1 if attempt < jobs.JOB_RETRIES else 0), attempt
         if again:

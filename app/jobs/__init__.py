@@ -220,6 +220,9 @@ RUNNING_KEY = "jobs:running"
 ALIVE_PREFIX = "jobs:alive:"
 FAILURES_KEY = "jobs:failures"
 JOB_RETRIES = 3
+# The failures' count kept this long after the last: an entry whose work another job
+# then did (a sweep's put-back, a hand-back with other ids) was kept for ever (a review).
+FAILURES_KEPT_SECONDS = 86_400
 
 log = logging.getLogger(__name__)
 
@@ -280,6 +283,7 @@ class _Lease:
                     # Raised: its lease lapses now, and the sweeper queues it again.
                     pipe.hset(RUNNING_KEY, self.job_id, json.dumps(self.spec))
                     pipe.hincrby(FAILURES_KEY, work, 1)
+                    pipe.expire(FAILURES_KEY, FAILURES_KEPT_SECONDS)
                 else:
                     pipe.hdel(RUNNING_KEY, self.job_id)
                     pipe.hdel(FAILURES_KEY, work)
