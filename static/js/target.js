@@ -1645,7 +1645,7 @@
     var answers = inEnglish ? question.answer_options : question.answer_options_cy;
     // The question in its own language, marked so: a Welsh page read an English
     // question with Welsh rules (an outside check). "\u0000" holds its place.
-    var asked_in = inEnglish ? "en-GB" : "cy";
+    var askedIn = inEnglish ? "en-GB" : "cy";
     var asking = put && answers.length ? (" " + _("It asks “{question}”, with {n} answers.", { question: "\u0000", n: answers.length })).split("\u0000") : [""];
     if (question.confirm_receipt) { asking[asking.length - 1] += " " + _("It asks them to confirm they got it."); }
     if (lastCounts && lastCounts.needs_approval) {
@@ -1661,7 +1661,7 @@
     asking.forEach(function (part, n) {
       if (n) {
         var quoted = document.createElement("span");
-        quoted.lang = asked_in;
+        quoted.lang = askedIn;
         quoted.textContent = put;
         $("confirm-text").appendChild(quoted);
       }
@@ -1718,9 +1718,8 @@
     if (event.key === "Escape") { $("confirm-cancel").click(); }
   });
   $("confirm-send").addEventListener("click", function () {
-    // Known to be offline and the request failed: it never left, and it says so ("the
-    // alert may have gone" was said of a request the browser never sent: an outside
-    // check). Tried all the same: a browser may say offline wrongly (Chromium on Linux
+    // Whether the browser says it is offline, for the words if the request fails (see
+    // below). Tried all the same: a browser may say offline wrongly (Chromium on Linux
     // with a VPN alone: a review), and an urgent alert must not be held by it.
     var offline = navigator.onLine === false;
     $("confirm-send").disabled = true;
