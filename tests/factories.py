@@ -443,15 +443,17 @@ def empty_job_queues() -> None:
         jobs.QUEUES[name]().empty()
 
 
-def an_import_notice(number: str) -> int:
-    """An import's "you are registered" text to this number, recorded and committed."""
+def an_import_notice(address: str) -> int:
+    """An import's "you are registered" text to this number (or e-mail to this
+    address), recorded and committed."""
     from app.services import notices
 
     notice = notices.create_notice(
         resident_id=None,
         kind="import_notice",
-        channel="sms",
-        address=number,
+        channel="email" if "@" in address else "sms",
+        address=address,
+        subject="Registered" if "@" in address else None,
         body="You are registered",
     )
     db.session.commit()

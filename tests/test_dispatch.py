@@ -1691,17 +1691,9 @@ def test_a_routine_alerts_texts_wait_for_an_incidents_texts_nobody_is_sending(
     assert statuses(routine.id) == {"queued": 2}
     # A batch of an import's e-mails and texts: its e-mail goes, its text waits (asked
     # of the batch's first row alone, the text went behind the e-mail: a re-check).
-    mailed = notices.create_notice(
-        resident_id=None,
-        kind="import_notice",
-        channel="email",
-        address="imported@example.invalid",
-        subject="Registered",
-        body="You are registered",
-    )
-    db.session.commit()
+    mailed = an_import_notice("imported@example.invalid")
     texted = an_import_notice("+447700900438")
-    assert notices.send_notices([mailed.id, texted])["sent"] == 1
+    assert notices.send_notices([mailed, texted])["sent"] == 1
     assert providers.gateway.accepted_to("Messages") == []
     # The incident's texts sent, they go.
     deliver(ids(incident.id))

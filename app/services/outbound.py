@@ -379,8 +379,9 @@ def deliver(ledger: Ledger, ids: list[int]) -> dict[str, int]:
                 # queue, behind them. Under a rate limit a text job held its worker for
                 # 75-100 s, and with every worker so held, a dead job's e-mails put back
                 # at the front waited 66 s for one (an outside check).
-                # An urgent alert's go back ahead of a routine alert's waiting: its
-                # calls waited behind 52 routine calls (an outside check).
+                # An urgent alert's go back to the urgent queue, ahead of a routine
+                # alert's waiting: its calls waited behind 52 routine calls (an outside
+                # check).
                 enqueue(ledger, pending, after_seconds=handed_back, at_front=ledger.ahead(pending))
                 break
             if pending and not any(done.values()):
