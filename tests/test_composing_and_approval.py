@@ -270,6 +270,29 @@ def test_words_that_are_not_text_are_refused_not_turned_into_text(officer_client
     assert db.session.scalar(select(func.count()).select_from(AlertTemplate)) == 0
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("answer_options", [1, 2], "answer_options must be a list of words, each in quotes."),
+        ("answer_options_cy", "Ie", "answer_options_cy must be a list of words, each in quotes."),
+        ("recording_id", "7", 'recording_id must be a number, not text: 7, not "7".'),
+        ("recording_id", -1, "recording_id must be a whole number from 0 to"),
+        ("confirm_receipt", "yes", "confirm_receipt must be true or false."),
+    ],
+)
+def test_the_compose_preview_refuses_each_box_of_the_wrong_type_as_the_send_does(
+    officer_client, field, value, said
+):
+    # The preview dropped them quietly (answers of numbers, a tick of "yes") and showed
+    # the words as fine; only "Send now" refused them.
+    words = {"title": "Lock up", "body": "Sheds", "question": "Seen it?", field: value}
+    for path, body in (("/officers/compose", words), ("/officers/alerts", words | {"shapes": []})):
+        answer = officer_client.post(path, json=body)
+        assert answer.status_code == 400, path
+        assert answer.json["errors"][field].startswith(said), path
+    assert db.session.scalar(select(func.count()).select_from(Alert)) == 0
+
+
 def test_a_hand_made_requests_mistakes_are_said_in_the_pages_language(officer_client):
     # The page never sends these, but a Welsh page's answer to them was English, the
     # value named in it too ("nid text ("a")"): an outside check.

@@ -26,7 +26,7 @@ from app.auth import role_required
 from app.dao import places as places_dao
 from app.extensions import db
 from app.i18n import alert_status, police_of, script_words, when
-from app.models import CATEGORIES, MAX_ID, Alert
+from app.models import CATEGORIES, Alert
 from app.services import authorisation, forces, replies, teams
 from app.services.alerts import (
     AlertInvalid,
@@ -45,7 +45,10 @@ from app.services.alerts import (
     find_thread_root,
     follow_up_refusal,
     is_test,
+    json_flag,
+    json_strings,
     json_text,
+    json_whole_number,
     may_approve,
     never_taken,
     own_recording,
@@ -210,16 +213,10 @@ def preview():
     return jsonify(counts)
 
 
-def _strings(given) -> list[str] | None:
-    """The text items of a JSON list, the first ten (answers are at most four)."""
-    return [o for o in given[:10] if isinstance(o, str)] if isinstance(given, list) else None
-
-
 @bp.route("/compose", methods=["POST"])
 @role_required(*SENDERS)
 def compose():
     data = _json_body()
-    recording = data.get("recording_id")
     errors: dict[str, str] = {}
     words = {
         name: json_text(data, name, errors)
@@ -229,19 +226,22 @@ def compose():
     if mode not in ("live", "exercise"):
         # As the send says: "nonsense" was previewed as live (an outside check).
         errors["mode"] = _("Choose live or exercise.")
+    # Each box checked as the send checks it: answers of numbers, a recording's id as
+    # text and a tick of "yes" were dropped quietly, and only "Send now" refused them.
+    answers = json_strings(data, "answer_options", errors)
+    answers_cy = json_strings(data, "answer_options_cy", errors)
+    recording = json_whole_number(data, "recording_id", errors)
+    confirm_receipt = json_flag(data, "confirm_receipt", errors)
     if errors:
         return _invalid(AlertInvalid(errors))
     return jsonify(
         compose_preview(
             **words,
             mode=mode,
-            recording_id=own_recording(
-                current_user,
-                recording if type(recording) is int and 0 < recording <= MAX_ID else None,
-            ),
-            answer_options=_strings(data.get("answer_options")),
-            answer_options_cy=_strings(data.get("answer_options_cy")),
-            confirm_receipt=data.get("confirm_receipt") is True,
+            recording_id=own_recording(current_user, recording or None),
+            answer_options=answers,
+            answer_options_cy=answers_cy,
+            confirm_receipt=confirm_receipt,
         )
     )
 

@@ -39,7 +39,10 @@ from app.services.alerts.drafts import (
     AlertDraft,
     AlertInvalid,
     draft_from_json,
+    json_flag,
+    json_strings,
     json_text,
+    json_whole_number,
     written_again,
 )
 from app.services.alerts.lifecycle import (
@@ -98,7 +101,10 @@ from app.services.alerts.threads import (
 )
 
 __all__ = [
+    "json_flag",
+    "json_strings",
     "json_text",
+    "json_whole_number",
     "written_again",
     "APPROVERS",
     "FINISHED_STATUSES",

@@ -75,33 +75,51 @@ def json_text(data: dict[str, Any], name: str, errors: dict[str, str], default: 
     return value
 
 
+def json_strings(data: dict[str, Any], name: str, errors: dict[str, str]) -> list[str]:
+    """A list of text items of a JSON body (answers, channels): [] when absent."""
+    value = data.get(name) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        # Answers and channels are not names (an outside check).
+        errors[name] = gettext("%(name)s must be a list of words, each in quotes.", name=name)
+        return []
+    return value
+
+
+def json_whole_number(data: dict[str, Any], name: str, errors: dict[str, str]) -> int | None:
+    """A record's id or a count of a JSON body: None when absent."""
+    value = data.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        # "7" was told it "must be a whole number", which it is (an outside check).
+        errors[name] = gettext('%(name)s must be a number, not text: 7, not "7".', name=name)
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
+        errors[name] = gettext(
+            "%(name)s must be a whole number from 0 to %(most)s.", name=name, most=f"{MAX_ID:,}"
+        )
+        return None
+    return value
+
+
+def json_flag(data: dict[str, Any], name: str, errors: dict[str, str]) -> bool:
+    """A tick of a JSON body: false when absent."""
+    value = data.get(name)
+    if value is not None and not isinstance(value, bool):
+        errors[name] = gettext("%(name)s must be true or false.", name=name)
+    return value is True
+
+
 def draft_from_json(data: dict[str, Any]) -> AlertDraft:
     """An AlertDraft from the map page's JSON. Raises AlertInvalid for values of the
     wrong type (the page never sends them; a hand-made request might)."""
     errors: dict[str, str] = {}
 
     def strings(name: str) -> list[str]:
-        value = data.get(name) or []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            # Answers and channels are not names (an outside check).
-            errors[name] = gettext("%(name)s must be a list of words, each in quotes.", name=name)
-            return []
-        return value
+        return json_strings(data, name, errors)
 
     def whole_number(name: str) -> int | None:
-        value = data.get(name)
-        if value is None or value == "":
-            return None
-        if isinstance(value, str):
-            # "7" was told it "must be a whole number", which it is (an outside check).
-            errors[name] = gettext('%(name)s must be a number, not text: 7, not "7".', name=name)
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
-            errors[name] = gettext(
-                "%(name)s must be a whole number from 0 to %(most)s.", name=name, most=f"{MAX_ID:,}"
-            )
-            return None
-        return value
+        return json_whole_number(data, name, errors)
 
     def text(name: str, default: str = "") -> str:
         return json_text(data, name, errors, default)
@@ -122,9 +140,7 @@ def draft_from_json(data: dict[str, Any]) -> AlertDraft:
         errors["audience"] = gettext(
             "audience must be area (the shapes) or parent (the first alert's)."
         )
-    confirm_receipt = data.get("confirm_receipt")
-    if confirm_receipt is not None and not isinstance(confirm_receipt, bool):
-        errors["confirm_receipt"] = gettext("confirm_receipt must be true or false.")
+    confirm_receipt = json_flag(data, "confirm_receipt", errors)
     shapes = data.get("shapes")
     if shapes is not None and not isinstance(shapes, list):
         # Taken as no shapes, without a word (an outside check).
@@ -148,7 +164,7 @@ def draft_from_json(data: dict[str, Any]) -> AlertDraft:
         answer_options=[o for o in strings("answer_options") if o.strip()] or None,
         question_cy=text("question_cy") or None,
         answer_options_cy=[o for o in strings("answer_options_cy") if o.strip()] or None,
-        confirm_receipt=confirm_receipt is True,
+        confirm_receipt=confirm_receipt,
     )
     if errors:
         raise AlertInvalid(errors)
