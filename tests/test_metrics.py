@@ -6,6 +6,7 @@ from redis import Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from app import jobs
 from app.extensions import redis_store
 from app.services import metrics
 from tests.test_dispatch import send, statuses, wait_until
@@ -118,3 +119,15 @@ def test_the_workers_listening_and_the_sweepers_last_round_are_shown(client, app
         listening.register_death()
     assert found["community_alerts_workers"][()] == 1
     assert 0 <= found["community_alerts_sweeper_last_round_seconds"][()] < 30
+
+
+def test_each_queues_waiting_jobs_are_shown_the_bulk_queue_too(client, app_ctx):
+    # An import's jobs on the bulk queue were in no figure: the depth counts the three
+    # queues alerts wait on, and each queue is shown on its own.
+    jobs.enqueue("outbound.deliver_batch", "notices", [987654], on=jobs.BULK)
+    jobs.enqueue("outbound.deliver_batch", "notices", [987655], on=jobs.BULK)
+    jobs.enqueue("outbound.deliver_batch", "notices", [987656], on=jobs.NOTICES)
+    found = scrape(client)
+    waiting = {dict(k)["queue"]: v for k, v in found["community_alerts_queue_waiting"].items()}
+    assert waiting == {"notices": 1, "urgent": 0, "alerts": 0, "bulk": 2}
+    assert found["community_alerts_queue_depth"][()] == 1

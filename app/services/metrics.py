@@ -135,8 +135,9 @@ def _read_hash(key: str) -> dict[str, str]:
 
 
 class _Collector:
-    def __init__(self, queue_depth, scheduled, unfinished, oldest_s, hashes, workers, swept):
-        self.queue_depth, self.scheduled = queue_depth, scheduled
+    def __init__(self, queues, scheduled, unfinished, oldest_s, hashes, workers, swept):
+        self.queues, self.scheduled = queues, scheduled
+        self.queue_depth = sum(queues[name] for name in (jobs.NOTICES, jobs.URGENT, jobs.ALERTS))
         self.unfinished, self.oldest_s, self.hashes = unfinished, oldest_s, hashes
         self.workers, self.swept = workers, swept
 
@@ -164,6 +165,15 @@ class _Collector:
             ),
         ):
             yield GaugeMetricFamily(f"{PREFIX}_{name}", help_text, value=value)
+        # Each queue on its own: an import's jobs on the bulk queue were in no figure.
+        waiting = GaugeMetricFamily(
+            f"{PREFIX}_queue_waiting",
+            "Jobs waiting for a worker, by queue (notices, urgent, alerts, bulk)",
+            labels=["queue"],
+        )
+        for name, n in self.queues.items():
+            waiting.add_metric([name], n)
+        yield waiting
         unfinished = GaugeMetricFamily(
             f"{PREFIX}_deliveries_unfinished",
             "Alert messages still on their way (queued, sending, or waiting for the provider)",
@@ -219,7 +229,7 @@ def scrape() -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(
         _Collector(
-            jobs.waiting(),
+            {name: jobs.waiting(name) for name in jobs.QUEUES},
             sum(each.scheduled_job_registry.count for each in fast),
             unfinished,
             oldest,
