@@ -18,6 +18,7 @@ from sqlalchemy import select, text, update
 from app.extensions import db
 from app.models import AuditEvent, Officer, OutboxMessage, ResidentNotice, StaffSession
 from app.models.officer import AccountLink
+from app.services import forces
 from tests.factories import PASSWORDS, a_wrong_totp, error_tied_to, form_token, signed_in
 
 BROWSER = "Mozilla/5.0 (Linux; Android 14) Mobile Safari"
@@ -710,3 +711,62 @@ def test_an_officers_page_says_their_teams_or_that_with_none_they_send_anywhere(
     analyst = make_officer(role="analyst", email="analyst2@example.invalid")
     page = admin_client.get(f"/admin/officers/{analyst.id}").text
     assert "may send anywhere" not in page  # an analyst sends nothing (a re-check)
+
+
+def test_an_invited_officer_starts_in_the_team_chosen_or_in_none(
+    app, admin_client, make_officer, second_force
+):
+    """Found by an outside check: an invited officer started in no team, free to send
+    anywhere in the force until an admin found the teams page."""
+    from app.models import Team, team_members
+    from app.services.teams import create_team
+
+    admin = db.session.scalar(select(Officer).where(Officer.role == "admin"))
+    assert 'id="team"' not in admin_client.get("/admin/officers/invite").text  # no teams yet
+    team = create_team(admin, "Bristol Central")
+    with forces.unscoped():
+        theirs = Team(name="Swindon", force_id=second_force.id)
+        db.session.add(theirs)
+        db.session.commit()
+    page = admin_client.get("/admin/officers/invite").text
+    assert f'<option value="{team.id}">Bristol Central</option>' in page
+    assert "Swindon" not in page
+    base = {"name": "PC New", "role": "officer", "sign_in": "password"}
+    before = db.session.scalar(select(db.func.count()).select_from(Officer))
+    for team_value, role in (("abc", "officer"), (str(theirs.id), "officer"), ("99999", "officer")):
+        refused = post(
+            admin_client,
+            "/admin/officers/invite",
+            base | {"email": "new@police.example", "team": team_value, "role": role},
+        )
+        assert refused.status_code == 400, team_value
+        assert "Choose a team from the list" in error_tied_to(refused.text, "team")
+    analyst = post(
+        admin_client,
+        "/admin/officers/invite",
+        base | {"email": "new@police.example", "team": str(team.id), "role": "analyst"},
+    )
+    assert "An analyst is in no team" in error_tied_to(analyst.text, "team")
+    assert f'<option value="{team.id}" selected>' in analyst.text  # the choice kept
+    assert db.session.scalar(select(db.func.count()).select_from(Officer)) == before
+
+    made = post(
+        admin_client,
+        "/admin/officers/invite",
+        base | {"email": "new@police.example", "team": str(team.id)},
+    )
+    assert made.status_code == 302
+    new = db.session.scalar(select(Officer).where(Officer.email == "new@police.example"))
+    members = db.session.scalars(
+        select(team_members.c.officer_id).where(team_members.c.team_id == team.id)
+    ).all()
+    assert members == [new.id]
+    (joined,) = audit("team.members_changed")
+    assert joined.details == {"added": [new.id], "removed": []}
+    assert joined.actor_id == admin.id and joined.subject_id == str(team.id)
+    shown = admin_client.get(f"/admin/officers/{new.id}").text
+    assert "Bristol Central" in shown and "may send anywhere" not in shown
+    # No team chosen: none, as before.
+    post(admin_client, "/admin/officers/invite", base | {"email": "two@police.example"})
+    two = db.session.scalar(select(Officer).where(Officer.email == "two@police.example"))
+    assert "None: with no team" in admin_client.get(f"/admin/officers/{two.id}").text

@@ -49,7 +49,7 @@ from app.services.resident_import import (
     upload_import,
     view_import_report,
 )
-from app.services.teams import is_force_wide, team_names_of
+from app.services.teams import find_teams, is_force_wide, team_names_of
 from app.web import attachment
 
 bp = Blueprint("admin", __name__)
@@ -156,7 +156,7 @@ def _officer_page(account: Officer, **shown) -> str:
 @bp.route("/officers/invite", methods=["GET", "POST"])
 @role_required("admin")
 def invite():
-    form = {"email": "", "name": "", "role": "officer", "sign_in": "password"}
+    form = {"email": "", "name": "", "role": "officer", "sign_in": "password", "team": ""}
     errors: dict[str, str] = {}
     if request.method == "POST":
         # Cut well past the longest address, so that one too long is said to be (cut
@@ -172,6 +172,7 @@ def invite():
                     name=form["name"],
                     role=form["role"],
                     sso_only=form["sign_in"] == "sso",
+                    team=form["team"],
                 )
             except (AccountError, ContactRefused, PasswordRefused, ValueError) as refusal:
                 # The box at fault; an address refused is the e-mail's.
@@ -188,7 +189,12 @@ def invite():
             )
             return redirect(url_for("admin.officer", officer_id=account.id))
     return render_template(
-        "admin/invite.html", form=form, roles=ROLES, errors=errors, sso=sso_set_up()
+        "admin/invite.html",
+        form=form,
+        roles=ROLES,
+        errors=errors,
+        sso=sso_set_up(),
+        teams=find_teams(),
     ), (400 if errors else 200)
 
 

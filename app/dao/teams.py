@@ -154,6 +154,11 @@ def set_links(table, team_id: int, officer_ids: set[int]) -> tuple[set[int], set
     return added, removed
 
 
+def add_link(table, team_id: int, officer_id: int) -> None:
+    """One officer joins a team's rows in a link table (members or supervisors)."""
+    db.session.execute(insert(table).values(team_id=team_id, officer_id=officer_id))
+
+
 def find_staff(roles: tuple[str, ...]) -> list[Officer]:
     return list(
         db.session.scalars(select(Officer).where(Officer.role.in_(roles)).order_by(Officer.name))

@@ -33,6 +33,7 @@ from app.services.counters import key_digest
 from app.services.passwords import MIN_LENGTH as MIN_PASSWORD_LENGTH
 from app.services.passwords import PasswordRefused, check_password_policy, normalise
 from app.services.staff_sessions import end_session, end_sessions_of, start_session
+from app.services.teams import TeamRefused, add_new_member, team_for_new_account
 from app.services.text import TextRefused, checked_text
 
 # The policy's minimum and refusal, for callers that know only this module.
@@ -254,6 +255,7 @@ def create_officer(
     actor_id: int | None = None,
     audit: bool = False,
     force_id: int | None = None,
+    team_id: int | None = None,
 ) -> Officer:
     """A new staff account. Without a password it cannot sign in with one: it is
     invited (send_invitation) or signs in only through single sign-on. Raises
@@ -308,6 +310,9 @@ def create_officer(
             subject_id=officer.id,
             details={"role": role, "password": password is not None},
         )
+    if team_id is not None:  # in the same transaction: never an account without its team
+        db.session.flush()
+        add_new_member(actor_id, team_id, officer.id)
     db.session.commit()
     return officer
 
@@ -789,10 +794,12 @@ def _no_sso_refusal() -> str:
     )
 
 
-def invitation_mistakes(*, email: str, name: str, role: str, sign_in: str) -> dict[str, str]:
+def invitation_mistakes(
+    *, email: str, name: str, role: str, sign_in: str, team: str = ""
+) -> dict[str, str]:
     """Every mistake in an invitation's boxes at once, by box (the form said one a try:
-    an outside check). Reads nothing; invite_officer checks again, and what only it can
-    tell (the address has an account) is said then."""
+    an outside check). Reads only the force's teams; invite_officer checks again, and
+    what only it can tell (the address has an account) is said then."""
     from app.services.contacts import ContactRefused, normalise_email
 
     mistakes: dict[str, str] = {}
@@ -810,20 +817,35 @@ def invitation_mistakes(*, email: str, name: str, role: str, sign_in: str) -> di
         mistakes["sign_in"] = gettext("Choose how they sign in: with a password or single sign-on.")
     elif sign_in == "sso" and not sso_set_up():
         mistakes["sign_in"] = _no_sso_refusal()
+    try:
+        team_for_new_account(team, role if role in ROLES else "officer")
+    except TeamRefused as refusal:
+        mistakes["team"] = str(refusal)
     return mistakes
 
 
 def invite_officer(
-    admin: Officer, *, email: str, name: str, role: str, sso_only: bool = False
+    admin: Officer,
+    *,
+    email: str,
+    name: str,
+    role: str,
+    sso_only: bool = False,
+    team: str = "",
 ) -> Officer:
     """An admin makes an account: with an e-mailed link to set a password, or for
-    single sign-on only (no password, no link). Raises AccountError, ContactRefused."""
+    single sign-on only (no password, no link); in a team of the force when `team` (its
+    id, as the form sends it) is given. Raises AccountError, ContactRefused."""
     if admin.role != "admin" or not admin.active:
         raise AccountError(gettext("Only an administrator can do that."))
     if role not in ROLES:
         raise AccountError(_role_refusal(), field="role")
     if sso_only and not sso_set_up():
         raise AccountError(_no_sso_refusal(), field="sign_in")
+    try:
+        team_id = team_for_new_account(team, role)
+    except TeamRefused as refusal:
+        raise AccountError(str(refusal), field="team") from None
     officer = create_officer(
         email=email,
         name=name,
@@ -832,6 +854,7 @@ def invite_officer(
         actor_id=admin.id,
         audit=True,
         force_id=admin.force_id,
+        team_id=team_id,
     )
     if sso_only:
         return officer

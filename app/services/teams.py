@@ -514,6 +514,35 @@ def without_a_team(officer_ids: list[int]) -> list[str]:
     )
 
 
+def team_for_new_account(value: str, role: str) -> int | None:
+    """The team an invited account starts in (chosen from the force's teams), or None
+    for none. Raises TeamRefused: a team not of the list, or a role no team holds."""
+    if not value:
+        return None
+    team_id = whole_number(value)
+    if team_id is None or team_id not in {team.id for team in find_teams()}:
+        raise TeamRefused(gettext("Choose a team from the list. Reload the page and try again."))
+    if role not in MEMBER_ROLES:
+        raise TeamRefused(
+            gettext("An analyst is in no team (their reports cover the force): choose no team.")
+        )
+    return team_id
+
+
+def add_new_member(actor_id: int | None, team_id: int, officer_id: int) -> None:
+    """A new account joins a team, audited as a change of its members; in the caller's
+    transaction."""
+    teams_dao.add_link(team_members, team_id, officer_id)
+    teams_dao.touch_team(team_id)
+    create_audit_event(
+        "team.members_changed",
+        actor_id=actor_id,
+        subject_type="team",
+        subject_id=team_id,
+        details={"added": [officer_id], "removed": []},
+    )
+
+
 def set_members(admin: Officer, team_id: int, values: list[str]) -> Team:
     """The team's officers are exactly these. Raises TeamRefused."""
     return _set_people(
