@@ -770,3 +770,30 @@ def test_an_invited_officer_starts_in_the_team_chosen_or_in_none(
     post(admin_client, "/admin/officers/invite", base | {"email": "two@police.example"})
     two = db.session.scalar(select(Officer).where(Officer.email == "two@police.example"))
     assert "None: with no team" in admin_client.get(f"/admin/officers/{two.id}").text
+
+
+def test_an_invitation_from_a_welsh_page_is_in_welsh_then_english(
+    app, admin_client, providers, run_worker
+):
+    # It was English alone, whatever the page (a Welsh force's admin invites in Welsh).
+    data = {"name": "PC Newydd", "email": "newydd@police.example", "role": "officer"}
+    made = post(admin_client, "/admin/officers/invite?lang=cy", data | {"sign_in": "password"})
+    admin_client.get("/admin/?lang=en")
+    assert made.status_code == 302
+    run_worker()
+    (message,) = providers.mail.messages
+    assert message["Subject"] == "Eich cyfrif Community Alerts / Your Community Alerts account"
+    body = message.get_body(("plain",)).get_content()
+    welsh, english = body.split("----------")
+    assert welsh.startswith("Mae gweinyddwr wedi creu cyfrif i chi ar Heddlu Avon a Gwlad yr Haf")
+    assert "am 24 awr" in welsh and "tell your administrator" not in welsh
+    assert "An administrator has made you an account on Avon and Somerset Police" in english
+    links = re.findall(r"http\S+/account/set-password/\S+", body)
+    assert len(links) == 2 and links[0] == links[1]
+    # From an English page, English alone.
+    providers.mail.messages.clear()
+    post(admin_client, "/admin/officers/invite", data | {"email": "two@police.example"})
+    run_worker()
+    (message,) = providers.mail.messages
+    assert message["Subject"] == "Your Community Alerts account"
+    assert "Mae gweinyddwr" not in message.get_body(("plain",)).get_content()

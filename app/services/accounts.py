@@ -25,7 +25,7 @@ from app.dao import officers as officers_dao
 from app.dao.audit import create_audit_event
 from app.dao.locks import lock_until_commit
 from app.extensions import db, redis_store
-from app.i18n import role_name
+from app.i18n import current, in_language, role_name
 from app.models import ROLES, Officer
 from app.models.officer import AccountLink, RecoveryCode
 from app.services import forces
@@ -728,19 +728,12 @@ def _send_link(officer: Officer, kind: str, *, actor_id: int | None) -> int:
     base = config["PUBLIC_BASE_URL"].rstrip("/")
     with current_app.test_request_context(base_url=base):
         link = url_for("auth.account_link", token=token, _external=True)
-    hours = config["ACCOUNT_LINK_HOURS"]
-    service = f"{forces.force_by_id(officer.force_id).name} Police {config['SERVICE_NAME']}"
-    if kind == "invite":
-        subject = f"Your {config['SERVICE_NAME']} account"
-        opening = f"An administrator has made you an account on {service}."
-    else:
-        subject = f"Reset your {config['SERVICE_NAME']} password"
-        opening = f"An administrator has sent you a link to set a new password for {service}."
-    body = (
-        f"{opening}\n\nSet your password here (the link works once, for {hours} hours):"
-        f"\n{link}\n\nYou will then set up your second factor: an authenticator app on "
-        "your work phone.\n\nIf you did not expect this, tell your administrator."
-    )
+    # In the language of the admin's page; from a Welsh page, with the English after
+    # it (a Welsh force's staff had an English e-mail alone, and not all read Welsh).
+    languages = ("cy", "en") if current() == "cy" else ("en",)
+    written = [_link_email(officer, kind, link, language) for language in languages]
+    subject = " / ".join(subject for subject, _ in written)
+    body = "\n\n----------\n\n".join(body for _, body in written)
     notice = create_notice(
         resident_id=None,
         kind=f"staff_{kind}",
@@ -752,6 +745,36 @@ def _send_link(officer: Officer, kind: str, *, actor_id: int | None) -> int:
     )
     db.session.flush()
     return notice.id
+
+
+def _link_email(officer: Officer, kind: str, link: str, language: str) -> tuple[str, str]:
+    """An invitation's or a reset's subject and words in a language."""
+    config = current_app.config
+    force = forces.force_by_id(officer.force_id)
+    with in_language(language):
+        name = config["SERVICE_NAME"]
+        police = gettext("%(force)s Police", force=forces.display_name(force, language))
+        service = f"{police} {name}"
+        if kind == "invite":
+            subject = gettext("Your %(service)s account", service=name)
+            opening = gettext(
+                "An administrator has made you an account on %(service)s.", service=service
+            )
+        else:
+            subject = gettext("Reset your %(service)s password", service=name)
+            opening = gettext(
+                "An administrator has sent you a link to set a new password for %(service)s.",
+                service=service,
+            )
+        set_it = gettext(
+            "Set your password here (the link works once, for %(hours)s hours):",
+            hours=config["ACCOUNT_LINK_HOURS"],
+        )
+        then = gettext(
+            "You will then set up your second factor: an authenticator app on your work phone."
+        )
+        ending = gettext("If you did not expect this, tell your administrator.")
+    return subject, f"{opening}\n\n{set_it}\n{link}\n\n{then}\n\n{ending}"
 
 
 def _queue(notice_id: int) -> None:
