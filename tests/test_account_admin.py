@@ -797,3 +797,47 @@ def test_an_invitation_from_a_welsh_page_is_in_welsh_then_english(
     (message,) = providers.mail.messages
     assert message["Subject"] == "Your Community Alerts account"
     assert "Mae gweinyddwr" not in message.get_body(("plain",)).get_content()
+
+
+def test_an_address_invited_twice_at_once_is_refused_the_second_time_not_an_error(app, admin):
+    """Both invitations found the address free; the second broke the unique index (a
+    500). Here the first holds the address's lock while this one waits."""
+    from app.services.accounts import AccountError, invite_officer
+
+    holder = db.engine.connect()
+    holder.begin()
+    holder.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext(:name))"),
+        {"name": "officer-email:twice@police.example"},
+    )
+    said: list[str] = []
+
+    def invite_second():
+        with app.app_context():
+            try:
+                invite_officer(
+                    db.session.get(Officer, admin.id),
+                    email="Twice@police.example",
+                    name="Twice",
+                    role="officer",
+                )
+            except AccountError as refusal:
+                said.append(str(refusal))
+            finally:
+                db.session.rollback()
+
+    thread = threading.Thread(target=invite_second)
+    thread.start()
+    thread.join(0.5)
+    assert thread.is_alive()  # waiting for the lock, not looking yet
+    holder.execute(
+        text(
+            "INSERT INTO officers (email, name, role, force_id)"
+            " VALUES ('twice@police.example', 'Twice', 'officer', :force)"
+        ),
+        {"force": admin.force_id},
+    )
+    holder.commit()
+    holder.close()
+    thread.join(10)
+    assert said == ["There is already an account for twice@police.example."]

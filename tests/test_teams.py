@@ -13,6 +13,7 @@ from app.models import (
     Alert,
     AuditEvent,
     Delivery,
+    Officer,
     OutboxMessage,
     Place,
     ResidentNotice,
@@ -578,3 +579,44 @@ def test_a_refusal_names_a_few_of_many_areas_and_counts_the_rest(app_ctx):
     )
     few = PermittedArea(frozenset({1}), ("Bristol Central",), wards[:4])
     assert few.describe().count("(ward)") == 4 and "more" not in few.describe()
+
+
+def test_two_admins_naming_a_team_alike_at_once_get_the_refusal_not_an_error(app, people):
+    """Both found "Central" free; the second insert broke the unique index (a 500).
+    Here the first admin's naming holds the force's lock while this one waits: when it
+    gets it, the name is taken, and it is refused as a name taken before."""
+    import threading
+
+    from sqlalchemy import text
+
+    admin = people["admin"]
+    holder = db.engine.connect()
+    holder.begin()
+    holder.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext(:name))"),
+        {"name": f"team-names:{admin.force_id}"},
+    )
+    said: list[str] = []
+
+    def name_second():
+        with app.app_context():
+            try:
+                teams.create_team(db.session.get(Officer, admin.id), "central")
+            except teams.TeamRefused as refusal:
+                said.append(str(refusal))
+            finally:
+                db.session.rollback()
+
+    thread = threading.Thread(target=name_second)
+    thread.start()
+    thread.join(0.5)
+    assert thread.is_alive()  # waiting for the lock, not looking yet
+    holder.execute(
+        text("INSERT INTO teams (name, force_id) VALUES ('Central', :force)"),
+        {"force": admin.force_id},
+    )
+    holder.commit()
+    holder.close()
+    thread.join(10)
+    assert said == ["There is a team called “central” already."]
+    assert db.session.scalar(select(func.count()).select_from(Team)) == 1

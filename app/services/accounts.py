@@ -270,6 +270,9 @@ def create_officer(
     email = normalise_email(email).lower()
     if password is not None:
         password = check_password_policy(password, email=email, name=name)
+    # One account made for an address at a time: an invitation sent twice at once
+    # found the address free both times, and the second broke the unique index.
+    lock_until_commit(db.session, f"officer-email:{email}")
     with forces.unscoped():  # one account per address, whichever force it is in
         holder = find_by_email(email)
     own_force = force_id or forces.default_force().id

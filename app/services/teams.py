@@ -27,6 +27,7 @@ from sqlalchemy import select
 from app.dao import places as places_dao
 from app.dao import teams as teams_dao
 from app.dao.audit import create_audit_event
+from app.dao.locks import lock_until_commit
 from app.extensions import db
 from app.models import Alert, Officer, Team, TeamArea, team_members, team_supervisors
 from app.services import forces
@@ -419,10 +420,18 @@ def _audit(admin: Officer, event: str, team_id: int, details: dict) -> None:
     )
 
 
+def _one_naming_at_a_time(force_id: int) -> None:
+    """A force's teams are named (made or renamed) one at a time: two admins naming a
+    team "Central" at once both found the name free, and the second's insert broke the
+    unique index (a 500, where "There is a team called … already" was due)."""
+    lock_until_commit(db.session, f"team-names:{force_id}")
+
+
 def create_team(admin: Officer, name: str) -> Team:
     """Raises TeamRefused."""
     name = _name(name)
     with transaction():
+        _one_naming_at_a_time(admin.force_id)
         if teams_dao.find_team_named(name) is not None:
             raise TeamRefused(gettext("There is a team called “%(name)s” already.", name=name))
         team = Team(name=name, force_id=admin.force_id)
@@ -443,6 +452,7 @@ def rename_team(admin: Officer, team_id: int, name: str) -> Team:
     """Raises TeamRefused."""
     name = _name(name)
     with transaction():
+        _one_naming_at_a_time(admin.force_id)
         team = _locked_team(team_id)
         other = teams_dao.find_team_named(name)
         if other is not None and other.id != team.id:
