@@ -841,3 +841,23 @@ def test_an_address_invited_twice_at_once_is_refused_the_second_time_not_an_erro
     holder.close()
     thread.join(10)
     assert said == ["There is already an account for twice@police.example."]
+
+
+def test_an_invitation_that_fails_before_its_link_is_recorded_leaves_no_account(
+    app, admin_client, monkeypatch
+):
+    # Made in two transactions, an account was kept without the link to sign in by
+    # when the second failed (a worker killed between, the database gone).
+    from app.services import accounts
+
+    def lost(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(accounts, "_send_link", lost)
+    data = {"name": "PC Lost", "email": "lost@police.example", "role": "officer"}
+    admin = db.session.scalar(select(Officer).where(Officer.role == "admin"))
+    with pytest.raises(RuntimeError):
+        accounts.invite_officer(admin, **data)
+    db.session.rollback()
+    assert db.session.scalar(select(Officer).where(Officer.email == data["email"])) is None
+    assert audit("officer.created") == []

@@ -35,6 +35,7 @@ from app.services.passwords import PasswordRefused, check_password_policy, norma
 from app.services.staff_sessions import end_session, end_sessions_of, start_session
 from app.services.teams import TeamRefused, add_new_member, team_for_new_account
 from app.services.text import TextRefused, checked_text
+from app.services.transaction import transaction
 
 # The policy's minimum and refusal, for callers that know only this module.
 __all__ = ["MIN_PASSWORD_LENGTH", "PasswordRefused"]
@@ -245,7 +246,14 @@ def find_by_email(email: str) -> Officer | None:
     )
 
 
-def create_officer(
+def create_officer(**account) -> Officer:
+    """A new staff account, committed (see _add_officer for what it takes and
+    raises)."""
+    with transaction():
+        return _add_officer(**account)
+
+
+def _add_officer(
     *,
     email: str,
     name: str,
@@ -316,7 +324,7 @@ def create_officer(
     if team_id is not None:  # in the same transaction: never an account without its team
         db.session.flush()
         add_new_member(actor_id, team_id, officer.id)
-    db.session.commit()
+    db.session.flush()
     return officer
 
 
@@ -872,23 +880,25 @@ def invite_officer(
         team_id = team_for_new_account(team, role)
     except TeamRefused as refusal:
         raise AccountError(str(refusal), field="team") from None
-    officer = create_officer(
-        email=email,
-        name=name,
-        role=role,
-        password=None,
-        actor_id=admin.id,
-        audit=True,
-        force_id=admin.force_id,
-        team_id=team_id,
-    )
-    if sso_only:
-        return officer
-    notice_id = _send_link(officer, "invite", actor_id=admin.id)
-    create_audit_event(
-        LINK_KINDS["invite"], actor_id=admin.id, subject_type="officer", subject_id=officer.id
-    )
-    db.session.commit()
+    # The account, its team, its link and their audit events in one transaction: made
+    # in two, a worker killed between left an account with no link to sign in by.
+    with transaction():
+        officer = _add_officer(
+            email=email,
+            name=name,
+            role=role,
+            password=None,
+            actor_id=admin.id,
+            audit=True,
+            force_id=admin.force_id,
+            team_id=team_id,
+        )
+        if sso_only:
+            return officer
+        notice_id = _send_link(officer, "invite", actor_id=admin.id)
+        create_audit_event(
+            LINK_KINDS["invite"], actor_id=admin.id, subject_type="officer", subject_id=officer.id
+        )
     _queue(notice_id)
     return officer
 
