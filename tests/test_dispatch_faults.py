@@ -589,6 +589,45 @@ def test_a_dead_workers_stalled_rows_go_back_at_the_front_of_the_queue(
     assert jobs.waiting() == waiting + 1
 
 
+def test_an_incidents_lost_rows_go_back_while_a_routine_alerts_jobs_wait(
+    app, providers, make_officer, make_resident, run_worker
+):
+    """Found by reading (a review, shown with 300 routine jobs): an incident's jobs
+    lost (Redis at its fan-out, a crash between commit and enqueue), a routine alert's
+    texts waited for its texts, their jobs handed back to the alerts queue each
+    second; the sweeper put lost rows back only with the alerts queue empty, which it
+    never was, and neither alert sent a text. An urgent alert's lost rows go back
+    whenever its own queue is empty."""
+    from app import jobs
+    from app.services import dispatch
+    from tests.test_dispatch import routine_and_incident
+
+    for n in range(2):
+        make_resident(postcode="BS1 6AD", sms=f"+4477009005{n:02d}", email=None, voice=None)
+    routine, incident = routine_and_incident(make_officer())
+    lost = sorted(db.session.scalars(select(Delivery.id).where(Delivery.alert_id == incident.id)))
+    assert len(lost) == 2
+    db.session.execute(
+        text("UPDATE deliveries SET updated_at = now() - interval '1 hour' WHERE id = ANY(:ids)"),
+        {"ids": lost},
+    )
+    db.session.commit()
+    mine = sorted(db.session.scalars(select(Delivery.id).where(Delivery.alert_id == routine.id)))
+    for row in mine:  # the routine alert's jobs wait, handing themselves back
+        jobs.enqueue("outbound.deliver_batch", "alerts", [row])
+    assert dispatch.sweep()["requeued"] == 2
+    (job,) = jobs.urgent_queue().jobs
+    assert sorted(job.args[1]) == lost
+    assert jobs.waiting(jobs.ALERTS) == 2
+    run_worker()
+    texted = providers.gateway.accepted_to("Messages")
+    assert len(texted) == 4
+    assert {s for (s,) in db.session.execute(select(Delivery.status))} <= {"sent", "delivered"}
+    # The incident's first: its texts were what the routine alert's waited for.
+    first = {d.address for d in db.session.scalars(select(Delivery).where(Delivery.id.in_(lost)))}
+    assert set(texted[:2]) == first
+
+
 def blocked_signals(thread_id: int) -> set[int]:
     """The signals a thread of this process blocks, from its SigBlk mask in /proc."""
     status = Path(f"/proc/self/task/{thread_id}/status").read_text()

@@ -476,11 +476,13 @@ def urgent_rows_to_send(
     )
 
 
-def take_urgent_queued(*, urgent: tuple) -> list[int]:
-    """The queued, due rows of urgent alerts that are sending, however lately touched;
-    touched now, as take_forgotten's."""
+def take_urgent_queued(*, urgent: tuple, seconds: float | None = None) -> list[int]:
+    """The queued, due rows of urgent alerts that are sending, however lately touched
+    (or, with `seconds`, untouched for that long: forgotten); touched now, as
+    take_forgotten's."""
     if not urgent:
         return []
+    untouched = "AND d.updated_at < now() - make_interval(secs => :secs)" if seconds else ""
     return list(
         db.session.execute(
             text(
@@ -489,10 +491,11 @@ def take_urgent_queued(*, urgent: tuple) -> list[int]:
                 FROM {_WITH_FIRST}
                 WHERE d.alert_id = a.id AND a.status = 'sending' AND d.status = 'queued'
                   AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= now()) AND {_URGENT}
+                  {untouched}
                 RETURNING d.id
                 """
             ),
-            {"urgent": list(urgent)},
+            {"urgent": list(urgent), "secs": seconds or 0},
         ).scalars()
     )
 

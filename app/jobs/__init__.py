@@ -362,7 +362,8 @@ def requeue_dead(
         failures = int(client.hget(FAILURES_KEY, _work_key(spec)) or 0)
         if failures > JOB_RETRIES:
             # It fails each time: its rows are left to the sweeper's own way back,
-            # once the queue is empty (outbound.sweep), and the error is in the log.
+            # once their queue is empty (outbound.sweep: an urgent alert's, once the
+            # urgent queue is), and the error is in the log.
             log.error("job %s failed %s times: not queued again", spec["name"], failures)
             client.hdel(FAILURES_KEY, _work_key(spec))
             continue

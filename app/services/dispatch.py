@@ -268,8 +268,8 @@ ALERTS = outbound.Ledger(
     urgent_rows_waiting=lambda channel: ledger_sql.urgent_rows_to_send(
         urgent=current_app.config["URGENT_CATEGORIES"], channel=channel, within_s=URGENT_SECONDS
     ),
-    take_urgent=lambda: ledger_sql.take_urgent_queued(
-        urgent=current_app.config["URGENT_CATEGORIES"]
+    take_urgent=lambda seconds=None: ledger_sql.take_urgent_queued(
+        urgent=current_app.config["URGENT_CATEGORIES"], seconds=seconds
     ),
 )
 

@@ -146,8 +146,9 @@ class Ledger:
     # sends take their channel's rate (a routine alert's do; a resident's code, of use
     # for minutes, does not wait on an incident's texts, which can take hours).
     yields_to_urgent: bool = False
-    # Every queued and due row of an urgent alert, taken with the forgotten ones.
-    take_urgent: Callable[[], list[int]] = lambda: []
+    # Every queued and due row of an urgent alert, taken with the forgotten ones (with
+    # a number of seconds, only those untouched for that long: forgotten themselves).
+    take_urgent: Callable[..., list[int]] = lambda seconds=None: []
 
     def __post_init__(self) -> None:
         _MADE[self.name] = self
@@ -1074,6 +1075,12 @@ def sweep(ledger: Ledger) -> dict[str, int]:
         forgotten = ledger_sql.take_forgotten(
             table, seconds=seconds, kinds=ledger.bulk_kinds, other_kinds=True
         )
+    elif ledger.queue == jobs.ALERTS and _queue_is_empty(jobs.URGENT):
+        # An urgent alert's lost rows whatever waits on the alerts queue: a routine
+        # alert's texts wait for them (_free_of_urgent), its jobs handed back to the
+        # alerts queue each second, which was never empty, and neither alert sent a
+        # text (found by reading, shown with 300 routine jobs).
+        forgotten = ledger.take_urgent(seconds)
     if ledger.bulk_kinds and _queue_is_empty(jobs.BULK):
         forgotten += ledger_sql.take_forgotten(table, seconds=seconds, kinds=ledger.bulk_kinds)
     if forgotten:
