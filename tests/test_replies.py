@@ -1371,3 +1371,18 @@ def test_deleting_ones_details_takes_what_ones_number_texted_before_one_register
     assert len(all_replies()) == 4
     delete_resident(db.session.merge(leaving))
     assert sorted(r.address for r in all_replies()) == ["+447700900932", "+447700900933"]
+    # A number typed and never confirmed is nobody's: its texts are not taken with
+    # the one who typed it, and do not keep a resident's from going with theirs.
+    gateway.text_in(inbound(providers), "+447700900934", "A tip about the van")
+    gateway.text_in(inbound(providers), "+447700900935", "My own earlier text")
+    db.session.rollback()
+    stranger = make_resident(sms="+447700900934", verified=False)
+    owner = make_resident(sms="+447700900935")
+    make_resident(sms="+447700900935", verified=False)  # typed by someone else
+    delete_resident(db.session.merge(stranger))
+    delete_resident(db.session.merge(owner))
+    assert sorted(r.address for r in all_replies()) == [
+        "+447700900932",
+        "+447700900933",
+        "+447700900934",
+    ]

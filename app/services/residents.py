@@ -817,12 +817,21 @@ def _delete_unclaimed_replies(resident: Resident) -> None:
     """What their number sent that is filed under no resident (texted before they
     registered it, or while another resident held it too) goes with them, unless
     someone else holds the number now: it is theirs as much. What is filed under
-    them goes with the resident's row. (It stayed: an outside check.)"""
-    numbers = {c.address for c in resident.channels if c.channel in ("sms", "voice")}
+    them goes with the resident's row. (It stayed: an outside check.) A number is
+    theirs, or another's, once proved: a number typed and never confirmed let someone
+    erase a stranger's texts from the inbox by deleting their own details, or keep a
+    resident's from going with theirs (an outside check)."""
+    numbers = {
+        c.address
+        for c in resident.channels
+        if c.channel in ("sms", "voice") and c.verified_at is not None
+    }
     if not numbers:
         return
     held_by_others = select(ResidentChannel.address).where(
-        ResidentChannel.resident_id != resident.id, ResidentChannel.address.in_(numbers)
+        ResidentChannel.resident_id != resident.id,
+        ResidentChannel.address.in_(numbers),
+        ResidentChannel.verified_at.is_not(None),
     )
     db.session.execute(
         delete(Reply).where(
