@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from lxml import etree, html
 from sqlalchemy import func, select, text
 
@@ -756,3 +757,64 @@ def test_a_welsh_question_is_checked_as_the_english_one_is(officer_client, make_
         ["Do", "Naddo"],
     )
     assert alert.question_cy is None and alert.answer_options_cy is None
+
+
+WELSH_ONLY = {"title": "", "body": "", **WELSH}
+ENGLISH_ASK = {"question": "Seen it?", "answer_options": ["Yes", "No"]}
+
+
+@pytest.mark.parametrize(
+    ("words", "key", "said"),
+    [
+        (
+            WELSH_ONLY | {"question_cy": "Welaist ti?", "answer_options_cy": ["Do"]},
+            "answer_options_cy",
+            "Give at least two answers to choose from.",
+        ),
+        (
+            WELSH_ONLY | {"answer_options_cy": ["Do", "Naddo"]},
+            "question_cy",
+            "Write the Welsh question the Welsh answers are for",
+        ),
+        (
+            ENGLISH | WELSH | ENGLISH_ASK | {"answer_options_cy": ["Do", "Naddo"]},
+            "question_cy",
+            "Write the Welsh question the Welsh answers are for",
+        ),
+        (
+            ENGLISH | WELSH | ENGLISH_ASK | {"question_cy": "Welaist ti?"},
+            "answer_options_cy",
+            "Give at least two answers to choose from.",
+        ),
+        (
+            ENGLISH
+            | WELSH
+            | ENGLISH_ASK
+            | {"question_cy": "Welaist ti?", "answer_options_cy": ["Do", "Naddo", "Efallai"]},
+            "answer_options_cy",
+            "Give each of the 2 English answers in Welsh, in the same order.",
+        ),
+        (ENGLISH | {"answer_options": ["Yes", "No"]}, "question", "Write the question the"),
+        (ENGLISH | {"question": "Seen it?", "answer_options": ["Yes"]}, "answer_options", "Give"),
+    ],
+)
+def test_the_preview_says_at_send_what_the_send_refuses_of_a_question_not_finished(
+    officer_client, words, key, said
+):
+    """Found by an outside check: a Welsh-only alert's Welsh question with one answer
+    was asked "Send … now? It asks “Welaist ti?”, with 1 answers.", and only "Send
+    now" refused it; answers with no question, and the Welsh short of the English, the
+    same. The preview says it as "unfinished" (shown at "Send…", not as it is typed),
+    in the send's words, at the same box."""
+    preview = officer_client.post("/officers/compose", json=words).json
+    assert preview["unfinished"][key].startswith(said)
+    assert key not in preview["refused"]
+    sent = officer_client.post("/officers/alerts", json=words | {"shapes": []})
+    assert sent.status_code == 400
+    assert sent.json["errors"][key] == preview["unfinished"][key]
+    assert db.session.scalar(select(func.count()).select_from(Alert)) == 0
+
+
+def test_a_finished_question_is_not_said_to_be_unfinished(officer_client):
+    for words in (ENGLISH | ENGLISH_ASK, ENGLISH | WELSH | WELSH_ASK, ENGLISH, WELSH_ONLY):
+        assert officer_client.post("/officers/compose", json=words).json["unfinished"] == {}

@@ -1558,13 +1558,17 @@
       return;
     }
     // A question needs two answers to choose from: said here, at the answers, not
-    // after "Send now" (an outside check).
+    // after "Send now" (an outside check); in the boxes it is asked from (written in
+    // Welsh alone, the Welsh ones: one Welsh answer was asked "with 1 answers", and
+    // only "Send now" refused it, another). The preview says the rest (below).
     var question = asked();
-    if (question.question.trim() && question.answer_options.length < 2) {
-      var empty = Array.prototype.filter.call(document.querySelectorAll(".answer-option"), function (input) {
+    var askedInWelsh = !$("title").value.trim() && !$("body").value.trim();
+    var askedQuestion = askedInWelsh ? question.question_cy : question.question;
+    if (askedQuestion.trim() && (askedInWelsh ? question.answer_options_cy : question.answer_options).length < 2) {
+      var empty = Array.prototype.filter.call(document.querySelectorAll(askedInWelsh ? ".answer-option-cy" : ".answer-option"), function (input) {
         return !input.value.trim();
       })[0];
-      composeError(_("Give at least two answers to choose from."), empty || $("answer-1"));
+      composeError(_("Give at least two answers to choose from."), empty || $(askedInWelsh ? "answer-cy-1" : "answer-1"));
       return;
     }
     // The Welsh answers are the English ones in the same order: as many of them.
@@ -1600,8 +1604,12 @@
       });
       return;
     }
-    var said = lastCompose && lastCompose.words === current ? lastCompose.refused || {} : {};
-    var refusedKey = Object.keys(said)[0];
+    // What it refuses as typed first, then what it refuses of a question not finished
+    // (answers with no question, the Welsh short of the English), which the page does
+    // not say while it is being typed.
+    var fresh = lastCompose && lastCompose.words === current ? lastCompose : null;
+    var said = fresh ? Object.assign({}, fresh.unfinished || {}, fresh.refused || {}) : {};
+    var refusedKey = Object.keys((fresh && fresh.refused) || {})[0] || Object.keys(said)[0];
     if (refusedKey) {
       composeError(said[refusedKey], refusedBox(refusedKey, (lastCompose.refused_answer || {})[refusedKey]));
       return;

@@ -367,6 +367,37 @@ def test_the_question_in_welsh_too_goes_with_the_welsh_and_is_checked_before_sen
     assert page.console_errors == []
 
 
+def test_a_question_not_finished_is_said_before_the_question_in_either_language(
+    page, sign_in_page, bristol_residents
+):
+    """Found by an outside check: written in Welsh alone, its Welsh question with one
+    answer was asked "Send … now? It asks “Welaist ti?”, with 1 answers.", and only
+    "Send now" refused it; answers with no question went to the question too."""
+    sign_in_page("officer")
+    centre_on_bs1(page)
+    page.locator("#welsh-version summary").click()
+    fill_in(page, {"#title-cy": "Fan wedi ei dwyn", "#body-cy": "Cafodd fan ei dwyn."})
+    page.locator("#ask summary").click()
+    fill_in(page, {"#question-cy": "Welaist ti?", "#answer-cy-1": "Do"})
+    page.get_by_role("button", name="Send…").click()
+    expect(page.locator("#confirm")).to_be_hidden()
+    expect(page.locator("#compose-error")).to_have_text("Give at least two answers to choose from.")
+    expect(page.locator("#answer-cy-2")).to_be_focused()
+    # Answers with no question: the preview says so at "Send…", not as it is typed.
+    fill_in(page, {"#question-cy": "", "#answer-cy-2": "Naddo"})
+    expect(page.locator("#words-refused")).to_be_hidden()
+    page.get_by_role("button", name="Send…").click()
+    expect(page.locator("#confirm")).to_be_hidden()
+    expect(page.locator("#compose-error")).to_contain_text(
+        "Write the Welsh question the Welsh answers are for"
+    )
+    expect(page.locator("#question-cy")).to_be_focused()
+    page.locator("#question-cy").fill("Welaist ti?")
+    page.get_by_role("button", name="Send…").click()
+    expect(page.locator("#confirm")).to_contain_text("It asks “Welaist ti?”, with 2 answers.")
+    assert page.console_errors == []
+
+
 def test_send_waits_for_the_words_preview_no_more_than_a_moment(
     page, sign_in_page, bristol_residents
 ):

@@ -68,6 +68,23 @@ def compose_preview(
     refused_answer: dict[str, int] = {}
     _answers_as_typed(refused, answer_options, welsh=False, at=refused_answer)
     _answers_as_typed(refused, answer_options_cy, welsh=True, at=refused_answer)
+    # And what the send refuses of a question not finished (one answer, answers with
+    # no question, the Welsh short of the English), said at "Send…" but not as it is
+    # typed: "Send … now? It asks “Welaist ti?”, with 1 answers." was asked, and only
+    # "Send now" refused it (an outside check).
+    unfinished = _ask_unfinished(
+        AlertDraft(
+            title=title,
+            body=body,
+            title_cy=title_cy or None,
+            body_cy=body_cy or None,
+            question=question or None,
+            answer_options=answer_options or None,
+            question_cy=question_cy or None,
+            answer_options_cy=answer_options_cy or None,
+            confirm_receipt=confirm_receipt,
+        )
+    )
     answer_options = answer_options[:MAX_OPTIONS]
     answer_options_cy = answer_options_cy[:MAX_OPTIONS]
     force_row = forces.current_force()
@@ -212,6 +229,8 @@ def compose_preview(
     return {
         "refused": refused,
         "refused_answer": refused_answer,
+        # (What the preview refuses of those boxes as typed is said instead.)
+        "unfinished": {key: said for key, said in unfinished.items() if key not in refused},
         "sms": {
             "text": sms,
             **length.as_dict(),
@@ -260,6 +279,16 @@ def compose_preview(
             else None,
         },
     }
+
+
+ASK_FIELDS = ("question", "answer_options", "question_cy", "answer_options_cy")
+
+
+def _ask_unfinished(draft: AlertDraft) -> dict[str, str]:
+    """What the send's checks refuse in the draft's question and answers, by box."""
+    errors: dict[str, str] = {}
+    check_words(draft, errors, {})
+    return {key: errors[key] for key in ASK_FIELDS if key in errors}
 
 
 def check_words(
