@@ -4417,3 +4417,74 @@ def test_a_send_waits_out_three_provider_waits_in_its_job_in_all(app_ctx):
             waited.result(timeout=30)
     assert Provider.sent == 0
     assert holds.waits == sender.WAITS_IN_PLACE + 1  # the last one handed back
+
+
+def test_a_code_by_call_during_an_incidents_calls_takes_a_freed_line_and_stops_no_job(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """Found by reading (a review, shown with a code by call while an incident's calls
+    held the lines): the lines freed were kept for the incident's calls, so the code
+    had none and was given up at ten minutes; and its job, handed back to wait for a
+    line, came back to the notices queue each second, each time every alert's job
+    making way for it. It takes a freed line as the incident's calls do, and a job
+    waiting for a line asks no job to make way."""
+    from app import jobs
+    from app.channels.lines import URGENT, URGENT_SECONDS, Lines
+    from app.extensions import redis_store
+    from app.services import notices, outbound
+
+    calls_of_two_alerts(providers, officer, make_resident, app, monkeypatch, "+441174960861")
+    lines = Lines(redis_store.client, 1, hold_seconds=60)
+    assert lines.keep("kept:incident:", 1) == ["kept:incident:1"]  # its call holds the line
+    redis_store.client.set(URGENT, 1, px=URGENT_SECONDS * 1000)  # more of its calls wait
+    code = notices.create_notice(
+        resident_id=None, kind="verify_code", channel="voice", address="+441174960862", body="1 2 3"
+    )
+    db.session.commit()
+    jobs.enqueue("outbound.deliver_batch", "alerts", [987654])  # another job waits
+    assert notices.send_notices([code.id])["sent"] == 0  # no line: handed back
+    (waiting,) = jobs.notices_queue().scheduled_job_registry.get_job_ids()
+    assert waiting.startswith(jobs.WAITING_PREFIX)
+    empty_job_queues()
+    jobs.enqueue("outbound.deliver_batch", "notices", [code.id], on=jobs.NOTICES, job_id=waiting)
+    assert outbound._code_waits() is False  # back on the queue, it stops no alert's job
+    jobs.enqueue("outbound.deliver_batch", "notices", [987655], on=jobs.NOTICES)
+    assert outbound._code_waits() is True  # a code's first try does
+    empty_job_queues()
+    lines.release("kept:incident:1")  # the incident's call ended: its line is freed
+    jobs.enqueue("outbound.deliver_batch", "alerts", [987654])
+    assert notices.send_notices([code.id])["sent"] == 1
+    assert providers.gateway.accepted_to("Calls") == ["+441174960862"]
+    empty_job_queues()
+
+
+def test_a_routine_job_waiting_for_an_incidents_texts_holds_no_transaction_open(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """Found by a review: a routine alert's job waiting in place for an incident's
+    texts (no other job waiting) slept with the transaction of its question open, its
+    connection idle in it (48 of 125 samples)."""
+    import threading
+
+    from tests.test_outbound import idle_in_transaction
+
+    monkeypatch.setitem(app.config, "RATE_LIMITS", {"sms": 10, "voice": 0, "email": 0})
+    make_resident(postcode="BS1 6AD", sms="+447700900471", email=None, voice=None)
+    routine, incident = routine_and_incident(officer)
+    rows = ids(routine.id)
+    db.session.rollback()  # (the test's own session idle in none either)
+
+    def send_routine():
+        with app.app_context():
+            deliver(rows)
+
+    sending = threading.Thread(target=send_routine)
+    sending.start()
+    idle = idle_in_transaction(lambda: sending.is_alive(), for_seconds=1.5)
+    db.session.execute(
+        text("UPDATE deliveries SET status = 'sent' WHERE alert_id = :id"), {"id": incident.id}
+    )
+    db.session.commit()  # the incident's texts went: the routine one goes
+    sending.join(10)
+    assert statuses(routine.id) == {"sent": 1}
+    assert len(idle) >= 10 and max(idle) == 0, idle

@@ -2511,6 +2511,18 @@ def test_a_link_asked_for_is_not_lost_when_its_job_fails_before_recording_it(
     monkeypatch.setattr(verification, "send_manage_link", real)
     assert verification.send_requested_manage_link(key) is True
     assert not verification.send_requested_manage_link(key)  # once
+    # And once if the job goes again after recording its notice, the request not yet
+    # taken (killed between, or Redis failing): it recorded a second link (a review).
+    redis_store.client.set(f"manage-request:{key}", "+447700900123", ex=60)
+    assert not verification.send_requested_manage_link(key)
+    assert (
+        db.session.scalar(
+            select(func.count())
+            .select_from(ResidentNotice)
+            .where(ResidentNotice.kind == "manage_link")
+        )
+        == 1
+    )
     from app.jobs import notices_queue
 
     notices_queue().empty()

@@ -62,9 +62,10 @@ return 0
 
 # + a channel: set while an urgent alert's sends through it wait for turns or take
 # them, a little longer than the gap between two of their turns. A routine alert's job
-# claims no more of its rows on that channel meanwhile (services/outbound.py): they
-# shared the rate, and after a database outage an incident's last texts went after
-# 18 to 39 of a routine alert's (an outside check).
+# asks the database whether an urgent alert has rows of the channel to send, and reads
+# this mark only when the database cannot say (services/outbound.py): they shared the
+# rate, and after a database outage an incident's last texts went after 18 to 39 of a
+# routine alert's (an outside check).
 URGENT_MARK = "ratelimit:urgent:"
 
 

@@ -57,7 +57,8 @@ def bulk_queue() -> Queue:
     """The queue of long jobs (an import of 100,000 rows takes minutes): apart, so that
     one never holds up an alert (an outside check: an incident alert waited 185 s
     behind an import, the installation's one worker busy with it). `flask worker`
-    takes both, alerts first; `flask worker --alerts-only` never takes these."""
+    takes it after the notices, urgent and alerts queues; `flask worker --alerts-only`
+    never takes it."""
     return Queue(f"{current_app.config['RQ_QUEUE']}-bulk", connection=redis_store.client)
 
 
@@ -109,8 +110,9 @@ def enqueue(
 ):
     """Queue the job called `name` (module.function under app.jobs) with these
     arguments, now or after_seconds from now (run by RQ's scheduler in `flask worker`),
-    on the queue named `on` (NOTICES, ALERTS or BULK: behind any alert). `options` are
-    RQ's (result_ttl, failure_ttl, at_front...)."""
+    on the queue named `on` (NOTICES, URGENT, ALERTS or BULK: behind any alert; a job of
+    BULK_JOBS or NOTICE_JOBS on its own whatever `on` says). `options` are RQ's
+    (result_ttl, failure_ttl, at_front, job_id...)."""
     if name not in JOBS:
         raise ValueError(f"no job called {name}")
     target = f"app.jobs.{name}"
@@ -152,6 +154,17 @@ def enqueue_many(
         with redis_store.client.pipeline() as pipe:
             QUEUES[on]().enqueue_many(jobs, pipeline=pipe)
             pipe.execute()
+
+
+# The id of a job handed back to wait for something that does not end on a clock (a
+# free line, a number's call in doubt): on the notices queue, it does not ask the
+# alerts' jobs to make way (outbound._code_waits).
+WAITING_PREFIX = "waits-"
+
+
+def waiting_first_tries(on: str) -> int:
+    """How many jobs on the queue named are not waiting for a line (WAITING_PREFIX)."""
+    return sum(1 for job_id in QUEUES[on]().get_job_ids() if not job_id.startswith(WAITING_PREFIX))
 
 
 def waiting(*on: str) -> int:
@@ -238,7 +251,10 @@ def leased(fn):
         if job is None:
             return fn(*args, **kwargs)
         on = next((on for on, each in QUEUES.items() if each().name == job.origin), ALERTS)
-        spec = {"name": name, "args": list(args), "on": on}
+        # "bulk" too, for a sweeper of the release before (which reads only it) while
+        # the workers are restarted first: without it, it lost every dead job of its
+        # round (a review).
+        spec = {"name": name, "args": list(args), "on": on, "bulk": on == BULK}
         with _Lease(job.id, spec, current_app.config["JOB_LEASE_SECONDS"]):
             return fn(*args, **kwargs)
 
@@ -384,4 +400,9 @@ def _queue_named(spec: dict) -> str:
     on = spec.get("on")
     if on in QUEUES:
         return on
-    return BULK if spec.get("bulk") else ALERTS
+    if spec.get("bulk"):
+        return BULK
+    # A code's job of before the notices queue goes back to it, not behind every
+    # alert's (a review).
+    args = spec.get("args") or [None]
+    return NOTICES if spec.get("name") in NOTICE_JOBS or args[0] == "notices" else ALERTS

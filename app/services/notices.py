@@ -178,6 +178,9 @@ NOTICES = outbound.Ledger(
     # (late already), and waits out a provider's wait of up to this in its job.
     ahead=lambda ids: True,
     hold_in_place_seconds=NOTICE_HOLD_IN_PLACE_SECONDS,
+    # A code by call takes the lines freed as an incident's calls do (a short call, of
+    # use for ten minutes).
+    calls_as_urgent=True,
     # Its bulk kinds wait, as a routine alert's texts do, while an urgent alert has
     # texts (or calls) to send (outbound._yielding_to_urgent).
     urgent_rows_waiting=lambda channel: ledger_sql.urgent_rows_to_send(

@@ -132,8 +132,9 @@ class Ledger:
     # (an outside check); waiting, it is there when a wait ends.
     hold_in_place_seconds: float = 0.0
     # Whether an urgent alert still has rows of this channel to send (queued and due
-    # soon, or in flight): a routine alert's rows wait on its mark only while it does
-    # (the mark outlived the incident's last text by 4 s: an outside check).
+    # soon, or in flight): a routine alert's rows wait while it does, mark or none (the
+    # mark outlived the incident's last text by 4 s, and lapsed while none was being
+    # sent: outside checks); the mark alone says when the database cannot.
     urgent_rows_waiting: Callable[[str], bool] = lambda channel: True
     # Of these rows, those of an urgent alert; and whether an urgent alert's rows wait
     # to go: what the sweeper puts back goes in that order.
@@ -146,6 +147,10 @@ class Ledger:
     # sends take their channel's rate (a routine alert's do; a resident's code, of use
     # for minutes, does not wait on an incident's texts, which can take hours).
     yields_to_urgent: bool = False
+    # Whether its calls (but its bulk kinds') take the lines freed as an urgent alert's
+    # do: a resident's code by call during an incident's calls had none of them, and
+    # was given up at ten minutes (found by reading).
+    calls_as_urgent: bool = False
     # Every queued and due row of an urgent alert, taken with the forgotten ones (with
     # a number of seconds, only those untouched for that long: forgotten themselves).
     take_urgent: Callable[..., list[int]] = lambda seconds=None: []
@@ -383,13 +388,21 @@ def deliver(ledger: Ledger, ids: list[int]) -> dict[str, int]:
                 # An urgent alert's go back to the urgent queue, ahead of a routine
                 # alert's waiting: its calls waited behind 52 routine calls (an outside
                 # check).
-                enqueue(ledger, pending, after_seconds=handed_back, at_front=ledger.ahead(pending))
+                enqueue(
+                    ledger,
+                    pending,
+                    after_seconds=handed_back,
+                    at_front=ledger.ahead(pending),
+                    for_a_line=handed_back == LINES_BUSY_SECONDS,
+                )
                 break
             if pending and not any(done.values()):
                 # None of them could be claimed: calls to numbers another call to which
                 # is in doubt until the sweeper asks the provider (or another job's
                 # rows). A later job tries again, rather than this one waiting.
-                enqueue(ledger, pending, after_seconds=ledger_sql.NUMBER_BUSY_SECONDS)
+                enqueue(
+                    ledger, pending, after_seconds=ledger_sql.NUMBER_BUSY_SECONDS, for_a_line=True
+                )
                 break
     db.session.rollback()
     ledger.after(touched)
@@ -502,7 +515,18 @@ def _send_due(
     handed_back: float | None = None
     calls = _calls_among(lines, ledger, due)
     urgent_rows = ledger.urgent(due) if due else set()  # once a job, not a chunk
-    urgent_calls = bool(calls & urgent_rows)
+    # The queues whose jobs its turn ends for: an urgent alert's job, not for a routine
+    # alert's, which waits on a queue workers take after its own (it handed its rest
+    # back every turn, and was taken straight back: a review).
+    outranking = (jobs.NOTICES, jobs.URGENT) if due and urgent_rows >= set(due) else ()
+    urgent_calls = bool(calls & urgent_rows) or (
+        ledger.calls_as_urgent
+        and bool(calls)
+        and not (
+            ledger.bulk_kinds
+            and ledger_sql.of_kinds(ledger.table, sorted(calls), ledger.bulk_kinds)
+        )
+    )
     yielding = _yielding_to_urgent(ledger, due, urgent_rows)
     beat()  # before the first claim: the batch's rows are this job's from now
     start = 0
@@ -515,7 +539,7 @@ def _send_due(
         if (
             start
             and (time.monotonic() >= yield_at or (ledger.queue != jobs.NOTICES and _code_waits()))
-            and not _queue_is_empty()
+            and not _queue_is_empty(*outranking)
         ):
             handed_back = 0
             claimed_up_to = len(due)  # the rest is no longer this job's to keep alive
@@ -543,6 +567,9 @@ def _send_due(
                 break
             record_finished(0)
             beat()
+            # No transaction open while it waits: the question whether an incident
+            # has texts to send left one idle in it through the sleep (a review).
+            db.session.rollback()
             time.sleep(LINES_BUSY_WAIT_SECONDS)
             # Its rows wait unclaimed: an officer's cancel takes them meanwhile.
             with contextlib.suppress(OperationalError):  # asked again in a moment
@@ -1560,9 +1587,12 @@ def _all_at_once(asks: list) -> list:
 
 
 def _code_waits() -> bool:
-    """Whether a job waits on the notices queue (a resident's code, a link)."""
+    """Whether a job waits on the notices queue (a resident's code, a link) that can
+    go now: not one handed back to wait for a line, which came back each second while
+    an incident's calls held the lines, and each time every alert's job made way for
+    it (found by reading, shown with a code by call during an incident's calls)."""
     try:
-        return jobs.waiting(jobs.NOTICES) > 0
+        return jobs.waiting_first_tries(jobs.NOTICES) > 0
     except RedisError:
         return False
 
@@ -1584,6 +1614,7 @@ def enqueue(
     after_seconds: float = 0,
     bulk: bool = False,
     at_front: bool = False,
+    for_a_line: bool = False,
 ) -> None:
     """Queue jobs sending these rows, a batch per job, now or after_seconds from now
     (at the front of the queue with `at_front`: work a dead worker left, which should
@@ -1591,7 +1622,9 @@ def enqueue(
     urgent queue;
     on the bulk queue, behind any alert, with `bulk` or for rows of the ledger's
     bulk_kinds (an import's notices: put back on the alerts queue by a sweep after
-    Redis was emptied, they held the next alert up for 195 s, an outside check)."""
+    Redis was emptied, they held the next alert up for 195 s, an outside check).
+    `for_a_line`: handed back to wait for a free line or a number's call in doubt
+    (jobs.WAITING_PREFIX)."""
     for on, chosen in _by_queue(ledger, ids, bulk):
         size = current_app.config["DELIVERY_BATCH_SIZE"]
         batches = [
@@ -1605,6 +1638,7 @@ def enqueue(
                     after_seconds=after_seconds,
                     on=on,
                     at_front=at_front,
+                    **({"job_id": jobs.WAITING_PREFIX + uuid.uuid4().hex} if for_a_line else {}),
                 )
         elif at_front:
             for batch in reversed(batches):  # each to the front: the first ends first

@@ -22,6 +22,7 @@ from app import jobs
 from app.dao import outbound as outbound_dao
 from app.dao import residents as residents_dao
 from app.dao.audit import create_audit_event
+from app.dao.events import create_provider_event
 from app.dao.locks import lock_until_commit
 from app.extensions import db, redis_store
 from app.i18n import gettext, in_language, lazy_gettext, police
@@ -829,7 +830,11 @@ def send_requested_manage_link(request_key: str) -> bool:
     if address is None:
         return False
     with transaction():
-        notice_id = send_manage_link(address.decode())
+        # Once for a request: a job gone again after recording its notice (killed, or
+        # Redis failing, before the request was taken) recorded a second one, and the
+        # resident had two links (a review). The first is sent by the sweeper then.
+        first = create_provider_event(key)
+        notice_id = send_manage_link(address.decode()) if first else None
     # Taken once its notice is recorded: taken first, a worker killed in between lost
     # the request (found by reading); the job, leased, goes again and finds it.
     redis_store.client.delete(key)
