@@ -495,7 +495,7 @@ def test_a_live_job_keeps_its_lease_and_a_finished_one_leaves_none(app, app_ctx)
             raise RuntimeError("its database connection dropped")
         assert not client.exists(jobs.ALIVE_PREFIX + job_id)
         # Not kept for ever (an entry whose work another job did stayed: a review).
-        assert 0 < client.ttl(jobs.FAILURES_KEY) <= jobs.FAILURES_KEPT_SECONDS
+        assert 0 < client.ttl(jobs._failures_key(spec)) <= jobs.FAILURES_KEPT_SECONDS
         again = jobs.requeue_dead()
         assert again == (1 if attempt < jobs.JOB_RETRIES else 0), attempt
         if again:
@@ -505,13 +505,25 @@ def test_a_live_job_keeps_its_lease_and_a_finished_one_leaves_none(app, app_ctx)
                 (1, [2, 3]),
             )
             empty_job_queues()
-    assert client.hgetall(jobs.RUNNING_KEY) == {} and client.hgetall(jobs.FAILURES_KEY) == {}
+    assert client.hgetall(jobs.RUNNING_KEY) == {} and not client.exists(jobs._failures_key(spec))
+    # Each work's count on its own: another's failure keeps it no longer (in one hash,
+    # any failure kept every entry a day longer: a review).
+    other = spec | {"args": [1, [4]]}
+    with pytest.raises(RuntimeError), jobs._Lease("job-8", other, 1):
+        raise RuntimeError("another")
+    client.expire(jobs._failures_key(other), 5)
+    with pytest.raises(RuntimeError), jobs._Lease("job-7", spec, 1):
+        raise RuntimeError("this one")
+    assert 0 < client.ttl(jobs._failures_key(other)) <= 5
+    assert jobs.requeue_dead() == 2
+    empty_job_queues()
+    client.delete(jobs._failures_key(other))
     # A run that ends well forgets the failures before it.
     with pytest.raises(RuntimeError), jobs._Lease("job-9", spec, 1):
         raise RuntimeError("once")
     with jobs._Lease("job-10", spec, 1):
         pass
-    assert client.hgetall(jobs.FAILURES_KEY) == {}
+    assert not client.exists(jobs._failures_key(spec))
 
 
 @pytest.mark.timeout(120)
@@ -705,7 +717,8 @@ def test_a_dead_job_goes_back_to_the_queue_it_was_taken_from(app, app_ctx, monke
     assert [job.args for job in jobs.bulk_queue().jobs] == [("alerts", [8])]
     assert [job.args for job in jobs.queue().jobs] == [("alerts", [8])]
     assert [job.args for job in jobs.notices_queue().jobs] == [("notices", [9])]
-    redis_store.client.delete(jobs.FAILURES_KEY)
+    for key in redis_store.client.scan_iter(jobs.FAILURES_PREFIX + "*"):
+        redis_store.client.delete(key)
     for each in jobs.QUEUES.values():
         each().empty()
 

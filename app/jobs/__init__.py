@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import logging
 import threading
@@ -227,11 +228,13 @@ def _failing_quietly(fn, *args, **kwargs):
 #
 # A job that raised (its database connection dropped: an outside check's
 # pg_terminate_backend) is as dead: its lease is left to lapse, and the sweeper queues
-# it again, up to JOB_RETRIES times for the same work (FAILURES_KEY counts them); its
+# it again, up to JOB_RETRIES times for the same work (FAILURES_PREFIX counts them); its
 # rows waited for the whole backlog (304 e-mails at 185 s rather than 2 s).
 RUNNING_KEY = "jobs:running"
 ALIVE_PREFIX = "jobs:alive:"
-FAILURES_KEY = "jobs:failures"
+# + a digest of the work (_failures_key): one key each, each expiring on its own (in
+# one hash, any failure kept every entry a day longer: a review).
+FAILURES_PREFIX = "jobs:failures:"
 JOB_RETRIES = 3
 # The failures' count kept this long after the last: an entry whose work another job
 # then did (a sweep's put-back, a hand-back with other ids) was kept for ever (a review).
@@ -292,26 +295,28 @@ class _Lease:
     def __exit__(self, kind, error, trace) -> None:
         self.stop.set()
         self.thread.join(timeout=5)
-        work = _work_key(self.spec)
+        work = _failures_key(self.spec)
         try:
             with self.client.pipeline() as pipe:
                 if kind is not None and issubclass(kind, Exception):
                     # Raised: its lease lapses now, and the sweeper queues it again.
                     pipe.hset(RUNNING_KEY, self.job_id, json.dumps(self.spec))
-                    pipe.hincrby(FAILURES_KEY, work, 1)
-                    pipe.expire(FAILURES_KEY, FAILURES_KEPT_SECONDS)
+                    pipe.incr(work)
+                    pipe.expire(work, FAILURES_KEPT_SECONDS)
                 else:
                     pipe.hdel(RUNNING_KEY, self.job_id)
-                    pipe.hdel(FAILURES_KEY, work)
+                    pipe.delete(work)
                 pipe.delete(ALIVE_PREFIX + self.job_id)
                 pipe.execute()
         except RedisError:
             log.warning("lease of job %s left: Redis is not answering", self.job_id)
 
 
-def _work_key(spec: dict) -> str:
-    """The work a job does (its name and arguments), whichever job does it."""
-    return json.dumps([spec["name"], spec["args"]])
+def _failures_key(spec: dict) -> str:
+    """The key counting the failures of the work a job does (its name and arguments),
+    whichever job does it."""
+    work = json.dumps([spec["name"], spec["args"]]).encode()
+    return FAILURES_PREFIX + hashlib.sha256(work).hexdigest()[:32]
 
 
 # RQ's scheduler queues what is due every second: a job this late has no scheduler.
@@ -375,13 +380,13 @@ def requeue_dead(
     for job_id, spec, mark in marked:
         if client.hdel(RUNNING_KEY, job_id) != 1:
             continue
-        failures = int(client.hget(FAILURES_KEY, _work_key(spec)) or 0)
+        failures = int(client.get(_failures_key(spec)) or 0)
         if failures > JOB_RETRIES:
             # It fails each time: its rows are left to the sweeper's own way back,
             # once their queue is empty (outbound.sweep: an urgent alert's, once the
             # urgent queue is), and the error is in the log.
             log.error("job %s failed %s times: not queued again", spec["name"], failures)
-            client.hdel(FAILURES_KEY, _work_key(spec))
+            client.delete(_failures_key(spec))
             continue
         taken.append((spec, mark))
     # The urgent ones first, each to the front, the last first (the first taken ends
