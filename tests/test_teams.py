@@ -620,3 +620,19 @@ def test_two_admins_naming_a_team_alike_at_once_get_the_refusal_not_an_error(app
     thread.join(10)
     assert said == ["There is a team called “central” already."]
     assert db.session.scalar(select(func.count()).select_from(Team)) == 1
+
+
+def test_the_team_pages_name_roles_as_the_other_pages_do_in_the_pages_language(app, people):
+    """Found by an outside check: the team's tick boxes said "(officer)", "(admin)" (the
+    codes, in English on a Welsh page), where every other page names the role."""
+    admin = client_of(app, people, "admin")
+    team = teams.create_team(people["admin"], "Bristol Central")
+    english = admin.get(f"/admin/teams/{team.id}").text
+    assert 'Ann <span class="muted">(Officer)</span>' in english
+    assert 'Sue <span class="muted">(Supervisor)</span>' in english
+    welsh = admin.get(f"/admin/teams/{team.id}?lang=cy").text
+    overview = admin.get("/admin/teams").text
+    admin.get("/admin/teams?lang=en")
+    assert "(officer)" not in welsh and "(supervisor)" not in welsh
+    assert 'Sue <span class="muted">(Goruchwyliwr)</span>' in welsh
+    assert "<li>Ann (Swyddog)</li>" in overview  # in no team yet, on the page left Welsh
