@@ -444,6 +444,10 @@
     // postcode box, and the page still jumped 911 px: a re-check), so a drag under
     // way counts too, from the touch or pointer that began it to its "change".
     if ((active && active.type === "range") || sliding) { return; }
+    // Nor while the shapes are being changed on the map: a corner or a circle's handle
+    // dragged by a thumb past the team's wards scrolled the page 1,200 px away from the
+    // map, the edit still under way (an outside check).
+    if (map.pm && (map.pm.globalEditModeEnabled() || map.pm.globalDragModeEnabled())) { return; }
     var box = element.getBoundingClientRect();
     var bar = $("reach-bar").getBoundingClientRect();
     if (box.top < 0 || box.bottom > Math.min(window.innerHeight, bar.top || window.innerHeight)) {

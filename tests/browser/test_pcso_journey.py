@@ -558,3 +558,43 @@ def test_a_recording_refused_is_read_with_its_file_box(page, sign_in_page, brist
     box = page.locator("#recording")
     expect(box).to_have_attribute("aria-invalid", "true")
     expect(box).to_have_attribute("aria-describedby", "recording-hint recording-error")
+
+
+def test_a_corner_dragged_past_the_teams_wards_leaves_the_page_where_it_is(
+    page, sign_in_page, bristol, app, make_officer
+):
+    """Found by an outside check: a corner dragged by a thumb past the team's wards
+    (or a circle's handle) was refused, and the page scrolled 1,200 px down to the
+    reason, the map out of sight and the edit still under way. The bar says there is
+    no count and leads to why."""
+    officer = sign_in_page("officer")
+    keep_to_central_ward(app, make_officer, officer)
+    page.goto("/officers/")
+    expect(page.locator("#permitted-note")).to_contain_text("Bristol Central")
+    page.locator("#map").scroll_into_view_if_needed()
+    page.get_by_role("button", name="Draw area").click()
+    corners = corners_around_the_middle(page)
+    box = page.locator("#map").bounding_box()
+    small = [(box["x"] + box["width"] / 2 + (x - box["x"] - box["width"] / 2) / 3,
+              box["y"] + box["height"] / 2 + (y - box["y"] - box["height"] / 2) / 3)
+             for x, y in corners]  # fmt: skip
+    tap_corners(page, small)
+    with page.expect_response("**/officers/preview") as counted:
+        tap_corners(page, small[:1])
+    assert counted.value.status == 200
+    page.get_by_role("button", name="Change the shapes").tap()
+    handle = page.locator("#map .marker-icon:not(.marker-icon-middle)").first
+    expect(handle).to_be_visible()
+    before = page.evaluate("scrollY")
+    corner = handle.bounding_box()
+    x, y = corner["x"] + corner["width"] / 2, corner["y"] + corner["height"] / 2
+    with page.expect_response("**/officers/preview") as refused:
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 4, box["y"] + 4, steps=8)
+        page.mouse.up()
+    assert refused.value.status == 400, refused.value.text()
+    expect(page.locator("#reach-time")).to_have_text("no count: see the area")
+    page.wait_for_timeout(400)  # the refusal shown
+    assert abs(page.evaluate("scrollY") - before) < 40
+    expect(page.locator("#map")).to_be_in_viewport()
