@@ -74,6 +74,19 @@
     map.on("click", function () {
       if (opened) { opened = false; fit(); }
     });
+    // While shapes are drawn, changed or removed, it stays folded and a tap on it is
+    // the map's: a corner tapped there unfolded it, the next folded it, two corners
+    // lost, and unfolded it covered "Remove shapes" (an outside check).
+    // (The composer's own drawing of an area says so with "ca:drawing".)
+    function shaping() {
+      var pm = map.pm;
+      var busy = holder.classList.contains("drawing") || (!!pm && (pm.globalDrawModeEnabled() ||
+        pm.globalEditModeEnabled() || pm.globalRemovalModeEnabled() || pm.globalDragModeEnabled()));
+      holder.classList.toggle("map-shaping", busy);
+      if (busy && opened) { opened = false; fit(); }
+    }
+    map.on("ca:drawing pm:drawstart pm:drawend pm:globaldrawmodetoggled " +
+           "pm:globaleditmodetoggled pm:globalremovalmodetoggled pm:globaldragmodetoggled", shaping);
     // Its own size and the map's: a base map's credit added later, the page's text
     // size changed, the page laid out after the map was made.
     if (window.ResizeObserver) {

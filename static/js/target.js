@@ -908,6 +908,7 @@
                 marks: L.layerGroup().addTo(map) };
     map.doubleClickZoom.disable();  // two quick taps are two corners, not a zoom
     $("map").classList.add("drawing");
+    map.fire("ca:drawing");  // the data credit folds, and a tap on it is a corner
     $("draw-bar").hidden = false;
     drawStatus();
     // Into the bar (its buttons come before Draw area), so Tab reaches Cancel at once.
@@ -920,6 +921,7 @@
     drawing = null;
     map.doubleClickZoom.enable();
     $("map").classList.remove("drawing");
+    map.fire("ca:drawing");
     $("draw-bar").hidden = true;
   }
   function finishDrawing() {

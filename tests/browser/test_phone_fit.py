@@ -245,6 +245,32 @@ def test_the_maps_data_credit_folds_to_a_line_where_it_would_cover_the_map(page,
     other.close()
 
 
+def test_drawing_a_tap_on_the_folded_credit_is_a_corner(page, sign_in_page):
+    """Found by an outside check: drawing at 200% text on a phone, a corner tapped on
+    the folded credit unfolded it, the next folded it (two corners lost), and unfolded
+    it covered "Remove shapes". While shapes are drawn it stays folded, and a tap on it
+    is the map's."""
+    sign_in_page("officer")
+    page.set_viewport_size({"width": 320, "height": 700})
+    text_at_twice_the_size(page)
+    page.goto("/officers/")
+    credit = page.locator("#map .leaflet-control-attribution")
+    expect(credit).to_have_class(re.compile(r"\bcredit-folded\b"))
+    credit.click(position={"x": 4, "y": 4})
+    expect(credit).not_to_have_class(re.compile(r"\bcredit-folded\b"))
+    page.get_by_role("button", name="Draw area").click()
+    expect(credit).to_have_class(re.compile(r"\bcredit-folded\b"))  # folded to draw
+    whole = page.locator("#map").bounding_box()
+    for fx, fy in ((0.3, 0.3), (0.7, 0.3), (0.7, 0.6)):
+        page.mouse.click(whole["x"] + whole["width"] * fx, whole["y"] + whole["height"] * fy)
+        page.wait_for_timeout(200)
+    on = credit.bounding_box()
+    page.mouse.click(on["x"] + on["width"] / 2, on["y"] + on["height"] / 2)
+    page.wait_for_timeout(200)
+    expect(credit).to_have_class(re.compile(r"\bcredit-folded\b"))
+    expect(page.locator("#draw-status")).to_contain_text("4 corners")
+
+
 def test_pages_fit_a_phone_at_twice_the_text_size(page, sign_in_page, make_resident):
     """Found by an outside check: at 200% text on a 390-pixel phone the public alert
     page's facts and the density map's legend scrolled sideways, their words cut at
