@@ -1687,13 +1687,15 @@
     var stops = !at && lastCounts && lastCounts.stops_unsent;
     var most = lastCounts && lastCounts.stops_counted_to;
     if (stops) {
-      $("confirm-text").textContent += " " + (stops === 1 ?
+      // Added as text after what is there: "textContent +=" flattened the question's
+      // span, its language mark lost (found by reading).
+      $("confirm-text").appendChild(document.createTextNode(" " + (stops === 1 ?
         _("1 message of this alert has not gone yet: it will not be sent, and its resident gets only the all-clear.") :
         stops > most ?
         _("More than {n} messages of this alert have not gone yet: they will not be sent, and their residents get only the all-clear.",
           { n: most.toLocaleString("en-GB") }) :
         _("{n} messages of this alert have not gone yet: they will not be sent, and their residents get only the all-clear.",
-          { n: stops.toLocaleString("en-GB") }));
+          { n: stops.toLocaleString("en-GB") }))));
     }
     $("confirm").hidden = false;
     $("confirm-send").focus();
