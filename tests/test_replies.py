@@ -159,7 +159,15 @@ def test_a_residents_latest_answer_counts_once_whichever_message_they_answered(
     answers = replies.answers_of(db.session.get(Alert, alert.id))
     assert [o["count"] for o in answers["options"]] == [1, 1]
     client.get(path)  # the thanks, once
-    assert "You answered “Yes”. To change your answer, choose another." in client.get(path).text
+    said = client.get(path).text
+    assert (
+        'You answered “<span lang="en-GB">Yes</span>”. To change your answer, choose another.'
+        in said
+    )
+    # On a Welsh page, the English answer marked as English (an outside check).
+    welsh = client.get(path + "?lang=cy").text
+    client.get(path + "?lang=en")
+    assert '“<span lang="en-GB">Yes</span>”' in welsh
 
 
 def yes_in_two_wards(
@@ -1386,3 +1394,21 @@ def test_deleting_ones_details_takes_what_ones_number_texted_before_one_register
         "+447700900933",
         "+447700900934",
     ]
+
+
+def test_the_answer_page_says_the_answer_and_the_receipt_when_both_were_given(
+    providers, client, officer, make_resident, run_worker
+):
+    """Found by an outside check: after "I got this message" the page said only that,
+    and nothing of the answer given before, which still counts."""
+    make_resident(sms=None, email="both@example.invalid")
+    send(officer, run_worker, question="Seen it?", options=["Yes", "No"], confirm=True)
+    mail = db.session.scalar(select(Delivery.id).where(Delivery.channel == "email"))
+    path = f"/answer/{answer_token(mail)}"
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text).group(1)
+    for choice in ("2", "confirm"):
+        assert client.post(path, data={"csrf_token": token, "choice": choice}).status_code == 302
+        client.get(path)  # the thanks, once
+    said = client.get(path).text
+    assert 'You answered “<span lang="en-GB">No</span>”' in said
+    assert "You told us you got this message." in said

@@ -257,6 +257,21 @@ def latest_web_answer(delivery_id: int) -> tuple[str, int | None] | None:
     return (row.kind, row.answer) if row is not None else None
 
 
+def web_answers_given(delivery_id: int) -> dict:
+    """What was given on this message's link: the latest answer (its number, or None)
+    and whether receipt was confirmed."""
+    rows = db.session.execute(
+        select(Reply.kind, Reply.answer)
+        .where(Reply.delivery_id == delivery_id, Reply.provider_ref.like("web:%"))
+        .order_by(Reply.id.desc())
+    ).all()
+    answers = [row.answer for row in rows if row.kind == "answer"]
+    return {
+        "answer": answers[0] if answers else None,
+        "confirmed": any(row.kind == "confirmation" for row in rows),
+    }
+
+
 def numbers_welsh_alone(addresses: set[str]) -> set[str]:
     """Those of these numbers whose every holder (having proved it, as holders_of)
     chose Welsh: an answer to them goes in Welsh (replies.answer_language). One query

@@ -376,7 +376,9 @@ def question_for(delivery_id: int) -> dict | None:
         "confirm": alert.confirm_receipt,
         # What was given on this link before, said on the page: a reload of the thanks
         # showed the question again, as if the answer had not gone (an outside check).
-        "given": replies_dao.latest_web_answer(delivery_id),
+        # Both, when both were given: after "I got this message" the answer given
+        # before went unsaid, though it counts (an outside check).
+        "given": replies_dao.web_answers_given(delivery_id),
         "closed": answered.closed,
         "force_id": alert.force_id,  # whose page it is
         # Its page taken down (a missing person found): the link names it no more.
