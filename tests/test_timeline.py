@@ -7,6 +7,7 @@ see it; the CSV and the SVG."""
 from __future__ import annotations
 
 import csv
+import html
 import io
 from datetime import UTC, date, datetime, timedelta
 
@@ -690,6 +691,10 @@ def test_the_time_line_is_in_welsh_on_a_welsh_page(app, make_officer):
     assert "Beth wnaeth preswylwyr, wythnos wrth wythnos" in page
     assert "8 Mehefin 2026" in page and "June" not in page
     assert "Dim dadansoddiad" in page and "No breakdown" not in page
+    # Said beside the links, as the sent report's file is (it was not: an outside check).
+    assert "Mae ffeiliau'r siart a'r tabl yn Saesneg" in html.unescape(page)
+    density = client.get("/analysts/density").text
+    assert 'id="briefing-language">Mae yn Saesneg.' in density
     by_group = client.get("/analysts/timeline?from=2026-06-08&to=2026-07-01&by=group").text
     assert "Cofrestriadau fesul grŵp" in by_group and "Pob un: cofrestriadau" in by_group
     # The files are in English whatever the page's: scripts read the column names, and
@@ -697,6 +702,8 @@ def test_the_time_line_is_in_welsh_on_a_welsh_page(app, make_officer):
     csv = client.get("/analysts/timeline.csv?from=2026-06-08&to=2026-07-01&by=group").text
     assert "Week starting,All registrations" in csv and "Cofrestriadau" not in csv
     assert "fewer than 5" in csv and "llai na" not in csv
+    english = client.get("/analysts/timeline?from=2026-06-08&to=2026-07-01&lang=en").text
+    assert 'id="downloads-language"' not in english
 
 
 def test_everyone_in_some_group_less_a_group_is_not_a_small_count_either():
