@@ -268,3 +268,17 @@ def idle_in_transaction(going, for_seconds: float = 60.0) -> list[int]:
 def _send_in_app(app, notice_id: int) -> None:
     with app.app_context():
         notices.send_notices([notice_id])
+
+
+def test_an_imports_notices_are_queued_in_a_job_of_each_channel(app_ctx):
+    """Found by a review: an import's batch of texts and e-mails stopped at its first
+    text while an incident's texts went, its e-mails waiting as long with it."""
+    from app import jobs
+    from tests.factories import an_import_notice, empty_job_queues
+
+    texted = an_import_notice("+447700900491")
+    mailed = [an_import_notice(f"import{n}@example.invalid") for n in range(2)]
+    notices.queue_notices([texted, *mailed], bulk=True)
+    batches = sorted(sorted(job.args[1]) for job in jobs.bulk_queue().jobs)
+    assert batches == sorted([sorted(mailed), [texted]])
+    empty_job_queues()

@@ -60,7 +60,11 @@ def queue_notices(notice_ids: list[int], *, bulk: bool = False) -> None:
         # after its last text (13 to 63 s; a force-wide one would outlast the code's
         # ten minutes: an outside check). One notice a job, done in a moment; first
         # come, first served.
-        outbound.enqueue(NOTICES, notice_ids, bulk=bulk)
+        # An import's in a job of each channel: a batch of texts and e-mails stopped at
+        # its first text while an incident's texts went, its e-mails waiting with it (a
+        # review).
+        for same_channel in outbound.by_channel(NOTICES, notice_ids) if bulk else [notice_ids]:
+            outbound.enqueue(NOTICES, same_channel, bulk=bulk)
     except RedisError:
         log.exception("%s notices recorded but not queued: Redis unavailable", len(notice_ids))
 

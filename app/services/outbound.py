@@ -1130,10 +1130,10 @@ def sweep(ledger: Ledger) -> dict[str, int]:
     routine = [i for i in ids if i not in urgent]
     if routine:
         front = not ledger.urgent_waiting()
-        batches = _by_channel(ledger, routine)
+        batches = by_channel(ledger, routine)
         for same_channel in reversed(batches) if front else batches:
             enqueue(ledger, same_channel, at_front=front)
-    for same_channel in reversed(_by_channel(ledger, sorted(urgent))):
+    for same_channel in reversed(by_channel(ledger, sorted(urgent))):
         enqueue(ledger, same_channel, at_front=True)
     enqueue_reconcile(ledger, to_reconcile)
     ledger.after_sweep()
@@ -1417,7 +1417,7 @@ def reconcile(ledger: Ledger, ids: list[int]) -> dict[str, int]:
     lines = _lines() if never_placed else None
     for gone in never_placed if lines is not None else ():
         lines.release(call_name(ledger.name, gone.id, gone.attempts))
-    for same_channel in _by_channel(ledger, resend):
+    for same_channel in by_channel(ledger, resend):
         enqueue(ledger, same_channel)
     ledger.after({c.alert_id for c in claimed if c.alert_id is not None})
     return counts
@@ -1660,7 +1660,7 @@ def enqueue_reconcile(ledger: Ledger, ids: list[int]) -> None:
 CHANNEL_ORDER = ("email", "sms", "voice")
 
 
-def _by_channel(ledger: Ledger, ids: list[int]) -> list[list[int]]:
+def by_channel(ledger: Ledger, ids: list[int]) -> list[list[int]]:
     """The rows of each channel, in CHANNEL_ORDER, each in id order."""
     if not ids:
         return []
