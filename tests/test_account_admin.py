@@ -697,8 +697,8 @@ def test_an_officers_page_says_their_teams_or_that_with_none_they_send_anywhere(
 ):
     """Found by an outside check: an invited officer's page said nothing of teams, and
     an officer with none may send anywhere in the force."""
-    from app.models import Officer
-    from app.services.teams import create_team, set_members
+    from app.models import Officer, Place
+    from app.services.teams import add_place_area, create_team, set_members
 
     pc = make_officer()
     admin = db.session.scalar(select(Officer).where(Officer.role == "admin"))
@@ -706,6 +706,14 @@ def test_an_officers_page_says_their_teams_or_that_with_none_they_send_anywhere(
     assert "None: with no team, an officer may send anywhere in the force." in page
     team = create_team(admin, "Bristol <Central>")
     set_members(admin, team.id, [str(pc.id)])
+    page = admin_client.get(f"/admin/officers/{pc.id}").text
+    # A team with no area: they may send anywhere still, said beside its name (the
+    # name alone did not say so: an outside check).
+    assert "Bristol &lt;Central&gt;. No area is set for their teams" in page
+    central = db.session.scalar(
+        select(Place.id).where(Place.kind == "ward", Place.name == "Central")
+    )
+    add_place_area(admin, team.id, str(central))
     page = admin_client.get(f"/admin/officers/{pc.id}").text
     assert "Bristol &lt;Central&gt;" in page and "may send anywhere" not in page
     analyst = make_officer(role="analyst", email="analyst2@example.invalid")

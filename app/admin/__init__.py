@@ -49,7 +49,7 @@ from app.services.resident_import import (
     upload_import,
     view_import_report,
 )
-from app.services.teams import find_teams, is_force_wide, team_names_of
+from app.services.teams import find_teams, is_force_wide, permitted_area, team_names_of
 from app.web import attachment
 
 bp = Blueprint("admin", __name__)
@@ -149,6 +149,9 @@ def _officer_page(account: Officer, **shown) -> str:
         teams=team_names_of(account),
         force_wide=is_force_wide(account),
         sends=account.role in authorisation.roles_for("alert.write"),
+        # In teams none of which has an area: they may send anywhere too, which the
+        # team's name alone did not say (an outside check).
+        anywhere=not permitted_area(account).limited,
         **shown,
     )
 
