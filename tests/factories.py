@@ -458,3 +458,37 @@ def an_import_notice(address: str) -> int:
     )
     db.session.commit()
     return notice.id
+
+
+def refused_after_the_lock(app, lock: str, use_case, refusal, then_sql: str, params=None) -> list:
+    """What `use_case` (run in a thread, in an app context of its own) is refused with
+    (`refusal`'s words), while another transaction holds the advisory lock `lock`
+    (lock_until_commit's), runs `then_sql` and commits: the use case waits for the lock,
+    not looking yet, and then sees what was written."""
+    import threading
+
+    holder = db.engine.connect()
+    holder.begin()
+    holder.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": lock})
+    said: list[str] = []
+
+    def run():
+        with app.app_context():
+            try:
+                use_case()
+            except refusal as refused:
+                said.append(str(refused))
+            finally:
+                db.session.rollback()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(0.5)
+    try:
+        assert thread.is_alive(), "it did not wait for the lock"
+        holder.execute(text(then_sql), params or {})
+        holder.commit()
+    finally:
+        holder.close()
+        thread.join(10)
+    return said

@@ -21,7 +21,13 @@ from app.models import (
     alert_teams,
 )
 from app.services import teams
-from tests.factories import approval_form, approve_as_seen, form_token, signed_in
+from tests.factories import (
+    approval_form,
+    approve_as_seen,
+    form_token,
+    refused_after_the_lock,
+    signed_in,
+)
 
 BS1_6AD = [-2.588230, 51.451967]
 
@@ -585,39 +591,15 @@ def test_two_admins_naming_a_team_alike_at_once_get_the_refusal_not_an_error(app
     """Both found "Central" free; the second insert broke the unique index (a 500).
     Here the first admin's naming holds the force's lock while this one waits: when it
     gets it, the name is taken, and it is refused as a name taken before."""
-    import threading
-
-    from sqlalchemy import text
-
     admin = people["admin"]
-    holder = db.engine.connect()
-    holder.begin()
-    holder.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext(:name))"),
-        {"name": f"team-names:{admin.force_id}"},
-    )
-    said: list[str] = []
-
-    def name_second():
-        with app.app_context():
-            try:
-                teams.create_team(db.session.get(Officer, admin.id), "central")
-            except teams.TeamRefused as refusal:
-                said.append(str(refusal))
-            finally:
-                db.session.rollback()
-
-    thread = threading.Thread(target=name_second)
-    thread.start()
-    thread.join(0.5)
-    assert thread.is_alive()  # waiting for the lock, not looking yet
-    holder.execute(
-        text("INSERT INTO teams (name, force_id) VALUES ('Central', :force)"),
+    said = refused_after_the_lock(
+        app,
+        f"team-names:{admin.force_id}",
+        lambda: teams.create_team(db.session.get(Officer, admin.id), "central"),
+        teams.TeamRefused,
+        "INSERT INTO teams (name, force_id) VALUES ('Central', :force)",
         {"force": admin.force_id},
     )
-    holder.commit()
-    holder.close()
-    thread.join(10)
     assert said == ["There is a team called “central” already."]
     assert db.session.scalar(select(func.count()).select_from(Team)) == 1
 
