@@ -188,6 +188,17 @@ def test_the_reach_bar_keeps_to_a_fifth_of_a_phone_at_twice_the_text_size(page, 
     expect(page.locator("#reach-sms")).to_be_visible()
 
 
+def folded_credit_on_a_small_phone(page, sign_in_page):
+    """The composer's data credit, folded, on a 320-pixel phone at 200% text."""
+    sign_in_page("officer")
+    page.set_viewport_size({"width": 320, "height": 700})
+    text_at_twice_the_size(page)
+    page.goto("/officers/")
+    credit = page.locator("#map .leaflet-control-attribution")
+    expect(credit).to_have_class(re.compile(r"\bcredit-folded\b"))
+    return credit
+
+
 def test_the_maps_data_credit_folds_to_a_line_where_it_would_cover_the_map(page, sign_in_page):
     """Found by an outside check: at 200% text on a 320-pixel phone the map's data credit
     took 134 of the composer map's 315 px, and taps on it added no corner. Where it
@@ -195,12 +206,7 @@ def test_the_maps_data_credit_folds_to_a_line_where_it_would_cover_the_map(page,
     again), or by a link in it taken by the keyboard; where it fits, it is as it was.
     Not a button (a review: one holding links is a control in a control, and it took
     their Enter)."""
-    sign_in_page("officer")
-    page.set_viewport_size({"width": 320, "height": 700})
-    text_at_twice_the_size(page)
-    page.goto("/officers/")
-    credit = page.locator("#map .leaflet-control-attribution")
-    expect(credit).to_have_class(re.compile(r"\bcredit-folded\b"))
+    credit = folded_credit_on_a_small_phone(page, sign_in_page)
     assert credit.get_attribute("role") is None
     map_height = page.locator("#map").bounding_box()["height"]
     folded = credit.bounding_box()["height"]
@@ -250,12 +256,7 @@ def test_drawing_a_tap_on_the_folded_credit_is_a_corner(page, sign_in_page):
     the folded credit unfolded it, the next folded it (two corners lost), and unfolded
     it covered "Remove shapes". While shapes are drawn it stays folded, and a tap on it
     is the map's."""
-    sign_in_page("officer")
-    page.set_viewport_size({"width": 320, "height": 700})
-    text_at_twice_the_size(page)
-    page.goto("/officers/")
-    credit = page.locator("#map .leaflet-control-attribution")
-    expect(credit).to_have_class(re.compile(r"\bcredit-folded\b"))
+    credit = folded_credit_on_a_small_phone(page, sign_in_page)
     credit.click(position={"x": 4, "y": 4})
     expect(credit).not_to_have_class(re.compile(r"\bcredit-folded\b"))
     page.get_by_role("button", name="Draw area").click()
