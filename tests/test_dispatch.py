@@ -1673,6 +1673,8 @@ def test_a_routine_alerts_texts_wait_for_an_incidents_texts_nobody_is_sending(
     texts due, mark or none; and an import's "you are registered" texts with them
     (they took the rate while the incident's waited out a provider's wait, 36 and 58
     between its first and last: another)."""
+    from rq.job import Job
+
     from app import jobs
     from app.channels.ratelimit import URGENT_MARK
     from app.extensions import redis_store
@@ -1686,6 +1688,9 @@ def test_a_routine_alerts_texts_wait_for_an_incidents_texts_nobody_is_sending(
     jobs.enqueue("outbound.deliver_batch", "alerts", [987654])  # another job waits
     assert not redis_store.client.exists(URGENT_MARK + "sms")  # nobody sending
     assert deliver(ids(routine.id))["sent"] == 0
+    # Handed back behind the others, not at the front as calls waiting for a line.
+    (waiting,) = jobs.queue().scheduled_job_registry.get_job_ids()
+    assert not Job.fetch(waiting, connection=redis_store.client).enqueue_at_front
     assert notices.send_notices([imported])["sent"] == 0
     assert providers.gateway.accepted_to("Messages") == []
     assert statuses(routine.id) == {"queued": 2}
@@ -4380,6 +4385,9 @@ class _WaitAfterEachTurn:
     def release_probe(self, _name):
         pass
 
+    def code_waiting(self, _name):
+        return False
+
     def answered(self, _name):
         pass
 
@@ -4488,3 +4496,30 @@ def test_a_routine_job_waiting_for_an_incidents_texts_holds_no_transaction_open(
     sending.join(10)
     assert statuses(routine.id) == {"sent": 1}
     assert len(idle) >= 10 and max(idle) == 0, idle
+
+
+def test_calls_handed_back_for_a_line_come_back_at_the_front_of_their_queue(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """Found by an outside check: an incident's call job that found every line busy
+    handed its rest back behind the queue's other jobs (its texts' and e-mails'), and
+    its calls went four every 20 s, a whole queue's turn, with lines free after 1.5 s:
+    59 calls over 230 s. They come back at the front, there when a line is freed (a
+    routine alert's texts waiting for an incident's do not: the test above)."""
+    from rq.job import Job
+
+    from app import jobs
+    from app.channels.lines import Lines
+    from app.extensions import redis_store
+
+    _, urgent = calls_of_two_alerts(
+        providers, officer, make_resident, app, monkeypatch, "+441174960864"
+    )
+    lines = Lines(redis_store.client, 1, hold_seconds=60)
+    assert lines.keep("kept:other:", 1) == ["kept:other:1"]  # another call's line
+    jobs.enqueue("outbound.deliver_batch", "alerts", [987654], on=jobs.URGENT)  # its texts'
+    deliver(ids(urgent.id))  # no line: handed back
+    (handed,) = jobs.urgent_queue().scheduled_job_registry.get_job_ids()
+    assert Job.fetch(handed, connection=redis_store.client).enqueue_at_front is True
+    lines.release("kept:other:1")
+    empty_job_queues()

@@ -282,3 +282,52 @@ def test_an_imports_notices_are_queued_in_a_job_of_each_channel(app_ctx):
     batches = sorted(sorted(job.args[1]) for job in jobs.bulk_queue().jobs)
     assert batches == sorted([sorted(mailed), [texted]])
     empty_job_queues()
+
+
+def test_after_a_providers_wait_a_code_that_waited_goes_before_an_incidents_texts(
+    providers, app, app_ctx, monkeypatch, make_officer, make_resident
+):
+    """Found by an outside check: a code and an incident's texts waited out the same
+    provider's wait, and when it ended the incident's texts took the first turns; one
+    drew a new 429, and the code waited a whole wait more (23 s at Retry-After 8). The
+    other sends waiting let the code go first."""
+    import threading
+
+    from app.channels.holds import CODE_WAITS, HELD, PROBE, SharedHolds
+    from app.extensions import redis_store
+    from app.models import Delivery
+    from app.services import dispatch, outbound
+    from app.services.alerts import submit_alert
+    from tests.factories import empty_job_queues
+
+    monkeypatch.setitem(app.config, "HOLD_IN_PLACE_SECONDS", 3)
+    for n in range(6):
+        make_resident(postcode="BS1 6AD", sms=f"+4477009004{n + 60}", email=None, voice=None)
+    area = [{"kind": "circle", "center": [-2.588230, 51.451967], "radius_m": 500}]
+    submit_alert(make_officer(), shapes=area, title="Fire", body="Keep windows shut.")
+    empty_job_queues()
+    rows = list(db.session.scalars(select(Delivery.id).order_by(Delivery.id)))
+    code = a_code("+447700900499")
+    db.session.rollback()
+    SharedHolds(redis_store.client).hold("twilio-sms", 1.5, "429 Too Many Requests", ours=False)
+
+    def in_app(work):
+        def run():
+            with app.app_context():
+                work()
+
+        return threading.Thread(target=run)
+
+    texts = in_app(lambda: outbound.deliver(dispatch.ALERTS, rows))
+    texts.start()
+    time.sleep(0.3)  # the incident's texts wait first
+    coded = in_app(lambda: notices.send_notices([code]))
+    coded.start()
+    texts.join(30)
+    coded.join(30)
+    sent = providers.gateway.accepted_to("Messages")
+    assert len(sent) == 7 and sent[0] == "+447700900499", sent
+    assert not redis_store.client.exists(CODE_WAITS + "twilio-sms")
+    for prefix in (HELD, PROBE):
+        for key in redis_store.client.scan_iter(prefix + "*"):
+            redis_store.client.delete(key)

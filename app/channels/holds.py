@@ -40,6 +40,8 @@ HELD = "provider:held:"  # + the transport's name: why, until the wait ends
 PROBE = "provider:probe:"  # + name: a probe is due (why it was held), after the wait
 PROBING = "provider:probing:"  # + name: a send is the probe, until it is answered
 REFUSED = "provider:refused:"  # + name: when it last refused our account or server
+# + name: a resident's code waits out the wait in its job, to go first when it ends.
+CODE_WAITS = "provider:code-waits:"
 TOOK = "provider:took:"  # + name: when it last took a message
 # How long the last refusal and the last message taken are remembered: longer than any
 # alert offers to be sent again (SEND_AGAIN_WITHIN_HOURS).
@@ -162,6 +164,27 @@ class SharedHolds:
         if claimed:
             self._probing.add(name)
         return claimed
+
+    def code_waits(self, name: str, seconds: float) -> None:
+        """A resident's code waits out the wait through `name`, for `seconds` at most:
+        the other sends waiting let it go first when the wait ends (code_waiting)."""
+        try:
+            self.redis.set(CODE_WAITS + name, 1, px=max(1, int(seconds * 1000)))
+        except RedisError as error:
+            log.warning("could not say a code waits (Redis: %s)", type(error).__name__)
+
+    def code_waiting(self, name: str) -> bool:
+        """Whether a resident's code waits to go first through `name`."""
+        try:
+            return bool(self.redis.exists(CODE_WAITS + name))
+        except RedisError:
+            return False
+
+    def code_went(self, name: str) -> None:
+        try:
+            self.redis.delete(CODE_WAITS + name)
+        except RedisError as error:
+            log.warning("could not say a code went (Redis: %s)", type(error).__name__)
 
     def release_probe(self, name: str) -> None:
         """This worker's probe was not sent after all (withdrawn, cancelled): another

@@ -62,6 +62,12 @@ MARKED_AFTER_WAIT_SECONDS = 5.0
 # reading.)
 WAITS_IN_PLACE = 3
 
+# After a provider's wait, how long the other sends waiting let a resident's code that
+# waited too go first (it is the first request: after each wait an incident's texts
+# took the first turns, one drew a new 429, and the code waited a whole wait more,
+# 23 s in all at Retry-After 8: an outside check).
+CODE_FIRST_SECONDS = 1.0
+
 
 class _Waits:
     """The provider's waits one send may still wait out in its job."""
@@ -90,8 +96,11 @@ class ConcurrentSender:
         wait_at_most: float = 60.0,
         holds: SharedHolds | None = None,
         wait_in_place: float = 0.0,
+        codes: bool = False,
     ):
         self.concurrency = max(1, concurrency)
+        # Its sends are residents' codes: after a wait they go first (CODE_FIRST_SECONDS).
+        self.codes = codes
         # A provider's Retry-After is kept to this (RETRY_MAX_SECONDS).
         self.wait_at_most = wait_at_most
         # A send held no longer than this waits here, still the job's (HOLD_IN_PLACE_SECONDS).
@@ -196,6 +205,8 @@ class ConcurrentSender:
                 finally:
                     if probe and self.holds is not None:
                         self.holds.release_probe(transport.name)  # if not sent after all
+                    if self.codes and self.holds is not None:
+                        self.holds.code_went(transport.name)
             except TransportError as error:
                 if error.retry_after:
                     # An urgent alert's send handed back for a provider's wait keeps
@@ -342,9 +353,20 @@ class ConcurrentSender:
                 end = self._loop.time() + held.retry_after
                 while (left := end - self._loop.time()) > 0:
                     marking()
+                    if self.codes and self.holds is not None:
+                        self.holds.code_waits(transport.name, left + CODE_FIRST_SECONDS)
                     await asyncio.sleep(min(MARK_EVERY_SECONDS, left))
+                if not self.codes and self.holds is not None:
+                    await self._after_codes(transport.name)
                 # The probe after this wait is given its own time.
                 give_up_at = self._loop.time() + PROBE_SECONDS + 2
+
+    async def _after_codes(self, name: str) -> None:
+        """Wait while a resident's code that waited out the same wait goes first, for
+        CODE_FIRST_SECONDS at most."""
+        until = self._loop.time() + CODE_FIRST_SECONDS
+        while self._loop.time() < until and self.holds.code_waiting(name):
+            await asyncio.sleep(0.05)
 
     def _not_held(self, transport: Transport) -> bool:
         """Raise a temporary failure, with the wait left, while the provider asked us

@@ -358,6 +358,7 @@ def deliver(ledger: Ledger, ids: list[int]) -> dict[str, int]:
         wait_at_most=config["RETRY_MAX_SECONDS"],
         holds=SharedHolds(redis_store.client),
         wait_in_place=_wait_in_place(ledger, ids),
+        codes=_codes(ledger, ids),
     ) as sender:
         while pending:
             due = ledger_sql.due(ledger.table, pending)
@@ -377,7 +378,7 @@ def deliver(ledger: Ledger, ids: list[int]) -> dict[str, int]:
                     break
                 time.sleep(min(wait, 1))
                 continue
-            done, handed_back = _send_due(ledger, sender, due, touched, yield_at, step)
+            done, handed_back, for_lines = _send_due(ledger, sender, due, touched, yield_at, step)
             totals.add(done)
             pending = ledger_sql.still_queued(ledger.table, pending)
             if handed_back is not None and pending:
@@ -388,12 +389,16 @@ def deliver(ledger: Ledger, ids: list[int]) -> dict[str, int]:
                 # An urgent alert's go back to the urgent queue, ahead of a routine
                 # alert's waiting: its calls waited behind 52 routine calls (an outside
                 # check).
+                # Calls handed back for want of a line come back at the front of their
+                # queue, there when a line is freed: behind the rest, an incident's
+                # calls went four every 20 s, a whole queue's turn, with lines free
+                # after 1.5 s (an outside check: 59 calls over 230 s).
                 enqueue(
                     ledger,
                     pending,
                     after_seconds=handed_back,
-                    at_front=ledger.ahead(pending),
-                    for_a_line=handed_back == LINES_BUSY_SECONDS,
+                    at_front=ledger.ahead(pending) or for_lines,
+                    for_a_line=for_lines,
                 )
                 break
             if pending and not any(done.values()):
@@ -440,14 +445,15 @@ def _send_due(
     touched: set[int],
     yield_at: float = math.inf,
     step: int | None = None,
-) -> tuple[dict[str, int], float | None]:
+) -> tuple[dict[str, int], float | None, bool]:
     """Claim, send and record, a chunk at a time and overlapping: while the sender has
     one chunk in flight, the next is claimed, and outcomes are recorded as a chunk's
     worth come back. At most two chunks are claimed and unrecorded at once, so a worker
     that dies leaves few rows "sending". Past `yield_at` (time.monotonic), while other
     jobs wait for a worker, it claims no more; nor when its next row is a call, every
-    voice line is busy and other jobs wait. The counts, and, when it stopped so, in how
-    many seconds the caller should hand the rest back to the queue (None: it did not)."""
+    voice line is busy and other jobs wait. The counts; when it stopped so, in how many
+    seconds the caller should hand the rest back to the queue (None: it did not); and
+    whether it stopped for want of a line."""
     totals = Totals()
     step = step or sender.concurrency
     finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
@@ -513,6 +519,7 @@ def _send_due(
 
     claimed_up_to = 0
     handed_back: float | None = None
+    for_lines = False  # handed back for want of a line
     calls = _calls_among(lines, ledger, due)
     urgent_rows = ledger.urgent(due) if due else set()  # once a job, not a chunk
     # The queues whose jobs its turn ends for: an urgent alert's job, not for a routine
@@ -563,6 +570,7 @@ def _send_due(
             # they wait here only while no other job wants the worker.
             if not _queue_is_empty():
                 handed_back = LINES_BUSY_SECONDS
+                for_lines = not waits
                 claimed_up_to = len(due)
                 break
             record_finished(0)
@@ -612,7 +620,7 @@ def _send_due(
     # yet recorded when a worker dies can only be counted "possibly sent".
     while in_flight:
         record_finished(1)
-    return totals.counts, handed_back
+    return totals.counts, handed_back, for_lines
 
 
 # --- e-mail: whether its message went, known to the sweeper -----------------------
@@ -1683,6 +1691,14 @@ def _wait_in_place(ledger: Ledger, ids: list[int]) -> float:
     if ledger.bulk_kinds and ids and ledger_sql.of_kinds(ledger.table, ids, ledger.bulk_kinds):
         return hold
     return ledger.hold_in_place_seconds
+
+
+def _codes(ledger: Ledger, ids: list[int]) -> bool:
+    """Whether these rows are residents' codes and links (a notices' ledger's, not of
+    its bulk kinds): after a provider's wait they go first."""
+    if ledger.queue != jobs.NOTICES or not ids:
+        return False
+    return not (ledger.bulk_kinds and ledger_sql.of_kinds(ledger.table, ids, ledger.bulk_kinds))
 
 
 def _by_queue(ledger: Ledger, ids: list[int], bulk: bool) -> list[tuple[str, list[int]]]:
