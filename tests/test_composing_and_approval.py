@@ -241,6 +241,12 @@ def test_the_compose_preview_of_words_far_too_long_is_quick_and_cut(officer_clie
     assert answer.status_code == 200
     assert answer.json["sms"]["too_long"] is True
     assert len(answer.json["sms"]["text"]) < 10_000
+    # Answers by the ten thousand: the first ten read, too many said (50,000 held a
+    # server thread 2.7 s: a review).
+    many = officer_client.post(
+        "/officers/compose", json={"title": "T", "body": "B", "answer_options": ["o"] * 50_000}
+    )
+    assert many.json["refused"]["answer_options"].startswith("Give at most 4 answers")
     # The send refuses what the preview cut, saying by how much.
     refused = officer_client.post("/officers/alerts", json=huge | {"shapes": []})
     assert "Keep the title to 120 characters (it is 900,000)" in refused.json["errors"]["title"]

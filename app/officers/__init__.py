@@ -29,6 +29,7 @@ from app.i18n import alert_status, police_of, script_words, when
 from app.models import CATEGORIES, Alert
 from app.services import authorisation, forces, replies, teams
 from app.services.alerts import (
+    ANSWERS_READ,
     AlertInvalid,
     NotAllowed,
     all_clear_sent,
@@ -228,8 +229,8 @@ def compose():
         errors["mode"] = _("Choose live or exercise.")
     # Each box checked as the send checks it: answers of numbers, a recording's id as
     # text and a tick of "yes" were dropped quietly, and only "Send now" refused them.
-    answers = json_strings(data, "answer_options", errors)
-    answers_cy = json_strings(data, "answer_options_cy", errors)
+    answers = json_strings(data, "answer_options", errors, ANSWERS_READ)
+    answers_cy = json_strings(data, "answer_options_cy", errors, ANSWERS_READ)
     recording = json_whole_number(data, "recording_id", errors)
     confirm_receipt = json_flag(data, "confirm_receipt", errors)
     if errors:

@@ -389,15 +389,19 @@ def deliver(ledger: Ledger, ids: list[int]) -> dict[str, int]:
                 # An urgent alert's go back to the urgent queue, ahead of a routine
                 # alert's waiting: its calls waited behind 52 routine calls (an outside
                 # check).
-                # Calls handed back for want of a line come back at the front of their
-                # queue, there when a line is freed: behind the rest, an incident's
-                # calls went four every 20 s, a whole queue's turn, with lines free
-                # after 1.5 s (an outside check: 59 calls over 230 s).
+                # Calls handed back for want of a line: one job of them a queue comes
+                # back at the front, there when a line is freed (behind the rest, an
+                # incident's calls went four every 20 s, a whole queue's turn, with
+                # lines free after 1.5 s: an outside check, 59 calls over 230 s); the
+                # others behind the rest (all at the front, thirty call jobs came
+                # back there each second and another incident's texts never went: a
+                # review).
                 enqueue(
                     ledger,
                     pending,
                     after_seconds=handed_back,
-                    at_front=ledger.ahead(pending) or for_lines,
+                    at_front=ledger.ahead(pending)
+                    or (for_lines and _first_for_a_line(ledger, pending)),
                     for_a_line=for_lines,
                 )
                 break
@@ -1110,12 +1114,14 @@ def sweep(ledger: Ledger) -> dict[str, int]:
         forgotten = ledger_sql.take_forgotten(
             table, seconds=seconds, kinds=ledger.bulk_kinds, other_kinds=True
         )
-    elif ledger.queue == jobs.ALERTS and _queue_is_empty(jobs.URGENT):
+    lost_urgent: list[int] = []
+    if not forgotten and ledger.queue == jobs.ALERTS and _queue_is_empty(jobs.URGENT):
         # An urgent alert's lost rows whatever waits on the alerts queue: a routine
         # alert's texts wait for them (_free_of_urgent), its jobs handed back to the
         # alerts queue each second, which was never empty, and neither alert sent a
-        # text (found by reading, shown with 300 routine jobs).
-        forgotten = ledger.take_urgent(seconds)
+        # text (found by reading, shown with 300 routine jobs). Those alone: not every
+        # urgent row, live jobs' too, which would be queued twice (a review).
+        lost_urgent = ledger.take_urgent(seconds)
     if ledger.bulk_kinds and _queue_is_empty(jobs.BULK):
         forgotten += ledger_sql.take_forgotten(table, seconds=seconds, kinds=ledger.bulk_kinds)
     if forgotten:
@@ -1124,6 +1130,7 @@ def sweep(ledger: Ledger) -> dict[str, int]:
         # the routine one back, and went after all of it (a re-check). A row a live job
         # also holds is claimed by one of the two.
         forgotten = sorted(set(forgotten) | set(ledger.take_urgent()))
+    forgotten = sorted(set(forgotten) | set(lost_urgent))
     db.session.commit()
     ids = sorted(set(forgotten) | set(unsent_emails) | (set(stalled) if outbox else set()))
     # At the front: a dead worker's unsent e-mails went behind a big alert's texts, at
@@ -1691,6 +1698,32 @@ def _wait_in_place(ledger: Ledger, ids: list[int]) -> float:
     if ledger.bulk_kinds and ids and ledger_sql.of_kinds(ledger.table, ids, ledger.bulk_kinds):
         return hold
     return ledger.hold_in_place_seconds
+
+
+# + a queue's name: the job of calls waiting for a line that comes back at the front
+# of that queue (its first row), for a little longer than the wait before it comes back.
+LINE_FRONT = "lines:front:"
+
+
+def _first_for_a_line(ledger: Ledger, pending: list[int]) -> bool:
+    """Whether these calls, handed back for want of a line, are the one job waiting for
+    a line that goes back at the front of their queue (the job that was, or the first
+    to ask)."""
+    ours = str(pending[0])
+    keep_ms = int((LINES_BUSY_SECONDS + 2) * 1000)
+    try:
+        on = jobs.URGENT if ledger.urgent(pending) else ledger.queue
+        key = LINE_FRONT + on
+        client = redis_store.client
+        if client.set(key, ours, nx=True, px=keep_ms):
+            return True
+        held = client.get(key)
+        if held is not None and held.decode() == ours:
+            client.pexpire(key, keep_ms)
+            return True
+        return False
+    except (RedisError, OperationalError):
+        return False  # behind the rest, as any job
 
 
 def _codes(ledger: Ledger, ids: list[int]) -> bool:

@@ -36,6 +36,7 @@ from app.services.alerts.compose import (
     own_recording,
 )
 from app.services.alerts.drafts import (
+    ANSWERS_READ,
     AlertDraft,
     AlertInvalid,
     draft_from_json,
@@ -101,6 +102,7 @@ from app.services.alerts.threads import (
 )
 
 __all__ = [
+    "ANSWERS_READ",
     "json_flag",
     "json_strings",
     "json_text",

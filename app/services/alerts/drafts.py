@@ -75,14 +75,22 @@ def json_text(data: dict[str, Any], name: str, errors: dict[str, str], default: 
     return value
 
 
-def json_strings(data: dict[str, Any], name: str, errors: dict[str, str]) -> list[str]:
-    """A list of text items of a JSON body (answers, channels): [] when absent."""
+# Answers read of a list given (at most 4 may be sent: more are refused as too many,
+# and 50,000 held a server thread 2.7 s: a review).
+ANSWERS_READ = 10
+
+
+def json_strings(
+    data: dict[str, Any], name: str, errors: dict[str, str], most: int | None = None
+) -> list[str]:
+    """A list of text items of a JSON body (answers, channels): [] when absent; its
+    first `most` when given."""
     value = data.get(name) or []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         # Answers and channels are not names (an outside check).
         errors[name] = gettext("%(name)s must be a list of words, each in quotes.", name=name)
         return []
-    return value
+    return value[:most] if most is not None else value
 
 
 def json_whole_number(data: dict[str, Any], name: str, errors: dict[str, str]) -> int | None:
@@ -115,8 +123,8 @@ def draft_from_json(data: dict[str, Any]) -> AlertDraft:
     wrong type (the page never sends them; a hand-made request might)."""
     errors: dict[str, str] = {}
 
-    def strings(name: str) -> list[str]:
-        return json_strings(data, name, errors)
+    def strings(name: str, most: int | None = None) -> list[str]:
+        return json_strings(data, name, errors, most)
 
     def whole_number(name: str) -> int | None:
         return json_whole_number(data, name, errors)
@@ -161,9 +169,10 @@ def draft_from_json(data: dict[str, Any]) -> AlertDraft:
         expected_residents=whole_number("expected_residents"),
         recording_id=whole_number("recording_id"),
         question=text("question") or None,
-        answer_options=[o for o in strings("answer_options") if o.strip()] or None,
+        answer_options=[o for o in strings("answer_options", ANSWERS_READ) if o.strip()] or None,
         question_cy=text("question_cy") or None,
-        answer_options_cy=[o for o in strings("answer_options_cy") if o.strip()] or None,
+        answer_options_cy=[o for o in strings("answer_options_cy", ANSWERS_READ) if o.strip()]
+        or None,
         confirm_receipt=confirm_receipt,
     )
     if errors:
