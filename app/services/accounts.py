@@ -25,7 +25,7 @@ from app.dao import officers as officers_dao
 from app.dao.audit import create_audit_event
 from app.dao.locks import lock_until_commit
 from app.extensions import db, redis_store
-from app.i18n import current, in_language, role_name
+from app.i18n import current, in_language, police_of, role_name
 from app.models import ROLES, Officer
 from app.models.officer import AccountLink, RecoveryCode
 from app.services import forces
@@ -761,11 +761,9 @@ def _send_link(officer: Officer, kind: str, *, actor_id: int | None) -> int:
 def _link_email(officer: Officer, kind: str, link: str, language: str) -> tuple[str, str]:
     """An invitation's or a reset's subject and words in a language."""
     config = current_app.config
-    force = forces.force_by_id(officer.force_id)
     with in_language(language):
         name = config["SERVICE_NAME"]
-        police = gettext("%(force)s Police", force=forces.display_name(force, language))
-        service = f"{police} {name}"
+        service = f"{police_of(forces.force_by_id(officer.force_id))} {name}"
         if kind == "invite":
             subject = gettext("Your %(service)s account", service=name)
             opening = gettext(

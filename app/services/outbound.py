@@ -353,12 +353,17 @@ def deliver(ledger: Ledger, ids: list[int]) -> dict[str, int]:
     config = current_app.config
     yield_at = time.monotonic() + config["JOB_YIELD_SECONDS"]
     step = _claim_size(ledger, ids) if ids else 1
+    # Of its ledger's bulk kinds (an import's notices), asked once.
+    bulk = bool(
+        ledger.bulk_kinds and ids and ledger_sql.of_kinds(ledger.table, ids, ledger.bulk_kinds)
+    )
     with ConcurrentSender(
         config["DELIVERY_CONCURRENCY"],
         wait_at_most=config["RETRY_MAX_SECONDS"],
         holds=SharedHolds(redis_store.client),
-        wait_in_place=_wait_in_place(ledger, ids),
-        codes=_codes(ledger, ids),
+        wait_in_place=_wait_in_place(ledger, bulk),
+        # Residents' codes and links: after a provider's wait they go first.
+        codes=ledger.queue == jobs.NOTICES and bool(ids) and not bulk,
     ) as sender:
         while pending:
             due = ledger_sql.due(ledger.table, pending)
@@ -1687,15 +1692,13 @@ def by_channel(ledger: Ledger, ids: list[int]) -> list[list[int]]:
     return [chosen[c] for c in sorted(chosen, key=lambda c: order.get(c, len(order)))]
 
 
-def _wait_in_place(ledger: Ledger, ids: list[int]) -> float:
+def _wait_in_place(ledger: Ledger, bulk: bool) -> float:
     """How long a provider's wait this job's sends wait out in it: HOLD_IN_PLACE_SECONDS
     (0: every wait handed back, as the force's IT team chose), or the ledger's own if
-    longer, but not for rows of its bulk kinds (an import's notices, which would hold
-    the general worker 10 s a wait during an incident: a re-check)."""
+    longer, but not for rows of its bulk kinds (`bulk`: an import's notices, which would
+    hold the general worker 10 s a wait during an incident: a re-check)."""
     hold = current_app.config["HOLD_IN_PLACE_SECONDS"]
-    if not hold or ledger.hold_in_place_seconds <= hold:
-        return hold
-    if ledger.bulk_kinds and ids and ledger_sql.of_kinds(ledger.table, ids, ledger.bulk_kinds):
+    if not hold or ledger.hold_in_place_seconds <= hold or bulk:
         return hold
     return ledger.hold_in_place_seconds
 
@@ -1724,14 +1727,6 @@ def _first_for_a_line(ledger: Ledger, pending: list[int]) -> bool:
         return False
     except (RedisError, OperationalError):
         return False  # behind the rest, as any job
-
-
-def _codes(ledger: Ledger, ids: list[int]) -> bool:
-    """Whether these rows are residents' codes and links (a notices' ledger's, not of
-    its bulk kinds): after a provider's wait they go first."""
-    if ledger.queue != jobs.NOTICES or not ids:
-        return False
-    return not (ledger.bulk_kinds and ledger_sql.of_kinds(ledger.table, ids, ledger.bulk_kinds))
 
 
 def _by_queue(ledger: Ledger, ids: list[int], bulk: bool) -> list[tuple[str, list[int]]]:

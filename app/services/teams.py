@@ -414,9 +414,9 @@ def _name(name: str) -> str:
     return cleaned
 
 
-def _audit(admin: Officer, event: str, team_id: int, details: dict) -> None:
+def _audit(actor_id: int | None, event: str, team_id: int, details: dict) -> None:
     create_audit_event(
-        event, actor_id=admin.id, subject_type="team", subject_id=team_id, details=details
+        event, actor_id=actor_id, subject_type="team", subject_id=team_id, details=details
     )
 
 
@@ -437,7 +437,7 @@ def create_team(admin: Officer, name: str) -> Team:
         team = Team(name=name, force_id=admin.force_id)
         db.session.add(team)
         db.session.flush()
-        _audit(admin, "team.created", team.id, {"name": name})
+        _audit(admin.id, "team.created", team.id, {"name": name})
     return team
 
 
@@ -459,7 +459,7 @@ def rename_team(admin: Officer, team_id: int, name: str) -> Team:
             raise TeamRefused(gettext("There is a team called “%(name)s” already.", name=name))
         before, team.name = team.name, name
         teams_dao.touch_team(team.id)
-        _audit(admin, "team.renamed", team.id, {"from": before, "to": name})
+        _audit(admin.id, "team.renamed", team.id, {"from": before, "to": name})
     return team
 
 
@@ -507,7 +507,7 @@ def _set_people(
         ids = _officer_ids(values, roles, what)
         added, removed = teams_dao.set_links(links, team.id, ids)
         teams_dao.touch_team(team.id)
-        _audit(admin, action, team.id, {"added": sorted(added), "removed": sorted(removed)})
+        _audit(admin.id, action, team.id, {"added": sorted(added), "removed": sorted(removed)})
     db.session.expire(team)
     team.removed_ids = sorted(removed)  # for the admin's page to say what it means
     return team
@@ -544,13 +544,7 @@ def add_new_member(actor_id: int | None, team_id: int, officer_id: int) -> None:
     transaction."""
     teams_dao.add_link(team_members, team_id, officer_id)
     teams_dao.touch_team(team_id)
-    create_audit_event(
-        "team.members_changed",
-        actor_id=actor_id,
-        subject_type="team",
-        subject_id=team_id,
-        details={"added": [officer_id], "removed": []},
-    )
+    _audit(actor_id, "team.members_changed", team_id, {"added": [officer_id], "removed": []})
 
 
 def set_members(admin: Officer, team_id: int, values: list[str]) -> Team:
@@ -593,7 +587,7 @@ def add_place_area(admin: Officer, team_id: int, value: str) -> TeamArea:
         db.session.add(area)
         db.session.flush()
         teams_dao.refresh_team_area(team.id)
-        _audit(admin, "team.area_added", team.id, {"area": label, "place_id": place_id})
+        _audit(admin.id, "team.area_added", team.id, {"area": label, "place_id": place_id})
     db.session.expire(team)
     return area
 
@@ -614,6 +608,6 @@ def remove_area(admin: Officer, team_id: int, area_id: int) -> str:
         db.session.delete(area)
         db.session.flush()
         teams_dao.refresh_team_area(team.id)
-        _audit(admin, "team.area_removed", team.id, {"area": label})
+        _audit(admin.id, "team.area_removed", team.id, {"area": label})
     db.session.expire(team)
     return label

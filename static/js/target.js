@@ -1326,6 +1326,11 @@
     }
     return REFUSED_BOXES[key] ? $(REFUSED_BOXES[key]) : null;
   }
+  // Whether the alert is written in Welsh alone (its English boxes empty): its
+  // question is then the Welsh boxes', as the server takes it.
+  function inWelshAlone() {
+    return !$("title").value.trim() && !$("body").value.trim();
+  }
   // The Welsh title and message, when the officer writes both.
   function welshWords() {
     return { title_cy: $("title-cy").value, body_cy: $("body-cy").value };
@@ -1568,7 +1573,7 @@
     // Welsh alone, the Welsh ones: one Welsh answer was asked "with 1 answers", and
     // only "Send now" refused it, another). The preview says the rest (below).
     var question = asked();
-    var askedInWelsh = !$("title").value.trim() && !$("body").value.trim();
+    var askedInWelsh = inWelshAlone();
     var askedQuestion = askedInWelsh ? question.question_cy : question.question;
     if (askedQuestion.trim() && (askedInWelsh ? question.answer_options_cy : question.answer_options).length < 2) {
       var empty = Array.prototype.filter.call(document.querySelectorAll(askedInWelsh ? ".answer-option-cy" : ".answer-option"), function (input) {
@@ -1654,7 +1659,7 @@
     // check, after a reload brought it back).
     // (Written in Welsh alone, its question is the Welsh boxes', as the server takes it.)
     var question = asked();
-    var inEnglish = $("title").value.trim() || $("body").value.trim();
+    var inEnglish = !inWelshAlone();
     var put = inEnglish ? question.question.trim() : question.question_cy.trim();
     var answers = inEnglish ? question.answer_options : question.answer_options_cy;
     // The question in its own language, marked so: a Welsh page read an English
