@@ -625,6 +625,46 @@ def test_a_short_wait_is_waited_out_in_the_job_not_handed_back_to_the_queue(
     waits_over()
 
 
+def test_a_wait_waited_out_in_the_job_is_not_counted_in_its_turn(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """Found by an outside check: an incident's call job that waited out a 429 on calls
+    found its turn over when the wait ended, while the incident's text and e-mail jobs
+    waited, and its calls went behind them: 13.5 to 23.7 s without a call. The time
+    waited in place is not counted in its turn: its calls go on after the wait."""
+    from app import jobs
+
+    monkeypatch.setitem(app.config, "DELIVERY_CONCURRENCY", 1)
+    monkeypatch.setitem(app.config, "JOB_YIELD_SECONDS", 1)
+    monkeypatch.setitem(app.config, "HOLD_IN_PLACE_SECONDS", 5)
+    monkeypatch.setitem(app.config, "RETRY_MAX_SECONDS", 10)  # the wait asked, not less
+    numbers = [f"+4411749609{n:02d}" for n in range(40, 46)]
+    for number in numbers:
+        make_resident(postcode="BS1 6AD", sms=None, voice=number)
+    alert = send(officer)
+    taken_off_the_queue()
+    jobs.enqueue("outbound.deliver_batch", "alerts", [987654], on=jobs.URGENT)  # one waits
+    first = db.session.scalar(
+        select(Delivery.address).where(Delivery.alert_id == alert.id).order_by(Delivery.id)
+    )
+    providers.gateway.too_many_for = {first: 1}
+    providers.gateway.retry_after = "2"
+    outcome = deliver(ids(alert.id))
+    # Each call placed in this job, none handed back behind the job waiting.
+    assert outcome["sent"] == 6, outcome
+    assert sorted(providers.gateway.accepted_to("Calls")) == numbers
+    assert jobs.waiting(jobs.URGENT) == 1
+    assert min(a.at for a in providers.gateway.accepted) - providers.gateway.refused_at[0] >= 1.9
+    waits_over()
+    # Its turn still ends, counted without the wait: with no wait, one call each turn.
+    monkeypatch.setitem(app.config, "JOB_YIELD_SECONDS", 0)
+    second = send(officer, title="Road open")
+    taken_off_the_queue()
+    jobs.enqueue("outbound.deliver_batch", "alerts", [987654], on=jobs.URGENT)
+    assert deliver(ids(second.id))["sent"] == 1
+    assert jobs.waiting(jobs.URGENT) == 2
+
+
 @pytest.mark.parametrize("told_after", [(3,), (3, 4)], ids=["one wait", "two waits"])
 def test_a_short_wait_asked_while_others_wait_their_turn_is_waited_out_too(
     providers, officer, make_resident, app, monkeypatch, told_after

@@ -554,7 +554,10 @@ def _send_due(
         # to 3.4 s (an outside check).
         if (
             start
-            and (time.monotonic() >= yield_at or (ledger.queue != jobs.NOTICES and _code_waits()))
+            and (
+                time.monotonic() >= yield_at + sender.waited_seconds()
+                or (ledger.queue != jobs.NOTICES and _code_waits())
+            )
             and not _queue_is_empty(*outranking)
         ):
             handed_back = 0
