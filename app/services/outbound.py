@@ -580,7 +580,9 @@ def _send_due(
             # its worker: with four lines, an alert's texts went in 35.6 s rather than
             # 17.9 s (an outside check), every worker waiting in a call's job. Unclaimed,
             # they wait here only while no other job wants the worker.
-            if not _queue_is_empty():
+            if not _queue_is_empty() and (
+                waits or not _keeps_its_worker(ledger, outranking, due[start:])
+            ):
                 handed_back = LINES_BUSY_SECONDS
                 for_lines = not waits
                 claimed_up_to = len(due)
@@ -1714,8 +1716,8 @@ LINE_FRONT = "lines:front:"
 def _first_for_a_line(ledger: Ledger, pending: list[int]) -> bool:
     """Whether these calls, handed back for want of a line, are the one job waiting for
     a line that goes back at the front of their queue (the job that was, or the first
-    to ask)."""
-    ours = str(pending[0])
+    to ask; named by its last row, the last of its rows to be sent)."""
+    ours = str(max(pending))
     keep_ms = int((LINES_BUSY_SECONDS + 2) * 1000)
     try:
         on = jobs.URGENT if ledger.urgent(pending) else ledger.queue
@@ -1730,6 +1732,15 @@ def _first_for_a_line(ledger: Ledger, pending: list[int]) -> bool:
         return False
     except (RedisError, OperationalError):
         return False  # behind the rest, as any job
+
+
+def _keeps_its_worker(ledger: Ledger, outranking: tuple[str, ...], rows: list[int]) -> bool:
+    """Whether an urgent alert's calls waiting for a line keep their worker, though
+    other jobs wait: while only routine jobs do (no code, no urgent job), the one job
+    of them first for a line (_first_for_a_line). Handed back, lines freed for an
+    incident's calls stood idle up to about 3 s each while the worker took a routine
+    alert's job (a review). One such job a queue: the other worker takes the rest."""
+    return bool(outranking) and _queue_is_empty(*outranking) and _first_for_a_line(ledger, rows)
 
 
 def _by_queue(ledger: Ledger, ids: list[int], bulk: bool) -> list[tuple[str, list[int]]]:
