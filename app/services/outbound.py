@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import logging
 import math
 import queue
@@ -1155,11 +1156,11 @@ def sweep(ledger: Ledger) -> dict[str, int]:
     routine = [i for i in ids if i not in urgent]
     if routine:
         front = not ledger.urgent_waiting()
-        batches = by_channel(ledger, routine)
-        for same_channel in reversed(batches) if front else batches:
-            enqueue(ledger, same_channel, at_front=front)
-    for same_channel in reversed(by_channel(ledger, sorted(urgent))):
-        enqueue(ledger, same_channel, at_front=True)
+        batches = in_turn(ledger, routine)
+        for batch in reversed(batches) if front else batches:
+            enqueue(ledger, batch, at_front=front)
+    for batch in reversed(in_turn(ledger, sorted(urgent))):
+        enqueue(ledger, batch, at_front=True)
     enqueue_reconcile(ledger, to_reconcile)
     ledger.after_sweep()
     found = {
@@ -1695,6 +1696,20 @@ def by_channel(ledger: Ledger, ids: list[int]) -> list[list[int]]:
     for row_id in sorted(ids):
         chosen.setdefault(channel_of.get(row_id, "voice"), []).append(row_id)
     return [chosen[c] for c in sorted(chosen, key=lambda c: order.get(c, len(order)))]
+
+
+def in_turn(ledger: Ledger, ids: list[int]) -> list[list[int]]:
+    """These rows in batches of one channel each (DELIVERY_BATCH_SIZE), the channels'
+    batches in turn: the first of each in CHANNEL_ORDER, then the second of each... Each
+    channel's all together, after a PostgreSQL outage both workers took an incident's
+    e-mails put back while its texts waited behind them, 7.6 s without a text (an
+    outside check)."""
+    size = current_app.config["DELIVERY_BATCH_SIZE"]
+    each = [
+        [same[start : start + size] for start in range(0, len(same), size)]
+        for same in by_channel(ledger, ids)
+    ]
+    return [batch for turn in itertools.zip_longest(*each) for batch in turn if batch]
 
 
 def _wait_in_place(ledger: Ledger, bulk: bool) -> float:
