@@ -331,3 +331,27 @@ def test_after_a_providers_wait_a_code_that_waited_goes_before_an_incidents_text
     for prefix in (HELD, PROBE):
         for key in redis_store.client.scan_iter(prefix + "*"):
             redis_store.client.delete(key)
+
+
+def test_each_code_waiting_to_go_first_has_its_own_word(app_ctx):
+    """Found by a review: one word said a code waited; the first code to go after a
+    wait cleared it while another code still waited, and the incident's texts took
+    the turns before that one. Each code's word is its own, and lapses on its own."""
+    from app.channels.holds import CODE_WAITS, SharedHolds
+    from app.extensions import redis_store
+
+    holds = SharedHolds(redis_store.client)
+    holds.code_waits("twilio-sms", 5, "first")
+    holds.code_waits("twilio-sms", 5, "second")
+    holds.code_waits("twilio-sms", 0.2, "third")
+    holds.code_went("twilio-sms", "first")
+    assert holds.code_waiting("twilio-sms")  # the second still waits
+    assert not holds.code_waiting("twilio-voice")
+    holds.code_went("twilio-sms", "second")
+    assert holds.code_waiting("twilio-sms")  # the third's word, not yet lapsed
+    time.sleep(0.3)
+    assert not holds.code_waiting("twilio-sms")  # lapsed: its code handed back
+    # The key itself lapses with its longest word.
+    assert 0 < redis_store.client.pttl(CODE_WAITS + "twilio-sms") <= 5000
+    holds.code_went("twilio-sms", "third")
+    assert not redis_store.client.exists(CODE_WAITS + "twilio-sms")

@@ -165,24 +165,33 @@ class SharedHolds:
             self._probing.add(name)
         return claimed
 
-    def code_waits(self, name: str, seconds: float) -> None:
-        """A resident's code waits out the wait through `name`, for `seconds` at most:
-        the other sends waiting let it go first when the wait ends (code_waiting)."""
+    def code_waits(self, name: str, seconds: float, code: str) -> None:
+        """A resident's code (`code`: its send's own name) waits out the wait through
+        `name`, for `seconds` at most: the other sends waiting let it go first when the
+        wait ends (code_waiting). Each code its own entry: one, the word for all, was
+        cleared by the first code to go while another still waited (a review)."""
+        key = CODE_WAITS + name
+        until = time.time() + seconds
         try:
-            self.redis.set(CODE_WAITS + name, 1, px=max(1, int(seconds * 1000)))
+            with self.redis.pipeline() as pipe:
+                pipe.zadd(key, {code: until})
+                pipe.zremrangebyscore(key, "-inf", time.time())
+                pipe.pexpire(key, max(1, int(seconds * 1000)), nx=True)
+                pipe.pexpire(key, max(1, int(seconds * 1000)), gt=True)
+                pipe.execute()
         except RedisError as error:
             log.warning("could not say a code waits (Redis: %s)", type(error).__name__)
 
     def code_waiting(self, name: str) -> bool:
         """Whether a resident's code waits to go first through `name`."""
         try:
-            return bool(self.redis.exists(CODE_WAITS + name))
+            return bool(self.redis.zcount(CODE_WAITS + name, time.time(), "+inf"))
         except RedisError:
             return False
 
-    def code_went(self, name: str) -> None:
+    def code_went(self, name: str, code: str) -> None:
         try:
-            self.redis.delete(CODE_WAITS + name)
+            self.redis.zrem(CODE_WAITS + name, code)
         except RedisError as error:
             log.warning("could not say a code went (Redis: %s)", type(error).__name__)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -74,6 +75,7 @@ class _Waits:
 
     def __init__(self) -> None:
         self.left = WAITS_IN_PLACE
+        self.name = uuid.uuid4().hex  # the send's own, for a code's word that it waits
 
     def take(self) -> bool:
         self.left -= 1
@@ -222,7 +224,7 @@ class ConcurrentSender:
                     if probe and self.holds is not None:
                         self.holds.release_probe(transport.name)  # if not sent after all
                     if self.codes and self.holds is not None:
-                        self.holds.code_went(transport.name)
+                        self.holds.code_went(transport.name, waits.name)
             except TransportError as error:
                 if error.retry_after:
                     # An urgent alert's send handed back for a provider's wait keeps
@@ -372,7 +374,9 @@ class ConcurrentSender:
                     while (left := end - self._loop.time()) > 0:
                         marking()
                         if self.codes and self.holds is not None:
-                            self.holds.code_waits(transport.name, left + CODE_FIRST_SECONDS)
+                            self.holds.code_waits(
+                                transport.name, left + CODE_FIRST_SECONDS, waits.name
+                            )
                         await asyncio.sleep(min(MARK_EVERY_SECONDS, left))
                     if not self.codes and self.holds is not None:
                         await self._after_codes(transport.name)
