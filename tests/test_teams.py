@@ -480,7 +480,7 @@ def test_an_admin_makes_a_team_and_every_change_is_audited(app, people):
     assert team.name == "Bristol Central"
     again = admin.post("/admin/teams", data={"name": "bristol central", "csrf_token": token})
     assert again.status_code == 400
-    assert "There is a team called “bristol central” already." in again.text
+    assert "There is a team called “Bristol Central” already." in again.text
     empty = admin.post("/admin/teams", data={"name": "  ", "csrf_token": token})
     assert empty.status_code == 400 and "Give the team a name" in empty.text
     welsh = admin.post("/admin/teams?lang=cy", data={"name": "  ", "csrf_token": token})
@@ -558,13 +558,11 @@ def test_two_admins_making_the_same_team_at_once_are_told_not_given_a_500(app, p
     passed the name check before the first was committed, broke the unique name, and
     got a 500 (a wordless page for an invitation). It is told what happened, and
     nothing of it is written."""
-    from app.dao import teams as teams_dao
-
     admin = client_of(app, people, "admin")
     token = form_token(admin, "/admin/teams")
     assert admin.post("/admin/teams", data={"name": "Race", "csrf_token": token}).status_code == 302
     # The second post's check ran before the first was committed: it saw no team.
-    monkeypatch.setattr(teams_dao, "find_team_named", lambda name: None)
+    monkeypatch.setattr(teams, "_named_alike", lambda name: None)
     second = admin.post("/admin/teams", data={"name": "Race", "csrf_token": token})
     assert second.status_code == 409
     assert "Someone else did the same at the same moment. Reload the page" in second.text
@@ -600,7 +598,7 @@ def test_two_admins_naming_a_team_alike_at_once_get_the_refusal_not_an_error(app
         "INSERT INTO teams (name, force_id) VALUES ('Central', :force)",
         {"force": admin.force_id},
     )
-    assert said == ["There is a team called “central” already."]
+    assert said == ["There is a team called “Central” already."]  # the team's own name
     assert db.session.scalar(select(func.count()).select_from(Team)) == 1
 
 
@@ -618,3 +616,76 @@ def test_the_team_pages_name_roles_as_the_other_pages_do_in_the_pages_language(a
     assert "(officer)" not in welsh and "(supervisor)" not in welsh
     assert 'Sue <span class="muted">(Goruchwyliwr)</span>' in welsh
     assert "<li>Ann (Swyddog)</li>" in overview  # in no team yet, on the page left Welsh
+
+
+def test_team_names_that_read_alike_are_one_name(app, people):
+    """Found by an outside check: "Centrаl" (a Cyrillic "а"), "Ｃｅｎｔｒａｌ" (full
+    width) and "STRASSE" beside "Straße" were each a team of their own, side by side
+    in the invite form's list, where an admin may put a new officer in the wrong team.
+    A letter of another alphabet is refused; a name that reads as another team's is
+    refused naming that team; full-width letters are kept as the letters they are."""
+    admin = db.session.get(Officer, people["admin"].id)
+    teams.create_team(admin, "Central")
+    with pytest.raises(teams.TeamRefused, match="a letter of another alphabet"):
+        teams.create_team(admin, "Centr\u0430l")
+    with pytest.raises(teams.TeamRefused, match="There is a team called “Central” already"):
+        teams.create_team(admin, "\uff23\uff45\uff4e\uff54\uff52\uff41\uff4c")
+    with pytest.raises(teams.TeamRefused, match="There is a team called “Central” already"):
+        teams.create_team(admin, "Céntral")
+    with pytest.raises(teams.TeamRefused, match="“ß”"):  # not of English or Welsh
+        teams.create_team(admin, "Straße")
+    strasse = teams.create_team(admin, "Strasse")
+    with pytest.raises(teams.TeamRefused, match="There is a team called “Strasse” already"):
+        teams.create_team(admin, "STRASSE")
+    north = teams.create_team(admin, "\uff2e\uff4f\uff52\uff54\uff48")
+    assert north.name == "North"
+    with pytest.raises(teams.TeamRefused, match="There is a team called “Central” already"):
+        teams.rename_team(admin, north.id, "CENTRAL")
+    assert teams.rename_team(admin, strasse.id, "STRASSE").name == "STRASSE"  # itself
+    db.session.rollback()
+    assert sorted(db.session.scalars(select(Team.name))) == ["Central", "North", "STRASSE"]
+
+
+def test_an_account_given_a_role_no_team_holds_leaves_its_teams(app, people, two_teams):
+    """Found by an outside check: an officer made an analyst stayed in their team
+    (their page said "Role: Analyst … Teams: Bristol Central", which the invite form
+    refuses), and made an officer again was held to its area without a word. A role
+    change leaves the teams the new role may not be in, audited, and the admin is
+    told."""
+    from app.models import team_members, team_supervisors
+
+    def audited_count(action: str) -> int:
+        db.session.rollback()
+        return db.session.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.action == action)
+        )
+
+    def links(table, who: str) -> set[int]:
+        db.session.rollback()
+        officer_id = people[who].id
+        return set(
+            db.session.scalars(select(table.c.team_id).where(table.c.officer_id == officer_id))
+        )
+
+    changes = audited_count("team.members_changed")
+    admin = client_of(app, people, "admin")
+    page = f"/admin/officers/{people['supervisor_a'].id}"
+    token = form_token(admin, page)
+    # A supervisor made an officer: still a member, no longer a supervisor.
+    made = admin.post(page + "/role", data={"role": "officer", "csrf_token": token})
+    assert made.status_code == 302
+    said = admin.get(page).text
+    assert "They no longer supervise Bristol Central: only supervisors and admins do." in said
+    assert links(team_members, "supervisor_a") == {two_teams[0].id}
+    assert links(team_supervisors, "supervisor_a") == set()
+    # Then an analyst: in no team.
+    made = admin.post(page + "/role", data={"role": "analyst", "csrf_token": token})
+    assert made.status_code == 302
+    said = admin.get(page).text
+    assert "They are no longer a member of Bristol Central: an analyst is in no team." in said
+    assert links(team_members, "supervisor_a") == set()
+    assert audited_count("team.members_changed") == changes + 1
+    # The same role again changes nothing, and says nothing of teams.
+    again = admin.post(page + "/role", data={"role": "analyst", "csrf_token": token})
+    assert again.status_code == 302
+    assert "no longer" not in admin.get(page).text

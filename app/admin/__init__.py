@@ -210,6 +210,20 @@ def set_role(officer_id: int):
         flash(str(refusal))
     else:
         flash(_("%(name)s is now %(role)s.", name=account.name, role=account.role_label))
+        if left := account.left_teams["members"]:
+            flash(
+                _(
+                    "They are no longer a member of %(teams)s: an analyst is in no team.",
+                    teams=", ".join(left),
+                )
+            )
+        if left := account.left_teams["supervisors"]:
+            flash(
+                _(
+                    "They no longer supervise %(teams)s: only supervisors and admins do.",
+                    teams=", ".join(left),
+                )
+            )
     return redirect(url_for("admin.officer", officer_id=officer_id))
 
 

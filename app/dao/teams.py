@@ -18,10 +18,6 @@ def find_teams() -> list[Team]:
     return list(db.session.scalars(select(Team).order_by(func.lower(Team.name))))
 
 
-def find_team_named(name: str) -> Team | None:
-    return db.session.scalar(select(Team).where(func.lower(Team.name) == name.lower()))
-
-
 def member_team_ids(officer_id: int) -> set[int]:
     return set(
         db.session.scalars(
@@ -152,6 +148,16 @@ def set_links(table, team_id: int, officer_ids: set[int]) -> tuple[set[int], set
             insert(table), [{"team_id": team_id, "officer_id": oid} for oid in sorted(added)]
         )
     return added, removed
+
+
+def remove_links(table, officer_id: int) -> set[int]:
+    """An officer leaves every team's rows in a link table (members or supervisors).
+    Returns the teams' ids."""
+    return set(
+        db.session.scalars(
+            delete(table).where(table.c.officer_id == officer_id).returning(table.c.team_id)
+        )
+    )
 
 
 def add_link(table, team_id: int, officer_id: int) -> None:

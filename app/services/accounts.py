@@ -33,7 +33,12 @@ from app.services.counters import key_digest
 from app.services.passwords import MIN_LENGTH as MIN_PASSWORD_LENGTH
 from app.services.passwords import PasswordRefused, check_password_policy, normalise
 from app.services.staff_sessions import end_session, end_sessions_of, start_session
-from app.services.teams import TeamRefused, add_new_member, team_for_new_account
+from app.services.teams import (
+    TeamRefused,
+    add_new_member,
+    leave_teams_for_role,
+    team_for_new_account,
+)
 from app.services.text import TextRefused, checked_text
 from app.services.transaction import transaction
 
@@ -597,6 +602,7 @@ def change_role(admin: Officer, officer_id: int, role: str) -> Officer:
                 roles=", ".join(role_name(role) for role in ROLES),
             )
         )
+    officer.left_teams = {"members": [], "supervisors": []}
     if officer.role == role:
         return officer
     if officer.role == "admin" and officer.active and not _other_active_admins(officer):
@@ -610,7 +616,10 @@ def change_role(admin: Officer, officer_id: int, role: str) -> Officer:
         subject_id=officer.id,
         details={"from": before, "to": role, "sessions_ended": ended},
     )
+    # The teams its new role is in none of, for the admin's page to say.
+    left = leave_teams_for_role(admin.id, officer.id, role)
     db.session.commit()
+    officer.left_teams = left
     return officer
 
 

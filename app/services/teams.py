@@ -17,6 +17,7 @@ The rules (README, "Teams and permitted areas"):
 from __future__ import annotations
 
 import json
+import unicodedata
 from dataclasses import dataclass
 
 from flask_babel import gettext
@@ -31,7 +32,7 @@ from app.dao.locks import lock_until_commit
 from app.extensions import db
 from app.models import Alert, Officer, Team, TeamArea, team_members, team_supervisors
 from app.services import forces
-from app.services.text import checked_field, whole_number
+from app.services.text import checked_field, other_alphabet_refusal, plain_letters, whole_number
 from app.services.transaction import transaction
 from geo.areas import MAX_AREA_POINTS, MAX_SHAPES, MAX_VERTICES_PER_SHAPE, wholly_outside
 from geo.names import reading_order
@@ -406,12 +407,25 @@ def _name(name: str) -> str:
     cleaned = checked_field(errors, "name", name, gettext("The team's name")) or ""
     if errors:
         raise TeamRefused(errors["name"])
-    cleaned = " ".join(cleaned.split())
+    # Full-width and other compatibility forms as the letters they are ("Ｃｅｎｔｒａｌ").
+    cleaned = " ".join(unicodedata.normalize("NFKC", cleaned).split())
     if not cleaned:
         raise TeamRefused(gettext("Give the team a name, such as “Bristol Central”."))
     if len(cleaned) > MAX_NAME:
         raise TeamRefused(gettext("Keep the team's name to %(most)s characters.", most=MAX_NAME))
+    # A Cyrillic "а" in "Central" made a second team that reads the same in the invite
+    # form's list (an outside check).
+    if refused := other_alphabet_refusal(cleaned, gettext("The team's name")):
+        raise TeamRefused(refused)
     return cleaned
+
+
+def _named_alike(name: str) -> Team | None:
+    """The force's team whose name reads as this one does (case and accents aside),
+    if any: "Straße" and "STRASSE", "Central" and "Ｃｅｎｔｒａｌ" were two teams each, side
+    by side in the invite form's list (an outside check)."""
+    plain = plain_letters(name)
+    return next((team for team in find_teams() if plain_letters(team.name) == plain), None)
 
 
 def _audit(actor_id: int | None, event: str, team_id: int, details: dict) -> None:
@@ -432,8 +446,10 @@ def create_team(admin: Officer, name: str) -> Team:
     name = _name(name)
     with transaction():
         _one_naming_at_a_time(admin.force_id)
-        if teams_dao.find_team_named(name) is not None:
-            raise TeamRefused(gettext("There is a team called “%(name)s” already.", name=name))
+        if (other := _named_alike(name)) is not None:
+            raise TeamRefused(
+                gettext("There is a team called “%(name)s” already.", name=other.name)
+            )
         team = Team(name=name, force_id=admin.force_id)
         db.session.add(team)
         db.session.flush()
@@ -454,9 +470,11 @@ def rename_team(admin: Officer, team_id: int, name: str) -> Team:
     with transaction():
         _one_naming_at_a_time(admin.force_id)
         team = _locked_team(team_id)
-        other = teams_dao.find_team_named(name)
+        other = _named_alike(name)
         if other is not None and other.id != team.id:
-            raise TeamRefused(gettext("There is a team called “%(name)s” already.", name=name))
+            raise TeamRefused(
+                gettext("There is a team called “%(name)s” already.", name=other.name)
+            )
         before, team.name = team.name, name
         teams_dao.touch_team(team.id)
         _audit(admin.id, "team.renamed", team.id, {"from": before, "to": name})
@@ -545,6 +563,30 @@ def add_new_member(actor_id: int | None, team_id: int, officer_id: int) -> None:
     teams_dao.add_link(team_members, team_id, officer_id)
     teams_dao.touch_team(team_id)
     _audit(actor_id, "team.members_changed", team_id, {"added": [officer_id], "removed": []})
+
+
+def leave_teams_for_role(actor_id: int, officer_id: int, role: str) -> dict[str, list[str]]:
+    """An account given `role` leaves the teams that role may not be in: a member's
+    (MEMBER_ROLES), a supervisor's (SUPERVISOR_ROLES), each audited as a change of the
+    team's people; in the caller's transaction. The names of the teams it left, as a
+    member ("members") and as a supervisor ("supervisors"). (An officer made an analyst
+    stayed in their team, shown "Analyst … Teams: Bristol Central", which the invite
+    form refuses, and made an officer again, was held to its area without a word: an
+    outside check.)"""
+    left: dict[str, list[str]] = {"members": [], "supervisors": []}
+    for what, links, roles in (
+        ("members", team_members, MEMBER_ROLES),
+        ("supervisors", team_supervisors, SUPERVISOR_ROLES),
+    ):
+        if role in roles:
+            continue
+        team_ids = teams_dao.remove_links(links, officer_id)
+        for team_id in sorted(team_ids):
+            teams_dao.touch_team(team_id)
+            changed = {"added": [], "removed": [officer_id]}
+            _audit(actor_id, f"team.{what}_changed", team_id, changed)
+        left[what] = teams_dao.team_names(team_ids)
+    return left
 
 
 def set_members(admin: Officer, team_id: int, values: list[str]) -> Team:
