@@ -2110,6 +2110,86 @@ def test_an_incidents_calls_waiting_for_a_line_keep_their_worker_while_only_rout
     assert jobs.waiting(jobs.ALERTS) == 1  # the routine job still waits its turn
 
 
+def test_the_sweeper_does_not_queue_again_the_calls_of_a_job_waiting_for_a_line(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """Found by a review: with jobs lost (an incident's texts, untouched long since)
+    and the queues empty for a moment, the sweeper put back every queued row of an
+    urgent alert, the calls of a live job handed back to wait for a line too: a
+    second job of them, each such sweep doubling the jobs cycling for a line."""
+    from rq.job import Job
+
+    from app import jobs
+    from app.channels.lines import Lines
+    from app.extensions import redis_store
+
+    due = calls_without_callbacks(providers, officer, make_resident, app, monkeypatch, 3)
+    make_resident(postcode="BS1 6AD", sms="+447700900871")
+    texts = sorted(
+        row
+        for row in ids(send(officer, title="Gas").id)
+        if db.session.get(Delivery, row).channel == "sms"
+    )
+    empty_job_queues()  # the texts' jobs lost
+    db.session.execute(
+        text("UPDATE deliveries SET updated_at = now() - interval '1 minute' WHERE id = :id"),
+        {"id": texts[0]},
+    )
+    db.session.execute(
+        text("DELETE FROM deliveries WHERE status = 'queued' AND id > :last AND channel <> 'sms'"),
+        {"last": due[-1]},
+    )
+    db.session.commit()
+    lines = Lines(redis_store.client, 1, hold_seconds=60)
+    assert lines.keep("kept:other:", 1) == ["kept:other:1"]
+    monkeypatch.setitem(app.config, "VOICE_LINES", 1)
+    jobs.enqueue("outbound.deliver_batch", "alerts", [987654], on=jobs.URGENT)
+    assert deliver(due)["sent"] == 0  # handed back for a line
+    jobs.urgent_queue().empty()  # the other job done: the queues empty for a moment
+    (waiting,) = jobs.urgent_queue().scheduled_job_registry.get_job_ids()
+    assert sorted(Job.fetch(waiting, connection=redis_store.client).args[1]) == due
+    assert sweep()["requeued"] == 1  # the lost text, not the calls
+    queued = {
+        row
+        for job_id in jobs.urgent_queue().get_job_ids()
+        for row in Job.fetch(job_id, connection=redis_store.client).args[1]
+    }
+    assert queued == {texts[0]}
+    lines.release("kept:other:1")
+    empty_job_queues()
+
+
+def test_a_jobs_turn_does_not_end_for_jobs_waiting_for_a_line(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """Found by a review: an incident's text job ended its turn every JOB_YIELD_SECONDS
+    for call jobs handed back to wait for a line, which found the lines as busy, and
+    went behind them: with thirty such, 200 texts at 20 a second took 20 to 25 s rather
+    than 12 to 13. Its turn ends for a first try waiting, not for those."""
+    from app import jobs
+
+    monkeypatch.setitem(app.config, "JOB_YIELD_SECONDS", 0)
+    monkeypatch.setitem(app.config, "DELIVERY_CONCURRENCY", 1)
+    many_residents(make_resident, 4)
+    alert = send(officer)
+    taken_off_the_queue()
+    for n in range(3):
+        jobs.enqueue(
+            "outbound.deliver_batch",
+            "alerts",
+            [987654 + n],
+            on=jobs.URGENT,
+            job_id=f"{jobs.WAITING_PREFIX}test{n}",
+        )
+    assert deliver(ids(alert.id))["sent"] == 4  # one turn
+    # A first try waiting (another alert's texts): its turn ends.
+    second = send(officer, title="Road open")
+    taken_off_the_queue()
+    jobs.enqueue("outbound.deliver_batch", "alerts", [987650], on=jobs.URGENT)
+    assert deliver(ids(second.id))["sent"] == 1
+    empty_job_queues()
+
+
 def test_calls_waiting_for_a_line_are_not_claimed_and_a_cancel_takes_them(
     providers, officer, make_resident, app, monkeypatch
 ):

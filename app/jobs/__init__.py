@@ -22,6 +22,7 @@ from pathlib import Path
 from flask import current_app, has_app_context
 from redis.exceptions import RedisError
 from rq import Queue, get_current_job
+from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from rq.scheduler import RQScheduler
 from rq.utils import current_timestamp
@@ -163,9 +164,23 @@ def enqueue_many(
 WAITING_PREFIX = "waits-"
 
 
-def waiting_first_tries(on: str) -> int:
-    """How many jobs on the queue named are not waiting for a line (WAITING_PREFIX)."""
-    return sum(1 for job_id in QUEUES[on]().get_job_ids() if not job_id.startswith(WAITING_PREFIX))
+# How many of a queue's first job ids first_tries_waiting reads; a longer queue is
+# taken to hold a first try.
+LOOK_AT_JOBS = 50
+
+
+def first_tries_waiting(*on: str) -> bool:
+    """Whether a job waits on the queues named (by default all but the bulk queue) that
+    is not waiting for a line (WAITING_PREFIX): the first LOOK_AT_JOBS of each queue
+    are read, not the whole queue (a fan-out queues thousands)."""
+    for name in on or (NOTICES, URGENT, ALERTS):
+        queue = QUEUES[name]()
+        ids = queue.get_job_ids(0, LOOK_AT_JOBS)
+        if any(not job_id.startswith(WAITING_PREFIX) for job_id in ids):
+            return True
+        if len(ids) == LOOK_AT_JOBS and queue.count > LOOK_AT_JOBS:
+            return True
+    return False
 
 
 def waiting(*on: str) -> int:
@@ -397,6 +412,26 @@ def requeue_dead(
     for spec, _ in (each for each in taken if not each[1]):
         enqueue(spec["name"], *spec["args"], on=_queue_named(spec), at_front=not behind)
     return len(taken)
+
+
+def rows_of_live_jobs(ledger: str) -> set[int]:
+    """The rows of `ledger` named by delivery jobs running now (their leases) or handed
+    back to wait for a line (WAITING_PREFIX, waiting for their time): held by a live
+    job, not lost with Redis."""
+    client = redis_store.client
+    held: set[int] = set()
+    for value in client.hvals(RUNNING_KEY):
+        spec = json.loads(value)
+        args = spec.get("args") or []
+        if spec.get("name") == "outbound.deliver_batch" and args and args[0] == ledger:
+            held.update(args[1])
+    for each in QUEUES.values():
+        registry = ScheduledJobRegistry(queue=each())
+        ids = [job_id for job_id in registry.get_job_ids() if job_id.startswith(WAITING_PREFIX)]
+        for job in Job.fetch_many(ids, connection=client) if ids else []:
+            if job is not None and job.args and job.args[0] == ledger:
+                held.update(job.args[1])
+    return held
 
 
 def _queue_named(spec: dict) -> str:
