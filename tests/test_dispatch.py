@@ -1940,6 +1940,45 @@ def test_lines_are_kept_for_urgent_calls_no_longer_than_one_waits(
     empty_job_queues()
 
 
+def test_lines_kept_for_a_code_by_call_are_not_let_go_by_a_routine_alerts_calls(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """Found by a review: a code by call takes the lines freed as an incident's calls
+    do, but a routine alert's call job that found them kept asked only whether an
+    incident had calls waiting, and let them go: the code waited behind routine calls.
+    They stay kept while a code by call waits."""
+    from app import jobs
+    from app.channels.lines import URGENT, URGENT_SECONDS
+    from app.extensions import redis_store
+    from app.services import notices
+
+    monkeypatch.setitem(app.config, "VOICE_LINES", 1)
+    providers.gateway.send_callbacks = False
+    make_resident(postcode="BS1 6AD", sms=None, voice="+441174960853")
+    routine = submit_alert(
+        officer, shapes=AREA, title="Sheds", body="Lock them.", category="crime_prevention"
+    ).alert
+    empty_job_queues()
+    code = notices.create_notice(
+        resident_id=None, kind="code", channel="voice", address="+441174960854", body="1 2 3"
+    )
+    db.session.commit()
+    redis_store.client.set(URGENT, 1, px=URGENT_SECONDS * 1000)  # the code wanted a line
+    jobs.enqueue("outbound.deliver_batch", "alerts", [987654])  # another job waits
+    deliver(ids(routine.id))  # handed back
+    assert providers.gateway.accepted_to("Calls") == []
+    assert redis_store.client.exists(URGENT)
+    # The code gone (sent on another line), the routine call takes the line.
+    db.session.execute(
+        text("UPDATE resident_notices SET status = 'sent' WHERE id = :id"), {"id": code.id}
+    )
+    db.session.commit()
+    deliver(ids(routine.id))
+    assert providers.gateway.accepted_to("Calls") == ["+441174960853"]
+    assert not redis_store.client.exists(URGENT)
+    empty_job_queues()
+
+
 def test_lines_kept_for_urgent_calls_only_while_they_want_them(app_ctx):
     from app.channels.lines import URGENT, Lines
     from app.extensions import redis_store

@@ -447,6 +447,24 @@ def urgent_calls_queued(*, urgent: tuple, within_s: float) -> bool:
     return urgent_rows_to_send(urgent=urgent, channel="voice", within_s=within_s, in_flight=False)
 
 
+def code_calls_queued(*, within_s: float, bulk_kinds: tuple[str, ...]) -> bool:
+    """Whether a resident's code (or link) by call is queued to go now or within
+    `within_s`: not a notice of `bulk_kinds` (an import's)."""
+    return bool(
+        db.session.execute(
+            text(
+                """
+                SELECT EXISTS (SELECT 1 FROM resident_notices
+                WHERE status = 'queued' AND channel = 'voice' AND kind <> ALL(:bulk)
+                  AND (next_attempt_at IS NULL
+                       OR next_attempt_at <= now() + make_interval(secs => :within)))
+                """
+            ),
+            {"bulk": list(bulk_kinds), "within": within_s},
+        ).scalar()
+    )
+
+
 def urgent_rows_to_send(
     *, urgent: tuple, channel: str, within_s: float, in_flight: bool = True
 ) -> bool:

@@ -17,6 +17,7 @@ from app.dao import outbound as ledger_sql
 from app.extensions import db
 from app.models import Alert, Delivery, Resident
 from app.services import forces, message_text, outbound
+from app.services.notices import NOTICES
 from app.services.optout import address_key
 from app.services.outbound import Claimed, Outcome
 from app.services.tokens import SealedSerializer
@@ -261,8 +262,13 @@ ALERTS = outbound.Ledger(
     ),
     urgent_waiting=lambda: ledger_sql.urgent_queued(urgent=current_app.config["URGENT_CATEGORIES"]),
     # (Due within the lines' claim on freed lines: a redial due in minutes keeps none.)
-    urgent_calls_waiting=lambda: ledger_sql.urgent_calls_queued(
-        urgent=current_app.config["URGENT_CATEGORIES"], within_s=URGENT_SECONDS
+    # A resident's code by call takes the lines freed as they do: a routine call job
+    # that found them kept let them go while only a code waited (a review).
+    urgent_calls_waiting=lambda: (
+        ledger_sql.urgent_calls_queued(
+            urgent=current_app.config["URGENT_CATEGORIES"], within_s=URGENT_SECONDS
+        )
+        or ledger_sql.code_calls_queued(within_s=URGENT_SECONDS, bulk_kinds=NOTICES.bulk_kinds)
     ),
     yields_to_urgent=True,
     urgent_rows_waiting=lambda channel: ledger_sql.urgent_rows_to_send(
