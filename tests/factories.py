@@ -467,9 +467,11 @@ def refused_after_the_lock(app, lock: str, use_case, refusal, then_sql: str, par
     not looking yet, and then sees what was written."""
     import threading
 
+    from app.dao.locks import lock_until_commit
+
     holder = db.engine.connect()
     holder.begin()
-    holder.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": lock})
+    lock_until_commit(holder, lock)
     said: list[str] = []
 
     def run():

@@ -210,3 +210,33 @@ def test_the_database_servers_own_log_keeps_no_values(app_ctx):
     kept_database("TEST_RESTORE_DATABASE_URL")  # set only when make runs PostgreSQL
     assert db.session.scalar(text("SHOW log_error_verbosity")) == "terse"
     assert db.session.scalar(text("SHOW log_min_error_statement")) == "panic"
+
+
+def test_a_locks_name_never_reaches_the_database(app_ctx):
+    """Found by a review: an advisory lock's name ("officer-email:…", "sign-up:…",
+    "reply-answer:…" hold a staff address or a resident's number) was a parameter of
+    the statement that took it, which PostgreSQL logs with a slow lock wait. Its
+    digest is sent; the lock still keeps out another transaction of the same name."""
+    from sqlalchemy import event, text
+
+    from app.dao.locks import lock_key, lock_until_commit
+    from app.extensions import db
+
+    name = "sign-up:+447700900123"
+    sent = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        sent.append(f"{statement} {parameters}")
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        lock_until_commit(db.session, name)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert sent and not [each for each in sent if "+447700900123" in each], sent
+    with db.engine.connect() as other:
+        taken = "SELECT pg_try_advisory_xact_lock(:key)"
+        assert other.scalar(text(taken), {"key": lock_key(name)}) is False
+        assert other.scalar(text(taken), {"key": lock_key("sign-up:+447700900124")}) is True
+        other.rollback()
+    db.session.rollback()
