@@ -787,6 +787,14 @@ def test_an_invitation_from_a_welsh_page_is_in_welsh_then_english(
     assert "An administrator has made you an account on Avon and Somerset Police" in english
     links = re.findall(r"http\S+/account/set-password/\S+", body)
     assert len(links) == 2 and links[0] == links[1]
+    # Marked Welsh, its English part English (marked English whole, a screen reader
+    # read the Welsh with English rules), and the link a link (it was text to copy:
+    # an outside check).
+    page = message.get_body(("html",)).get_content()
+    assert '<html lang="cy">' in page and message["Content-Language"] == "cy, en-GB"
+    assert "<p>Mae gweinyddwr wedi creu cyfrif" in page
+    assert '<p lang="en-GB">An administrator has made you an account' in page
+    assert page.count(f'<a href="{links[0]}">') == 2
     # From an English page, English alone.
     providers.mail.messages.clear()
     post(admin_client, "/admin/officers/invite", data | {"email": "two@police.example"})
@@ -794,6 +802,9 @@ def test_an_invitation_from_a_welsh_page_is_in_welsh_then_english(
     (message,) = providers.mail.messages
     assert message["Subject"] == "Your Community Alerts account"
     assert "Mae gweinyddwr" not in message.get_body(("plain",)).get_content()
+    page = message.get_body(("html",)).get_content()
+    assert '<html lang="en-GB">' in page and message["Content-Language"] == "en-GB"
+    assert 'lang="cy"' not in page and page.count('<a href="http') == 1
 
 
 def test_an_address_invited_twice_at_once_is_refused_the_second_time_not_an_error(app, admin):

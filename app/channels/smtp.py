@@ -137,7 +137,9 @@ def build_email(message: OutgoingMessage, sender: str) -> EmailMessage:
         subtype="html",
     )
     # After: making the message multipart moves Content- headers into its first part.
-    email["Content-Language"] = language
+    # Each language it is written in, its own first (RFC 3282).
+    others = sorted({mark for mark in marks if mark and mark != language})
+    email["Content-Language"] = ", ".join([language, *others])
     return email
 
 

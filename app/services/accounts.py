@@ -28,7 +28,7 @@ from app.extensions import db, redis_store
 from app.i18n import current, in_language, police_of, role_name
 from app.models import ROLES, Officer
 from app.models.officer import AccountLink, RecoveryCode
-from app.services import forces
+from app.services import forces, message_text
 from app.services.counters import key_digest
 from app.services.passwords import MIN_LENGTH as MIN_PASSWORD_LENGTH
 from app.services.passwords import PasswordRefused, check_password_policy, normalise
@@ -753,7 +753,7 @@ def _send_link(officer: Officer, kind: str, *, actor_id: int | None) -> int:
     languages = ("cy", "en") if current() == "cy" else ("en",)
     written = [_link_email(officer, kind, link, language) for language in languages]
     subject = " / ".join(subject for subject, _ in written)
-    body = "\n\n----------\n\n".join(body for _, body in written)
+    body = message_text.WELSH_THEN_ENGLISH.join(body for _, body in written)
     notice = create_notice(
         resident_id=None,
         kind=f"staff_{kind}",

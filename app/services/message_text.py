@@ -17,6 +17,10 @@ import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
 from app.i18n import gettext, in_language, lazy_gettext, police
 from app.references import spoken
 
+# Between the Welsh and the English of a message written in both, Welsh first (a staff
+# member's link from a Welsh page): notices.render_notices marks each part's language.
+WELSH_THEN_ENGLISH = "\n\n----------\n\n"
+
 # GSM 03.38: 160 septets in one SMS, 153 in each part of a longer one (the rest is the
 # header that joins the parts). Anything outside the GSM alphabet sends the whole
 # message as UCS-2: 70 UTF-16 code units, 67 per part.

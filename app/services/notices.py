@@ -98,6 +98,22 @@ def _closing(notice: ResidentNotice, welsh: bool) -> str | None:
     return None
 
 
+def _staff_languages(notice: ResidentNotice) -> tuple[bool, tuple[str | None, ...]]:
+    """Whether a staff member's e-mail is Welsh first, and each paragraph's language: an
+    invitation from a Welsh page, Welsh then English, was marked English whole, and a
+    screen reader read the Welsh with English rules (an outside check)."""
+    if notice.kind not in STAFF_KINDS or notice.channel != "email":
+        return False, ()
+    welsh, apart, english = (notice.body or "").partition(message_text.WELSH_THEN_ENGLISH)
+    if not apart:
+        return False, ()
+    return True, (
+        *["cy"] * len(welsh.split("\n\n")),
+        None,  # the line between
+        *["en-GB"] * len(english.split("\n\n")),
+    )
+
+
 def render_notices(chunk: list[Claimed]) -> list[OutgoingMessage]:
     """The stored words of each notice; a text or call reports its status to us."""
     rows = {
@@ -131,6 +147,7 @@ def render_notices(chunk: list[Claimed]) -> list[OutgoingMessage]:
                     _external=True,
                 )
             spoken_welsh = notice.channel == "voice" and notice.resident_id in welsh
+            staff_welsh, marks = _staff_languages(notice)
             messages.append(
                 OutgoingMessage(
                     delivery_id=0,
@@ -145,8 +162,14 @@ def render_notices(chunk: list[Claimed]) -> list[OutgoingMessage]:
                     body="" if spoken_welsh else notice.body or "",
                     welsh=notice.body if spoken_welsh else None,
                     status_callback_url=callback_url,
-                    welsh_first=notice.resident_id in welsh
-                    and notice.channel in ("email", "voice"),
+                    welsh_first=staff_welsh
+                    or (notice.resident_id in welsh and notice.channel in ("email", "voice")),
+                    paragraph_languages=marks,
+                    # Our own links made links in the e-mail's HTML (a staff member's
+                    # link to set a password was text to copy: an outside check).
+                    links=tuple(
+                        word for word in (notice.body or "").split() if word.startswith(base + "/")
+                    ),
                     closing=message_text.calls_closing("cy")
                     if spoken_welsh
                     else _closing(notice, notice.resident_id in welsh),
