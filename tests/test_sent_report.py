@@ -283,7 +283,11 @@ def test_the_page_links_an_empty_period_to_the_quarter_holding_the_latest(
 ):
     client = analyst(app, make_officer)
     page = client.get("/analysts/sent?from=2025-12-01&to=2025-12-02")
-    link = re.search(r'<a id="holding-latest" href="([^"]+)">([^<]+)</a>', page.text)
+    # A link standing on its own line, of a height to tap (20 px tall at 844x390:
+    # field54).
+    link = re.search(
+        r'<a class="standalone" id="holding-latest" href="([^"]+)">([^<]+)</a>', page.text
+    )
     assert link is not None
     held = client.get(link[1].replace("&amp;", "&"))
     assert held.status_code == 200
@@ -510,6 +514,8 @@ def test_the_page_is_in_welsh_with_the_same_figures_and_its_csv_stays_english(
     # An alert's Welsh title on the Welsh page (it was English: an outside check).
     assert "Ffordd ar gau" in words and "Ffordd ar gau" not in english_page
     assert "yn Saesneg" in tree.xpath("//*[@id='csv-language']")[0].text_content()
+    (download,) = tree.xpath("//*[@id='download-csv']")
+    assert download.get("aria-describedby") == "csv-language"  # said to a screen reader
     # The language is remembered: the download after the Welsh page is still English.
     welsh_csv = client.get(f"/analysts/sent.csv?{asked}").text
     assert welsh_csv == english_csv

@@ -694,7 +694,10 @@ def test_the_time_line_is_in_welsh_on_a_welsh_page(app, make_officer):
     # Said beside the links, as the sent report's file is (it was not: an outside check).
     assert "Mae ffeiliau'r siart a'r tabl yn Saesneg" in html.unescape(page)
     density = client.get("/analysts/density").text
-    assert 'id="briefing-language">Mae yn Saesneg.' in density
+    assert 'id="briefing-language">Mae\'n Saesneg.' in density  # not "Mae yn": field54
+    # Each download says so to a screen reader too (field54).
+    assert density.count('aria-describedby="briefing-language"') == 1
+    assert page.count('aria-describedby="downloads-language"') == 3
     by_group = client.get("/analysts/timeline?from=2026-06-08&to=2026-07-01&by=group").text
     assert "Cofrestriadau fesul grŵp" in by_group and "Pob un: cofrestriadau" in by_group
     # The files are in English whatever the page's: scripts read the column names, and
