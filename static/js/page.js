@@ -91,6 +91,25 @@
     } catch (ignored) { /* storage full or off: the switch still works */ }
   });
 
+  // A form sent again within a moment (a double tap) is not sent twice: an invitation
+  // tapped twice made one account, and the admin was left on the second's page, "There
+  // is already an account…" under the first's "has been sent a link" (an outside
+  // check). After the moment it may be sent again (a download leaves the page where it
+  // is; Back shows it as it was). A form a page's own script sends is its script's.
+  var SENT_AGAIN_AFTER_MS = 3000;
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || (form.getAttribute("method") || "").toLowerCase() !== "post") {
+      return;
+    }
+    var sentAt = Number(form.getAttribute("data-sent-at") || 0);
+    if (Date.now() - sentAt < SENT_AGAIN_AFTER_MS) {
+      event.preventDefault();
+      return;
+    }
+    form.setAttribute("data-sent-at", String(Date.now()));
+  });
+
   // After a form is sent back, focus goes where the answer is: the summary of its
   // mistakes; else the one box at fault; else a result the page marks. It stayed on
   // the page itself after a wrong code, an unknown postcode or a message checked,

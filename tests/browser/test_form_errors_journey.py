@@ -41,3 +41,36 @@ def test_an_invitation_and_a_link_asked_for_say_where_the_mistake_is(app, page, 
     resident.get_by_role("button", name="Send me a link").click()
     leads_to_its_box(resident, "address", "number")
     resident.close()
+
+
+def test_an_invitation_tapped_twice_is_sent_once(app, page, make_officer):
+    """Found by an outside check: a double tap on Invite sent the form twice; one
+    account was made, and the admin was left on the second's page, "There is already
+    an account…" under "has been sent a link". A form sent again within a moment is
+    not sent twice."""
+    sign_in_officer(app, page, make_officer(role="admin"))
+    page.goto("/admin/officers/invite")
+    page.get_by_label("Name").fill("PC Double Tap")
+    page.get_by_label("Work e-mail address").fill("double.tap@police.example")
+    posts = []
+    page.on(
+        "request",
+        lambda request: (
+            posts.append(request.url)
+            if request.method == "POST" and "/admin/officers/invite" in request.url
+            else None
+        ),
+    )
+    # Two taps 80 ms apart: the first's request is on its way when the second comes.
+    page.evaluate(
+        """() => {
+            const invite = document.querySelector("main form button[type=submit]");
+            invite.click();
+            setTimeout(() => invite.click(), 80);
+        }"""
+    )
+    expect(page.locator("main .flash, #error-summary").first).to_be_visible()
+    page.wait_for_timeout(500)  # a second request would be on its way by now
+    assert len(posts) == 1, posts
+    expect(page.locator("main")).to_contain_text("has been sent a link")
+    expect(page.locator("main")).not_to_contain_text("There is already an account")
