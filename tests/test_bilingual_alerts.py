@@ -334,6 +334,32 @@ def test_an_alert_in_welsh_only_with_its_question_in_english_alone_is_refused_at
     assert db.session.scalar(select(func.count()).select_from(Alert)) == 1
 
 
+def test_english_answers_beside_the_welsh_question_of_an_alert_in_welsh_only_are_not_its(
+    officer_client, make_resident
+):
+    """Found by an outside check: an alert written in Welsh only, asking its question in
+    the Welsh boxes, left English answers in theirs (two the same, one too long): the
+    preview refused them, and the send, whose question is the Welsh one, went. The
+    preview leaves them too."""
+    make_resident(postcode="BS1 6AD", sms="+447700900108")
+    payload = {"shapes": [{"kind": "circle", "center": BS1_6AD, "radius_m": 800}]}
+    words = {"title": "", "body": ""} | WELSH
+    welsh_ask = {"question_cy": "Welsoch chi e?", "answer_options_cy": ["Do", "Naddo"]}
+    for english in (["Yes", "yes"], ["x" * 40, "No"], ["Yes\u202e", "No"]):
+        left = {"question": "Seen it?", "answer_options": english}
+        preview = officer_client.post("/officers/compose", json=words | welsh_ask | left).json
+        assert preview["refused"] == {} and not preview["unfinished"], preview
+        sent = officer_client.post("/officers/alerts", json=payload | words | welsh_ask | left)
+        assert sent.status_code == 201, sent.json
+        alert = db.session.get(Alert, sent.json["alert_id"])
+        assert (alert.question, alert.answer_options) == ("Welsoch chi e?", ["Do", "Naddo"])
+    # The same English answers of an alert in English are refused, by both.
+    left = {"question": "Seen it?", "answer_options": ["Yes", "yes"]}
+    preview = officer_client.post("/officers/compose", json=ENGLISH | left).json
+    sent = officer_client.post("/officers/alerts", json=payload | ENGLISH | left)
+    assert "answer_options" in preview["refused"] and sent.status_code == 400
+
+
 def test_a_welsh_question_the_send_refuses_is_refused_by_the_preview_as_it_is_typed(
     officer_client, make_resident
 ):

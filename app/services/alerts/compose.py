@@ -66,6 +66,11 @@ def compose_preview(
     # many): only "Send now" refused them (an outside check).
     refused: dict[str, str] = {}
     refused_answer: dict[str, int] = {}
+    if _asks_in_welsh_alone(title, body, title_cy, body_cy, question_cy, answer_options_cy):
+        # Its question is the Welsh boxes', and the send drops the English boxes': their
+        # answers were refused here (two the same, one too long), and the send went (an
+        # outside check).
+        question, answer_options = "", []
     _answers_as_typed(refused, answer_options, welsh=False, at=refused_answer)
     _answers_as_typed(refused, answer_options_cy, welsh=True, at=refused_answer)
     # And what the send refuses of a question not finished (one answer, answers with
@@ -401,6 +406,15 @@ def _english_ask_of_welsh_only() -> str:
         "The alert is written in Welsh only: write its question and answers in the "
         "Welsh boxes too, or write the alert in English too."
     )
+
+
+def _asks_in_welsh_alone(
+    title: str, body: str, title_cy: str, body_cy: str, question_cy: str, answers_cy: list[str]
+) -> bool:
+    """Whether an alert is written in Welsh only and asks its question in the Welsh
+    boxes (welsh_only's test): the English question and answers are not its."""
+    draft = AlertDraft(title=title, body=body, title_cy=title_cy, body_cy=body_cy)
+    return welsh_only(draft) and _typed(question_cy, answers_cy)
 
 
 def _typed(question: object, answers: object) -> bool:
