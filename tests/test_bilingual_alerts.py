@@ -286,6 +286,11 @@ def test_an_alert_written_in_welsh_only_goes_in_welsh(
     make_resident(postcode="BS1 6AD", sms="+447700900105")
     preview = officer_client.post("/officers/compose", json={"title": "", "body": ""} | WELSH)
     assert preview.json["sms"]["text"].startswith("Lladradau ceir: Mae ceir")
+    # Its words marked Welsh in the e-mail (unmarked, under an English page's mark, a
+    # screen reader read them with English rules: found by reading), ours not.
+    page = preview.json["email"]["html"]
+    assert '<html lang="en-GB">' in page and '<p lang="cy">Mae ceir' in page
+    assert "<p>Avon and Somerset Police" in page
     alert = send(officer_client, title="", body="")
     assert (alert.language, alert.title, alert.title_cy) == ("cy", WELSH["title_cy"], None)
     run_worker()

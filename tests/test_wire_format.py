@@ -535,3 +535,31 @@ def test_starttls_checks_the_relays_certificate(tls_smtp_server):
     trusted = SmtpTransport(SmtpSettings(config | {"SMTP_CA_FILE": str(cert_file)}))
     trusted.send(outgoing("Road closed"))
     assert [e.rcpt_tos for e in mail.envelopes] == [["sam@example.com"]]
+
+
+def test_an_alert_written_in_welsh_only_is_marked_welsh_in_any_residents_e_mail(app_ctx):
+    """Found by reading: an alert written in Welsh only was marked English in a Welsh
+    resident's e-mail (its words "en-GB", our Welsh sign-off "cy") and not at all in an
+    English resident's, under the page's "en-GB": a screen reader read its words with
+    English rules. Its words are marked Welsh, our words the resident's language."""
+    from app.services import message_text
+
+    words = "Mae ceir wedi'u torri.\n\nCloiwch nhw."
+    for welsh_first, page in ((False, "en-GB"), (True, "cy")):
+        body = message_text.email_text(
+            body=words, force="Avon and Somerset", reference="AS-1", welsh_first=welsh_first
+        )
+        marks = message_text.email_languages(body=words, welsh_first=welsh_first, written_in="cy")
+        built = build_email(
+            outgoing("Ceir", body=body, welsh_first=welsh_first, paragraph_languages=marks),
+            SENDER,
+        )
+        markup = built.get_body(("html",)).get_content()
+        assert f'<html lang="{page}">' in markup
+        welsh_mark = ' lang="cy"' if page != "cy" else ""
+        assert f"<p{welsh_mark}>Mae ceir wedi&#x27;u torri.</p>" in markup
+        assert f"<p{welsh_mark}>Cloiwch nhw.</p>" in markup
+        assert 'lang="en-GB">' not in markup.replace('<html lang="en-GB">', "")
+    # An alert in English to a Welsh resident: its words English, ours Welsh, as before.
+    marks = message_text.email_languages(body="Lock them.", welsh_first=True)
+    assert marks == ("en-GB", None)

@@ -161,6 +161,7 @@ def _render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -
             welsh=welsh[1] if welsh else None,
             welsh_first=welsh_first,
             mode=alert.mode,
+            written_in=alert.language,
         )
         if message_text.sms_ask(*question):
             language = "cy" if welsh_first else "en"

@@ -606,17 +606,26 @@ def email_text(
 
 
 def email_languages(
-    *, body: str, welsh: str | None = None, welsh_first: bool = False, mode: str = "live"
+    *,
+    body: str,
+    welsh: str | None = None,
+    welsh_first: bool = False,
+    mode: str = "live",
+    written_in: str = "en",
 ) -> tuple[str | None, ...]:
     """The language of each paragraph of email_text's words for these arguments (None:
     the resident's, as an exercise's or a test's opening words, or the line between the
-    two languages), for marking each in the e-mail's HTML."""
+    two languages), for marking each in the e-mail's HTML. `written_in`: the language
+    of `body` ("cy": an alert written in Welsh only, whose words were marked English,
+    or not at all in an English resident's e-mail: found by reading)."""
     opening: tuple[str | None, ...] = (None,) if mode in ("exercise", "test") else ()
-    return opening + _paragraph_languages(body=body, welsh=welsh, welsh_first=welsh_first)
+    return opening + _paragraph_languages(
+        body=body, welsh=welsh, welsh_first=welsh_first, written_in=written_in
+    )
 
 
 def _paragraph_languages(
-    *, body: str, welsh: str | None, welsh_first: bool
+    *, body: str, welsh: str | None, welsh_first: bool, written_in: str
 ) -> tuple[str | None, ...]:
 
     def each(words: str, language: str) -> list[str | None]:
@@ -627,8 +636,9 @@ def _paragraph_languages(
         if not welsh_first:
             first, second = second, first
         return (*first, None, *second)
-    if welsh_first:
-        return (*each(body, "en-GB")[:-1], "cy")  # our words in Welsh after it
+    if welsh_first or written_in == "cy":
+        # Its words in their language, ours (the sign-off) in the resident's.
+        return (*each(body, "cy" if written_in == "cy" else "en-GB")[:-1], None)
     return ()
 
 

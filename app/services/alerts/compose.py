@@ -111,8 +111,10 @@ def compose_preview(
     question_cy = clean_text(question_cy or "") or None
     options_cy = [clean_text(o) for o in answer_options_cy or [] if clean_text(o)] or None
     title_cy, body_cy = clean_text(title_cy or ""), clean_text(body_cy or "", multiline=True)
+    written_in = "en"
     if not title and not body and title_cy and body_cy:  # written in Welsh only
         title, body, title_cy, body_cy = title_cy, body_cy, "", ""
+        written_in = "cy"
         if question_cy or options_cy:  # its question in the Welsh boxes: everyone's
             question, options = question_cy, options_cy
         elif question or options:
@@ -226,7 +228,7 @@ def compose_preview(
             ),
             unsubscribe_url=f"{site}/unsubscribe/each-residents-own-link",
             paragraph_languages=message_text.email_languages(
-                body=body, welsh=body_cy if welsh else None, mode=mode
+                body=body, welsh=body_cy if welsh else None, mode=mode, written_in=written_in
             ),
         ),
         config.get("MAIL_FROM") or "alerts@example.invalid",
