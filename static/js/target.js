@@ -1694,12 +1694,14 @@
     if (stops) {
       // Added as text after what is there: "textContent +=" flattened the question's
       // span, its language mark lost (found by reading).
+      // Counted when the page last looked: "have not gone yet" was said of messages a
+      // slow provider had taken since, and every resident got both (an outside check).
       $("confirm-text").appendChild(document.createTextNode(" " + (stops === 1 ?
-        _("1 message of this alert has not gone yet: it will not be sent, and its resident gets only the all-clear.") :
+        _("When last counted, 1 message of this alert had not gone yet: if it still has not, it will not be sent, and its resident gets only the all-clear.") :
         stops > most ?
-        _("More than {n} messages of this alert have not gone yet: they will not be sent, and their residents get only the all-clear.",
+        _("When last counted, more than {n} messages of this alert had not gone yet: those still unsent will not be sent, and their residents get only the all-clear.",
           { n: most.toLocaleString("en-GB") }) :
-        _("{n} messages of this alert have not gone yet: they will not be sent, and their residents get only the all-clear.",
+        _("When last counted, {n} messages of this alert had not gone yet: those still unsent will not be sent, and their residents get only the all-clear.",
           { n: stops.toLocaleString("en-GB") }))));
     }
     $("confirm").hidden = false;

@@ -875,7 +875,8 @@ def test_back_after_sending_an_all_clear_offers_an_update_not_the_all_clear_agai
     )
     assert waiting > 1
     expect(page.locator("#confirm-text")).to_contain_text(
-        f"{waiting} messages of this alert have not gone yet: they will not be sent"
+        f"When last counted, {waiting} messages of this alert had not gone yet: those still"
+        " unsent will not be sent"
     )
     page.get_by_role("button", name="Send now").click()
     expect(page).to_have_url(re.compile(r"/officers/alerts/\d+$"))
