@@ -30,6 +30,9 @@ def test_metrics_need_the_token_and_are_off_without_one(app, client, monkeypatch
     assert client.get("/metrics").status_code == 401
     wrong = client.get("/metrics", headers={"Authorization": "Bearer guess"})
     assert wrong.status_code == 401 and "tests-metrics-token" not in wrong.text
+    # Prometheus's text format, its charset said once (twice: an outside check).
+    given = client.get("/metrics", headers=TOKEN)
+    assert given.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
     monkeypatch.setitem(app.config, "METRICS_TOKEN", None)
     assert client.get("/metrics", headers=TOKEN).status_code == 404
 

@@ -40,4 +40,5 @@ def prometheus_metrics():
             {"WWW-Authenticate": 'Bearer realm="metrics"'},
             mimetype="text/plain",
         )
-    return Response(metrics.scrape(), mimetype="text/plain; version=0.0.4; charset=utf-8")
+    # As given: mimetype= added a second "; charset=utf-8" (an outside check).
+    return Response(metrics.scrape(), content_type="text/plain; version=0.0.4; charset=utf-8")
