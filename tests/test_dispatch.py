@@ -2229,6 +2229,35 @@ def test_a_jobs_turn_does_not_end_for_jobs_waiting_for_a_line(
     empty_job_queues()
 
 
+def test_a_routine_alerts_job_ends_its_turn_at_once_when_an_urgent_job_waits(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """Found by an outside check: while an incident's texts waited out a provider's
+    wait, both workers took a routine alert's e-mails, and when the wait ended the
+    incident's texts waited out their turns, 2.1 and 3.6 s. A routine alert's job hands
+    its rest back at once when an urgent alert's job waits (as for a code); an urgent
+    job waiting for a line does not count."""
+    from app import jobs
+
+    monkeypatch.setitem(app.config, "JOB_YIELD_SECONDS", 60)
+    monkeypatch.setitem(app.config, "DELIVERY_CONCURRENCY", 1)
+    many_residents(make_resident, 4)
+    routine = submit_alert(
+        officer, shapes=AREA, title="Sheds", body="Lock them.", category="crime_prevention"
+    ).alert
+    taken_off_the_queue()
+    jobs.enqueue("outbound.deliver_batch", "alerts", [987650], on=jobs.URGENT, job_id="waits-line")
+    assert deliver(ids(routine.id))["sent"] == 4  # a job waiting for a line: no turn ends
+    second = submit_alert(
+        officer, shapes=AREA, title="Bikes", body="Lock them.", category="crime_prevention"
+    ).alert
+    taken_off_the_queue()
+    jobs.enqueue("outbound.deliver_batch", "alerts", [987651], on=jobs.URGENT)
+    assert deliver(ids(second.id))["sent"] == 1  # its turn ended at once
+    assert jobs.waiting(jobs.ALERTS) == 1  # its rest, behind
+    empty_job_queues()
+
+
 def test_calls_waiting_for_a_line_are_not_claimed_and_a_cancel_takes_them(
     providers, officer, make_resident, app, monkeypatch
 ):
