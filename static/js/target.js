@@ -1486,7 +1486,7 @@
       // fell to the page, the answers far above it (an outside check).
       var section = field.closest && field.closest("details");
       if (section) { section.open = true; }
-      field.scrollIntoView({ block: "center" });
+      showAll([field.labels && field.labels[0], fieldNote, field]);
       field.focus({ preventScroll: true });
     } else if (message) {
       // No box at fault (the area's count changed, a wait): the message takes focus,
@@ -1495,6 +1495,20 @@
       $("compose-error").scrollIntoView({ block: "center" });
       $("compose-error").focus({ preventScroll: true });
     }
+  }
+
+  // The box at fault with its label and the words said above it, between the top of
+  // the screen and the reach bar: centred, the box alone, at 200% text on a small phone
+  // the words began above the screen, their start and the box's label cut off (an
+  // outside check). Taller than that room, from their top.
+  function showAll(parts) {
+    var rects = parts.filter(Boolean).map(function (part) { return part.getBoundingClientRect(); });
+    var top = Math.min.apply(null, rects.map(function (r) { return r.top; }));
+    var bottom = Math.max.apply(null, rects.map(function (r) { return r.bottom; }));
+    var bar = $("reach-bar");
+    var room = (bar && !bar.hidden ? bar.getBoundingClientRect().top : window.innerHeight) - 16;
+    var spare = Math.max(0, room - (bottom - top));
+    window.scrollBy(0, top - 8 - spare / 2);
   }
 
   function sendAt() {

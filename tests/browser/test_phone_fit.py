@@ -320,3 +320,32 @@ def test_the_message_box_stays_above_the_reach_bar_on_a_landscape_phone(page, si
     bar = page.locator("#reach-bar").bounding_box()
     shown = box.bounding_box()
     assert shown["y"] >= 0 and shown["y"] + shown["height"] <= bar["y"] + 1, (shown, bar)
+
+
+def test_a_box_refused_at_send_is_shown_with_its_label_and_words_on_a_small_phone(
+    page, sign_in_page
+):
+    """Found by an outside check: at 200% text on a 320-pixel phone, Send… refusing an
+    unfinished question centred the box, and the words said above it began above the
+    screen, their start and the box's label cut off. The label, the words and the box
+    are shown together, above the reach bar."""
+    sign_in_page("officer")
+    page.set_viewport_size({"width": 320, "height": 700})
+    text_at_twice_the_size(page)
+    page.goto("/officers/")
+    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#reach-residents")).not_to_be_empty()
+    page.locator("#title").fill("Road closed")
+    page.locator("#body").fill("The A38 is shut.")
+    page.locator("#ask summary").click()
+    page.locator("#answer-1").fill("Yes")
+    page.locator("#answer-2").fill("No")  # answers with no question: unfinished
+    page.wait_for_timeout(600)  # the preview of these words
+    page.get_by_role("button", name="Send…").click()
+    expect(page.locator("#question")).to_be_focused()
+    page.wait_for_timeout(200)
+    bar = page.locator("#reach-bar").bounding_box()
+    for part in ("label[for=question]", ".compose-field-error", "#question"):
+        shown = page.locator(part).first.bounding_box()
+        assert shown["y"] >= 0 and shown["y"] + shown["height"] <= bar["y"] + 1, (part, shown, bar)
