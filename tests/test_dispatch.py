@@ -625,46 +625,6 @@ def test_a_short_wait_is_waited_out_in_the_job_not_handed_back_to_the_queue(
     waits_over()
 
 
-def test_a_wait_waited_out_in_the_job_is_not_counted_in_its_turn(
-    providers, officer, make_resident, app, monkeypatch
-):
-    """Found by an outside check: an incident's call job that waited out a 429 on calls
-    found its turn over when the wait ended, while the incident's text and e-mail jobs
-    waited, and its calls went behind them: 13.5 to 23.7 s without a call. The time
-    waited in place is not counted in its turn: its calls go on after the wait."""
-    from app import jobs
-
-    monkeypatch.setitem(app.config, "DELIVERY_CONCURRENCY", 1)
-    monkeypatch.setitem(app.config, "JOB_YIELD_SECONDS", 1)
-    monkeypatch.setitem(app.config, "HOLD_IN_PLACE_SECONDS", 5)
-    monkeypatch.setitem(app.config, "RETRY_MAX_SECONDS", 10)  # the wait asked, not less
-    numbers = [f"+4411749609{n:02d}" for n in range(40, 46)]
-    for number in numbers:
-        make_resident(postcode="BS1 6AD", sms=None, voice=number)
-    alert = send(officer)
-    taken_off_the_queue()
-    jobs.enqueue("outbound.deliver_batch", "alerts", [987654], on=jobs.URGENT)  # one waits
-    first = db.session.scalar(
-        select(Delivery.address).where(Delivery.alert_id == alert.id).order_by(Delivery.id)
-    )
-    providers.gateway.too_many_for = {first: 1}
-    providers.gateway.retry_after = "2"
-    outcome = deliver(ids(alert.id))
-    # Each call placed in this job, none handed back behind the job waiting.
-    assert outcome["sent"] == 6, outcome
-    assert sorted(providers.gateway.accepted_to("Calls")) == numbers
-    assert jobs.waiting(jobs.URGENT) == 1
-    assert min(a.at for a in providers.gateway.accepted) - providers.gateway.refused_at[0] >= 1.9
-    waits_over()
-    # Its turn still ends, counted without the wait: with no wait, one call each turn.
-    monkeypatch.setitem(app.config, "JOB_YIELD_SECONDS", 0)
-    second = send(officer, title="Road open")
-    taken_off_the_queue()
-    jobs.enqueue("outbound.deliver_batch", "alerts", [987654], on=jobs.URGENT)
-    assert deliver(ids(second.id))["sent"] == 1
-    assert jobs.waiting(jobs.URGENT) == 2
-
-
 @pytest.mark.parametrize("told_after", [(3,), (3, 4)], ids=["one wait", "two waits"])
 def test_a_short_wait_asked_while_others_wait_their_turn_is_waited_out_too(
     providers, officer, make_resident, app, monkeypatch, told_after
@@ -1892,9 +1852,7 @@ def test_a_line_freed_while_an_urgent_alerts_calls_wait_is_theirs(
     )
     lines = Lines(redis_store.client, 1, hold_seconds=60)
     assert lines.keep("kept:other:", 1) == ["kept:other:1"]  # another call's line
-    # Another urgent job waits (with routine jobs alone, the job keeps its worker:
-    # test_an_incidents_calls_waiting_for_a_line_keep_their_worker_while_only_routine...).
-    jobs.enqueue("outbound.deliver_batch", "alerts", [987654], on=jobs.URGENT)
+    jobs.enqueue("outbound.deliver_batch", "alerts", [987654])  # another job waits
     deliver(ids(urgent.id))  # no line: handed back
     assert redis_store.client.exists(URGENT)
     lines.release("kept:other:1")  # the call ended: its line is free
@@ -2085,8 +2043,7 @@ def test_a_call_job_gives_its_worker_back_while_every_line_is_busy_and_others_wa
     from app import jobs
 
     due = calls_without_callbacks(providers, officer, make_resident, app, monkeypatch, 5)
-    # Another urgent job waits for a worker (the alert's texts).
-    jobs.enqueue("outbound.deliver_batch", "alerts", [], on=jobs.URGENT)
+    jobs.enqueue("outbound.deliver_batch", "alerts", [])  # another job waits for a worker
 
     thread = delivering(app, due)
     thread.join(20)
@@ -2097,56 +2054,12 @@ def test_a_call_job_gives_its_worker_back_while_every_line_is_busy_and_others_wa
     assert waiting == due[2:]  # not claimed: an officer's cancel still takes them
     (later,) = ScheduledJobRegistry(queue=jobs.urgent_queue()).get_job_ids()
     assert sorted(jobs.urgent_queue().fetch_job(later).args[1]) == waiting
-    assert jobs.waiting(jobs.URGENT) == 1  # the other job, still waiting
     from app.channels.lines import KEY
     from app.extensions import redis_store
 
     # The two calls hold the lines; nothing kept for a call is left over.
     held = sorted(m.decode() for m in redis_store.client.zrange(KEY, 0, -1))
     assert len(held) == 2 and not any(name.startswith("kept:") for name in held)
-
-
-def test_an_incidents_calls_waiting_for_a_line_keep_their_worker_while_only_routine_jobs_wait(
-    providers, officer, make_resident, app, monkeypatch
-):
-    """Found by a review: an incident's call job that found every line busy handed its
-    calls back whenever any job waited, a routine alert's too, and lines freed for its
-    calls stood idle up to about 3 s each while the worker took the routine job. The
-    one job of them first for a line keeps its worker while only routine jobs wait; a
-    second hands back, behind (the other worker takes the rest)."""
-
-    from rq.job import Job
-
-    from app import jobs
-    from app.extensions import redis_store
-
-    due = calls_without_callbacks(providers, officer, make_resident, app, monkeypatch, 5)
-    jobs.enqueue("outbound.deliver_batch", "alerts", [])  # a routine job waits
-    gateway = providers.gateway
-    thread = delivering(app, due[:4])
-    try:
-        wait_until(lambda: len(gateway.accepted) == 2, message="a call on each line")
-        time.sleep(0.5)  # the job looks for a free line
-        assert thread.is_alive(), "the job gave its worker to a routine job"
-        # Another job of the incident's calls, meanwhile: handed back, behind.
-        before = set(jobs.urgent_queue().scheduled_job_registry.get_job_ids())
-        assert deliver(due[4:])["sent"] == 0
-        (handed,) = set(jobs.urgent_queue().scheduled_job_registry.get_job_ids()) - before
-        assert not Job.fetch(handed, connection=redis_store.client).enqueue_at_front
-        call = gateway.accepted[0]
-        params = {"CallSid": call.sid, "CallStatus": "completed", "CallDuration": "30"}
-        ended = time.monotonic()
-        assert gateway.post_signed(call.params["StatusCallback"], params) in (200, 204)
-        wait_until(lambda: len(gateway.accepted) == 3, timeout=5, message="the freed line")
-        assert gateway.accepted[2].at - ended < 1.0  # its worker looks every 0.2 s
-    finally:
-        for call in gateway.accepted[1:]:
-            params = {"CallSid": call.sid, "CallStatus": "completed", "CallDuration": "30"}
-            gateway.post_signed(call.params["StatusCallback"], params)
-        thread.join(20)
-    assert not thread.is_alive()
-    assert len(gateway.accepted) == 4
-    assert jobs.waiting(jobs.ALERTS) == 1  # the routine job still waits its turn
 
 
 def test_the_sweeper_does_not_queue_again_the_calls_of_a_job_waiting_for_a_line(

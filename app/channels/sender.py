@@ -119,11 +119,6 @@ class ConcurrentSender:
         self._turns: dict[tuple[str, bool], asyncio.Lock] = {}
         self._warmed: dict[str, asyncio.Task] = {}
         self._timings: deque[tuple[str, float]] = deque()  # (channel, seconds) per send
-        # How long some send of the job waited out a provider's wait in place (the
-        # loop's time): not counted in the job's turn (waited_seconds).
-        self._waiting = 0
-        self._waited = 0.0
-        self._waiting_since = 0.0
 
     def __enter__(self) -> ConcurrentSender:
         self._thread.start()
@@ -136,17 +131,6 @@ class ConcurrentSender:
         self._loop.close()
         if self._threads is not None:
             self._threads.shutdown()
-
-    def waited_seconds(self) -> float:
-        """How long, so far, one send or more of this job waited out a provider's wait
-        in place: time its job's turn does not count. (Counted, a call job that waited
-        out a 429 on calls found its turn over when the wait ended, and its calls went
-        behind the incident's texts and e-mails: 13.5 to 23.7 s without a call, an
-        outside check.)"""
-        waited, since, waiting = self._waited, self._waiting_since, self._waiting
-        if waiting:
-            waited += self._loop.time() - since
-        return waited
 
     def drain_timings(self) -> list[tuple[str, float]]:
         """(channel, seconds) of each provider call finished since the last drain: how
@@ -369,31 +353,15 @@ class ConcurrentSender:
                 # the mark lapsed, and when the wait ended a routine alert's texts took
                 # the first turns (a re-check).
                 end = self._loop.time() + held.retry_after
-                self._began_waiting()
-                try:
-                    while (left := end - self._loop.time()) > 0:
-                        marking()
-                        if self.codes and self.holds is not None:
-                            self.holds.code_waits(
-                                transport.name, left + CODE_FIRST_SECONDS, waits.name
-                            )
-                        await asyncio.sleep(min(MARK_EVERY_SECONDS, left))
-                    if not self.codes and self.holds is not None:
-                        await self._after_codes(transport.name)
-                finally:
-                    self._ended_waiting()
+                while (left := end - self._loop.time()) > 0:
+                    marking()
+                    if self.codes and self.holds is not None:
+                        self.holds.code_waits(transport.name, left + CODE_FIRST_SECONDS, waits.name)
+                    await asyncio.sleep(min(MARK_EVERY_SECONDS, left))
+                if not self.codes and self.holds is not None:
+                    await self._after_codes(transport.name)
                 # The probe after this wait is given its own time.
                 give_up_at = self._loop.time() + PROBE_SECONDS + 2
-
-    def _began_waiting(self) -> None:
-        if not self._waiting:
-            self._waiting_since = self._loop.time()
-        self._waiting += 1
-
-    def _ended_waiting(self) -> None:
-        self._waiting -= 1
-        if not self._waiting:
-            self._waited += self._loop.time() - self._waiting_since
 
     async def _after_codes(self, name: str) -> None:
         """Wait while a resident's code that waited out the same wait goes first, for

@@ -561,7 +561,7 @@ def _send_due(
         if (
             start
             and (
-                time.monotonic() >= yield_at + sender.waited_seconds()
+                time.monotonic() >= yield_at
                 or (ledger.queue != jobs.NOTICES and _code_waits())
                 or (routine and _first_tries_wait(jobs.URGENT))
             )
@@ -587,9 +587,7 @@ def _send_due(
             # its worker: with four lines, an alert's texts went in 35.6 s rather than
             # 17.9 s (an outside check), every worker waiting in a call's job. Unclaimed,
             # they wait here only while no other job wants the worker.
-            if _first_tries_wait() and (
-                waits or not _keeps_its_worker(ledger, outranking, due[start:])
-            ):
+            if _first_tries_wait():
                 handed_back = LINES_BUSY_SECONDS
                 for_lines = not waits
                 claimed_up_to = len(due)
@@ -1777,17 +1775,6 @@ def _first_for_a_line(ledger: Ledger, pending: list[int]) -> bool:
         return False
     except (RedisError, OperationalError):
         return False  # behind the rest, as any job
-
-
-def _keeps_its_worker(ledger: Ledger, outranking: tuple[str, ...], rows: list[int]) -> bool:
-    """Whether an urgent alert's calls waiting for a line keep their worker, though
-    other jobs wait: while only routine jobs do (no code, no urgent job), the one job
-    of them first for a line (_first_for_a_line). Handed back, lines freed for an
-    incident's calls stood idle up to about 3 s each while the worker took a routine
-    alert's job (a review). One such job a queue: the other worker takes the rest."""
-    return (
-        bool(outranking) and not _first_tries_wait(*outranking) and _first_for_a_line(ledger, rows)
-    )
 
 
 def _by_queue(ledger: Ledger, ids: list[int], bulk: bool) -> list[tuple[str, list[int]]]:
