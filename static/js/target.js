@@ -1497,18 +1497,20 @@
     }
   }
 
-  // The box at fault with its label and the words said above it, between the top of
-  // the screen and the reach bar: centred, the box alone, at 200% text on a small phone
-  // the words began above the screen, their start and the box's label cut off (an
-  // outside check). Taller than that room, from their top.
+  // The box at fault with its label and the words said above it: centred, the box
+  // alone, at 200% text on a small phone the words began above the screen, their start
+  // and the box's label cut off (an outside check). Centred first, as before (within
+  // the panel that scrolls on a wide screen too), then from their top if cut off.
   function showAll(parts) {
-    var rects = parts.filter(Boolean).map(function (part) { return part.getBoundingClientRect(); });
-    var top = Math.min.apply(null, rects.map(function (r) { return r.top; }));
-    var bottom = Math.max.apply(null, rects.map(function (r) { return r.bottom; }));
-    var bar = $("reach-bar");
-    var room = (bar && !bar.hidden ? bar.getBoundingClientRect().top : window.innerHeight) - 16;
-    var spare = Math.max(0, room - (bottom - top));
-    window.scrollBy(0, top - 8 - spare / 2);
+    var shown = parts.filter(Boolean);
+    shown[shown.length - 1].scrollIntoView({ block: "center" });
+    function top() {
+      return Math.min.apply(null, shown.map(function (part) { return part.getBoundingClientRect().top; }));
+    }
+    if (top() < 8) {
+      shown[0].scrollIntoView({ block: "start" });
+      if (top() < 8) { window.scrollBy(0, top() - 8); }
+    }
   }
 
   function sendAt() {
