@@ -451,7 +451,9 @@
     var box = element.getBoundingClientRect();
     var bar = $("reach-bar").getBoundingClientRect();
     if (box.top < 0 || box.bottom > Math.min(window.innerHeight, bar.top || window.innerHeight)) {
-      element.scrollIntoView({ block: "center" });
+      // From its start when centred would cut it off: at 200% text on a small phone an
+      // area refused began above the screen and ended under the bar (an outside check).
+      showAll([element]);
     }
   }
 

@@ -354,3 +354,24 @@ def test_a_box_refused_at_send_is_shown_with_its_label_and_words_on_a_small_phon
         expect(page.locator(part).first).to_be_in_viewport()
         shown = page.locator(part).first.bounding_box()
         assert shown["y"] >= 0 and shown["y"] + shown["height"] <= bar["y"] + 1, (part, shown, bar)
+
+
+def test_an_area_refused_is_shown_from_its_start_on_a_small_phone(page, sign_in_page):
+    """Found by an outside check: at 200% text on a 320-pixel phone, an area refused was
+    scrolled to its centre, its start above the screen and its end under the reach bar.
+    Shown whole above the bar; taller than that room, from its start."""
+    sign_in_page("officer")
+    page.set_viewport_size({"width": 320, "height": 700})
+    text_at_twice_the_size(page)
+    page.goto("/officers/")
+    page.get_by_label("Postcode to centre a circle on").fill("BA14 6AA")
+    page.get_by_role("button", name="Find").click()
+    said = page.locator("#area-error")
+    expect(said).to_contain_text("All of this area is outside Avon")
+    page.wait_for_timeout(300)
+    bar = page.locator("#reach-bar").bounding_box()
+    shown = said.bounding_box()
+    if shown["height"] <= bar["y"] - 16:
+        assert shown["y"] >= 0 and shown["y"] + shown["height"] <= bar["y"] + 1, (shown, bar)
+    else:
+        assert 0 <= shown["y"] <= 16, (shown, bar)
