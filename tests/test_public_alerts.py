@@ -444,6 +444,11 @@ def test_the_list_filters_by_category_and_by_postcode_or_place(
         cookie
     )
     assert "bs1" not in json.dumps(held).lower() and held.get("alerts_area")
+    # Nor does Redis, where it is kept for a day: sealed (a dump read it in clear).
+    from app.extensions import redis_store
+
+    (kept,) = [redis_store.client.get(key) for key in redis_store.client.scan_iter("alerts-area:*")]
+    assert b"bs1" not in kept.lower() and b"6ad" not in kept.lower()
     # Reloaded (or come back to), the list is still the postcode's.
     again = client.get("/alerts?near=1").text
     assert "Bristol burglaries" in again and "Clifton appeal" not in again

@@ -2506,6 +2506,9 @@ def test_a_link_asked_for_is_not_lost_when_its_job_fails_before_recording_it(
     monkeypatch.setattr(verification, "send_manage_link", dropped)
     verification.request_manage_link("07700 900123", ip_address="192.0.2.9")
     (key,) = [k.decode().split(":", 1)[1] for k in redis_store.client.keys("manage-request:*")]
+    # Kept sealed while it waits (a Redis dump read the number in clear).
+    kept = redis_store.client.get(f"manage-request:{key}")
+    assert b"7700" not in kept and b"900123" not in kept
     with pytest.raises(RuntimeError):
         verification.send_requested_manage_link(key)
     monkeypatch.setattr(verification, "send_manage_link", real)
@@ -2513,8 +2516,12 @@ def test_a_link_asked_for_is_not_lost_when_its_job_fails_before_recording_it(
     assert not verification.send_requested_manage_link(key)  # once
     # And once if the job goes again after recording its notice, the request not yet
     # taken (killed between, or Redis failing): it recorded a second link (a review).
+    redis_store.client.set(f"manage-request:{key}", kept, ex=60)
+    assert not verification.send_requested_manage_link(key)
+    # One kept in clear (before it was sealed) or under another key is dropped.
     redis_store.client.set(f"manage-request:{key}", "+447700900123", ex=60)
     assert not verification.send_requested_manage_link(key)
+    assert redis_store.client.get(f"manage-request:{key}") is None
     assert (
         db.session.scalar(
             select(func.count())

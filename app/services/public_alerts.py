@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from flask import current_app
+from itsdangerous import BadSignature
 from redis.exceptions import RedisError
 
 from app import references
@@ -28,6 +29,7 @@ from app.models import CATEGORIES, Alert
 from app.services import forces, message_text
 from app.services.postcode_check import PostcodeRefused, check_postcode
 from app.services.text import clean_text
+from app.services.tokens import SealedSerializer
 from app.services.transaction import read_only
 from app.services.verification import allow_per_hour, public_url
 from geo import postcodes
@@ -234,12 +236,16 @@ def _other_forces(force, holds) -> list:
 # holding only that: the session cookie is signed, not sealed, and a postcode in it
 # could be read (an outside probe). A day, as a visitor's session.
 AREA_SECONDS = 24 * 3600
+_AREA_PURPOSE = "public-alerts-area"
 
 
 def keep_list_area(area: str) -> str:
     """Keep the visitor's area text; the reference to put in their session."""
     reference = secrets.token_urlsafe(16)
-    redis_store.client.set(f"alerts-area:{reference}", area, ex=AREA_SECONDS)
+    # Sealed with SECRET_KEY: a visitor's postcode, read in clear in a Redis dump for a
+    # day, says where they live or look (as a sign-up's and a link's addresses are).
+    sealed = SealedSerializer(_AREA_PURPOSE).dumps(area)
+    redis_store.client.set(f"alerts-area:{reference}", sealed, ex=AREA_SECONDS)
     return reference
 
 
@@ -252,7 +258,13 @@ def find_list_area(reference: object) -> str | None:
         kept = redis_store.client.get(f"alerts-area:{reference[:64]}")
     except RedisError:
         return None
-    return kept.decode() if kept else None
+    if kept is None:
+        return None
+    try:
+        area = SealedSerializer(_AREA_PURPOSE).loads(kept.decode())
+    except (BadSignature, UnicodeDecodeError):
+        return None  # kept before it was sealed, or under another SECRET_KEY
+    return area if isinstance(area, str) else None
 
 
 def list_public_alerts(

@@ -773,6 +773,7 @@ MANAGE_LINK_HOURS = 24
 LINKS_PER_IP_PER_HOUR = 10
 # How long the address asked about waits in Redis for the job that looks it up.
 MANAGE_REQUEST_SECONDS = 600
+_MANAGE_REQUEST_PURPOSE = "manage-link-request"
 
 
 class TooManyLinks(Exception):
@@ -817,7 +818,10 @@ def request_manage_link(typed: str, *, ip_address: str) -> None:
             gettext("We have sent as many links as we can this hour. Try again later.")
         )
     key = secrets.token_urlsafe(16)
-    redis_store.client.set(f"manage-request:{key}", address, ex=MANAGE_REQUEST_SECONDS)
+    # Sealed with SECRET_KEY, as a sign-up that stored nothing is: a Redis dump read the
+    # address in clear for up to ten minutes (an outside check).
+    sealed = SealedSerializer(_MANAGE_REQUEST_PURPOSE).dumps(address)
+    redis_store.client.set(f"manage-request:{key}", sealed, ex=MANAGE_REQUEST_SECONDS)
     jobs.enqueue("notices.send_manage_link", key, job_timeout=300, result_ttl=0, failure_ttl=3600)
 
 
@@ -826,15 +830,23 @@ def send_requested_manage_link(request_key: str) -> bool:
     (kept briefly in Redis under request_key) and, if we hold it, send it a link to
     their page. Whether a link went."""
     key = f"manage-request:{request_key}"
-    address = redis_store.client.get(key)
-    if address is None:
+    sealed = redis_store.client.get(key)
+    if sealed is None:
+        return False
+    try:
+        address = SealedSerializer(_MANAGE_REQUEST_PURPOSE).loads(sealed.decode())
+    except (BadSignature, UnicodeDecodeError):
+        address = None
+    if not isinstance(address, str):
+        # Not ours (sealed under another SECRET_KEY, before a key change): dropped.
+        redis_store.client.delete(key)
         return False
     with transaction():
         # Once for a request: a job gone again after recording its notice (killed, or
         # Redis failing, before the request was taken) recorded a second one, and the
         # resident had two links (a review). The first is sent by the sweeper then.
         first = create_provider_event(key)
-        notice_id = send_manage_link(address.decode()) if first else None
+        notice_id = send_manage_link(address) if first else None
     # Taken once its notice is recorded: taken first, a worker killed in between lost
     # the request (found by reading); the job, leased, goes again and finds it.
     redis_store.client.delete(key)
