@@ -532,6 +532,18 @@ def test_templates_are_saved_once_per_name_and_offered_to_the_team(officer_clien
     assert blank.json["errors"]["title"] == "Give the template a title: it is empty."
     twin = officer_client.post("/officers/templates", json=template | {"name": "Burg\u200blary"})
     assert "already a template called" in twin.json["errors"]["template_name"]
+    # Names that read alike are one name, as teams' are (case, accents, full width),
+    # and the one there is named; a letter of another alphabet is refused.
+    for alike in ("BURGLÁRY", "\uff22\uff55\uff52\uff47\uff4c\uff41\uff52\uff59"):
+        refused = officer_client.post("/officers/templates", json=template | {"name": alike})
+        assert refused.status_code == 400
+        assert refused.json["errors"]["template_name"] == (
+            "There is already a template called “Burglary”. Choose another name."
+        )
+    cyrillic = officer_client.post("/officers/templates", json=template | {"name": "Burgl\u0430ry"})
+    assert "CYRILLIC SMALL LETTER A" in cyrillic.json["errors"]["template_name"]
+    listed = officer_client.get("/officers/templates").json["templates"]
+    assert [t["name"] for t in listed] == ["Burglary"]
     # The Welsh it was written with is kept, both or neither (it was lost).
     welsh = template | {"name": "Lladrad", "title_cy": "Lladrad", "body_cy": "Cloi'r sied."}
     assert officer_client.post("/officers/templates", json=welsh).status_code == 201

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from flask_babel import gettext
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.dao.audit import create_audit_event
+from app.dao.locks import lock_until_commit
 from app.extensions import db
 from app.models import CATEGORIES, AlertTemplate, Officer
 from app.services.alerts import MAX_BODY, MAX_TITLE, AlertInvalid
-from app.services.text import checked_field
+from app.services.text import checked_field, other_alphabet_refusal, plain_letters
 
 MAX_NAME = 80
 
@@ -29,6 +32,8 @@ def save_template(
     Welsh title and message. Raises AlertInvalid."""
     errors: dict[str, str] = {}
     name = checked_field(errors, "template_name", name, gettext("The template's name"))
+    # Full-width and other compatibility forms as the letters they are, as a team's.
+    name = " ".join(unicodedata.normalize("NFKC", name or "").split())
     title = checked_field(errors, "title", title, gettext("The title"))
     body = checked_field(errors, "body", body, gettext("The message"), multiline=True)
     title_cy = checked_field(errors, "title_cy", title_cy, gettext("The Welsh title"))
@@ -51,6 +56,10 @@ def save_template(
         errors["template_name"] = gettext("Name the template so your team can find it.")
     elif len(name) > MAX_NAME:
         errors["template_name"] = gettext("Keep the name to %(most)s characters.", most=MAX_NAME)
+    elif refused := other_alphabet_refusal(name, gettext("The template's name")):
+        # "Burglаry" with a Cyrillic "а" was a second template reading the same in the
+        # composer's list, as team names were (an outside check of those).
+        errors["template_name"] = refused
     if "title" in errors:
         pass
     elif not title:
@@ -75,6 +84,21 @@ def save_template(
         errors["category"] = gettext("Choose what the alert is about.")
     if errors:
         raise AlertInvalid(errors)
+    # One naming at a time in a force, so that two saving names alike at once do not
+    # both find the name free; one reading as another (case and accents aside, "Straße"
+    # and "STRASSE") is refused naming the one there.
+    lock_until_commit(db.session, f"template-names:{officer.force_id}")
+    plain = plain_letters(name)
+    if alike := next((t for t in find_templates() if plain_letters(t["name"]) == plain), None):
+        db.session.rollback()
+        raise AlertInvalid(
+            {
+                "template_name": gettext(
+                    "There is already a template called “%(name)s”. Choose another name.",
+                    name=alike["name"],
+                )
+            }
+        )
     template = AlertTemplate(
         name=name,
         category=category,
