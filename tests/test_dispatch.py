@@ -2171,6 +2171,52 @@ def test_a_routine_alerts_job_ends_its_turn_at_once_when_an_urgent_job_waits(
     empty_job_queues()
 
 
+def test_a_routine_alerts_job_makes_way_for_an_urgent_job_waiting_for_a_line(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """Found by a review: a routine alert's job ignored an incident's call job handed
+    back to wait for a line. Waiting itself for a line, it kept its worker while the
+    incident's calls waited on the queue for it (with a rate on calls, until the job's
+    timeout), then took the lines first; sending, it ran its whole batch. It hands its
+    rest back when it would wait, and its turn ends for them (not at once: they mostly
+    find the lines as busy)."""
+    from app import jobs
+    from app.channels.lines import Lines
+    from app.extensions import redis_store
+
+    monkeypatch.setitem(app.config, "VOICE_LINES", 1)
+    providers.gateway.send_callbacks = False
+    for n in range(2):
+        make_resident(postcode="BS1 6AD", sms=None, voice=f"+44117496000{n}")
+    calls = submit_alert(
+        officer, shapes=AREA, title="Sheds", body="Lock them.", category="crime_prevention"
+    ).alert
+    taken_off_the_queue()
+    lines = Lines(redis_store.client, 1, hold_seconds=60)
+    assert lines.keep("kept:other:", 1) == ["kept:other:1"]  # the one line busy
+    jobs.enqueue("outbound.deliver_batch", "alerts", [987650], on=jobs.URGENT, job_id="waits-line")
+    thread = delivering(app, sorted(ids(calls.id)))
+    thread.join(5)
+    held = thread.is_alive()
+    lines.release("kept:other:1")  # a job still waiting in place now places its calls
+    thread.join(10)
+    assert not held, "the routine call job kept its worker, waiting for a line"
+    assert providers.gateway.accepted_to("Calls") == []
+    assert statuses(calls.id) == {"queued": 2}  # handed back, unclaimed
+    empty_job_queues()
+    # Sending texts, its turn ends for them (at its end, not at once).
+    monkeypatch.setitem(app.config, "JOB_YIELD_SECONDS", 0)
+    monkeypatch.setitem(app.config, "DELIVERY_CONCURRENCY", 1)
+    many_residents(make_resident, 4)
+    texts = submit_alert(
+        officer, shapes=AREA, title="Bikes", body="Lock them.", category="crime_prevention"
+    ).alert
+    taken_off_the_queue()
+    jobs.enqueue("outbound.deliver_batch", "alerts", [987651], on=jobs.URGENT, job_id="waits-line2")
+    assert deliver([row for row in ids(texts.id) if delivery(row).channel == "sms"])["sent"] == 1
+    empty_job_queues()
+
+
 def test_calls_waiting_for_a_line_are_not_claimed_and_a_cancel_takes_them(
     providers, officer, make_resident, app, monkeypatch
 ):

@@ -565,7 +565,7 @@ def _send_due(
                 or (ledger.queue != jobs.NOTICES and _code_waits())
                 or (routine and _first_tries_wait(jobs.URGENT))
             )
-            and _first_tries_wait(*outranking)
+            and (_first_tries_wait(*outranking) or (routine and _urgent_jobs_wait()))
         ):
             handed_back = 0
             claimed_up_to = len(due)  # the rest is no longer this job's to keep alive
@@ -587,7 +587,11 @@ def _send_due(
             # its worker: with four lines, an alert's texts went in 35.6 s rather than
             # 17.9 s (an outside check), every worker waiting in a call's job. Unclaimed,
             # they wait here only while no other job wants the worker.
-            if _first_tries_wait():
+            # A routine alert's job makes way for an urgent alert's waiting for a line
+            # too: kept here, it waited for lines kept for the incident's calls, which
+            # waited on the queue for its worker (with a rate on calls, until the job's
+            # timeout), then took the lines first (a review).
+            if _first_tries_wait() or (routine and _urgent_jobs_wait()):
                 handed_back = LINES_BUSY_SECONDS
                 for_lines = not waits
                 claimed_up_to = len(due)
@@ -1647,6 +1651,17 @@ def _first_tries_wait(*on: str) -> bool:
     review). False when Redis cannot say: the job goes on."""
     try:
         return jobs.first_tries_waiting(*on)
+    except RedisError:
+        return False
+
+
+def _urgent_jobs_wait() -> bool:
+    """Whether any job waits on the urgent queue, one waiting for a line included: a
+    routine alert's job makes way for those at its turn's end and when it would wait
+    itself (not at once: they mostly find the lines as busy). False when Redis cannot
+    say."""
+    try:
+        return jobs.waiting(jobs.URGENT) > 0
     except RedisError:
         return False
 
