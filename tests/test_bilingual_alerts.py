@@ -308,6 +308,47 @@ def test_an_alert_written_in_welsh_only_goes_in_welsh(
     assert [i.findtext(f"{ns}language") for i in cap.findall(f"{ns}info")] == ["cy"]
 
 
+def test_a_call_of_an_alert_written_in_welsh_only_is_said_by_the_welsh_voice(
+    providers, officer_client, make_resident, run_worker
+):
+    """Found by an outside check: a call of an alert written in Welsh only was read by
+    the English voice, its English opening before, to Welsh and English speakers alike.
+    Its words and its question are said by the Welsh voice to everyone; how to stop the
+    calls, in the resident's language; the composer's script says the same."""
+    providers.gateway.send_callbacks = False
+    welsh = make_resident(postcode="BS1 6AD", sms=None, voice="+441174960106")
+    make_resident(postcode="BS1 6AD", sms=None, voice="+441174960107")
+    db.session.execute(
+        text("UPDATE residents SET language = 'cy' WHERE id = :id"), {"id": welsh.id}
+    )
+    db.session.commit()
+    asked = {"question_cy": "Welsoch chi rywbeth?", "answer_options_cy": ["Do", "Naddo"]}
+    preview = officer_client.post(
+        "/officers/compose", json={"title": "", "body": ""} | WELSH | asked
+    )
+    script = preview.json["voice"]["script"]
+    assert script.startswith("Dyma neges gan Heddlu Avon a Gwlad yr Haf. Lladradau ceir.")
+    assert "This is a message" not in script and "Pwyswch 1 ar gyfer Do" in script
+    alert = send(officer_client, title="", body="", channels=["voice"], **asked)
+    run_worker()
+    calls = {a.to: a.params["Twiml"] for a in providers.gateway.accepted if a.kind == "Calls"}
+    assert set(calls) == {"+441174960106", "+441174960107"}
+    for number, twiml in calls.items():
+        said = [(s.get("language"), s.text) for s in etree.fromstring(twiml.encode()).iter("Say")]
+        words = [text for language, text in said if WELSH["body_cy"][:20] in text]
+        assert len(words) == 2 and all(
+            language == "cy-GB" for language, text in said if text in words
+        ), said
+        assert not any("This is a message" in text for _, text in said)
+        assert ("cy-GB", "Welsoch chi rywbeth? Pwyswch 1 ar gyfer Do, 2 ar gyfer Naddo.") in said
+        ending = said[-1]
+        if number == "+441174960107":  # an English speaker is told how to stop in English
+            assert ending == ("en-GB", "To stop these calls, press 9 now, or call 101.")
+        else:
+            assert ending[0] == "cy-GB"
+    assert alert.language == "cy"
+
+
 def test_an_alert_in_welsh_only_with_its_question_in_english_alone_is_refused_at_it(
     officer_client, make_resident
 ):

@@ -26,6 +26,9 @@ class OutgoingMessage:
     # before `body` for a resident who chose Welsh (`welsh_first`).
     welsh: str | None = None
     welsh_first: bool = False
+    # Voice: `ask` is in Welsh, said by the Welsh voice (None: when `welsh_first`). The
+    # question of an alert written in Welsh only is Welsh to everyone.
+    ask_welsh: bool | None = None
     # Voice: how to stop the calls, said last; in Welsh (by the Welsh voice) for a
     # resident who chose Welsh. None: the English words. An e-mail without an
     # unsubscribe link: its last line instead of "call 101" ("": none, staff's e-mail).

@@ -17,7 +17,7 @@ def spoken_in_order(message: OutgoingMessage) -> str:
     if not message.welsh:
         return message.body
     parts = [message.welsh, message.body] if message.welsh_first else [message.body, message.welsh]
-    return "\n".join(parts)
+    return "\n".join(part for part in parts if part)  # written in Welsh only: no body
 
 
 class OutboxTransport:

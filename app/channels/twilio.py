@@ -568,6 +568,7 @@ def voice_twiml(
     welsh_voice: str | None = None,
     welsh_first: bool = False,
     closing: str | None = None,
+    ask_welsh: bool | None = None,
 ) -> str:
     """Say the script (twice, so someone who picks up late still hears it) in one voice,
     and how to stop the calls. With a recording, say the script once as an introduction
@@ -612,7 +613,10 @@ def voice_twiml(
     else:
         ending = say(escape(closing or default))
     if answer_url:
-        asked = ours(escape(ask)) if ask else ""
+        # The question in the voice of its language: an alert written in Welsh only asks
+        # in Welsh whoever it calls (the English voice read it: an outside check).
+        asks = ours if ask_welsh is None else (say_welsh if ask_welsh else say)
+        asked = asks(escape(ask)) if ask else ""
         ending = (
             f'<Gather input="dtmf" numDigits="1" timeout="8" method="POST" '
             f'action="{escape(answer_url)}">{asked}{ending}</Gather>'
@@ -646,6 +650,7 @@ class TwilioVoiceTransport:
                 welsh_voice=self.settings.voice_cy,
                 welsh_first=message.welsh_first,
                 closing=message.closing,
+                ask_welsh=message.ask_welsh,
             ),
             # Wait for the voicemail greeting to end so the whole message is kept.
             machine_detection="DetectMessageEnd",

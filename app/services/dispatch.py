@@ -86,6 +86,7 @@ def _render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -
     resident chose Welsh)."""
     force = forces.force_by_id(alert.force_id).name
     unsubscribe_url = callback_url = audio_url = ask = answer_url = welsh_script = None
+    ask_welsh: bool | None = None
     links: tuple[str, ...] = ()
     paragraph_languages: tuple[str | None, ...] = ()
     words = {"title": alert.title, "body": alert.body, "force": force, "mode": alert.mode}
@@ -123,13 +124,23 @@ def _render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -
                 reference=reference,
                 language="cy" if welsh_first else "en",
             )
+        elif alert.language == "cy" and not welsh:
+            # Written in Welsh only: its words said by the Welsh voice, whoever it calls
+            # (the English voice read them, after its English opening: an outside check).
+            body = ""
+            welsh_script = message_text.welsh_voice_script(
+                title=alert.title, body=alert.body, reference=reference, mode=alert.mode
+            )
         else:
             body = message_text.voice_script(**words, reference=reference)
             if welsh:
                 welsh_script = message_text.welsh_voice_script(
                     title=welsh[0], body=welsh[1], reference=reference, mode=alert.mode
                 )
-        language = "cy" if welsh_first else "en"
+        # Its question is Welsh too (a request to confirm alone is ours, in the
+        # resident's language).
+        ask_welsh = welsh_first or (alert.language == "cy" and bool(alert.question))
+        language = "cy" if ask_welsh else "en"
         ask = message_text.voice_ask(*asked(language), language)
         # Every call takes a key: an answer, or 9 to stop the calls.
         answer_url = url_for("callbacks.twilio_keys", delivery_id=claimed.id, _external=True)
@@ -205,6 +216,7 @@ def _render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -
         answer_url=answer_url,
         welsh=welsh_script,
         welsh_first=welsh_first,
+        ask_welsh=ask_welsh,
         closing=message_text.voice_closing("cy")
         if claimed.channel == "voice" and welsh_first
         else None,

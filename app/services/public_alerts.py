@@ -406,6 +406,12 @@ def _words_sent(alert: Alert) -> list[str]:
         f"(gwiriwch fod y neges hon yn ddilys yn {check})",
         *NOT_READ.values(),  # above the link: replies are not read
         message_text.voice_script(title=alert.title, body=alert.body, **common),
+        # Written in Welsh only: the Welsh voice's words (dispatch).
+        message_text.welsh_voice_script(
+            title=alert.title, body=alert.body, reference=alert.reference, mode=alert.mode
+        )
+        if alert.language == "cy"
+        else "",
         message_text.voice_ask(*question) or "",
         message_text.voice_ask(*question, "cy") or "",
         message_text.voice_ask(*welsh_asked, "cy") or "",

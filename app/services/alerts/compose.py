@@ -171,14 +171,20 @@ def compose_preview(
     plain = message_text.plain_punctuation
     plain_sms = plain(sms)
     plain_length = message_text.sms_length(plain_sms) if plain_sms != sms else length
-    script = message_text.voice_script(
-        title=title, body=body, force=force, mode=mode, reference=reference
+    script = (
+        # Written in Welsh only: said by the Welsh voice, whoever it calls (dispatch).
+        message_text.welsh_voice_script(title=title, body=body, reference=reference, mode=mode)
+        if written_in == "cy"
+        else message_text.voice_script(
+            title=title, body=body, force=force, mode=mode, reference=reference
+        )
     )
     if welsh:
         script += " [Then in Welsh:] " + message_text.welsh_voice_script(
             title=title_cy, body=body_cy, reference=reference, mode=mode
         )
-    voice_ask = message_text.voice_ask(*ask)
+    # Its question is Welsh to everyone too (a request to confirm alone is ours).
+    voice_ask = message_text.voice_ask(*ask, "cy" if written_in == "cy" and ask[0] else "en")
     minutes = message_text.voice_minutes(script + (" " + voice_ask if voice_ask else ""))
     with read_only():
         recording = db.session.get(AlertRecording, recording_id) if recording_id else None
