@@ -2489,6 +2489,26 @@ def test_a_link_to_the_residents_page_goes_only_to_an_address_they_confirmed(
     assert [(n.channel, n.recipient) for n in sent] == [("sms", "+447700900123")]
 
 
+def test_the_link_in_a_notice_ends_before_the_full_stop_after_it(
+    app, providers, make_resident, client
+):
+    """Found by a review: made links in the e-mail's HTML, "To change or stop them:
+    <link>. If it was not you…" linked the full stop too, and the link opened "not
+    found"."""
+    from app.services.notices import send_notices
+    from app.services.verification import tell_owners_of
+
+    make_resident(sms=None, email="held@example.invalid")
+    ids = tell_owners_of({"email": "held@example.invalid"})
+    db.session.commit()
+    send_notices(ids)
+    (message,) = providers.mail.messages
+    page = message.get_body(("html",)).get_content()
+    manage = app.config["PUBLIC_BASE_URL"].rstrip("/") + "/manage"
+    assert f'<a href="{manage}">{manage}</a>.' in page
+    assert client.get("/manage").status_code == 200
+
+
 def test_a_link_asked_for_is_not_lost_when_its_job_fails_before_recording_it(
     app, client, make_resident, run_worker, monkeypatch
 ):

@@ -150,7 +150,12 @@ def _linked(escaped: str, links: tuple[str, ...]) -> str:
         shown = html.escape(link)
         if _PLAIN_URI.fullmatch(link):
             anchor = f'<a href="{shown}">{shown}</a>'
-            escaped = re.sub(rf"(?<!\S){re.escape(shown)}(?!\S)", lambda _, a=anchor: a, escaped)
+            # A whole word, or one a sentence's full stop or comma ends.
+            escaped = re.sub(
+                rf"(?<!\S){re.escape(shown)}(?=[.,;:!?)]*(?:\s|$))",
+                lambda _, a=anchor: a,
+                escaped,
+            )
     return escaped
 
 

@@ -167,9 +167,7 @@ def render_notices(chunk: list[Claimed]) -> list[OutgoingMessage]:
                     paragraph_languages=marks,
                     # Our own links made links in the e-mail's HTML (a staff member's
                     # link to set a password was text to copy: an outside check).
-                    links=tuple(
-                        word for word in (notice.body or "").split() if word.startswith(base + "/")
-                    ),
+                    links=_our_links(notice.body or "", base),
                     closing=message_text.calls_closing("cy")
                     if spoken_welsh
                     else _closing(notice, notice.resident_id in welsh),
@@ -214,6 +212,18 @@ NOTICES = outbound.Ledger(
         urgent=current_app.config["URGENT_CATEGORIES"], channel=channel, within_s=URGENT_SECONDS
     ),
 )
+
+
+# What may follow a link in a sentence and is not the link's: "… them: <link>. If …".
+_AFTER_A_LINK = ".,;:!?)"
+
+
+def _our_links(body: str, base: str) -> tuple[str, ...]:
+    """The links to this site in a notice's words, without the full stop or comma after
+    them (taken whole, the link of "To change or stop them: <link>. If it was not you"
+    ended in its full stop, and opened "not found": a review)."""
+    words = (word.rstrip(_AFTER_A_LINK) for word in body.split())
+    return tuple(word for word in words if word.startswith(base + "/"))
 
 
 def apply_provider_status(
