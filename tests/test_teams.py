@@ -5,6 +5,8 @@ they supervise. Administrators run teams from the browser, every change audited.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import func, select
 
@@ -646,6 +648,47 @@ def test_team_names_that_read_alike_are_one_name(app, people):
     assert sorted(db.session.scalars(select(Team.name))) == ["Central", "North", "STRASSE"]
 
 
+def test_a_role_change_and_a_teams_members_saved_at_once_leave_no_analyst_in_a_team(
+    app, people, two_teams, monkeypatch
+):
+    """Found by a review: an officer made an analyst while another admin saved a team's
+    members with them in it ended an analyst in the team (the two took no lock in
+    common). The members' save waits for the role change, or the role change for it."""
+    import threading
+
+    from app.dao import teams as teams_dao
+    from app.models import Officer, team_members
+    from app.services.accounts import change_role
+
+    central, _east = two_teams
+    bob = people["officer_b"]
+    slow, real = threading.Event(), teams_dao.set_links
+
+    def set_links_slowly(*args):
+        done = real(*args)
+        slow.set()
+        time.sleep(1.0)  # a slow request, its transaction open
+        return done
+
+    monkeypatch.setattr(teams_dao, "set_links", set_links_slowly)
+    members = [str(people["officer_a"].id), str(people["supervisor_a"].id), str(bob.id)]
+    admin_id, team_id = people["admin"].id, central.id
+
+    def saving() -> None:
+        with app.app_context():
+            teams.set_members(db.session.get(Officer, admin_id), team_id, members)
+
+    thread = threading.Thread(target=saving)
+    thread.start()
+    assert slow.wait(10)
+    change_role(db.session.get(Officer, admin_id), bob.id, "analyst")
+    thread.join(10)
+    db.session.rollback()
+    assert db.session.get(Officer, bob.id).role == "analyst"
+    held = select(team_members.c.team_id).where(team_members.c.officer_id == bob.id)
+    assert list(db.session.scalars(held)) == []
+
+
 def test_an_account_given_a_role_no_team_holds_leaves_its_teams(app, people, two_teams):
     """Found by an outside check: an officer made an analyst stayed in their team
     (their page said "Role: Analyst … Teams: Bristol Central", which the invite form
@@ -688,4 +731,11 @@ def test_an_account_given_a_role_no_team_holds_leaves_its_teams(app, people, two
     # The same role again changes nothing, and says nothing of teams.
     again = admin.post(page + "/role", data={"role": "analyst", "csrf_token": token})
     assert again.status_code == 302
-    assert "no longer" not in admin.get(page).text
+    said = admin.get(page).text
+    assert "no longer" not in said and "in no team:" not in said
+    # Made an officer again, in no team: the admin is told it may send anywhere (it
+    # was not: an outside check).
+    made = admin.post(page + "/role", data={"role": "officer", "csrf_token": token})
+    assert made.status_code == 302
+    said = admin.get(page).text
+    assert "They are in no team: they may send anywhere in the force." in said

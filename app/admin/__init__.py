@@ -224,6 +224,13 @@ def set_role(officer_id: int):
                     teams=", ".join(left),
                 )
             )
+        if account.in_no_team:
+            flash(
+                _(
+                    "They are in no team: they may send anywhere in the force. Add them to "
+                    "a team to limit them."
+                )
+            )
     return redirect(url_for("admin.officer", officer_id=officer_id))
 
 

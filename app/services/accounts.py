@@ -36,6 +36,7 @@ from app.services.staff_sessions import end_session, end_sessions_of, start_sess
 from app.services.teams import (
     TeamRefused,
     add_new_member,
+    in_no_team,
     leave_teams_for_role,
     team_for_new_account,
 )
@@ -603,6 +604,7 @@ def change_role(admin: Officer, officer_id: int, role: str) -> Officer:
             )
         )
     officer.left_teams = {"members": [], "supervisors": []}
+    officer.in_no_team = False
     if officer.role == role:
         return officer
     if officer.role == "admin" and officer.active and not _other_active_admins(officer):
@@ -616,8 +618,12 @@ def change_role(admin: Officer, officer_id: int, role: str) -> Officer:
         subject_id=officer.id,
         details={"from": before, "to": role, "sessions_ended": ended},
     )
-    # The teams its new role is in none of, for the admin's page to say.
+    # The teams its new role is in none of, for the admin's page to say; and whether,
+    # sending now, it is in no team of a force that has teams: it may send anywhere (an
+    # officer made an analyst, then an officer again, was, without a word: an outside
+    # check).
     left = leave_teams_for_role(admin.id, officer.id, role)
+    officer.in_no_team = in_no_team(officer)
     db.session.commit()
     officer.left_teams = left
     return officer

@@ -521,6 +521,10 @@ def _set_people(
     """The team's members or supervisors (`links`) are exactly these, audited as
     `action`. Raises TeamRefused."""
     with transaction():
+        # After an account's role change, as that takes it (accounts._admin_and_subject):
+        # an officer made an analyst while another admin saved the team's members with
+        # them in it was an analyst in a team (a review).
+        lock_until_commit(db.session, f"administrators:{admin.force_id}")
         team = _locked_team(team_id)
         ids = _officer_ids(values, roles, what)
         added, removed = teams_dao.set_links(links, team.id, ids)
@@ -563,6 +567,18 @@ def add_new_member(actor_id: int | None, team_id: int, officer_id: int) -> None:
     teams_dao.add_link(team_members, team_id, officer_id)
     teams_dao.touch_team(team_id)
     _audit(actor_id, "team.members_changed", team_id, {"added": [officer_id], "removed": []})
+
+
+def in_no_team(officer: Officer) -> bool:
+    """Whether this account sends, in no team, where the force has teams: it may send
+    anywhere in the force, and the admin who made it so is told."""
+    return (
+        officer.role not in FORCE_WIDE_ROLES
+        and officer.role in MEMBER_ROLES
+        and bool(find_teams())
+        and not teams_dao.member_team_ids(officer.id)
+        and not teams_dao.supervised_team_ids(officer.id)
+    )
 
 
 def leave_teams_for_role(actor_id: int, officer_id: int, role: str) -> dict[str, list[str]]:
