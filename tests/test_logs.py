@@ -240,3 +240,16 @@ def test_a_locks_name_never_reaches_the_database(app_ctx):
         assert other.scalar(text(taken), {"key": lock_key("sign-up:+447700900124")}) is True
         other.rollback()
     db.session.rollback()
+    # Keyed with SECRET_KEY: a plain digest of a phone number is undone by trying the
+    # numbers (a review).
+    import hashlib
+
+    plain = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    assert lock_key(name) != plain
+    kept = app_ctx.config["SECRET_KEY"]
+    try:
+        app_ctx.config["SECRET_KEY"] = "another installation's"
+        other_key = lock_key(name)
+    finally:
+        app_ctx.config["SECRET_KEY"] = kept
+    assert other_key != lock_key(name)

@@ -5,16 +5,21 @@ of its name, and the next waits for the first to commit or roll back."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 
+from flask import current_app
 from sqlalchemy import text
 
 
 def lock_key(name: str) -> int:
-    """The lock's number: the name's digest, as a signed 64-bit integer. Worked out
-    here, not by PostgreSQL: a name can hold a resident's number or a staff address
-    ("sign-up:…", "officer-email:…"), and sent as a parameter it reached the server's
-    log with a slow lock wait (a review)."""
-    digest = hashlib.sha256(name.encode()).digest()
+    """The lock's number: the name's digest keyed with SECRET_KEY (which every process
+    of an installation shares), as a signed 64-bit integer. Worked out here, not by
+    PostgreSQL: a name can hold a resident's number or a staff address ("sign-up:…",
+    "officer-email:…"), and sent as a parameter it reached the server's log with a slow
+    lock wait (a review); keyed, as a plain digest of a phone number is undone by
+    trying the numbers (a review)."""
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    digest = hmac.new(secret, name.encode(), hashlib.sha256).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 

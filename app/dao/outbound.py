@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, bindparam, text
 
+from app.dao.locks import lock_key
 from app.dao.public_alerts import TEST_AUDIENCE
 from app.extensions import db
 from app.models import STATUS_RANK
@@ -179,15 +180,17 @@ def _calls_to_wait(table: str, ids: list[int], call_hold_seconds: float) -> list
     ).all()
     if not calls:
         return []
-    numbers = sorted({address for _, address in calls})
+    # By their keys (dao.locks.lock_key), never the numbers: a statement with
+    # residents' numbers in it reaches the server's log when it is slow (a review).
+    keys = {lock_key(f"voice-number:{address}"): address for _, address in calls}
     locked = {
-        number
-        for number, ok in db.session.execute(
+        keys[key]
+        for key, ok in db.session.execute(
             text(
-                "SELECT n, pg_try_advisory_xact_lock(hashtextextended('voice-number:' || n, 0))"
-                " FROM unnest(CAST(:numbers AS text[])) AS n ORDER BY n"
+                "SELECT k, pg_try_advisory_xact_lock(k)"
+                " FROM unnest(CAST(:keys AS bigint[])) AS k ORDER BY k"
             ),
-            {"numbers": numbers},
+            {"keys": sorted(keys)},
         )
         if ok
     }
