@@ -634,6 +634,16 @@ def test_team_names_that_read_alike_are_one_name(app, people):
         teams.create_team(admin, "\uff23\uff45\uff4e\uff54\uff52\uff41\uff4c")
     with pytest.raises(teams.TeamRefused, match="There is a team called “Central” already"):
         teams.create_team(admin, "Céntral")
+    # Nor with marks that show nothing in it (a review): a joiner, a variation selector,
+    # a grapheme joiner, a blank Braille cell.
+    for unseen in ("Cent\u200dral", "Cent\u200cral", "Central\ufe0f", "Cent\u034fral"):
+        with pytest.raises(teams.TeamRefused, match="There is a team called “Central” already"):
+            teams.create_team(admin, unseen)
+    # Dashes and digits of other kinds read as ours (an outside check).
+    teams.create_team(admin, "Team-1")
+    for alike in ("Team\u20101", "Team\u2013\u0661"):
+        with pytest.raises(teams.TeamRefused, match="There is a team called “Team-1” already"):
+            teams.create_team(admin, alike)
     with pytest.raises(teams.TeamRefused, match="“ß”"):  # not of English or Welsh
         teams.create_team(admin, "Straße")
     strasse = teams.create_team(admin, "Strasse")
@@ -645,7 +655,12 @@ def test_team_names_that_read_alike_are_one_name(app, people):
         teams.rename_team(admin, north.id, "CENTRAL")
     assert teams.rename_team(admin, strasse.id, "STRASSE").name == "STRASSE"  # itself
     db.session.rollback()
-    assert sorted(db.session.scalars(select(Team.name))) == ["Central", "North", "STRASSE"]
+    assert sorted(db.session.scalars(select(Team.name))) == [
+        "Central",
+        "North",
+        "STRASSE",
+        "Team-1",
+    ]
 
 
 def test_a_role_change_and_a_teams_members_saved_at_once_leave_no_analyst_in_a_team(

@@ -275,12 +275,29 @@ def without_accents(text: str) -> str:
 
 
 def plain_letters(text: str) -> str:
-    """A name as two are compared by eye: no accents, no case, one space between words.
+    """A name as two are compared by eye: no accents, no case, one space between words,
+    nothing that shows nothing (a joiner, a variation selector, a blank glyph), every
+    dash a hyphen and every digit an ASCII one ("Cent\u200dral", "Bristol\u2010Central"
+    and "Team \u0661" made second teams reading as "Central", "Bristol-Central" and
+    "Team 1": reviews).
 
     >>> plain_letters("Farm  Wátch") == plain_letters("farm watch")
     True
+    >>> plain_letters("Cent\u200dral\ufe0f \u2010 \u0661\u2800")
+    'central - 1'
     """
-    return " ".join(without_accents(text).casefold().split())
+    kept = []
+    for character in without_accents(text):
+        kind = unicodedata.category(character)
+        if character.isspace():
+            kept.append(" ")
+        elif kind == "Pd":
+            kept.append("-")
+        elif kind == "Nd":
+            kept.append(str(unicodedata.decimal(character)))
+        elif _visible(character):
+            kept.append(character)
+    return " ".join("".join(kept).casefold().split())
 
 
 def other_alphabet_refusal(text: str, label: str) -> str | None:
