@@ -783,6 +783,10 @@ def test_a_text_from_something_that_is_not_a_number_is_refused_and_nothing_kept(
 ):
     status = providers.gateway.text_in(inbound(providers), "not-a-number", "hi")
     assert status == 400
+    # Nor a number with a digit of another script in it: it was kept as it came, and
+    # an officer's answer was sent to it (an outside check).
+    for odd in ("+4477009003\uff10", "+44770090033\u0660"):
+        assert providers.gateway.text_in(inbound(providers), odd, "hi") == 400
     assert db.session.scalar(select(func.count()).select_from(Reply)) == 0
 
 

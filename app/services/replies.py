@@ -47,7 +47,7 @@ from app.services.text import (
 )
 from app.services.verification import allow_per_hour
 
-E164 = re.compile(r"\+[1-9]\d{6,14}")
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # ASCII digits: a Unicode one was kept, and texted
 MAX_REPLY_LENGTH = 1600  # Twilio joins a long text into at most 1,600 characters
 CONFIRM_WORDS = {"OK", "OKAY", "CONFIRM", "RECEIVED", "GOT IT"}
 # Saved answers an officer can send with one tap, in English and Welsh: each goes in
