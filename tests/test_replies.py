@@ -1110,6 +1110,18 @@ def test_the_same_answer_sent_again_within_moments_is_sent_once(
     assert sum(body.startswith("It is open now") for body in said) == 1
 
 
+def test_the_inbox_says_a_number_abroad_is_abroad(app, providers, officer, make_resident):
+    """Found by an outside check: an officer's answer to a text from +336… went to
+    France, the inbox showing only the masked number: it says the answer goes abroad,
+    and costs more; a UK number's does not."""
+    providers.gateway.text_in(inbound(providers), "+33612345678", "Bonjour")
+    providers.gateway.text_in(inbound(providers), "+447700900932", "Hello")
+    abroad, home = sorted(replies.read_inbox(officer)["replies"], key=lambda r: r["from"])
+    assert (abroad["abroad"], home["abroad"]) == (True, False)
+    inbox = signed_in(app, officer, "officer").get("/officers/inbox").text
+    assert inbox.count("A number abroad: an answer goes abroad, and costs more") == 1
+
+
 def test_an_officers_answer_to_a_welsh_speaker_is_signed_in_welsh(
     app, providers, officer, make_resident, run_worker
 ):

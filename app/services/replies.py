@@ -477,6 +477,9 @@ def read_inbox(officer, *, alert_id: int | None = None, before_id: int | None = 
             "resident": reply.resident_id is not None,
             # Answered in their language if the officer can: our words around it are.
             "welsh": reply.address in welsh,
+            # An answer to a number abroad costs more, and the masked number hid that
+            # (an outside check): said beside it.
+            "abroad": not reply.address.startswith("+44"),
             "body": reply.body or "",
             "alert_id": reply.alert_id,
             "after_close": reply.after_close,
