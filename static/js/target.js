@@ -910,6 +910,10 @@
                 marks: L.layerGroup().addTo(map) };
     map.doubleClickZoom.disable();  // two quick taps are two corners, not a zoom
     $("map").classList.add("drawing");
+    // The reach bar steps aside while drawing: at 200% text on a small phone it covered
+    // "Undo last point", and a tap meant for "Finish shape" below it took the page away
+    // from the half-drawn shape (an outside check).
+    document.body.classList.add("is-drawing");
     map.fire("ca:drawing");  // the data credit folds, and a tap on it is a corner
     $("draw-bar").hidden = false;
     drawStatus();
@@ -923,6 +927,7 @@
     drawing = null;
     map.doubleClickZoom.enable();
     $("map").classList.remove("drawing");
+    document.body.classList.remove("is-drawing");
     map.fire("ca:drawing");
     $("draw-bar").hidden = true;
   }
@@ -954,6 +959,10 @@
     // On a phone the map may have scrolled away under the panel: bring it back to draw on.
     $("map").scrollIntoView({ block: "start" });
     startDrawing();
+    // And its buttons in view below it (at 200% text on a small phone "Finish shape"
+    // and "Cancel" were under the screen's edge): the map's top gives way to them.
+    var below = $("draw-cancel").getBoundingClientRect().bottom - window.innerHeight;
+    if (below > 0) { window.scrollBy(0, below + 8); }
     if (event.detail === 0) {
       // Pressed with a keyboard, which cannot place corners on a map: say what can.
       $("draw-status").textContent = _("Corners are placed by tapping or clicking the map. With a keyboard, find a postcode or choose a ward or district below instead. Escape stops drawing.");

@@ -272,6 +272,32 @@ def test_drawing_a_tap_on_the_folded_credit_is_a_corner(page, sign_in_page):
     expect(page.locator("#draw-status")).to_contain_text("4 corners")
 
 
+def test_drawing_on_a_small_phone_keeps_its_buttons_on_the_screen(page, sign_in_page):
+    """Found by an outside check: drawing at 200% text on a 320-pixel phone, "Finish
+    shape" and "Cancel" were under the screen's edge and the reach bar covered "Undo
+    last point": a tap meant for Finish took the page away from the half-drawn shape.
+    The bar steps aside while drawing, and the buttons are on the screen, above the
+    corners' words."""
+    folded_credit_on_a_small_phone(page, sign_in_page)
+    page.get_by_role("button", name="Draw area").click()
+    whole = page.locator("#map").bounding_box()
+    for fx, fy in ((0.3, 0.3), (0.7, 0.3), (0.7, 0.7)):
+        page.mouse.click(whole["x"] + whole["width"] * fx, whole["y"] + whole["height"] * fy)
+        page.wait_for_timeout(200)
+    expect(page.locator("#draw-status")).to_contain_text("3 corners")
+    expect(page.locator("#reach-bar")).to_be_hidden()
+    height = page.viewport_size["height"]
+    for button in ("#draw-undo", "#draw-finish", "#draw-cancel"):
+        box = page.locator(button).bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= height, (button, box)
+        middle = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        found = page.evaluate("([x, y]) => document.elementFromPoint(x, y).id", middle)
+        assert found == button[1:], (button, found)
+    page.locator("#draw-finish").click()
+    expect(page.locator("#shapes-list")).to_contain_text("Drawn area")
+    expect(page.locator("#reach-bar")).to_be_visible()  # back once the shape is drawn
+
+
 def test_pages_fit_a_phone_at_twice_the_text_size(page, sign_in_page, make_resident):
     """Found by an outside check: at 200% text on a 390-pixel phone the public alert
     page's facts and the density map's legend scrolled sideways, their words cut at
