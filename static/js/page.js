@@ -116,7 +116,11 @@
   // and a screen reader said nothing (an outside check).
   // Else what the last action did ("Saved: quiet hours."): focus stayed on the page,
   // and a screen reader said nothing of it (an outside check).
+  // A box the page names to be typed again (autofocus: the password after a wrong one)
+  // before the first box at fault: which of the two had the focus depended on which
+  // came first, this script or the browser's autofocus (an outside check).
   var summary = document.getElementById("error-summary") ||
+    document.querySelector('main [autofocus][aria-invalid="true"]') ||
     document.querySelector('main [aria-invalid="true"]') ||
     document.querySelector("main [data-focus-on-load]") ||
     document.querySelector("main > .flash");

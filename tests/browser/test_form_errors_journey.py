@@ -43,6 +43,35 @@ def test_an_invitation_and_a_link_asked_for_say_where_the_mistake_is(app, page, 
     resident.close()
 
 
+@pytest.mark.parametrize("small", [False, True])
+def test_a_wrong_password_takes_the_focus_to_the_password_with_its_words_in_view(
+    app, page, make_officer, small
+):
+    """Found by an outside check: after a wrong password the focus went to the e-mail
+    box or the password box, whichever of this page's script and the browser's
+    autofocus came first; at 200% text on a 320-pixel phone, the words said began above
+    the screen. The password every time, the words shown from their start."""
+    make_officer(role="officer", email="pc.wrong@police.example")
+    if small:
+        page.set_viewport_size({"width": 320, "height": 700})
+        # The phone's own text size, as the page loads (not a style added after it).
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Page.enable")
+        cdp.send("Page.setFontSizes", {"fontSizes": {"standard": 32, "fixed": 26}})
+    page.goto("/sign-in")
+    page.get_by_label("E-mail address").fill("pc.wrong@police.example")
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#sign-in-error")).to_contain_text("not right")
+    expect(page.locator("#password")).to_be_focused()
+    page.wait_for_timeout(200)
+    said = page.locator("#sign-in-error").bounding_box()
+    box = page.locator("#password").bounding_box()
+    height = page.viewport_size["height"]
+    # The words from their start, and the box below them (at least its start).
+    assert said["y"] >= 0 and box["y"] + min(box["height"], 40) <= height, (said, box)
+
+
 def test_an_invitation_tapped_twice_is_sent_once(app, page, make_officer):
     """Found by an outside check: a double tap on Invite sent the form twice; one
     account was made, and the admin was left on the second's page, "There is already
