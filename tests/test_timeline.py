@@ -446,6 +446,28 @@ def test_fatigue_against_the_usual_rate_on_a_constructed_case(app_ctx, make_offi
     assert rows["appeal"].ratio == pytest.approx(6.0 / (11 / (usual_hours / 48)))
 
 
+def test_the_fatigue_charts_downloads_are_described_by_their_language_on_a_welsh_page(
+    app, make_officer
+):
+    """Found by reading (field55): every download on a Welsh page was described by the
+    hint that its file is in English but the message fatigue chart's two."""
+    officer = make_officer(role="officer")
+    t0 = at_utc(2026, 1, 12, 9)
+    add_alert(officer, t0, category="incident")
+    for hours in (1, 2, 3, 30, 50, 60, 71):
+        add_event("stopped", t0 + timedelta(hours=hours))
+    for day in range(6):
+        add_event("stopped", at_utc(2026, 1, 20 + day, 10))
+    db.session.commit()
+    client = signed_in(app, make_officer(role="analyst"), "analyst")
+    page = client.get("/analysts/timeline?from=2026-01-05&to=2026-02-01&lang=cy").text
+    assert 'id="fatigue-png"' in page
+    for download in ("fatigue-png", "fatigue-svg"):
+        tag = page.split(f'id="{download}"', 1)[1].split(">", 1)[0]
+        assert 'aria-describedby="downloads-language"' in tag, download
+    assert page.count('aria-describedby="downloads-language"') == 5
+
+
 def test_an_alert_that_went_is_on_the_time_line_whatever_became_of_it_since(app_ctx, make_officer):
     """Found by an outside check: a live alert cancelled after six calls went, and one
     still redialling, were missing from the time line and its opt-out windows (only
