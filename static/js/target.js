@@ -1584,7 +1584,9 @@
     // The area was refused (outside the team's areas, nobody inside...): say that, at
     // the area, rather than to wait for a count that will not come.
     if (!lastCounts && areaRefused && !$("area-error").hidden) {
-      composeError(_("This area cannot be sent to: {why}", { why: $("area-error").textContent }), $("area-error"));
+      // Pointing there, not its words again: at 200% text on a small phone they stood
+      // twice, each taller than the screen (an outside check).
+      composeError(_("This area cannot be sent to: why is said at the area, above."), $("area-error"));
       return;
     }
     // Refused for something else (no channel ticked): that, at its box, not "check
