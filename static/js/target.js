@@ -1664,6 +1664,17 @@
       // At the Welsh message when it is written in Welsh alone (it marked the empty
       // English box: an outside check).
       var long = $("title").value.trim() || $("body").value.trim() ? $("body") : $("body-cy");
+      // Written in both, and the Welsh's letters alone make every part shorter (one "â"
+      // took 77 English characters to 5 parts, and the English box was told to be
+      // shortened: an outside check): said so, at the Welsh.
+      var english = $("title").value + " " + $("body").value;
+      var wide = (lastCompose.sms.characters || []).map(function (c) { return c.character; });
+      var welshMade = lastCompose.sms.welsh_segments !== null && wide.length > 0 &&
+        wide.every(function (c) { return english.indexOf(c) < 0; });
+      if (welshMade && long === $("body")) {
+        composeError(_("The text message is {n} parts; at most {most} are allowed: the Welsh letters ({letters}) make every part shorter. Shorten the Welsh or the English message.", { n: lastCompose.sms.longest_segments, most: lastCompose.sms.max_segments, letters: wide.join(" ") }), $("body-cy"));
+        return;
+      }
       composeError(_("The text message is {n} parts; at most {most} are allowed. Shorten the message.", { n: lastCompose.sms.longest_segments, most: lastCompose.sms.max_segments }), long);
       return;
     }

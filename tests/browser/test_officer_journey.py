@@ -572,6 +572,17 @@ def test_a_reload_opens_the_sections_it_fills_and_the_question_is_said_before_it
     page.get_by_role("button", name="Send…").click()
     expect(page.locator("#compose-error")).to_contain_text("Shorten the message.")
     expect(page.locator("#body-cy")).to_be_focused()
+    # Written in both, the Welsh's letters alone taking it over: said so, at the Welsh
+    # (the English box, 77 characters, was told to be shortened: an outside check).
+    fill_in(page, {"#title": "Road closed", "#body": "The A38 is shut at Bedminster."})
+    fill_in(page, {"#question-cy": "", "#answer-cy-1": "", "#answer-cy-2": ""})
+    page.locator("#body-cy").fill("Mae'r heddlu yn delio â digwyddiad. " * 5)
+    page.wait_for_timeout(600)
+    page.get_by_role("button", name="Send…").click()
+    expect(page.locator("#compose-error")).to_contain_text(
+        "the Welsh letters (â) make every part shorter. Shorten the Welsh or the English message."
+    )
+    expect(page.locator("#body-cy")).to_be_focused()
     assert page.console_errors == []
 
 
