@@ -1471,7 +1471,10 @@
     // typed: the same words stood three times around the answers, an outside check).
     var set = field && field.closest && field.closest("fieldset");
     var said = set && set.querySelector("p.field-error[role=status]:not([hidden])");
-    if (message && holder && holder.parentNode && !(said && said.textContent === message)) {
+    // Nor beside the date and time to send at: the message stands just below it (at 200%
+    // text on a small phone the two were 510 px tall together: an outside check).
+    var below = field && field.id === "send-at";
+    if (message && holder && holder.parentNode && !below && !(said && said.textContent === message)) {
       fieldNote = document.createElement("p");
       fieldNote.className = "field-error compose-field-error";
       fieldNote.setAttribute("aria-hidden", "true");  // read once, as the box's description
@@ -1497,7 +1500,7 @@
       // fell to the page, the answers far above it (an outside check).
       var section = field.closest && field.closest("details");
       if (section) { section.open = true; }
-      showAll([field.labels && field.labels[0], fieldNote, field]);
+      showAll([field.labels && field.labels[0], fieldNote, field, below ? $("compose-error") : null]);
       field.focus({ preventScroll: true });
     } else if (message) {
       // No box at fault (the area's count changed, a wait): the message takes focus,

@@ -382,6 +382,38 @@ def test_a_box_refused_at_send_is_shown_with_its_label_and_words_on_a_small_phon
         assert shown["y"] >= 0 and shown["y"] + shown["height"] <= bar["y"] + 1, (part, shown, bar)
 
 
+def test_the_time_to_send_at_can_be_read_and_its_refusal_is_said_once_on_a_small_phone(
+    page, sign_in_page
+):
+    """Found by an outside check: at 200% text on a 320-pixel phone the date and time to
+    send at was a box 148 px wide whose value could not be read, and a time gone was
+    said twice, beside it in a column 176 px wide and below it, its label above the
+    screen."""
+    sign_in_page("officer")
+    page.set_viewport_size({"width": 320, "height": 700})
+    text_at_twice_the_size(page)
+    page.goto("/officers/")
+    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#reach-residents")).not_to_be_empty()
+    page.locator("#title").fill("Road closed")
+    page.locator("#body").fill("The A38 is shut.")
+    page.locator("#send-later").check()
+    box = page.locator("#send-at")
+    box.fill("2020-01-01T10:00")
+    assert box.bounding_box()["width"] >= 230, box.bounding_box()  # of the 256 px there are
+    page.wait_for_timeout(600)
+    page.get_by_role("button", name="Send…").click()
+    expect(page.locator("#compose-error")).to_contain_text("That time has passed.")
+    expect(box).to_be_focused()
+    expect(page.locator(".compose-field-error")).to_have_count(0)
+    page.wait_for_timeout(200)
+    bar = page.locator("#reach-bar").bounding_box()
+    for part in ("label[for=send-at]", "#send-at", "#compose-error"):
+        shown = page.locator(part).bounding_box()
+        assert shown["y"] >= 0 and shown["y"] + shown["height"] <= bar["y"] + 1, (part, shown)
+
+
 def test_an_area_refused_is_shown_from_its_start_on_a_small_phone(page, sign_in_page):
     """Found by an outside check: at 200% text on a 320-pixel phone, an area refused was
     scrolled to its centre, its start above the screen and its end under the reach bar.
