@@ -28,8 +28,10 @@
   }
   function ukDay(ts) { return ukDate(ts, false); }
 
+  // The box's width (at 200% text on a 320-pixel phone, 256 px: a chart of at least
+  // 280 was cut off at its right, the last date "01 Rh": an outside check).
   function width(el) {
-    return Math.max(280, Math.floor(el.getBoundingClientRect().width));
+    return Math.max(160, Math.floor(el.getBoundingClientRect().width));
   }
 
   function height(el) {
@@ -87,6 +89,7 @@
       tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), "Europe/London"); },
       scales: { y: { range: function (u, min, max) { return [0, Math.max(max || 0, data.k)]; } } },
       axes: [{ values: function (u, splits) { return splits.map(ukDay); } }, { size: 56 }],
+      padding: [16, 28, 0, 0],  // room for the last date, centred on the chart's edge
       legend: { live: false },
       cursor: { drag: { x: false, y: false } },
       hooks: { draw: [drawMarks] }

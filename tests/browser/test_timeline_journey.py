@@ -128,6 +128,37 @@ def test_time_line_on_a_phone(browser, request, live_server, make_officer, activ
         context.close()
 
 
+def test_time_line_fits_a_small_phone_at_twice_the_text_size(
+    browser, request, live_server, make_officer, activity
+):
+    """Found by an outside check: at 200% text on a 320-pixel phone the chart was drawn
+    280 px wide in a box of 256 and cut off at its right, and the keys lost their last
+    letters ("Cofrestriadau")."""
+    context, page = _new_page(browser, request, live_server, viewport={"width": 320, "height": 700})
+    try:
+        # The phone's own text size, as the page loads (a style added after it comes
+        # after the charts are drawn).
+        cdp = context.new_cdp_session(page)
+        cdp.send("Page.enable")
+        cdp.send("Page.setFontSizes", {"fontSizes": {"standard": 32, "fixed": 26}})
+        open_time_line(page, make_officer)
+        page.goto("/analysts/timeline?lang=cy")
+        expect(page.locator("#timeline-chart canvas")).to_have_count(1)
+        page.wait_for_timeout(300)
+        for chart in ("#timeline-chart", "#fatigue-chart"):
+            fits = page.evaluate(
+                """(id) => { const box = document.querySelector(id).getBoundingClientRect();
+                   const parts = document.querySelectorAll(id + ' canvas, ' + id + ' .u-legend tr');
+                   return Array.from(parts)
+                     .every(p => p.getBoundingClientRect().right <= box.right + 0.5); }""",
+                chart,
+            )
+            assert fits, chart
+        assert sideways(page) <= 0
+    finally:
+        context.close()
+
+
 def test_time_line_on_a_desktop(browser, request, live_server, make_officer, activity, tmp_path):
     context, page = _new_page(
         browser,
