@@ -79,8 +79,28 @@ def readiness() -> Readiness:
         checks["migrations"] = "unknown"
     try:
         redis_store.client.ping()
-        checks["redis"] = "ok"
+        version = str(redis_store.client.info("server").get("redis_version", ""))
+        checks["redis"] = redis_version_refusal(version) or "ok"
     except Exception as error:  # noqa: BLE001
         current_app.logger.warning("readiness: Redis check failed: %s", service_failure(error))
         checks["redis"] = "not answering"
     return Readiness(checks)
+
+
+# PEXPIRE … GT (a resident's code waiting out a provider's wait: channels/holds.py).
+REDIS_AT_LEAST = (7, 0)
+
+
+def redis_version_refusal(version: str) -> str | None:
+    """Why a Redis of this version will not do, or None.
+
+    >>> redis_version_refusal("7.0.15"), redis_version_refusal("6.2.14")
+    (None, 'version 6.2.14: 7.0 or later is needed')
+    """
+    try:
+        found = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return None  # a build that says something else: not refused on that
+    if found < REDIS_AT_LEAST:
+        return f"version {version}: {REDIS_AT_LEAST[0]}.{REDIS_AT_LEAST[1]} or later is needed"
+    return None
