@@ -2326,12 +2326,18 @@ def test_the_owner_of_an_address_signed_up_again_hears_from_their_own_force(
 ):
     """An Avon and Somerset sign-up with a Wiltshire resident's address told them it
     "already gets Avon and Somerset Police alerts", with Avon's link (an outside
-    check): it gets Wiltshire's."""
+    check): it gets Wiltshire's. Then it said "Someone asked for Wiltshire Police
+    alerts… It already gets them" (another): nobody had. It names both, and where to
+    change its alerts or add a place."""
     make_resident(postcode="BA14 6AA", sms=None, email="will@example.invalid")
     browser = app.test_client()
     register(browser, channels=["email"], sms_phone=None, email="will@example.invalid")
     (told,) = notices_sent(run_worker)
-    assert "Wiltshire Police alerts" in told.body and "Avon" not in told.body
+    assert told.body.startswith(
+        "Someone asked for Avon and Somerset Police alerts on this e-mail address. It is "
+        "signed up already, for Wiltshire Police alerts: to change them, or to add a place"
+    )
+    assert "It already gets them" not in told.body
     assert f"/forces/{second_force.slug}/manage" in told.body
 
 

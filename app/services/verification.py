@@ -12,7 +12,7 @@ from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import current_app, url_for
+from flask import current_app, has_request_context, url_for
 from flask_babel import ngettext
 from itsdangerous import BadSignature, SignatureExpired
 from redis.exceptions import RedisError
@@ -25,7 +25,7 @@ from app.dao.audit import create_audit_event
 from app.dao.events import create_provider_event
 from app.dao.locks import lock_until_commit
 from app.extensions import db, redis_store
-from app.i18n import gettext, in_language, lazy_gettext, police
+from app.i18n import gettext, in_language, lazy_gettext, police, police_of
 from app.models import Resident, ResidentChannel
 from app.services import optout
 from app.services.consent import police_of_all
@@ -243,6 +243,8 @@ def tell_owners_of(taken: dict[str, str], *, counted: bool = False) -> list[int]
     `counted`: the caller has spent the allowance already)."""
     from app.services import forces
 
+    # The force whose alerts were asked for: this request's (its sign-up form).
+    asked = forces.current_force() if has_request_context() else None
     ids = []
     for channel, address in taken.items():
         if not counted and not allow_to_address(channel, address):
@@ -251,6 +253,12 @@ def tell_owners_of(taken: dict[str, str], *, counted: bool = False) -> list[int]
         # resident adding a Wiltshire resident's address told them it "already gets
         # Avon and Somerset Police alerts", with Avon's link (an outside check).
         force = _owner_force(address)
+        # Signed up with another force only: said so, naming both ("Someone asked for
+        # Wiltshire Police alerts… It already gets them" went to a Wiltshire resident's
+        # number signed up again on Avon and Somerset's form: an outside check).
+        elsewhere = (
+            asked is not None and force is not None and asked.id not in _heard_forces(address)
+        )
         slug = None if force is None or force.is_default else force.slug
         manage = public_url("residents.manage", force_slug=slug)
         speaking = forces.speaking_for(force.id) if force is not None else nullcontext()
@@ -260,6 +268,31 @@ def tell_owners_of(taken: dict[str, str], *, counted: bool = False) -> list[int]
                 # release_unconfirmed freed it): it gets nothing yet, so say that.
                 body = _waiting_email(address) if channel == "email" else None
                 body = body or _waiting_text(channel)
+            elif elsewhere and channel == "voice":
+                body = gettext(
+                    "Someone asked for %(asked)s alerts on this number, which is signed up "
+                    "already for %(police)s alerts. To change them, call 101.",
+                    asked=police_of(asked),
+                    police=police(),
+                )
+            elif elsewhere and channel == "email":
+                body = gettext(
+                    "Someone asked for %(asked)s alerts on this e-mail address. It is signed "
+                    "up already, for %(police)s alerts: to change them, or to add a place, "
+                    "open %(link)s. If it was not you, you can ignore this.",
+                    asked=police_of(asked),
+                    police=police(),
+                    link=manage,
+                )
+            elif elsewhere:
+                body = gettext(
+                    "Someone asked for %(asked)s alerts on this number. It is signed up "
+                    "already, for %(police)s alerts: to change them, or to add a place, open "
+                    "%(link)s. If it was not you, you can ignore this.",
+                    asked=police_of(asked),
+                    police=police(),
+                    link=manage,
+                )
             elif channel == "voice":
                 body = gettext(
                     "Someone asked for %(police)s alerts on this number, which already gets "
@@ -366,6 +399,18 @@ def _waiting_text(channel: str) -> str:
         "%(minutes)s minutes are over, or ignore this.",
         police=police(),
         minutes=CODE_MINUTES,
+    )
+
+
+def _heard_forces(address: str) -> list[int]:
+    """The forces any resident confirmed on this number or address hears from."""
+    holders = db.session.scalars(
+        select(ResidentChannel.resident_id)
+        .where(func.lower(ResidentChannel.address) == address.lower())
+        .where(ResidentChannel.verified_at.is_not(None))
+    ).all()
+    return sorted(
+        {f for holder in set(holders) for f in residents_dao.find_heard_force_ids(holder)}
     )
 
 
