@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pyotp
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 
 from app.extensions import db
 from app.models import AuditEvent, Officer, OutboxMessage, ResidentNotice, StaffSession
@@ -278,6 +278,39 @@ def test_inviting_another_forces_officer_does_not_say_they_have_an_account(
     assert "already an account" not in theirs.text
     ours = post(admin_client, "/admin/officers/invite", {**data, "email": "ours@police.example"})
     assert ours.status_code == 400 and "There is already an account for" in ours.text
+
+
+def test_an_invitation_sent_twice_is_one_invitation_without_the_pages_script(
+    app, admin_client, make_officer
+):
+    """Found by an outside check: the same invitation posted twice (a browser without
+    the page's script, a retry on a slow link) showed "has been sent a link" over
+    "There is already an account". The second goes to the account the first made; the
+    same address with other details, or made by someone else, is still refused."""
+    data = {"name": "PC Twice", "email": "twice@police.example", "role": "officer"}
+    sent = {
+        **data,
+        "sign_in": "password",
+        "csrf_token": form_token(admin_client, "/admin/officers"),
+    }
+    first = admin_client.post("/admin/officers/invite", data=sent)
+    again = admin_client.post("/admin/officers/invite", data=sent)  # the same form, again
+    assert first.status_code == again.status_code == 302
+    assert again.location == first.location
+    page = admin_client.get(again.location).text
+    assert "has been sent a link" in page and "already an account" not in page
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(Officer).where(Officer.email == data["email"])
+        )
+        == 1
+    )
+    other = post(admin_client, "/admin/officers/invite", {**data, "role": "supervisor"})
+    assert other.status_code == 400 and "There is already an account for" in other.text
+    make_officer(email="someone@police.example", name="PC Someone")
+    theirs = {**data, "email": "someone@police.example", "name": "PC Someone"}
+    refused = post(admin_client, "/admin/officers/invite", theirs)
+    assert refused.status_code == 400 and "There is already an account for" in refused.text
 
 
 def test_an_invitation_by_email_and_an_account_for_single_sign_on_only(

@@ -28,6 +28,7 @@ from app.services.accounts import (
     PasswordRefused,
     awaiting_password,
     change_role,
+    invitation_just_made,
     invitation_mistakes,
     invite_officer,
     send_reset,
@@ -178,6 +179,12 @@ def invite():
                     team=form["team"],
                 )
             except (AccountError, ContactRefused, PasswordRefused, ValueError) as refusal:
+                # The same invitation sent again a moment ago: its account's page, as
+                # the first got (a double tap without the page's script).
+                if made := invitation_just_made(
+                    current_user, email=form["email"], name=form["name"], role=form["role"]
+                ):
+                    return redirect(url_for("admin.officer", officer_id=made))
                 # The box at fault; an address refused is the e-mail's.
                 field = getattr(refusal, "field", None)
                 errors[field if field in form else "email"] = str(refusal)

@@ -26,7 +26,7 @@ from app.dao.audit import create_audit_event
 from app.dao.locks import lock_until_commit
 from app.extensions import db, redis_store
 from app.i18n import current, in_language, police_of, role_name
-from app.models import ROLES, Officer
+from app.models import ROLES, AuditEvent, Officer
 from app.models.officer import AccountLink, RecoveryCode
 from app.services import forces, message_text
 from app.services.counters import key_digest
@@ -869,6 +869,40 @@ def invitation_mistakes(
     except TeamRefused as refusal:
         mistakes["team"] = str(refusal)
     return mistakes
+
+
+# A form sent again within this long, with the same details, is the same invitation.
+INVITE_REPEAT_SECONDS = 60
+
+
+def invitation_just_made(admin: Officer, *, email: str, name: str, role: str) -> int | None:
+    """The account this admin made a moment ago with these very details, when the form
+    came again (a double tap without the page's script, a retry on a slow link: the
+    admin was shown "has been sent a link" over "There is already an account": an
+    outside check); else None."""
+    from app.services.contacts import ContactRefused, normalise_email
+
+    try:
+        email, name = normalise_email(email).lower(), _checked_name(name)
+    except (ContactRefused, AccountError, ValueError):
+        return None
+    holder = find_by_email(email)
+    if holder is None or (holder.force_id, holder.name, holder.role) != (
+        admin.force_id,
+        name,
+        role,
+    ):
+        return None
+    made = db.session.scalar(
+        select(AuditEvent.id).where(
+            AuditEvent.action == "officer.created",
+            AuditEvent.actor_id == admin.id,
+            AuditEvent.subject_type == "officer",
+            AuditEvent.subject_id == str(holder.id),
+            AuditEvent.at > func.now() - timedelta(seconds=INVITE_REPEAT_SECONDS),
+        )
+    )
+    return holder.id if made is not None else None
 
 
 def invite_officer(
