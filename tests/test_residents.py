@@ -1910,7 +1910,12 @@ def test_a_sign_up_corrected_after_going_back_replaces_the_first(app, client, ru
     came for ten minutes (an outside check). The first is replaced: one resident, at
     the corrected postcode, whose code works."""
     assert register(client, postcode="TA1 1AA").status_code == 302
+    assert "we have sent new codes" not in client.get("/register/confirm").text
     assert register(client).status_code == 302  # BS1 6AD, as meant
+    # The page says its codes are new: the first code, perhaps the first to arrive, was
+    # refused without a word (an outside check).
+    said = html.unescape(client.get("/register/confirm").text)
+    assert "You changed your sign-up, so we have sent new codes: a code sent before" in said
     db.session.expire_all()
     (resident,) = db.session.scalars(select(Resident)).all()
     assert [place.postcode for place in resident.locations] == ["BS16AD"]

@@ -141,15 +141,26 @@ def register():
             _wait_until(answer_at)
             return redirect(url_for("residents.my_alerts"))
         # The same next page as a new sign-up (see AlreadyRegistered).
+        if already.replaced:
+            flash(_new_codes_said())
         session["registered_place"] = _place_in(already.checked, form.language)
         remember_unregistered(already.addresses, form.language, already.force_id)
         _wait_until(answer_at)
         return redirect(url_for("residents.confirm"))
     # Shown once on the next page; nothing personal goes into the URL.
+    if getattr(resident, "replaced_earlier", False):
+        flash(_new_codes_said())
     session["registered_place"] = _place_in(checked, form.language)
     remember(resident, language_chosen=True)
     _wait_until(answer_at)
     return redirect(url_for("residents.confirm"))
+
+
+def _new_codes_said() -> str:
+    return _(
+        "You changed your sign-up, so we have sent new codes: a code sent before no longer "
+        "works. Use the newest."
+    )
 
 
 def _place_in(checked, language: str) -> str:

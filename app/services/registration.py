@@ -98,6 +98,8 @@ class AlreadyRegistered(Exception):
         # registered number's confirm page was the installation's first force's, and
         # told who was registered: an outside check).
         self.force_id = force_id
+        # This browser's sign-up of moments ago was replaced (_corrected_sign_up).
+        self.replaced = False
 
 
 class TooManySignUps(Exception):
@@ -203,7 +205,7 @@ def _same_sign_up(
 
 def _corrected_sign_up(
     addresses: dict[str, str], checked: CheckedPostcode | None, browser: str | None
-) -> None:
+) -> bool:
     """This browser's sign-up of moments ago, of exactly these numbers and addresses,
     none confirmed, sent again with a detail corrected (back, the postcode's typo put
     right, Sign up): the first is removed, and this one made in its place. Kept, it
@@ -211,7 +213,7 @@ def _corrected_sign_up(
     was refused and no new one came for ten minutes (an outside check)."""
     resident = _recent_sign_up(addresses, checked, browser)
     if resident is None:
-        return
+        return False
     db.session.execute(
         delete(OutboxMessage).where(
             OutboxMessage.notice_id.in_(
@@ -229,6 +231,7 @@ def _corrected_sign_up(
     )
     db.session.delete(resident)
     db.session.flush()
+    return True
 
 
 def _recent_sign_up(
@@ -373,7 +376,9 @@ def register_resident(
         # code is the first one's.
         db.session.commit()
         return repeated, checked
-    _corrected_sign_up(addresses, checked, browser)
+    # Its codes are new ones, and the page says so: the first code, perhaps the first
+    # to arrive, was refused without a word (an outside check).
+    replaced = _corrected_sign_up(addresses, checked, browser)
     for address in addresses.values():
         release_unconfirmed(address)
     taken = {c: a for c, a in addresses.items() if address_taken(a)}
@@ -384,7 +389,9 @@ def register_resident(
         force_id = forces_dao.force_id_at(checked.postcode.postcode, checked.postcode.location)
         db.session.commit()
         queue_notices(notice_ids)
-        raise AlreadyRegistered(addresses, checked, force_id)
+        already = AlreadyRegistered(addresses, checked, force_id)
+        already.replaced = replaced
+        raise already
 
     assert checked is not None
     resident = Resident(
@@ -428,4 +435,5 @@ def register_resident(
         db.session.rollback()
         raise
     queue_notices([n for n in notice_ids if n is not None])
+    resident.replaced_earlier = replaced
     return resident, checked
