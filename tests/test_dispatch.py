@@ -2111,6 +2111,47 @@ def test_the_sweeper_does_not_queue_again_the_calls_of_a_job_waiting_for_a_line(
     empty_job_queues()
 
 
+def test_the_sweeper_does_not_queue_again_the_rows_of_a_running_alert_range_job(
+    providers, officer, make_resident
+):
+    """Found by a review: widening to an urgent alert's rows when jobs were lost, the
+    sweeper left out the rows of running batch jobs, but queued again those of a running
+    alert range job (how a fan-out is queued): a second job for them."""
+    import json
+
+    from rq.job import Job
+
+    from app import jobs
+    from app.extensions import redis_store
+
+    for n in range(4):
+        make_resident(postcode="BS1 6AD", sms=f"+4477009008{n:02d}")
+    alert = send(officer, title="Gas")
+    rows = sorted(ids(alert.id))
+    empty_job_queues()  # its jobs lost, but the one still running
+    db.session.execute(
+        text("UPDATE deliveries SET updated_at = now() - interval '1 minute' WHERE id = :id"),
+        {"id": rows[0]},
+    )
+    db.session.commit()
+    spec = {"name": "outbound.deliver_alert_range", "args": [alert.id, rows[1], rows[-1], "sms"]}
+    redis_store.client.hset(jobs.RUNNING_KEY, "range-job", json.dumps(spec | {"on": "urgent"}))
+    redis_store.client.set(jobs.ALIVE_PREFIX + "range-job", 1, ex=60)
+    try:
+        sweep()
+        queued = sorted(
+            row
+            for queue in (jobs.urgent_queue(), jobs.queue())
+            for job_id in queue.get_job_ids()
+            for row in Job.fetch(job_id, connection=redis_store.client).args[1]
+        )
+    finally:
+        redis_store.client.hdel(jobs.RUNNING_KEY, "range-job")
+        redis_store.client.delete(jobs.ALIVE_PREFIX + "range-job")
+        empty_job_queues()
+    assert queued == rows[:1]
+
+
 def test_a_jobs_turn_does_not_end_for_jobs_waiting_for_a_line(
     providers, officer, make_resident, app, monkeypatch
 ):

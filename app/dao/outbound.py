@@ -497,6 +497,30 @@ def urgent_rows_to_send(
     )
 
 
+def within_ranges(ids: list[int], ranges: list[tuple[int, int, int, str | None]]) -> set[int]:
+    """Which of these deliveries are in one of these alert ranges (alert, first id, last
+    id, channel or None for any): rows an alert range job holds."""
+    if not ids or not ranges:
+        return set()
+    alerts, firsts, lasts, channels = (list(column) for column in zip(*ranges, strict=True))
+    return set(
+        db.session.execute(
+            text(
+                """
+                SELECT d.id FROM deliveries d
+                JOIN unnest(CAST(:alerts AS bigint[]), CAST(:firsts AS bigint[]),
+                            CAST(:lasts AS bigint[]), CAST(:channels AS text[]))
+                     AS r(alert_id, first_id, last_id, channel)
+                  ON d.alert_id = r.alert_id AND d.id BETWEEN r.first_id AND r.last_id
+                 AND (r.channel IS NULL OR d.channel = r.channel)
+                WHERE d.id = ANY(CAST(:ids AS bigint[]))
+                """
+            ),
+            {"alerts": alerts, "firsts": firsts, "lasts": lasts, "channels": channels, "ids": ids},
+        ).scalars()
+    )
+
+
 def take_urgent_queued(*, urgent: tuple, seconds: float | None = None) -> list[int]:
     """The queued, due rows of urgent alerts that are sending, however lately touched
     (or, with `seconds`, untouched for that long: forgotten); touched now, as

@@ -434,6 +434,20 @@ def rows_of_live_jobs(ledger: str) -> set[int]:
     return held
 
 
+def ranges_of_live_jobs() -> list[tuple[int, int, int, str | None]]:
+    """(alert, first row, last row, channel or None) of the alert range jobs running now
+    (their leases): how a fan-out is queued, whose rows rows_of_live_jobs cannot list
+    (the sweeper queued them again beside the job: a review)."""
+    ranges = []
+    for value in redis_store.client.hvals(RUNNING_KEY):
+        spec = json.loads(value)
+        args = spec.get("args") or []
+        if spec.get("name") == "outbound.deliver_alert_range" and len(args) >= 3:
+            channel = args[3] if len(args) > 3 else None
+            ranges.append((int(args[0]), int(args[1]), int(args[2]), channel))
+    return ranges
+
+
 def _queue_named(spec: dict) -> str:
     """The queue a dead job was taken from (a lease of before the notices queue says
     only whether it was the bulk queue's)."""

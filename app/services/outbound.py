@@ -1152,7 +1152,7 @@ def sweep(ledger: Ledger) -> dict[str, int]:
         # also holds is claimed by one of the two.
         urgent_rows = set(ledger.take_urgent())
         if urgent_rows:
-            urgent_rows -= _rows_of_live_jobs(ledger)
+            urgent_rows -= _rows_of_live_jobs(ledger, urgent_rows)
         forgotten = sorted(set(forgotten) | urgent_rows)
     forgotten = sorted(set(forgotten) | set(lost_urgent))
     db.session.commit()
@@ -1625,13 +1625,16 @@ def _all_at_once(asks: list) -> list:
 # --- putting work on the queue ------------------------------------------------------
 
 
-def _rows_of_live_jobs(ledger: Ledger) -> set[int]:
-    """jobs.rows_of_live_jobs; none when Redis cannot say (a row a live job also holds
-    is claimed by one of the two)."""
+def _rows_of_live_jobs(ledger: Ledger, among: set[int]) -> set[int]:
+    """Which of these rows a live job holds: jobs.rows_of_live_jobs, and those in the
+    range of a running alert range job (how a fan-out is queued); none when Redis cannot
+    say (a row a live job also holds is claimed by one of the two)."""
     try:
-        return jobs.rows_of_live_jobs(ledger.name)
+        held = jobs.rows_of_live_jobs(ledger.name) & among
+        ranges = jobs.ranges_of_live_jobs() if ledger.table == "deliveries" else []
     except RedisError:
         return set()
+    return held | ledger_sql.within_ranges(sorted(among - held), ranges)
 
 
 def _code_waits() -> bool:
