@@ -1517,7 +1517,8 @@
   // the panel that scrolls on a wide screen too), then from their top if cut off.
   function showAll(parts) {
     var shown = parts.filter(Boolean);
-    shown[shown.length - 1].scrollIntoView({ block: "center" });
+    var last = shown[shown.length - 1];
+    last.scrollIntoView({ block: "center" });
     function top() {
       return Math.min.apply(null, shown.map(function (part) { return part.getBoundingClientRect().top; }));
     }
@@ -1525,6 +1526,13 @@
       shown[0].scrollIntoView({ block: "start" });
       if (top() < 8) { window.scrollBy(0, top() - 8); }
     }
+    // The last part (the box to type in) stays above the reach bar when all of them do
+    // not fit: on a landscape phone at 200% text the box went under it, the label and
+    // the words shown above (a review).
+    var bar = $("reach-bar");
+    var floor = bar && bar.getClientRects().length ? bar.getBoundingClientRect().top : window.innerHeight;
+    var below = last.getBoundingClientRect().bottom - (floor - 8);
+    if (below > 0) { window.scrollBy(0, below); }
   }
 
   function sendAt() {

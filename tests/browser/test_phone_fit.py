@@ -382,6 +382,31 @@ def test_a_box_refused_at_send_is_shown_with_its_label_and_words_on_a_small_phon
         assert shown["y"] >= 0 and shown["y"] + shown["height"] <= bar["y"] + 1, (part, shown, bar)
 
 
+def test_a_box_refused_at_send_stays_above_the_reach_bar_on_a_landscape_phone(page, sign_in_page):
+    """Found by a review: on a landscape phone at 200% text the label, the words and the
+    box refused at Send… did not fit above the reach bar together, and the box the
+    officer is to type in went under the bar. The box stays in view."""
+    sign_in_page("officer")
+    page.set_viewport_size({"width": 568, "height": 320})
+    text_at_twice_the_size(page)
+    page.goto("/officers/")
+    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#reach-residents")).not_to_be_empty()
+    page.locator("#title").fill("Road closed")
+    page.locator("#body").fill("The A38 is shut.")
+    page.locator("#ask summary").click()
+    page.locator("#answer-1").fill("Yes")
+    page.locator("#answer-2").fill("No")  # answers with no question: unfinished
+    page.wait_for_timeout(600)
+    page.get_by_role("button", name="Send…").click()
+    expect(page.locator("#question")).to_be_focused()
+    page.wait_for_timeout(200)
+    bar = page.locator("#reach-bar").bounding_box()
+    box = page.locator("#question").bounding_box()
+    assert box["y"] >= 0 and box["y"] + box["height"] <= bar["y"] + 1, (box, bar)
+
+
 def test_the_time_to_send_at_can_be_read_and_its_refusal_is_said_once_on_a_small_phone(
     page, sign_in_page
 ):
