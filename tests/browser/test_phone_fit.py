@@ -348,19 +348,12 @@ def test_the_message_box_stays_above_the_reach_bar_on_a_landscape_phone(page, si
     assert shown["y"] >= 0 and shown["y"] + shown["height"] <= bar["y"] + 1, (shown, bar)
 
 
-@pytest.mark.parametrize("wide", [False, True], ids=["small phone", "wide screen"])
-def test_a_box_refused_at_send_is_shown_with_its_label_and_words_on_a_small_phone(
-    page, sign_in_page, wide
-):
-    """Found by an outside check: at 200% text on a 320-pixel phone, Send… refusing an
-    unfinished question centred the box, and the words said above it began above the
-    screen, their start and the box's label cut off. The label, the words and the box
-    are shown together, above the reach bar."""
+def send_an_unfinished_question(page, sign_in_page, width, height, *, larger_text=True):
+    """The composer at this size, a circle and words, answers with no question, Send…:
+    refused at the question, which has the focus. The reach bar's box."""
     sign_in_page("officer")
-    if wide:  # the panel scrolls of itself there
-        page.set_viewport_size({"width": 1440, "height": 900})
-    else:
-        page.set_viewport_size({"width": 320, "height": 700})
+    page.set_viewport_size({"width": width, "height": height})
+    if larger_text:
         text_at_twice_the_size(page)
     page.goto("/officers/")
     page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
@@ -375,7 +368,21 @@ def test_a_box_refused_at_send_is_shown_with_its_label_and_words_on_a_small_phon
     page.get_by_role("button", name="Send…").click()
     expect(page.locator("#question")).to_be_focused()
     page.wait_for_timeout(200)
-    bar = page.locator("#reach-bar").bounding_box()
+    return page.locator("#reach-bar").bounding_box()
+
+
+@pytest.mark.parametrize("wide", [False, True], ids=["small phone", "wide screen"])
+def test_a_box_refused_at_send_is_shown_with_its_label_and_words_on_a_small_phone(
+    page, sign_in_page, wide
+):
+    """Found by an outside check: at 200% text on a 320-pixel phone, Send… refusing an
+    unfinished question centred the box, and the words said above it began above the
+    screen, their start and the box's label cut off. The label, the words and the box
+    are shown together, above the reach bar."""
+    if wide:  # the panel scrolls of itself there
+        bar = send_an_unfinished_question(page, sign_in_page, 1440, 900, larger_text=False)
+    else:
+        bar = send_an_unfinished_question(page, sign_in_page, 320, 700)
     for part in ("label[for=question]", ".compose-field-error", "#question"):
         expect(page.locator(part).first).to_be_in_viewport()
         shown = page.locator(part).first.bounding_box()
@@ -386,23 +393,7 @@ def test_a_box_refused_at_send_stays_above_the_reach_bar_on_a_landscape_phone(pa
     """Found by a review: on a landscape phone at 200% text the label, the words and the
     box refused at Send… did not fit above the reach bar together, and the box the
     officer is to type in went under the bar. The box stays in view."""
-    sign_in_page("officer")
-    page.set_viewport_size({"width": 568, "height": 320})
-    text_at_twice_the_size(page)
-    page.goto("/officers/")
-    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
-    page.get_by_role("button", name="Find").click()
-    expect(page.locator("#reach-residents")).not_to_be_empty()
-    page.locator("#title").fill("Road closed")
-    page.locator("#body").fill("The A38 is shut.")
-    page.locator("#ask summary").click()
-    page.locator("#answer-1").fill("Yes")
-    page.locator("#answer-2").fill("No")  # answers with no question: unfinished
-    page.wait_for_timeout(600)
-    page.get_by_role("button", name="Send…").click()
-    expect(page.locator("#question")).to_be_focused()
-    page.wait_for_timeout(200)
-    bar = page.locator("#reach-bar").bounding_box()
+    bar = send_an_unfinished_question(page, sign_in_page, 568, 320)
     box = page.locator("#question").bounding_box()
     assert box["y"] >= 0 and box["y"] + box["height"] <= bar["y"] + 1, (box, bar)
 
