@@ -1931,6 +1931,22 @@ def test_a_sign_up_corrected_after_going_back_replaces_the_first(app, client, ru
     assert "Text message confirmed" in confirmed
 
 
+def test_the_new_codes_note_says_nothing_of_who_is_registered(app, make_resident):
+    """Found by a review: "we have sent new codes", said only when a sign-up of moments
+    ago was replaced, was never said of a registered number's (nothing was stored to
+    replace): signing up twice told whether a number was registered. Said alike."""
+    make_resident(postcode="BS1 6AD", sms="+447700900555", email=None)
+    said = {}
+    for number in ("07700 900555", "07700 900556"):  # held, free
+        browser = app.test_client()
+        register(browser, postcode="TA1 1AA", sms_phone=number, channels=["sms"])
+        browser.get("/register/confirm")
+        register(browser, sms_phone=number, channels=["sms"])  # BS1 6AD
+        page = html.unescape(browser.get("/register/confirm").text)
+        said[number] = "so we have sent new codes" in page
+    assert said == {"07700 900555": True, "07700 900556": True}
+
+
 def test_a_sign_up_never_confirmed_whose_code_expired_gives_its_number_to_a_new_one(
     app, client, run_worker
 ):

@@ -37,6 +37,7 @@ from app.services.contacts import (
     normalise_email,
     normalise_phone,
 )
+from app.services.counters import key_digest
 from app.services.notices import queue_notices
 from app.services.postcode_check import CheckedPostcode, PostcodeRefused, check_postcode
 from app.services.residents import ChangeRefused, parse_quiet_hours
@@ -259,6 +260,32 @@ def _recent_sign_up(
     return None
 
 
+def _corrected_by_this_browser(
+    browser: str | None,
+    addresses: dict[str, str],
+    form: RegistrationForm,
+    checked: CheckedPostcode | None,
+) -> bool:
+    """Whether this browser signed up these very numbers and addresses moments ago
+    (SIGN_UP_REPEAT_SECONDS) with another name or postcode, stored or not; and this one
+    is remembered for the next. Digests keyed with SECRET_KEY, never the numbers."""
+    seconds = current_app.config["SIGN_UP_REPEAT_SECONDS"]
+    if seconds <= 0 or checked is None or not addresses or not browser:
+        return False
+    key = "sign-up-details:" + key_digest(browser)
+    these = key_digest("|".join(sorted(a.lower() for a in addresses.values())))
+    details = key_digest(f"{form.name or ''}|{checked.postcode.postcode}")
+    try:
+        before = redis_store.client.get(key)
+        redis_store.client.set(key, f"{these} {details}", ex=seconds)
+    except RedisError:
+        return False  # then said as for a first sign-up
+    if before is None:
+        return False
+    numbers, said = before.decode().split(" ", 1)
+    return numbers == these and said != details
+
+
 def _sign_up_key(browser: str) -> str:
     return "sign-up-of:" + hashlib.sha256(browser.encode()).hexdigest()[:32]
 
@@ -377,8 +404,12 @@ def register_resident(
         db.session.commit()
         return repeated, checked
     # Its codes are new ones, and the page says so: the first code, perhaps the first
-    # to arrive, was refused without a word (an outside check).
-    replaced = _corrected_sign_up(addresses, checked, browser)
+    # to arrive, was refused without a word (an outside check). Said of this browser's
+    # sign-up of moments ago with these numbers and other details, whether or not
+    # anything was stored: said only when the first was replaced, it told whether a
+    # number was registered (a review).
+    replaced = _corrected_by_this_browser(browser, addresses, form, checked)
+    _corrected_sign_up(addresses, checked, browser)
     for address in addresses.values():
         release_unconfirmed(address)
     taken = {c: a for c, a in addresses.items() if address_taken(a)}
