@@ -1528,11 +1528,14 @@
     }
     // The last part (the box to type in) stays above the reach bar when all of them do
     // not fit: on a landscape phone at 200% text the box went under it, the label and
-    // the words shown above (a review).
+    // the words shown above (a review). Not one taller than that room itself (an area's
+    // words, a long message): shown from its start, as above (pushed up, an area's
+    // words began 521 px above the screen: an outside check).
     var bar = $("reach-bar");
     var floor = bar && bar.getClientRects().length ? bar.getBoundingClientRect().top : window.innerHeight;
-    var below = last.getBoundingClientRect().bottom - (floor - 8);
-    if (below > 0) { window.scrollBy(0, below); }
+    var box = last.getBoundingClientRect();
+    var below = box.bottom - (floor - 8);
+    if (below > 0 && box.height <= floor - 16) { window.scrollBy(0, below); }
   }
 
   function sendAt() {
