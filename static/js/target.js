@@ -147,6 +147,9 @@
   }
 
   function addEntry(layer, kind, words, extra) {
+    // An area found by its postcode or chosen from the list while drawing ends the
+    // drawing, and the reach bar comes back (it stayed hidden: a review).
+    stopDrawing();
     var entry = { id: nextId++, layer: layer, kind: kind, exclude: false };
     setName(entry, words);
     Object.keys(extra || {}).forEach(function (k) { entry[k] = extra[k]; });
@@ -1682,9 +1685,11 @@
       // took 77 English characters to 5 parts, and the English box was told to be
       // shortened: an outside check): said so, at the Welsh.
       var english = $("title").value + " " + $("body").value;
-      var wide = (lastCompose.sms.characters || []).map(function (c) { return c.character; });
+      var characters = lastCompose.sms.characters || [];
+      var wide = characters.map(function (c) { return c.character; });
+      // Welsh letters, as the server marks them (a curly apostrophe is not one: a review).
       var welshMade = lastCompose.sms.welsh_segments !== null && wide.length > 0 &&
-        wide.every(function (c) { return english.indexOf(c) < 0; });
+        characters.every(function (c) { return c.welsh && english.indexOf(c.character) < 0; });
       if (welshMade && long === $("body")) {
         composeError(_("The text message is {n} parts; at most {most} are allowed: the Welsh letters ({letters}) make every part shorter. Shorten the Welsh or the English message.", { n: lastCompose.sms.longest_segments, most: lastCompose.sms.max_segments, letters: wide.join(" ") }), $("body-cy"));
         return;

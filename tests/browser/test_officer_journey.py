@@ -583,6 +583,12 @@ def test_a_reload_opens_the_sections_it_fills_and_the_question_is_said_before_it
         "the Welsh letters (â) make every part shorter. Shorten the Welsh or the English message."
     )
     expect(page.locator("#body-cy")).to_be_focused()
+    # A curly apostrophe is not a Welsh letter (it was called one: a review).
+    page.locator("#body-cy").fill("Mae’r heddlu yn delio gyda digwyddiad mawr yma. " * 5)
+    page.wait_for_timeout(600)
+    page.get_by_role("button", name="Send…").click()
+    expect(page.locator("#compose-error")).to_contain_text("Shorten the message.")
+    expect(page.locator("#compose-error")).not_to_contain_text("Welsh letters")
     assert page.console_errors == []
 
 

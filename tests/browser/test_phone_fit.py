@@ -296,6 +296,15 @@ def test_drawing_on_a_small_phone_keeps_its_buttons_on_the_screen(page, sign_in_
     page.locator("#draw-finish").click()
     expect(page.locator("#shapes-list")).to_contain_text("Drawn area")
     expect(page.locator("#reach-bar")).to_be_visible()  # back once the shape is drawn
+    # And when, drawing, an area is found by its postcode instead (it stayed hidden for
+    # the rest of the composing: a review).
+    page.get_by_role("button", name="Draw area").click()
+    expect(page.locator("#reach-bar")).to_be_hidden()
+    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#shapes-list")).to_contain_text("BS1 6AD")
+    expect(page.locator("#reach-bar")).to_be_visible()
+    expect(page.locator("#draw-bar")).to_be_hidden()
 
 
 def test_pages_fit_a_phone_at_twice_the_text_size(page, sign_in_page, make_resident):
