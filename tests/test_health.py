@@ -232,3 +232,21 @@ def test_readyz_says_a_redis_too_old_for_us_is_not_ready():
     assert redis_version_refusal("6.2.14") == "version 6.2.14: 7.0 or later is needed"
     assert redis_version_refusal("7.0.15") is None and redis_version_refusal("8.2.1") is None
     assert redis_version_refusal("unknown") is None
+
+
+def test_readyz_is_ready_with_a_redis_login_that_may_not_ask_its_version(app, client, monkeypatch):
+    """Found by a review: a Redis login whose ACL refuses INFO (a hardened set-up that
+    allows every command the app uses) read as "not answering", and kept the web app
+    out of service. Its version is then not known, and not refused."""
+    user, password = "ca-test-no-info", "no-info-password"
+    admin = redis_store.client
+    admin.acl_setuser(
+        user, enabled=True, passwords=[f"+{password}"], keys=["*"], commands=["+@all", "-info"]
+    )
+    try:
+        limited = Redis.from_url(app.config["REDIS_URL"], username=user, password=password)
+        monkeypatch.setattr(redis_store, "_client", limited)
+        answer = client.get("/readyz")
+        assert answer.json["checks"]["redis"] == "ok", answer.json
+    finally:
+        admin.acl_deluser(user)
