@@ -281,7 +281,7 @@ def test_inviting_another_forces_officer_does_not_say_they_have_an_account(
 
 
 def test_an_invitation_sent_twice_is_one_invitation_without_the_pages_script(
-    app, admin_client, make_officer
+    app, admin, admin_client, make_officer
 ):
     """Found by an outside check: the same invitation posted twice (a browser without
     the page's script, a retry on a slow link) showed "has been sent a link" over
@@ -307,6 +307,14 @@ def test_an_invitation_sent_twice_is_one_invitation_without_the_pages_script(
     )
     other = post(admin_client, "/admin/officers/invite", {**data, "role": "supervisor"})
     assert other.status_code == 400 and "There is already an account for" in other.text
+    # Another team, or single sign-on, is another invitation: refused, not taken for the
+    # first (a review).
+    from app.services import teams
+
+    team = teams.create_team(db.session.get(Officer, admin.id), "Central")
+    db.session.commit()
+    in_team = post(admin_client, "/admin/officers/invite", {**data, "team": str(team.id)})
+    assert in_team.status_code == 400 and "There is already an account for" in in_team.text
     make_officer(email="someone@police.example", name="PC Someone")
     theirs = {**data, "email": "someone@police.example", "name": "PC Someone"}
     refused = post(admin_client, "/admin/officers/invite", theirs)

@@ -182,7 +182,12 @@ def invite():
                 # The same invitation sent again a moment ago: its account's page, as
                 # the first got (a double tap without the page's script).
                 if made := invitation_just_made(
-                    current_user, email=form["email"], name=form["name"], role=form["role"]
+                    current_user,
+                    email=form["email"],
+                    name=form["name"],
+                    role=form["role"],
+                    team=form["team"],
+                    sso_only=form["sign_in"] == "sso",
                 ):
                     return redirect(url_for("admin.officer", officer_id=made))
                 # The box at fault; an address refused is the e-mail's.

@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import delete, func, or_, select, update
 
 from app.dao import officers as officers_dao
+from app.dao import teams as teams_dao
 from app.dao.audit import create_audit_event
 from app.dao.locks import lock_until_commit
 from app.extensions import db, redis_store
@@ -875,7 +876,9 @@ def invitation_mistakes(
 INVITE_REPEAT_SECONDS = 60
 
 
-def invitation_just_made(admin: Officer, *, email: str, name: str, role: str) -> int | None:
+def invitation_just_made(
+    admin: Officer, *, email: str, name: str, role: str, team: str = "", sso_only: bool = False
+) -> int | None:
     """The account this admin made a moment ago with these very details, when the form
     came again (a double tap without the page's script, a retry on a slow link: the
     admin was shown "has been sent a link" over "There is already an account": an
@@ -893,16 +896,24 @@ def invitation_just_made(admin: Officer, *, email: str, name: str, role: str) ->
         role,
     ):
         return None
-    made = db.session.scalar(
-        select(AuditEvent.id).where(
-            AuditEvent.action == "officer.created",
-            AuditEvent.actor_id == admin.id,
-            AuditEvent.subject_type == "officer",
-            AuditEvent.subject_id == str(holder.id),
-            AuditEvent.at > func.now() - timedelta(seconds=INVITE_REPEAT_SECONDS),
+    made = set(
+        db.session.scalars(
+            select(AuditEvent.action).where(
+                AuditEvent.action.in_(("officer.created", LINK_KINDS["invite"])),
+                AuditEvent.actor_id == admin.id,
+                AuditEvent.subject_type == "officer",
+                AuditEvent.subject_id == str(holder.id),
+                AuditEvent.at > func.now() - timedelta(seconds=INVITE_REPEAT_SECONDS),
+            )
         )
     )
-    return holder.id if made is not None else None
+    # The same team and way of signing in too (another team, sent again, was taken for
+    # the first and said nothing: a review).
+    teams = teams_dao.member_team_ids(holder.id)
+    same = teams == ({int(team)} if team.isdigit() else set()) and (
+        (LINK_KINDS["invite"] in made) != sso_only
+    )
+    return holder.id if "officer.created" in made and same else None
 
 
 def invite_officer(
