@@ -416,8 +416,8 @@ def register_resident(
     if taken and len(taken) == len(addresses):
         # Answered exactly like a new sign-up, so the form cannot be used to find out
         # who is registered; the owner of the address hears what happened instead.
-        notice_ids = tell_owners_of(taken)
         force_id = forces_dao.force_id_at(checked.postcode.postcode, checked.postcode.location)
+        notice_ids = tell_owners_of(taken, asked_force_id=force_id)
         db.session.commit()
         queue_notices(notice_ids)
         already = AlreadyRegistered(addresses, checked, force_id)

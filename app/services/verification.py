@@ -233,18 +233,29 @@ def send_proof(resident: Resident, channel: ResidentChannel) -> int | None:
         )
         channel.verify_expires_at = datetime.now(UTC) + timedelta(minutes=CODE_MINUTES)
         channel.verify_attempts = 0
-    ids = tell_owners_of({channel.channel: channel.proving_address}, counted=True)
+    heard = residents_dao.find_heard_force_ids(resident.id)
+    ids = tell_owners_of(
+        {channel.channel: channel.proving_address},
+        counted=True,
+        asked_force_id=heard[0] if heard else None,
+    )
     return ids[0] if ids else None
 
 
-def tell_owners_of(taken: dict[str, str], *, counted: bool = False) -> list[int]:
+def tell_owners_of(
+    taken: dict[str, str], *, counted: bool = False, asked_force_id: int | None = None
+) -> list[int]:
     """Tell each address that someone tried to sign it up again, and how to manage the
     alerts it already gets (at most CODES_PER_NUMBER_PER_HOUR such messages an hour;
     `counted`: the caller has spent the allowance already)."""
     from app.services import forces
 
-    # The force whose alerts were asked for: this request's (its sign-up form).
-    asked = forces.current_force() if has_request_context() else None
+    # The force whose alerts were asked for: the postcode's (the default force's form
+    # takes a postcode of any force: a review), else this request's.
+    if asked_force_id is not None:
+        asked = forces.force_by_id(asked_force_id)
+    else:
+        asked = forces.current_force() if has_request_context() else None
     ids = []
     for channel, address in taken.items():
         if not counted and not allow_to_address(channel, address):
@@ -781,7 +792,7 @@ def resend_unregistered(pending: dict, channel: str) -> bool | None:
         if code_sent_moments_ago(expires, guesses.get(channel, 0)):
             return WAIT
     with transaction():
-        notice_ids = tell_owners_of({channel: address})
+        notice_ids = tell_owners_of({channel: address}, asked_force_id=pending.get("force_id"))
     queue_notices(notice_ids)
     if notice_ids and channel != "email":
         guesses[channel] = 0
