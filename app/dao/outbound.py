@@ -180,8 +180,10 @@ def _calls_to_wait(table: str, ids: list[int], call_hold_seconds: float) -> list
     ).all()
     if not calls:
         return []
-    # By their keys (dao.locks.lock_key), never the numbers: a statement with
-    # residents' numbers in it reaches the server's log when it is slow (a review).
+    # Locked by their keys (dao.locks.lock_key), not the numbers: a lock statement
+    # waits, and one with residents' numbers in it reached the server's log (a review).
+    # (The lookups below take the numbers, as any lookup by number does: the deployment
+    # guide says to leave statement logging off.)
     keys = {lock_key(f"voice-number:{address}"): address for _, address in calls}
     locked = {
         keys[key]
