@@ -2183,6 +2183,25 @@ def test_a_jobs_turn_does_not_end_for_jobs_waiting_for_a_line(
     empty_job_queues()
 
 
+def routine_texts_beside_an_urgent_job(
+    app, monkeypatch, officer, make_resident, *, turn_seconds: float, job_id: str
+) -> Alert:
+    """A routine alert's texts to four residents, sent one at a time in turns of
+    `turn_seconds`, its own job taken off the queue, and an urgent job `job_id` (one
+    waiting for a line when it starts WAITING_PREFIX) on the urgent queue."""
+    from app import jobs
+
+    monkeypatch.setitem(app.config, "JOB_YIELD_SECONDS", turn_seconds)
+    monkeypatch.setitem(app.config, "DELIVERY_CONCURRENCY", 1)
+    many_residents(make_resident, 4)
+    routine = submit_alert(
+        officer, shapes=AREA, title="Sheds", body="Lock them.", category="crime_prevention"
+    ).alert
+    taken_off_the_queue()
+    jobs.enqueue("outbound.deliver_batch", "alerts", [987650], on=jobs.URGENT, job_id=job_id)
+    return routine
+
+
 def test_a_routine_alerts_job_ends_its_turn_at_once_when_an_urgent_job_waits(
     providers, officer, make_resident, app, monkeypatch
 ):
@@ -2193,14 +2212,9 @@ def test_a_routine_alerts_job_ends_its_turn_at_once_when_an_urgent_job_waits(
     job waiting for a line does not count."""
     from app import jobs
 
-    monkeypatch.setitem(app.config, "JOB_YIELD_SECONDS", 60)
-    monkeypatch.setitem(app.config, "DELIVERY_CONCURRENCY", 1)
-    many_residents(make_resident, 4)
-    routine = submit_alert(
-        officer, shapes=AREA, title="Sheds", body="Lock them.", category="crime_prevention"
-    ).alert
-    taken_off_the_queue()
-    jobs.enqueue("outbound.deliver_batch", "alerts", [987650], on=jobs.URGENT, job_id="waits-line")
+    routine = routine_texts_beside_an_urgent_job(
+        app, monkeypatch, officer, make_resident, turn_seconds=60, job_id="waits-line"
+    )
     assert deliver(ids(routine.id))["sent"] == 4  # a job waiting for a line: no turn ends
     second = submit_alert(
         officer, shapes=AREA, title="Bikes", body="Lock them.", category="crime_prevention"
@@ -2246,14 +2260,9 @@ def test_a_routine_alerts_job_makes_way_for_an_urgent_job_waiting_for_a_line(
     assert statuses(calls.id) == {"queued": 2}  # handed back, unclaimed
     empty_job_queues()
     # Sending texts, its turn ends for them (at its end, not at once).
-    monkeypatch.setitem(app.config, "JOB_YIELD_SECONDS", 0)
-    monkeypatch.setitem(app.config, "DELIVERY_CONCURRENCY", 1)
-    many_residents(make_resident, 4)
-    texts = submit_alert(
-        officer, shapes=AREA, title="Bikes", body="Lock them.", category="crime_prevention"
-    ).alert
-    taken_off_the_queue()
-    jobs.enqueue("outbound.deliver_batch", "alerts", [987651], on=jobs.URGENT, job_id="waits-line2")
+    texts = routine_texts_beside_an_urgent_job(
+        app, monkeypatch, officer, make_resident, turn_seconds=0, job_id="waits-line2"
+    )
     assert deliver([row for row in ids(texts.id) if delivery(row).channel == "sms"])["sent"] == 1
     empty_job_queues()
 

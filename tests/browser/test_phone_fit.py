@@ -357,9 +357,9 @@ def test_the_message_box_stays_above_the_reach_bar_on_a_landscape_phone(page, si
     assert shown["y"] >= 0 and shown["y"] + shown["height"] <= bar["y"] + 1, (shown, bar)
 
 
-def send_an_unfinished_question(page, sign_in_page, width, height, *, larger_text=True):
-    """The composer at this size, a circle and words, answers with no question, Send…:
-    refused at the question, which has the focus. The reach bar's box."""
+def composer_with_words(page, sign_in_page, width, height, *, larger_text=True):
+    """The officer's composer at this size (200% text unless not `larger_text`), a
+    circle round BS1 6AD counted, a title and a message."""
     sign_in_page("officer")
     page.set_viewport_size({"width": width, "height": height})
     if larger_text:
@@ -370,6 +370,12 @@ def send_an_unfinished_question(page, sign_in_page, width, height, *, larger_tex
     expect(page.locator("#reach-residents")).not_to_be_empty()
     page.locator("#title").fill("Road closed")
     page.locator("#body").fill("The A38 is shut.")
+
+
+def send_an_unfinished_question(page, sign_in_page, width, height, *, larger_text=True):
+    """The composer with words, answers with no question, Send…: refused at the
+    question, which has the focus. The reach bar's box."""
+    composer_with_words(page, sign_in_page, width, height, larger_text=larger_text)
     page.locator("#ask summary").click()
     page.locator("#answer-1").fill("Yes")
     page.locator("#answer-2").fill("No")  # answers with no question: unfinished
@@ -414,15 +420,7 @@ def test_the_time_to_send_at_can_be_read_and_its_refusal_is_said_once_on_a_small
     send at was a box 148 px wide whose value could not be read, and a time gone was
     said twice, beside it in a column 176 px wide and below it, its label above the
     screen."""
-    sign_in_page("officer")
-    page.set_viewport_size({"width": 320, "height": 700})
-    text_at_twice_the_size(page)
-    page.goto("/officers/")
-    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
-    page.get_by_role("button", name="Find").click()
-    expect(page.locator("#reach-residents")).not_to_be_empty()
-    page.locator("#title").fill("Road closed")
-    page.locator("#body").fill("The A38 is shut.")
+    composer_with_words(page, sign_in_page, 320, 700)
     page.locator("#send-later").check()
     box = page.locator("#send-at")
     box.fill("2020-01-01T10:00")
