@@ -1947,6 +1947,53 @@ def test_the_new_codes_note_says_nothing_of_who_is_registered(app, make_resident
     assert said == {"07700 900555": True, "07700 900556": True}
 
 
+def test_an_earlier_code_typed_after_new_ones_were_sent_is_told_the_newest_works(
+    app, make_resident, run_worker
+):
+    """Found by an outside check: after a corrected sign-up (or "send a new code"), the
+    code of the first text, perhaps the first to arrive, was refused as any wrong code.
+    The refusal says only the newest works; said alike of a held and a free number, and
+    not of a sign-up sent only once."""
+    make_resident(postcode="BS1 6AD", sms="+447700900555", email=None)
+    newest = "We sent you more than one code: only the newest works."
+
+    def refusal(browser, code: str) -> str:
+        token = page_token(browser, "/register/confirm")
+        answer = browser.post(
+            "/register/confirm", data={"csrf_token": token, "channel": "sms", "code": code}
+        )
+        assert answer.status_code == 400
+        return re.sub(r"\s+", " ", html.unescape(answer.text))
+
+    said = {}
+    for number in ("07700 900555", "07700 900556"):  # held, free
+        browser = app.test_client()
+        register(browser, postcode="TA1 1AA", sms_phone=number, channels=["sms"])
+        first = [
+            m
+            for m in notices_sent(run_worker)
+            if m.recipient == "+44" + number[1:].replace(" ", "")
+        ]
+        code = code_in(first[-1]) if first and number.endswith("6") else "111111"
+        assert newest not in refusal(browser, "111111")  # one sign-up: one code
+        register(browser, sms_phone=number, channels=["sms"])  # BS1 6AD
+        said[number] = newest in refusal(browser, code) and "more tries" in refusal(browser, code)
+    assert said == {"07700 900555": True, "07700 900556": True}
+
+    # Asked again for a code: the first one typed is told the same.
+    browser = app.test_client()
+    register(browser, sms_phone="07700 900557", channels=["sms"])
+    (first,) = [m for m in notices_sent(run_worker) if m.recipient == "+447700900557"]
+    token = page_token(browser, "/register/confirm")
+    browser.post(
+        "/register/confirm", data={"csrf_token": token, "channel": "sms", "action": "resend"}
+    )
+    assert newest in refusal(browser, code_in(first))
+    # A new sign-up in the same browser starts again.
+    register(browser, sms_phone="07700 900558", channels=["sms"])
+    assert newest not in refusal(browser, "111111")
+
+
 def test_a_sign_up_never_confirmed_whose_code_expired_gives_its_number_to_a_new_one(
     app, client, run_worker
 ):
@@ -2877,7 +2924,11 @@ def test_wrong_codes_and_resends_read_the_same_for_a_registered_number(
     assert taken[4].endswith("Ask for a new code.") and taken[5].startswith("Too many")
     # One left is one "try", not "1 more tries" (found by an outside probe).
     assert taken[3] == "That code is not right. You have 1 more try."
-    assert taken[6] == "That code is not right. You have 4 more tries."
+    # After a new code was sent, the refusal says only the newest works.
+    assert taken[6] == (
+        "That code is not right. You have 4 more tries. "
+        "We sent you more than one code: only the newest works."
+    )
 
 
 def test_a_code_for_someone_elses_number_reads_as_a_wrong_code_and_a_resend_tells_the_owner(

@@ -23,7 +23,7 @@ from app.extensions import csrf
 from app.i18n import and_list, in_language, police_of
 from app.i18n import gettext as _
 from app.models import CATEGORIES
-from app.residents import remember, remember_unregistered, session_resident
+from app.residents import RENEWED_KEY, remember, remember_unregistered, session_resident
 from app.services import forces, public_alerts, public_feeds, replies
 from app.services.dispatch import read_answer_token, read_unsubscribe_token
 from app.services.optout import already_stopped, link_state, unsubscribe_channel
@@ -141,26 +141,30 @@ def register():
             _wait_until(answer_at)
             return redirect(url_for("residents.my_alerts"))
         # The same next page as a new sign-up (see AlreadyRegistered).
-        if already.replaced:
-            flash(_new_codes_said())
+        _codes_said_new(already.replaced, form)
         session["registered_place"] = _place_in(already.checked, form.language)
         remember_unregistered(already.addresses, form.language, already.force_id)
         _wait_until(answer_at)
         return redirect(url_for("residents.confirm"))
     # Shown once on the next page; nothing personal goes into the URL.
-    if getattr(resident, "replaced_earlier", False):
-        flash(_new_codes_said())
+    _codes_said_new(getattr(resident, "replaced_earlier", False), form)
     session["registered_place"] = _place_in(checked, form.language)
     remember(resident, language_chosen=True)
     _wait_until(answer_at)
     return redirect(url_for("residents.confirm"))
 
 
-def _new_codes_said() -> str:
-    return _(
-        "You changed your sign-up, so we have sent new codes: a code sent before no longer "
-        "works. Use the newest."
-    )
+def _codes_said_new(replaced: bool, form: RegistrationForm) -> None:
+    """A corrected sign-up's codes are new ones: the next page says so, and so does a
+    code of the first refused there (residents.RENEWED_KEY); a new sign-up's are not."""
+    session[RENEWED_KEY] = list(form.channels) if replaced else []
+    if replaced:
+        flash(
+            _(
+                "You changed your sign-up, so we have sent new codes: a code sent before no "
+                "longer works. Use the newest."
+            )
+        )
 
 
 def _place_in(checked, language: str) -> str:

@@ -83,6 +83,8 @@ from geo.postcodes import display
 bp = Blueprint("residents", __name__)
 
 SESSION_KEY = "resident"
+# The ways this browser was sent a newer code by (see _note_renewed).
+RENEWED_KEY = "codes_renewed"
 # The resident's session generation when their page was opened here: signing out
 # raises it, and closes this page and every copy of its cookie (services.close_pages).
 GENERATION_KEY = "resident_generation"
@@ -211,11 +213,12 @@ def _confirm_unregistered(pending: dict):
             if sent is not None:
                 keep_unregistered(session[SESSION_KEY], pending)
                 _flash_resent(channel, sent=sent)
+                _note_renewed(channel, sent)
             return redirect(url_for("residents.confirm"))
         if channel == "email" or channel not in pending["channels"]:
             return _no_such_box()
         errors[f"code-{channel}"] = unregistered_guess(
-            pending, channel, request.form.get("code", "")
+            pending, channel, request.form.get("code", ""), renewed=_renewed(channel)
         )
         keep_unregistered(session[SESSION_KEY], pending)
     channels = [
@@ -258,11 +261,12 @@ def confirm():
             sent = resend_proof(resident, channel)
             if sent is not None:
                 _flash_resent(channel, sent=sent)
+                _note_renewed(channel, sent)
             return redirect(url_for("residents.confirm"))
         if channel == "email" or channel not in {c.channel for c in resident.channels}:
             return _no_such_box()  # an e-mail address is confirmed by its link
         try:
-            check_code(resident, channel, request.form.get("code", ""))
+            check_code(resident, channel, request.form.get("code", ""), renewed=_renewed(channel))
         except VerificationRefused as refusal:
             # A second tap on Confirm (or a second tab) finds it confirmed by the
             # first: that is the first's success, not an error.
@@ -296,6 +300,18 @@ def _texts_from() -> str | None:
     first = numbers[0].strip()
     pooled = len(numbers) > 1 or config.get("TWILIO_MESSAGING_SERVICE_SID")
     return first if first.startswith("+") and not pooled else None
+
+
+def _note_renewed(channel_name: str, sent: bool | str) -> None:
+    """Remember that this browser was sent a newer code by `channel_name` (see
+    wrong_code); a sign-up's own codes start the list again (public.register)."""
+    if sent is True and channel_name not in (renewed := session.get(RENEWED_KEY, [])):
+        session[RENEWED_KEY] = [*renewed, channel_name]
+
+
+def _renewed(channel_name: str) -> bool:
+    renewed = session.get(RENEWED_KEY)
+    return isinstance(renewed, list) and channel_name in renewed
 
 
 def _no_such_box():

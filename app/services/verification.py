@@ -65,14 +65,22 @@ NOT_A_CODE = lazy_gettext(
 )
 
 
-def wrong_code(guesses_left: int) -> str:
+def wrong_code(guesses_left: int, *, renewed: bool = False) -> str:
+    """`renewed`: this browser was sent a newer code for it (asked again, or the sign-up
+    changed), so the code typed may be the first's: said, as it was not (an outside
+    check). Decided by the browser's session, so a sign-up that stored nothing reads
+    the same."""
     if guesses_left:
-        return ngettext(
+        said = ngettext(
             "That code is not right. You have %(num)s more try.",
             "That code is not right. You have %(num)s more tries.",
             guesses_left,
         )
-    return gettext("That code is not right. Ask for a new code.")
+    else:
+        said = gettext("That code is not right. Ask for a new code.")
+    if renewed:
+        return f"{said} {gettext('We sent you more than one code: only the newest works.')}"
+    return said
 
 
 class VerificationRefused(ValueError):
@@ -568,11 +576,12 @@ def code_sent_moments_ago(expires_at: datetime | None, guesses: int = 0) -> bool
     return sent_at > datetime.now(UTC) - timedelta(seconds=wait)
 
 
-def check_code(resident: Resident, channel_name: str, code: str) -> None:
+def check_code(resident: Resident, channel_name: str, code: str, *, renewed: bool = False) -> None:
     """Mark the channel verified if the code is right. Raises VerificationRefused.
-    Committed either way: a wrong guess is counted even though it raises."""
+    Committed either way: a wrong guess is counted even though it raises. `renewed`:
+    see wrong_code."""
     try:
-        _check_code(resident, channel_name, code)
+        _check_code(resident, channel_name, code, renewed)
     except VerificationRefused:
         db.session.commit()
         raise
@@ -589,7 +598,7 @@ def _code_shaped(code: str) -> bool:
     return len(code) == 6 and code.isascii() and code.isdigit()
 
 
-def _check_code(resident: Resident, channel_name: str, code: str) -> None:
+def _check_code(resident: Resident, channel_name: str, code: str, renewed: bool) -> None:
     channel = next((c for c in resident.channels if c.channel == channel_name), None)
     if channel is not None:
         # Locked, so that guesses sent at the same moment are each counted.
@@ -610,7 +619,9 @@ def _check_code(resident: Resident, channel_name: str, code: str) -> None:
     expected = _code_hash(resident.id, channel.channel, channel.proving_address, code)
     if not hmac.compare_digest(expected, channel.verify_code_hash):
         channel.verify_attempts += 1
-        raise VerificationRefused(wrong_code(MAX_GUESSES - channel.verify_attempts))
+        raise VerificationRefused(
+            wrong_code(MAX_GUESSES - channel.verify_attempts, renewed=renewed)
+        )
     _readdress_waiting(resident, channel, channel.proved())
     if channel.channel == "sms":
         # Its holder had the code by text and asks for texts: a STOP it sent before
@@ -800,7 +811,9 @@ def resend_unregistered(pending: dict, channel: str) -> bool | None:
     return bool(notice_ids)
 
 
-def unregistered_guess(pending: dict, channel: str, code: str = "") -> str:
+def unregistered_guess(
+    pending: dict, channel: str, code: str = "", *, renewed: bool = False
+) -> str:
     """Count a guess at a code nobody was sent; return its refusal, the one check_code
     would give (in the same order: an empty code costs no try there, and one that cost
     a try here told that the number was registered: an outside check). Updates
@@ -819,7 +832,7 @@ def unregistered_guess(pending: dict, channel: str, code: str = "") -> str:
     if not _code_shaped(_typed_code(code)):
         return str(NOT_A_CODE)
     guesses[channel] = guesses.get(channel, 0) + 1
-    return wrong_code(MAX_GUESSES - guesses[channel])
+    return wrong_code(MAX_GUESSES - guesses[channel], renewed=renewed)
 
 
 # --- the link that opens a resident's own page --------------------------------------
