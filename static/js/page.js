@@ -119,17 +119,43 @@
   // A box the page names to be typed again (autofocus: the password after a wrong one)
   // before the first box at fault: which of the two had the focus depended on which
   // came first, this script or the browser's autofocus (an outside check).
+  // A box focused to be typed again shows what was said of it above it (the focus
+  // scrolls only as far as the box). When the two do not fit on the screen together
+  // (200% text on a small phone: "Too many wrong passwords. Wait…" began 350 px above
+  // it, an outside check), the words take the focus, from their start; Tab goes on
+  // to the box after them.
+  function showWhatIsWrong(box) {
+    var said = (box.getAttribute("aria-describedby") || "").split(/\s+/)
+      .map(function (id) { return id && document.getElementById(id); })
+      .filter(function (found) { return found && found.classList.contains("field-error"); })[0];
+    if (!said) { return; }
+    var top = said.getBoundingClientRect().top;
+    var bottom = box.getBoundingClientRect().bottom;
+    var room = window.innerHeight;
+    if (top >= 0 && bottom <= room) { return; }
+    if (bottom - top + 16 <= room) {
+      window.scrollBy(0, top < 0 ? top - 8 : bottom - room + 8);
+      return;
+    }
+    said.setAttribute("tabindex", "-1");
+    said.focus({preventScroll: true});
+    window.scrollBy(0, said.getBoundingClientRect().top - 8);
+  }
+
   var summary = document.getElementById("error-summary") ||
     document.querySelector('main [autofocus][aria-invalid="true"]') ||
     document.querySelector('main [aria-invalid="true"]') ||
     document.querySelector("main [data-focus-on-load]") ||
     document.querySelector("main > .flash");
-  if (summary && document.activeElement === document.body) {
+  if (summary && document.activeElement === summary && !location.hash) {
+    showWhatIsWrong(summary);  // focused by the browser's autofocus before this ran
+  } else if (summary && document.activeElement === document.body) {
     // An address ending #reply-12 (the inbox after an answer) scrolls there once the
     // page has loaded, and that took the focus back to the page: focused again then,
     // where the page was scrolled to (an outside check).
     var scrolled = Boolean(location.hash);
     summary.focus({preventScroll: scrolled});
+    if (!scrolled) { showWhatIsWrong(summary); }
     if (scrolled) {
       window.addEventListener("load", function () {
         setTimeout(function () {

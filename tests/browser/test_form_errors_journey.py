@@ -72,6 +72,36 @@ def test_a_wrong_password_takes_the_focus_to_the_password_with_its_words_in_view
     assert said["y"] >= 0 and box["y"] + min(box["height"], 40) <= height, (said, box)
 
 
+def test_a_sign_in_held_back_on_a_small_phone_shows_its_words_from_their_start(
+    app, page, make_officer, monkeypatch
+):
+    """Found by an outside check: at 200% text on a 320-pixel phone, "Too many wrong
+    passwords. Wait…" (in Welsh, longer) began 350 px above the screen, the focus on
+    the password below it. Words and box do not fit together there: the words take
+    the focus from their start, and Tab goes on to the password."""
+    monkeypatch.setitem(app.config, "LOGIN_FREE_FAILURES", 0)
+    make_officer(role="officer", email="pc.held@police.example")
+    page.set_viewport_size({"width": 320, "height": 700})
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Page.enable")
+    cdp.send("Page.setFontSizes", {"fontSizes": {"standard": 32, "fixed": 26}})
+    page.goto("/sign-in?lang=cy")
+    for _ in range(2):  # the first is refused as wrong, the second held back
+        page.locator("#email").fill("pc.held@police.example")
+        page.locator("#password").fill("not the password")
+        page.locator("form.form button[type=submit]").click()
+        page.wait_for_load_state()
+    said = page.locator("#sign-in-error")
+    expect(said).to_contain_text("Gormod")
+    expect(said).to_be_focused()
+    page.wait_for_timeout(200)
+    top = said.bounding_box()["y"]
+    assert 0 <= top <= 60, top
+    page.keyboard.press("Tab")
+    expect(page.locator("#password")).to_be_focused()
+    assert sideways(page) <= 0
+
+
 def test_an_invitation_tapped_twice_is_sent_once(app, page, make_officer):
     """Found by an outside check: a double tap on Invite sent the form twice; one
     account was made, and the admin was left on the second's page, "There is already
