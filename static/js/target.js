@@ -962,14 +962,22 @@
     // On a phone the map may have scrolled away under the panel: bring it back to draw on.
     $("map").scrollIntoView({ block: "start" });
     startDrawing();
-    // And its buttons in view below it (at 200% text on a small phone "Finish shape"
-    // and "Cancel" were under the screen's edge): the map's top gives way to them.
-    var below = $("draw-cancel").getBoundingClientRect().bottom - window.innerHeight;
-    if (below > 0) { window.scrollBy(0, below + 8); }
-    if (event.detail === 0) {
+    var keyboard = event.detail === 0;
+    if (keyboard) {
       // Pressed with a keyboard, which cannot place corners on a map: say what can.
       $("draw-status").textContent = _("Corners are placed by tapping or clicking the map. With a keyboard, find a postcode or choose a ward or district below instead. Escape stops drawing.");
     }
+    // And its buttons in view below it (at 200% text on a small phone "Finish shape"
+    // and "Cancel" were under the screen's edge): the map's top gives way to them.
+    // From a keyboard, which draws nothing, the words under them too, from Cancel (the
+    // focus) down: they were under the screen's edge (an outside check).
+    var room = window.innerHeight;
+    var cancel = $("draw-cancel").getBoundingClientRect();
+    var by = cancel.bottom - room + 8;
+    if (keyboard) {
+      by = Math.max(by, Math.min($("draw-status").getBoundingClientRect().bottom - room + 8, cancel.top - 8));
+    }
+    if (by > 0) { window.scrollBy(0, by); }
   });
   document.addEventListener("keydown", function (event) {
     if (event.key === "Escape" && drawing) {

@@ -296,6 +296,17 @@ def test_drawing_on_a_small_phone_keeps_its_buttons_on_the_screen(page, sign_in_
     page.locator("#draw-finish").click()
     expect(page.locator("#shapes-list")).to_contain_text("Drawn area")
     expect(page.locator("#reach-bar")).to_be_visible()  # back once the shape is drawn
+    # From a keyboard, which cannot place corners, what it can do is said under Cancel
+    # (the focus), from its start: it was under the screen's edge (an outside check).
+    page.locator("#draw-polygon").focus()
+    page.keyboard.press("Enter")
+    said = page.locator("#draw-status")
+    expect(said).to_contain_text("With a keyboard")
+    assert page.evaluate("document.activeElement.id") == "draw-cancel"
+    page.wait_for_timeout(200)
+    cancel, words = page.locator("#draw-cancel").bounding_box(), said.bounding_box()
+    assert cancel["y"] >= 0 and words["y"] + 60 <= height, (cancel, words)
+    page.keyboard.press("Escape")
     # And when, drawing, an area is found by its postcode instead (it stayed hidden for
     # the rest of the composing: a review).
     page.get_by_role("button", name="Draw area").click()
