@@ -620,6 +620,56 @@ def test_a_job_left_past_its_time_by_a_dead_scheduler_is_queued_by_the_sweeper(a
     assert registry.get_job_ids() == [soon.id]
 
 
+def test_a_queue_whose_scheduler_died_has_its_jobs_queued_when_due(app_ctx, app):
+    """Found by an outside check: a worker killed holding RQ's scheduler lock kept it a
+    minute, and its jobs waited for the sweeper's OVERDUE_SECONDS each (an urgent
+    alert's calls handed back to wait for a line went 3.8 to 5.8 s late) for 73 to
+    110 s, until a worker's maintenance took the lock up. While no live scheduler holds
+    a queue, its jobs are queued when due, and a dead one's lock is given up; beside a
+    live one, nothing due under OVERDUE_SECONDS is touched."""
+    import time
+
+    from rq.registry import ScheduledJobRegistry
+    from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
+
+    from app import jobs
+    from app.services import ledgers
+
+    client = jobs.redis_store.client
+    queue = jobs.queue()
+    registry = ScheduledJobRegistry(queue=queue)
+
+    def just_due() -> str:
+        job = jobs.enqueue("outbound.deliver_batch", "alerts", [1], after_seconds=60)
+        registry.schedule(job, datetime.fromtimestamp(time.time() - 1, UTC))
+        return job.id
+
+    # A live scheduler (RQ's own, beating now) holds the queue: its job is its own.
+    live = RQScheduler([queue.name], connection=client)
+    assert live.acquire_locks() == {queue.name}
+    live.register_birth()
+    live.heartbeat()
+    first = just_due()
+    assert ledgers.sweep()["jobs_overdue"] == 0
+    assert first in registry.get_job_ids()
+    # Its worker killed: silent since. Its lock is given up, and what is due queued.
+    client.hset(SCHEDULER_KEY_TEMPLATE % live.name, "last_heartbeat", "2026-01-01T00:00:00Z")
+    assert ledgers.sweep()["jobs_overdue"] == 1
+    assert [job.id for job in queue.jobs] == [first]
+    assert client.get(RQScheduler.get_locking_key(queue.name)) is None
+    # No scheduler at all: the same, at once.
+    second = just_due()
+    assert ledgers.sweep()["jobs_overdue"] == 1
+    assert [job.id for job in queue.jobs] == [first, second]
+    # A scheduler starting (its lock just taken, no record yet) is left alone.
+    starting = RQScheduler([queue.name], connection=client)
+    assert starting.acquire_locks() == {queue.name}
+    third = just_due()
+    assert ledgers.sweep()["jobs_overdue"] == 0
+    assert third in registry.get_job_ids()
+    assert client.get(RQScheduler.get_locking_key(queue.name)).decode() == starting.name
+
+
 def test_an_all_clears_preview_counts_what_it_would_stop_and_no_further(
     officer_client, make_resident, monkeypatch
 ):

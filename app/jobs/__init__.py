@@ -24,8 +24,9 @@ from redis.exceptions import RedisError
 from rq import Queue, get_current_job
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
-from rq.scheduler import RQScheduler
-from rq.utils import current_timestamp
+from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
+from rq.scripts import release_lock
+from rq.utils import current_timestamp, now, utcparse
 
 from app.extensions import redis_store
 
@@ -338,6 +339,8 @@ def _failures_key(spec: dict) -> str:
 # (JOB_LEASE_SECONDS, 10, with a sweep every 5 s, left each retry of a dead
 # scheduler's worker 6-10 s late: an outside check.)
 OVERDUE_SECONDS = 3
+# RQ's scheduler beats every second; one silent this long died with its worker.
+SCHEDULER_SILENT_SECONDS = 5
 
 
 def release_overdue(seconds: float) -> int:
@@ -345,13 +348,18 @@ def release_overdue(seconds: float) -> int:
     `seconds` ago and which RQ's scheduler has not queued; how many. The scheduler runs
     in one worker at a time, under a lock: a worker killed with it kept the lock for a
     minute, and the jobs it held sat 38 s past their time and more (an outside check).
+    While a queue has no live scheduler (see _scheduler_alive), its jobs are queued
+    when due, not `seconds` later, and a dead one's lock is given up: until a worker's
+    maintenance took it up again, 73 to 110 s after the kill, an urgent alert's calls
+    handed back to wait for a line went 3.8 to 5.8 s late each (an outside check).
     Safe beside a live scheduler: a job queued by both runs twice, and a delivery job
     run twice sends nothing twice (outbound.deliver claims its rows)."""
     client = redis_store.client
     released = 0
     for each in (make() for make in QUEUES.values()):
         registry = ScheduledJobRegistry(queue=each)
-        late = registry.get_jobs_to_schedule(int(current_timestamp() - seconds))
+        late_by = seconds if _scheduler_alive(each.name) else 0
+        late = registry.get_jobs_to_schedule(int(current_timestamp() - late_by))
         if not late:
             continue
         # RQ's own way of queueing what is due, without its lock.
@@ -360,6 +368,28 @@ def release_overdue(seconds: float) -> int:
         scheduler.enqueue_scheduled_jobs()
         released += len(late)
     return released
+
+
+def _scheduler_alive(queue_name: str) -> bool:
+    """Whether a scheduler holds the queue's lock and has beaten lately; a dead one's
+    lock (Redis keeps it a minute) is given up, for a live worker to take."""
+    client = redis_store.client
+    lock = RQScheduler.get_locking_key(queue_name)
+    holder = client.get(lock)
+    if holder is None:
+        return False
+    holder = holder.decode()
+    beat = client.hget(SCHEDULER_KEY_TEMPLATE % holder, "last_heartbeat")
+    if beat is None:
+        # Starting: its lock taken, its record not written yet. The lock is taken, and
+        # refreshed at each beat, for a minute and its interval (RQ's own figure).
+        if client.ttl(lock) > 60 - SCHEDULER_SILENT_SECONDS:
+            return True
+    elif (now() - utcparse(beat.decode())).total_seconds() < SCHEDULER_SILENT_SECONDS:
+        return True
+    release_lock(client, lock, holder)
+    log.warning("scheduler of queue %s silent: its lock is given up", queue_name)
+    return False
 
 
 def requeue_dead(
