@@ -670,6 +670,24 @@ def test_a_queue_whose_scheduler_died_has_its_jobs_queued_when_due(app_ctx, app)
     assert client.get(RQScheduler.get_locking_key(queue.name)).decode() == starting.name
 
 
+def test_between_sweeps_the_sweeper_queues_what_a_dead_scheduler_left_each_second(app_ctx, app):
+    """With no live scheduler, a job due between two sweeps went up to
+    SWEEP_INTERVAL_SECONDS (5) late: between sweeps, the sweeper queues each second
+    what is due."""
+    import time
+
+    from rq.registry import ScheduledJobRegistry
+
+    from app import jobs
+    from app.cli.ops import _until_next_sweep
+
+    queue = jobs.queue()
+    job = jobs.enqueue("outbound.deliver_batch", "alerts", [1], after_seconds=60)
+    ScheduledJobRegistry(queue=queue).schedule(job, datetime.fromtimestamp(time.time() + 0.5, UTC))
+    _until_next_sweep(2.5)  # no sweep in it: only the waiting between
+    assert [each.id for each in queue.jobs] == [job.id]
+
+
 def test_an_all_clears_preview_counts_what_it_would_stop_and_no_further(
     officer_client, make_resident, monkeypatch
 ):

@@ -123,8 +123,6 @@ def sweeper(once: bool) -> None:
     """Every SWEEP_INTERVAL_SECONDS, send scheduled alerts whose time has come and put
     back work left behind (see services/outbound.py); once an hour, apply the
     retention rules; every ANALYST_REFRESH_SECONDS, recount the analysts' figures."""
-    import time
-
     from flask import current_app
 
     from app.extensions import db
@@ -156,7 +154,30 @@ def sweeper(once: bool) -> None:
             sweeper_log.warning("sweeper: %s; trying again", service_failure(error))
         if once:
             return
-        time.sleep(current_app.config["SWEEP_INTERVAL_SECONDS"])
+        _until_next_sweep(current_app.config["SWEEP_INTERVAL_SECONDS"])
+
+
+def _until_next_sweep(seconds: float) -> None:
+    """Wait `seconds`, queueing each second meanwhile the jobs a dead scheduler left
+    past their time (ledgers.release_due_jobs)."""
+    import time
+
+    from app.services.ledgers import release_due_jobs
+    from app.services.metrics import count_sweeps
+
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        time.sleep(min(1.0, left))
+        if left <= 1.0:
+            return  # the sweep itself is next
+        try:
+            found = release_due_jobs()
+        except Exception as error:  # as a sweep's: tried again in a second
+            sweeper_log.warning("sweeper: %s; trying again", service_failure(error))
+            continue
+        count_sweeps(found)
+        if any(found.values()):
+            sweeper_log.info("sweeper: %s", found)
 
 
 def _recount_figures() -> None:

@@ -385,8 +385,13 @@ def _scheduler_alive(queue_name: str) -> bool:
         # refreshed at each beat, for a minute and its interval (RQ's own figure).
         if client.ttl(lock) > 60 - SCHEDULER_SILENT_SECONDS:
             return True
-    elif (now() - utcparse(beat.decode())).total_seconds() < SCHEDULER_SILENT_SECONDS:
-        return True
+    else:
+        try:
+            silent = (now() - utcparse(beat.decode())).total_seconds()
+        except ValueError:
+            return True  # a beat this version cannot read: left to the 3-s rule
+        if silent < SCHEDULER_SILENT_SECONDS:
+            return True
     release_lock(client, lock, holder)
     log.warning("scheduler of queue %s silent: its lock is given up", queue_name)
     return False
