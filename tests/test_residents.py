@@ -1947,6 +1947,60 @@ def test_the_new_codes_note_says_nothing_of_who_is_registered(app, make_resident
     assert said == {"07700 900555": True, "07700 900556": True}
 
 
+def test_a_sign_up_sent_again_then_corrected_or_sent_again_reads_the_same_held_or_free(
+    app, make_resident, run_worker, monkeypatch
+):
+    """Found by a review: the same sign-up sent again renewed this browser's memory of
+    it for a registered number alone (a stored one's was kept from the first), so a
+    correction after the first's memory ended was said to have new codes of a held
+    number only; and a registered number's repeat started its state afresh, so "Send
+    again" then said "We sent a code moments ago" of it alone. Both read alike."""
+    import time
+
+    monkeypatch.setitem(app.config, "SIGN_UP_REPEAT_SECONDS", 2)
+    monkeypatch.setitem(app.config, "CODE_RESEND_WAIT_SECONDS", 1)
+    make_resident(postcode="BS1 6AD", sms="+447700900565", email=None)
+
+    def flashed(page: str) -> list[str]:
+        return [
+            " ".join(html.unescape(m).split())
+            for m in re.findall(r'class="flash[^"]*"[^>]*>(.*?)</', page, re.S)
+        ]
+
+    def journey(number: str) -> list:
+        seen = []
+        browser = app.test_client()
+        first = time.monotonic()
+        seen.append(
+            register(browser, postcode="TA1 1AA", sms_phone=number, channels=["sms"]).status_code
+        )
+        time.sleep(1.2)  # past the wait for a new code, within the first's memory
+        seen.append(
+            register(browser, postcode="TA1 1AA", sms_phone=number, channels=["sms"]).status_code
+        )
+        token = page_token(browser, "/register/confirm")
+        resent = browser.post(
+            "/register/confirm",
+            data={"csrf_token": token, "channel": "sms", "action": "resend"},
+            follow_redirects=True,
+        )
+        seen.append(flashed(resent.text))
+        time.sleep(max(0.0, first + 2.3 - time.monotonic()))  # the first's memory ended
+        seen.append(register(browser, sms_phone=number, channels=["sms"]).status_code)  # BS1 6AD
+        seen.append(
+            "so we have sent new codes" in html.unescape(browser.get("/register/confirm").text)
+        )
+        # What the number was sent: the repeat sent nothing (a held one's owner was
+        # told twice).
+        e164 = "+44" + number[1:].replace(" ", "")
+        seen.append(len([m for m in notices_sent(run_worker) if m.recipient == e164]))
+        return seen
+
+    held, free = journey("07700 900565"), journey("07700 900566")
+    assert held == free
+    assert held[2] == ["We have sent a new code."] and held[5] == 3
+
+
 def test_an_earlier_code_typed_after_new_ones_were_sent_is_told_the_newest_works(
     app, make_resident, run_worker
 ):

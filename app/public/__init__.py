@@ -141,22 +141,31 @@ def register():
             _wait_until(answer_at)
             return redirect(url_for("residents.my_alerts"))
         # The same next page as a new sign-up (see AlreadyRegistered).
-        _codes_said_new(already.replaced, form)
+        _codes_said_new(already.replaced, form, already.sent_again)
         session["registered_place"] = _place_in(already.checked, form.language)
-        remember_unregistered(already.addresses, form.language, already.force_id)
+        remember_unregistered(
+            already.addresses, form.language, already.force_id, sent_again=already.sent_again
+        )
         _wait_until(answer_at)
         return redirect(url_for("residents.confirm"))
     # Shown once on the next page; nothing personal goes into the URL.
-    _codes_said_new(getattr(resident, "replaced_earlier", False), form)
+    _codes_said_new(
+        getattr(resident, "replaced_earlier", False),
+        form,
+        getattr(resident, "sent_again", False),
+    )
     session["registered_place"] = _place_in(checked, form.language)
     remember(resident, language_chosen=True)
     _wait_until(answer_at)
     return redirect(url_for("residents.confirm"))
 
 
-def _codes_said_new(replaced: bool, form: RegistrationForm) -> None:
+def _codes_said_new(replaced: bool, form: RegistrationForm, sent_again: bool) -> None:
     """A corrected sign-up's codes are new ones: the next page says so, and so does a
-    code of the first refused there (residents.RENEWED_KEY); a new sign-up's are not."""
+    code of the first refused there (residents.RENEWED_KEY); a new sign-up's are not,
+    and the same one sent again changes nothing."""
+    if sent_again:
+        return
     session[RENEWED_KEY] = list(form.channels) if replaced else []
     if replaced:
         flash(

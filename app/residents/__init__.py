@@ -186,11 +186,22 @@ UNREGISTERED_KEY = "unregistered"
 
 
 def remember_unregistered(
-    addresses: dict[str, str], language: str, force_id: int | None = None
+    addresses: dict[str, str],
+    language: str,
+    force_id: int | None = None,
+    *,
+    sent_again: bool = False,
 ) -> None:
+    """`sent_again`: the very sign-up this browser sent moments ago: its state is kept,
+    codes' clocks and guesses, as a stored one's resident is (a repeat started a new
+    one, and "Send again" then said "We sent a code moments ago" of a registered number
+    alone: a review)."""
     session.pop(UNREGISTERED_KEY, None)
-    reference = str(uuid.uuid4())
-    keep_unregistered(reference, start_unregistered(addresses, force_id))
+    reference = session.get(SESSION_KEY)
+    pending = find_unregistered(reference) if sent_again else None
+    if pending is None or pending.get("channels") != addresses:
+        reference = str(uuid.uuid4())
+        keep_unregistered(reference, start_unregistered(addresses, force_id))
     session[SESSION_KEY] = reference
     session[GENERATION_KEY] = 0  # the cookie reads as a new resident's would
     session[OPENED_KEY] = int(time.time())

@@ -99,8 +99,10 @@ class AlreadyRegistered(Exception):
         # registered number's confirm page was the installation's first force's, and
         # told who was registered: an outside check).
         self.force_id = force_id
-        # This browser's sign-up of moments ago was replaced (_corrected_sign_up).
+        # This browser's sign-up of moments ago was replaced (_corrected_sign_up), or
+        # this is that very sign-up sent again (_this_browsers_sign_up).
         self.replaced = False
+        self.sent_again = False
 
 
 class TooManySignUps(Exception):
@@ -260,30 +262,36 @@ def _recent_sign_up(
     return None
 
 
-def _corrected_by_this_browser(
+def _this_browsers_sign_up(
     browser: str | None,
     addresses: dict[str, str],
     form: RegistrationForm,
     checked: CheckedPostcode | None,
-) -> bool:
-    """Whether this browser signed up these very numbers and addresses moments ago
-    (SIGN_UP_REPEAT_SECONDS) with another name or postcode, stored or not; and this one
-    is remembered for the next. Digests keyed with SECRET_KEY, never the numbers."""
+) -> tuple[bool, bool]:
+    """Whether this browser sent this very sign-up moments ago (SIGN_UP_REPEAT_SECONDS
+    from the first), and whether it sent these numbers and addresses with another name
+    or postcode; stored or not, so that neither tells whether a number is registered.
+    This one is remembered for the next, unless a repeat: a repeat renewed the memory
+    of a registered number's sign-up alone (the stored one's is its resident's, kept
+    from the first), so that a correction minutes later was said of it only (a review).
+    Digests keyed with SECRET_KEY, never the numbers."""
     seconds = current_app.config["SIGN_UP_REPEAT_SECONDS"]
     if seconds <= 0 or checked is None or not addresses or not browser:
-        return False
+        return False, False
     key = "sign-up-details:" + key_digest(browser)
     these = key_digest("|".join(sorted(a.lower() for a in addresses.values())))
     details = key_digest(f"{form.name or ''}|{checked.postcode.postcode}")
     try:
         before = redis_store.client.get(key)
+        if before is not None and before.decode() == f"{these} {details}":
+            return True, False
         redis_store.client.set(key, f"{these} {details}", ex=seconds)
     except RedisError:
-        return False  # then said as for a first sign-up
+        return False, False  # then said as for a first sign-up
     if before is None:
-        return False
+        return False, False
     numbers, said = before.decode().split(" ", 1)
-    return numbers == these and said != details
+    return False, numbers == these and said != details
 
 
 def _sign_up_key(browser: str) -> str:
@@ -397,18 +405,19 @@ def register_resident(
     # two at once (a double tap, a retry, two tabs) cannot both find it free.
     for address in sorted({a.lower() for a in addresses.values()}):
         lock_address(address)
-    repeated = _same_sign_up(form, addresses, checked, browser)
-    if repeated is not None:
-        # The one just made: no second record, no second code, and the next page's
-        # code is the first one's.
-        db.session.commit()
-        return repeated, checked
     # Its codes are new ones, and the page says so: the first code, perhaps the first
     # to arrive, was refused without a word (an outside check). Said of this browser's
     # sign-up of moments ago with these numbers and other details, whether or not
     # anything was stored: said only when the first was replaced, it told whether a
     # number was registered (a review).
-    replaced = _corrected_by_this_browser(browser, addresses, form, checked)
+    again, replaced = _this_browsers_sign_up(browser, addresses, form, checked)
+    repeated = _same_sign_up(form, addresses, checked, browser)
+    if repeated is not None:
+        # The one just made: no second record, no second code, and the next page's
+        # code is the first one's.
+        db.session.commit()
+        repeated.sent_again = True
+        return repeated, checked
     _corrected_sign_up(addresses, checked, browser)
     for address in addresses.values():
         release_unconfirmed(address)
@@ -416,12 +425,15 @@ def register_resident(
     if taken and len(taken) == len(addresses):
         # Answered exactly like a new sign-up, so the form cannot be used to find out
         # who is registered; the owner of the address hears what happened instead.
+        # Sent again (a double tap, a retry), as a stored one: no second notice, and
+        # the next page is the first's (AlreadyRegistered.sent_again).
         force_id = forces_dao.force_id_at(checked.postcode.postcode, checked.postcode.location)
-        notice_ids = tell_owners_of(taken, asked_force_id=force_id)
+        notice_ids = [] if again else tell_owners_of(taken, asked_force_id=force_id)
         db.session.commit()
         queue_notices(notice_ids)
         already = AlreadyRegistered(addresses, checked, force_id)
         already.replaced = replaced
+        already.sent_again = again
         raise already
 
     assert checked is not None
