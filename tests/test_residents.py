@@ -1904,18 +1904,21 @@ def test_a_sign_up_sent_twice_is_one_resident_with_one_code(app, client, app_ctx
     assert "07700 900124" not in stranger.get("/my-alerts", follow_redirects=True).text
 
 
-def test_a_sign_up_corrected_after_going_back_replaces_the_first(app, client, run_worker):
+def test_a_sign_up_corrected_after_going_back_corrects_the_first(app, client, run_worker):
     """Back, the postcode's typo put right, Sign up: the first sign-up held the number,
     the corrected one was told "it already gets them", its code was refused and none
-    came for ten minutes (an outside check). The first is replaced: one resident, at
-    the corrected postcode, whose code works."""
+    came for ten minutes (an outside check). Replaced by a new one with new codes, the
+    first code was refused, and a third correction in an hour sent none (outside
+    checks). The first is corrected: one resident, at the corrected postcode, and the
+    code it was sent works."""
     assert register(client, postcode="TA1 1AA").status_code == 302
-    assert "we have sent new codes" not in client.get("/register/confirm").text
-    assert register(client).status_code == 302  # BS1 6AD, as meant
-    # The page says its codes are new: the first code, perhaps the first to arrive, was
-    # refused without a word (an outside check).
-    said = html.unescape(client.get("/register/confirm").text)
-    assert "You changed your sign-up, so we have sent new codes: a code sent before" in said
+    assert "We have changed your sign-up" not in client.get("/register/confirm").text
+    for _ in range(4):  # BS1 6AD as meant, then back and forth: over an hour's codes
+        assert register(client).status_code == 302
+        said = html.unescape(client.get("/register/confirm").text)
+        assert "We have changed your sign-up. What we sent you before still works" in said
+        assert register(client, postcode="TA1 1AA").status_code == 302
+    assert register(client).status_code == 302
     db.session.expire_all()
     (resident,) = db.session.scalars(select(Resident)).all()
     assert [place.postcode for place in resident.locations] == ["BS16AD"]
@@ -1943,8 +1946,41 @@ def test_the_new_codes_note_says_nothing_of_who_is_registered(app, make_resident
         browser.get("/register/confirm")
         register(browser, sms_phone=number, channels=["sms"])  # BS1 6AD
         page = html.unescape(browser.get("/register/confirm").text)
-        said[number] = "so we have sent new codes" in page
+        said[number] = "We have changed your sign-up" in page
     assert said == {"07700 900555": True, "07700 900556": True}
+
+
+def title_of(page: str) -> str:
+    return re.search(r"<title>(.*?)</title>", page, re.S).group(1)
+
+
+def test_a_sign_up_corrected_to_another_forces_place_shows_that_forces_pages_held_or_free(
+    app, make_resident, second_force
+):
+    """A correction keeps a held number's sign-up state as a stored one's resident is
+    kept: the force whose pages it shows is the corrected place's, as a stored one's
+    is (kept from the first, a held number's page named the first force alone)."""
+    make_resident(postcode="BS1 6AD", sms="+447700900575", email=None)
+    titles = {}
+    for number in ("07700 900575", "07700 900576"):  # held, free
+        browser = app.test_client()
+        register(browser, sms_phone=number, channels=["sms"])  # BS1 6AD: Avon and Somerset
+        first = title_of(browser.get("/register/confirm").text)
+        assert (
+            register(
+                browser,
+                postcode="BA14 6AA",
+                sms_phone=number,
+                channels=["sms"],
+                consent_for=str(second_force.id),
+            ).status_code
+            == 302
+        )
+        page = browser.get("/register/confirm").text
+        assert "We have changed your sign-up" in html.unescape(page)
+        titles[number] = (first, title_of(page))
+    assert titles["07700 900575"] == titles["07700 900576"]
+    assert "Wiltshire" in titles["07700 900575"][1], titles
 
 
 def test_a_sign_up_sent_again_then_corrected_or_sent_again_reads_the_same_held_or_free(
@@ -2001,13 +2037,13 @@ def test_a_sign_up_sent_again_then_corrected_or_sent_again_reads_the_same_held_o
     assert held[2] == ["We have sent a new code."] and held[5] == 3
 
 
-def test_an_earlier_code_typed_after_new_ones_were_sent_is_told_the_newest_works(
+def test_an_earlier_code_typed_after_a_new_one_was_sent_is_told_the_newest_works(
     app, make_resident, run_worker
 ):
-    """Found by an outside check: after a corrected sign-up (or "send a new code"), the
-    code of the first text, perhaps the first to arrive, was refused as any wrong code.
-    The refusal says only the newest works; said alike of a held and a free number, and
-    not of a sign-up sent only once."""
+    """Found by an outside check: after "Send a new code", the code of the first text,
+    perhaps the first to arrive, was refused as any wrong code. The refusal says only
+    the newest works; said alike of a held and a free number, not of a sign-up sent
+    once or corrected (its codes still work), and not after a new sign-up."""
     make_resident(postcode="BS1 6AD", sms="+447700900555", email=None)
     newest = "We sent you more than one code: only the newest works."
 
@@ -2017,31 +2053,30 @@ def test_an_earlier_code_typed_after_new_ones_were_sent_is_told_the_newest_works
             "/register/confirm", data={"csrf_token": token, "channel": "sms", "code": code}
         )
         assert answer.status_code == 400
-        return re.sub(r"\s+", " ", html.unescape(answer.text))
+        return " ".join(html.unescape(answer.text).split())
+
+    def resend(browser) -> None:
+        token = page_token(browser, "/register/confirm")
+        browser.post(
+            "/register/confirm", data={"csrf_token": token, "channel": "sms", "action": "resend"}
+        )
 
     said = {}
     for number in ("07700 900555", "07700 900556"):  # held, free
         browser = app.test_client()
         register(browser, postcode="TA1 1AA", sms_phone=number, channels=["sms"])
-        first = [
-            m
-            for m in notices_sent(run_worker)
-            if m.recipient == "+44" + number[1:].replace(" ", "")
-        ]
-        code = code_in(first[-1]) if first and number.endswith("6") else "111111"
-        assert newest not in refusal(browser, "111111")  # one sign-up: one code
-        register(browser, sms_phone=number, channels=["sms"])  # BS1 6AD
-        said[number] = newest in refusal(browser, code) and "more tries" in refusal(browser, code)
-    assert said == {"07700 900555": True, "07700 900556": True}
+        once = newest in refusal(browser, "111111")
+        register(browser, sms_phone=number, channels=["sms"])  # BS1 6AD: corrected
+        corrected = newest in refusal(browser, "111111")
+        resend(browser)
+        said[number] = (once, corrected, newest in refusal(browser, "111111"))
+    assert said == {"07700 900555": (False, False, True), "07700 900556": (False, False, True)}
 
-    # Asked again for a code: the first one typed is told the same.
+    # The first code itself, typed after a new one was sent.
     browser = app.test_client()
     register(browser, sms_phone="07700 900557", channels=["sms"])
     (first,) = [m for m in notices_sent(run_worker) if m.recipient == "+447700900557"]
-    token = page_token(browser, "/register/confirm")
-    browser.post(
-        "/register/confirm", data={"csrf_token": token, "channel": "sms", "action": "resend"}
-    )
+    resend(browser)
     assert newest in refusal(browser, code_in(first))
     # A new sign-up in the same browser starts again.
     register(browser, sms_phone="07700 900558", channels=["sms"])

@@ -141,39 +141,36 @@ def register():
             _wait_until(answer_at)
             return redirect(url_for("residents.my_alerts"))
         # The same next page as a new sign-up (see AlreadyRegistered).
-        _codes_said_new(already.replaced, form, already.sent_again)
+        _said_of_codes(already.corrected, already.sent_again)
         session["registered_place"] = _place_in(already.checked, form.language)
         remember_unregistered(
-            already.addresses, form.language, already.force_id, sent_again=already.sent_again
+            already.addresses,
+            form.language,
+            already.force_id,
+            sent_again=already.sent_again or already.corrected,
         )
         _wait_until(answer_at)
         return redirect(url_for("residents.confirm"))
     # Shown once on the next page; nothing personal goes into the URL.
-    _codes_said_new(
-        getattr(resident, "replaced_earlier", False),
-        form,
-        getattr(resident, "sent_again", False),
-    )
+    _said_of_codes(getattr(resident, "corrected", False), getattr(resident, "sent_again", False))
     session["registered_place"] = _place_in(checked, form.language)
     remember(resident, language_chosen=True)
     _wait_until(answer_at)
     return redirect(url_for("residents.confirm"))
 
 
-def _codes_said_new(replaced: bool, form: RegistrationForm, sent_again: bool) -> None:
-    """A corrected sign-up's codes are new ones: the next page says so, and so does a
-    code of the first refused there (residents.RENEWED_KEY); a new sign-up's are not,
-    and the same one sent again changes nothing."""
-    if sent_again:
-        return
-    session[RENEWED_KEY] = list(form.channels) if replaced else []
-    if replaced:
+def _said_of_codes(corrected: bool, sent_again: bool) -> None:
+    """A sign-up corrected keeps its codes, and the next page says so; a new one starts
+    the list of ways sent a newer code (residents.RENEWED_KEY) again."""
+    if corrected:
         flash(
             _(
-                "You changed your sign-up, so we have sent new codes: a code sent before no "
-                "longer works. Use the newest."
+                "We have changed your sign-up. What we sent you before still works: use "
+                "the code or link in it."
             )
         )
+    elif not sent_again:
+        session[RENEWED_KEY] = []
 
 
 def _place_in(checked, language: str) -> str:

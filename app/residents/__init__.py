@@ -192,16 +192,18 @@ def remember_unregistered(
     *,
     sent_again: bool = False,
 ) -> None:
-    """`sent_again`: the very sign-up this browser sent moments ago: its state is kept,
-    codes' clocks and guesses, as a stored one's resident is (a repeat started a new
-    one, and "Send again" then said "We sent a code moments ago" of a registered number
-    alone: a review)."""
+    """`sent_again`: the sign-up this browser sent moments ago, sent again or corrected:
+    its state is kept, codes' clocks and guesses, as a stored one's resident is (a
+    repeat started a new one, and "Send again" then said "We sent a code moments ago"
+    of a registered number alone: a review); its force is the one now asked for."""
     session.pop(UNREGISTERED_KEY, None)
     reference = session.get(SESSION_KEY)
     pending = find_unregistered(reference) if sent_again else None
     if pending is None or pending.get("channels") != addresses:
         reference = str(uuid.uuid4())
-        keep_unregistered(reference, start_unregistered(addresses, force_id))
+        pending = start_unregistered(addresses, force_id)
+    pending["force_id"] = force_id
+    keep_unregistered(reference, pending)
     session[SESSION_KEY] = reference
     session[GENERATION_KEY] = 0  # the cookie reads as a new resident's would
     session[OPENED_KEY] = int(time.time())

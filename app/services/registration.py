@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from app.dao import forces as forces_dao
 from app.dao.audit import create_audit_event
@@ -17,11 +17,9 @@ from app.extensions import db, redis_store
 from app.i18n import LANGUAGES, current, gettext
 from app.models import (
     InterestGroup,
-    OutboxMessage,
     Resident,
     ResidentChannel,
     ResidentLocation,
-    ResidentNotice,
 )
 from app.services import forces
 from app.services.consent import (
@@ -42,7 +40,6 @@ from app.services.notices import queue_notices
 from app.services.postcode_check import CheckedPostcode, PostcodeRefused, check_postcode
 from app.services.residents import ChangeRefused, parse_quiet_hours
 from app.services.text import checked_field, clean_text, without_direction_marks
-from app.services.timeline import record_leaving
 from app.services.verification import (
     address_taken,
     allow_per_hour,
@@ -99,9 +96,9 @@ class AlreadyRegistered(Exception):
         # registered number's confirm page was the installation's first force's, and
         # told who was registered: an outside check).
         self.force_id = force_id
-        # This browser's sign-up of moments ago was replaced (_corrected_sign_up), or
-        # this is that very sign-up sent again (_this_browsers_sign_up).
-        self.replaced = False
+        # This is this browser's sign-up of moments ago corrected, or sent again
+        # (_this_browsers_sign_up): as a stored one's, its state is kept.
+        self.corrected = False
         self.sent_again = False
 
 
@@ -206,35 +203,48 @@ def _same_sign_up(
     return None
 
 
-def _corrected_sign_up(
-    addresses: dict[str, str], checked: CheckedPostcode | None, browser: str | None
-) -> bool:
+def _correct_sign_up(
+    form: RegistrationForm,
+    addresses: dict[str, str],
+    checked: CheckedPostcode,
+    browser: str | None,
+    groups: list[InterestGroup],
+    quiet: tuple | None,
+) -> Resident | None:
     """This browser's sign-up of moments ago, of exactly these numbers and addresses,
     none confirmed, sent again with a detail corrected (back, the postcode's typo put
-    right, Sign up): the first is removed, and this one made in its place. Kept, it
-    held the numbers: the corrected sign-up was told "it already gets them", its code
-    was refused and no new one came for ten minutes (an outside check)."""
+    right, Sign up): put right in place, its codes and links still good. (Kept as it
+    was, it held the numbers: the corrected one was told "it already gets them", and
+    its code refused, an outside check. Replaced by a new one with new codes, the
+    first code, perhaps the first to arrive, was refused, and a third correction in an
+    hour sent no code at all, leaving the resident none that worked: outside checks.)
+    The resident, or None when there is none to correct."""
     resident = _recent_sign_up(addresses, checked, browser)
     if resident is None:
-        return False
-    db.session.execute(
-        delete(OutboxMessage).where(
-            OutboxMessage.notice_id.in_(
-                select(ResidentNotice.id).where(ResidentNotice.resident_id == resident.id)
-            )
-        )
-    )
-    record_leaving([resident.id], expired=True)
+        return None
+    resident.name = form.name or None
+    resident.language = form.language or current()
+    resident.groups = groups
+    resident.consent_version = CONSENT_VERSION
+    resident.consent_text = agreed_statement(form, checked)
+    resident.consent_given_at = func.now()
+    resident.quiet_from, resident.quiet_until = quiet if quiet else (None, None)
+    home = resident.locations[0]
+    home.postcode, home.location = checked.postcode.postcode, checked.postcode.location
+    _remember_sign_up(browser, resident.id)  # its memory as long as the browser's
     create_audit_event(
-        "resident.unconfirmed_released",
+        "resident.registered",
         actor_id=None,
         subject_type="resident",
         subject_id=str(resident.reference),
-        details={"removed": True, "corrected": True},
+        details={
+            "channels": sorted(addresses),
+            "consent_version": CONSENT_VERSION,
+            "language": resident.language,
+            "corrected": True,
+        },
     )
-    db.session.delete(resident)
-    db.session.flush()
-    return True
+    return resident
 
 
 def _recent_sign_up(
@@ -405,12 +415,11 @@ def register_resident(
     # two at once (a double tap, a retry, two tabs) cannot both find it free.
     for address in sorted({a.lower() for a in addresses.values()}):
         lock_address(address)
-    # Its codes are new ones, and the page says so: the first code, perhaps the first
-    # to arrive, was refused without a word (an outside check). Said of this browser's
-    # sign-up of moments ago with these numbers and other details, whether or not
-    # anything was stored: said only when the first was replaced, it told whether a
-    # number was registered (a review).
-    again, replaced = _this_browsers_sign_up(browser, addresses, form, checked)
+    # A correction is said on the next page: decided by this browser's sign-up of
+    # moments ago with these numbers and other details, whether or not anything was
+    # stored (said only when a stored one was changed, it told whether a number was
+    # registered: a review).
+    again, changed = _this_browsers_sign_up(browser, addresses, form, checked)
     repeated = _same_sign_up(form, addresses, checked, browser)
     if repeated is not None:
         # The one just made: no second record, no second code, and the next page's
@@ -418,21 +427,25 @@ def register_resident(
         db.session.commit()
         repeated.sent_again = True
         return repeated, checked
-    _corrected_sign_up(addresses, checked, browser)
+    corrected = _correct_sign_up(form, addresses, checked, browser, groups, quiet)
+    if corrected is not None:
+        db.session.commit()
+        corrected.corrected = changed
+        return corrected, checked
     for address in addresses.values():
         release_unconfirmed(address)
     taken = {c: a for c, a in addresses.items() if address_taken(a)}
     if taken and len(taken) == len(addresses):
         # Answered exactly like a new sign-up, so the form cannot be used to find out
         # who is registered; the owner of the address hears what happened instead.
-        # Sent again (a double tap, a retry), as a stored one: no second notice, and
-        # the next page is the first's (AlreadyRegistered.sent_again).
+        # Sent again (a double tap, a retry) or corrected, as a stored one: no second
+        # notice, and the next page's state is the first's (AlreadyRegistered).
         force_id = forces_dao.force_id_at(checked.postcode.postcode, checked.postcode.location)
-        notice_ids = [] if again else tell_owners_of(taken, asked_force_id=force_id)
+        notice_ids = [] if again or changed else tell_owners_of(taken, asked_force_id=force_id)
         db.session.commit()
         queue_notices(notice_ids)
         already = AlreadyRegistered(addresses, checked, force_id)
-        already.replaced = replaced
+        already.corrected = changed
         already.sent_again = again
         raise already
 
@@ -478,5 +491,4 @@ def register_resident(
         db.session.rollback()
         raise
     queue_notices([n for n in notice_ids if n is not None])
-    resident.replaced_earlier = replaced
     return resident, checked
