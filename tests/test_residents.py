@@ -2024,7 +2024,7 @@ def test_a_sign_up_sent_again_then_corrected_or_sent_again_reads_the_same_held_o
         time.sleep(max(0.0, first + 2.3 - time.monotonic()))  # the first's memory ended
         seen.append(register(browser, sms_phone=number, channels=["sms"]).status_code)  # BS1 6AD
         seen.append(
-            "so we have sent new codes" in html.unescape(browser.get("/register/confirm").text)
+            "We have changed your sign-up" in html.unescape(browser.get("/register/confirm").text)
         )
         # What the number was sent: the repeat sent nothing (a held one's owner was
         # told twice).
