@@ -226,10 +226,11 @@ def test_a_worker_started_before_redis_waits_for_it_and_then_works(app):
 def test_readyz_says_a_redis_too_old_for_us_is_not_ready():
     """Found by a review: a resident's code waiting out a provider's wait is kept with
     PEXPIRE … GT, which Redis 6 refuses; nothing said so. The running Redis passes
-    (test_readyz_checks_the_database_redis_and_migrations); an older one is named."""
+    (test_readyz_checks_the_database_redis_and_migrations); an older one is refused,
+    without its version (/readyz answers anyone: a review)."""
     from app.services.health import redis_version_refusal
 
-    assert redis_version_refusal("6.2.14") == "version 6.2.14: 7.0 or later is needed"
+    assert redis_version_refusal("6.2.14") == "too old: 7.0 or later is needed"
     assert redis_version_refusal("7.0.15") is None and redis_version_refusal("8.2.1") is None
     assert redis_version_refusal("unknown") is None
 

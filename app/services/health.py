@@ -87,6 +87,8 @@ def readiness() -> Readiness:
         with contextlib.suppress(RedisError):
             version = str(redis_store.client.info("server").get("redis_version", ""))
             checks["redis"] = redis_version_refusal(version) or "ok"
+            if checks["redis"] != "ok":  # the version for the operator, not the answer
+                current_app.logger.warning("readiness: Redis %s is too old", version)
     except Exception as error:  # noqa: BLE001
         current_app.logger.warning("readiness: Redis check failed: %s", service_failure(error))
         checks["redis"] = "not answering"
@@ -98,15 +100,16 @@ REDIS_AT_LEAST = (7, 0)
 
 
 def redis_version_refusal(version: str) -> str | None:
-    """Why a Redis of this version will not do, or None.
+    """Why a Redis of this version will not do, or None. Without the version: /readyz
+    answers anyone (it said "version 6.2.14": a review); the log names it.
 
     >>> redis_version_refusal("7.0.15"), redis_version_refusal("6.2.14")
-    (None, 'version 6.2.14: 7.0 or later is needed')
+    (None, 'too old: 7.0 or later is needed')
     """
     try:
         found = tuple(int(part) for part in version.split(".")[:2])
     except ValueError:
         return None  # a build that says something else: not refused on that
     if found < REDIS_AT_LEAST:
-        return f"version {version}: {REDIS_AT_LEAST[0]}.{REDIS_AT_LEAST[1]} or later is needed"
+        return f"too old: {REDIS_AT_LEAST[0]}.{REDIS_AT_LEAST[1]} or later is needed"
     return None
