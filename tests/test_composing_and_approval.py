@@ -1551,6 +1551,26 @@ def test_the_words_preview_refuses_a_mode_the_send_refuses(officer_client):
     assert fine.status_code == 200
 
 
+def test_a_mode_sent_empty_null_or_unknown_is_refused_by_every_route_that_reads_it(
+    officer_client, make_resident
+):
+    """Found by an outside check: a send with "mode" empty or null went live (to 7
+    residents), and the reach preview took "TEST", "Live" or "" as live without a word.
+    Each is refused where the mode is read; absent, it is live, as before."""
+    from app.models import Alert
+
+    make_resident(postcode="BS1 6AD", sms="+447700900931")
+    area = {"shapes": [circle()], "title": "T", "body": "B"}
+    for odd in ("", None, "TEST", "Live", 1, ["live"]):
+        for route in ("/officers/alerts", "/officers/preview", "/officers/compose"):
+            answer = officer_client.post(route, json=area | {"mode": odd})
+            assert answer.status_code == 400, (route, odd, answer.json)
+            assert "Choose live or exercise." in str(answer.json), (route, odd)
+    assert db.session.scalar(select(func.count()).select_from(Alert)) == 0
+    assert officer_client.post("/officers/preview", json=area).status_code == 200
+    assert officer_client.post("/officers/alerts", json=area).status_code == 201
+
+
 def test_cancelling_when_every_message_is_on_its_way_says_none_was_waiting(
     officer_client, make_resident
 ):

@@ -47,6 +47,7 @@ from app.services.alerts import (
     follow_up_refusal,
     is_test,
     json_flag,
+    json_mode,
     json_strings,
     json_text,
     json_whole_number,
@@ -223,10 +224,7 @@ def compose():
         name: json_text(data, name, errors)
         for name in ("title", "body", "question", "title_cy", "body_cy", "question_cy")
     }
-    mode = json_text(data, "mode", errors, "live")
-    if mode not in ("live", "exercise"):
-        # As the send says: "nonsense" was previewed as live (an outside check).
-        errors["mode"] = _("Choose live or exercise.")
+    mode = json_mode(data, errors)
     # Each box checked as the send checks it: answers of numbers, a recording's id as
     # text and a tick of "yes" were dropped quietly, and only "Send now" refused them.
     answers = json_strings(data, "answer_options", errors, ANSWERS_READ)

@@ -41,6 +41,7 @@ from app.services.alerts.drafts import (
     AlertInvalid,
     draft_from_json,
     json_flag,
+    json_mode,
     json_strings,
     json_text,
     json_whole_number,
@@ -104,6 +105,7 @@ from app.services.alerts.threads import (
 __all__ = [
     "ANSWERS_READ",
     "json_flag",
+    "json_mode",
     "json_strings",
     "json_text",
     "json_whole_number",

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask_babel import gettext
 
-from app.models import MAX_ID
+from app.models import ALERT_MODES, MAX_ID
 
 
 class AlertInvalid(ValueError):
@@ -73,6 +73,17 @@ def json_text(data: dict[str, Any], name: str, errors: dict[str, str], default: 
         errors[name] = gettext("%(name)s must be text.", name=name)
         return default
     return value
+
+
+def json_mode(data: dict[str, Any], errors: dict[str, str]) -> str:
+    """Live or exercise. Sent empty or null, or as anything else, it is said: "" and
+    null were sent as live, and "TEST" previewed as live (an outside check). Absent, it
+    is live (the composer always sends it)."""
+    value = data.get("mode", "live")
+    mode = value if isinstance(value, str) else ""
+    if mode not in ALERT_MODES:
+        errors["mode"] = gettext("Choose live or exercise.")
+    return mode
 
 
 # Answers read of a list given (at most 4 may be sent: more are refused as too many,
@@ -143,6 +154,7 @@ def draft_from_json(data: dict[str, Any]) -> AlertDraft:
         else:
             if send_at.tzinfo is None:
                 errors["send_at"] = gettext("Give the time to send with its time zone.")
+    mode = json_mode(data, errors)
     audience = text("audience", "area")
     if audience not in ("area", "parent"):
         errors["audience"] = gettext(
@@ -160,7 +172,7 @@ def draft_from_json(data: dict[str, Any]) -> AlertDraft:
         title_cy=text("title_cy") or None,
         body_cy=text("body_cy") or None,
         category=text("category", "incident"),
-        mode=text("mode", "live"),
+        mode=mode,
         groups=strings("groups"),
         channels=strings("channels"),
         parent_id=whole_number("parent_id"),
