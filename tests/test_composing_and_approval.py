@@ -542,8 +542,19 @@ def test_templates_are_saved_once_per_name_and_offered_to_the_team(officer_clien
         )
     cyrillic = officer_client.post("/officers/templates", json=template | {"name": "Burgl\u0430ry"})
     assert "CYRILLIC SMALL LETTER A" in cyrillic.json["errors"]["template_name"]
+    # Quotes and apostrophes as a phone types them, and a minus sign, read as the
+    # keyboard's (outside checks, a review).
+    quoted = template | {"name": "Burglary 'hot spot' - Bath/Wells"}
+    assert officer_client.post("/officers/templates", json=quoted).status_code == 201
+    for alike in (
+        "Burglary \u2018hot spot\u2019 \u2212 Bath\u2215Wells",
+        "Burglary \u02bchot spot\u02bc - Bath/Wells",
+    ):
+        refused = officer_client.post("/officers/templates", json=template | {"name": alike})
+        assert refused.status_code == 400, alike
+        assert "There is already a template called “Burglary 'hot spot'" in str(refused.json)
     listed = officer_client.get("/officers/templates").json["templates"]
-    assert [t["name"] for t in listed] == ["Burglary"]
+    assert sorted(t["name"] for t in listed) == ["Burglary", "Burglary 'hot spot' - Bath/Wells"]
     # The Welsh it was written with is kept, both or neither (it was lost).
     welsh = template | {"name": "Lladrad", "title_cy": "Lladrad", "body_cy": "Cloi'r sied."}
     assert officer_client.post("/officers/templates", json=welsh).status_code == 201

@@ -274,19 +274,38 @@ def without_accents(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
+# Marks that read as one of the keyboard's: apostrophes and quotes as a phone types
+# them (curly), a minus sign and other short strokes, slashes ("St Paul’s" beside
+# "St Paul's", "Team−1" beside "Team-1": outside checks).
+LOOK_ALIKE_MARKS = {
+    **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032\u00b4\u0060\u02bc\u02b9\u02bb\u02bd", "'"),
+    **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb\u02ba", '"'),
+    **dict.fromkeys("\u2212\u02d7\u2043\u2796\u23af\u2500", "-"),
+    **dict.fromkeys("\u2215\u2044\u29f8", "/"),
+}
+_MARKS_READ_AS = str.maketrans(LOOK_ALIKE_MARKS)
+
+
 def plain_letters(text: str) -> str:
     """A name as two are compared by eye: no accents, no case, one space between words,
     nothing that shows nothing (a joiner, a variation selector, a blank glyph), every
-    dash a hyphen and every digit an ASCII one ("Cent\u200dral", "Bristol\u2010Central"
+    dash a hyphen, every digit an ASCII one ("Cent\u200dral", "Bristol\u2010Central"
     and "Team \u0661" made second teams reading as "Central", "Bristol-Central" and
-    "Team 1": reviews).
+    "Team 1": reviews), and each mark that reads as a keyboard's that one
+    (LOOK_ALIKE_MARKS).
 
     >>> plain_letters("Farm  Wátch") == plain_letters("farm watch")
     True
     >>> plain_letters("Cent\u200dral\ufe0f \u2010 \u0661\u2800")
     'central - 1'
+    >>> print(plain_letters("St Paul\u00b4s \u201cTeam\u2212 1\u2033 Bath\u2215Wells"))
+    st paul's "team- 1" bath/wells
     """
     kept = []
+    # Before the accents go: an acute accent alone ("St Paul´s") is a space and an accent,
+    # as it is once a name is stored in its compatibility form (NFKC), where a double
+    # prime is two.
+    text = text.replace(" \u0301", "'").translate(_MARKS_READ_AS).replace("''", '"')
     for character in without_accents(text):
         kind = unicodedata.category(character)
         if character.isspace():
@@ -314,10 +333,22 @@ def other_alphabet_refusal(text: str, label: str) -> str | None:
     for character in text:
         # A letter is one of ours when it is an English letter, accented or not (Welsh
         # ŵ and ŷ too): a Latin small capital "ᴏ" or "ɑ" passed as well (a re-check).
+        # An apostrophe that is a "modifier letter" is a mark (LOOK_ALIKE_MARKS).
         base = without_accents(character)
-        if unicodedata.category(character).startswith("L") and not (
-            base.isascii() and base.isalpha()
+        if (
+            unicodedata.category(character).startswith("L")
+            and not (base.isascii() and base.isalpha())
+            and character not in LOOK_ALIKE_MARKS
         ):
+            if unicodedata.name(character, "").startswith("LATIN "):
+                # ß, ø, Ł: Latin, and not another alphabet's (a review), but not ours.
+                return gettext(
+                    "%(label)s has “%(character)s” (%(code)s), which is not an English or "
+                    "Welsh letter. Type it again in English or Welsh letters.",
+                    label=label,
+                    character=character,
+                    code=f"U+{ord(character):04X} {unicodedata.name(character, '')}".strip(),
+                )
             return gettext(
                 "%(label)s has “%(character)s” (%(code)s), a letter of another alphabet "
                 "that can look like ours. Type it again in English or Welsh letters.",
