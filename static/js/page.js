@@ -124,7 +124,15 @@
   // (200% text on a small phone: "Too many wrong passwords. Wait…" began 350 px above
   // it, an outside check), the words take the focus, from their start; Tab goes on
   // to the box after them.
+  // Anything else focused is shown from its top: a summary taller than the screen
+  // (200% text on a small phone) was centred, its heading above the screen (an
+  // outside check).
   function showWhatIsWrong(box) {
+    if (!/^(INPUT|SELECT|TEXTAREA)$/.test(box.tagName)) {
+      var start = box.getBoundingClientRect().top;
+      if (start < 0) { window.scrollBy(0, start - 8); }
+      return;
+    }
     var said = (box.getAttribute("aria-describedby") || "").split(/\s+/)
       .map(function (id) { return id && document.getElementById(id); })
       .filter(function (found) { return found && found.classList.contains("field-error"); })[0];
@@ -142,8 +150,10 @@
     window.scrollBy(0, said.getBoundingClientRect().top - 8);
   }
 
-  var summary = document.getElementById("error-summary") ||
-    document.querySelector('main [autofocus][aria-invalid="true"]') ||
+  // A box to type again comes before the summary (a wrong authenticator code focused
+  // the one or the other by timing: an outside check); the words said of it show.
+  var summary = document.querySelector('main [autofocus][aria-invalid="true"]') ||
+    document.getElementById("error-summary") ||
     document.querySelector('main [aria-invalid="true"]') ||
     document.querySelector("main [data-focus-on-load]") ||
     document.querySelector("main > .flash");
