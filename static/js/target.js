@@ -104,6 +104,16 @@
     if (button) { button.setAttribute("aria-label", wrapper.getAttribute("title")); }
   });
 
+  // The corner handles of "Change the shapes" are moved by a pointer only: Leaflet
+  // made each a focusable button with no name (axe: an outside check), to be tabbed
+  // through in silence. Out of the keyboard's way and of a screen reader's.
+  new MutationObserver(function () {
+    Array.prototype.forEach.call(map.getContainer().querySelectorAll(".marker-icon:not([aria-hidden])"), function (handle) {
+      handle.setAttribute("tabindex", "-1");
+      handle.setAttribute("aria-hidden", "true");
+    });
+  }).observe(map.getPane("markerPane"), { childList: true });
+
   var STYLE = { include: { color: "#1d4ed8", dashArray: null, fillOpacity: 0.1 },
                 exclude: { color: "#d4351c", dashArray: "8 6", fillOpacity: 0.25 } };
 
@@ -147,9 +157,7 @@
   }
 
   function addEntry(layer, kind, words, extra) {
-    // An area found by its postcode or chosen from the list while drawing ends the
-    // drawing, and the reach bar comes back (it stayed hidden: a review).
-    stopDrawing();
+    areaAddedWhileDrawing();
     var entry = { id: nextId++, layer: layer, kind: kind, exclude: false };
     setName(entry, words);
     Object.keys(extra || {}).forEach(function (k) { entry[k] = extra[k]; });
@@ -158,6 +166,27 @@
     styleEntry(entry);
     renderEntries();
     return entry;
+  }
+
+  // An area found by its postcode or chosen from the list while drawing ends the
+  // drawing, and the reach bar comes back (it stayed hidden: a review): when it was
+  // asked for once drawing, before a corner was placed. A postcode's answer or a
+  // phone's location asked for before "Draw area" and coming late, or an area added
+  // with corners placed, leaves the drawing as it is (its corners were thrown away,
+  // and the taps after them did nothing: an outside check).
+  var askedAt = 0;
+  ["click", "submit", "change"].forEach(function (kind) {
+    document.addEventListener(kind, function (event) {
+      var target = event.target;
+      if (!(target.closest && target.closest("#map, #draw-bar"))) { askedAt = Date.now(); }
+    }, true);
+  });
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if (event.key === "Enter" && !(target.closest && target.closest("#map, #draw-bar"))) { askedAt = Date.now(); }
+  }, true);
+  function areaAddedWhileDrawing() {
+    if (drawing && !drawing.points.length && askedAt > drawing.started) { stopDrawing(); }
   }
 
   function removeEntry(entry) {
@@ -671,6 +700,8 @@
     e.layer.on("pm:edit pm:dragend", refreshPreview);
     refreshPreview();
   });
+  // One drawing at a time: the map's own tools, armed while drawing, end it.
+  map.on("pm:drawstart", function () { stopDrawing(); });
   map.on("pm:remove", function (e) {
     if (e.layer.caEntry) { removeEntry(e.layer.caEntry); } else { refreshPreview(); }
   });
@@ -909,8 +940,11 @@
   }
   function startDrawing() {
     stopDrawing();
+    // The map's own rectangle and circle tools are put away: both took each tap, and
+    // the rectangle's end threw the corners away (an outside check).
+    if (map.pm && map.pm.globalDrawModeEnabled()) { map.pm.disableDraw(); }
     drawing = { points: [], line: L.polyline([], { color: "#1d4ed8", dashArray: "6 6", interactive: false, pmIgnore: true }).addTo(map),
-                marks: L.layerGroup().addTo(map) };
+                marks: L.layerGroup().addTo(map), started: Date.now() };
     map.doubleClickZoom.disable();  // two quick taps are two corners, not a zoom
     $("map").classList.add("drawing");
     // The reach bar steps aside while drawing: at 200% text on a small phone it covered
@@ -1010,6 +1044,8 @@
   });
   $("undo-clear").addEventListener("click", function () {
     if (!cleared) { return; }
+    // As an area added (the reach bar stayed hidden, drawing: a review).
+    areaAddedWhileDrawing();
     cleared.shapes.forEach(function (layer) { shapes.addLayer(layer); });
     cleared.places.forEach(function (layer) { places.addLayer(layer); });
     entries = cleared.entries;
@@ -1477,7 +1513,9 @@
     // Said at the box too: on a phone the words were 900-1,000 px below the box the
     // focus went to, by the Send button (an outside check).
     if (fieldNote) { fieldNote.remove(); fieldNote = null; }
-    var holder = field && field.tagName !== "P" && ((field.closest && field.closest(".choice")) || field);
+    // (A button is said beside, not marked invalid.)
+    var marked = field && field.tagName !== "P" && field.tagName !== "BUTTON";
+    var holder = marked && ((field.closest && field.closest(".choice")) || field);
     // Not again where its fieldset already says it (the answers' own note, as they are
     // typed: the same words stood three times around the answers, an outside check).
     var set = field && field.closest && field.closest("fieldset");
@@ -1500,7 +1538,7 @@
       if (kept) { invalidField.setAttribute("aria-describedby", kept); } else { invalidField.removeAttribute("aria-describedby"); }
       invalidField = null;
     }
-    if (message && field && field.tagName !== "P") {
+    if (message && marked) {
       field.setAttribute("aria-invalid", "true");
       var described = field.getAttribute("aria-describedby") || "";
       field.setAttribute("aria-describedby", (described + " compose-error").trim());
@@ -1698,6 +1736,15 @@
       // Welsh letters, as the server marks them (a curly apostrophe is not one: a review).
       var welshMade = lastCompose.sms.welsh_segments !== null && wide.length > 0 &&
         characters.every(function (c) { return c.welsh && english.indexOf(c.character) < 0; });
+      // Marks a plain one replaces (a phone's curly ’ in "Mae’r"), with or without
+      // Welsh letters: said so, at the button that replaces them (it said "Shorten
+      // the message" at the English box, the fix three screens away: an outside check).
+      var fixes = characters.filter(function (c) { return c.plain !== null; });
+      if (fixes.length && !$("plain-punctuation").hidden &&
+          characters.every(function (c) { return c.plain !== null || c.welsh; })) {
+        composeError(_("The text message is {n} parts; at most {most} are allowed: {characters} make every part shorter. Make them plain with the button below, or shorten the message.", { n: lastCompose.sms.longest_segments, most: lastCompose.sms.max_segments, characters: fixes.map(function (c) { return c.character; }).filter(function (v, i, all) { return all.indexOf(v) === i; }).join(" ") }), $("plain-punctuation"));
+        return;
+      }
       if (welshMade && long === $("body")) {
         composeError(_("The text message is {n} parts; at most {most} are allowed: the Welsh letters ({letters}) make every part shorter. Shorten the Welsh or the English message.", { n: lastCompose.sms.longest_segments, most: lastCompose.sms.max_segments, letters: wide.join(" ") }), $("body-cy"));
         return;

@@ -41,6 +41,71 @@ def drawn_polygon(request) -> list:
     return polygons[-1]["coordinates"][0]
 
 
+def test_a_drawing_keeps_its_corners_when_an_area_comes_late_and_one_tool_draws_at_a_time(
+    page, sign_in_page, bristol
+):
+    """Found by an outside check: a postcode's answer (on a slow signal) or a phone's
+    location coming after "Draw area" was tapped ended the drawing, its corners thrown
+    away and the taps after them doing nothing; "Undo clear" while drawing left the
+    reach bar hidden (a review); the map's rectangle tool, armed while drawing, took
+    the same taps and threw the corners away at its end; and the corner handles of
+    "Change the shapes" were focusable buttons with no name (axe)."""
+    sign_in_page("officer")
+    held = []
+    page.route("**/api/postcode", lambda route: held.append(route))
+    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    while not held:
+        page.wait_for_timeout(50)
+    page.get_by_role("button", name="Draw area").click()
+    corners = corners_around_the_middle(page)
+    tap_corners(page, corners[:2])
+    held[0].continue_()  # the answer comes now
+    expect(page.locator("#shapes-list li")).to_contain_text("round BS1 6AD")
+    expect(page.locator("#draw-bar")).to_be_visible()
+    expect(page.locator("#draw-status")).to_contain_text("2 corners")
+    tap_corners(page, corners[2:])
+    expect(page.locator("#draw-status")).to_contain_text("4 corners")
+    page.get_by_role("button", name="Finish shape").tap()
+    expect(page.locator("#shapes-list li")).to_have_count(2)
+    expect(page.locator("#reach-bar")).to_be_visible()
+    page.unroute("**/api/postcode")
+
+    # Cleared, drawing begun, then "Undo clear": the areas back, the drawing (no corner
+    # placed) ended and the reach bar back.
+    page.get_by_role("button", name="Clear").click()
+    page.get_by_role("button", name="Draw area").click()
+    expect(page.locator("#reach-bar")).to_be_hidden()
+    page.locator("#undo-clear").click()
+    expect(page.locator("#shapes-list li")).to_have_count(2)
+    expect(page.locator("#draw-bar")).to_be_hidden()
+    expect(page.locator("#reach-bar")).to_be_visible()
+
+    # The map's rectangle tool armed while drawing ends the drawing; "Draw area" puts
+    # the map's own tool away.
+    page.get_by_role("button", name="Draw area").click()
+    tap_corners(page, corners[:1])
+    page.get_by_role("button", name="Draw a rectangle").click()
+    expect(page.locator("#draw-bar")).to_be_hidden()
+    assert page.evaluate("CA.map.pm.globalDrawModeEnabled()") is True
+    page.get_by_role("button", name="Draw area").click()
+    assert page.evaluate("CA.map.pm.globalDrawModeEnabled()") is False
+    expect(page.locator("#draw-bar")).to_be_visible()
+    page.get_by_role("button", name="Cancel").click()
+
+    # "Change the shapes": its corner handles out of the keyboard's and a screen
+    # reader's way.
+    page.get_by_role("button", name="Change the shapes").click()
+    handles = page.locator("#map .marker-icon")
+    expect(handles.first).to_be_attached()
+    page.wait_for_timeout(100)
+    assert handles.count() > 4
+    assert page.locator("#map .marker-icon:not([aria-hidden=true])").count() == 0
+    assert page.locator('#map .marker-icon[tabindex="0"]').count() == 0
+    assert axe_violations(page) == []
+    assert page.console_errors == []
+
+
 def test_the_reach_bar_stays_in_sight_and_a_drawn_area_keeps_every_corner(
     page, sign_in_page, bristol, app, monkeypatch
 ):
