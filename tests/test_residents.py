@@ -2511,6 +2511,21 @@ def test_the_owner_of_an_address_signed_up_again_hears_from_their_own_force(
     (told,) = [m for m in notices_sent(run_worker) if m.recipient == "wilma@example.invalid"]
     assert told.body.startswith("Someone asked for Wiltshire Police alerts on this e-mail")
     assert "It already gets them" in told.body and "Avon" not in told.body
+    # An owner who hears from both forces, Avon and Somerset first, is told the one
+    # asked for: it named their first force (a review).
+    make_resident(postcode="BS1 6AD", also=("BA14 6AA",), sms=None, email="both@example.invalid")
+    third = app.test_client()
+    register(
+        third,
+        postcode="BA14 6AA",
+        channels=["email"],
+        sms_phone=None,
+        email="both@example.invalid",
+        consent_for=str(second_force.id),
+    )
+    (told,) = [m for m in notices_sent(run_worker) if m.recipient == "both@example.invalid"]
+    assert told.body.startswith("Someone asked for Wiltshire Police alerts on this e-mail")
+    assert "It already gets them" in told.body and "Avon" not in told.body
 
 
 def test_a_sign_up_of_a_registered_number_takes_as_long_as_a_new_one(
@@ -2768,6 +2783,15 @@ def test_signing_up_again_in_the_same_browser_keeps_the_residents_page(client, a
     page = client.get("/my-alerts")
     assert page.status_code == 200 and "You are signed up already" in page.text
     assert "Confirm how we reach you first" not in page.text
+    assert "is not one of your places" not in page.text
+    # With another postcode (an outside check): the page says it was not added, and
+    # where to add it; and the number, its owner signed in here, is not texted that
+    # "someone asked" for its alerts.
+    again = register(client, channels=["sms"], postcode="BS8 1TH")
+    assert again.headers["Location"].endswith("/my-alerts")
+    said = html.unescape(client.get("/my-alerts").text)
+    assert "BS8 1TH is not one of your places: to get alerts there too, add it" in said
+    assert notices_sent(run_worker) == [code]
 
 
 def test_a_resident_cannot_make_us_text_many_numbers(client, app_ctx, run_worker):

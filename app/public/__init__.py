@@ -116,12 +116,14 @@ def register():
     form = RegistrationForm.from_form(request.form)
     answer_at = time.monotonic() + current_app.config["SIGN_UP_ANSWER_MS"] / 1000
     try:
+        signed_up = session_resident()
         resident, checked = register_resident(
             form,
             ip_address=client_network(),
             # This browser's session (its form token's secret): the same sign-up sent
             # twice from it is one.
             browser=session.get("csrf_token"),
+            own=signed_up if signed_up is not None and page_is_open(signed_up) else None,
         )
     except TooManySignUps as refusal:
         return _register_page(form, {"form": str(refusal)}, 429)
@@ -132,12 +134,24 @@ def register():
     # wait answered "We cannot do that just now", with the code refused from another
     # phone for ten minutes (an outside check).
     except AlreadyRegistered as already:
-        signed_up = session_resident()
         if holds_all(signed_up, already.addresses) and page_is_open(signed_up):
             # This browser's own resident, sending the form again (back, then Sign up):
             # their page, not a confirm page that would shut them out of it (an
             # outside probe). Nothing is told that this browser does not hold already.
-            flash(_("You are signed up already. Here are your alerts."))
+            # A postcode not among their places is said to be added there (it was
+            # dropped without a word: an outside check).
+            place = already.checked.postcode
+            if place.postcode not in {p.postcode for p in signed_up.locations}:
+                flash(
+                    _(
+                        "You are signed up already. Here are your alerts. %(postcode)s is "
+                        "not one of your places: to get alerts there too, add it under "
+                        "“Places”.",
+                        postcode=place.display,
+                    )
+                )
+            else:
+                flash(_("You are signed up already. Here are your alerts."))
             _wait_until(answer_at)
             return redirect(url_for("residents.my_alerts"))
         # The same next page as a new sign-up (see AlreadyRegistered).

@@ -38,7 +38,7 @@ from app.services.contacts import (
 from app.services.counters import key_digest
 from app.services.notices import queue_notices
 from app.services.postcode_check import CheckedPostcode, PostcodeRefused, check_postcode
-from app.services.residents import ChangeRefused, parse_quiet_hours
+from app.services.residents import ChangeRefused, holds_all, parse_quiet_hours
 from app.services.text import checked_field, clean_text, without_direction_marks
 from app.services.verification import (
     address_taken,
@@ -324,14 +324,21 @@ def find_interest_groups() -> list[InterestGroup]:
 
 
 def register_resident(
-    form: RegistrationForm, *, ip_address: str, browser: str | None = None
+    form: RegistrationForm,
+    *,
+    ip_address: str,
+    browser: str | None = None,
+    own: Resident | None = None,
 ) -> tuple[Resident, CheckedPostcode]:
     """Validate everything, then store the resident, their location, channels and groups
     in one transaction. `browser`: a key of the browser's session, so that the same
     sign-up sent twice from it is one (see _same_sign_up). Raises TooManySignUps when
     this IP address has had its REGISTRATIONS_PER_IP_PER_HOUR (sign-ups whose form
     was right: one sent back with mistakes does not count),
-    RegistrationInvalid with every mistake at once, AlreadyRegistered (see there)."""
+    RegistrationInvalid with every mistake at once, AlreadyRegistered (see there).
+    `own`: the resident whose page this browser has open: numbers and addresses all
+    theirs are not told "someone asked" (their owner, signed in, was texted so a
+    moment after sending the form: an outside check)."""
     errors: dict[str, str] = dict(form.refused)
     checked = None
     if "postcode" not in errors:
@@ -441,7 +448,8 @@ def register_resident(
         # Sent again (a double tap, a retry) or corrected, as a stored one: no second
         # notice, and the next page's state is the first's (AlreadyRegistered).
         force_id = forces_dao.force_id_at(checked.postcode.postcode, checked.postcode.location)
-        notice_ids = [] if again or changed else tell_owners_of(taken, asked_force_id=force_id)
+        untold = again or changed or holds_all(own, taken)
+        notice_ids = [] if untold else tell_owners_of(taken, asked_force_id=force_id)
         db.session.commit()
         queue_notices(notice_ids)
         already = AlreadyRegistered(addresses, checked, force_id)

@@ -282,6 +282,9 @@ def tell_owners_of(
         manage = public_url("residents.manage", force_slug=slug)
         speaking = forces.speaking_for(force.id) if force is not None else nullcontext()
         with in_language(_owner_language(address)), speaking:
+            # The force whose alerts were asked for, one the owner hears from too: it
+            # named their first force (a review). Else theirs.
+            named = police_of(asked) if asked is not None and not elsewhere else police()
             if not _confirmed_anywhere(address):
                 # Only an unconfirmed sign-up holds it, still able to confirm (else
                 # release_unconfirmed freed it): it gets nothing yet, so say that.
@@ -316,14 +319,14 @@ def tell_owners_of(
                 body = gettext(
                     "Someone asked for %(police)s alerts on this number, which already gets "
                     "them. To change or stop them, call 101.",
-                    police=police(),
+                    police=named,
                 )
             elif channel == "email":
                 body = gettext(
                     "Someone asked for %(police)s alerts on this e-mail address. It already "
                     "gets them. To change or stop them: %(link)s. If it was not you, you can "
                     "ignore this.",
-                    police=police(),
+                    police=named,
                     link=manage,
                 )
             else:
@@ -331,10 +334,10 @@ def tell_owners_of(
                     "Someone asked for %(police)s alerts on this number. It already gets "
                     "them. To change or stop them: %(link)s. If it was not you, you can "
                     "ignore this.",
-                    police=police(),
+                    police=named,
                     link=manage,
                 )
-            subject = gettext("%(police)s alerts", police=police()) if channel == "email" else None
+            subject = gettext("%(police)s alerts", police=named) if channel == "email" else None
         notice = create_notice(
             resident_id=None,
             kind="already_registered",
