@@ -613,8 +613,10 @@ def test_a_welsh_speakers_call_asks_and_introduces_in_welsh(app, app_ctx):
     """A Welsh speaker's call asked "Seen it? Press 1 for Yes, 2 for No." in English,
     in the English voice, between its Welsh words and its Welsh ending, and a recorded
     message was introduced (and marked an exercise) in English: our words are Welsh,
-    said by the Welsh voice; the officer's question as they wrote it. An English
-    speaker's call is as it was."""
+    said by the Welsh voice. The officer's question as they wrote it: in English only,
+    it is asked in English, in the English voice, as the English words are said (the
+    Welsh voice read "Seen it? Pwyswch 1 ar gyfer Yes, 2 ar gyfer No.": an outside
+    check); in Welsh too, in Welsh. An English speaker's call is as it was."""
     from app.models import AlertRecording
     from app.services.dispatch import render_message
     from app.services.forces import default_force
@@ -644,13 +646,17 @@ def test_a_welsh_speakers_call_asks_and_introduces_in_welsh(app, app_ctx):
             welsh_voice="Polly.Gwyneth",
             welsh_first=message.welsh_first,
             closing=message.closing,
+            ask_welsh=message.ask_welsh,
         )
         document = etree.fromstring(twiml.encode())
         return [(s.get("voice"), s.text) for s in document.iter("Say")]
 
     cymraeg = said(True)
-    assert ("Polly.Gwyneth", "Seen it? Pwyswch 1 ar gyfer Yes, 2 ar gyfer No.") in cymraeg
-    assert not any("Press" in words for _, words in cymraeg)
+    assert ("Polly.Amy", "Seen it? Press 1 for Yes, 2 for No.") in cymraeg
+    assert not any("Pwyswch 1 ar gyfer" in words for _, words in cymraeg)
+    alert.question_cy, alert.answer_options_cy = "Welsoch chi?", ["Do", "Naddo"]
+    assert ("Polly.Gwyneth", "Welsoch chi? Pwyswch 1 ar gyfer Do, 2 ar gyfer Naddo.") in said(True)
+    alert.question_cy = alert.answer_options_cy = None
     english = said(False)
     assert ("Polly.Amy", "Seen it? Press 1 for Yes, 2 for No.") in english
     alert.question, alert.answer_options, alert.confirm_receipt = None, None, True

@@ -138,8 +138,12 @@ def _render_message(alert: Alert, claimed: Claimed, welsh_first: bool = False) -
                     title=welsh[0], body=welsh[1], reference=reference, mode=alert.mode
                 )
         # Its question is Welsh too (a request to confirm alone is ours, in the
-        # resident's language).
-        ask_welsh = welsh_first or (alert.language == "cy" and bool(alert.question))
+        # resident's language): when the officer wrote it in Welsh. One written in
+        # English only is asked in English, in the English voice (the Welsh voice read
+        # it inside Welsh words, "Did you see anything? Pwyswch 1 ar gyfer Yes": an
+        # outside check), as the English-only words are said.
+        in_welsh = alert.language == "cy" or not alert.question or bool(alert.question_cy)
+        ask_welsh = (welsh_first and in_welsh) or (alert.language == "cy" and bool(alert.question))
         language = "cy" if ask_welsh else "en"
         ask = message_text.voice_ask(*asked(language), language)
         # Every call takes a key: an answer, or 9 to stop the calls.
