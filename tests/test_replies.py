@@ -1116,10 +1116,21 @@ def test_the_inbox_says_a_number_abroad_is_abroad(app, providers, officer, make_
     and costs more; a UK number's does not."""
     providers.gateway.text_in(inbound(providers), "+33612345678", "Bonjour")
     providers.gateway.text_in(inbound(providers), "+447700900932", "Hello")
-    abroad, home = sorted(replies.read_inbox(officer)["replies"], key=lambda r: r["from"])
-    assert (abroad["abroad"], home["abroad"]) == (True, False)
+    # Jersey's +44 too: Twilio bills it as abroad (a review).
+    providers.gateway.text_in(inbound(providers), "+447797712345", "Hello from Jersey")
+    shown = {r["body"]: r["abroad"] for r in replies.read_inbox(officer)["replies"]}
+    assert shown == {"Bonjour": True, "Hello": False, "Hello from Jersey": True}
     inbox = signed_in(app, officer, "officer").get("/officers/inbox").text
-    assert inbox.count("A number abroad: an answer goes abroad, and costs more") == 1
+    assert inbox.count("A number abroad: an answer goes abroad, and costs more") == 2
+
+
+def test_a_text_from_a_uk_number_written_with_its_0_is_refused(app, app_ctx):
+    """Found by an outside check: From "+4407700900332" (a UK number with its 0 kept:
+    no network sends from it) was kept, and our automatic answer texted to it as
+    written."""
+    with pytest.raises(replies.ReplyRefused, match="international format"):
+        replies.receive_text("+4407700900332", "Hello", "SM" + "1" * 32)
+    assert replies.E164.fullmatch("+447700900332") and replies.E164.fullmatch("+33612345678")
 
 
 def test_an_officers_answer_to_a_welsh_speaker_is_signed_in_welsh(

@@ -19,6 +19,7 @@ import uuid
 
 from flask import current_app
 from flask_babel import gettext
+from phonenumbers import NumberParseException
 from redis.exceptions import RedisError
 
 from app.dao import replies as replies_dao
@@ -47,7 +48,9 @@ from app.services.text import (
 )
 from app.services.verification import allow_per_hour
 
-E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # ASCII digits: a Unicode one was kept, and texted
+# ASCII digits: a Unicode one was kept, and texted. No "+440": a UK number written
+# with its 0 is no number a network sends from, and one was kept and texted as typed.
+E164 = re.compile(r"\+(?!440)[1-9][0-9]{6,14}")
 MAX_REPLY_LENGTH = 1600  # Twilio joins a long text into at most 1,600 characters
 CONFIRM_WORDS = {"OK", "OKAY", "CONFIRM", "RECEIVED", "GOT IT"}
 # Saved answers an officer can send with one tap, in English and Welsh: each goes in
@@ -244,6 +247,18 @@ def answerable(number: str, holders: list[int]) -> bool:
     US, France, China and Nigeria, the thanks on a premium-rate number), which has not
     texted STOP (HELP was answered after a STOP Twilio never saw: outside checks)."""
     return uk_mobile(number, held=bool(holders)) and not optout.number_stopped(number)
+
+
+def _abroad(number: str) -> bool:
+    """Whether an answer to this number is a text abroad: outside the UK, or Jersey's,
+    Guernsey's or the Isle of Man's, which Twilio bills so (their +44 hid it: a
+    review)."""
+    if not number.startswith("+44"):
+        return True
+    try:
+        return crown_dependency(number)
+    except NumberParseException:
+        return False
 
 
 def uk_mobile(number: str, *, held: bool = False) -> bool:
@@ -479,7 +494,7 @@ def read_inbox(officer, *, alert_id: int | None = None, before_id: int | None = 
             "welsh": reply.address in welsh,
             # An answer to a number abroad costs more, and the masked number hid that
             # (an outside check): said beside it.
-            "abroad": not reply.address.startswith("+44"),
+            "abroad": _abroad(reply.address),
             "body": reply.body or "",
             "alert_id": reply.alert_id,
             "after_close": reply.after_close,
