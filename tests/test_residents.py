@@ -2497,35 +2497,26 @@ def test_the_owner_of_an_address_signed_up_again_hears_from_their_own_force(
     assert "It already gets them" not in told.body
     assert f"/forces/{second_force.slug}/manage" in told.body
     # On the same form with a postcode of Wiltshire's, Wiltshire's alerts were asked for
-    # (it named Avon and Somerset's, the form's: a review).
-    make_resident(postcode="BA14 6AA", sms=None, email="wilma@example.invalid")
-    again = app.test_client()
-    register(
-        again,
-        postcode="BA14 6AA",
-        channels=["email"],
-        sms_phone=None,
-        email="wilma@example.invalid",
-        consent_for=str(second_force.id),
+    # (it named Avon and Somerset's, the form's: a review); and of an owner who hears
+    # from both forces, Avon and Somerset first, the one asked for (it named their
+    # first: a review).
+    homes = (
+        ("wilma@example.invalid", "BA14 6AA", ()),
+        ("both@example.invalid", "BS1 6AD", ("BA14 6AA",)),
     )
-    (told,) = [m for m in notices_sent(run_worker) if m.recipient == "wilma@example.invalid"]
-    assert told.body.startswith("Someone asked for Wiltshire Police alerts on this e-mail")
-    assert "It already gets them" in told.body and "Avon" not in told.body
-    # An owner who hears from both forces, Avon and Somerset first, is told the one
-    # asked for: it named their first force (a review).
-    make_resident(postcode="BS1 6AD", also=("BA14 6AA",), sms=None, email="both@example.invalid")
-    third = app.test_client()
-    register(
-        third,
-        postcode="BA14 6AA",
-        channels=["email"],
-        sms_phone=None,
-        email="both@example.invalid",
-        consent_for=str(second_force.id),
-    )
-    (told,) = [m for m in notices_sent(run_worker) if m.recipient == "both@example.invalid"]
-    assert told.body.startswith("Someone asked for Wiltshire Police alerts on this e-mail")
-    assert "It already gets them" in told.body and "Avon" not in told.body
+    for email, first, places in homes:
+        make_resident(postcode=first, also=places, sms=None, email=email)
+        register(
+            app.test_client(),
+            postcode="BA14 6AA",
+            channels=["email"],
+            sms_phone=None,
+            email=email,
+            consent_for=str(second_force.id),
+        )
+        (told,) = [m for m in notices_sent(run_worker) if m.recipient == email]
+        assert told.body.startswith("Someone asked for Wiltshire Police alerts on this e-mail")
+        assert "It already gets them" in told.body and "Avon" not in told.body
 
 
 def test_a_sign_up_of_a_registered_number_takes_as_long_as_a_new_one(
