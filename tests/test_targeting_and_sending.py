@@ -649,11 +649,17 @@ def test_a_queue_whose_scheduler_died_has_its_jobs_queued_when_due(app_ctx, app)
     assert live.acquire_locks() == {queue.name}
     live.register_birth()
     live.heartbeat()
+    # Its beat's time as another clock wrote it (a sweeper's host 7 s ahead, or
+    # behind): alive all the same.
+    client.hset(SCHEDULER_KEY_TEMPLATE % live.name, "last_heartbeat", "2026-01-01T00:00:00Z")
     first = just_due()
     assert ledgers.sweep()["jobs_overdue"] == 0
     assert first in registry.get_job_ids()
-    # Its worker killed: silent since. Its lock is given up, and what is due queued.
-    client.hset(SCHEDULER_KEY_TEMPLATE % live.name, "last_heartbeat", "2026-01-01T00:00:00Z")
+    # Its worker killed: no beat since, its lock running out (as Redis counts: a
+    # sweeper's clock ahead of the workers' gave up live schedulers' locks, a review).
+    # Its lock is given up, and what is due queued.
+    lock = RQScheduler.get_locking_key(queue.name)
+    client.pexpire(lock, (jobs.SCHEDULER_LOCK_SECONDS - jobs.SCHEDULER_SILENT_SECONDS) * 1000 - 100)
     assert ledgers.sweep()["jobs_overdue"] == 1
     assert [job.id for job in queue.jobs] == [first]
     assert client.get(RQScheduler.get_locking_key(queue.name)) is None

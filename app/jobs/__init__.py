@@ -24,9 +24,9 @@ from redis.exceptions import RedisError
 from rq import Queue, get_current_job
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
-from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
+from rq.scheduler import RQScheduler
 from rq.scripts import release_lock
-from rq.utils import current_timestamp, now, utcparse
+from rq.utils import current_timestamp
 
 from app.extensions import redis_store
 
@@ -339,8 +339,10 @@ def _failures_key(spec: dict) -> str:
 # (JOB_LEASE_SECONDS, 10, with a sweep every 5 s, left each retry of a dead
 # scheduler's worker 6-10 s late: an outside check.)
 OVERDUE_SECONDS = 3
-# RQ's scheduler beats every second; one silent this long died with its worker.
+# RQ's scheduler beats every second; one silent this long died with its worker. Each
+# beat sets its lock to last its interval (1 s) and a minute.
 SCHEDULER_SILENT_SECONDS = 5
+SCHEDULER_LOCK_SECONDS = 61
 
 
 def release_overdue(seconds: float) -> int:
@@ -372,27 +374,18 @@ def release_overdue(seconds: float) -> int:
 
 def _scheduler_alive(queue_name: str) -> bool:
     """Whether a scheduler holds the queue's lock and has beaten lately; a dead one's
-    lock (Redis keeps it a minute) is given up, for a live worker to take."""
+    lock (Redis keeps it a minute) is given up, for a live worker to take. Told by the
+    lock's time to live, which each beat sets again (RQ: its interval and a minute):
+    Redis's clock alone. (By the beat's time against this process's clock, a sweeper
+    7 s ahead of the workers gave up a live scheduler's lock every second: a review.)"""
     client = redis_store.client
     lock = RQScheduler.get_locking_key(queue_name)
-    holder = client.get(lock)
+    holder, left = client.get(lock), client.pttl(lock)
     if holder is None:
         return False
-    holder = holder.decode()
-    beat = client.hget(SCHEDULER_KEY_TEMPLATE % holder, "last_heartbeat")
-    if beat is None:
-        # Starting: its lock taken, its record not written yet. The lock is taken, and
-        # refreshed at each beat, for a minute and its interval (RQ's own figure).
-        if client.ttl(lock) > 60 - SCHEDULER_SILENT_SECONDS:
-            return True
-    else:
-        try:
-            silent = (now() - utcparse(beat.decode())).total_seconds()
-        except ValueError:
-            return True  # a beat this version cannot read: left to the 3-s rule
-        if silent < SCHEDULER_SILENT_SECONDS:
-            return True
-    release_lock(client, lock, holder)
+    if left < 0 or left > (SCHEDULER_LOCK_SECONDS - SCHEDULER_SILENT_SECONDS) * 1000:
+        return True  # beating (or a lock without an end, not RQ's: left alone)
+    release_lock(client, lock, holder.decode())
     log.warning("scheduler of queue %s silent: its lock is given up", queue_name)
     return False
 
