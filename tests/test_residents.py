@@ -2037,6 +2037,54 @@ def test_a_sign_up_sent_again_then_corrected_or_sent_again_reads_the_same_held_o
     assert held[2] == ["We have sent a new code."] and held[5] == 3
 
 
+def test_a_sign_up_of_another_number_in_between_leaves_nothing_to_correct_held_or_free(
+    app, make_resident, run_worker
+):
+    """Found by a review: sign up a number, guess four codes, sign up a registered
+    number of one's own, then the first number again at another postcode: a free first
+    number's stored sign-up was still found and corrected (its guesses kept: "Ask for a
+    new code"), a registered one's state started afresh ("4 more tries"), and its owner
+    was texted again. Only this browser's last sign-up is repeated or corrected."""
+    make_resident(postcode="BS1 6AD", sms="+447700900585", email=None)  # held: tested
+    make_resident(postcode="BS1 6AD", sms="+447700900587", email=None)  # the prober's own
+
+    def answers(number: str) -> list:
+        browser = app.test_client()
+        seen = []
+        register(browser, postcode="TA1 1AA", sms_phone=number, channels=["sms"])
+        for _ in range(4):
+            token = page_token(browser, "/register/confirm")
+            browser.post(
+                "/register/confirm", data={"csrf_token": token, "channel": "sms", "code": "111111"}
+            )
+        register(browser, postcode="TA1 1AA", sms_phone="07700 900587", channels=["sms"])
+        seen.append(register(browser, sms_phone=number, channels=["sms"]).status_code)
+        page = html.unescape(browser.get("/register/confirm").text)
+        seen.append("We have changed your sign-up" in page)
+        token = page_token(browser, "/register/confirm")
+        wrong = browser.post(
+            "/register/confirm", data={"csrf_token": token, "channel": "sms", "code": "111111"}
+        )
+        seen.append(re.search(r"That code is not right[^<]*", html.unescape(wrong.text)).group(0))
+        resent = browser.post(
+            "/register/confirm",
+            data={"csrf_token": token, "channel": "sms", "action": "resend"},
+            follow_redirects=True,
+        )
+        seen.append(
+            [
+                m
+                for m in ("moments ago", "new code", "as many codes")
+                if m in html.unescape(resent.text)
+            ]
+        )
+        return seen
+
+    held, free = answers("07700 900585"), answers("07700 900586")
+    assert held == free, (held, free)
+    assert held[1] is False and "4 more tries" in held[2]
+
+
 def test_an_earlier_code_typed_after_a_new_one_was_sent_is_told_the_newest_works(
     app, make_resident, run_worker
 ):

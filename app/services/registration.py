@@ -319,6 +319,14 @@ def _remember_sign_up(browser: str | None, resident_id: int) -> None:
         redis_store.client.set(_sign_up_key(browser), resident_id, ex=seconds)
 
 
+def _forget_sign_up(browser: str | None) -> None:
+    """This browser's last sign-up stored no resident: none is its to repeat or correct
+    (_recent_sign_up), as none is a registered number's."""
+    if browser:
+        with contextlib.suppress(RedisError):
+            redis_store.client.delete(_sign_up_key(browser))
+
+
 def find_interest_groups() -> list[InterestGroup]:
     return list(db.session.scalars(select(InterestGroup).order_by(InterestGroup.name)))
 
@@ -427,14 +435,19 @@ def register_resident(
     # stored (said only when a stored one was changed, it told whether a number was
     # registered: a review).
     again, changed = _this_browsers_sign_up(browser, addresses, form, checked)
-    repeated = _same_sign_up(form, addresses, checked, browser)
+    # Only this browser's last sign-up is sent again or corrected, whatever was stored:
+    # a sign-up of another number in between left a stored one to be corrected, and a
+    # registered one's state started afresh, which told them apart (a review).
+    repeated = _same_sign_up(form, addresses, checked, browser) if again else None
     if repeated is not None:
         # The one just made: no second record, no second code, and the next page's
         # code is the first one's.
         db.session.commit()
         repeated.sent_again = True
         return repeated, checked
-    corrected = _correct_sign_up(form, addresses, checked, browser, groups, quiet)
+    corrected = (
+        _correct_sign_up(form, addresses, checked, browser, groups, quiet) if changed else None
+    )
     if corrected is not None:
         db.session.commit()
         corrected.corrected = changed
@@ -450,6 +463,8 @@ def register_resident(
         force_id = forces_dao.force_id_at(checked.postcode.postcode, checked.postcode.location)
         untold = again or changed or holds_all(own, taken)
         notice_ids = [] if untold else tell_owners_of(taken, asked_force_id=force_id)
+        if not again:
+            _forget_sign_up(browser)  # this browser's last sign-up stored nothing
         db.session.commit()
         queue_notices(notice_ids)
         already = AlreadyRegistered(addresses, checked, force_id)
