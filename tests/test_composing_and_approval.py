@@ -1572,7 +1572,9 @@ def test_a_mode_sent_empty_null_or_unknown_is_refused_by_every_route_that_reads_
 
     make_resident(postcode="BS1 6AD", sms="+447700900931")
     area = {"shapes": [circle()], "title": "T", "body": "B"}
-    for odd in ("", None, "TEST", "Live", 1, ["live"]):
+    # ("test" too: the send-a-test-to-myself's own mode, which the words' preview took,
+    # and the send refused: a review.)
+    for odd in ("", None, "TEST", "Live", "test", 1, ["live"]):
         for route in ("/officers/alerts", "/officers/preview", "/officers/compose"):
             answer = officer_client.post(route, json=area | {"mode": odd})
             assert answer.status_code == 400, (route, odd, answer.json)

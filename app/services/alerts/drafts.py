@@ -9,7 +9,7 @@ from typing import Any
 
 from flask_babel import gettext
 
-from app.models import ALERT_MODES, MAX_ID
+from app.models import MAX_ID
 
 
 class AlertInvalid(ValueError):
@@ -75,13 +75,18 @@ def json_text(data: dict[str, Any], name: str, errors: dict[str, str], default: 
     return value
 
 
+# The modes an officer sends in ("test" is the send-a-test-to-myself's own, never sent
+# to residents: a review found the words' preview taking it).
+SENT_MODES = ("live", "exercise")
+
+
 def json_mode(data: dict[str, Any], errors: dict[str, str]) -> str:
     """Live or exercise. Sent empty or null, or as anything else, it is said: "" and
     null were sent as live, and "TEST" previewed as live (an outside check). Absent, it
     is live (the composer always sends it)."""
     value = data.get("mode", "live")
     mode = value if isinstance(value, str) else ""
-    if mode not in ALERT_MODES:
+    if mode not in SENT_MODES:
         errors["mode"] = gettext("Choose live or exercise.")
     return mode
 
