@@ -651,6 +651,12 @@ def test_team_names_that_read_alike_are_one_name(app, people):
         "St Paul\u2019s \u201cBath/Wells\u201d",
         'St Paul\u00b4s "Bath\u2215Wells"',
         "St Paul\u02bcs \u2033Bath\u2044Wells\u2033",
+        # And past any list (a review): an Armenian apostrophe, a reversed prime, a
+        # Hebrew geresh and gershayim, a Greek koronis (stored as a space and an accent).
+        "St Paul\u055as \u05f4Bath/Wells\u05f4",
+        'St Paul\u2035s "Bath/Wells"',
+        'St Paul\u05f3s "Bath/Wells"',
+        'St Paul\u1fbds "Bath/Wells"',
     ):
         with pytest.raises(teams.TeamRefused, match="There is a team called “St Paul's"):
             teams.create_team(admin, alike)

@@ -283,7 +283,50 @@ LOOK_ALIKE_MARKS = {
     **dict.fromkeys("\u2212\u02d7\u2043\u2796\u23af\u2500", "-"),
     **dict.fromkeys("\u2215\u2044\u29f8", "/"),
 }
-_MARKS_READ_AS = str.maketrans(LOOK_ALIKE_MARKS)
+
+
+class _MarksReadAs(dict):
+    """For str.translate: each mark as the keyboard's it reads as, by LOOK_ALIKE_MARKS
+    or by its name (an Armenian apostrophe, a reversed prime, a Hebrew geresh made a
+    second "St Paul's" past the list: a review); the others are left as they are."""
+
+    kept: set[int] = set()
+
+    def __missing__(self, code: int) -> str:
+        if code in self.kept:
+            raise LookupError(code)
+        character = chr(code)
+        read = LOOK_ALIKE_MARKS.get(character)
+        if read is None and not character.isascii():
+            kind = unicodedata.category(character)
+            if kind[0] in "PS" or kind == "Lm":
+                read = _read_by_name(unicodedata.name(character, ""))
+        if read is None:
+            self.kept.add(code)
+            raise LookupError(code)
+        self[code] = read
+        return read
+
+
+def _read_by_name(name: str) -> str | None:
+    words = set(name.replace("-", " ").split())
+    if words & {"GERSHAYIM"} or (
+        words & {"DOUBLE"} and words & {"QUOTATION", "PRIME", "APOSTROPHE"}
+    ):
+        return '"'
+    if words & {"APOSTROPHE", "QUOTATION", "PRIME", "GERESH", "KORONIS", "PSILI"}:
+        return "'"
+    if words & {"HYPHEN", "DASH", "MINUS"}:
+        return "-"
+    if words & {"SOLIDUS", "SLASH"}:
+        return "/"
+    return None
+
+
+_MARKS_READ_AS = _MarksReadAs()
+# A spacing accent stored in its compatibility form (NFKC): a space and the accent
+# ("St Paul´s", a koronis): read as an apostrophe.
+_SPACING_ACCENT = re.compile(r" [\u0300-\u036f]+")
 
 
 def plain_letters(text: str) -> str:
@@ -300,12 +343,14 @@ def plain_letters(text: str) -> str:
     'central - 1'
     >>> print(plain_letters("St Paul\u00b4s \u201cTeam\u2212 1\u2033 Bath\u2215Wells"))
     st paul's "team- 1" bath/wells
+    >>> {plain_letters(f"St Paul{m}s") for m in "'\u055a\u2035\u05f3\u1fbd\uff07"}
+    {"st paul's"}
     """
     kept = []
     # Before the accents go: an acute accent alone ("St Paul´s") is a space and an accent,
     # as it is once a name is stored in its compatibility form (NFKC), where a double
     # prime is two.
-    text = text.replace(" \u0301", "'").translate(_MARKS_READ_AS).replace("''", '"')
+    text = _SPACING_ACCENT.sub("'", text).translate(_MARKS_READ_AS).replace("''", '"')
     for character in without_accents(text):
         kind = unicodedata.category(character)
         if character.isspace():
@@ -338,7 +383,7 @@ def other_alphabet_refusal(text: str, label: str) -> str | None:
         if (
             unicodedata.category(character).startswith("L")
             and not (base.isascii() and base.isalpha())
-            and character not in LOOK_ALIKE_MARKS
+            and character.translate(_MARKS_READ_AS) == character
         ):
             if unicodedata.name(character, "").startswith("LATIN "):
                 # ß, ø, Ł: Latin, and not another alphabet's (a review), but not ours.
