@@ -2085,6 +2085,37 @@ def test_a_sign_up_of_another_number_in_between_leaves_nothing_to_correct_held_o
     assert held[1] is False and "4 more tries" in held[2]
 
 
+def test_a_sign_ups_sends_in_an_hour_are_limited_alike_held_or_free(app, make_resident, run_worker):
+    """Found by a review: a sign-up of a text number with a voice number and an e-mail
+    address of someone else's: its ninth send in an hour was refused when the text
+    number was free (a stored sign-up's SENDS_PER_RESIDENT_PER_HOUR), and went when it
+    was registered (a sign-up that stored nothing had no such limit)."""
+    make_resident(postcode="BS1 6AD", sms="+447700900595", email=None)  # held: tested
+    for n in (7, 8):  # the prober's own, one for each journey (each has its allowance)
+        make_resident(sms=None, voice=f"+44770090059{n}", email=f"own{n}@example.invalid")
+
+    def answers(number: str, own: int) -> list[str]:
+        browser = app.test_client()
+        both = {"channels": ["sms", "voice", "email"], "voice_phone": f"07700 90059{own}"}
+        register(browser, sms_phone=number, email=f"own{own}@example.invalid", **both)
+        said = []
+        for channel in ("sms", "voice", "email") * 2:
+            token = page_token(browser, "/register/confirm")
+            resent = browser.post(
+                "/register/confirm",
+                data={"csrf_token": token, "channel": channel, "action": "resend"},
+                follow_redirects=True,
+            )
+            flash = re.search(r'class="flash[^"]*"[^>]*>(.*?)</', resent.text, re.S).group(1)
+            said.append(" ".join(html.unescape(flash).split()))
+        return said
+
+    held, free = answers("07700 900595", 7), answers("07700 900596", 8)
+    assert held == free, (held, free)
+    refused = "We have sent that number as many codes as we can for now. Try again later."
+    assert held[-1] == refused and refused not in held[:-1], held
+
+
 def test_an_earlier_code_typed_after_a_new_one_was_sent_is_told_the_newest_works(
     app, make_resident, run_worker
 ):

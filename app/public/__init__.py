@@ -162,6 +162,7 @@ def register():
             form.language,
             already.force_id,
             sent_again=already.sent_again or already.corrected,
+            sent=already.sent,
         )
         _wait_until(answer_at)
         return redirect(url_for("residents.confirm"))

@@ -191,6 +191,7 @@ def remember_unregistered(
     force_id: int | None = None,
     *,
     sent_again: bool = False,
+    sent: int = 0,
 ) -> None:
     """`sent_again`: the sign-up this browser sent moments ago, sent again or corrected:
     its state is kept, codes' clocks and guesses, as a stored one's resident is (a
@@ -201,7 +202,7 @@ def remember_unregistered(
     pending = find_unregistered(reference) if sent_again else None
     if pending is None or pending.get("channels") != addresses:
         reference = str(uuid.uuid4())
-        pending = start_unregistered(addresses, force_id)
+        pending = start_unregistered(addresses, force_id, sent)
     pending["force_id"] = force_id
     keep_unregistered(reference, pending)
     session[SESSION_KEY] = reference

@@ -100,6 +100,8 @@ class AlreadyRegistered(Exception):
         # (_this_browsers_sign_up): as a stored one's, its state is kept.
         self.corrected = False
         self.sent_again = False
+        # The notices it sent (counted as a stored sign-up's codes are).
+        self.sent = 0
 
 
 class TooManySignUps(Exception):
@@ -470,6 +472,7 @@ def register_resident(
         already = AlreadyRegistered(addresses, checked, force_id)
         already.corrected = changed
         already.sent_again = again
+        already.sent = len(notice_ids)
         raise already
 
     assert checked is not None

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import secrets
 import time
+import uuid
 from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -741,10 +742,32 @@ def _verify_email_token(token: str) -> tuple[Resident, bool]:
 # state is a plain dict the caller keeps (the visitor's session): we hold nothing.
 
 
-def start_unregistered(addresses: dict[str, str], force_id: int | None = None) -> dict:
+def start_unregistered(
+    addresses: dict[str, str], force_id: int | None = None, sent: int = 0
+) -> dict:
     """The state of a sign-up that stored nothing: the form's addresses by channel,
-    and the force whose pages a new resident there would see."""
-    return {"channels": addresses, "guesses": {}, "started": time.time(), "force_id": force_id}
+    and the force whose pages a new resident there would see. `sent`: the notices its
+    sign-up sent, counted as a stored sign-up's codes are against its
+    SENDS_PER_RESIDENT_PER_HOUR (_sends_allowed)."""
+    pending = {
+        "channels": addresses,
+        "guesses": {},
+        "started": time.time(),
+        "force_id": force_id,
+        "allowance": uuid.uuid4().hex,
+    }
+    for _ in range(sent):
+        _sends_allowed(pending)
+    return pending
+
+
+def _sends_allowed(pending: dict) -> bool:
+    """Count one send of a sign-up that stored nothing against SENDS_PER_RESIDENT_PER_HOUR,
+    as a stored one's are by its resident (_spend_allowance): without it, a ninth code
+    in an hour went to a registered number's sign-up and not to a free one's, which told
+    them apart (a review)."""
+    allowance = pending.setdefault("allowance", uuid.uuid4().hex)
+    return allow_per_hour("verify-resident", str(allowance), SENDS_PER_RESIDENT_PER_HOUR)
 
 
 # A sign-up that stored nothing is kept on the server under a reference like a
@@ -805,8 +828,13 @@ def resend_unregistered(pending: dict, channel: str) -> bool | None:
         expires = datetime.fromtimestamp(sent_at, UTC) + timedelta(minutes=CODE_MINUTES)
         if code_sent_moments_ago(expires, guesses.get(channel, 0)):
             return WAIT
+    # The allowances spent in _spend_allowance's order: the address's, then the sign-up's.
+    if not allow_to_address(channel, address) or not _sends_allowed(pending):
+        return False
     with transaction():
-        notice_ids = tell_owners_of({channel: address}, asked_force_id=pending.get("force_id"))
+        notice_ids = tell_owners_of(
+            {channel: address}, counted=True, asked_force_id=pending.get("force_id")
+        )
     queue_notices(notice_ids)
     if notice_ids and channel != "email":
         guesses[channel] = 0
