@@ -1733,14 +1733,22 @@
       var english = $("title").value + " " + $("body").value;
       var characters = lastCompose.sms.characters || [];
       var wide = characters.map(function (c) { return c.character; });
-      // Welsh letters, as the server marks them (a curly apostrophe is not one: a review).
-      var welshMade = lastCompose.sms.welsh_segments !== null && wide.length > 0 &&
-        characters.every(function (c) { return c.welsh && english.indexOf(c.character) < 0; });
       // Marks a plain one replaces (a phone's curly ’ in "Mae’r"), with or without
       // Welsh letters: said so, at the button that replaces them (it said "Shorten
-      // the message" at the English box, the fix three screens away: an outside check).
+      // the message" at the English box, the fix three screens away: an outside
+      // check), when plain ones bring it within the limit (a Welsh letter in the
+      // English kept it at 9 parts after the button: a review).
       var fixes = characters.filter(function (c) { return c.plain !== null; });
+      // Welsh letters, as the server marks them (a curly apostrophe is not one: a
+      // review), in the Welsh alone, besides marks a plain one replaces.
+      var welshLetters = characters.filter(function (c) { return c.welsh; });
+      var welshMade = lastCompose.sms.welsh_segments !== null && welshLetters.length > 0 &&
+        characters.every(function (c) {
+          return (c.welsh && english.indexOf(c.character) < 0) || c.plain !== null;
+        });
+      wide = welshLetters.map(function (c) { return c.character; });
       if (fixes.length && !$("plain-punctuation").hidden &&
+          lastCompose.sms.plain_segments <= lastCompose.sms.max_segments &&
           characters.every(function (c) { return c.plain !== null || c.welsh; })) {
         composeError(_("The text message is {n} parts; at most {most} are allowed: {characters} make every part shorter. Make them plain with the button below, or shorten the message.", { n: lastCompose.sms.longest_segments, most: lastCompose.sms.max_segments, characters: fixes.map(function (c) { return c.character; }).filter(function (v, i, all) { return all.indexOf(v) === i; }).join(" ") }), $("plain-punctuation"));
         return;
