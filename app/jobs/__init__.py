@@ -351,9 +351,9 @@ def release_overdue(seconds: float) -> int:
     in one worker at a time, under a lock: a worker killed with it kept the lock for a
     minute, and the jobs it held sat 38 s past their time and more (an outside check).
     While a queue has no live scheduler (see _scheduler_alive), its jobs are queued
-    when due, not `seconds` later, and a dead one's lock is given up: until a worker's
-    maintenance took it up again, 73 to 110 s after the kill, an urgent alert's calls
-    handed back to wait for a line went 3.8 to 5.8 s late each (an outside check).
+    when due, not `seconds` later, and a dead one's lock is given up: until another
+    worker's scheduler took it up, 73 to 179 s after the kill, an urgent alert's calls
+    handed back to wait for a line went 3.7 to 5.8 s late each (outside checks).
     Safe beside a live scheduler: a job queued by both runs twice, and a delivery job
     run twice sends nothing twice (outbound.deliver claims its rows)."""
     client = redis_store.client
@@ -381,9 +381,9 @@ def _scheduler_alive(queue_name: str) -> bool:
     client = redis_store.client
     lock = RQScheduler.get_locking_key(queue_name)
     holder, left = client.get(lock), client.pttl(lock)
-    if holder is None:
+    if holder is None or left == -2:  # (-2: gone between the two)
         return False
-    if left < 0 or left > (SCHEDULER_LOCK_SECONDS - SCHEDULER_SILENT_SECONDS) * 1000:
+    if left == -1 or left > (SCHEDULER_LOCK_SECONDS - SCHEDULER_SILENT_SECONDS) * 1000:
         return True  # beating (or a lock without an end, not RQ's: left alone)
     release_lock(client, lock, holder.decode())
     log.warning("scheduler of queue %s silent: its lock is given up", queue_name)
