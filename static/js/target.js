@@ -174,16 +174,19 @@
   // phone's location asked for before "Draw area" and coming late, or an area added
   // with corners placed, leaves the drawing as it is (its corners were thrown away,
   // and the taps after them did nothing: an outside check).
+  // Asked for: by the area's own tools (a postcode, a location, a place, "Undo
+  // clear"); a tap anywhere else let a late answer end the drawing (a review).
   var askedAt = 0;
+  function asking(target) {
+    return target.closest && target.closest("#area-tools") && !target.closest("#draw-polygon, #shapes-list");
+  }
   ["click", "submit", "change"].forEach(function (kind) {
     document.addEventListener(kind, function (event) {
-      var target = event.target;
-      if (!(target.closest && target.closest("#map, #draw-bar"))) { askedAt = Date.now(); }
+      if (asking(event.target)) { askedAt = Date.now(); }
     }, true);
   });
   document.addEventListener("keydown", function (event) {
-    var target = event.target;
-    if (event.key === "Enter" && !(target.closest && target.closest("#map, #draw-bar"))) { askedAt = Date.now(); }
+    if (event.key === "Enter" && asking(event.target)) { askedAt = Date.now(); }
   }, true);
   function areaAddedWhileDrawing() {
     if (drawing && !drawing.points.length && askedAt > drawing.started) { stopDrawing(); }
