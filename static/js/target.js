@@ -1753,7 +1753,7 @@
       if (fixes.length && !$("plain-punctuation").hidden &&
           lastCompose.sms.plain_segments <= lastCompose.sms.max_segments &&
           characters.every(function (c) { return c.plain !== null || c.welsh; })) {
-        composeError(_("The text message is {n} parts; at most {most} are allowed: {characters} make every part shorter. Make them plain with the button below, or shorten the message.", { n: lastCompose.sms.longest_segments, most: lastCompose.sms.max_segments, characters: fixes.map(function (c) { return c.character; }).filter(function (v, i, all) { return all.indexOf(v) === i; }).join(" ") }), $("plain-punctuation"));
+        composeError(_("The text message is {n} parts; at most {most} are allowed: {characters} make every part shorter. Make them plain with the button that does it (it has the focus), or shorten the message.", { n: lastCompose.sms.longest_segments, most: lastCompose.sms.max_segments, characters: fixes.map(function (c) { return c.character; }).filter(function (v, i, all) { return all.indexOf(v) === i; }).join(" ") }), $("plain-punctuation"));
         return;
       }
       if (welshMade && long === $("body")) {

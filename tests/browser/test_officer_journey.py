@@ -597,7 +597,7 @@ def test_a_reload_opens_the_sections_it_fills_and_the_question_is_said_before_it
     page.wait_for_timeout(600)
     page.get_by_role("button", name="Send…").click()
     expect(page.locator("#compose-error")).to_contain_text(
-        "’ make every part shorter. Make them plain with the button below"
+        "’ make every part shorter. Make them plain with the button that does it (it has the focus)"
     )
     expect(page.locator("#compose-error")).not_to_contain_text("Welsh letters")
     expect(page.locator("#plain-punctuation")).to_be_focused()
