@@ -910,7 +910,7 @@ def invitation_just_made(
     # The same team and way of signing in too (another team, sent again, was taken for
     # the first and said nothing: a review).
     teams = teams_dao.member_team_ids(holder.id)
-    same = teams == ({int(team)} if team.isdigit() else set()) and (
+    same = teams == ({int(team)} if team.isascii() and team.isdigit() else set()) and (
         (LINK_KINDS["invite"] in made) != sso_only
     )
     return holder.id if "officer.created" in made and same else None
