@@ -3327,7 +3327,7 @@ def test_an_email_whose_worker_died_is_possibly_sent_and_never_sent_again(
     # maybe sent the end, then died.
     for claimed in claim(ids(alert.id)):
         with db.engine.begin() as connection:
-            assert ledger_sql.end_email(connection, "deliveries", claimed.id, claimed.attempts)
+            assert ledger_sql.end_unsent(connection, "deliveries", claimed.id, claimed.attempts)
     monkeypatch.setitem(app.config, "STALLED_SECONDS", 0)
     monkeypatch.setitem(app.config, "RECONCILE_SECONDS", 0)
     assert sweep()["stalled"] == 3
@@ -3465,7 +3465,7 @@ def test_an_email_whose_worker_stopped_before_its_message_went_is_sent_once(
     )
     swept = sweep()
     assert (swept["stalled"], swept["requeued"]) == (1, 1)
-    assert delivery(row_id).reason == "the worker stopped before the e-mail went: sending again"
+    assert delivery(row_id).reason == "the worker stopped before it went: sending again"
     thread.join(timeout=10)
     assert providers.mail.messages == [], "the stopped send kept its message back"
     providers.mail.rcpt_delay_s = 0
@@ -3551,6 +3551,89 @@ def test_an_email_claimed_by_a_worker_that_died_before_sending_it_is_sent_once(
     run_worker()
     assert [str(m["To"]) for m in providers.mail.messages] == ["claimed@example.invalid"]
     assert delivery(row_id).status in ("sent", "delivered")
+
+
+def backdated(row_id: int) -> None:
+    """As the sweeper finds a dead worker's row: untouched for an hour."""
+    db.session.execute(
+        text("UPDATE deliveries SET updated_at = now() - interval '1 hour' WHERE id = :id"),
+        {"id": row_id},
+    )
+    db.session.commit()
+
+
+def test_a_text_claimed_by_a_worker_that_died_before_asking_for_it_is_sent_at_once(
+    app, providers, officer, make_resident, run_worker
+):
+    """Found by an outside check: a worker killed with an incident's texts claimed but
+    not yet asked for (waiting their turns) left them "in doubt", asked about and only
+    then sent: 5 texts at +100 s, the rest by +21 s. Marked unsent from the claim, as
+    e-mails are, they are queued again by the next sweep and sent once."""
+    make_resident(postcode="BS1 6AD", sms="+447700900311")
+    alert = send(officer)
+    (row_id,) = ids(alert.id)
+    (claimed,) = claim([row_id])  # ...and the worker dies before its request
+    assert delivery(row_id).email_unsent_attempt == claimed.attempts
+    backdated(row_id)
+    assert sweep()["requeued"] == 1
+    row = delivery(row_id)
+    assert (row.status, row.reason) == (
+        "queued",
+        "the worker stopped before it went: sending again",
+    )
+    run_worker()
+    assert providers.gateway.accepted_to() == ["+447700900311"]
+    assert delivery(row_id).status in ("sent", "delivered")
+
+
+def test_a_text_whose_request_may_have_gone_when_its_worker_died_stays_in_doubt(
+    app, providers, officer, make_resident, run_worker, monkeypatch
+):
+    """The other side: its mark cleared as its turn came (the request may have gone),
+    a text left "sending" is in doubt, asked about before anything is sent again;
+    and a send whose row the sweeper took first never goes."""
+    from app.services import outbound
+    from app.services.dispatch import ALERTS
+
+    many_residents(make_resident, 2)
+    alert = send(officer)
+    went, taken = claim(sorted(ids(alert.id)))
+    assert outbound._StillOursAndUnsent(ALERTS, went, time.monotonic())()  # its turn
+    backdated(went.id)
+    backdated(taken.id)
+    monkeypatch.setitem(app.config, "RECONCILE_SECONDS", 3600)
+    swept = sweep()
+    assert (swept["stalled"], swept["requeued"]) == (2, 1)
+    assert (delivery(went.id).status, delivery(taken.id).status) == ("unknown", "queued")
+    # The dead worker was only slow: its turn comes now, too late.
+    assert not outbound._StillOursAndUnsent(ALERTS, taken, time.monotonic())()
+    run_worker()
+    assert providers.gateway.accepted_to() == [taken.address]
+
+
+def test_a_call_a_dead_worker_never_placed_gives_its_line_back_and_goes_once(
+    app, providers, officer, make_resident, run_worker, monkeypatch
+):
+    """Found by an outside check: a call the killed job had claimed and given a line,
+    but not placed, held one of four lines for 33 to 39 s while in doubt, and the
+    incident's calls went three at a time. Queued again, its line is freed at once."""
+    from app.channels.lines import Lines, call_name
+    from app.extensions import redis_store
+    from app.services.dispatch import ALERTS
+
+    due = calls_without_callbacks(providers, officer, make_resident, app, monkeypatch, 1)
+    (claimed,) = claim(due)
+    lines = Lines(redis_store.client, 2, app.config["VOICE_LINE_HOLD_SECONDS"], lambda: [])
+    lines.redis.set("voice:lines:kept", 1)
+    name = call_name(ALERTS.name, claimed.id, claimed.attempts)
+    assert lines.take_at(name, time.time() * 1000)  # ...and the worker dies
+    assert lines.busy() == 1
+    backdated(claimed.id)
+    assert sweep()["requeued"] == 1
+    assert lines.busy() == 0
+    run_worker()
+    assert len(providers.gateway.accepted) == 1
+    assert delivery(claimed.id).status == "sent"
 
 
 def test_an_email_refused_at_its_end_by_a_worker_that_then_died_is_sent_again(
@@ -3958,7 +4041,7 @@ def test_emails_of_a_worker_killed_as_redis_is_emptied_are_sent_once(
     db.session.execute(text("UPDATE deliveries SET updated_at = now() - interval '1 hour'"))
     db.session.commit()
     # The sweep that died: it queued them again, and its transaction never committed.
-    assert len(ledger_sql.requeue_unsent_emails("deliveries", seconds=0)) == 3
+    assert len(ledger_sql.requeue_unsent("deliveries", seconds=0)) == 3
     db.session.rollback()
     assert sweep()["stalled"] == 3
     run_worker()
@@ -3984,7 +4067,7 @@ def test_an_email_at_the_end_of_its_message_is_not_taken_for_a_dead_workers(
     db.session.execute(text("UPDATE deliveries SET updated_at = now() - interval '1 hour'"))
     db.session.commit()
     with db.engine.begin() as connection:
-        assert ledger_sql.end_email(connection, "deliveries", claimed.id, claimed.attempts)
+        assert ledger_sql.end_unsent(connection, "deliveries", claimed.id, claimed.attempts)
     assert (
         ledger_sql.take_stalled("deliveries", outbox=False, seconds=app.config["STALLED_SECONDS"])
         == []
@@ -4007,7 +4090,7 @@ def test_a_sweep_and_a_send_at_the_end_of_its_message_never_both_win(
         text("UPDATE deliveries SET updated_at = now() - interval '1 hour' WHERE id = :id"),
         {"id": row_id},
     )
-    assert ledger_sql.requeue_unsent_emails("deliveries", seconds=60) == [row_id]
+    assert ledger_sql.requeue_unsent("deliveries", seconds=60) == [(row_id, "email", 1)]
     waiting_on_the_row = text(
         "SELECT count(*) FROM pg_stat_activity"
         " WHERE wait_event_type = 'Lock' AND datname = current_database()"

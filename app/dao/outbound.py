@@ -83,7 +83,7 @@ def claim(table: str, ids: list[int], *, call_hold_seconds: float = 900) -> list
                    first_attempted_at = coalesce(
                        first_attempted_at, CASE WHEN attempts = 0 THEN now() ELSE created_at END
                    ),
-                   email_unsent_attempt = CASE WHEN channel = 'email' THEN attempts + 1 END
+                   email_unsent_attempt = attempts + 1
             WHERE id IN :ids AND status = 'queued'
               AND (next_attempt_at IS NULL OR next_attempt_at <= now())
               AND NOT (id = ANY(CAST(:held AS bigint[])))
@@ -846,12 +846,13 @@ def renew_claim(connection: Connection, table: str, row_id: int, attempts: int) 
     return renewed.first() is not None
 
 
-def end_email(connection: Connection, table: str, row_id: int, attempts: int) -> bool:
-    """Whether this attempt's e-mail may end its message now: it is still "sending" in
-    this attempt and still unsent, and it is now marked as possibly gone (committed
-    before the line that ends it). False: a sweep took it for a dead worker's. The row
-    lock decides between the two: whichever commits first, the other finds its
-    condition false. On a connection of its own, from the sender's thread."""
+def end_unsent(connection: Connection, table: str, row_id: int, attempts: int) -> bool:
+    """Whether this attempt's message may go now (an e-mail's end, a text's or a call's
+    request): it is still "sending" in this attempt and still unsent, and it is now
+    marked as possibly gone (committed before the message goes). False: a sweep took it
+    for a dead worker's. The row lock decides between the two: whichever commits first,
+    the other finds its condition false. On a connection of its own, from the sender's
+    thread."""
     ended = connection.execute(
         text(
             # Touched too: the server's answer to the end comes within SMTP_TIMEOUT_SECONDS,
@@ -1042,30 +1043,32 @@ def take_stalled(table: str, *, outbox: bool, seconds: int) -> list[int]:
     )
 
 
-def requeue_unsent_emails(table: str, *, seconds: int, urgent: tuple[str, ...] = ()) -> list[int]:
-    """E-mails "sending" for longer than `seconds` (their worker died) whose message
-    certainly never went (end_email): queued to be sent again, after their resident's
-    quiet hours if these began meanwhile (not `urgent`: see retry_later; two went 25 s
-    into them, an outside check). A send still under way can no longer end its message
-    once this commits."""
+def requeue_unsent(
+    table: str, *, seconds: int, urgent: tuple[str, ...] = ()
+) -> list[tuple[int, str, int]]:
+    """Rows "sending" for longer than `seconds` (their worker died) whose message
+    certainly never went (end_unsent): queued to be sent again, after their resident's
+    quiet hours if these began meanwhile (not `urgent`: see retry_later; two e-mails
+    went 25 s into them, an outside check). A send still under way can no longer go
+    once this commits. (id, channel, the attempt that did not send it) of each."""
     later = _after_quiet_hours("now()") if table == "deliveries" else "NULL"
-    return list(
-        db.session.execute(
+    return [
+        tuple(row)
+        for row in db.session.execute(
             text(
                 f"""
                 UPDATE {_table(table)} d SET status = 'queued', next_attempt_at = {later},
                        email_unsent_attempt = NULL,
-                       reason = 'the worker stopped before the e-mail went: sending again',
+                       reason = 'the worker stopped before it went: sending again',
                        updated_at = clock_timestamp()
-                WHERE status = 'sending' AND channel = 'email'
-                  AND email_unsent_attempt = attempts
+                WHERE status = 'sending' AND email_unsent_attempt = attempts
                   AND updated_at < now() - make_interval(secs => :secs)
-                RETURNING id
+                RETURNING id, channel, attempts
                 """  # noqa: S608 (constants)
             ),
             {"secs": seconds, "urgent": list(urgent)},
-        ).scalars()
-    )
+        ).all()
+    ]
 
 
 def texts_to_ask_about(

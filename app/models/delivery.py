@@ -130,8 +130,10 @@ class Delivery(db.Model):
     # again for at least DELIVERY_RETRY_WINDOW_SECONDS from then (migration 0060; a row
     # refused before it has none, and is timed from its first attempt).
     first_refused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # An e-mail's attempt, from its claim until just before the line that ends its
-    # message: that attempt's message has certainly not gone (services/outbound.py).
+    # The attempt whose message has certainly not gone: from its claim until just
+    # before an e-mail's last line, or a text's or call's turn to be asked for
+    # (services/outbound.py). Named when e-mails alone had it; kept so, so that code a
+    # release old runs on the schema.
     email_unsent_attempt: Mapped[int | None] = mapped_column(Integer)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

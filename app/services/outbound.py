@@ -631,9 +631,11 @@ def _send_due(
                 totals.add(record(ledger, [_send_here(transport, limiter, claimed, message)]))
                 continue
             line = _line(lines, ledger, transport, claimed, kept)
-            go_ahead = _StillOurs(ledger, claimed, claiming, cancelled)
             if claimed.channel == "email":
+                go_ahead = _StillOurs(ledger, claimed, claiming, cancelled)
                 message = _kept_back_unless_still_unsent(ledger, claimed, message)
+            else:
+                go_ahead = _StillOursAndUnsent(ledger, claimed, claiming, cancelled)
             future = sender.submit(transport, limiter, message, line, go_ahead)
             in_flight[future] = claimed
             future.add_done_callback(finished.put)
@@ -646,7 +648,7 @@ def _send_due(
     return totals.counts, handed_back, for_lines
 
 
-# --- e-mail: whether its message went, known to the sweeper -----------------------
+# --- whether a message went, known to the sweeper ----------------------------------
 # An e-mail left "sending" by a dead worker was "possibly sent" (SMTP cannot be asked),
 # though most such had not yet reached the server: an outside probe killed a worker
 # while its server was slow, and 16 of 81 residents never got the alert. The server
@@ -654,11 +656,19 @@ def _send_due(
 # from its claim (email_unsent_attempt, set by the claim's own statement) until just
 # before that line, that this attempt's message has not gone. The send clears it,
 # conditionally and committed, and ends its message only if it did
-# (dao.outbound.end_email); the sweeper queues again a stalled e-mail still unsent
-# (requeue_unsent_emails), and a send whose row it took finds its condition false and
+# (dao.outbound.end_unsent); the sweeper queues again a stalled row still unsent
+# (requeue_unsent), and a send whose row it took finds its condition false and
 # keeps its message back. The row lock decides who comes first. A refusal of the
 # message marks it unsent again (it went nowhere). A stalled e-mail not so marked
 # (its end went, or may have) is possibly sent, never sent again.
+#
+# Texts and calls carry the same mark (the column kept its first name, so that code a
+# release old runs on the schema), cleared before the request's turn
+# (_StillOursAndUnsent). Unmarked, a text or call a killed worker had claimed but not
+# yet asked the provider for went the whole "in doubt" way (asked about, then sent):
+# 5 texts of an incident at +100 s, the rest by +21 s, and a call not placed held one
+# of four voice lines for 33 to 39 s (outside checks). A stalled one not so marked
+# (its request went, or may have) is still in doubt and asked about.
 #
 # The mark was a key in Redis, and Redis emptied (FLUSHDB, a restart without
 # persistence) as a worker died took the keys of its claimed e-mails: an outside
@@ -674,7 +684,7 @@ def _kept_back_unless_still_unsent(
     def before_end() -> None:
         try:
             with engine.begin() as connection:
-                ours = ledger_sql.end_email(connection, table, claimed.id, claimed.attempts)
+                ours = ledger_sql.end_unsent(connection, table, claimed.id, claimed.attempts)
         except SQLAlchemyError:
             # Not known to have gone: send nothing now, and try again later.
             raise TransportError(
@@ -911,6 +921,8 @@ class _StillOurs:
     of the last check, no sweeper can have taken the row: nothing is asked (fresh()).
     After that the row is checked and renewed in one statement (renew_claim)."""
 
+    marked = False  # its row marked unsent: _StillOursAndUnsent
+
     def __init__(
         self,
         ledger: Ledger,
@@ -938,16 +950,40 @@ class _StillOurs:
         asked = time.monotonic()  # before the statement: never later than its time
         try:
             with self.engine.begin() as connection:
-                ours = ledger_sql.renew_claim(
-                    connection, self.table, self.claimed.id, self.claimed.attempts
-                )
+                ours = self._check(connection)
         except SQLAlchemyError:
+            # Not known to have gone: send nothing now, and try again later.
             raise TransportError(
                 "could not check the row before sending (database)", permanent=False
             ) from None
         if ours:
-            self.renewed_at = asked
+            self.renewed_at, self.marked = asked, False
         return ours
+
+    def _check(self, connection) -> bool:
+        return ledger_sql.renew_claim(
+            connection, self.table, self.claimed.id, self.claimed.attempts
+        )
+
+
+class _StillOursAndUnsent(_StillOurs):
+    """A text's or call's: the first time it is asked (before the request's turn, or
+    just before its request when its channel has no rate), the row's unsent mark is
+    cleared, conditionally and committed (dao.outbound.end_unsent), whatever the
+    time since the claim; False when the sweeper took the row first. Asked again
+    after that, as _StillOurs. Before the turn, not between the turn and the request:
+    the statement's time there bunched texts (_send_cleared); a worker killed while
+    waiting for its turn leaves the text in doubt, as every one was before."""
+
+    marked = True
+
+    def fresh(self) -> bool:
+        return not self.marked and super().fresh()
+
+    def _check(self, connection) -> bool:
+        if not self.marked:
+            return super()._check(connection)
+        return ledger_sql.end_unsent(connection, self.table, self.claimed.id, self.claimed.attempts)
 
 
 def _outcome(claimed: Claimed, future: Future) -> Outcome:
@@ -1086,6 +1122,18 @@ def _look_after(message: OutgoingMessage) -> float:
     return LOOK_AFTER_TEXT_SECONDS if message.channel == "sms" else LOOK_AFTER_CALL_SECONDS
 
 
+def _free_lines_of_unplaced_calls(ledger: Ledger, unsent: list[tuple[int, str, int]]) -> None:
+    """Give back the lines a dead worker's calls held that it never placed (queued
+    again: another attempt takes a line of its own). Kept, each held a line until
+    asked about, 33 to 39 s of four lines (an outside check)."""
+    lines = _lines()
+    if lines is None:
+        return
+    for row_id, channel, attempt in unsent:
+        if channel == "voice":
+            lines.release(call_name(ledger.name, row_id, attempt))
+
+
 ASK_AGAIN_SECONDS = 120
 
 
@@ -1105,9 +1153,9 @@ def sweep(ledger: Ledger) -> dict[str, int]:
     config = current_app.config
     outbox = config.get("DELIVERY_TRANSPORT") != "providers"
     table = ledger.table
-    unsent_emails: list[int] = []
+    unsent: list[tuple[int, str, int]] = []
     if not outbox:
-        unsent_emails = ledger_sql.requeue_unsent_emails(
+        unsent = ledger_sql.requeue_unsent(
             table, seconds=config["STALLED_SECONDS"], urgent=config["URGENT_CATEGORIES"]
         )
     stalled = ledger_sql.take_stalled(table, outbox=outbox, seconds=config["STALLED_SECONDS"])
@@ -1156,7 +1204,9 @@ def sweep(ledger: Ledger) -> dict[str, int]:
         forgotten = sorted(set(forgotten) | urgent_rows)
     forgotten = sorted(set(forgotten) | set(lost_urgent))
     db.session.commit()
-    ids = sorted(set(forgotten) | set(unsent_emails) | (set(stalled) if outbox else set()))
+    _free_lines_of_unplaced_calls(ledger, unsent)
+    unsent_ids = {row_id for row_id, _, _ in unsent}
+    ids = sorted(set(forgotten) | unsent_ids | (set(stalled) if outbox else set()))
     # At the front: a dead worker's unsent e-mails went behind a big alert's texts, at
     # 171 s rather than 14 s (an outside check); forgotten rows go only once no job
     # waits, where the front is the back. In jobs of one channel, calls last: in id
@@ -1177,7 +1227,7 @@ def sweep(ledger: Ledger) -> dict[str, int]:
     enqueue_reconcile(ledger, to_reconcile)
     ledger.after_sweep()
     found = {
-        "stalled": len(stalled) + len(unsent_emails),
+        "stalled": len(stalled) + len(unsent),
         "reconcile": len(to_reconcile),
         "requeued": len(ids),
     }
