@@ -696,7 +696,7 @@ def test_a_new_number_must_be_confirmed_and_pausing_stops_everything(
     change_contact(client, token, "voice", "0117 496 0001")
     assert alert_addresses(officer) == {"+447700900001"}  # the landline waits for its code
     call = notices_sent(run_worker)[-1]
-    assert call.channel == "voice" and "Again:" in call.body
+    assert call.channel == "voice"
     spoken = re.search(r"is ((?:\d ){5}\d)", call.body).group(1).replace(" ", "")
     client.post("/register/confirm", data={"csrf_token": token, "channel": "voice", "code": spoken})
     assert alert_addresses(officer) == {"+447700900001", "+441174960001"}
@@ -2943,6 +2943,32 @@ def test_a_welsh_speakers_code_call_is_said_in_the_welsh_voice(
     assert said.count('language="cy-GB"') == 3  # the code twice, then its ending
     assert "I atal y galwadau hyn, ffoniwch 101." in said
     assert re.search(r"\d \d \d \d \d \d", said)  # the code, digit by digit
+
+
+def test_a_code_call_says_the_code_twice_and_again_once(providers, client, app_ctx, run_worker):
+    """The English code call said "Again" three times: the code's words said it twice,
+    and the call says its words twice (an outside check). Welsh, the same count."""
+    from flask import current_app
+
+    browsers = (client, current_app.test_client())  # one sign-up each
+    for browser, language, phone in zip(
+        browsers, ("en", "cy"), ("0117 496 0556", "0117 496 0557"), strict=True
+    ):
+        register(
+            browser,
+            channels=["voice"],
+            voice_phone=phone,
+            sms_phone=None,
+            email=None,
+            language=language,
+        )
+    run_worker()
+    calls = {a.to: a.params["Twiml"] for a in providers.gateway.accepted if a.kind == "Calls"}
+    english, welsh = calls["+441174960556"], calls["+441174960557"]
+    for said in (english, welsh):
+        (code,) = set(re.findall(r"\d \d \d \d \d \d", said))
+        assert said.count(code) == 2, said
+    assert english.count("Again") == 1 and "Eto" not in welsh and "eto" not in welsh
 
 
 def test_a_link_after_stop_lets_the_resident_back_in(client, app_ctx, make_resident, run_worker):

@@ -528,9 +528,11 @@ def _start_verification(resident: Resident, channel: ResidentChannel) -> int:
                 minutes=CODE_MINUTES,
             )
         else:
+            # Said once here: the call says its words twice (said twice in them too,
+            # the English call said "Again" three times: an outside check).
             spoken = " ".join(code)
             body = gettext(
-                "Your code to confirm alerts from %(police)s is %(code)s. Again: %(code)s.",
+                "Your code to confirm alerts from %(police)s is %(code)s.",
                 police=whose,
                 code=spoken,
             )
