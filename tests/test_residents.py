@@ -2085,6 +2085,139 @@ def test_a_sign_up_of_another_number_in_between_leaves_nothing_to_correct_held_o
     assert held[1] is False and "4 more tries" in held[2]
 
 
+def confirm_page(browser) -> tuple[str, list[str], bool]:
+    """The confirm page's language, the ways it asks codes of, and whether it says the
+    sign-up was changed."""
+    page = html.unescape(browser.get("/register/confirm").text)
+    language = re.search(r'<html[^>]*lang="([^"]+)"', page).group(1)
+    boxes = re.findall(r"(Text message|Phone call|Neges destun|Galwad ffôn):", page)
+    return language, boxes, ("changed your sign-up" in page or "newid eich" in page)
+
+
+@pytest.mark.parametrize(
+    "then",
+    [
+        {"channels": ["voice"], "sms_phone": None},  # the same number, for calls now
+        {"language": "cy"},  # the same sign-up, in Welsh now
+        {"groups": ["neighbourhood-watch"]},  # a group chosen now
+        {"quiet": "yes", "quiet_from": "23:00"},  # quiet hours now
+    ],
+    ids=["call", "welsh", "group", "quiet"],
+)
+def test_a_sign_up_sent_again_with_anything_changed_reads_the_same_held_or_free(
+    app, make_resident, then
+):
+    """Found by a review: this browser's last sign-up was matched by its numbers
+    alone, and by its name and postcode: the same number signed up for calls after
+    texts was read as a repeat of the text sign-up for a free number (its text box
+    kept, the call never asked for) and as a call's for a held one; the same sign-up
+    sent in Welsh came back in Welsh for a held number and in English for a free one,
+    whose change (language, groups, quiet hours) was dropped. Each is a correction or
+    another sign-up, alike."""
+    make_resident(postcode="BS1 6AD", sms="+447700900615", voice="+447700900615", email=None)
+    db.session.add(InterestGroup(slug="neighbourhood-watch", name="Neighbourhood Watch"))
+    db.session.commit()
+
+    def journey(number: str) -> tuple:
+        browser = app.test_client()
+        first = {"channels": ["sms"], "sms_phone": number, "language": "en"}
+        register(browser, **first)
+        second = first | then
+        if "voice" in second["channels"]:
+            second["voice_phone"] = number
+        assert register(browser, **second).status_code == 302
+        return confirm_page(browser)
+
+    held, free = journey("07700 900615"), journey("07700 900616")
+    assert held == free, (held, free)
+    if "language" in then:
+        assert held[0] == "cy"
+    if "channels" in then:
+        assert held[1] == ["Phone call"] and held[2] is False
+    else:
+        assert held[2] is True  # "We have changed your sign-up"
+    if "groups" in then:
+        groups = db.session.scalars(
+            select(InterestGroup.slug)
+            .join(Resident.groups)
+            .join(Resident.channels)
+            .where(ResidentChannel.address == "+447700900616")
+        ).all()
+        assert groups == ["neighbourhood-watch"]  # the free one's change was kept
+
+
+def guess_and_resend(browser) -> tuple[str, str]:
+    """What the confirm page says to a wrong code, and to "Send a new code"."""
+    token = page_token(browser, "/register/confirm")
+    wrong = browser.post(
+        "/register/confirm", data={"csrf_token": token, "channel": "sms", "code": "111111"}
+    )
+    refusal = re.search(r'class="field-error"[^>]*>(.*?)</p>', wrong.text, re.S)
+    resent = browser.post(
+        "/register/confirm",
+        data={"csrf_token": token, "channel": "sms", "action": "resend"},
+        follow_redirects=True,
+    )
+    flash = re.search(r'class="flash[^"]*"[^>]*>(.*?)</', resent.text, re.S)
+    return (
+        " ".join(html.unescape(re.sub(r"<[^>]+>", "", refusal.group(1))).split()),
+        " ".join(html.unescape(flash.group(1)).split()),
+    )
+
+
+def test_a_sign_up_when_the_numbers_hour_is_spent_reads_the_same_held_or_free(
+    app, make_resident, run_worker, monkeypatch
+):
+    """Found by a review: a number's hour of codes spent by three sign-ups from other
+    browsers, the first's code run out, a fourth sign-up: a free number's stored one
+    had no code ("we have no code waiting"; "as many codes as we can"), a registered
+    one's, whose owner was told nothing more, was said to have one sent moments ago,
+    and counted guesses ("4 more tries"). Neither has a code waiting."""
+    monkeypatch.setitem(app.config, "CODE_RESEND_WAIT_SECONDS", 30)
+    make_resident(postcode="BS1 6AD", sms="+447700900625", email=None)
+
+    def journey(number: str) -> tuple[str, str]:
+        for _ in range(3):
+            register(app.test_client(), sms_phone=number, channels=["sms"])
+        db.session.execute(  # the first's code has run out
+            update(ResidentChannel)
+            .where(ResidentChannel.verified_at.is_(None))
+            .values(verify_expires_at=func.now() - text("interval '1 minute'"))
+        )
+        db.session.commit()
+        browser = app.test_client()
+        assert register(browser, sms_phone=number, channels=["sms"]).status_code == 302
+        return guess_and_resend(browser)
+
+    held, free = journey("07700 900625"), journey("07700 900626")
+    assert held == free, (held, free)
+    assert "no code waiting" in held[0] and "as many codes as we can" in held[1]
+
+
+def test_asking_for_links_spends_a_numbers_hour_alike_held_or_free(
+    app, client, make_resident, run_worker
+):
+    """Found by a review: three requests for a link to one's page spent a registered
+    number's hour of messages only (a free one's had nothing sent), so a sign-up of it
+    then had a code for a free number and none for a registered one. Asking spends
+    it alike; a held one gets its links."""
+    make_resident(postcode="BS1 6AD", sms="+447700900635", email=None)
+    for number in ("07700 900635", "07700 900636"):
+        for _ in range(3):
+            client.post("/manage", data={"csrf_token": csrf_token(client), "address": number})
+    sent = notices_sent(run_worker)
+    assert [m.recipient for m in sent] == ["+447700900635"] * 3  # the held one's links
+
+    def journey(number: str) -> tuple[str, str]:
+        browser = app.test_client()
+        assert register(browser, sms_phone=number, channels=["sms"]).status_code == 302
+        return guess_and_resend(browser)
+
+    held, free = journey("07700 900635"), journey("07700 900636")
+    assert held == free, (held, free)
+    assert len(notices_sent(run_worker)) == 3  # no code, no notice: the hour is spent
+
+
 def test_a_sign_ups_sends_in_an_hour_are_limited_alike_held_or_free(app, make_resident, run_worker):
     """Found by a review: a sign-up of a text number with a voice number and an e-mail
     address of someone else's: its ninth send in an hour was refused when the text
@@ -2112,8 +2245,8 @@ def test_a_sign_ups_sends_in_an_hour_are_limited_alike_held_or_free(app, make_re
 
     held, free = answers("07700 900595", 7), answers("07700 900596", 8)
     assert held == free, (held, free)
-    refused = "We have sent that number as many codes as we can for now. Try again later."
-    assert held[-1] == refused and refused not in held[:-1], held
+    refused = "We have sent that address as many links as we can for now. Try again later."
+    assert held[-1] == refused and refused not in held[:-1], held  # the e-mail's, said so
 
 
 def test_an_earlier_code_typed_after_a_new_one_was_sent_is_told_the_newest_works(

@@ -163,6 +163,7 @@ def register():
             already.force_id,
             sent_again=already.sent_again or already.corrected,
             sent=already.sent,
+            unsent=already.unsent,
         )
         _wait_until(answer_at)
         return redirect(url_for("residents.confirm"))

@@ -192,6 +192,7 @@ def remember_unregistered(
     *,
     sent_again: bool = False,
     sent: int = 0,
+    unsent: list[str] = (),
 ) -> None:
     """`sent_again`: the sign-up this browser sent moments ago, sent again or corrected:
     its state is kept, codes' clocks and guesses, as a stored one's resident is (a
@@ -202,7 +203,7 @@ def remember_unregistered(
     pending = find_unregistered(reference) if sent_again else None
     if pending is None or pending.get("channels") != addresses:
         reference = str(uuid.uuid4())
-        pending = start_unregistered(addresses, force_id, sent)
+        pending = start_unregistered(addresses, force_id, sent, unsent)
     pending["force_id"] = force_id
     keep_unregistered(reference, pending)
     session[SESSION_KEY] = reference
@@ -343,6 +344,8 @@ def _flash_resent(channel_name: str, *, sent: bool | str) -> None:
                 "wait for it before asking for another."
             )
         )
+    elif not sent and channel_name == "email":
+        flash(_("We have sent that address as many links as we can for now. Try again later."))
     elif not sent:
         flash(_("We have sent that number as many codes as we can for now. Try again later."))
     else:

@@ -100,8 +100,10 @@ class AlreadyRegistered(Exception):
         # (_this_browsers_sign_up): as a stored one's, its state is kept.
         self.corrected = False
         self.sent_again = False
-        # The notices it sent (counted as a stored sign-up's codes are).
+        # The notices it sent (counted as a stored sign-up's codes are), and the
+        # channels it sent none to (their allowance spent: no code waits there).
         self.sent = 0
+        self.unsent: list[str] = []
 
 
 class TooManySignUps(Exception):
@@ -264,9 +266,12 @@ def _recent_sign_up(
     resident = db.session.get(Resident, int(made)) if made else None
     if resident is None:
         return None
-    held = sorted(c.address.lower() for c in resident.channels)
+    # Each number for what it was given for: a number signed up for texts, then for
+    # calls, is another sign-up (read as this one, a free number's kept its text box
+    # and never asked for the call, a held one's showed the call's: a review).
+    held = sorted((c.channel, c.address.lower()) for c in resident.channels)
     if (
-        held == sorted(a.lower() for a in addresses.values())
+        held == sorted((channel, a.lower()) for channel, a in addresses.items())
         and resident.confirmed_at is None
         and all(c.verified_at is None for c in resident.channels)
     ):
@@ -291,8 +296,8 @@ def _this_browsers_sign_up(
     if seconds <= 0 or checked is None or not addresses or not browser:
         return False, False
     key = "sign-up-details:" + key_digest(browser)
-    these = key_digest("|".join(sorted(a.lower() for a in addresses.values())))
-    details = key_digest(f"{form.name or ''}|{checked.postcode.postcode}")
+    these = key_digest("|".join(sorted(f"{c}:{a.lower()}" for c, a in addresses.items())))
+    details = key_digest(_stored_details(form, checked))
     try:
         before = redis_store.client.get(key)
         if before is not None and before.decode() == f"{these} {details}":
@@ -304,6 +309,24 @@ def _this_browsers_sign_up(
         return False, False
     numbers, said = before.decode().split(" ", 1)
     return False, numbers == these and said != details
+
+
+def _stored_details(form: RegistrationForm, checked: CheckedPostcode) -> str:
+    """Everything a sign-up stores but its numbers and addresses: a sign-up sent again
+    with any of it changed is a correction, stored or not. (Of the name and postcode
+    alone, a change of language was a repeat: a held number's page came back in the
+    new language and a free one's in the old, and a free one's change was dropped: a
+    review.)"""
+    quiet = f"{form.quiet_from}-{form.quiet_until}" if form.quiet else ""
+    return "|".join(
+        [
+            form.name or "",
+            checked.postcode.postcode,
+            form.language or current(),
+            ",".join(sorted(set(form.groups))),
+            quiet,
+        ]
+    )
 
 
 def _sign_up_key(browser: str) -> str:
@@ -464,7 +487,12 @@ def register_resident(
         # notice, and the next page's state is the first's (AlreadyRegistered).
         force_id = forces_dao.force_id_at(checked.postcode.postcode, checked.postcode.location)
         untold = again or changed or holds_all(own, taken)
-        notice_ids = [] if untold else tell_owners_of(taken, asked_force_id=force_id)
+        notice_ids, unsent = [], []
+        for channel, address in {} if untold else taken.items():
+            told = tell_owners_of({channel: address}, asked_force_id=force_id)
+            notice_ids += told
+            if not told:  # its hour's allowance spent: as a stored one's, no code waits
+                unsent.append(channel)
         if not again:
             _forget_sign_up(browser)  # this browser's last sign-up stored nothing
         db.session.commit()
@@ -473,6 +501,7 @@ def register_resident(
         already.corrected = changed
         already.sent_again = again
         already.sent = len(notice_ids)
+        already.unsent = unsent
         raise already
 
     assert checked is not None

@@ -9,6 +9,7 @@ import hmac
 import secrets
 import time
 import uuid
+from collections.abc import Iterable
 from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -745,18 +746,25 @@ def _verify_email_token(token: str) -> tuple[Resident, bool]:
 
 
 def start_unregistered(
-    addresses: dict[str, str], force_id: int | None = None, sent: int = 0
+    addresses: dict[str, str],
+    force_id: int | None = None,
+    sent: int = 0,
+    unsent: Iterable[str] = (),
 ) -> dict:
     """The state of a sign-up that stored nothing: the form's addresses by channel,
     and the force whose pages a new resident there would see. `sent`: the notices its
     sign-up sent, counted as a stored sign-up's codes are against its
-    SENDS_PER_RESIDENT_PER_HOUR (_sends_allowed)."""
+    SENDS_PER_RESIDENT_PER_HOUR (_sends_allowed). `unsent`: the channels it sent
+    nothing to (the number's hour spent): no code waits there, as none waits for a
+    stored sign-up's (start_verification); said to have one sent moments ago, and
+    counting guesses, it told a registered number from a free one (a review)."""
     pending = {
         "channels": addresses,
         "guesses": {},
         "started": time.time(),
         "force_id": force_id,
         "allowance": uuid.uuid4().hex,
+        "sent_at": {channel: None for channel in unsent},
     }
     for _ in range(sent):
         _sends_allowed(pending)
@@ -825,8 +833,8 @@ def resend_unregistered(pending: dict, channel: str) -> bool | None:
     if address is None:
         return None
     # As resend_proof answers, so nothing tells the two apart.
-    sent_at = (pending.get("sent_at") or {}).get(channel) or pending.get("started")
-    if channel != "email" and isinstance(sent_at, int | float):
+    sent_at = _code_sent_at(pending, channel)
+    if channel != "email" and sent_at is not None:
         expires = datetime.fromtimestamp(sent_at, UTC) + timedelta(minutes=CODE_MINUTES)
         if code_sent_moments_ago(expires, guesses.get(channel, 0)):
             return WAIT
@@ -844,6 +852,15 @@ def resend_unregistered(pending: dict, channel: str) -> bool | None:
     return bool(notice_ids)
 
 
+def _code_sent_at(pending: dict, channel: str) -> float | None:
+    """When a sign-up that stored nothing was last said to send a code by this channel
+    (its start, unless "Send a new code" went since); None when none was."""
+    sent_at = pending.get("sent_at")
+    sent_at = sent_at if isinstance(sent_at, dict) else {}
+    when = sent_at.get(channel, pending.get("started"))
+    return when if isinstance(when, int | float) else None
+
+
 def unregistered_guess(
     pending: dict, channel: str, code: str = "", *, renewed: bool = False
 ) -> str:
@@ -853,10 +870,10 @@ def unregistered_guess(
     `pending`."""
     address = pending["channels"].get(channel)
     guesses = _unregistered_guesses(pending)
-    sent_at = pending.get("sent_at", {}).get(channel, pending.get("started", time.time()))
+    sent_at = _code_sent_at(pending, channel)
     if address is None:
         return str(NOT_WAITING)
-    if channel == "email":
+    if channel == "email" or sent_at is None:
         return str(NO_CODE)
     if time.time() - sent_at > CODE_MINUTES * 60:
         return str(CODE_EXPIRED)
@@ -1030,6 +1047,11 @@ def send_manage_link(address: str) -> int | None:
     page (their name, numbers and places) to them. Returns the notice id, or None
     when we hold no such address or it has had its links for the hour (the caller
     says the same thing either way)."""
+    # Spent whether or not we hold it, before the look-up: spent for a held one's only,
+    # three requests left a registered number's sign-up no code and a free one's a
+    # new one, which told them apart (a review).
+    if not allow_to_address("email" if "@" in address else "sms", address):
+        return None
     channel = db.session.scalars(
         select(ResidentChannel)
         .where(
@@ -1040,10 +1062,10 @@ def send_manage_link(address: str) -> int | None:
         )
         .order_by(ResidentChannel.verified_at.desc(), ResidentChannel.resident_id)
     ).first()
-    # Within the number's allowance for messages nobody may have asked for, with its
-    # codes and "already gets alerts" notices (counted apart, a stranger had it sent
+    # Within the number's allowance for messages nobody may have asked for (above), with
+    # its codes and "already gets alerts" notices (counted apart, a stranger had it sent
     # 6 texts in a minute, 12 a day: a re-check).
-    if channel is None or not allow_to_address(channel.channel, address):
+    if channel is None:
         return None
     resident = channel.resident
     link = public_url("residents.open_manage", token=manage_token(resident))
