@@ -440,6 +440,20 @@ def test_the_sends_refusal_of_an_answer_says_which_as_the_preview_does(officer_c
     assert sent.json["errors"]["body_cy"] == preview.json["refused"]["body_cy"]
 
 
+def test_the_plain_punctuation_measure_is_of_the_longer_text_made_plain(officer_client):
+    """Found by a review: the composer pointed at the plain-punctuation button when it
+    brought the English text within the limit, while the send refuses by the Welsh
+    speakers' (longer), which made plain was still too long."""
+    english = {"title": "Road closed", "body": "Don’t go near the river. " + "x" * 220}
+    welsh = {"title_cy": "Ffordd ar gau", "body_cy": "Peidiwch mynd ger yr afon. " + "y" * 220}
+    sms = officer_client.post("/officers/compose", json=english | welsh).json["sms"]
+    most = sms["max_segments"]
+    assert sms["plain_segments"] <= most < sms["plain_longest_segments"], sms
+    assert sms["plain_longest_segments"] < sms["longest_segments"]  # it does save parts
+    alone = officer_client.post("/officers/compose", json=english).json["sms"]
+    assert alone["plain_longest_segments"] == alone["plain_segments"] < alone["segments"]
+
+
 def test_compose_preview_counts_segments_and_marks_what_forces_ucs2(officer_client):
     plain = officer_client.post("/officers/compose", json={"title": "Lock up", "body": "x" * 60})
     assert plain.json["sms"]["encoding"] == "GSM-7"

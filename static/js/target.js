@@ -174,20 +174,27 @@
   // phone's location asked for before "Draw area" and coming late, or an area added
   // with corners placed, leaves the drawing as it is (its corners were thrown away,
   // and the taps after them did nothing: an outside check).
-  // Asked for: by the area's own tools (a postcode, a location, a place, "Undo
-  // clear"); a tap anywhere else let a late answer end the drawing (a review).
+  // Asked for: by the controls that ask for an area (a postcode's Find, a location, a
+  // place chosen, "Undo clear"); a tap anywhere else let a late answer end the
+  // drawing, and then a tap on the area panel's words, a hint or a label (a tap to
+  // put a phone's keyboard away lands there: reviews).
   var askedAt = 0;
-  function asking(target) {
-    return target.closest && target.closest("#area-tools") && !target.closest("#draw-polygon, #shapes-list");
+  var ASKS = "#postcode-form button, #name-results button, #place-results button, " +
+    "#use-location, #undo-clear";
+  function asking(event) {
+    var target = event.target;
+    if (!target.closest) { return false; }
+    if (event.type === "submit") { return target.id === "postcode-form"; }
+    if (event.type === "keydown") {
+      return event.key === "Enter" && !!target.closest(ASKS + ", #centre-postcode, #place-search");
+    }
+    return !!target.closest(ASKS);
   }
-  ["click", "submit", "change"].forEach(function (kind) {
+  ["click", "submit", "keydown"].forEach(function (kind) {
     document.addEventListener(kind, function (event) {
-      if (asking(event.target)) { askedAt = Date.now(); }
+      if (asking(event)) { askedAt = Date.now(); }
     }, true);
   });
-  document.addEventListener("keydown", function (event) {
-    if (event.key === "Enter" && asking(event.target)) { askedAt = Date.now(); }
-  }, true);
   function areaAddedWhileDrawing() {
     if (drawing && !drawing.points.length && askedAt > drawing.started) { stopDrawing(); }
   }
@@ -1751,7 +1758,7 @@
         });
       wide = welshLetters.map(function (c) { return c.character; });
       if (fixes.length && !$("plain-punctuation").hidden &&
-          lastCompose.sms.plain_segments <= lastCompose.sms.max_segments &&
+          lastCompose.sms.plain_longest_segments <= lastCompose.sms.max_segments &&
           characters.every(function (c) { return c.plain !== null || c.welsh; })) {
         composeError(_("The text message is {n} parts; at most {most} are allowed: {characters} make every part shorter. Make them plain with the button that does it (it has the focus), or shorten the message.", { n: lastCompose.sms.longest_segments, most: lastCompose.sms.max_segments, characters: fixes.map(function (c) { return c.character; }).filter(function (v, i, all) { return all.indexOf(v) === i; }).join(" ") }), $("plain-punctuation"));
         return;

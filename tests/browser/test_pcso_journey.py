@@ -69,8 +69,10 @@ def test_a_drawing_keeps_its_corners_when_an_area_comes_late_and_one_tool_draws_
     page.get_by_role("button", name="Finish shape").tap()
     expect(page.locator("#shapes-list li")).to_have_count(2)
     expect(page.locator("#reach-bar")).to_be_visible()
-    # No corner placed yet, a tap elsewhere on the page (the title) meanwhile: kept too
-    # (any tap let the late answer end it: a review).
+    # No corner placed yet, a tap elsewhere on the page (the title) meanwhile, or on
+    # the area panel's words (its heading, a hint, the radius's label: a tap to put
+    # the phone's keyboard away): kept too (any tap let the late answer end it, then
+    # any in the panel: reviews).
     held.clear()
     page.get_by_label("Postcode to centre a circle on").fill("BS8 1TH")
     page.get_by_role("button", name="Find").click()
@@ -78,6 +80,8 @@ def test_a_drawing_keeps_its_corners_when_an_area_comes_late_and_one_tool_draws_
         page.wait_for_timeout(50)
     page.get_by_role("button", name="Draw area").click()
     page.get_by_label("Title").click()
+    for words in ("#shapes-heading", "#place-hint", "label[for=radius]"):
+        page.locator(words).click()
     held[0].continue_()
     expect(page.locator("#shapes-list li")).to_contain_text(["BS8 1TH"])
     expect(page.locator("#draw-bar")).to_be_visible()

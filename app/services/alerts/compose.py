@@ -171,6 +171,16 @@ def compose_preview(
     plain = message_text.plain_punctuation
     plain_sms = plain(sms)
     plain_length = message_text.sms_length(plain_sms) if plain_sms != sms else length
+    # And the longer of the two texts made plain, by which the send refuses: the button
+    # was pointed at when it brought the English text within the limit and not the
+    # Welsh speakers' (a review).
+    plain_welsh_first = plain(texts["cy"])
+    plain_longest = max(
+        plain_length.segments,
+        message_text.sms_length(plain_welsh_first).segments
+        if plain_welsh_first != texts["cy"]
+        else welsh_speakers.segments,
+    )
     script = (
         # Written in Welsh only: said by the Welsh voice, whoever it calls (dispatch).
         message_text.welsh_voice_script(title=title, body=body, reference=reference, mode=mode)
@@ -265,6 +275,7 @@ def compose_preview(
                 for character in length.ucs2_characters
             ],
             "plain_segments": plain_length.segments,
+            "plain_longest_segments": plain_longest,
             # With Welsh: the text Welsh speakers get, and what the Welsh adds.
             "text_welsh_first": texts["cy"] if welsh else None,
             "welsh_segments": length.segments - english_only.segments if welsh else None,
