@@ -662,6 +662,10 @@ def test_team_names_that_read_alike_are_one_name(app, people):
             teams.create_team(admin, alike)
     with pytest.raises(teams.TeamRefused, match="There is a team called “Team-1” already"):
         teams.create_team(admin, "Team\u22121")
+    # Signs whose names say MINUS among other words are not minus signs (a plus-minus
+    # sign was refused as "Team -1": a review).
+    teams.create_team(admin, "Team\u00b11")
+    teams.create_team(admin, "Team\u22131")
     # ß is Latin, not another alphabet's: said as not English or Welsh (a review).
     with pytest.raises(teams.TeamRefused, match="“ß”.*not an English or Welsh letter"):
         teams.create_team(admin, "Straße")
@@ -680,6 +684,8 @@ def test_team_names_that_read_alike_are_one_name(app, people):
         "STRASSE",
         'St Paul\'s "Bath/Wells"',
         "Team-1",
+        "Team\u00b11",
+        "Team\u22131",
     ]
 
 

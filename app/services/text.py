@@ -308,7 +308,17 @@ class _MarksReadAs(dict):
         return read
 
 
+# Words in a mark's name that make it another sign than the minus it names: a
+# plus-minus sign, a set minus (a backslash's look), a dot minus (read as "-", "Team
+# ±1" was refused as "Team -1": a review).
+_NOT_A_MINUS = {"PLUS", "SET", "DOT", "TILDE", "EQUALS", "COMMA", "TRIPLE"}
+
+
 def _read_by_name(name: str) -> str | None:
+    r"""
+    >>> [_read_by_name(unicodedata.name(c)) for c in "\u00b1\u2213\u2216\u29f9\u2796"]
+    [None, None, None, '\\', '-']
+    """
     words = set(name.replace("-", " ").split())
     if words & {"GERSHAYIM"} or (
         words & {"DOUBLE"} and words & {"QUOTATION", "PRIME", "APOSTROPHE"}
@@ -316,10 +326,10 @@ def _read_by_name(name: str) -> str | None:
         return '"'
     if words & {"APOSTROPHE", "QUOTATION", "PRIME", "GERESH", "KORONIS", "PSILI"}:
         return "'"
-    if words & {"HYPHEN", "DASH", "MINUS"}:
+    if words & {"HYPHEN", "DASH"} or (words & {"MINUS"} and not words & _NOT_A_MINUS):
         return "-"
     if words & {"SOLIDUS", "SLASH"}:
-        return "/"
+        return "\\" if words & {"REVERSE"} else "/"
     return None
 
 
@@ -343,13 +353,16 @@ def plain_letters(text: str) -> str:
     'central - 1'
     >>> print(plain_letters("St Paul\u00b4s \u201cTeam\u2212 1\u2033 Bath\u2215Wells"))
     st paul's "team- 1" bath/wells
-    >>> {plain_letters(f"St Paul{m}s") for m in "'\u055a\u2035\u05f3\u1fbd\uff07"}
+    >>> {plain_letters(f"St Paul{m}s") for m in "'\u055a\u2035\u05f3\u1fbd\uff07\uff40\u0384"}
     {"st paul's"}
     """
     kept = []
-    # Before the accents go: an acute accent alone ("St Paul´s") is a space and an accent,
-    # as it is once a name is stored in its compatibility form (NFKC), where a double
-    # prime is two.
+    # In its compatibility form first (NFKC, as a team's name is stored), so that a
+    # compatibility form of a mark reads as the mark (a full-width grave accent and a
+    # Greek tonos made second groups "St Paul's": a review). Then, before the accents
+    # go: an acute accent alone ("St Paul´s") is a space and an accent, and a double
+    # prime two primes.
+    text = unicodedata.normalize("NFKC", text)
     text = _SPACING_ACCENT.sub("'", text).translate(_MARKS_READ_AS).replace("''", '"')
     for character in without_accents(text):
         kind = unicodedata.category(character)
