@@ -56,7 +56,13 @@ def _refused_for(row: str = "") -> str:
     END::float8"""
 
 
-def claim(table: str, ids: list[int], *, call_hold_seconds: float = 900) -> list[tuple]:
+def claim(
+    table: str,
+    ids: list[int],
+    *,
+    call_hold_seconds: float = 900,
+    marked: tuple[str, ...] = ("email",),
+) -> list[tuple]:
     """queued -> sending for those still queued and due. (id, alert_id, resident_id,
     channel, address, attempts, attempts_held, seconds since its first attempt) of each
     claimed (a row tried before there was a first attempt's time: since it was made).
@@ -83,7 +89,8 @@ def claim(table: str, ids: list[int], *, call_hold_seconds: float = 900) -> list
                    first_attempted_at = coalesce(
                        first_attempted_at, CASE WHEN attempts = 0 THEN now() ELSE created_at END
                    ),
-                   email_unsent_attempt = attempts + 1
+                   email_unsent_attempt = CASE WHEN channel = ANY(CAST(:marked AS text[]))
+                                               THEN attempts + 1 END
             WHERE id IN :ids AND status = 'queued'
               AND (next_attempt_at IS NULL OR next_attempt_at <= now())
               AND NOT (id = ANY(CAST(:held AS bigint[])))
@@ -91,7 +98,7 @@ def claim(table: str, ids: list[int], *, call_hold_seconds: float = 900) -> list
                       {_refused_for()}
             """
         ),
-        {"ids": list(ids), "held": held},
+        {"ids": list(ids), "held": held, "marked": list(marked)},
     ).all()
 
 
