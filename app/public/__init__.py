@@ -155,7 +155,7 @@ def register():
             _wait_until(answer_at)
             return redirect(url_for("residents.my_alerts"))
         # The same next page as a new sign-up (see AlreadyRegistered).
-        _said_of_codes(already.corrected, already.sent_again)
+        _said_of_codes(already.corrected, already.sent_again, form.language)
         session["registered_place"] = _place_in(already.checked, form.language)
         remember_unregistered(
             already.addresses,
@@ -168,23 +168,28 @@ def register():
         _wait_until(answer_at)
         return redirect(url_for("residents.confirm"))
     # Shown once on the next page; nothing personal goes into the URL.
-    _said_of_codes(getattr(resident, "corrected", False), getattr(resident, "sent_again", False))
+    _said_of_codes(
+        getattr(resident, "corrected", False),
+        getattr(resident, "sent_again", False),
+        resident.language,
+    )
     session["registered_place"] = _place_in(checked, form.language)
     remember(resident, language_chosen=True)
     _wait_until(answer_at)
     return redirect(url_for("residents.confirm"))
 
 
-def _said_of_codes(corrected: bool, sent_again: bool) -> None:
-    """A sign-up corrected keeps its codes, and the next page says so; a new one starts
-    the list of ways sent a newer code (residents.RENEWED_KEY) again."""
+def _said_of_codes(corrected: bool, sent_again: bool, language: str) -> None:
+    """A sign-up corrected keeps its codes, and the next page says so, in its language
+    (corrected to Welsh, the Welsh page said it in English: an outside check); a new
+    one starts the list of ways sent a newer code (residents.RENEWED_KEY) again."""
     if corrected:
-        flash(
-            _(
+        with in_language(language):
+            said = _(
                 "We have changed your sign-up. What we sent you before still works: use "
                 "the code or link in it."
             )
-        )
+        flash(said)
     elif not sent_again:
         session[RENEWED_KEY] = []
 

@@ -151,7 +151,9 @@ def address_taken(address: str, *, other_than: int | None = None) -> bool:
     return db.session.scalar(query.limit(1)) is not None
 
 
-def release_unconfirmed(address: str, *, other_than: int | None = None) -> int:
+def release_unconfirmed(
+    address: str, *, other_than: int | None = None, made_here: Iterable[int] = ()
+) -> int:
     """Free a number or address from residents who never confirmed it and whose proof
     for it can no longer be used (its code expired; its e-mail link, EMAIL_LINK_DAYS
     after the sign-up), before it is signed up or added again (under lock_address). It
@@ -161,7 +163,12 @@ def release_unconfirmed(address: str, *, other_than: int | None = None) -> int:
     kept its owner from signing up for good (an outside check). One still able to
     confirm keeps it (the owner is told, tell_owners_of). The resident loses the
     number or address; a sign-up left with none is removed, as an unconfirmed sign-up
-    is when it expires. Returns how many sign-ups were removed."""
+    is when it expires. `made_here`: sign-ups this browser made, which lose it however
+    usable their proof: the same person signing it up again, for calls now, or after
+    another sign-up (held, their own code was refused on the page of the new one, and
+    they were sent "it is waiting to be confirmed": an outside check). Returns how many
+    sign-ups were removed."""
+    made_here = set(made_here)
     holders = db.session.scalars(
         select(Resident)
         .join(ResidentChannel)
@@ -178,7 +185,9 @@ def release_unconfirmed(address: str, *, other_than: int | None = None) -> int:
         kept = [
             c
             for c in holder.channels
-            if c.address.lower() != address.lower() or c.verified_at is not None or _proof_usable(c)
+            if c.address.lower() != address.lower()
+            or c.verified_at is not None
+            or (_proof_usable(c) and holder.id not in made_here)
         ]
         if len(kept) == len(holder.channels):
             continue
