@@ -722,6 +722,15 @@
     $("location-note").textContent = text;
   }
 
+  // Each ask for a circle's centre (a postcode, a place's name, the phone's location)
+  // is numbered, and only the newest's answer is drawn: a slow answer to an older one
+  // replaced the newer circle, its postcode put back in the box, and the alert went
+  // round the place the officer had moved away from (an outside check). Clear ends
+  // every ask before it.
+  var centreAsked = 0;
+  function askCentre() { centreAsked += 1; return centreAsked; }
+  function newest(ask) { return ask === centreAsked; }
+
   function centreCircle(latlng, label) {
     var radius = radiusNow();
     centreNote("");  // the last circle's note is not this one's
@@ -735,7 +744,9 @@
       renderEntries();
       refreshPreview();
     });
-    map.fitBounds(searchCircle.getBounds(), { padding: [20, 20] });
+    // Not while a shape is being drawn: the map moved between two taps, and one
+    // square on the screen drew sides of 0.7 to 67 km (an outside check).
+    if (!drawing) { map.fitBounds(searchCircle.getBounds(), { padding: [20, 20] }); }
     refreshPreview();
   }
 
@@ -757,6 +768,7 @@
       button.className = "button secondary place-choice";
       button.textContent = found.name + (found.area ? ", " + found.area : "");
       button.addEventListener("click", function () {
+        askCentre();  // chosen: no older ask's answer replaces it
         list.textContent = "";
         $("centre-postcode").value = found.name;
         centreCircle([found.latitude, found.longitude], round(found.name));
@@ -779,7 +791,9 @@
     }
   }
   function findName(typed) {
+    var ask = askCentre();
     loadingArea(CA.fetchJSON(settings.namesUrl, { q: typed.trim(), limit: 8 })).then(function (found) {
+      if (!newest(ask)) { return; }
       if (!found.loaded) {
         showSearchError(_("Enter a postcode, like BS1 6AD: no street or place names are loaded here. To choose a ward or district, use the search below."));
         return;
@@ -795,7 +809,7 @@
         return;
       }
       showNameResults(found.results);
-    }).catch(function (error) { showSearchError(error.message); });
+    }).catch(function (error) { if (newest(ask)) { showSearchError(error.message); } });
   }
   $("postcode-form").addEventListener("submit", function (event) {
     event.preventDefault();
@@ -804,7 +818,9 @@
     if (!postcode.trim()) { showSearchError(_("Enter a postcode to centre the circle on.")); return; }
     showSearchError("");
     if (!looksLikePostcode(postcode)) { findName(postcode); return; }
+    var ask = askCentre();
     loadingArea(CA.lookUpPostcode(postcode)).then(function (found) {
+      if (!newest(ask)) { return; }
       $("centre-postcode").value = found.postcode;
       if (found.latitude === null) {
         showSearchError(_("{postcode} has no location in the postcode data. Try a neighbouring postcode.", { postcode: found.postcode }));
@@ -812,6 +828,7 @@
       }
       centreCircle([found.latitude, found.longitude], round(found.postcode));
     }).catch(function (error) {
+      if (!newest(ask)) { return; }
       // No longer in use, but where it was is known: an old record may carry one.
       var gone = error.data && error.data.terminated;
       if (error.data && error.data.reason === "unknown") {
@@ -838,9 +855,11 @@
     showSearchError("");
     if (!navigator.geolocation) { noLocation(_("This browser cannot tell where you are. Enter a postcode.")); return; }
     var located = function () {};
+    var ask = askCentre();
     loadingArea(new Promise(function (resolve) { located = resolve; }));
     navigator.geolocation.getCurrentPosition(function (position) {
       located();
+      if (!newest(ask)) { return; }
       centreCircle([position.coords.latitude, position.coords.longitude],
         named(N_("{radius} round your location"), { radius: radiusLabel(radiusNow()) }));
       // A fix from the mobile network alone can be kilometres out: say so, rather than
@@ -850,6 +869,7 @@
       centreNote(rough ? _("Your phone places you only to within {metres} m: check the circle is where you are, or enter a postcode.", { metres: Math.round(accuracy).toLocaleString("en-GB") }) : "");
     }, function () {
       located();
+      if (!newest(ask)) { return; }
       noLocation(_("Your location is not available (permission refused or no signal). Enter a postcode."));
     }, { enableHighAccuracy: true, timeout: 10000 });
   });
@@ -1044,6 +1064,7 @@
   // outside probe lost a drawn area to a slip of the thumb).
   var cleared = null;
   $("clear-shapes").addEventListener("click", function () {
+    askCentre();  // a late answer to an ask before it draws nothing now
     if (!entries.length) { return; }
     cleared = { shapes: shapes.getLayers(), places: places.getLayers(), entries: entries,
                 searchCircle: searchCircle };

@@ -123,6 +123,69 @@ def test_a_drawing_keeps_its_corners_when_an_area_comes_late_and_one_tool_draws_
     assert page.console_errors == []
 
 
+def test_only_the_newest_centre_asked_for_is_drawn(page, sign_in_page, bristol):
+    """Found by an outside check: a slow answer to an older ask (a postcode, the phone's
+    location) came after a newer postcode's and replaced its circle, the older postcode
+    back in the box: the alert went round the place the officer had moved away from.
+    And a late answer while drawing moved the map between two taps."""
+    sign_in_page("officer")
+    held = []
+
+    def hold_the_first(route):
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/api/postcode", hold_the_first)
+    box = page.get_by_label("Postcode to centre a circle on")
+    box.fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    while not held:
+        page.wait_for_timeout(50)
+    box.fill("BS8 1TH")
+    page.get_by_role("button", name="Find").click()
+    areas = page.locator("#shapes-list li")
+    expect(areas).to_have_count(1)
+    expect(areas).to_contain_text("round BS8 1TH")
+    held[0].continue_()  # the older answer, late
+    page.wait_for_timeout(700)
+    expect(areas).to_have_count(1)
+    expect(areas).to_contain_text("round BS8 1TH")
+    expect(box).to_have_value("BS8 1TH")
+
+    # The phone's location, slow, then a postcode: the location's fix draws nothing.
+    page.evaluate(
+        """() => { navigator.geolocation.getCurrentPosition = (ok) => { window.fix = ok; }; }"""
+    )
+    page.get_by_role("button", name="Use my location").click()
+    box.fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    expect(areas).to_contain_text("round BS1 6AD")
+    page.evaluate(
+        """() => window.fix({coords: {latitude: 51.4545, longitude: -2.6190, accuracy: 20}})"""
+    )
+    page.wait_for_timeout(700)
+    expect(areas).to_have_count(1)
+    expect(areas).to_contain_text("round BS1 6AD")
+
+    # Asked before "Draw area", answered after a corner: the map stays where it was.
+    held.clear()
+    box.fill("BS8 1TH")
+    page.get_by_role("button", name="Find").click()
+    while not held:
+        page.wait_for_timeout(50)
+    page.get_by_role("button", name="Draw area").click()
+    tap_corners(page, corners_around_the_middle(page)[:1])
+    centre = page.evaluate("() => CA.map.getCenter()")
+    held[0].continue_()
+    expect(areas).to_contain_text(["round BS8 1TH"])
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => CA.map.getCenter()") == centre
+    expect(page.locator("#draw-status")).to_contain_text("1 corner")
+    assert page.console_errors == []
+
+
 def test_the_reach_bar_stays_in_sight_and_a_drawn_area_keeps_every_corner(
     page, sign_in_page, bristol, app, monkeypatch
 ):
