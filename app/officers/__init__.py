@@ -71,6 +71,7 @@ from app.services.alerts import (
     written_again,
 )
 from app.services.contacts import mask_address
+from app.services.counters import key_digest
 from app.services.outbox import view_outbox
 from app.services.public_alerts import has_public_page
 from app.services.recordings import RecordingRefused, save_recording
@@ -197,6 +198,10 @@ def target():
             "recordingsUrl": url_for("officers.upload_recording"),
             "maxSegments": config["SMS_MAX_SEGMENTS"],
             "parentId": parent.id if parent else None,
+            # Whose drafts this tab keeps (sessionStorage): a draft was put back for the
+            # next officer signed in to the tab after a session ended without "Sign
+            # out" (an idle timeout), of another force too (an outside check).
+            "draftOwner": key_digest(f"draft-owner:{current_user.id}")[:16],
             "startFrom": start_from,
             # The areas the officer's teams may send to, drawn on the map (None: anywhere).
             "permittedArea": permitted["geometry"] if permitted else None,

@@ -638,6 +638,28 @@ def test_a_reload_keeps_the_draft_and_sending_forgets_it(
     assert page.console_errors == []
 
 
+def test_a_draft_is_never_put_back_for_another_officer_in_the_same_tab(page, sign_in_page, bristol):
+    """Found by an outside check: a session ended without "Sign out" (the idle timeout),
+    the next officer signed in to the same tab had the last one's unsent draft put back
+    (title, message, area), another force's too. A draft is its officer's; another's
+    is dropped."""
+    sign_in_page("officer")
+    page.goto("/officers/")
+    page.locator("#title").fill("Not for the next officer")
+    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#shapes-list li")).to_have_count(1)
+    page.wait_for_timeout(300)  # kept as typed
+    page.context.clear_cookies()  # the session ends, no "Sign out"
+    sign_in_page("supervisor")
+    page.goto("/officers/")
+    expect(page.locator("#title")).to_have_value("")
+    expect(page.locator("#shapes-list li")).to_have_count(0)
+    kept = page.evaluate("() => JSON.stringify(Object.values(window.sessionStorage))")
+    assert "Not for the next officer" not in kept
+    assert page.console_errors == []
+
+
 def test_an_area_partly_outside_the_teams_ward_is_cut_to_the_part_inside_with_one_tap(
     page, sign_in_page, bristol, app, make_officer
 ):
