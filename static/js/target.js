@@ -1453,18 +1453,28 @@
     });
     return Array.from(text).map(function (ch) { return ch in swaps ? swaps[ch] : ch; }).join("");
   }
+  // The first box it changed, if any.
   function makePlain() {
     // The Welsh too: its quotes and dashes cost parts as the English's do (the button
     // left them as they were: an outside check). Its letters are not touched.
+    var first = null;
     ["title", "body", "title-cy", "body-cy", "question", "answer-1", "answer-2", "answer-3",
      "answer-4", "question-cy", "answer-cy-1", "answer-cy-2", "answer-cy-3", "answer-cy-4"].forEach(function (id) {
       var field = $(id);
       var made = plain(field.value);
-      if (made !== field.value) { field.value = made; }
+      if (made !== field.value) { field.value = made; first = first || field; }
     });
     refreshCompose();
+    return first;
   }
-  $("plain-punctuation").addEventListener("click", makePlain);
+  // The button goes once the text is plain: the focus goes to the first box it changed,
+  // and what Send said of the text before is cleared (the focus fell to the page, and
+  // the words by Send still said "6 parts… it has the focus": an outside check).
+  $("plain-punctuation").addEventListener("click", function () {
+    var changed = makePlain();
+    composeError("");
+    (changed || $("body")).focus();
+  });
   try { $("plain-always").checked = window.localStorage.getItem("ca-plain-punctuation") === "1"; } catch (e) { /* private mode */ }
   $("plain-always").addEventListener("change", function () {
     try { window.localStorage.setItem("ca-plain-punctuation", $("plain-always").checked ? "1" : "0"); } catch (e) { /* private mode */ }

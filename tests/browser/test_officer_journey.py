@@ -605,6 +605,10 @@ def test_a_reload_opens_the_sections_it_fills_and_the_question_is_said_before_it
     expect(page.locator("#body-cy")).to_have_value(
         "Mae'r heddlu yn delio gyda digwyddiad mawr yma. " * 5
     )
+    # The focus on the box it changed, what Send said gone (the focus fell to the page,
+    # the words by Send still said "it has the focus": an outside check).
+    expect(page.locator("#body-cy")).to_be_focused()
+    expect(page.locator("#compose-error")).to_be_hidden()
     page.wait_for_timeout(600)
     page.get_by_role("button", name="Send…").click()
     expect(page.locator("#compose-error")).not_to_contain_text("parts")
