@@ -122,9 +122,20 @@ def _issuer(officer: Officer) -> str:
 
 
 def draw_qr(uri: str) -> str:
-    return segno.make(uri, error="m").svg_inline(
-        scale=4, border=4, dark="#000", light="#fff", title="QR code for your authenticator app"
+    """Its size, and a viewBox, so that it shrinks to a narrow screen (CSS max-width):
+    at 320 pixels with 200% text, its fixed width took the page sideways (an outside
+    check)."""
+    qr = segno.make(uri, error="m")
+    width, height = qr.symbol_size(scale=4, border=4)
+    drawn = qr.svg_inline(
+        scale=4,
+        border=4,
+        dark="#000",
+        light="#fff",
+        title="QR code for your authenticator app",
+        omitsize=True,
     )
+    return drawn.replace("<svg ", f'<svg width="{width}" height="{height}" ', 1)
 
 
 def begin_setup(officer: Officer) -> Setup:

@@ -103,3 +103,26 @@ def test_a_wrong_code_takes_the_focus_to_the_code_with_its_words_shown(app, page
             page.keyboard.press("Tab")
             expect(page.locator("#code")).to_be_focused()
         assert sideways(page) <= 0
+
+
+def test_the_set_up_page_fits_a_small_phone_at_twice_the_text_size(
+    app, page, make_officer, monkeypatch
+):
+    """Found by an outside check: at 320 pixels with 200% text the QR code's fixed width,
+    inside the list's indent, took the page sideways (356 pixels), and the phone zoomed
+    it out. It shrinks to the screen, still large enough to scan."""
+    monkeypatch.setitem(app.config, "STAFF_TOTP_REQUIRED", True)
+    officer = make_officer()
+    page.set_viewport_size({"width": 320, "height": 700})
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Page.enable")
+    cdp.send("Page.setFontSizes", {"fontSizes": {"standard": 32, "fixed": 26}})
+    page.goto("/sign-in")
+    page.locator("#email").fill(officer.email)
+    page.locator("#password").fill(PASSWORDS["officer"])
+    page.locator("form.form button[type=submit]").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Set up your second factor")
+    qr = page.locator("figure.qr-code svg").bounding_box()
+    assert qr["width"] >= 120 and qr["x"] + qr["width"] <= 320, qr
+    assert qr["height"] == pytest.approx(qr["width"], abs=1)  # square, not squashed
+    assert sideways(page) <= 0
