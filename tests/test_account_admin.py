@@ -82,6 +82,18 @@ def test_the_list_shows_role_and_last_sign_in_and_only_admins_see_it(
     assert officer.email in page.text and "Last sign-in" in page.text
     assert officer_client.get("/admin/officers").status_code == 403
     assert officer_client.get(f"/admin/officers/{officer.id}").status_code == 403
+    # In UK time and the page's language: a July sign-in at 12:00 read "01 Jul 2026
+    # 11:00" (UTC, English months) on the Welsh pages (an outside check).
+    from datetime import UTC, datetime
+
+    db.session.execute(
+        text("UPDATE officers SET last_login_at = :at WHERE id = :id"),
+        {"at": datetime(2026, 7, 1, 11, 0, tzinfo=UTC), "id": officer.id},
+    )
+    db.session.commit()
+    for path in ("/admin/officers?lang=cy", f"/admin/officers/{officer.id}?lang=cy"):
+        said = admin_client.get(path).text
+        assert "1 Gorff 2026 12:00" in said and "Jul" not in said, path
     refused = officer_client.post(f"/admin/officers/{officer.id}/role", data={"role": "admin"})
     assert refused.status_code in (400, 403)
     assert fresh(officer.id).role == "officer"

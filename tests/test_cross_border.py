@@ -6,6 +6,8 @@ through what was asked of them."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from lxml import etree
 from sqlalchemy import func, select, text
@@ -86,6 +88,11 @@ def test_the_neighbour_reads_in_its_log_page_and_report_the_follow_ups_its_resid
     staff = signed_in(app, border["wilts_supervisor"], "supervisor")
     page = staff.get(f"/officers/asked/{alert.id}").text
     assert "Its follow-ups to your residents" in page
+    # Its status in the page's language (a Welsh page said "sending": an outside check).
+    welsh = staff.get(f"/officers/asked/{alert.id}?lang=cy").text
+    status = re.search(r'<p class="muted">[^<]*· ([^<·]*)</p>', welsh).group(1).strip()
+    assert status and status not in ("sent", "sending", "approved"), status
+    staff.get(f"/officers/asked/{alert.id}?lang=en")
     assert "Vans found" in page and "In a Trowbridge yard." in page
     assert "sent to 1 of your residents" in page
     # And its report of what its residents were sent lists it under the alert.
