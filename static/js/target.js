@@ -1645,13 +1645,17 @@
       title: $("title").value, body: $("body").value, category: target.category,
       channels: target.channels, mode: mode(), recording_id: recordingId
     }, asked(), welshWords());
-    $("send-test").disabled = true;
+    // Said busy, not disabled: disabled, the button lost the focus to the page, and at
+    // 200% text on a small phone what came back was above the screen (an outside check).
+    if ($("send-test").getAttribute("aria-disabled") === "true") { return; }
+    $("send-test").setAttribute("aria-disabled", "true");
     CA.fetchJSON(settings.testUrl, request).then(function (sent) {
       $("test-status").hidden = false;
       $("test-status").textContent = sent.message;
       $("test-status").dataset.channels = (sent.channels || []).join(" ");
+      $("test-status").scrollIntoView({ block: "nearest" });
     }).catch(function (error) { composeError(error.message); })
-      .finally(function () { $("send-test").disabled = false; });
+      .finally(function () { $("send-test").removeAttribute("aria-disabled"); });
   });
 
   // The box at fault, changed: its mark and its message go (they stayed until the

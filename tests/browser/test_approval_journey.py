@@ -175,6 +175,10 @@ def test_a_test_to_myself_goes_by_the_alerts_channels_as_residents_will_get_it(p
     expect(page.locator("#test-status")).to_have_text(
         "A test has gone to you only, by text and e-mail. Check it, then send for real."
     )
+    # The focus stays on the button, what came back in view (the button, disabled while
+    # it sent, lost the focus to the page: an outside check).
+    expect(page.get_by_role("button", name="Send a test to myself")).to_be_focused()
+    expect(page.locator("#test-status")).to_be_in_viewport()
     run_worker()
     sent = {m.channel: m for m in db.session.scalars(select(OutboxMessage))}
     assert set(sent) == {"sms", "email"}
