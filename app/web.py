@@ -146,11 +146,22 @@ def json_depth(value) -> int:
     return deepest
 
 
+def _once_each(pairs: list[tuple]) -> dict:
+    """An object whose keys are each given once: of {"mode": "exercise", ..., "mode":
+    "live"} the last was taken, and a live alert went (an outside check)."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        raise ValueError("a key given twice in one JSON object")
+    return value
+
+
 class GuardedJSONProvider(DefaultJSONProvider):
     """request.get_json() refuses (as invalid JSON, a 400) a body nested too deeply,
-    instead of the parser running out of stack (a 500)."""
+    instead of the parser running out of stack (a 500), and an object with a key given
+    twice, instead of taking one of them."""
 
     def loads(self, s, **kwargs):
+        kwargs.setdefault("object_pairs_hook", _once_each)
         try:
             value = super().loads(s, **kwargs)
         except RecursionError:

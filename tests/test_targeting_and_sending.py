@@ -90,14 +90,23 @@ def test_bad_areas_get_a_400_with_a_reason(officer_client, residents, payload, m
 
 
 @pytest.mark.parametrize(
-    "body", ['{"shapes": [{"kind": "circle", "radius_m": ' + "9" * 5000 + "}]}", "[" * 10_000]
+    "body",
+    [
+        '{"shapes": [{"kind": "circle", "radius_m": ' + "9" * 5000 + "}]}",
+        "[" * 10_000,
+        # A key given twice: the last was taken ("mode" exercise, then live, sent a live
+        # alert: an outside check), in the send and everywhere else.
+        '{"title": "T", "body": "B", "mode": "exercise", "mode": "live"}',
+    ],
 )
-def test_json_that_cannot_be_read_is_told_so(officer_client, body):
+@pytest.mark.parametrize("path", ["/officers/preview", "/officers/alerts", "/officers/compose"])
+def test_json_that_cannot_be_read_is_told_so(officer_client, body, path):
     """A 5,000-digit number or arrays 10,000 deep were told "Send the request as a JSON
     object", which it was (an outside check)."""
-    response = officer_client.post("/officers/preview", data=body, content_type="application/json")
+    response = officer_client.post(path, data=body, content_type="application/json")
     assert response.status_code == 400
     assert response.json["error"] == "The request could not be read as JSON."
+    assert db.session.scalar(select(func.count()).select_from(Alert)) == 0
 
 
 def test_sent_count_equals_preview_and_every_message_reaches_the_outbox(
