@@ -4068,6 +4068,49 @@ def test_emails_of_a_worker_killed_as_redis_is_emptied_are_sent_once(
     assert {delivery(c.id).status for c in claimed} <= {"sent", "delivered"}
 
 
+def test_a_jobs_checks_before_its_requests_share_one_durable_connection(app_ctx):
+    """A text's mark cleared on a pooled connection of its own (a checkout and its
+    ping, BEGIN, the statement, COMMIT, a reset) doubled the database's CPU a text at
+    200 a second (bench). A job's checks take turns on one connection, each statement
+    committed by itself and durably, whatever the server's synchronous_commit (lost
+    in a crash, a mark would say unsent of a text that went). A connection that fails
+    is replaced; after the job, a check takes a pooled connection."""
+    from sqlalchemy.exc import OperationalError
+
+    from app.services.outbound import _Asking
+
+    database = db.engine.url.database
+    db.session.execute(text(f'ALTER DATABASE "{database}" SET synchronous_commit = off'))
+    db.session.commit()
+    db.engine.dispose()  # new connections take the database's setting
+    try:
+        with db.engine.connect() as plain:
+            assert plain.execute(text("SHOW synchronous_commit")).scalar() == "off"
+
+        def setting(connection, durable):
+            return connection.execute(text("SHOW synchronous_commit")).scalar(), durable
+
+        asking = _Asking(db.engine)
+        first = asking.connection
+        assert asking.run(setting) == ("on", False)
+        first = asking.connection
+        assert asking.run(setting) == ("on", False) and asking.connection is first
+
+        def fails(connection, durable):
+            raise OperationalError("SELECT 1", {}, Exception("the connection dropped"))
+
+        with pytest.raises(OperationalError):
+            asking.run(fails)
+        assert asking.connection is None
+        assert asking.run(setting) == ("on", False) and asking.connection is not first
+        asking.close()
+        assert asking.run(setting) == ("off", True)  # a pooled one: the check makes it so
+    finally:
+        db.session.execute(text(f'ALTER DATABASE "{database}" RESET synchronous_commit'))
+        db.session.commit()
+        db.engine.dispose()
+
+
 def test_an_email_at_the_end_of_its_message_is_not_taken_for_a_dead_workers(
     app, providers, officer, make_resident, monkeypatch
 ):

@@ -853,13 +853,28 @@ def renew_claim(connection: Connection, table: str, row_id: int, attempts: int) 
     return renewed.first() is not None
 
 
-def end_unsent(connection: Connection, table: str, row_id: int, attempts: int) -> bool:
+def commits_durable(connection: Connection, durable: bool = True) -> None:
+    """Every commit of this connection durable, whatever the server's synchronous_commit
+    (for a connection of statements each committed by itself: end_unsent, renew_claim);
+    False: as the server has it again."""
+    connection.execute(
+        text("SET synchronous_commit = on" if durable else "RESET synchronous_commit")
+    )
+
+
+def end_unsent(
+    connection: Connection, table: str, row_id: int, attempts: int, *, durable: bool = True
+) -> bool:
     """Whether this attempt's message may go now (an e-mail's end, a text's or a call's
     request): it is still "sending" in this attempt and still unsent, and it is now
     marked as possibly gone (committed before the message goes). False: a sweep took it
     for a dead worker's. The row lock decides between the two: whichever commits first,
     the other finds its condition false. On a connection of its own, from the sender's
-    thread."""
+    thread. Its commit is durable whatever the server's synchronous_commit, as the
+    claim's is: lost in a crash, the mark would say unsent of a message that went, and
+    it would go twice (`durable`: False on a connection that has it on already)."""
+    if durable:
+        connection.execute(text("SET LOCAL synchronous_commit = on"))
     ended = connection.execute(
         text(
             # Touched too: the server's answer to the end comes within SMTP_TIMEOUT_SECONDS,
