@@ -192,7 +192,7 @@ def remember_unregistered(
     *,
     sent_again: bool = False,
     sent: int = 0,
-    unsent: list[str] = (),
+    unsent: tuple[str, ...] | list[str] = (),
 ) -> None:
     """`sent_again`: the sign-up this browser sent moments ago, sent again or corrected:
     its state is kept, codes' clocks and guesses, as a stored one's resident is (a
