@@ -1124,6 +1124,22 @@ def test_the_inbox_says_a_number_abroad_is_abroad(app, providers, officer, make_
     assert inbox.count("A number abroad: an answer goes abroad, and costs more") == 2
 
 
+def test_a_text_from_a_premium_rate_number_is_not_answered(app, providers, officer):
+    """Found by an outside check: a text from +4490… (a UK premium-rate number) was
+    kept and an officer could answer it, at its price. It is kept (it may matter), and
+    an answer is refused with the reason; a mobile's is not."""
+    providers.gateway.text_in(inbound(providers), "+449012345678", "Call me back")
+    providers.gateway.text_in(inbound(providers), "+447700900933", "Thanks")
+    shown = {r["body"]: r["id"] for r in replies.read_inbox(officer)["replies"]}
+    with pytest.raises(replies.ReplyRefused, match="not a UK mobile"):
+        replies.answer_reply(officer, shown["Call me back"], "We will.")
+    assert replies.answer_reply(officer, shown["Thanks"], "You are welcome.")
+    answered = db.session.scalars(
+        select(ResidentNotice.address).where(ResidentNotice.kind == "officer_answer")
+    ).all()
+    assert answered == ["+447700900933"]
+
+
 def test_a_text_from_a_uk_number_written_with_its_0_is_refused(app, app_ctx):
     """Found by an outside check: From "+4407700900332" (a UK number with its 0 kept:
     no network sends from it) was kept, and our automatic answer texted to it as

@@ -564,6 +564,16 @@ def answer_reply(officer, reply_id: int, words: str, *, saved: int | None = None
                 "included, unless it texts START."
             )
         )
+    # A text from a premium-rate or shared-cost number was kept and could be answered,
+    # at its price (an outside check); no resident can register one.
+    uk = reply.address.startswith("+44") and not _abroad(reply.address)
+    if uk and not uk_mobile(reply.address, held=True):
+        raise ReplyRefused(
+            gettext(
+                "We do not text this number: it is not a UK mobile (a premium-rate, "
+                "shared-cost or personal number, or a landline)."
+            )
+        )
     # Signed by the force that answers, in the language of whoever holds the number.
     language = answer_language(reply.address)
     if saved is not None:
