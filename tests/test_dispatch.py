@@ -3627,6 +3627,28 @@ def test_a_text_whose_request_may_have_gone_when_its_worker_died_stays_in_doubt(
     assert providers.gateway.accepted_to() == [taken.address]
 
 
+def test_a_dead_workers_marked_rows_go_back_sooner_than_the_rest(
+    app, providers, officer, make_resident, monkeypatch
+):
+    """Found by an outside check: a dead job's texts still marked unsent waited the
+    whole STALLED_SECONDS (32 to 35 s after the kill), its lease gone at 10 s. One
+    that cannot have gone is taken after three missed beats; one whose request may
+    have gone waits as before."""
+    from app.services import outbound
+    from app.services.dispatch import ALERTS
+
+    monkeypatch.setitem(app.config, "STALLED_SECONDS", 30)
+    many_residents(make_resident, 2)
+    alert = send(officer)
+    texts_wait_their_turns(app, monkeypatch)
+    went, marked = claim(sorted(ids(alert.id)))
+    assert outbound._StillOursAndUnsent(ALERTS, went, time.monotonic())()  # its turn
+    db.session.execute(text("UPDATE deliveries SET updated_at = now() - interval '20 seconds'"))
+    db.session.commit()
+    assert sweep()["requeued"] == 1
+    assert (delivery(went.id).status, delivery(marked.id).status) == ("sending", "queued")
+
+
 def test_a_call_a_dead_worker_never_placed_gives_its_line_back_and_goes_once(
     app, providers, officer, make_resident, run_worker, monkeypatch
 ):

@@ -373,13 +373,20 @@ def test_a_job_killed_mid_send_goes_again_at_once_while_other_jobs_wait(
 
     assert ledgers.sweep()["jobs_requeued"] == 1
 
-    front = jobs.urgent_queue().jobs[0]
+    # At the front (behind only a batch of its own e-mails the sweep took back, if its
+    # last beat was old enough: see below).
+    front = next(j for j in jobs.urgent_queue().jobs if not j.func_name.endswith("deliver_batch"))
     assert front.func_name.endswith("deliver_alert_range")
     assert list(front.args) == killed["args"]
     assert redis_store.client.hgetall(jobs.RUNNING_KEY) == {}
     # Every row still queued has a job waiting for it.
     covered = set()
     for job in jobs.urgent_queue().jobs:
+        if job.func_name.endswith("deliver_batch"):
+            # Its claimed e-mails, still marked unsent, that the sweep took back (on a
+            # loaded machine the job's last beat can be older than STALLED_SECONDS).
+            covered |= set(job.args[1])
+            continue
         _alert, first, last, _channel = job.args
         covered |= set(range(first, last + 1))
     db.session.rollback()

@@ -1234,6 +1234,13 @@ def _free_lines_of_unplaced_calls(ledger: Ledger, unsent: list[tuple[int, str, i
 ASK_AGAIN_SECONDS = 120
 
 
+def _unsent_stalled_seconds() -> float:
+    """How long a row still marked unsent may go untouched before it is taken for a
+    dead worker's: three of its job's beats (_send_and_record's), within STALLED_SECONDS."""
+    stalled = current_app.config["STALLED_SECONDS"]
+    return min(stalled, 3 * min(HEARTBEAT_SECONDS, stalled / 3))
+
+
 def sweep(ledger: Ledger) -> dict[str, int]:
     """Find this ledger's work left behind and put it back on the road. Run it every
     few seconds (`flask sweeper`); running it twice at once is harmless.
@@ -1252,8 +1259,12 @@ def sweep(ledger: Ledger) -> dict[str, int]:
     table = ledger.table
     unsent: list[tuple[int, str, int]] = []
     if not outbox:
+        # Sooner than the rest: one still marked cannot have gone, and were its job only
+        # slow, its send finds the row taken and sends nothing. Taken with the rest,
+        # a dead job's marked texts waited 32 to 35 s, its lease gone at 10 s (an
+        # outside check). Three beats of a live job missed (HEARTBEAT_SECONDS).
         unsent = ledger_sql.requeue_unsent(
-            table, seconds=config["STALLED_SECONDS"], urgent=config["URGENT_CATEGORIES"]
+            table, seconds=_unsent_stalled_seconds(), urgent=config["URGENT_CATEGORIES"]
         )
     stalled = ledger_sql.take_stalled(table, outbox=outbox, seconds=config["STALLED_SECONDS"])
     ledger_sql.accept_referenced_unknown(table, seconds=config["RECONCILE_SECONDS"])
