@@ -549,7 +549,11 @@
   // At most AREA_WAIT_MS: an answer that never comes (a permission prompt left open,
   // a request lost) leaves the area as it is, and Send must not stay off for good.
   var AREA_WAIT_MS = 20000;
-  function loadingArea(promise) {
+  // `kind`: "centre" (a newer ask for a centre ends its wait: Send… waited for an
+  // answer that would be dropped, up to 20 s, a re-check) or "place" (Clear ends it).
+  var centreLoadEnds = null;
+  var placeLoadEnds = [];
+  function loadingArea(promise, kind) {
     var ended = false;
     function end() {
       if (ended) { return; }
@@ -560,6 +564,8 @@
     areaLoads += 1;
     setBusy(true);
     setTimeout(end, AREA_WAIT_MS);
+    if (kind === "centre") { centreLoadEnds = end; }
+    if (kind === "place") { placeLoadEnds.push(end); }
     return promise.finally(end);
   }
 
@@ -728,7 +734,11 @@
   // round the place the officer had moved away from (an outside check). Clear ends
   // every ask before it.
   var centreAsked = 0;
-  function askCentre() { centreAsked += 1; return centreAsked; }
+  function askCentre() {
+    if (centreLoadEnds) { centreLoadEnds(); centreLoadEnds = null; }  // no longer waited for
+    centreAsked += 1;
+    return centreAsked;
+  }
   function newest(ask) { return ask === centreAsked; }
 
   function centreCircle(latlng, label) {
@@ -792,7 +802,7 @@
   }
   function findName(typed) {
     var ask = askCentre();
-    loadingArea(CA.fetchJSON(settings.namesUrl, { q: typed.trim(), limit: 8 })).then(function (found) {
+    loadingArea(CA.fetchJSON(settings.namesUrl, { q: typed.trim(), limit: 8 }), "centre").then(function (found) {
       if (!newest(ask)) { return; }
       if (!found.loaded) {
         showSearchError(_("Enter a postcode, like BS1 6AD: no street or place names are loaded here. To choose a ward or district, use the search below."));
@@ -819,7 +829,7 @@
     showSearchError("");
     if (!looksLikePostcode(postcode)) { findName(postcode); return; }
     var ask = askCentre();
-    loadingArea(CA.lookUpPostcode(postcode)).then(function (found) {
+    loadingArea(CA.lookUpPostcode(postcode), "centre").then(function (found) {
       if (!newest(ask)) { return; }
       $("centre-postcode").value = found.postcode;
       if (found.latitude === null) {
@@ -856,7 +866,7 @@
     if (!navigator.geolocation) { noLocation(_("This browser cannot tell where you are. Enter a postcode.")); return; }
     var located = function () {};
     var ask = askCentre();
-    loadingArea(new Promise(function (resolve) { located = resolve; }));
+    loadingArea(new Promise(function (resolve) { located = resolve; }), "centre");
     navigator.geolocation.getCurrentPosition(function (position) {
       located();
       if (!newest(ask)) { return; }
@@ -1064,7 +1074,12 @@
   // outside probe lost a drawn area to a slip of the thumb).
   var cleared = null;
   $("clear-shapes").addEventListener("click", function () {
-    askCentre();  // a late answer to an ask before it draws nothing now
+    // A late answer to an ask before it draws nothing now: a centre's, or a place's
+    // outline (a ward chosen, then Clear: the ward came back after it, a review).
+    askCentre();
+    placesCleared += 1;
+    placeLoadEnds.forEach(function (end) { end(); });
+    placeLoadEnds = [];
     if (!entries.length) { return; }
     cleared = { shapes: shapes.getLayers(), places: places.getLayers(), entries: entries,
                 searchCircle: searchCircle };
@@ -1159,18 +1174,22 @@
     if (next) { next.focus(); }
   });
 
+  var placesCleared = 0;  // Clear's count: a place's outline asked for before it is dropped
   function addPlace(place) {
     $("place-results").textContent = "";
     $("place-search").value = "";
-    loadingArea(CA.fetchJSON(settings.placeUrl.replace(/0$/, place.id))).then(function (found) {
+    var asked = placesCleared;
+    loadingArea(CA.fetchJSON(settings.placeUrl.replace(/0$/, place.id)), "place").then(function (found) {
+      if (asked !== placesCleared) { return; }
       var layer = L.geoJSON(JSON.parse(found.geometry), { pmIgnore: true, interactive: false });
       places.addLayer(layer);
       var added = addEntry(layer, "place", { place: found.kind, name: found.name }, { placeId: found.id });
-      map.fitBounds(layer.getBounds(), { padding: [20, 20] });
+      // Not while a shape is being drawn (the map moved between two taps: a review).
+      if (!drawing) { map.fitBounds(layer.getBounds(), { padding: [20, 20] }); }
       refreshPreview();
       // The chosen place's button has gone with the results: focus its row instead.
       focusEntry(added.id, "toggle");
-    }).catch(function (error) { showAreaError(error.message); });
+    }).catch(function (error) { if (asked === placesCleared) { showAreaError(error.message); } });
   }
 
   Array.prototype.forEach.call(document.querySelectorAll('input[name="groups"], input[name="channels"]'),
@@ -1471,9 +1490,13 @@
   // and what Send said of the text before is cleared (the focus fell to the page, and
   // the words by Send still said "6 parts… it has the focus": an outside check).
   $("plain-punctuation").addEventListener("click", function () {
-    var changed = makePlain();
+    var changed = makePlain() || $("body");
     composeError("");
-    (changed || $("body")).focus();
+    // A box in a folded section (the Welsh, the question) is shown first: focused
+    // folded, the focus fell to the page (a re-check).
+    var folded = changed.closest("details");
+    if (folded) { folded.open = true; }
+    changed.focus();
   });
   try { $("plain-always").checked = window.localStorage.getItem("ca-plain-punctuation") === "1"; } catch (e) { /* private mode */ }
   $("plain-always").addEventListener("change", function () {

@@ -609,6 +609,17 @@ def test_a_reload_opens_the_sections_it_fills_and_the_question_is_said_before_it
     # the words by Send still said "it has the focus": an outside check).
     expect(page.locator("#body-cy")).to_be_focused()
     expect(page.locator("#compose-error")).to_be_hidden()
+    # The same with the Welsh folded away: shown, and its box focused (the focus fell
+    # to the page: a re-check).
+    page.locator("#body-cy").fill("Mae’r heddlu yn delio gyda digwyddiad mawr yma. " * 5)
+    page.locator("#welsh-version summary").click()
+    expect(page.locator("#welsh-version")).not_to_have_attribute("open", "")
+    page.wait_for_timeout(600)
+    page.get_by_role("button", name="Send…").click()
+    expect(page.locator("#plain-punctuation")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#body-cy")).to_be_focused()
+    expect(page.locator("#welsh-version")).to_have_attribute("open", "")
     page.wait_for_timeout(600)
     page.get_by_role("button", name="Send…").click()
     expect(page.locator("#compose-error")).not_to_contain_text("parts")

@@ -186,6 +186,47 @@ def test_only_the_newest_centre_asked_for_is_drawn(page, sign_in_page, bristol):
     assert page.console_errors == []
 
 
+def test_clear_drops_a_late_outline_and_a_dropped_answer_keeps_nothing_waiting(
+    page, sign_in_page, bristol
+):
+    """Found by a re-check: a ward chosen, then Clear before its outline came: the ward
+    was added after the Clear, "Undo clear" gone. And an older postcode's answer, to be
+    dropped, kept Send… waiting ("updating…") until it came, up to 20 s."""
+    sign_in_page("officer")
+    held = []
+    page.route(re.compile(r"/officers/places/\d+$"), lambda route: held.append(route))
+    box = page.get_by_label("Postcode to centre a circle on")
+    box.fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    areas = page.locator("#shapes-list li")
+    expect(areas).to_have_count(1)
+    page.get_by_label("Add a ward, district or the whole force").fill("Clifton")
+    page.get_by_role("button", name="Ward: Clifton", exact=True).click()
+    while not held:
+        page.wait_for_timeout(50)
+    page.get_by_role("button", name="Clear").click()
+    held[0].continue_()
+    page.wait_for_timeout(700)
+    expect(areas).to_have_count(0)
+    expect(page.locator("#undo-clear")).to_be_visible()
+    page.unroute(re.compile(r"/officers/places/\d+$"))
+
+    # An older postcode's answer held back: the newer one counted, Send… is not kept
+    # waiting for the one that will be dropped.
+    held.clear()
+    page.route("**/api/postcode", lambda route: route.continue_() if held else held.append(route))
+    box.fill("BS8 1TH")
+    page.get_by_role("button", name="Find").click()
+    while not held:
+        page.wait_for_timeout(50)
+    box.fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    expect(areas).to_contain_text("round BS1 6AD")
+    expect(page.locator("#send")).to_be_enabled(timeout=3000)
+    held[0].continue_()
+    assert page.console_errors == []
+
+
 def test_the_reach_bar_stays_in_sight_and_a_drawn_area_keeps_every_corner(
     page, sign_in_page, bristol, app, monkeypatch
 ):
