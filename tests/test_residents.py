@@ -2266,6 +2266,31 @@ def test_a_number_signed_up_again_from_the_same_browser_can_be_confirmed(
     assert "Text message confirmed" in confirmed.text
 
 
+def test_a_number_this_browsers_first_sign_up_holds_can_be_added_by_its_second(app, run_worker):
+    """Found by a review: signed up by text, then again by e-mail alone, the e-mail
+    confirmed and the mobile added on "Your alerts": the browser's own first sign-up
+    still held the number, which was sent "it is waiting to be confirmed", and its only
+    code was refused. This browser's sign-ups give it up here too: a new code, which
+    confirms."""
+    number, e164 = "07700 900781", "+447700900781"
+    browser = app.test_client()
+    register(browser, channels=["sms"], sms_phone=number, email=None)
+    register(browser, channels=["email"], sms_phone=None, email="pat@example.invalid")
+    mail = [m for m in notices_sent(run_worker) if m.recipient == "pat@example.invalid"][-1]
+    path = link_in(mail)
+    assert browser.post(path, data={"csrf_token": page_token(browser, path)}).status_code == 302
+    token = page_token(browser, "/my-alerts")
+    browser.post(
+        "/my-alerts/channels", data={"csrf_token": token, "channel": "sms", "address": number}
+    )
+    newest = [m for m in notices_sent(run_worker) if m.recipient == e164][-1]
+    token = page_token(browser, "/register/confirm")
+    confirmed = browser.post(
+        "/register/confirm", data={"csrf_token": token, "channel": "sms", "code": code_in(newest)}
+    )
+    assert confirmed.status_code == 302, newest.body
+
+
 def test_a_sign_ups_sends_in_an_hour_are_limited_alike_held_or_free(app, make_resident, run_worker):
     """Found by a review: a sign-up of a text number with a voice number and an e-mail
     address of someone else's: its ninth send in an hour was refused when the text

@@ -73,6 +73,7 @@ from app.services.verification import (
     request_manage_link,
     resend_proof,
     resend_unregistered,
+    sign_ups_made_by,
     start_unregistered,
     unregistered_guess,
     verify_email_token,
@@ -514,7 +515,9 @@ def save(resident):
         notice = []
         if attempt(
             CHANNEL_LABELS.get(channel, ""),
-            lambda: notice.append(set_channel(resident, channel, form.get("address", ""))),
+            lambda: notice.append(
+                set_channel(resident, channel, form.get("address", ""), made_here=_made_here())
+            ),
         ):
             form = _without(form, "address")
             sent_to = (channel, notice[0])
@@ -664,6 +667,11 @@ def remove_place(resident, location_id: int):
     return _change(resident, lambda: remove_location(resident, location_id) or _("Place removed."))
 
 
+def _made_here() -> set[int]:
+    """The sign-ups this browser made (its session's secret: the sign-up form's)."""
+    return sign_ups_made_by(session.get("csrf_token"))
+
+
 @bp.route("/my-alerts/channels", methods=["POST"])
 @resident_required
 def set_contact(resident):
@@ -671,7 +679,8 @@ def set_contact(resident):
 
     def action():
         return _contact_message(
-            channel, set_channel(resident, channel, request.form.get("address", ""))
+            channel,
+            set_channel(resident, channel, request.form.get("address", ""), made_here=_made_here()),
         )
 
     result = _change(resident, action)

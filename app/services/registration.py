@@ -46,6 +46,8 @@ from app.services.verification import (
     lock_address,
     release_unconfirmed,
     send_proof,
+    sign_ups_key,
+    sign_ups_made_by,
     tell_owners_of,
 )
 
@@ -341,29 +343,12 @@ def _remember_sign_up(browser: str | None, resident_id: int) -> None:
         return
     # Without Redis, a repeat is answered as any sign-up of a number taken.
     with contextlib.suppress(RedisError):
-        made = _sign_ups_key(browser)
+        made = sign_ups_key(browser)
         with redis_store.client.pipeline() as pipe:
             pipe.set(_sign_up_key(browser), resident_id, ex=seconds)
             pipe.sadd(made, resident_id)
             pipe.expire(made, seconds)
             pipe.execute()
-
-
-def _sign_ups_key(browser: str) -> str:
-    return "sign-ups-made:" + key_digest(browser)
-
-
-def _sign_ups_made_by(browser: str | None) -> set[int]:
-    """The residents this browser's sign-ups made within SIGN_UP_REPEAT_SECONDS of the
-    last: a number one of them holds unconfirmed, signed up again from it, is theirs
-    to sign up again (release_unconfirmed)."""
-    if not browser or current_app.config["SIGN_UP_REPEAT_SECONDS"] <= 0:
-        return set()
-    try:
-        made = redis_store.client.smembers(_sign_ups_key(browser))
-    except RedisError:
-        return set()
-    return {int(m) for m in made if m.isdigit()}
 
 
 def _forget_sign_up(browser: str | None) -> None:
@@ -499,7 +484,7 @@ def register_resident(
         db.session.commit()
         corrected.corrected = changed
         return corrected, checked
-    made_here = _sign_ups_made_by(browser)
+    made_here = sign_ups_made_by(browser)
     for address in addresses.values():
         release_unconfirmed(address, made_here=made_here)
     taken = {c: a for c, a in addresses.items() if address_taken(a)}

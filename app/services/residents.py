@@ -10,6 +10,7 @@ import functools
 import hashlib
 import logging
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime, time, timedelta
 
 from flask import current_app
@@ -269,19 +270,26 @@ def remove_location(resident: Resident, location_id: int) -> None:
 # --- ways to reach them -------------------------------------------------------------
 
 
-def set_channel(resident: Resident, channel_name: str, address: str) -> int | str | None:
+def set_channel(
+    resident: Resident, channel_name: str, address: str, *, made_here: Iterable[int] = ()
+) -> int | str | None:
     """Add a channel or change its address. A new channel gets nothing until it is
     confirmed; a confirmed one keeps getting alerts at its old address until the new
     one is. Queues the notice carrying the code or link and returns its id (None
     when the number has had its codes for this hour; WAIT when the same change came
-    moments ago, and its code with it). Raises ChangeRefused."""
-    notice_id = _set_channel(resident, channel_name, address)
+    moments ago, and its code with it). Raises ChangeRefused. `made_here`: sign-ups
+    this browser made, which give up a number they hold unconfirmed (added by the
+    resident their other sign-up made, it was held by their own first one, whose code
+    the new one's page refused: a review)."""
+    notice_id = _set_channel(resident, channel_name, address, made_here)
     queue_notices([notice_id] if isinstance(notice_id, int) else [])
     return notice_id
 
 
 @changes_resident
-def _set_channel(resident: Resident, channel_name: str, address: str) -> int | None:
+def _set_channel(
+    resident: Resident, channel_name: str, address: str, made_here: Iterable[int] = ()
+) -> int | None:
     if channel_name not in CHANNEL_LABELS:
         raise ChangeRefused(gettext("Choose text message, phone call or e-mail."))
     allow_drama = current_app.config["ENV_NAME"] != "production"
@@ -320,7 +328,7 @@ def _set_channel(resident: Resident, channel_name: str, address: str) -> int | N
         channel.unsubscribed_by = None
     db.session.flush()
     # Someone else's number or address answers exactly as a free one (send_proof).
-    notice_id = send_proof(resident, channel)
+    notice_id = send_proof(resident, channel, made_here=made_here)
     _audit(resident, "resident.channel_set", channel=channel_name)
     return notice_id
 

@@ -151,6 +151,25 @@ def address_taken(address: str, *, other_than: int | None = None) -> bool:
     return db.session.scalar(query.limit(1)) is not None
 
 
+def sign_ups_key(browser: str) -> str:
+    """Redis's set of the residents a browser's sign-ups made (its session's secret,
+    keyed with SECRET_KEY: never the session itself)."""
+    return "sign-ups-made:" + key_digest(browser)
+
+
+def sign_ups_made_by(browser: str | None) -> set[int]:
+    """The residents this browser's sign-ups made within SIGN_UP_REPEAT_SECONDS of the
+    last: a number one of them holds unconfirmed, signed up or added again from it, is
+    theirs to give (release_unconfirmed)."""
+    if not browser or current_app.config["SIGN_UP_REPEAT_SECONDS"] <= 0:
+        return set()
+    try:
+        made = redis_store.client.smembers(sign_ups_key(browser))
+    except RedisError:
+        return set()
+    return {int(m) for m in made if m.isdigit()}
+
+
 def release_unconfirmed(
     address: str, *, other_than: int | None = None, made_here: Iterable[int] = ()
 ) -> int:
@@ -233,14 +252,17 @@ def lock_address(address: str) -> None:
     lock_until_commit(db.session, f"sign-up:{address.lower()}")
 
 
-def send_proof(resident: Resident, channel: ResidentChannel) -> int | None:
+def send_proof(
+    resident: Resident, channel: ResidentChannel, *, made_here: Iterable[int] = ()
+) -> int | None:
     """Send the proof for a channel (start_verification). For a number or address that
     another resident holds, do the same things with a code nobody receives: the same
     allowances spent in the same order, a code waiting (so a guess reads like any wrong
     guess), and a notice to the owner instead. Nothing on the page tells the two apart.
-    Returns the notice's id, or None when the hour's allowance is spent."""
+    Returns the notice's id, or None when the hour's allowance is spent. `made_here`:
+    sign-ups this browser made (release_unconfirmed)."""
     lock_address(channel.proving_address)
-    release_unconfirmed(channel.proving_address, other_than=resident.id)
+    release_unconfirmed(channel.proving_address, other_than=resident.id, made_here=made_here)
     if not address_taken(channel.proving_address, other_than=resident.id):
         return start_verification(resident, channel)
     if not _spend_allowance(resident, channel):
