@@ -123,6 +123,17 @@ def test_a_drawing_keeps_its_corners_when_an_area_comes_late_and_one_tool_draws_
     assert page.console_errors == []
 
 
+def find_two_the_first_held(page, held: list, first: str, second: str) -> None:
+    """Find `first`, whose answer the page's route holds (into `held`), then `second`."""
+    box = page.get_by_label("Postcode to centre a circle on")
+    box.fill(first)
+    page.get_by_role("button", name="Find").click()
+    while not held:
+        page.wait_for_timeout(50)
+    box.fill(second)
+    page.get_by_role("button", name="Find").click()
+
+
 def test_only_the_newest_centre_asked_for_is_drawn(page, sign_in_page, bristol):
     """Found by an outside check: a slow answer to an older ask (a postcode, the phone's
     location) came after a newer postcode's and replaced its circle, the older postcode
@@ -139,12 +150,7 @@ def test_only_the_newest_centre_asked_for_is_drawn(page, sign_in_page, bristol):
 
     page.route("**/api/postcode", hold_the_first)
     box = page.get_by_label("Postcode to centre a circle on")
-    box.fill("BS1 6AD")
-    page.get_by_role("button", name="Find").click()
-    while not held:
-        page.wait_for_timeout(50)
-    box.fill("BS8 1TH")
-    page.get_by_role("button", name="Find").click()
+    find_two_the_first_held(page, held, "BS1 6AD", "BS8 1TH")
     areas = page.locator("#shapes-list li")
     expect(areas).to_have_count(1)
     expect(areas).to_contain_text("round BS8 1TH")
@@ -215,12 +221,7 @@ def test_clear_drops_a_late_outline_and_a_dropped_answer_keeps_nothing_waiting(
     # waiting for the one that will be dropped.
     held.clear()
     page.route("**/api/postcode", lambda route: route.continue_() if held else held.append(route))
-    box.fill("BS8 1TH")
-    page.get_by_role("button", name="Find").click()
-    while not held:
-        page.wait_for_timeout(50)
-    box.fill("BS1 6AD")
-    page.get_by_role("button", name="Find").click()
+    find_two_the_first_held(page, held, "BS8 1TH", "BS1 6AD")
     expect(areas).to_contain_text("round BS1 6AD")
     expect(page.locator("#send")).to_be_enabled(timeout=3000)
     held[0].continue_()
