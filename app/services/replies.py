@@ -565,9 +565,10 @@ def answer_reply(officer, reply_id: int, words: str, *, saved: int | None = None
             )
         )
     # A text from a premium-rate or shared-cost number was kept and could be answered,
-    # at its price (an outside check); no resident can register one.
+    # at its price (an outside check); no resident can register one (a resident's
+    # number is theirs to answer, as it was taken).
     uk = reply.address.startswith("+44") and not _abroad(reply.address)
-    if uk and not uk_mobile(reply.address, held=True):
+    if uk and reply.resident_id is None and not uk_mobile(reply.address, held=True):
         raise ReplyRefused(
             gettext(
                 "We do not text this number: it is not a UK mobile (a premium-rate, "

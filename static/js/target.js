@@ -1187,8 +1187,9 @@
       // Not while a shape is being drawn (the map moved between two taps: a review).
       if (!drawing) { map.fitBounds(layer.getBounds(), { padding: [20, 20] }); }
       refreshPreview();
-      // The chosen place's button has gone with the results: focus its row instead.
-      focusEntry(added.id, "toggle");
+      // The chosen place's button has gone with the results: focus its row instead
+      // (not while drawing: the focus left the map mid-shape, a re-check).
+      if (!drawing) { focusEntry(added.id, "toggle"); }
     }).catch(function (error) { if (asked === placesCleared) { showAreaError(error.message); } });
   }
 

@@ -215,6 +215,26 @@ def test_clear_drops_a_late_outline_and_a_dropped_answer_keeps_nothing_waiting(
     page.wait_for_timeout(700)
     expect(areas).to_have_count(0)
     expect(page.locator("#undo-clear")).to_be_visible()
+
+    # A ward's outline coming while a shape is drawn: added, the map and the focus
+    # left where they were (the map moved between two taps, and the focus went to
+    # the ward's row: reviews).
+    held.clear()
+    page.get_by_label("Add a ward, district or the whole force").fill("Clifton")
+    page.get_by_role("button", name="Ward: Clifton", exact=True).click()
+    while not held:
+        page.wait_for_timeout(50)
+    page.get_by_role("button", name="Draw area").click()
+    tap_corners(page, corners_around_the_middle(page)[:1])
+    centre = page.evaluate("() => CA.map.getCenter()")
+    held[0].continue_()
+    expect(areas).to_contain_text(["Ward: Clifton"])
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => CA.map.getCenter()") == centre
+    assert page.evaluate("() => document.activeElement.closest('#shapes-list')") is None
+    expect(page.locator("#draw-status")).to_contain_text("1 corner")
+    page.get_by_role("button", name="Cancel").click()
+    page.get_by_role("button", name="Clear").click()
     page.unroute(re.compile(r"/officers/places/\d+$"))
 
     # An older postcode's answer held back: the newer one counted, Send… is not kept
