@@ -123,6 +123,21 @@ def test_a_drawing_keeps_its_corners_when_an_area_comes_late_and_one_tool_draws_
     assert page.console_errors == []
 
 
+def answered_while_drawing(page, held: list, words: str) -> None:
+    """Once an area's answer is held (in `held`), draw with one corner, then let it
+    come: it is added with `words`, and the map and the drawing stay as they were."""
+    while not held:
+        page.wait_for_timeout(50)
+    page.get_by_role("button", name="Draw area").click()
+    tap_corners(page, corners_around_the_middle(page)[:1])
+    centre = page.evaluate("() => CA.map.getCenter()")
+    held[0].continue_()
+    expect(page.locator("#shapes-list li")).to_contain_text([words])
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => CA.map.getCenter()") == centre
+    expect(page.locator("#draw-status")).to_contain_text("1 corner")
+
+
 def find_two_the_first_held(page, held: list, first: str, second: str) -> None:
     """Find `first`, whose answer the page's route holds (into `held`), then `second`."""
     box = page.get_by_label("Postcode to centre a circle on")
@@ -179,16 +194,7 @@ def test_only_the_newest_centre_asked_for_is_drawn(page, sign_in_page, bristol):
     held.clear()
     box.fill("BS8 1TH")
     page.get_by_role("button", name="Find").click()
-    while not held:
-        page.wait_for_timeout(50)
-    page.get_by_role("button", name="Draw area").click()
-    tap_corners(page, corners_around_the_middle(page)[:1])
-    centre = page.evaluate("() => CA.map.getCenter()")
-    held[0].continue_()
-    expect(areas).to_contain_text(["round BS8 1TH"])
-    page.wait_for_timeout(500)
-    assert page.evaluate("() => CA.map.getCenter()") == centre
-    expect(page.locator("#draw-status")).to_contain_text("1 corner")
+    answered_while_drawing(page, held, "round BS8 1TH")
     assert page.console_errors == []
 
 
@@ -222,17 +228,8 @@ def test_clear_drops_a_late_outline_and_a_dropped_answer_keeps_nothing_waiting(
     held.clear()
     page.get_by_label("Add a ward, district or the whole force").fill("Clifton")
     page.get_by_role("button", name="Ward: Clifton", exact=True).click()
-    while not held:
-        page.wait_for_timeout(50)
-    page.get_by_role("button", name="Draw area").click()
-    tap_corners(page, corners_around_the_middle(page)[:1])
-    centre = page.evaluate("() => CA.map.getCenter()")
-    held[0].continue_()
-    expect(areas).to_contain_text(["Ward: Clifton"])
-    page.wait_for_timeout(500)
-    assert page.evaluate("() => CA.map.getCenter()") == centre
+    answered_while_drawing(page, held, "Ward: Clifton")
     assert page.evaluate("() => document.activeElement.closest('#shapes-list')") is None
-    expect(page.locator("#draw-status")).to_contain_text("1 corner")
     page.get_by_role("button", name="Cancel").click()
     page.get_by_role("button", name="Clear").click()
     page.unroute(re.compile(r"/officers/places/\d+$"))
