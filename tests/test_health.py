@@ -205,9 +205,13 @@ def test_a_worker_started_before_redis_waits_for_it_and_then_works(app):
             stdout=subprocess.DEVNULL,
         )
         redis = Redis(port=port)
-        for _ in range(100):
+        # Working: registered, and waiting for jobs (its signal handlers set: stopped
+        # between its registration and them, RQ's scheduler process it had started
+        # lived on with the output open, and the test waited for it, once in CI).
+        for _ in range(200):
             with contextlib.suppress(RedisError):  # the server still starting
-                if Worker.all(connection=redis):
+                workers = Worker.all(connection=redis)
+                if workers and workers[0].get_state() == "idle":
                     break
             time.sleep(0.1)
         assert Worker.all(connection=redis), "the worker never registered"
