@@ -1652,6 +1652,27 @@
     if (below > 0 && box.height <= floor - 16) { window.scrollBy(0, below); }
   }
 
+  // What came back and the button under it in view, above the reach bar. Taller than
+  // that room together (200% Welsh text on a 320-pixel phone: 950 px of words), the
+  // words take the focus from their start and Tab goes on to the button: "nearest"
+  // began them 423 px above the screen, or left the focused button under it (an
+  // outside check).
+  function showTestStatus() {
+    var status = $("test-status");
+    var bar = $("reach-bar");
+    var floor = bar && bar.getClientRects().length ? bar.getBoundingClientRect().top : window.innerHeight;
+    var top = status.getBoundingClientRect().top;
+    var bottom = $("send-test").getBoundingClientRect().bottom;
+    if (top >= 0 && bottom <= floor) { return; }
+    if (bottom - top + 16 <= floor) {
+      window.scrollBy(0, top < 0 ? top - 8 : bottom - floor + 8);
+      return;
+    }
+    status.setAttribute("tabindex", "-1");
+    status.focus({ preventScroll: true });
+    window.scrollBy(0, status.getBoundingClientRect().top - 8);
+  }
+
   function sendAt() {
     if (!$("send-later").checked || !$("send-at").value) { return null; }
     return new Date($("send-at").value).toISOString();  // the officer's local time, as UTC
@@ -1677,7 +1698,7 @@
       $("test-status").hidden = false;
       $("test-status").textContent = sent.message;
       $("test-status").dataset.channels = (sent.channels || []).join(" ");
-      $("test-status").scrollIntoView({ block: "nearest" });
+      showTestStatus();
     }).catch(function (error) { composeError(error.message); })
       .finally(function () { $("send-test").removeAttribute("aria-disabled"); });
   });

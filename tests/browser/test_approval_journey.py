@@ -189,6 +189,36 @@ def test_a_test_to_myself_goes_by_the_alerts_channels_as_residents_will_get_it(p
     assert page.console_errors == []
 
 
+def test_a_test_to_myself_too_long_for_a_small_phone_is_shown_from_its_start(
+    page, sign_in_page, street
+):
+    """Found by an outside check: at 200% Welsh text on a 320-pixel phone, what a test
+    said (no mobile on the account: not by text or call) was 950 px tall; scrolled to
+    the nearest edge, it began 423 px above the screen, or the focused button was under
+    it. Too tall for the room above the reach bar with the button, the words take the
+    focus from their start, and Tab goes on to the button."""
+    page.set_viewport_size({"width": 320, "height": 700})
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Page.enable")
+    cdp.send("Page.setFontSizes", {"fontSizes": {"standard": 32, "fixed": 26}})
+    sign_in_page("officer")  # no mobile: the test goes by e-mail alone
+    page.goto("/officers/?lang=cy")
+    page.locator("#centre-postcode").fill("BS1 6AD")
+    page.locator("#centre-postcode").press("Enter")
+    page.locator("#title").fill("Ymarfer")
+    page.locator("#body").fill("Ymarfer yn unig.")
+    page.locator("#send-test").click()
+    said = page.locator("#test-status")
+    expect(said).to_contain_text("e-bost")
+    expect(said).to_be_focused()
+    page.wait_for_timeout(200)
+    assert said.bounding_box()["height"] > 700  # it does not fit: what this is about
+    assert 0 <= said.bounding_box()["y"] <= 60, said.bounding_box()
+    page.keyboard.press("Tab")
+    expect(page.locator("#send-test")).to_be_focused()
+    assert page.console_errors == []
+
+
 def test_a_rejected_alert_is_written_again_from_its_words_and_area(
     page, sign_in_page, make_officer, street
 ):
