@@ -1176,10 +1176,24 @@
 
   var placesCleared = 0;  // Clear's count: a place's outline asked for before it is dropped
   function addPlace(place) {
-    $("place-results").textContent = "";
+    var results = $("place-results");
+    var chosen = results.contains(document.activeElement);
+    results.textContent = "";
     $("place-search").value = "";
+    // Its button goes with the results: till its outline comes, the focus is on what
+    // says it is coming (it was on the page: an outside check).
+    var coming = document.createElement("li");
+    coming.className = "hint";
+    coming.tabIndex = -1;
+    coming.textContent = _("Adding {place}…", { place: KIND[place.kind] + ": " + place.name });
+    results.appendChild(coming);
+    if (chosen) { coming.focus({ preventScroll: true }); }
     var asked = placesCleared;
-    loadingArea(CA.fetchJSON(settings.placeUrl.replace(/0$/, place.id)), "place").then(function (found) {
+    var waited = false;  // the focus was still on it when the answer came
+    loadingArea(CA.fetchJSON(settings.placeUrl.replace(/0$/, place.id)), "place").finally(function () {
+      waited = document.activeElement === coming;
+      if (coming.parentNode) { coming.parentNode.removeChild(coming); }
+    }).then(function (found) {
       if (asked !== placesCleared) { return; }
       var layer = L.geoJSON(JSON.parse(found.geometry), { pmIgnore: true, interactive: false });
       places.addLayer(layer);
@@ -1190,7 +1204,11 @@
       // The chosen place's button has gone with the results: focus its row instead
       // (not while drawing: the focus left the map mid-shape, a re-check).
       if (!drawing) { focusEntry(added.id, "toggle"); }
-    }).catch(function (error) { if (asked === placesCleared) { showAreaError(error.message); } });
+    }).catch(function (error) {
+      if (asked !== placesCleared) { return; }
+      showAreaError(error.message);
+      if (waited) { $("area-error").focus(); }
+    });
   }
 
   Array.prototype.forEach.call(document.querySelectorAll('input[name="groups"], input[name="channels"]'),

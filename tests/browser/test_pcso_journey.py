@@ -245,6 +245,39 @@ def test_clear_drops_a_late_outline_and_a_dropped_answer_keeps_nothing_waiting(
     assert page.console_errors == []
 
 
+def test_a_ward_chosen_keeps_the_focus_on_what_says_it_is_coming(page, sign_in_page, bristol):
+    """Found by an outside check: the ward's button went with the results as it was
+    tapped, and till its outline came the focus was on the page. It is on a line that
+    says the ward is coming, then on the ward's row; if the outline cannot come, on
+    what says so."""
+    sign_in_page("officer")
+    held = []
+    page.route(re.compile(r"/officers/places/\d+$"), lambda route: held.append(route))
+    search = page.get_by_label("Add a ward, district or the whole force")
+    search.fill("Clifton")
+    page.get_by_role("button", name="Ward: Clifton", exact=True).click()
+    while not held:
+        page.wait_for_timeout(50)
+    coming = page.locator("#place-results li")
+    expect(coming).to_have_text("Adding Ward: Clifton…")
+    expect(coming).to_be_focused()
+    held.pop().continue_()
+    expect(page.locator("#shapes-list li")).to_contain_text("Ward: Clifton")
+    expect(coming).to_have_count(0)
+    focused = "() => document.activeElement.closest('#shapes-list li')?.textContent || ''"
+    assert "Clifton" in page.evaluate(focused)
+
+    # The outline refused on the way (a lost signal): the focus on what says so.
+    page.unroute(re.compile(r"/officers/places/\d+$"))
+    page.route(re.compile(r"/officers/places/\d+$"), lambda route: route.abort())
+    search.fill("Cotham")
+    page.get_by_role("button", name="Ward: Cotham", exact=True).click()
+    expect(page.locator("#area-error")).to_be_visible()
+    expect(page.locator("#area-error")).to_be_focused()
+    expect(coming).to_have_count(0)
+    assert page.console_errors == []
+
+
 def test_the_reach_bar_stays_in_sight_and_a_drawn_area_keeps_every_corner(
     page, sign_in_page, bristol, app, monkeypatch
 ):
