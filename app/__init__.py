@@ -157,17 +157,22 @@ def create_app(config: str | type | None = None) -> Flask:
     @app.context_processor
     def approvals_waiting():
         """The staff menu's "Approvals (2)": a function, so only a page that shows the
-        menu to a supervisor or admin asks the database."""
+        menu to a supervisor or admin asks the database. And whose alert drafts the tab
+        keeps (staff_sessions.draft_owner)."""
         from flask_login import current_user
 
         from app.services.alerts import count_waiting_for
+        from app.services.staff_sessions import draft_owner
 
         def waiting() -> int | None:
             if not current_user.is_authenticated:
                 return None
             return count_waiting_for(current_user)
 
-        return {"approvals_waiting": waiting}
+        def owner() -> str:
+            return draft_owner(current_user.id) if current_user.is_authenticated else ""
+
+        return {"approvals_waiting": waiting, "draft_owner": owner}
 
     from app import i18n  # English and Welsh; after the context processors it overrides
 

@@ -71,11 +71,11 @@ from app.services.alerts import (
     written_again,
 )
 from app.services.contacts import mask_address
-from app.services.counters import key_digest
 from app.services.outbox import view_outbox
 from app.services.public_alerts import has_public_page
 from app.services.recordings import RecordingRefused, save_recording
 from app.services.registration import find_interest_groups
+from app.services.staff_sessions import draft_owner
 from app.services.templates import find_templates, save_template
 from app.services.text import clean_text, whole_number
 from app.web import named_record, record_id
@@ -198,10 +198,8 @@ def target():
             "recordingsUrl": url_for("officers.upload_recording"),
             "maxSegments": config["SMS_MAX_SEGMENTS"],
             "parentId": parent.id if parent else None,
-            # Whose drafts this tab keeps (sessionStorage): a draft was put back for the
-            # next officer signed in to the tab after a session ended without "Sign
-            # out" (an idle timeout), of another force too (an outside check).
-            "draftOwner": key_digest(f"draft-owner:{current_user.id}")[:16],
+            # Whose drafts this tab keeps (sessionStorage): staff_sessions.draft_owner.
+            "draftOwner": draft_owner(current_user.id),
             "startFrom": start_from,
             # The areas the officer's teams may send to, drawn on the map (None: anywhere).
             "permittedArea": permitted["geometry"] if permitted else None,

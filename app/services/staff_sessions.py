@@ -23,6 +23,7 @@ from app.dao.audit import create_audit_event
 from app.extensions import db
 from app.models import Officer, StaffSession
 from app.services import forces
+from app.services.counters import key_digest
 
 # Last use is written at most this often: a page's many JSON calls are one write.
 TOUCH_EVERY = timedelta(seconds=60)
@@ -114,3 +115,12 @@ def end_sessions_of(officer_id: int, reason: str) -> int:
         .values(ended_at=datetime.now(UTC), ended_reason=reason)
     )
     return result.rowcount
+
+
+def draft_owner(officer_id: int) -> str:
+    """Whose alert drafts a browser tab keeps (sessionStorage, static/js/target.js), as
+    a name that is not the officer's id. Every staff page drops the tab's drafts of
+    anyone else (static/js/menu.js): a draft was put back for the next officer signed
+    in to the tab after a session ended without "Sign out" (an idle timeout), and stayed
+    in it while someone who never opened the composer used it (outside checks)."""
+    return key_digest(f"draft-owner:{officer_id}")[:16]

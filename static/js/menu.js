@@ -3,16 +3,23 @@
 // CSS), the menu is always shown.
 (function () {
   "use strict";
-  // Signing out forgets the alert drafts this tab kept (static/js/target.js).
+  // The alert drafts this tab keeps (static/js/target.js): every staff page drops
+  // anyone else's (a draft stayed in the tab while someone who never opened the
+  // composer used it, after a session ended without "Sign out": an outside check),
+  // and signing out forgets them all.
+  function dropDrafts(but) {
+    try {
+      Object.keys(window.sessionStorage).forEach(function (key) {
+        if (key.indexOf("ca-draft:") === 0 && !(but && key.indexOf(but) === 0)) {
+          window.sessionStorage.removeItem(key);
+        }
+      });
+    } catch (e) { /* private mode */ }
+  }
   var signOut = document.querySelector('form[action$="/sign-out"]');
   if (signOut) {
-    signOut.addEventListener("submit", function () {
-      try {
-        Object.keys(window.sessionStorage).forEach(function (key) {
-          if (key.indexOf("ca-draft:") === 0) { window.sessionStorage.removeItem(key); }
-        });
-      } catch (e) { /* private mode */ }
-    });
+    dropDrafts("ca-draft:" + signOut.dataset.draftOwner + ":");
+    signOut.addEventListener("submit", function () { dropDrafts(null); });
   }
   var button = document.querySelector(".menu-toggle");
   var nav = document.getElementById("staff-nav");

@@ -2038,16 +2038,10 @@
   // one tab brought back the update's words and category, and went as an update (an
   // outside check). The kind is the page's own (the server's choice), read before any
   // draft is put back.
-  // And its officer's: another's drafts in this tab are dropped, never put back.
+  // And its officer's: another's drafts in this tab are dropped by every staff page
+  // (static/js/menu.js), never put back.
   var DRAFTS = "ca-draft:" + settings.draftOwner + ":";
   var DRAFT_KEY = DRAFTS + (settings.parentId ? settings.parentId + ":" + $("category").value : "new");
-  try {
-    Object.keys(window.sessionStorage).forEach(function (key) {
-      if (key.indexOf("ca-draft:") === 0 && key.indexOf(DRAFTS) !== 0) {
-        window.sessionStorage.removeItem(key);
-      }
-    });
-  } catch (e) { /* private mode */ }
   var FIELDS = ["title", "body", "title-cy", "body-cy", "category", "question", "answer-1",
                 "answer-2", "answer-3", "answer-4", "question-cy", "answer-cy-1", "answer-cy-2",
                 "answer-cy-3", "answer-cy-4", "send-at", "radius", "radius-m"];

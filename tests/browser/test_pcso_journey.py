@@ -734,7 +734,7 @@ def test_a_draft_is_never_put_back_for_another_officer_in_the_same_tab(page, sig
     """Found by an outside check: a session ended without "Sign out" (the idle timeout),
     the next officer signed in to the same tab had the last one's unsent draft put back
     (title, message, area), another force's too. A draft is its officer's; another's
-    is dropped."""
+    is dropped, by any staff page."""
     sign_in_page("officer")
     page.goto("/officers/")
     page.locator("#title").fill("Not for the next officer")
@@ -743,6 +743,13 @@ def test_a_draft_is_never_put_back_for_another_officer_in_the_same_tab(page, sig
     expect(page.locator("#shapes-list li")).to_have_count(1)
     page.wait_for_timeout(300)  # kept as typed
     page.context.clear_cookies()  # the session ends, no "Sign out"
+    # Someone who never opens the composer: the draft leaves the tab all the same (it
+    # stayed there while they used it: an outside check).
+    sign_in_page("analyst")
+    page.goto("/analysts/density")
+    kept = page.evaluate("() => JSON.stringify(Object.values(window.sessionStorage))")
+    assert "Not for the next officer" not in kept
+    page.context.clear_cookies()
     sign_in_page("supervisor")
     page.goto("/officers/")
     expect(page.locator("#title")).to_have_value("")
