@@ -137,18 +137,25 @@
       .map(function (id) { return id && document.getElementById(id); })
       .filter(function (found) { return found && found.classList.contains("field-error"); })[0];
     if (!said) { return; }
+    showInRoom(said, box, window.innerHeight);
+  }
+
+  // Words said and what they are about under them (a box, a button), in view above
+  // the floor (the screen's bottom, or a bar over it). Taller than that room together,
+  // the words take the focus from their start, and Tab goes on from them.
+  function showInRoom(said, below, floor) {
     var top = said.getBoundingClientRect().top;
-    var bottom = box.getBoundingClientRect().bottom;
-    var room = window.innerHeight;
-    if (top >= 0 && bottom <= room) { return; }
-    if (bottom - top + 16 <= room) {
-      window.scrollBy(0, top < 0 ? top - 8 : bottom - room + 8);
+    var bottom = below.getBoundingClientRect().bottom;
+    if (top >= 0 && bottom <= floor) { return; }
+    if (bottom - top + 16 <= floor) {
+      window.scrollBy(0, top < 0 ? top - 8 : bottom - floor + 8);
       return;
     }
     said.setAttribute("tabindex", "-1");
     said.focus({preventScroll: true});
     window.scrollBy(0, said.getBoundingClientRect().top - 8);
   }
+  window.CAPage = { showInRoom: showInRoom };  // for the composer's test message
 
   // A box to type again comes before the summary (a wrong authenticator code focused
   // the one or the other by timing: an outside check); the words said of it show.

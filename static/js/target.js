@@ -1663,8 +1663,7 @@
     // the words shown above (a review). Not one taller than that room itself (an area's
     // words, a long message): shown from its start, as above (pushed up, an area's
     // words began 521 px above the screen: an outside check).
-    var bar = $("reach-bar");
-    var floor = bar && bar.getClientRects().length ? bar.getBoundingClientRect().top : window.innerHeight;
+    var floor = barTop();
     var box = last.getBoundingClientRect();
     var below = box.bottom - (floor - 8);
     if (below > 0 && box.height <= floor - 16) { window.scrollBy(0, below); }
@@ -1676,19 +1675,13 @@
   // began them 423 px above the screen, or left the focused button under it (an
   // outside check).
   function showTestStatus() {
-    var status = $("test-status");
+    window.CAPage.showInRoom($("test-status"), $("send-test"), barTop());
+  }
+
+  // Where the reach bar begins (over the screen's bottom), or the screen's bottom.
+  function barTop() {
     var bar = $("reach-bar");
-    var floor = bar && bar.getClientRects().length ? bar.getBoundingClientRect().top : window.innerHeight;
-    var top = status.getBoundingClientRect().top;
-    var bottom = $("send-test").getBoundingClientRect().bottom;
-    if (top >= 0 && bottom <= floor) { return; }
-    if (bottom - top + 16 <= floor) {
-      window.scrollBy(0, top < 0 ? top - 8 : bottom - floor + 8);
-      return;
-    }
-    status.setAttribute("tabindex", "-1");
-    status.focus({ preventScroll: true });
-    window.scrollBy(0, status.getBoundingClientRect().top - 8);
+    return bar && bar.getClientRects().length ? bar.getBoundingClientRect().top : window.innerHeight;
   }
 
   function sendAt() {
