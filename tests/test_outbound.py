@@ -123,10 +123,14 @@ def test_what_is_read_from_twilios_refusals_is_as_its_examples_say():
     for doctests)."""
     import doctest
 
+    import app.channels.reasons
     import app.channels.twilio
 
     results = doctest.testmod(app.channels.twilio)
     assert results.attempted >= 9 and results.failed == 0
+    # And which refusals are the address's own (the confirm page says them).
+    results = doctest.testmod(app.channels.reasons)
+    assert results.attempted >= 20 and results.failed == 0
 
 
 def test_codes_go_before_the_alerts_jobs_first_asked_first_sent(

@@ -2197,6 +2197,60 @@ def test_a_sign_up_when_the_numbers_hour_is_spent_reads_the_same_held_or_free(
     assert "no code waiting" in held[0] and "as many codes as we can" in held[1]
 
 
+def test_a_code_refused_as_the_numbers_own_is_said_on_the_confirm_page_held_or_free(
+    app, providers, make_resident, run_worker
+):
+    """Found by an outside check: the network refused a code text ("not a mobile
+    number"), and the confirm page, reloaded, still said a code was on its way; "Send a
+    new code" spent the hour on the same refusal. It says what the network said, read
+    by the address whoever's message it was: a number we hold reads as one we do not."""
+    make_resident(postcode="BS1 6AD", sms="+447700900641", email="held@example.invalid")
+    providers.gateway.errors_for["+447700900641"] = (400, 21614, "not a mobile number")
+    providers.gateway.errors_for["+447700900642"] = (400, 21614, "not a mobile number")
+
+    def journey(number: str, **sign_up) -> str:
+        browser = app.test_client()
+        assert register(browser, sms_phone=number, **sign_up).status_code == 302
+        run_worker()
+        page = browser.get("/register/confirm").text
+        page = re.sub(r'name="csrf_token" value="[^"]+"', "", page[page.index("<main") :])
+        return page.replace(number, "NUMBER").replace(number.replace(" ", ""), "NUMBER")
+
+    held = journey("07700 900641", channels=["sms"])
+    free = journey("07700 900642", channels=["sms"])
+    assert held == free
+    assert "the phone network says it is not a mobile" in held
+    assert "The 6-digit code we texted you" not in held and "Sign up again" in held
+
+    # Taken, then reported undelivered by its callback (30006: a landline).
+    providers.gateway.undelivered_for["+447700900643"] = 30006
+    browser = app.test_client()
+    register(browser, sms_phone="07700 900643", channels=["sms"])
+    run_worker()
+    deadline = time.monotonic() + 10
+    while "not a mobile" not in (page := browser.get("/register/confirm").text):
+        assert time.monotonic() < deadline, "no callback"
+        time.sleep(0.1)
+    # A number refused for another reason, and one taken: the code box as ever.
+    providers.gateway.errors_for["+447700900644"] = (400, 21610, "unsubscribed")
+    for number in ("07700 900644", "07700 900645"):
+        page = journey(number, channels=["sms"])
+        assert "The 6-digit code we texted you" in page and "We could not" not in page
+
+    # An e-mail address its mail server has no mailbox for, held or free.
+    for address in ("held@example.invalid", "free@example.invalid"):
+        providers.mail.refuse[address] = "550 5.1.1 No such user"
+    held = journey("07700 900646", channels=["email"], email="held@example.invalid")
+    free = journey("07700 900646", channels=["email"], email="free@example.invalid")
+    assert held.replace("held@", "x@") == free.replace("free@", "x@")
+    assert "its mail server says there is no such mailbox" in held
+    welsh = app.test_client()
+    register(welsh, channels=["email"], email="held@example.invalid", language="cy")
+    run_worker()
+    assert "We could not" not in welsh.get("/register/confirm?lang=cy").text
+    assert "Ni allem" in welsh.get("/register/confirm?lang=cy").text
+
+
 def test_asking_for_links_spends_a_numbers_hour_alike_held_or_free(
     app, client, make_resident, run_worker
 ):

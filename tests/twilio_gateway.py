@@ -61,6 +61,8 @@ class TwilioGateway:
         self.rate_429 = 0.0
         self.rate_500 = 0.0
         self.errors_for: dict[str, tuple[int, int, str]] = {}  # number -> status, code, text
+        # number -> error code: texts taken, then reported undelivered by their callback
+        self.undelivered_for: dict[str, int] = {}
         self.unavailable_for: dict[str, int] = {}  # number -> how many 503s before accepting
         self.too_many_for: dict[str, int] = {}  # number -> how many 429s before accepting
         self.retry_after: str | None = None  # Retry-After sent with each 429 and 503
@@ -393,6 +395,12 @@ class TwilioGateway:
                 },
                 {"MessageSid": sid, "MessageStatus": "delivered"},
             ]
+            if form.get("To") in self.undelivered_for:
+                steps[1] = {
+                    "MessageSid": sid,
+                    "MessageStatus": "undelivered",
+                    "ErrorCode": str(self.undelivered_for[form["To"]]),
+                }
         else:
             steps = [
                 {"CallSid": sid, "CallStatus": "initiated"},

@@ -124,6 +124,47 @@ def smtp_reason(code: int, text: str | bytes | None) -> str:
     return f"SMTP {code} {found.group(0)}: {meaning}"
 
 
+# Refusals that are the address's own, whoever gives it (not in use, not a mobile, no
+# such mailbox): Twilio's codes when it refuses the request, and in a status callback
+# (30005 unknown handset, 30006 a landline or an unreachable network), and a mail
+# server's bad mailbox or domain. The confirm page says them (a code text refused so
+# left a resident waiting for it: an outside check).
+ADDRESS_CODES = {
+    21211: "not_in_use",
+    21214: "not_in_use",
+    13224: "not_in_use",
+    30005: "not_in_use",
+    21614: "not_a_mobile",
+    30006: "not_a_mobile",
+}
+_TWILIO_CODE = re.compile(r"^Twilio (\d+):|\(Twilio error (\d+)")
+_BAD_MAILBOX = re.compile(r"^SMTP 5\d\d 5\.1\.[123]:")
+
+
+def address_refusal(reason: str | None) -> str | None:
+    """Whether a refusal is the address's own: "not_in_use", "not_a_mobile",
+    "no_mailbox", or None.
+
+    >>> address_refusal("Twilio 21614: not a mobile number")
+    'not_a_mobile'
+    >>> address_refusal("undelivered (Twilio error 30005)")
+    'not_in_use'
+    >>> address_refusal("SMTP 550 5.1.1: bad destination mailbox address")
+    'no_mailbox'
+    >>> address_refusal("Twilio 21610: recipient has replied STOP (opted out)") is None
+    True
+    >>> address_refusal("SMTP 552 5.2.2: mailbox full") is None
+    True
+    """
+    if not reason:
+        return None
+    if _BAD_MAILBOX.match(reason):
+        return "no_mailbox"
+    found = _TWILIO_CODE.search(reason)
+    code = found and (found.group(1) or found.group(2))
+    return ADDRESS_CODES.get(int(code)) if code else None
+
+
 def twilio_reason(code: int | None, status: int) -> str:
     """A refusal by Twilio as its error code and our words for it, or the page that
     explains the code: Twilio's own message names the number ("The 'To' number

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import ResidentLocation
+from app.models import ResidentLocation, ResidentNotice
 from app.models.resident import resident_force_stops
 
 
@@ -28,5 +28,21 @@ def find_heard_force_ids(resident_id: int) -> list[int]:
             )
             .group_by(ResidentLocation.force_id)
             .order_by(func.min(ResidentLocation.id))
+        )
+    )
+
+
+def refusals_of(channel: str, address: str, since) -> list[str]:
+    """Why the notices to this address by this channel since then were refused (an
+    index of refused notices only: 0071)."""
+    return list(
+        db.session.scalars(
+            select(ResidentNotice.reason).where(
+                ResidentNotice.status == "failed",
+                ResidentNotice.address == address,
+                ResidentNotice.channel == channel,
+                ResidentNotice.created_at >= since,
+                ResidentNotice.reason.is_not(None),
+            )
         )
     )

@@ -185,6 +185,13 @@ class ResidentNotice(db.Model):
             "sent_at",
             postgresql_where="status = 'sent' AND channel = 'voice'",
         ),
+        # The confirm page reads an address's refusals (0071).
+        Index(
+            "ix_resident_notices_failed_to",
+            "address",
+            "channel",
+            postgresql_where="status = 'failed'",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

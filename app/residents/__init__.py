@@ -70,6 +70,7 @@ from app.services.verification import (
     find_unregistered,
     keep_unregistered,
     read_manage_token,
+    refused_addresses,
     request_manage_link,
     resend_proof,
     resend_unregistered,
@@ -254,6 +255,7 @@ def _confirm_unregistered(pending: dict):
         errors=errors,
         labels=CHANNEL_LABELS,
         texts_from=_texts_from(),
+        refused=_refused(channels),
     ), (400 if errors else 200)
 
 
@@ -298,7 +300,14 @@ def confirm():
         errors=errors,
         labels=CHANNEL_LABELS,
         texts_from=_texts_from(),
+        refused=_refused(resident.channels),
     ), (400 if errors else 200)
+
+
+def _refused(channels) -> dict[str, str]:
+    """What to say of the ways still to confirm whose code or link was refused as the
+    address's own (verification.refused_addresses)."""
+    return refused_addresses({c.channel: c.proving_address for c in channels if c.awaiting_proof})
 
 
 def _in_order(channels) -> list:

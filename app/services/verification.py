@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from app import jobs
+from app.channels.reasons import address_refusal
 from app.dao import outbound as outbound_dao
 from app.dao import residents as residents_dao
 from app.dao.audit import create_audit_event
@@ -65,6 +66,45 @@ TOO_MANY_GUESSES = lazy_gettext("Too many wrong codes. Ask for a new one.")
 NOT_A_CODE = lazy_gettext(
     "Enter the 6-digit code from the message, like 123456. If it has not come yet, wait a minute."
 )
+
+
+# What the confirm page says of a number or address its code or link was refused as
+# the address's own (channels.reasons.address_refusal).
+ADDRESS_REFUSED = {
+    ("sms", "not_a_mobile"): lazy_gettext(
+        "We could not text this number: the phone network says it is not a mobile. For "
+        "a landline, choose a call instead."
+    ),
+    ("sms", "not_in_use"): lazy_gettext(
+        "We could not text this number: the phone network says it is not in use. Check "
+        "it, then try again."
+    ),
+    ("voice", "not_in_use"): lazy_gettext(
+        "We could not call this number: the phone network says it is not in use. Check "
+        "it, then try again."
+    ),
+    ("email", "no_mailbox"): lazy_gettext(
+        "We could not e-mail this address: its mail server says there is no such "
+        "mailbox. Check it, then try again."
+    ),
+}
+
+
+def refused_addresses(channels: dict[str, str]) -> dict[str, str]:
+    """What to say of each of these ways (channel: address) whose code or link, sent in
+    the last CODE_MINUTES, was refused as the address's own: a resident waited for a
+    code the network had refused to deliver, told nothing (an outside check). Read by
+    the address, whoever's notice it was (a code, or the message telling a registered
+    number's owner): a sign-up of a number we hold and of one we do not read alike."""
+    since = datetime.now(UTC) - timedelta(minutes=CODE_MINUTES)
+    said = {}
+    for channel, address in channels.items():
+        for reason in residents_dao.refusals_of(channel, address, since):
+            words = ADDRESS_REFUSED.get((channel, address_refusal(reason)))
+            if words is not None:
+                said[channel] = str(words)
+                break
+    return said
 
 
 def wrong_code(guesses_left: int, *, renewed: bool = False) -> str:
