@@ -122,6 +122,10 @@ def test_places_are_searchable_force_first(officer_client):
     # Posted as the map does (what was typed stays out of the address), the same.
     posted = officer_client.post("/officers/places", json={"q": "centr"})
     assert posted.json["places"] == wards
+    # What a paste brings along unseen (a soft hyphen, a zero-width joiner) is not part
+    # of the name (found nothing, as a reference so pasted was not ours: an outside check).
+    unseen = officer_client.post("/officers/places", json={"q": "cen\u00adt\u200dr"})
+    assert unseen.json["places"] == wards
     for nonsense in ([1], {"q": 5}, None):
         assert officer_client.post("/officers/places", json=nonsense).json["places"] == []
     # Districts of other forces are not offered.

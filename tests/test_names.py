@@ -310,6 +310,9 @@ def test_the_api_finds_names_for_anyone_without_signing_in(client, app_ctx):
     # officer's map posts it: an outside check); a body that is no object is refused.
     posted = client.post("/api/names", json={"q": "  stapleton   ro", "limit": 5})
     assert posted.status_code == 200 and posted.json == response.json
+    # A joiner a paste brought along unseen is not part of the name.
+    unseen = client.post("/api/names", json={"q": "staple\u200dton ro", "limit": 5})
+    assert unseen.json == response.json
     assert client.post("/api/names", data="[1]", content_type="application/json").status_code == 400
 
 

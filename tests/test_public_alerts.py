@@ -577,6 +577,27 @@ def test_the_check_says_yes_to_what_we_sent_however_the_phone_changed_it(
     assert "we did not send this message" in scam.text
 
 
+@pytest.mark.parametrize("unseen", ["\u00ad", "\u200b", "\u200d", "\u2060", "\ufeff"])
+def test_the_check_says_yes_whatever_a_paste_brought_along_unseen(
+    client, officer_client, street, run_worker, unseen
+):
+    """Found by an outside check: a soft hyphen (copied from an e-mail) or a zero-width
+    space, joiner or word joiner (some messaging apps) in a genuine reference was told
+    "No: we did not send this message. Do not click links", and inside a word of the
+    genuine text, "the reference is ours, but the words are not"."""
+    alert = send(officer_client, title="Missing person", body="Have you seen Sam? Call 101.")
+    run_worker()
+    db.session.expire_all()
+    [text] = messages_for(alert, "sms")[:1]
+    token = form_token(client, "/check")
+    reference = alert.reference[:2] + unseen + alert.reference[2:]
+    typed = client.post("/check", data={"message": reference, "csrf_token": token})
+    assert "that reference is ours" in typed.text, reference
+    pasted = text.replace("Have", "Ha" + unseen + "ve").replace(alert.reference, reference)
+    answer = client.post("/check", data={"message": pasted, "csrf_token": token})
+    assert "Yes, we sent this message" in answer.text
+
+
 def test_the_check_says_yes_to_every_message_as_each_resident_got_it(
     client, officer_client, make_resident, run_worker
 ):

@@ -221,6 +221,27 @@ def test_the_code_box_says_how_a_number_that_replied_stop_gets_its_code(
     assert "07700 90099" not in page.replace("07700 900123", "")
 
 
+def test_a_code_pasted_with_a_character_nobody_sees_is_the_code(client, app_ctx, run_worker):
+    """A code copied from a message may bring a soft hyphen or a zero-width space
+    along, which nobody can see to delete (as in a reference on the public check: an
+    outside check): the code, not a wrong one."""
+    register(client, channels=["sms"])
+    (sms,) = notices_sent(run_worker)
+    code = code_in(sms)
+    token = page_token(client, "/register/confirm")
+    client.post(
+        "/register/confirm",
+        data={
+            "csrf_token": token,
+            "channel": "sms",
+            "code": code[:3] + "\u00ad" + code[3:] + "\u2060",
+        },
+    )
+    db.session.expire_all()
+    (channel,) = db.session.scalars(select(ResidentChannel)).all()
+    assert channel.verified_at is not None
+
+
 @pytest.mark.parametrize("zero", [0xFF10, 0x0660, 0x06F0])
 def test_a_code_typed_in_full_width_digits_is_the_code(client, app_ctx, run_worker, zero):
     """Some phones' keyboards type １２３４５６, or Arabic-Indic ١٢٣٤٥٦ (which the number

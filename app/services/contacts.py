@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -11,7 +10,7 @@ from flask import current_app, has_app_context
 from flask_babel import get_locale, gettext, lazy_gettext
 from phonenumbers import PhoneNumberType
 
-from app.services.text import TextRefused, checked_text
+from app.services.text import TextRefused, checked_text, unseen_dropped
 
 # The UK and the Crown Dependencies share +44.
 UK_REGIONS = {"GB", "GG", "JE", "IM"}
@@ -70,7 +69,7 @@ def _characters_checked(text: str | None, label: str, most: int) -> str:
     sign-up form said "a null character", the other forms "invalid characters:
     U+0000")."""
     # Trimmed first: checked_text refuses a tab anywhere, and a paste's is at an end.
-    text = "".join(c for c in text or "" if unicodedata.category(c) != "Cf").strip()
+    text = unseen_dropped(text or "").strip()
     try:
         return checked_text(text, label, max_length=most)
     except TextRefused as refusal:

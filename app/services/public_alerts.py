@@ -28,7 +28,7 @@ from app.i18n import gettext
 from app.models import CATEGORIES, Alert
 from app.services import forces, message_text
 from app.services.postcode_check import PostcodeRefused, check_postcode
-from app.services.text import clean_text
+from app.services.text import clean_text, unseen_dropped
 from app.services.tokens import SealedSerializer
 from app.services.transaction import read_only
 from app.services.verification import allow_per_hour, public_url
@@ -328,8 +328,10 @@ def words(text: str) -> list[str]:
 
     >>> words("It’s  “here”\\n— now!") == words('its "HERE" - now')
     True
+    >>> words("deli\\u00advery\\u200b now") == words("delivery now")
+    True
     """
-    text = unicodedata.normalize("NFKD", text.translate(_APOSTROPHES))
+    text = unicodedata.normalize("NFKD", unseen_dropped(text).translate(_APOSTROPHES))
     text = "".join(c for c in text if not unicodedata.combining(c)).lower()
     return re.findall(r"[^\W_]+", text)
 

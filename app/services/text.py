@@ -27,15 +27,28 @@ def whole_number(value: object, *, most: int = MAX_ID) -> int | None:
     return number if number <= most else None
 
 
+def unseen_dropped(text: str) -> str:
+    """The text without format characters (Unicode's Cf: soft hyphens, zero-width
+    spaces and joiners, direction marks, a byte-order mark), which a paste brings along
+    unseen: before a code, a reference, a search or a message's words are compared (a
+    genuine alert's reference with a soft hyphen in it was said not to be ours: an
+    outside check). Stored text keeps the joiners emoji need (checked_text).
+
+    >>> unseen_dropped("12\u00ad3\u200b4\u200d5\u20606\ufeff")
+    '123456'
+    """
+    return "".join(c for c in text if unicodedata.category(c) != "Cf")
+
+
 def ascii_digits(text: str) -> str:
     """A code as a keyboard may type it: NFKC (a phone's full-width １２３), and every
     decimal digit as its ASCII one (Arabic-Indic ٥٨٣, which the number box took and the
-    code box refused: an outside check).
+    code box refused: an outside check), without what a paste brings along unseen.
 
-    >>> ascii_digits("١٢٣ ۴۵۶ １２")
-    '123 456 12'
+    >>> ascii_digits("١٢٣ ۴۵۶ １２"), ascii_digits("123\u00ad456")
+    ('123 456 12', '123456')
     """
-    text = unicodedata.normalize("NFKC", text)
+    text = unicodedata.normalize("NFKC", unseen_dropped(text))
     return "".join(
         ch
         if ch.isascii() or unicodedata.decimal(ch, None) is None
