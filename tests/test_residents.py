@@ -2741,6 +2741,60 @@ def test_a_residents_changes_sent_at_once_are_made_one_after_another(
     assert sorted(place.postcode for place in held().locations) == ["BS16AD", "BS20JA"]
 
 
+def test_a_change_waiting_as_the_details_are_deleted_ends_on_the_deleted_page(
+    app, client, make_resident, run_worker
+):
+    """Found by an outside check: "Delete my details" and a change sent at the same
+    moment (a second tab, a slow save): the change, waiting for the delete, was then
+    answered 500 (shown as a refusal by its field, read from the deleted record). It
+    ends where the delete does, on the page that says the details were deleted."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    resident = make_resident(postcode="BS1 6AD", sms="+447700900001", groups=())
+    resident_id = resident.id
+    opened_page(client, "+447700900001", run_worker)
+    changes = [
+        ("/my-alerts/pause", {}),
+        ("/my-alerts/places", {"postcode": "BS2 0JA", "label": "Shop"}),
+        ("/my-alerts/channels", {"channel": "email", "address": "new@example.invalid"}),
+        ("/my-alerts/quiet-hours", {"quiet": "yes", "quiet_from": "22:00", "quiet_until": "07:00"}),
+        ("/my-alerts", {"language": "cy"}),
+    ]
+
+    def tab():
+        twin = app.test_client()
+        twin.set_cookie("session", client.get_cookie("session").value)
+        twin.environ_base["HTTP_X_CSRFTOKEN"] = client.environ_base["HTTP_X_CSRFTOKEN"]
+        return twin
+
+    def waiting(count: int) -> None:
+        for _ in range(200):
+            if waiting_for_a_lock() == count:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"{count} requests never waited")
+
+    held = db.engine.connect()
+    held.execute(text("SELECT 1 FROM residents WHERE id = :id FOR UPDATE"), {"id": resident_id})
+    try:
+        with ThreadPoolExecutor(len(changes) + 1) as pool:
+            deleting = pool.submit(tab().post, "/my-alerts/delete", data={"confirm": "yes"})
+            waiting(1)  # the delete first, then the changes behind it
+            answers = [pool.submit(tab().post, path, data=form) for path, form in changes]
+            waiting(len(changes) + 1)
+            held.commit()
+            assert deleting.result().status_code == 302
+            for (path, _form), answer in zip(changes, answers, strict=True):
+                result = answer.result()
+                assert result.status_code == 302, (path, result.status_code)
+                assert result.headers["Location"].endswith("/my-alerts/deleted"), path
+    finally:
+        held.close()
+    db.session.expire_all()
+    assert db.session.get(Resident, resident_id) is None
+    assert db.session.scalar(select(func.count()).select_from(ResidentChannel)) == 0
+
+
 def test_signing_up_a_registered_number_again_looks_the_same_and_tells_its_owner(
     client, app_ctx, make_resident, run_worker
 ):

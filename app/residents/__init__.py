@@ -35,6 +35,8 @@ from app.services.residents import (
     CHANNEL_LABELS,
     ChangeRefused,
     ConsentNeeded,
+    ResidentGone,
+    RowGone,
     add_location,
     close_pages,
     data_page,
@@ -477,6 +479,8 @@ def save(resident):
             action()
         except _Unchanged:
             return False
+        except ResidentGone:
+            raise  # _gone_meanwhile
         except ChangeRefused as refusal:
             errors.setdefault(refusal.field, str(refusal))
             if isinstance(refusal, ConsentNeeded):
@@ -640,6 +644,8 @@ def _change(resident, action):
     """Run a change; on a refusal show the page again with the message by its field."""
     try:
         message = action()
+    except ResidentGone:
+        raise  # _gone_meanwhile
     except ChangeRefused as refusal:
         return _my_alerts_page(
             resident,
@@ -803,6 +809,20 @@ def delete(resident):
 
 
 DELETED_KEY = "deleted_who"
+
+
+@bp.errorhandler(ResidentGone)
+@bp.errorhandler(RowGone)
+def _gone_meanwhile(error):
+    """A change, a download or a page that began before the resident's details were
+    deleted (a second tab, a slow save) ends on the page that says they were: it was
+    shown as a refusal by its field, read from the deleted record, and answered 500 (an
+    outside check). Another row gone, their record still there: a fault as before."""
+    if isinstance(error, RowGone) and session_resident() is not None:
+        raise error
+    session.pop(SESSION_KEY, None)
+    session.setdefault(DELETED_KEY, "")
+    return redirect(url_for("residents.deleted"))
 
 
 @bp.route("/my-alerts/deleted")

@@ -17,6 +17,7 @@ from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import Time, and_, case, cast, delete, func, null, or_, select, update
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.exc import ObjectDeletedError
 
 from app.dao import replies as replies_dao
 from app.dao import residents as residents_dao
@@ -83,6 +84,11 @@ def _audit(resident: Resident, action: str, **details) -> None:
 
 class ResidentGone(ChangeRefused):
     """The resident's record was deleted while the change waited."""
+
+
+# A row read after another request deleted it (the resident's, as a page that began
+# before their delete reads them): for the views' handler, which imports no SQLAlchemy.
+RowGone = ObjectDeletedError
 
 
 def _lock(resident: Resident) -> bool:
