@@ -232,6 +232,9 @@ def test_staff_of_another_force_find_nothing_of_the_first_on_any_route(
                 if ids:
                     absent = request_for(nothing, client, rule, method, "own", role)
                     assert answer.status_code == absent.status_code, where
+                    # Not found, never a redirect to a page that says so: a change
+                    # posted to another force's account went unaudited (an outside check).
+                    assert answer.status_code in (403, 404), where
                 elif access(role, ENDPOINTS[rule.endpoint]) == "no":
                     assert answer.status_code == 403, where
                 body = answer.get_data(as_text=True)
@@ -265,6 +268,41 @@ def test_staff_of_another_force_find_nothing_of_the_first_on_any_route(
         select(AuditEvent.force_id).where(AuditEvent.actor_id.in_(strangers)).distinct()
     ).scalars()
     assert set(logged) <= {second_force.id}
+
+
+def test_a_change_posted_to_another_forces_account_is_not_found_and_audited(
+    app, make_officer, second_force
+):
+    """Found by an outside check: another force's administrator posting a change of
+    role, mobile, password or sign-in to an account of the first was answered with a
+    redirect to a page saying there is no such account; nothing changed, but the posts
+    left no trace (only the redirect's page, if followed, was audited)."""
+    account = make_officer(role="officer", email="pc@avon.example")
+    stranger = make_officer(role="admin", email="admin@wilts.example", force_id=second_force.id)
+    client = signed_in(app, stranger, "admin")
+    posts = {
+        f"/admin/officers/{account.id}/role": {"role": "analyst"},
+        f"/admin/officers/{account.id}/mobile": {"mobile": "07700 900555"},
+        f"/admin/officers/{account.id}/reset": {},
+        f"/admin/officers/{account.id}/disable": {},
+    }
+    for path, form in posts.items():
+        assert client.post(path, data=form).status_code == 404, path
+    refused = db.session.scalars(
+        select(AuditEvent.details).where(
+            AuditEvent.action == "access.refused", AuditEvent.actor_id == stranger.id
+        )
+    ).all()
+    assert sorted(event["route"] for event in refused) == sorted(
+        [
+            "/admin/officers/<int:officer_id>/role",
+            "/admin/officers/<int:officer_id>/mobile",
+            "/admin/officers/<int:officer_id>/reset",
+            "/admin/officers/<int:officer_id>/<any(disable, enable):action>",
+        ]
+    )
+    db.session.expire_all()
+    assert db.session.get(type(account), account.id).role == "officer"
 
 
 def test_an_import_is_checked_against_its_administrators_force(app_ctx, make_officer, second_force):

@@ -135,9 +135,17 @@ def delete_resident():
 @bp.route("/officers/<int:officer_id>")
 @role_required("admin")
 def officer(officer_id: int):
-    account = db.session.get(Officer, officer_id) or abort(404)
+    account = _account_or_404(officer_id)
     view_officer(current_user, account)
     return _officer_page(account)
+
+
+def _account_or_404(officer_id: int) -> Officer:
+    """The force's account, or Not Found (audited as a refusal, as every 404 of a staff
+    page is): another force's accounts are never found. A change posted to one was
+    answered with a redirect and its page's 404, the post itself unaudited (an outside
+    check)."""
+    return db.session.get(Officer, officer_id) or abort(404)
 
 
 def _officer_page(account: Officer, **shown) -> str:
@@ -216,6 +224,7 @@ def invite():
 @bp.route("/officers/<int:officer_id>/role", methods=["POST"])
 @role_required("admin")
 def set_role(officer_id: int):
+    _account_or_404(officer_id)
     try:
         account = change_role(current_user, officer_id, request.form.get("role", "")[:20])
     except AccountError as refusal:
@@ -249,11 +258,12 @@ def set_role(officer_id: int):
 @bp.route("/officers/<int:officer_id>/mobile", methods=["POST"])
 @role_required("admin")
 def set_officer_mobile(officer_id: int):
+    _account_or_404(officer_id)
     typed = request.form.get("mobile", "")[:40]
     try:
         account = set_mobile(current_user, officer_id, typed)
     except ContactRefused as refusal:
-        account = db.session.get(Officer, officer_id) or abort(404)
+        account = _account_or_404(officer_id)
         return _officer_page(account, mobile=typed, errors={"mobile": str(refusal)}), 400
     except AccountError as refusal:
         flash(str(refusal))
@@ -271,7 +281,7 @@ def set_officer_mobile(officer_id: int):
 def confirm_reset(officer_id: int):
     """Asked first, as disabling is: the reset ends the account's sessions and its
     password at once, and one tap on the account's page did so (an outside check)."""
-    account = db.session.get(Officer, officer_id) or abort(404)
+    account = _account_or_404(officer_id)
     if not account.active:
         return redirect(url_for("admin.officer", officer_id=account.id))
     return render_template("admin/confirm_reset.html", account=account)
@@ -280,6 +290,7 @@ def confirm_reset(officer_id: int):
 @bp.route("/officers/<int:officer_id>/reset", methods=["POST"])
 @role_required("admin")
 def reset(officer_id: int):
+    _account_or_404(officer_id)
     try:
         account = send_reset(current_user, officer_id)
     except AccountError as refusal:
@@ -309,7 +320,7 @@ def reset(officer_id: int):
 @bp.route("/officers/<int:officer_id>/disable")
 @role_required("admin")
 def confirm_disable(officer_id: int):
-    account = db.session.get(Officer, officer_id) or abort(404)
+    account = _account_or_404(officer_id)
     # Nothing to ask (an outside check opened the question for their own account): the
     # account's page says what can be done.
     if account.id == current_user.id:
@@ -322,6 +333,7 @@ def confirm_disable(officer_id: int):
 @bp.route("/officers/<int:officer_id>/<any(disable, enable):action>", methods=["POST"])
 @role_required("admin")
 def set_active(officer_id: int, action: str):
+    _account_or_404(officer_id)
     try:
         account = set_officer_active(current_user, officer_id, active=action == "enable")
     except AccountError as refusal:
