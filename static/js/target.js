@@ -1090,6 +1090,9 @@
   });
   $("undo-clear").addEventListener("click", function () {
     if (!cleared) { return; }
+    // The newest ask for a centre: a postcode's Find before it, answered late, took
+    // the place of the circle brought back, and the undo with it (a review).
+    askCentre();
     // As an area added (the reach bar stayed hidden, drawing: a review).
     areaAddedWhileDrawing();
     cleared.shapes.forEach(function (layer) { shapes.addLayer(layer); });
@@ -2112,8 +2115,11 @@
   function restoreArea(area) {
     var entry = null;
     if (area.kind === "place" && area.placeId) {
-      // Send waits for it too: the count asked at once is of the drawn areas alone.
-      loadingArea(CA.fetchJSON(settings.placeUrl.replace(/0$/, area.placeId))).then(function (found) {
+      // Send waits for it too: the count asked at once is of the drawn areas alone. And
+      // as a place chosen, Clear drops it (it came back after Clear, no undo: a review).
+      var asked = placesCleared;
+      loadingArea(CA.fetchJSON(settings.placeUrl.replace(/0$/, area.placeId)), "place").then(function (found) {
+        if (asked !== placesCleared) { return; }
         var layer = L.geoJSON(JSON.parse(found.geometry), { pmIgnore: true, interactive: false });
         places.addLayer(layer);
         var restored = addEntry(layer, "place", area.words || area.label, { placeId: found.id });
@@ -2121,7 +2127,7 @@
         styleEntry(restored);
         renderEntries();
         refreshPreview();
-      }).catch(function (error) { showAreaError(error.message); });
+      }).catch(function (error) { if (asked === placesCleared) { showAreaError(error.message); } });
       return;
     }
     if (area.center && area.search) {

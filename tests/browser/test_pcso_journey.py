@@ -245,6 +245,51 @@ def test_clear_drops_a_late_outline_and_a_dropped_answer_keeps_nothing_waiting(
     assert page.console_errors == []
 
 
+def test_undo_clear_and_a_draft_put_back_keep_to_the_newest_ask(page, sign_in_page, bristol):
+    """Found by a review: "Undo clear" after a postcode's Find whose answer was slow:
+    the circle brought back was replaced by the late answer's, the undo gone. And a
+    ward put back from a draft (a reload) whose outline came after Clear was added
+    after it, no undo, as a chosen ward had been."""
+    sign_in_page("officer")
+    areas = page.locator("#shapes-list li")
+    box = page.get_by_label("Postcode to centre a circle on")
+    box.fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    expect(areas).to_contain_text(["round BS1 6AD"])
+    page.get_by_role("button", name="Clear").click()
+    held = []
+    page.route("**/api/postcode", lambda route: held.append(route))
+    box.fill("BS8 1TH")
+    page.get_by_role("button", name="Find").click()
+    while not held:
+        page.wait_for_timeout(50)
+    page.get_by_role("button", name="Undo clear").click()
+    expect(areas).to_contain_text(["round BS1 6AD"])
+    held[0].continue_()
+    page.wait_for_timeout(700)
+    expect(areas).to_have_count(1)
+    expect(areas).to_contain_text(["round BS1 6AD"])
+    page.unroute("**/api/postcode")
+
+    # A ward in the draft, its outline held as the page reloads, then Clear.
+    page.get_by_role("button", name="Clear").click()
+    page.get_by_label("Add a ward, district or the whole force").fill("Clifton")
+    page.get_by_role("button", name="Ward: Clifton", exact=True).click()
+    expect(areas).to_contain_text(["Ward: Clifton"])
+    page.wait_for_timeout(300)  # kept as the draft
+    held.clear()
+    page.route(re.compile(r"/officers/places/\d+$"), lambda route: held.append(route))
+    page.reload()
+    while not held:
+        page.wait_for_timeout(50)
+    page.get_by_role("button", name="Clear").click()
+    held[0].continue_()
+    page.wait_for_timeout(700)
+    expect(areas).to_have_count(0)
+    expect(page.locator("#send")).to_be_enabled()  # not waiting for the dropped outline
+    assert page.console_errors == []
+
+
 def test_a_ward_chosen_keeps_the_focus_on_what_says_it_is_coming(page, sign_in_page, bristol):
     """Found by an outside check: the ward's button went with the results as it was
     tapped, and till its outline came the focus was on the page. It is on a line that
