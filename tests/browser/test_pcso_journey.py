@@ -149,6 +149,17 @@ def find_two_the_first_held(page, held: list, first: str, second: str) -> None:
     page.get_by_role("button", name="Find").click()
 
 
+def clear_while_held(page, held: list) -> None:
+    """Once an area's answer is held (in `held`), Clear, then let it come: nothing is
+    added."""
+    while not held:
+        page.wait_for_timeout(50)
+    page.get_by_role("button", name="Clear").click()
+    held[0].continue_()
+    page.wait_for_timeout(700)
+    expect(page.locator("#shapes-list li")).to_have_count(0)
+
+
 def test_only_the_newest_centre_asked_for_is_drawn(page, sign_in_page, bristol):
     """Found by an outside check: a slow answer to an older ask (a postcode, the phone's
     location) came after a newer postcode's and replaced its circle, the older postcode
@@ -214,12 +225,7 @@ def test_clear_drops_a_late_outline_and_a_dropped_answer_keeps_nothing_waiting(
     expect(areas).to_have_count(1)
     page.get_by_label("Add a ward, district or the whole force").fill("Clifton")
     page.get_by_role("button", name="Ward: Clifton", exact=True).click()
-    while not held:
-        page.wait_for_timeout(50)
-    page.get_by_role("button", name="Clear").click()
-    held[0].continue_()
-    page.wait_for_timeout(700)
-    expect(areas).to_have_count(0)
+    clear_while_held(page, held)
     expect(page.locator("#undo-clear")).to_be_visible()
 
     # A ward's outline coming while a shape is drawn: added, the map and the focus
@@ -280,12 +286,7 @@ def test_undo_clear_and_a_draft_put_back_keep_to_the_newest_ask(page, sign_in_pa
     held.clear()
     page.route(re.compile(r"/officers/places/\d+$"), lambda route: held.append(route))
     page.reload()
-    while not held:
-        page.wait_for_timeout(50)
-    page.get_by_role("button", name="Clear").click()
-    held[0].continue_()
-    page.wait_for_timeout(700)
-    expect(areas).to_have_count(0)
+    clear_while_held(page, held)
     expect(page.locator("#send")).to_be_enabled()  # not waiting for the dropped outline
     assert page.console_errors == []
 
