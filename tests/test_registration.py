@@ -102,6 +102,20 @@ def test_an_end_of_quiet_hours_refused_is_said_at_its_field(client, app_ctx):
     assert refused.status_code == 400
     assert 'id="quiet_until-error"' in refused.text
     assert 'aria-describedby="quiet_until-error"' in refused.text
+    assert "Give both times" not in refused.text  # both were given
+    assert count_residents() == 0
+
+
+@pytest.mark.parametrize("empty", ["quiet_from", "quiet_until"])
+def test_quiet_hours_with_a_time_left_empty_are_refused_at_its_field(client, app_ctx, empty):
+    """Found by an outside check: quiet hours ticked, the start left empty, were saved
+    as 22:00 to 07:00 and nothing said; "Your alerts" asks for both times. So does
+    the sign-up."""
+    times = {"quiet_from": "23:00", "quiet_until": "06:00"} | {empty: ""}
+    refused = post(client, quiet="yes", **times)
+    assert refused.status_code == 400
+    assert "Give both times" in refused.text
+    assert 'aria-describedby="quiet_from-error"' in refused.text  # the pair's, by its fieldset
     assert count_residents() == 0
 
 

@@ -174,8 +174,15 @@ class RegistrationForm:
             # check). parse_quiet_hours says what is wrong with one.
             # A control character is refused, naming it (taken out, "22\x00:00" was
             # saved as 22:00); parse_quiet_hours says what else is wrong with one.
-            quiet_from=text("quiet_from", gettext("The start of quiet hours"), 20) or "22:00",
-            quiet_until=text("quiet_until", gettext("The end of quiet hours"), 20) or "07:00",
+            # Given empty, refused as "Your alerts" refuses it ("Give both times"): an
+            # empty start was saved as 22:00, unsaid (an outside check). Not sent at
+            # all (a form of another kind), the usual hours.
+            quiet_from=text("quiet_from", gettext("The start of quiet hours"), 20)
+            if form.get("quiet_from") is not None
+            else "22:00",
+            quiet_until=text("quiet_until", gettext("The end of quiet hours"), 20)
+            if form.get("quiet_until") is not None
+            else "07:00",
             language=form.get("language") if form.get("language") in LANGUAGES else current(),
             consent_for=None
             if form.get("consent_for") is None
@@ -436,7 +443,8 @@ def register_resident(
             )
 
     quiet = None
-    if form.quiet:
+    # Not when a character in one was refused: that is said, not "give both times".
+    if form.quiet and not {"quiet_from", "quiet_until"} & set(errors):
         try:
             quiet = parse_quiet_hours(form.quiet_from, form.quiet_until)
         except ChangeRefused as refusal:
