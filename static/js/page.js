@@ -157,6 +157,24 @@
   }
   window.CAPage = { showInRoom: showInRoom };  // for the composer's test message
 
+  // The summary's mistakes in the order of the form's fields (the sign-up's listed the
+  // name first, its box below the numbers': an outside check); one whose field is not
+  // on the page stays where it was said.
+  var listed = document.querySelector("#error-summary ul");
+  if (listed) {
+    var items = Array.prototype.slice.call(listed.children);
+    var targetOf = function (item) {
+      var link = item.querySelector("a[href^='#']");
+      return link && document.getElementById(link.getAttribute("href").slice(1));
+    };
+    items.map(function (item, at) { return { item: item, at: at, target: targetOf(item) }; })
+      .sort(function (a, b) {
+        if (!a.target || !b.target || a.target === b.target) { return a.at - b.at; }
+        return a.target.compareDocumentPosition(b.target) & Node.DOCUMENT_POSITION_FOLLOWING ? -1 : 1;
+      })
+      .forEach(function (found) { listed.appendChild(found.item); });
+  }
+
   // A box to type again comes before the summary (a wrong authenticator code focused
   // the one or the other by timing: an outside check); the words said of it show.
   var summary = document.querySelector('main [autofocus][aria-invalid="true"]') ||

@@ -43,6 +43,25 @@ def test_an_invitation_and_a_link_asked_for_say_where_the_mistake_is(app, page, 
     resident.close()
 
 
+def test_the_summary_lists_the_mistakes_in_the_order_of_the_form(app, page):
+    """Found by an outside check: the sign-up's summary listed the name's mistake
+    first, its box below the numbers'. In the form's order, whatever the order the
+    checks found them in."""
+    page.goto("/register")
+    page.locator("#postcode").fill("BS1 6AD")
+    page.locator("#channel-sms").check()
+    page.locator("#sms_phone").fill("07")
+    page.locator("#name").fill("Sam \u202eJones")  # turns the text around: refused
+    page.locator("#consent").check()
+    page.locator("form.form button[type=submit]").last.click()
+    links = page.locator("#error-summary li a")
+    expect(links.first).to_be_visible()
+    targets = [links.nth(i).get_attribute("href") for i in range(links.count())]
+    assert targets.index("#sms_phone") < targets.index("#name"), targets
+    expect(page.locator("#error-summary")).to_be_focused()
+    assert page.console_errors == []
+
+
 @pytest.mark.parametrize("small", [False, True])
 def test_a_wrong_password_takes_the_focus_to_the_password_with_its_words_in_view(
     app, page, make_officer, small
