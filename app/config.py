@@ -429,6 +429,9 @@ class Config:
     # texts, and phones show long ones badly. Prices (pounds) give the officer a cost
     # before sending; set them from the force's Twilio contract.
     SMS_MAX_SEGMENTS = _int("SMS_MAX_SEGMENTS", 4)
+    # How long the officer's map waits for a postcode, a place's outline or the
+    # phone's location before it says none came and leaves the area as it was.
+    AREA_WAIT_SECONDS = _int("AREA_WAIT_SECONDS", 20)
     SMS_PRICE_PER_SEGMENT = _float("SMS_PRICE_PER_SEGMENT", "0.04")
     # Every e-mail prints the alert's public reference (e.g. A7K2-9QF) and every call
     # says it, so anyone can check the message at /check; a text carries it too unless
@@ -582,6 +585,7 @@ class Config:
     # no worker doing anything, a wait with no end.
     AT_LEAST_ONE = (
         "SMS_MAX_SEGMENTS",
+        "AREA_WAIT_SECONDS",
         "SESSION_IDLE_MINUTES",
         "SESSION_ABSOLUTE_HOURS",
         "ACCOUNT_LINK_HOURS",

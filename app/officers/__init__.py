@@ -197,6 +197,7 @@ def target():
             "templatesUrl": url_for("officers.templates"),
             "recordingsUrl": url_for("officers.upload_recording"),
             "maxSegments": config["SMS_MAX_SEGMENTS"],
+            "areaWaitMs": config["AREA_WAIT_SECONDS"] * 1000,
             "parentId": parent.id if parent else None,
             # Whose drafts this tab keeps (sessionStorage): staff_sessions.draft_owner.
             "draftOwner": draft_owner(current_user.id),

@@ -547,8 +547,11 @@
     if (!previewPending && !areaLoads) { setBusy(false); }
   }
   // At most AREA_WAIT_MS: an answer that never comes (a permission prompt left open,
-  // a request lost) leaves the area as it is, and Send must not stay off for good.
-  var AREA_WAIT_MS = 20000;
+  // a request lost) leaves the area as it is, and Send must not stay off for good. It
+  // is said, and an answer after it dropped: Send came back on for the old circle, the
+  // box showing the new postcode, and the late answer then replaced the area unsaid
+  // (an outside check).
+  var AREA_WAIT_MS = settings.areaWaitMs || 20000;
   // `kind`: "centre" (a newer ask for a centre ends its wait: Send… waited for an
   // answer that would be dropped, up to 20 s, a re-check) or "place" (Clear ends it).
   var centreLoadEnds = null;
@@ -563,10 +566,17 @@
     }
     areaLoads += 1;
     setBusy(true);
-    setTimeout(end, AREA_WAIT_MS);
+    var givenUp = new Promise(function (resolve, reject) {
+      setTimeout(function () {
+        if (ended) { return; }  // answered, or no longer waited for
+        end();
+        reject(new Error(_("No answer came within {seconds} seconds (the signal may be weak), so the area is as it was. Try again.",
+          { seconds: Math.round(AREA_WAIT_MS / 1000) })));
+      }, AREA_WAIT_MS);
+    });
     if (kind === "centre") { centreLoadEnds = end; }
     if (kind === "place") { placeLoadEnds.push(end); }
-    return promise.finally(end);
+    return Promise.race([promise, givenUp]).finally(end);
   }
 
   var timer = null;
@@ -866,7 +876,11 @@
     if (!navigator.geolocation) { noLocation(_("This browser cannot tell where you are. Enter a postcode.")); return; }
     var located = function () {};
     var ask = askCentre();
-    loadingArea(new Promise(function (resolve) { located = resolve; }), "centre");
+    loadingArea(new Promise(function (resolve) { located = resolve; }), "centre").catch(function (error) {
+      if (!newest(ask)) { return; }
+      askCentre();  // a fix after it is dropped
+      noLocation(error.message);
+    });
     navigator.geolocation.getCurrentPosition(function (position) {
       located();
       if (!newest(ask)) { return; }

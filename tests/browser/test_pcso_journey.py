@@ -291,6 +291,45 @@ def test_undo_clear_and_a_draft_put_back_keep_to_the_newest_ask(page, sign_in_pa
     assert page.console_errors == []
 
 
+def test_an_answer_that_does_not_come_in_time_is_said_and_dropped(
+    page, sign_in_page, bristol, app, monkeypatch
+):
+    """Found by an outside check: a postcode's answer held 40 s, Send… came back on at
+    20 s with the box saying the new postcode and the map and count the old circle's,
+    nothing said; "Send now" sent round the old place, and the late answer then
+    replaced the circle unsaid. A ward so held was left out without a word. The wait's
+    end is said, and what comes after it is dropped."""
+    monkeypatch.setitem(app.config, "AREA_WAIT_SECONDS", 2)
+    sign_in_page("officer")
+    areas = page.locator("#shapes-list li")
+    box = page.get_by_label("Postcode to centre a circle on")
+    box.fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    expect(areas).to_contain_text(["round BS1 6AD"])
+    held = []
+    page.route("**/api/postcode", lambda route: held.append(route))
+    box.fill("BS8 1TH")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#search-error")).to_contain_text("No answer came within 2 seconds")
+    expect(page.locator("#send")).to_be_enabled()
+    held[0].continue_()
+    page.wait_for_timeout(700)
+    expect(areas).to_have_count(1)
+    expect(areas).to_contain_text(["round BS1 6AD"])
+    page.unroute("**/api/postcode")
+
+    held.clear()
+    page.route(re.compile(r"/officers/places/\d+$"), lambda route: held.append(route))
+    page.get_by_label("Add a ward, district or the whole force").fill("Clifton")
+    page.get_by_role("button", name="Ward: Clifton", exact=True).click()
+    expect(page.locator("#area-error")).to_contain_text("No answer came within 2 seconds")
+    expect(page.locator("#area-error")).to_be_focused()
+    held[0].continue_()
+    page.wait_for_timeout(700)
+    expect(areas).to_have_count(1)
+    assert page.console_errors == []
+
+
 def test_a_ward_chosen_keeps_the_focus_on_what_says_it_is_coming(page, sign_in_page, bristol):
     """Found by an outside check: the ward's button went with the results as it was
     tapped, and till its outline came the focus was on the page. It is on a line that
