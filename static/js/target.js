@@ -695,7 +695,7 @@
       layer.on("pm:edit pm:dragend", refreshPreview);
       return addEntry(layer, "polygon", named(N_("Part inside your team's areas")));
     });
-    map.fitBounds(shapes.getBounds(), { padding: [20, 20] });
+    if (!drawing) { map.fitBounds(shapes.getBounds(), { padding: [20, 20] }); }
     renderEntries({ id: added[0].id, action: "toggle" });
     refreshPreview();
   });
@@ -930,7 +930,9 @@
     setRadiusFields(metres);
     if (searchCircle) {
       searchCircle.setRadius(metres);
-      map.fitBounds(searchCircle.getBounds(), { padding: [20, 20] });
+      // Not while a shape is drawn: a radius typed between two corners moved the map,
+      // and the shape came out a sliver kilometres long (an outside check).
+      if (!drawing) { map.fitBounds(searchCircle.getBounds(), { padding: [20, 20] }); }
       radiusNamed(searchCircle.caEntry, metres);
       renderEntries();
       refreshPreview();

@@ -330,6 +330,26 @@ def test_an_answer_that_does_not_come_in_time_is_said_and_dropped(
     assert page.console_errors == []
 
 
+def test_a_radius_changed_while_drawing_leaves_the_map_where_it_was(page, sign_in_page, bristol):
+    """Found by an outside check: two corners placed, a radius typed (or the slider
+    moved) zoomed the map to the circle, and the third corner made a sliver several
+    kilometres long."""
+    sign_in_page("officer")
+    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    expect(page.locator("#shapes-list li")).to_contain_text(["round BS1 6AD"])
+    page.get_by_role("button", name="Draw area").click()
+    tap_corners(page, corners_around_the_middle(page)[:2])
+    view = page.evaluate("() => [CA.map.getCenter(), CA.map.getZoom()]")
+    page.get_by_label("Radius in metres").fill("5000")
+    page.get_by_label("Radius in metres").press("Enter")
+    expect(page.locator("#shapes-list li")).to_contain_text(["5 km round BS1 6AD"])
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => [CA.map.getCenter(), CA.map.getZoom()]") == view
+    expect(page.locator("#draw-status")).to_contain_text("2 corners")
+    assert page.console_errors == []
+
+
 def test_a_ward_chosen_keeps_the_focus_on_what_says_it_is_coming(page, sign_in_page, bristol):
     """Found by an outside check: the ward's button went with the results as it was
     tapped, and till its outline came the focus was on the page. It is on a line that
