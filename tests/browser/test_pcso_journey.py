@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.axe import axe_violations
+from tests.browser_fixtures import sideways
 
 pytestmark = pytest.mark.browser
 
@@ -347,6 +348,29 @@ def test_a_radius_changed_while_drawing_leaves_the_map_where_it_was(page, sign_i
     page.wait_for_timeout(500)
     assert page.evaluate("() => [CA.map.getCenter(), CA.map.getZoom()]") == view
     expect(page.locator("#draw-status")).to_contain_text("2 corners")
+    assert page.console_errors == []
+
+
+def test_the_areas_chosen_read_whole_at_200_percent_on_a_small_phone(page, sign_in_page, bristol):
+    """Found by an outside check: at 320 pixels with 200% text, each area's words had
+    30 px beside its two buttons, a letter or two a line (a row 1,020 px tall), and
+    the buttons' words broke mid-word. The words take the row, the buttons the next."""
+    page.set_viewport_size({"width": 320, "height": 700})
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Page.enable")
+    cdp.send("Page.setFontSizes", {"fontSizes": {"standard": 32, "fixed": 26}})
+    sign_in_page("officer")
+    page.goto("/officers/")
+    page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    row = page.locator("#shapes-list li").first
+    expect(row).to_contain_text("round BS1 6AD")
+    label = row.locator(".shape-label").bounding_box()
+    assert label["width"] > 200 and row.bounding_box()["height"] < 400, (label, row.bounding_box())
+    for button in row.locator("button").all():
+        box = button.bounding_box()  # its words on a line or two, none broken
+        assert box["height"] < 130, (button.text_content(), box)
+    assert sideways(page) <= 0
     assert page.console_errors == []
 
 
