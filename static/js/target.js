@@ -328,6 +328,12 @@
 
   // --- the count --------------------------------------------------------------------
 
+  // A figure that begins a sentence: "Fewer than 5 of them…" ("fewer than 5 of them",
+  // after a full stop, in English and Welsh: an outside check).
+  function sentenceStart(words) {
+    return words.charAt(0).toUpperCase() + words.slice(1);
+  }
+
   function showCounts(counts, announce) {
     lastCounts = counts;
     if (announce) {
@@ -350,7 +356,7 @@
     var edge = counts.near_edge;
     $("reach-edge").textContent = edge && counts.residents !== 0 ?
       _("{inside} of them live within 100 m of the edge; {outside} just outside it are left out.",
-        { inside: figure(edge.inside), outside: figure(edge.outside) }) : "";
+        { inside: sentenceStart(figure(edge.inside)), outside: figure(edge.outside) }) : "";
     // All of it outside: said by the area (wholeOutsideWords), not here as well.
     var outside = counts.wholly_outside_force ? 0 : counts.outside_force_km2 || 0;
     $("reach-outside").hidden = outside < 0.01;

@@ -374,6 +374,18 @@ def test_the_areas_chosen_read_whole_at_200_percent_on_a_small_phone(page, sign_
     assert page.console_errors == []
 
 
+def test_a_figure_that_begins_a_sentence_begins_it_with_a_capital(page, sign_in_page, bristol):
+    """Found by an outside check: "…inside the area. fewer than 5 of them live within
+    100 m of the edge", in English and in Welsh."""
+    sign_in_page("officer")
+    for language, words in (("en", "Fewer than 5 of them live within 100 m"), ("cy", "Llai na 5")):
+        page.goto(f"/officers/?lang={language}")
+        page.locator("#centre-postcode").fill("BS1 6AD")
+        page.locator("#centre-postcode").press("Enter")
+        expect(page.locator("#reach-edge")).to_contain_text(words)
+    assert page.console_errors == []
+
+
 def test_a_ward_chosen_keeps_the_focus_on_what_says_it_is_coming(page, sign_in_page, bristol):
     """Found by an outside check: the ward's button went with the results as it was
     tapped, and till its outline came the focus was on the page. It is on a line that
