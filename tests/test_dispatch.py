@@ -4269,6 +4269,35 @@ def test_what_the_sends_in_flight_said_is_recorded_though_the_database_dropped_m
     assert statuses(alert_id) == {"sent": 3}
 
 
+def test_a_database_drop_at_a_claim_hands_the_rest_back_at_once(
+    app, providers, officer, make_resident, run_worker, monkeypatch
+):
+    """Found by an outside check: the database dropped the connection as a job claimed
+    its texts, before any of its turn had gone; the job took that for calls to busy
+    numbers and handed its rows back to wait, and an incident's texts stopped for 13 s.
+    They go back to the queue at once, at its front, as at a turn's end."""
+    from sqlalchemy.exc import OperationalError
+
+    from app import jobs
+    from app.services import outbound
+
+    many_residents(make_resident, 3, channel="email")
+    alert_id = send(officer).id
+    for queue in jobs.QUEUES.values():
+        queue().empty()  # the send's own jobs: this test's job is the one below
+
+    def dropped(ledger, taking):
+        raise OperationalError("UPDATE deliveries", {}, Exception("the connection dropped"))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(outbound, "claim", dropped)
+        deliver(ids(alert_id))
+    assert statuses(alert_id) == {"queued": 3}
+    run_worker()  # at once: not a job scheduled for later
+    assert statuses(alert_id) == {"sent": 3}
+    assert len(providers.mail.messages) == 3
+
+
 def test_a_held_call_with_no_reference_is_found_by_the_sweeper_itself(
     providers, officer, make_resident, app, monkeypatch
 ):

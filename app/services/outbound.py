@@ -639,9 +639,13 @@ def _send_and_record(
         except OperationalError:
             # The database dropped the connection: claim no more, and record what the
             # sends in flight come back with (on a new connection) before the job ends.
-            # A chunk claimed but not rendered is the sweeper's, as a dead worker's.
+            # A chunk claimed but not rendered is the sweeper's, as a dead worker's. The
+            # rest goes back to the queue at once, as at a turn's end: with nothing sent
+            # yet in its turn, it was taken for calls to busy numbers and handed back
+            # to wait, and an incident's texts stopped for 13 s (an outside check).
             db.session.rollback()
             log.warning("the database connection dropped mid-job; finishing the sends in flight")
+            handed_back = 0
             claimed_up_to = len(due)
             _give_back(lines, kept)
             break
