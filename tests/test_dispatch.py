@@ -4275,7 +4275,7 @@ def test_a_database_drop_at_a_claim_hands_the_rest_back_at_once(
     """Found by an outside check: the database dropped the connection as a job claimed
     its texts, before any of its turn had gone; the job took that for calls to busy
     numbers and handed its rows back to wait, and an incident's texts stopped for 13 s.
-    They go back to the queue at once, at its front, as at a turn's end."""
+    They go back to their queue at once, as at a turn's end."""
     from sqlalchemy.exc import OperationalError
 
     from app import jobs
