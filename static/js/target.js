@@ -328,10 +328,13 @@
 
   // --- the count --------------------------------------------------------------------
 
-  // A figure that begins a sentence: "Fewer than 5 of them…" ("fewer than 5 of them",
-  // after a full stop, in English and Welsh: an outside check).
-  function sentenceStart(words) {
-    return words.charAt(0).toUpperCase() + words.slice(1);
+  // A figure in a sentence (at FIGURE), with a capital when the sentence begins with
+  // it in the page's language: "Fewer than 5 of them…" ("fewer than 5 of them", after
+  // a full stop: an outside check), but "Mae llai na 5 ohonynt…" (a review).
+  var FIGURE = "\u0001";
+  function sentenceWith(sentence, words) {
+    var first = sentence.indexOf(FIGURE) === 0;
+    return sentence.replace(FIGURE, first ? words.charAt(0).toUpperCase() + words.slice(1) : words);
   }
 
   function showCounts(counts, announce) {
@@ -355,8 +358,8 @@
     // No edge for a follow-up to the same people, nor before an area is drawn.
     var edge = counts.near_edge;
     $("reach-edge").textContent = edge && counts.residents !== 0 ?
-      _("{inside} of them live within 100 m of the edge; {outside} just outside it are left out.",
-        { inside: sentenceStart(figure(edge.inside)), outside: figure(edge.outside) }) : "";
+      sentenceWith(_("{inside} of them live within 100 m of the edge; {outside} just outside it are left out.",
+        { inside: FIGURE, outside: figure(edge.outside) }), figure(edge.inside)) : "";
     // All of it outside: said by the area (wholeOutsideWords), not here as well.
     var outside = counts.wholly_outside_force ? 0 : counts.outside_force_km2 || 0;
     $("reach-outside").hidden = outside < 0.01;
