@@ -1105,9 +1105,14 @@
     placesCleared += 1;
     placeLoadEnds.forEach(function (end) { end(); });
     placeLoadEnds = [];
+    // "Adding Ward: …" went on saying so after Clear, for good if no answer came (a
+    // review).
+    Array.prototype.forEach.call(document.querySelectorAll(".place-coming"), function (line) {
+      line.parentNode.removeChild(line);
+    });
     if (!entries.length) { return; }
     cleared = { shapes: shapes.getLayers(), places: places.getLayers(), entries: entries,
-                searchCircle: searchCircle };
+                searchCircle: searchCircle, typed: $("centre-postcode").value };
     clearAreas();
     renderEntries();
     refreshPreview();
@@ -1116,7 +1121,12 @@
   $("undo-clear").addEventListener("click", function () {
     if (!cleared) { return; }
     // The newest ask for a centre: a postcode's Find before it, answered late, took
-    // the place of the circle brought back, and the undo with it (a review).
+    // the place of the circle brought back, and the undo with it (a review). The box
+    // says the circle's postcode again, not the search it ends (a review).
+    if (centreLoadEnds) {
+      $("centre-postcode").value = cleared.typed;
+      showSearchError("");
+    }
     askCentre();
     // As an area added (the reach bar stayed hidden, drawing: a review).
     areaAddedWhileDrawing();
@@ -1211,7 +1221,7 @@
     // Its button goes with the results: till its outline comes, the focus is on what
     // says it is coming (it was on the page: an outside check).
     var coming = document.createElement("li");
-    coming.className = "hint";
+    coming.className = "hint place-coming";  // Clear takes it away with its ask
     coming.tabIndex = -1;
     coming.textContent = _("Adding {place}…", { place: KIND[place.kind] + ": " + place.name });
     results.appendChild(coming);

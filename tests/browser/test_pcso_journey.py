@@ -152,10 +152,11 @@ def find_two_the_first_held(page, held: list, first: str, second: str) -> None:
 
 def clear_while_held(page, held: list) -> None:
     """Once an area's answer is held (in `held`), Clear, then let it come: nothing is
-    added."""
+    added, and nothing says it is coming ("Adding Ward: …" stayed: a review)."""
     while not held:
         page.wait_for_timeout(50)
     page.get_by_role("button", name="Clear").click()
+    expect(page.locator("#place-results li")).to_have_count(0)
     held[0].continue_()
     page.wait_for_timeout(700)
     expect(page.locator("#shapes-list li")).to_have_count(0)
@@ -272,6 +273,7 @@ def test_undo_clear_and_a_draft_put_back_keep_to_the_newest_ask(page, sign_in_pa
         page.wait_for_timeout(50)
     page.get_by_role("button", name="Undo clear").click()
     expect(areas).to_contain_text(["round BS1 6AD"])
+    expect(box).to_have_value("BS1 6AD")  # the circle's, not the search it ended
     held[0].continue_()
     page.wait_for_timeout(700)
     expect(areas).to_have_count(1)
