@@ -135,7 +135,8 @@ ADDRESS_CODES = {
     13224: "not_in_use",
     30005: "not_in_use",
     21614: "not_a_mobile",
-    30006: "not_a_mobile",
+    # "Landline or unreachable carrier": perhaps for now only (a review).
+    30006: "landline_or_unreachable",
 }
 _TWILIO_CODE = re.compile(r"^Twilio (\d+):|\(Twilio error (\d+)")
 _BAD_MAILBOX = re.compile(r"^SMTP 5\d\d 5\.1\.[123]:")
@@ -143,7 +144,7 @@ _BAD_MAILBOX = re.compile(r"^SMTP 5\d\d 5\.1\.[123]:")
 
 def address_refusal(reason: str | None) -> str | None:
     """Whether a refusal is the address's own: "not_in_use", "not_a_mobile",
-    "no_mailbox", or None.
+    "landline_or_unreachable", "no_mailbox", or None.
 
     >>> address_refusal("Twilio 21614: not a mobile number")
     'not_a_mobile'

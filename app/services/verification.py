@@ -75,6 +75,11 @@ ADDRESS_REFUSED = {
         "We could not text this number: the phone network says it is not a mobile. For "
         "a landline, choose a call instead."
     ),
+    ("sms", "landline_or_unreachable"): lazy_gettext(
+        "We could not text this number: the phone network says it is a landline, or "
+        "cannot be reached just now. For a landline, choose a call instead; else try "
+        "again later."
+    ),
     ("sms", "not_in_use"): lazy_gettext(
         "We could not text this number: the phone network says it is not in use. Check "
         "it, then try again."
