@@ -150,6 +150,16 @@ def find_two_the_first_held(page, held: list, first: str, second: str) -> None:
     page.get_by_role("button", name="Find").click()
 
 
+def circle_round_bs1_6ad(page):
+    """A circle round BS1 6AD found: (the list of areas, the postcode box)."""
+    areas = page.locator("#shapes-list li")
+    box = page.get_by_label("Postcode to centre a circle on")
+    box.fill("BS1 6AD")
+    page.get_by_role("button", name="Find").click()
+    expect(areas).to_contain_text(["round BS1 6AD"])
+    return areas, box
+
+
 def clear_while_held(page, held: list) -> None:
     """Once an area's answer is held (in `held`), Clear, then let it come: nothing is
     added, and nothing says it is coming ("Adding Ward: …" stayed: a review)."""
@@ -259,11 +269,7 @@ def test_undo_clear_and_a_draft_put_back_keep_to_the_newest_ask(page, sign_in_pa
     ward put back from a draft (a reload) whose outline came after Clear was added
     after it, no undo, as a chosen ward had been."""
     sign_in_page("officer")
-    areas = page.locator("#shapes-list li")
-    box = page.get_by_label("Postcode to centre a circle on")
-    box.fill("BS1 6AD")
-    page.get_by_role("button", name="Find").click()
-    expect(areas).to_contain_text(["round BS1 6AD"])
+    areas, box = circle_round_bs1_6ad(page)
     page.get_by_role("button", name="Clear").click()
     held = []
     page.route("**/api/postcode", lambda route: held.append(route))
@@ -304,11 +310,7 @@ def test_an_answer_that_does_not_come_in_time_is_said_and_dropped(
     end is said, and what comes after it is dropped."""
     monkeypatch.setitem(app.config, "AREA_WAIT_SECONDS", 2)
     sign_in_page("officer")
-    areas = page.locator("#shapes-list li")
-    box = page.get_by_label("Postcode to centre a circle on")
-    box.fill("BS1 6AD")
-    page.get_by_role("button", name="Find").click()
-    expect(areas).to_contain_text(["round BS1 6AD"])
+    areas, box = circle_round_bs1_6ad(page)
     held = []
     page.route("**/api/postcode", lambda route: held.append(route))
     box.fill("BS8 1TH")
