@@ -1105,6 +1105,7 @@
     placesCleared += 1;
     placeLoadEnds.forEach(function (end) { end(); });
     placeLoadEnds = [];
+    if (unrestored.length) { unrestored = []; showAreaError(""); saveDraft(); }
     // "Adding Ward: …" went on saying so after Clear, for good if no answer came (a
     // review).
     Array.prototype.forEach.call(document.querySelectorAll(".place-coming"), function (line) {
@@ -1765,6 +1766,8 @@
     waitedFor = null;
     var request = targetRequest();
     if (request.audience === "area" && !request.shapes.length) { composeError(_("Choose an area first: find a postcode, draw on the map, or add a place.")); return; }
+    // A place of the draft whose outline did not come: not sent without it, unsaid.
+    if (request.audience === "area" && unrestored.length) { composeError(unrestoredWords()); return; }
     var welshOnly = $("title-cy").value.trim() && $("body-cy").value.trim();
     // Half the Welsh: said now, at its box, not after "Send now" (an outside check).
     if (!$("title-cy").value.trim() !== !$("body-cy").value.trim()) {
@@ -2073,6 +2076,12 @@
   // (static/js/menu.js), never put back.
   var DRAFTS = "ca-draft:" + settings.draftOwner + ":";
   var DRAFT_KEY = DRAFTS + (settings.parentId ? settings.parentId + ":" + $("category").value : "new");
+  // The draft's places whose outline did not come as it was put back (restoreArea).
+  var unrestored = [];
+  function unrestoredWords() {
+    return _("{places}, in your draft, could not be loaded (the signal may be weak): nothing is sent without it. Reload the page to try again, or Clear to choose the area again.",
+      { places: unrestored.map(function (area) { return area.label; }).join(", ") });
+  }
   var FIELDS = ["title", "body", "title-cy", "body-cy", "category", "question", "answer-1",
                 "answer-2", "answer-3", "answer-4", "question-cy", "answer-cy-1", "answer-cy-2",
                 "answer-cy-3", "answer-cy-4", "send-at", "radius", "radius-m"];
@@ -2100,6 +2109,7 @@
       }
       draft.areas.push(area);
     });
+    unrestored.forEach(function (area) { draft.areas.push(area); });
     try { window.sessionStorage.setItem(DRAFT_KEY, JSON.stringify(draft)); } catch (e) { /* private mode, full */ }
   }
   function forgetDraft() {
@@ -2152,6 +2162,9 @@
     if (area.kind === "place" && area.placeId) {
       // Send waits for it too: the count asked at once is of the drawn areas alone. And
       // as a place chosen, Clear drops it (it came back after Clear, no undo: a review).
+      // Its outline not come (a weak signal, a timeout), it stays in the draft, said,
+      // and nothing is sent without it: the draft was saved without the ward, and Send
+      // went to the circle alone (an outside check).
       var asked = placesCleared;
       loadingArea(CA.fetchJSON(settings.placeUrl.replace(/0$/, area.placeId)), "place").then(function (found) {
         if (asked !== placesCleared) { return; }
@@ -2162,7 +2175,12 @@
         styleEntry(restored);
         renderEntries();
         refreshPreview();
-      }).catch(function (error) { if (asked === placesCleared) { showAreaError(error.message); } });
+      }).catch(function () {
+        if (asked !== placesCleared) { return; }
+        unrestored.push(area);
+        showAreaError(unrestoredWords());
+        saveDraft();
+      });
       return;
     }
     if (area.center && area.search) {

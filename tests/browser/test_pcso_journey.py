@@ -394,6 +394,38 @@ def test_a_figure_that_begins_a_sentence_begins_it_with_a_capital(page, sign_in_
     assert page.console_errors == []
 
 
+def test_a_drafts_ward_whose_outline_does_not_come_stays_in_it_and_stops_the_send(
+    page, sign_in_page, bristol, app, monkeypatch
+):
+    """Found by an outside check: reloaded on a weak signal, a draft's ward whose outline
+    did not come in time was dropped from the draft for good, and Send went to the
+    circle alone. It stays in the draft, is said by name, and nothing is sent without
+    it; a reload on a good signal brings it back."""
+    monkeypatch.setitem(app.config, "AREA_WAIT_SECONDS", 2)
+    sign_in_page("officer")
+    areas, _box = circle_round_bs1_6ad(page)
+    page.get_by_label("Add a ward, district or the whole force").fill("Clifton")
+    page.get_by_role("button", name="Ward: Clifton", exact=True).click()
+    expect(areas).to_have_count(2)
+    page.locator("#title").fill("Van stolen")
+    page.locator("#body").fill("A white van was taken.")
+    page.wait_for_timeout(300)  # kept as the draft
+    outline = re.compile(r"/officers/places/\d+$")
+    page.route(outline, lambda route: None)  # never answered
+    page.reload()
+    said = page.locator("#area-error")
+    expect(said).to_contain_text("Ward: Clifton, in your draft, could not be loaded")
+    expect(areas).to_have_count(1)
+    page.locator("#send").click()
+    expect(page.locator("#compose-error")).to_contain_text("nothing is sent without it")
+    expect(page.locator("#confirm")).to_be_hidden()
+    page.unroute(outline)
+    page.reload()
+    expect(areas).to_have_count(2)
+    expect(areas).to_contain_text(["round BS1 6AD", "Ward: Clifton"])
+    assert page.console_errors == []
+
+
 def test_a_ward_chosen_keeps_the_focus_on_what_says_it_is_coming(page, sign_in_page, bristol):
     """Found by an outside check: the ward's button went with the results as it was
     tapped, and till its outline came the focus was on the page. It is on a line that
