@@ -340,11 +340,11 @@
   function showCounts(counts, announce) {
     lastCounts = counts;
     if (announce) {
-      $("reach-announce").textContent = _(
+      $("reach-announce").textContent = sentenceWith(_(
         "{residents} residents reached: {sms} by text, {voice} by voice, {email} by e-mail.", {
-          residents: figure(counts.residents), sms: channelFigure(counts, "sms"),
+          residents: FIGURE, sms: channelFigure(counts, "sms"),
           voice: channelFigure(counts, "voice"), email: channelFigure(counts, "email")
-        });
+        }), figure(counts.residents));
     }
     $("reach-residents").textContent = figure(counts.residents);
     $("reach-sms").textContent = channelFigure(counts, "sms");
@@ -814,6 +814,10 @@
     if (message) {
       $("centre-postcode").setAttribute("aria-invalid", "true");
       $("centre-postcode").setAttribute("aria-describedby", "search-error");
+      // The words and the box under them above the reach bar: shown, they pushed the
+      // focused box under it, and at 200% Welsh only their first words showed (an
+      // outside check). Not while a shape is drawn: the map stays where it is.
+      if (!drawing) { window.CAPage.showInRoom($("search-error"), $("centre-postcode"), barTop()); }
     } else {
       $("centre-postcode").removeAttribute("aria-invalid");
       $("centre-postcode").removeAttribute("aria-describedby");
@@ -876,9 +880,8 @@
   // one: said with the area's refusals, 230 px below a phone's screen, the button
   // seemed to do nothing (an outside check).
   function noLocation(message) {
-    showSearchError(message);
-    $("centre-postcode").focus();
-    $("search-error").scrollIntoView({ block: "nearest" });
+    $("centre-postcode").focus({ preventScroll: true });
+    showSearchError(message);  // in view with the box (it began 140 px above the screen)
   }
   $("use-location").addEventListener("click", function () {
     showSearchError("");
@@ -1246,7 +1249,11 @@
     }).catch(function (error) {
       if (asked !== placesCleared) { return; }
       showAreaError(error.message);
-      if (waited) { $("area-error").focus(); }
+      // From its start (at 200% Welsh it began 70 px above the screen: an outside check).
+      if (waited) {
+        $("area-error").focus({ preventScroll: true });
+        window.CAPage.showInRoom($("area-error"), $("area-error"), barTop());
+      }
     });
   }
 

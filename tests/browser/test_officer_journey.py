@@ -82,7 +82,8 @@ def test_officer_draws_an_area_sees_the_count_sends_and_reads_the_outbox(
     expect(page.locator("#reach-voice")).to_have_text("fewer than 5")
 
     # Clear it and draw a polygon around the same place (the map is centred on it).
-    expect(page.locator("#reach-announce")).to_contain_text("fewer than 5 residents reached")
+    # A sentence of its own, with its capital (an outside check).
+    expect(page.locator("#reach-announce")).to_contain_text("Fewer than 5 residents reached")
     page.get_by_role("button", name="Clear").click()
     expect(page.locator("#reach-residents")).to_have_text("0")
     # Said to a screen reader too (the live region kept the old area's count).

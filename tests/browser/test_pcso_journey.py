@@ -426,6 +426,42 @@ def test_a_drafts_ward_whose_outline_does_not_come_stays_in_it_and_stops_the_sen
     assert page.console_errors == []
 
 
+def test_what_a_search_or_an_outline_refused_says_is_in_view(
+    page, sign_in_page, bristol, app, monkeypatch
+):
+    """Found by an outside check: a postcode's refusal, shown above the box, pushed the
+    focused box under the reach bar on a phone; at 320 pixels and 200% Welsh text an
+    outline's that did not come, focused, began 70 px above the screen."""
+    sign_in_page("officer")
+    box = page.get_by_label("Postcode to centre a circle on")
+    box.fill("BS99 9ZZ")
+    box.press("Enter")
+    said = page.locator("#search-error")
+    expect(said).to_contain_text("We can't find BS99 9ZZ")
+    page.wait_for_timeout(300)
+    bar = page.locator("#reach-bar").bounding_box()
+    assert said.bounding_box()["y"] >= 0
+    assert box.bounding_box()["y"] + box.bounding_box()["height"] <= bar["y"], (
+        box.bounding_box(),
+        bar,
+    )
+
+    monkeypatch.setitem(app.config, "AREA_WAIT_SECONDS", 2)
+    page.set_viewport_size({"width": 320, "height": 700})
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Page.enable")
+    cdp.send("Page.setFontSizes", {"fontSizes": {"standard": 32, "fixed": 26}})
+    page.goto("/officers/?lang=cy")
+    page.route(re.compile(r"/officers/places/\d+$"), lambda route: None)  # never answered
+    page.locator("#place-search").fill("Clifton")
+    page.locator(".place-choice").first.click()
+    refused = page.locator("#area-error")
+    expect(refused).to_be_focused(timeout=5000)
+    page.wait_for_timeout(300)
+    assert refused.bounding_box()["y"] >= 0, refused.bounding_box()
+    assert page.console_errors == []
+
+
 def test_a_ward_chosen_keeps_the_focus_on_what_says_it_is_coming(page, sign_in_page, bristol):
     """Found by an outside check: the ward's button went with the results as it was
     tapped, and till its outline came the focus was on the page. It is on a line that
