@@ -676,6 +676,39 @@ def test_an_index_an_interrupted_upgrade_left_invalid_is_built_again(app):
 
 
 @pytest.mark.xdist_group("migration_database")
+def test_the_refused_notices_index_is_built_without_blocking_and_again_if_left_invalid(app):
+    """Migration 0071 built its index with a plain CREATE INDEX, which held every code,
+    link and notice while it was built (an outside check): CONCURRENTLY now, so an
+    interrupted build leaves it invalid, and the next upgrade builds it again."""
+    kept_database("TEST_MIGRATION_DATABASE_URL")
+    engine = create_engine(SCRATCH, isolation_level="AUTOCOMMIT")
+    flask("upgrade", "head")
+    flask("downgrade", "0070")
+    name = "ix_resident_notices_failed_to"
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("CREATE TABLE two_rows (x int)"))
+            conn.execute(text("INSERT INTO two_rows VALUES (1), (2)"))
+            with pytest.raises(IntegrityError):
+                conn.execute(text(f"CREATE UNIQUE INDEX CONCURRENTLY {name} ON two_rows ((1))"))
+        flask("upgrade", "0071")
+        with engine.connect() as conn:
+            built = conn.execute(
+                text(
+                    "SELECT i.indisvalid, i.indrelid::regclass::text FROM pg_index i"
+                    " WHERE i.indexrelid = to_regclass(:name)"
+                ),
+                {"name": name},
+            ).one()
+        assert tuple(built) == (True, "resident_notices")
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS two_rows"))
+        engine.dispose()
+        flask("upgrade", "head")
+
+
+@pytest.mark.xdist_group("migration_database")
 def test_email_addresses_kept_in_two_cases_become_one_address_to_send_to(app):
     """Migration 0063: one mailbox kept as "Jo.Smith@…" for one resident and "jo.smith@…"
     for another was two addresses to the send (one message per address), so it had
