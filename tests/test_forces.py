@@ -305,6 +305,36 @@ def test_a_change_posted_to_another_forces_account_is_not_found_and_audited(
     assert db.session.get(type(account), account.id).role == "officer"
 
 
+def test_an_answer_posted_to_another_forces_reply_is_not_found_and_audited(
+    app, make_officer, make_resident, second_force
+):
+    """Found by an outside check: another force's officer posting an answer to a
+    resident's reply of the first force was redirected ("That reply cannot be
+    answered"), the post unaudited. Not found, audited as a refusal; nothing sent."""
+    resident = make_resident(postcode="BS1 6AD", sms="+447700900171")
+    reply = Reply(
+        provider_ref="SM-answer-other-force",
+        channel="sms",
+        address="+447700900171",
+        body="Who do I call?",
+        kind="message",
+        resident_id=resident.id,
+    )
+    db.session.add(reply)
+    db.session.commit()
+    stranger = make_officer(role="officer", email="pc@wilts.example", force_id=second_force.id)
+    client = signed_in(app, stranger, "officer")
+    posted = client.post(f"/officers/replies/{reply.id}/answer", data={"words": "Call 101."})
+    assert posted.status_code == 404
+    refused = db.session.scalars(
+        select(AuditEvent.details).where(
+            AuditEvent.action == "access.refused", AuditEvent.actor_id == stranger.id
+        )
+    ).all()
+    assert [event["route"] for event in refused] == ["/officers/replies/<int:reply_id>/answer"]
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+
 def test_an_import_is_checked_against_its_administrators_force(app_ctx, make_officer, second_force):
     admin = make_officer(role="admin", email="admin@wilts.example", force_id=second_force.id)
     record = create_import(

@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from app.auth import role_required
 from app.extensions import db
-from app.models import Alert
+from app.models import Alert, Reply
 from app.services import authorisation, replies
 from app.services.text import whole_number
 from app.web import record_id
@@ -55,6 +55,9 @@ def alert_answers(alert_id: int):
 @bp.route("/replies/<int:reply_id>/answer", methods=["POST"])
 @role_required(*READERS)
 def answer(reply_id: int):
+    # Another force's reply is not found (404, audited as a refusal): it was a redirect
+    # saying it "cannot be answered", the post unaudited (an outside check).
+    db.session.get(Reply, reply_id) or abort(404)
     # A saved answer by its number (sent in the language of the number's holders); a
     # page from before held its English words. Anything else is none of them, refused
     # (a hand-made "-1", "١" or "1e0" was texted to the resident as the answer: an
