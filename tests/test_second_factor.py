@@ -133,14 +133,16 @@ def test_every_sign_in_then_asks_for_a_code_and_never_takes_one_twice(app, make_
     assert [f["reason"] for f in failures] == ["replayed", "replayed"]
 
 
-def test_a_code_pasted_with_a_character_nobody_sees_is_the_code(app, make_officer):
+def test_an_address_and_code_pasted_with_a_character_nobody_sees_are_theirs(app, make_officer):
     """A code copied from an app or a password manager may bring a zero-width space or
     a soft hyphen along: unseen, it cannot be typed away (they made a code wrong, as in
     a reference on the public check: an outside check)."""
     officer = make_officer()
     totp = pyotp.TOTP(second_factor_secret(app, officer.id))
     client = new_client(app)
-    password_step(client, officer.email, PASSWORDS["officer"])
+    # And the e-mail address so pasted (refused as a wrong one: an outside check).
+    pasted = "\u200b" + officer.email[:3] + "\u00ad" + officer.email[3:] + "\ufeff"
+    assert password_step(client, pasted, PASSWORDS["officer"]).status_code == 302
     code = totp.now()
     assert code_step(client, "\u200b" + code[:3] + "\u00ad" + code[3:]).status_code == 302
     assert signed_in(client)

@@ -41,7 +41,7 @@ from app.services.teams import (
     leave_teams_for_role,
     team_for_new_account,
 )
-from app.services.text import TextRefused, checked_text
+from app.services.text import TextRefused, checked_text, unseen_dropped
 from app.services.transaction import transaction
 
 # The policy's minimum and refusal, for callers that know only this module.
@@ -249,7 +249,9 @@ def _digest(value: str) -> str:
 
 def find_by_email(email: str) -> Officer | None:
     return db.session.scalar(
-        select(Officer).where(func.lower(Officer.email) == (email or "").strip().lower())
+        select(Officer).where(
+            func.lower(Officer.email) == unseen_dropped(email or "").strip().lower()
+        )
     )
 
 
@@ -349,7 +351,9 @@ def check_password(
     `trusted_devices` holds the accounts a signed device cookie says this browser
     signed in to before: account id -> the credentials_version it signed in with (a
     new password ends the trust)."""
-    email = (email or "").strip().lower()
+    # What a paste brings along unseen (a zero-width space, a soft hyphen) is not part
+    # of the address: refused as a wrong one (an outside check).
+    email = unseen_dropped(email or "").strip().lower()
     # No address holds a NUL (PostgreSQL's text cannot): not looked up, refused as any
     # wrong address is (it was a general "bad request": an outside check).
     usable = len(email) <= 254 and "\x00" not in email
