@@ -3261,6 +3261,25 @@ def test_codes_and_links_go_through_twilio_and_smtp_when_configured(
     assert statuses and statuses <= {"sent", "delivered"}  # the text's callback may be in
 
 
+def test_an_address_added_whose_link_was_refused_is_said_on_the_residents_page(
+    providers, client, app_ctx, run_worker
+):
+    """Found by an outside check: an e-mail address added on "Your alerts" whose mail
+    server has no such mailbox: only the confirm page said so, and adding an e-mail
+    address never leads there. Said on the resident's page, by the address."""
+    register(client, channels=["sms"], email=None)
+    run_worker()
+    (text_message,) = [a.params for a in providers.gateway.accepted if a.kind == "Messages"]
+    code = re.search(r"\b(\d{6})\b", text_message["Body"]).group(1)
+    token = page_token(client, "/register/confirm")
+    client.post("/register/confirm", data={"csrf_token": token, "channel": "sms", "code": code})
+    providers.mail.refuse["gone@example.invalid"] = "550 5.1.1 No such user"
+    change_contact(client, page_token(client, "/my-alerts"), "email", "gone@example.invalid")
+    run_worker()
+    page = client.get("/my-alerts").text
+    assert "its mail server says there is no such mailbox" in page
+
+
 def test_a_welsh_speakers_code_call_is_said_in_the_welsh_voice(
     providers, client, app_ctx, run_worker
 ):

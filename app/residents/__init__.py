@@ -459,6 +459,7 @@ def _my_alerts_page(
         # Paused, a number another registration holds still gets that one's alerts:
         # said beside "Nothing is sent" (which the page said: an outside re-check).
         shared_number_note=_shared_number_note(resident).strip() if resident.paused_at else "",
+        refused=_refused(resident.channels),
     )
 
 
