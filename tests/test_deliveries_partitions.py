@@ -632,6 +632,17 @@ def test_kept_reasons_lose_the_providers_words_and_the_figures_still_add_up(app)
     engine.dispose()
 
 
+def invalid_indexes_named(engine, names) -> None:
+    """Indexes of these names left invalid, as an interrupted CONCURRENTLY build leaves
+    one (a failed unique build leaves one too), on a table two_rows the test drops."""
+    with engine.connect() as conn:
+        conn.execute(text("CREATE TABLE two_rows (x int)"))
+        conn.execute(text("INSERT INTO two_rows VALUES (1), (2)"))
+        for name in names:
+            with pytest.raises(IntegrityError):
+                conn.execute(text(f"CREATE UNIQUE INDEX CONCURRENTLY {name} ON two_rows ((1))"))
+
+
 @pytest.mark.xdist_group("migration_database")
 def test_an_index_an_interrupted_upgrade_left_invalid_is_built_again(app):
     """An upgrade killed while it built an index CONCURRENTLY left it invalid; run again,
@@ -645,12 +656,7 @@ def test_an_index_an_interrupted_upgrade_left_invalid_is_built_again(app):
     month = datetime.now(UTC).strftime("deliveries_%Y_%m")
     left = ("ix_resident_notices_calls_unreported", f"{month}_calls_unreported")
     try:
-        with engine.connect() as conn:
-            conn.execute(text("CREATE TABLE two_rows (x int)"))
-            conn.execute(text("INSERT INTO two_rows VALUES (1), (2)"))
-            for name in left:
-                with pytest.raises(IntegrityError):
-                    conn.execute(text(f"CREATE UNIQUE INDEX CONCURRENTLY {name} ON two_rows ((1))"))
+        invalid_indexes_named(engine, left)
         flask("upgrade", "0062")
         with engine.connect() as conn:
             built = conn.execute(
@@ -686,11 +692,7 @@ def test_the_refused_notices_index_is_built_without_blocking_and_again_if_left_i
     flask("downgrade", "0070")
     name = "ix_resident_notices_failed_to"
     try:
-        with engine.connect() as conn:
-            conn.execute(text("CREATE TABLE two_rows (x int)"))
-            conn.execute(text("INSERT INTO two_rows VALUES (1), (2)"))
-            with pytest.raises(IntegrityError):
-                conn.execute(text(f"CREATE UNIQUE INDEX CONCURRENTLY {name} ON two_rows ((1))"))
+        invalid_indexes_named(engine, [name])
         flask("upgrade", "0071")
         with engine.connect() as conn:
             built = conn.execute(
