@@ -2087,7 +2087,7 @@
   var unrestored = [];
   function unrestoredWords() {
     return _("{places}, in your draft, could not be loaded (the signal may be weak): nothing is sent without it. Reload the page to try again, or Clear to choose the area again.",
-      { places: unrestored.map(function (area) { return area.label; }).join(", ") });
+      { places: unrestored.map(function (area) { return nameOf(area.words) || area.label || ""; }).join(", ") });
   }
   var FIELDS = ["title", "body", "title-cy", "body-cy", "category", "question", "answer-1",
                 "answer-2", "answer-3", "answer-4", "question-cy", "answer-cy-1", "answer-cy-2",
