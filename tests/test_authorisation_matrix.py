@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Alert, Place
+from app.models import Alert, Place, Reply
 from app.services import teams
 from app.services.alerts import AlertDraft, submit_alert
 from app.services.authorisation import (
@@ -121,6 +121,17 @@ class World:
         ).id
         run_import(self.import_id, dry_run=True)
         self.ward_id = db.session.scalar(select(Place.id).where(Place.kind == "ward"))
+        # A resident's text to answer (an answer to no reply is not found).
+        reply = Reply(
+            provider_ref="SM-matrix-reply",
+            channel="sms",
+            address="+447700900002",
+            body="Who do I call?",
+            kind="message",
+        )
+        db.session.add(reply)
+        db.session.commit()
+        self.reply_id = reply.id
         self.shared = {scope: self.alert(scope) for scope in ("own", "other")}
 
     def alert(self, scope: str) -> int:
@@ -178,7 +189,9 @@ def request_for(world: World, client, rule, method: str, scope: str | None, role
             values[name] = world.import_id
         elif name == "team_id":
             values[name] = world.spare_team.id
-        elif name in ("area_id", "reply_id"):
+        elif name == "reply_id":
+            values[name] = world.reply_id
+        elif name == "area_id":
             values[name] = 1
         elif name == "place_id":
             values[name] = world.ward_id

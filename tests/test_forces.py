@@ -218,6 +218,7 @@ def test_staff_of_another_force_find_nothing_of_the_first_on_any_route(
         spare_officer=SimpleNamespace(id=MAX_ID),
         import_id=MAX_ID,
         spare_team=SimpleNamespace(id=MAX_ID),
+        reply_id=MAX_ID,
         ward_id=world.ward_id,
     )
     tried = 0
