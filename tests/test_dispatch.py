@@ -4298,6 +4298,41 @@ def test_a_database_drop_at_a_claim_hands_the_rest_back_at_once(
     assert len(providers.mail.messages) == 3
 
 
+def test_a_database_drop_after_a_jobs_last_send_ends_the_job_and_its_alert(
+    app, providers, officer, make_resident, monkeypatch
+):
+    """Found by an outside check: the database dropped a job's connection after its
+    last send was recorded; the job's closing rollback met the dead connection, the
+    job failed, and its alert stayed "sending" till the sweeper came round. The job
+    ends, and the alert is marked sent on a new connection."""
+    from app import jobs
+    from app.services import outbound
+
+    many_residents(make_resident, 2, channel="email")
+    alert_id = send(officer).id
+    rows = ids(alert_id)
+    for queue in jobs.QUEUES.values():
+        queue().empty()  # the send's own jobs: this test's job is the one below
+    still_queued, dropped = outbound.ledger_sql.still_queued, []
+
+    def dropped_after_the_last(table, pending):
+        left = still_queued(table, pending)
+        if not left and not dropped:  # all sent and recorded: a failover now
+            pid = db.session.connection().connection.dbapi_connection.info.backend_pid
+            with db.engine.begin() as other:
+                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            dropped.append(pid)
+        return left
+
+    monkeypatch.setattr(outbound.ledger_sql, "still_queued", dropped_after_the_last)
+    deliver(rows)
+    assert dropped, "the job never found its rows all sent"
+    db.session.rollback()
+    assert statuses(alert_id) == {"sent": 2}
+    assert db.session.get(Alert, alert_id).status == "sent"
+    assert len(providers.mail.messages) == 2
+
+
 def test_a_held_call_with_no_reference_is_found_by_the_sweeper_itself(
     providers, officer, make_resident, app, monkeypatch
 ):

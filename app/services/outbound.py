@@ -423,7 +423,13 @@ def deliver(ledger: Ledger, ids: list[int]) -> dict[str, int]:
                     ledger, pending, after_seconds=ledger_sql.NUMBER_BUSY_SECONDS, for_a_line=True
                 )
                 break
-    db.session.rollback()
+    try:
+        db.session.rollback()
+    except OperationalError:
+        # The connection dropped after the last send was recorded (a failover): the
+        # job failed here, and its alert stayed "sending" till the sweeper came round
+        # (an outside check). What follows takes a new one.
+        db.session.rollback()
     ledger.after(touched)
     counts = totals.counts
     counts["skipped"] = len(ids) - counts["sent"] - counts["failed"] - counts["unknown"]
