@@ -159,7 +159,8 @@
 
   // The summary's mistakes in the order of the form's fields (the sign-up's listed the
   // name first, its box below the numbers': an outside check); one whose field is not
-  // on the page stays where it was said.
+  // on the page stays where it was said, the others sorted among themselves in the
+  // rest of the places (compared with it too, the sort was no order: a review).
   var listed = document.querySelector("#error-summary ul");
   if (listed) {
     var items = Array.prototype.slice.call(listed.children);
@@ -167,12 +168,15 @@
       var link = item.querySelector("a[href^='#']");
       return link && document.getElementById(link.getAttribute("href").slice(1));
     };
-    items.map(function (item, at) { return { item: item, at: at, target: targetOf(item) }; })
+    var found = items.map(function (item, at) { return { item: item, at: at, target: targetOf(item) }; });
+    var sorted = found.filter(function (one) { return one.target; })
       .sort(function (a, b) {
-        if (!a.target || !b.target || a.target === b.target) { return a.at - b.at; }
+        if (a.target === b.target) { return a.at - b.at; }
         return a.target.compareDocumentPosition(b.target) & Node.DOCUMENT_POSITION_FOLLOWING ? -1 : 1;
-      })
-      .forEach(function (found) { listed.appendChild(found.item); });
+      });
+    found.forEach(function (one) {
+      listed.appendChild(one.target ? sorted.shift().item : one.item);
+    });
   }
 
   // A box to type again comes before the summary (a wrong authenticator code focused

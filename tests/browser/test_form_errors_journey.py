@@ -62,6 +62,40 @@ def test_the_summary_lists_the_mistakes_in_the_order_of_the_form(app, page):
     assert page.console_errors == []
 
 
+def test_a_mistake_whose_box_is_not_on_the_page_keeps_its_place_in_the_summary(app, page):
+    """Found by a review: a mistake whose link led to no box was compared by the order
+    said, the others by the form's, and the sort was no order at all: the sign-up's
+    name stayed before its numbers. The others are put in the form's order in their
+    places, that one where it was said."""
+
+    def one_more_said_second(route):
+        answer = route.fetch()
+        body = answer.text()
+        items = body.index("<li>", body.index('id="error-summary"'))
+        end = body.index("</li>", items) + len("</li>")
+        body = body[:end] + '<li><a href="#no-such-box">Something else</a></li>' + body[end:]
+        route.fulfill(response=answer, body=body)
+
+    page.route(
+        "**/register",
+        lambda route: (
+            one_more_said_second(route) if route.request.method == "POST" else route.continue_()
+        ),
+    )
+    page.goto("/register")
+    page.locator("#postcode").fill("BS1 6AD")
+    page.locator("#channel-sms").check()
+    page.locator("#sms_phone").fill("07")
+    page.locator("#name").fill("Sam \u202eJones")  # said first by the checks
+    page.locator("#consent").check()
+    page.locator("form.form button[type=submit]").last.click()
+    links = page.locator("#error-summary li a")
+    expect(links.first).to_be_visible()
+    targets = [links.nth(i).get_attribute("href") for i in range(links.count())]
+    assert targets == ["#sms_phone", "#no-such-box", "#name"], targets
+    assert page.console_errors == []
+
+
 @pytest.mark.parametrize("small", [False, True])
 def test_a_wrong_password_takes_the_focus_to_the_password_with_its_words_in_view(
     app, page, make_officer, small
