@@ -2744,25 +2744,11 @@ def test_a_residents_changes_sent_at_once_are_made_one_after_another(
     assert sorted(place.postcode for place in held().locations) == ["BS16AD", "BS20JA"]
 
 
-def test_a_change_waiting_as_the_details_are_deleted_ends_on_the_deleted_page(
-    app, client, make_resident, run_worker
-):
-    """Found by an outside check: "Delete my details" and a change sent at the same
-    moment (a second tab, a slow save): the change, waiting for the delete, was then
-    answered 500 (shown as a refusal by its field, read from the deleted record). It
-    ends where the delete does, on the page that says the details were deleted."""
+def behind_a_delete(app, client, resident_id: int, changes: list[tuple[str, dict]]):
+    """ "Delete my details" and `changes` (path, form) sent from tabs of one browser:
+    the delete takes the resident's row first (held here until it waits), the changes
+    then wait behind it. Returns the delete's answer and the changes'."""
     from concurrent.futures import ThreadPoolExecutor
-
-    resident = make_resident(postcode="BS1 6AD", sms="+447700900001", groups=())
-    resident_id = resident.id
-    opened_page(client, "+447700900001", run_worker)
-    changes = [
-        ("/my-alerts/pause", {}),
-        ("/my-alerts/places", {"postcode": "BS2 0JA", "label": "Shop"}),
-        ("/my-alerts/channels", {"channel": "email", "address": "new@example.invalid"}),
-        ("/my-alerts/quiet-hours", {"quiet": "yes", "quiet_from": "22:00", "quiet_until": "07:00"}),
-        ("/my-alerts", {"language": "cy"}),
-    ]
 
     def tab():
         twin = app.test_client()
@@ -2779,20 +2765,71 @@ def test_a_change_waiting_as_the_details_are_deleted_ends_on_the_deleted_page(
 
     held = db.engine.connect()
     held.execute(text("SELECT 1 FROM residents WHERE id = :id FOR UPDATE"), {"id": resident_id})
-    try:
-        with ThreadPoolExecutor(len(changes) + 1) as pool:
+    with ThreadPoolExecutor(len(changes) + 1) as pool:
+        try:
             deleting = pool.submit(tab().post, "/my-alerts/delete", data={"confirm": "yes"})
             waiting(1)  # the delete first, then the changes behind it
             answers = [pool.submit(tab().post, path, data=form) for path, form in changes]
             waiting(len(changes) + 1)
-            held.commit()
-            assert deleting.result().status_code == 302
-            for (path, _form), answer in zip(changes, answers, strict=True):
-                result = answer.result()
-                assert result.status_code == 302, (path, result.status_code)
-                assert result.headers["Location"].endswith("/my-alerts/deleted"), path
-    finally:
-        held.close()
+        finally:
+            held.commit()  # whatever happened: what waits on it ends, and the pool with it
+            held.close()
+        return deleting.result(), [answer.result() for answer in answers]
+
+
+def test_a_change_waiting_as_the_details_are_deleted_ends_on_the_deleted_page(
+    app, client, make_resident, run_worker
+):
+    """Found by an outside check: "Delete my details" and a change sent at the same
+    moment (a second tab, a slow save): the change, waiting for the delete, was then
+    answered 500 (shown as a refusal by its field, read from the deleted record). It
+    ends where the delete does, on the page that says the details were deleted."""
+    resident = make_resident(postcode="BS1 6AD", sms="+447700900001", groups=())
+    resident_id = resident.id
+    opened_page(client, "+447700900001", run_worker)
+    changes = [
+        ("/my-alerts/pause", {}),
+        ("/my-alerts/places", {"postcode": "BS2 0JA", "label": "Shop"}),
+        ("/my-alerts/channels", {"channel": "email", "address": "new@example.invalid"}),
+        ("/my-alerts/quiet-hours", {"quiet": "yes", "quiet_from": "22:00", "quiet_until": "07:00"}),
+        ("/my-alerts", {"language": "cy"}),
+    ]
+    deleted, answers = behind_a_delete(app, client, resident_id, changes)
+    assert deleted.status_code == 302
+    for (path, _form), answer in zip(changes, answers, strict=True):
+        assert answer.status_code == 302, (path, answer.status_code)
+        assert answer.headers["Location"].endswith("/my-alerts/deleted"), path
+    db.session.expire_all()
+    assert db.session.get(Resident, resident_id) is None
+    assert db.session.scalar(select(func.count()).select_from(ResidentChannel)) == 0
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        ("/register/confirm", {"channel": "email", "action": "resend"}),
+        ("/register/confirm", {"channel": "voice", "code": "123456"}),
+    ],
+    ids=["a new link", "a code typed"],
+)
+def test_a_code_or_link_asked_for_as_the_details_are_deleted_ends_on_the_deleted_page(
+    app, client, make_resident, run_worker, change
+):
+    """Found by a review: "Send the link again" (or a code typed) waiting for "Delete
+    my details" took the way's row first and the resident's after, the delete the other
+    way round: PostgreSQL ended one of them as a deadlock, answered 503, and at times
+    it was the delete, the details kept. Each takes the resident's row first."""
+    resident = make_resident(postcode="BS1 6AD", sms="+447700900001", groups=())
+    resident_id = resident.id
+    opened_page(client, "+447700900001", run_worker)
+    for channel, address in (("email", "new@example.invalid"), ("voice", "01174960123")):
+        added = client.post("/my-alerts/channels", data={"channel": channel, "address": address})
+        assert added.status_code == 302, added.text
+    notices_sent(run_worker)
+    deleted, (answer,) = behind_a_delete(app, client, resident_id, [change])
+    assert deleted.status_code == 302 and deleted.headers["Location"].endswith("/deleted")
+    assert answer.status_code == 302, answer.status_code
+    assert answer.headers["Location"].endswith("/my-alerts/deleted")
     db.session.expire_all()
     assert db.session.get(Resident, resident_id) is None
     assert db.session.scalar(select(func.count()).select_from(ResidentChannel)) == 0

@@ -5,8 +5,23 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import ResidentLocation, ResidentNotice
+from app.models import Resident, ResidentLocation, ResidentNotice
 from app.models.resident import resident_force_stops
+
+
+def lock_resident(resident_id: int) -> bool:
+    """Take the resident's row for this transaction, so that one change to their
+    account waits for another (two taps on one button, two tabs), and read them again
+    after: what the other change did is then seen, checked and never done twice.
+    Every change takes it before any other row of theirs (a way's first, then the
+    resident's as a notice to them was written, met their delete, which takes them the
+    other way round, in a deadlock: a review). False when the record has been deleted
+    meanwhile."""
+    locked = db.session.execute(
+        select(Resident.id).where(Resident.id == resident_id).with_for_update()
+    ).scalar_one_or_none()
+    db.session.expire_all()
+    return locked is not None
 
 
 def find_heard_force_ids(resident_id: int) -> list[int]:

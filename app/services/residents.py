@@ -52,7 +52,12 @@ from app.services.postcode_check import PostcodeRefused, check_postcode
 from app.services.text import TextRefused, checked_text, clean_text
 from app.services.timeline import record_leaving
 from app.services.transaction import transactional
-from app.services.verification import WAIT, code_sent_moments_ago, send_proof
+from app.services.verification import (  # noqa: F401 (ResidentGone: for the views)
+    WAIT,
+    ResidentGone,
+    code_sent_moments_ago,
+    send_proof,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,35 +87,19 @@ def _audit(resident: Resident, action: str, **details) -> None:
     )
 
 
-class ResidentGone(ChangeRefused):
-    """The resident's record was deleted while the change waited."""
-
-
 # A row read after another request deleted it (the resident's, as a page that began
 # before their delete reads them): for the views' handler, which imports no SQLAlchemy.
 RowGone = ObjectDeletedError
 
 
-def _lock(resident: Resident) -> bool:
-    """Take the resident's row for this transaction, so that one change to their
-    account waits for another (two taps on one button, two tabs), and read them again
-    after: what the other change did is then seen, checked and never done twice.
-    False when the record has been deleted meanwhile."""
-    locked = db.session.execute(
-        select(Resident.id).where(Resident.id == resident.id).with_for_update()
-    ).scalar_one_or_none()
-    db.session.expire_all()
-    return locked is not None
-
-
 def changes_resident(use_case):
     """One transaction for a change to the resident's account, holding their row
-    (_lock) from its start. Raises ResidentGone when they were deleted meanwhile."""
+    (lock_resident) from its start. Raises ResidentGone when they were deleted meanwhile."""
 
     @functools.wraps(use_case)
     @transactional
     def wrapper(resident: Resident, *args, **kwargs):
-        if not _lock(resident):
+        if not residents_dao.lock_resident(resident.id):
             raise ResidentGone(gettext("Your details have been deleted."))
         return use_case(resident, *args, **kwargs)
 
@@ -797,7 +786,7 @@ def delete_resident(resident: Resident) -> None:
     """Remove the resident's personal data. Their deliveries stay for the force's
     statistics, with the address replaced by a pseudonym and no link to the resident.
     Deleting twice at once deletes once: the second finds nothing left."""
-    if not _lock(resident):
+    if not residents_dao.lock_resident(resident.id):
         db.session.rollback()
         return
     _pseudonymise_deliveries(Delivery.resident_id == resident.id)

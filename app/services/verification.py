@@ -130,6 +130,10 @@ def wrong_code(guesses_left: int, *, renewed: bool = False) -> str:
     return said
 
 
+class ResidentGone(ValueError):
+    """The resident's record was deleted while the change waited."""
+
+
 class VerificationRefused(ValueError):
     """A code or link that does not prove anything, with what to do next."""
 
@@ -628,12 +632,14 @@ def resend_proof(resident: Resident, channel_name: str) -> bool | None:
     """Send a new code (or link) for one of the resident's channels still waiting to be
     confirmed, and queue it. None when there is nothing to confirm there; otherwise
     whether it went (False: the hour's allowance is spent)."""
-    channel = next((c for c in resident.channels if c.channel == channel_name), None)
-    if channel is None or not channel.awaiting_proof:
-        return None
     with transaction():
-        # Locked: two taps at once both see the first's code.
-        db.session.refresh(channel, with_for_update=True)
+        # The resident's row, as every change of theirs takes it first: two taps at
+        # once both see the first's code, and a delete is waited for.
+        if not residents_dao.lock_resident(resident.id):
+            raise ResidentGone(gettext("Your details have been deleted."))
+        channel = next((c for c in resident.channels if c.channel == channel_name), None)
+        if channel is None or not channel.awaiting_proof:
+            return None
         if channel.channel != "email" and code_sent_moments_ago(
             channel.verify_expires_at, channel.verify_attempts
         ):
@@ -668,6 +674,9 @@ def check_code(resident: Resident, channel_name: str, code: str, *, renewed: boo
     except VerificationRefused:
         db.session.commit()
         raise
+    except ResidentGone:
+        db.session.rollback()
+        raise
     db.session.commit()
 
 
@@ -682,10 +691,11 @@ def _code_shaped(code: str) -> bool:
 
 
 def _check_code(resident: Resident, channel_name: str, code: str, renewed: bool) -> None:
+    # The resident's row, as every change of theirs takes it first: guesses sent at the
+    # same moment are each counted, and a delete is waited for.
+    if not residents_dao.lock_resident(resident.id):
+        raise ResidentGone(gettext("Your details have been deleted."))
     channel = next((c for c in resident.channels if c.channel == channel_name), None)
-    if channel is not None:
-        # Locked, so that guesses sent at the same moment are each counted.
-        db.session.refresh(channel, with_for_update=True)
     code = _typed_code(code)
     if channel is None or not channel.awaiting_proof:
         raise VerificationRefused(str(NOT_WAITING))
