@@ -682,18 +682,24 @@ def test_an_index_an_interrupted_upgrade_left_invalid_is_built_again(app):
 
 
 @pytest.mark.xdist_group("migration_database")
-def test_the_refused_notices_index_is_built_without_blocking_and_again_if_left_invalid(app):
+@pytest.mark.parametrize(
+    ("before", "revision", "name"),
+    [("0070", "0071", "ix_resident_notices_failed_to"), ("0071", "0072", "ix_resident_notices_to")],
+)
+def test_the_notices_by_address_index_is_built_without_blocking_and_again_if_left_invalid(
+    app, before, revision, name
+):
     """Migration 0071 built its index with a plain CREATE INDEX, which held every code,
     link and notice while it was built (an outside check): CONCURRENTLY now, so an
-    interrupted build leaves it invalid, and the next upgrade builds it again."""
+    interrupted build leaves it invalid, and the next upgrade builds it again. 0072's
+    the same way."""
     kept_database("TEST_MIGRATION_DATABASE_URL")
     engine = create_engine(SCRATCH, isolation_level="AUTOCOMMIT")
     flask("upgrade", "head")
-    flask("downgrade", "0070")
-    name = "ix_resident_notices_failed_to"
+    flask("downgrade", before)
     try:
         invalid_indexes_named(engine, [name])
-        flask("upgrade", "0071")
+        flask("upgrade", revision)
         with engine.connect() as conn:
             built = conn.execute(
                 text(

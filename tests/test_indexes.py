@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from app.extensions import db
-from app.models import ResidentChannel
+from app.models import ResidentChannel, ResidentNotice
 
 
 @pytest.mark.parametrize(
@@ -22,6 +22,18 @@ from app.models import ResidentChannel
         (
             select(ResidentChannel.resident_id).where(ResidentChannel.address == "+447700900123"),
             "ix_resident_channels_address",
+        ),
+        (  # dao.residents.newest_refusal_to: every confirm page, each way
+            select(ResidentNotice.status, ResidentNotice.reason)
+            .where(
+                ResidentNotice.address == "+447700900123",
+                ResidentNotice.channel == "sms",
+                ResidentNotice.created_at >= func.now(),
+                ResidentNotice.kind.in_(("verify_code", "already_registered")),
+            )
+            .order_by(ResidentNotice.created_at.desc(), ResidentNotice.id.desc())
+            .limit(1),
+            "ix_resident_notices_to",
         ),
     ],
 )

@@ -2275,6 +2275,75 @@ def test_a_code_refused_as_the_numbers_own_is_said_on_the_confirm_page_held_or_f
     assert "Ni allem" in welsh.get("/register/confirm?lang=cy").text
 
 
+def test_a_refusal_is_not_said_once_a_later_code_went_held_or_free(
+    app, providers, make_resident, run_worker, monkeypatch
+):
+    """Found by a review: a code refused as not a mobile, then "Send a new code", and
+    the new code was taken: the page still said "We could not text this number" for
+    the code's 10 minutes, and not that a code was sent. The newest message to the
+    address is what is said; a refused one again after it, the words again."""
+    monkeypatch.setitem(app.config, "CODE_RESEND_WAIT_SECONDS", 0)
+    make_resident(postcode="BS1 6AD", sms="+447700900651", email=None)
+
+    def journey(number: str) -> list[str]:
+        to = "+44" + number.replace(" ", "")[1:]
+        providers.gateway.errors_for[to] = (400, 21614, "not a mobile number")
+        browser = app.test_client()
+        assert register(browser, sms_phone=number, channels=["sms"]).status_code == 302
+        run_worker()
+        said = [browser.get("/register/confirm").text]
+        del providers.gateway.errors_for[to]
+        for refused in (False, True):
+            if refused:
+                providers.gateway.errors_for[to] = (400, 21614, "not a mobile number")
+            token = page_token(browser, "/register/confirm")
+            browser.post(
+                "/register/confirm",
+                data={"csrf_token": token, "channel": "sms", "action": "resend"},
+            )
+            run_worker()
+            said.append(browser.get("/register/confirm").text)
+        return [
+            "refused" if "the phone network says it is not a mobile" in page else "sent"
+            for page in said
+        ]
+
+    held, free = journey("07700 900651"), journey("07700 900652")
+    assert held == free == ["refused", "sent", "refused"], (held, free)
+
+
+def test_links_to_a_page_refused_are_not_said_on_a_sign_up_held_or_free(
+    app, client, providers, make_resident, run_worker
+):
+    """Found by a review: three links to a registered number's page asked for, each
+    refused by the network (the number no longer in use), spent its hour; a sign-up of
+    it then sent nothing, as of a free number so asked for, but its page said "We
+    could not text this number: not in use", the free one's nothing: a registered
+    number told apart. Only what a sign-up sends is read."""
+    make_resident(postcode="BS1 6AD", sms="+447700900655", email=None)
+    for number in ("07700 900655", "07700 900656"):
+        providers.gateway.errors_for["+44" + number.replace(" ", "")[1:]] = (
+            400,
+            21211,
+            "not a valid phone number",
+        )
+        for _ in range(3):
+            client.post("/manage", data={"csrf_token": csrf_token(client), "address": number})
+    run_worker()
+
+    def journey(number: str) -> str:
+        browser = app.test_client()
+        assert register(browser, sms_phone=number, channels=["sms"]).status_code == 302
+        run_worker()
+        page = browser.get("/register/confirm").text
+        page = re.sub(r'name="csrf_token" value="[^"]+"', "", page[page.index("<main") :])
+        return page.replace(number, "NUMBER").replace(number.replace(" ", ""), "NUMBER")
+
+    held, free = journey("07700 900655"), journey("07700 900656")
+    assert held == free
+    assert "We could not" not in held
+
+
 def test_asking_for_links_spends_a_numbers_hour_alike_held_or_free(
     app, client, make_resident, run_worker
 ):

@@ -47,17 +47,19 @@ def find_heard_force_ids(resident_id: int) -> list[int]:
     )
 
 
-def refusals_of(channel: str, address: str, since) -> list[str]:
-    """Why the notices to this address by this channel since then were refused (an
-    index of refused notices only: 0071)."""
-    return list(
-        db.session.scalars(
-            select(ResidentNotice.reason).where(
-                ResidentNotice.status == "failed",
-                ResidentNotice.address == address,
-                ResidentNotice.channel == channel,
-                ResidentNotice.created_at >= since,
-                ResidentNotice.reason.is_not(None),
-            )
+def newest_refusal_to(channel: str, address: str, since, kinds) -> str | None:
+    """Why the newest notice of these kinds to this address by this channel since then
+    was refused; None when it was not refused (or still goes), or there is none. (The
+    index of notices by address: 0072.)"""
+    newest = db.session.execute(
+        select(ResidentNotice.status, ResidentNotice.reason)
+        .where(
+            ResidentNotice.address == address,
+            ResidentNotice.channel == channel,
+            ResidentNotice.created_at >= since,
+            ResidentNotice.kind.in_(kinds),
         )
-    )
+        .order_by(ResidentNotice.created_at.desc(), ResidentNotice.id.desc())
+        .limit(1)
+    ).first()
+    return newest.reason if newest is not None and newest.status == "failed" else None

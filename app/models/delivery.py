@@ -185,13 +185,8 @@ class ResidentNotice(db.Model):
             "sent_at",
             postgresql_where="status = 'sent' AND channel = 'voice'",
         ),
-        # The confirm page reads an address's refusals (0071).
-        Index(
-            "ix_resident_notices_failed_to",
-            "address",
-            "channel",
-            postgresql_where="status = 'failed'",
-        ),
+        # The confirm page reads the newest notice to an address (0072).
+        Index("ix_resident_notices_to", "address", "channel", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

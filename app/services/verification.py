@@ -95,20 +95,26 @@ ADDRESS_REFUSED = {
 }
 
 
+# What a sign-up or a way added sends: a code, a link, or the message telling a
+# registered address's owner. Not a link to one's page, nor an import's notice: only a
+# registered address is sent those, and their refusals said told it apart (a review).
+SIGN_UP_KINDS = ("verify_code", "verify_email", "already_registered")
+
+
 def refused_addresses(channels: dict[str, str]) -> dict[str, str]:
-    """What to say of each of these ways (channel: address) whose code or link, sent in
-    the last CODE_MINUTES, was refused as the address's own: a resident waited for a
-    code the network had refused to deliver, told nothing (an outside check). Read by
-    the address, whoever's notice it was (a code, or the message telling a registered
-    number's owner): a sign-up of a number we hold and of one we do not read alike."""
+    """What to say of each of these ways (channel: address) whose newest code or link,
+    sent in the last CODE_MINUTES, was refused as the address's own: a resident waited
+    for a code the network had refused to deliver, told nothing (an outside check); a
+    later one that went is what is said (a review). Read by the address, whoever's
+    notice it was (a code, or the message telling a registered number's owner): a
+    sign-up of a number we hold and of one we do not read alike."""
     since = datetime.now(UTC) - timedelta(minutes=CODE_MINUTES)
     said = {}
     for channel, address in channels.items():
-        for reason in residents_dao.refusals_of(channel, address, since):
-            words = ADDRESS_REFUSED.get((channel, address_refusal(reason)))
-            if words is not None:
-                said[channel] = str(words)
-                break
+        reason = residents_dao.newest_refusal_to(channel, address, since, SIGN_UP_KINDS)
+        words = ADDRESS_REFUSED.get((channel, address_refusal(reason))) if reason else None
+        if words is not None:
+            said[channel] = str(words)
     return said
 
 
