@@ -615,7 +615,7 @@
         // reached" in the live region: an outside check); not as the page opens.
         showCounts({ residents: 0, channels: { sms: 0, voice: 0, email: 0 }, cells: [] },
           $("reach-announce").textContent !== "");
-        showAreaError("");
+        showAreaError(unrestoredWords(), true);
         offerInside(null);
         previewPending = false;
         settle();
@@ -628,7 +628,9 @@
         previewRefused = false;
         markRefused(null, "");
         offerInside(null);
-        showAreaError(counts.wholly_outside_force ? wholeOutsideWords() : "", true);
+        // A draft's place not loaded stays said: the next count wiped it, and one
+        // failing at once was never said, the count the circle's alone (outside checks).
+        showAreaError(counts.wholly_outside_force ? wholeOutsideWords() : unrestoredWords(), true);
         showCounts(counts, true);
         if (counts.wholly_outside_force) { bringIntoView($("area-error")); }
       }).catch(function (error) {
@@ -765,6 +767,7 @@
     centreNote("");  // the last circle's note is not this one's
     if (searchCircle) { removeEntry(searchCircle.caEntry); }
     searchCircle = L.circle(latlng, { radius: radius }).addTo(shapes);
+    searchCircle.caTyped = $("centre-postcode").value;  // for an undo (Clear)
     addEntry(searchCircle, "circle", label);
     searchCircle.on("pm:edit pm:dragend", function () {
       var metres = Math.round(searchCircle.getRadius());
@@ -1104,19 +1107,28 @@
   $("clear-shapes").addEventListener("click", function () {
     // A late answer to an ask before it draws nothing now: a centre's, or a place's
     // outline (a ward chosen, then Clear: the ward came back after it, a review).
+    var finding = Boolean(centreLoadEnds);  // a postcode's Find this ends
     askCentre();
     placesCleared += 1;
     placeLoadEnds.forEach(function (end) { end(); });
     placeLoadEnds = [];
-    if (unrestored.length) { unrestored = []; showAreaError(""); saveDraft(); }
+    // The draft's places not loaded, or loading, go with the rest, and come back with
+    // an undo, still not loaded (they were lost, and Send went to the circle alone:
+    // a review, an outside check).
+    var notLoaded = unrestored.concat(restoringPlaces);
+    unrestored = [];
+    restoringPlaces = [];
     // "Adding Ward: …" went on saying so after Clear, for good if no answer came (a
     // review).
     Array.prototype.forEach.call(document.querySelectorAll(".place-coming"), function (line) {
       line.parentNode.removeChild(line);
     });
-    if (!entries.length) { return; }
+    if (!entries.length && !notLoaded.length) { return; }
+    // The box's postcode to put back is the circle's when a Find was on its way (it
+    // kept the search's, beside the old circle: an outside check).
     cleared = { shapes: shapes.getLayers(), places: places.getLayers(), entries: entries,
-                searchCircle: searchCircle, typed: $("centre-postcode").value };
+                searchCircle: searchCircle, unrestored: notLoaded, finding: finding,
+                typed: finding && searchCircle ? searchCircle.caTyped : $("centre-postcode").value };
     clearAreas();
     renderEntries();
     refreshPreview();
@@ -1127,8 +1139,8 @@
     // The newest ask for a centre: a postcode's Find before it, answered late, took
     // the place of the circle brought back, and the undo with it (a review). The box
     // says the circle's postcode again, not the search it ends (a review).
-    if (centreLoadEnds) {
-      $("centre-postcode").value = cleared.typed;
+    if (centreLoadEnds || cleared.finding) {
+      $("centre-postcode").value = cleared.typed || "";
       showSearchError("");
     }
     askCentre();
@@ -1138,6 +1150,7 @@
     cleared.places.forEach(function (layer) { places.addLayer(layer); });
     entries = cleared.entries;
     searchCircle = cleared.searchCircle;
+    unrestored = cleared.unrestored;
     cleared = null;
     renderEntries();
     refreshPreview();
@@ -1240,6 +1253,9 @@
       var layer = L.geoJSON(JSON.parse(found.geometry), { pmIgnore: true, interactive: false });
       places.addLayer(layer);
       var added = addEntry(layer, "place", { place: found.kind, name: found.name }, { placeId: found.id });
+      // Chosen again by hand, a draft's place not loaded is there now (Send still
+      // said it could not be loaded, and the draft held it twice: an outside check).
+      unrestored = unrestored.filter(function (area) { return String(area.placeId) !== String(found.id); });
       // Not while a shape is being drawn (the map moved between two taps: a review).
       if (!drawing) { map.fitBounds(layer.getBounds(), { padding: [20, 20] }); }
       refreshPreview();
@@ -2085,7 +2101,11 @@
   var DRAFT_KEY = DRAFTS + (settings.parentId ? settings.parentId + ":" + $("category").value : "new");
   // The draft's places whose outline did not come as it was put back (restoreArea).
   var unrestored = [];
+  // And those whose outline is on its way: in the draft meanwhile (a reload then lost
+  // them), and Clear keeps them for an undo.
+  var restoringPlaces = [];
   function unrestoredWords() {
+    if (!unrestored.length) { return ""; }
     return _("{places}, in your draft, could not be loaded (the signal may be weak): nothing is sent without it. Reload the page to try again, or Clear to choose the area again.",
       { places: unrestored.map(function (area) { return nameOf(area.words) || area.label || ""; }).join(", ") });
   }
@@ -2116,7 +2136,7 @@
       }
       draft.areas.push(area);
     });
-    unrestored.forEach(function (area) { draft.areas.push(area); });
+    unrestored.concat(restoringPlaces).forEach(function (area) { draft.areas.push(area); });
     try { window.sessionStorage.setItem(DRAFT_KEY, JSON.stringify(draft)); } catch (e) { /* private mode, full */ }
   }
   function forgetDraft() {
@@ -2173,8 +2193,15 @@
       // and nothing is sent without it: the draft was saved without the ward, and Send
       // went to the circle alone (an outside check).
       var asked = placesCleared;
+      restoringPlaces.push(area);
+      var loaded = function () {
+        restoringPlaces = restoringPlaces.filter(function (other) { return other !== area; });
+      };
       loadingArea(CA.fetchJSON(settings.placeUrl.replace(/0$/, area.placeId)), "place").then(function (found) {
         if (asked !== placesCleared) { return; }
+        loaded();
+        var chosen = entries.some(function (entry) { return String(entry.placeId) === String(found.id); });
+        if (chosen) { saveDraft(); return; }  // chosen by hand meanwhile
         var layer = L.geoJSON(JSON.parse(found.geometry), { pmIgnore: true, interactive: false });
         places.addLayer(layer);
         var restored = addEntry(layer, "place", area.words || area.label, { placeId: found.id });
@@ -2184,8 +2211,13 @@
         refreshPreview();
       }).catch(function () {
         if (asked !== placesCleared) { return; }
+        loaded();
+        if (entries.some(function (entry) { return String(entry.placeId) === String(area.placeId); })) {
+          saveDraft();
+          return;  // chosen by hand meanwhile
+        }
         unrestored.push(area);
-        showAreaError(unrestoredWords());
+        showAreaError(unrestoredWords(), true);
         saveDraft();
       });
       return;

@@ -300,6 +300,30 @@ def test_undo_clear_and_a_draft_put_back_keep_to_the_newest_ask(page, sign_in_pa
     assert page.console_errors == []
 
 
+def test_undo_clear_after_a_slow_find_puts_the_circles_postcode_back(page, sign_in_page, bristol):
+    """Found by an outside check: a circle round BS1 6AD, a Find of BS8 1TH slow to
+    answer, Clear, then Undo clear: the circle came back, the box still saying the
+    search Clear had dropped."""
+    sign_in_page("officer")
+    areas, box = circle_round_bs1_6ad(page)
+    held = []
+    page.route("**/api/postcode", lambda route: held.append(route))
+    box.fill("BS8 1TH")
+    page.get_by_role("button", name="Find").click()
+    while not held:
+        page.wait_for_timeout(50)
+    page.get_by_role("button", name="Clear").click()
+    page.get_by_role("button", name="Undo clear").click()
+    expect(areas).to_contain_text(["round BS1 6AD"])
+    expect(box).to_have_value("BS1 6AD")
+    held[0].continue_()  # late: dropped
+    page.wait_for_timeout(700)
+    expect(areas).to_have_count(1)
+    expect(areas).to_contain_text(["round BS1 6AD"])
+    expect(box).to_have_value("BS1 6AD")
+    assert page.console_errors == []
+
+
 def test_an_answer_that_does_not_come_in_time_is_said_and_dropped(
     page, sign_in_page, bristol, app, monkeypatch
 ):
@@ -394,6 +418,22 @@ def test_a_figure_that_begins_a_sentence_begins_it_with_a_capital(page, sign_in_
     assert page.console_errors == []
 
 
+def draft_of_a_circle_and_clifton(page):
+    """A draft kept of an alert round BS1 6AD and Ward: Clifton: the list of areas."""
+    areas, _box = circle_round_bs1_6ad(page)
+    choose_ward(page, "Clifton")
+    expect(areas).to_have_count(2)
+    page.locator("#title").fill("Van stolen")
+    page.locator("#body").fill("A white van was taken.")
+    page.wait_for_timeout(300)  # kept as the draft
+    return areas
+
+
+def choose_ward(page, name: str) -> None:
+    page.get_by_label("Add a ward, district or the whole force").fill(name)
+    page.get_by_role("button", name=f"Ward: {name}", exact=True).click()
+
+
 def test_a_drafts_ward_whose_outline_does_not_come_stays_in_it_and_stops_the_send(
     page, sign_in_page, bristol, app, monkeypatch
 ):
@@ -403,13 +443,7 @@ def test_a_drafts_ward_whose_outline_does_not_come_stays_in_it_and_stops_the_sen
     it; a reload on a good signal brings it back."""
     monkeypatch.setitem(app.config, "AREA_WAIT_SECONDS", 2)
     sign_in_page("officer")
-    areas, _box = circle_round_bs1_6ad(page)
-    page.get_by_label("Add a ward, district or the whole force").fill("Clifton")
-    page.get_by_role("button", name="Ward: Clifton", exact=True).click()
-    expect(areas).to_have_count(2)
-    page.locator("#title").fill("Van stolen")
-    page.locator("#body").fill("A white van was taken.")
-    page.wait_for_timeout(300)  # kept as the draft
+    areas = draft_of_a_circle_and_clifton(page)
     outline = re.compile(r"/officers/places/\d+$")
     page.route(outline, lambda route: None)  # never answered
     page.reload()
@@ -435,6 +469,87 @@ def test_a_drafts_ward_whose_outline_does_not_come_stays_in_it_and_stops_the_sen
     page.reload()
     expect(areas).to_have_count(2)
     expect(areas).to_contain_text(["round BS1 6AD", "Clifton"])
+    assert page.console_errors == []
+
+
+@pytest.mark.parametrize("signal", ["lost", "slow"])
+def test_a_drafts_ward_not_loaded_stays_said_through_counts_and_clear_until_chosen_again(
+    page, sign_in_page, bristol, app, monkeypatch, signal
+):
+    """Found by an outside check and a review: a draft's ward whose outline failed at
+    once (the signal lost) was never said, the next count wiping the words, and one too
+    slow was said till the radius changed: the count was the circle's alone, unsaid.
+    Clear, then Undo clear, lost the ward for good, and Send went to the circle alone;
+    the ward chosen again by hand was still said not loaded, twice in the draft."""
+    monkeypatch.setitem(app.config, "AREA_WAIT_SECONDS", 2)
+    sign_in_page("officer")
+    areas = draft_of_a_circle_and_clifton(page)
+    outline = re.compile(r"/officers/places/\d+$")
+    page.route(outline, (lambda route: route.abort()) if signal == "lost" else (lambda route: None))
+    page.reload()
+    said = page.locator("#area-error")
+    words = "Ward: Clifton, in your draft, could not be loaded"
+    expect(said).to_contain_text(words)
+    expect(page.locator("#reach-residents")).not_to_have_text("–")
+    page.wait_for_timeout(500)  # the circle's count come
+    expect(said).to_contain_text(words)
+    radius = page.get_by_label("Radius in metres")
+    radius.fill("1200")
+    radius.press("Enter")
+    expect(areas).to_contain_text(["1.2 km round BS1 6AD"])
+    page.wait_for_timeout(500)  # its count come
+    expect(said).to_contain_text(words)
+
+    page.get_by_role("button", name="Clear").click()
+    expect(said).to_be_hidden()
+    page.get_by_role("button", name="Undo clear").click()
+    expect(areas).to_have_count(1)
+    expect(said).to_contain_text(words)
+    page.locator("#send").click()
+    expect(page.locator("#compose-error")).to_contain_text("nothing is sent without it")
+    expect(page.locator("#confirm")).to_be_hidden()
+
+    page.unroute(outline)  # a good signal: chosen again by hand
+    choose_ward(page, "Clifton")
+    expect(areas).to_have_count(2)
+    expect(said).to_be_hidden()
+    page.wait_for_timeout(300)  # kept as the draft
+    wards = page.evaluate(
+        """() => Object.keys(sessionStorage).filter(k => k.startsWith("ca-draft:"))
+             .map(k => JSON.parse(sessionStorage.getItem(k)).areas
+               .filter(a => a.kind === "place").map(a => a.label))"""
+    )
+    assert wards == [["Ward: Clifton"]], wards
+    page.locator("#send").click()
+    expect(page.locator("#confirm")).to_be_visible()
+    assert page.console_errors == []
+
+
+def test_clear_while_a_drafts_ward_loads_and_undo_keep_it_in_the_draft(page, sign_in_page, bristol):
+    """Found by a review: Clear while a draft's ward was still loading after a reload,
+    then Undo clear: the circle came back, the ward not, nothing said, and Send went to
+    the circle alone. The ward comes back as not loaded, said, and stops the send; a
+    reload on a good signal brings it."""
+    sign_in_page("officer")
+    areas = draft_of_a_circle_and_clifton(page)
+    held = []
+    outline = re.compile(r"/officers/places/\d+$")
+    page.route(outline, lambda route: held.append(route))
+    page.reload()
+    while not held:
+        page.wait_for_timeout(50)
+    page.get_by_role("button", name="Clear").click()
+    page.get_by_role("button", name="Undo clear").click()
+    held[0].continue_()  # late: dropped
+    expect(areas).to_have_count(1)
+    expect(page.locator("#area-error")).to_contain_text(
+        "Ward: Clifton, in your draft, could not be loaded"
+    )
+    page.locator("#send").click()
+    expect(page.locator("#compose-error")).to_contain_text("nothing is sent without it")
+    page.unroute(outline)
+    page.reload()
+    expect(areas).to_contain_text(["round BS1 6AD", "Ward: Clifton"])
     assert page.console_errors == []
 
 
