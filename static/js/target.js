@@ -2101,8 +2101,7 @@
   var DRAFT_KEY = DRAFTS + (settings.parentId ? settings.parentId + ":" + $("category").value : "new");
   // The draft's places whose outline did not come as it was put back (restoreArea).
   var unrestored = [];
-  // And those whose outline is on its way: in the draft meanwhile (a reload then lost
-  // them), and Clear keeps them for an undo.
+  // And those whose outline is on its way, which Clear keeps for an undo.
   var restoringPlaces = [];
   function unrestoredWords() {
     if (!unrestored.length) { return ""; }
@@ -2136,7 +2135,7 @@
       }
       draft.areas.push(area);
     });
-    unrestored.concat(restoringPlaces).forEach(function (area) { draft.areas.push(area); });
+    unrestored.forEach(function (area) { draft.areas.push(area); });
     try { window.sessionStorage.setItem(DRAFT_KEY, JSON.stringify(draft)); } catch (e) { /* private mode, full */ }
   }
   function forgetDraft() {
