@@ -1067,6 +1067,36 @@ def test_refusals_in_either_form_are_read_alike(
     assert reasons["+447700900331"] == "Twilio 503: try again"
 
 
+@pytest.mark.parametrize(
+    ("number", "code"),
+    [("+447797712345", 21408), ("+447624123457", 21408), ("+447911123456", 21215)],
+    ids=["Jersey", "Isle of Man", "Guernsey, a call"],
+)
+def test_a_region_refused_for_a_crown_dependency_number_is_that_numbers_alone(
+    app, providers, officer, make_resident, run_worker, number, code
+):
+    """Found by an outside check: Twilio refused an Isle of Man mobile's code as a
+    region our account may not text (21408). Taken for our account's geographic
+    permissions, every text waited behind it, an incident's too, for the code's 10
+    minutes. Jersey, Guernsey and the Isle of Man share +44 but are regions of their
+    own there: the refusal is that number's, its message failed, the rest sent."""
+    channel = "voice" if code == 21215 else "sms"
+    make_resident(postcode="BS1 6AD", **{"sms": None, channel: number})
+    make_resident(postcode="BS1 6AD", **{"sms": None, channel: "+447700900362"})
+    providers.gateway.errors_for = {number: (400, code, "Permission has not been enabled")}
+    alert = send(officer)
+    run_worker()
+    counts = statuses(alert.id)
+    assert counts.pop("failed") == 1 and list(counts.values()) == [1], counts
+    assert set(counts) <= {"sent", "delivered"}, counts
+    failed = db.session.scalar(select(Delivery).where(Delivery.status == "failed"))
+    assert failed.reason.startswith(f"Twilio {code}: ")
+    from app.channels.holds import HELD
+    from app.extensions import redis_store
+
+    assert not list(redis_store.client.scan_iter(HELD + "*"))  # nothing else waits
+
+
 def test_a_refusal_of_our_account_or_server_is_for_now_not_the_residents_for_good(
     providers, officer, make_resident, app, monkeypatch
 ):

@@ -2275,6 +2275,21 @@ def test_a_code_refused_as_the_numbers_own_is_said_on_the_confirm_page_held_or_f
     assert "Ni allem" in welsh.get("/register/confirm?lang=cy").text
 
 
+def test_a_code_to_a_number_of_a_region_we_cannot_text_says_so(
+    app, providers, make_resident, run_worker
+):
+    """Found by an outside check: a Jersey or Isle of Man mobile (+44, a region of its
+    own at Twilio) whose code our account may not text: the code never came, and the
+    page said it was on its way. It says we cannot text numbers there, in Welsh too."""
+    providers.gateway.errors_for["+447624123458"] = (400, 21408, "Permission to send")
+    browser = app.test_client()
+    assert register(browser, sms_phone="07624 123458", channels=["sms"]).status_code == 302
+    run_worker()
+    page = browser.get("/register/confirm").text
+    assert "we cannot send texts to numbers of Jersey, Guernsey or the Isle of Man" in page
+    assert "nac Ynys Manaw" in browser.get("/register/confirm?lang=cy").text
+
+
 def test_a_refusal_is_not_said_once_a_later_code_went_held_or_free(
     app, providers, make_resident, run_worker, monkeypatch
 ):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+import phonenumbers
+
 # Twilio's error codes for a number it will never reach, in our words.
 TWILIO_CODES = {
     21211: "invalid phone number",
@@ -137,6 +139,10 @@ ADDRESS_CODES = {
     21614: "not_a_mobile",
     # "Landline or unreachable carrier": perhaps for now only (a review).
     30006: "landline_or_unreachable",
+    # A region our account may not reach, said only of a number that is that region's
+    # (Jersey, Guernsey, the Isle of Man): a UK number's is held, never failed so.
+    21408: "region",
+    21215: "region",
 }
 _TWILIO_CODE = re.compile(r"^Twilio (\d+):|\(Twilio error (\d+)")
 _BAD_MAILBOX = re.compile(r"^SMTP 5\d\d 5\.1\.[123]:")
@@ -144,7 +150,7 @@ _BAD_MAILBOX = re.compile(r"^SMTP 5\d\d 5\.1\.[123]:")
 
 def address_refusal(reason: str | None) -> str | None:
     """Whether a refusal is the address's own: "not_in_use", "not_a_mobile",
-    "landline_or_unreachable", "no_mailbox", or None.
+    "landline_or_unreachable", "region", "no_mailbox", or None.
 
     >>> address_refusal("Twilio 21614: not a mobile number")
     'not_a_mobile'
@@ -195,8 +201,9 @@ TWILIO_ACCOUNT_CODES = {
     21659: "our sender is not a Twilio number (TWILIO_FROM_NUMBER)",
     21660: "our sender number is not our account's (TWILIO_FROM_NUMBER)",
     21210: "our caller ID is not verified (TWILIO_FROM_NUMBER)",
-    # Every number we hold is a UK one (+44): a region refused is our account's
-    # geographic permissions, for every resident alike.
+    # A region refused for a UK number is our account's geographic permissions, for
+    # every resident alike; for a number of Jersey, Guernsey or the Isle of Man (+44,
+    # but regions of their own there), that number's alone (twilio_fault_of_ours).
     21408: "our account may not text this region (Twilio's geographic permissions)",
     21215: "our account may not call this region (Twilio's geographic permissions)",
 }
@@ -207,17 +214,35 @@ TWILIO_ACCOUNT_CODES = {
 OUR_FAULT_HOLD_SECONDS = 60.0
 
 
-def twilio_fault_of_ours(code: int | None, status: int) -> bool:
+def _region_of(number: str) -> str | None:
+    """The region a number is of ("GB", "JE", "GG", "IM"...), or None."""
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(number))
+    except phonenumbers.NumberParseException:
+        return None
+
+
+# Twilio's codes for a region our account may not text or call.
+REGION_CODES = frozenset({21408, 21215})
+
+
+def twilio_fault_of_ours(code: int | None, status: int, to: str | None = None) -> bool:
     """Whether Twilio refused because of our account or sender (its credentials, its
-    standing, its numbers), not the recipient.
+    standing, its numbers), not the recipient `to`. A region refused for a number of
+    Jersey, Guernsey or the Isle of Man is that number's: taken for our account's, one
+    sign-up of such a number held every text, an incident's too (an outside check).
 
     >>> twilio_fault_of_ours(20003, 401), twilio_fault_of_ours(None, 403)
     (True, True)
     >>> twilio_fault_of_ours(21211, 400), twilio_fault_of_ours(21614, 400)
     (False, False)
-    >>> twilio_fault_of_ours(21408, 400)
+    >>> twilio_fault_of_ours(21408, 400, "+447700900123")
     True
+    >>> twilio_fault_of_ours(21408, 400, "+447624123456")  # the Isle of Man
+    False
     """
+    if code in REGION_CODES and to and _region_of(to) not in (None, "GB"):
+        return False
     if code in TWILIO_ACCOUNT_CODES:
         return True
     return status in (401, 403) and code not in TWILIO_CODES

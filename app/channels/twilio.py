@@ -372,7 +372,10 @@ def _forget_answers() -> None:
         _answers.clear()
 
 
-def _error(error: Exception, unavailable_wait: float = 0.0) -> TransportError:
+def _error(
+    error: Exception, unavailable_wait: float = 0.0, to: str | None = None
+) -> TransportError:
+    """`to`: the number it was sent to (a region refused is that number's, for some)."""
     if isinstance(error, TwilioRestException):
         if error.status in REFUSED_FOR_NOW:
             retry_after = getattr(error, "retry_after", None)
@@ -401,7 +404,7 @@ def _error(error: Exception, unavailable_wait: float = 0.0) -> TransportError:
                 permanent=False,
                 maybe_sent=True,
             )
-        if twilio_fault_of_ours(error.code, error.status):
+        if twilio_fault_of_ours(error.code, error.status, to):
             # Not the recipient's: tried again, and may be sent again once put right;
             # every send through Twilio waits meanwhile, rather than each trying.
             return TransportError(
@@ -502,7 +505,7 @@ class TwilioSmsTransport:
         try:
             sent = await _async_client(self.settings).messages.create_async(**self._params(message))
         except (TwilioRestException, aiohttp.ClientError, TimeoutError) as error:
-            raise _error(error, self.settings.unavailable_wait) from None
+            raise _error(error, self.settings.unavailable_wait, message.recipient) from None
         except _UNREADABLE:
             # Twilio answered "taken" in words the SDK cannot read: it may have sent it.
             raise _maybe_sent() from None
@@ -663,7 +666,7 @@ class TwilioVoiceTransport:
         try:
             call = await _async_client(self.settings).calls.create_async(**self._params(message))
         except (TwilioRestException, aiohttp.ClientError, TimeoutError) as error:
-            raise _error(error, self.settings.unavailable_wait) from None
+            raise _error(error, self.settings.unavailable_wait, message.recipient) from None
         except _UNREADABLE:
             raise _maybe_sent() from None
         if not call.sid:

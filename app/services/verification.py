@@ -84,6 +84,14 @@ ADDRESS_REFUSED = {
         "We could not text this number: the phone network says it is not in use. Check "
         "it, then try again."
     ),
+    ("sms", "region"): lazy_gettext(
+        "We could not text this number: we cannot send texts to numbers of Jersey, "
+        "Guernsey or the Isle of Man. Choose e-mail instead, or give a UK mobile."
+    ),
+    ("voice", "region"): lazy_gettext(
+        "We could not call this number: we cannot call numbers of Jersey, Guernsey or the "
+        "Isle of Man. Choose e-mail instead, or give a UK number."
+    ),
     ("voice", "not_in_use"): lazy_gettext(
         "We could not call this number: the phone network says it is not in use. Check "
         "it, then try again."
