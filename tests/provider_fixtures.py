@@ -100,9 +100,10 @@ def providers(app, live_server):
     }
     saved = {key: app.config.get(key) for key in settings}
     app.config.update(settings)
-    from app.channels import twilio
+    from app.channels import smtp, twilio
 
     twilio._forget_answers()  # no 503s carried over from another test in this process
+    smtp._forget_accepted()  # nor an address the mail server took
     yield Providers(gateway, mail, settings)
     app.config.update(saved)
     controller.stop()

@@ -1097,6 +1097,38 @@ def test_a_region_refused_for_a_crown_dependency_number_is_that_numbers_alone(
     assert not list(redis_store.client.scan_iter(HELD + "*"))  # nothing else waits
 
 
+def test_a_policy_refusal_of_one_address_while_others_go_holds_no_other_email(
+    app, providers, officer, make_resident, run_worker
+):
+    """Found by an outside check: one sign-up of an address the mail server refused on
+    policy at RCPT ("550 5.7.1", a restricted mailbox) while it took every other: taken
+    for our server's refusal, every e-mail waited behind it, alerts too, for its link's
+    10 minutes (an alert's 49 e-mails took 196 s). The server taking others, the
+    refusal is that address's: tried again on its own, nothing else waits."""
+    from app.channels.holds import HELD
+    from app.extensions import redis_store
+
+    make_resident(postcode="BS1 6AD", sms=None, email="first@example.invalid")
+    send(officer)
+    run_worker()  # the server takes an address
+    providers.mail.refuse = {"policy@example.invalid": "550 5.7.1 Message rejected due to policy"}
+    make_resident(postcode="BS1 6AD", sms=None, email="policy@example.invalid")
+    many_residents(make_resident, 3, channel="email")
+    alert = send(officer)
+    run_worker()
+    rows = {
+        d.address: d
+        for d in db.session.scalars(select(Delivery).where(Delivery.alert_id == alert.id))
+    }
+    refused = rows.pop("policy@example.invalid")
+    # Tried again on its own (the server may take it later), its own words.
+    assert refused.status == "failed" and refused.reason == (
+        "gave up after 12 attempts: SMTP 550 5.7.1: delivery not authorised, message refused"
+    )
+    assert {row.status for row in rows.values()} == {"sent"} and len(rows) == 4
+    assert not list(redis_store.client.scan_iter(HELD + "*"))  # nothing else waits
+
+
 def test_a_refusal_of_our_account_or_server_is_for_now_not_the_residents_for_good(
     providers, officer, make_resident, app, monkeypatch
 ):

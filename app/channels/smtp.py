@@ -10,6 +10,7 @@ import smtplib
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email import policy
@@ -299,6 +300,12 @@ class SmtpTransport:
             raise
         except smtplib.SMTPRecipientsRefused as error:
             code, text = next(iter(error.recipients.values()))
+            if smtp_policy(code, text) and _accepted_lately():
+                # A policy refusal of this address while the server takes others (a
+                # restricted mailbox): this message's, tried again on its own. As our
+                # server's, one sign-up of such an address held every e-mail, alerts
+                # too, for its link's 10 minutes (an outside check).
+                raise TransportError(smtp_reason(code, text), permanent=False) from None
             raise _refused(code, text, ours=smtp_policy(code, text)) from None
         except smtplib.SMTPDataError as error:
             # This message refused, for good or for now, as the code says.
@@ -332,8 +339,26 @@ class SmtpTransport:
             raise TransportError("could not reach the mail server", permanent=False) from None
         if refused:
             raise TransportError("the mail server refused the address", permanent=True)
+        global _last_accepted  # noqa: PLW0603 (a moment, written whole)
+        _last_accepted = time.monotonic()
         message_id = str(email["Message-ID"]).strip().strip("<>")
         return SendResult(provider_ref=message_id[:64], status="sent")
+
+
+# When this process's mail server last took an address (a message sent): one refused
+# on policy (5.7.X) at RCPT since then is that address's, not our server's.
+ACCEPTED_WITHIN_SECONDS = 600
+_last_accepted = float("-inf")
+
+
+def _accepted_lately() -> bool:
+    return time.monotonic() - _last_accepted < ACCEPTED_WITHIN_SECONDS
+
+
+def _forget_accepted() -> None:
+    """(For tests: nothing taken carried over from another test in this process.)"""
+    global _last_accepted  # noqa: PLW0603
+    _last_accepted = float("-inf")
 
 
 def _refused(code: int, text, *, ours: bool) -> TransportError:
