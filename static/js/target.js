@@ -274,7 +274,13 @@
   }
   function focusEntry(id, action) {
     var button = $("shapes-list").querySelector('[data-entry="' + id + '"][data-action="' + action + '"]');
-    if (button) { button.focus({ preventScroll: true }); }
+    if (button) { focusInView(button); }
+  }
+  // Focused, and shown above the reach bar: at 200% text on a small phone an area's
+  // row added, or "Draw area" after a shape, had it below the screen (an outside check).
+  function focusInView(element) {
+    element.focus({ preventScroll: true });
+    window.CAPage.showInRoom(element, element, barTop());
   }
 
   function shapeSpecs() {
@@ -1046,7 +1052,7 @@
     addEntry(layer, "polygon", named(N_("Drawn area")));
     layer.on("pm:edit pm:dragend", refreshPreview);
     refreshPreview();
-    $("draw-polygon").focus({ preventScroll: true });
+    focusInView($("draw-polygon"));
   }
   map.on("click", function (event) {
     if (!drawing) { return; }
@@ -1062,7 +1068,7 @@
     if (drawing && drawing.points.length) { drawing.points.pop(); drawStatus(); }
   });
   $("draw-finish").addEventListener("click", finishDrawing);
-  $("draw-cancel").addEventListener("click", function () { stopDrawing(); $("draw-polygon").focus({ preventScroll: true }); });
+  $("draw-cancel").addEventListener("click", function () { stopDrawing(); focusInView($("draw-polygon")); });
   $("draw-polygon").addEventListener("click", function (event) {
     // On a phone the map may have scrolled away under the panel: bring it back to draw on.
     $("map").scrollIntoView({ block: "start" });
@@ -1087,7 +1093,7 @@
   document.addEventListener("keydown", function (event) {
     if (event.key === "Escape" && drawing) {
       stopDrawing();
-      $("draw-polygon").focus({ preventScroll: true });
+      focusInView($("draw-polygon"));
     } else if (event.key === "Escape" && map.pm && map.pm.globalDrawModeEnabled()) {
       // The map's own rectangle and circle tools: Escape left them drawing, and only
       // their button again, or Cancel, ended it (an outside check).

@@ -589,6 +589,54 @@ def test_what_a_search_or_an_outline_refused_says_is_in_view(
     assert page.console_errors == []
 
 
+FOCUS_IN_VIEW = """() => {
+    const at = document.activeElement.getBoundingClientRect();
+    const bar = document.getElementById("reach-bar").getBoundingClientRect();
+    return [document.activeElement.id || document.activeElement.dataset.action,
+            at.top >= 0 && at.bottom <= bar.top, at.top, at.bottom, bar.top];
+}"""
+
+
+def test_the_focus_an_area_added_or_drawn_gives_is_in_view_above_the_bar(
+    page, sign_in_page, bristol
+):
+    """Found by an outside check: at 320 pixels with 200% text, a third area added
+    took the focus to its row's button below the screen; and a shape finished gave it
+    to "Draw area", half under the reach bar on a 390 by 844 phone. Each is shown
+    above the bar."""
+    page.set_viewport_size({"width": 320, "height": 700})
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Page.enable")
+    cdp.send("Page.setFontSizes", {"fontSizes": {"standard": 32, "fixed": 26}})
+    sign_in_page("officer")
+    page.goto("/officers/")
+    areas, _box = circle_round_bs1_6ad(page)
+    page.get_by_role("button", name="Draw area").click()
+    tap_corners(page, corners_around_the_middle(page))
+    page.get_by_role("button", name="Finish shape").tap()
+    expect(areas).to_have_count(2)
+    page.wait_for_timeout(300)
+    focused = page.evaluate(FOCUS_IN_VIEW)
+    assert focused[:2] == ["draw-polygon", True], focused
+    for stop in ("Cancel", "Escape"):  # a shape begun, then stopped
+        page.get_by_role("button", name="Draw area").click()
+        tap_corners(page, corners_around_the_middle(page)[:2])
+        if stop == "Cancel":
+            page.get_by_role("button", name="Cancel").tap()
+        else:
+            page.keyboard.press("Escape")
+        page.wait_for_timeout(300)
+        focused = page.evaluate(FOCUS_IN_VIEW)
+        assert focused[:2] == ["draw-polygon", True], (stop, focused)
+    for name in ("Clifton", "Central"):
+        choose_ward(page, name)
+        expect(areas).to_contain_text([f"Ward: {name}"])
+        page.wait_for_timeout(300)
+        focused = page.evaluate(FOCUS_IN_VIEW)
+        assert focused[:2] == ["toggle", True], (name, focused)
+    assert page.console_errors == []
+
+
 def test_a_ward_chosen_keeps_the_focus_on_what_says_it_is_coming(page, sign_in_page, bristol):
     """Found by an outside check: the ward's button went with the results as it was
     tapped, and till its outline came the focus was on the page. It is on a line that
