@@ -93,6 +93,17 @@ def test_any_email_input_is_a_clean_address_or_a_refusal(text):
     assert normalise_email(address) == address
 
 
+def test_a_domain_that_needs_its_joiner_is_refused_not_made_another_domain():
+    """Found by a review: a Persian domain name needs its zero-width non-joiner
+    (IDNA2008 allows it there); dropped as a paste's, the address became another
+    domain's, and codes and alerts would have gone to someone else's mailbox. It is
+    refused, saying why; a joiner pasted into a Latin name is still dropped."""
+    with pytest.raises(ContactRefused) as refused:
+        normalise_email("ali@\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.ir")
+    assert "ZERO WIDTH NON-JOINER" in str(refused.value)
+    assert normalise_email("Sam@Exa\u200dmple.com") == "sam@example.com"
+
+
 @given(st.text(max_size=400))
 @settings(max_examples=300)
 def test_any_text_has_a_segment_count_and_never_crashes(text):

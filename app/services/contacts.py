@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
+import idna
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, has_app_context
@@ -232,6 +234,32 @@ def _normalised_phone(text: str, *, need_mobile: bool, allow_drama: bool = False
     return e164
 
 
+JOINERS = "\u200c\u200d"
+
+
+def _with_its_joiners(checked: str, typed: str | None) -> str:
+    """The address with its domain's joiners as typed, where the name needs them
+    (IDNA2008 allows a zero-width non-joiner in Persian words): one was dropped as a
+    paste's, and the address became another domain's (a review). `email-validator`
+    then refuses such a name as unsafe, saying why. A joiner the name cannot have
+    (pasted into a Latin one) stays dropped.
+
+    >>> _with_its_joiners("ali@\u0645\u06cc\u062e.ir", "ali@\u0645\u06cc\u200c\u062e.ir")
+    'ali@\u0645\u06cc\u200c\u062e.ir'
+    >>> _with_its_joiners("sam@example.com", "sam@exa\u200cmple.com")
+    'sam@example.com'
+    """
+    domain = (typed or "").strip().rpartition("@")[2]
+    if "@" not in checked or not any(joiner in domain for joiner in JOINERS):
+        return checked
+    domain = "".join(c for c in domain if c in JOINERS or unicodedata.category(c) != "Cf")
+    try:
+        idna.encode(domain)
+    except (idna.IDNAError, UnicodeError):
+        return checked
+    return checked.rpartition("@")[0] + "@" + domain
+
+
 def normalise_email(text: str, *, allow_reserved: bool | None = None) -> str:
     """The one address, checked by `email-validator` (syntax only, no DNS): in lower
     case, and its domain in ASCII (IDNA), as it goes in the SMTP envelope. Lower case
@@ -240,9 +268,11 @@ def normalise_email(text: str, *, allow_reserved: bool | None = None) -> str:
     each alert; migration 0063 made those kept before so). Raises
     ContactRefused, naming the problem (a comma or semicolon before the @ would
     otherwise split one address into several recipients)."""
+    typed = text
     text = _characters_checked(text, gettext("The e-mail address"), EMAIL_LENGTH)
     if not text:
         raise ContactRefused(gettext("Enter an e-mail address, like name@example.com."))
+    text = _with_its_joiners(text, typed)
     if allow_reserved is None:
         allow_reserved = has_app_context() and current_app.config["ENV_NAME"] != "production"
     tld = text.rsplit(".", 1)[-1]
