@@ -2273,6 +2273,11 @@ def test_a_code_refused_as_the_numbers_own_is_said_on_the_confirm_page_held_or_f
     run_worker()
     assert "We could not" not in welsh.get("/register/confirm?lang=cy").text
     assert "Ni allem" in welsh.get("/register/confirm?lang=cy").text
+    # A domain its mail server says does not exist: said as such (it was said as "no
+    # such mailbox": an outside check).
+    providers.mail.refuse["sam@nowhere.invalid"] = "550 5.1.2 Domain not found"
+    page = journey("07700 900647", channels=["email"], email="sam@nowhere.invalid")
+    assert "there is no such domain (the part after the @)" in page
 
 
 def test_a_code_to_a_number_of_a_region_we_cannot_text_says_so(

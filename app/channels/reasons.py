@@ -145,12 +145,13 @@ ADDRESS_CODES = {
     21215: "region",
 }
 _TWILIO_CODE = re.compile(r"^Twilio (\d+):|\(Twilio error (\d+)")
-_BAD_MAILBOX = re.compile(r"^SMTP 5\d\d 5\.1\.[123]:")
+_BAD_MAILBOX = re.compile(r"^SMTP 5\d\d 5\.1\.[13]:")
+_BAD_DOMAIN = re.compile(r"^SMTP 5\d\d 5\.1\.2:")
 
 
 def address_refusal(reason: str | None) -> str | None:
     """Whether a refusal is the address's own: "not_in_use", "not_a_mobile",
-    "landline_or_unreachable", "region", "no_mailbox", or None.
+    "landline_or_unreachable", "region", "no_mailbox", "no_domain", or None.
 
     >>> address_refusal("Twilio 21614: not a mobile number")
     'not_a_mobile'
@@ -158,6 +159,8 @@ def address_refusal(reason: str | None) -> str | None:
     'not_in_use'
     >>> address_refusal("SMTP 550 5.1.1: bad destination mailbox address")
     'no_mailbox'
+    >>> address_refusal("SMTP 550 5.1.2: bad destination system address")
+    'no_domain'
     >>> address_refusal("Twilio 21610: recipient has replied STOP (opted out)") is None
     True
     >>> address_refusal("SMTP 552 5.2.2: mailbox full") is None
@@ -167,6 +170,8 @@ def address_refusal(reason: str | None) -> str | None:
         return None
     if _BAD_MAILBOX.match(reason):
         return "no_mailbox"
+    if _BAD_DOMAIN.match(reason):
+        return "no_domain"  # said as no such mailbox, it was the name after the @
     found = _TWILIO_CODE.search(reason)
     code = found and (found.group(1) or found.group(2))
     return ADDRESS_CODES.get(int(code)) if code else None

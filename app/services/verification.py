@@ -96,6 +96,10 @@ ADDRESS_REFUSED = {
         "We could not call this number: the phone network says it is not in use. Check "
         "it, then try again."
     ),
+    ("email", "no_domain"): lazy_gettext(
+        "We could not e-mail this address: its mail server says there is no such "
+        "domain (the part after the @). Check it, then try again."
+    ),
     ("email", "no_mailbox"): lazy_gettext(
         "We could not e-mail this address: its mail server says there is no such "
         "mailbox. Check it, then try again."
