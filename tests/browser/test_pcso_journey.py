@@ -150,6 +150,14 @@ def find_two_the_first_held(page, held: list, first: str, second: str) -> None:
     page.get_by_role("button", name="Find").click()
 
 
+def small_phone_at_200_percent(page) -> None:
+    """A 320 by 700 screen with text at 200% (the browser's font size doubled)."""
+    page.set_viewport_size({"width": 320, "height": 700})
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Page.enable")
+    cdp.send("Page.setFontSizes", {"fontSizes": {"standard": 32, "fixed": 26}})
+
+
 def circle_round_bs1_6ad(page):
     """A circle round BS1 6AD found: (the list of areas, the postcode box)."""
     areas = page.locator("#shapes-list li")
@@ -263,6 +271,25 @@ def test_clear_drops_a_late_outline_and_a_dropped_answer_keeps_nothing_waiting(
     assert page.console_errors == []
 
 
+def find_held(page, box, postcode: str) -> list:
+    """A Find of `postcode` whose answer is held: the requests held."""
+    held = []
+    page.route("**/api/postcode", lambda route: held.append(route))
+    box.fill(postcode)
+    page.get_by_role("button", name="Find").click()
+    while not held:
+        page.wait_for_timeout(50)
+    return held
+
+
+def late_answer_dropped(page, held: list, areas) -> None:
+    """The held answer let come, late: the circle round BS1 6AD stays, alone."""
+    held[0].continue_()
+    page.wait_for_timeout(700)
+    expect(areas).to_have_count(1)
+    expect(areas).to_contain_text(["round BS1 6AD"])
+
+
 def test_undo_clear_and_a_draft_put_back_keep_to_the_newest_ask(page, sign_in_page, bristol):
     """Found by a review: "Undo clear" after a postcode's Find whose answer was slow:
     the circle brought back was replaced by the late answer's, the undo gone. And a
@@ -271,19 +298,11 @@ def test_undo_clear_and_a_draft_put_back_keep_to_the_newest_ask(page, sign_in_pa
     sign_in_page("officer")
     areas, box = circle_round_bs1_6ad(page)
     page.get_by_role("button", name="Clear").click()
-    held = []
-    page.route("**/api/postcode", lambda route: held.append(route))
-    box.fill("BS8 1TH")
-    page.get_by_role("button", name="Find").click()
-    while not held:
-        page.wait_for_timeout(50)
+    held = find_held(page, box, "BS8 1TH")
     page.get_by_role("button", name="Undo clear").click()
     expect(areas).to_contain_text(["round BS1 6AD"])
     expect(box).to_have_value("BS1 6AD")  # the circle's, not the search it ended
-    held[0].continue_()
-    page.wait_for_timeout(700)
-    expect(areas).to_have_count(1)
-    expect(areas).to_contain_text(["round BS1 6AD"])
+    late_answer_dropped(page, held, areas)
     page.unroute("**/api/postcode")
 
     # A ward in the draft, its outline held as the page reloads, then Clear.
@@ -306,20 +325,12 @@ def test_undo_clear_after_a_slow_find_puts_the_circles_postcode_back(page, sign_
     search Clear had dropped."""
     sign_in_page("officer")
     areas, box = circle_round_bs1_6ad(page)
-    held = []
-    page.route("**/api/postcode", lambda route: held.append(route))
-    box.fill("BS8 1TH")
-    page.get_by_role("button", name="Find").click()
-    while not held:
-        page.wait_for_timeout(50)
+    held = find_held(page, box, "BS8 1TH")
     page.get_by_role("button", name="Clear").click()
     page.get_by_role("button", name="Undo clear").click()
     expect(areas).to_contain_text(["round BS1 6AD"])
     expect(box).to_have_value("BS1 6AD")
-    held[0].continue_()  # late: dropped
-    page.wait_for_timeout(700)
-    expect(areas).to_have_count(1)
-    expect(areas).to_contain_text(["round BS1 6AD"])
+    late_answer_dropped(page, held, areas)
     expect(box).to_have_value("BS1 6AD")
     assert page.console_errors == []
 
@@ -383,10 +394,7 @@ def test_the_areas_chosen_read_whole_at_200_percent_on_a_small_phone(page, sign_
     """Found by an outside check: at 320 pixels with 200% text, each area's words had
     30 px beside its two buttons, a letter or two a line (a row 1,020 px tall), and
     the buttons' words broke mid-word. The words take the row, the buttons the next."""
-    page.set_viewport_size({"width": 320, "height": 700})
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("Page.enable")
-    cdp.send("Page.setFontSizes", {"fontSizes": {"standard": 32, "fixed": 26}})
+    small_phone_at_200_percent(page)
     sign_in_page("officer")
     page.goto("/officers/")
     page.get_by_label("Postcode to centre a circle on").fill("BS1 6AD")
@@ -574,10 +582,7 @@ def test_what_a_search_or_an_outline_refused_says_is_in_view(
     )
 
     monkeypatch.setitem(app.config, "AREA_WAIT_SECONDS", 2)
-    page.set_viewport_size({"width": 320, "height": 700})
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("Page.enable")
-    cdp.send("Page.setFontSizes", {"fontSizes": {"standard": 32, "fixed": 26}})
+    small_phone_at_200_percent(page)
     page.goto("/officers/?lang=cy")
     page.route(re.compile(r"/officers/places/\d+$"), lambda route: None)  # never answered
     page.locator("#place-search").fill("Clifton")
@@ -602,12 +607,8 @@ def test_the_focus_an_area_added_or_drawn_gives_is_in_view_above_the_bar(
 ):
     """Found by an outside check: at 320 pixels with 200% text, a third area added
     took the focus to its row's button below the screen; and a shape finished gave it
-    to "Draw area", half under the reach bar on a 390 by 844 phone. Each is shown
-    above the bar."""
-    page.set_viewport_size({"width": 320, "height": 700})
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("Page.enable")
-    cdp.send("Page.setFontSizes", {"fontSizes": {"standard": 32, "fixed": 26}})
+    to "Draw area", under the reach bar. Each is shown above the bar."""
+    small_phone_at_200_percent(page)
     sign_in_page("officer")
     page.goto("/officers/")
     areas, _box = circle_round_bs1_6ad(page)
