@@ -253,7 +253,7 @@
         var at = entries.indexOf(entry);
         var next = entries[at + 1] || entries[at - 1];
         removeEntry(entry);
-        if (next) { focusEntry(next.id, "remove"); } else { $("draw-polygon").focus({ preventScroll: true }); }
+        if (next) { focusEntry(next.id, "remove"); } else { focusInView($("draw-polygon")); }
       });
       item.appendChild(text);
       item.appendChild(toggle);

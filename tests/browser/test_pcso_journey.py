@@ -596,9 +596,10 @@ def test_what_a_search_or_an_outline_refused_says_is_in_view(
 
 FOCUS_IN_VIEW = """() => {
     const at = document.activeElement.getBoundingClientRect();
-    const bar = document.getElementById("reach-bar").getBoundingClientRect();
+    const bar = document.getElementById("reach-bar");
+    const floor = bar.getClientRects().length ? bar.getBoundingClientRect().top : innerHeight;
     return [document.activeElement.id || document.activeElement.dataset.action,
-            at.top >= 0 && at.bottom <= bar.top, at.top, at.bottom, bar.top];
+            at.top >= 0 && at.bottom <= floor, at.top, at.bottom, floor];
 }"""
 
 
@@ -635,6 +636,12 @@ def test_the_focus_an_area_added_or_drawn_gives_is_in_view_above_the_bar(
         page.wait_for_timeout(300)
         focused = page.evaluate(FOCUS_IN_VIEW)
         assert focused[:2] == ["toggle", True], (name, focused)
+    for left in range(3, -1, -1):  # each removed: the next one's Remove, then Draw area
+        page.locator("#shapes-list li button[data-action=remove]").last.click()
+        expect(areas).to_have_count(left)
+        page.wait_for_timeout(300)
+        focused = page.evaluate(FOCUS_IN_VIEW)
+        assert focused[:2] == ["remove" if left else "draw-polygon", True], (left, focused)
     assert page.console_errors == []
 
 
