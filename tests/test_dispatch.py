@@ -1103,8 +1103,10 @@ def test_a_policy_refusal_of_one_address_while_others_go_holds_no_other_email(
     """Found by an outside check: one sign-up of an address the mail server refused on
     policy at RCPT ("550 5.7.1", a restricted mailbox) while it took every other: taken
     for our server's refusal, every e-mail waited behind it, alerts too, for its link's
-    10 minutes (an alert's 49 e-mails took 196 s). The server taking others, the
-    refusal is that address's: tried again on its own, nothing else waits."""
+    10 minutes (an alert's 49 e-mails took 196 s). The server taking others, for any
+    worker, the refusal is that address's: tried again on its own, nothing else
+    waits."""
+    from app.channels import smtp
     from app.channels.holds import HELD
     from app.extensions import redis_store
 
@@ -1115,18 +1117,26 @@ def test_a_policy_refusal_of_one_address_while_others_go_holds_no_other_email(
     make_resident(postcode="BS1 6AD", sms=None, email="policy@example.invalid")
     many_residents(make_resident, 3, channel="email")
     alert = send(officer)
-    run_worker()
+    empty_job_queues()
     rows = {
-        d.address: d
+        d.address: d.id
         for d in db.session.scalars(select(Delivery).where(Delivery.alert_id == alert.id))
     }
-    refused = rows.pop("policy@example.invalid")
+    # Its job alone, in a process of its own, as RQ runs each job: the memory of the
+    # address taken went with the process before, and the refusal was our server's
+    # (a review).
+    smtp._forget_accepted()
+    deliver([rows.pop("policy@example.invalid")])
+    assert not list(redis_store.client.scan_iter(HELD + "*"))  # nothing else waits
+    refused = db.session.scalar(
+        select(Delivery).where(Delivery.address == "policy@example.invalid")
+    )
     # Tried again on its own (the server may take it later), its own words.
     assert refused.status == "failed" and refused.reason == (
         "gave up after 12 attempts: SMTP 550 5.7.1: delivery not authorised, message refused"
     )
-    assert {row.status for row in rows.values()} == {"sent"} and len(rows) == 4
-    assert not list(redis_store.client.scan_iter(HELD + "*"))  # nothing else waits
+    deliver(list(rows.values()))
+    assert statuses(alert.id) == {"sent": 4, "failed": 1}
 
 
 def test_a_refusal_of_our_account_or_server_is_for_now_not_the_residents_for_good(

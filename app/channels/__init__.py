@@ -30,8 +30,9 @@ def transport_for(channel: str) -> Transport:
         settings = TwilioSettings(config)
         return TwilioSmsTransport(settings) if channel == "sms" else TwilioVoiceTransport(settings)
     from app.channels.smtp import SmtpSettings, SmtpTransport
+    from app.extensions import redis_store
 
-    return SmtpTransport(SmtpSettings(config))
+    return SmtpTransport(SmtpSettings(config), shared=redis_store.client)
 
 
 def transport_name(channel: str) -> str:

@@ -18,6 +18,9 @@ from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 
+from redis import Redis
+from redis.exceptions import RedisError
+
 from app.channels.base import OutgoingMessage, SendResult, TransportError
 from app.channels.reasons import OUR_FAULT_HOLD_SECONDS, smtp_policy, smtp_reason
 
@@ -253,8 +256,26 @@ class SmtpTransport:
     name = "smtp"
     writes_to_database = False
 
-    def __init__(self, settings: SmtpSettings):
+    def __init__(self, settings: SmtpSettings, shared: Redis | None = None):
+        """`shared`: where every worker says the mail server took an address lately
+        (_took_one, _took_lately)."""
         self.settings = settings
+        self.shared = shared
+
+    def _took_one(self) -> None:
+        global _said_at  # noqa: PLW0603 (a moment, written whole)
+        if self.shared is None or time.monotonic() - _said_at < SAID_EVERY_SECONDS:
+            return
+        with contextlib.suppress(RedisError):
+            self.shared.set(TOOK_KEY, "1", ex=ACCEPTED_WITHIN_SECONDS)
+            _said_at = time.monotonic()
+
+    def _took_lately(self) -> bool:
+        """Unknown (no Redis): our server's, as before."""
+        try:
+            return self.shared is not None and bool(self.shared.exists(TOOK_KEY))
+        except RedisError:
+            return False
 
     def _connection(self) -> smtplib.SMTP:
         connection = getattr(_local, "smtp", None)
@@ -300,7 +321,7 @@ class SmtpTransport:
             raise
         except smtplib.SMTPRecipientsRefused as error:
             code, text = next(iter(error.recipients.values()))
-            if smtp_policy(code, text) and _accepted_lately():
+            if smtp_policy(code, text) and self._took_lately():
                 # A policy refusal of this address while the server takes others (a
                 # restricted mailbox): this message's, tried again on its own. As our
                 # server's, one sign-up of such an address held every e-mail, alerts
@@ -339,26 +360,25 @@ class SmtpTransport:
             raise TransportError("could not reach the mail server", permanent=False) from None
         if refused:
             raise TransportError("the mail server refused the address", permanent=True)
-        global _last_accepted  # noqa: PLW0603 (a moment, written whole)
-        _last_accepted = time.monotonic()
+        self._took_one()
         message_id = str(email["Message-ID"]).strip().strip("<>")
         return SendResult(provider_ref=message_id[:64], status="sent")
 
 
-# When this process's mail server last took an address (a message sent): one refused
-# on policy (5.7.X) at RCPT since then is that address's, not our server's.
+# Whether the mail server took an address (a message sent) in the last 10 minutes: one
+# refused on policy (5.7.X) at RCPT meanwhile is that address's, not our server's. Said
+# in Redis for every worker: RQ runs each job in a process of its own, and a process's
+# own memory of it went with the job (a review). Said once a minute at most.
+TOOK_KEY = "provider:took:smtp"
 ACCEPTED_WITHIN_SECONDS = 600
-_last_accepted = float("-inf")
-
-
-def _accepted_lately() -> bool:
-    return time.monotonic() - _last_accepted < ACCEPTED_WITHIN_SECONDS
+SAID_EVERY_SECONDS = 60
+_said_at = float("-inf")
 
 
 def _forget_accepted() -> None:
-    """(For tests: nothing taken carried over from another test in this process.)"""
-    global _last_accepted  # noqa: PLW0603
-    _last_accepted = float("-inf")
+    """(For tests: as a new worker process, which has said nothing yet.)"""
+    global _said_at  # noqa: PLW0603
+    _said_at = float("-inf")
 
 
 def _refused(code: int, text, *, ours: bool) -> TransportError:
