@@ -2833,10 +2833,11 @@ def test_a_residents_changes_sent_at_once_are_made_one_after_another(
     assert sorted(place.postcode for place in held().locations) == ["BS16AD", "BS20JA"]
 
 
-def behind_a_delete(app, client, resident_id: int, changes: list[tuple[str, dict]]):
-    """ "Delete my details" and `changes` (path, form) sent from tabs of one browser:
-    the delete takes the resident's row first (held here until it waits), the changes
-    then wait behind it. Returns the delete's answer and the changes'."""
+def behind_a_delete(app, client, resident_id: int, changes: list[tuple]):
+    """The delete of the resident's details, and `changes` (path, form, perhaps
+    headers) sent from tabs of one browser: the delete takes the resident's row first
+    (held here until it waits), the changes then wait behind it. Returns the delete's
+    answer and the changes'."""
     from concurrent.futures import ThreadPoolExecutor
 
     def tab():
@@ -2858,7 +2859,10 @@ def behind_a_delete(app, client, resident_id: int, changes: list[tuple[str, dict
         try:
             deleting = pool.submit(tab().post, "/my-alerts/delete", data={"confirm": "yes"})
             waiting(1)  # the delete first, then the changes behind it
-            answers = [pool.submit(tab().post, path, data=form) for path, form in changes]
+            answers = [
+                pool.submit(tab().post, path, data=form, headers=(more or [None])[0])
+                for path, form, *more in changes
+            ]
             waiting(len(changes) + 1)
         finally:
             held.commit()  # whatever happened: what waits on it ends, and the pool with it
@@ -2919,6 +2923,42 @@ def test_a_code_or_link_asked_for_as_the_details_are_deleted_ends_on_the_deleted
     assert deleted.status_code == 302 and deleted.headers["Location"].endswith("/deleted")
     assert answer.status_code == 302, answer.status_code
     assert answer.headers["Location"].endswith("/my-alerts/deleted")
+    db.session.expire_all()
+    assert db.session.get(Resident, resident_id) is None
+    assert db.session.scalar(select(func.count()).select_from(ResidentChannel)) == 0
+
+
+@pytest.mark.parametrize("stop", ["the unsubscribe link", "a STOP text"])
+def test_a_stop_as_the_details_are_deleted_waits_for_the_delete(
+    app, client, make_resident, run_worker, monkeypatch, stop
+):
+    """Found by a review: an e-mail's unsubscribe link, or a STOP texted, as "Delete my
+    details" went: the stop took the way's row first and the resident's deliveries
+    after, the delete the other way round: PostgreSQL ended one as a deadlock (a 503,
+    to Twilio too). Each takes the resident's row first."""
+    from twilio.request_validator import RequestValidator
+
+    from app.services.dispatch import unsubscribe_token
+
+    resident = make_resident(postcode="BS1 6AD", sms="+447700900001", email="s@example.invalid")
+    resident_id = resident.id
+    opened_page(client, "+447700900001", run_worker)
+    if stop == "a STOP text":
+        monkeypatch.setitem(app.config, "TWILIO_AUTH_TOKEN", "test-auth-token")
+        monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", "https://alerts.example.invalid")
+        form = {"From": "+447700900001", "Body": "STOP", "MessageSid": "SM" + "c" * 32}
+        signature = RequestValidator("test-auth-token").compute_signature(
+            "https://alerts.example.invalid/callbacks/twilio/inbound-sms", form
+        )
+        change = ("/callbacks/twilio/inbound-sms", form, {"X-Twilio-Signature": signature})
+    else:
+        change = (
+            f"/unsubscribe/{unsubscribe_token(resident_id, 'email', 's@example.invalid')}",
+            {},
+        )
+    deleted, (answer,) = behind_a_delete(app, client, resident_id, [change])
+    assert deleted.status_code == 302 and deleted.headers["Location"].endswith("/deleted")
+    assert answer.status_code < 500, answer.status_code
     db.session.expire_all()
     assert db.session.get(Resident, resident_id) is None
     assert db.session.scalar(select(func.count()).select_from(ResidentChannel)) == 0

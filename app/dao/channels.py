@@ -16,6 +16,16 @@ def stop_number(
     to it; an SMS STOP is kept by `key` (the number keyed, optout.number_key) whoever
     holds the number. (the residents whose channel it stopped, the force of each
     delivery cancelled)."""
+    # The residents' rows first, in one order, as every change of theirs takes them: the
+    # way's row first met "Delete my details", which takes them the other way round, in
+    # a deadlock (a review).
+    db.session.execute(
+        text(
+            "SELECT id FROM residents WHERE id IN (SELECT resident_id FROM resident_channels"
+            " WHERE channel = :channel AND address = :number) ORDER BY id FOR UPDATE"
+        ),
+        {"number": number, "channel": channel},
+    )
     stopped = db.session.execute(
         text(
             "UPDATE resident_channels SET unsubscribed_at = now(), unsubscribed_by = 'text' "
@@ -166,6 +176,10 @@ def start_number(number: str, *, key: str, channel: str = "sms") -> int:
 def stop_channel(resident_id: int, channel: str) -> bool:
     """Stop one channel of one resident and cancel what is queued on it. Whether it
     was on."""
+    # The resident's row first, as every change of theirs takes it (stop_number).
+    db.session.execute(
+        text("SELECT id FROM residents WHERE id = :r FOR UPDATE"), {"r": resident_id}
+    )
     row = db.session.execute(
         text(
             "UPDATE resident_channels SET unsubscribed_at = now(), unsubscribed_by = 'link' "
