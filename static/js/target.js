@@ -1256,12 +1256,23 @@
       if (coming.parentNode) { coming.parentNode.removeChild(coming); }
     }).then(function (found) {
       if (asked !== placesCleared) { return; }
+      var same = function (one) { return String(one.placeId) === String(found.id); };
+      var there = entries.filter(same)[0];
+      if (there) {
+        // Chosen already (a draft's, put back meanwhile): once (it was there twice, an
+        // outside check).
+        if (!drawing) { focusEntry(there.id, "toggle"); }
+        return;
+      }
       var layer = L.geoJSON(JSON.parse(found.geometry), { pmIgnore: true, interactive: false });
       places.addLayer(layer);
       var added = addEntry(layer, "place", { place: found.kind, name: found.name }, { placeId: found.id });
       // Chosen again by hand, a draft's place not loaded is there now (Send still
-      // said it could not be loaded, and the draft held it twice: an outside check).
-      unrestored = unrestored.filter(function (area) { return String(area.placeId) !== String(found.id); });
+      // said it could not be loaded, and the draft held it twice: an outside check),
+      // left out if the draft left it out.
+      var drafted = unrestored.filter(same)[0];
+      if (drafted && drafted.exclude) { added.exclude = true; styleEntry(added); renderEntries(); }
+      unrestored = unrestored.filter(function (area) { return !same(area); });
       // Not while a shape is being drawn (the map moved between two taps: a review).
       if (!drawing) { map.fitBounds(layer.getBounds(), { padding: [20, 20] }); }
       refreshPreview();
@@ -2107,12 +2118,19 @@
   var DRAFT_KEY = DRAFTS + (settings.parentId ? settings.parentId + ":" + $("category").value : "new");
   // The draft's places whose outline did not come as it was put back (restoreArea).
   var unrestored = [];
-  // And those whose outline is on its way, which Clear keeps for an undo.
+  // And those whose outline is on its way: in the draft meanwhile (the draft saved as
+  // the page opened left them out, and leaving the page or reloading it before the
+  // outline came lost them for good: an outside check), and Clear keeps them for an undo.
   var restoringPlaces = [];
   function unrestoredWords() {
     if (!unrestored.length) { return ""; }
     return _("{places}, in your draft, could not be loaded (the signal may be weak): nothing is sent without it. Reload the page to try again, or Clear to choose the area again.",
-      { places: unrestored.map(function (area) { return nameOf(area.words) || area.label || ""; }).join(", ") });
+      { places: unrestored.map(function (area) {
+        // Left out in the draft, said so: chosen again it is left out (it was included,
+        // and the alert went to those the draft left out: an outside check).
+        var name = nameOf(area.words) || area.label || "";
+        return area.exclude ? _("Left out: {area}", { area: name }) : name;
+      }).join(", ") });
   }
   var FIELDS = ["title", "body", "title-cy", "body-cy", "category", "question", "answer-1",
                 "answer-2", "answer-3", "answer-4", "question-cy", "answer-cy-1", "answer-cy-2",
@@ -2141,7 +2159,7 @@
       }
       draft.areas.push(area);
     });
-    unrestored.forEach(function (area) { draft.areas.push(area); });
+    unrestored.concat(restoringPlaces).forEach(function (area) { draft.areas.push(area); });
     try { window.sessionStorage.setItem(DRAFT_KEY, JSON.stringify(draft)); } catch (e) { /* private mode, full */ }
   }
   function forgetDraft() {
