@@ -101,6 +101,8 @@ def test_a_domain_that_needs_its_joiner_is_refused_not_made_another_domain():
     with pytest.raises(ContactRefused) as refused:
         normalise_email("ali@\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.ir")
     assert "ZERO WIDTH NON-JOINER" in str(refused.value)
+    with pytest.raises(ContactRefused):  # with a stray one elsewhere too (a review)
+        normalise_email("pj@\u0645\u06cc\u200c\u062e.ir\u200c")
     assert normalise_email("Sam@Exa\u200dmple.com") == "sam@example.com"
 
 

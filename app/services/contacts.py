@@ -248,16 +248,25 @@ def _with_its_joiners(checked: str, typed: str | None) -> str:
     'ali@\u0645\u06cc\u200c\u062e.ir'
     >>> _with_its_joiners("sam@example.com", "sam@exa\u200cmple.com")
     'sam@example.com'
+    >>> _with_its_joiners("a@\u0645\u06cc\u062e.ir", "a@\u0645\u06cc\u200c\u062e.ir\u200c")
+    'a@\u0645\u06cc\u200c\u062e.ir'
     """
     domain = (typed or "").strip().rpartition("@")[2]
     if "@" not in checked or not any(joiner in domain for joiner in JOINERS):
         return checked
     domain = "".join(c for c in domain if c in JOINERS or unicodedata.category(c) != "Cf")
+    # Label by label: one stray joiner elsewhere dropped the one a name needed too (a
+    # review).
+    return checked.rpartition("@")[0] + "@" + ".".join(map(_label_as_needed, domain.split(".")))
+
+
+def _label_as_needed(label: str) -> str:
+    """A domain's label with its joiners if it is a name with them, else without."""
     try:
-        idna.encode(domain)
+        idna.alabel(label)
     except (idna.IDNAError, UnicodeError):
-        return checked
-    return checked.rpartition("@")[0] + "@" + domain
+        return "".join(c for c in label if c not in JOINERS)
+    return label
 
 
 def normalise_email(text: str, *, allow_reserved: bool | None = None) -> str:
