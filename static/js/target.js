@@ -2146,7 +2146,8 @@
     entries.forEach(function (entry) {
       var layer = entry.layer;
       var area = { kind: entry.kind, label: entry.label, words: entry.words, exclude: entry.exclude,
-                   placeId: entry.placeId, search: layer === searchCircle };
+                   placeId: entry.placeId, search: layer === searchCircle,
+                   typed: layer === searchCircle ? layer.caTyped : undefined };
       if (layer instanceof L.Circle) {
         var c = layer.getLatLng();
         area.center = [c.lat, c.lng];
@@ -2247,6 +2248,9 @@
     }
     if (area.center && area.search) {
       centreCircle(area.center, area.words || area.label);
+      // Its postcode as typed, for an undo (Clear): it was empty after a reload (an
+      // outside check).
+      searchCircle.caTyped = area.typed || "";
       entry = searchCircle.caEntry;
     } else if (area.center) {
       var circle = L.circle(area.center, { radius: area.radius }).addTo(shapes);
