@@ -177,18 +177,28 @@ def address_refusal(reason: str | None) -> str | None:
     return ADDRESS_CODES.get(int(code)) if code else None
 
 
-def twilio_reason(code: int | None, status: int) -> str:
+def twilio_reason(code: int | None, status: int, to: str | None = None) -> str:
     """A refusal by Twilio as its error code and our words for it, or the page that
     explains the code: Twilio's own message names the number ("The 'To' number
-    +447700900001 is not a valid phone number").
+    +447700900001 is not a valid phone number"). `to`: the number it was sent to.
 
     >>> twilio_reason(21211, 400)
     'Twilio 21211: invalid phone number'
     >>> twilio_reason(21617, 400), twilio_reason(None, 404)
     ('Twilio 21617: refused (twilio.com/docs/api/errors/21617)', 'Twilio 404: refused')
+    >>> twilio_reason(21408, 400, "+447624123456")
+    'Twilio 21408: a number of Jersey, Guernsey or the Isle of Man, which we may not text'
     """
     if code is None:
         return f"Twilio {status}: refused"
+    if code in REGION_CODES and to and not twilio_fault_of_ours(code, status, to):
+        # The number's region, not our account's permissions: read as ours in the sent
+        # report (a review).
+        what = "text" if code == 21408 else "call"
+        return (
+            f"Twilio {code}: a number of Jersey, Guernsey or the Isle of Man,"
+            f" which we may not {what}"
+        )
     known = TWILIO_CODES.get(code) or TWILIO_ACCOUNT_CODES.get(code)
     return f"Twilio {code}: " + (known or f"refused (twilio.com/docs/api/errors/{code})")
 

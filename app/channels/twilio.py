@@ -414,7 +414,7 @@ def _error(
                 ours=True,
             )
         return TransportError(
-            twilio_reason(error.code, error.status),
+            twilio_reason(error.code, error.status, to),
             permanent=True,
             opted_out=error.code == OPTED_OUT,
         )
