@@ -437,6 +437,20 @@ def test_a_figure_that_begins_a_sentence_begins_it_with_a_capital(page, sign_in_
     assert page.console_errors == []
 
 
+OUTLINE = re.compile(r"/officers/places/\d+$")
+
+
+def reloaded_with_outlines_held(page):
+    """The page reloaded, the outlines it asks for held till let go: (those held, the
+    route's pattern)."""
+    held = []
+    page.route(OUTLINE, lambda route: held.append(route))
+    page.reload()
+    while not held:
+        page.wait_for_timeout(50)
+    return held, OUTLINE
+
+
 def draft_of_a_circle_and_clifton(page):
     """A draft kept of an alert round BS1 6AD and Ward: Clifton: the list of areas."""
     areas, _box = circle_round_bs1_6ad(page)
@@ -553,12 +567,7 @@ def test_a_drafts_ward_still_loading_is_kept_in_it_when_the_page_is_left_and_onc
     alone. And chosen again by hand meanwhile, it was in the list twice."""
     sign_in_page("officer")
     areas = draft_of_a_circle_and_clifton(page)
-    held = []
-    outline = re.compile(r"/officers/places/\d+$")
-    page.route(outline, lambda route: held.append(route))
-    page.reload()
-    while not held:
-        page.wait_for_timeout(50)
+    held, outline = reloaded_with_outlines_held(page)
     expect(page.locator("#reach-residents")).not_to_have_text("–")
     page.wait_for_timeout(500)  # the circle's count come, and the draft saved
     page.goto("/officers/alerts")  # away, and back on a good signal
@@ -568,11 +577,7 @@ def test_a_drafts_ward_still_loading_is_kept_in_it_when_the_page_is_left_and_onc
     expect(areas).to_contain_text(["round BS1 6AD", "Ward: Clifton"])
 
     # Reloaded again, the outline held; chosen by hand meanwhile; the draft's comes first.
-    held.clear()
-    page.route(outline, lambda route: held.append(route))
-    page.reload()
-    while not held:
-        page.wait_for_timeout(50)
+    held, _outline = reloaded_with_outlines_held(page)
     choose_ward(page, "Clifton")
     while len(held) < 2:
         page.wait_for_timeout(50)
@@ -615,12 +620,7 @@ def test_clear_while_a_drafts_ward_loads_and_undo_keep_it_in_the_draft(page, sig
     reload on a good signal brings it."""
     sign_in_page("officer")
     areas = draft_of_a_circle_and_clifton(page)
-    held = []
-    outline = re.compile(r"/officers/places/\d+$")
-    page.route(outline, lambda route: held.append(route))
-    page.reload()
-    while not held:
-        page.wait_for_timeout(50)
+    held, outline = reloaded_with_outlines_held(page)
     page.get_by_role("button", name="Clear").click()
     page.get_by_role("button", name="Undo clear").click()
     held[0].continue_()  # late: dropped
