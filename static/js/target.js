@@ -1122,18 +1122,20 @@
     // an undo, still not loaded (they were lost, and Send went to the circle alone:
     // a review, an outside check).
     var notLoaded = unrestored.concat(restoringPlaces);
+    var adding = addingPlaces.map(function (ask) { return ask.place; });
     unrestored = [];
     restoringPlaces = [];
+    addingPlaces = [];
     // "Adding Ward: …" went on saying so after Clear, for good if no answer came (a
     // review).
     Array.prototype.forEach.call(document.querySelectorAll(".place-coming"), function (line) {
       line.parentNode.removeChild(line);
     });
-    if (!entries.length && !notLoaded.length) { return; }
+    if (!entries.length && !notLoaded.length && !adding.length) { return; }
     // The box's postcode to put back is the circle's when a Find was on its way (it
     // kept the search's, beside the old circle: an outside check).
     cleared = { shapes: shapes.getLayers(), places: places.getLayers(), entries: entries,
-                searchCircle: searchCircle, unrestored: notLoaded, finding: finding,
+                searchCircle: searchCircle, unrestored: notLoaded, adding: adding, finding: finding,
                 typed: finding && searchCircle ? searchCircle.caTyped : $("centre-postcode").value };
     clearAreas();
     renderEntries();
@@ -1157,9 +1159,11 @@
     entries = cleared.entries;
     searchCircle = cleared.searchCircle;
     unrestored = cleared.unrestored;
+    var adding = cleared.adding;
     cleared = null;
     renderEntries();
     refreshPreview();
+    adding.forEach(addPlace);
     $("clear-shapes").focus();
   });
 
@@ -1236,6 +1240,9 @@
   });
 
   var placesCleared = 0;  // Clear's count: a place's outline asked for before it is dropped
+  // The places chosen whose outline is on its way: Clear drops them, and Undo clear asks
+  // for them again (they were gone unsaid, and Send went to the rest: an outside check).
+  var addingPlaces = [];
   function addPlace(place) {
     var results = $("place-results");
     var chosen = results.contains(document.activeElement);
@@ -1251,9 +1258,12 @@
     if (chosen) { coming.focus({ preventScroll: true }); }
     var asked = placesCleared;
     var waited = false;  // the focus was still on it when the answer came
+    var adding = { place: place };  // this ask (the same place may be asked again)
+    addingPlaces.push(adding);
     loadingArea(CA.fetchJSON(settings.placeUrl.replace(/0$/, place.id)), "place").finally(function () {
       waited = document.activeElement === coming;
       if (coming.parentNode) { coming.parentNode.removeChild(coming); }
+      addingPlaces = addingPlaces.filter(function (other) { return other !== adding; });
     }).then(function (found) {
       if (asked !== placesCleared) { return; }
       var same = function (one) { return String(one.placeId) === String(found.id); };

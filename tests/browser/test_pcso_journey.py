@@ -290,6 +290,31 @@ def late_answer_dropped(page, held: list, areas) -> None:
     expect(areas).to_contain_text(["round BS1 6AD"])
 
 
+def test_undo_clear_asks_again_for_a_ward_whose_outline_was_on_its_way(page, sign_in_page, bristol):
+    """Found by an outside check: a ward chosen, "Adding Ward: Clifton…" still shown,
+    then Clear and Undo clear: the circle came back, the ward not, nothing said, and
+    Send went to the circle alone. Undo clear asks for it again."""
+    sign_in_page("officer")
+    areas, _box = circle_round_bs1_6ad(page)
+    held = []
+    page.route(OUTLINE, lambda route: held.append(route))
+    choose_ward(page, "Clifton")
+    while not held:
+        page.wait_for_timeout(50)
+    page.get_by_role("button", name="Clear").click()
+    page.get_by_role("button", name="Undo clear").click()
+    for _ in range(60):
+        if len(held) == 2:
+            break
+        page.wait_for_timeout(50)
+    assert len(held) == 2, "the undo asked for no outline"
+    for route in held:
+        route.continue_()  # the first late, dropped; the second asked by the undo
+    expect(areas).to_have_count(2)
+    expect(areas).to_contain_text(["round BS1 6AD", "Ward: Clifton"])
+    assert page.console_errors == []
+
+
 def test_undo_clear_and_a_draft_put_back_keep_to_the_newest_ask(page, sign_in_page, bristol):
     """Found by a review: "Undo clear" after a postcode's Find whose answer was slow:
     the circle brought back was replaced by the late answer's, the undo gone. And a
