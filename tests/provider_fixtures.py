@@ -103,7 +103,7 @@ def providers(app, live_server):
     from app.channels import smtp, twilio
 
     twilio._forget_answers()  # no 503s carried over from another test in this process
-    smtp._forget_accepted()  # nor an address the mail server took
+    smtp._as_a_new_process()  # nor a "taken" said lately by this one
     yield Providers(gateway, mail, settings)
     app.config.update(saved)
     controller.stop()

@@ -1128,7 +1128,7 @@ def test_a_policy_refusal_of_one_address_while_others_go_holds_no_other_email(
     # Its job alone, in a process of its own, as RQ runs each job: the memory of the
     # address taken went with the process before, and the refusal was our server's
     # (a review).
-    smtp._forget_accepted()
+    smtp._as_a_new_process()
     deliver([rows.pop("policy@example.invalid")])
     assert not list(redis_store.client.scan_iter(HELD + "*"))  # nothing else waits
     refused = db.session.scalar(

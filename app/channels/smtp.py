@@ -375,7 +375,7 @@ SAID_EVERY_SECONDS = 60
 _said_at = float("-inf")
 
 
-def _forget_accepted() -> None:
+def _as_a_new_process() -> None:
     """(For tests: as a new worker process, which has said nothing yet.)"""
     global _said_at  # noqa: PLW0603
     _said_at = float("-inf")
