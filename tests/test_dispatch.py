@@ -4408,6 +4408,98 @@ def test_a_database_drop_after_a_jobs_last_send_ends_the_job_and_its_alert(
     assert len(providers.mail.messages) == 2
 
 
+def dropped_backend() -> None:
+    """A failover: the database ends this session's connection, mid-transaction."""
+    pid = db.session.connection().connection.dbapi_connection.info.backend_pid
+    with db.engine.begin() as other:
+        other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+
+def handed_back_jobs_run(run_worker) -> None:
+    """The jobs handed back for a moment later, run when it comes (RQ's scheduler
+    moves them to their queue, then a worker)."""
+    from rq.registry import ScheduledJobRegistry
+    from rq.scheduler import RQScheduler
+
+    from app import jobs
+    from app.extensions import redis_store
+
+    queues = [queue() for queue in jobs.QUEUES.values()]
+    waiting = [ScheduledJobRegistry(queue=queue) for queue in queues]
+    assert sum(registry.count for registry in waiting) >= 1, "nothing handed back"
+    time.sleep(1.1)  # outbound.DROPPED_SECONDS
+    scheduler = RQScheduler([queue.name for queue in queues], connection=redis_store.client)
+    scheduler.prepare_registries([queue.name for queue in queues])  # (its locks not taken)
+    scheduler.enqueue_scheduled_jobs()
+    assert sum(registry.count for registry in waiting) == 0
+    run_worker()
+
+
+@pytest.mark.parametrize(
+    "where", ["first statement", "after its sends", "marking its alert", "range's first statement"]
+)
+def test_a_database_drop_anywhere_in_a_job_hands_its_rows_back_and_it_ends(
+    app, providers, officer, make_resident, run_worker, monkeypatch, where
+):
+    """Found by an outside check: a job whose connection dropped (a failover) at its
+    first statement, or after a send as it asked what was left, failed: logged as an
+    error, kept as a failed job, its rows waiting for the sweeper. Its rows not sent go
+    back to the queue in a moment, the job ends, and nothing goes twice; its alert is
+    marked sent."""
+    from app import jobs
+    from app.dao import outbound as ledger_sql
+    from app.services.dispatch import deliver_alert_range
+
+    many_residents(make_resident, 4, channel="email")
+    alert_id = send(officer).id
+    rows = ids(alert_id)
+    for queue in jobs.QUEUES.values():
+        queue().empty()  # the send's own jobs: this test's job is the one below
+    dropped: list[str] = []
+    if where == "range's first statement":
+        db.session.execute(text("SELECT 1"))  # the job's transaction, begun
+        dropped_backend()
+        dropped.append(where)
+        deliver_alert_range(alert_id, min(rows), max(rows), "email")
+        assert statuses(alert_id) == {"sent": 4}
+    else:
+        name = {
+            "first statement": "channels_of",
+            "after its sends": "still_queued",
+            "marking its alert": "mark_alert_sent_when_done",
+        }[where]
+        real = getattr(ledger_sql, name)
+
+        def sent() -> int:  # (asked on a connection of its own: the job's is its own)
+            with db.engine.connect() as other:
+                return other.execute(
+                    select(func.count())
+                    .select_from(Delivery)
+                    .where(Delivery.alert_id == alert_id, Delivery.status == "sent")
+                ).scalar()
+
+        def dropping(*args):
+            if not dropped and (where == "first statement" or sent() == 4):
+                db.session.execute(text("SELECT 1"))
+                dropped_backend()
+                dropped.append(where)
+            return real(*args)
+
+        monkeypatch.setattr(ledger_sql, name, dropping)
+        outcome = deliver(rows)  # ends, rather than failing
+        assert dropped
+        monkeypatch.setattr(ledger_sql, name, real)
+        left = statuses(alert_id).get("queued", 0)
+        assert left == 4 - outcome["sent"]
+        if left:
+            handed_back_jobs_run(run_worker)
+    assert statuses(alert_id) == {"sent": 4}
+    assert db.session.get(Alert, alert_id).status == "sent"
+    assert sorted(str(m["To"]) for m in providers.mail.messages) == [
+        f"r{n}@example.invalid" for n in range(4)
+    ]
+
+
 def test_a_held_call_with_no_reference_is_found_by_the_sweeper_itself(
     providers, officer, make_resident, app, monkeypatch
 ):

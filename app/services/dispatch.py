@@ -9,6 +9,7 @@ import math
 from flask import current_app, url_for
 from itsdangerous import BadSignature
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from app import jobs
 from app.channels import OutgoingMessage, ProviderStatus
@@ -370,19 +371,29 @@ def deliver_alert_range(
 ) -> dict[str, int]:
     """Send the alert's deliveries in the id range (of the channel, when given) that
     are still queued."""
-    with read_only():
-        ids = list(
-            db.session.scalars(
-                select(Delivery.id)
-                .where(
-                    Delivery.alert_id == alert_id,
-                    Delivery.id.between(first_id, last_id),
-                    Delivery.status == "queued",
-                    *([Delivery.channel == channel] if channel else []),
+
+    def queued() -> list[int]:
+        with read_only():
+            return list(
+                db.session.scalars(
+                    select(Delivery.id)
+                    .where(
+                        Delivery.alert_id == alert_id,
+                        Delivery.id.between(first_id, last_id),
+                        Delivery.status == "queued",
+                        *([Delivery.channel == channel] if channel else []),
+                    )
+                    .order_by(Delivery.id)
                 )
-                .order_by(Delivery.id)
             )
-        )
+
+    try:
+        ids = queued()
+    except OperationalError:
+        # The connection dropped at the job's first statement (a failover): asked once
+        # more, on a new one. The job failed, and its rows waited for the sweeper.
+        outbound.rolled_back()
+        ids = queued()
     return deliver(ids) if ids else {}
 
 

@@ -346,6 +346,9 @@ RECORD_WITHIN_SECONDS = 1.0
 # the worker to itself looks for a free line this often.
 LINES_BUSY_SECONDS = 1.0
 LINES_BUSY_WAIT_SECONDS = 0.2
+# A job whose database connection dropped hands its rows back for this long: a new
+# connection is likely at once, and the database, down, is not asked in a loop.
+DROPPED_SECONDS = 1.0
 
 
 def deliver(ledger: Ledger, ids: list[int]) -> dict[str, int]:
@@ -357,83 +360,109 @@ def deliver(ledger: Ledger, ids: list[int]) -> dict[str, int]:
     touched: set[int] = set()
     config = current_app.config
     yield_at = time.monotonic() + config["JOB_YIELD_SECONDS"]
-    step = _claim_size(ledger, ids) if ids else 1
-    # Of its ledger's bulk kinds (an import's notices), asked once.
-    bulk = bool(
-        ledger.bulk_kinds and ids and ledger_sql.of_kinds(ledger.table, ids, ledger.bulk_kinds)
-    )
-    with ConcurrentSender(
-        config["DELIVERY_CONCURRENCY"],
-        wait_at_most=config["RETRY_MAX_SECONDS"],
-        holds=SharedHolds(redis_store.client),
-        wait_in_place=_wait_in_place(ledger, bulk),
-        # Residents' codes and links: after a provider's wait they go first.
-        codes=ledger.queue == jobs.NOTICES and bool(ids) and not bulk,
-    ) as sender:
-        while pending:
-            due = ledger_sql.due(ledger.table, pending)
-            if not due:
-                wait = _seconds_until_next_attempt(ledger, pending)
-                if wait is None:
-                    break  # nothing left to send from this batch
-                if wait > HOLD_IN_JOB_SECONDS:
-                    # Held for quiet hours: the sweeper queues them when their time comes,
-                    # rather than this job holding a worker until morning.
-                    break
-                if not _queue_is_empty():
-                    # Other batches wait for a worker: their first tries must not wait
-                    # for these retries. The retries come back when due (RQ's scheduler,
-                    # run by `flask worker`; failing that, the sweeper re-queues them).
-                    enqueue(ledger, pending, after_seconds=wait, at_front=ledger.ahead(pending))
-                    break
-                time.sleep(min(wait, 1))
-                continue
-            done, handed_back, for_lines = _send_due(ledger, sender, due, touched, yield_at, step)
-            totals.add(done)
-            pending = ledger_sql.still_queued(ledger.table, pending)
-            if handed_back is not None and pending:
-                # Its turn is over while other jobs wait: the rest goes back to the
-                # queue, behind them. Under a rate limit a text job held its worker for
-                # 75-100 s, and with every worker so held, a dead job's e-mails put back
-                # at the front waited 66 s for one (an outside check).
-                # An urgent alert's go back to the urgent queue, ahead of a routine
-                # alert's waiting: its calls waited behind 52 routine calls (an outside
-                # check).
-                # Calls handed back for want of a line: one job of them a queue comes
-                # back at the front, there when a line is freed (behind the rest, an
-                # incident's calls went four every 20 s, a whole queue's turn, with
-                # lines free after 1.5 s: an outside check, 59 calls over 230 s); the
-                # others behind the rest (all at the front, thirty call jobs came
-                # back there each second and another incident's texts never went: a
-                # review).
-                enqueue(
-                    ledger,
-                    pending,
-                    after_seconds=handed_back,
-                    at_front=ledger.ahead(pending)
-                    or (for_lines and _first_for_a_line(ledger, pending)),
-                    for_a_line=for_lines,
-                )
-                break
-            if pending and not any(done.values()):
-                # None of them could be claimed: calls to numbers another call to which
-                # is in doubt until the sweeper asks the provider (or another job's
-                # rows). A later job tries again, rather than this one waiting.
-                enqueue(
-                    ledger, pending, after_seconds=ledger_sql.NUMBER_BUSY_SECONDS, for_a_line=True
-                )
-                break
     try:
-        db.session.rollback()
+        step = _claim_size(ledger, ids) if ids else 1
+        # Of its ledger's bulk kinds (an import's notices), asked once.
+        bulk = bool(
+            ledger.bulk_kinds and ids and ledger_sql.of_kinds(ledger.table, ids, ledger.bulk_kinds)
+        )
+        with ConcurrentSender(
+            config["DELIVERY_CONCURRENCY"],
+            wait_at_most=config["RETRY_MAX_SECONDS"],
+            holds=SharedHolds(redis_store.client),
+            wait_in_place=_wait_in_place(ledger, bulk),
+            # Residents' codes and links: after a provider's wait they go first.
+            codes=ledger.queue == jobs.NOTICES and bool(ids) and not bulk,
+        ) as sender:
+            while pending:
+                due = ledger_sql.due(ledger.table, pending)
+                if not due:
+                    wait = _seconds_until_next_attempt(ledger, pending)
+                    if wait is None:
+                        break  # nothing left to send from this batch
+                    if wait > HOLD_IN_JOB_SECONDS:
+                        # Held for quiet hours: the sweeper queues them when their time comes,
+                        # rather than this job holding a worker until morning.
+                        break
+                    if not _queue_is_empty():
+                        # Other batches wait for a worker: their first tries must not wait
+                        # for these retries. The retries come back when due (RQ's scheduler,
+                        # run by `flask worker`; failing that, the sweeper re-queues them).
+                        enqueue(ledger, pending, after_seconds=wait, at_front=ledger.ahead(pending))
+                        break
+                    time.sleep(min(wait, 1))
+                    continue
+                done, handed_back, for_lines = _send_due(
+                    ledger, sender, due, touched, yield_at, step
+                )
+                totals.add(done)
+                pending = ledger_sql.still_queued(ledger.table, pending)
+                if handed_back is not None and pending:
+                    # Its turn is over while other jobs wait: the rest goes back to the
+                    # queue, behind them. Under a rate limit a text job held its worker for
+                    # 75-100 s, and with every worker so held, a dead job's e-mails put back
+                    # at the front waited 66 s for one (an outside check).
+                    # An urgent alert's go back to the urgent queue, ahead of a routine
+                    # alert's waiting: its calls waited behind 52 routine calls (an outside
+                    # check).
+                    # Calls handed back for want of a line: one job of them a queue comes
+                    # back at the front, there when a line is freed (behind the rest, an
+                    # incident's calls went four every 20 s, a whole queue's turn, with
+                    # lines free after 1.5 s: an outside check, 59 calls over 230 s); the
+                    # others behind the rest (all at the front, thirty call jobs came
+                    # back there each second and another incident's texts never went: a
+                    # review).
+                    enqueue(
+                        ledger,
+                        pending,
+                        after_seconds=handed_back,
+                        at_front=ledger.ahead(pending)
+                        or (for_lines and _first_for_a_line(ledger, pending)),
+                        for_a_line=for_lines,
+                    )
+                    break
+                if pending and not any(done.values()):
+                    # None of them could be claimed: calls to numbers another call to which
+                    # is in doubt until the sweeper asks the provider (or another job's
+                    # rows). A later job tries again, rather than this one waiting.
+                    enqueue(
+                        ledger,
+                        pending,
+                        after_seconds=ledger_sql.NUMBER_BUSY_SECONDS,
+                        for_a_line=True,
+                    )
+                    break
     except OperationalError:
-        # The connection dropped after the last send was recorded (a failover): the
-        # job failed here, and its alert stayed "sending" till the sweeper came round
-        # (an outside check). What follows takes a new one.
-        db.session.rollback()
-    ledger.after(touched)
+        # The database dropped the connection between sends (a failover), at the job's
+        # first statement or after a send: its rows not sent go back to the queue in a
+        # moment, and the job ends. It failed, logged as an error and kept as a failed
+        # job, and its rows waited for the sweeper (an outside check). Only rows still
+        # queued are claimed again: those sent, or in flight (the sweeper's to ask
+        # about), are not sent twice.
+        log.warning("the database connection dropped mid-job; its rows go back to the queue")
+        rolled_back()
+        enqueue(ledger, pending, after_seconds=DROPPED_SECONDS)
+    # The connection dropped after the last send was recorded (a failover): the job
+    # failed here, and its alert stayed "sending" till the sweeper came round (an
+    # outside check). What follows takes a new one.
+    rolled_back()
+    try:
+        ledger.after(touched)
+    except OperationalError:  # dropped as the alert was marked sent: once more
+        rolled_back()
+        ledger.after(touched)
     counts = totals.counts
     counts["skipped"] = len(ids) - counts["sent"] - counts["failed"] - counts["unknown"]
     return counts
+
+
+def rolled_back() -> None:
+    """The session's transaction ended, its connection perhaps dropped: the rollback
+    meets the dead connection once, and the next statement takes a new one."""
+    try:
+        db.session.rollback()
+    except OperationalError:
+        db.session.rollback()
 
 
 def _claim_size(ledger: Ledger, ids: list[int]) -> int:
