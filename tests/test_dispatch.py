@@ -1142,6 +1142,53 @@ def test_a_policy_refusal_of_one_address_while_others_go_holds_no_other_email(
     assert statuses(alert.id) == {"sent": 4, "failed": 1}
 
 
+def test_a_relay_refusing_every_address_on_policy_is_ours_once_it_took_none_lately(
+    app, providers, officer, make_resident, run_worker, monkeypatch
+):
+    """Found by a review: whether the mail server took an address lately was read
+    from the key the engine keeps a week for the alert's page (when a provider last
+    took a message). A relay refusing us every address on policy ("554 5.7.1 Relay
+    access denied") after a quiet spell was each address's own for a week: every
+    e-mail tried on its own, each spending its attempts, none held, nothing said on
+    the alert's page. With none taken in the window, it is our server's: every e-mail
+    waits, and goes once the relay takes mail again."""
+    from app.channels import smtp
+    from app.channels.holds import HELD
+    from app.extensions import redis_store
+
+    monkeypatch.setattr(smtp, "ACCEPTED_WITHIN_SECONDS", 1)  # (ten minutes, shortened)
+    slow_retries(app, monkeypatch)
+    make_resident(postcode="BS1 6AD", sms=None, email="first@example.invalid")
+    send(officer)
+    run_worker()  # the server takes an address: said for the alert's page, and lately
+    assert len(providers.mail.messages) == 1
+    time.sleep(1.2)  # none taken since, in the window
+    smtp._as_a_new_process()
+    many_residents(make_resident, 3, channel="email")
+    denied = "554 5.7.1 Relay access denied"
+    everyone = ["first@example.invalid", *(f"r{n}@example.invalid" for n in range(3))]
+    providers.mail.refuse = dict.fromkeys(everyone, denied)
+    alert = send(officer)  # its job waits in the queue: the held rows are handed back
+    deliver(ids(alert.id))
+    assert list(redis_store.client.scan_iter(HELD + "*"))  # every e-mail waits
+    rows = db.session.scalars(select(Delivery).where(Delivery.alert_id == alert.id)).all()
+    assert {(d.status, d.reason) for d in rows} == {
+        (
+            "queued",
+            "SMTP 554 5.7.1: delivery not authorised, message refused:"
+            " the mail server refused our server or account",
+        )
+    }
+    assert max(d.attempts for d in rows) == 1  # (those in flight together, once)
+    providers.mail.refuse = {}  # put right
+    db.session.execute(text("UPDATE deliveries SET next_attempt_at = NULL"))
+    db.session.commit()
+    waits_over()
+    deliver(ids(alert.id))
+    assert statuses(alert.id) == {"sent": 4}
+    assert sorted(str(m["To"]) for m in providers.mail.messages[1:]) == everyone
+
+
 def test_a_refusal_of_our_account_or_server_is_for_now_not_the_residents_for_good(
     providers, officer, make_resident, app, monkeypatch
 ):

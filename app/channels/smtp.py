@@ -368,8 +368,11 @@ class SmtpTransport:
 # Whether the mail server took an address (a message sent) in the last 10 minutes: one
 # refused on policy (5.7.X) at RCPT meanwhile is that address's, not our server's. Said
 # in Redis for every worker: RQ runs each job in a process of its own, and a process's
-# own memory of it went with the job (a review). Said once a minute at most.
-TOOK_KEY = "provider:took:smtp"
+# own memory of it went with the job (a review). Said once a minute at most. A key of
+# its own: holds.TOOK's "provider:took:smtp", kept a week for the alert's page, read as
+# taken lately, made a relay refusing us every address on policy each address's own
+# for a week after its last e-mail (a review).
+TOOK_KEY = "provider:took-lately:smtp"
 ACCEPTED_WITHIN_SECONDS = 600
 SAID_EVERY_SECONDS = 60
 _said_at = float("-inf")
