@@ -28,6 +28,8 @@ class MailCollector:
         # Each message's end answered so (e.g. "451 4.3.0 Try again later"), the message
         # not kept: refused.
         self.data_reply: str | None = None
+        # The end of a message to one of these addresses answered so, not kept.
+        self.refuse_data: dict[str, str] = {}  # address -> SMTP reply
         # MAIL FROM answered so (e.g. "530 5.7.0 Authentication required"): a refusal of
         # our server or account, not of a recipient.
         self.mail_from_reply: str | None = None
@@ -53,6 +55,9 @@ class MailCollector:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         if self.data_reply is not None:
             return self.data_reply
+        for address in envelope.rcpt_tos:
+            if address in self.refuse_data:
+                return self.refuse_data[address]
         # Kept first, then answered: a slow server has the message before it says so.
         self.envelopes.append(envelope)
         self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))

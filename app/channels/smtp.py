@@ -277,6 +277,17 @@ class SmtpTransport:
         except RedisError:
             return False
 
+    def _refused_alone(self, code: int, text) -> TransportError:
+        """A refusal of the message's one address, at RCPT or at the message's end. On
+        policy (5.7.X) while the server takes others (a restricted mailbox): this
+        message's, tried again on its own. As our server's, one sign-up of such an
+        address held every e-mail, alerts too, for its link's 10 minutes (an outside
+        check), and at the message's end every other link waited 43 to 122 s (a
+        review)."""
+        if smtp_policy(code, text) and self._took_lately():
+            return TransportError(smtp_reason(code, text), permanent=False)
+        return _refused(code, text, ours=smtp_policy(code, text))
+
     def _connection(self) -> smtplib.SMTP:
         connection = getattr(_local, "smtp", None)
         if connection is not None:
@@ -321,18 +332,11 @@ class SmtpTransport:
             raise
         except smtplib.SMTPRecipientsRefused as error:
             code, text = next(iter(error.recipients.values()))
-            if smtp_policy(code, text) and self._took_lately():
-                # A policy refusal of this address while the server takes others (a
-                # restricted mailbox): this message's, tried again on its own. As our
-                # server's, one sign-up of such an address held every e-mail, alerts
-                # too, for its link's 10 minutes (an outside check).
-                raise TransportError(smtp_reason(code, text), permanent=False) from None
-            raise _refused(code, text, ours=smtp_policy(code, text)) from None
+            raise self._refused_alone(code, text) from None
         except smtplib.SMTPDataError as error:
             # This message refused, for good or for now, as the code says.
             _local.smtp = None
-            code, text = error.smtp_code, error.smtp_error
-            raise _refused(code, text, ours=smtp_policy(code, text)) from None
+            raise self._refused_alone(error.smtp_code, error.smtp_error) from None
         except smtplib.SMTPResponseException as error:
             # Before any recipient: at connecting, EHLO, STARTTLS, AUTH or MAIL FROM. A
             # refusal of our server or our account ("554 … listed at a blocklist", "530
