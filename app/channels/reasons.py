@@ -84,8 +84,10 @@ SMTP_DETAILS = {
     (7, 27): "sender address has null MX",
 }
 # An enhanced status code (class 2, 4 or 5; subject and detail up to three digits), at
-# the start of the reply's text as RFC 2034 puts it, or anywhere in it.
-ENHANCED = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
+# the start of the reply's text as RFC 2034 puts it, or anywhere in it; never part of a
+# word or an address the server echoes ("<nosuch-5.7.1@example.com>: user unknown" was
+# a 5.7.1, our server refused, and every e-mail waited: a review).
+ENHANCED = re.compile(r"(?<![\w.@<-])([245])\.(\d{1,3})\.(\d{1,3})(?![\w.@>-])")
 
 
 def smtp_policy(code: int, text: str | bytes | None) -> bool:
@@ -113,6 +115,10 @@ def smtp_reason(code: int, text: str | bytes | None) -> str:
     'SMTP 550 5.7.23: SPF validation failed'
     >>> smtp_reason(550, 'user "zebedee.q" unknown'), smtp_reason(421, None)
     ('SMTP 550: refused', 'SMTP 421: refused for now')
+    >>> smtp_reason(550, "<nosuch-5.7.1@example.com>: Recipient address rejected")
+    'SMTP 550: refused'
+    >>> smtp_reason(550, "5.1.1 zeb-5.7.1@example.org unknown; user_5.7.1 too")
+    'SMTP 550 5.1.1: bad destination mailbox address'
     """
     if isinstance(text, bytes):
         text = text.decode(errors="replace")
