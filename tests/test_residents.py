@@ -2833,11 +2833,11 @@ def test_a_residents_changes_sent_at_once_are_made_one_after_another(
     assert sorted(place.postcode for place in held().locations) == ["BS16AD", "BS20JA"]
 
 
-def behind_a_delete(app, client, resident_id: int, changes: list[tuple]):
+def behind_a_delete(app, client, resident_id: int, changes: list):
     """The delete of the resident's details, and `changes` (path, form, perhaps
-    headers) sent from tabs of one browser: the delete takes the resident's row first
-    (held here until it waits), the changes then wait behind it. Returns the delete's
-    answer and the changes'."""
+    headers) sent from tabs of one browser, or a worker's (a function): the delete
+    takes the resident's row first (held here until it waits), the changes then wait
+    behind it. Returns the delete's answer and the changes'."""
     from concurrent.futures import ThreadPoolExecutor
 
     def tab():
@@ -2860,8 +2860,12 @@ def behind_a_delete(app, client, resident_id: int, changes: list[tuple]):
             deleting = pool.submit(tab().post, "/my-alerts/delete", data={"confirm": "yes"})
             waiting(1)  # the delete first, then the changes behind it
             answers = [
-                pool.submit(tab().post, path, data=form, headers=(more or [None])[0])
-                for path, form, *more in changes
+                pool.submit(change)  # (a worker's, in an app context of its own)
+                if callable(change)
+                else pool.submit(
+                    tab().post, *change[:1], data=change[1], headers=(*change, None)[2]
+                )
+                for change in changes
             ]
             waiting(len(changes) + 1)
         finally:
@@ -2962,6 +2966,103 @@ def test_a_stop_as_the_details_are_deleted_waits_for_the_delete(
     db.session.expire_all()
     assert db.session.get(Resident, resident_id) is None
     assert db.session.scalar(select(func.count()).select_from(ResidentChannel)) == 0
+
+
+def test_a_start_texted_as_the_details_are_deleted_waits_for_the_delete(
+    app, client, make_resident, run_worker, monkeypatch
+):
+    """Found by outside checks: START texted as "Delete my details" went (6 times in
+    6): it took the number's messages' rows first and the resident's after, the delete
+    the other way round, and PostgreSQL ended it as a deadlock: a 503 to Twilio, which
+    does not send an inbound text again. It takes the residents' rows first."""
+    from twilio.request_validator import RequestValidator
+
+    from app.models import Reply
+
+    resident = make_resident(postcode="BS1 6AD", sms="+447700900001")
+    resident_id = resident.id
+    opened_page(client, "+447700900001", run_worker)
+    monkeypatch.setitem(app.config, "TWILIO_AUTH_TOKEN", "test-auth-token")
+    monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", "https://alerts.example.invalid")
+    url = "https://alerts.example.invalid/callbacks/twilio/inbound-sms"
+
+    def texted(body: str, n: int):
+        form = {"From": "+447700900001", "Body": body, "MessageSid": f"SM{n:032d}"}
+        signature = RequestValidator("test-auth-token").compute_signature(url, form)
+        return ("/callbacks/twilio/inbound-sms", form, {"X-Twilio-Signature": signature})
+
+    for n, body in enumerate(["Is the road open?", "STOP"]):
+        path, form, headers = texted(body, n)
+        assert client.post(path, data=form, headers=headers).status_code == 200
+    db.session.rollback()
+    (message,) = db.session.scalars(select(Reply)).all()
+    assert message.resident_id == resident_id and message.number_stopped_at is not None
+    deleted, (answer,) = behind_a_delete(app, client, resident_id, [texted("START", 2)])
+    assert deleted.status_code == 302 and deleted.headers["Location"].endswith("/deleted")
+    assert answer.status_code < 500, answer.status_code
+    db.session.expire_all()
+    assert db.session.get(Resident, resident_id) is None
+    assert db.session.scalar(select(func.count()).select_from(ResidentChannel)) == 0
+
+
+def test_a_providers_opt_out_as_the_details_are_deleted_waits_for_the_delete(
+    app, client, make_resident, run_worker, monkeypatch
+):
+    """Found by a review: Twilio's word that the number opted out (21610) for a text to
+    a resident, as "Delete my details" went: the callback moved the message's row
+    first and took the resident's after, to stop the number, the delete the other way
+    round, and PostgreSQL ended the delete as a deadlock (the details kept). The
+    callback takes the number's holders' rows first."""
+    from twilio.request_validator import RequestValidator
+
+    resident = make_resident(postcode="BS1 6AD", sms="+447700900001")
+    resident_id = resident.id
+    opened_page(client, "+447700900001", run_worker)
+    notice = db.session.scalars(
+        select(ResidentNotice).where(ResidentNotice.resident_id == resident_id)
+    ).all()[-1]
+    assert notice.provider_ref and notice.address == "+447700900001"
+    monkeypatch.setitem(app.config, "TWILIO_AUTH_TOKEN", "test-auth-token")
+    monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", "https://alerts.example.invalid")
+    path = f"/callbacks/twilio/status/notice/{notice.id}"
+    form = {"MessageSid": notice.provider_ref, "MessageStatus": "failed", "ErrorCode": "21610"}
+    signature = RequestValidator("test-auth-token").compute_signature(
+        "https://alerts.example.invalid" + path, form
+    )
+    change = (path, form, {"X-Twilio-Signature": signature})
+    deleted, (answer,) = behind_a_delete(app, client, resident_id, [change])
+    assert deleted.status_code == 302 and deleted.headers["Location"].endswith("/deleted")
+    assert answer.status_code < 500, answer.status_code
+    db.session.expire_all()
+    assert db.session.get(Resident, resident_id) is None
+    assert db.session.scalar(select(func.count()).select_from(ResidentChannel)) == 0
+
+
+def test_a_text_refused_as_opted_out_as_the_details_are_deleted_waits_for_the_delete(
+    app, client, make_resident, make_officer, run_worker
+):
+    """Found by a review, as for the callback above: a worker recording Twilio's 21610
+    at the request (the number opted out) as "Delete my details" went moved the text's
+    row first and took the resident's after. It takes the holders' rows first."""
+    from app.channels.base import TransportError
+    from app.services.dispatch import Outcome, claim, record
+
+    resident = make_resident(postcode="BS1 6AD", sms="+447700900001")
+    resident_id = resident.id
+    opened_page(client, "+447700900001", run_worker)
+    submit_alert(make_officer(), shapes=AROUND_BS1, title="T", body="B")
+    (claimed,) = claim(list(db.session.scalars(select(Delivery.id))))
+    refused = TransportError("Twilio 21610: opted out", permanent=True, opted_out=True)
+
+    def recorded():
+        with app.app_context():
+            return record([Outcome(claimed, error=refused)])
+
+    deleted, (counts,) = behind_a_delete(app, client, resident_id, [recorded])
+    assert deleted.status_code == 302 and deleted.headers["Location"].endswith("/deleted")
+    assert counts["failed"] == 1
+    db.session.expire_all()
+    assert db.session.get(Resident, resident_id) is None
 
 
 def test_signing_up_a_registered_number_again_looks_the_same_and_tells_its_owner(

@@ -9,6 +9,20 @@ from sqlalchemy import text
 from app.extensions import db
 
 
+def lock_holders(numbers: list[str], channel: str = "sms") -> None:
+    """The rows of the residents holding these numbers, first, in one order, as every
+    change of theirs takes them: the way's row (or a reply's, or a message's) first
+    met "Delete my details", which takes them the other way round, in a deadlock
+    (reviews: a STOP, a START, a provider's opt-out, as the details were deleted)."""
+    db.session.execute(
+        text(
+            "SELECT id FROM residents WHERE id IN (SELECT resident_id FROM resident_channels"
+            " WHERE channel = :channel AND address = ANY(:numbers)) ORDER BY id FOR UPDATE"
+        ),
+        {"numbers": list(numbers), "channel": channel},
+    )
+
+
 def stop_number(
     number: str, *, key: str, channel: str = "sms"
 ) -> tuple[list[int], list[int | None]]:
@@ -16,16 +30,7 @@ def stop_number(
     to it; an SMS STOP is kept by `key` (the number keyed, optout.number_key) whoever
     holds the number. (the residents whose channel it stopped, the force of each
     delivery cancelled)."""
-    # The residents' rows first, in one order, as every change of theirs takes them: the
-    # way's row first met "Delete my details", which takes them the other way round, in
-    # a deadlock (a review).
-    db.session.execute(
-        text(
-            "SELECT id FROM residents WHERE id IN (SELECT resident_id FROM resident_channels"
-            " WHERE channel = :channel AND address = :number) ORDER BY id FOR UPDATE"
-        ),
-        {"number": number, "channel": channel},
-    )
+    lock_holders([number], channel)
     stopped = db.session.execute(
         text(
             "UPDATE resident_channels SET unsubscribed_at = now(), unsubscribed_by = 'text' "
@@ -154,6 +159,7 @@ def start_number(number: str, *, key: str, channel: str = "sms") -> int:
     texted). A link's stop of one of several residents sharing the number stays: the
     text says nothing of which of them sent it. Its messages take answers again. How
     many went on again."""
+    lock_holders([number], channel)
     if channel == "sms":
         forget_number_stopped(number, key=key)
     return len(

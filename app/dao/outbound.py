@@ -941,6 +941,14 @@ def seconds_until_next_attempt(table: str, ids: list[int]) -> float | None:
     ).scalar()
 
 
+def number_texted(table: str, row_id: int) -> str | None:
+    """The number a text of the ledger was sent to, or None (no such row, not a text)."""
+    return db.session.execute(
+        text(f"SELECT address FROM {_table(table)} WHERE id = :id AND channel = 'sms'"),
+        {"id": row_id},
+    ).scalar()
+
+
 def apply_status(
     table: str,
     row_id: int,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -137,6 +138,14 @@ def texts_wanted_again(number: str) -> None:
     """A code texted to the number was typed in: it wants texts, as after START (its
     messages take answers again). The caller commits."""
     channels_dao.forget_number_stopped(number, key=number_key(number))
+
+
+def holders_first(numbers: Iterable[str]) -> None:
+    """Before a provider's opt-out of these numbers touches a message's row: their
+    holders' rows, as stop_sms takes them (the message's row first met "Delete my
+    details", which takes them the other way round, in a deadlock: a review)."""
+    if numbers := sorted(set(numbers)):
+        channels_dao.lock_holders(numbers)
 
 
 def stop_sms(from_number: str, *, by_provider: bool = False) -> None:

@@ -268,6 +268,8 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
             retry["untried"].append(isinstance(error, NotTried))
         counts[kind] += 1
         kinds.append((claimed.channel, kind))
+    opted_out = {o.claimed.address for o in outcomes if o.error is not None and o.error.opted_out}
+    optout.holders_first(opted_out)  # before the rows of their messages
     if sent:
         ledger_sql.mark_sent(
             ledger.table,
@@ -280,9 +282,7 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
         ledger_sql.settle(ledger.table, **settled)
     if retry["ids"]:
         ledger_sql.retry_later(ledger.table, **retry, urgent=config["URGENT_CATEGORIES"])
-    for number in {
-        o.claimed.address for o in outcomes if o.error is not None and o.error.opted_out
-    }:
+    for number in sorted(opted_out):
         optout.stop_sms(number, by_provider=True)
     db.session.commit()
     metrics.count_messages(ledger.name, kinds)
@@ -1177,6 +1177,8 @@ def apply_provider_status(
     row exists."""
     if update.status is None:
         return True  # a status we do not track: nothing to do
+    if update.opted_out and (texted := ledger_sql.number_texted(ledger.table, row_id)):
+        optout.holders_first([texted])
     if not create_provider_event(f"status:{ledger.name}:{row_id}:{update.event_key}"):
         db.session.rollback()
         return True  # this very event was applied before: a replay or a retry
