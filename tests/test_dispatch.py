@@ -5190,7 +5190,8 @@ def test_a_routine_job_waiting_for_an_incidents_texts_holds_no_transaction_open(
     )
     db.session.commit()  # the incident's texts went: the routine one goes
     sending.join(10)
-    assert statuses(routine.id) == {"sent": 1}
+    # (Delivered, when the gateway's callback came first: CI saw it on a loaded machine.)
+    assert statuses(routine.id) in ({"sent": 1}, {"delivered": 1})
     assert len(idle) >= 10 and max(idle) == 0, idle
 
 
