@@ -621,7 +621,7 @@
         // reached" in the live region: an outside check); not as the page opens.
         showCounts({ residents: 0, channels: { sms: 0, voice: 0, email: 0 }, cells: [] },
           $("reach-announce").textContent !== "");
-        showAreaError(unrestoredWords(), true);
+        showAreaError(areaWords(), true);
         offerInside(null);
         previewPending = false;
         settle();
@@ -636,7 +636,7 @@
         offerInside(null);
         // A draft's place not loaded stays said: the next count wiped it, and one
         // failing at once was never said, the count the circle's alone (outside checks).
-        showAreaError(counts.wholly_outside_force ? wholeOutsideWords() : unrestoredWords(), true);
+        showAreaError(counts.wholly_outside_force ? wholeOutsideWords() : areaWords(), true);
         showCounts(counts, true);
         if (counts.wholly_outside_force) { bringIntoView($("area-error")); }
       }).catch(function (error) {
@@ -1123,6 +1123,7 @@
     // a review, an outside check).
     var notLoaded = unrestored.concat(restoringPlaces);
     var adding = addingPlaces.map(function (ask) { return ask.place; });
+    choiceFailed = "";
     unrestored = [];
     restoringPlaces = [];
     addingPlaces = [];
@@ -1163,7 +1164,10 @@
     cleared = null;
     renderEntries();
     refreshPreview();
-    adding.forEach(addPlace);
+    // Those on their way at Clear are asked for again as a draft's are: not come, said
+    // and stopping the send (failing, a count on its way wiped what said so, and Send
+    // went to the circle alone: an outside check).
+    adding.forEach(function (place) { restoreArea(placeArea(place)); });
     $("clear-shapes").focus();
   });
 
@@ -1243,7 +1247,16 @@
   // The places chosen whose outline is on its way: Clear drops them, and Undo clear asks
   // for them again (they were gone unsaid, and Send went to the rest: an outside check).
   var addingPlaces = [];
+  // A place chosen whose outline did not come, said until another is chosen or Clear
+  // (a count on its way wiped the words, and the alert went to the rest, unsaid: an
+  // outside check).
+  var choiceFailed = "";
+  function placeArea(place) {
+    return { kind: "place", placeId: place.id, words: { place: place.kind, name: place.name },
+             label: KIND[place.kind] + ": " + place.name, exclude: false };
+  }
   function addPlace(place) {
+    choiceFailed = "";
     var results = $("place-results");
     var chosen = results.contains(document.activeElement);
     results.textContent = "";
@@ -1260,6 +1273,7 @@
     var waited = false;  // the focus was still on it when the answer came
     var adding = { place: place };  // this ask (the same place may be asked again)
     addingPlaces.push(adding);
+    saveDraft();  // in the draft meanwhile, as a draft's place loading is
     loadingArea(CA.fetchJSON(settings.placeUrl.replace(/0$/, place.id)), "place").finally(function () {
       waited = document.activeElement === coming;
       if (coming.parentNode) { coming.parentNode.removeChild(coming); }
@@ -1279,10 +1293,12 @@
       var added = addEntry(layer, "place", { place: found.kind, name: found.name }, { placeId: found.id });
       // Chosen again by hand, a draft's place not loaded is there now (Send still
       // said it could not be loaded, and the draft held it twice: an outside check),
-      // left out if the draft left it out.
-      var drafted = unrestored.filter(same)[0];
+      // left out if the draft left it out, loaded or still loading (included when
+      // this answer came first: an outside check).
+      var drafted = unrestored.concat(restoringPlaces).filter(same)[0];
       if (drafted && drafted.exclude) { added.exclude = true; styleEntry(added); renderEntries(); }
       unrestored = unrestored.filter(function (area) { return !same(area); });
+      restoringPlaces = restoringPlaces.filter(function (area) { return !same(area); });
       // Not while a shape is being drawn (the map moved between two taps: a review).
       if (!drawing) { map.fitBounds(layer.getBounds(), { padding: [20, 20] }); }
       refreshPreview();
@@ -1291,7 +1307,10 @@
       if (!drawing) { focusEntry(added.id, "toggle"); }
     }).catch(function (error) {
       if (asked !== placesCleared) { return; }
-      showAreaError(error.message);
+      saveDraft();  // not in the draft any more
+      choiceFailed = _("{place} was not added: {reason}",
+        { place: KIND[place.kind] + ": " + place.name, reason: error.message });
+      showAreaError(areaWords(), true);
       // From its start (at 200% Welsh it began 70 px above the screen: an outside check).
       if (waited) {
         $("area-error").focus({ preventScroll: true });
@@ -2132,6 +2151,11 @@
   // the page opened left them out, and leaving the page or reloading it before the
   // outline came lost them for good: an outside check), and Clear keeps them for an undo.
   var restoringPlaces = [];
+  // What the area's message says whatever the count: the draft's places not loaded,
+  // and a place chosen that was not added.
+  function areaWords() {
+    return [unrestoredWords(), choiceFailed].filter(Boolean).join(" ");
+  }
   function unrestoredWords() {
     if (!unrestored.length) { return ""; }
     return _("{places}, in your draft, could not be loaded (the signal may be weak): nothing is sent without it. Reload the page to try again, or Clear to choose the area again.",
@@ -2171,6 +2195,13 @@
       draft.areas.push(area);
     });
     unrestored.concat(restoringPlaces).forEach(function (area) { draft.areas.push(area); });
+    // And those chosen by hand still on their way, once (leaving the page or reloading
+    // it before the outline came lost them, and Send went to the rest: outside checks).
+    addingPlaces.forEach(function (ask) {
+      var id = String(ask.place.id);
+      if (draft.areas.some(function (area) { return String(area.placeId) === id; })) { return; }
+      draft.areas.push(placeArea(ask.place));
+    });
     try { window.sessionStorage.setItem(DRAFT_KEY, JSON.stringify(draft)); } catch (e) { /* private mode, full */ }
   }
   function forgetDraft() {
@@ -2251,7 +2282,7 @@
           return;  // chosen by hand meanwhile
         }
         unrestored.push(area);
-        showAreaError(unrestoredWords(), true);
+        showAreaError(areaWords(), true);
         saveDraft();
       });
       return;

@@ -661,6 +661,112 @@ def test_clear_while_a_drafts_ward_loads_and_undo_keep_it_in_the_draft(page, sig
     assert page.console_errors == []
 
 
+def test_a_drafts_left_out_ward_chosen_again_while_it_loads_stays_left_out_whichever_comes_first(
+    page, sign_in_page, bristol
+):
+    """Found by an outside check and a review: a ward the draft left out, chosen again
+    by hand while the draft's copy was still loading after a reload: when the hand's
+    answer came first it was included (101 residents became 117), left out when the
+    draft's did."""
+    sign_in_page("officer")
+    areas = draft_of_a_circle_and_clifton(page)
+    page.get_by_role("button", name="Leave out: Ward: Clifton").click()
+    expect(areas).to_contain_text(["Left out: Ward: Clifton"])
+    page.wait_for_timeout(300)  # kept as the draft
+    held, _outline = reloaded_with_outlines_held(page)
+    choose_ward(page, "Clifton")
+    for _ in range(100):
+        if len(held) == 2:
+            break
+        page.wait_for_timeout(50)
+    held[1].continue_()  # the hand's first
+    expect(areas).to_contain_text(["round BS1 6AD", "Left out: Ward: Clifton"])
+    held[0].continue_()
+    page.wait_for_timeout(700)
+    expect(areas).to_have_count(2)
+    expect(areas).to_contain_text(["round BS1 6AD", "Left out: Ward: Clifton"])
+    assert page.console_errors == []
+
+
+def test_a_ward_chosen_whose_outline_is_on_its_way_is_in_the_draft_meanwhile(
+    page, sign_in_page, bristol
+):
+    """Found by an outside check and a review: a ward chosen by hand, "Adding Ward:
+    Clifton…" still shown, then the page reloaded (or left): the ward was gone, unsaid,
+    and Send went to the circle alone (44 residents, not 61). It is in the draft
+    meanwhile, and asked for again."""
+    sign_in_page("officer")
+    areas, _box = circle_round_bs1_6ad(page)
+    held = []
+    page.route(OUTLINE, lambda route: route.continue_() if held else held.append(route))
+    choose_ward(page, "Clifton")
+    while not held:
+        page.wait_for_timeout(50)
+    page.reload()  # the first outline never came; the page asks again
+    expect(areas).to_have_count(2)
+    expect(areas).to_contain_text(["round BS1 6AD", "Ward: Clifton"])
+    assert page.console_errors == []
+
+
+def test_undo_clear_of_a_ward_on_its_way_whose_outline_fails_stops_the_send(
+    page, sign_in_page, bristol
+):
+    """Found by an outside check: Clear while "Adding Ward: Clifton…" was shown, then
+    Undo clear, and the outline asked for again failed at once: what said so showed for
+    a tenth of a second, wiped by the undo's count, and Send went to the circle alone.
+    It comes back as a draft's ward not loaded: said, and nothing is sent without it."""
+    sign_in_page("officer")
+    areas, _box = circle_round_bs1_6ad(page)
+    held = []
+    page.route(OUTLINE, lambda route: route.abort() if held else held.append(route))
+    choose_ward(page, "Clifton")
+    while not held:
+        page.wait_for_timeout(50)
+    page.get_by_role("button", name="Clear").click()
+    page.get_by_role("button", name="Undo clear").click()
+    expect(areas).to_have_count(1)
+    said = page.locator("#area-error")
+    expect(said).to_contain_text("Ward: Clifton, in your draft, could not be loaded")
+    page.wait_for_timeout(700)  # the undo's count come
+    expect(said).to_contain_text("Ward: Clifton, in your draft, could not be loaded")
+    page.locator("#send").click()
+    expect(page.locator("#compose-error")).to_contain_text("nothing is sent without it")
+    expect(page.locator("#confirm")).to_be_hidden()
+    assert page.console_errors == []
+
+
+def test_a_ward_chosen_that_fails_stays_said_though_a_count_was_on_its_way(
+    page, sign_in_page, bristol
+):
+    """Found by an outside check: a ward chosen whose outline failed at once while a
+    count was on its way: what said so was wiped by the count's answer, unsaid, and the
+    alert would have gone to the circle alone. It stays said, by name, until another is
+    chosen or Clear."""
+    sign_in_page("officer")
+    areas, _box = circle_round_bs1_6ad(page)
+    counts = []
+    page.route("**/officers/preview", lambda route: counts.append(route))
+    radius = page.get_by_label("Radius in metres")
+    radius.fill("1200")
+    radius.press("Enter")
+    while not counts:
+        page.wait_for_timeout(50)
+    page.route(OUTLINE, lambda route: route.abort())
+    choose_ward(page, "Clifton")
+    said = page.locator("#area-error")
+    expect(said).to_contain_text("Ward: Clifton was not added")
+    page.unroute("**/officers/preview")
+    for route in counts:
+        route.continue_()
+    expect(page.locator("#reach-updating")).to_be_hidden()
+    expect(said).to_contain_text("Ward: Clifton was not added")
+    page.unroute(OUTLINE)
+    choose_ward(page, "Clifton")
+    expect(areas).to_have_count(2)
+    expect(said).to_be_hidden()
+    assert page.console_errors == []
+
+
 def test_what_a_search_or_an_outline_refused_says_is_in_view(
     page, sign_in_page, bristol, app, monkeypatch
 ):
