@@ -105,10 +105,9 @@ def providers(app, live_server):
     }
     saved = {key: app.config.get(key) for key in settings}
     app.config.update(settings)
-    from app.channels import smtp, twilio
+    from app.channels import twilio
 
     twilio._forget_answers()  # no 503s carried over from another test in this process
-    smtp._as_a_new_process()  # nor a "taken" said lately by this one
     yield Providers(gateway, mail, settings)
     app.config.update(saved)
     controller.stop()

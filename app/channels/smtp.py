@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import html
 import re
 import select
@@ -10,7 +12,6 @@ import smtplib
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email import policy
@@ -46,6 +47,8 @@ class SmtpSettings:
         self.ca_file = config.get("SMTP_CA_FILE") or None
         self.sender = config["MAIL_FROM"]
         self.timeout = float(config.get("SMTP_TIMEOUT_SECONDS", 10))
+        # Keys the hash of an address refused on policy kept in Redis (_refused_so_by_others).
+        self.key = str(config.get("SECRET_KEY") or "").encode()
 
 
 def encoded_header(name: str, value: str) -> str:
@@ -257,34 +260,44 @@ class SmtpTransport:
     writes_to_database = False
 
     def __init__(self, settings: SmtpSettings, shared: Redis | None = None):
-        """`shared`: where every worker says the mail server took an address lately
-        (_took_one, _took_lately)."""
+        """`shared`: where every worker says when the mail server last took an address,
+        and which it refused on policy since (_took_one, _refused_so_by_others)."""
         self.settings = settings
         self.shared = shared
+        self._took = shared.register_script(_TOOK) if shared is not None else None
+        self._refusals = shared.register_script(_REFUSALS) if shared is not None else None
 
     def _took_one(self) -> None:
-        global _said_at  # noqa: PLW0603 (a moment, written whole)
-        if self.shared is None or time.monotonic() - _said_at < SAID_EVERY_SECONDS:
-            return
-        with contextlib.suppress(RedisError):
-            self.shared.set(TOOK_KEY, "1", ex=ACCEPTED_WITHIN_SECONDS)
-            _said_at = time.monotonic()
+        if self._took is not None:
+            with contextlib.suppress(RedisError):
+                self._took(keys=[TOOK_KEY], args=[REMEMBER_SECONDS])
 
-    def _took_lately(self) -> bool:
-        """Unknown (no Redis): our server's, as before."""
+    def _refused_so_by_others(self, recipient: str) -> bool:
+        """Whether POLICY_REFUSED_OF addresses, this one among them, were refused on
+        policy since the server last took one (in REMEMBER_SECONDS): then it is our
+        server it refuses. Unknown (no Redis): our server's, as before. Kept by a keyed
+        hash of each address, never the address."""
+        if self._refusals is None:
+            return True
+        key = self.settings.key
+        member = hmac.new(key, recipient.lower().encode(), hashlib.sha256).hexdigest()[:32]
         try:
-            return self.shared is not None and bool(self.shared.exists(TOOK_KEY))
+            refused = self._refusals(keys=[REFUSED_KEY, TOOK_KEY], args=[member, REMEMBER_SECONDS])
         except RedisError:
-            return False
+            return True
+        return int(refused) >= POLICY_REFUSED_OF
 
-    def _refused_alone(self, code: int, text) -> TransportError:
+    def _refused_alone(self, code: int, text, recipient: str) -> TransportError:
         """A refusal of the message's one address, at RCPT or at the message's end. On
-        policy (5.7.X) while the server takes others (a restricted mailbox): this
-        message's, tried again on its own. As our server's, one sign-up of such an
-        address held every e-mail, alerts too, for its link's 10 minutes (an outside
-        check), and at the message's end every other link waited 43 to 122 s (a
-        review)."""
-        if smtp_policy(code, text) and self._took_lately():
+        policy (5.7.X): this address's (a restricted mailbox), tried again on its own,
+        unless others were refused so too since the server last took one. As our
+        server's, one sign-up of such an address held every e-mail, alerts too, for its
+        link's 10 minutes (an outside check); at the message's end every other link
+        waited 43 to 122 s (a review). Told apart by whether the server took another
+        address lately, a relay refusing every address after one was taken was each
+        address's, none held, and one sign-up at night held every e-mail for minutes,
+        its own retry the probe that ended each wait (an outside check)."""
+        if smtp_policy(code, text) and not self._refused_so_by_others(recipient):
             return TransportError(smtp_reason(code, text), permanent=False)
         return _refused(code, text, ours=smtp_policy(code, text))
 
@@ -332,11 +345,13 @@ class SmtpTransport:
             raise
         except smtplib.SMTPRecipientsRefused as error:
             code, text = next(iter(error.recipients.values()))
-            raise self._refused_alone(code, text) from None
+            raise self._refused_alone(code, text, message.recipient) from None
         except smtplib.SMTPDataError as error:
             # This message refused, for good or for now, as the code says.
             _local.smtp = None
-            raise self._refused_alone(error.smtp_code, error.smtp_error) from None
+            raise self._refused_alone(
+                error.smtp_code, error.smtp_error, message.recipient
+            ) from None
         except smtplib.SMTPResponseException as error:
             # Before any recipient: at connecting, EHLO, STARTTLS, AUTH or MAIL FROM. A
             # refusal of our server or our account ("554 … listed at a blocklist", "530
@@ -369,23 +384,31 @@ class SmtpTransport:
         return SendResult(provider_ref=message_id[:64], status="sent")
 
 
-# Whether the mail server took an address (a message sent) in the last 10 minutes: one
-# refused on policy (5.7.X) at RCPT meanwhile is that address's, not our server's. Said
-# in Redis for every worker: RQ runs each job in a process of its own, and a process's
-# own memory of it went with the job (a review). Said once a minute at most. A key of
-# its own: holds.TOOK's "provider:took:smtp", kept a week for the alert's page, read as
-# taken lately, made a relay refusing us every address on policy each address's own
-# for a week after its last e-mail (a review).
+# A refusal on policy (5.7.X) of a message's one address is that address's (a restricted
+# mailbox) until this many addresses have been refused so since the mail server last
+# took one: then it is our server that is refused, and every e-mail waits. Said in
+# Redis for every worker (RQ runs each job in a process of its own, and a process's own
+# memory went with the job: a review), by Redis's clock: when it last took an address
+# (TOOK_KEY, a key of its own: holds.TOOK's, kept a week for the alert's page, read as
+# taken lately, made a relay refusing us each address's own for a week: a review), and
+# a keyed hash of each address refused so, with when (REFUSED_KEY).
+POLICY_REFUSED_OF = 3
 TOOK_KEY = "provider:took-lately:smtp"
-ACCEPTED_WITHIN_SECONDS = 600
-SAID_EVERY_SECONDS = 60
-_said_at = float("-inf")
-
-
-def _as_a_new_process() -> None:
-    """(For tests: as a new worker process, which has said nothing yet.)"""
-    global _said_at  # noqa: PLW0603
-    _said_at = float("-inf")
+REFUSED_KEY = "provider:policy-refused:smtp"
+REMEMBER_SECONDS = 600
+_TOOK = """
+local now = redis.call('TIME')
+redis.call('SET', KEYS[1], string.format('%d.%06d', now[1], now[2]), 'EX', ARGV[1])
+"""
+_REFUSALS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+local took = tonumber(redis.call('GET', KEYS[2]) or '0')
+return redis.call('ZCOUNT', KEYS[1], '(' .. took, '+inf')
+"""
 
 
 def _refused(code: int, text, *, ours: bool) -> TransportError:
