@@ -101,9 +101,17 @@ def test_a_domain_that_needs_its_joiner_is_refused_not_made_another_domain():
     with pytest.raises(ContactRefused) as refused:
         normalise_email("ali@\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.ir")
     assert "ZERO WIDTH NON-JOINER" in str(refused.value)
-    with pytest.raises(ContactRefused):  # with a stray one elsewhere too (a review)
-        normalise_email("pj@\u0645\u06cc\u200c\u062e.ir\u200c")
+    # With a stray one elsewhere too, or in the same name (reviews), a Devanagari one.
+    for typed in (
+        "pj@\u0645\u06cc\u200c\u062e.ir\u200c",
+        "ali@\u0645\u06cc\u200c\u062e\u200c.ir",
+        "ali@\u0645\u06cc\u200c\u062e\u200d.ir",
+        "a@\u0915\u094d\u200c\u200c\u0937.in",
+    ):
+        with pytest.raises(ContactRefused):
+            normalise_email(typed)
     assert normalise_email("Sam@Exa\u200dmple.com") == "sam@example.com"
+    assert normalise_email("sam@example.com \u200c") == "sam@example.com"  # a paste's end
 
 
 @given(st.text(max_size=400))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import unicodedata
 
-import idna
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, has_app_context
@@ -255,18 +254,26 @@ def _with_its_joiners(checked: str, typed: str | None) -> str:
     if "@" not in checked or not any(joiner in domain for joiner in JOINERS):
         return checked
     domain = "".join(c for c in domain if c in JOINERS or unicodedata.category(c) != "Cf")
+    # None is needed at either end, nor the space a paste left before one there ("sam@
+    # example.com " and a joiner was refused for the space: a review).
+    while domain != (trimmed := domain.strip().strip(JOINERS)):
+        domain = trimmed
     # Label by label: one stray joiner elsewhere dropped the one a name needed too (a
     # review).
     return checked.rpartition("@")[0] + "@" + ".".join(map(_label_as_needed, domain.split(".")))
 
 
 def _label_as_needed(label: str) -> str:
-    """A domain's label with its joiners if it is a name with them, else without."""
-    try:
-        idna.alabel(label)
-    except (idna.IDNAError, UnicodeError):
-        return "".join(c for c in label if c not in JOINERS)
-    return label
+    """A domain's label without its joiners when the rest is plain ASCII (pasted into a
+    Latin name, which cannot have one), else with them, for email-validator to refuse,
+    saying why: dropped from a name that needs one, with a stray one beside it, the
+    address became another domain's (a review).
+
+    >>> _label_as_needed("exa\u200cmple"), _label_as_needed("\u0645\u06cc\u200c\u062e\u200c")
+    ('example', '\u0645\u06cc\u200c\u062e\u200c')
+    """
+    bare = "".join(c for c in label if c not in JOINERS)
+    return bare if bare.isascii() else label
 
 
 def normalise_email(text: str, *, allow_reserved: bool | None = None) -> str:
