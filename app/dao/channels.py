@@ -9,17 +9,19 @@ from sqlalchemy import text
 from app.extensions import db
 
 
-def lock_holders(numbers: list[str], channel: str = "sms") -> None:
+def lock_holders(numbers: list[str], channels: tuple[str, ...] = ("sms",)) -> None:
     """The rows of the residents holding these numbers, first, in one order, as every
     change of theirs takes them: the way's row (or a reply's, or a message's) first
     met "Delete my details", which takes them the other way round, in a deadlock
-    (reviews: a STOP, a START, a provider's opt-out, as the details were deleted)."""
+    (reviews: a STOP, a START, a provider's opt-out, as the details were deleted; a
+    text filed under a resident deleted meanwhile was refused, and lost: an outside
+    check)."""
     db.session.execute(
         text(
             "SELECT id FROM residents WHERE id IN (SELECT resident_id FROM resident_channels"
-            " WHERE channel = :channel AND address = ANY(:numbers)) ORDER BY id FOR UPDATE"
+            " WHERE channel = ANY(:channels) AND address = ANY(:numbers)) ORDER BY id FOR UPDATE"
         ),
-        {"numbers": list(numbers), "channel": channel},
+        {"numbers": list(numbers), "channels": list(channels)},
     )
 
 
@@ -30,7 +32,7 @@ def stop_number(
     to it; an SMS STOP is kept by `key` (the number keyed, optout.number_key) whoever
     holds the number. (the residents whose channel it stopped, the force of each
     delivery cancelled)."""
-    lock_holders([number], channel)
+    lock_holders([number], (channel,))
     stopped = db.session.execute(
         text(
             "UPDATE resident_channels SET unsubscribed_at = now(), unsubscribed_by = 'text' "
@@ -159,7 +161,7 @@ def start_number(number: str, *, key: str, channel: str = "sms") -> int:
     texted). A link's stop of one of several residents sharing the number stays: the
     text says nothing of which of them sent it. Its messages take answers again. How
     many went on again."""
-    lock_holders([number], channel)
+    lock_holders([number], (channel,))
     if channel == "sms":
         forget_number_stopped(number, key=key)
     return len(

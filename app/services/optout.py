@@ -140,12 +140,14 @@ def texts_wanted_again(number: str) -> None:
     channels_dao.forget_number_stopped(number, key=number_key(number))
 
 
-def holders_first(numbers: Iterable[str]) -> None:
-    """Before a provider's opt-out of these numbers touches a message's row: their
-    holders' rows, as stop_sms takes them (the message's row first met "Delete my
-    details", which takes them the other way round, in a deadlock: a review)."""
+def holders_first(numbers: Iterable[str], channels: tuple[str, ...] = ("sms",)) -> None:
+    """Before a provider's opt-out of these numbers touches a message's row, or a text
+    from one is filed: their holders' rows, as stop_sms takes them (the message's row
+    first met "Delete my details", which takes them the other way round, in a deadlock:
+    a review; a text filed under a resident deleted meanwhile was refused: an outside
+    check)."""
     if numbers := sorted(set(numbers)):
-        channels_dao.lock_holders(numbers)
+        channels_dao.lock_holders(numbers, channels)
 
 
 def stop_sms(from_number: str, *, by_provider: bool = False) -> None:

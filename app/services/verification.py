@@ -263,7 +263,11 @@ def release_unconfirmed(
             ResidentChannel.verified_at.is_(None),
             Resident.id != (other_than if other_than is not None else -1),
         )
-        .with_for_update(of=Resident)
+        # A holder whose row another change holds now keeps it, as if that change came
+        # first (its own new code makes its proof good again): waited for, its "Send a
+        # new code", which takes its row and then this lock, deadlocked with this (a
+        # review), as did two residents each typing the other's number.
+        .with_for_update(of=Resident, skip_locked=True)
     ).unique()
     removed = 0
     for holder in holders:
