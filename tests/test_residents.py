@@ -2913,6 +2913,26 @@ def behind_a_delete(app, client, resident_id: int, changes: list):
         return deleting.result(), [answer.result() for answer in answers]
 
 
+def twilio_signed(app, monkeypatch, path: str, form: dict) -> tuple:
+    """A change for behind_a_delete: `form` posted to `path` as Twilio signs it."""
+    from twilio.request_validator import RequestValidator
+
+    monkeypatch.setitem(app.config, "TWILIO_AUTH_TOKEN", "test-auth-token")
+    monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", "https://alerts.example.invalid")
+    signature = RequestValidator("test-auth-token").compute_signature(
+        "https://alerts.example.invalid" + path, form
+    )
+    return (path, form, {"X-Twilio-Signature": signature})
+
+
+def deleted_for_good(deleted, resident_id: int) -> None:
+    """The delete ended on the page that says so, and nothing of theirs is left."""
+    assert deleted.status_code == 302 and deleted.headers["Location"].endswith("/deleted")
+    db.session.expire_all()
+    assert db.session.get(Resident, resident_id) is None
+    assert db.session.scalar(select(func.count()).select_from(ResidentChannel)) == 0
+
+
 def test_a_change_waiting_as_the_details_are_deleted_ends_on_the_deleted_page(
     app, client, make_resident, run_worker
 ):
@@ -2963,12 +2983,9 @@ def test_a_code_or_link_asked_for_as_the_details_are_deleted_ends_on_the_deleted
         assert added.status_code == 302, added.text
     notices_sent(run_worker)
     deleted, (answer,) = behind_a_delete(app, client, resident_id, [change])
-    assert deleted.status_code == 302 and deleted.headers["Location"].endswith("/deleted")
+    deleted_for_good(deleted, resident_id)
     assert answer.status_code == 302, answer.status_code
     assert answer.headers["Location"].endswith("/my-alerts/deleted")
-    db.session.expire_all()
-    assert db.session.get(Resident, resident_id) is None
-    assert db.session.scalar(select(func.count()).select_from(ResidentChannel)) == 0
 
 
 @pytest.mark.parametrize("stop", ["the unsubscribe link", "a STOP text"])
@@ -2979,32 +2996,22 @@ def test_a_stop_as_the_details_are_deleted_waits_for_the_delete(
     details" went: the stop took the way's row first and the resident's deliveries
     after, the delete the other way round: PostgreSQL ended one as a deadlock (a 503,
     to Twilio too). Each takes the resident's row first."""
-    from twilio.request_validator import RequestValidator
-
     from app.services.dispatch import unsubscribe_token
 
     resident = make_resident(postcode="BS1 6AD", sms="+447700900001", email="s@example.invalid")
     resident_id = resident.id
     opened_page(client, "+447700900001", run_worker)
     if stop == "a STOP text":
-        monkeypatch.setitem(app.config, "TWILIO_AUTH_TOKEN", "test-auth-token")
-        monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", "https://alerts.example.invalid")
         form = {"From": "+447700900001", "Body": "STOP", "MessageSid": "SM" + "c" * 32}
-        signature = RequestValidator("test-auth-token").compute_signature(
-            "https://alerts.example.invalid/callbacks/twilio/inbound-sms", form
-        )
-        change = ("/callbacks/twilio/inbound-sms", form, {"X-Twilio-Signature": signature})
+        change = twilio_signed(app, monkeypatch, "/callbacks/twilio/inbound-sms", form)
     else:
         change = (
             f"/unsubscribe/{unsubscribe_token(resident_id, 'email', 's@example.invalid')}",
             {},
         )
     deleted, (answer,) = behind_a_delete(app, client, resident_id, [change])
-    assert deleted.status_code == 302 and deleted.headers["Location"].endswith("/deleted")
+    deleted_for_good(deleted, resident_id)
     assert answer.status_code < 500, answer.status_code
-    db.session.expire_all()
-    assert db.session.get(Resident, resident_id) is None
-    assert db.session.scalar(select(func.count()).select_from(ResidentChannel)) == 0
 
 
 @pytest.mark.parametrize("text", ["START", "Is the road open now?"])
@@ -3017,21 +3024,15 @@ def test_a_text_as_the_details_are_deleted_waits_for_the_delete(
     does not send an inbound text again. And a message texted then was filed under the
     resident as they were read before the delete was done: refused (409), and lost (6
     times in 8). Each takes the number's holders' rows first."""
-    from twilio.request_validator import RequestValidator
-
     from app.models import Reply
 
     resident = make_resident(postcode="BS1 6AD", sms="+447700900001")
     resident_id = resident.id
     opened_page(client, "+447700900001", run_worker)
-    monkeypatch.setitem(app.config, "TWILIO_AUTH_TOKEN", "test-auth-token")
-    monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", "https://alerts.example.invalid")
-    url = "https://alerts.example.invalid/callbacks/twilio/inbound-sms"
 
     def texted(body: str, n: int):
         form = {"From": "+447700900001", "Body": body, "MessageSid": f"SM{n:032d}"}
-        signature = RequestValidator("test-auth-token").compute_signature(url, form)
-        return ("/callbacks/twilio/inbound-sms", form, {"X-Twilio-Signature": signature})
+        return twilio_signed(app, monkeypatch, "/callbacks/twilio/inbound-sms", form)
 
     for n, body in enumerate(["Is the road open?", "STOP"]):
         path, form, headers = texted(body, n)
@@ -3040,16 +3041,13 @@ def test_a_text_as_the_details_are_deleted_waits_for_the_delete(
     (message,) = db.session.scalars(select(Reply)).all()
     assert message.resident_id == resident_id and message.number_stopped_at is not None
     deleted, (answer,) = behind_a_delete(app, client, resident_id, [texted(text, 2)])
-    assert deleted.status_code == 302 and deleted.headers["Location"].endswith("/deleted")
+    deleted_for_good(deleted, resident_id)
     assert answer.status_code == 200, answer.status_code
     if text != "START":  # kept, from a number nobody holds now
         db.session.rollback()
         assert db.session.scalars(select(Reply.body).where(Reply.resident_id.is_(None))).all() == [
             text
         ]
-    db.session.expire_all()
-    assert db.session.get(Resident, resident_id) is None
-    assert db.session.scalar(select(func.count()).select_from(ResidentChannel)) == 0
 
 
 def test_a_providers_opt_out_as_the_details_are_deleted_waits_for_the_delete(
@@ -3060,8 +3058,6 @@ def test_a_providers_opt_out_as_the_details_are_deleted_waits_for_the_delete(
     first and took the resident's after, to stop the number, the delete the other way
     round, and PostgreSQL ended the delete as a deadlock (the details kept). The
     callback takes the number's holders' rows first."""
-    from twilio.request_validator import RequestValidator
-
     resident = make_resident(postcode="BS1 6AD", sms="+447700900001")
     resident_id = resident.id
     opened_page(client, "+447700900001", run_worker)
@@ -3069,20 +3065,12 @@ def test_a_providers_opt_out_as_the_details_are_deleted_waits_for_the_delete(
         select(ResidentNotice).where(ResidentNotice.resident_id == resident_id)
     ).all()[-1]
     assert notice.provider_ref and notice.address == "+447700900001"
-    monkeypatch.setitem(app.config, "TWILIO_AUTH_TOKEN", "test-auth-token")
-    monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", "https://alerts.example.invalid")
     path = f"/callbacks/twilio/status/notice/{notice.id}"
     form = {"MessageSid": notice.provider_ref, "MessageStatus": "failed", "ErrorCode": "21610"}
-    signature = RequestValidator("test-auth-token").compute_signature(
-        "https://alerts.example.invalid" + path, form
-    )
-    change = (path, form, {"X-Twilio-Signature": signature})
+    change = twilio_signed(app, monkeypatch, path, form)
     deleted, (answer,) = behind_a_delete(app, client, resident_id, [change])
-    assert deleted.status_code == 302 and deleted.headers["Location"].endswith("/deleted")
+    deleted_for_good(deleted, resident_id)
     assert answer.status_code < 500, answer.status_code
-    db.session.expire_all()
-    assert db.session.get(Resident, resident_id) is None
-    assert db.session.scalar(select(func.count()).select_from(ResidentChannel)) == 0
 
 
 def test_a_text_refused_as_opted_out_as_the_details_are_deleted_waits_for_the_delete(
@@ -3106,10 +3094,8 @@ def test_a_text_refused_as_opted_out_as_the_details_are_deleted_waits_for_the_de
             return record([Outcome(claimed, error=refused)])
 
     deleted, (counts,) = behind_a_delete(app, client, resident_id, [recorded])
-    assert deleted.status_code == 302 and deleted.headers["Location"].endswith("/deleted")
+    deleted_for_good(deleted, resident_id)
     assert counts["failed"] == 1
-    db.session.expire_all()
-    assert db.session.get(Resident, resident_id) is None
 
 
 def test_signing_up_a_registered_number_again_looks_the_same_and_tells_its_owner(

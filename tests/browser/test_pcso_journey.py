@@ -492,6 +492,16 @@ def choose_ward(page, name: str) -> None:
     page.get_by_role("button", name=f"Ward: {name}", exact=True).click()
 
 
+def clifton_chosen_held(page, later) -> None:
+    """Ward: Clifton chosen, its outline held for good; later asks for it answered by
+    `later` (a route's continue_ or abort)."""
+    held = []
+    page.route(OUTLINE, lambda route: later(route) if held else held.append(route))
+    choose_ward(page, "Clifton")
+    while not held:
+        page.wait_for_timeout(50)
+
+
 def test_a_drafts_ward_whose_outline_does_not_come_stays_in_it_and_stops_the_send(
     page, sign_in_page, bristol, app, monkeypatch
 ):
@@ -697,11 +707,7 @@ def test_a_ward_chosen_whose_outline_is_on_its_way_is_in_the_draft_meanwhile(
     meanwhile, and asked for again."""
     sign_in_page("officer")
     areas, _box = circle_round_bs1_6ad(page)
-    held = []
-    page.route(OUTLINE, lambda route: route.continue_() if held else held.append(route))
-    choose_ward(page, "Clifton")
-    while not held:
-        page.wait_for_timeout(50)
+    clifton_chosen_held(page, lambda route: route.continue_())
     page.reload()  # the first outline never came; the page asks again
     expect(areas).to_have_count(2)
     expect(areas).to_contain_text(["round BS1 6AD", "Ward: Clifton"])
@@ -717,11 +723,7 @@ def test_undo_clear_of_a_ward_on_its_way_whose_outline_fails_stops_the_send(
     It comes back as a draft's ward not loaded: said, and nothing is sent without it."""
     sign_in_page("officer")
     areas, _box = circle_round_bs1_6ad(page)
-    held = []
-    page.route(OUTLINE, lambda route: route.abort() if held else held.append(route))
-    choose_ward(page, "Clifton")
-    while not held:
-        page.wait_for_timeout(50)
+    clifton_chosen_held(page, lambda route: route.abort())
     page.get_by_role("button", name="Clear").click()
     page.get_by_role("button", name="Undo clear").click()
     expect(areas).to_have_count(1)
