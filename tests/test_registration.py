@@ -212,6 +212,9 @@ def test_resident_can_join_interest_groups(client, app_ctx, runner):
         ),
         ({"sms_phone": "0701 234 5678"}, "sms_phone", "personal"),
         ({"sms_phone": "+33 6 12 34 56 78"}, "sms_phone", "only send to UK phone numbers"),
+        # Another country's, not a real one, or not whole: not "check the digits".
+        ({"sms_phone": "+1 268 555 0100"}, "sms_phone", "only send to UK phone numbers"),
+        ({"sms_phone": "+882 1234 5678"}, "sms_phone", "only send to UK phone numbers"),
         ({"sms_phone": "07700"}, "sms_phone", "not a complete UK phone number"),
         # Enough digits, but no number starts so: not "check the number of digits".
         ({"sms_phone": "07911 999999"}, "sms_phone", "No UK phone number starts like that"),

@@ -159,7 +159,11 @@ def _normalised_phone(text: str, *, need_mobile: bool, allow_drama: bool = False
             )
         return e164
     valid = phonenumbers.is_valid_number(number)
-    if valid and phonenumbers.region_code_for_number(number) not in UK_REGIONS:
+    # Another country's code, whole or not: "No UK number starts like that" or "not a
+    # complete UK phone number" said of +1 268 555 0100 or +882 1234 5678 told the
+    # resident to check digits (an outside check).
+    abroad = number.country_code != phonenumbers.country_code_for_region("GB")
+    if abroad or (valid and phonenumbers.region_code_for_number(number) not in UK_REGIONS):
         raise ContactRefused(gettext("We can only send to UK phone numbers."), "not_uk")
     if not valid and len(phonenumbers.national_significant_number(number)) == UK_DIGITS:
         # As many digits as a UK number has, but none is given out that starts so
