@@ -5203,6 +5203,40 @@ def test_a_routine_job_waiting_for_an_incidents_texts_holds_no_transaction_open(
     assert len(idle) >= 10 and max(idle) == 0, idle
 
 
+def test_a_text_jobs_turn_ends_for_calls_waiting_while_a_line_is_free(
+    providers, officer, make_resident, app, monkeypatch
+):
+    """Found by outside checks: an alert's calls handed back to wait for a line waited
+    with every line free for 13.6 s while both workers ran text jobs, whose turns ended
+    only for first tries. A text job's turn ends for them too while a line is free; not
+    while every line is busy (they would find none, and the texts only churn)."""
+    from app import jobs
+    from app.channels.lines import Lines
+    from app.extensions import redis_store
+
+    monkeypatch.setitem(app.config, "VOICE_LINES", 1)
+    monkeypatch.setitem(app.config, "RATE_LIMITS", {"sms": 4, "voice": 0, "email": 0})
+    monkeypatch.setitem(app.config, "JOB_YIELD_SECONDS", 0.3)  # a claim of 2 takes 0.5 s
+    many_residents(make_resident, 16)
+    alert = send(officer)
+    empty_job_queues()
+    waiting_call = jobs.WAITING_PREFIX + "a-call-for-a-line"
+    lines = Lines(redis_store.client, 1, hold_seconds=60)
+    assert lines.keep("kept:other:", 1) == ["kept:other:1"]  # every line busy
+    # (The alert's calls, an incident's as its texts are, on the urgent queue.)
+    jobs.enqueue("outbound.deliver_batch", "alerts", [987654], on=jobs.URGENT, job_id=waiting_call)
+    rows = sorted(ids(alert.id))
+    first = deliver(rows[:8])
+    assert first["sent"] == 8  # its turn never ended: the call would find no line
+    lines.release("kept:other:1")  # a line free now
+    second = deliver(rows[8:])
+    assert second["sent"] < 8, second  # its turn ended for the call waiting
+    waiting = {name: queue().get_job_ids() for name, queue in jobs.QUEUES.items()}
+    assert waiting[jobs.URGENT][0] == waiting_call, waiting  # the call first, the rest after
+    assert len(waiting[jobs.URGENT]) == 2, waiting
+    empty_job_queues()
+
+
 def test_calls_handed_back_for_a_line_come_back_at_the_front_of_their_queue(
     providers, officer, make_resident, app, monkeypatch
 ):

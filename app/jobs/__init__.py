@@ -184,6 +184,16 @@ def first_tries_waiting(*on: str) -> bool:
     return False
 
 
+def line_waiters(*on: str) -> bool:
+    """Whether a job handed back to wait for a line (WAITING_PREFIX) is among the first
+    LOOK_AT_JOBS of the queues named (by default all but the bulk queue)."""
+    for name in on or (NOTICES, URGENT, ALERTS):
+        ids = QUEUES[name]().get_job_ids(0, LOOK_AT_JOBS)
+        if any(job_id.startswith(WAITING_PREFIX) for job_id in ids):
+            return True
+    return False
+
+
 def waiting(*on: str) -> int:
     """How many jobs wait for a worker on the queues named (NOTICES, URGENT, ALERTS,
     BULK): by default all but the bulk queue."""
