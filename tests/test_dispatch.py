@@ -1196,6 +1196,43 @@ def test_a_relay_refusing_every_address_on_policy_is_ours_once_three_are_refused
     assert sorted(str(m["To"]) for m in providers.mail.messages[1:]) == everyone
 
 
+def test_restricted_mailboxes_retried_after_the_server_took_another_stay_their_own(
+    app_ctx, providers
+):
+    """Found by a review: three restricted mailboxes (550 5.7.1 at RCPT), retried on
+    their own after the server took another address, were counted again as refused
+    since it last took one, and held every e-mail, in cycles, as long as they were
+    tried. Refused before the server took another, their refusals are their own."""
+    from app.channels import transport_for
+    from app.channels.base import OutgoingMessage, TransportError
+
+    mail = transport_for("email")
+    restricted = [f"restricted{n}@example.invalid" for n in range(3)]
+    providers.mail.refuse = dict.fromkeys(restricted, "550 5.7.1 Message rejected due to policy")
+
+    def refusal(recipient: str) -> TransportError:
+        message = OutgoingMessage(
+            delivery_id=0, alert_id=0, channel="email", recipient=recipient, subject="S", body="B"
+        )
+        with pytest.raises(TransportError) as refused:
+            mail.send(message)
+        return refused.value
+
+    said = [refusal(address) for address in restricted[:2]]
+    mail.send(
+        OutgoingMessage(
+            delivery_id=0,
+            alert_id=0,
+            channel="email",
+            recipient="ok@example.invalid",
+            subject="S",
+            body="B",
+        )
+    )  # the server takes another
+    said += [refusal(address) for address in restricted * 2]  # retried, on their own
+    assert [(e.ours, e.retry_after) for e in said] == [(False, None)] * 8, [e.reason for e in said]
+
+
 def test_a_refusal_of_our_account_or_server_is_for_now_not_the_residents_for_good(
     providers, officer, make_resident, app, monkeypatch
 ):

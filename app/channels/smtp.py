@@ -275,14 +275,17 @@ class SmtpTransport:
     def _refused_so_by_others(self, recipient: str) -> bool:
         """Whether POLICY_REFUSED_OF addresses, this one among them, were refused on
         policy since the server last took one (in REMEMBER_SECONDS): then it is our
-        server it refuses. Unknown (no Redis): our server's, as before. Kept by a keyed
-        hash of each address, never the address."""
+        server it refuses. Never for an address refused so before the server last took
+        another (RESTRICTED_KEY). Unknown (no Redis): our server's, as before. Kept by
+        a keyed hash of each address, never the address."""
         if self._refusals is None:
             return True
         key = self.settings.key
         member = hmac.new(key, recipient.lower().encode(), hashlib.sha256).hexdigest()[:32]
         try:
-            refused = self._refusals(keys=[REFUSED_KEY, TOOK_KEY], args=[member, REMEMBER_SECONDS])
+            refused = self._refusals(
+                keys=[REFUSED_KEY, TOOK_KEY, RESTRICTED_KEY], args=[member, REMEMBER_SECONDS]
+            )
         except RedisError:
             return True
         return int(refused) >= POLICY_REFUSED_OF
@@ -395,6 +398,10 @@ class SmtpTransport:
 POLICY_REFUSED_OF = 3
 TOOK_KEY = "provider:took-lately:smtp"
 REFUSED_KEY = "provider:policy-refused:smtp"
+# Those refused so before the server last took another: restricted mailboxes, whose
+# refusals are their own however often they are tried (their retries refilled the
+# refused set after every take, and three held every e-mail in cycles: a review).
+RESTRICTED_KEY = "provider:policy-restricted:smtp"
 REMEMBER_SECONDS = 600
 _TOOK = """
 local now = redis.call('TIME')
@@ -403,10 +410,20 @@ redis.call('SET', KEYS[1], string.format('%d.%06d', now[1], now[2]), 'EX', ARGV[
 _REFUSALS = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-redis.call('ZADD', KEYS[1], now, ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
-redis.call('EXPIRE', KEYS[1], ARGV[2])
+local window = tonumber(ARGV[2])
+for _, key in ipairs({KEYS[1], KEYS[3]}) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+end
 local took = tonumber(redis.call('GET', KEYS[2]) or '0')
+local before = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if redis.call('ZSCORE', KEYS[3], ARGV[1]) or (before and tonumber(before) <= took) then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('ZADD', KEYS[3], now, ARGV[1])
+  redis.call('EXPIRE', KEYS[3], window)
+  return -1
+end
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('EXPIRE', KEYS[1], window)
 return redis.call('ZCOUNT', KEYS[1], '(' .. took, '+inf')
 """
 
