@@ -1251,6 +1251,7 @@
   // (a count on its way wiped the words, and the alert went to the rest, unsaid: an
   // outside check).
   var choiceFailed = "";
+  var choiceFailedId = null;
   function placeArea(place) {
     return { kind: "place", placeId: place.id, words: { place: place.kind, name: place.name },
              label: KIND[place.kind] + ": " + place.name, exclude: false };
@@ -1310,6 +1311,7 @@
       saveDraft();  // not in the draft any more
       choiceFailed = _("{place} was not added: {reason}",
         { place: KIND[place.kind] + ": " + place.name, reason: error.message });
+      choiceFailedId = place.id;
       showAreaError(areaWords(), true);
       // From its start (at 200% Welsh it began 70 px above the screen: an outside check).
       if (waited) {
@@ -2270,7 +2272,15 @@
         var layer = L.geoJSON(JSON.parse(found.geometry), { pmIgnore: true, interactive: false });
         places.addLayer(layer);
         var restored = addEntry(layer, "place", area.words || area.label, { placeId: found.id });
-        restored.exclude = !!area.exclude;
+        // The draft's copy of it not loaded goes, and leaves it out if it was (an undo
+        // asked for one chosen by hand again: both were kept, it included, and the
+        // words said the left-out one could not be loaded: an outside check); and a
+        // choice of it that failed is said no more.
+        var same = function (one) { return String(one.placeId) === String(found.id); };
+        var drafted = unrestored.filter(same)[0];
+        unrestored = unrestored.filter(function (one) { return !same(one); });
+        if (String(choiceFailedId) === String(found.id)) { choiceFailed = ""; }
+        restored.exclude = !!area.exclude || !!(drafted && drafted.exclude);
         styleEntry(restored);
         renderEntries();
         refreshPreview();
