@@ -112,6 +112,9 @@ def test_a_domain_that_needs_its_joiner_is_refused_not_made_another_domain():
             normalise_email(typed)
     assert normalise_email("Sam@Exa\u200dmple.com") == "sam@example.com"
     assert normalise_email("sam@example.com \u200c") == "sam@example.com"  # a paste's end
+    # An accented Latin name cannot have one either (refused for it: a review).
+    assert normalise_email("sam@m\u00fcn\u200cchen.de") == "sam@xn--mnchen-3ya.de"
+    assert normalise_email("sam@caf\u00e9\u200d.fr") == "sam@xn--caf-dma.fr"
 
 
 @given(st.text(max_size=400))

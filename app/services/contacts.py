@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import idna
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, has_app_context
@@ -268,16 +269,29 @@ def _with_its_joiners(checked: str, typed: str | None) -> str:
 
 
 def _label_as_needed(label: str) -> str:
-    """A domain's label without its joiners when the rest is plain ASCII (pasted into a
-    Latin name, which cannot have one), else with them, for email-validator to refuse,
-    saying why: dropped from a name that needs one, with a stray one beside it, the
-    address became another domain's (a review).
+    """A domain's label with its joiners when one of them is where a name may have one
+    (IDNA2008's context rules: after a virama, or between joining letters), for
+    email-validator to refuse, saying why; else without them (pasted into a name that
+    cannot have one, an accented Latin one too). Dropped from a name that needs one,
+    with a stray one beside it, the address became another domain's (a review); kept
+    in "münchen" after its n, it was refused for a character nobody sees (a review).
 
-    >>> _label_as_needed("exa\u200cmple"), _label_as_needed("\u0645\u06cc\u200c\u062e\u200c")
-    ('example', '\u0645\u06cc\u200c\u062e\u200c')
+    >>> _label_as_needed("exa\u200cmple"), _label_as_needed("m\u00fcn\u200cchen")
+    ('example', 'm\u00fcnchen')
+    >>> _label_as_needed("\u0645\u06cc\u200c\u062e\u200c")
+    '\u0645\u06cc\u200c\u062e\u200c'
     """
     bare = "".join(c for c in label if c not in JOINERS)
-    return bare if bare.isascii() else label
+    for at, joiner in enumerate(label):
+        if joiner not in JOINERS:
+            continue
+        alone = "".join(c for i, c in enumerate(label) if c not in JOINERS or i == at)
+        try:
+            idna.alabel(alone)
+        except (idna.IDNAError, UnicodeError):
+            continue
+        return label
+    return bare
 
 
 def normalise_email(text: str, *, allow_reserved: bool | None = None) -> str:
