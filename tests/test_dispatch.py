@@ -4595,6 +4595,46 @@ def test_a_database_drop_anywhere_in_a_job_hands_its_rows_back_and_it_ends(
     ]
 
 
+def test_a_job_whose_database_stays_away_ends_and_leaves_its_rows_to_the_sweeper(
+    app, providers, officer, make_resident, monkeypatch
+):
+    """Found by a review: a job whose connection dropped after its sends, the database
+    still away, handed its rows back by asking the database which were urgent, and
+    failed there: an error and a failed job kept, as before the hand-back. It ends,
+    what is left for the sweeper, as a dead job's is: its rows, and marking its
+    alert sent; nothing is sent twice."""
+    from sqlalchemy.exc import OperationalError
+
+    from app import jobs
+    from app.dao import outbound as ledger_sql
+    from app.services.dispatch import ALERTS
+
+    many_residents(make_resident, 2, channel="email")
+    alert_id = send(officer).id
+    rows = ids(alert_id)
+    for queue in jobs.QUEUES.values():
+        queue().empty()
+    gone, urgent = [], ledger_sql.urgent_deliveries
+
+    def away(*args, **kwargs):
+        gone.append(1)
+        raise OperationalError("SELECT", {}, Exception("the database is away"))
+
+    monkeypatch.setattr(ledger_sql, "still_queued", away)  # after its sends
+    monkeypatch.setattr(  # and the hand-back's question, once it is away
+        ledger_sql, "urgent_deliveries", lambda *a, **k: away() if gone else urgent(*a, **k)
+    )
+    monkeypatch.setattr(ledger_sql, "mark_alert_sent_when_done", away)
+    deliver(rows)  # ends, rather than failing
+    monkeypatch.undo()
+    assert statuses(alert_id) == {"sent": 2}
+    assert db.session.get(Alert, alert_id).status == "sending"
+    ALERTS.after_sweep()  # the sweeper's, once the database is back
+    db.session.rollback()
+    assert db.session.get(Alert, alert_id).status == "sent"
+    assert len(providers.mail.messages) == 2
+
+
 def test_a_held_call_with_no_reference_is_found_by_the_sweeper_itself(
     providers, officer, make_resident, app, monkeypatch
 ):

@@ -441,7 +441,14 @@ def deliver(ledger: Ledger, ids: list[int]) -> dict[str, int]:
         # about), are not sent twice.
         log.warning("the database connection dropped mid-job; its rows go back to the queue")
         rolled_back()
-        enqueue(ledger, pending, after_seconds=DROPPED_SECONDS)
+        try:
+            enqueue(ledger, pending, after_seconds=DROPPED_SECONDS)
+        except OperationalError:
+            # Still away (queueing asks it which rows are urgent): they wait for the
+            # sweeper, as a dead job's do, the job ending all the same (it failed, an
+            # error and a failed job kept: a review).
+            rolled_back()
+            log.warning("the database is still away; the sweeper puts the job's rows back")
     # The connection dropped after the last send was recorded (a failover): the job
     # failed here, and its alert stayed "sending" till the sweeper came round (an
     # outside check). What follows takes a new one.
@@ -450,7 +457,11 @@ def deliver(ledger: Ledger, ids: list[int]) -> dict[str, int]:
         ledger.after(touched)
     except OperationalError:  # dropped as the alert was marked sent: once more
         rolled_back()
-        ledger.after(touched)
+        try:
+            ledger.after(touched)
+        except OperationalError:  # still away: the sweeper marks it
+            rolled_back()
+            log.warning("the database is still away; the sweeper marks the alert sent")
     counts = totals.counts
     counts["skipped"] = len(ids) - counts["sent"] - counts["failed"] - counts["unknown"]
     return counts
