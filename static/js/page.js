@@ -144,6 +144,25 @@
   // the floor (the screen's bottom, or a bar over it). Taller than that room together,
   // the words take the focus from their start, and Tab goes on from them.
   function showInRoom(said, below, floor) {
+    var panel = scrollingPanel(said);
+    if (panel) {
+      // In a panel that scrolls on its own (the composer's, on a wide screen): the
+      // panel is scrolled, not the window (the window went into blank space, and the
+      // words stayed clipped below the panel's end: an outside check).
+      var room = panel.getBoundingClientRect();
+      var end = Math.min(room.bottom, floor);
+      var first = said.getBoundingClientRect().top;
+      var last = below.getBoundingClientRect().bottom;
+      if (first >= room.top && last <= end) { return; }
+      if (last - first + 16 > end - room.top) {
+        said.setAttribute("tabindex", "-1");
+        said.focus({preventScroll: true});
+        panel.scrollTop += first - room.top - 8;
+        return;
+      }
+      panel.scrollTop += first < room.top ? first - room.top - 8 : last - end + 8;
+      return;
+    }
     var top = said.getBoundingClientRect().top;
     var bottom = below.getBoundingClientRect().bottom;
     if (top >= 0 && bottom <= floor) { return; }
@@ -154,6 +173,16 @@
     said.setAttribute("tabindex", "-1");
     said.focus({preventScroll: true});
     window.scrollBy(0, said.getBoundingClientRect().top - 8);
+  }
+  // The nearest box around `node` that scrolls on its own, or null (the window does).
+  function scrollingPanel(node) {
+    for (var up = node.parentElement; up && up !== document.body; up = up.parentElement) {
+      var overflow = window.getComputedStyle(up).overflowY;
+      if ((overflow === "auto" || overflow === "scroll") && up.scrollHeight > up.clientHeight) {
+        return up;
+      }
+    }
+    return null;
   }
   window.CAPage = { showInRoom: showInRoom };  // for the composer's test message
 

@@ -829,6 +829,32 @@ def test_a_ward_chosen_that_fails_stays_said_though_a_count_was_on_its_way(
     assert page.console_errors == []
 
 
+def test_a_ward_that_failed_is_said_in_view_on_a_wide_screen(page, sign_in_page, bristol):
+    """Found by an outside check: at 1440x900 a ward chosen that failed scrolled the
+    window 383 px into blank space, and what said so, focused, stayed clipped below the
+    end of the composer's panel, which scrolls on its own: the officer saw the circle
+    alone in the list, and nothing said. The panel is scrolled to it."""
+    page.set_viewport_size({"width": 1440, "height": 900})
+    sign_in_page("officer")
+    circle_round_bs1_6ad(page)
+    page.route(OUTLINE, lambda route: route.abort())
+    box = page.locator("#place-search")
+    box.fill("Cotham")
+    expect(page.locator(".place-choice").first).to_be_visible()
+    box.press("ArrowDown")
+    page.keyboard.press("Enter")  # by keyboard: nothing scrolled but by the page
+    said = page.locator("#area-error")
+    expect(said).to_contain_text("Ward: Cotham was not added")
+    page.wait_for_timeout(300)
+    shown = page.evaluate(
+        """() => { const at = document.getElementById("area-error").getBoundingClientRect();
+             const hit = document.elementFromPoint(at.left + 5, at.top + at.height / 2);
+             return [scrollY, Boolean(hit && hit.closest("#area-error"))]; }"""
+    )
+    assert shown == [0, True], shown
+    assert page.console_errors == []
+
+
 def test_what_a_search_or_an_outline_refused_says_is_in_view(
     page, sign_in_page, bristol, app, monkeypatch
 ):
