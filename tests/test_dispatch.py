@@ -1210,25 +1210,16 @@ def test_restricted_mailboxes_retried_after_the_server_took_another_stay_their_o
     restricted = [f"restricted{n}@example.invalid" for n in range(3)]
     providers.mail.refuse = dict.fromkeys(restricted, "550 5.7.1 Message rejected due to policy")
 
+    def to(recipient: str) -> OutgoingMessage:
+        return OutgoingMessage(0, 0, "email", recipient, subject="S", body="B")
+
     def refusal(recipient: str) -> TransportError:
-        message = OutgoingMessage(
-            delivery_id=0, alert_id=0, channel="email", recipient=recipient, subject="S", body="B"
-        )
         with pytest.raises(TransportError) as refused:
-            mail.send(message)
+            mail.send(to(recipient))
         return refused.value
 
     said = [refusal(address) for address in restricted[:2]]
-    mail.send(
-        OutgoingMessage(
-            delivery_id=0,
-            alert_id=0,
-            channel="email",
-            recipient="ok@example.invalid",
-            subject="S",
-            body="B",
-        )
-    )  # the server takes another
+    mail.send(to("ok@example.invalid"))  # the server takes another
     said += [refusal(address) for address in restricted * 2]  # retried, on their own
     assert [(e.ours, e.retry_after) for e in said] == [(False, None)] * 8, [e.reason for e in said]
 

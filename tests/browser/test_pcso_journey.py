@@ -679,16 +679,7 @@ def test_a_drafts_left_out_ward_chosen_again_while_it_loads_stays_left_out_which
     answer came first it was included (101 residents became 117), left out when the
     draft's did."""
     sign_in_page("officer")
-    areas = draft_of_a_circle_and_clifton(page)
-    page.get_by_role("button", name="Leave out: Ward: Clifton").click()
-    expect(areas).to_contain_text(["Left out: Ward: Clifton"])
-    page.wait_for_timeout(300)  # kept as the draft
-    held, _outline = reloaded_with_outlines_held(page)
-    choose_ward(page, "Clifton")
-    for _ in range(100):
-        if len(held) == 2:
-            break
-        page.wait_for_timeout(50)
+    areas, held, _outline = left_out_clifton_chosen_again_held(page)
     held[1].continue_()  # the hand's first
     expect(areas).to_contain_text(["round BS1 6AD", "Left out: Ward: Clifton"])
     held[0].continue_()
@@ -696,6 +687,29 @@ def test_a_drafts_left_out_ward_chosen_again_while_it_loads_stays_left_out_which
     expect(areas).to_have_count(2)
     expect(areas).to_contain_text(["round BS1 6AD", "Left out: Ward: Clifton"])
     assert page.console_errors == []
+
+
+def two_held(page, held: list) -> None:
+    """Until two outlines are held (the draft's, and the hand's), for 5 s at most."""
+    for _ in range(100):
+        if len(held) == 2:
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError(f"{len(held)} outlines asked for, not 2")
+
+
+def left_out_clifton_chosen_again_held(page):
+    """A draft round BS1 6AD leaving Ward: Clifton out, reloaded with its outline held,
+    and Clifton chosen again by hand, held too: (the list of areas, the two outlines
+    held, the draft's first, the route's pattern)."""
+    areas = draft_of_a_circle_and_clifton(page)
+    page.get_by_role("button", name="Leave out: Ward: Clifton").click()
+    expect(areas).to_contain_text(["Left out: Ward: Clifton"])
+    page.wait_for_timeout(300)  # kept as the draft
+    held, outline = reloaded_with_outlines_held(page)
+    choose_ward(page, "Clifton")
+    two_held(page, held)
+    return areas, held, outline
 
 
 def drafted_wards(page) -> list:
@@ -715,16 +729,7 @@ def test_undo_clear_of_a_left_out_ward_chosen_again_keeps_it_left_out_and_once(
     included (101 residents became 117), the words saying the left-out copy could not
     be loaded, the draft holding it twice; reloaded as told, it stayed included."""
     sign_in_page("officer")
-    areas = draft_of_a_circle_and_clifton(page)
-    page.get_by_role("button", name="Leave out: Ward: Clifton").click()
-    expect(areas).to_contain_text(["Left out: Ward: Clifton"])
-    page.wait_for_timeout(300)  # kept as the draft
-    held, outline = reloaded_with_outlines_held(page)
-    choose_ward(page, "Clifton")
-    for _ in range(100):
-        if len(held) == 2:
-            break
-        page.wait_for_timeout(50)
+    areas, held, outline = left_out_clifton_chosen_again_held(page)
     page.get_by_role("button", name="Clear").click()
     page.unroute(outline)  # a good signal again
     page.get_by_role("button", name="Undo clear").click()
@@ -745,10 +750,7 @@ def test_a_ward_chosen_that_failed_is_said_no_more_once_the_drafts_copy_comes(
     areas = draft_of_a_circle_and_clifton(page)
     held, _outline = reloaded_with_outlines_held(page)
     choose_ward(page, "Clifton")
-    for _ in range(100):
-        if len(held) == 2:
-            break
-        page.wait_for_timeout(50)
+    two_held(page, held)
     held[1].abort()  # the hand's
     said = page.locator("#area-error")
     expect(said).to_contain_text("Ward: Clifton was not added")
