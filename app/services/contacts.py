@@ -359,7 +359,18 @@ _EMAIL_REASONS = (
 )
 
 
+# A name that needs a joiner (a Persian or Indian one): the library's own words named
+# a character the resident never saw, and asked for the address again (an outside
+# check), which cannot help.
+_JOINER_NEEDED = lazy_gettext(
+    "The part after the @ needs an invisible joining character, as some Persian and "
+    "Indian names do, and we cannot send to such a name. Give another e-mail address."
+)
+
+
 def _why_not(reason: str) -> str:
+    if "unsafe characters" in reason and "JOINER" in reason:
+        return str(_JOINER_NEEDED)
     locale = get_locale()
     if locale is None or locale.language == "en":
         # Its own words name the very character; in our spelling of "e-mail".
