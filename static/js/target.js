@@ -1256,6 +1256,17 @@
     return { kind: "place", placeId: place.id, words: { place: place.kind, name: place.name },
              label: KIND[place.kind] + ": " + place.name, exclude: false };
   }
+  // A place added (chosen, or put back): the draft's copies of it not loaded, or still
+  // loading, go, and a choice of it that failed is said no more. Whether one of them
+  // left it out.
+  function draftsCopiesTaken(placeId) {
+    var same = function (one) { return String(one.placeId) === String(placeId); };
+    var leftOut = unrestored.concat(restoringPlaces).some(function (one) { return same(one) && one.exclude; });
+    unrestored = unrestored.filter(function (one) { return !same(one); });
+    restoringPlaces = restoringPlaces.filter(function (one) { return !same(one); });
+    if (String(choiceFailedId) === String(placeId)) { choiceFailed = ""; }
+    return leftOut;
+  }
   function addPlace(place) {
     choiceFailed = "";
     var results = $("place-results");
@@ -1296,10 +1307,7 @@
       // said it could not be loaded, and the draft held it twice: an outside check),
       // left out if the draft left it out, loaded or still loading (included when
       // this answer came first: an outside check).
-      var drafted = unrestored.concat(restoringPlaces).filter(same)[0];
-      if (drafted && drafted.exclude) { added.exclude = true; styleEntry(added); renderEntries(); }
-      unrestored = unrestored.filter(function (area) { return !same(area); });
-      restoringPlaces = restoringPlaces.filter(function (area) { return !same(area); });
+      if (draftsCopiesTaken(found.id)) { added.exclude = true; styleEntry(added); renderEntries(); }
       // Not while a shape is being drawn (the map moved between two taps: a review).
       if (!drawing) { map.fitBounds(layer.getBounds(), { padding: [20, 20] }); }
       refreshPreview();
@@ -2274,13 +2282,8 @@
         var restored = addEntry(layer, "place", area.words || area.label, { placeId: found.id });
         // The draft's copy of it not loaded goes, and leaves it out if it was (an undo
         // asked for one chosen by hand again: both were kept, it included, and the
-        // words said the left-out one could not be loaded: an outside check); and a
-        // choice of it that failed is said no more.
-        var same = function (one) { return String(one.placeId) === String(found.id); };
-        var drafted = unrestored.filter(same)[0];
-        unrestored = unrestored.filter(function (one) { return !same(one); });
-        if (String(choiceFailedId) === String(found.id)) { choiceFailed = ""; }
-        restored.exclude = !!area.exclude || !!(drafted && drafted.exclude);
+        // words said the left-out one could not be loaded: an outside check).
+        restored.exclude = draftsCopiesTaken(found.id) || !!area.exclude;
         styleEntry(restored);
         renderEntries();
         refreshPreview();
