@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from sqlalchemy import select
 
 from app.extensions import db
@@ -83,6 +84,104 @@ def test_a_code_too_old_to_be_of_use_is_failed_not_sent_late(app_ctx, run_worker
     found = notice(notice_id)
     assert (found.status, found.reason, found.body) == ("failed", "not sent in time", None)
     assert db.session.scalars(select(ResidentNotice).where(ResidentNotice.attempts > 0)).all() == []
+
+
+def made_ago(notice_id: int, seconds: float) -> None:
+    db.session.execute(
+        ResidentNotice.__table__.update()
+        .where(ResidentNotice.id == notice_id)
+        .values(created_at=db.func.now() - db.func.make_interval(0, 0, 0, 0, 0, 0, seconds))
+    )
+    db.session.commit()
+
+
+LATE_KINDS = [
+    ("verify_email", "email", "sam.link@example.com"),
+    ("manage_link", "email", "sam.manage@example.com"),
+    ("officer_answer", "sms", "+447700900415"),
+]
+
+
+@pytest.mark.parametrize(("kind", "channel", "address"), LATE_KINDS)
+def test_a_link_or_an_answer_held_past_a_codes_time_is_sent_late_not_given_up(
+    providers, run_worker, kind, channel, address
+):
+    """A mail relay away for ten minutes had every sign-up link asked for in that time
+    failed "not sent in time", none sent when it took mail again (a review): a link
+    works for days, and an officer's answer is read whenever it comes. Each is given
+    up only once it is past its own use; a code beside it is given up as before."""
+    of_use = dict(notices.OF_USE_FOR)[kind]
+    late = notices.create_notice(
+        resident_id=None, kind=kind, channel=channel, address=address, body="Open the link"
+    )
+    too_late = notices.create_notice(
+        resident_id=None, kind=kind, channel=channel, address=address, body="Open it"
+    )
+    db.session.commit()
+    code = a_code("+447700900416")
+    made_ago(late.id, notices.GIVE_UP_MINUTES * 60 + 60)
+    made_ago(too_late.id, of_use + 60)
+    made_ago(code, notices.GIVE_UP_MINUTES * 60 + 60)
+    assert ledgers.sweep()["notices_given_up"] == 2
+    assert (notice(too_late.id).status, notice(too_late.id).reason) == (
+        "failed",
+        "not sent in time",
+    )
+    assert notice(code).status == "failed"
+    assert notice(late.id).status == "queued"
+    notices.queue_notices([late.id])
+    run_worker()
+    # A text's callback heard too (one on its way was taken for the next test's row).
+    settled = "delivered" if channel == "sms" else "sent"
+    deadline = time.monotonic() + 10
+    while notice(late.id).status != settled:
+        assert time.monotonic() < deadline, notice(late.id).status
+        time.sleep(0.05)
+    sent = providers.mail.messages if channel == "email" else None
+    if sent is not None:
+        assert [m["To"] for m in sent] == [address]
+    else:
+        assert providers.gateway.accepted_to("Messages") == [address]
+
+
+def test_a_link_is_not_sent_once_it_no_longer_works():
+    from app.services.verification import EMAIL_LINK_DAYS, MANAGE_LINK_HOURS
+
+    of_use = dict(notices.OF_USE_FOR)
+    assert of_use["verify_email"] < EMAIL_LINK_DAYS * 24 * 3600
+    assert of_use["manage_link"] < MANAGE_LINK_HOURS * 3600
+
+
+def test_an_answer_in_doubt_past_a_codes_time_is_sent_again_not_failed(
+    providers, run_worker, app, monkeypatch
+):
+    """Asked about after its reply never came and the provider had no record of it,
+    an officer's answer made more than a code's ten minutes ago was failed "not sent in
+    time": whether a row is too late is its kind's own there too (an import's notice,
+    a link, an answer), as when it waits in the queue."""
+    number = "+447700900417"
+    gateway = providers.gateway
+    gateway.slow_refuse_for = {number}  # no answer in time, and never taken
+    gateway.slow_accept_s = 2.5
+    gateway.send_callbacks = False
+    answer = notices.create_notice(
+        resident_id=None, kind="officer_answer", channel="sms", address=number, body="Thanks"
+    )
+    db.session.commit()
+    assert notices.send_notices([answer.id])["unknown"] == 1
+    gateway.slow_refuse_for.clear()
+    made_ago(answer.id, notices.GIVE_UP_MINUTES * 60 + 60)
+    monkeypatch.setitem(app.config, "RECONCILE_SECONDS", 0)
+    monkeypatch.setitem(app.config, "RECONCILE_NO_RECORD_SECONDS", 0)
+    for _ in range(3):  # not there, still not there: sent again
+        ledgers.sweep()
+        run_worker()
+    found = notice(answer.id)
+    assert found.status in ("queued", "sent", "delivered"), (found.status, found.reason)
+    ledgers.sweep()
+    run_worker()
+    assert notice(answer.id).status in ("sent", "delivered"), notice(answer.id).reason
+    assert gateway.accepted_to("Messages") == [number]
 
 
 def test_an_old_attempts_failure_does_not_move_a_newer_attempts_row(app_ctx):

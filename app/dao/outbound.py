@@ -12,6 +12,9 @@ twice, a late callback or a sweeper racing a worker never sends twice or goes ba
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from sqlalchemy import Connection, bindparam, text
 
 from app.dao.locks import lock_key
@@ -1237,22 +1240,45 @@ def of_kinds(table: str, ids: list[int], kinds: tuple[str, ...]) -> set[int]:
     )
 
 
-def give_up_late(table: str, *, seconds: int, lasting_kinds: tuple[str, ...] = ()) -> list[int]:
+def _too_late(alias: str) -> str:
+    """Whether a row is past its use: made more than :give_up seconds ago, but a row of
+    a kind in :kinds is of use for its own :kept_for seconds instead (NULL: however
+    late)."""
+    return f"""(CAST(:give_up AS float8) IS NOT NULL
+        AND {alias}created_at < now() - make_interval(secs => :give_up)
+        AND NOT EXISTS (
+            SELECT 1 FROM unnest(CAST(:kinds AS text[]), CAST(:kept_for AS float8[]))
+                AS kept(kept_kind, kept_for)
+            WHERE kept_kind = {alias}kind
+              AND (kept_for IS NULL
+                   OR {alias}created_at >= now() - make_interval(secs => kept_for))))"""
+
+
+def _kept(give_up_seconds: int | None, of_use_for: Mapping[str, int | None]) -> dict:
+    return {
+        "give_up": give_up_seconds,
+        "kinds": list(of_use_for),
+        "kept_for": list(of_use_for.values()),
+    }
+
+
+def give_up_late(
+    table: str, *, seconds: int, of_use_for: Mapping[str, int | None] = MappingProxyType({})
+) -> list[int]:
     """Still queued `seconds` after it was made: too late to be of use (a code lasts
-    minutes), so failed rather than sent late; not rows of `lasting_kinds`."""
-    lasting = "AND kind <> ALL(:lasting)" if lasting_kinds else ""
+    minutes), so failed rather than sent late; a row of a kind in `of_use_for` after
+    that kind's own seconds (a link lasts days), or never (None)."""
     return list(
         db.session.execute(
             text(
                 f"""
-                UPDATE {_table(table)} SET status = 'failed', reason = 'not sent in time',
+                UPDATE {_table(table)} AS t SET status = 'failed', reason = 'not sent in time',
                        finished_at = now(), updated_at = now()
-                WHERE status = 'queued' AND created_at < now() - make_interval(secs => :secs)
-                  {lasting}
+                WHERE t.status = 'queued' AND {_too_late("t.")}
                 RETURNING id
                 """
             ),
-            {"secs": seconds, "lasting": list(lasting_kinds)},
+            _kept(seconds, of_use_for),
         ).scalars()
     )
 
@@ -1260,7 +1286,13 @@ def give_up_late(table: str, *, seconds: int, lasting_kinds: tuple[str, ...] = (
 # --- asking the provider ------------------------------------------------------------
 
 
-def to_reconcile(table: str, ids: list[int], *, give_up_seconds: int | None) -> list:
+def to_reconcile(
+    table: str,
+    ids: list[int],
+    *,
+    give_up_seconds: int | None,
+    of_use_for: Mapping[str, int | None] = MappingProxyType({}),
+) -> list:
     """Rows still unknown and unreferenced, with when their attempt began and when it
     became unknown, whether they must not be sent again (an alert cancelled, a channel
     stopped) and whether they are too late to send (a notice past its use)."""
@@ -1274,6 +1306,8 @@ def to_reconcile(table: str, ids: list[int], *, give_up_seconds: int | None) -> 
         )
     else:
         owner, stopped = "NULL::bigint", "false"
+    # (A delivery has no kind, and is never too late.)
+    too_late = _too_late("d.") if give_up_seconds is not None else "false"
     return db.session.execute(
         _ids(
             f"""
@@ -1282,8 +1316,7 @@ def to_reconcile(table: str, ids: list[int], *, give_up_seconds: int | None) -> 
                    {_refused_for("d.")} AS tried_for,
                    coalesce(d.attempted_at, d.created_at) AS attempted_at,
                    {stopped} AS stopped,
-                   (CAST(:give_up AS float8) IS NOT NULL
-                    AND d.created_at < now() - make_interval(secs => :give_up)) AS too_late,
+                   {too_late} AS too_late,
                    -- When it became unknown: nothing changes an unknown row's updated_at
                    -- until it is settled, and its send went out before then.
                    d.updated_at AS unknown_since,
@@ -1295,7 +1328,7 @@ def to_reconcile(table: str, ids: list[int], *, give_up_seconds: int | None) -> 
             WHERE d.id IN :ids AND d.status = 'unknown' AND d.provider_ref IS NULL
             """
         ),
-        {"ids": list(ids) or [0], "give_up": give_up_seconds},
+        {"ids": list(ids) or [0], **_kept(give_up_seconds, of_use_for)},
     ).all()
 
 

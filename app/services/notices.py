@@ -176,11 +176,25 @@ def render_notices(chunk: list[Claimed]) -> list[OutgoingMessage]:
     return messages
 
 
-# A code lasts 10 minutes (verification.CODE_MINUTES) and a link is wanted now: a
-# notice not sent within this long is given up rather than sent late. (A provider's
+# A code lasts 10 minutes (verification.CODE_MINUTES): a notice not sent within this
+# long is given up rather than sent late. (A provider's
 # refusals for now are tried for DELIVERY_RETRY_WINDOW_SECONDS, half an hour: a code
 # would have gone after it had expired.)
 GIVE_UP_MINUTES = 10
+
+# But a link works for days (verification.EMAIL_LINK_DAYS, MANAGE_LINK_HOURS), and an
+# officer's answer to a resident's text is read whenever it comes: sent late rather
+# than never, until an hour before the link stops working, and for a day. (A mail
+# relay away for ten minutes had every sign-up link asked for in that time failed "not
+# sent in time", none sent when it took mail again: a review.) An import's "you are
+# registered" is of use however late: a 30,000-row import's take an hour at 8 texts a
+# second, behind every alert.
+OF_USE_FOR = (
+    ("verify_email", (3 * 24 - 1) * 3600),
+    ("manage_link", (24 - 1) * 3600),
+    ("officer_answer", 24 * 3600),
+    ("import_notice", None),
+)
 
 # A provider's wait a resident's code or link waits out in its job (Twilio asks for 1
 # to 10 s); longer, it goes back to the queue as any message does.
@@ -194,9 +208,7 @@ NOTICES = outbound.Ledger(
     queue=jobs.NOTICES,
     render=render_notices,
     give_up_seconds=GIVE_UP_MINUTES * 60,
-    # An import's "you are registered" is of use an hour later: a 30,000-row import's
-    # take an hour at 8 texts a second, behind every alert.
-    lasting_kinds=("import_notice",),
+    of_use_for=OF_USE_FOR,
     # ...and waits on the bulk queue behind any alert, whoever queues it again.
     bulk_kinds=("import_notice",),
     # A resident's code or link handed back goes to the front of the notices queue

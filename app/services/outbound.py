@@ -119,8 +119,9 @@ class Ledger:
     after_sweep: Callable[[], None] = _nothing
     # Not sent within this long after it was made: failed, not sent late (a code).
     give_up_seconds: int | None = None
-    # Kinds of row (a notices' `kind`) that are of use however late: never given up.
-    lasting_kinds: tuple[str, ...] = ()
+    # Kinds of row (a notices' `kind`) of use for longer, each for its own seconds
+    # (None: however late): given up after those instead. (kind, seconds) pairs.
+    of_use_for: tuple[tuple[str, int | None], ...] = ()
     # Kinds of row whose jobs wait on the bulk queue, behind any alert (an import's
     # notices), however they are queued: first, retried, or put back by the sweeper.
     bulk_kinds: tuple[str, ...] = ()
@@ -1337,7 +1338,7 @@ def sweep(ledger: Ledger) -> dict[str, int]:
     given_up = []
     if ledger.give_up_seconds is not None:
         given_up = ledger_sql.give_up_late(
-            table, seconds=ledger.give_up_seconds, lasting_kinds=ledger.lasting_kinds
+            table, seconds=ledger.give_up_seconds, of_use_for=dict(ledger.of_use_for)
         )
     ledger_sql.forget_finished_texts(table, stalled + given_up)
     # Only when no job is waiting: a long alert's queued rows are not forgotten, just
@@ -1609,7 +1610,12 @@ def reconcile(ledger: Ledger, ids: list[int]) -> dict[str, int]:
         once, and a message that never reached the provider in a short outage was
         never sent: an outside probe.)
     Safe to run twice: each row changes only while still unknown and unreferenced."""
-    rows = ledger_sql.to_reconcile(ledger.table, ids, give_up_seconds=ledger.give_up_seconds)
+    rows = ledger_sql.to_reconcile(
+        ledger.table,
+        ids,
+        give_up_seconds=ledger.give_up_seconds,
+        of_use_for=dict(ledger.of_use_for),
+    )
     rows, later = _oldest_first(ledger, rows)
     if later:
         ledger_sql.ask_again_in(ledger.table, later, current_app.config["RECONCILE_SECONDS"])
