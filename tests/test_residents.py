@@ -2574,6 +2574,43 @@ def test_a_sign_up_waits_for_no_row_of_an_unconfirmed_holder_being_changed(app, 
     assert holder in kept  # the one being changed kept it
 
 
+def test_a_sign_up_waits_a_moment_for_a_holder_being_changed_and_takes_its_number(
+    app, client, run_worker
+):
+    """Found by a review: a holder whose code had expired kept the number while any
+    change held its row (a text from the number, the sweeper) at the moment its owner
+    signed up, and the owner was sent "it is waiting to be confirmed", not a code. The
+    holder's row is waited for a moment, and the owner takes the number."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    assert register(client, channels=["sms"], sms_phone="07700 900125").status_code == 302
+    notices_sent(run_worker)
+    db.session.execute(
+        text("UPDATE resident_channels SET verify_expires_at = now() - interval '1 minute'")
+    )
+    db.session.commit()
+    (holder,) = db.session.scalars(select(Resident.id)).all()
+    held = db.engine.connect()  # a short change of the holder's row
+    held.execute(text("SELECT 1 FROM residents WHERE id = :id FOR UPDATE"), {"id": holder})
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            signing_up = pool.submit(
+                register, app.test_client(), channels=["sms"], sms_phone="07700 900125"
+            )
+            time.sleep(0.3)
+        finally:
+            held.commit()
+            held.close()
+        assert signing_up.result().status_code == 302
+    db.session.rollback()
+    kept = db.session.scalars(
+        select(ResidentChannel.resident_id).where(ResidentChannel.address == "+447700900125")
+    ).all()
+    assert kept and holder not in kept
+    (told,) = [m for m in notices_sent(run_worker) if m.recipient == "+447700900125"]
+    assert "is your code" in told.body, told.body
+
+
 def test_a_sign_up_never_confirmed_whose_code_expired_gives_its_number_to_a_new_one(
     app, client, run_worker
 ):

@@ -237,6 +237,40 @@ def sign_ups_made_by(browser: str | None) -> set[int]:
     return {int(m) for m in made if m.isdigit()}
 
 
+# How long a sign-up waits for a holder's row another change holds before leaving it
+# the number (release_unconfirmed).
+HOLDER_WAIT_SECONDS = 1.0
+
+
+def _release(holder: Resident, address: str, made_here: set[int]) -> int:
+    """Take `address` from a holder who never confirmed it and can prove nothing now;
+    1 when the sign-up, left with nothing, is removed."""
+    db.session.refresh(holder)  # as it is now that it is locked
+    kept = [
+        c
+        for c in holder.channels
+        if c.address.lower() != address.lower()
+        or c.verified_at is not None
+        or (_proof_usable(c) and holder.id not in made_here)
+    ]
+    if len(kept) == len(holder.channels):
+        return 0
+    gone = not kept and holder.confirmed_at is None  # a confirmed resident stays
+    if gone:
+        record_leaving([holder.id], expired=True)
+        db.session.delete(holder)
+    else:
+        holder.channels = kept
+    create_audit_event(
+        "resident.unconfirmed_released",
+        actor_id=None,
+        subject_type="resident",
+        subject_id=str(holder.reference),
+        details={"removed": gone},
+    )
+    return int(gone)
+
+
 def release_unconfirmed(
     address: str, *, other_than: int | None = None, made_here: Iterable[int] = ()
 ) -> int:
@@ -255,7 +289,7 @@ def release_unconfirmed(
     they were sent "it is waiting to be confirmed": an outside check). Returns how many
     sign-ups were removed."""
     made_here = set(made_here)
-    holders = db.session.scalars(
+    holding = (
         select(Resident)
         .join(ResidentChannel)
         .where(
@@ -263,38 +297,27 @@ def release_unconfirmed(
             ResidentChannel.verified_at.is_(None),
             Resident.id != (other_than if other_than is not None else -1),
         )
-        # A holder whose row another change holds now keeps it, as if that change came
-        # first (its own new code makes its proof good again): waited for, its "Send a
-        # new code", which takes its row and then this lock, deadlocked with this (a
-        # review), as did two residents each typing the other's number.
-        .with_for_update(of=Resident, skip_locked=True)
-    ).unique()
+    )
+    waiting = set(db.session.scalars(holding.with_only_columns(Resident.id)))
     removed = 0
-    for holder in holders:
-        db.session.refresh(holder)  # as it is now that it is locked
-        kept = [
-            c
-            for c in holder.channels
-            if c.address.lower() != address.lower()
-            or c.verified_at is not None
-            or (_proof_usable(c) and holder.id not in made_here)
-        ]
-        if len(kept) == len(holder.channels):
-            continue
-        gone = not kept and holder.confirmed_at is None  # a confirmed resident stays
-        if gone:
-            record_leaving([holder.id], expired=True)
-            db.session.delete(holder)
-            removed += 1
-        else:
-            holder.channels = kept
-        create_audit_event(
-            "resident.unconfirmed_released",
-            actor_id=None,
-            subject_type="resident",
-            subject_id=str(holder.reference),
-            details={"removed": gone},
-        )
+    # A holder whose row another change holds is waited for a moment, then keeps it,
+    # as if that change came first (its own new code makes its proof good again):
+    # waited for to the end, its "Send a new code", which takes its row and then this
+    # lock, deadlocked with this (a review), as did two residents each typing the
+    # other's. Not waited for at all, a holder whose code had expired kept the number
+    # while anything touched its row, and its owner's sign-up was sent "it is waiting
+    # to be confirmed", not a code (a review).
+    until = time.monotonic() + HOLDER_WAIT_SECONDS
+    while waiting:
+        holders = db.session.scalars(
+            holding.where(Resident.id.in_(waiting)).with_for_update(of=Resident, skip_locked=True)
+        ).unique()
+        for holder in holders:
+            waiting.discard(holder.id)
+            removed += _release(holder, address, made_here)
+        if not waiting or time.monotonic() >= until:
+            break
+        time.sleep(0.05)
     db.session.flush()
     return removed
 
