@@ -1203,7 +1203,7 @@ def test_restricted_mailboxes_retried_after_the_server_took_another_stay_their_o
     their own after the server took another address, were counted again as refused
     since it last took one, and held every e-mail, in cycles, as long as they were
     tried. Refused before the server took another, their refusals are their own."""
-    from app.channels import transport_for
+    from app.channels import smtp, transport_for
     from app.channels.base import OutgoingMessage, TransportError
 
     mail = transport_for("email")
@@ -1221,7 +1221,30 @@ def test_restricted_mailboxes_retried_after_the_server_took_another_stay_their_o
     said = [refusal(address) for address in restricted[:2]]
     mail.send(to("ok@example.invalid"))  # the server takes another
     said += [refusal(address) for address in restricted * 2]  # retried, on their own
-    assert [(e.ours, e.retry_after) for e in said] == [(False, None)] * 8, [e.reason for e in said]
+    own = [(False, smtp.POLICY_RETRY_SECONDS)] * 8
+    seen = [(e.ours, e.retry_after or e.wait_alone) for e in said]
+    assert seen == own, [e.reason for e in said]
+
+
+def test_an_addresss_own_policy_refusal_is_tried_again_in_a_minute_not_a_moment(
+    app, providers, officer, make_resident, monkeypatch
+):
+    """Found by a review: a relay refusing every address while only one or two e-mails
+    went (under POLICY_REFUSED_OF: a sign-up at night) was asked 16 times in the first
+    minute, each address on the backoff of a moment's fault. An address's own policy
+    refusal waits a minute (RETRY_MAX_SECONDS, 60 s, as in service)."""
+    monkeypatch.setitem(app.config, "RETRY_MAX_SECONDS", 60.0)
+    providers.mail.refuse = {"policy@example.invalid": "550 5.7.1 Message rejected"}
+    make_resident(postcode="BS1 6AD", sms=None, email="policy@example.invalid")
+    alert = send(officer)
+    deliver(ids(alert.id))
+    (row,) = db.session.scalars(select(Delivery).where(Delivery.alert_id == alert.id)).all()
+    assert (row.status, row.attempts) == ("queued", 1)
+    waits = db.session.scalar(
+        text("SELECT extract(epoch FROM next_attempt_at - now()) FROM deliveries")
+    )
+    assert 50 < waits <= 61
+    assert providers.mail.rcpts_asked == 1
 
 
 def test_a_refusal_of_our_account_or_server_is_for_now_not_the_residents_for_good(

@@ -87,6 +87,8 @@ class TransportError(Exception):
     (HTTP's Retry-After, with a 429 or a 503).
     ours: the refusal is of our own account, server or sender, not of the recipient
     (a wrong password, a blocked relay): every message through it is refused alike.
+    wait_alone: this message alone is tried again after at least this many seconds
+    (a rule of its recipient's that does not change in a moment); nothing else waits.
     """
 
     def __init__(
@@ -98,6 +100,7 @@ class TransportError(Exception):
         opted_out: bool = False,
         retry_after: float | None = None,
         ours: bool = False,
+        wait_alone: float | None = None,
     ):
         super().__init__(reason)
         self.reason = reason
@@ -106,6 +109,7 @@ class TransportError(Exception):
         self.opted_out = opted_out
         self.retry_after = retry_after
         self.ours = ours
+        self.wait_alone = wait_alone
 
 
 class Withdrawn(TransportError):

@@ -301,7 +301,9 @@ class SmtpTransport:
         address's, none held, and one sign-up at night held every e-mail for minutes,
         its own retry the probe that ended each wait (an outside check)."""
         if smtp_policy(code, text) and not self._refused_so_by_others(recipient):
-            return TransportError(smtp_reason(code, text), permanent=False)
+            return TransportError(
+                smtp_reason(code, text), permanent=False, wait_alone=POLICY_RETRY_SECONDS
+            )
         return _refused(code, text, ours=smtp_policy(code, text))
 
     def _connection(self) -> smtplib.SMTP:
@@ -396,6 +398,11 @@ class SmtpTransport:
 # taken lately, made a relay refusing us each address's own for a week: a review), and
 # a keyed hash of each address refused so, with when (REFUSED_KEY).
 POLICY_REFUSED_OF = 3
+# An address's own policy refusal is tried again after this long, not on the backoff
+# of a moment's fault: a relay refusing every address while one or two e-mails went
+# (a sign-up at night, under POLICY_REFUSED_OF) was asked 16 times in a minute (a
+# review), and a restricted mailbox's rule does not change in seconds.
+POLICY_RETRY_SECONDS = 60.0
 TOOK_KEY = "provider:took-lately:smtp"
 REFUSED_KEY = "provider:policy-refused:smtp"
 # Those refused so before the server last took another: restricted mailboxes, whose

@@ -264,7 +264,8 @@ def record(ledger: Ledger, outcomes: list[Outcome]) -> dict[str, int]:
             retry["ids"].append(claimed.id)
             retry["attempts"].append(claimed.attempts)
             retry["reasons"].append(error.reason)
-            retry["delays"].append(retry_delay(claimed.tries, error.retry_after))
+            wait = error.retry_after if error.wait_alone is None else error.wait_alone
+            retry["delays"].append(retry_delay(claimed.tries, wait))
             # Counted as held, not as a try: the request never left.
             retry["untried"].append(isinstance(error, NotTried))
         counts[kind] += 1
