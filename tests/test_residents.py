@@ -2535,42 +2535,55 @@ def test_an_earlier_code_typed_after_a_new_one_was_sent_is_told_the_newest_works
     assert newest not in refusal(browser, "111111")
 
 
-def test_a_sign_up_waits_for_no_row_of_an_unconfirmed_holder_being_changed(app, client, run_worker):
-    """Found by a review: "Send a new code" for a number never confirmed (the
-    resident's row, then the number's lock) while another sign-up, or another resident,
-    took the same number (the number's lock, then the holder's row, to free it): a
-    deadlock; and two residents each typing the other's. A holder whose row is being
-    changed keeps the number, as if its change came first (a new code makes its proof
-    good again), and the new sign-up goes on at once."""
+def signed_up_beside_a_holder_being_changed(
+    app, client, run_worker, number: str, *, let_go_after: float | None = None
+) -> tuple[int, list[int]]:
+    """`number` signed up and never confirmed, its code expired; signed up again while
+    another change holds the first one's row, for `let_go_after` seconds (None: till
+    the sign-up is done, which must not wait for it). (The first's id, the ids of the
+    residents who hold the number after.)"""
     from concurrent.futures import ThreadPoolExecutor
 
-    assert register(client, channels=["sms"], sms_phone="07700 900124").status_code == 302
+    typed = f"07700 {number[-6:]}"
+    assert register(client, channels=["sms"], sms_phone=typed).status_code == 302
     notices_sent(run_worker)
     db.session.execute(
         text("UPDATE resident_channels SET verify_expires_at = now() - interval '1 minute'")
     )
     db.session.commit()
     (holder,) = db.session.scalars(select(Resident.id)).all()
-    held = db.engine.connect()  # its "Send a new code" under way
+    held = db.engine.connect()  # its "Send a new code", a text from it, under way
     held.execute(text("SELECT 1 FROM residents WHERE id = :id FOR UPDATE"), {"id": holder})
     with ThreadPoolExecutor(1) as pool:
         try:
-            signing_up = pool.submit(
-                register, app.test_client(), channels=["sms"], sms_phone="07700 900124"
-            )
-            for _ in range(100):
-                if signing_up.done():
-                    break
-                time.sleep(0.05)
-            assert signing_up.done(), "the sign-up waited for the holder's row"
+            signing_up = pool.submit(register, app.test_client(), channels=["sms"], sms_phone=typed)
+            if let_go_after is not None:
+                time.sleep(let_go_after)
+            else:
+                for _ in range(100):
+                    if signing_up.done():
+                        break
+                    time.sleep(0.05)
+                assert signing_up.done(), "the sign-up waited for the holder's row"
         finally:
             held.commit()  # whatever happened: what waits on it ends
             held.close()
         assert signing_up.result().status_code == 302
     db.session.rollback()
     kept = db.session.scalars(
-        select(ResidentChannel.resident_id).where(ResidentChannel.address == "+447700900124")
+        select(ResidentChannel.resident_id).where(ResidentChannel.address == number)
     ).all()
+    return holder, kept
+
+
+def test_a_sign_up_waits_for_no_row_of_an_unconfirmed_holder_being_changed(app, client, run_worker):
+    """Found by a review: "Send a new code" for a number never confirmed (the
+    resident's row, then the number's lock) while another sign-up, or another resident,
+    took the same number (the number's lock, then the holder's row, to free it): a
+    deadlock; and two residents each typing the other's. A holder whose row is being
+    changed for longer than a moment keeps the number, as if its change came first (a
+    new code makes its proof good again), and the new sign-up goes on."""
+    holder, kept = signed_up_beside_a_holder_being_changed(app, client, run_worker, "+447700900124")
     assert holder in kept  # the one being changed kept it
 
 
@@ -2581,33 +2594,12 @@ def test_a_sign_up_waits_a_moment_for_a_holder_being_changed_and_takes_its_numbe
     change held its row (a text from the number, the sweeper) at the moment its owner
     signed up, and the owner was sent "it is waiting to be confirmed", not a code. The
     holder's row is waited for a moment, and the owner takes the number."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    assert register(client, channels=["sms"], sms_phone="07700 900125").status_code == 302
-    notices_sent(run_worker)
-    db.session.execute(
-        text("UPDATE resident_channels SET verify_expires_at = now() - interval '1 minute'")
+    number = "+447700900125"
+    holder, kept = signed_up_beside_a_holder_being_changed(
+        app, client, run_worker, number, let_go_after=0.3
     )
-    db.session.commit()
-    (holder,) = db.session.scalars(select(Resident.id)).all()
-    held = db.engine.connect()  # a short change of the holder's row
-    held.execute(text("SELECT 1 FROM residents WHERE id = :id FOR UPDATE"), {"id": holder})
-    with ThreadPoolExecutor(1) as pool:
-        try:
-            signing_up = pool.submit(
-                register, app.test_client(), channels=["sms"], sms_phone="07700 900125"
-            )
-            time.sleep(0.3)
-        finally:
-            held.commit()
-            held.close()
-        assert signing_up.result().status_code == 302
-    db.session.rollback()
-    kept = db.session.scalars(
-        select(ResidentChannel.resident_id).where(ResidentChannel.address == "+447700900125")
-    ).all()
     assert kept and holder not in kept
-    (told,) = [m for m in notices_sent(run_worker) if m.recipient == "+447700900125"]
+    (told,) = [m for m in notices_sent(run_worker) if m.recipient == number]
     assert "is your code" in told.body, told.body
 
 
