@@ -1196,6 +1196,41 @@ def test_a_relay_refusing_every_address_on_policy_is_ours_once_three_are_refused
     assert sorted(str(m["To"]) for m in providers.mail.messages[1:]) == everyone
 
 
+def test_sign_ups_refused_on_policy_hold_no_other_email(
+    app, providers, officer, make_resident, run_worker
+):
+    """Found by an outside check: three sign-ups at a stranger's domain whose server
+    refused us on policy, at night (nothing taken lately), held every e-mail, an
+    incident's too, for minutes, their own retries the probes that renewed each wait
+    (38 e-mails still waiting after 240 s). A sign-up's address is anyone's to type:
+    only a confirmed address's refusal counts towards our server being refused."""
+    from app.channels.holds import HELD
+    from app.extensions import redis_store
+    from app.services import notices
+
+    strangers = [f"policy{n}@hostile.invalid" for n in range(3)]
+    providers.mail.refuse = dict.fromkeys(strangers, "550 5.7.1 Message rejected due to policy")
+    links = [
+        notices.create_notice(
+            resident_id=None, kind="verify_email", channel="email", address=a, body="Open it"
+        )
+        for a in strangers
+    ]
+    db.session.commit()
+    assert notices.send_notices([n.id for n in links])["failed"] == 3
+    for link in links:  # each tried again on its own, never as our server's refusal
+        db.session.refresh(link)
+        assert link.reason == (
+            "gave up after 12 attempts: SMTP 550 5.7.1: delivery not authorised, message refused"
+        )
+    assert not list(redis_store.client.scan_iter(HELD + "*"))  # nothing else waits
+    make_resident(postcode="BS1 6AD", sms=None, email="resident@example.invalid")
+    alert = send(officer)
+    deliver(ids(alert.id))
+    assert statuses(alert.id) == {"sent": 1}
+    assert [str(m["To"]) for m in providers.mail.messages] == ["resident@example.invalid"]
+
+
 def test_restricted_mailboxes_retried_after_the_server_took_another_stay_their_own(
     app_ctx, providers
 ):

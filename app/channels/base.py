@@ -44,6 +44,12 @@ class OutgoingMessage:
     # E-mail: our own links in the body (the check page, the answer page), made links
     # in its HTML part; an officer's are left as text.
     links: tuple[str, ...] = ()
+    # E-mail: a resident confirmed this address (an alert's always have). Only such an
+    # address's refusal on policy counts towards our server being refused (smtp): a
+    # sign-up's is anyone's to type, and three at a domain of a stranger's refusing us
+    # held every e-mail, alerts too, for as long as its own retries were the probes
+    # (an outside check).
+    proven: bool = True
     # E-mail: asked once the message has gone to the server but for the line that ends
     # it (the final dot, without which the server must not deliver it); raises
     # (Withdrawn, TransportError) to keep it back. `not_taken`: told when the server

@@ -290,7 +290,7 @@ class SmtpTransport:
             return True
         return int(refused) >= POLICY_REFUSED_OF
 
-    def _refused_alone(self, code: int, text, recipient: str) -> TransportError:
+    def _refused_alone(self, code: int, text, message: OutgoingMessage) -> TransportError:
         """A refusal of the message's one address, at RCPT or at the message's end. On
         policy (5.7.X): this address's (a restricted mailbox), tried again on its own,
         unless others were refused so too since the server last took one. As our
@@ -299,8 +299,12 @@ class SmtpTransport:
         waited 43 to 122 s (a review). Told apart by whether the server took another
         address lately, a relay refusing every address after one was taken was each
         address's, none held, and one sign-up at night held every e-mail for minutes,
-        its own retry the probe that ended each wait (an outside check)."""
-        if smtp_policy(code, text) and not self._refused_so_by_others(recipient):
+        its own retry the probe that ended each wait (an outside check). An address no
+        resident has confirmed (a sign-up's link) is not counted: its refusal is its
+        own (OutgoingMessage.proven)."""
+        if smtp_policy(code, text) and (
+            not message.proven or not self._refused_so_by_others(message.recipient)
+        ):
             return TransportError(
                 smtp_reason(code, text), permanent=False, wait_alone=POLICY_RETRY_SECONDS
             )
@@ -350,13 +354,11 @@ class SmtpTransport:
             raise
         except smtplib.SMTPRecipientsRefused as error:
             code, text = next(iter(error.recipients.values()))
-            raise self._refused_alone(code, text, message.recipient) from None
+            raise self._refused_alone(code, text, message) from None
         except smtplib.SMTPDataError as error:
             # This message refused, for good or for now, as the code says.
             _local.smtp = None
-            raise self._refused_alone(
-                error.smtp_code, error.smtp_error, message.recipient
-            ) from None
+            raise self._refused_alone(error.smtp_code, error.smtp_error, message) from None
         except smtplib.SMTPResponseException as error:
             # Before any recipient: at connecting, EHLO, STARTTLS, AUTH or MAIL FROM. A
             # refusal of our server or our account ("554 … listed at a blocklist", "530

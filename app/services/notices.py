@@ -8,14 +8,14 @@ import logging
 
 from flask import current_app, url_for
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app import jobs
 from app.channels import OutgoingMessage, ProviderStatus
 from app.channels.lines import URGENT_SECONDS
 from app.dao import outbound as ledger_sql
 from app.extensions import db
-from app.models import Resident, ResidentNotice
+from app.models import Resident, ResidentChannel, ResidentNotice
 from app.services import message_text, outbound
 from app.services.outbound import Claimed
 
@@ -132,6 +132,18 @@ def render_notices(chunk: list[Claimed]) -> list[OutgoingMessage]:
             )
         )
     )
+    # The e-mail addresses a resident confirmed (smtp counts only their refusals on
+    # policy towards our server being refused: OutgoingMessage.proven).
+    mailed = {n.address.lower() for n in rows.values() if n.channel == "email"}
+    proven = set(
+        db.session.scalars(
+            select(func.lower(ResidentChannel.address)).where(
+                ResidentChannel.channel == "email",
+                func.lower(ResidentChannel.address).in_(mailed),
+                ResidentChannel.verified_at.is_not(None),
+            )
+        )
+    )
     providers = current_app.config.get("DELIVERY_TRANSPORT") == "providers"
     base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
     messages = []
@@ -168,6 +180,7 @@ def render_notices(chunk: list[Claimed]) -> list[OutgoingMessage]:
                     # Our own links made links in the e-mail's HTML (a staff member's
                     # link to set a password was text to copy: an outside check).
                     links=_our_links(notice.body or "", base),
+                    proven=notice.channel != "email" or notice.address.lower() in proven,
                     closing=message_text.calls_closing("cy")
                     if spoken_welsh
                     else _closing(notice, notice.resident_id in welsh),
