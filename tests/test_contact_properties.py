@@ -109,6 +109,15 @@ def test_a_domain_that_needs_its_joiner_is_refused_not_made_another_domain():
         "ali@\u0645\u06cc\u200c\u062e\u200c.ir",
         "ali@\u0645\u06cc\u200c\u062e\u200d.ir",
         "a@\u0915\u094d\u200c\u200c\u0937.in",
+        # With a character the name's mapping changes beside it (a review: a
+        # full-width digit, alef and hamza not composed, a presentation form, a capital,
+        # a precomposed nukta letter), the joiner was dropped and another domain's taken.
+        "sam@\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645\uff11.ir",
+        "sam@\u0627\u0654\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.ir",
+        "sam@\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645\ufee1.ir",
+        "sam@A\u0928\u092e\u0938\u094d\u200d\u0924\u0947.in",
+        "sam@\u0958\u0928\u092e\u0938\u094d\u200d\u0924\u0947.in",
+        "sam@\u0928\u092e\u0938\u094d\u200d\u0924\u0947\uff12.in",
     ):
         with pytest.raises(ContactRefused):
             normalise_email(typed)

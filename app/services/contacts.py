@@ -280,18 +280,20 @@ def _label_as_needed(label: str) -> str:
     ('example', 'm\u00fcnchen')
     >>> _label_as_needed("\u0645\u06cc\u200c\u062e\u200c")
     '\u0645\u06cc\u200c\u062e\u200c'
+    >>> _label_as_needed("A\u0928\u092e\u0938\u094d\u200d\u0924\u0947")
+    'A\u0928\u092e\u0938\u094d\u200d\u0924\u0947'
     """
-    bare = "".join(c for c in label if c not in JOINERS)
-    for at, joiner in enumerate(label):
-        if joiner not in JOINERS:
-            continue
-        alone = "".join(c for i, c in enumerate(label) if c not in JOINERS or i == at)
-        try:
-            idna.alabel(alone)
-        except (idna.IDNAError, UnicodeError):
-            continue
+    # Asked of the name as email-validator reads it (UTS46: lower case, narrow forms,
+    # NFC): asked of the name as typed, a capital or a full-width digit beside the
+    # joiner made it fail for that other character, the joiner was dropped, and the
+    # address became another domain's (a review).
+    try:
+        mapped = idna.uts46_remap(label, std3_rules=False, transitional=False)
+    except (idna.IDNAError, UnicodeError):
+        return label  # refused by email-validator for that other character
+    if any(c in JOINERS and idna.valid_contextj(mapped, at) for at, c in enumerate(mapped)):
         return label
-    return bare
+    return "".join(c for c in label if c not in JOINERS)
 
 
 def normalise_email(text: str, *, allow_reserved: bool | None = None) -> str:
