@@ -2272,8 +2272,13 @@
       var loaded = function () {
         restoringPlaces = restoringPlaces.filter(function (other) { return other !== area; });
       };
+      // Taken by a choice of the same place meanwhile (draftsCopiesTaken): its answer,
+      // or its failure, is that choice's to say. The ward came back after the officer
+      // chose it by hand and removed it, and its failure said it could not be loaded
+      // (an outside check).
+      var taken = function () { return restoringPlaces.indexOf(area) < 0; };
       loadingArea(CA.fetchJSON(settings.placeUrl.replace(/0$/, area.placeId)), "place").then(function (found) {
-        if (asked !== placesCleared) { return; }
+        if (asked !== placesCleared || taken()) { return; }
         loaded();
         var chosen = entries.some(function (entry) { return String(entry.placeId) === String(found.id); });
         if (chosen) { saveDraft(); return; }  // chosen by hand meanwhile
@@ -2288,7 +2293,7 @@
         renderEntries();
         refreshPreview();
       }).catch(function () {
-        if (asked !== placesCleared) { return; }
+        if (asked !== placesCleared || taken()) { return; }
         loaded();
         if (entries.some(function (entry) { return String(entry.placeId) === String(area.placeId); })) {
           saveDraft();

@@ -760,6 +760,35 @@ def test_a_ward_chosen_that_failed_is_said_no_more_once_the_drafts_copy_comes(
     assert page.console_errors == []
 
 
+@pytest.mark.parametrize("late", ["comes", "fails"])
+def test_a_ward_chosen_again_and_removed_stays_removed_whatever_the_drafts_copy_does(
+    page, sign_in_page, bristol, late
+):
+    """Found by an outside check: a draft's ward chosen again by hand after a reload
+    (its copy still on its way), then removed: the draft's copy came and the ward was
+    listed again (102 residents became 117, and Send went to them), or failed and the
+    words said it could not be loaded, the reload they asked for bringing it back."""
+    sign_in_page("officer")
+    areas = draft_of_a_circle_and_clifton(page)
+    held, _outline = reloaded_with_outlines_held(page)
+    choose_ward(page, "Clifton")
+    two_held(page, held)
+    held[1].continue_()  # the hand's
+    expect(areas).to_contain_text(["round BS1 6AD", "Ward: Clifton"])
+    page.get_by_role("button", name="Remove Ward: Clifton").click()
+    expect(areas).to_have_count(1)
+    draft_s = held[0]
+    if late == "comes":
+        draft_s.continue_()
+    else:
+        draft_s.abort()
+    page.wait_for_timeout(700)
+    expect(areas).to_have_count(1)
+    expect(page.locator("#area-error")).to_be_hidden()
+    assert drafted_wards(page) == [[]]
+    assert page.console_errors == []
+
+
 def test_a_ward_chosen_whose_outline_is_on_its_way_is_in_the_draft_meanwhile(
     page, sign_in_page, bristol
 ):
