@@ -184,7 +184,8 @@
     }
     return null;
   }
-  window.CAPage = { showInRoom: showInRoom };  // for the composer's test message
+  // For the composer's words.
+  window.CAPage = { showInRoom: showInRoom, scrollingPanel: scrollingPanel };
 
   // The summary's mistakes in the order of the form's fields (the sign-up's listed the
   // name first, its box below the numbers': an outside check); one whose field is not

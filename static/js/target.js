@@ -1756,18 +1756,27 @@
       // No box at fault (the area's count changed, a wait): the message takes focus,
       // Send… next after it. The question closing under the pressed "Send now" left
       // focus on the page, and Tab went on to the footer (an outside check).
-      $("compose-error").scrollIntoView({ block: "center" });
+      // In view as any words are (showInRoom): at 1440x900 centred in the composer's
+      // panel, the window scrolled 174-236 px into blank space too (an outside check).
+      window.CAPage.showInRoom($("compose-error"), $("compose-error"), barTop());
       $("compose-error").focus({ preventScroll: true });
     }
   }
 
   // The box at fault with its label and the words said above it: centred, the box
   // alone, at 200% text on a small phone the words began above the screen, their start
-  // and the box's label cut off (an outside check). Centred first, as before (within
-  // the panel that scrolls on a wide screen too), then from their top if cut off.
+  // and the box's label cut off (an outside check). Centred first, as before, then
+  // from their top if cut off.
   function showAll(parts) {
     var shown = parts.filter(Boolean);
     var last = shown[shown.length - 1];
+    if (window.CAPage.scrollingPanel(last)) {
+      // The composer's panel, which scrolls on its own on a wide screen, is scrolled,
+      // not the window too (it went 18 px into blank space, the page's top cut off: an
+      // outside check).
+      window.CAPage.showInRoom(shown[0], last, barTop());
+      return;
+    }
     last.scrollIntoView({ block: "center" });
     function top() {
       return Math.min.apply(null, shown.map(function (part) { return part.getBoundingClientRect().top; }));

@@ -886,6 +886,36 @@ def test_a_ward_that_failed_is_said_in_view_on_a_wide_screen(page, sign_in_page,
     assert page.console_errors == []
 
 
+@pytest.mark.parametrize("fault", ["no area", "no title"])
+def test_a_send_refused_is_said_in_view_on_a_wide_screen(page, sign_in_page, bristol, fault):
+    """Found by an outside check: at 1440x900 Send refused with no box at fault
+    ("Choose an area first", a draft's ward not loaded) scrolled the window 174-236 px
+    into blank space, the map's top cut off. Said in the composer's panel, the window
+    where it was; with a box at fault, the same."""
+    page.set_viewport_size({"width": 1440, "height": 900})
+    sign_in_page("officer")
+    if fault == "no title":
+        circle_round_bs1_6ad(page)
+    else:
+        page.locator("#title").fill("Van stolen")
+    page.locator("#body").fill("A white van was taken.")
+    expect(page.locator("#send")).to_be_enabled()
+    before = page.evaluate("scrollY")
+    page.evaluate("document.getElementById('send').click()")  # as it is on screen
+    expect(page.locator("#compose-error")).to_be_visible()
+    page.wait_for_timeout(300)
+    # The words, or the box at fault with them above it, on screen.
+    shown = page.evaluate(
+        """() => { const said = document.activeElement;
+             const at = said.getBoundingClientRect();
+             const hit = document.elementFromPoint(at.left + 5, at.top + at.height / 2);
+             return [scrollY, said.id, hit === said || said.contains(hit)]; }"""
+    )
+    focused = "compose-error" if fault == "no area" else "title"
+    assert shown == [before, focused, True], shown
+    assert page.console_errors == []
+
+
 def test_what_a_search_or_an_outline_refused_says_is_in_view(
     page, sign_in_page, bristol, app, monkeypatch
 ):
