@@ -1231,6 +1231,49 @@ def test_sign_ups_refused_on_policy_hold_no_other_email(
     assert [str(m["To"]) for m in providers.mail.messages] == ["resident@example.invalid"]
 
 
+def test_a_probe_refused_again_as_before_is_its_addresss_and_renews_no_wait(
+    app, providers, officer, make_resident, monkeypatch
+):
+    """Found by an outside check: after Redis came back empty, three restricted
+    mailboxes refused on policy (nothing taken since, as far as Redis knew) held every
+    e-mail, as they should once; but each wait's probe was one of them again, refused
+    again, and the wait was renewed three times: an incident's e-mails 3 minutes late.
+    A probe refused so since the server last took one says nothing new: it is that
+    address's, and the others go."""
+    from app.channels import transport_for
+    from app.channels.base import OutgoingMessage, TransportError
+    from app.channels.holds import HELD, SharedHolds
+    from app.extensions import redis_store
+
+    slow_retries(app, monkeypatch)
+    monkeypatch.setitem(app.config, "RETRY_MAX_SECONDS", 60.0)  # its own retry: a minute
+    monkeypatch.setattr("app.services.outbound.HOLD_IN_JOB_SECONDS", 0)  # left to come back
+    restricted = [f"restricted{n}@example.invalid" for n in range(3)]
+    providers.mail.refuse = dict.fromkeys(restricted, "550 5.7.1 Message rejected due to policy")
+    said = []
+    for address in restricted:  # each refused once, nothing taken: the third is ours
+        with pytest.raises(TransportError) as refused:
+            transport_for("email").send(OutgoingMessage(0, 0, "email", address, "S", "B"))
+        said.append(refused.value.ours)
+    assert said == [False, False, True]
+    SharedHolds(redis_store.client).hold("smtp", 0.2, "SMTP 550 5.7.1", ours=True)
+    time.sleep(0.3)  # the wait is over: a probe is due
+    make_resident(postcode="BS1 6AD", sms=None, email=restricted[2])
+    many_residents(make_resident, 3, channel="email")
+    alert = send(officer)
+    empty_job_queues()
+    rows = {
+        d.address: d.id
+        for d in db.session.scalars(select(Delivery).where(Delivery.alert_id == alert.id))
+    }
+    probe = rows.pop(restricted[2])
+    assert deliver([probe])["retry"] == 1  # the probe, refused again: its own
+    assert not list(redis_store.client.scan_iter(HELD + "*"))  # not waited for again
+    assert delivery_reason(probe) == "SMTP 550 5.7.1: delivery not authorised, message refused"
+    deliver(list(rows.values()))
+    assert sorted(str(m["To"]) for m in providers.mail.messages) == sorted(rows)
+
+
 def test_restricted_mailboxes_retried_after_the_server_took_another_stay_their_own(
     app_ctx, providers
 ):

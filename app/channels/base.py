@@ -50,6 +50,10 @@ class OutgoingMessage:
     # held every e-mail, alerts too, for as long as its own retries were the probes
     # (an outside check).
     proven: bool = True
+    # The one send after a provider's wait (the probe): a mail server's refusal on
+    # policy of an address it refused since it last took one says nothing new of the
+    # server, and is that address's (smtp).
+    probing: bool = False
     # E-mail: asked once the message has gone to the server but for the line that ends
     # it (the final dot, without which the server must not deliver it); raises
     # (Withdrawn, TransportError) to keep it back. `not_taken`: told when the server

@@ -272,7 +272,7 @@ class SmtpTransport:
             with contextlib.suppress(RedisError):
                 self._took(keys=[TOOK_KEY], args=[REMEMBER_SECONDS])
 
-    def _refused_so_by_others(self, recipient: str) -> bool:
+    def _refused_so_by_others(self, recipient: str, *, probing: bool = False) -> bool:
         """Whether POLICY_REFUSED_OF addresses, this one among them, were refused on
         policy since the server last took one (in REMEMBER_SECONDS): then it is our
         server it refuses. Never for an address refused so before the server last took
@@ -284,7 +284,8 @@ class SmtpTransport:
         member = hmac.new(key, recipient.lower().encode(), hashlib.sha256).hexdigest()[:32]
         try:
             refused = self._refusals(
-                keys=[REFUSED_KEY, TOOK_KEY, RESTRICTED_KEY], args=[member, REMEMBER_SECONDS]
+                keys=[REFUSED_KEY, TOOK_KEY, RESTRICTED_KEY],
+                args=[member, REMEMBER_SECONDS, int(probing)],
             )
         except RedisError:
             return True
@@ -303,7 +304,8 @@ class SmtpTransport:
         resident has confirmed (a sign-up's link) is not counted: its refusal is its
         own (OutgoingMessage.proven)."""
         if smtp_policy(code, text) and (
-            not message.proven or not self._refused_so_by_others(message.recipient)
+            not message.proven
+            or not self._refused_so_by_others(message.recipient, probing=message.probing)
         ):
             return TransportError(
                 smtp_reason(code, text), permanent=False, wait_alone=POLICY_RETRY_SECONDS
@@ -407,6 +409,10 @@ POLICY_REFUSED_OF = 3
 POLICY_RETRY_SECONDS = 60.0
 TOOK_KEY = "provider:took-lately:smtp"
 REFUSED_KEY = "provider:policy-refused:smtp"
+# A wait's probe refused so that was refused since the server last took one is that
+# address's: it says nothing new of the server (after Redis came back empty, three
+# restricted mailboxes held every e-mail, each the probe that renewed the wait, an
+# incident's e-mails 3 minutes late: an outside check), and the next send tries.
 # Those refused so before the server last took another: restricted mailboxes, whose
 # refusals are their own however often they are tried (their retries refilled the
 # refused set after every take, and three held every e-mail in cycles: a review).
@@ -429,6 +435,9 @@ if redis.call('ZSCORE', KEYS[3], ARGV[1]) or (before and tonumber(before) <= too
   redis.call('ZREM', KEYS[1], ARGV[1])
   redis.call('ZADD', KEYS[3], now, ARGV[1])
   redis.call('EXPIRE', KEYS[3], window)
+  return -1
+end
+if before and ARGV[3] == '1' then
   return -1
 end
 redis.call('ZADD', KEYS[1], now, ARGV[1])
