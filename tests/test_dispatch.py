@@ -1274,6 +1274,28 @@ def test_a_probe_refused_again_as_before_is_its_addresss_and_renews_no_wait(
     assert sorted(str(m["To"]) for m in providers.mail.messages) == sorted(rows)
 
 
+def test_a_job_waiting_on_one_mailboxs_retries_hands_them_back_when_an_import_waits(
+    app, providers, officer, make_resident, monkeypatch
+):
+    """Found by an outside check: one resident's mailbox refusing us on policy, tried
+    again a minute apart, held the worker in the alert's job (nothing else waiting on
+    the alerts queues), and an import waited behind it: the job hands its retries back
+    when any job waits, an import's too."""
+    from app import jobs
+    from app.services import notices
+
+    slow_retries(app, monkeypatch)
+    providers.mail.refuse = {"policy@example.invalid": "550 5.7.1 Message rejected"}
+    make_resident(postcode="BS1 6AD", sms=None, email="policy@example.invalid")
+    alert = send(officer)
+    empty_job_queues()
+    notices.queue_notices([an_import_notice("+447700900418")])
+    assert jobs.waiting(jobs.BULK) == 1
+    deliver(ids(alert.id))
+    (row,) = db.session.scalars(select(Delivery).where(Delivery.alert_id == alert.id)).all()
+    assert (row.status, row.attempts) == ("queued", 1)  # handed back, not tried in the job
+
+
 def test_restricted_mailboxes_retried_after_the_server_took_another_stay_their_own(
     app_ctx, providers
 ):

@@ -386,10 +386,13 @@ def deliver(ledger: Ledger, ids: list[int]) -> dict[str, int]:
                         # Held for quiet hours: the sweeper queues them when their time comes,
                         # rather than this job holding a worker until morning.
                         break
-                    if not _queue_is_empty():
+                    if not _queue_is_empty(*jobs.QUEUES):
                         # Other batches wait for a worker: their first tries must not wait
-                        # for these retries. The retries come back when due (RQ's scheduler,
-                        # run by `flask worker`; failing that, the sweeper re-queues them).
+                        # for these retries. An import's too (one restricted mailbox's
+                        # retries, a minute apart, held a worker in the alert's job, and
+                        # an import waited behind it: an outside check). The retries
+                        # come back when due (RQ's scheduler, run by `flask worker`;
+                        # failing that, the sweeper re-queues them).
                         enqueue(ledger, pending, after_seconds=wait, at_front=ledger.ahead(pending))
                         break
                     time.sleep(min(wait, 1))
