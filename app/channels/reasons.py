@@ -100,8 +100,40 @@ def smtp_policy(code: int, text: str | bytes | None) -> bool:
     (True, False)
     >>> smtp_policy(451, "4.7.1 greylisted, try again later")
     False
+
+    Or said in words by a server that gives no such code, or of our sending quota
+    (a review: each failed every e-mail of an alert for good at its first try, as if
+    every address were wrong):
+
+    >>> smtp_policy(554, "Relay access denied"), smtp_policy(550, b"Relaying not permitted")
+    (True, True)
+    >>> smtp_policy(550, "5.4.5 Daily user sending limit exceeded")
+    True
+    >>> smtp_policy(554, "5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException")
+    True
+    >>> smtp_policy(550, "5.1.1 <zeb@example.org>: User unknown in relay recipient table")
+    False
+    >>> smtp_policy(552, "5.2.2 Over quota"), smtp_policy(550, "<relay-denied@example.org>")
+    (False, False)
     """
-    return code >= 500 and smtp_reason(code, text).startswith(f"SMTP {code} 5.7.")
+    if code < 500:
+        return False
+    reason = smtp_reason(code, text)
+    if reason.startswith((f"SMTP {code} 5.7.", f"SMTP {code} 5.4.5:")):
+        return True
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    return OURS_IN_WORDS.search(text or "") is not None
+
+
+# A refusal of our server in words (a server that gives no enhanced code), or of our
+# sending quota or rate; never of one address ("relay recipient table" is Postfix's
+# unknown user, "over quota" a full mailbox).
+OURS_IN_WORDS = re.compile(
+    r"\brelay(ing)? (access )?(denied|not permitted|prohibited|refused)\b"
+    r"|\bsending (quota|limit|rate)|\bsubmissionquota|\brate limit",
+    re.IGNORECASE,
+)
 
 
 def smtp_reason(code: int, text: str | bytes | None) -> str:
