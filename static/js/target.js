@@ -533,8 +533,12 @@
   // reason, while there is one, not a step that cannot send (an outside check).
   var areaMessage = false;
   function showAreaError(message, aboutArea) {
+    // The words going while they had the focus (a ward that failed, come after all):
+    // the focus goes to the area last listed, not to the page (an outside check).
+    var focused = !message && !$("area-error").hidden && $("area-error").contains(document.activeElement);
     $("area-error").textContent = message || "";
     $("area-error").hidden = !message;
+    if (focused && entries.length) { focusEntry(entries[entries.length - 1].id, "toggle"); }
     if (aboutArea || !message || !lastCounts) { areaMessage = !!message; }
     $("reach-go").textContent = areaMessage ? _("Go to the message about this area.") :
       _("Go to step 3, Send it.");
@@ -1123,7 +1127,7 @@
     // a review, an outside check).
     var notLoaded = unrestored.concat(restoringPlaces);
     var adding = addingPlaces.map(function (ask) { return ask.place; });
-    choiceFailed = "";
+    choicesFailed = [];
     unrestored = [];
     restoringPlaces = [];
     addingPlaces = [];
@@ -1250,8 +1254,10 @@
   // A place chosen whose outline did not come, said until another is chosen or Clear
   // (a count on its way wiped the words, and the alert went to the rest, unsaid: an
   // outside check).
-  var choiceFailed = "";
-  var choiceFailedId = null;
+  // Each choice of a place that failed since the last choice, said till it comes or
+  // another is chosen: one kept, a second's failure replaced the first's words, and
+  // once the second came nothing said the first was never added (a review).
+  var choicesFailed = [];  // [{ id, words }]
   function placeArea(place) {
     return { kind: "place", placeId: place.id, words: { place: place.kind, name: place.name },
              label: KIND[place.kind] + ": " + place.name, exclude: false };
@@ -1264,11 +1270,11 @@
     var leftOut = unrestored.concat(restoringPlaces).some(function (one) { return same(one) && one.exclude; });
     unrestored = unrestored.filter(function (one) { return !same(one); });
     restoringPlaces = restoringPlaces.filter(function (one) { return !same(one); });
-    if (String(choiceFailedId) === String(placeId)) { choiceFailed = ""; }
+    choicesFailed = choicesFailed.filter(function (one) { return String(one.id) !== String(placeId); });
     return leftOut;
   }
   function addPlace(place) {
-    choiceFailed = "";
+    choicesFailed = [];
     var results = $("place-results");
     var chosen = results.contains(document.activeElement);
     results.textContent = "";
@@ -1317,9 +1323,9 @@
     }).catch(function (error) {
       if (asked !== placesCleared) { return; }
       saveDraft();  // not in the draft any more
-      choiceFailed = _("{place} was not added: {reason}",
-        { place: KIND[place.kind] + ": " + place.name, reason: error.message });
-      choiceFailedId = place.id;
+      choicesFailed = choicesFailed.filter(function (one) { return String(one.id) !== String(place.id); });
+      choicesFailed.push({ id: place.id, words: _("{place} was not added: {reason}",
+        { place: KIND[place.kind] + ": " + place.name, reason: error.message }) });
       showAreaError(areaWords(), true);
       // From its start (at 200% Welsh it began 70 px above the screen: an outside check).
       if (waited) {
@@ -2173,7 +2179,8 @@
   // What the area's message says whatever the count: the draft's places not loaded,
   // and a place chosen that was not added.
   function areaWords() {
-    return [unrestoredWords(), choiceFailed].filter(Boolean).join(" ");
+    var failed = choicesFailed.map(function (one) { return one.words; });
+    return [unrestoredWords()].concat(failed).filter(Boolean).join(" ");
   }
   function unrestoredWords() {
     if (!unrestored.length) { return ""; }

@@ -754,9 +754,39 @@ def test_a_ward_chosen_that_failed_is_said_no_more_once_the_drafts_copy_comes(
     held[1].abort()  # the hand's
     said = page.locator("#area-error")
     expect(said).to_contain_text("Ward: Clifton was not added")
+    expect(said).to_be_focused()
     held[0].continue_()  # the draft's
     expect(areas).to_contain_text(["round BS1 6AD", "Ward: Clifton"])
     expect(said).to_be_hidden()
+    # The focus, on the words, goes to the ward's row, not to the page (an outside
+    # check).
+    focused = page.evaluate(
+        """() => { const on = document.activeElement;
+             return [on.dataset.action, on.closest("li") && on.closest("li").textContent]; }"""
+    )
+    assert focused[0] == "toggle" and "Clifton" in focused[1], focused
+    assert page.console_errors == []
+
+
+def test_two_wards_chosen_together_that_fail_are_both_said(page, sign_in_page, bristol):
+    """Found by a review: two wards chosen, the second while the first was on its way,
+    both failing: the second's failure replaced the first's words, though nothing was
+    chosen between; chosen again, the second came, and nothing said the first was
+    never added."""
+    sign_in_page("officer")
+    areas, _box = circle_round_bs1_6ad(page)
+    held = []
+    page.route(OUTLINE, lambda route: held.append(route))
+    choose_ward(page, "Clifton")
+    choose_ward(page, "Cotham")
+    two_held(page, held)
+    held[1].abort()  # Cotham's
+    said = page.locator("#area-error")
+    expect(said).to_contain_text("Ward: Cotham was not added")
+    held[0].abort()  # Clifton's
+    expect(said).to_contain_text("Ward: Clifton was not added")
+    expect(said).to_contain_text("Ward: Cotham was not added")
+    expect(areas).to_have_count(1)
     assert page.console_errors == []
 
 
