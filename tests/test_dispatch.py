@@ -1356,6 +1356,27 @@ def test_an_addresss_own_policy_refusal_is_tried_again_in_a_minute_not_a_moment(
     assert providers.mail.rcpts_asked == 1
 
 
+def test_a_refusal_for_our_sending_quota_is_ours_whatever_the_server_took(app_ctx, providers):
+    """Found by a review: a relay refusing us for our sending quota ("550 5.7.1 …
+    sending rate exceeded") while taking a few a minute made every address it refused
+    before a take a restricted mailbox: each retried on its own, spending its tries,
+    nothing held, nothing said of our server. A quota or rate is ours at once."""
+    from app.channels import transport_for
+    from app.channels.base import OutgoingMessage, TransportError
+
+    mail = transport_for("email")
+
+    def to(recipient: str) -> OutgoingMessage:
+        return OutgoingMessage(0, 0, "email", recipient, subject="S", body="B")
+
+    mail.send(to("ok@example.invalid"))  # the server takes one
+    for said in ("550 5.7.1 Sending rate exceeded", "550 5.4.5 Daily user sending limit"):
+        providers.mail.refuse = {"quota@example.invalid": said}
+        with pytest.raises(TransportError) as refused:
+            mail.send(to("quota@example.invalid"))
+        assert refused.value.ours and refused.value.retry_after, refused.value.reason
+
+
 def test_a_refusal_of_our_account_or_server_is_for_now_not_the_residents_for_good(
     providers, officer, make_resident, app, monkeypatch
 ):

@@ -126,12 +126,32 @@ def smtp_policy(code: int, text: str | bytes | None) -> bool:
     return OURS_IN_WORDS.search(text or "") is not None
 
 
+def smtp_quota(code: int, text: str | bytes | None) -> bool:
+    """Whether a mail server refused us for our sending quota or rate (5.4.5, or said
+    so in words): our account's, whichever address it names, never a mailbox's own.
+
+    >>> smtp_quota(550, "5.7.1 Sending rate exceeded"), smtp_quota(550, "5.4.5 Daily limit")
+    (True, True)
+    >>> smtp_quota(552, "5.2.2 Mailbox quota exceeded"), smtp_quota(554, "Relay access denied")
+    (False, False)
+    """
+    if code < 500:
+        return False
+    if smtp_reason(code, text).startswith(f"SMTP {code} 5.4.5:"):
+        return True
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    return QUOTA_WORDS.search(text or "") is not None
+
+
 # A refusal of our server in words (a server that gives no enhanced code), or of our
 # sending quota or rate; never of one address ("relay recipient table" is Postfix's
-# unknown user, "over quota" a full mailbox).
+# unknown user, "over quota" and "mailbox quota exceeded" a full mailbox).
+QUOTA_WORDS = re.compile(
+    r"\bsending (quota|limit|rate)|\bsubmissionquota|\brate limit", re.IGNORECASE
+)
 OURS_IN_WORDS = re.compile(
-    r"\brelay(ing)? (access )?(denied|not permitted|prohibited|refused)\b"
-    r"|\bsending (quota|limit|rate)|\bsubmissionquota|\brate limit",
+    r"\brelay(ing)? (access )?(denied|not permitted|prohibited|refused)\b|" + QUOTA_WORDS.pattern,
     re.IGNORECASE,
 )
 

@@ -23,7 +23,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from app.channels.base import OutgoingMessage, SendResult, TransportError
-from app.channels.reasons import OUR_FAULT_HOLD_SECONDS, smtp_policy, smtp_reason
+from app.channels.reasons import OUR_FAULT_HOLD_SECONDS, smtp_policy, smtp_quota, smtp_reason
 
 _local = threading.local()
 
@@ -302,10 +302,16 @@ class SmtpTransport:
         address's, none held, and one sign-up at night held every e-mail for minutes,
         its own retry the probe that ended each wait (an outside check). An address no
         resident has confirmed (a sign-up's link) is not counted: its refusal is its
-        own (OutgoingMessage.proven)."""
-        if smtp_policy(code, text) and (
-            not message.proven
-            or not self._refused_so_by_others(message.recipient, probing=message.probing)
+        own (OutgoingMessage.proven). Our sending quota or rate said is ours at once:
+        any take between its refusals made the addresses refused restricted mailboxes,
+        each retried on its own, nothing held or said (a review)."""
+        if (
+            smtp_policy(code, text)
+            and not smtp_quota(code, text)
+            and (
+                not message.proven
+                or not self._refused_so_by_others(message.recipient, probing=message.probing)
+            )
         ):
             return TransportError(
                 smtp_reason(code, text), permanent=False, wait_alone=POLICY_RETRY_SECONDS
