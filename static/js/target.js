@@ -2315,7 +2315,11 @@
           saveDraft();
           return;  // chosen by hand meanwhile
         }
-        unrestored.push(area);
+        // Once, with the draft's copy not loaded (an undo's ask for one chosen again,
+        // failing, named it twice, and the draft held it included and left out: an
+        // outside check); left out if either was.
+        var copy = unrestored.filter(function (one) { return String(one.placeId) === String(area.placeId); })[0];
+        if (copy) { copy.exclude = copy.exclude || area.exclude; } else { unrestored.push(area); }
         showAreaError(areaWords(), true);
         saveDraft();
       });
