@@ -154,6 +154,15 @@ def test_time_line_fits_a_small_phone_at_twice_the_text_size(
                 chart,
             )
             assert fits, chart
+        # A table's caption wraps in the box that scrolls the table sideways (it was as
+        # wide as the table, 32 to 1,641 px, read as a broken sentence: an outside check).
+        captions = page.evaluate(
+            """() => Array.from(document.querySelectorAll(".table-scroll > table > caption"))
+                 .filter(c => !c.classList.contains("visually-hidden"))
+                 .map(c => [c.getBoundingClientRect().right,
+                            c.closest(".table-scroll").getBoundingClientRect().right])"""
+        )
+        assert captions and all(right <= box + 0.5 for right, box in captions), captions
         assert sideways(page) <= 0
     finally:
         context.close()
