@@ -129,6 +129,13 @@ def ids(alert_id: int) -> list[int]:
     return list(db.session.scalars(select(Delivery.id).where(Delivery.alert_id == alert_id)))
 
 
+def ids_by_address(alert_id: int) -> dict[str, int]:
+    return {
+        d.address: d.id
+        for d in db.session.scalars(select(Delivery).where(Delivery.alert_id == alert_id))
+    }
+
+
 def test_sms_voice_and_email_go_out_and_callbacks_settle_them(
     providers, officer, make_resident, run_worker
 ):
@@ -1137,10 +1144,7 @@ def test_a_policy_refusal_of_one_address_holds_no_other_email(
     many_residents(make_resident, 3, channel="email")
     alert = send(officer)
     empty_job_queues()
-    rows = {
-        d.address: d.id
-        for d in db.session.scalars(select(Delivery).where(Delivery.alert_id == alert.id))
-    }
+    rows = ids_by_address(alert.id)
     # Its job alone (in a process of its own, as RQ runs each job, the memory of the
     # address taken went with the process before, and the refusal was our server's: a
     # review), its retries the only refusals.
@@ -1271,10 +1275,7 @@ def test_a_probe_refused_again_as_before_is_its_addresss_and_renews_no_wait(
     many_residents(make_resident, 3, channel="email")
     alert = send(officer)
     empty_job_queues()
-    rows = {
-        d.address: d.id
-        for d in db.session.scalars(select(Delivery).where(Delivery.alert_id == alert.id))
-    }
+    rows = ids_by_address(alert.id)
     probe = rows.pop(restricted[2])
     assert deliver([probe])["retry"] == 1  # the probe, refused again: its own
     assert not list(redis_store.client.scan_iter(HELD + "*"))  # not waited for again

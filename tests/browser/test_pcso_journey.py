@@ -698,6 +698,17 @@ def two_held(page, held: list) -> None:
     raise AssertionError(f"{len(held)} outlines asked for, not 2")
 
 
+def clifton_chosen_again_after_a_reload(page):
+    """A draft round BS1 6AD and Ward: Clifton, reloaded with its outline held, and
+    Clifton chosen again by hand, held too: (the list of areas, the two outlines held,
+    the draft's first)."""
+    areas = draft_of_a_circle_and_clifton(page)
+    held, _outline = reloaded_with_outlines_held(page)
+    choose_ward(page, "Clifton")
+    two_held(page, held)
+    return areas, held
+
+
 def left_out_clifton_chosen_again_held(page):
     """A draft round BS1 6AD leaving Ward: Clifton out, reloaded with its outline held,
     and Clifton chosen again by hand, held too: (the list of areas, the two outlines
@@ -747,10 +758,7 @@ def test_a_ward_chosen_that_failed_is_said_no_more_once_the_drafts_copy_comes(
     of it was still loading; the draft's then came, listed, and "Ward: Clifton was not
     added" stayed said beside it."""
     sign_in_page("officer")
-    areas = draft_of_a_circle_and_clifton(page)
-    held, _outline = reloaded_with_outlines_held(page)
-    choose_ward(page, "Clifton")
-    two_held(page, held)
+    areas, held = clifton_chosen_again_after_a_reload(page)
     held[1].abort()  # the hand's
     said = page.locator("#area-error")
     expect(said).to_contain_text("Ward: Clifton was not added")
@@ -799,10 +807,7 @@ def test_a_ward_chosen_again_and_removed_stays_removed_whatever_the_drafts_copy_
     listed again (102 residents became 117, and Send went to them), or failed and the
     words said it could not be loaded, the reload they asked for bringing it back."""
     sign_in_page("officer")
-    areas = draft_of_a_circle_and_clifton(page)
-    held, _outline = reloaded_with_outlines_held(page)
-    choose_ward(page, "Clifton")
-    two_held(page, held)
+    areas, held = clifton_chosen_again_after_a_reload(page)
     held[1].continue_()  # the hand's
     expect(areas).to_contain_text(["round BS1 6AD", "Ward: Clifton"])
     page.get_by_role("button", name="Remove Ward: Clifton").click()
