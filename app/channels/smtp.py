@@ -302,15 +302,15 @@ class SmtpTransport:
         address's, none held, and one sign-up at night held every e-mail for minutes,
         its own retry the probe that ended each wait (an outside check). An address no
         resident has confirmed (a sign-up's link) is not counted: its refusal is its
-        own (OutgoingMessage.proven). Our sending quota or rate said is ours at once:
-        any take between its refusals made the addresses refused restricted mailboxes,
-        each retried on its own, nothing held or said (a review)."""
-        if (
-            smtp_policy(code, text)
-            and not smtp_quota(code, text)
-            and (
-                not message.proven
-                or not self._refused_so_by_others(message.recipient, probing=message.probing)
+        own (OutgoingMessage.proven). Our sending quota or rate said of a confirmed
+        address is ours at once: any take between its refusals made the addresses
+        refused restricted mailboxes, each retried on its own, nothing held or said (a
+        review)."""
+        if smtp_policy(code, text) and (
+            not message.proven
+            or (
+                not smtp_quota(code, text)
+                and not self._refused_so_by_others(message.recipient, probing=message.probing)
             )
         ):
             return TransportError(
