@@ -190,9 +190,9 @@ def render_notices(chunk: list[Claimed]) -> list[OutgoingMessage]:
 
 
 # A code lasts 10 minutes (verification.CODE_MINUTES): a notice not sent within this
-# long is given up rather than sent late. (A provider's
-# refusals for now are tried for DELIVERY_RETRY_WINDOW_SECONDS, half an hour: a code
-# would have gone after it had expired.)
+# long is given up rather than sent late. (A provider's refusals for now are tried for
+# DELIVERY_RETRY_WINDOW_SECONDS, half an hour: a code would have gone after it had
+# expired.)
 GIVE_UP_MINUTES = 10
 
 # But a link works for days (verification.EMAIL_LINK_DAYS, MANAGE_LINK_HOURS), and an
