@@ -148,7 +148,15 @@
     if (panel) {
       // In a panel that scrolls on its own (the composer's, on a wide screen): the
       // panel is scrolled, not the window (the window went into blank space, and the
-      // words stayed clipped below the panel's end: an outside check).
+      // words stayed clipped below the panel's end: an outside check). The window
+      // only as far as shows the panel, when it was scrolled away from it (the box at
+      // fault was left above the screen: an outside check).
+      var away = panel.getBoundingClientRect();
+      if (away.top < 0) {
+        window.scrollBy(0, away.top - 8);
+      } else if (away.bottom > floor) {
+        window.scrollBy(0, Math.min(away.top - 8, away.bottom - floor + 8));
+      }
       var room = panel.getBoundingClientRect();
       var end = Math.min(room.bottom, floor);
       var first = said.getBoundingClientRect().top;

@@ -1774,7 +1774,9 @@
   // and the box's label cut off (an outside check). Centred first, as before, then
   // from their top if cut off.
   function showAll(parts) {
-    var shown = parts.filter(Boolean);
+    // Not a label hidden from sight (the radius box's, at the page's corner: the box
+    // was taken for shown, 1,500 px up the panel: an outside check).
+    var shown = parts.filter(function (part) { return part && !part.classList.contains("visually-hidden"); });
     var last = shown[shown.length - 1];
     if (window.CAPage.scrollingPanel(last)) {
       // The composer's panel, which scrolls on its own on a wide screen, is scrolled,

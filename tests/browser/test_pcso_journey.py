@@ -958,20 +958,38 @@ def test_a_ward_that_failed_is_said_in_view_on_a_wide_screen(page, sign_in_page,
     assert page.console_errors == []
 
 
-@pytest.mark.parametrize("fault", ["no area", "no title"])
+@pytest.mark.parametrize(
+    "fault", ["no area", "no title", "no title, the window scrolled", "radius wrong"]
+)
 def test_a_send_refused_is_said_in_view_on_a_wide_screen(page, sign_in_page, bristol, fault):
-    """Found by an outside check: at 1440x900 Send refused with no box at fault
-    ("Choose an area first", a draft's ward not loaded) scrolled the window 174-236 px
-    into blank space, the map's top cut off. Said in the composer's panel, the window
-    where it was; with a box at fault, the same."""
+    """Found by outside checks: at 1440x900 Send refused with no box at fault ("Choose
+    an area first", a draft's ward not loaded) scrolled the window 174-236 px into
+    blank space, the map's top cut off. Said in the composer's panel, the window where
+    it was; with a box at fault, the same. Then: with the window scrolled down, the box
+    at fault was left above the screen; and the radius box, its label hidden from
+    sight, was taken for shown, 1,500 px up the panel."""
     page.set_viewport_size({"width": 1440, "height": 900})
     sign_in_page("officer")
-    if fault == "no title":
-        circle_round_bs1_6ad(page)
-    else:
+    if fault == "no area":
         page.locator("#title").fill("Van stolen")
+    else:
+        circle_round_bs1_6ad(page)
+    if fault == "radius wrong":
+        page.locator("#title").fill("Van stolen")
+        page.locator("#radius-m").fill("5")
     page.locator("#body").fill("A white van was taken.")
     expect(page.locator("#send")).to_be_enabled()
+    page.evaluate(
+        """(scrolled) => { if (!scrolled) return;
+             // (A page 300 px taller, as the outside check's was, in Welsh, with more
+             // in the footer: the window scrolled by the wheel past the panel's end.)
+             const more = document.createElement("div");
+             more.style.height = "300px";
+             document.body.appendChild(more);
+             window.scrollTo(0, document.documentElement.scrollHeight);
+             document.getElementById("send").closest(".panel").scrollTop = 1e6; }""",
+        "scrolled" in fault or fault == "radius wrong",
+    )
     before = page.evaluate("scrollY")
     page.evaluate("document.getElementById('send').click()")  # as it is on screen
     expect(page.locator("#compose-error")).to_be_visible()
@@ -981,10 +999,12 @@ def test_a_send_refused_is_said_in_view_on_a_wide_screen(page, sign_in_page, bri
         """() => { const said = document.activeElement;
              const at = said.getBoundingClientRect();
              const hit = document.elementFromPoint(at.left + 5, at.top + at.height / 2);
-             return [scrollY, said.id, hit === said || said.contains(hit)]; }"""
+             const seen = at.top >= 0 && at.bottom <= innerHeight;
+             return [scrollY, said.id, seen && (hit === said || said.contains(hit))]; }"""
     )
-    focused = "compose-error" if fault == "no area" else "title"
-    assert shown == [before, focused, True], shown
+    focused = {"no area": "compose-error", "radius wrong": "radius-m"}.get(fault, "title")
+    assert shown[1:] == [focused, True], shown
+    assert shown[0] <= before if before else shown[0] == 0, (before, shown)
     assert page.console_errors == []
 
 
