@@ -1168,6 +1168,7 @@ def test_a_policy_refusal_of_one_address_holds_no_other_email(
         # Said in words alone, and our sending quota (a review: each failed every
         # e-mail of the alert for good at its first try).
         "554 Relay access denied",
+        "550 Unable to relay",
         "550 5.4.5 Daily user sending limit exceeded",
     ],
 )

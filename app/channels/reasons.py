@@ -115,12 +115,21 @@ def smtp_policy(code: int, text: str | bytes | None) -> bool:
     False
     >>> smtp_policy(552, "5.2.2 Over quota"), smtp_policy(550, "<relay-denied@example.org>")
     (False, False)
+    >>> [smtp_policy(550, words) for words in ("Unable to relay", "We do not relay",
+    ...     "Relay rejected for policy reasons", "Email address is not verified.")]
+    [True, True, True, True]
+    >>> smtp_policy(550, "5.1.1 <zeb@example.org>: relay access denied")  # the mailbox's
+    False
     """
     if code < 500:
         return False
     reason = smtp_reason(code, text)
     if reason.startswith((f"SMTP {code} 5.7.", f"SMTP {code} 5.4.5:")):
         return True
+    if smtp_quota(code, text):
+        return True
+    if reason != f"SMTP {code}: refused":
+        return False  # a code naming another fault: the words do not overrule it
     if isinstance(text, bytes):
         text = text.decode(errors="replace")
     return OURS_IN_WORDS.search(text or "") is not None
@@ -144,14 +153,17 @@ def smtp_quota(code: int, text: str | bytes | None) -> bool:
     return QUOTA_WORDS.search(text or "") is not None
 
 
-# A refusal of our server in words (a server that gives no enhanced code), or of our
-# sending quota or rate; never of one address ("relay recipient table" is Postfix's
-# unknown user, "over quota" and "mailbox quota exceeded" a full mailbox).
+# Our sending quota or rate, whatever code comes with it; and a refusal of our server
+# in words, read only from a server that gives no enhanced code. Never of one address
+# ("relay recipient table" is Postfix's unknown user, "over quota" and "mailbox quota
+# exceeded" a full mailbox).
 QUOTA_WORDS = re.compile(
     r"\bsending (quota|limit|rate)|\bsubmissionquota|\brate limit", re.IGNORECASE
 )
 OURS_IN_WORDS = re.compile(
-    r"\brelay(ing)? (access )?(denied|not permitted|prohibited|refused)\b|" + QUOTA_WORDS.pattern,
+    r"\b(unable|not permitted|not allowed) to relay\b|\bdo(es)? not relay\b"
+    r"|\brelay(ing)? (access )?(denied|not permitted|not allowed|prohibited|refused|rejected)\b"
+    r"|\baddress is not verified\b",
     re.IGNORECASE,
 )
 
