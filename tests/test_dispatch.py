@@ -1210,29 +1210,33 @@ def test_a_relay_refusing_every_address_on_policy_is_ours_once_three_are_refused
     assert sorted(str(m["To"]) for m in providers.mail.messages[1:]) == everyone
 
 
+@pytest.mark.parametrize("kind", ["verify_email", "manage_link"])
 @pytest.mark.parametrize(
     "refusal", ["550 5.7.1 Message rejected due to policy", "550 5.7.1 Sending rate exceeded"]
 )
 def test_sign_ups_refused_on_policy_hold_no_other_email(
-    app, providers, officer, make_resident, run_worker, refusal
+    app, providers, officer, make_resident, run_worker, refusal, kind
 ):
     """Found by an outside check: three sign-ups at a stranger's domain whose server
     refused us on policy, at night (nothing taken lately), held every e-mail, an
     incident's too, for minutes, their own retries the probes that renewed each wait
     (38 e-mails still waiting after 240 s). A sign-up's address is anyone's to type:
-    only a confirmed address's refusal counts towards our server being refused."""
+    only a confirmed address's refusal counts towards our server being refused, and
+    not of an e-mail anyone may ask for (a review: three "your alerts" links asked for
+    confirmed addresses such a server refused held an alert's e-mails 226 s)."""
     from app.channels.holds import HELD
     from app.extensions import redis_store
     from app.services import notices
 
     strangers = [f"policy{n}@hostile.invalid" for n in range(3)]
+    if kind == "manage_link":
+        for address in strangers:
+            make_resident(postcode="BS8 1AD", sms=None, email=address)
     # (However it says why: a stranger's server may say our rate, and a sign-up's
     # refusal is never counted as ours.)
     providers.mail.refuse = dict.fromkeys(strangers, refusal)
     links = [
-        notices.create_notice(
-            resident_id=None, kind="verify_email", channel="email", address=a, body="Open it"
-        )
+        notices.create_notice(resident_id=None, kind=kind, channel="email", address=a, body="Open")
         for a in strangers
     ]
     db.session.commit()
@@ -1310,6 +1314,29 @@ def test_a_job_waiting_on_one_mailboxs_retries_hands_them_back_when_an_import_wa
     deliver(ids(alert.id))
     (row,) = db.session.scalars(select(Delivery).where(Delivery.alert_id == alert.id)).all()
     assert (row.status, row.attempts) == ("queued", 1)  # handed back, not tried in the job
+
+
+def test_an_address_refused_again_since_the_server_took_one_renews_no_wait(app_ctx, providers):
+    """Found by a review: three addresses refused on policy held every e-mail, as they
+    should once; each retried on its own a minute later was refused again, counted
+    again, and renewed the wait, nothing taken meanwhile (an alert's e-mails 226 s
+    late). Refused again as before, an address says nothing new of the server."""
+    from app.channels import transport_for
+    from app.channels.base import OutgoingMessage, TransportError
+
+    mail = transport_for("email")
+    refused = [f"refused{n}@example.invalid" for n in range(3)]
+    providers.mail.refuse = dict.fromkeys(refused, "550 5.7.1 Message rejected due to policy")
+
+    def ours(recipient: str) -> bool:
+        with pytest.raises(TransportError) as refusal:
+            mail.send(OutgoingMessage(0, 0, "email", recipient, subject="S", body="B"))
+        return refusal.value.ours
+
+    assert [ours(address) for address in refused] == [False, False, True]
+    assert [ours(address) for address in refused] == [False, False, False]  # again
+    providers.mail.refuse["new@example.invalid"] = "550 5.7.1 Message rejected due to policy"
+    assert ours("new@example.invalid")  # a new one: our server's still
 
 
 def test_restricted_mailboxes_retried_after_the_server_took_another_stay_their_own(

@@ -44,16 +44,13 @@ class OutgoingMessage:
     # E-mail: our own links in the body (the check page, the answer page), made links
     # in its HTML part; an officer's are left as text.
     links: tuple[str, ...] = ()
-    # E-mail: a resident confirmed this address (an alert's always have). Only such an
-    # address's refusal on policy counts towards our server being refused (smtp): a
-    # sign-up's is anyone's to type, and three at a domain of a stranger's refusing us
-    # held every e-mail, alerts too, for as long as its own retries were the probes
-    # (an outside check).
+    # E-mail: sent to an address a resident confirmed, and not at anyone's asking (an
+    # alert's always are). Only such an address's refusal on policy counts towards our
+    # server being refused (smtp): a sign-up's is anyone's to type, and three at a
+    # domain of a stranger's refusing us held every e-mail, alerts too, for as long as
+    # its own retries were the probes (an outside check); a "your alerts" link anyone
+    # may ask for any confirmed address (a review).
     proven: bool = True
-    # The one send after a provider's wait (the probe): a mail server's refusal on
-    # policy of an address it refused since it last took one says nothing new of the
-    # server, and is that address's (smtp).
-    probing: bool = False
     # E-mail: asked once the message has gone to the server but for the line that ends
     # it (the final dot, without which the server must not deliver it); raises
     # (Withdrawn, TransportError) to keep it back. `not_taken`: told when the server

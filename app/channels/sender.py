@@ -20,7 +20,6 @@ be retried when the provider said, rather than asking it again and again.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import threading
 import time
 import uuid
@@ -281,8 +280,6 @@ class ConcurrentSender:
                 finally:
                     if now_probe and self.holds is not None:
                         self.holds.release_probe(transport.name)  # if not sent after all
-        if probe:
-            message = dataclasses.replace(message, probing=True)
         started = time.perf_counter()
         try:
             if hasattr(transport, "send_async"):

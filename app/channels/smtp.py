@@ -272,7 +272,7 @@ class SmtpTransport:
             with contextlib.suppress(RedisError):
                 self._took(keys=[TOOK_KEY], args=[REMEMBER_SECONDS])
 
-    def _refused_so_by_others(self, recipient: str, *, probing: bool = False) -> bool:
+    def _refused_so_by_others(self, recipient: str) -> bool:
         """Whether POLICY_REFUSED_OF addresses, this one among them, were refused on
         policy since the server last took one (in REMEMBER_SECONDS): then it is our
         server it refuses. Never for an address refused so before the server last took
@@ -285,7 +285,7 @@ class SmtpTransport:
         try:
             refused = self._refusals(
                 keys=[REFUSED_KEY, TOOK_KEY, RESTRICTED_KEY],
-                args=[member, REMEMBER_SECONDS, int(probing)],
+                args=[member, REMEMBER_SECONDS],
             )
         except RedisError:
             return True
@@ -308,10 +308,7 @@ class SmtpTransport:
         review)."""
         if smtp_policy(code, text) and (
             not message.proven
-            or (
-                not smtp_quota(code, text)
-                and not self._refused_so_by_others(message.recipient, probing=message.probing)
-            )
+            or (not smtp_quota(code, text) and not self._refused_so_by_others(message.recipient))
         ):
             return TransportError(
                 smtp_reason(code, text), permanent=False, wait_alone=POLICY_RETRY_SECONDS
@@ -415,10 +412,12 @@ POLICY_REFUSED_OF = 3
 POLICY_RETRY_SECONDS = 60.0
 TOOK_KEY = "provider:took-lately:smtp"
 REFUSED_KEY = "provider:policy-refused:smtp"
-# A wait's probe refused so that was refused since the server last took one is that
-# address's: it says nothing new of the server (after Redis came back empty, three
-# restricted mailboxes held every e-mail, each the probe that renewed the wait, an
-# incident's e-mails 3 minutes late: an outside check), and the next send tries.
+# An address refused so again, as it was since the server last took one, is that
+# address's: it says nothing new of the server, and renews no wait (after Redis came
+# back empty, three restricted mailboxes held every e-mail, each the probe that renewed
+# the wait, an incident's e-mails 3 minutes late: an outside check; three "your alerts"
+# links asked for addresses a server refused renewed it with their own retries, 226 s:
+# a review). Only a new address refused counts.
 # Those refused so before the server last took another: restricted mailboxes, whose
 # refusals are their own however often they are tried (their retries refilled the
 # refused set after every take, and three held every e-mail in cycles: a review).
@@ -443,7 +442,7 @@ if redis.call('ZSCORE', KEYS[3], ARGV[1]) or (before and tonumber(before) <= too
   redis.call('EXPIRE', KEYS[3], window)
   return -1
 end
-if before and ARGV[3] == '1' then
+if before then
   return -1
 end
 redis.call('ZADD', KEYS[1], now, ARGV[1])

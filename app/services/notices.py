@@ -133,7 +133,8 @@ def render_notices(chunk: list[Claimed]) -> list[OutgoingMessage]:
         )
     )
     # The e-mail addresses a resident confirmed (smtp counts only their refusals on
-    # policy towards our server being refused: OutgoingMessage.proven).
+    # policy towards our server being refused, and not of an e-mail anyone may ask for
+    # with another's address: OutgoingMessage.proven).
     mailed = {n.address.lower() for n in rows.values() if n.channel == "email"}
     proven = set(
         db.session.scalars(
@@ -180,7 +181,8 @@ def render_notices(chunk: list[Claimed]) -> list[OutgoingMessage]:
                     # Our own links made links in the e-mail's HTML (a staff member's
                     # link to set a password was text to copy: an outside check).
                     links=_our_links(notice.body or "", base),
-                    proven=notice.channel != "email" or notice.address.lower() in proven,
+                    proven=notice.channel != "email"
+                    or (notice.kind not in ASKED_FOR_KINDS and notice.address.lower() in proven),
                     closing=message_text.calls_closing("cy")
                     if spoken_welsh
                     else _closing(notice, notice.resident_id in welsh),
