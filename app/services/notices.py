@@ -135,15 +135,24 @@ def render_notices(chunk: list[Claimed]) -> list[OutgoingMessage]:
     # The e-mail addresses a resident confirmed (smtp counts only their refusals on
     # policy towards our server being refused, and not of an e-mail anyone may ask for
     # with another's address: OutgoingMessage.proven).
-    mailed = {n.address.lower() for n in rows.values() if n.channel == "email"}
-    proven = set(
-        db.session.scalars(
-            select(func.lower(ResidentChannel.address)).where(
-                ResidentChannel.channel == "email",
-                func.lower(ResidentChannel.address).in_(mailed),
-                ResidentChannel.verified_at.is_not(None),
+    # (Asked only of those it may be: none for a batch of codes and links.)
+    mailed = {
+        n.address.lower()
+        for n in rows.values()
+        if n.channel == "email" and n.kind not in ASKED_FOR_KINDS
+    }
+    proven = (
+        set(
+            db.session.scalars(
+                select(func.lower(ResidentChannel.address)).where(
+                    ResidentChannel.channel == "email",
+                    func.lower(ResidentChannel.address).in_(mailed),
+                    ResidentChannel.verified_at.is_not(None),
+                )
             )
         )
+        if mailed
+        else set()
     )
     providers = current_app.config.get("DELIVERY_TRANSPORT") == "providers"
     base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
